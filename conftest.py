@@ -1,0 +1,22 @@
+"""Shared pytest set-up: see svc_common.testing for the real-server fixtures."""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import AsyncIterator
+
+import pytest
+from svc_common import testing
+
+
+@pytest.fixture(params=["sqlite", "pg"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> AsyncIterator[str]:
+    """A fresh database of each kind: the test runs on SQLite and on PostgreSQL."""
+    async with testing.database_url(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def pg_url(tmp_path: pathlib.Path) -> AsyncIterator[str]:
+    async with testing.database_url("pg", tmp_path) as url:
+        yield url

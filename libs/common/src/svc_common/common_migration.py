@@ -1,0 +1,65 @@
+"""The common tables (outbox, inbox, idempotency keys, audit trail) as an
+Alembic step, called from each service's first migration. A later change to
+them is a new function here, called from a new migration in every service."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from svc_common.types import BigIntPK, JSONType, UTCDateTime
+
+
+def create_common_tables_v1() -> None:
+    op.create_table(
+        "outbox",
+        sa.Column("seq", BigIntPK, primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("key", sa.String(200), nullable=False),
+        sa.Column("event_type", sa.String(200), nullable=False),
+        sa.Column("envelope", JSONType, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("sent_at", UTCDateTime, nullable=True),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("last_error", sa.Text, nullable=True),
+        sa.Column("next_attempt_at", UTCDateTime, nullable=True),
+    )
+    op.create_index("ix_outbox_unsent", "outbox", ["sent_at", "seq"])
+    op.create_index("ix_outbox_key_seq", "outbox", ["key", "seq"])
+    op.create_table(
+        "inbox",
+        sa.Column("consumer_group", sa.String(200), primary_key=True),
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("event_type", sa.String(200), nullable=False),
+        sa.Column("source_topic", sa.String(200), nullable=False),
+        sa.Column("processed_at", UTCDateTime, nullable=False),
+    )
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("owner", sa.String(200), primary_key=True),
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("method", sa.String(10), nullable=False),
+        sa.Column("path", sa.String(500), nullable=False),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("status_code", sa.Integer, nullable=True),
+        sa.Column("response_body", sa.Text, nullable=True),
+        sa.Column("content_type", sa.String(100), nullable=True),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+    )
+    op.create_table(
+        "audit_log",
+        sa.Column("id", BigIntPK, primary_key=True, autoincrement=True),
+        sa.Column("at", UTCDateTime, nullable=False),
+        sa.Column("actor", sa.String(200), nullable=False),
+        sa.Column("role", sa.String(40), nullable=False),
+        sa.Column("action", sa.String(100), nullable=False),
+        sa.Column("target_type", sa.String(100), nullable=False),
+        sa.Column("target_id", sa.String(200), nullable=False),
+        sa.Column("request_id", sa.String(64), nullable=True),
+        sa.Column("correlation_id", sa.String(64), nullable=True),
+        sa.Column("detail", JSONType, nullable=True),
+    )
+    op.create_index("ix_audit_log_at", "audit_log", ["at"])
+    op.create_index("ix_audit_log_action", "audit_log", ["action"])
+    op.create_index("ix_audit_log_target_id", "audit_log", ["target_id"])

@@ -1,0 +1,157 @@
+"""RFC 9457 problem details (application/problem+json) for every error.
+
+Domain code raises `Problem` subclasses; request validation errors become a
+422 listing each field and why. Anything unexpected is logged and answered
+with a problem too, never a stack trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from svc_common import context
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "urn:envbureau:problem:"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+    type: str | None = None
+
+
+class Problem(Exception):
+    status = 400
+    code = "bad-request"
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[FieldError] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.extra = extra
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": TYPE_BASE + self.code,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = [e.model_dump(exclude_none=True) for e in self.errors]
+        body.update(self.extra)
+        return body
+
+
+class NotFound(Problem):
+    status, code, title = 404, "not-found", "Not found"
+
+
+class Conflict(Problem):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class Unprocessable(Problem):
+    status, code, title = 422, "validation-error", "Unprocessable request"
+
+
+class Forbidden(Problem):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class Unauthorized(Problem):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+
+class IllegalTransition(Conflict):
+    code, title = "illegal-transition", "Illegal state transition"
+
+    def __init__(self, entity: str, state: str, action: str, allowed: list[str]) -> None:
+        super().__init__(
+            f"cannot {action} a {entity} that is {state}; allowed now: "
+            + (", ".join(allowed) if allowed else "none"),
+            state=state,
+            action=action,
+            allowed=allowed,
+        )
+
+
+def field_error(field: str, message: str, type_: str | None = None) -> Unprocessable:
+    return Unprocessable(
+        f"{field}: {message}", errors=[FieldError(field=field, message=message, type=type_)]
+    )
+
+
+def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def validation_errors(errors: list[dict[str, Any]] | Any) -> list[FieldError]:
+    return [
+        FieldError(
+            field=_loc(e.get("loc", ())), message=e.get("msg", "invalid"), type=e.get("type")
+        )
+        for e in errors
+    ]
+
+
+def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    ctx = context.current()
+    body = problem.body(instance=str(request.url.path) if request else None)
+    if ctx.request_id:
+        body.setdefault("request_id", ctx.request_id)
+    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = validation_errors(exc.errors())
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errs[:5])
+        return problem_response(Unprocessable(detail, errors=errs), request)
+
+    @app.exception_handler(ValidationError)
+    async def _invalid_model(request: Request, exc: ValidationError) -> JSONResponse:
+        errs = validation_errors(exc.errors())
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errs[:5])
+        return problem_response(Unprocessable(detail, errors=errs), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        p = Problem(str(exc.detail))
+        p.status, p.code, p.title = exc.status_code, f"http-{exc.status_code}", str(exc.detail)
+        resp = problem_response(p, request)
+        for k, v in (exc.headers or {}).items():
+            resp.headers[k] = v
+        return resp
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", path=request.url.path)
+        p = Problem("an unexpected error occurred; it has been logged")
+        p.status, p.code, p.title = 500, "internal", "Internal error"
+        return problem_response(p, request)

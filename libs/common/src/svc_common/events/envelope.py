@@ -1,0 +1,80 @@
+"""CloudEvents 1.0 envelope and its Kafka protocol binding (binary mode).
+
+In binary mode the attributes travel as `ce_`-prefixed headers, the data is the
+message value (JSON) and `content-type` says so; the message key is the
+`partitionkey` extension, the aggregate id, so one aggregate's events share a
+partition and stay in order. Extensions used here: partitionkey, correlationid,
+causationid and traceparent (distributed tracing extension).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from svc_common import context
+from svc_common.types import utcnow
+
+SPEC_VERSION = "1.0"
+JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass
+class Message:
+    """What a transport carries: one record of a topic."""
+
+    topic: str
+    key: str | None
+    value: bytes
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    partition: int = 0
+    offset: int = 0
+
+    def header(self, name: str) -> str | None:
+        for k, v in self.headers:
+            if k == name:
+                return v.decode()
+        return None
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=context.new_id)
+    source: str
+    type: str
+    subject: str | None = None
+    time: dt.datetime = Field(default_factory=utcnow)
+    datacontenttype: str = JSON_CONTENT_TYPE
+    specversion: str = SPEC_VERSION
+    dataschema: str | None = None
+    partitionkey: str
+    correlationid: str | None = None
+    causationid: str | None = None
+    traceparent: str | None = None
+    data: dict[str, Any]
+
+    def to_message(self, topic: str) -> Message:
+        headers: list[tuple[str, bytes]] = [("content-type", self.datacontenttype.encode())]
+        attrs = self.model_dump(mode="json", exclude={"data", "datacontenttype"})
+        for name, value in attrs.items():
+            if value is not None:
+                headers.append((f"ce_{name}", str(value).encode()))
+        value = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode()
+        return Message(topic=topic, key=self.partitionkey, value=value, headers=headers)
+
+    @classmethod
+    def from_message(cls, msg: Message) -> Envelope:
+        attrs: dict[str, Any] = {}
+        for k, v in msg.headers:
+            if k.startswith("ce_"):
+                attrs[k[3:]] = v.decode()
+        content_type = msg.header("content-type") or JSON_CONTENT_TYPE
+        attrs["datacontenttype"] = content_type
+        attrs.setdefault("partitionkey", msg.key or attrs.get("subject") or "")
+        attrs["data"] = json.loads(msg.value.decode()) if msg.value else {}
+        return cls.model_validate(attrs)

@@ -1,0 +1,117 @@
+"""Events eia-svc publishes on `eia.events` (key: filing id or park id)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from svc_common.events.registry import EventPayload, event
+from svc_common.types import Tonnes
+
+TOPIC = "eia.events"
+
+Category = Literal["report", "report_form", "registration_form", "exempt"]
+Channel = Literal["normal", "green", "bundled"]
+
+
+class _FilingQuotaRequest(EventPayload):
+    filing_id: str
+    project_ref: str
+    project_name: str
+    uscc: str
+    enterprise_name: str
+    district: str
+    industry_code: str
+    project_type: str
+    category: Category
+    channel: Channel
+    vocs_increment_t: Tonnes
+    park_id: str | None = None
+    #: 1 for the first request; an officer's retry after a block counts up.
+    attempt: int = 1
+
+
+@event("eia.filing.accepted.v1", topic=TOPIC, key="filing_id")
+class FilingAccepted(_FilingQuotaRequest):
+    """A report / report-form filing was accepted (受理): quota is to be reserved."""
+
+
+@event("eia.filing.quota_retry.v1", topic=TOPIC, key="filing_id")
+class FilingQuotaRetry(_FilingQuotaRequest):
+    """An officer asks again for quota for a filing blocked by a shortfall."""
+
+
+@event("eia.filing.approved.v1", topic=TOPIC, key="filing_id")
+class FilingApproved(EventPayload):
+    """A filing was approved (批复): its held quota is to be allocated and a
+    permit application drafted."""
+
+    filing_id: str
+    project_ref: str
+    project_name: str
+    uscc: str
+    enterprise_name: str
+    district: str
+    industry_code: str
+    category: Category
+    vocs_increment_t: Tonnes
+    park_id: str | None = None
+
+
+@event("eia.filing.rejected.v1", topic=TOPIC, key="filing_id")
+class FilingRejected(EventPayload):
+    """A filing was rejected: its hold is to be released."""
+
+    filing_id: str
+    project_ref: str
+    district: str
+    reason: str
+
+
+@event("eia.filing.withdrawn.v1", topic=TOPIC, key="filing_id")
+class FilingWithdrawn(EventPayload):
+    """A filing was withdrawn by its applicant: its hold is to be released."""
+
+    filing_id: str
+    project_ref: str
+    district: str
+    reason: str | None = None
+
+
+@event("eia.registration.filed.v1", topic=TOPIC, key="filing_id")
+class RegistrationFormFiled(EventPayload):
+    """A registration-form project (登记表) was filed automatically, no human."""
+
+    filing_id: str
+    filing_no: str
+    uscc: str
+    district: str
+    project_type: str
+    filer: str
+    sampled_for_check: bool = False
+
+
+@event("eia.registration.revoked.v1", topic=TOPIC, key="filing_id")
+class RegistrationFormRevoked(EventPayload):
+    """An officer revoked a false registration-form filing after a post-hoc check."""
+
+    filing_id: str
+    filing_no: str
+    uscc: str
+    district: str
+    reason: str
+    revoked_by: str
+
+
+@event("eia.park.registered.v1", topic=TOPIC, key="park_id")
+class ParkRegistered(EventPayload):
+    """A park with a bundled EIA (多评合一) was registered with its VOCs sub-pool,
+    to be carved out of the district pool."""
+
+    park_id: str
+    district: str
+    name: str
+    vocs_subpool_t: Tonnes
+    covered_project_types: list[str]
+
+
+Decision = Literal["approved", "rejected"]

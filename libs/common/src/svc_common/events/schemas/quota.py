@@ -1,0 +1,106 @@
+"""Events quota-svc publishes on `quota.events` (key: reservation, reclaim or pool id)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from svc_common.events.registry import EventPayload, event
+from svc_common.types import Ratio, Tonnes
+
+TOPIC = "quota.events"
+
+ReleaseReason = Literal["rejected", "withdrawn", "expired", "manual", "remainder", "revoked"]
+
+
+@event("quota.reserved.v1", topic=TOPIC, key="project_ref")
+class QuotaReserved(EventPayload):
+    """A project's quota need is held (a two-phase pending transfer)."""
+
+    reservation_id: str
+    project_ref: str
+    uscc: str | None = None
+    district: str
+    pollutant: str
+    pool_id: str
+    increment_t: Tonnes
+    offset_ratio: Ratio
+    required_t: Tonnes
+    expires_at: dt.datetime
+    attempt: int = 1
+
+
+@event("quota.reservation_rejected.v1", topic=TOPIC, key="project_ref")
+class QuotaReservationRejected(EventPayload):
+    """A reservation did not fit: the pool lacks `shortfall_t`."""
+
+    project_ref: str
+    uscc: str | None = None
+    district: str
+    pollutant: str
+    pool_id: str
+    increment_t: Tonnes
+    offset_ratio: Ratio
+    required_t: Tonnes
+    available_t: Tonnes
+    shortfall_t: Tonnes
+    attempt: int = 1
+
+
+@event("quota.allocated.v1", topic=TOPIC, key="project_ref")
+class QuotaAllocated(EventPayload):
+    """Held quota was allocated to an approved project (posted)."""
+
+    reservation_id: str
+    project_ref: str
+    uscc: str | None = None
+    district: str
+    pollutant: str
+    pool_id: str
+    amount_t: Tonnes
+    increment_t: Tonnes
+    offset_ratio: Ratio
+
+
+@event("quota.released.v1", topic=TOPIC, key="project_ref")
+class QuotaReleased(EventPayload):
+    """A hold was released (voided), in whole or its unallocated remainder."""
+
+    reservation_id: str
+    project_ref: str
+    district: str
+    pollutant: str
+    pool_id: str
+    amount_t: Tonnes
+    reason: ReleaseReason
+    note: str | None = None
+
+
+@event("quota.reclaim_confirmed.v1", topic=TOPIC, key="reclaim_id")
+class QuotaReclaimConfirmed(EventPayload):
+    """A reclaim candidate (收回) was confirmed and credited to its pool."""
+
+    reclaim_id: str
+    district: str
+    pollutant: str
+    pool_id: str
+    amount_t: Tonnes
+    source: Literal["permit_cancelled", "permit_changed", "manual", "reduction"]
+    uscc: str | None = None
+    permit_id: str | None = None
+    source_event_id: str | None = None
+    confirmed_by: str
+
+
+@event("quota.balance_changed.v1", topic=TOPIC, key="pool_id")
+class QuotaBalanceChanged(EventPayload):
+    """A pool's balance after a journal entry."""
+
+    pool_id: str
+    district: str
+    pollutant: str
+    entry_code: str
+    credited_t: Tonnes
+    reserved_t: Tonnes
+    allocated_t: Tonnes
+    available_t: Tonnes

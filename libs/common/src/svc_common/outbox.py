@@ -1,0 +1,251 @@
+"""Transactional outbox: `emit` writes an event in the caller's transaction;
+`OutboxRelay` publishes unsent rows, in order per key, and marks them sent.
+
+Several relays (one per replica) may run against one PostgreSQL database:
+rows are claimed with FOR UPDATE SKIP LOCKED, and a relay publishes a key's
+rows only while they are the oldest unsent rows of that key, so two relays
+never publish one key's events concurrently or out of order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import structlog
+from prometheus_client import Counter, Gauge
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from svc_common import context
+from svc_common.db import OUTBOX_WRITTEN, Database
+from svc_common.events.envelope import Envelope, Message
+from svc_common.events.registry import SCHEMA_URN, EventPayload
+from svc_common.tables import OutboxRow
+from svc_common.transports.base import Transport
+from svc_common.types import utcnow
+
+log = structlog.get_logger(__name__)
+
+PUBLISHED = Counter("outbox_published_total", "Outbox rows published", ["service"])
+PUBLISH_FAILURES = Counter("outbox_publish_failures_total", "Failed publish attempts", ["service"])
+UNSENT = Gauge("outbox_unsent_rows", "Unsent outbox rows at the last sweep", ["service"])
+
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def source_of(topic: str) -> str:
+    """CloudEvents `source` of the service that owns a topic."""
+    return f"urn:envbureau:{topic.split('.', 1)[0]}-svc"
+
+
+def build_envelope(payload: EventPayload, *, subject: str | None = None) -> Envelope:
+    ctx = context.current()
+    key = payload.partition_key()
+    return Envelope(
+        source=source_of(payload.topic),
+        type=payload.event_type,
+        subject=subject or key,
+        partitionkey=key,
+        dataschema=SCHEMA_URN + payload.event_type,
+        correlationid=ctx.correlation_id or context.new_id(),
+        causationid=ctx.causation_id or ctx.request_id,
+        traceparent=ctx.traceparent or context.new_traceparent(),
+        data=payload.model_dump(mode="json"),
+    )
+
+
+def _row(env: Envelope, topic: str) -> dict[str, object]:
+    return {
+        "event_id": env.id,
+        "topic": topic,
+        "key": env.partitionkey,
+        "event_type": env.type,
+        "envelope": env.model_dump(mode="json"),
+        "created_at": utcnow(),
+        "attempts": 0,
+    }
+
+
+def emit(session: AsyncSession, payload: EventPayload, *, subject: str | None = None) -> Envelope:
+    """Write `payload` to the outbox in the session's transaction."""
+    env = build_envelope(payload, subject=subject)
+    session.add(OutboxRow(**_row(env, payload.topic)))
+    session.info[OUTBOX_WRITTEN] = True
+    return env
+
+
+async def emit_many(session: AsyncSession, payloads: Iterable[EventPayload]) -> int:
+    """Bulk form of `emit` (one multi-row INSERT) for bulk endpoints."""
+    rows = [_row(build_envelope(p), p.topic) for p in payloads]
+    if rows:
+        await session.execute(insert(OutboxRow), rows)
+        session.info[OUTBOX_WRITTEN] = True
+    return len(rows)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Database,
+        transport: Transport,
+        *,
+        service: str,
+        batch_size: int = 200,
+        sweep_seconds: float = 2.0,
+    ) -> None:
+        self.db = db
+        self.transport = transport
+        self.service = service
+        self.batch_size = batch_size
+        self.sweep_seconds = sweep_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        db.on_outbox_commit(self.wake)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            # On timeout this is the sweep: republish what a crash or outage left unsent.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.sweep_seconds)
+            self._wake.clear()
+            try:
+                await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep relaying; the rows stay unsent
+                log.warning("outbox relay pass failed", error=repr(exc))
+
+    async def drain(self) -> int:
+        """Publish until nothing publishable is left; returns rows published."""
+        total = 0
+        async with self._lock:
+            while True:
+                published, claimed = await self._relay_once()
+                total += published
+                if claimed < self.batch_size or published == 0:
+                    break
+            async with self.db.session() as s:
+                unsent = await s.scalar(
+                    select(func.count()).select_from(OutboxRow).where(OutboxRow.sent_at.is_(None))
+                )
+            UNSENT.labels(self.service).set(unsent or 0)
+        return total
+
+    async def _relay_once(self) -> tuple[int, int]:
+        if self.db.is_postgres:
+            # One transaction holds the row locks while publishing, so a second
+            # replica skips these rows instead of publishing them again.
+            async with self.db.sessionmaker() as s, s.begin():
+                claimed = await self._claim(s, lock=True)
+                rows = await self._in_key_order(s, claimed)
+                results = await self._publish(rows)
+                await self._mark(s, rows, results)
+        else:
+            # SQLite: one process, one relay (self._lock). The write lock is not
+            # held while publishing: in-process delivery writes other databases
+            # whose relays may in turn be delivering here.
+            async with self.db.session() as s:
+                claimed = await self._claim(s, lock=False)
+                rows = await self._in_key_order(s, claimed)
+            results = await self._publish(rows)
+            if rows:
+                async with self.db.transaction() as s:
+                    await self._mark(s, rows, results)
+        return sum(1 for r in results if r is None), len(claimed)
+
+    async def _claim(self, s: AsyncSession, *, lock: bool) -> Sequence[OutboxRow]:
+        now = utcnow()
+        q = (
+            select(OutboxRow)
+            .where(OutboxRow.sent_at.is_(None))
+            .where(or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now))
+            .order_by(OutboxRow.seq)
+            .limit(self.batch_size)
+        )
+        if lock:
+            q = q.with_for_update(skip_locked=True)
+        return (await s.execute(q)).scalars().all()
+
+    async def _in_key_order(self, s: AsyncSession, claimed: Sequence[OutboxRow]) -> list[OutboxRow]:
+        """Keep, per key, only the claimed rows that are the oldest unsent rows
+        of that key: a row locked by another relay, or waiting for a retry,
+        holds back every later row of its key."""
+        if not claimed:
+            return []
+        max_seq = claimed[-1].seq
+        keys = {r.key for r in claimed}
+        unsent = await s.execute(
+            select(OutboxRow.key, OutboxRow.seq)
+            .where(OutboxRow.sent_at.is_(None), OutboxRow.key.in_(keys), OutboxRow.seq <= max_seq)
+            .order_by(OutboxRow.seq)
+        )
+        expected: dict[str, list[int]] = defaultdict(list)
+        for key, seq in unsent:
+            expected[key].append(seq)
+        position: dict[str, int] = defaultdict(int)
+        blocked: set[str] = set()
+        ready: list[OutboxRow] = []
+        for row in claimed:
+            if row.key in blocked:
+                continue
+            i = position[row.key]
+            if i < len(expected[row.key]) and expected[row.key][i] == row.seq:
+                ready.append(row)
+                position[row.key] = i + 1
+            else:
+                blocked.add(row.key)
+        return ready
+
+    async def _publish(self, rows: list[OutboxRow]) -> list[BaseException | None]:
+        if not rows:
+            return []
+        messages: list[Message] = [
+            Envelope.model_validate(r.envelope).to_message(r.topic) for r in rows
+        ]
+        return await self.transport.publish_batch(messages)
+
+    async def _mark(
+        self, s: AsyncSession, rows: list[OutboxRow], results: list[BaseException | None]
+    ) -> None:
+        now = utcnow()
+        sent = [r.seq for r, err in zip(rows, results, strict=True) if err is None]
+        if sent:
+            await s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.seq.in_(sent))
+                .values(sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None)
+            )
+            PUBLISHED.labels(self.service).inc(len(sent))
+        for row, err in zip(rows, results, strict=True):
+            if err is None:
+                continue
+            PUBLISH_FAILURES.labels(self.service).inc()
+            backoff = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(row.attempts, 6))
+            await s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.seq == row.seq)
+                .values(
+                    attempts=OutboxRow.attempts + 1,
+                    last_error=repr(err)[:2000],
+                    next_attempt_at=now + dt.timedelta(seconds=backoff),
+                )
+            )

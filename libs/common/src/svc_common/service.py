@@ -1,0 +1,219 @@
+"""Everything a service process needs, assembled once: the FastAPI app with
+problem+json errors, request ids, idempotency and auth; probes and metrics;
+migrations; the database; the transport; the outbox relay; the inbox consumer;
+periodic sweepers. A service supplies a `ServiceSpec`: its routers, event
+handlers and migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from svc_common.auth import TokenVerifier
+from svc_common.db import Database
+from svc_common.errors import install_error_handlers
+from svc_common.events.registry import load_all
+from svc_common.idempotency import IdempotencyMiddleware
+from svc_common.inbox import EventHandlers, InboxConsumer
+from svc_common.migrate import upgrade_async
+from svc_common.observability import RequestContextMiddleware, configure_logging
+from svc_common.outbox import OutboxRelay
+from svc_common.settings import ServiceSettings
+from svc_common.transports import Transport, make_transport
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What routes, handlers and sweepers of one service share at run time."""
+
+    settings: ServiceSettings
+    db: Database
+    transport: Transport
+    relay: OutboxRelay
+    consumer: InboxConsumer | None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+Periodic = Callable[[Runtime], Awaitable[Any]]
+
+
+@dataclass
+class ServiceSpec:
+    name: str  # "quota-svc": also its consumer group and log name
+    prefix: str  # "/quota": every path of the service starts with it
+    title: str
+    description: str
+    migrations_dir: Path
+    routers: list[APIRouter]
+    handlers: EventHandlers | None = None
+    #: (seconds, job) pairs: sweepers such as hold expiry. Jobs must be safe to
+    #: run on several replicas at once (they lock what they change).
+    periodic: list[tuple[float, Periodic]] = field(default_factory=list)
+    on_startup: list[Periodic] = field(default_factory=list)
+    own_topics: list[str] = field(default_factory=list)
+
+
+def get_runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def get_db(request: Request) -> Database:
+    return get_runtime(request).db
+
+
+async def _every(seconds: float, job: Periodic, rt: Runtime, name: str) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job(rt)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("periodic job failed", job=name, error=repr(exc))
+
+
+def create_app(
+    spec: ServiceSpec,
+    settings: ServiceSettings,
+    *,
+    transport: Transport | None = None,
+) -> FastAPI:
+    configure_logging(settings.log_level, json_logs=settings.log_json)
+    load_all()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.run_migrations:
+            await upgrade_async(spec.migrations_dir, settings.database_url)
+        db = Database(settings.database_url)
+        tr = transport or make_transport(
+            settings.event_transport,
+            client_id=settings.kafka_client_id or spec.name,
+            partitions=settings.kafka_topic_partitions,
+        )
+        relay = OutboxRelay(
+            db,
+            tr,
+            service=spec.name,
+            batch_size=settings.outbox_batch_size,
+            sweep_seconds=settings.outbox_sweep_seconds,
+        )
+        consumer = None
+        if spec.handlers is not None:
+            consumer = InboxConsumer(
+                db,
+                tr,
+                spec.handlers,
+                group=spec.name,
+                max_attempts=settings.consumer_max_attempts,
+                backoff_seconds=settings.consumer_retry_backoff_seconds,
+            )
+        rt = Runtime(settings=settings, db=db, transport=tr, relay=relay, consumer=consumer)
+        app.state.runtime = rt
+        app.state.db = db
+        if settings.is_kafka:
+            topics = sorted(
+                set(spec.own_topics) | set(spec.handlers.topics if spec.handlers else [])
+            )
+            try:
+                await asyncio.wait_for(tr.ensure_topics(topics), timeout=30)
+            except Exception as exc:  # the broker may come later; topics auto-create
+                log.warning("could not ensure topics", error=repr(exc))
+        if consumer is not None:
+            consumer.subscribe()
+        for job in spec.on_startup:
+            await job(rt)
+        await tr.start()
+        relay.start()
+        tasks = [
+            asyncio.create_task(_every(sec, job, rt, getattr(job, "__name__", "job")))
+            for sec, job in spec.periodic
+        ]
+        log.info("service started", service=spec.name, transport=settings.event_transport)
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            await relay.stop()
+            if transport is None:  # a shared transport is stopped by its owner
+                await tr.stop()
+            await db.dispose()
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=f"{spec.prefix}/docs",
+        redoc_url=None,
+        openapi_url=f"{spec.prefix}/openapi.json",
+    )
+    app.state.token_verifier = TokenVerifier(settings)
+    app.state.spec = spec
+    install_error_handlers(app)
+    for router in spec.routers:
+        app.include_router(router)
+    _add_probes(app, spec)
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RequestContextMiddleware, service=spec.name)
+    return app
+
+
+def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
+    probes = APIRouter(tags=["operations"])
+
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": spec.name}
+
+    async def ready(request: Request) -> JSONResponse:
+        rt = get_runtime(request)
+        db_ok = await rt.db.ping()
+        tr_ok = await rt.transport.ready()
+        ok = db_ok and tr_ok
+        return JSONResponse(
+            {
+                "status": "ready" if ok else "not ready",
+                "service": spec.name,
+                "database": db_ok,
+                "transport": tr_ok,
+            },
+            status_code=200 if ok else 503,
+        )
+
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    async def event_schemas() -> dict[str, Any]:
+        schemas = load_all().json_schemas()
+        return {
+            t: s
+            for t, s in schemas.items()
+            if any(t.startswith(p.split(".")[0]) for p in spec.own_topics)
+        }
+
+    for base in (spec.prefix, ""):
+        probes.add_api_route(
+            f"{base}/health", health, methods=["GET"], include_in_schema=bool(base)
+        )
+        probes.add_api_route(f"{base}/ready", ready, methods=["GET"], include_in_schema=bool(base))
+        probes.add_api_route(
+            f"{base}/metrics", metrics, methods=["GET"], include_in_schema=bool(base)
+        )
+    probes.add_api_route(f"{spec.prefix}/events/schemas", event_schemas, methods=["GET"])
+    app.include_router(probes)

@@ -1,0 +1,69 @@
+"""Service settings, read from the environment (pydantic-settings).
+
+Every service is configured only by env vars, so the same image runs embedded,
+as a process of `make run-kafka`, or in a container. The names are shared:
+DATABASE_URL, EVENT_TRANSPORT, JWT_*; a service reads them with no prefix when
+it runs alone. The embedded runner passes per-service values explicitly.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The secret of the embedded default. Good for a laptop, never for production:
+#: production sets JWT_JWKS_URL (RS256) or its own JWT_SECRET.
+DEV_JWT_SECRET = "envbureau-embedded-dev-secret-change-me-0123456789"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    service_name: str = "service"
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./data/service.db",
+        description="SQLAlchemy async URL: postgresql+asyncpg://… or sqlite+aiosqlite:///…",
+    )
+    event_transport: str = Field(
+        "local", description="'local' (in-process) or kafka://host:port[,host:port]"
+    )
+    kafka_topic_partitions: int = 3
+    kafka_client_id: str | None = None
+
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_algorithm: str = "HS256"
+    jwt_jwks_url: str | None = Field(None, description="RS256 key set of the identity provider")
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+
+    # How often the outbox sweeper looks for rows a crash left unsent. The relay
+    # is woken on every commit, so this is not the normal publishing latency.
+    outbox_sweep_seconds: float = 2.0
+    outbox_batch_size: int = 200
+    # Consumer: attempts per message before it goes to <topic>.dlq.
+    consumer_max_attempts: int = 3
+    consumer_retry_backoff_seconds: float = 0.2
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+    run_migrations: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, v: str) -> str:
+        # Accept the plain URLs operators tend to write and pick the async driver.
+        if v.startswith("postgresql://") or v.startswith("postgres://"):
+            return "postgresql+asyncpg://" + v.split("://", 1)[1]
+        if v.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + v.split(":///", 1)[1]
+        return v
+
+    @property
+    def is_kafka(self) -> bool:
+        return self.event_transport.startswith("kafka://")
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.event_transport.removeprefix("kafka://")

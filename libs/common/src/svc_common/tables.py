@@ -1,0 +1,79 @@
+"""The tables every service has, whatever its domain."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from svc_common.db import CommonBase
+from svc_common.types import BigIntPK, JSONType, UTCDateTime, utcnow
+
+
+class OutboxRow(CommonBase):
+    """An event written in the same transaction as the change it announces
+    (transactional outbox). The relay publishes rows in `seq` order per key."""
+
+    __tablename__ = "outbox"
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(200))
+    envelope: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        # The relay's working set: unsent rows, in order, per key.
+        Index("ix_outbox_unsent", "sent_at", "seq"),
+        Index("ix_outbox_key_seq", "key", "seq"),
+    )
+
+
+class InboxRow(CommonBase):
+    """An event a consumer group has applied. Inserted in the transaction of
+    the effect: a primary-key clash means the event was already applied."""
+
+    __tablename__ = "inbox"
+    consumer_group: Mapped[str] = mapped_column(String(200), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(200))
+    source_topic: Mapped[str] = mapped_column(String(200))
+    processed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IdempotencyRecord(CommonBase):
+    """The first answer to a POST with an Idempotency-Key, replayed on retries."""
+
+    __tablename__ = "idempotency_keys"
+    owner: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response_body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(CommonBase):
+    """Append-only audit trail: who, in which role, did what to which target."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    target_type: Mapped[str] = mapped_column(String(100))
+    target_id: Mapped[str] = mapped_column(String(200), index=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    correlation_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)

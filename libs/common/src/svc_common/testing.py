@@ -1,0 +1,104 @@
+"""Test helpers shared by every service's tests (loaded by the root conftest).
+
+Integration tests run against the real PostgreSQL and Kafka that `make test`
+starts; it exports TEST_PG_ADMIN_URL and TEST_KAFKA_BOOTSTRAP. Where they are
+missing a test that needs them is skipped, except under REQUIRE_SERVERS=1 (set
+by `make test`), where it fails: CI never passes by skipping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from svc_common.auth import mint_token
+from svc_common.settings import DEV_JWT_SECRET
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("REQUIRE_SERVERS") == "1":
+        pytest.fail(f"{what} is not set but REQUIRE_SERVERS=1: start the servers (make test)")
+    pytest.skip(f"{what} not set: run under `make test` for the real server")
+
+
+def pg_admin_url() -> str:
+    url = os.environ.get("TEST_PG_ADMIN_URL")
+    if not url:
+        _missing("TEST_PG_ADMIN_URL")
+    assert url
+    return url
+
+
+def kafka_bootstrap() -> str:
+    bootstrap = os.environ.get("TEST_KAFKA_BOOTSTRAP")
+    if not bootstrap:
+        _missing("TEST_KAFKA_BOOTSTRAP")
+    assert bootstrap
+    return bootstrap
+
+
+async def create_pg_database(prefix: str = "t") -> str:
+    """A new empty PostgreSQL database; returns its asyncpg SQLAlchemy URL."""
+    admin = pg_admin_url()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = admin.rsplit("/", 1)[0]
+    return base.replace("postgresql://", "postgresql+asyncpg://", 1) + "/" + name
+
+
+async def drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(pg_admin_url())
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def database_url(kind: str, tmp_dir: Any, prefix: str = "t") -> AsyncIterator[str]:
+    """`kind` is "sqlite" or "pg"; yields a fresh database's URL."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_dir}/{prefix}-{uuid.uuid4().hex[:8]}.db"
+        return
+    url = await create_pg_database(prefix)
+    try:
+        yield url
+    finally:
+        await drop_pg_database(url)
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run an app's lifespan and give an HTTP client talking to it in-process."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+def token(role: str, districts: Iterable[str] = (), sub: str | None = None) -> str:
+    return mint_token(DEV_JWT_SECRET, sub=sub or f"{role}.test", role=role, districts=districts)
+
+
+def auth(
+    role: str, districts: Iterable[str] = (), sub: str | None = None, **headers: str
+) -> dict[str, str]:
+    """Headers for a request as `role` (with an Idempotency-Key if given as idem=…)."""
+    h = {"Authorization": f"Bearer {token(role, districts, sub)}"}
+    if "idem" in headers:
+        h["Idempotency-Key"] = headers.pop("idem")
+    h.update(headers)
+    return h

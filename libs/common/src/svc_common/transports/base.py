@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+
+from svc_common.events.envelope import Message
+
+#: Applies one message. It returns once the effect is committed (or the message
+#: is dead-lettered); only then may a transport treat the message as consumed.
+ProcessFn = Callable[[Message], Awaitable[None]]
+
+DLQ_SUFFIX = ".dlq"
+
+
+class Transport(abc.ABC):
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    async def publish_batch(self, messages: list[Message]) -> list[BaseException | None]:
+        """Publish in order; one result per message (None = acknowledged)."""
+
+    @abc.abstractmethod
+    def subscribe(self, group: str, topics: list[str], process: ProcessFn) -> None:
+        """Consume `topics` as consumer group `group` once started."""
+
+    @abc.abstractmethod
+    async def ready(self) -> bool: ...
+
+    async def ensure_topics(self, topics: list[str]) -> None:  # noqa: B027 - optional
+        """Create topics (and their .dlq twins) where the transport has such a thing."""

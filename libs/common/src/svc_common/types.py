@@ -1,0 +1,138 @@
+"""Column and value types shared by all services.
+
+Pollutant amounts are tonnes per year with at most 3 decimals (one kilogram),
+so inside the system they are whole kilograms per year: exact integers, never
+floats. The API and events speak tonnes as decimal strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+from sqlalchemy import JSON, BigInteger, DateTime, Integer
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+KG_PER_TONNE = 1000
+#: Nothing a single project or plant emits comes near this; a bigger figure is a typo.
+MAX_TONNES = Decimal("1000000")
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+#: Auto-incrementing 64-bit key on PostgreSQL; SQLite only auto-increments INTEGER.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Stores aware datetimes in UTC and returns them aware, on both databases
+    (SQLite would otherwise hand back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; times are stored in UTC")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def _parse_tonnes(value: Any) -> Decimal:
+    if isinstance(value, bool) or value is None:
+        raise ValueError("must be a number of tonnes per year")
+    if isinstance(value, float):
+        # JSON numbers arrive as floats; repr gives the shortest exact decimal
+        # the sender wrote (0.1 stays 0.1), which is then checked for 3 places.
+        value = repr(value)
+    try:
+        d = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise ValueError("must be a decimal number of tonnes per year") from exc
+    if not d.is_finite():
+        raise ValueError("must be a finite number")
+    return d
+
+
+def _check_tonnes(d: Decimal) -> Decimal:
+    if d < 0:
+        raise ValueError("must not be negative")
+    if d.as_tuple().exponent < -3 and d != d.quantize(Decimal("0.001")):  # type: ignore[operator]
+        raise ValueError("at most 3 decimals (one kilogram) are allowed")
+    if d > MAX_TONNES:
+        raise ValueError(f"is implausibly large (over {MAX_TONNES} t/a)")
+    return d.quantize(Decimal("0.001"))
+
+
+#: Tonnes per year in the API and events: a decimal string or number,
+#: ≥ 0, at most 3 decimals; serialised as a string so no float ever carries it.
+Tonnes = Annotated[
+    Decimal,
+    BeforeValidator(_parse_tonnes),
+    AfterValidator(_check_tonnes),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d{1,3})?$", "examples": ["12.5"]}),
+]
+
+
+def _check_signed_tonnes(d: Decimal) -> Decimal:
+    if d.as_tuple().exponent < -3 and d != d.quantize(Decimal("0.001")):  # type: ignore[operator]
+        raise ValueError("at most 3 decimals (one kilogram) are allowed")
+    if abs(d) > MAX_TONNES:
+        raise ValueError(f"is implausibly large (over {MAX_TONNES} t/a)")
+    return d.quantize(Decimal("0.001"))
+
+
+#: A signed amount, e.g. the change of a permitted amount.
+SignedTonnes = Annotated[
+    Decimal,
+    BeforeValidator(_parse_tonnes),
+    AfterValidator(_check_signed_tonnes),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d{1,3})?$", "examples": ["-3.2"]}),
+]
+
+
+def tonnes_to_kg(t: Decimal) -> int:
+    kg = t * KG_PER_TONNE
+    if kg != kg.to_integral_value():
+        raise ValueError(f"{t} t has more than 3 decimals")
+    return int(kg)
+
+
+def kg_to_tonnes(kg: int) -> Decimal:
+    return (Decimal(kg) / KG_PER_TONNE).quantize(Decimal("0.001"))
+
+
+def _check_ratio(d: Decimal) -> Decimal:
+    if d <= 0:
+        raise ValueError("must be greater than 0")
+    if d > 100:
+        raise ValueError("is implausibly large (over 100)")
+    if d != d.quantize(Decimal("0.01")):
+        raise ValueError("at most 2 decimals are allowed")
+    return d.quantize(Decimal("0.01"))
+
+
+#: An offset ratio (倍量削减替代), e.g. 2.0: need = increment × ratio.
+Ratio = Annotated[
+    Decimal,
+    BeforeValidator(_parse_tonnes),
+    AfterValidator(_check_ratio),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d{1,2})?$", "examples": ["2.00"]}),
+]

@@ -1,0 +1,8 @@
+"""What quota-svc handles from other services' topics. What it publishes is
+declared in svc_common.events.schemas.quota and written with outbox.emit."""
+
+from __future__ import annotations
+
+from svc_common.inbox import EventHandlers
+
+handlers = EventHandlers()

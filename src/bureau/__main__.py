@@ -1,0 +1,3 @@
+from bureau.cli import app
+
+app()

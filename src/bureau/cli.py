@@ -1,0 +1,116 @@
+"""`bureau`: run the system, mint development tokens, export event schemas.
+
+Typer + Rich: typed options with --help for free, readable output."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from svc_common.auth import ROLES, mint_token
+from svc_common.settings import DEV_JWT_SECRET
+
+app = typer.Typer(help="Permits, VOCs quota and fast-track EIA for a city environment bureau.")
+console = Console(stderr=True)
+
+SERVICES = {"permit": "permit_svc", "quota": "quota_svc", "eia": "eia_svc"}
+
+
+@app.command()
+def run(
+    port: Annotated[int, typer.Option(envvar="PORT", help="HTTP port")] = 8000,
+    host: Annotated[str, typer.Option(envvar="HOST")] = "127.0.0.1",
+    data_dir: Annotated[Path, typer.Option(envvar="DATA_DIR", help="SQLite files")] = Path("data"),
+) -> None:
+    """The embedded default: all three services in one process, SQLite, in-process events."""
+    import uvicorn
+
+    from bureau.embedded import Embedded
+
+    secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
+    embedded = Embedded(data_dir, jwt_secret=secret, log_json=False)
+    base = f"http://{host}:{port}"
+    table = Table(title="Environment bureau — embedded default", show_lines=False)
+    table.add_column("service")
+    table.add_column("API docs")
+    for name in SERVICES:
+        table.add_row(f"{name}-svc", f"{base}/{name}/docs")
+    console.print(table)
+    console.print(f"SQLite files under [bold]{data_dir.resolve()}[/bold]; events in-process.")
+    console.print(
+        "Get a token: [bold]make token ROLE=officer DISTRICT=120119 SUB=li.hua[/bold] "
+        "then send [italic]Authorization: Bearer <token>[/italic]."
+    )
+    uvicorn.run(embedded, host=host, port=port, log_config=None)
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="permit | quota | eia")],
+) -> None:
+    """Run one service alone, configured by env (DATABASE_URL, EVENT_TRANSPORT, PORT…)."""
+    if service not in SERVICES:
+        raise typer.BadParameter(f"service must be one of {', '.join(SERVICES)}")
+    import importlib
+
+    importlib.import_module(f"{SERVICES[service]}.__main__").main()
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Option(help=" | ".join(ROLES))] = "officer",
+    district: Annotated[
+        str, typer.Option(help="comma-separated GB/T 2260 codes; empty = all (read roles)")
+    ] = "",
+    sub: Annotated[str, typer.Option(help="subject; defaults to a name of the role")] = "",
+    hours: Annotated[int, typer.Option(help="validity")] = 12,
+) -> None:
+    """Print a development JWT signed with the embedded default's secret."""
+    import datetime as dt
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
+    districts = [d.strip() for d in district.split(",") if d.strip()]
+    bad = [d for d in districts if not (len(d) == 6 and d.isdigit())]
+    if bad:
+        raise typer.BadParameter(f"not GB/T 2260 district codes: {', '.join(bad)}")
+    secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
+    print(
+        mint_token(
+            secret,
+            sub=sub or f"{role}.dev",
+            role=role,
+            districts=districts,
+            ttl=dt.timedelta(hours=hours),
+        )
+    )
+
+
+@app.command()
+def schemas(
+    out: Annotated[Path, typer.Option(help="folder for the JSON Schemas and AsyncAPI")] = Path(
+        "docs/events"
+    ),
+) -> None:
+    """Export every event payload's JSON Schema and the AsyncAPI document."""
+    from svc_common.events.registry import load_all
+
+    reg = load_all()
+    out.mkdir(parents=True, exist_ok=True)
+    for event_type, schema in reg.json_schemas().items():
+        (out / f"{event_type}.schema.json").write_text(
+            json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+        )
+    (out / "asyncapi.json").write_text(
+        json.dumps(reg.asyncapi(), indent=2, ensure_ascii=False) + "\n"
+    )
+    console.print(f"wrote {len(reg.types())} schemas and asyncapi.json to {out}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,105 @@
+"""The embedded default: the three services in one process, each with its own
+SQLite file, events passed in-process (still through outbox and inbox).
+
+Requests are dispatched by path prefix (/permit, /quota, /eia) to each
+service's own app, so the paths are the same as behind a gateway."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from eia_svc.app import create as create_eia
+from eia_svc.settings import Settings as EiaSettings
+from fastapi import FastAPI
+from permit_svc.app import create as create_permit
+from permit_svc.settings import Settings as PermitSettings
+from quota_svc.app import create as create_quota
+from quota_svc.settings import Settings as QuotaSettings
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+from svc_common.transports.local import LocalTransport
+
+
+class Embedded:
+    """An ASGI app routing each prefix to its service, running their lifespans."""
+
+    def __init__(self, data_dir: Path, **common: object) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.transport = LocalTransport()
+
+        def url(name: str) -> str:
+            return f"sqlite+aiosqlite:///{(data_dir / f'{name}.db').resolve()}"
+
+        self.apps: dict[str, FastAPI] = {
+            "/permit": create_permit(
+                PermitSettings(database_url=url("permit"), **common), transport=self.transport
+            ),
+            "/quota": create_quota(
+                QuotaSettings(database_url=url("quota"), **common), transport=self.transport
+            ),
+            "/eia": create_eia(
+                EiaSettings(database_url=url("eia"), **common), transport=self.transport
+            ),
+        }
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        # Publishing waits until every service has subscribed: no event is
+        # delivered before its consumers exist.
+        self.transport.hold()
+        async with contextlib.AsyncExitStack() as stack:
+            for app in self.apps.values():
+                await stack.enter_async_context(app.router.lifespan_context(app))
+            self.transport.release()
+            yield
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path: str = scope.get("path", "")
+        for prefix, app in self.apps.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                await app(scope, receive, send)
+                return
+        target: ASGIApp
+        if path in ("/health", "/ready", "/metrics"):
+            # Any service answers the process-wide probes; /ready asks all.
+            if path == "/ready":
+                target = self._ready
+            else:
+                target = self.apps["/quota"]
+        else:
+            target = JSONResponse(
+                {"detail": "not found", "services": {p: f"{p}/docs" for p in self.apps}},
+                status_code=404,
+            )
+        await target(scope, receive, send)
+
+    async def _ready(self, scope: Scope, receive: Receive, send: Send) -> None:
+        results = {}
+        for prefix, app in self.apps.items():
+            rt = app.state.runtime
+            results[prefix.strip("/")] = await rt.db.ping() and await rt.transport.ready()
+        ok = all(results.values())
+        await JSONResponse(
+            results | {"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503
+        )(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        started = False
+        try:
+            async with self.lifespan():
+                started = True
+                await send({"type": "lifespan.startup.complete"})
+                message = await receive()
+                assert message["type"] == "lifespan.shutdown"
+        except BaseException as exc:
+            kind = "shutdown" if started else "startup"
+            await send({"type": f"lifespan.{kind}.failed", "message": repr(exc)})
+            raise
+        await send({"type": "lifespan.shutdown.complete"})
