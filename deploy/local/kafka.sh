@@ -53,11 +53,15 @@ ensure_jars() {
     # leaves a half-filled libs dir that later runs would take as cached.
     local tmp
     tmp="$(mktemp -d "$(dirname "$KAFKA_LIBS")/libs.tmp.XXXXXX")"
-    if ! mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
-        -DoutputDirectory="$tmp" -DincludeScope=runtime; then
-        rm -rf "$tmp"
+    # Output kept aside and shown only on failure: even with -q, Maven 3.8
+    # prints stray ANSI resets to stdout, which would pollute our env output.
+    if ! mvn -q -B -f "$POM" dependency:copy-dependencies \
+        -DoutputDirectory="$tmp" -DincludeScope=runtime >"$tmp.mvn.log" 2>&1; then
+        cat "$tmp.mvn.log" >&2
+        rm -rf "$tmp" "$tmp.mvn.log"
         die "mvn dependency:copy-dependencies failed"
     fi
+    rm -f "$tmp.mvn.log"
     rm -rf "$KAFKA_LIBS"
     mv "$tmp" "$KAFKA_LIBS"
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from eia_svc.app import create as create_eia
 from eia_svc.settings import Settings as EiaSettings
@@ -25,7 +26,7 @@ from svc_common.transports.local import LocalTransport
 class Embedded:
     """An ASGI app routing each prefix to its service, running their lifespans."""
 
-    def __init__(self, data_dir: Path, **common: object) -> None:
+    def __init__(self, data_dir: Path, **common: Any) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.transport = LocalTransport()
 
@@ -67,10 +68,7 @@ class Embedded:
         target: ASGIApp
         if path in ("/health", "/ready", "/metrics"):
             # Any service answers the process-wide probes; /ready asks all.
-            if path == "/ready":
-                target = self._ready
-            else:
-                target = self.apps["/quota"]
+            target = self._ready if path == "/ready" else self.apps["/quota"]
         else:
             target = JSONResponse(
                 {"detail": "not found", "services": {p: f"{p}/docs" for p in self.apps}},

@@ -12,6 +12,10 @@ from svc_common.transports import Transport
 from eia_svc.events import handlers
 from eia_svc.settings import Settings
 
+DESCRIPTION = """EIA filings: registration-form auto-filing with no human
+approval (登记表备案无人审批), normal and green-channel (绿色通道)
+review, bundled EIA (多评合一)."""
+
 PREFIX = "/eia"
 
 
@@ -20,7 +24,7 @@ def spec() -> ServiceSpec:
         name="eia-svc",
         prefix=PREFIX,
         title="eia-svc: fast-track EIA filings",
-        description="EIA filings: registration-form auto-filing with no human approval (登记表备案无人审批), normal and green-channel (绿色通道) review, bundled EIA (多评合一).",
+        description=DESCRIPTION,
         migrations_dir=Path(__file__).parent / "migrations",
         routers=[],
         handlers=handlers,

@@ -12,6 +12,10 @@ from svc_common.transports import Transport
 from permit_svc.events import handlers
 from permit_svc.settings import Settings
 
+DESCRIPTION = """Pollutant-discharge permit certificates (排污许可证) versus
+registration (排污登记): enterprises, permit lifecycle, quality
+audits (许可质量审核) and coverage."""
+
 PREFIX = "/permit"
 
 
@@ -20,7 +24,7 @@ def spec() -> ServiceSpec:
         name="permit-svc",
         prefix=PREFIX,
         title="permit-svc: discharge permits and registrations",
-        description="Pollutant-discharge permit certificates (排污许可证) versus registration (排污登记): enterprises, permit lifecycle, quality audits (许可质量审核) and coverage.",
+        description=DESCRIPTION,
         migrations_dir=Path(__file__).parent / "migrations",
         routers=[],
         handlers=handlers,

@@ -12,6 +12,11 @@ from svc_common.transports import Transport
 from quota_svc.events import handlers
 from quota_svc.settings import Settings
 
+DESCRIPTION = """The VOCs total-quota ledger (总量指标) per district: baseline,
+reclaim (收回), reserve, allocate and release with the offset
+ratio (倍量削减替代); availability for investment-attraction
+staff."""
+
 PREFIX = "/quota"
 
 
@@ -20,7 +25,7 @@ def spec() -> ServiceSpec:
         name="quota-svc",
         prefix=PREFIX,
         title="quota-svc: VOCs total-quota ledger",
-        description="The VOCs total-quota ledger (总量指标) per district: baseline, reclaim (收回), reserve, allocate and release with the offset ratio (倍量削减替代); availability for investment-attraction staff.",
+        description=DESCRIPTION,
         migrations_dir=Path(__file__).parent / "migrations",
         routers=[],
         handlers=handlers,
