@@ -102,3 +102,22 @@ def auth(
         h["Idempotency-Key"] = headers.pop("idem")
     h.update(headers)
     return h
+
+
+async def deliver(app: FastAPI, payload: Any, **envelope_fields: Any) -> Any:
+    """Push an event built from the shared schemas through a running app's
+    inbox consumer, exactly as a transport would; returns the envelope (pass
+    it to `redeliver` to test duplicates)."""
+    from svc_common.outbox import build_envelope
+
+    env = build_envelope(payload)
+    if envelope_fields:
+        env = env.model_copy(update=envelope_fields)
+    await redeliver(app, env, payload.topic)
+    return env
+
+
+async def redeliver(app: FastAPI, env: Any, topic: str) -> None:
+    consumer = app.state.runtime.consumer
+    assert consumer is not None, "this service handles no events"
+    await consumer.process(env.to_message(topic))

@@ -1,0 +1,129 @@
+"""A service app's shared plumbing, on SQLite and real PostgreSQL: probes,
+migrations, problem+json, auth and Idempotency-Key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from svc_common import testing
+from svc_common.audit import record_audit
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.errors import Conflict
+from svc_common.service import ServiceSpec, create_app, get_db
+from svc_common.settings import ServiceSettings
+from svc_common.tables import AuditEntry
+
+QUOTA_MIGRATIONS = Path(__file__).parents[3] / "services/quota-svc/src/quota_svc/migrations"
+
+router = APIRouter()
+
+
+class Note(BaseModel):
+    text: str = Field(min_length=1, max_length=50)
+    district: str = Field(pattern=r"^\d{6}$")
+
+
+@router.post("/demo/notes", status_code=201)
+async def add_note(
+    note: Note,
+    principal: Principal = Depends(require("officer", "admin")),
+    db: Database = Depends(get_db),
+) -> dict[str, object]:
+    principal.require_district(note.district)
+    if note.text == "conflict":
+        raise Conflict("the note says so", reason="demo")
+    async with db.transaction() as s:
+        record_audit(s, principal, "note.add", "note", note.text, {"district": note.district})
+    async with db.session() as s:
+        n = await s.scalar(select(func.count()).select_from(AuditEntry))
+    return {"text": note.text, "audit_rows": n}
+
+
+def demo_app(url: str):
+    spec = ServiceSpec(
+        name="demo-svc",
+        prefix="/demo",
+        title="demo",
+        description="demo",
+        migrations_dir=QUOTA_MIGRATIONS,
+        routers=[router],
+    )
+    return create_app(spec, ServiceSettings(database_url=url, log_json=False))
+
+
+async def test_probes_and_openapi(db_url: str) -> None:
+    async with testing.running(demo_app(db_url)) as c:
+        assert (await c.get("/demo/health")).json()["status"] == "ok"
+        ready = await c.get("/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["database"] is True
+        assert "http_requests_total" in (await c.get("/demo/metrics")).text
+        assert "/demo/notes" in (await c.get("/demo/openapi.json")).json()["paths"]
+
+
+async def test_validation_problem_names_each_field(db_url: str) -> None:
+    async with testing.running(demo_app(db_url)) as c:
+        r = await c.post(
+            "/demo/notes", json={"text": "", "district": "12"}, headers=testing.auth("officer")
+        )
+        assert r.status_code == 422
+        assert r.headers["content-type"].startswith("application/problem+json")
+        fields = {e["field"] for e in r.json()["errors"]}
+        assert fields == {"text", "district"}
+        # Malformed JSON is a 422 too, never a 500.
+        r = await c.post(
+            "/demo/notes",
+            content=b"{not json",
+            headers={**testing.auth("officer"), "content-type": "application/json"},
+        )
+        assert r.status_code == 422
+
+
+async def test_auth_roles_and_districts(db_url: str) -> None:
+    async with testing.running(demo_app(db_url)) as c:
+        body = {"text": "x", "district": "120119"}
+        assert (await c.post("/demo/notes", json=body)).status_code == 401
+        bad = {"Authorization": "Bearer not-a-jwt"}
+        assert (await c.post("/demo/notes", json=body, headers=bad)).status_code == 401
+        r = await c.post("/demo/notes", json=body, headers=testing.auth("investment"))
+        assert r.status_code == 403
+        r = await c.post("/demo/notes", json=body, headers=testing.auth("officer", ["120115"]))
+        assert r.status_code == 403 and r.json()["district"] == "120119"
+        r = await c.post("/demo/notes", json=body, headers=testing.auth("officer", ["120119"]))
+        assert r.status_code == 201
+
+
+async def test_idempotency_key_replays_and_rejects_reuse(db_url: str) -> None:
+    async with testing.running(demo_app(db_url)) as c:
+        h = testing.auth("officer", ["120119"], idem="k-1")
+        body = {"text": "once", "district": "120119"}
+        first = await c.post("/demo/notes", json=body, headers=h)
+        again = await c.post("/demo/notes", json=body, headers=h)
+        assert first.status_code == again.status_code == 201
+        assert again.json() == first.json()  # replayed, not re-run
+        assert again.headers.get("idempotent-replayed") == "true"
+        other = await c.post("/demo/notes", json={**body, "text": "twice"}, headers=h)
+        assert other.status_code == 409
+        assert "different request" in other.json()["detail"]
+        # The same key from another caller is another key.
+        h2 = testing.auth("officer", ["120119"], sub="someone.else", idem="k-1")
+        r = await c.post("/demo/notes", json={**body, "text": "twice"}, headers=h2)
+        assert r.status_code == 201 and r.json()["audit_rows"] == 2
+
+
+@pytest.mark.parametrize("text", ["conflict"])
+async def test_domain_problem(db_url: str, text: str) -> None:
+    async with testing.running(demo_app(db_url)) as c:
+        r = await c.post(
+            "/demo/notes",
+            json={"text": text, "district": "120119"},
+            headers=testing.auth("admin"),
+        )
+        assert r.status_code == 409
+        assert r.json()["reason"] == "demo"
+        assert r.json()["type"].endswith(":conflict")
