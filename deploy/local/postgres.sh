@@ -12,6 +12,8 @@ set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 STATE_DIR="${STATE_DIR:-$REPO_ROOT/.local}"
+# Absolute, because commands run from other directories (and as another user).
+STATE_DIR="$(realpath -m "$STATE_DIR")"
 PG_DIR="$STATE_DIR/pg"
 PG_DATA="$PG_DIR/data"
 PG_LOG="$PG_DIR/postgres.log"

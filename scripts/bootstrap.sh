@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Create .venv with the locked dependencies (uv.lock), installing uv itself
+# first if this machine has none. Only needs Python 3.11 and PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UV_VERSION=0.13.8
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+uv_bin() {
+  if command -v uv >/dev/null 2>&1 && uv --version | grep -q "$UV_VERSION"; then
+    command -v uv
+    return
+  fi
+  local boot=".local/uv-$UV_VERSION"
+  if [ ! -x "$boot/bin/uv" ]; then
+    echo "installing uv $UV_VERSION into $boot" >&2
+    "$PYTHON" -m venv "$boot"
+    "$boot/bin/pip" install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+  fi
+  echo "$boot/bin/uv"
+}
+
+UV=$(uv_bin)
+stamp=.venv/.synced
+if [ ! -x .venv/bin/python ] || [ ! -f "$stamp" ] || [ uv.lock -nt "$stamp" ] \
+   || [ pyproject.toml -nt "$stamp" ]; then
+  "$UV" sync --frozen --python "$PYTHON" --quiet
+  touch "$stamp"
+fi

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make test`: lint and type-check, start a private PostgreSQL and a real
+# Kafka broker (KRaft) on free loopback ports, run every test against them,
+# and stop both servers whatever the outcome.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+scripts/bootstrap.sh
+
+echo "== ruff and mypy"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy libs/common/src services/permit-svc/src services/quota-svc/src \
+  services/eia-svc/src src
+
+STATE_DIR=$(mktemp -d /tmp/envbureau-test.XXXXXX)
+export STATE_DIR
+cleanup() {
+  local rc=$?
+  "$root/deploy/local/kafka.sh" stop || true
+  "$root/deploy/local/postgres.sh" stop || true
+  rm -rf "$STATE_DIR"
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+echo "== starting PostgreSQL and Kafka"
+deploy/local/postgres.sh start
+deploy/local/kafka.sh start
+# shellcheck disable=SC1091
+source "$STATE_DIR/pg.env"
+# shellcheck disable=SC1091
+source "$STATE_DIR/kafka.env"
+export TEST_PG_ADMIN_URL="$PG_ADMIN_URL"
+export TEST_KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP"
+export KAFKA_CTL="$root/deploy/local/kafka.sh"
+export REQUIRE_SERVERS=1
+
+echo "== tests"
+.venv/bin/pytest -q -p no:cacheprovider "$@"
