@@ -68,6 +68,10 @@ def _parse_tonnes(value: Any) -> Decimal:
     return d
 
 
+def _fmt3(d: Decimal) -> str:
+    return format(Decimal(d).quantize(Decimal("0.001")), "f")
+
+
 def _check_tonnes(d: Decimal) -> Decimal:
     if d < 0:
         raise ValueError("must not be negative")
@@ -84,7 +88,7 @@ Tonnes = Annotated[
     Decimal,
     BeforeValidator(_parse_tonnes),
     AfterValidator(_check_tonnes),
-    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    PlainSerializer(_fmt3, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d{1,3})?$", "examples": ["12.5"]}),
 ]
 
@@ -102,7 +106,7 @@ SignedTonnes = Annotated[
     Decimal,
     BeforeValidator(_parse_tonnes),
     AfterValidator(_check_signed_tonnes),
-    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    PlainSerializer(_fmt3, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d{1,3})?$", "examples": ["-3.2"]}),
 ]
 
@@ -133,6 +137,10 @@ Ratio = Annotated[
     Decimal,
     BeforeValidator(_parse_tonnes),
     AfterValidator(_check_ratio),
-    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    PlainSerializer(
+        lambda d: format(Decimal(d).quantize(Decimal("0.01")), "f"),
+        return_type=str,
+        when_used="json",
+    ),
     WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d{1,2})?$", "examples": ["2.00"]}),
 ]

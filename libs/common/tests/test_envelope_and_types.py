@@ -1,0 +1,111 @@
+"""Pure rules of the shared library: the CloudEvents Kafka binding, the
+amount types, the registry's schemas, tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import jwt
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
+from svc_common.auth import TokenVerifier, mint_token
+from svc_common.errors import Unauthorized
+from svc_common.events.envelope import Envelope
+from svc_common.events.registry import load_all
+from svc_common.events.schemas.permit import PermitCancelled
+from svc_common.outbox import build_envelope
+from svc_common.settings import DEV_JWT_SECRET, ServiceSettings
+from svc_common.types import Tonnes, kg_to_tonnes, tonnes_to_kg
+
+TONNES = TypeAdapter(Tonnes)
+
+
+def test_binary_mode_headers_key_and_round_trip() -> None:
+    payload = PermitCancelled(
+        permit_id="p-1",
+        permit_no="X",
+        uscc="91120000MA05KXXXXX",
+        enterprise_name="甲厂",
+        district="120119",
+        reason="closure",
+        pollutants_freed=[],
+        vocs_freed_t=Decimal("12.5"),
+    )
+    env = build_envelope(payload)
+    msg = env.to_message("permit.events")
+    headers = dict(msg.headers)
+    assert msg.key == "p-1" == env.partitionkey
+    assert headers["content-type"] == b"application/json"
+    assert headers["ce_specversion"] == b"1.0"
+    assert headers["ce_type"] == b"permit.cancelled.v1"
+    assert headers["ce_source"] == b"urn:envbureau:permit-svc"
+    assert "ce_correlationid" in headers and "ce_traceparent" in headers
+    assert b'"vocs_freed_t":"12.500"' in msg.value  # a string, never a float
+    assert "甲厂".encode() in msg.value
+    back = Envelope.from_message(msg)
+    assert back == env
+
+
+@given(st.decimals(min_value=0, max_value=999_999, places=3, allow_nan=False))
+def test_tonnes_round_trip_through_kilograms(t: Decimal) -> None:
+    parsed = TONNES.validate_python(str(t))
+    assert kg_to_tonnes(tonnes_to_kg(parsed)) == parsed
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("1.2345", "at most 3 decimals"),
+        ("-1", "negative"),
+        ("abc", "decimal number"),
+        ("1e9", "implausibly large"),
+        (True, "number of tonnes"),
+        ("NaN", "finite"),
+    ],
+)
+def test_tonnes_rejects_bad_amounts(raw: object, message: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        TONNES.validate_python(raw)
+    assert message in str(err.value)
+
+
+def test_tonnes_accepts_json_numbers_exactly() -> None:
+    assert TONNES.validate_python(0.1) == Decimal("0.100")
+    assert TONNES.validate_python("2.50") == Decimal("2.500")
+    assert TONNES.dump_json(Decimal("3")) == b'"3.000"'
+
+
+def test_every_event_has_a_json_schema_and_asyncapi_channel() -> None:
+    reg = load_all()
+    schemas = reg.json_schemas()
+    assert {"permit.cancelled.v1", "quota.reserved.v1", "eia.filing.accepted.v1"} <= set(schemas)
+    doc = reg.asyncapi()
+    addresses = {c["address"] for c in doc["channels"].values()}
+    assert {"permit.events", "quota.events", "eia.events"} <= addresses
+    for t in reg.types():
+        assert t.rsplit(".", 1)[-1].startswith("v"), f"{t} is not versioned"
+
+
+def test_tokens_verify_and_reject() -> None:
+    verifier = TokenVerifier(ServiceSettings())
+    tok = mint_token(DEV_JWT_SECRET, sub="li.hua", role="officer", districts=["120119"])
+    p = verifier.verify(tok)
+    assert (p.sub, p.role, p.districts) == ("li.hua", "officer", frozenset({"120119"}))
+    assert p.may_act_in("120119") and not p.may_act_in("120115")
+    with pytest.raises(Unauthorized):
+        verifier.verify(
+            mint_token("another-secret-of-enough-length-0123456789", sub="x", role="officer")
+        )
+    expired = mint_token(DEV_JWT_SECRET, sub="x", role="admin", ttl=dt.timedelta(seconds=-1))
+    with pytest.raises(Unauthorized, match="expired"):
+        verifier.verify(expired)
+    bad_role = jwt.encode({"sub": "x", "role": "king", "exp": 9999999999}, DEV_JWT_SECRET)
+    with pytest.raises(Unauthorized, match="role"):
+        verifier.verify(bad_role)
+    # An officer with no districts acts nowhere; an auditor with none reads everywhere.
+    officer = verifier.verify(mint_token(DEV_JWT_SECRET, sub="o", role="officer"))
+    auditor = verifier.verify(mint_token(DEV_JWT_SECRET, sub="a", role="auditor"))
+    assert not officer.may_act_in("120119") and auditor.may_act_in("120119")
