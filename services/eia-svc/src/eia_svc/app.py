@@ -9,7 +9,13 @@ from svc_common.events.schemas import eia as eia_events
 from svc_common.service import ServiceSpec, create_app
 from svc_common.transports import Transport
 
+from eia_svc.classification.router import router as classification_router
+from eia_svc.classification.service import load_shipped_table
+from eia_svc.control_units.router import router as control_units_router
 from eia_svc.events import handlers
+from eia_svc.filings.router import router as filings_router
+from eia_svc.parks.router import router as parks_router
+from eia_svc.registrations.router import router as registrations_router
 from eia_svc.settings import Settings
 
 DESCRIPTION = """EIA filings: registration-form auto-filing with no human
@@ -26,8 +32,15 @@ def spec() -> ServiceSpec:
         title="eia-svc: fast-track EIA filings",
         description=DESCRIPTION,
         migrations_dir=Path(__file__).parent / "migrations",
-        routers=[],
+        routers=[
+            classification_router,
+            control_units_router,
+            registrations_router,
+            filings_router,
+            parks_router,
+        ],
         handlers=handlers,
+        on_startup=[load_shipped_table],
         own_topics=[eia_events.TOPIC],
     )
 

@@ -3,6 +3,18 @@ declared in svc_common.events.schemas.eia and written with outbox.emit."""
 
 from __future__ import annotations
 
+from svc_common.events.schemas.quota import (
+    QuotaAllocated,
+    QuotaReleased,
+    QuotaReservationRejected,
+    QuotaReserved,
+)
 from svc_common.inbox import EventHandlers
 
+from eia_svc.quota_saga import service as quota_saga
+
 handlers = EventHandlers()
+handlers.on(QuotaReserved)(quota_saga.on_quota_reserved)
+handlers.on(QuotaReservationRejected)(quota_saga.on_quota_rejected)
+handlers.on(QuotaReleased)(quota_saga.on_quota_released)
+handlers.on(QuotaAllocated)(quota_saga.on_quota_allocated)

@@ -13,3 +13,15 @@ class Base(DeclarativeBase):
 
 #: Every table this service's migrations manage.
 metadata: list[MetaData] = [CommonBase.metadata, Base.metadata]
+
+
+def _register_domain_tables() -> None:
+    # Imported for their side effect: each module's tables join Base.metadata.
+    from eia_svc.classification import models as _classification  # noqa: F401
+    from eia_svc.control_units import models as _control_units  # noqa: F401
+    from eia_svc.filings import models as _filings  # noqa: F401
+    from eia_svc.parks import models as _parks  # noqa: F401
+    from eia_svc.registrations import models as _registrations  # noqa: F401
+
+
+_register_domain_tables()

@@ -3,9 +3,21 @@ plus this service's own."""
 
 from __future__ import annotations
 
+from pydantic import Field
 from svc_common.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
     service_name: str = "eia-svc"
     database_url: str = "sqlite+aiosqlite:///./data/eia.db"
+
+    #: Share of auto-filed registration forms sampled for a post-hoc check (事后抽查).
+    posthoc_sample_rate: float = Field(0.05, ge=0.0, le=1.0)
+    #: Statutory clocks (限时办结): days from acceptance to decision.
+    report_decision_days: int = Field(60, ge=1)
+    report_form_decision_days: int = Field(30, ge=1)
+    green_report_decision_days: int = Field(20, ge=1)
+    green_report_form_decision_days: int = Field(10, ge=1)
+    bundled_decision_days: int = Field(10, ge=1)
+    #: Largest bulk registration upload, in rows.
+    bulk_max_rows: int = Field(10_000, ge=1)

@@ -1,0 +1,81 @@
+"""/eia/project-types and /eia/classify."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from svc_common.audit import record_audit
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.errors import field_error
+from svc_common.service import get_db
+
+from eia_svc.classification import service
+from eia_svc.classification.rules import classify
+from eia_svc.classification.schemas import (
+    ClassifyRequest,
+    ClassifyResult,
+    ImportResult,
+    ProjectTypeOut,
+)
+
+router = APIRouter(prefix="/eia", tags=["classification"])
+MAX_IMPORT_BYTES = 2_000_000
+READERS = ("filer", "officer", "admin", "auditor", "investment")
+
+
+@router.get("/project-types", response_model=list[ProjectTypeOut])
+async def list_project_types(
+    _: Principal = Depends(require(*READERS)), db: Database = Depends(get_db)
+) -> list[ProjectTypeOut]:
+    async with db.session() as s:
+        types = await service.all_types(s)
+    return [ProjectTypeOut(**t.__dict__) for t in types.values()]
+
+
+@router.post("/classify", response_model=ClassifyResult)
+async def classify_project(
+    body: ClassifyRequest,
+    _: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> ClassifyResult:
+    async with db.session() as s:
+        pt = await service.find_type(s, body.project_type)
+    if pt is None:
+        raise field_error("project_type", f"{body.project_type} is not in the classification table")
+    c = classify(pt)
+    return ClassifyResult(
+        project_type=pt.code,
+        name=pt.name,
+        category=pt.category,
+        needs_filing=c.needs_filing,
+        rule=pt.rule,
+        explanation=c.explanation,
+    )
+
+
+@router.post(
+    "/project-types:import",
+    response_model=ImportResult,
+    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def import_project_types(
+    request: Request,
+    principal: Principal = Depends(require("admin")),
+    db: Database = Depends(get_db),
+) -> ImportResult:
+    """Replace the whole table with a CSV (code,name,industry_code,category,rule);
+    all or nothing."""
+    raw = await request.body()
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise field_error("body", f"is larger than {MAX_IMPORT_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise field_error("body", "must be UTF-8 text") from exc
+    types = service.parse_or_422(text)
+    async with db.transaction() as s:
+        await service.replace_table(s, types)
+        record_audit(
+            s, principal, "project_types.import", "project_types", "table", {"rows": len(types)}
+        )
+    return ImportResult(imported=len(types))

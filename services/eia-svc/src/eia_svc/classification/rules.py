@@ -1,0 +1,86 @@
+"""Pure rules of the classification table: parsing the CSV and answering
+"what does this project type need?"."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+Category = Literal["report", "report_form", "registration_form", "exempt"]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+CATEGORY_NAMES = {
+    "report": "report (报告书)",
+    "report_form": "report form (报告表)",
+    "registration_form": "registration form (登记表)",
+    "exempt": "exempt (免于环评管理)",
+}
+COLUMNS = ("code", "name", "industry_code", "category", "rule")
+MAX_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class ProjectType:
+    """One row of the classification table (名录): a project type and its category."""
+
+    code: str
+    name: str
+    industry_code: str
+    category: str
+    rule: str
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    field: str
+    message: str
+
+
+def parse_table(text: str) -> tuple[list[ProjectType], list[RowError]]:
+    """Parse a classification CSV; every bad cell is reported, with its line."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        return [], [RowError(1, c, "column is missing from the header") for c in missing]
+    types: list[ProjectType] = []
+    errors: list[RowError] = []
+    seen: set[str] = set()
+    for line, row in enumerate(reader, start=2):
+        if line - 1 > MAX_ROWS:
+            errors.append(RowError(line, "code", f"the table may have at most {MAX_ROWS} rows"))
+            break
+        values = {c: (row.get(c) or "").strip() for c in COLUMNS}
+        for col in COLUMNS:
+            if not values[col]:
+                errors.append(RowError(line, col, "must not be empty"))
+        if values["category"] and values["category"] not in CATEGORIES:
+            errors.append(RowError(line, "category", f"must be one of {', '.join(CATEGORIES)}"))
+        if values["code"] in seen:
+            errors.append(RowError(line, "code", f"{values['code']} appears twice"))
+        seen.add(values["code"])
+        types.append(ProjectType(**values))
+    if not types and not errors:
+        errors.append(RowError(2, "code", "the table has no rows"))
+    return types, errors
+
+
+@dataclass(frozen=True)
+class Classification:
+    project_type: ProjectType
+    needs_filing: bool
+    explanation: str
+
+
+def classify(pt: ProjectType) -> Classification:
+    """What the table says about a project type, in words a filer understands."""
+    category = CATEGORY_NAMES[pt.category]
+    if pt.category == "exempt":
+        text = (
+            f"{pt.code} {pt.name} is exempt from EIA management (免于环评管理) by the rule "
+            f"'{pt.rule}': no EIA filing is needed"
+        )
+        return Classification(pt, False, text)
+    text = f"{pt.code} {pt.name} needs an EIA {category} by the rule '{pt.rule}'"
+    return Classification(pt, True, text)

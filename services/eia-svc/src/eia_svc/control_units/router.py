@@ -1,0 +1,75 @@
+"""/eia/control-units."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+from svc_common.audit import record_audit
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.errors import field_error
+from svc_common.service import get_db
+from svc_common.types import utcnow
+
+from eia_svc.control_units.models import ControlUnitRow
+from eia_svc.control_units.schemas import ControlUnitIn, ControlUnitOut
+from eia_svc.districts import district_problem
+
+router = APIRouter(prefix="/eia", tags=["control units"])
+CODE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+INDUSTRY = re.compile(r"^[A-Z]\d{0,4}$")
+
+
+def _out(row: ControlUnitRow) -> ControlUnitOut:
+    return ControlUnitOut(
+        code=row.code,
+        name=row.name,
+        district=row.district,
+        kind=row.kind,
+        banned_industries=list(row.banned_industries),
+        rule=row.rule,
+    )
+
+
+@router.put("/control-units/{code}", response_model=ControlUnitOut)
+async def put_control_unit(
+    code: str,
+    body: ControlUnitIn,
+    principal: Principal = Depends(require("admin")),
+    db: Database = Depends(get_db),
+) -> ControlUnitOut:
+    if not CODE.match(code):
+        raise field_error("code", "must be 1-40 letters, digits, '-' or '_'")
+    if problem := district_problem(body.district):
+        raise field_error("district", problem)
+    for i, entry in enumerate(body.banned_industries):
+        if not INDUSTRY.match(entry.strip().upper()):
+            raise field_error(
+                f"banned_industries.{i}",
+                "must be an industry code or prefix (GB/T 4754, e.g. C26 or C2614)",
+            )
+    banned = [e.strip().upper() for e in body.banned_industries]
+    async with db.transaction() as s:
+        row = await s.get(ControlUnitRow, code)
+        if row is None:
+            row = ControlUnitRow(code=code)
+            s.add(row)
+        row.name, row.district, row.kind = body.name, body.district, body.kind
+        row.banned_industries, row.rule, row.updated_at = banned, body.rule, utcnow()
+        record_audit(s, principal, "control_unit.put", "control_unit", code, body.model_dump())
+    return _out(row)
+
+
+@router.get("/control-units", response_model=list[ControlUnitOut])
+async def list_control_units(
+    district: str | None = Query(None, pattern=r"^\d{6}$"),
+    _: Principal = Depends(require("filer", "officer", "admin", "auditor", "investment")),
+    db: Database = Depends(get_db),
+) -> list[ControlUnitOut]:
+    q = select(ControlUnitRow).order_by(ControlUnitRow.code)
+    if district:
+        q = q.where(ControlUnitRow.district == district)
+    async with db.session() as s:
+        return [_out(r) for r in (await s.execute(q)).scalars()]

@@ -1,0 +1,29 @@
+"""Tianjin's 16 districts (区) by GB/T 2260 code: the only districts a filing may name."""
+
+from __future__ import annotations
+
+TIANJIN_DISTRICTS: dict[str, str] = {
+    "120101": "和平区",
+    "120102": "河东区",
+    "120103": "河西区",
+    "120104": "南开区",
+    "120105": "河北区",
+    "120106": "红桥区",
+    "120110": "东丽区",
+    "120111": "西青区",
+    "120112": "津南区",
+    "120113": "北辰区",
+    "120114": "武清区",
+    "120115": "宝坻区",
+    "120116": "滨海新区",
+    "120117": "宁河区",
+    "120118": "静海区",
+    "120119": "蓟州区",
+}
+
+
+def district_problem(code: str) -> str | None:
+    """Why `code` is not a Tianjin district, or None when it is one."""
+    if code in TIANJIN_DISTRICTS:
+        return None
+    return "is not one of Tianjin's 16 district codes (GB/T 2260), e.g. 120119 for 蓟州区"

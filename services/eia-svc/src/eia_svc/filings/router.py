@@ -1,0 +1,195 @@
+"""/eia/filings: submission, review actions, reads and the overdue list."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import and_, or_, select
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.errors import Forbidden, NotFound, field_error
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from svc_common.service import get_db, get_runtime
+from svc_common.types import kg_to_tonnes
+
+from eia_svc.clock import Clock, get_clock
+from eia_svc.filings import rules, service
+from eia_svc.filings.models import FilingRow
+from eia_svc.filings.schemas import ActionIn, FilingIn, FilingOut
+from eia_svc.quota_saga.rules import project_ref
+from eia_svc.settings import Settings
+
+router = APIRouter(prefix="/eia", tags=["filings"])
+READ_ROLES = ("filer", "officer", "admin", "auditor")
+Action = Literal[
+    "accept", "evaluation-done", "review-done", "approve", "reject", "withdraw", "quota-retry"
+]
+
+
+def _settings(request: Request) -> Settings:
+    s = get_runtime(request).settings
+    assert isinstance(s, Settings)
+    return s
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+def to_out(f: FilingRow, now: dt.datetime) -> FilingOut:
+    return FilingOut(
+        id=f.id,
+        project_ref=project_ref(f.id),
+        project_name=f.project_name,
+        uscc=f.uscc,
+        enterprise_name=f.enterprise_name,
+        district=f.district,
+        project_type=f.project_type,
+        industry_code=f.industry_code,
+        category=f.category,
+        channel=f.channel,
+        major_project=f.major_project,
+        major_kind=f.major_kind,
+        park_id=f.park_id,
+        control_unit=f.control_unit,
+        vocs_increment_t=kg_to_tonnes(f.vocs_increment_kg),
+        status=f.status,
+        evaluation_done=f.evaluation_done,
+        review_done=f.review_done,
+        allowed_actions=rules.allowed_actions(service.review_state(f)),
+        submitted_by=f.submitted_by,
+        created_at=f.created_at.isoformat(),
+        accepted_at=_iso(f.accepted_at),
+        due_at=_iso(f.due_at),
+        overdue=rules.is_overdue(f.status, f.due_at, now),
+        decided_at=_iso(f.decided_at),
+        decision_note=f.decision_note,
+        quota_status=f.quota_status,
+        quota_attempt=f.quota_attempt,
+        reservation_id=f.reservation_id,
+        quota_shortfall_t=None
+        if f.quota_shortfall_kg is None
+        else kg_to_tonnes(f.quota_shortfall_kg),
+        quota_allocated_t=None
+        if f.quota_allocated_kg is None
+        else kg_to_tonnes(f.quota_allocated_kg),
+    )
+
+
+def may_see(p: Principal, f: FilingRow) -> bool:
+    if p.role == "filer":
+        return f.submitted_by == p.sub
+    if p.role == "officer":
+        return p.may_act_in(f.district)
+    return p.role in ("admin", "auditor")
+
+
+@router.post("/filings", status_code=201, response_model=FilingOut)
+async def submit_filing(
+    body: FilingIn,
+    request: Request,
+    principal: Principal = Depends(require("filer", "officer", "admin")),
+    db: Database = Depends(get_db),
+    clock: Clock = Depends(get_clock),
+) -> FilingOut:
+    """Submit a report / report-form filing; a major project is accepted on
+    arrival (green channel), a project covered by its park's bundled EIA is
+    filed against it."""
+    now = clock()
+    async with db.transaction() as s:
+        f = await service.create_filing(s, principal, body, now, _settings(request))
+    return to_out(f, now)
+
+
+@router.post("/filings/{filing_id}/{action}", response_model=FilingOut)
+async def act_on_filing(
+    filing_id: str,
+    action: Action,
+    request: Request,
+    body: ActionIn | None = None,
+    principal: Principal = Depends(require("officer", "admin", "filer")),
+    db: Database = Depends(get_db),
+    clock: Clock = Depends(get_clock),
+) -> FilingOut:
+    """accept | evaluation-done | review-done | approve | reject | withdraw |
+    quota-retry. Officers act in their own districts; the filer who submitted
+    may only withdraw."""
+    now = clock()
+    async with db.transaction() as s:
+        f = await service.load_for_update(s, filing_id)
+        _check_may_act(principal, f, action)
+        service.act(s, principal, f, action, body or ActionIn(), now, _settings(request))
+    return to_out(f, now)
+
+
+def _check_may_act(p: Principal, f: FilingRow, action: str) -> None:
+    if p.role == "filer":
+        if f.submitted_by != p.sub:
+            raise NotFound(f"filing {f.id} not found")
+        if action != "withdraw":
+            raise Forbidden(f"a filer may only withdraw its filing, not {action} it")
+    elif p.role == "officer":
+        p.require_district(f.district)
+
+
+@router.get("/filings/{filing_id}", response_model=FilingOut)
+async def get_filing(
+    filing_id: str,
+    principal: Principal = Depends(require(*READ_ROLES)),
+    db: Database = Depends(get_db),
+    clock: Clock = Depends(get_clock),
+) -> FilingOut:
+    async with db.session() as s:
+        f = await s.get(FilingRow, filing_id)
+    if f is None or not may_see(principal, f):
+        raise NotFound(f"filing {filing_id} not found")
+    return to_out(f, clock())
+
+
+@router.get("/filings", response_model=Page[FilingOut])
+async def list_filings(
+    district: str | None = Query(None, pattern=r"^\d{6}$"),
+    status: str | None = Query(None, max_length=20),
+    overdue: bool = False,
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require(*READ_ROLES)),
+    db: Database = Depends(get_db),
+    clock: Clock = Depends(get_clock),
+) -> Page[FilingOut]:
+    """Oldest first. overdue=true lists undecided filings past their statutory
+    deadline (限时办结) at the time of the request."""
+    now = clock()
+    q = select(FilingRow)
+    if principal.role == "filer":
+        q = q.where(FilingRow.submitted_by == principal.sub)
+    elif principal.role == "officer":
+        if district:
+            principal.require_district(district)
+        q = q.where(FilingRow.district.in_(sorted(principal.districts)))
+    if district:
+        q = q.where(FilingRow.district == district)
+    if status:
+        q = q.where(FilingRow.status == status)
+    if overdue:
+        q = q.where(FilingRow.status.not_in(sorted(rules.DECIDED)), FilingRow.due_at < now)
+    after = decode_cursor(cursor)
+    if after:
+        if not (isinstance(after, list) and len(after) == 2):
+            raise field_error("cursor", "is not a cursor this API returned")
+        at = dt.datetime.fromisoformat(after[0])
+        q = q.where(
+            or_(
+                FilingRow.created_at > at, and_(FilingRow.created_at == at, FilingRow.id > after[1])
+            )
+        )
+    q = q.order_by(FilingRow.created_at, FilingRow.id).limit(limit + 1)
+    async with db.session() as s:
+        rows = list((await s.execute(q)).scalars())
+    nxt = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        nxt = encode_cursor([last.created_at.isoformat(), last.id])
+    return Page[FilingOut](items=[to_out(f, now) for f in rows[:limit]], next_cursor=nxt)

@@ -1,0 +1,130 @@
+"""Pure rules of a filing's review: the state machines of the three channels
+and the statutory clocks (限时办结). `now` is always passed in."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from svc_common.errors import IllegalTransition
+
+Channel = Literal["normal", "green", "bundled"]
+Action = Literal["accept", "evaluation-done", "review-done", "approve", "reject", "withdraw"]
+DECIDED = frozenset({"approved", "rejected", "withdrawn"})
+MAJOR_KINDS = ("infrastructure", "livelihood", "industrial_layout")
+
+
+@dataclass(frozen=True)
+class ReviewState:
+    """Where a filing stands in its review.
+
+    Normal channel: submitted → accepted → evaluated (技术评估) → reviewed (审查)
+    → approved | rejected, strictly in that order.
+    Green channel: accepted on arrival (即到即受理); evaluation and review run in
+    parallel (评估与审查同步), in either order; status becomes reviewed once
+    both are done, and only then may it be decided.
+    Bundled (多评合一): accepted on arrival against the park's bundled report, no
+    separate evaluation or review; an officer decides it directly.
+    Withdrawal is allowed in every channel until the decision."""
+
+    channel: str
+    status: str
+    evaluation_done: bool = False
+    review_done: bool = False
+
+
+def initial_state(channel: str) -> ReviewState:
+    return ReviewState(channel, "submitted" if channel == "normal" else "accepted")
+
+
+def allowed_actions(st: ReviewState) -> list[str]:
+    if st.status in DECIDED:
+        return []
+    if st.channel == "normal":
+        step = {
+            "submitted": ["accept"],
+            "accepted": ["evaluation-done"],
+            "evaluated": ["review-done"],
+            "reviewed": ["approve", "reject"],
+        }[st.status]
+        return [*step, "withdraw"]
+    if st.channel == "bundled":
+        return ["approve", "reject", "withdraw"]
+    acts = []
+    if not st.evaluation_done:
+        acts.append("evaluation-done")
+    if not st.review_done:
+        acts.append("review-done")
+    if st.evaluation_done and st.review_done:
+        acts += ["approve", "reject"]
+    return [*acts, "withdraw"]
+
+
+def apply(st: ReviewState, action: str) -> ReviewState:
+    """The state after `action`, or IllegalTransition naming what is allowed."""
+    allowed = allowed_actions(st)
+    if action not in allowed:
+        raise IllegalTransition("filing", st.status, action, allowed)
+    if action == "accept":
+        return replace(st, status="accepted")
+    if action in ("approve", "reject", "withdraw"):
+        return replace(
+            st, status={"approve": "approved", "reject": "rejected"}.get(action, "withdrawn")
+        )
+    ev = st.evaluation_done or action == "evaluation-done"
+    rv = st.review_done or action == "review-done"
+    if st.channel == "normal":
+        return replace(
+            st, status="evaluated" if not rv else "reviewed", evaluation_done=ev, review_done=rv
+        )
+    return replace(
+        st, status="reviewed" if ev and rv else "accepted", evaluation_done=ev, review_done=rv
+    )
+
+
+@dataclass(frozen=True)
+class ClockLimits:
+    """Days from acceptance to decision, per channel and category."""
+
+    report: int = 60
+    report_form: int = 30
+    green_report: int = 20
+    green_report_form: int = 10
+    bundled: int = 10
+
+    def days(self, channel: str, category: str) -> int:
+        if channel == "bundled":
+            return self.bundled
+        if channel == "green":
+            return self.green_report if category == "report" else self.green_report_form
+        return self.report if category == "report" else self.report_form
+
+
+def decision_due(
+    accepted_at: dt.datetime, channel: str, category: str, limits: ClockLimits
+) -> dt.datetime:
+    """The statutory deadline (限时办结): acceptance plus the limit in days."""
+    return accepted_at + dt.timedelta(days=limits.days(channel, category))
+
+
+def is_overdue(status: str, due_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """Undecided and past its deadline. Not yet accepted means the clock has not started."""
+    return status not in DECIDED and due_at is not None and now > due_at
+
+
+def channel_for(major_project: bool, covered_by_park: bool) -> Channel:
+    """A project covered by its park's bundled EIA needs no separate one, even
+    when it is also a major project."""
+    if covered_by_park:
+        return "bundled"
+    return "green" if major_project else "normal"
+
+
+def major_kind_problem(major_project: bool, major_kind: str | None) -> str | None:
+    """A green-channel project must say which kind of major project it is."""
+    if major_project and major_kind is None:
+        return "is required for a major project: " + ", ".join(MAJOR_KINDS)
+    if not major_project and major_kind is not None:
+        return "is only for a major project (major_project true)"
+    return None

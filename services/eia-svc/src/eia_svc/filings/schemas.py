@@ -1,0 +1,74 @@
+"""API shapes of report / report-form filings."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from svc_common.types import Tonnes
+
+MajorKind = Literal["infrastructure", "livelihood", "industrial_layout"]
+
+
+class FilingIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    project_name: str = Field(min_length=1, max_length=200)
+    uscc: str = Field(min_length=1, max_length=40)
+    enterprise_name: str = Field(min_length=1, max_length=200)
+    district: str = Field(min_length=1, max_length=20)
+    project_type: str = Field(min_length=1, max_length=40)
+    industry_code: str | None = Field(None, pattern=r"^[A-Z]\d{1,4}$")
+    category: Literal["report", "report_form"]
+    vocs_increment_t: Tonnes = Decimal(0)
+    #: Major infrastructure, livelihood or industrial-layout project → green channel.
+    major_project: bool = False
+    major_kind: MajorKind | None = None
+    park_id: str | None = Field(None, max_length=40)
+    control_unit: str | None = Field(None, max_length=40)
+
+    @field_validator("uscc")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        return v.upper()
+
+
+class ActionIn(BaseModel):
+    """Optional note for an action; a rejection's reason."""
+
+    reason: str | None = Field(None, max_length=2000)
+
+
+class FilingOut(BaseModel):
+    id: str
+    project_ref: str
+    project_name: str
+    uscc: str
+    enterprise_name: str
+    district: str
+    project_type: str
+    industry_code: str
+    category: str
+    channel: str
+    major_project: bool
+    major_kind: str | None
+    park_id: str | None
+    control_unit: str | None
+    vocs_increment_t: Tonnes
+    status: str
+    evaluation_done: bool
+    review_done: bool
+    allowed_actions: list[str]
+    submitted_by: str
+    created_at: str
+    accepted_at: str | None
+    due_at: str | None
+    overdue: bool
+    decided_at: str | None
+    decision_note: str | None
+    quota_status: str
+    quota_attempt: int
+    reservation_id: str | None
+    quota_shortfall_t: Tonnes | None
+    quota_allocated_t: Tonnes | None

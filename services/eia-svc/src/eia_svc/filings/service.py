@@ -1,0 +1,220 @@
+"""Orchestration of filings: creation with screening, review actions, and the
+events each step owes the quota saga. Every write is one transaction with its
+audit entry and its outbox rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.audit import record_audit
+from svc_common.auth import Principal
+from svc_common.errors import NotFound
+from svc_common.events.schemas.eia import (
+    FilingAccepted,
+    FilingApproved,
+    FilingQuotaRetry,
+    FilingRejected,
+    FilingWithdrawn,
+)
+from svc_common.outbox import emit
+from svc_common.types import kg_to_tonnes, tonnes_to_kg
+
+from eia_svc.filings import rules
+from eia_svc.filings.models import FilingRow
+from eia_svc.filings.schemas import ActionIn, FilingIn
+from eia_svc.parks.rules import is_covered, park_problem
+from eia_svc.parks.service import find_park
+from eia_svc.quota_saga import rules as quota
+from eia_svc.screening.rules import Issue, ProjectFacts, industry_of, screen_filing
+from eia_svc.screening.service import lookups, raise_if_any
+from eia_svc.settings import Settings
+
+
+def limits_of(settings: Settings) -> rules.ClockLimits:
+    return rules.ClockLimits(
+        report=settings.report_decision_days,
+        report_form=settings.report_form_decision_days,
+        green_report=settings.green_report_decision_days,
+        green_report_form=settings.green_report_form_decision_days,
+        bundled=settings.bundled_decision_days,
+    )
+
+
+def review_state(f: FilingRow) -> rules.ReviewState:
+    return rules.ReviewState(f.channel, f.status, f.evaluation_done, f.review_done)
+
+
+def quota_state(f: FilingRow) -> quota.QuotaState:
+    return quota.QuotaState(
+        f.quota_status,
+        f.quota_attempt,
+        f.reservation_id,
+        f.quota_shortfall_kg,
+        f.quota_allocated_kg,
+    )
+
+
+def set_quota(f: FilingRow, st: quota.QuotaState) -> None:
+    f.quota_status, f.quota_attempt, f.reservation_id = st.status, st.attempt, st.reservation_id
+    f.quota_shortfall_kg, f.quota_allocated_kg = st.shortfall_kg, st.allocated_kg
+
+
+def quota_request(
+    f: FilingRow, cls: type[FilingAccepted] | type[FilingQuotaRetry]
+) -> FilingAccepted | FilingQuotaRetry:
+    """The reservation request; a bundled filing names its park, so quota-svc
+    reserves from the park's sub-pool."""
+    return cls(
+        filing_id=f.id,
+        project_ref=quota.project_ref(f.id),
+        project_name=f.project_name,
+        uscc=f.uscc,
+        enterprise_name=f.enterprise_name,
+        district=f.district,
+        industry_code=f.industry_code,
+        project_type=f.project_type,
+        category=f.category,
+        channel=f.channel,
+        vocs_increment_t=kg_to_tonnes(f.vocs_increment_kg),
+        park_id=f.park_id if f.channel == "bundled" else None,
+        attempt=f.quota_attempt,
+    )
+
+
+def _accept(s: AsyncSession, f: FilingRow, now: dt.datetime, limits: rules.ClockLimits) -> None:
+    """Acceptance (受理) starts the statutory clock and asks for quota."""
+    f.accepted_at = now
+    f.due_at = rules.decision_due(now, f.channel, f.category, limits)
+    set_quota(f, quota.on_request(f.vocs_increment_kg))
+    if f.quota_status == "pending":
+        emit(s, quota_request(f, FilingAccepted))
+
+
+async def create_filing(
+    s: AsyncSession, p: Principal, body: FilingIn, now: dt.datetime, settings: Settings
+) -> FilingRow:
+    facts = ProjectFacts(
+        body.uscc, body.district, body.project_type, body.industry_code, body.control_unit
+    )
+    types, units = await lookups(s, facts)
+    issues = screen_filing(facts, body.category, types, units)
+    if problem := rules.major_kind_problem(body.major_project, body.major_kind):
+        issues.append(Issue("major_kind", problem))
+    park = await find_park(s, body.park_id) if body.park_id else None
+    if body.park_id and (problem := park_problem(park, body.park_id, body.district)):
+        issues.append(Issue("park_id", problem))
+    raise_if_any(issues)
+    if p.role == "officer":
+        p.require_district(body.district)
+    channel = rules.channel_for(body.major_project, is_covered(park, body.project_type))
+    st = rules.initial_state(channel)
+    f = FilingRow(
+        id=str(uuid.uuid4()),
+        project_name=body.project_name,
+        uscc=body.uscc,
+        enterprise_name=body.enterprise_name,
+        district=body.district,
+        project_type=body.project_type,
+        industry_code=industry_of(facts, types.get(body.project_type)) or "",
+        category=body.category,
+        channel=channel,
+        major_project=body.major_project,
+        major_kind=body.major_kind,
+        park_id=body.park_id,
+        control_unit=body.control_unit,
+        vocs_increment_kg=tonnes_to_kg(body.vocs_increment_t),
+        status=st.status,
+        evaluation_done=False,
+        review_done=False,
+        submitted_by=p.sub,
+        submitted_role=p.role,
+        created_at=now,
+        updated_at=now,
+        quota_status="not_requested",
+        quota_attempt=0,
+    )
+    s.add(f)
+    if st.status == "accepted":  # green channel and bundled: accepted on arrival (即到即受理)
+        _accept(s, f, now, limits_of(settings))
+    record_audit(
+        s, p, "filing.create", "filing", f.id, {"channel": channel, "category": f.category}
+    )
+    return f
+
+
+async def load_for_update(s: AsyncSession, filing_id: str) -> FilingRow:
+    f = await s.get(FilingRow, filing_id, with_for_update=True)
+    if f is None:
+        raise NotFound(f"filing {filing_id} not found")
+    return f
+
+
+def act(
+    s: AsyncSession,
+    p: Principal,
+    f: FilingRow,
+    action: str,
+    body: ActionIn,
+    now: dt.datetime,
+    settings: Settings,
+) -> None:
+    """Apply a review action with its side effects; illegal → 409 naming the allowed."""
+    if action == "quota-retry":
+        st = quota.retry(quota_state(f), f.status, rules.allowed_actions(review_state(f)))
+        set_quota(f, st)
+        emit(s, quota_request(f, FilingQuotaRetry))
+    else:
+        new = rules.apply(review_state(f), action)
+        if action == "approve":
+            quota.check_approvable(quota_state(f))
+        f.status, f.evaluation_done, f.review_done = (
+            new.status,
+            new.evaluation_done,
+            new.review_done,
+        )
+        if action == "accept":
+            _accept(s, f, now, limits_of(settings))
+        elif action == "evaluation-done":
+            f.evaluation_done_at = now
+        elif action == "review-done":
+            f.review_done_at = now
+        elif action in ("approve", "reject", "withdraw"):
+            f.decided_at, f.decision_note = now, body.reason
+            _announce_decision(s, f, action, body.reason)
+    f.updated_at = now
+    record_audit(
+        s, p, f"filing.{action}", "filing", f.id, {"status": f.status, "reason": body.reason}
+    )
+
+
+def _announce_decision(s: AsyncSession, f: FilingRow, action: str, reason: str | None) -> None:
+    ref = quota.project_ref(f.id)
+    if action == "approve":
+        emit(
+            s,
+            FilingApproved(
+                filing_id=f.id,
+                project_ref=ref,
+                project_name=f.project_name,
+                uscc=f.uscc,
+                enterprise_name=f.enterprise_name,
+                district=f.district,
+                industry_code=f.industry_code,
+                category=f.category,
+                vocs_increment_t=kg_to_tonnes(f.vocs_increment_kg),
+                park_id=f.park_id if f.channel == "bundled" else None,
+            ),
+        )
+    elif action == "reject":
+        emit(
+            s,
+            FilingRejected(
+                filing_id=f.id, project_ref=ref, district=f.district, reason=reason or "rejected"
+            ),
+        )
+    else:
+        emit(
+            s, FilingWithdrawn(filing_id=f.id, project_ref=ref, district=f.district, reason=reason)
+        )

@@ -1,0 +1,100 @@
+"""Pure rules of a filing's quota state.
+
+quota_status: not_requested (not accepted yet) | not_required (no VOCs
+increment) | pending (asked, no answer yet) | secured (held, 已落实) |
+blocked (shortfall) | lapsed (hold expired) | allocated (approved, posted) |
+released (rejected or withdrawn)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from svc_common.errors import Conflict, IllegalTransition
+
+PROJECT_REF_PREFIX = "eia:"
+RETRYABLE = ("blocked", "lapsed")
+
+
+def project_ref(filing_id: str) -> str:
+    """How quota-svc knows a filing: the one place this correlation is defined."""
+    return f"{PROJECT_REF_PREFIX}{filing_id}"
+
+
+def filing_id_of(ref: str) -> str | None:
+    """The filing id in a project ref, or None when the ref is not an EIA filing's."""
+    return ref[len(PROJECT_REF_PREFIX) :] if ref.startswith(PROJECT_REF_PREFIX) else None
+
+
+@dataclass(frozen=True)
+class QuotaState:
+    status: str
+    attempt: int = 0
+    reservation_id: str | None = None
+    shortfall_kg: int | None = None
+    allocated_kg: int | None = None
+
+
+def on_request(increment_kg: int) -> QuotaState:
+    """At acceptance: quota is asked for (attempt 1) unless there is no increment."""
+    return QuotaState("pending", 1) if increment_kg > 0 else QuotaState("not_required")
+
+
+def is_stale(st: QuotaState, attempt: int) -> bool:
+    """A reply to an older attempt than the filing's current one is ignored."""
+    return attempt < st.attempt
+
+
+def on_reserved(st: QuotaState, attempt: int, reservation_id: str, undecided: bool) -> QuotaState:
+    if is_stale(st, attempt) or not undecided or st.status not in ("pending", "blocked", "lapsed"):
+        return st
+    return replace(st, status="secured", reservation_id=reservation_id, shortfall_kg=None)
+
+
+def on_rejected(st: QuotaState, attempt: int, shortfall_kg: int, undecided: bool) -> QuotaState:
+    if is_stale(st, attempt) or not undecided or st.status != "pending":
+        return st
+    return replace(st, status="blocked", shortfall_kg=shortfall_kg)
+
+
+def on_released(st: QuotaState, reservation_id: str, reason: str) -> QuotaState:
+    """A hold that expires lapses the filing's quota; other releases follow a
+    decision this service already recorded."""
+    if st.reservation_id not in (None, reservation_id):
+        return st  # a release of an older hold
+    if reason == "expired" and st.status == "secured":
+        return replace(st, status="lapsed")
+    if reason in ("rejected", "withdrawn") and st.status in ("secured", "pending", "blocked"):
+        return replace(st, status="released")
+    return st
+
+
+def on_allocated(st: QuotaState, amount_kg: int) -> QuotaState:
+    if st.status == "allocated":
+        return st
+    return replace(st, status="allocated", allocated_kg=amount_kg)
+
+
+def retry(st: QuotaState, filing_status: str, filing_actions: list[str]) -> QuotaState:
+    """An officer asks again once quota may have been reclaimed: attempt + 1.
+    Refused (409 naming the filing's allowed actions) unless blocked or lapsed."""
+    if filing_status in ("approved", "rejected", "withdrawn") or st.status not in RETRYABLE:
+        state = f"{filing_status} with quota {st.status}"
+        raise IllegalTransition("filing", state, "quota-retry", filing_actions)
+    return replace(st, status="pending", attempt=st.attempt + 1, reservation_id=None)
+
+
+def check_approvable(st: QuotaState) -> None:
+    """A filing with an increment cannot be approved until its quota is secured."""
+    if st.status in ("secured", "not_required"):
+        return
+    hint = {
+        "blocked": "the district lacks quota; retry (quota-retry) once quota is reclaimed",
+        "lapsed": "the quota hold expired; retry (quota-retry) to secure it again",
+        "pending": "quota-svc has not answered the reservation yet",
+    }.get(st.status, "")
+    raise Conflict(
+        f"the filing's VOCs quota is {st.status}, not secured: it cannot be approved"
+        + (f" ({hint})" if hint else ""),
+        quota_status=st.status,
+        allowed=["quota-retry"] if st.status in RETRYABLE else [],
+    )

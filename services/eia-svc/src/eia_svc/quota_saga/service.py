@@ -1,0 +1,72 @@
+"""Handlers of quota-svc's replies. Each is idempotent by its business key as
+well as by the inbox: the filing's quota state only moves forward, a reply to
+an older attempt is ignored, and a repeated reply changes nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.audit import SYSTEM, record_audit
+from svc_common.events.envelope import Envelope
+from svc_common.events.schemas.quota import (
+    QuotaAllocated,
+    QuotaReleased,
+    QuotaReservationRejected,
+    QuotaReserved,
+)
+from svc_common.types import tonnes_to_kg, utcnow
+
+from eia_svc.filings.models import FilingRow
+from eia_svc.filings.rules import DECIDED
+from eia_svc.filings.service import quota_state, set_quota
+from eia_svc.quota_saga import rules
+
+
+async def _filing(s: AsyncSession, ref: str) -> FilingRow | None:
+    """The filing a project ref names; None for refs of other projects."""
+    filing_id = rules.filing_id_of(ref)
+    if filing_id is None:
+        return None
+    return await s.get(FilingRow, filing_id, with_for_update=True)
+
+
+def _save(s: AsyncSession, f: FilingRow, new: rules.QuotaState, env: Envelope) -> None:
+    old = quota_state(f)
+    if new == old:
+        return
+    set_quota(f, new)
+    f.updated_at = utcnow()
+    record_audit(
+        s,
+        SYSTEM,
+        f"filing.quota_{new.status}",
+        "filing",
+        f.id,
+        {"from": old.status, "event_id": env.id, "event_type": env.type, "attempt": new.attempt},
+    )
+
+
+async def on_quota_reserved(s: AsyncSession, p: QuotaReserved, env: Envelope) -> None:
+    """quota.reserved → the filing shows quota secured (已落实)."""
+    if f := await _filing(s, p.project_ref):
+        st = rules.on_reserved(quota_state(f), p.attempt, p.reservation_id, f.status not in DECIDED)
+        _save(s, f, st, env)
+
+
+async def on_quota_rejected(s: AsyncSession, p: QuotaReservationRejected, env: Envelope) -> None:
+    """quota.reservation_rejected → blocked with the exact shortfall."""
+    if f := await _filing(s, p.project_ref):
+        shortfall = tonnes_to_kg(p.shortfall_t)
+        st = rules.on_rejected(quota_state(f), p.attempt, shortfall, f.status not in DECIDED)
+        _save(s, f, st, env)
+
+
+async def on_quota_released(s: AsyncSession, p: QuotaReleased, env: Envelope) -> None:
+    """quota.released (expired) → the filing's quota lapsed."""
+    if f := await _filing(s, p.project_ref):
+        _save(s, f, rules.on_released(quota_state(f), p.reservation_id, p.reason), env)
+
+
+async def on_quota_allocated(s: AsyncSession, p: QuotaAllocated, env: Envelope) -> None:
+    """quota.allocated → the approved filing's quota is recorded as allocated."""
+    if f := await _filing(s, p.project_ref):
+        _save(s, f, rules.on_allocated(quota_state(f), tonnes_to_kg(p.amount_t)), env)
