@@ -127,3 +127,23 @@ async def test_domain_problem(db_url: str, text: str) -> None:
         assert r.status_code == 409
         assert r.json()["reason"] == "demo"
         assert r.json()["type"].endswith(":conflict")
+
+
+async def test_audit_trail_is_written_with_the_change_and_readable_by_auditors(db_url: str) -> None:
+    async with testing.running(demo_app(db_url)) as c:
+        h = testing.auth("officer", ["120119"], sub="li.hua", **{"X-Request-ID": "req-42"})
+        assert (
+            await c.post("/demo/notes", json={"text": "a", "district": "120119"}, headers=h)
+        ).status_code == 201
+        assert (await c.get("/demo/audit", headers=testing.auth("officer"))).status_code == 403
+        r = await c.get("/demo/audit", headers=testing.auth("auditor"))
+        assert r.status_code == 200
+        (entry,) = r.json()["items"]
+        assert (entry["actor"], entry["role"], entry["action"], entry["target_id"]) == (
+            "li.hua",
+            "officer",
+            "note.add",
+            "a",
+        )
+        assert entry["request_id"] == "req-42"
+        assert entry["detail"] == {"district": "120119"}

@@ -18,6 +18,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from svc_common.audit_router import audit_router
 from svc_common.auth import TokenVerifier
 from svc_common.db import Database
 from svc_common.errors import install_error_handlers
@@ -27,6 +28,7 @@ from svc_common.inbox import EventHandlers, InboxConsumer
 from svc_common.migrate import upgrade_async
 from svc_common.observability import RequestContextMiddleware, configure_logging
 from svc_common.outbox import OutboxRelay
+from svc_common.service_deps import get_db, get_runtime
 from svc_common.settings import ServiceSettings
 from svc_common.transports import Transport, make_transport
 
@@ -62,15 +64,6 @@ class ServiceSpec:
     periodic: list[tuple[float, Periodic]] = field(default_factory=list)
     on_startup: list[Periodic] = field(default_factory=list)
     own_topics: list[str] = field(default_factory=list)
-
-
-def get_runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
-def get_db(request: Request) -> Database:
-    return get_runtime(request).db
 
 
 async def _every(seconds: float, job: Periodic, rt: Runtime, name: str) -> None:
@@ -170,6 +163,7 @@ def create_app(
     for router in spec.routers:
         app.include_router(router)
     _add_probes(app, spec)
+    app.include_router(audit_router(spec.prefix))
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestContextMiddleware, service=spec.name)
     return app
@@ -217,3 +211,6 @@ def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
         )
     probes.add_api_route(f"{spec.prefix}/events/schemas", event_schemas, methods=["GET"])
     app.include_router(probes)
+
+
+__all__ = ["Periodic", "Runtime", "ServiceSpec", "create_app", "get_db", "get_runtime"]

@@ -70,8 +70,16 @@ class _DrainOnRevoke(ConsumerRebalanceListener):
 
 
 class KafkaTransport(Transport):
-    def __init__(self, bootstrap: str, *, client_id: str, partitions: int = 3) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        client_id: str,
+        partitions: int = 3,
+        publish_timeout: float = PUBLISH_TIMEOUT_SECONDS,
+    ) -> None:
         self.bootstrap = bootstrap
+        self.publish_timeout = publish_timeout
         self.client_id = client_id
         self.partitions = partitions
         self._producer: AIOKafkaProducer | None = None
@@ -161,11 +169,9 @@ class KafkaTransport(Transport):
 
     async def publish_batch(self, messages: list[Message]) -> list[BaseException | None]:
         try:
-            producer = await asyncio.wait_for(
-                self._ensure_producer(), timeout=PUBLISH_TIMEOUT_SECONDS
-            )
+            producer = await asyncio.wait_for(self._ensure_producer(), timeout=self.publish_timeout)
             results = await asyncio.wait_for(
-                self._send_all(producer, messages), timeout=PUBLISH_TIMEOUT_SECONDS
+                self._send_all(producer, messages), timeout=self.publish_timeout
             )
         except Exception as exc:
             results = [exc] * len(messages)

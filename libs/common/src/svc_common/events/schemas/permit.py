@@ -93,3 +93,70 @@ class RegistrationCancelled(EventPayload):
     uscc: str
     district: str
     reason: str | None = None
+
+
+@event("permit.renewed.v1", topic=TOPIC, key="permit_id")
+class PermitRenewed(EventPayload):
+    """A permit was renewed (延续) for a new term."""
+
+    permit_id: str
+    permit_no: str
+    uscc: str
+    district: str
+    valid_from: dt.date
+    valid_to: dt.date
+
+
+@event("permit.suspended.v1", topic=TOPIC, key="permit_id")
+class PermitSuspended(EventPayload):
+    """A permit was suspended: discharging under it is not allowed until reinstated."""
+
+    permit_id: str
+    permit_no: str
+    uscc: str
+    district: str
+    reason: str
+
+
+@event("permit.reinstated.v1", topic=TOPIC, key="permit_id")
+class PermitReinstated(EventPayload):
+    """A suspension was lifted; the permit is in force again."""
+
+    permit_id: str
+    permit_no: str
+    uscc: str
+    district: str
+    reason: str | None = None
+
+
+@event("permit.revoked.v1", topic=TOPIC, key="permit_id")
+class PermitRevoked(EventPayload):
+    """A permit was revoked (撤销); it is to be cancelled (注销) afterwards."""
+
+    permit_id: str
+    permit_no: str
+    uscc: str
+    district: str
+    reason: str
+
+
+@event("registration.changed.v1", topic=TOPIC, key="registration_id")
+class RegistrationChanged(EventPayload):
+    """A discharge registration's details were changed (变更)."""
+
+    registration_id: str
+    registration_no: str
+    uscc: str
+    district: str
+    reason: str | None = None
+
+
+@event("registration.expired.v1", topic=TOPIC, key="registration_id")
+class RegistrationExpired(EventPayload):
+    """A discharge registration reached its valid-to date."""
+
+    registration_id: str
+    registration_no: str
+    uscc: str
+    district: str
+    expired_on: dt.date

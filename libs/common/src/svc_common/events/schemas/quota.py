@@ -104,3 +104,18 @@ class QuotaBalanceChanged(EventPayload):
     reserved_t: Tonnes
     allocated_t: Tonnes
     available_t: Tonnes
+
+
+@event("quota.transfer_rejected.v1", topic=TOPIC, key="pool_id")
+class QuotaTransferRejected(EventPayload):
+    """A transfer between pools did not fit (e.g. a park's sub-pool could not be
+    carved out of its district pool): nothing moved; the source lacks `shortfall_t`."""
+
+    pool_id: str
+    source_pool_id: str
+    district: str
+    pollutant: str
+    amount_t: Tonnes
+    available_t: Tonnes
+    shortfall_t: Tonnes
+    park_id: str | None = None

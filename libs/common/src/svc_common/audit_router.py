@@ -1,0 +1,65 @@
+"""`GET /<prefix>/audit`: the audit trail, for auditors and administrators."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from svc_common.service_deps import get_db
+from svc_common.tables import AuditEntry
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: dt.datetime
+    actor: str
+    role: str
+    action: str
+    target_type: str
+    target_id: str
+    request_id: str | None
+    correlation_id: str | None
+    detail: dict[str, Any] | None
+
+
+def audit_router(prefix: str) -> APIRouter:
+    router = APIRouter(tags=["audit trail"])
+
+    @router.get(f"{prefix}/audit", response_model=Page[AuditEntryOut])
+    async def list_audit(
+        target_id: str | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        cursor: str | None = None,
+        limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+        _: Principal = Depends(require("auditor", "admin")),
+        db: Database = Depends(get_db),
+    ) -> Page[AuditEntryOut]:
+        """Newest first; filter by target, action or actor."""
+        q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit + 1)
+        if target_id:
+            q = q.where(AuditEntry.target_id == target_id)
+        if action:
+            q = q.where(AuditEntry.action == action)
+        if actor:
+            q = q.where(AuditEntry.actor == actor)
+        after = decode_cursor(cursor)
+        if after is not None:
+            q = q.where(AuditEntry.id < int(after))
+        async with db.session() as s:
+            rows = list((await s.execute(q)).scalars())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page[AuditEntryOut](
+            items=[AuditEntryOut.model_validate(r, from_attributes=True) for r in rows],
+            next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
+        )
+
+    return router

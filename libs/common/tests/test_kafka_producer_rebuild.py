@@ -1,0 +1,57 @@
+"""A producer wedged by a broker outage is thrown away and rebuilt."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from svc_common.events.envelope import Message
+from svc_common.transports import kafka as kafka_transport
+from svc_common.transports.kafka import KafkaTransport
+
+
+class WedgedProducer:
+    """Starts, then never answers a send: what a producer can look like after
+    its broker went away mid-request."""
+
+    instances: ClassVar[list[WedgedProducer]] = []
+
+    def __init__(self, healthy: bool) -> None:
+        self.healthy = healthy
+        self.stopped = False
+        WedgedProducer.instances.append(self)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def send(self, topic: str, **_: object) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.healthy:
+            fut.set_result(None)
+        return fut  # a wedged producer's future never completes
+
+
+async def test_wedged_producer_is_rebuilt_and_publishing_resumes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    WedgedProducer.instances.clear()
+    healthy_from = 2  # the first two producers are wedged
+    monkeypatch.setattr(
+        KafkaTransport,
+        "_new_producer",
+        lambda self: WedgedProducer(healthy=len(WedgedProducer.instances) >= healthy_from),
+    )
+    monkeypatch.setattr(kafka_transport, "REBUILD_AFTER_FAILURES", 2)
+    t = KafkaTransport("127.0.0.1:1", client_id="t", publish_timeout=0.2)
+    msg = Message(topic="x.events", key="k", value=b"{}")
+
+    results = [await t.publish_batch([msg]) for _ in range(2)]
+    assert all(isinstance(r[0], TimeoutError) for r in results)
+    first = WedgedProducer.instances[0]
+    assert first.stopped, "the wedged producer was not thrown away"
+    # The next producer is built on demand; it is wedged too, then rebuilt again.
+    for _ in range(2):
+        await t.publish_batch([msg])
+    assert await t.publish_batch([msg]) == [None]
+    assert len(WedgedProducer.instances) == 3
