@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 scripts/bootstrap.sh
 export STATE_DIR=${STATE_DIR:-$(mktemp -d /tmp/envbureau-bench.XXXXXX)}
+chmod 755 "$STATE_DIR"
 cleanup() {
   "$root/deploy/local/kafka.sh" stop || true
   "$root/deploy/local/postgres.sh" stop || true

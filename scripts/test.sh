@@ -15,6 +15,7 @@ echo "== ruff and mypy"
   services/eia-svc/src src
 
 STATE_DIR=$(mktemp -d /tmp/envbureau-test.XXXXXX)
+chmod 755 "$STATE_DIR"  # the postgres OS user runs the cluster inside it
 export STATE_DIR
 cleanup() {
   local rc=$?
