@@ -1,8 +1,94 @@
 """What permit-svc handles from other services' topics. What it publishes is
-declared in svc_common.events.schemas.permit and written with outbox.emit."""
+declared in svc_common.events.schemas.permit and written with outbox.emit.
+Every handler is idempotent by its own business key as well as by the inbox."""
 
 from __future__ import annotations
 
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.audit import SYSTEM, record_audit
+from svc_common.events.envelope import Envelope
+from svc_common.events.schemas.eia import FilingApproved
+from svc_common.events.schemas.quota import QuotaAllocated
 from svc_common.inbox import EventHandlers
+from svc_common.types import tonnes_to_kg, utcnow
 
+from permit_svc.enterprises.models import Enterprise
+from permit_svc.enterprises.rules import needs_permit
+from permit_svc.enterprises.service import industry_categories
+from permit_svc.permits.models import Permit
+from permit_svc.permits.rules import VOCS
+from permit_svc.permits.service import new_permit
+from permit_svc.quota_backing.service import record_allocation
+
+log = structlog.get_logger(__name__)
 handlers = EventHandlers()
+
+
+@handlers.on(FilingApproved)
+async def draft_application_for_approved_filing(
+    s: AsyncSession, payload: FilingApproved, env: Envelope
+) -> None:
+    """An approved EIA becomes a permit application (申请) carrying the
+    project's approved VOCs increment; one per filing."""
+    existing = await s.scalar(select(Permit.id).where(Permit.source_filing_id == payload.filing_id))
+    if existing is not None:
+        return
+    now = utcnow()
+    e = await s.get(Enterprise, payload.uscc)
+    if e is None:
+        category = (await industry_categories(s)).get(payload.industry_code)
+        if category is None:
+            log.warning(
+                "approved filing of an industry not in the classification table; no draft",
+                filing_id=payload.filing_id,
+                industry_code=payload.industry_code,
+            )
+            return
+        e = Enterprise(
+            uscc=payload.uscc,
+            name=payload.enterprise_name,
+            district=payload.district,
+            industry_code=payload.industry_code,
+            category=category,
+            address="",
+            operating_status="operating",
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(e)
+        record_audit(s, SYSTEM, "enterprise.create", "enterprise", e.uscc, {"from": env.type})
+    if not needs_permit(e.category):
+        return  # registration management: the enterprise files a registration itself
+    vocs_kg = tonnes_to_kg(payload.vocs_increment_t)
+    p = new_permit(
+        e,
+        {VOCS: vocs_kg} if vocs_kg else {},
+        now,
+        project_ref=payload.project_ref,
+        source_filing_id=payload.filing_id,
+    )
+    s.add(p)
+    record_audit(
+        s,
+        SYSTEM,
+        "permit.apply",
+        "permit",
+        p.id,
+        {"filing_id": payload.filing_id, "project_ref": payload.project_ref, "vocs_kg": vocs_kg},
+    )
+
+
+@handlers.on(QuotaAllocated)
+async def learn_allocation(s: AsyncSession, payload: QuotaAllocated, env: Envelope) -> None:
+    """Remember allocated quota: it backs VOCs on this enterprise's permits."""
+    if await record_allocation(s, payload, env):
+        record_audit(
+            s,
+            SYSTEM,
+            "quota.allocation_learned",
+            "quota_allocation",
+            payload.reservation_id,
+            {"project_ref": payload.project_ref, "uscc": payload.uscc},
+        )

@@ -11,5 +11,16 @@ class Base(DeclarativeBase):
     """Declarative base of permit-svc's domain tables."""
 
 
+def _register_domain_tables() -> None:
+    # Imported for their side effect: each module adds its tables to Base.
+    from permit_svc.audits import models as _audits  # noqa: F401
+    from permit_svc.enterprises import models as _enterprises  # noqa: F401
+    from permit_svc.permits import models as _permits  # noqa: F401
+    from permit_svc.quota_backing import models as _quota  # noqa: F401
+    from permit_svc.registrations import models as _registrations  # noqa: F401
+
+
+_register_domain_tables()
+
 #: Every table this service's migrations manage.
 metadata: list[MetaData] = [CommonBase.metadata, Base.metadata]

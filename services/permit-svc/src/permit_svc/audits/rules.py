@@ -1,0 +1,37 @@
+"""Pure rules of quality audits (许可质量审核) and rectification (整改)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from svc_common.errors import IllegalTransition
+
+AuditResult = Literal["pass", "findings"]
+FindingStatus = Literal["open", "rectified"]
+#: Permit statuses in which a permit can be audited: it is on the register in force.
+AUDITABLE = ("issued", "suspended")
+
+FINDING_TRANSITIONS: dict[str, dict[str, str]] = {"open": {"rectify": "rectified"}, "rectified": {}}
+
+
+def check_result(result: str, findings: int) -> str | None:
+    """Why a result and its number of findings do not fit together, or None."""
+    if result == "pass" and findings:
+        return "a passed audit has no findings; use result 'findings'"
+    if result == "findings" and not findings:
+        return "result 'findings' needs at least one finding"
+    return None
+
+
+def next_finding_status(status: str, action: str) -> str:
+    after = FINDING_TRANSITIONS.get(status, {}).get(action)
+    if after is None:
+        allowed = list(FINDING_TRANSITIONS.get(status, {}))
+        raise IllegalTransition("finding", status, action, allowed)
+    return after
+
+
+def is_overdue(status: str, deadline: dt.date, today: dt.date) -> bool:
+    """Open past its rectification deadline (the deadline day itself is in time)."""
+    return status == "open" and deadline < today

@@ -1,0 +1,52 @@
+"""Request and response bodies of the audit API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from permit_svc.audits.rules import AuditResult, FindingStatus
+
+
+class FindingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str = Field(min_length=1, max_length=1000)
+    rectification_deadline: dt.date
+
+
+class AuditIn(BaseModel):
+    """An audit of a permit against the issuing rules (核发技术规范)."""
+
+    model_config = ConfigDict(extra="forbid")
+    result: AuditResult
+    findings: list[FindingIn] = Field(default_factory=list, max_length=100)
+    note: str | None = Field(None, max_length=1000)
+
+
+class Rectification(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(None, max_length=1000)
+
+
+class FindingOut(BaseModel):
+    id: str
+    description: str
+    rectification_deadline: dt.date
+    status: FindingStatus
+    overdue: bool
+    rectified_at: dt.datetime | None
+    rectified_by: str | None
+    rectification_note: str | None
+
+
+class AuditOut(BaseModel):
+    id: str
+    permit_id: str
+    uscc: str
+    district: str
+    result: AuditResult
+    note: str | None
+    audited_by: str
+    audited_at: dt.datetime
+    findings: list[FindingOut]

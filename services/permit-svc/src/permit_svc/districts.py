@@ -1,0 +1,28 @@
+"""The districts the bureau acts in (GB/T 2260 codes of Tianjin's 16 districts)."""
+
+from __future__ import annotations
+
+TIANJIN_DISTRICTS: dict[str, str] = {
+    "120101": "和平区",
+    "120102": "河东区",
+    "120103": "河西区",
+    "120104": "南开区",
+    "120105": "河北区",
+    "120106": "红桥区",
+    "120110": "东丽区",
+    "120111": "西青区",
+    "120112": "津南区",
+    "120113": "北辰区",
+    "120114": "武清区",
+    "120115": "宝坻区",
+    "120116": "滨海新区",
+    "120117": "宁河区",
+    "120118": "静海区",
+    "120119": "蓟州区",
+}
+
+
+def check_district(code: str) -> str:
+    if code not in TIANJIN_DISTRICTS:
+        raise ValueError(f"{code!r} is not one of the city's district codes (GB/T 2260)")
+    return code

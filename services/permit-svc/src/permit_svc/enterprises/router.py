@@ -1,0 +1,93 @@
+"""HTTP API of enterprises and the classification table."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from svc_common.service import get_db
+from svc_common.types import utcnow
+
+from permit_svc.bulk import read_upload
+from permit_svc.enterprises import service
+from permit_svc.enterprises.rules import Category
+from permit_svc.enterprises.schemas import (
+    EnterpriseIn,
+    EnterpriseOut,
+    ImportReport,
+    IndustryImportReport,
+    IndustryOut,
+)
+from permit_svc.scope import visible_districts
+
+router = APIRouter(prefix="/permit", tags=["enterprises"])
+READERS = ("officer", "admin", "auditor", "investment")
+
+
+@router.get("/industries", response_model=list[IndustryOut])
+async def list_industries(
+    _: Principal = Depends(require(*READERS)), db: Database = Depends(get_db)
+) -> list[IndustryOut]:
+    """The classification table: industry code, name and management category."""
+    return await service.list_industries(db)
+
+
+@router.post("/industries:import", response_model=IndustryImportReport)
+async def import_industries(
+    request: Request,
+    principal: Principal = Depends(require("admin")),
+    db: Database = Depends(get_db),
+) -> IndustryImportReport:
+    """Replace the classification table (CSV: industry_code,name,category)."""
+    body = await request.body()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    table = service.parse_industry_table(text)
+    return await service.replace_industries(db, principal, table)
+
+
+@router.post("/enterprises", response_model=EnterpriseOut, status_code=201)
+async def create_enterprise(
+    body: EnterpriseIn,
+    principal: Principal = Depends(require("officer", "admin")),
+    db: Database = Depends(get_db),
+) -> EnterpriseOut:
+    return await service.create_enterprise(db, principal, body, utcnow())
+
+
+@router.post("/enterprises:import", response_model=ImportReport)
+async def import_enterprises(
+    request: Request,
+    principal: Principal = Depends(require("officer", "admin")),
+    db: Database = Depends(get_db),
+) -> ImportReport:
+    """Bulk upsert by USCC from CSV (text/csv) or JSON lines (application/x-ndjson)."""
+    rows = await read_upload(request)
+    return await service.import_enterprises(db, principal, rows, utcnow())
+
+
+@router.get("/enterprises/{uscc}", response_model=EnterpriseOut)
+async def get_enterprise(
+    uscc: str,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> EnterpriseOut:
+    e = await service.get_enterprise(db, uscc)
+    visible_districts(principal, e.district)
+    return e
+
+
+@router.get("/enterprises", response_model=Page[EnterpriseOut])
+async def list_enterprises(
+    district: str | None = None,
+    category: Category | None = None,
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> Page[EnterpriseOut]:
+    districts = visible_districts(principal, district)
+    return await service.list_enterprises(db, districts, category, cursor, limit)

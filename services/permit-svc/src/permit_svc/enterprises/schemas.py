@@ -1,0 +1,77 @@
+"""Request and response bodies of the enterprise API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from svc_common.errors import FieldError
+
+from permit_svc.districts import check_district
+from permit_svc.enterprises.rules import Category, OperatingStatus, validate_uscc
+
+
+class IndustryOut(BaseModel):
+    """A line of the classification table (分类管理名录)."""
+
+    industry_code: str
+    name: str
+    category: Category
+
+
+class EnterpriseIn(BaseModel):
+    """A fixed pollution source to register (or, in a bulk import, to update)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    uscc: str = Field(description="unified social credit code (统一社会信用代码), 18 characters")
+    name: str = Field(min_length=1, max_length=200)
+    district: str = Field(description="GB/T 2260 code of the district")
+    industry_code: str = Field(min_length=2, max_length=8)
+    address: str = Field("", max_length=500)
+    operating_status: OperatingStatus = "operating"
+
+    @field_validator("uscc")
+    @classmethod
+    def _uscc(cls, v: str) -> str:
+        return validate_uscc(v)
+
+    @field_validator("district")
+    @classmethod
+    def _district(cls, v: str) -> str:
+        return check_district(v)
+
+
+class EnterpriseOut(BaseModel):
+    uscc: str
+    name: str
+    district: str
+    industry_code: str
+    category: Category
+    address: str
+    operating_status: OperatingStatus
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ImportRowResult(BaseModel):
+    row: int
+    uscc: str | None = None
+    result: Literal["created", "updated", "error"]
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class ImportReport(BaseModel):
+    """What a bulk import did, row by row; valid rows are kept even when others fail."""
+
+    received: int
+    created: int
+    updated: int
+    failed: int
+    rows: list[ImportRowResult]
+
+
+class IndustryImportReport(BaseModel):
+    industries: int
+    enterprises_recategorised: int

@@ -1,0 +1,262 @@
+"""Enterprise registration, bulk import and the classification table."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.audit import record_audit
+from svc_common.auth import Principal
+from svc_common.db import Database
+from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
+from svc_common.errors import validation_errors as pydantic_errors
+from svc_common.pagination import Page, decode_cursor, encode_cursor
+
+from permit_svc.bulk import RawRow, chunks, dialect_insert
+from permit_svc.enterprises.models import Enterprise, Industry
+from permit_svc.enterprises.rules import CATEGORIES, IndustryClass
+from permit_svc.enterprises.schemas import (
+    EnterpriseIn,
+    EnterpriseOut,
+    ImportReport,
+    ImportRowResult,
+    IndustryImportReport,
+    IndustryOut,
+)
+
+SHIPPED_TABLE = Path(__file__).parents[1] / "data" / "industries.csv"
+UPSERT_COLUMNS = ("name", "district", "industry_code", "category", "address", "operating_status")
+
+
+def parse_industry_table(text: str) -> list[IndustryClass]:
+    """Parse a classification table (CSV: industry_code,name,category); 422 per bad line."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = {"industry_code", "name", "category"} - set(reader.fieldnames or [])
+    if missing:
+        raise Unprocessable(
+            "the table needs the columns industry_code, name, category",
+            errors=[FieldError(field=m, message="column missing") for m in sorted(missing)],
+        )
+    out: dict[str, IndustryClass] = {}
+    errors: list[FieldError] = []
+    for line, rec in enumerate(reader, start=2):
+        code, name, cat = (rec.get(k, "").strip() for k in ("industry_code", "name", "category"))
+        if not code.isdigit() or not 2 <= len(code) <= 8:
+            errors.append(FieldError(field=f"line {line}.industry_code", message="2-8 digits"))
+        elif code in out:
+            errors.append(FieldError(field=f"line {line}.industry_code", message="duplicate"))
+        if not name:
+            errors.append(FieldError(field=f"line {line}.name", message="must not be empty"))
+        if cat not in CATEGORIES:
+            errors.append(
+                FieldError(field=f"line {line}.category", message=f"one of {', '.join(CATEGORIES)}")
+            )
+        if not errors:
+            out[code] = IndustryClass(code, name, cat)  # type: ignore[arg-type]
+    if errors:
+        raise Unprocessable(
+            "the classification table has errors; nothing was changed", errors=errors
+        )
+    if not out:
+        raise Unprocessable("the classification table is empty")
+    return list(out.values())
+
+
+async def load_shipped_table_if_empty(db: Database) -> None:
+    """Start-up: fill the classification table from the shipped data file."""
+    async with db.transaction() as s:
+        if await s.scalar(select(func.count()).select_from(Industry)):
+            return
+        rows = parse_industry_table(SHIPPED_TABLE.read_text("utf-8"))
+        await s.execute(
+            insert(Industry),
+            [{"code": r.code, "name": r.name, "category": r.category} for r in rows],
+        )
+
+
+async def list_industries(db: Database) -> list[IndustryOut]:
+    async with db.session() as s:
+        rows = (await s.scalars(select(Industry).order_by(Industry.code))).all()
+    return [IndustryOut(industry_code=r.code, name=r.name, category=r.category) for r in rows]
+
+
+async def replace_industries(
+    db: Database, principal: Principal, table: list[IndustryClass]
+) -> IndustryImportReport:
+    """Replace the classification table and re-derive every enterprise's category."""
+    async with db.transaction() as s:
+        in_use = set((await s.scalars(select(Enterprise.industry_code).distinct())).all())
+        dropped = in_use - {r.code for r in table}
+        if dropped:
+            raise Conflict(
+                "the new table drops industries enterprises are registered under",
+                industry_codes=sorted(dropped),
+            )
+        await s.execute(delete(Industry))
+        await s.execute(
+            insert(Industry),
+            [{"code": r.code, "name": r.name, "category": r.category} for r in table],
+        )
+        changed = 0
+        for r in table:
+            res = await s.execute(
+                update(Enterprise)
+                .where(Enterprise.industry_code == r.code, Enterprise.category != r.category)
+                .values(category=r.category)
+            )
+            changed += res.rowcount  # type: ignore[attr-defined]
+        record_audit(
+            s,
+            principal,
+            "industries.import",
+            "industry_table",
+            "current",
+            {"industries": len(table), "enterprises_recategorised": changed},
+        )
+    return IndustryImportReport(industries=len(table), enterprises_recategorised=changed)
+
+
+async def industry_categories(s: AsyncSession) -> dict[str, str]:
+    return dict((await s.execute(select(Industry.code, Industry.category))).all())
+
+
+def to_out(e: Enterprise) -> EnterpriseOut:
+    return EnterpriseOut.model_validate(e, from_attributes=True)
+
+
+async def create_enterprise(
+    db: Database, principal: Principal, body: EnterpriseIn, now: dt.datetime
+) -> EnterpriseOut:
+    principal.require_district(body.district)
+    async with db.transaction() as s:
+        category = (await industry_categories(s)).get(body.industry_code)
+        if category is None:
+            raise field_error("industry_code", "is not in the classification table")
+        if await s.get(Enterprise, body.uscc) is not None:
+            raise Conflict(f"enterprise {body.uscc} is already registered", uscc=body.uscc)
+        e = Enterprise(**body.model_dump(), category=category, created_at=now, updated_at=now)
+        s.add(e)
+        record_audit(s, principal, "enterprise.create", "enterprise", body.uscc, body.model_dump())
+    return to_out(e)
+
+
+async def get_enterprise(db: Database, uscc: str) -> EnterpriseOut:
+    async with db.session() as s:
+        e = await s.get(Enterprise, uscc)
+    if e is None:
+        raise NotFound(f"no enterprise {uscc}")
+    return to_out(e)
+
+
+async def list_enterprises(
+    db: Database,
+    districts: list[str] | None,
+    category: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[EnterpriseOut]:
+    after = decode_cursor(cursor)
+    q = select(Enterprise).order_by(Enterprise.uscc).limit(limit + 1)
+    if districts is not None:
+        q = q.where(Enterprise.district.in_(districts))
+    if category is not None:
+        q = q.where(Enterprise.category == category)
+    if after is not None:
+        q = q.where(Enterprise.uscc > str(after))
+    async with db.session() as s:
+        rows = list((await s.scalars(q)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(
+        items=[to_out(e) for e in rows],
+        next_cursor=encode_cursor(rows[-1].uscc) if more and rows else None,
+    )
+
+
+def _validate_row(
+    raw: RawRow, categories: dict[str, str], principal: Principal, seen: dict[str, int]
+) -> tuple[dict[str, Any] | None, ImportRowResult | None]:
+    """A row ready to write, or the row's error result."""
+    uscc = str(raw.data.get("uscc", "")) if raw.data else None
+    if raw.data is None:
+        err = [FieldError(field="row", message=raw.error or "unreadable")]
+        return None, ImportRowResult(row=raw.row, result="error", errors=err)
+    try:
+        body = EnterpriseIn.model_validate(raw.data)
+    except ValidationError as exc:
+        return None, ImportRowResult(
+            row=raw.row, uscc=uscc, result="error", errors=pydantic_errors(exc.errors())
+        )
+    errors = []
+    category = categories.get(body.industry_code)
+    if category is None:
+        errors.append(
+            FieldError(field="industry_code", message="is not in the classification table")
+        )
+    if not principal.may_act_in(body.district):
+        errors.append(FieldError(field="district", message="is not one of your districts"))
+    if body.uscc in seen:
+        errors.append(
+            FieldError(field="uscc", message=f"appears again (first in row {seen[body.uscc]})")
+        )
+    if errors:
+        return None, ImportRowResult(row=raw.row, uscc=body.uscc, result="error", errors=errors)
+    seen[body.uscc] = raw.row
+    return {**body.model_dump(), "category": category}, None
+
+
+async def import_enterprises(
+    db: Database, principal: Principal, rows: list[RawRow], now: dt.datetime
+) -> ImportReport:
+    """Upsert by USCC: valid rows land even when others fail; one transaction."""
+    results: dict[int, ImportRowResult] = {}
+    valid: list[tuple[int, dict[str, Any]]] = []
+    created = updated = 0
+    async with db.transaction() as s:
+        categories = await industry_categories(s)
+        seen: dict[str, int] = {}
+        for raw in rows:
+            record, error = _validate_row(raw, categories, principal, seen)
+            if error is not None:
+                results[raw.row] = error
+            else:
+                assert record is not None
+                valid.append((raw.row, record | {"created_at": now, "updated_at": now}))
+        stmt = dialect_insert(s, Enterprise.__table__)  # type: ignore[arg-type]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["uscc"],
+            set_={c: stmt.excluded[c] for c in (*UPSERT_COLUMNS, "updated_at")},
+        )
+        for chunk in chunks(valid):
+            keys = [rec["uscc"] for _, rec in chunk]
+            existing = set(
+                (await s.scalars(select(Enterprise.uscc).where(Enterprise.uscc.in_(keys)))).all()
+            )
+            await s.execute(stmt, [rec for _, rec in chunk])
+            for row, rec in chunk:
+                outcome = "updated" if rec["uscc"] in existing else "created"
+                results[row] = ImportRowResult(row=row, uscc=rec["uscc"], result=outcome)
+            updated += len(existing)
+            created += len(chunk) - len(existing)
+        failed = len(rows) - len(valid)
+        record_audit(
+            s,
+            principal,
+            "enterprise.import",
+            "enterprise_import",
+            now.isoformat(),
+            {"received": len(rows), "created": created, "updated": updated, "failed": failed},
+        )
+    return ImportReport(
+        received=len(rows),
+        created=created,
+        updated=updated,
+        failed=failed,
+        rows=[results[r.row] for r in rows],
+    )

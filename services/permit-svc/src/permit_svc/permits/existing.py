@@ -1,0 +1,132 @@
+"""Import of certificates issued before this register (存量): they enter in
+force with their own terms and draw no allocated quota, since their amounts
+are part of the district's baseline stock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import insert, select
+from svc_common import outbox
+from svc_common.audit import record_audit
+from svc_common.auth import Principal
+from svc_common.db import Database
+from svc_common.errors import FieldError
+from svc_common.errors import validation_errors as pydantic_errors
+
+from permit_svc.bulk import RawRow, chunks
+from permit_svc.calendar import local_today
+from permit_svc.enterprises.models import Enterprise
+from permit_svc.enterprises.rules import needs_permit
+from permit_svc.permits import rules
+from permit_svc.permits.models import Permit
+from permit_svc.permits.schemas import (
+    ExistingPermit,
+    PermitImportReport,
+    PermitImportRow,
+    limits_to_kg,
+)
+from permit_svc.permits.service import issued_event, new_permit
+
+
+def _error(raw: RawRow, uscc: str | None, errors: list[FieldError]) -> PermitImportRow:
+    return PermitImportRow(
+        row=raw.row,
+        uscc=uscc,
+        result="error",
+        errors=[e.model_dump(exclude_none=True) for e in errors],
+    )
+
+
+async def import_permits(
+    db: Database, principal: Principal, rows: list[RawRow], now: dt.datetime
+) -> PermitImportReport:
+    today = local_today(now)
+    parsed: list[tuple[RawRow, ExistingPermit]] = []
+    results: dict[int, PermitImportRow] = {}
+    for raw in rows:
+        if raw.data is None:
+            results[raw.row] = _error(raw, None, [FieldError(field="row", message=raw.error or "")])
+            continue
+        try:
+            parsed.append((raw, ExistingPermit.model_validate(raw.data)))
+        except ValidationError as exc:
+            results[raw.row] = _error(raw, str(raw.data.get("uscc")), pydantic_errors(exc.errors()))
+    async with db.transaction() as s:
+        usccs = sorted({body.uscc for _, body in parsed})
+        enterprises: dict[str, Enterprise] = {}
+        in_force: set[str] = set()
+        sequences: dict[str, int] = {}
+        numbers_in_use: set[str] = set()
+        for chunk in chunks(usccs):
+            enterprises.update(
+                {
+                    e.uscc: e
+                    for e in (
+                        await s.scalars(select(Enterprise).where(Enterprise.uscc.in_(chunk)))
+                    ).all()
+                }
+            )
+            for uscc, status, no in await s.execute(
+                select(Permit.uscc, Permit.status, Permit.permit_no).where(Permit.uscc.in_(chunk))
+            ):
+                if status in rules.IN_FORCE:
+                    in_force.add(uscc)
+                if no:
+                    numbers_in_use.add(no)
+                    sequences[uscc] = max(sequences.get(uscc, 0), int(no[18:21]))
+        new_rows: list[dict[str, Any]] = []
+        events = []
+        for raw, body in parsed:
+            e = enterprises.get(body.uscc)
+            errors = []
+            if e is None:
+                errors.append(FieldError(field="uscc", message="no enterprise has this code here"))
+            elif not needs_permit(e.category):
+                errors.append(FieldError(field="uscc", message="is under registration management"))
+            elif not principal.may_act_in(e.district):
+                errors.append(FieldError(field="uscc", message="is not in one of your districts"))
+            if body.uscc in in_force:
+                errors.append(FieldError(field="uscc", message="already holds a permit in force"))
+            if body.valid_to < today:
+                errors.append(
+                    FieldError(field="valid_to", message="is past: the permit has expired")
+                )
+            if body.permit_no and body.permit_no in numbers_in_use:
+                errors.append(FieldError(field="permit_no", message="is already in use"))
+            if errors or e is None:
+                results[raw.row] = _error(raw, body.uscc, errors)
+                continue
+            seq = sequences.get(body.uscc, 0) + 1
+            permit_no = body.permit_no or rules.permit_number(body.uscc, seq)
+            sequences[body.uscc] = max(seq, int(permit_no[18:21]))
+            numbers_in_use.add(permit_no)
+            in_force.add(body.uscc)
+            p = new_permit(e, limits_to_kg(body.pollutants), now)
+            p.status, p.last_action, p.permit_no = "issued", "import", permit_no
+            p.valid_from, p.valid_to = body.valid_from, body.valid_to
+            new_rows.append({c.key: getattr(p, c.key) for c in Permit.__table__.columns})
+            events.append(issued_event(p, e))
+            results[raw.row] = PermitImportRow(
+                row=raw.row, uscc=body.uscc, result="created", permit_id=p.id, permit_no=permit_no
+            )
+        for chunk in chunks(new_rows):
+            await s.execute(insert(Permit), chunk)
+        await outbox.emit_many(s, events)
+        record_audit(
+            s,
+            principal,
+            "permit.import",
+            "permit_import",
+            str(uuid.uuid4()),
+            {"received": len(rows), "created": len(new_rows)},
+        )
+    return PermitImportReport(
+        received=len(rows),
+        created=len(new_rows),
+        failed=len(rows) - len(new_rows),
+        rows=[results[r.row] for r in rows],
+    )

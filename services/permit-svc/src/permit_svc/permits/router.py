@@ -1,0 +1,169 @@
+"""HTTP API of permits: application, lifecycle steps, queries, import."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from svc_common.service import get_db
+from svc_common.types import utcnow
+
+from permit_svc.bulk import read_upload
+from permit_svc.calendar import local_today
+from permit_svc.permits import existing, service
+from permit_svc.permits.rules import PermitStatus
+from permit_svc.permits.schemas import (
+    Cancellation,
+    OptionalReason,
+    PermitApplication,
+    PermitChange,
+    PermitImportReport,
+    PermitOut,
+    Reason,
+)
+from permit_svc.scope import visible_districts
+from permit_svc.settings import Settings, get_settings
+
+router = APIRouter(prefix="/permit", tags=["permits"])
+WRITERS = ("officer", "admin")
+READERS = ("officer", "admin", "auditor", "investment")
+
+
+@router.post("/permits", response_model=PermitOut, status_code=201)
+async def apply(
+    body: PermitApplication,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> PermitOut:
+    """Apply for a permit (申请); it is issued by `…/issue`."""
+    return await service.apply(db, principal, body, utcnow())
+
+
+@router.post("/permits:import", response_model=PermitImportReport)
+async def import_existing(
+    request: Request,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> PermitImportReport:
+    """Bring certificates issued before this register onto it (JSON lines)."""
+    rows = await read_upload(request, csv_allowed=False)
+    return await existing.import_permits(db, principal, rows, utcnow())
+
+
+@router.post("/permits/{permit_id}/issue", response_model=PermitOut)
+async def issue(
+    permit_id: str,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> PermitOut:
+    return await service.issue(db, principal, permit_id, settings, utcnow())
+
+
+@router.post("/permits/{permit_id}/change", response_model=PermitOut)
+async def change(
+    permit_id: str,
+    body: PermitChange,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> PermitOut:
+    return await service.change(db, principal, permit_id, body, settings, utcnow())
+
+
+@router.post("/permits/{permit_id}/renew", response_model=PermitOut)
+async def renew(
+    permit_id: str,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> PermitOut:
+    return await service.renew(db, principal, permit_id, settings, utcnow())
+
+
+@router.post("/permits/{permit_id}/suspend", response_model=PermitOut)
+async def suspend(
+    permit_id: str,
+    body: Reason,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> PermitOut:
+    return await service.suspend_reinstate_revoke(
+        db, principal, permit_id, "suspend", body.reason, settings, utcnow()
+    )
+
+
+@router.post("/permits/{permit_id}/reinstate", response_model=PermitOut)
+async def reinstate(
+    permit_id: str,
+    body: OptionalReason,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> PermitOut:
+    return await service.suspend_reinstate_revoke(
+        db, principal, permit_id, "reinstate", body.reason, settings, utcnow()
+    )
+
+
+@router.post("/permits/{permit_id}/revoke", response_model=PermitOut)
+async def revoke(
+    permit_id: str,
+    body: Reason,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> PermitOut:
+    return await service.suspend_reinstate_revoke(
+        db, principal, permit_id, "revoke", body.reason, settings, utcnow()
+    )
+
+
+@router.post("/permits/{permit_id}/cancel", response_model=PermitOut)
+async def cancel(
+    permit_id: str,
+    body: Cancellation,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> PermitOut:
+    return await service.cancel(db, principal, permit_id, body, settings, utcnow())
+
+
+@router.get("/permits/{permit_id}", response_model=PermitOut)
+async def get_permit(
+    permit_id: str,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> PermitOut:
+    p = await service.get(db, permit_id, settings)
+    visible_districts(principal, p.district)
+    return p
+
+
+@router.get("/permits", response_model=Page[PermitOut])
+async def list_permits(
+    district: str | None = None,
+    status: PermitStatus | None = None,
+    expiring_within_days: int | None = Query(None, ge=0, le=3650),
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> Page[PermitOut]:
+    """Permits, soonest-expiring first; `expiring_within_days=60` is the renewal reminder list."""
+    return await service.list_permits(
+        db,
+        districts=visible_districts(principal, district),
+        status=status,
+        expiring_within_days=expiring_within_days,
+        today=local_today(utcnow()),
+        cursor=cursor,
+        limit=limit,
+        settings=settings,
+    )

@@ -1,0 +1,131 @@
+"""Pure rules of permits: the lifecycle as a table of allowed transitions,
+permit numbers (HJ 608-2017 style), validity terms and changes of amounts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from svc_common.errors import IllegalTransition
+
+from permit_svc.calendar import validity_end
+
+PermitStatus = Literal["applied", "issued", "suspended", "revoked", "cancelled", "expired"]
+Action = Literal["issue", "change", "renew", "suspend", "reinstate", "revoke", "cancel", "expire"]
+
+#: status → {action: next status}. `issued` is "in force": a change (变更) or a
+#: renewal (延续) keeps it in force, and `last_action` records which it was.
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "applied": {"issue": "issued"},
+    "issued": {
+        "change": "issued",
+        "renew": "issued",
+        "suspend": "suspended",
+        "revoke": "revoked",
+        "cancel": "cancelled",
+        "expire": "expired",
+    },
+    "suspended": {
+        "reinstate": "issued",
+        "revoke": "revoked",
+        "cancel": "cancelled",
+        "expire": "expired",
+    },
+    # A revoked (撤销) or expired permit is still on the register until it is
+    # cancelled (注销), which is what frees its amounts.
+    "revoked": {"cancel": "cancelled"},
+    "expired": {"cancel": "cancelled"},
+    "cancelled": {},
+}
+#: Actions only the statutory clock takes, never a caller.
+CLOCK_ACTIONS = frozenset({"expire"})
+#: Statuses in which a permit authorises discharging (or may again, if suspended).
+IN_FORCE = ("issued", "suspended")
+
+PERMIT_SUFFIX = "P"
+REGISTRATION_SUFFIX = "W"
+PERMIT_NO_RE = re.compile(r"^[0-9A-Z]{18}\d{3}P$")
+#: Pollutant codes a permit may list (VOCs first: the total-quantity-controlled one).
+POLLUTANTS = ("VOCs", "NOx", "SO2", "PM", "COD", "NH3-N", "TN", "TP")
+VOCS = "VOCs"
+
+
+def allowed_actions(status: str) -> list[str]:
+    """What a caller may do to a permit in `status`, for 409 answers."""
+    return [a for a in TRANSITIONS.get(status, {}) if a not in CLOCK_ACTIONS]
+
+
+def next_status(status: str, action: str) -> str:
+    """The status after `action`, or IllegalTransition naming the allowed actions."""
+    after = TRANSITIONS.get(status, {}).get(action)
+    if after is None:
+        raise IllegalTransition("permit", status, action, allowed_actions(status))
+    return after
+
+
+def document_number(uscc: str, sequence: int, suffix: str) -> str:
+    """USCC + 3-digit sequence + one letter: P for a permit, W for a registration."""
+    if not 1 <= sequence <= 999:
+        raise ValueError(f"sequence {sequence} is outside 001-999")
+    return f"{uscc}{sequence:03d}{suffix}"
+
+
+def permit_number(uscc: str, sequence: int) -> str:
+    return document_number(uscc, sequence, PERMIT_SUFFIX)
+
+
+def registration_number(uscc: str, sequence: int) -> str:
+    return document_number(uscc, sequence, REGISTRATION_SUFFIX)
+
+
+def term(start: dt.date, years: int) -> tuple[dt.date, dt.date]:
+    return start, validity_end(start, years)
+
+
+def renewal_term(
+    today: dt.date, valid_to: dt.date, years: int, window_days: int
+) -> tuple[dt.date, dt.date]:
+    """The next term of a renewal (延续): it follows on from the current one.
+    Renewing is possible only in the last `window_days` of the term, so terms
+    cannot be stacked years ahead."""
+    if (valid_to - today).days > window_days:
+        opens = valid_to - dt.timedelta(days=window_days)
+        raise ValueError(f"renewal opens on {opens.isoformat()} ({window_days} days before expiry)")
+    return term(max(valid_to + dt.timedelta(days=1), today), years)
+
+
+def renewal_due(valid_to: dt.date, lead_days: int = 60) -> dt.date:
+    """The last day to apply for renewal: `lead_days` before the permit expires."""
+    return valid_to - dt.timedelta(days=lead_days)
+
+
+@dataclass(frozen=True)
+class AmountChange:
+    pollutant: str
+    before_kg: int
+    after_kg: int
+
+    @property
+    def delta_kg(self) -> int:
+        return self.after_kg - self.before_kg
+
+
+def amount_changes(before: dict[str, int], after: dict[str, int]) -> list[AmountChange]:
+    """Per-pollutant changes between two sets of permitted amounts (kg/a);
+    a pollutant dropped from the permit goes to 0."""
+    names = sorted(set(before) | set(after), key=lambda p: (p != VOCS, p))
+    return [
+        AmountChange(p, before.get(p, 0), after.get(p, 0))
+        for p in names
+        if before.get(p, 0) != after.get(p, 0)
+    ]
+
+
+def quota_missing_kg(increase_kg: int, allocated_kg: int, drawn_kg: int) -> int:
+    """Total-quantity control (总量控制): how much of a VOCs increase is not
+    backed by quota allocated to the enterprise and not yet drawn (0: backed)."""
+    if increase_kg <= 0:
+        return 0
+    return max(0, increase_kg - max(0, allocated_kg - drawn_kg))

@@ -1,0 +1,157 @@
+"""Request and response bodies of the permit API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from svc_common.events.schemas.permit import CancelReason
+from svc_common.types import SignedTonnes, Tonnes, kg_to_tonnes, tonnes_to_kg
+
+from permit_svc.enterprises.rules import validate_uscc
+from permit_svc.permits.rules import PERMIT_NO_RE, POLLUTANTS, PermitStatus
+
+
+class PollutantLimit(BaseModel):
+    """A permitted amount of one pollutant, t/a (exact decimals, ≤ 3 places)."""
+
+    model_config = ConfigDict(extra="forbid")
+    pollutant: Literal["VOCs", "NOx", "SO2", "PM", "COD", "NH3-N", "TN", "TP"]
+    amount_t: Tonnes
+
+
+def _unique_pollutants(items: list[PollutantLimit]) -> list[PollutantLimit]:
+    seen = set()
+    for p in items:
+        if p.pollutant in seen:
+            raise ValueError(f"{p.pollutant} is listed twice")
+        seen.add(p.pollutant)
+    return items
+
+
+def limits_to_kg(items: list[PollutantLimit]) -> dict[str, int]:
+    return {p.pollutant: tonnes_to_kg(p.amount_t) for p in items}
+
+
+def kg_to_limits(amounts: dict[str, int]) -> list[PollutantLimit]:
+    order = {p: i for i, p in enumerate(POLLUTANTS)}
+    return [
+        PollutantLimit(pollutant=p, amount_t=kg_to_tonnes(kg))
+        for p, kg in sorted(amounts.items(), key=lambda kv: order.get(kv[0], 99))
+    ]
+
+
+class PermitApplication(BaseModel):
+    """An application (申请) for a discharge permit."""
+
+    model_config = ConfigDict(extra="forbid")
+    uscc: str
+    pollutants: list[PollutantLimit] = Field(min_length=1, max_length=len(POLLUTANTS))
+    project_ref: str | None = Field(
+        None, max_length=100, description="the new or expanded project this permit is for"
+    )
+
+    _uscc = field_validator("uscc")(validate_uscc)
+    _unique = field_validator("pollutants")(_unique_pollutants)
+
+
+class PermitChange(BaseModel):
+    """A change (变更): the full new list of permitted amounts and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    pollutants: list[PollutantLimit] = Field(min_length=1, max_length=len(POLLUTANTS))
+    reason: str = Field(min_length=1, max_length=500)
+
+    _unique = field_validator("pollutants")(_unique_pollutants)
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class OptionalReason(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(None, max_length=500)
+
+
+class Cancellation(BaseModel):
+    """A cancellation (注销) and its reason; closure frees the permitted amounts."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: CancelReason
+    note: str | None = Field(None, max_length=500)
+
+
+class ExistingPermit(BaseModel):
+    """A certificate already issued before this register (a bulk-import row)."""
+
+    model_config = ConfigDict(extra="forbid")
+    uscc: str
+    permit_no: str | None = None
+    pollutants: list[PollutantLimit] = Field(min_length=1, max_length=len(POLLUTANTS))
+    valid_from: dt.date
+    valid_to: dt.date
+
+    _uscc = field_validator("uscc")(validate_uscc)
+    _unique = field_validator("pollutants")(_unique_pollutants)
+
+    @model_validator(mode="after")
+    def _check(self) -> ExistingPermit:
+        if self.valid_to < self.valid_from:
+            raise ValueError("valid_to is before valid_from")
+        if self.permit_no is not None and (
+            not PERMIT_NO_RE.match(self.permit_no) or not self.permit_no.startswith(self.uscc)
+        ):
+            raise ValueError("permit_no must be the USCC + 3 digits + 'P'")
+        return self
+
+
+class PermitOut(BaseModel):
+    id: str
+    permit_no: str | None
+    uscc: str
+    enterprise_name: str
+    district: str
+    industry_code: str
+    category: Literal["key", "simplified"]
+    status: PermitStatus
+    last_action: str
+    allowed_actions: list[str]
+    pollutants: list[PollutantLimit]
+    vocs_t: Tonnes
+    quota_drawn_t: Tonnes
+    project_ref: str | None
+    source_filing_id: str | None
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+    renewal_due: dt.date | None
+    status_reason: str | None
+    cancel_reason: str | None
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ChangeOut(BaseModel):
+    pollutant: str
+    before_t: Tonnes
+    after_t: Tonnes
+    delta_t: SignedTonnes
+
+
+class PermitImportRow(BaseModel):
+    row: int
+    uscc: str | None = None
+    result: Literal["created", "error"]
+    permit_id: str | None = None
+    permit_no: str | None = None
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class PermitImportReport(BaseModel):
+    received: int
+    created: int
+    failed: int
+    rows: list[PermitImportRow]

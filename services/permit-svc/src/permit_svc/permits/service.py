@@ -1,0 +1,446 @@
+"""Permit orchestration: application, each lifecycle step with its event and
+audit entry in one transaction, expiry, queries and the import of existing
+certificates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common import outbox
+from svc_common.audit import SYSTEM, record_audit
+from svc_common.auth import Principal
+from svc_common.db import Database
+from svc_common.errors import Conflict, NotFound, field_error
+from svc_common.events.schemas import permit as ev
+from svc_common.events.schemas.common import PollutantAmount, PollutantChange
+from svc_common.pagination import Page, decode_cursor, encode_cursor
+from svc_common.types import kg_to_tonnes
+
+from permit_svc.calendar import local_today
+from permit_svc.enterprises.models import Enterprise
+from permit_svc.enterprises.rules import needs_permit
+from permit_svc.permits import rules
+from permit_svc.permits.models import Permit
+from permit_svc.permits.schemas import (
+    Cancellation,
+    PermitApplication,
+    PermitChange,
+    PermitOut,
+    kg_to_limits,
+    limits_to_kg,
+)
+from permit_svc.quota_backing.service import backing_kg
+from permit_svc.settings import Settings
+
+
+def to_out(p: Permit, enterprise_name: str, lead_days: int = 60) -> PermitOut:
+    return PermitOut(
+        id=p.id,
+        permit_no=p.permit_no,
+        uscc=p.uscc,
+        enterprise_name=enterprise_name,
+        district=p.district,
+        industry_code=p.industry_code,
+        category=p.category,
+        status=p.status,
+        last_action=p.last_action,
+        allowed_actions=rules.allowed_actions(p.status),
+        pollutants=kg_to_limits(p.pollutants),
+        vocs_t=kg_to_tonnes(p.vocs_kg),
+        quota_drawn_t=kg_to_tonnes(p.quota_drawn_kg),
+        project_ref=p.project_ref,
+        source_filing_id=p.source_filing_id,
+        valid_from=p.valid_from,
+        valid_to=p.valid_to,
+        renewal_due=rules.renewal_due(p.valid_to, lead_days) if p.valid_to else None,
+        status_reason=p.status_reason,
+        cancel_reason=p.cancel_reason,
+        version=p.version,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+    )
+
+
+def amounts(kg: dict[str, int]) -> list[PollutantAmount]:
+    return [PollutantAmount(pollutant=p, amount_t=kg_to_tonnes(v)) for p, v in kg.items()]
+
+
+def new_permit(e: Enterprise, pollutants: dict[str, int], now: dt.datetime, **extra: Any) -> Permit:
+    """An application (申请) for enterprise `e`."""
+    return Permit(
+        id=str(uuid.uuid4()),
+        uscc=e.uscc,
+        district=e.district,
+        industry_code=e.industry_code,
+        category=e.category,
+        status="applied",
+        last_action="apply",
+        pollutants=pollutants,
+        vocs_kg=pollutants.get(rules.VOCS, 0),
+        quota_drawn_kg=0,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        **extra,
+    )
+
+
+async def apply(
+    db: Database, principal: Principal, body: PermitApplication, now: dt.datetime
+) -> PermitOut:
+    async with db.transaction() as s:
+        e = await s.get(Enterprise, body.uscc)
+        if e is None:
+            raise field_error("uscc", "no enterprise has this code here; register it first")
+        principal.require_district(e.district)
+        if not needs_permit(e.category):
+            raise field_error(
+                "uscc",
+                "the enterprise's industry is under registration management (登记管理): "
+                "file a registration, not a permit",
+            )
+        p = new_permit(e, limits_to_kg(body.pollutants), now, project_ref=body.project_ref)
+        s.add(p)
+        record_audit(s, principal, "permit.apply", "permit", p.id, body.model_dump(mode="json"))
+    return to_out(p, e.name)
+
+
+async def _locked(
+    s: AsyncSession, principal: Principal, permit_id: str, action: str
+) -> tuple[Permit, Enterprise, str]:
+    """The permit and its enterprise, locked for this transaction (on SQLite the
+    writer lock already serialises), and the status `action` leads to."""
+    p = (
+        await s.scalars(select(Permit).where(Permit.id == permit_id).with_for_update())
+    ).one_or_none()
+    if p is None:
+        raise NotFound(f"no permit {permit_id}")
+    principal.require_district(p.district)
+    after = rules.next_status(p.status, action)
+    # Locking the enterprise serialises every quota draw of one enterprise.
+    e = (
+        await s.scalars(select(Enterprise).where(Enterprise.uscc == p.uscc).with_for_update())
+    ).one()
+    return p, e, after
+
+
+def _step(
+    s: AsyncSession,
+    principal: Principal,
+    p: Permit,
+    action: str,
+    after: str,
+    now: dt.datetime,
+    detail: dict[str, Any],
+) -> None:
+    before = p.status
+    p.status, p.last_action, p.updated_at = after, action, now
+    p.version += 1
+    record_audit(
+        s, principal, f"permit.{action}", "permit", p.id, {"from": before, "to": after, **detail}
+    )
+
+
+async def _require_backing(s: AsyncSession, p: Permit, increase_kg: int) -> None:
+    allocated, drawn = await backing_kg(s, p.uscc)
+    missing = rules.quota_missing_kg(increase_kg, allocated, drawn)
+    if missing:
+        raise Conflict(
+            f"total-quantity control: a VOCs increase of {kg_to_tonnes(increase_kg)} t/a "
+            f"needs allocated quota; {kg_to_tonnes(missing)} t/a is missing",
+            missing_t=str(kg_to_tonnes(missing)),
+            required_t=str(kg_to_tonnes(increase_kg)),
+            available_t=str(kg_to_tonnes(max(0, allocated - drawn))),
+        )
+    p.quota_drawn_kg += increase_kg
+
+
+async def next_sequence(s: AsyncSession, column: Any, uscc_column: Any, uscc: str) -> int:
+    """The next 3-digit sequence of an enterprise's numbers (max in use + 1)."""
+    numbers = (await s.scalars(select(column).where(uscc_column == uscc))).all()
+    used = [int(n[18:21]) for n in numbers if n]
+    return max(used, default=0) + 1
+
+
+async def issue(
+    db: Database, principal: Principal, permit_id: str, settings: Settings, now: dt.datetime
+) -> PermitOut:
+    async with db.transaction() as s:
+        p, e, after = await _locked(s, principal, permit_id, "issue")
+        other = await s.scalar(
+            select(Permit.permit_no).where(
+                Permit.uscc == p.uscc, Permit.status.in_(rules.IN_FORCE), Permit.id != p.id
+            )
+        )
+        if other:
+            raise Conflict(
+                f"enterprise {p.uscc} already holds permit {other} (one permit per "
+                "enterprise, 一证式): change that permit instead",
+                permit_no=other,
+            )
+        await _require_backing(s, p, p.vocs_kg)
+        p.permit_no = rules.permit_number(
+            p.uscc, await next_sequence(s, Permit.permit_no, Permit.uscc, p.uscc)
+        )
+        p.valid_from, p.valid_to = rules.term(local_today(now), settings.permit_term_years)
+        _step(s, principal, p, "issue", after, now, {"permit_no": p.permit_no})
+        outbox.emit(s, issued_event(p, e))
+    return to_out(p, e.name, settings.renewal_lead_days)
+
+
+def issued_event(p: Permit, e: Enterprise) -> ev.PermitIssued:
+    assert p.permit_no and p.valid_from and p.valid_to
+    return ev.PermitIssued(
+        permit_id=p.id,
+        permit_no=p.permit_no,
+        uscc=p.uscc,
+        enterprise_name=e.name,
+        district=p.district,
+        industry_code=p.industry_code,
+        category=p.category,
+        pollutants=amounts(p.pollutants),
+        valid_from=p.valid_from,
+        valid_to=p.valid_to,
+        project_ref=p.project_ref,
+    )
+
+
+async def change(
+    db: Database,
+    principal: Principal,
+    permit_id: str,
+    body: PermitChange,
+    settings: Settings,
+    now: dt.datetime,
+) -> PermitOut:
+    async with db.transaction() as s:
+        p, e, after = await _locked(s, principal, permit_id, "change")
+        new = limits_to_kg(body.pollutants)
+        changes = rules.amount_changes(p.pollutants, new)
+        if not changes:
+            raise field_error("pollutants", "are the permit's current amounts; nothing changes")
+        vocs_delta = new.get(rules.VOCS, 0) - p.vocs_kg
+        if vocs_delta > 0:
+            await _require_backing(s, p, vocs_delta)
+        p.pollutants, p.vocs_kg, p.status_reason = new, new.get(rules.VOCS, 0), body.reason
+        _step(s, principal, p, "change", after, now, {"vocs_delta_kg": vocs_delta})
+        assert p.permit_no
+        outbox.emit(
+            s,
+            ev.PermitChanged(
+                permit_id=p.id,
+                permit_no=p.permit_no,
+                uscc=p.uscc,
+                enterprise_name=e.name,
+                district=p.district,
+                pollutant_changes=[
+                    PollutantChange(
+                        pollutant=c.pollutant,
+                        before_t=kg_to_tonnes(c.before_kg),
+                        after_t=kg_to_tonnes(c.after_kg),
+                        delta_t=kg_to_tonnes(c.delta_kg),
+                    )
+                    for c in changes
+                ],
+                vocs_delta_t=kg_to_tonnes(vocs_delta),
+                reason=body.reason,
+            ),
+        )
+    return to_out(p, e.name, settings.renewal_lead_days)
+
+
+async def renew(
+    db: Database, principal: Principal, permit_id: str, settings: Settings, now: dt.datetime
+) -> PermitOut:
+    async with db.transaction() as s:
+        p, e, after = await _locked(s, principal, permit_id, "renew")
+        assert p.valid_to and p.permit_no
+        try:
+            start, end = rules.renewal_term(
+                local_today(now),
+                p.valid_to,
+                settings.permit_term_years,
+                settings.renewal_window_days,
+            )
+        except ValueError as exc:
+            raise Conflict(f"cannot renew yet: {exc}", valid_to=p.valid_to.isoformat()) from exc
+        p.valid_from, p.valid_to = start, end
+        _step(s, principal, p, "renew", after, now, {"valid_to": end.isoformat()})
+        outbox.emit(
+            s,
+            ev.PermitRenewed(
+                permit_id=p.id,
+                permit_no=p.permit_no,
+                uscc=p.uscc,
+                district=p.district,
+                valid_from=start,
+                valid_to=end,
+            ),
+        )
+    return to_out(p, e.name, settings.renewal_lead_days)
+
+
+async def suspend_reinstate_revoke(
+    db: Database,
+    principal: Principal,
+    permit_id: str,
+    action: str,
+    reason: str | None,
+    settings: Settings,
+    now: dt.datetime,
+) -> PermitOut:
+    """The steps that change only the status and say why."""
+    async with db.transaction() as s:
+        p, e, after = await _locked(s, principal, permit_id, action)
+        assert p.permit_no
+        p.status_reason = reason
+        _step(s, principal, p, action, after, now, {"reason": reason})
+        common = {"permit_id": p.id, "permit_no": p.permit_no, "uscc": p.uscc}
+        payload: ev.EventPayload
+        if action == "suspend":
+            payload = ev.PermitSuspended(**common, district=p.district, reason=reason or "")
+        elif action == "reinstate":
+            payload = ev.PermitReinstated(**common, district=p.district, reason=reason)
+        else:
+            payload = ev.PermitRevoked(**common, district=p.district, reason=reason or "")
+        outbox.emit(s, payload)
+    return to_out(p, e.name, settings.renewal_lead_days)
+
+
+async def cancel(
+    db: Database,
+    principal: Principal,
+    permit_id: str,
+    body: Cancellation,
+    settings: Settings,
+    now: dt.datetime,
+) -> PermitOut:
+    """Cancel (注销). The permitted amounts are announced as freed; on closure
+    the enterprise is marked closed, so it leaves the coverage count."""
+    async with db.transaction() as s:
+        p, e, after = await _locked(s, principal, permit_id, "cancel")
+        assert p.permit_no
+        p.cancel_reason, p.status_reason = body.reason, body.note
+        if body.reason == "closure":
+            e.operating_status, e.updated_at = "closed", now
+        _step(s, principal, p, "cancel", after, now, {"reason": body.reason, "note": body.note})
+        outbox.emit(
+            s,
+            ev.PermitCancelled(
+                permit_id=p.id,
+                permit_no=p.permit_no,
+                uscc=p.uscc,
+                enterprise_name=e.name,
+                district=p.district,
+                reason=body.reason,
+                note=body.note,
+                pollutants_freed=amounts(p.pollutants),
+                vocs_freed_t=kg_to_tonnes(p.vocs_kg),
+            ),
+        )
+    return to_out(p, e.name, settings.renewal_lead_days)
+
+
+async def expire_due(db: Database, now: dt.datetime, batch: int = 500) -> int:
+    """Statutory clock: permits in force past their valid-to date expire, each
+    with a permit.expired event. Safe on several replicas (SKIP LOCKED)."""
+    today = local_today(now)
+    total = 0
+    while True:
+        async with db.transaction() as s:
+            due = (
+                await s.scalars(
+                    select(Permit)
+                    .where(Permit.status.in_(rules.IN_FORCE), Permit.valid_to < today)
+                    .order_by(Permit.valid_to)
+                    .limit(batch)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for p in due:
+                assert p.permit_no and p.valid_to
+                _step(s, SYSTEM, p, "expire", rules.next_status(p.status, "expire"), now, {})
+                outbox.emit(
+                    s,
+                    ev.PermitExpired(
+                        permit_id=p.id,
+                        permit_no=p.permit_no,
+                        uscc=p.uscc,
+                        district=p.district,
+                        expired_on=p.valid_to + dt.timedelta(days=1),
+                    ),
+                )
+        total += len(due)
+        if len(due) < batch:
+            return total
+
+
+async def get(db: Database, permit_id: str, settings: Settings) -> PermitOut:
+    async with db.session() as s:
+        row = (
+            await s.execute(
+                select(Permit, Enterprise.name)
+                .join(Enterprise, Enterprise.uscc == Permit.uscc)
+                .where(Permit.id == permit_id)
+            )
+        ).one_or_none()
+    if row is None:
+        raise NotFound(f"no permit {permit_id}")
+    return to_out(row[0], row[1], settings.renewal_lead_days)
+
+
+async def list_permits(
+    db: Database,
+    *,
+    districts: list[str] | None,
+    status: str | None,
+    expiring_within_days: int | None,
+    today: dt.date,
+    cursor: str | None,
+    limit: int,
+    settings: Settings,
+) -> Page[PermitOut]:
+    """Ordered by valid-to date (soonest first, applications last), then id."""
+    after = decode_cursor(cursor)
+    far = dt.date(9999, 12, 31)
+    sort_day = Permit.valid_to
+    q = (
+        select(Permit, Enterprise.name)
+        .join(Enterprise, Enterprise.uscc == Permit.uscc)
+        .order_by(Permit.valid_to.is_(None), sort_day, Permit.id)
+        .limit(limit + 1)
+    )
+    if districts is not None:
+        q = q.where(Permit.district.in_(districts))
+    if status is not None:
+        q = q.where(Permit.status == status)
+    if expiring_within_days is not None:
+        # The renewal reminder list (延续提醒): in force and ending soon.
+        q = q.where(
+            Permit.status.in_(rules.IN_FORCE),
+            Permit.valid_to <= today + dt.timedelta(days=expiring_within_days),
+        )
+    if after is not None:
+        day = dt.date.fromisoformat(after[0]) if after[0] else far
+        if after[0]:
+            q = q.where(
+                (Permit.valid_to > day)
+                | ((Permit.valid_to == day) & (Permit.id > after[1]))
+                | Permit.valid_to.is_(None)
+            )
+        else:
+            q = q.where(Permit.valid_to.is_(None), Permit.id > after[1])
+    async with db.session() as s:
+        rows = list((await s.execute(q)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [to_out(p, name, settings.renewal_lead_days) for p, name in rows]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1][0]
+        next_cursor = encode_cursor([last.valid_to.isoformat() if last.valid_to else None, last.id])
+    return Page(items=items, next_cursor=next_cursor)

@@ -1,0 +1,1 @@
+"""Discharge registrations (排污登记): filed at once, no approval."""

@@ -1,0 +1,95 @@
+"""HTTP API of registrations."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from svc_common.service import get_db
+from svc_common.types import utcnow
+
+from permit_svc.bulk import read_upload
+from permit_svc.registrations import service
+from permit_svc.registrations.rules import RegistrationStatus
+from permit_svc.registrations.schemas import (
+    RegistrationCancellation,
+    RegistrationChange,
+    RegistrationFiling,
+    RegistrationImportReport,
+    RegistrationOut,
+)
+from permit_svc.scope import visible_districts
+from permit_svc.settings import Settings, get_settings
+
+router = APIRouter(prefix="/permit", tags=["registrations"])
+WRITERS = ("officer", "admin")
+READERS = ("officer", "admin", "auditor", "investment")
+
+
+@router.post("/registrations", response_model=RegistrationOut, status_code=201)
+async def file_registration(
+    body: RegistrationFiling,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> RegistrationOut:
+    """File a registration (排污登记): numbered and in force at once, no approval."""
+    return await service.file(db, principal, body, settings.registration_term_years, utcnow())
+
+
+@router.post("/registrations:import", response_model=RegistrationImportReport)
+async def file_registrations(
+    request: Request,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> RegistrationImportReport:
+    """Bulk filing from CSV or JSON lines (a `uscc` per row), with a result per row."""
+    rows = await read_upload(request)
+    return await service.file_many(db, principal, rows, settings.registration_term_years, utcnow())
+
+
+@router.post("/registrations/{registration_id}/change", response_model=RegistrationOut)
+async def change_registration(
+    registration_id: str,
+    body: RegistrationChange,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> RegistrationOut:
+    return await service.change(db, principal, registration_id, body, utcnow())
+
+
+@router.post("/registrations/{registration_id}/cancel", response_model=RegistrationOut)
+async def cancel_registration(
+    registration_id: str,
+    body: RegistrationCancellation,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> RegistrationOut:
+    return await service.cancel(db, principal, registration_id, body, utcnow())
+
+
+@router.get("/registrations/{registration_id}", response_model=RegistrationOut)
+async def get_registration(
+    registration_id: str,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> RegistrationOut:
+    r = await service.get(db, registration_id)
+    visible_districts(principal, r.district)
+    return r
+
+
+@router.get("/registrations", response_model=Page[RegistrationOut])
+async def list_registrations(
+    district: str | None = None,
+    status: RegistrationStatus | None = None,
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> Page[RegistrationOut]:
+    return await service.list_registrations(
+        db, visible_districts(principal, district), status, cursor, limit
+    )

@@ -1,0 +1,29 @@
+"""Pure rules of registrations: their lifecycle table."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from svc_common.errors import IllegalTransition
+
+RegistrationStatus = Literal["active", "cancelled", "expired"]
+
+#: A registration is in force on filing (no approval); it can be changed
+#: (变更) or cancelled (注销), and expires by itself at the end of its term.
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "active": {"change": "active", "cancel": "cancelled", "expire": "expired"},
+    "cancelled": {},
+    "expired": {},
+}
+CLOCK_ACTIONS = frozenset({"expire"})
+
+
+def allowed_actions(status: str) -> list[str]:
+    return [a for a in TRANSITIONS.get(status, {}) if a not in CLOCK_ACTIONS]
+
+
+def next_status(status: str, action: str) -> str:
+    after = TRANSITIONS.get(status, {}).get(action)
+    if after is None:
+        raise IllegalTransition("registration", status, action, allowed_actions(status))
+    return after

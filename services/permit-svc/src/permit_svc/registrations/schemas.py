@@ -1,0 +1,69 @@
+"""Request and response bodies of the registration API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from svc_common.errors import FieldError
+
+from permit_svc.enterprises.rules import validate_uscc
+from permit_svc.registrations.rules import RegistrationStatus
+
+
+class RegistrationFiling(BaseModel):
+    """A registration (排污登记表) as the enterprise files it: numbered at once."""
+
+    model_config = ConfigDict(extra="forbid")
+    uscc: str
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what the form declares: discharge outlets, pollutants, treatment facilities",
+    )
+
+    _uscc = field_validator("uscc")(validate_uscc)
+
+
+class RegistrationChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    details: dict[str, Any]
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class RegistrationCancellation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class RegistrationOut(BaseModel):
+    id: str
+    registration_no: str
+    uscc: str
+    enterprise_name: str
+    district: str
+    industry_code: str
+    status: RegistrationStatus
+    allowed_actions: list[str]
+    details: dict[str, Any]
+    valid_from: dt.date
+    valid_to: dt.date
+    status_reason: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class RegistrationImportRow(BaseModel):
+    row: int
+    uscc: str | None = None
+    result: Literal["created", "error"]
+    registration_id: str | None = None
+    registration_no: str | None = None
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class RegistrationImportReport(BaseModel):
+    received: int
+    created: int
+    failed: int
+    rows: list[RegistrationImportRow]

@@ -1,0 +1,360 @@
+"""Registration filing (single and bulk), change, cancellation and expiry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common import outbox
+from svc_common.audit import SYSTEM, record_audit
+from svc_common.auth import Principal
+from svc_common.db import Database
+from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable
+from svc_common.errors import validation_errors as pydantic_errors
+from svc_common.events.schemas import permit as ev
+from svc_common.pagination import Page, decode_cursor, encode_cursor
+
+from permit_svc.bulk import RawRow, chunks
+from permit_svc.calendar import local_today
+from permit_svc.enterprises.models import Enterprise
+from permit_svc.enterprises.rules import needs_permit
+from permit_svc.permits.rules import registration_number, term
+from permit_svc.registrations import rules
+from permit_svc.registrations.models import Registration
+from permit_svc.registrations.schemas import (
+    RegistrationCancellation,
+    RegistrationChange,
+    RegistrationFiling,
+    RegistrationImportReport,
+    RegistrationImportRow,
+    RegistrationOut,
+)
+
+
+def to_out(r: Registration, enterprise_name: str) -> RegistrationOut:
+    return RegistrationOut(
+        id=r.id,
+        registration_no=r.registration_no,
+        uscc=r.uscc,
+        enterprise_name=enterprise_name,
+        district=r.district,
+        industry_code=r.industry_code,
+        status=r.status,
+        allowed_actions=rules.allowed_actions(r.status),
+        details=r.details,
+        valid_from=r.valid_from,
+        valid_to=r.valid_to,
+        status_reason=r.status_reason,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def _eligibility(e: Enterprise | None, principal: Principal) -> list[FieldError]:
+    if e is None:
+        return [FieldError(field="uscc", message="no enterprise has this code here")]
+    if needs_permit(e.category):
+        return [
+            FieldError(
+                field="uscc",
+                message=f"the enterprise's industry is under {e.category} management: "
+                "it needs a permit, not a registration",
+            )
+        ]
+    if not principal.may_act_in(e.district):
+        return [FieldError(field="uscc", message="is not in one of your districts")]
+    return []
+
+
+class _Filing:
+    """Numbers and terms for a batch of filings, from what is on the register."""
+
+    def __init__(self, today: dt.date, years: int) -> None:
+        self.today, self.years = today, years
+        self.active: dict[str, str] = {}
+        self.sequences: dict[str, int] = {}
+
+    async def load(self, s: AsyncSession, usccs: list[str]) -> None:
+        for chunk in chunks(usccs):
+            q = select(Registration.uscc, Registration.status, Registration.registration_no)
+            for uscc, status, no in await s.execute(q.where(Registration.uscc.in_(chunk))):
+                if status == "active":
+                    self.active[uscc] = no
+                self.sequences[uscc] = max(self.sequences.get(uscc, 0), int(no[18:21]))
+
+    def record(self, e: Enterprise, details: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+        seq = self.sequences.get(e.uscc, 0) + 1
+        self.sequences[e.uscc] = seq
+        start, end = term(self.today, self.years)
+        no = registration_number(e.uscc, seq)
+        self.active[e.uscc] = no
+        return {
+            "id": str(uuid.uuid4()),
+            "registration_no": no,
+            "uscc": e.uscc,
+            "district": e.district,
+            "industry_code": e.industry_code,
+            "status": "active",
+            "details": details,
+            "valid_from": start,
+            "valid_to": end,
+            "status_reason": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+
+def _filed_event(rec: dict[str, Any], e: Enterprise) -> ev.RegistrationFiled:
+    return ev.RegistrationFiled(
+        registration_id=rec["id"],
+        registration_no=rec["registration_no"],
+        uscc=e.uscc,
+        enterprise_name=e.name,
+        district=e.district,
+        industry_code=e.industry_code,
+        valid_to=rec["valid_to"],
+    )
+
+
+async def file(
+    db: Database, principal: Principal, body: RegistrationFiling, years: int, now: dt.datetime
+) -> RegistrationOut:
+    async with db.transaction() as s:
+        e = await s.get(Enterprise, body.uscc)
+        if e is not None:
+            principal.require_district(e.district)
+        errors = _eligibility(e, principal)
+        if errors:
+            raise Unprocessable(f"uscc: {errors[0].message}", errors=errors)
+        assert e is not None
+        filing = _Filing(local_today(now), years)
+        await filing.load(s, [e.uscc])
+        if e.uscc in filing.active:
+            raise Conflict(
+                f"enterprise {e.uscc} already has registration {filing.active[e.uscc]} in force",
+                registration_no=filing.active[e.uscc],
+            )
+        rec = filing.record(e, body.details, now)
+        reg = Registration(**rec)
+        s.add(reg)
+        outbox.emit(s, _filed_event(rec, e))
+        record_audit(s, principal, "registration.file", "registration", rec["id"], {"uscc": e.uscc})
+    return to_out(reg, e.name)
+
+
+async def file_many(
+    db: Database, principal: Principal, rows: list[RawRow], years: int, now: dt.datetime
+) -> RegistrationImportReport:
+    """Bulk filing: per-row results, valid rows filed even when others fail."""
+    results: dict[int, RegistrationImportRow] = {}
+    parsed: list[tuple[RawRow, RegistrationFiling]] = []
+    for raw in rows:
+        if raw.data is None:
+            err = [FieldError(field="row", message=raw.error or "unreadable")]
+            results[raw.row] = RegistrationImportRow(row=raw.row, result="error", errors=err)
+            continue
+        try:
+            parsed.append((raw, RegistrationFiling.model_validate(raw.data)))
+        except ValidationError as exc:
+            results[raw.row] = RegistrationImportRow(
+                row=raw.row,
+                uscc=str(raw.data.get("uscc")),
+                result="error",
+                errors=pydantic_errors(exc.errors()),
+            )
+    async with db.transaction() as s:
+        usccs = sorted({b.uscc for _, b in parsed})
+        enterprises: dict[str, Enterprise] = {}
+        for chunk in chunks(usccs):
+            found = await s.scalars(select(Enterprise).where(Enterprise.uscc.in_(chunk)))
+            enterprises.update({e.uscc: e for e in found})
+        filing = _Filing(local_today(now), years)
+        await filing.load(s, usccs)
+        records, events = [], []
+        for raw, body in parsed:
+            e = enterprises.get(body.uscc)
+            errors = _eligibility(e, principal)
+            if not errors and body.uscc in filing.active:
+                msg = f"already has registration {filing.active[body.uscc]} in force"
+                errors = [FieldError(field="uscc", message=msg)]
+            if errors or e is None:
+                results[raw.row] = RegistrationImportRow(
+                    row=raw.row, uscc=body.uscc, result="error", errors=errors
+                )
+                continue
+            rec = filing.record(e, body.details, now)
+            records.append(rec)
+            events.append(_filed_event(rec, e))
+            results[raw.row] = RegistrationImportRow(
+                row=raw.row,
+                uscc=body.uscc,
+                result="created",
+                registration_id=rec["id"],
+                registration_no=rec["registration_no"],
+            )
+        for chunk in chunks(records):
+            await s.execute(insert(Registration), chunk)
+        await outbox.emit_many(s, events)
+        record_audit(
+            s,
+            principal,
+            "registration.file_many",
+            "registration_import",
+            str(uuid.uuid4()),
+            {"received": len(rows), "created": len(records)},
+        )
+    return RegistrationImportReport(
+        received=len(rows),
+        created=len(records),
+        failed=len(rows) - len(records),
+        rows=[results[r.row] for r in rows],
+    )
+
+
+async def _locked(
+    s: AsyncSession, principal: Principal, registration_id: str, action: str
+) -> tuple[Registration, str, str]:
+    r = (
+        await s.scalars(
+            select(Registration).where(Registration.id == registration_id).with_for_update()
+        )
+    ).one_or_none()
+    if r is None:
+        raise NotFound(f"no registration {registration_id}")
+    principal.require_district(r.district)
+    after = rules.next_status(r.status, action)
+    name = await s.scalar(select(Enterprise.name).where(Enterprise.uscc == r.uscc))
+    return r, after, name or ""
+
+
+async def change(
+    db: Database,
+    principal: Principal,
+    registration_id: str,
+    body: RegistrationChange,
+    now: dt.datetime,
+) -> RegistrationOut:
+    async with db.transaction() as s:
+        r, after, name = await _locked(s, principal, registration_id, "change")
+        r.details, r.status, r.status_reason, r.updated_at = body.details, after, body.reason, now
+        record_audit(
+            s, principal, "registration.change", "registration", r.id, {"reason": body.reason}
+        )
+        outbox.emit(
+            s,
+            ev.RegistrationChanged(
+                registration_id=r.id,
+                registration_no=r.registration_no,
+                uscc=r.uscc,
+                district=r.district,
+                reason=body.reason,
+            ),
+        )
+    return to_out(r, name)
+
+
+async def cancel(
+    db: Database,
+    principal: Principal,
+    registration_id: str,
+    body: RegistrationCancellation,
+    now: dt.datetime,
+) -> RegistrationOut:
+    async with db.transaction() as s:
+        r, after, name = await _locked(s, principal, registration_id, "cancel")
+        r.status, r.status_reason, r.updated_at = after, body.reason, now
+        record_audit(
+            s, principal, "registration.cancel", "registration", r.id, {"reason": body.reason}
+        )
+        outbox.emit(
+            s,
+            ev.RegistrationCancelled(
+                registration_id=r.id,
+                registration_no=r.registration_no,
+                uscc=r.uscc,
+                district=r.district,
+                reason=body.reason,
+            ),
+        )
+    return to_out(r, name)
+
+
+async def expire_due(db: Database, now: dt.datetime, batch: int = 500) -> int:
+    """Statutory clock: registrations past their valid-to date expire, with an event."""
+    today = local_today(now)
+    total = 0
+    while True:
+        async with db.transaction() as s:
+            due = (
+                await s.scalars(
+                    select(Registration)
+                    .where(Registration.status == "active", Registration.valid_to < today)
+                    .order_by(Registration.valid_to)
+                    .limit(batch)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for r in due:
+                r.status, r.updated_at = rules.next_status(r.status, "expire"), now
+                record_audit(s, SYSTEM, "registration.expire", "registration", r.id, {})
+                outbox.emit(
+                    s,
+                    ev.RegistrationExpired(
+                        registration_id=r.id,
+                        registration_no=r.registration_no,
+                        uscc=r.uscc,
+                        district=r.district,
+                        expired_on=r.valid_to + dt.timedelta(days=1),
+                    ),
+                )
+        total += len(due)
+        if len(due) < batch:
+            return total
+
+
+async def get(db: Database, registration_id: str) -> RegistrationOut:
+    async with db.session() as s:
+        row = (
+            await s.execute(
+                select(Registration, Enterprise.name)
+                .join(Enterprise, Enterprise.uscc == Registration.uscc)
+                .where(Registration.id == registration_id)
+            )
+        ).one_or_none()
+    if row is None:
+        raise NotFound(f"no registration {registration_id}")
+    return to_out(row[0], row[1])
+
+
+async def list_registrations(
+    db: Database,
+    districts: list[str] | None,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[RegistrationOut]:
+    after = decode_cursor(cursor)
+    q = (
+        select(Registration, Enterprise.name)
+        .join(Enterprise, Enterprise.uscc == Registration.uscc)
+        .order_by(Registration.registration_no)
+        .limit(limit + 1)
+    )
+    if districts is not None:
+        q = q.where(Registration.district.in_(districts))
+    if status is not None:
+        q = q.where(Registration.status == status)
+    if after is not None:
+        q = q.where(Registration.registration_no > str(after))
+    async with db.session() as s:
+        rows = list((await s.execute(q)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(
+        items=[to_out(r, n) for r, n in rows],
+        next_cursor=encode_cursor(rows[-1][0].registration_no) if more and rows else None,
+    )

@@ -1,0 +1,1 @@
+"""District reports: permit coverage (全覆盖) and audit progress."""

@@ -1,0 +1,42 @@
+"""HTTP API of the district reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Depends, Query
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.service import get_db
+from svc_common.types import utcnow
+
+from permit_svc.calendar import local_today
+from permit_svc.reports import service
+from permit_svc.reports.schemas import AuditProgressReport, CoverageReport
+from permit_svc.scope import visible_districts
+
+router = APIRouter(prefix="/permit/reports", tags=["reports"])
+READERS = ("officer", "admin", "auditor", "investment")
+AS_OF = Query(None, description="the day validity is judged on; default today (Beijing time)")
+
+
+@router.get("/coverage", response_model=CoverageReport)
+async def coverage(
+    district: str | None = None,
+    as_of: dt.date | None = AS_OF,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> CoverageReport:
+    today = as_of or local_today(utcnow())
+    return await service.coverage(db, visible_districts(principal, district), today)
+
+
+@router.get("/audit-progress", response_model=AuditProgressReport)
+async def audit_progress(
+    district: str | None = None,
+    as_of: dt.date | None = AS_OF,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> AuditProgressReport:
+    today = as_of or local_today(utcnow())
+    return await service.audit_progress(db, visible_districts(principal, district), today)
