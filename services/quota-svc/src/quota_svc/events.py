@@ -1,8 +1,223 @@
 """What quota-svc handles from other services' topics. What it publishes is
-declared in svc_common.events.schemas.quota and written with outbox.emit."""
+declared in svc_common.events.schemas.quota and written with outbox.emit.
+
+Each handler runs in the inbox transaction and is idempotent by its own
+business key too (filing attempt, project, park, permit), so a re-published
+event with a new id has no second effect either."""
 
 from __future__ import annotations
 
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.audit import SYSTEM, record_audit
+from svc_common.events.envelope import Envelope
+from svc_common.events.schemas.eia import (
+    FilingAccepted,
+    FilingApproved,
+    FilingQuotaRetry,
+    FilingRejected,
+    FilingWithdrawn,
+    ParkRegistered,
+)
+from svc_common.events.schemas.permit import PermitCancelled, PermitChanged
+from svc_common.events.schemas.quota import QuotaReservationRejected, QuotaTransferRejected
 from svc_common.inbox import EventHandlers
+from svc_common.outbox import emit
+from svc_common.types import kg_to_tonnes, tonnes_to_kg
 
-handlers = EventHandlers()
+from quota_svc.ledger import rules as ledger_rules
+from quota_svc.ledger.rules import VOCS, Overdraft
+from quota_svc.ledger.service import PoolRef, transfer
+from quota_svc.policy.rules import Policy
+from quota_svc.reclaims import rules as reclaim_rules
+from quota_svc.reclaims.models import Reclaim
+from quota_svc.reclaims.service import Candidate, add_candidate
+from quota_svc.reservations import service as reservations
+from quota_svc.reservations.rules import ReservationStatus
+
+log = structlog.get_logger(__name__)
+
+
+def _check_district(code: str) -> None:
+    problem = ledger_rules.district_problem(code)
+    if problem:
+        raise ValueError(problem)  # dead-lettered: not an event this ledger can apply
+
+
+async def reserve_for_filing(
+    s: AsyncSession, e: FilingAccepted | FilingQuotaRetry, default: Policy
+) -> None:
+    """Hold the project's need when its filing is accepted (or retried)."""
+    _check_district(e.district)
+    req = reservations.ReserveRequest(
+        district=e.district,
+        pollutant=VOCS,
+        increment_kg=tonnes_to_kg(e.vocs_increment_t),
+        project_ref=e.project_ref,
+        idempotency_id=f"filing:{e.filing_id}:attempt:{e.attempt}",
+        uscc=e.uscc,
+        park_id=e.park_id,
+        filing_id=e.filing_id,
+        attempt=e.attempt,
+    )
+    try:
+        await reservations.reserve(s, req, SYSTEM, default)
+    except reservations.ProjectAlreadyReserved as exc:
+        # Already held (e.g. a retry crossing the first answer): say so again.
+        if exc.existing.status == ReservationStatus.HELD:
+            emit(s, reservations.reserved_event(exc.existing))
+    except reservations.ReservationRefused as exc:
+        emit(
+            s,
+            QuotaReservationRejected(
+                project_ref=e.project_ref,
+                uscc=e.uscc,
+                district=e.district,
+                pollutant=VOCS,
+                pool_id=exc.pool_id,
+                increment_t=e.vocs_increment_t,
+                offset_ratio=ledger_rules.hundredths_to_ratio(exc.ratio_hundredths),
+                required_t=kg_to_tonnes(exc.required_kg),
+                available_t=kg_to_tonnes(exc.available_kg),
+                shortfall_t=kg_to_tonnes(exc.shortfall_kg),
+                attempt=e.attempt,
+            ),
+        )
+        record_audit(
+            s,
+            SYSTEM,
+            "quota.reserve.refused",
+            "project",
+            e.project_ref,
+            {"shortfall_kg": exc.shortfall_kg, "filing_id": e.filing_id},
+        )
+
+
+async def _live_locked(s: AsyncSession, project_ref: str) -> reservations.Reservation | None:
+    live = await reservations.find_live(s, project_ref)
+    return await reservations.lock_reservation(s, live.id) if live else None
+
+
+async def allocate_for_filing(s: AsyncSession, e: FilingApproved, env: Envelope) -> None:
+    """Allocate the held need of an approved project: its approved increment ×
+    the ratio of its reservation, never more than held; the rest is released."""
+    r = await _live_locked(s, e.project_ref)
+    if r is None or r.status != ReservationStatus.HELD:
+        if r is None:
+            log.warning("approved project holds no quota", project_ref=e.project_ref)
+            record_audit(s, SYSTEM, "quota.allocate.skipped", "project", e.project_ref, None)
+        return  # allocated already: the same approval again
+    need = ledger_rules.need_kg(tonnes_to_kg(e.vocs_increment_t), r.offset_ratio_hundredths)
+    await reservations.allocate(s, r, min(need, r.held_kg), SYSTEM)
+
+
+async def release_for_filing(
+    s: AsyncSession, e: FilingRejected | FilingWithdrawn, env: Envelope
+) -> None:
+    r = await _live_locked(s, e.project_ref)
+    if r is None or r.status != ReservationStatus.HELD:
+        return  # nothing held (released already, or never held)
+    reason = "rejected" if isinstance(e, FilingRejected) else "withdrawn"
+    await reservations.release(s, r, reason=reason, note=e.reason, actor=SYSTEM)
+
+
+async def carve_park_subpool(s: AsyncSession, e: ParkRegistered, env: Envelope) -> None:
+    """Move the park's sub-pool out of its district pool. If the district pool
+    lacks it nothing moves, the park's pool stays empty and the shortfall is
+    announced; an admin can transfer later."""
+    _check_district(e.district)
+    source = PoolRef.district_pool(e.district, VOCS)
+    target = PoolRef.park(e.district, VOCS, e.park_id)
+    amount = tonnes_to_kg(e.vocs_subpool_t)
+    try:
+        await transfer(
+            s, source, target, amount, idempotency_id=f"park:{e.park_id}", actor=SYSTEM.sub
+        )
+    except Overdraft as od:
+        emit(
+            s,
+            QuotaTransferRejected(
+                pool_id=target.id,
+                source_pool_id=source.id,
+                district=e.district,
+                pollutant=VOCS,
+                amount_t=e.vocs_subpool_t,
+                available_t=kg_to_tonnes(od.available_kg),
+                shortfall_t=kg_to_tonnes(od.shortfall_kg),
+                park_id=e.park_id,
+            ),
+        )
+    record_audit(s, SYSTEM, "quota.park.subpool", "pool", target.id, {"amount_kg": amount})
+
+
+async def reclaim_on_cancel(s: AsyncSession, e: PermitCancelled, env: Envelope) -> None:
+    freed = tonnes_to_kg(e.vocs_freed_t)
+    if not reclaim_rules.is_reclaimable_cancellation(e.reason, freed):
+        return
+    _check_district(e.district)
+    # A permit is cancelled once: its candidate is keyed by the permit too.
+    existing = await s.scalar(
+        select(Reclaim.id).where(
+            Reclaim.permit_id == e.permit_id,
+            Reclaim.source == reclaim_rules.ReclaimSource.PERMIT_CANCELLED.value,
+        )
+    )
+    if existing is not None:
+        return
+    await add_candidate(
+        s,
+        Candidate(
+            district=e.district,
+            pollutant=VOCS,
+            amount_kg=freed,
+            source=reclaim_rules.ReclaimSource.PERMIT_CANCELLED,
+            uscc=e.uscc,
+            permit_id=e.permit_id,
+            source_event_id=env.id,
+            note=f"{e.enterprise_name} ({e.permit_no}) cancelled: {e.reason}"
+            + (f"; {e.note}" if e.note else ""),
+        ),
+        SYSTEM,
+    )
+
+
+async def reclaim_on_change(s: AsyncSession, e: PermitChanged, env: Envelope) -> None:
+    freed = reclaim_rules.reclaim_from_change(tonnes_to_kg(e.vocs_delta_t))
+    if not freed:
+        return
+    _check_district(e.district)
+    await add_candidate(
+        s,
+        Candidate(
+            district=e.district,
+            pollutant=VOCS,
+            amount_kg=freed,
+            source=reclaim_rules.ReclaimSource.PERMIT_CHANGED,
+            uscc=e.uscc,
+            permit_id=e.permit_id,
+            source_event_id=env.id,
+            note=f"{e.enterprise_name} ({e.permit_no}) changed"
+            + (f": {e.reason}" if e.reason else ""),
+        ),
+        SYSTEM,
+    )
+
+
+def build_handlers(default: Policy) -> EventHandlers:
+    """The handlers of one app; `default` is the policy where no district
+    setting is in force (from the service settings)."""
+    handlers = EventHandlers()
+
+    async def on_quota_request(
+        s: AsyncSession, e: FilingAccepted | FilingQuotaRetry, env: Envelope
+    ) -> None:
+        await reserve_for_filing(s, e, default)
+
+    handlers.on(FilingAccepted, FilingQuotaRetry)(on_quota_request)
+    handlers.on(FilingApproved)(allocate_for_filing)
+    handlers.on(FilingRejected, FilingWithdrawn)(release_for_filing)
+    handlers.on(ParkRegistered)(carve_park_subpool)
+    handlers.on(PermitCancelled)(reclaim_on_cancel)
+    handlers.on(PermitChanged)(reclaim_on_change)
+    return handlers

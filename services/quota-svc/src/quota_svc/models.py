@@ -11,5 +11,17 @@ class Base(DeclarativeBase):
     """Declarative base of quota-svc's domain tables."""
 
 
+def _register_domain_tables() -> None:
+    # Imported for their side effect of adding tables to Base.metadata; done
+    # here, after Base exists, because those modules import Base from here.
+    from quota_svc.adjustments import models as _adjustments  # noqa: F401
+    from quota_svc.ledger import models as _ledger  # noqa: F401
+    from quota_svc.policy import models as _policy  # noqa: F401
+    from quota_svc.reclaims import models as _reclaims  # noqa: F401
+    from quota_svc.reservations import models as _reservations  # noqa: F401
+
+
+_register_domain_tables()
+
 #: Every table this service's migrations manage.
 metadata: list[MetaData] = [CommonBase.metadata, Base.metadata]

@@ -1,0 +1,27 @@
+"""Pure adjustment rules: the proposal's life cycle and four eyes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from svc_common.errors import Conflict, IllegalTransition
+
+
+class AdjustmentStatus(StrEnum):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+def check_decision(status: str, action: str) -> None:
+    if status != AdjustmentStatus.PROPOSED:
+        raise IllegalTransition("adjustment", status, action, [])
+
+
+def check_four_eyes(proposed_by: str, decided_by: str) -> None:
+    if proposed_by == decided_by:
+        raise Conflict(
+            "four eyes: an adjustment must be approved or rejected by someone other "
+            "than the person who proposed it",
+            proposed_by=proposed_by,
+        )

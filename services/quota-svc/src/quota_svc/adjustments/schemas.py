@@ -1,0 +1,56 @@
+"""Request and response bodies of the adjustment API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from pydantic import BaseModel, Field, field_validator
+from svc_common.types import SignedTonnes, kg_to_tonnes
+
+from quota_svc.adjustments.models import Adjustment
+
+
+class AdjustmentIn(BaseModel):
+    """A correction of the pool's credited amount: positive adds, negative
+    removes (a reversing entry; the journal is never edited)."""
+
+    amount_t: SignedTonnes
+    note: str = Field(min_length=1, max_length=1000, description="why")
+
+    @field_validator("amount_t")
+    @classmethod
+    def _nonzero(cls, v: Decimal) -> Decimal:
+        if v == 0:
+            raise ValueError("must not be 0")
+        return v
+
+
+class AdjustmentOut(BaseModel):
+    id: str
+    pool_id: str
+    district: str
+    pollutant: str
+    amount_t: SignedTonnes
+    note: str
+    status: str
+    proposed_by: str
+    proposed_at: dt.datetime
+    decided_by: str | None
+    decided_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, a: Adjustment) -> AdjustmentOut:
+        return cls(
+            id=a.id,
+            pool_id=a.pool_id,
+            district=a.district,
+            pollutant=a.pollutant,
+            amount_t=kg_to_tonnes(a.amount_kg),
+            note=a.note,
+            status=a.status,
+            proposed_by=a.proposed_by,
+            proposed_at=a.proposed_at,
+            decided_by=a.decided_by,
+            decided_at=a.decided_at,
+        )

@@ -1,0 +1,103 @@
+"""Request and response bodies of the availability API."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, Field, field_validator
+from svc_common.types import Ratio, Tonnes, kg_to_tonnes
+
+from quota_svc.availability.rules import Availability, Check
+from quota_svc.ledger import rules
+from quota_svc.ledger.models import Pool
+
+
+class PoolAvailability(BaseModel):
+    pool_id: str
+    district: str
+    district_name: str
+    pollutant: str
+    kind: str
+    park_id: str | None
+    credited_t: Tonnes
+    reserved_t: Tonnes
+    allocated_t: Tonnes
+    available_t: Tonnes
+    reclaimed_t: Tonnes
+    offset_ratio: Ratio
+    max_project_increment_t: Tonnes
+
+    @classmethod
+    def of(cls, pool: Pool, a: Availability) -> PoolAvailability:
+        b = a.balance
+        return cls(
+            pool_id=pool.id,
+            district=pool.district,
+            district_name=rules.DISTRICTS.get(pool.district, ""),
+            pollutant=pool.pollutant,
+            kind=pool.kind,
+            park_id=pool.park_id,
+            credited_t=kg_to_tonnes(b.credited),
+            reserved_t=kg_to_tonnes(b.reserved),
+            allocated_t=kg_to_tonnes(b.allocated),
+            available_t=kg_to_tonnes(b.available),
+            reclaimed_t=kg_to_tonnes(a.reclaimed_kg),
+            offset_ratio=rules.hundredths_to_ratio(a.offset_ratio_hundredths),
+            max_project_increment_t=kg_to_tonnes(a.max_project_increment_kg),
+        )
+
+
+class CheckIn(BaseModel):
+    """A what-if: would a project of this increment fit now?"""
+
+    district: str
+    pollutant: str = rules.VOCS
+    increment_t: Tonnes
+    park_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+
+    @field_validator("district")
+    @classmethod
+    def _district(cls, v: str) -> str:
+        problem = rules.district_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @field_validator("pollutant")
+    @classmethod
+    def _pollutant(cls, v: str) -> str:
+        problem = rules.pollutant_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @field_validator("increment_t")
+    @classmethod
+    def _positive(cls, v: Decimal) -> Decimal:
+        if v <= 0:
+            raise ValueError("must be greater than 0")
+        return v
+
+
+class CheckOut(BaseModel):
+    pool_id: str
+    fits: bool
+    increment_t: Tonnes
+    offset_ratio: Ratio
+    required_t: Tonnes
+    available_t: Tonnes
+    shortfall_t: Tonnes
+    max_project_increment_t: Tonnes
+
+    @classmethod
+    def of(cls, pool_id: str, increment_kg: int, ratio_h: int, c: Check) -> CheckOut:
+        return cls(
+            pool_id=pool_id,
+            fits=c.fits,
+            increment_t=kg_to_tonnes(increment_kg),
+            offset_ratio=rules.hundredths_to_ratio(ratio_h),
+            required_t=kg_to_tonnes(c.required_kg),
+            available_t=kg_to_tonnes(c.available_kg),
+            shortfall_t=kg_to_tonnes(c.shortfall_kg),
+            max_project_increment_t=kg_to_tonnes(rules.max_increment_kg(c.available_kg, ratio_h)),
+        )

@@ -1,0 +1,224 @@
+"""Ledger API: baseline, transfers between a district's pools, the journal,
+balances at any moment and reconciliation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+from svc_common.audit import record_audit
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.errors import Conflict, field_error
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from svc_common.service import get_db
+from svc_common.types import kg_to_tonnes, tonnes_to_kg, utcnow
+
+from quota_svc.api import READERS, check_district, check_pollutant, readable_districts
+from quota_svc.ledger import service
+from quota_svc.ledger.models import JournalEntry
+from quota_svc.ledger.rules import EntryCode, Overdraft
+from quota_svc.ledger.schemas import (
+    BalanceOut,
+    BaselineIn,
+    EntryOut,
+    ReconciliationOut,
+    TransferIn,
+)
+from quota_svc.ledger.service import PoolRef
+
+router = APIRouter(prefix="/quota", tags=["ledger"])
+
+
+def pool_ref(district: str, pollutant: str, selector: str) -> PoolRef:
+    """`district`, `reserve` or `park:<park_id>` → the pool it names."""
+    if selector == "district":
+        return PoolRef.district_pool(district, pollutant)
+    if selector == "reserve":
+        return PoolRef.reserve(district, pollutant)
+    return PoolRef.park(district, pollutant, selector.removeprefix("park:"))
+
+
+def overdraft_problem(od: Overdraft) -> Conflict:
+    return Conflict(
+        f"pool {od.pool_id} has {kg_to_tonnes(od.available_kg)} t available, "
+        f"short by {kg_to_tonnes(od.shortfall_kg)} t",
+        pool_id=od.pool_id,
+        available_t=str(kg_to_tonnes(od.available_kg)),
+        shortfall_t=str(kg_to_tonnes(od.shortfall_kg)),
+    )
+
+
+@router.post("/pools/{district}/{pollutant}/baseline", status_code=201, response_model=EntryOut)
+async def credit_baseline(
+    district: str,
+    pollutant: str,
+    body: BaselineIn,
+    principal: Principal = Depends(require("admin")),
+    db: Database = Depends(get_db),
+) -> EntryOut:
+    check_district(district)
+    check_pollutant(pollutant)
+    now = utcnow()
+    if body.effective_at is not None and body.effective_at > now:
+        raise field_error("effective_at", "must not be in the future")
+    ref = PoolRef.district_pool(district, pollutant)
+    async with db.transaction() as s:
+        pool = (await service.lock_pools(s, ref))[ref.id]
+        last = pool.last_effective_at
+        if body.effective_at is not None and last is not None and body.effective_at < last:
+            raise field_error(
+                "effective_at",
+                f"must not be before the pool's latest entry ({last.isoformat()}): "
+                "the journal is append-only in time",
+            )
+        entry = service.post_entry(
+            s,
+            pool,
+            EntryCode.BASELINE,
+            tonnes_to_kg(body.amount_t),
+            idempotency_id=f"api:{uuid.uuid4()}",
+            actor=principal.sub,
+            effective_at=body.effective_at,
+            note=body.note,
+        )
+        service.emit_balance_changed(s, pool, EntryCode.BASELINE)
+        record_audit(
+            s,
+            principal,
+            "quota.baseline",
+            "pool",
+            ref.id,
+            {"amount_kg": entry.amount_kg, "effective_at": entry.effective_at.isoformat()},
+        )
+        await s.flush()
+    return EntryOut.of(entry)
+
+
+@router.post(
+    "/pools/{district}/{pollutant}/transfers", status_code=201, response_model=list[EntryOut]
+)
+async def transfer_between_pools(
+    district: str,
+    pollutant: str,
+    body: TransferIn,
+    principal: Principal = Depends(require("admin")),
+    db: Database = Depends(get_db),
+) -> list[EntryOut]:
+    """Only an admin moves quota into or out of the priority reserve or a park."""
+    check_district(district)
+    check_pollutant(pollutant)
+    if body.source == body.target:
+        raise field_error("target", "must differ from source")
+    source = pool_ref(district, pollutant, body.source)
+    target = pool_ref(district, pollutant, body.target)
+    idem = f"api:{uuid.uuid4()}"
+    try:
+        async with db.transaction() as s:
+            await service.transfer(
+                s,
+                source,
+                target,
+                tonnes_to_kg(body.amount_t),
+                idempotency_id=idem,
+                actor=principal.sub,
+                note=body.note,
+            )
+            record_audit(
+                s,
+                principal,
+                "quota.transfer",
+                "pool",
+                source.id,
+                {"target": target.id, "amount_kg": tonnes_to_kg(body.amount_t)},
+            )
+            await s.flush()
+            entries = (
+                await s.scalars(
+                    select(JournalEntry)
+                    .where(JournalEntry.idempotency_id.in_([idem + ":out", idem + ":in"]))
+                    .order_by(JournalEntry.id)
+                )
+            ).all()
+    except Overdraft as od:
+        raise overdraft_problem(od) from od
+    return [EntryOut.of(e) for e in entries]
+
+
+@router.get("/journal", response_model=Page[EntryOut])
+async def read_journal(
+    district: str | None = None,
+    pollutant: str | None = None,
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> Page[EntryOut]:
+    districts = readable_districts(principal, district)
+    after = decode_cursor(cursor)
+    if after is not None and not isinstance(after, int):
+        raise field_error("cursor", "is not a cursor this API returned")
+    stmt = select(JournalEntry).where(JournalEntry.district.in_(districts))
+    if pollutant:
+        stmt = stmt.where(JournalEntry.pollutant == check_pollutant(pollutant))
+    if after is not None:
+        stmt = stmt.where(JournalEntry.id > after)
+    async with db.session() as s:
+        rows = list((await s.scalars(stmt.order_by(JournalEntry.id).limit(limit + 1))).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page[EntryOut](
+        items=[EntryOut.of(e) for e in rows],
+        next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
+    )
+
+
+@router.get("/balances/{district}/{pollutant}", response_model=BalanceOut)
+async def read_balance(
+    district: str,
+    pollutant: str,
+    at: dt.datetime | None = None,
+    pool: str = Query("district", pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$"),
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> BalanceOut:
+    """The balance at `at` (default now): the balance after the last journal
+    entry effective at or before it."""
+    check_district(district)
+    check_pollutant(pollutant)
+    principal.require_district(district)
+    if at is not None and at.tzinfo is None:
+        raise field_error("at", "must carry a time zone (e.g. 2026-01-01T00:00:00Z)")
+    when = at or utcnow()
+    ref = pool_ref(district, pollutant, pool)
+    async with db.session() as s:
+        bal = await service.balance_at(s, ref.id, when)
+    return BalanceOut.of(ref.id, bal, when)
+
+
+@router.get("/reconciliation", response_model=list[ReconciliationOut])
+async def reconciliation(
+    district: str | None = None,
+    pollutant: str | None = None,
+    principal: Principal = Depends(require("auditor", "admin")),
+    db: Database = Depends(get_db),
+) -> list[ReconciliationOut]:
+    """Replay each pool's journal and compare it with the stored balance."""
+    districts = readable_districts(principal, district)
+    out = []
+    async with db.session() as s:
+        for p in await service.pools_of(s, districts, pollutant):
+            rec = await service.reconcile(s, p.id)
+            out.append(
+                ReconciliationOut(
+                    pool_id=p.id,
+                    ok=rec.ok,
+                    entries=rec.entries,
+                    stored=BalanceOut.of(p.id, rec.stored),
+                    replayed=BalanceOut.of(p.id, rec.replayed),
+                    broken_entry_ids=list(rec.broken_entry_ids),
+                )
+            )
+    return out

@@ -1,0 +1,192 @@
+"""Pure ledger rules: district codes, pool ids, balance arithmetic and the
+offset-ratio maths. No database, no I/O: unit-testable on their own."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+#: Tianjin's 16 districts (GB/T 2260), the only districts this ledger knows.
+DISTRICTS: dict[str, str] = {
+    "120101": "和平区",
+    "120102": "河东区",
+    "120103": "河西区",
+    "120104": "南开区",
+    "120105": "河北区",
+    "120106": "红桥区",
+    "120110": "东丽区",
+    "120111": "西青区",
+    "120112": "津南区",
+    "120113": "北辰区",
+    "120114": "武清区",
+    "120115": "宝坻区",
+    "120116": "滨海新区",
+    "120117": "宁河区",
+    "120118": "静海区",
+    "120119": "蓟州区",
+}
+
+VOCS = "VOCs"
+_POLLUTANT = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$")
+_PARK = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+def district_problem(code: str) -> str | None:
+    """Why `code` is not a district of this city, or None if it is one."""
+    if code in DISTRICTS:
+        return None
+    return f"{code!r} is not a Tianjin district code (GB/T 2260, e.g. 120119 蓟州区)"
+
+
+def pollutant_problem(name: str) -> str | None:
+    if _POLLUTANT.match(name):
+        return None
+    return f"{name!r} is not a pollutant name (letters, digits, at most 20 characters)"
+
+
+class PoolKind(StrEnum):
+    """district: the district pool; park: a bundled-EIA park's sub-pool (园区子池);
+    reserve: the priority reserve (政府储备)."""
+
+    DISTRICT = "district"
+    PARK = "park"
+    RESERVE = "reserve"
+
+
+def district_pool_id(district: str, pollutant: str) -> str:
+    return f"{district}:{pollutant}"
+
+
+def park_pool_id(district: str, pollutant: str, park_id: str) -> str:
+    if not _PARK.match(park_id):
+        raise ValueError(f"{park_id!r} is not a park id")
+    return f"{district}:{pollutant}:park:{park_id}"
+
+
+def reserve_pool_id(district: str, pollutant: str) -> str:
+    return f"{district}:{pollutant}:reserve"
+
+
+class EntryCode(StrEnum):
+    """Journal entry codes: what a posting did to a pool."""
+
+    BASELINE = "baseline"  # 存量基数
+    RECLAIM_CREDIT = "reclaim_credit"  # 收回
+    REDUCTION_CREDIT = "reduction_credit"  # 深度治理减排
+    RESERVE = "reserve"  # hold: a pending transfer
+    ALLOCATE = "allocate"  # post of a pending transfer
+    RELEASE = "release"  # void of a pending transfer
+    EXPIRE = "expire"  # timeout of a pending transfer
+    TRANSFER = "transfer"  # credited quota moved between pools
+    ADJUSTMENT = "adjustment"  # 人工调整, four eyes
+
+
+@dataclass(frozen=True)
+class Balance:
+    """A pool's balance in kilograms per year. available = credited − reserved − allocated."""
+
+    credited: int = 0
+    reserved: int = 0
+    allocated: int = 0
+
+    @property
+    def available(self) -> int:
+        return self.credited - self.reserved - self.allocated
+
+    def apply(self, delta: Delta) -> Balance:
+        return Balance(
+            self.credited + delta.credited,
+            self.reserved + delta.reserved,
+            self.allocated + delta.allocated,
+        )
+
+    def is_valid(self) -> bool:
+        return min(self.credited, self.reserved, self.allocated, self.available) >= 0
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What one journal entry changes, per column, signed (kg)."""
+
+    credited: int = 0
+    reserved: int = 0
+    allocated: int = 0
+
+
+class Overdraft(Exception):
+    """A posting would take a pool below zero available."""
+
+    def __init__(self, pool_id: str, needed_kg: int, available_kg: int) -> None:
+        super().__init__(f"pool {pool_id} lacks {needed_kg - available_kg} kg")
+        self.pool_id = pool_id
+        self.needed_kg = needed_kg
+        self.available_kg = available_kg
+
+    @property
+    def shortfall_kg(self) -> int:
+        return self.needed_kg - self.available_kg
+
+
+def delta_for(code: EntryCode, amount_kg: int) -> Delta:
+    """The effect of an entry of `code` moving `amount_kg` (signed for transfer
+    and adjustment legs, positive otherwise)."""
+    if code in (EntryCode.BASELINE, EntryCode.RECLAIM_CREDIT, EntryCode.REDUCTION_CREDIT):
+        return Delta(credited=amount_kg)
+    if code in (EntryCode.TRANSFER, EntryCode.ADJUSTMENT):
+        return Delta(credited=amount_kg)
+    if code is EntryCode.RESERVE:
+        return Delta(reserved=amount_kg)
+    if code is EntryCode.ALLOCATE:
+        return Delta(reserved=-amount_kg, allocated=amount_kg)
+    if code in (EntryCode.RELEASE, EntryCode.EXPIRE):
+        return Delta(reserved=-amount_kg)
+    raise ValueError(f"unknown entry code {code}")
+
+
+def post(pool_id: str, before: Balance, code: EntryCode, amount_kg: int) -> Balance:
+    """The balance after posting; raises Overdraft rather than go below zero."""
+    after = before.apply(delta_for(code, amount_kg))
+    if not after.is_valid():
+        if after.available < 0:
+            raise Overdraft(pool_id, before.available - after.available, before.available)
+        raise ValueError(f"{code} of {amount_kg} kg would make pool {pool_id} negative")
+    return after
+
+
+def replay(entries: Iterable[tuple[EntryCode, int]]) -> Balance:
+    """A pool's balance from its journal alone (reconciliation)."""
+    bal = Balance()
+    for code, amount in entries:
+        bal = bal.apply(delta_for(code, amount))
+    return bal
+
+
+# --- offset ratio (倍量削减替代) -------------------------------------------------
+
+
+def ratio_to_hundredths(ratio: Decimal) -> int:
+    h = ratio * 100
+    if h != h.to_integral_value() or h <= 0:
+        raise ValueError(f"ratio {ratio} must be positive with at most 2 decimals")
+    return int(h)
+
+
+def hundredths_to_ratio(h: int) -> Decimal:
+    return (Decimal(h) / 100).quantize(Decimal("0.01"))
+
+
+def need_kg(increment_kg: int, ratio_hundredths: int) -> int:
+    """A project's quota need: increment × ratio, rounded UP to the kilogram so
+    a need is never under-counted."""
+    return -((-increment_kg * ratio_hundredths) // 100)
+
+
+def max_increment_kg(available_kg: int, ratio_hundredths: int) -> int:
+    """The largest project increment whose need fits `available_kg`
+    (available / ratio, rounded DOWN to the kilogram)."""
+    if available_kg <= 0:
+        return 0
+    return (available_kg * 100) // ratio_hundredths

@@ -1,0 +1,115 @@
+"""Request and response bodies of the ledger API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from pydantic import BaseModel, Field, field_validator
+from svc_common.types import SignedTonnes, Tonnes, kg_to_tonnes
+
+from quota_svc.ledger.models import JournalEntry
+from quota_svc.ledger.rules import Balance
+
+
+def _positive(v: Decimal) -> Decimal:
+    if v <= 0:
+        raise ValueError("must be greater than 0")
+    return v
+
+
+def _aware(v: dt.datetime | None) -> dt.datetime | None:
+    if v is not None and v.tzinfo is None:
+        raise ValueError("must carry a time zone (e.g. 2026-01-01T00:00:00+08:00)")
+    return v
+
+
+class BaselineIn(BaseModel):
+    """The district's baseline stock (存量基数), credited to its pool."""
+
+    amount_t: Tonnes
+    effective_at: dt.datetime | None = Field(None, description="default: now; never in the future")
+    note: str | None = Field(None, max_length=500)
+
+    _a = field_validator("amount_t")(_positive)
+    _e = field_validator("effective_at")(_aware)
+
+
+class TransferIn(BaseModel):
+    """Move credited quota between a district's pools: the district pool, its
+    priority reserve (政府储备) or a park's sub-pool (`park:<park_id>`)."""
+
+    source: str = Field(pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$")
+    target: str = Field(pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$")
+    amount_t: Tonnes
+    note: str | None = Field(None, max_length=500)
+
+    _a = field_validator("amount_t")(_positive)
+
+
+class BalanceOut(BaseModel):
+    pool_id: str
+    at: dt.datetime | None = None
+    credited_t: Tonnes
+    reserved_t: Tonnes
+    allocated_t: Tonnes
+    available_t: Tonnes
+
+    @classmethod
+    def of(cls, pool_id: str, b: Balance, at: dt.datetime | None = None) -> BalanceOut:
+        return cls(
+            pool_id=pool_id,
+            at=at,
+            credited_t=kg_to_tonnes(b.credited),
+            reserved_t=kg_to_tonnes(b.reserved),
+            allocated_t=kg_to_tonnes(b.allocated),
+            available_t=kg_to_tonnes(b.available),
+        )
+
+
+class EntryOut(BaseModel):
+    id: int
+    pool_id: str
+    code: str
+    amount_t: SignedTonnes
+    reason: str | None
+    reservation_id: str | None
+    reclaim_id: str | None
+    effective_at: dt.datetime
+    recorded_at: dt.datetime
+    credited_after_t: Tonnes
+    reserved_after_t: Tonnes
+    allocated_after_t: Tonnes
+    available_after_t: Tonnes
+    actor: str
+    note: str | None
+
+    @classmethod
+    def of(cls, e: JournalEntry) -> EntryOut:
+        after = Balance(e.credited_after_kg, e.reserved_after_kg, e.allocated_after_kg)
+        return cls(
+            id=e.id,
+            pool_id=e.pool_id,
+            code=e.code,
+            amount_t=kg_to_tonnes(e.amount_kg),
+            reason=e.reason,
+            reservation_id=e.reservation_id,
+            reclaim_id=e.reclaim_id,
+            effective_at=e.effective_at,
+            recorded_at=e.recorded_at,
+            credited_after_t=kg_to_tonnes(after.credited),
+            reserved_after_t=kg_to_tonnes(after.reserved),
+            allocated_after_t=kg_to_tonnes(after.allocated),
+            available_after_t=kg_to_tonnes(after.available),
+            actor=e.actor,
+            note=e.note,
+        )
+
+
+class ReconciliationOut(BaseModel):
+    pool_id: str
+    ok: bool
+    entries: int
+    stored: BalanceOut
+    replayed: BalanceOut
+    broken_entry_ids: list[int]

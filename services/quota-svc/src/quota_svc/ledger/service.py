@@ -1,0 +1,293 @@
+"""Ledger I/O: creating and locking pools, posting journal entries, past
+balances and reconciliation. Every posting runs inside the caller's
+`db.transaction()`, with its pools locked first."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.events.schemas.quota import QuotaBalanceChanged
+from svc_common.outbox import emit
+from svc_common.types import kg_to_tonnes, utcnow
+
+from quota_svc.ledger import rules
+from quota_svc.ledger.models import JournalEntry, Pool
+from quota_svc.ledger.rules import Balance, EntryCode, PoolKind
+
+
+@dataclass(frozen=True)
+class PoolRef:
+    """Which pool, and what it is, so it can be created on first use."""
+
+    id: str
+    district: str
+    pollutant: str
+    kind: PoolKind
+    park_id: str | None = None
+
+    @classmethod
+    def district_pool(cls, district: str, pollutant: str) -> PoolRef:
+        return cls(
+            rules.district_pool_id(district, pollutant), district, pollutant, PoolKind.DISTRICT
+        )
+
+    @classmethod
+    def park(cls, district: str, pollutant: str, park_id: str) -> PoolRef:
+        pid = rules.park_pool_id(district, pollutant, park_id)
+        return cls(pid, district, pollutant, PoolKind.PARK, park_id)
+
+    @classmethod
+    def reserve(cls, district: str, pollutant: str) -> PoolRef:
+        return cls(
+            rules.reserve_pool_id(district, pollutant), district, pollutant, PoolKind.RESERVE
+        )
+
+
+def balance_of(pool: Pool) -> Balance:
+    return Balance(pool.credited_kg, pool.reserved_kg, pool.allocated_kg)
+
+
+async def _create_missing(s: AsyncSession, refs: Iterable[PoolRef]) -> None:
+    dialect = s.get_bind().dialect.name
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Pool)
+    now = utcnow()
+    rows = [
+        {
+            "id": r.id,
+            "district": r.district,
+            "pollutant": r.pollutant,
+            "kind": r.kind.value,
+            "park_id": r.park_id,
+            "credited_kg": 0,
+            "reserved_kg": 0,
+            "allocated_kg": 0,
+            "created_at": now,
+        }
+        for r in refs
+    ]
+    # A concurrent creator may win the race: DO NOTHING, then lock what exists.
+    await s.execute(ins.values(rows).on_conflict_do_nothing())
+
+
+async def lock_pools(s: AsyncSession, *refs: PoolRef) -> dict[str, Pool]:
+    """Lock the pools (creating missing ones) in sorted id order, the one lock
+    order every writer uses, so two transactions never wait on each other in a
+    cycle. On SQLite the Database already serialises writers."""
+    by_id = {r.id: r for r in refs}
+    ids = sorted(by_id)
+
+    async def fetch() -> dict[str, Pool]:
+        stmt = (
+            select(Pool)
+            .where(Pool.id.in_(ids))
+            .order_by(Pool.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return {p.id: p for p in (await s.scalars(stmt)).all()}
+
+    pools = await fetch()
+    missing = [by_id[i] for i in ids if i not in pools]
+    if missing:
+        await _create_missing(s, missing)
+        pools = await fetch()
+    return pools
+
+
+async def entry_exists(s: AsyncSession, idempotency_id: str) -> bool:
+    found = await s.scalar(
+        select(JournalEntry.id).where(JournalEntry.idempotency_id == idempotency_id)
+    )
+    return found is not None
+
+
+def post_entry(
+    s: AsyncSession,
+    pool: Pool,
+    code: EntryCode,
+    amount_kg: int,
+    *,
+    idempotency_id: str,
+    actor: str,
+    effective_at: dt.datetime | None = None,
+    reservation_id: str | None = None,
+    reclaim_id: str | None = None,
+    reason: str | None = None,
+    note: str | None = None,
+) -> JournalEntry:
+    """Post one entry to a locked pool: check the balance in code (raising
+    rules.Overdraft), then write the entry and the new pool balance."""
+    after = rules.post(pool.id, balance_of(pool), code, amount_kg)
+    now = utcnow()
+    effective = effective_at or now
+    if pool.last_effective_at is not None and effective < pool.last_effective_at:
+        # Only an explicitly back-dated entry can land here (callers validate);
+        # a clock step back is absorbed so the journal stays time-ordered.
+        effective = pool.last_effective_at
+    pool.credited_kg, pool.reserved_kg, pool.allocated_kg = (
+        after.credited,
+        after.reserved,
+        after.allocated,
+    )
+    pool.last_effective_at = effective
+    entry = JournalEntry(
+        pool_id=pool.id,
+        district=pool.district,
+        pollutant=pool.pollutant,
+        code=code.value,
+        amount_kg=amount_kg,
+        idempotency_id=idempotency_id,
+        reservation_id=reservation_id,
+        reclaim_id=reclaim_id,
+        reason=reason,
+        effective_at=effective,
+        recorded_at=now,
+        credited_after_kg=after.credited,
+        reserved_after_kg=after.reserved,
+        allocated_after_kg=after.allocated,
+        actor=actor,
+        note=note,
+    )
+    s.add(entry)
+    return entry
+
+
+def emit_balance_changed(s: AsyncSession, pool: Pool, code: EntryCode) -> None:
+    bal = balance_of(pool)
+    emit(
+        s,
+        QuotaBalanceChanged(
+            pool_id=pool.id,
+            district=pool.district,
+            pollutant=pool.pollutant,
+            entry_code=code.value,
+            credited_t=kg_to_tonnes(bal.credited),
+            reserved_t=kg_to_tonnes(bal.reserved),
+            allocated_t=kg_to_tonnes(bal.allocated),
+            available_t=kg_to_tonnes(bal.available),
+        ),
+    )
+
+
+async def transfer(
+    s: AsyncSession,
+    source: PoolRef,
+    target: PoolRef,
+    amount_kg: int,
+    *,
+    idempotency_id: str,
+    actor: str,
+    note: str | None = None,
+) -> tuple[Pool, Pool] | None:
+    """Move credited quota between pools (two entries, one per pool). Returns
+    None if this transfer was already posted; raises rules.Overdraft if the
+    source lacks it."""
+    pools = await lock_pools(s, source, target)
+    if await entry_exists(s, idempotency_id + ":out"):
+        return None
+    out_pool, in_pool = pools[source.id], pools[target.id]
+    post_entry(
+        s,
+        out_pool,
+        EntryCode.TRANSFER,
+        -amount_kg,
+        idempotency_id=idempotency_id + ":out",
+        actor=actor,
+        reason="out",
+        note=note,
+    )
+    post_entry(
+        s,
+        in_pool,
+        EntryCode.TRANSFER,
+        amount_kg,
+        idempotency_id=idempotency_id + ":in",
+        actor=actor,
+        reason="in",
+        note=note,
+    )
+    emit_balance_changed(s, out_pool, EntryCode.TRANSFER)
+    emit_balance_changed(s, in_pool, EntryCode.TRANSFER)
+    return out_pool, in_pool
+
+
+async def balance_at(s: AsyncSession, pool_id: str, at: dt.datetime) -> Balance:
+    """The balance after the last entry effective at or before `at` (ties by id)."""
+    entry = await s.scalar(
+        select(JournalEntry)
+        .where(JournalEntry.pool_id == pool_id, JournalEntry.effective_at <= at)
+        .order_by(JournalEntry.effective_at.desc(), JournalEntry.id.desc())
+        .limit(1)
+    )
+    if entry is None:
+        return Balance()
+    return Balance(entry.credited_after_kg, entry.reserved_after_kg, entry.allocated_after_kg)
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """A pool's stored balance against the replay of its journal."""
+
+    pool_id: str
+    stored: Balance
+    replayed: Balance
+    entries: int
+    #: Entries whose stored balance-after differs from the running replay.
+    broken_entry_ids: tuple[int, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.stored == self.replayed and not self.broken_entry_ids
+
+
+async def reconcile(s: AsyncSession, pool_id: str) -> Reconciliation:
+    pool = await s.get(Pool, pool_id)
+    stored = balance_of(pool) if pool else Balance()
+    rows = (
+        await s.execute(
+            select(
+                JournalEntry.id,
+                JournalEntry.code,
+                JournalEntry.amount_kg,
+                JournalEntry.credited_after_kg,
+                JournalEntry.reserved_after_kg,
+                JournalEntry.allocated_after_kg,
+            )
+            .where(JournalEntry.pool_id == pool_id)
+            .order_by(JournalEntry.id)
+        )
+    ).all()
+    running = Balance()
+    broken: list[int] = []
+    for entry_id, code, amount, c, r, a in rows:
+        running = running.apply(rules.delta_for(EntryCode(code), amount))
+        if running != Balance(c, r, a):
+            broken.append(entry_id)
+    return Reconciliation(pool_id, stored, running, len(rows), tuple(broken))
+
+
+async def pools_of(s: AsyncSession, districts: Iterable[str], pollutant: str | None) -> list[Pool]:
+    stmt = select(Pool).where(Pool.district.in_(list(districts))).order_by(Pool.id)
+    if pollutant:
+        stmt = stmt.where(Pool.pollutant == pollutant)
+    return list((await s.scalars(stmt)).all())
+
+
+async def credited_by_reclaims(s: AsyncSession, pool_ids: list[str]) -> dict[str, int]:
+    """Total credited by reclaims and reduction credits, per pool."""
+    if not pool_ids:
+        return {}
+    rows = await s.execute(
+        select(JournalEntry.pool_id, func.sum(JournalEntry.amount_kg))
+        .where(
+            JournalEntry.pool_id.in_(pool_ids),
+            JournalEntry.code.in_([EntryCode.RECLAIM_CREDIT, EntryCode.REDUCTION_CREDIT]),
+        )
+        .group_by(JournalEntry.pool_id)
+    )
+    return {pid: int(total or 0) for pid, total in rows.all()}

@@ -1,0 +1,34 @@
+"""Request and response bodies of the district-settings API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field, field_validator
+from svc_common.types import Ratio
+
+from quota_svc.policy.rules import MAX_HOLD_DAYS
+
+
+class PolicyIn(BaseModel):
+    """Offset ratio (倍量削减替代) and hold period for new reservations."""
+
+    offset_ratio: Ratio
+    hold_days: int = Field(ge=1, le=MAX_HOLD_DAYS)
+    effective_from: dt.datetime | None = Field(None, description="default: now")
+
+    @field_validator("effective_from")
+    @classmethod
+    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("must carry a time zone")
+        return v
+
+
+class PolicyOut(BaseModel):
+    district: str
+    pollutant: str
+    offset_ratio: Ratio
+    hold_days: int
+    effective_from: dt.datetime | None
+    set_by: str | None

@@ -1,0 +1,35 @@
+"""Reclaim candidate rows (收回候选)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+from svc_common.types import UTCDateTime, utcnow
+
+from quota_svc.models import Base
+
+
+class Reclaim(Base):
+    """Quota a closed source or a verified reduction frees; credited to the pool
+    only when an officer of the district confirms it. Keeps its provenance."""
+
+    __tablename__ = "reclaims"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    district: Mapped[str] = mapped_column(String(6), index=True)
+    pollutant: Mapped[str] = mapped_column(String(20))
+    pool_id: Mapped[str] = mapped_column(String(120))
+    amount_kg: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10))
+    uscc: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    permit_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    source_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reject_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

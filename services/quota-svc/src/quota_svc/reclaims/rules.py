@@ -1,0 +1,61 @@
+"""Pure reclaim rules: which permit events become candidates, the candidate's
+life cycle and four eyes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from svc_common.errors import Conflict, IllegalTransition
+
+from quota_svc.ledger.rules import EntryCode
+
+
+class ReclaimStatus(StrEnum):
+    PENDING = "pending"  # 待确认
+    CONFIRMED = "confirmed"  # 已确认, credited
+    REJECTED = "rejected"  # 已驳回
+
+
+class ReclaimSource(StrEnum):
+    PERMIT_CANCELLED = "permit_cancelled"  # 注销 (closure, process closed)
+    PERMIT_CHANGED = "permit_changed"  # 变更 with a VOCs decrease
+    MANUAL = "manual"  # entered by an officer
+    REDUCTION = "reduction"  # 深度治理减排, verified extra treatment
+
+
+#: Cancellation reasons whose freed amount is a reclaim candidate. A merger
+#: is not: the surviving enterprise keeps the permitted amount.
+RECLAIMABLE_CANCEL_REASONS = frozenset({"closure", "process_closed", "other"})
+
+#: Candidates a person entered; their confirmer must be someone else.
+FOUR_EYES_SOURCES = frozenset({ReclaimSource.MANUAL, ReclaimSource.REDUCTION})
+
+
+def is_reclaimable_cancellation(reason: str, freed_kg: int) -> bool:
+    return freed_kg > 0 and reason in RECLAIMABLE_CANCEL_REASONS
+
+
+def reclaim_from_change(vocs_delta_kg: int) -> int:
+    """The amount a permit change frees: only a decrease frees anything."""
+    return -vocs_delta_kg if vocs_delta_kg < 0 else 0
+
+
+def entry_code(source: str) -> EntryCode:
+    if source == ReclaimSource.REDUCTION:
+        return EntryCode.REDUCTION_CREDIT
+    return EntryCode.RECLAIM_CREDIT
+
+
+def check_decision(status: str, action: str) -> None:
+    if status != ReclaimStatus.PENDING:
+        raise IllegalTransition("reclaim candidate", status, action, [])
+
+
+def check_four_eyes(source: str, created_by: str, decided_by: str) -> None:
+    """A manually entered candidate is decided by a different person."""
+    if source in FOUR_EYES_SOURCES and created_by == decided_by:
+        raise Conflict(
+            "four eyes: a manually entered candidate must be confirmed or rejected "
+            "by someone other than the person who entered it",
+            created_by=created_by,
+        )

@@ -1,0 +1,93 @@
+"""Request and response bodies of the reclaim API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from svc_common.types import Tonnes, kg_to_tonnes
+
+from quota_svc.ledger import rules
+from quota_svc.reclaims.models import Reclaim
+
+
+class ReclaimIn(BaseModel):
+    """A candidate entered by hand: a closure found on inspection (manual) or a
+    verified deep-treatment reduction (reduction). Someone else confirms it."""
+
+    district: str
+    pollutant: str = rules.VOCS
+    amount_t: Tonnes
+    source: Literal["manual", "reduction"] = "manual"
+    uscc: str | None = Field(None, min_length=18, max_length=18)
+    permit_id: str | None = Field(None, max_length=100)
+    note: str = Field(min_length=1, max_length=1000, description="what was closed or reduced")
+
+    @field_validator("district")
+    @classmethod
+    def _district(cls, v: str) -> str:
+        problem = rules.district_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @field_validator("pollutant")
+    @classmethod
+    def _pollutant(cls, v: str) -> str:
+        problem = rules.pollutant_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @field_validator("amount_t")
+    @classmethod
+    def _positive(cls, v: Decimal) -> Decimal:
+        if v <= 0:
+            raise ValueError("must be greater than 0")
+        return v
+
+
+class RejectIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ReclaimOut(BaseModel):
+    id: str
+    district: str
+    pollutant: str
+    pool_id: str
+    amount_t: Tonnes
+    source: str
+    status: str
+    uscc: str | None
+    permit_id: str | None
+    source_event_id: str | None
+    note: str | None
+    created_by: str
+    created_at: dt.datetime
+    decided_by: str | None
+    decided_at: dt.datetime | None
+    reject_reason: str | None
+
+    @classmethod
+    def of(cls, r: Reclaim) -> ReclaimOut:
+        return cls(
+            id=r.id,
+            district=r.district,
+            pollutant=r.pollutant,
+            pool_id=r.pool_id,
+            amount_t=kg_to_tonnes(r.amount_kg),
+            source=r.source,
+            status=r.status,
+            uscc=r.uscc,
+            permit_id=r.permit_id,
+            source_event_id=r.source_event_id,
+            note=r.note,
+            created_by=r.created_by,
+            created_at=r.created_at,
+            decided_by=r.decided_by,
+            decided_at=r.decided_at,
+            reject_reason=r.reject_reason,
+        )

@@ -1,0 +1,126 @@
+"""Reclaim orchestration: candidates from permit events or entered by hand,
+confirmed (credited to the district pool) or rejected by an officer."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.audit import record_audit
+from svc_common.auth import Principal
+from svc_common.events.schemas.quota import QuotaReclaimConfirmed
+from svc_common.outbox import emit
+from svc_common.types import kg_to_tonnes, utcnow
+
+from quota_svc.ledger.service import PoolRef, emit_balance_changed, lock_pools, post_entry
+from quota_svc.reclaims import rules
+from quota_svc.reclaims.models import Reclaim
+from quota_svc.reclaims.rules import ReclaimStatus
+
+
+@dataclass(frozen=True)
+class Candidate:
+    district: str
+    pollutant: str
+    amount_kg: int
+    source: rules.ReclaimSource
+    uscc: str | None = None
+    permit_id: str | None = None
+    source_event_id: str | None = None
+    note: str | None = None
+
+
+async def add_candidate(s: AsyncSession, c: Candidate, actor: Principal) -> Reclaim:
+    """A pending candidate; one per source event (a re-sent event finds the first)."""
+    if c.source_event_id is not None:
+        existing = await s.scalar(
+            select(Reclaim).where(Reclaim.source_event_id == c.source_event_id)
+        )
+        if existing is not None:
+            return existing
+    r = Reclaim(
+        id=str(uuid.uuid4()),
+        district=c.district,
+        pollutant=c.pollutant,
+        pool_id=PoolRef.district_pool(c.district, c.pollutant).id,
+        amount_kg=c.amount_kg,
+        source=c.source.value,
+        status=ReclaimStatus.PENDING.value,
+        uscc=c.uscc,
+        permit_id=c.permit_id,
+        source_event_id=c.source_event_id,
+        note=c.note,
+        created_by=actor.sub,
+        created_at=utcnow(),
+    )
+    s.add(r)
+    record_audit(
+        s,
+        actor,
+        "quota.reclaim.candidate",
+        "reclaim",
+        r.id,
+        {"source": r.source, "amount_kg": r.amount_kg, "source_event_id": c.source_event_id},
+    )
+    return r
+
+
+async def lock_reclaim(s: AsyncSession, reclaim_id: str) -> Reclaim | None:
+    return await s.scalar(
+        select(Reclaim)
+        .where(Reclaim.id == reclaim_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+async def confirm(s: AsyncSession, r: Reclaim, actor: Principal) -> Reclaim:
+    """Credit the candidate to its district pool (收回入库), provenance kept."""
+    rules.check_decision(r.status, "confirm")
+    rules.check_four_eyes(r.source, r.created_by, actor.sub)
+    ref = PoolRef.district_pool(r.district, r.pollutant)
+    pool = (await lock_pools(s, ref))[ref.id]
+    code = rules.entry_code(r.source)
+    post_entry(
+        s,
+        pool,
+        code,
+        r.amount_kg,
+        idempotency_id=f"reclaim:{r.id}",
+        actor=actor.sub,
+        reclaim_id=r.id,
+        reason=r.source,
+        note=f"uscc={r.uscc} permit={r.permit_id} event={r.source_event_id}",
+    )
+    r.status = ReclaimStatus.CONFIRMED.value
+    r.decided_by, r.decided_at = actor.sub, utcnow()
+    emit(
+        s,
+        QuotaReclaimConfirmed(
+            reclaim_id=r.id,
+            district=r.district,
+            pollutant=r.pollutant,
+            pool_id=ref.id,
+            amount_t=kg_to_tonnes(r.amount_kg),
+            source=r.source,
+            uscc=r.uscc,
+            permit_id=r.permit_id,
+            source_event_id=r.source_event_id,
+            confirmed_by=actor.sub,
+        ),
+    )
+    emit_balance_changed(s, pool, code)
+    record_audit(s, actor, "quota.reclaim.confirm", "reclaim", r.id, {"amount_kg": r.amount_kg})
+    return r
+
+
+def reject(s: AsyncSession, r: Reclaim, reason: str, actor: Principal) -> Reclaim:
+    rules.check_decision(r.status, "reject")
+    rules.check_four_eyes(r.source, r.created_by, actor.sub)
+    r.status = ReclaimStatus.REJECTED.value
+    r.reject_reason = reason
+    r.decided_by, r.decided_at = actor.sub, utcnow()
+    record_audit(s, actor, "quota.reclaim.reject", "reclaim", r.id, {"reason": reason})
+    return r

@@ -1,0 +1,143 @@
+"""Reservation API: reserve, allocate, release, read."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.errors import Conflict, Forbidden, NotFound
+from svc_common.service import Runtime, get_db, get_runtime
+from svc_common.types import kg_to_tonnes, tonnes_to_kg
+
+from quota_svc.api import READERS
+from quota_svc.ledger.rules import hundredths_to_ratio
+from quota_svc.policy.service import default_policy
+from quota_svc.reservations import service
+from quota_svc.reservations.models import Reservation
+from quota_svc.reservations.rules import AllocationExceedsHold, ReservationStatus
+from quota_svc.reservations.schemas import AllocateIn, ReleaseIn, ReservationIn, ReservationOut
+from quota_svc.settings import Settings
+
+router = APIRouter(prefix="/quota/reservations", tags=["reservations"])
+
+
+def refused_problem(exc: service.ReservationRefused) -> Conflict:
+    return Conflict(
+        f"pool {exc.pool_id} cannot hold {kg_to_tonnes(exc.required_kg)} t: "
+        f"{kg_to_tonnes(exc.available_kg)} t available, "
+        f"short by {kg_to_tonnes(exc.shortfall_kg)} t",
+        pool_id=exc.pool_id,
+        offset_ratio=str(hundredths_to_ratio(exc.ratio_hundredths)),
+        required_t=str(kg_to_tonnes(exc.required_kg)),
+        available_t=str(kg_to_tonnes(exc.available_kg)),
+        shortfall_t=str(kg_to_tonnes(exc.shortfall_kg)),
+    )
+
+
+def _same_request(r: Reservation, body: ReservationIn) -> bool:
+    return (
+        r.status == ReservationStatus.HELD
+        and r.district == body.district
+        and r.pollutant == body.pollutant
+        and r.increment_kg == tonnes_to_kg(body.increment_t)
+    )
+
+
+@router.post("", status_code=201, response_model=ReservationOut)
+async def create_reservation(
+    body: ReservationIn,
+    response: Response,
+    principal: Principal = Depends(require("officer", "admin")),
+    rt: Runtime = Depends(get_runtime),
+) -> ReservationOut:
+    principal.require_district(body.district)
+    if body.priority_reserve and principal.role != "admin":
+        raise Forbidden("only an admin draws on the priority reserve (政府储备)")
+    assert isinstance(rt.settings, Settings)
+    req = service.ReserveRequest(
+        district=body.district,
+        pollutant=body.pollutant,
+        increment_kg=tonnes_to_kg(body.increment_t),
+        project_ref=body.project_ref,
+        idempotency_id=f"api:{uuid.uuid4()}",
+        uscc=body.uscc,
+        park_id=body.park_id,
+        priority_reserve=body.priority_reserve,
+    )
+    try:
+        async with rt.db.transaction() as s:
+            done = await service.reserve(s, req, principal, default_policy(rt.settings))
+    except service.ReservationRefused as exc:
+        raise refused_problem(exc) from exc
+    except service.ProjectAlreadyReserved as exc:
+        # The same request again (another or no Idempotency-Key): one effect,
+        # the first answer. A different request for the project is a conflict.
+        if _same_request(exc.existing, body):
+            response.status_code = 200
+            return ReservationOut.of(exc.existing)
+        raise Conflict(
+            f"project {body.project_ref} already has a {exc.existing.status} reservation",
+            reservation_id=exc.existing.id,
+            status=exc.existing.status,
+        ) from exc
+    return ReservationOut.of(done.reservation)
+
+
+async def _locked(s: AsyncSession, reservation_id: str, principal: Principal) -> Reservation:
+    r = await service.lock_reservation(s, reservation_id)
+    if r is None:
+        raise NotFound(f"reservation {reservation_id} not found")
+    principal.require_district(r.district)
+    return r
+
+
+@router.post("/{reservation_id}/allocate", response_model=ReservationOut)
+async def allocate_reservation(
+    reservation_id: str,
+    body: AllocateIn | None = None,
+    principal: Principal = Depends(require("officer", "admin")),
+    db: Database = Depends(get_db),
+) -> ReservationOut:
+    requested = tonnes_to_kg(body.amount_t) if body and body.amount_t is not None else None
+    try:
+        async with db.transaction() as s:
+            r = await _locked(s, reservation_id, principal)
+            await service.allocate(s, r, requested, principal)
+    except AllocationExceedsHold as exc:
+        raise Conflict(
+            f"cannot allocate {kg_to_tonnes(exc.requested_kg)} t: only "
+            f"{kg_to_tonnes(exc.held_kg)} t is held",
+            requested_t=str(kg_to_tonnes(exc.requested_kg)),
+            held_t=str(kg_to_tonnes(exc.held_kg)),
+        ) from exc
+    return ReservationOut.of(r)
+
+
+@router.post("/{reservation_id}/release", response_model=ReservationOut)
+async def release_reservation(
+    reservation_id: str,
+    body: ReleaseIn,
+    principal: Principal = Depends(require("officer", "admin")),
+    db: Database = Depends(get_db),
+) -> ReservationOut:
+    async with db.transaction() as s:
+        r = await _locked(s, reservation_id, principal)
+        await service.release(s, r, reason="manual", note=body.reason, actor=principal)
+    return ReservationOut.of(r)
+
+
+@router.get("/{reservation_id}", response_model=ReservationOut)
+async def get_reservation(
+    reservation_id: str,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> ReservationOut:
+    async with db.session() as s:
+        r = await s.get(Reservation, reservation_id)
+    if r is None:
+        raise NotFound(f"reservation {reservation_id} not found")
+    principal.require_district(r.district)
+    return ReservationOut.of(r)

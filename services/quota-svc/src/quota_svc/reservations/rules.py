@@ -1,0 +1,51 @@
+"""Pure reservation rules: the state machine and how an allocation splits a hold."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from svc_common.errors import IllegalTransition
+
+
+class ReservationStatus(StrEnum):
+    """held (预留): a pending transfer; allocated (分配): posted; released (释放):
+    voided; expired (过期): timed out. Only `held` has a way out."""
+
+    HELD = "held"
+    ALLOCATED = "allocated"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+ALLOWED: dict[ReservationStatus, tuple[str, ...]] = {
+    ReservationStatus.HELD: ("allocate", "release", "expire"),
+    ReservationStatus.ALLOCATED: (),
+    ReservationStatus.RELEASED: (),
+    ReservationStatus.EXPIRED: (),
+}
+
+LIVE = (ReservationStatus.HELD, ReservationStatus.ALLOCATED)
+
+
+def check_action(status: str, action: str) -> None:
+    """Raise IllegalTransition (409 naming the allowed actions) unless allowed."""
+    allowed = ALLOWED[ReservationStatus(status)]
+    if action not in allowed:
+        raise IllegalTransition("reservation", status, action, list(allowed))
+
+
+class AllocationExceedsHold(Exception):
+    def __init__(self, requested_kg: int, held_kg: int) -> None:
+        super().__init__(f"allocating {requested_kg} kg exceeds the {held_kg} kg held")
+        self.requested_kg = requested_kg
+        self.held_kg = held_kg
+
+
+def split_allocation(held_kg: int, requested_kg: int | None) -> tuple[int, int]:
+    """(allocated, remainder released): all of the hold by default, never more."""
+    amount = held_kg if requested_kg is None else requested_kg
+    if amount > held_kg:
+        raise AllocationExceedsHold(amount, held_kg)
+    if amount < 0:
+        raise ValueError("an allocation cannot be negative")
+    return amount, held_kg - amount

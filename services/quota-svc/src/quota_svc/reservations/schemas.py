@@ -1,0 +1,98 @@
+"""Request and response bodies of the reservation API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from pydantic import BaseModel, Field, field_validator
+from svc_common.types import Ratio, Tonnes, kg_to_tonnes
+
+from quota_svc.ledger import rules
+from quota_svc.reservations.models import Reservation
+
+
+def _district(v: str) -> str:
+    problem = rules.district_problem(v)
+    if problem:
+        raise ValueError(problem)
+    return v
+
+
+def _pollutant(v: str) -> str:
+    problem = rules.pollutant_problem(v)
+    if problem:
+        raise ValueError(problem)
+    return v
+
+
+class ReservationIn(BaseModel):
+    """Hold a project's quota need (预留)."""
+
+    district: str
+    pollutant: str = rules.VOCS
+    increment_t: Tonnes = Field(description="the project's VOCs increment, t/a")
+    project_ref: str = Field(min_length=1, max_length=100)
+    uscc: str | None = Field(None, min_length=18, max_length=18)
+    park_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    priority_reserve: bool = Field(False, description="draw on the 政府储备 (admin only)")
+
+    _d = field_validator("district")(_district)
+    _p = field_validator("pollutant")(_pollutant)
+
+    @field_validator("increment_t")
+    @classmethod
+    def _positive(cls, v: Decimal) -> Decimal:
+        if v <= 0:
+            raise ValueError("must be greater than 0")
+        return v
+
+
+class AllocateIn(BaseModel):
+    amount_t: Tonnes | None = Field(None, description="default: all that is held")
+
+
+class ReleaseIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ReservationOut(BaseModel):
+    id: str
+    project_ref: str
+    uscc: str | None
+    district: str
+    pollutant: str
+    pool_id: str
+    status: str
+    increment_t: Tonnes
+    offset_ratio: Ratio
+    required_t: Tonnes
+    allocated_t: Tonnes
+    released_t: Tonnes
+    release_reason: str | None
+    note: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    resolved_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, r: Reservation) -> ReservationOut:
+        return cls(
+            id=r.id,
+            project_ref=r.project_ref,
+            uscc=r.uscc,
+            district=r.district,
+            pollutant=r.pollutant,
+            pool_id=r.pool_id,
+            status=r.status,
+            increment_t=kg_to_tonnes(r.increment_kg),
+            offset_ratio=rules.hundredths_to_ratio(r.offset_ratio_hundredths),
+            required_t=kg_to_tonnes(r.held_kg),
+            allocated_t=kg_to_tonnes(r.allocated_kg),
+            released_t=kg_to_tonnes(r.released_kg),
+            release_reason=r.release_reason,
+            note=r.note,
+            created_at=r.created_at,
+            expires_at=r.expires_at,
+            resolved_at=r.resolved_at,
+        )

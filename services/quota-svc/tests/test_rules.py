@@ -1,0 +1,118 @@
+"""Unit tests of the pure rules: no database, no HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from svc_common.errors import Conflict, IllegalTransition
+
+from quota_svc.availability.rules import Availability, check
+from quota_svc.ledger import rules
+from quota_svc.ledger.rules import Balance, EntryCode, Overdraft
+from quota_svc.policy.rules import Policy, Versioned, in_force
+from quota_svc.reclaims import rules as reclaim_rules
+from quota_svc.reservations.rules import AllocationExceedsHold, check_action, split_allocation
+
+
+def test_district_codes_are_tianjins_sixteen() -> None:
+    assert len(rules.DISTRICTS) == 16
+    assert rules.DISTRICTS["120119"] == "蓟州区"
+    assert rules.district_problem("120119") is None
+    problem = rules.district_problem("110101")  # Beijing 东城区
+    assert problem is not None and "110101" in problem
+
+
+def test_reserve_then_allocate_then_release_moves_the_right_columns() -> None:
+    b = rules.post("p", Balance(), EntryCode.BASELINE, 10_000)
+    b = rules.post("p", b, EntryCode.RESERVE, 4_000)
+    assert (b.credited, b.reserved, b.allocated, b.available) == (10_000, 4_000, 0, 6_000)
+    b = rules.post("p", b, EntryCode.ALLOCATE, 3_000)
+    b = rules.post("p", b, EntryCode.RELEASE, 1_000)
+    assert (b.credited, b.reserved, b.allocated, b.available) == (10_000, 0, 3_000, 7_000)
+
+
+def test_overdraft_names_the_shortfall() -> None:
+    with pytest.raises(Overdraft) as exc:
+        rules.post("120119:VOCs", Balance(credited=5_000), EntryCode.RESERVE, 5_001)
+    assert exc.value.shortfall_kg == 1
+    assert exc.value.available_kg == 5_000
+    with pytest.raises(Overdraft):
+        rules.post("p", Balance(credited=5_000, reserved=5_000), EntryCode.ADJUSTMENT, -1)
+
+
+def test_replay_of_entries_is_the_running_balance() -> None:
+    entries = [
+        (EntryCode.BASELINE, 9_000),
+        (EntryCode.RESERVE, 2_000),
+        (EntryCode.ALLOCATE, 2_000),
+        (EntryCode.TRANSFER, -1_000),
+        (EntryCode.EXPIRE, 0),
+    ]
+    assert rules.replay(entries) == Balance(8_000, 0, 2_000)
+
+
+def test_need_rounds_up_and_max_increment_rounds_down() -> None:
+    assert rules.need_kg(1_000, 200) == 2_000
+    assert rules.need_kg(1, 150) == 2  # 1.5 kg → 2 kg: a need is never under-counted
+    assert rules.max_increment_kg(2_001, 200) == 1_000
+    assert rules.max_increment_kg(-5, 200) == 0
+
+
+@given(st.integers(0, 10**10), st.integers(1, 10_000))
+def test_the_largest_increment_fits_and_one_kg_more_does_not(available: int, ratio: int) -> None:
+    m = rules.max_increment_kg(available, ratio)
+    assert rules.need_kg(m, ratio) <= available
+    assert rules.need_kg(m + 1, ratio) > available
+
+
+def test_allocation_splits_a_hold_and_never_exceeds_it() -> None:
+    assert split_allocation(8_000, None) == (8_000, 0)
+    assert split_allocation(8_000, 5_000) == (5_000, 3_000)
+    with pytest.raises(AllocationExceedsHold):
+        split_allocation(8_000, 8_001)
+
+
+def test_a_reservation_resolves_at_most_once() -> None:
+    check_action("held", "allocate")
+    for status in ("allocated", "released", "expired"):
+        with pytest.raises(IllegalTransition) as exc:
+            check_action(status, "release")
+        assert exc.value.status == 409
+
+
+def test_the_latest_policy_not_after_the_moment_is_in_force() -> None:
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    versions = [
+        Versioned(t0, Policy(150, 90)),
+        Versioned(t0 + dt.timedelta(days=30), Policy(250, 90)),
+    ]
+    default = Policy(200, 180)
+    assert in_force(versions, t0 - dt.timedelta(days=1), default) == default
+    assert in_force(versions, t0 + dt.timedelta(days=1), default).offset_ratio_hundredths == 150
+    assert in_force(versions, t0 + dt.timedelta(days=31), default).offset_ratio_hundredths == 250
+
+
+def test_which_permit_events_are_reclaim_candidates() -> None:
+    assert reclaim_rules.is_reclaimable_cancellation("closure", 1)
+    assert reclaim_rules.is_reclaimable_cancellation("process_closed", 1)
+    assert not reclaim_rules.is_reclaimable_cancellation("merged", 1)
+    assert not reclaim_rules.is_reclaimable_cancellation("closure", 0)
+    assert reclaim_rules.reclaim_from_change(-3_200) == 3_200
+    assert reclaim_rules.reclaim_from_change(500) == 0
+
+
+def test_four_eyes_for_manual_candidates_only() -> None:
+    reclaim_rules.check_four_eyes("permit_cancelled", "system", "system")
+    with pytest.raises(Conflict):
+        reclaim_rules.check_four_eyes("manual", "officer.wang", "officer.wang")
+    reclaim_rules.check_four_eyes("manual", "officer.wang", "officer.zhao")
+
+
+def test_what_if_check_and_availability_figures() -> None:
+    c = check(increment_kg=3_000, ratio_hundredths=200, available_kg=5_000)
+    assert (c.fits, c.required_kg, c.shortfall_kg) == (False, 6_000, 1_000)
+    a = Availability(Balance(10_000, 1_000, 2_000), 200, reclaimed_kg=4_000)
+    assert a.max_project_increment_kg == 3_500
