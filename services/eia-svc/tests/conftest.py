@@ -79,3 +79,24 @@ def officer(district: str = JIZHOU) -> dict[str, str]:
 
 def admin() -> dict[str, str]:
     return testing.auth("admin")
+
+
+async def events_of(app: FastAPI, event_type: str) -> list[dict[str, Any]]:
+    """Payloads of the events this app wrote to its outbox, oldest first."""
+    from sqlalchemy import select
+    from svc_common.tables import OutboxRow
+
+    async with app.state.runtime.db.session() as s:
+        rows = await s.execute(
+            select(OutboxRow.envelope)
+            .where(OutboxRow.event_type == event_type)
+            .order_by(OutboxRow.seq)
+        )
+        return [env["data"] for env in rows.scalars()]
+
+
+async def count_rows(app: FastAPI, table: str) -> int:
+    from sqlalchemy import text
+
+    async with app.state.runtime.db.session() as s:
+        return int((await s.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())

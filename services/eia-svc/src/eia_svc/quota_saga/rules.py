@@ -80,7 +80,9 @@ def retry(st: QuotaState, filing_status: str, filing_actions: list[str]) -> Quot
     if filing_status in ("approved", "rejected", "withdrawn") or st.status not in RETRYABLE:
         state = f"{filing_status} with quota {st.status}"
         raise IllegalTransition("filing", state, "quota-retry", filing_actions)
-    return replace(st, status="pending", attempt=st.attempt + 1, reservation_id=None)
+    return replace(
+        st, status="pending", attempt=st.attempt + 1, reservation_id=None, shortfall_kg=None
+    )
 
 
 def check_approvable(st: QuotaState) -> None:

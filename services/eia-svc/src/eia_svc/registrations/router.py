@@ -10,7 +10,7 @@ from sqlalchemy import Select, select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.errors import IllegalTransition, NotFound, Problem
+from svc_common.errors import IllegalTransition, NotFound, Problem, field_error
 from svc_common.events.schemas.eia import RegistrationFormRevoked
 from svc_common.outbox import emit
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
@@ -23,7 +23,7 @@ from eia_svc.control_units.service import all_units
 from eia_svc.parks.service import all_parks
 from eia_svc.registrations import receipt, service
 from eia_svc.registrations.models import RegistrationRow
-from eia_svc.registrations.rules import BulkFormatError, parse_bulk
+from eia_svc.registrations.rules import BulkFormatError, UnsupportedBulkType, parse_bulk
 from eia_svc.registrations.schemas import (
     BulkResult,
     BulkRowResult,
@@ -42,6 +42,10 @@ READ_ROLES = ("filer", "officer", "admin", "auditor")
 
 class PayloadTooLarge(Problem):
     status, code, title = 413, "payload-too-large", "Payload too large"
+
+
+class UnsupportedMediaType(Problem):
+    status, code, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
 def _settings(request: Request) -> Settings:
@@ -162,8 +166,10 @@ async def file_registrations_bulk(
         raw = parse_bulk(
             await request.body(), request.headers.get("content-type", ""), settings.bulk_max_rows
         )
+    except UnsupportedBulkType as exc:
+        raise UnsupportedMediaType(str(exc)) from exc
     except BulkFormatError as exc:
-        raise Problem(str(exc)) from exc
+        raise field_error("body", str(exc)) from exc
     if len(raw) > settings.bulk_max_rows:
         raise PayloadTooLarge(
             f"a bulk upload may have at most {settings.bulk_max_rows} rows",

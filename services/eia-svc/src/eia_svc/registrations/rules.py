@@ -38,6 +38,10 @@ class BulkFormatError(ValueError):
     """The upload as a whole cannot be read (not a row's fault)."""
 
 
+class UnsupportedBulkType(BulkFormatError):
+    """The upload is neither CSV nor JSON lines."""
+
+
 @dataclass(frozen=True)
 class RawRow:
     line: int
@@ -80,5 +84,7 @@ def parse_bulk(body: bytes, content_type: str, max_rows: int) -> list[RawRow]:
             if len(rows) > max_rows:
                 break
     else:
-        raise BulkFormatError("Content-Type must be text/csv or application/x-ndjson (JSON lines)")
+        raise UnsupportedBulkType(
+            "Content-Type must be text/csv or application/x-ndjson (JSON lines)"
+        )
     return rows

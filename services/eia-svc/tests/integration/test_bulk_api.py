@@ -1,0 +1,112 @@
+"""Bulk registration filing: a result per row, valid rows filed, replays idempotent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+from fastapi import FastAPI
+from svc_common import testing
+
+from ..conftest import ENTERPRISE, count_rows, events_of, filer, registration, uscc
+
+HEADER = "row_key,project_name,uscc,enterprise_name,district,project_type,vocs_increment_t\n"
+CSV_HEADERS = {**filer(), "content-type": "text/csv"}
+
+
+def csv_rows() -> str:
+    other = uscc("91120116MA06ABCD1")
+    return HEADER + "".join(
+        [
+            f"r1,锯材加工,{ENTERPRISE},某木业,120119,C2011,0\n",
+            "r2,坏代码,91350100M000100Y44,某公司,120119,C2011,0\n",
+            f"r3,仓库,{ENTERPRISE},某物流,120119,G5960,0\n",
+            f"r4,化工,{ENTERPRISE},某化工,120119,C2614,0\n",
+            f"r5,负数,{ENTERPRISE},某公司,120119,C2011,-2\n",
+            f"r6,汽修,{other},某汽修,120116,O8111,0.25\n",
+            f"r7,缺类型,{ENTERPRISE},某公司,120119,,0\n",
+        ]
+    )
+
+
+async def test_mixed_rows_file_the_valid_ones(client: httpx.AsyncClient) -> None:
+    r = await client.post("/eia/registrations:bulk", content=csv_rows(), headers=CSV_HEADERS)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["rows"], body["filed"], body["rejected"], body["replayed"]) == (7, 2, 5, 0)
+    by_key = {x["row_key"]: x for x in body["results"]}
+    assert by_key["r1"]["filing_no"].startswith("DJB-120119-")
+    assert by_key["r6"]["filing_no"].startswith("DJB-120116-")
+    assert by_key["r2"]["errors"][0]["field"] == "uscc"
+    assert "no EIA filing is needed" in by_key["r3"]["errors"][0]["message"]
+    assert "report (报告书)" in by_key["r4"]["errors"][0]["message"]
+    assert by_key["r5"]["errors"] == [
+        {"field": "vocs_increment_t", "message": "Value error, must not be negative"}
+    ]
+    assert by_key["r7"]["errors"][0]["field"] == "project_type"
+    assert [x["row"] for x in body["results"]] == list(range(1, 8))
+
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    assert await count_rows(app, "registrations") == 2
+    assert len(await events_of(app, "eia.registration.filed.v1")) == 2
+
+
+async def test_replayed_upload_returns_original_numbers(client: httpx.AsyncClient) -> None:
+    first = await client.post("/eia/registrations:bulk", content=csv_rows(), headers=CSV_HEADERS)
+    again = await client.post("/eia/registrations:bulk", content=csv_rows(), headers=CSV_HEADERS)
+    assert again.json()["replayed"] == 2 and again.json()["filed"] == 0
+    numbers = {x["row_key"]: x["filing_no"] for x in first.json()["results"] if x["filing_no"]}
+    replayed = {x["row_key"]: x["filing_no"] for x in again.json()["results"] if x["filing_no"]}
+    assert replayed == numbers
+    # The single-row endpoint shares the keys: same filer, same key, same filing.
+    one = await client.post(
+        "/eia/registrations",
+        json=registration(row_key="r1", project_type="C2011"),
+        headers=filer(),
+    )
+    assert one.status_code == 200 and one.json()["filing_no"] == numbers["r1"]
+    # Keys belong to their filer: another filer's r1 is a new filing.
+    other = await client.post(
+        "/eia/registrations:bulk",
+        content=csv_rows(),
+        headers={**filer("filer.b"), "content-type": "text/csv"},
+    )
+    assert other.json()["filed"] == 2
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    assert await count_rows(app, "registrations") == 4
+
+
+async def test_json_lines_and_a_key_twice_in_one_upload(client: httpx.AsyncClient) -> None:
+    lines = [
+        json.dumps(registration(row_key="a")),
+        json.dumps(registration(row_key="a")),
+        "not json",
+        json.dumps(registration(row_key="b", district="120101")),
+    ]
+    r = await client.post(
+        "/eia/registrations:bulk",
+        content="\n".join(lines),
+        headers={**filer(), "content-type": "application/x-ndjson"},
+    )
+    res = r.json()["results"]
+    assert [x["status"] for x in res] == ["filed", "replayed", "rejected", "filed"]
+    assert res[0]["filing_no"] == res[1]["filing_no"]
+    assert res[2]["errors"][0]["field"] == "row"
+
+
+async def test_too_many_rows_or_bad_format(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app(bulk_max_rows=3)
+    async with testing.running(app) as c:
+        big = HEADER + "".join(f"k{i},p,{ENTERPRISE},e,120119,C2011,0\n" for i in range(4))
+        r = await c.post("/eia/registrations:bulk", content=big, headers=CSV_HEADERS)
+        assert r.status_code == 413 and r.json()["max_rows"] == 3
+        r = await c.post(
+            "/eia/registrations:bulk",
+            content="<x/>",
+            headers={**filer(), "content-type": "text/xml"},
+        )
+        assert r.status_code == 415 and "text/csv" in r.json()["detail"]
+        r = await c.post("/eia/registrations:bulk", content=b"\xff\xfe", headers=CSV_HEADERS)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body"
+        assert await count_rows(app, "registrations") == 0

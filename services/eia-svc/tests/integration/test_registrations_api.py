@@ -1,0 +1,156 @@
+"""Registration-form auto-filing through the API, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+
+import httpx
+from fastapi import FastAPI
+from svc_common import testing
+
+from ..conftest import (
+    BAODI,
+    JIZHOU,
+    count_rows,
+    events_of,
+    filer,
+    officer,
+    registration,
+)
+
+NUMBER = re.compile(r"^DJB-120119-\d{4}-(\d{6})$")
+
+
+async def test_auto_filing_gives_number_receipt_and_event(client: httpx.AsyncClient) -> None:
+    r = await client.post("/eia/registrations", json=registration(row_key="row-1"), headers=filer())
+    assert r.status_code == 201, r.text
+    body = r.json()
+    m = NUMBER.match(body["filing_no"])
+    assert m and m.group(1) == "000001"
+    assert body["receipt"]["district_name"] == "蓟州区"
+    assert body["receipt"]["project_type_name"] == "社区卫生服务中心"
+    html = await client.get(body["receipt_url"], headers=filer())
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    assert body["filing_no"] in html.text and "备案回执" in html.text
+
+    again = await client.post(
+        "/eia/registrations", json=registration(row_key="row-1"), headers=filer()
+    )
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert again.json()["filing_no"] == body["filing_no"]
+    second = await client.post("/eia/registrations", json=registration(), headers=filer())
+    assert NUMBER.match(second.json()["filing_no"]).group(1) == "000002"  # type: ignore[union-attr]
+
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    filed = await events_of(app, "eia.registration.filed.v1")
+    assert [e["filing_no"] for e in filed] == [body["filing_no"], second.json()["filing_no"]]
+    assert await count_rows(app, "registrations") == 2
+
+
+async def test_refusals_say_why_and_write_nothing(client: httpx.AsyncClient) -> None:
+    exempt = await client.post(
+        "/eia/registrations", json=registration(project_type="G5960"), headers=filer()
+    )
+    assert exempt.status_code == 422
+    assert exempt.headers["content-type"].startswith("application/problem+json")
+    p = exempt.json()
+    assert p["needs_filing"] is False and "no EIA filing is needed" in p["detail"]
+    assert "危险品" in p["rule"]
+
+    report = await client.post(
+        "/eia/registrations", json=registration(project_type="C2614"), headers=filer()
+    )
+    assert report.status_code == 422 and report.json()["category_needed"] == "report"
+    assert "report (报告书)" in report.json()["detail"]
+
+    bad = await client.post(
+        "/eia/registrations",
+        json=registration(uscc="91350100M000100Y44", district="120199", vocs_increment_t="-1"),
+        headers=filer(),
+    )
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"vocs_increment_t"}
+    bad = await client.post(
+        "/eia/registrations",
+        json=registration(uscc="91350100M000100Y44", district="120199"),
+        headers=filer(),
+    )
+    errors = {e["field"]: e["message"] for e in bad.json()["errors"]}
+    assert set(errors) == {"uscc", "district"}
+    assert "should be 3" in errors["uscc"]
+    absurd = await client.post(
+        "/eia/registrations", json=registration(vocs_increment_t="5000000"), headers=filer()
+    )
+    assert absurd.status_code == 422 and "implausibly large" in absurd.text
+    officer_try = await client.post("/eia/registrations", json=registration(), headers=officer())
+    assert officer_try.status_code == 403
+
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    assert await count_rows(app, "registrations") == 0
+    assert await count_rows(app, "outbox") == 0
+
+
+async def test_a_filer_sees_only_its_own_filings(client: httpx.AsyncClient) -> None:
+    r = await client.post("/eia/registrations", json=registration(), headers=filer("filer.a"))
+    rid = r.json()["filing_id"]
+    assert (
+        await client.get(f"/eia/registrations/{rid}", headers=filer("filer.a"))
+    ).status_code == 200
+    for path in (f"/eia/registrations/{rid}", f"/eia/registrations/{rid}/receipt"):
+        assert (await client.get(path, headers=filer("filer.b"))).status_code == 404
+    assert (
+        await client.get(f"/eia/registrations/{rid}", headers=officer(BAODI))
+    ).status_code == 404
+    assert (
+        await client.get(f"/eia/registrations/{rid}", headers=officer(JIZHOU))
+    ).status_code == 200
+    auditor = testing.auth("auditor")
+    assert (await client.get(f"/eia/registrations/{rid}", headers=auditor)).status_code == 200
+    mine = await client.get("/eia/registrations", headers=filer("filer.a"))
+    theirs = await client.get("/eia/registrations", headers=filer("filer.b"))
+    assert [x["id"] for x in mine.json()["items"]] == [rid]
+    assert theirs.json()["items"] == []
+
+
+async def test_numbers_stay_unique_under_concurrent_filing(client: httpx.AsyncClient) -> None:
+    async def one(i: int) -> str:
+        r = await client.post(
+            "/eia/registrations", json=registration(row_key=f"c-{i}"), headers=filer()
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["filing_no"])
+
+    numbers = await asyncio.gather(*(one(i) for i in range(12)))
+    seqs = sorted(int(n.rsplit("-", 1)[1]) for n in numbers)
+    assert seqs == list(range(1, 13))
+
+
+async def test_posthoc_check_queue_clear_and_revoke(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app(posthoc_sample_rate=1.0)
+    async with testing.running(app) as c:
+        a = (await c.post("/eia/registrations", json=registration(), headers=filer())).json()
+        b = (await c.post("/eia/registrations", json=registration(), headers=filer())).json()
+        queue = await c.get(f"/eia/review-queue?district={JIZHOU}", headers=officer())
+        assert {x["id"] for x in queue.json()["items"]} == {a["filing_id"], b["filing_id"]}
+        other = await c.get(f"/eia/review-queue?district={JIZHOU}", headers=officer(BAODI))
+        assert other.status_code == 403
+
+        path = f"/eia/registrations/{a['filing_id']}/revoke"
+        assert (await c.post(path, json={"reason": "x"}, headers=officer(BAODI))).status_code == 403
+        assert (await c.post(path, json={"reason": ""}, headers=officer())).status_code == 422
+        r = await c.post(path, json={"reason": "现场核查无此项目"}, headers=officer())
+        assert r.status_code == 200 and r.json()["status"] == "revoked"
+        again = await c.post(path, json={"reason": "again"}, headers=officer())
+        assert again.status_code == 409 and again.json()["state"] == "revoked"
+        (revoked,) = await events_of(app, "eia.registration.revoked.v1")
+        assert revoked["filing_no"] == a["filing_no"] and revoked["reason"] == "现场核查无此项目"
+
+        clear = f"/eia/review-queue/{b['filing_id']}/clear"
+        assert (await c.post(clear, headers=officer())).json()["review_status"] == "cleared"
+        assert (await c.post(clear, headers=officer())).status_code == 409
+        left = await c.get("/eia/review-queue", headers=officer())
+        assert left.json()["items"] == []
+        filed = await events_of(app, "eia.registration.filed.v1")
+        assert all(e["sampled_for_check"] for e in filed)

@@ -1,0 +1,45 @@
+"""The classification table (分类管理名录): parsing and answers."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from eia_svc.classification.rules import ProjectType, classify, parse_table
+from eia_svc.classification.service import SHIPPED_TABLE
+
+
+def test_shipped_table_is_valid_and_realistic() -> None:
+    types, errors = parse_table(SHIPPED_TABLE.read_text(encoding="utf-8"))
+    assert errors == []
+    assert len(types) >= 30
+    counts = Counter(t.category for t in types)
+    assert set(counts) == {"report", "report_form", "registration_form", "exempt"}
+    assert counts["exempt"] >= 5
+
+
+def test_every_bad_cell_is_reported_with_its_line() -> None:
+    text = (
+        "code,name,industry_code,category,rule\n"
+        "A1,ok,C1,report,r\n"
+        "A2,,C1,nonsense,r\n"
+        "A1,dup,C1,exempt,r\n"
+    )
+    _, errors = parse_table(text)
+    assert {(e.line, e.field) for e in errors} == {(3, "name"), (3, "category"), (4, "code")}
+
+
+def test_missing_column_is_reported() -> None:
+    _, errors = parse_table("code,name,category\nA,b,report\n")
+    assert {e.field for e in errors} == {"industry_code", "rule"}
+
+
+def test_exempt_answer_says_no_filing_and_why() -> None:
+    pt = ProjectType("G5960", "通用仓储", "G5960", "exempt", "不涉及危险品的仓储")
+    c = classify(pt)
+    assert not c.needs_filing
+    assert "no EIA filing is needed" in c.explanation and "不涉及危险品的仓储" in c.explanation
+
+
+def test_report_answer_names_category_and_rule() -> None:
+    c = classify(ProjectType("C2614", "有机化学原料制造", "C2614", "report", "全部"))
+    assert c.needs_filing and "report (报告书)" in c.explanation and "全部" in c.explanation

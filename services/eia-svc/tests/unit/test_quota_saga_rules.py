@@ -1,0 +1,81 @@
+"""The filing's quota state: replies, stale attempts, lapses and retries."""
+
+from __future__ import annotations
+
+import pytest
+from eia_svc.quota_saga.rules import (
+    QuotaState,
+    check_approvable,
+    filing_id_of,
+    on_allocated,
+    on_rejected,
+    on_released,
+    on_request,
+    on_reserved,
+    project_ref,
+    retry,
+)
+from svc_common.errors import Conflict, IllegalTransition
+
+
+def test_project_ref_round_trip() -> None:
+    assert project_ref("abc") == "eia:abc"
+    assert filing_id_of(project_ref("abc")) == "abc"
+    assert filing_id_of("permit:xyz") is None
+
+
+def test_request_only_with_an_increment() -> None:
+    assert on_request(0).status == "not_required"
+    assert on_request(1) == QuotaState("pending", 1)
+
+
+def test_secured_then_allocated() -> None:
+    st = on_reserved(on_request(1500), 1, "res-1", undecided=True)
+    assert st.status == "secured" and st.reservation_id == "res-1"
+    check_approvable(st)
+    assert on_allocated(st, 3000).allocated_kg == 3000
+
+
+def test_blocked_with_shortfall_cannot_be_approved_until_retry_secures() -> None:
+    blocked = on_rejected(on_request(1500), 1, 1200, undecided=True)
+    assert blocked.status == "blocked" and blocked.shortfall_kg == 1200
+    with pytest.raises(Conflict) as exc:
+        check_approvable(blocked)
+    assert exc.value.extra["allowed"] == ["quota-retry"]
+    again = retry(blocked, "accepted", ["evaluation-done", "withdraw"])
+    assert again == QuotaState("pending", 2)
+    # A late reply to attempt 1 does not touch attempt 2.
+    assert on_rejected(again, 1, 999, undecided=True) == again
+    assert on_reserved(again, 1, "res-old", undecided=True) == again
+    assert on_reserved(again, 2, "res-2", undecided=True).status == "secured"
+
+
+def test_expired_hold_lapses_and_can_be_retried() -> None:
+    secured = on_reserved(on_request(10), 1, "res-1", undecided=True)
+    lapsed = on_released(secured, "res-1", "expired")
+    assert lapsed.status == "lapsed"
+    with pytest.raises(Conflict):
+        check_approvable(lapsed)
+    assert retry(lapsed, "reviewed", []).attempt == 2
+    # The release of some other hold changes nothing.
+    assert on_released(secured, "res-other", "expired") == secured
+
+
+def test_retry_refused_unless_blocked_or_lapsed() -> None:
+    with pytest.raises(IllegalTransition) as exc:
+        retry(QuotaState("secured", 1, "r"), "reviewed", ["approve", "reject", "withdraw"])
+    assert exc.value.extra["allowed"] == ["approve", "reject", "withdraw"]
+    with pytest.raises(IllegalTransition):
+        retry(QuotaState("blocked", 1), "withdrawn", [])
+
+
+def test_replies_after_decision_change_nothing() -> None:
+    pending = on_request(10)
+    assert on_reserved(pending, 1, "r", undecided=False) == pending
+    assert on_rejected(pending, 1, 5, undecided=False) == pending
+
+
+def test_repeated_reply_is_a_no_op() -> None:
+    st = on_reserved(on_request(10), 1, "r", undecided=True)
+    assert on_reserved(st, 1, "r", undecided=True) == st
+    assert on_allocated(on_allocated(st, 20), 20) == on_allocated(st, 20)

@@ -1,0 +1,118 @@
+"""State machines of the three channels and the statutory clocks (限时办结)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from eia_svc.filings.rules import (
+    ClockLimits,
+    ReviewState,
+    allowed_actions,
+    apply,
+    channel_for,
+    decision_due,
+    initial_state,
+    is_overdue,
+    major_kind_problem,
+)
+from svc_common.errors import IllegalTransition
+
+T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
+
+
+def run(channel: str, *actions: str) -> ReviewState:
+    st = initial_state(channel)
+    for a in actions:
+        st = apply(st, a)
+    return st
+
+
+def test_normal_channel_goes_in_order() -> None:
+    st = initial_state("normal")
+    assert st.status == "submitted" and allowed_actions(st) == ["accept", "withdraw"]
+    st = run("normal", "accept", "evaluation-done", "review-done")
+    assert st.status == "reviewed" and allowed_actions(st) == ["approve", "reject", "withdraw"]
+    assert apply(st, "approve").status == "approved"
+    assert apply(st, "reject").status == "rejected"
+
+
+@pytest.mark.parametrize(
+    ("done", "action", "allowed"),
+    [
+        ((), "evaluation-done", ["accept", "withdraw"]),
+        (("accept",), "review-done", ["evaluation-done", "withdraw"]),
+        (("accept",), "approve", ["evaluation-done", "withdraw"]),
+        (("accept", "evaluation-done"), "approve", ["review-done", "withdraw"]),
+        (("accept", "evaluation-done", "review-done", "approve"), "withdraw", []),
+        (("withdraw",), "accept", []),
+    ],
+)
+def test_normal_channel_illegal_transitions_name_allowed(
+    done: tuple[str, ...], action: str, allowed: list[str]
+) -> None:
+    with pytest.raises(IllegalTransition) as exc:
+        apply(run("normal", *done), action)
+    assert exc.value.extra["allowed"] == allowed
+
+
+@pytest.mark.parametrize(
+    "order", [("evaluation-done", "review-done"), ("review-done", "evaluation-done")]
+)
+def test_green_channel_runs_evaluation_and_review_in_parallel(order: tuple[str, str]) -> None:
+    st = initial_state("green")
+    assert st.status == "accepted"  # 即到即受理
+    assert "accept" not in allowed_actions(st)
+    half = apply(st, order[0])
+    assert "approve" not in allowed_actions(half)
+    assert allowed_actions(half) == [order[1], "withdraw"]
+    both = apply(half, order[1])
+    assert both.status == "reviewed" and both.evaluation_done and both.review_done
+    assert apply(both, "approve").status == "approved"
+
+
+def test_green_channel_refuses_decision_before_both_steps() -> None:
+    with pytest.raises(IllegalTransition) as exc:
+        apply(run("green", "review-done"), "approve")
+    assert exc.value.extra["allowed"] == ["evaluation-done", "withdraw"]
+    with pytest.raises(IllegalTransition):
+        apply(run("green", "evaluation-done"), "evaluation-done")
+
+
+def test_bundled_channel_is_decided_directly() -> None:
+    st = initial_state("bundled")
+    assert allowed_actions(st) == ["approve", "reject", "withdraw"]
+    with pytest.raises(IllegalTransition):
+        apply(st, "evaluation-done")
+    assert apply(st, "approve").status == "approved"
+
+
+def test_channel_choice() -> None:
+    assert channel_for(False, False) == "normal"
+    assert channel_for(True, False) == "green"
+    assert channel_for(True, True) == "bundled"
+
+
+def test_statutory_limits_by_channel_and_category() -> None:
+    limits = ClockLimits(
+        report=60, report_form=30, green_report=20, green_report_form=10, bundled=7
+    )
+    assert decision_due(T0, "normal", "report", limits) == T0 + dt.timedelta(days=60)
+    assert decision_due(T0, "normal", "report_form", limits) == T0 + dt.timedelta(days=30)
+    assert decision_due(T0, "green", "report", limits) == T0 + dt.timedelta(days=20)
+    assert decision_due(T0, "green", "report_form", limits) == T0 + dt.timedelta(days=10)
+    assert decision_due(T0, "bundled", "report", limits) == T0 + dt.timedelta(days=7)
+
+
+def test_overdue_is_undecided_past_due() -> None:
+    due = T0 + dt.timedelta(days=30)
+    assert not is_overdue("accepted", due, due)
+    assert is_overdue("accepted", due, due + dt.timedelta(seconds=1))
+    assert not is_overdue("approved", due, due + dt.timedelta(days=1))
+    assert not is_overdue("submitted", None, due + dt.timedelta(days=100))
+
+
+def test_major_kind_required_for_major_projects() -> None:
+    assert major_kind_problem(True, None) is not None
+    assert major_kind_problem(False, "livelihood") is not None
+    assert major_kind_problem(True, "infrastructure") is None

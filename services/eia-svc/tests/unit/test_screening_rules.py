@@ -1,0 +1,84 @@
+"""Submission-time screening: identity, category and control units (三线一单)."""
+
+from __future__ import annotations
+
+from eia_svc.classification.rules import ProjectType
+from eia_svc.control_units.rules import ControlUnit, banned_entry
+from eia_svc.screening.rules import ProjectFacts, screen_filing, screen_registration
+
+VALID = "91350100M000100Y43"
+TYPES = {
+    "Q8412": ProjectType("Q8412", "社区卫生服务中心", "Q8412", "registration_form", "20张以下"),
+    "G5960": ProjectType("G5960", "通用仓储", "G5960", "exempt", "不涉及危险品"),
+    "C2614": ProjectType("C2614", "有机化学原料制造", "C2614", "report", "全部"),
+    "C3670": ProjectType("C3670", "汽车零部件", "C3670", "report_form", "10吨以下"),
+}
+UNIT = ControlUnit(
+    "BD-YB-01",
+    "潮白河优先保护单元",
+    "120115",
+    "priority_protection",
+    ("C26", "C3360"),
+    "禁止新建化工项目",
+)
+UNITS = {UNIT.code: UNIT}
+
+
+def facts(**over: str) -> ProjectFacts:
+    base = {"uscc": VALID, "district": "120115", "project_type": "Q8412"}
+    base.update(over)
+    return ProjectFacts(**base)  # type: ignore[arg-type]
+
+
+def test_valid_registration_passes() -> None:
+    assert screen_registration(facts(), TYPES, UNITS) == []
+
+
+def test_all_identity_problems_are_named_at_once() -> None:
+    issues = screen_registration(facts(uscc="91350100M000100Y44", district="110101"), TYPES, UNITS)
+    assert [i.field for i in issues] == ["uscc", "district"]
+
+
+def test_exempt_and_report_types_are_refused_with_their_kind() -> None:
+    (exempt,) = screen_registration(facts(project_type="G5960"), TYPES, UNITS)
+    assert exempt.kind == "exempt" and "no EIA filing is needed" in exempt.message
+    (report,) = screen_registration(facts(project_type="C2614"), TYPES, UNITS)
+    assert report.kind == "wrong_category" and report.extra["category_needed"] == "report"
+    (unknown,) = screen_registration(facts(project_type="X9999"), TYPES, UNITS)
+    assert unknown.field == "project_type" and "not in the EIA classification" in unknown.message
+
+
+def test_filing_category_must_match_the_table() -> None:
+    (issue,) = screen_filing(facts(project_type="C3670"), "report", TYPES, UNITS)
+    assert issue.field == "category" and issue.extra["category_needed"] == "report_form"
+    assert screen_filing(facts(project_type="C3670"), "report_form", TYPES, UNITS) == []
+    (reg,) = screen_filing(facts(project_type="Q8412"), "report_form", TYPES, UNITS)
+    assert "POST /eia/registrations" in reg.message
+
+
+def test_banned_industry_names_unit_and_rule() -> None:
+    f = facts(project_type="C2614", control_unit="BD-YB-01")
+    (issue,) = screen_filing(f, "report", TYPES, UNITS)
+    assert issue.kind == "banned"
+    assert "BD-YB-01" in issue.message and "禁止新建化工项目" in issue.message
+    assert issue.extra["entry"] == "C26"
+
+
+def test_prefix_bans_and_exact_codes() -> None:
+    assert banned_entry(UNIT, "C2641") == "C26"
+    assert banned_entry(UNIT, "C3360") == "C3360"
+    assert banned_entry(UNIT, "C3670") is None
+
+
+def test_unit_must_exist_and_lie_in_the_district() -> None:
+    (missing,) = screen_registration(facts(control_unit="NOPE"), TYPES, UNITS)
+    assert missing.field == "control_unit"
+    (elsewhere,) = screen_registration(
+        facts(district="120119", control_unit="BD-YB-01"), TYPES, UNITS
+    )
+    assert "120115" in elsewhere.message
+    # An industry stated on the submission overrides the type's.
+    (banned,) = screen_registration(
+        facts(control_unit="BD-YB-01", industry_code="C2631"), TYPES, UNITS
+    )
+    assert banned.kind == "banned"
