@@ -1,0 +1,300 @@
+"""Every lifecycle transition of a permit through the HTTP API, legal and
+illegal, with the statutory clock and the events each step publishes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from permit_svc.calendar import local_today
+from permit_svc.permits import service as permits
+from permit_svc.registrations import service as registrations
+from svc_common import testing
+from svc_common.events.envelope import Envelope
+from svc_common.events.registry import registry
+from svc_common.events.schemas.permit import PermitCancelled
+from svc_common.types import utcnow
+
+from .conftest import BAODI, Service
+
+OFFICER = testing.auth("officer", [BAODI])
+_serials = itertools.count(1000)
+
+BODIES: dict[str, dict[str, Any] | None] = {
+    "issue": None,
+    "change": {"pollutants": [{"pollutant": "NOx", "amount_t": "2.5"}], "reason": "new burner"},
+    "renew": None,
+    "suspend": {"reason": "discharging beyond the permit"},
+    "reinstate": {"reason": "rectified"},
+    "revoke": {"reason": "obtained by fraud"},
+    "cancel": {"reason": "closure", "note": "plant closed"},
+}
+#: (state, action) → state after, for every legal step a caller can take.
+LEGAL = {
+    ("applied", "issue"): "issued",
+    ("issued", "change"): "issued",
+    ("issued", "renew"): "issued",
+    ("issued", "suspend"): "suspended",
+    ("issued", "revoke"): "revoked",
+    ("issued", "cancel"): "cancelled",
+    ("suspended", "reinstate"): "issued",
+    ("suspended", "revoke"): "revoked",
+    ("suspended", "cancel"): "cancelled",
+    ("revoked", "cancel"): "cancelled",
+    ("expired", "cancel"): "cancelled",
+}
+STATES = ("applied", "issued", "suspended", "revoked", "cancelled", "expired")
+
+
+async def act(svc: Service, permit_id: str, action: str) -> Any:
+    body = BODIES[action]
+    return await svc.http.post(
+        f"/permit/permits/{permit_id}/{action}",
+        headers=OFFICER,
+        **({"json": body} if body is not None else {}),
+    )
+
+
+async def existing_permit(svc: Service, uscc: str, valid_to: dt.date, vocs: str = "3.2") -> str:
+    """An existing certificate brought onto the register by the bulk import."""
+    row = {
+        "uscc": uscc,
+        "pollutants": [
+            {"pollutant": "VOCs", "amount_t": vocs},
+            {"pollutant": "NOx", "amount_t": "1.5"},
+        ],
+        "valid_from": (valid_to - dt.timedelta(days=5 * 365)).isoformat(),
+        "valid_to": valid_to.isoformat(),
+    }
+    r = await svc.http.post(
+        "/permit/permits:import",
+        content=json.dumps(row).encode(),
+        headers={**OFFICER, "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200 and r.json()["created"] == 1, r.text
+    return str(r.json()["rows"][0]["permit_id"])
+
+
+async def permit_in(svc: Service, state: str) -> str:
+    """A permit of a fresh enterprise, brought to `state` through the API."""
+    uscc = await svc.enterprise(next(_serials))
+    if state == "applied":
+        r = await svc.http.post(
+            "/permit/permits",
+            json={"uscc": uscc, "pollutants": [{"pollutant": "NOx", "amount_t": "1"}]},
+            headers=OFFICER,
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+    today = local_today(utcnow())
+    if state == "expired":
+        pid = await existing_permit(svc, uscc, today)
+        assert await permits.expire_due(svc.db, utcnow() + dt.timedelta(days=2)) >= 1
+        return pid
+    # Ending in 30 days: inside the renewal window, so `renew` is possible.
+    pid = await existing_permit(svc, uscc, today + dt.timedelta(days=30))
+    step = {"suspended": "suspend", "revoked": "revoke", "cancelled": "cancel"}.get(state)
+    if step:
+        assert (await act(svc, pid, step)).status_code == 200
+    return pid
+
+
+async def test_every_transition_legal_and_illegal(svc: Service) -> None:
+    for state, action in itertools.product(STATES, BODIES):
+        pid = await permit_in(svc, state)
+        r = await act(svc, pid, action)
+        if (state, action) in LEGAL:
+            assert r.status_code == 200, (state, action, r.text)
+            assert r.json()["status"] == LEGAL[(state, action)]
+            assert r.json()["last_action"] == action
+        else:
+            assert r.status_code == 409, (state, action, r.text)
+            problem = r.json()
+            allowed = [a for (s, a) in LEGAL if s == state]
+            assert problem["type"].endswith(":illegal-transition")
+            assert problem["allowed"] == allowed, (state, action)
+            assert problem["state"] == state and problem["action"] == action
+            # Nothing changed.
+            after = await svc.http.get(f"/permit/permits/{pid}", headers=OFFICER)
+            assert after.json()["status"] == state
+
+
+async def test_issue_numbers_terms_and_events(svc: Service) -> None:
+    uscc = await svc.enterprise(1)
+    r = await svc.http.post(
+        "/permit/permits",
+        json={"uscc": uscc, "pollutants": [{"pollutant": "COD", "amount_t": "0.125"}]},
+        headers=OFFICER,
+    )
+    pid = r.json()["id"]
+    assert r.json()["permit_no"] is None and r.json()["allowed_actions"] == ["issue"]
+    issued = (await act(svc, pid, "issue")).json()
+    today = local_today(utcnow())
+    assert issued["permit_no"] == uscc + "001P"
+    assert issued["valid_from"] == today.isoformat()
+    assert (
+        issued["valid_to"]
+        == (today.replace(year=today.year + 5) - dt.timedelta(days=1)).isoformat()
+    )
+    assert issued["pollutants"] == [{"pollutant": "COD", "amount_t": "0.125"}]
+    (env,) = await svc.events("permit.issued.v1")
+    assert env["data"]["permit_no"] == uscc + "001P" and env["partitionkey"] == pid
+    # One permit per enterprise (一证式): a second application cannot be issued.
+    r = await svc.http.post(
+        "/permit/permits",
+        json={"uscc": uscc, "pollutants": [{"pollutant": "COD", "amount_t": "1"}]},
+        headers=OFFICER,
+    )
+    again = await act(svc, r.json()["id"], "issue")
+    assert again.status_code == 409 and again.json()["permit_no"] == uscc + "001P"
+    # Renewing years ahead of expiry is refused, saying when it opens.
+    early = await act(svc, pid, "renew")
+    assert early.status_code == 409 and "renewal opens on" in early.json()["detail"]
+
+
+async def test_change_publishes_deltas_and_renewal_follows_on(svc: Service) -> None:
+    uscc = await svc.enterprise(2)
+    today = local_today(utcnow())
+    pid = await existing_permit(svc, uscc, today + dt.timedelta(days=40), vocs="12.5")
+    r = await svc.http.post(
+        f"/permit/permits/{pid}/change",
+        json={
+            "pollutants": [
+                {"pollutant": "VOCs", "amount_t": "9.250"},
+                {"pollutant": "NOx", "amount_t": "1.5"},
+            ],
+            "reason": "solvent replaced by water-based coating",
+        },
+        headers=OFFICER,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["vocs_t"] == "9.250"
+    (env,) = await svc.events("permit.changed.v1")
+    assert env["data"]["vocs_delta_t"] == "-3.250"
+    assert env["data"]["pollutant_changes"] == [
+        {"pollutant": "VOCs", "before_t": "12.500", "after_t": "9.250", "delta_t": "-3.250"}
+    ]
+    # The same amounts again is no change at all.
+    same = await svc.http.post(
+        f"/permit/permits/{pid}/change",
+        json={
+            "pollutants": [
+                {"pollutant": "VOCs", "amount_t": "9.25"},
+                {"pollutant": "NOx", "amount_t": "1.500"},
+            ],
+            "reason": "again",
+        },
+        headers=OFFICER,
+    )
+    assert same.status_code == 422 and same.json()["errors"][0]["field"] == "pollutants"
+    renewed = (await act(svc, pid, "renew")).json()
+    old_end = today + dt.timedelta(days=40)
+    assert renewed["valid_from"] == (old_end + dt.timedelta(days=1)).isoformat()
+    (env,) = await svc.events("permit.renewed.v1")
+    assert env["data"]["valid_to"] == renewed["valid_to"]
+
+
+async def test_cancel_for_closure_frees_vocs_for_reclaim(svc: Service) -> None:
+    uscc = await svc.enterprise(3)
+    pid = await existing_permit(svc, uscc, local_today(utcnow()) + dt.timedelta(days=900), "18.6")
+    r = await svc.http.post(
+        f"/permit/permits/{pid}/cancel",
+        json={"reason": "closure", "note": "关停"},
+        headers=testing.auth("officer", [BAODI], idem="cancel-1"),
+    )
+    assert r.status_code == 200 and r.json()["cancel_reason"] == "closure"
+    (env_json,) = await svc.events("permit.cancelled.v1")
+    # The envelope as quota-svc receives it: through the wire format and the shared schema.
+    env = Envelope.model_validate(env_json)
+    received = Envelope.from_message(env.to_message("permit.events"))
+    assert received.id == env.id and received.type == "permit.cancelled.v1"
+    model = registry.model_for(received.type)
+    assert model is not None
+    payload = model.model_validate(received.data)
+    assert isinstance(payload, PermitCancelled)
+    assert payload.vocs_freed_t == Decimal("18.600")
+    assert payload.reason == "closure" and payload.uscc == uscc
+    assert {p.pollutant: str(p.amount_t) for p in payload.pollutants_freed} == {
+        "VOCs": "18.600",
+        "NOx": "1.500",
+    }
+    # The enterprise is closed, so it leaves the fixed-source count.
+    e = await svc.http.get(f"/permit/enterprises/{uscc}", headers=OFFICER)
+    assert e.json()["operating_status"] == "closed"
+    # Replaying the request (same Idempotency-Key) does not cancel twice.
+    again = await svc.http.post(
+        f"/permit/permits/{pid}/cancel",
+        json={"reason": "closure", "note": "关停"},
+        headers=testing.auth("officer", [BAODI], idem="cancel-1"),
+    )
+    assert again.status_code == 200 and again.headers.get("idempotent-replayed") == "true"
+    assert len(await svc.events("permit.cancelled.v1")) == 1
+
+
+async def test_statutory_clock_expires_permits_and_registrations(svc: Service) -> None:
+    today = local_today(utcnow())
+    soon = await existing_permit(svc, await svc.enterprise(4), today + dt.timedelta(days=10))
+    later = await existing_permit(svc, await svc.enterprise(5), today + dt.timedelta(days=200))
+    reg_uscc = await svc.enterprise(6, industry="3311")
+    r = await svc.http.post("/permit/registrations", json={"uscc": reg_uscc}, headers=OFFICER)
+    assert r.status_code == 201
+    # Renewal reminders: what is in force and ends within 60 days.
+    r = await svc.http.get("/permit/permits?expiring_within_days=60", headers=OFFICER)
+    assert [p["id"] for p in r.json()["items"]] == [soon]
+    assert r.json()["items"][0]["renewal_due"] == (today - dt.timedelta(days=50)).isoformat()
+    # Nothing is due today.
+    assert await permits.expire_due(svc.db, utcnow()) == 0
+    eleven_days_on = utcnow() + dt.timedelta(days=11)
+    assert await permits.expire_due(svc.db, eleven_days_on) == 1
+    assert await permits.expire_due(svc.db, eleven_days_on) == 0  # a second sweep: no-op
+    got = (await svc.http.get(f"/permit/permits/{soon}", headers=OFFICER)).json()
+    assert got["status"] == "expired"
+    assert (await svc.http.get(f"/permit/permits/{later}", headers=OFFICER)).json()[
+        "status"
+    ] == "issued"
+    (env,) = await svc.events("permit.expired.v1")
+    assert env["data"]["expired_on"] == (today + dt.timedelta(days=11)).isoformat()
+    six_years_on = utcnow() + dt.timedelta(days=6 * 366)
+    assert await registrations.expire_due(svc.db, six_years_on) == 1
+    assert len(await svc.events("registration.expired.v1")) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"pollutants": [{"pollutant": "VOCs", "amount_t": "1"}]}, "uscc"),
+        ({"uscc": "91120115000000001K", "pollutants": []}, "uscc"),
+        (
+            {"uscc": "X", "pollutants": [{"pollutant": "VOCs", "amount_t": "1.0005"}]},
+            "pollutants.0.amount_t",
+        ),
+        (
+            {"uscc": "X", "pollutants": [{"pollutant": "Hg", "amount_t": "1"}]},
+            "pollutants.0.pollutant",
+        ),
+    ],
+)
+async def test_bad_applications_are_422_naming_the_field(
+    svc: Service, body: dict[str, Any], field: str
+) -> None:
+    r = await svc.http.post("/permit/permits", json=body, headers=OFFICER)
+    assert r.status_code == 422, r.text
+    assert field in {e["field"] for e in r.json()["errors"]}
+
+
+async def test_district_scoping_and_roles(svc: Service) -> None:
+    uscc = await svc.enterprise(7)
+    body = {"uscc": uscc, "pollutants": [{"pollutant": "NOx", "amount_t": "1"}]}
+    elsewhere = testing.auth("officer", ["120119"])
+    r = await svc.http.post("/permit/permits", json=body, headers=elsewhere)
+    assert r.status_code == 403 and r.json()["district"] == BAODI
+    r = await svc.http.post("/permit/permits", json=body, headers=testing.auth("auditor"))
+    assert r.status_code == 403
+    r = await svc.http.get("/permit/permits", headers=elsewhere)
+    assert r.status_code == 200 and r.json()["items"] == []
+    r = await svc.http.get(f"/permit/permits?district={BAODI}", headers=elsewhere)
+    assert r.status_code == 403
