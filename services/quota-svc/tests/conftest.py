@@ -10,12 +10,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from quota_svc.app import create
+from quota_svc.settings import Settings
 from sqlalchemy import select
 from svc_common import testing
 from svc_common.tables import OutboxRow
-
-from quota_svc.app import create
-from quota_svc.settings import Settings
 
 JIZHOU = "120119"  # 蓟州区
 BAODI = "120115"  # 宝坻区

@@ -7,14 +7,13 @@ import datetime as dt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from svc_common.errors import Conflict, IllegalTransition
-
 from quota_svc.availability.rules import Availability, check
 from quota_svc.ledger import rules
 from quota_svc.ledger.rules import Balance, EntryCode, Overdraft
 from quota_svc.policy.rules import Policy, Versioned, in_force
 from quota_svc.reclaims import rules as reclaim_rules
 from quota_svc.reservations.rules import AllocationExceedsHold, check_action, split_allocation
+from svc_common.errors import Conflict, IllegalTransition
 
 
 def test_district_codes_are_tianjins_sixteen() -> None:

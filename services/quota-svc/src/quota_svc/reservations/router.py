@@ -57,6 +57,9 @@ async def create_reservation(
     if body.priority_reserve and principal.role != "admin":
         raise Forbidden("only an admin draws on the priority reserve (政府储备)")
     assert isinstance(rt.settings, Settings)
+    done: service.Reserved | None = None
+    existing: ReservationOut | None = None
+    same = False
     req = service.ReserveRequest(
         district=body.district,
         pollutant=body.pollutant,
@@ -69,20 +72,26 @@ async def create_reservation(
     )
     try:
         async with rt.db.transaction() as s:
-            done = await service.reserve(s, req, principal, default_policy(rt.settings))
+            try:
+                done = await service.reserve(s, req, principal, default_policy(rt.settings))
+            except service.ProjectAlreadyReserved as exc:
+                # Read while the row is bound; nothing was written.
+                existing = ReservationOut.of(exc.existing)
+                same = _same_request(exc.existing, body)
     except service.ReservationRefused as exc:
         raise refused_problem(exc) from exc
-    except service.ProjectAlreadyReserved as exc:
+    if done is None:
         # The same request again (another or no Idempotency-Key): one effect,
         # the first answer. A different request for the project is a conflict.
-        if _same_request(exc.existing, body):
+        if same and existing is not None:
             response.status_code = 200
-            return ReservationOut.of(exc.existing)
+            return existing
+        assert existing is not None
         raise Conflict(
-            f"project {body.project_ref} already has a {exc.existing.status} reservation",
-            reservation_id=exc.existing.id,
-            status=exc.existing.status,
-        ) from exc
+            f"project {body.project_ref} already has a {existing.status} reservation",
+            reservation_id=existing.id,
+            status=existing.status,
+        )
     return ReservationOut.of(done.reservation)
 
 

@@ -1,0 +1,179 @@
+"""Handlers of eia-svc's and permit-svc's events, delivered through the inbox
+with payloads built from the shared schemas: one effect per event, and per
+business key when an event is re-published under a new id."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from svc_common import testing
+from svc_common.events.schemas.common import PollutantAmount
+from svc_common.events.schemas.eia import (
+    FilingAccepted,
+    FilingApproved,
+    FilingQuotaRetry,
+    FilingRejected,
+    FilingWithdrawn,
+    ParkRegistered,
+)
+from svc_common.events.schemas.permit import PermitCancelled, PermitChanged
+
+from .conftest import JIZHOU, OFFICER, Quota
+
+USCC = "91120225MA05XXXX0X"
+
+
+def accepted(
+    filing: str = "F-1", increment: str = "3", attempt: int = 1, **kw: object
+) -> FilingAccepted:
+    fields: dict[str, object] = dict(
+        filing_id=filing,
+        project_ref=f"proj-{filing}",
+        project_name="涂装线扩建",
+        uscc=USCC,
+        enterprise_name="蓟州某家具有限公司",
+        district=JIZHOU,
+        industry_code="C2110",
+        project_type="furniture",
+        category="report_form",
+        channel="normal",
+        vocs_increment_t=Decimal(increment),
+        attempt=attempt,
+    )
+    fields.update(kw)
+    return FilingAccepted(**fields)  # type: ignore[arg-type]
+
+
+def approved(filing: str = "F-1", increment: str = "3") -> FilingApproved:
+    return FilingApproved(
+        filing_id=filing,
+        project_ref=f"proj-{filing}",
+        project_name="涂装线扩建",
+        uscc=USCC,
+        enterprise_name="蓟州某家具有限公司",
+        district=JIZHOU,
+        industry_code="C2110",
+        category="report_form",
+        vocs_increment_t=Decimal(increment),
+    )
+
+
+async def test_accepted_reserves_once_even_if_resent(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "10")
+    env = await testing.deliver(quota.app, accepted())
+    await testing.redeliver(quota.app, env, "eia.events")  # the same event again
+    await testing.deliver(quota.app, accepted())  # re-published under a new id
+    a = await quota.availability(JIZHOU)
+    assert (a["reserved_t"], a["available_t"]) == ("6.000", "4.000")
+    [reserved] = await quota.events("quota.reserved.v1")
+    assert (reserved["project_ref"], reserved["required_t"], reserved["uscc"]) == (
+        "proj-F-1",
+        "6.000",
+        USCC,
+    )
+
+
+async def test_refused_then_retried_after_a_reclaim(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "5")
+    await testing.deliver(quota.app, accepted(increment="3"))
+    [refused] = await quota.events("quota.reservation_rejected.v1")
+    assert (refused["required_t"], refused["available_t"], refused["shortfall_t"]) == (
+        "6.000",
+        "5.000",
+        "1.000",
+    )
+    assert (await quota.availability(JIZHOU))["reserved_t"] == "0.000"
+    # A closed plant frees 2 t; an officer confirms; the filing is retried.
+    await testing.deliver(quota.app, cancelled("PM-9", "2"))
+    [candidate] = (await quota.client.get("/quota/reclaims", headers=OFFICER)).json()["items"]
+    r = await quota.client.post(f"/quota/reclaims/{candidate['id']}/confirm", headers=OFFICER)
+    assert r.status_code == 200, r.text
+    retry = FilingQuotaRetry(**{**accepted(increment="3").model_dump(), "attempt": 2})
+    await testing.deliver(quota.app, retry)
+    a = await quota.availability(JIZHOU)
+    assert (a["reserved_t"], a["available_t"]) == ("6.000", "1.000")
+    [held] = await quota.events("quota.reserved.v1")
+    assert held["attempt"] == 2
+
+
+async def test_approved_allocates_and_rejected_releases_once(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "20")
+    await testing.deliver(quota.app, accepted("F-1", "3"))
+    await testing.deliver(quota.app, accepted("F-2", "2"))
+    # Approved for less than applied: 2.5 t × 2.0 = 5 t allocated, 1 t released.
+    env = await testing.deliver(quota.app, approved("F-1", "2.5"))
+    await testing.redeliver(quota.app, env, "eia.events")
+    await testing.deliver(quota.app, approved("F-1", "2.5"))
+    rejected = FilingRejected(filing_id="F-2", project_ref="proj-F-2", district=JIZHOU, reason="x")
+    await testing.deliver(quota.app, rejected)
+    await testing.deliver(quota.app, rejected)
+    withdrawn = FilingWithdrawn(filing_id="F-2", project_ref="proj-F-2", district=JIZHOU)
+    await testing.deliver(quota.app, withdrawn)  # nothing left to release
+    a = await quota.availability(JIZHOU)
+    assert (a["allocated_t"], a["reserved_t"], a["available_t"]) == ("5.000", "0.000", "15.000")
+    [alloc] = await quota.events("quota.allocated.v1")
+    assert (alloc["amount_t"], alloc["uscc"]) == ("5.000", USCC)
+    reasons = sorted(e["reason"] for e in await quota.events("quota.released.v1"))
+    assert reasons == ["rejected", "remainder"]
+
+
+async def test_permit_events_become_candidates_once(quota: Quota) -> None:
+    env = await testing.deliver(quota.app, cancelled("PM-1", "4.2"))
+    await testing.redeliver(quota.app, env, "permit.events")
+    await testing.deliver(quota.app, cancelled("PM-1", "4.2"))  # re-published
+    await testing.deliver(quota.app, cancelled("PM-2", "1", reason="merged"))
+    change = PermitChanged(
+        permit_id="PM-3",
+        permit_no="91120225X-001V",
+        uscc=USCC,
+        enterprise_name="蓟州某印刷厂",
+        district=JIZHOU,
+        pollutant_changes=[],
+        vocs_delta_t=Decimal("-1.3"),
+    )
+    await testing.deliver(quota.app, change)
+    items = (await quota.client.get("/quota/reclaims?status=pending", headers=OFFICER)).json()[
+        "items"
+    ]
+    assert sorted((i["permit_id"], i["source"], i["amount_t"]) for i in items) == [
+        ("PM-1", "permit_cancelled", "4.200"),
+        ("PM-3", "permit_changed", "1.300"),
+    ]
+    assert all(i["uscc"] == USCC and i["source_event_id"] for i in items)
+
+
+async def test_park_subpool_is_carved_or_its_shortfall_announced(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "10")
+    park = ParkRegistered(
+        park_id="jz-park",
+        district=JIZHOU,
+        name="蓟州经济开发区",
+        vocs_subpool_t=Decimal("6"),
+        covered_project_types=["furniture"],
+    )
+    await testing.deliver(quota.app, park)
+    await testing.deliver(quota.app, park)
+    r = await quota.client.get("/quota/availability?district=120119", headers=OFFICER)
+    pools = {p["pool_id"]: p["available_t"] for p in r.json()}
+    assert pools == {"120119:VOCs": "4.000", "120119:VOCs:park:jz-park": "6.000"}
+    # A project in the park draws on the park's sub-pool.
+    await testing.deliver(quota.app, accepted("F-9", "2", park_id="jz-park"))
+    [held] = await quota.events("quota.reserved.v1")
+    assert held["pool_id"] == "120119:VOCs:park:jz-park"
+    big = ParkRegistered(**{**park.model_dump(), "park_id": "big", "vocs_subpool_t": "50"})
+    await testing.deliver(quota.app, big)
+    [short] = await quota.events("quota.transfer_rejected.v1")
+    assert (short["shortfall_t"], short["park_id"]) == ("46.000", "big")
+
+
+def cancelled(permit: str, freed: str, reason: str = "closure") -> PermitCancelled:
+    return PermitCancelled(
+        permit_id=permit,
+        permit_no=f"91120225X-{permit}",
+        uscc=USCC,
+        enterprise_name="蓟州某化工厂",
+        district=JIZHOU,
+        reason=reason,  # type: ignore[arg-type]
+        pollutants_freed=[PollutantAmount(pollutant="VOCs", amount_t=Decimal(freed))],
+        vocs_freed_t=Decimal(freed),
+    )

@@ -1,0 +1,187 @@
+"""Balances at past moments, reconciliation, the hold-expiry sweeper, four-eyes
+adjustments and priority-reserve transfers, the journal's pages."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from quota_svc.reservations.service import expire_due
+from svc_common import testing
+
+from .conftest import ADMIN, ADMIN2, AUDITOR, INVESTMENT, JIZHOU, OFFICER, Quota
+
+
+async def test_balance_at_a_past_moment_is_what_it_was_then(quota: Quota) -> None:
+    jan1 = "2026-01-01T00:00:00+08:00"
+    await quota.baseline(JIZHOU, "30", effective_at=jan1)
+    await asyncio.sleep(0.01)
+    t1 = dt.datetime.now(dt.UTC)
+    await asyncio.sleep(0.01)
+    r = await quota.client.post(
+        "/quota/reservations",
+        json={"district": JIZHOU, "increment_t": "4", "project_ref": "P1"},
+        headers=OFFICER,
+    )
+    assert r.status_code == 201
+
+    async def at(when: str) -> dict:
+        r = await quota.client.get(
+            f"/quota/balances/{JIZHOU}/VOCs", params={"at": when}, headers=INVESTMENT
+        )
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    before = await at("2025-12-31T23:00:00+08:00")
+    assert before["credited_t"] == "0.000"
+    then = await at(t1.isoformat())
+    assert (then["credited_t"], then["reserved_t"], then["available_t"]) == (
+        "30.000",
+        "0.000",
+        "30.000",
+    )
+    now = await at(dt.datetime.now(dt.UTC).isoformat())
+    assert (now["reserved_t"], now["available_t"]) == ("8.000", "22.000")
+    # Back-dating before the pool's latest entry would rewrite history: refused.
+    r = await quota.client.post(
+        f"/quota/pools/{JIZHOU}/VOCs/baseline",
+        json={"amount_t": "1", "effective_at": "2026-02-01T00:00:00+08:00"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "effective_at"
+    r = await quota.client.get(
+        f"/quota/balances/{JIZHOU}/VOCs?at=2026-01-01T00:00:00", headers=INVESTMENT
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "at"
+
+
+async def test_sweeper_expires_overdue_holds_once_and_reconciles(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "30")
+    r = await quota.client.put(
+        f"/quota/settings/{JIZHOU}/VOCs",
+        json={"offset_ratio": "1.5", "hold_days": 30},
+        headers=ADMIN,
+    )
+    assert r.status_code == 200, r.text
+    first = await quota.client.post(
+        "/quota/reservations",
+        json={"district": JIZHOU, "increment_t": "2", "project_ref": "P1"},
+        headers=OFFICER,
+    )
+    assert first.json()["required_t"] == "3.000"  # at ratio 1.5
+    await quota.client.put(
+        f"/quota/settings/{JIZHOU}/VOCs",
+        json={"offset_ratio": "2", "hold_days": 90},
+        headers=ADMIN,
+    )
+    second = await quota.client.post(
+        "/quota/reservations",
+        json={"district": JIZHOU, "increment_t": "2", "project_ref": "P2"},
+        headers=OFFICER,
+    )
+    assert second.json()["required_t"] == "4.000"
+    # The first hold kept its ratio when the setting changed.
+    got = await quota.client.get(f"/quota/reservations/{first.json()['id']}", headers=OFFICER)
+    assert got.json()["offset_ratio"] == "1.50"
+
+    db = quota.app.state.runtime.db
+    in_31_days = dt.datetime.now(dt.UTC) + dt.timedelta(days=31)
+    assert await expire_due(db, in_31_days) == 1
+    assert await expire_due(db, in_31_days) == 0
+    got = await quota.client.get(f"/quota/reservations/{first.json()['id']}", headers=OFFICER)
+    assert got.json()["status"] == "expired"
+    [expired] = await quota.events("quota.released.v1")
+    assert (expired["reason"], expired["amount_t"]) == ("expired", "3.000")
+    assert (await quota.availability(JIZHOU))["available_t"] == "26.000"
+    alloc = await quota.client.post(
+        f"/quota/reservations/{first.json()['id']}/allocate", json={}, headers=OFFICER
+    )
+    assert alloc.status_code == 409
+
+    rec = await quota.client.get(f"/quota/reconciliation?district={JIZHOU}", headers=AUDITOR)
+    assert rec.status_code == 200
+    assert [(p["pool_id"], p["ok"], p["entries"]) for p in rec.json()] == [("120119:VOCs", True, 4)]
+
+
+async def test_adjustments_need_a_second_person(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "10")
+    base = f"/quota/pools/{JIZHOU}/VOCs/adjustments"
+    r = await quota.client.post(
+        base, json={"amount_t": "-2.5", "note": "double count"}, headers=ADMIN
+    )
+    assert r.status_code == 201 and r.json()["status"] == "proposed"
+    adj = r.json()["id"]
+    same = await quota.client.post(f"{base}/{adj}/approve", headers=ADMIN)
+    assert same.status_code == 409 and "four eyes" in same.json()["detail"]
+    assert (await quota.availability(JIZHOU))["credited_t"] == "10.000"
+    ok = await quota.client.post(f"{base}/{adj}/approve", headers=ADMIN2)
+    assert ok.status_code == 200 and ok.json()["status"] == "approved"
+    again = await quota.client.post(f"{base}/{adj}/approve", headers=testing.auth("admin", sub="c"))
+    assert again.status_code == 409
+    assert (await quota.availability(JIZHOU))["credited_t"] == "7.500"
+    # A decrease beyond what is available is refused on approval.
+    r = await quota.client.post(base, json={"amount_t": "-8", "note": "x"}, headers=ADMIN)
+    big = await quota.client.post(f"{base}/{r.json()['id']}/approve", headers=ADMIN2)
+    assert big.status_code == 409 and big.json()["shortfall_t"] == "0.500"
+
+
+async def test_manual_reclaim_needs_a_second_officer(quota: Quota) -> None:
+    body = {"district": JIZHOU, "amount_t": "1.2", "source": "reduction", "note": "活性炭+RTO"}
+    r = await quota.client.post("/quota/reclaims", json=body, headers=OFFICER)
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    same = await quota.client.post(f"/quota/reclaims/{rid}/confirm", headers=OFFICER)
+    assert same.status_code == 409
+    other = testing.auth("officer", [JIZHOU], sub="officer.zhao")
+    ok = await quota.client.post(f"/quota/reclaims/{rid}/confirm", headers=other)
+    assert ok.status_code == 200 and ok.json()["status"] == "confirmed"
+    rej = await quota.client.post(
+        f"/quota/reclaims/{rid}/reject", json={"reason": "late"}, headers=other
+    )
+    assert rej.status_code == 409
+    a = await quota.availability(JIZHOU)
+    assert (a["credited_t"], a["reclaimed_t"]) == ("1.200", "1.200")
+    [confirmed] = await quota.events("quota.reclaim_confirmed.v1")
+    assert (confirmed["source"], confirmed["confirmed_by"]) == ("reduction", "officer.zhao")
+
+
+async def test_priority_reserve_moves_are_admin_only(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "10")
+    url = f"/quota/pools/{JIZHOU}/VOCs/transfers"
+    body = {"source": "district", "target": "reserve", "amount_t": "3", "note": "政府储备"}
+    assert (await quota.client.post(url, json=body, headers=OFFICER)).status_code == 403
+    r = await quota.client.post(url, json=body, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    assert [e["amount_t"] for e in r.json()] == ["-3.000", "3.000"]
+    too_much = await quota.client.post(url, json={**body, "amount_t": "7.001"}, headers=ADMIN)
+    assert too_much.status_code == 409
+    # Officers cannot draw on the reserve; an admin can.
+    res = {
+        "district": JIZHOU,
+        "increment_t": "1",
+        "project_ref": "school",
+        "priority_reserve": True,
+    }
+    assert (
+        await quota.client.post("/quota/reservations", json=res, headers=OFFICER)
+    ).status_code == 403
+    r = await quota.client.post("/quota/reservations", json=res, headers=ADMIN)
+    assert r.status_code == 201 and r.json()["pool_id"] == "120119:VOCs:reserve"
+    assert (await quota.availability(JIZHOU))["available_t"] == "7.000"
+
+
+async def test_journal_pages_with_a_cursor(quota: Quota) -> None:
+    for _ in range(5):
+        await quota.baseline(JIZHOU, "1")
+    seen: list[int] = []
+    cursor = None
+    while True:
+        params = {"district": JIZHOU, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        r = await quota.client.get("/quota/journal", params=params, headers=AUDITOR)
+        assert r.status_code == 200, r.text
+        seen += [e["id"] for e in r.json()["items"]]
+        cursor = r.json()["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == 5 and seen == sorted(seen)
+    assert (await quota.client.get("/quota/journal?cursor=zzz", headers=AUDITOR)).status_code == 422

@@ -1,0 +1,131 @@
+"""Reserve / allocate / release through the HTTP API: one effect per request,
+resolution at most once, 409s naming what is allowed, 422s naming the field."""
+
+from __future__ import annotations
+
+from svc_common import testing
+
+from .conftest import BAODI, INVESTMENT, JIZHOU, OFFICER, Quota
+
+PROJECT = {"district": JIZHOU, "increment_t": "2.5", "project_ref": "JZ-2026-001"}
+
+
+async def _reserve(quota: Quota, **headers: str) -> dict:
+    r = await quota.client.post("/quota/reservations", json=PROJECT, headers={**OFFICER, **headers})
+    assert r.status_code in (200, 201), r.text
+    return dict(r.json())
+
+
+async def test_reserve_repeated_holds_once(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "20")
+    first = await _reserve(quota, **{"Idempotency-Key": "k1"})
+    assert first["status"] == "held" and first["required_t"] == "5.000"
+    replay = await quota.client.post(
+        "/quota/reservations", json=PROJECT, headers={**OFFICER, "Idempotency-Key": "k1"}
+    )
+    assert replay.json() == first
+    # Same request under another key (or none): the same reservation, no new hold.
+    again = await quota.client.post(
+        "/quota/reservations", json=PROJECT, headers={**OFFICER, "Idempotency-Key": "k2"}
+    )
+    assert again.status_code == 200 and again.json()["id"] == first["id"]
+    a = await quota.availability(JIZHOU)
+    assert (a["reserved_t"], a["available_t"]) == ("5.000", "15.000")
+    assert len(await quota.events("quota.reserved.v1")) == 1
+    # A different request for the same project is a conflict, not a second hold.
+    other = await quota.client.post(
+        "/quota/reservations", json={**PROJECT, "increment_t": "3"}, headers=OFFICER
+    )
+    assert other.status_code == 409 and other.json()["reservation_id"] == first["id"]
+
+
+async def test_allocate_and_release_resolve_once(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "20")
+    res = await _reserve(quota)
+    url = f"/quota/reservations/{res['id']}"
+    too_much = await quota.client.post(
+        f"{url}/allocate", json={"amount_t": "5.001"}, headers=OFFICER
+    )
+    assert too_much.status_code == 409 and too_much.json()["held_t"] == "5.000"
+
+    h = {**OFFICER, "Idempotency-Key": "alloc-1"}
+    part = await quota.client.post(f"{url}/allocate", json={"amount_t": "4"}, headers=h)
+    assert part.status_code == 200, part.text
+    body = part.json()
+    assert (body["status"], body["allocated_t"], body["released_t"]) == (
+        "allocated",
+        "4.000",
+        "1.000",
+    )
+    again = await quota.client.post(f"{url}/allocate", json={"amount_t": "4"}, headers=h)
+    assert again.json() == body  # replayed
+    twice = await quota.client.post(f"{url}/allocate", json={}, headers=OFFICER)
+    assert twice.status_code == 409 and twice.json()["allowed"] == []
+    release = await quota.client.post(f"{url}/release", json={"reason": "x"}, headers=OFFICER)
+    assert release.status_code == 409
+    assert "allocated" in release.json()["detail"]
+
+    a = await quota.availability(JIZHOU)
+    assert (a["allocated_t"], a["reserved_t"], a["available_t"]) == ("4.000", "0.000", "16.000")
+    assert [e["reason"] for e in await quota.events("quota.released.v1")] == ["remainder"]
+    assert len(await quota.events("quota.allocated.v1")) == 1
+
+
+async def test_allocate_after_release_is_refused(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "20")
+    res = await _reserve(quota)
+    url = f"/quota/reservations/{res['id']}"
+    r = await quota.client.post(f"{url}/release", json={"reason": "investor left"}, headers=OFFICER)
+    assert r.status_code == 200 and r.json()["status"] == "released"
+    again = await quota.client.post(f"{url}/release", json={"reason": "again"}, headers=OFFICER)
+    assert again.status_code == 409
+    alloc = await quota.client.post(f"{url}/allocate", json={}, headers=OFFICER)
+    assert alloc.status_code == 409
+    assert alloc.json()["state"] == "released" and alloc.json()["allowed"] == []
+    assert (await quota.availability(JIZHOU))["available_t"] == "20.000"
+    # Released, the project may be reserved afresh.
+    assert (await _reserve(quota))["id"] != res["id"]
+
+
+async def test_refusal_names_the_shortfall_and_writes_nothing(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "4")
+    r = await quota.client.post("/quota/reservations", json=PROJECT, headers=OFFICER)
+    assert r.status_code == 409
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert (r.json()["required_t"], r.json()["shortfall_t"]) == ("5.000", "1.000")
+    assert (await quota.availability(JIZHOU))["reserved_t"] == "0.000"
+    assert await quota.events("quota.reserved.v1") == []
+
+
+async def test_bad_input_is_a_422_naming_the_field(quota: Quota) -> None:
+    cases = [
+        ({**PROJECT, "increment_t": "1.0001"}, "increment_t"),
+        ({**PROJECT, "increment_t": "-1"}, "increment_t"),
+        ({**PROJECT, "district": "110101"}, "district"),
+        ({**PROJECT, "project_ref": ""}, "project_ref"),
+    ]
+    for body, field in cases:
+        r = await quota.client.post("/quota/reservations", json=body, headers=OFFICER)
+        assert r.status_code == 422, (body, r.text)
+        assert field in {e["field"] for e in r.json()["errors"]}
+    r = await quota.client.post(
+        "/quota/pools/999999/VOCs/baseline", json={"amount_t": "1"}, headers=testing.auth("admin")
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "district"
+    r = await quota.client.get("/quota/reservations/nope", headers=OFFICER)
+    assert r.status_code == 404
+
+
+async def test_roles_and_districts(quota: Quota) -> None:
+    r = await quota.client.post("/quota/reservations", json=PROJECT, headers=INVESTMENT)
+    assert r.status_code == 403
+    r = await quota.client.post(
+        "/quota/reservations", json=PROJECT, headers=testing.auth("officer", [BAODI])
+    )
+    assert r.status_code == 403
+    r = await quota.client.get("/quota/availability", headers=testing.auth("filer"))
+    assert r.status_code == 403
+    r = await quota.client.post(
+        "/quota/pools/120119/VOCs/baseline", json={"amount_t": "1"}, headers=OFFICER
+    )
+    assert r.status_code == 403
