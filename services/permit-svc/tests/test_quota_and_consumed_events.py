@@ -1,0 +1,138 @@
+"""Total-quantity control against the read model of quota.allocated, and the
+events permit-svc consumes, pushed through its inbox (duplicates included)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from permit_svc.enterprises.rules import make_uscc
+from svc_common import testing
+from svc_common.events.schemas.eia import FilingApproved
+from svc_common.events.schemas.quota import QuotaAllocated
+
+from .conftest import BAODI, Service
+
+OFFICER = testing.auth("officer", [BAODI])
+
+
+def allocation(reservation: str, project: str, uscc: str | None, increment: str) -> QuotaAllocated:
+    return QuotaAllocated(
+        reservation_id=reservation,
+        project_ref=project,
+        uscc=uscc,
+        district=BAODI,
+        pollutant="VOCs",
+        pool_id="pool-120115-VOCs",
+        amount_t=Decimal(increment) * 2,
+        increment_t=Decimal(increment),
+        offset_ratio=Decimal("2.0"),
+    )
+
+
+async def apply(svc: Service, uscc: str, vocs: str, project: str | None = None) -> str:
+    body: dict[str, Any] = {"uscc": uscc, "pollutants": [{"pollutant": "VOCs", "amount_t": vocs}]}
+    if project:
+        body["project_ref"] = project
+    r = await svc.http.post("/permit/permits", json=body, headers=OFFICER)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def test_issue_beyond_allocated_quota_is_409_naming_the_missing_amount(svc: Service) -> None:
+    uscc = await svc.enterprise(11)
+    pid = await apply(svc, uscc, "5.000", project="P-2026-011")
+    r = await svc.http.post(f"/permit/permits/{pid}/issue", headers=OFFICER)
+    assert r.status_code == 409
+    assert r.json()["missing_t"] == "5.000" and r.json()["available_t"] == "0.000"
+    # quota-svc allocates 3.5 t/a to the project (the uscc left out: matched by project).
+    env = await testing.deliver(svc.app, allocation("res-1", "P-2026-011", None, "3.5"))
+    r = await svc.http.post(f"/permit/permits/{pid}/issue", headers=OFFICER)
+    assert r.status_code == 409 and r.json()["missing_t"] == "1.500"
+    # A redelivered allocation is not counted twice.
+    await testing.redeliver(svc.app, env, "quota.events")
+    # The same allocation re-published with a new event id: still once (business key).
+    await testing.deliver(svc.app, allocation("res-1", "P-2026-011", None, "3.5"))
+    r = await svc.http.post(f"/permit/permits/{pid}/issue", headers=OFFICER)
+    assert r.json()["missing_t"] == "1.500"
+    await testing.deliver(svc.app, allocation("res-2", "P-2026-011b", uscc, "1.5"))
+    r = await svc.http.post(f"/permit/permits/{pid}/issue", headers=OFFICER)
+    assert r.status_code == 200, r.text
+    assert r.json()["quota_drawn_t"] == "5.000"
+
+
+async def test_change_raising_vocs_needs_quota_for_the_increase_only(svc: Service) -> None:
+    uscc = await svc.enterprise(12)
+    await testing.deliver(svc.app, allocation("res-3", "P-12", uscc, "4"))
+    pid = await apply(svc, uscc, "3", project="P-12")
+    assert (await svc.http.post(f"/permit/permits/{pid}/issue", headers=OFFICER)).status_code == 200
+
+    async def change(vocs: str) -> Any:
+        return await svc.http.post(
+            f"/permit/permits/{pid}/change",
+            json={"pollutants": [{"pollutant": "VOCs", "amount_t": vocs}], "reason": "expansion"},
+            headers=OFFICER,
+        )
+
+    r = await change("4.5")  # +1.5 with 1.0 left
+    assert r.status_code == 409 and r.json()["missing_t"] == "0.500"
+    assert r.json()["required_t"] == "1.500"
+    r = await change("1")  # a decrease needs nothing; it is freed for reclaim in quota-svc
+    assert r.status_code == 200
+    # What was freed went back to the district, not to the enterprise: 1.0 is left.
+    r = await change("2.5")
+    assert r.status_code == 409 and r.json()["missing_t"] == "0.500"
+    r = await change("2")
+    assert r.status_code == 200 and r.json()["quota_drawn_t"] == "4.000"
+    deltas = [e["data"]["vocs_delta_t"] for e in await svc.events("permit.changed.v1")]
+    assert deltas == ["-2.000", "1.000"]
+
+
+async def test_approved_filing_drafts_one_application(svc: Service) -> None:
+    approved = FilingApproved(
+        filing_id="EIA-2026-0042",
+        project_ref="P-2026-0042",
+        project_name="水性涂料扩建项目",
+        uscc=make_uscc(BAODI, 42),
+        enterprise_name="天津宝坻涂料有限公司",
+        district=BAODI,
+        industry_code="2641",
+        category="report_form",
+        vocs_increment_t=Decimal("6.8"),
+    )
+    env = await testing.deliver(svc.app, approved)
+    await testing.redeliver(svc.app, env, "eia.events")
+    await testing.deliver(svc.app, approved)  # re-published with a new id
+    r = await svc.http.get("/permit/permits?status=applied", headers=OFFICER)
+    (draft,) = r.json()["items"]
+    assert draft["source_filing_id"] == "EIA-2026-0042"
+    assert draft["project_ref"] == "P-2026-0042"
+    assert draft["pollutants"] == [{"pollutant": "VOCs", "amount_t": "6.800"}]
+    assert draft["enterprise_name"] == "天津宝坻涂料有限公司"
+    # The enterprise was learned from the event, with its category from the table.
+    e = await svc.http.get(f"/permit/enterprises/{approved.uscc}", headers=OFFICER)
+    assert e.json()["category"] == "key"
+    # Once quota-svc has allocated the project's quota, the draft can be issued.
+    await testing.deliver(svc.app, allocation("res-42", "P-2026-0042", approved.uscc, "6.8"))
+    r = await svc.http.post(f"/permit/permits/{draft['id']}/issue", headers=OFFICER)
+    assert r.status_code == 200, r.text
+    (issued,) = await svc.events("permit.issued.v1")
+    assert issued["data"]["project_ref"] == "P-2026-0042"
+
+
+async def test_approved_filing_of_a_registration_industry_drafts_nothing(svc: Service) -> None:
+    uscc = await svc.enterprise(43, industry="3311")
+    approved = FilingApproved(
+        filing_id="EIA-2026-0043",
+        project_ref="P-43",
+        project_name="钢结构车间",
+        uscc=uscc,
+        enterprise_name="企业43",
+        district=BAODI,
+        industry_code="3311",
+        category="registration_form",
+        vocs_increment_t=Decimal("0"),
+    )
+    await testing.deliver(svc.app, approved)
+    r = await svc.http.get("/permit/permits", headers=OFFICER)
+    assert r.json()["items"] == []
