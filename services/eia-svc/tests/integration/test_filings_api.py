@@ -1,0 +1,290 @@
+"""Report / report-form filings through the API: channels, clocks and the
+eia side of the quota saga, with quota-svc's replies pushed through the inbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from svc_common import testing
+from svc_common.events.schemas.quota import (
+    QuotaAllocated,
+    QuotaReleased,
+    QuotaReservationRejected,
+    QuotaReserved,
+)
+from svc_common.types import utcnow
+
+from ..conftest import BAODI, JIZHOU, admin, events_of, filer, filing, officer
+
+
+def reserved(f: dict[str, Any], attempt: int = 1, rid: str = "res-1") -> QuotaReserved:
+    return QuotaReserved(
+        reservation_id=rid,
+        project_ref=f["project_ref"],
+        uscc=f["uscc"],
+        district=f["district"],
+        pollutant="VOCs",
+        pool_id=f"{f['district']}:VOCs",
+        increment_t=Decimal(f["vocs_increment_t"]),
+        offset_ratio=Decimal("2.0"),
+        required_t=Decimal(f["vocs_increment_t"]) * 2,
+        expires_at=utcnow() + dt.timedelta(days=90),
+        attempt=attempt,
+    )
+
+
+def rejected(f: dict[str, Any], shortfall: str, attempt: int = 1) -> QuotaReservationRejected:
+    need = Decimal(f["vocs_increment_t"]) * 2
+    return QuotaReservationRejected(
+        project_ref=f["project_ref"],
+        district=f["district"],
+        pollutant="VOCs",
+        pool_id=f"{f['district']}:VOCs",
+        increment_t=Decimal(f["vocs_increment_t"]),
+        offset_ratio=Decimal("2.0"),
+        required_t=need,
+        available_t=need - Decimal(shortfall),
+        shortfall_t=Decimal(shortfall),
+        attempt=attempt,
+    )
+
+
+async def act(c: httpx.AsyncClient, fid: str, action: str, **kw: Any) -> httpx.Response:
+    return await c.post(f"/eia/filings/{fid}/{action}", headers=kw.pop("headers", officer()), **kw)
+
+
+async def get(c: httpx.AsyncClient, fid: str) -> dict[str, Any]:
+    r = await c.get(f"/eia/filings/{fid}", headers=officer())
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def test_normal_channel_with_quota_secured_and_allocated(client: httpx.AsyncClient) -> None:
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    f = (await client.post("/eia/filings", json=filing(), headers=filer())).json()
+    assert f["status"] == "submitted" and f["channel"] == "normal"
+    assert await events_of(app, "eia.filing.accepted.v1") == []
+    r = await act(client, f["id"], "approve")
+    assert r.status_code == 409 and r.json()["allowed"] == ["accept", "withdraw"]
+    assert (await act(client, f["id"], "accept", headers=officer(BAODI))).status_code == 403
+
+    f = (await act(client, f["id"], "accept")).json()
+    assert f["quota_status"] == "pending" and f["quota_attempt"] == 1
+    accepted_at = dt.datetime.fromisoformat(f["accepted_at"])
+    assert dt.datetime.fromisoformat(f["due_at"]) == accepted_at + dt.timedelta(days=30)
+    (req,) = await events_of(app, "eia.filing.accepted.v1")
+    assert req["project_ref"] == f"eia:{f['id']}" and req["vocs_increment_t"] == "1.500"
+    assert req["attempt"] == 1 and req["channel"] == "normal" and req["park_id"] is None
+
+    env = await testing.deliver(app, reserved(f))
+    assert (await get(client, f["id"]))["quota_status"] == "secured"
+    await testing.redeliver(app, env, QuotaReserved.topic)  # duplicate: harmless
+    for step in ("evaluation-done", "review-done"):
+        assert (await act(client, f["id"], step)).status_code == 200
+    done = (await act(client, f["id"], "approve", json={"reason": "同意"})).json()
+    assert done["status"] == "approved" and done["allowed_actions"] == []
+    (approved,) = await events_of(app, "eia.filing.approved.v1")
+    assert approved["project_ref"] == f["project_ref"] and approved["vocs_increment_t"] == "1.500"
+
+    await testing.deliver(
+        app,
+        QuotaAllocated(
+            reservation_id="res-1",
+            project_ref=f["project_ref"],
+            district=JIZHOU,
+            pollutant="VOCs",
+            pool_id="p",
+            amount_t=Decimal("3.000"),
+            increment_t=Decimal("1.5"),
+            offset_ratio=Decimal("2.0"),
+        ),
+    )
+    final = await get(client, f["id"])
+    assert final["quota_status"] == "allocated" and final["quota_allocated_t"] == "3.000"
+
+
+async def test_blocked_filing_waits_for_a_retry(client: httpx.AsyncClient) -> None:
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    f = (await client.post("/eia/filings", json=filing(), headers=officer())).json()
+    await act(client, f["id"], "accept")
+    await testing.deliver(app, rejected(f, "1.2"))
+    blocked = await get(client, f["id"])
+    assert blocked["quota_status"] == "blocked" and blocked["quota_shortfall_t"] == "1.200"
+    await act(client, f["id"], "evaluation-done")
+    await act(client, f["id"], "review-done")
+    r = await act(client, f["id"], "approve")
+    assert r.status_code == 409 and r.json()["quota_status"] == "blocked"
+    assert "quota-retry" in r.json()["detail"]
+
+    retried = (await act(client, f["id"], "quota-retry")).json()
+    assert retried["quota_status"] == "pending" and retried["quota_attempt"] == 2
+    (retry_event,) = await events_of(app, "eia.filing.quota_retry.v1")
+    assert retry_event["attempt"] == 2
+    r = await act(client, f["id"], "quota-retry")
+    assert r.status_code == 409 and r.json()["allowed"] == ["approve", "reject", "withdraw"]
+    # A late answer to attempt 1 is ignored; attempt 2's answer counts.
+    await testing.deliver(app, rejected(f, "0.5", attempt=1))
+    assert (await get(client, f["id"]))["quota_status"] == "pending"
+    await testing.deliver(app, reserved(f, attempt=2, rid="res-2"))
+    assert (await get(client, f["id"]))["reservation_id"] == "res-2"
+    assert (await act(client, f["id"], "approve")).status_code == 200
+
+
+async def test_expired_hold_lapses_the_quota(client: httpx.AsyncClient) -> None:
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    f = (await client.post("/eia/filings", json=filing(), headers=officer())).json()
+    await act(client, f["id"], "accept")
+    await testing.deliver(app, reserved(f))
+    expired = QuotaReleased(
+        reservation_id="res-1",
+        project_ref=f["project_ref"],
+        district=JIZHOU,
+        pollutant="VOCs",
+        pool_id="p",
+        amount_t=Decimal("3"),
+        reason="expired",
+    )
+    await testing.deliver(app, expired)
+    assert (await get(client, f["id"]))["quota_status"] == "lapsed"
+    await act(client, f["id"], "evaluation-done")
+    await act(client, f["id"], "review-done")
+    assert (await act(client, f["id"], "approve")).json()["quota_status"] == "lapsed"
+    r = await act(client, f["id"], "reject", json={"reason": "不符合规划"})
+    assert r.json()["status"] == "rejected"
+    (rej,) = await events_of(app, "eia.filing.rejected.v1")
+    assert rej["reason"] == "不符合规划" and rej["project_ref"] == f["project_ref"]
+
+
+async def test_green_channel_accepts_on_arrival(client: httpx.AsyncClient) -> None:
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    body = filing(major_project=True, major_kind="livelihood", category="report_form")
+    f = (await client.post("/eia/filings", json=body, headers=officer())).json()
+    assert f["channel"] == "green" and f["status"] == "accepted"
+    assert f["accepted_at"] == f["created_at"]
+    due = dt.datetime.fromisoformat(f["due_at"]) - dt.datetime.fromisoformat(f["accepted_at"])
+    assert due == dt.timedelta(days=10)
+    (req,) = await events_of(app, "eia.filing.accepted.v1")
+    assert req["channel"] == "green"
+    await testing.deliver(app, reserved(f))
+    assert (await act(client, f["id"], "review-done")).status_code == 200  # review first
+    r = await act(client, f["id"], "approve")
+    assert r.status_code == 409 and r.json()["allowed"] == ["evaluation-done", "withdraw"]
+    assert (await act(client, f["id"], "evaluation-done")).json()["status"] == "reviewed"
+    assert (await act(client, f["id"], "approve")).json()["status"] == "approved"
+
+    r = await client.post("/eia/filings", json=filing(major_project=True), headers=officer())
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "major_kind"
+
+
+async def test_bundled_eia_files_against_the_park(client: httpx.AsyncClient) -> None:
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    park = {
+        "id": "JZ-IND-01",
+        "name": "蓟州经济开发区",
+        "district": JIZHOU,
+        "covered_project_types": ["C3670", "C2641"],
+        "vocs_subpool_t": "12.5",
+    }
+    assert (await client.post("/eia/parks", json=park, headers=officer())).status_code == 403
+    r = await client.post("/eia/parks", json=park, headers=admin())
+    assert r.status_code == 201, r.text
+    (registered,) = await events_of(app, "eia.park.registered.v1")
+    assert registered["vocs_subpool_t"] == "12.500" and registered["park_id"] == "JZ-IND-01"
+    assert (await client.post("/eia/parks", json=park, headers=admin())).status_code == 409
+
+    f = (
+        await client.post("/eia/filings", json=filing(park_id="JZ-IND-01"), headers=officer())
+    ).json()
+    assert f["channel"] == "bundled" and f["status"] == "accepted"
+    assert f["allowed_actions"] == ["approve", "reject", "withdraw"]
+    (req,) = await events_of(app, "eia.filing.accepted.v1")
+    assert req["park_id"] == "JZ-IND-01" and req["channel"] == "bundled"
+    await testing.deliver(app, reserved(f))
+    assert (await act(client, f["id"], "approve")).status_code == 200
+    (approved,) = await events_of(app, "eia.filing.approved.v1")
+    assert approved["park_id"] == "JZ-IND-01"
+
+    # A type the park's report does not cover goes the normal way.
+    other = filing(park_id="JZ-IND-01", project_type="C2319")
+    assert (await client.post("/eia/filings", json=other, headers=officer())).json()[
+        "channel"
+    ] == "normal"
+    wrong = filing(park_id="JZ-IND-01", district=BAODI)
+    r = await client.post("/eia/filings", json=wrong, headers=officer(BAODI))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "park_id"
+
+
+async def test_overdue_list_follows_the_clock(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app()
+    async with testing.running(app) as c:
+        now = [utcnow()]
+        app.state.runtime.extras["clock"] = lambda: now[0]
+        late = (await c.post("/eia/filings", json=filing(), headers=officer())).json()
+        await act(c, late["id"], "accept")
+        report = filing(project_type="C2614", category="report", vocs_increment_t="0")
+        slow = (await c.post("/eia/filings", json=report, headers=officer())).json()
+        slow = (await act(c, slow["id"], "accept")).json()
+        assert slow["quota_status"] == "not_required"
+        await c.post("/eia/filings", json=filing(), headers=officer())  # never accepted
+        decided = (await c.post("/eia/filings", json=filing(), headers=officer())).json()
+        await act(c, decided["id"], "accept")
+        await act(c, decided["id"], "withdraw")
+
+        now[0] += dt.timedelta(days=31)
+        r = await c.get(f"/eia/filings?district={JIZHOU}&overdue=true", headers=officer())
+        assert [x["id"] for x in r.json()["items"]] == [late["id"]]
+        assert r.json()["items"][0]["overdue"] is True
+        now[0] += dt.timedelta(days=30)
+        r = await c.get("/eia/filings?overdue=true", headers=officer())
+        assert {x["id"] for x in r.json()["items"]} == {late["id"], slow["id"]}
+        assert (await c.get("/eia/filings?overdue=true", headers=officer(BAODI))).json()[
+            "items"
+        ] == []
+        page = await c.get("/eia/filings?limit=2", headers=officer())
+        rest = await c.get(
+            f"/eia/filings?limit=2&cursor={page.json()['next_cursor']}", headers=officer()
+        )
+        ids = [x["id"] for x in page.json()["items"] + rest.json()["items"]]
+        assert len(ids) == len(set(ids)) == 4
+        bad = await c.get(f"/eia/filings?district={BAODI}", headers=officer())
+        assert bad.status_code == 403
+
+
+async def test_submission_checks(client: httpx.AsyncClient) -> None:
+    r = await client.post("/eia/filings", json=filing(category="report"), headers=officer())
+    assert r.status_code == 422 and r.json()["category_needed"] == "report_form"
+    assert r.json()["errors"][0]["field"] == "category"
+    unit = {
+        "name": "潮白河生态保护红线",
+        "district": JIZHOU,
+        "kind": "priority_protection",
+        "banned_industries": ["C36"],
+        "rule": "优先保护单元内禁止新建工业项目",
+    }
+    assert (
+        await client.put("/eia/control-units/JZ-P-01", json=unit, headers=admin())
+    ).status_code == 200
+    r = await client.post("/eia/filings", json=filing(control_unit="JZ-P-01"), headers=officer())
+    assert r.status_code == 422 and r.json()["reason"] == "banned"
+    assert "JZ-P-01" in r.json()["detail"] and "禁止新建工业项目" in r.json()["detail"]
+    r = await client.post("/eia/filings", json=filing(), headers=officer(BAODI))
+    assert r.status_code == 403
+    r = await client.post("/eia/filings", json=filing(vocs_increment_t="1.2345"), headers=officer())
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "vocs_increment_t"
+    # The filer may withdraw its own filing, nothing else; others do not see it.
+    f = (await client.post("/eia/filings", json=filing(), headers=filer())).json()
+    assert (await act(client, f["id"], "accept", headers=filer())).status_code == 403
+    assert (await act(client, f["id"], "withdraw", headers=filer("filer.b"))).status_code == 404
+    assert (
+        await client.get(f"/eia/filings/{f['id']}", headers=filer("filer.b"))
+    ).status_code == 404
+    w = await act(client, f["id"], "withdraw", headers=filer(), json={"reason": "项目取消"})
+    assert w.json()["status"] == "withdrawn"
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    (withdrawn,) = await events_of(app, "eia.filing.withdrawn.v1")
+    assert withdrawn["reason"] == "项目取消"

@@ -1,0 +1,77 @@
+"""The classification table and control units through the API."""
+
+from __future__ import annotations
+
+import httpx
+from svc_common import testing
+
+from ..conftest import JIZHOU, admin, filer, officer, registration
+
+
+async def test_project_types_and_classify(client: httpx.AsyncClient) -> None:
+    types = (await client.get("/eia/project-types", headers=filer())).json()
+    assert len(types) >= 30
+    assert {t["category"] for t in types} == {
+        "report",
+        "report_form",
+        "registration_form",
+        "exempt",
+    }
+    r = await client.post("/eia/classify", json={"project_type": "P8331"}, headers=filer())
+    assert r.json()["category"] == "exempt" and r.json()["needs_filing"] is False
+    assert "化学实验室" in r.json()["rule"]
+    r = await client.post("/eia/classify", json={"project_type": "C2511"}, headers=filer())
+    assert r.json()["category"] == "report" and r.json()["needs_filing"] is True
+    r = await client.post("/eia/classify", json={"project_type": "ZZ"}, headers=filer())
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "project_type"
+
+
+async def test_import_replaces_the_table_all_or_nothing(client: httpx.AsyncClient) -> None:
+    csv_headers = {**admin(), "content-type": "text/csv"}
+    bad = "code,name,industry_code,category,rule\nX1,甲,C1,report,r\nX2,乙,C2,maybe,r\n"
+    r = await client.post("/eia/project-types:import", content=bad, headers=csv_headers)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "line 3.category"
+    assert len((await client.get("/eia/project-types", headers=admin())).json()) >= 30
+    forbidden = {**filer(), "content-type": "text/csv"}
+    assert (
+        await client.post("/eia/project-types:import", content=bad, headers=forbidden)
+    ).status_code == 403
+
+    good = "code,name,industry_code,category,rule\nQ8412,社区卫生服务中心,Q8412,exempt,新规\n"
+    r = await client.post("/eia/project-types:import", content=good, headers=csv_headers)
+    assert r.json() == {"imported": 1}
+    # The new table decides at once: this type is now exempt.
+    r = await client.post("/eia/registrations", json=registration(), headers=filer())
+    assert r.status_code == 422 and r.json()["needs_filing"] is False and "新规" in r.json()["rule"]
+
+
+async def test_control_units(client: httpx.AsyncClient) -> None:
+    unit = {
+        "name": "宝坻区重点管控单元",
+        "district": "120115",
+        "kind": "key_control",
+        "banned_industries": ["c2511", "C26"],
+        "rule": "禁止新建石化、化工项目",
+    }
+    r = await client.put("/eia/control-units/BD-ZD-03", json=unit, headers=admin())
+    assert r.status_code == 200 and r.json()["banned_industries"] == ["C2511", "C26"]
+    unit["kind"] = "general_control"
+    await client.put("/eia/control-units/BD-ZD-03", json=unit, headers=admin())
+    units = (await client.get("/eia/control-units", headers=officer())).json()
+    assert [(u["code"], u["kind"]) for u in units] == [("BD-ZD-03", "general_control")]
+    bad = {**unit, "kind": "other", "district": "999999", "banned_industries": ["26"]}
+    r = await client.put("/eia/control-units/BD-ZD-04", json=bad, headers=admin())
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "kind"
+    r = await client.put(
+        "/eia/control-units/BD-ZD-04", json={**unit, "district": "999999"}, headers=admin()
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "district"
+    r = await client.put(
+        "/eia/control-units/BD-ZD-04", json={**unit, "banned_industries": ["26"]}, headers=admin()
+    )
+    assert r.json()["errors"][0]["field"] == "banned_industries.0"
+    assert (
+        await client.put(
+            "/eia/control-units/X", json=unit, headers=testing.auth("officer", [JIZHOU])
+        )
+    ).status_code == 403
