@@ -83,6 +83,7 @@ async def record(
             audited_at=now,
         )
         s.add(a)
+        await s.flush()  # the audit row first: its findings refer to it
         findings = [
             AuditFinding(
                 id=str(uuid.uuid4()),
