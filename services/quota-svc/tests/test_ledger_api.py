@@ -185,3 +185,36 @@ async def test_journal_pages_with_a_cursor(quota: Quota) -> None:
             break
     assert len(seen) == 5 and seen == sorted(seen)
     assert (await quota.client.get("/quota/journal?cursor=zzz", headers=AUDITOR)).status_code == 422
+
+
+async def test_two_sweepers_never_expire_one_hold_twice(pg_url: str) -> None:
+    """Two replicas' sweepers race on PostgreSQL (FOR UPDATE SKIP LOCKED)."""
+    from quota_svc.app import create
+    from quota_svc.settings import Settings
+    from svc_common.db import Database
+    from svc_common.settings import ServiceSettings
+
+    app = create(Settings(database_url=pg_url, log_json=False, hold_sweep_seconds=3600))
+    async with testing.running(app) as client:
+        await client.post(
+            f"/quota/pools/{JIZHOU}/VOCs/baseline", json={"amount_t": "100"}, headers=ADMIN
+        )
+        for i in range(40):
+            r = await client.post(
+                "/quota/reservations",
+                json={"district": JIZHOU, "increment_t": "1", "project_ref": f"P{i}"},
+                headers=OFFICER,
+            )
+            assert r.status_code == 201
+        url = ServiceSettings(database_url=pg_url).database_url
+        replicas = [Database(url), Database(url)]
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(days=181)
+        try:
+            counts = await asyncio.gather(*(expire_due(db, later, batch=7) for db in replicas))
+        finally:
+            for db in replicas:
+                await db.dispose()
+        assert sum(counts) == 40
+        quota = Quota(app, client)
+        assert len(await quota.events("quota.released.v1")) == 40
+        assert (await quota.availability(JIZHOU))["available_t"] == "100.000"
