@@ -1,0 +1,214 @@
+"""Enterprises: registration with USCC checks, bulk import with per-row
+results, listing by district and category, and the classification table."""
+
+from __future__ import annotations
+
+import json
+
+from permit_svc.enterprises.rules import make_uscc
+from sqlalchemy import func, select
+from svc_common import testing
+from svc_common.tables import AuditEntry
+
+from .conftest import BAODI, JIZHOU, Service
+
+OFFICER = testing.auth("officer", [BAODI])
+ADMIN = testing.auth("admin")
+
+
+async def test_create_and_get(svc: Service) -> None:
+    uscc = await svc.enterprise(1, industry="2110", address="宝坻区九园工业园")
+    r = await svc.http.get(f"/permit/enterprises/{uscc}", headers=OFFICER)
+    assert r.status_code == 200
+    assert r.json()["category"] == "simplified" and r.json()["operating_status"] == "operating"
+    again = await svc.http.post(
+        "/permit/enterprises",
+        json={"uscc": uscc, "name": "x", "district": BAODI, "industry_code": "2110"},
+        headers=OFFICER,
+    )
+    assert again.status_code == 409
+    assert (
+        await svc.http.get(f"/permit/enterprises/{make_uscc(BAODI, 2)}", headers=OFFICER)
+    ).status_code == 404
+
+
+async def test_wrong_check_character_is_422_saying_so(svc: Service) -> None:
+    good = make_uscc(BAODI, 7)
+    bad = good[:17] + ("0" if good[17] != "0" else "1")
+    r = await svc.http.post(
+        "/permit/enterprises",
+        json={"uscc": bad, "name": "某厂", "district": BAODI, "industry_code": "2641"},
+        headers=OFFICER,
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    (err,) = r.json()["errors"]
+    assert err["field"] == "uscc"
+    assert f"check character is wrong: '{bad[17]}' given, '{good[17]}' expected" in err["message"]
+
+
+async def test_unknown_industry_and_district_are_422(svc: Service) -> None:
+    body = {"uscc": make_uscc(BAODI, 8), "name": "某厂", "district": BAODI, "industry_code": "9999"}
+    r = await svc.http.post("/permit/enterprises", json=body, headers=OFFICER)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "industry_code"
+    r = await svc.http.post(
+        "/permit/enterprises", json={**body, "district": "110101"}, headers=ADMIN
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "district"
+
+
+async def test_bulk_import_reports_each_row_and_keeps_the_valid_ones(svc: Service) -> None:
+    good = [make_uscc(BAODI, i) for i in range(3)]
+    lines = [
+        json.dumps({"uscc": good[0], "name": "甲厂", "district": BAODI, "industry_code": "2641"}),
+        json.dumps(
+            {"uscc": good[1][:17] + "Z", "name": "乙厂", "district": BAODI, "industry_code": "2641"}
+        ),
+        "{not json",
+        json.dumps({"uscc": good[1], "name": "丙厂", "district": JIZHOU, "industry_code": "2641"}),
+        json.dumps({"uscc": good[2], "name": "", "district": BAODI, "industry_code": "0000"}),
+        json.dumps(
+            {"uscc": good[0], "name": "甲厂again", "district": BAODI, "industry_code": "2641"}
+        ),
+        json.dumps({"uscc": good[2], "name": "丁厂", "district": BAODI, "industry_code": "3311"}),
+    ]
+    r = await svc.http.post(
+        "/permit/enterprises:import",
+        content="\n".join(lines).encode(),
+        headers={**OFFICER, "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (report["received"], report["created"], report["updated"], report["failed"]) == (
+        7,
+        2,
+        0,
+        5,
+    )
+    results = {row["row"]: row for row in report["rows"]}
+    assert results[1]["result"] == "created"
+    assert results[2]["errors"][0]["field"] == "uscc"
+    assert "not allowed" in results[2]["errors"][0]["message"]
+    assert results[3]["errors"][0]["field"] == "row"
+    (err,) = results[4]["errors"]
+    assert (err["field"], err["message"]) == ("district", "is not one of your districts")
+    assert {e["field"] for e in results[5]["errors"]} == {"name"}
+    assert "first in row 1" in results[6]["errors"][0]["message"]
+    assert results[7]["result"] == "created"
+    # One audit entry for the import, in its transaction.
+    async with svc.db.session() as s:
+        n = await s.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "enterprise.import")
+        )
+    assert n == 1
+
+
+async def test_bulk_import_is_an_upsert_by_uscc_from_csv(svc: Service) -> None:
+    csv_text = "uscc,name,district,industry_code,address\n" + "\n".join(
+        f"{make_uscc(BAODI, i)},企业{i},{BAODI},2641,地址{i}" for i in range(5)
+    )
+    headers = {**OFFICER, "content-type": "text/csv; charset=utf-8"}
+    first = (
+        await svc.http.post(
+            "/permit/enterprises:import", content=csv_text.encode(), headers=headers
+        )
+    ).json()
+    assert (first["created"], first["updated"]) == (5, 0)
+    changed = csv_text.replace("企业3,", "企业3(更名),").replace(",2641,地址4", ",3311,地址4")
+    second = (
+        await svc.http.post("/permit/enterprises:import", content=changed.encode(), headers=headers)
+    ).json()
+    assert (second["created"], second["updated"], second["failed"]) == (0, 5, 0)
+    e3 = (await svc.http.get(f"/permit/enterprises/{make_uscc(BAODI, 3)}", headers=OFFICER)).json()
+    e4 = (await svc.http.get(f"/permit/enterprises/{make_uscc(BAODI, 4)}", headers=OFFICER)).json()
+    assert e3["name"] == "企业3(更名)" and e4["category"] == "registration"
+
+
+async def test_bulk_import_rejects_other_media_types(svc: Service) -> None:
+    r = await svc.http.post("/permit/enterprises:import", json=[{"uscc": "x"}], headers=OFFICER)
+    assert r.status_code == 415 and "text/csv" in r.json()["detail"]
+    r = await svc.http.post(
+        "/permit/enterprises:import", content=b"", headers={**OFFICER, "content-type": "text/csv"}
+    )
+    assert r.status_code == 422
+
+
+async def test_list_by_district_and_category_with_cursor(svc: Service) -> None:
+    rows = [
+        {
+            "uscc": make_uscc(BAODI, i),
+            "name": f"企业{i}",
+            "district": BAODI,
+            "industry_code": "2641" if i % 2 else "3311",
+        }
+        for i in range(7)
+    ] + [
+        {
+            "uscc": make_uscc(JIZHOU, 1),
+            "name": "蓟州企业",
+            "district": JIZHOU,
+            "industry_code": "2641",
+        }
+    ]
+    r = await svc.http.post(
+        "/permit/enterprises:import",
+        content="\n".join(json.dumps(x) for x in rows).encode(),
+        headers={**ADMIN, "content-type": "application/x-ndjson"},
+    )
+    assert r.json()["created"] == 8
+    seen: list[str] = []
+    cursor = None
+    while True:
+        url = f"/permit/enterprises?district={BAODI}&category=key&limit=2"
+        page = (
+            await svc.http.get(url + (f"&cursor={cursor}" if cursor else ""), headers=OFFICER)
+        ).json()
+        seen += [e["uscc"] for e in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == sorted(make_uscc(BAODI, i) for i in (1, 3, 5))
+    # An officer of 宝坻 sees only 宝坻 without asking; 蓟州 is refused.
+    mine = (await svc.http.get("/permit/enterprises", headers=OFFICER)).json()
+    assert {e["district"] for e in mine["items"]} == {BAODI}
+    assert (
+        await svc.http.get(f"/permit/enterprises?district={JIZHOU}", headers=OFFICER)
+    ).status_code == 403
+    r = await svc.http.get("/permit/enterprises?cursor=@@@", headers=OFFICER)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "cursor"
+
+
+async def test_classification_table_shipped_and_replaceable(svc: Service) -> None:
+    table = (await svc.http.get("/permit/industries", headers=OFFICER)).json()
+    assert len(table) >= 20
+    assert {"industry_code": "2641", "name": "涂料制造", "category": "key"} in table
+    assert {t["category"] for t in table} == {"key", "simplified", "registration"}
+    uscc = await svc.enterprise(1, industry="3311")
+    csv_headers = {**ADMIN, "content-type": "text/csv"}
+    new_table = "industry_code,name,category\n2641,涂料制造,key\n3311,金属结构制造,simplified\n"
+    r = await svc.http.post(
+        "/permit/industries:import", content=new_table.encode(), headers=csv_headers
+    )
+    assert r.status_code == 200 and r.json() == {"industries": 2, "enterprises_recategorised": 1}
+    e = (await svc.http.get(f"/permit/enterprises/{uscc}", headers=OFFICER)).json()
+    assert e["category"] == "simplified"
+    # A table that drops an industry in use, or has a bad line, changes nothing.
+    r = await svc.http.post(
+        "/permit/industries:import",
+        content=b"industry_code,name,category\n2641,x,key\n",
+        headers=csv_headers,
+    )
+    assert r.status_code == 409 and r.json()["industry_codes"] == ["3311"]
+    r = await svc.http.post(
+        "/permit/industries:import",
+        content=b"industry_code,name,category\n2641,x,major\n",
+        headers=csv_headers,
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "line 2.category"
+    assert len((await svc.http.get("/permit/industries", headers=OFFICER)).json()) == 2
+    r = await svc.http.post(
+        "/permit/industries:import", content=new_table.encode(), headers=OFFICER
+    )
+    assert r.status_code == 403
