@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.errors import validation_errors
@@ -123,10 +123,22 @@ async def allocate_numbers(s: AsyncSession, district: str, year: int, count: int
     return int(last) - count + 1
 
 
+_KEYS_SQL = text(
+    "SELECT r.row_key, r.id, r.filing_no FROM registrations r "
+    "JOIN unnest(CAST(:keys AS TEXT[])) AS k(key) ON r.row_key = k.key "
+    "WHERE r.filer = :filer"
+)
+
+
 async def existing_by_key(
     s: AsyncSession, filer: str, keys: list[str]
 ) -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
+    if s.get_bind().dialect.name == "postgresql":
+        # One join against the key array: planned well even when the table's
+        # statistics are stale after a big upload (an IN list of 1,000 is not).
+        rows = await s.execute(_KEYS_SQL, {"filer": filer, "keys": keys})
+        return {str(k): (str(i), str(n)) for k, i, n in rows}
     for start in range(0, len(keys), LOOKUP_CHUNK):
         chunk = keys[start : start + LOOKUP_CHUNK]
         rows = await s.execute(
@@ -226,8 +238,49 @@ def _event(v: dict[str, object]) -> RegistrationFormFiled:
     )
 
 
+#: Per-row columns of a bulk insert and their PostgreSQL array types; filer,
+#: status and filed_at are the same for every row of one request.
+UNNEST_COLUMNS = {
+    "id": "TEXT[]",
+    "filing_no": "TEXT[]",
+    "row_key": "TEXT[]",
+    "project_name": "TEXT[]",
+    "uscc": "TEXT[]",
+    "enterprise_name": "TEXT[]",
+    "district": "TEXT[]",
+    "project_type": "TEXT[]",
+    "industry_code": "TEXT[]",
+    "vocs_increment_kg": "BIGINT[]",
+    "control_unit": "TEXT[]",
+    "park_id": "TEXT[]",
+    "review_status": "TEXT[]",
+}
+UNNEST_CHUNK = 10_000
+_UNNEST_SQL = text(
+    f"INSERT INTO registrations ({', '.join(UNNEST_COLUMNS)}, filer, status, filed_at) "
+    f"SELECT u.*, :filer, :status, :filed_at FROM unnest("
+    + ", ".join(f"CAST(:{c} AS {t})" for c, t in UNNEST_COLUMNS.items())
+    + f") AS u({', '.join(UNNEST_COLUMNS)}) ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
 async def _insert_rows(s: AsyncSession, values: list[dict[str, object]]) -> set[str]:
-    """Multi-row INSERTs; a row whose (filer, row_key) is taken is skipped, not an error."""
+    """Insert the rows; a row whose (filer, row_key) is taken is skipped, not an error.
+
+    PostgreSQL gets one INSERT ... SELECT FROM unnest(arrays) per 10,000 rows:
+    a fixed statement of 16 parameters, prepared once, instead of a multi-row
+    VALUES list whose thousands of parameters cost more to plan than to write."""
+    if not values:
+        return set()
+    if s.get_bind().dialect.name == "postgresql":
+        inserted_pg: set[str] = set()
+        for start in range(0, len(values), UNNEST_CHUNK):
+            chunk = values[start : start + UNNEST_CHUNK]
+            params: dict[str, object] = {c: [v[c] for v in chunk] for c in UNNEST_COLUMNS}
+            first = chunk[0]
+            params.update(filer=first["filer"], status=first["status"], filed_at=first["filed_at"])
+            inserted_pg.update(str(x) for x in (await s.execute(_UNNEST_SQL, params)).scalars())
+        return inserted_pg
     inserted: set[str] = set()
     for start in range(0, len(values), INSERT_CHUNK):
         chunk = values[start : start + INSERT_CHUNK]
