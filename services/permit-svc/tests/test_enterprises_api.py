@@ -16,7 +16,7 @@ OFFICER = testing.auth("officer", [BAODI])
 ADMIN = testing.auth("admin")
 
 
-async def test_create_and_get(svc: Service) -> None:
+async def test_create_get_and_reject_bad_input(svc: Service) -> None:
     uscc = await svc.enterprise(1, industry="2110", address="宝坻区九园工业园")
     r = await svc.http.get(f"/permit/enterprises/{uscc}", headers=OFFICER)
     assert r.status_code == 200
@@ -30,9 +30,7 @@ async def test_create_and_get(svc: Service) -> None:
     assert (
         await svc.http.get(f"/permit/enterprises/{make_uscc(BAODI, 2)}", headers=OFFICER)
     ).status_code == 404
-
-
-async def test_wrong_check_character_is_422_saying_so(svc: Service) -> None:
+    # A wrong check character is a 422 that says so.
     good = make_uscc(BAODI, 7)
     bad = good[:17] + ("0" if good[17] != "0" else "1")
     r = await svc.http.post(
@@ -45,9 +43,6 @@ async def test_wrong_check_character_is_422_saying_so(svc: Service) -> None:
     (err,) = r.json()["errors"]
     assert err["field"] == "uscc"
     assert f"check character is wrong: '{bad[17]}' given, '{good[17]}' expected" in err["message"]
-
-
-async def test_unknown_industry_and_district_are_422(svc: Service) -> None:
     body = {"uscc": make_uscc(BAODI, 8), "name": "某厂", "district": BAODI, "industry_code": "9999"}
     r = await svc.http.post("/permit/enterprises", json=body, headers=OFFICER)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "industry_code"

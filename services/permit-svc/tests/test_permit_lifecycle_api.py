@@ -9,8 +9,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from permit_svc.calendar import local_today
+from permit_svc.enterprises.rules import make_uscc
 from permit_svc.permits import service as permits
 from permit_svc.registrations import service as registrations
 from svc_common import testing
@@ -263,27 +263,32 @@ async def test_statutory_clock_expires_permits_and_registrations(svc: Service) -
     assert len(await svc.events("registration.expired.v1")) == 1
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({"pollutants": [{"pollutant": "VOCs", "amount_t": "1"}]}, "uscc"),
-        ({"uscc": "91120115000000001K", "pollutants": []}, "uscc"),
-        (
-            {"uscc": "X", "pollutants": [{"pollutant": "VOCs", "amount_t": "1.0005"}]},
-            "pollutants.0.amount_t",
-        ),
-        (
-            {"uscc": "X", "pollutants": [{"pollutant": "Hg", "amount_t": "1"}]},
-            "pollutants.0.pollutant",
-        ),
-    ],
-)
-async def test_bad_applications_are_422_naming_the_field(
-    svc: Service, body: dict[str, Any], field: str
-) -> None:
+BAD_APPLICATIONS: list[tuple[dict[str, Any], str]] = [
+    ({"pollutants": [{"pollutant": "VOCs", "amount_t": "1"}]}, "uscc"),
+    ({"uscc": "91120115000000001K", "pollutants": []}, "uscc"),
+    (
+        {"uscc": "X", "pollutants": [{"pollutant": "VOCs", "amount_t": "1.0005"}]},
+        "pollutants.0.amount_t",
+    ),
+    ({"uscc": "X", "pollutants": [{"pollutant": "Hg", "amount_t": "1"}]}, "pollutants.0.pollutant"),
+    (
+        {"uscc": "X", "pollutants": [{"pollutant": "VOCs", "amount_t": "-1"}]},
+        "pollutants.0.amount_t",
+    ),
+    ({"uscc": "X", "pollutants": [{"pollutant": "VOCs", "amount_t": "1"}] * 2}, "pollutants"),
+]
+
+
+async def test_bad_applications_are_422_naming_the_field(svc: Service) -> None:
+    for body, field in BAD_APPLICATIONS:
+        r = await svc.http.post("/permit/permits", json=body, headers=OFFICER)
+        assert r.status_code == 422, r.text
+        assert field in {e["field"] for e in r.json()["errors"]}, (field, r.json())
+    # A well-formed code of no known enterprise: 422 naming uscc; nothing written.
+    body = {"uscc": make_uscc(BAODI, 999), "pollutants": [{"pollutant": "VOCs", "amount_t": "1"}]}
     r = await svc.http.post("/permit/permits", json=body, headers=OFFICER)
-    assert r.status_code == 422, r.text
-    assert field in {e["field"] for e in r.json()["errors"]}
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "uscc"
+    assert (await svc.http.get("/permit/permits", headers=OFFICER)).json()["items"] == []
 
 
 async def test_district_scoping_and_roles(svc: Service) -> None:

@@ -132,7 +132,13 @@ async def rectify(
         f.rectified_at, f.rectified_by, f.rectification_note = now, principal.sub, body.note
         record_audit(s, principal, "finding.rectify", "audit_finding", f.id, {"audit_id": audit_id})
         findings = list(
-            (await s.scalars(select(AuditFinding).where(AuditFinding.audit_id == a.id))).all()
+            (
+                await s.scalars(
+                    select(AuditFinding)
+                    .where(AuditFinding.audit_id == a.id)
+                    .order_by(AuditFinding.rectification_deadline, AuditFinding.id)
+                )
+            ).all()
         )
     return _out(a, findings, local_today(now))
 
