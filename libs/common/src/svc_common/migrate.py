@@ -13,6 +13,9 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+#: Advisory lock key that serialises migrations of one database.
+MIGRATION_LOCK_ID = 7_451_002_611
+
 
 def alembic_config(migrations_dir: Path, database_url: str) -> Config:
     cfg = Config()
@@ -36,6 +39,12 @@ def run_env(target_metadata: MetaData | list[MetaData]) -> None:
     assert url is not None
 
     def do_run(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            # Several replicas may start at once on an empty database: one
+            # migrates, the others wait here and then find nothing to do. The
+            # lock is released when the migration connection closes.
+            connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})")
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

@@ -95,6 +95,7 @@ def create_app(
             settings.event_transport,
             client_id=settings.kafka_client_id or spec.name,
             partitions=settings.kafka_topic_partitions,
+            replication=settings.kafka_topic_replication,
         )
         relay = OutboxRelay(
             db,
@@ -134,6 +135,11 @@ def create_app(
             asyncio.create_task(_every(sec, job, rt, getattr(job, "__name__", "job")))
             for sec, job in spec.periodic
         ]
+        if settings.uses_dev_secret and settings.is_kafka:
+            log.warning(
+                "tokens are checked against the public development secret: "
+                "set JWT_JWKS_URL (or JWT_SECRET) before exposing this service"
+            )
         log.info("service started", service=spec.name, transport=settings.event_transport)
         try:
             yield

@@ -28,6 +28,9 @@ class ServiceSettings(BaseSettings):
         "local", description="'local' (in-process) or kafka://host:port[,host:port]"
     )
     kafka_topic_partitions: int = 3
+    #: Replication of topics a service creates when they are missing. Production
+    #: creates its topics beforehand (deploy/kafka/create-topics.sh, RF 3).
+    kafka_topic_replication: int = 1
     kafka_client_id: str | None = None
 
     jwt_secret: str = DEV_JWT_SECRET
@@ -59,6 +62,10 @@ class ServiceSettings(BaseSettings):
         if v.startswith("sqlite:///"):
             return "sqlite+aiosqlite:///" + v.split(":///", 1)[1]
         return v
+
+    @property
+    def uses_dev_secret(self) -> bool:
+        return self.jwt_jwks_url is None and self.jwt_secret == DEV_JWT_SECRET
 
     @property
     def is_kafka(self) -> bool:

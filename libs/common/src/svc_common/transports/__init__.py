@@ -6,7 +6,9 @@ from __future__ import annotations
 from svc_common.transports.base import ProcessFn, Transport
 
 
-def make_transport(url: str, *, client_id: str, partitions: int = 3) -> Transport:
+def make_transport(
+    url: str, *, client_id: str, partitions: int = 3, replication: int = 1
+) -> Transport:
     """`local` or `kafka://host:port[,host:port]`."""
     if url == "local":
         from svc_common.transports.local import LocalTransport
@@ -16,7 +18,10 @@ def make_transport(url: str, *, client_id: str, partitions: int = 3) -> Transpor
         from svc_common.transports.kafka import KafkaTransport
 
         return KafkaTransport(
-            url.removeprefix("kafka://"), client_id=client_id, partitions=partitions
+            url.removeprefix("kafka://"),
+            client_id=client_id,
+            partitions=partitions,
+            replication=replication,
         )
     raise ValueError(f"EVENT_TRANSPORT must be 'local' or kafka://host:port, not {url!r}")
 

@@ -76,12 +76,14 @@ class KafkaTransport(Transport):
         *,
         client_id: str,
         partitions: int = 3,
+        replication: int = 1,
         publish_timeout: float = PUBLISH_TIMEOUT_SECONDS,
     ) -> None:
         self.bootstrap = bootstrap
         self.publish_timeout = publish_timeout
         self.client_id = client_id
         self.partitions = partitions
+        self.replication = replication
         self._producer: AIOKafkaProducer | None = None
         self._producer_lock = asyncio.Lock()
         self._failures = 0
@@ -157,7 +159,9 @@ class KafkaTransport(Transport):
             existing = set(await admin.list_topics())
             wanted = [t for topic in topics for t in (topic, topic + DLQ_SUFFIX)]
             new = [
-                NewTopic(name=t, num_partitions=self.partitions, replication_factor=1)
+                NewTopic(
+                    name=t, num_partitions=self.partitions, replication_factor=self.replication
+                )
                 for t in wanted
                 if t not in existing
             ]
