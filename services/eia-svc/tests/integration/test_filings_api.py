@@ -288,3 +288,36 @@ async def test_submission_checks(client: httpx.AsyncClient) -> None:
     app: FastAPI = client.app  # type: ignore[attr-defined]
     (withdrawn,) = await events_of(app, "eia.filing.withdrawn.v1")
     assert withdrawn["reason"] == "项目取消"
+
+
+async def test_replies_are_idempotent_by_business_key(client: httpx.AsyncClient) -> None:
+    """The same reply published twice (two event ids) has one effect and one audit entry."""
+    from sqlalchemy import func, select
+    from svc_common.tables import AuditEntry
+
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    f = (await client.post("/eia/filings", json=filing(), headers=officer())).json()
+    await act(client, f["id"], "accept")
+    await testing.deliver(app, rejected(f, "0.8"))
+    await testing.deliver(app, rejected(f, "0.8"))  # a new envelope, same reply
+    async with app.state.runtime.db.session() as s:
+        n = await s.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.target_id == f["id"], AuditEntry.action == "filing.quota_blocked")
+        )
+        actions = list(
+            (
+                await s.execute(
+                    select(AuditEntry.action)
+                    .where(AuditEntry.target_id == f["id"])
+                    .order_by(AuditEntry.id)
+                )
+            ).scalars()
+        )
+    assert n == 1
+    assert actions == ["filing.create", "filing.accept", "filing.quota_blocked"]
+    # A reply about another project's ref is not this service's business.
+    other = {**f, "project_ref": "permit:123"}
+    await testing.deliver(app, rejected(other, "0.5"))
+    assert (await get(client, f["id"]))["quota_shortfall_t"] == "0.800"

@@ -16,6 +16,8 @@ from eia_svc.filings.rules import (
     is_overdue,
     major_kind_problem,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 from svc_common.errors import IllegalTransition
 
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
@@ -116,3 +118,28 @@ def test_major_kind_required_for_major_projects() -> None:
     assert major_kind_problem(True, None) is not None
     assert major_kind_problem(False, "livelihood") is not None
     assert major_kind_problem(True, "infrastructure") is None
+
+
+ACTIONS = ["accept", "evaluation-done", "review-done", "approve", "reject", "withdraw"]
+
+
+@given(
+    st.sampled_from(["normal", "green", "bundled"]),
+    st.lists(st.sampled_from(ACTIONS), max_size=12),
+)
+def test_no_action_sequence_decides_without_its_steps(channel: str, actions: list[str]) -> None:
+    """Whatever is tried, in any order: illegal actions change nothing, and a
+    normal or green filing is approved only after both evaluation and review."""
+    state = initial_state(channel)
+    for a in actions:
+        try:
+            nxt = apply(state, a)
+        except IllegalTransition as exc:
+            assert a not in allowed_actions(state)
+            assert exc.extra["allowed"] == allowed_actions(state)
+            continue
+        if nxt.status == "approved" and channel != "bundled":
+            assert nxt.evaluation_done and nxt.review_done
+        if state.status in ("approved", "rejected", "withdrawn"):
+            raise AssertionError("a decided filing moved")
+        state = nxt
