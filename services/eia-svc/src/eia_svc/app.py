@@ -15,6 +15,7 @@ from eia_svc.control_units.router import router as control_units_router
 from eia_svc.events import handlers
 from eia_svc.filings.router import router as filings_router
 from eia_svc.parks.router import router as parks_router
+from eia_svc.registrations.review_router import router as review_router
 from eia_svc.registrations.router import router as registrations_router
 from eia_svc.settings import Settings
 
@@ -36,6 +37,7 @@ def spec() -> ServiceSpec:
             classification_router,
             control_units_router,
             registrations_router,
+            review_router,
             filings_router,
             parks_router,
         ],

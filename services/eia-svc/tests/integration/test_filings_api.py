@@ -321,3 +321,17 @@ async def test_replies_are_idempotent_by_business_key(client: httpx.AsyncClient)
     other = {**f, "project_ref": "permit:123"}
     await testing.deliver(app, rejected(other, "0.5"))
     assert (await get(client, f["id"]))["quota_shortfall_t"] == "0.800"
+
+
+async def test_bad_list_queries_are_422(client: httpx.AsyncClient) -> None:
+    import base64
+    import json
+
+    for forged in (["not-a-time", "x"], [1, 2], {"a": 1}, "x"):
+        cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+        r = await client.get(f"/eia/filings?cursor={cursor}", headers=officer())
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "cursor", forged
+    r = await client.get("/eia/filings?status=lost", headers=officer())
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.status"
+    r = await client.get("/eia/registrations?cursor=e30", headers=filer())  # "{}"
+    assert r.status_code == 422

@@ -34,6 +34,24 @@ def _settings(request: Request) -> Settings:
     return s
 
 
+FilingStatus = Literal[
+    "submitted", "accepted", "evaluated", "reviewed", "approved", "rejected", "withdrawn"
+]
+
+
+def _position(cursor: str) -> tuple[dt.datetime, str]:
+    """The (created_at, id) a cursor carries; anything else is the caller's error."""
+    after = decode_cursor(cursor)
+    try:
+        at, last_id = after
+        position = dt.datetime.fromisoformat(at)
+    except (TypeError, ValueError) as exc:
+        raise field_error("cursor", "is not a cursor this API returned") from exc
+    if position.tzinfo is None or not isinstance(last_id, str):
+        raise field_error("cursor", "is not a cursor this API returned")
+    return position, last_id
+
+
 def _iso(t: dt.datetime | None) -> str | None:
     return t.isoformat() if t else None
 
@@ -151,7 +169,7 @@ async def get_filing(
 @router.get("/filings", response_model=Page[FilingOut])
 async def list_filings(
     district: str | None = Query(None, pattern=r"^\d{6}$"),
-    status: str | None = Query(None, max_length=20),
+    status: FilingStatus | None = None,
     overdue: bool = False,
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
@@ -175,15 +193,10 @@ async def list_filings(
         q = q.where(FilingRow.status == status)
     if overdue:
         q = q.where(FilingRow.status.not_in(sorted(rules.DECIDED)), FilingRow.due_at < now)
-    after = decode_cursor(cursor)
-    if after:
-        if not (isinstance(after, list) and len(after) == 2):
-            raise field_error("cursor", "is not a cursor this API returned")
-        at = dt.datetime.fromisoformat(after[0])
+    if cursor:
+        at, last_id = _position(cursor)
         q = q.where(
-            or_(
-                FilingRow.created_at > at, and_(FilingRow.created_at == at, FilingRow.id > after[1])
-            )
+            or_(FilingRow.created_at > at, and_(FilingRow.created_at == at, FilingRow.id > last_id))
         )
     q = q.order_by(FilingRow.created_at, FilingRow.id).limit(limit + 1)
     async with db.session() as s:

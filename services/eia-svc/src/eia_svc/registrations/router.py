@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.errors import IllegalTransition, NotFound, Problem, field_error
-from svc_common.events.schemas.eia import RegistrationFormRevoked
-from svc_common.outbox import emit
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from svc_common.errors import Problem, field_error
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db, get_runtime
-from svc_common.types import kg_to_tonnes
 
 from eia_svc.classification.service import all_types, find_type
 from eia_svc.clock import Clock, get_clock
@@ -23,6 +18,7 @@ from eia_svc.control_units.service import all_units
 from eia_svc.parks.service import all_parks
 from eia_svc.registrations import receipt, service
 from eia_svc.registrations.models import RegistrationRow
+from eia_svc.registrations.queries import page_of, receipt_url, to_out, visible
 from eia_svc.registrations.rules import BulkFormatError, UnsupportedBulkType, parse_bulk
 from eia_svc.registrations.schemas import (
     BulkResult,
@@ -31,7 +27,6 @@ from eia_svc.registrations.schemas import (
     RegistrationFiled,
     RegistrationIn,
     RegistrationOut,
-    RevokeIn,
 )
 from eia_svc.screening.service import lookups, raise_if_any
 from eia_svc.settings import Settings
@@ -52,51 +47,6 @@ def _settings(request: Request) -> Settings:
     s = get_runtime(request).settings
     assert isinstance(s, Settings)
     return s
-
-
-def receipt_url(rid: str) -> str:
-    return f"/eia/registrations/{rid}/receipt"
-
-
-def _out(r: RegistrationRow) -> RegistrationOut:
-    return RegistrationOut(
-        id=r.id,
-        filing_no=r.filing_no,
-        filer=r.filer,
-        row_key=r.row_key,
-        project_name=r.project_name,
-        uscc=r.uscc,
-        enterprise_name=r.enterprise_name,
-        district=r.district,
-        project_type=r.project_type,
-        industry_code=r.industry_code,
-        vocs_increment_t=kg_to_tonnes(r.vocs_increment_kg),
-        control_unit=r.control_unit,
-        park_id=r.park_id,
-        status=r.status,
-        review_status=r.review_status,
-        filed_at=r.filed_at.isoformat(),
-        revoked_at=r.revoked_at.isoformat() if r.revoked_at else None,
-        revoke_reason=r.revoke_reason,
-        receipt_url=receipt_url(r.id),
-    )
-
-
-def may_see(p: Principal, r: RegistrationRow) -> bool:
-    """A filer sees only its own filings; an officer those of its districts."""
-    if p.role == "filer":
-        return r.filer == p.sub
-    if p.role == "officer":
-        return p.may_act_in(r.district)
-    return p.role in ("admin", "auditor")
-
-
-async def _visible(db: Database, p: Principal, rid: str) -> RegistrationRow:
-    async with db.session() as s:
-        r = await s.get(RegistrationRow, rid)
-    if r is None or not may_see(p, r):
-        raise NotFound(f"registration {rid} not found")
-    return r
 
 
 @router.post("/registrations", status_code=201, response_model=RegistrationFiled)
@@ -127,7 +77,7 @@ async def file_registration(
                 o.filing_id,
                 {"filing_no": o.filing_no, "row_key": body.row_key},
             )
-    row = await _visible(db, principal, o.filing_id)
+    row = await visible(db, principal, o.filing_id)
     pt = types.get(row.project_type)
     result = RegistrationFiled(
         filing_id=o.filing_id,
@@ -236,7 +186,7 @@ async def get_registration(
     principal: Principal = Depends(require(*READ_ROLES)),
     db: Database = Depends(get_db),
 ) -> RegistrationOut:
-    return _out(await _visible(db, principal, rid))
+    return to_out(await visible(db, principal, rid))
 
 
 @router.get("/registrations/{rid}/receipt", response_class=HTMLResponse)
@@ -246,7 +196,7 @@ async def get_receipt(
     db: Database = Depends(get_db),
 ) -> HTMLResponse:
     """The printable receipt (备案回执)."""
-    r = await _visible(db, principal, rid)
+    r = await visible(db, principal, rid)
     async with db.session() as s:
         pt = await find_type(s, r.project_type)
     return HTMLResponse(receipt.render_html(receipt.receipt_of(r, pt.name if pt else None)))
@@ -270,108 +220,4 @@ async def list_registrations(
         q = q.where(RegistrationRow.district.in_(sorted(principal.districts)))
     if district:
         q = q.where(RegistrationRow.district == district)
-    return await _page(db, q, cursor, limit)
-
-
-async def _page(
-    db: Database, q: Select[Any], cursor: str | None, limit: int
-) -> Page[RegistrationOut]:
-    """Pages in filing-number order; the cursor is the last number returned."""
-    after = decode_cursor(cursor)
-    if after:
-        q = q.where(RegistrationRow.filing_no > str(after))
-    q = q.order_by(RegistrationRow.filing_no).limit(limit + 1)
-    async with db.session() as s:
-        rows = list((await s.execute(q)).scalars())
-    nxt = encode_cursor(rows[limit - 1].filing_no) if len(rows) > limit else None
-    return Page[RegistrationOut](items=[_out(r) for r in rows[:limit]], next_cursor=nxt)
-
-
-@router.get("/review-queue", response_model=Page[RegistrationOut])
-async def review_queue(
-    district: str | None = Query(None, pattern=r"^\d{6}$"),
-    cursor: str | None = None,
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    principal: Principal = Depends(require("officer", "admin", "auditor")),
-    db: Database = Depends(get_db),
-) -> Page[RegistrationOut]:
-    """Auto-filings sampled for a post-hoc check (事后抽查) and not yet checked."""
-    q = select(RegistrationRow).where(RegistrationRow.review_status == "pending")
-    if district:
-        principal.require_district(district)
-        q = q.where(RegistrationRow.district == district)
-    elif principal.role == "officer":
-        q = q.where(RegistrationRow.district.in_(sorted(principal.districts)))
-    return await _page(db, q, cursor, limit)
-
-
-async def _for_officer(db: Database, principal: Principal, rid: str) -> RegistrationRow:
-    async with db.session() as s:
-        r = await s.get(RegistrationRow, rid)
-    if r is None:
-        raise NotFound(f"registration {rid} not found")
-    principal.require_district(r.district)
-    return r
-
-
-@router.post("/review-queue/{rid}/clear", response_model=RegistrationOut)
-async def clear_check(
-    rid: str,
-    principal: Principal = Depends(require("officer", "admin")),
-    db: Database = Depends(get_db),
-) -> RegistrationOut:
-    """The post-hoc check found the filing true: it leaves the queue."""
-    await _for_officer(db, principal, rid)
-    async with db.transaction() as s:
-        r = await s.get(RegistrationRow, rid, with_for_update=True)
-        assert r is not None
-        if r.review_status != "pending":
-            raise IllegalTransition(
-                "registration check",
-                str(r.review_status or "not sampled"),
-                "clear",
-                ["revoke"] if r.status == "filed" else [],
-            )
-        r.review_status, r.reviewed_by = "cleared", principal.sub
-        record_audit(s, principal, "registration.check_clear", "registration", rid, None)
-    return _out(r)
-
-
-@router.post("/registrations/{rid}/revoke", response_model=RegistrationOut)
-async def revoke_registration(
-    rid: str,
-    body: RevokeIn,
-    principal: Principal = Depends(require("officer", "admin")),
-    db: Database = Depends(get_db),
-    clock: Clock = Depends(get_clock),
-) -> RegistrationOut:
-    """Revoke a false filing (备案不实): status revoked, RegistrationFormRevoked."""
-    await _for_officer(db, principal, rid)
-    async with db.transaction() as s:
-        r = await s.get(RegistrationRow, rid, with_for_update=True)
-        assert r is not None
-        if r.status != "filed":
-            raise IllegalTransition("registration", r.status, "revoke", [])
-        r.status, r.revoked_at, r.revoked_by, r.revoke_reason = (
-            "revoked",
-            clock(),
-            principal.sub,
-            body.reason,
-        )
-        if r.review_status is not None:
-            r.review_status, r.reviewed_by = "revoked", principal.sub
-        emit(
-            s,
-            RegistrationFormRevoked(
-                filing_id=r.id,
-                filing_no=r.filing_no,
-                uscc=r.uscc,
-                district=r.district,
-                reason=body.reason,
-                revoked_by=principal.sub,
-            ),
-        )
-        record_audit(
-            s, principal, "registration.revoke", "registration", rid, {"reason": body.reason}
-        )
-    return _out(r)
+    return await page_of(db, q, cursor, limit)

@@ -1,0 +1,76 @@
+"""Reading registrations as their callers may see them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select
+from svc_common.auth import Principal
+from svc_common.db import Database
+from svc_common.errors import NotFound, field_error
+from svc_common.pagination import Page, decode_cursor, encode_cursor
+from svc_common.types import kg_to_tonnes
+
+from eia_svc.registrations.models import RegistrationRow
+from eia_svc.registrations.schemas import RegistrationOut
+
+
+def receipt_url(rid: str) -> str:
+    return f"/eia/registrations/{rid}/receipt"
+
+
+def to_out(r: RegistrationRow) -> RegistrationOut:
+    return RegistrationOut(
+        id=r.id,
+        filing_no=r.filing_no,
+        filer=r.filer,
+        row_key=r.row_key,
+        project_name=r.project_name,
+        uscc=r.uscc,
+        enterprise_name=r.enterprise_name,
+        district=r.district,
+        project_type=r.project_type,
+        industry_code=r.industry_code,
+        vocs_increment_t=kg_to_tonnes(r.vocs_increment_kg),
+        control_unit=r.control_unit,
+        park_id=r.park_id,
+        status=r.status,
+        review_status=r.review_status,
+        filed_at=r.filed_at.isoformat(),
+        revoked_at=r.revoked_at.isoformat() if r.revoked_at else None,
+        revoke_reason=r.revoke_reason,
+        receipt_url=receipt_url(r.id),
+    )
+
+
+def may_see(p: Principal, r: RegistrationRow) -> bool:
+    """A filer sees only its own filings; an officer those of its districts."""
+    if p.role == "filer":
+        return r.filer == p.sub
+    if p.role == "officer":
+        return p.may_act_in(r.district)
+    return p.role in ("admin", "auditor")
+
+
+async def visible(db: Database, p: Principal, rid: str) -> RegistrationRow:
+    async with db.session() as s:
+        r = await s.get(RegistrationRow, rid)
+    if r is None or not may_see(p, r):
+        raise NotFound(f"registration {rid} not found")
+    return r
+
+
+async def page_of(
+    db: Database, q: Select[Any], cursor: str | None, limit: int
+) -> Page[RegistrationOut]:
+    """Pages in filing-number order; the cursor is the last number returned."""
+    after = decode_cursor(cursor)
+    if after is not None and not isinstance(after, str):
+        raise field_error("cursor", "is not a cursor this API returned")
+    if after:
+        q = q.where(RegistrationRow.filing_no > str(after))
+    q = q.order_by(RegistrationRow.filing_no).limit(limit + 1)
+    async with db.session() as s:
+        rows = list((await s.execute(q)).scalars())
+    nxt = encode_cursor(rows[limit - 1].filing_no) if len(rows) > limit else None
+    return Page[RegistrationOut](items=[to_out(r) for r in rows[:limit]], next_cursor=nxt)

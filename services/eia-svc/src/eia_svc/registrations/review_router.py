@@ -1,0 +1,111 @@
+"""Post-hoc checks (事后抽查): the officer's review queue, clearing and revoking."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+from svc_common.audit import record_audit
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.errors import IllegalTransition, NotFound
+from svc_common.events.schemas.eia import RegistrationFormRevoked
+from svc_common.outbox import emit
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from svc_common.service import get_db
+
+from eia_svc.clock import Clock, get_clock
+from eia_svc.registrations.models import RegistrationRow
+from eia_svc.registrations.queries import page_of, to_out
+from eia_svc.registrations.schemas import RegistrationOut, RevokeIn
+
+router = APIRouter(prefix="/eia", tags=["post-hoc checks"])
+
+
+@router.get("/review-queue", response_model=Page[RegistrationOut])
+async def review_queue(
+    district: str | None = Query(None, pattern=r"^\d{6}$"),
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require("officer", "admin", "auditor")),
+    db: Database = Depends(get_db),
+) -> Page[RegistrationOut]:
+    """Auto-filings sampled for a post-hoc check (事后抽查) and not yet checked."""
+    q = select(RegistrationRow).where(RegistrationRow.review_status == "pending")
+    if district:
+        principal.require_district(district)
+        q = q.where(RegistrationRow.district == district)
+    elif principal.role == "officer":
+        q = q.where(RegistrationRow.district.in_(sorted(principal.districts)))
+    return await page_of(db, q, cursor, limit)
+
+
+async def _for_officer(db: Database, principal: Principal, rid: str) -> RegistrationRow:
+    async with db.session() as s:
+        r = await s.get(RegistrationRow, rid)
+    if r is None:
+        raise NotFound(f"registration {rid} not found")
+    principal.require_district(r.district)
+    return r
+
+
+@router.post("/review-queue/{rid}/clear", response_model=RegistrationOut)
+async def clear_check(
+    rid: str,
+    principal: Principal = Depends(require("officer", "admin")),
+    db: Database = Depends(get_db),
+) -> RegistrationOut:
+    """The post-hoc check found the filing true: it leaves the queue."""
+    await _for_officer(db, principal, rid)
+    async with db.transaction() as s:
+        r = await s.get(RegistrationRow, rid, with_for_update=True)
+        assert r is not None
+        if r.review_status != "pending":
+            raise IllegalTransition(
+                "registration check",
+                str(r.review_status or "not sampled"),
+                "clear",
+                ["revoke"] if r.status == "filed" else [],
+            )
+        r.review_status, r.reviewed_by = "cleared", principal.sub
+        record_audit(s, principal, "registration.check_clear", "registration", rid, None)
+    return to_out(r)
+
+
+@router.post("/registrations/{rid}/revoke", response_model=RegistrationOut)
+async def revoke_registration(
+    rid: str,
+    body: RevokeIn,
+    principal: Principal = Depends(require("officer", "admin")),
+    db: Database = Depends(get_db),
+    clock: Clock = Depends(get_clock),
+) -> RegistrationOut:
+    """Revoke a false filing (备案不实): status revoked, RegistrationFormRevoked."""
+    await _for_officer(db, principal, rid)
+    async with db.transaction() as s:
+        r = await s.get(RegistrationRow, rid, with_for_update=True)
+        assert r is not None
+        if r.status != "filed":
+            raise IllegalTransition("registration", r.status, "revoke", [])
+        r.status, r.revoked_at, r.revoked_by, r.revoke_reason = (
+            "revoked",
+            clock(),
+            principal.sub,
+            body.reason,
+        )
+        if r.review_status is not None:
+            r.review_status, r.reviewed_by = "revoked", principal.sub
+        emit(
+            s,
+            RegistrationFormRevoked(
+                filing_id=r.id,
+                filing_no=r.filing_no,
+                uscc=r.uscc,
+                district=r.district,
+                reason=body.reason,
+                revoked_by=principal.sub,
+            ),
+        )
+        record_audit(
+            s, principal, "registration.revoke", "registration", rid, {"reason": body.reason}
+        )
+    return to_out(r)
