@@ -75,3 +75,26 @@ async def test_control_units(client: httpx.AsyncClient) -> None:
             "/eia/control-units/X", json=unit, headers=testing.auth("officer", [JIZHOU])
         )
     ).status_code == 403
+
+
+async def test_two_replicas_starting_together_load_the_table_once(pg_url: str) -> None:
+    import asyncio
+    import contextlib
+
+    from eia_svc.app import create, spec
+    from eia_svc.settings import Settings
+    from svc_common.migrate import upgrade_async
+
+    # Migrated first: Alembic cannot run twice at once in one process (replicas
+    # are separate processes); what races here is the start-up table load.
+    await upgrade_async(spec().migrations_dir, pg_url)
+    apps = [
+        create(Settings(database_url=pg_url, log_json=False, run_migrations=False))
+        for _ in range(2)
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        clients = await asyncio.gather(
+            *(stack.enter_async_context(testing.running(app)) for app in apps)
+        )
+        types = (await clients[1].get("/eia/project-types", headers=admin())).json()
+    assert len(types) == 37

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.errors import FieldError, Unprocessable
 from svc_common.service import Runtime
@@ -38,10 +39,15 @@ def parse_or_422(text: str) -> list[ProjectType]:
 
 async def load_shipped_table(rt: Runtime) -> None:
     """Start-up: the shipped sample table is loaded when the table is empty."""
+    types = parse_or_422(SHIPPED_TABLE.read_text(encoding="utf-8"))
     async with rt.db.transaction() as s:
         if await s.scalar(select(func.count()).select_from(ProjectTypeRow)):
             return
-        await replace_table(s, parse_or_422(SHIPPED_TABLE.read_text(encoding="utf-8")))
+        # Replicas starting together may both find the table empty: the second
+        # one's rows clash and are skipped instead of failing its start-up.
+        pg = s.get_bind().dialect.name == "postgresql"
+        ins = (postgresql.insert if pg else sqlite.insert)(ProjectTypeRow)
+        await s.execute(ins.on_conflict_do_nothing(), [t.__dict__ for t in types])
 
 
 async def all_types(s: AsyncSession) -> dict[str, ProjectType]:
