@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -10,7 +10,7 @@ from svc_common.service import get_db
 from svc_common.types import utcnow
 
 from permit_svc.bulk import read_upload
-from permit_svc.enterprises import service
+from permit_svc.enterprises import importing, service
 from permit_svc.enterprises.rules import Category
 from permit_svc.enterprises.schemas import (
     EnterpriseIn,
@@ -63,10 +63,13 @@ async def import_enterprises(
     request: Request,
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
-) -> ImportReport:
+) -> Response:
     """Bulk upsert by USCC from CSV (text/csv) or JSON lines (application/x-ndjson)."""
     rows = await read_upload(request)
-    return await service.import_enterprises(db, principal, rows, utcnow())
+    report = await importing.import_enterprises(db, principal, rows, utcnow())
+    # Built as plain data and sent as is: re-validating tens of thousands of
+    # rows against the response model would cost more than the import itself.
+    return Response(importing.report_json(report), media_type="application/json")
 
 
 @router.get("/enterprises/{uscc}", response_model=EnterpriseOut)

@@ -6,26 +6,20 @@ import csv
 import datetime as dt
 import io
 from pathlib import Path
-from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
-from svc_common.errors import validation_errors as pydantic_errors
 from svc_common.pagination import Page, decode_cursor, encode_cursor
 
-from permit_svc.bulk import RawRow, chunks, dialect_insert
 from permit_svc.enterprises.models import Enterprise, Industry
 from permit_svc.enterprises.rules import CATEGORIES, IndustryClass
 from permit_svc.enterprises.schemas import (
     EnterpriseIn,
     EnterpriseOut,
-    ImportReport,
-    ImportRowResult,
     IndustryImportReport,
     IndustryOut,
 )
@@ -176,87 +170,4 @@ async def list_enterprises(
     return Page(
         items=[to_out(e) for e in rows],
         next_cursor=encode_cursor(rows[-1].uscc) if more and rows else None,
-    )
-
-
-def _validate_row(
-    raw: RawRow, categories: dict[str, str], principal: Principal, seen: dict[str, int]
-) -> tuple[dict[str, Any] | None, ImportRowResult | None]:
-    """A row ready to write, or the row's error result."""
-    uscc = str(raw.data.get("uscc", "")) if raw.data else None
-    if raw.data is None:
-        err = [FieldError(field="row", message=raw.error or "unreadable")]
-        return None, ImportRowResult(row=raw.row, result="error", errors=err)
-    try:
-        body = EnterpriseIn.model_validate(raw.data)
-    except ValidationError as exc:
-        return None, ImportRowResult(
-            row=raw.row, uscc=uscc, result="error", errors=pydantic_errors(exc.errors())
-        )
-    errors = []
-    category = categories.get(body.industry_code)
-    if category is None:
-        errors.append(
-            FieldError(field="industry_code", message="is not in the classification table")
-        )
-    if not principal.may_act_in(body.district):
-        errors.append(FieldError(field="district", message="is not one of your districts"))
-    if body.uscc in seen:
-        errors.append(
-            FieldError(field="uscc", message=f"appears again (first in row {seen[body.uscc]})")
-        )
-    if errors:
-        return None, ImportRowResult(row=raw.row, uscc=body.uscc, result="error", errors=errors)
-    seen[body.uscc] = raw.row
-    return {**body.model_dump(), "category": category}, None
-
-
-async def import_enterprises(
-    db: Database, principal: Principal, rows: list[RawRow], now: dt.datetime
-) -> ImportReport:
-    """Upsert by USCC: valid rows land even when others fail; one transaction."""
-    results: dict[int, ImportRowResult] = {}
-    valid: list[tuple[int, dict[str, Any]]] = []
-    created = updated = 0
-    async with db.transaction() as s:
-        categories = await industry_categories(s)
-        seen: dict[str, int] = {}
-        for raw in rows:
-            record, error = _validate_row(raw, categories, principal, seen)
-            if error is not None:
-                results[raw.row] = error
-            else:
-                assert record is not None
-                valid.append((raw.row, record | {"created_at": now, "updated_at": now}))
-        stmt = dialect_insert(s, Enterprise.__table__)  # type: ignore[arg-type]
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["uscc"],
-            set_={c: stmt.excluded[c] for c in (*UPSERT_COLUMNS, "updated_at")},
-        )
-        for chunk in chunks(valid):
-            keys = [rec["uscc"] for _, rec in chunk]
-            existing = set(
-                (await s.scalars(select(Enterprise.uscc).where(Enterprise.uscc.in_(keys)))).all()
-            )
-            await s.execute(stmt, [rec for _, rec in chunk])
-            for row, rec in chunk:
-                outcome = "updated" if rec["uscc"] in existing else "created"
-                results[row] = ImportRowResult(row=row, uscc=rec["uscc"], result=outcome)
-            updated += len(existing)
-            created += len(chunk) - len(existing)
-        failed = len(rows) - len(valid)
-        record_audit(
-            s,
-            principal,
-            "enterprise.import",
-            "enterprise_import",
-            now.isoformat(),
-            {"received": len(rows), "created": created, "updated": updated, "failed": failed},
-        )
-    return ImportReport(
-        received=len(rows),
-        created=created,
-        updated=updated,
-        failed=failed,
-        rows=[results[r.row] for r in rows],
     )
