@@ -246,6 +246,22 @@ async def test_statutory_clock_expires_permits_and_registrations(svc: Service) -
     r = await svc.http.get("/permit/permits?expiring_within_days=60", headers=OFFICER)
     assert [p["id"] for p in r.json()["items"]] == [soon]
     assert r.json()["items"][0]["renewal_due"] == (today - dt.timedelta(days=50)).isoformat()
+    # The whole list, soonest first, a page at a time.
+    seen, cursor = [], None
+    while True:
+        page = (
+            await svc.http.get(
+                "/permit/permits?limit=1" + (f"&cursor={cursor}" if cursor else ""),
+                headers=OFFICER,
+            )
+        ).json()
+        seen += [p["id"] for p in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert seen == [soon, later]
+    for bad in ("bm90LWEtbGlzdA", "WyJub3QtYS1kYXkiLCAieCJd"):  # "not-a-list", ["not-a-day","x"]
+        r = await svc.http.get(f"/permit/permits?cursor={bad}", headers=OFFICER)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "cursor"
     # Nothing is due today.
     assert await permits.expire_due(svc.db, utcnow()) == 0
     eleven_days_on = utcnow() + dt.timedelta(days=11)

@@ -15,6 +15,7 @@ from svc_common.db import Database
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
 from svc_common.pagination import Page, decode_cursor, encode_cursor
 
+from permit_svc.bulk import dialect_insert
 from permit_svc.enterprises.models import Enterprise, Industry
 from permit_svc.enterprises.rules import CATEGORIES, IndustryClass
 from permit_svc.enterprises.schemas import (
@@ -68,9 +69,11 @@ async def load_shipped_table_if_empty(db: Database) -> None:
         if await s.scalar(select(func.count()).select_from(Industry)):
             return
         rows = parse_industry_table(SHIPPED_TABLE.read_text("utf-8"))
+        # Replicas starting together may both find the table empty: the
+        # second one's rows collide and are skipped instead of failing start-up.
+        stmt = dialect_insert(s, Industry.__table__).on_conflict_do_nothing()  # type: ignore[arg-type]
         await s.execute(
-            insert(Industry),
-            [{"code": r.code, "name": r.name, "category": r.category} for r in rows],
+            stmt, [{"code": r.code, "name": r.name, "category": r.category} for r in rows]
         )
 
 

@@ -406,12 +406,10 @@ async def list_permits(
 ) -> Page[PermitOut]:
     """Ordered by valid-to date (soonest first, applications last), then id."""
     after = decode_cursor(cursor)
-    far = dt.date(9999, 12, 31)
-    sort_day = Permit.valid_to
     q = (
         select(Permit, Enterprise.name)
         .join(Enterprise, Enterprise.uscc == Permit.uscc)
-        .order_by(Permit.valid_to.is_(None), sort_day, Permit.id)
+        .order_by(Permit.valid_to.is_(None), Permit.valid_to, Permit.id)
         .limit(limit + 1)
     )
     if districts is not None:
@@ -425,8 +423,13 @@ async def list_permits(
             Permit.valid_to <= today + dt.timedelta(days=expiring_within_days),
         )
     if after is not None:
-        day = dt.date.fromisoformat(after[0]) if after[0] else far
+        if not (isinstance(after, list) and len(after) == 2 and isinstance(after[1], str)):
+            raise field_error("cursor", "is not a cursor this API returned")
         if after[0]:
+            try:
+                day = dt.date.fromisoformat(after[0])
+            except (TypeError, ValueError) as exc:
+                raise field_error("cursor", "is not a cursor this API returned") from exc
             q = q.where(
                 (Permit.valid_to > day)
                 | ((Permit.valid_to == day) & (Permit.id > after[1]))
