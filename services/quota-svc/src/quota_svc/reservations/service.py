@@ -94,14 +94,23 @@ async def reserve(
     ref = req.pool()
     pool = (await lock_pools(s, ref))[ref.id]
     # Checked under the pool lock, so a concurrent twin sees the first one's row.
-    done = await s.scalar(
-        select(Reservation).where(Reservation.idempotency_id == req.idempotency_id)
-    )
-    if done is not None:
-        return Reserved(done, created=False)
-    live = await find_live(s, req.project_ref)
-    if live is not None:
-        raise ProjectAlreadyReserved(live)
+    # One round trip for both: this request's earlier hold, or the project's live one.
+    found = (
+        await s.scalars(
+            select(Reservation).where(
+                (Reservation.idempotency_id == req.idempotency_id)
+                | (
+                    (Reservation.project_ref == req.project_ref)
+                    & Reservation.status.in_(list(LIVE))
+                )
+            )
+        )
+    ).all()
+    for r in found:
+        if r.idempotency_id == req.idempotency_id:
+            return Reserved(r, created=False)
+    if found:
+        raise ProjectAlreadyReserved(found[0])
     need = ledger_rules.need_kg(req.increment_kg, policy.offset_ratio_hundredths)
     rid = str(uuid.uuid4())
     try:
