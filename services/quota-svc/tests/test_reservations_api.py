@@ -3,7 +3,9 @@ resolution at most once, 409s naming what is allowed, 422s naming the field."""
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
 from svc_common import testing
+from svc_common.tables import AuditEntry
 
 from .conftest import BAODI, INVESTMENT, JIZHOU, OFFICER, Quota
 
@@ -32,6 +34,11 @@ async def test_reserve_repeated_holds_once(quota: Quota) -> None:
     a = await quota.availability(JIZHOU)
     assert (a["reserved_t"], a["available_t"]) == ("5.000", "15.000")
     assert len(await quota.events("quota.reserved.v1")) == 1
+    async with quota.app.state.runtime.db.session() as s:
+        audited = await s.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "quota.reserve")
+        )
+    assert audited == 1
     # A different request for the same project is a conflict, not a second hold.
     other = await quota.client.post(
         "/quota/reservations", json={**PROJECT, "increment_t": "3"}, headers=OFFICER

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Depends, Response
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal, require
 from svc_common.db import Database
@@ -80,6 +81,13 @@ async def create_reservation(
                 same = _same_request(exc.existing, body)
     except service.ReservationRefused as exc:
         raise refused_problem(exc) from exc
+    except IntegrityError as exc:
+        # Only a twin request for the project racing on another pool gets here:
+        # the live-project index refused the second one.
+        raise Conflict(
+            f"project {body.project_ref} was reserved by a concurrent request; read it and retry",
+            project_ref=body.project_ref,
+        ) from exc
     if done is None:
         # The same request again (another or no Idempotency-Key): one effect,
         # the first answer. A different request for the project is a conflict.
