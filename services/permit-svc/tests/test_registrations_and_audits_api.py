@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from permit_svc.calendar import local_today
+from permit_svc.enterprises.rules import make_uscc
 from svc_common import testing
 from svc_common.types import utcnow
 
@@ -73,6 +75,59 @@ async def test_registration_refused_for_permit_industries_and_other_districts(sv
     )
     assert permit_applied.status_code == 422
     assert "registration management" in permit_applied.json()["errors"][0]["message"]
+
+
+async def test_bulk_filings_report_each_row(svc: Service) -> None:
+    ok = await svc.enterprise(25, industry="2921")
+    taken = await svc.enterprise(26, industry="2921")
+    key = await svc.enterprise(27, industry="2614")
+    assert (
+        await svc.http.post("/permit/registrations", json={"uscc": taken}, headers=OFFICER)
+    ).status_code == 201
+    upload = "\n".join(
+        json.dumps(row)
+        for row in (
+            {"uscc": ok, "details": {"outlets": 1}},
+            {"uscc": taken},
+            {"uscc": key},
+            {"uscc": make_uscc(BAODI, 28)},
+            {"uscc": ok[:17] + "0" if ok[17] != "0" else ok[:17] + "1"},
+        )
+    )
+    r = await svc.http.post(
+        "/permit/registrations:import",
+        content=upload.encode(),
+        headers={**OFFICER, "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (report["received"], report["created"], report["failed"]) == (5, 1, 4)
+    rows = report["rows"]
+    assert rows[0]["registration_no"] == ok + "001W"
+    assert "already has registration" in rows[1]["errors"][0]["message"]
+    assert "needs a permit" in rows[2]["errors"][0]["message"]
+    assert "no enterprise" in rows[3]["errors"][0]["message"]
+    assert "check character" in rows[4]["errors"][0]["message"]
+    assert len(await svc.events("registration.filed.v1")) == 2
+    # Existing certificates: the same per-row reporting, JSON lines only.
+    r = await svc.http.post(
+        "/permit/permits:import",
+        content=json.dumps(
+            {
+                "uscc": key,
+                "pollutants": [{"pollutant": "VOCs", "amount_t": "1"}],
+                "valid_from": "2020-01-01",
+                "valid_to": "2021-01-01",
+            }
+        ).encode(),
+        headers={**OFFICER, "content-type": "application/x-ndjson"},
+    )
+    assert r.json()["failed"] == 1
+    assert r.json()["rows"][0]["errors"][0]["field"] == "valid_to"
+    r = await svc.http.post(
+        "/permit/permits:import", content=b"uscc\n", headers={**OFFICER, "content-type": "text/csv"}
+    )
+    assert r.status_code == 415
 
 
 async def _issued_permit(svc: Service, serial: int) -> str:
