@@ -11,7 +11,7 @@ from typing import Any
 
 from permit_svc.calendar import local_today
 from permit_svc.enterprises.rules import make_uscc
-from permit_svc.permits import service as permits
+from permit_svc.permits import expiry as permits
 from permit_svc.registrations import service as registrations
 from svc_common import testing
 from svc_common.events.envelope import Envelope

@@ -15,7 +15,7 @@ from permit_svc.audits.router import router as audits_router
 from permit_svc.enterprises.router import router as enterprises_router
 from permit_svc.enterprises.service import load_shipped_table_if_empty
 from permit_svc.events import handlers
-from permit_svc.permits import service as permits
+from permit_svc.permits import expiry as permits
 from permit_svc.permits.router import router as permits_router
 from permit_svc.registrations import service as registrations
 from permit_svc.registrations.router import router as registrations_router

@@ -11,7 +11,7 @@ from svc_common.types import utcnow
 
 from permit_svc.bulk import read_upload
 from permit_svc.calendar import local_today
-from permit_svc.permits import existing, service
+from permit_svc.permits import existing, queries, service
 from permit_svc.permits.rules import PermitStatus
 from permit_svc.permits.schemas import (
     Cancellation,
@@ -140,7 +140,7 @@ async def get_permit(
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ) -> PermitOut:
-    p = await service.get(db, permit_id, settings)
+    p = await queries.get(db, permit_id, settings)
     visible_districts(principal, p.district)
     return p
 
@@ -157,7 +157,7 @@ async def list_permits(
     settings: Settings = Depends(get_settings),
 ) -> Page[PermitOut]:
     """Permits, soonest-expiring first; `expiring_within_days=60` is the renewal reminder list."""
-    return await service.list_permits(
+    return await queries.list_permits(
         db,
         districts=visible_districts(principal, district),
         status=status,

@@ -11,13 +11,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
-from svc_common.audit import SYSTEM, record_audit
+from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.errors import Conflict, NotFound, field_error
 from svc_common.events.schemas import permit as ev
 from svc_common.events.schemas.common import PollutantAmount, PollutantChange
-from svc_common.pagination import Page, decode_cursor, encode_cursor
 from svc_common.types import kg_to_tonnes
 
 from permit_svc.calendar import local_today
@@ -128,7 +127,7 @@ async def _locked(
     return p, e, after
 
 
-def _step(
+def step(
     s: AsyncSession,
     principal: Principal,
     p: Permit,
@@ -187,7 +186,7 @@ async def issue(
             p.uscc, await next_sequence(s, Permit.permit_no, Permit.uscc, p.uscc)
         )
         p.valid_from, p.valid_to = rules.term(local_today(now), settings.permit_term_years)
-        _step(s, principal, p, "issue", after, now, {"permit_no": p.permit_no})
+        step(s, principal, p, "issue", after, now, {"permit_no": p.permit_no})
         outbox.emit(s, issued_event(p, e))
     return to_out(p, e.name, settings.renewal_lead_days)
 
@@ -227,7 +226,7 @@ async def change(
         if vocs_delta > 0:
             await _require_backing(s, p, vocs_delta)
         p.pollutants, p.vocs_kg, p.status_reason = new, new.get(rules.VOCS, 0), body.reason
-        _step(s, principal, p, "change", after, now, {"vocs_delta_kg": vocs_delta})
+        step(s, principal, p, "change", after, now, {"vocs_delta_kg": vocs_delta})
         assert p.permit_no
         outbox.emit(
             s,
@@ -269,7 +268,7 @@ async def renew(
         except ValueError as exc:
             raise Conflict(f"cannot renew yet: {exc}", valid_to=p.valid_to.isoformat()) from exc
         p.valid_from, p.valid_to = start, end
-        _step(s, principal, p, "renew", after, now, {"valid_to": end.isoformat()})
+        step(s, principal, p, "renew", after, now, {"valid_to": end.isoformat()})
         outbox.emit(
             s,
             ev.PermitRenewed(
@@ -298,7 +297,7 @@ async def suspend_reinstate_revoke(
         p, e, after = await _locked(s, principal, permit_id, action)
         assert p.permit_no
         p.status_reason = reason
-        _step(s, principal, p, action, after, now, {"reason": reason})
+        step(s, principal, p, action, after, now, {"reason": reason})
         common = {"permit_id": p.id, "permit_no": p.permit_no, "uscc": p.uscc}
         payload: ev.EventPayload
         if action == "suspend":
@@ -327,7 +326,7 @@ async def cancel(
         p.cancel_reason, p.status_reason = body.reason, body.note
         if body.reason == "closure":
             e.operating_status, e.updated_at = "closed", now
-        _step(s, principal, p, "cancel", after, now, {"reason": body.reason, "note": body.note})
+        step(s, principal, p, "cancel", after, now, {"reason": body.reason, "note": body.note})
         outbox.emit(
             s,
             ev.PermitCancelled(
@@ -343,107 +342,3 @@ async def cancel(
             ),
         )
     return to_out(p, e.name, settings.renewal_lead_days)
-
-
-async def expire_due(db: Database, now: dt.datetime, batch: int = 500) -> int:
-    """Statutory clock: permits in force past their valid-to date expire, each
-    with a permit.expired event. Safe on several replicas (SKIP LOCKED)."""
-    today = local_today(now)
-    total = 0
-    while True:
-        async with db.transaction() as s:
-            due = (
-                await s.scalars(
-                    select(Permit)
-                    .where(Permit.status.in_(rules.IN_FORCE), Permit.valid_to < today)
-                    .order_by(Permit.valid_to)
-                    .limit(batch)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            for p in due:
-                assert p.permit_no and p.valid_to
-                _step(s, SYSTEM, p, "expire", rules.next_status(p.status, "expire"), now, {})
-                outbox.emit(
-                    s,
-                    ev.PermitExpired(
-                        permit_id=p.id,
-                        permit_no=p.permit_no,
-                        uscc=p.uscc,
-                        district=p.district,
-                        expired_on=p.valid_to + dt.timedelta(days=1),
-                    ),
-                )
-        total += len(due)
-        if len(due) < batch:
-            return total
-
-
-async def get(db: Database, permit_id: str, settings: Settings) -> PermitOut:
-    async with db.session() as s:
-        row = (
-            await s.execute(
-                select(Permit, Enterprise.name)
-                .join(Enterprise, Enterprise.uscc == Permit.uscc)
-                .where(Permit.id == permit_id)
-            )
-        ).one_or_none()
-    if row is None:
-        raise NotFound(f"no permit {permit_id}")
-    return to_out(row[0], row[1], settings.renewal_lead_days)
-
-
-async def list_permits(
-    db: Database,
-    *,
-    districts: list[str] | None,
-    status: str | None,
-    expiring_within_days: int | None,
-    today: dt.date,
-    cursor: str | None,
-    limit: int,
-    settings: Settings,
-) -> Page[PermitOut]:
-    """Ordered by valid-to date (soonest first, applications last), then id."""
-    after = decode_cursor(cursor)
-    q = (
-        select(Permit, Enterprise.name)
-        .join(Enterprise, Enterprise.uscc == Permit.uscc)
-        .order_by(Permit.valid_to.is_(None), Permit.valid_to, Permit.id)
-        .limit(limit + 1)
-    )
-    if districts is not None:
-        q = q.where(Permit.district.in_(districts))
-    if status is not None:
-        q = q.where(Permit.status == status)
-    if expiring_within_days is not None:
-        # The renewal reminder list (延续提醒): in force and ending soon.
-        q = q.where(
-            Permit.status.in_(rules.IN_FORCE),
-            Permit.valid_to <= today + dt.timedelta(days=expiring_within_days),
-        )
-    if after is not None:
-        if not (isinstance(after, list) and len(after) == 2 and isinstance(after[1], str)):
-            raise field_error("cursor", "is not a cursor this API returned")
-        if after[0]:
-            try:
-                day = dt.date.fromisoformat(after[0])
-            except (TypeError, ValueError) as exc:
-                raise field_error("cursor", "is not a cursor this API returned") from exc
-            q = q.where(
-                (Permit.valid_to > day)
-                | ((Permit.valid_to == day) & (Permit.id > after[1]))
-                | Permit.valid_to.is_(None)
-            )
-        else:
-            q = q.where(Permit.valid_to.is_(None), Permit.id > after[1])
-    async with db.session() as s:
-        rows = list((await s.execute(q)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [to_out(p, name, settings.renewal_lead_days) for p, name in rows]
-    next_cursor = None
-    if more and rows:
-        last = rows[-1][0]
-        next_cursor = encode_cursor([last.valid_to.isoformat() if last.valid_to else None, last.id])
-    return Page(items=items, next_cursor=next_cursor)

@@ -10,7 +10,7 @@ from svc_common.service import get_db
 from svc_common.types import utcnow
 
 from permit_svc.bulk import read_upload
-from permit_svc.registrations import service
+from permit_svc.registrations import importing, queries, service
 from permit_svc.registrations.rules import RegistrationStatus
 from permit_svc.registrations.schemas import (
     RegistrationCancellation,
@@ -47,7 +47,9 @@ async def file_registrations(
 ) -> RegistrationImportReport:
     """Bulk filing from CSV or JSON lines (a `uscc` per row), with a result per row."""
     rows = await read_upload(request)
-    return await service.file_many(db, principal, rows, settings.registration_term_years, utcnow())
+    return await importing.file_many(
+        db, principal, rows, settings.registration_term_years, utcnow()
+    )
 
 
 @router.post("/registrations/{registration_id}/change", response_model=RegistrationOut)
@@ -76,7 +78,7 @@ async def get_registration(
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> RegistrationOut:
-    r = await service.get(db, registration_id)
+    r = await queries.get(db, registration_id)
     visible_districts(principal, r.district)
     return r
 
@@ -90,6 +92,6 @@ async def list_registrations(
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> Page[RegistrationOut]:
-    return await service.list_registrations(
+    return await queries.list_registrations(
         db, visible_districts(principal, district), status, cursor, limit
     )

@@ -6,19 +6,16 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from pydantic import ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable
-from svc_common.errors import validation_errors as pydantic_errors
 from svc_common.events.schemas import permit as ev
-from svc_common.pagination import Page, decode_cursor, encode_cursor
 
-from permit_svc.bulk import RawRow, chunks
+from permit_svc.bulk import chunks
 from permit_svc.calendar import local_today
 from permit_svc.enterprises.models import Enterprise
 from permit_svc.enterprises.rules import needs_permit
@@ -29,8 +26,6 @@ from permit_svc.registrations.schemas import (
     RegistrationCancellation,
     RegistrationChange,
     RegistrationFiling,
-    RegistrationImportReport,
-    RegistrationImportRow,
     RegistrationOut,
 )
 
@@ -54,7 +49,7 @@ def to_out(r: Registration, enterprise_name: str) -> RegistrationOut:
     )
 
 
-def _eligibility(e: Enterprise | None, principal: Principal) -> list[FieldError]:
+def eligibility(e: Enterprise | None, principal: Principal) -> list[FieldError]:
     if e is None:
         return [FieldError(field="uscc", message="no enterprise has this code here")]
     if needs_permit(e.category):
@@ -70,7 +65,7 @@ def _eligibility(e: Enterprise | None, principal: Principal) -> list[FieldError]
     return []
 
 
-class _Filing:
+class Filing:
     """Numbers and terms for a batch of filings, from what is on the register."""
 
     def __init__(self, today: dt.date, years: int) -> None:
@@ -108,7 +103,7 @@ class _Filing:
         }
 
 
-def _filed_event(rec: dict[str, Any], e: Enterprise) -> ev.RegistrationFiled:
+def filed_event(rec: dict[str, Any], e: Enterprise) -> ev.RegistrationFiled:
     return ev.RegistrationFiled(
         registration_id=rec["id"],
         registration_no=rec["registration_no"],
@@ -127,11 +122,11 @@ async def file(
         e = await s.get(Enterprise, body.uscc)
         if e is not None:
             principal.require_district(e.district)
-        errors = _eligibility(e, principal)
+        errors = eligibility(e, principal)
         if errors:
             raise Unprocessable(f"uscc: {errors[0].message}", errors=errors)
         assert e is not None
-        filing = _Filing(local_today(now), years)
+        filing = Filing(local_today(now), years)
         await filing.load(s, [e.uscc])
         if e.uscc in filing.active:
             raise Conflict(
@@ -141,78 +136,9 @@ async def file(
         rec = filing.record(e, body.details, now)
         reg = Registration(**rec)
         s.add(reg)
-        outbox.emit(s, _filed_event(rec, e))
+        outbox.emit(s, filed_event(rec, e))
         record_audit(s, principal, "registration.file", "registration", rec["id"], {"uscc": e.uscc})
     return to_out(reg, e.name)
-
-
-async def file_many(
-    db: Database, principal: Principal, rows: list[RawRow], years: int, now: dt.datetime
-) -> RegistrationImportReport:
-    """Bulk filing: per-row results, valid rows filed even when others fail."""
-    results: dict[int, RegistrationImportRow] = {}
-    parsed: list[tuple[RawRow, RegistrationFiling]] = []
-    for raw in rows:
-        if raw.data is None:
-            err = [FieldError(field="row", message=raw.error or "unreadable")]
-            results[raw.row] = RegistrationImportRow(row=raw.row, result="error", errors=err)
-            continue
-        try:
-            parsed.append((raw, RegistrationFiling.model_validate(raw.data)))
-        except ValidationError as exc:
-            results[raw.row] = RegistrationImportRow(
-                row=raw.row,
-                uscc=str(raw.data.get("uscc")),
-                result="error",
-                errors=pydantic_errors(exc.errors()),
-            )
-    async with db.transaction() as s:
-        usccs = sorted({b.uscc for _, b in parsed})
-        enterprises: dict[str, Enterprise] = {}
-        for chunk in chunks(usccs):
-            found = await s.scalars(select(Enterprise).where(Enterprise.uscc.in_(chunk)))
-            enterprises.update({e.uscc: e for e in found})
-        filing = _Filing(local_today(now), years)
-        await filing.load(s, usccs)
-        records, events = [], []
-        for raw, body in parsed:
-            e = enterprises.get(body.uscc)
-            errors = _eligibility(e, principal)
-            if not errors and body.uscc in filing.active:
-                msg = f"already has registration {filing.active[body.uscc]} in force"
-                errors = [FieldError(field="uscc", message=msg)]
-            if errors or e is None:
-                results[raw.row] = RegistrationImportRow(
-                    row=raw.row, uscc=body.uscc, result="error", errors=errors
-                )
-                continue
-            rec = filing.record(e, body.details, now)
-            records.append(rec)
-            events.append(_filed_event(rec, e))
-            results[raw.row] = RegistrationImportRow(
-                row=raw.row,
-                uscc=body.uscc,
-                result="created",
-                registration_id=rec["id"],
-                registration_no=rec["registration_no"],
-            )
-        for chunk in chunks(records):
-            await s.execute(insert(Registration), chunk)
-        await outbox.emit_many(s, events)
-        record_audit(
-            s,
-            principal,
-            "registration.file_many",
-            "registration_import",
-            str(uuid.uuid4()),
-            {"received": len(rows), "created": len(records)},
-        )
-    return RegistrationImportReport(
-        received=len(rows),
-        created=len(records),
-        failed=len(rows) - len(records),
-        rows=[results[r.row] for r in rows],
-    )
 
 
 async def _locked(
@@ -314,47 +240,3 @@ async def expire_due(db: Database, now: dt.datetime, batch: int = 500) -> int:
         total += len(due)
         if len(due) < batch:
             return total
-
-
-async def get(db: Database, registration_id: str) -> RegistrationOut:
-    async with db.session() as s:
-        row = (
-            await s.execute(
-                select(Registration, Enterprise.name)
-                .join(Enterprise, Enterprise.uscc == Registration.uscc)
-                .where(Registration.id == registration_id)
-            )
-        ).one_or_none()
-    if row is None:
-        raise NotFound(f"no registration {registration_id}")
-    return to_out(row[0], row[1])
-
-
-async def list_registrations(
-    db: Database,
-    districts: list[str] | None,
-    status: str | None,
-    cursor: str | None,
-    limit: int,
-) -> Page[RegistrationOut]:
-    after = decode_cursor(cursor)
-    q = (
-        select(Registration, Enterprise.name)
-        .join(Enterprise, Enterprise.uscc == Registration.uscc)
-        .order_by(Registration.registration_no)
-        .limit(limit + 1)
-    )
-    if districts is not None:
-        q = q.where(Registration.district.in_(districts))
-    if status is not None:
-        q = q.where(Registration.status == status)
-    if after is not None:
-        q = q.where(Registration.registration_no > str(after))
-    async with db.session() as s:
-        rows = list((await s.execute(q)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[to_out(r, n) for r, n in rows],
-        next_cursor=encode_cursor(rows[-1][0].registration_no) if more and rows else None,
-    )

@@ -1,0 +1,87 @@
+"""Reading permits: one by id, and lists (the renewal reminder list among them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from svc_common.db import Database
+from svc_common.errors import NotFound, field_error
+from svc_common.pagination import Page, decode_cursor, encode_cursor
+
+from permit_svc.enterprises.models import Enterprise
+from permit_svc.permits import rules
+from permit_svc.permits.models import Permit
+from permit_svc.permits.schemas import PermitOut
+from permit_svc.permits.service import to_out
+from permit_svc.settings import Settings
+
+
+async def get(db: Database, permit_id: str, settings: Settings) -> PermitOut:
+    async with db.session() as s:
+        row = (
+            await s.execute(
+                select(Permit, Enterprise.name)
+                .join(Enterprise, Enterprise.uscc == Permit.uscc)
+                .where(Permit.id == permit_id)
+            )
+        ).one_or_none()
+    if row is None:
+        raise NotFound(f"no permit {permit_id}")
+    return to_out(row[0], row[1], settings.renewal_lead_days)
+
+
+async def list_permits(
+    db: Database,
+    *,
+    districts: list[str] | None,
+    status: str | None,
+    expiring_within_days: int | None,
+    today: dt.date,
+    cursor: str | None,
+    limit: int,
+    settings: Settings,
+) -> Page[PermitOut]:
+    """Ordered by valid-to date (soonest first, applications last), then id."""
+    after = decode_cursor(cursor)
+    q = (
+        select(Permit, Enterprise.name)
+        .join(Enterprise, Enterprise.uscc == Permit.uscc)
+        .order_by(Permit.valid_to.is_(None), Permit.valid_to, Permit.id)
+        .limit(limit + 1)
+    )
+    if districts is not None:
+        q = q.where(Permit.district.in_(districts))
+    if status is not None:
+        q = q.where(Permit.status == status)
+    if expiring_within_days is not None:
+        # The renewal reminder list (延续提醒): in force and ending soon.
+        q = q.where(
+            Permit.status.in_(rules.IN_FORCE),
+            Permit.valid_to <= today + dt.timedelta(days=expiring_within_days),
+        )
+    if after is not None:
+        if not (isinstance(after, list) and len(after) == 2 and isinstance(after[1], str)):
+            raise field_error("cursor", "is not a cursor this API returned")
+        if after[0]:
+            try:
+                day = dt.date.fromisoformat(after[0])
+            except (TypeError, ValueError) as exc:
+                raise field_error("cursor", "is not a cursor this API returned") from exc
+            q = q.where(
+                (Permit.valid_to > day)
+                | ((Permit.valid_to == day) & (Permit.id > after[1]))
+                | Permit.valid_to.is_(None)
+            )
+        else:
+            q = q.where(Permit.valid_to.is_(None), Permit.id > after[1])
+    async with db.session() as s:
+        rows = list((await s.execute(q)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [to_out(p, name, settings.renewal_lead_days) for p, name in rows]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1][0]
+        next_cursor = encode_cursor([last.valid_to.isoformat() if last.valid_to else None, last.id])
+    return Page(items=items, next_cursor=next_cursor)
