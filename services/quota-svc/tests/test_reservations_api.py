@@ -136,3 +136,12 @@ async def test_roles_and_districts(quota: Quota) -> None:
         "/quota/pools/120119/VOCs/baseline", json={"amount_t": "1"}, headers=OFFICER
     )
     assert r.status_code == 403
+
+
+async def test_allocate_without_a_body_posts_the_whole_hold(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "20")
+    res = await _reserve(quota)
+    r = await quota.client.post(f"/quota/reservations/{res['id']}/allocate", headers=OFFICER)
+    assert r.status_code == 200, r.text
+    assert (r.json()["allocated_t"], r.json()["released_t"]) == ("5.000", "0.000")
+    assert await quota.events("quota.released.v1") == []
