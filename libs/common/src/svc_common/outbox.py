@@ -14,10 +14,11 @@ import contextlib
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Row, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from svc_common import context
@@ -96,12 +97,14 @@ class OutboxRelay:
         service: str,
         batch_size: int = 200,
         sweep_seconds: float = 2.0,
+        coalesce_seconds: float = 0.002,
     ) -> None:
         self.db = db
         self.transport = transport
         self.service = service
         self.batch_size = batch_size
         self.sweep_seconds = sweep_seconds
+        self.coalesce_seconds = coalesce_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -124,15 +127,31 @@ class OutboxRelay:
     async def _run(self) -> None:
         while True:
             # On timeout this is the sweep: republish what a crash or outage left unsent.
-            with contextlib.suppress(TimeoutError):
+            swept = False
+            try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.sweep_seconds)
+            except TimeoutError:
+                swept = True
+            if not swept and self.coalesce_seconds:
+                # Let the commits of concurrent requests pile up: one pass
+                # then relays them all, instead of one pass per commit.
+                await asyncio.sleep(self.coalesce_seconds)
             self._wake.clear()
             try:
                 await self.drain()
+                if swept:
+                    await self._gauge_unsent()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep relaying; the rows stay unsent
                 log.warning("outbox relay pass failed", error=repr(exc))
+
+    async def _gauge_unsent(self) -> None:
+        async with self.db.session() as s:
+            unsent = await s.scalar(
+                select(func.count()).select_from(OutboxRow).where(OutboxRow.sent_at.is_(None))
+            )
+        UNSENT.labels(self.service).set(unsent or 0)
 
     async def drain(self) -> int:
         """Publish until nothing publishable is left; returns rows published."""
@@ -143,11 +162,6 @@ class OutboxRelay:
                 total += published
                 if claimed < self.batch_size or published == 0:
                     break
-            async with self.db.session() as s:
-                unsent = await s.scalar(
-                    select(func.count()).select_from(OutboxRow).where(OutboxRow.sent_at.is_(None))
-                )
-            UNSENT.labels(self.service).set(unsent or 0)
         return total
 
     async def _relay_once(self) -> tuple[int, int]:
@@ -172,10 +186,17 @@ class OutboxRelay:
                     await self._mark(s, rows, results)
         return sum(1 for r in results if r is None), len(claimed)
 
-    async def _claim(self, s: AsyncSession, *, lock: bool) -> Sequence[OutboxRow]:
+    async def _claim(self, s: AsyncSession, *, lock: bool) -> Sequence[Row[Any]]:
+        # Plain columns, not ORM entities: this runs after every commit.
         now = utcnow()
         q = (
-            select(OutboxRow)
+            select(
+                OutboxRow.seq,
+                OutboxRow.key,
+                OutboxRow.topic,
+                OutboxRow.envelope,
+                OutboxRow.attempts,
+            )
             .where(OutboxRow.sent_at.is_(None))
             .where(or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now))
             .order_by(OutboxRow.seq)
@@ -183,9 +204,9 @@ class OutboxRelay:
         )
         if lock:
             q = q.with_for_update(skip_locked=True)
-        return (await s.execute(q)).scalars().all()
+        return (await s.execute(q)).all()
 
-    async def _in_key_order(self, s: AsyncSession, claimed: Sequence[OutboxRow]) -> list[OutboxRow]:
+    async def _in_key_order(self, s: AsyncSession, claimed: Sequence[Row[Any]]) -> list[Row[Any]]:
         """Keep, per key, only the claimed rows that are the oldest unsent rows
         of that key: a row locked by another relay, or waiting for a retry,
         holds back every later row of its key."""
@@ -203,7 +224,7 @@ class OutboxRelay:
             expected[key].append(seq)
         position: dict[str, int] = defaultdict(int)
         blocked: set[str] = set()
-        ready: list[OutboxRow] = []
+        ready: list[Row[Any]] = []
         for row in claimed:
             if row.key in blocked:
                 continue
@@ -215,7 +236,7 @@ class OutboxRelay:
                 blocked.add(row.key)
         return ready
 
-    async def _publish(self, rows: list[OutboxRow]) -> list[BaseException | None]:
+    async def _publish(self, rows: list[Row[Any]]) -> list[BaseException | None]:
         if not rows:
             return []
         messages: list[Message] = [
@@ -224,7 +245,7 @@ class OutboxRelay:
         return await self.transport.publish_batch(messages)
 
     async def _mark(
-        self, s: AsyncSession, rows: list[OutboxRow], results: list[BaseException | None]
+        self, s: AsyncSession, rows: list[Row[Any]], results: list[BaseException | None]
     ) -> None:
         now = utcnow()
         sent = [r.seq for r, err in zip(rows, results, strict=True) if err is None]

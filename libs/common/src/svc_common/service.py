@@ -103,6 +103,7 @@ def create_app(
             service=spec.name,
             batch_size=settings.outbox_batch_size,
             sweep_seconds=settings.outbox_sweep_seconds,
+            coalesce_seconds=settings.outbox_coalesce_seconds,
         )
         consumer = None
         if spec.handlers is not None:
