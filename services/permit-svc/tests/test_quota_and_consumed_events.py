@@ -3,6 +3,7 @@ events permit-svc consumes, pushed through its inbox (duplicates included)."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -136,3 +137,20 @@ async def test_approved_filing_of_a_registration_industry_drafts_nothing(svc: Se
     await testing.deliver(svc.app, approved)
     r = await svc.http.get("/permit/permits", headers=OFFICER)
     assert r.json()["items"] == []
+
+
+async def test_concurrent_issues_for_one_enterprise_draw_once(svc: Service) -> None:
+    """Two applications of one enterprise issued at the same moment: the
+    enterprise lock lets one through; the other sees it and is refused."""
+    uscc = await svc.enterprise(13)
+    await testing.deliver(svc.app, allocation("res-13", "P-13", uscc, "5"))
+    first = await apply(svc, uscc, "4", project="P-13")
+    second = await apply(svc, uscc, "4", project="P-13")
+    answers = await asyncio.gather(
+        *(svc.http.post(f"/permit/permits/{p}/issue", headers=OFFICER) for p in (first, second))
+    )
+    assert sorted(r.status_code for r in answers) == [200, 409]
+    issued = await svc.events("permit.issued.v1")
+    assert len(issued) == 1
+    r = await svc.http.get(f"/permit/permits?status=issued&district={BAODI}", headers=OFFICER)
+    assert [p["quota_drawn_t"] for p in r.json()["items"]] == ["4.000"]
