@@ -119,6 +119,22 @@ async def test_bulk_import_is_an_upsert_by_uscc_from_csv(svc: Service) -> None:
     e3 = (await svc.http.get(f"/permit/enterprises/{make_uscc(BAODI, 3)}", headers=OFFICER)).json()
     e4 = (await svc.http.get(f"/permit/enterprises/{make_uscc(BAODI, 4)}", headers=OFFICER)).json()
     assert e3["name"] == "企业3(更名)" and e4["category"] == "registration"
+    # An officer cannot take over an enterprise registered in another district.
+    jizhou = make_uscc(JIZHOU, 1)
+    r = await svc.http.post(
+        "/permit/enterprises",
+        json={"uscc": jizhou, "name": "蓟州企业", "district": JIZHOU, "industry_code": "2641"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 201
+    moved = f"uscc,name,district,industry_code\n{jizhou},改名,{BAODI},2641\n"
+    r = await svc.http.post("/permit/enterprises:import", content=moved.encode(), headers=headers)
+    (row,) = r.json()["rows"]
+    assert (
+        row["result"] == "error" and "registered in district 120119" in row["errors"][0]["message"]
+    )
+    e = (await svc.http.get(f"/permit/enterprises/{jizhou}", headers=ADMIN)).json()
+    assert (e["name"], e["district"]) == ("蓟州企业", JIZHOU)
 
 
 async def test_bulk_import_rejects_other_media_types(svc: Service) -> None:

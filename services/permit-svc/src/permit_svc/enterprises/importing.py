@@ -172,6 +172,31 @@ class _Validator:
         return valid
 
 
+async def _keep_own(
+    s: AsyncSession,
+    principal: Principal,
+    valid: list[tuple[int, tuple[Any, ...]]],
+    errors: dict[int, dict[str, Any]],
+) -> list[tuple[int, tuple[Any, ...]]]:
+    """An officer may not update an enterprise registered in another district
+    (nor move it into their own): such rows are errors."""
+    keys = [r[0] for _, r in valid]
+    where = await s.execute(
+        select(Enterprise.uscc, Enterprise.district).where(Enterprise.uscc.in_(keys))
+    )
+    foreign = {u: d for u, d in where if not principal.may_act_in(d)}
+    if not foreign:
+        return valid
+    kept = []
+    for row, r in valid:
+        if r[0] in foreign:
+            msg = f"is registered in district {foreign[r[0]]}, not one of yours"
+            errors[row] = _error(row, r[0], [FieldError(field="uscc", message=msg)])
+        else:
+            kept.append((row, r))
+    return kept
+
+
 async def _inline(
     validator: _Validator, rows: list[RawRow]
 ) -> AsyncIterator[list[tuple[int, tuple[Any, ...]]]]:
@@ -216,6 +241,8 @@ async def import_enterprises(
             # validating thread beside it would slow it down, not hide its cost.
             upsert, batches = _upsert_sqlite, _inline(validator, rows)
         async for valid in batches:
+            if principal.districts:
+                valid = await _keep_own(s, principal, valid, validator.errors)
             if not valid:
                 continue
             inserted = await upsert(s, [r for _, r in valid], now)
