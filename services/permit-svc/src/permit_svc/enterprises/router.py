@@ -66,10 +66,8 @@ async def import_enterprises(
 ) -> Response:
     """Bulk upsert by USCC from CSV (text/csv) or JSON lines (application/x-ndjson)."""
     rows = await read_upload(request)
-    report = await importing.import_enterprises(db, principal, rows, utcnow())
-    # Built as plain data and sent as is: re-validating tens of thousands of
-    # rows against the response model would cost more than the import itself.
-    return Response(importing.report_json(report), media_type="application/json")
+    result = await importing.import_enterprises(db, principal, rows, utcnow())
+    return Response(result.to_json(), media_type="application/json")
 
 
 @router.get("/enterprises/{uscc}", response_model=EnterpriseOut)
