@@ -225,6 +225,12 @@ async def test_cancel_for_closure_frees_vocs_for_reclaim(svc: Service) -> None:
     # The enterprise is closed, so it leaves the fixed-source count.
     e = await svc.http.get(f"/permit/enterprises/{uscc}", headers=OFFICER)
     assert e.json()["operating_status"] == "closed"
+    r = await svc.http.post(
+        "/permit/permits",
+        json={"uscc": uscc, "pollutants": [{"pollutant": "VOCs", "amount_t": "1"}]},
+        headers=OFFICER,
+    )
+    assert r.status_code == 409 and "closed" in r.json()["detail"]
     # Replaying the request (same Idempotency-Key) does not cancel twice.
     again = await svc.http.post(
         f"/permit/permits/{pid}/cancel",

@@ -96,6 +96,8 @@ async def apply(
         if e is None:
             raise field_error("uscc", "no enterprise has this code here; register it first")
         principal.require_district(e.district)
+        if e.operating_status == "closed":
+            raise Conflict(f"enterprise {e.uscc} is closed; it cannot apply for a permit")
         if not needs_permit(e.category):
             raise field_error(
                 "uscc",
