@@ -13,10 +13,12 @@ from permit_svc.calendar import local_today
 from permit_svc.enterprises.rules import make_uscc
 from permit_svc.permits import expiry as permits
 from permit_svc.registrations import service as registrations
+from sqlalchemy import select
 from svc_common import testing
 from svc_common.events.envelope import Envelope
 from svc_common.events.registry import registry
 from svc_common.events.schemas.permit import PermitCancelled
+from svc_common.tables import AuditEntry
 from svc_common.types import utcnow
 
 from .conftest import BAODI, Service
@@ -154,6 +156,26 @@ async def test_issue_numbers_terms_and_events(svc: Service) -> None:
     # Renewing years ahead of expiry is refused, saying when it opens.
     early = await act(svc, pid, "renew")
     assert early.status_code == 409 and "renewal opens on" in early.json()["detail"]
+    # Each step is in the audit trail, in the transaction of the change; the
+    # refused renewal left nothing.
+    for action in ("suspend", "reinstate", "change"):
+        assert (await act(svc, pid, action)).status_code == 200
+    async with svc.db.session() as s:
+        trail = (
+            await s.execute(
+                select(AuditEntry.action, AuditEntry.actor)
+                .where(AuditEntry.target_id == pid)
+                .order_by(AuditEntry.id)
+            )
+        ).all()
+    assert [a for a, _ in trail] == [
+        "permit.apply",
+        "permit.issue",
+        "permit.suspend",
+        "permit.reinstate",
+        "permit.change",
+    ]
+    assert {actor for _, actor in trail} == {"officer.test"}
 
 
 async def test_change_publishes_deltas_and_renewal_follows_on(svc: Service) -> None:
