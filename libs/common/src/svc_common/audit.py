@@ -4,8 +4,9 @@ the same transaction as the change, so one never exists without the other."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from svc_common import context
@@ -17,6 +18,27 @@ from svc_common.types import utcnow
 SYSTEM = Principal(sub="system", role="system")
 
 
+def _entry(
+    actor: Principal,
+    action: str,
+    target_type: str,
+    target_id: str,
+    detail: dict[str, Any] | None,
+) -> dict[str, Any]:
+    ctx = context.current()
+    return {
+        "at": utcnow(),
+        "actor": actor.sub,
+        "role": actor.role,
+        "action": action,
+        "target_type": target_type,
+        "target_id": str(target_id),
+        "request_id": ctx.request_id,
+        "correlation_id": ctx.correlation_id,
+        "detail": detail,
+    }
+
+
 def record_audit(
     session: AsyncSession,
     actor: Principal,
@@ -25,17 +47,21 @@ def record_audit(
     target_id: str,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    ctx = context.current()
-    session.add(
-        AuditEntry(
-            at=utcnow(),
-            actor=actor.sub,
-            role=actor.role,
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id),
-            request_id=ctx.request_id,
-            correlation_id=ctx.correlation_id,
-            detail=detail,
-        )
-    )
+    session.add(AuditEntry(**_entry(actor, action, target_type, target_id, detail)))
+
+
+_AUDIT_INSERT = insert(cast(Table, AuditEntry.__table__))
+
+
+async def record_audit_core(
+    session: AsyncSession,
+    actor: Principal,
+    action: str,
+    target_type: str,
+    target_id: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """`record_audit` for hot write paths: one Core INSERT now, in the
+    session's transaction, instead of an ORM object flushed at commit."""
+    conn = await session.connection()
+    await conn.execute(_AUDIT_INSERT, _entry(actor, action, target_type, target_id, detail))

@@ -14,11 +14,11 @@ import contextlib
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Row, func, insert, or_, select, update
+from sqlalchemy import Row, Table, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from svc_common import context
@@ -71,12 +71,28 @@ def _row(env: Envelope, topic: str) -> dict[str, object]:
     }
 
 
+_OUTBOX_INSERT = insert(cast(Table, OutboxRow.__table__))
+
+
 def emit(session: AsyncSession, payload: EventPayload, *, subject: str | None = None) -> Envelope:
     """Write `payload` to the outbox in the session's transaction."""
     env = build_envelope(payload, subject=subject)
     session.add(OutboxRow(**_row(env, payload.topic)))
     session.info[OUTBOX_WRITTEN] = True
     return env
+
+
+async def emit_core(session: AsyncSession, payloads: Sequence[EventPayload]) -> list[Envelope]:
+    """`emit` for hot write paths: the rows are inserted now with one Core
+    statement (no ORM object, no unit-of-work flush), in the session's
+    transaction, and the relay is woken after the commit as with `emit`."""
+    envs = [build_envelope(p) for p in payloads]
+    if envs:
+        rows = [_row(env, p.topic) for env, p in zip(envs, payloads, strict=True)]
+        conn = await session.connection()
+        await conn.execute(_OUTBOX_INSERT, rows)
+        session.info[OUTBOX_WRITTEN] = True
+    return envs
 
 
 async def emit_many(session: AsyncSession, payloads: Iterable[EventPayload]) -> int:
