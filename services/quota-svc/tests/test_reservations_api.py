@@ -3,11 +3,13 @@ resolution at most once, 409s naming what is allowed, 422s naming the field."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
 from svc_common import testing
 from svc_common.tables import AuditEntry
 
-from .conftest import BAODI, INVESTMENT, JIZHOU, OFFICER, Quota
+from .conftest import ADMIN, BAODI, INVESTMENT, JIZHOU, OFFICER, Quota
 
 PROJECT = {"district": JIZHOU, "increment_t": "2.5", "project_ref": "JZ-2026-001"}
 
@@ -145,3 +147,63 @@ async def test_allocate_without_a_body_posts_the_whole_hold(quota: Quota) -> Non
     assert r.status_code == 200, r.text
     assert (r.json()["allocated_t"], r.json()["released_t"]) == ("5.000", "0.000")
     assert await quota.events("quota.released.v1") == []
+
+
+async def test_a_hold_takes_the_district_policy_in_force_when_made(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "100")
+    await quota.baseline(BAODI, "100")
+    now = dt.datetime.now(dt.UTC)
+
+    async def policy(ratio: str, days: int, effective_from: dt.datetime) -> None:
+        r = await quota.client.put(
+            f"/quota/settings/{JIZHOU}/VOCs",
+            json={
+                "offset_ratio": ratio,
+                "hold_days": days,
+                "effective_from": effective_from.isoformat(),
+            },
+            headers=ADMIN,
+        )
+        assert r.status_code == 200, r.text
+
+    await policy("1.50", 30, now - dt.timedelta(days=2))
+    # Two versions effective at the same moment: the last recorded wins.
+    await policy("3.00", 10, now - dt.timedelta(days=1))
+    await policy("2.50", 20, now - dt.timedelta(days=1))
+    await policy("4.00", 5, now + dt.timedelta(days=1))  # not in force yet
+    res = await _reserve(quota)
+    assert (res["offset_ratio"], res["required_t"]) == ("2.50", "6.250")
+    held_for = dt.datetime.fromisoformat(res["expires_at"]) - dt.datetime.fromisoformat(
+        res["created_at"]
+    )
+    assert held_for == dt.timedelta(days=20)
+    # Another district keeps the service default (2.00, 180 days).
+    other = await quota.client.post(
+        "/quota/reservations",
+        json={"district": BAODI, "increment_t": "1", "project_ref": "BD-1"},
+        headers=ADMIN,
+    )
+    assert other.status_code == 201, other.text
+    assert (other.json()["offset_ratio"], other.json()["required_t"]) == ("2.00", "2.000")
+
+
+async def test_a_repeated_reservation_is_answered_even_when_the_pool_is_short(
+    quota: Quota,
+) -> None:
+    await quota.baseline(JIZHOU, "6")
+    first = await _reserve(quota)
+    # 1 t is left: the same request again is still the first answer, not a refusal.
+    again = await quota.client.post("/quota/reservations", json=PROJECT, headers=OFFICER)
+    assert again.status_code == 200 and again.json()["id"] == first["id"]
+    other = await quota.client.post(
+        "/quota/reservations", json={**PROJECT, "increment_t": "3"}, headers=OFFICER
+    )
+    assert other.status_code == 409 and other.json()["reservation_id"] == first["id"]
+    assert len(await quota.events("quota.reserved.v1")) == 1
+    # A district whose pool was never credited: refused, nothing held.
+    r = await quota.client.post(
+        "/quota/reservations",
+        json={"district": BAODI, "increment_t": "1", "project_ref": "BD-1"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 409 and r.json()["available_t"] == "0.000"

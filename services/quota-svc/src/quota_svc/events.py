@@ -34,6 +34,7 @@ from quota_svc.reclaims import rules as reclaim_rules
 from quota_svc.reclaims.models import Reclaim
 from quota_svc.reclaims.service import Candidate, add_candidate
 from quota_svc.reservations import service as reservations
+from quota_svc.reservations.models import ReservationRow
 from quota_svc.reservations.rules import ReservationStatus
 
 log = structlog.get_logger(__name__)
@@ -94,7 +95,7 @@ async def reserve_for_filing(
         )
 
 
-async def _live_locked(s: AsyncSession, project_ref: str) -> reservations.Reservation | None:
+async def _live_locked(s: AsyncSession, project_ref: str) -> ReservationRow | None:
     live = await reservations.find_live(s, project_ref)
     return await reservations.lock_reservation(s, live.id) if live else None
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, fields
+from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, Index, Integer, Row, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 from svc_common.types import UTCDateTime, utcnow
 
@@ -52,3 +54,44 @@ class Reservation(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+@dataclass
+class ReservationRow:
+    """A reservation row as plain values, for the Core write path: the same
+    attribute names as `Reservation`, no ORM state."""
+
+    id: str
+    idempotency_id: str
+    project_ref: str
+    uscc: str | None
+    filing_id: str | None
+    attempt: int
+    district: str
+    pollutant: str
+    pool_id: str
+    increment_kg: int
+    offset_ratio_hundredths: int
+    held_kg: int
+    allocated_kg: int
+    released_kg: int
+    status: str
+    release_reason: str | None
+    note: str | None
+    created_by: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    resolved_at: dt.datetime | None
+    resolved_by: str | None
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> ReservationRow:
+        return cls(**row._mapping)
+
+    def values(self) -> dict[str, Any]:
+        """Column values, for an INSERT."""
+        return {f: getattr(self, f) for f in _FIELDS}
+
+
+_FIELDS = tuple(f.name for f in fields(ReservationRow))
+assert set(_FIELDS) == set(Reservation.__table__.c.keys()), "ReservationRow lags the table"

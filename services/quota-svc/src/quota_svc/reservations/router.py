@@ -17,7 +17,7 @@ from quota_svc.api import READERS
 from quota_svc.ledger.rules import hundredths_to_ratio
 from quota_svc.policy.service import default_policy
 from quota_svc.reservations import service
-from quota_svc.reservations.models import Reservation
+from quota_svc.reservations.models import Reservation, ReservationRow
 from quota_svc.reservations.rules import AllocationExceedsHold, ReservationStatus
 from quota_svc.reservations.schemas import AllocateIn, ReleaseIn, ReservationIn, ReservationOut
 from quota_svc.settings import Settings
@@ -38,7 +38,7 @@ def refused_problem(exc: service.ReservationRefused) -> Conflict:
     )
 
 
-def _same_request(r: Reservation, body: ReservationIn) -> bool:
+def _same_request(r: ReservationRow, body: ReservationIn) -> bool:
     return (
         r.status == ReservationStatus.HELD
         and r.district == body.district
@@ -103,7 +103,7 @@ async def create_reservation(
     return ReservationOut.of(done.reservation)
 
 
-async def _locked(s: AsyncSession, reservation_id: str, principal: Principal) -> Reservation:
+async def _locked(s: AsyncSession, reservation_id: str, principal: Principal) -> ReservationRow:
     r = await service.lock_reservation(s, reservation_id)
     if r is None:
         raise NotFound(f"reservation {reservation_id} not found")

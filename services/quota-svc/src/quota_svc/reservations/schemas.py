@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 from svc_common.types import Ratio, Tonnes, kg_to_tonnes
 
 from quota_svc.ledger import rules
-from quota_svc.reservations.models import Reservation
+from quota_svc.reservations.models import Reservation, ReservationRow
 
 
 def _district(v: str) -> str:
@@ -76,7 +76,7 @@ class ReservationOut(BaseModel):
     resolved_at: dt.datetime | None
 
     @classmethod
-    def of(cls, r: Reservation) -> ReservationOut:
+    def of(cls, r: Reservation | ReservationRow) -> ReservationOut:
         return cls(
             id=r.id,
             project_ref=r.project_ref,

@@ -7,24 +7,116 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from svc_common.audit import SYSTEM, record_audit
+from sqlalchemy import ColumnElement, Select, Table, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from svc_common.audit import SYSTEM, record_audit_core
 from svc_common.auth import Principal
 from svc_common.db import Database
+from svc_common.events.registry import EventPayload
 from svc_common.events.schemas.quota import QuotaAllocated, QuotaReleased, QuotaReserved
-from svc_common.outbox import emit
+from svc_common.outbox import emit_core
 from svc_common.types import kg_to_tonnes, utcnow
 
 from quota_svc.ledger import rules as ledger_rules
-from quota_svc.ledger.models import Pool
 from quota_svc.ledger.rules import EntryCode, Overdraft
-from quota_svc.ledger.service import PoolRef, emit_balance_changed, lock_pools, post_entry
+from quota_svc.ledger.service import (
+    LOCK_POOL,
+    PoolRef,
+    PoolState,
+    Postings,
+    balance_changed,
+    lock_pool_rows,
+)
+from quota_svc.policy.models import DistrictPolicy
 from quota_svc.policy.rules import Policy
-from quota_svc.policy.service import policy_in_force
-from quota_svc.reservations.models import Reservation
+from quota_svc.reservations.models import Reservation, ReservationRow
 from quota_svc.reservations.rules import LIVE, ReservationStatus, check_action, split_allocation
+
+# Everything below runs on SQLAlchemy Core statements built once (their
+# compiled SQL is cached): plain rows in, plain rows out, no ORM unit of work.
+
+RESERVATIONS = cast(Table, Reservation.__table__)
+_POLICY = cast(Table, DistrictPolicy.__table__)
+_LIVE = [s.value for s in LIVE]
+
+
+def _policy_in_force(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """`column` of the district policy in force at :at (policy.rules.in_force:
+    the latest effective_from not after it, the last recorded on a tie)."""
+    return (
+        select(column)
+        .where(
+            _POLICY.c.district == bindparam("district"),
+            _POLICY.c.pollutant == bindparam("pollutant"),
+            _POLICY.c.effective_from <= bindparam("at"),
+        )
+        .order_by(_POLICY.c.effective_from.desc(), _POLICY.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+#: The pool locked and the policy in force read in one round trip.
+_LOCK_POOL_AND_POLICY: Select[Any] = LOCK_POOL.add_columns(
+    _policy_in_force(_POLICY.c.offset_ratio_hundredths).label("policy_ratio_h"),
+    _policy_in_force(_POLICY.c.hold_days).label("policy_hold_days"),
+)
+
+#: A new hold; nothing is inserted (and no row returned) if the idempotency id
+#: or the project's live reservation exists (the unique indexes), so a twin
+#: racing on another pool waits for the first and then finds its row.
+_INSERT_RESERVATION = {
+    "postgresql": postgresql.insert(RESERVATIONS)
+    .on_conflict_do_nothing()
+    .returning(RESERVATIONS.c.id),
+    "sqlite": sqlite.insert(RESERVATIONS).on_conflict_do_nothing().returning(RESERVATIONS.c.id),
+}
+
+_LOCK_RESERVATION = (
+    select(RESERVATIONS).where(RESERVATIONS.c.id == bindparam("rid")).with_for_update()
+)
+
+_FIND_LIVE = select(RESERVATIONS).where(
+    RESERVATIONS.c.project_ref == bindparam("project_ref"), RESERVATIONS.c.status.in_(_LIVE)
+)
+
+_FIND_EARLIER = select(RESERVATIONS).where(
+    or_(
+        RESERVATIONS.c.idempotency_id == bindparam("idempotency_id"),
+        (RESERVATIONS.c.project_ref == bindparam("project_ref")) & RESERVATIONS.c.status.in_(_LIVE),
+    )
+)
+
+#: How a held reservation resolves (allocated, released or expired).
+_RESOLVE = (
+    update(RESERVATIONS)
+    .where(RESERVATIONS.c.id == bindparam("rid"))
+    .values(
+        status=bindparam("b_status"),
+        allocated_kg=bindparam("b_allocated"),
+        released_kg=bindparam("b_released"),
+        release_reason=bindparam("b_reason"),
+        note=bindparam("b_note"),
+        resolved_at=bindparam("b_resolved_at"),
+        resolved_by=bindparam("b_resolved_by"),
+    )
+)
+
+
+def _resolve_params(r: ReservationRow) -> dict[str, Any]:
+    return {
+        "rid": r.id,
+        "b_status": r.status,
+        "b_allocated": r.allocated_kg,
+        "b_released": r.released_kg,
+        "b_reason": r.release_reason,
+        "b_note": r.note,
+        "b_resolved_at": r.resolved_at,
+        "b_resolved_by": r.resolved_by,
+    }
 
 
 @dataclass(frozen=True)
@@ -64,23 +156,39 @@ class ReservationRefused(Exception):
 class ProjectAlreadyReserved(Exception):
     """The project already has a live (held or allocated) reservation."""
 
-    def __init__(self, existing: Reservation) -> None:
+    def __init__(self, existing: ReservationRow) -> None:
         super().__init__(f"project {existing.project_ref} already has reservation {existing.id}")
         self.existing = existing
 
 
 @dataclass(frozen=True)
 class Reserved:
-    reservation: Reservation
+    reservation: ReservationRow
     created: bool
 
 
-async def find_live(s: AsyncSession, project_ref: str) -> Reservation | None:
-    return await s.scalar(
-        select(Reservation).where(
-            Reservation.project_ref == project_ref, Reservation.status.in_(list(LIVE))
+async def find_live(s: AsyncSession, project_ref: str) -> ReservationRow | None:
+    conn = await s.connection()
+    row = (await conn.execute(_FIND_LIVE, {"project_ref": project_ref})).first()
+    return ReservationRow.of(row) if row else None
+
+
+async def _earlier(conn: AsyncConnection, req: ReserveRequest) -> Reserved | None:
+    """This request's earlier hold (returned), or the project's live
+    reservation (ProjectAlreadyReserved); None if neither exists."""
+    found = [
+        ReservationRow.of(row)
+        for row in await conn.execute(
+            _FIND_EARLIER,
+            {"idempotency_id": req.idempotency_id, "project_ref": req.project_ref},
         )
-    )
+    ]
+    for r in found:
+        if r.idempotency_id == req.idempotency_id:
+            return Reserved(r, created=False)
+    if found:
+        raise ProjectAlreadyReserved(found[0])
+    return None
 
 
 async def reserve(
@@ -90,33 +198,30 @@ async def reserve(
     existing reservation if this idempotency id already held; raises
     ProjectAlreadyReserved or ReservationRefused (nothing written)."""
     now = utcnow()
-    policy = await policy_in_force(s, req.district, req.pollutant, now, default)
     ref = req.pool()
-    pool = (await lock_pools(s, ref))[ref.id]
-    # Checked under the pool lock, so a concurrent twin sees the first one's row.
-    # One round trip for both: this request's earlier hold, or the project's live one.
-    found = (
-        await s.scalars(
-            select(Reservation).where(
-                (Reservation.idempotency_id == req.idempotency_id)
-                | (
-                    (Reservation.project_ref == req.project_ref)
-                    & Reservation.status.in_(list(LIVE))
-                )
-            )
+    conn = await s.connection()
+    # One round trip: the pool locked, and the district policy in force now.
+    row = (
+        await lock_pool_rows(
+            conn,
+            ref,
+            stmt=_LOCK_POOL_AND_POLICY,
+            params={"district": req.district, "pollutant": req.pollutant, "at": now},
         )
-    ).all()
-    for r in found:
-        if r.idempotency_id == req.idempotency_id:
-            return Reserved(r, created=False)
-    if found:
-        raise ProjectAlreadyReserved(found[0])
+    )[ref.id]
+    policy = (
+        Policy(row.policy_ratio_h, row.policy_hold_days)
+        if row.policy_ratio_h is not None
+        else default
+    )
+    pool = PoolState.of(row)
     need = ledger_rules.need_kg(req.increment_kg, policy.offset_ratio_hundredths)
     rid = str(uuid.uuid4())
+    postings = Postings({ref.id: pool})
     try:
-        post_entry(
-            s,
-            pool,
+        # The balance is checked in code before anything is written.
+        postings.post(
+            ref.id,
             EntryCode.RESERVE,
             need,
             idempotency_id=f"res:{rid}:reserve",
@@ -125,8 +230,13 @@ async def reserve(
             note=req.project_ref,
         )
     except Overdraft as od:
+        # An earlier answer to this request, or the project's live hold, wins
+        # over the refusal (as if looked up first).
+        earlier = await _earlier(conn, req)
+        if earlier is not None:
+            return earlier
         raise ReservationRefused(req, ref.id, policy.offset_ratio_hundredths, od) from od
-    r = Reservation(
+    r = ReservationRow(
         id=rid,
         idempotency_id=req.idempotency_id,
         project_ref=req.project_ref,
@@ -142,14 +252,25 @@ async def reserve(
         allocated_kg=0,
         released_kg=0,
         status=ReservationStatus.HELD.value,
+        release_reason=None,
+        note=None,
         created_by=actor.sub,
         created_at=now,
         expires_at=policy.expires_at(now),
+        resolved_at=None,
+        resolved_by=None,
     )
-    s.add(r)
-    emit(s, reserved_event(r))
-    emit_balance_changed(s, pool, EntryCode.RESERVE)
-    record_audit(
+    # Under the pool lock, so a concurrent twin on this pool sees the first
+    # one's row; a twin on another pool waits on the unique index instead.
+    inserted = (await conn.execute(_INSERT_RESERVATION[conn.dialect.name], r.values())).first()
+    if inserted is None:
+        earlier = await _earlier(conn, req)
+        if earlier is None:  # pragma: no cover - the conflicting row is committed
+            raise RuntimeError(f"reservation of {req.project_ref} conflicted with no row")
+        return earlier
+    await postings.write(conn)
+    await emit_core(s, [reserved_event(r), balance_changed(pool, EntryCode.RESERVE)])
+    await record_audit_core(
         s,
         actor,
         "quota.reserve",
@@ -160,7 +281,7 @@ async def reserve(
     return Reserved(r, created=True)
 
 
-def reserved_event(r: Reservation) -> QuotaReserved:
+def reserved_event(r: ReservationRow) -> QuotaReserved:
     return QuotaReserved(
         reservation_id=r.id,
         project_ref=r.project_ref,
@@ -176,31 +297,36 @@ def reserved_event(r: Reservation) -> QuotaReserved:
     )
 
 
-async def lock_reservation(s: AsyncSession, reservation_id: str) -> Reservation | None:
-    return await s.scalar(
-        select(Reservation)
-        .where(Reservation.id == reservation_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+async def lock_reservation(s: AsyncSession, reservation_id: str) -> ReservationRow | None:
+    conn = await s.connection()
+    row = (await conn.execute(_LOCK_RESERVATION, {"rid": reservation_id})).first()
+    return ReservationRow.of(row) if row else None
 
 
-def _pool_ref(r: Reservation) -> PoolRef:
+def _pool_ref(r: ReservationRow) -> PoolRef:
     # The pool exists (the reserve created it); its kind does not matter to lock it.
     return PoolRef(r.pool_id, r.district, r.pollutant, ledger_rules.PoolKind.DISTRICT)
 
 
+async def _lock_pools_of(
+    conn: AsyncConnection, reservations: list[ReservationRow]
+) -> dict[str, PoolState]:
+    # All the pools at once, in the one lock order (after the reservations).
+    rows = await lock_pool_rows(conn, *{_pool_ref(r) for r in reservations})
+    return {pid: PoolState.of(row) for pid, row in rows.items()}
+
+
 async def allocate(
-    s: AsyncSession, r: Reservation, requested_kg: int | None, actor: Principal
-) -> Reservation:
+    s: AsyncSession, r: ReservationRow, requested_kg: int | None, actor: Principal
+) -> ReservationRow:
     """Post all or part of a locked held reservation; release the remainder in
     the same step. Raises IllegalTransition or AllocationExceedsHold."""
     check_action(r.status, "allocate")
     amount, remainder = split_allocation(r.held_kg, requested_kg)
-    pool = (await lock_pools(s, _pool_ref(r)))[r.pool_id]
-    post_entry(
-        s,
-        pool,
+    conn = await s.connection()
+    postings = Postings(await _lock_pools_of(conn, [r]))
+    pool = postings.post(
+        r.pool_id,
         EntryCode.ALLOCATE,
         amount,
         idempotency_id=f"res:{r.id}:allocate",
@@ -209,9 +335,8 @@ async def allocate(
         note=r.project_ref,
     )
     if remainder:
-        post_entry(
-            s,
-            pool,
+        postings.post(
+            r.pool_id,
             EntryCode.RELEASE,
             remainder,
             idempotency_id=f"res:{r.id}:remainder",
@@ -224,8 +349,9 @@ async def allocate(
     r.allocated_kg, r.released_kg = amount, remainder
     r.release_reason = "remainder" if remainder else None
     r.resolved_at, r.resolved_by = utcnow(), actor.sub
-    emit(
-        s,
+    await postings.write(conn)
+    await conn.execute(_RESOLVE, _resolve_params(r))
+    events: list[EventPayload] = [
         QuotaAllocated(
             reservation_id=r.id,
             project_ref=r.project_ref,
@@ -236,12 +362,13 @@ async def allocate(
             amount_t=kg_to_tonnes(amount),
             increment_t=kg_to_tonnes(r.increment_kg),
             offset_ratio=ledger_rules.hundredths_to_ratio(r.offset_ratio_hundredths),
-        ),
-    )
+        )
+    ]
     if remainder:
-        emit(s, released_event(r, remainder, "remainder", None))
-    emit_balance_changed(s, pool, EntryCode.ALLOCATE)
-    record_audit(
+        events.append(released_event(r, remainder, "remainder", None))
+    events.append(balance_changed(pool, EntryCode.ALLOCATE))
+    await emit_core(s, events)
+    await record_audit_core(
         s,
         actor,
         "quota.allocate",
@@ -252,7 +379,9 @@ async def allocate(
     return r
 
 
-def released_event(r: Reservation, amount_kg: int, reason: str, note: str | None) -> QuotaReleased:
+def released_event(
+    r: ReservationRow, amount_kg: int, reason: str, note: str | None
+) -> QuotaReleased:
     return QuotaReleased(
         reservation_id=r.id,
         project_ref=r.project_ref,
@@ -265,22 +394,21 @@ def released_event(r: Reservation, amount_kg: int, reason: str, note: str | None
     )
 
 
-def release_locked(
-    s: AsyncSession,
-    r: Reservation,
-    pool: Pool,
+def _stage_release(
+    postings: Postings,
+    r: ReservationRow,
     *,
     reason: str,
     note: str | None,
     actor: Principal,
-    expire: bool = False,
-) -> Reservation:
-    """Void (or, for the sweeper, time out) a locked held reservation."""
+    expire: bool,
+) -> list[EventPayload]:
+    """Void (or, for the sweeper, time out) a locked held reservation whose
+    pool `postings` holds locked; returns its events."""
     check_action(r.status, "expire" if expire else "release")
     code = EntryCode.EXPIRE if expire else EntryCode.RELEASE
-    post_entry(
-        s,
-        pool,
+    pool = postings.post(
+        r.pool_id,
         code,
         r.held_kg,
         idempotency_id=f"res:{r.id}:{code.value}",
@@ -292,20 +420,54 @@ def release_locked(
     r.status = (ReservationStatus.EXPIRED if expire else ReservationStatus.RELEASED).value
     r.released_kg, r.release_reason, r.note = r.held_kg, reason, note
     r.resolved_at, r.resolved_by = utcnow(), actor.sub
-    emit(s, released_event(r, r.held_kg, reason, note))
-    emit_balance_changed(s, pool, code)
-    record_audit(
-        s, actor, f"quota.{code.value}", "reservation", r.id, {"reason": reason, "note": note}
-    )
-    return r
+    # The balance event carries the pool's balance right after this entry.
+    return [released_event(r, r.held_kg, reason, note), balance_changed(pool, code)]
+
+
+async def _release_all(
+    s: AsyncSession,
+    conn: AsyncConnection,
+    due: list[ReservationRow],
+    *,
+    reason: str,
+    note: str | None,
+    actor: Principal,
+    expire: bool,
+) -> None:
+    postings = Postings(await _lock_pools_of(conn, due))
+    events: list[EventPayload] = []
+    for r in due:
+        events += _stage_release(postings, r, reason=reason, note=note, actor=actor, expire=expire)
+    await postings.write(conn)
+    await conn.execute(_RESOLVE, [_resolve_params(r) for r in due])
+    await emit_core(s, events)
+    action = f"quota.{(EntryCode.EXPIRE if expire else EntryCode.RELEASE).value}"
+    for r in due:
+        await record_audit_core(
+            s, actor, action, "reservation", r.id, {"reason": reason, "note": note}
+        )
 
 
 async def release(
-    s: AsyncSession, r: Reservation, *, reason: str, note: str | None, actor: Principal
-) -> Reservation:
+    s: AsyncSession, r: ReservationRow, *, reason: str, note: str | None, actor: Principal
+) -> ReservationRow:
+    """Void a locked held reservation. Raises IllegalTransition."""
     check_action(r.status, "release")
-    pool = (await lock_pools(s, _pool_ref(r)))[r.pool_id]
-    return release_locked(s, r, pool, reason=reason, note=note, actor=actor)
+    conn = await s.connection()
+    await _release_all(s, conn, [r], reason=reason, note=note, actor=actor, expire=False)
+    return r
+
+
+_DUE = (
+    select(RESERVATIONS)
+    .where(
+        RESERVATIONS.c.status == ReservationStatus.HELD.value,
+        RESERVATIONS.c.expires_at <= bindparam("now"),
+    )
+    .order_by(RESERVATIONS.c.id)
+    .limit(bindparam("batch"))
+    .with_for_update(skip_locked=True)
+)
 
 
 async def expire_due(db: Database, now: dt.datetime | None = None, batch: int = 200) -> int:
@@ -316,29 +478,14 @@ async def expire_due(db: Database, now: dt.datetime | None = None, batch: int = 
     total = 0
     while True:
         async with db.transaction() as s:
-            due = list(
-                (
-                    await s.scalars(
-                        select(Reservation)
-                        .where(
-                            Reservation.status == ReservationStatus.HELD.value,
-                            Reservation.expires_at <= now,
-                        )
-                        .order_by(Reservation.id)
-                        .limit(batch)
-                        .with_for_update(skip_locked=True)
-                        .execution_options(populate_existing=True)
-                    )
-                ).all()
-            )
+            conn = await s.connection()
+            due = [
+                ReservationRow.of(row)
+                for row in await conn.execute(_DUE, {"now": now, "batch": batch})
+            ]
             if not due:
                 return total
-            # All the batch's pools at once, in the one lock order.
-            pools = await lock_pools(s, *{_pool_ref(r) for r in due})
-            for r in due:
-                release_locked(
-                    s, r, pools[r.pool_id], reason="expired", note=None, actor=SYSTEM, expire=True
-                )
+            await _release_all(s, conn, due, reason="expired", note=None, actor=SYSTEM, expire=True)
         total += len(due)
         if len(due) < batch:
             return total
