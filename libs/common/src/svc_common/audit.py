@@ -18,13 +18,15 @@ from svc_common.types import utcnow
 SYSTEM = Principal(sub="system", role="system")
 
 
-def _entry(
+def audit_row(
     actor: Principal,
     action: str,
     target_type: str,
     target_id: str,
     detail: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    """The audit_log row of a change, for `record_audit_core` or a caller
+    that inserts it itself in the same transaction."""
     ctx = context.current()
     return {
         "at": utcnow(),
@@ -47,7 +49,7 @@ def record_audit(
     target_id: str,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    session.add(AuditEntry(**_entry(actor, action, target_type, target_id, detail)))
+    session.add(AuditEntry(**audit_row(actor, action, target_type, target_id, detail)))
 
 
 _AUDIT_INSERT = insert(cast(Table, AuditEntry.__table__))
@@ -64,4 +66,4 @@ async def record_audit_core(
     """`record_audit` for hot write paths: one Core INSERT now, in the
     session's transaction, instead of an ORM object flushed at commit."""
     conn = await session.connection()
-    await conn.execute(_AUDIT_INSERT, _entry(actor, action, target_type, target_id, detail))
+    await conn.execute(_AUDIT_INSERT, audit_row(actor, action, target_type, target_id, detail))

@@ -82,17 +82,24 @@ def emit(session: AsyncSession, payload: EventPayload, *, subject: str | None = 
     return env
 
 
-async def emit_core(session: AsyncSession, payloads: Sequence[EventPayload]) -> list[Envelope]:
+def outbox_rows(session: AsyncSession, payloads: Sequence[EventPayload]) -> list[dict[str, object]]:
+    """The outbox rows of `payloads` for a caller that inserts them itself in
+    the session's transaction (e.g. within one combined statement); the relay
+    is woken after the commit as with `emit`."""
+    rows = [_row(build_envelope(p), p.topic) for p in payloads]
+    if rows:
+        session.info[OUTBOX_WRITTEN] = True
+    return rows
+
+
+async def emit_core(session: AsyncSession, payloads: Sequence[EventPayload]) -> None:
     """`emit` for hot write paths: the rows are inserted now with one Core
     statement (no ORM object, no unit-of-work flush), in the session's
     transaction, and the relay is woken after the commit as with `emit`."""
-    envs = [build_envelope(p) for p in payloads]
-    if envs:
-        rows = [_row(env, p.topic) for env, p in zip(envs, payloads, strict=True)]
+    rows = outbox_rows(session, payloads)
+    if rows:
         conn = await session.connection()
         await conn.execute(_OUTBOX_INSERT, rows)
-        session.info[OUTBOX_WRITTEN] = True
-    return envs
 
 
 async def emit_many(session: AsyncSession, payloads: Iterable[EventPayload]) -> int:
@@ -145,7 +152,10 @@ class OutboxRelay:
             # On timeout this is the sweep: republish what a crash or outage left unsent.
             swept = False
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.sweep_seconds)
+                # Not asyncio.wait_for: on Python 3.11 it loses a cancel that
+                # arrives as the wake-up completes, and stop() then waits forever.
+                async with asyncio.timeout(self.sweep_seconds):
+                    await self._wake.wait()
             except TimeoutError:
                 swept = True
             if not swept and self.coalesce_seconds:
