@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, func, insert, select, update
+from sqlalchemy import Row, Select, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from svc_common.events.schemas.quota import QuotaBalanceChanged
@@ -19,6 +19,7 @@ from svc_common.types import kg_to_tonnes, utcnow
 from quota_svc.ledger import rules
 from quota_svc.ledger.models import JournalEntry, Pool
 from quota_svc.ledger.rules import Balance, EntryCode, PoolKind
+from quota_svc.writes import Writes
 
 
 @dataclass(frozen=True)
@@ -257,24 +258,12 @@ async def lock_pool_rows(
     return rows
 
 
-_INSERT_ENTRY = insert(ENTRIES)
-_UPDATE_POOL = (
-    update(POOLS)
-    .where(POOLS.c.id == bindparam("pool_id"))
-    .values(
-        credited_kg=bindparam("credited"),
-        reserved_kg=bindparam("reserved"),
-        allocated_kg=bindparam("allocated"),
-        last_effective_at=bindparam("effective"),
-    )
-)
-
-
 class Postings:
     """Journal entries posted to locked pools within one transaction, kept in
-    memory until `write`: then one INSERT for the entries and one UPDATE of
-    each touched pool's balance. `post` checks the balance in code first (as
-    `post_entry` does) and stages nothing if it would overdraw."""
+    memory until `stage`d into the transaction's `Writes`: one INSERT for the
+    entries and one UPDATE of each touched pool's balance. `post` checks the
+    balance in code first (as `post_entry` does) and stages nothing if it
+    would overdraw."""
 
     def __init__(self, pools: dict[str, PoolState]) -> None:
         self.pools = pools
@@ -324,24 +313,23 @@ class Postings:
         )
         return pool
 
-    async def write(self, conn: AsyncConnection) -> None:
-        """Write the staged entries and the touched pools' new balances."""
-        if self._entries:
-            await conn.execute(_INSERT_ENTRY, self._entries)
-        if self._touched:
-            await conn.execute(
-                _UPDATE_POOL,
-                [
-                    {
-                        "pool_id": p.id,
-                        "credited": p.balance.credited,
-                        "reserved": p.balance.reserved,
-                        "allocated": p.balance.allocated,
-                        "effective": p.last_effective_at,
-                    }
-                    for p in self._touched.values()
-                ],
-            )
+    def stage(self, writes: Writes) -> None:
+        """Add the staged entries and the touched pools' new balances to `writes`."""
+        writes.insert(ENTRIES, self._entries)
+        writes.update(
+            POOLS,
+            "id",
+            [
+                {
+                    "id": p.id,
+                    "credited_kg": p.balance.credited,
+                    "reserved_kg": p.balance.reserved,
+                    "allocated_kg": p.balance.allocated,
+                    "last_effective_at": p.last_effective_at,
+                }
+                for p in self._touched.values()
+            ],
+        )
         self._entries, self._touched = [], {}
 
 

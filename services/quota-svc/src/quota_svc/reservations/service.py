@@ -9,15 +9,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from svc_common.audit import SYSTEM, record_audit_core
+from svc_common.audit import SYSTEM, audit_row
 from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.events.registry import EventPayload
 from svc_common.events.schemas.quota import QuotaAllocated, QuotaReleased, QuotaReserved
-from svc_common.outbox import emit_core
+from svc_common.outbox import outbox_rows
+from svc_common.tables import AuditEntry, OutboxRow
 from svc_common.types import kg_to_tonnes, utcnow
 
 from quota_svc.ledger import rules as ledger_rules
@@ -34,12 +35,15 @@ from quota_svc.policy.models import DistrictPolicy
 from quota_svc.policy.rules import Policy
 from quota_svc.reservations.models import Reservation, ReservationRow
 from quota_svc.reservations.rules import LIVE, ReservationStatus, check_action, split_allocation
+from quota_svc.writes import Writes
 
 # Everything below runs on SQLAlchemy Core statements built once (their
 # compiled SQL is cached): plain rows in, plain rows out, no ORM unit of work.
 
 RESERVATIONS = cast(Table, Reservation.__table__)
 _POLICY = cast(Table, DistrictPolicy.__table__)
+_OUTBOX = cast(Table, OutboxRow.__table__)
+_AUDIT = cast(Table, AuditEntry.__table__)
 _LIVE = [s.value for s in LIVE]
 
 
@@ -90,33 +94,29 @@ _FIND_EARLIER = select(RESERVATIONS).where(
     )
 )
 
-#: How a held reservation resolves (allocated, released or expired).
-_RESOLVE = (
-    update(RESERVATIONS)
-    .where(RESERVATIONS.c.id == bindparam("rid"))
-    .values(
-        status=bindparam("b_status"),
-        allocated_kg=bindparam("b_allocated"),
-        released_kg=bindparam("b_released"),
-        release_reason=bindparam("b_reason"),
-        note=bindparam("b_note"),
-        resolved_at=bindparam("b_resolved_at"),
-        resolved_by=bindparam("b_resolved_by"),
-    )
-)
 
-
-def _resolve_params(r: ReservationRow) -> dict[str, Any]:
+def _resolved(r: ReservationRow) -> dict[str, Any]:
+    """The columns a resolution (allocated, released or expired) sets."""
     return {
-        "rid": r.id,
-        "b_status": r.status,
-        "b_allocated": r.allocated_kg,
-        "b_released": r.released_kg,
-        "b_reason": r.release_reason,
-        "b_note": r.note,
-        "b_resolved_at": r.resolved_at,
-        "b_resolved_by": r.resolved_by,
+        "id": r.id,
+        "status": r.status,
+        "allocated_kg": r.allocated_kg,
+        "released_kg": r.released_kg,
+        "release_reason": r.release_reason,
+        "note": r.note,
+        "resolved_at": r.resolved_at,
+        "resolved_by": r.resolved_by,
     }
+
+
+def _events_and_audit(
+    s: AsyncSession,
+    writes: Writes,
+    events: list[EventPayload],
+    audits: list[dict[str, Any]],
+) -> None:
+    writes.insert(_OUTBOX, outbox_rows(s, events))
+    writes.insert(_AUDIT, audits)
 
 
 @dataclass(frozen=True)
@@ -268,16 +268,24 @@ async def reserve(
         if earlier is None:  # pragma: no cover - the conflicting row is committed
             raise RuntimeError(f"reservation of {req.project_ref} conflicted with no row")
         return earlier
-    await postings.write(conn)
-    await emit_core(s, [reserved_event(r), balance_changed(pool, EntryCode.RESERVE)])
-    await record_audit_core(
+    # The rest in one round trip on PostgreSQL: entry, pool, events, audit.
+    writes = Writes()
+    postings.stage(writes)
+    _events_and_audit(
         s,
-        actor,
-        "quota.reserve",
-        "reservation",
-        rid,
-        {"project_ref": req.project_ref, "pool_id": ref.id, "held_kg": need},
+        writes,
+        [reserved_event(r), balance_changed(pool, EntryCode.RESERVE)],
+        [
+            audit_row(
+                actor,
+                "quota.reserve",
+                "reservation",
+                rid,
+                {"project_ref": req.project_ref, "pool_id": ref.id, "held_kg": need},
+            )
+        ],
     )
+    await writes.execute(conn)
     return Reserved(r, created=True)
 
 
@@ -349,8 +357,9 @@ async def allocate(
     r.allocated_kg, r.released_kg = amount, remainder
     r.release_reason = "remainder" if remainder else None
     r.resolved_at, r.resolved_by = utcnow(), actor.sub
-    await postings.write(conn)
-    await conn.execute(_RESOLVE, _resolve_params(r))
+    writes = Writes()
+    postings.stage(writes)
+    writes.update(RESERVATIONS, "id", [_resolved(r)])
     events: list[EventPayload] = [
         QuotaAllocated(
             reservation_id=r.id,
@@ -367,15 +376,15 @@ async def allocate(
     if remainder:
         events.append(released_event(r, remainder, "remainder", None))
     events.append(balance_changed(pool, EntryCode.ALLOCATE))
-    await emit_core(s, events)
-    await record_audit_core(
-        s,
+    audit = audit_row(
         actor,
         "quota.allocate",
         "reservation",
         r.id,
         {"allocated_kg": amount, "remainder_kg": remainder},
     )
+    _events_and_audit(s, writes, events, [audit])
+    await writes.execute(conn)
     return r
 
 
@@ -438,14 +447,15 @@ async def _release_all(
     events: list[EventPayload] = []
     for r in due:
         events += _stage_release(postings, r, reason=reason, note=note, actor=actor, expire=expire)
-    await postings.write(conn)
-    await conn.execute(_RESOLVE, [_resolve_params(r) for r in due])
-    await emit_core(s, events)
+    writes = Writes()
+    postings.stage(writes)
+    writes.update(RESERVATIONS, "id", [_resolved(r) for r in due])
     action = f"quota.{(EntryCode.EXPIRE if expire else EntryCode.RELEASE).value}"
-    for r in due:
-        await record_audit_core(
-            s, actor, action, "reservation", r.id, {"reason": reason, "note": note}
-        )
+    audits = [
+        audit_row(actor, action, "reservation", r.id, {"reason": reason, "note": note}) for r in due
+    ]
+    _events_and_audit(s, writes, events, audits)
+    await writes.execute(conn)
 
 
 async def release(

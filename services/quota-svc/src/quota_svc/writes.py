@@ -1,0 +1,143 @@
+"""The writes of one transaction's last step, sent together: on PostgreSQL as
+one statement (data-modifying CTEs: one round trip for the journal entries,
+the pool balance, the reservation, the outbox rows and the audit entry),
+elsewhere (SQLite), or for many rows, one statement per table. Either way
+the rows of one INSERT go in in order (journal ids, outbox seq).
+
+Statements are built once per shape (which tables, which columns, how many
+rows) and cached, so a request only binds values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Insert, Table, TextClause, Update, bindparam, insert, text, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine.interfaces import BindTyping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+#: More rows than this go one statement per table (e.g. the expiry sweep).
+MAX_COMBINED_ROWS = 12
+
+_Shape = tuple[tuple[str, str, str | None, tuple[str, ...], int], ...]
+
+
+@dataclass(frozen=True)
+class _Op:
+    table: Table
+    #: None: INSERT the rows; else UPDATE … WHERE key = row[key], per row.
+    key: str | None
+    rows: list[dict[str, Any]]
+
+
+class Writes:
+    """INSERTs and keyed UPDATEs collected in order, then `execute`d."""
+
+    def __init__(self) -> None:
+        self._ops: list[_Op] = []
+
+    def insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """INSERT `rows` (all with the same keys) into `table`."""
+        if rows:
+            self._ops.append(_Op(table, None, rows))
+
+    def update(self, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
+        """UPDATE `table` SET a row's other columns WHERE `key` = row[key], per row."""
+        if rows:
+            self._ops.append(_Op(table, key, rows))
+
+    async def execute(self, conn: AsyncConnection) -> None:
+        ops, self._ops = self._ops, []
+        if not ops:
+            return
+        if (
+            conn.dialect.name == "postgresql"
+            and len(ops) > 1
+            and sum(len(op.rows) for op in ops) <= MAX_COMBINED_ROWS
+            and all(op.key is None or len(op.rows) == 1 for op in ops)
+            # The parts run on one snapshot and cannot see each other's rows:
+            # at most one part per table.
+            and len({op.table.name for op in ops}) == len(ops)
+        ):
+            shape: _Shape = tuple(
+                (op.table.name, "u" if op.key else "i", op.key, tuple(op.rows[0]), len(op.rows))
+                for op in ops
+            )
+            stmt = _COMBINED.get(shape)
+            if stmt is None:
+                stmt = _COMBINED[shape] = _combined(ops)
+            params = {
+                f"w{i}_{r}_{col}": value
+                for i, op in enumerate(ops)
+                for r, row in enumerate(op.rows)
+                for col, value in row.items()
+            }
+            await conn.execute(stmt, params)
+            return
+        for op in ops:
+            rows = op.rows
+            if op.key is not None:
+                rows = [{f"b_{c}": v for c, v in row.items()} for row in rows]
+            await conn.execute(_single(op), rows)
+
+
+_COMBINED: dict[_Shape, TextClause] = {}
+_SINGLE: dict[tuple[str, str | None, tuple[str, ...]], Insert | Update] = {}
+
+
+def _dml(op: _Op, name: Any) -> Insert | Update:
+    """The op's statement with bind parameters named by `name(row, column)`."""
+    t, cols = op.table, tuple(op.rows[0])
+    if op.key is None:
+        values = [
+            {c: bindparam(name(r, c), type_=t.c[c].type) for c in cols} for r in range(len(op.rows))
+        ]
+        return insert(t).values(values if len(values) > 1 else values[0])
+    key = op.key
+    return (
+        update(t)
+        .where(t.c[key] == bindparam(name(0, key), type_=t.c[key].type))
+        .values({c: bindparam(name(0, c), type_=t.c[c].type) for c in cols if c != key})
+    )
+
+
+#: Renders :name placeholders; PostgreSQL infers each parameter's type from
+#: the column it is inserted into, set to or compared with.
+_NAMED = postgresql.dialect(paramstyle="named")
+_NAMED.bind_typing = BindTyping.NONE  # no ::TYPE casts after the placeholders
+
+
+def _combined(ops: list[_Op]) -> TextClause:
+    types: dict[str, Any] = {}
+
+    def namer(i: int) -> Any:
+        def name(r: int, c: str) -> str:
+            n = f"w{i}_{r}_{c}"
+            types[n] = ops[i].table.c[c].type
+            return n
+
+        return name
+
+    stmts = [_dml(op, namer(i)) for i, op in enumerate(ops)]
+    # PostgreSQL runs every data-modifying CTE whether or not it is referenced.
+    stmt = stmts[-1].add_cte(*(s.cte(f"w{i}") for i, s in enumerate(stmts[:-1])))
+    # As text: SQLAlchemy does not cache the compiled form of a multi-row
+    # VALUES statement; rendered once per shape, only values are bound.
+    sql = str(stmt.compile(dialect=_NAMED))
+    return text(sql).bindparams(*(bindparam(n, type_=t) for n, t in types.items()))
+
+
+def _single(op: _Op) -> Insert | Update:
+    """One statement for the op, its rows passed as executemany parameters
+    (for an UPDATE, named b_<column>)."""
+    cols = tuple(op.rows[0])
+    k = (op.table.name, op.key, cols)
+    stmt = _SINGLE.get(k)
+    if stmt is None:
+        if op.key is None:
+            stmt = insert(op.table)
+        else:
+            stmt = _dml(_Op(op.table, op.key, op.rows[:1]), lambda r, c: f"b_{c}")
+        _SINGLE[k] = stmt
+    return stmt
