@@ -26,10 +26,10 @@ from typing import Any
 
 import asyncpg
 from eia_svc.app import create
-from eia_svc.screening.uscc import check_character
 from eia_svc.settings import Settings
 from svc_common import testing
 from svc_common.types import utcnow
+from svc_common.uscc import check_character
 
 DISTRICTS = ["120101", "120110", "120114", "120115", "120116", "120119"]
 TYPES = ["Q8412", "C2011", "C1431", "O8111", "G5942", "C3311"]

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import asyncpg
 from permit_svc.app import create
-from permit_svc.enterprises.rules import make_uscc
 from permit_svc.settings import Settings
 from svc_common import testing
 from svc_common.migrate import upgrade_async
+from svc_common.uscc import make_uscc
 
 MIGRATIONS = Path(create.__code__.co_filename).parent / "migrations"
 DISTRICTS = ["120115", "120119", "120116", "120114"]

@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 import pytest
 from eia_svc.app import create
-from eia_svc.screening.uscc import check_character
 from eia_svc.settings import Settings
 from fastapi import FastAPI
 from svc_common import testing
+from svc_common.uscc import check_character
 
 JIZHOU = "120119"  # 蓟州区
 BAODI = "120115"  # 宝坻区

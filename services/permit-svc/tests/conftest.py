@@ -10,13 +10,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from permit_svc.app import create
-from permit_svc.enterprises.rules import make_uscc
 from permit_svc.settings import Settings
 from sqlalchemy import select
 from svc_common import testing
 from svc_common.db import Database
 from svc_common.events.registry import registry
 from svc_common.tables import OutboxRow
+from svc_common.uscc import make_uscc
 
 BAODI = "120115"
 JIZHOU = "120119"

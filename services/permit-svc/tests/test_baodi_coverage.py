@@ -12,9 +12,9 @@ import json
 import time
 
 from permit_svc.calendar import local_today
-from permit_svc.enterprises.rules import make_uscc
 from svc_common import testing
 from svc_common.types import utcnow
+from svc_common.uscc import make_uscc
 
 from .conftest import BAODI, JIZHOU, Service
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from permit_svc.enterprises.rules import make_uscc
 from sqlalchemy import func, select
 from svc_common import testing
 from svc_common.tables import AuditEntry
+from svc_common.uscc import make_uscc
 
 from .conftest import BAODI, JIZHOU, Service
 

@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 from permit_svc.calendar import local_today
-from permit_svc.enterprises.rules import make_uscc
 from permit_svc.permits import expiry as permits
 from permit_svc.registrations import service as registrations
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from svc_common.events.registry import registry
 from svc_common.events.schemas.permit import PermitCancelled
 from svc_common.tables import AuditEntry
 from svc_common.types import utcnow
+from svc_common.uscc import make_uscc
 
 from .conftest import BAODI, Service
 

@@ -7,10 +7,10 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
-from permit_svc.enterprises.rules import make_uscc
 from svc_common import testing
 from svc_common.events.schemas.eia import FilingApproved
 from svc_common.events.schemas.quota import QuotaAllocated
+from svc_common.uscc import make_uscc
 
 from .conftest import BAODI, Service
 

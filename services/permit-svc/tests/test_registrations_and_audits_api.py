@@ -7,9 +7,9 @@ import datetime as dt
 import json
 
 from permit_svc.calendar import local_today
-from permit_svc.enterprises.rules import make_uscc
 from svc_common import testing
 from svc_common.types import utcnow
+from svc_common.uscc import make_uscc
 
 from .conftest import BAODI, JIZHOU, Service
 

@@ -20,11 +20,11 @@ from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.errors import FieldError
 from svc_common.errors import validation_errors as pydantic_errors
+from svc_common.uscc import is_valid_uscc
 
 from permit_svc.bulk import RawRow, chunks
 from permit_svc.districts import TIANJIN_DISTRICTS
 from permit_svc.enterprises.models import Enterprise
-from permit_svc.enterprises.rules import is_valid_uscc
 from permit_svc.enterprises.schemas import EnterpriseIn
 from permit_svc.enterprises.service import industry_categories
 

@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.events.schemas.permit import CancelReason
 from svc_common.types import SignedTonnes, Tonnes, kg_to_tonnes, tonnes_to_kg
+from svc_common.uscc import validate_uscc
 
-from permit_svc.enterprises.rules import validate_uscc
 from permit_svc.permits.rules import PERMIT_NO_RE, POLLUTANTS, PermitStatus
 
 

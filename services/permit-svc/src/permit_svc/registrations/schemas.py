@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.errors import FieldError
+from svc_common.uscc import validate_uscc
 
-from permit_svc.enterprises.rules import validate_uscc
 from permit_svc.registrations.rules import RegistrationStatus
 
 
