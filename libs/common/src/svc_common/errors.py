@@ -109,7 +109,10 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
 def validation_errors(errors: list[dict[str, Any]] | Any) -> list[FieldError]:
     return [
         FieldError(
-            field=_loc(e.get("loc", ())), message=e.get("msg", "invalid"), type=e.get("type")
+            field=_loc(e.get("loc", ())),
+            # pydantic prefixes a validator's own message; the message is enough.
+            message=str(e.get("msg", "invalid")).removeprefix("Value error, "),
+            type=e.get("type"),
         )
         for e in errors
     ]

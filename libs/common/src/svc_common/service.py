@@ -201,11 +201,12 @@ def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     async def event_schemas() -> dict[str, Any]:
-        schemas = load_all().json_schemas()
+        """JSON Schemas of the events this service publishes."""
+        reg = load_all()
         return {
             t: s
-            for t, s in schemas.items()
-            if any(t.startswith(p.split(".")[0]) for p in spec.own_topics)
+            for t, s in reg.json_schemas().items()
+            if (model := reg.model_for(t)) is not None and model.topic in spec.own_topics
         }
 
     for base in (spec.prefix, ""):

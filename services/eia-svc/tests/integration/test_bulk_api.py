@@ -42,7 +42,7 @@ async def test_mixed_rows_file_the_valid_ones(client: httpx.AsyncClient) -> None
     assert "no EIA filing is needed" in by_key["r3"]["errors"][0]["message"]
     assert "report (报告书)" in by_key["r4"]["errors"][0]["message"]
     assert by_key["r5"]["errors"] == [
-        {"field": "vocs_increment_t", "message": "Value error, must not be negative"}
+        {"field": "vocs_increment_t", "message": "must not be negative"}
     ]
     assert by_key["r7"]["errors"][0]["field"] == "project_type"
     assert [x["row"] for x in body["results"]] == list(range(1, 8))

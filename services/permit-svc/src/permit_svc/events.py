@@ -15,7 +15,7 @@ from svc_common.inbox import EventHandlers
 from svc_common.types import tonnes_to_kg, utcnow
 
 from permit_svc.enterprises.models import Enterprise
-from permit_svc.enterprises.rules import needs_permit
+from permit_svc.enterprises.rules import industry_class, needs_permit
 from permit_svc.enterprises.service import industry_categories
 from permit_svc.permits.models import Permit
 from permit_svc.permits.rules import VOCS
@@ -37,8 +37,9 @@ async def draft_application_for_approved_filing(
         return
     now = utcnow()
     e = await s.get(Enterprise, payload.uscc)
+    industry = industry_class(payload.industry_code)
     if e is None:
-        category = (await industry_categories(s)).get(payload.industry_code)
+        category = (await industry_categories(s)).get(industry)
         if category is None:
             log.warning(
                 "approved filing of an industry not in the classification table; no draft",
@@ -50,7 +51,7 @@ async def draft_application_for_approved_filing(
             uscc=payload.uscc,
             name=payload.enterprise_name,
             district=payload.district,
-            industry_code=payload.industry_code,
+            industry_code=industry,
             category=category,
             address="",
             operating_status="operating",

@@ -43,7 +43,8 @@ class FilingQuotaRetry(_FilingQuotaRequest):
 @event("eia.filing.approved.v1", topic=TOPIC, key="filing_id")
 class FilingApproved(EventPayload):
     """A filing was approved (批复): its held quota is to be allocated and a
-    permit application drafted."""
+    permit application drafted. `industry_code` is the GB/T 4754 class, with
+    its section letter ("C2641"); consumers may drop the letter."""
 
     filing_id: str
     project_ref: str
