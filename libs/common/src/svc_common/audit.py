@@ -4,9 +4,8 @@ the same transaction as the change, so one never exists without the other."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from svc_common import context
@@ -25,8 +24,8 @@ def audit_row(
     target_id: str,
     detail: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The audit_log row of a change, for `record_audit_core` or a caller
-    that inserts it itself in the same transaction."""
+    """The audit_log row of a change, for `record_audit` or a caller that
+    inserts it itself in the same transaction (e.g. in one combined statement)."""
     ctx = context.current()
     return {
         "at": utcnow(),
@@ -50,20 +49,3 @@ def record_audit(
     detail: dict[str, Any] | None = None,
 ) -> None:
     session.add(AuditEntry(**audit_row(actor, action, target_type, target_id, detail)))
-
-
-_AUDIT_INSERT = insert(cast(Table, AuditEntry.__table__))
-
-
-async def record_audit_core(
-    session: AsyncSession,
-    actor: Principal,
-    action: str,
-    target_type: str,
-    target_id: str,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """`record_audit` for hot write paths: one Core INSERT now, in the
-    session's transaction, instead of an ORM object flushed at commit."""
-    conn = await session.connection()
-    await conn.execute(_AUDIT_INSERT, audit_row(actor, action, target_type, target_id, detail))

@@ -14,11 +14,11 @@ import contextlib
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Row, Table, func, insert, or_, select, update
+from sqlalchemy import Row, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from svc_common import context
@@ -71,9 +71,6 @@ def _row(env: Envelope, topic: str) -> dict[str, object]:
     }
 
 
-_OUTBOX_INSERT = insert(cast(Table, OutboxRow.__table__))
-
-
 def emit(session: AsyncSession, payload: EventPayload, *, subject: str | None = None) -> Envelope:
     """Write `payload` to the outbox in the session's transaction."""
     env = build_envelope(payload, subject=subject)
@@ -90,16 +87,6 @@ def outbox_rows(session: AsyncSession, payloads: Sequence[EventPayload]) -> list
     if rows:
         session.info[OUTBOX_WRITTEN] = True
     return rows
-
-
-async def emit_core(session: AsyncSession, payloads: Sequence[EventPayload]) -> None:
-    """`emit` for hot write paths: the rows are inserted now with one Core
-    statement (no ORM object, no unit-of-work flush), in the session's
-    transaction, and the relay is woken after the commit as with `emit`."""
-    rows = outbox_rows(session, payloads)
-    if rows:
-        conn = await session.connection()
-        await conn.execute(_OUTBOX_INSERT, rows)
 
 
 async def emit_many(session: AsyncSession, payloads: Iterable[EventPayload]) -> int:
@@ -120,7 +107,7 @@ class OutboxRelay:
         service: str,
         batch_size: int = 200,
         sweep_seconds: float = 2.0,
-        coalesce_seconds: float = 0.002,
+        coalesce_seconds: float = 0.0,
     ) -> None:
         self.db = db
         self.transport = transport

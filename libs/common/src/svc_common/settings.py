@@ -43,9 +43,10 @@ class ServiceSettings(BaseSettings):
     # is woken on every commit, so this is not the normal publishing latency.
     outbox_sweep_seconds: float = 2.0
     outbox_batch_size: int = 200
-    # After a wake-up the relay waits this long so concurrent commits are
-    # relayed in one pass; it adds at most this much latency.
-    outbox_coalesce_seconds: float = 0.002
+    # After a wake-up the relay may wait this long to gather more commits into
+    # one pass. Off by default: what commits while a pass runs is relayed by
+    # the next one anyway, and any wait here adds to every event's latency.
+    outbox_coalesce_seconds: float = 0.0
     # Consumer: attempts per message before it goes to <topic>.dlq.
     consumer_max_attempts: int = 3
     consumer_retry_backoff_seconds: float = 0.2

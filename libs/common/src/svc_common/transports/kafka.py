@@ -96,7 +96,7 @@ class KafkaTransport(Transport):
             client_id=f"{self.client_id}-producer",
             acks="all",
             enable_idempotence=True,
-            linger_ms=2,
+            linger_ms=0,
             request_timeout_ms=10_000,
             retry_backoff_ms=200,
         )
