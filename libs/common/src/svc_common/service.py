@@ -28,7 +28,7 @@ from svc_common.inbox import EventHandlers, InboxConsumer
 from svc_common.migrate import upgrade_async
 from svc_common.observability import RequestContextMiddleware, configure_logging
 from svc_common.outbox import OutboxRelay
-from svc_common.service_deps import get_db, get_runtime
+from svc_common.service_deps import get_db, get_runtime, runtime
 from svc_common.settings import ServiceSettings
 from svc_common.transports import Transport, make_transport
 
@@ -221,4 +221,12 @@ def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
     app.include_router(probes)
 
 
-__all__ = ["Periodic", "Runtime", "ServiceSpec", "create_app", "get_db", "get_runtime"]
+__all__ = [
+    "Periodic",
+    "Runtime",
+    "ServiceSpec",
+    "create_app",
+    "get_db",
+    "get_runtime",
+    "runtime",
+]

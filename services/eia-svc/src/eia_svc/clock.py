@@ -14,6 +14,6 @@ from svc_common.types import utcnow
 Clock = Callable[[], dt.datetime]
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = get_runtime(request).extras.get("clock", utcnow)
     return clock

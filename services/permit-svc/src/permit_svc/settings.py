@@ -24,6 +24,6 @@ class Settings(ServiceSettings):
     expiry_sweep_seconds: float = Field(300.0, gt=0, description="how often expiry is swept")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings = get_runtime(request).settings
     return settings if isinstance(settings, Settings) else Settings(**settings.model_dump())

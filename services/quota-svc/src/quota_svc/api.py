@@ -3,27 +3,13 @@ query parameters that answer 422 naming the field."""
 
 from __future__ import annotations
 
-from fastapi import Request
 from svc_common.auth import Principal
-from svc_common.db import Database
 from svc_common.errors import field_error
-from svc_common.service import Runtime, get_db, get_runtime
 
 from quota_svc.ledger import rules
 
 #: Roles that read availability, the journal and balances.
 READERS = ("investment", "officer", "auditor", "admin")
-
-
-async def runtime(request: Request) -> Runtime:
-    """`get_runtime` as an async dependency: FastAPI runs a plain function
-    dependency in a worker thread, a thread hop on every request."""
-    return get_runtime(request)
-
-
-async def database(request: Request) -> Database:
-    """`get_db` as an async dependency (see `runtime`)."""
-    return get_db(request)
 
 
 def check_district(code: str, field: str = "district") -> str:

@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import Conflict, Forbidden, NotFound
-from svc_common.service import Runtime
+from svc_common.service import Runtime, get_db, runtime
 from svc_common.types import kg_to_tonnes, tonnes_to_kg
 
-from quota_svc.api import READERS, database, runtime
+from quota_svc.api import READERS
 from quota_svc.ledger.rules import hundredths_to_ratio
 from quota_svc.policy.service import default_policy
 from quota_svc.reservations import service
@@ -116,7 +116,7 @@ async def allocate_reservation(
     reservation_id: str,
     body: AllocateIn | None = None,
     principal: Principal = Depends(require("officer", "admin")),
-    db: Database = Depends(database),
+    db: Database = Depends(get_db),
 ) -> ReservationOut:
     requested = tonnes_to_kg(body.amount_t) if body and body.amount_t is not None else None
     try:
@@ -138,7 +138,7 @@ async def release_reservation(
     reservation_id: str,
     body: ReleaseIn,
     principal: Principal = Depends(require("officer", "admin")),
-    db: Database = Depends(database),
+    db: Database = Depends(get_db),
 ) -> ReservationOut:
     async with db.transaction() as s:
         r = await _locked(s, reservation_id, principal)
@@ -150,7 +150,7 @@ async def release_reservation(
 async def get_reservation(
     reservation_id: str,
     principal: Principal = Depends(require(*READERS)),
-    db: Database = Depends(database),
+    db: Database = Depends(get_db),
 ) -> ReservationOut:
     async with db.session() as s:
         r = await s.get(Reservation, reservation_id)
