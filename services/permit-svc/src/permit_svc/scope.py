@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from svc_common.auth import Principal
-
-from permit_svc.districts import TIANJIN_DISTRICTS
+from svc_common.districts import DISTRICTS
 
 
 def visible_districts(principal: Principal, district: str | None) -> list[str] | None:
@@ -15,6 +14,6 @@ def visible_districts(principal: Principal, district: str | None) -> list[str] |
         return [district]
     if principal.districts:
         return sorted(principal.districts)
-    if principal.may_act_in(next(iter(TIANJIN_DISTRICTS))):
+    if principal.may_act_in(next(iter(DISTRICTS))):
         return None
     return []

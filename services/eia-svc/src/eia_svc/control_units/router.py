@@ -9,13 +9,13 @@ from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
+from svc_common.districts import district_problem
 from svc_common.errors import field_error
 from svc_common.service import get_db
 from svc_common.types import utcnow
 
 from eia_svc.control_units.models import ControlUnitRow
 from eia_svc.control_units.schemas import ControlUnitIn, ControlUnitOut
-from eia_svc.districts import district_problem
 
 router = APIRouter(prefix="/eia", tags=["control units"])
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")

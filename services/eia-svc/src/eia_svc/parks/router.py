@@ -7,6 +7,7 @@ from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
+from svc_common.districts import district_problem
 from svc_common.errors import Conflict, FieldError, Unprocessable, field_error
 from svc_common.events.schemas.eia import ParkRegistered
 from svc_common.outbox import emit
@@ -14,7 +15,6 @@ from svc_common.service import get_db
 from svc_common.types import kg_to_tonnes, tonnes_to_kg, utcnow
 
 from eia_svc.classification.service import all_types
-from eia_svc.districts import district_problem
 from eia_svc.parks.models import ParkRow
 from eia_svc.parks.schemas import ParkIn, ParkOut
 

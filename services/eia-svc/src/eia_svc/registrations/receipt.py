@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from eia_svc.districts import TIANJIN_DISTRICTS
+from svc_common.districts import DISTRICTS
+
 from eia_svc.registrations.rules import CST
 
 NOTICE = (
@@ -25,7 +26,7 @@ def receipt_of(r: Any, project_type_name: str | None = None) -> dict[str, Any]:
         "enterprise_name": r.enterprise_name,
         "uscc": r.uscc,
         "district": r.district,
-        "district_name": TIANJIN_DISTRICTS.get(r.district, r.district),
+        "district_name": DISTRICTS.get(r.district, r.district),
         "project_type": r.project_type,
         "project_type_name": project_type_name,
         "filed_at": r.filed_at.isoformat(),

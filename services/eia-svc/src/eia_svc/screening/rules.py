@@ -8,11 +8,11 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from svc_common.districts import district_problem
 from svc_common.uscc import uscc_problem
 
 from eia_svc.classification.rules import CATEGORY_NAMES, ProjectType, classify
 from eia_svc.control_units.rules import ControlUnit, banned_entry, refusal_message
-from eia_svc.districts import district_problem
 
 
 @dataclass(frozen=True)

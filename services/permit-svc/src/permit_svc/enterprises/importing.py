@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.db import Database
+from svc_common.districts import DISTRICTS
 from svc_common.errors import FieldError
 from svc_common.errors import validation_errors as pydantic_errors
 from svc_common.uscc import is_valid_uscc
 
 from permit_svc.bulk import RawRow, chunks
-from permit_svc.districts import TIANJIN_DISTRICTS
 from permit_svc.enterprises.models import Enterprise
 from permit_svc.enterprises.schemas import EnterpriseIn
 from permit_svc.enterprises.service import industry_categories
@@ -54,7 +54,7 @@ def _fast(
         or not 0 < len(name) <= 200
         or len(address) > 500
         or status not in STATUSES
-        or district not in TIANJIN_DISTRICTS
+        or district not in DISTRICTS
         or not principal.may_act_in(district)
         or not is_valid_uscc(uscc)
     ):

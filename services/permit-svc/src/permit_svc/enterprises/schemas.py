@@ -6,10 +6,10 @@ import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from svc_common.districts import check_district
 from svc_common.errors import FieldError
 from svc_common.uscc import validate_uscc
 
-from permit_svc.districts import check_district
 from permit_svc.enterprises.rules import Category, OperatingStatus
 
 

@@ -1,5 +1,6 @@
 """Pure ledger rules: district codes, pool ids, balance arithmetic and the
-offset-ratio maths. No database, no I/O: unit-testable on their own."""
+offset-ratio maths. No database, no I/O: unit-testable on their own.
+District codes are checked by svc_common.districts (re-exported here)."""
 
 from __future__ import annotations
 
@@ -9,36 +10,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-#: Tianjin's 16 districts (GB/T 2260), the only districts this ledger knows.
-DISTRICTS: dict[str, str] = {
-    "120101": "和平区",
-    "120102": "河东区",
-    "120103": "河西区",
-    "120104": "南开区",
-    "120105": "河北区",
-    "120106": "红桥区",
-    "120110": "东丽区",
-    "120111": "西青区",
-    "120112": "津南区",
-    "120113": "北辰区",
-    "120114": "武清区",
-    "120115": "宝坻区",
-    "120116": "滨海新区",
-    "120117": "宁河区",
-    "120118": "静海区",
-    "120119": "蓟州区",
-}
+from svc_common.districts import DISTRICTS as DISTRICTS
+from svc_common.districts import district_problem as district_problem
 
 VOCS = "VOCs"
 _POLLUTANT = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$")
 _PARK = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-
-
-def district_problem(code: str) -> str | None:
-    """Why `code` is not a district of this city, or None if it is one."""
-    if code in DISTRICTS:
-        return None
-    return f"{code!r} is not a Tianjin district code (GB/T 2260, e.g. 120119 蓟州区)"
 
 
 def pollutant_problem(name: str) -> str | None:

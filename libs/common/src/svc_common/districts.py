@@ -1,0 +1,38 @@
+"""The districts the bureau acts in: Tianjin's 16 (GB/T 2260 codes), the one
+list every service checks district codes against."""
+
+from __future__ import annotations
+
+DISTRICTS: dict[str, str] = {
+    "120101": "和平区",
+    "120102": "河东区",
+    "120103": "河西区",
+    "120104": "南开区",
+    "120105": "河北区",
+    "120106": "红桥区",
+    "120110": "东丽区",
+    "120111": "西青区",
+    "120112": "津南区",
+    "120113": "北辰区",
+    "120114": "武清区",
+    "120115": "宝坻区",
+    "120116": "滨海新区",
+    "120117": "宁河区",
+    "120118": "静海区",
+    "120119": "蓟州区",
+}
+
+
+def district_problem(code: str) -> str | None:
+    """Why `code` is not one of the city's districts, or None when it is one."""
+    if code in DISTRICTS:
+        return None
+    return f"{code!r} is not one of Tianjin's 16 district codes (GB/T 2260, e.g. 120119 蓟州区)"
+
+
+def check_district(code: str) -> str:
+    """`code` if it is a district of the city, else ValueError saying why
+    (usable as a pydantic field validator)."""
+    if problem := district_problem(code):
+        raise ValueError(problem)
+    return code
