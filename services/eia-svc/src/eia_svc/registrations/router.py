@@ -8,9 +8,9 @@ from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.errors import Problem, field_error
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db, get_runtime
+from svc_common.uploads import read_upload
 
 from eia_svc.classification.service import all_types, find_type
 from eia_svc.clock import Clock, get_clock
@@ -19,7 +19,6 @@ from eia_svc.parks.service import all_parks
 from eia_svc.registrations import receipt, service
 from eia_svc.registrations.models import RegistrationRow
 from eia_svc.registrations.queries import page_of, receipt_url, to_out, visible
-from eia_svc.registrations.rules import BulkFormatError, UnsupportedBulkType, parse_bulk
 from eia_svc.registrations.schemas import (
     BulkResult,
     BulkRowResult,
@@ -33,14 +32,6 @@ from eia_svc.settings import Settings
 
 router = APIRouter(prefix="/eia", tags=["registrations"])
 READ_ROLES = ("filer", "officer", "admin", "auditor")
-
-
-class PayloadTooLarge(Problem):
-    status, code, title = 413, "payload-too-large", "Payload too large"
-
-
-class UnsupportedMediaType(Problem):
-    status, code, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
 def _settings(request: Request) -> Settings:
@@ -112,19 +103,7 @@ async def file_registrations_bulk(
     row; valid rows are filed even when others fail; a row whose row_key was
     filed before returns its original filing."""
     settings = _settings(request)
-    try:
-        raw = parse_bulk(
-            await request.body(), request.headers.get("content-type", ""), settings.bulk_max_rows
-        )
-    except UnsupportedBulkType as exc:
-        raise UnsupportedMediaType(str(exc)) from exc
-    except BulkFormatError as exc:
-        raise field_error("body", str(exc)) from exc
-    if len(raw) > settings.bulk_max_rows:
-        raise PayloadTooLarge(
-            f"a bulk upload may have at most {settings.bulk_max_rows} rows",
-            max_rows=settings.bulk_max_rows,
-        )
+    raw = await read_upload(request, max_rows=settings.bulk_max_rows, drop_empty_cells=True)
     async with db.session() as s:
         types, units, parks = await all_types(s), await all_units(s), await all_parks(s)
     checked = service.check_rows(raw, types, units, parks)
@@ -152,7 +131,7 @@ async def file_registrations_bulk(
     results = []
     for c in checked:
         o = by_index.get(c.index)
-        line = raw[c.index].line
+        line = raw[c.index].row
         if o is None:
             results.append(
                 BulkRowResult(row=line, row_key=c.row_key, status="rejected", errors=c.errors or [])

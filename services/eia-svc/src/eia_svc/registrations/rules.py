@@ -1,14 +1,10 @@
-"""Pure rules of auto-filing: filing numbers, post-hoc sampling, bulk parsing."""
+"""Pure rules of auto-filing: filing numbers and post-hoc sampling (bulk
+uploads are read by svc_common.uploads)."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
-import json
-from dataclasses import dataclass
-from typing import Any
 
 #: China Standard Time, the calendar filing numbers and receipts follow (no DST).
 CST = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
@@ -32,59 +28,3 @@ def sampled_for_check(filing_id: str, rate: float) -> bool:
         return False
     h = int.from_bytes(hashlib.sha256(filing_id.encode()).digest()[:8], "big")
     return h / 2**64 < rate
-
-
-class BulkFormatError(ValueError):
-    """The upload as a whole cannot be read (not a row's fault)."""
-
-
-class UnsupportedBulkType(BulkFormatError):
-    """The upload is neither CSV nor JSON lines."""
-
-
-@dataclass(frozen=True)
-class RawRow:
-    line: int
-    data: dict[str, Any]
-
-
-CSV_TYPES = ("text/csv", "application/csv")
-JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
-
-
-def parse_bulk(body: bytes, content_type: str, max_rows: int) -> list[RawRow]:
-    """Rows of a CSV or JSON-lines upload; empty CSV cells become absent fields.
-    Raises BulkFormatError for an unreadable upload; a bad row is left to
-    per-row validation so the other rows can still be filed."""
-    try:
-        text = body.decode("utf-8").lstrip("\ufeff")
-    except UnicodeDecodeError as exc:
-        raise BulkFormatError("the upload must be UTF-8 text") from exc
-    media = content_type.split(";")[0].strip().lower()
-    rows: list[RawRow] = []
-    if media in CSV_TYPES:
-        reader = csv.DictReader(io.StringIO(text))
-        for n, rec in enumerate(reader, start=1):
-            data = {k.strip(): v.strip() for k, v in rec.items() if k and v and v.strip()}
-            rows.append(RawRow(n, data))
-            if len(rows) > max_rows:
-                break
-    elif media in JSONL_TYPES:
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            n = len(rows) + 1
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                data = {"__invalid__": "this line is not JSON"}
-            if not isinstance(data, dict):
-                data = {"__invalid__": "this line is not a JSON object"}
-            rows.append(RawRow(n, data))
-            if len(rows) > max_rows:
-                break
-    else:
-        raise UnsupportedBulkType(
-            "Content-Type must be text/csv or application/x-ndjson (JSON lines)"
-        )
-    return rows

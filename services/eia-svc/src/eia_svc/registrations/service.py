@@ -21,12 +21,13 @@ from svc_common.errors import validation_errors
 from svc_common.events.schemas.eia import RegistrationFormFiled
 from svc_common.outbox import emit_many
 from svc_common.types import tonnes_to_kg
+from svc_common.uploads import RawRow
 
 from eia_svc.classification.rules import ProjectType
 from eia_svc.control_units.rules import ControlUnit
 from eia_svc.parks.rules import Park, park_problem
 from eia_svc.registrations.models import FilingNumberCounter, RegistrationRow
-from eia_svc.registrations.rules import SERIES, RawRow, filing_year, format_filing_no
+from eia_svc.registrations.rules import SERIES, filing_year, format_filing_no
 from eia_svc.registrations.rules import sampled_for_check as sampled
 from eia_svc.registrations.schemas import RegistrationIn, RowError
 from eia_svc.screening.rules import Issue, ProjectFacts, industry_of, screen_registration
@@ -79,13 +80,11 @@ def check_rows(
 ) -> list[Checked]:
     out: list[Checked] = []
     for i, row in enumerate(raw):
+        if row.data is None:  # a line that could not be read: the upload says why
+            out.append(Checked(i, None, errors=[RowError(field="row", message=row.error or "")]))
+            continue
         key = row.data.get("row_key")
         key = str(key) if key is not None else None
-        if "__invalid__" in row.data:
-            out.append(
-                Checked(i, key, errors=[RowError(field="row", message=row.data["__invalid__"])])
-            )
-            continue
         try:
             data = _adapter.validate_python(row.data)
         except ValidationError as exc:
