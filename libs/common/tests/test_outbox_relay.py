@@ -149,3 +149,23 @@ async def test_several_relays_on_postgres_never_reorder_or_overlap_a_key(tmp_pat
             assert ns == sorted(ns), f"{key} published out of order"
         assert rec.overlaps == 0, "two relays published one key at the same time"
         await db.dispose()
+
+
+async def test_emit_many_writes_rows_in_order_that_relay_as_emitted(db_url: str) -> None:
+    from svc_common.outbox import emit_many
+
+    db = await _db(db_url)
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t", batch_size=1000)
+    async with db.transaction() as s:
+        assert (
+            await emit_many(s, [CounterTicked(counter=f"c{n % 4}", n=n) for n in range(300)]) == 300
+        )
+    async with db.session() as s:
+        rows = (await s.execute(select(OutboxRow).order_by(OutboxRow.seq))).scalars().all()
+    assert [r.envelope["data"]["n"] for r in rows] == list(range(300))
+    assert all(r.created_at.tzinfo is not None and r.attempts == 0 for r in rows)
+    assert await relay.drain() == 300
+    for key, ns in _sequence_per_key(rec.published).items():
+        assert ns == sorted(ns), key
+    await db.dispose()

@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Row, func, insert, or_, select, update
+from sqlalchemy import Row, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from svc_common import context
@@ -89,13 +89,39 @@ def outbox_rows(session: AsyncSession, payloads: Sequence[EventPayload]) -> list
     return rows
 
 
+#: PostgreSQL: one INSERT of column arrays for any number of rows, far cheaper
+#: to plan and send than a multi-row VALUES list; `seq` follows array order.
+_UNNEST_INSERT = text(
+    "INSERT INTO outbox (event_id, topic, key, event_type, envelope, created_at, attempts) "
+    "SELECT e, t, k, ty, env::jsonb, c, 0 FROM unnest("
+    "CAST(:event_id AS text[]), CAST(:topic AS text[]), CAST(:key AS text[]), "
+    "CAST(:event_type AS text[]), CAST(:envelope AS text[]), CAST(:created_at AS timestamptz[])"
+    ") AS u(e, t, k, ty, env, c)"
+)
+
+
 async def emit_many(session: AsyncSession, payloads: Iterable[EventPayload]) -> int:
-    """Bulk form of `emit` (one multi-row INSERT) for bulk endpoints."""
-    rows = [_row(build_envelope(p), p.topic) for p in payloads]
-    if rows:
-        await session.execute(insert(OutboxRow), rows)
-        session.info[OUTBOX_WRITTEN] = True
-    return len(rows)
+    """Bulk form of `emit` for bulk endpoints: one statement for all rows."""
+    pairs = [(build_envelope(p), p.topic) for p in payloads]
+    if not pairs:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        now = utcnow()
+        await session.execute(
+            _UNNEST_INSERT,
+            {
+                "event_id": [e.id for e, _ in pairs],
+                "topic": [t for _, t in pairs],
+                "key": [e.partitionkey for e, _ in pairs],
+                "event_type": [e.type for e, _ in pairs],
+                "envelope": [e.model_dump_json() for e, _ in pairs],
+                "created_at": [now] * len(pairs),
+            },
+        )
+    else:
+        await session.execute(insert(OutboxRow), [_row(e, t) for e, t in pairs])
+    session.info[OUTBOX_WRITTEN] = True
+    return len(pairs)
 
 
 class OutboxRelay:
