@@ -109,3 +109,19 @@ def test_tokens_verify_and_reject() -> None:
     officer = verifier.verify(mint_token(DEV_JWT_SECRET, sub="o", role="officer"))
     auditor = verifier.verify(mint_token(DEV_JWT_SECRET, sub="a", role="auditor"))
     assert not officer.may_act_in("120119") and auditor.may_act_in("120119")
+
+
+def test_positive_tonnes_and_district_code_fields() -> None:
+    from svc_common.districts import DistrictCode
+    from svc_common.types import PositiveTonnes
+
+    positive = TypeAdapter(PositiveTonnes)
+    assert positive.validate_python("0.001") == Decimal("0.001")
+    with pytest.raises(ValidationError, match="greater than 0"):
+        positive.validate_python("0")
+    with pytest.raises(ValidationError, match="at most 3 decimals"):
+        positive.validate_python("1.0001")
+    district = TypeAdapter(DistrictCode)
+    assert district.validate_python("120119") == "120119"
+    with pytest.raises(ValidationError, match="Tianjin's 16 district codes"):
+        district.validate_python("110101")

@@ -3,6 +3,10 @@ list every service checks district codes against."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import AfterValidator
+
 DISTRICTS: dict[str, str] = {
     "120101": "和平区",
     "120102": "河东区",
@@ -36,3 +40,7 @@ def check_district(code: str) -> str:
     if problem := district_problem(code):
         raise ValueError(problem)
     return code
+
+
+#: A request field holding a district code of the city.
+DistrictCode = Annotated[str, AfterValidator(check_district)]

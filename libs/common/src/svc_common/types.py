@@ -144,3 +144,13 @@ Ratio = Annotated[
     ),
     WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d{1,2})?$", "examples": ["2.00"]}),
 ]
+
+
+def _positive(d: Decimal) -> Decimal:
+    if d <= 0:
+        raise ValueError("must be greater than 0")
+    return d
+
+
+#: An amount that must be more than zero (a baseline, a project increment…).
+PositiveTonnes = Annotated[Tonnes, AfterValidator(_positive)]

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from svc_common.districts import check_district
+from svc_common.districts import DistrictCode
 from svc_common.errors import FieldError
 from svc_common.uscc import validate_uscc
 
@@ -28,7 +28,7 @@ class EnterpriseIn(BaseModel):
 
     uscc: str = Field(description="unified social credit code (统一社会信用代码), 18 characters")
     name: str = Field(min_length=1, max_length=200)
-    district: str = Field(description="GB/T 2260 code of the district")
+    district: DistrictCode = Field(description="GB/T 2260 code of the district")
     industry_code: str = Field(min_length=2, max_length=8)
     address: str = Field("", max_length=500)
     operating_status: OperatingStatus = "operating"
@@ -37,11 +37,6 @@ class EnterpriseIn(BaseModel):
     @classmethod
     def _uscc(cls, v: str) -> str:
         return validate_uscc(v)
-
-    @field_validator("district")
-    @classmethod
-    def _district(cls, v: str) -> str:
-        return check_district(v)
 
 
 class EnterpriseOut(BaseModel):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from pydantic import BaseModel, Field, field_validator
-from svc_common.types import Ratio, Tonnes, kg_to_tonnes
+from pydantic import BaseModel, Field
+from svc_common.districts import DistrictCode
+from svc_common.types import PositiveTonnes, Ratio, Tonnes, kg_to_tonnes
 
 from quota_svc.availability.rules import Availability, Check
 from quota_svc.ledger import rules
 from quota_svc.ledger.models import Pool
+from quota_svc.ledger.schemas import PollutantName
 
 
 class PoolAvailability(BaseModel):
@@ -50,33 +50,10 @@ class PoolAvailability(BaseModel):
 class CheckIn(BaseModel):
     """A what-if: would a project of this increment fit now?"""
 
-    district: str
-    pollutant: str = rules.VOCS
-    increment_t: Tonnes
+    district: DistrictCode
+    pollutant: PollutantName = rules.VOCS
+    increment_t: PositiveTonnes
     park_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
-
-    @field_validator("district")
-    @classmethod
-    def _district(cls, v: str) -> str:
-        problem = rules.district_problem(v)
-        if problem:
-            raise ValueError(problem)
-        return v
-
-    @field_validator("pollutant")
-    @classmethod
-    def _pollutant(cls, v: str) -> str:
-        problem = rules.pollutant_problem(v)
-        if problem:
-            raise ValueError(problem)
-        return v
-
-    @field_validator("increment_t")
-    @classmethod
-    def _positive(cls, v: Decimal) -> Decimal:
-        if v <= 0:
-            raise ValueError("must be greater than 0")
-        return v
 
 
 class CheckOut(BaseModel):

@@ -18,6 +18,13 @@ _POLLUTANT = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$")
 _PARK = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
+def check_pollutant(name: str) -> str:
+    """`name` if it is a pollutant name, else ValueError saying why."""
+    if problem := pollutant_problem(name):
+        raise ValueError(problem)
+    return name
+
+
 def pollutant_problem(name: str) -> str | None:
     if _POLLUTANT.match(name):
         return None

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
-from svc_common.types import SignedTonnes, Tonnes, kg_to_tonnes
+from pydantic import AfterValidator, BaseModel, Field, field_validator
+from svc_common.types import PositiveTonnes, SignedTonnes, Tonnes, kg_to_tonnes
 
 from quota_svc.ledger.models import JournalEntry
-from quota_svc.ledger.rules import Balance
+from quota_svc.ledger.rules import Balance, check_pollutant
 
-
-def _positive(v: Decimal) -> Decimal:
-    if v <= 0:
-        raise ValueError("must be greater than 0")
-    return v
+#: A request field naming a pollutant (VOCs first; the ledger is pollutant-generic).
+PollutantName = Annotated[str, AfterValidator(check_pollutant)]
 
 
 def _aware(v: dt.datetime | None) -> dt.datetime | None:
@@ -27,11 +24,10 @@ def _aware(v: dt.datetime | None) -> dt.datetime | None:
 class BaselineIn(BaseModel):
     """The district's baseline stock (存量基数), credited to its pool."""
 
-    amount_t: Tonnes
+    amount_t: PositiveTonnes
     effective_at: dt.datetime | None = Field(None, description="default: now; never in the future")
     note: str | None = Field(None, max_length=500)
 
-    _a = field_validator("amount_t")(_positive)
     _e = field_validator("effective_at")(_aware)
 
 
@@ -41,10 +37,8 @@ class TransferIn(BaseModel):
 
     source: str = Field(pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$")
     target: str = Field(pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$")
-    amount_t: Tonnes
+    amount_t: PositiveTonnes
     note: str | None = Field(None, max_length=500)
-
-    _a = field_validator("amount_t")(_positive)
 
 
 class BalanceOut(BaseModel):

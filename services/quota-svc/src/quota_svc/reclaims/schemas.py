@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
-from svc_common.types import Tonnes, kg_to_tonnes
+from pydantic import BaseModel, Field
+from svc_common.districts import DistrictCode
+from svc_common.types import PositiveTonnes, Tonnes, kg_to_tonnes
 
 from quota_svc.ledger import rules
+from quota_svc.ledger.schemas import PollutantName
 from quota_svc.reclaims.models import Reclaim
 
 
@@ -17,36 +18,13 @@ class ReclaimIn(BaseModel):
     """A candidate entered by hand: a closure found on inspection (manual) or a
     verified deep-treatment reduction (reduction). Someone else confirms it."""
 
-    district: str
-    pollutant: str = rules.VOCS
-    amount_t: Tonnes
+    district: DistrictCode
+    pollutant: PollutantName = rules.VOCS
+    amount_t: PositiveTonnes
     source: Literal["manual", "reduction"] = "manual"
     uscc: str | None = Field(None, min_length=18, max_length=18)
     permit_id: str | None = Field(None, max_length=100)
     note: str = Field(min_length=1, max_length=1000, description="what was closed or reduced")
-
-    @field_validator("district")
-    @classmethod
-    def _district(cls, v: str) -> str:
-        problem = rules.district_problem(v)
-        if problem:
-            raise ValueError(problem)
-        return v
-
-    @field_validator("pollutant")
-    @classmethod
-    def _pollutant(cls, v: str) -> str:
-        problem = rules.pollutant_problem(v)
-        if problem:
-            raise ValueError(problem)
-        return v
-
-    @field_validator("amount_t")
-    @classmethod
-    def _positive(cls, v: Decimal) -> Decimal:
-        if v <= 0:
-            raise ValueError("must be greater than 0")
-        return v
 
 
 class RejectIn(BaseModel):

@@ -3,49 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
-from pydantic import BaseModel, Field, field_validator
-from svc_common.types import Ratio, Tonnes, kg_to_tonnes
+from pydantic import BaseModel, Field
+from svc_common.districts import DistrictCode
+from svc_common.types import PositiveTonnes, Ratio, Tonnes, kg_to_tonnes
 
 from quota_svc.ledger import rules
+from quota_svc.ledger.schemas import PollutantName
 from quota_svc.reservations.models import Reservation, ReservationRow
-
-
-def _district(v: str) -> str:
-    problem = rules.district_problem(v)
-    if problem:
-        raise ValueError(problem)
-    return v
-
-
-def _pollutant(v: str) -> str:
-    problem = rules.pollutant_problem(v)
-    if problem:
-        raise ValueError(problem)
-    return v
 
 
 class ReservationIn(BaseModel):
     """Hold a project's quota need (预留)."""
 
-    district: str
-    pollutant: str = rules.VOCS
-    increment_t: Tonnes = Field(description="the project's VOCs increment, t/a")
+    district: DistrictCode
+    pollutant: PollutantName = rules.VOCS
+    increment_t: PositiveTonnes = Field(description="the project's VOCs increment, t/a")
     project_ref: str = Field(min_length=1, max_length=100)
     uscc: str | None = Field(None, min_length=18, max_length=18)
     park_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
     priority_reserve: bool = Field(False, description="draw on the 政府储备 (admin only)")
-
-    _d = field_validator("district")(_district)
-    _p = field_validator("pollutant")(_pollutant)
-
-    @field_validator("increment_t")
-    @classmethod
-    def _positive(cls, v: Decimal) -> Decimal:
-        if v <= 0:
-            raise ValueError("must be greater than 0")
-        return v
 
 
 class AllocateIn(BaseModel):
