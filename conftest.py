@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import pathlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from svc_common import testing
+from svc_common import i18n, testing
+
+
+@pytest.fixture(autouse=True)
+def english_messages() -> Iterator[None]:
+    """Rules and handlers called directly speak English in tests (a request
+    picks its language from Accept-Language; the test client asks for en)."""
+    with i18n.use("en"):
+        yield
 
 
 @pytest.fixture(params=["sqlite", "pg"])

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from svc_common import context
+from svc_common import context, i18n
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +34,8 @@ class Problem(Exception):
     status = 400
     code = "bad-request"
     title = "Bad request"
+    #: The Chinese title; where None, the status's standard title is used.
+    title_zh: str | None = None
 
     def __init__(
         self,
@@ -50,7 +52,9 @@ class Problem(Exception):
     def body(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": TYPE_BASE + self.code,
-            "title": self.title,
+            "title": i18n.msg(self.title, self.title_zh)
+            if self.title_zh
+            else i18n.title(self.status, self.title),
             "status": self.status,
             "detail": self.detail,
         }
@@ -83,12 +87,15 @@ class Unauthorized(Problem):
 
 
 class IllegalTransition(Conflict):
-    code, title = "illegal-transition", "Illegal state transition"
+    code, title, title_zh = "illegal-transition", "Illegal state transition", "当前状态不允许此操作"
 
     def __init__(self, entity: str, state: str, action: str, allowed: list[str]) -> None:
+        listed = ", ".join(allowed) if allowed else i18n.msg("none", "无")
         super().__init__(
-            f"cannot {action} a {entity} that is {state}; allowed now: "
-            + (", ".join(allowed) if allowed else "none"),
+            i18n.msg(
+                f"cannot {action} a {entity} that is {state}; allowed now: {listed}",
+                f"{entity}当前为 {state}，不能执行 {action}；现在可执行：{listed}",
+            ),
             state=state,
             action=action,
             allowed=allowed,
@@ -107,11 +114,11 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def validation_errors(errors: list[dict[str, Any]] | Any) -> list[FieldError]:
+    """Pydantic's errors as field errors, in the request's language."""
     return [
         FieldError(
             field=_loc(e.get("loc", ())),
-            # pydantic prefixes a validator's own message; the message is enough.
-            message=str(e.get("msg", "invalid")).removeprefix("Value error, "),
+            message=i18n.pydantic_message(e.get("type"), e.get("ctx"), str(e.get("msg", ""))),
             type=e.get("type"),
         )
         for e in errors
@@ -147,6 +154,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         p = Problem(str(exc.detail))
         p.status, p.code, p.title = exc.status_code, f"http-{exc.status_code}", str(exc.detail)
+        if exc.status_code == 404:
+            p.detail = i18n.msg("no such resource", "没有这个资源")
+        elif exc.status_code == 405:
+            p.detail = i18n.msg("this method is not allowed here", "此路径不支持该请求方法")
         resp = problem_response(p, request)
         for k, v in (exc.headers or {}).items():
             resp.headers[k] = v
@@ -155,6 +166,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
-        p = Problem("an unexpected error occurred; it has been logged")
+        p = Problem(
+            i18n.msg("an unexpected error occurred; it has been logged", "发生意外错误，已记录")
+        )
         p.status, p.code, p.title = 500, "internal", "Internal error"
         return problem_response(p, request)

@@ -11,7 +11,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from svc_common import context
+from svc_common import context, i18n
 
 REQUESTS = Counter("http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 LATENCY = Histogram(
@@ -67,6 +67,7 @@ class RequestContextMiddleware:
         ctx = context.TraceContext(
             request_id=request_id, correlation_id=correlation_id, traceparent=traceparent
         )
+        language = i18n.negotiate((headers.get(b"accept-language") or b"").decode("latin-1"))
         status_holder = {"status": 500}
 
         async def send_with_ids(message: Message) -> None:
@@ -77,11 +78,12 @@ class RequestContextMiddleware:
                     *message["headers"],
                     (b"x-request-id", request_id.encode()),
                     (b"x-correlation-id", correlation_id.encode()),
+                    (b"content-language", b"zh-CN" if language == "zh" else b"en"),
                 ]
             await send(message)
 
         start = time.perf_counter()
-        with context.use(ctx):
+        with context.use(ctx), i18n.use(language):
             try:
                 await self.app(scope, receive, send_with_ids)
             finally:

@@ -85,7 +85,13 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Run an app's lifespan and give an HTTP client talking to it in-process."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        # Tests read English messages unless they ask for Chinese (zh-CN is
+        # what a client gets when it sends no Accept-Language).
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://testserver",
+            headers={"Accept-Language": "en"},
+        ) as client:
             yield client
 
 

@@ -16,6 +16,8 @@ from sqlalchemy import JSON, BigInteger, DateTime, Integer
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
+from svc_common import clock
+
 KG_PER_TONNE = 1000
 #: Nothing a single project or plant emits comes near this; a bigger figure is a typo.
 MAX_TONNES = Decimal("1000000")
@@ -26,7 +28,8 @@ BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    """Now, from the system's one clock (svc_common.clock)."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

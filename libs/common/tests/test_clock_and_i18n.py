@@ -1,0 +1,116 @@
+"""The one clock and bilingual messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from svc_common import clock, i18n
+from svc_common.errors import Conflict, IllegalTransition, validation_errors
+from svc_common.types import utcnow
+
+T0 = dt.datetime(2026, 3, 1, 0, 0, tzinfo=dt.UTC)
+
+
+async def test_manual_clock_drives_utcnow_and_runs_listeners() -> None:
+    seen: list[dt.datetime] = []
+
+    async def sweeper(at: dt.datetime) -> None:
+        seen.append(at)
+
+    with clock.using(clock.ManualClock(T0)) as c:
+        assert isinstance(c, clock.ManualClock)
+        c.on_advance(sweeper)
+        assert utcnow() == T0
+        await c.advance(clock.parse_duration("P61D"))
+        assert utcnow() == T0 + dt.timedelta(days=61)
+        assert seen == [T0 + dt.timedelta(days=61)]
+        with pytest.raises(ValueError, match="backwards"):
+            await c.set_to(T0)
+    assert clock.manual() is None  # the system clock is back
+    assert abs(utcnow() - dt.datetime.now(dt.UTC)) < dt.timedelta(seconds=5)
+
+
+def test_flowing_clock_moves_on_from_where_it_was_set() -> None:
+    c = clock.ManualClock(T0, flowing=True)
+    first = c.now()
+    assert first >= T0 and c.now() >= first
+
+
+@pytest.mark.parametrize(
+    ("text", "delta"),
+    [
+        ("P61D", dt.timedelta(days=61)),
+        ("PT5M", dt.timedelta(minutes=5)),
+        ("P1DT12H", dt.timedelta(days=1, hours=12)),
+        ("P2W", dt.timedelta(weeks=2)),
+    ],
+)
+def test_durations(text: str, delta: dt.timedelta) -> None:
+    assert clock.parse_duration(text) == delta
+
+
+@pytest.mark.parametrize("text", ["", "P", "PT", "61D", "P1Y", "P1M", "P-1D", "P99999D", "x" * 50])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        clock.parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("header", "lang"),
+    [
+        (None, "zh"),
+        ("", "zh"),
+        ("en", "en"),
+        ("en-US,en;q=0.9", "en"),
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh"),
+        ("en;q=0.5,zh;q=0.9", "zh"),
+        ("fr-FR", "zh"),
+        ("fr,en;q=0.3", "en"),
+        ("en;q=abc", "zh"),
+    ],
+)
+def test_accept_language(header: str | None, lang: str) -> None:
+    assert i18n.negotiate(header) == lang
+
+
+class _Form(BaseModel):
+    name: str = Field(max_length=3)
+    amount: int = Field(ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _not_x(cls, v: str) -> str:
+        if v == "x":
+            raise ValueError(i18n.msg("must not be x", "不能是 x"))
+        return v
+
+
+def _messages(data: dict[str, object]) -> dict[str, str]:
+    try:
+        _Form.model_validate(data)
+    except ValidationError as exc:
+        return {e.field: e.message for e in validation_errors(exc.errors())}
+    raise AssertionError("expected a validation error")
+
+
+def test_field_errors_speak_the_request_language() -> None:
+    with i18n.use("zh"):
+        zh = _messages({"name": "long", "amount": 0})
+        own = _messages({"name": "x", "amount": 1})
+    with i18n.use("en"):
+        en = _messages({"name": "long", "amount": 0})
+    assert zh == {"name": "最多 3 个字符", "amount": "不得小于 1"}
+    assert en == {"name": "must have at most 3 characters", "amount": "must be at least 1"}
+    assert own == {"name": "不能是 x"}
+
+
+def test_problem_titles_and_details_are_localised() -> None:
+    with i18n.use("zh"):
+        body = IllegalTransition("filing", "approved", "withdraw", []).body()
+        plain = Conflict("x").body()
+    assert body["title"] == "当前状态不允许此操作" and "不能执行 withdraw" in body["detail"]
+    assert plain["title"] == "状态冲突"
+    with i18n.use("en"):
+        assert Conflict("x").body()["title"] == "Conflict"
