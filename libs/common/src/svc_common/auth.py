@@ -8,10 +8,9 @@ embedded default; RS256 against the identity provider's JWKS in production.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
 
 import jwt
 from fastapi import Depends, Request
@@ -20,9 +19,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from svc_common.errors import Forbidden, Unauthorized
 from svc_common.i18n import msg
 from svc_common.settings import ServiceSettings
+from svc_common.tokens import ROLES, Role, mint_token
 
-Role = Literal["officer", "investment", "filer", "admin", "auditor"]
-ROLES: tuple[str, ...] = get_args(Role)
 #: Roles whose empty `districts` claim means every district. An officer acts
 #: only in the districts its token names (none named: nowhere).
 CITYWIDE_WHEN_EMPTY = frozenset({"admin", "auditor", "investment", "filer"})
@@ -98,29 +96,6 @@ class TokenVerifier:
         return Principal(sub=str(claims["sub"]), role=role, districts=frozenset(districts))
 
 
-def mint_token(
-    secret: str,
-    *,
-    sub: str,
-    role: str,
-    districts: Iterable[str] = (),
-    ttl: dt.timedelta = dt.timedelta(hours=12),
-    algorithm: str = "HS256",
-) -> str:
-    """A development token signed with the embedded default's secret."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    now = dt.datetime.now(dt.UTC)
-    claims = {
-        "sub": sub,
-        "role": role,
-        "districts": sorted(set(districts)),
-        "iat": now,
-        "exp": now + ttl,
-    }
-    return jwt.encode(claims, secret, algorithm=algorithm)
-
-
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -148,3 +123,15 @@ def require(*roles: str) -> Callable[..., object]:
         return principal
 
     return dep
+
+
+__all__ = [
+    "CITYWIDE_WHEN_EMPTY",
+    "ROLES",
+    "Principal",
+    "Role",
+    "TokenVerifier",
+    "current_principal",
+    "mint_token",
+    "require",
+]
