@@ -36,6 +36,7 @@ def end_of_day(day: dt.date) -> dt.datetime:
     return start_of_day(day + dt.timedelta(days=1))
 
 
+@lru_cache(maxsize=8192)
 def is_working_day(day: dt.date) -> bool:
     return bool(_calendar().is_working_day(day))
 

@@ -17,6 +17,7 @@ import datetime as dt
 import math
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal
 
 from svc_common.errors import IllegalTransition
@@ -67,6 +68,7 @@ def normalise(text: str) -> str:
     return "".join(ch for ch in folded if ch.isalnum())
 
 
+@lru_cache(maxsize=8192)
 def bigrams(text: str) -> frozenset[str]:
     t = normalise(text)
     if len(t) < 2:
