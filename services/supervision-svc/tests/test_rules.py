@@ -54,7 +54,9 @@ def test_different_problems_nearby_are_not_duplicates() -> None:
     assert complaints.duplicates(odor, [facts("a", FIRST)], R) == []  # dissimilar text
 
 
-def test_same_enterprise_needs_no_similar_text_but_closed_rejected_or_old_ones_do_not_count() -> None:
+def test_same_enterprise_needs_no_similar_text_but_closed_rejected_or_old_ones_do_not_count() -> (
+    None
+):
     a = facts("a", FIRST, uscc="91120110MA05XXXX11")
     b = facts("b", "污水直排进河道", days=3, uscc="91120110MA05XXXX11", address="别处")
     assert [m.reason for m in complaints.duplicates(b, [a], R)] == ["same_enterprise"]

@@ -17,8 +17,8 @@ import datetime as dt
 import math
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from svc_common.errors import IllegalTransition
 

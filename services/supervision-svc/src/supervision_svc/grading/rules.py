@@ -157,14 +157,14 @@ DEFAULT_POLICY: dict[str, dict[str, dict[str, Any]]] = {
         "red": {"kind": "reduce", "percent": 50},
     },
     "D": {
-        "yellow": {"kind": "stop_processes", "percent": 50},
+        "yellow": {"kind": "stop_processes", "processes": ["涉VOCs排放工序"], "percent": 50},
         "orange": {"kind": "stop"},
         "red": {"kind": "stop"},
     },
     "ungraded": {
         "yellow": {"kind": "reduce", "percent": 20},
         "orange": {"kind": "reduce", "percent": 30},
-        "red": {"kind": "stop_processes", "percent": 50},
+        "red": {"kind": "stop_processes", "processes": ["涉VOCs排放工序"], "percent": 50},
     },
 }
 DEFAULT_POLICY_FROM = dt.date(2020, 1, 1)

@@ -223,6 +223,7 @@ async def record_inspection(
         created_at=now,
     )
     s.add(i)
+    await s.flush()  # the inspection before its findings (no ORM relationship orders them)
     findings = [
         Finding(
             id=str(uuid.uuid4()),
