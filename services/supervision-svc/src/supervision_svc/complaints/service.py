@@ -9,10 +9,10 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, case, delete, func, or_, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import SYSTEM, record_audit
@@ -232,7 +232,7 @@ async def refresh_clusters(s: AsyncSession, ids: set[str]) -> dict[str, int]:
         if n == 0
     ]
     # Core executemany: no ORM bookkeeping per row (a bulk import touches thousands).
-    table = ComplaintCluster.__table__
+    table = cast(Table, ComplaintCluster.__table__)
     counted = [f for f in figures if "first" in f]
     if counted:
         await s.execute(
