@@ -19,9 +19,9 @@ from permit_svc.settings import Settings as PermitSettings
 from quota_svc.app import create as create_quota
 from quota_svc.settings import Settings as QuotaSettings
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 from supervision_svc.app import create as create_supervision
 from supervision_svc.settings import Settings as SupervisionSettings
-from starlette.types import ASGIApp, Receive, Scope, Send
 from svc_common.transports.local import LocalTransport
 
 

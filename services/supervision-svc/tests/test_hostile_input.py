@@ -89,7 +89,8 @@ async def test_hostile_requests_are_refused_cleanly(svc: Service) -> None:
     await expect(await svc.http.get(f"/supervision/grades/{uscc}", headers=officer()), 404)
 
     for cursor in ("garbage!!", base64.urlsafe_b64encode(b'["x", 1]').decode(), "W10", "e30"):
-        for path in ("complaints", "demands", "cases", "inspections", "enterprises", "grades"):
+        paths = ("complaints", "demands", "cases", "inspections", "enterprises", "grades", "audit")
+        for path in paths:
             r = await svc.http.get(f"/supervision/{path}?cursor={cursor}", headers=ADMIN)
             await expect(r, 422, "cursor")
     for q in (

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from svc_common.auth import Principal, require
 from svc_common.db import Database
+from svc_common.errors import field_error
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from svc_common.service_deps import get_db
 from svc_common.tables import AuditEntry
@@ -52,7 +53,9 @@ def audit_router(prefix: str) -> APIRouter:
             q = q.where(AuditEntry.actor == actor)
         after = decode_cursor(cursor)
         if after is not None:
-            q = q.where(AuditEntry.id < int(after))
+            if type(after) is not int:  # a cursor this API never returned
+                raise field_error("cursor", "is not a cursor this API returned")
+            q = q.where(AuditEntry.id < after)
         async with db.session() as s:
             rows = list((await s.execute(q)).scalars())
         more = len(rows) > limit
