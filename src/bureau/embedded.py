@@ -72,6 +72,11 @@ class Embedded:
                 await app(scope, receive, send)
                 return
         target: ASGIApp
+        if path == "/admin/clock":
+            # The clock is the process's: any service reads or moves it, and
+            # moving it runs every service's sweepers.
+            await self.apps["/quota"]({**scope, "path": "/quota/admin/clock"}, receive, send)
+            return
         if path in ("/health", "/ready", "/metrics"):
             # Any service answers the process-wide probes; /ready asks all.
             target = self._ready if path == "/ready" else self.apps["/quota"]
@@ -86,7 +91,7 @@ class Embedded:
         results = {}
         for prefix, app in self.apps.items():
             rt = app.state.runtime
-            results[prefix.strip("/")] = await rt.db.ping() and await rt.transport.ready()
+            results[prefix.strip("/")] = await rt.db.ping()
         ok = all(results.values())
         await JSONResponse(
             results | {"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503

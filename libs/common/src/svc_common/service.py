@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
+from svc_common import clock, retention
 from svc_common.audit_router import audit_router
 from svc_common.auth import TokenVerifier
+from svc_common.clock_admin import clock_router
 from svc_common.db import Database
 from svc_common.errors import install_error_handlers
 from svc_common.events.registry import load_all
@@ -27,6 +30,7 @@ from svc_common.idempotency import IdempotencyMiddleware
 from svc_common.inbox import EventHandlers, InboxConsumer
 from svc_common.migrate import upgrade_async
 from svc_common.observability import RequestContextMiddleware, configure_logging
+from svc_common.ops_router import ops_router
 from svc_common.outbox import OutboxRelay
 from svc_common.service_deps import get_db, get_runtime, runtime
 from svc_common.settings import ServiceSettings
@@ -77,6 +81,38 @@ async def _every(seconds: float, job: Periodic, rt: Runtime, name: str) -> None:
             log.warning("periodic job failed", job=name, error=repr(exc))
 
 
+TRANSPORT_UP = Gauge(
+    "event_transport_up", "1 when the event transport (Kafka) answered the last probe", ["service"]
+)
+
+
+async def _probe_transport(rt: Runtime) -> None:
+    """Keep the transport's state for /ready and the gauge (the probe itself
+    can take seconds when the broker is down, so requests never wait on it)."""
+    up = await rt.transport.ready()
+    rt.extras["transport_up"] = up
+    TRANSPORT_UP.labels(rt.settings.service_name).set(1 if up else 0)
+
+
+def install_manual_clock(settings: ServiceSettings) -> clock.ManualClock | None:
+    """The process's manual clock: the one already installed (the embedded
+    runner, the simulator, a test), or a flowing one when CLOCK=manual."""
+    manual = clock.manual()
+    if manual is None and settings.clock == "manual":
+        manual = clock.ManualClock(settings.clock_start, flowing=True)
+        clock.install(manual)
+    return manual
+
+
+async def run_periodic_jobs(spec: ServiceSpec, rt: Runtime) -> None:
+    """Run every sweeper of a service once (after the clock moved)."""
+    for _seconds, job in spec.periodic:
+        try:
+            await job(rt)
+        except Exception as exc:
+            log.warning("periodic job failed", job=getattr(job, "__name__", "job"), error=repr(exc))
+
+
 def create_app(
     spec: ServiceSpec,
     settings: ServiceSettings,
@@ -85,6 +121,7 @@ def create_app(
 ) -> FastAPI:
     configure_logging(settings.log_level, json_logs=settings.log_json)
     load_all()
+    settings.check_clock()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -132,10 +169,19 @@ def create_app(
             await job(rt)
         await tr.start()
         relay.start()
+        jobs = [*spec.periodic, (settings.retention_sweep_seconds, retention.sweep)]
+        jobs.append((settings.transport_probe_seconds, _probe_transport))
         tasks = [
             asyncio.create_task(_every(sec, job, rt, getattr(job, "__name__", "job")))
-            for sec, job in spec.periodic
+            for sec, job in jobs
         ]
+        manual = install_manual_clock(settings)
+
+        async def sweep_at(_now: dt.datetime) -> None:
+            await run_periodic_jobs(spec, rt)
+
+        if manual is not None:
+            manual.on_advance(sweep_at)
         if settings.uses_dev_secret and settings.is_kafka:
             log.warning(
                 "tokens are checked against the public development secret: "
@@ -145,6 +191,8 @@ def create_app(
         try:
             yield
         finally:
+            if manual is not None:
+                manual.remove_listener(sweep_at)
             for t in tasks:
                 t.cancel()
             for t in tasks:
@@ -171,6 +219,8 @@ def create_app(
         app.include_router(router)
     _add_probes(app, spec)
     app.include_router(audit_router(spec.prefix))
+    app.include_router(clock_router(spec.prefix))
+    app.include_router(ops_router(spec.prefix))
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestContextMiddleware, service=spec.name)
     return app
@@ -182,17 +232,26 @@ def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": spec.name}
 
-    async def ready(request: Request) -> JSONResponse:
+    async def ready(
+        request: Request,
+        events: bool = Query(False, description="also require the event transport"),
+    ) -> JSONResponse:
+        """Ready to serve the API: its database answers. The event transport
+        is reported beside it but only decides the answer with `events=1`: a
+        broker outage must not take the API out of service (the outbox keeps
+        what is written until the broker is back)."""
         rt = get_runtime(request)
         db_ok = await rt.db.ping()
-        tr_ok = await rt.transport.ready()
-        ok = db_ok and tr_ok
+        tr_ok = await rt.transport.ready() if events else rt.extras.get("transport_up")
+        retrying = rt.transport.retrying()
+        ok = db_ok and (tr_ok is True or not events)
         return JSONResponse(
             {
                 "status": "ready" if ok else "not ready",
                 "service": spec.name,
                 "database": db_ok,
                 "transport": tr_ok,
+                "retrying": retrying,
             },
             status_code=200 if ok else 503,
         )

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator
 from svc_common.errors import field_error
 from svc_common.i18n import msg
+from svc_common.pagination import decode_cursor
 from svc_common.uscc import uscc_problem
 
 
@@ -36,28 +37,16 @@ def uscc_param(value: str, field: str = "uscc") -> str:
     return value
 
 
-def cursor_str(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 200:
-        raise field_error(
-            "cursor", msg("is not a cursor this API returned", "不是本接口返回的游标")
-        )
+def cursor_str(cursor: str) -> str:
+    """The USCC (or other string key) a cursor of this API carries."""
+    value: str = decode_cursor(cursor, "str")
     return value
 
 
-def cursor_position(value: Any) -> tuple[dt.datetime, str]:
-    """The (time, id) a cursor carries; anything else is the caller's error."""
-    try:
-        at, last_id = value
-        position = dt.datetime.fromisoformat(at)
-    except (TypeError, ValueError) as exc:
-        raise field_error(
-            "cursor", msg("is not a cursor this API returned", "不是本接口返回的游标")
-        ) from exc
-    if position.tzinfo is None or not isinstance(last_id, str) or len(last_id) > 64:
-        raise field_error(
-            "cursor", msg("is not a cursor this API returned", "不是本接口返回的游标")
-        )
-    return position, last_id
+def cursor_position(cursor: str) -> tuple[dt.datetime, str]:
+    """The (time, id) a cursor of this API carries; anything else is a 422."""
+    at, last_id = decode_cursor(cursor, "time", "str") or (None, None)
+    return at, last_id
 
 
 def date_range(start: dt.date | None, end: dt.date | None) -> None:

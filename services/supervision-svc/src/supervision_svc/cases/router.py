@@ -10,7 +10,7 @@ from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
 from svc_common.service import get_db
 from svc_common.types import utcnow
 
@@ -95,7 +95,7 @@ async def list_cases(
     if status:
         q = q.where(C.status == status)
     if cursor:
-        at, last = cursor_position(decode_cursor(cursor))
+        at, last = cursor_position(cursor)
         q = q.where(or_(C.proposed_at > at, and_(C.proposed_at == at, C.id > last)))
     q = q.order_by(C.proposed_at, C.id).limit(limit + 1)
     async with db.session() as s:

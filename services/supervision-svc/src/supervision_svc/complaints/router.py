@@ -11,7 +11,7 @@ from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
 from svc_common.service import get_db
 from svc_common.types import utcnow
 from svc_common.uploads import read_upload
@@ -159,7 +159,7 @@ async def list_complaints(
     if overdue:
         q = q.where(service.overdue_condition(now))
     if cursor:
-        at, last = cursor_position(decode_cursor(cursor))
+        at, last = cursor_position(cursor)
         q = q.where(
             or_(Complaint.created_at > at, and_(Complaint.created_at == at, Complaint.id > last))
         )

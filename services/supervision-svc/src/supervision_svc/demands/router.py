@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, or_, select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
 from svc_common.service import get_db
 from svc_common.types import utcnow
 from svc_common.uploads import read_upload
@@ -112,7 +112,7 @@ async def list_demands(
     if overdue:
         q = q.where(Demand.status == "open", Demand.deadline < local_date(now))
     if cursor:
-        at, last = cursor_position(decode_cursor(cursor))
+        at, last = cursor_position(cursor)
         q = q.where(or_(Demand.created_at > at, and_(Demand.created_at == at, Demand.id > last)))
     q = q.order_by(Demand.created_at, Demand.id).limit(limit + 1)
     async with db.session() as s:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
 from svc_common.service import get_db
 from svc_common.types import utcnow
 
@@ -80,7 +80,7 @@ async def list_grades(
     """Enterprises' grades in force on a date, by USCC."""
     districts = visible_districts(principal, district)
     day = on or local_date(utcnow())
-    after = cursor_str(decode_cursor(cursor)) if cursor else ""
+    after = cursor_str(cursor) if cursor else ""
     async with db.session() as s:
         grades = await service.grades_on(s, day, districts=districts)
         chosen = sorted(

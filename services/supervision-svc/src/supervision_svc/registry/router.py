@@ -8,7 +8,7 @@ from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
 from svc_common.service import get_db
 from svc_common.types import kg_to_tonnes
 
@@ -78,7 +78,7 @@ async def list_enterprises(
     if districts is not None:
         q = q.where(Enterprise.district.in_(districts))
     if cursor:
-        q = q.where(Enterprise.uscc > cursor_str(decode_cursor(cursor)))
+        q = q.where(Enterprise.uscc > cursor_str(cursor))
     async with db.session() as s:
         rows = list((await s.scalars(q)).all())
     more = len(rows) > limit
