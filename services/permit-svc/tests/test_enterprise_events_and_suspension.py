@@ -8,6 +8,7 @@ import json
 
 from sqlalchemy import select
 from svc_common import testing
+from svc_common.events.schemas.permit import EnterprisesImported
 from svc_common.events.schemas.supervision import PermitSuspensionDecided
 from svc_common.tables import AuditEntry
 from svc_common.uscc import make_uscc
@@ -64,7 +65,9 @@ async def test_register_changes_are_announced(svc: Service) -> None:
     )
     assert r.status_code == 200 and r.json()["created"] == 3
     (batch,) = await svc.events("enterprise.imported.v1")
-    assert [e["uscc"] for e in batch["data"]["enterprises"]] == [x["uscc"] for x in lines]
+    snapshots = EnterprisesImported.model_validate(batch["data"]).snapshots()
+    assert [e.uscc for e in snapshots] == [x["uscc"] for x in lines]
+    assert {e.category for e in snapshots} == {"key"}
 
 
 async def test_a_decided_suspension_suspends_the_permit_once(svc: Service) -> None:

@@ -127,19 +127,15 @@ async def test_register_learns_from_permit_events_newest_first(svc: Service) -> 
     assert (e["name"], e["operating_status"]) == ("旧名称", "closed")
     assert (e["permits"][0]["vocs_t"], e["permits"][0]["status"]) == ("10.000", "suspended")
     # A bulk import's batch event.
-    batch = [
-        pev.EnterpriseSnapshot(
-            uscc=make_uscc(WUQING, i),
-            name=f"武清企业{i}",
-            district=WUQING,
-            industry_code="3360",
-            category="simplified",
-            operating_status="operating",
-            updated_at=T0,
-        )
-        for i in range(3)
-    ]
-    await testing.deliver(svc.app, pev.EnterprisesImported(batch_id="b1", enterprises=batch))
+    rows = [[make_uscc(WUQING, i), f"武清企业{i}", WUQING, "3360", "simplified"] for i in range(3)]
+    fields = ["uscc", "name", "district", "industry_code", "category"]
+    imported = pev.EnterprisesImported(
+        batch_id="b1",
+        updated_at=T0,
+        fields=[*fields, "operating_status"],
+        rows=[[*r, "operating"] for r in rows],
+    )
+    await testing.deliver(svc.app, imported)
     r = await svc.http.get(f"/supervision/enterprises?district={WUQING}", headers=AUDITOR)
     assert [x["name"] for x in r.json()["items"]] == ["武清企业0", "武清企业1", "武清企业2"]
     r = await svc.http.get(f"/supervision/enterprises/{uscc}", headers=officer(WUQING))

@@ -284,11 +284,12 @@ def _imported_event(
 ) -> ev.EnterprisesImported:
     """One event per written chunk, so the register is announced without a
     per-row event. The rows were validated already: constructed, not re-checked."""
-    snapshots = [
-        ev.EnterpriseSnapshot.model_construct(**dict(zip(COLUMNS, r, strict=True)), updated_at=now)
-        for r in records
-    ]
-    return ev.EnterprisesImported(batch_id=f"{batch}:{records[0][0]}", enterprises=snapshots)
+    return ev.EnterprisesImported.model_construct(
+        batch_id=f"{batch}:{records[0][0]}",
+        updated_at=now,
+        fields=list(COLUMNS),
+        rows=[list(r) for r in records],
+    )
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ async def on_enterprise(s: AsyncSession, payload: ev.EnterpriseSnapshot, env: En
 async def on_enterprises_imported(
     s: AsyncSession, payload: ev.EnterprisesImported, env: Envelope
 ) -> None:
-    for snap in payload.enterprises:
+    for snap in payload.snapshots():
         await learn_snapshot(s, snap)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from svc_common.events.registry import EventPayload, event
 from svc_common.events.schemas.common import PollutantAmount, PollutantChange
@@ -205,10 +205,34 @@ class EnterpriseClosed(EnterpriseSnapshot, EventPayload):
     reason: str | None = None
 
 
+#: The order of the values in each row of EnterprisesImported.
+ENTERPRISE_ROW_FIELDS = (
+    "uscc",
+    "name",
+    "district",
+    "industry_code",
+    "category",
+    "operating_status",
+    "address",
+)
+
+
 @event("enterprise.imported.v1", topic=TOPIC, key="batch_id")
 class EnterprisesImported(EventPayload):
     """A chunk of a bulk import (registered or updated enterprises): one event
-    per chunk, not per row, so a national-scale import stays a bulk write."""
+    per chunk, not per row, so a national-scale import stays a bulk write.
+    Each row holds the values of `fields` in that order (compact: an object
+    per row would cost the import more than its own database writes)."""
 
     batch_id: str
-    enterprises: list[EnterpriseSnapshot]
+    updated_at: dt.datetime
+    fields: list[str] = Field(default_factory=lambda: list(ENTERPRISE_ROW_FIELDS))
+    rows: list[list[str]]
+
+    def snapshots(self) -> list[EnterpriseSnapshot]:
+        return [
+            EnterpriseSnapshot.model_validate(
+                {**dict(zip(self.fields, row, strict=False)), "updated_at": self.updated_at}
+            )
+            for row in self.rows
+        ]
