@@ -393,10 +393,9 @@ def _complaint(
 async def receive(
     s: AsyncSession, principal: Principal, body: ComplaintIn, settings: Settings, now: dt.datetime
 ) -> Created:
-    # A channel's machine client (the city's WeChat or web platform) files
-    # into every district unless its token names some.
-    if not (principal.role == "filer" and not principal.districts):
-        principal.require_district(body.district)
+    # A channel's machine client (a filer token of the city's WeChat or web
+    # platform) files into every district unless its token names some.
+    principal.require_district(body.district)
     (created,) = await create_complaints(s, principal, [NewComplaint.of(body)], settings, now)
     c = created.complaint
     record_audit(
