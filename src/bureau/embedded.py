@@ -1,7 +1,7 @@
-"""The embedded default: the three services in one process, each with its own
+"""The embedded default: the four services in one process, each with its own
 SQLite file, events passed in-process (still through outbox and inbox).
 
-Requests are dispatched by path prefix (/permit, /quota, /eia) to each
+Requests are dispatched by path prefix (/permit, /quota, /eia, /supervision) to each
 service's own app, so the paths are the same as behind a gateway."""
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from quota_svc.app import create as create_quota
 from quota_svc.settings import Settings as QuotaSettings
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+from supervision_svc.app import create as create_supervision
+from supervision_svc.settings import Settings as SupervisionSettings
 from svc_common import i18n
 from svc_common.transports.local import LocalTransport
 
@@ -43,6 +45,10 @@ class Embedded:
             ),
             "/eia": create_eia(
                 EiaSettings(database_url=url("eia"), **common), transport=self.transport
+            ),
+            "/supervision": create_supervision(
+                SupervisionSettings(database_url=url("supervision"), **common),
+                transport=self.transport,
             ),
         }
 
