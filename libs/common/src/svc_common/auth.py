@@ -184,6 +184,8 @@ def require(*roles: str) -> Callable[..., object]:
             )
         return principal
 
+    # Read by svc_common.openapi: the roles a route admits, for its document.
+    dep.__roles__ = roles  # type: ignore[attr-defined]
     return dep
 
 

@@ -188,6 +188,12 @@ def install_error_handlers(app: FastAPI) -> None:
         resp = problem_response(p, request)
         for k, v in (exc.headers or {}).items():
             resp.headers[k] = v
+        if exc.status_code == 405:
+            from svc_common.routes import allow_header, allowed_methods
+
+            methods = allowed_methods(request.app, request.url.path)
+            if methods:
+                resp.headers["Allow"] = allow_header(methods)
         return resp
 
     async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:

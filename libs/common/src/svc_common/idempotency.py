@@ -28,6 +28,7 @@ from svc_common import faults, i18n
 from svc_common.db import Database, Unit
 from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE, Unauthorized
 from svc_common.failures import is_transient
+from svc_common.routes import allowed_methods
 from svc_common.tables import IdempotencyRecord
 from svc_common.types import utcnow
 
@@ -95,6 +96,11 @@ class IdempotencyMiddleware:
         state = scope["app"].state
         db: Database | None = getattr(state, "db", None)
         if db is None:  # not started (lifespan not run): nothing to join
+            await self.app(scope, receive, send)
+            return
+        methods = allowed_methods(scope["app"], scope["path"])
+        if methods is None or scope["method"] not in methods:
+            # No route: the app answers 404 or 405, and no key is looked at.
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

@@ -12,13 +12,59 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
+from pydantic import BaseModel
 
 from svc_common.errors import Problem, field_error
 from svc_common.guard import json_problem
 from svc_common.i18n import msg
 
+#: Longest CSV cell (the csv module's own limit); a longer one fails its row.
+MAX_CELL_CHARS = csv.field_size_limit()
+#: The body bound stated in the document (the front door enforces MAX_UPLOAD_BYTES).
+MAX_UPLOAD_DOC_BYTES = 64 * 1024 * 1024
+
 CSV_TYPES = ("text/csv", "application/csv")
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
+
+
+def upload_openapi(
+    *,
+    max_rows: int,
+    csv: bool = True,
+    ndjson: bool = True,
+    columns: str = "",
+    row_model: type[BaseModel] | None = None,
+    per_row: bool = True,
+) -> dict[str, Any]:
+    """The `openapi_extra` of a route that reads an upload with `read_upload`:
+    its request body in each accepted media type, the row limit, and the
+    columns (or each line's JSON Schema, `x-row-schema`)."""
+    text = {"type": "string", "maxLength": MAX_UPLOAD_DOC_BYTES}
+    content: dict[str, Any] = {}
+    if csv:
+        for media in CSV_TYPES:
+            content[media] = {"schema": {**text, "contentMediaType": "text/csv"}}
+    if ndjson:
+        for media in NDJSON_TYPES:
+            content[media] = {"schema": {**text, "contentMediaType": "application/x-ndjson"}}
+    kinds = " or ".join(
+        k for k, on in (("CSV with a header row", csv), ("JSON lines", ndjson)) if on
+    )
+    description = (
+        f"{kinds}, UTF-8, at most {max_rows:,} rows and MAX_UPLOAD_BYTES (64 MiB by default); "
+        f"a CSV cell may hold {MAX_CELL_CHARS:,} characters. "
+        + (
+            "A row that cannot be read is answered with its own error; the others are processed."
+            if per_row
+            else "All or nothing: one bad row refuses the whole table (422)."
+        )
+    )
+    if columns:
+        description += f" Columns: {columns}."
+    body: dict[str, Any] = {"required": True, "description": description, "content": content}
+    if row_model is not None:
+        body["x-row-schema"] = row_model.model_json_schema()
+    return {"requestBody": body, "x-max-rows": max_rows}
 
 
 class UnsupportedMediaType(Problem):
@@ -85,8 +131,6 @@ async def read_upload(
     )
 
 
-#: Longest CSV cell (the csv module's own limit); a longer one fails its row.
-MAX_CELL_CHARS = csv.field_size_limit()
 
 
 def _csv_rows(text: str, max_rows: int, drop_empty: bool) -> list[RawRow]:

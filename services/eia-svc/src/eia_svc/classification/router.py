@@ -8,6 +8,7 @@ from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import field_error
 from svc_common.service import get_db
+from svc_common.uploads import upload_openapi
 
 from eia_svc.classification import service
 from eia_svc.classification.rules import classify
@@ -56,7 +57,12 @@ async def classify_project(
 @router.post(
     "/project-types:import",
     response_model=ImportResult,
-    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    openapi_extra=upload_openapi(
+        max_rows=10_000,
+        ndjson=False,
+        per_row=False,
+        columns="code, name, industry_code, category, rule",
+    ),
 )
 async def import_project_types(
     request: Request,

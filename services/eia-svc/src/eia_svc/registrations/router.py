@@ -11,7 +11,7 @@ from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db, get_runtime
 from svc_common.types import utcnow
-from svc_common.uploads import read_upload
+from svc_common.uploads import read_upload, upload_openapi
 
 from eia_svc.classification.service import all_types, find_type
 from eia_svc.control_units.service import all_units
@@ -83,14 +83,7 @@ async def file_registration(
 @router.post(
     "/registrations:bulk",
     response_model=BulkResult,
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                "application/x-ndjson": {"schema": {"type": "string"}},
-            }
-        }
-    },
+    openapi_extra=upload_openapi(max_rows=Settings.model_fields["bulk_max_rows"].default),
 )
 async def file_registrations_bulk(
     request: Request,

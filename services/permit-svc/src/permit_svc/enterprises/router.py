@@ -8,8 +8,9 @@ from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
 from svc_common.types import utcnow
+from svc_common.uploads import upload_openapi
 
-from permit_svc.bulk import read_upload
+from permit_svc.bulk import MAX_ROWS, read_upload
 from permit_svc.enterprises import importing, service
 from permit_svc.enterprises.rules import Category
 from permit_svc.enterprises.schemas import (
@@ -34,7 +35,16 @@ async def list_industries(
     return await service.list_industries(db)
 
 
-@router.post("/industries:import", response_model=IndustryImportReport)
+@router.post(
+    "/industries:import",
+    response_model=IndustryImportReport,
+    openapi_extra=upload_openapi(
+        max_rows=MAX_ROWS,
+        ndjson=False,
+        per_row=False,
+        columns="industry_code, name, category",
+    ),
+)
 async def import_industries(
     request: Request,
     principal: Principal = Depends(require("admin")),
@@ -59,7 +69,11 @@ async def create_enterprise(
     return await service.create_enterprise(db, principal, body, utcnow())
 
 
-@router.post("/enterprises:import", response_model=ImportReport)
+@router.post(
+    "/enterprises:import",
+    response_model=ImportReport,
+    openapi_extra=upload_openapi(max_rows=MAX_ROWS, row_model=EnterpriseIn),
+)
 async def import_enterprises(
     request: Request,
     principal: Principal = Depends(require("officer", "admin")),

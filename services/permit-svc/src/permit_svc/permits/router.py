@@ -8,13 +8,15 @@ from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
 from svc_common.types import utcnow
+from svc_common.uploads import upload_openapi
 
-from permit_svc.bulk import read_upload
+from permit_svc.bulk import MAX_ROWS, read_upload
 from permit_svc.calendar import local_today
 from permit_svc.permits import existing, queries, service
 from permit_svc.permits.rules import PermitStatus
 from permit_svc.permits.schemas import (
     Cancellation,
+    ExistingPermit,
     OptionalReason,
     PermitApplication,
     PermitChange,
@@ -40,7 +42,11 @@ async def apply(
     return await service.apply(db, principal, body, utcnow())
 
 
-@router.post("/permits:import", response_model=PermitImportReport)
+@router.post(
+    "/permits:import",
+    response_model=PermitImportReport,
+    openapi_extra=upload_openapi(max_rows=MAX_ROWS, csv=False, row_model=ExistingPermit),
+)
 async def import_existing(
     request: Request,
     principal: Principal = Depends(require(*WRITERS)),

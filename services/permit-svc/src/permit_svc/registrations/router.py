@@ -8,8 +8,9 @@ from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
 from svc_common.types import utcnow
+from svc_common.uploads import upload_openapi
 
-from permit_svc.bulk import read_upload
+from permit_svc.bulk import MAX_ROWS, read_upload
 from permit_svc.registrations import importing, queries, service
 from permit_svc.registrations.rules import RegistrationStatus
 from permit_svc.registrations.schemas import (
@@ -38,7 +39,11 @@ async def file_registration(
     return await service.file(db, principal, body, settings.registration_term_years, utcnow())
 
 
-@router.post("/registrations:import", response_model=RegistrationImportReport)
+@router.post(
+    "/registrations:import",
+    response_model=RegistrationImportReport,
+    openapi_extra=upload_openapi(max_rows=MAX_ROWS, row_model=RegistrationFiling),
+)
 async def file_registrations(
     request: Request,
     principal: Principal = Depends(require(*WRITERS)),

@@ -14,7 +14,7 @@ from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
 from svc_common.service import get_db
 from svc_common.types import utcnow
-from svc_common.uploads import read_upload
+from svc_common.uploads import read_upload, upload_openapi
 
 from supervision_svc.calendar import local_date
 from supervision_svc.complaints import queries, service
@@ -81,7 +81,11 @@ async def receive_complaint(
     )
 
 
-@router.post("/complaints:import", response_model=ImportReport)
+@router.post(
+    "/complaints:import",
+    response_model=ImportReport,
+    openapi_extra=upload_openapi(max_rows=Settings.model_fields["bulk_max_rows"].default),
+)
 async def import_complaints(
     request: Request,
     principal: Principal = Depends(require(*WRITERS)),

@@ -12,7 +12,7 @@ from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
 from svc_common.service import get_db
 from svc_common.types import utcnow
-from svc_common.uploads import read_upload
+from svc_common.uploads import read_upload, upload_openapi
 
 from supervision_svc.calendar import local_date
 from supervision_svc.demands import service
@@ -49,7 +49,11 @@ async def create_demand(
     return service.to_out(d, now)
 
 
-@router.post("/demands:import", response_model=DemandImportReport)
+@router.post(
+    "/demands:import",
+    response_model=DemandImportReport,
+    openapi_extra=upload_openapi(max_rows=Settings.model_fields["bulk_max_rows"].default),
+)
 async def import_demands(
     request: Request,
     principal: Principal = Depends(require(*WRITERS)),

@@ -1,0 +1,299 @@
+"""The OpenAPI document of a service, made to tell the truth (接口契约).
+
+FastAPI generates the document from the routes; one pass here, run once per
+app, adds what the framework cannot know but the shared mechanisms decide:
+
+- every error a request can meet, by where it comes from: the front door
+  (400 bad bytes, 413 too large, 422 bad JSON), authentication (401 with its
+  WWW-Authenticate challenge) and roles (403), validation and
+  Idempotency-Key reuse (422), a missing resource named in the path (404), a
+  state conflict on a write (409), an unsupported upload type (415) and an
+  unavailable database (503 with Retry-After) — all as RFC 9457
+  `application/problem+json` with the `errors` list of field errors;
+- the `Accept-Language` header on every operation and `Idempotency-Key` on
+  every write;
+- readable operationIds (the route's function name in camelCase) and
+  summaries (the first line of its docstring);
+- the roles a route admits (`x-roles`, from `auth.require`) and the bearer
+  scheme's description of the token.
+
+A route can still declare more in its decorator (`responses={409: {...}}`);
+a declared error without content gets the problem schema here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.openapi.utils import get_openapi
+from fastapi import routing
+from fastapi.routing import APIRoute
+
+from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE
+from svc_common.idempotency import MAX_KEY_LENGTH
+from svc_common.tokens import ROLES
+
+WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details; `errors` names each field that was refused and why.",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {
+            "type": "string",
+            "description": "what kind of problem: urn:envbureau:problem:<code>",
+            "pattern": "^" + re.escape(TYPE_BASE),
+            "examples": [TYPE_BASE + "validation-error"],
+        },
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/FieldError"},
+        },
+    },
+    "additionalProperties": True,
+}
+
+FIELD_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "FieldError",
+    "type": "object",
+    "required": ["field", "message"],
+    "properties": {
+        "field": {
+            "type": "string",
+            "description": "the field as the client wrote it: `district`, `pollutants.0.amount_t`",
+        },
+        "message": {"type": "string"},
+        "type": {"type": "string"},
+    },
+}
+
+#: Why each error status can occur (descriptions of the documented responses).
+WHY: dict[int, str] = {
+    400: "The request cannot be read: NUL or non-UTF-8 bytes in the path or query, a bad "
+    "Content-Length, or an unusable Idempotency-Key header.",
+    401: "No bearer token, or one that is not valid (expired, wrong signature, no subject).",
+    403: "The token's role may not do this, or the token's districts do not include the "
+    "district concerned.",
+    404: "Nothing with this id (or nothing this caller may see).",
+    409: "The current state does not allow it (an illegal transition, a duplicate, an "
+    "overdraft).",
+    413: "The body is larger than the service accepts (see the API contract).",
+    415: "The body's media type is not one this operation accepts.",
+    422: "A field is missing or invalid (each is named in `errors`), the JSON is too deep or "
+    "holds NUL or absurd numbers, or an Idempotency-Key was reused for another request.",
+    503: "A service this request needs (its database) is unavailable; nothing was written. "
+    "Retry after the number of seconds in Retry-After.",
+}
+
+ACCEPT_LANGUAGE: dict[str, Any] = {
+    "name": "Accept-Language",
+    "in": "header",
+    "required": False,
+    "description": "Language of messages: zh-CN (the default) or en (RFC 9110 preferences).",
+    "schema": {"type": "string", "examples": ["zh-CN", "en"]},
+}
+
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes the request safe to retry: a repeat with the same key and body gets "
+    "the first answer (header Idempotent-Replayed: true); the same key with another body is a "
+    "422. Scoped to the token's subject.",
+    "schema": {
+        "type": "string",
+        "pattern": f"^[!-~]{{1,{MAX_KEY_LENGTH}}}$",
+        "minLength": 1,
+        "maxLength": MAX_KEY_LENGTH,
+        "examples": ["3f1c7a52-2f0e-4c43-9b7e-5d0a4e1f8b21"],
+    },
+}
+
+BEARER_DESCRIPTION = (
+    "A JWT (HS256 in the embedded default, RS256 from the identity provider in production) "
+    "with claims `sub` (who, required), `role` (one of: "
+    + ", ".join(ROLES)
+    + "), `districts` (GB/T 2260 codes the caller may act in; empty means citywide for "
+    "admin, auditor, investment and filer, nowhere for an officer) and `exp`."
+)
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def api_routes(routes: Iterable[Any]) -> Iterable[Any]:
+    """Every API route of an app with its effective path (routers included
+    with a prefix are contexts over the original route)."""
+    for ctx in routing.iter_route_contexts(list(routes)):
+        if isinstance(ctx.original_route, APIRoute):
+            yield ctx
+
+
+def _walk(dependant: Dependant) -> Iterable[Any]:
+    for dep in dependant.dependencies:
+        if dep.call is not None:
+            yield dep.call
+        yield from _walk(dep)
+
+
+def route_roles(route: Any) -> tuple[bool, tuple[str, ...] | None]:
+    """(needs a token, the roles it admits or None for any role)."""
+    from svc_common.auth import current_principal
+
+    authenticated = False
+    roles: tuple[str, ...] | None = None
+    for call in _walk(route.dependant):
+        if call is current_principal:
+            authenticated = True
+        found = getattr(call, "__roles__", None)
+        if found is not None:
+            authenticated = True
+            roles = tuple(found) or None
+    return authenticated, roles
+
+
+def _summary(route: Any) -> tuple[str, str | None]:
+    doc = (route.endpoint.__doc__ or "").strip()
+    if not doc:
+        words = route.name.replace("_", " ")
+        return words[:1].upper() + words[1:], None
+    first = doc.split("\n\n", 1)[0].replace("\n", " ")
+    sentence = re.split(r"(?<=[.;:])\s", first, maxsplit=1)[0].rstrip(".;:")
+    return sentence[:120], doc
+
+
+def _problem_response(status: int, existing: dict[str, Any] | None) -> dict[str, Any]:
+    out = dict(existing or {})
+    out.setdefault("description", WHY.get(status, "Error"))
+    if out.get("description") in ("Validation Error", "Successful Response", ""):
+        out["description"] = WHY.get(status, "Error")
+    out["content"] = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    headers = out.setdefault("headers", {})
+    if status == 401:
+        headers["WWW-Authenticate"] = {
+            "description": 'RFC 6750 challenge: Bearer realm="envbureau" or error="invalid_token"',
+            "schema": {"type": "string"},
+        }
+    if status == 503:
+        headers["Retry-After"] = {
+            "description": "seconds to wait before retrying",
+            "schema": {"type": "integer", "minimum": 0, "examples": [RETRY_AFTER_SECONDS]},
+        }
+    if not headers:
+        del out["headers"]
+    return out
+
+
+def error_statuses(
+    method: str, op: dict[str, Any], authenticated: bool, has_params: bool
+) -> set[int]:
+    """The error statuses an operation can answer, by what it has."""
+    statuses = {400, 503}
+    body = op.get("requestBody")
+    write = method in WRITE_METHODS
+    path_params = any(p.get("in") == "path" for p in op.get("parameters", []))
+    if authenticated:
+        statuses |= {401, 403}
+    if path_params:
+        statuses.add(404)
+    if write:
+        statuses |= {409, 422}
+    if body:
+        statuses |= {413, 422}
+        if any(not ct.endswith("json") for ct in body.get("content", {})):
+            statuses.add(415)
+    if has_params:
+        statuses.add(422)
+    return statuses
+
+
+def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
+    """Apply the shared truths to a generated document (in place; returned)."""
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["FieldError"] = FIELD_ERROR_SCHEMA
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    bearer = components.get("securitySchemes", {}).get("HTTPBearer")
+    if bearer is not None:
+        bearer.update({"bearerFormat": "JWT", "description": BEARER_DESCRIPTION})
+
+    seen: dict[str, str] = {}
+    for route in api_routes(routes):
+        if not route.include_in_schema:
+            continue
+        path_item = schema.get("paths", {}).get(route.path_format)
+        if path_item is None:
+            continue
+        authenticated, roles = route_roles(route)
+        for method in sorted(m.lower() for m in route.methods or ()):
+            op = path_item.get(method)
+            if op is None:
+                continue
+            op_id = camel(route.name)
+            if op_id in seen and seen[op_id] != f"{method} {route.path_format}":
+                raise ValueError(
+                    f"operationId {op_id} is used by two routes ({seen[op_id]} and "
+                    f"{method} {route.path_format}): rename one of the functions"
+                )
+            seen[op_id] = f"{method} {route.path_format}"
+            op["operationId"] = op_id
+            summary, description = _summary(route)
+            op["summary"] = summary
+            if description:
+                op["description"] = description
+            params = op.setdefault("parameters", [])
+            has_params = bool(params)
+            names = {(p.get("in"), p.get("name", "").lower()) for p in params}
+            if ("header", "accept-language") not in names:
+                params.append(ACCEPT_LANGUAGE)
+            if method in WRITE_METHODS and ("header", "idempotency-key") not in names:
+                params.append(IDEMPOTENCY_KEY)
+            if authenticated:
+                op.setdefault("security", [{"HTTPBearer": []}])
+                if roles:
+                    op["x-roles"] = list(roles)
+                    note = "Roles: " + ", ".join(roles) + "."
+                    op["description"] = (op.get("description", "") + "\n\n" + note).strip()
+            responses = op.setdefault("responses", {})
+            for status in error_statuses(method, op, authenticated, has_params):
+                responses[str(status)] = _problem_response(status, responses.get(str(status)))
+            for code, resp in list(responses.items()):
+                if code[:1] in ("4", "5") and PROBLEM_JSON not in (resp.get("content") or {}):
+                    responses[code] = _problem_response(int(code), resp)
+    return schema
+
+
+def install(app: FastAPI) -> None:
+    """Serve the refined document as the app's OpenAPI (built once, on first use)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(
+                title=app.title,
+                version=app.version,
+                openapi_version=app.openapi_version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
+                servers=app.servers,
+            )
+            app.openapi_schema = refine(doc, app.routes)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

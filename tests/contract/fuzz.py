@@ -1,0 +1,241 @@
+"""Run schemathesis against every service of the embedded default.
+
+Starts `bureau run` on a free loopback port with a fresh data directory, then
+runs `st run` on each service's OpenAPI document with every check and every
+phase (examples, coverage, fuzzing, stateful), the hooks in st_hooks.py and
+the settings in schemathesis.toml beside this file; stops the server whatever
+happens. `make test` runs it small (tests/contract/test_schemathesis.py);
+`make fuzz` runs it at full size:
+
+    .venv/bin/python tests/contract/fuzz.py --max-examples 400 --out fuzz-report
+
+Prints one line of figures per service and exits non-zero on any failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+SERVICES = ("permit", "quota", "eia", "supervision")
+VENV_BIN = ROOT / ".venv" / "bin"
+
+
+@dataclass
+class Figures:
+    service: str
+    operations: int = 0
+    cases: int = 0
+    failures: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    exit_code: int = 0
+    phases: dict[str, int] = field(default_factory=dict)
+    failure_kinds: dict[str, int] = field(default_factory=dict)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def embedded_server(data_dir: Path, log: Path) -> Iterator[str]:
+    """The embedded default on a free loopback port; yields its base URL."""
+    port = _free_port()
+    env = {**os.environ, "PORT": str(port), "DATA_DIR": str(data_dir), "LOG_LEVEL": "warning"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "bureau"), "run", "--port", str(port), "--data-dir", str(data_dir)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the server exited: see {log}")
+                try:
+                    with urllib.request.urlopen(base + "/ready", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not become ready: see {log}")
+                time.sleep(0.3)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+_SUMMARY = re.compile(r"(\d+) generated")
+
+
+def _figures(service: str, ndjson: Path, exit_code: int, seconds: float) -> Figures:
+    """Figures from schemathesis's NDJSON event stream."""
+    fig = Figures(service=service, exit_code=exit_code, seconds=round(seconds, 1))
+    operations: set[str] = set()
+    if not ndjson.exists():
+        return fig
+    for line in ndjson.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        for kind, body in event.items():
+            if kind == "ScenarioFinished" and isinstance(body, dict):
+                phase = str(body.get("phase", "?"))
+                recorder = body.get("recorder") or {}
+                cases = recorder.get("cases") or {}
+                n = len(cases)
+                fig.cases += n
+                fig.phases[phase] = fig.phases.get(phase, 0) + n
+                label = recorder.get("label")
+                if label:
+                    operations.add(str(label))
+                for checks in (recorder.get("checks") or {}).values():
+                    for check in checks:
+                        if check.get("status") == "FAILURE":
+                            name = str(check.get("name"))
+                            fig.failure_kinds[name] = fig.failure_kinds.get(name, 0) + 1
+                            fig.failures += 1
+            elif kind == "NonFatalError":
+                fig.errors += 1
+    fig.operations = len(operations)
+    return fig
+
+
+def run_service(
+    base: str,
+    service: str,
+    *,
+    max_examples: int,
+    max_time: int | None,
+    out: Path,
+    seed: int | None,
+    workers: int,
+    phases: str,
+) -> Figures:
+    out.mkdir(parents=True, exist_ok=True)
+    ndjson = out / f"{service}.ndjson"
+    cmd = [
+        str(VENV_BIN / "st"),
+        "--config-file",
+        str(HERE / "schemathesis.toml"),
+        "run",
+        f"{base}/{service}/openapi.json",
+        "--url",
+        base,
+        "--checks",
+        "all",
+        "--phases",
+        phases,
+        "--max-examples",
+        str(max_examples),
+        "--workers",
+        str(workers),
+        "--report",
+        "ndjson,junit",
+        "--report-ndjson-path",
+        str(ndjson),
+        "--report-junit-path",
+        str(out / f"{service}.junit.xml"),
+        "--continue-on-failure",
+        "--no-color",
+    ]
+    if max_time:
+        cmd += ["--max-time", str(max_time)]
+    if seed is not None:
+        cmd += ["--seed", str(seed)]
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "st_hooks",
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
+    start = time.monotonic()
+    with (out / f"{service}.txt").open("wb") as log:
+        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    return _figures(service, ndjson, code, time.monotonic() - start)
+
+
+def run(
+    services: tuple[str, ...] = SERVICES,
+    *,
+    max_examples: int = 20,
+    max_time: int | None = None,
+    out: Path,
+    seed: int | None = None,
+    workers: int = 1,
+    phases: str = "examples,coverage,fuzzing,stateful",
+) -> list[Figures]:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bureau-fuzz-") as data:
+        with embedded_server(Path(data), out / "server.log") as base:
+            return [
+                run_service(
+                    base,
+                    s,
+                    max_examples=max_examples,
+                    max_time=max_time,
+                    out=out,
+                    seed=seed,
+                    workers=workers,
+                    phases=phases,
+                )
+                for s in services
+            ]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--services", default=",".join(SERVICES))
+    p.add_argument("--max-examples", type=int, default=20)
+    p.add_argument("--max-time", type=int, default=None, help="seconds per service")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--phases", default="examples,coverage,fuzzing,stateful")
+    p.add_argument("--out", type=Path, default=Path("fuzz-report"))
+    args = p.parse_args()
+    figures = run(
+        tuple(args.services.split(",")),
+        max_examples=args.max_examples,
+        max_time=args.max_time,
+        out=args.out,
+        seed=args.seed,
+        workers=args.workers,
+        phases=args.phases,
+    )
+    for f in figures:
+        print(json.dumps(asdict(f), ensure_ascii=False))
+    (args.out / "figures.json").write_text(
+        json.dumps([asdict(f) for f in figures], indent=2, ensure_ascii=False) + "\n"
+    )
+    return 0 if all(f.exit_code == 0 and f.failures == 0 for f in figures) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
