@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import uuid
 
 import schemathesis
@@ -105,22 +106,18 @@ schemathesis.openapi.media_type(
 
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
-    """What a well-behaved client does and a schema cannot say: a fresh
-    Idempotency-Key for each new request (the same key with another body is
-    refused, as documented), and a cursor only as the API returned it (the
-    stateful phase follows `next_cursor`; a made-up one is refused)."""
+    """What a well-behaved client does and a schema cannot say: a cursor only
+    as the API returned it (the stateful phase follows `next_cursor`; a
+    made-up one is refused with 422, as documented)."""
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive:
         return case
-    headers = case.headers or {}
-    for name in list(headers):
-        if name.lower() == "idempotency-key":
-            headers[name] = uuid.uuid4().hex
     if case.query and "cursor" in case.query:
         case.query = {k: v for k, v in case.query.items() if k != "cursor"}
     return case
 
 _rng = random.Random(20260301)
+_VALID_KEY = re.compile(r"^[!-~]{1,255}$")
 
 
 def token_for(role: str) -> str:
@@ -144,4 +141,11 @@ class RoleTokens:
     def set(
         self, case: schemathesis.Case, data: str, context: schemathesis.AuthContext
     ) -> None:
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+        headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+        # A well-behaved client uses a new key for each new request; a valid
+        # key is replaced by a fresh one (an invalid one is kept: it is a
+        # negative test of the header).
+        for name, value in list(headers.items()):
+            if name.lower() == "idempotency-key" and _VALID_KEY.match(str(value)):
+                headers[name] = uuid.uuid4().hex
+        case.headers = headers

@@ -9,10 +9,10 @@ expiry, overdue marking…), so what the new date implies is visible at once.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from svc_common import clock
 from svc_common.auth import Principal, require
@@ -21,11 +21,29 @@ from svc_common.i18n import msg
 from svc_common.types import AwareDateTime
 
 
+#: The durations a move may take, as the document states them: weeks, days,
+#: hours, minutes, seconds with few enough digits that any of them stays
+#: under clock.parse_duration's ten-year bound.
+DURATION_PATTERN = (
+    r"^P(?!$)(?:\d{1,2}W)?(?:\d{1,3}D)?(?:T(?=\d)(?:\d{1,4}H)?(?:\d{1,5}M)?(?:\d{1,7}S)?)?$"
+)
+
+
 class ClockMove(BaseModel):
     """Either `advance` (an ISO 8601 duration such as P61D) or `to` (an instant)."""
 
-    advance: str | None = Field(None, max_length=40, examples=["P61D"])
-    to: AwareDateTime | None = None
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"minProperties": 1, "maxProperties": 1}
+    )
+
+    advance: Annotated[
+        str | None,
+        WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["P61D"]}),
+    ] = Field(None, max_length=40)
+    to: Annotated[
+        AwareDateTime | None,
+        WithJsonSchema({"type": "string", "format": "date-time"}),
+    ] = None
 
     @field_validator("advance")
     @classmethod
@@ -92,7 +110,8 @@ def clock_router(prefix: str) -> APIRouter:
                 assert body.to is not None
                 await manual.set_to(body.to)
         except ValueError as exc:
-            raise field_error("to", msg(str(exc), "时钟不能倒退")) from exc
+            # Going back is refused by the clock's state, not by the request's shape.
+            raise Conflict(msg(str(exc), "时钟不能倒退")) from exc
         return _out()
 
     return router

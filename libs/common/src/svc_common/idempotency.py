@@ -64,13 +64,13 @@ def unavailable_body() -> bytes:
 
 def _key_problem(raw: bytes) -> bytes | None:
     """Why an Idempotency-Key header is unusable, or None."""
-    if len(raw) > MAX_KEY_LENGTH:
+    if not raw or len(raw) > MAX_KEY_LENGTH:
         return _problem(
             400,
             "idempotency-key-invalid",
             i18n.msg(
-                f"Idempotency-Key may have at most {MAX_KEY_LENGTH} characters",
-                f"Idempotency-Key 最多 {MAX_KEY_LENGTH} 个字符",
+                f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters",
+                f"Idempotency-Key 须为 1 至 {MAX_KEY_LENGTH} 个字符",
             ),
         )
     if not all(0x21 <= b <= 0x7E for b in raw):
@@ -107,7 +107,7 @@ class IdempotencyMiddleware:
         raw_key = headers.get(HEADER)
         key: str | None = None
         owner: str | None = None
-        if raw_key:
+        if raw_key is not None:
             if (problem := _key_problem(raw_key)) is not None:
                 await _respond(send, 400, problem, PROBLEM_JSON)
                 return

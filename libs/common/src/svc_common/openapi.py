@@ -116,7 +116,6 @@ IDEMPOTENCY_KEY: dict[str, Any] = {
         "pattern": f"^[!-~]{{1,{MAX_KEY_LENGTH}}}$",
         "minLength": 1,
         "maxLength": MAX_KEY_LENGTH,
-        "examples": ["3f1c7a52-2f0e-4c43-9b7e-5d0a4e1f8b21"],
     },
 }
 

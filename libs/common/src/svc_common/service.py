@@ -246,7 +246,9 @@ class Readiness(BaseModel):
     transport: bool | None = Field(
         description="the event transport answered its last probe (null: not probed yet)"
     )
-    retrying: bool
+    retrying: dict[str, str] = Field(
+        description="partitions or streams paused on a transient failure, with the error"
+    )
 
 
 _METRICS_DOC: dict[int | str, dict[str, Any]] = {
