@@ -193,21 +193,23 @@ def run(
     phases: str = "examples,coverage,fuzzing,stateful",
 ) -> list[Figures]:
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bureau-fuzz-") as data:
-        with embedded_server(Path(data), out / "server.log") as base:
-            return [
-                run_service(
-                    base,
-                    s,
-                    max_examples=max_examples,
-                    max_time=max_time,
-                    out=out,
-                    seed=seed,
-                    workers=workers,
-                    phases=phases,
-                )
-                for s in services
-            ]
+    with (
+        tempfile.TemporaryDirectory(prefix="bureau-fuzz-") as data,
+        embedded_server(Path(data), out / "server.log") as base,
+    ):
+        return [
+            run_service(
+                base,
+                s,
+                max_examples=max_examples,
+                max_time=max_time,
+                out=out,
+                seed=seed,
+                workers=workers,
+                phases=phases,
+            )
+            for s in services
+        ]
 
 
 def main() -> int:

@@ -11,10 +11,12 @@ would, so the fuzzer reaches the domain code rather than stopping at 401/422:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import re
 import uuid
+from typing import Any
 
 import schemathesis
 from hypothesis import strategies as st
@@ -104,17 +106,68 @@ schemathesis.openapi.media_type(
 )
 
 
+def _when(value: Any) -> dt.datetime | dt.date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _consistent(node: Any) -> Any:
+    """Relations between fields that JSON Schema cannot state, made to hold:
+    a period ends after it starts (alerts: within 31 days), a list names each
+    pollutant or checklist item once, a transfer's pools differ."""
+    if isinstance(node, list):
+        for item in node:
+            _consistent(item)
+        seen: dict[str, set[Any]] = {}
+        keep = []
+        for item in node:
+            key = next(
+                (k for k in ("pollutant", "item") if isinstance(item, dict) and k in item), None
+            )
+            if key is not None:
+                if item[key] in seen.setdefault(key, set()):
+                    continue
+                seen[key].add(item[key])
+            keep.append(item)
+        node[:] = keep
+        return node
+    if not isinstance(node, dict):
+        return node
+    for value in node.values():
+        _consistent(value)
+    for start, end in (("from", "to"), ("valid_from", "valid_to"), ("starts_on", "ends_on")):
+        a, b = _when(node.get(start)), _when(node.get(end))
+        if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
+            if (a.tzinfo is not None and (b <= a if b.tzinfo else True)) or b - a > dt.timedelta(
+                days=31
+            ):
+                node[end] = (a + dt.timedelta(days=1)).isoformat()
+        elif isinstance(a, dt.date) and isinstance(b, dt.date) and b < a:
+            node[start], node[end] = node[end], node[start]
+    if "source" in node and node.get("source") == node.get("target"):
+        node["target"] = "reserve" if node["source"] != "reserve" else "district"
+    return node
+
+
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
     """What a well-behaved client does and a schema cannot say: a cursor only
     as the API returned it (the stateful phase follows `next_cursor`; a
-    made-up one is refused with 422, as documented)."""
+    made-up one is refused with 422, as documented), and bodies whose fields
+    agree with each other (see `_consistent`)."""
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive:
         return case
     if case.query and "cursor" in case.query:
         case.query = {k: v for k, v in case.query.items() if k != "cursor"}
+    if isinstance(case.body, dict | list):
+        _consistent(case.body)
     return case
+
 
 _rng = random.Random(20260301)
 _VALID_KEY = re.compile(r"^[!-~]{1,255}$")
@@ -125,9 +178,7 @@ def token_for(role: str) -> str:
     return mint_token(DEV_JWT_SECRET, sub=f"{role}.fuzz", role=role, districts=districts)
 
 
-_TOKENS = {
-    role: token_for(role) for role in ("officer", "investment", "filer", "admin", "auditor")
-}
+_TOKENS = {role: token_for(role) for role in ("officer", "investment", "filer", "admin", "auditor")}
 
 
 @schemathesis.auth(refresh_interval=None)
@@ -138,9 +189,7 @@ class RoleTokens:
         roles = context.operation.definition.raw.get("x-roles") or sorted(_TOKENS)
         return _TOKENS[_rng.choice(roles)]
 
-    def set(
-        self, case: schemathesis.Case, data: str, context: schemathesis.AuthContext
-    ) -> None:
+    def set(self, case: schemathesis.Case, data: str, context: schemathesis.AuthContext) -> None:
         headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
         # A well-behaved client uses a new key for each new request; a valid
         # key is replaced by a fresh one (an invalid one is kept: it is a

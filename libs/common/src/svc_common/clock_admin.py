@@ -16,17 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validat
 
 from svc_common import clock
 from svc_common.auth import Principal, require
+from svc_common.clock import DURATION_PATTERN
 from svc_common.errors import Conflict, field_error
 from svc_common.i18n import msg
 from svc_common.types import AwareDateTime
-
-
-#: The durations a move may take, as the document states them: weeks, days,
-#: hours, minutes, seconds with few enough digits that any of them stays
-#: under clock.parse_duration's ten-year bound.
-DURATION_PATTERN = (
-    r"^P(?!$)(?:\d{1,2}W)?(?:\d{1,3}D)?(?:T(?=\d)(?:\d{1,4}H)?(?:\d{1,5}M)?(?:\d{1,7}S)?)?$"
-)
 
 
 class ClockMove(BaseModel):

@@ -32,6 +32,10 @@ class FieldError(BaseModel):
     type: str | None = None
 
 
+#: Members of a problem that extensions may not replace.
+RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "errors"})
+
+
 class Problem(Exception):
     status = 400
     code = "bad-request"
@@ -64,7 +68,9 @@ class Problem(Exception):
             body["instance"] = instance
         if self.errors:
             body["errors"] = [e.model_dump(exclude_none=True) for e in self.errors]
-        body.update(self.extra)
+        # Extensions never replace the members RFC 9457 defines (a `status`
+        # extension would turn the integer status into a word).
+        body.update({k: v for k, v in self.extra.items() if k not in RESERVED_MEMBERS})
         return body
 
 

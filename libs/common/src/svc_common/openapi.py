@@ -27,13 +27,12 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
-from fastapi import routing
 from fastapi.routing import APIRoute
 
-from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE
+from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE, FieldError
 from svc_common.idempotency import MAX_KEY_LENGTH
 from svc_common.tokens import ROLES
 
@@ -64,19 +63,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "additionalProperties": True,
 }
 
-FIELD_ERROR_SCHEMA: dict[str, Any] = {
-    "title": "FieldError",
-    "type": "object",
-    "required": ["field", "message"],
-    "properties": {
-        "field": {
-            "type": "string",
-            "description": "the field as the client wrote it: `district`, `pollutants.0.amount_t`",
-        },
-        "message": {"type": "string"},
-        "type": {"type": "string"},
-    },
-}
+#: The one shape of a field error, in problems and in per-row results alike.
+FIELD_ERROR_SCHEMA: dict[str, Any] = FieldError.model_json_schema()
 
 #: Why each error status can occur (descriptions of the documented responses).
 WHY: dict[int, str] = {
@@ -86,8 +74,7 @@ WHY: dict[int, str] = {
     403: "The token's role may not do this, or the token's districts do not include the "
     "district concerned.",
     404: "Nothing with this id (or nothing this caller may see).",
-    409: "The current state does not allow it (an illegal transition, a duplicate, an "
-    "overdraft).",
+    409: "The current state does not allow it (an illegal transition, a duplicate, an overdraft).",
     413: "The body is larger than the service accepts (see the API contract).",
     415: "The body's media type is not one this operation accepts.",
     422: "A field is missing or invalid (each is named in `errors`), the JSON is too deep or "
@@ -196,6 +183,16 @@ def _problem_response(status: int, existing: dict[str, Any] | None) -> dict[str,
     return out
 
 
+def _declared(resp: dict[str, Any] | None) -> bool:
+    """Whether a route declared this response's body itself (a probe's 503
+    is its own JSON); FastAPI's generated 422 body is not kept."""
+    content = (resp or {}).get("content") or {}
+    if PROBLEM_JSON in content:
+        return True
+    schema = content.get("application/json", {}).get("schema", {})
+    return bool(content) and "HTTPValidationError" not in str(schema.get("$ref", ""))
+
+
 def error_statuses(
     method: str, op: dict[str, Any], authenticated: bool, has_params: bool
 ) -> set[int]:
@@ -219,6 +216,37 @@ def error_statuses(
     return statuses
 
 
+#: What the front door refuses in any text: NUL (PostgreSQL cannot store it).
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _forbid_nul(doc: dict[str, Any], node: Any, seen: set[str]) -> None:
+    """Say, on every free-text string a request can carry, that NUL is refused."""
+    if isinstance(node, list):
+        for item in node:
+            _forbid_nul(doc, item, seen)
+        return
+    if not isinstance(node, dict):
+        return
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        name = ref.rsplit("/", 1)[1]
+        if name not in seen:
+            seen.add(name)
+            _forbid_nul(doc, doc["components"]["schemas"].get(name), seen)
+        return
+    if node.get("type") == "string" and not any(
+        k in node for k in ("pattern", "enum", "const", "format", "contentMediaType")
+    ):
+        node["pattern"] = NO_NUL
+    for key, value in node.items():
+        if key in ("properties", "$defs", "patternProperties"):
+            for sub in value.values():
+                _forbid_nul(doc, sub, seen)
+        elif key in ("items", "additionalProperties", "anyOf", "oneOf", "allOf", "not"):
+            _forbid_nul(doc, value, seen)
+
+
 def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
     """Apply the shared truths to a generated document (in place; returned)."""
     components = schema.setdefault("components", {})
@@ -232,6 +260,7 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
         bearer.update({"bearerFormat": "JWT", "description": BEARER_DESCRIPTION})
 
     seen: dict[str, str] = {}
+    nul_seen: set[str] = set()
     for route in api_routes(routes):
         if not route.include_in_schema:
             continue
@@ -268,11 +297,18 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
                     op["x-roles"] = list(roles)
                     note = "Roles: " + ", ".join(roles) + "."
                     op["description"] = (op.get("description", "") + "\n\n" + note).strip()
+            for param in params:
+                if param.get("in") in ("query", "path"):
+                    _forbid_nul(schema, param.get("schema"), nul_seen)
+            body_json = (op.get("requestBody") or {}).get("content", {}).get("application/json")
+            if body_json:
+                _forbid_nul(schema, body_json.get("schema"), nul_seen)
             responses = op.setdefault("responses", {})
             for status in error_statuses(method, op, authenticated, has_params):
-                responses[str(status)] = _problem_response(status, responses.get(str(status)))
+                if not _declared(responses.get(str(status))):
+                    responses[str(status)] = _problem_response(status, responses.get(str(status)))
             for code, resp in list(responses.items()):
-                if code[:1] in ("4", "5") and PROBLEM_JSON not in (resp.get("content") or {}):
+                if code[:1] in ("4", "5") and not _declared(resp):
                     responses[code] = _problem_response(int(code), resp)
     return schema
 

@@ -18,7 +18,14 @@ from sqlalchemy import func, select
 from svc_common.auth import Principal, require
 from svc_common.errors import Conflict, Forbidden, NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_int_cursor, encode_cursor
+from svc_common.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Cursor,
+    Page,
+    decode_int_cursor,
+    encode_cursor,
+)
 from svc_common.service_deps import get_runtime
 from svc_common.tables import DeadLetter, OutboxRow
 from svc_common.types import utcnow
@@ -72,7 +79,7 @@ def _no_such(dead_letter_id: int) -> NotFound:
 
 def _resolved(dead_letter_id: int, status: str) -> Conflict:
     return Conflict(
-        msg(f"dead letter {dead_letter_id} is {status}", f"该死信已处理（{status}）"), status=status
+        msg(f"dead letter {dead_letter_id} is {status}", f"该死信已处理（{status}）"), state=status
     )
 
 
@@ -102,7 +109,7 @@ def ops_router(prefix: str) -> APIRouter:
     async def list_dead_letters(
         request: Request,
         status: Literal["dead", "redriven", "discarded"] | None = "dead",
-        cursor: str | None = Query(None, max_length=200),
+        cursor: Cursor = None,
         limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
         _: Principal = Depends(_operator),
     ) -> Page[DeadLetterOut]:

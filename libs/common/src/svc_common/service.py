@@ -17,10 +17,10 @@ from typing import Any, Literal
 import structlog
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from pydantic import BaseModel, Field
 
-from svc_common import clock, openapi, retention
+from svc_common import clock, openapi, retention, strict_bodies
 from svc_common.audit_router import audit_router
 from svc_common.auth import TokenVerifier
 from svc_common.clock_admin import clock_router
@@ -224,6 +224,7 @@ def create_app(
     app.include_router(audit_router(spec.prefix))
     app.include_router(clock_router(spec.prefix))
     app.include_router(ops_router(spec.prefix))
+    strict_bodies.install(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestContextMiddleware, service=spec.name)
     app.add_middleware(

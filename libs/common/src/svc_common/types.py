@@ -12,6 +12,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 from sqlalchemy import JSON, BigInteger, DateTime, Integer
 from sqlalchemy.dialects.postgresql import JSONB
@@ -30,8 +31,52 @@ MAX_INCREMENT_TONNES = Decimal("100000")
 MAX_RATIO = Decimal("10")
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+#: The id of a resource in a path (a UUID or a number this API gave out).
+ResourceId = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+]
+
+#: A pollutant's name where any may be kept (the quota ledger): letters,
+#: digits and . _ - , starting with a letter, at most 20 characters.
+POLLUTANT_PATTERN = r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$"
 #: Auto-incrementing 64-bit key on PostgreSQL; SQLite only auto-increments INTEGER.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def at_least_one_of(*fields: str) -> dict[str, Any]:
+    """JSON Schema of a change that must name something to change: one of
+    `fields` present and not null (a model's `json_schema_extra`)."""
+    return {
+        "anyOf": [{"required": [f], "properties": {f: {"not": {"type": "null"}}}} for f in fields]
+    }
+
+
+def when(field: str, values: str | list[str], then: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema rule "if `field` is one of `values`, the object also
+    satisfies `then`" (for a model's `json_schema_extra`, combined with allOf)."""
+    one_of = [values] if isinstance(values, str) else values
+    return {
+        "if": {"required": [field], "properties": {field: {"enum": one_of}}},
+        "then": then,
+    }
+
+
+#: Shorthands for `when` rules: a list field empty or not, a field given or not.
+def empty(field: str) -> dict[str, Any]:
+    return {"properties": {field: {"maxItems": 0}}}
+
+
+def nonempty(field: str) -> dict[str, Any]:
+    return {"required": [field], "properties": {field: {"minItems": 1}}}
+
+
+def given(field: str) -> dict[str, Any]:
+    return {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
+
+
+def absent(field: str) -> dict[str, Any]:
+    return {"properties": {field: {"type": "null"}}}
 
 
 def utcnow() -> dt.datetime:

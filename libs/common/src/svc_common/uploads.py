@@ -23,6 +23,11 @@ MAX_CELL_CHARS = csv.field_size_limit()
 #: The body bound stated in the document (the front door enforces MAX_UPLOAD_BYTES).
 MAX_UPLOAD_DOC_BYTES = 64 * 1024 * 1024
 
+#: What a readable upload looks like, as a pattern (anything else is a 422):
+#: a CSV's header line and a later line with a value; an NDJSON's non-blank line.
+CSV_SHAPE = r'(\r\n|\r|\n)[\s\S]*[^\s,"]'
+NDJSON_SHAPE = r"\S"
+
 CSV_TYPES = ("text/csv", "application/csv")
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
 
@@ -42,11 +47,15 @@ def upload_openapi(
     text = {"type": "string", "maxLength": MAX_UPLOAD_DOC_BYTES}
     content: dict[str, Any] = {}
     if csv:
+        # A header line, then at least one line with a value in it.
+        shape = {"contentMediaType": "text/csv", "pattern": CSV_SHAPE}
         for media in CSV_TYPES:
-            content[media] = {"schema": {**text, "contentMediaType": "text/csv"}}
+            content[media] = {"schema": {**text, **shape}}
     if ndjson:
+        # At least one line that is not blank.
+        shape = {"contentMediaType": "application/x-ndjson", "pattern": NDJSON_SHAPE}
         for media in NDJSON_TYPES:
-            content[media] = {"schema": {**text, "contentMediaType": "application/x-ndjson"}}
+            content[media] = {"schema": {**text, **shape}}
     kinds = " or ".join(
         k for k, on in (("CSV with a header row", csv), ("JSON lines", ndjson)) if on
     )
@@ -129,8 +138,6 @@ async def read_upload(
         csv_allowed=csv_allowed,
         drop_empty_cells=drop_empty_cells,
     )
-
-
 
 
 def _csv_rows(text: str, max_rows: int, drop_empty: bool) -> list[RawRow]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path
 from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.districts import district_problem
+from svc_common.districts import DistrictCode, district_problem
 from svc_common.errors import field_error
 from svc_common.service import get_db
 from svc_common.types import utcnow
@@ -35,7 +36,7 @@ def _out(row: ControlUnitRow) -> ControlUnitOut:
 
 @router.put("/control-units/{code}", response_model=ControlUnitOut)
 async def put_control_unit(
-    code: str,
+    code: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,40}$", description="the unit's code")],
     body: ControlUnitIn,
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
@@ -64,7 +65,7 @@ async def put_control_unit(
 
 @router.get("/control-units", response_model=list[ControlUnitOut])
 async def list_control_units(
-    district: str | None = Query(None, pattern=r"^\d{6}$"),
+    district: DistrictCode | None = None,
     _: Principal = Depends(require("filer", "officer", "admin", "auditor", "investment")),
     db: Database = Depends(get_db),
 ) -> list[ControlUnitOut]:

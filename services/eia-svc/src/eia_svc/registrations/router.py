@@ -8,9 +8,10 @@ from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from svc_common.districts import DistrictCode
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db, get_runtime
-from svc_common.types import utcnow
+from svc_common.types import ResourceId, utcnow
 from svc_common.uploads import read_upload, upload_openapi
 
 from eia_svc.classification.service import all_types, find_type
@@ -152,7 +153,7 @@ async def file_registrations_bulk(
 
 @router.get("/registrations/{rid}", response_model=RegistrationOut)
 async def get_registration(
-    rid: str,
+    rid: ResourceId,
     principal: Principal = Depends(require(*READ_ROLES)),
     db: Database = Depends(get_db),
 ) -> RegistrationOut:
@@ -161,7 +162,7 @@ async def get_registration(
 
 @router.get("/registrations/{rid}/receipt", response_class=HTMLResponse)
 async def get_receipt(
-    rid: str,
+    rid: ResourceId,
     principal: Principal = Depends(require(*READ_ROLES)),
     db: Database = Depends(get_db),
 ) -> HTMLResponse:
@@ -174,8 +175,8 @@ async def get_receipt(
 
 @router.get("/registrations", response_model=Page[RegistrationOut])
 async def list_registrations(
-    district: str | None = Query(None, pattern=r"^\d{6}$"),
-    cursor: str | None = None,
+    district: DistrictCode | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READ_ROLES)),
     db: Database = Depends(get_db),

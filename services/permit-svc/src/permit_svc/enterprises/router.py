@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from svc_common.districts import DistrictCode
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db
 from svc_common.types import utcnow
 from svc_common.uploads import upload_openapi
+from svc_common.uscc import USCC
 
 from permit_svc.bulk import MAX_ROWS, read_upload
 from permit_svc.enterprises import importing, service
@@ -87,7 +89,7 @@ async def import_enterprises(
 
 @router.patch("/enterprises/{uscc}", response_model=EnterpriseOut)
 async def change_enterprise(
-    uscc: str,
+    uscc: USCC,
     body: EnterpriseChange,
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
@@ -98,7 +100,7 @@ async def change_enterprise(
 
 @router.get("/enterprises/{uscc}", response_model=EnterpriseOut)
 async def get_enterprise(
-    uscc: str,
+    uscc: USCC,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> EnterpriseOut:
@@ -109,9 +111,9 @@ async def get_enterprise(
 
 @router.get("/enterprises", response_model=Page[EnterpriseOut])
 async def list_enterprises(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     category: Category | None = None,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),

@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
 from svc_common.errors import FieldError
-from svc_common.uscc import validate_uscc
+from svc_common.types import at_least_one_of
+from svc_common.uscc import USCC, validate_uscc
 
 from permit_svc.enterprises.rules import Category, OperatingStatus
 
@@ -26,7 +27,7 @@ class EnterpriseIn(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    uscc: str = Field(description="unified social credit code (统一社会信用代码), 18 characters")
+    uscc: USCC
     name: str = Field(min_length=1, max_length=200)
     district: DistrictCode = Field(description="GB/T 2260 code of the district")
     industry_code: str = Field(min_length=2, max_length=8)
@@ -43,7 +44,11 @@ class EnterpriseChange(BaseModel):
     """A change to a registered enterprise; fields left out stay as they are.
     District and industry are not changed here: a move is a new registration."""
 
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    model_config = ConfigDict(
+        str_strip_whitespace=True,
+        extra="forbid",
+        json_schema_extra=at_least_one_of("name", "address", "operating_status"),
+    )
 
     name: str | None = Field(None, min_length=1, max_length=200)
     address: str | None = Field(None, max_length=500)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from svc_common.districts import DistrictCode
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db
-from svc_common.types import utcnow
+from svc_common.types import ResourceId, utcnow
 from svc_common.uploads import upload_openapi
 
 from permit_svc.bulk import MAX_ROWS, read_upload
@@ -59,7 +60,7 @@ async def file_registrations(
 
 @router.post("/registrations/{registration_id}/change", response_model=RegistrationOut)
 async def change_registration(
-    registration_id: str,
+    registration_id: ResourceId,
     body: RegistrationChange,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
@@ -69,7 +70,7 @@ async def change_registration(
 
 @router.post("/registrations/{registration_id}/cancel", response_model=RegistrationOut)
 async def cancel_registration(
-    registration_id: str,
+    registration_id: ResourceId,
     body: RegistrationCancellation,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
@@ -79,7 +80,7 @@ async def cancel_registration(
 
 @router.get("/registrations/{registration_id}", response_model=RegistrationOut)
 async def get_registration(
-    registration_id: str,
+    registration_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> RegistrationOut:
@@ -90,9 +91,9 @@ async def get_registration(
 
 @router.get("/registrations", response_model=Page[RegistrationOut])
 async def list_registrations(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     status: RegistrationStatus | None = None,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),

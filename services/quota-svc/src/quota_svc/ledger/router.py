@@ -10,12 +10,27 @@ from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
+from svc_common.districts import DistrictCode
 from svc_common.errors import Conflict, field_error
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_int_cursor, encode_cursor
+from svc_common.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Cursor,
+    Page,
+    decode_int_cursor,
+    encode_cursor,
+)
 from svc_common.service import get_db
 from svc_common.types import AwareDateTime, kg_to_tonnes, tonnes_to_kg, utcnow
 
-from quota_svc.api import READERS, check_district, check_pollutant, readable_districts
+from quota_svc.api import (
+    READERS,
+    OptionalPollutant,
+    PollutantPath,
+    check_district,
+    check_pollutant,
+    readable_districts,
+)
 from quota_svc.ledger import service
 from quota_svc.ledger.models import JournalEntry
 from quota_svc.ledger.rules import EntryCode, Overdraft
@@ -52,8 +67,8 @@ def overdraft_problem(od: Overdraft) -> Conflict:
 
 @router.post("/pools/{district}/{pollutant}/baseline", status_code=201, response_model=EntryOut)
 async def credit_baseline(
-    district: str,
-    pollutant: str,
+    district: DistrictCode,
+    pollutant: PollutantPath,
     body: BaselineIn,
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
@@ -100,8 +115,8 @@ async def credit_baseline(
     "/pools/{district}/{pollutant}/transfers", status_code=201, response_model=list[EntryOut]
 )
 async def transfer_between_pools(
-    district: str,
-    pollutant: str,
+    district: DistrictCode,
+    pollutant: PollutantPath,
     body: TransferIn,
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
@@ -148,9 +163,9 @@ async def transfer_between_pools(
 
 @router.get("/journal", response_model=Page[EntryOut])
 async def read_journal(
-    district: str | None = None,
-    pollutant: str | None = None,
-    cursor: str | None = None,
+    district: DistrictCode | None = None,
+    pollutant: OptionalPollutant = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
@@ -174,8 +189,8 @@ async def read_journal(
 
 @router.get("/balances/{district}/{pollutant}", response_model=BalanceOut)
 async def read_balance(
-    district: str,
-    pollutant: str,
+    district: DistrictCode,
+    pollutant: PollutantPath,
     at: AwareDateTime | None = None,
     pool: str = Query("district", pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$"),
     principal: Principal = Depends(require(*READERS)),
@@ -197,8 +212,8 @@ async def read_balance(
 
 @router.get("/reconciliation", response_model=list[ReconciliationOut])
 async def reconciliation(
-    district: str | None = None,
-    pollutant: str | None = None,
+    district: DistrictCode | None = None,
+    pollutant: OptionalPollutant = None,
     principal: Principal = Depends(require("auditor", "admin")),
     db: Database = Depends(get_db),
 ) -> list[ReconciliationOut]:

@@ -5,14 +5,25 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
-from svc_common.types import AwareDateTime, PositiveTonnes, SignedTonnes, TotalTonnes, kg_to_tonnes
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, field_validator
+from svc_common.types import (
+    POLLUTANT_PATTERN,
+    AwareDateTime,
+    PositiveTonnes,
+    SignedTonnes,
+    TotalTonnes,
+    kg_to_tonnes,
+)
 
 from quota_svc.ledger.models import JournalEntry
 from quota_svc.ledger.rules import Balance, check_pollutant
 
 #: A request field naming a pollutant (VOCs first; the ledger is pollutant-generic).
-PollutantName = Annotated[str, AfterValidator(check_pollutant)]
+PollutantName = Annotated[
+    str,
+    AfterValidator(check_pollutant),
+    WithJsonSchema({"type": "string", "pattern": POLLUTANT_PATTERN, "examples": ["VOCs"]}),
+]
 
 
 def _aware(v: dt.datetime | None) -> dt.datetime | None:

@@ -31,7 +31,7 @@ class ContactIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     name: str | None = Field(None, max_length=50)
-    phone: str | None = Field(None, max_length=30)
+    phone: str | None = Field(None, max_length=30, pattern=PHONE.pattern)
     wants_reply: bool = True
 
     @field_validator("phone")

@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, or_, select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
+from svc_common.districts import DistrictCode
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, encode_cursor
 from svc_common.service import get_db
-from svc_common.types import utcnow
+from svc_common.types import ResourceId, utcnow
 from svc_common.uploads import read_upload, upload_openapi
 
 from supervision_svc.calendar import local_date
@@ -69,7 +70,7 @@ async def import_demands(
 
 @router.patch("/demands/{demand_id}", response_model=DemandOut)
 async def record_progress(
-    demand_id: str,
+    demand_id: ResourceId,
     body: ProgressIn,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
@@ -84,7 +85,7 @@ async def record_progress(
 
 @router.post("/demands/{demand_id}/done", response_model=DemandOut)
 async def complete_demand(
-    demand_id: str,
+    demand_id: ResourceId,
     body: DoneIn | None = None,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
@@ -98,10 +99,10 @@ async def complete_demand(
 
 @router.get("/demands", response_model=Page[DemandOut])
 async def list_demands(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     status: Literal["open", "done"] | None = None,
     overdue: bool = False,
-    cursor: str | None = Query(None, max_length=300),
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
@@ -130,7 +131,7 @@ async def list_demands(
 
 @router.get("/reports/demands", response_model=DemandReport)
 async def demands_report(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> DemandReport:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
 from svc_common.i18n import msg
+from svc_common.types import empty, nonempty, when
 
 from supervision_svc.validation import USCC
 
@@ -17,7 +18,7 @@ Item = Literal[
     "performance_grade", "ledger", "treatment_facilities", "online_monitoring", "permit_compliance"
 ]
 PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$")
-Officer = str
+Officer = Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
 
 
 class PlanIn(BaseModel):
@@ -26,7 +27,9 @@ class PlanIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     district: DistrictCode
-    period: str = Field(max_length=10, description="2026, 2026-06, 2026-Q3 or 2026-H2")
+    period: str = Field(
+        max_length=10, pattern=PERIOD.pattern, description="2026, 2026-06, 2026-Q3 or 2026-H2"
+    )
     count: int | None = Field(None, ge=1, le=100_000)
     share_percent: Decimal | None = Field(None, gt=0, le=100, max_digits=5, decimal_places=2)
     seed: int | None = Field(None, ge=0, le=2**62, description="omit: a fresh one is recorded")
@@ -90,7 +93,16 @@ class FindingIn(BaseModel):
 
 
 class ItemIn(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    model_config = ConfigDict(
+        str_strip_whitespace=True,
+        extra="forbid",
+        json_schema_extra={
+            "allOf": [
+                when("result", "problem", nonempty("findings")),
+                when("result", ["compliant", "not_checked"], empty("findings")),
+            ]
+        },
+    )
 
     item: Item
     result: Literal["compliant", "problem", "not_checked"]
@@ -114,7 +126,9 @@ class InspectionIn(BaseModel):
 
     uscc: USCC
     inspected_at: AwareDatetime
-    inspectors: list[Officer] = Field(min_length=2, max_length=10)
+    inspectors: list[Officer] = Field(
+        min_length=2, max_length=10, json_schema_extra={"uniqueItems": True}
+    )
     items: list[ItemIn] = Field(min_length=1, max_length=5)
     plan_id: str | None = Field(None, max_length=36)
 
@@ -126,8 +140,13 @@ class InspectionIn(BaseModel):
             raise ValueError(
                 msg("each inspector is 1 to 100 characters", "每名执法人员为 1 至 100 个字符")
             )
-        if len(set(names)) < 2:
-            raise ValueError(msg("at least two different inspectors", "至少两名不同的执法人员"))
+        if len(set(names)) < 2 or len(set(names)) != len(names):
+            raise ValueError(
+                msg(
+                    "at least two different inspectors, each named once",
+                    "至少两名不同的执法人员，且每人只列一次",
+                )
+            )
         return names
 
     @field_validator("items")
