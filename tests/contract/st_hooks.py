@@ -146,8 +146,17 @@ def _consistent(node: Any) -> Any:
                 days=31
             ):
                 node[end] = (a + dt.timedelta(days=1)).isoformat()
-        elif isinstance(a, dt.date) and isinstance(b, dt.date) and b < a:
-            node[start], node[end] = node[end], node[start]
+        elif isinstance(a, dt.date) and isinstance(b, dt.date):
+            # A period runs forwards and lasts at most ten years.
+            if b < a:
+                node[start], node[end] = node[end], node[start]
+                a, b = b, a
+            if (b - a).days > 3650:
+                node[end] = (a + dt.timedelta(days=365)).isoformat()
+    for name in ("rectification_deadline", "rectify_by"):
+        day = _when(node.get(name))
+        if isinstance(day, dt.date) and day < dt.date.today():
+            node[name] = (dt.date.today() + dt.timedelta(days=30)).isoformat()
     if "source" in node and node.get("source") == node.get("target"):
         node["target"] = "reserve" if node["source"] != "reserve" else "district"
     return node
@@ -162,8 +171,9 @@ def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> sche
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive:
         return case
-    if case.query and "cursor" in case.query:
-        case.query = {k: v for k, v in case.query.items() if k != "cursor"}
+    if case.query:
+        query = {k: v for k, v in case.query.items() if k != "cursor"}
+        case.query = _consistent(query)
     if isinstance(case.body, dict | list):
         _consistent(case.body)
     return case

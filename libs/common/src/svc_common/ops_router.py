@@ -9,9 +9,9 @@ an administrator (or, to read, an auditor) with no district restriction.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
@@ -73,6 +73,11 @@ class OutboxStatus(BaseModel):
     failing: list[FailingRow]
 
 
+#: A dead letter's id in a path: a positive 64-bit integer (larger ones cannot
+#: be a row's id, and the database would refuse to compare with them).
+DeadLetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
 def _no_such(dead_letter_id: int) -> NotFound:
     return NotFound(msg(f"no dead letter {dead_letter_id}", f"没有编号为 {dead_letter_id} 的死信"))
 
@@ -128,7 +133,7 @@ def ops_router(prefix: str) -> APIRouter:
             next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
         )
 
-    async def _get(request: Request, dead_letter_id: int) -> DeadLetter:
+    async def _get(request: Request, dead_letter_id: DeadLetterId) -> DeadLetter:
         async with get_runtime(request).db.session() as s:
             row = await s.get(DeadLetter, dead_letter_id)
         if row is None:
@@ -139,7 +144,7 @@ def ops_router(prefix: str) -> APIRouter:
 
     @router.get("/dead-letters/{dead_letter_id}", response_model=DeadLetterDetail)
     async def show_dead_letter(
-        request: Request, dead_letter_id: int, _: Principal = Depends(_operator)
+        request: Request, dead_letter_id: DeadLetterId, _: Principal = Depends(_operator)
     ) -> DeadLetterDetail:
         """One dead letter with its message (headers and value)."""
         return DeadLetterDetail.model_validate(
@@ -148,7 +153,7 @@ def ops_router(prefix: str) -> APIRouter:
 
     @router.post("/dead-letters/{dead_letter_id}/redrive", response_model=DeadLetterOut)
     async def redrive_dead_letter(
-        request: Request, dead_letter_id: int, p: Principal = Depends(_admin)
+        request: Request, dead_letter_id: DeadLetterId, p: Principal = Depends(_admin)
     ) -> DeadLetterOut:
         """Apply the message again. Safe to repeat: the inbox makes a second
         application change nothing. Still failing, it stays dead with the new error."""
@@ -175,7 +180,10 @@ def ops_router(prefix: str) -> APIRouter:
 
     @router.post("/dead-letters/{dead_letter_id}/discard", response_model=DeadLetterOut)
     async def discard_dead_letter(
-        request: Request, dead_letter_id: int, body: DiscardIn, p: Principal = Depends(_admin)
+        request: Request,
+        dead_letter_id: DeadLetterId,
+        body: DiscardIn,
+        p: Principal = Depends(_admin),
     ) -> DeadLetterOut:
         """Give up on a message for good (with the reason, kept in its error)."""
         db = get_runtime(request).db

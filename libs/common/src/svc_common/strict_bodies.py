@@ -23,6 +23,18 @@ from pydantic import ValidationError
 from svc_common.openapi import api_routes
 
 
+def _whole_numbers(value: Any) -> Any:
+    """JSON Schema counts 5.0 as an integer; so do we (a float with no
+    fraction is its integer, which every numeric field also accepts)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
+
+
 def _strict_validate(
     self: v2.ModelField,
     value: Any,
@@ -31,7 +43,7 @@ def _strict_validate(
     loc: tuple[int | str, ...] = (),
 ) -> tuple[Any, list[dict[str, Any]]]:
     try:
-        raw = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        raw = json.dumps(_whole_numbers(value), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):
         # Not a parsed JSON document (a form, a default object): as before.
         return v2.ModelField.validate(self, value, values or {}, loc=loc)

@@ -32,6 +32,23 @@ MAX_RATIO = Decimal("10")
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
+#: The amounts the API takes, as patterns exact enough that any string they
+#: match is accepted (so a client can check before sending): decimal
+#: strings of tonnes, ≤ 3 decimals, within the bounds above.
+_DEC3 = r"(\.[0-9]{1,3})?"
+TONNES_PATTERN = rf"^(1000000(\.0{{1,3}})?|[0-9]{{1,6}}{_DEC3})$"
+#: A fraction of a tonne that is not zero: .001 to .999.
+_FRACTION = r"\.(0{0,2}[1-9]|0?[1-9][0-9]|[1-9][0-9]{2}|[1-9][0-9]?)"
+POSITIVE_TONNES_PATTERN = (
+    rf"^(1000000(\.0{{1,3}})?|0{{0,5}}[1-9][0-9]{{0,5}}{_DEC3}|0{{1,6}}{_FRACTION})$"
+)
+INCREMENT_PATTERN = rf"^(100000(\.0{{1,3}})?|[0-9]{{1,5}}{_DEC3})$"
+POSITIVE_INCREMENT_PATTERN = (
+    rf"^(100000(\.0{{1,3}})?|0{{0,4}}[1-9][0-9]{{0,4}}{_DEC3}|0{{1,5}}{_FRACTION})$"
+)
+#: An offset ratio: more than 0, at most 10, ≤ 2 decimals.
+RATIO_PATTERN = r"^(10(\.0{1,2})?|[1-9](\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
+
 #: The id of a resource in a path (a UUID or a number this API gave out).
 ResourceId = Annotated[
     str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -77,6 +94,55 @@ def given(field: str) -> dict[str, Any]:
 
 def absent(field: str) -> dict[str, Any]:
     return {"properties": {field: {"type": "null"}}}
+
+
+def decimal_text(pattern: str, *, example: str, description: str) -> Any:
+    """A decimal written as a string that matches `pattern` (a coordinate, a
+    percentage): the pattern is the whole rule, stated in the document, so
+    every string it matches is accepted and nothing else is (no JSON numbers:
+    a float cannot be trusted with a decimal)."""
+    rx = re.compile(pattern)
+
+    def parse(value: Any) -> Decimal:
+        if isinstance(value, Decimal):
+            return value
+        if isinstance(value, str) and len(value) <= 40 and rx.match(value):
+            return Decimal(value)
+        raise ValueError(
+            i18n.msg(
+                f"must be a decimal written as a string, such as {example!r} ({description})",
+                f"必须是以字符串书写的十进制数，例如 {example!r}（{description}）",
+            )
+        )
+
+    schema = {"type": "string", "pattern": pattern, "description": description}
+    return Annotated[
+        Decimal, BeforeValidator(parse), WithJsonSchema(schema | {"examples": [example]})
+    ]
+
+
+def schema_extra(
+    *, not_null: tuple[str, ...] = (), at_least_one: tuple[str, ...] = (), **more: Any
+) -> Any:
+    """A model's `json_schema_extra`: fields that may be left out but not sent
+    as null, a change that must name something, and any further keywords."""
+
+    def apply(schema: dict[str, Any], _cls: Any = None) -> None:
+        for name in not_null:
+            prop = schema.get("properties", {}).get(name)
+            if prop is None or "anyOf" not in prop:
+                continue
+            options = [o for o in prop.pop("anyOf") if o.get("type") != "null"]
+            if len(options) == 1:
+                prop.update(options[0])
+            else:
+                prop["anyOf"] = options
+            prop.pop("default", None)
+        if at_least_one:
+            schema.update(at_least_one_of(*at_least_one))
+        schema.update(more)
+
+    return apply
 
 
 def utcnow() -> dt.datetime:
@@ -170,9 +236,7 @@ Tonnes = Annotated[
     BeforeValidator(_parse_tonnes),
     AfterValidator(_check_tonnes),
     PlainSerializer(_fmt3, return_type=str, when_used="json"),
-    WithJsonSchema(
-        {"type": "string", "pattern": r"^[0-9]{1,7}(\.[0-9]{1,3})?$", "examples": ["12.5"]}
-    ),
+    WithJsonSchema({"type": "string", "pattern": TONNES_PATTERN, "examples": ["12.5"]}),
 ]
 
 
@@ -189,9 +253,7 @@ SignedTonnes = Annotated[
     BeforeValidator(_parse_tonnes),
     AfterValidator(_check_signed_tonnes),
     PlainSerializer(_fmt3, return_type=str, when_used="json"),
-    WithJsonSchema(
-        {"type": "string", "pattern": r"^-?[0-9]{1,7}(\.[0-9]{1,3})?$", "examples": ["-3.2"]}
-    ),
+    WithJsonSchema({"type": "string", "pattern": "^-?" + TONNES_PATTERN[1:], "examples": ["-3.2"]}),
 ]
 
 
@@ -226,9 +288,7 @@ Ratio = Annotated[
         return_type=str,
         when_used="json",
     ),
-    WithJsonSchema(
-        {"type": "string", "pattern": r"^[0-9]{1,2}(\.[0-9]{1,2})?$", "examples": ["2.00"]}
-    ),
+    WithJsonSchema({"type": "string", "pattern": RATIO_PATTERN, "examples": ["2.00"]}),
 ]
 
 
@@ -239,7 +299,11 @@ def _positive(d: Decimal) -> Decimal:
 
 
 #: An amount that must be more than zero (a baseline, a project increment…).
-PositiveTonnes = Annotated[Tonnes, AfterValidator(_positive)]
+PositiveTonnes = Annotated[
+    Tonnes,
+    AfterValidator(_positive),
+    WithJsonSchema({"type": "string", "pattern": POSITIVE_TONNES_PATTERN, "examples": ["12.5"]}),
+]
 
 
 def _check_increment(d: Decimal) -> Decimal:
@@ -260,13 +324,24 @@ IncrementTonnes = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^[0-9]{1,6}(\.[0-9]{1,3})?$",
+            "pattern": INCREMENT_PATTERN,
             "description": f"t/a, at most {MAX_INCREMENT_TONNES}",
             "examples": ["2.5"],
         }
     ),
 ]
-PositiveIncrementTonnes = Annotated[IncrementTonnes, AfterValidator(_positive)]
+PositiveIncrementTonnes = Annotated[
+    IncrementTonnes,
+    AfterValidator(_positive),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": POSITIVE_INCREMENT_PATTERN,
+            "description": f"t/a, more than 0 and at most {MAX_INCREMENT_TONNES}",
+            "examples": ["2.5"],
+        }
+    ),
+]
 
 
 def _check_total(d: Decimal) -> Decimal:

@@ -41,7 +41,17 @@ def _settings(request: Request) -> Settings:
     return s
 
 
-@router.post("/registrations", status_code=201, response_model=RegistrationFiled)
+@router.post(
+    "/registrations",
+    status_code=201,
+    response_model=RegistrationFiled,
+    responses={
+        200: {
+            "model": RegistrationFiled,
+            "description": "A row_key filed before: its original filing (`replayed`)",
+        }
+    },
+)
 async def file_registration(
     body: RegistrationIn,
     request: Request,

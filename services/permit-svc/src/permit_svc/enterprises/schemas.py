@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
 from svc_common.errors import FieldError
-from svc_common.types import at_least_one_of
+from svc_common.types import schema_extra
 from svc_common.uscc import USCC, validate_uscc
 
 from permit_svc.enterprises.rules import Category, OperatingStatus
@@ -47,7 +47,10 @@ class EnterpriseChange(BaseModel):
     model_config = ConfigDict(
         str_strip_whitespace=True,
         extra="forbid",
-        json_schema_extra=at_least_one_of("name", "address", "operating_status"),
+        json_schema_extra=schema_extra(
+            not_null=("name", "address", "operating_status"),
+            at_least_one=("name", "address", "operating_status"),
+        ),
     )
 
     name: str | None = Field(None, min_length=1, max_length=200)

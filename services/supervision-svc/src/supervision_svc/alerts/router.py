@@ -57,7 +57,10 @@ async def get_alert(
     return service.alert_out(a)
 
 
-@router.get("/alerts/{alert_id}/measures", response_model=AlertMeasures)
+NO_POLICY = {409: {"description": "No emergency measures table is in force on the alert's day"}}
+
+
+@router.get("/alerts/{alert_id}/measures", response_model=AlertMeasures, responses=NO_POLICY)
 async def alert_measures(
     alert_id: ResourceId,
     district: DistrictCode | None = None,
@@ -76,7 +79,7 @@ async def alert_measures(
 @router.get(
     "/alerts/{alert_id}/measures.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **NO_POLICY},
 )
 async def alert_measures_csv(
     alert_id: ResourceId,

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
 from svc_common.i18n import msg
+from svc_common.types import decimal_text
 
 from supervision_svc.validation import USCC
 
@@ -22,6 +23,17 @@ Action = Literal["accept", "reject", "assign", "reply", "close", "reopen"]
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,24}$")
 #: Tianjin and its surroundings, with room to spare: a point far outside is a typo.
 LAT_RANGE = (Decimal("36"), Decimal("42"))
+#: Coordinates as decimal strings within the Tianjin area, ≤ 6 decimals.
+Latitude = decimal_text(
+    r"^((3[6-9]|4[01])(\.[0-9]{1,6})?|42(\.0{1,6})?)$",
+    example="39.1",
+    description="WGS-84 latitude, 36 to 42, ≤ 6 decimals",
+)
+Longitude = decimal_text(
+    r"^((11[4-9]|120)(\.[0-9]{1,6})?|121(\.0{1,6})?)$",
+    example="117.2",
+    description="WGS-84 longitude, 114 to 121, ≤ 6 decimals",
+)
 LNG_RANGE = (Decimal("114"), Decimal("121"))
 
 
@@ -70,8 +82,8 @@ class ComplaintIn(BaseModel):
     received_at: AwareDatetime
     district: DistrictCode
     address: str = Field(min_length=1, max_length=300)
-    lng: Decimal | None = Field(None, description="WGS-84 longitude, ≤ 6 decimals")
-    lat: Decimal | None = Field(None, description="WGS-84 latitude, ≤ 6 decimals")
+    lng: Longitude | None = Field(None, description="WGS-84 longitude, ≤ 6 decimals")
+    lat: Latitude | None = Field(None, description="WGS-84 latitude, ≤ 6 decimals")
     category: Category
     description: str = Field(min_length=2, max_length=2000)
     uscc: USCC | None = Field(None, description="the enterprise complained about, if known")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
 from svc_common.i18n import msg
-from svc_common.types import empty, nonempty, when
+from svc_common.types import decimal_text, empty, nonempty, when
 
 from supervision_svc.validation import USCC
 
@@ -21,17 +20,39 @@ PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$")
 Officer = Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
 
 
+SharePercent = decimal_text(
+    r"^(100(\.0{1,2})?|0?[1-9][0-9]?(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$",
+    example="10",
+    description="a percentage, more than 0 and at most 100, ≤ 2 decimals",
+)
+
+
 class PlanIn(BaseModel):
     """A double-random draw: `count` enterprises or `share_percent` of them."""
 
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    model_config = ConfigDict(
+        str_strip_whitespace=True,
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["count"],
+                    "properties": {"count": {"type": "integer"}, "share_percent": {"type": "null"}},
+                },
+                {
+                    "required": ["share_percent"],
+                    "properties": {"share_percent": {"type": "string"}, "count": {"type": "null"}},
+                },
+            ]
+        },
+    )
 
     district: DistrictCode
     period: str = Field(
         max_length=10, pattern=PERIOD.pattern, description="2026, 2026-06, 2026-Q3 or 2026-H2"
     )
     count: int | None = Field(None, ge=1, le=100_000)
-    share_percent: Decimal | None = Field(None, gt=0, le=100, max_digits=5, decimal_places=2)
+    share_percent: SharePercent | None = Field(None, gt=0, le=100)
     seed: int | None = Field(None, ge=0, le=2**62, description="omit: a fresh one is recorded")
     inspector_pool: list[Officer] = Field(default_factory=list, max_length=200)
 
