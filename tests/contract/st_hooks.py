@@ -75,10 +75,10 @@ _CELL = st.one_of(
 
 @st.composite
 def _table(draw: st.DrawFn) -> tuple[list[str], list[dict[str, str]]]:
-    columns = draw(st.lists(st.sampled_from(_COLUMNS), min_size=1, max_size=8, unique=True))
-    rows = draw(
-        st.lists(st.fixed_dictionaries({c: _CELL for c in columns}), min_size=1, max_size=5)
-    )
+    """A table whose every row has a value (a row of empty cells is no row)."""
+    columns = ["uscc", *draw(st.lists(st.sampled_from(_COLUMNS[1:]), max_size=7, unique=True))]
+    cells = {c: _CELL for c in columns} | {"uscc": usccs()}
+    rows = draw(st.lists(st.fixed_dictionaries(cells), min_size=1, max_size=5))
     return columns, rows
 
 
@@ -162,6 +162,28 @@ def _consistent(node: Any) -> Any:
     return node
 
 
+def _well_behaved(case: schemathesis.Case) -> schemathesis.Case:
+    if case.query:
+        query = {k: v for k, v in case.query.items() if k != "cursor"}
+        case.query = _consistent(query)
+    if isinstance(case.body, dict | list):
+        _consistent(case.body)
+    action = (case.path_parameters or {}).get("action")
+    if action == "reject" and isinstance(case.body, dict) and not case.body.get("reason"):
+        case.body["reason"] = "不符合受理条件"
+    return case
+
+
+@schemathesis.hook
+def before_add_examples(
+    context: schemathesis.HookContext, examples: list[schemathesis.Case]
+) -> None:
+    """The examples phase builds cases from the document's examples; they get
+    the same consistency as generated ones."""
+    for case in examples:
+        _well_behaved(case)
+
+
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
     """What a well-behaved client does and a schema cannot say: a cursor only
@@ -171,12 +193,7 @@ def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> sche
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive:
         return case
-    if case.query:
-        query = {k: v for k, v in case.query.items() if k != "cursor"}
-        case.query = _consistent(query)
-    if isinstance(case.body, dict | list):
-        _consistent(case.body)
-    return case
+    return _well_behaved(case)
 
 
 _rng = random.Random(20260301)

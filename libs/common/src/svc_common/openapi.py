@@ -239,6 +239,11 @@ def _forbid_nul(doc: dict[str, Any], node: Any, seen: set[str]) -> None:
         k in node for k in ("pattern", "enum", "const", "format", "contentMediaType")
     ):
         node["pattern"] = NO_NUL
+    if (node.get("type") == "object" or "properties" in node) and node.get(
+        "additionalProperties"
+    ) is not False:
+        # Names of properties the service ignores are still read by the front door.
+        node.setdefault("propertyNames", {"pattern": NO_NUL})
     for key, value in node.items():
         if key in ("properties", "$defs", "patternProperties"):
             for sub in value.values():
