@@ -220,6 +220,23 @@ def error_statuses(
 NO_NUL = "^[^\\u0000]*$"
 
 
+#: Any JSON value with no NUL in its text (what may fill properties a request
+#: body's model ignores: the front door still reads them).
+JSON_WITHOUT_NUL: dict[str, Any] = {
+    "title": "JsonWithoutNul",
+    "anyOf": [
+        {"type": "string", "pattern": NO_NUL},
+        {"type": ["number", "boolean", "null"]},
+        {"type": "array", "items": {"$ref": "#/components/schemas/JsonWithoutNul"}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": {"$ref": "#/components/schemas/JsonWithoutNul"},
+        },
+    ],
+}
+
+
 def _forbid_nul(doc: dict[str, Any], node: Any, seen: set[str]) -> None:
     """Say, on every free-text string a request can carry, that NUL is refused."""
     if isinstance(node, list):
@@ -241,8 +258,9 @@ def _forbid_nul(doc: dict[str, Any], node: Any, seen: set[str]) -> None:
         node["pattern"] = NO_NUL
     if (node.get("type") == "object" or "properties" in node) and node.get(
         "additionalProperties"
-    ) is not False:
-        # Names of properties the service ignores are still read by the front door.
+    ) in (None, True):
+        # Properties the service ignores are still read by the front door.
+        node["additionalProperties"] = {"$ref": "#/components/schemas/JsonWithoutNul"}
         node.setdefault("propertyNames", {"pattern": NO_NUL})
     for key, value in node.items():
         if key in ("properties", "$defs", "patternProperties"):
@@ -257,6 +275,7 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["JsonWithoutNul"] = JSON_WITHOUT_NUL
     schemas["FieldError"] = FIELD_ERROR_SCHEMA
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
@@ -75,8 +75,18 @@ def _coordinate(v: Decimal | None, bounds: tuple[Decimal, Decimal], what: str) -
     return v
 
 
+def _with(field: str, other: str) -> dict[str, Any]:
+    """JSON Schema: when `field` is given (not null), so is `other`."""
+    given = {"required": [field], "properties": {field: {"type": "string"}}}
+    return {"if": given, "then": {"required": [other], "properties": {other: {"type": "string"}}}}
+
+
 class ComplaintIn(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    model_config = ConfigDict(
+        str_strip_whitespace=True,
+        extra="forbid",
+        json_schema_extra={"allOf": [_with("lat", "lng"), _with("lng", "lat")]},
+    )
 
     channel: Channel
     received_at: AwareDatetime
