@@ -8,7 +8,7 @@ ROLE ?= officer
 DISTRICT ?=
 SUB ?=
 
-.PHONY: help venv run token test lint run-kafka up down schemas bench
+.PHONY: help venv run token test lint run-kafka up down schemas bench fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,10 @@ down: ## stop the docker compose stack
 
 schemas: venv ## export event JSON Schemas and the AsyncAPI document to docs/events
 	.venv/bin/bureau schemas --out docs/events
+
+FUZZ_EXAMPLES ?= 300
+fuzz: venv ## schemathesis at full size against the embedded default (figures in fuzz-report/)
+	.venv/bin/python tests/contract/fuzz.py --max-examples $(FUZZ_EXAMPLES) --out fuzz-report
 
 bench: venv ## run the benchmarks (needs TEST_PG_ADMIN_URL; see bench/README.md)
 	@scripts/bench.sh

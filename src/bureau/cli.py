@@ -4,7 +4,6 @@ Typer + Rich: typed options with --help for free, readable output."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -105,18 +104,13 @@ def schemas(
     ),
 ) -> None:
     """Export every event payload's JSON Schema and the AsyncAPI document."""
-    from svc_common.events.registry import load_all
+    from bureau.contracts import event_documents
 
-    reg = load_all()
     out.mkdir(parents=True, exist_ok=True)
-    for event_type, schema in reg.json_schemas().items():
-        (out / f"{event_type}.schema.json").write_text(
-            json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
-        )
-    (out / "asyncapi.json").write_text(
-        json.dumps(reg.asyncapi(), indent=2, ensure_ascii=False) + "\n"
-    )
-    console.print(f"wrote {len(reg.types())} schemas and asyncapi.json to {out}")
+    files = event_documents()
+    for name, text in files.items():
+        (out / name).write_text(text)
+    console.print(f"wrote {len(files) - 1} schemas and asyncapi.json to {out}")
 
 
 ops.register(app)

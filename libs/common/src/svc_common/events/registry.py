@@ -66,30 +66,12 @@ class Registry:
             out[event_type] = schema
         return out
 
-    def asyncapi(self) -> dict[str, Any]:
-        """An AsyncAPI 3 document of the topics and the messages on each."""
-        channels: dict[str, Any] = {}
-        messages: dict[str, Any] = {}
-        for event_type, cls in sorted(self._by_type.items()):
-            name = event_type.replace(".", "_")
-            messages[name] = {
-                "name": event_type,
-                "contentType": "application/json",
-                "payload": cls.model_json_schema(mode="serialization"),
-                "bindings": {"kafka": {"key": {"type": "string", "description": cls.key_field}}},
-                "summary": (cls.__doc__ or "").strip().split("\n")[0],
-            }
-            channel = channels.setdefault(
-                cls.topic.replace(".", "_"), {"address": cls.topic, "messages": {}}
-            )
-            channel["messages"][name] = {"$ref": f"#/components/messages/{name}"}
-        return {
-            "asyncapi": "3.0.0",
-            "info": {"title": "Environment bureau events", "version": "1.0.0"},
-            "defaultContentType": "application/json",
-            "channels": channels,
-            "components": {"messages": messages},
-        }
+    def asyncapi(self, services: list[Any] | None = None) -> dict[str, Any]:
+        """The AsyncAPI 3 document (svc_common.events.asyncapi); `services`
+        (ServiceEvents) say who publishes and who consumes each topic."""
+        from svc_common.events.asyncapi import document
+
+        return document(self, services or [])
 
 
 registry = Registry()
