@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from svc_common import clock
+from svc_common import clock, metrics, tracing
 from svc_common.audit_router import audit_router
 from svc_common.auth import TokenVerifier
 from svc_common.clock_admin import clock_router
@@ -33,6 +33,7 @@ from svc_common.observability import RequestContextMiddleware, configure_logging
 from svc_common.outbox import OutboxRelay
 from svc_common.service_deps import get_db, get_runtime, runtime
 from svc_common.settings import ServiceSettings
+from svc_common.tracing import Tracing
 from svc_common.transports import Transport, make_transport
 
 log = structlog.get_logger(__name__)
@@ -48,6 +49,9 @@ class Runtime:
     relay: OutboxRelay
     consumer: InboxConsumer | None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: The service's name (its consumer group and `service` metric label).
+    service: str = "service"
+    tracing: Tracing | None = None
 
 
 Periodic = Callable[[Runtime], Awaitable[Any]]
@@ -67,6 +71,12 @@ class ServiceSpec:
     periodic: list[tuple[float, Periodic]] = field(default_factory=list)
     on_startup: list[Periodic] = field(default_factory=list)
     own_topics: list[str] = field(default_factory=list)
+    #: The service's own Prometheus figures (e.g. quota available per district):
+    #: async functions run every METRICS_REFRESH_SECONDS, off the request path,
+    #: that read what they need and publish it on their `metrics.Family`s.
+    gauges: list[metrics.GaugeCollector] = field(default_factory=list)
+    #: Those families, cleared when the service stops.
+    gauge_families: list[metrics.Family] = field(default_factory=list)
 
 
 async def _every(seconds: float, job: Periodic, rt: Runtime, name: str) -> None:
@@ -108,12 +118,14 @@ def create_app(
     configure_logging(settings.log_level, json_logs=settings.log_json)
     load_all()
     settings.check_clock()
+    traces = tracing.setup(spec.name)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.run_migrations:
             await upgrade_async(spec.migrations_dir, settings.database_url)
         db = Database(settings.database_url)
+        traces.instrument_engine(db.engine)
         tr = transport or make_transport(
             settings.event_transport,
             client_id=settings.kafka_client_id or spec.name,
@@ -127,6 +139,7 @@ def create_app(
             batch_size=settings.outbox_batch_size,
             sweep_seconds=settings.outbox_sweep_seconds,
             coalesce_seconds=settings.outbox_coalesce_seconds,
+            tracing=traces,
         )
         consumer = None
         if spec.handlers is not None:
@@ -137,8 +150,17 @@ def create_app(
                 group=spec.name,
                 max_attempts=settings.consumer_max_attempts,
                 backoff_seconds=settings.consumer_retry_backoff_seconds,
+                tracing=traces,
             )
-        rt = Runtime(settings=settings, db=db, transport=tr, relay=relay, consumer=consumer)
+        rt = Runtime(
+            settings=settings,
+            db=db,
+            transport=tr,
+            relay=relay,
+            consumer=consumer,
+            service=spec.name,
+            tracing=traces,
+        )
         app.state.runtime = rt
         app.state.db = db
         if settings.is_kafka:
@@ -155,6 +177,14 @@ def create_app(
             await job(rt)
         await tr.start()
         relay.start()
+        refresher = metrics.Refresher(
+            spec.name,
+            rt,
+            [*metrics.COMMON_COLLECTORS, *spec.gauges],
+            interval=settings.metrics_refresh_seconds,
+        )
+        metrics.attach(rt)
+        refresher.start()
         tasks = [
             asyncio.create_task(_every(sec, job, rt, getattr(job, "__name__", "job")))
             for sec, job in spec.periodic
@@ -182,10 +212,14 @@ def create_app(
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
+            await refresher.stop()
+            metrics.detach(rt, spec.gauge_families)
             await relay.stop()
             if transport is None:  # a shared transport is stopped by its owner
                 await tr.stop()
             await db.dispose()
+            # Flushes the spans still queued (bounded by the exporter's timeout).
+            await asyncio.to_thread(traces.shutdown)
 
     app = FastAPI(
         title=spec.title,
@@ -205,7 +239,8 @@ def create_app(
     app.include_router(audit_router(spec.prefix))
     app.include_router(clock_router(spec.prefix))
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(RequestContextMiddleware, service=spec.name)
+    app.add_middleware(RequestContextMiddleware, service=spec.name, prefix=spec.prefix)
+    traces.instrument_app(app, spec.prefix)
     return app
 
 
@@ -230,8 +265,11 @@ def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
             status_code=200 if ok else 503,
         )
 
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    own_figures = metrics.ServiceView(spec.name)
+
+    async def metrics_endpoint() -> Response:
+        """This service's figures only (see svc_common.metrics)."""
+        return Response(generate_latest(own_figures), media_type=CONTENT_TYPE_LATEST)
 
     async def event_schemas() -> dict[str, Any]:
         """JSON Schemas of the events this service publishes."""
@@ -248,7 +286,7 @@ def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
         )
         probes.add_api_route(f"{base}/ready", ready, methods=["GET"], include_in_schema=bool(base))
         probes.add_api_route(
-            f"{base}/metrics", metrics, methods=["GET"], include_in_schema=bool(base)
+            f"{base}/metrics", metrics_endpoint, methods=["GET"], include_in_schema=bool(base)
         )
     probes.add_api_route(f"{spec.prefix}/events/schemas", event_schemas, methods=["GET"])
     app.include_router(probes)

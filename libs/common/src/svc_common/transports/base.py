@@ -30,5 +30,10 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     async def ready(self) -> bool: ...
 
+    async def consumer_lag(self) -> dict[tuple[str, str, int], int]:
+        """(group, topic, partition) → messages not yet applied, for the
+        partitions this process consumes; empty where delivery is synchronous."""
+        return {}
+
     async def ensure_topics(self, topics: list[str]) -> None:  # noqa: B027 - optional
         """Create topics (and their .dlq twins) where the transport has such a thing."""

@@ -205,6 +205,32 @@ class KafkaTransport(Transport):
         outcomes = await asyncio.gather(*futures, return_exceptions=True)
         return [o if isinstance(o, BaseException) else None for o in outcomes]
 
+    async def consumer_lag(self) -> dict[tuple[str, str, int], int]:
+        """End offset minus committed offset of each partition assigned here.
+        Asked of the broker (not the fetcher's cached high-water mark), so a
+        paused or wedged partition's lag still grows as messages arrive."""
+        lag: dict[tuple[str, str, int], int] = {}
+        for sub in self._subs:
+            consumer = sub.consumer
+            if consumer is None:
+                continue
+            assigned = list(consumer.assignment())
+            if not assigned:
+                continue
+            ends = await consumer.end_offsets(assigned)
+            never: list[TopicPartition] = []
+            for tp in assigned:
+                committed = await consumer.committed(tp)
+                if committed is None:
+                    never.append(tp)
+                else:
+                    lag[(sub.group, tp.topic, tp.partition)] = max(0, ends[tp] - committed)
+            if never:  # nothing committed yet: all that is on the partition is waiting
+                starts = await consumer.beginning_offsets(never)
+                for tp in never:
+                    lag[(sub.group, tp.topic, tp.partition)] = max(0, ends[tp] - starts[tp])
+        return lag
+
     def subscribe(self, group: str, topics: list[str], process: ProcessFn) -> None:
         sub = _Subscription(self, group, topics, process)
         self._subs.append(sub)
