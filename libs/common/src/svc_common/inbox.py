@@ -200,6 +200,7 @@ class InboxConsumer:
         """One line per handled event."""
         (log.info if outcome in ("applied", "duplicate") else log.error)(
             "event",
+            service=self.group,
             type=env.type if env else None,
             event_id=env.id if env else None,
             group=self.group,

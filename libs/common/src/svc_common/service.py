@@ -182,7 +182,9 @@ def create_app(
             rt,
             [*metrics.COMMON_COLLECTORS, *spec.gauges],
             interval=settings.metrics_refresh_seconds,
+            timeout=max(1.0, min(10.0, settings.metrics_refresh_seconds)),
         )
+        app.state.metrics_refresher = refresher
         metrics.attach(rt)
         refresher.start()
         tasks = [
@@ -244,6 +246,15 @@ def create_app(
     return app
 
 
+def serve(app: Any, settings: ServiceSettings) -> None:
+    """Run an app with uvicorn, its lines in the process's one log format.
+    uvicorn's access line is off: the request line of RequestContextMiddleware
+    says more (route template, latency, caller, ids) in the same format."""
+    import uvicorn
+
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
 def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
     probes = APIRouter(tags=["operations"])
 
@@ -300,4 +311,5 @@ __all__ = [
     "get_db",
     "get_runtime",
     "runtime",
+    "serve",
 ]
