@@ -44,11 +44,7 @@ async def test_saga_and_clock_figures(make_app: Callable[..., FastAPI]) -> None:
             now.advance_now(dt.timedelta(days=31))  # past the report form's 30 days
             samples = await testing.figures(app, c)
             assert testing.figure(samples, "eia_filings_overdue", district=JIZHOU) == 2
-            # Withdrawn: it is neither overdue nor waiting for quota any more.
+            # Withdrawn: no longer overdue.
             await act(c, waiting["id"], "withdraw")
             samples = await testing.figures(app, c)
             assert testing.figure(samples, "eia_filings_overdue", district=JIZHOU) == 1
-            assert testing.figure(samples, "eia_quota_pending_oldest_age_seconds") == 0
-            assert (
-                testing.figure(samples, "eia_filings_by_quota_status", quota_status="pending") == 0
-            )
