@@ -24,7 +24,7 @@ from svc_common import metrics, testing
 from svc_common.events.envelope import Message
 from svc_common.service import Runtime, ServiceSpec, create_app
 from svc_common.settings import ServiceSettings
-from svc_common.tables import OutboxRow
+from svc_common.tables import DeadLetter, OutboxRow
 from svc_common.transports.kafka import KafkaTransport
 from svc_common.types import utcnow
 
@@ -129,6 +129,61 @@ async def test_outbox_backlog_and_oldest_age_are_counted_in_the_table(db_url: st
                 samples, "metrics_refresh_age_seconds", service=name, collector="outbox_figures"
             )
             assert 0 <= refreshed < 5
+
+
+async def test_dead_letters_by_topic_and_type(db_url: str) -> None:
+    name = f"dlq-{uuid.uuid4().hex[:6]}"
+    app = app_named(name, db_url)
+    async with testing.running(app) as c:
+        rt: Runtime = app.state.runtime
+        old = utcnow() - dt.timedelta(minutes=30)
+
+        def letter(i: int, topic: str, etype: str | None, status: str = "dead") -> dict[str, Any]:
+            return {
+                "consumer_group": name,
+                "message_id": f"m{i}",
+                "topic": topic,
+                "partition": 0,
+                "offset": i,
+                "key": "k",
+                "event_type": etype,
+                "headers": [],
+                "value": "{}",
+                "error": "ValueError()",
+                "attempts": 3,
+                "created_at": old + dt.timedelta(minutes=i),
+                "status": status,
+            }
+
+        async with rt.db.transaction() as s:
+            await s.execute(
+                insert(DeadLetter),
+                [
+                    letter(0, "eia.events", "eia.filing.accepted.v1"),
+                    letter(1, "eia.events", "eia.filing.accepted.v1"),
+                    letter(2, "permit.events", None),
+                    letter(3, "eia.events", "eia.filing.approved.v1", status="redriven"),
+                ],
+            )
+        samples = await testing.figures(app, c)
+        dead = {
+            (dict(labels)["topic"], dict(labels)["type"]): v
+            for (n, labels), v in samples.items()
+            if n == "dead_letters"
+        }
+        assert dead == {
+            ("eia.events", "eia.filing.accepted.v1"): 2,
+            ("permit.events", "unreadable"): 1,
+        }
+        age = value(samples, "dead_letters_oldest_age_seconds", service=name)
+        assert 30 * 60 <= age < 32 * 60
+
+        # Re-driven or discarded, a dead letter stops being reported.
+        async with rt.db.transaction() as s:
+            await s.execute(text("UPDATE dead_letters SET status = 'discarded'"))
+        samples = await testing.figures(app, c)
+        assert not [n for n, _ in samples if n == "dead_letters"]
+        assert value(samples, "dead_letters_oldest_age_seconds", service=name) == 0
 
 
 async def test_a_stuck_collector_neither_blocks_a_scrape_nor_loses_the_last_value(

@@ -35,7 +35,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import case, func, select
 
-from svc_common.tables import OutboxRow
+from svc_common.tables import DeadLetter, OutboxRow
 from svc_common.types import utcnow
 
 if TYPE_CHECKING:
@@ -145,6 +145,30 @@ async def outbox_figures(rt: Runtime) -> None:
     OUTBOX_OLDEST_AGE.set(name, age)
 
 
+async def dead_letter_figures(rt: Runtime) -> None:
+    """Dead letters still waiting for an operator, from the service's
+    dead_letters table (the same in both modes; on Kafka they are also on
+    `<topic>.dlq`, which keeps what was re-driven or discarded too)."""
+    async with rt.db.session() as s:
+        rows = (
+            await s.execute(
+                select(
+                    DeadLetter.topic,
+                    DeadLetter.event_type,
+                    func.count(),
+                    func.min(DeadLetter.created_at),
+                )
+                .where(DeadLetter.status == "dead")
+                .group_by(DeadLetter.topic, DeadLetter.event_type)
+            )
+        ).all()
+    name = rt.service
+    DEAD_LETTERS.publish(name, {(topic, etype or "unreadable"): n for topic, etype, n, _ in rows})
+    oldest = min((at for *_, at in rows if at is not None), default=None)
+    age = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
+    DEAD_LETTER_OLDEST_AGE.set(name, age)
+
+
 async def consumer_figures(rt: Runtime) -> None:
     lag = await rt.transport.consumer_lag()
     name = rt.service
@@ -156,7 +180,7 @@ async def consumer_figures(rt: Runtime) -> None:
 
 
 #: The collectors every service runs, before its own (ServiceSpec.gauges).
-COMMON_COLLECTORS: list[GaugeCollector] = [outbox_figures, consumer_figures]
+COMMON_COLLECTORS: list[GaugeCollector] = [outbox_figures, dead_letter_figures, consumer_figures]
 
 
 # ------------------------------------------------------------------ refreshing
