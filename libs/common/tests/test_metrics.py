@@ -21,6 +21,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert, text
 from svc_common import metrics, testing
+from svc_common.db import Database
 from svc_common.events.envelope import Message
 from svc_common.service import Runtime, ServiceSpec, create_app
 from svc_common.settings import ServiceSettings
@@ -235,6 +236,21 @@ async def test_a_stuck_collector_neither_blocks_a_scrape_nor_loses_the_last_valu
         samples = await scrape(c, f"/{name}/metrics")
         age = value(samples, "metrics_refresh_age_seconds", service=name, collector="demo_figure")
         assert age >= 1, "the age of the last good value grows while refreshes fail"
+
+
+async def test_database_up_says_whether_the_database_answers(tmp_path: Path) -> None:
+    name = f"db-{uuid.uuid4().hex[:6]}"
+    up = Database(f"sqlite+aiosqlite:///{tmp_path}/up.db")
+    down = Database("postgresql+asyncpg://nobody@127.0.0.1:9/nothing")  # nothing listens
+    try:
+        for db, expected in ((up, 1), (down, 0)):
+            await metrics.database_figures(SimpleNamespace(db=db, service=name))  # type: ignore[arg-type]
+            samples = parse(generate_latest(metrics.ServiceView(name)).decode())
+            assert value(samples, "database_up", service=name) == expected
+    finally:
+        metrics.DATABASE_UP.clear(name)
+        await up.dispose()
+        await down.dispose()
 
 
 async def test_pool_use_is_reported(db_url: str) -> None:

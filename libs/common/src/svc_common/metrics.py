@@ -111,6 +111,11 @@ CONSUMER_PARTITIONS = Family(
     "Partitions assigned to this replica's consumer (Kafka only)",
 )
 
+DATABASE_UP = Family(
+    "database_up",
+    "1 when this replica's database answered its last check (what /ready requires)",
+)
+
 REFRESH_FAILURES = Counter(
     "metrics_refresh_failures_total",
     "Failed or timed-out refreshes of a periodic figure (the last value is kept)",
@@ -120,6 +125,17 @@ _REFRESHED_AT: dict[tuple[str, str], float] = {}
 
 
 # ------------------------------------------------------------------ collectors
+
+
+async def database_figures(rt: Runtime) -> None:
+    """Whether the database answers, within a few seconds (a hung connection
+    attempt is a down database here, not a refresh that never ends)."""
+    try:
+        async with asyncio.timeout(5):
+            up = await rt.db.ping()
+    except TimeoutError:
+        up = False
+    DATABASE_UP.set(rt.service, 1 if up else 0)
 
 
 async def outbox_figures(rt: Runtime) -> None:
@@ -180,7 +196,12 @@ async def consumer_figures(rt: Runtime) -> None:
 
 
 #: The collectors every service runs, before its own (ServiceSpec.gauges).
-COMMON_COLLECTORS: list[GaugeCollector] = [outbox_figures, dead_letter_figures, consumer_figures]
+COMMON_COLLECTORS: list[GaugeCollector] = [
+    database_figures,
+    outbox_figures,
+    dead_letter_figures,
+    consumer_figures,
+]
 
 
 # ------------------------------------------------------------------ refreshing
@@ -305,6 +326,7 @@ def detach(runtime: Runtime, families: Iterable[Family] = ()) -> None:
 
 
 _COMMON_FAMILIES = (
+    DATABASE_UP,
     OUTBOX_BACKLOG,
     OUTBOX_RETRYING,
     OUTBOX_OLDEST_AGE,
@@ -331,8 +353,10 @@ class ServiceView(Collector):
             own = self.service
             samples = [s for s in family.samples if s.labels.get(SERVICE, own) == own]
             if len(samples) == len(family.samples):
-                yield family
+                yield family  # all ours, the process's, or declared with none yet
                 continue
+            if not samples:
+                continue  # another service's figure
             mine = Metric(family.name, family.documentation, family.type, family.unit)
             mine.samples = samples
             yield mine
