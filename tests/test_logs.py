@@ -59,9 +59,10 @@ async def _drive(base: str) -> dict[str, Any]:
             f"/eia/filings/{fid}/accept", headers={**officer, "X-Correlation-ID": "story-2"}
         )
         assert r.status_code == 200, r.text
-        for _ in range(250):
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
             f = (await c.get(f"/eia/filings/{fid}", headers=officer)).json()
-            if f["quota_status"] != "pending":
+            if f["quota_status"] != "pending" or asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.02)
         assert f["quota_status"] == "secured", f

@@ -73,9 +73,10 @@ async def test_filing_accept_through_quota_and_back_is_one_trace(tmp_path: Path)
         assert r.status_code == 200, r.text
         # Delivery is synchronous in-process, but the relay runs after the
         # commit: wait for the reply to settle the filing.
-        for _ in range(200):
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
             f = (await c.get(f"/eia/filings/{fid}", headers=OFFICER)).json()
-            if f["quota_status"] != "pending":
+            if f["quota_status"] != "pending" or asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.02)
         assert f["quota_status"] == "secured", f

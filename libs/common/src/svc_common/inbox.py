@@ -12,8 +12,10 @@ consumed. A handler that fails `max_attempts` times sends the message to
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
@@ -26,7 +28,8 @@ from svc_common import context
 from svc_common.db import Database
 from svc_common.events.envelope import Envelope, Message
 from svc_common.events.registry import EventPayload, registry
-from svc_common.tables import InboxRow
+from svc_common.failures import PermanentFailure, TransientFailure, is_transient
+from svc_common.tables import DeadLetter, InboxRow
 from svc_common.tracing import Tracing
 from svc_common.transports.base import DLQ_SUFFIX, Transport
 from svc_common.types import utcnow
@@ -40,32 +43,26 @@ DUPLICATES = Counter(
     "events_duplicate_total", "Redelivered events skipped by the inbox", ["service"]
 )
 DEAD_LETTERED = Counter("events_dead_lettered_total", "Events dead-lettered", ["service", "type"])
-HANDLER_FAILURES = Counter(
+FAILURES = Counter(
     "events_handler_failures_total",
     "Failed attempts at applying an event, by kind (transient: infrastructure, "
-    "retried; permanent: the event itself, dead-lettered after its attempts)",
+    "retried in order until it answers; permanent: dead-lettered after its attempts)",
     ["service", "type", "kind"],
 )
 RETRIES = Counter(
-    "events_handler_retries_total", "Attempts after a failed one", ["service", "type", "kind"]
+    "events_handler_retries_total",
+    "Attempts due after a failed one, by the kind of the failure",
+    ["service", "type", "kind"],
 )
 HANDLE_SECONDS = Histogram(
     "events_handle_duration_seconds",
-    "Time from receiving an event to its outcome (retries included)",
+    "Time from receiving an event to its outcome (in-process retries included)",
     ["service", "type"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 
 Handler = Callable[[AsyncSession, Any, Envelope], Awaitable[None]]
 H = TypeVar("H", bound=Handler)
-
-
-def failure_kind(exc: BaseException) -> str:
-    """transient (infrastructure: a retry fixes it) or permanent."""
-    from sqlalchemy import exc as sa_exc
-
-    transient = (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError)
-    return "transient" if isinstance(exc, transient) else "permanent"
 
 
 class EventHandlers:
@@ -136,74 +133,50 @@ class InboxConsumer:
             self.transport.subscribe(self.group, self.handlers.topics, self.process)
 
     async def process(self, msg: Message) -> None:
+        """Apply one message: returns once it is applied, skipped or
+        dead-lettered; raises `TransientFailure` when infrastructure failed,
+        so the transport retries this message later, in order. Every line
+        logged meanwhile carries the event's correlation id, and one line
+        says how it ended."""
         start = time.perf_counter()
-        try:
-            env = Envelope.from_message(msg)
-        except (ValidationError, ValueError) as exc:
-            await self._dead_letter(msg, exc, attempts=0)
-            self._log(None, msg, "dead_lettered", start, 0, exc)
-            return
-        handler = self.handlers.get(env.type)
-        if handler is None:
-            return  # another consumer's event on a topic we read
-        # Every line written while the event is handled carries its ids.
+        event_type = msg.header("ce_type")
         outer = context.TraceContext(
-            correlation_id=env.correlationid, causation_id=env.id, traceparent=env.traceparent
+            correlation_id=context.safe_id(msg.header("ce_correlationid")),
+            causation_id=msg.header("ce_id"),
+            traceparent=msg.header("ce_traceparent"),
         )
         with context.use(outer):
-            outcome, attempts, error = await self._handle(env, handler, msg)
-            HANDLE_SECONDS.labels(self.group, env.type).observe(time.perf_counter() - start)
-            self._log(env, msg, outcome, start, attempts, error)
-
-    async def _handle(
-        self, env: Envelope, handler: Handler, msg: Message
-    ) -> tuple[str, int, BaseException | None]:
-        """Apply the event; returns (outcome, attempts, last error)."""
-        model = registry.model_for(env.type)
-        try:
-            payload = model.model_validate(env.data) if model else env.data
-        except ValidationError as exc:
-            HANDLER_FAILURES.labels(self.group, env.type, "permanent").inc()
-            await self._dead_letter(msg, exc, attempts=0, event_type=env.type)
-            return "dead_lettered", 0, exc
-        last: Exception | None = None
-        for attempt in range(1, self.max_attempts + 1):
-            if last is not None:
-                RETRIES.labels(self.group, env.type, failure_kind(last)).inc()
             try:
-                applied = await self._apply(env, payload, handler, msg.topic, attempt)
-                return ("applied" if applied else "duplicate"), attempt, last
-            except Exception as exc:
-                last = exc
-                HANDLER_FAILURES.labels(self.group, env.type, failure_kind(exc)).inc()
-                log.warning(
-                    "handler failed",
-                    group=self.group,
-                    type=env.type,
-                    attempt=attempt,
-                    error=repr(exc),
-                )
-                await asyncio.sleep(self.backoff_seconds * attempt)
-        assert last is not None
-        await self._dead_letter(msg, last, attempts=self.max_attempts, event_type=env.type)
-        return "dead_lettered", self.max_attempts, last
+                outcome = await self._process(msg)
+                if outcome.error is not None:
+                    await self._dead_letter(msg, outcome.error, attempts=outcome.attempts)
+            except TransientFailure as exc:
+                self._log(msg, event_type, "retrying", start, 0, exc)
+                raise
+            if outcome.result == "skipped":
+                return
+            HANDLE_SECONDS.labels(self.group, event_type or "unreadable").observe(
+                time.perf_counter() - start
+            )
+            result = "dead_lettered" if outcome.error is not None else outcome.result
+            self._log(msg, event_type, result, start, outcome.attempts, outcome.error)
 
     def _log(
         self,
-        env: Envelope | None,
         msg: Message,
+        event_type: str | None,
         outcome: str,
         start: float,
         attempts: int,
         error: BaseException | None,
     ) -> None:
         """One line per handled event."""
-        (log.info if outcome in ("applied", "duplicate") else log.error)(
+        (log.info if outcome in ("applied", "duplicate") else log.warning)(
             "event",
             service=self.group,
-            type=env.type if env else None,
-            event_id=env.id if env else None,
             group=self.group,
+            type=event_type,
+            event_id=msg.header("ce_id"),
             topic=msg.topic,
             outcome=outcome,
             attempts=attempts,
@@ -211,10 +184,54 @@ class InboxConsumer:
             **({"error": repr(error)[:500]} if error is not None else {}),
         )
 
+    async def _process(self, msg: Message) -> _Outcome:
+        try:
+            env = Envelope.from_message(msg)
+        except (ValidationError, ValueError) as exc:
+            return _Outcome(error=exc)
+        handler = self.handlers.get(env.type)
+        if handler is None:
+            return _Outcome(result="skipped")  # another consumer's event on a topic we read
+        model = registry.model_for(env.type)
+        try:
+            payload = model.model_validate(env.data) if model else env.data
+        except ValidationError as exc:
+            return _Outcome(error=exc)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                applied = await self._apply(env, payload, handler, msg.topic, attempt)
+                return _Outcome(attempts=attempt, result="applied" if applied else "duplicate")
+            except Exception as exc:
+                if is_transient(exc):
+                    FAILURES.labels(self.group, env.type, "transient").inc()
+                    RETRIES.labels(self.group, env.type, "transient").inc()
+                    log.warning(
+                        "handler failed on infrastructure; will retry",
+                        group=self.group,
+                        type=env.type,
+                        error=repr(exc),
+                    )
+                    raise TransientFailure(repr(exc)) from exc
+                FAILURES.labels(self.group, env.type, "permanent").inc()
+                log.warning(
+                    "handler failed",
+                    group=self.group,
+                    type=env.type,
+                    attempt=attempt,
+                    error=repr(exc),
+                )
+                if isinstance(exc, PermanentFailure) or attempt >= self.max_attempts:
+                    return _Outcome(error=exc, attempts=attempt)
+                RETRIES.labels(self.group, env.type, "permanent").inc()
+                await asyncio.sleep(self.backoff_seconds * attempt)
+
     async def _apply(
         self, env: Envelope, payload: Any, handler: Handler, topic: str, attempt: int = 1
     ) -> bool:
-        """One attempt, in its own span; False when the inbox says it was applied before."""
+        """One attempt, in its own span; False when the inbox says it was
+        applied before."""
         with self.tracing.consumer_span(
             event_id=env.id,
             event_type=env.type,
@@ -238,14 +255,39 @@ class InboxConsumer:
         APPLIED.labels(self.group, env.type).inc()
         return True
 
-    async def _dead_letter(
-        self, msg: Message, exc: BaseException, *, attempts: int, event_type: str | None = None
-    ) -> None:
-        DEAD_LETTERED.labels(self.group, event_type or "unreadable").inc()
-        log.error("dead-lettering message", group=self.group, topic=msg.topic, error=repr(exc))
+    async def _dead_letter(self, msg: Message, exc: BaseException, *, attempts: int) -> None:
+        """Keep the message in `dead_letters` (both modes) and publish it to
+        `<topic>.dlq`; if either fails the message is retried like any
+        transient failure, and the row is written once."""
+        event_id = msg.header("ce_id")
+        event_type = msg.header("ce_type")
+        message_id = (event_id or hashlib.sha256(msg.topic.encode() + msg.value).hexdigest())[:64]
+        error = repr(exc)[:4000]
+        try:
+            async with self.db.transaction() as s:
+                ins = (postgresql.insert if self.db.is_postgres else sqlite.insert)(DeadLetter)
+                await s.execute(
+                    ins.values(
+                        consumer_group=self.group,
+                        message_id=message_id,
+                        topic=msg.topic,
+                        partition=msg.partition,
+                        offset=msg.offset,
+                        key=msg.key,
+                        event_type=event_type,
+                        headers=[[k, v.decode("utf-8", "replace")] for k, v in msg.headers],
+                        value=msg.value.decode("utf-8", "replace"),
+                        error=error,
+                        attempts=attempts,
+                        created_at=utcnow(),
+                        status="dead",
+                    ).on_conflict_do_nothing()
+                )
+        except Exception as db_exc:
+            raise TransientFailure(f"could not keep the dead letter: {db_exc!r}") from db_exc
         headers = [
             *msg.headers,
-            ("dlq_error", repr(exc)[:4000].encode()),
+            ("dlq_error", error.encode()),
             ("dlq_group", self.group.encode()),
             ("dlq_attempts", str(attempts).encode()),
             ("dlq_original_topic", msg.topic.encode()),
@@ -255,4 +297,51 @@ class InboxConsumer:
         dlq = Message(topic=msg.topic + DLQ_SUFFIX, key=msg.key, value=msg.value, headers=headers)
         (result,) = await self.transport.publish_batch([dlq])
         if result is not None:
-            raise RuntimeError("could not dead-letter message") from result
+            raise TransientFailure(f"could not publish to {dlq.topic}: {result!r}") from result
+        DEAD_LETTERED.labels(self.group, event_type or "unreadable").inc()
+        log.error(
+            "dead-lettered message",
+            group=self.group,
+            topic=msg.topic,
+            type=event_type,
+            event_id=event_id,
+            error=error,
+        )
+
+    async def redrive(self, dead_letter_id: int, actor: str) -> str:
+        """Apply a dead letter again (its handler may have been fixed, or the
+        data it needed now exists). Safe to repeat: the inbox makes a second
+        application change nothing. Returns the dead letter's new status."""
+        async with self.db.session() as s:
+            row = await s.get(DeadLetter, dead_letter_id)
+            if row is None or row.consumer_group != self.group:
+                raise LookupError(dead_letter_id)
+            msg = Message(
+                topic=row.topic,
+                key=row.key,
+                value=row.value.encode(),
+                headers=[(k, v.encode()) for k, v in row.headers],
+                partition=row.partition,
+                offset=row.offset,
+            )
+        outcome = await self._process(msg)
+        async with self.db.transaction() as s:
+            row = await s.get(DeadLetter, dead_letter_id, with_for_update=True)
+            assert row is not None
+            if outcome.error is None:
+                row.status, row.resolved_at, row.resolved_by = "redriven", utcnow(), actor
+            else:
+                row.error = repr(outcome.error)[:4000]
+                row.attempts += outcome.attempts
+            return row.status
+
+
+@dataclass
+class _Outcome:
+    """How processing a message ended: applied or skipped (no error), or
+    failed for good (error, to be dead-lettered)."""
+
+    error: BaseException | None = None
+    attempts: int = 0
+    #: applied, duplicate (the inbox had it) or skipped (not ours to handle)
+    result: str = "applied"

@@ -342,7 +342,9 @@ _COMMON_FAMILIES = (
 
 class ServiceView(Collector):
     """One service's figures out of a shared registry: series labelled with
-    that service, and those with no service label (the process's own)."""
+    that service, and those with no service label (the process's own). Every
+    metric stays declared (HELP and TYPE), as a labelled metric with no
+    series yet is."""
 
     def __init__(self, service: str, registry: CollectorRegistry = REGISTRY) -> None:
         self.service = service
@@ -355,8 +357,7 @@ class ServiceView(Collector):
             if len(samples) == len(family.samples):
                 yield family  # all ours, the process's, or declared with none yet
                 continue
-            if not samples:
-                continue  # another service's figure
+            # Declared, with this service's samples only (perhaps none yet).
             mine = Metric(family.name, family.documentation, family.type, family.unit)
             mine.samples = samples
             yield mine
