@@ -112,7 +112,11 @@ def _deployment(service: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 async def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
-    """Each service's metric names, scraped where its Deployment says."""
+    """Each service's metric names, scraped where its Deployment says. The
+    services run on SQLite and in-process events here; the Kafka transport's
+    own figures are declared as in a deployment, where it is loaded."""
+    import svc_common.transports.kafka  # noqa: F401 - registers its figures
+
     out: dict[str, set[str]] = {}
     for service, (create, settings_cls) in _FACTORIES.items():
         annotations = _deployment(service)["spec"]["template"]["metadata"]["annotations"]
