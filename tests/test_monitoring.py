@@ -27,6 +27,8 @@ from permit_svc.settings import Settings as PermitSettings
 from prometheus_client.parser import text_string_to_metric_families
 from quota_svc.app import create as create_quota
 from quota_svc.settings import Settings as QuotaSettings
+from supervision_svc.app import create as create_supervision
+from supervision_svc.settings import Settings as SupervisionSettings
 from svc_common import testing
 
 from bureau.embedded import Embedded
@@ -60,6 +62,7 @@ _FACTORIES = {
     "permit-svc": (create_permit, PermitSettings),
     "quota-svc": (create_quota, QuotaSettings),
     "eia-svc": (create_eia, EiaSettings),
+    "supervision-svc": (create_supervision, SupervisionSettings),
 }
 
 
@@ -192,7 +195,7 @@ def test_alert_rules_name_only_exported_metrics(exported: dict[str, set[str]]) -
 def test_business_figures_come_from_their_service(exported: dict[str, set[str]]) -> None:
     assert "quota_ledger_mismatched_pools" in exported["quota-svc:sampled"]
     assert "eia_quota_pending_oldest_age_seconds" in exported["eia-svc:sampled"]
-    for other in ("eia-svc", "permit-svc"):
+    for other in ("eia-svc", "permit-svc", "supervision-svc"):
         assert not {n for n in exported[f"{other}:sampled"] if n.startswith("quota_")}
     for service in _FACTORIES:
         assert {"outbox_backlog_rows", "dead_letters", "events_consumer_lag_messages"} <= exported[
@@ -263,7 +266,7 @@ async def test_embedded_metrics_root_shows_every_service(tmp_path: Path) -> None
             for fam in text_string_to_metric_families((await c.get("/metrics")).text)
             for s in fam.samples
         }
-        assert {"permit-svc", "quota-svc", "eia-svc"} <= every
+        assert {"permit-svc", "quota-svc", "eia-svc", "supervision-svc"} <= every
         for prefix, service in (("/quota", "quota-svc"), ("/eia", "eia-svc")):
             own = {
                 s.labels.get("service")

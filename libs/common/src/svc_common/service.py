@@ -26,6 +26,7 @@ from svc_common.clock_admin import clock_router
 from svc_common.db import Database
 from svc_common.errors import install_error_handlers
 from svc_common.events.registry import load_all
+from svc_common.guard import InputGuardMiddleware
 from svc_common.idempotency import IdempotencyMiddleware
 from svc_common.inbox import EventHandlers, InboxConsumer
 from svc_common.migrate import upgrade_async
@@ -258,6 +259,13 @@ def create_app(
     app.include_router(clock_router(spec.prefix))
     app.include_router(ops_router(spec.prefix))
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(
+        InputGuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    # Outermost: a request the guard refuses still gets its ids, its log line
+    # and its count.
     app.add_middleware(RequestContextMiddleware, service=spec.name, prefix=spec.prefix)
     traces.instrument_app(app, spec.prefix)
     return app

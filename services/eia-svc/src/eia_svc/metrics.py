@@ -32,7 +32,12 @@ FILINGS_BY_QUOTA_STATUS = Family(
 )
 PENDING_OLDEST_AGE = Family(
     "eia_quota_pending_oldest_age_seconds",
-    "How long the longest-waiting filing has waited for quota-svc's answer (0 when none waits)",
+    "How long the longest-waiting filing has waited for quota-svc's answer since it "
+    "was last asked (0 when none waits; it is asked again after QUOTA_REASK_AFTER_SECONDS)",
+)
+PENDING_REASKED = Family(
+    "eia_quota_pending_reasked",
+    "Filings still waiting for quota-svc's answer after being asked again for want of one",
 )
 BLOCKED = Family(
     "eia_filings_blocked",
@@ -44,7 +49,7 @@ OVERDUE = Family(
     "Undecided filings past their statutory deadline (限时办结), by district",
     ["district"],
 )
-FAMILIES = [FILINGS_BY_QUOTA_STATUS, PENDING_OLDEST_AGE, BLOCKED, OVERDUE]
+FAMILIES = [FILINGS_BY_QUOTA_STATUS, PENDING_OLDEST_AGE, PENDING_REASKED, BLOCKED, OVERDUE]
 
 
 async def filing_figures(rt: Runtime) -> None:
@@ -58,9 +63,16 @@ async def filing_figures(rt: Runtime) -> None:
                 )
             ).all()
         )
-        # A filing's quota state last moved when it was asked (accept or retry).
+        pending = FilingRow.quota_status == "pending"
+        # When quota-svc was last asked (accept, retry or re-ask); rows from
+        # before that was recorded fall back to their last change.
         oldest = await s.scalar(
-            select(func.min(FilingRow.updated_at)).where(FilingRow.quota_status == "pending")
+            select(func.min(func.coalesce(FilingRow.quota_asked_at, FilingRow.updated_at))).where(
+                pending
+            )
+        )
+        reasked = await s.scalar(
+            select(func.count()).where(pending, undecided, FilingRow.quota_asks > 0)
         )
         blocked = dict(
             (
@@ -89,5 +101,6 @@ async def filing_figures(rt: Runtime) -> None:
     # Every district is reported, 0 included, so a panel or an alert sees a
     # district go from 0 to 1 rather than a series appear.
     districts = set(DISTRICTS) | set(blocked) | set(overdue)
+    PENDING_REASKED.set(name, reasked or 0)
     BLOCKED.publish(name, {(d,): blocked.get(d, 0) for d in districts})
     OVERDUE.publish(name, {(d,): overdue.get(d, 0) for d in districts})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from eia_svc.app import reask_quota
 from fastapi import FastAPI
 from svc_common import clock, testing
 from svc_common.types import utcnow
@@ -28,6 +29,7 @@ async def test_saga_and_clock_figures(make_app: Callable[..., FastAPI]) -> None:
 
             now.advance_now(dt.timedelta(minutes=10))
             samples = await testing.figures(app, c)
+            assert testing.figure(samples, "eia_quota_pending_reasked") == 0
             by_status = {
                 dict(labels)["quota_status"]: v
                 for (n, labels), v in samples.items()
@@ -40,6 +42,11 @@ async def test_saga_and_clock_figures(make_app: Callable[..., FastAPI]) -> None:
             assert testing.figure(samples, "eia_filings_blocked", district=JIZHOU) == 1
             assert testing.figure(samples, "eia_filings_blocked", district=BAODI) == 0
             assert testing.figure(samples, "eia_filings_overdue", district=JIZHOU) == 0
+            # No answer came: the sweeper asks again; the filing still waits.
+            assert await reask_quota(app.state.runtime) == 1
+            samples = await testing.figures(app, c)
+            assert testing.figure(samples, "eia_quota_pending_reasked") == 1
+            assert testing.figure(samples, "eia_quota_pending_oldest_age_seconds") == 0
 
             now.advance_now(dt.timedelta(days=31))  # past the report form's 30 days
             samples = await testing.figures(app, c)
