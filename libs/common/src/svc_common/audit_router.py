@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from svc_common.auth import Principal, require
+from svc_common.auth import Principal, require_citywide
 from svc_common.db import Database
 from svc_common.pagination import (
     DEFAULT_LIMIT,
@@ -46,10 +46,12 @@ def audit_router(prefix: str) -> APIRouter:
         actor: str | None = Query(None, max_length=200),
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
-        _: Principal = Depends(require("auditor", "admin")),
+        _: Principal = Depends(require_citywide("auditor", "admin")),
         db: Database = Depends(get_db),
     ) -> Page[AuditEntryOut]:
-        """Newest first; filter by target, action or actor."""
+        """The service's audit trail, newest first; filter by target, action or actor.
+
+        It spans every district, so it needs a citywide token."""
         q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit + 1)
         if target_id:
             q = q.where(AuditEntry.target_id == target_id)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from svc_common import clock
-from svc_common.auth import Principal, require
+from svc_common.auth import Principal, require, require_citywide
 from svc_common.clock import DURATION_PATTERN
 from svc_common.errors import Conflict, field_error
 from svc_common.i18n import msg
@@ -81,7 +81,7 @@ def clock_router(prefix: str) -> APIRouter:
 
     @router.post(f"{prefix}/admin/clock", response_model=ClockOut)
     async def move_clock(
-        body: ClockMove, _: Principal = Depends(require("admin"))
+        body: ClockMove, _: Principal = Depends(require_citywide("admin"))
     ) -> dict[str, Any] | ClockOut:
         """Move a manual clock forwards and run every sweeper at the new time."""
         manual = clock.manual()

@@ -135,11 +135,12 @@ def _walk(dependant: Dependant) -> Iterable[Any]:
         yield from _walk(dep)
 
 
-def route_roles(route: Any) -> tuple[bool, tuple[str, ...] | None]:
-    """(needs a token, the roles it admits or None for any role)."""
+def route_roles(route: Any) -> tuple[bool, tuple[str, ...] | None, bool]:
+    """(needs a token, the roles it admits or None for any role, citywide
+    tokens only)."""
     from svc_common.auth import current_principal
 
-    authenticated = False
+    authenticated = citywide = False
     roles: tuple[str, ...] | None = None
     for call in _walk(route.dependant):
         if call is current_principal:
@@ -148,7 +149,8 @@ def route_roles(route: Any) -> tuple[bool, tuple[str, ...] | None]:
         if found is not None:
             authenticated = True
             roles = tuple(found) or None
-    return authenticated, roles
+        citywide = citywide or bool(getattr(call, "__citywide__", False))
+    return authenticated, roles, citywide
 
 
 def _summary(route: Any) -> tuple[str, str | None]:
@@ -291,7 +293,7 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
         path_item = schema.get("paths", {}).get(route.path_format)
         if path_item is None:
             continue
-        authenticated, roles = route_roles(route)
+        authenticated, roles, citywide = route_roles(route)
         for method in sorted(m.lower() for m in route.methods or ()):
             op = path_item.get(method)
             if op is None:
@@ -320,6 +322,9 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
                 if roles:
                     op["x-roles"] = list(roles)
                     note = "Roles: " + ", ".join(roles) + "."
+                    if citywide:
+                        op["x-citywide"] = True
+                        note += " A citywide token only (no `districts` claim)."
                     op["description"] = (op.get("description", "") + "\n\n" + note).strip()
             for param in params:
                 if param.get("in") in ("query", "path"):

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from svc_common.auth import Principal, require
+from svc_common.auth import Principal, require_citywide
 from svc_common.errors import Conflict, Forbidden, NotFound
 from svc_common.i18n import msg
 from svc_common.pagination import (
@@ -99,12 +99,8 @@ def _citywide(p: Principal) -> Principal:
     return p
 
 
-async def _operator(p: Principal = Depends(require("admin", "auditor"))) -> Principal:
-    return _citywide(p)
-
-
-async def _admin(p: Principal = Depends(require("admin"))) -> Principal:
-    return _citywide(p)
+_operator = require_citywide("admin", "auditor")
+_admin = require_citywide("admin")
 
 
 def ops_router(prefix: str) -> APIRouter:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -96,29 +97,43 @@ def absent(field: str) -> dict[str, Any]:
     return {"properties": {field: {"type": "null"}}}
 
 
-def decimal_text(pattern: str, *, example: str, description: str) -> Any:
-    """A decimal written as a string that matches `pattern` (a coordinate, a
-    percentage): the pattern is the whole rule, stated in the document, so
-    every string it matches is accepted and nothing else is (no JSON numbers:
-    a float cannot be trusted with a decimal)."""
-    rx = re.compile(pattern)
+@dataclass(frozen=True)
+class DecimalText:
+    """Metadata for a decimal written as a string that matches `pattern` (a
+    coordinate, a percentage): `Annotated[Decimal, DecimalText(...)]`. The
+    pattern is the whole rule, stated in the document, so every string it
+    matches is accepted and nothing else is (no JSON numbers: a float cannot
+    be trusted with a decimal)."""
 
-    def parse(value: Any) -> Decimal:
+    pattern: str
+    example: str
+    description: str
+
+    def parse(self, value: Any) -> Decimal:
         if isinstance(value, Decimal):
             return value
-        if isinstance(value, str) and len(value) <= 40 and rx.match(value):
+        if isinstance(value, str) and len(value) <= 40 and re.match(self.pattern, value):
             return Decimal(value)
         raise ValueError(
             i18n.msg(
-                f"must be a decimal written as a string, such as {example!r} ({description})",
-                f"必须是以字符串书写的十进制数，例如 {example!r}（{description}）",
+                f"must be a decimal written as a string, such as {self.example!r} "
+                f"({self.description})",
+                f"必须是以字符串书写的十进制数，例如 {self.example!r}（{self.description}）",
             )
         )
 
-    schema = {"type": "string", "pattern": pattern, "description": description}
-    return Annotated[
-        Decimal, BeforeValidator(parse), WithJsonSchema(schema | {"examples": [example]})
-    ]
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_before_validator_function(self.parse, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        return {
+            "type": "string",
+            "pattern": self.pattern,
+            "description": self.description,
+            "examples": [self.example],
+        }
 
 
 def schema_extra(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from svc_common.audit import record_audit
-from svc_common.auth import Principal, require
+from svc_common.auth import Principal, require, require_citywide
 from svc_common.db import Database
 from svc_common.errors import field_error
 from svc_common.service import get_db
@@ -66,7 +66,7 @@ async def classify_project(
 )
 async def import_project_types(
     request: Request,
-    principal: Principal = Depends(require("admin")),
+    principal: Principal = Depends(require_citywide("admin")),
     db: Database = Depends(get_db),
 ) -> ImportResult:
     """Replace the whole table with a CSV (code,name,industry_code,category,rule);

@@ -45,6 +45,7 @@ async def put_control_unit(
         raise field_error("code", "must be 1-40 letters, digits, '-' or '_'")
     if problem := district_problem(body.district):
         raise field_error("district", problem)
+    principal.require_district(body.district)
     for i, entry in enumerate(body.banned_industries):
         if not INDUSTRY.match(entry.strip().upper()):
             raise field_error(
@@ -53,7 +54,9 @@ async def put_control_unit(
             )
     banned = [e.strip().upper() for e in body.banned_industries]
     async with db.transaction() as s:
-        row = await s.get(ControlUnitRow, code)
+        row = await s.get(ControlUnitRow, code, with_for_update=True)
+        if row is not None:
+            principal.require_district(row.district)  # nor move another's unit
         if row is None:
             row = ControlUnitRow(code=code)
             s.add(row)
@@ -66,11 +69,15 @@ async def put_control_unit(
 @router.get("/control-units", response_model=list[ControlUnitOut])
 async def list_control_units(
     district: DistrictCode | None = None,
-    _: Principal = Depends(require("filer", "officer", "admin", "auditor", "investment")),
+    principal: Principal = Depends(require("filer", "officer", "admin", "auditor", "investment")),
     db: Database = Depends(get_db),
 ) -> list[ControlUnitOut]:
+    """Ecological-environment control units (生态环境管控单元) of the caller's districts."""
     q = select(ControlUnitRow).order_by(ControlUnitRow.code)
     if district:
+        principal.require_district(district)
         q = q.where(ControlUnitRow.district == district)
+    elif (scope := principal.district_scope()) is not None:
+        q = q.where(ControlUnitRow.district.in_(sorted(scope)))
     async with db.session() as s:
         return [_out(r) for r in (await s.execute(q)).scalars()]

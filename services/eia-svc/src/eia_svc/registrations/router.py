@@ -8,7 +8,8 @@ from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.districts import DistrictCode
+from svc_common.districts import DistrictCode, district_problem
+from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db, get_runtime
 from svc_common.types import ResourceId, utcnow
@@ -27,6 +28,7 @@ from eia_svc.registrations.schemas import (
     RegistrationFiled,
     RegistrationIn,
     RegistrationOut,
+    RowError,
 )
 from eia_svc.screening.service import lookups, raise_if_any
 from eia_svc.settings import Settings
@@ -59,6 +61,8 @@ async def file_registration(
     db: Database = Depends(get_db),
 ) -> JSONResponse:
     """File a registration-form project at once, with no human approval."""
+    if not district_problem(body.district):
+        principal.require_district(body.district)
     async with db.session() as s:
         types, units = await lookups(s, service.facts_of(body))
         parks = await all_parks(s) if body.park_id else {}
@@ -91,6 +95,17 @@ async def file_registration(
     return JSONResponse(result.model_dump(mode="json"), status_code=status)
 
 
+def _in_scope(c: service.Checked, p: Principal) -> service.Checked:
+    """A valid row for a district the caller may not act in fails, with why."""
+    if c.data is None or p.may_act_in(c.data.district):
+        return c
+    why = msg(
+        f"you may not file in district {c.data.district}",
+        f"无权在辖区 {c.data.district} 备案",
+    )
+    return service.Checked(c.index, c.row_key, errors=[RowError(field="district", message=why)])
+
+
 @router.post(
     "/registrations:bulk",
     response_model=BulkResult,
@@ -108,7 +123,7 @@ async def file_registrations_bulk(
     raw = await read_upload(request, max_rows=settings.bulk_max_rows, drop_empty_cells=True)
     async with db.session() as s:
         types, units, parks = await all_types(s), await all_units(s), await all_parks(s)
-    checked = service.check_rows(raw, types, units, parks)
+    checked = [_in_scope(c, principal) for c in service.check_rows(raw, types, units, parks)]
     valid = [c for c in checked if c.data is not None]
     async with db.transaction() as s:
         outcomes = await service.file_rows(
@@ -195,10 +210,9 @@ async def list_registrations(
     q = select(RegistrationRow)
     if principal.role == "filer":
         q = q.where(RegistrationRow.filer == principal.sub)
-    elif principal.role == "officer":
-        if district:
-            principal.require_district(district)
-        q = q.where(RegistrationRow.district.in_(sorted(principal.districts)))
     if district:
+        principal.require_district(district)
         q = q.where(RegistrationRow.district == district)
+    elif (scope := principal.district_scope()) is not None:
+        q = q.where(RegistrationRow.district.in_(sorted(scope)))
     return await page_of(db, q, cursor, limit)

@@ -30,6 +30,7 @@ async def propose_adjustment(
     db: Database = Depends(get_db),
 ) -> AdjustmentOut:
     check_district(district)
+    principal.require_district(district)
     check_pollutant(pollutant)
     async with db.transaction() as s:
         a = service.propose(
@@ -53,6 +54,7 @@ async def approve_adjustment(
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
 ) -> AdjustmentOut:
+    principal.require_district(district)
     try:
         async with db.transaction() as s:
             a = await _locked(s, district, pollutant, adjustment_id)
@@ -70,6 +72,7 @@ async def reject_adjustment(
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
 ) -> AdjustmentOut:
+    principal.require_district(district)
     async with db.transaction() as s:
         a = await _locked(s, district, pollutant, adjustment_id)
         service.reject(s, a, principal)

@@ -74,6 +74,7 @@ async def credit_baseline(
     db: Database = Depends(get_db),
 ) -> EntryOut:
     check_district(district)
+    principal.require_district(district)
     check_pollutant(pollutant)
     now = utcnow()
     if body.effective_at is not None and body.effective_at > now:
@@ -123,6 +124,7 @@ async def transfer_between_pools(
 ) -> list[EntryOut]:
     """Only an admin moves quota into or out of the priority reserve or a park."""
     check_district(district)
+    principal.require_district(district)
     check_pollutant(pollutant)
     if body.source == body.target:
         raise field_error("target", "must differ from source")

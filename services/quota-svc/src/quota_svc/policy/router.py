@@ -36,6 +36,7 @@ async def set_policy(
 ) -> PolicyOut:
     """A new version; existing holds keep the ratio they were made with."""
     check_district(district)
+    principal.require_district(district)
     check_pollutant(pollutant)
     policy = Policy(ratio_to_hundredths(body.offset_ratio), body.hold_days)
     async with rt.db.transaction() as s:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Response
 from svc_common.auth import Principal, require
 from svc_common.db import Database
@@ -57,7 +59,9 @@ async def get_alert(
     return service.alert_out(a)
 
 
-NO_POLICY = {409: {"description": "No emergency measures table is in force on the alert's day"}}
+NO_POLICY: dict[int | str, dict[str, Any]] = {
+    409: {"description": "No emergency measures table is in force on the alert's day"}
+}
 
 
 @router.get("/alerts/{alert_id}/measures", response_model=AlertMeasures, responses=NO_POLICY)

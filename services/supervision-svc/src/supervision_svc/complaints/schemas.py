@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
 from svc_common.i18n import msg
-from svc_common.types import decimal_text
+from svc_common.types import DecimalText
 
 from supervision_svc.validation import USCC
 
@@ -24,16 +24,22 @@ PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,24}$")
 #: Tianjin and its surroundings, with room to spare: a point far outside is a typo.
 LAT_RANGE = (Decimal("36"), Decimal("42"))
 #: Coordinates as decimal strings within the Tianjin area, ≤ 6 decimals.
-Latitude = decimal_text(
-    r"^((3[6-9]|4[01])(\.[0-9]{1,6})?|42(\.0{1,6})?)$",
-    example="39.1",
-    description="WGS-84 latitude, 36 to 42, ≤ 6 decimals",
-)
-Longitude = decimal_text(
-    r"^((11[4-9]|120)(\.[0-9]{1,6})?|121(\.0{1,6})?)$",
-    example="117.2",
-    description="WGS-84 longitude, 114 to 121, ≤ 6 decimals",
-)
+Latitude = Annotated[
+    Decimal,
+    DecimalText(
+        r"^((3[6-9]|4[01])(\.[0-9]{1,6})?|42(\.0{1,6})?)$",
+        example="39.1",
+        description="WGS-84 latitude, 36 to 42, ≤ 6 decimals",
+    ),
+]
+Longitude = Annotated[
+    Decimal,
+    DecimalText(
+        r"^((11[4-9]|120)(\.[0-9]{1,6})?|121(\.0{1,6})?)$",
+        example="117.2",
+        description="WGS-84 longitude, 114 to 121, ≤ 6 decimals",
+    ),
+]
 LNG_RANGE = (Decimal("114"), Decimal("121"))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import select
-from svc_common.auth import Principal, require
+from svc_common.auth import Principal, require, require_citywide
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, encode_cursor
@@ -189,7 +189,7 @@ def _policy_out(p: object) -> PolicyOut:
 @router.put("/emergency-policy", response_model=PolicyOut)
 async def set_policy(
     body: PolicyIn,
-    principal: Principal = Depends(require("admin")),
+    principal: Principal = Depends(require_citywide("admin")),
     db: Database = Depends(get_db),
 ) -> PolicyOut:
     """A new version of the emergency policy table, in force from

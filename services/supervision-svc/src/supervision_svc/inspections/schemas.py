@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
 from svc_common.i18n import msg
-from svc_common.types import decimal_text, empty, nonempty, when
+from svc_common.types import DecimalText, empty, nonempty, when
 
 from supervision_svc.validation import USCC
 
@@ -20,11 +21,14 @@ PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$")
 Officer = Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
 
 
-SharePercent = decimal_text(
-    r"^(100(\.0{1,2})?|0?[1-9][0-9]?(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$",
-    example="10",
-    description="a percentage, more than 0 and at most 100, ≤ 2 decimals",
-)
+SharePercent = Annotated[
+    Decimal,
+    DecimalText(
+        r"^(100(\.0{1,2})?|0?[1-9][0-9]?(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$",
+        example="10",
+        description="a percentage, more than 0 and at most 100, ≤ 2 decimals",
+    ),
+]
 
 
 class PlanIn(BaseModel):
