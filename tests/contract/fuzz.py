@@ -96,9 +96,11 @@ _SUMMARY = re.compile(r"(\d+) generated")
 
 
 def _figures(service: str, ndjson: Path, exit_code: int, seconds: float) -> Figures:
-    """Figures from schemathesis's NDJSON event stream."""
+    """Figures from schemathesis's NDJSON event stream: cases by phase, and
+    distinct failures (operation, check code, first line) by kind."""
     fig = Figures(service=service, exit_code=exit_code, seconds=round(seconds, 1))
     operations: set[str] = set()
+    distinct: set[tuple[str, str, str]] = set()
     if not ndjson.exists():
         return fig
     for line in ndjson.read_text().splitlines():
@@ -110,22 +112,29 @@ def _figures(service: str, ndjson: Path, exit_code: int, seconds: float) -> Figu
             if kind == "ScenarioFinished" and isinstance(body, dict):
                 phase = str(body.get("phase", "?"))
                 recorder = body.get("recorder") or {}
-                cases = recorder.get("cases") or {}
-                n = len(cases)
+                n = len(recorder.get("cases") or {})
                 fig.cases += n
                 fig.phases[phase] = fig.phases.get(phase, 0) + n
-                label = recorder.get("label")
-                if label:
-                    operations.add(str(label))
+                if recorder.get("label"):
+                    operations.add(str(recorder["label"]))
                 for checks in (recorder.get("checks") or {}).values():
                     for check in checks:
-                        if check.get("status") == "FAILURE":
-                            name = str(check.get("name"))
+                        if check.get("status") != "failure":
+                            continue
+                        info = (check.get("failure_info") or {}).get("failure") or {}
+                        key = (
+                            str(info.get("operation")),
+                            str(info.get("code")),
+                            str(info.get("message", "")).split("\n")[0],
+                        )
+                        if key not in distinct:
+                            distinct.add(key)
+                            name = f"{info.get('code')} {info.get('title')}"
                             fig.failure_kinds[name] = fig.failure_kinds.get(name, 0) + 1
-                            fig.failures += 1
             elif kind == "NonFatalError":
                 fig.errors += 1
-    fig.operations = len(operations)
+    fig.failures = len(distinct)
+    fig.operations = len(operations - {"Stateful tests"})
     return fig
 
 

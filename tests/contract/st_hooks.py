@@ -153,6 +153,11 @@ def _consistent(node: Any) -> Any:
                 a, b = b, a
             if (b - a).days > 3650:
                 node[end] = (a + dt.timedelta(days=365)).isoformat()
+    now = dt.datetime.now(dt.UTC)
+    for name in ("received_at", "inspected_at"):
+        at = _when(node.get(name))
+        if isinstance(at, dt.datetime) and at.tzinfo and at > now:
+            node[name] = (now - dt.timedelta(hours=1)).isoformat()
     for name in ("rectification_deadline", "rectify_by"):
         day = _when(node.get(name))
         if isinstance(day, dt.date) and day < dt.date.today():
@@ -168,9 +173,17 @@ def _well_behaved(case: schemathesis.Case) -> schemathesis.Case:
         case.query = _consistent(query)
     if isinstance(case.body, dict | list):
         _consistent(case.body)
+    # What each complaint action needs in its body (the path names the action).
+    needs = {
+        "reject": ("reason", "不符合受理条件"),
+        "reopen": ("reason", "群众再次反映"),
+        "assign": ("officer", "li.hua"),
+        "reply": ("reply", "已核查处理"),
+        "close": ("outcome", OUTCOME),
+    }
     action = (case.path_parameters or {}).get("action")
-    if action == "reject" and isinstance(case.body, dict) and not case.body.get("reason"):
-        case.body["reason"] = "不符合受理条件"
+    if action in needs and isinstance(case.body, dict) and not case.body.get(needs[action][0]):
+        case.body[needs[action][0]] = needs[action][1]
     return case
 
 
@@ -197,6 +210,8 @@ def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> sche
 
 
 _rng = random.Random(20260301)
+#: A complaint's outcome when it is closed.
+OUTCOME = "substantiated"
 _VALID_KEY = re.compile(r"^[!-~]{1,255}$")
 
 

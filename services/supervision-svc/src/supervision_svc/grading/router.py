@@ -198,7 +198,11 @@ async def set_policy(
         return _policy_out(await service.set_policy(s, principal, body, utcnow()))
 
 
-@router.get("/emergency-policy", response_model=PolicyOut)
+@router.get(
+    "/emergency-policy",
+    response_model=PolicyOut,
+    responses={409: {"description": "No emergency policy table is in force on that day"}},
+)
 async def get_policy(
     on: Day | None = None,
     _: Principal = Depends(require(*READERS)),
