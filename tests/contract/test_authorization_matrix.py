@@ -384,7 +384,8 @@ EIA: dict[str, Recipe] = {
             "rule": "一般管控",
         },
     ),
-    "listControlUnits": listing("/eia/control-units"),
+    # Published zoning and parks: reference data, readable in every district.
+    "listControlUnits": _r("open", "GET", "/eia/control-units"),
     "fileRegistration": one(
         "POST", "/eia/registrations", lambda w, d, f: _eia_registration(d, next(_serial))
     ),
@@ -420,7 +421,7 @@ EIA: dict[str, Recipe] = {
         "POST", lambda w, d, f: f"/eia/filings/{w['filing', d, f]}/withdraw", control_ok=(409,)
     ),
     "getFiling": _filer_one("GET", lambda w, d, f: f"/eia/filings/{w['filing', d, f]}"),
-    "listParks": listing("/eia/parks"),
+    "listParks": _r("open", "GET", "/eia/parks"),
     "registerPark": one(
         "POST",
         "/eia/parks",
