@@ -31,7 +31,7 @@ def _dump(doc: object) -> str:
 
 def event_documents() -> dict[str, str]:
     """File name → content of every event contract file."""
-    reg = load_all()
+    reg = load_all().published()
     files = {f"{t}.schema.json": _dump(s) for t, s in reg.json_schemas().items()}
     files["asyncapi.json"] = _dump(reg.asyncapi(services()))
     return files

@@ -50,6 +50,17 @@ class Registry:
     def model_for(self, event_type: str) -> type[EventPayload] | None:
         return self._by_type.get(event_type)
 
+    def published(self) -> Registry:
+        """The payloads the services publish (those of svc_common.events.schemas),
+        without any a test registered for itself."""
+        out = Registry()
+        out._by_type = {
+            t: cls
+            for t, cls in self._by_type.items()
+            if cls.__module__.startswith("svc_common.events.schemas.")
+        }
+        return out
+
     def types(self) -> list[str]:
         return sorted(self._by_type)
 
