@@ -182,6 +182,8 @@ def _well_behaved(case: schemathesis.Case) -> schemathesis.Case:
         "close": ("outcome", OUTCOME),
     }
     action = (case.path_parameters or {}).get("action")
+    if action in needs and case.body is None and case.media_type:
+        case.body = {}  # a JSON null body: the action's fields go in an object
     if action in needs and isinstance(case.body, dict) and not case.body.get(needs[action][0]):
         case.body[needs[action][0]] = needs[action][1]
     return case
