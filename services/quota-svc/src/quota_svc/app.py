@@ -13,6 +13,8 @@ from quota_svc.adjustments.router import router as adjustments_router
 from quota_svc.availability.router import router as availability_router
 from quota_svc.events import build_handlers
 from quota_svc.ledger.router import router as ledger_router
+from quota_svc.lots.router import router as lots_router
+from quota_svc.pollutants.router import router as pollutants_router
 from quota_svc.policy.router import router as policy_router
 from quota_svc.policy.service import default_policy
 from quota_svc.reclaims.router import router as reclaims_router
@@ -42,12 +44,14 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         description=DESCRIPTION,
         migrations_dir=Path(__file__).parent / "migrations",
         routers=[
+            pollutants_router,
             policy_router,
             ledger_router,
             adjustments_router,
             reservations_router,
             reclaims_router,
             availability_router,
+            lots_router,
         ],
         handlers=build_handlers(default_policy(settings)),
         periodic=[(settings.hold_sweep_seconds, expire_holds)],

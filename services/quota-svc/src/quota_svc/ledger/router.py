@@ -17,6 +17,7 @@ from svc_common.service import get_db
 from svc_common.types import kg_to_tonnes, tonnes_to_kg, utcnow
 
 from quota_svc.api import READERS, check_district, check_pollutant, readable_districts
+from quota_svc.credits import Provenance, credit
 from quota_svc.ledger import service
 from quota_svc.ledger.models import JournalEntry
 from quota_svc.ledger.rules import EntryCode, Overdraft
@@ -74,13 +75,14 @@ async def credit_baseline(
                 f"must not be before the pool's latest entry ({last.isoformat()}): "
                 "the journal is append-only in time",
             )
-        entry = service.post_entry(
+        entry, _ = await credit(
             s,
             pool,
             EntryCode.BASELINE,
             tonnes_to_kg(body.amount_t),
+            Provenance("baseline", confirmed_by=principal.sub, note=body.note),
             idempotency_id=f"api:{uuid.uuid4()}",
-            actor=principal.sub,
+            actor=principal,
             effective_at=body.effective_at,
             note=body.note,
         )
