@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
 from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
@@ -200,15 +201,34 @@ async def read_balance(
     return BalanceOut.of(ref.id, bal, when)
 
 
-@router.get("/reconciliation", response_model=list[ReconciliationOut])
+class CheckOut(BaseModel):
+    number: int
+    code: str
+    description: str
+    ok: bool
+    failures: list[str]
+
+
+class ReconciliationReport(BaseModel):
+    ok: bool
+    checked_at: dt.datetime
+    checks: list[CheckOut]
+    pools: list[ReconciliationOut]
+
+
+@router.get("/reconciliation", response_model=ReconciliationReport)
 async def reconciliation(
     district: str | None = None,
     pollutant: str | None = None,
     principal: Principal = Depends(require("auditor", "admin")),
     db: Database = Depends(get_db),
-) -> list[ReconciliationOut]:
-    """Replay each pool's journal and compare it with the stored balance."""
+) -> ReconciliationReport:
+    """Run the numbered business checks now (the periodic job runs the same)
+    and replay each pool's journal against its stored balance."""
+    from quota_svc.reconciliation.service import run_checks
+
     districts = readable_districts(principal, district)
+    results = await run_checks(db, districts)
     out = []
     async with db.session() as s:
         for p in await service.pools_of(s, districts, pollutant):
@@ -223,4 +243,18 @@ async def reconciliation(
                     broken_entry_ids=list(rec.broken_entry_ids),
                 )
             )
-    return out
+    return ReconciliationReport(
+        ok=all(r.ok for r in results) and all(p.ok for p in out),
+        checked_at=utcnow(),
+        checks=[
+            CheckOut(
+                number=r.number,
+                code=r.code,
+                description=r.description,
+                ok=r.ok,
+                failures=r.failures,
+            )
+            for r in results
+        ],
+        pools=out,
+    )

@@ -375,17 +375,22 @@ def _opening_lots(bind: sa.Connection) -> None:
         )
         for r in live:
             kg = r.held_kg if r.status == "held" else r.allocated_kg
-            bind.execute(res.update().where(res.c.id == r.id).values(lots=[[lot_id, kg]]))
-            bind.execute(
-                moves.insert().values(
-                    lot_id=lot_id,
-                    pool_id=p.id,
-                    code="hold" if r.status == "held" else "allocate",
-                    amount_kg=kg,
-                    reservation_id=r.id,
-                    at=r.created_at,
-                )
-            )
+            bind.execute(res.update().where(res.c.id == r.id).values(lots=[[lot_id, r.held_kg]]))
+            steps = [("hold", r.held_kg)]
+            if r.status == "allocated":
+                steps += [("allocate", r.allocated_kg), ("release", r.held_kg - r.allocated_kg)]
+            for code, amount in steps:
+                if amount:
+                    bind.execute(
+                        moves.insert().values(
+                            lot_id=lot_id,
+                            pool_id=p.id,
+                            code=code,
+                            amount_kg=amount,
+                            reservation_id=r.id,
+                            at=r.created_at,
+                        )
+                    )
             if r.status == "allocated":
                 bind.execute(
                     holdings.insert().values(
