@@ -20,6 +20,10 @@ console = Console(stderr=True)
 
 SERVICES = {"permit": "permit_svc", "quota": "quota_svc", "eia": "eia_svc"}
 
+from bureau.register_cli import app as register_app  # noqa: E402
+
+app.add_typer(register_app, name="register")
+
 
 @app.command()
 def run(

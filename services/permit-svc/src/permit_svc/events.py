@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.events.envelope import Envelope
 from svc_common.events.schemas.eia import FilingApproved
-from svc_common.events.schemas.quota import QuotaAllocated
+from svc_common.events.schemas.quota import QuotaAllocated, QuotaTradeSettled
 from svc_common.inbox import EventHandlers
 from svc_common.types import tonnes_to_kg, utcnow
 
@@ -21,6 +21,7 @@ from permit_svc.permits.models import Permit
 from permit_svc.permits.rules import VOCS
 from permit_svc.permits.service import new_permit
 from permit_svc.quota_backing.service import record_allocation
+from permit_svc.trades import amend_for_trade, record_trade_backing
 
 log = structlog.get_logger(__name__)
 handlers = EventHandlers()
@@ -93,3 +94,21 @@ async def learn_allocation(s: AsyncSession, payload: QuotaAllocated, env: Envelo
             payload.reservation_id,
             {"project_ref": payload.project_ref, "uscc": payload.uscc},
         )
+
+
+@handlers.on(QuotaTradeSettled)
+async def amend_permits_for_trade(
+    s: AsyncSession, payload: QuotaTradeSettled, env: Envelope
+) -> None:
+    """排污权交易: the seller's permitted amount goes down by the rights it
+    sold, the buyer's up by the rights it bought (each a change 变更 of the
+    permit in force, audited and announced); the buyer's increase is backed
+    by the traded quota. Once per trade."""
+    if not await record_trade_backing(s, payload, env):
+        return
+    await amend_for_trade(
+        s, payload.seller_uscc, payload.pollutant, -tonnes_to_kg(payload.seller_rights_t), payload
+    )
+    await amend_for_trade(
+        s, payload.buyer_uscc, payload.pollutant, tonnes_to_kg(payload.buyer_rights_t), payload
+    )

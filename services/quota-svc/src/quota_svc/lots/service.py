@@ -207,7 +207,13 @@ async def create_lot(
         insert(MOVEMENTS),
         movement_rows(
             pool_id,
-            [(lot_id, Move.CREDIT, amount_kg)],
+            # A bought lot arrives allocated: its movements say so, in order.
+            [(lot_id, Move.CREDIT, amount_kg)]
+            + (
+                [(lot_id, Move.HOLD, amount_kg), (lot_id, Move.ALLOCATE, amount_kg)]
+                if allocated
+                else []
+            ),
             ref=ref,
             counter_lot_id=parent_lot_id,
             at=now,
