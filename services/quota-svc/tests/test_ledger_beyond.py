@@ -395,7 +395,11 @@ async def test_export_round_trips_into_an_empty_ledger(
                     f"/quota/import?format={fmt}", content=r.content, headers=ADMIN
                 )
                 assert imp.status_code == 200, imp.text
-                assert (imp.json()["lots"], imp.json()["holdings"], imp.json()["debts"]) == (3, 1, 1)
+                assert (imp.json()["lots"], imp.json()["holdings"], imp.json()["debts"]) == (
+                    3,
+                    1,
+                    1,
+                )
                 again = await client.post(
                     f"/quota/import?format={fmt}", content=r.content, headers=ADMIN
                 )
