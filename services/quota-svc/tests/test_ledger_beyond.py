@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from bureau.register_cli import app as register_cli
 
 from .conftest import ADMIN, ADMIN2, AUDITOR, INVESTMENT, JIZHOU, OFFICER, OFFICER2, Quota
-from .test_events import accepted, cancelled
+from .test_events import cancelled
 
 BINHAI = "120116"  # 滨海新区
 BINHAI_OFFICER = testing.auth("officer", [BINHAI], sub="officer.binhai.chen")
@@ -101,7 +101,7 @@ async def test_four_pollutants_each_through_the_ledger(q: Quota) -> None:
     assert [p["follows_air_quality"] for p in listed.values()] == [True, True, False, False]
     # Air quality "exceeded" calls for 2.0 on air pollutants only; water ones keep the default.
     await q.client.put(
-        f"/quota/air-quality-ratios/exceeded", json={"offset_ratio": "2.5"}, headers=ADMIN
+        "/quota/air-quality-ratios/exceeded", json={"offset_ratio": "2.5"}, headers=ADMIN
     )
     r = await q.client.put(
         f"/quota/air-quality/{JIZHOU}", json={"status": "exceeded"}, headers=ADMIN

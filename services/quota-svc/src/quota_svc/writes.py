@@ -106,11 +106,11 @@ def _dml(op: _Op, name: Any) -> Insert | Update:
         ]
         return insert(t).values(values if len(values) > 1 else values[0])
     key = op.key
-    values = {c: bindparam(name(0, c), type_=t.c[c].type) for c in cols if c != key}
+    sets = {c: bindparam(name(0, c), type_=t.c[c].type) for c in cols if c != key}
     return (
         update(t)
         .where(t.c[key] == bindparam(name(0, key), type_=t.c[key].type))
-        .values({c: t.c[c] + v for c, v in values.items()} if op.add else values)
+        .values({c: t.c[c] + v for c, v in sets.items()} if op.add else sets)
     )
 
 

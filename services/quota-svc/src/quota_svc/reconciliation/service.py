@@ -4,6 +4,7 @@ alerting watches (`quota_reconciliation_failed_checks`)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import AsyncIterator
 
 import structlog
 from prometheus_client import Counter, Gauge
@@ -125,7 +126,7 @@ async def _debts(s: AsyncSession, pool_ids: set[str], res: CheckResult) -> None:
 
 
 async def _register(db: Database, res: CheckResult) -> None:
-    async def entries():  # type: ignore[no-untyped-def]
+    async def entries() -> AsyncIterator[dict[str, str]]:
         last = 0
         while True:
             async with db.session() as s:

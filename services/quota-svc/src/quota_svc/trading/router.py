@@ -26,7 +26,9 @@ router = APIRouter(prefix="/quota", tags=["trading"])
 
 
 def _refusal(exc: TradeRefused) -> Conflict:
-    return Conflict(exc.detail, reason=exc.reason, **exc.extra)
+    problem = Conflict(exc.detail, reason=exc.reason)
+    problem.extra.update(exc.extra)
+    return problem
 
 
 def _settings(rt: Runtime) -> Settings:
