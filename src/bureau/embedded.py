@@ -66,6 +66,11 @@ class Embedded:
                 await app(scope, receive, send)
                 return
         target: ASGIApp
+        if path == "/admin/clock":
+            # The clock is the process's: any service reads or moves it, and
+            # moving it runs every service's sweepers.
+            await self.apps["/quota"]({**scope, "path": "/quota/admin/clock"}, receive, send)
+            return
         if path in ("/health", "/ready", "/metrics"):
             # Any service answers the process-wide probes; /ready asks all.
             target = self._ready if path == "/ready" else self.apps["/quota"]
