@@ -4,7 +4,7 @@ trades, the public register (queue and hash chain). Existing balances become
 opening lots, existing holds and allocations draw on them.
 
 Revision ID: 0003
-Revises: 0002
+Revises: common_v2
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from svc_common.types import BigIntPK, JSONType, UTCDateTime, utcnow
 
 revision: str = "0003"
-down_revision: str | None = "0002"
+down_revision: str | None = "common_v2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
