@@ -412,3 +412,29 @@ async def test_export_round_trips_into_an_empty_ledger(
                 await copy.baseline(JIZHOU, "1")
                 more = await reserve(copy, "proj-after", "0.1")
                 assert more["lots"][0][0] > max(lot for lot, _ in before_lots)
+
+
+async def test_refusals_speak_chinese_by_default(q: Quota) -> None:
+    await q.baseline(JIZHOU, "1")
+    zh = {"Accept-Language": "zh-CN"}
+    r = await q.client.post(
+        "/quota/reservations",
+        json={"district": JIZHOU, "increment_t": "1", "project_ref": "P-zh"},
+        headers={**OFFICER, **zh},
+    )
+    assert r.status_code == 409 and "缺口 1.000 吨" in r.json()["detail"]
+    trade = {
+        "seller": uscc("ZHSELL1"),
+        "buyer": uscc("ZHBUY22"),
+        "district": JIZHOU,
+        "amount_t": "1",
+        "price_cny_per_t": "1",
+        "contract_ref": "ZH-1",
+    }
+    r = await q.client.post("/quota/trades", json=trade, headers={**OFFICER, **zh})
+    assert r.status_code == 409 and r.json()["reason"] == "seller_holds_too_little"
+    assert "卖方" in r.json()["detail"]
+    r = await q.client.post(
+        f"/quota/pools/{JIZHOU}/NO2/baseline", json={"amount_t": "1"}, headers={**ADMIN, **zh}
+    )
+    assert r.status_code == 422 and "总量控制污染物" in r.json()["detail"]

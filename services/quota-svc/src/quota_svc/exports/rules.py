@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Integer, Table
+from svc_common.i18n import msg
 from svc_common.types import UTCDateTime
 
 
@@ -32,7 +33,12 @@ def from_text(table: Table, column: str, text: str | None) -> Any:
     if isinstance(t, UTCDateTime):
         parsed = dt.datetime.fromisoformat(text)
         if parsed.tzinfo is None:
-            raise ValueError(f"{table.name}.{column}: time without a UTC offset: {text!r}")
+            raise ValueError(
+                msg(
+                    f"{table.name}.{column}: time without a UTC offset: {text!r}",
+                    f"{table.name}.{column}：时间缺少时区偏移：{text!r}",
+                )
+            )
         return parsed
     if isinstance(t, Boolean):
         return text.lower() in ("true", "1")

@@ -13,6 +13,7 @@ from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import Conflict, field_error
+from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from svc_common.service import get_db
 from svc_common.types import kg_to_tonnes, tonnes_to_kg, utcnow
@@ -44,9 +45,12 @@ def pool_ref(district: str, pollutant: str, selector: str) -> PoolRef:
 
 
 def overdraft_problem(od: Overdraft) -> Conflict:
+    avail, short = kg_to_tonnes(od.available_kg), kg_to_tonnes(od.shortfall_kg)
     return Conflict(
-        f"pool {od.pool_id} has {kg_to_tonnes(od.available_kg)} t available, "
-        f"short by {kg_to_tonnes(od.shortfall_kg)} t",
+        msg(
+            f"pool {od.pool_id} has {avail} t available, short by {short} t",
+            f"总量池 {od.pool_id} 可用 {avail} 吨，缺口 {short} 吨",
+        ),
         pool_id=od.pool_id,
         available_t=str(kg_to_tonnes(od.available_kg)),
         shortfall_t=str(kg_to_tonnes(od.shortfall_kg)),
@@ -65,7 +69,7 @@ async def credit_baseline(
     check_pollutant(pollutant)
     now = utcnow()
     if body.effective_at is not None and body.effective_at > now:
-        raise field_error("effective_at", "must not be in the future")
+        raise field_error("effective_at", msg("must not be in the future", "不得晚于当前时间"))
     ref = PoolRef.district_pool(district, pollutant)
     async with db.transaction() as s:
         pool = (await service.lock_pools(s, ref))[ref.id]
@@ -73,8 +77,11 @@ async def credit_baseline(
         if body.effective_at is not None and last is not None and body.effective_at < last:
             raise field_error(
                 "effective_at",
-                f"must not be before the pool's latest entry ({last.isoformat()}): "
-                "the journal is append-only in time",
+                msg(
+                    f"must not be before the pool's latest entry ({last.isoformat()}): "
+                    "the journal is append-only in time",
+                    f"不得早于该总量池最近一笔分录（{last.isoformat()}）：台账按时间只追加",
+                ),
             )
         entry, _ = await credit(
             s,
@@ -114,7 +121,7 @@ async def transfer_between_pools(
     check_district(district)
     check_pollutant(pollutant)
     if body.source == body.target:
-        raise field_error("target", "must differ from source")
+        raise field_error("target", msg("must differ from source", "不得与转出池相同"))
     source = pool_ref(district, pollutant, body.source)
     target = pool_ref(district, pollutant, body.target)
     idem = f"api:{uuid.uuid4()}"
@@ -162,7 +169,9 @@ async def read_journal(
     districts = readable_districts(principal, district)
     after = decode_cursor(cursor)
     if after is not None and not isinstance(after, int):
-        raise field_error("cursor", "is not a cursor this API returned")
+        raise field_error(
+            "cursor", msg("is not a cursor this API returned", "不是本接口返回的游标")
+        )
     stmt = select(JournalEntry).where(JournalEntry.district.in_(districts))
     if pollutant:
         stmt = stmt.where(JournalEntry.pollutant == check_pollutant(pollutant))
@@ -193,7 +202,13 @@ async def read_balance(
     check_pollutant(pollutant)
     principal.require_district(district)
     if at is not None and at.tzinfo is None:
-        raise field_error("at", "must carry a time zone (e.g. 2026-01-01T00:00:00Z)")
+        raise field_error(
+            "at",
+            msg(
+                "must carry a time zone (e.g. 2026-01-01T00:00:00Z)",
+                "必须带时区（例如 2026-01-01T00:00:00Z）",
+            ),
+        )
     when = at or utcnow()
     ref = pool_ref(district, pollutant, pool)
     async with db.session() as s:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import NotFound, field_error
+from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from svc_common.service import get_db
 from svc_common.types import tonnes_to_kg
@@ -31,7 +32,9 @@ def _cursor(cursor: str | None) -> tuple[dt.datetime, str] | None:
     try:
         return dt.datetime.fromisoformat(raw[0]), str(raw[1])
     except (TypeError, ValueError, IndexError, KeyError) as exc:
-        raise field_error("cursor", "is not a cursor this API returned") from exc
+        raise field_error(
+            "cursor", msg("is not a cursor this API returned", "不是本接口返回的游标")
+        ) from exc
 
 
 @router.get("", response_model=Page[ReclaimOut])
@@ -87,7 +90,9 @@ async def enter_candidate(
 async def _locked(s: AsyncSession, reclaim_id: str, principal: Principal) -> Reclaim:
     r = await service.lock_reclaim(s, reclaim_id)
     if r is None:
-        raise NotFound(f"reclaim candidate {reclaim_id} not found")
+        raise NotFound(
+            msg(f"reclaim candidate {reclaim_id} not found", f"收回候选 {reclaim_id} 不存在")
+        )
     principal.require_district(r.district)
     return r
 

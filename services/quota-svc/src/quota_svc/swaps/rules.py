@@ -39,7 +39,7 @@ def approval_side(
     """Which side (`from` or `to`) this approval is for; raises if none."""
     if status != SwapStatus.PROPOSED:
         raise IllegalTransition(
-            "swap", status, "approve", ["cancel"] if status == "approved" else []
+            msg("swap", "调剂"), status, "approve", ["cancel"] if status == "approved" else []
         )
     if approver == proposer:
         raise Conflict(
@@ -71,4 +71,4 @@ def approval_side(
 
 def check_cancel(status: str) -> None:
     if status not in (SwapStatus.PROPOSED, SwapStatus.APPROVED):
-        raise IllegalTransition("swap", status, "cancel", [])
+        raise IllegalTransition(msg("swap", "调剂"), status, "cancel", [])
