@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import and_, or_, select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.errors import Forbidden, NotFound, field_error
+from svc_common.errors import Forbidden, NotFound
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from svc_common.service import get_db, get_runtime
 from svc_common.types import kg_to_tonnes, utcnow
@@ -40,14 +40,8 @@ FilingStatus = Literal[
 
 def _position(cursor: str) -> tuple[dt.datetime, str]:
     """The (created_at, id) a cursor carries; anything else is the caller's error."""
-    after = decode_cursor(cursor)
-    try:
-        at, last_id = after
-        position = dt.datetime.fromisoformat(at)
-    except (TypeError, ValueError) as exc:
-        raise field_error("cursor", "is not a cursor this API returned") from exc
-    if position.tzinfo is None or not isinstance(last_id, str):
-        raise field_error("cursor", "is not a cursor this API returned")
+    position, last_id = decode_cursor(cursor, "time", "str") or (None, None)
+    assert position is not None and last_id is not None
     return position, last_id
 
 

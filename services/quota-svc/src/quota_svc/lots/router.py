@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.errors import NotFound, field_error
+from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_int_cursor, encode_cursor
 from svc_common.service import get_db
 
 from quota_svc.api import READERS, check_pollutant, readable_districts
@@ -31,11 +31,7 @@ async def list_lots(
 ) -> Page[LotOut]:
     """Lots oldest first (the order holds draw on them)."""
     districts = readable_districts(principal, district)
-    after = decode_cursor(cursor)
-    if after is not None and not isinstance(after, int):
-        raise field_error(
-            "cursor", msg("is not a cursor this API returned", "不是本接口返回的游标")
-        )
+    after = decode_int_cursor(cursor)
     stmt = select(Lot).where(Lot.district.in_(districts))
     if pollutant:
         stmt = stmt.where(Lot.pollutant == check_pollutant(pollutant))

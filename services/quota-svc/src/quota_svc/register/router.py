@@ -15,9 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 from svc_common.db import Database
-from svc_common.errors import field_error
-from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_int_cursor, encode_cursor
 from svc_common.service import get_db
 
 from quota_svc.api import check_district
@@ -68,11 +66,7 @@ async def read_register(
     verify it (`bureau register verify`)."""
     if district is not None:
         check_district(district)
-    after = decode_cursor(cursor)
-    if after is not None and not isinstance(after, int):
-        raise field_error(
-            "cursor", msg("is not a cursor this API returned", "不是本接口返回的游标")
-        )
+    after = decode_int_cursor(cursor)
     base = select(RegisterEntry)
     if district:
         base = base.where(RegisterEntry.district == district)
