@@ -12,8 +12,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from svc_common.auth import ROLES, mint_token
 from svc_common.settings import DEV_JWT_SECRET
+from svc_common.tokens import ROLES, mint_token
+
+from bureau import ops
 
 app = typer.Typer(help="Permits, VOCs quota and fast-track EIA for a city environment bureau.")
 console = Console(stderr=True)
@@ -115,6 +117,8 @@ def schemas(
     )
     console.print(f"wrote {len(reg.types())} schemas and asyncapi.json to {out}")
 
+
+ops.register(app)
 
 if __name__ == "__main__":
     app()

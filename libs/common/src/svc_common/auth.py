@@ -8,22 +8,22 @@ embedded default; RS256 against the identity provider's JWKS in production.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
 
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from svc_common.errors import Forbidden, Unauthorized
+from svc_common.i18n import msg
 from svc_common.settings import ServiceSettings
+from svc_common.tokens import ROLES, Role, mint_token
 
-Role = Literal["officer", "investment", "filer", "admin", "auditor"]
-ROLES: tuple[str, ...] = get_args(Role)
-#: Roles whose empty `districts` claim means every district.
-CITYWIDE_WHEN_EMPTY = frozenset({"admin", "auditor", "investment"})
+#: Roles whose empty `districts` claim means every district. An officer acts
+#: only in the districts its token names (none named: nowhere).
+CITYWIDE_WHEN_EMPTY = frozenset({"admin", "auditor", "investment", "filer"})
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,21 @@ class Principal:
             return self.role in CITYWIDE_WHEN_EMPTY
         return district in self.districts
 
+    def district_scope(self) -> frozenset[str] | None:
+        """The districts a list must be limited to, or None for citywide.
+        The one rule of district scope, for every role: a token's `districts`
+        bind it; empty means citywide only for the roles that may have that."""
+        if not self.districts:
+            return None if self.role in CITYWIDE_WHEN_EMPTY else frozenset()
+        return self.districts
+
     def require_district(self, district: str) -> None:
         if not self.may_act_in(district):
             raise Forbidden(
-                f"{self.role} {self.sub} may not act in district {district}",
+                msg(
+                    f"{self.role} {self.sub} may not act in district {district}",
+                    f"{self.sub}（{self.role}）无权在辖区 {district} 操作",
+                ),
                 district=district,
             )
 
@@ -85,29 +96,6 @@ class TokenVerifier:
         return Principal(sub=str(claims["sub"]), role=role, districts=frozenset(districts))
 
 
-def mint_token(
-    secret: str,
-    *,
-    sub: str,
-    role: str,
-    districts: Iterable[str] = (),
-    ttl: dt.timedelta = dt.timedelta(hours=12),
-    algorithm: str = "HS256",
-) -> str:
-    """A development token signed with the embedded default's secret."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    now = dt.datetime.now(dt.UTC)
-    claims = {
-        "sub": sub,
-        "role": role,
-        "districts": sorted(set(districts)),
-        "iat": now,
-        "exp": now + ttl,
-    }
-    return jwt.encode(claims, secret, algorithm=algorithm)
-
-
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -135,3 +123,15 @@ def require(*roles: str) -> Callable[..., object]:
         return principal
 
     return dep
+
+
+__all__ = [
+    "CITYWIDE_WHEN_EMPTY",
+    "ROLES",
+    "Principal",
+    "Role",
+    "TokenVerifier",
+    "current_principal",
+    "mint_token",
+    "require",
+]

@@ -12,7 +12,7 @@ from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.pagination import MAX_LIMIT
 from svc_common.service import Runtime, get_db, get_runtime
-from svc_common.types import Tonnes, kg_to_tonnes, tonnes_to_kg, utcnow
+from svc_common.types import Tonnes, TotalTonnes, kg_to_tonnes, tonnes_to_kg, utcnow
 
 from quota_svc.api import READERS, check_district, check_pollutant, readable_districts
 from quota_svc.debts import rules, service
@@ -32,10 +32,10 @@ class AdvanceLimitIn(BaseModel):
 class AdvanceLimitOut(BaseModel):
     district: str
     pollutant: str
-    limit_t: Tonnes
+    limit_t: TotalTonnes
     term_days: int
-    outstanding_t: Tonnes
-    overdue_t: Tonnes
+    outstanding_t: TotalTonnes
+    overdue_t: TotalTonnes
 
 
 class DebtOut(BaseModel):
@@ -45,9 +45,9 @@ class DebtOut(BaseModel):
     pool_id: str
     reservation_id: str | None
     lot_id: int
-    amount_t: Tonnes
-    repaid_t: Tonnes
-    outstanding_t: Tonnes
+    amount_t: TotalTonnes
+    repaid_t: TotalTonnes
+    outstanding_t: TotalTonnes
     status: str
     due_at: dt.datetime
     overdue: bool

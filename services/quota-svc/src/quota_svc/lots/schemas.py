@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from pydantic import BaseModel
-from svc_common.types import Tonnes, kg_to_tonnes
+from svc_common.types import TotalTonnes, kg_to_tonnes
 
 from quota_svc.lots.models import Lot, LotMovement
 
@@ -17,12 +17,12 @@ class LotOut(BaseModel):
     district: str
     pollutant: str
     source: str
-    original_t: Tonnes
-    available_t: Tonnes
-    held_t: Tonnes
-    allocated_t: Tonnes
-    out_t: Tonnes
-    repaid_t: Tonnes
+    original_t: TotalTonnes
+    available_t: TotalTonnes
+    held_t: TotalTonnes
+    allocated_t: TotalTonnes
+    out_t: TotalTonnes
+    repaid_t: TotalTonnes
     parent_lot_id: int | None
     uscc: str | None
     permit_id: str | None
@@ -64,7 +64,7 @@ class MovementOut(BaseModel):
     id: int
     lot_id: int
     code: str
-    amount_t: Tonnes
+    amount_t: TotalTonnes
     reservation_id: str | None
     ref: str | None
     counter_lot_id: int | None
@@ -88,7 +88,7 @@ class Repayment(BaseModel):
     """A later credit that repaid some of an advance lot (先用后补)."""
 
     lot: LotOut
-    amount_t: Tonnes
+    amount_t: TotalTonnes
 
 
 class LotDetail(BaseModel):
@@ -106,9 +106,9 @@ class LineageLot(BaseModel):
     """One lot a reservation drew on, with how much, and where it came from."""
 
     lot: LotOut
-    held_t: Tonnes
-    allocated_t: Tonnes
-    released_t: Tonnes
+    held_t: TotalTonnes
+    allocated_t: TotalTonnes
+    released_t: TotalTonnes
     ancestry: list[LotOut]
     repaid_by: list[Repayment]
 
@@ -120,6 +120,6 @@ class LineageOut(BaseModel):
     district: str
     pollutant: str
     status: str
-    required_t: Tonnes
-    allocated_t: Tonnes
+    required_t: TotalTonnes
+    allocated_t: TotalTonnes
     lots: list[LineageLot]

@@ -6,7 +6,7 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 from svc_common.districts import DistrictCode
-from svc_common.types import PositiveTonnes, Tonnes, kg_to_tonnes
+from svc_common.types import PositiveTonnes, TotalTonnes, kg_to_tonnes
 
 from quota_svc.ledger import rules
 from quota_svc.ledger.schemas import PollutantName
@@ -34,7 +34,7 @@ class SwapOut(BaseModel):
     from_district: str
     to_district: str
     pollutant: str
-    amount_t: Tonnes
+    amount_t: TotalTonnes
     reason: str
     status: str
     proposed_by: str

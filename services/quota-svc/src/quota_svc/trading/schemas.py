@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field
 from svc_common.districts import DistrictCode
 from svc_common.i18n import msg
-from svc_common.types import PositiveTonnes, Ratio, Tonnes, kg_to_tonnes
+from svc_common.types import PositiveTonnes, Ratio, TotalTonnes, kg_to_tonnes
 from svc_common.uscc import validate_uscc
 
 from quota_svc.ledger import rules
@@ -47,10 +47,10 @@ class TradeOut(BaseModel):
     district: str
     buyer_district: str
     pollutant: str
-    amount_t: Tonnes
+    amount_t: TotalTonnes
     offset_ratio: Ratio | None
-    seller_rights_t: Tonnes | None
-    buyer_rights_t: Tonnes | None
+    seller_rights_t: TotalTonnes | None
+    buyer_rights_t: TotalTonnes | None
     price_cny_per_t: Decimal
     contract_ref: str
     status: str
@@ -99,9 +99,9 @@ class HoldingOut(BaseModel):
     pollutant: str
     pool_id: str
     source: str
-    original_t: Tonnes
-    amount_t: Tonnes
-    rights_t: Tonnes
+    original_t: TotalTonnes
+    amount_t: TotalTonnes
+    rights_t: TotalTonnes
     offset_ratio: Ratio
     reservation_id: str | None
     trade_id: str | None
