@@ -13,7 +13,7 @@ from svc_common.db import Database
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
 from svc_common.service import get_db
-from svc_common.types import Ratio, utcnow
+from svc_common.types import AwareDateTime, Ratio, utcnow
 
 from quota_svc.airquality import service
 from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/quota", tags=["air quality"])
 
 class AirQualityIn(BaseModel):
     status: AirQuality
-    effective_from: dt.datetime | None = Field(None, description="default: now")
+    effective_from: AwareDateTime | None = Field(None, description="default: now")
 
     @field_validator("effective_from")
     @classmethod

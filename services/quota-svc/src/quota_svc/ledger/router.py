@@ -16,7 +16,7 @@ from svc_common.errors import Conflict, field_error
 from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_int_cursor, encode_cursor
 from svc_common.service import get_db
-from svc_common.types import kg_to_tonnes, tonnes_to_kg, utcnow
+from svc_common.types import AwareDateTime, kg_to_tonnes, tonnes_to_kg, utcnow
 
 from quota_svc.api import READERS, check_district, check_pollutant, readable_districts
 from quota_svc.credits import Provenance, credit
@@ -187,7 +187,7 @@ async def read_journal(
 async def read_balance(
     district: str,
     pollutant: str,
-    at: dt.datetime | None = None,
+    at: AwareDateTime | None = None,
     pool: str = Query("district", pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$"),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),

@@ -6,7 +6,7 @@ import datetime as dt
 
 from pydantic import BaseModel, Field, field_validator
 from svc_common.i18n import msg
-from svc_common.types import Ratio
+from svc_common.types import AwareDateTime, Ratio
 
 from quota_svc.policy.rules import MAX_HOLD_DAYS
 
@@ -17,7 +17,7 @@ class PolicyIn(BaseModel):
 
     offset_ratio: Ratio | None = Field(None, description="explicit ratio; none: by air quality")
     hold_days: int = Field(ge=1, le=MAX_HOLD_DAYS)
-    effective_from: dt.datetime | None = Field(None, description="default: now")
+    effective_from: AwareDateTime | None = Field(None, description="default: now")
 
     @field_validator("effective_from")
     @classmethod
