@@ -6,6 +6,7 @@ decrease is not mistaken for a reclaim."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -15,7 +16,9 @@ from typing import Any
 import httpx
 import pytest
 from svc_common import testing
+from typer.testing import CliRunner
 
+from bureau.register_cli import app as register_cli
 from bureau.stack import Stack
 
 from .test_saga_e2e_kafka import eventually, uscc
@@ -142,6 +145,18 @@ async def test_trade_amends_both_permits_over_kafka(stack: Stack) -> None:
         assert await reclaims() == []
         holdings = await quota.get(f"/quota/holdings?uscc={buyer}", headers=OFFICER)
         assert [h["rights_t"] for h in holdings.json()] == ["1.000"]
+
+        # The public register (baseline, hold, allocation, the settled trade),
+        # chained by its periodic job, verifies from its URL.
+        async def head() -> dict[str, Any]:
+            return dict((await quota.get("/quota/public/head")).json())
+
+        await eventually(head, lambda h: h["seq"] >= 4, "the register to be chained")
+        result = await asyncio.to_thread(
+            CliRunner().invoke, register_cli, ["verify", stack.url("quota")]
+        )
+        assert result.exit_code == 0, result.output
+        assert "intact" in result.output
     finally:
         await permit.aclose()
         await quota.aclose()
