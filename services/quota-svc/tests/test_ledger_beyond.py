@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from quota_svc.app import create
 from quota_svc.register.service import chain_pending
 from quota_svc.settings import Settings
@@ -356,7 +357,14 @@ async def test_register_public_verified_and_tamper_caught(q: Quota, tmp_path: Pa
     assert not rec["ok"]
     assert [c["number"] for c in rec["checks"] if not c["ok"]] == [6]
     metrics = (await q.client.get("/quota/metrics")).text
-    assert 'quota_reconciliation_failed_checks{check="R6"} 1.0' in metrics
+    failed = {
+        (sample.labels["check"], sample.value)
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "quota_reconciliation_failed_checks"
+        for sample in family.samples
+        if sample.labels.get("service") == "quota-svc"
+    }
+    assert ("R6", 1.0) in failed and ("R1", 0.0) in failed
 
 
 async def test_export_round_trips_into_an_empty_ledger(

@@ -17,10 +17,12 @@ from quota_svc.events import build_handlers
 from quota_svc.exports.router import router as exports_router
 from quota_svc.ledger.router import router as ledger_router
 from quota_svc.lots.router import router as lots_router
+from quota_svc.metrics import FAMILIES, ledger_figures
 from quota_svc.policy.router import router as policy_router
 from quota_svc.policy.service import default_policy
 from quota_svc.pollutants.router import router as pollutants_router
 from quota_svc.reclaims.router import router as reclaims_router
+from quota_svc.reconciliation.service import FAILED as RECONCILIATION_FAILED
 from quota_svc.reconciliation.service import run_checks
 from quota_svc.register.router import router as register_router
 from quota_svc.register.service import chain_pending
@@ -58,7 +60,7 @@ async def chain_register(rt: Runtime) -> int:
 
 async def reconcile_all(rt: Runtime) -> bool:
     """Periodic: the numbered reconciliation checks (metric per check)."""
-    return all(r.ok for r in await run_checks(rt.db))
+    return all(r.ok for r in await run_checks(rt.db, service=rt.service))
 
 
 def spec(settings: Settings | None = None) -> ServiceSpec:
@@ -93,6 +95,8 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
             (settings.reconciliation_seconds, reconcile_all),
         ],
         own_topics=[quota_events.TOPIC],
+        gauges=[ledger_figures],
+        gauge_families=[*FAMILIES, RECONCILIATION_FAILED],
     )
 
 

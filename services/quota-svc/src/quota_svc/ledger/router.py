@@ -15,7 +15,7 @@ from svc_common.db import Database
 from svc_common.errors import Conflict, field_error
 from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_int_cursor, encode_cursor
-from svc_common.service import get_db
+from svc_common.service import Runtime, get_db, get_runtime
 from svc_common.types import AwareDateTime, kg_to_tonnes, tonnes_to_kg, utcnow
 
 from quota_svc.api import READERS, check_district, check_pollutant, readable_districts
@@ -232,14 +232,15 @@ async def reconciliation(
     district: str | None = None,
     pollutant: str | None = None,
     principal: Principal = Depends(require("auditor", "admin")),
-    db: Database = Depends(get_db),
+    rt: Runtime = Depends(get_runtime),
 ) -> ReconciliationReport:
     """Run the numbered business checks now (the periodic job runs the same)
     and replay each pool's journal against its stored balance."""
     from quota_svc.reconciliation.service import run_checks
 
     districts = readable_districts(principal, district)
-    results = await run_checks(db, districts)
+    db = rt.db
+    results = await run_checks(db, districts, service=rt.service)
     out = []
     async with db.session() as s:
         for p in await service.pools_of(s, districts, pollutant):

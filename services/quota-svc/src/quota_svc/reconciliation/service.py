@@ -7,15 +7,16 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 
 import structlog
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.db import Database
+from svc_common.metrics import SERVICE, Family
 
 from quota_svc.debts.models import Debt
 from quota_svc.debts.rules import DebtStatus
 from quota_svc.ledger.models import Pool
-from quota_svc.ledger.rules import Balance
+from quota_svc.ledger.rules import DISTRICTS, Balance
 from quota_svc.ledger.service import balance_of, reconcile
 from quota_svc.lots import rules as lot_rules
 from quota_svc.lots.models import Lot, LotMovement
@@ -28,12 +29,15 @@ from quota_svc.trading.models import Holding
 
 log = structlog.get_logger(__name__)
 
-FAILED = Gauge(
+FAILED = Family(
     "quota_reconciliation_failed_checks",
-    "Disagreements found by each numbered reconciliation check at its last run (0: passed)",
+    "Disagreements found by each numbered reconciliation check (R1–R6) at its last run "
+    "(0: passed; GET /quota/reconciliation says which)",
     ["check"],
 )
-RUNS = Counter("quota_reconciliation_runs_total", "Reconciliation runs", ["result"])
+RUNS = Counter(
+    "quota_reconciliation_runs_total", "Reconciliation runs by outcome", [SERVICE, "result"]
+)
 
 
 async def _journal(s: AsyncSession, pools: list[Pool], res: CheckResult) -> None:
@@ -152,9 +156,11 @@ async def _register(db: Database, res: CheckResult) -> None:
         res.fail(f"entry {broken.seq}: {broken.reason}")
 
 
-async def run_checks(db: Database, districts: list[str] | None = None) -> list[CheckResult]:
-    """Run every numbered check (after chaining what is queued) and set the
-    metric of each."""
+async def run_checks(
+    db: Database, districts: list[str] | None = None, *, service: str = "quota-svc"
+) -> list[CheckResult]:
+    """Run every numbered check (after chaining what is queued) and publish
+    the metric of each (labelled with `service`)."""
     await chain_pending(db)
     results = {n: CheckResult(n) for n in CHECKS}
     async with db.session() as s:
@@ -170,9 +176,11 @@ async def run_checks(db: Database, districts: list[str] | None = None) -> list[C
         await _debts(s, ids, results[5])
     await _register(db, results[6])
     failed = [r for r in results.values() if not r.ok]
-    for r in results.values():
-        FAILED.labels(f"R{r.number}").set(len(r.failures))
-    RUNS.labels("failed" if failed else "ok").inc()
+    if districts is None or set(districts) >= set(DISTRICTS):
+        # Only a run over the whole ledger sets the figures: a district's
+        # passing run must not hide another district's failure.
+        FAILED.publish(service, {(f"R{r.number}",): len(r.failures) for r in results.values()})
+        RUNS.labels(service, "failed" if failed else "ok").inc()
     for r in failed:
         log.error(
             "reconciliation check failed",
