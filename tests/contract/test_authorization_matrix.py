@@ -41,6 +41,7 @@ from svc_common.uscc import make_uscc
 from bureau.embedded import Embedded
 
 A, B = "120119", "120115"  # 蓟州区: the callers' district; 宝坻区: another
+C = "120116"  # 滨海新区: the far side of a swap (a swap concerns both its districts)
 ROLES = ("officer", "investment", "filer", "admin", "auditor")
 CITY_ADMIN = testing.auth("admin", sub="admin.city")
 X, Y = "filer.x", "filer.y"
@@ -332,6 +333,70 @@ QUOTA: dict[str, Recipe] = {
     "readAvailability": listing("/quota/availability"),
     "whatIf": one("POST", "/quota/checks", lambda w, d, f: {"district": d, "increment_t": "1"}),
     "dashboardPage": listing("/quota/dashboard"),
+    # The ledger beyond the registries.
+    "listPollutants": _r("open", "GET", "/quota/pollutants"),
+    "reservationLineage": one(
+        "GET", lambda w, d, f: f"/quota/reservations/{w['reservation', d]}/lineage"
+    ),
+    "listLots": listing("/quota/lots"),
+    "readLot": one("GET", lambda w, d, f: f"/quota/lots/{w['lot', d]}"),
+    "setAirQuality": one(
+        "PUT", lambda w, d, f: f"/quota/air-quality/{d}", {"status": "slightly_exceeded"}
+    ),
+    "getAirQuality": one("GET", lambda w, d, f: f"/quota/air-quality/{d}"),
+    "listRatios": _r("open", "GET", "/quota/air-quality-ratios"),
+    # The ratio by air quality applies to every district.
+    "setRatio": _r("service", "PUT", "/quota/air-quality-ratios/attained", {"offset_ratio": "1.5"}),
+    "setAdvanceLimit": one(
+        "PUT", lambda w, d, f: f"/quota/advance-limits/{d}/VOCs", {"limit_t": "5", "term_days": 90}
+    ),
+    "getAdvanceLimit": one("GET", lambda w, d, f: f"/quota/advance-limits/{d}/VOCs"),
+    "listDebts": listing("/quota/debts"),
+    # A swap concerns both its districts: one in A is A's, one between B and C is not.
+    "proposeSwap": one(
+        "POST",
+        "/quota/swaps",
+        lambda w, d, f: {"from": d, "to": C, "amount_t": "1", "reason": "调剂"},
+        control_ok=(409,),
+    ),
+    "listSwaps": listing("/quota/swaps"),
+    "approveSwap": one(
+        "POST", lambda w, d, f: f"/quota/swaps/{w['swap', d]}/approve", control_ok=(403, 409)
+    ),
+    "cancelSwap": one(
+        "POST",
+        lambda w, d, f: f"/quota/swaps/{w['swap', d]}/cancel",
+        {"reason": "撤回"},
+        control_ok=(409,),
+    ),
+    "readSwap": one("GET", lambda w, d, f: f"/quota/swaps/{w['swap', d]}"),
+    "listHoldings": listing("/quota/holdings"),
+    # Trades need holdings on both sides; a well-formed request for a seller
+    # with none is refused by the ledger's state.
+    "proposeTrade": one(
+        "POST",
+        "/quota/trades",
+        lambda w, d, f: {
+            "seller": w["uscc", d],
+            "buyer": w["reg_uscc", d],
+            "district": d,
+            "amount_t": "1",
+            "price_cny_per_t": "1000",
+            "contract_ref": f"HT-{next(_serial)}",
+        },
+        control_ok=(404, 409, 422),
+    ),
+    "approveTrade": one("POST", "/quota/trades/no-such-trade/approve", control_ok=(404,)),
+    "readTrade": one("GET", "/quota/trades/no-such-trade", control_ok=(404,)),
+    # The public register is public: every district's entries, for anyone.
+    "readRegister": _r("open", "GET", "/quota/public/register"),
+    "registerHead": _r("open", "GET", "/quota/public/head"),
+    "exportLedger": _r("service", "GET", "/quota/export"),
+    "importLedger": Recipe(
+        "service",
+        lambda w, d, f: Req("POST", "/quota/import", content=b"PK", content_type="application/zip"),
+        control_ok=(409, 422),
+    ),
 }
 
 
@@ -721,11 +786,15 @@ async def seed(c: httpx.AsyncClient) -> World:
         w["reservation", d] = (
             await _ok(await c.post("/quota/reservations", json=ask, headers=h), 201)
         )["id"]
+        lots = await _ok(await c.get("/quota/lots", params={"district": d}, headers=h))
+        w["lot", d] = lots["items"][0]["id"]
         rec = {"district": d, "amount_t": "1", "note": "关停腾退"}
         w["reclaim", d] = (await _ok(await c.post("/quota/reclaims", json=rec, headers=h), 201))[
             "id"
         ]
 
+        swap = {"from": d, "to": C, "amount_t": "1", "reason": "调剂"}
+        w["swap", d] = (await _ok(await c.post("/quota/swaps", json=swap, headers=h), 201))["id"]
         for filer in (X, Y):
             who = testing.auth("filer", sub=filer)
             body = _eia_registration(d, next(_serial))
