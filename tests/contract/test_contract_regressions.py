@@ -1,0 +1,176 @@
+"""Regressions of what schemathesis and the contract checks found, each fixed
+in the shared mechanism (svc_common) so every service has the fix."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from permit_svc.app import create as create_permit
+from permit_svc.settings import Settings as PermitSettings
+from pydantic import TypeAdapter, ValidationError
+from quota_svc.app import create as create_quota
+from quota_svc.settings import Settings as QuotaSettings
+from svc_common import testing, types
+from svc_common.errors import Conflict
+from svc_common.uscc import make_uscc
+
+ADMIN = testing.auth("admin", sub="admin.city")
+
+
+@pytest.fixture
+async def permit(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_permit(
+        PermitSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db", log_json=False)
+    )
+    async with testing.running(app) as client:
+        yield client
+
+
+@pytest.fixture
+async def quota(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_quota(
+        QuotaSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/q.db", log_json=False)
+    )
+    async with testing.running(app) as client:
+        yield client
+
+
+async def test_405_names_every_method_of_the_path(permit: httpx.AsyncClient) -> None:
+    # GET and POST /permit/enterprises are two routes; the router alone named one.
+    r = await permit.put("/permit/enterprises", json={}, headers=ADMIN)
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, HEAD, POST"
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_reused_key_on_a_method_the_path_does_not_serve_is_405(
+    permit: httpx.AsyncClient,
+) -> None:
+    key = {"Idempotency-Key": "k-405", **ADMIN}
+    await permit.post("/permit/enterprises", json={"bad": 1}, headers=key)
+    # The key was used for a POST; a PATCH to a path without PATCH is not a
+    # reuse of the key but a method the path does not serve.
+    r = await permit.patch("/permit/enterprises", json={"other": 2}, headers=key)
+    assert r.status_code == 405, r.text
+
+
+async def test_an_empty_idempotency_key_is_refused(permit: httpx.AsyncClient) -> None:
+    r = await permit.post("/permit/enterprises", json={}, headers={"Idempotency-Key": "", **ADMIN})
+    assert r.status_code == 400
+    assert r.json()["type"].endswith("idempotency-key-invalid")
+
+
+async def test_a_dead_letter_id_past_64_bits_is_a_422_not_a_500(
+    permit: httpx.AsyncClient,
+) -> None:
+    huge = "57703879852666847685808660414464"
+    for method, path in (
+        ("GET", f"/permit/admin/dead-letters/{huge}"),
+        ("POST", f"/permit/admin/dead-letters/{huge}/redrive"),
+    ):
+        r = await permit.request(method, path, headers=ADMIN)
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["field"] == "dead_letter_id"
+
+
+def test_a_problem_extension_never_replaces_its_status() -> None:
+    body = Conflict("already held", state="held", status="held", title="x").body()
+    assert body["status"] == 409 and body["state"] == "held"
+    assert body["title"] != "x"
+
+
+async def test_a_conflicting_reservation_states_the_status_as_a_number(
+    quota: httpx.AsyncClient,
+) -> None:
+    await quota.put(
+        "/quota/settings/120119/VOCs", json={"offset_ratio": "1.5", "hold_days": 30}, headers=ADMIN
+    )
+    await quota.post("/quota/pools/120119/VOCs/baseline", json={"amount_t": "100"}, headers=ADMIN)
+    ask = {"district": "120119", "increment_t": "1", "project_ref": "p-1"}
+    assert (await quota.post("/quota/reservations", json=ask, headers=ADMIN)).status_code == 201
+    r = await quota.post("/quota/reservations", json={**ask, "increment_t": "2"}, headers=ADMIN)
+    assert r.status_code == 409
+    assert r.json()["status"] == 409 and r.json()["state"] == "held"
+
+
+@pytest.mark.parametrize(
+    ("hold_days", "status"),
+    [("30", 422), (True, 422), (30.5, 422), (30.0, 200), (30, 200)],
+)
+async def test_json_bodies_are_read_strictly(
+    quota: httpx.AsyncClient, hold_days: object, status: int
+) -> None:
+    """Text is not a number and a boolean is not one either; 30.0 is the
+    integer 30, as JSON Schema counts it."""
+    r = await quota.put(
+        "/quota/settings/120119/VOCs",
+        json={"offset_ratio": "1.5", "hold_days": hold_days},
+        headers=ADMIN,
+    )
+    assert r.status_code == status, r.text
+    if status == 422:
+        assert r.json()["errors"][0]["field"] == "hold_days"
+
+
+async def test_an_integer_is_not_a_date_in_a_body(permit: httpx.AsyncClient) -> None:
+    line = json.dumps(
+        {
+            "uscc": make_uscc("120119", 1),
+            "pollutants": [{"pollutant": "PM", "amount_t": "1"}],
+            "valid_from": 0,
+            "valid_to": "2030-01-01",
+        }
+    )
+    r = await permit.post(
+        "/permit/permits:import",
+        content=line.encode(),
+        headers={"Content-Type": "application/x-ndjson", **ADMIN},
+    )
+    assert r.status_code == 200
+    errors = r.json()["rows"][0]["errors"]
+    assert any(e["field"] == "valid_from" for e in errors), errors
+
+
+async def test_readiness_answers_in_its_documented_shape(permit: httpx.AsyncClient) -> None:
+    doc = (await permit.get("/permit/openapi.json")).json()
+    schema = doc["components"]["schemas"]["Readiness"]
+    body = (await permit.get("/permit/ready")).json()
+    assert set(body) <= set(schema["properties"]) and isinstance(body["retrying"], dict)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "annotated"),
+    [
+        (types.TONNES_PATTERN, types.Tonnes),
+        (types.POSITIVE_TONNES_PATTERN, types.PositiveTonnes),
+        (types.INCREMENT_PATTERN, types.IncrementTonnes),
+        (types.POSITIVE_INCREMENT_PATTERN, types.PositiveIncrementTonnes),
+        (types.RATIO_PATTERN, types.Ratio),
+    ],
+)
+def test_every_amount_the_document_allows_is_accepted(pattern: str, annotated: object) -> None:
+    """The documented patterns are exact: a client that checks a value
+    against the pattern is never refused for it (schemathesis found 0 and
+    9,999,999 documented yet refused)."""
+    adapter: TypeAdapter[Decimal] = TypeAdapter(annotated)
+    rx = re.compile(pattern)
+    rnd = random.Random(7)
+    checked = 0
+    for _ in range(5000):
+        whole = "".join(rnd.choice("0123456789") for _ in range(rnd.randint(1, 8)))
+        frac = "".join(rnd.choice("0123456789") for _ in range(rnd.randint(1, 4)))
+        for text in (whole, f"{whole}.{frac}"):
+            if rx.match(text):
+                checked += 1
+                try:
+                    adapter.validate_python(text)
+                except ValidationError as exc:  # pragma: no cover - the failure
+                    pytest.fail(f"{text!r} matches {pattern} but is refused: {exc}")
+    assert checked > 500
