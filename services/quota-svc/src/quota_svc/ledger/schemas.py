@@ -8,7 +8,6 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, field_validator
 from svc_common.i18n import msg
 from svc_common.types import (
-    POLLUTANT_PATTERN,
     AwareDateTime,
     PositiveTonnes,
     SignedTonnes,
@@ -18,12 +17,13 @@ from svc_common.types import (
 
 from quota_svc.ledger.models import JournalEntry
 from quota_svc.ledger.rules import Balance, check_pollutant
+from quota_svc.pollutants.rules import POLLUTANTS
 
 #: A request field naming a pollutant (VOCs first; the ledger is pollutant-generic).
 PollutantName = Annotated[
     str,
     AfterValidator(check_pollutant),
-    WithJsonSchema({"type": "string", "pattern": POLLUTANT_PATTERN, "examples": ["VOCs"]}),
+    WithJsonSchema({"type": "string", "enum": list(POLLUTANTS), "examples": ["VOCs"]}),
 ]
 
 
