@@ -255,6 +255,8 @@ async def reconciliation(
     and replay each pool's journal against its stored balance."""
     from quota_svc.reconciliation.service import run_checks
 
+    if pollutant is not None:
+        check_pollutant(pollutant)
     districts = readable_districts(principal, district)
     db = rt.db
     results = await run_checks(db, districts, service=rt.service)

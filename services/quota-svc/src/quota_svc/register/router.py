@@ -54,7 +54,16 @@ class Head(BaseModel):
     at: str | None
 
 
-@router.get("/register", response_model=RegisterPage)
+@router.get(
+    "/register",
+    response_model=RegisterPage,
+    responses={
+        200: {
+            "description": "A page of the register: JSON, or CSV with format=csv",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def read_register(
     format: Literal["json", "csv"] = "json",
     district: DistrictCode | None = None,
