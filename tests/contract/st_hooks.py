@@ -188,6 +188,7 @@ def _well_behaved(case: schemathesis.Case) -> schemathesis.Case:
         case.body[needs[action][0]] = needs[action][1]
     return case
 
+
 # Ledger exports are files: random bytes stand for them (they are refused as
 # not an export, with a 422).
 schemathesis.openapi.media_type("application/zip", st.binary(max_size=256))
