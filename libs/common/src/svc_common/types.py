@@ -43,6 +43,8 @@ _FRACTION = r"\.(0{0,2}[1-9]|0?[1-9][0-9]|[1-9][0-9]{2}|[1-9][0-9]?)"
 POSITIVE_TONNES_PATTERN = (
     rf"^(1000000(\.0{{1,3}})?|0{{0,5}}[1-9][0-9]{{0,5}}{_DEC3}|0{{1,6}}{_FRACTION})$"
 )
+#: A signed amount that is not zero (a correction: +/- some tonnes).
+NONZERO_SIGNED_PATTERN = "^-?" + POSITIVE_TONNES_PATTERN[1:]
 INCREMENT_PATTERN = rf"^(100000(\.0{{1,3}})?|[0-9]{{1,5}}{_DEC3})$"
 POSITIVE_INCREMENT_PATTERN = (
     rf"^(100000(\.0{{1,3}})?|0{{0,4}}[1-9][0-9]{{0,4}}{_DEC3}|0{{1,5}}{_FRACTION})$"
@@ -269,6 +271,13 @@ SignedTonnes = Annotated[
     AfterValidator(_check_signed_tonnes),
     PlainSerializer(_fmt3, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": "^-?" + TONNES_PATTERN[1:], "examples": ["-3.2"]}),
+]
+
+
+#: A signed amount other than zero, documented so (e.g. an adjustment).
+NonZeroSignedTonnes = Annotated[
+    SignedTonnes,
+    WithJsonSchema({"type": "string", "pattern": NONZERO_SIGNED_PATTERN, "examples": ["-3.2"]}),
 ]
 
 
