@@ -146,6 +146,13 @@ def _consistent(node: Any) -> Any:
                 days=31
             ):
                 node[end] = (a + dt.timedelta(days=1)).isoformat()
+        elif isinstance(a, dt.date) != isinstance(b, dt.date) and start == "from":
+            # One bound only: the other defaults near today; keep within ten years.
+            today = dt.date.today()
+            for name, day in ((start, a), (end, b)):
+                recent = isinstance(day, dt.date) and not isinstance(day, dt.datetime)
+                if recent and not today - dt.timedelta(days=3000) <= day <= today:  # type: ignore[operator]
+                    node[name] = str(today - dt.timedelta(days=30))
         elif isinstance(a, dt.date) and isinstance(b, dt.date):
             # A period runs forwards and lasts at most ten years.
             if b < a:

@@ -174,3 +174,18 @@ def test_every_amount_the_document_allows_is_accepted(pattern: str, annotated: o
                 except ValidationError as exc:  # pragma: no cover - the failure
                     pytest.fail(f"{text!r} matches {pattern} but is refused: {exc}")
     assert checked > 500
+
+
+async def test_a_day_at_the_calendars_edge_is_refused_not_a_500(tmp_path: Path) -> None:
+    """0001-01-01 starts in Beijing before the calendar does in UTC: a report
+    over it was a 500 (supervision-svc); the shared Day type refuses it."""
+    from supervision_svc.app import create as create_supervision
+    from supervision_svc.settings import Settings as SupervisionSettings
+
+    app = create_supervision(
+        SupervisionSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/s.db", log_json=False)
+    )
+    async with testing.running(app) as c:
+        for query in ("from=0001-01-01&to=0002-01-01", "from=9998-01-01&to=9999-12-31"):
+            r = await c.get(f"/supervision/reports/enforcement?{query}", headers=ADMIN)
+            assert r.status_code == 422, r.text

@@ -426,9 +426,18 @@ def _parse_day(value: Any) -> dt.date:
         return value
     if isinstance(value, str) and _ISO_DATE.match(value.strip()):
         try:
-            return dt.date.fromisoformat(value.strip())
+            day = dt.date.fromisoformat(value.strip())
         except ValueError as exc:
             raise ValueError(i18n.msg("is not a real date", "不是有效的日期")) from exc
+        if day in (dt.date.min, dt.date.max):
+            # Its start or end in another time zone falls outside the calendar.
+            raise ValueError(
+                i18n.msg(
+                    "must be between 0001-01-02 and 9999-12-30",
+                    "须在 0001-01-02 至 9999-12-30 之间",
+                )
+            )
+        return day
     raise ValueError(i18n.msg("must be a date as YYYY-MM-DD", "必须是 YYYY-MM-DD 格式的日期"))
 
 
@@ -446,5 +455,13 @@ AwareDateTime = Annotated[
 Day = Annotated[
     dt.date,
     BeforeValidator(_parse_day),
-    WithJsonSchema({"type": "string", "format": "date", "examples": ["2026-03-01"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": r"^(?!0001-01-01$|9999-12-31$)[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+            "description": "YYYY-MM-DD, 0001-01-02 to 9999-12-30",
+            "examples": ["2026-03-01"],
+        }
+    ),
 ]
