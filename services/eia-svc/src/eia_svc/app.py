@@ -15,6 +15,7 @@ from eia_svc.control_units.router import router as control_units_router
 from eia_svc.events import handlers
 from eia_svc.filings.router import router as filings_router
 from eia_svc.parks.router import router as parks_router
+from eia_svc.registrations.public_router import router as public_router
 from eia_svc.registrations.review_router import router as review_router
 from eia_svc.registrations.router import router as registrations_router
 from eia_svc.settings import Settings
@@ -40,6 +41,7 @@ def spec() -> ServiceSpec:
             review_router,
             filings_router,
             parks_router,
+            public_router,
         ],
         handlers=handlers,
         on_startup=[load_shipped_table],

@@ -171,6 +171,7 @@ async def list_filings(
     district: str | None = Query(None, pattern=r"^\d{6}$"),
     status: FilingStatus | None = None,
     overdue: bool = False,
+    uscc: str | None = Query(None, pattern=r"^[0-9A-Za-z]{18}$"),
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READ_ROLES)),
@@ -178,7 +179,8 @@ async def list_filings(
     clock: Clock = Depends(get_clock),
 ) -> Page[FilingOut]:
     """Oldest first. overdue=true lists undecided filings past their statutory
-    deadline (限时办结) at the time of the request."""
+    deadline (限时办结) at the time of the request; `uscc` narrows to one
+    enterprise."""
     now = clock()
     q = select(FilingRow)
     if principal.role == "filer":
@@ -191,6 +193,8 @@ async def list_filings(
         q = q.where(FilingRow.district == district)
     if status:
         q = q.where(FilingRow.status == status)
+    if uscc:
+        q = q.where(FilingRow.uscc == uscc.upper())
     if overdue:
         q = q.where(FilingRow.status.not_in(sorted(rules.DECIDED)), FilingRow.due_at < now)
     if cursor:

@@ -15,7 +15,7 @@ from svc_common.service import get_db
 
 from eia_svc.clock import Clock, get_clock
 from eia_svc.registrations.models import RegistrationRow
-from eia_svc.registrations.queries import page_of, to_out
+from eia_svc.registrations.queries import ReceiptKeys, page_of, receipt_keys, to_out
 from eia_svc.registrations.schemas import RegistrationOut, RevokeIn
 
 router = APIRouter(prefix="/eia", tags=["post-hoc checks"])
@@ -28,6 +28,7 @@ async def review_queue(
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require("officer", "admin", "auditor")),
     db: Database = Depends(get_db),
+    keys: ReceiptKeys = Depends(receipt_keys),
 ) -> Page[RegistrationOut]:
     """Auto-filings sampled for a post-hoc check (事后抽查) and not yet checked."""
     q = select(RegistrationRow).where(RegistrationRow.review_status == "pending")
@@ -36,7 +37,7 @@ async def review_queue(
         q = q.where(RegistrationRow.district == district)
     elif principal.role == "officer":
         q = q.where(RegistrationRow.district.in_(sorted(principal.districts)))
-    return await page_of(db, q, cursor, limit)
+    return await page_of(db, q, cursor, limit, keys)
 
 
 async def _for_officer(db: Database, principal: Principal, rid: str) -> RegistrationRow:
@@ -53,6 +54,7 @@ async def clear_check(
     rid: str,
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
+    keys: ReceiptKeys = Depends(receipt_keys),
 ) -> RegistrationOut:
     """The post-hoc check found the filing true: it leaves the queue."""
     await _for_officer(db, principal, rid)
@@ -68,7 +70,7 @@ async def clear_check(
             )
         r.review_status, r.reviewed_by = "cleared", principal.sub
         record_audit(s, principal, "registration.check_clear", "registration", rid, None)
-    return to_out(r)
+    return to_out(r, keys)
 
 
 @router.post("/registrations/{rid}/revoke", response_model=RegistrationOut)
@@ -78,6 +80,7 @@ async def revoke_registration(
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
     clock: Clock = Depends(get_clock),
+    keys: ReceiptKeys = Depends(receipt_keys),
 ) -> RegistrationOut:
     """Revoke a false filing (备案不实): status revoked, RegistrationFormRevoked."""
     await _for_officer(db, principal, rid)
@@ -108,4 +111,4 @@ async def revoke_registration(
         record_audit(
             s, principal, "registration.revoke", "registration", rid, {"reason": body.reason}
         )
-    return to_out(r)
+    return to_out(r, keys)
