@@ -33,17 +33,22 @@ def run(
     from bureau.embedded import Embedded
 
     secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
-    embedded = Embedded(data_dir, jwt_secret=secret, log_json=False)
-    base = f"http://{host}:{port}"
+    base = os.environ.get("PUBLIC_URL") or f"http://{host}:{port}"
+    embedded = Embedded(data_dir, jwt_secret=secret, log_json=False, public_url=base)
     table = Table(title="Environment bureau — embedded default", show_lines=False)
     table.add_column("service")
-    table.add_column("API docs")
+    table.add_column("address")
+    table.add_row("console", f"{base}/console/")
     for name in SERVICES:
         table.add_row(f"{name}-svc", f"{base}/{name}/docs")
     console.print(table)
     console.print(f"SQLite files under [bold]{data_dir.resolve()}[/bold]; events in-process.")
     console.print(
-        "Get a token: [bold]make token ROLE=officer DISTRICT=120119 SUB=li.hua[/bold] "
+        f"Open [bold]{base}/console/[/bold] and sign in as a development user; "
+        "load the demonstration data with [bold]make demo[/bold]."
+    )
+    console.print(
+        "For the API, a token: [bold]make token ROLE=officer DISTRICT=120119 SUB=li.hua[/bold] "
         "then send [italic]Authorization: Bearer <token>[/italic]."
     )
     uvicorn.run(embedded, host=host, port=port, log_config=None)

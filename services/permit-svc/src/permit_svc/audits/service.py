@@ -150,12 +150,15 @@ async def list_audits(
     today: dt.date,
     cursor: str | None,
     limit: int,
+    uscc: str | None = None,
 ) -> Page[AuditOut]:
     """Audits, newest id order; `overdue` keeps those with a finding open past its deadline."""
     after = decode_cursor(cursor)
     q = select(PermitAudit).order_by(PermitAudit.id).limit(limit + 1)
     if districts is not None:
         q = q.where(PermitAudit.district.in_(districts))
+    if uscc is not None:
+        q = q.where(PermitAudit.uscc == uscc.upper())
     if overdue:
         q = q.where(
             exists().where(

@@ -41,6 +41,7 @@ async def list_permits(
     cursor: str | None,
     limit: int,
     settings: Settings,
+    uscc: str | None = None,
 ) -> Page[PermitOut]:
     """Ordered by valid-to date (soonest first, applications last), then id."""
     after = decode_cursor(cursor)
@@ -54,6 +55,8 @@ async def list_permits(
         q = q.where(Permit.district.in_(districts))
     if status is not None:
         q = q.where(Permit.status == status)
+    if uscc is not None:
+        q = q.where(Permit.uscc == uscc.upper())
     if expiring_within_days is not None:
         # The renewal reminder list (延续提醒): in force and ending soon.
         q = q.where(

@@ -150,6 +150,7 @@ async def list_permits(
     district: str | None = None,
     status: PermitStatus | None = None,
     expiring_within_days: int | None = Query(None, ge=0, le=3650),
+    uscc: str | None = Query(None, pattern=r"^[0-9A-Za-z]{18}$"),
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
@@ -166,4 +167,5 @@ async def list_permits(
         cursor=cursor,
         limit=limit,
         settings=settings,
+        uscc=uscc,
     )

@@ -33,6 +33,7 @@ async def list_registrations(
     status: str | None,
     cursor: str | None,
     limit: int,
+    uscc: str | None = None,
 ) -> Page[RegistrationOut]:
     after = decode_cursor(cursor)
     q = (
@@ -45,6 +46,8 @@ async def list_registrations(
         q = q.where(Registration.district.in_(districts))
     if status is not None:
         q = q.where(Registration.status == status)
+    if uscc is not None:
+        q = q.where(Registration.uscc == uscc.upper())
     if after is not None:
         q = q.where(Registration.registration_no > str(after))
     async with db.session() as s:

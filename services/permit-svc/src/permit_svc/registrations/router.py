@@ -87,11 +87,12 @@ async def get_registration(
 async def list_registrations(
     district: str | None = None,
     status: RegistrationStatus | None = None,
+    uscc: str | None = Query(None, pattern=r"^[0-9A-Za-z]{18}$"),
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> Page[RegistrationOut]:
     return await queries.list_registrations(
-        db, visible_districts(principal, district), status, cursor, limit
+        db, visible_districts(principal, district), status, cursor, limit, uscc
     )
