@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PORT ?= 8000
 DATA_DIR ?= data
 ROLE ?= officer
-DISTRICT ?=
+DISTRICT ?= $(if $(filter officer,$(ROLE)),120119,)
 SUB ?=
 
 .PHONY: help venv run token test lint run-kafka up down schemas bench

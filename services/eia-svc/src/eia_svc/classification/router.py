@@ -8,6 +8,7 @@ from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import field_error
 from svc_common.service import get_db
+from svc_common.uploads import decode_text
 
 from eia_svc.classification import service
 from eia_svc.classification.rules import classify
@@ -68,10 +69,7 @@ async def import_project_types(
     raw = await request.body()
     if len(raw) > MAX_IMPORT_BYTES:
         raise field_error("body", f"is larger than {MAX_IMPORT_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise field_error("body", "must be UTF-8 text") from exc
+    text = decode_text(raw, request.headers.get("content-type", ""))
     types = service.parse_or_422(text)
     async with db.transaction() as s:
         await service.replace_table(s, types)

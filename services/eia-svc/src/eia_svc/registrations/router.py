@@ -12,7 +12,7 @@ from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db, get_runtime
-from svc_common.uploads import read_upload
+from svc_common.uploads import error_report_response, read_upload, wants_spreadsheet
 
 from eia_svc.classification.service import all_types, find_type
 from eia_svc.clock import Clock, get_clock
@@ -103,6 +103,9 @@ async def file_registration(
             "content": {
                 "text/csv": {"schema": {"type": "string"}},
                 "application/x-ndjson": {"schema": {"type": "string"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
             }
         }
     },
@@ -113,9 +116,12 @@ async def file_registrations_bulk(
     db: Database = Depends(get_db),
     clock: Clock = Depends(get_clock),
 ) -> Response:
-    """File up to 10,000 rows (CSV with a header, or JSON lines): one result per
-    row; valid rows are filed even when others fail; a row whose row_key was
-    filed before returns its original filing."""
+    """File up to 10,000 rows (CSV with a header in UTF-8 or GB18030/GBK, an
+    .xlsx sheet, or JSON lines): one result per row; valid rows are filed even
+    when others fail; a row whose row_key was filed before returns its
+    original filing. With `Accept: application/vnd.openxmlformats-
+    officedocument.spreadsheetml.sheet` (or `?report=xlsx`) the answer is a
+    spreadsheet of the failing rows and why."""
     settings = _settings(request)
     raw = await read_upload(request, max_rows=settings.bulk_max_rows, drop_empty_cells=True)
     async with db.session() as s:
@@ -169,6 +175,9 @@ async def file_registrations_bulk(
         rejected=n_rej,
         results=results,
     )
+    if wants_spreadsheet(request):
+        failures = {r.row: [(e.field, e.message) for e in r.errors] for r in results if r.errors}
+        return error_report_response(raw, failures, "registrations")
     # Serialised once here: FastAPI would validate 10,000 rows again.
     return Response(result.model_dump_json(), media_type="application/json")
 

@@ -58,6 +58,10 @@ def status_label(status: str) -> str:
         "released": msg("released", "已释放"),
         "open": msg("open", "待整改"),
         "rectified": msg("rectified", "已整改"),
+        "permit_cancelled": msg("permit cancelled (closure)", "许可证注销（关停）"),
+        "permit_changed": msg("permit reduced", "许可量核减"),
+        "manual": msg("entered by hand", "人工录入"),
+        "reduction": msg("reduction credit", "深度治理减排"),
     }.get(status, status)
 
 

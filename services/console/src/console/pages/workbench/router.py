@@ -180,6 +180,7 @@ async def act(
             result=result,
             op=op,
             action=action,
+            status_label=queues.status_label,
         )
     from console.web import flash
 
