@@ -95,6 +95,11 @@ class Embedded:
             await self.console(scope, receive, send)
             return
         target: ASGIApp
+        if path == "/admin/clock":
+            # The clock is the process's: any service reads or moves it, and
+            # moving it runs every service's sweepers.
+            await self.apps["/quota"]({**scope, "path": "/quota/admin/clock"}, receive, send)
+            return
         if path == "/":
             target = RedirectResponse("/console/", status_code=307)
         elif path in ("/health", "/ready", "/metrics"):

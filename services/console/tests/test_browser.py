@@ -26,6 +26,7 @@ from .conftest import ROOT, Server
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -41,9 +42,9 @@ DOCS_SHOTS = ROOT / "docs" / "screenshots"
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Any]:
-    if not os.path.exists(CHROMIUM):
+    if not HAVE_CHROMIUM:
         if os.environ.get("REQUIRE_SERVERS") == "1":
-            pytest.fail(f"{CHROMIUM} is missing: scripts/test.sh installs Debian's chromium")
+            pytest.fail(f"{CHROMIUM} is missing: scripts/test.sh installs it")
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
     os.environ["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"] = "1"
     from playwright.async_api import async_playwright
@@ -61,9 +62,7 @@ async def page(browser: Browser, demo_server: Server) -> AsyncIterator[Any]:
     """A fresh browser context (no cookies) that may reach only the server:
     any request elsewhere is aborted and recorded, so a page that needs the
     internet fails its test."""
-    ctx = await browser.new_context(
-        viewport={"width": 1280, "height": 860}, locale="zh-CN"
-    )
+    ctx = await browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
     outside: list[str] = []
     allowed = urlparse(demo_server.url).netloc
 
@@ -218,9 +217,7 @@ async def test_anyone_verifies_a_receipt_without_signing_in(
     verdict = await p.inner_text("#verdict")
     assert "已撤销" in verdict and revoked["revoke_reason"] in verdict
 
-    await p.goto(
-        f"{demo_server.url}/console/public/verify?no={filed['filing_no']}&code=AAAAAAAAAA"
-    )
+    await p.goto(f"{demo_server.url}/console/public/verify?no={filed['filing_no']}&code=AAAAAAAAAA")
     assert "没有与该备案号和校验码相符" in await p.inner_text("#verdict")
 
     await p.goto(f"{demo_server.url}/console/public/register")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from svc_common import clock
 from svc_common.audit_router import audit_router
 from svc_common.auth import TokenVerifier
+from svc_common.clock_admin import clock_router
 from svc_common.db import Database
 from svc_common.errors import install_error_handlers
 from svc_common.events.registry import load_all
@@ -79,6 +82,25 @@ async def _every(seconds: float, job: Periodic, rt: Runtime, name: str) -> None:
             log.warning("periodic job failed", job=name, error=repr(exc))
 
 
+def install_manual_clock(settings: ServiceSettings) -> clock.ManualClock | None:
+    """The process's manual clock: the one already installed (the embedded
+    runner, the simulator, a test), or a flowing one when CLOCK=manual."""
+    manual = clock.manual()
+    if manual is None and settings.clock == "manual":
+        manual = clock.ManualClock(settings.clock_start, flowing=True)
+        clock.install(manual)
+    return manual
+
+
+async def run_periodic_jobs(spec: ServiceSpec, rt: Runtime) -> None:
+    """Run every sweeper of a service once (after the clock moved)."""
+    for _seconds, job in spec.periodic:
+        try:
+            await job(rt)
+        except Exception as exc:
+            log.warning("periodic job failed", job=getattr(job, "__name__", "job"), error=repr(exc))
+
+
 def create_app(
     spec: ServiceSpec,
     settings: ServiceSettings,
@@ -87,6 +109,7 @@ def create_app(
 ) -> FastAPI:
     configure_logging(settings.log_level, json_logs=settings.log_json)
     load_all()
+    settings.check_clock()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -138,6 +161,13 @@ def create_app(
             asyncio.create_task(_every(sec, job, rt, getattr(job, "__name__", "job")))
             for sec, job in spec.periodic
         ]
+        manual = install_manual_clock(settings)
+
+        async def sweep_at(_now: dt.datetime) -> None:
+            await run_periodic_jobs(spec, rt)
+
+        if manual is not None:
+            manual.on_advance(sweep_at)
         if settings.uses_dev_secret and settings.is_kafka:
             log.warning(
                 "tokens are checked against the public development secret: "
@@ -147,6 +177,8 @@ def create_app(
         try:
             yield
         finally:
+            if manual is not None:
+                manual.remove_listener(sweep_at)
             for t in tasks:
                 t.cancel()
             for t in tasks:
@@ -174,6 +206,7 @@ def create_app(
     _add_probes(app, spec)
     _add_docs(app, spec)
     app.include_router(audit_router(spec.prefix))
+    app.include_router(clock_router(spec.prefix))
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestContextMiddleware, service=spec.name)
     return app

@@ -8,6 +8,9 @@ it runs alone. The embedded runner passes per-service values explicitly.
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Literal
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -51,6 +54,15 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 3
     consumer_retry_backoff_seconds: float = 0.2
 
+    #: "system" (always, in production) or "manual": a clock an administrator
+    #: moves with POST /<prefix>/admin/clock, for demonstrations and acceptance
+    #: tests of the embedded default. Refused with PostgreSQL or Kafka settings
+    #: unless CLOCK_FORCE=true.
+    clock: Literal["system", "manual"] = "system"
+    #: Where a manual clock starts (default: the wall clock's now).
+    clock_start: dt.datetime | None = None
+    clock_force: bool = False
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -66,6 +78,16 @@ class ServiceSettings(BaseSettings):
         if v.startswith("sqlite:///"):
             return "sqlite+aiosqlite:///" + v.split(":///", 1)[1]
         return v
+
+    def check_clock(self) -> None:
+        """A manual clock belongs to a demonstration, never to a deployment."""
+        if self.clock != "manual" or self.clock_force:
+            return
+        if self.is_kafka or not self.database_url.startswith("sqlite"):
+            raise ValueError(
+                "CLOCK=manual is for the embedded default (SQLite, in-process events); "
+                "with PostgreSQL or Kafka settings it needs CLOCK_FORCE=true"
+            )
 
     @property
     def uses_dev_secret(self) -> bool:

@@ -8,6 +8,7 @@ floats. The API and events speak tonnes as decimal strings.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, Integer
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
-from svc_common import clock
+from svc_common import clock, i18n
 
 KG_PER_TONNE = 1000
 #: Nothing a single project or plant emits comes near this; a bigger figure is a typo.
@@ -157,3 +158,67 @@ def _positive(d: Decimal) -> Decimal:
 
 #: An amount that must be more than zero (a baseline, a project increment…).
 PositiveTonnes = Annotated[Tonnes, AfterValidator(_positive)]
+
+
+_ISO_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$", re.IGNORECASE
+)
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _parse_aware(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, str) and len(value) <= 40 and _ISO_DATETIME.match(value.strip()):
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip().replace("z", "Z"))
+        except ValueError as exc:
+            raise ValueError(i18n.msg("is not a real date and time", "不是有效的日期时间")) from exc
+    else:
+        raise ValueError(
+            i18n.msg(
+                "must be an ISO 8601 date and time with its UTC offset, "
+                "e.g. 2026-03-01T09:30:00+08:00",
+                "必须是带时区偏移的 ISO 8601 日期时间，例如 2026-03-01T09:30:00+08:00",
+            )
+        )
+    if parsed.tzinfo is None:
+        raise ValueError(i18n.msg("must carry its UTC offset", "必须带时区偏移"))
+    try:
+        return parsed.astimezone(dt.UTC)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError(
+            i18n.msg(
+                "is outside the years 0001–9999 once converted to UTC",
+                "换算为协调世界时后超出 0001–9999 年的范围",
+            )
+        ) from exc
+
+
+def _parse_day(value: Any) -> dt.date:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ValueError(i18n.msg("is not a real date", "不是有效的日期")) from exc
+    raise ValueError(i18n.msg("must be a date as YYYY-MM-DD", "必须是 YYYY-MM-DD 格式的日期"))
+
+
+#: An instant in the API: strict ISO 8601 with its offset (no bare integers,
+#: no naive times), within the calendar once in UTC; held in UTC.
+AwareDateTime = Annotated[
+    dt.datetime,
+    BeforeValidator(_parse_aware),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "examples": ["2026-03-01T09:30:00+08:00"]}
+    ),
+]
+
+#: A calendar day in the API (a Beijing date where people read it): YYYY-MM-DD only.
+Day = Annotated[
+    dt.date,
+    BeforeValidator(_parse_day),
+    WithJsonSchema({"type": "string", "format": "date", "examples": ["2026-03-01"]}),
+]

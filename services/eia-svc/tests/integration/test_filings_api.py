@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from svc_common import testing
+from svc_common import clock, testing
 from svc_common.events.schemas.quota import (
     QuotaAllocated,
     QuotaReleased,
@@ -221,9 +221,13 @@ async def test_bundled_eia_files_against_the_park(client: httpx.AsyncClient) -> 
 
 async def test_overdue_list_follows_the_clock(make_app: Callable[..., FastAPI]) -> None:
     app = make_app()
+    now = clock.ManualClock(utcnow())
+    with clock.using(now):
+        await _overdue_story(app, now)
+
+
+async def _overdue_story(app: FastAPI, now: clock.ManualClock) -> None:
     async with testing.running(app) as c:
-        now = [utcnow()]
-        app.state.runtime.extras["clock"] = lambda: now[0]
         late = (await c.post("/eia/filings", json=filing(), headers=officer())).json()
         await act(c, late["id"], "accept")
         report = filing(project_type="C2614", category="report", vocs_increment_t="0")
@@ -235,11 +239,11 @@ async def test_overdue_list_follows_the_clock(make_app: Callable[..., FastAPI]) 
         await act(c, decided["id"], "accept")
         await act(c, decided["id"], "withdraw")
 
-        now[0] += dt.timedelta(days=31)
+        now.advance_now(dt.timedelta(days=31))
         r = await c.get(f"/eia/filings?district={JIZHOU}&overdue=true", headers=officer())
         assert [x["id"] for x in r.json()["items"]] == [late["id"]]
         assert r.json()["items"][0]["overdue"] is True
-        now[0] += dt.timedelta(days=30)
+        now.advance_now(dt.timedelta(days=30))
         r = await c.get("/eia/filings?overdue=true", headers=officer())
         assert {x["id"] for x in r.json()["items"]} == {late["id"], slow["id"]}
         assert (await c.get("/eia/filings?overdue=true", headers=officer(BAODI))).json()[

@@ -12,9 +12,8 @@ from svc_common.db import Database
 from svc_common.errors import Forbidden, NotFound, field_error
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from svc_common.service import get_db, get_runtime
-from svc_common.types import kg_to_tonnes
+from svc_common.types import kg_to_tonnes, utcnow
 
-from eia_svc.clock import Clock, get_clock
 from eia_svc.filings import rules, service
 from eia_svc.filings.models import FilingRow
 from eia_svc.filings.schemas import ActionIn, FilingIn, FilingOut
@@ -110,12 +109,11 @@ async def submit_filing(
     request: Request,
     principal: Principal = Depends(require("filer", "officer", "admin")),
     db: Database = Depends(get_db),
-    clock: Clock = Depends(get_clock),
 ) -> FilingOut:
     """Submit a report / report-form filing; a major project is accepted on
     arrival (green channel), a project covered by its park's bundled EIA is
     filed against it."""
-    now = clock()
+    now = utcnow()
     async with db.transaction() as s:
         f = await service.create_filing(s, principal, body, now, _settings(request))
     return to_out(f, now)
@@ -129,12 +127,11 @@ async def act_on_filing(
     body: ActionIn | None = None,
     principal: Principal = Depends(require("officer", "admin", "filer")),
     db: Database = Depends(get_db),
-    clock: Clock = Depends(get_clock),
 ) -> FilingOut:
     """accept | evaluation-done | review-done | approve | reject | withdraw |
     quota-retry. Officers act in their own districts; the filer who submitted
     may only withdraw."""
-    now = clock()
+    now = utcnow()
     async with db.transaction() as s:
         f = await service.load_for_update(s, filing_id)
         _check_may_act(principal, f, action)
@@ -157,13 +154,12 @@ async def get_filing(
     filing_id: str,
     principal: Principal = Depends(require(*READ_ROLES)),
     db: Database = Depends(get_db),
-    clock: Clock = Depends(get_clock),
 ) -> FilingOut:
     async with db.session() as s:
         f = await s.get(FilingRow, filing_id)
     if f is None or not may_see(principal, f):
         raise NotFound(f"filing {filing_id} not found")
-    return to_out(f, clock())
+    return to_out(f, utcnow())
 
 
 @router.get("/filings", response_model=Page[FilingOut])
@@ -176,12 +172,11 @@ async def list_filings(
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READ_ROLES)),
     db: Database = Depends(get_db),
-    clock: Clock = Depends(get_clock),
 ) -> Page[FilingOut]:
     """Oldest first. overdue=true lists undecided filings past their statutory
     deadline (限时办结) at the time of the request; `uscc` narrows to one
     enterprise."""
-    now = clock()
+    now = utcnow()
     q = select(FilingRow)
     if principal.role == "filer":
         q = q.where(FilingRow.submitted_by == principal.sub)

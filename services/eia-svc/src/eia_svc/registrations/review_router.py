@@ -12,8 +12,8 @@ from svc_common.events.schemas.eia import RegistrationFormRevoked
 from svc_common.outbox import emit
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
+from svc_common.types import utcnow
 
-from eia_svc.clock import Clock, get_clock
 from eia_svc.registrations.models import RegistrationRow
 from eia_svc.registrations.queries import ReceiptKeys, page_of, receipt_keys, to_out
 from eia_svc.registrations.schemas import RegistrationOut, RevokeIn
@@ -79,7 +79,6 @@ async def revoke_registration(
     body: RevokeIn,
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
-    clock: Clock = Depends(get_clock),
     keys: ReceiptKeys = Depends(receipt_keys),
 ) -> RegistrationOut:
     """Revoke a false filing (备案不实): status revoked, RegistrationFormRevoked."""
@@ -91,7 +90,7 @@ async def revoke_registration(
             raise IllegalTransition("registration", r.status, "revoke", [])
         r.status, r.revoked_at, r.revoked_by, r.revoke_reason = (
             "revoked",
-            clock(),
+            utcnow(),
             principal.sub,
             body.reason,
         )

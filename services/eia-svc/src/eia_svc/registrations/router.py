@@ -12,10 +12,10 @@ from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db, get_runtime
+from svc_common.types import utcnow
 from svc_common.uploads import error_report_response, read_upload, wants_spreadsheet
 
 from eia_svc.classification.service import all_types, find_type
-from eia_svc.clock import Clock, get_clock
 from eia_svc.control_units.models import ControlUnitRow
 from eia_svc.control_units.service import all_units
 from eia_svc.parks.models import ParkRow
@@ -57,7 +57,6 @@ async def file_registration(
     request: Request,
     principal: Principal = Depends(require("filer", "admin")),
     db: Database = Depends(get_db),
-    clock: Clock = Depends(get_clock),
     keys: ReceiptKeys = Depends(receipt_keys),
 ) -> JSONResponse:
     """File a registration-form project at once, with no human approval."""
@@ -69,7 +68,7 @@ async def file_registration(
     checked = service.Checked(0, body.row_key, data=body, industry_code=industry)
     async with db.transaction() as s:
         (o,) = await service.file_rows(
-            s, principal.sub, [checked], clock(), _settings(request).posthoc_sample_rate
+            s, principal.sub, [checked], utcnow(), _settings(request).posthoc_sample_rate
         )
         if o.status == "filed":
             record_audit(
@@ -114,7 +113,6 @@ async def file_registrations_bulk(
     request: Request,
     principal: Principal = Depends(require("filer", "admin")),
     db: Database = Depends(get_db),
-    clock: Clock = Depends(get_clock),
 ) -> Response:
     """File up to 10,000 rows (CSV with a header in UTF-8 or GB18030/GBK, an
     .xlsx sheet, or JSON lines): one result per row; valid rows are filed even
@@ -130,7 +128,7 @@ async def file_registrations_bulk(
     valid = [c for c in checked if c.data is not None]
     async with db.transaction() as s:
         outcomes = await service.file_rows(
-            s, principal.sub, valid, clock(), settings.posthoc_sample_rate
+            s, principal.sub, valid, utcnow(), settings.posthoc_sample_rate
         )
         filed = [o for o in outcomes if o.status == "filed"]
         record_audit(
