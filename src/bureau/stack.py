@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -42,6 +43,8 @@ class Stack:
     kafka_bootstrap: str
     log_dir: Path
     db_prefix: str = "stack"
+    #: The services' JWT secret: the distributed mode refuses the development one.
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     extra_env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -68,6 +71,7 @@ class Stack:
             "PORT": str(port),
             "LOG_JSON": "true",
             "OUTBOX_SWEEP_SECONDS": "0.5",
+            "JWT_SECRET": self.jwt_secret,
             **self.extra_env,
         }
         log = open(self.log_dir / f"{svc}-svc.log", "ab")  # noqa: SIM115 - owned by the child

@@ -110,6 +110,7 @@ def create_app(
     configure_logging(settings.log_level, json_logs=settings.log_json)
     load_all()
     settings.check_clock()
+    settings.check_secret()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -168,11 +169,6 @@ def create_app(
 
         if manual is not None:
             manual.on_advance(sweep_at)
-        if settings.uses_dev_secret and settings.is_kafka:
-            log.warning(
-                "tokens are checked against the public development secret: "
-                "set JWT_JWKS_URL (or JWT_SECRET) before exposing this service"
-            )
         log.info("service started", service=spec.name, transport=settings.event_transport)
         try:
             yield

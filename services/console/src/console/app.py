@@ -125,3 +125,11 @@ def _install_handlers(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def root() -> Response:
         return RedirectResponse("/console/", status_code=307)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": "console"}
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready() -> dict[str, str]:
+        return {"status": "ready", "service": "console"}
