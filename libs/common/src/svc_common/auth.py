@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from svc_common.errors import Forbidden, Unauthorized
+from svc_common.i18n import msg
 from svc_common.settings import ServiceSettings
 
 Role = Literal["officer", "investment", "filer", "admin", "auditor"]
@@ -40,7 +41,10 @@ class Principal:
     def require_district(self, district: str) -> None:
         if not self.may_act_in(district):
             raise Forbidden(
-                f"{self.role} {self.sub} may not act in district {district}",
+                msg(
+                    f"{self.role} {self.sub} may not act in district {district}",
+                    f"{self.role} {self.sub} 无权在区 {district} 办理",
+                ),
                 district=district,
             )
 
@@ -73,15 +77,25 @@ class TokenVerifier:
                     options=options,
                 )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("token expired") from exc
+            raise Unauthorized(msg("token expired", "令牌已过期")) from exc
         except (jwt.PyJWTError, ValueError) as exc:
-            raise Unauthorized(f"invalid token: {exc}") from exc
+            raise Unauthorized(msg(f"invalid token: {exc}", f"令牌无效：{exc}")) from exc
         role = claims.get("role")
         if role not in ROLES:
-            raise Unauthorized(f"token has no valid role (one of {', '.join(ROLES)})")
+            raise Unauthorized(
+                msg(
+                    f"token has no valid role (one of {', '.join(ROLES)})",
+                    f"令牌没有有效角色（应为 {'、'.join(ROLES)} 之一）",
+                )
+            )
         districts = claims.get("districts") or []
         if not isinstance(districts, list) or not all(isinstance(d, str) for d in districts):
-            raise Unauthorized("districts claim must be a list of district codes")
+            raise Unauthorized(
+                msg(
+                    "districts claim must be a list of district codes",
+                    "districts 声明必须是区划代码列表",
+                )
+            )
         return Principal(sub=str(claims["sub"]), role=role, districts=frozenset(districts))
 
 
@@ -115,7 +129,7 @@ async def current_principal(
     request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> Principal:
     if creds is None or creds.scheme.lower() != "bearer":
-        raise Unauthorized("a bearer token is required")
+        raise Unauthorized(msg("a bearer token is required", "需要 Bearer 令牌"))
     verifier: TokenVerifier = request.app.state.token_verifier
     principal = verifier.verify(creds.credentials)
     request.state.principal = principal
@@ -129,7 +143,10 @@ def require(*roles: str) -> Callable[..., object]:
     async def dep(principal: Principal = Depends(current_principal)) -> Principal:
         if roles and principal.role not in roles:
             raise Forbidden(
-                f"role {principal.role} may not do this; needs one of: {', '.join(roles)}",
+                msg(
+                    f"role {principal.role} may not do this; needs one of: {', '.join(roles)}",
+                    f"角色 {principal.role} 无权执行此操作；需要以下角色之一：{'、'.join(roles)}",
+                ),
                 required_roles=list(roles),
             )
         return principal

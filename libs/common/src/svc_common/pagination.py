@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from svc_common.errors import field_error
+from svc_common.i18n import msg
 
 T = TypeVar("T")
 
@@ -33,4 +34,6 @@ def decode_cursor(cursor: str | None) -> Any:
         padded = cursor + "=" * (-len(cursor) % 4)
         return json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, json.JSONDecodeError) as exc:
-        raise field_error("cursor", "is not a cursor this API returned") from exc
+        raise field_error(
+            "cursor", msg("is not a cursor this API returned", "不是本接口返回的翻页游标")
+        ) from exc

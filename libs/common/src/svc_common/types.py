@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
 from svc_common import clock, i18n
+from svc_common.i18n import msg
 
 KG_PER_TONNE = 1000
 #: Nothing a single project or plant emits comes near this; a bigger figure is a typo.
@@ -58,7 +59,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 def _parse_tonnes(value: Any) -> Decimal:
     if isinstance(value, bool) or value is None:
-        raise ValueError("must be a number of tonnes per year")
+        raise ValueError(msg("must be a number of tonnes per year", "必须是以吨/年计的数量"))
     if isinstance(value, float):
         # JSON numbers arrive as floats; repr gives the shortest exact decimal
         # the sender wrote (0.1 stays 0.1), which is then checked for 3 places.
@@ -66,9 +67,11 @@ def _parse_tonnes(value: Any) -> Decimal:
     try:
         d = Decimal(str(value).strip())
     except (InvalidOperation, ValueError) as exc:
-        raise ValueError("must be a decimal number of tonnes per year") from exc
+        raise ValueError(
+            msg("must be a decimal number of tonnes per year", "必须是以吨/年计的十进制数")
+        ) from exc
     if not d.is_finite():
-        raise ValueError("must be a finite number")
+        raise ValueError(msg("must be a finite number", "必须是有限数值"))
     return d
 
 
@@ -78,11 +81,18 @@ def _fmt3(d: Decimal) -> str:
 
 def _check_tonnes(d: Decimal) -> Decimal:
     if d < 0:
-        raise ValueError("must not be negative")
+        raise ValueError(msg("must not be negative", "不得为负数"))
     if d.as_tuple().exponent < -3 and d != d.quantize(Decimal("0.001")):  # type: ignore[operator]
-        raise ValueError("at most 3 decimals (one kilogram) are allowed")
+        raise ValueError(
+            msg("at most 3 decimals (one kilogram) are allowed", "最多 3 位小数（精确到千克）")
+        )
     if d > MAX_TONNES:
-        raise ValueError(f"is implausibly large (over {MAX_TONNES} t/a)")
+        raise ValueError(
+            msg(
+                f"is implausibly large (over {MAX_TONNES} t/a)",
+                f"数值过大，不合常理（超过 {MAX_TONNES} 吨/年）",
+            )
+        )
     return d.quantize(Decimal("0.001"))
 
 
@@ -99,9 +109,16 @@ Tonnes = Annotated[
 
 def _check_signed_tonnes(d: Decimal) -> Decimal:
     if d.as_tuple().exponent < -3 and d != d.quantize(Decimal("0.001")):  # type: ignore[operator]
-        raise ValueError("at most 3 decimals (one kilogram) are allowed")
+        raise ValueError(
+            msg("at most 3 decimals (one kilogram) are allowed", "最多 3 位小数（精确到千克）")
+        )
     if abs(d) > MAX_TONNES:
-        raise ValueError(f"is implausibly large (over {MAX_TONNES} t/a)")
+        raise ValueError(
+            msg(
+                f"is implausibly large (over {MAX_TONNES} t/a)",
+                f"数值过大，不合常理（超过 {MAX_TONNES} 吨/年）",
+            )
+        )
     return d.quantize(Decimal("0.001"))
 
 
@@ -128,11 +145,11 @@ def kg_to_tonnes(kg: int) -> Decimal:
 
 def _check_ratio(d: Decimal) -> Decimal:
     if d <= 0:
-        raise ValueError("must be greater than 0")
+        raise ValueError(msg("must be greater than 0", "必须大于 0"))
     if d > 100:
-        raise ValueError("is implausibly large (over 100)")
+        raise ValueError(msg("is implausibly large (over 100)", "数值过大，不合常理（超过 100）"))
     if d != d.quantize(Decimal("0.01")):
-        raise ValueError("at most 2 decimals are allowed")
+        raise ValueError(msg("at most 2 decimals are allowed", "最多 2 位小数"))
     return d.quantize(Decimal("0.01"))
 
 
@@ -152,7 +169,7 @@ Ratio = Annotated[
 
 def _positive(d: Decimal) -> Decimal:
     if d <= 0:
-        raise ValueError("must be greater than 0")
+        raise ValueError(msg("must be greater than 0", "必须大于 0"))
     return d
 
 

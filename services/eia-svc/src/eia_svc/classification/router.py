@@ -7,6 +7,7 @@ from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import field_error
+from svc_common.i18n import msg
 from svc_common.service import get_db
 from svc_common.uploads import decode_text
 
@@ -42,7 +43,13 @@ async def classify_project(
     async with db.session() as s:
         pt = await service.find_type(s, body.project_type)
     if pt is None:
-        raise field_error("project_type", f"{body.project_type} is not in the classification table")
+        raise field_error(
+            "project_type",
+            msg(
+                f"{body.project_type} is not in the classification table",
+                f"{body.project_type} 不在分类管理名录中",
+            ),
+        )
     c = classify(pt)
     return ClassifyResult(
         project_type=pt.code,
@@ -68,7 +75,9 @@ async def import_project_types(
     all or nothing."""
     raw = await request.body()
     if len(raw) > MAX_IMPORT_BYTES:
-        raise field_error("body", f"is larger than {MAX_IMPORT_BYTES} bytes")
+        raise field_error(
+            "body", msg(f"is larger than {MAX_IMPORT_BYTES} bytes", f"超过 {MAX_IMPORT_BYTES} 字节")
+        )
     text = decode_text(raw, request.headers.get("content-type", ""))
     types = service.parse_or_422(text)
     async with db.transaction() as s:

@@ -10,6 +10,7 @@ from sqlalchemy import and_, or_, select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import Forbidden, NotFound, field_error
+from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from svc_common.service import get_db, get_runtime
 from svc_common.types import kg_to_tonnes, utcnow
@@ -45,9 +46,13 @@ def _position(cursor: str) -> tuple[dt.datetime, str]:
         at, last_id = after
         position = dt.datetime.fromisoformat(at)
     except (TypeError, ValueError) as exc:
-        raise field_error("cursor", "is not a cursor this API returned") from exc
+        raise field_error(
+            "cursor", msg("is not a cursor this API returned", "不是本接口返回的翻页游标")
+        ) from exc
     if position.tzinfo is None or not isinstance(last_id, str):
-        raise field_error("cursor", "is not a cursor this API returned")
+        raise field_error(
+            "cursor", msg("is not a cursor this API returned", "不是本接口返回的翻页游标")
+        )
     return position, last_id
 
 
@@ -142,9 +147,14 @@ async def act_on_filing(
 def _check_may_act(p: Principal, f: FilingRow, action: str) -> None:
     if p.role == "filer":
         if f.submitted_by != p.sub:
-            raise NotFound(f"filing {f.id} not found")
+            raise NotFound(msg(f"filing {f.id} not found", f"未找到环评文件 {f.id}"))
         if action != "withdraw":
-            raise Forbidden(f"a filer may only withdraw its filing, not {action} it")
+            raise Forbidden(
+                msg(
+                    f"a filer may only withdraw its filing, not {action} it",
+                    f"建设单位只能撤回自己的环评文件，不能执行 {action}",
+                )
+            )
     elif p.role == "officer":
         p.require_district(f.district)
 
@@ -158,7 +168,7 @@ async def get_filing(
     async with db.session() as s:
         f = await s.get(FilingRow, filing_id)
     if f is None or not may_see(principal, f):
-        raise NotFound(f"filing {filing_id} not found")
+        raise NotFound(msg(f"filing {filing_id} not found", f"未找到环评文件 {filing_id}"))
     return to_out(f, utcnow())
 
 

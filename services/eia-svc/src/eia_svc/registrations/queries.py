@@ -87,7 +87,12 @@ async def visible(db: Database, p: Principal, rid: str) -> RegistrationRow:
     async with db.session() as s:
         r = await s.get(RegistrationRow, rid)
     if r is None or not may_see(p, r):
-        raise NotFound(msg(f"registration {rid} not found", f"未找到登记表备案 {rid}"))
+        raise NotFound(
+            msg(
+                msg(f"registration {rid} not found", f"未找到登记表备案 {rid}"),
+                f"未找到登记表备案 {rid}",
+            )
+        )
     return r
 
 
@@ -98,7 +103,11 @@ async def page_of(
     after = decode_cursor(cursor)
     if after is not None and not isinstance(after, str):
         raise field_error(
-            "cursor", msg("is not a cursor this API returned", "不是本接口返回的翻页游标")
+            "cursor",
+            msg(
+                msg("is not a cursor this API returned", "不是本接口返回的翻页游标"),
+                "不是本接口返回的翻页游标",
+            ),
         )
     if after:
         q = q.where(RegistrationRow.filing_no > str(after))

@@ -9,6 +9,7 @@ from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import IllegalTransition, NotFound
 from svc_common.events.schemas.eia import RegistrationFormRevoked
+from svc_common.i18n import msg
 from svc_common.outbox import emit
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
@@ -44,7 +45,7 @@ async def _for_officer(db: Database, principal: Principal, rid: str) -> Registra
     async with db.session() as s:
         r = await s.get(RegistrationRow, rid)
     if r is None:
-        raise NotFound(f"registration {rid} not found")
+        raise NotFound(msg(f"registration {rid} not found", f"未找到登记表备案 {rid}"))
     principal.require_district(r.district)
     return r
 
@@ -63,7 +64,7 @@ async def clear_check(
         assert r is not None
         if r.review_status != "pending":
             raise IllegalTransition(
-                "registration check",
+                msg("registration check", "备案抽查"),
                 str(r.review_status or "not sampled"),
                 "clear",
                 ["revoke"] if r.status == "filed" else [],
@@ -87,7 +88,7 @@ async def revoke_registration(
         r = await s.get(RegistrationRow, rid, with_for_update=True)
         assert r is not None
         if r.status != "filed":
-            raise IllegalTransition("registration", r.status, "revoke", [])
+            raise IllegalTransition(msg("registration", "登记表备案"), r.status, "revoke", [])
         r.status, r.revoked_at, r.revoked_by, r.revoke_reason = (
             "revoked",
             utcnow(),

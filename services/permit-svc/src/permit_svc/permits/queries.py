@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import select
 from svc_common.db import Database
 from svc_common.errors import NotFound, field_error
+from svc_common.i18n import msg
 from svc_common.pagination import Page, decode_cursor, encode_cursor
 
 from permit_svc.enterprises.models import Enterprise
@@ -27,7 +28,7 @@ async def get(db: Database, permit_id: str, settings: Settings) -> PermitOut:
             )
         ).one_or_none()
     if row is None:
-        raise NotFound(f"no permit {permit_id}")
+        raise NotFound(msg(f"no permit {permit_id}", f"没有排污许可证 {permit_id}"))
     return to_out(row[0], row[1], settings.renewal_lead_days)
 
 
@@ -65,12 +66,16 @@ async def list_permits(
         )
     if after is not None:
         if not (isinstance(after, list) and len(after) == 2 and isinstance(after[1], str)):
-            raise field_error("cursor", "is not a cursor this API returned")
+            raise field_error(
+                "cursor", msg("is not a cursor this API returned", "不是本接口返回的翻页游标")
+            )
         if after[0]:
             try:
                 day = dt.date.fromisoformat(after[0])
             except (TypeError, ValueError) as exc:
-                raise field_error("cursor", "is not a cursor this API returned") from exc
+                raise field_error(
+                    "cursor", msg("is not a cursor this API returned", "不是本接口返回的翻页游标")
+                ) from exc
             q = q.where(
                 (Permit.valid_to > day)
                 | ((Permit.valid_to == day) & (Permit.id > after[1]))

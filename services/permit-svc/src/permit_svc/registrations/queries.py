@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from svc_common.db import Database
 from svc_common.errors import NotFound
+from svc_common.i18n import msg
 from svc_common.pagination import Page, decode_cursor, encode_cursor
 
 from permit_svc.enterprises.models import Enterprise
@@ -23,7 +24,7 @@ async def get(db: Database, registration_id: str) -> RegistrationOut:
             )
         ).one_or_none()
     if row is None:
-        raise NotFound(f"no registration {registration_id}")
+        raise NotFound(msg(f"no registration {registration_id}", f"没有排污登记 {registration_id}"))
     return to_out(row[0], row[1])
 
 
