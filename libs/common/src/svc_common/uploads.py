@@ -279,7 +279,8 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
                 out.append(RawRow(i, None, msg("over the row limit", "超出行数上限")))
                 break
             cells = {n: _cell_text(v) for n, v in zip(names, values, strict=False) if n}
-            if any(_cell_text(v) for v in values[len(names) :]):
+            beyond = [v for n, v in zip(names, values, strict=False) if not n]
+            if any(_cell_text(v) for v in [*beyond, *values[len(names) :]]):
                 out.append(
                     RawRow(
                         i,
