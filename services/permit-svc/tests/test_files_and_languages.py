@@ -99,7 +99,8 @@ async def test_problems_in_chinese_by_default_and_english_on_request(svc: Servic
 
 async def test_per_row_bulk_errors_in_both_languages(svc: Service) -> None:
     unknown = make_uscc(BAODI, 999)
-    for lang, text in (("zh-CN", "本系统没有该代码的企业"), ("en", "no enterprise has this code here")):
+    cases = (("zh-CN", "本系统没有该代码的企业"), ("en", "no enterprise has this code here"))
+    for lang, text in cases:
         r = await svc.http.post(
             "/permit/registrations:import",
             content=f"uscc\n{unknown}\n".encode(),
