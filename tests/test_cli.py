@@ -12,13 +12,14 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from bureau.cli import app
-from bureau.stack import EmbeddedServer
 from openpyxl import Workbook, load_workbook
 from svc_common import testing
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.uscc import make_uscc
 from typer.testing import CliRunner
+
+from bureau.cli import app
+from bureau.stack import EmbeddedServer
 
 runner = CliRunner()
 

@@ -29,7 +29,7 @@ def rows(manifest: Path) -> list[tuple[str, str, str, str, str]]:
 def test_vendored_files_match_their_manifest(manifest: Path) -> None:
     listed = rows(manifest)
     assert listed, f"{manifest} lists nothing"
-    for file, package, version, licence, digest in listed:
+    for file, _package, version, licence, digest in listed:
         path = manifest.parent / file
         assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, file
         assert re.match(r"\d+\.\d+\.\d+", version), (file, version)
