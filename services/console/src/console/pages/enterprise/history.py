@@ -9,6 +9,7 @@ from typing import Any
 
 from svc_common.i18n import msg
 
+from console.pages.workbench.queues import status_label
 from console.web import dec, parse_time
 
 
@@ -63,7 +64,7 @@ def timeline(
         ref = p.get("permit_no") or p["id"]
         add(p.get("created_at"), msg("permit applied for", "申请排污许可证"), ref)
         if p.get("status") != "applied":
-            add(p.get("updated_at"), msg(f"permit {p['status']}", f"许可证：{p['status']}"), ref)
+            add(p.get("updated_at"), msg("permit ", "许可证：") + status_label(p["status"]), ref)
     for r in registrations:
         ref = r.get("registration_no") or r.get("id", "")
         add(
@@ -74,7 +75,8 @@ def timeline(
     for a in audits:
         add(
             a.get("audited_at"),
-            msg(f"permit audit: {a.get('result')}", f"许可质量审核：{a.get('result')}"),
+            msg("permit audit: ", "许可质量审核：")
+            + (msg("passed", "通过") if a.get("result") == "pass" else msg("findings", "发现问题")),
             a["id"],
         )
         for f in a.get("findings", []):
@@ -86,7 +88,7 @@ def timeline(
         add(f.get("accepted_at"), msg("EIA filing accepted", "环评受理"), ref)
         add(
             f.get("decided_at"),
-            msg(f"EIA decision: {f.get('status')}", f"环评决定：{f.get('status')}"),
+            msg("EIA decision: ", "环评决定：") + status_label(str(f.get("status"))),
             ref,
         )
     for r in forms:
