@@ -8,9 +8,17 @@ the same provider's JWKS (JWT_JWKS_URL); its claims must carry `role` and
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
-from authlib.integrations.starlette_client import OAuth
+from authlib.deprecate import AuthlibDeprecationWarning
+
+with warnings.catch_warnings():
+    # Authlib 1.9 announces a move of its httpx integration at import; the
+    # Starlette client used here is unchanged by it. (authlib.deprecate sets
+    # an "always" filter when imported, so ours goes after it.)
+    warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
+    from authlib.integrations.starlette_client import OAuth
 
 from console.settings import Settings
 
