@@ -120,7 +120,7 @@ class Embedded:
         results = {}
         for prefix, app in self.apps.items():
             rt = app.state.runtime
-            results[prefix.strip("/")] = await rt.db.ping() and await rt.transport.ready()
+            results[prefix.strip("/")] = await rt.db.ping()
         ok = all(results.values())
         await JSONResponse(
             results | {"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503

@@ -88,7 +88,7 @@ class Stack:
                     if proc.poll() is not None:
                         raise RuntimeError(f"{svc}-svc exited: {self.log_tail(svc)}")
                     try:
-                        r = await client.get(f"{self.url(svc)}/{svc}/ready", timeout=5)
+                        r = await client.get(f"{self.url(svc)}/{svc}/ready?events=1", timeout=5)
                         if r.status_code == 200:
                             break
                     except httpx.HTTPError:

@@ -23,8 +23,9 @@ from svc_common.settings import ServiceSettings
 
 Role = Literal["officer", "investment", "filer", "admin", "auditor"]
 ROLES: tuple[str, ...] = get_args(Role)
-#: Roles whose empty `districts` claim means every district.
-CITYWIDE_WHEN_EMPTY = frozenset({"admin", "auditor", "investment"})
+#: Roles whose empty `districts` claim means every district. An officer acts
+#: only in the districts its token names (none named: nowhere).
+CITYWIDE_WHEN_EMPTY = frozenset({"admin", "auditor", "investment", "filer"})
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,20 @@ class Principal:
             return self.role in CITYWIDE_WHEN_EMPTY
         return district in self.districts
 
+    def district_scope(self) -> frozenset[str] | None:
+        """The districts a list must be limited to, or None for citywide.
+        The one rule of district scope, for every role: a token's `districts`
+        bind it; empty means citywide only for the roles that may have that."""
+        if not self.districts:
+            return None if self.role in CITYWIDE_WHEN_EMPTY else frozenset()
+        return self.districts
+
     def require_district(self, district: str) -> None:
         if not self.may_act_in(district):
             raise Forbidden(
                 msg(
                     f"{self.role} {self.sub} may not act in district {district}",
-                    f"{self.role} {self.sub} 无权在区 {district} 办理",
+                    f"{self.sub}（{self.role}）无权在辖区 {district} 操作",
                 ),
                 district=district,
             )

@@ -14,9 +14,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from svc_common import context, i18n
+from svc_common.failures import is_transient
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +86,14 @@ class Forbidden(Problem):
 
 class Unauthorized(Problem):
     status, code, title = 401, "unauthorized", "Unauthorized"
+
+
+class Unavailable(Problem):
+    status, code, title = 503, "unavailable", "Service unavailable"
+
+
+#: Seconds a client should wait before retrying after a 503.
+RETRY_AFTER_SECONDS = 2
 
 
 class IllegalTransition(Conflict):
@@ -162,6 +172,27 @@ def install_error_handlers(app: FastAPI) -> None:
         for k, v in (exc.headers or {}).items():
             resp.headers[k] = v
         return resp
+
+    async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:
+        if not is_transient(exc):
+            return await _unexpected(request, exc)
+        log.warning(
+            "request failed: dependency unavailable", path=request.url.path, error=repr(exc)
+        )
+        p = Unavailable(
+            i18n.msg(
+                "a service this request needs is unavailable; retry shortly",
+                "本次请求所需的服务暂不可用，请稍后重试",
+            )
+        )
+        resp = problem_response(p, request)
+        resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return resp
+
+    # Infrastructure failures (database down or restarting, connection reset,
+    # serialization failure…) are a 503 with Retry-After, never a 500.
+    for cls in (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError, TimeoutError):
+        app.add_exception_handler(cls, _infrastructure)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

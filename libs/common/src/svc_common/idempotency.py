@@ -24,9 +24,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from svc_common import i18n
+from svc_common import faults, i18n
 from svc_common.db import Database, Unit
-from svc_common.errors import PROBLEM_JSON, TYPE_BASE, Unauthorized
+from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE, Unauthorized
 from svc_common.failures import is_transient
 from svc_common.tables import IdempotencyRecord
 from svc_common.types import utcnow
@@ -37,8 +37,6 @@ HEADER = b"idempotency-key"
 METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Longest key accepted (400 beyond): the IETF draft leaves it to the server.
 MAX_KEY_LENGTH = 255
-#: Seconds a client should wait before retrying after a 503.
-RETRY_AFTER_SECONDS = 2
 
 
 def _problem(status: int, code: str, detail: str, **extra: Any) -> bytes:
@@ -151,6 +149,7 @@ class IdempotencyMiddleware:
                         answer = await _store(db, unit, owner, key, scope, digest, captured)
                     if answer is None:
                         await db.commit(unit)
+                        faults.crash_after_commit(scope["path"])
                         answer = captured
         status, payload, ctype, extra = answer
         await _respond(send, status, payload, ctype, extra)

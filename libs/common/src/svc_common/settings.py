@@ -63,6 +63,16 @@ class ServiceSettings(BaseSettings):
     clock_start: dt.datetime | None = None
     clock_force: bool = False
 
+    #: Retention of the bookkeeping tables (the journal, the audit trail and
+    #: every domain table are kept for good). Inbox rows must outlive any
+    #: redelivery: keep this above the topics' retention (7 days by default).
+    inbox_retention_days: int = Field(30, ge=1)
+    outbox_retention_days: int = Field(7, ge=1)
+    idempotency_retention_hours: int = Field(72, ge=1)
+    retention_sweep_seconds: float = Field(3600.0, gt=0)
+    #: How often the event transport's health is probed for /ready and metrics.
+    transport_probe_seconds: float = Field(5.0, gt=0)
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

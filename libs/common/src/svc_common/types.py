@@ -21,8 +21,14 @@ from svc_common import clock, i18n
 from svc_common.i18n import msg
 
 KG_PER_TONNE = 1000
-#: Nothing a single project or plant emits comes near this; a bigger figure is a typo.
+#: The largest single amount a request may carry (a baseline, a reclaim, a
+#: permitted amount): no district's stock comes near it; more is a typo.
 MAX_TONNES = Decimal("1000000")
+#: The largest project increment: with the largest offset ratio (MAX_RATIO)
+#: its need still fits MAX_TONNES, so every service can state it — the same
+#: bound wherever a project is submitted.
+MAX_INCREMENT_TONNES = Decimal("100000")
+MAX_RATIO = Decimal("10")
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 #: Auto-incrementing 64-bit key on PostgreSQL; SQLite only auto-increments INTEGER.
@@ -145,9 +151,9 @@ def kg_to_tonnes(kg: int) -> Decimal:
 
 def _check_ratio(d: Decimal) -> Decimal:
     if d <= 0:
-        raise ValueError(msg("must be greater than 0", "必须大于 0"))
-    if d > 100:
-        raise ValueError(msg("is implausibly large (over 100)", "数值过大，不合常理（超过 100）"))
+        raise ValueError(i18n.msg("must be greater than 0", "必须大于 0"))
+    if d > MAX_RATIO:
+        raise ValueError(i18n.msg(f"must be at most {MAX_RATIO}", f"不得大于 {MAX_RATIO}"))
     if d != d.quantize(Decimal("0.01")):
         raise ValueError(msg("at most 2 decimals are allowed", "最多 2 位小数"))
     return d.quantize(Decimal("0.01"))
@@ -175,6 +181,50 @@ def _positive(d: Decimal) -> Decimal:
 
 #: An amount that must be more than zero (a baseline, a project increment…).
 PositiveTonnes = Annotated[Tonnes, AfterValidator(_positive)]
+
+
+def _check_increment(d: Decimal) -> Decimal:
+    if d > MAX_INCREMENT_TONNES:
+        raise ValueError(
+            i18n.msg(
+                f"a project's increment may be at most {MAX_INCREMENT_TONNES} t/a",
+                f"单个项目的增量不得超过 {MAX_INCREMENT_TONNES} 吨/年",
+            )
+        )
+    return d
+
+
+#: A project's increment of a pollutant (t/a): ≤ MAX_INCREMENT_TONNES everywhere.
+IncrementTonnes = Annotated[
+    Tonnes,
+    AfterValidator(_check_increment),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{1,6}(\.\d{1,3})?$",
+            "description": f"t/a, at most {MAX_INCREMENT_TONNES}",
+            "examples": ["2.5"],
+        }
+    ),
+]
+PositiveIncrementTonnes = Annotated[IncrementTonnes, AfterValidator(_positive)]
+
+
+def _check_total(d: Decimal) -> Decimal:
+    if d.as_tuple().exponent < -3 and d != d.quantize(Decimal("0.001")):  # type: ignore[operator]
+        raise ValueError("at most 3 decimals (one kilogram) are allowed")
+    return d.quantize(Decimal("0.001"))
+
+
+#: A sum of amounts in an answer or event (a pool's balance, a shortfall):
+#: exact like Tonnes, with no cap (many amounts add up past any one's cap).
+TotalTonnes = Annotated[
+    Decimal,
+    BeforeValidator(_parse_tonnes),
+    AfterValidator(_check_total),
+    PlainSerializer(_fmt3, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d{1,3})?$", "examples": ["12.5"]}),
+]
 
 
 _ISO_DATETIME = re.compile(

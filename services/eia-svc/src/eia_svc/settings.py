@@ -27,6 +27,11 @@ class Settings(ServiceSettings):
     #: The address people reach the bureau at, printed on receipts (verification
     #: URL and QR code): the console's public pages are under it.
     public_url: str = "http://127.0.0.1:8000"
+    #: A quota request with no answer for this long is asked again (same
+    #: attempt; quota-svc answers with the reservation's state), and how often
+    #: the sweeper looks for such requests.
+    quota_reask_after_seconds: float = Field(120.0, gt=0)
+    quota_reask_sweep_seconds: float = Field(30.0, gt=0)
     #: Largest bulk registration upload, in rows.
     bulk_max_rows: int = Field(10_000, ge=1)
 

@@ -190,7 +190,7 @@ async def list_enterprises(
     cursor: str | None,
     limit: int,
 ) -> Page[EnterpriseOut]:
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, "str")
     q = select(Enterprise).order_by(Enterprise.uscc).limit(limit + 1)
     if districts is not None:
         q = q.where(Enterprise.district.in_(districts))

@@ -36,7 +36,7 @@ async def list_registrations(
     limit: int,
     uscc: str | None = None,
 ) -> Page[RegistrationOut]:
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, "str")
     q = (
         select(Registration, Enterprise.name)
         .join(Enterprise, Enterprise.uscc == Registration.uscc)

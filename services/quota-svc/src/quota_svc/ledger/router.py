@@ -12,7 +12,7 @@ from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import Conflict, field_error
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_int_cursor, encode_cursor
 from svc_common.service import get_db
 from svc_common.types import kg_to_tonnes, tonnes_to_kg, utcnow
 
@@ -157,9 +157,7 @@ async def read_journal(
     db: Database = Depends(get_db),
 ) -> Page[EntryOut]:
     districts = readable_districts(principal, district)
-    after = decode_cursor(cursor)
-    if after is not None and not isinstance(after, int):
-        raise field_error("cursor", "is not a cursor this API returned")
+    after = decode_int_cursor(cursor)
     stmt = select(JournalEntry).where(JournalEntry.district.in_(districts))
     if pollutant:
         stmt = stmt.where(JournalEntry.pollutant == check_pollutant(pollutant))
