@@ -15,9 +15,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from svc_common.auth import ROLES, mint_token
 from svc_common.districts import DISTRICTS
 from svc_common.settings import DEV_JWT_SECRET
+from svc_common.tokens import ROLES, mint_token
+
+from bureau import ops
 
 app = typer.Typer(help="Permits, VOCs quota and fast-track EIA for a city environment bureau.")
 console = Console(stderr=True)
@@ -146,6 +148,7 @@ app.add_typer(_quota.app, name="quota")
 app.command("migrate")(_migrate.migrate)
 app.command("demo")(_demo.demo)
 
+ops.register(app)
 
 if __name__ == "__main__":
     app()

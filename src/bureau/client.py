@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from svc_common.auth import mint_token
 from svc_common.settings import DEV_JWT_SECRET
+from svc_common.tokens import mint_token
 
 
 class ApiFailed(Exception):

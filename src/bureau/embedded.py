@@ -25,6 +25,7 @@ from quota_svc.app import create as create_quota
 from quota_svc.settings import Settings as QuotaSettings
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+from svc_common import i18n
 from svc_common.transports.local import LocalTransport
 
 
@@ -108,11 +109,15 @@ class Embedded:
         else:
             target = JSONResponse(
                 {
-                    "detail": "not found",
+                    "type": "urn:envbureau:problem:not-found",
+                    "title": i18n.title(404),
+                    "status": 404,
+                    "detail": i18n.msg("no service answers this path", "没有服务提供此路径"),
                     "console": "/console/",
                     "services": {p: f"{p}/docs" for p in self.apps},
                 },
                 status_code=404,
+                media_type="application/problem+json",
             )
         await target(scope, receive, send)
 

@@ -7,13 +7,15 @@ import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from svc_common.uploads import XLSX_TYPE, RawRow, error_report_xlsx, parse_upload
 
 from bureau.client import Api
+
+if TYPE_CHECKING:  # svc_common.uploads imports FastAPI: only when a file is read
+    from svc_common.uploads import RawRow
 
 console = Console(stderr=True)
 
@@ -43,6 +45,8 @@ def api(base: str | None, token: str | None) -> Api:
 def read_rows(path: Path, max_rows: int = 200_000) -> list[RawRow]:
     """A CSV (UTF-8, UTF-8 with BOM, or GB18030/GBK) or .xlsx file as numbered
     rows, read by the same reader as the services' bulk uploads."""
+    from svc_common.uploads import XLSX_TYPE, parse_upload
+
     if not path.is_file():
         raise typer.BadParameter(f"{path} is not a file")
     media = XLSX_TYPE if path.suffix.lower() in (".xlsx", ".xlsm") else "text/csv"
@@ -89,6 +93,8 @@ def write_error_report(
     path: Path, rows: Sequence[RawRow], failures: Mapping[int, Iterable[tuple[str, str]]]
 ) -> None:
     """The failing rows with their cells and reasons: .xlsx, or CSV by suffix."""
+    from svc_common.uploads import error_report_xlsx
+
     if path.suffix.lower() == ".xlsx":
         path.write_bytes(error_report_xlsx(rows, failures))
         return

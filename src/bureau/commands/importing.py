@@ -10,15 +10,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from svc_common.districts import district_problem
-from svc_common.uploads import RawRow
 from svc_common.uscc import uscc_problem
 
 from bureau.client import Api, ApiFailed
+
+if TYPE_CHECKING:
+    from svc_common.uploads import RawRow
 from bureau.commands.common import (
     ApiOption,
     TokenOption,

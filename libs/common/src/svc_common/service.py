@@ -28,6 +28,7 @@ from svc_common.clock_admin import clock_router
 from svc_common.db import Database
 from svc_common.errors import install_error_handlers
 from svc_common.events.registry import load_all
+from svc_common.guard import InputGuardMiddleware
 from svc_common.idempotency import IdempotencyMiddleware
 from svc_common.inbox import EventHandlers, InboxConsumer
 from svc_common.migrate import upgrade_async
@@ -222,6 +223,11 @@ def create_app(
     app.include_router(ops_router(spec.prefix))
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestContextMiddleware, service=spec.name)
+    app.add_middleware(
+        InputGuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     return app
 
 

@@ -73,6 +73,11 @@ class ServiceSettings(BaseSettings):
     #: How often the event transport's health is probed for /ready and metrics.
     transport_probe_seconds: float = Field(5.0, gt=0)
 
+    #: Largest request body: JSON requests, and bulk uploads (CSV, NDJSON,
+    #: spreadsheets). Past it the request is refused with 413, unread.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
