@@ -16,7 +16,7 @@ help: ## list the targets
 venv: ## create .venv with the locked dependencies
 	@scripts/bootstrap.sh
 
-run: venv ## the embedded default: the services and the console on http://127.0.0.1:8000 (PORT=…)
+run: venv ## the embedded default: the four services and the console on http://127.0.0.1:8000 (PORT=…)
 	@PORT=$(PORT) DATA_DIR=$(DATA_DIR) .venv/bin/bureau run
 
 demo: venv ## load the demonstration data into the running `make run` (PORT=…)
@@ -34,7 +34,7 @@ test-browser: venv ## only the console's browser tests (installs Debian's chromi
 lint: venv ## ruff and mypy only
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy libs/common/src services/*/src src
 
-run-kafka: venv ## distributed mode here: PostgreSQL, Kafka, services on 8001-8003, console on 8004
+run-kafka: venv ## distributed mode here: PostgreSQL, Kafka, services on 8001-8004, console on 8005
 	@scripts/run-kafka.sh
 
 up: ## the docker compose stack (Docker engine + Compose v2; export JWT_SECRET, SESSION_SECRET)

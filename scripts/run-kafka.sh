@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make run-kafka`: the distributed mode on one machine. The same private
 # PostgreSQL and Kafka broker the tests use, one database per service, the
-# three services as three processes on ports 8001-8003 and the console on
-# 8004. Ctrl-C stops them; the servers are stopped too unless KEEP_SERVERS=1.
+# four services as four processes on ports 8001-8004 and the console on
+# 8005. Ctrl-C stops them; the servers are stopped too unless KEEP_SERVERS=1.
 #
 # The distributed mode refuses the public development JWT secret: a secret of
 # this machine's own is made once and kept in $STATE_DIR/jwt-secret (or
@@ -28,7 +28,7 @@ import asyncpg
 async def main(admin: str) -> None:
     conn = await asyncpg.connect(admin)
     try:
-        for name in ("permit", "quota", "eia"):
+        for name in ("permit", "quota", "eia", "supervision"):
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname=$1", name):
                 await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -60,9 +60,9 @@ stop() {
 trap stop EXIT INT TERM
 
 port=8001
-for svc in permit quota eia; do
+for svc in permit quota eia supervision; do
   extra=()
-  [ "$svc" = eia ] && extra=(PUBLIC_URL=http://127.0.0.1:8004)
+  [ "$svc" = eia ] && extra=(PUBLIC_URL=http://127.0.0.1:8005)
   env DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/$svc" \
     EVENT_TRANSPORT="kafka://$KAFKA_BOOTSTRAP" \
     PORT=$port LOG_JSON=true "${extra[@]}" \
@@ -72,10 +72,10 @@ for svc in permit quota eia; do
   port=$((port + 1))
 done
 PERMIT_URL=http://127.0.0.1:8001 QUOTA_URL=http://127.0.0.1:8002 EIA_URL=http://127.0.0.1:8003 \
-  DEV_LOGIN=true PUBLIC_URL=http://127.0.0.1:8004 PORT=8004 LOG_JSON=true \
+  DEV_LOGIN=true PUBLIC_URL=http://127.0.0.1:8005 PORT=8005 LOG_JSON=true \
   .venv/bin/python -m console >"$STATE_DIR/console.log" 2>&1 &
 pids+=($!)
-echo "console:   http://127.0.0.1:8004/console/ (log: $STATE_DIR/console.log)"
+echo "console:   http://127.0.0.1:8005/console/ (log: $STATE_DIR/console.log)"
 echo "PostgreSQL: $PG_ADMIN_URL   Kafka: $KAFKA_BOOTSTRAP"
 echo "Get a token: JWT_SECRET=\$(cat $STATE_DIR/jwt-secret) make token ROLE=officer DISTRICT=120119"
 echo "Demo data:  JWT_SECRET=\$(cat $STATE_DIR/jwt-secret) PERMIT_URL=http://127.0.0.1:8001 \\"

@@ -12,7 +12,7 @@ echo "== ruff and mypy"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy libs/common/src services/permit-svc/src services/quota-svc/src \
-  services/eia-svc/src services/console/src src
+  services/eia-svc/src services/supervision-svc/src services/console/src src
 
 # The console's browser tests drive Debian's Chromium (never a browser that
 # Playwright downloads) and need a Chinese font to render the pages.

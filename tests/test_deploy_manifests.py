@@ -54,9 +54,12 @@ APP_SERVICES = {
     "permit-svc": ("permit_svc", 8001),
     "quota-svc": ("quota_svc", 8002),
     "eia-svc": ("eia_svc", 8003),
+    "supervision-svc": ("supervision_svc", 8004),
 }
 #: The web console: built from the same image, no database, no Kafka.
-CONSOLE = ("console", "console", 8004)
+CONSOLE = ("console", "console", 8005)
+#: The services whose APIs the console calls.
+CONSOLE_CALLS = ("permit-svc", "quota-svc", "eia-svc")
 KAFKA_POM = ROOT / "deploy" / "local" / "kafka" / "pom.xml"
 
 
@@ -269,7 +272,7 @@ def test_compose_depends_on_targets_exist_and_are_healthchecked() -> None:
                 )
 
 
-def test_compose_app_services_are_the_three_services_and_wait_for_their_backends() -> None:
+def test_compose_app_services_are_the_four_services_and_wait_for_their_backends() -> None:
     apps = app_services()
     assert set(apps) == set(APP_SERVICES)
     for name, svc in apps.items():
@@ -284,7 +287,7 @@ def test_compose_app_services_are_the_three_services_and_wait_for_their_backends
 def test_compose_database_urls_point_at_databases_the_init_script_creates() -> None:
     services = compose()["services"]
     roles, dbs = pg_init()
-    assert set(dbs) == {"permit", "quota", "eia"}
+    assert set(dbs) == {"permit", "quota", "eia", "supervision"}
     postgres = services["postgres"]
     assert str(postgres["image"]).startswith("postgres:16")
     mounts = [str(v) for v in postgres.get("volumes", [])]
@@ -355,7 +358,7 @@ def test_compose_event_transport_is_the_kafka_internal_listener() -> None:
         assert transport == f"kafka://{internal_addr}", f"{name}: {transport}"
 
 
-def test_compose_host_ports_are_8001_to_8003_and_distinct() -> None:
+def test_compose_host_ports_are_8001_to_8004_and_distinct() -> None:
     services = compose()["services"]
     host_ports = [h for svc in services.values() for h, _ in port_pairs(svc.get("ports", []))]
     assert len(host_ports) == len(set(host_ports)), f"host port used twice: {host_ports}"
@@ -649,11 +652,11 @@ def topics() -> list[dict[str, Any]]:
 
 
 def test_topics_are_the_services_topics_and_their_dead_letter_twins() -> None:
-    from svc_common.events.schemas import eia, permit, quota
+    from svc_common.events.schemas import eia, permit, quota, supervision
     from svc_common.transports.base import DLQ_SUFFIX
 
-    main = {permit.TOPIC, quota.TOPIC, eia.TOPIC}
-    assert main == {"permit.events", "quota.events", "eia.events"}
+    main = {permit.TOPIC, quota.TOPIC, eia.TOPIC, supervision.TOPIC}
+    assert main == {"permit.events", "quota.events", "eia.events", "supervision.events"}
     by_name = {t["name"]: t for t in topics()}
     assert set(by_name) == main | {t + DLQ_SUFFIX for t in main}
     partitions = {t["partitions"] for n, t in by_name.items() if n in main}
@@ -762,7 +765,7 @@ def test_compose_console_calls_the_services_and_waits_for_them(
     for key in ("SESSION_SECRET", "JWT_SECRET"):
         assert re.fullmatch(rf"\$\{{{key}:\?.+\}}", raw[key]), f"console: {key} not required"
     assert port_pairs(svc["ports"]) == [(host_port, int(env["PORT"]))]
-    for service in APP_SERVICES:
+    for service in CONSOLE_CALLS:
         short = service.removesuffix("-svc")
         port = env_dict(services[service]["environment"])["PORT"]
         assert env[f"{short.upper()}_URL"] == f"http://{service}:{port}", service
@@ -792,7 +795,7 @@ def test_k8s_console_calls_the_services_through_their_service_objects() -> None:
             ref = e["valueFrom"]["secretKeyRef"]
             env[e["name"]] = examples[ref["name"]][ref["key"]]
     assert "DEV_LOGIN" not in env, "production signs in with OpenID Connect"
-    for service in APP_SERVICES:
+    for service in CONSOLE_CALLS:
         url = env[f"{service.removesuffix('-svc').upper()}_URL"]
         assert url == f"http://{service}" and service in services
     assert env["OIDC_ISSUER"] == load_yaml_docs(K8S / "configmap.yaml")[0]["data"]["JWT_ISSUER"]

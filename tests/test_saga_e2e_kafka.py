@@ -51,6 +51,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         log_dir=tmp_path / "logs",
         db_prefix=f"e2e{uuid.uuid4().hex[:6]}",
         jwt_secret=SECRET,
+        services=("permit", "quota", "eia"),
     )
     try:
         await s.start()

@@ -24,7 +24,12 @@ from bureau import ops
 app = typer.Typer(help="Permits, VOCs quota and fast-track EIA for a city environment bureau.")
 console = Console(stderr=True)
 
-SERVICES = {"permit": "permit_svc", "quota": "quota_svc", "eia": "eia_svc"}
+SERVICES = {
+    "permit": "permit_svc",
+    "quota": "quota_svc",
+    "eia": "eia_svc",
+    "supervision": "supervision_svc",
+}
 
 
 @app.command()
@@ -33,7 +38,7 @@ def run(
     host: Annotated[str, typer.Option(envvar="HOST")] = "127.0.0.1",
     data_dir: Annotated[Path, typer.Option(envvar="DATA_DIR", help="SQLite files")] = Path("data"),
 ) -> None:
-    """The embedded default: all three services in one process, SQLite, in-process events."""
+    """The embedded default: all four services in one process, SQLite, in-process events."""
     import uvicorn
 
     from bureau.embedded import Embedded
@@ -62,7 +67,7 @@ def run(
 
 @app.command()
 def serve(
-    service: Annotated[str, typer.Argument(help="permit | quota | eia")],
+    service: Annotated[str, typer.Argument(help="permit | quota | eia | supervision")],
 ) -> None:
     """Run one service alone, configured by env (DATABASE_URL, EVENT_TRANSPORT, PORT…)."""
     if service not in SERVICES:

@@ -1,10 +1,11 @@
-"""The embedded default: the three services in one process, each with its own
+"""The embedded default: the four services in one process, each with its own
 SQLite file, events passed in-process (still through outbox and inbox), and
 the web console at /console.
 
-Requests are dispatched by path prefix (/permit, /quota, /eia, /console) to
-each app, so the paths are the same as behind a gateway. The console calls the
-services' REST APIs through an in-process ASGI transport to this same app."""
+Requests are dispatched by path prefix (/permit, /quota, /eia, /supervision,
+/console) to each app, so the paths are the same as behind a gateway. The
+console calls the services' REST APIs through an in-process ASGI transport to
+this same app."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from quota_svc.app import create as create_quota
 from quota_svc.settings import Settings as QuotaSettings
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+from supervision_svc.app import create as create_supervision
+from supervision_svc.settings import Settings as SupervisionSettings
 from svc_common import i18n
 from svc_common.transports.local import LocalTransport
 
@@ -55,6 +58,10 @@ class Embedded:
             ),
             "/eia": create_eia(
                 EiaSettings(database_url=url("eia"), public_url=public_url, **common),
+                transport=self.transport,
+            ),
+            "/supervision": create_supervision(
+                SupervisionSettings(database_url=url("supervision"), **common),
                 transport=self.transport,
             ),
         }

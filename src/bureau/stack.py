@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-SERVICES = ("permit", "quota", "eia")
+SERVICES = ("permit", "quota", "eia", "supervision")
 
 
 def free_port() -> int:
@@ -45,6 +45,8 @@ class Stack:
     db_prefix: str = "stack"
     #: The services' JWT secret: the distributed mode refuses the development one.
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    #: Which services to start (all by default; a test may need only some).
+    services: tuple[str, ...] = SERVICES
     extra_env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -55,7 +57,7 @@ class Stack:
 
     async def start(self, within: float = 90.0) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for svc in SERVICES:
+        for svc in self.services:
             self.db_urls[svc] = await ensure_database(self.pg_admin_url, f"{self.db_prefix}_{svc}")
             self.start_service(svc)
         await self.wait_ready(within)
@@ -82,7 +84,7 @@ class Stack:
     async def wait_ready(self, within: float) -> None:
         deadline = time.monotonic() + within
         async with httpx.AsyncClient() as client:
-            for svc in SERVICES:
+            for svc in self.services:
                 while True:
                     proc = self.procs[svc]
                     if proc.poll() is not None:
