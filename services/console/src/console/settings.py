@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     #: The address people reach the bureau at (links printed for the public).
     public_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
-    port: int = 8004
+    port: int = 8005
     log_level: str = "INFO"
     log_json: bool = True
 
