@@ -38,31 +38,36 @@ def run(
     host: Annotated[str, typer.Option(envvar="HOST")] = "127.0.0.1",
     data_dir: Annotated[Path, typer.Option(envvar="DATA_DIR", help="SQLite files")] = Path("data"),
 ) -> None:
-    """The embedded default: all four services in one process, SQLite, in-process events."""
-    import uvicorn
+    """The embedded default: all four services in one process, SQLite, in-process events.
+    Logs are JSON lines on stdout (LOG_JSON=false: a coloured console)."""
+    import sys
+
+    from svc_common.service import serve as serve_app
+    from svc_common.settings import ServiceSettings
 
     from bureau.embedded import Embedded
 
     secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
     base = os.environ.get("PUBLIC_URL") or f"http://{host}:{port}"
-    embedded = Embedded(data_dir, jwt_secret=secret, log_json=False, public_url=base)
-    table = Table(title="Environment bureau — embedded default", show_lines=False)
-    table.add_column("service")
-    table.add_column("address")
-    table.add_row("console", f"{base}/console/")
-    for name in SERVICES:
-        table.add_row(f"{name}-svc", f"{base}/{name}/docs")
-    console.print(table)
-    console.print(f"SQLite files under [bold]{data_dir.resolve()}[/bold]; events in-process.")
-    console.print(
-        f"Open [bold]{base}/console/[/bold] and sign in as a development user; "
-        "load the demonstration data with [bold]make demo[/bold]."
-    )
-    console.print(
-        "For the API, a token: [bold]make token ROLE=officer DISTRICT=120119 SUB=li.hua[/bold] "
-        "then send [italic]Authorization: Bearer <token>[/italic]."
-    )
-    uvicorn.run(embedded, host=host, port=port, log_config=None)
+    embedded = Embedded(data_dir, jwt_secret=secret, public_url=base)
+    if sys.stderr.isatty():  # the welcome is for a person at a terminal, not a log
+        table = Table(title="Environment bureau — embedded default", show_lines=False)
+        table.add_column("service")
+        table.add_column("address")
+        table.add_row("console", f"{base}/console/")
+        for name in SERVICES:
+            table.add_row(f"{name}-svc", f"{base}/{name}/docs")
+        console.print(table)
+        console.print(f"SQLite files under [bold]{data_dir.resolve()}[/bold]; events in-process.")
+        console.print(
+            f"Open [bold]{base}/console/[/bold] and sign in as a development user; "
+            "load the demonstration data with [bold]make demo[/bold]."
+        )
+        console.print(
+            "For the API, a token: [bold]make token ROLE=officer DISTRICT=120119 "
+            "SUB=li.hua[/bold] then send [italic]Authorization: Bearer <token>[/italic]."
+        )
+    serve_app(embedded, ServiceSettings(host=host, port=port))
 
 
 @app.command()

@@ -22,9 +22,10 @@ from eia_svc.settings import Settings as EiaSettings
 from fastapi import FastAPI
 from permit_svc.app import create as create_permit
 from permit_svc.settings import Settings as PermitSettings
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from quota_svc.app import create as create_quota
 from quota_svc.settings import Settings as QuotaSettings
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from supervision_svc.app import create as create_supervision
 from supervision_svc.settings import Settings as SupervisionSettings
@@ -110,7 +111,11 @@ class Embedded:
             return
         if path == "/":
             target = RedirectResponse("/console/", status_code=307)
-        elif path in ("/health", "/ready", "/metrics"):
+        elif path == "/metrics":
+            # The process's figures, every service's (each labelled with its
+            # name); /<prefix>/metrics shows one service's. Scrape one or the other.
+            target = Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        elif path in ("/health", "/ready"):
             # Any service answers the process-wide probes; /ready asks all.
             target = self._ready if path == "/ready" else self.apps["/quota"]
         else:
