@@ -100,7 +100,7 @@ async def register(request: Request, api: Services = Depends(services)) -> Respo
         problem=problem,
         columns=columns,
         rows=rows,
-        meta={k: v for k, v in data.items() if not isinstance(v, list | dict)}
+        meta={k: v for k, v in data.items() if v is not None and not isinstance(v, list | dict)}
         if isinstance(data, dict)
         else {},
     )
