@@ -196,11 +196,33 @@ def _well_behaved(case: schemathesis.Case) -> schemathesis.Case:
     return case
 
 
-# Ledger exports are files: random bytes stand for them (they are refused as
-# not an export, with a 422).
+def _xlsx(table: tuple[list[str], list[dict[str, str]]]) -> bytes:
+    """The table as a workbook's first sheet, as a spreadsheet program saves it."""
+    import io
+
+    from openpyxl import Workbook
+
+    columns, rows = table
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(columns)
+    for row in rows:
+        # A sheet cell holds no control characters (openpyxl refuses them).
+        ws.append([_CONTROL.sub("", row.get(c, "")) for c in columns])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+# Uploads read a workbook's first sheet; a ledger import reads the ledger's
+# own export (a ZIP of CSVs or a workbook): random bytes and a generated
+# sheet stand for it and are refused as not an export, with a 422.
 schemathesis.openapi.media_type("application/zip", st.binary(max_size=256))
 schemathesis.openapi.media_type(
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", st.binary(max_size=256)
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", _table().map(_xlsx)
 )
 
 
@@ -240,15 +262,55 @@ def token_for(role: str) -> str:
 _TOKENS = {role: token_for(role) for role in ("officer", "investment", "filer", "admin", "auditor")}
 
 
+#: The console's development users, one per role, and no one (public pages,
+#: and the redirect to sign in).
+CONSOLE_USERS = ("investment", "officer-jizhou", "admin", "auditor", None)
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_sessions: dict[str, tuple[str, str]] = {}
+
+
+def console_session(user: str) -> tuple[str, str]:
+    """A signed-in console session as a browser holds it: the session cookie
+    and the CSRF token of its forms (by the development sign-in form)."""
+    if user not in _sessions:
+        import os
+
+        import httpx
+
+        with httpx.Client(base_url=os.environ["BUREAU_FUZZ_BASE"], timeout=30) as c:
+            page = c.get("/console/login")
+            csrf = _CSRF.search(page.text)
+            assert csrf, "no CSRF token on the sign-in page"
+            c.post("/console/login/dev", data={"user": user, "csrf_token": csrf.group(1)})
+            # Signing in starts a new session: its forms carry a new token.
+            csrf = _CSRF.search(c.get("/console/login").text)
+            assert csrf, "no CSRF token after signing in"
+            _sessions[user] = (c.cookies["envbureau_console"], csrf.group(1))
+    return _sessions[user]
+
+
 @schemathesis.auth(refresh_interval=None)
 class RoleTokens:
-    """A token of one of the roles the operation admits (any role when it says none)."""
+    """A token of one of the roles the operation admits (any role when it says
+    none); on the console, a signed-in session of a development user."""
 
     def get(self, case: schemathesis.Case, context: schemathesis.AuthContext) -> str:
+        if context.operation.path.startswith("/console"):
+            return "console:" + str(_rng.choice(CONSOLE_USERS))
         roles = context.operation.definition.raw.get("x-roles") or sorted(_TOKENS)
         return _TOKENS[_rng.choice(roles)]
 
     def set(self, case: schemathesis.Case, data: str, context: schemathesis.AuthContext) -> None:
+        if data.startswith("console:"):
+            user = data.removeprefix("console:")
+            if user != "None":
+                cookie, csrf = console_session(user)
+                case.headers = {
+                    **(case.headers or {}),
+                    "Cookie": f"envbureau_console={cookie}",
+                    "X-CSRF-Token": csrf,
+                }
+            return
         headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
         # A well-behaved client uses a new key for each new request; a valid
         # key is replaced by a fresh one (an invalid one is kept: it is a

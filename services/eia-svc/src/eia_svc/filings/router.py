@@ -23,6 +23,7 @@ from svc_common.pagination import (
 )
 from svc_common.service import get_db, get_runtime
 from svc_common.types import ResourceId, kg_to_tonnes, utcnow
+from svc_common.uscc import USCC
 
 from eia_svc.filings import rules, service
 from eia_svc.filings.models import FilingRow
@@ -146,9 +147,14 @@ async def act_on_filing(
 def _check_may_act(p: Principal, f: FilingRow, action: str) -> None:
     if p.role == "filer":
         if f.submitted_by != p.sub:
-            raise NotFound(f"filing {f.id} not found")
+            raise NotFound(msg(f"filing {f.id} not found", f"未找到环评文件 {f.id}"))
         if action != "withdraw":
-            raise Forbidden(f"a filer may only withdraw its filing, not {action} it")
+            raise Forbidden(
+                msg(
+                    f"a filer may only withdraw its filing, not {action} it",
+                    f"建设单位只能撤回自己的环评文件，不能执行 {action}",
+                )
+            )
     # Every role acts only in its token's districts (admins included).
     p.require_district(f.district)
 
@@ -162,7 +168,7 @@ async def get_filing(
     async with db.session() as s:
         f = await s.get(FilingRow, filing_id)
     if f is None or not may_see(principal, f):
-        raise NotFound(f"filing {filing_id} not found")
+        raise NotFound(msg(f"filing {filing_id} not found", f"未找到环评文件 {filing_id}"))
     return to_out(f, utcnow())
 
 
@@ -171,6 +177,7 @@ async def list_filings(
     district: DistrictCode | None = None,
     status: FilingStatus | None = None,
     overdue: bool = False,
+    uscc: USCC | None = None,
     quota_status: QuotaStatus | None = None,
     older_than: str | None = Query(
         None,
@@ -187,7 +194,8 @@ async def list_filings(
 ) -> Page[FilingOut]:
     """Oldest first. overdue=true lists undecided filings past their statutory
     deadline (限时办结) at the time of the request; quota_status=pending with
-    older_than=PT5M lists sagas waiting for quota-svc that long."""
+    older_than=PT5M lists sagas waiting for quota-svc that long; `uscc` narrows
+    to one enterprise."""
     now = utcnow()
     q = select(FilingRow)
     if principal.role == "filer":
@@ -214,6 +222,8 @@ async def list_filings(
         q = q.where(FilingRow.district == district)
     if status:
         q = q.where(FilingRow.status == status)
+    if uscc:
+        q = q.where(FilingRow.uscc == uscc)
     if overdue:
         q = q.where(FilingRow.status.not_in(sorted(rules.DECIDED)), FilingRow.due_at < now)
     if cursor:

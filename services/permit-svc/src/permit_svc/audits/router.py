@@ -9,6 +9,7 @@ from svc_common.districts import DistrictCode
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db
 from svc_common.types import Day, ResourceId, utcnow
+from svc_common.uscc import USCC
 
 from permit_svc.audits import service
 from permit_svc.audits.schemas import AuditIn, AuditOut, Rectification
@@ -48,6 +49,7 @@ async def list_audits(
     district: DistrictCode | None = None,
     overdue: bool = False,
     as_of: Day | None = Query(None, description="the day overdue is judged on; default today"),
+    uscc: USCC | None = None,
     cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
@@ -55,5 +57,5 @@ async def list_audits(
 ) -> Page[AuditOut]:
     today = as_of or local_today(utcnow())
     return await service.list_audits(
-        db, visible_districts(principal, district), overdue, today, cursor, limit
+        db, visible_districts(principal, district), overdue, today, cursor, limit, uscc
     )

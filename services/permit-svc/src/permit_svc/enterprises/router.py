@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require, require_citywide
 from svc_common.db import Database
@@ -9,10 +11,10 @@ from svc_common.districts import DistrictCode
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db
 from svc_common.types import utcnow
-from svc_common.uploads import upload_openapi
+from svc_common.uploads import decode_text, upload_openapi
 from svc_common.uscc import USCC
 
-from permit_svc.bulk import MAX_ROWS, read_upload
+from permit_svc.bulk import MAX_ROWS, read_upload, report_or_json
 from permit_svc.enterprises import importing, service
 from permit_svc.enterprises.rules import Category
 from permit_svc.enterprises.schemas import (
@@ -43,6 +45,7 @@ async def list_industries(
     openapi_extra=upload_openapi(
         max_rows=MAX_ROWS,
         ndjson=False,
+        xlsx=False,
         per_row=False,
         columns="industry_code, name, category",
     ),
@@ -53,11 +56,7 @@ async def import_industries(
     db: Database = Depends(get_db),
 ) -> IndustryImportReport:
     """Replace the classification table (CSV: industry_code,name,category)."""
-    body = await request.body()
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        text = ""
+    text = decode_text(await request.body(), request.headers.get("content-type", ""))
     table = service.parse_industry_table(text)
     return await service.replace_industries(db, principal, table)
 
@@ -74,17 +73,20 @@ async def create_enterprise(
 @router.post(
     "/enterprises:import",
     response_model=ImportReport,
-    openapi_extra=upload_openapi(max_rows=MAX_ROWS, row_model=EnterpriseIn),
+    openapi_extra=upload_openapi(max_rows=MAX_ROWS, row_model=EnterpriseIn, error_report=True),
 )
 async def import_enterprises(
     request: Request,
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
 ) -> Response:
-    """Bulk upsert by USCC from CSV (text/csv) or JSON lines (application/x-ndjson)."""
+    """Bulk upsert by USCC from CSV (text/csv, UTF-8 or GB18030/GBK), an .xlsx
+    sheet or JSON lines (application/x-ndjson). `?report=xlsx` answers with a
+    spreadsheet of the failing rows and why."""
     rows = await read_upload(request)
     result = await importing.import_enterprises(db, principal, rows, utcnow())
-    return Response(result.to_json(), media_type="application/json")
+    sheet = report_or_json(request, rows, [json.loads(r) for r in result.rows], "enterprises")
+    return sheet or Response(result.to_json(), media_type="application/json")
 
 
 @router.patch("/enterprises/{uscc}", response_model=EnterpriseOut)

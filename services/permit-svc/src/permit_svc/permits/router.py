@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
@@ -10,8 +10,9 @@ from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db
 from svc_common.types import ResourceId, utcnow
 from svc_common.uploads import upload_openapi
+from svc_common.uscc import USCC
 
-from permit_svc.bulk import MAX_ROWS, read_upload
+from permit_svc.bulk import MAX_ROWS, read_upload, report_or_json
 from permit_svc.calendar import local_today
 from permit_svc.permits import existing, queries, service
 from permit_svc.permits.rules import PermitStatus
@@ -46,17 +47,24 @@ async def apply(
 @router.post(
     "/permits:import",
     response_model=PermitImportReport,
-    openapi_extra=upload_openapi(max_rows=MAX_ROWS, csv=False, row_model=ExistingPermit),
+    openapi_extra=upload_openapi(
+        max_rows=MAX_ROWS, csv=False, row_model=ExistingPermit, error_report=True
+    ),
 )
 async def import_existing(
     request: Request,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
-) -> PermitImportReport:
-    """Bring certificates issued before this register onto it (JSON lines)."""
+) -> PermitImportReport | Response:
+    """Bring certificates issued before this register onto it (JSON lines);
+    `?report=xlsx` answers with a spreadsheet of the failing rows and why."""
     rows = await read_upload(request, csv_allowed=False)
-    return await existing.import_permits(db, principal, rows, utcnow())
+    report = await existing.import_permits(db, principal, rows, utcnow())
+    sheet = report_or_json(
+        request, rows, [r.model_dump(mode="json") for r in report.rows], "permits"
+    )
+    return sheet or report
 
 
 @router.post("/permits/{permit_id}/issue", response_model=PermitOut)
@@ -164,6 +172,7 @@ async def list_permits(
     district: DistrictCode | None = None,
     status: PermitStatus | None = None,
     expiring_within_days: int | None = Query(None, ge=0, le=3650),
+    uscc: USCC | None = None,
     cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
@@ -180,4 +189,5 @@ async def list_permits(
         cursor=cursor,
         limit=limit,
         settings=settings,
+        uscc=uscc,
     )
