@@ -468,6 +468,23 @@ EIA: dict[str, Recipe] = {
     "getReceipt": _filer_one(
         "GET", lambda w, d, f: f"/eia/registrations/{w['eia_reg', d, f]}/receipt"
     ),
+    # Public verification of a receipt: anyone holding its number and code.
+    "verifyReceipt": Recipe(
+        "public",
+        lambda w, d, f: Req(
+            "GET",
+            f"/eia/public/receipts/{w['eia_receipt', d, f][0]}",
+            params={"code": w["eia_receipt", d, f][1]},
+        ),
+    ),
+    "publicReceipt": Recipe(
+        "public",
+        lambda w, d, f: Req(
+            "GET",
+            f"/eia/public/receipts/{w['eia_receipt', d, f][0]}/receipt",
+            params={"code": w["eia_receipt", d, f][1]},
+        ),
+    ),
     "reviewQueue": listing("/eia/review-queue"),
     "clearCheck": _filer_one(
         "POST", lambda w, d, f: f"/eia/review-queue/{w['eia_reg', d, f]}/clear", control_ok=(409,)
@@ -800,6 +817,7 @@ async def seed(c: httpx.AsyncClient) -> World:
             body = _eia_registration(d, next(_serial))
             r = await _ok(await c.post("/eia/registrations", json=body, headers=who), 201)
             w["eia_reg", d, filer] = r["filing_id"]
+            w["eia_receipt", d, filer] = (r["filing_no"], r["check_code"])
             f = await _ok(await c.post("/eia/filings", json=_eia_filing(d), headers=who), 201)
             w["filing", d, filer] = f["id"]
 
@@ -968,7 +986,7 @@ async def test_no_role_crosses_its_districts_or_another_filers_records(
             r = await _send(c, recipe.build(w, A, X), None)
             calls += 1
             if r.status_code >= 400:
-                bad("anyone", "a probe answers without a token", r)
+                bad("anyone", "a public operation answers without a token", r)
             continue
         for role in ROLES:
             admitted = roles is None or role in roles

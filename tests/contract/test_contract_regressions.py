@@ -3,6 +3,7 @@ in the shared mechanism (svc_common) so every service has the fix."""
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import re
@@ -189,3 +190,71 @@ async def test_a_day_at_the_calendars_edge_is_refused_not_a_500(tmp_path: Path) 
         for query in ("from=0001-01-01&to=0002-01-01", "from=9998-01-01&to=9999-12-31"):
             r = await c.get(f"/supervision/reports/enforcement?{query}", headers=ADMIN)
             assert r.status_code == 422, r.text
+
+
+async def test_an_error_report_holds_control_characters_a_sheet_cannot(
+    permit: httpx.AsyncClient,
+) -> None:
+    # A failing row whose cell held U+0004 made the .xlsx error report a 500
+    # (openpyxl refuses control characters in a cell).
+    body = (
+        json.dumps({"uscc": make_uscc("120101", 7), "valid_from": "bad\u0004day"}) + "\n"
+    ).encode()
+    r = await permit.post(
+        "/permit/permits:import?report=xlsx",
+        content=body,
+        headers={**ADMIN, "Content-Type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200, r.text
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(r.content)).worksheets[0]
+    cells = [str(c.value) for row in sheet.iter_rows() for c in row if c.value is not None]
+    assert any("bad\\x04day" in c for c in cells), cells
+
+
+async def test_an_unknown_report_is_refused_before_anything_is_written(
+    permit: httpx.AsyncClient,
+) -> None:
+    # `?report=AAA` was ignored (the rows were written and answered as JSON).
+    uscc = make_uscc("120101", 8)
+    r = await permit.post(
+        "/permit/registrations:import?report=AAA",
+        content=f"uscc\r\n{uscc}\r\n".encode(),
+        headers={**ADMIN, "Content-Type": "text/csv"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == "report"
+    listed = await permit.get("/permit/registrations", params={"uscc": uscc}, headers=ADMIN)
+    assert listed.status_code == 200 and listed.json()["items"] == []
+
+
+@pytest.mark.parametrize(("service_status", "page_status"), [(422, 422), (409, 409), (500, 502)])
+async def test_a_service_refusing_a_console_request_is_a_4xx_page(
+    service_status: int, page_status: int
+) -> None:
+    # An unknown pollutant in the console's address was refused by quota-svc
+    # with a 422, and the console answered 502 (a server error for a bad
+    # request); a service that fails is still a 502.
+    from console.app import create
+    from console.settings import Settings
+
+    def quota(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            service_status,
+            json={"title": "refused", "status": service_status, "detail": "pollutant: unknown"},
+            headers={"Content-Type": "application/problem+json"},
+        )
+
+    app = create(Settings(dev_login=True), transport=httpx.MockTransport(quota))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://console.test"
+    ) as c:
+        page = await c.get("/console/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf
+        r = await c.post("/console/login/dev", data={"user": "auditor", "csrf_token": csrf[1]})
+        assert r.status_code == 303
+        r = await c.get("/console/investment/", params={"pollutant": "Xx"})
+        assert r.status_code == page_status
+        assert "pollutant: unknown" in r.text

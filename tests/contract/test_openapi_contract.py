@@ -196,3 +196,36 @@ def test_probes_are_documented(service: str) -> None:
     assert {"200", "503"} <= set(ready)
     assert "application/json" in ready["503"]["content"]
     assert f"{prefix}/health" in doc["paths"]
+
+
+@pytest.mark.parametrize("service", sorted(s for s in DOCS if s != "console"))
+def test_creations_link_to_what_can_be_done_with_their_record(service: str) -> None:
+    """Each `POST /x` answering a record links to the operations on
+    `/x/{key}…` (the stateful fuzzing follows them), and every link names an
+    operation of the document and one of its path parameters."""
+    doc = DOCS[service]
+    by_id = {op["operationId"]: (path, op) for path, _, op in _ops(doc)}
+    linked: set[str] = set()
+    problems = []
+    for path, method, op in _ops(doc):
+        for status, answer in op["responses"].items():
+            for name, link in (answer.get("links") or {}).items():
+                target = by_id.get(link["operationId"])
+                if target is None:
+                    problems.append(f"{method} {path} {status}: {name} names no operation")
+                    continue
+                for where, value in link["parameters"].items():
+                    place, param = where.split(".", 1)
+                    if place != "path" or "{" + param + "}" not in target[0]:
+                        problems.append(f"{name}: {where} is not a path parameter")
+                    if not value.startswith("$response.body#/"):
+                        problems.append(f"{name}: {value} is not taken from the answer")
+                linked.add(target[0])
+    collections = {
+        p for p, m, op in _ops(doc) if m == "post" and "{" not in p and "201" in op["responses"]
+    }
+    for collection in collections:
+        items = [p for p in doc["paths"] if p.startswith(collection + "/{")]
+        if items and not set(items) & linked:
+            problems.append(f"POST {collection} links to none of {items}")
+    assert not problems, "\n".join(problems)

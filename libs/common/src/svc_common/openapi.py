@@ -339,7 +339,57 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
             for code, resp in list(responses.items()):
                 if code[:1] in ("4", "5") and not _declared(resp):
                     responses[code] = _problem_response(int(code), resp)
+    _link_created(schema)
     return schema
+
+
+_ITEM = re.compile(r"^/\{([A-Za-z_][A-Za-z0-9_]*)\}(/|$)")
+
+
+def _link_created(schema: dict[str, Any]) -> None:
+    """OpenAPI links from each creation to what can be done with the record it
+    made: `POST /x` answering a record with `id` (or the key itself, such as
+    `uscc`) links to every operation on `/x/{key}…`, with that value as the
+    key. A route whose answer holds the key elsewhere names it by a JSON
+    pointer in `openapi_extra={"x-record-key": "/complaint/id"}`. Clients,
+    and the stateful fuzzing, follow the links."""
+    paths = schema.get("paths", {})
+    records = schema.get("components", {}).get("schemas", {})
+    for collection, item in paths.items():
+        create = item.get("post")
+        if create is None or "{" in collection:
+            continue
+        pointer = create.pop("x-record-key", None)
+        for status in ("201", "200"):
+            answer = (create.get("responses") or {}).get(status)
+            body = ((answer or {}).get("content") or {}).get("application/json", {})
+            ref = str((body.get("schema") or {}).get("$ref", ""))
+            fields = records.get(ref.rsplit("/", 1)[-1], {}).get("properties", {}) if ref else {}
+            if fields:
+                break
+        else:
+            continue
+        links: dict[str, Any] = {}
+        for path, target in paths.items():
+            m = _ITEM.match(path[len(collection) :]) if path.startswith(collection) else None
+            if m is None:
+                continue
+            key = m.group(1)
+            field = (
+                key if key in fields else "id" if key.endswith("_id") and "id" in fields else None
+            )
+            if pointer is not None:
+                field = str(pointer).lstrip("/")
+            if field is None:
+                continue
+            for op in target.values():
+                if isinstance(op, dict) and "operationId" in op:
+                    links[op["operationId"]] = {
+                        "operationId": op["operationId"],
+                        "parameters": {f"path.{key}": f"$response.body#/{field}"},
+                    }
+        if links and answer is not None:
+            answer.setdefault("links", {}).update(links)
 
 
 def install(app: FastAPI) -> None:

@@ -49,6 +49,8 @@ XLSX_TYPES = (XLSX_TYPE,)
 MAX_XLSX_UNZIPPED = 200 * 1024 * 1024
 MAX_COLUMNS = 200
 MAX_CELL = 10_000
+#: The most characters a sheet cell holds (Excel's limit).
+SHEET_CELL_CHARS = 32_767
 #: Charsets a client may declare, by their canonical codec name. GBK and
 #: GB2312 are read as GB18030, their superset.
 _CHARSETS = {
@@ -424,10 +426,12 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
 
 def wants_spreadsheet(request: Request) -> bool:
     """Whether the client asked for the per-row result as an .xlsx error
-    report (Accept: the .xlsx type, or ?report=xlsx)."""
-    return request.query_params.get("report") == "xlsx" or XLSX_TYPE in request.headers.get(
-        "accept", ""
-    )
+    report (Accept: the .xlsx type, or ?report=xlsx); any other `report` is a
+    422 (before the upload is read, so nothing is written)."""
+    report = request.query_params.get("report")
+    if report is not None and report != "xlsx":
+        raise field_error("report", msg("the only report is xlsx", "report 只能是 xlsx"), "enum")
+    return report == "xlsx" or XLSX_TYPE in request.headers.get("accept", "")
 
 
 def error_report_xlsx(
@@ -446,7 +450,7 @@ def error_report_xlsx(
     for r in rows:
         if r.row in failures and r.data:
             columns += [k for k in r.data if k not in columns]
-    head = [msg("row", "行号"), *columns, msg("errors", "错误原因")]
+    head = [msg("row", "行号"), *(_sheet_value(c) for c in columns), msg("errors", "错误原因")]
     ws.append(head)
     for cell in ws[1]:
         cell.font = Font(bold=True)
@@ -457,7 +461,7 @@ def error_report_xlsx(
             continue
         data = r.data or {}
         text = "; ".join(f"{f}: {m}" if f else m for f, m in reasons) or (r.error or "")
-        ws.append([r.row, *(_sheet_value(data.get(c)) for c in columns), text])
+        ws.append([r.row, *(_sheet_value(data.get(c)) for c in columns), _sheet_value(text)])
     ws.freeze_panes = "B2"
     ws.column_dimensions[ws.cell(1, len(head)).column_letter].width = 80
     out = io.BytesIO()
@@ -466,9 +470,16 @@ def error_report_xlsx(
 
 
 def _sheet_value(v: Any) -> Any:
-    if v is None or isinstance(v, str | int | float | bool):
+    """A cell as sent, made storable: a sheet holds no control characters
+    (they are written as their escapes, so the sender sees where they were)
+    and at most 32,767 characters in a cell."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if v is None or isinstance(v, int | float | bool):
         return v
-    return json.dumps(v, ensure_ascii=False)
+    text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+    text = ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text if len(text) <= SHEET_CELL_CHARS else text[: SHEET_CELL_CHARS - 1] + "…"
 
 
 def error_report_response(

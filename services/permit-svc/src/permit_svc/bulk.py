@@ -23,6 +23,7 @@ MAX_ROWS = 200_000
 
 
 async def read_upload(request: Request, *, csv_allowed: bool = True) -> list[RawRow]:
+    wants_spreadsheet(request)  # a bad `report` is refused before anything is written
     return await uploads.read_upload(request, max_rows=MAX_ROWS, csv_allowed=csv_allowed)
 
 

@@ -64,6 +64,7 @@ def _settings(request: Request) -> Settings:
     "/registrations",
     status_code=201,
     response_model=RegistrationFiled,
+    openapi_extra={"x-record-key": "/filing_id"},
     responses={
         200: {
             "model": RegistrationFiled,
@@ -145,6 +146,7 @@ async def file_registrations_bulk(
     officedocument.spreadsheetml.sheet` (or `?report=xlsx`) the answer is a
     spreadsheet of the failing rows and why."""
     settings = _settings(request)
+    as_sheet = wants_spreadsheet(request)  # a bad `report` is refused before any write
     raw = await read_upload(request, max_rows=settings.bulk_max_rows, drop_empty_cells=True)
     async with db.session() as s:
         types, units, parks = await all_types(s), await all_units(s), await all_parks(s)
@@ -197,7 +199,7 @@ async def file_registrations_bulk(
         rejected=n_rej,
         results=results,
     )
-    if wants_spreadsheet(request):
+    if as_sheet:
         failures = {r.row: [(e.field, e.message) for e in r.errors] for r in results if r.errors}
         return error_report_response(raw, failures, "registrations")
     # Serialised once here: FastAPI would validate 10,000 rows again.

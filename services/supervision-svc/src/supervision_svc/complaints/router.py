@@ -48,7 +48,12 @@ def _not_found(complaint_id: str) -> NotFound:
     return NotFound(msg(f"no complaint {complaint_id}", f"没有投诉 {complaint_id}"))
 
 
-@router.post("/complaints", status_code=201, response_model=ComplaintReceipt)
+@router.post(
+    "/complaints",
+    status_code=201,
+    response_model=ComplaintReceipt,
+    openapi_extra={"x-record-key": "/complaint/id"},
+)
 async def receive_complaint(
     body: ComplaintIn,
     principal: Principal = Depends(require(*INTAKE)),
