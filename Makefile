@@ -47,8 +47,10 @@ schemas: venv ## export event JSON Schemas and the AsyncAPI document to docs/eve
 	.venv/bin/bureau schemas --out docs/events
 
 FUZZ_EXAMPLES ?= 300
-fuzz: venv ## schemathesis at full size against the embedded default (figures in fuzz-report/)
-	.venv/bin/python tests/contract/fuzz.py --max-examples $(FUZZ_EXAMPLES) --out fuzz-report
+FUZZ_CASES ?= 30000
+fuzz: venv ## schemathesis at full size, niced: ~FUZZ_CASES cases per service (figures in fuzz-report/)
+	nice -n 10 .venv/bin/python tests/contract/fuzz.py --max-examples $(FUZZ_EXAMPLES) \
+	  --cases-per-service $(FUZZ_CASES) --seed 20261201 --out fuzz-report
 
 bench: venv ## run the benchmarks (figures in bench/RESULTS.md)
 	@scripts/bench.sh

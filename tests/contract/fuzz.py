@@ -51,6 +51,7 @@ class Figures:
     #: Operations in the service's document, and how many of them were called.
     documented: int = 0
     operations: int = 0
+    max_examples: int = 0
     cases: int = 0
     failures: int = 0
     errors: int = 0
@@ -177,6 +178,7 @@ def run_service(
     service: str,
     *,
     max_examples: int,
+    cases: int | None = None,
     max_time: int | None,
     out: Path,
     seed: int | None,
@@ -188,6 +190,12 @@ def run_service(
     document = (
         str(console_document(out)) if service == "console" else f"{base}/{service}/openapi.json"
     )
+    documented = documented_operations(document)
+    if cases and service != "console":
+        # About one fuzzed case per example and operation (fewer where an
+        # operation has few inputs, and the other phases add more): aim a
+        # tenth above the target.
+        max_examples = max(max_examples, -(-cases * 11 // (10 * documented)))
     cmd = [
         str(VENV_BIN / "st"),
         "--config-file",
@@ -227,7 +235,8 @@ def run_service(
     with (out / f"{service}.txt").open("wb") as log:
         code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     fig = _figures(service, ndjson, code, time.monotonic() - start)
-    fig.documented = documented_operations(document)
+    fig.documented = documented
+    fig.max_examples = max_examples
     return fig
 
 
@@ -235,6 +244,7 @@ def run(
     services: tuple[str, ...] = SERVICES,
     *,
     max_examples: int = 20,
+    cases: int | None = None,
     max_time: int | None = None,
     out: Path,
     seed: int | None = None,
@@ -259,6 +269,7 @@ def run(
                 base,
                 s,
                 max_examples=max_examples,
+                cases=cases,
                 max_time=max_time,
                 out=out,
                 seed=seed,
@@ -278,6 +289,12 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--services", default=",".join(SERVICES))
     p.add_argument("--max-examples", type=int, default=20)
+    p.add_argument(
+        "--cases-per-service",
+        type=int,
+        default=None,
+        help="raise each API service's examples per operation to reach about this many cases",
+    )
     p.add_argument("--max-time", type=int, default=None, help="seconds per service")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--workers", type=int, default=1)
@@ -289,6 +306,7 @@ def main() -> int:
     figures = run(
         tuple(args.services.split(",")),
         max_examples=args.max_examples,
+        cases=args.cases_per_service,
         max_time=args.max_time,
         out=args.out,
         seed=args.seed,
@@ -301,6 +319,7 @@ def main() -> int:
     summary = {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "max_examples": args.max_examples,
+        "cases_per_service": args.cases_per_service,
         "seed": args.seed,
         "lanes": args.lanes,
         "wall_seconds": round(time.monotonic() - started, 1),
