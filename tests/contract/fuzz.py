@@ -222,7 +222,8 @@ def run_service(
         "--no-color",
     ]
     if max_time:
-        cmd += ["--max-time", str(max_time)]
+        # The console's pages are few: a third of the budget.
+        cmd += ["--max-time", str(max_time if service != "console" else max(60, max_time // 3))]
     if seed is not None:
         cmd += ["--seed", str(seed)]
     env = {
@@ -296,6 +297,13 @@ def main() -> int:
         help="raise each API service's examples per operation to reach about this many cases",
     )
     p.add_argument("--max-time", type=int, default=None, help="seconds per service")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="a time budget per API service instead of a size (the console gets a third): "
+        "fuzzing and stateful sequences repeat until it is spent",
+    )
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--phases", default="examples,coverage,fuzzing,stateful")
@@ -303,6 +311,12 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=Path("fuzz-report"))
     args = p.parse_args()
     started = time.monotonic()
+    if args.minutes:
+        args.max_time = int(args.minutes * 60)
+        args.cases_per_service = None
+        # Short rounds over every operation, repeated until the time is
+        # spent: a long round cut by the clock would leave operations out.
+        args.max_examples = min(args.max_examples, 50)
     figures = run(
         tuple(args.services.split(",")),
         max_examples=args.max_examples,
@@ -320,6 +334,7 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "max_examples": args.max_examples,
         "cases_per_service": args.cases_per_service,
+        "minutes_per_service": args.minutes,
         "seed": args.seed,
         "lanes": args.lanes,
         "wall_seconds": round(time.monotonic() - started, 1),
