@@ -107,10 +107,41 @@ async def test_baodi_full_coverage_then_three_uncovered(svc: Service) -> None:
     )
     assert r.status_code == 201
 
+    # A 275th holder, audited, closes (关停) with its permit still in force: it
+    # is no fixed source any more, so neither report counts it.
+    closer = make_uscc(BAODI, 80001)
+    await post(
+        svc,
+        "/permit/enterprises:import",
+        ndjson(
+            [
+                {
+                    "uscc": closer,
+                    "name": "宝坻某已关停涂料厂",
+                    "district": BAODI,
+                    "industry_code": "2641",
+                }
+            ]
+        ),
+        "application/x-ndjson",
+    )
+    closer_permit = {**permits[0], "uscc": closer}
+    (closer_row,) = (
+        await post(svc, "/permit/permits:import", ndjson([closer_permit]), "application/x-ndjson")
+    )["rows"]  # type: ignore[misc]
+    await audit(1, closer_row["permit_id"])
+    r = await svc.http.patch(
+        f"/permit/enterprises/{closer}",
+        json={"operating_status": "closed", "reason": "关停"},
+        headers=OFFICER,
+    )
+    assert r.status_code == 200, r.text
+
     coverage = (
         await svc.http.get(f"/permit/reports/coverage?district={BAODI}", headers=OFFICER)
     ).json()
     assert coverage["fixed_sources"] == HOLDERS + REGISTERED == 4549
+    assert coverage["closed_sources"] == 1
     assert coverage["with_valid_permit"] == 274
     assert coverage["with_valid_registration"] == 4275
     assert coverage["covered"] == 4549 and coverage["uncovered"] == 0
@@ -125,6 +156,8 @@ async def test_baodi_full_coverage_then_three_uncovered(svc: Service) -> None:
         54,
     )
     assert progress["audited_percent"] == "80.3"
+    assert progress["valid_permits"] == coverage["with_valid_permit"]
+    assert progress["permits_of_closed_sources"] == 1
 
     # Three sources come to light that hold neither a permit nor a registration.
     newcomers = [

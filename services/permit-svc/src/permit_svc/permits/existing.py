@@ -16,11 +16,12 @@ from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.errors import FieldError
 from svc_common.errors import validation_errors as pydantic_errors
+from svc_common.i18n import msg
 
 from permit_svc.bulk import RawRow, chunks
 from permit_svc.calendar import local_today
 from permit_svc.enterprises.models import Enterprise
-from permit_svc.enterprises.rules import needs_permit
+from permit_svc.enterprises.rules import closed_message, needs_permit
 from permit_svc.permits import rules
 from permit_svc.permits.models import Permit
 from permit_svc.permits.schemas import (
@@ -39,6 +40,62 @@ def _error(raw: RawRow, uscc: str | None, errors: list[FieldError]) -> PermitImp
         result="error",
         errors=[e.model_dump(exclude_none=True) for e in errors],
     )
+
+
+def _problems(
+    e: Enterprise | None,
+    body: ExistingPermit,
+    principal: Principal,
+    in_force: set[str],
+    numbers_in_use: set[str],
+    today: dt.date,
+) -> list[FieldError]:
+    """Every reason this row cannot enter the register, named by field."""
+    errors = []
+    if e is None:
+        errors.append(
+            FieldError(
+                field="uscc",
+                message=msg("no enterprise has this code here", "登记册中没有此代码的企业"),
+            )
+        )
+    elif e.operating_status == "closed":
+        errors.append(FieldError(field="uscc", message=closed_message()))
+    elif not needs_permit(e.category):
+        errors.append(
+            FieldError(
+                field="uscc",
+                message=msg(
+                    "is under registration management: it files a registration, not a permit",
+                    "实行登记管理：应排污登记，不申领许可证",
+                ),
+            )
+        )
+    elif not principal.may_act_in(e.district):
+        errors.append(
+            FieldError(
+                field="uscc", message=msg("is not in one of your districts", "不在您所辖的区")
+            )
+        )
+    if body.uscc in in_force:
+        errors.append(
+            FieldError(
+                field="uscc",
+                message=msg("already holds a permit in force", "已持有在有效期内的许可证"),
+            )
+        )
+    if body.valid_to < today:
+        errors.append(
+            FieldError(
+                field="valid_to",
+                message=msg("is past: the permit has expired", "已过期：该许可证已失效"),
+            )
+        )
+    if body.permit_no and body.permit_no in numbers_in_use:
+        errors.append(
+            FieldError(field="permit_no", message=msg("is already in use", "该编号已被使用"))
+        )
+    return errors
 
 
 async def import_permits(
@@ -82,21 +139,7 @@ async def import_permits(
         events = []
         for raw, body in parsed:
             e = enterprises.get(body.uscc)
-            errors = []
-            if e is None:
-                errors.append(FieldError(field="uscc", message="no enterprise has this code here"))
-            elif not needs_permit(e.category):
-                errors.append(FieldError(field="uscc", message="is under registration management"))
-            elif not principal.may_act_in(e.district):
-                errors.append(FieldError(field="uscc", message="is not in one of your districts"))
-            if body.uscc in in_force:
-                errors.append(FieldError(field="uscc", message="already holds a permit in force"))
-            if body.valid_to < today:
-                errors.append(
-                    FieldError(field="valid_to", message="is past: the permit has expired")
-                )
-            if body.permit_no and body.permit_no in numbers_in_use:
-                errors.append(FieldError(field="permit_no", message="is already in use"))
+            errors = _problems(e, body, principal, in_force, numbers_in_use, today)
             if errors or e is None:
                 results[raw.row] = _error(raw, body.uscc, errors)
                 continue

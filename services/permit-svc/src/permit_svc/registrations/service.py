@@ -14,11 +14,12 @@ from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable
 from svc_common.events.schemas import permit as ev
+from svc_common.i18n import msg
 
 from permit_svc.bulk import chunks
 from permit_svc.calendar import local_today
 from permit_svc.enterprises.models import Enterprise
-from permit_svc.enterprises.rules import needs_permit
+from permit_svc.enterprises.rules import CATEGORY_ZH, closed_message, needs_permit
 from permit_svc.permits.rules import registration_number, term
 from permit_svc.registrations import rules
 from permit_svc.registrations.models import Registration
@@ -50,18 +51,34 @@ def to_out(r: Registration, enterprise_name: str) -> RegistrationOut:
 
 
 def eligibility(e: Enterprise | None, principal: Principal) -> list[FieldError]:
+    """Why enterprise `e` may not file a registration now (empty: it may)."""
     if e is None:
-        return [FieldError(field="uscc", message="no enterprise has this code here")]
+        return [
+            FieldError(
+                field="uscc",
+                message=msg("no enterprise has this code here", "登记册中没有此代码的企业"),
+            )
+        ]
+    if e.operating_status == "closed":
+        return [FieldError(field="uscc", message=closed_message())]
     if needs_permit(e.category):
         return [
             FieldError(
                 field="uscc",
-                message=f"the enterprise's industry is under {e.category} management: "
-                "it needs a permit, not a registration",
+                message=msg(
+                    f"the enterprise's industry is under {e.category} management: "
+                    "it needs a permit, not a registration",
+                    f"该企业所属行业实行{CATEGORY_ZH.get(e.category, e.category)}："
+                    "应申领排污许可证，不能排污登记",
+                ),
             )
         ]
     if not principal.may_act_in(e.district):
-        return [FieldError(field="uscc", message="is not in one of your districts")]
+        return [
+            FieldError(
+                field="uscc", message=msg("is not in one of your districts", "不在您所辖的区")
+            )
+        ]
     return []
 
 
