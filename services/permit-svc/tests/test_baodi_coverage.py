@@ -49,7 +49,11 @@ async def post(svc: Service, path: str, body: bytes, ctype: str) -> dict[str, ob
     r = await svc.http.post(path, content=body, headers={**OFFICER, "content-type": ctype})
     assert r.status_code == 200, r.text[:500]
     report: dict[str, object] = r.json()
-    assert report["failed"] == 0, [row for row in report["rows"] if row["result"] == "error"][:3]  # type: ignore[attr-defined]
+    assert report["totals"]["error"] == 0, [  # type: ignore[index]
+        row
+        for row in report["results"]  # type: ignore[attr-defined]
+        if row["result"] == "error"
+    ][:3]
     return report
 
 
@@ -58,7 +62,7 @@ async def test_baodi_full_coverage_then_three_uncovered(svc: Service) -> None:
     today = local_today(utcnow())
     rows = enterprise_rows()
     report = await post(svc, "/permit/enterprises:import", ndjson(rows), "application/x-ndjson")
-    assert report["created"] == HOLDERS + REGISTERED
+    assert report["totals"]["created"] == HOLDERS + REGISTERED  # type: ignore[index]
     # A neighbouring district's sources must not leak into 宝坻's figures.
     await svc.enterprise(1, district=JIZHOU)
 
@@ -72,14 +76,14 @@ async def test_baodi_full_coverage_then_three_uncovered(svc: Service) -> None:
         for i, r in enumerate(rows[:HOLDERS])
     ]
     imported = await post(svc, "/permit/permits:import", ndjson(permits), "application/x-ndjson")
-    permit_ids = [row["permit_id"] for row in imported["rows"]]  # type: ignore[attr-defined]
+    permit_ids = [row["id"] for row in imported["results"]]  # type: ignore[attr-defined]
 
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["uscc"])
     writer.writerows([r["uscc"]] for r in rows[HOLDERS:])
     filed = await post(svc, "/permit/registrations:import", out.getvalue().encode(), "text/csv")
-    assert filed["created"] == REGISTERED
+    assert filed["totals"]["created"] == REGISTERED  # type: ignore[index]
 
     async def audit(n: int, pid: object) -> None:
         body: dict[str, object] = {"result": "pass"}
@@ -128,8 +132,8 @@ async def test_baodi_full_coverage_then_three_uncovered(svc: Service) -> None:
     closer_permit = {**permits[0], "uscc": closer}
     (closer_row,) = (
         await post(svc, "/permit/permits:import", ndjson([closer_permit]), "application/x-ndjson")
-    )["rows"]  # type: ignore[misc]
-    await audit(1, closer_row["permit_id"])
+    )["results"]  # type: ignore[misc]
+    await audit(1, closer_row["id"])
     r = await svc.http.patch(
         f"/permit/enterprises/{closer}",
         json={"operating_status": "closed", "reason": "关停"},

@@ -38,7 +38,7 @@ async def test_closed_enterprise_files_no_registration(svc: Service) -> None:
     upload = "\n".join(json.dumps({"uscc": u}) for u in (closed, open_)).encode()
     r = await svc.http.post("/permit/registrations:import", content=upload, headers=NDJSON)
     assert r.status_code == 200, r.text
-    rows = r.json()["rows"]
+    rows = r.json()["results"]
     assert [x["result"] for x in rows] == ["error", "created"]
     assert rows[0]["errors"][0]["field"] == "uscc" and "closed" in rows[0]["errors"][0]["message"]
     assert len(await svc.events("registration.filed.v1")) == 1
@@ -50,7 +50,7 @@ async def test_closed_enterprise_takes_no_permit(svc: Service) -> None:
     upload = "\n".join(json.dumps(_permit_row(u)) for u in (closed, open_)).encode()
     r = await svc.http.post("/permit/permits:import", content=upload, headers=NDJSON)
     assert r.status_code == 200, r.text
-    rows = r.json()["rows"]
+    rows = r.json()["results"]
     assert [x["result"] for x in rows] == ["error", "created"]
     assert rows[0]["errors"][0]["field"] == "uscc" and "closed" in rows[0]["errors"][0]["message"]
     assert len(await svc.events("permit.issued.v1")) == 1
@@ -89,9 +89,9 @@ async def test_coverage_and_audit_progress_agree_on_a_closed_holder(svc: Service
     imported = (
         await svc.http.post("/permit/permits:import", content=upload, headers=NDJSON)
     ).json()
-    for row in imported["rows"][:2]:
+    for row in imported["results"][:2]:
         r = await svc.http.post(
-            f"/permit/permits/{row['permit_id']}/audits", json={"result": "pass"}, headers=OFFICER
+            f"/permit/permits/{row['id']}/audits", json={"result": "pass"}, headers=OFFICER
         )
         assert r.status_code == 201, r.text
     r = await svc.http.patch(

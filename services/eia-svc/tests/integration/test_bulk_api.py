@@ -34,10 +34,11 @@ async def test_mixed_rows_file_the_valid_ones(client: httpx.AsyncClient) -> None
     r = await client.post("/eia/registrations:bulk", content=csv_rows(), headers=CSV_HEADERS)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert (body["rows"], body["filed"], body["rejected"], body["replayed"]) == (7, 2, 5, 0)
+    totals = body["totals"]
+    assert (body["rows"], totals["created"], totals["error"], totals["replayed"]) == (7, 2, 5, 0)
     by_key = {x["row_key"]: x for x in body["results"]}
-    assert by_key["r1"]["filing_no"].startswith("DJB-120119-")
-    assert by_key["r6"]["filing_no"].startswith("DJB-120116-")
+    assert by_key["r1"]["number"].startswith("DJB-120119-")
+    assert by_key["r6"]["number"].startswith("DJB-120116-")
     assert by_key["r2"]["errors"][0]["field"] == "uscc"
     assert "no EIA filing is needed" in by_key["r3"]["errors"][0]["message"]
     assert "report (报告书)" in by_key["r4"]["errors"][0]["message"]
@@ -55,9 +56,9 @@ async def test_mixed_rows_file_the_valid_ones(client: httpx.AsyncClient) -> None
 async def test_replayed_upload_returns_original_numbers(client: httpx.AsyncClient) -> None:
     first = await client.post("/eia/registrations:bulk", content=csv_rows(), headers=CSV_HEADERS)
     again = await client.post("/eia/registrations:bulk", content=csv_rows(), headers=CSV_HEADERS)
-    assert again.json()["replayed"] == 2 and again.json()["filed"] == 0
-    numbers = {x["row_key"]: x["filing_no"] for x in first.json()["results"] if x["filing_no"]}
-    replayed = {x["row_key"]: x["filing_no"] for x in again.json()["results"] if x["filing_no"]}
+    assert again.json()["totals"]["replayed"] == 2 and again.json()["totals"]["created"] == 0
+    numbers = {x["row_key"]: x["number"] for x in first.json()["results"] if x["number"]}
+    replayed = {x["row_key"]: x["number"] for x in again.json()["results"] if x["number"]}
     assert replayed == numbers
     # The single-row endpoint shares the keys: same filer, same key, same filing.
     one = await client.post(
@@ -72,7 +73,7 @@ async def test_replayed_upload_returns_original_numbers(client: httpx.AsyncClien
         content=csv_rows(),
         headers={**filer("filer.b"), "content-type": "text/csv"},
     )
-    assert other.json()["filed"] == 2
+    assert other.json()["totals"]["created"] == 2
     app: FastAPI = client.app  # type: ignore[attr-defined]
     assert await count_rows(app, "registrations") == 4
 
@@ -90,8 +91,8 @@ async def test_json_lines_and_a_key_twice_in_one_upload(client: httpx.AsyncClien
         headers={**filer(), "content-type": "application/x-ndjson"},
     )
     res = r.json()["results"]
-    assert [x["status"] for x in res] == ["filed", "replayed", "rejected", "filed"]
-    assert res[0]["filing_no"] == res[1]["filing_no"]
+    assert [x["result"] for x in res] == ["created", "replayed", "error", "created"]
+    assert res[0]["number"] == res[1]["number"]
     assert res[2]["errors"][0]["field"] == "row"
 
 

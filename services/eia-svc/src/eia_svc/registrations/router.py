@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
+from svc_common.bulk import BulkReport, BulkReportBuilder
 from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db, get_runtime
@@ -20,8 +21,6 @@ from eia_svc.registrations import receipt, service
 from eia_svc.registrations.models import RegistrationRow
 from eia_svc.registrations.queries import page_of, receipt_url, to_out, visible
 from eia_svc.registrations.schemas import (
-    BulkResult,
-    BulkRowResult,
     Receipt,
     RegistrationFiled,
     RegistrationIn,
@@ -58,7 +57,7 @@ async def file_registration(
         (o,) = await service.file_rows(
             s, principal.sub, [checked], utcnow(), _settings(request).posthoc_sample_rate
         )
-        if o.status == "filed":
+        if o.status == "created":
             record_audit(
                 s,
                 principal,
@@ -82,7 +81,7 @@ async def file_registration(
 
 @router.post(
     "/registrations:bulk",
-    response_model=BulkResult,
+    response_model=BulkReport,
     openapi_extra={
         "requestBody": {
             "content": {
@@ -98,8 +97,9 @@ async def file_registrations_bulk(
     db: Database = Depends(get_db),
 ) -> Response:
     """File up to 10,000 rows (CSV with a header, or JSON lines): one result per
-    row; valid rows are filed even when others fail; a row whose row_key was
-    filed before returns its original filing."""
+    row (svc_common.bulk.BulkReport); valid rows are filed even when others
+    fail; a row whose row_key was filed before with the same content is
+    `replayed` with its original filing."""
     settings = _settings(request)
     raw = await read_upload(request, max_rows=settings.bulk_max_rows, drop_empty_cells=True)
     async with db.session() as s:
@@ -110,7 +110,7 @@ async def file_registrations_bulk(
         outcomes = await service.file_rows(
             s, principal.sub, valid, utcnow(), settings.posthoc_sample_rate
         )
-        filed = [o for o in outcomes if o.status == "filed"]
+        filed = [o for o in outcomes if o.status == "created"]
         record_audit(
             s,
             principal,
@@ -125,36 +125,15 @@ async def file_registrations_bulk(
                 "filing_nos": [filed[0].filing_no, filed[-1].filing_no] if filed else [],
             },
         )
-    by_index = {o.index: o for o in outcomes}
-    results = []
+    report = BulkReportBuilder()
     for c in checked:
-        o = by_index.get(c.index)
-        line = raw[c.index].row
-        if o is None:
-            results.append(
-                BulkRowResult(row=line, row_key=c.row_key, status="rejected", errors=c.errors or [])
-            )
-        else:
-            results.append(
-                BulkRowResult(
-                    row=line,
-                    row_key=c.row_key,
-                    status=o.status,
-                    filing_id=o.filing_id,
-                    filing_no=o.filing_no,
-                )
-            )
-    n_filed = sum(1 for r in results if r.status == "filed")
-    n_rej = sum(1 for r in results if r.status == "rejected")
-    result = BulkResult(
-        rows=len(results),
-        filed=n_filed,
-        replayed=len(results) - n_filed - n_rej,
-        rejected=n_rej,
-        results=results,
-    )
-    # Serialised once here: FastAPI would validate 10,000 rows again.
-    return Response(result.model_dump_json(), media_type="application/json")
+        if c.errors is not None:
+            report.error(raw[c.index].row, c.errors, row_key=c.row_key)
+    for o in outcomes:
+        report.add(
+            raw[o.index].row, o.status, row_key=o.row_key, id=o.filing_id, number=o.filing_no
+        )
+    return report.response()
 
 
 @router.get("/registrations/{rid}", response_model=RegistrationOut)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.types import IncrementTonnes, Tonnes
@@ -77,28 +76,6 @@ class RegistrationOut(BaseModel):
     revoked_at: str | None
     revoke_reason: str | None
     receipt_url: str
-
-
-class RowError(BaseModel):
-    field: str
-    message: str
-
-
-class BulkRowResult(BaseModel):
-    row: int
-    row_key: str | None = None
-    status: Literal["filed", "replayed", "rejected"]
-    filing_id: str | None = None
-    filing_no: str | None = None
-    errors: list[RowError] = Field(default_factory=list)
-
-
-class BulkResult(BaseModel):
-    rows: int
-    filed: int
-    replayed: int
-    rejected: int
-    results: list[BulkRowResult]
 
 
 class RevokeIn(BaseModel):

@@ -17,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import and_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.bulk import BulkResult, RowError
 from svc_common.errors import validation_errors
 from svc_common.events.schemas.eia import RegistrationFormFiled
 from svc_common.outbox import emit_many
@@ -29,7 +30,7 @@ from eia_svc.parks.rules import Park, park_problem
 from eia_svc.registrations.models import FilingNumberCounter, RegistrationRow
 from eia_svc.registrations.rules import SERIES, filing_year, format_filing_no
 from eia_svc.registrations.rules import sampled_for_check as sampled
-from eia_svc.registrations.schemas import RegistrationIn, RowError
+from eia_svc.registrations.schemas import RegistrationIn
 from eia_svc.screening.rules import Issue, ProjectFacts, industry_of, screen_registration
 
 INSERT_CHUNK = 1000
@@ -50,10 +51,14 @@ class Checked:
 
 @dataclass
 class Outcome:
+    """What became of a valid row: `created` (filed now) or `replayed` (its
+    row key was filed before: the filing it names)."""
+
     index: int
-    status: str  # filed | replayed
+    status: BulkResult
     filing_id: str
     filing_no: str
+    row_key: str | None = None
 
 
 def facts_of(r: RegistrationIn) -> ProjectFacts:
@@ -162,7 +167,7 @@ async def file_rows(
     for r in rows:
         if r.row_key and r.row_key in known:
             rid, no = known[r.row_key]
-            outcomes[r.index] = Outcome(r.index, "replayed", rid, no)
+            outcomes[r.index] = Outcome(r.index, "replayed", rid, no, r.row_key)
         elif r.row_key and r.row_key in first_in_batch:
             continue  # the same key twice in one upload: resolved to the first below
         else:
@@ -181,7 +186,7 @@ async def file_rows(
             assert r.data is not None
             rid = str(uuid.uuid4())
             no = format_filing_no(district, year, first + offset)
-            outcomes[r.index] = Outcome(r.index, "filed", rid, no)
+            outcomes[r.index] = Outcome(r.index, "created", rid, no, r.row_key)
             values.append(_row_values(r, rid, no, filer, now, sample_rate))
     inserted = await _insert_rows(s, values)
     lost = [v for v in values if v["id"] not in inserted]
@@ -191,11 +196,11 @@ async def file_rows(
             o = outcomes[r.index]
             if o.filing_id not in inserted and r.row_key and r.row_key in again:
                 rid, no = again[r.row_key]
-                outcomes[r.index] = Outcome(r.index, "replayed", rid, no)
+                outcomes[r.index] = Outcome(r.index, "replayed", rid, no, r.row_key)
     for r in rows:
         if r.index not in outcomes and r.row_key:
             o = outcomes[first_in_batch[r.row_key]]
-            outcomes[r.index] = Outcome(r.index, "replayed", o.filing_id, o.filing_no)
+            outcomes[r.index] = Outcome(r.index, "replayed", o.filing_id, o.filing_no, r.row_key)
     await emit_many(s, [_event(v) for v in values if v["id"] in inserted])
     return [outcomes[i] for i in sorted(outcomes)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require
+from svc_common.bulk import BulkReport
 from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
@@ -16,8 +17,6 @@ from permit_svc.enterprises.schemas import (
     EnterpriseChange,
     EnterpriseIn,
     EnterpriseOut,
-    ImportReport,
-    IndustryImportReport,
     IndustryOut,
 )
 from permit_svc.scope import visible_districts
@@ -34,20 +33,27 @@ async def list_industries(
     return await service.list_industries(db)
 
 
-@router.post("/industries:import", response_model=IndustryImportReport)
+@router.post(
+    "/industries:import",
+    response_model=BulkReport,
+    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 async def import_industries(
     request: Request,
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
-) -> IndustryImportReport:
-    """Replace the classification table (CSV: industry_code,name,category)."""
+) -> Response:
+    """Replace the classification table (CSV: industry_code,name,category), all
+    or nothing; each line `created` (a new industry), `updated` (changed) or
+    `replayed` (as it was). Enterprises' categories follow at once."""
     body = await request.body()
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         text = ""
     table = service.parse_industry_table(text)
-    return await service.replace_industries(db, principal, table)
+    report = await service.replace_industries(db, principal, table)
+    return report.response()
 
 
 @router.post("/enterprises", response_model=EnterpriseOut, status_code=201)
@@ -59,16 +65,17 @@ async def create_enterprise(
     return await service.create_enterprise(db, principal, body, utcnow())
 
 
-@router.post("/enterprises:import", response_model=ImportReport)
+@router.post("/enterprises:import", response_model=BulkReport)
 async def import_enterprises(
     request: Request,
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
 ) -> Response:
-    """Bulk upsert by USCC from CSV (text/csv) or JSON lines (application/x-ndjson)."""
+    """Bulk upsert by USCC from CSV (text/csv) or JSON lines (application/x-ndjson):
+    each row `created`, `updated` or `error` (svc_common.bulk.BulkReport)."""
     rows = await read_upload(request)
-    result = await importing.import_enterprises(db, principal, rows, utcnow())
-    return Response(result.to_json(), media_type="application/json")
+    report = await importing.import_enterprises(db, principal, rows, utcnow())
+    return report.response()
 
 
 @router.patch("/enterprises/{uscc}", response_model=EnterpriseOut)

@@ -12,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
+from svc_common.bulk import BulkReportBuilder, BulkResult
 from svc_common.db import Database
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
 from svc_common.events.schemas import permit as ev
+from svc_common.i18n import msg
 from svc_common.pagination import Page, decode_cursor, encode_cursor
 
 from permit_svc.bulk import dialect_insert
@@ -24,7 +26,6 @@ from permit_svc.enterprises.schemas import (
     EnterpriseChange,
     EnterpriseIn,
     EnterpriseOut,
-    IndustryImportReport,
     IndustryOut,
 )
 
@@ -88,16 +89,25 @@ async def list_industries(db: Database) -> list[IndustryOut]:
 
 async def replace_industries(
     db: Database, principal: Principal, table: list[IndustryClass]
-) -> IndustryImportReport:
+) -> BulkReportBuilder:
     """Replace the classification table and re-derive every enterprise's category."""
     async with db.transaction() as s:
         in_use = set((await s.scalars(select(Enterprise.industry_code).distinct())).all())
         dropped = in_use - {r.code for r in table}
         if dropped:
             raise Conflict(
-                "the new table drops industries enterprises are registered under",
+                msg(
+                    "the new table drops industries enterprises are registered under",
+                    "新名录删去了已有企业所属的行业",
+                ),
                 industry_codes=sorted(dropped),
             )
+        before = {
+            code: (name, category)
+            for code, name, category in await s.execute(
+                select(Industry.code, Industry.name, Industry.category)
+            )
+        }
         await s.execute(delete(Industry))
         await s.execute(
             insert(Industry),
@@ -119,7 +129,14 @@ async def replace_industries(
             "current",
             {"industries": len(table), "enterprises_recategorised": changed},
         )
-    return IndustryImportReport(industries=len(table), enterprises_recategorised=changed)
+    report = BulkReportBuilder()
+    for row, r in enumerate(table, start=1):
+        old = before.get(r.code)
+        result: BulkResult = (
+            "created" if old is None else "replayed" if old == (r.name, r.category) else "updated"
+        )
+        report.add(row, result, row_key=r.code, id=r.code)
+    return report
 
 
 async def industry_categories(s: AsyncSession) -> dict[str, str]:

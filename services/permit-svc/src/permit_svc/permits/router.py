@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require
+from svc_common.bulk import BulkReport
 from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
@@ -18,7 +19,6 @@ from permit_svc.permits.schemas import (
     OptionalReason,
     PermitApplication,
     PermitChange,
-    PermitImportReport,
     PermitOut,
     Reason,
 )
@@ -40,16 +40,17 @@ async def apply(
     return await service.apply(db, principal, body, utcnow())
 
 
-@router.post("/permits:import", response_model=PermitImportReport)
+@router.post("/permits:import", response_model=BulkReport)
 async def import_existing(
     request: Request,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
-    settings: Settings = Depends(get_settings),
-) -> PermitImportReport:
-    """Bring certificates issued before this register onto it (JSON lines)."""
+) -> Response:
+    """Bring certificates issued before this register onto it (JSON lines), with
+    a result per row (svc_common.bulk.BulkReport)."""
     rows = await read_upload(request, csv_allowed=False)
-    return await existing.import_permits(db, principal, rows, utcnow())
+    report = await existing.import_permits(db, principal, rows, utcnow())
+    return report.response()
 
 
 @router.post("/permits/{permit_id}/issue", response_model=PermitOut)

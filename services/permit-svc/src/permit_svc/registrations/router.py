@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require
+from svc_common.bulk import BulkReport
 from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
@@ -16,7 +17,6 @@ from permit_svc.registrations.schemas import (
     RegistrationCancellation,
     RegistrationChange,
     RegistrationFiling,
-    RegistrationImportReport,
     RegistrationOut,
 )
 from permit_svc.scope import visible_districts
@@ -38,18 +38,20 @@ async def file_registration(
     return await service.file(db, principal, body, settings.registration_term_years, utcnow())
 
 
-@router.post("/registrations:import", response_model=RegistrationImportReport)
+@router.post("/registrations:import", response_model=BulkReport)
 async def file_registrations(
     request: Request,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
-) -> RegistrationImportReport:
-    """Bulk filing from CSV or JSON lines (a `uscc` per row), with a result per row."""
+) -> Response:
+    """Bulk filing from CSV or JSON lines (a `uscc` per row), with a result per
+    row (svc_common.bulk.BulkReport)."""
     rows = await read_upload(request)
-    return await importing.file_many(
+    report = await importing.file_many(
         db, principal, rows, settings.registration_term_years, utcnow()
     )
+    return report.response()
 
 
 @router.post("/registrations/{registration_id}/change", response_model=RegistrationOut)
