@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 
@@ -63,7 +64,9 @@ async def test_replayed_upload_returns_original_numbers(client: httpx.AsyncClien
     # The single-row endpoint shares the keys: same filer, same key, same filing.
     one = await client.post(
         "/eia/registrations",
-        json=registration(row_key="r1", project_type="C2011"),
+        json=registration(
+            row_key="r1", project_name="锯材加工", enterprise_name="某木业", project_type="C2011"
+        ),
         headers=filer(),
     )
     assert one.status_code == 200 and one.json()["filing_no"] == numbers["r1"]
@@ -111,3 +114,80 @@ async def test_too_many_rows_or_bad_format(make_app: Callable[..., FastAPI]) -> 
         r = await c.post("/eia/registrations:bulk", content=b"\xff\xfe", headers=CSV_HEADERS)
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body"
         assert await count_rows(app, "registrations") == 0
+
+
+async def test_a_row_key_reused_for_another_project_is_a_conflict(
+    client: httpx.AsyncClient,
+) -> None:
+    """The same row_key with the same content replays; with other content it
+    is a conflict naming the filing the key already names, and nothing new is
+    filed (a machine would otherwise never learn its new project was lost)."""
+    ndjson = {**filer(), "content-type": "application/x-ndjson"}
+
+    async def bulk(*rows: dict[str, object]) -> list[dict[str, object]]:
+        r = await client.post(
+            "/eia/registrations:bulk",
+            content="\n".join(json.dumps(x, ensure_ascii=False) for x in rows),
+            headers=ndjson,
+        )
+        assert r.status_code == 200, r.text
+        results: list[dict[str, object]] = r.json()["results"]
+        return results
+
+    (first,) = await bulk(registration(row_key="k1", vocs_increment_t="0.05"))
+    assert first["result"] == "created"
+    # The same content, written differently, is the same row: replayed.
+    same = registration(
+        row_key="k1",
+        vocs_increment_t="0.050",
+        uscc=str(registration()["uscc"]).lower(),
+        project_name=" " + str(registration()["project_name"]),
+    )
+    (again,) = await bulk(same)
+    assert (again["result"], again["number"]) == ("replayed", first["number"])
+    # Another project under the same key: a conflict naming the first filing.
+    other = registration(row_key="k1", project_name="蓟州区另一个项目", project_type="C2011")
+    (clash,) = await bulk(other)
+    assert clash["result"] == "conflict"
+    assert (clash["id"], clash["number"]) == (first["id"], first["number"])
+    (err,) = clash["errors"]  # type: ignore[misc]
+    assert err["field"] == "row_key"
+    assert str(first["number"]) in err["message"]
+    assert "project_name" in err["message"] and "project_type" in err["message"]
+    # Within one upload: the second use of a key with other content conflicts.
+    a, b = await bulk(registration(row_key="k2"), registration(row_key="k2", district="120101"))
+    assert (a["result"], b["result"]) == ("created", "conflict")
+    assert b["number"] == a["number"] and str(a["number"]) in b["errors"][0]["message"]  # type: ignore[index]
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    assert await count_rows(app, "registrations") == 2
+    # The single endpoint says the same: 409 naming the filing.
+    r = await client.post("/eia/registrations", json=other, headers=filer())
+    assert r.status_code == 409, r.text
+    assert r.json()["filing_no"] == first["number"] and r.json()["filing_id"] == first["id"]
+    assert r.json()["errors"][0]["field"] == "row_key"
+    r = await client.post("/eia/registrations", json=same, headers=filer())
+    assert r.status_code == 200 and r.json()["filing_no"] == first["number"]
+    assert await count_rows(app, "registrations") == 2
+
+
+async def test_a_key_filed_by_two_requests_at_once(client: httpx.AsyncClient) -> None:
+    """Two uploads racing with one key: one files it, the other is judged
+    against that filing (replayed when the same, a conflict when not)."""
+    ndjson = {**filer(), "content-type": "application/x-ndjson"}
+
+    async def one(row: dict[str, object]) -> dict[str, object]:
+        r = await client.post(
+            "/eia/registrations:bulk", content=json.dumps(row, ensure_ascii=False), headers=ndjson
+        )
+        assert r.status_code == 200, r.text
+        (result,) = r.json()["results"]
+        return dict(result)
+
+    for i, other in enumerate((registration(), registration(project_name="另一个项目"))):
+        key = f"race-{i}"
+        a, b = await asyncio.gather(one(registration(row_key=key)), one({**other, "row_key": key}))
+        results = sorted([a["result"], b["result"]])
+        assert results == (["created", "replayed"] if i == 0 else ["conflict", "created"])
+        assert a["number"] == b["number"]
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    assert await count_rows(app, "registrations") == 2

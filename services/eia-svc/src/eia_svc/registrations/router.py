@@ -9,6 +9,7 @@ from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.bulk import BulkReport, BulkReportBuilder
 from svc_common.db import Database
+from svc_common.errors import Conflict, FieldError
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db, get_runtime
 from svc_common.types import utcnow
@@ -66,6 +67,13 @@ async def file_registration(
                 o.filing_id,
                 {"filing_no": o.filing_no, "row_key": body.row_key},
             )
+    if o.status == "conflict":
+        raise Conflict(
+            (o.errors or [])[0].message if o.errors else "row_key conflict",
+            errors=[FieldError(field=e.field, message=e.message) for e in o.errors or []],
+            filing_id=o.filing_id,
+            filing_no=o.filing_no,
+        )
     row = await visible(db, principal, o.filing_id)
     pt = types.get(row.project_type)
     result = RegistrationFiled(
@@ -111,6 +119,7 @@ async def file_registrations_bulk(
             s, principal.sub, valid, utcnow(), settings.posthoc_sample_rate
         )
         filed = [o for o in outcomes if o.status == "created"]
+        replayed = sum(1 for o in outcomes if o.status == "replayed")
         record_audit(
             s,
             principal,
@@ -120,7 +129,8 @@ async def file_registrations_bulk(
             {
                 "rows": len(raw),
                 "filed": len(filed),
-                "replayed": len(outcomes) - len(filed),
+                "replayed": replayed,
+                "conflicts": len(outcomes) - len(filed) - replayed,
                 "rejected": len(checked) - len(valid),
                 "filing_nos": [filed[0].filing_no, filed[-1].filing_no] if filed else [],
             },
@@ -131,7 +141,12 @@ async def file_registrations_bulk(
             report.error(raw[c.index].row, c.errors, row_key=c.row_key)
     for o in outcomes:
         report.add(
-            raw[o.index].row, o.status, row_key=o.row_key, id=o.filing_id, number=o.filing_no
+            raw[o.index].row,
+            o.status,
+            row_key=o.row_key,
+            id=o.filing_id,
+            number=o.filing_no,
+            errors=o.errors or (),
         )
     return report.response()
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.bulk import BulkResult, RowError
 from svc_common.errors import validation_errors
 from svc_common.events.schemas.eia import RegistrationFormFiled
+from svc_common.i18n import msg
 from svc_common.outbox import emit_many
 from svc_common.types import tonnes_to_kg
 from svc_common.uploads import RawRow
@@ -51,14 +52,16 @@ class Checked:
 
 @dataclass
 class Outcome:
-    """What became of a valid row: `created` (filed now) or `replayed` (its
-    row key was filed before: the filing it names)."""
+    """What became of a valid row: `created` (filed now), `replayed` (its row
+    key names a filing of the same content) or `conflict` (of other content:
+    `errors` says so); the filing is the one made or named."""
 
     index: int
     status: BulkResult
     filing_id: str
     filing_no: str
     row_key: str | None = None
+    errors: list[RowError] | None = None
 
 
 def facts_of(r: RegistrationIn) -> ProjectFacts:
@@ -127,52 +130,109 @@ async def allocate_numbers(s: AsyncSession, district: str, year: int, count: int
     return int(last) - count + 1
 
 
+#: What a row files, in the registrations table's columns: the same row_key
+#: with the same content is a replay, with other content a conflict.
+CONTENT = (
+    "project_name",
+    "uscc",
+    "enterprise_name",
+    "district",
+    "project_type",
+    "industry_code",
+    "vocs_increment_kg",
+    "control_unit",
+    "park_id",
+)
+#: The name a client knows each content column by.
+CONTENT_FIELDS = tuple("vocs_increment_t" if c == "vocs_increment_kg" else c for c in CONTENT)
+
+
+@dataclass(frozen=True)
+class Named:
+    """The filing a row key names, and what it filed."""
+
+    filing_id: str
+    filing_no: str
+    content: tuple[object, ...]
+
+
+def content_of(r: Checked) -> tuple[object, ...]:
+    d = r.data
+    assert d is not None
+    return (
+        d.project_name,
+        d.uscc,
+        d.enterprise_name,
+        d.district,
+        d.project_type,
+        r.industry_code,
+        tonnes_to_kg(d.vocs_increment_t),
+        d.control_unit,
+        d.park_id,
+    )
+
+
 _KEYS_SQL = text(
-    "SELECT r.row_key, r.id, r.filing_no FROM registrations r "
-    "JOIN unnest(CAST(:keys AS TEXT[])) AS k(key) ON r.row_key = k.key "
+    f"SELECT r.row_key, r.id, r.filing_no, {', '.join('r.' + c for c in CONTENT)} "
+    "FROM registrations r JOIN unnest(CAST(:keys AS TEXT[])) AS k(key) ON r.row_key = k.key "
     "WHERE r.filer = :filer"
 )
 
 
-async def existing_by_key(
-    s: AsyncSession, filer: str, keys: list[str]
-) -> dict[str, tuple[str, str]]:
-    found: dict[str, tuple[str, str]] = {}
+async def existing_by_key(s: AsyncSession, filer: str, keys: list[str]) -> dict[str, Named]:
     if s.get_bind().dialect.name == "postgresql":
         # One join against the key array: planned well even when the table's
         # statistics are stale after a big upload (an IN list of 1,000 is not).
         rows = await s.execute(_KEYS_SQL, {"filer": filer, "keys": keys})
-        return {str(k): (str(i), str(n)) for k, i, n in rows}
+        return {str(k): Named(str(i), str(n), tuple(rest)) for k, i, n, *rest in rows}
+    found: dict[str, Named] = {}
+    columns = [getattr(RegistrationRow, c) for c in CONTENT]
     for start in range(0, len(keys), LOOKUP_CHUNK):
         chunk = keys[start : start + LOOKUP_CHUNK]
         rows = await s.execute(
-            select(RegistrationRow.row_key, RegistrationRow.id, RegistrationRow.filing_no).where(
-                and_(RegistrationRow.filer == filer, RegistrationRow.row_key.in_(chunk))
-            )
+            select(
+                RegistrationRow.row_key, RegistrationRow.id, RegistrationRow.filing_no, *columns
+            ).where(and_(RegistrationRow.filer == filer, RegistrationRow.row_key.in_(chunk)))
         )
-        for key, rid, no in rows:
-            found[str(key)] = (rid, no)
+        for key, rid, no, *rest in rows:
+            found[str(key)] = Named(rid, no, tuple(rest))
     return found
+
+
+def _conflict(r: Checked, named: Named, content: tuple[object, ...]) -> Outcome:
+    """A row whose key names a filing of other content: nothing is filed."""
+    pairs = zip(CONTENT_FIELDS, content, named.content, strict=True)
+    fields = ", ".join(f for f, a, b in pairs if a != b)
+    why = msg(
+        f"already names filing {named.filing_no}, which filed other content ({fields}): "
+        "a new project needs a new row_key",
+        f"已用于备案 {named.filing_no}，其内容不同（{fields}）：新项目须使用新的 row_key",
+    )
+    return Outcome(
+        r.index,
+        "conflict",
+        named.filing_id,
+        named.filing_no,
+        r.row_key,
+        [RowError(field="row_key", message=why)],
+    )
 
 
 async def file_rows(
     s: AsyncSession, filer: str, rows: list[Checked], now: dt.datetime, sample_rate: float
 ) -> list[Outcome]:
-    """File every valid row not filed before under its row key; in the caller's transaction."""
+    """File every valid row whose row key names no filing yet; in the caller's
+    transaction. A row whose key names a filing already is `replayed` when it
+    files the same content, a `conflict` when not (nothing is filed for it)."""
     keys = sorted({r.row_key for r in rows if r.row_key})
-    known = await existing_by_key(s, filer, keys) if keys else {}
+    named = await existing_by_key(s, filer, keys) if keys else {}
     outcomes: dict[int, Outcome] = {}
-    first_in_batch: dict[str, int] = {}
+    taken: set[str] = set(named)
     fresh: list[Checked] = []
     for r in rows:
-        if r.row_key and r.row_key in known:
-            rid, no = known[r.row_key]
-            outcomes[r.index] = Outcome(r.index, "replayed", rid, no, r.row_key)
-        elif r.row_key and r.row_key in first_in_batch:
-            continue  # the same key twice in one upload: resolved to the first below
-        else:
+        if r.row_key is None or r.row_key not in taken:
             if r.row_key:
-                first_in_batch[r.row_key] = r.index
+                taken.add(r.row_key)  # a second row with this key is judged below
             fresh.append(r)
     by_district: dict[str, list[Checked]] = defaultdict(list)
     for r in fresh:
@@ -189,18 +249,24 @@ async def file_rows(
             outcomes[r.index] = Outcome(r.index, "created", rid, no, r.row_key)
             values.append(_row_values(r, rid, no, filer, now, sample_rate))
     inserted = await _insert_rows(s, values)
-    lost = [v for v in values if v["id"] not in inserted]
-    if lost:  # another request filed these keys meanwhile: answer with its filings
-        again = await existing_by_key(s, filer, [str(v["row_key"]) for v in lost])
-        for r in fresh:
-            o = outcomes[r.index]
-            if o.filing_id not in inserted and r.row_key and r.row_key in again:
-                rid, no = again[r.row_key]
-                outcomes[r.index] = Outcome(r.index, "replayed", rid, no, r.row_key)
+    lost = [str(v["row_key"]) for v in values if v["id"] not in inserted]
+    for r in fresh:
+        o = outcomes[r.index]
+        if o.filing_id in inserted and r.row_key:
+            named[r.row_key] = Named(o.filing_id, o.filing_no, content_of(r))
+    if lost:  # another request filed these keys meanwhile: its filings are what they name
+        named.update(await existing_by_key(s, filer, lost))
     for r in rows:
-        if r.index not in outcomes and r.row_key:
-            o = outcomes[first_in_batch[r.row_key]]
-            outcomes[r.index] = Outcome(r.index, "replayed", o.filing_id, o.filing_no, r.row_key)
+        made = outcomes.get(r.index)
+        if r.row_key is None or (made is not None and made.filing_id in inserted):
+            continue
+        n = named[r.row_key]
+        content = content_of(r)
+        outcomes[r.index] = (
+            Outcome(r.index, "replayed", n.filing_id, n.filing_no, r.row_key)
+            if content == n.content
+            else _conflict(r, n, content)
+        )
     await emit_many(s, [_event(v) for v in values if v["id"] in inserted])
     return [outcomes[i] for i in sorted(outcomes)]
 
