@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 
 import httpx
@@ -191,3 +192,40 @@ async def test_a_key_filed_by_two_requests_at_once(client: httpx.AsyncClient) ->
         assert a["number"] == b["number"]
     app: FastAPI = client.app  # type: ignore[attr-defined]
     assert await count_rows(app, "registrations") == 2
+
+
+async def test_every_problem_of_a_row_at_once(client: httpx.AsyncClient) -> None:
+    """Shape errors (a negative amount, a missing name) do not hide screening
+    errors (a bad check character, an unknown district, a type that needs no
+    filing): a filing machine fixes a row once, single or bulk alike."""
+    bad = registration(
+        row_key="all-at-once",
+        uscc="91350100M000100Y44",
+        district="999999",
+        vocs_increment_t="-2",
+    )
+    bad.pop("enterprise_name")
+    also = registration(project_type="G5960", district="120000", project_name="x" * 201)
+    r = await client.post(
+        "/eia/registrations:bulk",
+        content="\n".join(json.dumps(x, ensure_ascii=False) for x in (bad, also)),
+        headers={**filer(), "content-type": "application/x-ndjson"},
+    )
+    first, second = r.json()["results"]
+    fields = {e["field"] for e in first["errors"]}
+    assert fields == {"uscc", "district", "vocs_increment_t", "enterprise_name"}, first
+    assert first["row_key"] == "all-at-once"
+    assert {e["field"] for e in second["errors"]} == {"project_type", "district", "project_name"}
+    single = await client.post("/eia/registrations", json=bad, headers=filer())
+    assert single.status_code == 422
+    assert {e["field"] for e in single.json()["errors"]} == fields
+    pairs = [(e["field"], e["message"]) for e in single.json()["errors"]]
+    assert pairs == [(e["field"], e["message"]) for e in first["errors"]]
+    # In Chinese by default (the test client asks for English).
+    zh = await client.post(
+        "/eia/registrations", json=also, headers={**filer(), "Accept-Language": "zh-CN"}
+    )
+    messages = [e["message"] for e in zh.json()["errors"]]
+    assert len(messages) == 3 and all(re.search("[\u4e00-\u9fff]", m) for m in messages), messages
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    assert await count_rows(app, "registrations") == 0

@@ -71,7 +71,8 @@ async def test_refusals_say_why_and_write_nothing(client: httpx.AsyncClient) -> 
         headers=filer(),
     )
     assert bad.status_code == 422
-    assert {e["field"] for e in bad.json()["errors"]} == {"vocs_increment_t"}
+    # The shape error (a negative amount) does not hide the screening ones.
+    assert [e["field"] for e in bad.json()["errors"]] == ["uscc", "district", "vocs_increment_t"]
     bad = await client.post(
         "/eia/registrations",
         json=registration(uscc="91350100M000100Y44", district="120199"),

@@ -8,6 +8,8 @@ import io
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from svc_common.i18n import msg
+
 Category = Literal["report", "report_form", "registration_form", "exempt"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
 CATEGORY_NAMES = {
@@ -77,10 +79,14 @@ def classify(pt: ProjectType) -> Classification:
     """What the table says about a project type, in words a filer understands."""
     category = CATEGORY_NAMES[pt.category]
     if pt.category == "exempt":
-        text = (
+        text = msg(
             f"{pt.code} {pt.name} is exempt from EIA management (免于环评管理) by the rule "
-            f"'{pt.rule}': no EIA filing is needed"
+            f"'{pt.rule}': no EIA filing is needed",
+            f"{pt.code} {pt.name} 依据“{pt.rule}”免于环评管理，无需办理环评手续",
         )
         return Classification(pt, False, text)
-    text = f"{pt.code} {pt.name} needs an EIA {category} by the rule '{pt.rule}'"
+    text = msg(
+        f"{pt.code} {pt.name} needs an EIA {category} by the rule '{pt.rule}'",
+        f"{pt.code} {pt.name} 依据“{pt.rule}”应编制环评{category}",
+    )
     return Classification(pt, True, text)

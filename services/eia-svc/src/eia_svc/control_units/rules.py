@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from svc_common.i18n import msg
+
 UnitKind = Literal["priority_protection", "key_control", "general_control"]
 UNIT_KINDS: tuple[str, ...] = get_args(UnitKind)
 KIND_NAMES = {
@@ -39,7 +41,9 @@ def banned_entry(unit: ControlUnit, industry_code: str) -> str | None:
 
 
 def refusal_message(unit: ControlUnit, industry_code: str, entry: str) -> str:
-    return (
+    return msg(
         f"industry {industry_code} is banned in control unit {unit.code} {unit.name} "
-        f"({KIND_NAMES[unit.kind]}) by its negative-list entry {entry}: {unit.rule}"
+        f"({KIND_NAMES[unit.kind]}) by its negative-list entry {entry}: {unit.rule}",
+        f"行业 {industry_code} 在环境管控单元 {unit.code} {unit.name}（{KIND_NAMES[unit.kind]}）"
+        f"的负面清单 {entry} 之列，禁止准入：{unit.rule}",
     )

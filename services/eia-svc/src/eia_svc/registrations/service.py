@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import and_, select, text
@@ -65,50 +66,133 @@ class Outcome:
 
 
 def facts_of(r: RegistrationIn) -> ProjectFacts:
-    return ProjectFacts(r.uscc, r.district, r.project_type, r.industry_code, r.control_unit)
+    return ProjectFacts(
+        r.uscc,
+        r.district,
+        r.project_type,
+        r.industry_code,
+        r.control_unit,
+        tonnes_to_kg(r.vocs_increment_t),
+    )
+
+
+#: Fields in the order a form lists them: a row's problems are named in it.
+FIELD_ORDER = {name: i for i, name in enumerate(("row", *RegistrationIn.model_fields))}
+
+
+def screen_facts(
+    facts: ProjectFacts,
+    park_id: str | None,
+    types: Mapping[str, ProjectType],
+    units: Mapping[str, ControlUnit],
+    parks: Mapping[str, Park],
+) -> list[Issue]:
+    issues = screen_registration(facts, types, units)
+    if park_id:
+        park = parks.get(park_id)
+        district_ok = facts.district is not None and not any(i.field == "district" for i in issues)
+        if park is None or district_ok:
+            problem = park_problem(park, park_id, facts.district or "")
+            if problem:
+                issues.append(Issue("park_id", problem))
+    return issues
 
 
 def screen(
     r: RegistrationIn,
-    types: dict[str, ProjectType],
-    units: dict[str, ControlUnit],
-    parks: dict[str, Park],
+    types: Mapping[str, ProjectType],
+    units: Mapping[str, ControlUnit],
+    parks: Mapping[str, Park],
 ) -> list[Issue]:
-    issues = screen_registration(facts_of(r), types, units)
-    if r.park_id and (problem := park_problem(parks.get(r.park_id), r.park_id, r.district)):
-        issues.append(Issue("park_id", problem))
-    return issues
+    """Screening of a registration whose shape is valid."""
+    return screen_facts(facts_of(r), r.park_id, types, units, parks)
+
+
+def _usable(data: Mapping[str, Any], name: str, bad: set[str]) -> str | None:
+    """A field's text if it passed its own checks (else None: already reported)."""
+    value = data.get(name)
+    if name in bad or not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def screen_unshapely(
+    data: Mapping[str, Any],
+    shape: list[Issue],
+    types: Mapping[str, ProjectType],
+    units: Mapping[str, ControlUnit],
+    parks: Mapping[str, Park],
+) -> list[Issue]:
+    """Screening of a row that failed its shape checks, on the fields that
+    passed them: the row's problems are all named at once, not in two rounds."""
+    bad = {i.field.split(".", 1)[0] for i in shape}
+    uscc = _usable(data, "uscc", bad)
+    facts = ProjectFacts(
+        uscc.upper() if uscc else None,
+        _usable(data, "district", bad),
+        _usable(data, "project_type", bad),
+        _usable(data, "industry_code", bad),
+        _usable(data, "control_unit", bad),
+    )
+    return screen_facts(facts, _usable(data, "park_id", bad), types, units, parks)
+
+
+def check(
+    data: Mapping[str, Any],
+    types: Mapping[str, ProjectType],
+    units: Mapping[str, ControlUnit],
+    parks: Mapping[str, Park],
+) -> tuple[RegistrationIn | None, list[Issue]]:
+    """A submitted row, validated and screened: the registration, or every
+    problem it has (shape and screening), in form order. The single and the
+    bulk endpoint both check with this."""
+    try:
+        body = _adapter.validate_python(data)
+    except ValidationError as exc:
+        shape = [
+            Issue(e.field, e.message, e.type or "invalid") for e in validation_errors(exc.errors())
+        ]
+        issues = shape + screen_unshapely(data, shape, types, units, parks)
+        return None, sorted(issues, key=lambda i: FIELD_ORDER.get(i.field.split(".")[0], 99))
+    issues = screened(body, types, units, parks)
+    return (None, issues) if issues else (body, [])
+
+
+def screened(
+    r: RegistrationIn,
+    types: Mapping[str, ProjectType],
+    units: Mapping[str, ControlUnit],
+    parks: Mapping[str, Park],
+) -> list[Issue]:
+    """Every screening problem of a registration of valid shape, in form order."""
+    issues = screen(r, types, units, parks)
+    return sorted(issues, key=lambda i: FIELD_ORDER.get(i.field, 99))
 
 
 def check_rows(
     raw: Sequence[RawRow],
-    types: dict[str, ProjectType],
-    units: dict[str, ControlUnit],
-    parks: dict[str, Park],
+    types: Mapping[str, ProjectType],
+    units: Mapping[str, ControlUnit],
+    parks: Mapping[str, Park],
 ) -> list[Checked]:
     out: list[Checked] = []
     for i, row in enumerate(raw):
         if row.data is None:  # a line that could not be read: the upload says why
             out.append(Checked(i, None, errors=[RowError(field="row", message=row.error or "")]))
             continue
-        key = row.data.get("row_key")
-        key = str(key) if key is not None else None
-        try:
-            data = _adapter.validate_python(row.data)
-        except ValidationError as exc:
-            errs = [
-                RowError(field=e.field, message=e.message) for e in validation_errors(exc.errors())
-            ]
-            out.append(Checked(i, key, errors=errs))
-            continue
-        issues = screen(data, types, units, parks)
-        if issues:
+        body, issues = check(row.data, types, units, parks)
+        if body is None:
+            key = row.data.get("row_key")
             out.append(
-                Checked(i, key, errors=[RowError(field=x.field, message=x.message) for x in issues])
+                Checked(
+                    i,
+                    key if isinstance(key, str) else None,
+                    errors=[RowError(field=x.field, message=x.message) for x in issues],
+                )
             )
             continue
-        industry = industry_of(facts_of(data), types.get(data.project_type)) or ""
-        out.append(Checked(i, data.row_key, data=data, industry_code=industry))
+        industry = industry_of(facts_of(body), types.get(body.project_type)) or ""
+        out.append(Checked(i, body.row_key, data=body, industry_code=industry))
     return out
 
 

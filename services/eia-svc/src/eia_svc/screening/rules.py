@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from svc_common.districts import district_problem
+from svc_common.i18n import msg
 from svc_common.uscc import uscc_problem
 
 from eia_svc.classification.rules import CATEGORY_NAMES, ProjectType, classify
@@ -28,28 +29,38 @@ class Issue:
 
 @dataclass(frozen=True)
 class ProjectFacts:
-    """What screening needs to know about a submitted project."""
+    """What screening needs to know about a submitted project. A field left
+    None was unusable (its own shape error is reported): the checks that
+    need it are skipped, the others still run, so every problem is named."""
 
-    uscc: str
-    district: str
-    project_type: str
+    uscc: str | None
+    district: str | None
+    project_type: str | None
     industry_code: str | None = None
     control_unit: str | None = None
+    vocs_increment_kg: int | None = None
 
 
 def check_identity(facts: ProjectFacts) -> list[Issue]:
     issues = []
-    if problem := uscc_problem(facts.uscc):
+    if facts.uscc is not None and (problem := uscc_problem(facts.uscc)):
         issues.append(Issue("uscc", problem))
-    if problem := district_problem(facts.district):
+    if facts.district is not None and (problem := district_problem(facts.district)):
         issues.append(Issue("district", problem))
     return issues
+
+
+def _not_in_table(code: str) -> Issue:
+    return Issue(
+        "project_type",
+        msg(f"{code} is not in the EIA classification table", f"{code} 不在环评分类管理名录中"),
+    )
 
 
 def check_registration_type(pt: ProjectType | None, code: str) -> list[Issue]:
     """A registration form (登记表) is filed only for types the table says need one."""
     if pt is None:
-        return [Issue("project_type", f"{code} is not in the EIA classification table")]
+        return [_not_in_table(code)]
     if pt.category == "registration_form":
         return []
     c = classify(pt)
@@ -58,8 +69,11 @@ def check_registration_type(pt: ProjectType | None, code: str) -> list[Issue]:
     return [
         Issue(
             "project_type",
-            f"{c.explanation}, not a registration form: file it with POST /eia/filings "
-            f"as category {pt.category}",
+            msg(
+                f"{c.explanation}, not a registration form: file it with POST /eia/filings "
+                f"as category {pt.category}",
+                f"{c.explanation}，不是登记表：请以类别 {pt.category} 通过 POST /eia/filings 报批",
+            ),
             "wrong_category",
             {"category_needed": pt.category, "rule": pt.rule},
         )
@@ -69,7 +83,7 @@ def check_registration_type(pt: ProjectType | None, code: str) -> list[Issue]:
 def check_filing_type(pt: ProjectType | None, code: str, category: str) -> list[Issue]:
     """A report / report-form filing must state the category the table gives."""
     if pt is None:
-        return [Issue("project_type", f"{code} is not in the EIA classification table")]
+        return [_not_in_table(code)]
     c = classify(pt)
     if pt.category == "exempt":
         return [Issue("project_type", c.explanation, "exempt", {"rule": pt.rule})]
@@ -77,7 +91,10 @@ def check_filing_type(pt: ProjectType | None, code: str, category: str) -> list[
         return [
             Issue(
                 "category",
-                f"{c.explanation}: file it with POST /eia/registrations, no review is needed",
+                msg(
+                    f"{c.explanation}: file it with POST /eia/registrations, no review is needed",
+                    f"{c.explanation}：请通过 POST /eia/registrations 备案，无需审批",
+                ),
                 "wrong_category",
                 {"category_needed": pt.category, "rule": pt.rule},
             )
@@ -86,8 +103,12 @@ def check_filing_type(pt: ProjectType | None, code: str, category: str) -> list[
         return [
             Issue(
                 "category",
-                f"is {category} but the classification table gives "
-                f"{CATEGORY_NAMES[pt.category]} for {pt.code} {pt.name} (rule '{pt.rule}')",
+                msg(
+                    f"is {category} but the classification table gives "
+                    f"{CATEGORY_NAMES[pt.category]} for {pt.code} {pt.name} (rule '{pt.rule}')",
+                    f"填报为 {category}，但分类管理名录对 {pt.code} {pt.name} 的规定是"
+                    f"{CATEGORY_NAMES[pt.category]}（{pt.rule}）",
+                ),
                 "wrong_category",
                 {"category_needed": pt.category, "rule": pt.rule},
             )
@@ -109,12 +130,26 @@ def check_control_unit(
         return []
     unit = units.get(facts.control_unit)
     if unit is None:
-        return [Issue("control_unit", f"{facts.control_unit} is not a known control unit")]
+        return [
+            Issue(
+                "control_unit",
+                msg(
+                    f"{facts.control_unit} is not a known control unit",
+                    f"{facts.control_unit} 不是已登记的环境管控单元",
+                ),
+            )
+        ]
+    if facts.district is None:
+        return []  # the district is reported already; the unit cannot be placed
     if unit.district != facts.district:
         return [
             Issue(
                 "control_unit",
-                f"{unit.code} {unit.name} lies in district {unit.district}, not {facts.district}",
+                msg(
+                    f"{unit.code} {unit.name} lies in district {unit.district}, "
+                    f"not {facts.district}",
+                    f"{unit.code} {unit.name} 位于 {unit.district}，不在 {facts.district}",
+                ),
             )
         ]
     industry = industry_of(facts, pt)
@@ -130,15 +165,24 @@ def check_control_unit(
     return []
 
 
+def _usable_district(facts: ProjectFacts, issues: list[Issue]) -> ProjectFacts:
+    """The facts with a district known to be bad left out (it is reported)."""
+    if any(i.field == "district" for i in issues):
+        return dataclasses.replace(facts, district=None)
+    return facts
+
+
 def screen_registration(
     facts: ProjectFacts,
     types: Mapping[str, ProjectType],
     units: Mapping[str, ControlUnit],
 ) -> list[Issue]:
-    pt = types.get(facts.project_type)
-    issues = check_identity(facts) + check_registration_type(pt, facts.project_type)
-    if not issues:
-        issues += check_control_unit(facts, pt, units)
+    """Every reason a registration form cannot be filed, at once."""
+    pt = types.get(facts.project_type) if facts.project_type is not None else None
+    issues = check_identity(facts)
+    if facts.project_type is not None:
+        issues += check_registration_type(pt, facts.project_type)
+    issues += check_control_unit(_usable_district(facts, issues), pt, units)
     return issues
 
 
@@ -148,8 +192,10 @@ def screen_filing(
     types: Mapping[str, ProjectType],
     units: Mapping[str, ControlUnit],
 ) -> list[Issue]:
-    pt = types.get(facts.project_type)
-    issues = check_identity(facts) + check_filing_type(pt, facts.project_type, category)
-    if not issues:
-        issues += check_control_unit(facts, pt, units)
+    """Every reason a report / report-form filing cannot be submitted, at once."""
+    pt = types.get(facts.project_type) if facts.project_type is not None else None
+    issues = check_identity(facts)
+    if facts.project_type is not None:
+        issues += check_filing_type(pt, facts.project_type, category)
+    issues += check_control_unit(_usable_district(facts, issues), pt, units)
     return issues
