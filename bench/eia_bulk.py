@@ -58,7 +58,7 @@ def rows(n: int, offset: int) -> list[dict[str, str]]:
             "enterprise_name": f"天津某企业 {offset + i} 有限公司",
             "district": DISTRICTS[i % len(DISTRICTS)],
             "project_type": TYPES[i % len(TYPES)],
-            "vocs_increment_t": "0.125",
+            "vocs_increment_t": "0.075",
         }
         for i in range(n)
     ]

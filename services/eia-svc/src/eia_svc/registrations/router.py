@@ -66,9 +66,12 @@ class _CheckedInFull(APIRoute):
                     tuple(e.get("loc", ()))[:1] != ("body",) for e in exc.errors()
                 ):
                     raise
-                async with get_runtime(request).db.session() as s:
+                rt = get_runtime(request)
+                assert isinstance(rt.settings, Settings)
+                async with rt.db.session() as s:
                     types, units, parks = await _tables_for(s, body)
-                _, issues = service.check(body, types, units, parks)
+                limit = rt.settings.registration_form_vocs_limit_kg
+                _, issues = service.check(body, types, units, parks, limit)
                 raise_if_any(issues)
                 raise
 
@@ -106,7 +109,8 @@ async def file_registration(
     refusal (422) names every problem of the submission at once."""
     async with db.session() as s:
         types, units, parks = await _tables_for(s, body.model_dump())
-    raise_if_any(service.screened(body, types, units, parks))
+    limit = _settings(request).registration_form_vocs_limit_kg
+    raise_if_any(service.screened(body, types, units, parks, limit))
     industry = service.industry_of_row(body, types)
     checked = service.Checked(0, body.row_key, data=body, industry_code=industry)
     async with db.transaction() as s:
@@ -177,7 +181,7 @@ async def file_registrations_bulk(
     raw = await read_upload(request, max_rows=settings.bulk_max_rows, drop_empty_cells=True)
     async with db.session() as s:
         types, units, parks = await all_types(s), await all_units(s), await all_parks(s)
-    checked = service.check_rows(raw, types, units, parks)
+    checked = service.check_rows(raw, types, units, parks, settings.registration_form_vocs_limit_kg)
     valid = [c for c in checked if c.data is not None]
     async with db.transaction() as s:
         outcomes = await service.file_rows(

@@ -12,6 +12,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -23,7 +24,7 @@ from svc_common.errors import validation_errors
 from svc_common.events.schemas.eia import RegistrationFormFiled
 from svc_common.i18n import msg
 from svc_common.outbox import emit_many
-from svc_common.types import tonnes_to_kg
+from svc_common.types import IncrementTonnes, tonnes_to_kg
 from svc_common.uploads import RawRow
 
 from eia_svc.classification.rules import ProjectType
@@ -38,6 +39,7 @@ from eia_svc.screening.rules import Issue, ProjectFacts, industry_of, screen_reg
 INSERT_CHUNK = 1000
 LOOKUP_CHUNK = 1000
 _adapter = TypeAdapter(RegistrationIn)
+_increment: TypeAdapter[Decimal] = TypeAdapter(IncrementTonnes)
 
 
 @dataclass
@@ -86,8 +88,9 @@ def screen_facts(
     types: Mapping[str, ProjectType],
     units: Mapping[str, ControlUnit],
     parks: Mapping[str, Park],
+    vocs_limit_kg: int,
 ) -> list[Issue]:
-    issues = screen_registration(facts, types, units)
+    issues = screen_registration(facts, types, units, vocs_limit_kg)
     if park_id:
         park = parks.get(park_id)
         district_ok = facts.district is not None and not any(i.field == "district" for i in issues)
@@ -103,9 +106,10 @@ def screen(
     types: Mapping[str, ProjectType],
     units: Mapping[str, ControlUnit],
     parks: Mapping[str, Park],
+    vocs_limit_kg: int,
 ) -> list[Issue]:
     """Screening of a registration whose shape is valid."""
-    return screen_facts(facts_of(r), r.park_id, types, units, parks)
+    return screen_facts(facts_of(r), r.park_id, types, units, parks, vocs_limit_kg)
 
 
 def _usable(data: Mapping[str, Any], name: str, bad: set[str]) -> str | None:
@@ -122,19 +126,25 @@ def screen_unshapely(
     types: Mapping[str, ProjectType],
     units: Mapping[str, ControlUnit],
     parks: Mapping[str, Park],
+    vocs_limit_kg: int,
 ) -> list[Issue]:
     """Screening of a row that failed its shape checks, on the fields that
     passed them: the row's problems are all named at once, not in two rounds."""
     bad = {i.field.split(".", 1)[0] for i in shape}
     uscc = _usable(data, "uscc", bad)
+    vocs = None
+    if "vocs_increment_t" not in bad and data.get("vocs_increment_t") is not None:
+        vocs = tonnes_to_kg(_increment.validate_python(data["vocs_increment_t"]))
     facts = ProjectFacts(
         uscc.upper() if uscc else None,
         _usable(data, "district", bad),
         _usable(data, "project_type", bad),
         _usable(data, "industry_code", bad),
         _usable(data, "control_unit", bad),
+        vocs,
     )
-    return screen_facts(facts, _usable(data, "park_id", bad), types, units, parks)
+    park_id = _usable(data, "park_id", bad)
+    return screen_facts(facts, park_id, types, units, parks, vocs_limit_kg)
 
 
 def check(
@@ -142,6 +152,7 @@ def check(
     types: Mapping[str, ProjectType],
     units: Mapping[str, ControlUnit],
     parks: Mapping[str, Park],
+    vocs_limit_kg: int,
 ) -> tuple[RegistrationIn | None, list[Issue]]:
     """A submitted row, validated and screened: the registration, or every
     problem it has (shape and screening), in form order. The single and the
@@ -152,9 +163,9 @@ def check(
         shape = [
             Issue(e.field, e.message, e.type or "invalid") for e in validation_errors(exc.errors())
         ]
-        issues = shape + screen_unshapely(data, shape, types, units, parks)
+        issues = shape + screen_unshapely(data, shape, types, units, parks, vocs_limit_kg)
         return None, sorted(issues, key=lambda i: FIELD_ORDER.get(i.field.split(".")[0], 99))
-    issues = screened(body, types, units, parks)
+    issues = screened(body, types, units, parks, vocs_limit_kg)
     return (None, issues) if issues else (body, [])
 
 
@@ -163,9 +174,10 @@ def screened(
     types: Mapping[str, ProjectType],
     units: Mapping[str, ControlUnit],
     parks: Mapping[str, Park],
+    vocs_limit_kg: int,
 ) -> list[Issue]:
     """Every screening problem of a registration of valid shape, in form order."""
-    issues = screen(r, types, units, parks)
+    issues = screen(r, types, units, parks, vocs_limit_kg)
     return sorted(issues, key=lambda i: FIELD_ORDER.get(i.field, 99))
 
 
@@ -174,13 +186,14 @@ def check_rows(
     types: Mapping[str, ProjectType],
     units: Mapping[str, ControlUnit],
     parks: Mapping[str, Park],
+    vocs_limit_kg: int,
 ) -> list[Checked]:
     out: list[Checked] = []
     for i, row in enumerate(raw):
         if row.data is None:  # a line that could not be read: the upload says why
             out.append(Checked(i, None, errors=[RowError(field="row", message=row.error or "")]))
             continue
-        body, issues = check(row.data, types, units, parks)
+        body, issues = check(row.data, types, units, parks, vocs_limit_kg)
         if body is None:
             key = row.data.get("row_key")
             out.append(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from svc_common.districts import district_problem
 from svc_common.i18n import msg
+from svc_common.types import kg_to_tonnes
 from svc_common.uscc import uscc_problem
 
 from eia_svc.classification.rules import CATEGORY_NAMES, ProjectType, classify
@@ -80,13 +81,61 @@ def check_registration_type(pt: ProjectType | None, code: str) -> list[Issue]:
     ]
 
 
-def check_filing_type(pt: ProjectType | None, code: str, category: str) -> list[Issue]:
-    """A report / report-form filing must state the category the table gives."""
+def check_vocs_limit(increment_kg: int | None, limit_kg: int | None) -> list[Issue]:
+    """A registration form is filed with no review and asks no quota: its VOCs
+    increment must stay below the limit; at or above it the project needs a
+    report form (报告表) and quota (总量指标)."""
+    if increment_kg is None or limit_kg is None or increment_kg < limit_kg:
+        return []
+    amount, limit = kg_to_tonnes(increment_kg), kg_to_tonnes(limit_kg)
+    return [
+        Issue(
+            "vocs_increment_t",
+            msg(
+                f"declares {amount} t/a of VOCs, not below the {limit} t/a a registration form "
+                "may declare: the project needs a report form (报告表), filed with "
+                "POST /eia/filings as category report_form, and VOCs quota (总量指标)",
+                f"申报 VOCs 增量 {amount} 吨/年，不低于登记表允许的 {limit} 吨/年："
+                "该项目应编制环境影响报告表，以类别 report_form 通过 POST /eia/filings 报批，"
+                "并取得 VOCs 总量指标",
+            ),
+            "wrong_category",
+            {"category_needed": "report_form", "vocs_limit_t": str(limit)},
+        )
+    ]
+
+
+def check_filing_type(
+    pt: ProjectType | None,
+    code: str,
+    category: str,
+    increment_kg: int | None = None,
+    limit_kg: int | None = None,
+) -> list[Issue]:
+    """A report / report-form filing must state the category the table gives;
+    a registration-form type whose VOCs increment reaches the registration
+    form's limit is filed as a report form instead."""
     if pt is None:
         return [_not_in_table(code)]
     c = classify(pt)
     if pt.category == "exempt":
         return [Issue("project_type", c.explanation, "exempt", {"rule": pt.rule})]
+    if pt.category == "registration_form" and check_vocs_limit(increment_kg, limit_kg):
+        if category == "report_form":
+            return []
+        return [
+            Issue(
+                "category",
+                msg(
+                    f"is {category} but {pt.code} {pt.name} with this VOCs increment needs a "
+                    "report form (报告表): file it as category report_form",
+                    f"填报为 {category}，但 {pt.code} {pt.name} 按此 VOCs 增量应编制"
+                    "环境影响报告表：请以类别 report_form 报批",
+                ),
+                "wrong_category",
+                {"category_needed": "report_form", "rule": pt.rule},
+            )
+        ]
     if pt.category == "registration_form":
         return [
             Issue(
@@ -176,12 +225,14 @@ def screen_registration(
     facts: ProjectFacts,
     types: Mapping[str, ProjectType],
     units: Mapping[str, ControlUnit],
+    vocs_limit_kg: int | None = None,
 ) -> list[Issue]:
     """Every reason a registration form cannot be filed, at once."""
     pt = types.get(facts.project_type) if facts.project_type is not None else None
     issues = check_identity(facts)
     if facts.project_type is not None:
         issues += check_registration_type(pt, facts.project_type)
+    issues += check_vocs_limit(facts.vocs_increment_kg, vocs_limit_kg)
     issues += check_control_unit(_usable_district(facts, issues), pt, units)
     return issues
 
@@ -191,11 +242,14 @@ def screen_filing(
     category: str,
     types: Mapping[str, ProjectType],
     units: Mapping[str, ControlUnit],
+    vocs_limit_kg: int | None = None,
 ) -> list[Issue]:
     """Every reason a report / report-form filing cannot be submitted, at once."""
     pt = types.get(facts.project_type) if facts.project_type is not None else None
     issues = check_identity(facts)
     if facts.project_type is not None:
-        issues += check_filing_type(pt, facts.project_type, category)
+        issues += check_filing_type(
+            pt, facts.project_type, category, facts.vocs_increment_kg, vocs_limit_kg
+        )
     issues += check_control_unit(_usable_district(facts, issues), pt, units)
     return issues
