@@ -84,7 +84,7 @@ async def test_bulk_import_reports_each_row_and_keeps_the_valid_ones(svc: Servic
     assert results[3]["errors"][0]["field"] == "row"
     (err,) = results[4]["errors"]
     assert (err["field"], err["message"]) == ("district", "is not one of your districts")
-    assert {e["field"] for e in results[5]["errors"]} == {"name"}
+    assert {e["field"] for e in results[5]["errors"]} == {"name", "industry_code"}
     assert "first in row 1" in results[6]["errors"][0]["message"]
     assert results[7]["result"] == "created"
     # One audit entry for the import, in its transaction.
@@ -197,22 +197,22 @@ async def test_list_by_district_and_category_with_cursor(svc: Service) -> None:
 async def test_classification_table_shipped_and_replaceable(svc: Service) -> None:
     table = (await svc.http.get("/permit/industries", headers=OFFICER)).json()
     assert len(table) >= 20
-    assert {"industry_code": "2641", "name": "涂料制造", "category": "key"} in table
+    assert {"industry_code": "C2641", "name": "涂料制造", "category": "key"} in table
     assert {t["category"] for t in table} == {"key", "simplified", "registration"}
     uscc = await svc.enterprise(1, industry="3311")
     csv_headers = {**ADMIN, "content-type": "text/csv"}
     new_table = (
         "industry_code,name,category\n"
-        "2641,涂料制造,key\n3311,金属结构制造,simplified\n9999,新行业,registration\n"
+        "2641,涂料制造,key\n3311,金属结构制造,simplified\n1711,棉纺纱加工,registration\n"
     )
     r = await svc.http.post(
         "/permit/industries:import", content=new_table.encode(), headers=csv_headers
     )
     assert r.status_code == 200, r.text
     assert [(x["row_key"], x["result"]) for x in r.json()["results"]] == [
-        ("2641", "replayed"),
-        ("3311", "updated"),
-        ("9999", "created"),
+        ("C2641", "replayed"),
+        ("C3311", "updated"),
+        ("C1711", "created"),
     ]
     e = (await svc.http.get(f"/permit/enterprises/{uscc}", headers=OFFICER)).json()
     assert e["category"] == "simplified"
@@ -222,7 +222,7 @@ async def test_classification_table_shipped_and_replaceable(svc: Service) -> Non
         content=b"industry_code,name,category\n2641,x,key\n",
         headers=csv_headers,
     )
-    assert r.status_code == 409 and r.json()["industry_codes"] == ["3311"]
+    assert r.status_code == 409 and r.json()["industry_codes"] == ["C3311"]
     r = await svc.http.post(
         "/permit/industries:import",
         content=b"industry_code,name,category\n2641,x,major\n",

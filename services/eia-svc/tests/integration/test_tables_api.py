@@ -28,7 +28,7 @@ async def test_project_types_and_classify(client: httpx.AsyncClient) -> None:
 
 async def test_import_replaces_the_table_all_or_nothing(client: httpx.AsyncClient) -> None:
     csv_headers = {**admin(), "content-type": "text/csv"}
-    bad = "code,name,industry_code,category,rule\nX1,甲,C1,report,r\nX2,乙,C2,maybe,r\n"
+    bad = "code,name,industry_code,category,rule\nX1,甲,C1391,report,r\nX2,乙,2011,maybe,r\n"
     r = await client.post("/eia/project-types:import", content=bad, headers=csv_headers)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "line 3.category"
     assert len((await client.get("/eia/project-types", headers=admin())).json()) >= 30
@@ -78,7 +78,7 @@ async def test_control_units(client: httpx.AsyncClient) -> None:
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "district"
     r = await client.put(
-        "/eia/control-units/BD-ZD-04", json={**unit, "banned_industries": ["26"]}, headers=admin()
+        "/eia/control-units/BD-ZD-04", json={**unit, "banned_industries": ["D26"]}, headers=admin()
     )
     assert r.json()["errors"][0]["field"] == "banned_industries.0"
     assert (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from svc_common.industries import IndustryCode
 from svc_common.types import IncrementTonnes, Tonnes
 
 
@@ -21,7 +22,7 @@ class RegistrationIn(BaseModel):
     enterprise_name: str = Field(min_length=1, max_length=200)
     district: str = Field(min_length=1, max_length=20)
     project_type: str = Field(min_length=1, max_length=40)
-    industry_code: str | None = Field(None, pattern=r"^[A-Z]\d{1,4}$")
+    industry_code: IndustryCode | None = None
     vocs_increment_t: IncrementTonnes = Decimal(0)
     control_unit: str | None = Field(None, max_length=40)
     park_id: str | None = Field(None, max_length=40)

@@ -23,6 +23,7 @@ from svc_common.bulk import BulkResult, RowError
 from svc_common.errors import validation_errors
 from svc_common.events.schemas.eia import RegistrationFormFiled
 from svc_common.i18n import msg
+from svc_common.industries import canonical_or_none
 from svc_common.outbox import emit_many
 from svc_common.types import IncrementTonnes, tonnes_to_kg
 from svc_common.uploads import RawRow
@@ -139,7 +140,7 @@ def screen_unshapely(
         uscc.upper() if uscc else None,
         _usable(data, "district", bad),
         _usable(data, "project_type", bad),
-        _usable(data, "industry_code", bad),
+        canonical_or_none(_usable(data, "industry_code", bad)),
         _usable(data, "control_unit", bad),
         vocs,
     )

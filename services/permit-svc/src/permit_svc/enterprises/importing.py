@@ -24,6 +24,7 @@ from svc_common.errors import FieldError
 from svc_common.errors import validation_errors as pydantic_errors
 from svc_common.events.schemas import permit as ev
 from svc_common.i18n import msg
+from svc_common.industries import canonical_or_none
 from svc_common.uscc import is_valid_uscc
 
 from permit_svc.bulk import RawRow, chunks
@@ -52,6 +53,9 @@ def _fast(
     except (KeyError, AttributeError):
         return None
     category = categories.get(industry)
+    if category is None:  # not in the stored form: written without the letter?
+        industry = canonical_or_none(industry) or industry
+        category = categories.get(industry)
     if (
         category is None
         or not 0 < len(name) <= 200

@@ -23,13 +23,6 @@ def random_uscc(rng: random.Random, district: str = "120115") -> str:
     return make_uscc(district, rng.randrange(31**9))
 
 
-def industry_class(code: str) -> str:
-    """The GB/T 4754 class code as the classification table writes it: other
-    tables (the EIA one) prefix the section letter, "C2641" → "2641"."""
-    code = code.strip().upper()
-    return code[1:] if code[:1].isalpha() and code[1:].isdigit() else code
-
-
 def needs_permit(category: str) -> bool:
     return category in PERMIT_CATEGORIES
 

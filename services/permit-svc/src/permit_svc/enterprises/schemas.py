@@ -6,6 +6,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
+from svc_common.industries import IndustryCode
 from svc_common.uscc import validate_uscc
 
 from permit_svc.enterprises.rules import Category, OperatingStatus
@@ -27,7 +28,7 @@ class EnterpriseIn(BaseModel):
     uscc: str = Field(description="unified social credit code (统一社会信用代码), 18 characters")
     name: str = Field(min_length=1, max_length=200)
     district: DistrictCode = Field(description="GB/T 2260 code of the district")
-    industry_code: str = Field(min_length=2, max_length=8)
+    industry_code: IndustryCode
     address: str = Field("", max_length=500)
     operating_status: OperatingStatus = "operating"
 

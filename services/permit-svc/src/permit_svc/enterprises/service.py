@@ -17,6 +17,7 @@ from svc_common.db import Database
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
 from svc_common.events.schemas import permit as ev
 from svc_common.i18n import msg
+from svc_common.industries import canonical_or_none, industry_code_problem
 from svc_common.pagination import Page, decode_cursor, encode_cursor
 
 from permit_svc.bulk import dialect_insert
@@ -39,31 +40,55 @@ def parse_industry_table(text: str) -> list[IndustryClass]:
     missing = {"industry_code", "name", "category"} - set(reader.fieldnames or [])
     if missing:
         raise Unprocessable(
-            "the table needs the columns industry_code, name, category",
-            errors=[FieldError(field=m, message="column missing") for m in sorted(missing)],
+            msg(
+                "the table needs the columns industry_code, name, category",
+                "名录须有 industry_code、name、category 三列",
+            ),
+            errors=[
+                FieldError(field=m, message=msg("column missing", "缺少此列"))
+                for m in sorted(missing)
+            ],
         )
     out: dict[str, IndustryClass] = {}
     errors: list[FieldError] = []
     for line, rec in enumerate(reader, start=2):
-        code, name, cat = (rec.get(k, "").strip() for k in ("industry_code", "name", "category"))
-        if not code.isdigit() or not 2 <= len(code) <= 8:
-            errors.append(FieldError(field=f"line {line}.industry_code", message="2-8 digits"))
+        given, name, cat = (rec.get(k, "").strip() for k in ("industry_code", "name", "category"))
+        code = canonical_or_none(given) or given
+        if problem := industry_code_problem(given):
+            errors.append(FieldError(field=f"line {line}.industry_code", message=problem))
         elif code in out:
-            errors.append(FieldError(field=f"line {line}.industry_code", message="duplicate"))
+            errors.append(
+                FieldError(
+                    field=f"line {line}.industry_code",
+                    message=msg(f"{code} appears twice", f"{code} 重复出现"),
+                )
+            )
         if not name:
-            errors.append(FieldError(field=f"line {line}.name", message="must not be empty"))
+            errors.append(
+                FieldError(field=f"line {line}.name", message=msg("must not be empty", "不得为空"))
+            )
         if cat not in CATEGORIES:
             errors.append(
-                FieldError(field=f"line {line}.category", message=f"one of {', '.join(CATEGORIES)}")
+                FieldError(
+                    field=f"line {line}.category",
+                    message=msg(
+                        f"must be one of {', '.join(CATEGORIES)}",
+                        f"必须是以下之一：{', '.join(CATEGORIES)}",
+                    ),
+                )
             )
         if not errors:
             out[code] = IndustryClass(code, name, cat)  # type: ignore[arg-type]
     if errors:
         raise Unprocessable(
-            "the classification table has errors; nothing was changed", errors=errors
+            msg(
+                "the classification table has errors; nothing was changed",
+                "名录有错误，未作任何更改",
+            ),
+            errors=errors,
         )
     if not out:
-        raise Unprocessable("the classification table is empty")
+        raise Unprocessable(msg("the classification table is empty", "名录为空"))
     return list(out.values())
 
 
