@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 from svc_common import testing
 
-from ..conftest import ENTERPRISE, count_rows, events_of, filer, registration, uscc
+from ..conftest import ENTERPRISE, admin, count_rows, events_of, filer, registration, uscc
 
 HEADER = "row_key,project_name,uscc,enterprise_name,district,project_type,vocs_increment_t\n"
 CSV_HEADERS = {**filer(), "content-type": "text/csv"}
@@ -229,3 +229,28 @@ async def test_every_problem_of_a_row_at_once(client: httpx.AsyncClient) -> None
     assert len(messages) == 3 and all(re.search("[\u4e00-\u9fff]", m) for m in messages), messages
     app: FastAPI = client.app  # type: ignore[attr-defined]
     assert await count_rows(app, "registrations") == 0
+
+
+async def test_a_replay_is_judged_on_what_the_row_says(client: httpx.AsyncClient) -> None:
+    """An industry code the row did not state comes from the type table; when
+    the table changes, the same row again is still a replay."""
+    first = await client.post(
+        "/eia/registrations", json=registration(row_key="t1"), headers=filer()
+    )
+    assert first.status_code == 201
+    table = "code,name,industry_code,category,rule\n"
+    table += "Q8412,社区卫生服务中心,Q8411,registration_form,新规\n"
+    r = await client.post(
+        "/eia/project-types:import", content=table, headers={**admin(), "content-type": "text/csv"}
+    )
+    assert r.status_code == 200, r.text
+    again = await client.post(
+        "/eia/registrations", json=registration(row_key="t1"), headers=filer()
+    )
+    assert again.status_code == 200 and again.json()["filing_id"] == first.json()["filing_id"]
+    stated = await client.post(
+        "/eia/registrations",
+        json=registration(row_key="t1", industry_code="Q8411"),
+        headers=filer(),
+    )
+    assert stated.status_code == 409 and "industry_code" in stated.json()["detail"]

@@ -126,10 +126,11 @@ async def file_registration(
                 o.filing_id,
                 {"filing_no": o.filing_no, "row_key": body.row_key},
             )
-    if o.status == "conflict":
+    if o.status == "conflict":  # the key names another project's filing
+        errors = [FieldError(field=e.field, message=e.message) for e in o.errors or []]
         raise Conflict(
-            (o.errors or [])[0].message if o.errors else "row_key conflict",
-            errors=[FieldError(field=e.field, message=e.message) for e in o.errors or []],
+            f"row_key: {errors[0].message}",
+            errors=errors,
             filing_id=o.filing_id,
             filing_no=o.filing_no,
         )

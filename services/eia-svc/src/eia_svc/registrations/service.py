@@ -241,6 +241,7 @@ CONTENT = (
     "control_unit",
     "park_id",
 )
+_INDUSTRY = CONTENT.index("industry_code")
 #: The name a client knows each content column by.
 CONTENT_FIELDS = tuple("vocs_increment_t" if c == "vocs_increment_kg" else c for c in CONTENT)
 
@@ -360,6 +361,10 @@ async def file_rows(
             continue
         n = named[r.row_key]
         content = content_of(r)
+        if r.data is not None and r.data.industry_code is None:
+            # Not stated but taken from the type table, which may have changed
+            # since: the row said nothing else than the first time.
+            content = (*content[:_INDUSTRY], n.content[_INDUSTRY], *content[_INDUSTRY + 1 :])
         outcomes[r.index] = (
             Outcome(r.index, "replayed", n.filing_id, n.filing_no, r.row_key)
             if content == n.content
