@@ -104,13 +104,17 @@ def _errors(errors: Iterable[FieldError | RowError | tuple[str, str]]) -> str:
 
 class BulkReportBuilder:
     """Collects each row's result, in any order, and answers a BulkReport in
-    the upload's row order. A row given twice keeps its last result."""
+    the upload's row order. A row given twice keeps its last result.
 
-    __slots__ = ("_rows",)
+    Rows are kept as strings in two dicts, no object per row: a tuple per
+    row would survive until the answer and make the garbage collector walk
+    the whole heap again and again during a 100,000-row import."""
+
+    __slots__ = ("_results", "_rows")
 
     def __init__(self) -> None:
-        #: row → (its result, its JSON)
-        self._rows: dict[int, tuple[str, str]] = {}
+        self._rows: dict[int, str] = {}  # row → its JSON
+        self._results: dict[int, str] = {}  # row → its result
 
     def add(
         self,
@@ -122,14 +126,14 @@ class BulkReportBuilder:
         errors: Iterable[FieldError | RowError | tuple[str, str]] = (),
     ) -> None:
         enc = _string
+        self._results[row] = result
         self._rows[row] = (
-            result,
             f'{{"row":{row:d},'
             f'"row_key":{"null" if row_key is None else enc(row_key)},'
             f'"result":"{result}",'
             f'"id":{"null" if id is None else enc(id)},'
             f'"number":{"null" if number is None else enc(number)},'
-            f'"errors":{_errors(errors) if errors else "[]"}}}',
+            f'"errors":{_errors(errors) if errors else "[]"}}}'
         )
 
     def add_many(
@@ -137,21 +141,17 @@ class BulkReportBuilder:
     ) -> None:
         """Rows done without errors, as (row, result, row_key, id, number): the
         same as `add` for each, in one pass (an import of 100,000 rows)."""
-        enc = _string
-        self._rows.update(
-            {
-                row: (
-                    result,
-                    f'{{"row":{row:d},'
-                    f'"row_key":{"null" if key is None else enc(key)},'
-                    f'"result":"{result}",'
-                    f'"id":{"null" if id_ is None else enc(id_)},'
-                    f'"number":{"null" if number is None else enc(number)},'
-                    '"errors":[]}',
-                )
-                for row, result, key, id_, number in items
-            }
-        )
+        enc, rows, results = _string, self._rows, self._results
+        for row, result, key, id_, number in items:
+            results[row] = result
+            rows[row] = (
+                f'{{"row":{row:d},'
+                f'"row_key":{"null" if key is None else enc(key)},'
+                f'"result":"{result}",'
+                f'"id":{"null" if id_ is None else enc(id_)},'
+                f'"number":{"null" if number is None else enc(number)},'
+                '"errors":[]}'
+            )
 
     def error(
         self,
@@ -166,15 +166,12 @@ class BulkReportBuilder:
         return row in self._rows
 
     def totals(self) -> dict[str, int]:
-        counts = dict.fromkeys(RESULTS, 0)
-        for result, n in Counter([r for r, _ in self._rows.values()]).items():
-            counts[result] = n
-        return counts
+        return {**dict.fromkeys(RESULTS, 0), **Counter(self._results.values())}
 
     def to_json(self) -> bytes:
         """The BulkReport as JSON bytes, rows in ascending row number."""
         rows = self._rows
-        body = ",".join([rows[r][1] for r in sorted(rows)])
+        body = ",".join([rows[r] for r in sorted(rows)])
         totals = ",".join(f'"{k}":{v}' for k, v in self.totals().items())
         return f'{{"rows":{len(rows)},"totals":{{{totals}}},"results":[{body}]}}'.encode()
 
