@@ -74,3 +74,22 @@ def test_prefixes_as_negative_lists_write_them() -> None:
 def test_every_division_has_one_section() -> None:
     assert [section_of(d) for d in (1, 5, 6, 13, 43, 44, 70, 96, 97)] == list("AABCCDKST")
     assert section_of(0) is None and section_of(98) is None
+
+
+def test_events_read_either_form_and_keep_what_is_no_code() -> None:
+    from svc_common.events.schemas.permit import EnterpriseSnapshot
+
+    def snap(code: str) -> str:
+        return EnterpriseSnapshot.model_validate(
+            {
+                "uscc": "x",
+                "name": "n",
+                "district": "120115",
+                "industry_code": code,
+                "category": "key",
+                "operating_status": "operating",
+                "updated_at": "2026-01-01T00:00:00Z",
+            }
+        ).industry_code
+
+    assert (snap("2641"), snap("C2641"), snap("12345678")) == ("C2641", "C2641", "12345678")

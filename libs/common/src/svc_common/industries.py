@@ -131,3 +131,26 @@ IndustryCode = Annotated[
         }
     ),
 ]
+
+
+def _lenient(value: object) -> object:
+    return (canonical_or_none(value) or value) if isinstance(value, str) else value
+
+
+#: An industry code in an event: the lettered form when the value is a code
+#: in either form, else the value as it is. A consumer never dead-letters an
+#: event for a code written before codes were checked (a table imported long
+#: ago could hold one); producers only announce codes they checked.
+EventIndustryCode = Annotated[
+    str,
+    BeforeValidator(_lenient),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "examples": ["C2641"],
+            "description": "GB/T 4754-2017 industry code with its section letter (C2641); "
+            "consumers also read the digits alone (2641, from producers before the change) "
+            "as the same class",
+        }
+    ),
+]

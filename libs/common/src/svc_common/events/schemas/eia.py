@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from svc_common.events.registry import EventPayload, event
-from svc_common.industries import IndustryCode
+from svc_common.industries import EventIndustryCode
 from svc_common.types import Tonnes
 
 TOPIC = "eia.events"
@@ -21,7 +21,7 @@ class _FilingQuotaRequest(EventPayload):
     uscc: str
     enterprise_name: str
     district: str
-    industry_code: IndustryCode
+    industry_code: EventIndustryCode
     project_type: str
     category: Category
     channel: Channel
@@ -55,7 +55,7 @@ class FilingApproved(EventPayload):
     uscc: str
     enterprise_name: str
     district: str
-    industry_code: IndustryCode
+    industry_code: EventIndustryCode
     category: Category
     vocs_increment_t: Tonnes
     park_id: str | None = None

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from svc_common.events.registry import EventPayload, event
 from svc_common.events.schemas.common import PollutantAmount, PollutantChange
-from svc_common.industries import IndustryCode
+from svc_common.industries import EventIndustryCode
 from svc_common.types import SignedTonnes, Tonnes
 
 TOPIC = "permit.events"
@@ -26,7 +26,7 @@ class PermitIssued(EventPayload):
     uscc: str
     enterprise_name: str
     district: str
-    industry_code: IndustryCode
+    industry_code: EventIndustryCode
     category: Literal["key", "simplified"]
     pollutants: list[PollutantAmount]
     valid_from: dt.date
@@ -83,7 +83,7 @@ class RegistrationFiled(EventPayload):
     uscc: str
     enterprise_name: str
     district: str
-    industry_code: IndustryCode
+    industry_code: EventIndustryCode
     valid_to: dt.date
 
 
@@ -182,7 +182,7 @@ class EnterpriseSnapshot(BaseModel):
     uscc: str
     name: str
     district: str
-    industry_code: IndustryCode
+    industry_code: EventIndustryCode
     category: ManagementCategory
     operating_status: OperatingStatus
     address: str = ""
