@@ -46,31 +46,55 @@ def parse_table(text: str) -> tuple[list[ProjectType], list[RowError]]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        return [], [RowError(1, c, "column is missing from the header") for c in missing]
+        return [], [
+            RowError(1, c, msg("column is missing from the header", "表头缺少此列"))
+            for c in missing
+        ]
     types: list[ProjectType] = []
     errors: list[RowError] = []
     seen: set[str] = set()
     for line, row in enumerate(reader, start=2):
         if line - 1 > MAX_ROWS:
-            errors.append(RowError(line, "code", f"the table may have at most {MAX_ROWS} rows"))
+            errors.append(
+                RowError(
+                    line,
+                    "code",
+                    msg(f"the table may have at most {MAX_ROWS} rows", f"名录最多 {MAX_ROWS} 行"),
+                )
+            )
             break
         values = {c: (row.get(c) or "").strip() for c in COLUMNS}
         for col in COLUMNS:
             if not values[col]:
-                errors.append(RowError(line, col, "must not be empty"))
+                errors.append(RowError(line, col, msg("must not be empty", "不得为空")))
         if values["industry_code"]:
             if problem := industry_code_problem(values["industry_code"]):
                 errors.append(RowError(line, "industry_code", problem))
             else:
                 values["industry_code"] = normalise_industry_code(values["industry_code"])
         if values["category"] and values["category"] not in CATEGORIES:
-            errors.append(RowError(line, "category", f"must be one of {', '.join(CATEGORIES)}"))
+            errors.append(
+                RowError(
+                    line,
+                    "category",
+                    msg(
+                        f"must be one of {', '.join(CATEGORIES)}",
+                        f"必须是以下之一：{', '.join(CATEGORIES)}",
+                    ),
+                )
+            )
         if values["code"] in seen:
-            errors.append(RowError(line, "code", f"{values['code']} appears twice"))
+            errors.append(
+                RowError(
+                    line,
+                    "code",
+                    msg(f"{values['code']} appears twice", f"{values['code']} 重复出现"),
+                )
+            )
         seen.add(values["code"])
         types.append(ProjectType(**values))
     if not types and not errors:
-        errors.append(RowError(2, "code", "the table has no rows"))
+        errors.append(RowError(2, "code", msg("the table has no rows", "名录没有任何行")))
     return types, errors
 
 
