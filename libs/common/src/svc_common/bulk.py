@@ -25,14 +25,15 @@ C encoder) and joins them once: the pydantic models below are the documented con
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from json.encoder import encode_basestring
 from typing import Literal, get_args
 
-from fastapi import Response
+from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from svc_common.errors import FieldError
+from svc_common.uploads import RawRow, error_report_response, wants_spreadsheet
 
 BulkResult = Literal["created", "updated", "replayed", "error", "conflict"]
 RESULTS: tuple[str, ...] = get_args(BulkResult)
@@ -110,11 +111,12 @@ class BulkReportBuilder:
     row would survive until the answer and make the garbage collector walk
     the whole heap again and again during a 100,000-row import."""
 
-    __slots__ = ("_results", "_rows")
+    __slots__ = ("_failures", "_results", "_rows")
 
     def __init__(self) -> None:
         self._rows: dict[int, str] = {}  # row → its JSON
         self._results: dict[int, str] = {}  # row → its result
+        self._failures: dict[int, list[tuple[str, str]]] = {}  # row → (field, message)s
 
     def add(
         self,
@@ -127,6 +129,11 @@ class BulkReportBuilder:
     ) -> None:
         enc = _string
         self._results[row] = result
+        if errors:
+            pairs = [e if isinstance(e, tuple) else (e.field, e.message) for e in errors]
+            self._failures[row] = errors = pairs
+        else:
+            self._failures.pop(row, None)
         self._rows[row] = (
             f'{{"row":{row:d},'
             f'"row_key":{"null" if row_key is None else enc(row_key)},'
@@ -142,8 +149,11 @@ class BulkReportBuilder:
         """Rows done without errors, as (row, result, row_key, id, number): the
         same as `add` for each, in one pass (an import of 100,000 rows)."""
         enc, rows, results = _string, self._rows, self._results
+        failures = self._failures
         for row, result, key, id_, number in items:
             results[row] = result
+            if failures:
+                failures.pop(row, None)
             rows[row] = (
                 f'{{"row":{row:d},'
                 f'"row_key":{"null" if key is None else enc(key)},'
@@ -181,3 +191,11 @@ class BulkReportBuilder:
 
     def response(self) -> Response:
         return Response(self.to_json(), media_type="application/json")
+
+    def respond(self, request: Request, raw: Sequence[RawRow], name: str) -> Response:
+        """The report as the client asked: JSON, or (Accept: the .xlsx type, or
+        ?report=xlsx) a spreadsheet of the rows not done, their cells and why."""
+        if wants_spreadsheet(request):
+            response: Response = error_report_response(raw, self._failures, name)
+            return response
+        return self.response()

@@ -53,6 +53,9 @@ class ServiceSettings(BaseSettings):
     # Consumer: attempts per message before it goes to <topic>.dlq.
     consumer_max_attempts: int = 3
     consumer_retry_backoff_seconds: float = 0.2
+    # How often the figures that need a query (outbox backlog, dead letters,
+    # consumer lag, business gauges) are refreshed; /metrics serves the last.
+    metrics_refresh_seconds: float = 15.0
 
     #: "system" (always, in production) or "manual": a clock an administrator
     #: moves with POST /<prefix>/admin/clock, for demonstrations and acceptance
@@ -102,6 +105,17 @@ class ServiceSettings(BaseSettings):
             raise ValueError(
                 "CLOCK=manual is for the embedded default (SQLite, in-process events); "
                 "with PostgreSQL or Kafka settings it needs CLOCK_FORCE=true"
+            )
+
+    def check_secret(self) -> None:
+        """The distributed mode never runs with the public development secret:
+        anyone could mint tokens for it. (The embedded default may: it listens
+        on the loopback for one person's laptop.)"""
+        if self.is_kafka and self.uses_dev_secret:
+            raise ValueError(
+                "refusing to start: with EVENT_TRANSPORT=kafka://… tokens would be checked "
+                "against the public development secret; set JWT_SECRET (32+ random "
+                "characters) or JWT_JWKS_URL"
             )
 
     @property

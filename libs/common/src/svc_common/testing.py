@@ -96,15 +96,30 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-def token(role: str, districts: Iterable[str] = (), sub: str | None = None) -> str:
-    return mint_token(DEV_JWT_SECRET, sub=sub or f"{role}.test", role=role, districts=districts)
+#: The secret of tests that run the distributed mode (Kafka), which refuses
+#: the public development secret.
+DISTRIBUTED_SECRET = "envbureau-tests-distributed-secret-7f3c9a1e5b2d4f60"
+
+
+def token(
+    role: str, districts: Iterable[str] = (), sub: str | None = None, secret: str | None = None
+) -> str:
+    return mint_token(
+        secret or DEV_JWT_SECRET, sub=sub or f"{role}.test", role=role, districts=districts
+    )
 
 
 def auth(
-    role: str, districts: Iterable[str] = (), sub: str | None = None, **headers: str
+    role: str,
+    districts: Iterable[str] = (),
+    sub: str | None = None,
+    *,
+    secret: str | None = None,
+    **headers: str,
 ) -> dict[str, str]:
-    """Headers for a request as `role` (with an Idempotency-Key if given as idem=…)."""
-    h = {"Authorization": f"Bearer {token(role, districts, sub)}"}
+    """Headers for a request as `role` (with an Idempotency-Key if given as idem=…),
+    signed with the development secret or `secret`."""
+    h = {"Authorization": f"Bearer {token(role, districts, sub, secret)}"}
     if "idem" in headers:
         h["Idempotency-Key"] = headers.pop("idem")
     h.update(headers)
@@ -128,6 +143,32 @@ async def redeliver(app: FastAPI, env: Any, topic: str) -> None:
     consumer = app.state.runtime.consumer
     assert consumer is not None, "this service handles no events"
     await consumer.process(env.to_message(topic))
+
+
+Figures = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def figures(app: FastAPI, client: httpx.AsyncClient) -> Figures:
+    """Refresh a running app's periodic figures now and scrape its own
+    /metrics: {(name, labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    await app.state.metrics_refresher.refresh()
+    r = await client.get(f"{app.state.spec.prefix}/metrics")
+    assert r.status_code == 200, r.text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
+
+
+def figure(samples: Figures, name: str, **labels: str) -> float:
+    """One sample's value; `service` is implied by the scrape and may be left out."""
+    for (n, lbls), v in samples.items():
+        if n == name and {k: v2 for k, v2 in lbls if k != "service"} == labels:
+            return v
+    raise KeyError(f"no sample {name}{labels}")
 
 
 class TcpProxy:

@@ -19,6 +19,13 @@ CATEGORY_NAMES = {
     "registration_form": "registration form (登记表)",
     "exempt": "exempt (免于环评管理)",
 }
+#: The categories as the Chinese documents name them (报告书 is 环境影响报告书).
+CATEGORY_NAMES_ZH = {
+    "report": "报告书",
+    "report_form": "报告表",
+    "registration_form": "登记表",
+    "exempt": "免于环评管理",
+}
 COLUMNS = ("code", "name", "industry_code", "category", "rule")
 MAX_ROWS = 5000
 
@@ -47,7 +54,7 @@ def parse_table(text: str) -> tuple[list[ProjectType], list[RowError]]:
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         return [], [
-            RowError(1, c, msg("column is missing from the header", "表头缺少此列"))
+            RowError(1, c, msg("column is missing from the header", "表头缺少该列"))
             for c in missing
         ]
     types: list[ProjectType] = []
@@ -59,7 +66,7 @@ def parse_table(text: str) -> tuple[list[ProjectType], list[RowError]]:
                 RowError(
                     line,
                     "code",
-                    msg(f"the table may have at most {MAX_ROWS} rows", f"名录最多 {MAX_ROWS} 行"),
+                    msg(f"the table may have at most {MAX_ROWS} rows", f"表格最多 {MAX_ROWS} 行"),
                 )
             )
             break
@@ -79,7 +86,7 @@ def parse_table(text: str) -> tuple[list[ProjectType], list[RowError]]:
                     "category",
                     msg(
                         f"must be one of {', '.join(CATEGORIES)}",
-                        f"必须是以下之一：{', '.join(CATEGORIES)}",
+                        f"须为 {'、'.join(CATEGORIES)} 之一",
                     ),
                 )
             )
@@ -94,7 +101,7 @@ def parse_table(text: str) -> tuple[list[ProjectType], list[RowError]]:
         seen.add(values["code"])
         types.append(ProjectType(**values))
     if not types and not errors:
-        errors.append(RowError(2, "code", msg("the table has no rows", "名录没有任何行")))
+        errors.append(RowError(2, "code", msg("the table has no rows", "表格没有数据行")))
     return types, errors
 
 
@@ -110,13 +117,15 @@ def classify(pt: ProjectType) -> Classification:
     category = CATEGORY_NAMES[pt.category]
     if pt.category == "exempt":
         text = msg(
-            f"{pt.code} {pt.name} is exempt from EIA management (免于环评管理) by the rule "
-            f"'{pt.rule}': no EIA filing is needed",
-            f"{pt.code} {pt.name} 依据“{pt.rule}”免于环评管理，无需办理环评手续",
+            (
+                f"{pt.code} {pt.name} is exempt from EIA management (免于环评管理) by the rule "
+                f"'{pt.rule}': no EIA filing is needed"
+            ),
+            (f"{pt.code} {pt.name} 依据“{pt.rule}”免于环评管理，无需办理环评手续"),
         )
         return Classification(pt, False, text)
     text = msg(
         f"{pt.code} {pt.name} needs an EIA {category} by the rule '{pt.rule}'",
-        f"{pt.code} {pt.name} 依据“{pt.rule}”应编制环评{category}",
+        f"{pt.code} {pt.name} 依据“{pt.rule}”应编制环境影响{CATEGORY_NAMES_ZH[pt.category]}",
     )
     return Classification(pt, True, text)

@@ -32,7 +32,7 @@ def parse_or_422(text: str) -> list[ProjectType]:
         raise Unprocessable(
             msg(
                 f"the classification table has {len(errors)} error(s); nothing was imported",
-                f"名录有 {len(errors)} 处错误，未导入任何内容",
+                f"分类管理名录有 {len(errors)} 处错误，未导入任何内容",
             ),
             errors=[
                 FieldError(field=f"line {e.line}.{e.field}", message=e.message) for e in errors

@@ -42,7 +42,10 @@ async def put_control_unit(
     db: Database = Depends(get_db),
 ) -> ControlUnitOut:
     if not CODE.match(code):
-        raise field_error("code", "must be 1-40 letters, digits, '-' or '_'")
+        raise field_error(
+            "code",
+            msg("must be 1-40 letters, digits, '-' or '_'", "须为 1-40 个字母、数字、- 或 _"),
+        )
     if problem := district_problem(body.district):
         raise field_error("district", problem)
     for i, entry in enumerate(body.banned_industries):

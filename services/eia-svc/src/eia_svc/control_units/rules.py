@@ -10,6 +10,11 @@ from svc_common.industries import canonical_or_none
 
 UnitKind = Literal["priority_protection", "key_control", "general_control"]
 UNIT_KINDS: tuple[str, ...] = get_args(UnitKind)
+KIND_NAMES_ZH = {
+    "priority_protection": "优先保护单元",
+    "key_control": "重点管控单元",
+    "general_control": "一般管控单元",
+}
 KIND_NAMES = {
     "priority_protection": "priority protection unit (优先保护单元)",
     "key_control": "key control unit (重点管控单元)",
@@ -43,8 +48,13 @@ def banned_entry(unit: ControlUnit, industry_code: str) -> str | None:
 
 def refusal_message(unit: ControlUnit, industry_code: str, entry: str) -> str:
     return msg(
-        f"industry {industry_code} is banned in control unit {unit.code} {unit.name} "
-        f"({KIND_NAMES[unit.kind]}) by its negative-list entry {entry}: {unit.rule}",
-        f"行业 {industry_code} 在环境管控单元 {unit.code} {unit.name}（{KIND_NAMES[unit.kind]}）"
-        f"的负面清单 {entry} 之列，禁止准入：{unit.rule}",
+        (
+            f"industry {industry_code} is banned in control unit {unit.code} {unit.name} "
+            f"({KIND_NAMES[unit.kind]}) by its negative-list entry {entry}: {unit.rule}"
+        ),
+        (
+            f"行业 {industry_code} 在环境管控单元 {unit.code} {unit.name}"
+            f"（{KIND_NAMES_ZH[unit.kind]}）"
+            f"的负面清单 {entry} 中被禁止：{unit.rule}"
+        ),
     )

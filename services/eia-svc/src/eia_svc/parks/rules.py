@@ -25,7 +25,7 @@ def park_problem(park: Park | None, park_id: str, district: str) -> str | None:
     if park.district != district:
         return msg(
             f"park {park.id} {park.name} lies in district {park.district}, not {district}",
-            f"园区 {park.id} {park.name} 位于 {park.district}，不在 {district}",
+            f"园区 {park.id} {park.name} 位于区 {park.district}，而非 {district}",
         )
     return None
 

@@ -13,7 +13,7 @@ from svc_common.i18n import msg
 from svc_common.types import kg_to_tonnes
 from svc_common.uscc import uscc_problem
 
-from eia_svc.classification.rules import CATEGORY_NAMES, ProjectType, classify
+from eia_svc.classification.rules import CATEGORY_NAMES, CATEGORY_NAMES_ZH, ProjectType, classify
 from eia_svc.control_units.rules import ControlUnit, banned_entry, refusal_message
 
 
@@ -54,7 +54,10 @@ def check_identity(facts: ProjectFacts) -> list[Issue]:
 def _not_in_table(code: str) -> Issue:
     return Issue(
         "project_type",
-        msg(f"{code} is not in the EIA classification table", f"{code} 不在环评分类管理名录中"),
+        msg(
+            f"{code} is not in the EIA classification table",
+            f"{code} 不在建设项目环境影响评价分类管理名录中",
+        ),
     )
 
 
@@ -73,7 +76,8 @@ def check_registration_type(pt: ProjectType | None, code: str) -> list[Issue]:
             msg(
                 f"{c.explanation}, not a registration form: file it with POST /eia/filings "
                 f"as category {pt.category}",
-                f"{c.explanation}，不是登记表：请以类别 {pt.category} 通过 POST /eia/filings 报批",
+                f"{c.explanation}，不属于登记表：请以类别 {pt.category} "
+                "通过 POST /eia/filings 报批",
             ),
             "wrong_category",
             {"category_needed": pt.category, "rule": pt.rule},
@@ -155,8 +159,8 @@ def check_filing_type(
                 msg(
                     f"is {category} but the classification table gives "
                     f"{CATEGORY_NAMES[pt.category]} for {pt.code} {pt.name} (rule '{pt.rule}')",
-                    f"填报为 {category}，但分类管理名录对 {pt.code} {pt.name} 的规定是"
-                    f"{CATEGORY_NAMES[pt.category]}（{pt.rule}）",
+                    f"填报为 {category}，但分类管理名录规定 {pt.code} {pt.name} 为"
+                    f"{CATEGORY_NAMES_ZH[pt.category]}（依据“{pt.rule}”）",
                 ),
                 "wrong_category",
                 {"category_needed": pt.category, "rule": pt.rule},
@@ -184,7 +188,7 @@ def check_control_unit(
                 "control_unit",
                 msg(
                     f"{facts.control_unit} is not a known control unit",
-                    f"{facts.control_unit} 不是已登记的环境管控单元",
+                    f"{facts.control_unit} 不是已知的环境管控单元",
                 ),
             )
         ]
@@ -197,7 +201,7 @@ def check_control_unit(
                 msg(
                     f"{unit.code} {unit.name} lies in district {unit.district}, "
                     f"not {facts.district}",
-                    f"{unit.code} {unit.name} 位于 {unit.district}，不在 {facts.district}",
+                    f"{unit.code} {unit.name} 位于区 {unit.district}，而非 {facts.district}",
                 ),
             )
         ]

@@ -89,7 +89,7 @@ def _slow(
     if not principal.may_act_in(body.district):
         errors.append(
             FieldError(
-                field="district", message=msg("is not one of your districts", "不是您所辖的区")
+                field="district", message=msg("is not one of your districts", "不是您负责的区")
             )
         )
     if errors:

@@ -9,6 +9,7 @@ from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
 from svc_common.types import utcnow
+from svc_common.uploads import decode_text
 
 from permit_svc.bulk import read_upload
 from permit_svc.enterprises import importing, service
@@ -46,11 +47,7 @@ async def import_industries(
     """Replace the classification table (CSV: industry_code,name,category), all
     or nothing; each line `created` (a new industry), `updated` (changed) or
     `replayed` (as it was). Enterprises' categories follow at once."""
-    body = await request.body()
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        text = ""
+    text = decode_text(await request.body(), request.headers.get("content-type", ""))
     table = service.parse_industry_table(text)
     report = await service.replace_industries(db, principal, table)
     return report.response()
@@ -71,11 +68,13 @@ async def import_enterprises(
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
 ) -> Response:
-    """Bulk upsert by USCC from CSV (text/csv) or JSON lines (application/x-ndjson):
-    each row `created`, `updated` or `error` (svc_common.bulk.BulkReport)."""
+    """Bulk upsert by USCC from CSV (text/csv, UTF-8 or GB18030/GBK), an .xlsx
+    sheet or JSON lines (application/x-ndjson): each row `created`, `updated`
+    or `error` (svc_common.bulk.BulkReport). `?report=xlsx` answers with a
+    spreadsheet of the failing rows and why."""
     rows = await read_upload(request)
     report = await importing.import_enterprises(db, principal, rows, utcnow())
-    return report.response()
+    return report.respond(request, rows, "enterprises")
 
 
 @router.patch("/enterprises/{uscc}", response_model=EnterpriseOut)

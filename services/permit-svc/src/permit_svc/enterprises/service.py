@@ -42,10 +42,10 @@ def parse_industry_table(text: str) -> list[IndustryClass]:
         raise Unprocessable(
             msg(
                 "the table needs the columns industry_code, name, category",
-                "名录须有 industry_code、name、category 三列",
+                "表格需要 industry_code、name、category 三列",
             ),
             errors=[
-                FieldError(field=m, message=msg("column missing", "缺少此列"))
+                FieldError(field=m, message=msg("column missing", "缺少该列"))
                 for m in sorted(missing)
             ],
         )
@@ -72,8 +72,7 @@ def parse_industry_table(text: str) -> list[IndustryClass]:
                 FieldError(
                     field=f"line {line}.category",
                     message=msg(
-                        f"must be one of {', '.join(CATEGORIES)}",
-                        f"必须是以下之一：{', '.join(CATEGORIES)}",
+                        f"one of {', '.join(CATEGORIES)}", f"应为 {'、'.join(CATEGORIES)} 之一"
                     ),
                 )
             )
@@ -83,12 +82,12 @@ def parse_industry_table(text: str) -> list[IndustryClass]:
         raise Unprocessable(
             msg(
                 "the classification table has errors; nothing was changed",
-                "名录有错误，未作任何更改",
+                "分类管理名录有错误，未作任何修改",
             ),
             errors=errors,
         )
     if not out:
-        raise Unprocessable(msg("the classification table is empty", "名录为空"))
+        raise Unprocessable(msg("the classification table is empty", "分类管理名录为空"))
     return list(out.values())
 
 
@@ -179,9 +178,14 @@ async def create_enterprise(
     async with db.transaction() as s:
         category = (await industry_categories(s)).get(body.industry_code)
         if category is None:
-            raise field_error("industry_code", "is not in the classification table")
+            raise field_error(
+                "industry_code", msg("is not in the classification table", "不在分类管理名录中")
+            )
         if await s.get(Enterprise, body.uscc) is not None:
-            raise Conflict(f"enterprise {body.uscc} is already registered", uscc=body.uscc)
+            raise Conflict(
+                msg(f"enterprise {body.uscc} is already registered", f"企业 {body.uscc} 已登记"),
+                uscc=body.uscc,
+            )
         e = Enterprise(**body.model_dump(), category=category, created_at=now, updated_at=now)
         s.add(e)
         record_audit(s, principal, "enterprise.create", "enterprise", body.uscc, body.model_dump())
@@ -210,17 +214,23 @@ async def change_enterprise(
     `closed` is announced as EnterpriseClosed, any other as EnterpriseUpdated."""
     changes = body.model_dump(exclude_unset=True, exclude={"reason"})
     if not changes:
-        raise field_error("body", "names nothing to change")
+        raise field_error("body", msg("names nothing to change", "未指明要修改的内容"))
     async with db.transaction() as s:
         e = (
             await s.scalars(select(Enterprise).where(Enterprise.uscc == uscc).with_for_update())
         ).one_or_none()
         if e is None:
-            raise NotFound(f"no enterprise {uscc}")
+            raise NotFound(msg(f"no enterprise {uscc}", f"没有企业 {uscc}"))
         principal.require_district(e.district)
         before = {k: getattr(e, k) for k in changes}
         if before == changes:
-            raise field_error("body", "changes nothing: the enterprise already has these values")
+            raise field_error(
+                "body",
+                msg(
+                    "changes nothing: the enterprise already has these values",
+                    "没有变化：企业已是这些信息",
+                ),
+            )
         for k, v in changes.items():
             setattr(e, k, v)
         e.updated_at = now
@@ -243,7 +253,7 @@ async def get_enterprise(db: Database, uscc: str) -> EnterpriseOut:
     async with db.session() as s:
         e = await s.get(Enterprise, uscc)
     if e is None:
-        raise NotFound(f"no enterprise {uscc}")
+        raise NotFound(msg(f"no enterprise {uscc}", f"没有企业 {uscc}"))
     return to_out(e)
 
 

@@ -43,7 +43,7 @@ def _problems(
         errors.append(
             FieldError(
                 field="uscc",
-                message=msg("no enterprise has this code here", "登记册中没有此代码的企业"),
+                message=msg("no enterprise has this code here", "本系统没有该代码的企业"),
             )
         )
     elif e.operating_status == "closed":
@@ -61,14 +61,14 @@ def _problems(
     elif not principal.may_act_in(e.district):
         errors.append(
             FieldError(
-                field="uscc", message=msg("is not in one of your districts", "不在您所辖的区")
+                field="uscc", message=msg("is not in one of your districts", "不在您负责的区内")
             )
         )
     if body.uscc in in_force:
         errors.append(
             FieldError(
                 field="uscc",
-                message=msg("already holds a permit in force", "已持有在有效期内的许可证"),
+                message=msg("already holds a permit in force", "已持有有效的排污许可证"),
             )
         )
     if body.valid_to < today:
@@ -79,9 +79,7 @@ def _problems(
             )
         )
     if body.permit_no and body.permit_no in numbers_in_use:
-        errors.append(
-            FieldError(field="permit_no", message=msg("is already in use", "该编号已被使用"))
-        )
+        errors.append(FieldError(field="permit_no", message=msg("is already in use", "已被使用")))
     return errors
 
 

@@ -47,10 +47,11 @@ async def import_existing(
     db: Database = Depends(get_db),
 ) -> Response:
     """Bring certificates issued before this register onto it (JSON lines), with
-    a result per row (svc_common.bulk.BulkReport)."""
+    a result per row (svc_common.bulk.BulkReport); `?report=xlsx` answers with a
+    spreadsheet of the failing rows and why."""
     rows = await read_upload(request, csv_allowed=False)
     report = await existing.import_permits(db, principal, rows, utcnow())
-    return report.response()
+    return report.respond(request, rows, "permits")
 
 
 @router.post("/permits/{permit_id}/issue", response_model=PermitOut)
@@ -151,6 +152,7 @@ async def list_permits(
     district: str | None = None,
     status: PermitStatus | None = None,
     expiring_within_days: int | None = Query(None, ge=0, le=3650),
+    uscc: str | None = Query(None, pattern=r"^[0-9A-Za-z]{18}$"),
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
@@ -167,4 +169,5 @@ async def list_permits(
         cursor=cursor,
         limit=limit,
         settings=settings,
+        uscc=uscc,
     )

@@ -45,13 +45,14 @@ async def file_registrations(
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ) -> Response:
-    """Bulk filing from CSV or JSON lines (a `uscc` per row), with a result per
-    row (svc_common.bulk.BulkReport)."""
+    """Bulk filing from CSV (UTF-8 or GB18030/GBK), .xlsx or JSON lines (a
+    `uscc` per row), with a result per row (svc_common.bulk.BulkReport);
+    `?report=xlsx` answers with a spreadsheet of the failing rows and why."""
     rows = await read_upload(request)
     report = await importing.file_many(
         db, principal, rows, settings.registration_term_years, utcnow()
     )
-    return report.response()
+    return report.respond(request, rows, "registrations")
 
 
 @router.post("/registrations/{registration_id}/change", response_model=RegistrationOut)
@@ -89,11 +90,12 @@ async def get_registration(
 async def list_registrations(
     district: str | None = None,
     status: RegistrationStatus | None = None,
+    uscc: str | None = Query(None, pattern=r"^[0-9A-Za-z]{18}$"),
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> Page[RegistrationOut]:
     return await queries.list_registrations(
-        db, visible_districts(principal, district), status, cursor, limit
+        db, visible_districts(principal, district), status, cursor, limit, uscc
     )

@@ -56,7 +56,7 @@ def eligibility(e: Enterprise | None, principal: Principal) -> list[FieldError]:
         return [
             FieldError(
                 field="uscc",
-                message=msg("no enterprise has this code here", "登记册中没有此代码的企业"),
+                message=msg("no enterprise has this code here", "本系统没有该代码的企业"),
             )
         ]
     if e.operating_status == "closed":
@@ -76,7 +76,7 @@ def eligibility(e: Enterprise | None, principal: Principal) -> list[FieldError]:
     if not principal.may_act_in(e.district):
         return [
             FieldError(
-                field="uscc", message=msg("is not in one of your districts", "不在您所辖的区")
+                field="uscc", message=msg("is not in one of your districts", "不在您负责的区内")
             )
         ]
     return []
@@ -147,7 +147,11 @@ async def file(
         await filing.load(s, [e.uscc])
         if e.uscc in filing.active:
             raise Conflict(
-                f"enterprise {e.uscc} already has registration {filing.active[e.uscc]} in force",
+                msg(
+                    f"enterprise {e.uscc} already has registration "
+                    f"{filing.active[e.uscc]} in force",
+                    f"企业 {e.uscc} 已有有效的排污登记 {filing.active[e.uscc]}",
+                ),
                 registration_no=filing.active[e.uscc],
             )
         rec = filing.record(e, body.details, now)
@@ -167,7 +171,7 @@ async def _locked(
         )
     ).one_or_none()
     if r is None:
-        raise NotFound(f"no registration {registration_id}")
+        raise NotFound(msg(f"no registration {registration_id}", f"没有排污登记 {registration_id}"))
     principal.require_district(r.district)
     after = rules.next_status(r.status, action)
     name = await s.scalar(select(Enterprise.name).where(Enterprise.uscc == r.uscc))
