@@ -135,7 +135,7 @@ async def test_an_integer_is_not_a_date_in_a_body(permit: httpx.AsyncClient) -> 
         headers={"Content-Type": "application/x-ndjson", **ADMIN},
     )
     assert r.status_code == 200
-    errors = r.json()["rows"][0]["errors"]
+    errors = r.json()["results"][0]["errors"]
     assert any(e["field"] == "valid_from" for e in errors), errors
 
 

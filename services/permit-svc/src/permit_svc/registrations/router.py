@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require
+from svc_common.bulk import BulkReport
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
@@ -12,14 +13,13 @@ from svc_common.types import ResourceId, utcnow
 from svc_common.uploads import upload_openapi
 from svc_common.uscc import USCC
 
-from permit_svc.bulk import MAX_ROWS, read_upload, report_or_json
+from permit_svc.bulk import MAX_ROWS, read_upload
 from permit_svc.registrations import importing, queries, service
 from permit_svc.registrations.rules import RegistrationStatus
 from permit_svc.registrations.schemas import (
     RegistrationCancellation,
     RegistrationChange,
     RegistrationFiling,
-    RegistrationImportReport,
     RegistrationOut,
 )
 from permit_svc.scope import visible_districts
@@ -43,7 +43,7 @@ async def file_registration(
 
 @router.post(
     "/registrations:import",
-    response_model=RegistrationImportReport,
+    response_model=BulkReport,
     openapi_extra=upload_openapi(
         max_rows=MAX_ROWS, row_model=RegistrationFiling, error_report=True
     ),
@@ -53,18 +53,15 @@ async def file_registrations(
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
-) -> RegistrationImportReport | Response:
+) -> Response:
     """Bulk filing from CSV (UTF-8 or GB18030/GBK), .xlsx or JSON lines (a
-    `uscc` per row), with a result per row; `?report=xlsx` answers with a
-    spreadsheet of the failing rows and why."""
+    `uscc` per row), with a result per row (svc_common.bulk.BulkReport);
+    `?report=xlsx` answers with a spreadsheet of the failing rows and why."""
     rows = await read_upload(request)
     report = await importing.file_many(
         db, principal, rows, settings.registration_term_years, utcnow()
     )
-    sheet = report_or_json(
-        request, rows, [r.model_dump(mode="json") for r in report.rows], "registrations"
-    )
-    return sheet or report
+    return report.respond(request, rows, "registrations")
 
 
 @router.post("/registrations/{registration_id}/change", response_model=RegistrationOut)
