@@ -258,3 +258,23 @@ async def test_a_service_refusing_a_console_request_is_a_4xx_page(
         r = await c.get("/console/investment/", params={"pollutant": "Xx"})
         assert r.status_code == page_status
         assert "pollutant: unknown" in r.text
+
+
+def test_a_text_of_spaces_only_is_documented_as_refused() -> None:
+    # A complaint action's `reason` of "\u00a0\u000b" matched the document
+    # (minLength 1) but is empty once stripped: a 422 for a schema-valid
+    # request. Texts of stripping models say so with their pattern.
+    from supervision_svc.app import create as create_supervision
+
+    doc = create_supervision().openapi()
+    reason = doc["components"]["schemas"]["ActionIn"]["properties"]["reason"]["anyOf"][0]
+    pattern = re.compile(reason["pattern"])
+    assert not pattern.search("\u00a0\u000b") and not pattern.search("a\u0000")
+    assert pattern.search(" 不予受理 ")
+    # Minimum lengths count what is left once stripped.
+    name = doc["components"]["schemas"]["ComplaintIn"]["properties"]
+    texts = [p for p in name.values() if p.get("type") == "string" and p.get("minLength", 0) > 1]
+    for text in texts:
+        n = text["minLength"]
+        assert not re.search(text["pattern"], " " + "x" * (n - 1) + " ")
+        assert re.search(text["pattern"], " " + "x" * n + " ")

@@ -24,6 +24,7 @@ a declared error without content gets the problem schema here.
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +32,7 @@ from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE, FieldError
 from svc_common.idempotency import MAX_KEY_LENGTH
@@ -340,7 +342,54 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
                 if code[:1] in ("4", "5") and not _declared(resp):
                     responses[code] = _problem_response(int(code), resp)
     _link_created(schema)
+    _stripped_text(schema, routes)
     return schema
+
+
+def _models_in(annotation: Any, seen: set[type[BaseModel]]) -> Iterable[type[BaseModel]]:
+    """Every pydantic model a body annotation can hold, nested ones too."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in seen:
+            return
+        seen.add(annotation)
+        yield annotation
+        for field in annotation.model_fields.values():
+            yield from _models_in(field.annotation, seen)
+        return
+    for arg in typing.get_args(annotation):
+        yield from _models_in(arg, seen)
+
+
+def _stripped_text(schema: dict[str, Any], routes: Iterable[Any]) -> None:
+    """A body model with `str_strip_whitespace` refuses a required text of
+    spaces only (it is empty once stripped): its text fields with a
+    `minLength` say so with a pattern (a run of that many characters from a
+    non-space to a non-space), so the document accepts what the API does."""
+    seen: set[type[BaseModel]] = set()
+    stripped = {
+        model.__name__
+        for route in api_routes(routes)
+        for param in route.original_route.dependant.body_params
+        for model in _models_in(param.field_info.annotation, seen)
+        if model.model_config.get("str_strip_whitespace")
+    }
+    for component in schema.get("components", {}).get("schemas", {}).values():
+        if component.get("title") not in stripped:
+            continue
+        for prop in component.get("properties", {}).values():
+            for text in [prop, *prop.get("anyOf", [])]:
+                n = text.get("minLength", 0)
+                if text.get("type") != "string" or n < 1:
+                    continue
+                if text.get("pattern") == NO_NUL:  # NUL-free, and not blank
+                    edge, mid = r"[^\s\u0000]", r"[^\u0000]"
+                    text["pattern"] = (
+                        f"^{mid}*{edge}{mid}*$"
+                        if n == 1
+                        else f"^{mid}*{edge}{mid}{{{n - 2},}}{edge}{mid}*$"
+                    )
+                elif "pattern" not in text:
+                    text["pattern"] = r"\S" if n == 1 else rf"\S[\s\S]{{{n - 2},}}\S"
 
 
 _ITEM = re.compile(r"^/\{([A-Za-z_][A-Za-z0-9_]*)\}(/|$)")
