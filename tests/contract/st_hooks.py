@@ -20,6 +20,7 @@ from typing import Any
 
 import schemathesis
 from hypothesis import strategies as st
+from schemathesis.core import NotSet
 from svc_common.auth import mint_token
 from svc_common.districts import DISTRICTS
 from svc_common.settings import DEV_JWT_SECRET
@@ -189,8 +190,10 @@ def _well_behaved(case: schemathesis.Case) -> schemathesis.Case:
         "close": ("outcome", OUTCOME),
     }
     action = (case.path_parameters or {}).get("action")
-    if action in needs and case.body is None and case.media_type:
-        case.body = {}  # a JSON null body: the action's fields go in an object
+    if action in needs and (case.body is None or isinstance(case.body, NotSet)):
+        # No body, or a JSON null one: the action's fields go in an object.
+        case.body = {}
+        case.media_type = "application/json"
     if action in needs and isinstance(case.body, dict) and not case.body.get(needs[action][0]):
         case.body[needs[action][0]] = needs[action][1]
     return case

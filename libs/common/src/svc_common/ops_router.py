@@ -9,9 +9,9 @@ an administrator (or, to read, an auditor) with no district restriction.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
@@ -28,7 +28,7 @@ from svc_common.pagination import (
 )
 from svc_common.service_deps import get_runtime
 from svc_common.tables import DeadLetter, OutboxRow
-from svc_common.types import utcnow
+from svc_common.types import SerialId, utcnow
 
 
 class DeadLetterOut(BaseModel):
@@ -75,7 +75,7 @@ class OutboxStatus(BaseModel):
 
 #: A dead letter's id in a path: a positive 64-bit integer (larger ones cannot
 #: be a row's id, and the database would refuse to compare with them).
-DeadLetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+DeadLetterId = SerialId
 
 
 def _no_such(dead_letter_id: int) -> NotFound:

@@ -57,6 +57,10 @@ ResourceId = Annotated[
     str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 ]
 
+#: A number this API gave out as an id (a 64-bit key), in a path: anything
+#: past 64 bits is refused as a 422, never reaches the database.
+SerialId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
 #: A pollutant's name where any may be kept (the quota ledger): letters,
 #: digits and . _ - , starting with a letter, at most 20 characters.
 POLLUTANT_PATTERN = r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$"

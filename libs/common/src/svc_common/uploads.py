@@ -450,7 +450,7 @@ def error_report_xlsx(
     for r in rows:
         if r.row in failures and r.data:
             columns += [k for k in r.data if k not in columns]
-    head = [msg("row", "行号"), *(_sheet_value(c) for c in columns), msg("errors", "错误原因")]
+    head = [msg("row", "行号"), *(sheet_cell(c) for c in columns), msg("errors", "错误原因")]
     ws.append(head)
     for cell in ws[1]:
         cell.font = Font(bold=True)
@@ -461,7 +461,7 @@ def error_report_xlsx(
             continue
         data = r.data or {}
         text = "; ".join(f"{f}: {m}" if f else m for f, m in reasons) or (r.error or "")
-        ws.append([r.row, *(_sheet_value(data.get(c)) for c in columns), _sheet_value(text)])
+        ws.append([r.row, *(sheet_cell(data.get(c)) for c in columns), sheet_cell(text)])
     ws.freeze_panes = "B2"
     ws.column_dimensions[ws.cell(1, len(head)).column_letter].width = 80
     out = io.BytesIO()
@@ -469,10 +469,11 @@ def error_report_xlsx(
     return out.getvalue()
 
 
-def _sheet_value(v: Any) -> Any:
-    """A cell as sent, made storable: a sheet holds no control characters
-    (they are written as their escapes, so the sender sees where they were)
-    and at most 32,767 characters in a cell."""
+def sheet_cell(v: Any) -> Any:
+    """A value as a spreadsheet cell can hold it (every .xlsx the services
+    write goes through here): a sheet holds no control characters (they are
+    written as their escapes, `\\x04`, so the reader sees where they were)
+    and at most 32,767 characters in a cell; other values as JSON text."""
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     if v is None or isinstance(v, int | float | bool):

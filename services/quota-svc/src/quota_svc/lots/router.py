@@ -18,6 +18,7 @@ from svc_common.pagination import (
     encode_cursor,
 )
 from svc_common.service import get_db
+from svc_common.types import SerialId
 
 from quota_svc.api import READERS, OptionalPollutant, check_pollutant, readable_districts
 from quota_svc.lots import lineage
@@ -59,7 +60,7 @@ async def list_lots(
 
 @router.get("/{lot_id}", response_model=LotDetail)
 async def read_lot(
-    lot_id: int,
+    lot_id: SerialId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> LotDetail:
