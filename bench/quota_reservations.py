@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
@@ -68,6 +67,8 @@ async def drop_database(admin: str, name: str) -> None:
 IMPLS = {
     "c": {"SERVER_LOOP": "uvloop", "SERVER_HTTP": "httptools"},
     "python": {"SERVER_LOOP": "asyncio", "SERVER_HTTP": "h11"},
+    # one transaction per request, no group commit of a pool's writes
+    "unbatched": {"SERVER_LOOP": "uvloop", "SERVER_HTTP": "httptools", "POOL_BATCH_MAX": "1"},
 }
 
 
@@ -105,19 +106,38 @@ def run_api(
 ) -> dict[str, float]:
     """Drive the API with wrk (compiled; one connection per thread), the
     connections spread over the replicas; CPU of every party measured."""
-    token = mint_token(DEV_JWT_SECRET, sub="bench.officer", role="officer", districts=DISTRICT_CODES)
+    token = mint_token(
+        DEV_JWT_SECRET, sub="bench.officer", role="officer", districts=DISTRICT_CODES
+    )
     nonce = uuid.uuid4().hex[:8]
-    per = [clients // len(bases) + (1 if i < clients % len(bases) else 0) for i in range(len(bases))]
+    per = [
+        clients // len(bases) + (1 if i < clients % len(bases) else 0) for i in range(len(bases))
+    ]
     parties.snapshot()
     children_before = _children_cpu()
     procs = [
         subprocess.Popen(
-            ["wrk", f"-t{n}", f"-c{n}", f"-d{seconds:.0f}s", "--timeout", "30s",
-             "-s", str(ROOT / "bench/wrk/quota_pair.lua"), base,
-             "--", token, ",".join(districts), f"{nonce}{i}", INCREMENT_T],
-            stdout=subprocess.PIPE, text=True,
+            [
+                "wrk",
+                f"-t{n}",
+                f"-c{n}",
+                f"-d{seconds:.0f}s",
+                "--timeout",
+                "30s",
+                "-s",
+                str(ROOT / "bench/wrk/quota_pair.lua"),
+                base,
+                "--",
+                token,
+                ",".join(districts),
+                f"{nonce}{i}",
+                INCREMENT_T,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
-        for i, (base, n) in enumerate(zip(bases, per, strict=True)) if n
+        for i, (base, n) in enumerate(zip(bases, per, strict=True))
+        if n
     ]
     totals: dict[str, float] = {}
     p50s, p99s = [], []
@@ -396,7 +416,9 @@ async def main() -> None:
         "--replicas", default="1", help="quota-svc processes behind the clients, e.g. 1,2,3"
     )
     ap.add_argument(
-        "--impls", default="c", help="uvicorn loop and parser: c (uvloop, httptools), python"
+        "--impls",
+        default="c",
+        help="c (uvloop, httptools, batches), python (asyncio, h11), unbatched (c, no batches)",
     )
     args = ap.parse_args()
     admin = os.environ.get("TEST_PG_ADMIN_URL")
@@ -410,7 +432,8 @@ async def main() -> None:
         "by the services, the load generator and PostgreSQL"
     )
     print(
-        f"{'impl':<6} {'replicas':>8} {'shape':<13} {'side':<4} {'pairs/s':>8} {'API/raw':>8} {'p50 ms':>7}"
+        f"{'impl':<6} {'replicas':>8} {'shape':<13} {'side':<4} {'pairs/s':>8} {'API/raw':>8}"
+        f" {'p50 ms':>7}"
         f" {'p99 ms':>7} {'CPU ms/pair: svc':>17} {'client':>7} {'pg':>6} {'errors':>6}"
     )
     verdicts = []
@@ -425,7 +448,8 @@ async def main() -> None:
                 r = results[(side, shape)]
                 ratio = r["pairs_per_s"] / raw["pairs_per_s"] if raw["pairs_per_s"] else 0.0
                 print(
-                    f"{impl:<6} {replicas:>8} {shape:<13} {side:<4} {r['pairs_per_s']:>8.1f} {ratio:>8.0%}"
+                    f"{impl:<6} {replicas:>8} {shape:<13} {side:<4}"
+                    f" {r['pairs_per_s']:>8.1f} {ratio:>8.0%}"
                     f" {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f}"
                     f" {r['cpu_ms_per_pair_service']:>17.2f} {r['cpu_ms_per_pair_client']:>7.2f}"
                     f" {r['cpu_ms_per_pair_postgres']:>6.2f} {int(r['errors']):>6}"

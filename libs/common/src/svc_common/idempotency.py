@@ -138,6 +138,11 @@ class IdempotencyMiddleware:
         async with db.unit_of_work() as unit:
             if owner is not None and key is not None:
                 answer = await _stored(unit, owner, key, digest)
+                if answer is None and db.is_postgres:
+                    # End the lookup's read transaction: the connection goes
+                    # back to the pool while the handler runs, which may wait
+                    # for a group commit that needs one (svc_common.batching).
+                    await unit.session.rollback()
             if answer is None:
                 captured = await _call(self.app, scope, body, receive)
                 status, payload, ctype, extra = captured
