@@ -31,7 +31,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from parties import Parties, parent_pid, print_verdicts, self_cpu_seconds
+from measure import Parties, parent_pid, print_verdicts, self_cpu_seconds
 from quota_svc.ledger.rules import DISTRICTS
 from svc_common.auth import mint_token
 from svc_common.settings import DEV_JWT_SECRET

@@ -1,5 +1,6 @@
-"""CPU time of each party of a benchmark (server processes, load generator,
-PostgreSQL), read from /proc so that a figure says who spent the machine.
+"""What a benchmark reports: the CPU time of each party (server processes,
+load generator, PostgreSQL), read from /proc so that a figure says who spent
+the machine, and the table of figures with their aims and verdicts.
 
 A party is a process tree: its own time, the time of children it has reaped
 (PostgreSQL backends that ended) and the time of children still alive.
