@@ -148,12 +148,7 @@ class IdempotencyMiddleware:
         answer: tuple[int, bytes, str, list[tuple[bytes, bytes]]] | None = None
         async with db.unit_of_work() as unit:
             if owner is not None and key is not None:
-                answer = await _stored(unit, owner, key, digest)
-                if answer is None and db.is_postgres:
-                    # End the lookup's read transaction: the connection goes
-                    # back to the pool while the handler runs, which may wait
-                    # for a group commit that needs one (svc_common.batching).
-                    await unit.session.rollback()
+                answer = await _stored(db, unit, owner, key, digest)
             if answer is None:
                 captured = await _call(self.app, scope, body, receive)
                 status, payload, ctype, extra = captured
@@ -192,11 +187,21 @@ def _digest(scope: Scope, body: bytes) -> str:
 
 
 async def _stored(
-    unit: Unit, owner: str, key: str, digest: str
+    db: Database, unit: Unit, owner: str, key: str, digest: str
 ) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]] | None:
     """The answer to replay for this key, a 422 for a reused key, or None."""
-    conn = await unit.session.connection()
-    rec = (await conn.execute(_LOOKUP, {"owner": owner, "key": key})).first()
+    params = {"owner": owner, "key": key}
+    if db.is_postgres and not unit.session.in_transaction():
+        # One statement outside any transaction: no BEGIN, and no connection
+        # held while the handler runs (it may wait for a group commit that
+        # needs one, svc_common.batching). A twin racing past this lookup is
+        # caught by the key's unique index when the answer is stored.
+        async with db.engine.connect() as c:
+            auto = await c.execution_options(isolation_level="AUTOCOMMIT")
+            rec = (await auto.execute(_LOOKUP, params)).first()
+    else:
+        conn = await unit.session.connection()
+        rec = (await conn.execute(_LOOKUP, params)).first()
     if rec is None:
         return None
     if rec.request_hash != digest:
@@ -251,7 +256,7 @@ async def _store(
         )
     except sa_exc.IntegrityError:
         await db.rollback(unit)
-        return await _stored(unit, owner, key, digest)
+        return await _stored(db, unit, owner, key, digest)
     return None
 
 
