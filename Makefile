@@ -8,7 +8,7 @@ ROLE ?= officer
 DISTRICT ?=
 SUB ?=
 
-.PHONY: help venv run token test lint run-kafka up down schemas bench
+.PHONY: help venv run token test lint run-kafka up down schemas bench chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ token: venv ## a dev JWT: make token ROLE=officer DISTRICT=120119,120115 SUB=li.
 
 test: ## lint, type-check, start PostgreSQL + Kafka, run all tests, stop them
 	@scripts/test.sh
+
+chaos: ## the chaos suite: replicas, load, broker/PostgreSQL/replica faults, invariants (CHAOS_* sizes)
+	@scripts/chaos.sh
 
 lint: venv ## ruff and mypy only
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy libs/common/src services/*/src src
