@@ -157,8 +157,13 @@ class Stack:
         self.procs[instance].send_signal(signal.SIGCONT)
         self.paused.discard(instance)
 
-    async def wait_ready(self, within: float, names: list[str] | None = None) -> None:
+    async def wait_ready(
+        self, within: float, names: list[str] | None = None, *, events: bool = True
+    ) -> None:
+        """Wait for instances to be ready: their database answers and, with
+        `events`, the broker too (Kubernetes' readiness is the former)."""
         deadline = time.monotonic() + within
+        probe = "ready?events=1" if events else "ready"
         async with httpx.AsyncClient() as client:
             for instance in names or list(self.ports):
                 svc = service_of(instance)
@@ -167,9 +172,7 @@ class Stack:
                     if proc.poll() is not None:
                         raise RuntimeError(f"{instance} exited: {self.log_tail(instance)}")
                     try:
-                        r = await client.get(
-                            f"{self.url(instance)}/{svc}/ready?events=1", timeout=5
-                        )
+                        r = await client.get(f"{self.url(instance)}/{svc}/{probe}", timeout=5)
                         if r.status_code == 200:
                             break
                     except httpx.HTTPError:

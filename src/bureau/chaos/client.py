@@ -56,12 +56,23 @@ class Stats:
 
 
 class Api:
-    def __init__(self, stack: Stack, stats: Stats, *, concurrency: int, deadline: float) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        stats: Stats,
+        *,
+        concurrency: int,
+        deadline: float,
+        timeout: float = 5.0,
+    ) -> None:
         self.stack = stack
         self.stats = stats
         self.deadline = deadline
         self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(30.0, connect=3.0),
+            # A client that waits no longer than this for an answer, then
+            # asks another replica with the same key: its first try may
+            # still be running (a paused replica), and the two race.
+            timeout=httpx.Timeout(timeout, connect=3.0),
             limits=httpx.Limits(max_connections=concurrency * 4, max_keepalive_connections=32),
             headers={"Accept-Language": "en"},
         )

@@ -30,15 +30,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import httpx
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bureau.chaos.client import Stats
 from bureau.chaos.settings import ChaosSettings
-from bureau.stack import Stack
+from bureau.stack import Stack, service_of
 
 #: Who is killed, in turn (the first early, the others after the broker outage).
 KILL_ROTATION = ("quota-1", "eia-1", "permit-1", "quota-2", "eia-2", "quota-3")
+#: How long a supervisor keeps bringing a dead replica back.
+RECOVERY_SECONDS = 300.0
 #: The write whose commit the crash point follows.
 CRASH_PATH = "/eia/filings"
 
@@ -81,6 +84,10 @@ class Monkey:
         self.t0 = time.monotonic()
         self._recoveries: list[asyncio.Task[None]] = []
         self._step = 0
+        #: Replicas being brought back or joining (not serving yet).
+        self._recovering: set[str] = set()
+        #: /ready of each replica half-way through the broker outage.
+        self.ready_during_outage: dict[str, int] = {}
 
     def _since(self) -> float:
         return round(time.monotonic() - self.t0, 1)
@@ -136,22 +143,34 @@ class Monkey:
         self._recoveries.append(asyncio.create_task(self._bring_back(instance, fault, started)))
 
     async def _bring_back(self, instance: str, fault: Fault, since: float) -> None:
-        restarts = 0
-        deadline = time.monotonic() + 300
-        while True:
-            await asyncio.sleep(1.0)
-            self.stack.start_instance(instance)
-            restarts += 1
+        """Start `instance` again a second after it died, and again whenever
+        it dies starting, until it is ready (its database answers, as
+        Kubernetes' readiness probe asks) or `RECOVERY_SECONDS` have passed."""
+        self._recovering.add(instance)
+        try:
+            await self._bring_back_until_ready(instance, fault, since)
+        finally:
+            self._recovering.discard(instance)
+
+    async def _bring_back_until_ready(self, instance: str, fault: Fault, since: float) -> None:
+        starts = 0
+        deadline = time.monotonic() + RECOVERY_SECONDS
+        while time.monotonic() < deadline:
+            if not self.stack.alive(instance):
+                await asyncio.sleep(1.0)
+                self.stack.start_instance(instance)
+                starts += 1
             try:
-                await self.stack.wait_ready(120, [instance])
-                break
-            except RuntimeError:  # it died starting (the database was down): again
-                if time.monotonic() > deadline:
-                    fault.detail["error"] = f"{instance} did not start again"
-                    return
-        fault.seconds = round(time.monotonic() - since, 1)
-        if restarts > 1:
-            fault.detail["starts"] = restarts
+                await self.stack.wait_ready(
+                    max(1.0, deadline - time.monotonic()), [instance], events=False
+                )
+            except (RuntimeError, TimeoutError):
+                continue  # died starting (the database was down), or not ready yet
+            fault.seconds = round(time.monotonic() - since, 1)
+            if starts > 1:
+                fault.detail["starts"] = starts
+            return
+        fault.detail["error"] = f"{instance} not ready after {RECOVERY_SECONDS:.0f} s"
 
     async def _crash_after_commit(self) -> None:
         instance = self.crash_instance
@@ -223,14 +242,7 @@ class Monkey:
         fault.target = self.stack.add_replica(service)
 
         async def joined() -> None:
-            try:
-                await self.stack.wait_ready(180, [fault.target])
-            except (RuntimeError, TimeoutError):
-                # Started while PostgreSQL or the broker was down: as a
-                # supervisor would, start it again.
-                await self._bring_back(fault.target, fault, started)
-                return
-            fault.seconds = round(time.monotonic() - started, 1)
+            await self._bring_back(fault.target, fault, started)
 
         self._recoveries.append(asyncio.create_task(joined()))
 
@@ -239,7 +251,11 @@ class Monkey:
         at = self._since()
         await self._ctl(self.kafka_ctl, "stop")
         stopped = time.monotonic()
-        await asyncio.sleep(self.settings.broker_down_seconds)
+        await asyncio.sleep(self.settings.broker_down_seconds / 2)
+        # The API must stay in service (the outbox keeps what is written):
+        # every replica's readiness is its database, not the broker.
+        self.ready_during_outage = await self._probe_ready()
+        await asyncio.sleep(self.settings.broker_down_seconds / 2)
         await self._ctl(self.kafka_ctl, "start")
         self.faults.append(
             Fault(
@@ -247,10 +263,28 @@ class Monkey:
                 "kafka",
                 at,
                 round(time.monotonic() - stopped, 1),
-                {"stopped_s": self.settings.broker_down_seconds},
+                {
+                    "stopped_s": self.settings.broker_down_seconds,
+                    "ready_replicas_meanwhile": self.ready_during_outage,
+                },
             )
         )
         self._phase("broker back")
+
+    async def _probe_ready(self) -> dict[str, int]:
+        """/ready of every serving replica: {instance: status code}."""
+        out: dict[str, int] = {}
+        async with httpx.AsyncClient(timeout=10) as c:
+            for instance in list(self.stack.ports):
+                if not self.stack.alive(instance) or instance in self._recovering:
+                    continue
+                svc = service_of(instance)
+                try:
+                    r = await c.get(f"{self.stack.url(instance)}/{svc}/ready")
+                    out[instance] = r.status_code
+                except httpx.HTTPError:
+                    out[instance] = 0
+        return out
 
     async def restore(self) -> None:
         """Undo what an interrupted plan left: resume paused replicas, start

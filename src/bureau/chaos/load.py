@@ -430,7 +430,20 @@ async def filing_story(w: World, d: str) -> str:
             rec.decision = "withdrawn"
             return "withdrawn-blocked"
         await asyncio.sleep(w.rng.uniform(2, 6))  # quota may be reclaimed meanwhile
-        await act("quota-retry")
+        r = await w.expect(
+            w.api.post("eia", f"/eia/filings/{rec.id}/quota-retry", officer, str(uuid.uuid4())),
+            200,
+            409,
+            what="filing quota-retry",
+        )
+        if r.status_code == 409:
+            # A late answer to a request asked again while the filing waited
+            # (same attempt) may have secured it meanwhile: read it again.
+            f = await read()
+            if f["quota_status"] != "secured":
+                raise Unexpected(f"filing quota-retry: 409 {r.text[:300]}")
+            w.outcomes["filing:secured-while-blocked"] += 1
+            break
         rec.retries += 1
         f = await answered()
     if f["quota_status"] != "secured":

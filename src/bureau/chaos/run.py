@@ -8,6 +8,7 @@ import random
 import re
 import time
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class Report:
     four_eyes_refusals: int = 0
     faults: list[dict[str, Any]] = field(default_factory=list)
     duplicates_absorbed: int = 0
+    duplicates_by_phase: dict[str, int] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)
     log_dir: str = ""
@@ -86,6 +88,7 @@ class Report:
             f"redeliveries absorbed by the inbox ≥ {self.duplicates_absorbed}, "
             f"quota requests asked again {self.figures.get('reasks')}"
         )
+        lines.append(f"  redeliveries by phase: {self.duplicates_by_phase}")
         lines.append(f"filings (status/quota): {self.figures.get('filings')}")
         lines.append(
             f"reservations: {self.figures.get('reservations')}, "
@@ -121,12 +124,15 @@ async def position_groups_at_end(bootstrap: str, types: dict[str, set[str]]) -> 
 
 
 class Scraper:
-    """Keeps, per process, the last count of redeliveries its inbox skipped
-    (a killed process takes its last few seconds' count with it)."""
+    """Keeps, per process, the last count of redeliveries its inbox skipped,
+    and in which phase of the plan they came (a killed process takes the
+    count of its last seconds with it: the total is a lower bound)."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, stats: Stats) -> None:
         self.stack = stack
+        self.stats = stats
         self.seen: dict[tuple[str, int], float] = {}
+        self.by_phase: Counter[str] = Counter()
 
     async def scrape(self) -> None:
         async with httpx.AsyncClient(timeout=2) as c:
@@ -139,7 +145,10 @@ class Scraper:
                 except httpx.HTTPError:
                     continue
                 total = sum(float(v) for _, v in _DUPLICATES.findall(r.text))
-                self.seen[(instance, pid)] = max(total, self.seen.get((instance, pid), 0.0))
+                before = self.seen.get((instance, pid), 0.0)
+                if total > before:
+                    self.seen[(instance, pid)] = total
+                    self.by_phase[self.stats.phase] += int(total - before)
 
     async def run(self, every: float = 2.0) -> None:
         while True:
@@ -188,9 +197,10 @@ async def run(
         stats,
         concurrency=settings.http_concurrency,
         deadline=settings.request_deadline_seconds,
+        timeout=settings.client_timeout_seconds,
     )
     world = World(api, DISTRICTS[: settings.districts], random.Random(settings.seed))
-    scraper = Scraper(stack)
+    scraper = Scraper(stack, stats)
     tasks: list[asyncio.Task[Any]] = []
     monkey = Monkey(
         stack,
@@ -239,6 +249,15 @@ async def run(
         await scraper.scrape()
         state = await checks.gather(stack, World.admin(), marks)
         findings = checks.judge(state, world, stats, types)
+        findings.add(
+            "the API stays ready while the broker is down",
+            [
+                f"{i}: /ready answered {code}"
+                for i, code in monkey.ready_during_outage.items()
+                if code != 200
+            ]
+            or ([] if monkey.ready_during_outage else ["no replica was probed"]),
+        )
         if fault_error:
             findings.add("faults injected and undone", [fault_error])
         report.seconds["check"] = time.monotonic() - t_drained
@@ -268,4 +287,5 @@ async def run(
     report.four_eyes_refusals = world.four_eyes_refusals
     report.faults = [asdict(f) for f in monkey.faults]
     report.duplicates_absorbed = scraper.total
+    report.duplicates_by_phase = dict(scraper.by_phase)
     return report

@@ -73,6 +73,9 @@ class ChaosSettings:
     #: A client gives up on a request (retrying with its Idempotency-Key)
     #: after this long; giving up fails the run.
     request_deadline_seconds: float = 240.0
+    #: How long a client waits for one answer before it tries another
+    #: replica with the same Idempotency-Key.
+    client_timeout_seconds: float = 5.0
     seed: int = 8
     #: The services' log level (their logs are kept with the run).
     log_level: str = "WARNING"
