@@ -16,7 +16,7 @@ help: ## list the targets
 venv: ## create .venv with the locked dependencies
 	@scripts/bootstrap.sh
 
-run: venv ## the embedded default: all three services on http://127.0.0.1:$(PORT), SQLite, in-process events
+run: venv ## the embedded default: all four services on http://127.0.0.1:$(PORT), SQLite, in-process events
 	@PORT=$(PORT) DATA_DIR=$(DATA_DIR) .venv/bin/bureau run
 
 token: venv ## a dev JWT: make token ROLE=officer DISTRICT=120119,120115 SUB=li.hua
@@ -31,7 +31,7 @@ chaos: ## the chaos suite: replicas, load, broker/PostgreSQL/replica faults, inv
 lint: venv ## ruff and mypy only
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy libs/common/src services/*/src src
 
-run-kafka: venv ## distributed mode on this machine: PostgreSQL, Kafka, three service processes on 8001-8003
+run-kafka: venv ## distributed mode on this machine: PostgreSQL, Kafka, four service processes on 8001-8004
 	@scripts/run-kafka.sh
 
 up: ## the docker compose stack (needs a Docker engine)

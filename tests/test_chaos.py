@@ -164,6 +164,10 @@ def consistent() -> tuple[checks.State, World, Stats]:
         reconciliation=[{"pool_id": POOL, "ok": True}],
         dead_letters={"permit": [], "quota": [], "eia": []},
         unsent={"permit": 0, "quota": 0, "eia": 0},
+        permit_enterprises={"ent-1"},
+        permit_statuses={"permit-1": "cancelled"},
+        supervised_enterprises={"ent-1"},
+        supervised_permits={"permit-1": "cancelled"},
     )
     st.on_topics = Counter({e["event_id"]: 1 for rows in st.outboxes.values() for e in rows})
     return st, world, Stats()
@@ -173,7 +177,7 @@ def test_the_judge_passes_a_consistent_system() -> None:
     st, world, stats = consistent()
     findings = checks.judge(st, world, stats, TYPES)
     assert [c.name for c in findings.failed] == []
-    assert len(findings.checks) == 9
+    assert len(findings.checks) == 10
     assert findings.figures["events"]["published_twice"] == 0
 
 
@@ -287,6 +291,16 @@ BREAKAGES: list[tuple[str, Breakage, str]] = [
     ),
     ("a .dlq message", lambda st, w, s: setattr(st, "dlq_messages", 1), "no dead letter"),
     ("an unsent event", lambda st, w, s: st.unsent.update(eia=3), "every outbox drained"),
+    (
+        "a cancellation supervision-svc never learned",
+        lambda st, w, s: st.permit_statuses.update({"permit-1": "issued"}),
+        "supervision-svc's register agrees with permit-svc",
+    ),
+    (
+        "an enterprise supervision-svc never learned",
+        lambda st, w, s: st.permit_enterprises.add("ent-2"),
+        "supervision-svc's register agrees with permit-svc",
+    ),
 ]
 
 

@@ -1,7 +1,7 @@
-"""The embedded default: the three services in one process, each with its own
+"""The embedded default: the four services in one process, each with its own
 SQLite file, events passed in-process (still through outbox and inbox).
 
-Requests are dispatched by path prefix (/permit, /quota, /eia) to each
+Requests are dispatched by path prefix (/permit, /quota, /eia, /supervision) to each
 service's own app, so the paths are the same as behind a gateway."""
 
 from __future__ import annotations
@@ -16,10 +16,14 @@ from eia_svc.settings import Settings as EiaSettings
 from fastapi import FastAPI
 from permit_svc.app import create as create_permit
 from permit_svc.settings import Settings as PermitSettings
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from quota_svc.app import create as create_quota
 from quota_svc.settings import Settings as QuotaSettings
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+from supervision_svc.app import create as create_supervision
+from supervision_svc.settings import Settings as SupervisionSettings
+from svc_common import i18n
 from svc_common.transports.local import LocalTransport
 
 
@@ -42,6 +46,10 @@ class Embedded:
             ),
             "/eia": create_eia(
                 EiaSettings(database_url=url("eia"), **common), transport=self.transport
+            ),
+            "/supervision": create_supervision(
+                SupervisionSettings(database_url=url("supervision"), **common),
+                transport=self.transport,
             ),
         }
 
@@ -71,13 +79,24 @@ class Embedded:
             # moving it runs every service's sweepers.
             await self.apps["/quota"]({**scope, "path": "/quota/admin/clock"}, receive, send)
             return
-        if path in ("/health", "/ready", "/metrics"):
+        if path == "/metrics":
+            # The process's figures, every service's (each labelled with its
+            # name); /<prefix>/metrics shows one service's. Scrape one or the other.
+            target = Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        elif path in ("/health", "/ready"):
             # Any service answers the process-wide probes; /ready asks all.
             target = self._ready if path == "/ready" else self.apps["/quota"]
         else:
             target = JSONResponse(
-                {"detail": "not found", "services": {p: f"{p}/docs" for p in self.apps}},
+                {
+                    "type": "urn:envbureau:problem:not-found",
+                    "title": i18n.title(404),
+                    "status": 404,
+                    "detail": i18n.msg("no service answers this path", "没有服务提供此路径"),
+                    "services": {p: f"{p}/docs" for p in self.apps},
+                },
                 status_code=404,
+                media_type="application/problem+json",
             )
         await target(scope, receive, send)
 

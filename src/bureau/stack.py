@@ -24,7 +24,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-SERVICES = ("permit", "quota", "eia")
+SERVICES = ("permit", "quota", "eia", "supervision")
 
 
 def free_port() -> int:
@@ -55,6 +55,8 @@ class Stack:
     kafka_bootstrap: str
     log_dir: Path
     db_prefix: str = "stack"
+    #: Which services to start (all by default; a test may need only some).
+    services: tuple[str, ...] = SERVICES
     extra_env: dict[str, str] = field(default_factory=dict)
     #: Replicas per service at start (default one each).
     replicas: dict[str, int] = field(default_factory=dict)
@@ -88,7 +90,7 @@ class Stack:
 
     async def start(self, within: float = 90.0) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for svc in SERVICES:
+        for svc in self.services:
             self.db_urls[svc] = await ensure_database(self.pg_admin_url, f"{self.db_prefix}_{svc}")
             for n in range(1, max(1, self.replicas.get(svc, 1)) + 1):
                 name = f"{svc}-{n}"

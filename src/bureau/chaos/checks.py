@@ -99,6 +99,12 @@ class State:
     dead_letters: dict[str, list[Row]] = field(default_factory=dict)
     unsent: dict[str, int] = field(default_factory=dict)
     dlq_messages: int = 0
+    #: permit-svc's enterprises and the status of its permits ever issued,
+    #: and what supervision-svc learned of them (None: it did not run).
+    permit_enterprises: set[str] = field(default_factory=set)
+    permit_statuses: dict[str, str] = field(default_factory=dict)
+    supervised_enterprises: set[str] | None = None
+    supervised_permits: dict[str, str] | None = None
 
 
 def settled(status: str, quota: str, increment_kg: int) -> bool:
@@ -112,19 +118,17 @@ def dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def handled_types() -> dict[str, set[str]]:
-    """Event types each consumer group handles (from the services' specs)."""
-    from eia_svc.app import spec as eia_spec
-    from permit_svc.app import spec as permit_spec
-    from quota_svc.app import spec as quota_spec
+def handled_types(services: tuple[str, ...] = SERVICES) -> dict[str, set[str]]:
+    """Event types each service's consumer group handles (from its spec)."""
+    import importlib
+
     from svc_common.events.registry import load_all
 
     registry = load_all()
     out: dict[str, set[str]] = {}
-    for svc, spec in (("permit", permit_spec), ("quota", quota_spec), ("eia", eia_spec)):
-        handlers = spec().handlers
-        assert handlers is not None
-        out[svc] = {t for t in registry.types() if handlers.get(t) is not None}
+    for svc in services:
+        handlers = importlib.import_module(f"{svc}_svc.app").spec().handlers
+        out[svc] = {t for t in registry.types() if handlers and handlers.get(t) is not None}
     return out
 
 
@@ -141,7 +145,7 @@ async def _outboxes(stack: Stack) -> dict[str, list[Row]]:
         svc: await fetch(
             stack.db_urls[svc], "SELECT event_id, event_type, topic, sent_at FROM outbox"
         )
-        for svc in SERVICES
+        for svc in stack.services
     }
 
 
@@ -155,7 +159,7 @@ async def _inboxes(stack: Stack) -> dict[str, set[str]]:
                 GROUPS[svc],
             )
         }
-        for svc in SERVICES
+        for svc in stack.services
     }
 
 
@@ -232,8 +236,24 @@ async def gather(stack: Stack, admin: dict[str, str], marks: dict[TopicPartition
         r["reservation_id"]
         for r in await fetch(urls["permit"], "SELECT reservation_id FROM quota_allocations")
     }
+    st.permit_enterprises = {
+        r["uscc"] for r in await fetch(urls["permit"], "SELECT uscc FROM enterprises")
+    }
+    st.permit_statuses = {
+        r["id"]: r["status"]
+        for r in await fetch(urls["permit"], "SELECT id, status FROM permits")
+        if r["status"] != "applied"
+    }
+    if "supervision" in stack.services:
+        st.supervised_enterprises = {
+            r["uscc"] for r in await fetch(urls["supervision"], "SELECT uscc FROM enterprises")
+        }
+        st.supervised_permits = {
+            r["permit_id"]: r["status"]
+            for r in await fetch(urls["supervision"], "SELECT permit_id, status FROM permits")
+        }
     st.reconciliation = await first_answer(stack, "quota", "/quota/reconciliation", admin)
-    for svc in SERVICES:
+    for svc in stack.services:
         page = await first_answer(stack, svc, f"/{svc}/admin/dead-letters?status=dead", admin)
         st.dead_letters[svc] = page["items"]
         st.unsent[svc] = (await first_answer(stack, svc, f"/{svc}/admin/outbox", admin))["unsent"]
@@ -249,6 +269,7 @@ def judge(st: State, world: World, stats: Stats, types: dict[str, set[str]]) -> 
     _sagas(out, st, world)
     _agree(out, st, world)
     _ledger(out, st, world)
+    _register(out, st)
     _operators(out, st)
     return out
 
@@ -424,6 +445,24 @@ def _ledger(out: Findings, st: State, world: World) -> None:
         p["id"]: [p["credited_kg"] / 1000, p["reserved_kg"] / 1000, p["allocated_kg"] / 1000]
         for p in st.pools
     }
+
+
+def _register(out: Findings, st: State) -> None:
+    """supervision-svc's register of enterprises and permits is permit-svc's."""
+    problems = []
+    if st.supervised_enterprises is not None:
+        unknown = st.permit_enterprises - st.supervised_enterprises
+        if unknown:
+            problems.append(f"{len(unknown)} enterprises unknown to supervision-svc")
+    if st.supervised_permits is not None:
+        differ = [
+            f"permit {pid}: {status} in permit-svc, "
+            f"{st.supervised_permits.get(pid)} in supervision-svc"
+            for pid, status in st.permit_statuses.items()
+            if st.supervised_permits.get(pid) != status
+        ]
+        problems += differ
+    out.add("supervision-svc's register agrees with permit-svc", problems)
 
 
 def _operators(out: Findings, st: State) -> None:

@@ -21,7 +21,7 @@ from bureau.chaos.client import Api, Stats
 from bureau.chaos.faults import Monkey, crash_env
 from bureau.chaos.load import DISTRICTS, World, generate, setup
 from bureau.chaos.settings import ChaosSettings
-from bureau.stack import Stack
+from bureau.stack import SERVICES, Stack
 
 _DUPLICATES = re.compile(r'^events_duplicate_total\{group="([^"]+)"\} ([0-9.e+]+)$', re.M)
 
@@ -172,7 +172,10 @@ async def run(
     work_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
     report = Report(settings=settings.describe(), log_dir=str(work_dir / "logs"))
     t_begin = time.monotonic()
-    types = checks.handled_types()
+    services = tuple(
+        svc for svc in SERVICES if svc != "supervision" or settings.supervision_replicas > 0
+    )
+    types = checks.handled_types(services)
     marks = await checks.topic_ends(kafka_bootstrap, checks.all_topics())
     await position_groups_at_end(kafka_bootstrap, types)
     crash_instance = f"eia-{settings.eia_replicas}"
@@ -183,10 +186,12 @@ async def run(
         kafka_bootstrap=kafka_bootstrap,
         log_dir=work_dir / "logs",
         db_prefix=f"chaos{uuid.uuid4().hex[:6]}",
+        services=services,
         replicas={
             "quota": settings.quota_replicas,
             "eia": settings.eia_replicas,
             "permit": settings.permit_replicas,
+            "supervision": settings.supervision_replicas,
         },
         extra_env={"LOG_LEVEL": settings.log_level},
         instance_env={crash_instance: crash_env(str(crash_marker))},

@@ -48,6 +48,7 @@ class ChaosSettings:
     quota_replicas: int = 2
     eia_replicas: int = 2
     permit_replicas: int = 1
+    supervision_replicas: int = 1
     #: Districts the load spreads over (each its own quota pool).
     districts: int = 4
     #: New client stories started per second while the faults run, and the

@@ -85,7 +85,15 @@ class Forbidden(Problem):
 
 
 class Unauthorized(Problem):
+    """401 with the RFC 6750 challenge in WWW-Authenticate."""
+
     status, code, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(
+        self, detail: str, *, www_authenticate: str = 'Bearer realm="envbureau"', **extra: Any
+    ) -> None:
+        super().__init__(detail, **extra)
+        self.www_authenticate = www_authenticate
 
 
 class Unavailable(Problem):
@@ -119,7 +127,11 @@ def field_error(field: str, message: str, type_: str | None = None) -> Unprocess
 
 
 def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
+    """A field's name as the client wrote it: `district`, `pollutants.0.amount_t`;
+    headers keep their place (`header.idempotency-key`)."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path"):
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 
@@ -140,7 +152,12 @@ def problem_response(problem: Problem, request: Request | None = None) -> JSONRe
     body = problem.body(instance=str(request.url.path) if request else None)
     if ctx.request_id:
         body.setdefault("request_id", ctx.request_id)
-    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON)
+    resp = JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON)
+    if isinstance(problem, Unauthorized):
+        resp.headers["WWW-Authenticate"] = problem.www_authenticate
+    if isinstance(problem, Unavailable):
+        resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return resp
 
 
 def install_error_handlers(app: FastAPI) -> None:

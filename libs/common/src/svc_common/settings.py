@@ -53,6 +53,9 @@ class ServiceSettings(BaseSettings):
     # Consumer: attempts per message before it goes to <topic>.dlq.
     consumer_max_attempts: int = 3
     consumer_retry_backoff_seconds: float = 0.2
+    # How often the figures that need a query (outbox backlog, dead letters,
+    # consumer lag, business gauges) are refreshed; /metrics serves the last.
+    metrics_refresh_seconds: float = 15.0
 
     #: "system" (always, in production) or "manual": a clock an administrator
     #: moves with POST /<prefix>/admin/clock, for demonstrations and acceptance
@@ -72,6 +75,11 @@ class ServiceSettings(BaseSettings):
     retention_sweep_seconds: float = Field(3600.0, gt=0)
     #: How often the event transport's health is probed for /ready and metrics.
     transport_probe_seconds: float = Field(5.0, gt=0)
+
+    #: Largest request body: JSON requests, and bulk uploads (CSV, NDJSON,
+    #: spreadsheets). Past it the request is refused with 413, unread.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024)
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -13,6 +13,7 @@ from quota_svc.adjustments.router import router as adjustments_router
 from quota_svc.availability.router import router as availability_router
 from quota_svc.events import build_handlers
 from quota_svc.ledger.router import router as ledger_router
+from quota_svc.metrics import FAMILIES, ledger_figures
 from quota_svc.policy.router import router as policy_router
 from quota_svc.policy.service import default_policy
 from quota_svc.reclaims.router import router as reclaims_router
@@ -52,6 +53,8 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         handlers=build_handlers(default_policy(settings)),
         periodic=[(settings.hold_sweep_seconds, expire_holds)],
         own_topics=[quota_events.TOPIC],
+        gauges=[ledger_figures],
+        gauge_families=FAMILIES,
     )
 
 

@@ -3,7 +3,6 @@ balances at any moment and reconciliation."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from fastapi import APIRouter, Depends, Query
@@ -14,7 +13,7 @@ from svc_common.db import Database
 from svc_common.errors import Conflict, field_error
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_int_cursor, encode_cursor
 from svc_common.service import get_db
-from svc_common.types import kg_to_tonnes, tonnes_to_kg, utcnow
+from svc_common.types import AwareDateTime, kg_to_tonnes, tonnes_to_kg, utcnow
 
 from quota_svc.api import READERS, check_district, check_pollutant, readable_districts
 from quota_svc.ledger import service
@@ -177,7 +176,7 @@ async def read_journal(
 async def read_balance(
     district: str,
     pollutant: str,
-    at: dt.datetime | None = None,
+    at: AwareDateTime | None = None,
     pool: str = Query("district", pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$"),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),

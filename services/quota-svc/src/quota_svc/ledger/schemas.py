@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
-from svc_common.types import PositiveTonnes, SignedTonnes, TotalTonnes, kg_to_tonnes
+from svc_common.types import AwareDateTime, PositiveTonnes, SignedTonnes, TotalTonnes, kg_to_tonnes
 
 from quota_svc.ledger.models import JournalEntry
 from quota_svc.ledger.rules import Balance, check_pollutant
@@ -25,7 +25,9 @@ class BaselineIn(BaseModel):
     """The district's baseline stock (存量基数), credited to its pool."""
 
     amount_t: PositiveTonnes
-    effective_at: dt.datetime | None = Field(None, description="default: now; never in the future")
+    effective_at: AwareDateTime | None = Field(
+        None, description="default: now; never in the future"
+    )
     note: str | None = Field(None, max_length=500)
 
     _e = field_validator("effective_at")(_aware)
