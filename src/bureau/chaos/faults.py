@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -97,8 +98,18 @@ class Monkey:
         self.stats.phase = f"{self._step}. {name}"
 
     async def _ctl(self, script: str, action: str) -> None:
+        # A loaded machine can take the broker minutes to start: the script
+        # must not give up on it (and stop it again) before the run does.
+        env = {**os.environ, "KAFKA_START_TIMEOUT": str(int(RECOVERY_SECONDS))}
+
         def run() -> None:
-            subprocess.run([script, action], check=True, capture_output=True, timeout=180)
+            subprocess.run(
+                [script, action],
+                check=True,
+                capture_output=True,
+                timeout=RECOVERY_SECONDS + 60,
+                env=env,
+            )
 
         await asyncio.to_thread(run)
 
