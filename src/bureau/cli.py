@@ -27,6 +27,10 @@ SERVICES = {
     "supervision": "supervision_svc",
 }
 
+from bureau.register_cli import app as register_app  # noqa: E402
+
+app.add_typer(register_app, name="register")
+
 
 @app.command()
 def run(
