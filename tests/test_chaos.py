@@ -161,7 +161,11 @@ def consistent() -> tuple[checks.State, World, Stats]:
         ],
         draft_filings=["f1"],
         learned_allocations={"r1", "rd"},
-        reconciliation=[{"pool_id": POOL, "ok": True}],
+        reconciliation={
+            "ok": True,
+            "checks": [{"number": 1, "code": "balance", "ok": True, "failures": []}],
+            "pools": [{"pool_id": POOL, "ok": True}],
+        },
         dead_letters={"permit": [], "quota": [], "eia": []},
         unsent={"permit": 0, "quota": 0, "eia": 0},
         permit_enterprises={"ent-1"},
@@ -281,7 +285,12 @@ BREAKAGES: list[tuple[str, Breakage, str]] = [
     ),
     (
         "a pool that does not reconcile",
-        lambda st, w, s: st.reconciliation[0].update(ok=False),
+        lambda st, w, s: st.reconciliation["pools"][0].update(ok=False),
+        "the ledger reconciles",
+    ),
+    (
+        "a numbered reconciliation check that fails",
+        lambda st, w, s: st.reconciliation["checks"][0].update(ok=False, failures=["x"]),
         "the ledger reconciles",
     ),
     (

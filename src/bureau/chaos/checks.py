@@ -15,7 +15,8 @@ load did, with no I/O (so each rule can be shown to fail on its own).
 - the services agree: holds = secured filings, allocations = approved
   filings (same amounts), permit drafts = approved filings, the allocations
   permit-svc learned = quota-svc's, direct reservations as the load left them;
-- the ledger reconciles (`/quota/reconciliation`) and each district pool's
+- the ledger reconciles (`/quota/reconciliation`: its numbered business
+  checks and each pool's journal replayed) and each district pool's
   credited, reserved and allocated sums are what the load and the
   reservations say;
 - no dead letter (`/<prefix>/admin/dead-letters`, and the `.dlq` topics),
@@ -93,8 +94,8 @@ class State:
     #: permit-svc: the filing of each permit draft, and the allocations it learned.
     draft_filings: list[str] = field(default_factory=list)
     learned_allocations: set[str] = field(default_factory=set)
-    #: /quota/reconciliation
-    reconciliation: list[Row] = field(default_factory=list)
+    #: /quota/reconciliation: {ok, checks: [{number, code, ok, failures}], pools: [{pool_id, ok}]}
+    reconciliation: Row = field(default_factory=dict)
     #: /<prefix>/admin/dead-letters and /<prefix>/admin/outbox, per service.
     dead_letters: dict[str, list[Row]] = field(default_factory=dict)
     unsent: dict[str, int] = field(default_factory=dict)
@@ -424,9 +425,17 @@ def _agree(out: Findings, st: State, world: World) -> None:
 
 def _ledger(out: Findings, st: State, world: World) -> None:
     problems = []
-    bad = [p["pool_id"] for p in st.reconciliation if not p["ok"]]
+    rec = st.reconciliation
+    bad = [p["pool_id"] for p in rec.get("pools", []) if not p["ok"]]
     if bad:
-        problems.append(f"pools that do not reconcile: {bad}")
+        problems.append(f"pools whose journal does not replay to their balance: {bad}")
+    problems += [
+        f"check {c['number']} {c['code']} fails: {c.get('failures', [])[:2]}"
+        for c in rec.get("checks", [])
+        if not c["ok"]
+    ]
+    if not rec.get("ok", False) and not problems:
+        problems.append("the reconciliation report is not ok")
     for p in st.pools:
         if p["kind"] != "district":
             continue
