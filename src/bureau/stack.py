@@ -118,7 +118,7 @@ class Stack:
             **self.extra_env,
             **(env or {}),
         }
-        log = open(self.log_dir / f"{instance}.log", "ab")  # noqa: SIM115 - owned by the child
+        log = open(self.log_path(instance), "ab")  # noqa: SIM115 - owned by the child
         self.paused.discard(instance)
         self.procs[instance] = subprocess.Popen(
             [sys.executable, "-m", f"{svc}_svc"], env=full_env, stdout=log, stderr=subprocess.STDOUT
@@ -183,8 +183,16 @@ class Stack:
                         raise TimeoutError(f"{instance} not ready: {self.log_tail(instance)}")
                     await asyncio.sleep(0.3)
 
+    def log_path(self, name: str) -> Path:
+        """An instance's log: `<svc>-svc.log` for the first replica (as with
+        one process per service), `<svc>-svc-<n>.log` for the others."""
+        instance = self._instance(name)
+        n = instance.rsplit("-", 1)[-1]
+        suffix = "" if n == "1" else f"-{n}"
+        return self.log_dir / f"{service_of(instance)}-svc{suffix}.log"
+
     def log_tail(self, name: str, lines: int = 30) -> str:
-        path = self.log_dir / f"{self._instance(name)}.log"
+        path = self.log_path(name)
         if not path.exists():
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
