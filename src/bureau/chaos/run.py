@@ -24,6 +24,11 @@ from bureau.chaos.settings import ChaosSettings
 from bureau.stack import SERVICES, Stack
 
 _DUPLICATES = re.compile(r"^events_duplicate_total\{[^}]*\} ([0-9.e+]+)$", re.M)
+#: A handler that failed other than on infrastructure (retried in process,
+#: dead-lettered after its attempts): a bug, even when a retry then applied it.
+_PERMANENT = re.compile(
+    r'^events_handler_failures_total\{([^}]*kind="permanent"[^}]*)\} ([0-9.e+]+)$', re.M
+)
 
 
 @dataclass
@@ -133,6 +138,8 @@ class Scraper:
         self.stats = stats
         self.seen: dict[tuple[str, int], float] = {}
         self.by_phase: Counter[str] = Counter()
+        #: (instance, pid, labels) → permanent handler failures seen.
+        self.permanent: dict[tuple[str, int, str], int] = {}
 
     async def scrape(self) -> None:
         async with httpx.AsyncClient(timeout=2) as c:
@@ -149,6 +156,9 @@ class Scraper:
                 if total > before:
                     self.seen[(instance, pid)] = total
                     self.by_phase[self.stats.phase] += int(total - before)
+                for labels, v in _PERMANENT.findall(r.text):
+                    if float(v) > 0:
+                        self.permanent[(instance, pid, labels)] = int(float(v))
 
     async def run(self, every: float = 2.0) -> None:
         while True:
@@ -259,6 +269,10 @@ async def run(
             findings.add("the services' state could be read", [repr(exc)[:500]])
         else:
             findings = checks.judge(state, world, stats, types)
+        findings.add(
+            "handlers failed only on infrastructure",
+            [f"{i}: {n} × {labels}" for (i, _pid, labels), n in scraper.permanent.items()],
+        )
         findings.add(
             "the API stays ready while the broker is down",
             [
