@@ -25,6 +25,7 @@ import contextlib
 import itertools
 import json
 import random
+import secrets
 import time
 import uuid
 from collections import Counter
@@ -33,7 +34,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
 from svc_common.uscc import make_uscc
 
@@ -52,10 +52,14 @@ def kg(tonnes: str | Decimal) -> int:
     return int(Decimal(tonnes) * 1000)
 
 
+#: The run's JWT secret, which the stack's services are given too: the
+#: distributed mode refuses the development one.
+JWT_SECRET = secrets.token_urlsafe(32)
+
+
 def headers(role: str, sub: str, districts: tuple[str, ...] = ()) -> dict[str, str]:
     return {
-        "Authorization": "Bearer "
-        + mint_token(DEV_JWT_SECRET, sub=sub, role=role, districts=districts)
+        "Authorization": "Bearer " + mint_token(JWT_SECRET, sub=sub, role=role, districts=districts)
     }
 
 

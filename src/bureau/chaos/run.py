@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer
 from bureau.chaos import checks
 from bureau.chaos.client import Api, Stats
 from bureau.chaos.faults import Monkey, crash_env
-from bureau.chaos.load import DISTRICTS, World, generate, setup
+from bureau.chaos.load import DISTRICTS, JWT_SECRET, World, generate, setup
 from bureau.chaos.settings import ChaosSettings
 from bureau.stack import SERVICES, Stack
 
@@ -194,6 +194,7 @@ async def run(
     stack = Stack(
         pg_admin_url=pg_admin_url,
         kafka_bootstrap=kafka_bootstrap,
+        jwt_secret=JWT_SECRET,
         log_dir=work_dir / "logs",
         db_prefix=f"chaos{uuid.uuid4().hex[:6]}",
         services=services,
