@@ -338,9 +338,10 @@ async def closure_story(w: World, d: str) -> str:
         200,
         what="permit import",
     )
-    if r.json().get("created") != 1:
+    report = r.json()
+    if report.get("totals", {}).get("created") != 1:
         raise Unexpected(f"permit import: {r.text[:300]}")
-    pid = r.json()["rows"][0]["permit_id"]
+    pid = report["results"][0]["id"]
     await w.expect(
         w.api.post(
             "permit",
