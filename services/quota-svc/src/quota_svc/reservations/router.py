@@ -24,7 +24,11 @@ from quota_svc.lots.schemas import LineageOut
 from quota_svc.policy.service import default_policy
 from quota_svc.reservations import service
 from quota_svc.reservations.models import Reservation, ReservationRow
-from quota_svc.reservations.rules import AllocationExceedsHold, ReservationStatus
+from quota_svc.reservations.rules import (
+    AllocationExceedsHold,
+    ReservationStatus,
+    repeats_allocation,
+)
 from quota_svc.reservations.schemas import AllocateIn, ReleaseIn, ReservationIn, ReservationOut
 from quota_svc.settings import Settings
 
@@ -191,7 +195,10 @@ async def allocate_reservation(
 
     async def allocate(s: AsyncSession) -> ReservationOut:
         r = await _locked(s, reservation_id, principal)
-        await service.allocate(s, r, requested, principal)
+        # A retry of what was done answers with its outcome: the batch may
+        # have committed the first attempt before its answer was stored.
+        if not repeats_allocation(r.status, r.held_kg, r.allocated_kg, requested):
+            await service.allocate(s, r, requested, principal)
         return ReservationOut.of(r)
 
     try:
