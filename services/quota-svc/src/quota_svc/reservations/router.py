@@ -13,7 +13,7 @@ from svc_common.db import Database
 from svc_common.errors import Conflict, Forbidden, NotFound
 from svc_common.i18n import msg
 from svc_common.service import Runtime, get_db, runtime
-from svc_common.types import kg_to_tonnes, tonnes_to_kg
+from svc_common.types import ResourceId, kg_to_tonnes, tonnes_to_kg
 
 from quota_svc.api import READERS
 from quota_svc.debts.rules import AdvanceRefused
@@ -69,7 +69,17 @@ def _same_request(r: ReservationRow, body: ReservationIn) -> bool:
     )
 
 
-@router.post("", status_code=201, response_model=ReservationOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ReservationOut,
+    responses={
+        200: {
+            "model": ReservationOut,
+            "description": "The same request again: the reservation it made, unchanged",
+        }
+    },
+)
 async def create_reservation(
     body: ReservationIn,
     response: Response,
@@ -152,7 +162,7 @@ async def create_reservation(
                 f"项目 {body.project_ref} 已有状态为 {existing.status} 的预留",
             ),
             reservation_id=existing.id,
-            status=existing.status,
+            state=existing.status,
         )
     return created
 
@@ -178,7 +188,7 @@ async def _locked(s: AsyncSession, reservation_id: str, principal: Principal) ->
 
 @router.post("/{reservation_id}/allocate", response_model=ReservationOut)
 async def allocate_reservation(
-    reservation_id: str,
+    reservation_id: ResourceId,
     body: AllocateIn | None = None,
     principal: Principal = Depends(require("officer", "admin")),
     rt: Runtime = Depends(runtime),
@@ -218,7 +228,7 @@ async def allocate_reservation(
 
 @router.post("/{reservation_id}/release", response_model=ReservationOut)
 async def release_reservation(
-    reservation_id: str,
+    reservation_id: ResourceId,
     body: ReleaseIn,
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
@@ -231,7 +241,7 @@ async def release_reservation(
 
 @router.get("/{reservation_id}", response_model=ReservationOut)
 async def get_reservation(
-    reservation_id: str,
+    reservation_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> ReservationOut:
