@@ -8,7 +8,7 @@ ROLE ?= officer
 DISTRICT ?= $(if $(filter officer,$(ROLE)),120119,)
 SUB ?=
 
-.PHONY: help venv run demo token test test-browser lint run-kafka up down schemas bench fuzz
+.PHONY: help venv run demo token test test-browser chaos lint run-kafka up down schemas bench fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test: ## lint, type-check, start PostgreSQL + Kafka, run all tests (browser ones
 
 test-browser: venv ## only the console's browser tests (installs Debian's chromium if missing)
 	@scripts/test-browser.sh
+
+chaos: ## the chaos suite: replicas, load, broker/PostgreSQL/replica faults, invariants (CHAOS_* sizes)
+	@scripts/chaos.sh
 
 lint: venv ## ruff and mypy only
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy libs/common/src services/*/src src
