@@ -246,8 +246,12 @@ async def test_permit_expiry_renewal_reminders_and_registration_expiry(
     registered = company(BAODI, 4)
     await enterprises(
         c,
-        [(soon, BAODI, "2641"), (later, BAODI, "2641"), (far, BAODI, "3011")]
-        + [(registered, BAODI, "2921")],
+        [
+            (soon, BAODI, "2641"),
+            (later, BAODI, "2641"),
+            (far, BAODI, "3011"),
+            (registered, BAODI, "2921"),
+        ],
     )
     expiring = await import_permit(c, soon, today + dt.timedelta(days=10))
     reminded = await import_permit(c, later, today + dt.timedelta(days=90))
