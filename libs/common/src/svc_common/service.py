@@ -154,11 +154,13 @@ def create_app(
         for job in spec.on_startup:
             await job(rt)
         await tr.start()
-        relay.start()
-        tasks = [
-            asyncio.create_task(_every(sec, job, rt, getattr(job, "__name__", "job")))
-            for sec, job in spec.periodic
-        ]
+        tasks = []
+        if settings.background_tasks:
+            relay.start()
+            tasks = [
+                asyncio.create_task(_every(sec, job, rt, getattr(job, "__name__", "job")))
+                for sec, job in spec.periodic
+            ]
         manual = install_manual_clock(settings)
 
         async def sweep_at(_now: dt.datetime) -> None:

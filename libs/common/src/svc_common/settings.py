@@ -63,6 +63,11 @@ class ServiceSettings(BaseSettings):
     clock_start: dt.datetime | None = None
     clock_force: bool = False
 
+    #: Run the outbox relay loop and the periodic sweepers as tasks of the app.
+    #: Off only where something else drives them step by step (the simulator's
+    #: scheduler calls `relay.drain()` and `run_periodic_jobs` itself).
+    background_tasks: bool = True
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
