@@ -8,7 +8,12 @@ ROLE ?= officer
 DISTRICT ?=
 SUB ?=
 
-.PHONY: help venv run token test lint run-kafka up down schemas bench
+SEED ?=
+SEEDS ?=
+#: The seeds `make sim` runs by default (the same ones `make test` runs).
+SIM_CI_SEEDS ?= 20
+
+.PHONY: help venv run token test lint run-kafka up down schemas bench sim
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,7 +31,10 @@ test: ## lint, type-check, start PostgreSQL + Kafka, run all tests, stop them
 	@scripts/test.sh
 
 lint: venv ## ruff and mypy only
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy libs/common/src services/*/src src
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy libs/common/src services/*/src sim/src src
+
+sim: venv ## deterministic simulation of a city-year with faults: make sim [SEEDS=1000 | SEED=17]
+	@.venv/bin/python -m bureau_sim $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),$(SIM_CI_SEEDS)))
 
 run-kafka: venv ## distributed mode on this machine: PostgreSQL, Kafka, three service processes on 8001-8003
 	@scripts/run-kafka.sh

@@ -30,6 +30,9 @@ class SimConfig(BaseSettings):
     check_every_step: bool = True
     #: Keep the databases of a failing seed for inspection.
     keep_failed: bool = False
+    #: Stop a seed at its first violation (the step that broke it); off, the
+    #: seed runs to its end and reports every violation.
+    stop_at_first: bool = True
 
     # --- the workload ---------------------------------------------------------
     days: int = Field(365, ge=1, le=3650, description="simulated days of activity")
@@ -48,6 +51,11 @@ class SimConfig(BaseSettings):
     parks: int = Field(2, ge=0, le=16)
     desk_rounds: int = Field(8, ge=0, description="reclaim-desk rounds over the year")
     reads: int = Field(4, ge=0, description="availability, overdue and reminder reads")
+    #: Busy moments: this many times a year, several officers of one district
+    #: reserve quota for their projects within the same second (a quota round
+    #: opening), racing for one pool.
+    rushes: int = Field(2, ge=0)
+    rush_size: int = Field(6, ge=2, le=50)
     #: Share of filings whose applicant withdraws moments after acceptance
     #: (the race of a withdrawal with quota-svc's answer).
     quick_withdraw: float = Field(0.12, ge=0, le=1)

@@ -84,7 +84,7 @@ def install() -> None:
     global _installed
     if _installed is None:
         _installed = aiosqlite.connect
-        aiosqlite.connect = _connect  # type: ignore[assignment]
+        aiosqlite.connect = _connect
 
 
 def uninstall() -> None:

@@ -91,7 +91,9 @@ class Invariants:
             self.last_entry = eid
             sign = DELTAS.get(code)
             if sign is None:
-                self.fail("journal replays to every balance", f"entry {eid} has unknown code {code}")
+                self.fail(
+                    "journal replays to every balance", f"entry {eid} has unknown code {code}"
+                )
                 continue
             bal = self.running[pool]
             for i in range(3):
@@ -151,7 +153,10 @@ class Invariants:
             " OR (status <> 'held' AND allocated_kg + released_kg <> held_kg)",
         )
         for rid, h, al, rel, status in negative:
-            self.fail("no hold below zero", f"reservation {rid} ({status}) held {h}, allocated {al}, released {rel}")
+            self.fail(
+                "no hold below zero",
+                f"reservation {rid} ({status}) held {h}, allocated {al}, released {rel}",
+            )
 
     # --- at the end ------------------------------------------------------------------
     async def at_end(self) -> None:
@@ -163,12 +168,16 @@ class Invariants:
 
     async def drained(self) -> None:
         for name in sorted(self.sim.nodes):
-            (n,) = (await self.sim.read(name, "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL"))[0]
+            (n,) = (await self.sim.read(name, "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL"))[
+                0
+            ]
             if n:
                 self.fail("no outbox row unsent after drain", f"{name} has {n} unsent outbox rows")
         backlog = self.sim.broker.backlog()
         if backlog:
-            self.fail("every event consumed after drain", f"{backlog} messages not applied by a consumer")
+            self.fail(
+                "every event consumed after drain", f"{backlog} messages not applied by a consumer"
+            )
 
     async def sagas_and_agreement(self) -> None:
         read = self.sim.read
@@ -194,7 +203,10 @@ class Invariants:
             allocated = [r for r in mine if r[2] == "allocated"]
             where = f"filing {fid} ({status}, quota {q})"
             if q == "pending":
-                self.fail("every saga reaches a final state", f"{where} still waits for quota-svc's answer")
+                self.fail(
+                    "every saga reaches a final state",
+                    f"{where} still waits for quota-svc's answer",
+                )
             if held and (status in DECIDED or q != "secured" or held[0][0] != res_id):
                 self.fail(
                     "holds = secured filings",
@@ -211,7 +223,8 @@ class Invariants:
             if allocated and (status != "approved" or allocated[0][4] != alloc_kg):
                 self.fail(
                     "allocations = approved filings",
-                    f"{where}: quota-svc allocated {allocated[0][4]} kg, the filing says {alloc_kg}",
+                    f"{where}: quota-svc allocated {allocated[0][4]} kg, "
+                    f"the filing says {alloc_kg}",
                 )
         for fid in by_filing:
             if fid not in filings:
@@ -226,7 +239,9 @@ class Invariants:
         if learned != allocated_all:
             missing = sorted(set(allocated_all) - set(learned))[:3]
             extra = sorted(set(learned) - set(allocated_all))[:3]
-            wrong = [k for k in set(learned) & set(allocated_all) if learned[k] != allocated_all[k]][:3]
+            wrong = [
+                k for k in set(learned) & set(allocated_all) if learned[k] != allocated_all[k]
+            ][:3]
             self.fail(
                 "allocations = approved filings",
                 f"permit-svc knows {len(learned)} allocations, quota-svc made {len(allocated_all)}"
@@ -249,7 +264,10 @@ class Invariants:
                 )
         for fid in drafts:
             if fid not in filings:
-                self.fail("permit drafts = approved filings needing a permit", f"a draft for unknown filing {fid}")
+                self.fail(
+                    "permit drafts = approved filings needing a permit",
+                    f"a draft for unknown filing {fid}",
+                )
 
         # Reclaim candidates: one per closure, one per VOCs decrease.
         candidates = await read(
@@ -274,11 +292,15 @@ class Invariants:
             if from_cancel.get(pid) != [vocs]:
                 self.fail(
                     "reclaim candidates = closures",
-                    f"permit {pid} was cancelled freeing {vocs} kg; candidates: {from_cancel.get(pid)}",
+                    f"permit {pid} was cancelled freeing {vocs} kg; "
+                    f"candidates: {from_cancel.get(pid)}",
                 )
         for pid in from_cancel:
             if pid not in cancelled:
-                self.fail("reclaim candidates = closures", f"a candidate for permit {pid}, which is not a closure")
+                self.fail(
+                    "reclaim candidates = closures",
+                    f"a candidate for permit {pid}, which is not a closure",
+                )
         decreases: dict[str, list[int]] = defaultdict(list)
         for target, detail in await read(
             "permit", "SELECT target_id, detail FROM audit_log WHERE action = 'permit.change'"
@@ -298,12 +320,17 @@ class Invariants:
         parks = await read("eia", "SELECT id, district FROM parks")
         carved = Counter(
             r[0]
-            for r in await read("quota", "SELECT target_id FROM audit_log WHERE action = 'quota.park.subpool'")
+            for r in await read(
+                "quota", "SELECT target_id FROM audit_log WHERE action = 'quota.park.subpool'"
+            )
         )
         for pid, district in parks:
             pool = f"{district}:VOCs:park:{pid}"
             if carved.get(pool, 0) != 1:
-                self.fail("parks carved once", f"park {pid}'s sub-pool was handled {carved.get(pool, 0)} times")
+                self.fail(
+                    "parks carved once",
+                    f"park {pid}'s sub-pool was handled {carved.get(pool, 0)} times",
+                )
 
     async def requests_once(self) -> None:
         by_node: dict[str, list[Op]] = defaultdict(list)
@@ -334,7 +361,10 @@ class Invariants:
                     continue
                 replayed = isinstance(r.body, dict) and r.body.get("replayed") is True
                 if r.ok and n == 0 and not replayed:
-                    self.fail("every request took effect once", f"{what} was answered {r.status} but left no trace")
+                    self.fail(
+                        "every request took effect once",
+                        f"{what} was answered {r.status} but left no trace",
+                    )
                 if n == 1 and not r.ok:
                     self.fail(
                         "every request took effect once",
@@ -349,7 +379,9 @@ class Invariants:
         async def actions(node: str) -> list[tuple[str, str, str, Any]]:
             return [
                 (str(a), str(t), str(i), d)
-                for a, t, i, d in await read(node, "SELECT action, target_type, target_id, detail FROM audit_log ORDER BY id")
+                for a, t, i, d in await read(
+                    node, "SELECT action, target_type, target_id, detail FROM audit_log ORDER BY id"
+                )
             ]
 
         permit_audit = await actions("permit")
@@ -398,7 +430,10 @@ class Invariants:
                 f"{sum(regs.values())} registrations; audited {regs_many} in bulk and "
                 f"{counts['registration.file']} one by one",
             )
-        for status, action in (("expired", "registration.expire"), ("cancelled", "registration.cancel")):
+        for status, action in (
+            ("expired", "registration.expire"),
+            ("cancelled", "registration.cancel"),
+        ):
             if regs[status] != counts[action]:
                 self.fail(
                     "every state change has its audit entry",
@@ -411,7 +446,10 @@ class Invariants:
         ):
             (n,) = (await read("permit", f"SELECT COUNT(*) FROM {table}{where}"))[0]
             if n != counts[action]:
-                self.fail("every state change has its audit entry", f"{n} rows in {table}{where}, {counts[action]} {action}")
+                self.fail(
+                    "every state change has its audit entry",
+                    f"{n} rows in {table}{where}, {counts[action]} {action}",
+                )
 
         # eia-svc
         eia_audit = await actions("eia")
@@ -426,33 +464,51 @@ class Invariants:
                 forms += int(_json(detail).get("filed", 0))
         for fid, status, q, _inc, _res, _al, _u, attempt, _ch in await read(
             "eia",
-            "SELECT id, status, quota_status, vocs_increment_kg, reservation_id, quota_allocated_kg,"
-            " uscc, quota_attempt, channel FROM filings",
+            "SELECT id, status, quota_status, vocs_increment_kg, reservation_id,"
+            " quota_allocated_kg, uscc, quota_attempt, channel FROM filings",
         ):
             trail = by_filing.get(fid, [])
             where = f"filing {fid} ({status}, quota {q})"
             if trail.count("filing.create") != 1:
-                self.fail("every state change has its audit entry", f"{where}: {trail.count('filing.create')} creations audited")
-            decision = {"approved": "filing.approve", "rejected": "filing.reject", "withdrawn": "filing.withdraw"}
+                self.fail(
+                    "every state change has its audit entry",
+                    f"{where}: {trail.count('filing.create')} creations audited",
+                )
+            decision = {
+                "approved": "filing.approve",
+                "rejected": "filing.reject",
+                "withdrawn": "filing.withdraw",
+            }
             if status in decision and trail.count(decision[status]) != 1:
-                self.fail("every state change has its audit entry", f"{where}: decision audited {trail.count(decision[status])} times")
+                self.fail(
+                    "every state change has its audit entry",
+                    f"{where}: decision audited {trail.count(decision[status])} times",
+                )
             quota_trail = [a for a in trail if a.startswith("filing.quota_")]
             if quota_trail and quota_trail[-1] != f"filing.quota_{q}":
-                self.fail("every state change has its audit entry", f"{where}: last quota change audited is {quota_trail[-1]}")
+                self.fail(
+                    "every state change has its audit entry",
+                    f"{where}: last quota change audited is {quota_trail[-1]}",
+                )
             if attempt and trail.count("filing.quota-retry") != attempt - 1:
                 self.fail(
                     "every state change has its audit entry",
-                    f"{where}: attempt {attempt}, {trail.count('filing.quota-retry')} retries audited",
+                    f"{where}: attempt {attempt}, "
+                    f"{trail.count('filing.quota-retry')} retries audited",
                 )
         (n_forms,) = (await read("eia", "SELECT COUNT(*) FROM registrations"))[0]
         if n_forms != forms + ecounts["registration.file"]:
             self.fail(
                 "every state change has its audit entry",
-                f"{n_forms} registration forms; audited {forms} in bulk, {ecounts['registration.file']} one by one",
+                f"{n_forms} registration forms; audited {forms} in bulk, "
+                f"{ecounts['registration.file']} one by one",
             )
         (n_parks,) = (await read("eia", "SELECT COUNT(*) FROM parks"))[0]
         if n_parks != ecounts["park.register"]:
-            self.fail("every state change has its audit entry", f"{n_parks} parks, {ecounts['park.register']} audited")
+            self.fail(
+                "every state change has its audit entry",
+                f"{n_parks} parks, {ecounts['park.register']} audited",
+            )
 
         # quota-svc
         quota_audit = await actions("quota")
@@ -461,31 +517,58 @@ class Invariants:
         for action, _t, target, _d in quota_audit:
             by_target[target][action] += 1
             qcounts[action] += 1
-        resolution = {"allocated": "quota.allocate", "released": "quota.release", "expired": "quota.expire"}
+        resolution = {
+            "allocated": "quota.allocate",
+            "released": "quota.release",
+            "expired": "quota.expire",
+        }
         for rid, status in await read("quota", "SELECT id, status FROM reservations"):
             trail_c = by_target.get(rid, Counter())
             ok = trail_c["quota.reserve"] == 1 and (
                 status == "held" or trail_c[resolution[status]] == 1
             )
             if not ok:
-                self.fail("every state change has its audit entry", f"reservation {rid} ({status}) audited {dict(trail_c)}")
+                self.fail(
+                    "every state change has its audit entry",
+                    f"reservation {rid} ({status}) audited {dict(trail_c)}",
+                )
         for rid, status, source in await read("quota", "SELECT id, status, source FROM reclaims"):
             trail_c = by_target.get(rid, Counter())
-            need = {"pending": None, "confirmed": "quota.reclaim.confirm", "rejected": "quota.reclaim.reject"}[status]
+            need = {
+                "pending": None,
+                "confirmed": "quota.reclaim.confirm",
+                "rejected": "quota.reclaim.reject",
+            }[status]
             if trail_c["quota.reclaim.candidate"] != 1 or (need and trail_c[need] != 1):
-                self.fail("every state change has its audit entry", f"reclaim {rid} ({status}, {source}) audited {dict(trail_c)}")
+                self.fail(
+                    "every state change has its audit entry",
+                    f"reclaim {rid} ({status}, {source}) audited {dict(trail_c)}",
+                )
         entries = Counter(
-            r[0] for r in await read("quota", "SELECT code FROM journal_entries WHERE reservation_id IS NULL")
+            r[0]
+            for r in await read(
+                "quota", "SELECT code FROM journal_entries WHERE reservation_id IS NULL"
+            )
         )
         pairs = {
             "baseline": qcounts["quota.baseline"],
             "reclaim_credit+reduction_credit": qcounts["quota.reclaim.confirm"],
         }
         if entries["baseline"] != pairs["baseline"]:
-            self.fail("every state change has its audit entry", f"{entries['baseline']} baseline entries, {pairs['baseline']} audited")
+            self.fail(
+                "every state change has its audit entry",
+                f"{entries['baseline']} baseline entries, {pairs['baseline']} audited",
+            )
         credits = entries["reclaim_credit"] + entries["reduction_credit"]
         if credits != pairs["reclaim_credit+reduction_credit"]:
-            self.fail("every state change has its audit entry", f"{credits} reclaim credits, {qcounts['quota.reclaim.confirm']} confirmations audited")
+            self.fail(
+                "every state change has its audit entry",
+                f"{credits} reclaim credits, "
+                f"{qcounts['quota.reclaim.confirm']} confirmations audited",
+            )
         (n_pol,) = (await read("quota", "SELECT COUNT(*) FROM district_settings"))[0]
         if n_pol != qcounts["quota.settings.set"]:
-            self.fail("every state change has its audit entry", f"{n_pol} district settings, {qcounts['quota.settings.set']} audited")
+            self.fail(
+                "every state change has its audit entry",
+                f"{n_pol} district settings, {qcounts['quota.settings.set']} audited",
+            )

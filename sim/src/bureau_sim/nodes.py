@@ -46,20 +46,23 @@ class Process:
     crashed: bool = False
 
 
-def _mark_applications(handlers: EventHandlers) -> None:
-    """Wrap each handler so its transaction says which event it applied
-    (the simulator counts committed applications per event)."""
+def _mark_applications(handlers: EventHandlers) -> Callable[[], None]:
+    """Wrap each handler so its transaction says which event it applied (the
+    simulator counts committed applications per event); returns the undo."""
     by_type: dict[str, Any] = handlers._by_type
-    for event_type, fn in list(by_type.items()):
-        if getattr(fn, "_sim_marks", False):
-            continue
+    originals = dict(by_type)
+    for event_type, fn in originals.items():
 
         async def marked(s: AsyncSession, payload: Any, env: Envelope, _fn: Any = fn) -> None:
             s.info[APPLIED] = env.id
             await _fn(s, payload, env)
 
-        marked._sim_marks = True  # type: ignore[attr-defined]
         by_type[event_type] = marked
+
+    def undo() -> None:
+        by_type.update(originals)
+
+    return undo
 
 
 class Node:
@@ -79,8 +82,9 @@ class Node:
         #: Committed applications of each event id by this service's inbox.
         self.applied: dict[str, int] = {}
         self.dirty = True
+        self._unmark: Callable[[], None] | None = None
         if self.spec.handlers is not None:
-            _mark_applications(self.spec.handlers)
+            self._unmark = _mark_applications(self.spec.handlers)
 
     @property
     def runtime(self) -> Runtime:
@@ -171,6 +175,9 @@ class Node:
 
     async def stop(self) -> None:
         self.up = False
+        if self._unmark is not None:
+            self._unmark()
+            self._unmark = None
         if self.stack is not None:
             stack, self.stack = self.stack, None
             self.proc.crashed = False

@@ -61,6 +61,7 @@ class Result:
     requests: int
     faults: int
     databases: dict[str, str] = field(default_factory=dict)
+    trace: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -99,7 +100,7 @@ class Templates:
 
     async def sqlite(self) -> Path:
         if self.dir is None:
-            base = self.cfg.tmp_dir or ("/dev/shm" if os.path.isdir("/dev/shm") else None)
+            base = self.cfg.tmp_dir or _tmpfs()
             d = Path(tempfile.mkdtemp(prefix="bureau-sim-templates-", dir=base))
             for name, (_c, _s, spec) in SERVICES.items():
                 await upgrade_async(spec().migrations_dir, f"sqlite+aiosqlite:///{d}/{name}.db")
@@ -126,6 +127,11 @@ class Templates:
         self.pg = {}
 
 
+def _tmpfs() -> str | None:
+    """A memory-backed directory for the SQLite files where there is one."""
+    return "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
 async def _admin(admin_url: str, sql: str) -> None:
     conn = await asyncpg.connect(admin_url)
     try:
@@ -149,11 +155,13 @@ async def databases(
     if cfg.db == "sqlite":
         tmpl = await templates.sqlite()
         d = Path(tempfile.mkdtemp(prefix=f"bureau-sim-{seed}-", dir=tmpl.parent))
-        urls, readers = {}, {}
+        urls: dict[str, str] = {}
         for name in SERVICES:
             shutil.copyfile(tmpl / f"{name}.db", d / f"{name}.db")
             urls[name] = f"sqlite+aiosqlite:///{d}/{name}.db"
-        readers = {name: SqliteReader(str(d / f"{name}.db")) for name in SERVICES}
+        readers: dict[str, Reader] = {
+            name: SqliteReader(str(d / f"{name}.db")) for name in SERVICES
+        }
         try:
             yield urls, dict(readers), keep
         finally:
@@ -182,24 +190,31 @@ async def databases(
 
 
 async def run_seed(
-    seed: int, cfg: SimConfig | None = None, templates: Templates | None = None
+    seed: int,
+    cfg: SimConfig | None = None,
+    templates: Templates | None = None,
+    *,
+    trace: bool = False,
 ) -> Result:
+    """Run one seed; `trace` keeps the trace lines (otherwise only their hash)."""
     cfg = cfg or SimConfig()
     own = templates is None
     templates = templates or Templates(cfg)
     try:
-        return await _run(seed, cfg, templates)
+        return await _run(seed, cfg, templates, trace)
     finally:
         if own:
             await templates.close()
 
 
-async def _run(seed: int, cfg: SimConfig, templates: Templates) -> Result:
+async def _run(seed: int, cfg: SimConfig, templates: Templates, trace: bool) -> Result:
     started = time.perf_counter()
     if cfg.db == "pg" and cfg.concurrency is None:
         # Real sockets: interleaved steps would not replay; run them one by one.
         cfg = cfg.model_copy(update={"concurrency": 0.0, "concurrent_redelivery": 0.0})
     sim = Sim(seed, cfg)
+    if trace:
+        sim.trace_kept = []
     async with databases(cfg, templates, seed) as (urls, readers, keep):
         if cfg.db == "sqlite":
             inline_sqlite.install()
@@ -246,7 +261,7 @@ async def _run(seed: int, cfg: SimConfig, templates: Templates) -> Result:
                         every = min(seconds for seconds, _job in node.spec.periodic)
                         sim.schedule_sweeps(node, every, until=quiet + cfg.settle_seconds)
                 await sim.run_until(quiet + cfg.settle_seconds)
-                if not sim.violations:
+                if not sim.stopped:
                     sim.stop_on_violation = False
                     await invariants.at_end()
             finally:
@@ -269,6 +284,7 @@ async def _run(seed: int, cfg: SimConfig, templates: Templates) -> Result:
         requests=stats["requests"],
         faults=faults,
         databases=urls if sim.violations and cfg.keep_failed else {},
+        trace=sim.trace_kept or [],
     )
 
 

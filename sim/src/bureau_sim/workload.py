@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -74,7 +75,9 @@ class City:
 
     @classmethod
     def load(cls) -> City:
-        industries = {r["industry_code"]: r["category"] for r in _table("permit_svc", "industries.csv")}
+        industries = {
+            r["industry_code"]: r["category"] for r in _table("permit_svc", "industries.csv")
+        }
         types = {
             r["code"]: (r["industry_code"], r["category"])
             for r in _table("eia_svc", "project_types.csv")
@@ -82,7 +85,9 @@ class City:
         return cls(industries, types)
 
     def filing_types(self) -> list[str]:
-        return sorted(c for c, (_, cat) in self.project_types.items() if cat in ("report", "report_form"))
+        return sorted(
+            c for c, (_, cat) in self.project_types.items() if cat in ("report", "report_form")
+        )
 
     def form_types(self) -> list[str]:
         return sorted(c for c, (_, cat) in self.project_types.items() if cat == "registration_form")
@@ -163,6 +168,15 @@ class Workload:
             (self.desk_round, "reclaim desk", cfg.desk_rounds),
             (self.reads, "reads", cfg.reads),
         ]
+        for i in range(cfg.rushes):
+            at = self.rng.uniform(0.05 * DAY, span * 0.97)
+            d = self.rng.choice(DISTRICT_CODES)
+            for j in range(cfg.rush_size):
+                self.start(
+                    self._after_setup(functools.partial(self.manual_reservation, d)),
+                    at + self.rng.uniform(0, 1.0),
+                    f"rush {i}.{j}",
+                )
         for make, label, n in starts:
             for i in range(n):
                 at = self.rng.uniform(0.05 * DAY, span * 0.97)
@@ -175,12 +189,31 @@ class Workload:
             yield delay
 
     async def setup(self) -> Story:
-        cfg, rng, city = self.cfg, self.rng, self.city
+        """The first day: district settings and baselines, the register of
+        fixed sources with the certificates already issued, parks,
+        registrations. The rest of the year waits for it."""
+        for part in (
+            self.quota_settings(),
+            self.register(),
+            self.existing_permits(),
+            self.parks(),
+            self.registrations_upload(),
+        ):
+            async for w in part:
+                yield w
+        self.city.ready = True
+
+    async def quota_settings(self) -> Story:
+        rng = self.rng
         for d in DISTRICT_CODES:
             ratio = rng.choice(["1.0", "1.5", "2.0", "2.0", "2.5"])
-            body = {"offset_ratio": ratio, "hold_days": rng.randint(20, 120)}
+            policy = {"offset_ratio": ratio, "hold_days": rng.randint(20, 120)}
             op = self.client.op(
-                "quota", "PUT", f"/quota/settings/{d}/VOCs", self.admin, json_body=body,
+                "quota",
+                "PUT",
+                f"/quota/settings/{d}/VOCs",
+                self.admin,
+                json_body=policy,
                 effect="quota.settings.set",
             )
             async for w in self.send(op):
@@ -188,36 +221,62 @@ class Workload:
             # Some districts are short of quota: filings there are blocked and retried.
             amount = rng.choice([3, 8, 15, 40, 120, 400])
             op = self.post(
-                "quota", f"/quota/pools/{d}/VOCs/baseline", self.admin,
-                {"amount_t": str(amount), "note": "存量基数"}, "quota.baseline",
+                "quota",
+                f"/quota/pools/{d}/VOCs/baseline",
+                self.admin,
+                {"amount_t": str(amount), "note": "存量基数"},
+                "quota.baseline",
             )
             async for w in self.send(op):
                 yield w
+
+    def _upload(self, node: str, path: str, rows: list[dict[str, Any]], effect: str) -> Op:
+        return self.client.op(
+            node,
+            "POST",
+            path,
+            self.admin,
+            content="\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode(),
+            content_type="application/x-ndjson",
+            effect=effect,
+        )
+
+    async def register(self) -> Story:
+        """Thousands of fixed sources in one import."""
+        rng, city = self.rng, self.city
         classes = sorted(city.industries)
         rows = []
-        for _ in range(cfg.enterprises):
+        for _ in range(self.cfg.enterprises):
             d = rng.choice(DISTRICT_CODES)
             industry = rng.choice(classes)
-            e = Enterprise(self.uscc(d), f"天津某企业{self._serial}有限公司", d, industry, city.industries[industry])
+            e = Enterprise(
+                self.uscc(d),
+                f"天津某企业{self._serial}有限公司",
+                d,
+                industry,
+                city.industries[industry],
+            )
             city.enterprises.append(e)
             rows.append({"uscc": e.uscc, "name": e.name, "district": d, "industry_code": industry})
-        op = self.client.op(
-            "permit", "POST", "/permit/enterprises:import", self.admin,
-            content="\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode(),
-            content_type="application/x-ndjson", effect="enterprise.import",
-        )
+        op = self._upload("permit", "/permit/enterprises:import", rows, "enterprise.import")
         async for w in self.send(op):
             yield w
+
+    async def existing_permits(self) -> Story:
+        """Certificates issued before the register, expiring over the next years."""
+        rng, city = self.rng, self.city
         holders = [e for e in city.enterprises if e.category in ("key", "simplified")]
-        chosen = rng.sample(holders, min(cfg.existing_permits, len(holders)))
+        chosen = {
+            e.uscc: e for e in rng.sample(holders, min(self.cfg.existing_permits, len(holders)))
+        }
         today = self.today()
-        permits = []
-        for e in chosen:
+        rows: list[dict[str, Any]] = []
+        for e in chosen.values():
             valid_to = today + dt.timedelta(days=rng.randint(20, 1500))
             pollutants = {"VOCs": f"{rng.randint(1, 40)}.{rng.randint(0, 999):03d}"}
             if rng.random() < 0.5:
                 pollutants["NOx"] = str(rng.randint(1, 30))
-            permits.append(
+            rows.append(
                 {
                     "uscc": e.uscc,
                     "pollutants": [{"pollutant": p, "amount_t": a} for p, a in pollutants.items()],
@@ -225,50 +284,55 @@ class Workload:
                     "valid_to": valid_to.isoformat(),
                 }
             )
-        op = self.client.op(
-            "permit", "POST", "/permit/permits:import", self.admin,
-            content="\n".join(json.dumps(p) for p in permits).encode(),
-            content_type="application/x-ndjson", effect="permit.import",
-        )
+        op = self._upload("permit", "/permit/permits:import", rows, "permit.import")
         async for w in self.send(op):
             yield w
-        if op.response is not None and op.response.ok:
-            for row, p in zip(op.response.body["rows"], permits, strict=True):
-                if row["result"] == "created":
-                    city.permits.append(
-                        KnownPermit(
-                            row["permit_id"], p["uscc"],
-                            next(e.district for e in chosen if e.uscc == p["uscc"]),
-                            {x["pollutant"]: x["amount_t"] for x in p["pollutants"]},
-                            dt.date.fromisoformat(p["valid_to"]),
-                        )
+        if op.response is None or not op.response.ok:
+            return
+        for result, row in zip(op.response.body["rows"], rows, strict=True):
+            if result["result"] == "created":
+                city.permits.append(
+                    KnownPermit(
+                        result["permit_id"],
+                        row["uscc"],
+                        chosen[row["uscc"]].district,
+                        {x["pollutant"]: x["amount_t"] for x in row["pollutants"]},
+                        dt.date.fromisoformat(row["valid_to"]),
                     )
+                )
+
+    async def parks(self) -> Story:
+        """Parks with a bundled EIA and a VOCs sub-pool carved by quota-svc."""
+        rng = self.rng
         covered = ["C2319", "C3670", "C2641", "C2231", "C3360"]
-        for i, d in enumerate(rng.sample(DISTRICT_CODES, cfg.parks)):
+        for i, d in enumerate(rng.sample(DISTRICT_CODES, self.cfg.parks)):
             types = rng.sample(covered, 3)
-            body = {
-                "id": f"PARK-{d}-{i}",
+            park_id = f"PARK-{d}-{i}"
+            park = {
+                "id": park_id,
                 "name": f"{DISTRICTS[d]}工业园区{i}",
                 "district": d,
                 "covered_project_types": types,
                 "vocs_subpool_t": str(rng.choice([1, 2, 5, 10])),
             }
-            op = self.post("eia", "/eia/parks", self.admin, body, "park.register")
+            op = self.post("eia", "/eia/parks", self.admin, park, "park.register")
             async for w in self.send(op):
                 yield w
-            if op.response is not None and op.response.status == 201:
-                city.parks.append((body["id"], d, types))
-        # Registration-managed sources file their registrations in one upload.
-        regs = [e for e in city.enterprises if e.category == "registration"]
-        batch = rng.sample(regs, min(30, len(regs)))
-        op = self.client.op(
-            "permit", "POST", "/permit/registrations:import", self.admin,
-            content="\n".join(json.dumps({"uscc": e.uscc}) for e in batch).encode(),
-            content_type="application/x-ndjson", effect="registration.file_many",
+            if op.status == 201:
+                self.city.parks.append((park_id, d, types))
+
+    async def registrations_upload(self) -> Story:
+        """Registration-managed sources file their registrations in one upload."""
+        regs = [e for e in self.city.enterprises if e.category == "registration"]
+        batch = self.rng.sample(regs, min(30, len(regs)))
+        op = self._upload(
+            "permit",
+            "/permit/registrations:import",
+            [{"uscc": e.uscc} for e in batch],
+            "registration.file_many",
         )
         async for w in self.send(op):
             yield w
-        city.ready = True
 
     # --- filings and the quota saga ------------------------------------------------------
     def _project(self) -> tuple[Enterprise, str, str, bool]:
@@ -278,7 +342,8 @@ class Workload:
         types = city.filing_types()
         if rng.random() < 0.8:
             matching = [
-                e for e in rng.sample(city.enterprises, min(200, len(city.enterprises)))
+                e
+                for e in rng.sample(city.enterprises, min(200, len(city.enterprises)))
                 if any(city.project_types[t][0][1:] == e.industry for t in types)
             ]
             if matching:
@@ -288,7 +353,13 @@ class Workload:
         code = rng.choice(types)
         d = rng.choice(DISTRICT_CODES)
         industry = city.project_types[code][0][1:]
-        e = Enterprise(self.uscc(d), f"新投资企业{self._serial}", d, industry, city.industries.get(industry, ""))
+        e = Enterprise(
+            self.uscc(d),
+            f"新投资企业{self._serial}",
+            d,
+            industry,
+            city.industries.get(industry, ""),
+        )
         return e, code, city.project_types[code][1], False
 
     async def filing(self) -> Story:
@@ -323,8 +394,11 @@ class Workload:
 
         def act(action: str, who: Actor = officer, reason: str | None = None) -> Op:
             return self.post(
-                "eia", f"/eia/filings/{fid}/{action}", who,
-                {"reason": reason} if reason else {}, f"filing.{action}",
+                "eia",
+                f"/eia/filings/{fid}/{action}",
+                who,
+                {"reason": reason} if reason else {},
+                f"filing.{action}",
             )
 
         if channel == "normal":
@@ -412,7 +486,9 @@ class Workload:
             if self.over:
                 return
             read = self.get(
-                "permit", "/permit/permits", officer,
+                "permit",
+                "/permit/permits",
+                officer,
                 f"district={e.district}&status=applied&limit=200",
             )
             async for w in self.send(read):
@@ -424,7 +500,9 @@ class Workload:
             )
             if draft is None:
                 continue
-            op = self.post("permit", f"/permit/permits/{draft['id']}/issue", officer, {}, "permit.issue")
+            op = self.post(
+                "permit", f"/permit/permits/{draft['id']}/issue", officer, {}, "permit.issue"
+            )
             async for w in self.send(op):
                 yield w
             if op.status == 200 or (op.status is not None and op.status != 409):
@@ -443,12 +521,25 @@ class Workload:
             if self.over or p.status == "cancelled":
                 return
             kind = rng.choice(
-                ["decrease", "decrease", "increase", "suspend", "renew", "cancel", "cancel", "revoke"]
+                [
+                    "decrease",
+                    "decrease",
+                    "increase",
+                    "suspend",
+                    "renew",
+                    "cancel",
+                    "cancel",
+                    "revoke",
+                ]
             )
             base = f"/permit/permits/{p.id}"
             if kind in ("decrease", "increase"):
                 vocs = float(p.pollutants.get("VOCs", "0"))
-                new = vocs * rng.uniform(0.3, 0.9) if kind == "decrease" else vocs + rng.uniform(0.5, 3)
+                new = (
+                    vocs * rng.uniform(0.3, 0.9)
+                    if kind == "decrease"
+                    else vocs + rng.uniform(0.5, 3)
+                )
                 pollutants = dict(p.pollutants, VOCs=f"{new:.3f}")
                 body = {
                     "pollutants": [{"pollutant": k, "amount_t": v} for k, v in pollutants.items()],
@@ -460,22 +551,34 @@ class Workload:
                 if op.status == 200:
                     p.pollutants = pollutants
             elif kind == "suspend":
-                op = self.post("permit", f"{base}/suspend", officer, {"reason": "超标排放"}, "permit.suspend")
+                op = self.post(
+                    "permit", f"{base}/suspend", officer, {"reason": "超标排放"}, "permit.suspend"
+                )
                 async for w in self.send(op):
                     yield w
                 if op.status == 200:
                     p.status = "suspended"
                     yield self.days(2, 30)
-                    op = self.post("permit", f"{base}/reinstate", officer, {"reason": "整改完成"}, "permit.reinstate")
+                    op = self.post(
+                        "permit",
+                        f"{base}/reinstate",
+                        officer,
+                        {"reason": "整改完成"},
+                        "permit.reinstate",
+                    )
                     async for w in self.send(op):
                         yield w
                     if op.status == 200:
                         p.status = "issued"
             elif kind == "renew":
-                async for w in self.send(self.post("permit", f"{base}/renew", officer, {}, "permit.renew")):
+                async for w in self.send(
+                    self.post("permit", f"{base}/renew", officer, {}, "permit.renew")
+                ):
                     yield w
             elif kind == "revoke":
-                op = self.post("permit", f"{base}/revoke", officer, {"reason": "严重违法"}, "permit.revoke")
+                op = self.post(
+                    "permit", f"{base}/revoke", officer, {"reason": "严重违法"}, "permit.revoke"
+                )
                 async for w in self.send(op):
                     yield w
                 if op.status == 200:
@@ -484,8 +587,11 @@ class Workload:
                     kind = "cancel"
             if kind == "cancel":
                 reason = rng.choice(["closure", "closure", "process_closed", "merger", "other"])
-                body = {"reason": reason, "note": "企业关停" if reason == "closure" else None}
-                op = self.post("permit", f"{base}/cancel", officer, body, "permit.cancel")
+                cancellation: dict[str, Any] = {
+                    "reason": reason,
+                    "note": "企业关停" if reason == "closure" else None,
+                }
+                op = self.post("permit", f"{base}/cancel", officer, cancellation, "permit.cancel")
                 async for w in self.send(op):
                     yield w
                 if op.status == 200:
@@ -502,7 +608,9 @@ class Workload:
         findings = [
             {
                 "description": rng.choice(["排放口信息不全", "自行监测方案缺项", "台账记录不规范"]),
-                "rectification_deadline": (self.today() + dt.timedelta(days=rng.randint(0, 60))).isoformat(),
+                "rectification_deadline": (
+                    self.today() + dt.timedelta(days=rng.randint(0, 60))
+                ).isoformat(),
             }
             for _ in range(rng.choice([0, 1, 1, 2, 3]))
         ]
@@ -520,7 +628,9 @@ class Workload:
             if self.over:
                 return
             path = f"/permit/audits/{audit['id']}/findings/{finding['id']}/rectify"
-            async for w in self.send(self.post("permit", path, officer, {"note": "已整改"}, "finding.rectify")):
+            async for w in self.send(
+                self.post("permit", path, officer, {"note": "已整改"}, "finding.rectify")
+            ):
                 yield w
 
     async def registration(self) -> Story:
@@ -542,10 +652,20 @@ class Workload:
             return
         if rng.random() < 0.5:
             body = {"details": {"outlets": rng.randint(1, 6)}, "reason": "排放口调整"}
-            op = self.post("permit", f"/permit/registrations/{rid}/change", officer, body, "registration.change")
+            op = self.post(
+                "permit",
+                f"/permit/registrations/{rid}/change",
+                officer,
+                body,
+                "registration.change",
+            )
         else:
             op = self.post(
-                "permit", f"/permit/registrations/{rid}/cancel", officer, {"reason": "停产"}, "registration.cancel"
+                "permit",
+                f"/permit/registrations/{rid}/cancel",
+                officer,
+                {"reason": "停产"},
+                "registration.cancel",
             )
         async for w in self.send(op):
             yield w
@@ -588,9 +708,13 @@ class Workload:
         rows += rng.sample(mine, min(len(mine), 3))
         self.row_keys += [(filer, r) for r in rows]
         op = self.client.op(
-            "eia", "POST", "/eia/registrations:bulk", filer,
+            "eia",
+            "POST",
+            "/eia/registrations:bulk",
+            filer,
             content="\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode(),
-            content_type="application/x-ndjson", effect="registration.bulk_file",
+            content_type="application/x-ndjson",
+            effect="registration.bulk_file",
         )
         async for w in self.send(op):
             yield w
@@ -599,9 +723,16 @@ class Workload:
     async def policy_change(self) -> Story:
         rng = self.rng
         d = rng.choice(DISTRICT_CODES)
-        body = {"offset_ratio": rng.choice(["1.2", "1.5", "2.0", "3.0"]), "hold_days": rng.randint(15, 200)}
+        body = {
+            "offset_ratio": rng.choice(["1.2", "1.5", "2.0", "3.0"]),
+            "hold_days": rng.randint(15, 200),
+        }
         op = self.client.op(
-            "quota", "PUT", f"/quota/settings/{d}/VOCs", self.admin, json_body=body,
+            "quota",
+            "PUT",
+            f"/quota/settings/{d}/VOCs",
+            self.admin,
+            json_body=body,
             effect="quota.settings.set",
         )
         async for w in self.send(op):
@@ -626,21 +757,35 @@ class Workload:
         yield self.days(0.5, 10)
         if rng.random() < 0.25:
             # Four eyes: the officer who entered it may not confirm it.
-            async for w in self.send(self.post("quota", f"/quota/reclaims/{rid}/confirm", a, {}, "quota.reclaim.confirm")):
+            async for w in self.send(
+                self.post("quota", f"/quota/reclaims/{rid}/confirm", a, {}, "quota.reclaim.confirm")
+            ):
                 yield w
         if rng.random() < 0.85:
-            op = self.post("quota", f"/quota/reclaims/{rid}/confirm", b, {}, "quota.reclaim.confirm")
+            op = self.post(
+                "quota", f"/quota/reclaims/{rid}/confirm", b, {}, "quota.reclaim.confirm"
+            )
         else:
-            op = self.post("quota", f"/quota/reclaims/{rid}/reject", b, {"reason": "核查不实"}, "quota.reclaim.reject")
+            op = self.post(
+                "quota",
+                f"/quota/reclaims/{rid}/reject",
+                b,
+                {"reason": "核查不实"},
+                "quota.reclaim.reject",
+            )
         async for w in self.send(op):
             yield w
 
-    async def manual_reservation(self) -> Story:
+    async def manual_reservation(self, district: str | None = None) -> Story:
         rng = self.rng
-        d = rng.choice(DISTRICT_CODES)
-        officer = self.officers[d][0]
+        d = district or rng.choice(DISTRICT_CODES)
+        officer = self.officers[d][rng.randrange(2)]
         self._serial += 1
-        body = {"district": d, "increment_t": f"{rng.uniform(0.1, 3):.3f}", "project_ref": f"plan-{self._serial}"}
+        body = {
+            "district": d,
+            "increment_t": f"{rng.uniform(0.1, 3):.3f}",
+            "project_ref": f"plan-{self._serial}",
+        }
         op = self.post("quota", "/quota/reservations", officer, body, "quota.reserve")
         async for w in self.send(op):
             yield w
@@ -650,9 +795,17 @@ class Workload:
         yield self.days(1, 40)
         x = rng.random()
         if x < 0.45:
-            op = self.post("quota", f"/quota/reservations/{rid}/allocate", officer, {}, "quota.allocate")
+            op = self.post(
+                "quota", f"/quota/reservations/{rid}/allocate", officer, {}, "quota.allocate"
+            )
         elif x < 0.75:
-            op = self.post("quota", f"/quota/reservations/{rid}/release", officer, {"reason": "项目调整"}, "quota.release")
+            op = self.post(
+                "quota",
+                f"/quota/reservations/{rid}/release",
+                officer,
+                {"reason": "项目调整"},
+                "quota.release",
+            )
         else:
             return  # left to expire
         async for w in self.send(op):
@@ -672,10 +825,15 @@ class Workload:
             yield rng.uniform(60, 3600)
             _, b = self.officers[item["district"]]
             if rng.random() < 0.85:
-                op = self.post("quota", f"/quota/reclaims/{item['id']}/confirm", b, {}, "quota.reclaim.confirm")
+                op = self.post(
+                    "quota", f"/quota/reclaims/{item['id']}/confirm", b, {}, "quota.reclaim.confirm"
+                )
             else:
                 op = self.post(
-                    "quota", f"/quota/reclaims/{item['id']}/reject", b, {"reason": "已合并至其他企业"},
+                    "quota",
+                    f"/quota/reclaims/{item['id']}/reject",
+                    b,
+                    {"reason": "已合并至其他企业"},
                     "quota.reclaim.reject",
                 )
             async for w in self.send(op):

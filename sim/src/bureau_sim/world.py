@@ -15,13 +15,13 @@ import datetime as dt
 import hashlib
 import heapq
 import json
+import math
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
 from svc_common import clock
 from svc_common.events.envelope import Message
 from svc_common.service import run_periodic_jobs
@@ -31,9 +31,20 @@ from bureau_sim.broker import Broker, Group, TopicPartition
 from bureau_sim.config import DAY, SimConfig
 from bureau_sim.faults import SimCrash, crash_in
 from bureau_sim.nodes import Node
+from bureau_sim.readers import Reader
 
 #: 2026-01-01 00:00 in Beijing: the city-year starts here.
 START = dt.datetime(2025, 12, 31, 16, 0, tzinfo=dt.UTC)
+
+
+def _as_utc(value: Any) -> dt.datetime | None:
+    """A timestamp as the harness reads it: SQLite text or a PostgreSQL value."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 @dataclass(order=True)
@@ -85,16 +96,18 @@ class Sim:
         self._seq = 0
         self._trace = hashlib.sha256()
         self.trace_lines = 0
+        self.trace_kept: list[str] | None = None
         self.nodes: dict[str, Node] = {}
         self.broker = Broker(self, cfg.partitions)
         self.stats: Counter[str] = Counter()
         self.violations: list[Violation] = []
-        self.faults_on = cfg.faults != "none"
         #: Simulated time after which no new fault starts.
         self.faults_end = cfg.days * DAY
         self.settling = False
         self._interleaving = 0
         self.on_step: Callable[[], Awaitable[None]] | None = None
+        self.readers: dict[str, Reader] = {}
+        self.stop_on_violation = cfg.stop_at_first
 
     # --- time and events ---------------------------------------------------------
     @property
@@ -123,9 +136,7 @@ class Sim:
             self._set_time(first.at)
             batch = [first]
             if self.roll("concurrency"):
-                while (
-                    self._queue and self._queue[0].at <= first.at + 2.0 and len(batch) < 4
-                ):
+                while self._queue and self._queue[0].at <= first.at + 2.0 and len(batch) < 4:
                     batch.append(heapq.heappop(self._queue))
             self.step += 1
             self.strike()
@@ -145,8 +156,6 @@ class Sim:
     @property
     def stopped(self) -> bool:
         return bool(self.violations) and self.stop_on_violation
-
-    stop_on_violation = True
 
     async def _yield(self) -> None:
         for _ in range(self.yrng.randrange(3)):
@@ -177,6 +186,8 @@ class Sim:
     def trace_line(self, line: str) -> None:
         self._trace.update(line.encode() + b"\n")
         self.trace_lines += 1
+        if self.trace_kept is not None:
+            self.trace_kept.append(line)
 
     @property
     def trace_hash(self) -> str:
@@ -193,7 +204,7 @@ class Sim:
     # --- faults ----------------------------------------------------------------------
     def roll(self, fault: str) -> bool:
         """Whether a per-operation fault happens now (never once faults stopped)."""
-        if not self.faults_on or self.now >= self.faults_end:
+        if self.now >= self.faults_end:
             return False
         p = self.cfg.fault(fault)
         return p > 0 and self.frng.random() < p
@@ -270,18 +281,23 @@ class Sim:
         return run
 
     async def _next_sweep_of_outbox(self, node: Node) -> None:
-        """The relay's sweep finds rows a failure left unsent: schedule it for
-        when the earliest of them may be retried (the loop sweeps every 2 s)."""
+        """The relay's loop sweeps every few seconds for rows a failure left
+        unsent; a sweep only publishes rows whose back-off has passed. So the
+        next pass is due at the earliest such moment (and no sooner than the
+        sweep period): the passes in between would find nothing to do."""
         rows = await self.read(
             node.name,
-            "SELECT COUNT(*), MAX(next_attempt_at) FROM outbox WHERE sent_at IS NULL",
+            "SELECT COUNT(*), MIN(COALESCE(next_attempt_at, created_at)) FROM outbox"
+            " WHERE sent_at IS NULL",
         )
-        unsent = rows[0][0]
-        if unsent:
-            wait = 2.0
-            if node.runtime.settings.outbox_sweep_seconds:
-                wait = node.runtime.settings.outbox_sweep_seconds
-            self.wake_relay(node, delay=wait)
+        unsent, earliest = rows[0]
+        if not unsent:
+            return
+        sweep = node.runtime.settings.outbox_sweep_seconds or 2.0
+        due = _as_utc(earliest)
+        wait = max(sweep, (due - self.at_time).total_seconds()) if due else sweep
+        # The loop's sweeps fall on its own period: round up to the next one.
+        self.wake_relay(node, delay=sweep * math.ceil(wait / sweep))
 
     # --- deliveries ------------------------------------------------------------------
     def schedule_delivery(self, g: Group, tp: TopicPartition, delay: float | None) -> None:
@@ -420,7 +436,7 @@ class Sim:
 
         got: dict[str, Any] = {"status": None, "headers": {}, "body": bytearray(), "done": False}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 got["status"] = message["status"]
                 got["headers"] = {
@@ -445,20 +461,16 @@ class Sim:
         if got["status"] is None or not got["done"]:
             return None
         body: Any = bytes(got["body"])
-        if got["headers"].get("content-type", "").startswith(("application/json", "application/problem")):
-            try:
+        if (
+            got["headers"]
+            .get("content-type", "")
+            .startswith(("application/json", "application/problem"))
+        ):
+            with contextlib.suppress(ValueError):
                 body = json.loads(body)
-            except ValueError:
-                pass
         self.count(f"responses {got['status'] // 100}xx")
         return Response(got["status"], body, got["headers"])
 
     # --- reading the databases directly (the harness's own view) -----------------------
     async def read(self, node: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return await self.readers[node].rows(sql, *params)
-
-    readers: dict[str, Any] = {}
-
-    async def read_with_engine(self, node: str, sql: str) -> list[tuple[Any, ...]]:
-        async with self.nodes[node].db.session() as s:
-            return [tuple(r) for r in (await s.execute(text(sql))).all()]

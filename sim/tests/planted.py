@@ -1,0 +1,141 @@
+"""Faults this system has had or could have, put back one at a time by
+replacing real code, for the simulator to find.
+
+Each plant is the code as it was (or as it would be written carelessly),
+small enough to read next to the code it replaces."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bureau_sim.config import SimConfig
+from bureau_sim.run import Result, Templates, run_seed
+from bureau_sim.world import Violation
+from eia_svc.quota_saga import rules as saga_rules
+from pydantic import ValidationError
+from quota_svc.ledger.service import _POOL_COLUMNS, POOLS
+from quota_svc.reservations import service as reservations
+from sqlalchemy import Row, Select, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common import context
+from svc_common.events.envelope import Envelope, Message
+from svc_common.events.registry import registry
+from svc_common.inbox import InboxConsumer, record_in_inbox
+from svc_common.outbox import OutboxRelay
+from svc_common.tables import InboxRow
+
+
+# --- (a) a consumer that dead-letters on a transient database error ----------------------
+async def dead_lettering_process(self: InboxConsumer, msg: Message) -> None:
+    """InboxConsumer.process as it was: every failure counts, whatever its
+    cause; after max_attempts quick retries the message goes to the .dlq."""
+    try:
+        env = Envelope.from_message(msg)
+    except (ValidationError, ValueError) as exc:
+        await self._dead_letter(msg, exc, attempts=0)
+        return
+    handler = self.handlers.get(env.type)
+    if handler is None:
+        return
+    model = registry.model_for(env.type)
+    payload = model.model_validate(env.data) if model else env.data
+    last: Exception | None = None
+    for _attempt in range(1, self.max_attempts + 1):
+        try:
+            await self._apply(env, payload, handler, msg.topic)
+            return
+        except Exception as exc:
+            last = exc
+            await asyncio.sleep(0)
+    assert last is not None
+    await self._dead_letter(msg, last, attempts=self.max_attempts)
+
+
+# --- (b) the late refusal after a withdrawal is ignored ------------------------------------
+def refusal_ignored_once_decided(
+    st: saga_rules.QuotaState, attempt: int, shortfall_kg: int, undecided: bool
+) -> saga_rules.QuotaState:
+    """on_rejected as it was: a refusal reaching a decided filing changes nothing."""
+    if saga_rules.is_stale(st, attempt) or not undecided or st.status != "pending":
+        return st
+    return replace(st, status="blocked", shortfall_kg=shortfall_kg)
+
+
+# --- (c) a reservation check without the pool lock ---------------------------------------------
+def pool_read_without_lock() -> Select[Any]:
+    """The pool and the policy in force read as reservations.service reads
+    them, but without FOR UPDATE: two reservations both see the old balance."""
+    policy = reservations._POLICY
+    return (
+        select(*_POOL_COLUMNS)
+        .where(POOLS.c.id == bindparam("pool_id"))
+        .add_columns(
+            reservations._policy_in_force(policy.c.offset_ratio_hundredths).label("policy_ratio_h"),
+            reservations._policy_in_force(policy.c.hold_days).label("policy_hold_days"),
+        )
+    )
+
+
+# --- (d) a relay that publishes a key's rows out of order ------------------------------------
+async def every_claimed_row(
+    self: OutboxRelay, s: AsyncSession, claimed: list[Row[Any]]
+) -> list[Row[Any]]:
+    """_in_key_order forgotten: a row waiting for its retry no longer holds
+    back the later rows of its key."""
+    return list(claimed)
+
+
+# --- (e) an inbox check-then-insert ------------------------------------------------------
+async def check_then_insert(
+    self: InboxConsumer, env: Envelope, payload: Any, handler: Any, topic: str
+) -> None:
+    """Asks whether the event was seen, then applies it and records it: two
+    consumers handed the same message at once both find it unseen."""
+    ctx = context.TraceContext(
+        correlation_id=env.correlationid,
+        causation_id=env.id,
+        traceparent=context.new_traceparent(env.traceparent),
+    )
+    with context.use(ctx):
+        async with self.db.session() as s:
+            seen = await s.scalar(
+                select(InboxRow.event_id).where(
+                    InboxRow.consumer_group == self.group, InboxRow.event_id == env.id
+                )
+            )
+        if seen is not None:
+            return
+        async with self.db.transaction() as s:
+            await record_in_inbox(s, self.group, env, topic)
+            await handler(s, payload, env)
+
+
+@dataclass
+class Hunt:
+    """Seeds run until a violation of `invariant` whose detail matches `detail`."""
+
+    invariant: str
+    detail: str
+    found: list[tuple[int, Violation]] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
+
+    def matches(self, v: Violation) -> bool:
+        return v.invariant == self.invariant and re.search(self.detail, v.detail) is not None
+
+
+async def hunt(cfg: SimConfig, seeds: Iterator[int] | range, target: Hunt, *, stop: bool) -> Hunt:
+    templates = Templates(cfg)
+    try:
+        for seed in seeds:
+            r = await run_seed(seed, cfg, templates)
+            target.results.append(r)
+            target.found += [(seed, v) for v in r.violations if target.matches(v)]
+            if stop and target.found:
+                break
+    finally:
+        await templates.close()
+    return target
