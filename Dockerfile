@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# One image for the whole system: permit-svc, quota-svc, eia-svc and the
+# One image for the whole system: permit-svc, quota-svc, eia-svc,
+# supervision-svc and the
 # `bureau` CLI.
 #
 #   docker build -t envbureau:0.1.0 .
@@ -40,6 +41,7 @@ COPY libs/common/pyproject.toml libs/common/pyproject.toml
 COPY services/permit-svc/pyproject.toml services/permit-svc/pyproject.toml
 COPY services/quota-svc/pyproject.toml services/quota-svc/pyproject.toml
 COPY services/eia-svc/pyproject.toml services/eia-svc/pyproject.toml
+COPY services/supervision-svc/pyproject.toml services/supervision-svc/pyproject.toml
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --no-editable
 
@@ -54,13 +56,13 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable
 # Fail the build, not the first deployment, if a package was built empty
 # (a wrong COPY still lets the sync above succeed).
-RUN /app/.venv/bin/python -c "import bureau.cli, permit_svc.app, quota_svc.app, eia_svc.app"
+RUN /app/.venv/bin/python -c "import bureau.cli, permit_svc.app, quota_svc.app, eia_svc.app, supervision_svc.app"
 
 # -------------------------------------------------------------- runtime stage
 FROM ${PYTHON_IMAGE} AS runtime
 
 LABEL org.opencontainers.image.title="envbureau" \
-      org.opencontainers.image.description="permit-svc, quota-svc and eia-svc of the city environment bureau" \
+      org.opencontainers.image.description="permit-svc, quota-svc, eia-svc and supervision-svc of the city environment bureau" \
       org.opencontainers.image.version="0.1.0"
 
 # A fixed numeric uid/gid, so Kubernetes can verify runAsNonRoot.
@@ -89,5 +91,5 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=5 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ready' % os.environ.get('PORT', '8000'), timeout=4)" || exit 1
 
-# The embedded default: all three services in one process on $PORT.
+# The embedded default: all four services in one process on $PORT.
 CMD ["bureau", "run", "--host", "0.0.0.0"]

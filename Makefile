@@ -21,7 +21,7 @@ help: ## list the targets
 venv: ## create .venv with the locked dependencies
 	@scripts/bootstrap.sh
 
-run: venv ## the embedded default: all three services on http://127.0.0.1:$(PORT), SQLite, in-process events
+run: venv ## the embedded default: all four services on http://127.0.0.1:$(PORT), SQLite, in-process events
 	@PORT=$(PORT) DATA_DIR=$(DATA_DIR) .venv/bin/bureau run
 
 token: venv ## a dev JWT: make token ROLE=officer DISTRICT=120119,120115 SUB=li.hua
@@ -36,7 +36,7 @@ lint: venv ## ruff and mypy only
 sim: venv ## deterministic simulation of a city-year with faults: make sim [SEEDS=1000 | SEED=17]
 	@.venv/bin/python -m bureau_sim $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),$(SIM_CI_SEEDS)))
 
-run-kafka: venv ## distributed mode on this machine: PostgreSQL, Kafka, three service processes on 8001-8003
+run-kafka: venv ## distributed mode on this machine: PostgreSQL, Kafka, four service processes on 8001-8004
 	@scripts/run-kafka.sh
 
 up: ## the docker compose stack (needs a Docker engine)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make run-kafka`: the distributed mode on one machine. The same private
 # PostgreSQL and Kafka broker the tests use, one database per service, and the
-# three services as three processes on ports 8001-8003. Ctrl-C stops the
+# four services as four processes on ports 8001-8004. Ctrl-C stops the
 # services; the servers are stopped too unless KEEP_SERVERS=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ import asyncpg
 async def main(admin: str) -> None:
     conn = await asyncpg.connect(admin)
     try:
-        for name in ("permit", "quota", "eia"):
+        for name in ("permit", "quota", "eia", "supervision"):
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname=$1", name):
                 await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -44,7 +44,7 @@ stop() {
 trap stop EXIT INT TERM
 
 port=8001
-for svc in permit quota eia; do
+for svc in permit quota eia supervision; do
   DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/$svc" \
   EVENT_TRANSPORT="kafka://$KAFKA_BOOTSTRAP" \
   PORT=$port LOG_JSON=true \

@@ -12,7 +12,8 @@ echo "== ruff and mypy"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy libs/common/src services/permit-svc/src services/quota-svc/src \
-  services/eia-svc/src sim/src src
+  services/eia-svc/src services/supervision-svc/src \
+  sim/src src
 
 STATE_DIR=$(mktemp -d /tmp/envbureau-test.XXXXXX)
 chmod 755 "$STATE_DIR"  # the postgres OS user runs the cluster inside it

@@ -54,6 +54,7 @@ APP_SERVICES = {
     "permit-svc": ("permit_svc", 8001),
     "quota-svc": ("quota_svc", 8002),
     "eia-svc": ("eia_svc", 8003),
+    "supervision-svc": ("supervision_svc", 8004),
 }
 
 
@@ -252,7 +253,7 @@ def test_compose_depends_on_targets_exist_and_are_healthchecked() -> None:
                 )
 
 
-def test_compose_app_services_are_the_three_services_and_wait_for_their_backends() -> None:
+def test_compose_app_services_are_the_four_services_and_wait_for_their_backends() -> None:
     apps = app_services()
     assert set(apps) == set(APP_SERVICES)
     for name, svc in apps.items():
@@ -267,7 +268,7 @@ def test_compose_app_services_are_the_three_services_and_wait_for_their_backends
 def test_compose_database_urls_point_at_databases_the_init_script_creates() -> None:
     services = compose()["services"]
     roles, dbs = pg_init()
-    assert set(dbs) == {"permit", "quota", "eia"}
+    assert set(dbs) == {"permit", "quota", "eia", "supervision"}
     postgres = services["postgres"]
     assert str(postgres["image"]).startswith("postgres:16")
     mounts = [str(v) for v in postgres.get("volumes", [])]
@@ -338,7 +339,7 @@ def test_compose_event_transport_is_the_kafka_internal_listener() -> None:
         assert transport == f"kafka://{internal_addr}", f"{name}: {transport}"
 
 
-def test_compose_host_ports_are_8001_to_8003_and_distinct() -> None:
+def test_compose_host_ports_are_8001_to_8004_and_distinct() -> None:
     services = compose()["services"]
     host_ports = [h for svc in services.values() for h, _ in port_pairs(svc.get("ports", []))]
     assert len(host_ports) == len(set(host_ports)), f"host port used twice: {host_ports}"
@@ -629,11 +630,11 @@ def topics() -> list[dict[str, Any]]:
 
 
 def test_topics_are_the_services_topics_and_their_dead_letter_twins() -> None:
-    from svc_common.events.schemas import eia, permit, quota
+    from svc_common.events.schemas import eia, permit, quota, supervision
     from svc_common.transports.base import DLQ_SUFFIX
 
-    main = {permit.TOPIC, quota.TOPIC, eia.TOPIC}
-    assert main == {"permit.events", "quota.events", "eia.events"}
+    main = {permit.TOPIC, quota.TOPIC, eia.TOPIC, supervision.TOPIC}
+    assert main == {"permit.events", "quota.events", "eia.events", "supervision.events"}
     by_name = {t["name"]: t for t in topics()}
     assert set(by_name) == main | {t + DLQ_SUFFIX for t in main}
     partitions = {t["partitions"] for n, t in by_name.items() if n in main}

@@ -47,6 +47,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         kafka_bootstrap=testing.kafka_bootstrap(),
         log_dir=tmp_path / "logs",
         db_prefix=f"e2e{uuid.uuid4().hex[:6]}",
+        services=("permit", "quota", "eia"),
     )
     try:
         await s.start()

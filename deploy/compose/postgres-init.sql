@@ -15,11 +15,14 @@
 CREATE ROLE permit_svc LOGIN PASSWORD 'permit-dev-password';
 CREATE ROLE quota_svc LOGIN PASSWORD 'quota-dev-password';
 CREATE ROLE eia_svc LOGIN PASSWORD 'eia-dev-password';
+CREATE ROLE supervision_svc LOGIN PASSWORD 'supervision-dev-password';
 
 CREATE DATABASE permit OWNER permit_svc ENCODING 'UTF8' TEMPLATE template0;
 CREATE DATABASE quota OWNER quota_svc ENCODING 'UTF8' TEMPLATE template0;
 CREATE DATABASE eia OWNER eia_svc ENCODING 'UTF8' TEMPLATE template0;
+CREATE DATABASE supervision OWNER supervision_svc ENCODING 'UTF8' TEMPLATE template0;
 
 REVOKE ALL ON DATABASE permit FROM PUBLIC;
 REVOKE ALL ON DATABASE quota FROM PUBLIC;
 REVOKE ALL ON DATABASE eia FROM PUBLIC;
+REVOKE ALL ON DATABASE supervision FROM PUBLIC;

@@ -26,9 +26,11 @@ TOPICS=(
   "permit.events 6 30"
   "quota.events 6 30"
   "eia.events 6 30"
+  "supervision.events 6 30"
   "permit.events.dlq 3 90"
   "quota.events.dlq 3 90"
   "eia.events.dlq 3 90"
+  "supervision.events.dlq 3 90"
 )
 
 die() { echo "create-topics.sh: $*" >&2; exit 1; }
@@ -63,4 +65,4 @@ for spec in "${TOPICS[@]}"; do
     --entity-type topics --entity-name "$name" --add-config "$configs"
 done
 
-"$KAFKA_BIN/kafka-topics.sh" "${client[@]}" --describe --topic '(permit|quota|eia)\.events(\.dlq)?'
+"$KAFKA_BIN/kafka-topics.sh" "${client[@]}" --describe --topic '(permit|quota|eia|supervision)\.events(\.dlq)?'

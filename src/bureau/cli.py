@@ -12,13 +12,20 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from svc_common.auth import ROLES, mint_token
 from svc_common.settings import DEV_JWT_SECRET
+from svc_common.tokens import ROLES, mint_token
+
+from bureau import ops
 
 app = typer.Typer(help="Permits, VOCs quota and fast-track EIA for a city environment bureau.")
 console = Console(stderr=True)
 
-SERVICES = {"permit": "permit_svc", "quota": "quota_svc", "eia": "eia_svc"}
+SERVICES = {
+    "permit": "permit_svc",
+    "quota": "quota_svc",
+    "eia": "eia_svc",
+    "supervision": "supervision_svc",
+}
 
 
 @app.command()
@@ -27,7 +34,7 @@ def run(
     host: Annotated[str, typer.Option(envvar="HOST")] = "127.0.0.1",
     data_dir: Annotated[Path, typer.Option(envvar="DATA_DIR", help="SQLite files")] = Path("data"),
 ) -> None:
-    """The embedded default: all three services in one process, SQLite, in-process events."""
+    """The embedded default: all four services in one process, SQLite, in-process events."""
     import uvicorn
 
     from bureau.embedded import Embedded
@@ -51,7 +58,7 @@ def run(
 
 @app.command()
 def serve(
-    service: Annotated[str, typer.Argument(help="permit | quota | eia")],
+    service: Annotated[str, typer.Argument(help="permit | quota | eia | supervision")],
 ) -> None:
     """Run one service alone, configured by env (DATABASE_URL, EVENT_TRANSPORT, PORT…)."""
     if service not in SERVICES:
@@ -111,6 +118,8 @@ def schemas(
     )
     console.print(f"wrote {len(reg.types())} schemas and asyncapi.json to {out}")
 
+
+ops.register(app)
 
 if __name__ == "__main__":
     app()

@@ -1,7 +1,7 @@
-"""The embedded default: the three services in one process, each with its own
+"""The embedded default: the four services in one process, each with its own
 SQLite file, events passed in-process (still through outbox and inbox).
 
-Requests are dispatched by path prefix (/permit, /quota, /eia) to each
+Requests are dispatched by path prefix (/permit, /quota, /eia, /supervision) to each
 service's own app, so the paths are the same as behind a gateway."""
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from quota_svc.app import create as create_quota
 from quota_svc.settings import Settings as QuotaSettings
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+from supervision_svc.app import create as create_supervision
+from supervision_svc.settings import Settings as SupervisionSettings
+from svc_common import i18n
 from svc_common.transports.local import LocalTransport
 
 
@@ -42,6 +45,10 @@ class Embedded:
             ),
             "/eia": create_eia(
                 EiaSettings(database_url=url("eia"), **common), transport=self.transport
+            ),
+            "/supervision": create_supervision(
+                SupervisionSettings(database_url=url("supervision"), **common),
+                transport=self.transport,
             ),
         }
 
@@ -76,8 +83,15 @@ class Embedded:
             target = self._ready if path == "/ready" else self.apps["/quota"]
         else:
             target = JSONResponse(
-                {"detail": "not found", "services": {p: f"{p}/docs" for p in self.apps}},
+                {
+                    "type": "urn:envbureau:problem:not-found",
+                    "title": i18n.title(404),
+                    "status": 404,
+                    "detail": i18n.msg("no service answers this path", "没有服务提供此路径"),
+                    "services": {p: f"{p}/docs" for p in self.apps},
+                },
                 status_code=404,
+                media_type="application/problem+json",
             )
         await target(scope, receive, send)
 
@@ -85,7 +99,7 @@ class Embedded:
         results = {}
         for prefix, app in self.apps.items():
             rt = app.state.runtime
-            results[prefix.strip("/")] = await rt.db.ping() and await rt.transport.ready()
+            results[prefix.strip("/")] = await rt.db.ping()
         ok = all(results.values())
         await JSONResponse(
             results | {"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503

@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-SERVICES = ("permit", "quota", "eia")
+SERVICES = ("permit", "quota", "eia", "supervision")
 
 
 def free_port() -> int:
@@ -42,6 +42,8 @@ class Stack:
     kafka_bootstrap: str
     log_dir: Path
     db_prefix: str = "stack"
+    #: Which services to start (all by default; a test may need only some).
+    services: tuple[str, ...] = SERVICES
     extra_env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -52,7 +54,7 @@ class Stack:
 
     async def start(self, within: float = 90.0) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for svc in SERVICES:
+        for svc in self.services:
             self.db_urls[svc] = await ensure_database(self.pg_admin_url, f"{self.db_prefix}_{svc}")
             self.start_service(svc)
         await self.wait_ready(within)
@@ -78,13 +80,13 @@ class Stack:
     async def wait_ready(self, within: float) -> None:
         deadline = time.monotonic() + within
         async with httpx.AsyncClient() as client:
-            for svc in SERVICES:
+            for svc in self.services:
                 while True:
                     proc = self.procs[svc]
                     if proc.poll() is not None:
                         raise RuntimeError(f"{svc}-svc exited: {self.log_tail(svc)}")
                     try:
-                        r = await client.get(f"{self.url(svc)}/{svc}/ready", timeout=5)
+                        r = await client.get(f"{self.url(svc)}/{svc}/ready?events=1", timeout=5)
                         if r.status_code == 200:
                             break
                     except httpx.HTTPError:

@@ -61,9 +61,20 @@ def test_tonnes_round_trip_through_kilograms(t: Decimal) -> None:
         ("1.2345", "at most 3 decimals"),
         ("-1", "negative"),
         ("abc", "decimal number"),
-        ("1e9", "implausibly large"),
-        (True, "number of tonnes"),
-        ("NaN", "finite"),
+        ("1000000.001", "implausibly large"),
+        ("1e2", "decimal number"),
+        ("1_000", "decimal number"),
+        (" 7 ", "decimal number"),
+        ("+3", "decimal number"),
+        ("٣", "decimal number"),  # Arabic-Indic three
+        ("７", "decimal number"),  # full-width seven
+        ("NaN", "decimal number"),
+        ("Infinity", "decimal number"),
+        ("1" * 30, "decimal number"),
+        (True, "decimal number"),
+        (0.1, "decimal number"),  # a JSON number: amounts are strings
+        (7, "decimal number"),
+        (None, "decimal number"),
     ],
 )
 def test_tonnes_rejects_bad_amounts(raw: object, message: str) -> None:
@@ -72,9 +83,10 @@ def test_tonnes_rejects_bad_amounts(raw: object, message: str) -> None:
     assert message in str(err.value)
 
 
-def test_tonnes_accepts_json_numbers_exactly() -> None:
-    assert TONNES.validate_python(0.1) == Decimal("0.100")
+def test_tonnes_are_decimal_strings_exactly() -> None:
+    assert TONNES.validate_python("0.1") == Decimal("0.100")
     assert TONNES.validate_python("2.50") == Decimal("2.500")
+    assert TONNES.validate_python("1000000") == Decimal("1000000.000")
     assert TONNES.dump_json(Decimal("3")) == b'"3.000"'
 
 

@@ -3,6 +3,7 @@ migrations, problem+json, auth and Idempotency-Key."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -108,7 +109,7 @@ async def test_idempotency_key_replays_and_rejects_reuse(db_url: str) -> None:
         assert again.json() == first.json()  # replayed, not re-run
         assert again.headers.get("idempotent-replayed") == "true"
         other = await c.post("/demo/notes", json={**body, "text": "twice"}, headers=h)
-        assert other.status_code == 409
+        assert other.status_code == 422 and "retry-after" not in other.headers
         assert "different request" in other.json()["detail"]
         # The same key from another caller is another key.
         h2 = testing.auth("officer", ["120119"], sub="someone.else", idem="k-1")
@@ -147,3 +148,35 @@ async def test_audit_trail_is_written_with_the_change_and_readable_by_auditors(d
         )
         assert entry["request_id"] == "req-42"
         assert entry["detail"] == {"district": "120119"}
+
+
+async def test_idempotency_keys_are_whole_and_bounded(db_url: str) -> None:
+    async with testing.running(demo_app(db_url)) as c:
+        body = {"text": "long", "district": "120119"}
+        stem = "k" * 240
+        a = await c.post("/demo/notes", json=body, headers=testing.auth("officer", idem=stem + "a"))
+        b = await c.post(
+            "/demo/notes",
+            json={**body, "text": "other"},
+            headers=testing.auth("officer", ["120119"], idem=stem + "b"),
+        )
+        assert a.status_code == 403  # no district: refused, and the refusal is stored
+        assert b.status_code == 201 and b.json()["text"] == "other"  # not a's answer
+        too_long = testing.auth("officer", ["120119"], idem="k" * 256)
+        r = await c.post("/demo/notes", json=body, headers=too_long)
+        assert r.status_code == 400 and r.json()["type"].endswith("idempotency-key-invalid")
+        spaced = testing.auth("officer", ["120119"], idem="a key")
+        assert (await c.post("/demo/notes", json=body, headers=spaced)).status_code == 400
+
+
+async def test_concurrent_twins_with_one_key_have_one_effect(db_url: str) -> None:
+    async with testing.running(demo_app(db_url)) as c:
+        h = testing.auth("officer", ["120119"], idem="twin")
+        body = {"text": "twin", "district": "120119"}
+        answers = await asyncio.gather(
+            *(c.post("/demo/notes", json=body, headers=h) for _ in range(8))
+        )
+        assert {r.status_code for r in answers} == {201}
+        assert len({r.text for r in answers}) == 1  # every twin got the first answer
+        r = await c.get("/demo/audit", headers=testing.auth("auditor"))
+        assert len(r.json()["items"]) == 1

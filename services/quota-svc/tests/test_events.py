@@ -62,10 +62,12 @@ async def test_accepted_reserves_once_even_if_resent(quota: Quota) -> None:
     await quota.baseline(JIZHOU, "10")
     env = await testing.deliver(quota.app, accepted())
     await testing.redeliver(quota.app, env, "eia.events")  # the same event again
-    await testing.deliver(quota.app, accepted())  # re-published under a new id
+    await testing.deliver(quota.app, accepted())  # asked again under a new id
     a = await quota.availability(JIZHOU)
     assert (a["reserved_t"], a["available_t"]) == ("6.000", "4.000")
-    [reserved] = await quota.events("quota.reserved.v1")
+    # One hold; the request asked again is answered again, with the same hold.
+    reserved, answer = await quota.events("quota.reserved.v1")
+    assert answer["reservation_id"] == reserved["reservation_id"]
     assert (reserved["project_ref"], reserved["required_t"], reserved["uscc"]) == (
         "proj-F-1",
         "6.000",

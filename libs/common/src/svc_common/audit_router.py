@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_int_cursor, encode_cursor
 from svc_common.service_deps import get_db
 from svc_common.tables import AuditEntry
 
@@ -50,9 +50,9 @@ def audit_router(prefix: str) -> APIRouter:
             q = q.where(AuditEntry.action == action)
         if actor:
             q = q.where(AuditEntry.actor == actor)
-        after = decode_cursor(cursor)
+        after = decode_int_cursor(cursor)
         if after is not None:
-            q = q.where(AuditEntry.id < int(after))
+            q = q.where(AuditEntry.id < after)
         async with db.session() as s:
             rows = list((await s.execute(q)).scalars())
         more = len(rows) > limit

@@ -8,22 +8,25 @@ embedded default; RS256 against the identity provider's JWKS in production.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterable
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
 
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from svc_common.errors import Forbidden, Unauthorized
+from svc_common.errors import Forbidden, Unauthorized, Unavailable
+from svc_common.i18n import msg
 from svc_common.settings import ServiceSettings
+from svc_common.tokens import ROLES, Role, mint_token
 
-Role = Literal["officer", "investment", "filer", "admin", "auditor"]
-ROLES: tuple[str, ...] = get_args(Role)
-#: Roles whose empty `districts` claim means every district.
-CITYWIDE_WHEN_EMPTY = frozenset({"admin", "auditor", "investment"})
+#: Roles whose empty `districts` claim means every district. An officer acts
+#: only in the districts its token names (none named: nowhere).
+CITYWIDE_WHEN_EMPTY = frozenset({"admin", "auditor", "investment", "filer"})
 
 
 @dataclass(frozen=True)
@@ -37,75 +40,119 @@ class Principal:
             return self.role in CITYWIDE_WHEN_EMPTY
         return district in self.districts
 
+    def district_scope(self) -> frozenset[str] | None:
+        """The districts a list must be limited to, or None for citywide.
+        The one rule of district scope, for every role: a token's `districts`
+        bind it; empty means citywide only for the roles that may have that."""
+        if not self.districts:
+            return None if self.role in CITYWIDE_WHEN_EMPTY else frozenset()
+        return self.districts
+
     def require_district(self, district: str) -> None:
         if not self.may_act_in(district):
             raise Forbidden(
-                f"{self.role} {self.sub} may not act in district {district}",
+                msg(
+                    f"{self.role} {self.sub} may not act in district {district}",
+                    f"{self.sub}（{self.role}）无权在辖区 {district} 操作",
+                ),
                 district=district,
             )
+
+
+#: Tokens verified recently: a token is verified once per process, not on
+#: every request (its expiry is still checked on every use).
+CACHE_SIZE = 4096
+_SUB = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+
+
+def _invalid(en: str, zh: str) -> Unauthorized:
+    return Unauthorized(msg(en, zh), www_authenticate='Bearer error="invalid_token"')
 
 
 class TokenVerifier:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+        self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def verify(self, token: str) -> Principal:
+        hit = self._cache.get(token)
+        if hit is not None:
+            principal, exp = hit
+            if time.time() < exp:
+                self._cache.move_to_end(token)
+                return principal
+            del self._cache[token]
+        principal, exp = self._verify(token)
+        self._cache[token] = (principal, exp)
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return principal
+
+    def _decode(self, token: str) -> dict[str, Any]:
         options: Any = {"require": ["sub", "exp"]}
-        try:
-            if self._jwks is not None:
+        if self._jwks is not None:
+            try:
                 key = self._jwks.get_signing_key_from_jwt(token).key
-                claims = jwt.decode(
-                    token,
-                    key,
-                    algorithms=["RS256"],
-                    audience=self.settings.jwt_audience,
-                    issuer=self.settings.jwt_issuer,
-                    options=options,
-                )
-            else:
-                claims = jwt.decode(
-                    token,
-                    self.settings.jwt_secret,
-                    algorithms=[self.settings.jwt_algorithm],
-                    audience=self.settings.jwt_audience,
-                    issuer=self.settings.jwt_issuer,
-                    options=options,
-                )
+            except jwt.PyJWKClientConnectionError as exc:
+                raise Unavailable(
+                    msg(
+                        "the identity provider's keys cannot be fetched; retry shortly",
+                        "暂时无法获取身份提供方的公钥，请稍后重试",
+                    )
+                ) from exc
+            return jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                audience=self.settings.jwt_audience,
+                issuer=self.settings.jwt_issuer,
+                options=options,
+            )
+        return jwt.decode(
+            token,
+            self.settings.jwt_secret,
+            algorithms=[self.settings.jwt_algorithm],
+            audience=self.settings.jwt_audience,
+            issuer=self.settings.jwt_issuer,
+            options=options,
+        )
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
+        if len(token) > 8192:
+            raise _invalid("the token is too long", "令牌过长")
+        try:
+            claims = self._decode(token)
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("token expired") from exc
+            raise _invalid("the token has expired", "令牌已过期") from exc
         except (jwt.PyJWTError, ValueError) as exc:
-            raise Unauthorized(f"invalid token: {exc}") from exc
-        role = claims.get("role")
+            # The library's own words stay in the log; the caller learns only
+            # that the token is not acceptable.
+            raise _invalid("the token is not valid", "令牌无效") from exc
+        sub, role = claims.get("sub"), claims.get("role")
+        if not isinstance(sub, str) or not _SUB.match(sub) or not sub.strip():
+            raise _invalid("the token names no subject (sub)", "令牌缺少主体（sub）")
         if role not in ROLES:
-            raise Unauthorized(f"token has no valid role (one of {', '.join(ROLES)})")
+            raise _invalid(
+                f"the token has no valid role (one of {', '.join(ROLES)})",
+                f"令牌的角色无效（应为 {'、'.join(ROLES)} 之一）",
+            )
         districts = claims.get("districts") or []
-        if not isinstance(districts, list) or not all(isinstance(d, str) for d in districts):
-            raise Unauthorized("districts claim must be a list of district codes")
-        return Principal(sub=str(claims["sub"]), role=role, districts=frozenset(districts))
+        if (
+            not isinstance(districts, list)
+            or len(districts) > 100
+            or not all(isinstance(d, str) and _DISTRICT.match(d) for d in districts)
+        ):
+            raise _invalid(
+                "the districts claim must be a list of GB/T 2260 district codes",
+                "districts 声明必须是 GB/T 2260 区划代码的列表",
+            )
+        exp = claims.get("exp")
+        expires = float(exp) if isinstance(exp, int | float) else time.time()
+        return Principal(sub=sub, role=role, districts=frozenset(districts)), expires
 
 
-def mint_token(
-    secret: str,
-    *,
-    sub: str,
-    role: str,
-    districts: Iterable[str] = (),
-    ttl: dt.timedelta = dt.timedelta(hours=12),
-    algorithm: str = "HS256",
-) -> str:
-    """A development token signed with the embedded default's secret."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    now = dt.datetime.now(dt.UTC)
-    claims = {
-        "sub": sub,
-        "role": role,
-        "districts": sorted(set(districts)),
-        "iat": now,
-        "exp": now + ttl,
-    }
-    return jwt.encode(claims, secret, algorithm=algorithm)
+_DISTRICT = re.compile(r"^[0-9]{6}$")
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -115,7 +162,10 @@ async def current_principal(
     request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> Principal:
     if creds is None or creds.scheme.lower() != "bearer":
-        raise Unauthorized("a bearer token is required")
+        raise Unauthorized(
+            msg("a bearer token is required", "需要 Bearer 令牌"),
+            www_authenticate='Bearer realm="envbureau"',
+        )
     verifier: TokenVerifier = request.app.state.token_verifier
     principal = verifier.verify(creds.credentials)
     request.state.principal = principal
@@ -135,3 +185,15 @@ def require(*roles: str) -> Callable[..., object]:
         return principal
 
     return dep
+
+
+__all__ = [
+    "CITYWIDE_WHEN_EMPTY",
+    "ROLES",
+    "Principal",
+    "Role",
+    "TokenVerifier",
+    "current_principal",
+    "mint_token",
+    "require",
+]

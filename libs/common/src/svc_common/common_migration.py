@@ -63,3 +63,39 @@ def create_common_tables_v1() -> None:
     op.create_index("ix_audit_log_at", "audit_log", ["at"])
     op.create_index("ix_audit_log_action", "audit_log", ["action"])
     op.create_index("ix_audit_log_target_id", "audit_log", ["target_id"])
+
+
+def upgrade_common_tables_v2() -> None:
+    """Dead letters kept in a table; longer Idempotency-Keys (255); indexes
+    for the retention jobs (inbox, idempotency keys)."""
+    op.create_table(
+        "dead_letters",
+        sa.Column("id", BigIntPK, primary_key=True, autoincrement=True),
+        sa.Column("consumer_group", sa.String(200), nullable=False),
+        sa.Column("message_id", sa.String(64), nullable=False),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("partition", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("offset", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("key", sa.String(200), nullable=True),
+        sa.Column("event_type", sa.String(200), nullable=True),
+        sa.Column("headers", JSONType, nullable=False),
+        sa.Column("value", sa.Text, nullable=False),
+        sa.Column("error", sa.Text, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("status", sa.String(20), nullable=False, server_default="dead"),
+        sa.Column("resolved_at", UTCDateTime, nullable=True),
+        sa.Column("resolved_by", sa.String(200), nullable=True),
+        sa.UniqueConstraint("consumer_group", "message_id", name="uq_dead_letters_message"),
+    )
+    op.create_index("ix_dead_letters_status", "dead_letters", ["status", "id"])
+    with op.batch_alter_table("idempotency_keys") as batch:
+        batch.alter_column("key", type_=sa.String(255), existing_nullable=False)
+    op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])
+    op.create_index("ix_inbox_processed_at", "inbox", ["processed_at"])
+
+
+def downgrade_common_tables_v2() -> None:
+    op.drop_index("ix_inbox_processed_at", "inbox")
+    op.drop_index("ix_idempotency_keys_created_at", "idempotency_keys")
+    op.drop_table("dead_letters")

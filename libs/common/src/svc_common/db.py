@@ -1,9 +1,13 @@
 """Async database access for PostgreSQL (asyncpg) and SQLite (aiosqlite).
 
-`Database.transaction()` is the unit of work: everything a request or an
-event handler changes, its outbox rows, inbox row, idempotency record and audit
-entry, commits together or not at all. After a commit that wrote outbox rows
-the relay is woken, so publishing latency is not a polling interval.
+`Database.transaction()` is the unit of work of an event handler or a sweeper:
+its effect, outbox rows, inbox row and audit entries commit together or not
+at all. A write request runs in one wider unit of work opened by the
+Idempotency-Key middleware (`unit_of_work`): every `transaction()` and
+`session()` of the request joins it, and it commits only once the answer is
+ready, together with the stored answer of its Idempotency-Key, so a crash
+leaves either nothing or the effect and its answer. After a commit that wrote
+outbox rows the relay is woken, so publishing latency is not a polling interval.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, text
@@ -51,6 +57,16 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
+@dataclass
+class Unit:
+    """A request's unit of work: one session, one transaction."""
+
+    session: AsyncSession
+    #: A transaction() block completed in it: later blocks use savepoints so
+    #: their failure does not undo what the first one kept.
+    kept: bool = False
+
+
 class Database:
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
@@ -60,6 +76,7 @@ class Database:
         # "database is locked" storms under concurrent requests.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._commit_listeners: list[Callable[[], None]] = []
+        self._unit: ContextVar[Unit | None] = ContextVar(f"unit-{id(self)}", default=None)
 
     @property
     def is_sqlite(self) -> bool:
@@ -74,19 +91,81 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads; it is rolled back at the end."""
+        """A session for reads; it is rolled back at the end. Within a
+        request's unit of work it is that unit's session (reads see the
+        request's own writes)."""
+        unit = self._unit.get()
+        if unit is not None:
+            yield unit.session
+            return
         async with self.sessionmaker() as session:
             yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One atomic unit of work; commits on success, rolls back on error."""
-        if self._write_lock is not None:
+        """One atomic unit of work; commits on success, rolls back on error.
+        Within a request's unit of work it joins it: nothing commits before
+        the request's answer is ready, and a failed block is undone alone."""
+        unit = self._unit.get()
+        if unit is not None:
+            async with self._joined(unit) as session:
+                yield session
+        elif self._write_lock is not None:
             async with self._write_lock, self._transaction() as session:
                 yield session
         else:
             async with self._transaction() as session:
                 yield session
+
+    @asynccontextmanager
+    async def _joined(self, unit: Unit) -> AsyncIterator[AsyncSession]:
+        session = unit.session
+        if unit.kept:
+            # Savepoint: undo this block alone if it fails.
+            async with session.begin_nested():
+                yield session
+            return
+        # The first block needs no savepoint: if it fails, nothing else was
+        # kept, so the whole unit is rolled back (and may start again).
+        try:
+            yield session
+            await session.flush()  # surface constraint errors inside the block
+        except BaseException:
+            await session.rollback()
+            session.info.pop(OUTBOX_WRITTEN, None)
+            raise
+        unit.kept = True
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[Unit]:
+        """A request's unit of work. The caller commits it with `commit`;
+        anything not committed is rolled back at the end. On SQLite it holds
+        the process's write lock for its duration."""
+        if self._write_lock is not None:
+            await self._write_lock.acquire()
+        unit = Unit(self.sessionmaker())
+        token = self._unit.set(unit)
+        try:
+            yield unit
+        finally:
+            self._unit.reset(token)
+            try:
+                await unit.session.close()
+            finally:
+                if self._write_lock is not None:
+                    self._write_lock.release()
+
+    async def commit(self, unit: Unit) -> None:
+        """Commit a request's unit of work and wake the relay if it emitted."""
+        await unit.session.commit()
+        if unit.session.info.pop(OUTBOX_WRITTEN, False):
+            for callback in self._commit_listeners:
+                callback()
+
+    async def rollback(self, unit: Unit) -> None:
+        await unit.session.rollback()
+        unit.session.info.pop(OUTBOX_WRITTEN, None)
+        unit.kept = False
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:

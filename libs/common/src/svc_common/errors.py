@@ -14,9 +14,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from svc_common import context, i18n
+from svc_common.failures import is_transient
 
 log = structlog.get_logger(__name__)
 
@@ -83,7 +85,23 @@ class Forbidden(Problem):
 
 
 class Unauthorized(Problem):
+    """401 with the RFC 6750 challenge in WWW-Authenticate."""
+
     status, code, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(
+        self, detail: str, *, www_authenticate: str = 'Bearer realm="envbureau"', **extra: Any
+    ) -> None:
+        super().__init__(detail, **extra)
+        self.www_authenticate = www_authenticate
+
+
+class Unavailable(Problem):
+    status, code, title = 503, "unavailable", "Service unavailable"
+
+
+#: Seconds a client should wait before retrying after a 503.
+RETRY_AFTER_SECONDS = 2
 
 
 class IllegalTransition(Conflict):
@@ -109,7 +127,11 @@ def field_error(field: str, message: str, type_: str | None = None) -> Unprocess
 
 
 def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
+    """A field's name as the client wrote it: `district`, `pollutants.0.amount_t`;
+    headers keep their place (`header.idempotency-key`)."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path"):
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 
@@ -130,7 +152,12 @@ def problem_response(problem: Problem, request: Request | None = None) -> JSONRe
     body = problem.body(instance=str(request.url.path) if request else None)
     if ctx.request_id:
         body.setdefault("request_id", ctx.request_id)
-    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON)
+    resp = JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON)
+    if isinstance(problem, Unauthorized):
+        resp.headers["WWW-Authenticate"] = problem.www_authenticate
+    if isinstance(problem, Unavailable):
+        resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return resp
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -162,6 +189,27 @@ def install_error_handlers(app: FastAPI) -> None:
         for k, v in (exc.headers or {}).items():
             resp.headers[k] = v
         return resp
+
+    async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:
+        if not is_transient(exc):
+            return await _unexpected(request, exc)
+        log.warning(
+            "request failed: dependency unavailable", path=request.url.path, error=repr(exc)
+        )
+        p = Unavailable(
+            i18n.msg(
+                "a service this request needs is unavailable; retry shortly",
+                "本次请求所需的服务暂不可用，请稍后重试",
+            )
+        )
+        resp = problem_response(p, request)
+        resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return resp
+
+    # Infrastructure failures (database down or restarting, connection reset,
+    # serialization failure…) are a 503 with Retry-After, never a 500.
+    for cls in (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError, TimeoutError):
+        app.add_exception_handler(cls, _infrastructure)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -1,37 +1,87 @@
-"""Idempotency-Key for POST/PUT/PATCH: the first answer is stored and replayed.
+"""Every write request is one unit of work, and its Idempotency-Key answer is
+stored in that same transaction.
 
-The key is scoped to the caller (the token's `sub`). The record is claimed
-before the request runs (a primary-key clash means another request with the
-key exists): a finished one is replayed, one still running gets 409 with
-Retry-After, and one with a different body gets 409 because the key was
-reused for another request. 5xx answers are not stored so a retry can succeed.
+For POST, PUT, PATCH and DELETE the middleware opens the request's unit of
+work (`Database.unit_of_work`): the route's transactions join it, its answer
+is held back until the unit commits, and a commit that fails becomes a 503
+with nothing written. With an `Idempotency-Key` (scoped to the caller, the
+token's `sub`) the answer is stored in that unit too, so a crash leaves either
+no effect (a retry runs the request) or the effect with its answer (a retry
+replays it). There is no claim to go stale: a twin request racing the first
+waits on the key's unique index and, when the first commits, rolls its own
+effect back and replays the first answer. Reusing a key for another request is
+a 422; 5xx answers are not stored, so a retry can succeed.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+import structlog
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import insert, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from svc_common.db import Database
-from svc_common.errors import PROBLEM_JSON, TYPE_BASE, Unauthorized
+from svc_common import faults, i18n
+from svc_common.db import Database, Unit
+from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE, Unauthorized
+from svc_common.failures import is_transient
 from svc_common.tables import IdempotencyRecord
 from svc_common.types import utcnow
 
+log = structlog.get_logger(__name__)
+
 HEADER = b"idempotency-key"
-METHODS = {"POST", "PUT", "PATCH"}
-#: A claim older than this with no answer is taken as abandoned (crashed worker).
-STALE_AFTER = dt.timedelta(minutes=5)
+METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Longest key accepted (400 beyond): the IETF draft leaves it to the server.
+MAX_KEY_LENGTH = 255
 
 
-def _problem(status: int, detail: str, code: str) -> tuple[int, bytes]:
-    body = {"type": TYPE_BASE + code, "title": "Conflict", "status": status, "detail": detail}
-    return status, json.dumps(body).encode()
+def _problem(status: int, code: str, detail: str, **extra: Any) -> bytes:
+    body = {
+        "type": TYPE_BASE + code,
+        "title": i18n.title(status),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def unavailable_body() -> bytes:
+    return _problem(
+        503,
+        "unavailable",
+        i18n.msg(
+            "the database is unavailable; nothing was written, retry shortly",
+            "数据库暂不可用，本次请求未写入任何数据，请稍后重试",
+        ),
+    )
+
+
+def _key_problem(raw: bytes) -> bytes | None:
+    """Why an Idempotency-Key header is unusable, or None."""
+    if len(raw) > MAX_KEY_LENGTH:
+        return _problem(
+            400,
+            "idempotency-key-invalid",
+            i18n.msg(
+                f"Idempotency-Key may have at most {MAX_KEY_LENGTH} characters",
+                f"Idempotency-Key 最多 {MAX_KEY_LENGTH} 个字符",
+            ),
+        )
+    if not all(0x21 <= b <= 0x7E for b in raw):
+        return _problem(
+            400,
+            "idempotency-key-invalid",
+            i18n.msg(
+                "Idempotency-Key must be printable ASCII with no spaces",
+                "Idempotency-Key 只能由可打印 ASCII 字符组成，且不含空格",
+            ),
+        )
+    return None
 
 
 class IdempotencyMiddleware:
@@ -42,140 +92,193 @@ class IdempotencyMiddleware:
         if scope["type"] != "http" or scope["method"] not in METHODS:
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        key = headers.get(HEADER)
-        if not key:
-            await self.app(scope, receive, send)
-            return
         state = scope["app"].state
-        owner = self._owner(state, headers)
-        if owner is None:  # no valid token: let the route answer 401
+        db: Database | None = getattr(state, "db", None)
+        if db is None:  # not started (lifespan not run): nothing to join
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
-        digest = hashlib.sha256(
-            b"\0".join(
-                [
-                    scope["method"].encode(),
-                    scope["path"].encode(),
-                    scope.get("query_string", b""),
-                    body,
-                ]
-            )
-        ).hexdigest()
-        db: Database = state.db
-        decision = await self._claim(db, owner, key.decode()[:200], scope, digest)
-        if decision is not None:
-            status, payload, ctype, replayed = decision
-            extra = [(b"idempotent-replayed", b"true")] if replayed else []
-            if status == 409 and not replayed:
-                extra.append((b"retry-after", b"1"))
-            await _respond(send, status, payload, ctype, extra)
-            return
-
-        captured: dict[str, Any] = {"status": 500, "headers": [], "body": bytearray()}
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
-                captured["headers"] = message.get("headers", [])
-            elif message["type"] == "http.response.body":
-                captured["body"].extend(message.get("body", b""))
-            await send(message)
-
-        sent = False
-
-        async def replay_receive() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        try:
-            await self.app(scope, replay_receive, capture)
-        finally:
-            await self._finish(db, owner, key.decode()[:200], captured)
-
-    @staticmethod
-    def _owner(state: Any, headers: dict[bytes, bytes]) -> str | None:
-        auth = headers.get(b"authorization", b"").decode()
-        if not auth.lower().startswith("bearer "):
-            return None
-        try:
-            return str(state.token_verifier.verify(auth[7:].strip()).sub)
-        except Unauthorized:
-            return None
-
-    @staticmethod
-    async def _claim(
-        db: Database, owner: str, key: str, scope: Scope, digest: str
-    ) -> tuple[int, bytes, str, bool] | None:
-        async with db.transaction() as s:
-            ins = (postgresql.insert if db.is_postgres else sqlite.insert)(IdempotencyRecord)
-            res = await s.execute(
-                ins.values(
-                    owner=owner,
-                    key=key,
-                    method=scope["method"],
-                    path=scope["path"][:500],
-                    request_hash=digest,
-                    created_at=utcnow(),
-                ).on_conflict_do_nothing()
-            )
-            if res.rowcount:  # type: ignore[attr-defined]
-                return None
-            rec = await s.scalar(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.owner == owner, IdempotencyRecord.key == key
-                )
-            )
-            if rec is None:
-                return None
-            if rec.request_hash != digest:
-                status, body = _problem(
-                    409,
-                    "this Idempotency-Key was already used for a different request",
-                    "idempotency-key-reused",
-                )
-                return status, body, PROBLEM_JSON, False
-            if rec.status_code is None:
-                if utcnow() - rec.created_at > STALE_AFTER:
-                    rec.created_at = utcnow()  # abandoned by a crashed worker: take it over
-                    return None
-                status, body = _problem(
-                    409,
-                    "a request with this Idempotency-Key is still being processed",
-                    "idempotency-in-progress",
-                )
-                return status, body, PROBLEM_JSON, False
-            return (
-                rec.status_code,
-                (rec.response_body or "").encode(),
-                rec.content_type or "application/json",
-                True,
-            )
-
-    @staticmethod
-    async def _finish(db: Database, owner: str, key: str, captured: dict[str, Any]) -> None:
-        where = (IdempotencyRecord.owner == owner, IdempotencyRecord.key == key)
-        async with db.transaction() as s:
-            if captured["status"] >= 500:
-                await s.execute(delete(IdempotencyRecord).where(*where))
+        headers = dict(scope["headers"])
+        raw_key = headers.get(HEADER)
+        key: str | None = None
+        owner: str | None = None
+        if raw_key:
+            if (problem := _key_problem(raw_key)) is not None:
+                await _respond(send, 400, problem, PROBLEM_JSON)
                 return
-            ctype = next(
-                (v.decode() for k, v in captured["headers"] if k.lower() == b"content-type"),
-                "application/json",
+            owner = _owner(state, headers)
+            key = raw_key.decode("ascii") if owner is not None else None
+        body = await _read_body(receive)
+        digest = _digest(scope, body) if key else ""
+        try:
+            await self._run(db, scope, receive, send, body, owner, key, digest)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("write request failed: database unavailable", error=repr(exc))
+            await _respond(
+                send,
+                503,
+                unavailable_body(),
+                PROBLEM_JSON,
+                [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
             )
-            await s.execute(
-                update(IdempotencyRecord)
-                .where(*where)
-                .values(
-                    status_code=captured["status"],
-                    response_body=bytes(captured["body"]).decode("utf-8", "replace"),
-                    content_type=ctype,
-                )
+
+    async def _run(
+        self,
+        db: Database,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body: bytes,
+        owner: str | None,
+        key: str | None,
+        digest: str,
+    ) -> None:
+        answer: tuple[int, bytes, str, list[tuple[bytes, bytes]]] | None = None
+        async with db.unit_of_work() as unit:
+            if owner is not None and key is not None:
+                answer = await _stored(unit, owner, key, digest)
+            if answer is None:
+                captured = await _call(self.app, scope, body, receive)
+                status, payload, ctype, extra = captured
+                if status >= 500:
+                    await db.rollback(unit)
+                    answer = captured
+                else:
+                    if owner is not None and key is not None:
+                        answer = await _store(db, unit, owner, key, scope, digest, captured)
+                    if answer is None:
+                        await db.commit(unit)
+                        faults.crash_after_commit(scope["path"])
+                        answer = captured
+        status, payload, ctype, extra = answer
+        await _respond(send, status, payload, ctype, extra)
+
+
+def _owner(state: Any, headers: dict[bytes, bytes]) -> str | None:
+    """The caller a key is scoped to; None without a valid token (the route
+    then answers 401 and nothing is stored)."""
+    auth = headers.get(b"authorization", b"")
+    if auth[:7].lower() != b"bearer ":
+        return None
+    try:
+        return str(state.token_verifier.verify(auth[7:].strip().decode("ascii")).sub)
+    except (Unauthorized, UnicodeDecodeError):
+        return None
+
+
+def _digest(scope: Scope, body: bytes) -> str:
+    return hashlib.sha256(
+        b"\0".join(
+            [scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body]
+        )
+    ).hexdigest()
+
+
+async def _stored(
+    unit: Unit, owner: str, key: str, digest: str
+) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]] | None:
+    """The answer to replay for this key, a 422 for a reused key, or None."""
+    rec = (
+        await unit.session.execute(
+            select(
+                IdempotencyRecord.request_hash,
+                IdempotencyRecord.status_code,
+                IdempotencyRecord.response_body,
+                IdempotencyRecord.content_type,
+            ).where(IdempotencyRecord.owner == owner, IdempotencyRecord.key == key)
+        )
+    ).first()
+    if rec is None:
+        return None
+    if rec.request_hash != digest:
+        return (
+            422,
+            _problem(
+                422,
+                "idempotency-key-reused",
+                i18n.msg(
+                    "this Idempotency-Key was already used for a different request",
+                    "此 Idempotency-Key 已用于另一个不同的请求",
+                ),
+            ),
+            PROBLEM_JSON,
+            [],
+        )
+    return (
+        rec.status_code or 200,
+        (rec.response_body or "").encode(),
+        rec.content_type or "application/json",
+        [(b"idempotent-replayed", b"true")],
+    )
+
+
+async def _store(
+    db: Database,
+    unit: Unit,
+    owner: str,
+    key: str,
+    scope: Scope,
+    digest: str,
+    captured: tuple[int, bytes, str, list[tuple[bytes, bytes]]],
+) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]] | None:
+    """Store the answer in the request's unit of work. If a twin request with
+    the key committed first, undo this one's effect and give the first answer."""
+    status, payload, ctype, _extra = captured
+    try:
+        await unit.session.execute(
+            insert(IdempotencyRecord).values(
+                owner=owner,
+                key=key,
+                method=scope["method"],
+                path=scope["path"][:500],
+                request_hash=digest,
+                status_code=status,
+                response_body=payload.decode("utf-8", "replace"),
+                content_type=ctype,
+                created_at=utcnow(),
             )
+        )
+    except sa_exc.IntegrityError:
+        await db.rollback(unit)
+        return await _stored(unit, owner, key, digest)
+    return None
+
+
+async def _call(
+    app: ASGIApp, scope: Scope, body: bytes, receive: Receive
+) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
+    """Run the route with its answer held back (sent only after the commit)."""
+    status = 500
+    headers: list[tuple[bytes, bytes]] = []
+    chunks: list[bytes] = []
+    delivered = False
+
+    async def replay_receive() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    async def capture(message: Message) -> None:
+        nonlocal status, headers
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, replay_receive, capture)
+    ctype = "application/json"
+    extra: list[tuple[bytes, bytes]] = []
+    for k, v in headers:
+        lk = k.lower()
+        if lk == b"content-type":
+            ctype = v.decode("latin-1")
+        elif lk != b"content-length":
+            extra.append((k, v))
+    return status, b"".join(chunks), ctype, extra
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -188,8 +291,14 @@ async def _read_body(receive: Receive) -> bytes:
 
 
 async def _respond(
-    send: Send, status: int, body: bytes, ctype: str, extra: list[tuple[bytes, bytes]]
+    send: Send,
+    status: int,
+    body: bytes,
+    ctype: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     headers = [(b"content-type", ctype.encode()), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers + extra})
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
+    )
     await send({"type": "http.response.body", "body": body})

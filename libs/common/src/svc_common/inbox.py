@@ -12,7 +12,9 @@ consumed. A handler that fails `max_attempts` times sends the message to
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
@@ -25,7 +27,8 @@ from svc_common import context
 from svc_common.db import Database
 from svc_common.events.envelope import Envelope, Message
 from svc_common.events.registry import EventPayload, registry
-from svc_common.tables import InboxRow
+from svc_common.failures import PermanentFailure, TransientFailure, is_transient
+from svc_common.tables import DeadLetter, InboxRow
 from svc_common.transports.base import DLQ_SUFFIX, Transport
 from svc_common.types import utcnow
 
@@ -34,6 +37,17 @@ log = structlog.get_logger(__name__)
 APPLIED = Counter("events_applied_total", "Events applied by a handler", ["group", "type"])
 DUPLICATES = Counter("events_duplicate_total", "Redelivered events skipped by the inbox", ["group"])
 DEAD_LETTERED = Counter("events_dead_lettered_total", "Events sent to a .dlq topic", ["group"])
+FAILURES = Counter(
+    "events_handler_failures_total",
+    "Handler failures by event type and kind (transient: retried; permanent: counted "
+    "towards dead-lettering)",
+    ["group", "type", "kind"],
+)
+RETRIES = Counter(
+    "events_handler_retries_total",
+    "Handler retries after a permanent-looking failure",
+    ["group", "type"],
+)
 
 Handler = Callable[[AsyncSession, Any, Envelope], Awaitable[None]]
 H = TypeVar("H", bound=Handler)
@@ -105,27 +119,43 @@ class InboxConsumer:
             self.transport.subscribe(self.group, self.handlers.topics, self.process)
 
     async def process(self, msg: Message) -> None:
+        """Apply one message: returns once it is applied, skipped or
+        dead-lettered; raises `TransientFailure` when infrastructure failed,
+        so the transport retries this message later, in order."""
+        outcome = await self._process(msg)
+        if outcome.error is not None:
+            await self._dead_letter(msg, outcome.error, attempts=outcome.attempts)
+
+    async def _process(self, msg: Message) -> _Outcome:
         try:
             env = Envelope.from_message(msg)
         except (ValidationError, ValueError) as exc:
-            await self._dead_letter(msg, exc, attempts=0)
-            return
+            return _Outcome(error=exc)
         handler = self.handlers.get(env.type)
         if handler is None:
-            return  # another consumer's event on a topic we read
+            return _Outcome()  # another consumer's event on a topic we read
         model = registry.model_for(env.type)
         try:
             payload = model.model_validate(env.data) if model else env.data
         except ValidationError as exc:
-            await self._dead_letter(msg, exc, attempts=0)
-            return
-        last: Exception | None = None
-        for attempt in range(1, self.max_attempts + 1):
+            return _Outcome(error=exc)
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 await self._apply(env, payload, handler, msg.topic)
-                return
+                return _Outcome(attempts=attempt)
             except Exception as exc:
-                last = exc
+                if is_transient(exc):
+                    FAILURES.labels(self.group, env.type, "transient").inc()
+                    log.warning(
+                        "handler failed on infrastructure; will retry",
+                        group=self.group,
+                        type=env.type,
+                        error=repr(exc),
+                    )
+                    raise TransientFailure(repr(exc)) from exc
+                FAILURES.labels(self.group, env.type, "permanent").inc()
                 log.warning(
                     "handler failed",
                     group=self.group,
@@ -133,9 +163,10 @@ class InboxConsumer:
                     attempt=attempt,
                     error=repr(exc),
                 )
+                if isinstance(exc, PermanentFailure) or attempt >= self.max_attempts:
+                    return _Outcome(error=exc, attempts=attempt)
+                RETRIES.labels(self.group, env.type).inc()
                 await asyncio.sleep(self.backoff_seconds * attempt)
-        assert last is not None
-        await self._dead_letter(msg, last, attempts=self.max_attempts)
 
     async def _apply(self, env: Envelope, payload: Any, handler: Handler, topic: str) -> None:
         ctx = context.TraceContext(
@@ -152,11 +183,38 @@ class InboxConsumer:
         APPLIED.labels(self.group, env.type).inc()
 
     async def _dead_letter(self, msg: Message, exc: BaseException, *, attempts: int) -> None:
-        DEAD_LETTERED.labels(self.group).inc()
-        log.error("dead-lettering message", group=self.group, topic=msg.topic, error=repr(exc))
+        """Keep the message in `dead_letters` (both modes) and publish it to
+        `<topic>.dlq`; if either fails the message is retried like any
+        transient failure, and the row is written once."""
+        event_id = msg.header("ce_id")
+        event_type = msg.header("ce_type")
+        message_id = (event_id or hashlib.sha256(msg.topic.encode() + msg.value).hexdigest())[:64]
+        error = repr(exc)[:4000]
+        try:
+            async with self.db.transaction() as s:
+                ins = (postgresql.insert if self.db.is_postgres else sqlite.insert)(DeadLetter)
+                await s.execute(
+                    ins.values(
+                        consumer_group=self.group,
+                        message_id=message_id,
+                        topic=msg.topic,
+                        partition=msg.partition,
+                        offset=msg.offset,
+                        key=msg.key,
+                        event_type=event_type,
+                        headers=[[k, v.decode("utf-8", "replace")] for k, v in msg.headers],
+                        value=msg.value.decode("utf-8", "replace"),
+                        error=error,
+                        attempts=attempts,
+                        created_at=utcnow(),
+                        status="dead",
+                    ).on_conflict_do_nothing()
+                )
+        except Exception as db_exc:
+            raise TransientFailure(f"could not keep the dead letter: {db_exc!r}") from db_exc
         headers = [
             *msg.headers,
-            ("dlq_error", repr(exc)[:4000].encode()),
+            ("dlq_error", error.encode()),
             ("dlq_group", self.group.encode()),
             ("dlq_attempts", str(attempts).encode()),
             ("dlq_original_topic", msg.topic.encode()),
@@ -166,4 +224,49 @@ class InboxConsumer:
         dlq = Message(topic=msg.topic + DLQ_SUFFIX, key=msg.key, value=msg.value, headers=headers)
         (result,) = await self.transport.publish_batch([dlq])
         if result is not None:
-            raise RuntimeError("could not dead-letter message") from result
+            raise TransientFailure(f"could not publish to {dlq.topic}: {result!r}") from result
+        DEAD_LETTERED.labels(self.group).inc()
+        log.error(
+            "dead-lettered message",
+            group=self.group,
+            topic=msg.topic,
+            type=event_type,
+            event_id=event_id,
+            error=error,
+        )
+
+    async def redrive(self, dead_letter_id: int, actor: str) -> str:
+        """Apply a dead letter again (its handler may have been fixed, or the
+        data it needed now exists). Safe to repeat: the inbox makes a second
+        application change nothing. Returns the dead letter's new status."""
+        async with self.db.session() as s:
+            row = await s.get(DeadLetter, dead_letter_id)
+            if row is None or row.consumer_group != self.group:
+                raise LookupError(dead_letter_id)
+            msg = Message(
+                topic=row.topic,
+                key=row.key,
+                value=row.value.encode(),
+                headers=[(k, v.encode()) for k, v in row.headers],
+                partition=row.partition,
+                offset=row.offset,
+            )
+        outcome = await self._process(msg)
+        async with self.db.transaction() as s:
+            row = await s.get(DeadLetter, dead_letter_id, with_for_update=True)
+            assert row is not None
+            if outcome.error is None:
+                row.status, row.resolved_at, row.resolved_by = "redriven", utcnow(), actor
+            else:
+                row.error = repr(outcome.error)[:4000]
+                row.attempts += outcome.attempts
+            return row.status
+
+
+@dataclass
+class _Outcome:
+    """How processing a message ended: applied or skipped (no error), or
+    failed for good (error, to be dead-lettered)."""
+
+    error: BaseException | None = None
+    attempts: int = 0

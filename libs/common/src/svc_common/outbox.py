@@ -35,7 +35,9 @@ PUBLISHED = Counter("outbox_published_total", "Outbox rows published", ["service
 PUBLISH_FAILURES = Counter("outbox_publish_failures_total", "Failed publish attempts", ["service"])
 UNSENT = Gauge("outbox_unsent_rows", "Unsent outbox rows at the last sweep", ["service"])
 
-MAX_BACKOFF_SECONDS = 30.0
+#: Longest wait of a row whose publishing failed. Kept short: the back-off is
+#: also cut short as soon as the transport answers again (see `_recovered`).
+MAX_BACKOFF_SECONDS = 10.0
 
 
 def source_of(topic: str) -> str:
@@ -144,6 +146,9 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        #: A whole pass failed (the transport is down): rows wait out back-offs
+        #: that are cut short as soon as it answers again.
+        self._backing_off = False
         db.on_outbox_commit(self.wake)
 
     def wake(self) -> None:
@@ -177,6 +182,8 @@ class OutboxRelay:
                 await asyncio.sleep(self.coalesce_seconds)
             self._wake.clear()
             try:
+                if swept and self._backing_off and await self.transport.ready():
+                    await self._recovered()
                 await self.drain()
                 if swept:
                     await self._gauge_unsent()
@@ -199,9 +206,24 @@ class OutboxRelay:
             while True:
                 published, claimed = await self._relay_once()
                 total += published
+                if published and self._backing_off:
+                    # The transport answers again: what waits out a back-off
+                    # goes now, not when its timer says.
+                    await self._recovered()
+                    continue
                 if claimed < self.batch_size or published == 0:
                     break
         return total
+
+    async def _recovered(self) -> None:
+        """Cut every back-off short (the transport is back)."""
+        self._backing_off = False
+        async with self.db.transaction() as s:
+            await s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.sent_at.is_(None), OutboxRow.next_attempt_at.is_not(None))
+                .values(next_attempt_at=None)
+            )
 
     async def _relay_once(self) -> tuple[int, int]:
         if self.db.is_postgres:
@@ -288,6 +310,10 @@ class OutboxRelay:
     ) -> None:
         now = utcnow()
         sent = [r.seq for r, err in zip(rows, results, strict=True) if err is None]
+        if rows and not sent:
+            # Nothing went through: the transport is down, not one message
+            # bad. Its back-offs are cut short once it answers again.
+            self._backing_off = True
         if sent:
             await s.execute(
                 update(OutboxRow)

@@ -1,20 +1,34 @@
 """Cursor pagination: an opaque cursor carries the sort key of the last item
-returned, so pages stay stable while rows are added (no OFFSET)."""
+returned, so pages stay stable while rows are added (no OFFSET).
+
+A cursor is what this API returned and nothing else: `decode_cursor` checks
+its shape against what the list expects (an id, a time and an id, …) and
+answers 422 naming `cursor` for anything else — forged, truncated, out of
+range — so a bad cursor can never reach a query.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
+import datetime as dt
 import json
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from pydantic import BaseModel
 
 from svc_common.errors import field_error
+from svc_common.i18n import msg
 
 T = TypeVar("T")
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+#: Longest cursor accepted: far more than any this API writes.
+MAX_CURSOR_LENGTH = 512
+_MAX_INT = 2**63 - 1
+
+Kind = Literal["int", "str", "time", "date", "date?"]
 
 
 class Page(BaseModel, Generic[T]):
@@ -26,11 +40,71 @@ def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> Any:
-    if not cursor:
-        return None
+def _bad() -> Exception:
+    return field_error(
+        "cursor",
+        msg("is not a cursor this API returned", "不是本接口返回的翻页游标"),
+        "cursor_invalid",
+    )
+
+
+def _raw(cursor: str) -> Any:
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise _bad()
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, json.JSONDecodeError) as exc:
-        raise field_error("cursor", "is not a cursor this API returned") from exc
+        return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError, binascii.Error, RecursionError) as exc:
+        raise _bad() from exc
+
+
+def _one(value: Any, kind: Kind) -> Any:
+    if kind == "int":
+        if type(value) is not int or not 0 <= value <= _MAX_INT:
+            raise _bad()
+        return value
+    if kind == "str":
+        if not isinstance(value, str) or not value or len(value) > 200 or "\x00" in value:
+            raise _bad()
+        return value
+    if kind == "date?" and value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 40:
+        raise _bad()
+    try:
+        if kind == "time":
+            t = dt.datetime.fromisoformat(value)
+            if t.tzinfo is None:
+                raise _bad()
+            return t.astimezone(dt.UTC)
+        return dt.date.fromisoformat(value)
+    except (ValueError, OverflowError) as exc:
+        raise _bad() from exc
+
+
+@overload
+def decode_cursor(cursor: str | None, kind: Kind) -> Any: ...
+
+
+@overload
+def decode_cursor(cursor: str | None, kind: Kind, *more: Kind) -> tuple[Any, ...] | None: ...
+
+
+def decode_cursor(cursor: str | None, kind: Kind, *more: Kind) -> Any:
+    """The sort key in `cursor`, checked against the list's `kind`s: one
+    kind gives the value, several give a tuple; None when there is no cursor."""
+    if not cursor:
+        return None
+    raw = _raw(cursor)
+    if not more:
+        return _one(raw, kind)
+    kinds = (kind, *more)
+    if not isinstance(raw, list) or len(raw) != len(kinds):
+        raise _bad()
+    return tuple(_one(v, k) for v, k in zip(raw, kinds, strict=True))
+
+
+def decode_int_cursor(cursor: str | None) -> int | None:
+    """A cursor holding an id."""
+    value = decode_cursor(cursor, "int")
+    return int(value) if value is not None else None

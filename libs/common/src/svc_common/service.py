@@ -15,21 +15,23 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
-from svc_common import clock
+from svc_common import clock, retention
 from svc_common.audit_router import audit_router
 from svc_common.auth import TokenVerifier
 from svc_common.clock_admin import clock_router
 from svc_common.db import Database
 from svc_common.errors import install_error_handlers
 from svc_common.events.registry import load_all
+from svc_common.guard import InputGuardMiddleware
 from svc_common.idempotency import IdempotencyMiddleware
 from svc_common.inbox import EventHandlers, InboxConsumer
 from svc_common.migrate import upgrade_async
 from svc_common.observability import RequestContextMiddleware, configure_logging
+from svc_common.ops_router import ops_router
 from svc_common.outbox import OutboxRelay
 from svc_common.service_deps import get_db, get_runtime, runtime
 from svc_common.settings import ServiceSettings
@@ -78,6 +80,19 @@ async def _every(seconds: float, job: Periodic, rt: Runtime, name: str) -> None:
             raise
         except Exception as exc:
             log.warning("periodic job failed", job=name, error=repr(exc))
+
+
+TRANSPORT_UP = Gauge(
+    "event_transport_up", "1 when the event transport (Kafka) answered the last probe", ["service"]
+)
+
+
+async def _probe_transport(rt: Runtime) -> None:
+    """Keep the transport's state for /ready and the gauge (the probe itself
+    can take seconds when the broker is down, so requests never wait on it)."""
+    up = await rt.transport.ready()
+    rt.extras["transport_up"] = up
+    TRANSPORT_UP.labels(rt.settings.service_name).set(1 if up else 0)
 
 
 def install_manual_clock(settings: ServiceSettings) -> clock.ManualClock | None:
@@ -157,9 +172,11 @@ def create_app(
         tasks = []
         if settings.background_tasks:
             relay.start()
+            jobs = [*spec.periodic, (settings.retention_sweep_seconds, retention.sweep)]
+            jobs.append((settings.transport_probe_seconds, _probe_transport))
             tasks = [
                 asyncio.create_task(_every(sec, job, rt, getattr(job, "__name__", "job")))
-                for sec, job in spec.periodic
+                for sec, job in jobs
             ]
         manual = install_manual_clock(settings)
 
@@ -206,8 +223,14 @@ def create_app(
     _add_probes(app, spec)
     app.include_router(audit_router(spec.prefix))
     app.include_router(clock_router(spec.prefix))
+    app.include_router(ops_router(spec.prefix))
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestContextMiddleware, service=spec.name)
+    app.add_middleware(
+        InputGuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     return app
 
 
@@ -217,17 +240,26 @@ def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": spec.name}
 
-    async def ready(request: Request) -> JSONResponse:
+    async def ready(
+        request: Request,
+        events: bool = Query(False, description="also require the event transport"),
+    ) -> JSONResponse:
+        """Ready to serve the API: its database answers. The event transport
+        is reported beside it but only decides the answer with `events=1`: a
+        broker outage must not take the API out of service (the outbox keeps
+        what is written until the broker is back)."""
         rt = get_runtime(request)
         db_ok = await rt.db.ping()
-        tr_ok = await rt.transport.ready()
-        ok = db_ok and tr_ok
+        tr_ok = await rt.transport.ready() if events else rt.extras.get("transport_up")
+        retrying = rt.transport.retrying()
+        ok = db_ok and (tr_ok is True or not events)
         return JSONResponse(
             {
                 "status": "ready" if ok else "not ready",
                 "service": spec.name,
                 "database": db_ok,
                 "transport": tr_ok,
+                "retrying": retrying,
             },
             status_code=200 if ok else 503,
         )

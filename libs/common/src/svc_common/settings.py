@@ -63,6 +63,21 @@ class ServiceSettings(BaseSettings):
     clock_start: dt.datetime | None = None
     clock_force: bool = False
 
+    #: Retention of the bookkeeping tables (the journal, the audit trail and
+    #: every domain table are kept for good). Inbox rows must outlive any
+    #: redelivery: keep this above the topics' retention (7 days by default).
+    inbox_retention_days: int = Field(30, ge=1)
+    outbox_retention_days: int = Field(7, ge=1)
+    idempotency_retention_hours: int = Field(72, ge=1)
+    retention_sweep_seconds: float = Field(3600.0, gt=0)
+    #: How often the event transport's health is probed for /ready and metrics.
+    transport_probe_seconds: float = Field(5.0, gt=0)
+
+    #: Largest request body: JSON requests, and bulk uploads (CSV, NDJSON,
+    #: spreadsheets). Past it the request is refused with 413, unread.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+
     #: Run the outbox relay loop and the periodic sweepers as tasks of the app.
     #: Off only where something else drives them step by step (the simulator's
     #: scheduler calls `relay.drain()` and `run_periodic_jobs` itself).

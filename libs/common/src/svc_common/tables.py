@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from svc_common.db import CommonBase
@@ -45,7 +45,7 @@ class InboxRow(CommonBase):
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     event_type: Mapped[str] = mapped_column(String(200))
     source_topic: Mapped[str] = mapped_column(String(200))
-    processed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class IdempotencyRecord(CommonBase):
@@ -53,14 +53,14 @@ class IdempotencyRecord(CommonBase):
 
     __tablename__ = "idempotency_keys"
     owner: Mapped[str] = mapped_column(String(200), primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
     method: Mapped[str] = mapped_column(String(10))
     path: Mapped[str] = mapped_column(String(500))
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     response_body: Mapped[str | None] = mapped_column(Text, nullable=True)
     content_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class AuditEntry(CommonBase):
@@ -77,3 +77,35 @@ class AuditEntry(CommonBase):
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     correlation_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+
+
+class DeadLetter(CommonBase):
+    """A message a consumer group could not apply and will not retry by
+    itself (死信): kept with its error until an operator re-drives or
+    discards it. Written in both modes, so the same commands work in the
+    embedded default and on Kafka (where it is also on `<topic>.dlq`)."""
+
+    __tablename__ = "dead_letters"
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    consumer_group: Mapped[str] = mapped_column(String(200))
+    #: The event id, or a digest of the message when it has no readable id.
+    message_id: Mapped[str] = mapped_column(String(64))
+    topic: Mapped[str] = mapped_column(String(200))
+    partition: Mapped[int] = mapped_column(Integer, default=0)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    event_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    headers: Mapped[list[Any]] = mapped_column(JSONType)
+    value: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: dead | redriven | discarded
+    status: Mapped[str] = mapped_column(String(20), default="dead")
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("consumer_group", "message_id", name="uq_dead_letters_message"),
+        Index("ix_dead_letters_status", "status", "id"),
+    )

@@ -8,6 +8,7 @@ by `make test`), where it fails: CI never passes by skipping.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
@@ -127,3 +128,85 @@ async def redeliver(app: FastAPI, env: Any, topic: str) -> None:
     consumer = app.state.runtime.consumer
     assert consumer is not None, "this service handles no events"
     await consumer.process(env.to_message(topic))
+
+
+class TcpProxy:
+    """A TCP proxy in front of a real server (PostgreSQL, Kafka) that a test
+    can cut — every open connection reset, new ones refused — and restore:
+    the client sees exactly what a restarting or unreachable server does."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.cut_off = False
+
+    async def start(self) -> TcpProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def cut(self) -> None:
+        self.cut_off = True
+        for w in list(self._writers):
+            w.transport.abort()
+        self._writers.clear()
+
+    def restore(self) -> None:
+        self.cut_off = False
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.cut_off:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update({writer, up_writer})
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.CancelledError):
+                pass
+            finally:
+                dst.transport.abort()
+                self._writers.discard(dst)
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+def via_proxy(url: str, proxy: TcpProxy) -> str:
+    """`url` (a SQLAlchemy/PostgreSQL URL) rewritten to go through `proxy`."""
+    from sqlalchemy.engine import make_url
+
+    return (
+        make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    )
+
+
+async def proxy_for(url: str) -> TcpProxy:
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    return await TcpProxy(u.host or "127.0.0.1", u.port or 5432).start()
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

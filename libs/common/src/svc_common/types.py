@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
@@ -20,8 +20,14 @@ from sqlalchemy.types import TypeDecorator
 from svc_common import clock, i18n
 
 KG_PER_TONNE = 1000
-#: Nothing a single project or plant emits comes near this; a bigger figure is a typo.
+#: The largest single amount a request may carry (a baseline, a reclaim, a
+#: permitted amount): no district's stock comes near it; more is a typo.
 MAX_TONNES = Decimal("1000000")
+#: The largest project increment: with the largest offset ratio (MAX_RATIO)
+#: its need still fits MAX_TONNES, so every service can state it — the same
+#: bound wherever a project is submitted.
+MAX_INCREMENT_TONNES = Decimal("100000")
+MAX_RATIO = Decimal("10")
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 #: Auto-incrementing 64-bit key on PostgreSQL; SQLite only auto-increments INTEGER.
@@ -56,19 +62,31 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+#: How an amount is written in the API: plain decimal digits (ASCII), an
+#: optional sign where allowed, at most 3 decimals; no exponent, no
+#: separators, no spaces. A string, so no float ever carries it.
+_AMOUNT = re.compile(r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$")
+
+
 def _parse_tonnes(value: Any) -> Decimal:
-    if isinstance(value, bool) or value is None:
-        raise ValueError("must be a number of tonnes per year")
-    if isinstance(value, float):
-        # JSON numbers arrive as floats; repr gives the shortest exact decimal
-        # the sender wrote (0.1 stays 0.1), which is then checked for 3 places.
-        value = repr(value)
-    try:
-        d = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as exc:
-        raise ValueError("must be a decimal number of tonnes per year") from exc
+    """An amount as the API accepts it: a decimal string such as "12.5" (a
+    Decimal comes from the services' own code). JSON numbers are refused:
+    the documented type is a string, and a float cannot be trusted with it."""
+    if isinstance(value, Decimal):
+        d = value
+    elif isinstance(value, str) and len(value) <= 24 and _AMOUNT.match(value):
+        d = Decimal(value)
+    else:
+        raise ValueError(
+            i18n.msg(
+                'must be a decimal number written as a string, such as "12.5" '
+                "(ASCII digits, at most 3 decimals, no exponent or separators)",
+                '必须是以字符串书写的十进制数，例如 "12.5"（半角数字，最多 3 位小数，'
+                "不含指数或分隔符）",
+            )
+        )
     if not d.is_finite():
-        raise ValueError("must be a finite number")
+        raise ValueError(i18n.msg("must be a finite number", "必须是有限数值"))
     return d
 
 
@@ -76,13 +94,27 @@ def _fmt3(d: Decimal) -> str:
     return format(Decimal(d).quantize(Decimal("0.001")), "f")
 
 
+def _three_places(d: Decimal) -> None:
+    if d.as_tuple().exponent < -3 and d != d.quantize(Decimal("0.001")):  # type: ignore[operator]
+        raise ValueError(
+            i18n.msg("at most 3 decimals (one kilogram) are allowed", "最多 3 位小数（精确到千克）")
+        )
+
+
+def _too_large() -> ValueError:
+    return ValueError(
+        i18n.msg(
+            f"is implausibly large (over {MAX_TONNES} t/a)", f"数值过大（超过 {MAX_TONNES} 吨/年）"
+        )
+    )
+
+
 def _check_tonnes(d: Decimal) -> Decimal:
     if d < 0:
-        raise ValueError("must not be negative")
-    if d.as_tuple().exponent < -3 and d != d.quantize(Decimal("0.001")):  # type: ignore[operator]
-        raise ValueError("at most 3 decimals (one kilogram) are allowed")
+        raise ValueError(i18n.msg("must not be negative", "不得为负数"))
+    _three_places(d)
     if d > MAX_TONNES:
-        raise ValueError(f"is implausibly large (over {MAX_TONNES} t/a)")
+        raise _too_large()
     return d.quantize(Decimal("0.001"))
 
 
@@ -93,15 +125,16 @@ Tonnes = Annotated[
     BeforeValidator(_parse_tonnes),
     AfterValidator(_check_tonnes),
     PlainSerializer(_fmt3, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d{1,3})?$", "examples": ["12.5"]}),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^[0-9]{1,7}(\.[0-9]{1,3})?$", "examples": ["12.5"]}
+    ),
 ]
 
 
 def _check_signed_tonnes(d: Decimal) -> Decimal:
-    if d.as_tuple().exponent < -3 and d != d.quantize(Decimal("0.001")):  # type: ignore[operator]
-        raise ValueError("at most 3 decimals (one kilogram) are allowed")
+    _three_places(d)
     if abs(d) > MAX_TONNES:
-        raise ValueError(f"is implausibly large (over {MAX_TONNES} t/a)")
+        raise _too_large()
     return d.quantize(Decimal("0.001"))
 
 
@@ -111,7 +144,9 @@ SignedTonnes = Annotated[
     BeforeValidator(_parse_tonnes),
     AfterValidator(_check_signed_tonnes),
     PlainSerializer(_fmt3, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d{1,3})?$", "examples": ["-3.2"]}),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^-?[0-9]{1,7}(\.[0-9]{1,3})?$", "examples": ["-3.2"]}
+    ),
 ]
 
 
@@ -128,11 +163,11 @@ def kg_to_tonnes(kg: int) -> Decimal:
 
 def _check_ratio(d: Decimal) -> Decimal:
     if d <= 0:
-        raise ValueError("must be greater than 0")
-    if d > 100:
-        raise ValueError("is implausibly large (over 100)")
+        raise ValueError(i18n.msg("must be greater than 0", "必须大于 0"))
+    if d > MAX_RATIO:
+        raise ValueError(i18n.msg(f"must be at most {MAX_RATIO}", f"不得大于 {MAX_RATIO}"))
     if d != d.quantize(Decimal("0.01")):
-        raise ValueError("at most 2 decimals are allowed")
+        raise ValueError(i18n.msg("at most 2 decimals are allowed", "最多 2 位小数"))
     return d.quantize(Decimal("0.01"))
 
 
@@ -146,18 +181,65 @@ Ratio = Annotated[
         return_type=str,
         when_used="json",
     ),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d{1,2})?$", "examples": ["2.00"]}),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^[0-9]{1,2}(\.[0-9]{1,2})?$", "examples": ["2.00"]}
+    ),
 ]
 
 
 def _positive(d: Decimal) -> Decimal:
     if d <= 0:
-        raise ValueError("must be greater than 0")
+        raise ValueError(i18n.msg("must be greater than 0", "必须大于 0"))
     return d
 
 
 #: An amount that must be more than zero (a baseline, a project increment…).
 PositiveTonnes = Annotated[Tonnes, AfterValidator(_positive)]
+
+
+def _check_increment(d: Decimal) -> Decimal:
+    if d > MAX_INCREMENT_TONNES:
+        raise ValueError(
+            i18n.msg(
+                f"a project's increment may be at most {MAX_INCREMENT_TONNES} t/a",
+                f"单个项目的增量不得超过 {MAX_INCREMENT_TONNES} 吨/年",
+            )
+        )
+    return d
+
+
+#: A project's increment of a pollutant (t/a): ≤ MAX_INCREMENT_TONNES everywhere.
+IncrementTonnes = Annotated[
+    Tonnes,
+    AfterValidator(_check_increment),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^[0-9]{1,6}(\.[0-9]{1,3})?$",
+            "description": f"t/a, at most {MAX_INCREMENT_TONNES}",
+            "examples": ["2.5"],
+        }
+    ),
+]
+PositiveIncrementTonnes = Annotated[IncrementTonnes, AfterValidator(_positive)]
+
+
+def _check_total(d: Decimal) -> Decimal:
+    _three_places(d)
+    return d.quantize(Decimal("0.001"))
+
+
+#: A sum of amounts in an answer or event (a pool's balance, a shortfall):
+#: exact like Tonnes, with no cap (many amounts add up past any one's cap).
+TotalTonnes = Annotated[
+    Decimal,
+    BeforeValidator(_parse_tonnes),
+    AfterValidator(_check_total),
+    PlainSerializer(_fmt3, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,3})?$", "examples": ["12.5"]}
+    ),
+]
 
 
 _ISO_DATETIME = re.compile(

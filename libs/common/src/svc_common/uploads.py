@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import Request
 
 from svc_common.errors import Problem, field_error
+from svc_common.guard import json_problem
+from svc_common.i18n import msg
 
 CSV_TYPES = ("text/csv", "application/csv")
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
@@ -83,18 +85,64 @@ async def read_upload(
     )
 
 
+#: Longest CSV cell (the csv module's own limit); a longer one fails its row.
+MAX_CELL_CHARS = csv.field_size_limit()
+
+
 def _csv_rows(text: str, max_rows: int, drop_empty: bool) -> list[RawRow]:
     out: list[RawRow] = []
-    for i, rec in enumerate(csv.DictReader(io.StringIO(text)), start=1):
+    # newline="": the csv module sees CR, LF and CRLF line ends alike (a
+    # spreadsheet on an old Mac writes bare CRs) and keeps them inside quotes.
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        return out
+    except csv.Error as exc:
+        why = msg(f"the header row is unreadable: {exc}", f"表头无法读取：{exc}")
+        raise field_error("body", why) from exc
+    i = 0
+    while True:
+        i += 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            out.append(RawRow(i, None, _csv_error(exc)))
+            continue
         if i > max_rows:  # one past the limit is enough to refuse
             out.append(RawRow(i, None, "over the row limit"))
             break
-        if None in rec:  # more cells than header columns
-            out.append(RawRow(i, None, "the row has more cells than the header"))
+        if not any(c.strip() for c in cells):
+            i -= 1  # a blank line is not a row
             continue
-        cells = {k.strip(): (v or "").strip() for k, v in rec.items() if k}
-        out.append(RawRow(i, {k: v for k, v in cells.items() if v} if drop_empty else cells))
+        if len(cells) > len(header):
+            out.append(
+                RawRow(
+                    i,
+                    None,
+                    msg("the row has more cells than the header", "该行的单元格多于表头"),
+                )
+            )
+            continue
+        if any("\x00" in c for c in cells):
+            out.append(
+                RawRow(i, None, msg("NUL characters are not allowed", "不允许包含 NUL 字符"))
+            )
+            continue
+        row = {k: (v or "").strip() for k, v in zip(header, cells, strict=False) if k}
+        out.append(RawRow(i, {k: v for k, v in row.items() if v} if drop_empty else row))
     return out
+
+
+def _csv_error(exc: csv.Error) -> str:
+    if "field larger" in str(exc):
+        return msg(
+            f"a cell is longer than {MAX_CELL_CHARS} characters",
+            f"有单元格超过 {MAX_CELL_CHARS} 个字符",
+        )
+    return msg(f"the row is not valid CSV: {exc}", f"该行不是有效的 CSV：{exc}")
 
 
 def _ndjson_rows(text: str, max_rows: int) -> list[RawRow]:
@@ -107,14 +155,24 @@ def _ndjson_rows(text: str, max_rows: int) -> list[RawRow]:
         if i > max_rows:
             out.append(RawRow(i, None, "over the row limit"))
             break
+        if problem := json_problem(line.encode("utf-8", "surrogatepass")):
+            out.append(RawRow(i, None, problem))
+            continue
         try:
             value = loads(line)
         except json.JSONDecodeError as exc:
-            out.append(RawRow(i, None, f"this line is not valid JSON: {exc.msg}"))
+            out.append(
+                RawRow(
+                    i, None, msg(f"this line is not valid JSON: {exc.msg}", "该行不是有效的 JSON")
+                )
+            )
+            continue
+        except (ValueError, RecursionError):
+            out.append(RawRow(i, None, msg("this line is not valid JSON", "该行不是有效的 JSON")))
             continue
         out.append(
             RawRow(i, value)
             if type(value) is dict
-            else RawRow(i, None, "each line must be a JSON object")
+            else RawRow(i, None, msg("each line must be a JSON object", "每行必须是一个 JSON 对象"))
         )
     return out

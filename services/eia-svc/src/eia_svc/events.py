@@ -8,9 +8,12 @@ from svc_common.events.schemas.quota import (
     QuotaReleased,
     QuotaReservationRejected,
     QuotaReserved,
+    QuotaSubpoolFunded,
+    QuotaTransferRejected,
 )
 from svc_common.inbox import EventHandlers
 
+from eia_svc.parks import service as parks
 from eia_svc.quota_saga import service as quota_saga
 
 handlers = EventHandlers()
@@ -18,3 +21,5 @@ handlers.on(QuotaReserved)(quota_saga.on_quota_reserved)
 handlers.on(QuotaReservationRejected)(quota_saga.on_quota_rejected)
 handlers.on(QuotaReleased)(quota_saga.on_quota_released)
 handlers.on(QuotaAllocated)(quota_saga.on_quota_allocated)
+handlers.on(QuotaSubpoolFunded)(parks.on_subpool_funded)
+handlers.on(QuotaTransferRejected)(parks.on_subpool_refused)

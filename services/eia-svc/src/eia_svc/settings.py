@@ -19,5 +19,10 @@ class Settings(ServiceSettings):
     green_report_decision_days: int = Field(20, ge=1)
     green_report_form_decision_days: int = Field(10, ge=1)
     bundled_decision_days: int = Field(10, ge=1)
+    #: A quota request with no answer for this long is asked again (same
+    #: attempt; quota-svc answers with the reservation's state), and how often
+    #: the sweeper looks for such requests.
+    quota_reask_after_seconds: float = Field(120.0, gt=0)
+    quota_reask_sweep_seconds: float = Field(30.0, gt=0)
     #: Largest bulk registration upload, in rows.
     bulk_max_rows: int = Field(10_000, ge=1)

@@ -125,14 +125,18 @@ async def test_blocked_filing_waits_for_a_retry(client: httpx.AsyncClient) -> No
     assert retried["quota_status"] == "pending" and retried["quota_attempt"] == 2
     (retry_event,) = await events_of(app, "eia.filing.quota_retry.v1")
     assert retry_event["attempt"] == 2
-    r = await act(client, f["id"], "quota-retry")
-    assert r.status_code == 409 and r.json()["allowed"] == ["approve", "reject", "withdraw"]
-    # A late answer to attempt 1 is ignored; attempt 2's answer counts.
+    # Still no answer: the officer may ask again from pending (attempt 3).
+    again = (await act(client, f["id"], "quota-retry")).json()
+    assert again["quota_status"] == "pending" and again["quota_attempt"] == 3
+    # Late answers to older attempts are ignored; attempt 3's answer counts.
     await testing.deliver(app, rejected(f, "0.5", attempt=1))
-    assert (await get(client, f["id"]))["quota_status"] == "pending"
     await testing.deliver(app, reserved(f, attempt=2, rid="res-2"))
+    assert (await get(client, f["id"]))["quota_status"] == "pending"
+    await testing.deliver(app, reserved(f, attempt=3, rid="res-2"))
     assert (await get(client, f["id"]))["reservation_id"] == "res-2"
     assert (await act(client, f["id"], "approve")).status_code == 200
+    r = await act(client, f["id"], "quota-retry")
+    assert r.status_code == 409 and r.json()["allowed"] == []
 
 
 async def test_expired_hold_lapses_the_quota(client: httpx.AsyncClient) -> None:
@@ -336,6 +340,6 @@ async def test_bad_list_queries_are_422(client: httpx.AsyncClient) -> None:
         r = await client.get(f"/eia/filings?cursor={cursor}", headers=officer())
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "cursor", forged
     r = await client.get("/eia/filings?status=lost", headers=officer())
-    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.status"
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "status"
     r = await client.get("/eia/registrations?cursor=e30", headers=filer())  # "{}"
     assert r.status_code == 422

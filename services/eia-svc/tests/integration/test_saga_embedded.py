@@ -5,6 +5,7 @@ embedded default. The Kafka end-to-end run of all three services is separate."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import pathlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -118,3 +119,122 @@ async def test_withdrawal_releases_the_hold(bureau: httpx.AsyncClient) -> None:
     f = await eventually(c, f["id"], lambda x: x["quota_status"] == "released")
     balance = (await c.get(f"/quota/balances/{JIZHOU}/VOCs", headers=admin())).json()
     assert balance["available_t"] == "10.000", balance
+
+
+# --- every saga converges, whatever the order or loss of events ---------------------
+
+
+async def _baseline(c: httpx.AsyncClient, amount: str) -> None:
+    r = await c.post(
+        f"/quota/pools/{JIZHOU}/VOCs/baseline", json={"amount_t": amount}, headers=admin()
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_withdrawal_racing_a_refusal_settles_the_filing(tmp_path: pathlib.Path) -> None:
+    embedded = Embedded(tmp_path, log_json=False)
+    async with embedded.lifespan():
+        c = httpx.AsyncClient(transport=httpx.ASGITransport(app=embedded), base_url="http://b")
+        await _baseline(c, "1")
+        # The events wait while the officer accepts and then withdraws: quota-svc
+        # refuses the request (no quota) only after the withdrawal was recorded.
+        embedded.transport.hold()
+        f = await c.post("/eia/filings", json=filing(vocs_increment_t="5"), headers=officer())
+        fid = f.json()["id"]
+        assert (await c.post(f"/eia/filings/{fid}/accept", headers=officer())).status_code == 200
+        r = await c.post(f"/eia/filings/{fid}/withdraw", json={"reason": "撤回"}, headers=officer())
+        assert r.json()["status"] == "withdrawn" and r.json()["quota_status"] == "pending"
+        embedded.transport.release()
+        done = await eventually(c, fid, lambda x: x["quota_status"] != "pending")
+        assert done["quota_status"] == "released" and done["quota_shortfall_t"] == "9.000"
+        stuck = await c.get("/eia/filings?quota_status=pending&older_than=PT0S", headers=officer())
+        assert stuck.json()["items"] == []
+        await c.aclose()
+
+
+async def test_a_lost_reply_is_asked_again_and_the_saga_converges(tmp_path: pathlib.Path) -> None:
+    from svc_common import clock
+    from svc_common.failures import PermanentFailure
+
+    start = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
+    with clock.using(clock.ManualClock(start)):
+        embedded = Embedded(tmp_path, log_json=False, quota_reask_after_seconds=120)
+        async with embedded.lifespan():
+            c = httpx.AsyncClient(transport=httpx.ASGITransport(app=embedded), base_url="http://b")
+            await _baseline(c, "10")
+            # eia-svc cannot apply quota-svc's answer (dead-lettered): the hold
+            # exists in quota-svc, the filing heard nothing.
+            eia = embedded.apps["/eia"]
+            handlers = eia.state.runtime.consumer.handlers
+            real = handlers.get("quota.reserved.v1")
+            lost = {"n": 0}
+
+            async def drop_first(s: Any, p: Any, env: Any) -> None:
+                if lost["n"] == 0:
+                    lost["n"] += 1
+                    raise PermanentFailure("reply lost")
+                await real(s, p, env)
+
+            handlers._by_type["quota.reserved.v1"] = drop_first
+            f = await accepted(c, "2")
+            await asyncio.sleep(0.3)
+            f = (await c.get(f"/eia/filings/{f['id']}", headers=officer())).json()
+            assert f["quota_status"] == "pending"
+            stuck = await c.get(
+                "/eia/filings?quota_status=pending&older_than=PT1M", headers=officer()
+            )
+            assert stuck.json()["items"] == []  # not long enough yet
+            r = await c.post("/admin/clock", json={"advance": "PT3M"}, headers=admin())
+            assert r.status_code == 200, r.text
+            done = await eventually(c, f["id"], lambda x: x["quota_status"] != "pending")
+            assert done["quota_status"] == "secured" and done["quota_asks"] == 1
+            balance = (await c.get(f"/quota/balances/{JIZHOU}/VOCs", headers=admin())).json()
+            assert balance["reserved_t"] == "4.000"  # one hold, not two
+            await c.aclose()
+
+
+async def test_bounds_are_the_same_everywhere(bureau: httpx.AsyncClient) -> None:
+    c = bureau
+    r = await c.post("/eia/filings", json=filing(vocs_increment_t="900000"), headers=officer())
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "vocs_increment_t"
+    r = await c.put(
+        f"/quota/settings/{JIZHOU}/VOCs",
+        json={"offset_ratio": "11", "hold_days": 90},
+        headers=admin(),
+    )
+    assert r.status_code == 422
+    # The largest project at the largest ratio can be stated in every answer.
+    r = await c.put(
+        f"/quota/settings/{JIZHOU}/VOCs",
+        json={"offset_ratio": "10", "hold_days": 90},
+        headers=admin(),
+    )
+    assert r.status_code == 200, r.text
+    f = await accepted(c, "100000")
+    done = await eventually(c, f["id"], lambda x: x["quota_status"] != "pending")
+    assert done["quota_status"] == "blocked" and done["quota_shortfall_t"] == "1000000.000"
+
+
+async def test_park_subpool_funding_is_reported(bureau: httpx.AsyncClient) -> None:
+    c = bureau
+    await _baseline(c, "3")
+    park = {
+        "id": "JZ-PARK-1",
+        "name": "蓟州区工业园",
+        "district": JIZHOU,
+        "covered_project_types": ["C2641"],
+        "vocs_subpool_t": "5",
+    }
+    assert (await c.post("/eia/parks", json=park, headers=admin())).status_code == 201
+    free = {**park, "id": "JZ-PARK-0", "vocs_subpool_t": "0"}
+    assert (await c.post("/eia/parks", json=free, headers=admin())).status_code == 201
+    for _ in range(200):
+        parks = {p["id"]: p for p in (await c.get("/eia/parks", headers=admin())).json()}
+        if all(p["funding_status"] != "pending" for p in parks.values()):
+            break
+        await asyncio.sleep(0.02)
+    assert parks["JZ-PARK-1"]["funding_status"] == "unfunded"
+    assert parks["JZ-PARK-1"]["funding_shortfall_t"] == "2.000"
+    assert parks["JZ-PARK-0"]["funding_status"] == "funded"
+    journal = (await c.get("/quota/journal", headers=admin())).json()["items"]
+    assert all(e["amount_t"] != "0.000" for e in journal)  # no zero transfers

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import replace
+
 import pytest
 from eia_svc.quota_saga.rules import (
     QuotaState,
     check_approvable,
     filing_id_of,
+    needs_release,
     on_allocated,
     on_rejected,
     on_released,
     on_request,
     on_reserved,
     project_ref,
+    reask_due,
     retry,
 )
 from svc_common.errors import Conflict, IllegalTransition
@@ -69,10 +74,29 @@ def test_retry_refused_unless_blocked_or_lapsed() -> None:
         retry(QuotaState("blocked", 1), "withdrawn", [])
 
 
-def test_replies_after_decision_change_nothing() -> None:
+def test_replies_after_a_decision_settle_the_filing() -> None:
     pending = on_request(10)
+    # A late hold leaves the state to the release it triggers (needs_release).
     assert on_reserved(pending, 1, "r", undecided=False) == pending
-    assert on_rejected(pending, 1, 5, undecided=False) == pending
+    assert needs_release(pending, undecided=False)
+    assert not needs_release(pending, undecided=True)
+    # A late refusal settles it at once: nothing is held, nothing is waited for.
+    settled = on_rejected(pending, 1, 5, undecided=False)
+    assert settled.status == "released" and settled.shortfall_kg == 5
+    # …but an older attempt's refusal does not.
+    assert on_rejected(replace(pending, attempt=2), 1, 5, undecided=False).status == "pending"
+
+
+def test_reask_is_due_only_for_undecided_pending_requests_past_the_wait() -> None:
+    t0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    wait = dt.timedelta(minutes=2)
+    pending = on_request(10)
+    assert not reask_due(pending, True, t0, t0 + wait / 2, wait)
+    assert reask_due(pending, True, t0, t0 + wait, wait)
+    assert reask_due(pending, True, None, t0, wait)
+    assert not reask_due(pending, False, t0, t0 + wait * 10, wait)
+    secured = on_reserved(pending, 1, "r", undecided=True)
+    assert not reask_due(secured, True, t0, t0 + wait * 10, wait)
 
 
 def test_repeated_reply_is_a_no_op() -> None:

@@ -7,19 +7,22 @@ from __future__ import annotations
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common import outbox
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.events.envelope import Envelope
 from svc_common.events.schemas.eia import FilingApproved
+from svc_common.events.schemas.permit import EnterpriseRegistered
 from svc_common.events.schemas.quota import QuotaAllocated
+from svc_common.events.schemas.supervision import PermitSuspensionDecided
 from svc_common.inbox import EventHandlers
 from svc_common.types import tonnes_to_kg, utcnow
 
 from permit_svc.enterprises.models import Enterprise
 from permit_svc.enterprises.rules import industry_class, needs_permit
-from permit_svc.enterprises.service import industry_categories
+from permit_svc.enterprises.service import industry_categories, snapshot
 from permit_svc.permits.models import Permit
 from permit_svc.permits.rules import VOCS
-from permit_svc.permits.service import new_permit
+from permit_svc.permits.service import new_permit, status_step
 from permit_svc.quota_backing.service import record_allocation
 
 log = structlog.get_logger(__name__)
@@ -60,6 +63,7 @@ async def draft_application_for_approved_filing(
         )
         s.add(e)
         record_audit(s, SYSTEM, "enterprise.create", "enterprise", e.uscc, {"from": env.type})
+        outbox.emit(s, EnterpriseRegistered(**snapshot(e)))
     if not needs_permit(e.category):
         return  # registration management: the enterprise files a registration itself
     vocs_kg = tonnes_to_kg(payload.vocs_increment_t)
@@ -93,3 +97,32 @@ async def learn_allocation(s: AsyncSession, payload: QuotaAllocated, env: Envelo
             payload.reservation_id,
             {"project_ref": payload.project_ref, "uscc": payload.uscc},
         )
+
+
+@handlers.on(PermitSuspensionDecided)
+async def suspend_for_enforcement_case(
+    s: AsyncSession, payload: PermitSuspensionDecided, env: Envelope
+) -> None:
+    """An enforcement case decided in supervision-svc (立案查处) suspends the
+    permit, with the case as the reason, audited. Idempotent by the permit's
+    state: an already suspended permit stays as it is; a permit no longer in
+    force is left alone and the refusal is audited."""
+    p = (
+        await s.scalars(select(Permit).where(Permit.id == payload.permit_id).with_for_update())
+    ).one_or_none()
+    detail = {
+        "case_id": payload.case_id,
+        "case_no": payload.case_no,
+        "decided_by": payload.decided_by,
+        "legal_basis": payload.legal_basis,
+    }
+    if p is None or p.uscc != payload.uscc:
+        log.warning("suspension decided for an unknown permit", **detail)
+        return
+    if p.status != "issued":
+        record_audit(
+            s, SYSTEM, "permit.suspend_not_applied", "permit", p.id, {**detail, "status": p.status}
+        )
+        return
+    reason = f"立案查处 {payload.case_no}: {payload.reason}"[:500]
+    status_step(s, SYSTEM, p, "suspend", "suspended", reason, utcnow(), **detail)

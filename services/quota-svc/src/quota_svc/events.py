@@ -21,7 +21,11 @@ from svc_common.events.schemas.eia import (
     ParkRegistered,
 )
 from svc_common.events.schemas.permit import PermitCancelled, PermitChanged
-from svc_common.events.schemas.quota import QuotaReservationRejected, QuotaTransferRejected
+from svc_common.events.schemas.quota import (
+    QuotaReservationRejected,
+    QuotaSubpoolFunded,
+    QuotaTransferRejected,
+)
 from svc_common.inbox import EventHandlers
 from svc_common.outbox import emit
 from svc_common.types import kg_to_tonnes, tonnes_to_kg
@@ -63,11 +67,14 @@ async def reserve_for_filing(
         attempt=e.attempt,
     )
     try:
-        await reservations.reserve(s, req, SYSTEM, default)
+        done = await reservations.reserve(s, req, SYSTEM, default)
+        if not done.created:
+            # Asked again (the requester heard nothing): answer with where
+            # the reservation stands now, so the saga converges.
+            emit(s, reservations.answer_for(done.reservation, e.attempt))
     except reservations.ProjectAlreadyReserved as exc:
-        # Already held (e.g. a retry crossing the first answer): say so again.
-        if exc.existing.status == ReservationStatus.HELD:
-            emit(s, reservations.reserved_event(exc.existing))
+        # The project's hold from an earlier attempt answers this one too.
+        emit(s, reservations.answer_for(exc.existing, e.attempt))
     except reservations.ReservationRefused as exc:
         emit(
             s,
@@ -131,10 +138,22 @@ async def carve_park_subpool(s: AsyncSession, e: ParkRegistered, env: Envelope) 
     source = PoolRef.district_pool(e.district, VOCS)
     target = PoolRef.park(e.district, VOCS, e.park_id)
     amount = tonnes_to_kg(e.vocs_subpool_t)
+    funded = QuotaSubpoolFunded(
+        park_id=e.park_id,
+        pool_id=target.id,
+        source_pool_id=source.id,
+        district=e.district,
+        pollutant=VOCS,
+        amount_t=e.vocs_subpool_t,
+    )
+    if amount == 0:  # nothing to move: no zero entries in the journal
+        emit(s, funded)
+        return
     try:
         await transfer(
             s, source, target, amount, idempotency_id=f"park:{e.park_id}", actor=SYSTEM.sub
         )
+        emit(s, funded)
     except Overdraft as od:
         emit(
             s,

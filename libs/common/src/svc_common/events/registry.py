@@ -98,6 +98,6 @@ event = registry.register
 
 def load_all() -> Registry:
     """Import every schema module so the registry is complete."""
-    from svc_common.events.schemas import eia, permit, quota  # noqa: F401
+    from svc_common.events.schemas import eia, permit, quota, supervision  # noqa: F401
 
     return registry

@@ -30,5 +30,9 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     async def ready(self) -> bool: ...
 
+    def retrying(self) -> dict[str, str]:
+        """Partitions (or streams) paused on a transient failure, with the error."""
+        return {}
+
     async def ensure_topics(self, topics: list[str]) -> None:  # noqa: B027 - optional
         """Create topics (and their .dlq twins) where the transport has such a thing."""

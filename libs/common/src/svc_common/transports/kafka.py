@@ -8,26 +8,51 @@ Consumers: one per subscribed group, auto-commit off. A message's offset is
 committed only after its handler's transaction committed. A rebalance
 listener waits for the batch in hand to finish and commits before partitions
 are given up. Messages are applied one at a time per partition, in order.
+When applying a message fails on infrastructure (`TransientFailure`), its
+partition is paused and rewound to it, and resumed after a capped, jittered
+exponential back-off: the other partitions go on, this one keeps its order,
+and the poll loop keeps the consumer in its group however long the outage.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+import time
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from prometheus_client import Gauge
 
 from svc_common.events.envelope import Message
+from svc_common.failures import TransientFailure
 from svc_common.transports.base import DLQ_SUFFIX, ProcessFn, Transport
 
 log = structlog.get_logger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 15.0
+REQUEST_TIMEOUT_MS = 10_000
 #: Consecutive failed batches after which the producer is thrown away and rebuilt.
 REBUILD_AFTER_FAILURES = 2
+#: Back-off of a partition paused on a transient failure: first and longest wait.
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
+
+RETRYING = Gauge(
+    "consumer_partition_retrying",
+    "1 while a partition is paused, retrying a message after a transient failure",
+    ["service", "group", "topic", "partition"],
+)
+
+
+def retry_delay(attempt: int, *, first: float = RETRY_FIRST_SECONDS) -> float:
+    """Capped exponential back-off with full jitter's gentler cousin: the
+    wait grows 2× per attempt up to the cap, then ±25 % so replicas spread."""
+    base = min(RETRY_MAX_SECONDS, first * 2 ** min(attempt - 1, 16))
+    return base * random.uniform(0.75, 1.25)
 
 
 class _Subscription:
@@ -44,6 +69,25 @@ class _Subscription:
         # so partitions are handed over only between batches.
         self.batch_lock = asyncio.Lock()
         self.done: dict[TopicPartition, int] = {}
+        #: Paused partitions: when to resume, and how many times in a row the
+        #: message at their position failed.
+        self.paused_until: dict[TopicPartition, float] = {}
+        self.failures: dict[TopicPartition, int] = {}
+        self.last_error: dict[TopicPartition, str] = {}
+
+    def forget(self, partitions: set[TopicPartition]) -> None:
+        """Drop the retry state of partitions this consumer no longer owns."""
+        for tp in partitions:
+            self.paused_until.pop(tp, None)
+            self.failures.pop(tp, None)
+            self.last_error.pop(tp, None)
+            RETRYING.labels(self.transport.client_id, self.group, tp.topic, str(tp.partition)).set(
+                0
+            )
+
+    def retrying(self) -> dict[str, str]:
+        """Partitions being retried, with the last error (for readiness)."""
+        return {f"{tp.topic}[{tp.partition}]": err for tp, err in self.last_error.items()}
 
     async def commit_done(self) -> None:
         if self.consumer is None or not self.done:
@@ -64,6 +108,7 @@ class _DrainOnRevoke(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self.sub.batch_lock:
             await self.sub.commit_done()
+            self.sub.forget(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned", group=self.sub.group, partitions=sorted(map(str, assigned)))
@@ -81,6 +126,10 @@ class KafkaTransport(Transport):
     ) -> None:
         self.bootstrap = bootstrap
         self.publish_timeout = publish_timeout
+        #: How long a handed-over message may take to be acknowledged or
+        #: failed: longer than the producer's own request timeout, so the
+        #: producer, not this class, decides a message's fate.
+        self.delivery_timeout = REQUEST_TIMEOUT_MS / 1000 * 2
         self.client_id = client_id
         self.partitions = partitions
         self.replication = replication
@@ -97,7 +146,7 @@ class KafkaTransport(Transport):
             acks="all",
             enable_idempotence=True,
             linger_ms=0,
-            request_timeout_ms=10_000,
+            request_timeout_ms=REQUEST_TIMEOUT_MS,
             retry_backoff_ms=200,
         )
 
@@ -114,13 +163,16 @@ class KafkaTransport(Transport):
                 self._producer = producer
             return self._producer
 
-    async def _rebuild_producer(self) -> None:
+    async def _rebuild_producer(self, *, flush_timeout: float) -> None:
+        """Throw the producer away (a broker outage can wedge it). Its stop
+        flushes or fails what it holds, so nothing it had is delivered later
+        behind the relay's back."""
         async with self._producer_lock:
             old, self._producer = self._producer, None
         if old is not None:
-            log.warning("rebuilding Kafka producer after repeated failures")
+            log.warning("rebuilding Kafka producer after failures")
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(old.stop(), timeout=5)
+                await asyncio.wait_for(old.stop(), timeout=flush_timeout)
 
     async def start(self) -> None:
         if self._started:
@@ -141,6 +193,12 @@ class KafkaTransport(Transport):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._producer.stop(), timeout=10)
             self._producer = None
+
+    def retrying(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for sub in self._subs:
+            out.update({f"{sub.group}:{k}": v for k, v in sub.retrying().items()})
+        return out
 
     async def ready(self) -> bool:
         try:
@@ -172,38 +230,63 @@ class KafkaTransport(Transport):
             await admin.close()
 
     async def publish_batch(self, messages: list[Message]) -> list[BaseException | None]:
+        """Publish in order; a message's result is known before this returns:
+        none is abandoned while the producer may still deliver it (that
+        would be re-sent later, a duplicate)."""
+        if not messages:
+            return []
         try:
             producer = await asyncio.wait_for(self._ensure_producer(), timeout=self.publish_timeout)
-            results = await asyncio.wait_for(
-                self._send_all(producer, messages), timeout=self.publish_timeout
-            )
         except Exception as exc:
-            results = [exc] * len(messages)
-        if messages and all(r is not None for r in results):
-            self._failures += 1
-            if self._failures >= REBUILD_AFTER_FAILURES:
-                self._failures = 0
-                await self._rebuild_producer()
-        else:
-            self._failures = 0
+            await self._count_failure(all_failed=True)
+            return [exc] * len(messages)
+        handed: list[asyncio.Future[object] | BaseException] = []
+        for m in messages:
+            try:
+                handed.append(
+                    await asyncio.wait_for(
+                        producer.send(
+                            m.topic,
+                            value=m.value,
+                            key=m.key.encode() if m.key is not None else None,
+                            headers=m.headers,
+                        ),
+                        timeout=self.publish_timeout,
+                    )
+                )
+            except Exception as exc:
+                # Not handed to the producer, nor is anything after it (a
+                # later event of the same key must not overtake it).
+                handed.extend([exc] * (len(messages) - len(handed)))
+                break
+        pending = [f for f in handed if isinstance(f, asyncio.Future)]
+        if pending:
+            _, unresolved = await asyncio.wait(pending, timeout=self.delivery_timeout)
+            if unresolved:
+                # Stopping the producer flushes or fails every batch it holds.
+                await self._rebuild_producer(flush_timeout=self.delivery_timeout)
+                await asyncio.wait(unresolved, timeout=1.0)
+        results: list[BaseException | None] = []
+        for f in handed:
+            if isinstance(f, BaseException):
+                results.append(f)
+            elif not f.done():
+                results.append(TimeoutError("delivery not confirmed by the broker"))
+            elif f.cancelled():
+                results.append(asyncio.CancelledError("delivery cancelled"))
+            else:
+                results.append(f.exception())
+        await self._count_failure(all_failed=all(r is not None for r in results))
         return results
 
-    @staticmethod
-    async def _send_all(
-        producer: AIOKafkaProducer, messages: list[Message]
-    ) -> list[BaseException | None]:
-        futures = []
-        for m in messages:
-            futures.append(
-                await producer.send(
-                    m.topic,
-                    value=m.value,
-                    key=m.key.encode() if m.key is not None else None,
-                    headers=m.headers,
-                )
-            )
-        outcomes = await asyncio.gather(*futures, return_exceptions=True)
-        return [o if isinstance(o, BaseException) else None for o in outcomes]
+    async def _count_failure(self, *, all_failed: bool) -> None:
+        if not all_failed:
+            self._failures = 0
+            return
+        self._failures += 1
+        if self._failures >= REBUILD_AFTER_FAILURES:
+            self._failures = 0
+            await self._rebuild_producer(flush_timeout=self.delivery_timeout)
 
     def subscribe(self, group: str, topics: list[str], process: ProcessFn) -> None:
         sub = _Subscription(self, group, topics, process)
@@ -239,24 +322,69 @@ class KafkaTransport(Transport):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(consumer.stop(), timeout=10)
 
-    @staticmethod
-    async def _poll(sub: _Subscription, consumer: AIOKafkaConsumer) -> None:
+    async def _poll(self, sub: _Subscription, consumer: AIOKafkaConsumer) -> None:
         while True:
+            self._resume_due(sub, consumer)
             batches = await consumer.getmany(timeout_ms=500, max_records=200)
             if not batches:
                 continue
             async with sub.batch_lock:
                 for tp, records in batches.items():
+                    if tp in sub.paused_until:
+                        continue  # fetched before the pause; re-read after it
                     for r in records:
-                        await sub.process(
-                            Message(
-                                topic=r.topic,
-                                key=r.key.decode() if r.key is not None else None,
-                                value=r.value or b"",
-                                headers=[(k, v) for k, v in (r.headers or [])],
-                                partition=r.partition,
-                                offset=r.offset,
+                        try:
+                            await sub.process(
+                                Message(
+                                    topic=r.topic,
+                                    key=r.key.decode() if r.key is not None else None,
+                                    value=r.value or b"",
+                                    headers=[(k, v) for k, v in (r.headers or [])],
+                                    partition=r.partition,
+                                    offset=r.offset,
+                                )
                             )
-                        )
+                        except TransientFailure as exc:
+                            self._pause(sub, consumer, tp, r.offset, exc)
+                            break
                         sub.done[tp] = r.offset + 1
+                        if tp in sub.failures:
+                            sub.forget({tp})
+                            log.info("partition recovered", group=sub.group, partition=str(tp))
                 await sub.commit_done()
+
+    def _pause(
+        self,
+        sub: _Subscription,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        offset: int,
+        exc: BaseException,
+    ) -> None:
+        """Rewind `tp` to the failed message and pause it for a back-off."""
+        attempt = sub.failures.get(tp, 0) + 1
+        delay = retry_delay(attempt)
+        sub.failures[tp] = attempt
+        sub.last_error[tp] = str(exc)[:500]
+        sub.paused_until[tp] = time.monotonic() + delay
+        consumer.seek(tp, offset)
+        consumer.pause(tp)
+        RETRYING.labels(self.client_id, sub.group, tp.topic, str(tp.partition)).set(1)
+        log.warning(
+            "partition paused after a transient failure; will retry",
+            group=sub.group,
+            partition=str(tp),
+            offset=offset,
+            attempt=attempt,
+            retry_in_s=round(delay, 2),
+            error=str(exc)[:500],
+        )
+
+    @staticmethod
+    def _resume_due(sub: _Subscription, consumer: AIOKafkaConsumer) -> None:
+        now = time.monotonic()
+        due = [tp for tp, at in sub.paused_until.items() if at <= now]
+        for tp in due:
+            del sub.paused_until[tp]
+            if tp in consumer.assignment():
+                consumer.resume(tp)

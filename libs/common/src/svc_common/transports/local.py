@@ -53,7 +53,12 @@ class LocalTransport(Transport):
     async def publish_batch(self, messages: list[Message]) -> list[BaseException | None]:
         await self._open.wait()
         results: list[BaseException | None] = []
+        failed_keys: set[str | None] = set()
         for msg in messages:
+            if msg.key in failed_keys:
+                # A key's later events wait behind its failed one (order per key).
+                results.append(RuntimeError("held back behind an earlier event of its key"))
+                continue
             if msg.topic.endswith(DLQ_SUFFIX):
                 self.dead_letters.append(msg)
                 log.error(
@@ -67,5 +72,6 @@ class LocalTransport(Transport):
                         await process(msg)
                 results.append(None)
             except Exception as exc:  # the row stays unsent and is retried
+                failed_keys.add(msg.key)
                 results.append(exc)
         return results

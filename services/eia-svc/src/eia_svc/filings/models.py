@@ -46,9 +46,14 @@ class FilingRow(Base):
     reservation_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     quota_shortfall_kg: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     quota_allocated_kg: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: When quota-svc was last asked (accept, retry or re-ask), and how many
+    #: times it was asked again for want of an answer.
+    quota_asked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    quota_asks: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index("ix_filings_district_status", "district", "status", "created_at"),
         Index("ix_filings_due", "status", "due_at"),
+        Index("ix_filings_quota_pending", "quota_status", "quota_asked_at"),
     )

@@ -8,15 +8,17 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import and_, or_, select
 from svc_common.auth import Principal, require
+from svc_common.clock import parse_duration
 from svc_common.db import Database
 from svc_common.errors import Forbidden, NotFound, field_error
+from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from svc_common.service import get_db, get_runtime
 from svc_common.types import kg_to_tonnes, utcnow
 
 from eia_svc.filings import rules, service
 from eia_svc.filings.models import FilingRow
-from eia_svc.filings.schemas import ActionIn, FilingIn, FilingOut
+from eia_svc.filings.schemas import ActionIn, FilingIn, FilingOut, QuotaStatus
 from eia_svc.quota_saga.rules import project_ref
 from eia_svc.settings import Settings
 
@@ -40,14 +42,8 @@ FilingStatus = Literal[
 
 def _position(cursor: str) -> tuple[dt.datetime, str]:
     """The (created_at, id) a cursor carries; anything else is the caller's error."""
-    after = decode_cursor(cursor)
-    try:
-        at, last_id = after
-        position = dt.datetime.fromisoformat(at)
-    except (TypeError, ValueError) as exc:
-        raise field_error("cursor", "is not a cursor this API returned") from exc
-    if position.tzinfo is None or not isinstance(last_id, str):
-        raise field_error("cursor", "is not a cursor this API returned")
+    position, last_id = decode_cursor(cursor, "time", "str") or (None, None)
+    assert position is not None and last_id is not None
     return position, last_id
 
 
@@ -92,15 +88,15 @@ def to_out(f: FilingRow, now: dt.datetime) -> FilingOut:
         quota_allocated_t=None
         if f.quota_allocated_kg is None
         else kg_to_tonnes(f.quota_allocated_kg),
+        quota_asked_at=_iso(f.quota_asked_at),
+        quota_asks=f.quota_asks or 0,
     )
 
 
 def may_see(p: Principal, f: FilingRow) -> bool:
     if p.role == "filer":
-        return f.submitted_by == p.sub
-    if p.role == "officer":
-        return p.may_act_in(f.district)
-    return p.role in ("admin", "auditor")
+        return f.submitted_by == p.sub and p.may_act_in(f.district)
+    return p.role in ("officer", "admin", "auditor") and p.may_act_in(f.district)
 
 
 @router.post("/filings", status_code=201, response_model=FilingOut)
@@ -167,21 +163,44 @@ async def list_filings(
     district: str | None = Query(None, pattern=r"^\d{6}$"),
     status: FilingStatus | None = None,
     overdue: bool = False,
-    cursor: str | None = None,
+    quota_status: QuotaStatus | None = None,
+    older_than: str | None = Query(
+        None,
+        max_length=40,
+        description="with quota_status: asked of quota-svc at least this long ago "
+        "(ISO 8601 duration, e.g. PT5M) — the stuck-saga list",
+        examples=["PT5M"],
+    ),
+    cursor: str | None = Query(None, max_length=512),
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READ_ROLES)),
     db: Database = Depends(get_db),
 ) -> Page[FilingOut]:
     """Oldest first. overdue=true lists undecided filings past their statutory
-    deadline (限时办结) at the time of the request."""
+    deadline (限时办结) at the time of the request; quota_status=pending with
+    older_than=PT5M lists sagas waiting for quota-svc that long."""
     now = utcnow()
     q = select(FilingRow)
     if principal.role == "filer":
         q = q.where(FilingRow.submitted_by == principal.sub)
-    elif principal.role == "officer":
-        if district:
-            principal.require_district(district)
-        q = q.where(FilingRow.district.in_(sorted(principal.districts)))
+    if district:
+        principal.require_district(district)
+    if (scope := principal.district_scope()) is not None:
+        q = q.where(FilingRow.district.in_(sorted(scope)))
+    if quota_status:
+        q = q.where(FilingRow.quota_status == quota_status)
+    if older_than is not None:
+        try:
+            age = parse_duration(older_than)
+        except ValueError as exc:
+            raise field_error(
+                "older_than",
+                msg(
+                    "must be an ISO 8601 duration such as PT5M",
+                    "必须是 ISO 8601 时长，例如 PT5M",
+                ),
+            ) from exc
+        q = q.where(FilingRow.quota_asked_at <= now - age)
     if district:
         q = q.where(FilingRow.district == district)
     if status:

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from svc_common.types import Tonnes
+from svc_common.types import IncrementTonnes, Tonnes
 
 MajorKind = Literal["infrastructure", "livelihood", "industrial_layout"]
 
@@ -21,7 +21,7 @@ class FilingIn(BaseModel):
     project_type: str = Field(min_length=1, max_length=40)
     industry_code: str | None = Field(None, pattern=r"^[A-Z]\d{1,4}$")
     category: Literal["report", "report_form"]
-    vocs_increment_t: Tonnes = Decimal(0)
+    vocs_increment_t: IncrementTonnes = Decimal(0)
     #: Major infrastructure, livelihood or industrial-layout project → green channel.
     major_project: bool = False
     major_kind: MajorKind | None = None
@@ -38,6 +38,19 @@ class ActionIn(BaseModel):
     """Optional note for an action; a rejection's reason."""
 
     reason: str | None = Field(None, max_length=2000)
+
+
+#: Where a filing's quota stands (see quota_saga.rules).
+QuotaStatus = Literal[
+    "not_requested",
+    "not_required",
+    "pending",
+    "secured",
+    "blocked",
+    "lapsed",
+    "allocated",
+    "released",
+]
 
 
 class FilingOut(BaseModel):
@@ -72,3 +85,5 @@ class FilingOut(BaseModel):
     reservation_id: str | None
     quota_shortfall_t: Tonnes | None
     quota_allocated_t: Tonnes | None
+    quota_asked_at: str | None = None
+    quota_asks: int = 0

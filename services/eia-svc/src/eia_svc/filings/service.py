@@ -89,6 +89,7 @@ def _accept(s: AsyncSession, f: FilingRow, now: dt.datetime, limits: rules.Clock
     f.due_at = rules.decision_due(now, f.channel, f.category, limits)
     set_quota(f, quota.on_request(f.vocs_increment_kg))
     if f.quota_status == "pending":
+        f.quota_asked_at = now
         emit(s, quota_request(f, FilingAccepted))
 
 
@@ -164,6 +165,7 @@ def act(
     if action == "quota-retry":
         st = quota.retry(quota_state(f), f.status, rules.allowed_actions(review_state(f)))
         set_quota(f, st)
+        f.quota_asked_at = now
         emit(s, quota_request(f, FilingQuotaRetry))
     else:
         new = rules.apply(review_state(f), action)
@@ -189,6 +191,22 @@ def act(
     )
 
 
+def release_request(f: FilingRow) -> FilingRejected | FilingWithdrawn:
+    """The event asking quota-svc to release a decided filing's hold (sent
+    again when a hold arrives after the decision)."""
+    ref = quota.project_ref(f.id)
+    if f.status == "rejected":
+        return FilingRejected(
+            filing_id=f.id,
+            project_ref=ref,
+            district=f.district,
+            reason=f.decision_note or "rejected",
+        )
+    return FilingWithdrawn(
+        filing_id=f.id, project_ref=ref, district=f.district, reason=f.decision_note
+    )
+
+
 def _announce_decision(s: AsyncSession, f: FilingRow, action: str, reason: str | None) -> None:
     ref = quota.project_ref(f.id)
     if action == "approve":
@@ -207,14 +225,5 @@ def _announce_decision(s: AsyncSession, f: FilingRow, action: str, reason: str |
                 park_id=f.park_id if f.channel == "bundled" else None,
             ),
         )
-    elif action == "reject":
-        emit(
-            s,
-            FilingRejected(
-                filing_id=f.id, project_ref=ref, district=f.district, reason=reason or "rejected"
-            ),
-        )
-    else:
-        emit(
-            s, FilingWithdrawn(filing_id=f.id, project_ref=ref, district=f.district, reason=reason)
-        )
+    else:  # reject or withdraw: the hold is to be released
+        emit(s, release_request(f))

@@ -22,3 +22,7 @@ class ParkRow(Base):
     vocs_subpool_kg: Mapped[int] = mapped_column(BigInteger)
     registered_by: Mapped[str] = mapped_column(String(200))
     registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: Whether quota-svc carved the sub-pool out of the district pool:
+    #: pending (not answered yet) | funded | unfunded (with the shortfall).
+    funding_status: Mapped[str] = mapped_column(String(10), default="pending")
+    funding_shortfall_kg: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

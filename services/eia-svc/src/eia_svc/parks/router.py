@@ -29,6 +29,10 @@ def _out(row: ParkRow) -> ParkOut:
         covered_project_types=list(row.covered_project_types),
         vocs_subpool_t=kg_to_tonnes(row.vocs_subpool_kg),
         registered_at=row.registered_at.isoformat(),
+        funding_status=row.funding_status or "pending",
+        funding_shortfall_t=None
+        if row.funding_shortfall_kg is None
+        else kg_to_tonnes(row.funding_shortfall_kg),
     )
 
 
@@ -42,6 +46,7 @@ async def register_park(
     the district pool on ParkRegistered."""
     if problem := district_problem(body.district):
         raise field_error("district", problem)
+    principal.require_district(body.district)
     async with db.transaction() as s:
         types = await all_types(s)
         unknown = [
@@ -61,6 +66,7 @@ async def register_park(
             vocs_subpool_kg=tonnes_to_kg(body.vocs_subpool_t),
             registered_by=principal.sub,
             registered_at=utcnow(),
+            funding_status="pending",
         )
         s.add(row)
         emit(

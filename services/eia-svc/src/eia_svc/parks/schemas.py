@@ -16,3 +16,7 @@ class ParkIn(BaseModel):
 
 class ParkOut(ParkIn):
     registered_at: str
+    #: Whether quota-svc carved the sub-pool out of the district pool:
+    #: pending | funded | unfunded (then `funding_shortfall_t` says by how much).
+    funding_status: str = "pending"
+    funding_shortfall_t: Tonnes | None = None

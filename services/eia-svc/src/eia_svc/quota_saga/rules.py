@@ -7,12 +7,15 @@ released (rejected or withdrawn)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, replace
 
 from svc_common.errors import Conflict, IllegalTransition
 
 PROJECT_REF_PREFIX = "eia:"
-RETRYABLE = ("blocked", "lapsed")
+#: Quota states an officer may ask again from: refused, expired, or no
+#: answer yet (a request that seems lost).
+RETRYABLE = ("blocked", "lapsed", "pending")
 
 
 def project_ref(filing_id: str) -> str:
@@ -51,9 +54,32 @@ def on_reserved(st: QuotaState, attempt: int, reservation_id: str, undecided: bo
 
 
 def on_rejected(st: QuotaState, attempt: int, shortfall_kg: int, undecided: bool) -> QuotaState:
-    if is_stale(st, attempt) or not undecided or st.status != "pending":
+    """A refusal blocks an undecided filing. A filing withdrawn or rejected
+    while its request was pending is settled by it too: nothing is held, so
+    its quota is released (final) — it must not wait for a reply forever."""
+    if is_stale(st, attempt) or st.status != "pending":
         return st
+    if not undecided:
+        return replace(st, status="released", shortfall_kg=shortfall_kg)
     return replace(st, status="blocked", shortfall_kg=shortfall_kg)
+
+
+def needs_release(st: QuotaState, undecided: bool) -> bool:
+    """A hold that arrives after the filing was withdrawn or rejected: the
+    filing asks quota-svc again to release it (released at once)."""
+    return not undecided and st.status in ("pending", "released", "blocked")
+
+
+def reask_due(
+    st: QuotaState,
+    undecided: bool,
+    asked_at: dt.datetime | None,
+    now: dt.datetime,
+    after: dt.timedelta,
+) -> bool:
+    """An undecided filing whose quota request has had no answer for `after`
+    is asked again (same attempt: quota-svc answers with the state it has)."""
+    return undecided and st.status == "pending" and (asked_at is None or now - asked_at >= after)
 
 
 def on_released(st: QuotaState, reservation_id: str, reason: str) -> QuotaState:
@@ -92,7 +118,8 @@ def check_approvable(st: QuotaState) -> None:
     hint = {
         "blocked": "the district lacks quota; retry (quota-retry) once quota is reclaimed",
         "lapsed": "the quota hold expired; retry (quota-retry) to secure it again",
-        "pending": "quota-svc has not answered the reservation yet",
+        "pending": "quota-svc has not answered the reservation yet; it is asked again "
+        "automatically, or retry (quota-retry)",
     }.get(st.status, "")
     raise Conflict(
         f"the filing's VOCs quota is {st.status}, not secured: it cannot be approved"

@@ -4,20 +4,25 @@ an older attempt is ignored, and a repeated reply changes nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.events.envelope import Envelope
+from svc_common.events.schemas.eia import FilingQuotaRetry
 from svc_common.events.schemas.quota import (
     QuotaAllocated,
     QuotaReleased,
     QuotaReservationRejected,
     QuotaReserved,
 )
+from svc_common.outbox import emit
 from svc_common.types import tonnes_to_kg, utcnow
 
 from eia_svc.filings.models import FilingRow
 from eia_svc.filings.rules import DECIDED
-from eia_svc.filings.service import quota_state, set_quota
+from eia_svc.filings.service import quota_request, quota_state, release_request, set_quota
 from eia_svc.quota_saga import rules
 
 
@@ -46,18 +51,57 @@ def _save(s: AsyncSession, f: FilingRow, new: rules.QuotaState, env: Envelope) -
 
 
 async def on_quota_reserved(s: AsyncSession, p: QuotaReserved, env: Envelope) -> None:
-    """quota.reserved → the filing shows quota secured (已落实)."""
+    """quota.reserved → the filing shows quota secured (已落实). A hold that
+    arrives after the filing was withdrawn or rejected is released at once."""
     if f := await _filing(s, p.project_ref):
-        st = rules.on_reserved(quota_state(f), p.attempt, p.reservation_id, f.status not in DECIDED)
+        undecided = f.status not in DECIDED
+        if rules.needs_release(quota_state(f), undecided) and f.status in ("withdrawn", "rejected"):
+            emit(s, release_request(f))
+            record_audit(
+                s, SYSTEM, "filing.quota_late_hold_released", "filing", f.id, {"event_id": env.id}
+            )
+            return
+        st = rules.on_reserved(quota_state(f), p.attempt, p.reservation_id, undecided)
         _save(s, f, st, env)
 
 
 async def on_quota_rejected(s: AsyncSession, p: QuotaReservationRejected, env: Envelope) -> None:
-    """quota.reservation_rejected → blocked with the exact shortfall."""
+    """quota.reservation_rejected → blocked with the exact shortfall (or, for
+    a filing decided meanwhile, settled: nothing is held)."""
     if f := await _filing(s, p.project_ref):
         shortfall = tonnes_to_kg(p.shortfall_t)
         st = rules.on_rejected(quota_state(f), p.attempt, shortfall, f.status not in DECIDED)
         _save(s, f, st, env)
+
+
+async def reask_unanswered(s: AsyncSession, now: dt.datetime, after: dt.timedelta) -> int:
+    """Ask quota-svc again for every undecided filing whose request has had
+    no answer for `after` (same attempt: the answer is idempotent). Returns
+    how many were asked; rows are locked and skipped when another replica has them."""
+    cutoff = now - after
+    rows = (
+        await s.scalars(
+            select(FilingRow)
+            .where(
+                FilingRow.quota_status == "pending",
+                FilingRow.status.not_in(DECIDED),
+                (FilingRow.quota_asked_at.is_(None)) | (FilingRow.quota_asked_at <= cutoff),
+            )
+            .order_by(FilingRow.quota_asked_at)
+            .limit(200)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for f in rows:
+        if not rules.reask_due(quota_state(f), True, f.quota_asked_at, now, after):
+            continue
+        emit(s, quota_request(f, FilingQuotaRetry))
+        f.quota_asked_at = now
+        f.quota_asks = (f.quota_asks or 0) + 1
+        record_audit(
+            s, SYSTEM, "filing.quota_reasked", "filing", f.id, {"attempt": f.quota_attempt}
+        )
+    return len(rows)
 
 
 async def on_quota_released(s: AsyncSession, p: QuotaReleased, env: Envelope) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Select
 from svc_common.auth import Principal
 from svc_common.db import Database
-from svc_common.errors import NotFound, field_error
+from svc_common.errors import NotFound
 from svc_common.pagination import Page, decode_cursor, encode_cursor
 from svc_common.types import kg_to_tonnes
 
@@ -64,9 +64,7 @@ async def page_of(
     db: Database, q: Select[Any], cursor: str | None, limit: int
 ) -> Page[RegistrationOut]:
     """Pages in filing-number order; the cursor is the last number returned."""
-    after = decode_cursor(cursor)
-    if after is not None and not isinstance(after, str):
-        raise field_error("cursor", "is not a cursor this API returned")
+    after = decode_cursor(cursor, "str")
     if after:
         q = q.where(RegistrationRow.filing_no > str(after))
     q = q.order_by(RegistrationRow.filing_no).limit(limit + 1)

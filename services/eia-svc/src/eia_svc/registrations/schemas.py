@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from svc_common.types import Tonnes
+from svc_common.types import IncrementTonnes, Tonnes
 
 
 class RegistrationIn(BaseModel):
@@ -23,7 +23,7 @@ class RegistrationIn(BaseModel):
     district: str = Field(min_length=1, max_length=20)
     project_type: str = Field(min_length=1, max_length=40)
     industry_code: str | None = Field(None, pattern=r"^[A-Z]\d{1,4}$")
-    vocs_increment_t: Tonnes = Decimal(0)
+    vocs_increment_t: IncrementTonnes = Decimal(0)
     control_unit: str | None = Field(None, max_length=40)
     park_id: str | None = Field(None, max_length=40)
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, Depends, Query
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
-from svc_common.types import utcnow
+from svc_common.types import Day, utcnow
 
 from permit_svc.audits import service
 from permit_svc.audits.schemas import AuditIn, AuditOut, Rectification
@@ -18,7 +16,7 @@ from permit_svc.scope import visible_districts
 
 router = APIRouter(prefix="/permit", tags=["audits"])
 WRITERS = ("officer", "admin")
-READERS = ("officer", "admin", "auditor")
+READERS = ("officer", "admin", "auditor", "investment")
 
 
 @router.post("/permits/{permit_id}/audits", response_model=AuditOut, status_code=201)
@@ -48,7 +46,7 @@ async def rectify(
 async def list_audits(
     district: str | None = None,
     overdue: bool = False,
-    as_of: dt.date | None = Query(None, description="the day overdue is judged on; default today"),
+    as_of: Day | None = Query(None, description="the day overdue is judged on; default today"),
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),

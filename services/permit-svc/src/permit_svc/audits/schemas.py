@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
+from svc_common.types import Day
 
 from permit_svc.audits.rules import AuditResult, FindingStatus
 
@@ -12,7 +13,7 @@ from permit_svc.audits.rules import AuditResult, FindingStatus
 class FindingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     description: str = Field(min_length=1, max_length=1000)
-    rectification_deadline: dt.date
+    rectification_deadline: Day
 
 
 class AuditIn(BaseModel):

@@ -152,7 +152,7 @@ async def list_audits(
     limit: int,
 ) -> Page[AuditOut]:
     """Audits, newest id order; `overdue` keeps those with a finding open past its deadline."""
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, "str")
     q = select(PermitAudit).order_by(PermitAudit.id).limit(limit + 1)
     if districts is not None:
         q = q.where(PermitAudit.district.in_(districts))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,12 +16,14 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.districts import DISTRICTS
 from svc_common.errors import FieldError
 from svc_common.errors import validation_errors as pydantic_errors
+from svc_common.events.schemas import permit as ev
 from svc_common.uscc import is_valid_uscc
 
 from permit_svc.bulk import RawRow, chunks
@@ -243,6 +246,7 @@ async def import_enterprises(
     validated in a worker thread while the server takes the current one."""
     results: dict[int, str] = {}
     created = written = 0
+    batch = str(uuid.uuid4())
     async with db.transaction() as s:
         validator = _Validator(await industry_categories(s), principal)
         if s.get_bind().dialect.name == "postgresql":
@@ -257,6 +261,7 @@ async def import_enterprises(
             if not valid:
                 continue
             inserted = await upsert(s, [r for _, r in valid], now)
+            outbox.emit(s, _imported_event(batch, [r for _, r in valid], now))
             created += len(inserted)
             written += len(valid)
             for row, r in valid:
@@ -272,6 +277,19 @@ async def import_enterprises(
             s, principal, "enterprise.import", "enterprise_import", now.isoformat(), counts
         )
     return ImportResult(counts, [results[r.row] for r in rows])
+
+
+def _imported_event(
+    batch: str, records: list[tuple[Any, ...]], now: dt.datetime
+) -> ev.EnterprisesImported:
+    """One event per written chunk, so the register is announced without a
+    per-row event. The rows were validated already: constructed, not re-checked."""
+    return ev.EnterprisesImported.model_construct(
+        batch_id=f"{batch}:{records[0][0]}",
+        updated_at=now,
+        fields=list(COLUMNS),
+        rows=[list(r) for r in records],
+    )
 
 
 @dataclass(frozen=True)

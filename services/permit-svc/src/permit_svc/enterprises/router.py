@@ -13,6 +13,7 @@ from permit_svc.bulk import read_upload
 from permit_svc.enterprises import importing, service
 from permit_svc.enterprises.rules import Category
 from permit_svc.enterprises.schemas import (
+    EnterpriseChange,
     EnterpriseIn,
     EnterpriseOut,
     ImportReport,
@@ -68,6 +69,17 @@ async def import_enterprises(
     rows = await read_upload(request)
     result = await importing.import_enterprises(db, principal, rows, utcnow())
     return Response(result.to_json(), media_type="application/json")
+
+
+@router.patch("/enterprises/{uscc}", response_model=EnterpriseOut)
+async def change_enterprise(
+    uscc: str,
+    body: EnterpriseChange,
+    principal: Principal = Depends(require("officer", "admin")),
+    db: Database = Depends(get_db),
+) -> EnterpriseOut:
+    """Change name, address or operating status (closing announces EnterpriseClosed)."""
+    return await service.change_enterprise(db, principal, uscc, body, utcnow())
 
 
 @router.get("/enterprises/{uscc}", response_model=EnterpriseOut)

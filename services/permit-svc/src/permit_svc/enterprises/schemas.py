@@ -39,6 +39,25 @@ class EnterpriseIn(BaseModel):
         return validate_uscc(v)
 
 
+class EnterpriseChange(BaseModel):
+    """A change to a registered enterprise; fields left out stay as they are.
+    District and industry are not changed here: a move is a new registration."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    address: str | None = Field(None, max_length=500)
+    operating_status: OperatingStatus | None = None
+    reason: str | None = Field(None, max_length=500)
+
+    @field_validator("name", "address", "operating_status")
+    @classmethod
+    def _not_null(cls, v: str | None) -> str:
+        if v is None:
+            raise ValueError("may be left out but not null")
+        return v
+
+
 class EnterpriseOut(BaseModel):
     uscc: str
     name: str

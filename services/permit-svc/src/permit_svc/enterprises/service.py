@@ -9,16 +9,19 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
+from svc_common.events.schemas import permit as ev
 from svc_common.pagination import Page, decode_cursor, encode_cursor
 
 from permit_svc.bulk import dialect_insert
 from permit_svc.enterprises.models import Enterprise, Industry
 from permit_svc.enterprises.rules import CATEGORIES, IndustryClass
 from permit_svc.enterprises.schemas import (
+    EnterpriseChange,
     EnterpriseIn,
     EnterpriseOut,
     IndustryImportReport,
@@ -140,6 +143,57 @@ async def create_enterprise(
         e = Enterprise(**body.model_dump(), category=category, created_at=now, updated_at=now)
         s.add(e)
         record_audit(s, principal, "enterprise.create", "enterprise", body.uscc, body.model_dump())
+        outbox.emit(s, ev.EnterpriseRegistered(**snapshot(e)))
+    return to_out(e)
+
+
+def snapshot(e: Enterprise) -> dict[str, object]:
+    """The fields of an enterprise event (EnterpriseSnapshot) for `e`."""
+    return {
+        "uscc": e.uscc,
+        "name": e.name,
+        "district": e.district,
+        "industry_code": e.industry_code,
+        "category": e.category,
+        "operating_status": e.operating_status,
+        "address": e.address or "",
+        "updated_at": e.updated_at,
+    }
+
+
+async def change_enterprise(
+    db: Database, principal: Principal, uscc: str, body: EnterpriseChange, now: dt.datetime
+) -> EnterpriseOut:
+    """Change an enterprise's name, address or operating status; a change to
+    `closed` is announced as EnterpriseClosed, any other as EnterpriseUpdated."""
+    changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+    if not changes:
+        raise field_error("body", "names nothing to change")
+    async with db.transaction() as s:
+        e = (
+            await s.scalars(select(Enterprise).where(Enterprise.uscc == uscc).with_for_update())
+        ).one_or_none()
+        if e is None:
+            raise NotFound(f"no enterprise {uscc}")
+        principal.require_district(e.district)
+        before = {k: getattr(e, k) for k in changes}
+        if before == changes:
+            raise field_error("body", "changes nothing: the enterprise already has these values")
+        for k, v in changes.items():
+            setattr(e, k, v)
+        e.updated_at = now
+        record_audit(
+            s,
+            principal,
+            "enterprise.change",
+            "enterprise",
+            uscc,
+            {"before": before, "after": changes, "reason": body.reason},
+        )
+        if changes.get("operating_status") == "closed":
+            outbox.emit(s, ev.EnterpriseClosed(**snapshot(e), reason=body.reason))
+        else:
+            outbox.emit(s, ev.EnterpriseUpdated(**snapshot(e)))
     return to_out(e)
 
 
@@ -158,7 +212,7 @@ async def list_enterprises(
     cursor: str | None,
     limit: int,
 ) -> Page[EnterpriseOut]:
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, "str")
     q = select(Enterprise).order_by(Enterprise.uscc).limit(limit + 1)
     if districts is not None:
         q = q.where(Enterprise.district.in_(districts))

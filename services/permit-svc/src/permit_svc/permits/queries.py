@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import select
 from svc_common.db import Database
-from svc_common.errors import NotFound, field_error
+from svc_common.errors import NotFound
 from svc_common.pagination import Page, decode_cursor, encode_cursor
 
 from permit_svc.enterprises.models import Enterprise
@@ -43,7 +43,7 @@ async def list_permits(
     settings: Settings,
 ) -> Page[PermitOut]:
     """Ordered by valid-to date (soonest first, applications last), then id."""
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, "date?", "str")
     q = (
         select(Permit, Enterprise.name)
         .join(Enterprise, Enterprise.uscc == Permit.uscc)
@@ -61,20 +61,15 @@ async def list_permits(
             Permit.valid_to <= today + dt.timedelta(days=expiring_within_days),
         )
     if after is not None:
-        if not (isinstance(after, list) and len(after) == 2 and isinstance(after[1], str)):
-            raise field_error("cursor", "is not a cursor this API returned")
-        if after[0]:
-            try:
-                day = dt.date.fromisoformat(after[0])
-            except (TypeError, ValueError) as exc:
-                raise field_error("cursor", "is not a cursor this API returned") from exc
+        day, last_id = after
+        if day is not None:
             q = q.where(
                 (Permit.valid_to > day)
-                | ((Permit.valid_to == day) & (Permit.id > after[1]))
+                | ((Permit.valid_to == day) & (Permit.id > last_id))
                 | Permit.valid_to.is_(None)
             )
         else:
-            q = q.where(Permit.valid_to.is_(None), Permit.id > after[1])
+            q = q.where(Permit.valid_to.is_(None), Permit.id > last_id)
     async with db.session() as s:
         rows = list((await s.execute(q)).all())
     more = len(rows) > limit

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.events.schemas.permit import CancelReason
-from svc_common.types import SignedTonnes, Tonnes, kg_to_tonnes, tonnes_to_kg
+from svc_common.types import Day, SignedTonnes, Tonnes, kg_to_tonnes, tonnes_to_kg
 from svc_common.uscc import validate_uscc
 
 from permit_svc.permits.rules import PERMIT_NO_RE, POLLUTANTS, PermitStatus
@@ -91,8 +91,8 @@ class ExistingPermit(BaseModel):
     uscc: str
     permit_no: str | None = None
     pollutants: list[PollutantLimit] = Field(min_length=1, max_length=len(POLLUTANTS))
-    valid_from: dt.date
-    valid_to: dt.date
+    valid_from: Day
+    valid_to: Day
 
     _uscc = field_validator("uscc")(validate_uscc)
     _unique = field_validator("pollutants")(_unique_pollutants)

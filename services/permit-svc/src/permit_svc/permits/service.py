@@ -22,6 +22,7 @@ from svc_common.types import kg_to_tonnes
 from permit_svc.calendar import local_today
 from permit_svc.enterprises.models import Enterprise
 from permit_svc.enterprises.rules import needs_permit
+from permit_svc.enterprises.service import snapshot
 from permit_svc.permits import rules
 from permit_svc.permits.models import Permit
 from permit_svc.permits.schemas import (
@@ -297,19 +298,33 @@ async def suspend_reinstate_revoke(
     """The steps that change only the status and say why."""
     async with db.transaction() as s:
         p, e, after = await _locked(s, principal, permit_id, action)
-        assert p.permit_no
-        p.status_reason = reason
-        step(s, principal, p, action, after, now, {"reason": reason})
-        common = {"permit_id": p.id, "permit_no": p.permit_no, "uscc": p.uscc}
-        payload: ev.EventPayload
-        if action == "suspend":
-            payload = ev.PermitSuspended(**common, district=p.district, reason=reason or "")
-        elif action == "reinstate":
-            payload = ev.PermitReinstated(**common, district=p.district, reason=reason)
-        else:
-            payload = ev.PermitRevoked(**common, district=p.district, reason=reason or "")
-        outbox.emit(s, payload)
+        status_step(s, principal, p, action, after, reason, now)
     return to_out(p, e.name, settings.renewal_lead_days)
+
+
+def status_step(
+    s: AsyncSession,
+    principal: Principal,
+    p: Permit,
+    action: str,
+    after: str,
+    reason: str | None,
+    now: dt.datetime,
+    **detail: Any,
+) -> None:
+    """Suspend, reinstate or revoke `p` (locked by the caller): status, audit, event."""
+    assert p.permit_no
+    p.status_reason = reason
+    step(s, principal, p, action, after, now, {"reason": reason, **detail})
+    common = {"permit_id": p.id, "permit_no": p.permit_no, "uscc": p.uscc}
+    payload: ev.EventPayload
+    if action == "suspend":
+        payload = ev.PermitSuspended(**common, district=p.district, reason=reason or "")
+    elif action == "reinstate":
+        payload = ev.PermitReinstated(**common, district=p.district, reason=reason)
+    else:
+        payload = ev.PermitRevoked(**common, district=p.district, reason=reason or "")
+    outbox.emit(s, payload)
 
 
 async def cancel(
@@ -326,7 +341,8 @@ async def cancel(
         p, e, after = await _locked(s, principal, permit_id, "cancel")
         assert p.permit_no
         p.cancel_reason, p.status_reason = body.reason, body.note
-        if body.reason == "closure":
+        closing = body.reason == "closure" and e.operating_status != "closed"
+        if closing:
             e.operating_status, e.updated_at = "closed", now
         step(s, principal, p, "cancel", after, now, {"reason": body.reason, "note": body.note})
         outbox.emit(
@@ -343,4 +359,8 @@ async def cancel(
                 vocs_freed_t=kg_to_tonnes(p.vocs_kg),
             ),
         )
+        if closing:
+            outbox.emit(
+                s, ev.EnterpriseClosed(**snapshot(e), reason=body.note or "permit cancelled")
+            )
     return to_out(p, e.name, settings.renewal_lead_days)

@@ -34,7 +34,7 @@ async def list_registrations(
     cursor: str | None,
     limit: int,
 ) -> Page[RegistrationOut]:
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, "str")
     q = (
         select(Registration, Enterprise.name)
         .join(Enterprise, Enterprise.uscc == Registration.uscc)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, Depends, Query
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.service import get_db
-from svc_common.types import utcnow
+from svc_common.types import Day, utcnow
 
 from permit_svc.calendar import local_today
 from permit_svc.reports import service
@@ -23,7 +21,7 @@ AS_OF = Query(None, description="the day validity is judged on; default today (B
 @router.get("/coverage", response_model=CoverageReport)
 async def coverage(
     district: str | None = None,
-    as_of: dt.date | None = AS_OF,
+    as_of: Day | None = AS_OF,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> CoverageReport:
@@ -34,7 +32,7 @@ async def coverage(
 @router.get("/audit-progress", response_model=AuditProgressReport)
 async def audit_progress(
     district: str | None = None,
-    as_of: dt.date | None = AS_OF,
+    as_of: Day | None = AS_OF,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> AuditProgressReport:

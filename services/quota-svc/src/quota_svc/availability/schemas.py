@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 from svc_common.districts import DistrictCode
-from svc_common.types import PositiveTonnes, Ratio, Tonnes, kg_to_tonnes
+from svc_common.types import (
+    PositiveIncrementTonnes,
+    Ratio,
+    Tonnes,
+    TotalTonnes,
+    kg_to_tonnes,
+)
 
 from quota_svc.availability.rules import Availability, Check
 from quota_svc.ledger import rules
@@ -19,13 +25,13 @@ class PoolAvailability(BaseModel):
     pollutant: str
     kind: str
     park_id: str | None
-    credited_t: Tonnes
-    reserved_t: Tonnes
-    allocated_t: Tonnes
-    available_t: Tonnes
-    reclaimed_t: Tonnes
+    credited_t: TotalTonnes
+    reserved_t: TotalTonnes
+    allocated_t: TotalTonnes
+    available_t: TotalTonnes
+    reclaimed_t: TotalTonnes
     offset_ratio: Ratio
-    max_project_increment_t: Tonnes
+    max_project_increment_t: TotalTonnes
 
     @classmethod
     def of(cls, pool: Pool, a: Availability) -> PoolAvailability:
@@ -52,7 +58,7 @@ class CheckIn(BaseModel):
 
     district: DistrictCode
     pollutant: PollutantName = rules.VOCS
-    increment_t: PositiveTonnes
+    increment_t: PositiveIncrementTonnes
     park_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
@@ -61,10 +67,10 @@ class CheckOut(BaseModel):
     fits: bool
     increment_t: Tonnes
     offset_ratio: Ratio
-    required_t: Tonnes
-    available_t: Tonnes
-    shortfall_t: Tonnes
-    max_project_increment_t: Tonnes
+    required_t: TotalTonnes
+    available_t: TotalTonnes
+    shortfall_t: TotalTonnes
+    max_project_increment_t: TotalTonnes
 
     @classmethod
     def of(cls, pool_id: str, increment_kg: int, ratio_h: int, c: Check) -> CheckOut:

@@ -3,7 +3,6 @@ balances at any moment and reconciliation."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from fastapi import APIRouter, Depends, Query
@@ -12,9 +11,9 @@ from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import Conflict, field_error
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_int_cursor, encode_cursor
 from svc_common.service import get_db
-from svc_common.types import kg_to_tonnes, tonnes_to_kg, utcnow
+from svc_common.types import AwareDateTime, kg_to_tonnes, tonnes_to_kg, utcnow
 
 from quota_svc.api import READERS, check_district, check_pollutant, readable_districts
 from quota_svc.ledger import service
@@ -157,9 +156,7 @@ async def read_journal(
     db: Database = Depends(get_db),
 ) -> Page[EntryOut]:
     districts = readable_districts(principal, district)
-    after = decode_cursor(cursor)
-    if after is not None and not isinstance(after, int):
-        raise field_error("cursor", "is not a cursor this API returned")
+    after = decode_int_cursor(cursor)
     stmt = select(JournalEntry).where(JournalEntry.district.in_(districts))
     if pollutant:
         stmt = stmt.where(JournalEntry.pollutant == check_pollutant(pollutant))
@@ -179,7 +176,7 @@ async def read_journal(
 async def read_balance(
     district: str,
     pollutant: str,
-    at: dt.datetime | None = None,
+    at: AwareDateTime | None = None,
     pool: str = Query("district", pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$"),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),

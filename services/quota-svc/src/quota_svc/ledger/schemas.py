@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
-from svc_common.types import PositiveTonnes, SignedTonnes, Tonnes, kg_to_tonnes
+from svc_common.types import AwareDateTime, PositiveTonnes, SignedTonnes, TotalTonnes, kg_to_tonnes
 
 from quota_svc.ledger.models import JournalEntry
 from quota_svc.ledger.rules import Balance, check_pollutant
@@ -25,7 +25,9 @@ class BaselineIn(BaseModel):
     """The district's baseline stock (存量基数), credited to its pool."""
 
     amount_t: PositiveTonnes
-    effective_at: dt.datetime | None = Field(None, description="default: now; never in the future")
+    effective_at: AwareDateTime | None = Field(
+        None, description="default: now; never in the future"
+    )
     note: str | None = Field(None, max_length=500)
 
     _e = field_validator("effective_at")(_aware)
@@ -44,10 +46,10 @@ class TransferIn(BaseModel):
 class BalanceOut(BaseModel):
     pool_id: str
     at: dt.datetime | None = None
-    credited_t: Tonnes
-    reserved_t: Tonnes
-    allocated_t: Tonnes
-    available_t: Tonnes
+    credited_t: TotalTonnes
+    reserved_t: TotalTonnes
+    allocated_t: TotalTonnes
+    available_t: TotalTonnes
 
     @classmethod
     def of(cls, pool_id: str, b: Balance, at: dt.datetime | None = None) -> BalanceOut:
@@ -71,10 +73,10 @@ class EntryOut(BaseModel):
     reclaim_id: str | None
     effective_at: dt.datetime
     recorded_at: dt.datetime
-    credited_after_t: Tonnes
-    reserved_after_t: Tonnes
-    allocated_after_t: Tonnes
-    available_after_t: Tonnes
+    credited_after_t: TotalTonnes
+    reserved_after_t: TotalTonnes
+    allocated_after_t: TotalTonnes
+    available_after_t: TotalTonnes
     actor: str
     note: str | None
 

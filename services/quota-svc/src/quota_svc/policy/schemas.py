@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from pydantic import BaseModel, Field, field_validator
-from svc_common.types import Ratio
+from svc_common.types import AwareDateTime, Ratio
 
 from quota_svc.policy.rules import MAX_HOLD_DAYS
 
@@ -15,7 +15,7 @@ class PolicyIn(BaseModel):
 
     offset_ratio: Ratio
     hold_days: int = Field(ge=1, le=MAX_HOLD_DAYS)
-    effective_from: dt.datetime | None = Field(None, description="default: now")
+    effective_from: AwareDateTime | None = Field(None, description="default: now")
 
     @field_validator("effective_from")
     @classmethod

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.errors import NotFound, field_error
+from svc_common.errors import NotFound
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from svc_common.service import get_db
 from svc_common.types import tonnes_to_kg
@@ -25,13 +25,8 @@ router = APIRouter(prefix="/quota/reclaims", tags=["reclaims"])
 
 
 def _cursor(cursor: str | None) -> tuple[dt.datetime, str] | None:
-    raw = decode_cursor(cursor)
-    if raw is None:
-        return None
-    try:
-        return dt.datetime.fromisoformat(raw[0]), str(raw[1])
-    except (TypeError, ValueError, IndexError, KeyError) as exc:
-        raise field_error("cursor", "is not a cursor this API returned") from exc
+    after = decode_cursor(cursor, "time", "str")
+    return (after[0], after[1]) if after is not None else None
 
 
 @router.get("", response_model=Page[ReclaimOut])

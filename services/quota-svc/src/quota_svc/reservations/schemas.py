@@ -6,7 +6,13 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 from svc_common.districts import DistrictCode
-from svc_common.types import PositiveTonnes, Ratio, Tonnes, kg_to_tonnes
+from svc_common.types import (
+    PositiveIncrementTonnes,
+    Ratio,
+    Tonnes,
+    TotalTonnes,
+    kg_to_tonnes,
+)
 
 from quota_svc.ledger import rules
 from quota_svc.ledger.schemas import PollutantName
@@ -18,7 +24,7 @@ class ReservationIn(BaseModel):
 
     district: DistrictCode
     pollutant: PollutantName = rules.VOCS
-    increment_t: PositiveTonnes = Field(description="the project's VOCs increment, t/a")
+    increment_t: PositiveIncrementTonnes = Field(description="the project's VOCs increment, t/a")
     project_ref: str = Field(min_length=1, max_length=100)
     uscc: str | None = Field(None, min_length=18, max_length=18)
     park_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -43,9 +49,9 @@ class ReservationOut(BaseModel):
     status: str
     increment_t: Tonnes
     offset_ratio: Ratio
-    required_t: Tonnes
-    allocated_t: Tonnes
-    released_t: Tonnes
+    required_t: TotalTonnes
+    allocated_t: TotalTonnes
+    released_t: TotalTonnes
     release_reason: str | None
     note: str | None
     created_at: dt.datetime

@@ -289,7 +289,9 @@ async def reserve(
     return Reserved(r, created=True)
 
 
-def reserved_event(r: ReservationRow) -> QuotaReserved:
+def reserved_event(r: ReservationRow, *, attempt: int | None = None) -> QuotaReserved:
+    """`attempt`: the request this hold answers (a later attempt of the same
+    project may find the hold an earlier one made)."""
     return QuotaReserved(
         reservation_id=r.id,
         project_ref=r.project_ref,
@@ -301,7 +303,7 @@ def reserved_event(r: ReservationRow) -> QuotaReserved:
         offset_ratio=ledger_rules.hundredths_to_ratio(r.offset_ratio_hundredths),
         required_t=kg_to_tonnes(r.held_kg),
         expires_at=r.expires_at,
-        attempt=r.attempt,
+        attempt=attempt if attempt is not None else r.attempt,
     )
 
 
@@ -360,19 +362,7 @@ async def allocate(
     writes = Writes()
     postings.stage(writes)
     writes.update(RESERVATIONS, "id", [_resolved(r)])
-    events: list[EventPayload] = [
-        QuotaAllocated(
-            reservation_id=r.id,
-            project_ref=r.project_ref,
-            uscc=r.uscc,
-            district=r.district,
-            pollutant=r.pollutant,
-            pool_id=r.pool_id,
-            amount_t=kg_to_tonnes(amount),
-            increment_t=kg_to_tonnes(r.increment_kg),
-            offset_ratio=ledger_rules.hundredths_to_ratio(r.offset_ratio_hundredths),
-        )
-    ]
+    events: list[EventPayload] = [allocated_event(r, amount)]
     if remainder:
         events.append(released_event(r, remainder, "remainder", None))
     events.append(balance_changed(pool, EntryCode.ALLOCATE))
@@ -386,6 +376,33 @@ async def allocate(
     _events_and_audit(s, writes, events, [audit])
     await writes.execute(conn)
     return r
+
+
+def allocated_event(r: ReservationRow, amount_kg: int) -> QuotaAllocated:
+    return QuotaAllocated(
+        reservation_id=r.id,
+        project_ref=r.project_ref,
+        uscc=r.uscc,
+        district=r.district,
+        pollutant=r.pollutant,
+        pool_id=r.pool_id,
+        amount_t=kg_to_tonnes(amount_kg),
+        increment_t=kg_to_tonnes(r.increment_kg),
+        offset_ratio=ledger_rules.hundredths_to_ratio(r.offset_ratio_hundredths),
+    )
+
+
+def answer_for(r: ReservationRow, attempt: int) -> EventPayload:
+    """The reply that tells a requester where its reservation stands now
+    (held, allocated, released or expired), for a request asked again: the
+    saga's requester gets an answer whatever was lost on the way."""
+    status = ReservationStatus(r.status)
+    if status == ReservationStatus.HELD:
+        return reserved_event(r, attempt=attempt)
+    if status == ReservationStatus.ALLOCATED:
+        return allocated_event(r, r.allocated_kg)
+    reason = "expired" if status == ReservationStatus.EXPIRED else (r.release_reason or "manual")
+    return released_event(r, r.released_kg or r.held_kg, reason, r.note)
 
 
 def released_event(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from svc_common.events.registry import EventPayload, event
 from svc_common.events.schemas.common import PollutantAmount, PollutantChange
 from svc_common.types import SignedTonnes, Tonnes
@@ -160,3 +162,77 @@ class RegistrationExpired(EventPayload):
     uscc: str
     district: str
     expired_on: dt.date
+
+
+# ---------------------------------------------------------------- enterprises
+#: What the register says about an enterprise's operation.
+OperatingStatus = Literal["operating", "suspended", "closed"]
+ManagementCategory = Literal["key", "simplified", "registration"]
+
+
+class EnterpriseSnapshot(BaseModel):
+    """An enterprise (固定污染源) as permit-svc's register has it after a change.
+    `updated_at` is when permit-svc changed it: a consumer keeps the newest
+    snapshot, whatever order snapshots arrive in (a bulk import's batch and a
+    single change may travel on different partitions)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    uscc: str
+    name: str
+    district: str
+    industry_code: str
+    category: ManagementCategory
+    operating_status: OperatingStatus
+    address: str = ""
+    updated_at: dt.datetime
+
+
+@event("enterprise.registered.v1", topic=TOPIC, key="uscc")
+class EnterpriseRegistered(EnterpriseSnapshot, EventPayload):
+    """A fixed pollution source was put on the register."""
+
+
+@event("enterprise.updated.v1", topic=TOPIC, key="uscc")
+class EnterpriseUpdated(EnterpriseSnapshot, EventPayload):
+    """An enterprise's name, address, industry or operating status changed."""
+
+
+@event("enterprise.closed.v1", topic=TOPIC, key="uscc")
+class EnterpriseClosed(EnterpriseSnapshot, EventPayload):
+    """An enterprise closed (关停): it leaves the register of operating sources."""
+
+    reason: str | None = None
+
+
+#: The order of the values in each row of EnterprisesImported.
+ENTERPRISE_ROW_FIELDS = (
+    "uscc",
+    "name",
+    "district",
+    "industry_code",
+    "category",
+    "operating_status",
+    "address",
+)
+
+
+@event("enterprise.imported.v1", topic=TOPIC, key="batch_id")
+class EnterprisesImported(EventPayload):
+    """A chunk of a bulk import (registered or updated enterprises): one event
+    per chunk, not per row, so a national-scale import stays a bulk write.
+    Each row holds the values of `fields` in that order (compact: an object
+    per row would cost the import more than its own database writes)."""
+
+    batch_id: str
+    updated_at: dt.datetime
+    fields: list[str] = Field(default_factory=lambda: list(ENTERPRISE_ROW_FIELDS))
+    rows: list[list[str]]
+
+    def snapshots(self) -> list[EnterpriseSnapshot]:
+        return [
+            EnterpriseSnapshot.model_validate(
+                {**dict(zip(self.fields, row, strict=False)), "updated_at": self.updated_at}
+            )
+            for row in self.rows
+        ]

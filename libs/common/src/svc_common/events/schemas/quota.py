@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Literal
 
 from svc_common.events.registry import EventPayload, event
-from svc_common.types import Ratio, Tonnes
+from svc_common.types import Ratio, Tonnes, TotalTonnes
 
 TOPIC = "quota.events"
 
@@ -25,7 +25,7 @@ class QuotaReserved(EventPayload):
     pool_id: str
     increment_t: Tonnes
     offset_ratio: Ratio
-    required_t: Tonnes
+    required_t: TotalTonnes
     expires_at: dt.datetime
     attempt: int = 1
 
@@ -41,9 +41,9 @@ class QuotaReservationRejected(EventPayload):
     pool_id: str
     increment_t: Tonnes
     offset_ratio: Ratio
-    required_t: Tonnes
-    available_t: Tonnes
-    shortfall_t: Tonnes
+    required_t: TotalTonnes
+    available_t: TotalTonnes
+    shortfall_t: TotalTonnes
     attempt: int = 1
 
 
@@ -100,10 +100,10 @@ class QuotaBalanceChanged(EventPayload):
     district: str
     pollutant: str
     entry_code: str
-    credited_t: Tonnes
-    reserved_t: Tonnes
-    allocated_t: Tonnes
-    available_t: Tonnes
+    credited_t: TotalTonnes
+    reserved_t: TotalTonnes
+    allocated_t: TotalTonnes
+    available_t: TotalTonnes
 
 
 @event("quota.transfer_rejected.v1", topic=TOPIC, key="pool_id")
@@ -116,6 +116,19 @@ class QuotaTransferRejected(EventPayload):
     district: str
     pollutant: str
     amount_t: Tonnes
-    available_t: Tonnes
-    shortfall_t: Tonnes
+    available_t: TotalTonnes
+    shortfall_t: TotalTonnes
     park_id: str | None = None
+
+
+@event("quota.subpool_funded.v1", topic=TOPIC, key="pool_id")
+class QuotaSubpoolFunded(EventPayload):
+    """A park's sub-pool was carved out of its district pool in full (or
+    needed nothing): the park may draw on it."""
+
+    park_id: str
+    pool_id: str
+    source_pool_id: str
+    district: str
+    pollutant: str
+    amount_t: Tonnes

@@ -1,0 +1,116 @@
+"""Transient versus permanent failures.
+
+A failure caused by infrastructure — the database unreachable or restarting,
+a connection reset, a serialization failure or deadlock, a lock timeout, a
+Kafka error — goes away by itself: a request gets 503 with Retry-After, an
+event is retried (its partition paused, with back-off) and never
+dead-lettered. Anything else is permanent for that input: the request gets
+its 4xx (or a 500 for a bug), the event goes to `.dlq` after its attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from sqlalchemy import exc as sa_exc
+
+#: SQLSTATEs a retry fixes: serialization failure, deadlock, lock timeout,
+#: connection exceptions, too many connections, admin/crash shutdown,
+#: cannot connect now, read-only transaction during a fail-over.
+TRANSIENT_SQLSTATES = frozenset(
+    {
+        "40001",
+        "40P01",
+        "55P03",
+        "57014",
+        "57P01",
+        "57P02",
+        "57P03",
+        "53300",
+        "53400",
+        "25006",
+        "08000",
+        "08001",
+        "08003",
+        "08004",
+        "08006",
+        "08007",
+    }
+)
+
+
+class TransientFailure(Exception):
+    """A failure a retry will fix (raised by a consumer so the transport
+    retries the message later, in order, instead of dead-lettering it)."""
+
+
+class PermanentFailure(Exception):
+    """A handler's way to say that no retry can apply this event (a domain
+    invariant it cannot meet): it is dead-lettered at once."""
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for attr in ("sqlstate", "pgcode"):
+        code = getattr(exc, attr, None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
+def _one_is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, TransientFailure):
+        return True
+    if isinstance(exc, PermanentFailure):
+        return False
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+        # SQLite's OperationalError covers "database is locked" and a vanished
+        # file; PostgreSQL's covers every lost or refused connection.
+        return True
+    if isinstance(exc, sa_exc.DisconnectionError):
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    if (code := _sqlstate(exc)) is not None and code in TRANSIENT_SQLSTATES:
+        return True
+    name = type(exc).__module__ + "." + type(exc).__name__
+    if name.startswith("asyncpg.exceptions.") and any(
+        part in name
+        for part in (
+            "ConnectionDoesNotExist",
+            "ConnectionFailure",
+            "CannotConnectNow",
+            "TooManyConnections",
+            "InterfaceError",
+            "PostgresConnectionError",
+            "SerializationError",
+            "DeadlockDetected",
+            "LockNotAvailable",
+            "AdminShutdown",
+            "CrashShutdown",
+            "QueryCanceled",
+        )
+    ):
+        return True
+    if name.startswith("aiokafka.errors.") or name.startswith("kafka.errors."):
+        return True
+    return isinstance(exc, ConnectionError | TimeoutError | asyncio.TimeoutError | OSError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether `exc`, or an exception it was raised from, is transient."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, PermanentFailure):
+            return False
+        if _one_is_transient(current):
+            return True
+        orig = getattr(current, "orig", None)
+        if isinstance(orig, BaseException) and _one_is_transient(orig):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

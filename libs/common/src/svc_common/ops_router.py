@@ -1,0 +1,227 @@
+"""What an operator sees and does, per service (运维): dead letters to inspect,
+re-drive or discard, and the outbox's state. Same endpoints in the embedded
+default and on Kafka; `bureau dlq …` and `bureau outbox status` call them.
+
+These are operations on the whole service, so they need a citywide token:
+an administrator (or, to read, an auditor) with no district restriction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from svc_common.auth import Principal, require
+from svc_common.errors import Conflict, Forbidden, NotFound
+from svc_common.i18n import msg
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_int_cursor, encode_cursor
+from svc_common.service_deps import get_runtime
+from svc_common.tables import DeadLetter, OutboxRow
+from svc_common.types import utcnow
+
+
+class DeadLetterOut(BaseModel):
+    id: int
+    consumer_group: str
+    message_id: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    event_type: str | None
+    error: str
+    attempts: int
+    created_at: dt.datetime
+    status: str
+    resolved_at: dt.datetime | None
+    resolved_by: str | None
+
+
+class DeadLetterDetail(DeadLetterOut):
+    headers: list[Any]
+    value: str
+
+
+class DiscardIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class FailingRow(BaseModel):
+    seq: int
+    event_type: str
+    key: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: dt.datetime | None
+
+
+class OutboxStatus(BaseModel):
+    unsent: int
+    oldest_unsent_at: dt.datetime | None
+    oldest_unsent_age_seconds: float | None
+    failing: list[FailingRow]
+
+
+def _no_such(dead_letter_id: int) -> NotFound:
+    return NotFound(msg(f"no dead letter {dead_letter_id}", f"没有编号为 {dead_letter_id} 的死信"))
+
+
+def _resolved(dead_letter_id: int, status: str) -> Conflict:
+    return Conflict(
+        msg(f"dead letter {dead_letter_id} is {status}", f"该死信已处理（{status}）"), status=status
+    )
+
+
+def _citywide(p: Principal) -> Principal:
+    if p.districts:
+        raise Forbidden(
+            msg(
+                "operations on a whole service need a token with no district restriction",
+                "整个服务的运维操作需要不限辖区的令牌",
+            )
+        )
+    return p
+
+
+async def _operator(p: Principal = Depends(require("admin", "auditor"))) -> Principal:
+    return _citywide(p)
+
+
+async def _admin(p: Principal = Depends(require("admin"))) -> Principal:
+    return _citywide(p)
+
+
+def ops_router(prefix: str) -> APIRouter:
+    router = APIRouter(prefix=f"{prefix}/admin", tags=["operations"])
+
+    @router.get("/dead-letters", response_model=Page[DeadLetterOut])
+    async def list_dead_letters(
+        request: Request,
+        status: Literal["dead", "redriven", "discarded"] | None = "dead",
+        cursor: str | None = Query(None, max_length=200),
+        limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+        _: Principal = Depends(_operator),
+    ) -> Page[DeadLetterOut]:
+        """Messages this service could not apply, newest first."""
+        q = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit + 1)
+        if status:
+            q = q.where(DeadLetter.status == status)
+        if (after := decode_int_cursor(cursor)) is not None:
+            q = q.where(DeadLetter.id < after)
+        async with get_runtime(request).db.session() as s:
+            rows = list((await s.execute(q)).scalars())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page[DeadLetterOut](
+            items=[DeadLetterOut.model_validate(r, from_attributes=True) for r in rows],
+            next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
+        )
+
+    async def _get(request: Request, dead_letter_id: int) -> DeadLetter:
+        async with get_runtime(request).db.session() as s:
+            row = await s.get(DeadLetter, dead_letter_id)
+        if row is None:
+            raise NotFound(
+                msg(f"no dead letter {dead_letter_id}", f"没有编号为 {dead_letter_id} 的死信")
+            )
+        return row
+
+    @router.get("/dead-letters/{dead_letter_id}", response_model=DeadLetterDetail)
+    async def show_dead_letter(
+        request: Request, dead_letter_id: int, _: Principal = Depends(_operator)
+    ) -> DeadLetterDetail:
+        """One dead letter with its message (headers and value)."""
+        return DeadLetterDetail.model_validate(
+            await _get(request, dead_letter_id), from_attributes=True
+        )
+
+    @router.post("/dead-letters/{dead_letter_id}/redrive", response_model=DeadLetterOut)
+    async def redrive_dead_letter(
+        request: Request, dead_letter_id: int, p: Principal = Depends(_admin)
+    ) -> DeadLetterOut:
+        """Apply the message again. Safe to repeat: the inbox makes a second
+        application change nothing. Still failing, it stays dead with the new error."""
+        row = await _get(request, dead_letter_id)
+        if row.status != "dead":
+            raise Conflict(
+                msg(
+                    f"dead letter {dead_letter_id} is {row.status}", f"该死信已处理（{row.status}）"
+                ),
+                status=row.status,
+            )
+        consumer = get_runtime(request).consumer
+        if consumer is None or consumer.group != row.consumer_group:
+            raise Conflict(
+                msg(
+                    f"this service does not consume for group {row.consumer_group}",
+                    f"本服务不处理消费组 {row.consumer_group} 的消息",
+                )
+            )
+        await consumer.redrive(dead_letter_id, p.sub)
+        return DeadLetterOut.model_validate(
+            await _get(request, dead_letter_id), from_attributes=True
+        )
+
+    @router.post("/dead-letters/{dead_letter_id}/discard", response_model=DeadLetterOut)
+    async def discard_dead_letter(
+        request: Request, dead_letter_id: int, body: DiscardIn, p: Principal = Depends(_admin)
+    ) -> DeadLetterOut:
+        """Give up on a message for good (with the reason, kept in its error)."""
+        db = get_runtime(request).db
+        async with db.transaction() as s:
+            row = await s.get(DeadLetter, dead_letter_id, with_for_update=True)
+            if row is None:
+                raise _no_such(dead_letter_id)
+            if row.status != "dead":
+                raise Conflict(
+                    msg(
+                        f"dead letter {dead_letter_id} is {row.status}",
+                        f"该死信已处理（{row.status}）",
+                    ),
+                    status=row.status,
+                )
+            row.status, row.resolved_at, row.resolved_by = "discarded", utcnow(), p.sub
+            row.error = f"{row.error}\n[discarded by {p.sub}: {body.reason}]"[:8000]
+            out = DeadLetterOut.model_validate(row, from_attributes=True)
+        return out
+
+    @router.get("/outbox", response_model=OutboxStatus)
+    async def outbox_status(request: Request, _: Principal = Depends(_operator)) -> OutboxStatus:
+        """Unsent events, the oldest one's age, and the rows that keep failing."""
+        async with get_runtime(request).db.session() as s:
+            unsent, oldest = (
+                await s.execute(
+                    select(func.count(), func.min(OutboxRow.created_at)).where(
+                        OutboxRow.sent_at.is_(None)
+                    )
+                )
+            ).one()
+            failing = (
+                await s.execute(
+                    select(
+                        OutboxRow.seq,
+                        OutboxRow.event_type,
+                        OutboxRow.key,
+                        OutboxRow.attempts,
+                        OutboxRow.last_error,
+                        OutboxRow.next_attempt_at,
+                    )
+                    .where(OutboxRow.sent_at.is_(None), OutboxRow.attempts > 0)
+                    .order_by(OutboxRow.seq)
+                    .limit(50)
+                )
+            ).all()
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=dt.UTC)
+        return OutboxStatus(
+            unsent=int(unsent or 0),
+            oldest_unsent_at=oldest,
+            oldest_unsent_age_seconds=(utcnow() - oldest).total_seconds() if oldest else None,
+            failing=[FailingRow.model_validate(r, from_attributes=True) for r in failing],
+        )
+
+    return router

@@ -1,0 +1,96 @@
+"""/supervision/alerts: heavy-pollution weather alerts and their measures."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.errors import NotFound
+from svc_common.i18n import msg
+from svc_common.service import get_db
+from svc_common.types import utcnow
+
+from supervision_svc.alerts import service
+from supervision_svc.alerts.models import Alert
+from supervision_svc.alerts.schemas import AlertIn, AlertMeasures, AlertOut
+from supervision_svc.scope import READERS, WRITERS, district_param
+from supervision_svc.settings import Settings, get_settings
+
+router = APIRouter(prefix="/supervision", tags=["alerts"])
+
+
+@router.post("/alerts", status_code=201, response_model=AlertOut)
+async def issue_alert(
+    body: AlertIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> AlertOut:
+    """Issue an alert (yellow, orange, red) for districts and a period."""
+    async with db.transaction() as s:
+        a = service.issue(s, principal, body, utcnow())
+    return service.alert_out(a)
+
+
+async def _load(
+    db: Database, principal: Principal, alert_id: str, district: str | None
+) -> tuple[Alert, list[str]]:
+    district = district_param(district)
+    async with db.session() as s:
+        a = await s.get(Alert, alert_id[:64])
+    visible = [d for d in a.districts if principal.may_act_in(d)] if a else []
+    if a is None or not visible:
+        raise NotFound(msg(f"no alert {alert_id[:64]}", f"没有预警 {alert_id[:64]}"))
+    if district is not None:
+        principal.require_district(district)
+        visible = [d for d in visible if d == district]
+    return a, visible
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertOut)
+async def get_alert(
+    alert_id: str,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> AlertOut:
+    a, _ = await _load(db, principal, alert_id, None)
+    return service.alert_out(a)
+
+
+@router.get("/alerts/{alert_id}/measures", response_model=AlertMeasures)
+async def alert_measures(
+    alert_id: str,
+    district: str | None = None,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> AlertMeasures:
+    """Every affected enterprise with its required measure and why (grade,
+    benchmark, guarantee list, 一厂一策), and the expected VOCs and NOx
+    reductions per district from permitted amounts."""
+    a, districts = await _load(db, principal, alert_id, district)
+    async with db.session() as s:
+        return await service.measures(s, a, districts, settings)
+
+
+@router.get(
+    "/alerts/{alert_id}/measures.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def alert_measures_csv(
+    alert_id: str,
+    district: str | None = None,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> Response:
+    """The measures as CSV (UTF-8 with BOM) for district teams."""
+    a, districts = await _load(db, principal, alert_id, district)
+    async with db.session() as s:
+        m = await service.measures(s, a, districts, settings)
+    name = f"alert-{a.id}-{'-'.join(districts)}.csv"
+    return Response(
+        service.to_csv(m),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,84 @@
+"""API shapes of alerts and their measures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from svc_common.districts import check_district
+from svc_common.i18n import msg
+from svc_common.types import Tonnes
+
+
+class AlertIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    level: Literal["yellow", "orange", "red"]
+    districts: list[str] = Field(min_length=1, max_length=16)
+    starts_at: AwareDatetime = Field(alias="from")
+    ends_at: AwareDatetime = Field(alias="to")
+    note: str | None = Field(None, max_length=1000)
+
+    @field_validator("districts")
+    @classmethod
+    def _districts(cls, v: list[str]) -> list[str]:
+        for d in v:
+            check_district(d)
+        if len(set(v)) != len(v):
+            raise ValueError(msg("a district appears twice", "区重复"))
+        return sorted(v)
+
+    @model_validator(mode="after")
+    def _period(self) -> AlertIn:
+        if self.ends_at <= self.starts_at:
+            raise ValueError(msg("'to' must be after 'from'", "to 须晚于 from"))
+        if self.ends_at - self.starts_at > dt.timedelta(days=31):
+            raise ValueError(msg("an alert lasts at most 31 days", "预警最长 31 天"))
+        return self
+
+
+class AlertOut(BaseModel):
+    id: str
+    level: str
+    districts: list[str]
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    note: str | None
+    issued_by: str
+    issued_at: dt.datetime
+
+
+class EnterpriseMeasure(BaseModel):
+    """What one enterprise must do during the alert, and why."""
+
+    uscc: str
+    name: str
+    district: str
+    grade: str | None
+    benchmark: str | None
+    tier: str
+    guarantee: str | None
+    plant_plan: bool
+    measure: dict[str, Any]
+    cut_percent: int
+    why: list[str]
+    permitted_vocs_t: Tonnes
+    permitted_nox_t: Tonnes
+    expected_vocs_reduction_t: Tonnes
+    expected_nox_reduction_t: Tonnes
+
+
+class DistrictReduction(BaseModel):
+    district: str
+    enterprises: int
+    expected_vocs_reduction_t: Tonnes
+    expected_nox_reduction_t: Tonnes
+
+
+class AlertMeasures(BaseModel):
+    alert: AlertOut
+    policy_effective_from: dt.date
+    grades_on: dt.date
+    items: list[EnterpriseMeasure]
+    districts: list[DistrictReduction]

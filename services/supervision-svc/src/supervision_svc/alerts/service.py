@@ -1,0 +1,204 @@
+"""Alerts and the measures they require of each affected enterprise: its
+grade and benchmark on the alert's first day, the policy table in force
+then, its per-plant plan, the guarantee list; expected reductions from the
+permitted VOCs and NOx of its permit in force."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import uuid
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common import outbox
+from svc_common.audit import record_audit
+from svc_common.auth import Principal
+from svc_common.events.schemas import supervision as ev
+from svc_common.types import kg_to_tonnes
+
+from supervision_svc.alerts.models import Alert
+from supervision_svc.alerts.schemas import (
+    AlertIn,
+    AlertMeasures,
+    AlertOut,
+    DistrictReduction,
+    EnterpriseMeasure,
+)
+from supervision_svc.calendar import local_date
+from supervision_svc.grading import rules
+from supervision_svc.grading.service import grades_on, guarantees_on, plans_for, policy_on
+from supervision_svc.registry.models import Enterprise, Permit
+from supervision_svc.registry.rules import IN_FORCE
+from supervision_svc.settings import Settings
+
+
+def alert_out(a: Alert) -> AlertOut:
+    return AlertOut(
+        id=a.id,
+        level=a.level,
+        districts=a.districts,
+        starts_at=a.starts_at,
+        ends_at=a.ends_at,
+        note=a.note,
+        issued_by=a.issued_by,
+        issued_at=a.issued_at,
+    )
+
+
+def issue(s: AsyncSession, principal: Principal, body: AlertIn, now: dt.datetime) -> Alert:
+    for d in body.districts:
+        principal.require_district(d)
+    a = Alert(
+        id=str(uuid.uuid4()),
+        level=body.level,
+        districts=body.districts,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        note=body.note,
+        issued_by=principal.sub,
+        issued_at=now,
+    )
+    s.add(a)
+    record_audit(s, principal, "alert.issue", "alert", a.id, body.model_dump(mode="json"))
+    outbox.emit(
+        s,
+        ev.AlertIssued(
+            alert_id=a.id,
+            level=body.level,
+            districts=body.districts,
+            starts_at=a.starts_at,
+            ends_at=a.ends_at,
+        ),
+    )
+    return a
+
+
+async def measures(
+    s: AsyncSession, a: Alert, districts: list[str], settings: Settings
+) -> AlertMeasures:
+    """Affected: operating enterprises of the districts with a permit in force,
+    a grade, a guarantee entry or a per-plant plan on the alert's first day."""
+    day = local_date(a.starts_at)
+    policy = await policy_on(s, day)
+    table = rules.policy_table(policy.rules)
+    grades = await grades_on(s, day, districts=districts)
+    guarantees = await guarantees_on(s, day, districts)
+    plans = await plans_for(s, a.level, districts)
+    permits: dict[str, Permit] = {}
+    q = select(Permit).where(Permit.district.in_(districts), Permit.status.in_(sorted(IN_FORCE)))
+    for p in await s.scalars(q):
+        if p.valid_to is None or p.valid_to >= day:
+            permits[p.uscc] = p
+    affected = set(permits) | set(grades) | set(guarantees) | set(plans)
+    enterprises = {
+        e.uscc: e
+        for e in await s.scalars(
+            select(Enterprise).where(
+                Enterprise.district.in_(districts), Enterprise.operating_status != "closed"
+            )
+        )
+        if e.uscc in affected
+    }
+    stop_default = settings.stop_processes_default_percent
+    items: list[EnterpriseMeasure] = []
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for uscc in sorted(enterprises):
+        e, g, gl = enterprises[uscc], grades.get(uscc), guarantees.get(uscc)
+        held = permits.get(uscc)
+        req = rules.required_measure(
+            a.level,
+            g.grade if g else None,
+            g.benchmark if g else None,
+            table,
+            plans.get(uscc),
+            (gl.reason, rules.Measure.of(gl.allowed_measure)) if gl else None,
+            stop_default,
+        )
+        cut = req.measure.share_percent(stop_default)
+        vocs_kg, nox_kg = (held.vocs_kg, held.nox_kg) if held else (0, 0)
+        if held is None:
+            req.why.append("no permit in force: no permitted amounts to reduce")
+        vocs_cut = rules.expected_reduction_kg(vocs_kg, cut, a.starts_at, a.ends_at)
+        nox_cut = rules.expected_reduction_kg(nox_kg, cut, a.starts_at, a.ends_at)
+        t = totals[e.district]
+        t[0], t[1], t[2] = t[0] + 1, t[1] + vocs_cut, t[2] + nox_cut
+        items.append(
+            EnterpriseMeasure(
+                uscc=uscc,
+                name=e.name,
+                district=e.district,
+                grade=g.grade if g else None,
+                benchmark=g.benchmark if g else None,
+                tier=req.tier,
+                guarantee=gl.reason if gl else None,
+                plant_plan=uscc in plans,
+                measure=req.measure.as_dict(),
+                cut_percent=cut,
+                why=req.why,
+                permitted_vocs_t=kg_to_tonnes(vocs_kg),
+                permitted_nox_t=kg_to_tonnes(nox_kg),
+                expected_vocs_reduction_t=kg_to_tonnes(vocs_cut),
+                expected_nox_reduction_t=kg_to_tonnes(nox_cut),
+            )
+        )
+    return AlertMeasures(
+        alert=alert_out(a),
+        policy_effective_from=policy.effective_from,
+        grades_on=day,
+        items=items,
+        districts=[
+            DistrictReduction(
+                district=d,
+                enterprises=totals[d][0],
+                expected_vocs_reduction_t=kg_to_tonnes(totals[d][1]),
+                expected_nox_reduction_t=kg_to_tonnes(totals[d][2]),
+            )
+            for d in districts
+        ],
+    )
+
+
+CSV_COLUMNS = (
+    "district",
+    "uscc",
+    "name",
+    "grade",
+    "benchmark",
+    "guarantee",
+    "plant_plan",
+    "measure",
+    "cut_percent",
+    "expected_vocs_reduction_t",
+    "expected_nox_reduction_t",
+    "why",
+)
+
+
+def to_csv(m: AlertMeasures) -> str:
+    """The measures as CSV for district teams, with a BOM so spreadsheet
+    programs read the Chinese names as UTF-8."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(CSV_COLUMNS)
+    for i in m.items:
+        measure = rules.Measure.of(i.measure).describe()
+        w.writerow(
+            [
+                i.district,
+                i.uscc,
+                i.name,
+                i.grade or "",
+                i.benchmark or "",
+                i.guarantee or "",
+                "yes" if i.plant_plan else "",
+                measure,
+                i.cut_percent,
+                f"{i.expected_vocs_reduction_t:.3f}",
+                f"{i.expected_nox_reduction_t:.3f}",
+                "; ".join(i.why),
+            ]
+        )
+    return "\ufeff" + buf.getvalue()

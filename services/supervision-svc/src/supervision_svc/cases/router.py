@@ -1,0 +1,107 @@
+"""/supervision/cases: enforcement cases (立案查处)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import and_, or_, select
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.errors import NotFound
+from svc_common.i18n import msg
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
+from svc_common.service import get_db
+from svc_common.types import utcnow
+
+from supervision_svc.cases import service
+from supervision_svc.cases.models import EnforcementCase
+from supervision_svc.cases.schemas import CaseIn, CaseOut, CloseIn, DecisionIn
+from supervision_svc.scope import READERS, WRITERS, visible_districts
+from supervision_svc.validation import cursor_position
+
+router = APIRouter(prefix="/supervision", tags=["cases"])
+
+
+@router.post("/cases", status_code=201, response_model=CaseOut)
+async def propose_case(
+    body: CaseIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> CaseOut:
+    """Open a case on a finding with its legal basis and proposed measure
+    (warning, fine in whole yuan, rectification order, permit suspension)."""
+    async with db.transaction() as s:
+        c = await service.propose(s, principal, body, utcnow())
+    return service.to_out(c)
+
+
+@router.post("/cases/{case_id}/decide", response_model=CaseOut)
+async def decide_case(
+    case_id: str,
+    body: DecisionIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> CaseOut:
+    """Approve or reject the proposal: by another officer than the proposer
+    (four eyes). An approved permit suspension is applied by permit-svc."""
+    async with db.transaction() as s:
+        c = await service.load_for_update(s, principal, case_id)
+        await service.decide(s, principal, c, body, utcnow())
+    return service.to_out(c)
+
+
+@router.post("/cases/{case_id}/close", response_model=CaseOut)
+async def close_case(
+    case_id: str,
+    body: CloseIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> CaseOut:
+    """Close a decided case once the measure is carried out or rectified (整改)."""
+    async with db.transaction() as s:
+        c = await service.load_for_update(s, principal, case_id)
+        await service.close(s, principal, c, body, utcnow())
+    return service.to_out(c)
+
+
+@router.get("/cases/{case_id}", response_model=CaseOut)
+async def get_case(
+    case_id: str,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> CaseOut:
+    async with db.session() as s:
+        c = await s.get(EnforcementCase, case_id[:64])
+    if c is None or not principal.may_act_in(c.district):
+        raise NotFound(msg(f"no case {case_id[:64]}", f"没有案件 {case_id[:64]}"))
+    return service.to_out(c)
+
+
+@router.get("/cases", response_model=Page[CaseOut])
+async def list_cases(
+    district: str | None = None,
+    status: Literal["proposed", "decided", "rejected", "closed"] | None = None,
+    cursor: str | None = Query(None, max_length=300),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> Page[CaseOut]:
+    C = EnforcementCase
+    q = select(C)
+    districts = visible_districts(principal, district)
+    if districts is not None:
+        q = q.where(C.district.in_(districts))
+    if status:
+        q = q.where(C.status == status)
+    if cursor:
+        at, last = cursor_position(cursor)
+        q = q.where(or_(C.proposed_at > at, and_(C.proposed_at == at, C.id > last)))
+    q = q.order_by(C.proposed_at, C.id).limit(limit + 1)
+    async with db.session() as s:
+        rows = list((await s.scalars(q)).all())
+    nxt = None
+    if len(rows) > limit:
+        last_row = rows[limit - 1]
+        nxt = encode_cursor([last_row.proposed_at.isoformat(), last_row.id])
+    return Page[CaseOut](items=[service.to_out(c) for c in rows[:limit]], next_cursor=nxt)

@@ -1,0 +1,79 @@
+"""API shapes of enforcement cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from svc_common.i18n import msg
+
+Measure = Literal["warning", "fine", "rectification", "permit_suspension"]
+#: The largest fine a district bureau imposes in one decision, with room: a bigger one is a typo.
+MAX_FINE_CNY = 100_000_000
+
+
+class MeasureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Measure
+    fine_cny: int | None = Field(None, ge=1, le=MAX_FINE_CNY, description="whole yuan")
+    rectify_by: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _fields(self) -> MeasureIn:
+        if (self.kind == "fine") != (self.fine_cny is not None):
+            raise ValueError(
+                msg("fine_cny is given with a fine and only then", "仅罚款须给出 fine_cny")
+            )
+        if self.kind == "rectification" and self.rectify_by is None:
+            raise ValueError(
+                msg("a rectification order needs rectify_by", "责令整改须给出 rectify_by")
+            )
+        return self
+
+
+class CaseIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    finding_id: str = Field(min_length=1, max_length=36)
+    legal_basis: str = Field(min_length=2, max_length=500)
+    facts: str = Field("", max_length=2000)
+    measure: MeasureIn
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    approve: bool
+    note: str | None = Field(None, max_length=2000)
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    note: str = Field(min_length=1, max_length=2000, description="how it was rectified")
+
+
+class CaseOut(BaseModel):
+    id: str
+    case_no: str
+    finding_id: str
+    uscc: str
+    district: str
+    legal_basis: str
+    facts: str
+    measure: str
+    fine_cny: int | None
+    rectify_by: dt.date | None
+    permit_id: str | None
+    permit_no: str | None
+    status: str
+    allowed_actions: list[str]
+    proposed_by: str
+    proposed_at: dt.datetime
+    decided_by: str | None
+    decided_at: dt.datetime | None
+    decision_note: str | None
+    closed_at: dt.datetime | None
+    closing_note: str | None

@@ -1,0 +1,214 @@
+"""/supervision/complaints: intake (single and bulk), lifecycle, reads,
+clusters ranked by attention, and /supervision/reports/complaints."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import and_, or_, select
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.errors import NotFound
+from svc_common.i18n import msg
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
+from svc_common.service import get_db
+from svc_common.types import utcnow
+from svc_common.uploads import read_upload
+
+from supervision_svc.calendar import local_date
+from supervision_svc.complaints import queries, service
+from supervision_svc.complaints.models import Complaint
+from supervision_svc.complaints.schemas import (
+    Action,
+    ActionIn,
+    Category,
+    ClusterOut,
+    ComplaintIn,
+    ComplaintOut,
+    ComplaintReceipt,
+    ComplaintReport,
+    DuplicateCheck,
+    ImportReport,
+    MatchOut,
+    Status,
+)
+from supervision_svc.scope import READERS, WRITERS, district_param, visible_districts
+from supervision_svc.settings import Settings, get_settings
+from supervision_svc.validation import cursor_position, date_range
+
+router = APIRouter(prefix="/supervision", tags=["complaints"])
+#: Intake: officers and the city centre (admin); machine clients of the WeChat
+#: and web channels use filer tokens.
+INTAKE = ("officer", "admin", "filer")
+
+
+def _not_found(complaint_id: str) -> NotFound:
+    return NotFound(msg(f"no complaint {complaint_id}", f"没有投诉 {complaint_id}"))
+
+
+@router.post("/complaints", status_code=201, response_model=ComplaintReceipt)
+async def receive_complaint(
+    body: ComplaintIn,
+    principal: Principal = Depends(require(*INTAKE)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> ComplaintReceipt:
+    """Receive a complaint: a case number, and the duplicate check (earlier
+    open complaints about the same problem, and the cluster it joins)."""
+    now = utcnow()
+    async with db.transaction() as s:
+        created = await service.receive(s, principal, body, settings, now)
+        (out,) = await queries.outs(s, principal, [created.complaint], now)
+    return ComplaintReceipt(
+        complaint=out,
+        duplicate_check=DuplicateCheck(
+            repeat=bool(created.matches),
+            cluster_id=created.complaint.cluster_id,
+            cluster_size=created.cluster_size,
+            matches=[
+                MatchOut(
+                    complaint_id=m.earlier.id,
+                    case_no=m.earlier.case_no,
+                    received_at=m.earlier.received_at,
+                    reason=m.reason,
+                    text_similarity=round(m.text_similarity, 3),
+                    distance_m=None if m.distance_m is None else round(m.distance_m),
+                )
+                for m in created.matches[:50]
+            ],
+        ),
+    )
+
+
+@router.post("/complaints:import", response_model=ImportReport)
+async def import_complaints(
+    request: Request,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> ImportReport:
+    """Bulk import (text/csv or application/x-ndjson) of complaints with their
+    history from the 12369 platform; a result per row."""
+    rows = await read_upload(request, max_rows=settings.bulk_max_rows, drop_empty_cells=True)
+    async with db.transaction() as s:
+        report = await service.import_complaints(s, principal, rows, settings, utcnow())
+    return ImportReport.model_validate(report)
+
+
+@router.get("/complaints/clusters", response_model=list[ClusterOut])
+async def rank_clusters(
+    district: str | None = None,
+    category: Category | None = None,
+    include_closed: bool = False,
+    limit: int = Query(50, ge=1, le=500),
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> list[ClusterOut]:
+    """Clusters of the same problem ranked by attention (群众关注度高的问题):
+    reports, distinct complainants and recency. Open clusters only unless
+    include_closed."""
+    now = utcnow()
+    since = now - dt.timedelta(days=settings.attention_window_days)
+    async with db.session() as s:
+        return await queries.ranked_clusters(
+            s, visible_districts(principal, district), category, include_closed, since, now, limit
+        )
+
+
+@router.get("/complaints/{complaint_id}", response_model=ComplaintOut)
+async def get_complaint(
+    complaint_id: str,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> ComplaintOut:
+    """A complaint; the complainant's contact only for the handling district's officers."""
+    async with db.session() as s:
+        c = await s.get(Complaint, complaint_id[:64])
+        if c is None or not principal.may_act_in(c.district):
+            raise _not_found(complaint_id[:64])
+        (out,) = await queries.outs(s, principal, [c], utcnow())
+    return out
+
+
+@router.get("/complaints", response_model=Page[ComplaintOut])
+async def list_complaints(
+    district: str | None = None,
+    status: Status | None = None,
+    category: Category | None = None,
+    overdue: bool = False,
+    cluster_id: str | None = Query(None, max_length=36),
+    cursor: str | None = Query(None, max_length=300),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> Page[ComplaintOut]:
+    """Oldest first. overdue=true: open complaints past their statutory clock now."""
+    now = utcnow()
+    q = select(Complaint)
+    districts = visible_districts(principal, district)
+    if districts is not None:
+        q = q.where(Complaint.district.in_(districts))
+    if status:
+        q = q.where(Complaint.status == status)
+    if category:
+        q = q.where(Complaint.category == category)
+    if cluster_id:
+        q = q.where(Complaint.cluster_id == cluster_id)
+    if overdue:
+        q = q.where(service.overdue_condition(now))
+    if cursor:
+        at, last = cursor_position(cursor)
+        q = q.where(
+            or_(Complaint.created_at > at, and_(Complaint.created_at == at, Complaint.id > last))
+        )
+    q = q.order_by(Complaint.created_at, Complaint.id).limit(limit + 1)
+    async with db.session() as s:
+        rows = list((await s.scalars(q)).all())
+        items = await queries.outs(s, principal, rows[:limit], now)
+    nxt = None
+    if len(rows) > limit:
+        last_row = rows[limit - 1]
+        nxt = encode_cursor([last_row.created_at.isoformat(), last_row.id])
+    return Page[ComplaintOut](items=items, next_cursor=nxt)
+
+
+@router.post("/complaints/{complaint_id}/{action}", response_model=ComplaintOut)
+async def act_on_complaint(
+    complaint_id: str,
+    action: Action,
+    body: ActionIn | None = None,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> ComplaintOut:
+    """accept | reject (reason) | assign (officer) | reply (reply) | close
+    (outcome, note) | reopen (reason), by an officer of the district or an admin."""
+    now = utcnow()
+    async with db.transaction() as s:
+        c = await service.load_for_update(s, complaint_id[:64])
+        if not principal.may_act_in(c.district):
+            raise _not_found(c.id)
+        await service.act(s, principal, c, action, body or ActionIn(), settings, now)
+        (out,) = await queries.outs(s, principal, [c], now)
+    return out
+
+
+@router.get("/reports/complaints", response_model=ComplaintReport)
+async def complaints_report(
+    district: str | None = None,
+    from_: dt.date | None = Query(None, alias="from"),
+    to: dt.date | None = None,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> ComplaintReport:
+    """Accepted (有效投诉受理), closed (办结), closure rate (办结率, one decimal,
+    half up), overdue, repeated reports, by category. Dates are Asia/Shanghai;
+    the default period is this year up to today (今年以来)."""
+    today = local_date(utcnow())
+    start, end = from_ or today.replace(month=1, day=1), to or today
+    date_range(start, end)
+    districts = visible_districts(principal, district)
+    async with db.session() as s:
+        return await queries.complaint_report(s, districts, district_param(district), start, end)

@@ -1,0 +1,281 @@
+"""API shapes of complaints (信访投诉)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from svc_common.districts import DistrictCode
+from svc_common.i18n import msg
+
+from supervision_svc.validation import USCC
+
+Channel = Literal["hotline", "wechat", "web", "letter", "visit"]
+Category = Literal["air", "odor", "noise", "water", "waste", "soil", "radiation", "other"]
+Outcome = Literal["substantiated", "not_substantiated", "referred"]
+Status = Literal["received", "accepted", "assigned", "replied", "closed", "rejected"]
+Action = Literal["accept", "reject", "assign", "reply", "close", "reopen"]
+
+PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,24}$")
+#: Tianjin and its surroundings, with room to spare: a point far outside is a typo.
+LAT_RANGE = (Decimal("36"), Decimal("42"))
+LNG_RANGE = (Decimal("114"), Decimal("121"))
+
+
+class ContactIn(BaseModel):
+    """The complainant's personal data (may be anonymous)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    name: str | None = Field(None, max_length=50)
+    phone: str | None = Field(None, max_length=30)
+    wants_reply: bool = True
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        if v is not None and not PHONE.match(v):
+            raise ValueError(msg("is not a phone number", "不是电话号码"))
+        return v
+
+
+class ContactOut(BaseModel):
+    name: str | None
+    phone: str | None
+    wants_reply: bool
+
+
+def _coordinate(v: Decimal | None, bounds: tuple[Decimal, Decimal], what: str) -> Decimal | None:
+    if v is None:
+        return None
+    if not v.is_finite() or not bounds[0] <= v <= bounds[1]:
+        raise ValueError(
+            msg(
+                f"{what} must be between {bounds[0]} and {bounds[1]} (the Tianjin area)",
+                f"{what}应在 {bounds[0]} 与 {bounds[1]} 之间（天津范围）",
+            )
+        )
+    if v != v.quantize(Decimal("0.000001")):
+        raise ValueError(msg("at most 6 decimals", "最多 6 位小数"))
+    return v
+
+
+class ComplaintIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    channel: Channel
+    received_at: AwareDatetime
+    district: DistrictCode
+    address: str = Field(min_length=1, max_length=300)
+    lng: Decimal | None = Field(None, description="WGS-84 longitude, ≤ 6 decimals")
+    lat: Decimal | None = Field(None, description="WGS-84 latitude, ≤ 6 decimals")
+    category: Category
+    description: str = Field(min_length=2, max_length=2000)
+    uscc: USCC | None = Field(None, description="the enterprise complained about, if known")
+    complainant: ContactIn = Field(default_factory=ContactIn)
+
+    @field_validator("lat")
+    @classmethod
+    def _lat(cls, v: Decimal | None) -> Decimal | None:
+        return _coordinate(v, LAT_RANGE, "lat")
+
+    @field_validator("lng")
+    @classmethod
+    def _lng(cls, v: Decimal | None) -> Decimal | None:
+        return _coordinate(v, LNG_RANGE, "lng")
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> ComplaintIn:
+        if (self.lat is None) != (self.lng is None):
+            raise ValueError(
+                msg("give both lat and lng or neither", "lat 与 lng 须同时给出或都不给")
+            )
+        return self
+
+
+class ActionIn(BaseModel):
+    """What an action needs: reject → reason; assign → officer; reply → reply;
+    close → outcome (+ note); reopen → reason."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    reason: str | None = Field(None, min_length=1, max_length=500)
+    officer: str | None = Field(None, min_length=1, max_length=100)
+    reply: str | None = Field(None, min_length=1, max_length=2000)
+    outcome: Outcome | None = None
+    note: str | None = Field(None, max_length=2000)
+
+
+class ComplaintOut(BaseModel):
+    id: str
+    case_no: str
+    channel: str
+    received_at: dt.datetime
+    district: str
+    address: str
+    lng: Decimal | None
+    lat: Decimal | None
+    category: str
+    description: str
+    uscc: str | None
+    status: str
+    allowed_actions: list[str]
+    first_responsible: str | None
+    assigned_to: str | None
+    accept_due: dt.datetime
+    accepted_at: dt.datetime | None
+    close_due: dt.datetime | None
+    overdue: bool
+    rejected_reason: str | None
+    reply: str | None
+    replied_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    outcome: str | None
+    outcome_note: str | None
+    reopen_count: int
+    cluster_id: str
+    repeat: bool
+    #: Present only for an officer of the handling district.
+    complainant: ContactOut | None = None
+
+
+class MatchOut(BaseModel):
+    complaint_id: str
+    case_no: str
+    received_at: dt.datetime
+    reason: Literal["same_enterprise", "same_place_similar_text", "very_similar_text"]
+    text_similarity: float
+    distance_m: int | None
+
+
+class DuplicateCheck(BaseModel):
+    """The earlier open complaints about the same problem, and the cluster."""
+
+    repeat: bool
+    cluster_id: str
+    cluster_size: int
+    matches: list[MatchOut]
+
+
+class ComplaintReceipt(BaseModel):
+    complaint: ComplaintOut
+    duplicate_check: DuplicateCheck
+
+
+class ClusterOut(BaseModel):
+    id: str
+    district: str
+    category: str
+    uscc: str | None
+    reports: int
+    complainants: int
+    open_reports: int
+    first_received_at: dt.datetime
+    last_received_at: dt.datetime
+    attention: float
+    summary: str
+
+
+class CategoryFigures(BaseModel):
+    category: str
+    received: int
+    accepted: int
+    closed: int
+    repeated: int
+
+
+class ComplaintReport(BaseModel):
+    """受理 / 办结 / 办结率 for a period (Asia/Shanghai dates, inclusive)."""
+
+    district: str | None
+    from_: dt.date = Field(serialization_alias="from")
+    to: dt.date
+    received: int
+    rejected: int
+    accepted: int
+    closed: int
+    closure_rate_percent: Decimal | None
+    overdue: int
+    repeated: int
+    by_category: list[CategoryFigures]
+
+
+class ImportedComplaint(BaseModel):
+    """A row of a bulk import of complaints from the 12369 platform: its
+    history up to now (status and the times it reached it)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    channel: Channel
+    received_at: AwareDatetime
+    district: DistrictCode
+    address: str = Field(min_length=1, max_length=300)
+    category: Category
+    description: str = Field(min_length=2, max_length=2000)
+    uscc: USCC | None = None
+    status: Literal["received", "accepted", "closed", "rejected"] = "received"
+    accepted_at: AwareDatetime | None = None
+    closed_at: AwareDatetime | None = None
+    outcome: Outcome | None = None
+    rejected_reason: str | None = Field(None, min_length=1, max_length=500)
+    complainant_name: str | None = Field(None, max_length=50)
+    complainant_phone: str | None = Field(None, max_length=30)
+
+    @field_validator("complainant_phone")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        if v is not None and not PHONE.match(v):
+            raise ValueError(msg("is not a phone number", "不是电话号码"))
+        return v
+
+    @model_validator(mode="after")
+    def _history(self) -> ImportedComplaint:
+        if self.status in ("accepted", "closed") and self.accepted_at is None:
+            raise ValueError(msg("accepted_at is required", "须给出 accepted_at"))
+        if self.accepted_at and self.accepted_at < self.received_at:
+            raise ValueError(
+                msg("accepted_at is before received_at", "accepted_at 早于 received_at")
+            )
+        if self.status == "closed":
+            if self.closed_at is None or self.outcome is None:
+                raise ValueError(
+                    msg(
+                        "a closed complaint needs closed_at and outcome",
+                        "已办结须给出 closed_at 与 outcome",
+                    )
+                )
+            if self.accepted_at and self.closed_at < self.accepted_at:
+                raise ValueError(
+                    msg("closed_at is before accepted_at", "closed_at 早于 accepted_at")
+                )
+        elif self.closed_at is not None or self.outcome is not None:
+            raise ValueError(
+                msg(
+                    "closed_at and outcome belong to closed complaints",
+                    "仅已办结可给 closed_at 与 outcome",
+                )
+            )
+        if self.status == "rejected" and not self.rejected_reason:
+            raise ValueError(
+                msg("a rejected complaint needs rejected_reason", "不予受理须给出理由")
+            )
+        return self
+
+
+class ImportRow(BaseModel):
+    row: int
+    result: Literal["created", "error"]
+    complaint_id: str | None = None
+    case_no: str | None = None
+    repeat: bool | None = None
+    errors: list[dict[str, str]] = []
+
+
+class ImportReport(BaseModel):
+    received: int
+    created: int
+    failed: int
+    rows: list[ImportRow]

@@ -1,0 +1,136 @@
+"""/supervision/demands and /supervision/reports/demands."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import and_, or_, select
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
+from svc_common.service import get_db
+from svc_common.types import utcnow
+from svc_common.uploads import read_upload
+
+from supervision_svc.calendar import local_date
+from supervision_svc.demands import service
+from supervision_svc.demands.models import Demand
+from supervision_svc.demands.schemas import DemandIn, DemandOut, DemandReport, ProgressIn
+from supervision_svc.scope import READERS, WRITERS, district_param, visible_districts
+from supervision_svc.settings import Settings, get_settings
+from supervision_svc.validation import cursor_position
+
+router = APIRouter(prefix="/supervision", tags=["demands"])
+
+
+class DoneIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    note: str | None = Field(None, max_length=2000)
+
+
+class DemandImportReport(BaseModel):
+    received: int
+    created: int
+    failed: int
+    rows: list[dict[str, Any]]
+
+
+@router.post("/demands", status_code=201, response_model=DemandOut)
+async def create_demand(
+    body: DemandIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> DemandOut:
+    now = utcnow()
+    async with db.transaction() as s:
+        d = await service.create(s, principal, body, now)
+    return service.to_out(d, now)
+
+
+@router.post("/demands:import", response_model=DemandImportReport)
+async def import_demands(
+    request: Request,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> DemandImportReport:
+    """Bulk import (CSV or JSON lines) of the list as it stands; a result per row."""
+    rows = await read_upload(request, max_rows=settings.bulk_max_rows, drop_empty_cells=True)
+    async with db.transaction() as s:
+        out = await service.import_demands(s, principal, rows, utcnow())
+    return DemandImportReport.model_validate(out)
+
+
+@router.patch("/demands/{demand_id}", response_model=DemandOut)
+async def record_progress(
+    demand_id: str,
+    body: ProgressIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> DemandOut:
+    """Progress (办理进展), owner or deadline of an open item."""
+    now = utcnow()
+    async with db.transaction() as s:
+        d = await service.load_for_update(s, principal, demand_id)
+        service.progress(s, principal, d, body, now)
+    return service.to_out(d, now)
+
+
+@router.post("/demands/{demand_id}/done", response_model=DemandOut)
+async def complete_demand(
+    demand_id: str,
+    body: DoneIn | None = None,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> DemandOut:
+    now = utcnow()
+    async with db.transaction() as s:
+        d = await service.load_for_update(s, principal, demand_id)
+        service.complete(s, principal, d, body.note if body else None, now)
+    return service.to_out(d, now)
+
+
+@router.get("/demands", response_model=Page[DemandOut])
+async def list_demands(
+    district: str | None = None,
+    status: Literal["open", "done"] | None = None,
+    overdue: bool = False,
+    cursor: str | None = Query(None, max_length=300),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> Page[DemandOut]:
+    now = utcnow()
+    q = select(Demand)
+    districts = visible_districts(principal, district)
+    if districts is not None:
+        q = q.where(Demand.district.in_(districts))
+    if status:
+        q = q.where(Demand.status == status)
+    if overdue:
+        q = q.where(Demand.status == "open", Demand.deadline < local_date(now))
+    if cursor:
+        at, last = cursor_position(cursor)
+        q = q.where(or_(Demand.created_at > at, and_(Demand.created_at == at, Demand.id > last)))
+    q = q.order_by(Demand.created_at, Demand.id).limit(limit + 1)
+    async with db.session() as s:
+        rows = list((await s.scalars(q)).all())
+    nxt = None
+    if len(rows) > limit:
+        last_row = rows[limit - 1]
+        nxt = encode_cursor([last_row.created_at.isoformat(), last_row.id])
+    return Page[DemandOut](items=[service.to_out(d, now) for d in rows[:limit]], next_cursor=nxt)
+
+
+@router.get("/reports/demands", response_model=DemandReport)
+async def demands_report(
+    district: str | None = None,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> DemandReport:
+    """Total / done / in progress (318 / 271 / 47 in the seed) and overdue."""
+    districts = visible_districts(principal, district)
+    async with db.session() as s:
+        return await service.report(s, districts, district_param(district), utcnow())

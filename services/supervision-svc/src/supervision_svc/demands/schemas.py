@@ -1,0 +1,64 @@
+"""API shapes of the demands list."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from svc_common.districts import DistrictCode
+
+Source = Literal["visit", "inspection", "complaint", "other"]
+
+
+class DemandIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    district: DistrictCode
+    title: str = Field(min_length=1, max_length=200)
+    detail: str = Field("", max_length=2000)
+    source: Source
+    source_ref: str | None = Field(None, max_length=100, description="complaint case no. etc.")
+    owner: str = Field(min_length=1, max_length=100, description="责任人")
+    deadline: dt.date
+    progress_percent: int = Field(0, ge=0, le=100)
+    progress_note: str | None = Field(None, max_length=2000)
+    #: Only for an import of the list as it stands: items already done.
+    status: Literal["open", "done"] = "open"
+
+
+class ProgressIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    progress_percent: int | None = Field(None, ge=0, le=100)
+    progress_note: str | None = Field(None, max_length=2000)
+    owner: str | None = Field(None, min_length=1, max_length=100)
+    deadline: dt.date | None = None
+
+
+class DemandOut(BaseModel):
+    id: str
+    district: str
+    title: str
+    detail: str
+    source: str
+    source_ref: str | None
+    owner: str
+    deadline: dt.date
+    progress_percent: int
+    progress_note: str | None
+    status: str
+    overdue: bool
+    done_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class DemandReport(BaseModel):
+    """汇集 / 已完成 / 稳步推进中 (total / done / in progress), and overdue."""
+
+    district: str | None
+    total: int
+    done: int
+    in_progress: int
+    overdue: int

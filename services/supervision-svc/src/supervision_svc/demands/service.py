@@ -1,0 +1,190 @@
+"""Demands list: creation (single and bulk), progress, completion, the sweep
+marking items past their deadline, the report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.audit import SYSTEM, record_audit
+from svc_common.auth import Principal
+from svc_common.db import Database
+from svc_common.errors import IllegalTransition, NotFound, field_error, validation_errors
+from svc_common.i18n import msg
+from svc_common.uploads import RawRow
+
+from supervision_svc.calendar import end_of_day, local_date
+from supervision_svc.demands.models import Demand
+from supervision_svc.demands.schemas import DemandIn, DemandOut, DemandReport, ProgressIn
+
+
+def is_overdue(d: Demand, now: dt.datetime) -> bool:
+    return d.status == "open" and now >= end_of_day(d.deadline)
+
+
+def to_out(d: Demand, now: dt.datetime) -> DemandOut:
+    return DemandOut(
+        id=d.id,
+        district=d.district,
+        title=d.title,
+        detail=d.detail,
+        source=d.source,
+        source_ref=d.source_ref,
+        owner=d.owner,
+        deadline=d.deadline,
+        progress_percent=d.progress_percent,
+        progress_note=d.progress_note,
+        status=d.status,
+        overdue=is_overdue(d, now),
+        done_at=d.done_at,
+        created_at=d.created_at,
+        updated_at=d.updated_at,
+    )
+
+
+def new_demand(principal: Principal, body: DemandIn, now: dt.datetime) -> Demand:
+    done = body.status == "done"
+    return Demand(
+        id=str(uuid.uuid4()),
+        **body.model_dump(exclude={"progress_percent", "status"}),
+        progress_percent=100 if done else body.progress_percent,
+        status=body.status,
+        done_at=now if done else None,
+        created_by=principal.sub,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def create(s: AsyncSession, principal: Principal, body: DemandIn, now: dt.datetime) -> Demand:
+    principal.require_district(body.district)
+    d = new_demand(principal, body, now)
+    s.add(d)
+    record_audit(s, principal, "demand.create", "demand", d.id, body.model_dump(mode="json"))
+    return d
+
+
+async def import_demands(
+    s: AsyncSession, principal: Principal, rows: list[RawRow], now: dt.datetime
+) -> dict[str, Any]:
+    results: list[dict[str, Any]] = []
+    created = 0
+    for raw in rows:
+        errors: list[dict[str, Any]] = []
+        if raw.data is None:
+            errors = [{"field": "row", "message": raw.error or "unreadable"}]
+        else:
+            try:
+                body = DemandIn.model_validate(raw.data)
+            except ValidationError as exc:
+                errors = [e.model_dump(exclude_none=True) for e in validation_errors(exc.errors())]
+            else:
+                if not principal.may_act_in(body.district):
+                    errors = [
+                        {
+                            "field": "district",
+                            "message": msg("is not one of your districts", "不是您所辖的区"),
+                        }
+                    ]
+        if errors:
+            results.append({"row": raw.row, "result": "error", "errors": errors})
+            continue
+        d = new_demand(principal, body, now)
+        s.add(d)
+        created += 1
+        results.append({"row": raw.row, "result": "created", "id": d.id, "errors": []})
+    record_audit(
+        s,
+        principal,
+        "demand.import",
+        "demand_import",
+        str(uuid.uuid4()),
+        {"received": len(rows), "created": created},
+    )
+    return {
+        "received": len(rows),
+        "created": created,
+        "failed": len(rows) - created,
+        "rows": results,
+    }
+
+
+async def load_for_update(s: AsyncSession, principal: Principal, demand_id: str) -> Demand:
+    d = (
+        await s.scalars(select(Demand).where(Demand.id == demand_id[:64]).with_for_update())
+    ).one_or_none()
+    if d is None or not principal.may_act_in(d.district):
+        raise NotFound(msg(f"no demand {demand_id[:64]}", f"没有诉求事项 {demand_id[:64]}"))
+    return d
+
+
+def progress(
+    s: AsyncSession, principal: Principal, d: Demand, body: ProgressIn, now: dt.datetime
+) -> None:
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if not changes:
+        raise field_error("body", msg("names nothing to change", "没有要修改的内容"))
+    if d.status != "open":
+        raise IllegalTransition("demand", d.status, "progress", [])
+    for k, v in changes.items():
+        setattr(d, k, v)
+    d.updated_at = now
+    record_audit(
+        s, principal, "demand.progress", "demand", d.id, {k: str(v) for k, v in changes.items()}
+    )
+
+
+def complete(
+    s: AsyncSession, principal: Principal, d: Demand, note: str | None, now: dt.datetime
+) -> None:
+    if d.status != "open":
+        raise IllegalTransition("demand", d.status, "done", [])
+    d.status, d.done_at, d.progress_percent, d.updated_at = "done", now, 100, now
+    if note:
+        d.progress_note = note
+    if now >= end_of_day(d.deadline) and d.overdue_at is None:
+        d.overdue_at = end_of_day(d.deadline)
+    record_audit(s, principal, "demand.done", "demand", d.id, {"note": note})
+
+
+async def mark_overdue(db: Database, now: dt.datetime) -> int:
+    """The sweeper: record when an open item passed its deadline."""
+    # The deadline is a Beijing date: past it once that day has ended there.
+    last_past_day = local_date(now) - dt.timedelta(days=1)
+    async with db.transaction() as s:
+        result = await s.execute(
+            update(Demand)
+            .where(
+                Demand.status == "open",
+                Demand.overdue_at.is_(None),
+                Demand.deadline <= last_past_day,
+            )
+            .values(overdue_at=now)
+        )
+        n = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if n:
+            record_audit(s, SYSTEM, "demand.mark_overdue", "demand", "*", {"marked": n})
+    return n
+
+
+async def report(
+    s: AsyncSession, districts: list[str] | None, district: str | None, now: dt.datetime
+) -> DemandReport:
+    today = local_date(now)
+    q = select(
+        func.count(),
+        func.coalesce(func.sum(case((Demand.status == "done", 1), else_=0)), 0),
+        func.coalesce(
+            func.sum(case(((Demand.status == "open") & (Demand.deadline < today), 1), else_=0)), 0
+        ),
+    )
+    if districts is not None:
+        q = q.where(Demand.district.in_(districts))
+    total, done, overdue = (int(x) for x in (await s.execute(q)).one())
+    return DemandReport(
+        district=district, total=total, done=done, in_progress=total - done, overdue=overdue
+    )

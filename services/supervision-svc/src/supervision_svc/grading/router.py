@@ -1,0 +1,209 @@
+"""/supervision/grades, /supervision/guarantee-list, /supervision/plant-plans
+and /supervision/emergency-policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy import select
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
+from svc_common.service import get_db
+from svc_common.types import utcnow
+
+from supervision_svc.calendar import local_date
+from supervision_svc.grading import service
+from supervision_svc.grading.models import PlantPlan
+from supervision_svc.grading.schemas import (
+    Grade,
+    GradeHistory,
+    GradeIn,
+    GradeOut,
+    GuaranteeIn,
+    GuaranteeOut,
+    PlantPlanIn,
+    PlantPlanOut,
+    PolicyIn,
+    PolicyOut,
+)
+from supervision_svc.registry.models import Enterprise
+from supervision_svc.scope import READERS, WRITERS, visible_districts
+from supervision_svc.validation import cursor_str, uscc_param
+
+router = APIRouter(prefix="/supervision", tags=["grading"])
+
+
+@router.put("/grades/{uscc}", response_model=GradeOut)
+async def set_grade(
+    uscc: str,
+    body: GradeIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> GradeOut:
+    """Grade an enterprise (A, B, C, D or leading; national or Tianjin
+    benchmark); earlier gradings stay in its history."""
+    async with db.transaction() as s:
+        return await service.set_grade(s, principal, uscc_param(uscc), body, utcnow())
+
+
+@router.get("/grades/{uscc}", response_model=GradeHistory)
+async def grade_history(
+    uscc: str,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> GradeHistory:
+    uscc = uscc_param(uscc)
+    today = local_date(utcnow())
+    async with db.session() as s:
+        e = await service.known_enterprise(s, principal, uscc)
+        history = await service.grade_history(s, uscc)
+        current = (await service.grades_on(s, today, usccs=[uscc])).get(uscc)
+    return GradeHistory(
+        uscc=uscc,
+        current=service.grade_out(current, e.name) if current else None,
+        history=[service.grade_out(g, e.name) for g in history],
+    )
+
+
+@router.get("/grades", response_model=Page[GradeOut])
+async def list_grades(
+    district: str | None = None,
+    grade: Grade | None = None,
+    on: dt.date | None = Query(None, description="Asia/Shanghai date; default today"),
+    cursor: str | None = Query(None, max_length=300),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> Page[GradeOut]:
+    """Enterprises' grades in force on a date, by USCC."""
+    districts = visible_districts(principal, district)
+    day = on or local_date(utcnow())
+    after = cursor_str(cursor) if cursor else ""
+    async with db.session() as s:
+        grades = await service.grades_on(s, day, districts=districts)
+        chosen = sorted(
+            (g for u, g in grades.items() if u > after and (grade is None or g.grade == grade)),
+            key=lambda g: g.uscc,
+        )
+        page = chosen[:limit]
+        names = dict(
+            (
+                await s.execute(
+                    select(Enterprise.uscc, Enterprise.name).where(
+                        Enterprise.uscc.in_([g.uscc for g in page])
+                    )
+                )
+            ).all()
+        )
+    return Page[GradeOut](
+        items=[service.grade_out(g, names.get(g.uscc, "")) for g in page],
+        next_cursor=encode_cursor(page[-1].uscc) if len(chosen) > limit else None,
+    )
+
+
+@router.put("/guarantee-list/{uscc}", response_model=GuaranteeOut)
+async def put_guarantee(
+    uscc: str,
+    body: GuaranteeIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> GuaranteeOut:
+    """Put an enterprise on the guarantee list (保障性清单) with the most it
+    may be asked to do in an alert."""
+    async with db.transaction() as s:
+        return await service.put_guarantee(s, principal, uscc_param(uscc), body, utcnow())
+
+
+@router.delete("/guarantee-list/{uscc}", status_code=204)
+async def remove_guarantee(
+    uscc: str,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> Response:
+    async with db.transaction() as s:
+        await service.remove_guarantee(s, principal, uscc_param(uscc), utcnow())
+    return Response(status_code=204)
+
+
+@router.get("/guarantee-list", response_model=list[GuaranteeOut])
+async def list_guarantees(
+    district: str | None = None,
+    on: dt.date | None = None,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> list[GuaranteeOut]:
+    districts = visible_districts(principal, district)
+    day = on or local_date(utcnow())
+    async with db.session() as s:
+        entries = await service.guarantees_on(s, day, districts)
+        names = dict(
+            (
+                await s.execute(
+                    select(Enterprise.uscc, Enterprise.name).where(
+                        Enterprise.uscc.in_(list(entries))
+                    )
+                )
+            ).all()
+        )
+    return [service.guarantee_out(g, names.get(u, "")) for u, g in sorted(entries.items())]
+
+
+def _plan_out(p: PlantPlan) -> PlantPlanOut:
+    return PlantPlanOut(
+        uscc=p.uscc, level=p.level, measure=p.measure, note=p.note, set_by=p.set_by, set_at=p.set_at
+    )
+
+
+@router.put("/plant-plans/{uscc}", response_model=PlantPlanOut)
+async def put_plant_plan(
+    uscc: str,
+    body: PlantPlanIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> PlantPlanOut:
+    """Record an enterprise's own measure at an alert level (一厂一策)."""
+    async with db.transaction() as s:
+        p = await service.put_plan(s, principal, uscc_param(uscc), body, utcnow())
+    return _plan_out(p)
+
+
+@router.get("/plant-plans/{uscc}", response_model=list[PlantPlanOut])
+async def get_plant_plans(
+    uscc: str,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> list[PlantPlanOut]:
+    uscc = uscc_param(uscc)
+    async with db.session() as s:
+        await service.known_enterprise(s, principal, uscc)
+        plans = await s.scalars(select(PlantPlan).where(PlantPlan.uscc == uscc))
+        return [_plan_out(p) for p in sorted(plans, key=lambda p: p.level)]
+
+
+def _policy_out(p: object) -> PolicyOut:
+    return PolicyOut.model_validate(p, from_attributes=True)
+
+
+@router.put("/emergency-policy", response_model=PolicyOut)
+async def set_policy(
+    body: PolicyIn,
+    principal: Principal = Depends(require("admin")),
+    db: Database = Depends(get_db),
+) -> PolicyOut:
+    """A new version of the emergency policy table, in force from
+    `effective_from` (the version of the same date is replaced)."""
+    async with db.transaction() as s:
+        return _policy_out(await service.set_policy(s, principal, body, utcnow()))
+
+
+@router.get("/emergency-policy", response_model=PolicyOut)
+async def get_policy(
+    on: dt.date | None = None,
+    _: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> PolicyOut:
+    """The table in force on a date (default: today)."""
+    async with db.session() as s:
+        return _policy_out(await service.policy_on(s, on or local_date(utcnow())))

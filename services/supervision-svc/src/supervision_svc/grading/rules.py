@@ -1,0 +1,187 @@
+"""Pure rules of heavy-pollution weather measures (重污染天气应急减排):
+the tier an enterprise falls in, the measure it is required to take and why,
+and the reduction that measure is expected to bring.
+
+Resolution order: the policy table's measure for the alert level and the
+enterprise's tier (a benchmark outranks its grade: 达到国家标杆 … 不停产、
+不限产; 达到天津市标杆 … 少减产、少限产); a per-plant plan (一厂一策) for
+that level replaces it; the guarantee list (保障性清单) then caps it at its
+allowed measure (不限产或少限产), never making it stricter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Literal
+
+Level = Literal["yellow", "orange", "red"]
+LEVELS: tuple[str, ...] = ("yellow", "orange", "red")
+TIERS: tuple[str, ...] = (
+    "benchmark_national",
+    "benchmark_tianjin",
+    "leading",
+    "A",
+    "B",
+    "C",
+    "D",
+    "ungraded",
+)
+KINDS: tuple[str, ...] = ("none", "reduce", "stop_processes", "stop")
+SECONDS_PER_YEAR = 365 * 86400
+
+
+@dataclass(frozen=True)
+class Measure:
+    """none | reduce by `percent` | stop the listed processes (cutting
+    `percent` of emissions if known) | stop."""
+
+    kind: str
+    percent: int | None = None
+    processes: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Measure:
+        return cls(data["kind"], data.get("percent"), tuple(data.get("processes") or ()))
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.percent is not None:
+            out["percent"] = self.percent
+        if self.processes:
+            out["processes"] = list(self.processes)
+        return out
+
+    def share_percent(self, stop_processes_default: int) -> int:
+        """The share of emissions the measure cuts."""
+        if self.kind == "none":
+            return 0
+        if self.kind == "stop":
+            return 100
+        if self.kind == "reduce":
+            return self.percent or 0
+        return self.percent or stop_processes_default
+
+    def severity(self, stop_processes_default: int) -> tuple[int, int]:
+        return (KINDS.index(self.kind), self.share_percent(stop_processes_default))
+
+    def describe(self) -> str:
+        if self.kind == "reduce":
+            return f"reduce {self.percent}%"
+        if self.kind == "stop_processes":
+            listed = ", ".join(self.processes) or "listed processes"
+            return f"stop {listed}"
+        return self.kind
+
+
+def tier_of(grade: str | None, benchmark: str | None) -> str:
+    if benchmark == "national":
+        return "benchmark_national"
+    if benchmark == "tianjin":
+        return "benchmark_tianjin"
+    return grade if grade in TIERS else "ungraded"
+
+
+@dataclass(frozen=True)
+class Required:
+    measure: Measure
+    tier: str
+    why: list[str]
+
+
+def required_measure(
+    level: str,
+    grade: str | None,
+    benchmark: str | None,
+    policy: dict[tuple[str, str], Measure],
+    plan: Measure | None = None,
+    guarantee: tuple[str, Measure] | None = None,
+    stop_processes_default: int = 50,
+) -> Required:
+    """The measure an enterprise must take at alert `level`, and why."""
+    tier = tier_of(grade, benchmark)
+    measure = policy[(level, tier)]
+    graded = f"grade {grade}" if grade else "no grade"
+    if benchmark and benchmark != "none":
+        graded += f", {benchmark} benchmark"
+    why = [f"{graded} → tier {tier}: policy at {level} requires {measure.describe()}"]
+    if plan is not None:
+        measure = plan
+        why.append(f"per-plant plan (一厂一策) at {level}: {plan.describe()}")
+    if guarantee is not None:
+        reason, allowed = guarantee
+        if allowed.severity(stop_processes_default) < measure.severity(stop_processes_default):
+            measure = allowed
+            why.append(f"guarantee list ({reason}): at most {allowed.describe()}")
+        else:
+            why.append(f"guarantee list ({reason}): allows {allowed.describe()}, no easing needed")
+    return Required(measure, tier, why)
+
+
+def expected_reduction_kg(
+    permitted_kg_per_year: int, share_percent: int, starts: dt.datetime, ends: dt.datetime
+) -> int:
+    """Permitted annual amount × the share cut × the alert's share of a year,
+    in whole kilograms (rounded half up), computed exactly."""
+    seconds = max(0, int((ends - starts).total_seconds()))
+    exact = Fraction(permitted_kg_per_year * share_percent * seconds, 100 * SECONDS_PER_YEAR)
+    return int(exact + Fraction(1, 2)) if exact else 0
+
+
+#: The table shipped as the first version (effective 2020-01-01), so measures
+#: can be computed before an administrator sets the bureau's own: benchmarks
+#: and leading enterprises keep producing; Tianjin benchmarks cut less;
+#: lower grades cut more; D stops.
+DEFAULT_POLICY: dict[str, dict[str, dict[str, Any]]] = {
+    "benchmark_national": {lv: {"kind": "none"} for lv in LEVELS},
+    "leading": {lv: {"kind": "none"} for lv in LEVELS},
+    "benchmark_tianjin": {
+        "yellow": {"kind": "none"},
+        "orange": {"kind": "reduce", "percent": 10},
+        "red": {"kind": "reduce", "percent": 20},
+    },
+    "A": {
+        "yellow": {"kind": "none"},
+        "orange": {"kind": "reduce", "percent": 10},
+        "red": {"kind": "reduce", "percent": 20},
+    },
+    "B": {
+        "yellow": {"kind": "reduce", "percent": 10},
+        "orange": {"kind": "reduce", "percent": 20},
+        "red": {"kind": "reduce", "percent": 30},
+    },
+    "C": {
+        "yellow": {"kind": "reduce", "percent": 20},
+        "orange": {"kind": "reduce", "percent": 30},
+        "red": {"kind": "reduce", "percent": 50},
+    },
+    "D": {
+        "yellow": {"kind": "stop_processes", "processes": ["涉VOCs排放工序"], "percent": 50},
+        "orange": {"kind": "stop"},
+        "red": {"kind": "stop"},
+    },
+    "ungraded": {
+        "yellow": {"kind": "reduce", "percent": 20},
+        "orange": {"kind": "reduce", "percent": 30},
+        "red": {"kind": "stop_processes", "processes": ["涉VOCs排放工序"], "percent": 50},
+    },
+}
+DEFAULT_POLICY_FROM = dt.date(2020, 1, 1)
+
+
+def default_rules() -> list[dict[str, Any]]:
+    return [
+        {"level": lv, "tier": tier, "measure": DEFAULT_POLICY[tier][lv]}
+        for tier in TIERS
+        for lv in LEVELS
+    ]
+
+
+def policy_table(rules: list[dict[str, Any]]) -> dict[tuple[str, str], Measure]:
+    return {(r["level"], r["tier"]): Measure.of(r["measure"]) for r in rules}
+
+
+def missing_rules(rules: list[dict[str, Any]]) -> list[str]:
+    have = {(r["level"], r["tier"]) for r in rules}
+    return [f"{lv}/{t}" for t in TIERS for lv in LEVELS if (lv, t) not in have]

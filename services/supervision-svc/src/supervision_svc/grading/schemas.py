@@ -1,0 +1,175 @@
+"""API shapes of grades, the guarantee list, per-plant plans and the policy table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from svc_common.i18n import msg
+
+Grade = Literal["A", "B", "C", "D", "leading"]
+Benchmark = Literal["national", "tianjin", "none"]
+Level = Literal["yellow", "orange", "red"]
+Tier = Literal["benchmark_national", "benchmark_tianjin", "leading", "A", "B", "C", "D", "ungraded"]
+GuaranteeReason = Literal[
+    "livelihood", "national_strategy", "international_competition", "major_project"
+]
+
+
+def _check_period(valid_from: dt.date, valid_to: dt.date) -> None:
+    if valid_from > valid_to:
+        raise ValueError(
+            msg("valid_from must not be after valid_to", "valid_from 不得晚于 valid_to")
+        )
+    if (valid_to - valid_from).days > 3660:
+        raise ValueError(msg("a validity of at most ten years", "有效期不得超过十年"))
+
+
+class MeasureSpec(BaseModel):
+    """none | reduce (percent) | stop_processes (processes, optional percent
+    of emissions they make) | stop."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    kind: Literal["none", "reduce", "stop_processes", "stop"]
+    percent: int | None = Field(None, ge=1, le=100)
+    processes: list[str] = Field(default_factory=list, max_length=20)
+
+    @field_validator("processes")
+    @classmethod
+    def _processes(cls, v: list[str]) -> list[str]:
+        if any(not 1 <= len(p.strip()) <= 100 for p in v):
+            raise ValueError(
+                msg("each process is 1 to 100 characters", "每道工序为 1 至 100 个字符")
+            )
+        return [p.strip() for p in v]
+
+    @model_validator(mode="after")
+    def _fields(self) -> MeasureSpec:
+        if self.kind == "reduce" and self.percent is None:
+            raise ValueError(msg("a reduction needs percent", "限产须给出 percent"))
+        if self.kind in ("none", "stop") and (self.percent is not None or self.processes):
+            raise ValueError(
+                msg(
+                    f"{self.kind} takes no percent or processes",
+                    f"{self.kind} 不带 percent 或 processes",
+                )
+            )
+        if self.kind == "stop_processes" and not self.processes:
+            raise ValueError(msg("name the processes to stop", "须列出停产工序"))
+        if self.kind != "stop_processes" and self.processes:
+            raise ValueError(
+                msg("processes belong to stop_processes", "仅 stop_processes 可列工序")
+            )
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True, exclude_defaults=False)
+
+
+class GradeIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    grade: Grade
+    benchmark: Benchmark = "none"
+    industry: str = Field(min_length=1, max_length=100)
+    valid_from: dt.date
+    valid_to: dt.date
+    basis: str = Field(min_length=1, max_length=1000, description="评级依据")
+
+    @model_validator(mode="after")
+    def _validity(self) -> GradeIn:
+        _check_period(self.valid_from, self.valid_to)
+        return self
+
+
+class GradeOut(BaseModel):
+    uscc: str
+    enterprise_name: str
+    district: str
+    grade: str
+    benchmark: str
+    industry: str
+    valid_from: dt.date
+    valid_to: dt.date
+    basis: str
+    set_by: str
+    set_at: dt.datetime
+
+
+class GradeHistory(BaseModel):
+    uscc: str
+    current: GradeOut | None
+    history: list[GradeOut]
+
+
+class GuaranteeIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    reason: GuaranteeReason
+    valid_from: dt.date
+    valid_to: dt.date
+    allowed_measure: MeasureSpec
+    note: str | None = Field(None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _validity(self) -> GuaranteeIn:
+        _check_period(self.valid_from, self.valid_to)
+        return self
+
+
+class GuaranteeOut(BaseModel):
+    uscc: str
+    enterprise_name: str
+    district: str
+    reason: str
+    valid_from: dt.date
+    valid_to: dt.date
+    allowed_measure: dict[str, Any]
+    note: str | None
+    set_by: str
+    set_at: dt.datetime
+
+
+class PlantPlanIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    level: Level
+    measure: MeasureSpec
+    note: str = Field(min_length=1, max_length=1000)
+
+
+class PlantPlanOut(BaseModel):
+    uscc: str
+    level: str
+    measure: dict[str, Any]
+    note: str
+    set_by: str
+    set_at: dt.datetime
+
+
+class PolicyRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    level: Level
+    tier: Tier
+    measure: MeasureSpec
+
+
+class PolicyIn(BaseModel):
+    """A complete table: one rule per alert level and tier (3 × 8)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    effective_from: dt.date
+    rules: list[PolicyRule] = Field(min_length=1, max_length=24)
+    note: str | None = Field(None, max_length=1000)
+
+
+class PolicyOut(BaseModel):
+    effective_from: dt.date
+    rules: list[dict[str, Any]]
+    note: str | None
+    set_by: str
+    set_at: dt.datetime

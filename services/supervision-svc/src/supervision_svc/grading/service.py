@@ -1,0 +1,256 @@
+"""Grades with history, the guarantee list, per-plant plans and the policy table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common import outbox
+from svc_common.audit import SYSTEM, record_audit
+from svc_common.auth import Principal
+from svc_common.db import Database
+from svc_common.errors import Conflict, NotFound, Unprocessable
+from svc_common.events.schemas import supervision as ev
+from svc_common.i18n import msg
+
+from supervision_svc.grading import rules
+from supervision_svc.grading.models import EmergencyPolicy, GradeRecord, GuaranteeEntry, PlantPlan
+from supervision_svc.grading.schemas import (
+    GradeIn,
+    GradeOut,
+    GuaranteeIn,
+    GuaranteeOut,
+    PlantPlanIn,
+    PolicyIn,
+)
+from supervision_svc.registry.models import Enterprise
+
+
+async def known_enterprise(s: AsyncSession, principal: Principal, uscc: str) -> Enterprise:
+    e = await s.get(Enterprise, uscc)
+    if e is None or not principal.may_act_in(e.district):
+        raise NotFound(msg(f"no enterprise {uscc} on the register", f"登记册中没有企业 {uscc}"))
+    return e
+
+
+def grade_out(g: GradeRecord, name: str) -> GradeOut:
+    return GradeOut(
+        uscc=g.uscc,
+        enterprise_name=name,
+        district=g.district,
+        grade=g.grade,
+        benchmark=g.benchmark,
+        industry=g.industry,
+        valid_from=g.valid_from,
+        valid_to=g.valid_to,
+        basis=g.basis,
+        set_by=g.set_by,
+        set_at=g.set_at,
+    )
+
+
+async def set_grade(
+    s: AsyncSession, principal: Principal, uscc: str, body: GradeIn, now: dt.datetime
+) -> GradeOut:
+    e = await known_enterprise(s, principal, uscc)
+    principal.require_district(e.district)
+    g = GradeRecord(
+        uscc=uscc, district=e.district, **body.model_dump(), set_by=principal.sub, set_at=now
+    )
+    s.add(g)
+    record_audit(s, principal, "grade.set", "enterprise", uscc, body.model_dump(mode="json"))
+    outbox.emit(
+        s,
+        ev.GradeSet(
+            uscc=uscc,
+            district=e.district,
+            grade=body.grade,
+            benchmark=body.benchmark,
+            valid_from=body.valid_from,
+            valid_to=body.valid_to,
+        ),
+    )
+    return grade_out(g, e.name)
+
+
+async def grades_on(
+    s: AsyncSession,
+    day: dt.date,
+    *,
+    district: str | None = None,
+    districts: Iterable[str] | None = None,
+    usccs: Iterable[str] | None = None,
+) -> dict[str, GradeRecord]:
+    """Each enterprise's grade on `day`: the latest record set covering it."""
+    q = select(GradeRecord).where(GradeRecord.valid_from <= day, GradeRecord.valid_to >= day)
+    if district is not None:
+        q = q.where(GradeRecord.district == district)
+    if districts is not None:
+        q = q.where(GradeRecord.district.in_(sorted(districts)))
+    if usccs is not None:
+        q = q.where(GradeRecord.uscc.in_(sorted(usccs)))
+    out: dict[str, GradeRecord] = {}
+    for g in await s.scalars(q.order_by(GradeRecord.set_at, GradeRecord.id)):
+        out[g.uscc] = g
+    return out
+
+
+async def grade_history(s: AsyncSession, uscc: str) -> list[GradeRecord]:
+    q = select(GradeRecord).where(GradeRecord.uscc == uscc)
+    return list(await s.scalars(q.order_by(GradeRecord.set_at.desc(), GradeRecord.id.desc())))
+
+
+def guarantee_out(g: GuaranteeEntry, name: str) -> GuaranteeOut:
+    return GuaranteeOut(
+        uscc=g.uscc,
+        enterprise_name=name,
+        district=g.district,
+        reason=g.reason,
+        valid_from=g.valid_from,
+        valid_to=g.valid_to,
+        allowed_measure=g.allowed_measure,
+        note=g.note,
+        set_by=g.set_by,
+        set_at=g.set_at,
+    )
+
+
+async def put_guarantee(
+    s: AsyncSession, principal: Principal, uscc: str, body: GuaranteeIn, now: dt.datetime
+) -> GuaranteeOut:
+    """Put an enterprise on the list; an entry it had is ended and replaced."""
+    e = await known_enterprise(s, principal, uscc)
+    await _end_guarantees(s, uscc, now)
+    g = GuaranteeEntry(
+        uscc=uscc,
+        district=e.district,
+        reason=body.reason,
+        valid_from=body.valid_from,
+        valid_to=body.valid_to,
+        allowed_measure=body.allowed_measure.as_dict(),
+        note=body.note,
+        set_by=principal.sub,
+        set_at=now,
+    )
+    s.add(g)
+    record_audit(s, principal, "guarantee.put", "enterprise", uscc, body.model_dump(mode="json"))
+    return guarantee_out(g, e.name)
+
+
+async def _end_guarantees(s: AsyncSession, uscc: str, now: dt.datetime) -> int:
+    current = list(
+        await s.scalars(
+            select(GuaranteeEntry).where(
+                GuaranteeEntry.uscc == uscc, GuaranteeEntry.ended_at.is_(None)
+            )
+        )
+    )
+    for g in current:
+        g.ended_at = now
+    return len(current)
+
+
+async def remove_guarantee(
+    s: AsyncSession, principal: Principal, uscc: str, now: dt.datetime
+) -> None:
+    await known_enterprise(s, principal, uscc)
+    if not await _end_guarantees(s, uscc, now):
+        raise NotFound(msg(f"{uscc} is not on the guarantee list", f"{uscc} 不在保障性清单中"))
+    record_audit(s, principal, "guarantee.remove", "enterprise", uscc, None)
+
+
+async def guarantees_on(
+    s: AsyncSession, day: dt.date, districts: Iterable[str] | None = None
+) -> dict[str, GuaranteeEntry]:
+    q = select(GuaranteeEntry).where(
+        GuaranteeEntry.ended_at.is_(None),
+        GuaranteeEntry.valid_from <= day,
+        GuaranteeEntry.valid_to >= day,
+    )
+    if districts is not None:
+        q = q.where(GuaranteeEntry.district.in_(sorted(districts)))
+    return {g.uscc: g for g in await s.scalars(q.order_by(GuaranteeEntry.id))}
+
+
+async def put_plan(
+    s: AsyncSession, principal: Principal, uscc: str, body: PlantPlanIn, now: dt.datetime
+) -> PlantPlan:
+    e = await known_enterprise(s, principal, uscc)
+    p = await s.scalar(
+        select(PlantPlan).where(PlantPlan.uscc == uscc, PlantPlan.level == body.level)
+    )
+    if p is None:
+        p = PlantPlan(uscc=uscc, district=e.district, level=body.level)
+        s.add(p)
+    p.measure, p.note, p.set_by, p.set_at = body.measure.as_dict(), body.note, principal.sub, now
+    record_audit(s, principal, "plant_plan.put", "enterprise", uscc, body.model_dump(mode="json"))
+    return p
+
+
+async def plans_for(
+    s: AsyncSession, level: str, districts: Iterable[str]
+) -> dict[str, rules.Measure]:
+    q = select(PlantPlan).where(PlantPlan.level == level, PlantPlan.district.in_(sorted(districts)))
+    return {p.uscc: rules.Measure.of(p.measure) for p in await s.scalars(q)}
+
+
+async def ensure_default_policy(db: Database) -> None:
+    """Start-up: the shipped table as the first version, if there is none."""
+    async with db.transaction() as s:
+        if await s.scalar(select(func.count()).select_from(EmergencyPolicy)):
+            return
+        s.add(
+            EmergencyPolicy(
+                effective_from=rules.DEFAULT_POLICY_FROM,
+                rules=rules.default_rules(),
+                note="shipped default; an administrator sets the bureau's own",
+                set_by=SYSTEM.sub,
+                set_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+            )
+        )
+
+
+async def policy_on(s: AsyncSession, day: dt.date) -> EmergencyPolicy:
+    p = await s.scalar(
+        select(EmergencyPolicy)
+        .where(EmergencyPolicy.effective_from <= day)
+        .order_by(EmergencyPolicy.effective_from.desc())
+        .limit(1)
+    )
+    if p is None:
+        raise Conflict(
+            msg(f"no emergency policy is in force on {day}", f"{day} 没有生效的应急减排措施表")
+        )
+    return p
+
+
+async def set_policy(
+    s: AsyncSession, principal: Principal, body: PolicyIn, now: dt.datetime
+) -> EmergencyPolicy:
+    table = [r.model_dump() for r in body.rules]
+    seen = [(r["level"], r["tier"]) for r in table]
+    if len(set(seen)) != len(seen):
+        raise Unprocessable(msg("a level and tier appear twice", "同一预警级别与分级出现两次"))
+    if missing := rules.missing_rules(table):
+        raise Unprocessable(
+            msg(
+                "the table must cover every level and tier; missing: " + ", ".join(missing),
+                "措施表须覆盖每个预警级别与分级；缺少：" + "、".join(missing),
+            ),
+            missing=missing,
+        )
+    for r in table:
+        r["measure"] = {k: v for k, v in r["measure"].items() if v not in (None, [])}
+    p = await s.scalar(
+        select(EmergencyPolicy).where(EmergencyPolicy.effective_from == body.effective_from)
+    )
+    if p is None:
+        p = EmergencyPolicy(effective_from=body.effective_from)
+        s.add(p)
+    p.rules, p.note, p.set_by, p.set_at = table, body.note, principal.sub, now
+    detail: dict[str, Any] = {"effective_from": body.effective_from.isoformat(), "rules": table}
+    record_audit(s, principal, "policy.set", "emergency_policy", str(body.effective_from), detail)
+    return p

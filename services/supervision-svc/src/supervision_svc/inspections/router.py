@@ -1,0 +1,148 @@
+"""/supervision/inspection-plans, /supervision/inspections and
+/supervision/reports/enforcement."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import and_, or_, select
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.errors import NotFound
+from svc_common.i18n import msg
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
+from svc_common.service import get_db
+from svc_common.types import utcnow
+
+from supervision_svc.calendar import local_date
+from supervision_svc.inspections import service
+from supervision_svc.inspections.models import Finding, Inspection, InspectionPlan
+from supervision_svc.inspections.schemas import (
+    EnforcementReport,
+    InspectionIn,
+    InspectionOut,
+    PlanIn,
+    PlanOut,
+)
+from supervision_svc.registry.models import Enterprise
+from supervision_svc.scope import READERS, WRITERS, district_param, visible_districts
+from supervision_svc.settings import Settings, get_settings
+from supervision_svc.validation import cursor_position, date_range, uscc_param
+
+router = APIRouter(prefix="/supervision", tags=["inspections"])
+
+
+@router.post("/inspection-plans", status_code=201, response_model=PlanOut)
+async def draw_plan(
+    body: PlanIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> PlanOut:
+    """Draw enterprises to inspect by double random (双随机), weighted: lower
+    for lawful A-grade or benchmark enterprises with a clean record
+    (减少检查频次), higher for open findings or substantiated complaints.
+    The seed is recorded: the same seed over the same register draws the same."""
+    async with db.transaction() as s:
+        plan = await service.create_plan(s, principal, body, settings, utcnow())
+    return service.plan_out(plan)
+
+
+@router.get("/inspection-plans/{plan_id}", response_model=PlanOut)
+async def get_plan(
+    plan_id: str,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> PlanOut:
+    async with db.session() as s:
+        plan = await s.get(InspectionPlan, plan_id[:64])
+    if plan is None or not principal.may_act_in(plan.district):
+        raise NotFound(msg(f"no inspection plan {plan_id[:64]}", f"没有抽查计划 {plan_id[:64]}"))
+    return service.plan_out(plan)
+
+
+@router.post("/inspections", status_code=201, response_model=InspectionOut)
+async def record_inspection(
+    body: InspectionIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> InspectionOut:
+    """An on-site inspection by at least two inspectors, its items (绩效,
+    台账, 治污设施运行, 在线监测, 按证排污) and the findings of each."""
+    async with db.transaction() as s:
+        i, findings, e = await service.record_inspection(s, principal, body, utcnow())
+    return service.inspection_out(i, findings, e.name)
+
+
+@router.get("/inspections/{inspection_id}", response_model=InspectionOut)
+async def get_inspection(
+    inspection_id: str,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> InspectionOut:
+    async with db.session() as s:
+        return await service.get_inspection(s, principal, inspection_id)
+
+
+@router.get("/inspections", response_model=Page[InspectionOut])
+async def list_inspections(
+    district: str | None = None,
+    uscc: str | None = Query(None, max_length=40),
+    cursor: str | None = Query(None, max_length=300),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> Page[InspectionOut]:
+    """Latest first."""
+    q = select(Inspection, Enterprise.name).outerjoin(
+        Enterprise, Enterprise.uscc == Inspection.uscc
+    )
+    districts = visible_districts(principal, district)
+    if districts is not None:
+        q = q.where(Inspection.district.in_(districts))
+    if uscc:
+        q = q.where(Inspection.uscc == uscc_param(uscc))
+    if cursor:
+        at, last = cursor_position(cursor)
+        q = q.where(
+            or_(
+                Inspection.inspected_at < at,
+                and_(Inspection.inspected_at == at, Inspection.id < last),
+            )
+        )
+    q = q.order_by(Inspection.inspected_at.desc(), Inspection.id.desc()).limit(limit + 1)
+    async with db.session() as s:
+        rows = list((await s.execute(q)).all())
+        page = rows[:limit]
+        ids = [i.id for i, _ in page]
+        findings: dict[str, list[Finding]] = {x: [] for x in ids}
+        if ids:
+            for f in await s.scalars(select(Finding).where(Finding.inspection_id.in_(ids))):
+                findings[f.inspection_id].append(f)
+    nxt = None
+    if len(rows) > limit:
+        last_row = rows[limit - 1][0]
+        nxt = encode_cursor([last_row.inspected_at.isoformat(), last_row.id])
+    return Page[InspectionOut](
+        items=[service.inspection_out(i, findings[i.id], name or "") for i, name in page],
+        next_cursor=nxt,
+    )
+
+
+@router.get("/reports/enforcement", response_model=EnforcementReport)
+async def enforcement_report(
+    district: str | None = None,
+    from_: dt.date | None = Query(None, alias="from"),
+    to: dt.date | None = None,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> EnforcementReport:
+    """Enterprises inspected (检查企业), problems found (发现问题), cases filed
+    (立案查处) in a period of Asia/Shanghai dates; default: this year to today."""
+    today = local_date(utcnow())
+    start, end = from_ or today.replace(month=1, day=1), to or today
+    date_range(start, end)
+    districts = visible_districts(principal, district)
+    async with db.session() as s:
+        return await service.enforcement_report(s, districts, district_param(district), start, end)

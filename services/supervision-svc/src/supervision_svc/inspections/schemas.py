@@ -1,0 +1,173 @@
+"""API shapes of inspection plans, inspections and the enforcement report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from svc_common.districts import DistrictCode
+from svc_common.i18n import msg
+
+from supervision_svc.validation import USCC
+
+Item = Literal[
+    "performance_grade", "ledger", "treatment_facilities", "online_monitoring", "permit_compliance"
+]
+PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$")
+Officer = str
+
+
+class PlanIn(BaseModel):
+    """A double-random draw: `count` enterprises or `share_percent` of them."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    district: DistrictCode
+    period: str = Field(max_length=10, description="2026, 2026-06, 2026-Q3 or 2026-H2")
+    count: int | None = Field(None, ge=1, le=100_000)
+    share_percent: Decimal | None = Field(None, gt=0, le=100, max_digits=5, decimal_places=2)
+    seed: int | None = Field(None, ge=0, le=2**62, description="omit: a fresh one is recorded")
+    inspector_pool: list[Officer] = Field(default_factory=list, max_length=200)
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, v: str) -> str:
+        if not PERIOD.match(v):
+            raise ValueError(
+                msg(
+                    "must be like 2026, 2026-06, 2026-Q3 or 2026-H2",
+                    "格式应如 2026、2026-06、2026-Q3 或 2026-H2",
+                )
+            )
+        return v
+
+    @field_validator("inspector_pool")
+    @classmethod
+    def _pool(cls, v: list[str]) -> list[str]:
+        if any(not 1 <= len(x.strip()) <= 100 for x in v):
+            raise ValueError(
+                msg("each inspector is 1 to 100 characters", "每名执法人员为 1 至 100 个字符")
+            )
+        return [x.strip() for x in v]
+
+    @model_validator(mode="after")
+    def _one_size(self) -> PlanIn:
+        if (self.count is None) == (self.share_percent is None):
+            raise ValueError(
+                msg("give count or share_percent, not both", "count 与 share_percent 须二选一")
+            )
+        return self
+
+
+class DrawnOut(BaseModel):
+    uscc: str
+    name: str
+    tier: str
+    weight: int
+    inspectors: list[str]
+
+
+class PlanOut(BaseModel):
+    id: str
+    district: str
+    period: str
+    seed: int
+    population: int
+    weights: dict[str, int]
+    selection: list[DrawnOut]
+    created_by: str
+    created_at: dt.datetime
+
+
+class FindingIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    description: str = Field(min_length=2, max_length=1000)
+    severity: Literal["minor", "serious"] = "minor"
+
+
+class ItemIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    item: Item
+    result: Literal["compliant", "problem", "not_checked"]
+    note: str | None = Field(None, max_length=1000)
+    findings: list[FindingIn] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _findings(self) -> ItemIn:
+        if (self.result == "problem") != bool(self.findings):
+            raise ValueError(
+                msg(
+                    "an item with result 'problem' has findings, any other has none",
+                    "结果为 problem 的检查项须有问题记录，其他不得有",
+                )
+            )
+        return self
+
+
+class InspectionIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    uscc: USCC
+    inspected_at: AwareDatetime
+    inspectors: list[Officer] = Field(min_length=2, max_length=10)
+    items: list[ItemIn] = Field(min_length=1, max_length=5)
+    plan_id: str | None = Field(None, max_length=36)
+
+    @field_validator("inspectors")
+    @classmethod
+    def _inspectors(cls, v: list[str]) -> list[str]:
+        names = [x.strip() for x in v]
+        if any(not 1 <= len(x) <= 100 for x in names):
+            raise ValueError(
+                msg("each inspector is 1 to 100 characters", "每名执法人员为 1 至 100 个字符")
+            )
+        if len(set(names)) < 2:
+            raise ValueError(msg("at least two different inspectors", "至少两名不同的执法人员"))
+        return names
+
+    @field_validator("items")
+    @classmethod
+    def _items(cls, v: list[ItemIn]) -> list[ItemIn]:
+        if len({i.item for i in v}) != len(v):
+            raise ValueError(msg("each item at most once", "每个检查项只能出现一次"))
+        return v
+
+
+class FindingOut(BaseModel):
+    id: str
+    item: str
+    description: str
+    severity: str
+    status: str
+
+
+class InspectionOut(BaseModel):
+    id: str
+    inspection_no: str
+    uscc: str
+    enterprise_name: str
+    district: str
+    inspected_at: dt.datetime
+    inspectors: list[str]
+    plan_id: str | None
+    items: list[dict[str, object]]
+    findings: list[FindingOut]
+
+
+class EnforcementReport(BaseModel):
+    """检查企业 / 发现问题 / 立案查处 for a period (Asia/Shanghai dates, inclusive)."""
+
+    district: str | None
+    from_: dt.date = Field(serialization_alias="from")
+    to: dt.date
+    inspections: int
+    enterprises_inspected: int
+    problems_found: int
+    cases_filed: int
+    cases_decided: int
+    cases_closed: int

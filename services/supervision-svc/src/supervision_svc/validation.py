@@ -1,0 +1,56 @@
+"""Checks of request values shared by the routers: every bad value is a 422
+naming the field, never a 500."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator
+from svc_common.errors import field_error
+from svc_common.i18n import msg
+from svc_common.pagination import decode_cursor
+from svc_common.uscc import uscc_problem
+
+
+def _upper(v: Any) -> Any:
+    return v.strip().upper() if isinstance(v, str) else v
+
+
+def _check_uscc(v: str) -> str:
+    if problem := uscc_problem(v):
+        raise ValueError(problem)
+    return v
+
+
+#: A unified social credit code (统一社会信用代码) in a request body.
+USCC = Annotated[str, BeforeValidator(_upper), AfterValidator(_check_uscc)]
+
+
+def uscc_param(value: str, field: str = "uscc") -> str:
+    """A USCC given in a path or query."""
+    value = value.strip().upper()
+    if len(value) > 40:
+        raise field_error(field, msg("is too long to be a USCC", "过长，不是统一社会信用代码"))
+    if problem := uscc_problem(value):
+        raise field_error(field, problem)
+    return value
+
+
+def cursor_str(cursor: str) -> str:
+    """The USCC (or other string key) a cursor of this API carries."""
+    value: str = decode_cursor(cursor, "str")
+    return value
+
+
+def cursor_position(cursor: str) -> tuple[dt.datetime, str]:
+    """The (time, id) a cursor of this API carries; anything else is a 422."""
+    at, last_id = decode_cursor(cursor, "time", "str") or (None, None)
+    return at, last_id
+
+
+def date_range(start: dt.date | None, end: dt.date | None) -> None:
+    if start and end and start > end:
+        raise field_error("from", msg("must not be after 'to'", "不得晚于 to"))
+    if start and end and (end - start).days > 3660:
+        raise field_error("to", msg("the range must not exceed ten years", "时间范围不得超过十年"))

@@ -1,0 +1,237 @@
+"""Complaints through the API on SQLite and PostgreSQL: intake with the
+duplicate check, who sees personal data, the lifecycle with its statutory
+clocks, bulk import and the report (1197 accepted, 1165 closed → 97.3 %)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import select
+from supervision_svc.app import mark_overdue
+from svc_common import clock, testing
+from svc_common.tables import AuditEntry, OutboxRow
+
+from .conftest import ADMIN, AUDITOR, DONGLI, T0, WUQING, Service, officer
+
+PHONE = "13812345678"
+
+
+def complaint(**over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "channel": "hotline",
+        "received_at": T0.isoformat(),
+        "district": DONGLI,
+        "address": "东丽区金钟街道欢庆路88号附近",
+        "category": "odor",
+        "description": "某化工厂夜间排放刺鼻气味，影响居民休息",
+        "complainant": {"name": "王女士", "phone": PHONE},
+    }
+    body.update(over)
+    return body
+
+
+async def test_duplicate_check_clusters_and_personal_data(svc: Service) -> None:
+    with clock.using(clock.ManualClock(T0 + dt.timedelta(hours=1))):
+        r = await svc.http.post("/supervision/complaints", json=complaint(), headers=officer())
+        assert r.status_code == 201, r.text
+        first = r.json()
+        assert first["complaint"]["case_no"] == f"12369-{DONGLI}-2026-000001"
+        assert first["duplicate_check"] == {
+            "repeat": False,
+            "cluster_id": first["complaint"]["cluster_id"],
+            "cluster_size": 1,
+            "matches": [],
+        }
+        assert first["complaint"]["complainant"]["phone"] == PHONE
+        assert first["complaint"]["first_responsible"] == f"officer.{DONGLI}"
+        # The same smell, other words, another caller, from the WeChat channel.
+        again = complaint(
+            channel="wechat",
+            received_at=(T0 + dt.timedelta(minutes=30)).isoformat(),
+            description="化工厂晚上排气，味道刺鼻，睡不着觉",
+            complainant={"phone": "13900000000"},
+        )
+        r = await svc.http.post(
+            "/supervision/complaints", json=again, headers=testing.auth("filer", sub="wechat-bot")
+        )
+        assert r.status_code == 201, r.text
+        second = r.json()
+        check = second["duplicate_check"]
+        assert check["repeat"] is True and check["cluster_size"] == 2
+        assert check["cluster_id"] == first["complaint"]["cluster_id"]
+        (m,) = check["matches"]
+        assert m["complaint_id"] == first["complaint"]["id"]
+        assert m["reason"] == "same_place_similar_text"
+        assert second["complaint"]["complainant"] is None  # a machine client sees none
+        # A noise complaint elsewhere: its own cluster.
+        r = await svc.http.post(
+            "/supervision/complaints",
+            json=complaint(
+                category="noise", address="东丽区某工地", description="工地夜间施工噪声扰民"
+            ),
+            headers=officer(),
+        )
+        assert r.json()["duplicate_check"]["repeat"] is False
+        r = await svc.http.get(
+            f"/supervision/complaints/clusters?district={DONGLI}", headers=AUDITOR
+        )
+        ranked = r.json()
+        assert [(k["reports"], k["complainants"]) for k in ranked] == [(2, 2), (1, 1)]
+        assert ranked[0]["attention"] > ranked[1]["attention"]
+
+    cid = first["complaint"]["id"]
+    for headers in (ADMIN, AUDITOR):
+        r = await svc.http.get(f"/supervision/complaints/{cid}", headers=headers)
+        assert r.status_code == 200 and r.json()["complainant"] is None
+        r = await svc.http.get(f"/supervision/complaints?district={DONGLI}", headers=headers)
+        assert all(c["complainant"] is None for c in r.json()["items"])
+    r = await svc.http.get(f"/supervision/complaints/{cid}", headers=officer(WUQING))
+    assert r.status_code == 404
+    r = await svc.http.get(f"/supervision/complaints?district={DONGLI}", headers=officer(WUQING))
+    assert r.status_code == 403
+    r = await svc.http.get("/supervision/complaints", headers=officer())
+    phones = sorted(c["complainant"]["phone"] for c in r.json()["items"] if c["complainant"])
+    assert phones == [PHONE, PHONE, "13900000000"]
+    # Personal data never leaves: not in any event, not in the audit trail.
+    async with svc.db.session() as s:
+        envelopes = [
+            json.dumps(e, ensure_ascii=False) for e in await s.scalars(select(OutboxRow.envelope))
+        ]
+        audit = [
+            json.dumps(d, ensure_ascii=False) for d in await s.scalars(select(AuditEntry.detail))
+        ]
+    assert len(envelopes) == 3
+    assert not any(PHONE in e or "王女士" in e for e in envelopes + audit)
+    (received, *_) = await svc.events("supervision.complaint.received.v1")
+    assert received["case_no"] == first["complaint"]["case_no"] and "complainant" not in received
+
+
+async def test_lifecycle_statutory_clocks_and_overdue_sweep(svc: Service) -> None:
+    c = clock.ManualClock(T0)  # Monday 10:00 in Beijing
+    with clock.using(c):
+        r = await svc.http.post("/supervision/complaints", json=complaint(), headers=ADMIN)
+        a = r.json()["complaint"]
+        # Accept within 3 working days: by the end of Thursday 4 June (Beijing).
+        assert a["accept_due"] == "2026-06-04T16:00:00Z"
+        assert a["first_responsible"] is None  # the city centre is not an officer
+        r = await svc.http.post(
+            "/supervision/complaints",
+            json=complaint(category="water", description="河道出现大量死鱼，水面发黑发臭"),
+            headers=officer(),
+        )
+        b = r.json()["complaint"]
+        url = f"/supervision/complaints/{a['id']}"
+        r = await svc.http.post(
+            f"{url}/close", json={"outcome": "substantiated"}, headers=officer()
+        )
+        assert r.status_code == 409 and r.json()["allowed"] == ["accept", "reject"]
+        r = await svc.http.post(f"{url}/accept", headers=officer(WUQING))
+        assert r.status_code == 404  # another district's complaint does not exist for it
+        r = await svc.http.post(f"{url}/accept", headers=officer(sub="li.hua"))
+        assert r.status_code == 200 and r.json()["first_responsible"] == "li.hua"
+        # Close within 30 working days of acceptance (Dragon Boat Festival 19 June skipped).
+        assert r.json()["close_due"] == "2026-07-14T16:00:00Z"
+        r = await svc.http.post(f"{url}/assign", json={}, headers=officer())
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "officer"
+        for action, body in (
+            ("assign", {"officer": "zhang.wei"}),
+            ("reply", {"reply": "已派员现场检查，责令企业整改"}),
+            ("close", {"outcome": "substantiated", "note": "企业已整改"}),
+        ):
+            r = await svc.http.post(f"{url}/{action}", json=body, headers=officer())
+            assert r.status_code == 200, r.text
+        assert r.json()["status"] == "closed" and r.json()["overdue"] is False
+        (closed,) = await svc.events("supervision.complaint.closed.v1")
+        assert closed["outcome"] == "substantiated" and closed["overdue"] is False
+
+        # Four days on, b was never accepted: the sweeper marks it overdue.
+        await c.advance(dt.timedelta(days=4))
+        r = await svc.http.get("/supervision/complaints?overdue=true", headers=officer())
+        assert [x["id"] for x in r.json()["items"]] == [b["id"]]
+        await mark_overdue(svc.app.state.runtime)
+        r = await svc.http.post(
+            f"/supervision/complaints/{b['id']}/reject",
+            json={"reason": "重复举报，已并案"},
+            headers=officer(),
+        )
+        assert r.json()["status"] == "rejected" and r.json()["allowed_actions"] == []
+        r = await svc.http.post(f"{url}/reopen", json={"reason": "群众再次反映"}, headers=officer())
+        assert r.json()["status"] == "assigned" and r.json()["reopen_count"] == 1
+
+    r = await svc.http.get(
+        f"/supervision/reports/complaints?district={DONGLI}&from=2026-06-01&to=2026-06-30",
+        headers=AUDITOR,
+    )
+    report = r.json()
+    assert (report["received"], report["rejected"], report["accepted"], report["closed"]) == (
+        2,
+        1,
+        1,
+        0,
+    )
+    assert report["overdue"] == 1 and report["closure_rate_percent"] == "0.0"
+
+
+PROBLEMS = ["扬尘", "异味", "噪声", "污水", "垃圾", "其他"]
+
+
+def history(i: int, status: str) -> dict[str, Any]:
+    """A complaint of 2026 as the 12369 platform exports it."""
+    districts = ["120101", "120102", "120110", "120113", "120114", "120116"]
+    categories = ["air", "odor", "noise", "water", "waste", "other"]
+    received = dt.datetime(2026, 1, 5, 1, 0, tzinfo=dt.UTC) + dt.timedelta(hours=5 * i)
+    row: dict[str, Any] = {
+        "channel": ["hotline", "wechat", "web"][i % 3],
+        "received_at": received.isoformat(),
+        "district": districts[i % 6],
+        "address": f"第{i}号点位",
+        "category": categories[(i // 6) % 6],
+        "description": f"编号{i:04d}：{PROBLEMS[(i // 6) % 6]}问题{i * 7919 % 10007}",
+        "status": status,
+        "complainant_phone": f"139{i:08d}",
+    }
+    if status in ("accepted", "closed"):
+        row["accepted_at"] = (received + dt.timedelta(hours=2)).isoformat()
+    if status == "closed":
+        row["closed_at"] = (received + dt.timedelta(days=3)).isoformat()
+        row["outcome"] = ["substantiated", "not_substantiated", "referred"][i % 3]
+    if status == "rejected":
+        row["rejected_reason"] = "不属于生态环境部门受理范围"
+    return row
+
+
+async def test_import_and_report_reproduce_the_bureau_figures(svc: Service) -> None:
+    rows = [history(i, "closed" if i < 1165 else "accepted") for i in range(1197)]
+    rows += [history(1197 + i, "rejected") for i in range(25)]
+    rows += [{"channel": "fax"}, {**history(9999, "closed"), "district": "999999"}]
+    body = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows)
+    r = await svc.http.post(
+        "/supervision/complaints:import",
+        content=body.encode(),
+        headers={**ADMIN, "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200, r.text[:2000]
+    out = r.json()
+    assert (out["received"], out["created"], out["failed"]) == (1224, 1222, 2)
+    assert {e["field"] for e in out["rows"][-2]["errors"]} >= {"channel", "received_at"}
+    assert out["rows"][-1]["errors"][0]["field"] == "district"
+    repeats = sum(1 for x in out["rows"] if x.get("repeat"))
+    r = await svc.http.get(
+        "/supervision/reports/complaints?from=2026-01-01&to=2026-12-31", headers=AUDITOR
+    )
+    report = r.json()
+    assert (report["accepted"], report["closed"], report["closure_rate_percent"]) == (
+        1197,
+        1165,
+        "97.3",
+    )
+    assert report["received"] == 1222 and report["rejected"] == 25
+    assert report["repeated"] == repeats
+    assert sum(c["accepted"] for c in report["by_category"]) == 1197
+    # One district's officer sees only its figures.
+    r = await svc.http.get(
+        "/supervision/reports/complaints?from=2026-01-01&to=2026-12-31", headers=officer()
+    )
+    assert r.json()["accepted"] == sum(1 for i in range(1197) if i % 6 == 2)

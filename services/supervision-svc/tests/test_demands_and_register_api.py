@@ -1,0 +1,142 @@
+"""The demands list (318 / 271 / 47) and the register learned from
+permit-svc's events (newest snapshot wins, redelivery changes nothing)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+from supervision_svc.app import mark_overdue
+from svc_common import clock, testing
+from svc_common.events.schemas import permit as pev
+from svc_common.events.schemas.common import PollutantChange
+from svc_common.uscc import make_uscc
+
+from .conftest import ADMIN, AUDITOR, DONGLI, T0, WUQING, Service, officer
+
+
+def demand(i: int, done: bool) -> dict[str, Any]:
+    return {
+        "district": [DONGLI, WUQING][i % 2],
+        "title": f"诉求事项{i}：解决小区周边餐饮油烟扰民",
+        "source": ["visit", "inspection", "complaint"][i % 3],
+        "owner": f"责任人{i % 7}",
+        "deadline": "2026-09-30",
+        "status": "done" if done else "open",
+        "progress_percent": 100 if done else i % 90,
+    }
+
+
+async def test_demands_list_report_and_progress(svc: Service) -> None:
+    rows = [demand(i, i < 271) for i in range(318)] + [{"title": "x"}]
+    r = await svc.http.post(
+        "/supervision/demands:import",
+        content="\n".join(json.dumps(x, ensure_ascii=False) for x in rows).encode(),
+        headers={**ADMIN, "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200, r.text[:500]
+    assert (r.json()["created"], r.json()["failed"]) == (318, 1)
+    r = await svc.http.get("/supervision/reports/demands", headers=AUDITOR)
+    assert {k: r.json()[k] for k in ("total", "done", "in_progress")} == {
+        "total": 318,
+        "done": 271,
+        "in_progress": 47,
+    }
+    with clock.using(clock.ManualClock(T0)):
+        r = await svc.http.post(
+            "/supervision/demands",
+            json={
+                "district": DONGLI,
+                "title": "河道异味整治",
+                "source": "complaint",
+                "source_ref": "12369-120110-2026-000001",
+                "owner": "li.hua",
+                "deadline": "2026-06-10",
+            },
+            headers=officer(),
+        )
+        assert r.status_code == 201, r.text
+        item = r.json()
+        r = await svc.http.patch(
+            f"/supervision/demands/{item['id']}",
+            json={"progress_percent": 60, "progress_note": "已完成清淤"},
+            headers=officer(),
+        )
+        assert r.json()["progress_percent"] == 60
+        await clock.current().advance(dt.timedelta(days=10))  # type: ignore[attr-defined]
+        await mark_overdue(svc.app.state.runtime)
+        r = await svc.http.get("/supervision/demands?overdue=true", headers=officer())
+        assert [x["id"] for x in r.json()["items"]] == [item["id"]]
+        r = await svc.http.post(f"/supervision/demands/{item['id']}/done", headers=officer())
+        assert r.json()["status"] == "done" and r.json()["overdue"] is False
+        r = await svc.http.post(f"/supervision/demands/{item['id']}/done", headers=officer())
+        assert r.status_code == 409
+    r = await svc.http.get(f"/supervision/reports/demands?district={DONGLI}", headers=officer())
+    assert (r.json()["total"], r.json()["done"]) == (160, 137)
+
+
+async def test_register_learns_from_permit_events_newest_first(svc: Service) -> None:
+    uscc = await svc.enterprise(7, vocs="12.5", nox="3")
+    r = await svc.http.get(f"/supervision/enterprises/{uscc}", headers=officer())
+    e = r.json()
+    assert e["name"] == "天津企业7有限公司" and e["operating_status"] == "operating"
+    (p,) = e["permits"]
+    assert (p["status"], p["vocs_t"], p["nox_t"]) == ("issued", "12.500", "3.000")
+    # A late, older snapshot does not win; a newer one does.
+    older = pev.EnterpriseUpdated(
+        uscc=uscc,
+        name="旧名称",
+        district=DONGLI,
+        industry_code="2641",
+        category="key",
+        operating_status="operating",
+        updated_at=T0 - dt.timedelta(days=1),
+    )
+    await testing.deliver(svc.app, older)
+    closed = older.model_copy(
+        update={"operating_status": "closed", "updated_at": T0 + dt.timedelta(days=1)}
+    )
+    env = await testing.deliver(svc.app, pev.EnterpriseClosed(**closed.model_dump(), reason="关停"))
+    await testing.redeliver(svc.app, env, "permit.events")
+    change = pev.PermitChanged(
+        permit_id=f"permit-{uscc}",
+        permit_no=f"{uscc}001P",
+        uscc=uscc,
+        enterprise_name="x",
+        district=DONGLI,
+        pollutant_changes=[
+            PollutantChange(
+                pollutant="VOCs",
+                before_t=Decimal("12.5"),
+                after_t=Decimal("10"),
+                delta_t=Decimal("-2.5"),
+            )
+        ],
+        vocs_delta_t=Decimal("-2.5"),
+    )
+    await testing.deliver(svc.app, change)
+    await testing.deliver(
+        svc.app,
+        pev.PermitSuspended(
+            permit_id=f"permit-{uscc}", permit_no="n", uscc=uscc, district=DONGLI, reason="暂扣"
+        ),
+    )
+    e = (await svc.http.get(f"/supervision/enterprises/{uscc}", headers=officer())).json()
+    assert (e["name"], e["operating_status"]) == ("旧名称", "closed")
+    assert (e["permits"][0]["vocs_t"], e["permits"][0]["status"]) == ("10.000", "suspended")
+    # A bulk import's batch event.
+    rows = [[make_uscc(WUQING, i), f"武清企业{i}", WUQING, "3360", "simplified"] for i in range(3)]
+    fields = ["uscc", "name", "district", "industry_code", "category"]
+    imported = pev.EnterprisesImported(
+        batch_id="b1",
+        updated_at=T0,
+        fields=[*fields, "operating_status"],
+        rows=[[*r, "operating"] for r in rows],
+    )
+    await testing.deliver(svc.app, imported)
+    r = await svc.http.get(f"/supervision/enterprises?district={WUQING}", headers=AUDITOR)
+    assert [x["name"] for x in r.json()["items"]] == ["武清企业0", "武清企业1", "武清企业2"]
+    r = await svc.http.get(f"/supervision/enterprises/{uscc}", headers=officer(WUQING))
+    assert r.status_code == 404

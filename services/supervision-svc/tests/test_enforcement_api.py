@@ -1,0 +1,177 @@
+"""Double-random plans, inspections with findings, enforcement cases decided
+with four eyes (a decided permit suspension goes out to permit-svc), and the
+enforcement report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from svc_common import clock
+
+from .conftest import ADMIN, AUDITOR, NINGHE, T0, Service, officer
+
+INSPECTED = "2026-06-15T02:00:00+00:00"
+
+
+def inspection(uscc: str, *findings: str, **over: Any) -> dict[str, Any]:
+    items: list[dict[str, Any]] = [
+        {"item": "performance_grade", "result": "compliant"},
+        {"item": "ledger", "result": "compliant"},
+        {
+            "item": "treatment_facilities",
+            "result": "problem" if findings else "compliant",
+            "findings": [{"description": f, "severity": "serious"} for f in findings],
+        },
+        {"item": "online_monitoring", "result": "not_checked"},
+    ]
+    body = {
+        "uscc": uscc,
+        "inspected_at": INSPECTED,
+        "inspectors": ["li.hua", "zhang.wei"],
+        "items": items,
+    }
+    body.update(over)
+    return body
+
+
+async def test_draw_is_weighted_reproducible_and_recorded(svc: Service) -> None:
+    graded = await svc.enterprise(1, NINGHE, vocs="5")
+    others = [await svc.enterprise(i, NINGHE) for i in range(2, 8)]
+    r = await svc.http.put(
+        f"/supervision/grades/{graded}",
+        json={
+            "grade": "A",
+            "industry": "涂装",
+            "valid_from": "2026-01-01",
+            "valid_to": "2026-12-31",
+            "basis": "重点行业绩效分级评定",
+        },
+        headers=officer(NINGHE),
+    )
+    assert r.status_code == 200, r.text
+    body = {
+        "district": NINGHE,
+        "period": "2026-Q3",
+        "share_percent": "50",
+        "seed": 20260601,
+        "inspector_pool": ["li.hua", "zhang.wei", "wang.fang"],
+    }
+    r = await svc.http.post("/supervision/inspection-plans", json=body, headers=officer(NINGHE))
+    assert r.status_code == 201, r.text
+    plan = r.json()
+    assert plan["population"] == 7 and len(plan["selection"]) == 4  # ceil(3.5)
+    assert plan["seed"] == 20260601 and plan["weights"] == {"low": 1, "normal": 2, "high": 4}
+    tiers = {x["uscc"]: x["tier"] for x in plan["selection"]}
+    assert tiers.get(graded, "low") == "low" and set(tiers) <= {graded, *others}
+    assert all(len(x["inspectors"]) == 2 for x in plan["selection"])
+    again = await svc.http.post("/supervision/inspection-plans", json=body, headers=ADMIN)
+    assert [x["uscc"] for x in again.json()["selection"]] == [x["uscc"] for x in plan["selection"]]
+    r = await svc.http.get(f"/supervision/inspection-plans/{plan['id']}", headers=AUDITOR)
+    assert r.json()["selection"] == plan["selection"]
+    # Without a seed one is generated and recorded.
+    body.pop("seed")
+    r = await svc.http.post("/supervision/inspection-plans", json=body, headers=officer(NINGHE))
+    assert isinstance(r.json()["seed"], int)
+
+
+async def test_finding_case_four_eyes_suspension_and_report(svc: Service) -> None:
+    with clock.using(clock.ManualClock(T0 + dt.timedelta(days=19))):
+        await _finding_to_suspension(svc)
+
+
+async def _finding_to_suspension(svc: Service) -> None:
+    plant = await svc.enterprise(11, NINGHE, "天津新华昌运输设备有限公司", vocs="80", nox="4")
+    clean = await svc.enterprise(12, NINGHE)
+    no_permit = await svc.enterprise(13, NINGHE)
+    r = await svc.http.post(
+        "/supervision/inspections",
+        json=inspection(plant, inspectors=["li.hua"]),
+        headers=officer(NINGHE),
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "inspectors"
+    r = await svc.http.post(
+        "/supervision/inspections",
+        json=inspection(plant, "活性炭吸附装置未按期更换", "废气收集系统破损"),
+        headers=officer(NINGHE, "li.hua"),
+    )
+    assert r.status_code == 201, r.text
+    insp = r.json()
+    assert insp["inspection_no"] == f"JC-{NINGHE}-2026-000001"
+    assert insp["enterprise_name"] == "天津新华昌运输设备有限公司"
+    first, second = insp["findings"]
+    for u in (clean, plant, no_permit):
+        r = await svc.http.post(
+            "/supervision/inspections",
+            json=inspection(u, *(["台账缺失"] if u == no_permit else [])),
+            headers=officer(NINGHE),
+        )
+        assert r.status_code == 201, r.text
+    (recorded, *_) = await svc.events("supervision.inspection.recorded.v1")
+    assert recorded["findings"] == 2
+
+    case = {
+        "finding_id": first["id"],
+        "legal_basis": "《中华人民共和国大气污染防治法》第一百零八条",
+        "facts": "VOCs治理设施未正常运行",
+        "measure": {"kind": "permit_suspension"},
+    }
+    proposer = officer(NINGHE, "li.hua")
+    r = await svc.http.post("/supervision/cases", json=case, headers=proposer)
+    assert r.status_code == 201, r.text
+    c = r.json()
+    assert (c["case_no"], c["status"], c["permit_id"]) == (
+        f"LA-{NINGHE}-{T0.year}-0001",
+        "proposed",
+        f"permit-{plant}",
+    )
+    r = await svc.http.post("/supervision/cases", json=case, headers=proposer)
+    assert r.status_code == 409  # one case per finding
+    r = await svc.http.post(
+        f"/supervision/cases/{c['id']}/decide", json={"approve": True}, headers=proposer
+    )
+    assert r.status_code == 403 and "four eyes" in r.json()["detail"]
+    decider = officer(NINGHE, "zhao.lei")
+    r = await svc.http.post(
+        f"/supervision/cases/{c['id']}/decide",
+        json={"approve": True, "note": "同意"},
+        headers=decider,
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["decided_by"]) == ("decided", "zhao.lei")
+    (suspension,) = await svc.events("supervision.permit_suspension.decided.v1")
+    assert suspension["permit_id"] == f"permit-{plant}" and suspension["case_no"] == c["case_no"]
+    assert suspension["decided_by"] == "zhao.lei"
+    (decided,) = await svc.events("supervision.case.decided.v1")
+    assert decided["proposed_by"] == "li.hua" and decided["approved"] is True
+
+    # A fine on the second finding, rejected, and a suspension of a plant without a permit.
+    fine = {**case, "finding_id": second["id"], "measure": {"kind": "fine", "fine_cny": 200000}}
+    r = await svc.http.post("/supervision/cases", json=fine, headers=proposer)
+    assert r.status_code == 201 and r.json()["fine_cny"] == 200000
+    r = await svc.http.post(
+        f"/supervision/cases/{r.json()['id']}/decide", json={"approve": False}, headers=decider
+    )
+    assert r.json()["status"] == "rejected"
+    lone = (
+        await svc.http.get("/supervision/inspections?uscc=" + no_permit, headers=AUDITOR)
+    ).json()
+    finding = lone["items"][0]["findings"][0]
+    r = await svc.http.post(
+        "/supervision/cases", json={**case, "finding_id": finding["id"]}, headers=proposer
+    )
+    assert r.status_code == 409  # no permit in force to suspend
+
+    r = await svc.http.post(
+        f"/supervision/cases/{c['id']}/close",
+        json={"note": "已更换活性炭并复查合格"},
+        headers=proposer,
+    )
+    assert r.json()["status"] == "closed"
+    r = await svc.http.get(
+        f"/supervision/reports/enforcement?district={NINGHE}&from=2026-06-01&to=2026-06-30",
+        headers=AUDITOR,
+    )
+    rep = r.json()
+    assert (rep["inspections"], rep["enterprises_inspected"], rep["problems_found"]) == (4, 3, 3)
+    assert rep["cases_filed"] == 1  # the rejected proposal is not a case filed

@@ -1,0 +1,142 @@
+"""Grades with history, the guarantee list, per-plant plans, the
+effective-dated policy table, an alert's measures with their reasons, the
+expected reductions per district, and the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from svc_common import clock
+
+from .conftest import ADMIN, AUDITOR, DONGLI, T0, WUQING, Service, officer
+
+YEAR = {"valid_from": "2026-01-01", "valid_to": "2026-12-31"}
+
+
+async def grade(svc: Service, uscc: str, g: str, benchmark: str = "none") -> Any:
+    r = await svc.http.put(
+        f"/supervision/grades/{uscc}",
+        json={"grade": g, "benchmark": benchmark, "industry": "工业涂装", "basis": "评定", **YEAR},
+        headers=officer(),
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_alert_measures_with_reasons_reductions_and_csv(svc: Service) -> None:
+    with clock.using(clock.ManualClock(T0)):
+        await _alert_story(svc)
+
+
+async def _alert_story(svc: Service) -> None:
+    national = await svc.enterprise(1, vocs="73", nox="36.5", name="国家标杆企业")
+    b_grade = await svc.enterprise(2, vocs="36.5", nox="0", name="B级企业")
+    livelihood = await svc.enterprise(3, vocs="36.5", nox="36.5", name="民生保障企业")
+    planned = await svc.enterprise(4, vocs="10", name="一厂一策企业")
+    ungraded = await svc.enterprise(5, vocs="3.65", name="未评级企业")
+    await svc.enterprise(6, name="只登记企业")  # no permit, no grade: not on the list
+    await svc.enterprise(7, WUQING, vocs="100")  # another district
+    await grade(svc, national, "A", "national")
+    await grade(svc, b_grade, "C")
+    await grade(svc, b_grade, "B")  # regraded: history keeps both
+    await grade(svc, livelihood, "D")
+    await grade(svc, planned, "C")
+    r = await svc.http.get(f"/supervision/grades/{b_grade}", headers=AUDITOR)
+    assert r.json()["current"]["grade"] == "B" and [h["grade"] for h in r.json()["history"]] == [
+        "B",
+        "C",
+    ]
+    r = await svc.http.get(f"/supervision/grades?district={DONGLI}&grade=B", headers=AUDITOR)
+    assert [g["uscc"] for g in r.json()["items"]] == [b_grade]
+    r = await svc.http.put(
+        f"/supervision/guarantee-list/{livelihood}",
+        json={"reason": "livelihood", "allowed_measure": {"kind": "reduce", "percent": 10}, **YEAR},
+        headers=officer(),
+    )
+    assert r.status_code == 200, r.text
+    r = await svc.http.put(
+        f"/supervision/plant-plans/{planned}",
+        json={
+            "level": "red",
+            "measure": {"kind": "stop_processes", "processes": ["喷涂"], "percent": 40},
+            "note": "喷涂工序停产",
+        },
+        headers=officer(),
+    )
+    assert r.status_code == 200, r.text
+
+    r = await svc.http.post(
+        "/supervision/alerts",
+        json={
+            "level": "red",
+            "districts": [DONGLI],
+            "from": "2026-11-01T00:00:00+08:00",
+            "to": "2026-11-08T00:00:00+08:00",
+        },
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text
+    alert = r.json()
+    r = await svc.http.get(f"/supervision/alerts/{alert['id']}/measures", headers=officer())
+    assert r.status_code == 200, r.text
+    m = r.json()
+    by = {i["uscc"]: i for i in m["items"]}
+    assert set(by) == {national, b_grade, livelihood, planned, ungraded}
+    assert (
+        by[national]["measure"] == {"kind": "none"} and by[national]["tier"] == "benchmark_national"
+    )
+    assert by[b_grade]["measure"] == {"kind": "reduce", "percent": 30}
+    assert by[livelihood]["measure"] == {"kind": "reduce", "percent": 10}
+    assert (
+        by[livelihood]["guarantee"] == "livelihood"
+        and "guarantee list" in by[livelihood]["why"][-1]
+    )
+    assert by[planned]["measure"]["kind"] == "stop_processes" and by[planned]["plant_plan"]
+    assert by[ungraded]["tier"] == "ungraded" and by[ungraded]["cut_percent"] == 50
+    # 7 days of a year: B 36.5 t × 30 % × 7/365 = 0.210 t; D on the list 36.5 × 10 % → 0.070.
+    assert by[b_grade]["expected_vocs_reduction_t"] == "0.210"
+    assert by[livelihood]["expected_nox_reduction_t"] == "0.070"
+    (dongli,) = m["districts"]
+    # VOCs: 0 + 0.210 + 0.070 + 10 × 40 % × 7/365 (0.077) + 3.65 × 50 % × 7/365 (0.035)
+    assert dongli["expected_vocs_reduction_t"] == "0.392"
+    assert dongli["expected_nox_reduction_t"] == "0.070" and dongli["enterprises"] == 5
+
+    r = await svc.http.get(f"/supervision/alerts/{alert['id']}/measures.csv", headers=officer())
+    assert r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert len(rows) == 5 and {x["name"] for x in rows} >= {"国家标杆企业", "民生保障企业"}
+    r = await svc.http.get(f"/supervision/alerts/{alert['id']}/measures", headers=officer(WUQING))
+    assert r.status_code == 404
+
+    # A stricter table from 1 November: B at red stops.
+    table = (await svc.http.get("/supervision/emergency-policy", headers=AUDITOR)).json()["rules"]
+    for rule in table:
+        if (rule["level"], rule["tier"]) == ("red", "B"):
+            rule["measure"] = {"kind": "stop"}
+    r = await svc.http.put(
+        "/supervision/emergency-policy",
+        json={"effective_from": "2026-11-01", "rules": table[1:]},
+        headers=ADMIN,
+    )
+    assert r.status_code == 422 and r.json()["missing"] == ["yellow/benchmark_national"]
+    r = await svc.http.put(
+        "/supervision/emergency-policy",
+        json={"effective_from": "2026-11-01", "rules": table},
+        headers=officer(),
+    )
+    assert r.status_code == 403
+    r = await svc.http.put(
+        "/supervision/emergency-policy",
+        json={"effective_from": "2026-11-01", "rules": table},
+        headers=ADMIN,
+    )
+    assert r.status_code == 200, r.text
+    m = (
+        await svc.http.get(f"/supervision/alerts/{alert['id']}/measures", headers=officer())
+    ).json()
+    assert m["policy_effective_from"] == "2026-11-01"
+    assert {i["uscc"]: i["measure"] for i in m["items"]}[b_grade] == {"kind": "stop"}
+    r = await svc.http.get("/supervision/emergency-policy?on=2026-10-31", headers=AUDITOR)
+    assert r.json()["effective_from"] == "2020-01-01"

@@ -1,0 +1,185 @@
+"""Bad input is a 4xx problem naming the field, never a 5xx, never a write:
+oversized strings, bad USCCs and districts, another district's data, unknown
+ids, bad cursors, malformed bodies."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from sqlalchemy import func, select
+from supervision_svc.complaints.models import Complaint
+from svc_common import testing
+
+from .conftest import ADMIN, AUDITOR, DONGLI, NINGHE, T0, Service, officer
+
+BAD_USCC = "91120110MA05L8XK1X"  # wrong check character
+
+
+def base() -> dict[str, Any]:
+    return {
+        "channel": "hotline",
+        "received_at": T0.isoformat(),
+        "district": DONGLI,
+        "address": "东丽区某路",
+        "category": "air",
+        "description": "工厂冒黑烟",
+    }
+
+
+async def expect(r: Any, status: int, field: str | None = None) -> None:
+    assert r.status_code == status, (r.status_code, r.text[:300])
+    assert r.headers["content-type"].startswith("application/problem+json")
+    if field:
+        assert field in [e["field"] for e in r.json().get("errors", [])], r.json()
+
+
+async def test_hostile_requests_are_refused_cleanly(svc: Service) -> None:
+    uscc = await svc.enterprise(1, NINGHE, vocs="1")
+    post = svc.http.post
+    for over, field in (
+        ({"description": "臭" * 2001}, "description"),
+        ({"address": "路" * 301}, "address"),
+        ({"district": "999999"}, "district"),
+        ({"district": "12011"}, "district"),
+        ({"uscc": BAD_USCC}, "uscc"),
+        ({"uscc": "X" * 5000}, "uscc"),
+        ({"received_at": "2026-06-01T10:00:00"}, "received_at"),
+        ({"received_at": "2999-01-01T00:00:00+08:00"}, "received_at"),
+        ({"lat": "90", "lng": "117"}, "lat"),
+        ({"lat": "39.1"}, "body"),
+        ({"category": "smell"}, "category"),
+        ({"complainant": {"phone": "call me"}}, "complainant.phone"),
+        ({"complainant": {"name": "名" * 51}}, "complainant.name"),
+        ({"extra": 1}, "extra"),
+    ):
+        r = await post("/supervision/complaints", json={**base(), **over}, headers=officer())
+        await expect(r, 422, field)
+    r = await post(
+        "/supervision/complaints", json={**base(), "district": NINGHE}, headers=officer()
+    )
+    await expect(r, 403)
+    r = await post("/supervision/complaints", content=b"{not json", headers=officer())
+    await expect(r, 422)
+    r = await post("/supervision/complaints", json=base(), headers=AUDITOR)
+    await expect(r, 403)
+    r = await post("/supervision/complaints", json=base())
+    await expect(r, 401)
+    async with svc.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(Complaint)) == 0
+
+    unknown = "00000000-0000-0000-0000-000000000000"
+    for path in (
+        f"/supervision/complaints/{unknown}",
+        f"/supervision/complaints/{'x' * 3000}",
+        f"/supervision/cases/{unknown}",
+        f"/supervision/inspections/{unknown}",
+        f"/supervision/inspection-plans/{unknown}",
+        f"/supervision/alerts/{unknown}/measures",
+    ):
+        await expect(await svc.http.get(path, headers=ADMIN), 404)
+    r = await post(f"/supervision/complaints/{unknown}/accept", headers=officer())
+    await expect(r, 404)
+    r = await post(f"/supervision/complaints/{unknown}/explode", headers=officer())
+    await expect(r, 422, "action")
+    await expect(
+        await svc.http.get(f"/supervision/enterprises/{BAD_USCC}", headers=ADMIN), 422, "uscc"
+    )
+    await expect(await svc.http.get(f"/supervision/enterprises/{uscc}", headers=officer()), 404)
+    await expect(await svc.http.get(f"/supervision/grades/{uscc}", headers=officer()), 404)
+
+    for cursor in ("garbage!!", base64.urlsafe_b64encode(b'["x", 1]').decode(), "W10", "e30"):
+        paths = ("complaints", "demands", "cases", "inspections", "enterprises", "grades", "audit")
+        for path in paths:
+            r = await svc.http.get(f"/supervision/{path}?cursor={cursor}", headers=ADMIN)
+            await expect(r, 422, "cursor")
+    for q in (
+        "reports/complaints?district=120",
+        "reports/complaints?district=abc",
+        "complaints?limit=0",
+        "complaints?limit=100000",
+        "reports/complaints?from=2026-13-01",
+        "complaints/clusters?limit=501",
+    ):
+        r = await svc.http.get(f"/supervision/{q}", headers=ADMIN)
+        assert r.status_code == 422, (q, r.text)
+    r = await svc.http.get(
+        "/supervision/reports/complaints?from=2026-06-02&to=2026-06-01", headers=ADMIN
+    )
+    await expect(r, 422, "from")
+    r = await svc.http.get(f"/supervision/reports/enforcement?district={NINGHE}", headers=officer())
+    await expect(r, 403)
+
+    bad_inspection = {
+        "uscc": uscc,
+        "inspected_at": T0.isoformat(),
+        "inspectors": ["a", "a"],
+        "items": [{"item": "ledger", "result": "problem", "findings": []}],
+    }
+    r = await post("/supervision/inspections", json=bad_inspection, headers=officer(NINGHE))
+    await expect(r, 422)
+    r = await post(
+        "/supervision/inspections",
+        json={**bad_inspection, "uscc": BAD_USCC},
+        headers=officer(NINGHE),
+    )
+    await expect(r, 422, "uscc")
+    r = await post(
+        "/supervision/cases",
+        json={"finding_id": unknown, "legal_basis": "依据", "measure": {"kind": "fine"}},
+        headers=officer(),
+    )
+    await expect(r, 422, "measure")
+    r = await post(
+        "/supervision/cases",
+        json={"finding_id": unknown, "legal_basis": "依据", "measure": {"kind": "warning"}},
+        headers=officer(),
+    )
+    await expect(r, 422, "finding_id")
+    r = await post(
+        "/supervision/inspection-plans",
+        json={"district": DONGLI, "period": "someday", "count": 5, "share_percent": "10"},
+        headers=officer(),
+    )
+    await expect(r, 422)
+    r = await post(
+        "/supervision/alerts",
+        json={"level": "purple", "districts": ["120110", "120110"], "from": "x", "to": "y"},
+        headers=ADMIN,
+    )
+    await expect(r, 422)
+    r = await post(
+        "/supervision/alerts",
+        json={
+            "level": "red",
+            "districts": [NINGHE],
+            "from": "2026-11-01T00:00:00+08:00",
+            "to": "2026-11-02T00:00:00+08:00",
+        },
+        headers=officer(),
+    )
+    await expect(r, 403)
+    r = await svc.http.put(
+        f"/supervision/grades/{uscc}",
+        json={"grade": "E", "industry": "x", "valid_from": "2026-02-01", "valid_to": "2026-01-01"},
+        headers=officer(NINGHE),
+    )
+    await expect(r, 422)
+    r = await post(
+        "/supervision/complaints:import",
+        content=b"a,b\n1,2\n",
+        headers={**ADMIN, "content-type": "text/plain"},
+    )
+    await expect(r, 415)
+    r = await post(
+        "/supervision/complaints:import",
+        content="\xff\xfe".encode("latin-1"),
+        headers={**ADMIN, "content-type": "text/csv"},
+    )
+    await expect(r, 422)
+    # Chinese by default.
+    r = await svc.http.get(
+        "/supervision/reports/complaints?district=999999",
+        headers={"Authorization": f"Bearer {testing.token('admin')}", "Accept-Language": "zh-CN"},
+    )
+    assert r.status_code == 422 and r.json()["title"] == "请求内容无效"

@@ -1,0 +1,199 @@
+"""The pure rules: duplicate detection on Chinese text, attention, closure
+rate, working days, draw weights and reproducibility, the measure table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from supervision_svc import calendar
+from supervision_svc.complaints import rules as complaints
+from supervision_svc.grading import rules as grading
+from supervision_svc.inspections import rules as inspections
+
+T = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
+R = complaints.DuplicateRules(
+    window=dt.timedelta(days=30), radius_m=500, text_min=0.2, address_min=0.6, text_alone=0.6
+)
+
+
+def facts(id_: str, text: str, *, days: float = 0, **kw: object) -> complaints.ComplaintFacts:
+    base: dict[str, object] = {
+        "district": "120110",
+        "category": "odor",
+        "address": "东丽区金钟街道欢庆路88号",
+        "received_at": T + dt.timedelta(days=days),
+    }
+    base.update(kw)
+    return complaints.ComplaintFacts(id=id_, description=text, **base)  # type: ignore[arg-type]
+
+
+FIRST = "某化工厂夜间排放刺鼻气味，影响居民休息"
+
+
+def test_the_same_smell_reported_in_other_words_at_the_same_place_is_a_duplicate() -> None:
+    later = facts("b", "化工厂晚上排气，味道刺鼻，睡不着觉", days=2)
+    (m,) = complaints.duplicates(later, [facts("a", FIRST)], R)
+    assert m.reason == "same_place_similar_text" and m.earlier.id == "a"
+    assert 0.2 <= m.text_similarity < 0.6
+
+
+def test_word_order_does_not_hide_a_duplicate() -> None:
+    a, b = "夜间刺鼻气味严重", "刺鼻气味严重夜间"
+    assert complaints.similarity(a, b) > 0.8
+    # Full-width punctuation and spaces are ignored, full-width letters folded.
+    assert complaints.similarity("ＶＯＣｓ超标排放！", "vocs 超标排放") == 1.0
+
+
+def test_different_problems_nearby_are_not_duplicates() -> None:
+    noise = facts("n", "工地夜间施工噪声扰民", days=1, category="noise")
+    odor = facts("o", "工地夜间施工，焊接烟尘呛人", days=1)
+    assert complaints.duplicates(noise, [facts("a", FIRST)], R) == []  # another category
+    assert complaints.duplicates(odor, [facts("a", FIRST)], R) == []  # dissimilar text
+
+
+def test_same_enterprise_needs_no_similar_text_but_closed_rejected_or_old_ones_do_not_count() -> (
+    None
+):
+    a = facts("a", FIRST, uscc="91120110MA05XXXX11")
+    b = facts("b", "污水直排进河道", days=3, uscc="91120110MA05XXXX11", address="别处")
+    assert [m.reason for m in complaints.duplicates(b, [a], R)] == ["same_enterprise"]
+    closed = facts("c", FIRST, closed_at=T + dt.timedelta(days=1))
+    rejected = facts("r", FIRST, rejected=True)
+    old = facts("o", FIRST, days=-31)
+    later = facts("x", FIRST, days=2)
+    assert complaints.duplicates(later, [closed, rejected, old], R) == []
+    # Still open when the later one came: counts even if closed since.
+    open_then = facts("c2", FIRST, closed_at=T + dt.timedelta(days=5))
+    assert len(complaints.duplicates(later, [open_then], R)) == 1
+
+
+def test_coordinates_within_the_radius_make_the_same_place() -> None:
+    a = facts("a", FIRST, address="津塘公路", lat=39.1000, lng=117.3500)
+    near = facts("b", "化工厂排气味道刺鼻", days=1, address="另一条路", lat=39.1030, lng=117.3500)
+    far = facts("c", "化工厂排气味道刺鼻", days=1, address="另一条路", lat=39.1200, lng=117.3500)
+    (m,) = complaints.duplicates(near, [a], R)
+    assert m.distance_m is not None and 300 < m.distance_m < 350
+    assert complaints.duplicates(far, [a], R) == []
+
+
+def test_attention_prefers_many_people_and_recent_reports() -> None:
+    many_people = complaints.attention(4, 4, T, T)
+    one_caller = complaints.attention(6, 1, T, T)
+    stale = complaints.attention(4, 4, T - dt.timedelta(days=28), T)
+    assert many_people > one_caller and many_people > stale
+    assert complaints.attention(1, 1, T, T) == 13.0
+
+
+@pytest.mark.parametrize(
+    ("closed", "accepted", "rate"),
+    [(1165, 1197, Decimal("97.3")), (271, 318, Decimal("85.2")), (1, 8, Decimal("12.5"))],
+)
+def test_closure_rate_one_decimal_half_up(closed: int, accepted: int, rate: Decimal) -> None:
+    assert complaints.closure_rate(closed, accepted) == rate
+
+
+def test_closure_rate_of_nothing_is_none() -> None:
+    assert complaints.closure_rate(0, 0) is None
+
+
+def test_lifecycle_table() -> None:
+    assert complaints.next_status("received", "accept") == "accepted"
+    assert complaints.next_status("closed", "reopen") == "assigned"
+    with pytest.raises(Exception, match="allowed now"):
+        complaints.next_status("rejected", "close")
+
+
+def test_working_days_skip_national_day_and_count_the_make_up_sunday() -> None:
+    # 2026: 1-7 October off, the 6th and 7th in exchange for working on
+    # Sunday 20 September and Saturday 10 October (调休).
+    assert calendar.is_working_day(dt.date(2026, 9, 20))
+    assert calendar.is_working_day(dt.date(2026, 10, 10))
+    assert not calendar.is_working_day(dt.date(2026, 10, 6))
+    assert calendar.add_working_days(dt.date(2026, 9, 30), 1) == dt.date(2026, 10, 8)
+    assert calendar.add_working_days(dt.date(2026, 9, 18), 1) == dt.date(2026, 9, 20)
+    # A Friday evening in Beijing: three working days are Mon, Tue, Wed.
+    friday = dt.datetime(2026, 6, 5, 12, 0, tzinfo=dt.UTC)
+    due = calendar.working_deadline(friday, 3)
+    assert due == dt.datetime(2026, 6, 10, 16, 0, tzinfo=dt.UTC)  # Thursday 00:00 CST
+
+
+def draw_facts(uscc: str, **kw: object) -> inspections.DrawFacts:
+    base: dict[str, object] = {
+        "lawful": True,
+        "findings_12m": 0,
+        "open_findings": 0,
+        "substantiated_complaints_12m": 0,
+        "grade": None,
+        "benchmark": None,
+    }
+    base.update(kw)
+    return inspections.DrawFacts(uscc=uscc, **base)  # type: ignore[arg-type]
+
+
+def test_draw_tiers() -> None:
+    assert inspections.tier(draw_facts("a", grade="A"))[0] == "low"
+    assert inspections.tier(draw_facts("b", benchmark="tianjin", grade="B"))[0] == "low"
+    assert inspections.tier(draw_facts("c", grade="A", lawful=False))[0] == "normal"
+    assert inspections.tier(draw_facts("d", grade="A", findings_12m=1))[0] == "normal"
+    assert inspections.tier(draw_facts("e", grade="B"))[0] == "normal"
+    assert inspections.tier(draw_facts("f", grade="A", open_findings=1))[0] == "high"
+    assert inspections.tier(draw_facts("g", substantiated_complaints_12m=2))[0] == "high"
+
+
+def test_draw_is_reproducible_and_follows_the_weights() -> None:
+    weights = {f"L{i:03d}": 1 for i in range(100)} | {f"H{i:03d}": 4 for i in range(100)}
+    assert inspections.draw(weights, 20, 2026) == inspections.draw(weights, 20, 2026)
+    assert inspections.draw(weights, 20, 2026) != inspections.draw(weights, 20, 2027)
+    drawn = Counter(u[0] for seed in range(200) for u in inspections.draw(weights, 20, seed))
+    # Heavier enterprises are drawn far more often (about 3.2× for 4:1 weights here).
+    assert drawn["H"] > 2.5 * drawn["L"]
+    assert len(set(inspections.draw(weights, 200, 1))) == 200
+
+
+def test_sample_size_and_inspectors() -> None:
+    assert inspections.sample_size(174, None, Decimal("10")) == 18
+    assert inspections.sample_size(5, 10, None) == 5
+    pool = ["li.hua", "wang.fang", "zhao.lei", "sun.li"]
+    a = inspections.assign_inspectors(pool, ["X", "Y"], 7)
+    assert a == inspections.assign_inspectors(list(reversed(pool)), ["X", "Y"], 7)
+    assert all(len(set(v)) == 2 and set(v) <= set(pool) for v in a.values())
+
+
+TABLE = grading.policy_table(grading.default_rules())
+
+
+def test_measure_table_benchmarks_keep_producing_and_tianjin_cuts_less() -> None:
+    national = grading.required_measure("red", "A", "national", TABLE)
+    assert national.measure.kind == "none" and national.tier == "benchmark_national"
+    tianjin = grading.required_measure("red", "B", "tianjin", TABLE)
+    plain_b = grading.required_measure("red", "B", "none", TABLE)
+    assert tianjin.measure.share_percent(50) < plain_b.measure.share_percent(50)
+    assert grading.required_measure("orange", "D", None, TABLE).measure.kind == "stop"
+    assert grading.required_measure("yellow", None, None, TABLE).tier == "ungraded"
+
+
+def test_plant_plan_replaces_and_guarantee_caps_but_never_tightens() -> None:
+    plan = grading.Measure("stop_processes", 30, ("喷涂",))
+    r = grading.required_measure("red", "C", None, TABLE, plan=plan)
+    assert r.measure == plan and any("一厂一策" in w for w in r.why)
+    cap = ("livelihood", grading.Measure("reduce", 10))
+    r = grading.required_measure("red", "D", None, TABLE, guarantee=cap)
+    assert r.measure == grading.Measure("reduce", 10) and "guarantee list" in r.why[-1]
+    r = grading.required_measure("yellow", "A", None, TABLE, guarantee=cap)
+    assert r.measure.kind == "none"  # the cap does not make it stricter
+
+
+def test_expected_reduction_is_exact_kilograms() -> None:
+    week = (T, T + dt.timedelta(days=7))
+    # 36.5 t/a cut by 20 % for 7 days: 36500 × 0.2 × 7 / 365 = 140 kg.
+    assert grading.expected_reduction_kg(36_500, 20, *week) == 140
+    assert grading.expected_reduction_kg(36_500, 0, *week) == 0
+    assert grading.expected_reduction_kg(1, 50, T, T + dt.timedelta(days=365)) == 1  # 0.5 → 1
+
+
+def test_the_shipped_table_is_complete() -> None:
+    assert grading.missing_rules(grading.default_rules()) == []
+    assert grading.missing_rules(grading.default_rules()[1:]) == ["yellow/benchmark_national"]

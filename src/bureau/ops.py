@@ -1,0 +1,256 @@
+"""Operators' commands (运维): dead letters, the outbox, stuck sagas.
+
+They talk to the services' APIs with a citywide administrator's token, the
+same in the embedded default and in the distributed mode:
+
+    bureau dlq list --service quota          # what could not be applied
+    bureau dlq show 12 --service quota       # one message with its error
+    bureau dlq redrive 12 --service quota    # apply it again (safe: the inbox dedupes)
+    bureau outbox status                     # every service's unsent events
+    bureau sagas stuck --older-than PT5M     # filings waiting for quota-svc
+
+`--url` is the embedded default's address or a gateway; `--service-url
+quota=http://host:8002` points one service elsewhere (the distributed mode
+of `make run-kafka`: permit 8001, quota 8002, eia 8003). The token comes from
+`--token`, `BUREAU_TOKEN`, or is minted with the development secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+from svc_common.settings import DEV_JWT_SECRET
+from svc_common.tokens import mint_token
+
+SERVICE_NAMES = ("permit", "quota", "eia", "supervision")
+
+console = Console()
+dlq = typer.Typer(help="Dead letters: messages a service could not apply.", no_args_is_help=True)
+outbox = typer.Typer(help="The transactional outbox of each service.", no_args_is_help=True)
+sagas = typer.Typer(help="Quota sagas (filing ↔ reservation) that do not converge.")
+
+UrlOpt = Annotated[
+    str, typer.Option("--url", envvar="BUREAU_URL", help="the embedded default or a gateway")
+]
+ServiceUrlOpt = Annotated[
+    list[str] | None,
+    typer.Option("--service-url", help="service=URL, for a service served elsewhere"),
+]
+TokenOpt = Annotated[str | None, typer.Option("--token", envvar="BUREAU_TOKEN")]
+ServiceOpt = Annotated[str, typer.Option("--service", "-s", help=" | ".join(SERVICE_NAMES))]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
+
+
+def _token(token: str | None) -> str:
+    if token:
+        return token
+    secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
+    return mint_token(secret, sub="operator.cli", role="admin")
+
+
+def _base(service: str, url: str, overrides: list[str] | None) -> str:
+    if service not in SERVICE_NAMES:
+        raise typer.BadParameter(f"service must be one of {', '.join(SERVICE_NAMES)}")
+    for item in overrides or []:
+        name, _, where = item.partition("=")
+        if name == service and where:
+            return where.rstrip("/")
+    return url.rstrip("/")
+
+
+def _call(method: str, base: str, path: str, token: str | None, **kw: Any) -> Any:
+    headers = {"Authorization": f"Bearer {_token(token)}", "Accept-Language": "zh-CN"}
+    try:
+        r = httpx.request(method, base + path, headers=headers, timeout=30, **kw)
+    except httpx.HTTPError as exc:
+        console.print(f"[red]cannot reach {base}: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    if r.status_code >= 400:
+        try:
+            problem = r.json()
+            console.print(f"[red]{r.status_code} {problem.get('title')}: {problem.get('detail')}")
+        except ValueError:
+            console.print(f"[red]{r.status_code}: {r.text[:500]}")
+        raise typer.Exit(1)
+    return r.json()
+
+
+@dlq.command("list")
+def dlq_list(
+    service: ServiceOpt = "quota",
+    status: Annotated[str, typer.Option(help="dead | redriven | discarded")] = "dead",
+    url: UrlOpt = "http://127.0.0.1:8000",
+    service_url: ServiceUrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The service's dead letters, newest first."""
+    base = _base(service, url, service_url)
+    page = _call("GET", base, f"/{service}/admin/dead-letters?status={status}", token)
+    if as_json:
+        print(json.dumps(page, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{service}-svc dead letters ({status})")
+    for col in ("id", "group", "event type", "key", "attempts", "since", "error"):
+        table.add_column(col)
+    for d in page["items"]:
+        table.add_row(
+            str(d["id"]),
+            d["consumer_group"],
+            d["event_type"] or "?",
+            d["key"] or "",
+            str(d["attempts"]),
+            d["created_at"][:19],
+            d["error"][:80],
+        )
+    console.print(table)
+    if not page["items"]:
+        console.print("[green]none[/green]")
+
+
+@dlq.command("show")
+def dlq_show(
+    dead_letter_id: int,
+    service: ServiceOpt = "quota",
+    url: UrlOpt = "http://127.0.0.1:8000",
+    service_url: ServiceUrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """One dead letter with its headers, value and error."""
+    base = _base(service, url, service_url)
+    print(
+        json.dumps(
+            _call("GET", base, f"/{service}/admin/dead-letters/{dead_letter_id}", token),
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
+
+
+@dlq.command("redrive")
+def dlq_redrive(
+    dead_letter_ids: list[int],
+    service: ServiceOpt = "quota",
+    url: UrlOpt = "http://127.0.0.1:8000",
+    service_url: ServiceUrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Apply dead letters again (after the cause is fixed); safe to repeat."""
+    base = _base(service, url, service_url)
+    failed = 0
+    for dl in dead_letter_ids:
+        out = _call("POST", base, f"/{service}/admin/dead-letters/{dl}/redrive", token)
+        ok = out["status"] == "redriven"
+        failed += not ok
+        colour = "green" if ok else "red"
+        console.print(
+            f"[{colour}]{dl}: {out['status']}[/{colour}]"
+            + ("" if ok else f" — {out['error'][:200]}")
+        )
+    raise typer.Exit(1 if failed else 0)
+
+
+@dlq.command("discard")
+def dlq_discard(
+    dead_letter_id: int,
+    reason: Annotated[str, typer.Option(help="why it is given up (kept with it)")],
+    service: ServiceOpt = "quota",
+    url: UrlOpt = "http://127.0.0.1:8000",
+    service_url: ServiceUrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Give up on a dead letter for good, with the reason."""
+    base = _base(service, url, service_url)
+    out = _call(
+        "POST",
+        base,
+        f"/{service}/admin/dead-letters/{dead_letter_id}/discard",
+        token,
+        json={"reason": reason},
+    )
+    console.print(f"{dead_letter_id}: {out['status']}")
+
+
+@outbox.command("status")
+def outbox_status(
+    url: UrlOpt = "http://127.0.0.1:8000",
+    service_url: ServiceUrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Unsent events and the oldest one's age, per service."""
+    rows = {}
+    for service in SERVICE_NAMES:
+        base = _base(service, url, service_url)
+        try:
+            r = httpx.get(
+                f"{base}/{service}/admin/outbox",
+                headers={"Authorization": f"Bearer {_token(token)}"},
+                timeout=10,
+            )
+        except httpx.HTTPError:
+            continue
+        if r.status_code == 200:
+            rows[service] = r.json()
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(title="outbox")
+    for col in ("service", "unsent", "oldest (s)", "failing"):
+        table.add_column(col)
+    for service, st in rows.items():
+        age = st["oldest_unsent_age_seconds"]
+        table.add_row(
+            service,
+            str(st["unsent"]),
+            f"{age:.1f}" if age is not None else "-",
+            str(len(st["failing"])),
+        )
+    console.print(table)
+
+
+@sagas.command("stuck")
+def sagas_stuck(
+    older_than: Annotated[str, typer.Option(help="ISO 8601 duration")] = "PT5M",
+    url: UrlOpt = "http://127.0.0.1:8000",
+    service_url: ServiceUrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Filings whose quota request has waited longer than `--older-than`.
+    They are asked again automatically; `quota-retry` asks with a new attempt."""
+    base = _base("eia", url, service_url)
+    page = _call(
+        "GET", base, f"/eia/filings?quota_status=pending&older_than={older_than}&limit=1000", token
+    )
+    if as_json:
+        print(json.dumps(page["items"], ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"quota requests unanswered for {older_than}")
+    for col in ("filing", "district", "status", "attempt", "asked at", "asked again"):
+        table.add_column(col)
+    for f in page["items"]:
+        table.add_row(
+            f["id"],
+            f["district"],
+            f["status"],
+            str(f["quota_attempt"]),
+            (f.get("quota_asked_at") or "")[:19],
+            str(f.get("quota_asks", 0)),
+        )
+    console.print(table)
+    if not page["items"]:
+        console.print("[green]none[/green]")
+    raise typer.Exit(1 if page["items"] else 0)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dlq, name="dlq")
+    app.add_typer(outbox, name="outbox")
+    app.add_typer(sagas, name="sagas")
