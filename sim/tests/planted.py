@@ -27,16 +27,18 @@ from svc_common.events.registry import registry
 from svc_common.inbox import InboxConsumer, record_in_inbox
 from svc_common.outbox import OutboxRelay
 from svc_common.tables import InboxRow
+from svc_common.transports.base import DLQ_SUFFIX
 
 
 # --- (a) a consumer that dead-letters on a transient database error ----------------------
 async def dead_lettering_process(self: InboxConsumer, msg: Message) -> None:
     """InboxConsumer.process as it was: every failure counts, whatever its
-    cause; after max_attempts quick retries the message goes to the .dlq."""
+    cause; after max_attempts quick retries the message goes to the .dlq
+    topic, and consumption moves on."""
     try:
         env = Envelope.from_message(msg)
     except (ValidationError, ValueError) as exc:
-        await self._dead_letter(msg, exc, attempts=0)
+        await _to_dlq(self, msg, exc, attempts=0)
         return
     handler = self.handlers.get(env.type)
     if handler is None:
@@ -52,7 +54,20 @@ async def dead_lettering_process(self: InboxConsumer, msg: Message) -> None:
             last = exc
             await asyncio.sleep(0)
     assert last is not None
-    await self._dead_letter(msg, last, attempts=self.max_attempts)
+    await _to_dlq(self, msg, last, attempts=self.max_attempts)
+
+
+async def _to_dlq(self: InboxConsumer, msg: Message, exc: BaseException, *, attempts: int) -> None:
+    headers = [
+        *msg.headers,
+        ("dlq_error", repr(exc)[:4000].encode()),
+        ("dlq_group", self.group.encode()),
+        ("dlq_attempts", str(attempts).encode()),
+    ]
+    dlq = Message(topic=msg.topic + DLQ_SUFFIX, key=msg.key, value=msg.value, headers=headers)
+    (result,) = await self.transport.publish_batch([dlq])
+    if result is not None:
+        raise RuntimeError("could not dead-letter message") from result
 
 
 # --- (b) the late refusal after a withdrawal is ignored ------------------------------------

@@ -4,9 +4,9 @@ another one with another hash seed; another seed gives another trace."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,14 +49,19 @@ async def test_a_seed_replays_exactly() -> None:
 
     # `make sim SEED=7` in another process (PYTHONHASHSEED=0 there, random here).
     env = dict(os.environ, **{f"SIM_{k.upper()}": str(v) for k, v in SETTINGS.items()})
-    out = subprocess.run(
-        [sys.executable, "-m", "bureau_sim", "--seed", "7"],
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bureau_sim",
+        "--seed",
+        "7",
         cwd=ROOT,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    found = re.search(r"^trace ([0-9a-f]{64})$", out.stdout, re.MULTILINE)
-    assert found, out.stdout + out.stderr
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=300)
+    out = stdout.decode() + stderr.decode()
+    found = re.search(r"^trace ([0-9a-f]{64})$", out, re.MULTILINE)
+    assert found, out
     assert found.group(1) == first.trace_hash

@@ -51,6 +51,7 @@ class SimConfig(BaseSettings):
     parks: int = Field(2, ge=0, le=16)
     desk_rounds: int = Field(8, ge=0, description="reclaim-desk rounds over the year")
     reads: int = Field(4, ge=0, description="availability, overdue and reminder reads")
+    enforcements: int = Field(6, ge=0, description="inspections with a finding and a case")
     #: Busy moments: this many times a year, several officers of one district
     #: reserve quota for their projects within the same second (a quota round
     #: opening), racing for one pool.

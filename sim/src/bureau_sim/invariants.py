@@ -163,6 +163,7 @@ class Invariants:
         await self.ledger()
         await self.drained()
         await self.sagas_and_agreement()
+        await self.supervision_agrees()
         await self.requests_once()
         await self.audit_trail()
 
@@ -330,6 +331,59 @@ class Invariants:
                 self.fail(
                     "parks carved once",
                     f"park {pid}'s sub-pool was handled {carved.get(pool, 0)} times",
+                )
+
+    async def supervision_agrees(self) -> None:
+        """supervision-svc's register is what permit-svc announced, and every
+        approved suspension reached permit-svc once."""
+        read = self.sim.read
+        theirs = {
+            r[0]: r[1:]
+            for r in await read(
+                "supervision", "SELECT uscc, district, category, operating_status FROM enterprises"
+            )
+        }
+        for uscc, *ours in await read(
+            "permit", "SELECT uscc, district, category, operating_status FROM enterprises"
+        ):
+            if theirs.get(uscc) != tuple(ours):
+                self.fail(
+                    "supervision-svc knows the register",
+                    f"enterprise {uscc} is {tuple(ours)} in permit-svc, "
+                    f"{theirs.get(uscc)} in supervision-svc",
+                )
+        their_permits = {
+            r[0]: r[1:]
+            for r in await read("supervision", "SELECT permit_id, status, vocs_kg FROM permits")
+        }
+        for pid, status, vocs in await read(
+            "permit", "SELECT id, status, vocs_kg FROM permits WHERE permit_no IS NOT NULL"
+        ):
+            if their_permits.get(pid) != (status, vocs):
+                self.fail(
+                    "supervision-svc knows the register",
+                    f"permit {pid} is {status} with {vocs} kg VOCs in permit-svc, "
+                    f"{their_permits.get(pid)} in supervision-svc",
+                )
+        outcomes: Counter[str] = Counter()
+        for (detail,) in await read(
+            "permit",
+            "SELECT detail FROM audit_log"
+            " WHERE action IN ('permit.suspend', 'permit.suspend_not_applied')",
+        ):
+            case = _json(detail).get("case_id")
+            if case:
+                outcomes[str(case)] += 1
+        for case_id, case_no in await read(
+            "supervision",
+            "SELECT id, case_no FROM enforcement_cases"
+            " WHERE measure = 'permit_suspension' AND status IN ('decided', 'closed')",
+        ):
+            if outcomes.get(case_id, 0) != 1:
+                self.fail(
+                    "suspensions = approved suspension cases",
+                    f"case {case_no} decided a suspension; permit-svc acted on it "
+                    f"{outcomes.get(case_id, 0)} times",
                 )
 
     async def requests_once(self) -> None:

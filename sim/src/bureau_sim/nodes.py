@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from svc_common.db import Database
+from svc_common.db import Database, Unit
 from svc_common.events.envelope import Envelope
 from svc_common.inbox import EventHandlers
 from svc_common.service import Runtime, ServiceSpec
@@ -136,8 +136,11 @@ class Node:
         async def transaction() -> AsyncIterator[AsyncSession]:
             if proc.crashed:
                 raise SimCrash(node.name, "(a call of the dead process)")
+            joined = db._unit.get() is not None
             async with original() as s:
                 yield s
+            if joined:
+                return  # part of a request's unit of work: nothing committed yet
             applied = s.info.pop(APPLIED, None)
             if applied is not None:
                 times = node.applied[applied] = node.applied.get(applied, 0) + 1
@@ -151,6 +154,17 @@ class Node:
                 raise SimCrash(node.name, "after a commit")
 
         db.transaction = transaction  # type: ignore[method-assign]
+        original_commit = db.commit
+
+        async def commit(unit: Unit) -> None:
+            """A write request's unit of work commits; the process may die
+            before its answer leaves."""
+            await original_commit(unit)
+            if sim.roll("crash_after_commit"):
+                sim.count("crash after commit")
+                raise SimCrash(node.name, "after committing a request, before answering")
+
+        db.commit = commit  # type: ignore[method-assign]
 
     def crash(self, where: str) -> None:
         """The process dies now; it is restarted after a while."""

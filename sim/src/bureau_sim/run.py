@@ -28,6 +28,9 @@ from permit_svc.settings import Settings as PermitSettings
 from quota_svc.app import create as create_quota
 from quota_svc.app import spec as quota_spec
 from quota_svc.settings import Settings as QuotaSettings
+from supervision_svc.app import create as create_supervision
+from supervision_svc.app import spec as supervision_spec
+from supervision_svc.settings import Settings as SupervisionSettings
 from svc_common import clock
 from svc_common.migrate import upgrade_async
 from svc_common.settings import ServiceSettings
@@ -47,6 +50,7 @@ SERVICES: dict[str, tuple[Callable[..., FastAPI], type[ServiceSettings], Callabl
     "permit": (create_permit, PermitSettings, permit_spec),
     "quota": (create_quota, QuotaSettings, quota_spec),
     "eia": (create_eia, EiaSettings, eia_spec),
+    "supervision": (create_supervision, SupervisionSettings, supervision_spec),
 }
 
 

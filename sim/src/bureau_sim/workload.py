@@ -167,6 +167,7 @@ class Workload:
             (self.manual_reservation, "reservation", cfg.manual_reservations),
             (self.desk_round, "reclaim desk", cfg.desk_rounds),
             (self.reads, "reads", cfg.reads),
+            (self.enforcement, "enforcement", cfg.enforcements),
         ]
         for i in range(cfg.rushes):
             at = self.rng.uniform(0.05 * DAY, span * 0.97)
@@ -838,6 +839,67 @@ class Workload:
                 )
             async for w in self.send(op):
                 yield w
+
+    # --- supervision --------------------------------------------------------------------
+    async def enforcement(self) -> Story:
+        """An inspection finds a problem at a permit holder; a case is proposed
+        and decided by a second officer; a suspension is applied by permit-svc."""
+        rng = self.rng
+        live = [p for p in self.city.permits if p.status == "issued"]
+        if not live:
+            return
+        p = rng.choice(live)
+        a, b = self.officers[p.district]
+        inspection = {
+            "uscc": p.uscc,
+            "inspected_at": self.sim.at_time.isoformat(),
+            "inspectors": ["执法人员甲", "执法人员乙"],
+            "items": [
+                {
+                    "item": "treatment_facilities",
+                    "result": "problem",
+                    "findings": [{"description": "治污设施未正常运行", "severity": "serious"}],
+                },
+                {"item": "ledger", "result": "compliant"},
+            ],
+        }
+        op = self.post(
+            "supervision", "/supervision/inspections", a, inspection, "inspection.record"
+        )
+        async for w in self.send(op):
+            yield w
+        if op.status != 201 or op.response is None:
+            return
+        finding = op.response.body["findings"][0]["id"]
+        yield self.days(0.5, 8)
+        if self.over:
+            return
+        measure: dict[str, Any] = rng.choice(
+            [
+                {"kind": "permit_suspension"},
+                {"kind": "permit_suspension"},
+                {"kind": "fine", "fine_cny": rng.randint(10, 500) * 1000},
+                {"kind": "warning"},
+            ]
+        )
+        case = {
+            "finding_id": finding,
+            "legal_basis": "《排污许可管理条例》第三十四条",
+            "measure": measure,
+        }
+        op = self.post("supervision", "/supervision/cases", a, case, "case.propose")
+        async for w in self.send(op):
+            yield w
+        if op.status != 201 or op.response is None:
+            return
+        case_id = op.response.body["id"]
+        yield self.days(0.5, 6)
+        decision = {"approve": rng.random() < 0.85, "note": "集体讨论决定"}
+        op = self.post(
+            "supervision", f"/supervision/cases/{case_id}/decide", b, decision, "case.decide"
+        )
+        async for w in self.send(op):
+            yield w
 
     async def reads(self) -> Story:
         rng = self.rng

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from svc_common import clock
+from svc_common import clock, retention
 from svc_common.events.envelope import Message
 from svc_common.service import run_periodic_jobs
 
@@ -379,6 +379,8 @@ class Sim:
         async def run() -> None:
             if node.up:
                 await run_periodic_jobs(node.spec, node.runtime)
+                with contextlib.suppress(Exception):  # its loop logs and goes on
+                    await retention.sweep(node.runtime)
                 self.count("sweeps")
             nxt = self.now + every * self.frng.uniform(0.8, 1.2)
             if nxt <= until:
