@@ -110,7 +110,7 @@ async def test_a_relay_that_publishes_a_keys_rows_out_of_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cfg = dense(broker_outage=0.02, quick_withdraw=0.7, filings=30)
-    target = Hunt("holds = secured filings", r"\(withdrawn, quota \w+\): quota-svc holds")
+    target = Hunt("events of one aggregate in order", "before its earlier event")
     monkeypatch.setattr(OutboxRelay, "_in_key_order", planted.every_claimed_row)
     found = await hunt(cfg, range(1, WITHIN + 1), target, stop=True)
     assert found.found, "events of one filing published out of order went unnoticed"

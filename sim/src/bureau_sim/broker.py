@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from bureau_sim.world import Sim
 
 TopicPartition = tuple[str, int]
+#: A publisher's unsent outbox rows by key: (seq, event id), in seq order.
+Unsent = dict[str, list[tuple[int, str]]]
 
 
 class BrokerUnavailable(ConnectionError):
@@ -58,12 +60,17 @@ class Broker:
         self.published = 0
         self.down_until = 0.0
         self.flaky_until = 0.0
+        self._seen: set[str] = set()
 
     # --- producing ---------------------------------------------------------------
     def partition_of(self, key: str | None) -> int:
         return zlib.crc32((key or "").encode()) % self.partitions
 
-    def publish(self, node: str, messages: list[Message]) -> list[BaseException | None]:
+    def publish(
+        self, node: str, messages: list[Message], unsent: Unsent | None = None
+    ) -> list[BaseException | None]:
+        """Append what the broker acknowledges; `unsent` are the publisher's
+        unsent outbox rows of the messages' keys, to check their order."""
         now = self.sim.now
         if now < self.down_until:
             self.sim.count("publish failed: broker down", len(messages))
@@ -84,6 +91,7 @@ class Broker:
                 self.sim.count("publish failed: broker flaky")
                 results.append(BrokerUnavailable("not acknowledged (simulated)"))
                 continue
+            self._check_order(node, msg, unsent or {})
             log = self.logs.setdefault(tp, [])
             log.append(
                 Message(
@@ -101,6 +109,24 @@ class Broker:
                 if msg.topic in group.topics:
                     self.kick(group, tp)
         return results
+
+    def _check_order(self, node: str, msg: Message, unsent: Unsent) -> None:
+        """A key's event is published only after every older unsent event of
+        that key was (outbox rows are compared while both exist: SQLite may
+        reuse the numbers of rows retention deleted)."""
+        event_id = msg.header("ce_id") or ""
+        rows = unsent.get(msg.key or "", [])
+        mine = next((seq for seq, e in rows if e == event_id), None)
+        if mine is not None:
+            for seq, older in rows:
+                if seq < mine and older not in self._seen:
+                    self.sim.violation(
+                        "events of one aggregate in order",
+                        f"{node} published {msg.header('ce_type')} of {msg.key} (outbox row "
+                        f"{mine}) before its earlier event {older} (row {seq})",
+                    )
+                    break
+        self._seen.add(event_id)
 
     # --- consuming ---------------------------------------------------------------
     def subscribe(self, node: str, group: str, topics: list[str], process: ProcessFn) -> None:
@@ -180,7 +206,18 @@ class SimTransport(Transport):
         self.broker.subscribe(self.node, group, topics, process)
 
     async def publish_batch(self, messages: list[Message]) -> list[BaseException | None]:
-        results = self.broker.publish(self.node, messages)
+        keys = sorted({m.key or "" for m in messages if not m.topic.endswith(DLQ_SUFFIX)})
+        unsent: Unsent = {}
+        if keys:
+            marks = ", ".join("?" * len(keys))
+            for key, seq, event_id in await self.broker.sim.read(
+                self.node,
+                "SELECT key, seq, event_id FROM outbox"
+                f" WHERE sent_at IS NULL AND key IN ({marks}) ORDER BY seq",
+                *keys,
+            ):
+                unsent.setdefault(str(key), []).append((int(seq), str(event_id)))
+        results = self.broker.publish(self.node, messages, unsent)
         if messages and any(r is None for r in results):
             # The crash point between publishing and marking the rows sent.
             self.after_publish()

@@ -87,10 +87,12 @@ class SimConfig(BaseSettings):
     # --- after the year ----------------------------------------------------------
     #: How long after the faults stop every saga must have reached a final
     #: state and every outbox drained (simulated seconds).
-    settle_seconds: float = Field(HOUR, gt=0)
+    settle_seconds: float = Field(HOUR / 2, gt=0)
     #: Sweepers (hold and permit expiry) run this often during the year; in
     #: the settling window they run at their own configured periods.
-    sweep_every_seconds: float = Field(3 * DAY, gt=0)
+    sweep_every_seconds: float = Field(5 * DAY, gt=0)
+    #: Retention sweeps during the year (their own period in the settling time).
+    retention_every_seconds: float = Field(15 * DAY, gt=0)
     partitions: int = Field(3, ge=1, le=64)
 
     def fault(self, name: str) -> float:

@@ -249,7 +249,12 @@ async def _run(seed: int, cfg: SimConfig, templates: Templates, trace: bool) -> 
             workload.plan()
             year = cfg.days * DAY
             for node in sim.nodes.values():
-                sim.schedule_sweeps(node, cfg.sweep_every_seconds, until=year)
+                sim.schedule_sweeps(
+                    node,
+                    until=year,
+                    every=cfg.sweep_every_seconds,
+                    retain=cfg.retention_every_seconds,
+                )
             try:
                 await sim.run_until(year)
                 # The faults stop; whatever they left must settle on its own.
@@ -261,9 +266,10 @@ async def _run(seed: int, cfg: SimConfig, templates: Templates, trace: bool) -> 
                 for node in sim.nodes.values():
                     if not node.up and node.restart_at is None:
                         sim.schedule_restart(node, 1.0)
-                    if node.spec.periodic:
-                        every = min(seconds for seconds, _job in node.spec.periodic)
-                        sim.schedule_sweeps(node, every, until=quiet + cfg.settle_seconds)
+                    # Each sweeper at its own period now: the re-asking of
+                    # unanswered requests among them.
+                    sim.schedule_sweeps(node, until=quiet + cfg.settle_seconds)
+                    sim.wake_relay(node, delay=1.0, sweep=True)
                 await sim.run_until(quiet + cfg.settle_seconds)
                 if not sim.stopped:
                     sim.stop_on_violation = False

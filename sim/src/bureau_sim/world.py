@@ -24,7 +24,7 @@ from typing import Any
 
 from svc_common import clock, retention
 from svc_common.events.envelope import Message
-from svc_common.service import run_periodic_jobs
+from svc_common.service import Periodic
 
 from bureau_sim import inline_sqlite
 from bureau_sim.broker import Broker, Group, TopicPartition
@@ -254,23 +254,24 @@ class Sim:
         self.after(delay, f"restart {node.name}", run)
 
     # --- relays ---------------------------------------------------------------------
-    def wake_relay(self, node: Node, delay: float | None = None) -> None:
-        """After a commit that wrote outbox rows (or a restart): a relay pass soon."""
+    def wake_relay(self, node: Node, delay: float | None = None, *, sweep: bool = False) -> None:
+        """After a commit that wrote outbox rows: a relay pass soon. With
+        `sweep`: the loop's sweep for rows a failure left unsent."""
         if not node.up:
             return
         when = self.now + (delay if delay is not None else self.frng.uniform(0.001, 0.05))
         if node.relay_at is not None and node.relay_at <= when:
             return
         node.relay_at = when
-        self.at(when, f"relay {node.name}", self._relay_pass(node, when))
+        self.at(when, f"relay {node.name}", self._relay_pass(node, when, sweep))
 
-    def _relay_pass(self, node: Node, when: float) -> Callable[[], Awaitable[None]]:
+    def _relay_pass(self, node: Node, when: float, sweep: bool) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             if node.relay_at != when or not node.up:
                 return  # superseded by an earlier pass, or the process died
             node.relay_at = None
             try:
-                n = await node.runtime.relay.drain()
+                n = await node.runtime.relay.run_pass(swept=sweep)
                 self.count("events published by relays", n)
             except SimCrash:
                 raise
@@ -281,10 +282,10 @@ class Sim:
         return run
 
     async def _next_sweep_of_outbox(self, node: Node) -> None:
-        """The relay's loop sweeps every few seconds for rows a failure left
-        unsent; a sweep only publishes rows whose back-off has passed. So the
-        next pass is due at the earliest such moment (and no sooner than the
-        sweep period): the passes in between would find nothing to do."""
+        """The relay's loop sweeps every few seconds while rows are unsent. A
+        sweep publishes the rows whose back-off has passed, and every row as
+        soon as the broker answers again; the sweeps in between find nothing
+        to do and are skipped."""
         rows = await self.read(
             node.name,
             "SELECT COUNT(*), MIN(COALESCE(next_attempt_at, created_at)) FROM outbox"
@@ -295,9 +296,11 @@ class Sim:
             return
         sweep = node.runtime.settings.outbox_sweep_seconds or 2.0
         due = _as_utc(earliest)
-        wait = max(sweep, (due - self.at_time).total_seconds()) if due else sweep
+        wait = (due - self.at_time).total_seconds() if due else 0.0
+        if self.now < self.broker.down_until:
+            wait = min(wait, self.broker.down_until - self.now)
         # The loop's sweeps fall on its own period: round up to the next one.
-        self.wake_relay(node, delay=sweep * math.ceil(wait / sweep))
+        self.wake_relay(node, delay=sweep * max(1, math.ceil(wait / sweep)), sweep=True)
 
     # --- deliveries ------------------------------------------------------------------
     def schedule_delivery(self, g: Group, tp: TopicPartition, delay: float | None) -> None:
@@ -327,7 +330,19 @@ class Sim:
             if self.now < self.broker.down_until:
                 return self.broker.down_until - self.now + 0.1
             msg = self.broker.pending(g, tp)
+            handlers = node.spec.handlers
+            while (
+                msg is not None
+                and handlers is not None
+                and handlers.get(msg.header("ce_type") or "") is None
+            ):
+                # Another service's event on a topic this one reads: the
+                # consumer would parse it and skip it; skipped here unparsed.
+                self.broker.applied(g, tp, commit=False)
+                self.count("deliveries skipped (no handler)")
+                msg = self.broker.pending(g, tp)
             if msg is None:
+                self.broker.commit(g, tp)
                 return None
             self.trace_line(f"  {g.name} <- {msg.topic}/{msg.partition}@{msg.offset}")
             try:
@@ -372,21 +387,31 @@ class Sim:
         )
 
     # --- sweepers --------------------------------------------------------------------
-    def schedule_sweeps(self, node: Node, every: float, until: float) -> None:
-        if not node.spec.periodic:
-            return
+    def schedule_sweeps(
+        self, node: Node, until: float, every: float | None = None, retain: float | None = None
+    ) -> None:
+        """Run the node's sweepers every `every` seconds and its retention
+        every `retain`, or each at its own configured period, until `until`."""
+        for period, job in node.spec.periodic:
+            self._schedule_job(node, job, every or period, until)
+        own = node.runtime.settings.retention_sweep_seconds
+        self._schedule_job(node, retention.sweep, retain or own, until)
+
+    def _schedule_job(self, node: Node, job: Periodic, every: float, until: float) -> None:
+        name = getattr(job, "__name__", "job")
 
         async def run() -> None:
             if node.up:
-                await run_periodic_jobs(node.spec, node.runtime)
                 with contextlib.suppress(Exception):  # its loop logs and goes on
-                    await retention.sweep(node.runtime)
+                    await job(node.runtime)
                 self.count("sweeps")
             nxt = self.now + every * self.frng.uniform(0.8, 1.2)
             if nxt <= until:
-                self.at(nxt, f"sweep {node.name}", run)
+                self.at(nxt, f"sweep {node.name} {name}", run)
 
-        self.after(every * self.frng.uniform(0.1, 1.0), f"sweep {node.name}", run)
+        first = self.now + every * self.frng.uniform(0.1, 1.0)
+        if first <= until:
+            self.at(first, f"sweep {node.name} {name}", run)
 
     # --- HTTP ------------------------------------------------------------------------
     async def http(
