@@ -18,7 +18,6 @@ its inbox consumer subscribes with.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -186,12 +185,19 @@ class Broker:
 
 
 class SimTransport(Transport):
-    """One service's connection to the simulated broker."""
+    """One service's connection to the simulated broker (of the seed running)."""
 
-    def __init__(self, broker: Broker, node: str, after_publish: Callable[[], None]) -> None:
-        self.broker = broker
+    def __init__(self, node: str) -> None:
         self.node = node
-        self.after_publish = after_publish
+        self._broker: Broker | None = None
+
+    def connect(self, broker: Broker) -> None:
+        self._broker = broker
+
+    @property
+    def broker(self) -> Broker:
+        assert self._broker is not None, "not connected to a broker"
+        return self._broker
 
     async def start(self) -> None:
         return None
@@ -220,5 +226,5 @@ class SimTransport(Transport):
         results = self.broker.publish(self.node, messages, unsent)
         if messages and any(r is None for r in results):
             # The crash point between publishing and marking the rows sent.
-            self.after_publish()
+            self.broker.sim.crash_after_publish(self.node)
         return results

@@ -94,6 +94,12 @@ async def _main(args: argparse.Namespace) -> int:
     finally:
         await templates.close()
     print(_summary(results, time.perf_counter() - started), flush=True)
+    if args.coverage:
+        total: Counter[str] = Counter()
+        for r in results:
+            total.update(r.coverage)
+        for what, n in sorted(total.items()):
+            print(f"  {n:7d}  {what}")
     return 0 if all(r.ok for r in results) else 1
 
 
@@ -106,6 +112,9 @@ def main() -> None:
     p.add_argument("--db", choices=["sqlite", "pg"], help="SQLite files or PostgreSQL")
     p.add_argument("--trace", help="write the trace of the (last) seed to this file")
     p.add_argument("-v", "--verbose", action="store_true", help="a line per seed")
+    p.add_argument(
+        "--coverage", action="store_true", help="what the city-years did, summed over the seeds"
+    )
     args = p.parse_args()
     _reexec_with_fixed_hash_seed()
     sys.exit(asyncio.run(_main(args)))

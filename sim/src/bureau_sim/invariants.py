@@ -167,6 +167,28 @@ class Invariants:
         await self.requests_once()
         await self.audit_trail()
 
+    async def coverage(self) -> Counter[str]:
+        """What the city-year did, from the services' own records."""
+        out: Counter[str] = Counter()
+        for node in sorted(self.sim.nodes):
+            for action, n in await self.sim.read(
+                node, "SELECT action, COUNT(*) FROM audit_log GROUP BY action"
+            ):
+                out[f"{node}: {action}"] += int(n)
+        for channel, status, q, n in await self.sim.read(
+            "eia",
+            "SELECT channel, status, quota_status, COUNT(*) FROM filings"
+            " GROUP BY channel, status, quota_status",
+        ):
+            out[f"filings {channel} {status}, quota {q}"] += int(n)
+        for status, reason, n in await self.sim.read(
+            "quota",
+            "SELECT status, release_reason, COUNT(*) FROM reservations"
+            " GROUP BY status, release_reason",
+        ):
+            out[f"reservations {status}" + (f" ({reason})" if reason else "")] += int(n)
+        return out
+
     async def drained(self) -> None:
         for name in sorted(self.sim.nodes):
             (n,) = (await self.sim.read(name, "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL"))[

@@ -66,6 +66,8 @@ class Result:
     faults: int
     databases: dict[str, str] = field(default_factory=dict)
     trace: list[str] = field(default_factory=list)
+    #: What the year did (audit actions, filings and reservations by state).
+    coverage: Counter[str] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
@@ -88,12 +90,30 @@ FAULT_COUNTS = (
 
 
 class Templates:
-    """Migrated empty databases, made once per process and copied per seed."""
+    """What every seed starts from, made once per process: migrated empty
+    databases (copied per seed) and the services' apps (each seed enters
+    their lifespans anew, on its own databases and broker, as a fresh
+    process would; building the apps is the costly part of starting one)."""
 
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg
         self.dir: Path | None = None
         self.pg: dict[str, str] = {}
+        self.apps: dict[str, tuple[FastAPI, ServiceSettings, SimTransport]] = {}
+
+    def app(self, name: str) -> tuple[FastAPI, ServiceSettings, SimTransport]:
+        if name not in self.apps:
+            create, settings_cls, _spec = SERVICES[name]
+            settings = settings_cls(
+                background_tasks=False,
+                run_migrations=False,
+                log_level="CRITICAL",
+                log_json=False,
+                consumer_retry_backoff_seconds=0.0,
+            )
+            transport = SimTransport(name)
+            self.apps[name] = (create(settings, transport=transport), settings, transport)
+        return self.apps[name]
 
     @property
     def admin_url(self) -> str:
@@ -217,27 +237,18 @@ async def _run(seed: int, cfg: SimConfig, templates: Templates, trace: bool) -> 
         # Real sockets: interleaved steps would not replay; run them one by one.
         cfg = cfg.model_copy(update={"concurrency": 0.0, "concurrent_redelivery": 0.0})
     sim = Sim(seed, cfg)
+    coverage: Counter[str] = Counter()
     if trace:
         sim.trace_kept = []
     async with databases(cfg, templates, seed) as (urls, readers, keep):
         if cfg.db == "sqlite":
             inline_sqlite.install()
         with clock.using(sim.clock), seeded_ids(sim.idrng):
-            for name, (create, settings_cls, _spec) in SERVICES.items():
-                settings = settings_cls(
-                    database_url=urls[name],
-                    background_tasks=False,
-                    run_migrations=False,
-                    log_level="CRITICAL",
-                    log_json=False,
-                    consumer_retry_backoff_seconds=0.0,
-                )
-
-                def after_publish(node: str = name) -> None:
-                    sim.crash_after_publish(node)
-
-                transport = SimTransport(sim.broker, name, after_publish)
-                sim.nodes[name] = Node(sim, name, create(settings, transport=transport))
+            for name in SERVICES:
+                app, settings, transport = templates.app(name)
+                settings.database_url = urls[name]
+                transport.connect(sim.broker)
+                sim.nodes[name] = Node(sim, name, app)
             sim.readers = readers
             for node in sim.nodes.values():
                 assert await node.start(), f"{node.name} did not start"
@@ -274,6 +285,7 @@ async def _run(seed: int, cfg: SimConfig, templates: Templates, trace: bool) -> 
                 if not sim.stopped:
                     sim.stop_on_violation = False
                     await invariants.at_end()
+                coverage = await invariants.coverage()
             finally:
                 for node in sim.nodes.values():
                     with contextlib.suppress(Exception):
@@ -295,6 +307,7 @@ async def _run(seed: int, cfg: SimConfig, templates: Templates, trace: bool) -> 
         faults=faults,
         databases=urls if sim.violations and cfg.keep_failed else {},
         trace=sim.trace_kept or [],
+        coverage=coverage,
     )
 
 

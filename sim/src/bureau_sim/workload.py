@@ -363,11 +363,29 @@ class Workload:
         )
         return e, code, city.project_types[code][1], False
 
+    def _park_project(self) -> tuple[Enterprise, str, str, tuple[str, str, list[str]]]:
+        """A new enterprise settling in a park, with a project its bundled EIA covers."""
+        park = self.rng.choice(self.city.parks)
+        code = self.rng.choice(park[2])
+        industry, category = self.city.project_types[code]
+        e = Enterprise(
+            self.uscc(park[1]),
+            f"园区入驻企业{self._serial}",
+            park[1],
+            industry[1:],
+            self.city.industries.get(industry[1:], ""),
+        )
+        return e, code, category, park
+
     async def filing(self) -> Story:
         rng, city = self.rng, self.city
-        e, code, category, _known = self._project()
+        park: tuple[str, str, list[str]] | None = None
+        if city.parks and rng.random() < 0.15:
+            e, code, category, park = self._park_project()
+        else:
+            e, code, category, _known = self._project()
+            park = next((p for p in city.parks if p[1] == e.district and code in p[2]), None)
         officer = self.officers[e.district][rng.randrange(2)]
-        park = next((p for p in city.parks if p[1] == e.district and code in p[2]), None)
         channel = "normal"
         body: dict[str, Any] = {
             "project_name": f"{DISTRICTS[e.district]}项目",
@@ -419,8 +437,13 @@ class Workload:
         steps = {"normal": ["evaluation-done", "review-done"], "bundled": []}.get(
             channel, rng.sample(["evaluation-done", "review-done"], 2)
         )
+        # Now and then a review stalls for months: the quota hold may expire
+        # meanwhile (the filing's quota lapses and is retried).
+        stalled = rng.random() < 0.12
         for step in steps:
             yield self.days(0.5, 10) if channel == "normal" else self.days(0.2, 4)
+            if stalled:
+                yield self.days(30, 150)
             if self.over:
                 return
             if rng.random() < 0.03:
