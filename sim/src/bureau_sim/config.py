@@ -36,7 +36,7 @@ class SimConfig(BaseSettings):
 
     # --- the workload ---------------------------------------------------------
     days: int = Field(365, ge=1, le=3650, description="simulated days of activity")
-    enterprises: int = Field(1500, ge=50, description="fixed sources imported at the start")
+    enterprises: int = Field(2000, ge=50, description="fixed sources imported at the start")
     existing_permits: int = Field(60, ge=0, description="certificates imported at the start")
     filings: int = Field(26, ge=0, description="report and report-form filings")
     permit_stories: int = Field(16, ge=0, description="imported permits changed, cancelled…")
@@ -90,9 +90,9 @@ class SimConfig(BaseSettings):
     settle_seconds: float = Field(HOUR / 2, gt=0)
     #: Sweepers (hold and permit expiry) run this often during the year; in
     #: the settling window they run at their own configured periods.
-    sweep_every_seconds: float = Field(5 * DAY, gt=0)
+    sweep_every_seconds: float = Field(7 * DAY, gt=0)
     #: Retention sweeps during the year (their own period in the settling time).
-    retention_every_seconds: float = Field(15 * DAY, gt=0)
+    retention_every_seconds: float = Field(30 * DAY, gt=0)
     partitions: int = Field(3, ge=1, le=64)
 
     def fault(self, name: str) -> float:
