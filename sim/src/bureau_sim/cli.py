@@ -91,6 +91,13 @@ async def _main(args: argparse.Namespace) -> int:
                 )
             if args.seed is not None:
                 print(f"trace {r.trace_hash}", flush=True)
+            if args.progress and len(results) % args.progress == 0 and args.seed is None:
+                failed = sum(1 for x in results if not x.ok)
+                spent = time.perf_counter() - started
+                print(
+                    f"… {len(results)} seeds, {failed} failed, {spent / len(results):.2f} s a seed",
+                    flush=True,
+                )
     finally:
         await templates.close()
     print(_summary(results, time.perf_counter() - started), flush=True)
@@ -115,6 +122,7 @@ def main() -> None:
     p.add_argument(
         "--coverage", action="store_true", help="what the city-years did, summed over the seeds"
     )
+    p.add_argument("--progress", type=int, default=0, help="a line every N seeds")
     args = p.parse_args()
     _reexec_with_fixed_hash_seed()
     sys.exit(asyncio.run(_main(args)))
