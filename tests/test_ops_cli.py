@@ -95,6 +95,7 @@ def test_dead_letters_outbox_and_sagas_from_the_command_line(tmp_path: Path) -> 
             "permit": 0,
             "quota": 0,
             "eia": 0,
+            "supervision": 0,
         }
         stuck = _bureau("sagas", "stuck", "--older-than", "PT5M", url=url)
         assert stuck.returncode == 0 and "none" in stuck.stdout

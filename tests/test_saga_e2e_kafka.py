@@ -48,6 +48,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         log_dir=tmp_path / "logs",
         db_prefix=f"e2e{uuid.uuid4().hex[:6]}",
         services=("permit", "quota", "eia"),
+        extra_env={"METRICS_REFRESH_SECONDS": "0.5"},
     )
     try:
         await s.start()
@@ -75,6 +76,8 @@ async def test_jizhou_story_across_three_services_on_kafka(stack: Stack) -> None
     eia = httpx.AsyncClient(base_url=stack.url("eia"), timeout=30)
     try:
         await _story(stack, permit, quota, eia)
+        await _operators_see(stack, permit, quota, eia)
+        _check_logs(stack)
     finally:
         for c in (permit, quota, eia):
             await c.aclose()
@@ -163,7 +166,7 @@ async def _story(
         ("蓟州区包装印刷项目", "C2319", "5", uscc("NEWPROJC3")),
     ]
     filings = []
-    for name, ptype, inc, code in projects:
+    for n, (name, ptype, inc, code) in enumerate(projects):
         body = {
             "project_name": name,
             "uscc": code,
@@ -177,7 +180,9 @@ async def _story(
         r = await eia.post("/eia/filings", json=body, headers=OFFICER)
         assert r.status_code == 201, r.text
         fid = r.json()["id"]
-        r = await eia.post(f"/eia/filings/{fid}/accept", headers=OFFICER)
+        r = await eia.post(
+            f"/eia/filings/{fid}/accept", headers={**OFFICER, "X-Correlation-ID": f"story-{n}"}
+        )
         assert r.status_code == 200, r.text
         # One at a time, so which project gets the last quota is deterministic.
         f = await _wait_quota(eia, fid, lambda s: s != "pending")
@@ -261,3 +266,79 @@ async def _wait_quota(
         return dict(r.json())
 
     return dict(await eventually(get, lambda f: ok(f["quota_status"]), f"filing {fid} quota"))
+
+
+async def _operators_see(stack: Stack, *clients: httpx.AsyncClient) -> None:
+    """Once the story is over, each service's /metrics says nothing is stuck:
+    its consumer holds partitions with no lag, its outbox is empty, no dead
+    letter waits, no filing waits for quota."""
+
+    async def figures(c: httpx.AsyncClient) -> dict[tuple[str, frozenset[Any]], float]:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = (await c.get("/metrics")).text
+        return {
+            (s.name, frozenset(s.labels.items())): s.value
+            for fam in text_string_to_metric_families(text)
+            for s in fam.samples
+        }
+
+    def total(samples: dict[tuple[str, frozenset[Any]], float], name: str) -> float:
+        return sum(v for (n, _), v in samples.items() if n == name)
+
+    for c in clients:
+
+        async def settled(c: httpx.AsyncClient = c) -> dict[tuple[str, frozenset[Any]], float]:
+            return await figures(c)
+
+        samples = await eventually(
+            settled,
+            lambda f: (
+                total(f, "events_consumer_assigned_partitions") > 0
+                and total(f, "events_consumer_lag_messages") == 0
+                and any(n == "events_consumer_lag_messages" for n, _ in f)
+                and total(f, "outbox_backlog_rows") == 0
+            ),
+            f"{c.base_url} settled",
+        )
+        assert total(samples, "dead_letters") == 0
+        assert total(samples, "database_up") == 1
+    eia_samples = await figures(clients[2])
+    assert total(eia_samples, "eia_quota_pending_oldest_age_seconds") == 0
+
+
+#: Lines written while an event is handled.
+EVENT_LINES = {
+    "event",
+    "handler failed",
+    "handler failed on infrastructure; will retry",
+    "dead-lettered message",
+}
+
+
+def _check_logs(stack: Stack) -> None:
+    """Every line is JSON; every request and event line carries its ids; the
+    story's correlation id, set on the accept request in eia-svc, is on the
+    lines of quota-svc and eia-svc handling its events."""
+    by_service = {
+        svc: [
+            json.loads(line)
+            for line in (stack.log_dir / f"{svc}-svc.log").read_text().splitlines()
+            if line.strip()
+        ]
+        for svc in ("permit", "quota", "eia")
+    }
+    for lines in by_service.values():
+        for line in lines:
+            if line.get("event") == "request":
+                assert line.get("request_id") and line.get("correlation_id"), line
+            if line.get("event") in EVENT_LINES:
+                assert line.get("correlation_id"), line
+    handled = {
+        (svc, line["type"])
+        for svc, lines in by_service.items()
+        for line in lines
+        if line.get("event") == "event" and line.get("correlation_id") == "story-0"
+    }
+    assert ("quota", "eia.filing.accepted.v1") in handled
+    assert ("eia", "quota.reserved.v1") in handled

@@ -27,6 +27,10 @@ SERVICES = {
     "supervision": "supervision_svc",
 }
 
+from bureau.register_cli import app as register_app  # noqa: E402
+
+app.add_typer(register_app, name="register")
+
 
 @app.command()
 def run(
@@ -34,26 +38,31 @@ def run(
     host: Annotated[str, typer.Option(envvar="HOST")] = "127.0.0.1",
     data_dir: Annotated[Path, typer.Option(envvar="DATA_DIR", help="SQLite files")] = Path("data"),
 ) -> None:
-    """The embedded default: all four services in one process, SQLite, in-process events."""
-    import uvicorn
+    """The embedded default: all four services in one process, SQLite, in-process events.
+    Logs are JSON lines on stdout (LOG_JSON=false: a coloured console)."""
+    import sys
+
+    from svc_common.service import serve as serve_app
+    from svc_common.settings import ServiceSettings
 
     from bureau.embedded import Embedded
 
     secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
-    embedded = Embedded(data_dir, jwt_secret=secret, log_json=False)
-    base = f"http://{host}:{port}"
-    table = Table(title="Environment bureau — embedded default", show_lines=False)
-    table.add_column("service")
-    table.add_column("API docs")
-    for name in SERVICES:
-        table.add_row(f"{name}-svc", f"{base}/{name}/docs")
-    console.print(table)
-    console.print(f"SQLite files under [bold]{data_dir.resolve()}[/bold]; events in-process.")
-    console.print(
-        "Get a token: [bold]make token ROLE=officer DISTRICT=120119 SUB=li.hua[/bold] "
-        "then send [italic]Authorization: Bearer <token>[/italic]."
-    )
-    uvicorn.run(embedded, host=host, port=port, log_config=None)
+    embedded = Embedded(data_dir, jwt_secret=secret)
+    if sys.stderr.isatty():  # the welcome is for a person at a terminal, not a log
+        base = f"http://{host}:{port}"
+        table = Table(title="Environment bureau — embedded default", show_lines=False)
+        table.add_column("service")
+        table.add_column("API docs")
+        for name in SERVICES:
+            table.add_row(f"{name}-svc", f"{base}/{name}/docs")
+        console.print(table)
+        console.print(f"SQLite files under [bold]{data_dir.resolve()}[/bold]; events in-process.")
+        console.print(
+            "Get a token: [bold]make token ROLE=officer DISTRICT=120119 SUB=li.hua[/bold] "
+            "then send [italic]Authorization: Bearer <token>[/italic]."
+        )
+    serve_app(embedded, ServiceSettings(host=host, port=port))
 
 
 @app.command()

@@ -16,9 +16,10 @@ from eia_svc.settings import Settings as EiaSettings
 from fastapi import FastAPI
 from permit_svc.app import create as create_permit
 from permit_svc.settings import Settings as PermitSettings
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from quota_svc.app import create as create_quota
 from quota_svc.settings import Settings as QuotaSettings
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from supervision_svc.app import create as create_supervision
 from supervision_svc.settings import Settings as SupervisionSettings
@@ -78,7 +79,11 @@ class Embedded:
             # moving it runs every service's sweepers.
             await self.apps["/quota"]({**scope, "path": "/quota/admin/clock"}, receive, send)
             return
-        if path in ("/health", "/ready", "/metrics"):
+        if path == "/metrics":
+            # The process's figures, every service's (each labelled with its
+            # name); /<prefix>/metrics shows one service's. Scrape one or the other.
+            target = Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        elif path in ("/health", "/ready"):
             # Any service answers the process-wide probes; /ready asks all.
             target = self._ready if path == "/ready" else self.apps["/quota"]
         else:

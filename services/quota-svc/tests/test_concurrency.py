@@ -51,3 +51,65 @@ async def test_200_concurrent_reservations_exactly_37_fit(quota: Quota) -> None:
         rec = await reconcile(s, pool.id)
     assert rec.ok, rec
     assert rec.entries == 38  # the baseline and 37 holds
+
+
+async def test_200_concurrent_trades_and_reservations_on_one_pool(quota: Quota) -> None:
+    """100 reservations (3 t each, 37 fit) and 100 trades (0.2 t each of a
+    seller's 15 t, 75 fit) race on one district pool: nothing overdraws, the
+    refusals name their reason, and every numbered check reconciles."""
+    from .conftest import ADMIN, ADMIN2
+    from .test_ledger_beyond import uscc
+
+    seller = uscc("RACESELL")
+    await quota.baseline(JIZHOU, "126")
+    held = await quota.client.post(
+        "/quota/reservations",
+        json={"district": JIZHOU, "increment_t": "7.5", "project_ref": "seller", "uscc": seller},
+        headers=OFFICER,
+    )
+    assert held.status_code == 201, held.text
+    r = await quota.client.post(
+        f"/quota/reservations/{held.json()['id']}/allocate", headers=OFFICER
+    )
+    assert r.status_code == 200 and r.json()["allocated_t"] == "15.000"
+
+    async def reserve(i: int) -> str:
+        r = await quota.client.post(
+            "/quota/reservations",
+            json={"district": JIZHOU, "increment_t": "1.5", "project_ref": f"P-{i:03d}"},
+            headers=OFFICER,
+        )
+        return "reserved" if r.status_code == 201 else f"refused:{r.json().get('shortfall_t')}"
+
+    async def trade(i: int) -> str:
+        body = {
+            "seller": seller,
+            "buyer": uscc(f"RACEB{i:03d}"),
+            "district": JIZHOU,
+            "amount_t": "0.2",
+            "price_cny_per_t": "9000",
+            "contract_ref": f"RACE-{i:03d}",
+        }
+        r = await quota.client.post("/quota/trades", json=body, headers=ADMIN)
+        if r.status_code != 201:
+            return f"refused:{r.json()['reason']}"
+        a = await quota.client.post(f"/quota/trades/{r.json()['id']}/approve", headers=ADMIN2)
+        return "settled" if a.status_code == 200 else f"refused:{a.json()['reason']}"
+
+    outcomes = Counter(
+        await asyncio.gather(*(reserve(i) for i in range(100)), *(trade(i) for i in range(100)))
+    )
+    assert outcomes == {
+        "reserved": 37,
+        "refused:3.000": 63,
+        "settled": 75,
+        "refused:seller_holds_too_little": 25,
+    }
+    a = await quota.availability(JIZHOU)
+    assert (a["available_t"], a["reserved_t"], a["allocated_t"]) == ("0.000", "111.000", "15.000")
+    holdings = (
+        await quota.client.get(f"/quota/holdings?district={JIZHOU}&limit=1000", headers=OFFICER)
+    ).json()
+    assert len(holdings) == 75 and all(h["amount_t"] == "0.200" for h in holdings)
+    rec = (await quota.client.get("/quota/reconciliation", headers=ADMIN)).json()
+    assert rec["ok"], [c for c in rec["checks"] if not c["ok"]]

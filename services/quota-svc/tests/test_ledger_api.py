@@ -100,7 +100,10 @@ async def test_sweeper_expires_overdue_holds_once_and_reconciles(quota: Quota) -
 
     rec = await quota.client.get(f"/quota/reconciliation?district={JIZHOU}", headers=AUDITOR)
     assert rec.status_code == 200
-    assert [(p["pool_id"], p["ok"], p["entries"]) for p in rec.json()] == [("120119:VOCs", True, 4)]
+    assert [(p["pool_id"], p["ok"], p["entries"]) for p in rec.json()["pools"]] == [
+        ("120119:VOCs", True, 4)
+    ]
+    assert rec.json()["ok"] and [c["number"] for c in rec.json()["checks"]] == [1, 2, 3, 4, 5, 6]
 
 
 async def test_adjustments_need_a_second_person(quota: Quota) -> None:

@@ -69,6 +69,8 @@ async def test_jizhou_reclaims_two_projects_fit_the_third_is_short(quota: Quota)
         "reclaimed_t": "5.800",
         "offset_ratio": "2.00",
         "max_project_increment_t": "1.950",
+        "debt_t": "0.000",
+        "overdue_debt_t": "0.000",
     }
     [refused] = await quota.events("quota.reservation_rejected.v1")
     assert (refused["project_ref"], refused["required_t"], refused["shortfall_t"]) == (

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,24 +30,35 @@ from svc_common.events.envelope import Envelope, Message
 from svc_common.events.registry import EventPayload, registry
 from svc_common.failures import PermanentFailure, TransientFailure, is_transient
 from svc_common.tables import DeadLetter, InboxRow
+from svc_common.tracing import Tracing
 from svc_common.transports.base import DLQ_SUFFIX, Transport
 from svc_common.types import utcnow
 
 log = structlog.get_logger(__name__)
 
-APPLIED = Counter("events_applied_total", "Events applied by a handler", ["group", "type"])
-DUPLICATES = Counter("events_duplicate_total", "Redelivered events skipped by the inbox", ["group"])
-DEAD_LETTERED = Counter("events_dead_lettered_total", "Events sent to a .dlq topic", ["group"])
+# The label is `service`: a consumer group is its service's name, and the
+# embedded default's /<prefix>/metrics shows each service its own series.
+APPLIED = Counter("events_applied_total", "Events applied by a handler", ["service", "type"])
+DUPLICATES = Counter(
+    "events_duplicate_total", "Redelivered events skipped by the inbox", ["service"]
+)
+DEAD_LETTERED = Counter("events_dead_lettered_total", "Events dead-lettered", ["service", "type"])
 FAILURES = Counter(
     "events_handler_failures_total",
-    "Handler failures by event type and kind (transient: retried; permanent: counted "
-    "towards dead-lettering)",
-    ["group", "type", "kind"],
+    "Failed attempts at applying an event, by kind (transient: infrastructure, "
+    "retried in order until it answers; permanent: dead-lettered after its attempts)",
+    ["service", "type", "kind"],
 )
 RETRIES = Counter(
     "events_handler_retries_total",
-    "Handler retries after a permanent-looking failure",
-    ["group", "type"],
+    "Attempts due after a failed one, by the kind of the failure",
+    ["service", "type", "kind"],
+)
+HANDLE_SECONDS = Histogram(
+    "events_handle_duration_seconds",
+    "Time from receiving an event to its outcome (in-process retries included)",
+    ["service", "type"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 
 Handler = Callable[[AsyncSession, Any, Envelope], Awaitable[None]]
@@ -106,6 +118,7 @@ class InboxConsumer:
         group: str,
         max_attempts: int = 3,
         backoff_seconds: float = 0.2,
+        tracing: Tracing | None = None,
     ) -> None:
         self.db = db
         self.transport = transport
@@ -113,6 +126,7 @@ class InboxConsumer:
         self.group = group
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
+        self.tracing = tracing or Tracing(group)
 
     def subscribe(self) -> None:
         if self.handlers.topics:
@@ -121,10 +135,54 @@ class InboxConsumer:
     async def process(self, msg: Message) -> None:
         """Apply one message: returns once it is applied, skipped or
         dead-lettered; raises `TransientFailure` when infrastructure failed,
-        so the transport retries this message later, in order."""
-        outcome = await self._process(msg)
-        if outcome.error is not None:
-            await self._dead_letter(msg, outcome.error, attempts=outcome.attempts)
+        so the transport retries this message later, in order. Every line
+        logged meanwhile carries the event's correlation id, and one line
+        says how it ended."""
+        start = time.perf_counter()
+        event_type = msg.header("ce_type")
+        outer = context.TraceContext(
+            correlation_id=context.safe_id(msg.header("ce_correlationid")),
+            causation_id=msg.header("ce_id"),
+            traceparent=msg.header("ce_traceparent"),
+        )
+        with context.use(outer):
+            try:
+                outcome = await self._process(msg)
+                if outcome.error is not None:
+                    await self._dead_letter(msg, outcome.error, attempts=outcome.attempts)
+            except TransientFailure as exc:
+                self._log(msg, event_type, "retrying", start, 0, exc)
+                raise
+            if outcome.result == "skipped":
+                return
+            HANDLE_SECONDS.labels(self.group, event_type or "unreadable").observe(
+                time.perf_counter() - start
+            )
+            result = "dead_lettered" if outcome.error is not None else outcome.result
+            self._log(msg, event_type, result, start, outcome.attempts, outcome.error)
+
+    def _log(
+        self,
+        msg: Message,
+        event_type: str | None,
+        outcome: str,
+        start: float,
+        attempts: int,
+        error: BaseException | None,
+    ) -> None:
+        """One line per handled event."""
+        (log.info if outcome in ("applied", "duplicate") else log.warning)(
+            "event",
+            service=self.group,
+            group=self.group,
+            type=event_type,
+            event_id=msg.header("ce_id"),
+            topic=msg.topic,
+            outcome=outcome,
+            attempts=attempts,
+            latency_ms=round((time.perf_counter() - start) * 1000, 2),
+            **({"error": repr(error)[:500]} if error is not None else {}),
+        )
 
     async def _process(self, msg: Message) -> _Outcome:
         try:
@@ -133,7 +191,7 @@ class InboxConsumer:
             return _Outcome(error=exc)
         handler = self.handlers.get(env.type)
         if handler is None:
-            return _Outcome()  # another consumer's event on a topic we read
+            return _Outcome(result="skipped")  # another consumer's event on a topic we read
         model = registry.model_for(env.type)
         try:
             payload = model.model_validate(env.data) if model else env.data
@@ -143,11 +201,12 @@ class InboxConsumer:
         while True:
             attempt += 1
             try:
-                await self._apply(env, payload, handler, msg.topic)
-                return _Outcome(attempts=attempt)
+                applied = await self._apply(env, payload, handler, msg.topic, attempt)
+                return _Outcome(attempts=attempt, result="applied" if applied else "duplicate")
             except Exception as exc:
                 if is_transient(exc):
                     FAILURES.labels(self.group, env.type, "transient").inc()
+                    RETRIES.labels(self.group, env.type, "transient").inc()
                     log.warning(
                         "handler failed on infrastructure; will retry",
                         group=self.group,
@@ -165,22 +224,36 @@ class InboxConsumer:
                 )
                 if isinstance(exc, PermanentFailure) or attempt >= self.max_attempts:
                     return _Outcome(error=exc, attempts=attempt)
-                RETRIES.labels(self.group, env.type).inc()
+                RETRIES.labels(self.group, env.type, "permanent").inc()
                 await asyncio.sleep(self.backoff_seconds * attempt)
 
-    async def _apply(self, env: Envelope, payload: Any, handler: Handler, topic: str) -> None:
-        ctx = context.TraceContext(
-            correlation_id=env.correlationid,
-            causation_id=env.id,
-            traceparent=context.new_traceparent(env.traceparent),
-        )
-        with context.use(ctx):
-            async with self.db.transaction() as s:
-                if not await record_in_inbox(s, self.group, env, topic):
-                    DUPLICATES.labels(self.group).inc()
-                    return
-                await handler(s, payload, env)
+    async def _apply(
+        self, env: Envelope, payload: Any, handler: Handler, topic: str, attempt: int = 1
+    ) -> bool:
+        """One attempt, in its own span; False when the inbox says it was
+        applied before."""
+        with self.tracing.consumer_span(
+            event_id=env.id,
+            event_type=env.type,
+            source=env.source,
+            topic=topic,
+            group=self.group,
+            traceparent=env.traceparent,
+            attempt=attempt,
+        ) as span_traceparent:
+            ctx = context.TraceContext(
+                correlation_id=env.correlationid,
+                causation_id=env.id,
+                traceparent=span_traceparent or context.new_traceparent(env.traceparent),
+            )
+            with context.use(ctx):
+                async with self.db.transaction() as s:
+                    if not await record_in_inbox(s, self.group, env, topic):
+                        DUPLICATES.labels(self.group).inc()
+                        return False
+                    await handler(s, payload, env)
         APPLIED.labels(self.group, env.type).inc()
+        return True
 
     async def _dead_letter(self, msg: Message, exc: BaseException, *, attempts: int) -> None:
         """Keep the message in `dead_letters` (both modes) and publish it to
@@ -225,7 +298,7 @@ class InboxConsumer:
         (result,) = await self.transport.publish_batch([dlq])
         if result is not None:
             raise TransientFailure(f"could not publish to {dlq.topic}: {result!r}") from result
-        DEAD_LETTERED.labels(self.group).inc()
+        DEAD_LETTERED.labels(self.group, event_type or "unreadable").inc()
         log.error(
             "dead-lettered message",
             group=self.group,
@@ -270,3 +343,5 @@ class _Outcome:
 
     error: BaseException | None = None
     attempts: int = 0
+    #: applied, duplicate (the inbox had it) or skipped (not ours to handle)
+    result: str = "applied"

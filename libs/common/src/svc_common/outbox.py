@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import structlog
-from prometheus_client import Counter, Gauge
-from sqlalchemy import Row, func, insert, or_, select, text, update
+from prometheus_client import Counter
+from sqlalchemy import Row, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from svc_common import context
@@ -26,6 +26,7 @@ from svc_common.db import OUTBOX_WRITTEN, Database
 from svc_common.events.envelope import Envelope, Message
 from svc_common.events.registry import SCHEMA_URN, EventPayload
 from svc_common.tables import OutboxRow
+from svc_common.tracing import Tracing
 from svc_common.transports.base import Transport
 from svc_common.types import utcnow
 
@@ -33,7 +34,6 @@ log = structlog.get_logger(__name__)
 
 PUBLISHED = Counter("outbox_published_total", "Outbox rows published", ["service"])
 PUBLISH_FAILURES = Counter("outbox_publish_failures_total", "Failed publish attempts", ["service"])
-UNSENT = Gauge("outbox_unsent_rows", "Unsent outbox rows at the last sweep", ["service"])
 
 #: Longest wait of a row whose publishing failed. Kept short: the back-off is
 #: also cut short as soon as the transport answers again (see `_recovered`).
@@ -136,8 +136,10 @@ class OutboxRelay:
         batch_size: int = 200,
         sweep_seconds: float = 2.0,
         coalesce_seconds: float = 0.0,
+        tracing: Tracing | None = None,
     ) -> None:
         self.db = db
+        self.tracing = tracing or Tracing(service)
         self.transport = transport
         self.service = service
         self.batch_size = batch_size
@@ -194,17 +196,7 @@ class OutboxRelay:
         driving the relay step by step (the simulator) calls it instead."""
         if swept and self._backing_off and await self.transport.ready():
             await self._recovered()
-        published = await self.drain()
-        if swept:
-            await self._gauge_unsent()
-        return published
-
-    async def _gauge_unsent(self) -> None:
-        async with self.db.session() as s:
-            unsent = await s.scalar(
-                select(func.count()).select_from(OutboxRow).where(OutboxRow.sent_at.is_(None))
-            )
-        UNSENT.labels(self.service).set(unsent or 0)
+        return await self.drain()
 
     async def drain(self) -> int:
         """Publish until nothing publishable is left; returns rows published."""
@@ -310,7 +302,16 @@ class OutboxRelay:
         messages: list[Message] = [
             Envelope.model_validate(r.envelope).to_message(r.topic) for r in rows
         ]
-        return await self.transport.publish_batch(messages)
+        if not self.tracing.enabled:
+            return await self.transport.publish_batch(messages)
+        spans = self.tracing.publish_spans([r.envelope for r in rows], [r.topic for r in rows])
+        try:
+            results = await self.transport.publish_batch(messages)
+        except BaseException as exc:
+            self.tracing.end_publish(spans, [exc] * len(spans))
+            raise
+        self.tracing.end_publish(spans, results)
+        return results
 
     async def _mark(
         self, s: AsyncSession, rows: list[Row[Any]], results: list[BaseException | None]

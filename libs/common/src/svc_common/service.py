@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
-from svc_common import clock, retention
+from svc_common import clock, metrics, retention, tracing
 from svc_common.audit_router import audit_router
 from svc_common.auth import TokenVerifier
 from svc_common.clock_admin import clock_router
@@ -35,6 +35,7 @@ from svc_common.ops_router import ops_router
 from svc_common.outbox import OutboxRelay
 from svc_common.service_deps import get_db, get_runtime, runtime
 from svc_common.settings import ServiceSettings
+from svc_common.tracing import Tracing
 from svc_common.transports import Transport, make_transport
 
 log = structlog.get_logger(__name__)
@@ -50,6 +51,9 @@ class Runtime:
     relay: OutboxRelay
     consumer: InboxConsumer | None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: The service's name (its consumer group and `service` metric label).
+    service: str = "service"
+    tracing: Tracing | None = None
 
 
 Periodic = Callable[[Runtime], Awaitable[Any]]
@@ -69,6 +73,12 @@ class ServiceSpec:
     periodic: list[tuple[float, Periodic]] = field(default_factory=list)
     on_startup: list[Periodic] = field(default_factory=list)
     own_topics: list[str] = field(default_factory=list)
+    #: The service's own Prometheus figures (e.g. quota available per district):
+    #: async functions run every METRICS_REFRESH_SECONDS, off the request path,
+    #: that read what they need and publish it on their `metrics.Family`s.
+    gauges: list[metrics.GaugeCollector] = field(default_factory=list)
+    #: Those families, cleared when the service stops.
+    gauge_families: list[metrics.Family] = field(default_factory=list)
 
 
 async def _every(seconds: float, job: Periodic, rt: Runtime, name: str) -> None:
@@ -92,7 +102,7 @@ async def _probe_transport(rt: Runtime) -> None:
     can take seconds when the broker is down, so requests never wait on it)."""
     up = await rt.transport.ready()
     rt.extras["transport_up"] = up
-    TRANSPORT_UP.labels(rt.settings.service_name).set(1 if up else 0)
+    TRANSPORT_UP.labels(rt.service).set(1 if up else 0)
 
 
 def install_manual_clock(settings: ServiceSettings) -> clock.ManualClock | None:
@@ -123,12 +133,14 @@ def create_app(
     configure_logging(settings.log_level, json_logs=settings.log_json)
     load_all()
     settings.check_clock()
+    traces = tracing.setup(spec.name)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.run_migrations:
             await upgrade_async(spec.migrations_dir, settings.database_url)
         db = Database(settings.database_url)
+        traces.instrument_engine(db.engine)
         tr = transport or make_transport(
             settings.event_transport,
             client_id=settings.kafka_client_id or spec.name,
@@ -142,6 +154,7 @@ def create_app(
             batch_size=settings.outbox_batch_size,
             sweep_seconds=settings.outbox_sweep_seconds,
             coalesce_seconds=settings.outbox_coalesce_seconds,
+            tracing=traces,
         )
         consumer = None
         if spec.handlers is not None:
@@ -152,8 +165,17 @@ def create_app(
                 group=spec.name,
                 max_attempts=settings.consumer_max_attempts,
                 backoff_seconds=settings.consumer_retry_backoff_seconds,
+                tracing=traces,
             )
-        rt = Runtime(settings=settings, db=db, transport=tr, relay=relay, consumer=consumer)
+        rt = Runtime(
+            settings=settings,
+            db=db,
+            transport=tr,
+            relay=relay,
+            consumer=consumer,
+            service=spec.name,
+            tracing=traces,
+        )
         app.state.runtime = rt
         app.state.db = db
         if settings.is_kafka:
@@ -169,9 +191,19 @@ def create_app(
         for job in spec.on_startup:
             await job(rt)
         await tr.start()
+        refresher = metrics.Refresher(
+            spec.name,
+            rt,
+            [*metrics.COMMON_COLLECTORS, *spec.gauges],
+            interval=settings.metrics_refresh_seconds,
+            timeout=max(1.0, min(10.0, settings.metrics_refresh_seconds)),
+        )
+        app.state.metrics_refresher = refresher
+        metrics.attach(rt)
         tasks = []
         if settings.background_tasks:
             relay.start()
+            refresher.start()
             jobs = [*spec.periodic, (settings.retention_sweep_seconds, retention.sweep)]
             jobs.append((settings.transport_probe_seconds, _probe_transport))
             tasks = [
@@ -201,10 +233,14 @@ def create_app(
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
+            await refresher.stop()
+            metrics.detach(rt, spec.gauge_families)
             await relay.stop()
             if transport is None:  # a shared transport is stopped by its owner
                 await tr.stop()
             await db.dispose()
+            # Flushes the spans still queued (bounded by the exporter's timeout).
+            await asyncio.to_thread(traces.shutdown)
 
     app = FastAPI(
         title=spec.title,
@@ -225,13 +261,25 @@ def create_app(
     app.include_router(clock_router(spec.prefix))
     app.include_router(ops_router(spec.prefix))
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(RequestContextMiddleware, service=spec.name)
     app.add_middleware(
         InputGuardMiddleware,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
+    # Outermost: a request the guard refuses still gets its ids, its log line
+    # and its count.
+    app.add_middleware(RequestContextMiddleware, service=spec.name, prefix=spec.prefix)
+    traces.instrument_app(app, spec.prefix)
     return app
+
+
+def serve(app: Any, settings: ServiceSettings) -> None:
+    """Run an app with uvicorn, its lines in the process's one log format.
+    uvicorn's access line is off: the request line of RequestContextMiddleware
+    says more (route template, latency, caller, ids) in the same format."""
+    import uvicorn
+
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
 
 
 def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
@@ -264,8 +312,11 @@ def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
             status_code=200 if ok else 503,
         )
 
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    own_figures = metrics.ServiceView(spec.name)
+
+    async def metrics_endpoint() -> Response:
+        """This service's figures only (see svc_common.metrics)."""
+        return Response(generate_latest(own_figures), media_type=CONTENT_TYPE_LATEST)
 
     async def event_schemas() -> dict[str, Any]:
         """JSON Schemas of the events this service publishes."""
@@ -282,7 +333,7 @@ def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
         )
         probes.add_api_route(f"{base}/ready", ready, methods=["GET"], include_in_schema=bool(base))
         probes.add_api_route(
-            f"{base}/metrics", metrics, methods=["GET"], include_in_schema=bool(base)
+            f"{base}/metrics", metrics_endpoint, methods=["GET"], include_in_schema=bool(base)
         )
     probes.add_api_route(f"{spec.prefix}/events/schemas", event_schemas, methods=["GET"])
     app.include_router(probes)
@@ -296,4 +347,5 @@ __all__ = [
     "get_db",
     "get_runtime",
     "runtime",
+    "serve",
 ]

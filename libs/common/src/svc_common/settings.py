@@ -53,6 +53,9 @@ class ServiceSettings(BaseSettings):
     # Consumer: attempts per message before it goes to <topic>.dlq.
     consumer_max_attempts: int = 3
     consumer_retry_backoff_seconds: float = 0.2
+    # How often the figures that need a query (outbox backlog, dead letters,
+    # consumer lag, business gauges) are refreshed; /metrics serves the last.
+    metrics_refresh_seconds: float = 15.0
 
     #: "system" (always, in production) or "manual": a clock an administrator
     #: moves with POST /<prefix>/admin/clock, for demonstrations and acceptance

@@ -130,6 +130,32 @@ async def redeliver(app: FastAPI, env: Any, topic: str) -> None:
     await consumer.process(env.to_message(topic))
 
 
+Figures = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def figures(app: FastAPI, client: httpx.AsyncClient) -> Figures:
+    """Refresh a running app's periodic figures now and scrape its own
+    /metrics: {(name, labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    await app.state.metrics_refresher.refresh()
+    r = await client.get(f"{app.state.spec.prefix}/metrics")
+    assert r.status_code == 200, r.text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
+
+
+def figure(samples: Figures, name: str, **labels: str) -> float:
+    """One sample's value; `service` is implied by the scrape and may be left out."""
+    for (n, lbls), v in samples.items():
+        if n == name and {k: v2 for k, v2 in lbls if k != "service"} == labels:
+            return v
+    raise KeyError(f"no sample {name}{labels}")
+
+
 class TcpProxy:
     """A TCP proxy in front of a real server (PostgreSQL, Kafka) that a test
     can cut — every open connection reset, new ones refused — and restore:

@@ -16,6 +16,7 @@ from eia_svc.classification.service import load_shipped_table
 from eia_svc.control_units.router import router as control_units_router
 from eia_svc.events import handlers
 from eia_svc.filings.router import router as filings_router
+from eia_svc.metrics import FAMILIES, filing_figures
 from eia_svc.parks.router import router as parks_router
 from eia_svc.quota_saga import service as quota_saga
 from eia_svc.registrations.review_router import router as review_router
@@ -57,6 +58,8 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         on_startup=[load_shipped_table],
         periodic=[(settings.quota_reask_sweep_seconds, reask_quota)],
         own_topics=[eia_events.TOPIC],
+        gauges=[filing_figures],
+        gauge_families=FAMILIES,
     )
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import uvicorn
+from svc_common.service import serve
 
 from permit_svc.app import create
 from permit_svc.settings import Settings
@@ -11,7 +11,7 @@ from permit_svc.settings import Settings
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(create(settings), host=settings.host, port=settings.port, log_config=None)
+    serve(create(settings), settings)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from svc_common.audit import SYSTEM, record_audit
 from svc_common.events.envelope import Envelope
 from svc_common.events.schemas.eia import FilingApproved
 from svc_common.events.schemas.permit import EnterpriseRegistered
-from svc_common.events.schemas.quota import QuotaAllocated
+from svc_common.events.schemas.quota import QuotaAllocated, QuotaTradeSettled
 from svc_common.events.schemas.supervision import PermitSuspensionDecided
 from svc_common.inbox import EventHandlers
 from svc_common.types import tonnes_to_kg, utcnow
@@ -24,6 +24,7 @@ from permit_svc.permits.models import Permit
 from permit_svc.permits.rules import VOCS
 from permit_svc.permits.service import new_permit, status_step
 from permit_svc.quota_backing.service import record_allocation
+from permit_svc.trades import amend_for_trade, record_trade_backing
 
 log = structlog.get_logger(__name__)
 handlers = EventHandlers()
@@ -126,3 +127,21 @@ async def suspend_for_enforcement_case(
         return
     reason = f"立案查处 {payload.case_no}: {payload.reason}"[:500]
     status_step(s, SYSTEM, p, "suspend", "suspended", reason, utcnow(), **detail)
+
+
+@handlers.on(QuotaTradeSettled)
+async def amend_permits_for_trade(
+    s: AsyncSession, payload: QuotaTradeSettled, env: Envelope
+) -> None:
+    """排污权交易: the seller's permitted amount goes down by the rights it
+    sold, the buyer's up by the rights it bought (each a change 变更 of the
+    permit in force, audited and announced); the buyer's increase is backed
+    by the traded quota. Once per trade."""
+    if not await record_trade_backing(s, payload, env):
+        return
+    await amend_for_trade(
+        s, payload.seller_uscc, payload.pollutant, -tonnes_to_kg(payload.seller_rights_t), payload
+    )
+    await amend_for_trade(
+        s, payload.buyer_uscc, payload.pollutant, tonnes_to_kg(payload.buyer_rights_t), payload
+    )

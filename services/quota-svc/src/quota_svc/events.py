@@ -34,6 +34,7 @@ from quota_svc.ledger import rules as ledger_rules
 from quota_svc.ledger.rules import VOCS, Overdraft
 from quota_svc.ledger.service import PoolRef, transfer
 from quota_svc.policy.rules import Policy
+from quota_svc.pollutants.rules import POLLUTANTS
 from quota_svc.reclaims import rules as reclaim_rules
 from quota_svc.reclaims.models import Reclaim
 from quota_svc.reclaims.service import Candidate, add_candidate
@@ -171,57 +172,81 @@ async def carve_park_subpool(s: AsyncSession, e: ParkRegistered, env: Envelope) 
     record_audit(s, SYSTEM, "quota.park.subpool", "pool", target.id, {"amount_kg": amount})
 
 
+def _freed_per_pollutant(e: PermitCancelled) -> dict[str, int]:
+    """kg freed per pollutant the ledger keeps (older events name VOCs only)."""
+    freed: dict[str, int] = {}
+    for p in e.pollutants_freed:
+        if p.pollutant in POLLUTANTS and tonnes_to_kg(p.amount_t) > 0:
+            freed[p.pollutant] = freed.get(p.pollutant, 0) + tonnes_to_kg(p.amount_t)
+    if VOCS not in freed and tonnes_to_kg(e.vocs_freed_t) > 0:
+        freed[VOCS] = tonnes_to_kg(e.vocs_freed_t)
+    return freed
+
+
 async def reclaim_on_cancel(s: AsyncSession, e: PermitCancelled, env: Envelope) -> None:
-    freed = tonnes_to_kg(e.vocs_freed_t)
-    if not reclaim_rules.is_reclaimable_cancellation(e.reason, freed):
-        return
-    _check_district(e.district)
-    # A permit is cancelled once: its candidate is keyed by the permit too.
-    existing = await s.scalar(
-        select(Reclaim.id).where(
-            Reclaim.permit_id == e.permit_id,
-            Reclaim.source == reclaim_rules.ReclaimSource.PERMIT_CANCELLED.value,
+    """One candidate per pollutant the closed permit frees (VOCs, NOx, COD, NH3-N)."""
+    for pollutant, freed in _freed_per_pollutant(e).items():
+        if not reclaim_rules.is_reclaimable_cancellation(e.reason, freed):
+            continue
+        _check_district(e.district)
+        # A permit is cancelled once: its candidates are keyed by the permit too.
+        existing = await s.scalar(
+            select(Reclaim.id).where(
+                Reclaim.permit_id == e.permit_id,
+                Reclaim.pollutant == pollutant,
+                Reclaim.source == reclaim_rules.ReclaimSource.PERMIT_CANCELLED.value,
+            )
         )
-    )
-    if existing is not None:
-        return
-    await add_candidate(
-        s,
-        Candidate(
-            district=e.district,
-            pollutant=VOCS,
-            amount_kg=freed,
-            source=reclaim_rules.ReclaimSource.PERMIT_CANCELLED,
-            uscc=e.uscc,
-            permit_id=e.permit_id,
-            source_event_id=env.id,
-            note=f"{e.enterprise_name} ({e.permit_no}) cancelled: {e.reason}"
-            + (f"; {e.note}" if e.note else ""),
-        ),
-        SYSTEM,
-    )
+        if existing is not None:
+            continue
+        await add_candidate(
+            s,
+            Candidate(
+                district=e.district,
+                pollutant=pollutant,
+                amount_kg=freed,
+                source=reclaim_rules.ReclaimSource.PERMIT_CANCELLED,
+                uscc=e.uscc,
+                permit_id=e.permit_id,
+                source_event_id=env.id,
+                note=f"{e.enterprise_name} ({e.permit_no}) cancelled: {e.reason}"
+                + (f"; {e.note}" if e.note else ""),
+            ),
+            SYSTEM,
+        )
 
 
 async def reclaim_on_change(s: AsyncSession, e: PermitChanged, env: Envelope) -> None:
-    freed = reclaim_rules.reclaim_from_change(tonnes_to_kg(e.vocs_delta_t))
-    if not freed:
+    """A decrease of a kept pollutant on a permit is a candidate — unless it is
+    a trade's amendment (the sold rights went to the buyer, not the pool)."""
+    if e.trade_id:
         return
-    _check_district(e.district)
-    await add_candidate(
-        s,
-        Candidate(
-            district=e.district,
-            pollutant=VOCS,
-            amount_kg=freed,
-            source=reclaim_rules.ReclaimSource.PERMIT_CHANGED,
-            uscc=e.uscc,
-            permit_id=e.permit_id,
-            source_event_id=env.id,
-            note=f"{e.enterprise_name} ({e.permit_no}) changed"
-            + (f": {e.reason}" if e.reason else ""),
-        ),
-        SYSTEM,
-    )
+    deltas: dict[str, int] = {
+        c.pollutant: tonnes_to_kg(c.delta_t)
+        for c in e.pollutant_changes
+        if c.pollutant in POLLUTANTS
+    }
+    deltas.setdefault(VOCS, tonnes_to_kg(e.vocs_delta_t))
+    for pollutant, delta in deltas.items():
+        freed = reclaim_rules.reclaim_from_change(delta)
+        if not freed:
+            continue
+        _check_district(e.district)
+        await add_candidate(
+            s,
+            Candidate(
+                district=e.district,
+                pollutant=pollutant,
+                amount_kg=freed,
+                source=reclaim_rules.ReclaimSource.PERMIT_CHANGED,
+                uscc=e.uscc,
+                permit_id=e.permit_id,
+                source_event_id=env.id,
+                note=f"{e.enterprise_name} ({e.permit_no}) changed"
+                + (f": {e.reason}" if e.reason else ""),
+            ),
+            SYSTEM,
+        )
 
 
 def build_handlers(default: Policy) -> EventHandlers:

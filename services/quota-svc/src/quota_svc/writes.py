@@ -18,7 +18,7 @@ from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 #: More rows than this go one statement per table (e.g. the expiry sweep).
-MAX_COMBINED_ROWS = 12
+MAX_COMBINED_ROWS = 24
 
 _Shape = tuple[tuple[str, str, str | None, tuple[str, ...], int], ...]
 
@@ -29,6 +29,8 @@ class _Op:
     #: None: INSERT the rows; else UPDATE … WHERE key = row[key], per row.
     key: str | None
     rows: list[dict[str, Any]]
+    #: For an UPDATE: add the row's values to the columns instead of setting them.
+    add: bool = False
 
 
 class Writes:
@@ -47,6 +49,12 @@ class Writes:
         if rows:
             self._ops.append(_Op(table, key, rows))
 
+    def add(self, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
+        """UPDATE `table` SET column = column + value for a row's other columns
+        WHERE `key` = row[key], per row (the CHECKs still guard the result)."""
+        if rows:
+            self._ops.append(_Op(table, key, rows, add=True))
+
     async def execute(self, conn: AsyncConnection) -> None:
         ops, self._ops = self._ops, []
         if not ops:
@@ -61,8 +69,7 @@ class Writes:
             and len({op.table.name for op in ops}) == len(ops)
         ):
             shape: _Shape = tuple(
-                (op.table.name, "u" if op.key else "i", op.key, tuple(op.rows[0]), len(op.rows))
-                for op in ops
+                (op.table.name, _mode(op), op.key, tuple(op.rows[0]), len(op.rows)) for op in ops
             )
             stmt = _COMBINED.get(shape)
             if stmt is None:
@@ -83,7 +90,11 @@ class Writes:
 
 
 _COMBINED: dict[_Shape, TextClause] = {}
-_SINGLE: dict[tuple[str, str | None, tuple[str, ...]], Insert | Update] = {}
+_SINGLE: dict[tuple[str, str, str | None, tuple[str, ...]], Insert | Update] = {}
+
+
+def _mode(op: _Op) -> str:
+    return "i" if op.key is None else "a" if op.add else "u"
 
 
 def _dml(op: _Op, name: Any) -> Insert | Update:
@@ -95,10 +106,11 @@ def _dml(op: _Op, name: Any) -> Insert | Update:
         ]
         return insert(t).values(values if len(values) > 1 else values[0])
     key = op.key
+    sets = {c: bindparam(name(0, c), type_=t.c[c].type) for c in cols if c != key}
     return (
         update(t)
         .where(t.c[key] == bindparam(name(0, key), type_=t.c[key].type))
-        .values({c: bindparam(name(0, c), type_=t.c[c].type) for c in cols if c != key})
+        .values({c: t.c[c] + v for c, v in sets.items()} if op.add else sets)
     )
 
 
@@ -132,12 +144,12 @@ def _single(op: _Op) -> Insert | Update:
     """One statement for the op, its rows passed as executemany parameters
     (for an UPDATE, named b_<column>)."""
     cols = tuple(op.rows[0])
-    k = (op.table.name, op.key, cols)
+    k = (op.table.name, _mode(op), op.key, cols)
     stmt = _SINGLE.get(k)
     if stmt is None:
         if op.key is None:
             stmt = insert(op.table)
         else:
-            stmt = _dml(_Op(op.table, op.key, op.rows[:1]), lambda r, c: f"b_{c}")
+            stmt = _dml(_Op(op.table, op.key, op.rows[:1], op.add), lambda r, c: f"b_{c}")
         _SINGLE[k] = stmt
     return stmt

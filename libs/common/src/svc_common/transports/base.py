@@ -30,6 +30,11 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     async def ready(self) -> bool: ...
 
+    async def consumer_lag(self) -> dict[tuple[str, str, int], int]:
+        """(group, topic, partition) → messages not yet applied, for the
+        partitions this process consumes; empty where delivery is synchronous."""
+        return {}
+
     def retrying(self) -> dict[str, str]:
         """Partitions (or streams) paused on a transient failure, with the error."""
         return {}

@@ -81,9 +81,7 @@ class _Subscription:
             self.paused_until.pop(tp, None)
             self.failures.pop(tp, None)
             self.last_error.pop(tp, None)
-            RETRYING.labels(self.transport.client_id, self.group, tp.topic, str(tp.partition)).set(
-                0
-            )
+            RETRYING.labels(self.group, self.group, tp.topic, str(tp.partition)).set(0)
 
     def retrying(self) -> dict[str, str]:
         """Partitions being retried, with the last error (for readiness)."""
@@ -288,6 +286,32 @@ class KafkaTransport(Transport):
             self._failures = 0
             await self._rebuild_producer(flush_timeout=self.delivery_timeout)
 
+    async def consumer_lag(self) -> dict[tuple[str, str, int], int]:
+        """End offset minus committed offset of each partition assigned here.
+        Asked of the broker (not the fetcher's cached high-water mark), so a
+        paused or wedged partition's lag still grows as messages arrive."""
+        lag: dict[tuple[str, str, int], int] = {}
+        for sub in self._subs:
+            consumer = sub.consumer
+            if consumer is None:
+                continue
+            assigned = list(consumer.assignment())
+            if not assigned:
+                continue
+            ends = await consumer.end_offsets(assigned)
+            never: list[TopicPartition] = []
+            for tp in assigned:
+                committed = await consumer.committed(tp)
+                if committed is None:
+                    never.append(tp)
+                else:
+                    lag[(sub.group, tp.topic, tp.partition)] = max(0, ends[tp] - committed)
+            if never:  # nothing committed yet: all that is on the partition is waiting
+                starts = await consumer.beginning_offsets(never)
+                for tp in never:
+                    lag[(sub.group, tp.topic, tp.partition)] = max(0, ends[tp] - starts[tp])
+        return lag
+
     def subscribe(self, group: str, topics: list[str], process: ProcessFn) -> None:
         sub = _Subscription(self, group, topics, process)
         self._subs.append(sub)
@@ -369,7 +393,9 @@ class KafkaTransport(Transport):
         sub.paused_until[tp] = time.monotonic() + delay
         consumer.seek(tp, offset)
         consumer.pause(tp)
-        RETRYING.labels(self.client_id, sub.group, tp.topic, str(tp.partition)).set(1)
+        # `service` is the group (the service's name), not the client id:
+        # that is the pod's name, and figures are filtered and summed by service.
+        RETRYING.labels(sub.group, sub.group, tp.topic, str(tp.partition)).set(1)
         log.warning(
             "partition paused after a transient failure; will retry",
             group=sub.group,

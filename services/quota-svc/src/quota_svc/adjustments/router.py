@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import NotFound
+from svc_common.i18n import msg
 from svc_common.service import get_db
 from svc_common.types import tonnes_to_kg
 
@@ -40,7 +41,12 @@ async def propose_adjustment(
 async def _locked(s: AsyncSession, district: str, pollutant: str, adjustment_id: str) -> Adjustment:
     a = await service.lock_adjustment(s, adjustment_id)
     if a is None or a.district != district or a.pollutant != pollutant:
-        raise NotFound(f"adjustment {adjustment_id} not found in {district}/{pollutant}")
+        raise NotFound(
+            msg(
+                f"adjustment {adjustment_id} not found in {district}/{pollutant}",
+                f"{district}/{pollutant} 中没有调整 {adjustment_id}",
+            )
+        )
     return a
 
 
@@ -87,5 +93,10 @@ async def read_adjustment(
     async with db.session() as s:
         a = await s.get(Adjustment, adjustment_id)
     if a is None or a.district != district or a.pollutant != pollutant:
-        raise NotFound(f"adjustment {adjustment_id} not found in {district}/{pollutant}")
+        raise NotFound(
+            msg(
+                f"adjustment {adjustment_id} not found in {district}/{pollutant}",
+                f"{district}/{pollutant} 中没有调整 {adjustment_id}",
+            )
+        )
     return AdjustmentOut.of(a)

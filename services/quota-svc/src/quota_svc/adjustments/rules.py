@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from svc_common.errors import Conflict, IllegalTransition
+from svc_common.i18n import msg
 
 
 class AdjustmentStatus(StrEnum):
@@ -15,13 +16,16 @@ class AdjustmentStatus(StrEnum):
 
 def check_decision(status: str, action: str) -> None:
     if status != AdjustmentStatus.PROPOSED:
-        raise IllegalTransition("adjustment", status, action, [])
+        raise IllegalTransition(msg("adjustment", "人工调整"), status, action, [])
 
 
 def check_four_eyes(proposed_by: str, decided_by: str) -> None:
     if proposed_by == decided_by:
         raise Conflict(
-            "four eyes: an adjustment must be approved or rejected by someone other "
-            "than the person who proposed it",
+            msg(
+                "four eyes: an adjustment must be approved or rejected by someone other "
+                "than the person who proposed it",
+                "四眼原则：人工调整须由提出人以外的管理员批准或驳回",
+            ),
             proposed_by=proposed_by,
         )

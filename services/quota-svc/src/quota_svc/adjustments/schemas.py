@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from pydantic import BaseModel, Field, field_validator
+from svc_common.i18n import msg
 from svc_common.types import SignedTonnes, kg_to_tonnes
 
 from quota_svc.adjustments.models import Adjustment
@@ -22,7 +23,7 @@ class AdjustmentIn(BaseModel):
     @classmethod
     def _nonzero(cls, v: Decimal) -> Decimal:
         if v == 0:
-            raise ValueError("must not be 0")
+            raise ValueError(msg("must not be 0", "不得为 0"))
         return v
 
 

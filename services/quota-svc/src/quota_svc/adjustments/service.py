@@ -13,8 +13,11 @@ from svc_common.types import utcnow
 from quota_svc.adjustments import rules
 from quota_svc.adjustments.models import Adjustment
 from quota_svc.adjustments.rules import AdjustmentStatus
+from quota_svc.credits import Provenance, credit
 from quota_svc.ledger.rules import EntryCode
 from quota_svc.ledger.service import PoolRef, emit_balance_changed, lock_pools, post_entry
+from quota_svc.lots import service as lots
+from quota_svc.lots.rules import Move
 
 
 def propose(
@@ -51,15 +54,39 @@ async def approve(s: AsyncSession, a: Adjustment, actor: Principal) -> Adjustmen
     rules.check_four_eyes(a.proposed_by, actor.sub)
     ref = PoolRef.district_pool(a.district, a.pollutant)
     pool = (await lock_pools(s, ref))[ref.id]
-    post_entry(
-        s,
-        pool,
-        EntryCode.ADJUSTMENT,
-        a.amount_kg,
-        idempotency_id=f"adjustment:{a.id}",
-        actor=actor.sub,
-        note=f"{a.note} (proposed by {a.proposed_by})",
-    )
+    note = f"{a.note} (proposed by {a.proposed_by})"
+    if a.amount_kg > 0:
+        await credit(
+            s,
+            pool,
+            EntryCode.ADJUSTMENT,
+            a.amount_kg,
+            Provenance(
+                "adjustment",
+                ref=f"adjustment:{a.id}",
+                confirmed_by=f"{a.proposed_by},{actor.sub}",
+                note=a.note,
+            ),
+            idempotency_id=f"adjustment:{a.id}",
+            actor=actor,
+            note=note,
+        )
+    else:
+        # A decrease takes the tonnes out of the oldest lots that have them.
+        post_entry(
+            s,
+            pool,
+            EntryCode.ADJUSTMENT,
+            a.amount_kg,
+            idempotency_id=f"adjustment:{a.id}",
+            actor=actor.sub,
+            note=note,
+            ref=f"adjustment:{a.id}",
+        )
+        draws = await lots.draw(s, pool.id, -a.amount_kg)
+        await lots.apply(
+            s, pool.id, [(lot, Move.OUT, kg) for lot, kg in draws], ref=f"adjustment:{a.id}"
+        )
     a.status = AdjustmentStatus.APPROVED.value
     a.decided_by, a.decided_at = actor.sub, utcnow()
     emit_balance_changed(s, pool, EntryCode.ADJUSTMENT)

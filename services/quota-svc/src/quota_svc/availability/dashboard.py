@@ -27,7 +27,7 @@ def render(rows: list[tuple[Pool, Availability]], pollutant: str, now: dt.dateti
     body = []
     for pool, a in rows:
         b = a.balance
-        cls = ' class="short"' if b.available <= 0 else ""
+        cls = ' class="short"' if b.available <= 0 or a.overdue_debt_kg else ""
         cells = [
             escape(pool.district),
             escape(rules.DISTRICTS.get(pool.district, "")),
@@ -38,6 +38,8 @@ def render(rows: list[tuple[Pool, Availability]], pollutant: str, now: dt.dateti
             f'<td class="n">{kg_to_tonnes(a.reclaimed_kg)}</td>',
             f'<td class="n">{rules.hundredths_to_ratio(a.offset_ratio_hundredths)}</td>',
             f'<td class="n">{kg_to_tonnes(a.max_project_increment_kg)}</td>',
+            f'<td class="n{" avail" if a.overdue_debt_kg else ""}">'
+            f"{kg_to_tonnes(a.debt_kg)}{' 逾期' if a.overdue_debt_kg else ''}</td>",
         ]
         tds = "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in cells)
         body.append(f"<tr{cls}>{tds}</tr>")
@@ -49,5 +51,5 @@ def render(rows: list[tuple[Pool, Availability]], pollutant: str, now: dt.dateti
 <caption>{escape(pollutant)} 排放总量指标 — 各区可用量 (t/a), {stamp} 北京时间</caption>
 <thead><tr><th>区划代码</th><th>区</th><th>总量 credited</th><th>可用 available</th>
 <th>预留 reserved</th><th>已分配 allocated</th><th>收回 reclaimed</th><th>倍量 ratio</th>
-<th>最大项目增量 max project increment</th></tr></thead>
+<th>最大项目增量 max project increment</th><th>先用后补欠量 debt</th></tr></thead>
 <tbody>{"".join(body)}</tbody></table></body></html>"""

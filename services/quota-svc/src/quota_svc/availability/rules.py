@@ -15,6 +15,9 @@ class Availability:
     balance: Balance
     offset_ratio_hundredths: int
     reclaimed_kg: int
+    #: 先用后补: advances not yet repaid, and the part of them past due.
+    debt_kg: int = 0
+    overdue_debt_kg: int = 0
 
     @property
     def max_project_increment_kg(self) -> int:

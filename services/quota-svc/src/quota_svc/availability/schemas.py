@@ -32,6 +32,8 @@ class PoolAvailability(BaseModel):
     reclaimed_t: TotalTonnes
     offset_ratio: Ratio
     max_project_increment_t: TotalTonnes
+    debt_t: TotalTonnes
+    overdue_debt_t: TotalTonnes
 
     @classmethod
     def of(cls, pool: Pool, a: Availability) -> PoolAvailability:
@@ -50,6 +52,8 @@ class PoolAvailability(BaseModel):
             reclaimed_t=kg_to_tonnes(a.reclaimed_kg),
             offset_ratio=rules.hundredths_to_ratio(a.offset_ratio_hundredths),
             max_project_increment_t=kg_to_tonnes(a.max_project_increment_kg),
+            debt_t=kg_to_tonnes(a.debt_kg),
+            overdue_debt_t=kg_to_tonnes(a.overdue_debt_kg),
         )
 
 

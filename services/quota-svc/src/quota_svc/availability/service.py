@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.types import utcnow
 
 from quota_svc.availability.rules import Availability
+from quota_svc.debts import service as debts
 from quota_svc.ledger import rules
 from quota_svc.ledger.models import Pool
 from quota_svc.ledger.rules import Balance, PoolKind
@@ -44,6 +45,7 @@ async def availability(
         if not district_pools_only or p.kind == PoolKind.DISTRICT
     ]
     reclaimed = await credited_by_reclaims(s, [p.id for p in chosen])
+    owed = await debts.outstanding_by_pool(s, [p.id for p in chosen])
     now = utcnow()
     ratios: dict[str, int] = {}
     out = []
@@ -52,5 +54,8 @@ async def availability(
             policy = await policy_in_force(s, p.district, pollutant, now, default)
             ratios[p.district] = policy.offset_ratio_hundredths
         bal = balance_of(p) if p.credited_kg is not None else Balance()
-        out.append((p, Availability(bal, ratios[p.district], reclaimed.get(p.id, 0))))
+        debt, overdue = owed.get(p.id, (0, 0))
+        out.append(
+            (p, Availability(bal, ratios[p.district], reclaimed.get(p.id, 0), debt, overdue))
+        )
     return out

@@ -62,3 +62,5 @@ class JournalEntry(Base):
     allocated_after_kg: Mapped[int] = mapped_column(BigInteger)
     actor: Mapped[str] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: What else the entry belongs to: swap:<id>, trade:<id>, debt:<id>…
+    ref: Mapped[str | None] = mapped_column(String(80), nullable=True)

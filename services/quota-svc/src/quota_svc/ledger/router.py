@@ -3,19 +3,23 @@ balances at any moment and reconciliation."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
 from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import Conflict, field_error
+from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_int_cursor, encode_cursor
-from svc_common.service import get_db
+from svc_common.service import Runtime, get_db, get_runtime
 from svc_common.types import AwareDateTime, kg_to_tonnes, tonnes_to_kg, utcnow
 
 from quota_svc.api import READERS, check_district, check_pollutant, readable_districts
+from quota_svc.credits import Provenance, credit
 from quota_svc.ledger import service
 from quota_svc.ledger.models import JournalEntry
 from quota_svc.ledger.rules import EntryCode, Overdraft
@@ -41,9 +45,12 @@ def pool_ref(district: str, pollutant: str, selector: str) -> PoolRef:
 
 
 def overdraft_problem(od: Overdraft) -> Conflict:
+    avail, short = kg_to_tonnes(od.available_kg), kg_to_tonnes(od.shortfall_kg)
     return Conflict(
-        f"pool {od.pool_id} has {kg_to_tonnes(od.available_kg)} t available, "
-        f"short by {kg_to_tonnes(od.shortfall_kg)} t",
+        msg(
+            f"pool {od.pool_id} has {avail} t available, short by {short} t",
+            f"总量池 {od.pool_id} 可用 {avail} 吨，缺口 {short} 吨",
+        ),
         pool_id=od.pool_id,
         available_t=str(kg_to_tonnes(od.available_kg)),
         shortfall_t=str(kg_to_tonnes(od.shortfall_kg)),
@@ -62,7 +69,7 @@ async def credit_baseline(
     check_pollutant(pollutant)
     now = utcnow()
     if body.effective_at is not None and body.effective_at > now:
-        raise field_error("effective_at", "must not be in the future")
+        raise field_error("effective_at", msg("must not be in the future", "不得晚于当前时间"))
     ref = PoolRef.district_pool(district, pollutant)
     async with db.transaction() as s:
         pool = (await service.lock_pools(s, ref))[ref.id]
@@ -70,16 +77,20 @@ async def credit_baseline(
         if body.effective_at is not None and last is not None and body.effective_at < last:
             raise field_error(
                 "effective_at",
-                f"must not be before the pool's latest entry ({last.isoformat()}): "
-                "the journal is append-only in time",
+                msg(
+                    f"must not be before the pool's latest entry ({last.isoformat()}): "
+                    "the journal is append-only in time",
+                    f"不得早于该总量池最近一笔分录（{last.isoformat()}）：台账按时间只追加",
+                ),
             )
-        entry = service.post_entry(
+        entry, _ = await credit(
             s,
             pool,
             EntryCode.BASELINE,
             tonnes_to_kg(body.amount_t),
+            Provenance("baseline", confirmed_by=principal.sub, note=body.note),
             idempotency_id=f"api:{uuid.uuid4()}",
-            actor=principal.sub,
+            actor=principal,
             effective_at=body.effective_at,
             note=body.note,
         )
@@ -110,7 +121,7 @@ async def transfer_between_pools(
     check_district(district)
     check_pollutant(pollutant)
     if body.source == body.target:
-        raise field_error("target", "must differ from source")
+        raise field_error("target", msg("must differ from source", "不得与转出池相同"))
     source = pool_ref(district, pollutant, body.source)
     target = pool_ref(district, pollutant, body.target)
     idem = f"api:{uuid.uuid4()}"
@@ -187,7 +198,13 @@ async def read_balance(
     check_pollutant(pollutant)
     principal.require_district(district)
     if at is not None and at.tzinfo is None:
-        raise field_error("at", "must carry a time zone (e.g. 2026-01-01T00:00:00Z)")
+        raise field_error(
+            "at",
+            msg(
+                "must carry a time zone (e.g. 2026-01-01T00:00:00Z)",
+                "必须带时区（例如 2026-01-01T00:00:00Z）",
+            ),
+        )
     when = at or utcnow()
     ref = pool_ref(district, pollutant, pool)
     async with db.session() as s:
@@ -195,15 +212,35 @@ async def read_balance(
     return BalanceOut.of(ref.id, bal, when)
 
 
-@router.get("/reconciliation", response_model=list[ReconciliationOut])
+class CheckOut(BaseModel):
+    number: int
+    code: str
+    description: str
+    ok: bool
+    failures: list[str]
+
+
+class ReconciliationReport(BaseModel):
+    ok: bool
+    checked_at: dt.datetime
+    checks: list[CheckOut]
+    pools: list[ReconciliationOut]
+
+
+@router.get("/reconciliation", response_model=ReconciliationReport)
 async def reconciliation(
     district: str | None = None,
     pollutant: str | None = None,
     principal: Principal = Depends(require("auditor", "admin")),
-    db: Database = Depends(get_db),
-) -> list[ReconciliationOut]:
-    """Replay each pool's journal and compare it with the stored balance."""
+    rt: Runtime = Depends(get_runtime),
+) -> ReconciliationReport:
+    """Run the numbered business checks now (the periodic job runs the same)
+    and replay each pool's journal against its stored balance."""
+    from quota_svc.reconciliation.service import run_checks
+
     districts = readable_districts(principal, district)
+    db = rt.db
+    results = await run_checks(db, districts, service=rt.service)
     out = []
     async with db.session() as s:
         for p in await service.pools_of(s, districts, pollutant):
@@ -218,4 +255,18 @@ async def reconciliation(
                     broken_entry_ids=list(rec.broken_entry_ids),
                 )
             )
-    return out
+    return ReconciliationReport(
+        ok=all(r.ok for r in results) and all(p.ok for p in out),
+        checked_at=utcnow(),
+        checks=[
+            CheckOut(
+                number=r.number,
+                code=r.code,
+                description=r.description,
+                ok=r.ok,
+                failures=r.failures,
+            )
+            for r in results
+        ],
+        pools=out,
+    )

@@ -12,9 +12,11 @@ from enum import StrEnum
 
 from svc_common.districts import DISTRICTS as DISTRICTS
 from svc_common.districts import district_problem as district_problem
+from svc_common.i18n import msg
+
+from quota_svc.pollutants.rules import pollutant_problem as pollutant_problem
 
 VOCS = "VOCs"
-_POLLUTANT = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$")
 _PARK = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
@@ -23,12 +25,6 @@ def check_pollutant(name: str) -> str:
     if problem := pollutant_problem(name):
         raise ValueError(problem)
     return name
-
-
-def pollutant_problem(name: str) -> str | None:
-    if _POLLUTANT.match(name):
-        return None
-    return f"{name!r} is not a pollutant name (letters, digits, at most 20 characters)"
 
 
 class PoolKind(StrEnum):
@@ -46,7 +42,7 @@ def district_pool_id(district: str, pollutant: str) -> str:
 
 def park_pool_id(district: str, pollutant: str, park_id: str) -> str:
     if not _PARK.match(park_id):
-        raise ValueError(f"{park_id!r} is not a park id")
+        raise ValueError(msg(f"{park_id!r} is not a park id", f"{park_id!r} 不是园区编号"))
     return f"{district}:{pollutant}:park:{park_id}"
 
 
@@ -66,6 +62,12 @@ class EntryCode(StrEnum):
     EXPIRE = "expire"  # timeout of a pending transfer
     TRANSFER = "transfer"  # credited quota moved between pools
     ADJUSTMENT = "adjustment"  # 人工调整, four eyes
+    ADVANCE = "advance"  # 先用后补: credited ahead of its offset, a debt
+    REPAY = "repay"  # a later credit repays a debt: credited back down
+    SWAP_OUT = "swap_out"  # 跨区调剂: held tonnes leave for another district
+    SWAP_IN = "swap_in"  # 跨区调剂: tonnes arrive from another district
+    TRADE_OUT = "trade_out"  # 排污权交易: allocated tonnes sold out of the district
+    TRADE_IN = "trade_in"  # 排污权交易: bought tonnes arrive, allocated to the buyer
 
 
 @dataclass(frozen=True)
@@ -117,8 +119,22 @@ class Overdraft(Exception):
 def delta_for(code: EntryCode, amount_kg: int) -> Delta:
     """The effect of an entry of `code` moving `amount_kg` (signed for transfer
     and adjustment legs, positive otherwise)."""
-    if code in (EntryCode.BASELINE, EntryCode.RECLAIM_CREDIT, EntryCode.REDUCTION_CREDIT):
+    if code in (
+        EntryCode.BASELINE,
+        EntryCode.RECLAIM_CREDIT,
+        EntryCode.REDUCTION_CREDIT,
+        EntryCode.ADVANCE,
+        EntryCode.SWAP_IN,
+    ):
         return Delta(credited=amount_kg)
+    if code is EntryCode.REPAY:
+        return Delta(credited=-amount_kg)
+    if code is EntryCode.SWAP_OUT:
+        return Delta(credited=-amount_kg, reserved=-amount_kg)
+    if code is EntryCode.TRADE_OUT:
+        return Delta(credited=-amount_kg, allocated=-amount_kg)
+    if code is EntryCode.TRADE_IN:
+        return Delta(credited=amount_kg, allocated=amount_kg)
     if code in (EntryCode.TRANSFER, EntryCode.ADJUSTMENT):
         return Delta(credited=amount_kg)
     if code is EntryCode.RESERVE:
@@ -136,7 +152,12 @@ def post(pool_id: str, before: Balance, code: EntryCode, amount_kg: int) -> Bala
     if not after.is_valid():
         if after.available < 0:
             raise Overdraft(pool_id, before.available - after.available, before.available)
-        raise ValueError(f"{code} of {amount_kg} kg would make pool {pool_id} negative")
+        raise ValueError(
+            msg(
+                f"{code} of {amount_kg} kg would make pool {pool_id} negative",
+                f"{code} {amount_kg} 千克会使总量池 {pool_id} 为负",
+            )
+        )
     return after
 
 
@@ -154,7 +175,12 @@ def replay(entries: Iterable[tuple[EntryCode, int]]) -> Balance:
 def ratio_to_hundredths(ratio: Decimal) -> int:
     h = ratio * 100
     if h != h.to_integral_value() or h <= 0:
-        raise ValueError(f"ratio {ratio} must be positive with at most 2 decimals")
+        raise ValueError(
+            msg(
+                f"ratio {ratio} must be positive with at most 2 decimals",
+                f"倍量 {ratio} 必须为正数，最多两位小数",
+            )
+        )
     return int(h)
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
+from svc_common.i18n import msg
 from svc_common.types import AwareDateTime, PositiveTonnes, SignedTonnes, TotalTonnes, kg_to_tonnes
 
 from quota_svc.ledger.models import JournalEntry
@@ -17,7 +18,12 @@ PollutantName = Annotated[str, AfterValidator(check_pollutant)]
 
 def _aware(v: dt.datetime | None) -> dt.datetime | None:
     if v is not None and v.tzinfo is None:
-        raise ValueError("must carry a time zone (e.g. 2026-01-01T00:00:00+08:00)")
+        raise ValueError(
+            msg(
+                "must carry a time zone (e.g. 2026-01-01T00:00:00+08:00)",
+                "必须带时区（例如 2026-01-01T00:00:00+08:00）",
+            )
+        )
     return v
 
 

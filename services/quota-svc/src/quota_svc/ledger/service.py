@@ -19,7 +19,40 @@ from svc_common.types import kg_to_tonnes, utcnow
 from quota_svc.ledger import rules
 from quota_svc.ledger.models import JournalEntry, Pool
 from quota_svc.ledger.rules import Balance, EntryCode, PoolKind
+from quota_svc.register import rules as register_rules
+from quota_svc.register.models import QUEUE, RegisterQueued
+from quota_svc.register.service import queue_row
 from quota_svc.writes import Writes
+
+
+def _entry_register_row(
+    pool_district: str,
+    pollutant: str,
+    code: EntryCode,
+    amount_kg: int,
+    at: dt.datetime,
+    *,
+    idempotency_id: str,
+    pool_id: str,
+    reservation_id: str | None,
+    reclaim_id: str | None,
+    ref: str | None,
+) -> dict[str, Any]:
+    """A journal entry as a public register record (no actor, no note)."""
+    return queue_row(
+        code.value,
+        district=pool_district,
+        pollutant=pollutant,
+        amount_kg=amount_kg,
+        at=at,
+        refs=register_rules.refs_text(
+            entry=idempotency_id,
+            pool=pool_id,
+            reservation=reservation_id,
+            reclaim=reclaim_id,
+            ref=ref,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -125,9 +158,11 @@ def post_entry(
     reclaim_id: str | None = None,
     reason: str | None = None,
     note: str | None = None,
+    ref: str | None = None,
 ) -> JournalEntry:
     """Post one entry to a locked pool: check the balance in code (raising
-    rules.Overdraft), then write the entry and the new pool balance."""
+    rules.Overdraft), then write the entry, the new pool balance and its
+    public register record."""
     after = rules.post(pool.id, balance_of(pool), code, amount_kg)
     now = utcnow()
     effective = effective_at or now
@@ -158,8 +193,25 @@ def post_entry(
         allocated_after_kg=after.allocated,
         actor=actor,
         note=note,
+        ref=ref,
     )
     s.add(entry)
+    s.add(
+        RegisterQueued(
+            **_entry_register_row(
+                pool.district,
+                pool.pollutant,
+                code,
+                amount_kg,
+                now,
+                idempotency_id=idempotency_id,
+                pool_id=pool.id,
+                reservation_id=reservation_id,
+                reclaim_id=reclaim_id,
+                ref=ref,
+            )
+        )
+    )
     return entry
 
 
@@ -268,6 +320,7 @@ class Postings:
     def __init__(self, pools: dict[str, PoolState]) -> None:
         self.pools = pools
         self._entries: list[dict[str, Any]] = []
+        self._register: list[dict[str, Any]] = []
         self._touched: dict[str, PoolState] = {}
 
     def post(
@@ -281,6 +334,7 @@ class Postings:
         reservation_id: str | None = None,
         reason: str | None = None,
         note: str | None = None,
+        ref: str | None = None,
     ) -> PoolState:
         pool = self.pools[pool_id]
         after = rules.post(pool.id, pool.balance, code, amount_kg)
@@ -309,13 +363,29 @@ class Postings:
                 "allocated_after_kg": after.allocated,
                 "actor": actor,
                 "note": note,
+                "ref": ref,
             }
+        )
+        self._register.append(
+            _entry_register_row(
+                pool.district,
+                pool.pollutant,
+                code,
+                amount_kg,
+                now,
+                idempotency_id=idempotency_id,
+                pool_id=pool.id,
+                reservation_id=reservation_id,
+                reclaim_id=None,
+                ref=ref,
+            )
         )
         return pool
 
     def stage(self, writes: Writes) -> None:
         """Add the staged entries and the touched pools' new balances to `writes`."""
         writes.insert(ENTRIES, self._entries)
+        writes.insert(QUEUE, self._register)
         writes.update(
             POOLS,
             "id",
@@ -330,7 +400,7 @@ class Postings:
                 for p in self._touched.values()
             ],
         )
-        self._entries, self._touched = [], {}
+        self._entries, self._register, self._touched = [], [], {}
 
 
 async def transfer(
@@ -343,13 +413,31 @@ async def transfer(
     actor: str,
     note: str | None = None,
 ) -> tuple[Pool, Pool] | None:
-    """Move credited quota between pools (two entries, one per pool). Returns
+    """Move credited quota between pools (two entries, one per pool), drawn
+    on the source's lots oldest first into child lots of the target. Returns
     None if this transfer was already posted; raises rules.Overdraft if the
     source lacks it."""
+    from quota_svc.lots import service as lots  # lots builds on this module
+    from quota_svc.lots.rules import Move
+
     pools = await lock_pools(s, source, target)
     if await entry_exists(s, idempotency_id + ":out"):
         return None
     out_pool, in_pool = pools[source.id], pools[target.id]
+    if balance_of(out_pool).available < amount_kg:
+        raise rules.Overdraft(out_pool.id, amount_kg, balance_of(out_pool).available)
+    await lots.move_to_pool(
+        s,
+        await lots.draw(s, source.id, amount_kg),
+        Move.OUT,
+        source_pool_id=source.id,
+        target_pool_id=target.id,
+        target_district=target.district,
+        pollutant=target.pollutant,
+        source="transfer",
+        ref=f"transfer:{idempotency_id}"[:80],
+        note=note,
+    )
     post_entry(
         s,
         out_pool,

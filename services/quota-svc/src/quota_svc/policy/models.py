@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 from svc_common.types import BigIntPK, UTCDateTime, utcnow
 
@@ -23,5 +23,7 @@ class DistrictPolicy(Base):
     offset_ratio_hundredths: Mapped[int] = mapped_column(Integer)
     hold_days: Mapped[int] = mapped_column(Integer)
     effective_from: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: True: no explicit ratio; the district's air quality decides it.
+    follows_air_quality: Mapped[bool] = mapped_column(Boolean, default=False)
     set_by: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -14,7 +14,8 @@ from quota_svc.ledger.rules import hundredths_to_ratio, ratio_to_hundredths
 from quota_svc.policy.models import DistrictPolicy
 from quota_svc.policy.rules import Policy
 from quota_svc.policy.schemas import PolicyIn, PolicyOut
-from quota_svc.policy.service import default_policy, policy_in_force, record_policy
+from quota_svc.policy.service import default_policy, policy_with_source, record_policy
+from quota_svc.register import service as register
 from quota_svc.settings import Settings
 
 router = APIRouter(prefix="/quota/settings", tags=["settings"])
@@ -36,9 +37,13 @@ async def set_policy(
     """A new version; existing holds keep the ratio they were made with."""
     check_district(district)
     check_pollutant(pollutant)
-    policy = Policy(ratio_to_hundredths(body.offset_ratio), body.hold_days)
+    follows = body.offset_ratio is None
+    ratio = body.offset_ratio or _settings(rt).default_offset_ratio
+    policy = Policy(ratio_to_hundredths(ratio), body.hold_days)
     async with rt.db.transaction() as s:
-        row = record_policy(s, district, pollutant, policy, body.effective_from, principal.sub)
+        row = record_policy(
+            s, district, pollutant, policy, body.effective_from, principal.sub, follows
+        )
         record_audit(
             s,
             principal,
@@ -46,18 +51,27 @@ async def set_policy(
             "district_settings",
             f"{district}:{pollutant}",
             {
-                "offset_ratio": str(body.offset_ratio),
+                "offset_ratio": None if follows else str(ratio),
                 "hold_days": body.hold_days,
                 "effective_from": row.effective_from.isoformat(),
             },
         )
+        register.record(
+            s,
+            "ratio_setting",
+            district=district,
+            pollutant=pollutant,
+            ratio="air_quality" if follows else str(ratio),
+            effective_from=row.effective_from.isoformat(),
+        )
     return PolicyOut(
         district=district,
         pollutant=pollutant,
-        offset_ratio=body.offset_ratio,
+        offset_ratio=ratio,
         hold_days=body.hold_days,
         effective_from=row.effective_from,
         set_by=principal.sub,
+        ratio_source="air_quality" if follows else "explicit",
     )
 
 
@@ -74,7 +88,9 @@ async def get_policy(
     principal.require_district(district)
     now = utcnow()
     async with rt.db.session() as s:
-        policy = await policy_in_force(s, district, pollutant, now, default_policy(_settings(rt)))
+        policy, source = await policy_with_source(
+            s, district, pollutant, now, default_policy(_settings(rt))
+        )
         row = await s.scalar(
             select(DistrictPolicy)
             .where(
@@ -92,4 +108,5 @@ async def get_policy(
         hold_days=policy.hold_days,
         effective_from=row.effective_from if row else None,
         set_by=row.set_by if row else None,
+        ratio_source=source,
     )

@@ -25,13 +25,21 @@ class Policy:
 class Versioned:
     effective_from: dt.datetime
     policy: Policy
+    #: No explicit ratio: the district's air quality decides it.
+    follows_air_quality: bool = False
 
 
-def in_force(versions: Sequence[Versioned], at: dt.datetime, default: Policy) -> Policy:
+def latest(versions: Sequence[Versioned], at: dt.datetime) -> Versioned | None:
     """The version with the latest effective_from not after `at` (the last
-    recorded wins a tie), else the default."""
+    recorded wins a tie)."""
     best: Versioned | None = None
     for v in versions:
         if v.effective_from <= at and (best is None or v.effective_from >= best.effective_from):
             best = v
+    return best
+
+
+def in_force(versions: Sequence[Versioned], at: dt.datetime, default: Policy) -> Policy:
+    """The policy of the version in force at `at`, else the default."""
+    best = latest(versions, at)
     return best.policy if best else default

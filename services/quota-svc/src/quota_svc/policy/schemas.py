@@ -5,15 +5,17 @@ from __future__ import annotations
 import datetime as dt
 
 from pydantic import BaseModel, Field, field_validator
+from svc_common.i18n import msg
 from svc_common.types import AwareDateTime, Ratio
 
 from quota_svc.policy.rules import MAX_HOLD_DAYS
 
 
 class PolicyIn(BaseModel):
-    """Offset ratio (倍量削减替代) and hold period for new reservations."""
+    """Offset ratio (倍量削减替代) and hold period for new reservations. Without
+    `offset_ratio` the district follows its air quality (for air pollutants)."""
 
-    offset_ratio: Ratio
+    offset_ratio: Ratio | None = Field(None, description="explicit ratio; none: by air quality")
     hold_days: int = Field(ge=1, le=MAX_HOLD_DAYS)
     effective_from: AwareDateTime | None = Field(None, description="default: now")
 
@@ -21,7 +23,7 @@ class PolicyIn(BaseModel):
     @classmethod
     def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
         if v is not None and v.tzinfo is None:
-            raise ValueError("must carry a time zone")
+            raise ValueError(msg("must carry a time zone", "必须带时区"))
         return v
 
 
@@ -32,3 +34,5 @@ class PolicyOut(BaseModel):
     hold_days: int
     effective_from: dt.datetime | None
     set_by: str | None
+    #: explicit, air_quality or default
+    ratio_source: str = "explicit"

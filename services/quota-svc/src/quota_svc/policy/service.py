@@ -8,9 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.types import utcnow
 
+from quota_svc.airquality import service as aq_service
+from quota_svc.airquality.rules import ratio_in_force
 from quota_svc.ledger.rules import ratio_to_hundredths
 from quota_svc.policy.models import DistrictPolicy
-from quota_svc.policy.rules import Policy, Versioned, in_force
+from quota_svc.policy.rules import Policy, Versioned, latest
+from quota_svc.pollutants.rules import follows_air_quality
 from quota_svc.settings import Settings
 
 
@@ -21,15 +24,40 @@ def default_policy(settings: Settings) -> Policy:
 async def policy_in_force(
     s: AsyncSession, district: str, pollutant: str, at: dt.datetime, default: Policy
 ) -> Policy:
+    """The ratio and hold period a reservation made at `at` gets: an explicit
+    district ratio, else the one the district's air quality calls for (air
+    pollutants), else the default (the same rule as the reservation path)."""
+    return (await policy_with_source(s, district, pollutant, at, default))[0]
+
+
+async def policy_with_source(
+    s: AsyncSession, district: str, pollutant: str, at: dt.datetime, default: Policy
+) -> tuple[Policy, str]:
     rows = await s.scalars(
         select(DistrictPolicy)
         .where(DistrictPolicy.district == district, DistrictPolicy.pollutant == pollutant)
         .order_by(DistrictPolicy.id)
     )
     versions = [
-        Versioned(r.effective_from, Policy(r.offset_ratio_hundredths, r.hold_days)) for r in rows
+        Versioned(
+            r.effective_from,
+            Policy(r.offset_ratio_hundredths, r.hold_days),
+            bool(r.follows_air_quality),
+        )
+        for r in rows
     ]
-    return in_force(versions, at, default)
+    setting = latest(versions, at)
+    aq = await aq_service.status_in_force(s, district, at)
+    aq_h = await aq_service.ratio_for_status(s, aq.status) if aq else None
+    ratio_h, source = ratio_in_force(
+        explicit_h=setting.policy.offset_ratio_hundredths if setting else None,
+        follows_air_quality=setting.follows_air_quality if setting else False,
+        air_quality_h=aq_h,
+        pollutant_follows_air_quality=follows_air_quality(pollutant),
+        default_h=default.offset_ratio_hundredths,
+    )
+    hold_days = setting.policy.hold_days if setting else default.hold_days
+    return Policy(ratio_h, hold_days), source
 
 
 def record_policy(
@@ -39,6 +67,7 @@ def record_policy(
     policy: Policy,
     effective_from: dt.datetime | None,
     set_by: str,
+    follows_air_quality: bool = False,
 ) -> DistrictPolicy:
     now = utcnow()
     row = DistrictPolicy(
@@ -47,6 +76,7 @@ def record_policy(
         offset_ratio_hundredths=policy.offset_ratio_hundredths,
         hold_days=policy.hold_days,
         effective_from=effective_from or now,
+        follows_air_quality=follows_air_quality,
         set_by=set_by,
         recorded_at=now,
     )

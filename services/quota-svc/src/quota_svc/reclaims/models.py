@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, String, Text
+from sqlalchemy import BigInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 from svc_common.types import UTCDateTime, utcnow
 
@@ -16,6 +16,10 @@ class Reclaim(Base):
     only when an officer of the district confirms it. Keeps its provenance."""
 
     __tablename__ = "reclaims"
+    #: One candidate per source event and pollutant (an event may free several).
+    __table_args__ = (
+        UniqueConstraint("source_event_id", "pollutant", name="uq_reclaims_event_pollutant"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     district: Mapped[str] = mapped_column(String(6), index=True)
@@ -26,7 +30,7 @@ class Reclaim(Base):
     status: Mapped[str] = mapped_column(String(10))
     uscc: Mapped[str | None] = mapped_column(String(18), nullable=True)
     permit_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    source_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    source_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import NotFound
+from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from svc_common.service import get_db
 from svc_common.types import tonnes_to_kg
@@ -82,7 +83,9 @@ async def enter_candidate(
 async def _locked(s: AsyncSession, reclaim_id: str, principal: Principal) -> Reclaim:
     r = await service.lock_reclaim(s, reclaim_id)
     if r is None:
-        raise NotFound(f"reclaim candidate {reclaim_id} not found")
+        raise NotFound(
+            msg(f"reclaim candidate {reclaim_id} not found", f"收回候选 {reclaim_id} 不存在")
+        )
     principal.require_district(r.district)
     return r
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from svc_common.errors import Conflict, IllegalTransition
+from svc_common.i18n import msg
 
 from quota_svc.ledger.rules import EntryCode
 
@@ -48,14 +49,17 @@ def entry_code(source: str) -> EntryCode:
 
 def check_decision(status: str, action: str) -> None:
     if status != ReclaimStatus.PENDING:
-        raise IllegalTransition("reclaim candidate", status, action, [])
+        raise IllegalTransition(msg("reclaim candidate", "收回候选"), status, action, [])
 
 
 def check_four_eyes(source: str, created_by: str, decided_by: str) -> None:
     """A manually entered candidate is decided by a different person."""
     if source in FOUR_EYES_SOURCES and created_by == decided_by:
         raise Conflict(
-            "four eyes: a manually entered candidate must be confirmed or rejected "
-            "by someone other than the person who entered it",
+            msg(
+                "four eyes: a manually entered candidate must be confirmed or rejected "
+                "by someone other than the person who entered it",
+                "四眼原则：人工录入的收回候选须由录入人以外的人员确认或驳回",
+            ),
             created_by=created_by,
         )

@@ -8,16 +8,19 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from svc_common.audit import record_audit
+from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
 from svc_common.events.schemas.quota import QuotaReclaimConfirmed
 from svc_common.outbox import emit
 from svc_common.types import kg_to_tonnes, utcnow
 
-from quota_svc.ledger.service import PoolRef, emit_balance_changed, lock_pools, post_entry
+from quota_svc.credits import Provenance, credit
+from quota_svc.ledger.rules import EntryCode
+from quota_svc.ledger.service import PoolRef, emit_balance_changed, lock_pools
 from quota_svc.reclaims import rules
 from quota_svc.reclaims.models import Reclaim
 from quota_svc.reclaims.rules import ReclaimStatus
+from quota_svc.register import service as register
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,13 @@ class Candidate:
 
 
 async def add_candidate(s: AsyncSession, c: Candidate, actor: Principal) -> Reclaim:
-    """A pending candidate; one per source event (a re-sent event finds the first)."""
+    """A pending candidate; one per source event and pollutant (a re-sent
+    event finds the first)."""
     if c.source_event_id is not None:
         existing = await s.scalar(
-            select(Reclaim).where(Reclaim.source_event_id == c.source_event_id)
+            select(Reclaim).where(
+                Reclaim.source_event_id == c.source_event_id, Reclaim.pollutant == c.pollutant
+            )
         )
         if existing is not None:
             return existing
@@ -83,14 +89,25 @@ async def confirm(s: AsyncSession, r: Reclaim, actor: Principal) -> Reclaim:
     ref = PoolRef.district_pool(r.district, r.pollutant)
     pool = (await lock_pools(s, ref))[ref.id]
     code = rules.entry_code(r.source)
-    post_entry(
+    officers = (
+        actor.sub if r.created_by in (actor.sub, SYSTEM.sub) else f"{r.created_by},{actor.sub}"
+    )
+    await credit(
         s,
         pool,
         code,
         r.amount_kg,
+        Provenance(
+            "reduction" if code is EntryCode.REDUCTION_CREDIT else "reclaim",
+            uscc=r.uscc,
+            permit_id=r.permit_id,
+            source_event_id=r.source_event_id,
+            reclaim_id=r.id,
+            confirmed_by=officers,
+            note=r.note,
+        ),
         idempotency_id=f"reclaim:{r.id}",
-        actor=actor.sub,
-        reclaim_id=r.id,
+        actor=actor,
         reason=r.source,
         note=f"uscc={r.uscc} permit={r.permit_id} event={r.source_event_id}",
     )
@@ -113,6 +130,17 @@ async def confirm(s: AsyncSession, r: Reclaim, actor: Principal) -> Reclaim:
     )
     emit_balance_changed(s, pool, code)
     record_audit(s, actor, "quota.reclaim.confirm", "reclaim", r.id, {"amount_kg": r.amount_kg})
+    register.record(
+        s,
+        "reclaim_confirmed",
+        district=r.district,
+        pollutant=r.pollutant,
+        amount_kg=r.amount_kg,
+        reclaim=r.id,
+        uscc=r.uscc,
+        permit=r.permit_id,
+        source=r.source,
+    )
     return r
 
 
@@ -123,4 +151,14 @@ def reject(s: AsyncSession, r: Reclaim, reason: str, actor: Principal) -> Reclai
     r.reject_reason = reason
     r.decided_by, r.decided_at = actor.sub, utcnow()
     record_audit(s, actor, "quota.reclaim.reject", "reclaim", r.id, {"reason": reason})
+    register.record(
+        s,
+        "reclaim_rejected",
+        district=r.district,
+        pollutant=r.pollutant,
+        amount_kg=r.amount_kg,
+        reclaim=r.id,
+        uscc=r.uscc,
+        permit=r.permit_id,
+    )
     return r

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Index, Integer, Row, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
-from svc_common.types import UTCDateTime, utcnow
+from svc_common.types import JSONType, UTCDateTime, utcnow
 
 from quota_svc.models import Base
 
@@ -54,6 +54,8 @@ class Reservation(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: The lots the hold drew on, oldest first: [[lot_id, kg], ...].
+    lots: Mapped[Any] = mapped_column(JSONType, nullable=True)
 
 
 @dataclass
@@ -83,6 +85,7 @@ class ReservationRow:
     expires_at: dt.datetime
     resolved_at: dt.datetime | None
     resolved_by: str | None
+    lots: list[list[int]] | None
 
     @classmethod
     def of(cls, row: Row[Any]) -> ReservationRow:

@@ -10,11 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import Conflict, Forbidden, NotFound
+from svc_common.i18n import msg
 from svc_common.service import Runtime, get_db, runtime
 from svc_common.types import kg_to_tonnes, tonnes_to_kg
 
 from quota_svc.api import READERS
+from quota_svc.debts.rules import AdvanceRefused
 from quota_svc.ledger.rules import hundredths_to_ratio
+from quota_svc.lots import lineage
+from quota_svc.lots.rules import LotShort
+from quota_svc.lots.schemas import LineageOut
 from quota_svc.policy.service import default_policy
 from quota_svc.reservations import service
 from quota_svc.reservations.models import Reservation, ReservationRow
@@ -25,11 +30,23 @@ from quota_svc.settings import Settings
 router = APIRouter(prefix="/quota/reservations", tags=["reservations"])
 
 
+def advance_limits(settings: Settings) -> service.AdvanceLimits:
+    return service.AdvanceLimits(
+        tonnes_to_kg(settings.default_advance_limit_t), settings.debt_term_days
+    )
+
+
 def refused_problem(exc: service.ReservationRefused) -> Conflict:
+    req, avail, short = (
+        kg_to_tonnes(exc.required_kg),
+        kg_to_tonnes(exc.available_kg),
+        kg_to_tonnes(exc.shortfall_kg),
+    )
     return Conflict(
-        f"pool {exc.pool_id} cannot hold {kg_to_tonnes(exc.required_kg)} t: "
-        f"{kg_to_tonnes(exc.available_kg)} t available, "
-        f"short by {kg_to_tonnes(exc.shortfall_kg)} t",
+        msg(
+            f"pool {exc.pool_id} cannot hold {req} t: {avail} t available, short by {short} t",
+            f"总量池 {exc.pool_id} 无法预留 {req} 吨：可用 {avail} 吨，缺口 {short} 吨",
+        ),
         pool_id=exc.pool_id,
         offset_ratio=str(hundredths_to_ratio(exc.ratio_hundredths)),
         required_t=str(kg_to_tonnes(exc.required_kg)),
@@ -56,7 +73,19 @@ async def create_reservation(
 ) -> ReservationOut:
     principal.require_district(body.district)
     if body.priority_reserve and principal.role != "admin":
-        raise Forbidden("only an admin draws on the priority reserve (政府储备)")
+        raise Forbidden(
+            msg(
+                "only an admin draws on the priority reserve (政府储备)",
+                "只有管理员可以动用政府储备",
+            )
+        )
+    if (body.advance or body.lot_id is not None) and principal.role != "admin":
+        raise Forbidden(
+            msg(
+                "only an admin approves advance use (先用后补) or names the lot to draw on",
+                "只有管理员可以批准先用后补或指定批次",
+            )
+        )
     assert isinstance(rt.settings, Settings)
     done: service.Reserved | None = None
     existing: ReservationOut | None = None
@@ -70,22 +99,39 @@ async def create_reservation(
         uscc=body.uscc,
         park_id=body.park_id,
         priority_reserve=body.priority_reserve,
+        lot_id=body.lot_id,
+        advance=body.advance,
     )
     try:
         async with rt.db.transaction() as s:
             try:
-                done = await service.reserve(s, req, principal, default_policy(rt.settings))
+                done = await service.reserve(
+                    s, req, principal, default_policy(rt.settings), advance_limits(rt.settings)
+                )
             except service.ProjectAlreadyReserved as exc:
                 # Read while the row is bound; nothing was written.
                 existing = ReservationOut.of(exc.existing)
                 same = _same_request(exc.existing, body)
     except service.ReservationRefused as exc:
         raise refused_problem(exc) from exc
+    except AdvanceRefused as exc:
+        raise Conflict(exc.detail, reason=exc.reason) from exc
+    except LotShort as exc:
+        raise Conflict(
+            str(exc),
+            reason="lot_short",
+            lot_id=exc.lot_id,
+            available_t=str(kg_to_tonnes(exc.available_kg)),
+        ) from exc
     except IntegrityError as exc:
         # Only a twin request for the project racing on another pool gets here:
         # the live-project index refused the second one.
         raise Conflict(
-            f"project {body.project_ref} was reserved by a concurrent request; read it and retry",
+            msg(
+                f"project {body.project_ref} was reserved by a concurrent request; "
+                "read it and retry",
+                f"项目 {body.project_ref} 已被并发请求预留，请查询后重试",
+            ),
             project_ref=body.project_ref,
         ) from exc
     if done is None:
@@ -96,7 +142,10 @@ async def create_reservation(
             return existing
         assert existing is not None
         raise Conflict(
-            f"project {body.project_ref} already has a {existing.status} reservation",
+            msg(
+                f"project {body.project_ref} already has a {existing.status} reservation",
+                f"项目 {body.project_ref} 已有状态为 {existing.status} 的预留",
+            ),
             reservation_id=existing.id,
             status=existing.status,
         )
@@ -106,7 +155,9 @@ async def create_reservation(
 async def _locked(s: AsyncSession, reservation_id: str, principal: Principal) -> ReservationRow:
     r = await service.lock_reservation(s, reservation_id)
     if r is None:
-        raise NotFound(f"reservation {reservation_id} not found")
+        raise NotFound(
+            msg(f"reservation {reservation_id} not found", f"预留 {reservation_id} 不存在")
+        )
     principal.require_district(r.district)
     return r
 
@@ -125,8 +176,12 @@ async def allocate_reservation(
             await service.allocate(s, r, requested, principal)
     except AllocationExceedsHold as exc:
         raise Conflict(
-            f"cannot allocate {kg_to_tonnes(exc.requested_kg)} t: only "
-            f"{kg_to_tonnes(exc.held_kg)} t is held",
+            msg(
+                f"cannot allocate {kg_to_tonnes(exc.requested_kg)} t: only "
+                f"{kg_to_tonnes(exc.held_kg)} t is held",
+                f"无法分配 {kg_to_tonnes(exc.requested_kg)} 吨：仅预留了 "
+                f"{kg_to_tonnes(exc.held_kg)} 吨",
+            ),
             requested_t=str(kg_to_tonnes(exc.requested_kg)),
             held_t=str(kg_to_tonnes(exc.held_kg)),
         ) from exc
@@ -155,6 +210,38 @@ async def get_reservation(
     async with db.session() as s:
         r = await s.get(Reservation, reservation_id)
     if r is None:
-        raise NotFound(f"reservation {reservation_id} not found")
+        raise NotFound(
+            msg(f"reservation {reservation_id} not found", f"预留 {reservation_id} 不存在")
+        )
     principal.require_district(r.district)
     return ReservationOut.of(r)
+
+
+@router.get("/{reservation_id}/lineage", response_model=LineageOut)
+async def reservation_lineage(
+    reservation_id: str,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> LineageOut:
+    """Where every kilogram of the reservation came from (来源追溯): the lots
+    it drew on, each lot's ancestry to its origin (a closed plant, a
+    baseline…) and, for an advance, the later credits that repaid it."""
+    async with db.session() as s:
+        r = await s.get(Reservation, reservation_id)
+        if r is None:
+            raise NotFound(
+                msg(f"reservation {reservation_id} not found", f"预留 {reservation_id} 不存在")
+            )
+        principal.require_district(r.district)
+        lots = await lineage.of_reservation(s, r.id)
+    return LineageOut(
+        reservation_id=r.id,
+        project_ref=r.project_ref,
+        uscc=r.uscc,
+        district=r.district,
+        pollutant=r.pollutant,
+        status=r.status,
+        required_t=kg_to_tonnes(r.held_kg),
+        allocated_t=kg_to_tonnes(r.allocated_kg),
+        lots=lots,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from svc_common.errors import IllegalTransition
+from svc_common.i18n import msg
 
 
 class ReservationStatus(StrEnum):
@@ -31,7 +32,7 @@ def check_action(status: str, action: str) -> None:
     """Raise IllegalTransition (409 naming the allowed actions) unless allowed."""
     allowed = ALLOWED[ReservationStatus(status)]
     if action not in allowed:
-        raise IllegalTransition("reservation", status, action, list(allowed))
+        raise IllegalTransition(msg("reservation", "预留"), status, action, list(allowed))
 
 
 class AllocationExceedsHold(Exception):

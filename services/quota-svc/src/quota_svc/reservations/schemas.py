@@ -29,6 +29,14 @@ class ReservationIn(BaseModel):
     uscc: str | None = Field(None, min_length=18, max_length=18)
     park_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
     priority_reserve: bool = Field(False, description="draw on the 政府储备 (admin only)")
+    lot_id: int | None = Field(
+        None, ge=1, description="draw on this lot rather than the oldest ones (admin only)"
+    )
+    advance: bool = Field(
+        False,
+        description="先用后补: hold beyond what is available, up to the district's advance "
+        "limit, creating a debt (admin only)",
+    )
 
 
 class AllocateIn(BaseModel):
@@ -57,6 +65,7 @@ class ReservationOut(BaseModel):
     created_at: dt.datetime
     expires_at: dt.datetime
     resolved_at: dt.datetime | None
+    lots: list[list[int]] | None = Field(None, description="[[lot_id, kg], ...] drawn on")
 
     @classmethod
     def of(cls, r: Reservation | ReservationRow) -> ReservationOut:
@@ -78,4 +87,5 @@ class ReservationOut(BaseModel):
             created_at=r.created_at,
             expires_at=r.expires_at,
             resolved_at=r.resolved_at,
+            lots=r.lots,
         )

@@ -21,27 +21,43 @@ from svc_common.outbox import outbox_rows
 from svc_common.tables import AuditEntry, OutboxRow
 from svc_common.types import kg_to_tonnes, utcnow
 
+from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
+from quota_svc.airquality.rules import ratio_in_force
+from quota_svc.debts import service as debts
 from quota_svc.ledger import rules as ledger_rules
 from quota_svc.ledger.rules import EntryCode, Overdraft
 from quota_svc.ledger.service import (
     LOCK_POOL,
+    POOLS,
     PoolRef,
     PoolState,
     Postings,
     balance_changed,
+    balance_of,
     lock_pool_rows,
+    lock_pools,
 )
+from quota_svc.lots import rules as lot_rules
+from quota_svc.lots import service as lots
+from quota_svc.lots.models import LOTS, MOVEMENTS
+from quota_svc.lots.rules import Draws, Move
 from quota_svc.policy.models import DistrictPolicy
 from quota_svc.policy.rules import Policy
+from quota_svc.pollutants.rules import follows_air_quality
 from quota_svc.reservations.models import Reservation, ReservationRow
 from quota_svc.reservations.rules import LIVE, ReservationStatus, check_action, split_allocation
+from quota_svc.trading import rules as trading_rules
+from quota_svc.trading.models import Holding
 from quota_svc.writes import Writes
 
 # Everything below runs on SQLAlchemy Core statements built once (their
 # compiled SQL is cached): plain rows in, plain rows out, no ORM unit of work.
 
 RESERVATIONS = cast(Table, Reservation.__table__)
+HOLDINGS = cast(Table, Holding.__table__)
 _POLICY = cast(Table, DistrictPolicy.__table__)
+_AQ = cast(Table, AirQualityStatus.__table__)
+_AQ_RATIOS = cast(Table, AirQualityRatio.__table__)
 _OUTBOX = cast(Table, OutboxRow.__table__)
 _AUDIT = cast(Table, AuditEntry.__table__)
 _LIVE = [s.value for s in LIVE]
@@ -63,10 +79,33 @@ def _policy_in_force(column: ColumnElement[Any]) -> ColumnElement[Any]:
     )
 
 
-#: The pool locked and the policy in force read in one round trip.
+def _air_quality_ratio() -> ColumnElement[Any]:
+    """The ratio the district's air quality in force at :at calls for."""
+    status = (
+        select(_AQ.c.status)
+        .where(_AQ.c.district == bindparam("district"), _AQ.c.effective_from <= bindparam("at"))
+        .order_by(_AQ.c.effective_from.desc(), _AQ.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(_AQ_RATIOS.c.offset_ratio_hundredths)
+        .where(_AQ_RATIOS.c.status == status)
+        .scalar_subquery()
+    )
+
+
+_OLDEST_LOT, _OLDEST_LOT_AVAILABLE = lots.oldest_open_lot(POOLS.c.id)
+
+#: In one round trip: the pool locked, the district policy and air-quality
+#: ratio in force now, and the pool's oldest lot with something available.
 _LOCK_POOL_AND_POLICY: Select[Any] = LOCK_POOL.add_columns(
     _policy_in_force(_POLICY.c.offset_ratio_hundredths).label("policy_ratio_h"),
     _policy_in_force(_POLICY.c.hold_days).label("policy_hold_days"),
+    _policy_in_force(_POLICY.c.follows_air_quality).label("policy_follows_aq"),
+    _air_quality_ratio().label("aq_ratio_h"),
+    _OLDEST_LOT.label("lot_id"),
+    _OLDEST_LOT_AVAILABLE.label("lot_available"),
 )
 
 #: A new hold; nothing is inserted (and no row returned) if the idempotency id
@@ -131,6 +170,10 @@ class ReserveRequest:
     priority_reserve: bool = False
     filing_id: str | None = None
     attempt: int = 1
+    #: Draw on this lot rather than the oldest ones (an admin's choice).
+    lot_id: int | None = None
+    #: An admin approves going beyond what is available (先用后补).
+    advance: bool = False
 
     def pool(self) -> PoolRef:
         if self.park_id:
@@ -167,6 +210,27 @@ class Reserved:
     created: bool
 
 
+@dataclass(frozen=True)
+class AdvanceLimits:
+    """The default advance limit and debt term where a district set none."""
+
+    limit_kg: int = 0
+    term_days: int = 365
+
+
+def policy_of(row: Any, pollutant: str, default: Policy) -> Policy:
+    """The ratio and hold period from the lock statement's policy columns."""
+    ratio_h, _ = ratio_in_force(
+        explicit_h=row.policy_ratio_h,
+        follows_air_quality=bool(row.policy_follows_aq),
+        air_quality_h=row.aq_ratio_h,
+        pollutant_follows_air_quality=follows_air_quality(pollutant),
+        default_h=default.offset_ratio_hundredths,
+    )
+    hold = row.policy_hold_days if row.policy_hold_days is not None else default.hold_days
+    return Policy(ratio_h, hold)
+
+
 async def find_live(s: AsyncSession, project_ref: str) -> ReservationRow | None:
     conn = await s.connection()
     row = (await conn.execute(_FIND_LIVE, {"project_ref": project_ref})).first()
@@ -192,15 +256,21 @@ async def _earlier(conn: AsyncConnection, req: ReserveRequest) -> Reserved | Non
 
 
 async def reserve(
-    s: AsyncSession, req: ReserveRequest, actor: Principal, default: Policy
+    s: AsyncSession,
+    req: ReserveRequest,
+    actor: Principal,
+    default: Policy,
+    limits: AdvanceLimits | None = None,
 ) -> Reserved:
-    """Hold the project's need (increment × the ratio in force now). Returns the
-    existing reservation if this idempotency id already held; raises
-    ProjectAlreadyReserved or ReservationRefused (nothing written)."""
+    """Hold the project's need (increment × the ratio in force now), drawn on
+    the pool's lots oldest first (or on the named lot). Returns the existing
+    reservation if this idempotency id already held; raises
+    ProjectAlreadyReserved, ReservationRefused, lots LotShort or debts
+    AdvanceRefused (nothing written)."""
     now = utcnow()
     ref = req.pool()
     conn = await s.connection()
-    # One round trip: the pool locked, and the district policy in force now.
+    # One round trip: the pool locked, the policy in force, the oldest lot.
     row = (
         await lock_pool_rows(
             conn,
@@ -209,15 +279,14 @@ async def reserve(
             params={"district": req.district, "pollutant": req.pollutant, "at": now},
         )
     )[ref.id]
-    policy = (
-        Policy(row.policy_ratio_h, row.policy_hold_days)
-        if row.policy_ratio_h is not None
-        else default
-    )
+    policy = policy_of(row, req.pollutant, default)
     pool = PoolState.of(row)
     need = ledger_rules.need_kg(req.increment_kg, policy.offset_ratio_hundredths)
     rid = str(uuid.uuid4())
     postings = Postings({ref.id: pool})
+    oldest: tuple[int, int] | None = (
+        (row.lot_id, row.lot_available) if row.lot_id is not None else None
+    )
     try:
         # The balance is checked in code before anything is written.
         postings.post(
@@ -235,7 +304,47 @@ async def reserve(
         earlier = await _earlier(conn, req)
         if earlier is not None:
             return earlier
-        raise ReservationRefused(req, ref.id, policy.offset_ratio_hundredths, od) from od
+        if not req.advance:
+            raise ReservationRefused(req, ref.id, policy.offset_ratio_hundredths, od) from od
+        # 先用后补: credit the shortfall as an advance (a debt), then hold.
+        orm_pool = (await lock_pools(s, ref))[ref.id]
+        lim = limits or AdvanceLimits()
+        limit_kg, term = await debts.limit_in_force(
+            s, req.district, req.pollutant, lim.limit_kg, lim.term_days
+        )
+        await debts.advance(
+            s,
+            orm_pool,
+            od.shortfall_kg,
+            reservation_id=rid,
+            actor=actor,
+            limit_kg=limit_kg,
+            term_days=term,
+        )
+        await s.flush()
+        pool = PoolState(
+            orm_pool.id,
+            orm_pool.district,
+            orm_pool.pollutant,
+            balance_of(orm_pool),
+            orm_pool.last_effective_at,
+        )
+        postings = Postings({ref.id: pool})
+        postings.post(
+            ref.id,
+            EntryCode.RESERVE,
+            need,
+            idempotency_id=f"res:{rid}:reserve",
+            actor=actor.sub,
+            reservation_id=rid,
+            note=req.project_ref,
+        )
+        oldest = None
+    draws: Draws
+    if req.lot_id is None and oldest is not None and oldest[1] >= need:
+        draws = [(oldest[0], need)]  # the common case: no further read
+    else:
+        draws = await lots.draw(conn, ref.id, need, req.lot_id)
     r = ReservationRow(
         id=rid,
         idempotency_id=req.idempotency_id,
@@ -259,6 +368,7 @@ async def reserve(
         expires_at=policy.expires_at(now),
         resolved_at=None,
         resolved_by=None,
+        lots=[[lot, kg] for lot, kg in draws],
     )
     # Under the pool lock, so a concurrent twin on this pool sees the first
     # one's row; a twin on another pool waits on the unique index instead.
@@ -268,9 +378,10 @@ async def reserve(
         if earlier is None:  # pragma: no cover - the conflicting row is committed
             raise RuntimeError(f"reservation of {req.project_ref} conflicted with no row")
         return earlier
-    # The rest in one round trip on PostgreSQL: entry, pool, events, audit.
+    # The rest in one round trip on PostgreSQL: entry, pool, lots, events, audit.
     writes = Writes()
     postings.stage(writes)
+    lots.stage(writes, ref.id, [(lot, Move.HOLD, kg) for lot, kg in draws], reservation_id=rid)
     _events_and_audit(
         s,
         writes,
@@ -358,10 +469,22 @@ async def allocate(
     r.status = ReservationStatus.ALLOCATED.value
     r.allocated_kg, r.released_kg = amount, remainder
     r.release_reason = "remainder" if remainder else None
-    r.resolved_at, r.resolved_by = utcnow(), actor.sub
+    now = utcnow()
+    r.resolved_at, r.resolved_by = now, actor.sub
+    # The oldest part of the hold is allocated, the newest returns to its lots.
+    head, tail = lot_rules.split(lots.as_draws(r.lots), amount)
     writes = Writes()
     postings.stage(writes)
     writes.update(RESERVATIONS, "id", [_resolved(r)])
+    lots.stage(
+        writes,
+        r.pool_id,
+        [(lot, Move.ALLOCATE, kg) for lot, kg in head]
+        + [(lot, Move.RELEASE, kg) for lot, kg in tail],
+        reservation_id=r.id,
+    )
+    if amount:
+        writes.insert(HOLDINGS, [holding_row(r, amount, head, now)])
     events: list[EventPayload] = [allocated_event(r, amount)]
     if remainder:
         events.append(released_event(r, remainder, "remainder", None))
@@ -376,6 +499,29 @@ async def allocate(
     _events_and_audit(s, writes, events, [audit])
     await writes.execute(conn)
     return r
+
+
+def holding_row(
+    r: ReservationRow, amount_kg: int, draws: Draws, now: dt.datetime
+) -> dict[str, Any]:
+    """The holding (排污权) an allocation gives the project's enterprise."""
+    return {
+        "id": r.id,
+        "uscc": r.uscc,
+        "district": r.district,
+        "pollutant": r.pollutant,
+        "pool_id": r.pool_id,
+        "source": "allocation",
+        "original_kg": amount_kg,
+        "amount_kg": amount_kg,
+        "rights_kg": trading_rules.rights_kg(amount_kg, r.offset_ratio_hundredths, r.increment_kg),
+        "offset_ratio_hundredths": r.offset_ratio_hundredths,
+        "reservation_id": r.id,
+        "trade_id": None,
+        "lots": [[lot, kg] for lot, kg in draws],
+        "acquired_at": now,
+        "valid_until": trading_rules.valid_until(now),
+    }
 
 
 def allocated_event(r: ReservationRow, amount_kg: int) -> QuotaAllocated:
@@ -467,6 +613,13 @@ async def _release_all(
     writes = Writes()
     postings.stage(writes)
     writes.update(RESERVATIONS, "id", [_resolved(r) for r in due])
+    # Every hold's tonnes back to their lots: one UPDATE per lot, one INSERT.
+    returns = {r.id: [(lot, Move.RELEASE, kg) for lot, kg in lots.as_draws(r.lots)] for r in due}
+    writes.add(LOTS, "id", lots.update_rows(c for cs in returns.values() for c in cs))
+    writes.insert(
+        MOVEMENTS,
+        [m for r in due for m in lots.movement_rows(r.pool_id, returns[r.id], reservation_id=r.id)],
+    )
     action = f"quota.{(EntryCode.EXPIRE if expire else EntryCode.RELEASE).value}"
     audits = [
         audit_row(actor, action, "reservation", r.id, {"reason": reason, "note": note}) for r in due

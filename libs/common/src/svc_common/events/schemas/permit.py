@@ -45,6 +45,9 @@ class PermitChanged(EventPayload):
     pollutant_changes: list[PollutantChange]
     vocs_delta_t: SignedTonnes
     reason: str | None = None
+    #: Set when the change amends the permit for an emission-rights trade
+    #: (排污权交易): a decrease then frees nothing for the district pool.
+    trade_id: str | None = None
 
 
 @event("permit.cancelled.v1", topic=TOPIC, key="permit_id")

@@ -132,3 +132,23 @@ class QuotaSubpoolFunded(EventPayload):
     district: str
     pollutant: str
     amount_t: Tonnes
+
+
+@event("quota.trade.settled.v1", topic=TOPIC, key="trade_id")
+class QuotaTradeSettled(EventPayload):
+    """An emission-rights trade (排污权交易) was settled: `amount_t` of quota
+    moved from the seller's holding to the buyer's. permit-svc amends both
+    permits: the seller's permitted amount down by `seller_rights_t`, the
+    buyer's up by `buyer_rights_t` (amount ÷ the buyer district's ratio)."""
+
+    trade_id: str
+    seller_uscc: str
+    buyer_uscc: str
+    district: str
+    buyer_district: str
+    pollutant: str
+    amount_t: Tonnes
+    seller_rights_t: Tonnes
+    buyer_rights_t: Tonnes
+    offset_ratio: Ratio
+    contract_ref: str

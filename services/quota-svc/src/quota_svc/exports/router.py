@@ -1,0 +1,69 @@
+"""Export (admin, auditor) and import into an empty ledger (admin)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from svc_common.audit import record_audit
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.errors import Conflict, Problem
+from svc_common.i18n import msg
+from svc_common.service import get_db
+from svc_common.types import utcnow
+
+from quota_svc.exports import service
+
+router = APIRouter(prefix="/quota", tags=["export"])
+
+_TYPES = {
+    "csv": "application/zip",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@router.get("/export")
+async def export_ledger(
+    format: Literal["csv", "xlsx"] = "csv",
+    principal: Principal = Depends(require("admin", "auditor")),
+    db: Database = Depends(get_db),
+) -> Response:
+    """Everything the balances are made of: pools, lots and their movements,
+    the journal, holdings, debts — a ZIP of CSV files or one XLSX workbook,
+    one sheet per table. Importing it into an empty ledger gives identical
+    balances."""
+    async with db.session() as s:
+        data = await service.export_rows(s)
+    body = service.to_zip(data) if format == "csv" else service.to_xlsx(data)
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    ext = "zip" if format == "csv" else "xlsx"
+    return Response(
+        body,
+        media_type=_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="quota-ledger-{stamp}.{ext}"'},
+    )
+
+
+class PayloadTooLarge(Problem):
+    status, code, title = 413, "payload-too-large", "Payload too large"
+
+
+@router.post("/import")
+async def import_ledger(
+    request: Request,
+    format: Literal["csv", "xlsx"] = "csv",
+    principal: Principal = Depends(require("admin")),
+    db: Database = Depends(get_db),
+) -> dict[str, int]:
+    """Load an export into an empty ledger (a new installation, a restore)."""
+    content = await request.body()
+    if len(content) > service.MAX_IMPORT_BYTES:
+        raise PayloadTooLarge(msg("the file is too large", "文件过大"))
+    try:
+        async with db.transaction() as s:
+            counts = await service.import_into_empty(s, content, format)
+            record_audit(s, principal, "quota.import", "ledger", "quota", counts)
+    except service.ImportRefused as exc:
+        raise Conflict(str(exc)) from exc
+    return counts

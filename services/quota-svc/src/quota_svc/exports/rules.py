@@ -1,0 +1,68 @@
+"""How rows are written to and read back from an export (pure): every value
+as text, so CSV and XLSX carry the same thing and nothing is lost (whole
+kilograms, ISO 8601 UTC times, JSON for lists)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Integer, Table
+from svc_common.i18n import msg
+from svc_common.types import UTCDateTime
+
+
+def to_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def from_text(table: Table, column: str, text: str | None) -> Any:
+    col = table.c[column]
+    if text is None or text == "":
+        return None if col.nullable else _empty(col.type)
+    t = col.type
+    if isinstance(t, UTCDateTime):
+        parsed = dt.datetime.fromisoformat(text)
+        if parsed.tzinfo is None:
+            raise ValueError(
+                msg(
+                    f"{table.name}.{column}: time without a UTC offset: {text!r}",
+                    f"{table.name}.{column}：时间缺少时区偏移：{text!r}",
+                )
+            )
+        return parsed
+    if isinstance(t, Boolean):
+        return text.lower() in ("true", "1")
+    if isinstance(t, (BigInteger, Integer)) or _is_int(t):
+        return int(text)
+    if isinstance(t, JSON) or _is_json(t):
+        return json.loads(text)
+    return text
+
+
+def _empty(t: Any) -> Any:
+    return "" if not isinstance(t, (BigInteger, Integer)) else 0
+
+
+def _is_int(t: Any) -> bool:
+    impl = getattr(t, "impl", None)
+    variants = getattr(t, "_variant_mapping", {})
+    return (
+        isinstance(impl, (BigInteger, Integer))
+        or any(isinstance(v, (BigInteger, Integer)) for v in variants.values())
+        or type(t).__name__ in ("BigInteger", "Integer")
+    )
+
+
+def _is_json(t: Any) -> bool:
+    variants = getattr(t, "_variant_mapping", {})
+    return isinstance(t, JSON) or any(isinstance(v, JSON) for v in variants.values())

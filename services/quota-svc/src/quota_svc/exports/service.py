@@ -1,0 +1,143 @@
+"""Export of the ledger (pools, lots and their movements, journal, holdings,
+debts) as a ZIP of CSV files or one XLSX workbook, and the import of such an
+export into an empty ledger, which gives identical balances."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Iterator
+from typing import Any, cast
+
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.i18n import msg
+
+from quota_svc.debts.models import Debt
+from quota_svc.exports.rules import from_text, to_text
+from quota_svc.ledger.models import JournalEntry, Pool
+from quota_svc.lots.models import LOTS, MOVEMENTS
+from quota_svc.trading.models import Holding
+
+#: Sheet name → table, in the order an import writes them (foreign keys first).
+SHEETS: dict[str, Table] = {
+    "pools": cast(Table, Pool.__table__),
+    "lots": LOTS,
+    "lot_movements": MOVEMENTS,
+    "journal": cast(Table, JournalEntry.__table__),
+    "holdings": cast(Table, Holding.__table__),
+    "debts": cast(Table, Debt.__table__),
+}
+#: Tables with a generated integer key whose sequence follows an import.
+_SEQUENCED = {"lots": "id", "lot_movements": "id", "journal_entries": "id"}
+#: An upload larger than this is refused (413).
+MAX_IMPORT_BYTES = 200 * 1024 * 1024
+
+
+class ImportRefused(Exception):
+    pass
+
+
+async def _rows(s: AsyncSession, table: Table) -> list[list[str]]:
+    key = list(table.primary_key.columns)
+    result = await s.execute(select(table).order_by(*key))
+    return [[to_text(v) for v in row] for row in result]
+
+
+async def export_rows(s: AsyncSession) -> dict[str, tuple[list[str], list[list[str]]]]:
+    return {
+        name: ([c.name for c in table.columns], await _rows(s, table))
+        for name, table in SHEETS.items()
+    }
+
+
+def to_zip(data: dict[str, tuple[list[str], list[list[str]]]]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, (header, rows) in data.items():
+            out = io.StringIO()
+            w = csv.writer(out, lineterminator="\n")
+            w.writerow(header)
+            w.writerows(rows)
+            z.writestr(f"{name}.csv", out.getvalue())
+    return buf.getvalue()
+
+
+def to_xlsx(data: dict[str, tuple[list[str], list[list[str]]]]) -> bytes:
+    wb = Workbook(write_only=True)
+    for name, (header, rows) in data.items():
+        ws = wb.create_sheet(name)
+        ws.append(header)
+        for row in rows:
+            ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _read_zip(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]]]:
+    with zipfile.ZipFile(io.BytesIO(content)) as z:
+        for name in SHEETS:
+            try:
+                raw = z.read(f"{name}.csv").decode("utf-8")
+            except KeyError as exc:
+                raise ImportRefused(msg(f"{name}.csv is missing", f"缺少 {name}.csv")) from exc
+            rows = list(csv.reader(io.StringIO(raw)))
+            yield name, rows[0], rows[1:]
+
+
+def _read_xlsx(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]]]:
+    wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    for name in SHEETS:
+        if name not in wb.sheetnames:
+            raise ImportRefused(msg(f"sheet {name} is missing", f"缺少工作表 {name}"))
+        rows = [
+            ["" if v is None else str(v) for v in row]
+            for row in wb[name].iter_rows(values_only=True)
+        ]
+        yield name, rows[0], rows[1:]
+
+
+async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[str, int]:
+    """Write an export into an empty ledger (ImportRefused otherwise, or if
+    the file is not an export); returns rows per sheet."""
+    if await s.scalar(select(func.count()).select_from(SHEETS["pools"])):
+        raise ImportRefused(
+            msg("the ledger is not empty: import only into a new one", "台账非空：只能导入到新台账")
+        )
+    try:
+        sheets = list(_read_zip(content) if fmt == "csv" else _read_xlsx(content))
+    except (zipfile.BadZipFile, KeyError, ValueError, IndexError, OSError) as exc:
+        raise ImportRefused(
+            msg(f"not an export of this ledger: {exc}", f"不是本台账的导出文件：{exc}")
+        ) from exc
+    counts = {}
+    for name, header, rows in sheets:
+        table = SHEETS[name]
+        unknown = [h for h in header if h not in table.c]
+        if unknown:
+            raise ImportRefused(
+                msg(f"{name}: unknown columns {unknown}", f"{name}：未知列 {unknown}")
+            )
+        try:
+            values: list[dict[str, Any]] = [
+                {h: from_text(table, h, v) for h, v in zip(header, row, strict=True)}
+                for row in rows
+                if any(row)
+            ]
+        except ValueError as exc:
+            raise ImportRefused(f"{name}: {exc}") from exc
+        if values:
+            await s.execute(insert(table), values)
+        counts[name] = len(values)
+    if s.get_bind().dialect.name == "postgresql":
+        for table_name, col in _SEQUENCED.items():
+            await s.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table_name}', '{col}'), "
+                    f"COALESCE((SELECT MAX({col}) FROM {table_name}), 0) + 1, false)"
+                )
+            )
+    return counts

@@ -1,0 +1,1 @@
+"""Independent reconciliation (对账) by numbered business checks."""

@@ -1,0 +1,1 @@
+"""The public, hash-chained register (公开登记簿)."""

@@ -1,0 +1,130 @@
+"""The public register (公开登记簿): no token, no personal data. Every
+journal entry and decision with its sequence number, time, district,
+pollutant, kind, amount, public references, the previous entry's hash and
+its own; JSON pages or the whole chain as CSV; the head to compare against."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy import select
+from svc_common.db import Database
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_int_cursor, encode_cursor
+from svc_common.service import get_db
+
+from quota_svc.api import check_district
+from quota_svc.register import rules
+from quota_svc.register.models import RegisterEntry
+from quota_svc.register.service import public_fields
+
+router = APIRouter(prefix="/quota/public", tags=["public register"])
+
+#: Rows read per query while streaming the CSV.
+_CSV_BATCH = 2000
+
+
+class RegisterItem(BaseModel):
+    seq: str
+    at: str
+    district: str
+    pollutant: str
+    kind: str
+    amount_t: str
+    refs: str
+    prev_hash: str
+    hash: str
+
+
+class RegisterPage(BaseModel):
+    items: list[RegisterItem]
+    next_cursor: str | None = None
+    algorithm: str = "sha256(prev_hash + '\\n' + canonical JSON of the content); see docs"
+
+
+class Head(BaseModel):
+    seq: int
+    hash: str
+    at: str | None
+
+
+@router.get("/register", response_model=RegisterPage)
+async def read_register(
+    format: Literal["json", "csv"] = "json",
+    district: str | None = None,
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    db: Database = Depends(get_db),
+) -> RegisterPage | StreamingResponse:
+    """Public, no token. JSON is paged (`next_cursor`); CSV is the whole
+    chain from the start (or after the cursor) in one download, so anyone can
+    verify it (`bureau register verify`)."""
+    if district is not None:
+        check_district(district)
+    after = decode_int_cursor(cursor)
+    base = select(RegisterEntry)
+    if district:
+        base = base.where(RegisterEntry.district == district)
+    if format == "csv":
+        return StreamingResponse(
+            _csv(db, base, after or 0),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="quota-register.csv"'},
+        )
+    stmt = base.order_by(RegisterEntry.seq).limit(limit + 1)
+    if after is not None:
+        stmt = stmt.where(RegisterEntry.seq > after)
+    async with db.session() as s:
+        rows = list((await s.scalars(stmt)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return RegisterPage(
+        items=[RegisterItem(**public_fields(e)) for e in rows],
+        next_cursor=encode_cursor(rows[-1].seq) if more and rows else None,
+    )
+
+
+async def _csv(db: Database, base: object, after: int) -> AsyncIterator[bytes]:
+    from sqlalchemy import Select
+
+    assert isinstance(base, Select)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=rules.CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    yield buf.getvalue().encode("utf-8")
+    last = after
+    while True:
+        async with db.session() as s:
+            rows = list(
+                (
+                    await s.scalars(
+                        base.where(RegisterEntry.seq > last)
+                        .order_by(RegisterEntry.seq)
+                        .limit(_CSV_BATCH)
+                    )
+                ).all()
+            )
+        if not rows:
+            return
+        buf.seek(0)
+        buf.truncate()
+        for e in rows:
+            writer.writerow(public_fields(e))
+        yield buf.getvalue().encode("utf-8")
+        last = rows[-1].seq
+
+
+@router.get("/head", response_model=Head)
+async def register_head(db: Database = Depends(get_db)) -> Head:
+    """The latest entry's sequence number and hash: publish or note it, and a
+    later copy of the register can be checked against it."""
+    async with db.session() as s:
+        e = await s.scalar(select(RegisterEntry).order_by(RegisterEntry.seq.desc()).limit(1))
+    if e is None:
+        return Head(seq=0, hash=rules.GENESIS, at=None)
+    return Head(seq=e.seq, hash=e.hash, at=rules.fmt_at(e.at))

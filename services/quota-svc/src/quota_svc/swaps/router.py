@@ -1,0 +1,127 @@
+"""Swap API (跨区调剂): propose, approve (an officer of each district, never
+the proposer), cancel during the delay, read."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.auth import Principal, require
+from svc_common.errors import Forbidden, NotFound
+from svc_common.i18n import msg
+from svc_common.pagination import MAX_LIMIT
+from svc_common.service import Runtime, get_runtime
+from svc_common.types import tonnes_to_kg
+
+from quota_svc.api import READERS, readable_districts
+from quota_svc.ledger.router import overdraft_problem
+from quota_svc.ledger.rules import Overdraft
+from quota_svc.settings import Settings
+from quota_svc.swaps import service
+from quota_svc.swaps.models import Swap
+from quota_svc.swaps.schemas import CancelIn, SwapIn, SwapOut
+
+router = APIRouter(prefix="/quota/swaps", tags=["swaps"])
+
+
+def _may_see(principal: Principal, sw: Swap) -> None:
+    if not (principal.may_act_in(sw.from_district) or principal.may_act_in(sw.to_district)):
+        principal.require_district(sw.from_district)
+
+
+@router.post("", status_code=201, response_model=SwapOut)
+async def propose_swap(
+    body: SwapIn,
+    principal: Principal = Depends(require("officer", "admin")),
+    rt: Runtime = Depends(get_runtime),
+) -> SwapOut:
+    if not (principal.may_act_in(body.from_district) or principal.may_act_in(body.to_district)):
+        raise Forbidden(
+            msg("a swap is proposed from one of its two districts", "调剂须由两区之一提出"),
+            district=body.from_district,
+        )
+    async with rt.db.transaction() as s:
+        sw = service.propose(
+            s,
+            body.from_district,
+            body.to_district,
+            body.pollutant,
+            tonnes_to_kg(body.amount_t),
+            body.reason,
+            principal,
+        )
+    return SwapOut.of(sw)
+
+
+async def _locked(s: AsyncSession, swap_id: str, principal: Principal) -> Swap:
+    sw = await service.lock_swap(s, swap_id)
+    if sw is None:
+        raise NotFound(msg(f"swap {swap_id} not found", f"调剂 {swap_id} 不存在"))
+    _may_see(principal, sw)
+    return sw
+
+
+@router.post("/{swap_id}/approve", response_model=SwapOut)
+async def approve_swap(
+    swap_id: str,
+    principal: Principal = Depends(require("officer")),
+    rt: Runtime = Depends(get_runtime),
+) -> SwapOut:
+    """One district's approval. The second holds the tonnes in the source
+    pool and the swap takes effect after the configured delay."""
+    assert isinstance(rt.settings, Settings)
+    try:
+        async with rt.db.transaction() as s:
+            sw = await _locked(s, swap_id, principal)
+            await service.approve(s, sw, principal, rt.settings.swap_delay_delta)
+    except Overdraft as od:
+        raise overdraft_problem(od) from od
+    return SwapOut.of(sw)
+
+
+@router.post("/{swap_id}/cancel", response_model=SwapOut)
+async def cancel_swap(
+    swap_id: str,
+    body: CancelIn,
+    principal: Principal = Depends(require("officer", "admin")),
+    rt: Runtime = Depends(get_runtime),
+) -> SwapOut:
+    """Either district may cancel until the swap takes effect."""
+    async with rt.db.transaction() as s:
+        sw = await _locked(s, swap_id, principal)
+        await service.cancel(s, sw, principal, body.reason)
+    return SwapOut.of(sw)
+
+
+@router.get("/{swap_id}", response_model=SwapOut)
+async def read_swap(
+    swap_id: str,
+    principal: Principal = Depends(require(*READERS)),
+    rt: Runtime = Depends(get_runtime),
+) -> SwapOut:
+    async with rt.db.session() as s:
+        sw = await s.get(Swap, swap_id)
+    if sw is None:
+        raise NotFound(msg(f"swap {swap_id} not found", f"调剂 {swap_id} 不存在"))
+    _may_see(principal, sw)
+    return SwapOut.of(sw)
+
+
+@router.get("", response_model=list[SwapOut])
+async def list_swaps(
+    district: str | None = None,
+    limit: int = Query(MAX_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require(*READERS)),
+    rt: Runtime = Depends(get_runtime),
+) -> list[SwapOut]:
+    districts = readable_districts(principal, district)
+    async with rt.db.session() as s:
+        rows = (
+            await s.scalars(
+                select(Swap)
+                .where(or_(Swap.from_district.in_(districts), Swap.to_district.in_(districts)))
+                .order_by(Swap.proposed_at, Swap.id)
+                .limit(limit)
+            )
+        ).all()
+    return [SwapOut.of(sw) for sw in rows]

@@ -1,0 +1,74 @@
+"""Pure swap rules (跨区调剂): the life cycle, who approves which side, who
+may cancel."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from svc_common.errors import Conflict, Forbidden, IllegalTransition
+from svc_common.i18n import msg
+
+
+class SwapStatus(StrEnum):
+    PROPOSED = "proposed"  # 已提出, waiting for both districts
+    APPROVED = "approved"  # 双方已批准: tonnes held, waiting for the delay
+    SETTLED = "settled"  # 已生效
+    CANCELLED = "cancelled"  # 已撤销
+
+
+def check_proposal(from_district: str, to_district: str) -> None:
+    if from_district == to_district:
+        raise Conflict(
+            msg(
+                "a swap moves quota between two different districts", "跨区调剂须在两个不同的区之间"
+            ),
+            reason="same_district",
+        )
+
+
+def approval_side(
+    *,
+    status: str,
+    approver: str,
+    proposer: str,
+    from_approved_by: str | None,
+    to_approved_by: str | None,
+    may_act_in_from: bool,
+    may_act_in_to: bool,
+) -> str:
+    """Which side (`from` or `to`) this approval is for; raises if none."""
+    if status != SwapStatus.PROPOSED:
+        raise IllegalTransition(
+            msg("swap", "调剂"), status, "approve", ["cancel"] if status == "approved" else []
+        )
+    if approver == proposer:
+        raise Conflict(
+            msg(
+                "four eyes: the proposer of a swap may not approve it",
+                "四眼原则：调剂的提出人不得批准",
+            ),
+            reason="proposer_approves",
+        )
+    if approver in (from_approved_by, to_approved_by):
+        raise Conflict(
+            msg(
+                "each district's approval must come from a different officer",
+                "两区的批准须由不同的审批人员作出",
+            ),
+            reason="same_approver",
+        )
+    if may_act_in_from and from_approved_by is None:
+        return "from"
+    if may_act_in_to and to_approved_by is None:
+        return "to"
+    raise Forbidden(
+        msg(
+            "only an officer of a district whose approval is still missing may approve",
+            "只有尚未批准一方所在区的审批人员可以批准",
+        )
+    )
+
+
+def check_cancel(status: str) -> None:
+    if status not in (SwapStatus.PROPOSED, SwapStatus.APPROVED):
+        raise IllegalTransition(msg("swap", "调剂"), status, "cancel", [])

@@ -1,0 +1,1 @@
+"""Emission-rights holdings and trading (排污权交易)."""

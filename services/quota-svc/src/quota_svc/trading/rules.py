@@ -1,0 +1,112 @@
+"""Pure trading rules (排污权交易): what a holding's quota backs on a permit,
+how long it is valid, and why a trade is refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from svc_common.i18n import msg
+from svc_common.types import kg_to_tonnes
+
+#: A holding is valid for five years from when it was acquired (a permit's term).
+VALIDITY_YEARS = 5
+
+
+def valid_until(acquired: dt.datetime, years: int = VALIDITY_YEARS) -> dt.datetime:
+    """The same calendar moment `years` later (29 February → 28 February)."""
+    try:
+        return acquired.replace(year=acquired.year + years)
+    except ValueError:
+        return acquired.replace(year=acquired.year + years, day=28)
+
+
+def rights_kg(quota_kg: int, ratio_h: int, cap_kg: int | None = None) -> int:
+    """The emission a quantity of quota backs at an offset ratio: quota ÷
+    ratio, rounded down to the kilogram (never more than `cap_kg`)."""
+    rights = (quota_kg * 100) // ratio_h
+    return min(rights, cap_kg) if cap_kg is not None else rights
+
+
+def proportional_rights(part_kg: int, holding_amount_kg: int, holding_rights_kg: int) -> int:
+    """The rights that go with selling `part_kg` of a holding: all of them
+    when the whole holding is sold, else in proportion, rounded half up."""
+    if part_kg >= holding_amount_kg:
+        return holding_rights_kg
+    return (part_kg * holding_rights_kg * 2 + holding_amount_kg) // (2 * holding_amount_kg)
+
+
+class TradeStatus(StrEnum):
+    PROPOSED = "proposed"  # 待审核
+    SETTLED = "settled"  # 已交割
+    REFUSED = "refused"  # 不予通过
+    CANCELLED = "cancelled"  # 已撤回
+
+
+class TradeRefused(Exception):
+    """A trade cannot go ahead; `reason` is a stable code, `detail` says why."""
+
+    def __init__(self, reason: str, detail: str, **extra: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.extra = extra
+
+
+@dataclass(frozen=True)
+class Sale:
+    """The checked figures of a trade."""
+
+    amount_kg: int
+    seller_rights_kg: int
+    buyer_rights_kg: int
+    ratio_h: int
+
+
+def check_trade(
+    *,
+    seller: str,
+    buyer: str,
+    amount_kg: int,
+    seller_valid_kg: int,
+    seller_expired_kg: int,
+    buyer_ratio_h: int,
+) -> int:
+    """Raise TradeRefused unless the trade can go ahead; returns the rights
+    the buyer gets (amount ÷ the buyer district's ratio)."""
+    if seller == buyer:
+        raise TradeRefused(
+            "same_enterprise",
+            msg("seller and buyer are the same enterprise", "买卖双方为同一企业"),
+        )
+    if seller_valid_kg < amount_kg:
+        extra = (
+            msg(
+                f" ({kg_to_tonnes(seller_expired_kg)} t more is past its five-year validity)",
+                f"（另有 {kg_to_tonnes(seller_expired_kg)} 吨已过五年有效期）",
+            )
+            if seller_expired_kg
+            else ""
+        )
+        raise TradeRefused(
+            "seller_holds_too_little",
+            msg(
+                f"the seller holds {kg_to_tonnes(seller_valid_kg)} t of valid rights here, "
+                f"not {kg_to_tonnes(amount_kg)} t",
+                f"卖方在此仅持有有效排污权 {kg_to_tonnes(seller_valid_kg)} 吨，"
+                f"不足 {kg_to_tonnes(amount_kg)} 吨",
+            )
+            + extra,
+            held_t=str(kg_to_tonnes(seller_valid_kg)),
+        )
+    buyer_rights = rights_kg(amount_kg, buyer_ratio_h)
+    if buyer_rights <= 0:
+        raise TradeRefused(
+            "buyer_need_not_met",
+            msg(
+                "at the buyer district's offset ratio this amount backs no emission at all",
+                "按买方所在区倍量削减替代比例，该数量不足以支撑任何排放量",
+            ),
+        )
+    return buyer_rights

@@ -1,0 +1,132 @@
+"""Request and response bodies of the holdings and trading API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field
+from svc_common.districts import DistrictCode
+from svc_common.i18n import msg
+from svc_common.types import PositiveTonnes, Ratio, TotalTonnes, kg_to_tonnes
+from svc_common.uscc import validate_uscc
+
+from quota_svc.ledger import rules
+from quota_svc.ledger.schemas import PollutantName
+from quota_svc.trading.models import Holding, Trade
+
+USCCCode = Annotated[str, Field(min_length=18, max_length=18), AfterValidator(validate_uscc)]
+
+
+def _price(v: Decimal) -> Decimal:
+    if v < 0 or v > Decimal("100000000"):
+        raise ValueError(msg("must be between 0 and 100000000 yuan", "须在 0 到 1 亿元之间"))
+    if v != v.quantize(Decimal("0.01")):
+        raise ValueError(msg("at most 2 decimals (fen)", "最多两位小数（分）"))
+    return v
+
+
+class TradeIn(BaseModel):
+    """A sale of emission rights (排污权交易) between two enterprises."""
+
+    seller: USCCCode
+    buyer: USCCCode
+    district: DistrictCode = Field(description="the seller's district, where the rights are held")
+    buyer_district: DistrictCode | None = Field(None, description="default: the same district")
+    pollutant: PollutantName = rules.VOCS
+    amount_t: PositiveTonnes = Field(description="quota sold, t/a")
+    price_cny_per_t: Annotated[Decimal, AfterValidator(_price)]
+    contract_ref: str = Field(min_length=1, max_length=100)
+
+
+class TradeOut(BaseModel):
+    id: str
+    seller: str
+    buyer: str
+    district: str
+    buyer_district: str
+    pollutant: str
+    amount_t: TotalTonnes
+    offset_ratio: Ratio | None
+    seller_rights_t: TotalTonnes | None
+    buyer_rights_t: TotalTonnes | None
+    price_cny_per_t: Decimal
+    contract_ref: str
+    status: str
+    refusal: str | None
+    refusal_detail: str | None
+    proposed_by: str
+    proposed_at: dt.datetime
+    decided_by: str | None
+    decided_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, t: Trade) -> TradeOut:
+        return cls(
+            id=t.id,
+            seller=t.seller_uscc,
+            buyer=t.buyer_uscc,
+            district=t.district,
+            buyer_district=t.buyer_district,
+            pollutant=t.pollutant,
+            amount_t=kg_to_tonnes(t.amount_kg),
+            offset_ratio=rules.hundredths_to_ratio(t.offset_ratio_hundredths)
+            if t.offset_ratio_hundredths
+            else None,
+            seller_rights_t=kg_to_tonnes(t.seller_rights_kg)
+            if t.seller_rights_kg is not None
+            else None,
+            buyer_rights_t=kg_to_tonnes(t.buyer_rights_kg)
+            if t.buyer_rights_kg is not None
+            else None,
+            price_cny_per_t=(Decimal(t.price_fen_per_t) / 100).quantize(Decimal("0.01")),
+            contract_ref=t.contract_ref,
+            status=t.status,
+            refusal=t.refusal,
+            refusal_detail=t.refusal_detail,
+            proposed_by=t.proposed_by,
+            proposed_at=t.proposed_at,
+            decided_by=t.decided_by,
+            decided_at=t.decided_at,
+        )
+
+
+class HoldingOut(BaseModel):
+    id: str
+    uscc: str | None
+    district: str
+    pollutant: str
+    pool_id: str
+    source: str
+    original_t: TotalTonnes
+    amount_t: TotalTonnes
+    rights_t: TotalTonnes
+    offset_ratio: Ratio
+    reservation_id: str | None
+    trade_id: str | None
+    lots: list[list[int]] | None
+    acquired_at: dt.datetime
+    valid_until: dt.datetime
+    valid: bool
+
+    @classmethod
+    def of(cls, h: Holding, now: dt.datetime) -> HoldingOut:
+        return cls(
+            id=h.id,
+            uscc=h.uscc,
+            district=h.district,
+            pollutant=h.pollutant,
+            pool_id=h.pool_id,
+            source=h.source,
+            original_t=kg_to_tonnes(h.original_kg),
+            amount_t=kg_to_tonnes(h.amount_kg),
+            rights_t=kg_to_tonnes(h.rights_kg),
+            offset_ratio=rules.hundredths_to_ratio(h.offset_ratio_hundredths),
+            reservation_id=h.reservation_id,
+            trade_id=h.trade_id,
+            lots=h.lots,
+            acquired_at=h.acquired_at,
+            valid_until=h.valid_until,
+            valid=h.valid_until > now,
+        )

@@ -1,0 +1,448 @@
+"""The ledger beyond the registries (issue 12), in process on SQLite and
+PostgreSQL: pollutants, lineage from project to plant, advance use repaid by
+a later reclaim, swaps with a cancellable delay, trading with four eyes, the
+public register caught rewritten, the export round trip."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from quota_svc.app import create
+from quota_svc.register.service import chain_pending
+from quota_svc.settings import Settings
+from quota_svc.swaps.service import settle_due
+from sqlalchemy import text
+from svc_common import clock, testing
+from svc_common.uscc import check_character
+from typer.testing import CliRunner
+
+from bureau.register_cli import app as register_cli
+
+from .conftest import ADMIN, ADMIN2, AUDITOR, INVESTMENT, JIZHOU, OFFICER, OFFICER2, Quota
+from .test_events import cancelled
+
+BINHAI = "120116"  # 滨海新区
+BINHAI_OFFICER = testing.auth("officer", [BINHAI], sub="officer.binhai.chen")
+BINHAI_OFFICER2 = testing.auth("officer", [BINHAI], sub="officer.binhai.he")
+T0 = dt.datetime(2026, 3, 1, 1, 0, tzinfo=dt.UTC)
+
+
+def uscc(seed: str) -> str:
+    body = ("91120225" + seed.upper().replace("I", "J").replace("O", "P"))[:17].ljust(17, "7")
+    for bad, good in (("S", "T"), ("V", "W"), ("Z", "Y")):
+        body = body.replace(bad, good)
+    return body + check_character(body)
+
+
+@pytest.fixture
+def manual() -> Iterator[clock.ManualClock]:
+    with clock.using(clock.ManualClock(T0, flowing=True)) as c:
+        assert isinstance(c, clock.ManualClock)
+        yield c
+
+
+@pytest.fixture
+async def q(db_url: str, manual: clock.ManualClock) -> AsyncIterator[Quota]:
+    settings = Settings(
+        database_url=db_url, log_json=False, hold_sweep_seconds=3600, swap_delay="P3D"
+    )
+    app = create(settings)
+    async with testing.running(app) as client:
+        yield Quota(app, client)
+
+
+async def post(q: Quota, path: str, body: Any, headers: dict[str, str], status: int = 200) -> Any:
+    r = await q.client.post(path, json=body, headers=headers)
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+async def confirm_all_pending(q: Quota, district: str = JIZHOU) -> list[dict[str, Any]]:
+    pending = (
+        await q.client.get(f"/quota/reclaims?district={district}&status=pending", headers=OFFICER)
+    ).json()["items"]
+    return [await post(q, f"/quota/reclaims/{c['id']}/confirm", None, OFFICER) for c in pending]
+
+
+async def reserve(q: Quota, project: str, increment: str, **extra: Any) -> Any:
+    body = {"district": JIZHOU, "increment_t": increment, "project_ref": project, **extra}
+    return await post(q, "/quota/reservations", body, extra.pop("headers", OFFICER), 201)
+
+
+async def lineage(q: Quota, rid: str) -> dict[str, Any]:
+    r = await q.client.get(f"/quota/reservations/{rid}/lineage", headers=AUDITOR)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def reconciled(q: Quota) -> dict[str, Any]:
+    r = await q.client.get("/quota/reconciliation", headers=AUDITOR)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["ok"], [c for c in body["checks"] if not c["ok"]]
+    return dict(body)
+
+
+async def test_four_pollutants_each_through_the_ledger(q: Quota) -> None:
+    r = await q.client.get("/quota/pollutants")
+    assert r.status_code == 200
+    listed = {p["code"]: p for p in r.json()}
+    assert list(listed) == ["VOCs", "NOx", "COD", "NH3-N"]
+    assert {(p["unit"], p["decimals"], p["need_rounding"]) for p in listed.values()} == {
+        ("t/a", 3, "up")
+    }
+    assert [p["follows_air_quality"] for p in listed.values()] == [True, True, False, False]
+    # Air quality "exceeded" calls for 2.0 on air pollutants only; water ones keep the default.
+    await q.client.put(
+        "/quota/air-quality-ratios/exceeded", json={"offset_ratio": "2.5"}, headers=ADMIN
+    )
+    r = await q.client.put(
+        f"/quota/air-quality/{JIZHOU}", json={"status": "exceeded"}, headers=ADMIN
+    )
+    assert r.status_code == 200 and r.json()["offset_ratio"] == "2.50", r.text
+    for code, ratio in [("VOCs", "2.50"), ("NOx", "2.50"), ("COD", "2.00"), ("NH3-N", "2.00")]:
+        await post(q, f"/quota/pools/{JIZHOU}/{code}/baseline", {"amount_t": "10"}, ADMIN, 201)
+        held = await reserve(q, f"P-{code}", "1.001", pollutant=code)
+        assert held["offset_ratio"] == ratio
+        need = (Decimal("1.001") * Decimal(ratio)).quantize(Decimal("0.001"), "ROUND_CEILING")
+        assert held["required_t"] == str(need)
+        await post(q, f"/quota/reservations/{held['id']}/allocate", {}, OFFICER)
+        (lot,) = (await lineage(q, held["id"]))["lots"]
+        assert (lot["lot"]["source"], lot["lot"]["pollutant"]) == ("baseline", code)
+        assert lot["allocated_t"] == str(need)
+    r = await q.client.post(
+        f"/quota/pools/{JIZHOU}/SO2/baseline", json={"amount_t": "1"}, headers=ADMIN
+    )
+    assert r.status_code == 422 and "SO2" in r.json()["detail"]
+    await reconciled(q)
+
+
+async def test_jizhou_lineage_advance_and_swaps(q: Quota, manual: clock.ManualClock) -> None:
+    """蓟州区: two closed plants' lots consumed by two projects (lineage from
+    project to plant); an advance of 3 t repaid by a later reclaim; a swap
+    from 滨海新区 cancelled during its delay, another settled."""
+    plant_a, plant_b, plant_c = uscc("PLANTA1"), uscc("PLANTB2"), uscc("PLANTC3")
+    for permit, freed, code in [("PM-A", "3.2", plant_a), ("PM-B", "1.8", plant_b)]:
+        ev = cancelled(permit, freed).model_copy(update={"uscc": code})
+        await testing.deliver(q.app, ev)
+    confirmed = await confirm_all_pending(q)
+    assert sorted(c["amount_t"] for c in confirmed) == ["1.800", "3.200"]
+
+    first = await reserve(q, "proj-1", "1.0", uscc=uscc("PROJONE"))  # needs 2.0
+    second = await reserve(q, "proj-2", "1.5", uscc=uscc("PROJTWO"))  # needs 3.0
+    for r in (first, second):
+        await post(q, f"/quota/reservations/{r['id']}/allocate", {}, OFFICER)
+    one, two = await lineage(q, first["id"]), await lineage(q, second["id"])
+    assert [(x["lot"]["uscc"], x["allocated_t"]) for x in one["lots"]] == [(plant_a, "2.000")]
+    assert [(x["lot"]["uscc"], x["allocated_t"]) for x in two["lots"]] == [
+        (plant_a, "1.200"),
+        (plant_b, "1.800"),
+    ]
+    assert {x["lot"]["permit_id"] for x in two["lots"]} == {"PM-A", "PM-B"}
+    assert all(x["lot"]["confirmed_by"] == "officer.wang" for x in two["lots"])
+    lot_a = two["lots"][0]["lot"]["id"]
+    detail = (await q.client.get(f"/quota/lots/{lot_a}", headers=INVESTMENT)).json()
+    assert detail["lot"]["available_t"] == "0.000" and detail["lot"]["allocated_t"] == "3.200"
+    assert {m["reservation_id"] for m in detail["movements"] if m["code"] == "allocate"} == {
+        first["id"],
+        second["id"],
+    }
+
+    # 先用后补: the pool is empty; an advance of 3 t needs an admin and a limit.
+    assert (await q.availability(JIZHOU))["available_t"] == "0.000"
+    body = {"district": JIZHOU, "increment_t": "1.5", "project_ref": "proj-3", "advance": True}
+    r = await q.client.post("/quota/reservations", json=body, headers=OFFICER)
+    assert r.status_code == 403
+    r = await q.client.post("/quota/reservations", json=body, headers=ADMIN)
+    assert r.status_code == 409 and r.json()["reason"] == "over_advance_limit", r.text
+    await q.client.put(
+        f"/quota/advance-limits/{JIZHOU}/VOCs",
+        json={"limit_t": "5", "term_days": 30},
+        headers=ADMIN,
+    )
+    third = await post(q, "/quota/reservations", body, ADMIN, 201)
+    assert third["required_t"] == "3.000"
+    a = await q.availability(JIZHOU)
+    assert (a["debt_t"], a["overdue_debt_t"], a["available_t"]) == ("3.000", "0.000", "0.000")
+    # 31 days on, the debt is overdue: it shows, and blocks further advances.
+    manual.advance_now(dt.timedelta(days=31))
+    overdue = (
+        await q.client.get(f"/quota/debts?district={JIZHOU}&overdue=true", headers=INVESTMENT)
+    ).json()
+    assert [(d["amount_t"], d["outstanding_t"], d["overdue"]) for d in overdue] == [
+        ("3.000", "3.000", True)
+    ]
+    body4 = {**body, "project_ref": "proj-4", "increment_t": "0.5"}
+    r = await q.client.post("/quota/reservations", json=body4, headers=ADMIN)
+    assert r.status_code == 409 and r.json()["reason"] == "overdue_debt", r.text
+    page = (await q.client.get("/quota/dashboard", headers=INVESTMENT)).text
+    assert "3.000 逾期" in page
+    # A later reclaim (plant C, 4 t) repays the debt first.
+    await testing.deliver(q.app, cancelled("PM-C", "4").model_copy(update={"uscc": plant_c}))
+    await confirm_all_pending(q)
+    a = await q.availability(JIZHOU)
+    assert (a["debt_t"], a["available_t"], a["credited_t"]) == ("0.000", "1.000", "9.000")
+    (repaid,) = (await q.client.get(f"/quota/debts?district={JIZHOU}", headers=AUDITOR)).json()
+    assert (repaid["status"], repaid["repaid_t"]) == ("repaid", "3.000")
+    three = await lineage(q, third["id"])
+    (adv,) = three["lots"]
+    assert adv["lot"]["source"] == "advance"
+    assert [(x["lot"]["uscc"], x["amount_t"]) for x in adv["repaid_by"]] == [(plant_c, "3.000")]
+
+    # 跨区调剂 滨海新区 → 蓟州区: proposed, approved by each side, cancelled in the delay.
+    await post(q, f"/quota/pools/{BINHAI}/VOCs/baseline", {"amount_t": "50"}, ADMIN, 201)
+    swap = {"from": BINHAI, "to": JIZHOU, "amount_t": "10", "reason": "重点项目调剂"}
+    s1 = await post(q, "/quota/swaps", swap, BINHAI_OFFICER, 201)
+    r = await q.client.post(f"/quota/swaps/{s1['id']}/approve", headers=BINHAI_OFFICER)
+    assert r.status_code == 409 and r.json()["reason"] == "proposer_approves"
+    await post(q, f"/quota/swaps/{s1['id']}/approve", None, BINHAI_OFFICER2)
+    held = await post(q, f"/quota/swaps/{s1['id']}/approve", None, OFFICER)
+    assert held["status"] == "approved"
+    binhai = (
+        await q.client.get(f"/quota/availability?district={BINHAI}", headers=INVESTMENT)
+    ).json()[0]
+    assert (binhai["reserved_t"], binhai["available_t"]) == ("10.000", "40.000")
+    manual.advance_now(dt.timedelta(days=1))
+    assert await settle_due(q.app.state.runtime.db) == 0  # still in its delay
+    cancelled_swap = await post(
+        q, f"/quota/swaps/{s1['id']}/cancel", {"reason": "项目撤回"}, OFFICER2
+    )
+    assert cancelled_swap["status"] == "cancelled"
+    manual.advance_now(dt.timedelta(days=5))
+    assert await settle_due(q.app.state.runtime.db) == 0
+    # Another, settled after its delay: the tonnes' lineage leads to 滨海新区.
+    s2 = await post(q, "/quota/swaps", {**swap, "amount_t": "6"}, OFFICER, 201)
+    await post(q, f"/quota/swaps/{s2['id']}/approve", None, OFFICER2)
+    await post(q, f"/quota/swaps/{s2['id']}/approve", None, BINHAI_OFFICER)
+    r = await q.client.post(
+        f"/quota/swaps/{s2['id']}/cancel", json={"reason": "x"}, headers=INVESTMENT
+    )
+    assert r.status_code == 403
+    manual.advance_now(dt.timedelta(days=3, seconds=1))
+    assert await settle_due(q.app.state.runtime.db) == 1
+    a = await q.availability(JIZHOU)
+    assert (a["credited_t"], a["available_t"]) == ("15.000", "7.000")
+    binhai = (
+        await q.client.get(f"/quota/availability?district={BINHAI}", headers=INVESTMENT)
+    ).json()[0]
+    assert (binhai["credited_t"], binhai["reserved_t"], binhai["available_t"]) == (
+        "44.000",
+        "0.000",
+        "44.000",
+    )
+    fifth = await reserve(q, "proj-5", "3.5")  # needs 7.0: 1.0 of plant C, 6.0 swapped
+    five = await lineage(q, fifth["id"])
+    assert [(x["lot"]["source"], x["held_t"]) for x in five["lots"]] == [
+        ("reclaim", "1.000"),
+        ("swap", "6.000"),
+    ]
+    origin = five["lots"][1]["ancestry"][-1]
+    assert (origin["district"], origin["source"]) == (BINHAI, "baseline")
+    await reconciled(q)
+
+
+async def allocate_to(q: Quota, project: str, increment: str, owner: str) -> dict[str, Any]:
+    r = await reserve(q, project, increment, uscc=owner)
+    return dict(await post(q, f"/quota/reservations/{r['id']}/allocate", {}, OFFICER))
+
+
+async def test_trades_checked_four_eyes_and_cross_district(q: Quota) -> None:
+    seller, buyer, other = uscc("SELLER1"), uscc("BUYER22"), uscc("BUYERB3")
+    await q.baseline(JIZHOU, "20")
+    await allocate_to(q, "proj-s", "3", seller)  # 6 t of quota, 3 t of rights
+    (h,) = (await q.client.get(f"/quota/holdings?uscc={seller}", headers=INVESTMENT)).json()
+    assert (h["amount_t"], h["rights_t"], h["valid"]) == ("6.000", "3.000", True)
+    assert h["valid_until"].startswith("2031-03-01")
+    trade = {
+        "seller": seller,
+        "buyer": buyer,
+        "district": JIZHOU,
+        "amount_t": "2",
+        "price_cny_per_t": "12000.50",
+        "contract_ref": "TJ-EX-2026-001",
+    }
+    r = await q.client.post("/quota/trades", json={**trade, "amount_t": "7"}, headers=OFFICER)
+    assert r.status_code == 409 and r.json()["reason"] == "seller_holds_too_little"
+    r = await q.client.post("/quota/trades", json={**trade, "buyer": seller}, headers=OFFICER)
+    assert r.status_code == 409 and r.json()["reason"] == "same_enterprise"
+    r = await q.client.post(
+        "/quota/trades", json={**trade, "seller": "91120225XXXXXXXXX1"}, headers=OFFICER
+    )
+    assert r.status_code == 422
+    t = await post(q, "/quota/trades", trade, OFFICER, 201)
+    assert t["status"] == "proposed"
+    r = await q.client.post(f"/quota/trades/{t['id']}/approve", headers=OFFICER)
+    assert r.status_code == 409 and r.json()["reason"] == "proposer_approves"
+    done = await post(q, f"/quota/trades/{t['id']}/approve", None, OFFICER2)
+    assert (done["status"], done["seller_rights_t"], done["buyer_rights_t"]) == (
+        "settled",
+        "1.000",
+        "1.000",
+    )
+    [settled] = await q.events("quota.trade.settled.v1")
+    assert (settled["seller_uscc"], settled["buyer_uscc"], settled["amount_t"]) == (
+        seller,
+        buyer,
+        "2.000",
+    )
+    (bh,) = (await q.client.get(f"/quota/holdings?uscc={buyer}", headers=INVESTMENT)).json()
+    assert (bh["source"], bh["amount_t"], bh["rights_t"]) == ("trade", "2.000", "1.000")
+    (sh,) = (await q.client.get(f"/quota/holdings?uscc={seller}", headers=INVESTMENT)).json()
+    assert (sh["amount_t"], sh["rights_t"]) == ("4.000", "2.000")
+    # Across districts, at the buyer district's ratio (滨海新区, attained: 1.0).
+    await q.client.put(f"/quota/air-quality/{BINHAI}", json={"status": "attained"}, headers=ADMIN)
+    cross = {
+        **trade,
+        "buyer": other,
+        "buyer_district": BINHAI,
+        "amount_t": "3",
+        "contract_ref": "TJ-EX-2026-002",
+    }
+    t2 = await post(q, "/quota/trades", cross, ADMIN, 201)
+    done2 = await post(q, f"/quota/trades/{t2['id']}/approve", None, ADMIN2)
+    assert (done2["offset_ratio"], done2["buyer_rights_t"], done2["seller_rights_t"]) == (
+        "1.00",
+        "3.000",
+        "1.500",
+    )
+    jz = await q.availability(JIZHOU)
+    assert (jz["credited_t"], jz["allocated_t"]) == ("17.000", "3.000")
+    bh = (await q.client.get(f"/quota/availability?district={BINHAI}", headers=INVESTMENT)).json()[
+        0
+    ]
+    assert (bh["credited_t"], bh["allocated_t"], bh["available_t"]) == ("3.000", "3.000", "0.000")
+    (oh,) = (await q.client.get(f"/quota/holdings?uscc={other}", headers=INVESTMENT)).json()
+    r = await q.client.get(f"/quota/lots/{oh['lots'][0][0]}", headers=AUDITOR)
+    assert r.json()["ancestry"][-1]["source"] == "baseline"
+    assert r.json()["ancestry"][-1]["district"] == JIZHOU
+    await reconciled(q)
+
+
+async def test_register_public_verified_and_tamper_caught(q: Quota, tmp_path: Path) -> None:
+    await q.baseline(JIZHOU, "10")
+    held = await reserve(q, "proj-r", "2")
+    await post(q, f"/quota/reservations/{held['id']}/allocate", {}, OFFICER)
+    await chain_pending(q.app.state.runtime.db)
+    r = await q.client.get("/quota/public/register", params={"limit": 2})  # no token
+    assert r.status_code == 200 and len(r.json()["items"]) == 2 and r.json()["next_cursor"]
+    first = r.json()["items"][0]
+    assert (first["seq"], first["kind"], first["amount_t"]) == ("1", "baseline", "10.000")
+    assert "admin" not in str(r.json())  # no actors: no personal data
+    head = (await q.client.get("/quota/public/head")).json()
+    csv_text = (await q.client.get("/quota/public/register?format=csv")).text
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert rows[-1]["hash"] == head["hash"] and len(rows) == head["seq"]
+    assert [row["kind"] for row in rows] == ["baseline", "reserve", "allocate"]
+    good = tmp_path / "register.csv"
+    good.write_text(csv_text, encoding="utf-8")
+    runner = CliRunner()
+    ok = runner.invoke(register_cli, ["verify", str(good)])
+    assert ok.exit_code == 0 and head["hash"] in ok.stdout
+    # Someone rewrites the second stored entry (the reservation's hold) in place.
+    async with q.app.state.runtime.db.transaction() as s:
+        await s.execute(text("UPDATE register_entries SET amount_kg = 1000 WHERE seq = 2"))
+    tampered = tmp_path / "tampered.csv"
+    tampered.write_text((await q.client.get("/quota/public/register?format=csv")).text)
+    bad = runner.invoke(register_cli, ["verify", str(tampered)])
+    assert bad.exit_code == 1 and "seq=2" in bad.output and "content" in bad.output
+    rec = (await q.client.get("/quota/reconciliation", headers=AUDITOR)).json()
+    assert not rec["ok"]
+    assert [c["number"] for c in rec["checks"] if not c["ok"]] == [6]
+    metrics = (await q.client.get("/quota/metrics")).text
+    failed = {
+        (sample.labels["check"], sample.value)
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "quota_reconciliation_failed_checks"
+        for sample in family.samples
+        if sample.labels.get("service") == "quota-svc"
+    }
+    assert ("R6", 1.0) in failed and ("R1", 0.0) in failed
+
+
+async def test_export_round_trips_into_an_empty_ledger(
+    q: Quota, db_url: str, tmp_path: Path
+) -> None:
+    owner = uscc("OWNERX1")
+    await q.baseline(JIZHOU, "12.5")
+    await testing.deliver(q.app, cancelled("PM-X", "3.25"))
+    await confirm_all_pending(q)
+    await allocate_to(q, "proj-x", "2.5", owner)
+    await reserve(q, "proj-y", "1.25")
+    await q.client.put(
+        f"/quota/advance-limits/{JIZHOU}/VOCs",
+        json={"limit_t": "5", "term_days": 30},
+        headers=ADMIN,
+    )
+    await post(
+        q,
+        "/quota/reservations",
+        {"district": JIZHOU, "increment_t": "4.5", "project_ref": "proj-z", "advance": True},
+        ADMIN,
+        201,
+    )
+    before = await q.availability(JIZHOU)
+    assert before["debt_t"] == "0.750"
+    lots_page = (await q.client.get("/quota/lots", headers=AUDITOR)).json()["items"]
+    before_lots = [(lot["id"], lot["serial"]) for lot in lots_page]
+    kind = "sqlite" if db_url.startswith("sqlite") else "pg"
+    for fmt in ("csv", "xlsx"):
+        r = await q.client.get(f"/quota/export?format={fmt}", headers=AUDITOR)
+        assert r.status_code == 200, r.text
+        async with testing.database_url(kind, tmp_path, prefix="imp") as url:
+            app = create(Settings(database_url=url, log_json=False, hold_sweep_seconds=3600))
+            async with testing.running(app) as client:
+                imp = await client.post(
+                    f"/quota/import?format={fmt}", content=r.content, headers=ADMIN
+                )
+                assert imp.status_code == 200, imp.text
+                assert (imp.json()["lots"], imp.json()["holdings"], imp.json()["debts"]) == (
+                    3,
+                    1,
+                    1,
+                )
+                again = await client.post(
+                    f"/quota/import?format={fmt}", content=r.content, headers=ADMIN
+                )
+                assert again.status_code == 409
+                copy = Quota(app, client)
+                assert await copy.availability(JIZHOU) == before
+                rec = (await client.get("/quota/reconciliation", headers=AUDITOR)).json()
+                assert rec["ok"], rec
+                # Key sequences follow the imported rows: new lots and entries fit.
+                await copy.baseline(JIZHOU, "1")
+                more = await reserve(copy, "proj-after", "0.1")
+                assert more["lots"][0][0] > max(lot for lot, _ in before_lots)
+
+
+async def test_refusals_speak_chinese_by_default(q: Quota) -> None:
+    await q.baseline(JIZHOU, "1")
+    zh = {"Accept-Language": "zh-CN"}
+    r = await q.client.post(
+        "/quota/reservations",
+        json={"district": JIZHOU, "increment_t": "1", "project_ref": "P-zh"},
+        headers={**OFFICER, **zh},
+    )
+    assert r.status_code == 409 and "缺口 1.000 吨" in r.json()["detail"]
+    trade = {
+        "seller": uscc("ZHSELL1"),
+        "buyer": uscc("ZHBUY22"),
+        "district": JIZHOU,
+        "amount_t": "1",
+        "price_cny_per_t": "1",
+        "contract_ref": "ZH-1",
+    }
+    r = await q.client.post("/quota/trades", json=trade, headers={**OFFICER, **zh})
+    assert r.status_code == 409 and r.json()["reason"] == "seller_holds_too_little"
+    assert "卖方" in r.json()["detail"]
+    r = await q.client.post(
+        f"/quota/pools/{JIZHOU}/NO2/baseline", json={"amount_t": "1"}, headers={**ADMIN, **zh}
+    )
+    assert r.status_code == 422 and "总量控制污染物" in r.json()["detail"]

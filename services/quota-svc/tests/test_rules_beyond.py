@@ -1,0 +1,157 @@
+"""Pure rules of the ledger beyond the registries: draws and splits of lots,
+movement replay, the register's hash chain, trading and advance checks, the
+ratio in force. No database."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from quota_svc.airquality.rules import ratio_in_force
+from quota_svc.debts.rules import AdvanceRefused, check_advance, is_overdue
+from quota_svc.lots import rules as lots
+from quota_svc.lots.rules import LotShort, Move
+from quota_svc.register import rules as register
+from quota_svc.trading import rules as trading
+from quota_svc.trading.rules import TradeRefused
+
+T = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
+
+
+def test_draw_oldest_first_and_short() -> None:
+    assert lots.draw_oldest_first([(1, 5), (2, 0), (3, 7)], 9) == [(1, 5), (3, 4)]
+    assert lots.draw_oldest_first([(1, 5)], 5) == [(1, 5)]
+    with pytest.raises(LotShort) as exc:
+        lots.draw_oldest_first([(1, 5), (3, 2)], 8)
+    assert (exc.value.wanted_kg, exc.value.available_kg) == (8, 7)
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=10_000), min_size=1, max_size=8),
+    st.data(),
+)
+def test_split_keeps_every_kilogram_oldest_first(sizes: list[int], data: st.DataObject) -> None:
+    draws = [(i + 1, kg) for i, kg in enumerate(sizes)]
+    first = data.draw(st.integers(min_value=0, max_value=sum(sizes)))
+    head, tail = lots.split(draws, first)
+    assert lots.total(head) == first and lots.total(head) + lots.total(tail) == sum(sizes)
+    # The head is the oldest part: no lot in the tail is older than the head's last.
+    if head and tail:
+        assert tail[0][0] >= head[-1][0]
+
+
+def test_movements_replay_to_a_lots_columns() -> None:
+    moves = [
+        (Move.HOLD.value, 600),
+        (Move.ALLOCATE.value, 400),
+        (Move.RELEASE.value, 200),
+        (Move.OUT.value, 100),
+        (Move.SOLD_OUT.value, 50),
+    ]
+    assert lots.replay(moves, 1000) == {
+        "available_kg": 500,
+        "held_kg": 0,
+        "allocated_kg": 350,
+        "out_kg": 150,
+    }
+
+
+def _chain(n: int) -> list[dict[str, str]]:
+    out, prev = [], register.GENESIS
+    for i in range(1, n + 1):
+        fields = register.content(i, T, "120119", "VOCs", "reserve", 1000 * i, f"entry=e{i}")
+        h = register.entry_hash(prev, fields)
+        out.append({**fields, "prev_hash": prev, "hash": h})
+        prev = h
+    return out
+
+
+def test_register_chain_verifies_and_names_the_first_break() -> None:
+    chain = _chain(5)
+    assert register.verify(chain) == (5, None)
+    chain[2]["amount_t"] = "9.000"  # rewritten content
+    _, broken = register.verify(chain)
+    assert broken is not None and (broken.seq, broken.position) == ("3", 3)
+    assert "content" in broken.reason
+    relinked = _chain(5)
+    del relinked[1]  # an entry removed
+    _, gap = register.verify(relinked)
+    assert gap is not None and gap.seq == "3" and "jumps" in gap.reason
+    assert register.refs_text(b="2", a="1", none=None) == "a=1;b=2"
+    assert register.fmt_at(T) == "2026-03-01T08:00:00.000000Z"
+
+
+def test_trade_checks_name_the_reason() -> None:
+    ok = trading.check_trade(
+        seller="A",
+        buyer="B",
+        amount_kg=2000,
+        seller_valid_kg=6000,
+        seller_expired_kg=0,
+        buyer_ratio_h=150,
+    )
+    assert ok == 1333  # 2 t ÷ 1.5, rounded down to the kilogram
+    for kwargs, reason in [
+        ({"buyer": "A"}, "same_enterprise"),
+        ({"seller_valid_kg": 1999, "seller_expired_kg": 500}, "seller_holds_too_little"),
+        ({"amount_kg": 1, "buyer_ratio_h": 250}, "buyer_need_not_met"),
+    ]:
+        args = {
+            "seller": "A",
+            "buyer": "B",
+            "amount_kg": 2000,
+            "seller_valid_kg": 6000,
+            "seller_expired_kg": 0,
+            "buyer_ratio_h": 150,
+            **kwargs,
+        }
+        with pytest.raises(TradeRefused) as exc:
+            trading.check_trade(**args)  # type: ignore[arg-type]
+        assert exc.value.reason == reason
+    assert trading.proportional_rights(2000, 6000, 3000) == 1000
+    assert trading.proportional_rights(6000, 6000, 2999) == 2999
+    leap = dt.datetime(2028, 2, 29, tzinfo=dt.UTC)
+    assert trading.valid_until(leap) == dt.datetime(2033, 2, 28, tzinfo=dt.UTC)
+
+
+def test_advance_checks() -> None:
+    common = {
+        "is_district_pool": True,
+        "shortfall_kg": 3000,
+        "outstanding_kg": 0,
+        "limit_kg": 5000,
+        "overdue_kg": 0,
+    }
+    check_advance(**common)  # type: ignore[arg-type]
+    for change, reason in [
+        ({"is_district_pool": False}, "not_district_pool"),
+        ({"overdue_kg": 1}, "overdue_debt"),
+        ({"outstanding_kg": 2001}, "over_advance_limit"),
+    ]:
+        with pytest.raises(AdvanceRefused) as exc:
+            check_advance(**{**common, **change})  # type: ignore[arg-type]
+        assert exc.value.reason == reason
+    assert is_overdue(T, 1, T + dt.timedelta(seconds=1))
+    assert not is_overdue(T, 0, T + dt.timedelta(days=1))
+    assert not is_overdue(T, 1, T)
+
+
+def test_ratio_in_force_explicit_then_air_quality_then_default() -> None:
+    def r(**kw: object) -> tuple[int, str]:
+        args = {
+            "explicit_h": None,
+            "follows_air_quality": False,
+            "air_quality_h": None,
+            "pollutant_follows_air_quality": True,
+            "default_h": 200,
+            **kw,
+        }
+        return ratio_in_force(**args)  # type: ignore[arg-type]
+
+    assert r() == (200, "default")
+    assert r(air_quality_h=150) == (150, "air_quality")
+    assert r(explicit_h=300, air_quality_h=150) == (300, "explicit")
+    assert r(explicit_h=300, follows_air_quality=True, air_quality_h=150) == (150, "air_quality")
+    assert r(air_quality_h=150, pollutant_follows_air_quality=False) == (200, "default")
