@@ -93,6 +93,11 @@ class SimConfig(BaseSettings):
     sweep_every_seconds: float = Field(7 * DAY, gt=0)
     #: Retention sweeps during the year (their own period in the settling time).
     retention_every_seconds: float = Field(30 * DAY, gt=0)
+    #: Periodic jobs that only check or report (they change nothing the
+    #: invariants read) run this seldom during the year.
+    occasional_jobs: dict[str, float] = Field(default_factory=lambda: {"reconcile_all": 60 * DAY})
+    #: In the settling time no sweeper runs more often than this.
+    settle_min_period_seconds: float = Field(60.0, gt=0)
     partitions: int = Field(3, ge=1, le=64)
 
     def fault(self, name: str) -> float:

@@ -22,11 +22,15 @@ import json
 from collections import Counter, defaultdict
 from typing import Any
 
-from bureau_sim.client import Client, Op
+from quota_svc.pollutants.rules import POLLUTANTS
+
+from bureau_sim.client import Actor, Client, Op
 from bureau_sim.world import Sim
 
 DECIDED = ("approved", "rejected", "withdrawn")
 PERMIT_CATEGORIES = ("key", "simplified")
+#: The pollutants quota-svc keeps pools of (a closure frees a candidate of each).
+KEPT_POLLUTANTS = frozenset(POLLUTANTS)
 RECLAIMABLE = ("closure", "process_closed", "other")
 #: Entry code -> (credited, reserved, allocated) sign of its amount.
 DELTAS = {
@@ -39,6 +43,12 @@ DELTAS = {
     "allocate": (0, -1, 1),
     "release": (0, -1, 0),
     "expire": (0, -1, 0),
+    "advance": (1, 0, 0),
+    "repay": (-1, 0, 0),
+    "swap_in": (1, 0, 0),
+    "swap_out": (-1, -1, 0),
+    "trade_in": (1, 0, 1),
+    "trade_out": (-1, 0, -1),
 }
 PERMIT_STEPS = (
     "permit.issue",
@@ -65,6 +75,7 @@ class Invariants:
     def __init__(self, sim: Sim, client: Client) -> None:
         self.sim = sim
         self.client = client
+        self.auditor = Actor("auditor.sim", "auditor")
         self.last_entry = 0
         self.running: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         self.credits: Counter[str] = Counter()
@@ -99,7 +110,7 @@ class Invariants:
             for i in range(3):
                 bal[i] += sign[i] * amount
             if sign[0]:
-                self.credits[district] += amount
+                self.credits[district] += sign[0] * amount
             if bal != [c, r, a]:
                 self.fail(
                     "journal replays to every balance",
@@ -161,11 +172,28 @@ class Invariants:
     # --- at the end ------------------------------------------------------------------
     async def at_end(self) -> None:
         await self.ledger()
+        await self.ledger_checks_pass()
         await self.drained()
         await self.sagas_and_agreement()
         await self.supervision_agrees()
         await self.requests_once()
         await self.audit_trail()
+
+    async def ledger_checks_pass(self) -> None:
+        """quota-svc's own reconciliation (its numbered business checks and
+        its replay of every pool), asked as an auditor would."""
+        op = self.client.op("quota", "GET", "/quota/reconciliation", self.auditor)
+        r = await self.client.attempt(op)
+        if r is None or r.status != 200:
+            self.fail("the ledger's own checks pass", f"reconciliation answered {op.answers}")
+            return
+        if r.body.get("ok") is not True:
+            failed = [c for c in r.body.get("checks", []) if not c.get("ok", True)]
+            pools = [p["pool_id"] for p in r.body.get("pools", []) if not p.get("ok", True)]
+            self.fail(
+                "the ledger's own checks pass",
+                f"failed checks {str(failed)[:400]}; pools that do not replay {pools[:5]}",
+            )
 
     async def coverage(self) -> Counter[str]:
         """What the city-year did, from the services' own records."""
@@ -292,37 +320,35 @@ class Invariants:
                     f"a draft for unknown filing {fid}",
                 )
 
-        # Reclaim candidates: one per closure, one per VOCs decrease.
+        # Reclaim candidates: one per pollutant the ledger keeps that a closure
+        # frees, one per VOCs decrease (the workload changes VOCs only).
         candidates = await read(
-            "quota", "SELECT permit_id, source, amount_kg FROM reclaims WHERE permit_id IS NOT NULL"
+            "quota",
+            "SELECT permit_id, pollutant, source, amount_kg FROM reclaims"
+            " WHERE permit_id IS NOT NULL",
         )
-        cancelled = {
-            r[0]: r[1]
-            for r in await read(
-                "permit",
-                "SELECT id, vocs_kg FROM permits WHERE status = 'cancelled'"
-                " AND cancel_reason IN ('closure', 'process_closed', 'other') AND vocs_kg > 0",
-            )
-        }
-        from_cancel = defaultdict(list)
+        freed: dict[tuple[str, str], int] = {}
+        for pid, pollutants in await read(
+            "permit",
+            "SELECT id, pollutants FROM permits WHERE status = 'cancelled'"
+            " AND cancel_reason IN ('closure', 'process_closed', 'other')",
+        ):
+            for pollutant, kg in _json(pollutants).items():
+                if pollutant in KEPT_POLLUTANTS and int(kg) > 0:
+                    freed[(str(pid), pollutant)] = int(kg)
+        from_cancel: dict[tuple[str, str], list[int]] = defaultdict(list)
         decreases_seen: dict[str, list[int]] = defaultdict(list)
-        for pid, source, amount in candidates:
+        for pid, pollutant, source, amount in candidates:
             if source == "permit_cancelled":
-                from_cancel[pid].append(amount)
-            elif source == "permit_changed":
-                decreases_seen[pid].append(amount)
-        for pid, vocs in cancelled.items():
-            if from_cancel.get(pid) != [vocs]:
+                from_cancel[(str(pid), str(pollutant))].append(int(amount))
+            elif source == "permit_changed" and pollutant == "VOCs":
+                decreases_seen[str(pid)].append(int(amount))
+        for key in set(freed) | set(from_cancel):
+            if from_cancel.get(key) != ([freed[key]] if key in freed else None):
                 self.fail(
                     "reclaim candidates = closures",
-                    f"permit {pid} was cancelled freeing {vocs} kg; "
-                    f"candidates: {from_cancel.get(pid)}",
-                )
-        for pid in from_cancel:
-            if pid not in cancelled:
-                self.fail(
-                    "reclaim candidates = closures",
-                    f"a candidate for permit {pid}, which is not a closure",
+                    f"permit {key[0]} cancelled frees {freed.get(key)} kg of {key[1]}; "
+                    f"candidates: {from_cancel.get(key)}",
                 )
         decreases: dict[str, list[int]] = defaultdict(list)
         for target, detail in await read(

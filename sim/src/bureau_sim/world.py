@@ -391,11 +391,17 @@ class Sim:
         self, node: Node, until: float, every: float | None = None, retain: float | None = None
     ) -> None:
         """Run the node's sweepers every `every` seconds and its retention
-        every `retain`, or each at its own configured period, until `until`."""
+        every `retain`; without them each at its own configured period (but
+        not more often than the settling time's minimum)."""
+        floor = self.cfg.settle_min_period_seconds
         for period, job in node.spec.periodic:
-            self._schedule_job(node, job, every or period, until)
+            name = getattr(job, "__name__", "job")
+            if every is not None:
+                self._schedule_job(node, job, self.cfg.occasional_jobs.get(name, every), until)
+            else:
+                self._schedule_job(node, job, max(period, floor), until)
         own = node.runtime.settings.retention_sweep_seconds
-        self._schedule_job(node, retention.sweep, retain or own, until)
+        self._schedule_job(node, retention.sweep, retain or max(own, floor), until)
 
     def _schedule_job(self, node: Node, job: Periodic, every: float, until: float) -> None:
         name = getattr(job, "__name__", "job")
