@@ -17,9 +17,8 @@ from bureau_sim.run import Result, Templates, run_seed
 from bureau_sim.world import Violation
 from eia_svc.quota_saga import rules as saga_rules
 from pydantic import ValidationError
-from quota_svc.ledger.service import _POOL_COLUMNS, POOLS
 from quota_svc.reservations import service as reservations
-from sqlalchemy import Row, Select, bindparam, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import context
 from svc_common.events.envelope import Envelope, Message
@@ -84,15 +83,9 @@ def refusal_ignored_once_decided(
 def pool_read_without_lock() -> Select[Any]:
     """The pool and the policy in force read as reservations.service reads
     them, but without FOR UPDATE: two reservations both see the old balance."""
-    policy = reservations._POLICY
-    return (
-        select(*_POOL_COLUMNS)
-        .where(POOLS.c.id == bindparam("pool_id"))
-        .add_columns(
-            reservations._policy_in_force(policy.c.offset_ratio_hundredths).label("policy_ratio_h"),
-            reservations._policy_in_force(policy.c.hold_days).label("policy_hold_days"),
-        )
-    )
+    unlocked = reservations._LOCK_POOL_AND_POLICY._generate()
+    unlocked._for_update_arg = None
+    return unlocked
 
 
 # --- (d) a relay that publishes a key's rows out of order ------------------------------------
@@ -106,8 +99,8 @@ async def every_claimed_row(
 
 # --- (e) an inbox check-then-insert ------------------------------------------------------
 async def check_then_insert(
-    self: InboxConsumer, env: Envelope, payload: Any, handler: Any, topic: str
-) -> None:
+    self: InboxConsumer, env: Envelope, payload: Any, handler: Any, topic: str, attempt: int = 1
+) -> bool:
     """Asks whether the event was seen, then applies it and records it: two
     consumers handed the same message at once both find it unseen."""
     ctx = context.TraceContext(
@@ -123,10 +116,11 @@ async def check_then_insert(
                 )
             )
         if seen is not None:
-            return
+            return False
         async with self.db.transaction() as s:
             await record_in_inbox(s, self.group, env, topic)
             await handler(s, payload, env)
+    return True
 
 
 @dataclass

@@ -236,6 +236,10 @@ async def _run(seed: int, cfg: SimConfig, templates: Templates, trace: bool) -> 
     if cfg.db == "pg" and cfg.concurrency is None:
         # Real sockets: interleaved steps would not replay; run them one by one.
         cfg = cfg.model_copy(update={"concurrency": 0.0, "concurrent_redelivery": 0.0})
+    for name in SERVICES:
+        # Built before the seed's id stream starts: a first seed in a process
+        # and a later one must draw the same ids.
+        templates.app(name)
     sim = Sim(seed, cfg)
     coverage: Counter[str] = Counter()
     if trace:

@@ -355,6 +355,7 @@ class Sim:
                     await g.process(msg)
             except Exception as exc:
                 # Not consumed: a real consumer fails and reads it again.
+                self.trace_line(f"  failed: {type(exc).__name__}")
                 self.count(f"delivery failed: {type(exc).__name__}")
                 self.broker.lost_consumer(g.name)
                 return 1.0
