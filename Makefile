@@ -11,7 +11,7 @@ SUB ?=
 SEED ?=
 SEEDS ?=
 #: The seeds `make sim` runs by default (the same ones `make test` runs).
-SIM_CI_SEEDS ?= 20
+SIM_CI_SEEDS ?= 12
 
 .PHONY: help venv run token test lint run-kafka up down schemas bench sim
 

@@ -9,7 +9,7 @@ from bureau_sim.config import SimConfig
 from bureau_sim.run import Templates, run_seed
 
 #: As in the Makefile (SIM_CI_SEEDS).
-CI_SEEDS = int(os.environ.get("SIM_CI_SEEDS", "20"))
+CI_SEEDS = int(os.environ.get("SIM_CI_SEEDS", "12"))
 
 
 async def test_the_ci_seeds_violate_no_invariant() -> None:

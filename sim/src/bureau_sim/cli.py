@@ -113,7 +113,7 @@ async def _main(args: argparse.Namespace) -> int:
 def main() -> None:
     p = argparse.ArgumentParser(prog="bureau_sim", description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, help="run (replay) this one seed")
-    p.add_argument("--seeds", type=int, default=20, help="how many seeds (default 20)")
+    p.add_argument("--seeds", type=int, default=12, help="how many seeds (default 12)")
     p.add_argument("--first", type=int, default=1, help="the first seed (default 1)")
     p.add_argument("--faults", choices=["none", "default", "heavy"], help="the fault preset")
     p.add_argument("--db", choices=["sqlite", "pg"], help="SQLite files or PostgreSQL")
