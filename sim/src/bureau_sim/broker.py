@@ -175,6 +175,21 @@ class Broker:
                     total += len(log) - g.next.get(tp, 0)
         return total
 
+    def unconsumed(self) -> list[str]:
+        """What some group has not applied yet, one line per partition."""
+        out = []
+        for g in self.groups.values():
+            for tp, log in sorted(self.logs.items()):
+                at = g.next.get(tp, 0)
+                if tp[0] in g.topics and at < len(log):
+                    msg = log[at]
+                    state = "a delivery scheduled" if tp in g.scheduled else "none scheduled"
+                    out.append(
+                        f"{g.name} at {tp[0]}/{tp[1]}@{at} of {len(log)} "
+                        f"({msg.header('ce_type')} of {msg.key}; {state})"
+                    )
+        return out
+
     def uncommitted(self) -> int:
         total = 0
         for g in self.groups.values():

@@ -308,7 +308,8 @@ class Sim:
             delay = self.frng.uniform(0.005, 0.5)
             if self.roll("delayed_delivery"):
                 self.count("deliveries delayed")
-                delay = self.frng.uniform(30, 6 * 3600)
+                # Held back for a while, but no longer than the faults last.
+                delay = min(self.frng.uniform(30, 6 * 3600), max(0.5, self.faults_end - self.now))
         self.after(delay, f"deliver {g.name} {tp[0]}/{tp[1]}", self._deliver(g, tp))
 
     def _deliver(self, g: Group, tp: TopicPartition) -> Callable[[], Awaitable[None]]:

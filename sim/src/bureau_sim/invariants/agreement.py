@@ -22,7 +22,9 @@ async def drained(inv: Invariants) -> None:
     backlog = inv.sim.broker.backlog()
     if backlog:
         inv.fail(
-            "every event consumed after drain", f"{backlog} messages not applied by a consumer"
+            "every event consumed after drain",
+            f"{backlog} messages not applied by a consumer: "
+            + "; ".join(inv.sim.broker.unconsumed()[:5]),
         )
 
 
