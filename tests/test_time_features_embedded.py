@@ -5,7 +5,8 @@ administrator through POST /admin/clock (which runs every sweeper).
 Statutory clocks of each EIA channel and the overdue list; permit and
 registration expiry; renewal reminders; a hold's expiry lapsing its filing
 across services and the retry that secures it again; audit rectification
-deadlines and the overdue findings list."""
+deadlines and the overdue findings list; the 12369 complaint clocks; a
+cross-district swap's cancellable delay."""
 
 from __future__ import annotations
 
@@ -441,3 +442,87 @@ async def test_rectification_deadlines_and_the_overdue_findings(
     local_day = dt.datetime.fromisoformat(moved).astimezone(CST).date()
     assert progress.json()["as_of"] == local_day.isoformat()
     assert progress.json()["audited"] == 1 and progress.json()["valid_permits"] == 1
+
+
+async def test_the_12369_statutory_clocks_of_a_complaint(bureau: httpx.AsyncClient) -> None:
+    """A complaint is accepted within its working days and closed within its
+    own; past either deadline it is on the overdue list until acted on."""
+    c = bureau
+    now = dt.datetime.fromisoformat((await c.get("/admin/clock", headers=ADMIN)).json()["now"])
+    body = {
+        "channel": "hotline",
+        "received_at": now.isoformat(),
+        "district": BAODI,
+        "address": "宝坻区某镇某村",
+        "category": "odor",
+        "description": "夜间有刺鼻气味",
+    }
+    r = await c.post("/supervision/complaints", json=body, headers=OFFICER)
+    assert r.status_code == 201, r.text
+    complaint = r.json()["complaint"]
+    accept_due = dt.datetime.fromisoformat(complaint["accept_due"])
+    assert accept_due > now + dt.timedelta(days=2)  # three working days
+
+    async def overdue() -> set[str]:
+        r = await c.get("/supervision/complaints", params={"overdue": "true"}, headers=OFFICER)
+        assert r.status_code == 200, r.text
+        return {x["id"] for x in r.json()["items"]}
+
+    await move(c, to=(accept_due - dt.timedelta(minutes=1)).isoformat())
+    assert await overdue() == set()
+    await move(c, advance="PT2M")
+    assert await overdue() == {complaint["id"]}
+    r = await c.get(f"/supervision/complaints/{complaint['id']}", headers=OFFICER)
+    assert r.json()["overdue"] is True, r.text
+
+    # Accepted late, it leaves the list; its closing clock runs from acceptance.
+    r = await c.post(f"/supervision/complaints/{complaint['id']}/accept", json={}, headers=OFFICER)
+    assert r.status_code == 200, r.text
+    close_due = dt.datetime.fromisoformat(r.json()["close_due"])
+    assert await overdue() == set()
+    await move(c, to=(close_due + dt.timedelta(minutes=1)).isoformat())
+    assert await overdue() == {complaint["id"]}
+
+
+async def test_a_swap_takes_effect_after_its_delay_unless_cancelled(
+    bureau: httpx.AsyncClient,
+) -> None:
+    """Cross-district swaps (跨区调剂): held from the second approval, moved
+    when the delay has passed (the sweeper runs on the clock's move)."""
+    c = bureau
+    from_officer = testing.auth("officer", [JIZHOU], sub="officer.jizhou")
+    to_officer = testing.auth("officer", [BAODI], sub="officer.baodi")
+    r = await c.post(f"/quota/pools/{JIZHOU}/VOCs/baseline", json={"amount_t": "10"}, headers=ADMIN)
+    assert r.status_code == 201, r.text
+
+    async def balance(district: str) -> dict[str, Any]:
+        return dict((await c.get(f"/quota/balances/{district}/VOCs", headers=ADMIN)).json())
+
+    swaps = []
+    for amount in ("4", "1"):
+        body = {"from": JIZHOU, "to": BAODI, "amount_t": amount, "reason": "重点项目落地调剂"}
+        r = await c.post("/quota/swaps", json=body, headers=OFFICER)
+        assert r.status_code == 201, r.text
+        for who in (from_officer, to_officer):
+            r = await c.post(f"/quota/swaps/{r.json()['id']}/approve", headers=who)
+            assert r.status_code == 200, r.text
+        swaps.append(r.json())
+    kept, cancelled = swaps
+    assert kept["status"] == "approved" and kept["effective_at"], kept
+    assert (await balance(JIZHOU))["reserved_t"] == "5.000"
+    r = await c.post(
+        f"/quota/swaps/{cancelled['id']}/cancel", json={"reason": "项目取消"}, headers=to_officer
+    )
+    assert r.status_code == 200, r.text
+
+    effective = dt.datetime.fromisoformat(kept["effective_at"])
+    await move(c, to=(effective - dt.timedelta(minutes=1)).isoformat())
+    r = await c.get(f"/quota/swaps/{kept['id']}", headers=ADMIN)
+    assert r.json()["status"] == "approved", r.text
+    assert (await balance(BAODI))["credited_t"] == "0.000"
+    await move(c, advance="PT2M")
+    r = await c.get(f"/quota/swaps/{kept['id']}", headers=ADMIN)
+    assert r.json()["status"] == "settled", r.text
+    assert (await balance(JIZHOU))["credited_t"] == "6.000"
+    assert (await balance(JIZHOU))["reserved_t"] == "0.000"
+    assert (await balance(BAODI))["credited_t"] == "4.000"
