@@ -36,22 +36,22 @@ class SimConfig(BaseSettings):
 
     # --- the workload ---------------------------------------------------------
     days: int = Field(365, ge=1, le=3650, description="simulated days of activity")
-    enterprises: int = Field(2000, ge=50, description="fixed sources imported at the start")
+    enterprises: int = Field(1200, ge=50, description="fixed sources imported at the start")
     existing_permits: int = Field(60, ge=0, description="certificates imported at the start")
-    filings: int = Field(26, ge=0, description="report and report-form filings")
-    permit_stories: int = Field(16, ge=0, description="imported permits changed, cancelled…")
+    filings: int = Field(20, ge=0, description="report and report-form filings")
+    permit_stories: int = Field(12, ge=0, description="imported permits changed, cancelled…")
     registrations: int = Field(6, ge=0, description="registrations filed in permit-svc")
     machine_filings: int = Field(6, ge=0, description="registration forms filed one by one")
     bulk_uploads: int = Field(2, ge=0, description="bulk uploads of registration forms")
     bulk_rows: int = Field(25, ge=1, le=500)
-    audits: int = Field(6, ge=0, description="permit quality audits")
+    audits: int = Field(4, ge=0, description="permit quality audits")
     ratio_changes: int = Field(3, ge=0, description="offset-ratio and hold-period changes")
     manual_reclaims: int = Field(4, ge=0, description="candidates entered by hand (four eyes)")
     manual_reservations: int = Field(3, ge=0, description="holds made through the quota API")
     parks: int = Field(2, ge=0, le=16)
-    desk_rounds: int = Field(6, ge=0, description="reclaim-desk rounds over the year")
+    desk_rounds: int = Field(5, ge=0, description="reclaim-desk rounds over the year")
     reads: int = Field(3, ge=0, description="availability, overdue and reminder reads")
-    enforcements: int = Field(4, ge=0, description="inspections with a finding and a case")
+    enforcements: int = Field(3, ge=0, description="inspections with a finding and a case")
     #: Busy moments: this many times a year, several officers of one district
     #: reserve quota for their projects within the same second (a quota round
     #: opening), racing for one pool.
