@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PORT ?= 8000
 DATA_DIR ?= data
 ROLE ?= officer
-DISTRICT ?=
+DISTRICT ?= $(if $(filter officer,$(ROLE)),120119,)
 SUB ?=
 
 SEED ?=
@@ -13,22 +13,28 @@ SEEDS ?=
 #: The seeds `make sim` runs by default (the same ones `make test` runs).
 SIM_CI_SEEDS ?= 12
 
-.PHONY: help venv run token test lint run-kafka up down schemas bench sim
+.PHONY: help venv run demo token test test-browser lint run-kafka up down schemas bench sim
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 venv: ## create .venv with the locked dependencies
 	@scripts/bootstrap.sh
 
-run: venv ## the embedded default: all four services on http://127.0.0.1:$(PORT), SQLite, in-process events
+run: venv ## the embedded default: the four services and the console on http://127.0.0.1:8000 (PORT=…)
 	@PORT=$(PORT) DATA_DIR=$(DATA_DIR) .venv/bin/bureau run
+
+demo: venv ## load the demonstration data into the running `make run` (PORT=…)
+	@.venv/bin/bureau demo --api http://127.0.0.1:$(PORT)
 
 token: venv ## a dev JWT: make token ROLE=officer DISTRICT=120119,120115 SUB=li.hua
 	@.venv/bin/bureau token --role "$(ROLE)" --district "$(DISTRICT)" --sub "$(SUB)"
 
-test: ## lint, type-check, start PostgreSQL + Kafka, run all tests, stop them
+test: ## lint, type-check, start PostgreSQL + Kafka, run all tests (browser ones too), stop them
 	@scripts/test.sh
+
+test-browser: venv ## only the console's browser tests (installs Debian's chromium if missing)
+	@scripts/test-browser.sh
 
 lint: venv ## ruff and mypy only
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy libs/common/src services/*/src sim/src src
@@ -36,10 +42,10 @@ lint: venv ## ruff and mypy only
 sim: venv ## deterministic simulation of a city-year with faults: make sim [SEEDS=1000 | SEED=17]
 	@.venv/bin/python -m bureau_sim $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),$(SIM_CI_SEEDS)))
 
-run-kafka: venv ## distributed mode on this machine: PostgreSQL, Kafka, four service processes on 8001-8004
+run-kafka: venv ## distributed mode here: PostgreSQL, Kafka, services on 8001-8004, console on 8005
 	@scripts/run-kafka.sh
 
-up: ## the docker compose stack (needs a Docker engine)
+up: ## the docker compose stack (Docker engine + Compose v2; export JWT_SECRET, SESSION_SECRET)
 	docker compose up --build
 
 down: ## stop the docker compose stack
@@ -48,5 +54,5 @@ down: ## stop the docker compose stack
 schemas: venv ## export event JSON Schemas and the AsyncAPI document to docs/events
 	.venv/bin/bureau schemas --out docs/events
 
-bench: venv ## run the benchmarks (needs TEST_PG_ADMIN_URL; see bench/README.md)
+bench: venv ## run the benchmarks (figures in bench/RESULTS.md)
 	@scripts/bench.sh

@@ -28,8 +28,9 @@ from svc_common.uscc import make_uscc
 from bureau.stack import Stack
 
 JIZHOU = "120119"
-OFFICER = testing.auth("officer", [JIZHOU], sub="bench.officer")
-ADMIN = testing.auth("admin", sub="bench.admin")
+SECRET = testing.DISTRIBUTED_SECRET
+OFFICER = testing.auth("officer", [JIZHOU], sub="bench.officer", secret=SECRET)
+ADMIN = testing.auth("admin", sub="bench.admin", secret=SECRET)
 
 
 async def run(n: int) -> None:
@@ -39,6 +40,7 @@ async def run(n: int) -> None:
         log_dir=Path(tempfile.mkdtemp(prefix="saga-bench-")),
         db_prefix=f"bench{uuid.uuid4().hex[:6]}",
         extra_env={"LOG_LEVEL": "WARNING"},
+        jwt_secret=SECRET,
     )
     await stack.start()
     try:

@@ -12,8 +12,12 @@ echo "== ruff and mypy"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy libs/common/src services/permit-svc/src services/quota-svc/src \
-  services/eia-svc/src services/supervision-svc/src \
+  services/eia-svc/src services/supervision-svc/src services/console/src \
   sim/src src
+
+# The console's browser tests drive Debian's Chromium (never a browser that
+# Playwright downloads) and need a Chinese font to render the pages.
+scripts/browser-deps.sh
 
 STATE_DIR=$(mktemp -d /tmp/envbureau-test.XXXXXX)
 chmod 755 "$STATE_DIR"  # the postgres OS user runs the cluster inside it

@@ -56,6 +56,11 @@ APP_SERVICES = {
     "eia-svc": ("eia_svc", 8003),
     "supervision-svc": ("supervision_svc", 8004),
 }
+#: The web console: built from the same image, no database, no Kafka.
+CONSOLE = ("console", "console", 8005)
+#: The services whose APIs the console calls.
+CONSOLE_CALLS = ("permit-svc", "quota-svc", "eia-svc")
+KAFKA_POM = ROOT / "deploy" / "local" / "kafka" / "pom.xml"
 
 
 # ---------------------------------------------------------------- helpers
@@ -69,10 +74,15 @@ def load_yaml_docs(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
 
 
+#: What an operator exports for a variable compose requires (${VAR:?message}).
+OPERATOR_VALUE = "set-by-the-operator-0123456789abcdef"
+
+
 def interpolate(value: Any) -> str:
     """Compose variable interpolation as with an empty environment:
-    ${VAR:-default} and ${VAR-default} give the default, ${VAR} gives ''."""
-    text = str(value)
+    ${VAR:-default} and ${VAR-default} give the default, ${VAR} gives '',
+    and ${VAR:?message} (required) the value an operator would export."""
+    text = re.sub(r"\$\{\w+:?\?[^}]*\}", OPERATOR_VALUE, str(value))
     return re.sub(
         r"\$\{(\w+)(?::?-([^}]*))?\}", lambda m: m.group(2) or "", text.replace("$$", "\0")
     ).replace("\0", "$")
@@ -135,7 +145,16 @@ def compose() -> dict[str, Any]:
 
 
 def app_services() -> dict[str, dict[str, Any]]:
-    return {name: svc for name, svc in compose()["services"].items() if "build" in svc}
+    """The three services (built from the root, each with its database)."""
+    return {
+        name: svc
+        for name, svc in compose()["services"].items()
+        if "build" in svc and name != CONSOLE[0]
+    }
+
+
+def service_deployments() -> list[dict[str, Any]]:
+    return [d for d in of_kind("Deployment") if d["metadata"]["name"] != CONSOLE[0]]
 
 
 def pg_init() -> tuple[dict[str, str], dict[str, str]]:
@@ -297,7 +316,7 @@ def test_compose_database_urls_point_at_databases_the_init_script_creates() -> N
 def test_compose_event_transport_is_the_kafka_internal_listener() -> None:
     services = compose()["services"]
     kafka = services["kafka"]
-    assert kafka["image"] == "apache/kafka:4.1.0"
+    assert kafka["image"] == "apache/kafka:4.4.0"  # as the tests (deploy/local/kafka)
     env = {k: interpolate(v) for k, v in env_dict(kafka["environment"]).items()}
     kafka_host = kafka.get("hostname", "kafka")
     assert kafka_host == "kafka"
@@ -361,7 +380,9 @@ def test_compose_service_env_is_settings_the_services_read() -> None:
         env = {k: interpolate(v) for k, v in env_dict(svc["environment"]).items()}
         assert env["HOST"] == "0.0.0.0", f"{name} would listen on loopback only"
         jwt = str(env_dict(svc["environment"])["JWT_SECRET"])
-        assert re.fullmatch(r"\$\{JWT_SECRET:-.+\}", jwt), f"{name}: JWT_SECRET is hard-coded"
+        # Required from the operator: the distributed mode refuses the
+        # development secret, so compose must not default to it.
+        assert re.fullmatch(r"\$\{JWT_SECRET:\?.+\}", jwt), f"{name}: JWT_SECRET not required"
         assert_known_settings(APP_SERVICES[name][0], env, f"compose {name}")
 
 
@@ -459,7 +480,7 @@ def test_every_service_command_in_compose_and_k8s_is_a_runnable_module() -> None
     commands = [svc["command"] for svc in app_services().values()]
     commands += [
         c["command"]
-        for d in of_kind("Deployment")
+        for d in service_deployments()
         for c in d["spec"]["template"]["spec"]["containers"]
     ]
     assert len(commands) == 2 * len(APP_SERVICES)
@@ -502,7 +523,7 @@ def test_kustomization_lists_every_manifest_but_the_example_secret() -> None:
 
 
 def test_k8s_deployments_probe_ready_and_health_on_the_container_port() -> None:
-    deployments = of_kind("Deployment")
+    deployments = service_deployments()
     assert {d["metadata"]["name"] for d in deployments} == set(APP_SERVICES)
     for d in deployments:
         name = d["metadata"]["name"]
@@ -548,9 +569,10 @@ def test_k8s_env_comes_from_the_configmap_and_a_secret_per_service() -> None:
     example = {
         s["metadata"]["name"]: s["stringData"]
         for s in of_kind("Secret", load_yaml_docs(SECRETS_EXAMPLE))
+        if "DATABASE_URL" in s["stringData"]
     }
     assert not of_kind("Secret"), "real secrets do not belong in the kustomization"
-    for d in of_kind("Deployment"):
+    for d in service_deployments():
         name = d["metadata"]["name"]
         (container,) = d["spec"]["template"]["spec"]["containers"]
         env: dict[str, str] = {}
@@ -715,3 +737,68 @@ def test_create_topics_script_creates_exactly_topics_yaml_idempotently(tmp_path:
 def test_create_topics_script_passes_shellcheck() -> None:
     run = subprocess.run(["shellcheck", str(CREATE_TOPICS)], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout
+
+
+# ---------------------------------------------------------------- the console
+
+
+def test_compose_kafka_is_the_version_the_tests_run() -> None:
+    tested = re.search(r"<kafka.version>([^<]+)</kafka.version>", KAFKA_POM.read_text())
+    assert tested
+    image = compose()["services"]["kafka"]["image"]
+    assert image == f"apache/kafka:{tested.group(1)}"
+
+
+def test_compose_console_calls_the_services_and_waits_for_them(
+    ready_server: tuple[int, list[int]],
+) -> None:
+    name, module, host_port = CONSOLE
+    services = compose()["services"]
+    svc = services[name]
+    assert svc["build"] in (".", {"context": "."})
+    assert module_of(svc["command"]) == module
+    assert_runnable_module(module)
+    assert svc["depends_on"] == {s: {"condition": "service_healthy"} for s in APP_SERVICES}
+    raw = env_dict(svc["environment"])
+    env = {k: interpolate(v) for k, v in raw.items()}
+    assert env["HOST"] == "0.0.0.0"
+    for key in ("SESSION_SECRET", "JWT_SECRET"):
+        assert re.fullmatch(rf"\$\{{{key}:\?.+\}}", raw[key]), f"console: {key} not required"
+    assert port_pairs(svc["ports"]) == [(host_port, int(env["PORT"]))]
+    for service in CONSOLE_CALLS:
+        short = service.removesuffix("-svc")
+        port = env_dict(services[service]["environment"])["PORT"]
+        assert env[f"{short.upper()}_URL"] == f"http://{service}:{port}", service
+    assert_known_settings(module, env, "compose console")
+    test = svc["healthcheck"]["test"]
+    assert f"http://127.0.0.1:{env['PORT']}/ready" in test[3]
+    # The receipts eia-svc prints point at the console's public address.
+    eia_env = env_dict(services["eia-svc"]["environment"])
+    assert interpolate(eia_env["PUBLIC_URL"]) == env["PUBLIC_URL"]
+
+
+def test_k8s_console_calls_the_services_through_their_service_objects() -> None:
+    name, module, _ = CONSOLE
+    (d,) = [d for d in of_kind("Deployment") if d["metadata"]["name"] == name]
+    (container,) = d["spec"]["template"]["spec"]["containers"]
+    assert module_of(container["command"]) == module
+    services = {s["metadata"]["name"] for s in of_kind("Service")}
+    examples = {
+        s["metadata"]["name"]: s["stringData"]
+        for s in of_kind("Secret", load_yaml_docs(SECRETS_EXAMPLE))
+    }
+    env: dict[str, str] = {}
+    for e in container["env"]:
+        if "value" in e:
+            env[e["name"]] = e["value"]
+        else:
+            ref = e["valueFrom"]["secretKeyRef"]
+            env[e["name"]] = examples[ref["name"]][ref["key"]]
+    assert "DEV_LOGIN" not in env, "production signs in with OpenID Connect"
+    for service in CONSOLE_CALLS:
+        url = env[f"{service.removesuffix('-svc').upper()}_URL"]
+        assert url == f"http://{service}" and service in services
+    assert env["OIDC_ISSUER"] == load_yaml_docs(K8S / "configmap.yaml")[0]["data"]["JWT_ISSUER"]
+    assert_known_settings(module, env, "k8s console")
+    for probe, path in (("readinessProbe", "/ready"), ("livenessProbe", "/health")):
+        assert container[probe]["httpGet"]["path"] == path

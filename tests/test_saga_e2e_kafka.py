@@ -28,9 +28,12 @@ from bureau.stack import Stack
 pytestmark = [pytest.mark.kafka, pytest.mark.pg, pytest.mark.slow]
 
 JIZHOU = "120119"
-ADMIN = testing.auth("admin", sub="admin.city")
-OFFICER = testing.auth("officer", [JIZHOU], sub="zhang.wei")  # 蓟州区 approval officer
-INVESTMENT = testing.auth("investment", sub="zhao.investment")
+# The distributed mode refuses the development secret: the stack and these
+# tokens share the tests' own.
+SECRET = testing.DISTRIBUTED_SECRET
+ADMIN = testing.auth("admin", sub="admin.city", secret=SECRET)
+OFFICER = testing.auth("officer", [JIZHOU], sub="zhang.wei", secret=SECRET)  # 蓟州区 officer
+INVESTMENT = testing.auth("investment", sub="zhao.investment", secret=SECRET)
 
 
 def uscc(seed: str) -> str:
@@ -47,6 +50,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         kafka_bootstrap=testing.kafka_bootstrap(),
         log_dir=tmp_path / "logs",
         db_prefix=f"e2e{uuid.uuid4().hex[:6]}",
+        jwt_secret=SECRET,
         services=("permit", "quota", "eia"),
         extra_env={"METRICS_REFRESH_SECONDS": "0.5"},
     )

@@ -33,12 +33,15 @@ from test_saga_e2e_kafka import eventually
 pytestmark = [pytest.mark.kafka, pytest.mark.pg, pytest.mark.slow]
 
 BAODI, NINGHE = "120115", "120117"
-ADMIN = testing.auth("admin", sub="admin.city")
-AUDITOR = testing.auth("auditor", sub="auditor.city")
+# The distributed mode refuses the development secret: the stack and these
+# tokens share the tests' own.
+SECRET = testing.DISTRIBUTED_SECRET
+ADMIN = testing.auth("admin", sub="admin.city", secret=SECRET)
+AUDITOR = testing.auth("auditor", sub="auditor.city", secret=SECRET)
 
 
 def officer(district: str, sub: str) -> dict[str, str]:
-    return testing.auth("officer", [district], sub=sub)
+    return testing.auth("officer", [district], sub=sub, secret=SECRET)
 
 
 @pytest.fixture
@@ -49,6 +52,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         log_dir=tmp_path / "logs",
         db_prefix=f"sv{uuid.uuid4().hex[:6]}",
         services=("permit", "supervision"),
+        jwt_secret=SECRET,
     )
     try:
         await s.start()

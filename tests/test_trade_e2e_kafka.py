@@ -26,9 +26,12 @@ from .test_saga_e2e_kafka import eventually, uscc
 pytestmark = [pytest.mark.kafka, pytest.mark.pg, pytest.mark.slow]
 
 JIZHOU = "120119"
-ADMIN = testing.auth("admin", sub="admin.city")
-OFFICER = testing.auth("officer", [JIZHOU], sub="zhang.wei")
-OFFICER2 = testing.auth("officer", [JIZHOU], sub="li.na")
+# The distributed mode refuses the development secret: the stack and these
+# tokens share the tests' own.
+SECRET = testing.DISTRIBUTED_SECRET
+ADMIN = testing.auth("admin", sub="admin.city", secret=SECRET)
+OFFICER = testing.auth("officer", [JIZHOU], sub="zhang.wei", secret=SECRET)
+OFFICER2 = testing.auth("officer", [JIZHOU], sub="li.na", secret=SECRET)
 
 
 @pytest.fixture
@@ -38,6 +41,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         kafka_bootstrap=testing.kafka_bootstrap(),
         log_dir=tmp_path / "logs",
         db_prefix=f"trade{uuid.uuid4().hex[:6]}",
+        jwt_secret=SECRET,
     )
     try:
         await s.start()

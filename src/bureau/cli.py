@@ -1,6 +1,9 @@
-"""`bureau`: run the system, mint development tokens, export event schemas.
+"""`bureau`: run the system, mint development tokens, export event schemas,
+and the administrator's work (import, export, quota, migrate, demo).
 
-Typer + Rich: typed options with --help for free, readable output."""
+Typer + Rich: typed options with --help for free, readable output. Each of
+the administrator's commands lives in its own module under bureau.commands
+and is registered at the end of this file."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from svc_common.districts import DISTRICTS
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import ROLES, mint_token
 
@@ -48,19 +52,24 @@ def run(
     from bureau.embedded import Embedded
 
     secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
-    embedded = Embedded(data_dir, jwt_secret=secret)
+    base = os.environ.get("PUBLIC_URL") or f"http://{host}:{port}"
+    embedded = Embedded(data_dir, jwt_secret=secret, public_url=base)
     if sys.stderr.isatty():  # the welcome is for a person at a terminal, not a log
-        base = f"http://{host}:{port}"
         table = Table(title="Environment bureau — embedded default", show_lines=False)
         table.add_column("service")
-        table.add_column("API docs")
+        table.add_column("address")
+        table.add_row("console", f"{base}/console/")
         for name in SERVICES:
             table.add_row(f"{name}-svc", f"{base}/{name}/docs")
         console.print(table)
         console.print(f"SQLite files under [bold]{data_dir.resolve()}[/bold]; events in-process.")
         console.print(
-            "Get a token: [bold]make token ROLE=officer DISTRICT=120119 SUB=li.hua[/bold] "
-            "then send [italic]Authorization: Bearer <token>[/italic]."
+            f"Open [bold]{base}/console/[/bold] and sign in as a development user; "
+            "load the demonstration data with [bold]make demo[/bold]."
+        )
+        console.print(
+            "For the API, a token: [bold]make token ROLE=officer DISTRICT=120119 "
+            "SUB=li.hua[/bold] then send [italic]Authorization: Bearer <token>[/italic]."
         )
     serve_app(embedded, ServiceSettings(host=host, port=port))
 
@@ -84,17 +93,29 @@ def token(
         str, typer.Option(help="comma-separated GB/T 2260 codes; empty = all (read roles)")
     ] = "",
     sub: Annotated[str, typer.Option(help="subject; defaults to a name of the role")] = "",
-    hours: Annotated[int, typer.Option(help="validity")] = 12,
+    hours: Annotated[int, typer.Option(help="validity in hours (1 to 720)")] = 12,
 ) -> None:
     """Print a development JWT signed with the embedded default's secret."""
     import datetime as dt
 
     if role not in ROLES:
-        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
+    if not 0 < hours <= 720:
+        raise typer.BadParameter("must be between 1 and 720 hours", param_hint="--hours")
     districts = [d.strip() for d in district.split(",") if d.strip()]
-    bad = [d for d in districts if not (len(d) == 6 and d.isdigit())]
+    bad = [d for d in districts if d not in DISTRICTS]
     if bad:
-        raise typer.BadParameter(f"not GB/T 2260 district codes: {', '.join(bad)}")
+        raise typer.BadParameter(
+            f"not districts of the city: {', '.join(bad)} (e.g. 120119 蓟州区)",
+            param_hint="--district",
+        )
+    if not districts and role == "officer":
+        # An officer's empty claim grants nothing (only admin, auditor and
+        # investment read citywide): a token that can do nothing is a mistake.
+        raise typer.BadParameter(
+            "an officer acts in named districts: give --district",
+            param_hint="--district",
+        )
     secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
     print(
         mint_token(
@@ -127,6 +148,19 @@ def schemas(
     )
     console.print(f"wrote {len(reg.types())} schemas and asyncapi.json to {out}")
 
+
+# The administrator's commands, each in its own module.
+from bureau.commands import demo as _demo  # noqa: E402
+from bureau.commands import exporting as _exporting  # noqa: E402
+from bureau.commands import importing as _importing  # noqa: E402
+from bureau.commands import migrate as _migrate  # noqa: E402
+from bureau.commands import quota as _quota  # noqa: E402
+
+app.command("import")(_importing.import_table)
+app.command("export")(_exporting.export_list)
+app.add_typer(_quota.app, name="quota")
+app.command("migrate")(_migrate.migrate)
+app.command("demo")(_demo.demo)
 
 ops.register(app)
 

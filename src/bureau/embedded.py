@@ -1,8 +1,11 @@
 """The embedded default: the four services in one process, each with its own
-SQLite file, events passed in-process (still through outbox and inbox).
+SQLite file, events passed in-process (still through outbox and inbox), and
+the web console at /console.
 
-Requests are dispatched by path prefix (/permit, /quota, /eia, /supervision) to each
-service's own app, so the paths are the same as behind a gateway."""
+Requests are dispatched by path prefix (/permit, /quota, /eia, /supervision,
+/console) to each app, so the paths are the same as behind a gateway. The
+console calls the services' REST APIs through an in-process ASGI transport to
+this same app."""
 
 from __future__ import annotations
 
@@ -11,6 +14,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+from console.app import create as create_console
+from console.settings import Settings as ConsoleSettings
 from eia_svc.app import create as create_eia
 from eia_svc.settings import Settings as EiaSettings
 from fastapi import FastAPI
@@ -19,7 +25,7 @@ from permit_svc.settings import Settings as PermitSettings
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from quota_svc.app import create as create_quota
 from quota_svc.settings import Settings as QuotaSettings
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from supervision_svc.app import create as create_supervision
 from supervision_svc.settings import Settings as SupervisionSettings
@@ -30,7 +36,14 @@ from svc_common.transports.local import LocalTransport
 class Embedded:
     """An ASGI app routing each prefix to its service, running their lifespans."""
 
-    def __init__(self, data_dir: Path, **common: Any) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        public_url: str = "http://127.0.0.1:8000",
+        console: ConsoleSettings | None = None,
+        **common: Any,
+    ) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.transport = LocalTransport()
 
@@ -45,13 +58,26 @@ class Embedded:
                 QuotaSettings(database_url=url("quota"), **common), transport=self.transport
             ),
             "/eia": create_eia(
-                EiaSettings(database_url=url("eia"), **common), transport=self.transport
+                EiaSettings(database_url=url("eia"), public_url=public_url, **common),
+                transport=self.transport,
             ),
             "/supervision": create_supervision(
                 SupervisionSettings(database_url=url("supervision"), **common),
                 transport=self.transport,
             ),
         }
+        # The console: development sign-in on (its tokens signed with the
+        # services' secret), its API calls in-process to this app.
+        console_settings = console or ConsoleSettings(
+            dev_login=True,
+            jwt_secret=common.get("jwt_secret") or EiaSettings().jwt_secret,
+            public_url=public_url,
+            log_json=bool(common.get("log_json", True)),
+        )
+        self.console = create_console(
+            console_settings,
+            transport=httpx.ASGITransport(app=self),
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -61,6 +87,7 @@ class Embedded:
         async with contextlib.AsyncExitStack() as stack:
             for app in self.apps.values():
                 await stack.enter_async_context(app.router.lifespan_context(app))
+            await stack.enter_async_context(self.console.router.lifespan_context(self.console))
             self.transport.release()
             yield
 
@@ -73,13 +100,18 @@ class Embedded:
             if path == prefix or path.startswith(prefix + "/"):
                 await app(scope, receive, send)
                 return
+        if path == "/console" or path.startswith("/console/"):
+            await self.console(scope, receive, send)
+            return
         target: ASGIApp
         if path == "/admin/clock":
             # The clock is the process's: any service reads or moves it, and
             # moving it runs every service's sweepers.
             await self.apps["/quota"]({**scope, "path": "/quota/admin/clock"}, receive, send)
             return
-        if path == "/metrics":
+        if path == "/":
+            target = RedirectResponse("/console/", status_code=307)
+        elif path == "/metrics":
             # The process's figures, every service's (each labelled with its
             # name); /<prefix>/metrics shows one service's. Scrape one or the other.
             target = Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
@@ -93,6 +125,7 @@ class Embedded:
                     "title": i18n.title(404),
                     "status": 404,
                     "detail": i18n.msg("no service answers this path", "没有服务提供此路径"),
+                    "console": "/console/",
                     "services": {p: f"{p}/docs" for p in self.apps},
                 },
                 status_code=404,

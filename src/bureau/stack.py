@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -42,6 +43,8 @@ class Stack:
     kafka_bootstrap: str
     log_dir: Path
     db_prefix: str = "stack"
+    #: The services' JWT secret: the distributed mode refuses the development one.
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     #: Which services to start (all by default; a test may need only some).
     services: tuple[str, ...] = SERVICES
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -70,6 +73,7 @@ class Stack:
             "PORT": str(port),
             "LOG_JSON": "true",
             "OUTBOX_SWEEP_SECONDS": "0.5",
+            "JWT_SECRET": self.jwt_secret,
             **self.extra_env,
         }
         log = open(self.log_dir / f"{svc}-svc.log", "ab")  # noqa: SIM115 - owned by the child
@@ -108,3 +112,51 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@dataclass
+class EmbeddedServer:
+    """`bureau run` as its own process on a free port and a fresh data
+    directory: the embedded default as a user starts it (console tests, CLI
+    tests). `stop()` ends it."""
+
+    data_dir: Path
+    log: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, within: float = 60.0) -> EmbeddedServer:
+        env = {**os.environ, "PORT": str(self.port), "DATA_DIR": str(self.data_dir)}
+        env.pop("JWT_SECRET", None)  # the embedded default's development secret
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bureau", "run", "--port", str(self.port)],
+            env=env,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("bureau run exited:\n" + self.log.read_text()[-3000:])
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError("bureau run not ready:\n" + self.log.read_text()[-3000:])
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

@@ -287,12 +287,13 @@ async def test_broker_outage_writes_succeed_and_events_arrive_later(
     settings = ServiceSettings(
         database_url=url,
         event_transport=f"kafka://{testing.kafka_bootstrap()}",
+        jwt_secret=testing.DISTRIBUTED_SECRET,
         outbox_sweep_seconds=0.5,
         run_migrations=False,
         log_json=False,
     )
     run = uuid.uuid4().hex[:6]
-    h = testing.auth("officer", ["120119"])
+    h = testing.auth("officer", ["120119"], secret=testing.DISTRIBUTED_SECRET)
     async with testing.running(create_app(spec, settings)) as client:
         assert (await client.post(f"/notes/notes/{run}-before", headers=h)).status_code == 201
 

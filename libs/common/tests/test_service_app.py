@@ -180,3 +180,19 @@ async def test_concurrent_twins_with_one_key_have_one_effect(db_url: str) -> Non
         assert len({r.text for r in answers}) == 1  # every twin got the first answer
         r = await c.get("/demo/audit", headers=testing.auth("auditor"))
         assert len(r.json()["items"]) == 1
+
+
+def test_the_distributed_mode_refuses_the_development_secret() -> None:
+    from svc_common.service import ServiceSpec, create_app
+    from svc_common.settings import ServiceSettings
+
+    spec = ServiceSpec(
+        name="x-svc", prefix="/x", title="x", description="x", migrations_dir=Path("."), routers=[]
+    )
+    with pytest.raises(ValueError, match="development secret"):
+        create_app(spec, ServiceSettings(event_transport="kafka://127.0.0.1:9092"))
+    create_app(
+        spec,
+        ServiceSettings(event_transport="kafka://127.0.0.1:9092", jwt_secret="s" * 40),
+    )
+    create_app(spec, ServiceSettings())  # the embedded default may use it

@@ -52,3 +52,83 @@ def test_whole_upload_refusals() -> None:
     with pytest.raises(PayloadTooLarge) as too_big:
         parse_upload("text/csv", body, max_rows=10)
     assert too_big.value.status == 413 and too_big.value.extra["max_rows"] == 10
+
+
+def test_gbk_and_gb18030_are_detected_or_declared() -> None:
+    text = "uscc,name\n91120115MA05L8XK1X,天津宝坻某某涂料有限公司\n"
+    for body, ctype in (
+        (text.encode("gbk"), "text/csv"),
+        (text.encode("gb18030"), "text/csv; charset=GB18030"),
+        (text.encode("gbk"), 'text/csv; charset="gbk"'),
+        (("\ufeff" + text).encode("utf-8"), "text/csv"),
+    ):
+        (row,) = parse_upload(ctype, body, max_rows=10)
+        assert row.data == {"uscc": "91120115MA05L8XK1X", "name": "天津宝坻某某涂料有限公司"}
+
+
+def test_a_declared_charset_is_held_to() -> None:
+    with pytest.raises(Unprocessable) as bad:
+        parse_upload("text/csv; charset=utf-8", "a\n天津宝坻\n".encode("gbk"), max_rows=10)
+    assert bad.value.errors[0].field == "body"
+    with pytest.raises(Unprocessable, match="charset"):
+        parse_upload("text/csv; charset=klingon", b"a\n1\n", max_rows=10)
+
+
+def _xlsx(rows: list[list[object]]) -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    for r in rows:
+        ws.append(r)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def test_xlsx_sheet_rows_like_csv() -> None:
+    import datetime as dt
+
+    from svc_common.uploads import XLSX_TYPE
+
+    body = _xlsx(
+        [
+            ["district", "amount_t", "effective_at", "note"],
+            ["120119", 12.5, dt.datetime(2026, 1, 1), "基数"],
+            [None, None, None, None],  # a formatted empty row
+            [120115, 3, None, None],
+            ["120101", 1, None, None, "extra"],
+        ]
+    )
+    rows = parse_upload(XLSX_TYPE, body, max_rows=10, drop_empty_cells=True)
+    assert [r.data for r in rows[:2]] == [
+        {"district": "120119", "amount_t": "12.5", "effective_at": "2026-01-01", "note": "基数"},
+        {"district": "120115", "amount_t": "3"},
+    ]
+    assert rows[2].data is None and rows[2].error
+    with pytest.raises(PayloadTooLarge):
+        parse_upload(XLSX_TYPE, body, max_rows=1)
+    with pytest.raises(Unprocessable, match="xlsx"):
+        parse_upload(XLSX_TYPE, b"not a zip", max_rows=10)
+
+
+def test_error_report_has_the_failing_rows_their_cells_and_why() -> None:
+    import io
+
+    from openpyxl import load_workbook
+    from svc_common.i18n import use
+    from svc_common.uploads import error_report_xlsx
+
+    rows = parse_upload("text/csv", b"uscc,name\nA,x\nB,y\nC,z\n", max_rows=10)
+    with use("en"):
+        data = error_report_xlsx(rows, {2: [("uscc", "is wrong")], 3: [("name", "too short")]})
+    sheet = load_workbook(io.BytesIO(data), read_only=True).worksheets[0]
+    got = list(sheet.iter_rows(values_only=True))
+    assert got == [
+        ("row", "uscc", "name", "errors"),
+        (2, "B", "y", "uscc: is wrong"),
+        (3, "C", "z", "name: too short"),
+    ]

@@ -179,7 +179,10 @@ def require(*roles: str) -> Callable[..., object]:
     async def dep(principal: Principal = Depends(current_principal)) -> Principal:
         if roles and principal.role not in roles:
             raise Forbidden(
-                f"role {principal.role} may not do this; needs one of: {', '.join(roles)}",
+                msg(
+                    f"role {principal.role} may not do this; needs one of: {', '.join(roles)}",
+                    f"角色 {principal.role} 无权执行此操作；需要以下角色之一：{'、'.join(roles)}",
+                ),
                 required_roles=list(roles),
             )
         return principal

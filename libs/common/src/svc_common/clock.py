@@ -21,6 +21,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
+from svc_common.i18n import msg
+
 
 class Clock(Protocol):
     def now(self) -> dt.datetime:
@@ -150,8 +152,11 @@ def parse_duration(text: str) -> dt.timedelta:
     m = _DURATION.match(text.strip()) if len(text) <= 40 else None
     if not m:
         raise ValueError(
-            "must be an ISO 8601 duration such as P61D or PT5M (weeks, days, hours, "
-            "minutes, seconds; no years or months)"
+            msg(
+                "must be an ISO 8601 duration such as P61D or PT5M (weeks, days, hours, "
+                "minutes, seconds; no years or months)",
+                "必须是 ISO 8601 时长，如 P61D 或 PT5M（周、日、时、分、秒；不接受年和月）",
+            )
         )
     parts = {k: int(v) for k, v in m.groupdict().items() if v}
     delta = dt.timedelta(
@@ -162,5 +167,5 @@ def parse_duration(text: str) -> dt.timedelta:
         seconds=parts.get("s", 0),
     )
     if delta > dt.timedelta(days=3660):
-        raise ValueError("must not exceed ten years")
+        raise ValueError(msg("must not exceed ten years", "不得超过十年"))
     return delta

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from svc_common.i18n import msg
+
 DISTRICTS: dict[str, str] = {
     "120101": "和平区",
     "120102": "河东区",
@@ -31,7 +33,10 @@ def district_problem(code: str) -> str | None:
     """Why `code` is not one of the city's districts, or None when it is one."""
     if code in DISTRICTS:
         return None
-    return f"{code!r} is not one of Tianjin's 16 district codes (GB/T 2260, e.g. 120119 蓟州区)"
+    return msg(
+        f"{code!r} is not one of Tianjin's 16 district codes (GB/T 2260, e.g. 120119 蓟州区)",
+        f"{code!r} 不是天津市 16 个区的区划代码（GB/T 2260，如 120119 蓟州区）",
+    )
 
 
 def check_district(code: str) -> str:

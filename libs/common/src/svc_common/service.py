@@ -16,7 +16,9 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from svc_common import clock, metrics, retention, tracing
@@ -133,6 +135,7 @@ def create_app(
     configure_logging(settings.log_level, json_logs=settings.log_json)
     load_all()
     settings.check_clock()
+    settings.check_secret()
     traces = tracing.setup(spec.name)
 
     @contextlib.asynccontextmanager
@@ -217,11 +220,6 @@ def create_app(
 
         if manual is not None:
             manual.on_advance(sweep_at)
-        if settings.uses_dev_secret and settings.is_kafka:
-            log.warning(
-                "tokens are checked against the public development secret: "
-                "set JWT_JWKS_URL (or JWT_SECRET) before exposing this service"
-            )
         log.info("service started", service=spec.name, transport=settings.event_transport)
         try:
             yield
@@ -247,7 +245,7 @@ def create_app(
         description=spec.description,
         version="0.1.0",
         lifespan=lifespan,
-        docs_url=f"{spec.prefix}/docs",
+        docs_url=None,  # served below with local assets: intranets have no CDN
         redoc_url=None,
         openapi_url=f"{spec.prefix}/openapi.json",
     )
@@ -257,6 +255,7 @@ def create_app(
     for router in spec.routers:
         app.include_router(router)
     _add_probes(app, spec)
+    _add_docs(app, spec)
     app.include_router(audit_router(spec.prefix))
     app.include_router(clock_router(spec.prefix))
     app.include_router(ops_router(spec.prefix))
@@ -271,6 +270,39 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, service=spec.name, prefix=spec.prefix)
     traces.instrument_app(app, spec.prefix)
     return app
+
+
+#: Swagger UI and ReDoc, vendored (versions and licences in static/VENDORED.md).
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _add_docs(app: FastAPI, spec: ServiceSpec) -> None:
+    """`/<prefix>/docs` (Swagger UI) and `/<prefix>/redoc` with every asset served
+    by the service itself, so the docs render on a network with no internet."""
+    assets = f"{spec.prefix}/docs-assets"
+    app.mount(assets, StaticFiles(directory=STATIC_DIR), name="docs-assets")
+    openapi_url = f"{spec.prefix}/openapi.json"
+
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{spec.title} — API",
+            swagger_js_url=f"{assets}/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/swagger-ui/favicon-32x32.png",
+        )
+
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=openapi_url,
+            title=f"{spec.title} — API",
+            redoc_js_url=f"{assets}/redoc/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/swagger-ui/favicon-32x32.png",
+            with_google_fonts=False,
+        )
+
+    app.add_api_route(f"{spec.prefix}/docs", swagger, methods=["GET"], include_in_schema=False)
+    app.add_api_route(f"{spec.prefix}/redoc", redoc, methods=["GET"], include_in_schema=False)
 
 
 def serve(app: Any, settings: ServiceSettings) -> None:

@@ -112,6 +112,17 @@ class ServiceSettings(BaseSettings):
                 "with PostgreSQL or Kafka settings it needs CLOCK_FORCE=true"
             )
 
+    def check_secret(self) -> None:
+        """The distributed mode never runs with the public development secret:
+        anyone could mint tokens for it. (The embedded default may: it listens
+        on the loopback for one person's laptop.)"""
+        if self.is_kafka and self.uses_dev_secret:
+            raise ValueError(
+                "refusing to start: with EVENT_TRANSPORT=kafka://… tokens would be checked "
+                "against the public development secret; set JWT_SECRET (32+ random "
+                "characters) or JWT_JWKS_URL"
+            )
+
     @property
     def uses_dev_secret(self) -> bool:
         return self.jwt_jwks_url is None and self.jwt_secret == DEV_JWT_SECRET

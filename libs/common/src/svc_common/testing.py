@@ -96,15 +96,30 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-def token(role: str, districts: Iterable[str] = (), sub: str | None = None) -> str:
-    return mint_token(DEV_JWT_SECRET, sub=sub or f"{role}.test", role=role, districts=districts)
+#: The secret of tests that run the distributed mode (Kafka), which refuses
+#: the public development secret.
+DISTRIBUTED_SECRET = "envbureau-tests-distributed-secret-7f3c9a1e5b2d4f60"
+
+
+def token(
+    role: str, districts: Iterable[str] = (), sub: str | None = None, secret: str | None = None
+) -> str:
+    return mint_token(
+        secret or DEV_JWT_SECRET, sub=sub or f"{role}.test", role=role, districts=districts
+    )
 
 
 def auth(
-    role: str, districts: Iterable[str] = (), sub: str | None = None, **headers: str
+    role: str,
+    districts: Iterable[str] = (),
+    sub: str | None = None,
+    *,
+    secret: str | None = None,
+    **headers: str,
 ) -> dict[str, str]:
-    """Headers for a request as `role` (with an Idempotency-Key if given as idem=…)."""
-    h = {"Authorization": f"Bearer {token(role, districts, sub)}"}
+    """Headers for a request as `role` (with an Idempotency-Key if given as idem=…),
+    signed with the development secret or `secret`."""
+    h = {"Authorization": f"Bearer {token(role, districts, sub, secret)}"}
     if "idem" in headers:
         h["Idempotency-Key"] = headers.pop("idem")
     h.update(headers)

@@ -1,14 +1,27 @@
-"""Bulk uploads (CSV with a header row, or JSON lines) read into numbered
-rows. An unreadable upload is refused as a whole (415 for another media type,
-413 past the row limit, 422 for bad encoding or no rows); a bad row is kept,
-with why, so the other rows can still be processed and each gets a result."""
+"""Bulk uploads (CSV with a header row, an Excel .xlsx sheet, or JSON lines)
+read into numbered rows. An unreadable upload is refused as a whole (415 for
+another media type, 413 past the row limit, 422 for bad encoding or no rows);
+a bad row is kept, with why, so the other rows can still be processed and
+each gets a result.
+
+The files people actually have: a CSV saved by Excel on a Chinese Windows PC
+is GBK (GB18030 is its superset), with or without a UTF-8 BOM elsewhere. The
+charset a client declares is used; otherwise UTF-8 (BOM or not) is tried,
+then GB18030. An .xlsx is read with openpyxl in read-only mode, bounded in
+size, rows and columns. The failing rows of an upload can be answered as a
+spreadsheet (`error_report_xlsx`) with their cells and reasons."""
 
 from __future__ import annotations
 
+import codecs
 import csv
+import datetime as dt
 import io
 import json
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from fastapi import Request
@@ -19,6 +32,21 @@ from svc_common.i18n import msg
 
 CSV_TYPES = ("text/csv", "application/csv")
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX_TYPES = (XLSX_TYPE,)
+#: Bounds of an .xlsx: its unzipped size, its columns and each cell's text.
+MAX_XLSX_UNZIPPED = 200 * 1024 * 1024
+MAX_COLUMNS = 200
+MAX_CELL = 10_000
+#: Charsets a client may declare, by their canonical codec name. GBK and
+#: GB2312 are read as GB18030, their superset.
+_CHARSETS = {
+    "utf-8": "utf-8-sig",
+    "gbk": "gb18030",
+    "gb2312": "gb18030",
+    "gb18030": "gb18030",
+    "utf-16": "utf-16",
+}
 
 
 class UnsupportedMediaType(Problem):
@@ -38,6 +66,55 @@ class RawRow:
     error: str | None = None
 
 
+def _charset(content_type: str) -> str | None:
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.strip().partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower() or None
+    return None
+
+
+def decode_text(body: bytes, content_type: str = "") -> str:
+    """The upload as text: in its declared charset, else UTF-8 (with or
+    without a BOM), else GB18030 (GBK's superset: Excel's "CSV" on a Chinese
+    Windows PC). 422 naming the body when it is none of them."""
+    declared = _charset(content_type)
+    if declared:
+        try:
+            codec = codecs.lookup(declared).name
+        except LookupError as exc:
+            raise field_error(
+                "body",
+                msg(
+                    f"the charset {declared!r} is not supported; use UTF-8 or GB18030/GBK",
+                    f"不支持字符集 {declared!r}；请使用 UTF-8 或 GB18030/GBK",
+                ),
+            ) from exc
+        codec = _CHARSETS.get(codec.replace("_", "-"), codec)
+        try:
+            return body.decode(codec)
+        except UnicodeDecodeError as exc:
+            raise field_error(
+                "body",
+                msg(
+                    f"the upload is not valid {declared} text (byte {exc.start})",
+                    f"上传内容不是有效的 {declared} 文本（第 {exc.start} 字节）",
+                ),
+            ) from exc
+    for codec in ("utf-8-sig", "gb18030"):
+        try:
+            return body.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    raise field_error(
+        "body",
+        msg(
+            "the upload is neither UTF-8 nor GB18030/GBK text",
+            "上传内容既不是 UTF-8 也不是 GB18030/GBK 文本",
+        ),
+    )
+
+
 def parse_upload(
     content_type: str,
     body: bytes,
@@ -46,30 +123,38 @@ def parse_upload(
     csv_allowed: bool = True,
     drop_empty_cells: bool = False,
 ) -> list[RawRow]:
-    """The rows of an upload. `drop_empty_cells` leaves an empty CSV cell out
-    of the row (so a field's default applies) instead of giving it as ""."""
+    """The rows of an upload. `drop_empty_cells` leaves an empty CSV or sheet
+    cell out of the row (so a field's default applies) instead of giving it as ""."""
     media = content_type.split(";", 1)[0].strip().lower()
-    allowed = (CSV_TYPES if csv_allowed else ()) + NDJSON_TYPES
+    allowed = (CSV_TYPES + XLSX_TYPES if csv_allowed else ()) + NDJSON_TYPES
     if media not in allowed:
         raise UnsupportedMediaType(
-            f"content-type {media or '(none)'} is not accepted; use one of: " + ", ".join(allowed),
+            msg(
+                f"content-type {media or '(none)'} is not accepted; use one of: "
+                + ", ".join(allowed),
+                f"不接受内容类型 {media or '（无）'}；请使用：" + "、".join(allowed),
+            ),
             accepted=list(allowed),
         )
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise field_error("body", "the upload is not UTF-8 text") from exc
-    rows = (
-        _csv_rows(text, max_rows, drop_empty_cells)
-        if media in CSV_TYPES
-        else _ndjson_rows(text, max_rows)
-    )
+    if media in XLSX_TYPES:
+        rows = _xlsx_rows(body, max_rows, drop_empty_cells)
+    else:
+        text = decode_text(body, content_type)
+        rows = (
+            _csv_rows(text, max_rows, drop_empty_cells)
+            if media in CSV_TYPES
+            else _ndjson_rows(text, max_rows)
+        )
     if len(rows) > max_rows:
         raise PayloadTooLarge(
-            f"an upload may have at most {max_rows} rows; split it", max_rows=max_rows
+            msg(
+                f"an upload may have at most {max_rows} rows; split it",
+                f"一次上传最多 {max_rows} 行，请拆分后上传",
+            ),
+            max_rows=max_rows,
         )
     if not rows:
-        raise field_error("body", "the upload has no rows")
+        raise field_error("body", msg("the upload has no rows", "上传内容没有数据行"))
     return rows
 
 
@@ -112,7 +197,7 @@ def _csv_rows(text: str, max_rows: int, drop_empty: bool) -> list[RawRow]:
             out.append(RawRow(i, None, _csv_error(exc)))
             continue
         if i > max_rows:  # one past the limit is enough to refuse
-            out.append(RawRow(i, None, "over the row limit"))
+            out.append(RawRow(i, None, msg("over the row limit", "超出行数上限")))
             break
         if not any(c.strip() for c in cells):
             i -= 1  # a blank line is not a row
@@ -153,7 +238,7 @@ def _ndjson_rows(text: str, max_rows: int) -> list[RawRow]:
             continue
         i = len(out) + 1
         if i > max_rows:
-            out.append(RawRow(i, None, "over the row limit"))
+            out.append(RawRow(i, None, msg("over the row limit", "超出行数上限")))
             break
         if problem := json_problem(line.encode("utf-8", "surrogatepass")):
             out.append(RawRow(i, None, problem))
@@ -176,3 +261,140 @@ def _ndjson_rows(text: str, max_rows: int) -> list[RawRow]:
             else RawRow(i, None, msg("each line must be a JSON object", "每行必须是一个 JSON 对象"))
         )
     return out
+
+
+def _cell_text(value: Any) -> str:
+    """A sheet cell as the text a CSV would hold (dates as ISO dates, whole
+    numbers without a trailing .0, decimals exactly as shown)."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return format(Decimal(repr(value)).normalize(), "f")
+    return str(value)[:MAX_CELL].strip()
+
+
+def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
+    """The first sheet of a workbook: header row, then one row per line."""
+    from openpyxl import load_workbook
+
+    unreadable = field_error(
+        "body",
+        msg("the upload is not a readable .xlsx workbook", "上传内容不是可读取的 .xlsx 工作簿"),
+    )
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as z:
+            unzipped = sum(i.file_size for i in z.infolist())
+    except zipfile.BadZipFile as exc:
+        raise unreadable from exc
+    if unzipped > MAX_XLSX_UNZIPPED:
+        raise PayloadTooLarge(
+            msg(
+                f"the workbook unpacks to more than {MAX_XLSX_UNZIPPED // 2**20} MiB",
+                f"工作簿解压后超过 {MAX_XLSX_UNZIPPED // 2**20} MiB",
+            ),
+            max_unzipped_bytes=MAX_XLSX_UNZIPPED,
+        )
+    try:
+        wb = load_workbook(io.BytesIO(body), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken file
+        raise unreadable from exc
+    try:
+        ws = wb.worksheets[0]
+        lines = ws.iter_rows(values_only=True, max_col=MAX_COLUMNS)
+        header = next(lines, None)
+        if header is None:
+            return []
+        names = [_cell_text(h) for h in header]
+        out: list[RawRow] = []
+        for values in lines:
+            if all(v is None or _cell_text(v) == "" for v in values):
+                continue  # Excel keeps formatted empty rows
+            i = len(out) + 1
+            if i > max_rows:
+                out.append(RawRow(i, None, msg("over the row limit", "超出行数上限")))
+                break
+            cells = {n: _cell_text(v) for n, v in zip(names, values, strict=False) if n}
+            beyond = [v for n, v in zip(names, values, strict=False) if not n]
+            if any(_cell_text(v) for v in [*beyond, *values[len(names) :]]):
+                out.append(
+                    RawRow(
+                        i,
+                        None,
+                        msg("the row has more cells than the header", "该行的单元格多于表头列数"),
+                    )
+                )
+                continue
+            out.append(RawRow(i, {k: v for k, v in cells.items() if v} if drop_empty else cells))
+        return out
+    finally:
+        wb.close()
+
+
+def wants_spreadsheet(request: Request) -> bool:
+    """Whether the client asked for the per-row result as an .xlsx error
+    report (Accept: the .xlsx type, or ?report=xlsx)."""
+    return request.query_params.get("report") == "xlsx" or XLSX_TYPE in request.headers.get(
+        "accept", ""
+    )
+
+
+def error_report_xlsx(
+    rows: Sequence[RawRow], failures: Mapping[int, Iterable[tuple[str, str]]]
+) -> bytes:
+    """A workbook of the failing rows: their number, their cells as sent, and
+    each reason (field: message), so the sender can fix them and upload again."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = msg("Errors", "错误")
+    columns: list[str] = []
+    for r in rows:
+        if r.row in failures and r.data:
+            columns += [k for k in r.data if k not in columns]
+    head = [msg("row", "行号"), *columns, msg("errors", "错误原因")]
+    ws.append(head)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="FFF2CC")
+    for r in rows:
+        reasons = failures.get(r.row)
+        if reasons is None:
+            continue
+        data = r.data or {}
+        text = "; ".join(f"{f}: {m}" if f else m for f, m in reasons) or (r.error or "")
+        ws.append([r.row, *(_sheet_value(data.get(c)) for c in columns), text])
+    ws.freeze_panes = "B2"
+    ws.column_dimensions[ws.cell(1, len(head)).column_letter].width = 80
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _sheet_value(v: Any) -> Any:
+    if v is None or isinstance(v, str | int | float | bool):
+        return v
+    return json.dumps(v, ensure_ascii=False)
+
+
+def error_report_response(
+    rows: Sequence[RawRow], failures: Mapping[int, Iterable[tuple[str, str]]], name: str
+) -> Any:
+    """The error report as a download (200: the upload itself was processed)."""
+    from fastapi.responses import Response
+
+    return Response(
+        error_report_xlsx(rows, failures),
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{name}-errors.xlsx"'},
+    )

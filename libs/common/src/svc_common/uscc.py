@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from operator import mul
 
+from svc_common.i18n import msg
+
 #: The 31 characters a USCC may use: digits, then capitals without I, O, S, V, Z.
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 VALUE = {c: i for i, c in enumerate(CHARSET)}
@@ -34,18 +36,30 @@ def check_character(first17: str) -> str:
 def uscc_problem(code: str) -> str | None:
     """Why `code` is not a valid USCC, or None when it is one."""
     if len(code) != LENGTH:
-        return f"must be {LENGTH} characters, got {len(code)}"
+        return msg(
+            f"must be {LENGTH} characters, got {len(code)}",
+            f"必须是 {LENGTH} 个字符，实际为 {len(code)} 个",
+        )
     if not CHARS.issuperset(code):
         pos, c = next((i, c) for i, c in enumerate(code, start=1) if c not in VALUE)
-        return (
-            f"character {c!r} at position {pos} is not allowed "
-            "(only 0-9 and capitals A-Z without I, O, S, V, Z)"
+        return msg(
+            (
+                f"character {c!r} at position {pos} is not allowed "
+                "(only 0-9 and capitals A-Z without I, O, S, V, Z)"
+            ),
+            (f"第 {pos} 位字符 {c!r} 不允许（只能是 0-9 和除 I、O、S、V、Z 以外的大写字母）"),
         )
     expected = check_character(code[:17])
     if code[17] != expected:
-        return (
-            f"check character is wrong: {code[17]!r} given, {expected!r} expected; the 18th "
-            f"character should be {expected} for {code[:17]} (GB 32100-2015 mod-31 check)"
+        return msg(
+            (
+                f"check character is wrong: {code[17]!r} given, {expected!r} expected; the 18th "
+                f"character should be {expected} for {code[:17]} (GB 32100-2015 mod-31 check)"
+            ),
+            (
+                f"校验码错误：给出 {code[17]!r}，应为 {expected!r}；按 GB 32100-2015 模 31 校验，"
+                f"{code[:17]} 的第 18 位应为 {expected}"
+            ),
         )
     return None
 

@@ -19,6 +19,7 @@ from eia_svc.filings.router import router as filings_router
 from eia_svc.metrics import FAMILIES, filing_figures
 from eia_svc.parks.router import router as parks_router
 from eia_svc.quota_saga import service as quota_saga
+from eia_svc.registrations.public_router import router as public_router
 from eia_svc.registrations.review_router import router as review_router
 from eia_svc.registrations.router import router as registrations_router
 from eia_svc.settings import Settings
@@ -53,6 +54,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
             review_router,
             filings_router,
             parks_router,
+            public_router,
         ],
         handlers=handlers,
         on_startup=[load_shipped_table],

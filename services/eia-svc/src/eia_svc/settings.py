@@ -3,6 +3,8 @@ plus this service's own."""
 
 from __future__ import annotations
 
+import hmac
+
 from pydantic import Field
 from svc_common.settings import ServiceSettings
 
@@ -19,6 +21,12 @@ class Settings(ServiceSettings):
     green_report_decision_days: int = Field(20, ge=1)
     green_report_form_decision_days: int = Field(10, ge=1)
     bundled_decision_days: int = Field(10, ge=1)
+    #: Secret of the receipts' check codes (校验码); by default derived from
+    #: JWT_SECRET. Changing it invalidates the codes printed so far.
+    receipt_secret: str | None = Field(None, min_length=16)
+    #: The address people reach the bureau at, printed on receipts (verification
+    #: URL and QR code): the console's public pages are under it.
+    public_url: str = "http://127.0.0.1:8000"
     #: A quota request with no answer for this long is asked again (same
     #: attempt; quota-svc answers with the reservation's state), and how often
     #: the sweeper looks for such requests.
@@ -26,3 +34,9 @@ class Settings(ServiceSettings):
     quota_reask_sweep_seconds: float = Field(30.0, gt=0)
     #: Largest bulk registration upload, in rows.
     bulk_max_rows: int = Field(10_000, ge=1)
+
+    @property
+    def receipt_check_secret(self) -> str:
+        if self.receipt_secret:
+            return self.receipt_secret
+        return hmac.new(self.jwt_secret.encode(), b"eia-receipt-check-code", "sha256").hexdigest()

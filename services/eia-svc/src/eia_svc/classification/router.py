@@ -7,7 +7,9 @@ from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import field_error
+from svc_common.i18n import msg
 from svc_common.service import get_db
+from svc_common.uploads import decode_text
 
 from eia_svc.classification import service
 from eia_svc.classification.rules import classify
@@ -41,7 +43,13 @@ async def classify_project(
     async with db.session() as s:
         pt = await service.find_type(s, body.project_type)
     if pt is None:
-        raise field_error("project_type", f"{body.project_type} is not in the classification table")
+        raise field_error(
+            "project_type",
+            msg(
+                f"{body.project_type} is not in the classification table",
+                f"{body.project_type} 不在分类管理名录中",
+            ),
+        )
     c = classify(pt)
     return ClassifyResult(
         project_type=pt.code,
@@ -67,11 +75,10 @@ async def import_project_types(
     all or nothing."""
     raw = await request.body()
     if len(raw) > MAX_IMPORT_BYTES:
-        raise field_error("body", f"is larger than {MAX_IMPORT_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise field_error("body", "must be UTF-8 text") from exc
+        raise field_error(
+            "body", msg(f"is larger than {MAX_IMPORT_BYTES} bytes", f"超过 {MAX_IMPORT_BYTES} 字节")
+        )
+    text = decode_text(raw, request.headers.get("content-type", ""))
     types = service.parse_or_422(text)
     async with db.transaction() as s:
         await service.replace_table(s, types)

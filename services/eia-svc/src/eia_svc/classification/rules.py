@@ -8,6 +8,8 @@ import io
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from svc_common.i18n import msg
+
 Category = Literal["report", "report_form", "registration_form", "exempt"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
 CATEGORY_NAMES = {
@@ -15,6 +17,13 @@ CATEGORY_NAMES = {
     "report_form": "report form (报告表)",
     "registration_form": "registration form (登记表)",
     "exempt": "exempt (免于环评管理)",
+}
+#: The categories as the Chinese documents name them (报告书 is 环境影响报告书).
+CATEGORY_NAMES_ZH = {
+    "report": "报告书",
+    "report_form": "报告表",
+    "registration_form": "登记表",
+    "exempt": "免于环评管理",
 }
 COLUMNS = ("code", "name", "industry_code", "category", "rule")
 MAX_ROWS = 5000
@@ -43,26 +52,50 @@ def parse_table(text: str) -> tuple[list[ProjectType], list[RowError]]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        return [], [RowError(1, c, "column is missing from the header") for c in missing]
+        return [], [
+            RowError(1, c, msg("column is missing from the header", "表头缺少该列"))
+            for c in missing
+        ]
     types: list[ProjectType] = []
     errors: list[RowError] = []
     seen: set[str] = set()
     for line, row in enumerate(reader, start=2):
         if line - 1 > MAX_ROWS:
-            errors.append(RowError(line, "code", f"the table may have at most {MAX_ROWS} rows"))
+            errors.append(
+                RowError(
+                    line,
+                    "code",
+                    msg(f"the table may have at most {MAX_ROWS} rows", f"表格最多 {MAX_ROWS} 行"),
+                )
+            )
             break
         values = {c: (row.get(c) or "").strip() for c in COLUMNS}
         for col in COLUMNS:
             if not values[col]:
-                errors.append(RowError(line, col, "must not be empty"))
+                errors.append(RowError(line, col, msg("must not be empty", "不得为空")))
         if values["category"] and values["category"] not in CATEGORIES:
-            errors.append(RowError(line, "category", f"must be one of {', '.join(CATEGORIES)}"))
+            errors.append(
+                RowError(
+                    line,
+                    "category",
+                    msg(
+                        f"must be one of {', '.join(CATEGORIES)}",
+                        f"须为 {'、'.join(CATEGORIES)} 之一",
+                    ),
+                )
+            )
         if values["code"] in seen:
-            errors.append(RowError(line, "code", f"{values['code']} appears twice"))
+            errors.append(
+                RowError(
+                    line,
+                    "code",
+                    msg(f"{values['code']} appears twice", f"{values['code']} 重复出现"),
+                )
+            )
         seen.add(values["code"])
         types.append(ProjectType(**values))
     if not types and not errors:
-        errors.append(RowError(2, "code", "the table has no rows"))
+        errors.append(RowError(2, "code", msg("the table has no rows", "表格没有数据行")))
     return types, errors
 
 
@@ -77,10 +110,16 @@ def classify(pt: ProjectType) -> Classification:
     """What the table says about a project type, in words a filer understands."""
     category = CATEGORY_NAMES[pt.category]
     if pt.category == "exempt":
-        text = (
-            f"{pt.code} {pt.name} is exempt from EIA management (免于环评管理) by the rule "
-            f"'{pt.rule}': no EIA filing is needed"
+        text = msg(
+            (
+                f"{pt.code} {pt.name} is exempt from EIA management (免于环评管理) by the rule "
+                f"'{pt.rule}': no EIA filing is needed"
+            ),
+            (f"{pt.code} {pt.name} 依据“{pt.rule}”免于环评管理，无需办理环评手续"),
         )
         return Classification(pt, False, text)
-    text = f"{pt.code} {pt.name} needs an EIA {category} by the rule '{pt.rule}'"
+    text = msg(
+        f"{pt.code} {pt.name} needs an EIA {category} by the rule '{pt.rule}'",
+        f"{pt.code} {pt.name} 依据“{pt.rule}”应编制环境影响{CATEGORY_NAMES_ZH[pt.category]}",
+    )
     return Classification(pt, True, text)

@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.errors import FieldError, Unprocessable
+from svc_common.i18n import msg
 from svc_common.service import Runtime
 
 from eia_svc.classification.models import ProjectTypeRow
@@ -29,7 +30,10 @@ def parse_or_422(text: str) -> list[ProjectType]:
     types, errors = parse_table(text)
     if errors:
         raise Unprocessable(
-            f"the classification table has {len(errors)} error(s); nothing was imported",
+            msg(
+                f"the classification table has {len(errors)} error(s); nothing was imported",
+                f"分类管理名录有 {len(errors)} 处错误，未导入任何内容",
+            ),
             errors=[
                 FieldError(field=f"line {e.line}.{e.field}", message=e.message) for e in errors
             ],

@@ -11,6 +11,7 @@ from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.districts import district_problem
 from svc_common.errors import field_error
+from svc_common.i18n import msg
 from svc_common.service import get_db
 from svc_common.types import utcnow
 
@@ -41,14 +42,20 @@ async def put_control_unit(
     db: Database = Depends(get_db),
 ) -> ControlUnitOut:
     if not CODE.match(code):
-        raise field_error("code", "must be 1-40 letters, digits, '-' or '_'")
+        raise field_error(
+            "code",
+            msg("must be 1-40 letters, digits, '-' or '_'", "须为 1-40 个字母、数字、- 或 _"),
+        )
     if problem := district_problem(body.district):
         raise field_error("district", problem)
     for i, entry in enumerate(body.banned_industries):
         if not INDUSTRY.match(entry.strip().upper()):
             raise field_error(
                 f"banned_industries.{i}",
-                "must be an industry code or prefix (GB/T 4754, e.g. C26 or C2614)",
+                msg(
+                    "must be an industry code or prefix (GB/T 4754, e.g. C26 or C2614)",
+                    "须为行业代码或其前缀（GB/T 4754，如 C26 或 C2614）",
+                ),
             )
     banned = [e.strip().upper() for e in body.banned_industries]
     async with db.transaction() as s:

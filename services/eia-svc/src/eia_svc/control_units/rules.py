@@ -5,8 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from svc_common.i18n import msg
+
 UnitKind = Literal["priority_protection", "key_control", "general_control"]
 UNIT_KINDS: tuple[str, ...] = get_args(UnitKind)
+KIND_NAMES_ZH = {
+    "priority_protection": "优先保护单元",
+    "key_control": "重点管控单元",
+    "general_control": "一般管控单元",
+}
 KIND_NAMES = {
     "priority_protection": "priority protection unit (优先保护单元)",
     "key_control": "key control unit (重点管控单元)",
@@ -39,7 +46,14 @@ def banned_entry(unit: ControlUnit, industry_code: str) -> str | None:
 
 
 def refusal_message(unit: ControlUnit, industry_code: str, entry: str) -> str:
-    return (
-        f"industry {industry_code} is banned in control unit {unit.code} {unit.name} "
-        f"({KIND_NAMES[unit.kind]}) by its negative-list entry {entry}: {unit.rule}"
+    return msg(
+        (
+            f"industry {industry_code} is banned in control unit {unit.code} {unit.name} "
+            f"({KIND_NAMES[unit.kind]}) by its negative-list entry {entry}: {unit.rule}"
+        ),
+        (
+            f"行业 {industry_code} 在环境管控单元 {unit.code} {unit.name}"
+            f"（{KIND_NAMES_ZH[unit.kind]}）"
+            f"的负面清单 {entry} 中被禁止：{unit.rule}"
+        ),
     )

@@ -138,9 +138,14 @@ async def act_on_filing(
 def _check_may_act(p: Principal, f: FilingRow, action: str) -> None:
     if p.role == "filer":
         if f.submitted_by != p.sub:
-            raise NotFound(f"filing {f.id} not found")
+            raise NotFound(msg(f"filing {f.id} not found", f"未找到环评文件 {f.id}"))
         if action != "withdraw":
-            raise Forbidden(f"a filer may only withdraw its filing, not {action} it")
+            raise Forbidden(
+                msg(
+                    f"a filer may only withdraw its filing, not {action} it",
+                    f"建设单位只能撤回自己的环评文件，不能执行 {action}",
+                )
+            )
     elif p.role == "officer":
         p.require_district(f.district)
 
@@ -154,7 +159,7 @@ async def get_filing(
     async with db.session() as s:
         f = await s.get(FilingRow, filing_id)
     if f is None or not may_see(principal, f):
-        raise NotFound(f"filing {filing_id} not found")
+        raise NotFound(msg(f"filing {filing_id} not found", f"未找到环评文件 {filing_id}"))
     return to_out(f, utcnow())
 
 
@@ -163,6 +168,7 @@ async def list_filings(
     district: str | None = Query(None, pattern=r"^\d{6}$"),
     status: FilingStatus | None = None,
     overdue: bool = False,
+    uscc: str | None = Query(None, pattern=r"^[0-9A-Za-z]{18}$"),
     quota_status: QuotaStatus | None = None,
     older_than: str | None = Query(
         None,
@@ -178,7 +184,8 @@ async def list_filings(
 ) -> Page[FilingOut]:
     """Oldest first. overdue=true lists undecided filings past their statutory
     deadline (限时办结) at the time of the request; quota_status=pending with
-    older_than=PT5M lists sagas waiting for quota-svc that long."""
+    older_than=PT5M lists sagas waiting for quota-svc that long; `uscc` narrows
+    to one enterprise."""
     now = utcnow()
     q = select(FilingRow)
     if principal.role == "filer":
@@ -205,6 +212,8 @@ async def list_filings(
         q = q.where(FilingRow.district == district)
     if status:
         q = q.where(FilingRow.status == status)
+    if uscc:
+        q = q.where(FilingRow.uscc == uscc.upper())
     if overdue:
         q = q.where(FilingRow.status.not_in(sorted(rules.DECIDED)), FilingRow.due_at < now)
     if cursor:

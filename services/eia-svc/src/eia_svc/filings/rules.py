@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from svc_common.errors import IllegalTransition
+from svc_common.i18n import msg
 
 Channel = Literal["normal", "green", "bundled"]
 Action = Literal["accept", "evaluation-done", "review-done", "approve", "reject", "withdraw"]
@@ -65,7 +66,7 @@ def apply(st: ReviewState, action: str) -> ReviewState:
     """The state after `action`, or IllegalTransition naming what is allowed."""
     allowed = allowed_actions(st)
     if action not in allowed:
-        raise IllegalTransition("filing", st.status, action, allowed)
+        raise IllegalTransition(msg("filing", "环评文件"), st.status, action, allowed)
     if action == "accept":
         return replace(st, status="accepted")
     if action in ("approve", "reject", "withdraw"):
@@ -124,7 +125,13 @@ def channel_for(major_project: bool, covered_by_park: bool) -> Channel:
 def major_kind_problem(major_project: bool, major_kind: str | None) -> str | None:
     """A green-channel project must say which kind of major project it is."""
     if major_project and major_kind is None:
-        return "is required for a major project: " + ", ".join(MAJOR_KINDS)
+        return msg(
+            "is required for a major project: " + ", ".join(MAJOR_KINDS),
+            "重大项目必须填写，可选：" + "、".join(MAJOR_KINDS),
+        )
     if not major_project and major_kind is not None:
-        return "is only for a major project (major_project true)"
+        return msg(
+            "is only for a major project (major_project true)",
+            "仅适用于重大项目（major_project 为 true）",
+        )
     return None

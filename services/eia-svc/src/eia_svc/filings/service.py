@@ -18,6 +18,7 @@ from svc_common.events.schemas.eia import (
     FilingRejected,
     FilingWithdrawn,
 )
+from svc_common.i18n import msg
 from svc_common.outbox import emit
 from svc_common.types import kg_to_tonnes, tonnes_to_kg
 
@@ -148,7 +149,7 @@ async def create_filing(
 async def load_for_update(s: AsyncSession, filing_id: str) -> FilingRow:
     f = await s.get(FilingRow, filing_id, with_for_update=True)
     if f is None:
-        raise NotFound(f"filing {filing_id} not found")
+        raise NotFound(msg(f"filing {filing_id} not found", f"未找到环评文件 {filing_id}"))
     return f
 
 

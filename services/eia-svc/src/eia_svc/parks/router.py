@@ -10,6 +10,7 @@ from svc_common.db import Database
 from svc_common.districts import district_problem
 from svc_common.errors import Conflict, FieldError, Unprocessable, field_error
 from svc_common.events.schemas.eia import ParkRegistered
+from svc_common.i18n import msg
 from svc_common.outbox import emit
 from svc_common.service import get_db
 from svc_common.types import kg_to_tonnes, tonnes_to_kg, utcnow
@@ -50,14 +51,26 @@ async def register_park(
     async with db.transaction() as s:
         types = await all_types(s)
         unknown = [
-            FieldError(field=f"covered_project_types.{i}", message=f"{c} is not a known type")
+            FieldError(
+                field=f"covered_project_types.{i}",
+                message=msg(f"{c} is not a known type", f"{c} 不是已知的项目类别"),
+            )
             for i, c in enumerate(body.covered_project_types)
             if c not in types
         ]
         if unknown:
-            raise Unprocessable("covered_project_types: unknown project types", errors=unknown)
+            raise Unprocessable(
+                msg(
+                    "covered_project_types: unknown project types",
+                    "covered_project_types：项目类别未知",
+                ),
+                errors=unknown,
+            )
         if await s.get(ParkRow, body.id) is not None:
-            raise Conflict(f"park {body.id} is already registered", park_id=body.id)
+            raise Conflict(
+                msg(f"park {body.id} is already registered", f"园区 {body.id} 已登记"),
+                park_id=body.id,
+            )
         row = ParkRow(
             id=body.id,
             name=body.name,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from svc_common.i18n import msg
+
 
 @dataclass(frozen=True)
 class Park:
@@ -19,9 +21,12 @@ class Park:
 def park_problem(park: Park | None, park_id: str, district: str) -> str | None:
     """Why a project cannot name this park, or None."""
     if park is None:
-        return f"{park_id} is not a registered park"
+        return msg(f"{park_id} is not a registered park", f"{park_id} 不是已登记的园区")
     if park.district != district:
-        return f"park {park.id} {park.name} lies in district {park.district}, not {district}"
+        return msg(
+            f"park {park.id} {park.name} lies in district {park.district}, not {district}",
+            f"园区 {park.id} {park.name} 位于区 {park.district}，而非 {district}",
+        )
     return None
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 
 from svc_common.errors import Conflict, IllegalTransition
+from svc_common.i18n import msg
 
 PROJECT_REF_PREFIX = "eia:"
 #: Quota states an officer may ask again from: refused, expired, or no
@@ -104,8 +105,10 @@ def retry(st: QuotaState, filing_status: str, filing_actions: list[str]) -> Quot
     """An officer asks again once quota may have been reclaimed: attempt + 1.
     Refused (409 naming the filing's allowed actions) unless blocked or lapsed."""
     if filing_status in ("approved", "rejected", "withdrawn") or st.status not in RETRYABLE:
-        state = f"{filing_status} with quota {st.status}"
-        raise IllegalTransition("filing", state, "quota-retry", filing_actions)
+        state = msg(
+            f"{filing_status} with quota {st.status}", f"{filing_status}，总量状态 {st.status}"
+        )
+        raise IllegalTransition(msg("filing", "环评文件"), state, "quota-retry", filing_actions)
     return replace(
         st, status="pending", attempt=st.attempt + 1, reservation_id=None, shortfall_kg=None
     )
@@ -116,13 +119,25 @@ def check_approvable(st: QuotaState) -> None:
     if st.status in ("secured", "not_required"):
         return
     hint = {
-        "blocked": "the district lacks quota; retry (quota-retry) once quota is reclaimed",
-        "lapsed": "the quota hold expired; retry (quota-retry) to secure it again",
-        "pending": "quota-svc has not answered the reservation yet; it is asked again "
-        "automatically, or retry (quota-retry)",
+        "blocked": msg(
+            "the district lacks quota; retry (quota-retry) once quota is reclaimed",
+            "该区总量指标不足；收回指标入库后请重新申请（quota-retry）",
+        ),
+        "lapsed": msg(
+            "the quota hold expired; retry (quota-retry) to secure it again",
+            "总量预留已过期；请重新申请（quota-retry）",
+        ),
+        "pending": msg(
+            "quota-svc has not answered the reservation yet; it is asked again "
+            "automatically, or retry (quota-retry)",
+            "总量服务尚未答复预留申请；系统会自动再次询问，也可重新申请（quota-retry）",
+        ),
     }.get(st.status, "")
     raise Conflict(
-        f"the filing's VOCs quota is {st.status}, not secured: it cannot be approved"
+        msg(
+            f"the filing's VOCs quota is {st.status}, not secured: it cannot be approved",
+            f"该项目 VOCs 总量指标状态为 {st.status}，尚未落实，不能批准",
+        )
         + (f" ({hint})" if hint else ""),
         quota_status=st.status,
         allowed=["quota-retry"] if st.status in RETRYABLE else [],

@@ -9,13 +9,14 @@ from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.errors import IllegalTransition, NotFound
 from svc_common.events.schemas.eia import RegistrationFormRevoked
+from svc_common.i18n import msg
 from svc_common.outbox import emit
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
 from svc_common.types import utcnow
 
 from eia_svc.registrations.models import RegistrationRow
-from eia_svc.registrations.queries import page_of, to_out
+from eia_svc.registrations.queries import ReceiptKeys, page_of, receipt_keys, to_out
 from eia_svc.registrations.schemas import RegistrationOut, RevokeIn
 
 router = APIRouter(prefix="/eia", tags=["post-hoc checks"])
@@ -28,6 +29,7 @@ async def review_queue(
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require("officer", "admin", "auditor")),
     db: Database = Depends(get_db),
+    keys: ReceiptKeys = Depends(receipt_keys),
 ) -> Page[RegistrationOut]:
     """Auto-filings sampled for a post-hoc check (事后抽查) and not yet checked."""
     q = select(RegistrationRow).where(RegistrationRow.review_status == "pending")
@@ -36,14 +38,14 @@ async def review_queue(
         q = q.where(RegistrationRow.district == district)
     elif principal.role == "officer":
         q = q.where(RegistrationRow.district.in_(sorted(principal.districts)))
-    return await page_of(db, q, cursor, limit)
+    return await page_of(db, q, cursor, limit, keys)
 
 
 async def _for_officer(db: Database, principal: Principal, rid: str) -> RegistrationRow:
     async with db.session() as s:
         r = await s.get(RegistrationRow, rid)
     if r is None:
-        raise NotFound(f"registration {rid} not found")
+        raise NotFound(msg(f"registration {rid} not found", f"未找到登记表备案 {rid}"))
     principal.require_district(r.district)
     return r
 
@@ -53,6 +55,7 @@ async def clear_check(
     rid: str,
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
+    keys: ReceiptKeys = Depends(receipt_keys),
 ) -> RegistrationOut:
     """The post-hoc check found the filing true: it leaves the queue."""
     await _for_officer(db, principal, rid)
@@ -61,14 +64,14 @@ async def clear_check(
         assert r is not None
         if r.review_status != "pending":
             raise IllegalTransition(
-                "registration check",
+                msg("registration check", "备案抽查"),
                 str(r.review_status or "not sampled"),
                 "clear",
                 ["revoke"] if r.status == "filed" else [],
             )
         r.review_status, r.reviewed_by = "cleared", principal.sub
         record_audit(s, principal, "registration.check_clear", "registration", rid, None)
-    return to_out(r)
+    return to_out(r, keys)
 
 
 @router.post("/registrations/{rid}/revoke", response_model=RegistrationOut)
@@ -77,6 +80,7 @@ async def revoke_registration(
     body: RevokeIn,
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
+    keys: ReceiptKeys = Depends(receipt_keys),
 ) -> RegistrationOut:
     """Revoke a false filing (备案不实): status revoked, RegistrationFormRevoked."""
     await _for_officer(db, principal, rid)
@@ -84,7 +88,7 @@ async def revoke_registration(
         r = await s.get(RegistrationRow, rid, with_for_update=True)
         assert r is not None
         if r.status != "filed":
-            raise IllegalTransition("registration", r.status, "revoke", [])
+            raise IllegalTransition(msg("registration", "登记表备案"), r.status, "revoke", [])
         r.status, r.revoked_at, r.revoked_by, r.revoke_reason = (
             "revoked",
             utcnow(),
@@ -107,4 +111,4 @@ async def revoke_registration(
         record_audit(
             s, principal, "registration.revoke", "registration", rid, {"reason": body.reason}
         )
-    return to_out(r)
+    return to_out(r, keys)

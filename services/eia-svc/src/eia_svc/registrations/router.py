@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
@@ -11,14 +13,23 @@ from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db, get_runtime
 from svc_common.types import utcnow
-from svc_common.uploads import read_upload
+from svc_common.uploads import error_report_response, read_upload, wants_spreadsheet
 
 from eia_svc.classification.service import all_types, find_type
+from eia_svc.control_units.models import ControlUnitRow
 from eia_svc.control_units.service import all_units
+from eia_svc.parks.models import ParkRow
 from eia_svc.parks.service import all_parks
 from eia_svc.registrations import receipt, service
 from eia_svc.registrations.models import RegistrationRow
-from eia_svc.registrations.queries import page_of, receipt_url, to_out, visible
+from eia_svc.registrations.queries import (
+    ReceiptKeys,
+    page_of,
+    receipt_keys,
+    receipt_url,
+    to_out,
+    visible,
+)
 from eia_svc.registrations.schemas import (
     BulkResult,
     BulkRowResult,
@@ -46,6 +57,7 @@ async def file_registration(
     request: Request,
     principal: Principal = Depends(require("filer", "admin")),
     db: Database = Depends(get_db),
+    keys: ReceiptKeys = Depends(receipt_keys),
 ) -> JSONResponse:
     """File a registration-form project at once, with no human approval."""
     async with db.session() as s:
@@ -68,13 +80,15 @@ async def file_registration(
                 {"filing_no": o.filing_no, "row_key": body.row_key},
             )
     row = await visible(db, principal, o.filing_id)
-    pt = types.get(row.project_type)
     result = RegistrationFiled(
         filing_id=o.filing_id,
         filing_no=o.filing_no,
         replayed=o.status == "replayed",
-        receipt=Receipt(**receipt.receipt_of(row, pt.name if pt else None)),
+        receipt=Receipt(**await receipt_document(db, row, keys)),
         receipt_url=receipt_url(o.filing_id),
+        receipt_pdf_url=receipt_url(o.filing_id) + "?format=pdf",
+        check_code=keys.code(o.filing_no),
+        verify_url=keys.verify_url(o.filing_no),
     )
     status = 200 if o.status == "replayed" else 201
     return JSONResponse(result.model_dump(mode="json"), status_code=status)
@@ -88,6 +102,9 @@ async def file_registration(
             "content": {
                 "text/csv": {"schema": {"type": "string"}},
                 "application/x-ndjson": {"schema": {"type": "string"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
             }
         }
     },
@@ -97,9 +114,12 @@ async def file_registrations_bulk(
     principal: Principal = Depends(require("filer", "admin")),
     db: Database = Depends(get_db),
 ) -> Response:
-    """File up to 10,000 rows (CSV with a header, or JSON lines): one result per
-    row; valid rows are filed even when others fail; a row whose row_key was
-    filed before returns its original filing."""
+    """File up to 10,000 rows (CSV with a header in UTF-8 or GB18030/GBK, an
+    .xlsx sheet, or JSON lines): one result per row; valid rows are filed even
+    when others fail; a row whose row_key was filed before returns its
+    original filing. With `Accept: application/vnd.openxmlformats-
+    officedocument.spreadsheetml.sheet` (or `?report=xlsx`) the answer is a
+    spreadsheet of the failing rows and why."""
     settings = _settings(request)
     raw = await read_upload(request, max_rows=settings.bulk_max_rows, drop_empty_cells=True)
     async with db.session() as s:
@@ -153,6 +173,9 @@ async def file_registrations_bulk(
         rejected=n_rej,
         results=results,
     )
+    if wants_spreadsheet(request):
+        failures = {r.row: [(e.field, e.message) for e in r.errors] for r in results if r.errors}
+        return error_report_response(raw, failures, "registrations")
     # Serialised once here: FastAPI would validate 10,000 rows again.
     return Response(result.model_dump_json(), media_type="application/json")
 
@@ -162,32 +185,71 @@ async def get_registration(
     rid: str,
     principal: Principal = Depends(require(*READ_ROLES)),
     db: Database = Depends(get_db),
+    keys: ReceiptKeys = Depends(receipt_keys),
 ) -> RegistrationOut:
-    return to_out(await visible(db, principal, rid))
+    return to_out(await visible(db, principal, rid), keys)
 
 
-@router.get("/registrations/{rid}/receipt", response_class=HTMLResponse)
-async def get_receipt(
-    rid: str,
-    principal: Principal = Depends(require(*READ_ROLES)),
-    db: Database = Depends(get_db),
-) -> HTMLResponse:
-    """The printable receipt (备案回执)."""
-    r = await visible(db, principal, rid)
+async def receipt_document(
+    db: Database, r: RegistrationRow, keys: ReceiptKeys
+) -> dict[str, object]:
+    """The receipt's fields, with the names of its project type, park and unit."""
     async with db.session() as s:
         pt = await find_type(s, r.project_type)
-    return HTMLResponse(receipt.render_html(receipt.receipt_of(r, pt.name if pt else None)))
+        park = await s.get(ParkRow, r.park_id) if r.park_id else None
+        unit = await s.get(ControlUnitRow, r.control_unit) if r.control_unit else None
+    return receipt.receipt_of(
+        r,
+        pt.name if pt else None,
+        secret=keys.secret,
+        public_url=keys.public_url,
+        park_name=park.name if park else None,
+        control_unit_name=unit.name if unit else None,
+    )
+
+
+def receipt_response(doc: dict[str, object], fmt: str, pdf_url: str) -> Response:
+    if fmt == "pdf":
+        name = f"receipt-{doc['filing_no']}.pdf"
+        return Response(
+            receipt.render_pdf(doc),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{name}"'},
+        )
+    return HTMLResponse(receipt.render_html(doc, pdf_url=pdf_url))
+
+
+@router.get(
+    "/registrations/{rid}/receipt",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def get_receipt(
+    rid: str,
+    format: Literal["html", "pdf"] = "html",
+    principal: Principal = Depends(require(*READ_ROLES)),
+    db: Database = Depends(get_db),
+    keys: ReceiptKeys = Depends(receipt_keys),
+) -> Response:
+    """The receipt (建设项目环境影响登记表备案回执) as printable HTML or as a PDF."""
+    r = await visible(db, principal, rid)
+    return receipt_response(
+        await receipt_document(db, r, keys), format, receipt_url(rid) + "?format=pdf"
+    )
 
 
 @router.get("/registrations", response_model=Page[RegistrationOut])
 async def list_registrations(
     district: str | None = Query(None, pattern=r"^\d{6}$"),
+    uscc: str | None = Query(None, pattern=r"^[0-9A-Za-z]{18}$"),
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READ_ROLES)),
     db: Database = Depends(get_db),
+    keys: ReceiptKeys = Depends(receipt_keys),
 ) -> Page[RegistrationOut]:
-    """Newest first; a filer sees only its own filings, an officer its districts'."""
+    """In filing-number order; a filer sees only its own filings, an officer its
+    districts'; `uscc` narrows to one enterprise."""
     q = select(RegistrationRow)
     if principal.role == "filer":
         q = q.where(RegistrationRow.filer == principal.sub)
@@ -197,4 +259,6 @@ async def list_registrations(
         q = q.where(RegistrationRow.district.in_(sorted(principal.districts)))
     if district:
         q = q.where(RegistrationRow.district == district)
-    return await page_of(db, q, cursor, limit)
+    if uscc:
+        q = q.where(RegistrationRow.uscc == uscc.upper())
+    return await page_of(db, q, cursor, limit, keys)

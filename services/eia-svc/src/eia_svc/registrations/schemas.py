@@ -34,9 +34,17 @@ class RegistrationIn(BaseModel):
 
 
 class Receipt(BaseModel):
+    """The receipt (备案回执): the document's facts, status in Chinese, and how
+    to verify it (check code and verification URL)."""
+
+    title: str
     filing_no: str
     filing_id: str
+    authority: str
     status: str
+    status_text: str
+    review_status: str | None
+    review_text: str | None
     project_name: str
     enterprise_name: str
     uscc: str
@@ -44,9 +52,39 @@ class Receipt(BaseModel):
     district_name: str
     project_type: str
     project_type_name: str | None
+    industry_code: str
+    vocs_increment_t: str
+    control_unit: str | None
+    control_unit_name: str | None = None
+    park_id: str | None
+    park_name: str | None = None
     filed_at: str
     filed_at_local: str
+    revoked_at: str | None
+    revoked_at_local: str | None
+    revoke_reason: str | None
+    legal_basis: list[str]
     notice: str
+    check_code: str | None
+    verify_url: str | None
+
+
+class ReceiptVerification(BaseModel):
+    """What anyone holding a filing number and its check code learns (公开核验)."""
+
+    authentic: bool
+    filing_no: str
+    status: str
+    status_text: str
+    authority: str
+    project_name: str
+    enterprise_name: str
+    district_name: str
+    filed_at_local: str
+    revoked_at_local: str | None
+    revoke_reason: str | None
+    receipt_url: str
+    receipt_pdf_url: str
 
 
 class RegistrationFiled(BaseModel):
@@ -55,6 +93,10 @@ class RegistrationFiled(BaseModel):
     replayed: bool = False
     receipt: Receipt
     receipt_url: str
+    receipt_pdf_url: str
+    #: With the filing number, lets anyone verify the receipt (校验码).
+    check_code: str
+    verify_url: str
 
 
 class RegistrationOut(BaseModel):
@@ -77,6 +119,9 @@ class RegistrationOut(BaseModel):
     revoked_at: str | None
     revoke_reason: str | None
     receipt_url: str
+    receipt_pdf_url: str
+    check_code: str
+    verify_url: str
 
 
 class RowError(BaseModel):

@@ -9,9 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from svc_common.districts import district_problem
+from svc_common.i18n import msg
 from svc_common.uscc import uscc_problem
 
-from eia_svc.classification.rules import CATEGORY_NAMES, ProjectType, classify
+from eia_svc.classification.rules import CATEGORY_NAMES, CATEGORY_NAMES_ZH, ProjectType, classify
 from eia_svc.control_units.rules import ControlUnit, banned_entry, refusal_message
 
 
@@ -49,7 +50,15 @@ def check_identity(facts: ProjectFacts) -> list[Issue]:
 def check_registration_type(pt: ProjectType | None, code: str) -> list[Issue]:
     """A registration form (登记表) is filed only for types the table says need one."""
     if pt is None:
-        return [Issue("project_type", f"{code} is not in the EIA classification table")]
+        return [
+            Issue(
+                "project_type",
+                msg(
+                    f"{code} is not in the EIA classification table",
+                    f"{code} 不在建设项目环境影响评价分类管理名录中",
+                ),
+            )
+        ]
     if pt.category == "registration_form":
         return []
     c = classify(pt)
@@ -58,8 +67,12 @@ def check_registration_type(pt: ProjectType | None, code: str) -> list[Issue]:
     return [
         Issue(
             "project_type",
-            f"{c.explanation}, not a registration form: file it with POST /eia/filings "
-            f"as category {pt.category}",
+            msg(
+                f"{c.explanation}, not a registration form: file it with POST /eia/filings "
+                f"as category {pt.category}",
+                f"{c.explanation}，不属于登记表：请以类别 {pt.category} "
+                "通过 POST /eia/filings 报批",
+            ),
             "wrong_category",
             {"category_needed": pt.category, "rule": pt.rule},
         )
@@ -69,7 +82,15 @@ def check_registration_type(pt: ProjectType | None, code: str) -> list[Issue]:
 def check_filing_type(pt: ProjectType | None, code: str, category: str) -> list[Issue]:
     """A report / report-form filing must state the category the table gives."""
     if pt is None:
-        return [Issue("project_type", f"{code} is not in the EIA classification table")]
+        return [
+            Issue(
+                "project_type",
+                msg(
+                    f"{code} is not in the EIA classification table",
+                    f"{code} 不在建设项目环境影响评价分类管理名录中",
+                ),
+            )
+        ]
     c = classify(pt)
     if pt.category == "exempt":
         return [Issue("project_type", c.explanation, "exempt", {"rule": pt.rule})]
@@ -77,7 +98,10 @@ def check_filing_type(pt: ProjectType | None, code: str, category: str) -> list[
         return [
             Issue(
                 "category",
-                f"{c.explanation}: file it with POST /eia/registrations, no review is needed",
+                msg(
+                    f"{c.explanation}: file it with POST /eia/registrations, no review is needed",
+                    f"{c.explanation}：请通过 POST /eia/registrations 备案，无需审批",
+                ),
                 "wrong_category",
                 {"category_needed": pt.category, "rule": pt.rule},
             )
@@ -86,8 +110,12 @@ def check_filing_type(pt: ProjectType | None, code: str, category: str) -> list[
         return [
             Issue(
                 "category",
-                f"is {category} but the classification table gives "
-                f"{CATEGORY_NAMES[pt.category]} for {pt.code} {pt.name} (rule '{pt.rule}')",
+                msg(
+                    f"is {category} but the classification table gives "
+                    f"{CATEGORY_NAMES[pt.category]} for {pt.code} {pt.name} (rule '{pt.rule}')",
+                    f"填报为 {category}，但分类管理名录规定 {pt.code} {pt.name} 为"
+                    f"{CATEGORY_NAMES_ZH[pt.category]}（依据“{pt.rule}”）",
+                ),
                 "wrong_category",
                 {"category_needed": pt.category, "rule": pt.rule},
             )
@@ -109,12 +137,24 @@ def check_control_unit(
         return []
     unit = units.get(facts.control_unit)
     if unit is None:
-        return [Issue("control_unit", f"{facts.control_unit} is not a known control unit")]
+        return [
+            Issue(
+                "control_unit",
+                msg(
+                    f"{facts.control_unit} is not a known control unit",
+                    f"{facts.control_unit} 不是已知的环境管控单元",
+                ),
+            )
+        ]
     if unit.district != facts.district:
         return [
             Issue(
                 "control_unit",
-                f"{unit.code} {unit.name} lies in district {unit.district}, not {facts.district}",
+                msg(
+                    f"{unit.code} {unit.name} lies in district {unit.district}, "
+                    f"not {facts.district}",
+                    f"{unit.code} {unit.name} 位于区 {unit.district}，而非 {facts.district}",
+                ),
             )
         ]
     industry = industry_of(facts, pt)

@@ -47,6 +47,7 @@ async def list_audits(
     district: str | None = None,
     overdue: bool = False,
     as_of: Day | None = Query(None, description="the day overdue is judged on; default today"),
+    uscc: str | None = Query(None, pattern=r"^[0-9A-Za-z]{18}$"),
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
@@ -54,5 +55,5 @@ async def list_audits(
 ) -> Page[AuditOut]:
     today = as_of or local_today(utcnow())
     return await service.list_audits(
-        db, visible_districts(principal, district), overdue, today, cursor, limit
+        db, visible_districts(principal, district), overdue, today, cursor, limit, uscc
     )

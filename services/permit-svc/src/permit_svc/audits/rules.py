@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Literal
 
 from svc_common.errors import IllegalTransition
+from svc_common.i18n import msg
 
 AuditResult = Literal["pass", "findings"]
 FindingStatus = Literal["open", "rectified"]
@@ -28,7 +29,7 @@ def next_finding_status(status: str, action: str) -> str:
     after = FINDING_TRANSITIONS.get(status, {}).get(action)
     if after is None:
         allowed = list(FINDING_TRANSITIONS.get(status, {}))
-        raise IllegalTransition("finding", status, action, allowed)
+        raise IllegalTransition(msg("finding", "问题"), status, action, allowed)
     return after
 
 

@@ -11,6 +11,7 @@ from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable
+from svc_common.i18n import msg
 from svc_common.pagination import Page, decode_cursor, encode_cursor
 
 from permit_svc.audits import rules
@@ -55,21 +56,30 @@ async def record(
     if problem:
         raise Unprocessable(problem, errors=[FieldError(field="findings", message=problem)])
     late = [
-        FieldError(field=f"findings.{i}.rectification_deadline", message="must not be before today")
+        FieldError(
+            field=f"findings.{i}.rectification_deadline",
+            message=msg("must not be before today", "不得早于今天"),
+        )
         for i, f in enumerate(body.findings)
         if f.rectification_deadline < today
     ]
     if late:
-        raise Unprocessable("a rectification deadline is in the past", errors=late)
+        raise Unprocessable(
+            msg("a rectification deadline is in the past", "整改期限早于今天"), errors=late
+        )
     async with db.transaction() as s:
         p = await s.get(Permit, permit_id)
         if p is None:
-            raise NotFound(f"no permit {permit_id}")
+            raise NotFound(msg(f"no permit {permit_id}", f"没有排污许可证 {permit_id}"))
         principal.require_district(p.district)
         if p.status not in rules.AUDITABLE:
             raise Conflict(
-                f"a permit that is {p.status} cannot be audited; only one in force "
-                f"({', '.join(rules.AUDITABLE)})",
+                msg(
+                    f"a permit that is {p.status} cannot be audited; only one in force "
+                    f"({', '.join(rules.AUDITABLE)})",
+                    f"状态为 {p.status} 的许可证不能审核；只能审核有效的许可证"
+                    f"（{'、'.join(rules.AUDITABLE)}）",
+                ),
                 state=p.status,
             )
         a = PermitAudit(
@@ -117,7 +127,7 @@ async def rectify(
     async with db.transaction() as s:
         a = await s.get(PermitAudit, audit_id)
         if a is None:
-            raise NotFound(f"no audit {audit_id}")
+            raise NotFound(msg(f"no audit {audit_id}", f"没有许可质量审核 {audit_id}"))
         principal.require_district(a.district)
         f = (
             await s.scalars(
@@ -127,7 +137,12 @@ async def rectify(
             )
         ).one_or_none()
         if f is None:
-            raise NotFound(f"audit {audit_id} has no finding {finding_id}")
+            raise NotFound(
+                msg(
+                    f"audit {audit_id} has no finding {finding_id}",
+                    f"审核 {audit_id} 中没有问题 {finding_id}",
+                )
+            )
         f.status = rules.next_finding_status(f.status, "rectify")
         f.rectified_at, f.rectified_by, f.rectification_note = now, principal.sub, body.note
         record_audit(s, principal, "finding.rectify", "audit_finding", f.id, {"audit_id": audit_id})
@@ -150,12 +165,15 @@ async def list_audits(
     today: dt.date,
     cursor: str | None,
     limit: int,
+    uscc: str | None = None,
 ) -> Page[AuditOut]:
     """Audits, newest id order; `overdue` keeps those with a finding open past its deadline."""
     after = decode_cursor(cursor, "str")
     q = select(PermitAudit).order_by(PermitAudit.id).limit(limit + 1)
     if districts is not None:
         q = q.where(PermitAudit.district.in_(districts))
+    if uscc is not None:
+        q = q.where(PermitAudit.uscc == uscc.upper())
     if overdue:
         q = q.where(
             exists().where(

@@ -24,6 +24,7 @@ from svc_common.districts import DISTRICTS
 from svc_common.errors import FieldError
 from svc_common.errors import validation_errors as pydantic_errors
 from svc_common.events.schemas import permit as ev
+from svc_common.i18n import msg
 from svc_common.uscc import is_valid_uscc
 
 from permit_svc.bulk import RawRow, chunks
@@ -77,10 +78,17 @@ def _slow(
     category = categories.get(body.industry_code)
     if category is None:
         errors.append(
-            FieldError(field="industry_code", message="is not in the classification table")
+            FieldError(
+                field="industry_code",
+                message=msg("is not in the classification table", "不在分类管理名录中"),
+            )
         )
     if not principal.may_act_in(body.district):
-        errors.append(FieldError(field="district", message="is not one of your districts"))
+        errors.append(
+            FieldError(
+                field="district", message=msg("is not one of your districts", "不是您负责的区")
+            )
+        )
     if errors:
         return errors
     return (
@@ -180,7 +188,15 @@ class _Validator:
                 record = verdict
             first = self.seen.setdefault(record[0], raw.row)
             if first != raw.row:
-                err = [FieldError(field="uscc", message=f"appears again (first in row {first})")]
+                err = [
+                    FieldError(
+                        field="uscc",
+                        message=msg(
+                            f"appears again (first in row {first})",
+                            f"重复出现（首次在第 {first} 行）",
+                        ),
+                    )
+                ]
                 self.errors[raw.row] = _error(raw.row, record[0], err)
                 continue
             valid.append((raw.row, record))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
 from svc_common.types import utcnow
+from svc_common.uploads import decode_text
 
-from permit_svc.bulk import read_upload
+from permit_svc.bulk import read_upload, report_or_json
 from permit_svc.enterprises import importing, service
 from permit_svc.enterprises.rules import Category
 from permit_svc.enterprises.schemas import (
@@ -41,11 +44,7 @@ async def import_industries(
     db: Database = Depends(get_db),
 ) -> IndustryImportReport:
     """Replace the classification table (CSV: industry_code,name,category)."""
-    body = await request.body()
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        text = ""
+    text = decode_text(await request.body(), request.headers.get("content-type", ""))
     table = service.parse_industry_table(text)
     return await service.replace_industries(db, principal, table)
 
@@ -65,10 +64,13 @@ async def import_enterprises(
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
 ) -> Response:
-    """Bulk upsert by USCC from CSV (text/csv) or JSON lines (application/x-ndjson)."""
+    """Bulk upsert by USCC from CSV (text/csv, UTF-8 or GB18030/GBK), an .xlsx
+    sheet or JSON lines (application/x-ndjson). `?report=xlsx` answers with a
+    spreadsheet of the failing rows and why."""
     rows = await read_upload(request)
     result = await importing.import_enterprises(db, principal, rows, utcnow())
-    return Response(result.to_json(), media_type="application/json")
+    sheet = report_or_json(request, rows, [json.loads(r) for r in result.rows], "enterprises")
+    return sheet or Response(result.to_json(), media_type="application/json")
 
 
 @router.patch("/enterprises/{uscc}", response_model=EnterpriseOut)

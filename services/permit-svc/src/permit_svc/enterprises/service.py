@@ -15,6 +15,7 @@ from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
 from svc_common.events.schemas import permit as ev
+from svc_common.i18n import msg
 from svc_common.pagination import Page, decode_cursor, encode_cursor
 
 from permit_svc.bulk import dialect_insert
@@ -38,31 +39,54 @@ def parse_industry_table(text: str) -> list[IndustryClass]:
     missing = {"industry_code", "name", "category"} - set(reader.fieldnames or [])
     if missing:
         raise Unprocessable(
-            "the table needs the columns industry_code, name, category",
-            errors=[FieldError(field=m, message="column missing") for m in sorted(missing)],
+            msg(
+                "the table needs the columns industry_code, name, category",
+                "表格需要 industry_code、name、category 三列",
+            ),
+            errors=[
+                FieldError(field=m, message=msg("column missing", "缺少该列"))
+                for m in sorted(missing)
+            ],
         )
     out: dict[str, IndustryClass] = {}
     errors: list[FieldError] = []
     for line, rec in enumerate(reader, start=2):
         code, name, cat = (rec.get(k, "").strip() for k in ("industry_code", "name", "category"))
         if not code.isdigit() or not 2 <= len(code) <= 8:
-            errors.append(FieldError(field=f"line {line}.industry_code", message="2-8 digits"))
+            errors.append(
+                FieldError(
+                    field=f"line {line}.industry_code", message=msg("2-8 digits", "应为 2-8 位数字")
+                )
+            )
         elif code in out:
-            errors.append(FieldError(field=f"line {line}.industry_code", message="duplicate"))
+            errors.append(
+                FieldError(field=f"line {line}.industry_code", message=msg("duplicate", "重复"))
+            )
         if not name:
-            errors.append(FieldError(field=f"line {line}.name", message="must not be empty"))
+            errors.append(
+                FieldError(field=f"line {line}.name", message=msg("must not be empty", "不得为空"))
+            )
         if cat not in CATEGORIES:
             errors.append(
-                FieldError(field=f"line {line}.category", message=f"one of {', '.join(CATEGORIES)}")
+                FieldError(
+                    field=f"line {line}.category",
+                    message=msg(
+                        f"one of {', '.join(CATEGORIES)}", f"应为 {'、'.join(CATEGORIES)} 之一"
+                    ),
+                )
             )
         if not errors:
             out[code] = IndustryClass(code, name, cat)  # type: ignore[arg-type]
     if errors:
         raise Unprocessable(
-            "the classification table has errors; nothing was changed", errors=errors
+            msg(
+                "the classification table has errors; nothing was changed",
+                "分类管理名录有错误，未作任何修改",
+            ),
+            errors=errors,
         )
     if not out:
-        raise Unprocessable("the classification table is empty")
+        raise Unprocessable(msg("the classification table is empty", "分类管理名录为空"))
     return list(out.values())
 
 
@@ -95,7 +119,10 @@ async def replace_industries(
         dropped = in_use - {r.code for r in table}
         if dropped:
             raise Conflict(
-                "the new table drops industries enterprises are registered under",
+                msg(
+                    "the new table drops industries enterprises are registered under",
+                    "新名录删去了已有企业所属的行业",
+                ),
                 industry_codes=sorted(dropped),
             )
         await s.execute(delete(Industry))
@@ -137,9 +164,14 @@ async def create_enterprise(
     async with db.transaction() as s:
         category = (await industry_categories(s)).get(body.industry_code)
         if category is None:
-            raise field_error("industry_code", "is not in the classification table")
+            raise field_error(
+                "industry_code", msg("is not in the classification table", "不在分类管理名录中")
+            )
         if await s.get(Enterprise, body.uscc) is not None:
-            raise Conflict(f"enterprise {body.uscc} is already registered", uscc=body.uscc)
+            raise Conflict(
+                msg(f"enterprise {body.uscc} is already registered", f"企业 {body.uscc} 已登记"),
+                uscc=body.uscc,
+            )
         e = Enterprise(**body.model_dump(), category=category, created_at=now, updated_at=now)
         s.add(e)
         record_audit(s, principal, "enterprise.create", "enterprise", body.uscc, body.model_dump())
@@ -201,7 +233,7 @@ async def get_enterprise(db: Database, uscc: str) -> EnterpriseOut:
     async with db.session() as s:
         e = await s.get(Enterprise, uscc)
     if e is None:
-        raise NotFound(f"no enterprise {uscc}")
+        raise NotFound(msg(f"no enterprise {uscc}", f"没有企业 {uscc}"))
     return to_out(e)
 
 

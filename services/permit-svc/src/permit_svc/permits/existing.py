@@ -16,6 +16,7 @@ from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.errors import FieldError
 from svc_common.errors import validation_errors as pydantic_errors
+from svc_common.i18n import msg
 
 from permit_svc.bulk import RawRow, chunks
 from permit_svc.calendar import local_today
@@ -84,19 +85,44 @@ async def import_permits(
             e = enterprises.get(body.uscc)
             errors = []
             if e is None:
-                errors.append(FieldError(field="uscc", message="no enterprise has this code here"))
+                errors.append(
+                    FieldError(
+                        field="uscc",
+                        message=msg("no enterprise has this code here", "本系统没有该代码的企业"),
+                    )
+                )
             elif not needs_permit(e.category):
-                errors.append(FieldError(field="uscc", message="is under registration management"))
+                errors.append(
+                    FieldError(
+                        field="uscc",
+                        message=msg("is under registration management", "实行登记管理"),
+                    )
+                )
             elif not principal.may_act_in(e.district):
-                errors.append(FieldError(field="uscc", message="is not in one of your districts"))
+                errors.append(
+                    FieldError(
+                        field="uscc",
+                        message=msg("is not in one of your districts", "不在您负责的区内"),
+                    )
+                )
             if body.uscc in in_force:
-                errors.append(FieldError(field="uscc", message="already holds a permit in force"))
+                errors.append(
+                    FieldError(
+                        field="uscc",
+                        message=msg("already holds a permit in force", "已持有有效的排污许可证"),
+                    )
+                )
             if body.valid_to < today:
                 errors.append(
-                    FieldError(field="valid_to", message="is past: the permit has expired")
+                    FieldError(
+                        field="valid_to",
+                        message=msg("is past: the permit has expired", "已过期：该许可证已失效"),
+                    )
                 )
             if body.permit_no and body.permit_no in numbers_in_use:
-                errors.append(FieldError(field="permit_no", message="is already in use"))
+                errors.append(
+                    FieldError(field="permit_no", message=msg("is already in use", "已被使用"))
+                )
             if errors or e is None:
                 results[raw.row] = _error(raw, body.uscc, errors)
                 continue

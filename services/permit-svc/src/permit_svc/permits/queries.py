@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import select
 from svc_common.db import Database
 from svc_common.errors import NotFound
+from svc_common.i18n import msg
 from svc_common.pagination import Page, decode_cursor, encode_cursor
 
 from permit_svc.enterprises.models import Enterprise
@@ -27,7 +28,7 @@ async def get(db: Database, permit_id: str, settings: Settings) -> PermitOut:
             )
         ).one_or_none()
     if row is None:
-        raise NotFound(f"no permit {permit_id}")
+        raise NotFound(msg(f"no permit {permit_id}", f"没有排污许可证 {permit_id}"))
     return to_out(row[0], row[1], settings.renewal_lead_days)
 
 
@@ -41,6 +42,7 @@ async def list_permits(
     cursor: str | None,
     limit: int,
     settings: Settings,
+    uscc: str | None = None,
 ) -> Page[PermitOut]:
     """Ordered by valid-to date (soonest first, applications last), then id."""
     after = decode_cursor(cursor, "date?", "str")
@@ -54,6 +56,8 @@ async def list_permits(
         q = q.where(Permit.district.in_(districts))
     if status is not None:
         q = q.where(Permit.status == status)
+    if uscc is not None:
+        q = q.where(Permit.uscc == uscc.upper())
     if expiring_within_days is not None:
         # The renewal reminder list (延续提醒): in force and ending soon.
         q = q.where(

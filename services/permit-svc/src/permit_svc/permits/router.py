@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
 from svc_common.types import utcnow
 
-from permit_svc.bulk import read_upload
+from permit_svc.bulk import read_upload, report_or_json
 from permit_svc.calendar import local_today
 from permit_svc.permits import existing, queries, service
 from permit_svc.permits.rules import PermitStatus
@@ -46,10 +46,15 @@ async def import_existing(
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
-) -> PermitImportReport:
-    """Bring certificates issued before this register onto it (JSON lines)."""
+) -> PermitImportReport | Response:
+    """Bring certificates issued before this register onto it (JSON lines);
+    `?report=xlsx` answers with a spreadsheet of the failing rows and why."""
     rows = await read_upload(request, csv_allowed=False)
-    return await existing.import_permits(db, principal, rows, utcnow())
+    report = await existing.import_permits(db, principal, rows, utcnow())
+    sheet = report_or_json(
+        request, rows, [r.model_dump(mode="json") for r in report.rows], "permits"
+    )
+    return sheet or report
 
 
 @router.post("/permits/{permit_id}/issue", response_model=PermitOut)
@@ -150,6 +155,7 @@ async def list_permits(
     district: str | None = None,
     status: PermitStatus | None = None,
     expiring_within_days: int | None = Query(None, ge=0, le=3650),
+    uscc: str | None = Query(None, pattern=r"^[0-9A-Za-z]{18}$"),
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
@@ -166,4 +172,5 @@ async def list_permits(
         cursor=cursor,
         limit=limit,
         settings=settings,
+        uscc=uscc,
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from svc_common.errors import IllegalTransition
+from svc_common.i18n import msg
 
 from permit_svc.calendar import validity_end
 
@@ -61,7 +62,7 @@ def next_status(status: str, action: str) -> str:
     """The status after `action`, or IllegalTransition naming the allowed actions."""
     after = TRANSITIONS.get(status, {}).get(action)
     if after is None:
-        raise IllegalTransition("permit", status, action, allowed_actions(status))
+        raise IllegalTransition(msg("permit", "许可证"), status, action, allowed_actions(status))
     return after
 
 
@@ -92,7 +93,12 @@ def renewal_term(
     cannot be stacked years ahead."""
     if (valid_to - today).days > window_days:
         opens = valid_to - dt.timedelta(days=window_days)
-        raise ValueError(f"renewal opens on {opens.isoformat()} ({window_days} days before expiry)")
+        raise ValueError(
+            msg(
+                f"renewal opens on {opens.isoformat()} ({window_days} days before expiry)",
+                f"延续申请自 {opens.isoformat()} 起可办理（到期前 {window_days} 天）",
+            )
+        )
     return term(max(valid_to + dt.timedelta(days=1), today), years)
 
 

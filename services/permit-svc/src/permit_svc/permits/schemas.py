@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.events.schemas.permit import CancelReason
+from svc_common.i18n import msg
 from svc_common.types import Day, SignedTonnes, Tonnes, kg_to_tonnes, tonnes_to_kg
 from svc_common.uscc import validate_uscc
 
@@ -25,7 +26,7 @@ def _unique_pollutants(items: list[PollutantLimit]) -> list[PollutantLimit]:
     seen = set()
     for p in items:
         if p.pollutant in seen:
-            raise ValueError(f"{p.pollutant} is listed twice")
+            raise ValueError(msg(f"{p.pollutant} is listed twice", f"{p.pollutant} 重复列出"))
         seen.add(p.pollutant)
     return items
 
@@ -100,11 +101,16 @@ class ExistingPermit(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> ExistingPermit:
         if self.valid_to < self.valid_from:
-            raise ValueError("valid_to is before valid_from")
+            raise ValueError(msg("valid_to is before valid_from", "valid_to 早于 valid_from"))
         if self.permit_no is not None and (
             not PERMIT_NO_RE.match(self.permit_no) or not self.permit_no.startswith(self.uscc)
         ):
-            raise ValueError("permit_no must be the USCC + 3 digits + 'P'")
+            raise ValueError(
+                msg(
+                    "permit_no must be the USCC + 3 digits + 'P'",
+                    "permit_no 必须是统一社会信用代码 + 3 位数字 + P",
+                )
+            )
         return self
 
 

@@ -17,6 +17,7 @@ from svc_common.db import Database
 from svc_common.errors import Conflict, NotFound, field_error
 from svc_common.events.schemas import permit as ev
 from svc_common.events.schemas.common import PollutantAmount, PollutantChange
+from svc_common.i18n import msg
 from svc_common.types import kg_to_tonnes
 
 from permit_svc.calendar import local_today
@@ -95,15 +96,29 @@ async def apply(
     async with db.transaction() as s:
         e = await s.get(Enterprise, body.uscc)
         if e is None:
-            raise field_error("uscc", "no enterprise has this code here; register it first")
+            raise field_error(
+                "uscc",
+                msg(
+                    "no enterprise has this code here; register it first",
+                    "本系统没有该代码的企业，请先登记企业",
+                ),
+            )
         principal.require_district(e.district)
         if e.operating_status == "closed":
-            raise Conflict(f"enterprise {e.uscc} is closed; it cannot apply for a permit")
+            raise Conflict(
+                msg(
+                    f"enterprise {e.uscc} is closed; it cannot apply for a permit",
+                    f"企业 {e.uscc} 已关闭，不能申请排污许可证",
+                )
+            )
         if not needs_permit(e.category):
             raise field_error(
                 "uscc",
-                "the enterprise's industry is under registration management (登记管理): "
-                "file a registration, not a permit",
+                msg(
+                    "the enterprise's industry is under registration management (登记管理): "
+                    "file a registration, not a permit",
+                    "该企业所属行业实行登记管理：应填报排污登记，而非申请排污许可证",
+                ),
             )
         p = new_permit(e, limits_to_kg(body.pollutants), now, project_ref=body.project_ref)
         s.add(p)
@@ -120,7 +135,7 @@ async def _locked(
         await s.scalars(select(Permit).where(Permit.id == permit_id).with_for_update())
     ).one_or_none()
     if p is None:
-        raise NotFound(f"no permit {permit_id}")
+        raise NotFound(msg(f"no permit {permit_id}", f"没有排污许可证 {permit_id}"))
     principal.require_district(p.district)
     after = rules.next_status(p.status, action)
     # Locking the enterprise serialises every quota draw of one enterprise.
@@ -152,8 +167,12 @@ async def _require_backing(s: AsyncSession, p: Permit, increase_kg: int) -> None
     missing = rules.quota_missing_kg(increase_kg, allocated, drawn)
     if missing:
         raise Conflict(
-            f"total-quantity control: a VOCs increase of {kg_to_tonnes(increase_kg)} t/a "
-            f"needs allocated quota; {kg_to_tonnes(missing)} t/a is missing",
+            msg(
+                f"total-quantity control: a VOCs increase of {kg_to_tonnes(increase_kg)} t/a "
+                f"needs allocated quota; {kg_to_tonnes(missing)} t/a is missing",
+                f"总量控制：VOCs 增加 {kg_to_tonnes(increase_kg)} 吨/年需要已分配的总量指标，"
+                f"尚缺 {kg_to_tonnes(missing)} 吨/年",
+            ),
             missing_t=str(kg_to_tonnes(missing)),
             required_t=str(kg_to_tonnes(increase_kg)),
             available_t=str(kg_to_tonnes(max(0, allocated - drawn))),
@@ -180,8 +199,11 @@ async def issue(
         )
         if other:
             raise Conflict(
-                f"enterprise {p.uscc} already holds permit {other} (one permit per "
-                "enterprise, 一证式): change that permit instead",
+                msg(
+                    f"enterprise {p.uscc} already holds permit {other} (one permit per "
+                    "enterprise, 一证式): change that permit instead",
+                    f"企业 {p.uscc} 已持有排污许可证 {other}（一企一证）：请变更该许可证",
+                ),
                 permit_no=other,
             )
         await _require_backing(s, p, p.vocs_kg)
@@ -224,7 +246,13 @@ async def change(
         new = limits_to_kg(body.pollutants)
         changes = rules.amount_changes(p.pollutants, new)
         if not changes:
-            raise field_error("pollutants", "are the permit's current amounts; nothing changes")
+            raise field_error(
+                "pollutants",
+                msg(
+                    "are the permit's current amounts; nothing changes",
+                    "与许可证现有许可量相同，没有变化",
+                ),
+            )
         vocs_delta = new.get(rules.VOCS, 0) - p.vocs_kg
         if vocs_delta > 0:
             await _require_backing(s, p, vocs_delta)
@@ -269,7 +297,10 @@ async def renew(
                 settings.renewal_window_days,
             )
         except ValueError as exc:
-            raise Conflict(f"cannot renew yet: {exc}", valid_to=p.valid_to.isoformat()) from exc
+            raise Conflict(
+                msg(f"cannot renew yet: {exc}", f"暂不能延续：{exc}"),
+                valid_to=p.valid_to.isoformat(),
+            ) from exc
         p.valid_from, p.valid_to = start, end
         step(s, principal, p, "renew", after, now, {"valid_to": end.isoformat()})
         outbox.emit(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from svc_common.db import Database
 from svc_common.errors import NotFound
+from svc_common.i18n import msg
 from svc_common.pagination import Page, decode_cursor, encode_cursor
 
 from permit_svc.enterprises.models import Enterprise
@@ -23,7 +24,7 @@ async def get(db: Database, registration_id: str) -> RegistrationOut:
             )
         ).one_or_none()
     if row is None:
-        raise NotFound(f"no registration {registration_id}")
+        raise NotFound(msg(f"no registration {registration_id}", f"没有排污登记 {registration_id}"))
     return to_out(row[0], row[1])
 
 
@@ -33,6 +34,7 @@ async def list_registrations(
     status: str | None,
     cursor: str | None,
     limit: int,
+    uscc: str | None = None,
 ) -> Page[RegistrationOut]:
     after = decode_cursor(cursor, "str")
     q = (
@@ -45,6 +47,8 @@ async def list_registrations(
         q = q.where(Registration.district.in_(districts))
     if status is not None:
         q = q.where(Registration.status == status)
+    if uscc is not None:
+        q = q.where(Registration.uscc == uscc.upper())
     if after is not None:
         q = q.where(Registration.registration_no > str(after))
     async with db.session() as s:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
 from svc_common.types import utcnow
 
-from permit_svc.bulk import read_upload
+from permit_svc.bulk import read_upload, report_or_json
 from permit_svc.registrations import importing, queries, service
 from permit_svc.registrations.rules import RegistrationStatus
 from permit_svc.registrations.schemas import (
@@ -44,12 +44,18 @@ async def file_registrations(
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
-) -> RegistrationImportReport:
-    """Bulk filing from CSV or JSON lines (a `uscc` per row), with a result per row."""
+) -> RegistrationImportReport | Response:
+    """Bulk filing from CSV (UTF-8 or GB18030/GBK), .xlsx or JSON lines (a
+    `uscc` per row), with a result per row; `?report=xlsx` answers with a
+    spreadsheet of the failing rows and why."""
     rows = await read_upload(request)
-    return await importing.file_many(
+    report = await importing.file_many(
         db, principal, rows, settings.registration_term_years, utcnow()
     )
+    sheet = report_or_json(
+        request, rows, [r.model_dump(mode="json") for r in report.rows], "registrations"
+    )
+    return sheet or report
 
 
 @router.post("/registrations/{registration_id}/change", response_model=RegistrationOut)
@@ -87,11 +93,12 @@ async def get_registration(
 async def list_registrations(
     district: str | None = None,
     status: RegistrationStatus | None = None,
+    uscc: str | None = Query(None, pattern=r"^[0-9A-Za-z]{18}$"),
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> Page[RegistrationOut]:
     return await queries.list_registrations(
-        db, visible_districts(principal, district), status, cursor, limit
+        db, visible_districts(principal, district), status, cursor, limit, uscc
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from svc_common.errors import IllegalTransition
+from svc_common.i18n import msg
 
 RegistrationStatus = Literal["active", "cancelled", "expired"]
 
@@ -25,5 +26,7 @@ def allowed_actions(status: str) -> list[str]:
 def next_status(status: str, action: str) -> str:
     after = TRANSITIONS.get(status, {}).get(action)
     if after is None:
-        raise IllegalTransition("registration", status, action, allowed_actions(status))
+        raise IllegalTransition(
+            msg("registration", "排污登记"), status, action, allowed_actions(status)
+        )
     return after

@@ -14,6 +14,7 @@ from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable
 from svc_common.events.schemas import permit as ev
+from svc_common.i18n import msg
 
 from permit_svc.bulk import chunks
 from permit_svc.calendar import local_today
@@ -51,17 +52,29 @@ def to_out(r: Registration, enterprise_name: str) -> RegistrationOut:
 
 def eligibility(e: Enterprise | None, principal: Principal) -> list[FieldError]:
     if e is None:
-        return [FieldError(field="uscc", message="no enterprise has this code here")]
+        return [
+            FieldError(
+                field="uscc",
+                message=msg("no enterprise has this code here", "本系统没有该代码的企业"),
+            )
+        ]
     if needs_permit(e.category):
         return [
             FieldError(
                 field="uscc",
-                message=f"the enterprise's industry is under {e.category} management: "
-                "it needs a permit, not a registration",
+                message=msg(
+                    f"the enterprise's industry is under {e.category} management: "
+                    "it needs a permit, not a registration",
+                    f"该企业所属行业实行{e.category}管理：应申请排污许可证，而非排污登记",
+                ),
             )
         ]
     if not principal.may_act_in(e.district):
-        return [FieldError(field="uscc", message="is not in one of your districts")]
+        return [
+            FieldError(
+                field="uscc", message=msg("is not in one of your districts", "不在您负责的区内")
+            )
+        ]
     return []
 
 
@@ -130,7 +143,11 @@ async def file(
         await filing.load(s, [e.uscc])
         if e.uscc in filing.active:
             raise Conflict(
-                f"enterprise {e.uscc} already has registration {filing.active[e.uscc]} in force",
+                msg(
+                    f"enterprise {e.uscc} already has registration "
+                    f"{filing.active[e.uscc]} in force",
+                    f"企业 {e.uscc} 已有有效的排污登记 {filing.active[e.uscc]}",
+                ),
                 registration_no=filing.active[e.uscc],
             )
         rec = filing.record(e, body.details, now)
@@ -150,7 +167,7 @@ async def _locked(
         )
     ).one_or_none()
     if r is None:
-        raise NotFound(f"no registration {registration_id}")
+        raise NotFound(msg(f"no registration {registration_id}", f"没有排污登记 {registration_id}"))
     principal.require_district(r.district)
     after = rules.next_status(r.status, action)
     name = await s.scalar(select(Enterprise.name).where(Enterprise.uscc == r.uscc))

@@ -1,0 +1,35 @@
+"""Run the console alone: `python -m console`, configured by env (PERMIT_URL,
+QUOTA_URL, EIA_URL, SESSION_SECRET, OIDC_*, HOST, PORT)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import uvicorn
+from svc_common.settings import DEV_JWT_SECRET
+
+from console.app import create
+from console.settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    if "SESSION_SECRET" not in os.environ:
+        sys.exit("console: set SESSION_SECRET (the same on every replica) before starting it alone")
+    if settings.dev_login and settings.jwt_secret == DEV_JWT_SECRET:
+        sys.exit(
+            "console: DEV_LOGIN would sign tokens with the public development secret; "
+            "set JWT_SECRET (the services' own) or use OIDC_*"
+        )
+    uvicorn.run(
+        create(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""The console's only way to the data: the services' REST APIs, called with
+the signed-in user's bearer token and the page's language.
+
+One `httpx.AsyncClient` per service with its base URL; in the embedded
+default they all share an in-process ASGI transport to the embedded app, so
+nothing goes over a socket. Errors come back as `ApiError` carrying the
+service's problem+json (already in the user's language)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+from svc_common import i18n
+
+SERVICES = ("permit", "quota", "eia")
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    """A service answered with an error (or could not be reached)."""
+
+    def __init__(self, status: int, problem: Mapping[str, Any]) -> None:
+        self.status = status
+        self.problem = dict(problem)
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        detail = self.problem.get("detail") or self.problem.get("title") or ""
+        return str(detail)
+
+    @property
+    def field_errors(self) -> list[dict[str, str]]:
+        errors = self.problem.get("errors")
+        return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+
+
+def language_header() -> str:
+    return "zh-CN" if i18n.lang() == "zh" else "en"
+
+
+class Services:
+    """Clients of permit-svc, quota-svc and eia-svc."""
+
+    def __init__(
+        self,
+        urls: Mapping[str, str],
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 20.0,
+    ) -> None:
+        self.urls = dict(urls)
+        self.transport = transport
+        self.timeout = timeout
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def client(self, service: str) -> httpx.AsyncClient:
+        if service not in SERVICES:
+            raise ValueError(f"unknown service {service}")
+        c = self._clients.get(service)
+        if c is None or c.is_closed:
+            c = httpx.AsyncClient(
+                base_url=self.urls.get(service, "http://embedded"),
+                transport=self.transport,
+                timeout=self.timeout,
+            )
+            self._clients[service] = c
+        return c
+
+    async def aclose(self) -> None:
+        for c in self._clients.values():
+            await c.aclose()
+        self._clients.clear()
+
+    async def request(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        *,
+        token: str | None,
+        params: Any = None,
+        json: Any = None,
+        idempotency_key: str | None = None,
+        accept: str | None = None,
+    ) -> httpx.Response:
+        headers = {"Accept-Language": language_header()}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        if accept:
+            headers["Accept"] = accept
+        try:
+            return await self.client(service).request(
+                method, path, params=params, json=json, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise ApiError(
+                503,
+                {
+                    "title": i18n.msg("Service unavailable", "服务暂不可用"),
+                    "detail": i18n.msg(
+                        f"{service}-svc could not be reached ({type(exc).__name__})",
+                        f"无法连接 {service}-svc（{type(exc).__name__}）",
+                    ),
+                },
+            ) from exc
+
+    async def get(self, service: str, path: str, *, token: str | None, params: Any = None) -> Any:
+        r = await self.request("GET", service, path, token=token, params=params)
+        return _json_or_raise(r)
+
+    async def post(
+        self,
+        service: str,
+        path: str,
+        *,
+        token: str | None,
+        json: Any = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """A POST; a state change passes the Idempotency-Key of its form (a
+        what-if, which writes nothing, passes none)."""
+        r = await self.request(
+            "POST",
+            service,
+            path,
+            token=token,
+            json=json,
+            idempotency_key=idempotency_key,
+        )
+        return _json_or_raise(r)
+
+    async def all_pages(
+        self,
+        service: str,
+        path: str,
+        *,
+        token: str | None,
+        params: Mapping[str, Any] | None = None,
+        max_items: int = 10_000,
+    ) -> list[Any]:
+        """Every item of a paginated list (`items`, `next_cursor`), bounded."""
+        items: list[Any] = []
+        query = dict(params or {})
+        query.setdefault("limit", 500)
+        while True:
+            page = await self.get(service, path, token=token, params=query)
+            items.extend(page.get("items", []))
+            nxt = page.get("next_cursor")
+            if not nxt or len(items) >= max_items:
+                return items[:max_items]
+            query["cursor"] = nxt
+
+
+def _json_or_raise(r: httpx.Response) -> Any:
+    if r.status_code >= 400:
+        try:
+            problem = r.json()
+        except ValueError:
+            problem = {"detail": r.text[:500]}
+        if not isinstance(problem, dict):
+            problem = {"detail": str(problem)[:500]}
+        raise ApiError(r.status_code, problem)
+    if r.status_code == 204 or not r.content:
+        return None
+    return r.json()
+
+
+async def gather_limited(calls: Iterable[Awaitable[T]], limit: int = 8) -> list[T]:
+    """Await many calls with at most `limit` in flight (a page's fan-out to
+    the APIs must not flood a service)."""
+    sem = asyncio.Semaphore(limit)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with sem:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))

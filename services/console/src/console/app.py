@@ -1,0 +1,135 @@
+"""The console's FastAPI app, mounted at /console.
+
+Standalone (`python -m console`) it calls the services at their URLs; in the
+embedded default `bureau run` gives it an in-process transport to the
+embedded app (see bureau.embedded)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from svc_common.i18n import msg
+
+from console.api import ApiError, Services
+from console.auth import oidc
+from console.auth.router import router as auth_router
+from console.auth.session import SessionCookies
+from console.errors import CsrfRejected, LoginRequired, RoleRefused
+from console.pages.enterprise.router import router as enterprise_router
+from console.pages.home import router as home_router
+from console.pages.investment.router import router as investment_router
+from console.pages.public.router import router as public_router
+from console.pages.workbench.router import router as workbench_router
+from console.settings import Settings
+from console.web import HERE, LanguageMiddleware, SecurityHeaders, is_htmx, render
+
+PREFIX = "/console"
+
+
+def create(
+    settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+    services = Services(
+        settings.service_urls, transport=transport, timeout=settings.api_timeout_seconds
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await services.aclose()
+
+    app = FastAPI(
+        title="console: the bureau's web console",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.services = services
+    app.state.oauth = oidc.make_oauth(settings)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")
+    for router in (
+        home_router,
+        auth_router,
+        investment_router,
+        workbench_router,
+        enterprise_router,
+        public_router,
+    ):
+        app.include_router(router)
+    _install_handlers(app)
+    app.add_middleware(
+        SessionCookies, secret=settings.session_secret, max_age=settings.session_max_age_seconds
+    )
+    app.add_middleware(LanguageMiddleware)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        if is_htmx(request):
+            return Response(status_code=204, headers={"HX-Redirect": "/console/login"})
+        return RedirectResponse(f"/console/login?next={exc.next_url}", status_code=303)
+
+    @app.exception_handler(RoleRefused)
+    async def _role(request: Request, exc: RoleRefused) -> Response:
+        return render(
+            request,
+            "error.html",
+            status_code=403,
+            heading=msg("Not for your role", "您的角色无权访问此页"),
+            detail=msg(
+                f"This page is for: {', '.join(exc.roles)}", f"此页面仅供：{', '.join(exc.roles)}"
+            ),
+        )
+
+    @app.exception_handler(CsrfRejected)
+    async def _csrf(request: Request, exc: CsrfRejected) -> Response:
+        return render(
+            request,
+            "error.html",
+            status_code=403,
+            heading=msg("Form expired", "表单已失效"),
+            detail=msg(
+                "The form was not sent from this console's page (or the session ended). "
+                "Reload the page and try again.",
+                "表单不是从本控制台页面提交的（或会话已结束）。请刷新页面后重试。",
+            ),
+        )
+
+    @app.exception_handler(ApiError)
+    async def _api(request: Request, exc: ApiError) -> Response:
+        if exc.status == 401:
+            # The token expired or was refused: sign in again.
+            request.session.pop("user", None)
+            return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
+        return render(
+            request,
+            "error.html",
+            status_code=exc.status if exc.status in (403, 404) else 502,
+            heading=str(exc.problem.get("title") or msg("Error", "错误")),
+            detail=exc.message,
+        )
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> Response:
+        return RedirectResponse("/console/", status_code=307)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": "console"}
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready() -> dict[str, str]:
+        return {"status": "ready", "service": "console"}

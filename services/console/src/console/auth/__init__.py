@@ -1,0 +1,1 @@
+"""Browser sign-in: session cookies, CSRF tokens, development users, OpenID Connect."""

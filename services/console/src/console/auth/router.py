@@ -1,0 +1,84 @@
+"""Sign-in and sign-out pages: development users (embedded default) and
+OpenID Connect (production)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from svc_common.i18n import msg
+
+from console.auth import csrf, oidc
+from console.auth.users import DEV_USERS, dev_user, from_token, sign_dev_token, sign_in
+from console.web import flash, render
+
+router = APIRouter(prefix="/console")
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path of the console: never an open redirect."""
+    if target and target.startswith("/console/") and not target.startswith("//"):
+        return target
+    return None
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str | None = None) -> Response:
+    settings = request.app.state.settings
+    return render(
+        request,
+        "login.html",
+        dev_users=DEV_USERS if settings.dev_login else [],
+        oidc=settings.oidc_enabled,
+        next=_safe_next(next) or "",
+    )
+
+
+@router.post("/login/dev", dependencies=[Depends(csrf.verify)])
+async def dev_login(request: Request, user: str = Form(...), next: str = Form("")) -> Response:
+    settings = request.app.state.settings
+    chosen = dev_user(user)
+    if not settings.dev_login or chosen is None:
+        flash(request, msg("no such development user", "没有这个开发用账号"), "error")
+        return RedirectResponse("/console/login", status_code=303)
+    token = sign_dev_token(chosen, settings.jwt_secret)
+    signed = from_token(token, via="dev", name=chosen.name)
+    sign_in(request, signed)
+    return RedirectResponse(_safe_next(next) or signed.home, status_code=303)
+
+
+@router.get("/login/oidc")
+async def oidc_start(request: Request, next: str | None = None) -> Response:
+    oauth = request.app.state.oauth
+    if oauth is None:
+        return RedirectResponse("/console/login", status_code=303)
+    request.session["after_login"] = _safe_next(next) or ""
+    redirect_uri = str(request.url_for("oidc_callback"))
+    result: Response = await oidc.client(oauth).authorize_redirect(request, redirect_uri)
+    return result
+
+
+@router.get("/auth/callback", name="oidc_callback")
+async def oidc_callback(request: Request) -> Response:
+    oauth = request.app.state.oauth
+    if oauth is None:
+        return RedirectResponse("/console/login", status_code=303)
+    try:
+        token: dict[str, Any] = await oidc.client(oauth).authorize_access_token(request)
+    except Exception as exc:  # authlib's errors: state, code or token refused
+        flash(request, msg(f"sign-in failed: {exc}", f"登录失败：{exc}"), "error")
+        return RedirectResponse("/console/login", status_code=303)
+    info = token.get("userinfo") or {}
+    name = info.get("name") or info.get("preferred_username")
+    after = request.session.get("after_login") or ""
+    user = from_token(str(token["access_token"]), via="oidc", name=name)
+    sign_in(request, user)
+    return RedirectResponse(_safe_next(after) or user.home, status_code=303)
+
+
+@router.post("/logout", dependencies=[Depends(csrf.verify)])
+async def logout(request: Request) -> Response:
+    request.session.clear()
+    flash(request, msg("signed out", "已退出登录"))
+    return RedirectResponse("/console/", status_code=303)

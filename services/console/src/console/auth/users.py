@@ -1,0 +1,117 @@
+"""Who is signed in, as the session keeps it, and the development users."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import jwt
+from fastapi import Request
+from svc_common.auth import mint_token
+from svc_common.districts import DISTRICTS
+
+#: Roles the console serves and what each sees first.
+HOME_OF_ROLE = {
+    "investment": "/console/investment/",
+    "officer": "/console/workbench/",
+    "admin": "/console/workbench/",
+    "auditor": "/console/enterprise/",
+    "filer": "/console/",
+}
+
+
+@dataclass
+class User:
+    sub: str
+    role: str
+    name: str
+    token: str
+    exp: int
+    districts: list[str] = field(default_factory=list)
+    via: str = "dev"
+
+    @property
+    def district_names(self) -> list[str]:
+        return [DISTRICTS.get(d, d) for d in self.districts]
+
+    def may_act_in(self, district: str) -> bool:
+        if not self.districts:
+            return self.role in ("admin", "auditor", "investment")
+        return district in self.districts
+
+    @property
+    def home(self) -> str:
+        return HOME_OF_ROLE.get(self.role, "/console/")
+
+
+def from_session(request: Request) -> User | None:
+    raw = request.session.get("user")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        user = User(**raw)
+    except TypeError:
+        request.session.pop("user", None)
+        return None
+    if user.exp <= time.time():
+        request.session.pop("user", None)
+        return None
+    return user
+
+
+def sign_in(request: Request, user: User) -> None:
+    # A new session on sign-in: no fixation of a session made before it.
+    request.session.clear()
+    request.session["user"] = asdict(user)
+
+
+def from_token(token: str, *, via: str, name: str | None = None) -> User:
+    """A user from an access token's claims. Read without verification: only
+    for display and menus; every API call verifies the token itself."""
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    districts = claims.get("districts") or []
+    if not isinstance(districts, list):
+        districts = []
+    return User(
+        sub=str(claims.get("sub", "")),
+        role=str(claims.get("role", "")),
+        name=name or str(claims.get("name") or claims.get("preferred_username") or claims["sub"]),
+        token=token,
+        exp=int(claims.get("exp", time.time() + 3600)),
+        districts=[str(d) for d in districts],
+        via=via,
+    )
+
+
+@dataclass(frozen=True)
+class DevUser:
+    """A development user of the embedded default (开发用账号)."""
+
+    key: str
+    sub: str
+    name: str
+    role: str
+    districts: tuple[str, ...] = ()
+    note: str = ""
+
+
+DEV_USERS: tuple[DevUser, ...] = (
+    DevUser("investment", "wang.fang", "王芳", "investment", (), "招商人员（全市）"),
+    DevUser("officer-jizhou", "li.hua", "李华", "officer", ("120119",), "审批人员（蓟州区）"),
+    DevUser("officer-jizhou-2", "chen.jing", "陈静", "officer", ("120119",), "审批人员（蓟州区）"),
+    DevUser("officer-baodi", "zhang.min", "张敏", "officer", ("120115",), "审批人员（宝坻区）"),
+    DevUser("admin", "admin.zhao", "赵强", "admin", (), "系统管理员（全市）"),
+    DevUser("auditor", "sun.li", "孙丽", "auditor", (), "审计人员（全市，只读）"),
+)
+
+
+def dev_user(key: str) -> DevUser | None:
+    return next((u for u in DEV_USERS if u.key == key), None)
+
+
+def sign_dev_token(u: DevUser, secret: str, hours: int = 8) -> str:
+    return mint_token(
+        secret, sub=u.sub, role=u.role, districts=u.districts, ttl=dt.timedelta(hours=hours)
+    )

@@ -1,0 +1,98 @@
+"""An enterprise's quota and history from its records (pure functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from svc_common.i18n import msg
+
+from console.pages.workbench.queues import status_label
+from console.web import dec, parse_time
+
+
+@dataclass
+class QuotaHeld:
+    """VOCs quota tied to the enterprise: held for filings under review,
+    allocated to approved ones, and what its permits draw."""
+
+    reserved_t: Decimal
+    allocated_t: Decimal
+    permitted_t: Decimal
+    drawn_t: Decimal
+
+
+def quota_held(
+    filings: Sequence[Mapping[str, Any]], permits: Sequence[Mapping[str, Any]]
+) -> QuotaHeld:
+    reserved = sum(
+        (
+            dec(f.get("vocs_increment_t"))
+            for f in filings
+            if f.get("quota_status") == "secured" and f.get("status") != "approved"
+        ),
+        Decimal(0),
+    )
+    allocated = sum((dec(f.get("quota_allocated_t") or 0) for f in filings), Decimal(0))
+    live = [p for p in permits if p.get("status") in ("issued", "changed", "renewed")]
+    return QuotaHeld(
+        reserved_t=reserved,
+        allocated_t=allocated,
+        permitted_t=sum((dec(p.get("vocs_t")) for p in live), Decimal(0)),
+        drawn_t=sum((dec(p.get("quota_drawn_t")) for p in live), Decimal(0)),
+    )
+
+
+def timeline(
+    permits: Sequence[Mapping[str, Any]],
+    registrations: Sequence[Mapping[str, Any]],
+    audits: Sequence[Mapping[str, Any]],
+    filings: Sequence[Mapping[str, Any]],
+    forms: Sequence[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """Every dated step of every record, newest first."""
+    events: list[dict[str, Any]] = []
+
+    def add(when: Any, what: str, ref: str) -> None:
+        t = parse_time(when)
+        if t is not None:
+            events.append({"at": t, "what": what, "ref": ref})
+
+    for p in permits:
+        ref = p.get("permit_no") or p["id"]
+        add(p.get("created_at"), msg("permit applied for", "申请排污许可证"), ref)
+        if p.get("status") != "applied":
+            add(p.get("updated_at"), msg("permit ", "许可证：") + status_label(p["status"]), ref)
+    for r in registrations:
+        ref = r.get("registration_no") or r.get("id", "")
+        add(
+            r.get("created_at") or r.get("filed_at"),
+            msg("discharge registration filed", "排污登记"),
+            ref,
+        )
+    for a in audits:
+        add(
+            a.get("audited_at"),
+            msg("permit audit: ", "许可质量审核：")
+            + (msg("passed", "通过") if a.get("result") == "pass" else msg("findings", "发现问题")),
+            a["id"],
+        )
+        for f in a.get("findings", []):
+            if f.get("rectified_at"):
+                add(f["rectified_at"], msg("finding rectified", "问题整改完成"), a["id"])
+    for f in filings:
+        ref = f.get("project_ref") or f["id"]
+        add(f.get("created_at"), msg("EIA filing submitted", "提交环评文件"), ref)
+        add(f.get("accepted_at"), msg("EIA filing accepted", "环评受理"), ref)
+        add(
+            f.get("decided_at"),
+            msg("EIA decision: ", "环评决定：") + status_label(str(f.get("status"))),
+            ref,
+        )
+    for r in forms:
+        add(r.get("filed_at"), msg("EIA registration form filed", "环评登记表备案"), r["filing_no"])
+        add(r.get("revoked_at"), msg("registration form revoked", "登记表备案撤销"), r["filing_no"])
+    events.sort(key=lambda e: e["at"], reverse=True)
+    return events

@@ -1,0 +1,93 @@
+"""The enterprise page (企业档案): everything the services know about one
+unified social credit code — permits and registrations, EIA filings and
+registration forms, quota held, audits — and the history in time order."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from svc_common.i18n import msg
+from svc_common.uscc import uscc_problem
+
+from console.api import ApiError, Services
+from console.auth.users import User
+from console.deps import services, signed_in
+from console.pages.enterprise import history
+from console.pages.workbench.queues import channel_label, status_label
+from console.web import render
+
+router = APIRouter(prefix="/console/enterprise")
+ROLES = ("officer", "admin", "auditor", "investment")
+_USCC = re.compile(r"^[0-9A-Z]{18}$")
+
+
+@router.get("/")
+async def search(
+    request: Request,
+    uscc: str | None = Query(None, max_length=40),
+    user: User = Depends(signed_in(*ROLES)),
+) -> Response:
+    if uscc:
+        code = uscc.strip().upper()
+        problem = uscc_problem(code)
+        if problem is None:
+            return RedirectResponse(f"/console/enterprise/{code}", status_code=303)
+        return render(request, "enterprise/search.html", uscc=uscc, problem=problem)
+    return render(request, "enterprise/search.html", uscc="", problem=None)
+
+
+@router.get("/{uscc}")
+async def enterprise(
+    request: Request,
+    uscc: str,
+    user: User = Depends(signed_in(*ROLES)),
+    api: Services = Depends(services),
+) -> Response:
+    code = uscc.upper()
+    if not _USCC.match(code):
+        return RedirectResponse(f"/console/enterprise/?uscc={uscc[:40]}", status_code=303)
+    notes: list[str] = []
+    t = user.token
+
+    async def read(service: str, path: str, **params: Any) -> list[dict[str, Any]]:
+        try:
+            return list(await api.all_pages(service, path, token=t, params=params, max_items=1000))
+        except ApiError as exc:
+            if exc.status != 403:
+                notes.append(exc.message)
+            return []
+
+    try:
+        company: dict[str, Any] | None = await api.get(
+            "permit", f"/permit/enterprises/{code}", token=t
+        )
+    except ApiError as exc:
+        if exc.status not in (403, 404):
+            raise
+        company = None
+    permits = await read("permit", "/permit/permits", uscc=code)
+    registrations = await read("permit", "/permit/registrations", uscc=code)
+    audits = await read("permit", "/permit/audits", uscc=code)
+    filings = await read("eia", "/eia/filings", uscc=code)
+    forms = await read("eia", "/eia/registrations", uscc=code)
+    return render(
+        request,
+        "enterprise/page.html",
+        uscc=code,
+        company=company,
+        permits=permits,
+        registrations=registrations,
+        audits=audits,
+        filings=filings,
+        forms=forms,
+        quota=history.quota_held(filings, permits),
+        events=history.timeline(permits, registrations, audits, filings, forms),
+        notes=sorted(set(notes)),
+        status_label=status_label,
+        channel_label=channel_label,
+        nothing=company is None and not (permits or registrations or filings or forms),
+        msg=msg,
+    )

@@ -1,0 +1,77 @@
+"""The ranking as a spreadsheet (openpyxl) or CSV (UTF-8 with BOM, so Excel
+on a Chinese Windows PC opens it right)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from svc_common.i18n import msg
+
+from console.web import dec
+
+
+def columns() -> list[tuple[str, str]]:
+    return [
+        ("rank", msg("Rank", "排名")),
+        ("district", msg("District code", "区划代码")),
+        ("district_name", msg("District", "区")),
+        ("kind", msg("Pool", "指标池")),
+        ("park_id", msg("Park", "园区")),
+        ("credited_t", msg("Credited (t/a)", "总量 (吨/年)")),
+        ("reserved_t", msg("Reserved (t/a)", "预留 (吨/年)")),
+        ("allocated_t", msg("Allocated (t/a)", "已分配 (吨/年)")),
+        ("available_t", msg("Available (t/a)", "可用 (吨/年)")),
+        ("reclaimed_t", msg("Reclaimed (t/a)", "收回 (吨/年)")),
+        ("offset_ratio", msg("Offset ratio", "倍量替代比例")),
+        ("max_project_increment_t", msg("Largest project (t/a)", "可容纳最大项目增量 (吨/年)")),
+    ]
+
+
+NUMERIC = {
+    "credited_t",
+    "reserved_t",
+    "allocated_t",
+    "available_t",
+    "reclaimed_t",
+    "offset_ratio",
+    "max_project_increment_t",
+}
+
+
+def to_csv(rows: Sequence[dict[str, Any]]) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    cols = columns()
+    w.writerow([label for _, label in cols])
+    for r in rows:
+        w.writerow(["" if r.get(k) is None else r.get(k) for k, _ in cols])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def to_xlsx(rows: Sequence[dict[str, Any]], title: str) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = title[:31]
+    cols = columns()
+    ws.append([label for _, label in cols])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for r in rows:
+        ws.append(
+            [
+                float(dec(r.get(k))) if k in NUMERIC and r.get(k) is not None else r.get(k)
+                for k, _ in cols
+            ]
+        )
+    for i, (_, label) in enumerate(cols, start=1):
+        ws.column_dimensions[ws.cell(1, i).column_letter].width = max(10, len(label) * 2)
+    ws.freeze_panes = "A2"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

@@ -1,0 +1,189 @@
+"""招商 (investment attraction): quota by district ranked by the largest
+project that fits, "does my project fit?", park sub-pools and priority
+reserves apart, a 12-month trend from the ledger's past balances, totals,
+export and print."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from svc_common.districts import DISTRICTS
+from svc_common.i18n import msg
+from svc_common.types import utcnow
+
+from console.api import ApiError, Services, gather_limited
+from console.auth.users import User
+from console.deps import services, signed_in
+from console.pages.investment import export, views
+from console.web import is_htmx, render
+
+router = APIRouter(prefix="/console/investment")
+ROLES = ("investment", "officer", "admin", "auditor")
+POLLUTANT = Query("VOCs", pattern=r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$")
+
+
+async def _pools(api: Services, user: User, pollutant: str) -> views.Pools:
+    rows = await api.get(
+        "quota", "/quota/availability", token=user.token, params={"pollutant": pollutant}
+    )
+    return views.split(rows)
+
+
+@router.get("/")
+async def overview(
+    request: Request,
+    pollutant: str = POLLUTANT,
+    user: User = Depends(signed_in(*ROLES)),
+    api: Services = Depends(services),
+) -> Response:
+    pools = await _pools(api, user, pollutant)
+    return render(
+        request,
+        "investment/index.html",
+        pollutant=pollutant,
+        pollutants=views.POLLUTANTS,
+        pools=pools,
+        project={},
+        chosen=[],
+        result=None,
+        readable=[d for d in DISTRICTS if user.may_act_in(d)],
+    )
+
+
+@router.get("/fit")
+async def fit(
+    request: Request,
+    user: User = Depends(signed_in(*ROLES)),
+    api: Services = Depends(services),
+) -> Response:
+    """Which districts take this project: one what-if per district and pollutant
+    (POST /quota/checks writes nothing)."""
+    q = request.query_params
+    increments, problems = views.parse_project({k: q.get(k, "") for k in q})
+    chosen = [d for d in q.getlist("district") if d in DISTRICTS]
+    candidates = [d for d in (chosen or list(DISTRICTS)) if user.may_act_in(d)]
+    error = None
+    fits: list[views.DistrictFit] = []
+    if problems:
+        error = msg(
+            "Enter each amount in t/a, above 0, with at most 3 decimals: " + ", ".join(problems),
+            "请按吨/年填写大于 0、最多 3 位小数的数量：" + "、".join(problems),
+        )
+    elif not increments:
+        error = msg(
+            "Enter the project's increment of at least one pollutant.",
+            "请至少填写一种污染物的新增量。",
+        )
+    else:
+        fits = await _check_all(api, user, candidates, increments)
+    context: dict[str, Any] = {
+        "result": views.rank_fits(fits) if fits else [],
+        "error": error,
+        "increments": increments,
+        "chosen": chosen,
+    }
+    if is_htmx(request):
+        return render(request, "investment/_fit.html", **context)
+    pollutant = next(iter(increments), "VOCs")
+    pools = await _pools(api, user, pollutant)
+    return render(
+        request,
+        "investment/index.html",
+        pollutant=pollutant,
+        pollutants=views.POLLUTANTS,
+        pools=pools,
+        project={k: q.get(k, "") for k in q},
+        readable=[d for d in DISTRICTS if user.may_act_in(d)],
+        **context,
+    )
+
+
+async def _check_all(
+    api: Services, user: User, districts: list[str], increments: dict[str, Any]
+) -> list[views.DistrictFit]:
+    async def one(d: str) -> views.DistrictFit:
+        out = views.DistrictFit(d)
+        for pollutant, amount in increments.items():
+            try:
+                check = await api.post(
+                    "quota",
+                    "/quota/checks",
+                    token=user.token,
+                    json={"district": d, "pollutant": pollutant, "increment_t": str(amount)},
+                )
+            except ApiError as exc:
+                out.error = exc.message
+                return out
+            out.checks.append(views.fit_of(check, pollutant))
+        return out
+
+    return await gather_limited((one(d) for d in districts), limit=8)
+
+
+@router.get("/trend")
+async def trend(
+    request: Request,
+    pollutant: str = POLLUTANT,
+    months: int = Query(12, ge=1, le=24),
+    user: User = Depends(signed_in(*ROLES)),
+    api: Services = Depends(services),
+) -> Response:
+    """Available quota per district at the start of each of the last months,
+    read from the ledger's balance at those moments (`?at=`)."""
+    points = views.trend_points(utcnow(), months)
+    districts = [d for d in DISTRICTS if user.may_act_in(d)]
+
+    async def balance(d: str, i: int) -> tuple[tuple[str, int], Any]:
+        try:
+            b = await api.get(
+                "quota",
+                f"/quota/balances/{d}/{pollutant}",
+                token=user.token,
+                params={"at": points[i].isoformat()},
+            )
+        except ApiError:
+            b = None
+        return (d, i), b
+
+    pairs = await gather_limited(
+        (balance(d, i) for d in districts for i in range(len(points))), limit=16
+    )
+    series = views.trend_series(districts, points, dict(pairs))
+    labels = [p.strftime("%Y-%m") for p in points[:-1]] + [msg("now", "当前")]
+    return render(
+        request,
+        "investment/_trend.html",
+        pollutant=pollutant,
+        labels=labels,
+        series=series,
+        chart={"labels": labels, "series": series, "unit": msg("t/a", "吨/年")},
+    )
+
+
+@router.get("/export.{fmt}")
+async def export_ranking(
+    fmt: str,
+    pollutant: str = POLLUTANT,
+    user: User = Depends(signed_in(*ROLES)),
+    api: Services = Depends(services),
+) -> Response:
+    if fmt not in ("csv", "xlsx"):
+        return Response(status_code=404)
+    pools = await _pools(api, user, pollutant)
+    rows = [
+        {**p, "district_name": DISTRICTS.get(p["district"], p["district"])}
+        for p in pools.districts + pools.parks + pools.reserves
+    ]
+    stamp = utcnow().strftime("%Y%m%d")
+    name = f"quota-{pollutant}-{stamp}.{fmt}"
+    if fmt == "csv":
+        body, media = export.to_csv(rows), "text/csv; charset=utf-8"
+    else:
+        body = await asyncio.to_thread(export.to_xlsx, rows, f"{pollutant} {stamp}")
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

@@ -1,0 +1,178 @@
+"""What the 招商 page shows, computed from the quota API's answers (pure
+functions: no I/O, tested on their own)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from svc_common.districts import DISTRICTS
+
+from console.web import BEIJING, dec
+
+#: The pollutants under total-quantity control in Tianjin (VOCs first).
+POLLUTANTS = ("VOCs", "NOx", "COD", "NH3-N")
+FIGURES = ("credited_t", "reserved_t", "allocated_t", "available_t", "reclaimed_t")
+
+
+@dataclass
+class Pools:
+    """The pools of one pollutant: district pools ranked by the largest project
+    that fits, and the parks' sub-pools and priority reserves apart."""
+
+    districts: list[dict[str, Any]]
+    parks: list[dict[str, Any]]
+    reserves: list[dict[str, Any]]
+
+    @property
+    def totals(self) -> dict[str, Decimal]:
+        return totals(self.districts)
+
+    @property
+    def side_totals(self) -> dict[str, Decimal]:
+        return totals(self.parks + self.reserves)
+
+
+def totals(rows: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
+    out = {f: Decimal(0) for f in FIGURES}
+    for r in rows:
+        for f in FIGURES:
+            out[f] += dec(r.get(f, 0))
+    return out
+
+
+def split(pools: Sequence[Mapping[str, Any]]) -> Pools:
+    districts = [dict(p) for p in pools if p.get("kind") == "district"]
+    districts.sort(
+        key=lambda p: (
+            -dec(p.get("max_project_increment_t")),
+            -dec(p.get("available_t")),
+            p.get("district", ""),
+        )
+    )
+    for rank, p in enumerate(districts, start=1):
+        p["rank"] = rank
+    by_id = lambda p: (p.get("district", ""), p.get("park_id") or "")  # noqa: E731
+    return Pools(
+        districts=districts,
+        parks=sorted((dict(p) for p in pools if p.get("kind") == "park"), key=by_id),
+        reserves=sorted((dict(p) for p in pools if p.get("kind") == "reserve"), key=by_id),
+    )
+
+
+def parse_project(form: Mapping[str, str]) -> tuple[dict[str, Decimal], list[str]]:
+    """The project's increments by pollutant (blank = none) and the problems
+    with what was typed, in the field's terms."""
+    increments: dict[str, Decimal] = {}
+    problems: list[str] = []
+    for p in POLLUTANTS:
+        raw = (form.get(f"p_{p}") or "").strip()
+        if not raw:
+            continue
+        try:
+            value = Decimal(raw)
+        except ArithmeticError:
+            problems.append(p)
+            continue
+        if (
+            not value.is_finite()
+            or value <= 0
+            or value > Decimal("1000000")
+            or (
+                value.as_tuple().exponent < -3  # type: ignore[operator]
+            )
+        ):
+            problems.append(p)
+            continue
+        increments[p] = value
+    return increments, problems
+
+
+@dataclass
+class PollutantFit:
+    pollutant: str
+    increment_t: Decimal
+    offset_ratio: Decimal
+    required_t: Decimal
+    available_t: Decimal
+    fits: bool
+
+    @property
+    def left_t(self) -> Decimal:
+        """What the pool keeps after this project (negative: the shortfall)."""
+        return self.available_t - self.required_t
+
+
+@dataclass
+class DistrictFit:
+    district: str
+    checks: list[PollutantFit] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return DISTRICTS.get(self.district, self.district)
+
+    @property
+    def fits(self) -> bool:
+        return self.error is None and bool(self.checks) and all(c.fits for c in self.checks)
+
+    @property
+    def margin(self) -> Decimal:
+        """The tightest pollutant's remainder: how comfortably the project fits."""
+        return min((c.left_t for c in self.checks), default=Decimal(0))
+
+
+def fit_of(check: Mapping[str, Any], pollutant: str) -> PollutantFit:
+    return PollutantFit(
+        pollutant=pollutant,
+        increment_t=dec(check["increment_t"]),
+        offset_ratio=dec(check["offset_ratio"]),
+        required_t=dec(check["required_t"]),
+        available_t=dec(check["available_t"]),
+        fits=bool(check["fits"]),
+    )
+
+
+def rank_fits(fits: Iterable[DistrictFit]) -> list[DistrictFit]:
+    """Districts that take the project first, the roomiest first; then the rest,
+    the nearest to fitting first."""
+    return sorted(fits, key=lambda f: (not f.fits, -f.margin, f.district))
+
+
+def trend_points(now: dt.datetime, months: int = 12) -> list[dt.datetime]:
+    """The first instant (Beijing time) of each of the last `months` months,
+    then now: where the trend chart reads the ledger's past balances."""
+    local = now.astimezone(BEIJING)
+    year, month = local.year, local.month
+    points: list[dt.datetime] = []
+    for _ in range(months):
+        points.append(dt.datetime(year, month, 1, tzinfo=BEIJING))
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+    points.reverse()
+    return [*points, now]
+
+
+def trend_series(
+    districts: Sequence[str],
+    points: Sequence[dt.datetime],
+    balances: Mapping[tuple[str, int], Mapping[str, Any] | None],
+) -> list[dict[str, Any]]:
+    """One series per district that has had quota in the period (available t/a)."""
+    out = []
+    for d in districts:
+        values = [
+            float(dec((balances.get((d, i)) or {}).get("available_t", 0)))
+            for i in range(len(points))
+        ]
+        credited = [
+            dec((balances.get((d, i)) or {}).get("credited_t", 0)) for i in range(len(points))
+        ]
+        if any(c > 0 for c in credited):
+            out.append({"district": d, "name": DISTRICTS.get(d, d), "values": values})
+    return out

@@ -1,0 +1,127 @@
+"""The officer's queues, from the services' answers (pure functions)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from svc_common.i18n import msg
+
+from console.web import days_until
+
+UNDECIDED = ("submitted", "accepted", "evaluated", "reviewed")
+#: What an officer does next to a filing, by the action's API name.
+OFFICER_ACTIONS = ("accept", "evaluation-done", "review-done", "approve", "reject", "quota-retry")
+RETRYABLE_QUOTA = ("blocked", "lapsed")
+
+
+def action_label(action: str) -> str:
+    return {
+        "accept": msg("Accept", "受理"),
+        "evaluation-done": msg("Evaluation done", "技术评估完成"),
+        "review-done": msg("Review done", "审查完成"),
+        "approve": msg("Approve", "批准"),
+        "reject": msg("Reject", "不予批准"),
+        "quota-retry": msg("Retry quota", "重新申请总量"),
+    }.get(action, action)
+
+
+def status_label(status: str) -> str:
+    return {
+        "submitted": msg("submitted", "已提交待受理"),
+        "accepted": msg("accepted", "已受理"),
+        "evaluated": msg("evaluated", "已评估"),
+        "reviewed": msg("reviewed", "已审查"),
+        "approved": msg("approved", "已批准"),
+        "rejected": msg("rejected", "不予批准"),
+        "withdrawn": msg("withdrawn", "已撤回"),
+        "filed": msg("filed", "已备案"),
+        "revoked": msg("revoked", "已撤销"),
+        "issued": msg("issued", "已核发"),
+        "changed": msg("changed", "已变更"),
+        "renewed": msg("renewed", "已延续"),
+        "suspended": msg("suspended", "已暂停"),
+        "cancelled": msg("cancelled", "已注销"),
+        "expired": msg("expired", "已过期"),
+        "applied": msg("applied", "申请中"),
+        "pending": msg("pending", "待确认"),
+        "confirmed": msg("confirmed", "已确认"),
+        "secured": msg("quota secured", "总量已落实"),
+        "blocked": msg("quota short", "总量不足"),
+        "lapsed": msg("hold lapsed", "预留已过期"),
+        "not_required": msg("no quota needed", "无需总量"),
+        "not_requested": msg("not requested yet", "尚未申请"),
+        "requested": msg("requested", "申请中"),
+        "allocated": msg("allocated", "已分配"),
+        "released": msg("released", "已释放"),
+        "open": msg("open", "待整改"),
+        "rectified": msg("rectified", "已整改"),
+        "permit_cancelled": msg("permit cancelled (closure)", "许可证注销（关停）"),
+        "permit_changed": msg("permit reduced", "许可量核减"),
+        "manual": msg("entered by hand", "人工录入"),
+        "reduction": msg("reduction credit", "深度治理减排"),
+    }.get(status, status)
+
+
+def channel_label(channel: str) -> str:
+    return {
+        "normal": msg("normal", "常规"),
+        "green": msg("green channel", "绿色通道"),
+        "bundled": msg("bundled EIA", "多评合一"),
+    }.get(channel, channel)
+
+
+def next_actions(filing: Mapping[str, Any]) -> list[str]:
+    acts = [a for a in filing.get("allowed_actions", []) if a in OFFICER_ACTIONS]
+    if filing.get("quota_status") in RETRYABLE_QUOTA:
+        acts.append("quota-retry")
+    return acts
+
+
+def by_deadline(filings: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Soonest statutory deadline first (限时办结); filings with no clock yet
+    (not accepted) after them, oldest first."""
+
+    def key(f: Mapping[str, Any]) -> tuple[int, int, str]:
+        n = days_until(f.get("due_at"))
+        return (0 if n is not None else 1, n if n is not None else 0, str(f.get("created_at")))
+
+    return [dict(f) for f in sorted(filings, key=key)]
+
+
+@dataclass
+class Finding:
+    audit_id: str
+    permit_id: str
+    uscc: str
+    district: str
+    finding: dict[str, Any]
+
+    @property
+    def days_left(self) -> int | None:
+        return days_until(self.finding.get("rectification_deadline"))
+
+
+def open_findings(audits: Sequence[Mapping[str, Any]], within_days: int = 30) -> list[Finding]:
+    """Findings still open whose rectification deadline is past or within
+    `within_days`, the most urgent first."""
+    out = []
+    for a in audits:
+        for f in a.get("findings", []):
+            if f.get("status") != "open":
+                continue
+            item = Finding(a["id"], a["permit_id"], a["uscc"], a["district"], dict(f))
+            n = item.days_left
+            if n is not None and n <= within_days:
+                out.append(item)
+    out.sort(key=lambda x: (x.days_left or 0, x.audit_id))
+    return out
+
+
+_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
+
+
+def valid_id(value: str | None) -> bool:
+    return bool(value) and bool(_ID.match(value or ""))

@@ -1,0 +1,188 @@
+"""The officer's workbench (审批工作台): queues with statutory countdowns in
+Beijing dates, each item with the form of its next action. A form posts to
+the console, which calls the service's API with the user's token and the
+form's Idempotency-Key (made when the page was drawn: a double submit is
+answered once)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from svc_common.i18n import msg
+
+from console.api import ApiError, Services
+from console.auth import csrf
+from console.auth.users import User
+from console.deps import services, signed_in
+from console.pages.workbench import queues
+from console.web import is_htmx, render
+
+router = APIRouter(prefix="/console/workbench")
+ROLES = ("officer", "admin", "auditor")
+
+
+async def _safe(call: Awaitable[Any], errors: list[str], default: Any) -> Any:
+    """One queue's data; a service that fails leaves its section with a note
+    instead of taking the whole page down."""
+    try:
+        return await call
+    except ApiError as exc:
+        if exc.status != 403:  # a role that may not read a queue simply has none
+            errors.append(exc.message)
+        return default
+
+
+@router.get("/")
+async def workbench(
+    request: Request,
+    user: User = Depends(signed_in(*ROLES)),
+    api: Services = Depends(services),
+) -> Response:
+    errors: list[str] = []
+    t = user.token
+    filings: list[dict[str, Any]] = []
+    for status in queues.UNDECIDED:
+        filings += await _safe(
+            api.all_pages("eia", "/eia/filings", token=t, params={"status": status}, max_items=500),
+            errors,
+            [],
+        )
+    filings = queues.by_deadline(filings)
+    reclaims = await _safe(
+        api.all_pages(
+            "quota", "/quota/reclaims", token=t, params={"status": "pending"}, max_items=500
+        ),
+        errors,
+        [],
+    )
+    checks = await _safe(
+        api.all_pages("eia", "/eia/review-queue", token=t, max_items=500), errors, []
+    )
+    expiring = await _safe(
+        api.all_pages(
+            "permit", "/permit/permits", token=t, params={"expiring_within_days": 60}, max_items=500
+        ),
+        errors,
+        [],
+    )
+    audits = await _safe(
+        api.all_pages("permit", "/permit/audits", token=t, max_items=2000), errors, []
+    )
+    return render(
+        request,
+        "workbench/index.html",
+        queues=queues,
+        filings=filings,
+        overdue=[f for f in filings if f.get("overdue")],
+        blocked=[f for f in filings if f.get("quota_status") in queues.RETRYABLE_QUOTA],
+        reclaims=reclaims,
+        checks=checks,
+        expiring=expiring,
+        findings=queues.open_findings(audits),
+        errors=sorted(set(errors)),
+        may_act=user.role in ("officer", "admin"),
+        new_key=lambda: uuid.uuid4().hex,
+    )
+
+
+@dataclass(frozen=True)
+class Op:
+    service: str
+    path: str
+    roles: tuple[str, ...]
+    body: Callable[[str], dict[str, Any] | None]
+    needs_reason: bool = False
+    needs_sub: bool = False
+
+
+def _no_body(_: str) -> None:
+    return None
+
+
+OPS: dict[str, Op] = {
+    "filing": Op(
+        "eia", "/eia/filings/{id}/{action}", ("officer", "admin"), lambda r: {"reason": r or None}
+    ),
+    "reclaim-confirm": Op("quota", "/quota/reclaims/{id}/confirm", ("officer",), _no_body),
+    "reclaim-reject": Op(
+        "quota", "/quota/reclaims/{id}/reject", ("officer",), lambda r: {"reason": r}, True
+    ),
+    "check-clear": Op("eia", "/eia/review-queue/{id}/clear", ("officer", "admin"), _no_body),
+    "check-revoke": Op(
+        "eia", "/eia/registrations/{id}/revoke", ("officer", "admin"), lambda r: {"reason": r}, True
+    ),
+    "permit-renew": Op("permit", "/permit/permits/{id}/renew", ("officer", "admin"), _no_body),
+    "finding-rectify": Op(
+        "permit",
+        "/permit/audits/{id}/findings/{sub}/rectify",
+        ("officer", "admin"),
+        lambda r: {"note": r or None},
+        needs_sub=True,
+    ),
+}
+
+
+@router.post("/act", dependencies=[Depends(csrf.verify)])
+async def act(
+    request: Request,
+    op: str = Form(..., max_length=40),
+    id: str = Form(..., max_length=100),
+    sub: str = Form("", max_length=100),
+    action: str = Form("", max_length=40),
+    reason: str = Form("", max_length=2000),
+    idem: str = Form(..., min_length=8, max_length=100),
+    user: User = Depends(signed_in("officer", "admin")),
+    api: Services = Depends(services),
+) -> Response:
+    spec = OPS.get(op)
+    problem: str | None = None
+    known = (
+        spec is not None
+        and queues.valid_id(id)
+        and (not spec.needs_sub or queues.valid_id(sub))
+        and (op != "filing" or action in queues.OFFICER_ACTIONS)
+    )
+    if spec is None or not known:
+        problem = msg("this action is not known", "无法识别的操作")
+    elif user.role not in spec.roles:
+        problem = msg("your role may not do this", "您的角色无权执行此操作")
+    elif spec.needs_reason and not reason.strip():
+        problem = msg("give a reason", "请填写原因")
+    result: Any = None
+    if problem is None and spec is not None:
+        path = spec.path.format(id=id, sub=sub, action=action)
+        try:
+            result = await api.post(
+                spec.service,
+                path,
+                token=user.token,
+                json=spec.body(reason.strip()),
+                idempotency_key=f"console:{user.sub}:{idem}",
+            )
+        except ApiError as exc:
+            problem = exc.message
+            if exc.field_errors:
+                problem += " — " + "; ".join(
+                    f"{e.get('field')}: {e.get('message')}" for e in exc.field_errors
+                )
+    done = msg("Done", "已办理") if problem is None else None
+    if is_htmx(request):
+        return render(
+            request,
+            "workbench/_result.html",
+            ok=problem is None,
+            text=problem or done,
+            result=result,
+            op=op,
+            action=action,
+            status_label=queues.status_label,
+        )
+    from console.web import flash
+
+    flash(request, problem or done or "", "error" if problem else "ok")
+    return RedirectResponse("/console/workbench/", status_code=303)

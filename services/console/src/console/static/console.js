@@ -1,0 +1,59 @@
+// The console's own script: no inline script anywhere (the CSP forbids it).
+// - every htmx request carries the session's CSRF token;
+// - [data-print] buttons print the page;
+// - the trend chart is drawn with Chart.js when its data arrives.
+(function () {
+  "use strict";
+  var csrf = document.body ? document.body.getAttribute("data-csrf") : null;
+  document.addEventListener("htmx:configRequest", function (e) {
+    if (csrf) { e.detail.headers["X-CSRF-Token"] = csrf; }
+  });
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (t && t.closest && t.closest("[data-print]")) { window.print(); }
+  });
+
+  var chartLoading = null;
+  function loadChartJs() {
+    if (window.Chart) { return Promise.resolve(); }
+    if (!chartLoading) {
+      chartLoading = new Promise(function (resolve, reject) {
+        var s = document.createElement("script");
+        s.src = "/console/static/vendor/chart.js/chart.umd.min.js";
+        s.onload = resolve; s.onerror = reject;
+        document.head.appendChild(s);
+      });
+    }
+    return chartLoading;
+  }
+  // A palette distinguishable in colour and (for print) in dash pattern.
+  var COLOURS = ["#0d3b66", "#c0392b", "#1e8449", "#8e44ad", "#d35400", "#2471a3", "#7d6608", "#117864",
+                 "#922b21", "#5b2c6f", "#1b4f72", "#6e2c00", "#196f3d", "#4d5656", "#b03a2e", "#283747"];
+  function drawTrend(root) {
+    var el = (root || document).querySelector("#trend-data");
+    var canvas = (root || document).querySelector("#trend-chart");
+    if (!el || !canvas) { return; }
+    var data = JSON.parse(el.textContent);
+    loadChartJs().then(function () {
+      new window.Chart(canvas, {
+        type: "line",
+        data: {
+          labels: data.labels,
+          datasets: data.series.map(function (s, i) {
+            return { label: s.name, data: s.values, borderColor: COLOURS[i % COLOURS.length],
+                     backgroundColor: COLOURS[i % COLOURS.length], borderDash: i >= 8 ? [6, 3] : [],
+                     tension: 0.15, pointRadius: 2 };
+          })
+        },
+        options: {
+          animation: false, responsive: true,
+          plugins: { legend: { position: "bottom" } },
+          scales: { y: { beginAtZero: true, title: { display: true, text: data.unit } } }
+        }
+      });
+      canvas.setAttribute("data-drawn", "true");
+    });
+  }
+  document.addEventListener("htmx:afterSwap", function (e) { drawTrend(e.detail.target); });
+  document.addEventListener("DOMContentLoaded", function () { drawTrend(document); });
+})();

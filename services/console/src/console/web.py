@@ -1,0 +1,209 @@
+"""Rendering: the Jinja2 environment, the language of a request, formats
+people read (Beijing dates, tonnes), and the common page context."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.requests import cookie_parser
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from svc_common import i18n
+from svc_common.districts import DISTRICTS
+from svc_common.types import utcnow
+
+from console.auth import csrf
+from console.auth.users import from_session
+
+HERE = Path(__file__).parent
+BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+LANG_COOKIE = "envbureau_lang"
+
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        t = value
+    elif isinstance(value, str) and value:
+        try:
+            t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def beijing(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An instant as people in the bureau read it: Beijing time."""
+    t = parse_time(value)
+    return t.astimezone(BEIJING).strftime(fmt) if t else (str(value) if value else "")
+
+
+def beijing_date(value: Any) -> str:
+    if isinstance(value, str) and len(value) == 10:
+        return value  # already a calendar date
+    return beijing(value, "%Y-%m-%d")
+
+
+def today_beijing() -> dt.date:
+    return utcnow().astimezone(BEIJING).date()
+
+
+def days_until(value: Any) -> int | None:
+    """Whole Beijing calendar days from today to a deadline (negative: past)."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        t = parse_time(value)
+        if t is None:
+            return None
+        day = t.astimezone(BEIJING).date()
+    return (day - today_beijing()).days
+
+
+def dec(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return Decimal(0)
+
+
+def tonnes(value: Any) -> str:
+    """A tonnage as the API gives it (≤ 3 decimals), grouped by thousands."""
+    d = dec(value).quantize(Decimal("0.001"))
+    return f"{d:,.3f}"
+
+
+def district_name(code: str) -> str:
+    return DISTRICTS.get(code, code)
+
+
+def countdown(value: Any) -> str:
+    n = days_until(value)
+    if n is None:
+        return ""
+    if n < 0:
+        return i18n.msg(f"{-n} days overdue", f"已超期 {-n} 天")
+    if n == 0:
+        return i18n.msg("due today", "今日到期")
+    return i18n.msg(f"{n} days left", f"剩余 {n} 天")
+
+
+templates.env.globals.update(
+    msg=i18n.msg,
+    DISTRICTS=DISTRICTS,
+    district_name=district_name,
+)
+templates.env.filters.update(
+    beijing=beijing,
+    beijing_date=beijing_date,
+    tonnes=tonnes,
+    countdown=countdown,
+    days_until=days_until,
+    tojson_attr=lambda v: json.dumps(v, ensure_ascii=False),
+)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def flash(request: Request, text: str, kind: str = "ok") -> None:
+    items = list(request.session.get("flash", []))[-4:]
+    items.append({"text": text, "kind": kind})
+    request.session["flash"] = items
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+    """A page or fragment with what every template needs."""
+    user = from_session(request)
+    flashes = request.session.pop("flash", []) if not is_htmx(request) else []
+    base = {
+        "user": user,
+        "lang": i18n.lang(),
+        "csrf": csrf.token(request),
+        "flashes": flashes,
+        "path": request.url.path,
+        "query": str(request.url.query),
+        "now_beijing": utcnow().astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
+        "dev_login": request.app.state.settings.dev_login,
+    }
+    return templates.TemplateResponse(request, name, base | context, status_code=status_code)
+
+
+class LanguageMiddleware:
+    """The page language: `?lang=` (remembered in a cookie), else the cookie,
+    else Accept-Language; zh-CN by default. API calls made for the page ask
+    the services for the same language."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        asked = (query.get("lang") or [""])[0]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        cookie = cookie_parser(headers.get("cookie", "")).get(LANG_COOKIE, "")
+        chosen: i18n.Lang
+        if asked in ("zh", "en"):
+            chosen = "zh" if asked == "zh" else "en"
+        elif cookie in ("zh", "en"):
+            chosen = "zh" if cookie == "zh" else "en"
+        else:
+            chosen = i18n.negotiate(headers.get("accept-language"))
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start" and asked in ("zh", "en"):
+                value = f"{LANG_COOKIE}={chosen}; Path=/; Max-Age=31536000; SameSite=Lax"
+                message.setdefault("headers", []).append((b"set-cookie", value.encode()))
+            await send(message)
+
+        with i18n.use(chosen):
+            await self.app(scope, receive, send_with_cookie)
+
+
+SECURITY_HEADERS = {
+    # Every script and style is served by the console itself; no inline script.
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+}
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def add(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                for k, v in SECURITY_HEADERS.items():
+                    if k.encode() not in present:
+                        message.setdefault("headers", []).append((k.encode(), v.encode()))
+            await send(message)
+
+        await self.app(scope, receive, add)

@@ -1,0 +1,285 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright for
+Python (never a browser Playwright downloads). Each user's main task, with a
+screenshot of every page left in the artefacts folder.
+
+scripts/test.sh installs /usr/bin/chromium when it is missing; outside
+`make test` the tests skip when it is absent (REQUIRE_SERVERS=1 makes that a
+failure)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, Route
+from svc_common import testing
+
+from .conftest import ROOT, Server
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+#: Screenshots committed for the README (refreshed with UPDATE_SCREENSHOTS=1):
+#: a small set, reduced to a 256-colour palette.
+DOCS_SHOTS = ROOT / "docs" / "screenshots"
+DOCS_SET = {"investment-fit", "workbench-done", "verify", "receipt", "enterprise", "docs-quota"}
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    if not HAVE_CHROMIUM:
+        if os.environ.get("REQUIRE_SERVERS") == "1":
+            pytest.fail(f"{CHROMIUM} is missing: scripts/test.sh installs it")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    os.environ["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"] = "1"
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, demo_server: Server) -> AsyncIterator[Any]:
+    """A fresh browser context (no cookies) that may reach only the server:
+    any request elsewhere is aborted and recorded, so a page that needs the
+    internet fails its test."""
+    ctx = await browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    outside: list[str] = []
+    allowed = urlparse(demo_server.url).netloc
+
+    async def gate(route: Route) -> None:
+        url = route.request.url
+        if urlparse(url).netloc == allowed or url.startswith("data:"):
+            await route.continue_()
+        else:
+            outside.append(url)
+            await route.abort()
+
+    await ctx.route("**/*", gate)
+    p = await ctx.new_page()
+    p.set_default_timeout(15_000)
+    p.outside = outside
+    try:
+        yield p
+    finally:
+        await ctx.close()
+    assert outside == [], f"the page reached outside the server: {outside}"
+
+
+#: Every visible form control has a label, every image an alternative, the
+#: page its language: checked on each page a test visits.
+A11Y = """() => {
+  const bad = [];
+  for (const el of document.querySelectorAll('input, select, textarea')) {
+    if (el.type === 'hidden') continue;
+    const named = (el.labels && el.labels.length) || el.getAttribute('aria-label')
+      || el.getAttribute('aria-labelledby') || el.getAttribute('title');
+    if (!named) bad.push('unlabelled ' + el.tagName + ' ' + (el.name || el.id));
+  }
+  for (const img of document.querySelectorAll('img')) {
+    if (!img.hasAttribute('alt')) bad.push('img without alt ' + img.src);
+  }
+  if (!document.documentElement.lang) bad.push('no lang on <html>');
+  return bad;
+}"""
+
+
+async def shot(
+    page: Page, artifacts: Path, name: str, *, ours: bool = True, full: bool = True
+) -> None:
+    if ours:  # the console's and the receipt's pages (not Swagger UI's)
+        problems = await page.evaluate(A11Y)
+        assert problems == [], f"{name}: {problems}"
+    path = artifacts / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=full)
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1" and name in DOCS_SET:
+        from PIL import Image
+
+        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+        with Image.open(path) as img:
+            img.convert("RGB").quantize(256).save(DOCS_SHOTS / path.name, optimize=True)
+
+
+async def sign_in(page: Page, server: Server, user_key: str, next_path: str = "") -> None:
+    await page.goto(f"{server.url}/console/login{next_path}")
+    await page.check(f"#u-{user_key}")
+    await page.click("form[action='/console/login/dev'] button[type=submit]")
+    await page.wait_for_load_state("networkidle")
+
+
+def admin_get(server: Server, path: str, **params: Any) -> Any:
+    r = httpx.get(f"{server.url}{path}", params=params, headers=testing.auth("admin"), timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+async def test_investment_staff_find_the_districts_that_fit_a_5_t_project(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    await sign_in(page, demo_server, "investment")
+    await shot(page, artifacts, "investment")
+    p = page
+    await p.fill("#p_VOCs", "5")
+    await p.click("form.project button[type=submit]")
+    await p.wait_for_selector("#fit-table")
+    shown_fit = set(
+        await p.eval_on_selector_all(
+            "#fit-table tr.fits[data-district]", "rows => rows.map(r => r.dataset.district)"
+        )
+    )
+    shown_not = set(
+        await p.eval_on_selector_all(
+            "#fit-table tr.nofit[data-district]", "rows => rows.map(r => r.dataset.district)"
+        )
+    )
+    # What the quota API says, read independently: a district fits a 5 t/a
+    # project when its largest project that fits is at least 5 t/a.
+    pools = admin_get(demo_server, "/quota/availability", pollutant="VOCs")
+    assert isinstance(pools, list)
+    expected = {
+        p["district"]
+        for p in pools
+        if p["kind"] == "district" and Decimal(p["max_project_increment_t"]) >= 5
+    }
+    assert shown_fit == expected and expected
+    assert "120119" in shown_not  # 蓟州区's tight pool cannot take it
+    assert len(shown_fit | shown_not) == 16
+    summary = await p.inner_text("#fit-summary")
+    assert str(len(expected)) in summary
+    # The trend chart draws from the ledger's past balances, with vendored Chart.js.
+    await p.wait_for_selector("#trend-chart[data-drawn=true]")
+    await shot(page, artifacts, "investment-fit")
+
+
+async def test_officer_accepts_a_filing_and_confirms_a_reclaim(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    p = page
+    filings = admin_get(demo_server, "/eia/filings", district="120115", status="submitted")
+    assert isinstance(filings, dict)
+    target = filings["items"][0]
+    await sign_in(p, demo_server, "officer-baodi")
+    assert p.url.endswith("/console/workbench/")
+    await shot(p, artifacts, "workbench")
+    row = f"tr[data-filing='{target['id']}']"
+    await p.click(f"{row} button[data-op='filing-accept']")
+    await p.wait_for_selector(f"{row} .result.ok")
+    after = admin_get(demo_server, f"/eia/filings/{target['id']}")
+    assert isinstance(after, dict) and after["status"] == "accepted" and after["due_at"]
+
+    # 蓟州区: a closed plant's reclaim, confirmed by an officer of the district.
+    reclaims = admin_get(demo_server, "/quota/reclaims", district="120119", status="pending")
+    assert isinstance(reclaims, dict)
+    closed = next(r for r in reclaims["items"] if r["source"] == "permit_cancelled")
+    mine = next(r for r in reclaims["items"] if r["source"] == "reduction")
+    before = admin_get(demo_server, "/quota/balances/120119/VOCs")
+    assert isinstance(before, dict)
+    await p.goto(f"{demo_server.url}/console/")
+    await p.click("form[action='/console/logout'] button")
+    await sign_in(p, demo_server, "officer-jizhou")
+    # li.hua entered the reduction credit himself: four eyes, no confirm button.
+    own = p.locator(f"tr[data-reclaim='{mine['id']}']")
+    assert await own.locator("button[data-op='reclaim-confirm']").count() == 0
+    assert "另一名审批人员" in await own.inner_text()
+    row = f"tr[data-reclaim='{closed['id']}']"
+    await p.click(f"{row} button[data-op='reclaim-confirm']")
+    await p.wait_for_selector(f"{row} .result.ok")
+    await shot(p, artifacts, "workbench-done")
+    confirmed = admin_get(demo_server, "/quota/reclaims", district="120119", status="confirmed")
+    assert isinstance(confirmed, dict)
+    assert closed["id"] in {r["id"] for r in confirmed["items"]}
+    after_balance = admin_get(demo_server, "/quota/balances/120119/VOCs")
+    assert isinstance(after_balance, dict)
+    assert Decimal(after_balance["credited_t"]) == Decimal(before["credited_t"]) + Decimal(
+        closed["amount_t"]
+    )
+
+
+async def test_anyone_verifies_a_receipt_without_signing_in(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    p = page
+    forms = admin_get(demo_server, "/eia/registrations", limit=100)
+    assert isinstance(forms, dict)
+    filed = next(f for f in forms["items"] if f["status"] == "filed")
+    revoked = next(f for f in forms["items"] if f["status"] == "revoked")
+
+    await p.goto(f"{demo_server.url}/console/public/verify")
+    await p.fill("#no", filed["filing_no"])
+    await p.fill("#code", filed["check_code"])
+    await p.click("main form button[type=submit]")
+    verdict = await p.inner_text("#verdict")
+    assert "真实有效" in verdict and filed["project_name"] in verdict
+    await shot(p, artifacts, "verify")
+
+    await p.click("text=查看回执")
+    await p.wait_for_selector("svg")
+    assert "建设项目环境影响登记表备案回执" in await p.inner_text("h1")
+    await shot(p, artifacts, "receipt")
+
+    await p.goto(
+        f"{demo_server.url}/console/public/verify?no={revoked['filing_no']}"
+        f"&code={revoked['check_code']}"
+    )
+    verdict = await p.inner_text("#verdict")
+    assert "已撤销" in verdict and revoked["revoke_reason"] in verdict
+
+    await p.goto(f"{demo_server.url}/console/public/verify?no={filed['filing_no']}&code=AAAAAAAAAA")
+    assert "没有与该备案号和校验码相符" in await p.inner_text("#verdict")
+
+    await p.goto(f"{demo_server.url}/console/public/register")
+    await p.wait_for_selector("main h1")
+    await shot(p, artifacts, "register")
+
+
+@pytest.mark.parametrize("service", ["permit", "quota", "eia"])
+async def test_api_docs_render_their_operations_offline(
+    page: Page, demo_server: Server, artifacts: Path, service: str
+) -> None:
+    p = page
+    await p.goto(f"{demo_server.url}/{service}/docs")
+    await p.wait_for_selector(".opblock")
+    assert await p.locator(".opblock").count() > 5
+    await shot(p, artifacts, f"docs-{service}", ours=False, full=False)
+    await p.goto(f"{demo_server.url}/{service}/redoc")
+    await p.wait_for_selector("[data-section-id]")
+
+
+async def test_enterprise_page_and_english(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    p = page
+    filings = admin_get(demo_server, "/eia/filings", district="120119")
+    assert isinstance(filings, dict)
+    uscc = filings["items"][0]["uscc"]
+    await sign_in(p, demo_server, "auditor")
+    await p.goto(f"{demo_server.url}/console/enterprise/")
+    await p.fill("#uscc", uscc.lower())
+    await p.keyboard.press("Enter")
+    await p.wait_for_selector("#h-h")
+    text = await p.inner_text("main")
+    assert uscc in text and filings["items"][0]["project_name"] in text
+    await shot(p, artifacts, "enterprise")
+    await p.click("text=English")
+    assert "History" in await p.inner_text("main")
+    assert await p.get_attribute("html", "lang") == "en"

@@ -1,0 +1,224 @@
+"""The console over HTTP, without a browser: sign-in, cookies and CSRF,
+language, the investment figures, export, the workbench's idempotent
+actions, the public pages, and the console app alone (HTTPS cookies)."""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+
+import httpx
+import pytest
+from openpyxl import load_workbook
+from svc_common import testing
+
+from .conftest import Server
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+@pytest.fixture
+def browser_like(demo_server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=demo_server.url, follow_redirects=False, timeout=30) as c:
+        yield c
+
+
+def sign_in(c: httpx.Client, user: str) -> None:
+    page = c.get("/console/login")
+    r = c.post("/console/login/dev", data={"user": user, "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303, r.text
+
+
+def test_pages_need_sign_in_and_the_session_cookie_is_locked_down(
+    browser_like: httpx.Client,
+) -> None:
+    c = browser_like
+    r = c.get("/console/workbench/")
+    assert r.status_code == 303 and r.headers["location"].startswith("/console/login?next=")
+    login = c.get("/console/login")
+    cookie = login.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+    assert "secure" not in cookie.lower()  # plain HTTP here; see the HTTPS test below
+    assert "script-src 'self'" in login.headers["content-security-policy"]
+    # A form without the session's token is refused and signs nobody in.
+    forged = c.post("/console/login/dev", data={"user": "admin", "csrf_token": "x" * 40})
+    assert forged.status_code == 403
+    assert c.get("/console/workbench/").status_code == 303
+    sign_in(c, "officer-jizhou")
+    page = c.get("/console/workbench/")
+    assert page.status_code == 200 and "李华" in page.text
+    # The console refuses what the role may not see.
+    assert c.get("/console/investment/").status_code == 200
+    c.post("/console/logout", data={"csrf_token": csrf_of(page.text)})
+    assert c.get("/console/workbench/").status_code == 303
+
+
+def test_open_redirects_are_refused(browser_like: httpx.Client) -> None:
+    c = browser_like
+    page = c.get("/console/login")
+    r = c.post(
+        "/console/login/dev",
+        data={
+            "user": "investment",
+            "next": "https://evil.example/",
+            "csrf_token": csrf_of(page.text),
+        },
+    )
+    assert r.headers["location"] == "/console/investment/"
+
+
+def test_language_switch_and_api_errors_follow_it(browser_like: httpx.Client) -> None:
+    c = browser_like
+    sign_in(c, "investment")
+    zh = c.get("/console/investment/fit", params={"p_VOCs": "1.2345"})
+    assert "最多 3 位小数" in zh.text and 'lang="zh-CN"' in zh.text
+    en = c.get("/console/investment/fit", params={"p_VOCs": "1.2345", "lang": "en"})
+    assert "at most 3 decimals" in en.text and 'lang="en"' in en.text
+    assert "envbureau_lang=en" in en.headers["set-cookie"]
+    again = c.get("/console/investment/")  # the cookie remembers
+    assert "Investment attraction" in again.text
+    c.get("/console/", params={"lang": "zh"})
+
+
+def test_fit_ranking_export_agree_with_the_quota_api(
+    browser_like: httpx.Client, demo_server: Server
+) -> None:
+    c = browser_like
+    sign_in(c, "investment")
+    pools = httpx.get(
+        f"{demo_server.url}/quota/availability", headers=testing.auth("investment"), timeout=30
+    ).json()
+    districts = sorted(
+        (p for p in pools if p["kind"] == "district"),
+        key=lambda p: -Decimal(p["max_project_increment_t"]),
+    )
+    page = c.get("/console/investment/")
+    ranked = re.findall(r'<span class="code">(\d{6})</span>', page.text)
+    assert ranked[: len(districts)] == [p["district"] for p in districts]
+    # A project of two pollutants, in two preferred districts.
+    fit = c.get(
+        "/console/investment/fit",
+        params=[("p_VOCs", "3"), ("p_NOx", "2"), ("district", "120116"), ("district", "120119")],
+        headers={"HX-Request": "true"},
+    )
+    assert fit.status_code == 200 and "<html" not in fit.text  # an htmx fragment
+    rows = dict(re.findall(r'<tr class="(fits|nofit)" data-district="(\d{6})"', fit.text))
+    assert set(re.findall(r'data-district="(\d{6})"', fit.text)) == {"120116", "120119"}
+    assert 'class="fits" data-district="120116"' in fit.text
+    assert 'class="nofit" data-district="120119"' in fit.text
+    assert rows  # both rows are there
+
+    xlsx = c.get("/console/investment/export.xlsx", params={"pollutant": "VOCs"})
+    assert xlsx.status_code == 200 and "attachment" in xlsx.headers["content-disposition"]
+    sheet = load_workbook(io.BytesIO(xlsx.content), read_only=True).worksheets[0]
+    table = list(sheet.iter_rows(values_only=True))
+    assert table[0][0] == "排名" and table[1][1] == districts[0]["district"]
+    csv = c.get("/console/investment/export.csv", params={"pollutant": "VOCs"})
+    assert csv.content.startswith(b"\xef\xbb\xbf") and "滨海新区" in csv.content.decode()
+
+
+def test_a_workbench_form_submitted_twice_acts_once(
+    browser_like: httpx.Client, demo_server: Server
+) -> None:
+    c = browser_like
+    sign_in(c, "officer-baodi")
+    admin = testing.auth("admin")
+    submitted = httpx.get(
+        f"{demo_server.url}/eia/filings",
+        params={"district": "120115", "status": "submitted"},
+        headers=admin,
+        timeout=30,
+    ).json()["items"]
+    target = submitted[-1]
+    page = c.get("/console/workbench/")
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "idem": uuid.uuid4().hex,
+        "op": "filing",
+        "id": target["id"],
+        "action": "accept",
+    }
+    first = c.post("/console/workbench/act", data=form, headers={"HX-Request": "true"})
+    # The same form again (a double click): the service replays its first
+    # answer; a second accept would have been a 409.
+    again = c.post("/console/workbench/act", data=form, headers={"HX-Request": "true"})
+    assert 'class="result ok"' in first.text and 'class="result ok"' in again.text
+    now = httpx.get(f"{demo_server.url}/eia/filings/{target['id']}", headers=admin).json()
+    assert now["status"] == "accepted"
+    # A second, new form for the same step is refused with the service's reason.
+    form["idem"] = uuid.uuid4().hex
+    third = c.post("/console/workbench/act", data=form, headers={"HX-Request": "true"})
+    assert 'class="result error"' in third.text and "accept" in third.text
+    # Unknown operations and other roles' actions never reach a service.
+    bad = c.post(
+        "/console/workbench/act",
+        data={**form, "op": "drop-tables", "idem": uuid.uuid4().hex},
+        headers={"HX-Request": "true"},
+    )
+    assert "无法识别的操作" in bad.text
+
+
+def test_public_pages_need_no_sign_in(browser_like: httpx.Client, demo_server: Server) -> None:
+    c = browser_like
+    forms = httpx.get(
+        f"{demo_server.url}/eia/registrations", headers=testing.auth("admin"), timeout=30
+    ).json()["items"]
+    filed = next(f for f in forms if f["status"] == "filed")
+    ok = c.get(
+        "/console/public/verify", params={"no": filed["filing_no"], "code": filed["check_code"]}
+    )
+    assert "真实有效" in ok.text
+    pdf = c.get(
+        f"/console/public/receipt/{filed['filing_no']}",
+        params={"code": filed["check_code"], "format": "pdf"},
+    )
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    html = c.get(
+        f"/console/public/receipt/{filed['filing_no']}", params={"code": filed["check_code"]}
+    )
+    assert f"/console/public/receipt/{filed['filing_no']}?" in html.text  # its PDF link too
+    bad = c.get("/console/public/verify", params={"no": "not-a-number", "code": "x"})
+    assert "DJB-120119-2026-000123" in bad.text
+    # The public register degrades gracefully until quota-svc publishes it.
+    reg = c.get("/console/public/register")
+    assert reg.status_code == 200
+    probe = httpx.get(f"{demo_server.url}/quota/public/register", timeout=30)
+    if probe.status_code == 404:
+        assert 'id="register-unavailable"' in reg.text
+    else:
+        assert 'id="register"' in reg.text or "暂无条目" in reg.text
+
+
+def test_static_assets_are_served_locally(browser_like: httpx.Client) -> None:
+    c = browser_like
+    page = c.get("/console/login")
+    for src in re.findall(r'(?:src|href)="(/console/static/[^"]+)"', page.text):
+        assert c.get(src).status_code == 200, src
+    assert not re.search(r'(?:src|href)="https?://', page.text)
+    assert c.get("/console/static/vendor/chart.js/chart.umd.min.js").status_code == 200
+
+
+async def test_the_cookie_is_secure_over_https() -> None:
+    """The console alone, reached over HTTPS: the session cookie gets Secure."""
+    from console.app import create
+    from console.settings import Settings
+
+    app = create(Settings(dev_login=True))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://console.example"
+    ) as c:
+        page = await c.get("/console/login")
+        assert "secure" in page.headers["set-cookie"].lower()
+        r = await c.post(
+            "/console/login/dev", data={"user": "auditor", "csrf_token": csrf_of(page.text)}
+        )
+        assert r.status_code == 303
+        assert "secure" in r.headers["set-cookie"].lower()
+        assert (await c.get("/console/")).text.count("孙丽") >= 1

@@ -1,0 +1,194 @@
+"""OpenID Connect sign-in (authorization code with PKCE) against a small
+identity provider run here on the loopback, and the access token it issues
+accepted by a service that checks the provider's keys (JWT_JWKS_URL)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import httpx
+import jwt
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from svc_common import testing
+
+from .test_console_http import csrf_of
+
+
+def _port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Provider:
+    """Discovery, authorize (signs in 'wu.lei' at once), token, JWKS."""
+
+    def __init__(self) -> None:
+        self.port = _port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = uuid.uuid4().hex[:8]
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.app = Starlette(
+            routes=[
+                Route("/.well-known/openid-configuration", self.discovery),
+                Route("/authorize", self.authorize),
+                Route("/token", self.token, methods=["POST"]),
+                Route("/jwks", self.jwks),
+            ]
+        )
+
+    async def discovery(self, _: Request) -> Response:
+        return JSONResponse(
+            {
+                "issuer": self.issuer,
+                "authorization_endpoint": f"{self.issuer}/authorize",
+                "token_endpoint": f"{self.issuer}/token",
+                "jwks_uri": f"{self.issuer}/jwks",
+                "response_types_supported": ["code"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "code_challenge_methods_supported": ["S256"],
+            }
+        )
+
+    async def authorize(self, request: Request) -> Response:
+        q = request.query_params
+        assert q["response_type"] == "code" and q["code_challenge_method"] == "S256"
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = {
+            "nonce": q.get("nonce"),
+            "challenge": q["code_challenge"],
+            "client_id": q["client_id"],
+            "redirect_uri": q["redirect_uri"],
+        }
+        target = q["redirect_uri"] + "?" + urlencode({"code": code, "state": q["state"]})
+        return RedirectResponse(target, status_code=302)
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
+
+    async def token(self, request: Request) -> Response:
+        form = await request.form()
+        grant = self.codes.pop(str(form["code"]), None)
+        if grant is None:
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        verifier = str(form["code_verifier"]).encode()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+        if digest.decode() != grant["challenge"] or form["redirect_uri"] != grant["redirect_uri"]:
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        now = int(time.time())
+        common = {"iss": self.issuer, "sub": "wu.lei", "iat": now, "exp": now + 600}
+        return JSONResponse(
+            {
+                "token_type": "Bearer",
+                "expires_in": 600,
+                "access_token": self.sign(
+                    common | {"role": "officer", "districts": ["120119"], "name": "吴磊"}
+                ),
+                "id_token": self.sign(
+                    common | {"aud": grant["client_id"], "nonce": grant["nonce"], "name": "吴磊"}
+                ),
+            }
+        )
+
+    async def jwks(self, _: Request) -> Response:
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        return JSONResponse({"keys": [jwk | {"kid": self.kid, "use": "sig", "alg": "RS256"}]})
+
+
+@pytest.fixture
+def provider() -> Iterator[Provider]:
+    p = Provider()
+    server = uvicorn.Server(uvicorn.Config(p.app, port=p.port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield p
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+async def test_oidc_sign_in_and_the_token_works_on_the_api(
+    provider: Provider, tmp_path: Path
+) -> None:
+    from console.app import create
+    from console.settings import Settings
+    from eia_svc.app import create as create_eia
+    from eia_svc.settings import Settings as EiaSettings
+
+    app = create(
+        Settings(
+            oidc_issuer=provider.issuer, oidc_client_id="envbureau-console", oidc_client_secret="s"
+        )
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://console.test") as console,
+        httpx.AsyncClient() as idp,
+    ):
+        login = await console.get("/console/login")
+        assert "/console/login/oidc" in login.text and "开发用账号" not in login.text
+        start = await console.get("/console/login/oidc", params={"next": "/console/workbench/"})
+        assert start.status_code == 302
+        authorize = urlparse(start.headers["location"])
+        assert f"{authorize.scheme}://{authorize.netloc}" == provider.issuer
+        assert parse_qs(authorize.query)["code_challenge_method"] == ["S256"]
+        back = await idp.get(start.headers["location"])
+        callback = urlparse(back.headers["location"])
+        assert callback.path == "/console/auth/callback"
+        # A forged state is refused.
+        forged = await console.get(
+            "/console/auth/callback", params={"code": "x", "state": "forged"}
+        )
+        assert forged.headers["location"] == "/console/login"
+        done = await console.get(f"{callback.path}?{callback.query}")
+        assert done.status_code == 303 and done.headers["location"] == "/console/workbench/"
+        home = await console.get("/console/")
+        assert "吴磊" in home.text and "officer" in home.text
+        assert csrf_of(home.text)
+
+        # The access token the console keeps is what the APIs verify (JWKS).
+        session_token = provider.sign(
+            {
+                "iss": provider.issuer,
+                "sub": "wu.lei",
+                "role": "officer",
+                "districts": ["120119"],
+                "exp": int(time.time()) + 600,
+            }
+        )
+    eia = create_eia(
+        EiaSettings(
+            database_url=f"sqlite+aiosqlite:///{tmp_path}/eia.db",
+            jwt_jwks_url=f"{provider.issuer}/jwks",
+            jwt_issuer=provider.issuer,
+            log_json=False,
+        )
+    )
+    async with testing.running(eia) as api:
+        ok = await api.get("/eia/filings", headers={"Authorization": f"Bearer {session_token}"})
+        assert ok.status_code == 200, ok.text
+        dev = await api.get("/eia/filings", headers=testing.auth("officer", ["120119"]))
+        assert dev.status_code == 401  # a development token means nothing here

@@ -1,0 +1,171 @@
+"""The console's pure computations, with no server: ranking and totals, the
+project form, fitting order, the trend's moments, queue order and countdowns."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from console.pages.enterprise.history import quota_held
+from console.pages.investment import views
+from console.pages.workbench import queues
+from svc_common import clock
+from svc_common.i18n import use
+
+
+def pool(district: str, kind: str = "district", **f: str) -> dict[str, object]:
+    base = {
+        "credited_t": "0",
+        "reserved_t": "0",
+        "allocated_t": "0",
+        "available_t": "0",
+        "reclaimed_t": "0",
+        "max_project_increment_t": "0",
+        "park_id": None,
+    }
+    return {"district": district, "kind": kind, **base, **f}
+
+
+def test_split_ranks_district_pools_and_keeps_parks_and_reserves_apart() -> None:
+    pools = views.split(
+        [
+            pool("120119", credited_t="12", available_t="4", max_project_increment_t="2"),
+            pool("120116", credited_t="1770", available_t="1770", max_project_increment_t="1180"),
+            pool("120116", "reserve", credited_t="80", available_t="80"),
+            pool("120111", "park", park_id="xiqing-auto", credited_t="30", available_t="30"),
+            pool("120101", credited_t="6", available_t="6", max_project_increment_t="3"),
+        ]
+    )
+    assert [(p["district"], p["rank"]) for p in pools.districts] == [
+        ("120116", 1),
+        ("120101", 2),
+        ("120119", 3),
+    ]
+    assert pools.totals["available_t"] == Decimal("1780")
+    assert pools.side_totals["credited_t"] == Decimal("110")
+    assert [p["kind"] for p in pools.parks + pools.reserves] == ["park", "reserve"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "problems"),
+    [
+        ("5", []),
+        ("0.125", []),
+        ("0", ["VOCs"]),
+        ("-1", ["VOCs"]),
+        ("1.2345", ["VOCs"]),
+        ("abc", ["VOCs"]),
+        ("NaN", ["VOCs"]),
+        ("1e9", ["VOCs"]),
+    ],
+)
+def test_project_amounts_are_positive_tonnes_with_three_decimals(
+    typed: str, problems: list[str]
+) -> None:
+    increments, found = views.parse_project({"p_VOCs": typed, "p_NOx": ""})
+    assert found == problems
+    assert ("VOCs" in increments) is (not problems)
+    assert "NOx" not in increments
+
+
+def test_fitting_districts_first_the_roomiest_first() -> None:
+    def fit(d: str, required: str, available: str) -> views.DistrictFit:
+        f = views.DistrictFit(d)
+        f.checks.append(
+            views.fit_of(
+                {
+                    "increment_t": "5",
+                    "offset_ratio": "2",
+                    "required_t": required,
+                    "available_t": available,
+                    "fits": Decimal(required) <= Decimal(available),
+                },
+                "VOCs",
+            )
+        )
+        return f
+
+    ranked = views.rank_fits(
+        [
+            fit("120119", "10", "4"),
+            fit("120116", "7.5", "1770"),
+            fit("120101", "10", "6"),
+            fit("120113", "10", "289"),
+        ]
+    )
+    assert [f.district for f in ranked] == ["120116", "120113", "120101", "120119"]
+    assert ranked[-1].margin == Decimal("-6") and not ranked[-1].fits
+    errored = views.DistrictFit("120102", error="quota-svc unavailable")
+    assert not errored.fits
+
+
+def test_trend_points_are_month_starts_in_beijing_then_now() -> None:
+    now = dt.datetime(2026, 1, 15, 3, 0, tzinfo=dt.UTC)
+    points = views.trend_points(now, 12)
+    assert len(points) == 13 and points[-1] == now
+    assert points[0].isoformat() == "2025-02-01T00:00:00+08:00"
+    assert points[-2].isoformat() == "2026-01-01T00:00:00+08:00"
+    # Just after midnight in Beijing on the 1st, it is still the 31st in UTC.
+    edge = dt.datetime(2026, 2, 28, 16, 30, tzinfo=dt.UTC)  # 2026-03-01 00:30 Beijing
+    assert views.trend_points(edge, 1)[0].isoformat() == "2026-03-01T00:00:00+08:00"
+
+
+def test_queues_order_by_deadline_and_countdown_in_beijing_days() -> None:
+    with clock.using(clock.ManualClock(dt.datetime(2026, 3, 10, 17, 0, tzinfo=dt.UTC))):
+        # 2026-03-11 01:00 in Beijing.
+        filings = [
+            {"id": "a", "due_at": None, "created_at": "2026-03-01T00:00:00+00:00"},
+            {"id": "b", "due_at": "2026-04-01T00:00:00+00:00", "created_at": "x"},
+            {"id": "c", "due_at": "2026-03-10T15:00:00+00:00", "created_at": "x"},  # 3-10 23:00
+        ]
+        assert [f["id"] for f in queues.by_deadline(filings)] == ["c", "b", "a"]
+        with use("zh"):
+            from console.web import countdown
+
+            assert countdown("2026-03-10T15:00:00+00:00") == "已超期 1 天"
+            assert countdown("2026-03-11") == "今日到期"
+        audits = [
+            {
+                "id": "x",
+                "permit_id": "p",
+                "uscc": "u",
+                "district": "120115",
+                "findings": [
+                    {"id": "1", "status": "open", "rectification_deadline": "2026-03-20"},
+                    {"id": "2", "status": "rectified", "rectification_deadline": "2026-03-12"},
+                    {"id": "3", "status": "open", "rectification_deadline": "2026-06-01"},
+                    {"id": "4", "status": "open", "rectification_deadline": "2026-03-09"},
+                ],
+            }
+        ]
+        assert [f.finding["id"] for f in queues.open_findings(audits)] == ["4", "1"]
+
+
+def test_next_actions_add_the_quota_retry_when_blocked() -> None:
+    f = {"allowed_actions": ["approve", "reject", "withdraw"], "quota_status": "blocked"}
+    assert queues.next_actions(f) == ["approve", "reject", "quota-retry"]
+    assert queues.valid_id("0f1e-aa:3") and not queues.valid_id("../x") and not queues.valid_id("")
+
+
+def test_quota_held_by_an_enterprise() -> None:
+    held = quota_held(
+        [
+            {"status": "accepted", "quota_status": "secured", "vocs_increment_t": "1.5"},
+            {
+                "status": "approved",
+                "quota_status": "allocated",
+                "vocs_increment_t": "2.5",
+                "quota_allocated_t": "5.000",
+            },
+        ],
+        [
+            {"status": "issued", "vocs_t": "0.600", "quota_drawn_t": "0"},
+            {"status": "cancelled", "vocs_t": "9", "quota_drawn_t": "0"},
+        ],
+    )
+    assert (held.reserved_t, held.allocated_t, held.permitted_t) == (
+        Decimal("1.5"),
+        Decimal("5.000"),
+        Decimal("0.600"),
+    )

@@ -1,0 +1,118 @@
+"""The administrator's HTTP client of the services' APIs: one base URL (the
+embedded default or a gateway) or one per service, a bearer token per role."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from svc_common.settings import DEV_JWT_SECRET
+from svc_common.tokens import mint_token
+
+
+class ApiFailed(Exception):
+    def __init__(self, method: str, path: str, status: int, body: Any) -> None:
+        self.status, self.body = status, body
+        detail = body.get("detail") if isinstance(body, dict) else str(body)[:300]
+        super().__init__(f"{method} {path} → {status}: {detail}")
+
+
+@dataclass
+class Api:
+    """Calls `/permit/...`, `/quota/...`, `/eia/...` at their base URLs."""
+
+    base_url: str = "http://127.0.0.1:8000"
+    token: str | None = None
+    secret: str = field(default_factory=lambda: os.environ.get("JWT_SECRET", DEV_JWT_SECRET))
+    urls: dict[str, str] = field(default_factory=dict)
+    timeout: float = 120.0
+    transport: httpx.BaseTransport | None = None
+    _client: httpx.Client | None = None
+
+    @classmethod
+    def from_env(cls, base_url: str | None = None, token: str | None = None) -> Api:
+        urls = {
+            s: os.environ[f"{s.upper()}_URL"]
+            for s in ("permit", "quota", "eia")
+            if os.environ.get(f"{s.upper()}_URL")
+        }
+        return cls(
+            base_url or os.environ.get("BUREAU_API", "http://127.0.0.1:8000"), token, urls=urls
+        )
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=self.timeout, transport=self.transport)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def url(self, path: str) -> str:
+        service = path.strip("/").split("/", 1)[0]
+        return self.urls.get(service, self.base_url).rstrip("/") + path
+
+    def bearer(self, role: str, districts: tuple[str, ...] = (), sub: str | None = None) -> str:
+        """The given token, or a development token of `role` signed with JWT_SECRET."""
+        if self.token:
+            return self.token
+        return mint_token(
+            self.secret,
+            sub=sub or f"{role}.cli",
+            role=role,
+            districts=districts,
+            ttl=dt.timedelta(hours=2),
+        )
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        role: str = "admin",
+        districts: tuple[str, ...] = (),
+        sub: str | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        key: str | None = None,
+        ok: tuple[int, ...] = (200, 201),
+    ) -> Any:
+        headers = {
+            "Authorization": f"Bearer {self.bearer(role, districts, sub)}",
+            "Accept-Language": os.environ.get("BUREAU_LANG", "zh-CN"),
+        }
+        if key:
+            headers["Idempotency-Key"] = key
+        if content_type:
+            headers["Content-Type"] = content_type
+        r = self.client.request(
+            method, self.url(path), json=json, content=content, params=params, headers=headers
+        )
+        body: Any
+        try:
+            body = r.json()
+        except ValueError:
+            body = r.text
+        if r.status_code not in ok:
+            raise ApiFailed(method, path, r.status_code, body)
+        return body
+
+    def pages(
+        self, path: str, *, role: str = "admin", params: Mapping[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated list."""
+        query = {"limit": 500, **(params or {})}
+        while True:
+            page = self.call("GET", path, role=role, params=query)
+            yield from page.get("items", [])
+            if not page.get("next_cursor"):
+                return
+            query["cursor"] = page["next_cursor"]

@@ -1,0 +1,110 @@
+"""What the administrator's commands share: the API client options, reading
+a CSV/XLSX file into rows, writing rows and error reports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from bureau.client import Api
+
+if TYPE_CHECKING:  # svc_common.uploads imports FastAPI: only when a file is read
+    from svc_common.uploads import RawRow
+
+console = Console(stderr=True)
+
+ApiOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api",
+        envvar="BUREAU_API",
+        help="base URL of the services (the embedded default or a gateway); "
+        "PERMIT_URL, QUOTA_URL, EIA_URL override it per service",
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="BUREAU_TOKEN",
+        help="bearer token to call with; default: a development token signed with JWT_SECRET",
+    ),
+]
+
+
+def api(base: str | None, token: str | None) -> Api:
+    return Api.from_env(base, token)
+
+
+def read_rows(path: Path, max_rows: int = 200_000) -> list[RawRow]:
+    """A CSV (UTF-8, UTF-8 with BOM, or GB18030/GBK) or .xlsx file as numbered
+    rows, read by the same reader as the services' bulk uploads."""
+    from svc_common.uploads import XLSX_TYPE, parse_upload
+
+    if not path.is_file():
+        raise typer.BadParameter(f"{path} is not a file")
+    media = XLSX_TYPE if path.suffix.lower() in (".xlsx", ".xlsm") else "text/csv"
+    try:
+        return parse_upload(media, path.read_bytes(), max_rows=max_rows)
+    except Exception as exc:  # a Problem: the file as a whole is unreadable
+        raise typer.BadParameter(f"{path}: {getattr(exc, 'detail', exc)}") from exc
+
+
+def rows_to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> bytes:
+    cols = list(columns or (rows[0].keys() if rows else []))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({c: r.get(c) for c in cols})
+    return buf.getvalue().encode("utf-8")
+
+
+def write_table(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    """CSV (UTF-8 with BOM, for Excel) or .xlsx by the file's suffix."""
+    if path.suffix.lower() == ".xlsx":
+        from openpyxl import Workbook
+
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet(path.stem[:31])
+        ws.append(list(columns))
+        for r in rows:
+            ws.append([_cell(r.get(c)) for c in columns])
+        wb.save(path)
+        return
+    path.write_bytes(b"\xef\xbb\xbf" + rows_to_csv(rows, columns))
+
+
+def _cell(v: Any) -> Any:
+    if v is None or isinstance(v, str | int | float | bool):
+        return v
+    import json
+
+    return json.dumps(v, ensure_ascii=False)
+
+
+def write_error_report(
+    path: Path, rows: Sequence[RawRow], failures: Mapping[int, Iterable[tuple[str, str]]]
+) -> None:
+    """The failing rows with their cells and reasons: .xlsx, or CSV by suffix."""
+    from svc_common.uploads import error_report_xlsx
+
+    if path.suffix.lower() == ".xlsx":
+        path.write_bytes(error_report_xlsx(rows, failures))
+        return
+    columns: list[str] = []
+    for r in rows:
+        if r.row in failures and r.data:
+            columns += [k for k in r.data if k not in columns]
+    out = []
+    for r in rows:
+        if r.row in failures:
+            reasons = "; ".join(f"{f}: {m}" if f else m for f, m in failures[r.row])
+            out.append({"row": r.row, **(r.data or {}), "errors": reasons or (r.error or "")})
+    write_table(path, out, ["row", *columns, "errors"])

@@ -1,0 +1,244 @@
+"""`bureau import KIND FILE`: load an administrator's table (CSV in UTF-8 or
+GBK, or .xlsx) through the services' APIs, with a progress bar, a report of
+the failing rows and a dry run that only checks the file."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from svc_common.districts import district_problem
+from svc_common.uscc import uscc_problem
+
+from bureau.client import Api, ApiFailed
+
+if TYPE_CHECKING:
+    from svc_common.uploads import RawRow
+from bureau.commands.common import (
+    ApiOption,
+    TokenOption,
+    api,
+    console,
+    read_rows,
+    rows_to_csv,
+    write_error_report,
+)
+
+
+class Kind(StrEnum):
+    enterprises = "enterprises"
+    industries = "industries"
+    project_types = "project-types"
+    control_units = "control-units"
+    parks = "parks"
+    baselines = "baselines"
+
+
+Failures = dict[int, list[tuple[str, str]]]
+
+
+def _decimal(v: str) -> str | None:
+    try:
+        d = Decimal(v)
+    except (InvalidOperation, ValueError):
+        return "is not a number"
+    if not d.is_finite() or d < 0:
+        return "must be a number ≥ 0"
+    if d.as_tuple().exponent < -3:  # type: ignore[operator]
+        return "has more than 3 decimals (t/a is kept to the kilogram)"
+    return None
+
+
+def _list(v: str) -> list[str]:
+    return [x.strip() for x in re.split(r"[;；,，\s]+", v) if x.strip()]
+
+
+@dataclass
+class Table:
+    """How one kind of table is checked and sent."""
+
+    required: tuple[str, ...]
+    checks: dict[str, Callable[[str], str | None]] = field(default_factory=dict)
+
+
+TABLES: dict[Kind, Table] = {
+    Kind.enterprises: Table(
+        ("uscc", "name", "district", "industry_code"),
+        {"uscc": uscc_problem, "district": district_problem},
+    ),
+    Kind.industries: Table(("industry_code", "name", "category")),
+    Kind.project_types: Table(("code", "name", "industry_code", "category", "rule")),
+    Kind.control_units: Table(
+        ("code", "name", "district", "kind", "rule"), {"district": district_problem}
+    ),
+    Kind.parks: Table(
+        ("id", "name", "district", "covered_project_types", "vocs_subpool_t"),
+        {"district": district_problem, "vocs_subpool_t": _decimal},
+    ),
+    Kind.baselines: Table(
+        ("district", "amount_t"), {"district": district_problem, "amount_t": _decimal}
+    ),
+}
+
+
+def check_rows(kind: Kind, rows: list[RawRow]) -> Failures:
+    """What is wrong with each row before anything is sent."""
+    table = TABLES[kind]
+    failures: Failures = {}
+    for r in rows:
+        if r.data is None:
+            failures[r.row] = [("row", r.error or "unreadable")]
+            continue
+        errs = [(c, "is missing") for c in table.required if not r.data.get(c)]
+        for col, check in table.checks.items():
+            value = r.data.get(col)
+            if value and (problem := check(value)):
+                errs.append((col, problem))
+        if errs:
+            failures[r.row] = errs
+    return failures
+
+
+def _row_errors(report_rows: list[dict[str, Any]], offset: int) -> Failures:
+    return {
+        int(r["row"]) + offset: [
+            (str(e.get("field", "")), str(e.get("message", ""))) for e in r.get("errors", [])
+        ]
+        for r in report_rows
+        if r.get("errors")
+    }
+
+
+def _problem_errors(exc: ApiFailed, row: int) -> list[tuple[str, str]]:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    errs = [(str(e.get("field", "")), str(e.get("message", ""))) for e in body.get("errors", [])]
+    return errs or [("", str(body.get("detail") or exc))]
+
+
+def send(kind: Kind, client: Api, rows: list[RawRow], advance: Callable[[int], None]) -> Failures:
+    """Send the rows; the failures by file row number."""
+    failures: Failures = {}
+    good = [r for r in rows if r.data is not None]
+    if kind is Kind.enterprises:
+        for start in range(0, len(good), 2000):
+            chunk = good[start : start + 2000]
+            report = client.call(
+                "POST",
+                "/permit/enterprises:import",
+                content=rows_to_csv([r.data or {} for r in chunk]),
+                content_type="text/csv; charset=utf-8",
+            )
+            for i, errs in _row_errors(report.get("rows", []), 0).items():
+                failures[chunk[i - 1].row] = errs
+            advance(len(chunk))
+        return failures
+    if kind in (Kind.industries, Kind.project_types):
+        path = (
+            "/permit/industries:import" if kind is Kind.industries else "/eia/project-types:import"
+        )
+        try:
+            client.call(
+                "POST",
+                path,
+                content=rows_to_csv([r.data or {} for r in good]),
+                content_type="text/csv; charset=utf-8",
+            )
+        except ApiFailed as exc:
+            # The whole table is replaced or nothing is: every reason on row 1.
+            failures[good[0].row if good else 1] = _problem_errors(exc, 1)
+        advance(len(good))
+        return failures
+    for r in good:
+        d = r.data or {}
+        try:
+            if kind is Kind.control_units:
+                client.call(
+                    "PUT",
+                    f"/eia/control-units/{d['code']}",
+                    json={
+                        "name": d["name"],
+                        "district": d["district"],
+                        "kind": d["kind"],
+                        "banned_industries": _list(d.get("banned_industries", "")),
+                        "rule": d["rule"],
+                    },
+                )
+            elif kind is Kind.parks:
+                client.call(
+                    "POST",
+                    "/eia/parks",
+                    json={
+                        "id": d["id"],
+                        "name": d["name"],
+                        "district": d["district"],
+                        "covered_project_types": _list(d["covered_project_types"]),
+                        "vocs_subpool_t": d["vocs_subpool_t"],
+                    },
+                    key=f"import:park:{d['id']}",
+                )
+            else:
+                body: dict[str, Any] = {"amount_t": d["amount_t"]}
+                if d.get("effective_at"):
+                    body["effective_at"] = d["effective_at"]
+                if d.get("note"):
+                    body["note"] = d["note"]
+                client.call(
+                    "POST",
+                    f"/quota/pools/{d['district']}/{d.get('pollutant') or 'VOCs'}/baseline",
+                    json=body,
+                )
+        except ApiFailed as exc:
+            failures[r.row] = _problem_errors(exc, r.row)
+        advance(1)
+    return failures
+
+
+def import_table(
+    kind: Annotated[Kind, typer.Argument(help="which table")],
+    file: Annotated[Path, typer.Argument(help="CSV (UTF-8 or GBK) or .xlsx with a header row")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="check the file; send nothing")
+    ] = False,
+    errors: Annotated[
+        Path | None,
+        typer.Option(help="where to write the failing rows and why (.csv or .xlsx)"),
+    ] = None,
+    base: ApiOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Import enterprises, industries, project types, control units, parks or
+    quota baselines."""
+    rows = read_rows(file)
+    report_path = errors or file.with_name(f"{file.stem}.errors.csv")
+    failures = check_rows(kind, rows)
+    sendable = [r for r in rows if r.row not in failures]
+    console.print(
+        f"{file}: {len(rows)} rows, {len(failures)} refused by the checks, {len(sendable)} to send"
+    )
+    if not dry_run and sendable:
+        client = api(base, token)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task(f"import {kind.value}", total=len(sendable))
+            try:
+                failures.update(send(kind, client, sendable, lambda n: progress.advance(task, n)))
+            finally:
+                client.close()
+    if failures:
+        write_error_report(report_path, rows, failures)
+        console.print(f"[yellow]{len(failures)} rows failed[/yellow]; reasons in {report_path}")
+    verb = "would import" if dry_run else "imported"
+    console.print(f"{verb} {len(rows) - len(failures)} of {len(rows)} rows")
+    if failures:
+        raise typer.Exit(code=1)

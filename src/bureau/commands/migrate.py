@@ -1,0 +1,50 @@
+"""`bureau migrate`: apply each service's Alembic migrations to its database
+(no API has this: it runs before the services do)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bureau.commands.common import console
+
+SERVICES = {"permit": "permit_svc", "quota": "quota_svc", "eia": "eia_svc"}
+
+
+def migrate(
+    service: Annotated[str, typer.Option(help="permit | quota | eia | all")] = "all",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="the embedded default's SQLite files (else <SVC>_DATABASE_URL)"),
+    ] = None,
+) -> None:
+    """Apply the migrations. Each service's URL comes from PERMIT_DATABASE_URL,
+    QUOTA_DATABASE_URL, EIA_DATABASE_URL (or DATABASE_URL for one service),
+    or from --data-dir for the embedded default's SQLite files."""
+    import importlib
+
+    from svc_common.migrate import upgrade_async
+    from svc_common.settings import ServiceSettings
+
+    chosen = list(SERVICES) if service == "all" else [service]
+    if any(s not in SERVICES for s in chosen):
+        raise typer.BadParameter(f"service must be one of {', '.join(SERVICES)} or all")
+    for name in chosen:
+        if data_dir is not None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite+aiosqlite:///{(data_dir / f'{name}.db').resolve()}"
+        else:
+            raw = os.environ.get(f"{name.upper()}_DATABASE_URL") or (
+                os.environ.get("DATABASE_URL") if len(chosen) == 1 else None
+            )
+            if not raw:
+                raise typer.BadParameter(f"set {name.upper()}_DATABASE_URL or --data-dir")
+            url = ServiceSettings(database_url=raw).database_url
+        package = importlib.import_module(SERVICES[name])
+        migrations = Path(package.__file__ or "").parent / "migrations"
+        asyncio.run(upgrade_async(migrations, url))
+        console.print(f"{name}-svc: migrated ({url.split('@')[-1]})")

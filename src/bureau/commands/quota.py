@@ -1,0 +1,85 @@
+"""`bureau quota show|check`: the quota of every district, and a what-if."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bureau.commands.common import ApiOption, TokenOption, api
+
+app = typer.Typer(help="Quota (总量指标): availability and what-if checks.", no_args_is_help=True)
+out = Console()
+
+
+@app.command()
+def show(
+    pollutant: Annotated[str, typer.Option(help="VOCs, NOx, COD, NH3-N…")] = "VOCs",
+    district: Annotated[str | None, typer.Option(help="one district only")] = None,
+    base: ApiOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Every pool of the pollutant, ranked by the largest project that fits."""
+    client = api(base, token)
+    try:
+        params = {"pollutant": pollutant} | ({"district": district} if district else {})
+        pools = client.call("GET", "/quota/availability", role="investment", params=params)
+    finally:
+        client.close()
+    pools.sort(key=lambda p: (p["kind"] != "district", -Decimal(p["max_project_increment_t"])))
+    t = Table(title=f"{pollutant} quota (t/a)")
+    for col in (
+        "district",
+        "pool",
+        "credited",
+        "reserved",
+        "allocated",
+        "available",
+        "ratio",
+        "largest project",
+    ):
+        t.add_column(col, justify="left" if col in ("district", "pool") else "right")
+    for p in pools:
+        kind = p["kind"] + (f":{p['park_id']}" if p.get("park_id") else "")
+        t.add_row(
+            f"{p['district']} {p['district_name']}",
+            kind,
+            p["credited_t"],
+            p["reserved_t"],
+            p["allocated_t"],
+            p["available_t"],
+            p["offset_ratio"],
+            p["max_project_increment_t"],
+        )
+    out.print(t)
+
+
+@app.command()
+def check(
+    district: Annotated[str, typer.Option(help="GB/T 2260 code, e.g. 120119")],
+    increment: Annotated[str, typer.Option(help="the project's increment, t/a")],
+    pollutant: Annotated[str, typer.Option()] = "VOCs",
+    park: Annotated[str | None, typer.Option(help="a park's sub-pool")] = None,
+    base: ApiOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Would a project of this increment fit now? Writes nothing."""
+    client = api(base, token)
+    body = {"district": district, "pollutant": pollutant, "increment_t": increment}
+    if park:
+        body["park_id"] = park
+    try:
+        r = client.call("POST", "/quota/checks", role="investment", json=body)
+    finally:
+        client.close()
+    verdict = "[green]fits[/green]" if r["fits"] else "[red]does not fit[/red]"
+    out.print(
+        f"{district} {pollutant} {increment} t/a × {r['offset_ratio']} = {r['required_t']} t "
+        f"needed, {r['available_t']} t available: {verdict}"
+        + ("" if r["fits"] else f", short by {r['shortfall_t']} t")
+    )
+    if not r["fits"]:
+        raise typer.Exit(code=1)

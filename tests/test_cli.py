@@ -1,0 +1,159 @@
+"""The administrator's CLI (`bureau`): token refusals, import with a dry run
+and an error report, export, quota show/check, migrate, against a real
+`bureau run` process where the API is needed."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from openpyxl import Workbook, load_workbook
+from svc_common import testing
+from svc_common.settings import DEV_JWT_SECRET
+from svc_common.uscc import make_uscc
+from typer.testing import CliRunner
+
+from bureau.cli import app
+from bureau.stack import EmbeddedServer
+
+runner = CliRunner()
+
+
+def test_token_refuses_what_would_be_a_mistake() -> None:
+    ok = runner.invoke(app, ["token", "--role", "officer", "--district", "120119,120115"])
+    assert ok.exit_code == 0, ok.output
+    claims = jwt.decode(ok.output.strip(), DEV_JWT_SECRET, algorithms=["HS256"])
+    assert claims["districts"] == ["120115", "120119"] and claims["role"] == "officer"
+    for args, why in (
+        (["--role", "admin", "--district", "999999"], "not districts of the city"),
+        (["--role", "officer"], "an officer acts in named districts"),
+        (["--role", "admin", "--hours", "0"], "between 1 and 720"),
+        (["--role", "admin", "--hours", "-5"], "between 1 and 720"),
+        (["--role", "mayor"], "role must be one of"),
+    ):
+        r = runner.invoke(app, ["token", *args])
+        assert r.exit_code != 0, args
+        assert why in " ".join(r.output.split()), (args, r.output)
+    investment = runner.invoke(app, ["token", "--role", "investment"])
+    assert investment.exit_code == 0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    base = tmp_path_factory.mktemp("cli")
+    s = EmbeddedServer(base / "data", base / "server.log").start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def _enterprises_xlsx(path: Path) -> None:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["uscc", "name", "district", "industry_code", "address"])
+    ws.append([make_uscc("120115", 501), "天津宝坻某涂料有限公司", "120115", "2641", "宝平街道"])
+    ws.append(["91120115MA0000000X", "坏代码", "120115", "2641", ""])
+    ws.append([make_uscc("120115", 502), "天津宝坻某印务有限公司", "120115", "9999", ""])
+    wb.save(path)
+
+
+def test_import_dry_run_checks_the_file_and_sends_nothing(
+    server: EmbeddedServer, tmp_path: Path
+) -> None:
+    f = tmp_path / "enterprises.xlsx"
+    _enterprises_xlsx(f)
+    report = tmp_path / "errors.csv"
+    r = runner.invoke(
+        app,
+        [
+            "import",
+            "enterprises",
+            str(f),
+            "--dry-run",
+            "--errors",
+            str(report),
+            "--api",
+            server.url,
+        ],
+    )
+    assert r.exit_code == 1  # a row is refused
+    rows = list(csv.DictReader(io.StringIO(report.read_text(encoding="utf-8-sig"))))
+    assert [row["row"] for row in rows] == ["2"] and "uscc" in rows[0]["errors"]
+    got = httpx.get(
+        f"{server.url}/permit/enterprises/{make_uscc('120115', 501)}",
+        headers=testing.auth("admin"),
+    )
+    assert got.status_code == 404  # nothing was sent
+
+
+def test_import_sends_rows_and_reports_the_services_refusals(
+    server: EmbeddedServer, tmp_path: Path
+) -> None:
+    f = tmp_path / "enterprises.xlsx"
+    _enterprises_xlsx(f)
+    report = tmp_path / "errors.xlsx"
+    r = runner.invoke(
+        app, ["import", "enterprises", str(f), "--errors", str(report), "--api", server.url]
+    )
+    assert r.exit_code == 1, r.output
+    sheet = load_workbook(report, read_only=True).worksheets[0]
+    failing = {row[0]: row[-1] for row in list(sheet.iter_rows(values_only=True))[1:]}
+    assert set(failing) == {2, 3}  # the bad code (checked here), the unknown industry (service)
+    assert "industry_code" in str(failing[3])
+    got = httpx.get(
+        f"{server.url}/permit/enterprises/{make_uscc('120115', 501)}",
+        headers=testing.auth("admin"),
+    )
+    assert got.status_code == 200 and got.json()["name"] == "天津宝坻某涂料有限公司"
+
+    # Quota baselines from a GBK CSV (as Excel saves it on a Chinese PC).
+    baselines = tmp_path / "baselines.csv"
+    baselines.write_bytes(
+        "district,pollutant,amount_t,note\n120119,VOCs,12.000,存量基数\n120117,VOCs,x,坏数\n".encode(
+            "gbk"
+        )
+    )
+    r = runner.invoke(app, ["import", "baselines", str(baselines), "--api", server.url])
+    assert r.exit_code == 1 and "1 rows failed" in r.output
+    shown = runner.invoke(app, ["quota", "show", "--district", "120119", "--api", server.url])
+    assert shown.exit_code == 0 and "12.000" in shown.output
+    fits = runner.invoke(
+        app, ["quota", "check", "--district", "120119", "--increment", "5", "--api", server.url]
+    )
+    assert fits.exit_code == 0 and "fits" in fits.output
+    short = runner.invoke(
+        app, ["quota", "check", "--district", "120119", "--increment", "7", "--api", server.url]
+    )
+    assert short.exit_code == 1 and "short by 2.000 t" in short.output
+
+
+def test_export_writes_csv_and_xlsx(server: EmbeddedServer, tmp_path: Path) -> None:
+    out = tmp_path / "enterprises.csv"
+    r = runner.invoke(app, ["export", "enterprises", "--out", str(out), "--api", server.url])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert make_uscc("120115", 501) in {row["uscc"] for row in rows}
+    journal = tmp_path / "journal.xlsx"
+    r = runner.invoke(app, ["export", "journal", "--out", str(journal), "--api", server.url])
+    assert r.exit_code == 0, r.output
+    sheet = list(load_workbook(journal, read_only=True).worksheets[0].iter_rows(values_only=True))
+    assert sheet[0][:3] == ("id", "pool_id", "code")
+    assert any(row[1] == "120119:VOCs" and row[2] == "baseline" for row in sheet[1:])
+
+
+def test_migrate_creates_the_embedded_databases(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["migrate", "--data-dir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    for name in ("permit", "quota", "eia"):
+        assert (tmp_path / f"{name}.db").stat().st_size > 0
+    again = runner.invoke(app, ["migrate", "--data-dir", str(tmp_path)])
+    assert again.exit_code == 0
+    r = runner.invoke(app, ["migrate", "--service", "nope", "--data-dir", str(tmp_path)])
+    assert r.exit_code != 0
