@@ -61,12 +61,24 @@ async def _main(args: argparse.Namespace) -> int:
         cfg = cfg.model_copy(update={"faults": args.faults})
     if args.db:
         cfg = cfg.model_copy(update={"db": args.db})
-    seeds = [args.seed] if args.seed is not None else range(args.first, args.first + args.seeds)
+    seeds = (
+        [args.seed]
+        if args.seed is not None
+        else range(args.first, args.first + args.seeds * args.stride, args.stride)
+    )
     templates = Templates(cfg)
     results: list[Result] = []
     started = time.perf_counter()
     try:
         for seed in seeds:
+            if args.budget and time.perf_counter() - started >= args.budget * 60:
+                print(
+                    f"budget of {args.budget:g} min spent: {len(results)} of {len(seeds)} "
+                    "seeds run, "
+                    f"the last {results[-1].seed if results else '-'}",
+                    flush=True,
+                )
+                break
             r = await run_seed(seed, cfg, templates, trace=args.trace is not None)
             results.append(r)
             if args.trace is not None and r.trace:
@@ -115,6 +127,15 @@ def main() -> None:
     p.add_argument("--seed", type=int, help="run (replay) this one seed")
     p.add_argument("--seeds", type=int, default=12, help="how many seeds (default 12)")
     p.add_argument("--first", type=int, default=1, help="the first seed (default 1)")
+    p.add_argument(
+        "--stride", type=int, default=1, help="every Nth seed from --first (shards of one run)"
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=0,
+        help="start no seed after this many minutes (0: no limit); the summary counts those run",
+    )
     p.add_argument("--faults", choices=["none", "default", "heavy"], help="the fault preset")
     p.add_argument("--db", choices=["sqlite", "pg"], help="SQLite files or PostgreSQL")
     p.add_argument("--trace", help="write the trace of the (last) seed to this file")
