@@ -6,9 +6,12 @@ small enough to read next to the code it replaces."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import re
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -148,3 +151,141 @@ async def hunt(cfg: SimConfig, seeds: Iterator[int] | range, target: Hunt, *, st
     finally:
         await templates.close()
     return target
+
+
+# --- the cases: each plant with the mix that exposes it and what must be reported ----------
+def dense(**settings: Any) -> SimConfig:
+    """A short, busy year: every story within `days`, few of each."""
+    base: dict[str, Any] = {
+        "faults": "none",
+        "days": 30,
+        "enterprises": 300,
+        "existing_permits": 30,
+        "filings": 24,
+        "permit_stories": 6,
+        "registrations": 2,
+        "machine_filings": 2,
+        "bulk_uploads": 0,
+        "audits": 2,
+        "ratio_changes": 1,
+        "manual_reclaims": 2,
+        "manual_reservations": 2,
+        "desk_rounds": 3,
+        "reads": 0,
+    }
+    base.update(settings)
+    return SimConfig(**base)
+
+
+@dataclass
+class Case:
+    """One plant: what it replaces (object, attribute, replacement), the mix,
+    and the violation the simulator must report."""
+
+    name: str
+    patch: Callable[[], tuple[Any, str, Any]]
+    cfg: Callable[[], SimConfig]
+    invariant: str
+    detail: str
+
+    def target(self) -> Hunt:
+        return Hunt(self.invariant, self.detail)
+
+
+def _pg_rush() -> SimConfig:
+    from svc_common import testing
+
+    return dense(
+        db="pg",
+        pg_admin_url=testing.pg_admin_url(),
+        days=3,
+        filings=10,
+        manual_reservations=4,
+        rushes=6,
+        rush_size=8,
+        concurrency=0.9,
+    )
+
+
+CASES = {
+    "dead-letters": Case(
+        "a consumer that dead-letters on a transient database error",
+        lambda: (InboxConsumer, "process", dead_lettering_process),
+        lambda: dense(db_outage=0.03, db_outage_max_seconds=120),
+        "no dead letters",
+        "simulated outage",
+    ),
+    "late-refusal": Case(
+        "the late refusal after a withdrawal ignored",
+        lambda: (saga_rules, "on_rejected", refusal_ignored_once_decided),
+        lambda: dense(quick_withdraw=0.7, delayed_delivery=0.3, filings=30),
+        "every saga reaches a final state",
+        r"\(withdrawn, quota pending\)",
+    ),
+    "pool-lock": Case(
+        "a reservation check without the pool lock (PostgreSQL)",
+        lambda: (reservations, "_LOCK_POOL_AND_POLICY", pool_read_without_lock()),
+        _pg_rush,
+        "journal replays to every balance",
+        "reserve",
+    ),
+    "relay-order": Case(
+        "a relay that publishes a key's rows out of order",
+        lambda: (OutboxRelay, "_in_key_order", every_claimed_row),
+        lambda: dense(broker_outage=0.02, quick_withdraw=0.7, filings=30),
+        "events of one aggregate in order",
+        "before its earlier event",
+    ),
+    "inbox-race": Case(
+        "an inbox check-then-insert",
+        lambda: (InboxConsumer, "_apply", check_then_insert),
+        lambda: dense(concurrent_redelivery=0.3),
+        "every event applied once per service",
+        "a second time",
+    ),
+}
+
+
+async def _rates(names: list[str], seeds: range, *, year: bool) -> None:
+    """Every seed of `seeds` with each plant in: which seeds report it; with
+    `year`, in the default city-year and fault mix instead of the plant's."""
+    for name in names:
+        case = CASES[name]
+        cfg = SimConfig() if year else case.cfg()
+        obj, attr, replacement = case.patch()
+        original = getattr(obj, attr)
+        setattr(obj, attr, replacement)
+        started = time.perf_counter()
+        try:
+            found = await hunt(
+                cfg.model_copy(update={"stop_at_first": False}),
+                seeds,
+                case.target(),
+                stop=False,
+            )
+        finally:
+            setattr(obj, attr, original)
+        caught = sorted({seed for seed, _ in found.found})
+        print(
+            f"{name}: caught by {len(caught)} of {len(seeds)} seeds "
+            f"(first {caught[0] if caught else '-'}; {caught}), "
+            f"{time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+
+
+def main() -> None:
+    """`python sim/tests/planted.py --seeds 12 [name …]`: how many seeds catch each plant."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--seeds", type=int, default=12)
+    p.add_argument("--year", action="store_true", help="the default city-year and fault mix")
+    p.add_argument("names", nargs="*", default=[n for n in CASES if n != "pool-lock"])
+    args = p.parse_args()
+    unknown = [n for n in args.names if n not in CASES]
+    if unknown:
+        sys.exit(f"unknown plants {unknown}; known: {list(CASES)}")
+    asyncio.run(_rates(args.names, range(1, args.seeds + 1), year=args.year))
+
+
+if __name__ == "__main__":
+    main()

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 from bureau_sim.config import SimConfig
 from bureau_sim.run import FAULT_COUNTS, Result, Templates, run_seed
+from bureau_sim.world import Violation
 
 
 def _reexec_with_fixed_hash_seed() -> None:
@@ -53,6 +58,84 @@ def _summary(results: list[Result], wall: float) -> str:
         f"max {max(walls):.2f} s; all: {wall:.1f} s",
     ]
     return "\n".join(lines)
+
+
+def _dump(results: list[Result], path: Path) -> None:
+    """What a shard hands its parent (--jobs): every seed's figures."""
+    rows = [
+        {
+            "seed": r.seed,
+            "violations": [asdict(v) for v in r.violations],
+            "trace_hash": r.trace_hash,
+            "steps": r.steps,
+            "stats": dict(r.stats),
+            "wall_seconds": r.wall_seconds,
+            "requests": r.requests,
+            "faults": r.faults,
+            "coverage": dict(r.coverage),
+        }
+        for r in results
+    ]
+    path.write_text(json.dumps(rows), "utf-8")
+
+
+def _load(path: Path) -> list[Result]:
+    if not path.exists():
+        return []
+    return [
+        Result(
+            seed=row["seed"],
+            violations=[Violation(**v) for v in row["violations"]],
+            trace_hash=row["trace_hash"],
+            steps=row["steps"],
+            stats=Counter(row["stats"]),
+            wall_seconds=row["wall_seconds"],
+            requests=row["requests"],
+            faults=row["faults"],
+            coverage=Counter(row["coverage"]),
+        )
+        for row in json.loads(path.read_text("utf-8"))
+    ]
+
+
+def _run_jobs(args: argparse.Namespace) -> int:
+    """Seeds first, first+1, … shared by `jobs` processes (seed k of the run
+    in process k mod jobs), each a shard of this same command; their figures
+    summed. The seeds are the same as in one process: a seed's run does not
+    depend on the process it runs in."""
+    passed: list[str] = []
+    for flag in ("faults", "db", "budget", "progress"):
+        value = getattr(args, flag)
+        if value:
+            passed += [f"--{flag}", str(value)]
+    if args.verbose:
+        passed.append("-v")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bureau-sim-jobs-") as tmp:
+        procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+        for k in range(min(args.jobs, args.seeds)):
+            count = len(range(k, args.seeds, args.jobs))
+            out = Path(tmp) / f"shard-{k}.json"
+            cmd = [sys.executable, "-m", "bureau_sim", "--seeds", str(count)]
+            cmd += ["--first", str(args.first + k * args.stride)]
+            cmd += ["--stride", str(args.stride * args.jobs), "--results", str(out), *passed]
+            procs.append((subprocess.Popen(cmd), out))
+        codes = [p.wait() for p, _ in procs]
+        results = sorted((r for _, out in procs for r in _load(out)), key=lambda r: r.seed)
+    print(f"== {args.jobs} processes", flush=True)
+    if results:
+        print(_summary(results, time.perf_counter() - started), flush=True)
+    if args.coverage:
+        _print_coverage(results)
+    return 0 if results and all(r.ok for r in results) and not any(codes) else 1
+
+
+def _print_coverage(results: list[Result]) -> None:
+    total: Counter[str] = Counter()
+    for r in results:
+        total.update(r.coverage)
+    for what, n in sorted(total.items()):
+        print(f"  {n:7d}  {what}")
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -112,13 +195,12 @@ async def _main(args: argparse.Namespace) -> int:
                 )
     finally:
         await templates.close()
-    print(_summary(results, time.perf_counter() - started), flush=True)
+        if args.results:
+            _dump(results, Path(args.results))
+    if results:
+        print(_summary(results, time.perf_counter() - started), flush=True)
     if args.coverage:
-        total: Counter[str] = Counter()
-        for r in results:
-            total.update(r.coverage)
-        for what, n in sorted(total.items()):
-            print(f"  {n:7d}  {what}")
+        _print_coverage(results)
     return 0 if all(r.ok for r in results) else 1
 
 
@@ -136,6 +218,10 @@ def main() -> None:
         default=0,
         help="start no seed after this many minutes (0: no limit); the summary counts those run",
     )
+    p.add_argument(
+        "--jobs", type=int, default=1, help="run the seeds in this many processes (default 1)"
+    )
+    p.add_argument("--results", help=argparse.SUPPRESS)  # a shard's figures, for --jobs
     p.add_argument("--faults", choices=["none", "default", "heavy"], help="the fault preset")
     p.add_argument("--db", choices=["sqlite", "pg"], help="SQLite files or PostgreSQL")
     p.add_argument("--trace", help="write the trace of the (last) seed to this file")
@@ -146,4 +232,6 @@ def main() -> None:
     p.add_argument("--progress", type=int, default=0, help="a line every N seeds")
     args = p.parse_args()
     _reexec_with_fixed_hash_seed()
+    if args.jobs > 1 and args.seed is None:
+        sys.exit(_run_jobs(args))
     sys.exit(asyncio.run(_main(args)))
