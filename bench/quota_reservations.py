@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
+import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from measure import Parties, parent_pid, print_verdicts, self_cpu_seconds
 from quota_svc.ledger.rules import DISTRICTS
 from svc_common.auth import mint_token
 from svc_common.settings import DEV_JWT_SECRET
@@ -61,9 +63,19 @@ async def drop_database(admin: str, name: str) -> None:
     await conn.close()
 
 
-def start_server(db_url: str, port: int) -> subprocess.Popen[bytes]:
+#: uvicorn's implementations: the C ones (the default) or the pure-Python ones
+IMPLS = {
+    "c": {"SERVER_LOOP": "uvloop", "SERVER_HTTP": "httptools"},
+    "python": {"SERVER_LOOP": "asyncio", "SERVER_HTTP": "h11"},
+    # one transaction per request, no group commit of a pool's writes
+    "unbatched": {"SERVER_LOOP": "uvloop", "SERVER_HTTP": "httptools", "POOL_BATCH_MAX": "1"},
+}
+
+
+def start_server(db_url: str, port: int, impl: str = "c") -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        **IMPLS[impl],
         "DATABASE_URL": db_url,
         "PORT": str(port),
         "LOG_LEVEL": "WARNING",
@@ -89,56 +101,76 @@ async def wait_ready(base: str) -> None:
     raise RuntimeError("quota-svc did not become ready")
 
 
-async def run_api(
-    bases: list[str], districts: list[str], clients: int, seconds: float
+def run_api(
+    bases: list[str], districts: list[str], clients: int, seconds: float, parties: Parties
 ) -> dict[str, float]:
-    officer = {
-        "Authorization": "Bearer "
-        + mint_token(DEV_JWT_SECRET, sub="bench.officer", role="officer", districts=DISTRICT_CODES)
+    """Drive the API with wrk (compiled; one connection per thread), the
+    connections spread over the replicas; CPU of every party measured."""
+    token = mint_token(
+        DEV_JWT_SECRET, sub="bench.officer", role="officer", districts=DISTRICT_CODES
+    )
+    nonce = uuid.uuid4().hex[:8]
+    per = [
+        clients // len(bases) + (1 if i < clients % len(bases) else 0) for i in range(len(bases))
+    ]
+    parties.snapshot()
+    children_before = _children_cpu()
+    procs = [
+        subprocess.Popen(
+            [
+                "wrk",
+                f"-t{n}",
+                f"-c{n}",
+                f"-d{seconds:.0f}s",
+                "--timeout",
+                "30s",
+                "-s",
+                str(ROOT / "bench/wrk/quota_pair.lua"),
+                base,
+                "--",
+                token,
+                ",".join(districts),
+                f"{nonce}{i}",
+                INCREMENT_T,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i, (base, n) in enumerate(zip(bases, per, strict=True))
+        if n
+    ]
+    totals: dict[str, float] = {}
+    p50s, p99s = [], []
+    for proc in procs:
+        out = proc.communicate()[0]
+        line = next(x for x in out.splitlines() if x.startswith("WRK_RESULT "))
+        res = json.loads(line.removeprefix("WRK_RESULT "))
+        for k in ("pairs", "refused", "errors", "requests", "socket_errors"):
+            totals[k] = totals.get(k, 0) + res[k]
+        totals["duration_s"] = max(totals.get("duration_s", 0), res["duration_us"] / 1e6)
+        p50s.append(res["p50_us"] / 1000)
+        p99s.append(res["p99_us"] / 1000)
+    # wrk processes were waited for by communicate(): their CPU is in ours' children
+    client_cpu = _children_cpu() - children_before
+    spent = parties.spent()
+    pairs = totals["pairs"]
+    return {
+        "pairs_per_s": pairs / totals["duration_s"],
+        "pairs": pairs,
+        "refused": totals["refused"],
+        "errors": totals["errors"] + totals["socket_errors"],
+        "p50_ms": max(p50s),
+        "p99_ms": max(p99s),
+        "cpu_ms_per_pair_service": 1000 * spent.get("service", 0) / max(pairs, 1),
+        "cpu_ms_per_pair_client": 1000 * client_cpu / max(pairs, 1),
+        "cpu_ms_per_pair_postgres": 1000 * spent.get("postgres", 0) / max(pairs, 1),
     }
-    done = 0
-    refused = 0
-    errors = 0
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
-    async with contextlib.AsyncExitStack() as stack:
-        replicas = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(base_url=b, headers=officer, limits=limits, timeout=60)
-            )
-            for b in bases
-        ]
 
-        async def worker(w: int) -> None:
-            nonlocal done, refused, errors
-            c = replicas[w % len(replicas)]  # clients spread over the replicas
-            i = 0
-            while time.perf_counter() < deadline:
-                district = districts[(w + i) % len(districts)]
-                i += 1
-                body = {
-                    "district": district,
-                    "increment_t": INCREMENT_T,
-                    "project_ref": f"api-{uuid.uuid4().hex}",
-                }
-                r = await c.post("/quota/reservations", json=body)
-                if r.status_code == 409:
-                    refused += 1
-                    continue
-                if r.status_code != 201:
-                    errors += 1
-                    continue
-                a = await c.post(f"/quota/reservations/{r.json()['id']}/allocate", json={})
-                if a.status_code == 200:
-                    done += 1
-                else:
-                    errors += 1
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(w) for w in range(clients)))
-        elapsed = time.perf_counter() - t0
-    return {"pairs_per_s": done / elapsed, "pairs": done, "refused": refused, "errors": errors}
+def _children_cpu() -> float:
+    """CPU of this process's reaped children (the wrk processes)."""
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return now.ru_utime + now.ru_stime
 
 
 RESERVE_SQL = [
@@ -259,10 +291,15 @@ async def _outbox_and_audit(
     )
 
 
-async def run_raw(dsn: str, districts: list[str], clients: int, seconds: float) -> dict[str, float]:
+async def run_raw(
+    dsn: str, districts: list[str], clients: int, seconds: float, parties: Parties
+) -> dict[str, float]:
+    """The same transactions straight from asyncpg (statements prepared once
+    per connection by asyncpg's statement cache): the hand-written limit."""
     pool = await asyncpg.create_pool(dsn, min_size=clients, max_size=clients)
     done = 0
     deadline = time.perf_counter() + seconds
+    latencies: list[float] = []
 
     async def worker(w: int) -> None:
         nonlocal done
@@ -271,14 +308,31 @@ async def run_raw(dsn: str, districts: list[str], clients: int, seconds: float) 
             while time.perf_counter() < deadline:
                 district = districts[(w + i) % len(districts)]
                 i += 1
+                t = time.perf_counter()
                 if await raw_pair(conn, district):
                     done += 1
+                latencies.append((time.perf_counter() - t) / 2)  # per transaction
 
+    parties.snapshot()
+    cpu0 = self_cpu_seconds()
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(w) for w in range(clients)))
     elapsed = time.perf_counter() - t0
+    client_cpu = self_cpu_seconds() - cpu0
+    spent = parties.spent()
     await pool.close()
-    return {"pairs_per_s": done / elapsed, "pairs": done, "refused": 0, "errors": 0}
+    latencies.sort()
+    return {
+        "pairs_per_s": done / elapsed,
+        "pairs": done,
+        "refused": 0,
+        "errors": 0,
+        "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else 0.0,
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)] if latencies else 0.0,
+        "cpu_ms_per_pair_service": 0.0,
+        "cpu_ms_per_pair_client": 1000 * client_cpu / max(done, 1),
+        "cpu_ms_per_pair_postgres": 1000 * spent.get("postgres", 0) / max(done, 1),
+    }
 
 
 async def audit_ledger(dsn: str) -> tuple[int, int, int]:
@@ -312,64 +366,120 @@ async def audit_ledger(dsn: str) -> tuple[int, int, int]:
     return int(pools), int(overdrawn), int(mismatched)
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--clients", type=int, default=16)
-    ap.add_argument(
-        "--replicas", type=int, default=2, help="quota-svc processes behind the clients"
-    )
-    args = ap.parse_args()
-    admin = os.environ.get("TEST_PG_ADMIN_URL")
-    if not admin:
-        sys.exit("set TEST_PG_ADMIN_URL (e.g. postgresql://postgres@127.0.0.1:55432/postgres)")
+async def one_setup(
+    admin: str, replicas: int, clients: int, seconds: float, impl: str = "c"
+) -> tuple[dict[tuple[str, str], dict[str, float]], tuple[int, int, int]]:
+    """A fresh database and `replicas` quota-svc processes; both shapes, API
+    then raw, side by side; the ledger audited at the end."""
     name, dsn = await create_database(admin)
-    ports = [free_port() for _ in range(args.replicas)]
+    ports = [free_port() for _ in range(replicas)]
     bases = [f"http://127.0.0.1:{p}" for p in ports]
-    base = bases[0]
     # The first replica migrates the database before the others start.
-    servers = [start_server(dsn, ports[0])]
+    servers = [start_server(dsn, ports[0], impl)]
     try:
-        await wait_ready(base)
-        servers += [start_server(dsn, p) for p in ports[1:]]
+        await wait_ready(bases[0])
+        servers += [start_server(dsn, p, impl) for p in ports[1:]]
         for b in bases[1:]:
             await wait_ready(b)
+        parties = Parties()
+        for server in servers:
+            parties.add("service", server.pid)
+        conn = await asyncpg.connect(dsn)
+        parties.add("postgres", parent_pid(await conn.fetchval("SELECT pg_backend_pid()")))
+        await conn.close()
         admin_h = {
             "Authorization": "Bearer " + mint_token(DEV_JWT_SECRET, sub="bench.admin", role="admin")
         }
-        async with httpx.AsyncClient(base_url=base, headers=admin_h) as c:
+        async with httpx.AsyncClient(base_url=bases[0], headers=admin_h) as c:
             for d in DISTRICT_CODES:
                 r = await c.post(f"/quota/pools/{d}/VOCs/baseline", json={"amount_t": BASELINE_T})
                 r.raise_for_status()
         results = {}
         for shape, districts in (("hot district", HOT), ("16 districts", DISTRICT_CODES)):
-            results[("api", shape)] = await run_api(bases, districts, args.clients, args.seconds)
-            results[("raw", shape)] = await run_raw(dsn, districts, args.clients, args.seconds)
-        pools, overdrawn, mismatched = await audit_ledger(dsn)
+            results[("api", shape)] = run_api(bases, districts, clients, seconds, parties)
+            results[("raw", shape)] = await run_raw(dsn, districts, clients, seconds, parties)
+        audit = await audit_ledger(dsn)
     finally:
         for server in servers:
             server.terminate()
         for server in servers:
             server.wait(timeout=30)
         await drop_database(admin, name)
+    return results, audit
 
-    cpus = os.cpu_count()
-    print(
-        f"quota reservations+allocations, PostgreSQL, {args.replicas} quota-svc process(es), "
-        f"{args.clients} clients, "
-        f"{args.seconds:.0f} s per run, {cpus} CPUs (server, clients and PostgreSQL share them)"
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument(
+        "--replicas", default="1", help="quota-svc processes behind the clients, e.g. 1,2,3"
     )
-    print(f"{'shape':<14} {'API pairs/s':>12} {'raw SQL pairs/s':>16} {'API/raw':>8}  API errors")
-    for shape in ("hot district", "16 districts"):
-        api, raw = results[("api", shape)], results[("raw", shape)]
-        ratio = api["pairs_per_s"] / raw["pairs_per_s"] if raw["pairs_per_s"] else 0.0
-        print(
-            f"{shape:<14} {api['pairs_per_s']:>12.1f} {raw['pairs_per_s']:>16.1f} "
-            f"{ratio:>7.0%}  {int(api['errors'])}"
+    ap.add_argument(
+        "--impls",
+        default="c",
+        help="c (uvloop, httptools, batches), python (asyncio, h11), unbatched (c, no batches)",
+    )
+    args = ap.parse_args()
+    admin = os.environ.get("TEST_PG_ADMIN_URL")
+    if not admin:
+        sys.exit("set TEST_PG_ADMIN_URL (e.g. postgresql://postgres@127.0.0.1:55432/postgres)")
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed (Debian: apt-get install wrk)")
+    print(
+        f"quota reservation+allocation pairs, PostgreSQL, {args.clients} connections (wrk) or "
+        f"asyncpg connections (raw), {args.seconds:.0f} s per run, {os.cpu_count()} CPUs shared "
+        "by the services, the load generator and PostgreSQL"
+    )
+    print(
+        f"{'impl':<6} {'replicas':>8} {'shape':<13} {'side':<4} {'pairs/s':>8} {'API/raw':>8}"
+        f" {'p50 ms':>7}"
+        f" {'p99 ms':>7} {'CPU ms/pair: svc':>17} {'client':>7} {'pg':>6} {'errors':>6}"
+    )
+    verdicts = []
+    configs = [(i, int(r)) for i in args.impls.split(",") for r in args.replicas.split(",")]
+    for impl, replicas in configs:
+        results, (pools, overdrawn, mismatched) = await one_setup(
+            admin, replicas, args.clients, args.seconds, impl
         )
-    print(
-        f"ledger check: {pools} pools, {overdrawn} overdrafts, {mismatched} pools not reconciling"
-    )
+        for shape in ("hot district", "16 districts"):
+            raw = results[("raw", shape)]
+            for side in ("api", "raw"):
+                r = results[(side, shape)]
+                ratio = r["pairs_per_s"] / raw["pairs_per_s"] if raw["pairs_per_s"] else 0.0
+                print(
+                    f"{impl:<6} {replicas:>8} {shape:<13} {side:<4}"
+                    f" {r['pairs_per_s']:>8.1f} {ratio:>8.0%}"
+                    f" {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f}"
+                    f" {r['cpu_ms_per_pair_service']:>17.2f} {r['cpu_ms_per_pair_client']:>7.2f}"
+                    f" {r['cpu_ms_per_pair_postgres']:>6.2f} {int(r['errors']):>6}"
+                )
+        print(
+            f"{impl:<6} {replicas:>8} ledger check: {pools} pools, {overdrawn} overdrafts, "
+            f"{mismatched} pools not reconciling"
+        )
+        hot_api, hot_raw = results[("api", "hot district")], results[("raw", "hot district")]
+        verdicts += [
+            (
+                f"hot pool API/raw, {replicas} replica(s), {impl}",
+                "≥ 100 %",
+                f"{hot_api['pairs_per_s'] / max(hot_raw['pairs_per_s'], 1e-9):.0%}",
+                hot_api["pairs_per_s"] >= hot_raw["pairs_per_s"],
+            ),
+            (
+                f"service CPU/write request, {replicas} replica(s), {impl}",
+                "≤ 1.5 ms",
+                f"{results[('api', '16 districts')]['cpu_ms_per_pair_service'] / 2:.2f} ms",
+                results[("api", "16 districts")]["cpu_ms_per_pair_service"] / 2 <= 1.5,
+            ),
+            (
+                f"ledger, {replicas} replica(s), {impl}",
+                "0 overdrafts, all reconcile",
+                f"{overdrawn} overdrafts, {mismatched} not reconciling",
+                overdrawn == 0 and mismatched == 0,
+            ),
+        ]
+    print_verdicts(verdicts)
 
 
 if __name__ == "__main__":

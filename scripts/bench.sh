@@ -19,7 +19,26 @@ source "$STATE_DIR/pg.env"
 # shellcheck disable=SC1091
 source "$STATE_DIR/kafka.env"
 export TEST_PG_ADMIN_URL="$PG_ADMIN_URL" TEST_KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP"
-for script in bench/*.py; do
-  echo "== $script"
-  .venv/bin/python "$script"
-done
+# The load generator is Debian's wrk (compiled, so the client's CPU does not
+# decide the result).
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "make bench needs wrk (apt-get install -y wrk, as root)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+# Each script prints its figures, then its aims and verdicts. Not here:
+# bench/measure.py (their shared helpers), bench/profile_quota.py (a tool).
+run() {
+  echo "== $*"
+  .venv/bin/python "$@"
+}
+run bench/quota_reservations.py --replicas 1,2,3 --impls c
+run bench/quota_reservations.py --replicas 1 --impls unbatched,python
+run bench/saga_latency.py
+run bench/eia_bulk.py
+run bench/permit_import.py
+run bench/quota_pair_cpu.py
+run bench/observability_overhead.py

@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-scripts/browser-deps.sh
+scripts/test-deps.sh
 .venv/bin/pytest -q -p no:cacheprovider -m browser services/console/tests "$@"

@@ -15,9 +15,9 @@ echo "== ruff and mypy"
   services/eia-svc/src services/supervision-svc/src services/console/src \
   sim/src src
 
-# The console's browser tests drive Debian's Chromium (never a browser that
-# Playwright downloads) and need a Chinese font to render the pages.
-scripts/browser-deps.sh
+# Debian packages the tests drive: Chromium and a Chinese font (browser tests;
+# never a browser Playwright downloads), shellcheck, promtool.
+scripts/test-deps.sh
 
 STATE_DIR=$(mktemp -d /tmp/envbureau-test.XXXXXX)
 chmod 755 "$STATE_DIR"  # the postgres OS user runs the cluster inside it

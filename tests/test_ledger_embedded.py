@@ -53,8 +53,8 @@ async def _permit(c: httpx.AsyncClient, code: str, name: str, vocs: str) -> str:
         content=json.dumps(line).encode(),
         headers={**OFFICER, "content-type": "application/x-ndjson"},
     )
-    assert r.status_code == 200, r.text
-    return str(r.json()["rows"][0]["permit_id"])
+    assert r.status_code == 200 and r.json()["totals"]["created"] == 1, r.text
+    return str(r.json()["results"][0]["id"])
 
 
 async def test_trade_and_swap_in_the_embedded_default(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,14 +234,14 @@ def test_dashboard_is_well_formed_and_names_exported_metrics(
             assert var in variables, f"{title}: ${var} is not a dashboard variable"
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_promtool_checks_and_unit_tests_the_rules() -> None:
+    promtool = testing.tool("promtool")
     check = subprocess.run(
-        ["promtool", "check", "rules", str(RULES)], capture_output=True, text=True, check=False
+        [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False
     )
     assert check.returncode == 0, check.stdout + check.stderr
     tests = subprocess.run(
-        ["promtool", "test", "rules", RULE_TESTS.name],
+        [promtool, "test", "rules", RULE_TESTS.name],
         cwd=MONITORING,
         capture_output=True,
         text=True,

@@ -109,8 +109,8 @@ async def _close_plant(
         content=json.dumps(line).encode(),
         headers={**OFFICER, "content-type": "application/x-ndjson"},
     )
-    assert r.status_code == 200 and r.json()["created"] == 1, r.text
-    permit_id = r.json()["rows"][0]["permit_id"]
+    assert r.status_code == 200 and r.json()["totals"]["created"] == 1, r.text
+    permit_id = r.json()["results"][0]["id"]
     r = await permit.post(
         f"/permit/permits/{permit_id}/cancel",
         json={"reason": "closure", "note": "企业关停"},

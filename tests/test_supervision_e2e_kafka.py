@@ -98,8 +98,8 @@ async def _suspension_story(permit: httpx.AsyncClient, sup: httpx.AsyncClient) -
         content=json.dumps(line).encode(),
         headers={**li, "content-type": "application/x-ndjson"},
     )
-    assert r.status_code == 200 and r.json()["created"] == 1, r.text
-    permit_id = r.json()["rows"][0]["permit_id"]
+    assert r.status_code == 200 and r.json()["totals"]["created"] == 1, r.text
+    permit_id = r.json()["results"][0]["id"]
 
     async def known() -> dict[str, Any]:
         r = await sup.get(f"/supervision/enterprises/{code}", headers=li)
@@ -203,7 +203,7 @@ async def _seed_figures(permit: httpx.AsyncClient, sup: httpx.AsyncClient) -> No
     # 12369: 1197 valid complaints accepted, 1165 closed (and 30 rejected as invalid).
     rows = [_complaint(i, "closed" if i < 1165 else "accepted") for i in range(1197)]
     rows += [_complaint(1197 + i, "rejected") for i in range(30)]
-    assert (await _upload(sup, "/supervision/complaints:import", rows))["created"] == 1227
+    assert (await _upload(sup, "/supervision/complaints:import", rows))["totals"]["created"] == 1227
     r = await sup.get(
         "/supervision/reports/complaints?from=2026-01-01&to=2026-12-31", headers=AUDITOR
     )
@@ -226,7 +226,7 @@ async def _seed_figures(permit: httpx.AsyncClient, sup: httpx.AsyncClient) -> No
         }
         for i in range(318)
     ]
-    assert (await _upload(sup, "/supervision/demands:import", demands))["created"] == 318
+    assert (await _upload(sup, "/supervision/demands:import", demands))["totals"]["created"] == 318
     r = await sup.get("/supervision/reports/demands", headers=AUDITOR)
     assert (r.json()["total"], r.json()["done"], r.json()["in_progress"]) == (318, 271, 47)
 
@@ -242,7 +242,7 @@ async def _seed_figures(permit: httpx.AsyncClient, sup: httpx.AsyncClient) -> No
         content="\n".join(json.dumps(x, ensure_ascii=False) for x in lines).encode(),
         headers={**ninghe, "content-type": "application/x-ndjson"},
     )
-    assert r.status_code == 200 and r.json()["created"] == 174, r.text[:500]
+    assert r.status_code == 200 and r.json()["totals"]["created"] == 174, r.text[:500]
 
     async def registered() -> int:
         r = await sup.get(f"/supervision/enterprises?district={NINGHE}&limit=1000", headers=ninghe)

@@ -68,8 +68,8 @@ async def _permit(permit: httpx.AsyncClient, code: str, name: str, vocs: str) ->
         content=json.dumps(line).encode(),
         headers={**OFFICER, "content-type": "application/x-ndjson"},
     )
-    assert r.status_code == 200 and r.json()["created"] == 1, r.text
-    return str(r.json()["rows"][0]["permit_id"])
+    assert r.status_code == 200 and r.json()["totals"]["created"] == 1, r.text
+    return str(r.json()["results"][0]["id"])
 
 
 async def test_trade_amends_both_permits_over_kafka(stack: Stack) -> None:

@@ -663,17 +663,16 @@ class Demo:
             content=_csv(rows),
             content_type="text/csv",
         )
-        self.counts.add(
-            "registration forms", int(report.get("filed", 0)) + int(report.get("replayed", 0))
-        )
-        first = next((r for r in report["results"] if r.get("filing_id")), None)
+        totals = report["totals"]
+        self.counts.add("registration forms", int(totals["created"]) + int(totals["replayed"]))
+        first = next((r for r in report["results"] if r.get("id")), None)
         if first:
-            reg = self.api.call("GET", f"/eia/registrations/{first['filing_id']}")
+            reg = self.api.call("GET", f"/eia/registrations/{first['id']}")
             if reg["status"] == "filed":
                 self._post(
-                    f"/eia/registrations/{first['filing_id']}/revoke",
+                    f"/eia/registrations/{first['id']}/revoke",
                     {"reason": "事后抽查发现建设内容与备案信息不符"},
-                    key=self.key("revoke", first["filing_id"]),
+                    key=self.key("revoke", first["id"]),
                 )
 
     # -------------------------------------------------------------- helpers
@@ -702,9 +701,10 @@ class Demo:
         )
 
     def _rows_ok(self, report: dict[str, Any], what: str) -> None:
-        failed = int(report.get("failed", 0))
+        totals = report.get("totals", {})
+        failed = int(totals.get("error", 0)) + int(totals.get("conflict", 0))
         if failed:
-            bad = [r for r in report.get("rows", []) if r.get("errors")][:3]
+            bad = [r for r in report.get("results", []) if r.get("errors")][:3]
             self.say(f"  {what}: {failed} rows refused, e.g. {bad}")
 
 

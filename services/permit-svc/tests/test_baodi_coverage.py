@@ -49,7 +49,11 @@ async def post(svc: Service, path: str, body: bytes, ctype: str) -> dict[str, ob
     r = await svc.http.post(path, content=body, headers={**OFFICER, "content-type": ctype})
     assert r.status_code == 200, r.text[:500]
     report: dict[str, object] = r.json()
-    assert report["failed"] == 0, [row for row in report["rows"] if row["result"] == "error"][:3]  # type: ignore[attr-defined]
+    assert report["totals"]["error"] == 0, [  # type: ignore[index]
+        row
+        for row in report["results"]  # type: ignore[attr-defined]
+        if row["result"] == "error"
+    ][:3]
     return report
 
 
@@ -58,7 +62,7 @@ async def test_baodi_full_coverage_then_three_uncovered(svc: Service) -> None:
     today = local_today(utcnow())
     rows = enterprise_rows()
     report = await post(svc, "/permit/enterprises:import", ndjson(rows), "application/x-ndjson")
-    assert report["created"] == HOLDERS + REGISTERED
+    assert report["totals"]["created"] == HOLDERS + REGISTERED  # type: ignore[index]
     # A neighbouring district's sources must not leak into 宝坻's figures.
     await svc.enterprise(1, district=JIZHOU)
 
@@ -72,14 +76,14 @@ async def test_baodi_full_coverage_then_three_uncovered(svc: Service) -> None:
         for i, r in enumerate(rows[:HOLDERS])
     ]
     imported = await post(svc, "/permit/permits:import", ndjson(permits), "application/x-ndjson")
-    permit_ids = [row["permit_id"] for row in imported["rows"]]  # type: ignore[attr-defined]
+    permit_ids = [row["id"] for row in imported["results"]]  # type: ignore[attr-defined]
 
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["uscc"])
     writer.writerows([r["uscc"]] for r in rows[HOLDERS:])
     filed = await post(svc, "/permit/registrations:import", out.getvalue().encode(), "text/csv")
-    assert filed["created"] == REGISTERED
+    assert filed["totals"]["created"] == REGISTERED  # type: ignore[index]
 
     async def audit(n: int, pid: object) -> None:
         body: dict[str, object] = {"result": "pass"}
@@ -107,10 +111,41 @@ async def test_baodi_full_coverage_then_three_uncovered(svc: Service) -> None:
     )
     assert r.status_code == 201
 
+    # A 275th holder, audited, closes (关停) with its permit still in force: it
+    # is no fixed source any more, so neither report counts it.
+    closer = make_uscc(BAODI, 80001)
+    await post(
+        svc,
+        "/permit/enterprises:import",
+        ndjson(
+            [
+                {
+                    "uscc": closer,
+                    "name": "宝坻某已关停涂料厂",
+                    "district": BAODI,
+                    "industry_code": "2641",
+                }
+            ]
+        ),
+        "application/x-ndjson",
+    )
+    closer_permit = {**permits[0], "uscc": closer}
+    (closer_row,) = (
+        await post(svc, "/permit/permits:import", ndjson([closer_permit]), "application/x-ndjson")
+    )["results"]  # type: ignore[misc]
+    await audit(1, closer_row["id"])
+    r = await svc.http.patch(
+        f"/permit/enterprises/{closer}",
+        json={"operating_status": "closed", "reason": "关停"},
+        headers=OFFICER,
+    )
+    assert r.status_code == 200, r.text
+
     coverage = (
         await svc.http.get(f"/permit/reports/coverage?district={BAODI}", headers=OFFICER)
     ).json()
     assert coverage["fixed_sources"] == HOLDERS + REGISTERED == 4549
+    assert coverage["closed_sources"] == 1
     assert coverage["with_valid_permit"] == 274
     assert coverage["with_valid_registration"] == 4275
     assert coverage["covered"] == 4549 and coverage["uncovered"] == 0
@@ -125,6 +160,8 @@ async def test_baodi_full_coverage_then_three_uncovered(svc: Service) -> None:
         54,
     )
     assert progress["audited_percent"] == "80.3"
+    assert progress["valid_permits"] == coverage["with_valid_permit"]
+    assert progress["permits_of_closed_sources"] == 1
 
     # Three sources come to light that hold neither a permit nor a registration.
     newcomers = [

@@ -124,13 +124,3 @@ def test_percent_is_exact() -> None:
     assert percent(1, 8) == Decimal("12.5")  # half up, not banker's rounding
     assert percent(1, 16) == Decimal("6.3")
     assert percent(0, 0) is None
-
-
-@pytest.mark.parametrize(
-    ("given", "expected"),
-    [("C2641", "2641"), ("2641", "2641"), (" c3360 ", "3360"), ("C26", "26"), ("ABC1", "ABC1")],
-)
-def test_industry_class_drops_the_section_letter(given: str, expected: str) -> None:
-    from permit_svc.enterprises.rules import industry_class
-
-    assert industry_class(given) == expected

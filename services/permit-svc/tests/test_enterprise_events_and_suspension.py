@@ -63,7 +63,7 @@ async def test_register_changes_are_announced(svc: Service) -> None:
         content="\n".join(json.dumps(x) for x in lines).encode(),
         headers={**OFFICER, "content-type": "application/x-ndjson"},
     )
-    assert r.status_code == 200 and r.json()["created"] == 3
+    assert r.status_code == 200 and r.json()["totals"]["created"] == 3
     (batch,) = await svc.events("enterprise.imported.v1")
     snapshots = EnterprisesImported.model_validate(batch["data"]).snapshots()
     assert [e.uscc for e in snapshots] == [x["uscc"] for x in lines]
@@ -83,7 +83,7 @@ async def test_a_decided_suspension_suspends_the_permit_once(svc: Service) -> No
         content=json.dumps(line).encode(),
         headers={**OFFICER, "content-type": "application/x-ndjson"},
     )
-    permit_id = r.json()["rows"][0]["permit_id"]
+    permit_id = r.json()["results"][0]["id"]
     decided = PermitSuspensionDecided(
         case_id="case-1",
         case_no="LA-120115-2026-0001",

@@ -74,20 +74,17 @@ async def test_bulk_import_reports_each_row_and_keeps_the_valid_ones(svc: Servic
     )
     assert r.status_code == 200, r.text
     report = r.json()
-    assert (report["received"], report["created"], report["updated"], report["failed"]) == (
-        7,
-        2,
-        0,
-        5,
-    )
-    results = {row["row"]: row for row in report["rows"]}
+    totals = report["totals"]
+    assert (report["rows"], totals["created"], totals["updated"], totals["error"]) == (7, 2, 0, 5)
+    results = {row["row"]: row for row in report["results"]}
+    assert results[1]["row_key"] == results[1]["id"] == good[0]
     assert results[1]["result"] == "created"
     assert results[2]["errors"][0]["field"] == "uscc"
     assert "not allowed" in results[2]["errors"][0]["message"]
     assert results[3]["errors"][0]["field"] == "row"
     (err,) = results[4]["errors"]
     assert (err["field"], err["message"]) == ("district", "is not one of your districts")
-    assert {e["field"] for e in results[5]["errors"]} == {"name"}
+    assert {e["field"] for e in results[5]["errors"]} == {"name", "industry_code"}
     assert "first in row 1" in results[6]["errors"][0]["message"]
     assert results[7]["result"] == "created"
     # One audit entry for the import, in its transaction.
@@ -110,12 +107,18 @@ async def test_bulk_import_is_an_upsert_by_uscc_from_csv(svc: Service) -> None:
             "/permit/enterprises:import", content=csv_text.encode(), headers=headers
         )
     ).json()
-    assert (first["created"], first["updated"]) == (5, 0)
+    assert (first["totals"]["created"], first["totals"]["updated"]) == (5, 0)
     changed = csv_text.replace("企业3,", "企业3(更名),").replace(",2641,地址4", ",3311,地址4")
     second = (
         await svc.http.post("/permit/enterprises:import", content=changed.encode(), headers=headers)
     ).json()
-    assert (second["created"], second["updated"], second["failed"]) == (0, 5, 0)
+    assert second["totals"] == {
+        "created": 0,
+        "updated": 5,
+        "replayed": 0,
+        "error": 0,
+        "conflict": 0,
+    }
     e3 = (await svc.http.get(f"/permit/enterprises/{make_uscc(BAODI, 3)}", headers=OFFICER)).json()
     e4 = (await svc.http.get(f"/permit/enterprises/{make_uscc(BAODI, 4)}", headers=OFFICER)).json()
     assert e3["name"] == "企业3(更名)" and e4["category"] == "registration"
@@ -129,7 +132,7 @@ async def test_bulk_import_is_an_upsert_by_uscc_from_csv(svc: Service) -> None:
     assert r.status_code == 201
     moved = f"uscc,name,district,industry_code\n{jizhou},改名,{BAODI},2641\n"
     r = await svc.http.post("/permit/enterprises:import", content=moved.encode(), headers=headers)
-    (row,) = r.json()["rows"]
+    (row,) = r.json()["results"]
     assert (
         row["result"] == "error" and "registered in district 120119" in row["errors"][0]["message"]
     )
@@ -168,7 +171,7 @@ async def test_list_by_district_and_category_with_cursor(svc: Service) -> None:
         content="\n".join(json.dumps(x) for x in rows).encode(),
         headers={**ADMIN, "content-type": "application/x-ndjson"},
     )
-    assert r.json()["created"] == 8
+    assert r.json()["totals"]["created"] == 8
     seen: list[str] = []
     cursor = None
     while True:
@@ -194,15 +197,23 @@ async def test_list_by_district_and_category_with_cursor(svc: Service) -> None:
 async def test_classification_table_shipped_and_replaceable(svc: Service) -> None:
     table = (await svc.http.get("/permit/industries", headers=OFFICER)).json()
     assert len(table) >= 20
-    assert {"industry_code": "2641", "name": "涂料制造", "category": "key"} in table
+    assert {"industry_code": "C2641", "name": "涂料制造", "category": "key"} in table
     assert {t["category"] for t in table} == {"key", "simplified", "registration"}
     uscc = await svc.enterprise(1, industry="3311")
     csv_headers = {**ADMIN, "content-type": "text/csv"}
-    new_table = "industry_code,name,category\n2641,涂料制造,key\n3311,金属结构制造,simplified\n"
+    new_table = (
+        "industry_code,name,category\n"
+        "2641,涂料制造,key\n3311,金属结构制造,simplified\n1711,棉纺纱加工,registration\n"
+    )
     r = await svc.http.post(
         "/permit/industries:import", content=new_table.encode(), headers=csv_headers
     )
-    assert r.status_code == 200 and r.json() == {"industries": 2, "enterprises_recategorised": 1}
+    assert r.status_code == 200, r.text
+    assert [(x["row_key"], x["result"]) for x in r.json()["results"]] == [
+        ("C2641", "replayed"),
+        ("C3311", "updated"),
+        ("C1711", "created"),
+    ]
     e = (await svc.http.get(f"/permit/enterprises/{uscc}", headers=OFFICER)).json()
     assert e["category"] == "simplified"
     # A table that drops an industry in use, or has a bad line, changes nothing.
@@ -211,14 +222,14 @@ async def test_classification_table_shipped_and_replaceable(svc: Service) -> Non
         content=b"industry_code,name,category\n2641,x,key\n",
         headers=csv_headers,
     )
-    assert r.status_code == 409 and r.json()["industry_codes"] == ["3311"]
+    assert r.status_code == 409 and r.json()["industry_codes"] == ["C3311"]
     r = await svc.http.post(
         "/permit/industries:import",
         content=b"industry_code,name,category\n2641,x,major\n",
         headers=csv_headers,
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "line 2.category"
-    assert len((await svc.http.get("/permit/industries", headers=OFFICER)).json()) == 2
+    assert len((await svc.http.get("/permit/industries", headers=OFFICER)).json()) == 3
     r = await svc.http.post(
         "/permit/industries:import", content=new_table.encode(), headers=OFFICER
     )

@@ -35,7 +35,7 @@ async def test_gbk_csv_from_excel_is_read_detected_or_declared(svc: Service) -> 
             "/permit/enterprises:import", content=body, headers={**OFFICER, "content-type": ctype}
         )
         assert r.status_code == 200, r.text
-        assert r.json()["failed"] == 0
+        assert r.json()["totals"]["error"] == 0
     got = await svc.http.get(f"/permit/enterprises/{make_uscc(BAODI, 901)}", headers=OFFICER)
     assert got.json()["name"] == "天津宝坻涂料有限公司"
 
@@ -54,8 +54,8 @@ async def test_xlsx_upload_and_error_report_spreadsheet(svc: Service) -> None:
     r = await svc.http.post("/permit/enterprises:import", content=buf.getvalue(), headers=headers)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert (body["created"], body["failed"]) == (1, 2)
-    by_row = {row["row"]: row for row in body["rows"]}
+    assert (body["totals"]["created"], body["totals"]["error"]) == (1, 2)
+    by_row = {row["row"]: row for row in body["results"]}
     assert by_row[3]["errors"][0]["field"] == "district"
     assert by_row[3]["errors"][0]["message"] == "不是您负责的区"
 
@@ -103,5 +103,5 @@ async def test_per_row_bulk_errors_in_both_languages(svc: Service) -> None:
             headers={**OFFICER, "content-type": "text/csv", "Accept-Language": lang},
         )
         assert r.status_code == 200, r.text
-        (row,) = r.json()["rows"]
+        (row,) = r.json()["results"]
         assert [(e["field"], e["message"]) for e in row["errors"]] == [("uscc", text)]

@@ -77,8 +77,8 @@ async def existing_permit(svc: Service, uscc: str, valid_to: dt.date, vocs: str 
         content=json.dumps(row).encode(),
         headers={**OFFICER, "content-type": "application/x-ndjson"},
     )
-    assert r.status_code == 200 and r.json()["created"] == 1, r.text
-    return str(r.json()["rows"][0]["permit_id"])
+    assert r.status_code == 200 and r.json()["totals"]["created"] == 1, r.text
+    return str(r.json()["results"][0]["id"])
 
 
 async def permit_in(svc: Service, state: str) -> str:

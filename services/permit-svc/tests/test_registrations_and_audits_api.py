@@ -101,9 +101,9 @@ async def test_bulk_filings_report_each_row(svc: Service) -> None:
     )
     assert r.status_code == 200, r.text
     report = r.json()
-    assert (report["received"], report["created"], report["failed"]) == (5, 1, 4)
-    rows = report["rows"]
-    assert rows[0]["registration_no"] == ok + "001W"
+    assert (report["rows"], report["totals"]["created"], report["totals"]["error"]) == (5, 1, 4)
+    rows = report["results"]
+    assert rows[0]["number"] == ok + "001W" and rows[0]["row_key"] == ok
     assert "already has registration" in rows[1]["errors"][0]["message"]
     assert "needs a permit" in rows[2]["errors"][0]["message"]
     assert "no enterprise" in rows[3]["errors"][0]["message"]
@@ -122,8 +122,8 @@ async def test_bulk_filings_report_each_row(svc: Service) -> None:
         ).encode(),
         headers={**OFFICER, "content-type": "application/x-ndjson"},
     )
-    assert r.json()["failed"] == 1
-    assert r.json()["rows"][0]["errors"][0]["field"] == "valid_to"
+    assert r.json()["totals"]["error"] == 1
+    assert r.json()["results"][0]["errors"][0]["field"] == "valid_to"
     r = await svc.http.post(
         "/permit/permits:import", content=b"uscc\n", headers={**OFFICER, "content-type": "text/csv"}
     )

@@ -135,7 +135,7 @@ def send(kind: Kind, client: Api, rows: list[RawRow], advance: Callable[[int], N
                 content=rows_to_csv([r.data or {} for r in chunk]),
                 content_type="text/csv; charset=utf-8",
             )
-            for i, errs in _row_errors(report.get("rows", []), 0).items():
+            for i, errs in _row_errors(report.get("results", []), 0).items():
                 failures[chunk[i - 1].row] = errs
             advance(len(chunk))
         return failures

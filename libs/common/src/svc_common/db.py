@@ -155,6 +155,11 @@ class Database:
                 if self._write_lock is not None:
                     self._write_lock.release()
 
+    def leave_unit(self) -> None:
+        """In the current context, stop joining the request's unit of work
+        (run inside a copied context, e.g. by `batching.GroupCommit`)."""
+        self._unit.set(None)
+
     async def commit(self, unit: Unit) -> None:
         """Commit a request's unit of work and wake the relay if it emitted."""
         await unit.session.commit()

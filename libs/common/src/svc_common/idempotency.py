@@ -20,8 +20,8 @@ import json
 from typing import Any
 
 import structlog
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import insert, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svc_common import faults, i18n
@@ -30,6 +30,17 @@ from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE, Unau
 from svc_common.failures import is_transient
 from svc_common.tables import IdempotencyRecord
 from svc_common.types import utcnow
+
+# Core statements on the table, built once: every write request runs them, and
+# the ORM's statement handling costs more than the round trip on this path.
+_RECORDS: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
+_LOOKUP = select(
+    _RECORDS.c.request_hash,
+    _RECORDS.c.status_code,
+    _RECORDS.c.response_body,
+    _RECORDS.c.content_type,
+).where(_RECORDS.c.owner == bindparam("owner"), _RECORDS.c.key == bindparam("key"))
+_STORE = insert(_RECORDS)
 
 log = structlog.get_logger(__name__)
 
@@ -137,7 +148,7 @@ class IdempotencyMiddleware:
         answer: tuple[int, bytes, str, list[tuple[bytes, bytes]]] | None = None
         async with db.unit_of_work() as unit:
             if owner is not None and key is not None:
-                answer = await _stored(unit, owner, key, digest)
+                answer = await _stored(db, unit, owner, key, digest)
             if answer is None:
                 captured = await _call(self.app, scope, body, receive)
                 status, payload, ctype, extra = captured
@@ -176,19 +187,21 @@ def _digest(scope: Scope, body: bytes) -> str:
 
 
 async def _stored(
-    unit: Unit, owner: str, key: str, digest: str
+    db: Database, unit: Unit, owner: str, key: str, digest: str
 ) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]] | None:
     """The answer to replay for this key, a 422 for a reused key, or None."""
-    rec = (
-        await unit.session.execute(
-            select(
-                IdempotencyRecord.request_hash,
-                IdempotencyRecord.status_code,
-                IdempotencyRecord.response_body,
-                IdempotencyRecord.content_type,
-            ).where(IdempotencyRecord.owner == owner, IdempotencyRecord.key == key)
-        )
-    ).first()
+    params = {"owner": owner, "key": key}
+    if db.is_postgres and not unit.session.in_transaction():
+        # One statement outside any transaction: no BEGIN, and no connection
+        # held while the handler runs (it may wait for a group commit that
+        # needs one, svc_common.batching). A twin racing past this lookup is
+        # caught by the key's unique index when the answer is stored.
+        async with db.engine.connect() as c:
+            auto = await c.execution_options(isolation_level="AUTOCOMMIT")
+            rec = (await auto.execute(_LOOKUP, params)).first()
+    else:
+        conn = await unit.session.connection()
+        rec = (await conn.execute(_LOOKUP, params)).first()
     if rec is None:
         return None
     if rec.request_hash != digest:
@@ -226,22 +239,24 @@ async def _store(
     the key committed first, undo this one's effect and give the first answer."""
     status, payload, ctype, _extra = captured
     try:
-        await unit.session.execute(
-            insert(IdempotencyRecord).values(
-                owner=owner,
-                key=key,
-                method=scope["method"],
-                path=scope["path"][:500],
-                request_hash=digest,
-                status_code=status,
-                response_body=payload.decode("utf-8", "replace"),
-                content_type=ctype,
-                created_at=utcnow(),
-            )
+        conn = await unit.session.connection()
+        await conn.execute(
+            _STORE,
+            {
+                "owner": owner,
+                "key": key,
+                "method": scope["method"],
+                "path": scope["path"][:500],
+                "request_hash": digest,
+                "status_code": status,
+                "response_body": payload.decode("utf-8", "replace"),
+                "content_type": ctype,
+                "created_at": utcnow(),
+            },
         )
     except sa_exc.IntegrityError:
         await db.rollback(unit)
-        return await _stored(unit, owner, key, digest)
+        return await _stored(db, unit, owner, key, digest)
     return None
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import Row, insert, or_, select, text, update
+from sqlalchemy import Boolean, Row, bindparam, column, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from svc_common import context
@@ -126,6 +126,39 @@ async def emit_many(session: AsyncSession, payloads: Iterable[EventPayload]) -> 
     return len(pairs)
 
 
+_OUTBOX_COLS = OutboxRow.__table__.c
+_CLAIM_IN_KEY_ORDER = (
+    text(
+        """
+    WITH claimed AS (
+        SELECT seq, key, topic, envelope, attempts FROM outbox
+        WHERE sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
+        ORDER BY seq
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    SELECT c.seq, c.key, c.topic, c.envelope, c.attempts,
+        EXISTS (
+            SELECT 1 FROM outbox o
+            WHERE o.key = c.key AND o.sent_at IS NULL AND o.seq < c.seq
+              AND o.seq NOT IN (SELECT seq FROM claimed)
+        ) AS held_back
+    FROM claimed c
+    ORDER BY c.seq
+    """
+    )
+    .bindparams(bindparam("now", type_=_OUTBOX_COLS.next_attempt_at.type))
+    .columns(
+        _OUTBOX_COLS.seq,
+        _OUTBOX_COLS.key,
+        _OUTBOX_COLS.topic,
+        _OUTBOX_COLS.envelope,
+        _OUTBOX_COLS.attempts,
+        column("held_back", Boolean),
+    )
+)
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -229,8 +262,7 @@ class OutboxRelay:
             # One transaction holds the row locks while publishing, so a second
             # replica skips these rows instead of publishing them again.
             async with self.db.sessionmaker() as s, s.begin():
-                claimed = await self._claim(s, lock=True)
-                rows = await self._in_key_order(s, claimed)
+                claimed, rows = await self._claim_in_key_order(s)
                 results = await self._publish(rows)
                 await self._mark(s, rows, results)
         else:
@@ -245,6 +277,25 @@ class OutboxRelay:
                 async with self.db.transaction() as s:
                     await self._mark(s, rows, results)
         return sum(1 for r in results if r is None), len(claimed)
+
+    async def _claim_in_key_order(
+        self, s: AsyncSession
+    ) -> tuple[Sequence[Row[Any]], list[Row[Any]]]:
+        """PostgreSQL: `_claim` and `_in_key_order` in one round trip (this
+        runs after every commit). Each claimed row says whether an earlier
+        unsent row of its key lies outside the claim (locked by another
+        relay or waiting for a retry): then it and its key's later rows wait."""
+        claimed = (
+            await s.execute(_CLAIM_IN_KEY_ORDER, {"now": utcnow(), "limit": self.batch_size})
+        ).all()
+        blocked: set[str] = set()
+        ready: list[Row[Any]] = []
+        for row in claimed:
+            if row.key in blocked or row.held_back:
+                blocked.add(row.key)
+            else:
+                ready.append(row)
+        return claimed, ready
 
     async def _claim(self, s: AsyncSession, *, lock: bool) -> Sequence[Row[Any]]:
         # Plain columns, not ORM entities: this runs after every commit.

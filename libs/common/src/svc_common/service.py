@@ -311,7 +311,15 @@ def serve(app: Any, settings: ServiceSettings) -> None:
     says more (route template, latency, caller, ids) in the same format."""
     import uvicorn
 
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop=settings.server_loop,
+        http=settings.server_http,
+        log_config=None,
+        access_log=False,
+    )
 
 
 def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:

@@ -88,6 +88,11 @@ class ServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # uvicorn's event loop and HTTP parser. "auto" takes uvloop and httptools
+    # (C implementations, installed with the services); the pure-Python ones
+    # stay selectable for comparison (bench/quota_reservations.py --server-impl).
+    server_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
+    server_http: Literal["auto", "h11", "httptools"] = "auto"
     log_level: str = "INFO"
     log_json: bool = True
     run_migrations: bool = True

@@ -30,6 +30,20 @@ def _missing(what: str) -> None:
     pytest.skip(f"{what} not set: run under `make test` for the real server")
 
 
+def tool(name: str) -> str:
+    """The path of a command-line tool a test drives (shellcheck, promtool):
+    skipped where it is missing, except under `make test` (REQUIRE_SERVERS=1),
+    which installs it (scripts/test-deps.sh) and must not skip."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("REQUIRE_SERVERS") == "1":
+            pytest.fail(f"{name} is not installed but REQUIRE_SERVERS=1 (scripts/test-deps.sh)")
+        pytest.skip(f"{name} not installed: run under `make test`")
+    return path
+
+
 def pg_admin_url() -> str:
     url = os.environ.get("TEST_PG_ADMIN_URL")
     if not url:

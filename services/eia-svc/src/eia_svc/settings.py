@@ -4,9 +4,11 @@ plus this service's own."""
 from __future__ import annotations
 
 import hmac
+from decimal import Decimal
 
 from pydantic import Field
 from svc_common.settings import ServiceSettings
+from svc_common.types import tonnes_to_kg
 
 
 class Settings(ServiceSettings):
@@ -34,6 +36,17 @@ class Settings(ServiceSettings):
     quota_reask_sweep_seconds: float = Field(30.0, gt=0)
     #: Largest bulk registration upload, in rows.
     bulk_max_rows: int = Field(10_000, ge=1)
+    #: A registration form (登记表) is filed with no review and no quota, so
+    #: it may only declare a VOCs increment below this (t/a); at or above it
+    #: the project needs a report form (报告表) and quota. 0.1 t/a: see
+    #: docs/eia-svc.md for why.
+    registration_form_vocs_limit_t: Decimal = Field(
+        Decimal("0.1"), ge=Decimal("0.001"), le=Decimal("100000"), decimal_places=3
+    )
+
+    @property
+    def registration_form_vocs_limit_kg(self) -> int:
+        return tonnes_to_kg(self.registration_form_vocs_limit_t)
 
     @property
     def receipt_check_secret(self) -> str:

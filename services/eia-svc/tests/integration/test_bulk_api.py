@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import Callable
 
 import httpx
 from fastapi import FastAPI
 from svc_common import testing
 
-from ..conftest import ENTERPRISE, count_rows, events_of, filer, registration, uscc
+from ..conftest import ENTERPRISE, admin, count_rows, events_of, filer, registration, uscc
 
 HEADER = "row_key,project_name,uscc,enterprise_name,district,project_type,vocs_increment_t\n"
 CSV_HEADERS = {**filer(), "content-type": "text/csv"}
@@ -24,7 +26,7 @@ def csv_rows() -> str:
             f"r3,仓库,{ENTERPRISE},某物流,120119,G5960,0\n",
             f"r4,化工,{ENTERPRISE},某化工,120119,C2614,0\n",
             f"r5,负数,{ENTERPRISE},某公司,120119,C2011,-2\n",
-            f"r6,汽修,{other},某汽修,120116,O8111,0.25\n",
+            f"r6,汽修,{other},某汽修,120116,O8111,0.025\n",
             f"r7,缺类型,{ENTERPRISE},某公司,120119,,0\n",
         ]
     )
@@ -34,10 +36,11 @@ async def test_mixed_rows_file_the_valid_ones(client: httpx.AsyncClient) -> None
     r = await client.post("/eia/registrations:bulk", content=csv_rows(), headers=CSV_HEADERS)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert (body["rows"], body["filed"], body["rejected"], body["replayed"]) == (7, 2, 5, 0)
+    totals = body["totals"]
+    assert (body["rows"], totals["created"], totals["error"], totals["replayed"]) == (7, 2, 5, 0)
     by_key = {x["row_key"]: x for x in body["results"]}
-    assert by_key["r1"]["filing_no"].startswith("DJB-120119-")
-    assert by_key["r6"]["filing_no"].startswith("DJB-120116-")
+    assert by_key["r1"]["number"].startswith("DJB-120119-")
+    assert by_key["r6"]["number"].startswith("DJB-120116-")
     assert by_key["r2"]["errors"][0]["field"] == "uscc"
     assert "no EIA filing is needed" in by_key["r3"]["errors"][0]["message"]
     assert "report (报告书)" in by_key["r4"]["errors"][0]["message"]
@@ -55,14 +58,16 @@ async def test_mixed_rows_file_the_valid_ones(client: httpx.AsyncClient) -> None
 async def test_replayed_upload_returns_original_numbers(client: httpx.AsyncClient) -> None:
     first = await client.post("/eia/registrations:bulk", content=csv_rows(), headers=CSV_HEADERS)
     again = await client.post("/eia/registrations:bulk", content=csv_rows(), headers=CSV_HEADERS)
-    assert again.json()["replayed"] == 2 and again.json()["filed"] == 0
-    numbers = {x["row_key"]: x["filing_no"] for x in first.json()["results"] if x["filing_no"]}
-    replayed = {x["row_key"]: x["filing_no"] for x in again.json()["results"] if x["filing_no"]}
+    assert again.json()["totals"]["replayed"] == 2 and again.json()["totals"]["created"] == 0
+    numbers = {x["row_key"]: x["number"] for x in first.json()["results"] if x["number"]}
+    replayed = {x["row_key"]: x["number"] for x in again.json()["results"] if x["number"]}
     assert replayed == numbers
     # The single-row endpoint shares the keys: same filer, same key, same filing.
     one = await client.post(
         "/eia/registrations",
-        json=registration(row_key="r1", project_type="C2011"),
+        json=registration(
+            row_key="r1", project_name="锯材加工", enterprise_name="某木业", project_type="C2011"
+        ),
         headers=filer(),
     )
     assert one.status_code == 200 and one.json()["filing_no"] == numbers["r1"]
@@ -72,7 +77,7 @@ async def test_replayed_upload_returns_original_numbers(client: httpx.AsyncClien
         content=csv_rows(),
         headers={**filer("filer.b"), "content-type": "text/csv"},
     )
-    assert other.json()["filed"] == 2
+    assert other.json()["totals"]["created"] == 2
     app: FastAPI = client.app  # type: ignore[attr-defined]
     assert await count_rows(app, "registrations") == 4
 
@@ -90,8 +95,8 @@ async def test_json_lines_and_a_key_twice_in_one_upload(client: httpx.AsyncClien
         headers={**filer(), "content-type": "application/x-ndjson"},
     )
     res = r.json()["results"]
-    assert [x["status"] for x in res] == ["filed", "replayed", "rejected", "filed"]
-    assert res[0]["filing_no"] == res[1]["filing_no"]
+    assert [x["result"] for x in res] == ["created", "replayed", "error", "created"]
+    assert res[0]["number"] == res[1]["number"]
     assert res[2]["errors"][0]["field"] == "row"
 
 
@@ -110,3 +115,142 @@ async def test_too_many_rows_or_bad_format(make_app: Callable[..., FastAPI]) -> 
         r = await c.post("/eia/registrations:bulk", content=b"\xff\xfe", headers=CSV_HEADERS)
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body"
         assert await count_rows(app, "registrations") == 0
+
+
+async def test_a_row_key_reused_for_another_project_is_a_conflict(
+    client: httpx.AsyncClient,
+) -> None:
+    """The same row_key with the same content replays; with other content it
+    is a conflict naming the filing the key already names, and nothing new is
+    filed (a machine would otherwise never learn its new project was lost)."""
+    ndjson = {**filer(), "content-type": "application/x-ndjson"}
+
+    async def bulk(*rows: dict[str, object]) -> list[dict[str, object]]:
+        r = await client.post(
+            "/eia/registrations:bulk",
+            content="\n".join(json.dumps(x, ensure_ascii=False) for x in rows),
+            headers=ndjson,
+        )
+        assert r.status_code == 200, r.text
+        results: list[dict[str, object]] = r.json()["results"]
+        return results
+
+    (first,) = await bulk(registration(row_key="k1", vocs_increment_t="0.05"))
+    assert first["result"] == "created"
+    # The same content, written differently, is the same row: replayed.
+    same = registration(
+        row_key="k1",
+        vocs_increment_t="0.050",
+        uscc=str(registration()["uscc"]).lower(),
+        project_name=" " + str(registration()["project_name"]),
+    )
+    (again,) = await bulk(same)
+    assert (again["result"], again["number"]) == ("replayed", first["number"])
+    # Another project under the same key: a conflict naming the first filing.
+    other = registration(row_key="k1", project_name="蓟州区另一个项目", project_type="C2011")
+    (clash,) = await bulk(other)
+    assert clash["result"] == "conflict"
+    assert (clash["id"], clash["number"]) == (first["id"], first["number"])
+    (err,) = clash["errors"]  # type: ignore[misc]
+    assert err["field"] == "row_key"
+    assert str(first["number"]) in err["message"]
+    assert "project_name" in err["message"] and "project_type" in err["message"]
+    # Within one upload: the second use of a key with other content conflicts.
+    a, b = await bulk(registration(row_key="k2"), registration(row_key="k2", district="120101"))
+    assert (a["result"], b["result"]) == ("created", "conflict")
+    assert b["number"] == a["number"] and str(a["number"]) in b["errors"][0]["message"]  # type: ignore[index]
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    assert await count_rows(app, "registrations") == 2
+    # The single endpoint says the same: 409 naming the filing.
+    r = await client.post("/eia/registrations", json=other, headers=filer())
+    assert r.status_code == 409, r.text
+    assert r.json()["filing_no"] == first["number"] and r.json()["filing_id"] == first["id"]
+    assert r.json()["errors"][0]["field"] == "row_key"
+    r = await client.post("/eia/registrations", json=same, headers=filer())
+    assert r.status_code == 200 and r.json()["filing_no"] == first["number"]
+    assert await count_rows(app, "registrations") == 2
+
+
+async def test_a_key_filed_by_two_requests_at_once(client: httpx.AsyncClient) -> None:
+    """Two uploads racing with one key: one files it, the other is judged
+    against that filing (replayed when the same, a conflict when not)."""
+    ndjson = {**filer(), "content-type": "application/x-ndjson"}
+
+    async def one(row: dict[str, object]) -> dict[str, object]:
+        r = await client.post(
+            "/eia/registrations:bulk", content=json.dumps(row, ensure_ascii=False), headers=ndjson
+        )
+        assert r.status_code == 200, r.text
+        (result,) = r.json()["results"]
+        return dict(result)
+
+    for i, other in enumerate((registration(), registration(project_name="另一个项目"))):
+        key = f"race-{i}"
+        a, b = await asyncio.gather(one(registration(row_key=key)), one({**other, "row_key": key}))
+        results = sorted([a["result"], b["result"]])
+        assert results == (["created", "replayed"] if i == 0 else ["conflict", "created"])
+        assert a["number"] == b["number"]
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    assert await count_rows(app, "registrations") == 2
+
+
+async def test_every_problem_of_a_row_at_once(client: httpx.AsyncClient) -> None:
+    """Shape errors (a negative amount, a missing name) do not hide screening
+    errors (a bad check character, an unknown district, a type that needs no
+    filing): a filing machine fixes a row once, single or bulk alike."""
+    bad = registration(
+        row_key="all-at-once",
+        uscc="91350100M000100Y44",
+        district="999999",
+        vocs_increment_t="-2",
+    )
+    bad.pop("enterprise_name")
+    also = registration(project_type="G5960", district="120000", project_name="x" * 201)
+    r = await client.post(
+        "/eia/registrations:bulk",
+        content="\n".join(json.dumps(x, ensure_ascii=False) for x in (bad, also)),
+        headers={**filer(), "content-type": "application/x-ndjson"},
+    )
+    first, second = r.json()["results"]
+    fields = {e["field"] for e in first["errors"]}
+    assert fields == {"uscc", "district", "vocs_increment_t", "enterprise_name"}, first
+    assert first["row_key"] == "all-at-once"
+    assert {e["field"] for e in second["errors"]} == {"project_type", "district", "project_name"}
+    single = await client.post("/eia/registrations", json=bad, headers=filer())
+    assert single.status_code == 422
+    assert {e["field"] for e in single.json()["errors"]} == fields
+    pairs = [(e["field"], e["message"]) for e in single.json()["errors"]]
+    assert pairs == [(e["field"], e["message"]) for e in first["errors"]]
+    # In Chinese by default (the test client asks for English).
+    zh = await client.post(
+        "/eia/registrations", json=also, headers={**filer(), "Accept-Language": "zh-CN"}
+    )
+    messages = [e["message"] for e in zh.json()["errors"]]
+    assert len(messages) == 3 and all(re.search("[\u4e00-\u9fff]", m) for m in messages), messages
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    assert await count_rows(app, "registrations") == 0
+
+
+async def test_a_replay_is_judged_on_what_the_row_says(client: httpx.AsyncClient) -> None:
+    """An industry code the row did not state comes from the type table; when
+    the table changes, the same row again is still a replay."""
+    first = await client.post(
+        "/eia/registrations", json=registration(row_key="t1"), headers=filer()
+    )
+    assert first.status_code == 201
+    table = "code,name,industry_code,category,rule\n"
+    table += "Q8412,社区卫生服务中心,Q8411,registration_form,新规\n"
+    r = await client.post(
+        "/eia/project-types:import", content=table, headers={**admin(), "content-type": "text/csv"}
+    )
+    assert r.status_code == 200, r.text
+    again = await client.post(
+        "/eia/registrations", json=registration(row_key="t1"), headers=filer()
+    )
+    assert again.status_code == 200 and again.json()["filing_id"] == first.json()["filing_id"]
+    stated = await client.post(
+        "/eia/registrations",
+        json=registration(row_key="t1", industry_code="Q8411"),
+        headers=filer(),
+    )
+    assert stated.status_code == 409 and "industry_code" in stated.json()["detail"]

@@ -37,7 +37,7 @@ async def test_bulk_row_errors_and_spreadsheet_report_in_chinese(client: httpx.A
     )
     assert r.status_code == 200, r.text
     rows = r.json()["results"]
-    assert [x["status"] for x in rows] == ["filed", "rejected"]
+    assert [x["result"] for x in rows] == ["created", "error"]
     assert rows[1]["errors"][0]["field"] == "district"
     assert "不是天津市 16 个区的区划代码" in rows[1]["errors"][0]["message"]
 

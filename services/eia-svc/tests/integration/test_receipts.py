@@ -19,12 +19,12 @@ async def _file(client: httpx.AsyncClient, **over: str) -> dict[str, object]:
 async def test_receipt_is_a_document_with_authority_facts_basis_and_verification(
     client: httpx.AsyncClient,
 ) -> None:
-    body = await _file(client, vocs_increment_t="0.25")
+    body = await _file(client, vocs_increment_t="0.08")
     rec = body["receipt"]
     assert isinstance(rec, dict)
     assert rec["title"] == "建设项目环境影响登记表备案回执"
     assert rec["authority"] == "天津市蓟州区生态环境局"
-    assert rec["status_text"] == "已备案" and rec["vocs_increment_t"] == "0.250"
+    assert rec["status_text"] == "已备案" and rec["vocs_increment_t"] == "0.080"
     assert any("环境影响评价法" in b for b in rec["legal_basis"])
     code = body["check_code"]
     assert isinstance(code, str) and len(code) == receipt.CODE_LENGTH
@@ -33,7 +33,7 @@ async def test_receipt_is_a_document_with_authority_facts_basis_and_verification
 
     page = await client.get(str(body["receipt_url"]), headers=filer())
     assert page.status_code == 200
-    for text in ("天津市蓟州区生态环境局", "0.250 吨/年", "已备案", "第二十二条", code, "<svg"):
+    for text in ("天津市蓟州区生态环境局", "0.080 吨/年", "已备案", "第二十二条", code, "<svg"):
         assert text in page.text, text
 
     pdf = await client.get(str(body["receipt_pdf_url"]), headers=filer())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Callable
 
@@ -71,7 +72,8 @@ async def test_refusals_say_why_and_write_nothing(client: httpx.AsyncClient) -> 
         headers=filer(),
     )
     assert bad.status_code == 422
-    assert {e["field"] for e in bad.json()["errors"]} == {"vocs_increment_t"}
+    # The shape error (a negative amount) does not hide the screening ones.
+    assert [e["field"] for e in bad.json()["errors"]] == ["uscc", "district", "vocs_increment_t"]
     bad = await client.post(
         "/eia/registrations",
         json=registration(uscc="91350100M000100Y44", district="120199"),
@@ -154,3 +156,66 @@ async def test_posthoc_check_queue_clear_and_revoke(make_app: Callable[..., Fast
         assert left.json()["items"] == []
         filed = await events_of(app, "eia.registration.filed.v1")
         assert all(e["sampled_for_check"] for e in filed)
+
+
+async def test_registration_forms_stay_below_the_vocs_limit(
+    client: httpx.AsyncClient, make_app: Callable[..., FastAPI]
+) -> None:
+    """A registration form (登记表) is filed with no quota check, so it may only
+    declare VOCs below the limit (0.1 t/a by default): at or above it the
+    project needs a report form (报告表), reviewed, and quota."""
+    ok = await client.post(
+        "/eia/registrations", json=registration(vocs_increment_t="0.099"), headers=filer()
+    )
+    assert ok.status_code == 201, ok.text
+    for amount in ("0.1", "999.999", "99999"):
+        r = await client.post(
+            "/eia/registrations",
+            json=registration(vocs_increment_t=amount, row_key=f"big-{amount}"),
+            headers=filer(),
+        )
+        assert r.status_code == 422, r.text
+        p = r.json()
+        (err,) = p["errors"]
+        assert err["field"] == "vocs_increment_t"
+        assert "report form" in err["message"] and "quota" in err["message"]
+        assert p["category_needed"] == "report_form" and p["vocs_limit_t"] == "0.100"
+    # Bulk says the same per row.
+    rows = "\n".join(
+        json.dumps(registration(vocs_increment_t=a, row_key=f"bulk-{a}")) for a in ("0.05", "12")
+    )
+    r = await client.post(
+        "/eia/registrations:bulk",
+        content=rows,
+        headers={**filer(), "content-type": "application/x-ndjson"},
+    )
+    small, big = r.json()["results"]
+    assert small["result"] == "created" and big["result"] == "error"
+    assert big["errors"][0]["field"] == "vocs_increment_t"
+    # Such a project goes the report-form way: the filing path takes it.
+    filing = {
+        **registration(vocs_increment_t="12"),
+        "category": "report_form",
+    }
+    r = await client.post("/eia/filings", json=filing, headers=filer())
+    assert r.status_code == 201, r.text
+    # Below the limit, the registration-form type still may not be reviewed.
+    r = await client.post(
+        "/eia/filings", json={**filing, "vocs_increment_t": "0.05"}, headers=filer()
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "category"
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    assert await count_rows(app, "registrations") == 2
+
+    # The limit is a setting.
+    async with testing.running(make_app(registration_form_vocs_limit_t="1")) as c:
+        r = await c.post(
+            "/eia/registrations", json=registration(vocs_increment_t="0.5"), headers=filer()
+        )
+        assert r.status_code == 201, r.text
+        r = await c.post(
+            "/eia/registrations",
+            json=registration(vocs_increment_t="1", row_key="one"),
+            headers=filer(),
+        )
+        assert r.status_code == 422 and r.json()["vocs_limit_t"] == "1.000"

@@ -28,7 +28,7 @@ async def test_project_types_and_classify(client: httpx.AsyncClient) -> None:
 
 async def test_import_replaces_the_table_all_or_nothing(client: httpx.AsyncClient) -> None:
     csv_headers = {**admin(), "content-type": "text/csv"}
-    bad = "code,name,industry_code,category,rule\nX1,甲,C1,report,r\nX2,乙,C2,maybe,r\n"
+    bad = "code,name,industry_code,category,rule\nX1,甲,C1391,report,r\nX2,乙,2011,maybe,r\n"
     r = await client.post("/eia/project-types:import", content=bad, headers=csv_headers)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "line 3.category"
     assert len((await client.get("/eia/project-types", headers=admin())).json()) >= 30
@@ -37,9 +37,20 @@ async def test_import_replaces_the_table_all_or_nothing(client: httpx.AsyncClien
         await client.post("/eia/project-types:import", content=bad, headers=forbidden)
     ).status_code == 403
 
-    good = "code,name,industry_code,category,rule\nQ8412,社区卫生服务中心,Q8412,exempt,新规\n"
+    good = (
+        "code,name,industry_code,category,rule\n"
+        "Q8412,社区卫生服务中心,Q8412,exempt,新规\n"
+        "C2011,锯材加工,C2011,registration_form,年产5万立方米以下(登记表)\n"
+        "X9999,新类别,C3311,report,全部(报告书)\n"
+    )
     r = await client.post("/eia/project-types:import", content=good, headers=csv_headers)
-    assert r.json() == {"imported": 1}
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == 3
+    assert [(x["row_key"], x["result"]) for x in r.json()["results"]] == [
+        ("Q8412", "updated"),
+        ("C2011", "replayed"),
+        ("X9999", "created"),
+    ]
     # The new table decides at once: this type is now exempt.
     r = await client.post("/eia/registrations", json=registration(), headers=filer())
     assert r.status_code == 422 and r.json()["needs_filing"] is False and "新规" in r.json()["rule"]
@@ -67,7 +78,7 @@ async def test_control_units(client: httpx.AsyncClient) -> None:
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "district"
     r = await client.put(
-        "/eia/control-units/BD-ZD-04", json={**unit, "banned_industries": ["26"]}, headers=admin()
+        "/eia/control-units/BD-ZD-04", json={**unit, "banned_industries": ["D26"]}, headers=admin()
     )
     assert r.json()["errors"][0]["field"] == "banned_industries.0"
     assert (

@@ -20,12 +20,19 @@ def test_shipped_table_is_valid_and_realistic() -> None:
 def test_every_bad_cell_is_reported_with_its_line() -> None:
     text = (
         "code,name,industry_code,category,rule\n"
-        "A1,ok,C1,report,r\n"
-        "A2,,C1,nonsense,r\n"
-        "A1,dup,C1,exempt,r\n"
+        "A1,ok,C2641,report,r\n"
+        "A2,,2641,nonsense,r\n"
+        "A1,dup,D2641,exempt,r\n"
     )
-    _, errors = parse_table(text)
-    assert {(e.line, e.field) for e in errors} == {(3, "name"), (3, "category"), (4, "code")}
+    types, errors = parse_table(text)
+    assert {(e.line, e.field) for e in errors} == {
+        (3, "name"),
+        (3, "category"),
+        (4, "code"),
+        (4, "industry_code"),
+    }
+    # Either form of a code is kept in one: with its section letter.
+    assert [t.industry_code for t in types[:2]] == ["C2641", "C2641"]
 
 
 def test_missing_column_is_reported() -> None:

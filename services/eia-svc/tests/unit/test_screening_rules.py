@@ -82,3 +82,39 @@ def test_unit_must_exist_and_lie_in_the_district() -> None:
         facts(control_unit="BD-YB-01", industry_code="C2631"), TYPES, UNITS
     )
     assert banned.kind == "banned"
+
+
+def test_unusable_fields_skip_only_the_checks_that_need_them() -> None:
+    """A field with its own shape error is left out (None); every check that
+    does not need it still runs, so all problems are named at once."""
+    f = ProjectFacts(uscc=None, district="110101", project_type="G5960", control_unit="NOPE")
+    assert [i.field for i in screen_registration(f, TYPES, UNITS)] == [
+        "district",
+        "project_type",
+        "control_unit",
+    ]
+    # A bad district cannot place the unit: only the district is reported.
+    f = ProjectFacts(uscc=VALID, district="999999", project_type="Q8412", control_unit="BD-YB-01")
+    assert [i.field for i in screen_registration(f, TYPES, UNITS)] == ["district"]
+    # A type problem no longer hides a ban in the project's unit.
+    f = facts(project_type="C2614", control_unit="BD-YB-01")
+    assert [i.kind for i in screen_registration(f, TYPES, UNITS)] == ["wrong_category", "banned"]
+    assert screen_registration(ProjectFacts(None, None, None), TYPES, UNITS) == []
+
+
+def test_registration_forms_stay_below_the_vocs_limit() -> None:
+    limit = 100  # kg/a: 0.1 t/a
+    below = ProjectFacts(VALID, "120115", "Q8412", vocs_increment_kg=99)
+    at = ProjectFacts(VALID, "120115", "Q8412", vocs_increment_kg=100)
+    assert screen_registration(below, TYPES, UNITS, limit) == []
+    (issue,) = screen_registration(at, TYPES, UNITS, limit)
+    assert issue.field == "vocs_increment_t" and issue.extra["category_needed"] == "report_form"
+    assert issue.extra["vocs_limit_t"] == "0.100"
+    # No limit given: no check (the rule is the caller's setting).
+    assert screen_registration(at, TYPES, UNITS) == []
+    # At the limit the type is filed as a report form, and only as one.
+    assert screen_filing(at, "report_form", TYPES, UNITS, limit) == []
+    (report,) = screen_filing(at, "report", TYPES, UNITS, limit)
+    assert report.field == "category" and report.extra["category_needed"] == "report_form"
+    (reg,) = screen_filing(below, "report_form", TYPES, UNITS, limit)
+    assert "POST /eia/registrations" in reg.message

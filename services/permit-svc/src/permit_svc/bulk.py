@@ -14,7 +14,6 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import uploads
 from svc_common.uploads import RawRow as RawRow
-from svc_common.uploads import error_report_response, wants_spreadsheet
 
 #: Rows per executemany; small enough to keep each statement's memory modest.
 CHUNK = 2000
@@ -24,21 +23,6 @@ MAX_ROWS = 200_000
 
 async def read_upload(request: Request, *, csv_allowed: bool = True) -> list[RawRow]:
     return await uploads.read_upload(request, max_rows=MAX_ROWS, csv_allowed=csv_allowed)
-
-
-def report_or_json(
-    request: Request, raw: list[RawRow], rows: list[dict[str, Any]], name: str
-) -> Any:
-    """The per-row result as the client asked: the report's JSON rows, or a
-    spreadsheet of the failing ones (Accept: .xlsx, or ?report=xlsx)."""
-    if not wants_spreadsheet(request):
-        return None
-    failures = {
-        int(r["row"]): [(str(e.get("field", "")), str(e.get("message", ""))) for e in r["errors"]]
-        for r in rows
-        if r.get("errors")
-    }
-    return error_report_response(raw, failures, name)
 
 
 def dialect_insert(session: AsyncSession, table: Table) -> PgInsert | SqliteInsert:

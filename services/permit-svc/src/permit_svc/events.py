@@ -18,7 +18,7 @@ from svc_common.inbox import EventHandlers
 from svc_common.types import tonnes_to_kg, utcnow
 
 from permit_svc.enterprises.models import Enterprise
-from permit_svc.enterprises.rules import industry_class, needs_permit
+from permit_svc.enterprises.rules import needs_permit
 from permit_svc.enterprises.service import industry_categories, snapshot
 from permit_svc.permits.models import Permit
 from permit_svc.permits.rules import VOCS
@@ -41,7 +41,8 @@ async def draft_application_for_approved_filing(
         return
     now = utcnow()
     e = await s.get(Enterprise, payload.uscc)
-    industry = industry_class(payload.industry_code)
+    # The payload's schema reads either form of the code as the lettered one.
+    industry = payload.industry_code
     if e is None:
         category = (await industry_categories(s)).get(industry)
         if category is None:

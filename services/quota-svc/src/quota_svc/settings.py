@@ -31,6 +31,10 @@ class Settings(ServiceSettings):
     swap_sweep_seconds: float = Field(30.0, gt=0)
     #: How often queued public-register records are chained.
     register_chain_seconds: float = Field(2.0, gt=0)
+    #: Reservations and allocations on one pool are applied in batches of at
+    #: most this many, one transaction each (svc_common.batching); 1 turns
+    #: batching off (one transaction per request).
+    pool_batch_max: int = Field(64, ge=1, le=1000)
     #: How often the reconciliation checks run.
     reconciliation_seconds: float = Field(3600.0, gt=0)
 

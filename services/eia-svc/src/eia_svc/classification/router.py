@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
+from svc_common.bulk import BulkReport, BulkReportBuilder, BulkResult
 from svc_common.db import Database
 from svc_common.errors import field_error
 from svc_common.i18n import msg
@@ -16,7 +17,6 @@ from eia_svc.classification.rules import classify
 from eia_svc.classification.schemas import (
     ClassifyRequest,
     ClassifyResult,
-    ImportResult,
     ProjectTypeOut,
 )
 
@@ -63,16 +63,18 @@ async def classify_project(
 
 @router.post(
     "/project-types:import",
-    response_model=ImportResult,
+    response_model=BulkReport,
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 async def import_project_types(
     request: Request,
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
-) -> ImportResult:
+) -> Response:
     """Replace the whole table with a CSV (code,name,industry_code,category,rule);
-    all or nothing."""
+    all or nothing: any bad line refuses the upload (422, every line named).
+    The answer is the shared bulk report: each line `created` (a new code),
+    `updated` (changed) or `replayed` (as it was)."""
     raw = await request.body()
     if len(raw) > MAX_IMPORT_BYTES:
         raise field_error(
@@ -81,8 +83,14 @@ async def import_project_types(
     text = decode_text(raw, request.headers.get("content-type", ""))
     types = service.parse_or_422(text)
     async with db.transaction() as s:
+        before = await service.all_types(s)
         await service.replace_table(s, types)
         record_audit(
             s, principal, "project_types.import", "project_types", "table", {"rows": len(types)}
         )
-    return ImportResult(imported=len(types))
+    report = BulkReportBuilder()
+    for row, t in enumerate(types, start=1):
+        old = before.get(t.code)
+        result: BulkResult = "created" if old is None else "replayed" if old == t else "updated"
+        report.add(row, result, row_key=t.code, id=t.code)
+    return report.response()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from svc_common.i18n import msg
+from svc_common.industries import industry_code_problem, normalise_industry_code
 
 Category = Literal["report", "report_form", "registration_form", "exempt"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
@@ -73,6 +74,11 @@ def parse_table(text: str) -> tuple[list[ProjectType], list[RowError]]:
         for col in COLUMNS:
             if not values[col]:
                 errors.append(RowError(line, col, msg("must not be empty", "不得为空")))
+        if values["industry_code"]:
+            if problem := industry_code_problem(values["industry_code"]):
+                errors.append(RowError(line, "industry_code", problem))
+            else:
+                values["industry_code"] = normalise_industry_code(values["industry_code"])
         if values["category"] and values["category"] not in CATEGORIES:
             errors.append(
                 RowError(

@@ -24,7 +24,3 @@ class ClassifyResult(BaseModel):
     needs_filing: bool
     rule: str
     explanation: str
-
-
-class ImportResult(BaseModel):
-    imported: int

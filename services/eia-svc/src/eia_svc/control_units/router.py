@@ -12,6 +12,7 @@ from svc_common.db import Database
 from svc_common.districts import district_problem
 from svc_common.errors import field_error
 from svc_common.i18n import msg
+from svc_common.industries import industry_code_problem, normalise_industry_code
 from svc_common.service import get_db
 from svc_common.types import utcnow
 
@@ -20,7 +21,6 @@ from eia_svc.control_units.schemas import ControlUnitIn, ControlUnitOut
 
 router = APIRouter(prefix="/eia", tags=["control units"])
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-INDUSTRY = re.compile(r"^[A-Z]\d{0,4}$")
 
 
 def _out(row: ControlUnitRow) -> ControlUnitOut:
@@ -49,15 +49,15 @@ async def put_control_unit(
     if problem := district_problem(body.district):
         raise field_error("district", problem)
     for i, entry in enumerate(body.banned_industries):
-        if not INDUSTRY.match(entry.strip().upper()):
+        if problem := industry_code_problem(entry, prefix=True):
             raise field_error(
                 f"banned_industries.{i}",
                 msg(
-                    "must be an industry code or prefix (GB/T 4754, e.g. C26 or C2614)",
-                    "须为行业代码或其前缀（GB/T 4754，如 C26 或 C2614）",
+                    f"must be an industry code or prefix (GB/T 4754, e.g. C26 or C2614): {problem}",
+                    f"须为国民经济行业代码或其前缀（如 C26、C2614）：{problem}",
                 ),
             )
-    banned = [e.strip().upper() for e in body.banned_industries]
+    banned = [normalise_industry_code(e, prefix=True) for e in body.banned_industries]
     async with db.transaction() as s:
         row = await s.get(ControlUnitRow, code)
         if row is None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from svc_common.i18n import msg
+from svc_common.industries import canonical_or_none
 
 UnitKind = Literal["priority_protection", "key_control", "general_control"]
 UNIT_KINDS: tuple[str, ...] = get_args(UnitKind)
@@ -38,7 +39,7 @@ def banned_entry(unit: ControlUnit, industry_code: str) -> str | None:
 
     An entry is an industry code or a prefix of codes ("C26" bans all of
     chemical manufacturing), the way negative lists name sectors."""
-    code = industry_code.strip().upper()
+    code = canonical_or_none(industry_code) or industry_code.strip().upper()
     for entry in unit.banned_industries:
         if code.startswith(entry.strip().upper()):
             return entry

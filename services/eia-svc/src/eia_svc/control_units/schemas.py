@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
 
 from eia_svc.control_units.rules import UnitKind
 
@@ -11,7 +13,10 @@ class ControlUnitIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     district: str = Field(pattern=r"^\d{6}$")
     kind: UnitKind
-    banned_industries: list[str] = Field(default_factory=list, max_length=500)
+    #: GB/T 4754 codes or prefixes (C26, C2614; 26 is read as C26).
+    banned_industries: list[Annotated[str, StringConstraints(max_length=10)]] = Field(
+        default_factory=list, max_length=500
+    )
     rule: str = Field(min_length=1, max_length=2000)
 
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from svc_common.industries import IndustryCode
 from svc_common.types import IncrementTonnes, Tonnes
 
 MajorKind = Literal["infrastructure", "livelihood", "industrial_layout"]
@@ -19,7 +20,7 @@ class FilingIn(BaseModel):
     enterprise_name: str = Field(min_length=1, max_length=200)
     district: str = Field(min_length=1, max_length=20)
     project_type: str = Field(min_length=1, max_length=40)
-    industry_code: str | None = Field(None, pattern=r"^[A-Z]\d{1,4}$")
+    industry_code: IndustryCode | None = None
     category: Literal["report", "report_form"]
     vocs_increment_t: IncrementTonnes = Decimal(0)
     #: Major infrastructure, livelihood or industrial-layout project → green channel.

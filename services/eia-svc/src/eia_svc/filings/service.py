@@ -98,10 +98,16 @@ async def create_filing(
     s: AsyncSession, p: Principal, body: FilingIn, now: dt.datetime, settings: Settings
 ) -> FilingRow:
     facts = ProjectFacts(
-        body.uscc, body.district, body.project_type, body.industry_code, body.control_unit
+        body.uscc,
+        body.district,
+        body.project_type,
+        body.industry_code,
+        body.control_unit,
+        tonnes_to_kg(body.vocs_increment_t),
     )
     types, units = await lookups(s, facts)
-    issues = screen_filing(facts, body.category, types, units)
+    limit = settings.registration_form_vocs_limit_kg
+    issues = screen_filing(facts, body.category, types, units, limit)
     if problem := rules.major_kind_problem(body.major_project, body.major_kind):
         issues.append(Issue("major_kind", problem))
     park = await find_park(s, body.park_id) if body.park_id else None

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
+from svc_common.bulk import BulkReport, BulkReportBuilder
 from svc_common.db import Database
+from svc_common.errors import Conflict, FieldError
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db, get_runtime
 from svc_common.types import utcnow
-from svc_common.uploads import error_report_response, read_upload, wants_spreadsheet
+from svc_common.uploads import read_upload
 
+from eia_svc.classification.rules import ProjectType
 from eia_svc.classification.service import all_types, find_type
 from eia_svc.control_units.models import ControlUnitRow
-from eia_svc.control_units.service import all_units
+from eia_svc.control_units.rules import ControlUnit
+from eia_svc.control_units.service import all_units, find_unit
 from eia_svc.parks.models import ParkRow
-from eia_svc.parks.service import all_parks
+from eia_svc.parks.rules import Park
+from eia_svc.parks.service import all_parks, find_park
 from eia_svc.registrations import receipt, service
 from eia_svc.registrations.models import RegistrationRow
 from eia_svc.registrations.queries import (
@@ -31,14 +40,12 @@ from eia_svc.registrations.queries import (
     visible,
 )
 from eia_svc.registrations.schemas import (
-    BulkResult,
-    BulkRowResult,
     Receipt,
     RegistrationFiled,
     RegistrationIn,
     RegistrationOut,
 )
-from eia_svc.screening.service import lookups, raise_if_any
+from eia_svc.screening.service import raise_if_any
 from eia_svc.settings import Settings
 
 router = APIRouter(prefix="/eia", tags=["registrations"])
@@ -51,7 +58,56 @@ def _settings(request: Request) -> Settings:
     return s
 
 
-@router.post("/registrations", status_code=201, response_model=RegistrationFiled)
+class _CheckedInFull(APIRoute):
+    """A route whose JSON body, when it fails its shape checks, is still
+    screened on the fields that passed them (the bulk path's `check`): one
+    422 names every problem, so a filing machine fixes a row once."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                body = exc.body
+                if not isinstance(body, dict) or any(
+                    tuple(e.get("loc", ()))[:1] != ("body",) for e in exc.errors()
+                ):
+                    raise
+                rt = get_runtime(request)
+                assert isinstance(rt.settings, Settings)
+                async with rt.db.session() as s:
+                    types, units, parks = await _tables_for(s, body)
+                limit = rt.settings.registration_form_vocs_limit_kg
+                _, issues = service.check(body, types, units, parks, limit)
+                raise_if_any(issues)
+                raise
+
+        return checked
+
+
+async def _tables_for(
+    s: AsyncSession, data: Mapping[str, Any]
+) -> tuple[dict[str, ProjectType], dict[str, ControlUnit], dict[str, Park]]:
+    """Just the table rows one submission names."""
+
+    def text(name: str) -> str | None:
+        v = data.get(name)
+        return v.strip()[:100] if isinstance(v, str) and v.strip() else None
+
+    types: dict[str, ProjectType] = {}
+    units: dict[str, ControlUnit] = {}
+    parks: dict[str, Park] = {}
+    if (code := text("project_type")) and (pt := await find_type(s, code)):
+        types[pt.code] = pt
+    if (code := text("control_unit")) and (unit := await find_unit(s, code)):
+        units[unit.code] = unit
+    if (code := text("park_id")) and (park := await find_park(s, code)):
+        parks[park.id] = park
+    return types, units, parks
+
+
 async def file_registration(
     body: RegistrationIn,
     request: Request,
@@ -59,18 +115,19 @@ async def file_registration(
     db: Database = Depends(get_db),
     keys: ReceiptKeys = Depends(receipt_keys),
 ) -> JSONResponse:
-    """File a registration-form project at once, with no human approval."""
+    """File a registration-form project at once, with no human approval. A
+    refusal (422) names every problem of the submission at once."""
     async with db.session() as s:
-        types, units = await lookups(s, service.facts_of(body))
-        parks = await all_parks(s) if body.park_id else {}
-    raise_if_any(service.screen(body, types, units, parks))
+        types, units, parks = await _tables_for(s, body.model_dump())
+    limit = _settings(request).registration_form_vocs_limit_kg
+    raise_if_any(service.screened(body, types, units, parks, limit))
     industry = service.industry_of_row(body, types)
     checked = service.Checked(0, body.row_key, data=body, industry_code=industry)
     async with db.transaction() as s:
         (o,) = await service.file_rows(
             s, principal.sub, [checked], utcnow(), _settings(request).posthoc_sample_rate
         )
-        if o.status == "filed":
+        if o.status == "created":
             record_audit(
                 s,
                 principal,
@@ -79,6 +136,14 @@ async def file_registration(
                 o.filing_id,
                 {"filing_no": o.filing_no, "row_key": body.row_key},
             )
+    if o.status == "conflict":  # the key names another project's filing
+        errors = [FieldError(field=e.field, message=e.message) for e in o.errors or []]
+        raise Conflict(
+            f"row_key: {errors[0].message}",
+            errors=errors,
+            filing_id=o.filing_id,
+            filing_no=o.filing_no,
+        )
     row = await visible(db, principal, o.filing_id)
     result = RegistrationFiled(
         filing_id=o.filing_id,
@@ -94,9 +159,19 @@ async def file_registration(
     return JSONResponse(result.model_dump(mode="json"), status_code=status)
 
 
+router.add_api_route(
+    "/registrations",
+    file_registration,
+    methods=["POST"],
+    status_code=201,
+    response_model=RegistrationFiled,
+    route_class_override=_CheckedInFull,
+)
+
+
 @router.post(
     "/registrations:bulk",
-    response_model=BulkResult,
+    response_model=BulkReport,
     openapi_extra={
         "requestBody": {
             "content": {
@@ -115,22 +190,24 @@ async def file_registrations_bulk(
     db: Database = Depends(get_db),
 ) -> Response:
     """File up to 10,000 rows (CSV with a header in UTF-8 or GB18030/GBK, an
-    .xlsx sheet, or JSON lines): one result per row; valid rows are filed even
-    when others fail; a row whose row_key was filed before returns its
-    original filing. With `Accept: application/vnd.openxmlformats-
+    .xlsx sheet, or JSON lines): one result per row (svc_common.bulk.BulkReport);
+    valid rows are filed even when others fail; a row whose row_key was filed
+    before with the same content is `replayed` with its original filing, with
+    other content a `conflict`. With `Accept: application/vnd.openxmlformats-
     officedocument.spreadsheetml.sheet` (or `?report=xlsx`) the answer is a
     spreadsheet of the failing rows and why."""
     settings = _settings(request)
     raw = await read_upload(request, max_rows=settings.bulk_max_rows, drop_empty_cells=True)
     async with db.session() as s:
         types, units, parks = await all_types(s), await all_units(s), await all_parks(s)
-    checked = service.check_rows(raw, types, units, parks)
+    checked = service.check_rows(raw, types, units, parks, settings.registration_form_vocs_limit_kg)
     valid = [c for c in checked if c.data is not None]
     async with db.transaction() as s:
         outcomes = await service.file_rows(
             s, principal.sub, valid, utcnow(), settings.posthoc_sample_rate
         )
-        filed = [o for o in outcomes if o.status == "filed"]
+        filed = [o for o in outcomes if o.status == "created"]
+        replayed = sum(1 for o in outcomes if o.status == "replayed")
         record_audit(
             s,
             principal,
@@ -140,44 +217,26 @@ async def file_registrations_bulk(
             {
                 "rows": len(raw),
                 "filed": len(filed),
-                "replayed": len(outcomes) - len(filed),
+                "replayed": replayed,
+                "conflicts": len(outcomes) - len(filed) - replayed,
                 "rejected": len(checked) - len(valid),
                 "filing_nos": [filed[0].filing_no, filed[-1].filing_no] if filed else [],
             },
         )
-    by_index = {o.index: o for o in outcomes}
-    results = []
+    report = BulkReportBuilder()
     for c in checked:
-        o = by_index.get(c.index)
-        line = raw[c.index].row
-        if o is None:
-            results.append(
-                BulkRowResult(row=line, row_key=c.row_key, status="rejected", errors=c.errors or [])
-            )
-        else:
-            results.append(
-                BulkRowResult(
-                    row=line,
-                    row_key=c.row_key,
-                    status=o.status,
-                    filing_id=o.filing_id,
-                    filing_no=o.filing_no,
-                )
-            )
-    n_filed = sum(1 for r in results if r.status == "filed")
-    n_rej = sum(1 for r in results if r.status == "rejected")
-    result = BulkResult(
-        rows=len(results),
-        filed=n_filed,
-        replayed=len(results) - n_filed - n_rej,
-        rejected=n_rej,
-        results=results,
-    )
-    if wants_spreadsheet(request):
-        failures = {r.row: [(e.field, e.message) for e in r.errors] for r in results if r.errors}
-        return error_report_response(raw, failures, "registrations")
-    # Serialised once here: FastAPI would validate 10,000 rows again.
-    return Response(result.model_dump_json(), media_type="application/json")
+        if c.errors is not None:
+            report.error(raw[c.index].row, c.errors, row_key=c.row_key)
+    for o in outcomes:
+        report.add(
+            raw[o.index].row,
+            o.status,
+            row_key=o.row_key,
+            id=o.filing_id,
+            number=o.filing_no,
+            errors=o.errors or (),
+        )
+    return report.respond(request, raw, "registrations")
 
 
 @router.get("/registrations/{rid}", response_model=RegistrationOut)

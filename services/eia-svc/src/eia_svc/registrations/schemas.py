@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from svc_common.industries import IndustryCode
 from svc_common.types import IncrementTonnes, Tonnes
 
 
@@ -22,7 +22,7 @@ class RegistrationIn(BaseModel):
     enterprise_name: str = Field(min_length=1, max_length=200)
     district: str = Field(min_length=1, max_length=20)
     project_type: str = Field(min_length=1, max_length=40)
-    industry_code: str | None = Field(None, pattern=r"^[A-Z]\d{1,4}$")
+    industry_code: IndustryCode | None = None
     vocs_increment_t: IncrementTonnes = Decimal(0)
     control_unit: str | None = Field(None, max_length=40)
     park_id: str | None = Field(None, max_length=40)
@@ -122,28 +122,6 @@ class RegistrationOut(BaseModel):
     receipt_pdf_url: str
     check_code: str
     verify_url: str
-
-
-class RowError(BaseModel):
-    field: str
-    message: str
-
-
-class BulkRowResult(BaseModel):
-    row: int
-    row_key: str | None = None
-    status: Literal["filed", "replayed", "rejected"]
-    filing_id: str | None = None
-    filing_no: str | None = None
-    errors: list[RowError] = Field(default_factory=list)
-
-
-class BulkResult(BaseModel):
-    rows: int
-    filed: int
-    replayed: int
-    rejected: int
-    results: list[BulkRowResult]
 
 
 class RevokeIn(BaseModel):

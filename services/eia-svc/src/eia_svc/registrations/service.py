@@ -10,17 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import and_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.bulk import BulkResult, RowError
 from svc_common.errors import validation_errors
 from svc_common.events.schemas.eia import RegistrationFormFiled
+from svc_common.i18n import msg
+from svc_common.industries import canonical_or_none
 from svc_common.outbox import emit_many
-from svc_common.types import tonnes_to_kg
+from svc_common.types import IncrementTonnes, tonnes_to_kg
 from svc_common.uploads import RawRow
 
 from eia_svc.classification.rules import ProjectType
@@ -29,12 +34,13 @@ from eia_svc.parks.rules import Park, park_problem
 from eia_svc.registrations.models import FilingNumberCounter, RegistrationRow
 from eia_svc.registrations.rules import SERIES, filing_year, format_filing_no
 from eia_svc.registrations.rules import sampled_for_check as sampled
-from eia_svc.registrations.schemas import RegistrationIn, RowError
+from eia_svc.registrations.schemas import RegistrationIn
 from eia_svc.screening.rules import Issue, ProjectFacts, industry_of, screen_registration
 
 INSERT_CHUNK = 1000
 LOOKUP_CHUNK = 1000
 _adapter = TypeAdapter(RegistrationIn)
+_increment: TypeAdapter[Decimal] = TypeAdapter(IncrementTonnes)
 
 
 @dataclass
@@ -50,57 +56,157 @@ class Checked:
 
 @dataclass
 class Outcome:
+    """What became of a valid row: `created` (filed now), `replayed` (its row
+    key names a filing of the same content) or `conflict` (of other content:
+    `errors` says so); the filing is the one made or named."""
+
     index: int
-    status: str  # filed | replayed
+    status: BulkResult
     filing_id: str
     filing_no: str
+    row_key: str | None = None
+    errors: list[RowError] | None = None
 
 
 def facts_of(r: RegistrationIn) -> ProjectFacts:
-    return ProjectFacts(r.uscc, r.district, r.project_type, r.industry_code, r.control_unit)
+    return ProjectFacts(
+        r.uscc,
+        r.district,
+        r.project_type,
+        r.industry_code,
+        r.control_unit,
+        tonnes_to_kg(r.vocs_increment_t),
+    )
+
+
+#: Fields in the order a form lists them: a row's problems are named in it.
+FIELD_ORDER = {name: i for i, name in enumerate(("row", *RegistrationIn.model_fields))}
+
+
+def screen_facts(
+    facts: ProjectFacts,
+    park_id: str | None,
+    types: Mapping[str, ProjectType],
+    units: Mapping[str, ControlUnit],
+    parks: Mapping[str, Park],
+    vocs_limit_kg: int,
+) -> list[Issue]:
+    issues = screen_registration(facts, types, units, vocs_limit_kg)
+    if park_id:
+        park = parks.get(park_id)
+        district_ok = facts.district is not None and not any(i.field == "district" for i in issues)
+        if park is None or district_ok:
+            problem = park_problem(park, park_id, facts.district or "")
+            if problem:
+                issues.append(Issue("park_id", problem))
+    return issues
 
 
 def screen(
     r: RegistrationIn,
-    types: dict[str, ProjectType],
-    units: dict[str, ControlUnit],
-    parks: dict[str, Park],
+    types: Mapping[str, ProjectType],
+    units: Mapping[str, ControlUnit],
+    parks: Mapping[str, Park],
+    vocs_limit_kg: int,
 ) -> list[Issue]:
-    issues = screen_registration(facts_of(r), types, units)
-    if r.park_id and (problem := park_problem(parks.get(r.park_id), r.park_id, r.district)):
-        issues.append(Issue("park_id", problem))
-    return issues
+    """Screening of a registration whose shape is valid."""
+    return screen_facts(facts_of(r), r.park_id, types, units, parks, vocs_limit_kg)
+
+
+def _usable(data: Mapping[str, Any], name: str, bad: set[str]) -> str | None:
+    """A field's text if it passed its own checks (else None: already reported)."""
+    value = data.get(name)
+    if name in bad or not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def screen_unshapely(
+    data: Mapping[str, Any],
+    shape: list[Issue],
+    types: Mapping[str, ProjectType],
+    units: Mapping[str, ControlUnit],
+    parks: Mapping[str, Park],
+    vocs_limit_kg: int,
+) -> list[Issue]:
+    """Screening of a row that failed its shape checks, on the fields that
+    passed them: the row's problems are all named at once, not in two rounds."""
+    bad = {i.field.split(".", 1)[0] for i in shape}
+    uscc = _usable(data, "uscc", bad)
+    vocs = None
+    if "vocs_increment_t" not in bad and data.get("vocs_increment_t") is not None:
+        vocs = tonnes_to_kg(_increment.validate_python(data["vocs_increment_t"]))
+    facts = ProjectFacts(
+        uscc.upper() if uscc else None,
+        _usable(data, "district", bad),
+        _usable(data, "project_type", bad),
+        canonical_or_none(_usable(data, "industry_code", bad)),
+        _usable(data, "control_unit", bad),
+        vocs,
+    )
+    park_id = _usable(data, "park_id", bad)
+    return screen_facts(facts, park_id, types, units, parks, vocs_limit_kg)
+
+
+def check(
+    data: Mapping[str, Any],
+    types: Mapping[str, ProjectType],
+    units: Mapping[str, ControlUnit],
+    parks: Mapping[str, Park],
+    vocs_limit_kg: int,
+) -> tuple[RegistrationIn | None, list[Issue]]:
+    """A submitted row, validated and screened: the registration, or every
+    problem it has (shape and screening), in form order. The single and the
+    bulk endpoint both check with this."""
+    try:
+        body = _adapter.validate_python(data)
+    except ValidationError as exc:
+        shape = [
+            Issue(e.field, e.message, e.type or "invalid") for e in validation_errors(exc.errors())
+        ]
+        issues = shape + screen_unshapely(data, shape, types, units, parks, vocs_limit_kg)
+        return None, sorted(issues, key=lambda i: FIELD_ORDER.get(i.field.split(".")[0], 99))
+    issues = screened(body, types, units, parks, vocs_limit_kg)
+    return (None, issues) if issues else (body, [])
+
+
+def screened(
+    r: RegistrationIn,
+    types: Mapping[str, ProjectType],
+    units: Mapping[str, ControlUnit],
+    parks: Mapping[str, Park],
+    vocs_limit_kg: int,
+) -> list[Issue]:
+    """Every screening problem of a registration of valid shape, in form order."""
+    issues = screen(r, types, units, parks, vocs_limit_kg)
+    return sorted(issues, key=lambda i: FIELD_ORDER.get(i.field, 99))
 
 
 def check_rows(
     raw: Sequence[RawRow],
-    types: dict[str, ProjectType],
-    units: dict[str, ControlUnit],
-    parks: dict[str, Park],
+    types: Mapping[str, ProjectType],
+    units: Mapping[str, ControlUnit],
+    parks: Mapping[str, Park],
+    vocs_limit_kg: int,
 ) -> list[Checked]:
     out: list[Checked] = []
     for i, row in enumerate(raw):
         if row.data is None:  # a line that could not be read: the upload says why
             out.append(Checked(i, None, errors=[RowError(field="row", message=row.error or "")]))
             continue
-        key = row.data.get("row_key")
-        key = str(key) if key is not None else None
-        try:
-            data = _adapter.validate_python(row.data)
-        except ValidationError as exc:
-            errs = [
-                RowError(field=e.field, message=e.message) for e in validation_errors(exc.errors())
-            ]
-            out.append(Checked(i, key, errors=errs))
-            continue
-        issues = screen(data, types, units, parks)
-        if issues:
+        body, issues = check(row.data, types, units, parks, vocs_limit_kg)
+        if body is None:
+            key = row.data.get("row_key")
             out.append(
-                Checked(i, key, errors=[RowError(field=x.field, message=x.message) for x in issues])
+                Checked(
+                    i,
+                    key if isinstance(key, str) else None,
+                    errors=[RowError(field=x.field, message=x.message) for x in issues],
+                )
             )
             continue
-        industry = industry_of(facts_of(data), types.get(data.project_type)) or ""
-        out.append(Checked(i, data.row_key, data=data, industry_code=industry))
+        industry = industry_of(facts_of(body), types.get(body.project_type)) or ""
+        out.append(Checked(i, body.row_key, data=body, industry_code=industry))
     return out
 
 
@@ -122,52 +228,110 @@ async def allocate_numbers(s: AsyncSession, district: str, year: int, count: int
     return int(last) - count + 1
 
 
+#: What a row files, in the registrations table's columns: the same row_key
+#: with the same content is a replay, with other content a conflict.
+CONTENT = (
+    "project_name",
+    "uscc",
+    "enterprise_name",
+    "district",
+    "project_type",
+    "industry_code",
+    "vocs_increment_kg",
+    "control_unit",
+    "park_id",
+)
+_INDUSTRY = CONTENT.index("industry_code")
+#: The name a client knows each content column by.
+CONTENT_FIELDS = tuple("vocs_increment_t" if c == "vocs_increment_kg" else c for c in CONTENT)
+
+
+@dataclass(frozen=True)
+class Named:
+    """The filing a row key names, and what it filed."""
+
+    filing_id: str
+    filing_no: str
+    content: tuple[object, ...]
+
+
+def content_of(r: Checked) -> tuple[object, ...]:
+    d = r.data
+    assert d is not None
+    return (
+        d.project_name,
+        d.uscc,
+        d.enterprise_name,
+        d.district,
+        d.project_type,
+        r.industry_code,
+        tonnes_to_kg(d.vocs_increment_t),
+        d.control_unit,
+        d.park_id,
+    )
+
+
 _KEYS_SQL = text(
-    "SELECT r.row_key, r.id, r.filing_no FROM registrations r "
-    "JOIN unnest(CAST(:keys AS TEXT[])) AS k(key) ON r.row_key = k.key "
+    f"SELECT r.row_key, r.id, r.filing_no, {', '.join('r.' + c for c in CONTENT)} "
+    "FROM registrations r JOIN unnest(CAST(:keys AS TEXT[])) AS k(key) ON r.row_key = k.key "
     "WHERE r.filer = :filer"
 )
 
 
-async def existing_by_key(
-    s: AsyncSession, filer: str, keys: list[str]
-) -> dict[str, tuple[str, str]]:
-    found: dict[str, tuple[str, str]] = {}
+async def existing_by_key(s: AsyncSession, filer: str, keys: list[str]) -> dict[str, Named]:
     if s.get_bind().dialect.name == "postgresql":
         # One join against the key array: planned well even when the table's
         # statistics are stale after a big upload (an IN list of 1,000 is not).
         rows = await s.execute(_KEYS_SQL, {"filer": filer, "keys": keys})
-        return {str(k): (str(i), str(n)) for k, i, n in rows}
+        return {str(k): Named(str(i), str(n), tuple(rest)) for k, i, n, *rest in rows}
+    found: dict[str, Named] = {}
+    columns = [getattr(RegistrationRow, c) for c in CONTENT]
     for start in range(0, len(keys), LOOKUP_CHUNK):
         chunk = keys[start : start + LOOKUP_CHUNK]
         rows = await s.execute(
-            select(RegistrationRow.row_key, RegistrationRow.id, RegistrationRow.filing_no).where(
-                and_(RegistrationRow.filer == filer, RegistrationRow.row_key.in_(chunk))
-            )
+            select(
+                RegistrationRow.row_key, RegistrationRow.id, RegistrationRow.filing_no, *columns
+            ).where(and_(RegistrationRow.filer == filer, RegistrationRow.row_key.in_(chunk)))
         )
-        for key, rid, no in rows:
-            found[str(key)] = (rid, no)
+        for key, rid, no, *rest in rows:
+            found[str(key)] = Named(rid, no, tuple(rest))
     return found
+
+
+def _conflict(r: Checked, named: Named, content: tuple[object, ...]) -> Outcome:
+    """A row whose key names a filing of other content: nothing is filed."""
+    pairs = zip(CONTENT_FIELDS, content, named.content, strict=True)
+    fields = ", ".join(f for f, a, b in pairs if a != b)
+    why = msg(
+        f"already names filing {named.filing_no}, which filed other content ({fields}): "
+        "a new project needs a new row_key",
+        f"已用于备案 {named.filing_no}，其内容不同（{fields}）：新项目须使用新的 row_key",
+    )
+    return Outcome(
+        r.index,
+        "conflict",
+        named.filing_id,
+        named.filing_no,
+        r.row_key,
+        [RowError(field="row_key", message=why)],
+    )
 
 
 async def file_rows(
     s: AsyncSession, filer: str, rows: list[Checked], now: dt.datetime, sample_rate: float
 ) -> list[Outcome]:
-    """File every valid row not filed before under its row key; in the caller's transaction."""
+    """File every valid row whose row key names no filing yet; in the caller's
+    transaction. A row whose key names a filing already is `replayed` when it
+    files the same content, a `conflict` when not (nothing is filed for it)."""
     keys = sorted({r.row_key for r in rows if r.row_key})
-    known = await existing_by_key(s, filer, keys) if keys else {}
+    named = await existing_by_key(s, filer, keys) if keys else {}
     outcomes: dict[int, Outcome] = {}
-    first_in_batch: dict[str, int] = {}
+    taken: set[str] = set(named)
     fresh: list[Checked] = []
     for r in rows:
-        if r.row_key and r.row_key in known:
-            rid, no = known[r.row_key]
-            outcomes[r.index] = Outcome(r.index, "replayed", rid, no)
-        elif r.row_key and r.row_key in first_in_batch:
-            continue  # the same key twice in one upload: resolved to the first below
-        else:
+        if r.row_key is None or r.row_key not in taken:
             if r.row_key:
-                first_in_batch[r.row_key] = r.index
+                taken.add(r.row_key)  # a second row with this key is judged below
             fresh.append(r)
     by_district: dict[str, list[Checked]] = defaultdict(list)
     for r in fresh:
@@ -181,21 +345,31 @@ async def file_rows(
             assert r.data is not None
             rid = str(uuid.uuid4())
             no = format_filing_no(district, year, first + offset)
-            outcomes[r.index] = Outcome(r.index, "filed", rid, no)
+            outcomes[r.index] = Outcome(r.index, "created", rid, no, r.row_key)
             values.append(_row_values(r, rid, no, filer, now, sample_rate))
     inserted = await _insert_rows(s, values)
-    lost = [v for v in values if v["id"] not in inserted]
-    if lost:  # another request filed these keys meanwhile: answer with its filings
-        again = await existing_by_key(s, filer, [str(v["row_key"]) for v in lost])
-        for r in fresh:
-            o = outcomes[r.index]
-            if o.filing_id not in inserted and r.row_key and r.row_key in again:
-                rid, no = again[r.row_key]
-                outcomes[r.index] = Outcome(r.index, "replayed", rid, no)
+    lost = [str(v["row_key"]) for v in values if v["id"] not in inserted]
+    for r in fresh:
+        o = outcomes[r.index]
+        if o.filing_id in inserted and r.row_key:
+            named[r.row_key] = Named(o.filing_id, o.filing_no, content_of(r))
+    if lost:  # another request filed these keys meanwhile: its filings are what they name
+        named.update(await existing_by_key(s, filer, lost))
     for r in rows:
-        if r.index not in outcomes and r.row_key:
-            o = outcomes[first_in_batch[r.row_key]]
-            outcomes[r.index] = Outcome(r.index, "replayed", o.filing_id, o.filing_no)
+        made = outcomes.get(r.index)
+        if r.row_key is None or (made is not None and made.filing_id in inserted):
+            continue
+        n = named[r.row_key]
+        content = content_of(r)
+        if r.data is not None and r.data.industry_code is None:
+            # Not stated but taken from the type table, which may have changed
+            # since: the row said nothing else than the first time.
+            content = (*content[:_INDUSTRY], n.content[_INDUSTRY], *content[_INDUSTRY + 1 :])
+        outcomes[r.index] = (
+            Outcome(r.index, "replayed", n.filing_id, n.filing_no, r.row_key)
+            if content == n.content
+            else _conflict(r, n, content)
+        )
     await emit_many(s, [_event(v) for v in values if v["id"] in inserted])
     return [outcomes[i] for i in sorted(outcomes)]
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from svc_common.districts import district_problem
 from svc_common.i18n import msg
+from svc_common.types import kg_to_tonnes
 from svc_common.uscc import uscc_problem
 
 from eia_svc.classification.rules import CATEGORY_NAMES, CATEGORY_NAMES_ZH, ProjectType, classify
@@ -29,36 +30,41 @@ class Issue:
 
 @dataclass(frozen=True)
 class ProjectFacts:
-    """What screening needs to know about a submitted project."""
+    """What screening needs to know about a submitted project. A field left
+    None was unusable (its own shape error is reported): the checks that
+    need it are skipped, the others still run, so every problem is named."""
 
-    uscc: str
-    district: str
-    project_type: str
+    uscc: str | None
+    district: str | None
+    project_type: str | None
     industry_code: str | None = None
     control_unit: str | None = None
+    vocs_increment_kg: int | None = None
 
 
 def check_identity(facts: ProjectFacts) -> list[Issue]:
     issues = []
-    if problem := uscc_problem(facts.uscc):
+    if facts.uscc is not None and (problem := uscc_problem(facts.uscc)):
         issues.append(Issue("uscc", problem))
-    if problem := district_problem(facts.district):
+    if facts.district is not None and (problem := district_problem(facts.district)):
         issues.append(Issue("district", problem))
     return issues
+
+
+def _not_in_table(code: str) -> Issue:
+    return Issue(
+        "project_type",
+        msg(
+            f"{code} is not in the EIA classification table",
+            f"{code} 不在建设项目环境影响评价分类管理名录中",
+        ),
+    )
 
 
 def check_registration_type(pt: ProjectType | None, code: str) -> list[Issue]:
     """A registration form (登记表) is filed only for types the table says need one."""
     if pt is None:
-        return [
-            Issue(
-                "project_type",
-                msg(
-                    f"{code} is not in the EIA classification table",
-                    f"{code} 不在建设项目环境影响评价分类管理名录中",
-                ),
-            )
-        ]
+        return [_not_in_table(code)]
     if pt.category == "registration_form":
         return []
     c = classify(pt)
@@ -79,21 +85,61 @@ def check_registration_type(pt: ProjectType | None, code: str) -> list[Issue]:
     ]
 
 
-def check_filing_type(pt: ProjectType | None, code: str, category: str) -> list[Issue]:
-    """A report / report-form filing must state the category the table gives."""
+def check_vocs_limit(increment_kg: int | None, limit_kg: int | None) -> list[Issue]:
+    """A registration form is filed with no review and asks no quota: its VOCs
+    increment must stay below the limit; at or above it the project needs a
+    report form (报告表) and quota (总量指标)."""
+    if increment_kg is None or limit_kg is None or increment_kg < limit_kg:
+        return []
+    amount, limit = kg_to_tonnes(increment_kg), kg_to_tonnes(limit_kg)
+    return [
+        Issue(
+            "vocs_increment_t",
+            msg(
+                f"declares {amount} t/a of VOCs, not below the {limit} t/a a registration form "
+                "may declare: the project needs a report form (报告表), filed with "
+                "POST /eia/filings as category report_form, and VOCs quota (总量指标)",
+                f"申报 VOCs 增量 {amount} 吨/年，不低于登记表允许的 {limit} 吨/年："
+                "该项目应编制环境影响报告表，以类别 report_form 通过 POST /eia/filings 报批，"
+                "并取得 VOCs 总量指标",
+            ),
+            "wrong_category",
+            {"category_needed": "report_form", "vocs_limit_t": str(limit)},
+        )
+    ]
+
+
+def check_filing_type(
+    pt: ProjectType | None,
+    code: str,
+    category: str,
+    increment_kg: int | None = None,
+    limit_kg: int | None = None,
+) -> list[Issue]:
+    """A report / report-form filing must state the category the table gives;
+    a registration-form type whose VOCs increment reaches the registration
+    form's limit is filed as a report form instead."""
     if pt is None:
-        return [
-            Issue(
-                "project_type",
-                msg(
-                    f"{code} is not in the EIA classification table",
-                    f"{code} 不在建设项目环境影响评价分类管理名录中",
-                ),
-            )
-        ]
+        return [_not_in_table(code)]
     c = classify(pt)
     if pt.category == "exempt":
         return [Issue("project_type", c.explanation, "exempt", {"rule": pt.rule})]
+    if pt.category == "registration_form" and check_vocs_limit(increment_kg, limit_kg):
+        if category == "report_form":
+            return []
+        return [
+            Issue(
+                "category",
+                msg(
+                    f"is {category} but {pt.code} {pt.name} with this VOCs increment needs a "
+                    "report form (报告表): file it as category report_form",
+                    f"填报为 {category}，但 {pt.code} {pt.name} 按此 VOCs 增量应编制"
+                    "环境影响报告表：请以类别 report_form 报批",
+                ),
+                "wrong_category",
+                {"category_needed": "report_form", "rule": pt.rule},
+            )
+        ]
     if pt.category == "registration_form":
         return [
             Issue(
@@ -146,6 +192,8 @@ def check_control_unit(
                 ),
             )
         ]
+    if facts.district is None:
+        return []  # the district is reported already; the unit cannot be placed
     if unit.district != facts.district:
         return [
             Issue(
@@ -170,15 +218,26 @@ def check_control_unit(
     return []
 
 
+def _usable_district(facts: ProjectFacts, issues: list[Issue]) -> ProjectFacts:
+    """The facts with a district known to be bad left out (it is reported)."""
+    if any(i.field == "district" for i in issues):
+        return dataclasses.replace(facts, district=None)
+    return facts
+
+
 def screen_registration(
     facts: ProjectFacts,
     types: Mapping[str, ProjectType],
     units: Mapping[str, ControlUnit],
+    vocs_limit_kg: int | None = None,
 ) -> list[Issue]:
-    pt = types.get(facts.project_type)
-    issues = check_identity(facts) + check_registration_type(pt, facts.project_type)
-    if not issues:
-        issues += check_control_unit(facts, pt, units)
+    """Every reason a registration form cannot be filed, at once."""
+    pt = types.get(facts.project_type) if facts.project_type is not None else None
+    issues = check_identity(facts)
+    if facts.project_type is not None:
+        issues += check_registration_type(pt, facts.project_type)
+    issues += check_vocs_limit(facts.vocs_increment_kg, vocs_limit_kg)
+    issues += check_control_unit(_usable_district(facts, issues), pt, units)
     return issues
 
 
@@ -187,9 +246,14 @@ def screen_filing(
     category: str,
     types: Mapping[str, ProjectType],
     units: Mapping[str, ControlUnit],
+    vocs_limit_kg: int | None = None,
 ) -> list[Issue]:
-    pt = types.get(facts.project_type)
-    issues = check_identity(facts) + check_filing_type(pt, facts.project_type, category)
-    if not issues:
-        issues += check_control_unit(facts, pt, units)
+    """Every reason a report / report-form filing cannot be submitted, at once."""
+    pt = types.get(facts.project_type) if facts.project_type is not None else None
+    issues = check_identity(facts)
+    if facts.project_type is not None:
+        issues += check_filing_type(
+            pt, facts.project_type, category, facts.vocs_increment_kg, vocs_limit_kg
+        )
+    issues += check_control_unit(_usable_district(facts, issues), pt, units)
     return issues

@@ -20,7 +20,7 @@ async def lookups(
     """Just the table rows one submission needs."""
     types: dict[str, ProjectType] = {}
     units: dict[str, ControlUnit] = {}
-    if pt := await find_type(s, facts.project_type):
+    if facts.project_type and (pt := await find_type(s, facts.project_type)):
         types[pt.code] = pt
     if facts.control_unit and (unit := await find_unit(s, facts.control_unit)):
         units[unit.code] = unit

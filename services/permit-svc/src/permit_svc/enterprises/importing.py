@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
+from svc_common.bulk import BulkReportBuilder
 from svc_common.db import Database
 from svc_common.districts import DISTRICTS
 from svc_common.errors import FieldError
 from svc_common.errors import validation_errors as pydantic_errors
 from svc_common.events.schemas import permit as ev
 from svc_common.i18n import msg
+from svc_common.industries import canonical_or_none
 from svc_common.uscc import is_valid_uscc
 
 from permit_svc.bulk import RawRow, chunks
@@ -53,6 +53,9 @@ def _fast(
     except (KeyError, AttributeError):
         return None
     category = categories.get(industry)
+    if category is None:  # not in the stored form: written without the letter?
+        industry = canonical_or_none(industry) or industry
+        category = categories.get(industry)
     if (
         category is None
         or not 0 < len(name) <= 200
@@ -100,25 +103,6 @@ def _slow(
         body.address,
         body.operating_status,
     )
-
-
-def _error(row: int, uscc: Any, errors: list[FieldError]) -> str:
-    """A failed row's entry of the report, as JSON."""
-    return json.dumps(
-        {
-            "row": row,
-            "uscc": uscc if isinstance(uscc, str) else None,
-            "result": "error",
-            "errors": [e.model_dump(exclude_none=True) for e in errors],
-        },
-        ensure_ascii=False,
-    )
-
-
-def _written(row: int, uscc: str, outcome: str) -> str:
-    """A written row's entry of the report, as JSON: a valid USCC is only
-    digits and capitals, so it needs no escaping."""
-    return f'{{"row":{row},"uscc":"{uscc}","result":"{outcome}","errors":[]}}'
 
 
 async def _upsert_pg(s: AsyncSession, chunk: list[tuple[Any, ...]], now: dt.datetime) -> set[str]:
@@ -170,20 +154,22 @@ class _Validator:
     def __init__(self, categories: dict[str, str], principal: Principal) -> None:
         self.categories, self.principal = categories, principal
         self.seen: dict[str, int] = {}
-        self.errors: dict[int, str] = {}
+        #: Refused rows: row → (the USCC as given, if a string; why).
+        self.errors: dict[int, tuple[str | None, list[FieldError]]] = {}
 
     def chunk(self, rows: list[RawRow]) -> list[tuple[int, tuple[Any, ...]]]:
         valid = []
         for raw in rows:
             if raw.data is None:
                 err = [FieldError(field="row", message=raw.error or "unreadable")]
-                self.errors[raw.row] = _error(raw.row, None, err)
+                self.errors[raw.row] = (None, err)
                 continue
             record = _fast(raw.data, self.categories, self.principal)
             if record is None:
                 verdict = _slow(raw.data, self.categories, self.principal)
                 if isinstance(verdict, list):
-                    self.errors[raw.row] = _error(raw.row, raw.data.get("uscc"), verdict)
+                    uscc = raw.data.get("uscc")
+                    self.errors[raw.row] = (uscc if isinstance(uscc, str) else None, verdict)
                     continue
                 record = verdict
             first = self.seen.setdefault(record[0], raw.row)
@@ -197,7 +183,7 @@ class _Validator:
                         ),
                     )
                 ]
-                self.errors[raw.row] = _error(raw.row, record[0], err)
+                self.errors[raw.row] = (record[0], err)
                 continue
             valid.append((raw.row, record))
         return valid
@@ -207,7 +193,7 @@ async def _keep_own(
     s: AsyncSession,
     principal: Principal,
     valid: list[tuple[int, tuple[Any, ...]]],
-    errors: dict[int, str],
+    errors: dict[int, tuple[str | None, list[FieldError]]],
 ) -> list[tuple[int, tuple[Any, ...]]]:
     """An officer may not update an enterprise registered in another district
     (nor move it into their own): such rows are errors."""
@@ -221,8 +207,11 @@ async def _keep_own(
     kept = []
     for row, r in valid:
         if r[0] in foreign:
-            msg = f"is registered in district {foreign[r[0]]}, not one of yours"
-            errors[row] = _error(row, r[0], [FieldError(field="uscc", message=msg)])
+            why = msg(
+                f"is registered in district {foreign[r[0]]}, not one of yours",
+                f"该企业登记在 {foreign[r[0]]}，不在您所辖的区",
+            )
+            errors[row] = (r[0], [FieldError(field="uscc", message=why)])
         else:
             kept.append((row, r))
     return kept
@@ -255,12 +244,13 @@ async def _pipelined(
 
 async def import_enterprises(
     db: Database, principal: Principal, rows: list[RawRow], now: dt.datetime
-) -> ImportResult:
+) -> BulkReportBuilder:
     """Upsert by USCC: valid rows land even when others fail; one transaction.
+    Each row is `created` or `updated` (row_key and id: the USCC) or `error`.
 
     On PostgreSQL validation is pipelined with writing: the next chunk is
     validated in a worker thread while the server takes the current one."""
-    results: dict[int, str] = {}
+    report = BulkReportBuilder()
     created = written = 0
     batch = str(uuid.uuid4())
     async with db.transaction() as s:
@@ -280,9 +270,12 @@ async def import_enterprises(
             outbox.emit(s, _imported_event(batch, [r for _, r in valid], now))
             created += len(inserted)
             written += len(valid)
-            for row, r in valid:
-                results[row] = _written(row, r[0], "created" if r[0] in inserted else "updated")
-        results.update(validator.errors)
+            report.add_many(
+                (row, "created" if r[0] in inserted else "updated", r[0], r[0], None)
+                for row, r in valid
+            )
+        for row, (uscc, errors) in validator.errors.items():
+            report.error(row, errors, row_key=uscc)
         counts = {
             "received": len(rows),
             "created": created,
@@ -292,7 +285,7 @@ async def import_enterprises(
         record_audit(
             s, principal, "enterprise.import", "enterprise_import", now.isoformat(), counts
         )
-    return ImportResult(counts, [results[r.row] for r in rows])
+    return report
 
 
 def _imported_event(
@@ -306,17 +299,3 @@ def _imported_event(
         fields=list(COLUMNS),
         rows=[list(r) for r in records],
     )
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    """Counts and each row's entry (already JSON) of an ImportReport."""
-
-    counts: dict[str, int]
-    rows: list[str]
-
-    def to_json(self) -> bytes:
-        """The ImportReport body, joined from pieces: tens of thousands of rows
-        are cheaper to send this way than through the response model."""
-        head = json.dumps(self.counts)[:-1]
-        return f'{head}, "rows": [{",".join(self.rows)}]}}'.encode()

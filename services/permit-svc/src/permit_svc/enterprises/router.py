@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require
+from svc_common.bulk import BulkReport
 from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
 from svc_common.types import utcnow
 from svc_common.uploads import decode_text
 
-from permit_svc.bulk import read_upload, report_or_json
+from permit_svc.bulk import read_upload
 from permit_svc.enterprises import importing, service
 from permit_svc.enterprises.rules import Category
 from permit_svc.enterprises.schemas import (
     EnterpriseChange,
     EnterpriseIn,
     EnterpriseOut,
-    ImportReport,
-    IndustryImportReport,
     IndustryOut,
 )
 from permit_svc.scope import visible_districts
@@ -37,16 +34,23 @@ async def list_industries(
     return await service.list_industries(db)
 
 
-@router.post("/industries:import", response_model=IndustryImportReport)
+@router.post(
+    "/industries:import",
+    response_model=BulkReport,
+    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 async def import_industries(
     request: Request,
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
-) -> IndustryImportReport:
-    """Replace the classification table (CSV: industry_code,name,category)."""
+) -> Response:
+    """Replace the classification table (CSV: industry_code,name,category), all
+    or nothing; each line `created` (a new industry), `updated` (changed) or
+    `replayed` (as it was). Enterprises' categories follow at once."""
     text = decode_text(await request.body(), request.headers.get("content-type", ""))
     table = service.parse_industry_table(text)
-    return await service.replace_industries(db, principal, table)
+    report = await service.replace_industries(db, principal, table)
+    return report.response()
 
 
 @router.post("/enterprises", response_model=EnterpriseOut, status_code=201)
@@ -58,19 +62,19 @@ async def create_enterprise(
     return await service.create_enterprise(db, principal, body, utcnow())
 
 
-@router.post("/enterprises:import", response_model=ImportReport)
+@router.post("/enterprises:import", response_model=BulkReport)
 async def import_enterprises(
     request: Request,
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
 ) -> Response:
     """Bulk upsert by USCC from CSV (text/csv, UTF-8 or GB18030/GBK), an .xlsx
-    sheet or JSON lines (application/x-ndjson). `?report=xlsx` answers with a
+    sheet or JSON lines (application/x-ndjson): each row `created`, `updated`
+    or `error` (svc_common.bulk.BulkReport). `?report=xlsx` answers with a
     spreadsheet of the failing rows and why."""
     rows = await read_upload(request)
-    result = await importing.import_enterprises(db, principal, rows, utcnow())
-    sheet = report_or_json(request, rows, [json.loads(r) for r in result.rows], "enterprises")
-    return sheet or Response(result.to_json(), media_type="application/json")
+    report = await importing.import_enterprises(db, principal, rows, utcnow())
+    return report.respond(request, rows, "enterprises")
 
 
 @router.patch("/enterprises/{uscc}", response_model=EnterpriseOut)

@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
+from svc_common.i18n import msg
 from svc_common.uscc import make_uscc
 
 Category = Literal["key", "simplified", "registration"]
@@ -15,21 +16,26 @@ CATEGORIES: tuple[Category, ...] = ("key", "simplified", "registration")
 PERMIT_CATEGORIES: frozenset[str] = frozenset({"key", "simplified"})
 
 OperatingStatus = Literal["operating", "suspended", "closed"]
+CATEGORY_ZH = {"key": "重点管理", "simplified": "简化管理", "registration": "登记管理"}
 
 
 def random_uscc(rng: random.Random, district: str = "120115") -> str:
     return make_uscc(district, rng.randrange(31**9))
 
 
-def industry_class(code: str) -> str:
-    """The GB/T 4754 class code as the classification table writes it: other
-    tables (the EIA one) prefix the section letter, "C2641" → "2641"."""
-    code = code.strip().upper()
-    return code[1:] if code[:1].isalpha() and code[1:].isdigit() else code
-
-
 def needs_permit(category: str) -> bool:
     return category in PERMIT_CATEGORIES
+
+
+def closed_message() -> str:
+    """Why a closed enterprise (关停) gets no registration or permit: it is no
+    longer a fixed source, and the reports no longer count it."""
+    return msg(
+        "the enterprise is closed (operating status closed): a closed source takes "
+        "no registration or permit; reopen it first if it operates again",
+        "该企业已关停（经营状态为 closed）：关停企业不能排污登记或申领许可证；"
+        "如恢复生产，请先将其经营状态改为生产",
+    )
 
 
 @dataclass(frozen=True)

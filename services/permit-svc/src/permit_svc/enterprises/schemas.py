@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
-from svc_common.errors import FieldError
+from svc_common.industries import IndustryCode
 from svc_common.uscc import validate_uscc
 
 from permit_svc.enterprises.rules import Category, OperatingStatus
@@ -29,7 +28,7 @@ class EnterpriseIn(BaseModel):
     uscc: str = Field(description="unified social credit code (统一社会信用代码), 18 characters")
     name: str = Field(min_length=1, max_length=200)
     district: DistrictCode = Field(description="GB/T 2260 code of the district")
-    industry_code: str = Field(min_length=2, max_length=8)
+    industry_code: IndustryCode
     address: str = Field("", max_length=500)
     operating_status: OperatingStatus = "operating"
 
@@ -68,25 +67,3 @@ class EnterpriseOut(BaseModel):
     operating_status: OperatingStatus
     created_at: dt.datetime
     updated_at: dt.datetime
-
-
-class ImportRowResult(BaseModel):
-    row: int
-    uscc: str | None = None
-    result: Literal["created", "updated", "error"]
-    errors: list[FieldError] = Field(default_factory=list)
-
-
-class ImportReport(BaseModel):
-    """What a bulk import did, row by row; valid rows are kept even when others fail."""
-
-    received: int
-    created: int
-    updated: int
-    failed: int
-    rows: list[ImportRowResult]
-
-
-class IndustryImportReport(BaseModel):
-    industries: int
-    enterprises_recategorised: int

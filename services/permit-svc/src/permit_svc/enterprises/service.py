@@ -12,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
+from svc_common.bulk import BulkReportBuilder, BulkResult
 from svc_common.db import Database
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
 from svc_common.events.schemas import permit as ev
 from svc_common.i18n import msg
+from svc_common.industries import canonical_or_none, industry_code_problem
 from svc_common.pagination import Page, decode_cursor, encode_cursor
 
 from permit_svc.bulk import dialect_insert
@@ -25,7 +27,6 @@ from permit_svc.enterprises.schemas import (
     EnterpriseChange,
     EnterpriseIn,
     EnterpriseOut,
-    IndustryImportReport,
     IndustryOut,
 )
 
@@ -51,16 +52,16 @@ def parse_industry_table(text: str) -> list[IndustryClass]:
     out: dict[str, IndustryClass] = {}
     errors: list[FieldError] = []
     for line, rec in enumerate(reader, start=2):
-        code, name, cat = (rec.get(k, "").strip() for k in ("industry_code", "name", "category"))
-        if not code.isdigit() or not 2 <= len(code) <= 8:
-            errors.append(
-                FieldError(
-                    field=f"line {line}.industry_code", message=msg("2-8 digits", "应为 2-8 位数字")
-                )
-            )
+        given, name, cat = (rec.get(k, "").strip() for k in ("industry_code", "name", "category"))
+        code = canonical_or_none(given) or given
+        if problem := industry_code_problem(given):
+            errors.append(FieldError(field=f"line {line}.industry_code", message=problem))
         elif code in out:
             errors.append(
-                FieldError(field=f"line {line}.industry_code", message=msg("duplicate", "重复"))
+                FieldError(
+                    field=f"line {line}.industry_code",
+                    message=msg(f"{code} appears twice", f"{code} 重复出现"),
+                )
             )
         if not name:
             errors.append(
@@ -112,7 +113,7 @@ async def list_industries(db: Database) -> list[IndustryOut]:
 
 async def replace_industries(
     db: Database, principal: Principal, table: list[IndustryClass]
-) -> IndustryImportReport:
+) -> BulkReportBuilder:
     """Replace the classification table and re-derive every enterprise's category."""
     async with db.transaction() as s:
         in_use = set((await s.scalars(select(Enterprise.industry_code).distinct())).all())
@@ -125,6 +126,12 @@ async def replace_industries(
                 ),
                 industry_codes=sorted(dropped),
             )
+        before = {
+            code: (name, category)
+            for code, name, category in await s.execute(
+                select(Industry.code, Industry.name, Industry.category)
+            )
+        }
         await s.execute(delete(Industry))
         await s.execute(
             insert(Industry),
@@ -146,7 +153,14 @@ async def replace_industries(
             "current",
             {"industries": len(table), "enterprises_recategorised": changed},
         )
-    return IndustryImportReport(industries=len(table), enterprises_recategorised=changed)
+    report = BulkReportBuilder()
+    for row, r in enumerate(table, start=1):
+        old = before.get(r.code)
+        result: BulkResult = (
+            "created" if old is None else "replayed" if old == (r.name, r.category) else "updated"
+        )
+        report.add(row, result, row_key=r.code, id=r.code)
+    return report
 
 
 async def industry_categories(s: AsyncSession) -> dict[str, str]:
@@ -200,17 +214,23 @@ async def change_enterprise(
     `closed` is announced as EnterpriseClosed, any other as EnterpriseUpdated."""
     changes = body.model_dump(exclude_unset=True, exclude={"reason"})
     if not changes:
-        raise field_error("body", "names nothing to change")
+        raise field_error("body", msg("names nothing to change", "未指明要修改的内容"))
     async with db.transaction() as s:
         e = (
             await s.scalars(select(Enterprise).where(Enterprise.uscc == uscc).with_for_update())
         ).one_or_none()
         if e is None:
-            raise NotFound(f"no enterprise {uscc}")
+            raise NotFound(msg(f"no enterprise {uscc}", f"没有企业 {uscc}"))
         principal.require_district(e.district)
         before = {k: getattr(e, k) for k in changes}
         if before == changes:
-            raise field_error("body", "changes nothing: the enterprise already has these values")
+            raise field_error(
+                "body",
+                msg(
+                    "changes nothing: the enterprise already has these values",
+                    "没有变化：企业已是这些信息",
+                ),
+            )
         for k, v in changes.items():
             setattr(e, k, v)
         e.updated_at = now

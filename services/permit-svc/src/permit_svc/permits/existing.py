@@ -13,6 +13,7 @@ from sqlalchemy import insert, select
 from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
+from svc_common.bulk import BulkReportBuilder
 from svc_common.db import Database
 from svc_common.errors import FieldError
 from svc_common.errors import validation_errors as pydantic_errors
@@ -21,41 +22,87 @@ from svc_common.i18n import msg
 from permit_svc.bulk import RawRow, chunks
 from permit_svc.calendar import local_today
 from permit_svc.enterprises.models import Enterprise
-from permit_svc.enterprises.rules import needs_permit
+from permit_svc.enterprises.rules import closed_message, needs_permit
 from permit_svc.permits import rules
 from permit_svc.permits.models import Permit
-from permit_svc.permits.schemas import (
-    ExistingPermit,
-    PermitImportReport,
-    PermitImportRow,
-    limits_to_kg,
-)
+from permit_svc.permits.schemas import ExistingPermit, limits_to_kg
 from permit_svc.permits.service import issued_event, new_permit
 
 
-def _error(raw: RawRow, uscc: str | None, errors: list[FieldError]) -> PermitImportRow:
-    return PermitImportRow(
-        row=raw.row,
-        uscc=uscc,
-        result="error",
-        errors=[e.model_dump(exclude_none=True) for e in errors],
-    )
+def _problems(
+    e: Enterprise | None,
+    body: ExistingPermit,
+    principal: Principal,
+    in_force: set[str],
+    numbers_in_use: set[str],
+    today: dt.date,
+) -> list[FieldError]:
+    """Every reason this row cannot enter the register, named by field."""
+    errors = []
+    if e is None:
+        errors.append(
+            FieldError(
+                field="uscc",
+                message=msg("no enterprise has this code here", "本系统没有该代码的企业"),
+            )
+        )
+    elif e.operating_status == "closed":
+        errors.append(FieldError(field="uscc", message=closed_message()))
+    elif not needs_permit(e.category):
+        errors.append(
+            FieldError(
+                field="uscc",
+                message=msg(
+                    "is under registration management: it files a registration, not a permit",
+                    "实行登记管理：应排污登记，不申领许可证",
+                ),
+            )
+        )
+    elif not principal.may_act_in(e.district):
+        errors.append(
+            FieldError(
+                field="uscc", message=msg("is not in one of your districts", "不在您负责的区内")
+            )
+        )
+    if body.uscc in in_force:
+        errors.append(
+            FieldError(
+                field="uscc",
+                message=msg("already holds a permit in force", "已持有有效的排污许可证"),
+            )
+        )
+    if body.valid_to < today:
+        errors.append(
+            FieldError(
+                field="valid_to",
+                message=msg("is past: the permit has expired", "已过期：该许可证已失效"),
+            )
+        )
+    if body.permit_no and body.permit_no in numbers_in_use:
+        errors.append(FieldError(field="permit_no", message=msg("is already in use", "已被使用")))
+    return errors
 
 
 async def import_permits(
     db: Database, principal: Principal, rows: list[RawRow], now: dt.datetime
-) -> PermitImportReport:
+) -> BulkReportBuilder:
+    """Each row `created` (id and number of the permit entered) or `error`."""
     today = local_today(now)
     parsed: list[tuple[RawRow, ExistingPermit]] = []
-    results: dict[int, PermitImportRow] = {}
+    report = BulkReportBuilder()
     for raw in rows:
         if raw.data is None:
-            results[raw.row] = _error(raw, None, [FieldError(field="row", message=raw.error or "")])
+            report.error(raw.row, [FieldError(field="row", message=raw.error or "")])
             continue
         try:
             parsed.append((raw, ExistingPermit.model_validate(raw.data)))
         except ValidationError as exc:
-            results[raw.row] = _error(raw, str(raw.data.get("uscc")), pydantic_errors(exc.errors()))
+            uscc = raw.data.get("uscc")
+            report.error(
+                raw.row,
+                pydantic_errors(exc.errors()),
+                row_key=uscc if isinstance(uscc, str) else None,
+            )
     async with db.transaction() as s:
         usccs = sorted({body.uscc for _, body in parsed})
         enterprises: dict[str, Enterprise] = {}
@@ -83,48 +130,9 @@ async def import_permits(
         events = []
         for raw, body in parsed:
             e = enterprises.get(body.uscc)
-            errors = []
-            if e is None:
-                errors.append(
-                    FieldError(
-                        field="uscc",
-                        message=msg("no enterprise has this code here", "本系统没有该代码的企业"),
-                    )
-                )
-            elif not needs_permit(e.category):
-                errors.append(
-                    FieldError(
-                        field="uscc",
-                        message=msg("is under registration management", "实行登记管理"),
-                    )
-                )
-            elif not principal.may_act_in(e.district):
-                errors.append(
-                    FieldError(
-                        field="uscc",
-                        message=msg("is not in one of your districts", "不在您负责的区内"),
-                    )
-                )
-            if body.uscc in in_force:
-                errors.append(
-                    FieldError(
-                        field="uscc",
-                        message=msg("already holds a permit in force", "已持有有效的排污许可证"),
-                    )
-                )
-            if body.valid_to < today:
-                errors.append(
-                    FieldError(
-                        field="valid_to",
-                        message=msg("is past: the permit has expired", "已过期：该许可证已失效"),
-                    )
-                )
-            if body.permit_no and body.permit_no in numbers_in_use:
-                errors.append(
-                    FieldError(field="permit_no", message=msg("is already in use", "已被使用"))
-                )
+            errors = _problems(e, body, principal, in_force, numbers_in_use, today)
             if errors or e is None:
-                results[raw.row] = _error(raw, body.uscc, errors)
+                report.error(raw.row, errors, row_key=body.uscc)
                 continue
             seq = sequences.get(body.uscc, 0) + 1
             permit_no = body.permit_no or rules.permit_number(body.uscc, seq)
@@ -136,9 +144,7 @@ async def import_permits(
             p.valid_from, p.valid_to = body.valid_from, body.valid_to
             new_rows.append({c.key: getattr(p, c.key) for c in Permit.__table__.columns})
             events.append(issued_event(p, e))
-            results[raw.row] = PermitImportRow(
-                row=raw.row, uscc=body.uscc, result="created", permit_id=p.id, permit_no=permit_no
-            )
+            report.add(raw.row, "created", row_key=body.uscc, id=p.id, number=permit_no)
         for chunk in chunks(new_rows):
             await s.execute(insert(Permit), chunk)
         await outbox.emit_many(s, events)
@@ -150,9 +156,4 @@ async def import_permits(
             str(uuid.uuid4()),
             {"received": len(rows), "created": len(new_rows)},
         )
-    return PermitImportReport(
-        received=len(rows),
-        created=len(new_rows),
-        failed=len(rows) - len(new_rows),
-        rows=[results[r.row] for r in rows],
-    )
+    return report

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require
+from svc_common.bulk import BulkReport
 from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
 from svc_common.types import utcnow
 
-from permit_svc.bulk import read_upload, report_or_json
+from permit_svc.bulk import read_upload
 from permit_svc.calendar import local_today
 from permit_svc.permits import existing, queries, service
 from permit_svc.permits.rules import PermitStatus
@@ -18,7 +19,6 @@ from permit_svc.permits.schemas import (
     OptionalReason,
     PermitApplication,
     PermitChange,
-    PermitImportReport,
     PermitOut,
     Reason,
 )
@@ -40,21 +40,18 @@ async def apply(
     return await service.apply(db, principal, body, utcnow())
 
 
-@router.post("/permits:import", response_model=PermitImportReport)
+@router.post("/permits:import", response_model=BulkReport)
 async def import_existing(
     request: Request,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
-    settings: Settings = Depends(get_settings),
-) -> PermitImportReport | Response:
-    """Bring certificates issued before this register onto it (JSON lines);
-    `?report=xlsx` answers with a spreadsheet of the failing rows and why."""
+) -> Response:
+    """Bring certificates issued before this register onto it (JSON lines), with
+    a result per row (svc_common.bulk.BulkReport); `?report=xlsx` answers with a
+    spreadsheet of the failing rows and why."""
     rows = await read_upload(request, csv_allowed=False)
     report = await existing.import_permits(db, principal, rows, utcnow())
-    sheet = report_or_json(
-        request, rows, [r.model_dump(mode="json") for r in report.rows], "permits"
-    )
-    return sheet or report
+    return report.respond(request, rows, "permits")
 
 
 @router.post("/permits/{permit_id}/issue", response_model=PermitOut)

@@ -145,19 +145,3 @@ class ChangeOut(BaseModel):
     before_t: Tonnes
     after_t: Tonnes
     delta_t: SignedTonnes
-
-
-class PermitImportRow(BaseModel):
-    row: int
-    uscc: str | None = None
-    result: Literal["created", "error"]
-    permit_id: str | None = None
-    permit_no: str | None = None
-    errors: list[dict[str, str]] = Field(default_factory=list)
-
-
-class PermitImportReport(BaseModel):
-    received: int
-    created: int
-    failed: int
-    rows: list[PermitImportRow]

@@ -14,7 +14,7 @@ from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.db import Database
-from svc_common.errors import Conflict, NotFound, field_error
+from svc_common.errors import Conflict, FieldError, NotFound, field_error
 from svc_common.events.schemas import permit as ev
 from svc_common.events.schemas.common import PollutantAmount, PollutantChange
 from svc_common.i18n import msg
@@ -22,7 +22,7 @@ from svc_common.types import kg_to_tonnes
 
 from permit_svc.calendar import local_today
 from permit_svc.enterprises.models import Enterprise
-from permit_svc.enterprises.rules import needs_permit
+from permit_svc.enterprises.rules import closed_message, needs_permit
 from permit_svc.enterprises.service import snapshot
 from permit_svc.permits import rules
 from permit_svc.permits.models import Permit
@@ -90,6 +90,18 @@ def new_permit(e: Enterprise, pollutants: dict[str, int], now: dt.datetime, **ex
     )
 
 
+def refuse_if_closed(e: Enterprise) -> None:
+    """A closed enterprise (关停) applies for, is issued and renews no permit."""
+    if e.operating_status == "closed":
+        raise Conflict(
+            msg(
+                f"enterprise {e.uscc} is closed: it takes no permit",
+                f"企业 {e.uscc} 已关停，不能申领、核发或延续许可证",
+            ),
+            errors=[FieldError(field="uscc", message=closed_message())],
+        )
+
+
 async def apply(
     db: Database, principal: Principal, body: PermitApplication, now: dt.datetime
 ) -> PermitOut:
@@ -104,13 +116,7 @@ async def apply(
                 ),
             )
         principal.require_district(e.district)
-        if e.operating_status == "closed":
-            raise Conflict(
-                msg(
-                    f"enterprise {e.uscc} is closed; it cannot apply for a permit",
-                    f"企业 {e.uscc} 已关闭，不能申请排污许可证",
-                )
-            )
+        refuse_if_closed(e)
         if not needs_permit(e.category):
             raise field_error(
                 "uscc",
@@ -192,6 +198,7 @@ async def issue(
 ) -> PermitOut:
     async with db.transaction() as s:
         p, e, after = await _locked(s, principal, permit_id, "issue")
+        refuse_if_closed(e)
         other = await s.scalar(
             select(Permit.permit_no).where(
                 Permit.uscc == p.uscc, Permit.status.in_(rules.IN_FORCE), Permit.id != p.id
@@ -288,6 +295,7 @@ async def renew(
 ) -> PermitOut:
     async with db.transaction() as s:
         p, e, after = await _locked(s, principal, permit_id, "renew")
+        refuse_if_closed(e)
         assert p.valid_to and p.permit_no
         try:
             start, end = rules.renewal_term(

@@ -10,41 +10,39 @@ from sqlalchemy import insert, select
 from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
+from svc_common.bulk import BulkReportBuilder
 from svc_common.db import Database
 from svc_common.errors import FieldError
 from svc_common.errors import validation_errors as pydantic_errors
+from svc_common.i18n import msg
 
 from permit_svc.bulk import RawRow, chunks
 from permit_svc.calendar import local_today
 from permit_svc.enterprises.models import Enterprise
 from permit_svc.registrations.models import Registration
-from permit_svc.registrations.schemas import (
-    RegistrationFiling,
-    RegistrationImportReport,
-    RegistrationImportRow,
-)
+from permit_svc.registrations.schemas import RegistrationFiling
 from permit_svc.registrations.service import Filing, eligibility, filed_event
 
 
 async def file_many(
     db: Database, principal: Principal, rows: list[RawRow], years: int, now: dt.datetime
-) -> RegistrationImportReport:
-    """Bulk filing: per-row results, valid rows filed even when others fail."""
-    results: dict[int, RegistrationImportRow] = {}
+) -> BulkReportBuilder:
+    """Bulk filing: each row `created` (id and number of its registration) or
+    `error`; valid rows are filed even when others fail."""
+    report = BulkReportBuilder()
     parsed: list[tuple[RawRow, RegistrationFiling]] = []
     for raw in rows:
         if raw.data is None:
-            err = [FieldError(field="row", message=raw.error or "unreadable")]
-            results[raw.row] = RegistrationImportRow(row=raw.row, result="error", errors=err)
+            report.error(raw.row, [FieldError(field="row", message=raw.error or "unreadable")])
             continue
         try:
             parsed.append((raw, RegistrationFiling.model_validate(raw.data)))
         except ValidationError as exc:
-            results[raw.row] = RegistrationImportRow(
-                row=raw.row,
-                uscc=str(raw.data.get("uscc")),
-                result="error",
-                errors=pydantic_errors(exc.errors()),
+            uscc = raw.data.get("uscc")
+            report.error(
+                raw.row,
+                pydantic_errors(exc.errors()),
+                row_key=uscc if isinstance(uscc, str) else None,
             )
     async with db.transaction() as s:
         usccs = sorted({b.uscc for _, b in parsed})
@@ -59,22 +57,23 @@ async def file_many(
             e = enterprises.get(body.uscc)
             errors = eligibility(e, principal)
             if not errors and body.uscc in filing.active:
-                msg = f"already has registration {filing.active[body.uscc]} in force"
-                errors = [FieldError(field="uscc", message=msg)]
-            if errors or e is None:
-                results[raw.row] = RegistrationImportRow(
-                    row=raw.row, uscc=body.uscc, result="error", errors=errors
+                no = filing.active[body.uscc]
+                why = msg(
+                    f"already has registration {no} in force", f"已有在有效期内的排污登记 {no}"
                 )
+                errors = [FieldError(field="uscc", message=why)]
+            if errors or e is None:
+                report.error(raw.row, errors, row_key=body.uscc)
                 continue
             rec = filing.record(e, body.details, now)
             records.append(rec)
             events.append(filed_event(rec, e))
-            results[raw.row] = RegistrationImportRow(
-                row=raw.row,
-                uscc=body.uscc,
-                result="created",
-                registration_id=rec["id"],
-                registration_no=rec["registration_no"],
+            report.add(
+                raw.row,
+                "created",
+                row_key=body.uscc,
+                id=rec["id"],
+                number=rec["registration_no"],
             )
         for chunk in chunks(records):
             await s.execute(insert(Registration), chunk)
@@ -87,9 +86,4 @@ async def file_many(
             str(uuid.uuid4()),
             {"received": len(rows), "created": len(records)},
         )
-    return RegistrationImportReport(
-        received=len(rows),
-        created=len(records),
-        failed=len(rows) - len(records),
-        rows=[results[r.row] for r in rows],
-    )
+    return report

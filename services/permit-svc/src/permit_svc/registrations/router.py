@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require
+from svc_common.bulk import BulkReport
 from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from svc_common.service import get_db
 from svc_common.types import utcnow
 
-from permit_svc.bulk import read_upload, report_or_json
+from permit_svc.bulk import read_upload
 from permit_svc.registrations import importing, queries, service
 from permit_svc.registrations.rules import RegistrationStatus
 from permit_svc.registrations.schemas import (
     RegistrationCancellation,
     RegistrationChange,
     RegistrationFiling,
-    RegistrationImportReport,
     RegistrationOut,
 )
 from permit_svc.scope import visible_districts
@@ -38,24 +38,21 @@ async def file_registration(
     return await service.file(db, principal, body, settings.registration_term_years, utcnow())
 
 
-@router.post("/registrations:import", response_model=RegistrationImportReport)
+@router.post("/registrations:import", response_model=BulkReport)
 async def file_registrations(
     request: Request,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
-) -> RegistrationImportReport | Response:
+) -> Response:
     """Bulk filing from CSV (UTF-8 or GB18030/GBK), .xlsx or JSON lines (a
-    `uscc` per row), with a result per row; `?report=xlsx` answers with a
-    spreadsheet of the failing rows and why."""
+    `uscc` per row), with a result per row (svc_common.bulk.BulkReport);
+    `?report=xlsx` answers with a spreadsheet of the failing rows and why."""
     rows = await read_upload(request)
     report = await importing.file_many(
         db, principal, rows, settings.registration_term_years, utcnow()
     )
-    sheet = report_or_json(
-        request, rows, [r.model_dump(mode="json") for r in report.rows], "registrations"
-    )
-    return sheet or report
+    return report.respond(request, rows, "registrations")
 
 
 @router.post("/registrations/{registration_id}/change", response_model=RegistrationOut)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from svc_common.errors import FieldError
 from svc_common.uscc import validate_uscc
 
 from permit_svc.registrations.rules import RegistrationStatus
@@ -51,19 +50,3 @@ class RegistrationOut(BaseModel):
     status_reason: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
-
-
-class RegistrationImportRow(BaseModel):
-    row: int
-    uscc: str | None = None
-    result: Literal["created", "error"]
-    registration_id: str | None = None
-    registration_no: str | None = None
-    errors: list[FieldError] = Field(default_factory=list)
-
-
-class RegistrationImportReport(BaseModel):
-    received: int
-    created: int
-    failed: int
-    rows: list[RegistrationImportRow]

@@ -19,7 +19,7 @@ from svc_common.i18n import msg
 from permit_svc.bulk import chunks
 from permit_svc.calendar import local_today
 from permit_svc.enterprises.models import Enterprise
-from permit_svc.enterprises.rules import needs_permit
+from permit_svc.enterprises.rules import CATEGORY_ZH, closed_message, needs_permit
 from permit_svc.permits.rules import registration_number, term
 from permit_svc.registrations import rules
 from permit_svc.registrations.models import Registration
@@ -51,6 +51,7 @@ def to_out(r: Registration, enterprise_name: str) -> RegistrationOut:
 
 
 def eligibility(e: Enterprise | None, principal: Principal) -> list[FieldError]:
+    """Why enterprise `e` may not file a registration now (empty: it may)."""
     if e is None:
         return [
             FieldError(
@@ -58,6 +59,8 @@ def eligibility(e: Enterprise | None, principal: Principal) -> list[FieldError]:
                 message=msg("no enterprise has this code here", "本系统没有该代码的企业"),
             )
         ]
+    if e.operating_status == "closed":
+        return [FieldError(field="uscc", message=closed_message())]
     if needs_permit(e.category):
         return [
             FieldError(
@@ -65,7 +68,8 @@ def eligibility(e: Enterprise | None, principal: Principal) -> list[FieldError]:
                 message=msg(
                     f"the enterprise's industry is under {e.category} management: "
                     "it needs a permit, not a registration",
-                    f"该企业所属行业实行{e.category}管理：应申请排污许可证，而非排污登记",
+                    f"该企业所属行业实行{CATEGORY_ZH.get(e.category, e.category)}："
+                    "应申领排污许可证，不能排污登记",
                 ),
             )
         ]

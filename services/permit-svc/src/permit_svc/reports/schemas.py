@@ -35,6 +35,9 @@ class CoverageReport(BaseModel):
     coverage_percent: Percent | None
     uncovered_sources: list[UncoveredSource]
     uncovered_listed: int
+    #: Closed enterprises (关停) in the districts: no longer fixed sources,
+    #: so in none of the figures above.
+    closed_sources: int
 
 
 class AuditProgressReport(BaseModel):
@@ -46,3 +49,7 @@ class AuditProgressReport(BaseModel):
     audited: int
     not_audited: int
     audited_percent: Percent | None
+    #: Permits still in force whose enterprise is closed: not valid permits of
+    #: the district (coverage does not count their holders either); they are
+    #: to be cancelled (注销).
+    permits_of_closed_sources: int

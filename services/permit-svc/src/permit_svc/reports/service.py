@@ -21,7 +21,8 @@ UNCOVERED_LISTED = 1000
 
 async def coverage(db: Database, districts: list[str] | None, today: dt.date) -> CoverageReport:
     """Fixed sources are the enterprises not closed; a permit counts while issued
-    and within its term, a registration while active and within its term."""
+    and within its term, a registration while active and within its term.
+    Closed enterprises are only counted, as `closed_sources`."""
     has_permit = exists().where(
         Permit.uscc == Enterprise.uscc, Permit.status == "issued", Permit.valid_to >= today
     )
@@ -30,9 +31,8 @@ async def coverage(db: Database, districts: list[str] | None, today: dt.date) ->
         Registration.status == "active",
         Registration.valid_to >= today,
     )
-    where = [Enterprise.operating_status != "closed"]
-    if districts is not None:
-        where.append(Enterprise.district.in_(districts))
+    in_scope = [] if districts is None else [Enterprise.district.in_(districts)]
+    where = [*in_scope, Enterprise.operating_status != "closed"]
 
     def count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
@@ -43,6 +43,7 @@ async def coverage(db: Database, districts: list[str] | None, today: dt.date) ->
         count_if(has_registration),
         count_if(has_permit | has_registration),
     ).where(*where)
+    closed_q = select(func.count()).where(*in_scope, Enterprise.operating_status == "closed")
     uncovered_q = (
         select(Enterprise)
         .where(*where, not_(has_permit), not_(has_registration))
@@ -51,6 +52,7 @@ async def coverage(db: Database, districts: list[str] | None, today: dt.date) ->
     )
     async with db.session() as s:
         known, permits, registrations, covered = (await s.execute(totals)).one()
+        closed = int((await s.execute(closed_q)).scalar_one())
         uncovered = list((await s.scalars(uncovered_q)).all())
     return CoverageReport(
         districts=districts,
@@ -73,21 +75,35 @@ async def coverage(db: Database, districts: list[str] | None, today: dt.date) ->
             for e in uncovered
         ],
         uncovered_listed=len(uncovered),
+        closed_sources=closed,
     )
 
 
 async def audit_progress(
     db: Database, districts: list[str] | None, today: dt.date
 ) -> AuditProgressReport:
+    """The valid permits of the district's fixed sources, audited or not. The
+    population is coverage's `with_valid_permit`: an enterprise's permit is
+    counted where the enterprise is registered, and not at all once the
+    enterprise is closed (those permits are only counted, as
+    `permits_of_closed_sources`, for an officer to cancel)."""
     audited = exists().where(PermitAudit.permit_id == Permit.id)
+    is_open = Enterprise.operating_status != "closed"
     where = [Permit.status == "issued", Permit.valid_to >= today]
     if districts is not None:
-        where.append(Permit.district.in_(districts))
-    q = select(func.count(), func.coalesce(func.sum(case((audited, 1), else_=0)), 0)).where(
-        and_(*where)
+        where.append(Enterprise.district.in_(districts))
+
+    def count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    q = (
+        select(count_if(is_open), count_if(is_open & audited), count_if(not_(is_open)))
+        .select_from(Permit)
+        .join(Enterprise, Enterprise.uscc == Permit.uscc)
+        .where(and_(*where))
     )
     async with db.session() as s:
-        total, done = (await s.execute(q)).one()
+        total, done, closed = (await s.execute(q)).one()
     return AuditProgressReport(
         districts=districts,
         as_of=today,
@@ -95,4 +111,5 @@ async def audit_progress(
         audited=done,
         not_audited=total - done,
         audited_percent=percent(done, total),
+        permits_of_closed_sources=closed,
     )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal, require
+from svc_common.batching import GroupCommit
 from svc_common.db import Database
 from svc_common.errors import Conflict, Forbidden, NotFound
 from svc_common.i18n import msg
@@ -87,9 +88,6 @@ async def create_reservation(
             )
         )
     assert isinstance(rt.settings, Settings)
-    done: service.Reserved | None = None
-    existing: ReservationOut | None = None
-    same = False
     req = service.ReserveRequest(
         district=body.district,
         pollutant=body.pollutant,
@@ -102,16 +100,19 @@ async def create_reservation(
         lot_id=body.lot_id,
         advance=body.advance,
     )
+    policy, limits = default_policy(rt.settings), advance_limits(rt.settings)
+
+    async def reserve(s: AsyncSession) -> tuple[ReservationOut | None, ReservationOut | None, bool]:
+        """(the new reservation, or the project's existing one and whether it
+        answers this same request); read while the rows are bound."""
+        try:
+            done = await service.reserve(s, req, principal, policy, limits)
+        except service.ProjectAlreadyReserved as exc:  # nothing was written
+            return None, ReservationOut.of(exc.existing), _same_request(exc.existing, body)
+        return ReservationOut.of(done.reservation), None, False
+
     try:
-        async with rt.db.transaction() as s:
-            try:
-                done = await service.reserve(
-                    s, req, principal, default_policy(rt.settings), advance_limits(rt.settings)
-                )
-            except service.ProjectAlreadyReserved as exc:
-                # Read while the row is bound; nothing was written.
-                existing = ReservationOut.of(exc.existing)
-                same = _same_request(exc.existing, body)
+        created, existing, same = await pool_batches(rt).run(req.pool().id, reserve)
     except service.ReservationRefused as exc:
         raise refused_problem(exc) from exc
     except AdvanceRefused as exc:
@@ -134,13 +135,13 @@ async def create_reservation(
             ),
             project_ref=body.project_ref,
         ) from exc
-    if done is None:
+    if created is None:
         # The same request again (another or no Idempotency-Key): one effect,
         # the first answer. A different request for the project is a conflict.
-        if same and existing is not None:
+        assert existing is not None
+        if same:
             response.status_code = 200
             return existing
-        assert existing is not None
         raise Conflict(
             msg(
                 f"project {body.project_ref} already has a {existing.status} reservation",
@@ -149,7 +150,16 @@ async def create_reservation(
             reservation_id=existing.id,
             status=existing.status,
         )
-    return ReservationOut.of(done.reservation)
+    return created
+
+
+def pool_batches(rt: Runtime) -> GroupCommit:
+    """Writes on one pool applied in batches (see svc_common.batching)."""
+    batches = rt.extras.get("pool_batches")
+    if batches is None:
+        assert isinstance(rt.settings, Settings)
+        batches = rt.extras["pool_batches"] = GroupCommit(rt.db, rt.settings.pool_batch_max)
+    return batches
 
 
 async def _locked(s: AsyncSession, reservation_id: str, principal: Principal) -> ReservationRow:
@@ -167,13 +177,25 @@ async def allocate_reservation(
     reservation_id: str,
     body: AllocateIn | None = None,
     principal: Principal = Depends(require("officer", "admin")),
-    db: Database = Depends(get_db),
+    rt: Runtime = Depends(runtime),
 ) -> ReservationOut:
     requested = tonnes_to_kg(body.amount_t) if body and body.amount_t is not None else None
+    # Not in the request's unit of work: waiting for the batch, the request
+    # holds no connection (the batch needs one).
+    async with rt.db.sessionmaker() as s:
+        pool_id = await service.pool_of_reservation(s, reservation_id)
+    if pool_id is None:
+        raise NotFound(
+            msg(f"reservation {reservation_id} not found", f"预留 {reservation_id} 不存在")
+        )
+
+    async def allocate(s: AsyncSession) -> ReservationOut:
+        r = await _locked(s, reservation_id, principal)
+        await service.allocate(s, r, requested, principal)
+        return ReservationOut.of(r)
+
     try:
-        async with db.transaction() as s:
-            r = await _locked(s, reservation_id, principal)
-            await service.allocate(s, r, requested, principal)
+        return await pool_batches(rt).run(pool_id, allocate)
     except AllocationExceedsHold as exc:
         raise Conflict(
             msg(
@@ -185,7 +207,6 @@ async def allocate_reservation(
             requested_t=str(kg_to_tonnes(exc.requested_kg)),
             held_t=str(kg_to_tonnes(exc.held_kg)),
         ) from exc
-    return ReservationOut.of(r)
 
 
 @router.post("/{reservation_id}/release", response_model=ReservationOut)

@@ -418,6 +418,13 @@ def reserved_event(r: ReservationRow, *, attempt: int | None = None) -> QuotaRes
     )
 
 
+async def pool_of_reservation(s: AsyncSession, reservation_id: str) -> str | None:
+    """The pool a reservation holds on (it never changes): the key of its batch."""
+    return (
+        await s.execute(select(Reservation.pool_id).where(Reservation.id == reservation_id))
+    ).scalar_one_or_none()
+
+
 async def lock_reservation(s: AsyncSession, reservation_id: str) -> ReservationRow | None:
     conn = await s.connection()
     row = (await conn.execute(_LOCK_RESERVATION, {"rid": reservation_id})).first()

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import and_, or_, select
 from svc_common.auth import Principal, require
+from svc_common.bulk import BulkReport
 from svc_common.db import Database
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
@@ -29,7 +30,6 @@ from supervision_svc.complaints.schemas import (
     ComplaintReceipt,
     ComplaintReport,
     DuplicateCheck,
-    ImportReport,
     MatchOut,
     Status,
 )
@@ -81,19 +81,19 @@ async def receive_complaint(
     )
 
 
-@router.post("/complaints:import", response_model=ImportReport)
+@router.post("/complaints:import", response_model=BulkReport)
 async def import_complaints(
     request: Request,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
-) -> ImportReport:
+) -> Response:
     """Bulk import (text/csv or application/x-ndjson) of complaints with their
-    history from the 12369 platform; a result per row."""
+    history from the 12369 platform; a result per row (svc_common.bulk.BulkReport)."""
     rows = await read_upload(request, max_rows=settings.bulk_max_rows, drop_empty_cells=True)
     async with db.transaction() as s:
         report = await service.import_complaints(s, principal, rows, settings, utcnow())
-    return ImportReport.model_validate(report)
+    return report.response()
 
 
 @router.get("/complaints/clusters", response_model=list[ClusterOut])

@@ -263,19 +263,3 @@ class ImportedComplaint(BaseModel):
                 msg("a rejected complaint needs rejected_reason", "不予受理须给出理由")
             )
         return self
-
-
-class ImportRow(BaseModel):
-    row: int
-    result: Literal["created", "error"]
-    complaint_id: str | None = None
-    case_no: str | None = None
-    repeat: bool | None = None
-    errors: list[dict[str, str]] = []
-
-
-class ImportReport(BaseModel):
-    received: int
-    created: int
-    failed: int
-    rows: list[ImportRow]

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
+from svc_common.bulk import BulkReportBuilder
 from svc_common.db import Database
 from svc_common.errors import NotFound, field_error, validation_errors
 from svc_common.events.schemas import supervision as ev
@@ -520,45 +521,33 @@ async def import_complaints(
     rows: list[Any],
     settings: Settings,
     now: dt.datetime,
-) -> dict[str, Any]:
+) -> BulkReportBuilder:
     """Bulk import of complaints with their history (from the 12369 platform):
-    valid rows are created and clustered, each bad row is reported with why."""
-    results: dict[int, dict[str, Any]] = {}
+    valid rows are created and clustered (`created`, with the complaint's id
+    and case number), each bad row is reported with why (`error`)."""
+    report = BulkReportBuilder()
     items: list[NewComplaint] = []
     for raw in rows:
         if raw.data is None:
-            results[raw.row] = _row_error(raw.row, "row", raw.error or "unreadable")
+            report.error(raw.row, [("row", raw.error or "unreadable")])
             continue
         try:
             body = ImportedComplaint.model_validate(raw.data)
         except ValidationError as exc:
-            errs = validation_errors(exc.errors())
-            results[raw.row] = {
-                "row": raw.row,
-                "result": "error",
-                "errors": [e.model_dump(exclude_none=True) for e in errs],
-            }
+            report.error(raw.row, validation_errors(exc.errors()))
             continue
         if not principal.may_act_in(body.district):
-            results[raw.row] = _row_error(
-                raw.row, "district", msg("is not one of your districts", "不是您所辖的区")
+            report.error(
+                raw.row, [("district", msg("is not one of your districts", "不是您所辖的区"))]
             )
         elif max(filter(None, (body.received_at, body.accepted_at, body.closed_at))) > now:
-            results[raw.row] = _row_error(
-                raw.row, "received_at", msg("is in the future", "晚于当前时间")
-            )
+            report.error(raw.row, [("received_at", msg("is in the future", "晚于当前时间"))])
         else:
             items.append(NewComplaint.imported(body, raw.row))
     created = await create_complaints(s, principal, items, settings, now) if items else []
     for item in created:
         c = item.complaint
-        results[item.row] = {
-            "row": item.row,
-            "result": "created",
-            "complaint_id": c.id,
-            "case_no": c.case_no,
-            "repeat": c.repeat,
-        }
+        report.add(item.row, "created", id=c.id, number=c.case_no)
     record_audit(
         s,
         principal,
@@ -567,13 +556,4 @@ async def import_complaints(
         str(uuid.uuid4()),
         {"received": len(rows), "created": len(created)},
     )
-    return {
-        "received": len(rows),
-        "created": len(created),
-        "failed": len(rows) - len(created),
-        "rows": [results[r.row] for r in rows],
-    }
-
-
-def _row_error(row: int, field_name: str, message: str) -> dict[str, Any]:
-    return {"row": row, "result": "error", "errors": [{"field": field_name, "message": message}]}
+    return report

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, or_, select
 from svc_common.auth import Principal, require
+from svc_common.bulk import BulkReport
 from svc_common.db import Database
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
 from svc_common.service import get_db
@@ -30,13 +31,6 @@ class DoneIn(BaseModel):
     note: str | None = Field(None, max_length=2000)
 
 
-class DemandImportReport(BaseModel):
-    received: int
-    created: int
-    failed: int
-    rows: list[dict[str, Any]]
-
-
 @router.post("/demands", status_code=201, response_model=DemandOut)
 async def create_demand(
     body: DemandIn,
@@ -49,18 +43,19 @@ async def create_demand(
     return service.to_out(d, now)
 
 
-@router.post("/demands:import", response_model=DemandImportReport)
+@router.post("/demands:import", response_model=BulkReport)
 async def import_demands(
     request: Request,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
-) -> DemandImportReport:
-    """Bulk import (CSV or JSON lines) of the list as it stands; a result per row."""
+) -> Response:
+    """Bulk import (CSV or JSON lines) of the list as it stands; a result per
+    row (svc_common.bulk.BulkReport)."""
     rows = await read_upload(request, max_rows=settings.bulk_max_rows, drop_empty_cells=True)
     async with db.transaction() as s:
-        out = await service.import_demands(s, principal, rows, utcnow())
-    return DemandImportReport.model_validate(out)
+        report = await service.import_demands(s, principal, rows, utcnow())
+    return report.response()
 
 
 @router.patch("/demands/{demand_id}", response_model=DemandOut)

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
+from svc_common.bulk import BulkReportBuilder
 from svc_common.db import Database
-from svc_common.errors import IllegalTransition, NotFound, field_error, validation_errors
+from svc_common.errors import (
+    FieldError,
+    IllegalTransition,
+    NotFound,
+    field_error,
+    validation_errors,
+)
 from svc_common.i18n import msg
 from svc_common.uploads import RawRow
 
@@ -70,33 +76,34 @@ async def create(s: AsyncSession, principal: Principal, body: DemandIn, now: dt.
 
 async def import_demands(
     s: AsyncSession, principal: Principal, rows: list[RawRow], now: dt.datetime
-) -> dict[str, Any]:
-    results: list[dict[str, Any]] = []
+) -> BulkReportBuilder:
+    """Each row `created` (the item's id) or `error`."""
+    report = BulkReportBuilder()
     created = 0
     for raw in rows:
-        errors: list[dict[str, Any]] = []
+        errors: list[FieldError] = []
         if raw.data is None:
-            errors = [{"field": "row", "message": raw.error or "unreadable"}]
+            errors = [FieldError(field="row", message=raw.error or "unreadable")]
         else:
             try:
                 body = DemandIn.model_validate(raw.data)
             except ValidationError as exc:
-                errors = [e.model_dump(exclude_none=True) for e in validation_errors(exc.errors())]
+                errors = validation_errors(exc.errors())
             else:
                 if not principal.may_act_in(body.district):
                     errors = [
-                        {
-                            "field": "district",
-                            "message": msg("is not one of your districts", "不是您所辖的区"),
-                        }
+                        FieldError(
+                            field="district",
+                            message=msg("is not one of your districts", "不是您所辖的区"),
+                        )
                     ]
         if errors:
-            results.append({"row": raw.row, "result": "error", "errors": errors})
+            report.error(raw.row, errors)
             continue
         d = new_demand(principal, body, now)
         s.add(d)
         created += 1
-        results.append({"row": raw.row, "result": "created", "id": d.id, "errors": []})
+        report.add(raw.row, "created", id=d.id)
     record_audit(
         s,
         principal,
@@ -105,12 +112,7 @@ async def import_demands(
         str(uuid.uuid4()),
         {"received": len(rows), "created": created},
     )
-    return {
-        "received": len(rows),
-        "created": created,
-        "failed": len(rows) - created,
-        "rows": results,
-    }
+    return report
 
 
 async def load_for_update(s: AsyncSession, principal: Principal, demand_id: str) -> Demand:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from svc_common.events.registry import EventPayload, event
+from svc_common.industries import EventIndustryCode
 from svc_common.types import Tonnes
 
 TOPIC = "eia.events"
@@ -20,7 +21,7 @@ class _FilingQuotaRequest(EventPayload):
     uscc: str
     enterprise_name: str
     district: str
-    industry_code: str
+    industry_code: EventIndustryCode
     project_type: str
     category: Category
     channel: Channel
@@ -43,8 +44,10 @@ class FilingQuotaRetry(_FilingQuotaRequest):
 @event("eia.filing.approved.v1", topic=TOPIC, key="filing_id")
 class FilingApproved(EventPayload):
     """A filing was approved (批复): its held quota is to be allocated and a
-    permit application drafted. `industry_code` is the GB/T 4754 class, with
-    its section letter ("C2641"); consumers may drop the letter."""
+    permit application drafted. `industry_code` is the GB/T 4754 class with
+    its section letter ("C2641"), as in every event; the schema also reads
+    the digits alone ("2641", from producers before the change) as the
+    lettered form."""
 
     filing_id: str
     project_ref: str
@@ -52,7 +55,7 @@ class FilingApproved(EventPayload):
     uscc: str
     enterprise_name: str
     district: str
-    industry_code: str
+    industry_code: EventIndustryCode
     category: Category
     vocs_increment_t: Tonnes
     park_id: str | None = None

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from svc_common.events.registry import EventPayload, event
 from svc_common.events.schemas.common import PollutantAmount, PollutantChange
+from svc_common.industries import EventIndustryCode
 from svc_common.types import SignedTonnes, Tonnes
 
 TOPIC = "permit.events"
@@ -25,7 +26,7 @@ class PermitIssued(EventPayload):
     uscc: str
     enterprise_name: str
     district: str
-    industry_code: str
+    industry_code: EventIndustryCode
     category: Literal["key", "simplified"]
     pollutants: list[PollutantAmount]
     valid_from: dt.date
@@ -85,7 +86,7 @@ class RegistrationFiled(EventPayload):
     uscc: str
     enterprise_name: str
     district: str
-    industry_code: str
+    industry_code: EventIndustryCode
     valid_to: dt.date
 
 
@@ -184,7 +185,7 @@ class EnterpriseSnapshot(BaseModel):
     uscc: str
     name: str
     district: str
-    industry_code: str
+    industry_code: EventIndustryCode
     category: ManagementCategory
     operating_status: OperatingStatus
     address: str = ""

@@ -1,0 +1,89 @@
+"""What a benchmark reports: the CPU time of each party (server processes,
+load generator, PostgreSQL), read from /proc so that a figure says who spent
+the machine, and the table of figures with their aims and verdicts.
+
+A party is a process tree: its own time, the time of children it has reaped
+(PostgreSQL backends that ended) and the time of children still alive.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name may hold spaces: fields start after the last ')'
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            text = Path(f"/proc/{pid}/task/{tid}/children").read_text()
+        except OSError:
+            continue
+        out.extend(int(c) for c in text.split())
+    return out
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """utime+stime of pid, its reaped children and its live descendants."""
+    fields = _stat(pid)
+    if fields is None:
+        return 0.0
+    # fields[11..14] = utime, stime, cutime, cstime (stat fields 14-17)
+    own = sum(int(x) for x in fields[11:15]) / _TICK
+    return own + sum(tree_cpu_seconds(c) for c in _children(pid))
+
+
+def parent_pid(pid: int) -> int:
+    fields = _stat(pid)
+    if fields is None:
+        raise ProcessLookupError(pid)
+    return int(fields[1])
+
+
+@dataclass
+class Parties:
+    """Named process trees; `snapshot()` before and `spent()` after a run."""
+
+    pids: dict[str, list[int]] = field(default_factory=dict)
+    _start: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, pid: int) -> None:
+        self.pids.setdefault(name, []).append(pid)
+
+    def _now(self) -> dict[str, float]:
+        return {n: sum(tree_cpu_seconds(p) for p in ps) for n, ps in self.pids.items()}
+
+    def snapshot(self) -> None:
+        self._start = self._now()
+
+    def spent(self) -> dict[str, float]:
+        now = self._now()
+        return {n: now[n] - self._start.get(n, 0.0) for n in now}
+
+
+def self_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def print_verdicts(rows: list[tuple[str, str, str, bool]]) -> None:
+    """The figures a benchmark stands for: what, aim, measured, verdict."""
+    print(f"{'figure':<48} {'aim':<28} {'measured':<30} verdict")
+    for what, aim, measured, ok in rows:
+        print(f"{what:<48} {aim:<28} {measured:<30} {'met' if ok else 'NOT MET'}")

@@ -1,0 +1,110 @@
+"""Group commit (svc_common.batching): one transaction per batch, each
+operation in its own savepoint and answered alone; a database failure fails
+the whole batch and keeps nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import String, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from svc_common.batching import GroupCommit
+from svc_common.db import Database
+from svc_common.failures import TransientFailure
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Mark(Base):
+    __tablename__ = "marks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(32))
+
+
+class Refused(Exception):
+    pass
+
+
+async def _db(url: str) -> Database:
+    db = Database(url)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    return db
+
+
+def _op(i: int, fail: type[Exception] | None = None):  # type: ignore[no-untyped-def]
+    async def op(s: AsyncSession) -> int:
+        s.add(Mark(id=i, label=f"m{i}"))
+        await s.flush()
+        if fail is not None:
+            raise fail(f"operation {i}")
+        return i
+
+    return op
+
+
+async def _count(db: Database) -> int:
+    async with db.session() as s:
+        return int(await s.scalar(select(func.count()).select_from(Mark)) or 0)
+
+
+@pytest.mark.pg
+async def test_operations_queued_together_commit_together_refusals_alone(pg_url: str) -> None:
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=16)
+    ops = [_op(i, Refused if i % 3 == 0 else None) for i in range(1, 31)]
+    results = await asyncio.gather(*(batches.run("pool", op) for op in ops), return_exceptions=True)
+    for i, result in enumerate(results, start=1):
+        if i % 3 == 0:
+            assert isinstance(result, Refused) and str(result) == f"operation {i}"
+        else:
+            assert result == i
+    assert await _count(db) == 20  # the refused ten were undone alone
+    assert batches.operations == 30
+    assert batches.batches < 30  # queued together, committed together
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_a_database_failure_fails_the_whole_batch_and_keeps_nothing(pg_url: str) -> None:
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=16)
+    gate = asyncio.Event()
+
+    async def first(s: AsyncSession) -> int:
+        await gate.wait()  # the others queue behind it into one batch
+        return await _op(100)(s)
+
+    running = asyncio.create_task(batches.run("pool", first))
+    await asyncio.sleep(0.05)
+    queued = [batches.run("pool", _op(i, TransientFailure if i == 3 else None)) for i in (1, 2, 3)]
+    pending = asyncio.gather(*queued, return_exceptions=True)
+    await asyncio.sleep(0.05)
+    gate.set()
+    assert await running == 100
+    results = await pending
+    assert all(isinstance(r, TransientFailure) for r in results), results
+    assert await _count(db) == 1  # only the first batch's operation
+    await db.engine.dispose()
+
+
+async def test_on_sqlite_each_operation_runs_in_its_own_transaction(tmp_path: Path) -> None:
+    db = await _db(f"sqlite+aiosqlite:///{tmp_path / 'marks.db'}")
+    batches = GroupCommit(db, max_batch=16)
+    results = await asyncio.gather(
+        *(batches.run("pool", _op(i, Refused if i == 2 else None)) for i in (1, 2, 3)),
+        return_exceptions=True,
+    )
+    assert results[0] == 1 and isinstance(results[1], Refused) and results[2] == 3
+    assert await _count(db) == 2 and batches.batches == 0
+    async with db.session() as s:
+        assert (await s.execute(text("SELECT label FROM marks ORDER BY id"))).scalars().all() == [
+            "m1",
+            "m3",
+        ]
+    await db.engine.dispose()
