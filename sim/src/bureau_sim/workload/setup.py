@@ -105,11 +105,11 @@ async def existing_permits(w: Workload) -> Story:
         yield pause
     if op.response is None or not op.response.ok:
         return
-    for result, row in zip(op.response.body["rows"], rows, strict=True):
+    for result, row in zip(op.response.body["results"], rows, strict=True):
         if result["result"] == "created":
             city.permits.append(
                 KnownPermit(
-                    result["permit_id"],
+                    result["id"],
                     row["uscc"],
                     chosen[row["uscc"]].district,
                     {x["pollutant"]: x["amount_t"] for x in row["pollutants"]},
