@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bureau_sim.config import SimConfig
-from bureau_sim.run import FAULT_COUNTS, Result, Templates, run_seed
+from bureau_sim.run import BUSY, CRASH_POINTS, FAULT_COUNTS, Result, Templates, run_seed
 from bureau_sim.world import Violation
 
 
@@ -52,8 +52,17 @@ def _summary(results: list[Result], wall: float) -> str:
         f"events published: {stats['events published by relays']}, "
         f"deliveries: {stats['deliveries']}, sweeps: {stats['sweeps']}",
         "faults injected: "
-        + ", ".join(f"{k} {stats[k]}" for k in FAULT_COUNTS if stats[k])
-        + f" (total {sum(r.faults for r in results)})",
+        + ", ".join(
+            f"{k} {stats[k]}"
+            + (
+                " (of them " + ", ".join(f"{c} {stats[c]}" for c in CRASH_POINTS) + ")"
+                if k == "crashes"
+                else ""
+            )
+            for k in FAULT_COUNTS
+            if stats[k] and k not in CRASH_POINTS and k != BUSY
+        )
+        + f" (total {sum(r.faults for r in results)}); {BUSY} {stats[BUSY]}",
         f"wall time per seed: mean {statistics.mean(walls):.2f} s, "
         f"max {max(walls):.2f} s; all: {wall:.1f} s",
     ]

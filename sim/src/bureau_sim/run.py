@@ -87,6 +87,9 @@ FAULT_COUNTS = (
     "deliveries delayed",
     "busy moments (steps run together)",
 )
+#: Where some of the "crashes" struck: counted among them, not again.
+CRASH_POINTS = ("crash after commit", "crash after publish", "crash before offset commit")
+BUSY = "busy moments (steps run together)"
 
 
 class Templates:
@@ -299,7 +302,7 @@ async def _run(seed: int, cfg: SimConfig, templates: Templates, trace: bool) -> 
         if sim.violations and cfg.keep_failed:
             keep[0] = True
     stats = sim.stats
-    faults = sum(stats[k] for k in FAULT_COUNTS if k != "busy moments (steps run together)")
+    faults = sum(stats[k] for k in FAULT_COUNTS if k != BUSY and k not in CRASH_POINTS)
     return Result(
         seed=seed,
         violations=list(sim.violations),
