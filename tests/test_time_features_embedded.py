@@ -218,7 +218,9 @@ async def enterprises(c: httpx.AsyncClient, rows: list[tuple[str, str, str]]) ->
         for u, d, ind in rows
     ]
     r = await c.post("/permit/enterprises:import", **ndjson(body))
-    assert r.status_code == 200 and r.json()["failed"] == 0, r.text
+    assert r.status_code == 200, r.text
+    totals = r.json()["totals"]
+    assert totals["error"] == totals["conflict"] == 0, r.text
 
 
 async def import_permit(c: httpx.AsyncClient, uscc: str, valid_to: dt.date) -> dict[str, Any]:
@@ -229,8 +231,8 @@ async def import_permit(c: httpx.AsyncClient, uscc: str, valid_to: dt.date) -> d
         "valid_to": valid_to.isoformat(),
     }
     r = await c.post("/permit/permits:import", **ndjson([row]))
-    assert r.status_code == 200 and r.json()["created"] == 1, r.text
-    pid = r.json()["rows"][0]["permit_id"]
+    assert r.status_code == 200 and r.json()["totals"]["created"] == 1, r.text
+    pid = r.json()["results"][0]["id"]
     return dict((await c.get(f"/permit/permits/{pid}", headers=OFFICER)).json())
 
 
@@ -248,10 +250,10 @@ async def test_permit_expiry_renewal_reminders_and_registration_expiry(
     await enterprises(
         c,
         [
-            (soon, BAODI, "2641"),
-            (later, BAODI, "2641"),
-            (far, BAODI, "3011"),
-            (registered, BAODI, "2921"),
+            (soon, BAODI, "C2641"),
+            (later, BAODI, "C2641"),
+            (far, BAODI, "C3011"),
+            (registered, BAODI, "C2921"),
         ],
     )
     expiring = await import_permit(c, soon, today + dt.timedelta(days=10))
@@ -381,7 +383,7 @@ async def test_rectification_deadlines_and_the_overdue_findings(
     c = bureau
     today = START.astimezone(CST).date()
     uscc = company(BAODI, 21)
-    await enterprises(c, [(uscc, BAODI, "2641")])
+    await enterprises(c, [(uscc, BAODI, "C2641")])
     permit = await import_permit(c, uscc, today + dt.timedelta(days=800))
     findings = [
         {"description": "排放口信息不全", "rectification_deadline": str(today + dt.timedelta(10))},

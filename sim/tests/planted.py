@@ -204,6 +204,10 @@ def _pg_rush() -> SimConfig:
         rushes=6,
         rush_size=8,
         concurrency=0.9,
+        # Batched, one process's reservations of a pool never race: the
+        # lock keeps replicas' batches apart, modelled by one transaction
+        # per request.
+        pool_batch_max=1,
     )
 
 

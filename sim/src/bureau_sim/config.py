@@ -33,6 +33,11 @@ class SimConfig(BaseSettings):
     #: Stop a seed at its first violation (the step that broke it); off, the
     #: seed runs to its end and reports every violation.
     stop_at_first: bool = True
+    #: quota-svc's group commit (POOL_BATCH_MAX, on PostgreSQL): None keeps
+    #: the service's own. One process per service batches a pool's writes in
+    #: one worker, so its reservations never race each other; 1 (one
+    #: transaction per request) makes them race as two replicas' batches do.
+    pool_batch_max: int | None = Field(None, ge=1)
 
     # --- the workload ---------------------------------------------------------
     days: int = Field(365, ge=1, le=3650, description="simulated days of activity")

@@ -107,7 +107,11 @@ class Templates:
     def app(self, name: str) -> tuple[FastAPI, ServiceSettings, SimTransport]:
         if name not in self.apps:
             create, settings_cls, _spec = SERVICES[name]
+            extra: dict[str, Any] = {}
+            if name == "quota" and self.cfg.pool_batch_max is not None:
+                extra["pool_batch_max"] = self.cfg.pool_batch_max
             settings = settings_cls(
+                **extra,
                 background_tasks=False,
                 run_migrations=False,
                 log_level="CRITICAL",
