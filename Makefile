@@ -15,7 +15,7 @@ SIM_CI_SEEDS ?= 12
 #: Processes `make sim` runs its seeds in (each seed replays the same in any).
 JOBS ?= 1
 
-.PHONY: help venv run demo token test test-browser lint run-kafka up down schemas bench sim
+.PHONY: help venv run demo token test test-browser lint run-kafka up down schemas bench fuzz sim
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,6 +55,14 @@ down: ## stop the docker compose stack
 
 schemas: venv ## export event JSON Schemas and the AsyncAPI document to docs/events
 	.venv/bin/bureau schemas --out docs/events
+
+FUZZ_EXAMPLES ?= 300
+FUZZ_CASES ?= 30000
+FUZZ_MINUTES ?=
+fuzz: venv ## schemathesis at full size, niced: ~FUZZ_CASES cases per service, or FUZZ_MINUTES each (figures in fuzz-report/)
+	nice -n 10 .venv/bin/python tests/contract/fuzz.py --max-examples $(FUZZ_EXAMPLES) \
+	  --cases-per-service $(FUZZ_CASES) $(if $(FUZZ_MINUTES),--minutes $(FUZZ_MINUTES)) \
+	  --seed 20261201 --out fuzz-report
 
 bench: venv ## run the benchmarks (figures in bench/RESULTS.md)
 	@scripts/bench.sh

@@ -43,5 +43,9 @@ export TEST_KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP"
 export KAFKA_CTL="$root/deploy/local/kafka.sh"
 export REQUIRE_SERVERS=1
 
+echo "== the official AsyncAPI parser (npm, pinned)"
+ASYNCAPI_PARSER_DIR=$(scripts/asyncapi-parser.sh)
+export ASYNCAPI_PARSER_DIR
+
 echo "== tests"
 .venv/bin/pytest -q -p no:cacheprovider "$@"

@@ -7,7 +7,6 @@ and is registered at the end of this file."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -135,18 +134,13 @@ def schemas(
     ),
 ) -> None:
     """Export every event payload's JSON Schema and the AsyncAPI document."""
-    from svc_common.events.registry import load_all
+    from bureau.contracts import event_documents
 
-    reg = load_all()
     out.mkdir(parents=True, exist_ok=True)
-    for event_type, schema in reg.json_schemas().items():
-        (out / f"{event_type}.schema.json").write_text(
-            json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
-        )
-    (out / "asyncapi.json").write_text(
-        json.dumps(reg.asyncapi(), indent=2, ensure_ascii=False) + "\n"
-    )
-    console.print(f"wrote {len(reg.types())} schemas and asyncapi.json to {out}")
+    files = event_documents()
+    for name, text in files.items():
+        (out / name).write_text(text)
+    console.print(f"wrote {len(files) - 1} schemas and asyncapi.json to {out}")
 
 
 # The administrator's commands, each in its own module.

@@ -80,6 +80,22 @@ async def test_allocate_and_release_resolve_once(quota: Quota) -> None:
     assert len(await quota.events("quota.allocated.v1")) == 1
 
 
+async def test_an_allocation_retried_under_another_key_answers_its_outcome(quota: Quota) -> None:
+    """A retry whose first attempt committed but whose answer was lost (a
+    crash between the pool's batch and the stored answer) asks the same
+    again under a new key: the outcome, once, not a 409."""
+    await quota.baseline(JIZHOU, "20")
+    res = await _reserve(quota)
+    url = f"/quota/reservations/{res['id']}/allocate"
+    first = await quota.client.post(url, json={}, headers={**OFFICER, "Idempotency-Key": "a-1"})
+    again = await quota.client.post(url, json={}, headers={**OFFICER, "Idempotency-Key": "a-2"})
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json() == first.json()
+    assert len(await quota.events("quota.allocated.v1")) == 1
+    a = await quota.availability(JIZHOU)
+    assert (a["allocated_t"], a["available_t"]) == ("5.000", "15.000")
+
+
 async def test_allocate_after_release_is_refused(quota: Quota) -> None:
     await quota.baseline(JIZHOU, "20")
     res = await _reserve(quota)

@@ -12,7 +12,12 @@ from quota_svc.ledger import rules
 from quota_svc.ledger.rules import Balance, EntryCode, Overdraft
 from quota_svc.policy.rules import Policy, Versioned, in_force
 from quota_svc.reclaims import rules as reclaim_rules
-from quota_svc.reservations.rules import AllocationExceedsHold, check_action, split_allocation
+from quota_svc.reservations.rules import (
+    AllocationExceedsHold,
+    check_action,
+    repeats_allocation,
+    split_allocation,
+)
 from svc_common.errors import Conflict, IllegalTransition
 
 
@@ -115,3 +120,13 @@ def test_what_if_check_and_availability_figures() -> None:
     assert (c.fits, c.required_kg, c.shortfall_kg) == (False, 6_000, 1_000)
     a = Availability(Balance(10_000, 1_000, 2_000), 200, reclaimed_kg=4_000)
     assert a.max_project_increment_kg == 3_500
+
+
+def test_an_allocation_asked_again_is_recognised_and_nothing_else() -> None:
+    assert repeats_allocation("allocated", 5000, 5000, None)  # all, again
+    assert repeats_allocation("allocated", 5000, 4000, 4000)  # the same part, again
+    assert repeats_allocation("allocated", 5000, 5000, 5000)
+    assert not repeats_allocation("allocated", 5000, 4000, None)  # all, after a part
+    assert not repeats_allocation("allocated", 5000, 4000, 3000)
+    assert not repeats_allocation("held", 5000, 0, None)  # not yet allocated: allocate it
+    assert not repeats_allocation("released", 5000, 0, 0)

@@ -73,7 +73,7 @@ def write_table(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence
 
         wb = Workbook(write_only=True)
         ws = wb.create_sheet(path.stem[:31])
-        ws.append(list(columns))
+        ws.append([_cell(c) for c in columns])
         for r in rows:
             ws.append([_cell(r.get(c)) for c in columns])
         wb.save(path)
@@ -82,11 +82,9 @@ def write_table(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence
 
 
 def _cell(v: Any) -> Any:
-    if v is None or isinstance(v, str | int | float | bool):
-        return v
-    import json
+    from svc_common.uploads import sheet_cell  # control characters as escapes
 
-    return json.dumps(v, ensure_ascii=False)
+    return sheet_cell(v)
 
 
 def write_error_report(

@@ -9,9 +9,16 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from svc_common.auth import Principal, require
+from svc_common.auth import Principal, require_citywide
 from svc_common.db import Database
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_int_cursor, encode_cursor
+from svc_common.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_int_cursor,
+    encode_cursor,
+)
 from svc_common.service_deps import get_db
 from svc_common.tables import AuditEntry
 
@@ -34,15 +41,17 @@ def audit_router(prefix: str) -> APIRouter:
 
     @router.get(f"{prefix}/audit", response_model=Page[AuditEntryOut])
     async def list_audit(
-        target_id: str | None = None,
-        action: str | None = None,
-        actor: str | None = None,
-        cursor: str | None = None,
-        limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-        _: Principal = Depends(require("auditor", "admin")),
+        target_id: str | None = Query(None, max_length=200),
+        action: str | None = Query(None, max_length=100),
+        actor: str | None = Query(None, max_length=200),
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+        _: Principal = Depends(require_citywide("auditor", "admin")),
         db: Database = Depends(get_db),
     ) -> Page[AuditEntryOut]:
-        """Newest first; filter by target, action or actor."""
+        """The service's audit trail, newest first; filter by target, action or actor.
+
+        It spans every district, so it needs a citywide token."""
         q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit + 1)
         if target_id:
             q = q.where(AuditEntry.target_id == target_id)

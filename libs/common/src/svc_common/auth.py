@@ -187,6 +187,31 @@ def require(*roles: str) -> Callable[..., object]:
             )
         return principal
 
+    # Read by svc_common.openapi: the roles a route admits, for its document.
+    dep.__roles__ = roles  # type: ignore[attr-defined]
+    return dep
+
+
+def require_citywide(*roles: str) -> Callable[..., object]:
+    """Dependency for operations on a whole service (its audit trail, its
+    clock, dead letters, citywide tables): one of `roles`, with a token that
+    names no district. A token scoped to districts acts in those only, so it
+    may not change or read what spans every district."""
+    admitted = require(*roles)
+
+    async def dep(principal: Principal = Depends(admitted)) -> Principal:
+        if principal.districts:
+            raise Forbidden(
+                msg(
+                    "operations on a whole service need a token with no district restriction",
+                    "整个服务的运维操作需要不限辖区的令牌",
+                ),
+                required="citywide",
+            )
+        return principal
+
+    dep.__roles__ = roles  # type: ignore[attr-defined]
+    dep.__citywide__ = True  # type: ignore[attr-defined]
     return dep
 
 
@@ -199,4 +224,5 @@ __all__ = [
     "current_principal",
     "mint_token",
     "require",
+    "require_citywide",
 ]

@@ -145,6 +145,14 @@ _DURATION = re.compile(
 )
 
 
+#: The durations the API takes, as its documents state them: weeks, days,
+#: hours, minutes, seconds with few enough digits that any of them stays
+#: under parse_duration's ten-year bound (no look-arounds: every regex engine
+#: that reads the document must take it).
+_T = r"T(?:\d{1,4}H(?:\d{1,5}M)?(?:\d{1,7}S)?|\d{1,5}M(?:\d{1,7}S)?|\d{1,7}S)"
+DURATION_PATTERN = rf"^P(?:\d{{1,2}}W(?:\d{{1,3}}D)?(?:{_T})?|\d{{1,3}}D(?:{_T})?|{_T})$"
+
+
 def parse_duration(text: str) -> dt.timedelta:
     """An ISO 8601 duration of weeks, days, hours, minutes and seconds
     (`P61D`, `PT5M`, `P1DT12H`). Years and months are refused: their length

@@ -9,13 +9,14 @@ expiry, overdue marking…), so what the new date implies is visible at once.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from svc_common import clock
-from svc_common.auth import Principal, require
+from svc_common.auth import Principal, require, require_citywide
+from svc_common.clock import DURATION_PATTERN
 from svc_common.errors import Conflict, field_error
 from svc_common.i18n import msg
 from svc_common.types import AwareDateTime
@@ -24,8 +25,18 @@ from svc_common.types import AwareDateTime
 class ClockMove(BaseModel):
     """Either `advance` (an ISO 8601 duration such as P61D) or `to` (an instant)."""
 
-    advance: str | None = Field(None, max_length=40, examples=["P61D"])
-    to: AwareDateTime | None = None
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"minProperties": 1, "maxProperties": 1}
+    )
+
+    advance: Annotated[
+        str | None,
+        WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["P61D"]}),
+    ] = Field(None, max_length=40)
+    to: Annotated[
+        AwareDateTime | None,
+        WithJsonSchema({"type": "string", "format": "date-time"}),
+    ] = None
 
     @field_validator("advance")
     @classmethod
@@ -70,7 +81,7 @@ def clock_router(prefix: str) -> APIRouter:
 
     @router.post(f"{prefix}/admin/clock", response_model=ClockOut)
     async def move_clock(
-        body: ClockMove, _: Principal = Depends(require("admin"))
+        body: ClockMove, _: Principal = Depends(require_citywide("admin"))
     ) -> dict[str, Any] | ClockOut:
         """Move a manual clock forwards and run every sweeper at the new time."""
         manual = clock.manual()
@@ -92,7 +103,8 @@ def clock_router(prefix: str) -> APIRouter:
                 assert body.to is not None
                 await manual.set_to(body.to)
         except ValueError as exc:
-            raise field_error("to", msg(str(exc), "时钟不能倒退")) from exc
+            # Going back is refused by the clock's state, not by the request's shape.
+            raise Conflict(msg(str(exc), "时钟不能倒退")) from exc
         return _out()
 
     return router

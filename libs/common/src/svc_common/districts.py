@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 
 from svc_common.i18n import msg
 
@@ -47,5 +47,13 @@ def check_district(code: str) -> str:
     return code
 
 
+#: How a district code is documented: one of the city's 16 codes.
+DISTRICT_SCHEMA = {
+    "type": "string",
+    "enum": sorted(DISTRICTS),
+    "description": "GB/T 2260 code of one of Tianjin's 16 districts (e.g. 120119 蓟州区)",
+    "examples": ["120119"],
+}
+
 #: A request field holding a district code of the city.
-DistrictCode = Annotated[str, AfterValidator(check_district)]
+DistrictCode = Annotated[str, AfterValidator(check_district), WithJsonSchema(DISTRICT_SCHEMA)]

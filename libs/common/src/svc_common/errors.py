@@ -32,6 +32,10 @@ class FieldError(BaseModel):
     type: str | None = None
 
 
+#: Members of a problem that extensions may not replace.
+RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "errors"})
+
+
 class Problem(Exception):
     status = 400
     code = "bad-request"
@@ -64,7 +68,9 @@ class Problem(Exception):
             body["instance"] = instance
         if self.errors:
             body["errors"] = [e.model_dump(exclude_none=True) for e in self.errors]
-        body.update(self.extra)
+        # Extensions never replace the members RFC 9457 defines (a `status`
+        # extension would turn the integer status into a word).
+        body.update({k: v for k, v in self.extra.items() if k not in RESERVED_MEMBERS})
         return body
 
 
@@ -188,6 +194,12 @@ def install_error_handlers(app: FastAPI) -> None:
         resp = problem_response(p, request)
         for k, v in (exc.headers or {}).items():
             resp.headers[k] = v
+        if exc.status_code == 405:
+            from svc_common.routes import allow_header, allowed_methods
+
+            methods = allowed_methods(request.app, request.url.path)
+            if methods:
+                resp.headers["Allow"] = allow_header(methods)
         return resp
 
     async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:

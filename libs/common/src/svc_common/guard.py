@@ -33,6 +33,7 @@ UPLOAD_TYPES = (
     "application/json-lines",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "multipart/form-data",
+    "application/zip",
 )
 MAX_JSON_DEPTH = 32
 #: More digits than any amount, id or count here can have.

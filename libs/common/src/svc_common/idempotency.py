@@ -28,6 +28,7 @@ from svc_common import faults, i18n
 from svc_common.db import Database, Unit
 from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE, Unauthorized
 from svc_common.failures import is_transient
+from svc_common.routes import allowed_methods
 from svc_common.tables import IdempotencyRecord
 from svc_common.types import utcnow
 
@@ -74,13 +75,13 @@ def unavailable_body() -> bytes:
 
 def _key_problem(raw: bytes) -> bytes | None:
     """Why an Idempotency-Key header is unusable, or None."""
-    if len(raw) > MAX_KEY_LENGTH:
+    if not raw or len(raw) > MAX_KEY_LENGTH:
         return _problem(
             400,
             "idempotency-key-invalid",
             i18n.msg(
-                f"Idempotency-Key may have at most {MAX_KEY_LENGTH} characters",
-                f"Idempotency-Key 最多 {MAX_KEY_LENGTH} 个字符",
+                f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters",
+                f"Idempotency-Key 须为 1 至 {MAX_KEY_LENGTH} 个字符",
             ),
         )
     if not all(0x21 <= b <= 0x7E for b in raw):
@@ -108,11 +109,16 @@ class IdempotencyMiddleware:
         if db is None:  # not started (lifespan not run): nothing to join
             await self.app(scope, receive, send)
             return
+        methods = allowed_methods(scope["app"], scope["path"])
+        if methods is None or scope["method"] not in methods:
+            # No route: the app answers 404 or 405, and no key is looked at.
+            await self.app(scope, receive, send)
+            return
         headers = dict(scope["headers"])
         raw_key = headers.get(HEADER)
         key: str | None = None
         owner: str | None = None
-        if raw_key:
+        if raw_key is not None:
             if (problem := _key_problem(raw_key)) is not None:
                 await _respond(send, 400, problem, PROBLEM_JSON)
                 return

@@ -80,6 +80,10 @@ class EventHandlers:
 
         return decorate
 
+    def event_types(self) -> list[str]:
+        """The event types handled here."""
+        return sorted(self._by_type)
+
     def get(self, event_type: str) -> Handler | None:
         return self._by_type.get(event_type)
 

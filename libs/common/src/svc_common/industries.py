@@ -47,9 +47,23 @@ _SECTION_OF = {d: letter for letter, first, last in SECTIONS for d in range(firs
 _LETTERS = frozenset(letter for letter, _, _ in SECTIONS)
 _CODE = re.compile(r"([A-Za-z]?)([0-9]{2,4})")
 _PREFIX = re.compile(r"([A-Za-z]?)([0-9]{0,4})")
-#: What the API documents: the letter is optional on input.
-PATTERN = r"^\s*[A-Ta-t]?[0-9]{2,4}\s*$"
-PREFIX_PATTERN = r"^\s*([A-Ta-t][0-9]{0,4}|[0-9]{2,4})\s*$"
+
+
+def _division_pattern() -> str:
+    """A division as a pattern: its two digits alone, or after its own
+    section's letter (either case), so the documents say exactly what the
+    API accepts: "C26" and "26" but not "A26"."""
+    lettered = "|".join(
+        f"[{letter}{letter.lower()}](?:{'|'.join(f'{d:02d}' for d in range(first, last + 1))})"
+        for letter, first, last in SECTIONS
+    )
+    return f"(?:{lettered}|0[1-9]|[1-8][0-9]|9[0-7])"
+
+
+#: What the API documents (exactly what it accepts): the letter is optional on
+#: input; a prefix may also be a section alone, or with one more digit.
+PATTERN = rf"^\s*{_division_pattern()}[0-9]{{0,2}}\s*$"
+PREFIX_PATTERN = rf"^\s*(?:[A-Ta-t][0-9]?|{_division_pattern()}[0-9]{{0,2}})\s*$"
 
 
 def section_of(division: int) -> str | None:

@@ -15,13 +15,20 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from svc_common.auth import Principal, require
+from svc_common.auth import Principal, require_citywide
 from svc_common.errors import Conflict, Forbidden, NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_int_cursor, encode_cursor
+from svc_common.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Cursor,
+    Page,
+    decode_int_cursor,
+    encode_cursor,
+)
 from svc_common.service_deps import get_runtime
 from svc_common.tables import DeadLetter, OutboxRow
-from svc_common.types import utcnow
+from svc_common.types import SerialId, utcnow
 
 
 class DeadLetterOut(BaseModel):
@@ -66,13 +73,18 @@ class OutboxStatus(BaseModel):
     failing: list[FailingRow]
 
 
+#: A dead letter's id in a path: a positive 64-bit integer (larger ones cannot
+#: be a row's id, and the database would refuse to compare with them).
+DeadLetterId = SerialId
+
+
 def _no_such(dead_letter_id: int) -> NotFound:
     return NotFound(msg(f"no dead letter {dead_letter_id}", f"没有编号为 {dead_letter_id} 的死信"))
 
 
 def _resolved(dead_letter_id: int, status: str) -> Conflict:
     return Conflict(
-        msg(f"dead letter {dead_letter_id} is {status}", f"该死信已处理（{status}）"), status=status
+        msg(f"dead letter {dead_letter_id} is {status}", f"该死信已处理（{status}）"), state=status
     )
 
 
@@ -87,12 +99,8 @@ def _citywide(p: Principal) -> Principal:
     return p
 
 
-async def _operator(p: Principal = Depends(require("admin", "auditor"))) -> Principal:
-    return _citywide(p)
-
-
-async def _admin(p: Principal = Depends(require("admin"))) -> Principal:
-    return _citywide(p)
+_operator = require_citywide("admin", "auditor")
+_admin = require_citywide("admin")
 
 
 def ops_router(prefix: str) -> APIRouter:
@@ -102,7 +110,7 @@ def ops_router(prefix: str) -> APIRouter:
     async def list_dead_letters(
         request: Request,
         status: Literal["dead", "redriven", "discarded"] | None = "dead",
-        cursor: str | None = Query(None, max_length=200),
+        cursor: Cursor = None,
         limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
         _: Principal = Depends(_operator),
     ) -> Page[DeadLetterOut]:
@@ -121,7 +129,7 @@ def ops_router(prefix: str) -> APIRouter:
             next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
         )
 
-    async def _get(request: Request, dead_letter_id: int) -> DeadLetter:
+    async def _get(request: Request, dead_letter_id: DeadLetterId) -> DeadLetter:
         async with get_runtime(request).db.session() as s:
             row = await s.get(DeadLetter, dead_letter_id)
         if row is None:
@@ -132,7 +140,7 @@ def ops_router(prefix: str) -> APIRouter:
 
     @router.get("/dead-letters/{dead_letter_id}", response_model=DeadLetterDetail)
     async def show_dead_letter(
-        request: Request, dead_letter_id: int, _: Principal = Depends(_operator)
+        request: Request, dead_letter_id: DeadLetterId, _: Principal = Depends(_operator)
     ) -> DeadLetterDetail:
         """One dead letter with its message (headers and value)."""
         return DeadLetterDetail.model_validate(
@@ -141,7 +149,7 @@ def ops_router(prefix: str) -> APIRouter:
 
     @router.post("/dead-letters/{dead_letter_id}/redrive", response_model=DeadLetterOut)
     async def redrive_dead_letter(
-        request: Request, dead_letter_id: int, p: Principal = Depends(_admin)
+        request: Request, dead_letter_id: DeadLetterId, p: Principal = Depends(_admin)
     ) -> DeadLetterOut:
         """Apply the message again. Safe to repeat: the inbox makes a second
         application change nothing. Still failing, it stays dead with the new error."""
@@ -168,7 +176,10 @@ def ops_router(prefix: str) -> APIRouter:
 
     @router.post("/dead-letters/{dead_letter_id}/discard", response_model=DeadLetterOut)
     async def discard_dead_letter(
-        request: Request, dead_letter_id: int, body: DiscardIn, p: Principal = Depends(_admin)
+        request: Request,
+        dead_letter_id: DeadLetterId,
+        body: DiscardIn,
+        p: Principal = Depends(_admin),
     ) -> DeadLetterOut:
         """Give up on a message for good (with the reason, kept in its error)."""
         db = get_runtime(request).db

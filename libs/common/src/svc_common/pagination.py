@@ -13,8 +13,9 @@ import base64
 import binascii
 import datetime as dt
 import json
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Annotated, Any, Generic, Literal, TypeVar, overload
 
+from fastapi import Query
 from pydantic import BaseModel
 
 from svc_common.errors import field_error
@@ -29,6 +30,20 @@ MAX_CURSOR_LENGTH = 512
 _MAX_INT = 2**63 - 1
 
 Kind = Literal["int", "str", "time", "date", "date?"]
+
+#: The `cursor` query parameter of every list: `next_cursor` of the page before.
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_CURSOR_LENGTH,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="`next_cursor` of the previous page, as returned (anything else is a 422)",
+    ),
+]
+#: The `limit` query parameter of every list.
+Limit = Annotated[
+    int, Query(ge=1, le=MAX_LIMIT, description=f"items per page, at most {MAX_LIMIT}")
+]
 
 
 class Page(BaseModel, Generic[T]):

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -20,8 +20,9 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from pydantic import BaseModel, Field
 
-from svc_common import clock, metrics, retention, tracing
+from svc_common import clock, metrics, openapi, retention, strict_bodies, tracing
 from svc_common.audit_router import audit_router
 from svc_common.auth import TokenVerifier
 from svc_common.clock_admin import clock_router
@@ -249,6 +250,7 @@ def create_app(
         redoc_url=None,
         openapi_url=f"{spec.prefix}/openapi.json",
     )
+    openapi.install(app)
     app.state.token_verifier = TokenVerifier(settings)
     app.state.spec = spec
     install_error_handlers(app)
@@ -259,6 +261,7 @@ def create_app(
     app.include_router(audit_router(spec.prefix))
     app.include_router(clock_router(spec.prefix))
     app.include_router(ops_router(spec.prefix))
+    strict_bodies.install(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(
         InputGuardMiddleware,
@@ -322,44 +325,69 @@ def serve(app: Any, settings: ServiceSettings) -> None:
     )
 
 
+class Health(BaseModel):
+    status: Literal["ok"]
+    service: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    service: str
+    database: bool
+    transport: bool | None = Field(
+        description="the event transport answered its last probe (null: not probed yet)"
+    )
+    retrying: dict[str, str] = Field(
+        description="partitions or streams paused on a transient failure, with the error"
+    )
+
+
+_METRICS_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Prometheus text exposition format 0.0.4",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
+
+
 def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
     probes = APIRouter(tags=["operations"])
 
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "service": spec.name}
+    async def health() -> Health:
+        """Liveness: the process answers (no dependency is asked)."""
+        return Health(status="ok", service=spec.name)
 
     async def ready(
         request: Request,
         events: bool = Query(False, description="also require the event transport"),
     ) -> JSONResponse:
-        """Ready to serve the API: its database answers. The event transport
-        is reported beside it but only decides the answer with `events=1`: a
-        broker outage must not take the API out of service (the outbox keeps
-        what is written until the broker is back)."""
+        """Readiness: the database answers (and, with `events=true`, the event transport).
+
+        The event transport is reported beside it but only decides the answer
+        with `events=true`: a broker outage must not take the API out of
+        service (the outbox keeps what is written until the broker is back)."""
         rt = get_runtime(request)
         db_ok = await rt.db.ping()
         tr_ok = await rt.transport.ready() if events else rt.extras.get("transport_up")
         retrying = rt.transport.retrying()
         ok = db_ok and (tr_ok is True or not events)
-        return JSONResponse(
-            {
-                "status": "ready" if ok else "not ready",
-                "service": spec.name,
-                "database": db_ok,
-                "transport": tr_ok,
-                "retrying": retrying,
-            },
-            status_code=200 if ok else 503,
+        body = Readiness(
+            status="ready" if ok else "not ready",
+            service=spec.name,
+            database=db_ok,
+            transport=tr_ok,
+            retrying=retrying,
         )
+        return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
     own_figures = metrics.ServiceView(spec.name)
 
     async def metrics_endpoint() -> Response:
-        """This service's figures only (see svc_common.metrics)."""
+        """This service's figures in Prometheus text format (see svc_common.metrics)."""
         return Response(generate_latest(own_figures), media_type=CONTENT_TYPE_LATEST)
 
     async def event_schemas() -> dict[str, Any]:
-        """JSON Schemas of the events this service publishes."""
+        """JSON Schemas of the events this service publishes, by event type."""
         reg = load_all()
         return {
             t: s
@@ -367,15 +395,39 @@ def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
             if (model := reg.model_for(t)) is not None and model.topic in spec.own_topics
         }
 
+    ready_doc: dict[int | str, dict[str, Any]] = {
+        503: {"description": "not ready (the body says which dependency)", "model": Readiness}
+    }
     for base in (spec.prefix, ""):
+        shown = bool(base)
         probes.add_api_route(
-            f"{base}/health", health, methods=["GET"], include_in_schema=bool(base)
+            f"{base}/health", health, methods=["GET"], include_in_schema=shown, name="health"
         )
-        probes.add_api_route(f"{base}/ready", ready, methods=["GET"], include_in_schema=bool(base))
         probes.add_api_route(
-            f"{base}/metrics", metrics_endpoint, methods=["GET"], include_in_schema=bool(base)
+            f"{base}/ready",
+            ready,
+            methods=["GET"],
+            include_in_schema=shown,
+            response_model=Readiness,
+            responses=ready_doc,
+            name="ready",
         )
-    probes.add_api_route(f"{spec.prefix}/events/schemas", event_schemas, methods=["GET"])
+        probes.add_api_route(
+            f"{base}/metrics",
+            metrics_endpoint,
+            methods=["GET"],
+            include_in_schema=shown,
+            response_class=Response,
+            responses=_METRICS_DOC,
+            name="metrics",
+        )
+    probes.add_api_route(
+        f"{spec.prefix}/events/schemas",
+        event_schemas,
+        methods=["GET"],
+        name="event_schemas",
+        response_model=dict[str, dict[str, Any]],
+    )
     app.include_router(probes)
 
 

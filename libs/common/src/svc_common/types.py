@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 from sqlalchemy import JSON, BigInteger, DateTime, Integer
 from sqlalchemy.dialects.postgresql import JSONB
@@ -30,8 +32,138 @@ MAX_INCREMENT_TONNES = Decimal("100000")
 MAX_RATIO = Decimal("10")
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+#: The amounts the API takes, as patterns exact enough that any string they
+#: match is accepted (so a client can check before sending): decimal
+#: strings of tonnes, ≤ 3 decimals, within the bounds above.
+_DEC3 = r"(\.[0-9]{1,3})?"
+TONNES_PATTERN = rf"^(1000000(\.0{{1,3}})?|[0-9]{{1,6}}{_DEC3})$"
+#: A fraction of a tonne that is not zero: .001 to .999.
+_FRACTION = r"\.(0{0,2}[1-9]|0?[1-9][0-9]|[1-9][0-9]{2}|[1-9][0-9]?)"
+POSITIVE_TONNES_PATTERN = (
+    rf"^(1000000(\.0{{1,3}})?|0{{0,5}}[1-9][0-9]{{0,5}}{_DEC3}|0{{1,6}}{_FRACTION})$"
+)
+#: A signed amount that is not zero (a correction: +/- some tonnes).
+NONZERO_SIGNED_PATTERN = "^-?" + POSITIVE_TONNES_PATTERN[1:]
+INCREMENT_PATTERN = rf"^(100000(\.0{{1,3}})?|[0-9]{{1,5}}{_DEC3})$"
+POSITIVE_INCREMENT_PATTERN = (
+    rf"^(100000(\.0{{1,3}})?|0{{0,4}}[1-9][0-9]{{0,4}}{_DEC3}|0{{1,5}}{_FRACTION})$"
+)
+#: An offset ratio: more than 0, at most 10, ≤ 2 decimals.
+RATIO_PATTERN = r"^(10(\.0{1,2})?|[1-9](\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
+
+#: The id of a resource in a path (a UUID or a number this API gave out).
+ResourceId = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+]
+
+#: A number this API gave out as an id (a 64-bit key), in a path: anything
+#: past 64 bits is refused as a 422, never reaches the database.
+SerialId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+#: A pollutant's name where any may be kept (the quota ledger): letters,
+#: digits and . _ - , starting with a letter, at most 20 characters.
+POLLUTANT_PATTERN = r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$"
 #: Auto-incrementing 64-bit key on PostgreSQL; SQLite only auto-increments INTEGER.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def at_least_one_of(*fields: str) -> dict[str, Any]:
+    """JSON Schema of a change that must name something to change: one of
+    `fields` present and not null (a model's `json_schema_extra`)."""
+    return {
+        "anyOf": [{"required": [f], "properties": {f: {"not": {"type": "null"}}}} for f in fields]
+    }
+
+
+def when(field: str, values: str | list[str], then: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema rule "if `field` is one of `values`, the object also
+    satisfies `then`" (for a model's `json_schema_extra`, combined with allOf)."""
+    one_of = [values] if isinstance(values, str) else values
+    return {
+        "if": {"required": [field], "properties": {field: {"enum": one_of}}},
+        "then": then,
+    }
+
+
+#: Shorthands for `when` rules: a list field empty or not, a field given or not.
+def empty(field: str) -> dict[str, Any]:
+    return {"properties": {field: {"maxItems": 0}}}
+
+
+def nonempty(field: str) -> dict[str, Any]:
+    return {"required": [field], "properties": {field: {"minItems": 1}}}
+
+
+def given(field: str) -> dict[str, Any]:
+    return {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
+
+
+def absent(field: str) -> dict[str, Any]:
+    return {"properties": {field: {"type": "null"}}}
+
+
+@dataclass(frozen=True)
+class DecimalText:
+    """Metadata for a decimal written as a string that matches `pattern` (a
+    coordinate, a percentage): `Annotated[Decimal, DecimalText(...)]`. The
+    pattern is the whole rule, stated in the document, so every string it
+    matches is accepted and nothing else is (no JSON numbers: a float cannot
+    be trusted with a decimal)."""
+
+    pattern: str
+    example: str
+    description: str
+
+    def parse(self, value: Any) -> Decimal:
+        if isinstance(value, Decimal):
+            return value
+        if isinstance(value, str) and len(value) <= 40 and re.match(self.pattern, value):
+            return Decimal(value)
+        raise ValueError(
+            i18n.msg(
+                f"must be a decimal written as a string, such as {self.example!r} "
+                f"({self.description})",
+                f"必须是以字符串书写的十进制数，例如 {self.example!r}（{self.description}）",
+            )
+        )
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_before_validator_function(self.parse, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        return {
+            "type": "string",
+            "pattern": self.pattern,
+            "description": self.description,
+            "examples": [self.example],
+        }
+
+
+def schema_extra(
+    *, not_null: tuple[str, ...] = (), at_least_one: tuple[str, ...] = (), **more: Any
+) -> Any:
+    """A model's `json_schema_extra`: fields that may be left out but not sent
+    as null, a change that must name something, and any further keywords."""
+
+    def apply(schema: dict[str, Any], _cls: Any = None) -> None:
+        for name in not_null:
+            prop = schema.get("properties", {}).get(name)
+            if prop is None or "anyOf" not in prop:
+                continue
+            options = [o for o in prop.pop("anyOf") if o.get("type") != "null"]
+            if len(options) == 1:
+                prop.update(options[0])
+            else:
+                prop["anyOf"] = options
+            prop.pop("default", None)
+        if at_least_one:
+            schema.update(at_least_one_of(*at_least_one))
+        schema.update(more)
+
+    return apply
 
 
 def utcnow() -> dt.datetime:
@@ -125,9 +257,7 @@ Tonnes = Annotated[
     BeforeValidator(_parse_tonnes),
     AfterValidator(_check_tonnes),
     PlainSerializer(_fmt3, return_type=str, when_used="json"),
-    WithJsonSchema(
-        {"type": "string", "pattern": r"^[0-9]{1,7}(\.[0-9]{1,3})?$", "examples": ["12.5"]}
-    ),
+    WithJsonSchema({"type": "string", "pattern": TONNES_PATTERN, "examples": ["12.5"]}),
 ]
 
 
@@ -144,9 +274,14 @@ SignedTonnes = Annotated[
     BeforeValidator(_parse_tonnes),
     AfterValidator(_check_signed_tonnes),
     PlainSerializer(_fmt3, return_type=str, when_used="json"),
-    WithJsonSchema(
-        {"type": "string", "pattern": r"^-?[0-9]{1,7}(\.[0-9]{1,3})?$", "examples": ["-3.2"]}
-    ),
+    WithJsonSchema({"type": "string", "pattern": "^-?" + TONNES_PATTERN[1:], "examples": ["-3.2"]}),
+]
+
+
+#: A signed amount other than zero, documented so (e.g. an adjustment).
+NonZeroSignedTonnes = Annotated[
+    SignedTonnes,
+    WithJsonSchema({"type": "string", "pattern": NONZERO_SIGNED_PATTERN, "examples": ["-3.2"]}),
 ]
 
 
@@ -181,9 +316,7 @@ Ratio = Annotated[
         return_type=str,
         when_used="json",
     ),
-    WithJsonSchema(
-        {"type": "string", "pattern": r"^[0-9]{1,2}(\.[0-9]{1,2})?$", "examples": ["2.00"]}
-    ),
+    WithJsonSchema({"type": "string", "pattern": RATIO_PATTERN, "examples": ["2.00"]}),
 ]
 
 
@@ -194,7 +327,11 @@ def _positive(d: Decimal) -> Decimal:
 
 
 #: An amount that must be more than zero (a baseline, a project increment…).
-PositiveTonnes = Annotated[Tonnes, AfterValidator(_positive)]
+PositiveTonnes = Annotated[
+    Tonnes,
+    AfterValidator(_positive),
+    WithJsonSchema({"type": "string", "pattern": POSITIVE_TONNES_PATTERN, "examples": ["12.5"]}),
+]
 
 
 def _check_increment(d: Decimal) -> Decimal:
@@ -215,13 +352,24 @@ IncrementTonnes = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^[0-9]{1,6}(\.[0-9]{1,3})?$",
+            "pattern": INCREMENT_PATTERN,
             "description": f"t/a, at most {MAX_INCREMENT_TONNES}",
             "examples": ["2.5"],
         }
     ),
 ]
-PositiveIncrementTonnes = Annotated[IncrementTonnes, AfterValidator(_positive)]
+PositiveIncrementTonnes = Annotated[
+    IncrementTonnes,
+    AfterValidator(_positive),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": POSITIVE_INCREMENT_PATTERN,
+            "description": f"t/a, more than 0 and at most {MAX_INCREMENT_TONNES}",
+            "examples": ["2.5"],
+        }
+    ),
+]
 
 
 def _check_total(d: Decimal) -> Decimal:
@@ -282,9 +430,18 @@ def _parse_day(value: Any) -> dt.date:
         return value
     if isinstance(value, str) and _ISO_DATE.match(value.strip()):
         try:
-            return dt.date.fromisoformat(value.strip())
+            day = dt.date.fromisoformat(value.strip())
         except ValueError as exc:
             raise ValueError(i18n.msg("is not a real date", "不是有效的日期")) from exc
+        if day in (dt.date.min, dt.date.max):
+            # Its start or end in another time zone falls outside the calendar.
+            raise ValueError(
+                i18n.msg(
+                    "must be between 0001-01-02 and 9999-12-30",
+                    "须在 0001-01-02 至 9999-12-30 之间",
+                )
+            )
+        return day
     raise ValueError(i18n.msg("must be a date as YYYY-MM-DD", "必须是 YYYY-MM-DD 格式的日期"))
 
 
@@ -302,5 +459,13 @@ AwareDateTime = Annotated[
 Day = Annotated[
     dt.date,
     BeforeValidator(_parse_day),
-    WithJsonSchema({"type": "string", "format": "date", "examples": ["2026-03-01"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": r"^(?!0001-01-01$|9999-12-31$)[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+            "description": "YYYY-MM-DD, 0001-01-02 to 9999-12-30",
+            "examples": ["2026-03-01"],
+        }
+    ),
 ]

@@ -25,10 +25,21 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import Request
+from pydantic import BaseModel
 
 from svc_common.errors import Problem, field_error
 from svc_common.guard import json_problem
 from svc_common.i18n import msg
+
+#: Longest CSV cell (the csv module's own limit); a longer one fails its row.
+MAX_CELL_CHARS = csv.field_size_limit()
+#: The body bound stated in the document (the front door enforces MAX_UPLOAD_BYTES).
+MAX_UPLOAD_DOC_BYTES = 64 * 1024 * 1024
+
+#: What a readable upload looks like, as a pattern (anything else is a 422):
+#: a CSV's header line and a later line with a value; an NDJSON's non-blank line.
+CSV_SHAPE = r'(\r\n|\r|\n)[\s\S]*[^\s,"]'
+NDJSON_SHAPE = r"\S"
 
 CSV_TYPES = ("text/csv", "application/csv")
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
@@ -38,6 +49,8 @@ XLSX_TYPES = (XLSX_TYPE,)
 MAX_XLSX_UNZIPPED = 200 * 1024 * 1024
 MAX_COLUMNS = 200
 MAX_CELL = 10_000
+#: The most characters a sheet cell holds (Excel's limit).
+SHEET_CELL_CHARS = 32_767
 #: Charsets a client may declare, by their canonical codec name. GBK and
 #: GB2312 are read as GB18030, their superset.
 _CHARSETS = {
@@ -47,6 +60,83 @@ _CHARSETS = {
     "gb18030": "gb18030",
     "utf-16": "utf-16",
 }
+
+
+def upload_openapi(
+    *,
+    max_rows: int,
+    csv: bool = True,
+    ndjson: bool = True,
+    columns: str = "",
+    row_model: type[BaseModel] | None = None,
+    per_row: bool = True,
+    xlsx: bool | None = None,
+    error_report: bool = False,
+) -> dict[str, Any]:
+    """The `openapi_extra` of a route that reads an upload with `read_upload`:
+    its request body in each accepted media type (an .xlsx sheet wherever a
+    CSV is read by `read_upload`, unless `xlsx=False`), the row limit, the
+    columns (or each line's JSON Schema, `x-row-schema`) and, with
+    `error_report`, the `report=xlsx` query that answers the failing rows as
+    a spreadsheet."""
+    if xlsx is None:
+        xlsx = csv
+    text = {"type": "string", "maxLength": MAX_UPLOAD_DOC_BYTES}
+    content: dict[str, Any] = {}
+    if csv:
+        # A header line, then at least one line with a value in it.
+        shape = {"contentMediaType": "text/csv", "pattern": CSV_SHAPE}
+        for media in CSV_TYPES:
+            content[media] = {"schema": {**text, **shape}}
+    if ndjson:
+        # At least one line that is not blank.
+        shape = {"contentMediaType": "application/x-ndjson", "pattern": NDJSON_SHAPE}
+        for media in NDJSON_TYPES:
+            content[media] = {"schema": {**text, **shape}}
+    if xlsx:
+        # A workbook's first sheet: a header row, then one row per line.
+        content[XLSX_TYPE] = {
+            "schema": {"type": "string", "format": "binary", "maxLength": MAX_UPLOAD_DOC_BYTES}
+        }
+    kinds = ", ".join(
+        k
+        for k, on in (
+            ("CSV with a header row (UTF-8, or GB18030/GBK)", csv),
+            (".xlsx (first sheet, header row)", xlsx),
+            ("JSON lines (UTF-8)", ndjson),
+        )
+        if on
+    )
+    description = (
+        f"{kinds}; at most {max_rows:,} rows and MAX_UPLOAD_BYTES (64 MiB by default); "
+        f"a CSV cell may hold {MAX_CELL_CHARS:,} characters. "
+        + (
+            "A row that cannot be read is answered with its own error; the others are processed."
+            if per_row
+            else "All or nothing: one bad row refuses the whole table (422)."
+        )
+    )
+    if columns:
+        description += f" Columns: {columns}."
+    body: dict[str, Any] = {"required": True, "description": description, "content": content}
+    if row_model is not None:
+        body["x-row-schema"] = row_model.model_json_schema()
+    extra: dict[str, Any] = {"requestBody": body, "x-max-rows": max_rows}
+    if error_report:
+        extra["parameters"] = [
+            {
+                "name": "report",
+                "in": "query",
+                "required": False,
+                "description": "`xlsx`: answer with a spreadsheet of the failing rows and why "
+                "(also chosen by `Accept` naming the .xlsx type)",
+                "schema": {"type": "string", "enum": ["xlsx"]},
+            }
+        ]
+        extra["responses"] = {
+            "200": {"content": {XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}}}
+        }
+    return extra
 
 
 class UnsupportedMediaType(Problem):
@@ -168,10 +258,6 @@ async def read_upload(
         csv_allowed=csv_allowed,
         drop_empty_cells=drop_empty_cells,
     )
-
-
-#: Longest CSV cell (the csv module's own limit); a longer one fails its row.
-MAX_CELL_CHARS = csv.field_size_limit()
 
 
 def _csv_rows(text: str, max_rows: int, drop_empty: bool) -> list[RawRow]:
@@ -340,10 +426,12 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
 
 def wants_spreadsheet(request: Request) -> bool:
     """Whether the client asked for the per-row result as an .xlsx error
-    report (Accept: the .xlsx type, or ?report=xlsx)."""
-    return request.query_params.get("report") == "xlsx" or XLSX_TYPE in request.headers.get(
-        "accept", ""
-    )
+    report (Accept: the .xlsx type, or ?report=xlsx); any other `report` is a
+    422 (before the upload is read, so nothing is written)."""
+    report = request.query_params.get("report")
+    if report is not None and report != "xlsx":
+        raise field_error("report", msg("the only report is xlsx", "report 只能是 xlsx"), "enum")
+    return report == "xlsx" or XLSX_TYPE in request.headers.get("accept", "")
 
 
 def error_report_xlsx(
@@ -362,7 +450,7 @@ def error_report_xlsx(
     for r in rows:
         if r.row in failures and r.data:
             columns += [k for k in r.data if k not in columns]
-    head = [msg("row", "行号"), *columns, msg("errors", "错误原因")]
+    head = [msg("row", "行号"), *(sheet_cell(c) for c in columns), msg("errors", "错误原因")]
     ws.append(head)
     for cell in ws[1]:
         cell.font = Font(bold=True)
@@ -373,7 +461,7 @@ def error_report_xlsx(
             continue
         data = r.data or {}
         text = "; ".join(f"{f}: {m}" if f else m for f, m in reasons) or (r.error or "")
-        ws.append([r.row, *(_sheet_value(data.get(c)) for c in columns), text])
+        ws.append([r.row, *(sheet_cell(data.get(c)) for c in columns), sheet_cell(text)])
     ws.freeze_panes = "B2"
     ws.column_dimensions[ws.cell(1, len(head)).column_letter].width = 80
     out = io.BytesIO()
@@ -381,10 +469,18 @@ def error_report_xlsx(
     return out.getvalue()
 
 
-def _sheet_value(v: Any) -> Any:
-    if v is None or isinstance(v, str | int | float | bool):
+def sheet_cell(v: Any) -> Any:
+    """A value as a spreadsheet cell can hold it (every .xlsx the services
+    write goes through here): a sheet holds no control characters (they are
+    written as their escapes, `\\x04`, so the reader sees where they were)
+    and at most 32,767 characters in a cell; other values as JSON text."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if v is None or isinstance(v, int | float | bool):
         return v
-    return json.dumps(v, ensure_ascii=False)
+    text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+    text = ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text if len(text) <= SHEET_CELL_CHARS else text[: SHEET_CELL_CHARS - 1] + "…"
 
 
 def error_report_response(

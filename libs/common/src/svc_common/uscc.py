@@ -10,6 +10,9 @@ where 31 → 0.
 from __future__ import annotations
 
 from operator import mul
+from typing import Annotated
+
+from pydantic import AfterValidator, WithJsonSchema
 
 from svc_common.i18n import msg
 
@@ -86,3 +89,20 @@ def make_uscc(district: str, serial: int) -> str:
         tail.append(CHARSET[r])
     body += "".join(reversed(tail))
     return body + check_character(body)
+
+
+#: How a USCC is documented: 18 characters of the code's alphabet; the check
+#: character is named by `format: uscc` (a generator must compute it).
+USCC_SCHEMA = {
+    "type": "string",
+    "format": "uscc",
+    "pattern": "^[0-9A-HJ-NP-RTUW-Y]{18}$",
+    "minLength": LENGTH,
+    "maxLength": LENGTH,
+    "description": "unified social credit code (统一社会信用代码, GB 32100-2015): 18 characters, "
+    "the last a mod-31 check character",
+    "examples": ["91120119000000005Q"],
+}
+
+#: A request field holding a unified social credit code.
+USCC = Annotated[str, AfterValidator(validate_uscc), WithJsonSchema(USCC_SCHEMA)]

@@ -75,6 +75,16 @@ def create(
     return app
 
 
+def page_status(api_status: int) -> int:
+    """The page's status for a service's error: the service refusing what the
+    user asked (a 4xx: a bad value in the address, a state that refuses it)
+    is the same 4xx; a service that failed or could not be reached is 502
+    (503 when it said it is unavailable, so the browser may retry)."""
+    if 400 <= api_status < 500:
+        return api_status
+    return 503 if api_status == 503 else 502
+
+
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
@@ -117,7 +127,7 @@ def _install_handlers(app: FastAPI) -> None:
         return render(
             request,
             "error.html",
-            status_code=exc.status if exc.status in (403, 404) else 502,
+            status_code=page_status(exc.status),
             heading=str(exc.problem.get("title") or msg("Error", "错误")),
             detail=exc.message,
         )

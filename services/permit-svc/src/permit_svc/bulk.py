@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import uploads
 from svc_common.uploads import RawRow as RawRow
+from svc_common.uploads import wants_spreadsheet
 
 #: Rows per executemany; small enough to keep each statement's memory modest.
 CHUNK = 2000
@@ -22,6 +23,7 @@ MAX_ROWS = 200_000
 
 
 async def read_upload(request: Request, *, csv_allowed: bool = True) -> list[RawRow]:
+    wants_spreadsheet(request)  # a bad `report` is refused before anything is written
     return await uploads.read_upload(request, max_rows=MAX_ROWS, csv_allowed=csv_allowed)
 
 

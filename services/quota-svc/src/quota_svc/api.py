@@ -3,10 +3,28 @@ query parameters that answer 422 naming the field."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Path, Query
 from svc_common.auth import Principal
 from svc_common.errors import field_error
 
 from quota_svc.ledger import rules
+from quota_svc.pollutants.rules import POLLUTANTS
+
+_POLLUTANT_DOC = "a pollutant under total-quantity control"
+#: The pollutants the ledger keeps, as every path and query documents them.
+_POLLUTANTS = {"enum": list(POLLUTANTS)}
+#: A pollutant in a path or a query.
+PollutantPath = Annotated[
+    str, Path(max_length=20, description=_POLLUTANT_DOC, json_schema_extra=_POLLUTANTS)
+]
+PollutantQuery = Annotated[
+    str, Query(max_length=20, description=_POLLUTANT_DOC, json_schema_extra=_POLLUTANTS)
+]
+OptionalPollutant = Annotated[
+    str | None, Query(max_length=20, description=_POLLUTANT_DOC, json_schema_extra=_POLLUTANTS)
+]
 
 #: Roles that read availability, the journal and balances.
 READERS = ("investment", "officer", "auditor", "admin")

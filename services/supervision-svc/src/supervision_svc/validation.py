@@ -4,12 +4,12 @@ naming the field, never a 500."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BeforeValidator
 from svc_common.errors import field_error
 from svc_common.i18n import msg
 from svc_common.pagination import decode_cursor
+from svc_common.uscc import USCC as SharedUSCC
 from svc_common.uscc import uscc_problem
 
 
@@ -23,8 +23,9 @@ def _check_uscc(v: str) -> str:
     return v
 
 
-#: A unified social credit code (统一社会信用代码) in a request body.
-USCC = Annotated[str, BeforeValidator(_upper), AfterValidator(_check_uscc)]
+#: A unified social credit code (统一社会信用代码) in a request body: the
+#: shared strict type (18 characters as GB 32100 writes them).
+USCC = SharedUSCC
 
 
 def uscc_param(value: str, field: str = "uscc") -> str:

@@ -50,6 +50,17 @@ class Registry:
     def model_for(self, event_type: str) -> type[EventPayload] | None:
         return self._by_type.get(event_type)
 
+    def published(self) -> Registry:
+        """The payloads the services publish (those of svc_common.events.schemas),
+        without any a test registered for itself."""
+        out = Registry()
+        out._by_type = {
+            t: cls
+            for t, cls in self._by_type.items()
+            if cls.__module__.startswith("svc_common.events.schemas.")
+        }
+        return out
+
     def types(self) -> list[str]:
         return sorted(self._by_type)
 
@@ -66,30 +77,12 @@ class Registry:
             out[event_type] = schema
         return out
 
-    def asyncapi(self) -> dict[str, Any]:
-        """An AsyncAPI 3 document of the topics and the messages on each."""
-        channels: dict[str, Any] = {}
-        messages: dict[str, Any] = {}
-        for event_type, cls in sorted(self._by_type.items()):
-            name = event_type.replace(".", "_")
-            messages[name] = {
-                "name": event_type,
-                "contentType": "application/json",
-                "payload": cls.model_json_schema(mode="serialization"),
-                "bindings": {"kafka": {"key": {"type": "string", "description": cls.key_field}}},
-                "summary": (cls.__doc__ or "").strip().split("\n")[0],
-            }
-            channel = channels.setdefault(
-                cls.topic.replace(".", "_"), {"address": cls.topic, "messages": {}}
-            )
-            channel["messages"][name] = {"$ref": f"#/components/messages/{name}"}
-        return {
-            "asyncapi": "3.0.0",
-            "info": {"title": "Environment bureau events", "version": "1.0.0"},
-            "defaultContentType": "application/json",
-            "channels": channels,
-            "components": {"messages": messages},
-        }
+    def asyncapi(self, services: list[Any] | None = None) -> dict[str, Any]:
+        """The AsyncAPI 3 document (svc_common.events.asyncapi); `services`
+        (ServiceEvents) say who publishes and who consumes each topic."""
+        from svc_common.events.asyncapi import document
+
+        return document(self, services or [])
 
 
 registry = Registry()

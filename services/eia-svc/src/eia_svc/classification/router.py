@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 from svc_common.audit import record_audit
-from svc_common.auth import Principal, require
+from svc_common.auth import Principal, require, require_citywide
 from svc_common.bulk import BulkReport, BulkReportBuilder, BulkResult
 from svc_common.db import Database
 from svc_common.errors import field_error
 from svc_common.i18n import msg
 from svc_common.service import get_db
-from svc_common.uploads import decode_text
+from svc_common.uploads import decode_text, upload_openapi
 
 from eia_svc.classification import service
 from eia_svc.classification.rules import classify
@@ -64,11 +64,17 @@ async def classify_project(
 @router.post(
     "/project-types:import",
     response_model=BulkReport,
-    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    openapi_extra=upload_openapi(
+        max_rows=10_000,
+        ndjson=False,
+        xlsx=False,
+        per_row=False,
+        columns="code, name, industry_code, category, rule",
+    ),
 )
 async def import_project_types(
     request: Request,
-    principal: Principal = Depends(require("admin")),
+    principal: Principal = Depends(require_citywide("admin")),
     db: Database = Depends(get_db),
 ) -> Response:
     """Replace the whole table with a CSV (code,name,industry_code,category,rule);

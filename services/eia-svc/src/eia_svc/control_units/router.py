@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path
 from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.districts import district_problem
+from svc_common.districts import DistrictCode, district_problem
 from svc_common.errors import field_error
 from svc_common.i18n import msg
 from svc_common.industries import industry_code_problem, normalise_industry_code
@@ -36,7 +37,7 @@ def _out(row: ControlUnitRow) -> ControlUnitOut:
 
 @router.put("/control-units/{code}", response_model=ControlUnitOut)
 async def put_control_unit(
-    code: str,
+    code: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,40}$", description="the unit's code")],
     body: ControlUnitIn,
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
@@ -48,6 +49,7 @@ async def put_control_unit(
         )
     if problem := district_problem(body.district):
         raise field_error("district", problem)
+    principal.require_district(body.district)
     for i, entry in enumerate(body.banned_industries):
         if problem := industry_code_problem(entry, prefix=True):
             raise field_error(
@@ -59,7 +61,9 @@ async def put_control_unit(
             )
     banned = [normalise_industry_code(e, prefix=True) for e in body.banned_industries]
     async with db.transaction() as s:
-        row = await s.get(ControlUnitRow, code)
+        row = await s.get(ControlUnitRow, code, with_for_update=True)
+        if row is not None:
+            principal.require_district(row.district)  # nor move another's unit
         if row is None:
             row = ControlUnitRow(code=code)
             s.add(row)
@@ -71,10 +75,12 @@ async def put_control_unit(
 
 @router.get("/control-units", response_model=list[ControlUnitOut])
 async def list_control_units(
-    district: str | None = Query(None, pattern=r"^\d{6}$"),
+    district: DistrictCode | None = None,
     _: Principal = Depends(require("filer", "officer", "admin", "auditor", "investment")),
     db: Database = Depends(get_db),
 ) -> list[ControlUnitOut]:
+    """Ecological-environment control units (生态环境管控单元): published zoning,
+    readable in every district (a filer names one in any district's form)."""
     q = select(ControlUnitRow).order_by(ControlUnitRow.code)
     if district:
         q = q.where(ControlUnitRow.district == district)

@@ -8,13 +8,22 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import and_, or_, select
 from svc_common.auth import Principal, require
-from svc_common.clock import parse_duration
+from svc_common.clock import DURATION_PATTERN, parse_duration
 from svc_common.db import Database
+from svc_common.districts import DistrictCode
 from svc_common.errors import Forbidden, NotFound, field_error
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from svc_common.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Cursor,
+    Page,
+    decode_cursor,
+    encode_cursor,
+)
 from svc_common.service import get_db, get_runtime
-from svc_common.types import kg_to_tonnes, utcnow
+from svc_common.types import ResourceId, kg_to_tonnes, utcnow
+from svc_common.uscc import USCC
 
 from eia_svc.filings import rules, service
 from eia_svc.filings.models import FilingRow
@@ -117,7 +126,7 @@ async def submit_filing(
 
 @router.post("/filings/{filing_id}/{action}", response_model=FilingOut)
 async def act_on_filing(
-    filing_id: str,
+    filing_id: ResourceId,
     action: Action,
     request: Request,
     body: ActionIn | None = None,
@@ -146,13 +155,13 @@ def _check_may_act(p: Principal, f: FilingRow, action: str) -> None:
                     f"建设单位只能撤回自己的环评文件，不能执行 {action}",
                 )
             )
-    elif p.role == "officer":
-        p.require_district(f.district)
+    # Every role acts only in its token's districts (admins included).
+    p.require_district(f.district)
 
 
 @router.get("/filings/{filing_id}", response_model=FilingOut)
 async def get_filing(
-    filing_id: str,
+    filing_id: ResourceId,
     principal: Principal = Depends(require(*READ_ROLES)),
     db: Database = Depends(get_db),
 ) -> FilingOut:
@@ -165,19 +174,20 @@ async def get_filing(
 
 @router.get("/filings", response_model=Page[FilingOut])
 async def list_filings(
-    district: str | None = Query(None, pattern=r"^\d{6}$"),
+    district: DistrictCode | None = None,
     status: FilingStatus | None = None,
     overdue: bool = False,
-    uscc: str | None = Query(None, pattern=r"^[0-9A-Za-z]{18}$"),
+    uscc: USCC | None = None,
     quota_status: QuotaStatus | None = None,
     older_than: str | None = Query(
         None,
         max_length=40,
+        pattern=DURATION_PATTERN,
         description="with quota_status: asked of quota-svc at least this long ago "
         "(ISO 8601 duration, e.g. PT5M) — the stuck-saga list",
         examples=["PT5M"],
     ),
-    cursor: str | None = Query(None, max_length=512),
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READ_ROLES)),
     db: Database = Depends(get_db),
@@ -213,7 +223,7 @@ async def list_filings(
     if status:
         q = q.where(FilingRow.status == status)
     if uscc:
-        q = q.where(FilingRow.uscc == uscc.upper())
+        q = q.where(FilingRow.uscc == uscc)
     if overdue:
         q = q.where(FilingRow.status.not_in(sorted(rules.DECIDED)), FilingRow.due_at < now)
     if cursor:

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.industries import IndustryCode
 from svc_common.types import IncrementTonnes, Tonnes
 
+from eia_svc.registrations.schemas import ScreenedDistrict, ScreenedUSCC
+
 MajorKind = Literal["infrastructure", "livelihood", "industrial_layout"]
 
 
@@ -16,9 +18,9 @@ class FilingIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
     project_name: str = Field(min_length=1, max_length=200)
-    uscc: str = Field(min_length=1, max_length=40)
+    uscc: ScreenedUSCC
     enterprise_name: str = Field(min_length=1, max_length=200)
-    district: str = Field(min_length=1, max_length=20)
+    district: ScreenedDistrict
     project_type: str = Field(min_length=1, max_length=40)
     industry_code: IndustryCode | None = None
     category: Literal["report", "report_form"]

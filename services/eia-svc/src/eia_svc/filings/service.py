@@ -114,8 +114,8 @@ async def create_filing(
     if body.park_id and (problem := park_problem(park, body.park_id, body.district)):
         issues.append(Issue("park_id", problem))
     raise_if_any(issues)
-    if p.role == "officer":
-        p.require_district(body.district)
+    # Every role files only in its token's districts (admins and filers too).
+    p.require_district(body.district)
     channel = rules.channel_for(body.major_project, is_covered(park, body.project_type))
     st = rules.initial_state(channel)
     f = FilingRow(

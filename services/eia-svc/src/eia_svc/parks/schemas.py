@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
+from svc_common.districts import DistrictCode
 from svc_common.types import Tonnes
 
 
 class ParkIn(BaseModel):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")
     name: str = Field(min_length=1, max_length=200)
-    district: str = Field(pattern=r"^\d{6}$")
-    covered_project_types: list[str] = Field(min_length=1, max_length=500)
+    district: DistrictCode
+    covered_project_types: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        min_length=1, max_length=500
+    )
     vocs_subpool_t: Tonnes
 
 

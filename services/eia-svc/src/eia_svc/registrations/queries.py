@@ -75,12 +75,10 @@ def to_out(r: RegistrationRow, keys: ReceiptKeys) -> RegistrationOut:
 
 
 def may_see(p: Principal, r: RegistrationRow) -> bool:
-    """A filer sees only its own filings; an officer those of its districts."""
-    if p.role == "filer":
-        return r.filer == p.sub
-    if p.role == "officer":
-        return p.may_act_in(r.district)
-    return p.role in ("admin", "auditor")
+    """A filer sees only its own filings; every role only its districts'."""
+    if p.role == "filer" and r.filer != p.sub:
+        return False
+    return p.role in ("filer", "officer", "admin", "auditor") and p.may_act_in(r.district)
 
 
 async def visible(db: Database, p: Principal, rid: str) -> RegistrationRow:

@@ -7,13 +7,14 @@ from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
+from svc_common.districts import DistrictCode
 from svc_common.errors import IllegalTransition, NotFound
 from svc_common.events.schemas.eia import RegistrationFormRevoked
 from svc_common.i18n import msg
 from svc_common.outbox import emit
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db
-from svc_common.types import utcnow
+from svc_common.types import ResourceId, utcnow
 
 from eia_svc.registrations.models import RegistrationRow
 from eia_svc.registrations.queries import ReceiptKeys, page_of, receipt_keys, to_out
@@ -24,8 +25,8 @@ router = APIRouter(prefix="/eia", tags=["post-hoc checks"])
 
 @router.get("/review-queue", response_model=Page[RegistrationOut])
 async def review_queue(
-    district: str | None = Query(None, pattern=r"^\d{6}$"),
-    cursor: str | None = None,
+    district: DistrictCode | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require("officer", "admin", "auditor")),
     db: Database = Depends(get_db),
@@ -36,8 +37,8 @@ async def review_queue(
     if district:
         principal.require_district(district)
         q = q.where(RegistrationRow.district == district)
-    elif principal.role == "officer":
-        q = q.where(RegistrationRow.district.in_(sorted(principal.districts)))
+    elif (scope := principal.district_scope()) is not None:
+        q = q.where(RegistrationRow.district.in_(sorted(scope)))
     return await page_of(db, q, cursor, limit, keys)
 
 
@@ -52,7 +53,7 @@ async def _for_officer(db: Database, principal: Principal, rid: str) -> Registra
 
 @router.post("/review-queue/{rid}/clear", response_model=RegistrationOut)
 async def clear_check(
-    rid: str,
+    rid: ResourceId,
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
     keys: ReceiptKeys = Depends(receipt_keys),
@@ -76,7 +77,7 @@ async def clear_check(
 
 @router.post("/registrations/{rid}/revoke", response_model=RegistrationOut)
 async def revoke_registration(
-    rid: str,
+    rid: ResourceId,
     body: RevokeIn,
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),

@@ -13,13 +13,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
-from svc_common.bulk import BulkReport, BulkReportBuilder
+from svc_common.bulk import BulkReport, BulkReportBuilder, RowError
 from svc_common.db import Database
+from svc_common.districts import DistrictCode, district_problem
 from svc_common.errors import Conflict, FieldError
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from svc_common.i18n import msg
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db, get_runtime
-from svc_common.types import utcnow
-from svc_common.uploads import read_upload
+from svc_common.types import ResourceId, utcnow
+from svc_common.uploads import read_upload, upload_openapi, wants_spreadsheet
+from svc_common.uscc import USCC
 
 from eia_svc.classification.rules import ProjectType
 from eia_svc.classification.service import all_types, find_type
@@ -117,6 +120,8 @@ async def file_registration(
 ) -> JSONResponse:
     """File a registration-form project at once, with no human approval. A
     refusal (422) names every problem of the submission at once."""
+    if not district_problem(body.district):
+        principal.require_district(body.district)
     async with db.session() as s:
         types, units, parks = await _tables_for(s, body.model_dump())
     limit = _settings(request).registration_form_vocs_limit_kg
@@ -159,12 +164,31 @@ async def file_registration(
     return JSONResponse(result.model_dump(mode="json"), status_code=status)
 
 
+def _in_scope(c: service.Checked, p: Principal) -> service.Checked:
+    """A valid row for a district the caller may not act in fails, with why."""
+    if c.data is None or p.may_act_in(c.data.district):
+        return c
+    why = msg(
+        f"you may not file in district {c.data.district}",
+        f"无权在辖区 {c.data.district} 备案",
+    )
+    return service.Checked(c.index, c.row_key, errors=[RowError(field="district", message=why)])
+
+
 router.add_api_route(
     "/registrations",
     file_registration,
     methods=["POST"],
     status_code=201,
     response_model=RegistrationFiled,
+    responses={
+        200: {
+            "model": RegistrationFiled,
+            "description": "A row_key filed before with the same content: its original filing "
+            "(`replayed`)",
+        }
+    },
+    openapi_extra={"x-record-key": "/filing_id"},
     route_class_override=_CheckedInFull,
 )
 
@@ -172,17 +196,9 @@ router.add_api_route(
 @router.post(
     "/registrations:bulk",
     response_model=BulkReport,
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                "application/x-ndjson": {"schema": {"type": "string"}},
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
-                    "schema": {"type": "string", "format": "binary"}
-                },
-            }
-        }
-    },
+    openapi_extra=upload_openapi(
+        max_rows=Settings.model_fields["bulk_max_rows"].default, error_report=True
+    ),
 )
 async def file_registrations_bulk(
     request: Request,
@@ -197,10 +213,16 @@ async def file_registrations_bulk(
     officedocument.spreadsheetml.sheet` (or `?report=xlsx`) the answer is a
     spreadsheet of the failing rows and why."""
     settings = _settings(request)
+    wants_spreadsheet(request)  # a bad `report` is refused before anything is written
     raw = await read_upload(request, max_rows=settings.bulk_max_rows, drop_empty_cells=True)
     async with db.session() as s:
         types, units, parks = await all_types(s), await all_units(s), await all_parks(s)
-    checked = service.check_rows(raw, types, units, parks, settings.registration_form_vocs_limit_kg)
+    checked = [
+        _in_scope(c, principal)
+        for c in service.check_rows(
+            raw, types, units, parks, settings.registration_form_vocs_limit_kg
+        )
+    ]
     valid = [c for c in checked if c.data is not None]
     async with db.transaction() as s:
         outcomes = await service.file_rows(
@@ -241,7 +263,7 @@ async def file_registrations_bulk(
 
 @router.get("/registrations/{rid}", response_model=RegistrationOut)
 async def get_registration(
-    rid: str,
+    rid: ResourceId,
     principal: Principal = Depends(require(*READ_ROLES)),
     db: Database = Depends(get_db),
     keys: ReceiptKeys = Depends(receipt_keys),
@@ -284,7 +306,7 @@ def receipt_response(doc: dict[str, object], fmt: str, pdf_url: str) -> Response
     responses={200: {"content": {"application/pdf": {}}}},
 )
 async def get_receipt(
-    rid: str,
+    rid: ResourceId,
     format: Literal["html", "pdf"] = "html",
     principal: Principal = Depends(require(*READ_ROLES)),
     db: Database = Depends(get_db),
@@ -299,9 +321,9 @@ async def get_receipt(
 
 @router.get("/registrations", response_model=Page[RegistrationOut])
 async def list_registrations(
-    district: str | None = Query(None, pattern=r"^\d{6}$"),
-    uscc: str | None = Query(None, pattern=r"^[0-9A-Za-z]{18}$"),
-    cursor: str | None = None,
+    district: DistrictCode | None = None,
+    uscc: USCC | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READ_ROLES)),
     db: Database = Depends(get_db),
@@ -312,12 +334,11 @@ async def list_registrations(
     q = select(RegistrationRow)
     if principal.role == "filer":
         q = q.where(RegistrationRow.filer == principal.sub)
-    elif principal.role == "officer":
-        if district:
-            principal.require_district(district)
-        q = q.where(RegistrationRow.district.in_(sorted(principal.districts)))
     if district:
+        principal.require_district(district)
         q = q.where(RegistrationRow.district == district)
+    elif (scope := principal.district_scope()) is not None:
+        q = q.where(RegistrationRow.district.in_(sorted(scope)))
     if uscc:
-        q = q.where(RegistrationRow.uscc == uscc.upper())
+        q = q.where(RegistrationRow.uscc == uscc)
     return await page_of(db, q, cursor, limit, keys)

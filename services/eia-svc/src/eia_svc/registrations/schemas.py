@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from svc_common.districts import DISTRICT_SCHEMA
 from svc_common.industries import IndustryCode
 from svc_common.types import IncrementTonnes, Tonnes
+from svc_common.uscc import USCC_SCHEMA
+
+#: A USCC and a district as a filing gives them: checked by the screening
+#: (which names every problem of a filing at once) and documented as the
+#: shared types, which is what the screening accepts.
+ScreenedUSCC = Annotated[str, Field(min_length=1, max_length=40), WithJsonSchema(USCC_SCHEMA)]
+ScreenedDistrict = Annotated[
+    str, Field(min_length=1, max_length=20), WithJsonSchema(DISTRICT_SCHEMA)
+]
 
 
 class RegistrationIn(BaseModel):
@@ -18,9 +29,9 @@ class RegistrationIn(BaseModel):
     #: original filing instead of filing twice.
     row_key: str | None = Field(None, min_length=1, max_length=100)
     project_name: str = Field(min_length=1, max_length=200)
-    uscc: str = Field(min_length=1, max_length=40)
+    uscc: ScreenedUSCC
     enterprise_name: str = Field(min_length=1, max_length=200)
-    district: str = Field(min_length=1, max_length=20)
+    district: ScreenedDistrict
     project_type: str = Field(min_length=1, max_length=40)
     industry_code: IndustryCode | None = None
     vocs_increment_t: IncrementTonnes = Decimal(0)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from svc_common.districts import DistrictCode
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db
-from svc_common.types import Day, utcnow
+from svc_common.types import Day, ResourceId, utcnow
+from svc_common.uscc import USCC
 
 from permit_svc.audits import service
 from permit_svc.audits.schemas import AuditIn, AuditOut, Rectification
@@ -21,7 +23,7 @@ READERS = ("officer", "admin", "auditor", "investment")
 
 @router.post("/permits/{permit_id}/audits", response_model=AuditOut, status_code=201)
 async def record_audit(
-    permit_id: str,
+    permit_id: ResourceId,
     body: AuditIn,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
@@ -32,8 +34,8 @@ async def record_audit(
 
 @router.post("/audits/{audit_id}/findings/{finding_id}/rectify", response_model=AuditOut)
 async def rectify(
-    audit_id: str,
-    finding_id: str,
+    audit_id: ResourceId,
+    finding_id: ResourceId,
     body: Rectification,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
@@ -44,11 +46,11 @@ async def rectify(
 
 @router.get("/audits", response_model=Page[AuditOut])
 async def list_audits(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     overdue: bool = False,
     as_of: Day | None = Query(None, description="the day overdue is judged on; default today"),
-    uscc: str | None = Query(None, pattern=r"^[0-9A-Za-z]{18}$"),
-    cursor: str | None = None,
+    uscc: USCC | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),

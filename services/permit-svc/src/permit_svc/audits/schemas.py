@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
-from svc_common.types import Day
+from svc_common.types import Day, empty, nonempty, when
 
 from permit_svc.audits.rules import AuditResult, FindingStatus
 
@@ -19,7 +19,15 @@ class FindingIn(BaseModel):
 class AuditIn(BaseModel):
     """An audit of a permit against the issuing rules (核发技术规范)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "allOf": [
+                when("result", "pass", empty("findings")),
+                when("result", "findings", nonempty("findings")),
+            ]
+        },
+    )
     result: AuditResult
     findings: list[FindingIn] = Field(default_factory=list, max_length=100)
     note: str | None = Field(None, max_length=1000)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from svc_common.auth import Principal, require
+from svc_common.auth import Principal, require, require_citywide
 from svc_common.bulk import BulkReport
 from svc_common.db import Database
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from svc_common.districts import DistrictCode
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db
 from svc_common.types import utcnow
-from svc_common.uploads import decode_text
+from svc_common.uploads import decode_text, upload_openapi
+from svc_common.uscc import USCC
 
-from permit_svc.bulk import read_upload
+from permit_svc.bulk import MAX_ROWS, read_upload
 from permit_svc.enterprises import importing, service
 from permit_svc.enterprises.rules import Category
 from permit_svc.enterprises.schemas import (
@@ -37,11 +39,17 @@ async def list_industries(
 @router.post(
     "/industries:import",
     response_model=BulkReport,
-    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    openapi_extra=upload_openapi(
+        max_rows=MAX_ROWS,
+        ndjson=False,
+        xlsx=False,
+        per_row=False,
+        columns="industry_code, name, category",
+    ),
 )
 async def import_industries(
     request: Request,
-    principal: Principal = Depends(require("admin")),
+    principal: Principal = Depends(require_citywide("admin")),
     db: Database = Depends(get_db),
 ) -> Response:
     """Replace the classification table (CSV: industry_code,name,category), all
@@ -62,7 +70,11 @@ async def create_enterprise(
     return await service.create_enterprise(db, principal, body, utcnow())
 
 
-@router.post("/enterprises:import", response_model=BulkReport)
+@router.post(
+    "/enterprises:import",
+    response_model=BulkReport,
+    openapi_extra=upload_openapi(max_rows=MAX_ROWS, row_model=EnterpriseIn, error_report=True),
+)
 async def import_enterprises(
     request: Request,
     principal: Principal = Depends(require("officer", "admin")),
@@ -79,7 +91,7 @@ async def import_enterprises(
 
 @router.patch("/enterprises/{uscc}", response_model=EnterpriseOut)
 async def change_enterprise(
-    uscc: str,
+    uscc: USCC,
     body: EnterpriseChange,
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
@@ -90,7 +102,7 @@ async def change_enterprise(
 
 @router.get("/enterprises/{uscc}", response_model=EnterpriseOut)
 async def get_enterprise(
-    uscc: str,
+    uscc: USCC,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> EnterpriseOut:
@@ -101,9 +113,9 @@ async def get_enterprise(
 
 @router.get("/enterprises", response_model=Page[EnterpriseOut])
 async def list_enterprises(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     category: Category | None = None,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),

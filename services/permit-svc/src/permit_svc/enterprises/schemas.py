@@ -7,7 +7,8 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
 from svc_common.industries import IndustryCode
-from svc_common.uscc import validate_uscc
+from svc_common.types import schema_extra
+from svc_common.uscc import USCC, validate_uscc
 
 from permit_svc.enterprises.rules import Category, OperatingStatus
 
@@ -25,7 +26,7 @@ class EnterpriseIn(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    uscc: str = Field(description="unified social credit code (统一社会信用代码), 18 characters")
+    uscc: USCC
     name: str = Field(min_length=1, max_length=200)
     district: DistrictCode = Field(description="GB/T 2260 code of the district")
     industry_code: IndustryCode
@@ -42,7 +43,14 @@ class EnterpriseChange(BaseModel):
     """A change to a registered enterprise; fields left out stay as they are.
     District and industry are not changed here: a move is a new registration."""
 
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    model_config = ConfigDict(
+        str_strip_whitespace=True,
+        extra="forbid",
+        json_schema_extra=schema_extra(
+            not_null=("name", "address", "operating_status"),
+            at_least_one=("name", "address", "operating_status"),
+        ),
+    )
 
     name: str | None = Field(None, min_length=1, max_length=200)
     address: str | None = Field(None, max_length=500)

@@ -6,16 +6,20 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require
 from svc_common.bulk import BulkReport
 from svc_common.db import Database
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from svc_common.districts import DistrictCode
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db
-from svc_common.types import utcnow
+from svc_common.types import ResourceId, utcnow
+from svc_common.uploads import upload_openapi
+from svc_common.uscc import USCC
 
-from permit_svc.bulk import read_upload
+from permit_svc.bulk import MAX_ROWS, read_upload
 from permit_svc.calendar import local_today
 from permit_svc.permits import existing, queries, service
 from permit_svc.permits.rules import PermitStatus
 from permit_svc.permits.schemas import (
     Cancellation,
+    ExistingPermit,
     OptionalReason,
     PermitApplication,
     PermitChange,
@@ -40,7 +44,13 @@ async def apply(
     return await service.apply(db, principal, body, utcnow())
 
 
-@router.post("/permits:import", response_model=BulkReport)
+@router.post(
+    "/permits:import",
+    response_model=BulkReport,
+    openapi_extra=upload_openapi(
+        max_rows=MAX_ROWS, csv=False, row_model=ExistingPermit, error_report=True
+    ),
+)
 async def import_existing(
     request: Request,
     principal: Principal = Depends(require(*WRITERS)),
@@ -56,43 +66,47 @@ async def import_existing(
 
 @router.post("/permits/{permit_id}/issue", response_model=PermitOut)
 async def issue(
-    permit_id: str,
+    permit_id: ResourceId,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ) -> PermitOut:
+    """Issue an applied-for permit (核发): it comes into force."""
     return await service.issue(db, principal, permit_id, settings, utcnow())
 
 
 @router.post("/permits/{permit_id}/change", response_model=PermitOut)
 async def change(
-    permit_id: str,
+    permit_id: ResourceId,
     body: PermitChange,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ) -> PermitOut:
+    """Change a permit in force (变更), e.g. its permitted amounts."""
     return await service.change(db, principal, permit_id, body, settings, utcnow())
 
 
 @router.post("/permits/{permit_id}/renew", response_model=PermitOut)
 async def renew(
-    permit_id: str,
+    permit_id: ResourceId,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ) -> PermitOut:
+    """Renew a permit (延续) for another term."""
     return await service.renew(db, principal, permit_id, settings, utcnow())
 
 
 @router.post("/permits/{permit_id}/suspend", response_model=PermitOut)
 async def suspend(
-    permit_id: str,
+    permit_id: ResourceId,
     body: Reason,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ) -> PermitOut:
+    """Suspend a permit (暂扣), e.g. on an enforcement decision."""
     return await service.suspend_reinstate_revoke(
         db, principal, permit_id, "suspend", body.reason, settings, utcnow()
     )
@@ -100,12 +114,13 @@ async def suspend(
 
 @router.post("/permits/{permit_id}/reinstate", response_model=PermitOut)
 async def reinstate(
-    permit_id: str,
+    permit_id: ResourceId,
     body: OptionalReason,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ) -> PermitOut:
+    """Reinstate a suspended permit (恢复)."""
     return await service.suspend_reinstate_revoke(
         db, principal, permit_id, "reinstate", body.reason, settings, utcnow()
     )
@@ -113,12 +128,13 @@ async def reinstate(
 
 @router.post("/permits/{permit_id}/revoke", response_model=PermitOut)
 async def revoke(
-    permit_id: str,
+    permit_id: ResourceId,
     body: Reason,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ) -> PermitOut:
+    """Revoke a permit (撤销): it is no longer in force."""
     return await service.suspend_reinstate_revoke(
         db, principal, permit_id, "revoke", body.reason, settings, utcnow()
     )
@@ -126,18 +142,19 @@ async def revoke(
 
 @router.post("/permits/{permit_id}/cancel", response_model=PermitOut)
 async def cancel(
-    permit_id: str,
+    permit_id: ResourceId,
     body: Cancellation,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ) -> PermitOut:
+    """Cancel a permit (注销)."""
     return await service.cancel(db, principal, permit_id, body, settings, utcnow())
 
 
 @router.get("/permits/{permit_id}", response_model=PermitOut)
 async def get_permit(
-    permit_id: str,
+    permit_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
@@ -149,11 +166,11 @@ async def get_permit(
 
 @router.get("/permits", response_model=Page[PermitOut])
 async def list_permits(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     status: PermitStatus | None = None,
     expiring_within_days: int | None = Query(None, ge=0, le=3650),
-    uscc: str | None = Query(None, pattern=r"^[0-9A-Za-z]{18}$"),
-    cursor: str | None = None,
+    uscc: USCC | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from svc_common.events.schemas.permit import CancelReason
 from svc_common.i18n import msg
 from svc_common.types import Day, SignedTonnes, Tonnes, kg_to_tonnes, tonnes_to_kg
-from svc_common.uscc import validate_uscc
+from svc_common.uscc import USCC, validate_uscc
 
 from permit_svc.permits.rules import PERMIT_NO_RE, POLLUTANTS, PermitStatus
 
@@ -47,7 +47,7 @@ class PermitApplication(BaseModel):
     """An application (申请) for a discharge permit."""
 
     model_config = ConfigDict(extra="forbid")
-    uscc: str
+    uscc: USCC
     pollutants: list[PollutantLimit] = Field(min_length=1, max_length=len(POLLUTANTS))
     project_ref: str | None = Field(
         None, max_length=100, description="the new or expanded project this permit is for"
@@ -89,7 +89,7 @@ class ExistingPermit(BaseModel):
     """A certificate already issued before this register (a bulk-import row)."""
 
     model_config = ConfigDict(extra="forbid")
-    uscc: str
+    uscc: USCC
     permit_no: str | None = None
     pollutants: list[PollutantLimit] = Field(min_length=1, max_length=len(POLLUTANTS))
     valid_from: Day

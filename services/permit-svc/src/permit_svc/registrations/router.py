@@ -6,11 +6,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require
 from svc_common.bulk import BulkReport
 from svc_common.db import Database
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from svc_common.districts import DistrictCode
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db
-from svc_common.types import utcnow
+from svc_common.types import ResourceId, utcnow
+from svc_common.uploads import upload_openapi
+from svc_common.uscc import USCC
 
-from permit_svc.bulk import read_upload
+from permit_svc.bulk import MAX_ROWS, read_upload
 from permit_svc.registrations import importing, queries, service
 from permit_svc.registrations.rules import RegistrationStatus
 from permit_svc.registrations.schemas import (
@@ -38,7 +41,13 @@ async def file_registration(
     return await service.file(db, principal, body, settings.registration_term_years, utcnow())
 
 
-@router.post("/registrations:import", response_model=BulkReport)
+@router.post(
+    "/registrations:import",
+    response_model=BulkReport,
+    openapi_extra=upload_openapi(
+        max_rows=MAX_ROWS, row_model=RegistrationFiling, error_report=True
+    ),
+)
 async def file_registrations(
     request: Request,
     principal: Principal = Depends(require(*WRITERS)),
@@ -57,7 +66,7 @@ async def file_registrations(
 
 @router.post("/registrations/{registration_id}/change", response_model=RegistrationOut)
 async def change_registration(
-    registration_id: str,
+    registration_id: ResourceId,
     body: RegistrationChange,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
@@ -67,7 +76,7 @@ async def change_registration(
 
 @router.post("/registrations/{registration_id}/cancel", response_model=RegistrationOut)
 async def cancel_registration(
-    registration_id: str,
+    registration_id: ResourceId,
     body: RegistrationCancellation,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
@@ -77,7 +86,7 @@ async def cancel_registration(
 
 @router.get("/registrations/{registration_id}", response_model=RegistrationOut)
 async def get_registration(
-    registration_id: str,
+    registration_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> RegistrationOut:
@@ -88,10 +97,10 @@ async def get_registration(
 
 @router.get("/registrations", response_model=Page[RegistrationOut])
 async def list_registrations(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     status: RegistrationStatus | None = None,
-    uscc: str | None = Query(None, pattern=r"^[0-9A-Za-z]{18}$"),
-    cursor: str | None = None,
+    uscc: USCC | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),

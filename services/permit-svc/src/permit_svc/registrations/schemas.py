@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from svc_common.uscc import validate_uscc
+from svc_common.uscc import USCC, validate_uscc
 
 from permit_svc.registrations.rules import RegistrationStatus
 
@@ -15,7 +15,7 @@ class RegistrationFiling(BaseModel):
     """A registration (排污登记表) as the enterprise files it: numbered at once."""
 
     model_config = ConfigDict(extra="forbid")
-    uscc: str
+    uscc: USCC
     details: dict[str, Any] = Field(
         default_factory=dict,
         description="what the form declares: discharge outlets, pollutants, treatment facilities",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from svc_common.auth import Principal, require
 from svc_common.db import Database
+from svc_common.districts import DistrictCode
 from svc_common.service import get_db
 from svc_common.types import Day, utcnow
 
@@ -20,18 +21,19 @@ AS_OF = Query(None, description="the day validity is judged on; default today (B
 
 @router.get("/coverage", response_model=CoverageReport)
 async def coverage(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     as_of: Day | None = AS_OF,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> CoverageReport:
+    """Permit coverage by district: sources that need a permit or registration and have none."""
     today = as_of or local_today(utcnow())
     return await service.coverage(db, visible_districts(principal, district), today)
 
 
 @router.get("/audit-progress", response_model=AuditProgressReport)
 async def audit_progress(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     as_of: Day | None = AS_OF,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),

@@ -6,15 +6,16 @@ from fastapi import APIRouter, Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal, require
 from svc_common.db import Database
+from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
 from svc_common.service import get_db
-from svc_common.types import tonnes_to_kg
+from svc_common.types import ResourceId, tonnes_to_kg
 
 from quota_svc.adjustments import service
 from quota_svc.adjustments.models import Adjustment
 from quota_svc.adjustments.schemas import AdjustmentIn, AdjustmentOut
-from quota_svc.api import READERS, check_district, check_pollutant
+from quota_svc.api import READERS, PollutantPath, check_district, check_pollutant
 from quota_svc.ledger.router import overdraft_problem
 from quota_svc.ledger.rules import Overdraft
 
@@ -23,13 +24,14 @@ router = APIRouter(prefix="/quota/pools/{district}/{pollutant}/adjustments", tag
 
 @router.post("", status_code=201, response_model=AdjustmentOut)
 async def propose_adjustment(
-    district: str,
-    pollutant: str,
+    district: DistrictCode,
+    pollutant: PollutantPath,
     body: AdjustmentIn,
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
 ) -> AdjustmentOut:
     check_district(district)
+    principal.require_district(district)
     check_pollutant(pollutant)
     async with db.transaction() as s:
         a = service.propose(
@@ -52,12 +54,13 @@ async def _locked(s: AsyncSession, district: str, pollutant: str, adjustment_id:
 
 @router.post("/{adjustment_id}/approve", response_model=AdjustmentOut)
 async def approve_adjustment(
-    district: str,
-    pollutant: str,
-    adjustment_id: str,
+    district: DistrictCode,
+    pollutant: PollutantPath,
+    adjustment_id: ResourceId,
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
 ) -> AdjustmentOut:
+    principal.require_district(district)
     try:
         async with db.transaction() as s:
             a = await _locked(s, district, pollutant, adjustment_id)
@@ -69,12 +72,13 @@ async def approve_adjustment(
 
 @router.post("/{adjustment_id}/reject", response_model=AdjustmentOut)
 async def reject_adjustment(
-    district: str,
-    pollutant: str,
-    adjustment_id: str,
+    district: DistrictCode,
+    pollutant: PollutantPath,
+    adjustment_id: ResourceId,
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
 ) -> AdjustmentOut:
+    principal.require_district(district)
     async with db.transaction() as s:
         a = await _locked(s, district, pollutant, adjustment_id)
         service.reject(s, a, principal)
@@ -83,9 +87,9 @@ async def reject_adjustment(
 
 @router.get("/{adjustment_id}", response_model=AdjustmentOut)
 async def read_adjustment(
-    district: str,
-    pollutant: str,
-    adjustment_id: str,
+    district: DistrictCode,
+    pollutant: PollutantPath,
+    adjustment_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> AdjustmentOut:

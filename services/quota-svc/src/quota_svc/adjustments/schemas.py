@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field, field_validator
 from svc_common.i18n import msg
-from svc_common.types import SignedTonnes, kg_to_tonnes
+from svc_common.types import NonZeroSignedTonnes, SignedTonnes, kg_to_tonnes
 
 from quota_svc.adjustments.models import Adjustment
 
@@ -16,7 +16,7 @@ class AdjustmentIn(BaseModel):
     """A correction of the pool's credited amount: positive adds, negative
     removes (a reversing entry; the journal is never edited)."""
 
-    amount_t: SignedTonnes
+    amount_t: NonZeroSignedTonnes
     note: str = Field(min_length=1, max_length=1000, description="why")
 
     @field_validator("amount_t")

@@ -8,8 +8,9 @@ import datetime as dt
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, field_validator
 from svc_common.audit import record_audit
-from svc_common.auth import Principal, require
+from svc_common.auth import Principal, require, require_citywide
 from svc_common.db import Database
+from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
 from svc_common.service import get_db
@@ -69,7 +70,7 @@ def _ratio_out(r: AirQualityRatio) -> RatioOut:
 
 @router.put("/air-quality/{district}", response_model=AirQualityOut)
 async def set_air_quality(
-    district: str,
+    district: DistrictCode,
     body: AirQualityIn,
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
@@ -117,7 +118,7 @@ async def set_air_quality(
 
 @router.get("/air-quality/{district}", response_model=AirQualityOut)
 async def get_air_quality(
-    district: str,
+    district: DistrictCode,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> AirQualityOut:
@@ -148,7 +149,7 @@ async def list_ratios(
 async def set_ratio(
     status: AirQuality,
     body: RatioIn,
-    principal: Principal = Depends(require("admin")),
+    principal: Principal = Depends(require_citywide("admin")),
     db: Database = Depends(get_db),
 ) -> RatioOut:
     """The offset ratio an air-quality status calls for (citywide)."""

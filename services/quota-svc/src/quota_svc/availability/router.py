@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 from svc_common.auth import Principal, require
+from svc_common.districts import DistrictCode
 from svc_common.service import Runtime, get_runtime
 from svc_common.types import tonnes_to_kg, utcnow
 
-from quota_svc.api import READERS, check_pollutant, readable_districts
+from quota_svc.api import READERS, PollutantQuery, check_pollutant, readable_districts
 from quota_svc.availability import dashboard, rules
 from quota_svc.availability.schemas import CheckIn, CheckOut, PoolAvailability
 from quota_svc.availability.service import availability
@@ -23,8 +24,8 @@ router = APIRouter(prefix="/quota", tags=["availability"])
 
 @router.get("/availability", response_model=list[PoolAvailability])
 async def read_availability(
-    district: str | None = None,
-    pollutant: str = VOCS,
+    district: DistrictCode | None = None,
+    pollutant: PollutantQuery = VOCS,
     principal: Principal = Depends(require(*READERS)),
     rt: Runtime = Depends(get_runtime),
 ) -> list[PoolAvailability]:
@@ -66,7 +67,7 @@ async def what_if(
 
 @router.get("/dashboard", response_class=HTMLResponse)
 async def dashboard_page(
-    pollutant: str = VOCS,
+    pollutant: PollutantQuery = VOCS,
     principal: Principal = Depends(require(*READERS)),
     rt: Runtime = Depends(get_runtime),
 ) -> HTMLResponse:

@@ -10,11 +10,19 @@ from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
+from svc_common.districts import DistrictCode
 from svc_common.pagination import MAX_LIMIT
 from svc_common.service import Runtime, get_db, get_runtime
 from svc_common.types import Tonnes, TotalTonnes, kg_to_tonnes, tonnes_to_kg, utcnow
 
-from quota_svc.api import READERS, check_district, check_pollutant, readable_districts
+from quota_svc.api import (
+    READERS,
+    OptionalPollutant,
+    PollutantPath,
+    check_district,
+    check_pollutant,
+    readable_districts,
+)
 from quota_svc.debts import rules, service
 from quota_svc.debts.models import AdvanceLimit, Debt
 from quota_svc.debts.rules import DebtStatus
@@ -104,8 +112,8 @@ async def _limit_out(rt: Runtime, s: object, district: str, pollutant: str) -> A
 
 @router.put("/advance-limits/{district}/{pollutant}", response_model=AdvanceLimitOut)
 async def set_advance_limit(
-    district: str,
-    pollutant: str,
+    district: DistrictCode,
+    pollutant: PollutantPath,
     body: AdvanceLimitIn,
     principal: Principal = Depends(require("admin")),
     rt: Runtime = Depends(get_runtime),
@@ -146,8 +154,8 @@ async def set_advance_limit(
 
 @router.get("/advance-limits/{district}/{pollutant}", response_model=AdvanceLimitOut)
 async def get_advance_limit(
-    district: str,
-    pollutant: str,
+    district: DistrictCode,
+    pollutant: PollutantPath,
     principal: Principal = Depends(require(*READERS)),
     rt: Runtime = Depends(get_runtime),
 ) -> AdvanceLimitOut:
@@ -160,8 +168,8 @@ async def get_advance_limit(
 
 @router.get("/debts", response_model=list[DebtOut])
 async def list_debts(
-    district: str | None = None,
-    pollutant: str | None = None,
+    district: DistrictCode | None = None,
+    pollutant: OptionalPollutant = None,
     overdue: bool | None = Query(None, description="true: only overdue debts"),
     status: DebtStatus | None = None,
     limit: int = Query(MAX_LIMIT, ge=1, le=MAX_LIMIT),

@@ -6,7 +6,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from svc_common.audit import record_audit
-from svc_common.auth import Principal, require
+from svc_common.auth import Principal, require_citywide
 from svc_common.db import Database
 from svc_common.errors import Conflict, Problem
 from svc_common.i18n import msg
@@ -23,10 +23,22 @@ _TYPES = {
 }
 
 
-@router.get("/export")
+_FILE = {"type": "string", "format": "binary"}
+
+
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "A ZIP of CSV files (format=csv) or one XLSX workbook (format=xlsx)",
+            "content": {media: {"schema": _FILE} for media in _TYPES.values()},
+        }
+    },
+)
 async def export_ledger(
     format: Literal["csv", "xlsx"] = "csv",
-    principal: Principal = Depends(require("admin", "auditor")),
+    principal: Principal = Depends(require_citywide("admin", "auditor")),
     db: Database = Depends(get_db),
 ) -> Response:
     """Everything the balances are made of: pools, lots and their movements,
@@ -49,11 +61,21 @@ class PayloadTooLarge(Problem):
     status, code, title = 413, "payload-too-large", "Payload too large"
 
 
-@router.post("/import")
+@router.post(
+    "/import",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "An export of this ledger: a ZIP of CSV files (format=csv) or an "
+            "XLSX workbook (format=xlsx); the whole ledger, so a citywide token only.",
+            "content": {media: {"schema": _FILE} for media in _TYPES.values()},
+        }
+    },
+)
 async def import_ledger(
     request: Request,
     format: Literal["csv", "xlsx"] = "csv",
-    principal: Principal = Depends(require("admin")),
+    principal: Principal = Depends(require_citywide("admin")),
     db: Database = Depends(get_db),
 ) -> dict[str, int]:
     """Load an export into an empty ledger (a new installation, a restore)."""

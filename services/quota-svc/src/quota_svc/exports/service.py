@@ -14,6 +14,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.i18n import msg
+from svc_common.uploads import sheet_cell
 
 from quota_svc.debts.models import Debt
 from quota_svc.exports.rules import from_text, to_text
@@ -69,9 +70,11 @@ def to_xlsx(data: dict[str, tuple[list[str], list[list[str]]]]) -> bytes:
     wb = Workbook(write_only=True)
     for name, (header, rows) in data.items():
         ws = wb.create_sheet(name)
-        ws.append(header)
+        ws.append([sheet_cell(h) for h in header])
         for row in rows:
-            ws.append(row)
+            # A cell holds no control characters: written as escapes (the
+            # CSV export keeps them as they are).
+            ws.append([sheet_cell(v) for v in row])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -12,13 +12,28 @@ from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
+from svc_common.districts import DistrictCode
 from svc_common.errors import Conflict, field_error
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_int_cursor, encode_cursor
+from svc_common.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Cursor,
+    Page,
+    decode_int_cursor,
+    encode_cursor,
+)
 from svc_common.service import Runtime, get_db, get_runtime
 from svc_common.types import AwareDateTime, kg_to_tonnes, tonnes_to_kg, utcnow
 
-from quota_svc.api import READERS, check_district, check_pollutant, readable_districts
+from quota_svc.api import (
+    READERS,
+    OptionalPollutant,
+    PollutantPath,
+    check_district,
+    check_pollutant,
+    readable_districts,
+)
 from quota_svc.credits import Provenance, credit
 from quota_svc.ledger import service
 from quota_svc.ledger.models import JournalEntry
@@ -59,13 +74,14 @@ def overdraft_problem(od: Overdraft) -> Conflict:
 
 @router.post("/pools/{district}/{pollutant}/baseline", status_code=201, response_model=EntryOut)
 async def credit_baseline(
-    district: str,
-    pollutant: str,
+    district: DistrictCode,
+    pollutant: PollutantPath,
     body: BaselineIn,
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
 ) -> EntryOut:
     check_district(district)
+    principal.require_district(district)
     check_pollutant(pollutant)
     now = utcnow()
     if body.effective_at is not None and body.effective_at > now:
@@ -111,14 +127,15 @@ async def credit_baseline(
     "/pools/{district}/{pollutant}/transfers", status_code=201, response_model=list[EntryOut]
 )
 async def transfer_between_pools(
-    district: str,
-    pollutant: str,
+    district: DistrictCode,
+    pollutant: PollutantPath,
     body: TransferIn,
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
 ) -> list[EntryOut]:
     """Only an admin moves quota into or out of the priority reserve or a park."""
     check_district(district)
+    principal.require_district(district)
     check_pollutant(pollutant)
     if body.source == body.target:
         raise field_error("target", msg("must differ from source", "不得与转出池相同"))
@@ -159,9 +176,9 @@ async def transfer_between_pools(
 
 @router.get("/journal", response_model=Page[EntryOut])
 async def read_journal(
-    district: str | None = None,
-    pollutant: str | None = None,
-    cursor: str | None = None,
+    district: DistrictCode | None = None,
+    pollutant: OptionalPollutant = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
@@ -185,8 +202,8 @@ async def read_journal(
 
 @router.get("/balances/{district}/{pollutant}", response_model=BalanceOut)
 async def read_balance(
-    district: str,
-    pollutant: str,
+    district: DistrictCode,
+    pollutant: PollutantPath,
     at: AwareDateTime | None = None,
     pool: str = Query("district", pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$"),
     principal: Principal = Depends(require(*READERS)),
@@ -229,8 +246,8 @@ class ReconciliationReport(BaseModel):
 
 @router.get("/reconciliation", response_model=ReconciliationReport)
 async def reconciliation(
-    district: str | None = None,
-    pollutant: str | None = None,
+    district: DistrictCode | None = None,
+    pollutant: OptionalPollutant = None,
     principal: Principal = Depends(require("auditor", "admin")),
     rt: Runtime = Depends(get_runtime),
 ) -> ReconciliationReport:
@@ -238,6 +255,8 @@ async def reconciliation(
     and replay each pool's journal against its stored balance."""
     from quota_svc.reconciliation.service import run_checks
 
+    if pollutant is not None:
+        check_pollutant(pollutant)
     districts = readable_districts(principal, district)
     db = rt.db
     results = await run_checks(db, districts, service=rt.service)

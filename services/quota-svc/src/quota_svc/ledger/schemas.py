@@ -5,15 +5,26 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, field_validator
 from svc_common.i18n import msg
-from svc_common.types import AwareDateTime, PositiveTonnes, SignedTonnes, TotalTonnes, kg_to_tonnes
+from svc_common.types import (
+    AwareDateTime,
+    PositiveTonnes,
+    SignedTonnes,
+    TotalTonnes,
+    kg_to_tonnes,
+)
 
 from quota_svc.ledger.models import JournalEntry
 from quota_svc.ledger.rules import Balance, check_pollutant
+from quota_svc.pollutants.rules import POLLUTANTS
 
 #: A request field naming a pollutant (VOCs first; the ledger is pollutant-generic).
-PollutantName = Annotated[str, AfterValidator(check_pollutant)]
+PollutantName = Annotated[
+    str,
+    AfterValidator(check_pollutant),
+    WithJsonSchema({"type": "string", "enum": list(POLLUTANTS), "examples": ["VOCs"]}),
+]
 
 
 def _aware(v: dt.datetime | None) -> dt.datetime | None:

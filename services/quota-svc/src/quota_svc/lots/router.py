@@ -6,12 +6,21 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
+from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_int_cursor, encode_cursor
+from svc_common.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Cursor,
+    Page,
+    decode_int_cursor,
+    encode_cursor,
+)
 from svc_common.service import get_db
+from svc_common.types import SerialId
 
-from quota_svc.api import READERS, check_pollutant, readable_districts
+from quota_svc.api import READERS, OptionalPollutant, check_pollutant, readable_districts
 from quota_svc.lots import lineage
 from quota_svc.lots.models import Lot
 from quota_svc.lots.schemas import LotDetail, LotOut
@@ -21,10 +30,10 @@ router = APIRouter(prefix="/quota/lots", tags=["lots"])
 
 @router.get("", response_model=Page[LotOut])
 async def list_lots(
-    district: str | None = None,
-    pollutant: str | None = None,
+    district: DistrictCode | None = None,
+    pollutant: OptionalPollutant = None,
     open_only: bool = Query(False, description="only lots with something available"),
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
@@ -51,7 +60,7 @@ async def list_lots(
 
 @router.get("/{lot_id}", response_model=LotDetail)
 async def read_lot(
-    lot_id: int,
+    lot_id: SerialId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> LotDetail:

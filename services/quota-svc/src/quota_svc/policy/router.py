@@ -6,10 +6,11 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
+from svc_common.districts import DistrictCode
 from svc_common.service import Runtime, get_runtime
 from svc_common.types import utcnow
 
-from quota_svc.api import READERS, check_district, check_pollutant
+from quota_svc.api import READERS, PollutantPath, check_district, check_pollutant
 from quota_svc.ledger.rules import hundredths_to_ratio, ratio_to_hundredths
 from quota_svc.policy.models import DistrictPolicy
 from quota_svc.policy.rules import Policy
@@ -28,14 +29,15 @@ def _settings(rt: Runtime) -> Settings:
 
 @router.put("/{district}/{pollutant}", response_model=PolicyOut)
 async def set_policy(
-    district: str,
-    pollutant: str,
+    district: DistrictCode,
+    pollutant: PollutantPath,
     body: PolicyIn,
     principal: Principal = Depends(require("admin")),
     rt: Runtime = Depends(get_runtime),
 ) -> PolicyOut:
     """A new version; existing holds keep the ratio they were made with."""
     check_district(district)
+    principal.require_district(district)
     check_pollutant(pollutant)
     follows = body.offset_ratio is None
     ratio = body.offset_ratio or _settings(rt).default_offset_ratio
@@ -77,8 +79,8 @@ async def set_policy(
 
 @router.get("/{district}/{pollutant}", response_model=PolicyOut)
 async def get_policy(
-    district: str,
-    pollutant: str,
+    district: DistrictCode,
+    pollutant: PollutantPath,
     principal: Principal = Depends(require(*READERS)),
     rt: Runtime = Depends(get_runtime),
 ) -> PolicyOut:

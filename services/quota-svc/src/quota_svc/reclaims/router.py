@@ -10,11 +10,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal, require
 from svc_common.db import Database
+from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from svc_common.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Cursor,
+    Page,
+    decode_cursor,
+    encode_cursor,
+)
 from svc_common.service import get_db
-from svc_common.types import tonnes_to_kg
+from svc_common.types import ResourceId, tonnes_to_kg
 
 from quota_svc.api import READERS, readable_districts
 from quota_svc.reclaims import service
@@ -32,9 +40,9 @@ def _cursor(cursor: str | None) -> tuple[dt.datetime, str] | None:
 
 @router.get("", response_model=Page[ReclaimOut])
 async def list_reclaims(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     status: Literal["pending", "confirmed", "rejected"] | None = None,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
@@ -92,7 +100,7 @@ async def _locked(s: AsyncSession, reclaim_id: str, principal: Principal) -> Rec
 
 @router.post("/{reclaim_id}/confirm", response_model=ReclaimOut)
 async def confirm_reclaim(
-    reclaim_id: str,
+    reclaim_id: ResourceId,
     principal: Principal = Depends(require("officer")),
     db: Database = Depends(get_db),
 ) -> ReclaimOut:
@@ -105,7 +113,7 @@ async def confirm_reclaim(
 
 @router.post("/{reclaim_id}/reject", response_model=ReclaimOut)
 async def reject_reclaim(
-    reclaim_id: str,
+    reclaim_id: ResourceId,
     body: RejectIn,
     principal: Principal = Depends(require("officer")),
     db: Database = Depends(get_db),

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from svc_common.districts import DistrictCode
 from svc_common.types import PositiveTonnes, Tonnes, kg_to_tonnes
+from svc_common.uscc import USCC
 
 from quota_svc.ledger import rules
 from quota_svc.ledger.schemas import PollutantName
@@ -22,7 +23,7 @@ class ReclaimIn(BaseModel):
     pollutant: PollutantName = rules.VOCS
     amount_t: PositiveTonnes
     source: Literal["manual", "reduction"] = "manual"
-    uscc: str | None = Field(None, min_length=18, max_length=18)
+    uscc: USCC | None = None
     permit_id: str | None = Field(None, max_length=100)
     note: str = Field(min_length=1, max_length=1000, description="what was closed or reduced")
 

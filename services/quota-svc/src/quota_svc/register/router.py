@@ -15,7 +15,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 from svc_common.db import Database
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_int_cursor, encode_cursor
+from svc_common.districts import DistrictCode
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, decode_int_cursor, encode_cursor
 from svc_common.service import get_db
 
 from quota_svc.api import check_district
@@ -53,11 +54,20 @@ class Head(BaseModel):
     at: str | None
 
 
-@router.get("/register", response_model=RegisterPage)
+@router.get(
+    "/register",
+    response_model=RegisterPage,
+    responses={
+        200: {
+            "description": "A page of the register: JSON, or CSV with format=csv",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def read_register(
     format: Literal["json", "csv"] = "json",
-    district: str | None = None,
-    cursor: str | None = None,
+    district: DistrictCode | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     db: Database = Depends(get_db),
 ) -> RegisterPage | StreamingResponse:

@@ -13,7 +13,7 @@ from svc_common.db import Database
 from svc_common.errors import Conflict, Forbidden, NotFound
 from svc_common.i18n import msg
 from svc_common.service import Runtime, get_db, runtime
-from svc_common.types import kg_to_tonnes, tonnes_to_kg
+from svc_common.types import ResourceId, kg_to_tonnes, tonnes_to_kg
 
 from quota_svc.api import READERS
 from quota_svc.debts.rules import AdvanceRefused
@@ -24,7 +24,11 @@ from quota_svc.lots.schemas import LineageOut
 from quota_svc.policy.service import default_policy
 from quota_svc.reservations import service
 from quota_svc.reservations.models import Reservation, ReservationRow
-from quota_svc.reservations.rules import AllocationExceedsHold, ReservationStatus
+from quota_svc.reservations.rules import (
+    AllocationExceedsHold,
+    ReservationStatus,
+    repeats_allocation,
+)
 from quota_svc.reservations.schemas import AllocateIn, ReleaseIn, ReservationIn, ReservationOut
 from quota_svc.settings import Settings
 
@@ -65,7 +69,17 @@ def _same_request(r: ReservationRow, body: ReservationIn) -> bool:
     )
 
 
-@router.post("", status_code=201, response_model=ReservationOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ReservationOut,
+    responses={
+        200: {
+            "model": ReservationOut,
+            "description": "The same request again: the reservation it made, unchanged",
+        }
+    },
+)
 async def create_reservation(
     body: ReservationIn,
     response: Response,
@@ -148,7 +162,7 @@ async def create_reservation(
                 f"项目 {body.project_ref} 已有状态为 {existing.status} 的预留",
             ),
             reservation_id=existing.id,
-            status=existing.status,
+            state=existing.status,
         )
     return created
 
@@ -174,7 +188,7 @@ async def _locked(s: AsyncSession, reservation_id: str, principal: Principal) ->
 
 @router.post("/{reservation_id}/allocate", response_model=ReservationOut)
 async def allocate_reservation(
-    reservation_id: str,
+    reservation_id: ResourceId,
     body: AllocateIn | None = None,
     principal: Principal = Depends(require("officer", "admin")),
     rt: Runtime = Depends(runtime),
@@ -191,7 +205,10 @@ async def allocate_reservation(
 
     async def allocate(s: AsyncSession) -> ReservationOut:
         r = await _locked(s, reservation_id, principal)
-        await service.allocate(s, r, requested, principal)
+        # A retry of what was done answers with its outcome: the batch may
+        # have committed the first attempt before its answer was stored.
+        if not repeats_allocation(r.status, r.held_kg, r.allocated_kg, requested):
+            await service.allocate(s, r, requested, principal)
         return ReservationOut.of(r)
 
     try:
@@ -211,7 +228,7 @@ async def allocate_reservation(
 
 @router.post("/{reservation_id}/release", response_model=ReservationOut)
 async def release_reservation(
-    reservation_id: str,
+    reservation_id: ResourceId,
     body: ReleaseIn,
     principal: Principal = Depends(require("officer", "admin")),
     db: Database = Depends(get_db),
@@ -224,7 +241,7 @@ async def release_reservation(
 
 @router.get("/{reservation_id}", response_model=ReservationOut)
 async def get_reservation(
-    reservation_id: str,
+    reservation_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> ReservationOut:

@@ -50,3 +50,14 @@ def split_allocation(held_kg: int, requested_kg: int | None) -> tuple[int, int]:
     if amount < 0:
         raise ValueError("an allocation cannot be negative")
     return amount, held_kg - amount
+
+
+def repeats_allocation(
+    status: str, held_kg: int, allocated_kg: int, requested_kg: int | None
+) -> bool:
+    """Whether an allocation request asks again what an allocated reservation
+    already did (a client's retry): answered with the outcome, nothing new
+    posted. Any other request on an allocated reservation is refused."""
+    if status != ReservationStatus.ALLOCATED:
+        return False
+    return allocated_kg == (held_kg if requested_kg is None else requested_kg)

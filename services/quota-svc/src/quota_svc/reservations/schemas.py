@@ -13,6 +13,7 @@ from svc_common.types import (
     TotalTonnes,
     kg_to_tonnes,
 )
+from svc_common.uscc import USCC
 
 from quota_svc.ledger import rules
 from quota_svc.ledger.schemas import PollutantName
@@ -26,7 +27,7 @@ class ReservationIn(BaseModel):
     pollutant: PollutantName = rules.VOCS
     increment_t: PositiveIncrementTonnes = Field(description="the project's VOCs increment, t/a")
     project_ref: str = Field(min_length=1, max_length=100)
-    uscc: str | None = Field(None, min_length=18, max_length=18)
+    uscc: USCC | None = None
     park_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
     priority_reserve: bool = Field(False, description="draw on the 政府储备 (admin only)")
     lot_id: int | None = Field(

@@ -7,11 +7,12 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal, require
+from svc_common.districts import DistrictCode
 from svc_common.errors import Forbidden, NotFound
 from svc_common.i18n import msg
 from svc_common.pagination import MAX_LIMIT
 from svc_common.service import Runtime, get_runtime
-from svc_common.types import tonnes_to_kg
+from svc_common.types import ResourceId, tonnes_to_kg
 
 from quota_svc.api import READERS, readable_districts
 from quota_svc.ledger.router import overdraft_problem
@@ -63,7 +64,7 @@ async def _locked(s: AsyncSession, swap_id: str, principal: Principal) -> Swap:
 
 @router.post("/{swap_id}/approve", response_model=SwapOut)
 async def approve_swap(
-    swap_id: str,
+    swap_id: ResourceId,
     principal: Principal = Depends(require("officer")),
     rt: Runtime = Depends(get_runtime),
 ) -> SwapOut:
@@ -81,7 +82,7 @@ async def approve_swap(
 
 @router.post("/{swap_id}/cancel", response_model=SwapOut)
 async def cancel_swap(
-    swap_id: str,
+    swap_id: ResourceId,
     body: CancelIn,
     principal: Principal = Depends(require("officer", "admin")),
     rt: Runtime = Depends(get_runtime),
@@ -95,7 +96,7 @@ async def cancel_swap(
 
 @router.get("/{swap_id}", response_model=SwapOut)
 async def read_swap(
-    swap_id: str,
+    swap_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     rt: Runtime = Depends(get_runtime),
 ) -> SwapOut:
@@ -109,7 +110,7 @@ async def read_swap(
 
 @router.get("", response_model=list[SwapOut])
 async def list_swaps(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     limit: int = Query(MAX_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     rt: Runtime = Depends(get_runtime),

@@ -7,12 +7,13 @@ from decimal import Decimal
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from svc_common.auth import Principal, require
+from svc_common.districts import DistrictCode
 from svc_common.errors import Conflict, NotFound, field_error
 from svc_common.i18n import msg
 from svc_common.pagination import MAX_LIMIT
 from svc_common.service import Runtime, get_runtime
-from svc_common.types import tonnes_to_kg, utcnow
-from svc_common.uscc import uscc_problem
+from svc_common.types import ResourceId, tonnes_to_kg, utcnow
+from svc_common.uscc import USCC, uscc_problem
 
 from quota_svc.api import READERS, readable_districts
 from quota_svc.policy.service import default_policy
@@ -38,8 +39,8 @@ def _settings(rt: Runtime) -> Settings:
 
 @router.get("/holdings", response_model=list[HoldingOut])
 async def list_holdings(
-    uscc: str | None = Query(None, max_length=18),
-    district: str | None = None,
+    uscc: USCC | None = None,
+    district: DistrictCode | None = None,
     include_empty: bool = False,
     limit: int = Query(MAX_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
@@ -91,7 +92,7 @@ async def propose_trade(
 
 @router.post("/trades/{trade_id}/approve", response_model=TradeOut)
 async def approve_trade(
-    trade_id: str,
+    trade_id: ResourceId,
     principal: Principal = Depends(require("officer", "admin")),
     rt: Runtime = Depends(get_runtime),
 ) -> TradeOut:
@@ -119,7 +120,7 @@ async def approve_trade(
 
 @router.get("/trades/{trade_id}", response_model=TradeOut)
 async def read_trade(
-    trade_id: str,
+    trade_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     rt: Runtime = Depends(get_runtime),
 ) -> TradeOut:

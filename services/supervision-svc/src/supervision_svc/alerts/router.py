@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Response
 from svc_common.auth import Principal, require
 from svc_common.db import Database
+from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
 from svc_common.service import get_db
-from svc_common.types import utcnow
+from svc_common.types import ResourceId, utcnow
 
 from supervision_svc.alerts import service
 from supervision_svc.alerts.models import Alert
@@ -48,7 +51,7 @@ async def _load(
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
 async def get_alert(
-    alert_id: str,
+    alert_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> AlertOut:
@@ -56,10 +59,15 @@ async def get_alert(
     return service.alert_out(a)
 
 
-@router.get("/alerts/{alert_id}/measures", response_model=AlertMeasures)
+NO_POLICY: dict[int | str, dict[str, Any]] = {
+    409: {"description": "No emergency measures table is in force on the alert's day"}
+}
+
+
+@router.get("/alerts/{alert_id}/measures", response_model=AlertMeasures, responses=NO_POLICY)
 async def alert_measures(
-    alert_id: str,
-    district: str | None = None,
+    alert_id: ResourceId,
+    district: DistrictCode | None = None,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
@@ -75,11 +83,11 @@ async def alert_measures(
 @router.get(
     "/alerts/{alert_id}/measures.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **NO_POLICY},
 )
 async def alert_measures_csv(
-    alert_id: str,
-    district: str | None = None,
+    alert_id: ResourceId,
+    district: DistrictCode | None = None,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),

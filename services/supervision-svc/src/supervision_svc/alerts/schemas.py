@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
-from svc_common.districts import check_district
+from svc_common.districts import DistrictCode, check_district
 from svc_common.i18n import msg
 from svc_common.types import Tonnes
 
@@ -15,7 +15,9 @@ class AlertIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     level: Literal["yellow", "orange", "red"]
-    districts: list[str] = Field(min_length=1, max_length=16)
+    districts: list[DistrictCode] = Field(
+        min_length=1, max_length=16, json_schema_extra={"uniqueItems": True}
+    )
     starts_at: AwareDatetime = Field(alias="from")
     ends_at: AwareDatetime = Field(alias="to")
     note: str | None = Field(None, max_length=1000)

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import and_, or_, select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
+from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, encode_cursor
 from svc_common.service import get_db
-from svc_common.types import utcnow
+from svc_common.types import ResourceId, utcnow
 
 from supervision_svc.cases import service
 from supervision_svc.cases.models import EnforcementCase
@@ -38,7 +39,7 @@ async def propose_case(
 
 @router.post("/cases/{case_id}/decide", response_model=CaseOut)
 async def decide_case(
-    case_id: str,
+    case_id: ResourceId,
     body: DecisionIn,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
@@ -53,7 +54,7 @@ async def decide_case(
 
 @router.post("/cases/{case_id}/close", response_model=CaseOut)
 async def close_case(
-    case_id: str,
+    case_id: ResourceId,
     body: CloseIn,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
@@ -67,7 +68,7 @@ async def close_case(
 
 @router.get("/cases/{case_id}", response_model=CaseOut)
 async def get_case(
-    case_id: str,
+    case_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> CaseOut:
@@ -80,9 +81,9 @@ async def get_case(
 
 @router.get("/cases", response_model=Page[CaseOut])
 async def list_cases(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     status: Literal["proposed", "decided", "rejected", "closed"] | None = None,
-    cursor: str | None = Query(None, max_length=300),
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from svc_common.i18n import msg
+from svc_common.types import Day, absent, given, when
 
 Measure = Literal["warning", "fine", "rectification", "permit_suspension"]
 #: The largest fine a district bureau imposes in one decision, with room: a bigger one is a typo.
@@ -14,11 +15,23 @@ MAX_FINE_CNY = 100_000_000
 
 
 class MeasureIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "allOf": [
+                when("kind", "fine", given("fine_cny")),
+                {
+                    "if": {"not": {"properties": {"kind": {"const": "fine"}}}},
+                    "then": absent("fine_cny"),
+                },
+                when("kind", "rectification", given("rectify_by")),
+            ]
+        },
+    )
 
     kind: Measure
     fine_cny: int | None = Field(None, ge=1, le=MAX_FINE_CNY, description="whole yuan")
-    rectify_by: dt.date | None = None
+    rectify_by: Day | None = None
 
     @model_validator(mode="after")
     def _fields(self) -> MeasureIn:
@@ -65,7 +78,7 @@ class CaseOut(BaseModel):
     facts: str
     measure: str
     fine_cny: int | None
-    rectify_by: dt.date | None
+    rectify_by: Day | None
     permit_id: str | None
     permit_no: str | None
     status: str

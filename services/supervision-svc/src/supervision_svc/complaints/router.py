@@ -10,12 +10,13 @@ from sqlalchemy import and_, or_, select
 from svc_common.auth import Principal, require
 from svc_common.bulk import BulkReport
 from svc_common.db import Database
+from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, encode_cursor
 from svc_common.service import get_db
-from svc_common.types import utcnow
-from svc_common.uploads import read_upload
+from svc_common.types import Day, ResourceId, utcnow
+from svc_common.uploads import read_upload, upload_openapi
 
 from supervision_svc.calendar import local_date
 from supervision_svc.complaints import queries, service
@@ -47,7 +48,12 @@ def _not_found(complaint_id: str) -> NotFound:
     return NotFound(msg(f"no complaint {complaint_id}", f"没有投诉 {complaint_id}"))
 
 
-@router.post("/complaints", status_code=201, response_model=ComplaintReceipt)
+@router.post(
+    "/complaints",
+    status_code=201,
+    response_model=ComplaintReceipt,
+    openapi_extra={"x-record-key": "/complaint/id"},
+)
 async def receive_complaint(
     body: ComplaintIn,
     principal: Principal = Depends(require(*INTAKE)),
@@ -81,7 +87,11 @@ async def receive_complaint(
     )
 
 
-@router.post("/complaints:import", response_model=BulkReport)
+@router.post(
+    "/complaints:import",
+    response_model=BulkReport,
+    openapi_extra=upload_openapi(max_rows=Settings.model_fields["bulk_max_rows"].default),
+)
 async def import_complaints(
     request: Request,
     principal: Principal = Depends(require(*WRITERS)),
@@ -98,7 +108,7 @@ async def import_complaints(
 
 @router.get("/complaints/clusters", response_model=list[ClusterOut])
 async def rank_clusters(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     category: Category | None = None,
     include_closed: bool = False,
     limit: int = Query(50, ge=1, le=500),
@@ -119,7 +129,7 @@ async def rank_clusters(
 
 @router.get("/complaints/{complaint_id}", response_model=ComplaintOut)
 async def get_complaint(
-    complaint_id: str,
+    complaint_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> ComplaintOut:
@@ -134,12 +144,12 @@ async def get_complaint(
 
 @router.get("/complaints", response_model=Page[ComplaintOut])
 async def list_complaints(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     status: Status | None = None,
     category: Category | None = None,
     overdue: bool = False,
     cluster_id: str | None = Query(None, max_length=36),
-    cursor: str | None = Query(None, max_length=300),
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
@@ -176,7 +186,7 @@ async def list_complaints(
 
 @router.post("/complaints/{complaint_id}/{action}", response_model=ComplaintOut)
 async def act_on_complaint(
-    complaint_id: str,
+    complaint_id: ResourceId,
     action: Action,
     body: ActionIn | None = None,
     principal: Principal = Depends(require(*WRITERS)),
@@ -197,9 +207,9 @@ async def act_on_complaint(
 
 @router.get("/reports/complaints", response_model=ComplaintReport)
 async def complaints_report(
-    district: str | None = None,
-    from_: dt.date | None = Query(None, alias="from"),
-    to: dt.date | None = None,
+    district: DistrictCode | None = None,
+    from_: Day | None = Query(None, alias="from"),
+    to: Day | None = None,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> ComplaintReport:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
 from svc_common.i18n import msg
+from svc_common.types import DecimalText
 
 from supervision_svc.validation import USCC
 
@@ -22,6 +23,23 @@ Action = Literal["accept", "reject", "assign", "reply", "close", "reopen"]
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,24}$")
 #: Tianjin and its surroundings, with room to spare: a point far outside is a typo.
 LAT_RANGE = (Decimal("36"), Decimal("42"))
+#: Coordinates as decimal strings within the Tianjin area, ≤ 6 decimals.
+Latitude = Annotated[
+    Decimal,
+    DecimalText(
+        r"^((3[6-9]|4[01])(\.[0-9]{1,6})?|42(\.0{1,6})?)$",
+        example="39.1",
+        description="WGS-84 latitude, 36 to 42, ≤ 6 decimals",
+    ),
+]
+Longitude = Annotated[
+    Decimal,
+    DecimalText(
+        r"^((11[4-9]|120)(\.[0-9]{1,6})?|121(\.0{1,6})?)$",
+        example="117.2",
+        description="WGS-84 longitude, 114 to 121, ≤ 6 decimals",
+    ),
+]
 LNG_RANGE = (Decimal("114"), Decimal("121"))
 
 
@@ -31,7 +49,7 @@ class ContactIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     name: str | None = Field(None, max_length=50)
-    phone: str | None = Field(None, max_length=30)
+    phone: str | None = Field(None, max_length=30, pattern=PHONE.pattern)
     wants_reply: bool = True
 
     @field_validator("phone")
@@ -63,15 +81,25 @@ def _coordinate(v: Decimal | None, bounds: tuple[Decimal, Decimal], what: str) -
     return v
 
 
+def _with(field: str, other: str) -> dict[str, Any]:
+    """JSON Schema: when `field` is given (not null), so is `other`."""
+    given = {"required": [field], "properties": {field: {"type": "string"}}}
+    return {"if": given, "then": {"required": [other], "properties": {other: {"type": "string"}}}}
+
+
 class ComplaintIn(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    model_config = ConfigDict(
+        str_strip_whitespace=True,
+        extra="forbid",
+        json_schema_extra={"allOf": [_with("lat", "lng"), _with("lng", "lat")]},
+    )
 
     channel: Channel
     received_at: AwareDatetime
     district: DistrictCode
     address: str = Field(min_length=1, max_length=300)
-    lng: Decimal | None = Field(None, description="WGS-84 longitude, ≤ 6 decimals")
-    lat: Decimal | None = Field(None, description="WGS-84 latitude, ≤ 6 decimals")
+    lng: Longitude | None = Field(None, description="WGS-84 longitude, ≤ 6 decimals")
+    lat: Latitude | None = Field(None, description="WGS-84 latitude, ≤ 6 decimals")
     category: Category
     description: str = Field(min_length=2, max_length=2000)
     uscc: USCC | None = Field(None, description="the enterprise complained about, if known")

@@ -10,10 +10,11 @@ from sqlalchemy import and_, or_, select
 from svc_common.auth import Principal, require
 from svc_common.bulk import BulkReport
 from svc_common.db import Database
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
+from svc_common.districts import DistrictCode
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, encode_cursor
 from svc_common.service import get_db
-from svc_common.types import utcnow
-from svc_common.uploads import read_upload
+from svc_common.types import ResourceId, utcnow
+from svc_common.uploads import read_upload, upload_openapi
 
 from supervision_svc.calendar import local_date
 from supervision_svc.demands import service
@@ -43,7 +44,11 @@ async def create_demand(
     return service.to_out(d, now)
 
 
-@router.post("/demands:import", response_model=BulkReport)
+@router.post(
+    "/demands:import",
+    response_model=BulkReport,
+    openapi_extra=upload_openapi(max_rows=Settings.model_fields["bulk_max_rows"].default),
+)
 async def import_demands(
     request: Request,
     principal: Principal = Depends(require(*WRITERS)),
@@ -60,7 +65,7 @@ async def import_demands(
 
 @router.patch("/demands/{demand_id}", response_model=DemandOut)
 async def record_progress(
-    demand_id: str,
+    demand_id: ResourceId,
     body: ProgressIn,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
@@ -75,7 +80,7 @@ async def record_progress(
 
 @router.post("/demands/{demand_id}/done", response_model=DemandOut)
 async def complete_demand(
-    demand_id: str,
+    demand_id: ResourceId,
     body: DoneIn | None = None,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
@@ -89,10 +94,10 @@ async def complete_demand(
 
 @router.get("/demands", response_model=Page[DemandOut])
 async def list_demands(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     status: Literal["open", "done"] | None = None,
     overdue: bool = False,
-    cursor: str | None = Query(None, max_length=300),
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
@@ -121,7 +126,7 @@ async def list_demands(
 
 @router.get("/reports/demands", response_model=DemandReport)
 async def demands_report(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> DemandReport:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from svc_common.districts import DistrictCode
+from svc_common.types import Day, at_least_one_of
 
 Source = Literal["visit", "inspection", "complaint", "other"]
 
@@ -20,7 +21,7 @@ class DemandIn(BaseModel):
     source: Source
     source_ref: str | None = Field(None, max_length=100, description="complaint case no. etc.")
     owner: str = Field(min_length=1, max_length=100, description="责任人")
-    deadline: dt.date
+    deadline: Day
     progress_percent: int = Field(0, ge=0, le=100)
     progress_note: str | None = Field(None, max_length=2000)
     #: Only for an import of the list as it stands: items already done.
@@ -28,12 +29,16 @@ class DemandIn(BaseModel):
 
 
 class ProgressIn(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    model_config = ConfigDict(
+        str_strip_whitespace=True,
+        extra="forbid",
+        json_schema_extra=at_least_one_of("progress_percent", "progress_note", "owner", "deadline"),
+    )
 
     progress_percent: int | None = Field(None, ge=0, le=100)
     progress_note: str | None = Field(None, max_length=2000)
     owner: str | None = Field(None, min_length=1, max_length=100)
-    deadline: dt.date | None = None
+    deadline: Day | None = None
 
 
 class DemandOut(BaseModel):

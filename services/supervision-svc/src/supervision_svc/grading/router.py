@@ -3,15 +3,15 @@ and /supervision/emergency-policy."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import select
-from svc_common.auth import Principal, require
+from svc_common.auth import Principal, require, require_citywide
 from svc_common.db import Database
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
+from svc_common.districts import DistrictCode
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, encode_cursor
 from svc_common.service import get_db
-from svc_common.types import utcnow
+from svc_common.types import Day, utcnow
+from svc_common.uscc import USCC
 
 from supervision_svc.calendar import local_date
 from supervision_svc.grading import service
@@ -37,7 +37,7 @@ router = APIRouter(prefix="/supervision", tags=["grading"])
 
 @router.put("/grades/{uscc}", response_model=GradeOut)
 async def set_grade(
-    uscc: str,
+    uscc: USCC,
     body: GradeIn,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
@@ -50,7 +50,7 @@ async def set_grade(
 
 @router.get("/grades/{uscc}", response_model=GradeHistory)
 async def grade_history(
-    uscc: str,
+    uscc: USCC,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> GradeHistory:
@@ -69,10 +69,10 @@ async def grade_history(
 
 @router.get("/grades", response_model=Page[GradeOut])
 async def list_grades(
-    district: str | None = None,
+    district: DistrictCode | None = None,
     grade: Grade | None = None,
-    on: dt.date | None = Query(None, description="Asia/Shanghai date; default today"),
-    cursor: str | None = Query(None, max_length=300),
+    on: Day | None = Query(None, description="Asia/Shanghai date; default today"),
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
@@ -105,7 +105,7 @@ async def list_grades(
 
 @router.put("/guarantee-list/{uscc}", response_model=GuaranteeOut)
 async def put_guarantee(
-    uscc: str,
+    uscc: USCC,
     body: GuaranteeIn,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
@@ -118,7 +118,7 @@ async def put_guarantee(
 
 @router.delete("/guarantee-list/{uscc}", status_code=204)
 async def remove_guarantee(
-    uscc: str,
+    uscc: USCC,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
 ) -> Response:
@@ -129,8 +129,8 @@ async def remove_guarantee(
 
 @router.get("/guarantee-list", response_model=list[GuaranteeOut])
 async def list_guarantees(
-    district: str | None = None,
-    on: dt.date | None = None,
+    district: DistrictCode | None = None,
+    on: Day | None = None,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> list[GuaranteeOut]:
@@ -158,7 +158,7 @@ def _plan_out(p: PlantPlan) -> PlantPlanOut:
 
 @router.put("/plant-plans/{uscc}", response_model=PlantPlanOut)
 async def put_plant_plan(
-    uscc: str,
+    uscc: USCC,
     body: PlantPlanIn,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
@@ -171,7 +171,7 @@ async def put_plant_plan(
 
 @router.get("/plant-plans/{uscc}", response_model=list[PlantPlanOut])
 async def get_plant_plans(
-    uscc: str,
+    uscc: USCC,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> list[PlantPlanOut]:
@@ -189,7 +189,7 @@ def _policy_out(p: object) -> PolicyOut:
 @router.put("/emergency-policy", response_model=PolicyOut)
 async def set_policy(
     body: PolicyIn,
-    principal: Principal = Depends(require("admin")),
+    principal: Principal = Depends(require_citywide("admin")),
     db: Database = Depends(get_db),
 ) -> PolicyOut:
     """A new version of the emergency policy table, in force from
@@ -198,9 +198,13 @@ async def set_policy(
         return _policy_out(await service.set_policy(s, principal, body, utcnow()))
 
 
-@router.get("/emergency-policy", response_model=PolicyOut)
+@router.get(
+    "/emergency-policy",
+    response_model=PolicyOut,
+    responses={409: {"description": "No emergency policy table is in force on that day"}},
+)
 async def get_policy(
-    on: dt.date | None = None,
+    on: Day | None = None,
     _: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> PolicyOut:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.i18n import msg
+from svc_common.types import Day, absent, empty, given, nonempty, when
 
 Grade = Literal["A", "B", "C", "D", "leading"]
 Benchmark = Literal["national", "tianjin", "none"]
@@ -30,11 +31,24 @@ class MeasureSpec(BaseModel):
     """none | reduce (percent) | stop_processes (processes, optional percent
     of emissions they make) | stop."""
 
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    model_config = ConfigDict(
+        str_strip_whitespace=True,
+        extra="forbid",
+        json_schema_extra={
+            "allOf": [
+                when("kind", "reduce", given("percent")),
+                when("kind", ["none", "stop"], {**absent("percent")}),
+                when("kind", "stop_processes", nonempty("processes")),
+                when("kind", ["none", "reduce", "stop"], empty("processes")),
+            ]
+        },
+    )
 
     kind: Literal["none", "reduce", "stop_processes", "stop"]
     percent: int | None = Field(None, ge=1, le=100)
-    processes: list[str] = Field(default_factory=list, max_length=20)
+    processes: list[Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]] = Field(
+        default_factory=list, max_length=20
+    )
 
     @field_validator("processes")
     @classmethod
@@ -74,8 +88,8 @@ class GradeIn(BaseModel):
     grade: Grade
     benchmark: Benchmark = "none"
     industry: str = Field(min_length=1, max_length=100)
-    valid_from: dt.date
-    valid_to: dt.date
+    valid_from: Day
+    valid_to: Day
     basis: str = Field(min_length=1, max_length=1000, description="评级依据")
 
     @model_validator(mode="after")
@@ -108,8 +122,8 @@ class GuaranteeIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     reason: GuaranteeReason
-    valid_from: dt.date
-    valid_to: dt.date
+    valid_from: Day
+    valid_to: Day
     allowed_measure: MeasureSpec
     note: str | None = Field(None, max_length=1000)
 
@@ -162,7 +176,7 @@ class PolicyIn(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    effective_from: dt.date
+    effective_from: Day
     rules: list[PolicyRule] = Field(min_length=1, max_length=24)
     note: str | None = Field(None, max_length=1000)
 

@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import and_, or_, select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
+from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, encode_cursor
 from svc_common.service import get_db
-from svc_common.types import utcnow
+from svc_common.types import Day, ResourceId, utcnow
+from svc_common.uscc import USCC
 
 from supervision_svc.calendar import local_date
 from supervision_svc.inspections import service
@@ -51,7 +51,7 @@ async def draw_plan(
 
 @router.get("/inspection-plans/{plan_id}", response_model=PlanOut)
 async def get_plan(
-    plan_id: str,
+    plan_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> PlanOut:
@@ -77,7 +77,7 @@ async def record_inspection(
 
 @router.get("/inspections/{inspection_id}", response_model=InspectionOut)
 async def get_inspection(
-    inspection_id: str,
+    inspection_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> InspectionOut:
@@ -87,9 +87,9 @@ async def get_inspection(
 
 @router.get("/inspections", response_model=Page[InspectionOut])
 async def list_inspections(
-    district: str | None = None,
-    uscc: str | None = Query(None, max_length=40),
-    cursor: str | None = Query(None, max_length=300),
+    district: DistrictCode | None = None,
+    uscc: USCC | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
@@ -132,9 +132,9 @@ async def list_inspections(
 
 @router.get("/reports/enforcement", response_model=EnforcementReport)
 async def enforcement_report(
-    district: str | None = None,
-    from_: dt.date | None = Query(None, alias="from"),
-    to: dt.date | None = None,
+    district: DistrictCode | None = None,
+    from_: Day | None = Query(None, alias="from"),
+    to: Day | None = None,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> EnforcementReport:

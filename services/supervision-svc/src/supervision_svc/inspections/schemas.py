@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
 from svc_common.i18n import msg
+from svc_common.types import DecimalText, empty, nonempty, when
 
 from supervision_svc.validation import USCC
 
@@ -17,18 +18,45 @@ Item = Literal[
     "performance_grade", "ledger", "treatment_facilities", "online_monitoring", "permit_compliance"
 ]
 PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$")
-Officer = str
+Officer = Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
+
+
+SharePercent = Annotated[
+    Decimal,
+    DecimalText(
+        r"^(100(\.0{1,2})?|0?[1-9][0-9]?(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$",
+        example="10",
+        description="a percentage, more than 0 and at most 100, ≤ 2 decimals",
+    ),
+]
 
 
 class PlanIn(BaseModel):
     """A double-random draw: `count` enterprises or `share_percent` of them."""
 
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    model_config = ConfigDict(
+        str_strip_whitespace=True,
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["count"],
+                    "properties": {"count": {"type": "integer"}, "share_percent": {"type": "null"}},
+                },
+                {
+                    "required": ["share_percent"],
+                    "properties": {"share_percent": {"type": "string"}, "count": {"type": "null"}},
+                },
+            ]
+        },
+    )
 
     district: DistrictCode
-    period: str = Field(max_length=10, description="2026, 2026-06, 2026-Q3 or 2026-H2")
+    period: str = Field(
+        max_length=10, pattern=PERIOD.pattern, description="2026, 2026-06, 2026-Q3 or 2026-H2"
+    )
     count: int | None = Field(None, ge=1, le=100_000)
-    share_percent: Decimal | None = Field(None, gt=0, le=100, max_digits=5, decimal_places=2)
+    share_percent: SharePercent | None = Field(None, gt=0, le=100)
     seed: int | None = Field(None, ge=0, le=2**62, description="omit: a fresh one is recorded")
     inspector_pool: list[Officer] = Field(default_factory=list, max_length=200)
 
@@ -90,7 +118,16 @@ class FindingIn(BaseModel):
 
 
 class ItemIn(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    model_config = ConfigDict(
+        str_strip_whitespace=True,
+        extra="forbid",
+        json_schema_extra={
+            "allOf": [
+                when("result", "problem", nonempty("findings")),
+                when("result", ["compliant", "not_checked"], empty("findings")),
+            ]
+        },
+    )
 
     item: Item
     result: Literal["compliant", "problem", "not_checked"]
@@ -114,7 +151,9 @@ class InspectionIn(BaseModel):
 
     uscc: USCC
     inspected_at: AwareDatetime
-    inspectors: list[Officer] = Field(min_length=2, max_length=10)
+    inspectors: list[Officer] = Field(
+        min_length=2, max_length=10, json_schema_extra={"uniqueItems": True}
+    )
     items: list[ItemIn] = Field(min_length=1, max_length=5)
     plan_id: str | None = Field(None, max_length=36)
 
@@ -126,8 +165,13 @@ class InspectionIn(BaseModel):
             raise ValueError(
                 msg("each inspector is 1 to 100 characters", "每名执法人员为 1 至 100 个字符")
             )
-        if len(set(names)) < 2:
-            raise ValueError(msg("at least two different inspectors", "至少两名不同的执法人员"))
+        if len(set(names)) < 2 or len(set(names)) != len(names):
+            raise ValueError(
+                msg(
+                    "at least two different inspectors, each named once",
+                    "至少两名不同的执法人员，且每人只列一次",
+                )
+            )
         return names
 
     @field_validator("items")

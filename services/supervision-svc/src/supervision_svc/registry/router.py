@@ -6,11 +6,13 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
+from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, encode_cursor
 from svc_common.service import get_db
 from svc_common.types import kg_to_tonnes
+from svc_common.uscc import USCC
 
 from supervision_svc.registry import service
 from supervision_svc.registry.models import Enterprise, Permit
@@ -50,7 +52,7 @@ def enterprise_out(e: Enterprise, permits: list[Permit] | None = None) -> Enterp
 
 @router.get("/enterprises/{uscc}", response_model=EnterpriseOut)
 async def get_enterprise(
-    uscc: str,
+    uscc: USCC,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> EnterpriseOut:
@@ -66,8 +68,8 @@ async def get_enterprise(
 
 @router.get("/enterprises", response_model=Page[EnterpriseOut])
 async def list_enterprises(
-    district: str | None = None,
-    cursor: str | None = Query(None, max_length=200),
+    district: DistrictCode | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),

@@ -11,6 +11,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from svc_common.i18n import msg
+from svc_common.uploads import sheet_cell
 
 from console.web import dec
 
@@ -65,7 +66,9 @@ def to_xlsx(rows: Sequence[dict[str, Any]], title: str) -> bytes:
     for r in rows:
         ws.append(
             [
-                float(dec(r.get(k))) if k in NUMERIC and r.get(k) is not None else r.get(k)
+                float(dec(r.get(k)))
+                if k in NUMERIC and r.get(k) is not None
+                else sheet_cell(r.get(k))
                 for k, _ in cols
             ]
         )

@@ -1,0 +1,324 @@
+"""Schemathesis hooks for the bureau's services (loaded by SCHEMATHESIS_HOOKS).
+
+They make generated requests get past the front door the way a real client
+would, so the fuzzer reaches the domain code rather than stopping at 401/422:
+
+- `format: uscc` generates codes with a correct GB 32100 check character;
+- text/csv and NDJSON upload bodies are generated as tables of rows;
+- each operation is called with a token of one of the roles it admits
+  (`x-roles` in the document), district-scoped for officers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import re
+import uuid
+from typing import Any
+
+import schemathesis
+from hypothesis import strategies as st
+from schemathesis.core import NotSet
+from svc_common.auth import mint_token
+from svc_common.districts import DISTRICTS
+from svc_common.settings import DEV_JWT_SECRET
+from svc_common.uscc import CHARSET, check_character
+
+ALL_DISTRICTS = sorted(DISTRICTS)
+#: Registration-authority codes (1..9, A, N, Y) and entity kinds the USCC uses.
+_AUTHORITY = st.sampled_from("123456789ANY")
+_KIND = st.sampled_from("12359")
+
+
+@st.composite
+def usccs(draw: st.DrawFn) -> str:
+    head = draw(_AUTHORITY) + draw(_KIND) + draw(st.sampled_from(ALL_DISTRICTS))
+    tail = "".join(draw(st.lists(st.sampled_from(CHARSET), min_size=9, max_size=9)))
+    body = head + tail
+    return body + check_character(body)
+
+
+schemathesis.openapi.format("uscc", usccs())
+
+#: Column names the bulk endpoints read, so generated tables touch real fields.
+_COLUMNS = (
+    "uscc",
+    "name",
+    "district",
+    "industry_code",
+    "category",
+    "address",
+    "operating_status",
+    "row_key",
+    "project_name",
+    "project_type",
+    "vocs_t",
+    "permit_no",
+    "valid_from",
+    "valid_until",
+    "pollutants",
+    "content",
+    "received_at",
+    "channel",
+    "title",
+    "due_on",
+)
+_CELL = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(ALL_DISTRICTS),
+    usccs(),
+    st.decimals(min_value=0, max_value=10_000, places=3).map(str),
+    st.dates().map(str),
+)
+
+
+@st.composite
+def _table(draw: st.DrawFn) -> tuple[list[str], list[dict[str, str]]]:
+    """A table whose every row has a value (a row of empty cells is no row)."""
+    columns = ["uscc", *draw(st.lists(st.sampled_from(_COLUMNS[1:]), max_size=7, unique=True))]
+    cells = {c: _CELL for c in columns} | {"uscc": usccs()}
+    rows = draw(st.lists(st.fixed_dictionaries(cells), min_size=1, max_size=5))
+    return columns, rows
+
+
+def _csv(table: tuple[list[str], list[dict[str, str]]]) -> bytes:
+    import csv
+    import io
+
+    columns, rows = table
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def _ndjson(table: tuple[list[str], list[dict[str, str]]]) -> bytes:
+    return "\n".join(json.dumps(r, ensure_ascii=False) for r in table[1]).encode() + b"\n"
+
+
+schemathesis.openapi.media_type("text/csv", _table().map(_csv), aliases=["application/csv"])
+schemathesis.openapi.media_type(
+    "application/x-ndjson",
+    _table().map(_ndjson),
+    aliases=["application/jsonl", "application/json-lines"],
+)
+
+
+def _when(value: Any) -> dt.datetime | dt.date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _consistent(node: Any) -> Any:
+    """Relations between fields that JSON Schema cannot state, made to hold:
+    a period ends after it starts (alerts: within 31 days), a list names each
+    pollutant or checklist item once, a transfer's pools differ."""
+    if isinstance(node, list):
+        for item in node:
+            _consistent(item)
+        seen: dict[str, set[Any]] = {}
+        keep = []
+        for item in node:
+            key = next(
+                (k for k in ("pollutant", "item") if isinstance(item, dict) and k in item), None
+            )
+            if key is not None:
+                if item[key] in seen.setdefault(key, set()):
+                    continue
+                seen[key].add(item[key])
+            keep.append(item)
+        node[:] = keep
+        return node
+    if not isinstance(node, dict):
+        return node
+    for value in node.values():
+        _consistent(value)
+    for start, end in (("from", "to"), ("valid_from", "valid_to"), ("starts_on", "ends_on")):
+        a, b = _when(node.get(start)), _when(node.get(end))
+        if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
+            if (a.tzinfo is not None and (b <= a if b.tzinfo else True)) or b - a > dt.timedelta(
+                days=31
+            ):
+                node[end] = (a + dt.timedelta(days=1)).isoformat()
+        elif isinstance(a, dt.date) != isinstance(b, dt.date) and start == "from":
+            # One bound only: the other defaults near today; keep within ten years.
+            today = dt.date.today()
+            for name, day in ((start, a), (end, b)):
+                recent = isinstance(day, dt.date) and not isinstance(day, dt.datetime)
+                if recent and not today - dt.timedelta(days=3000) <= day <= today:  # type: ignore[operator]
+                    node[name] = str(today - dt.timedelta(days=30))
+        elif isinstance(a, dt.date) and isinstance(b, dt.date):
+            # A period runs forwards and lasts at most ten years.
+            if b < a:
+                node[start], node[end] = node[end], node[start]
+                a, b = b, a
+            if (b - a).days > 3650:
+                node[end] = (a + dt.timedelta(days=365)).isoformat()
+    now = dt.datetime.now(dt.UTC)
+    for name in ("received_at", "inspected_at"):
+        at = _when(node.get(name))
+        if isinstance(at, dt.datetime) and at.tzinfo and at > now:
+            node[name] = (now - dt.timedelta(hours=1)).isoformat()
+    for name in ("rectification_deadline", "rectify_by"):
+        day = _when(node.get(name))
+        if isinstance(day, dt.date) and day < dt.date.today():
+            node[name] = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    if "source" in node and node.get("source") == node.get("target"):
+        node["target"] = "reserve" if node["source"] != "reserve" else "district"
+    return node
+
+
+def _well_behaved(case: schemathesis.Case) -> schemathesis.Case:
+    if case.query:
+        query = {k: v for k, v in case.query.items() if k != "cursor"}
+        case.query = _consistent(query)
+    if isinstance(case.body, dict | list):
+        _consistent(case.body)
+    # What each complaint action needs in its body (the path names the action).
+    needs = {
+        "reject": ("reason", "不符合受理条件"),
+        "reopen": ("reason", "群众再次反映"),
+        "assign": ("officer", "li.hua"),
+        "reply": ("reply", "已核查处理"),
+        "close": ("outcome", OUTCOME),
+    }
+    action = (case.path_parameters or {}).get("action")
+    if action in needs and (case.body is None or isinstance(case.body, NotSet)):
+        # No body, or a JSON null one: the action's fields go in an object.
+        case.body = {}
+        case.media_type = "application/json"
+    if action in needs and isinstance(case.body, dict) and not case.body.get(needs[action][0]):
+        case.body[needs[action][0]] = needs[action][1]
+    return case
+
+
+def _xlsx(table: tuple[list[str], list[dict[str, str]]]) -> bytes:
+    """The table as a workbook's first sheet, as a spreadsheet program saves it."""
+    import io
+
+    from openpyxl import Workbook
+
+    columns, rows = table
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(columns)
+    for row in rows:
+        # A sheet cell holds no control characters (openpyxl refuses them).
+        ws.append([_CONTROL.sub("", row.get(c, "")) for c in columns])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+# Uploads read a workbook's first sheet; a ledger import reads the ledger's
+# own export (a ZIP of CSVs or a workbook): random bytes and a generated
+# sheet stand for it and are refused as not an export, with a 422.
+schemathesis.openapi.media_type("application/zip", st.binary(max_size=256))
+schemathesis.openapi.media_type(
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", _table().map(_xlsx)
+)
+
+
+@schemathesis.hook
+def before_add_examples(
+    context: schemathesis.HookContext, examples: list[schemathesis.Case]
+) -> None:
+    """The examples phase builds cases from the document's examples; they get
+    the same consistency as generated ones."""
+    for case in examples:
+        _well_behaved(case)
+
+
+@schemathesis.hook
+def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
+    """What a well-behaved client does and a schema cannot say: a cursor only
+    as the API returned it (the stateful phase follows `next_cursor`; a
+    made-up one is refused with 422, as documented), and bodies whose fields
+    agree with each other (see `_consistent`)."""
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive:
+        return case
+    return _well_behaved(case)
+
+
+_rng = random.Random(20260301)
+#: A complaint's outcome when it is closed.
+OUTCOME = "substantiated"
+_VALID_KEY = re.compile(r"^[!-~]{1,255}$")
+
+
+def token_for(role: str) -> str:
+    districts = ALL_DISTRICTS if role == "officer" else []
+    return mint_token(DEV_JWT_SECRET, sub=f"{role}.fuzz", role=role, districts=districts)
+
+
+_TOKENS = {role: token_for(role) for role in ("officer", "investment", "filer", "admin", "auditor")}
+
+
+#: The console's development users, one per role, and no one (public pages,
+#: and the redirect to sign in).
+CONSOLE_USERS = ("investment", "officer-jizhou", "admin", "auditor", None)
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_sessions: dict[str, tuple[str, str]] = {}
+
+
+def console_session(user: str) -> tuple[str, str]:
+    """A signed-in console session as a browser holds it: the session cookie
+    and the CSRF token of its forms (by the development sign-in form)."""
+    if user not in _sessions:
+        import os
+
+        import httpx
+
+        with httpx.Client(base_url=os.environ["BUREAU_FUZZ_BASE"], timeout=30) as c:
+            page = c.get("/console/login")
+            csrf = _CSRF.search(page.text)
+            assert csrf, "no CSRF token on the sign-in page"
+            c.post("/console/login/dev", data={"user": user, "csrf_token": csrf.group(1)})
+            # Signing in starts a new session: its forms carry a new token.
+            csrf = _CSRF.search(c.get("/console/login").text)
+            assert csrf, "no CSRF token after signing in"
+            _sessions[user] = (c.cookies["envbureau_console"], csrf.group(1))
+    return _sessions[user]
+
+
+@schemathesis.auth(refresh_interval=None)
+class RoleTokens:
+    """A token of one of the roles the operation admits (any role when it says
+    none); on the console, a signed-in session of a development user."""
+
+    def get(self, case: schemathesis.Case, context: schemathesis.AuthContext) -> str:
+        if context.operation.path.startswith("/console"):
+            return "console:" + str(_rng.choice(CONSOLE_USERS))
+        roles = context.operation.definition.raw.get("x-roles") or sorted(_TOKENS)
+        return _TOKENS[_rng.choice(roles)]
+
+    def set(self, case: schemathesis.Case, data: str, context: schemathesis.AuthContext) -> None:
+        if data.startswith("console:"):
+            user = data.removeprefix("console:")
+            if user != "None":
+                cookie, csrf = console_session(user)
+                case.headers = {
+                    **(case.headers or {}),
+                    "Cookie": f"envbureau_console={cookie}",
+                    "X-CSRF-Token": csrf,
+                }
+            return
+        headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+        # A well-behaved client uses a new key for each new request; a valid
+        # key is replaced by a fresh one (an invalid one is kept: it is a
+        # negative test of the header).
+        for name, value in list(headers.items()):
+            if name.lower() == "idempotency-key" and _VALID_KEY.match(str(value)):
+                headers[name] = uuid.uuid4().hex
+        case.headers = headers
