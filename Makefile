@@ -15,7 +15,7 @@ SIM_CI_SEEDS ?= 12
 #: Processes `make sim` runs its seeds in (each seed replays the same in any).
 JOBS ?= 1
 
-.PHONY: help venv run demo token test test-browser lint run-kafka up down schemas bench fuzz sim
+.PHONY: help venv run demo token test test-browser chaos lint run-kafka up down schemas bench fuzz sim
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ test: ## lint, type-check, start PostgreSQL + Kafka, run all tests (browser ones
 
 test-browser: venv ## only the console's browser tests (installs Debian's chromium if missing)
 	@scripts/test-browser.sh
+
+chaos: ## the chaos suite: replicas, load, broker/PostgreSQL/replica faults, invariants (CHAOS_* sizes)
+	@scripts/chaos.sh
 
 lint: venv ## ruff and mypy only
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy libs/common/src services/*/src sim/src src

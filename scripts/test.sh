@@ -41,6 +41,7 @@ source "$STATE_DIR/kafka.env"
 export TEST_PG_ADMIN_URL="$PG_ADMIN_URL"
 export TEST_KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP"
 export KAFKA_CTL="$root/deploy/local/kafka.sh"
+export PG_CTL="$root/deploy/local/postgres.sh"
 export REQUIRE_SERVERS=1
 
 echo "== the official AsyncAPI parser (npm, pinned)"
