@@ -12,7 +12,8 @@ echo "== ruff and mypy"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy libs/common/src services/permit-svc/src services/quota-svc/src \
-  services/eia-svc/src services/supervision-svc/src services/console/src src
+  services/eia-svc/src services/supervision-svc/src services/console/src \
+  sim/src src
 
 # Debian packages the tests drive: Chromium and a Chinese font (browser tests;
 # never a browser Playwright downloads), shellcheck, promtool.
