@@ -189,8 +189,8 @@ async def test_a_hot_pool_is_applied_in_batches_each_request_answered_alone(
 
     batches = pool_batches(quota.app.state.runtime)
     if db_url.startswith("postgresql"):
-        assert batches.operations == 60 + 40
-        assert batches.batches < batches.operations  # some batch held more than one
+        assert batches.operations + batches.alone == 60 + 40
+        assert batches.operations > batches.batches >= 1  # some batch held more than one
     else:
         assert batches.batches == 0  # SQLite: no batching, one transaction each
 
