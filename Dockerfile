@@ -42,6 +42,7 @@ COPY services/permit-svc/pyproject.toml services/permit-svc/pyproject.toml
 COPY services/quota-svc/pyproject.toml services/quota-svc/pyproject.toml
 COPY services/eia-svc/pyproject.toml services/eia-svc/pyproject.toml
 COPY services/supervision-svc/pyproject.toml services/supervision-svc/pyproject.toml
+COPY sim/pyproject.toml sim/pyproject.toml
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --no-editable
 
@@ -52,6 +53,9 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 COPY libs/ libs/
 COPY services/ services/
 COPY src/ src/
+# The simulator is a member of the workspace but a development tool: present
+# for uv to read the workspace, not installed (--no-dev).
+COPY sim/ sim/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable
 # Fail the build, not the first deployment, if a package was built empty

@@ -8,7 +8,14 @@ ROLE ?= officer
 DISTRICT ?= $(if $(filter officer,$(ROLE)),120119,)
 SUB ?=
 
-.PHONY: help venv run demo token test test-browser lint run-kafka up down schemas bench fuzz
+SEED ?=
+SEEDS ?=
+#: The seeds `make sim` runs by default (the same ones `make test` runs).
+SIM_CI_SEEDS ?= 12
+#: Processes `make sim` runs its seeds in (each seed replays the same in any).
+JOBS ?= 1
+
+.PHONY: help venv run demo token test test-browser chaos lint run-kafka up down schemas bench fuzz sim
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,8 +38,14 @@ test: ## lint, type-check, start PostgreSQL + Kafka, run all tests (browser ones
 test-browser: venv ## only the console's browser tests (installs Debian's chromium if missing)
 	@scripts/test-browser.sh
 
+chaos: ## the chaos suite: replicas, load, broker/PostgreSQL/replica faults, invariants (CHAOS_* sizes)
+	@scripts/chaos.sh
+
 lint: venv ## ruff and mypy only
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy libs/common/src services/*/src src
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy libs/common/src services/*/src sim/src src
+
+sim: venv ## deterministic simulation of a city-year with faults: make sim [SEEDS=1000 JOBS=2 | SEED=17]
+	@.venv/bin/python -m bureau_sim $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),$(SIM_CI_SEEDS)) --jobs $(JOBS))
 
 run-kafka: venv ## distributed mode here: PostgreSQL, Kafka, services on 8001-8004, console on 8005
 	@scripts/run-kafka.sh

@@ -12,7 +12,8 @@ echo "== ruff and mypy"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy libs/common/src services/permit-svc/src services/quota-svc/src \
-  services/eia-svc/src services/supervision-svc/src services/console/src src
+  services/eia-svc/src services/supervision-svc/src services/console/src \
+  sim/src src
 
 # Debian packages the tests drive: Chromium and a Chinese font (browser tests;
 # never a browser Playwright downloads), shellcheck, promtool.
@@ -40,6 +41,7 @@ source "$STATE_DIR/kafka.env"
 export TEST_PG_ADMIN_URL="$PG_ADMIN_URL"
 export TEST_KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP"
 export KAFKA_CTL="$root/deploy/local/kafka.sh"
+export PG_CTL="$root/deploy/local/postgres.sh"
 export REQUIRE_SERVERS=1
 
 echo "== the official AsyncAPI parser (npm, pinned)"

@@ -86,10 +86,14 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# SO_REUSEADDR as the postmaster sets it: connections of a cluster just
+# stopped linger in TIME_WAIT on its port, which must not make a restart
+# move to another port (its clients reconnect to the same URL).
 port_is_free() {
     python3 - "$1" <<'EOF'
 import socket, sys
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:

@@ -55,3 +55,22 @@ async def test_wedged_producer_is_rebuilt_and_publishing_resumes(monkeypatch) ->
         await t.publish_batch([msg])
     assert await t.publish_batch([msg]) == [None]
     assert len(WedgedProducer.instances) == 3
+
+
+async def test_the_producer_starts_outside_the_request_that_first_needs_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Its background tasks (and their log lines) must not carry the ids of
+    whichever request happened to start it."""
+    from svc_common import context
+
+    seen: list[context.TraceContext] = []
+
+    class Recording(WedgedProducer):
+        async def start(self) -> None:
+            seen.append(context.current())
+
+    monkeypatch.setattr(KafkaTransport, "_new_producer", lambda self: Recording(healthy=True))
+    t = KafkaTransport("127.0.0.1:1", client_id="t", publish_timeout=0.2)
+    context.bind(context.TraceContext(request_id="req-1", correlation_id="corr-1"))
+    assert await t.publish_batch([Message(topic="x.events", key="k", value=b"{}")]) == [None]
+    assert seen == [context.TraceContext()]
+    assert context.current().request_id == "req-1"  # the caller's own context is untouched

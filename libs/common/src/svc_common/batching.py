@@ -4,10 +4,11 @@ A hot row — a district's quota pool that every reservation locks — admits
 one transaction at a time: with one transaction per request, requests queue on
 the row lock and each holds it for several round trips and its own commit.
 `GroupCommit.run(key, op)` queues the operation under its key (the pool) and
-one worker per key applies what has queued in one transaction: each operation
-in its own savepoint (a refusal undoes that operation alone and reaches its
-caller alone), one commit for all, then every caller gets its own answer.
-TigerBeetle's request batching is the model.
+one worker per key applies what has queued in one transaction, one commit for
+all, then every caller gets its own answer. When an operation refuses (raises),
+the batch is rolled back and each of its operations runs again alone, so a
+refusal reaches its caller alone and the others are kept. TigerBeetle's
+request batching is the model.
 
 What does not change: each operation still takes its locks and checks its
 balance itself, so correctness never depends on the batching (a batch of
@@ -59,9 +60,12 @@ class GroupCommit:
         self.max_batch = max_batch
         self._queues: dict[str, list[_Queued[Any]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
-        #: Sizes of the batches applied (for the benchmark and the metrics).
+        #: Batches committed together and the operations in them; operations
+        #: run alone (a batch of one, or after a refusal undid their batch).
         self.batches = 0
         self.operations = 0
+        self.alone = 0
+        self.fallbacks = 0
 
     @property
     def enabled(self) -> bool:
@@ -69,7 +73,7 @@ class GroupCommit:
 
     async def run(self, key: str, op: Operation[T]) -> T:
         """Apply `op(session)` in a batch of `key` and return its result, or
-        raise what it raised (its savepoint rolled back, the batch kept)."""
+        raise what it raised (then it ran alone, nothing of it kept)."""
         if not self.enabled:
             async with self.db.transaction() as s:
                 return await op(s)
@@ -108,37 +112,48 @@ class GroupCommit:
                         q.future.cancel()
 
     async def _apply(self, batch: list[_Queued[Any]]) -> None:
-        outcomes: list[tuple[_Queued[Any], Any, BaseException | None]] = []
+        if len(batch) == 1:
+            await self._alone(batch[0])
+            return
+        results: list[Any] = []
         try:
             async with self.db.transaction() as s:
                 for q in batch:
-                    if q.future.cancelled():
-                        continue
-                    try:
-                        async with s.begin_nested():
-                            result: Any = await asyncio.create_task(q.op(s), context=q.context)
-                    except Exception as exc:
-                        if is_transient(exc):
-                            raise  # the database failed, not this operation
-                        outcomes.append((q, None, exc))
-                    else:
-                        outcomes.append((q, result, None))
-        except BaseException as exc:
-            # Nothing of the batch was kept: every caller gets the failure
-            # (a transient one becomes 503 with Retry-After).
+                    results.append(await asyncio.create_task(q.op(s), context=q.context))
+        except Exception as exc:
+            if is_transient(exc):
+                # The database failed, not an operation: nothing was kept and
+                # every caller gets the failure (503 with Retry-After).
+                for q in batch:
+                    if not q.future.done():
+                        q.future.set_exception(exc)
+                log.warning("group commit failed", error=repr(exc), operations=len(batch))
+                return
+            # An operation refused (or failed): the batch was rolled back as a
+            # whole, so each operation runs again alone and its caller gets
+            # its own answer. No savepoint per operation: measured, they cost
+            # more than a rare second run (bench/RESULTS.md).
+            self.fallbacks += 1
             for q in batch:
-                if not q.future.done():
-                    q.future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            log.warning("group commit failed", error=repr(exc), operations=len(batch))
+                await self._alone(q)
             return
         self.batches += 1
-        self.operations += len(outcomes)
-        for q, result, error in outcomes:
-            if q.future.done():
-                continue
-            if error is not None:
-                q.future.set_exception(error)
-            else:
+        self.operations += len(batch)
+        for q, result in zip(batch, results, strict=True):
+            if not q.future.done():
                 q.future.set_result(result)
+
+    async def _alone(self, q: _Queued[Any]) -> None:
+        """One operation in its own transaction, as without batching."""
+        if q.future.done():
+            return
+        self.alone += 1
+        try:
+            async with self.db.transaction() as s:
+                result = await asyncio.create_task(q.op(s), context=q.context)
+        except Exception as exc:
+            if not q.future.done():
+                q.future.set_exception(exc)
+            return
+        if not q.future.done():
+            q.future.set_result(result)

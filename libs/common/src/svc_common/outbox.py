@@ -217,13 +217,19 @@ class OutboxRelay:
                 await asyncio.sleep(self.coalesce_seconds)
             self._wake.clear()
             try:
-                if swept and self._backing_off and await self.transport.ready():
-                    await self._recovered()
-                await self.drain()
+                await self.run_pass(swept=swept)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep relaying; the rows stay unsent
                 log.warning("outbox relay pass failed", error=repr(exc))
+
+    async def run_pass(self, *, swept: bool) -> int:
+        """One pass of the loop: after a wake-up, or a sweep (`swept`) for
+        rows a crash or an outage left unsent. The loop runs it; a scheduler
+        driving the relay step by step (the simulator) calls it instead."""
+        if swept and self._backing_off and await self.transport.ready():
+            await self._recovered()
+        return await self.drain()
 
     async def drain(self) -> int:
         """Publish until nothing publishable is left; returns rows published."""

@@ -195,7 +195,6 @@ def create_app(
         for job in spec.on_startup:
             await job(rt)
         await tr.start()
-        relay.start()
         refresher = metrics.Refresher(
             spec.name,
             rt,
@@ -205,13 +204,16 @@ def create_app(
         )
         app.state.metrics_refresher = refresher
         metrics.attach(rt)
-        refresher.start()
-        jobs = [*spec.periodic, (settings.retention_sweep_seconds, retention.sweep)]
-        jobs.append((settings.transport_probe_seconds, _probe_transport))
-        tasks = [
-            asyncio.create_task(_every(sec, job, rt, getattr(job, "__name__", "job")))
-            for sec, job in jobs
-        ]
+        tasks = []
+        if settings.background_tasks:
+            relay.start()
+            refresher.start()
+            jobs = [*spec.periodic, (settings.retention_sweep_seconds, retention.sweep)]
+            jobs.append((settings.transport_probe_seconds, _probe_transport))
+            tasks = [
+                asyncio.create_task(_every(sec, job, rt, getattr(job, "__name__", "job")))
+                for sec, job in jobs
+            ]
         manual = install_manual_clock(settings)
 
         async def sweep_at(_now: dt.datetime) -> None:

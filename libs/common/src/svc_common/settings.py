@@ -81,6 +81,11 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024)
 
+    #: Run the outbox relay loop and the periodic sweepers as tasks of the app.
+    #: Off only where something else drives them step by step (the simulator's
+    #: scheduler calls `relay.drain()` and `run_periodic_jobs` itself).
+    background_tasks: bool = True
+
     host: str = "127.0.0.1"
     port: int = 8000
     # uvicorn's event loop and HTTP parser. "auto" takes uvloop and httptools

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import random
 import time
 
@@ -153,7 +154,10 @@ class KafkaTransport(Transport):
             if self._producer is None:
                 producer = self._new_producer()
                 try:
-                    await producer.start()
+                    # Started in an empty context: its background tasks (and
+                    # their log lines) must not keep the ids of whichever
+                    # request happened to need the producer first.
+                    await asyncio.create_task(producer.start(), context=contextvars.Context())
                 except BaseException:
                     with contextlib.suppress(Exception):
                         await producer.stop()

@@ -32,26 +32,6 @@ _LOT = select(LOTS.c.id, LOTS.c.pool_id, LOTS.c.available_kg).where(
 )
 
 
-def oldest_open_lot(pool_id_column: Any) -> tuple[Any, Any]:
-    """Scalar subqueries giving the id and available kg of a pool's oldest
-    lot with something available, for a lock statement to read in passing."""
-    base = (
-        select(LOTS.c.id)
-        .where(LOTS.c.pool_id == pool_id_column, LOTS.c.available_kg > 0)
-        .order_by(LOTS.c.id)
-        .limit(1)
-    )
-    lot_id = base.scalar_subquery()
-    avail = (
-        select(LOTS.c.available_kg)
-        .where(LOTS.c.pool_id == pool_id_column, LOTS.c.available_kg > 0)
-        .order_by(LOTS.c.id)
-        .limit(1)
-        .scalar_subquery()
-    )
-    return lot_id, avail
-
-
 async def _conn(s: AsyncSession | AsyncConnection) -> AsyncConnection:
     return s if isinstance(s, AsyncConnection) else await s.connection()
 

@@ -28,7 +28,6 @@ from quota_svc.ledger import rules as ledger_rules
 from quota_svc.ledger.rules import EntryCode, Overdraft
 from quota_svc.ledger.service import (
     LOCK_POOL,
-    POOLS,
     PoolRef,
     PoolState,
     Postings,
@@ -95,17 +94,15 @@ def _air_quality_ratio() -> ColumnElement[Any]:
     )
 
 
-_OLDEST_LOT, _OLDEST_LOT_AVAILABLE = lots.oldest_open_lot(POOLS.c.id)
-
 #: In one round trip: the pool locked, the district policy and air-quality
-#: ratio in force now, and the pool's oldest lot with something available.
+#: ratio in force now. Not the pool's lots: a statement that waited for the
+#: lock reads everything but the locked row as it was before the wait, so
+#: lots another reservation emptied meanwhile would look available.
 _LOCK_POOL_AND_POLICY: Select[Any] = LOCK_POOL.add_columns(
     _policy_in_force(_POLICY.c.offset_ratio_hundredths).label("policy_ratio_h"),
     _policy_in_force(_POLICY.c.hold_days).label("policy_hold_days"),
     _policy_in_force(_POLICY.c.follows_air_quality).label("policy_follows_aq"),
     _air_quality_ratio().label("aq_ratio_h"),
-    _OLDEST_LOT.label("lot_id"),
-    _OLDEST_LOT_AVAILABLE.label("lot_available"),
 )
 
 #: A new hold; nothing is inserted (and no row returned) if the idempotency id
@@ -270,7 +267,7 @@ async def reserve(
     now = utcnow()
     ref = req.pool()
     conn = await s.connection()
-    # One round trip: the pool locked, the policy in force, the oldest lot.
+    # One round trip: the pool locked and the policy in force.
     row = (
         await lock_pool_rows(
             conn,
@@ -284,9 +281,6 @@ async def reserve(
     need = ledger_rules.need_kg(req.increment_kg, policy.offset_ratio_hundredths)
     rid = str(uuid.uuid4())
     postings = Postings({ref.id: pool})
-    oldest: tuple[int, int] | None = (
-        (row.lot_id, row.lot_available) if row.lot_id is not None else None
-    )
     try:
         # The balance is checked in code before anything is written.
         postings.post(
@@ -339,12 +333,8 @@ async def reserve(
             reservation_id=rid,
             note=req.project_ref,
         )
-        oldest = None
-    draws: Draws
-    if req.lot_id is None and oldest is not None and oldest[1] >= need:
-        draws = [(oldest[0], need)]  # the common case: no further read
-    else:
-        draws = await lots.draw(conn, ref.id, need, req.lot_id)
+    # Read now, under the lock: the lots as the last holder of the lock left them.
+    draws: Draws = await lots.draw(conn, ref.id, need, req.lot_id)
     r = ReservationRow(
         id=rid,
         idempotency_id=req.idempotency_id,

@@ -1,0 +1,3 @@
+from bureau_sim.cli import main
+
+main()
