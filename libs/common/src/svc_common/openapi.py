@@ -361,10 +361,11 @@ def _models_in(annotation: Any, seen: set[type[BaseModel]]) -> Iterable[type[Bas
 
 
 def _stripped_text(schema: dict[str, Any], routes: Iterable[Any]) -> None:
-    """A body model with `str_strip_whitespace` refuses a required text of
-    spaces only (it is empty once stripped): its text fields with a
-    `minLength` say so with a pattern (a run of that many characters from a
-    non-space to a non-space), so the document accepts what the API does."""
+    """A body model with `str_strip_whitespace` strips a text before it
+    checks its length: "  a  " has length 1, and a text of spaces only is
+    empty. Its text fields say so with a pattern of the stripped length (a
+    run from a non-space to a non-space, with any spaces around it) in place
+    of `minLength`/`maxLength`, so the document accepts what the API does."""
     seen: set[type[BaseModel]] = set()
     stripped = {
         model.__name__
@@ -378,18 +379,28 @@ def _stripped_text(schema: dict[str, Any], routes: Iterable[Any]) -> None:
             continue
         for prop in component.get("properties", {}).values():
             for text in [prop, *prop.get("anyOf", [])]:
-                n = text.get("minLength", 0)
-                if text.get("type") != "string" or n < 1:
+                low, high = text.get("minLength", 0), text.get("maxLength")
+                if text.get("type") != "string" or (low < 1 and high is None):
                     continue
-                if text.get("pattern") == NO_NUL:  # NUL-free, and not blank
-                    edge, mid = r"[^\s\u0000]", r"[^\u0000]"
-                    text["pattern"] = (
-                        f"^{mid}*{edge}{mid}*$"
-                        if n == 1
-                        else f"^{mid}*{edge}{mid}{{{n - 2},}}{edge}{mid}*$"
-                    )
-                elif "pattern" not in text:
-                    text["pattern"] = r"\S" if n == 1 else rf"\S[\s\S]{{{n - 2},}}\S"
+                if text.get("pattern", NO_NUL) != NO_NUL:
+                    continue  # a field's own pattern says what it takes
+                text["pattern"] = stripped_length_pattern(low, high)
+                text.pop("minLength", None)
+                text.pop("maxLength", None)
+
+
+def stripped_length_pattern(low: int, high: int | None) -> str:
+    """A text without NUL whose length once stripped of spaces is low..high."""
+    edge, mid = r"[^\s\u0000]", r"[^\u0000]"
+    if high is None:
+        core = f"{edge}(?:{mid}*{edge})?" if low <= 1 else f"{edge}{mid}{{{low - 2},}}{edge}"
+    elif high == 1:
+        core = edge
+    elif low <= 1:
+        core = f"{edge}(?:{mid}{{0,{high - 2}}}{edge})?"
+    else:
+        core = f"{edge}{mid}{{{low - 2},{high - 2}}}{edge}"
+    return rf"^\s*(?:{core}){'?' if low == 0 else ''}\s*$"
 
 
 _ITEM = re.compile(r"^/\{([A-Za-z_][A-Za-z0-9_]*)\}(/|$)")
