@@ -88,11 +88,6 @@ class GroupCommit:
             )
         return await future
 
-    async def stop(self) -> None:
-        for task in list(self._workers.values()):
-            task.cancel()
-        await asyncio.gather(*self._workers.values(), return_exceptions=True)
-
     async def _drain(self, key: str) -> None:
         try:
             while queue := self._queues.get(key):
