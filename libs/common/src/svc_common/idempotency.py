@@ -202,9 +202,8 @@ async def _stored(
         # held while the handler runs (it may wait for a group commit that
         # needs one, svc_common.batching). A twin racing past this lookup is
         # caught by the key's unique index when the answer is stored.
-        async with db.engine.connect() as c:
-            auto = await c.execution_options(isolation_level="AUTOCOMMIT")
-            rec = (await auto.execute(_LOOKUP, params)).first()
+        async with db.outside_transaction() as c:
+            rec = (await c.execute(_LOOKUP, params)).first()
     else:
         conn = await unit.session.connection()
         rec = (await conn.execute(_LOOKUP, params)).first()
@@ -260,9 +259,8 @@ async def _store(
             # The route wrote nothing in the unit (its effect committed in a
             # group commit of its own, svc_common.batching): the answer is
             # one autocommit statement, not BEGIN, INSERT and COMMIT.
-            async with db.engine.connect() as c:
-                auto = await c.execution_options(isolation_level="AUTOCOMMIT")
-                await auto.execute(_STORE, params)
+            async with db.outside_transaction() as c:
+                await c.execute(_STORE, params)
         else:
             conn = await unit.session.connection()
             await conn.execute(_STORE, params)
