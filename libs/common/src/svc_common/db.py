@@ -13,14 +13,13 @@ outbox rows the relay is woken, so publishing latency is not a polling interval.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, exc, text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -52,45 +51,11 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 20)
-    ping_idle = kwargs.pop("ping_idle_seconds", PING_IDLE_SECONDS)
+    kwargs.setdefault("pool_pre_ping", True)
     if kwargs.get("poolclass") is NullPool:
         kwargs.pop("pool_size")
         kwargs.pop("max_overflow")
-    engine = create_async_engine(url, **kwargs)
-    if not kwargs.get("pool_pre_ping"):
-        _ping_when_idle(engine, ping_idle)
-    return engine
-
-
-#: A pooled PostgreSQL connection unused for longer than this is pinged
-#: before it is handed out (see `_ping_when_idle`).
-PING_IDLE_SECONDS = 2.0
-
-
-def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
-    """Ping a pooled connection before use only if it sat idle for more than
-    `idle_seconds`. SQLAlchemy's `pool_pre_ping` pings on every checkout, and
-    asyncpg's ping is three round trips (BEGIN, an empty query, COMMIT): on
-    a busy service that was a dozen round trips per write request. A
-    connection in steady use is not pinged; if the server went away meanwhile,
-    its first statement fails as a transient error (503 with Retry-After for a
-    request, a retry for a consumer) and SQLAlchemy then renews every
-    connection of the pool that is older than the failure."""
-
-    @event.listens_for(engine.sync_engine, "checkin")
-    def _idle_from(_dbapi_conn: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()
-
-    @event.listens_for(engine.sync_engine, "checkout")
-    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-        since = record.info.get("idle_since")
-        if since is None or time.monotonic() - since <= idle_seconds:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_conn)
-        except Exception as error:
-            # The pool discards this connection and hands out a fresh one.
-            raise exc.DisconnectionError(repr(error)) from error
+    return create_async_engine(url, **kwargs)
 
 
 @dataclass
