@@ -69,11 +69,6 @@ async def chain_pending(db: Database, batch: int = 2000) -> int:
     """Append queued entries to the chain, oldest queued first; returns how
     many. Safe on several replicas: one chain writer at a time."""
     total = 0
-    async with db.session() as s:
-        # The sweeper runs every few minutes and mostly finds nothing queued:
-        # then it takes no write transaction at all.
-        if await s.scalar(select(QUEUE.c.id).limit(1)) is None:
-            return total
     while True:
         async with db.transaction() as s:
             if db.is_postgres:
