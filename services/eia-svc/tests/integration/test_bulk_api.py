@@ -10,6 +10,7 @@ from collections.abc import Callable
 import httpx
 from fastapi import FastAPI
 from svc_common import testing
+from svc_common.events.schemas.eia import RegistrationFormsFiled
 
 from ..conftest import ENTERPRISE, admin, count_rows, events_of, filer, registration, uscc
 
@@ -52,7 +53,19 @@ async def test_mixed_rows_file_the_valid_ones(client: httpx.AsyncClient) -> None
 
     app: FastAPI = client.app  # type: ignore[attr-defined]
     assert await count_rows(app, "registrations") == 2
-    assert len(await events_of(app, "eia.registration.filed.v1")) == 2
+    # One event announces the upload's filings (not one per filing).
+    assert await events_of(app, "eia.registration.filed.v1") == []
+    (event,) = await events_of(app, "eia.registration.batch_filed.v1")
+    filed = RegistrationFormsFiled.model_validate(event).filings()
+    assert {(f.filing_no, f.uscc, f.district, f.project_type) for f in filed} == {
+        (by_key[k]["number"], u, d, t)
+        for k, u, d, t in (
+            ("r1", ENTERPRISE, "120119", "C2011"),
+            ("r6", uscc("91120116MA06ABCD1"), "120116", "O8111"),
+        )
+    }
+    assert {f.filing_id for f in filed} == {by_key["r1"]["id"], by_key["r6"]["id"]}
+    assert {f.filer for f in filed} == {"filer.a"}
 
 
 async def test_replayed_upload_returns_original_numbers(client: httpx.AsyncClient) -> None:

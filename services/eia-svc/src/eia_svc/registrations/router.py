@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.bulk import BulkReport, BulkReportBuilder, RowError
+from svc_common.context import new_id
 from svc_common.db import Database
 from svc_common.districts import DistrictCode, district_problem
 from svc_common.errors import Conflict, FieldError
@@ -226,7 +227,12 @@ async def file_registrations_bulk(
     valid = [c for c in checked if c.data is not None]
     async with db.transaction() as s:
         outcomes = await service.file_rows(
-            s, principal.sub, valid, utcnow(), settings.posthoc_sample_rate
+            s,
+            principal.sub,
+            valid,
+            utcnow(),
+            settings.posthoc_sample_rate,
+            batch_id=new_id(),
         )
         filed = [o for o in outcomes if o.status == "created"]
         replayed = sum(1 for o in outcomes if o.status == "replayed")

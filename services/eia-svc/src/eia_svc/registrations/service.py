@@ -8,7 +8,7 @@ ORM flush, so a bulk upload costs a few statements per thousand rows."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +21,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.bulk import BulkResult, RowError
 from svc_common.errors import validation_errors
-from svc_common.events.schemas.eia import RegistrationFormFiled
+from svc_common.events.schemas.eia import (
+    REGISTRATION_BATCH_ROWS,
+    REGISTRATION_ROW_FIELDS,
+    RegistrationFormFiled,
+    RegistrationFormsFiled,
+)
 from svc_common.i18n import msg
 from svc_common.industries import canonical_or_none
 from svc_common.outbox import emit_many
@@ -318,48 +323,63 @@ def _conflict(r: Checked, named: Named, content: tuple[object, ...]) -> Outcome:
 
 
 async def file_rows(
-    s: AsyncSession, filer: str, rows: list[Checked], now: dt.datetime, sample_rate: float
+    s: AsyncSession,
+    filer: str,
+    rows: list[Checked],
+    now: dt.datetime,
+    sample_rate: float,
+    *,
+    batch_id: str | None = None,
 ) -> list[Outcome]:
     """File every valid row whose row key names no filing yet; in the caller's
     transaction. A row whose key names a filing already is `replayed` when it
-    files the same content, a `conflict` when not (nothing is filed for it)."""
+    files the same content, a `conflict` when not (nothing is filed for it).
+    The filings are announced one event each, or, given the `batch_id` of a
+    bulk upload, one RegistrationFormsFiled per 2,000 filings.
+
+    Work per row is kept to building the column arrays of one statement: a
+    row's content tuple is made only when a second row names its key."""
     keys = sorted({r.row_key for r in rows if r.row_key})
     named = await existing_by_key(s, filer, keys) if keys else {}
-    outcomes: dict[int, Outcome] = {}
-    taken: set[str] = set(named)
-    fresh: list[Checked] = []
-    for r in rows:
-        if r.row_key is None or r.row_key not in taken:
-            if r.row_key:
-                taken.add(r.row_key)  # a second row with this key is judged below
-            fresh.append(r)
+    first_of: dict[str, Checked] = {}  # a key's first row in this upload, to be filed
     by_district: dict[str, list[Checked]] = defaultdict(list)
-    for r in fresh:
-        assert r.data is not None
-        by_district[r.data.district].append(r)
+    for r in rows:
+        key = r.row_key
+        if key is None or (key not in named and key not in first_of):
+            if key is not None:
+                first_of[key] = r  # a second row with this key is judged below
+            assert r.data is not None
+            by_district[r.data.district].append(r)
     year = filing_year(now)
-    values: list[dict[str, object]] = []
+    fresh: list[Checked] = []
+    ids: list[str] = []
+    numbers: list[str] = []
     for district, group in sorted(by_district.items()):
         first = await allocate_numbers(s, district, year, len(group))
-        for offset, r in enumerate(group):
-            assert r.data is not None
-            rid = str(uuid.uuid4())
-            no = format_filing_no(district, year, first + offset)
+        fresh += group
+        ids += new_ids(len(group))
+        numbers += [format_filing_no(district, year, first + k) for k in range(len(group))]
+    columns = _columns(fresh, ids, numbers, sample_rate)
+    inserted = await _insert_rows(s, columns, filer, now)
+    outcomes: dict[int, Outcome] = {}
+    lost: list[str] = []
+    for r, rid, no in zip(fresh, ids, numbers, strict=True):
+        if rid in inserted:
             outcomes[r.index] = Outcome(r.index, "created", rid, no, r.row_key)
-            values.append(_row_values(r, rid, no, filer, now, sample_rate))
-    inserted = await _insert_rows(s, values)
-    lost = [str(v["row_key"]) for v in values if v["id"] not in inserted]
-    for r in fresh:
-        o = outcomes[r.index]
-        if o.filing_id in inserted and r.row_key:
-            named[r.row_key] = Named(o.filing_id, o.filing_no, content_of(r))
-    if lost:  # another request filed these keys meanwhile: its filings are what they name
+        else:  # another request filed this key meanwhile: its filing is what it names
+            assert r.row_key is not None
+            lost.append(r.row_key)
+            del first_of[r.row_key]
+    if lost:
         named.update(await existing_by_key(s, filer, lost))
     for r in rows:
-        made = outcomes.get(r.index)
-        if r.row_key is None or (made is not None and made.filing_id in inserted):
+        if r.index in outcomes:
             continue
-        n = named[r.row_key]
+        assert r.row_key is not None  # a row without a key is always filed
+        n = named.get(r.row_key)
+        if n is None:  # named by a row of this upload, filed just now
+            made = outcomes[first_of[r.row_key].index]
+            n = Named(made.filing_id, made.filing_no, content_of(first_of[r.row_key]))
         content = content_of(r)
         if r.data is not None and r.data.industry_code is None:
             # Not stated but taken from the type table, which may have changed
@@ -370,45 +390,88 @@ async def file_rows(
             if content == n.content
             else _conflict(r, n, content)
         )
-    await emit_many(s, [_event(v) for v in values if v["id"] in inserted])
+    filed = [i for i, rid in enumerate(ids) if rid in inserted]
+    if batch_id is None:
+        await emit_many(s, [_event(columns, i, filer) for i in filed])
+    else:
+        await emit_many(s, batch_events(batch_id, filer, columns, filed))
     return [outcomes[i] for i in sorted(outcomes)]
 
 
-def _row_values(
-    r: Checked, rid: str, no: str, filer: str, now: dt.datetime, rate: float
-) -> dict[str, object]:
-    d = r.data
-    assert d is not None
+def new_ids(n: int) -> list[str]:
+    """`n` random (version 4) UUIDs as text, from one read of the system's
+    random source: a bulk upload needs thousands at once."""
+    h = os.urandom(16 * n).hex()
+    out = []
+    for k in range(0, 32 * n, 32):
+        x = h[k : k + 32]
+        out.append(f"{x[:8]}-{x[8:12]}-4{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}")
+    return out
+
+
+#: The first hex digit of a version-4 UUID's fourth group: the variant bits 10.
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+
+
+def _columns(
+    rows: list[Checked], ids: list[str], numbers: list[str], rate: float
+) -> dict[str, list[object]]:
+    """The rows as the registrations table's per-row columns (UNNEST_COLUMNS)."""
+    data = [r.data for r in rows if r.data is not None]
+    assert len(data) == len(rows)  # only valid rows are filed
     return {
-        "id": rid,
-        "filing_no": no,
-        "filer": filer,
-        "row_key": d.row_key,
-        "project_name": d.project_name,
-        "uscc": d.uscc,
-        "enterprise_name": d.enterprise_name,
-        "district": d.district,
-        "project_type": d.project_type,
-        "industry_code": r.industry_code,
-        "vocs_increment_kg": tonnes_to_kg(d.vocs_increment_t),
-        "control_unit": d.control_unit,
-        "park_id": d.park_id,
-        "status": "filed",
-        "review_status": "pending" if sampled(rid, rate) else None,
-        "filed_at": now,
+        "id": list(ids),
+        "filing_no": list(numbers),
+        "row_key": [d.row_key for d in data],
+        "project_name": [d.project_name for d in data],
+        "uscc": [d.uscc for d in data],
+        "enterprise_name": [d.enterprise_name for d in data],
+        "district": [d.district for d in data],
+        "project_type": [d.project_type for d in data],
+        "industry_code": [r.industry_code for r in rows],
+        "vocs_increment_kg": [tonnes_to_kg(d.vocs_increment_t) for d in data],
+        "control_unit": [d.control_unit for d in data],
+        "park_id": [d.park_id for d in data],
+        "review_status": ["pending" if sampled(rid, rate) else None for rid in ids],
     }
 
 
-def _event(v: dict[str, object]) -> RegistrationFormFiled:
+def _event(columns: dict[str, list[object]], i: int, filer: str) -> RegistrationFormFiled:
     return RegistrationFormFiled(
-        filing_id=str(v["id"]),
-        filing_no=str(v["filing_no"]),
-        uscc=str(v["uscc"]),
-        district=str(v["district"]),
-        project_type=str(v["project_type"]),
-        filer=str(v["filer"]),
-        sampled_for_check=v["review_status"] == "pending",
+        filing_id=str(columns["id"][i]),
+        filing_no=str(columns["filing_no"][i]),
+        uscc=str(columns["uscc"][i]),
+        district=str(columns["district"][i]),
+        project_type=str(columns["project_type"][i]),
+        filer=filer,
+        sampled_for_check=columns["review_status"][i] == "pending",
     )
+
+
+def batch_events(
+    batch_id: str, filer: str, columns: dict[str, list[object]], filed: list[int]
+) -> list[RegistrationFormsFiled]:
+    """The filings of a bulk upload, 2,000 to an event. The values were
+    validated already: the payloads are constructed, not checked again."""
+    cols = [columns[c] for c in _BATCH_COLUMNS]
+    ids, review = columns["id"], columns["review_status"]
+    out = []
+    for start in range(0, len(filed), REGISTRATION_BATCH_ROWS):
+        chunk = filed[start : start + REGISTRATION_BATCH_ROWS]
+        out.append(
+            RegistrationFormsFiled.model_construct(
+                batch_id=f"{batch_id}:{start // REGISTRATION_BATCH_ROWS}",
+                filer=filer,
+                fields=list(REGISTRATION_ROW_FIELDS),
+                rows=[[str(c[i]) for c in cols] for i in chunk],
+                sampled_for_check=[str(ids[i]) for i in chunk if review[i] == "pending"],
+            )
+        )
+    return out
+
+
+#: The registrations columns of REGISTRATION_ROW_FIELDS, in order.
+_BATCH_COLUMNS = tuple("id" if f == "filing_id" else f for f in REGISTRATION_ROW_FIELDS)
 
 
 #: Per-row columns of a bulk insert and their PostgreSQL array types; filer,
@@ -437,34 +500,36 @@ _UNNEST_SQL = text(
 )
 
 
-async def _insert_rows(s: AsyncSession, values: list[dict[str, object]]) -> set[str]:
+async def _insert_rows(
+    s: AsyncSession, columns: dict[str, list[object]], filer: str, now: dt.datetime
+) -> set[str]:
     """Insert the rows; a row whose (filer, row_key) is taken is skipped, not an error.
 
     PostgreSQL gets one INSERT ... SELECT FROM unnest(arrays) per 10,000 rows:
     a fixed statement of 16 parameters, prepared once, instead of a multi-row
-    VALUES list whose thousands of parameters cost more to plan than to write."""
-    if not values:
+    VALUES list whose thousands of parameters cost more to plan than to write.
+    SQLite gets one executemany of a single-row INSERT (SQLAlchemy sends it as
+    multi-row statements from one compiled form)."""
+    n = len(columns["id"])
+    if not n:
         return set()
+    common = {"filer": filer, "status": "filed", "filed_at": now}
     if s.get_bind().dialect.name == "postgresql":
         inserted_pg: set[str] = set()
-        for start in range(0, len(values), UNNEST_CHUNK):
-            chunk = values[start : start + UNNEST_CHUNK]
-            params: dict[str, object] = {c: [v[c] for v in chunk] for c in UNNEST_COLUMNS}
-            first = chunk[0]
-            params.update(filer=first["filer"], status=first["status"], filed_at=first["filed_at"])
+        for start in range(0, n, UNNEST_CHUNK):
+            params: dict[str, object] = {
+                c: columns[c][start : start + UNNEST_CHUNK] for c in UNNEST_COLUMNS
+            }
+            params.update(common)
             inserted_pg.update(str(x) for x in (await s.execute(_UNNEST_SQL, params)).scalars())
         return inserted_pg
-    inserted: set[str] = set()
-    for start in range(0, len(values), INSERT_CHUNK):
-        chunk = values[start : start + INSERT_CHUNK]
-        stmt = (
-            _insert(s)(RegistrationRow)
-            .values(chunk)
-            .on_conflict_do_nothing()
-            .returning(RegistrationRow.id)
-        )
-        inserted.update(str(x) for x in (await s.execute(stmt)).scalars())
-    return inserted
+    names = list(UNNEST_COLUMNS)
+    values = [
+        {**dict(zip(names, row, strict=True)), **common}
+        for row in zip(*(columns[c] for c in names), strict=True)
+    ]
+    stmt = _insert(s)(RegistrationRow).on_conflict_do_nothing().returning(RegistrationRow.id)
+    return {str(x) for x in (await s.execute(stmt, values)).scalars()}
 
 
 def industry_of_row(r: RegistrationIn, types: dict[str, ProjectType]) -> str:
