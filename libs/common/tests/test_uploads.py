@@ -15,6 +15,7 @@ from svc_common.uploads import (
     PayloadTooLarge,
     UnsupportedMediaType,
     _csv_rows,
+    _loads_line,
     _ndjson_rows,
     _plainly_safe,
     parse_upload,
@@ -226,4 +227,26 @@ def test_csv_rows_match_the_plain_reading(
             continue
         row = {k: v.strip() for k, v in zip(header, cells, strict=False) if k}
         want.append((i, {k: v for k, v in row.items() if v} if drop_empty else row, None))
+    assert got == want
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet='{}[]":,0123456789.eE-+ \ttruefalsn\ufeff\\', max_size=30),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+        ).map(json.dumps),
+    )
+)
+def test_a_line_is_read_as_json_loads_reads_it(line: str) -> None:
+    try:
+        want: object = ("ok", json.loads(line))
+    except (ValueError, RecursionError) as exc:
+        want = ("error", type(exc), str(exc))
+    try:
+        got: object = ("ok", _loads_line(line))
+    except (ValueError, RecursionError) as exc:
+        got = ("error", type(exc), str(exc))
     assert got == want
