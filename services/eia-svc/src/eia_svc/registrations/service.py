@@ -33,6 +33,7 @@ from svc_common.industries import canonical_or_none
 from svc_common.outbox import emit_many
 from svc_common.types import IncrementTonnes, tonnes_to_kg
 from svc_common.uploads import RawRow
+from svc_common.uscc import uscc_problem
 
 from eia_svc.classification.rules import ProjectType
 from eia_svc.control_units.rules import ControlUnit
@@ -194,24 +195,63 @@ def check_rows(
     parks: Mapping[str, Park],
     vocs_limit_kg: int,
 ) -> list[Checked]:
+    """Every row checked as `check` checks one. Rows of a valid shape share
+    their screening: all of it but the USCC's own check depends only on
+    (district, project type, industry, control unit, VOCs, park), which an
+    upload repeats over many rows, so it runs once per distinct combination
+    (the USCC is checked per row, its problem listed first as `screen` does)."""
     out: list[Checked] = []
+    shared: dict[tuple[object, ...], tuple[list[Issue], str]] = {}
     for i, row in enumerate(raw):
         if row.data is None:  # a line that could not be read: the upload says why
             out.append(Checked(i, None, errors=[RowError(field="row", message=row.error or "")]))
             continue
-        body, issues = check(row.data, types, units, parks, vocs_limit_kg)
-        if body is None:
-            key = row.data.get("row_key")
-            out.append(
-                Checked(
-                    i,
-                    key if isinstance(key, str) else None,
-                    errors=[RowError(field=x.field, message=x.message) for x in issues],
-                )
+        try:
+            body: RegistrationIn | None = _adapter.validate_python(row.data)
+        except ValidationError:
+            body = None
+        if body is not None:
+            vocs = tonnes_to_kg(body.vocs_increment_t)
+            combo = (
+                body.district,
+                body.project_type,
+                body.industry_code,
+                body.control_unit,
+                vocs,
+                body.park_id,
             )
-            continue
-        industry = industry_of(facts_of(body), types.get(body.project_type)) or ""
-        out.append(Checked(i, body.row_key, data=body, industry_code=industry))
+            known = shared.get(combo)
+            if known is None:
+                facts = ProjectFacts(
+                    None,
+                    body.district,
+                    body.project_type,
+                    body.industry_code,
+                    body.control_unit,
+                    vocs,
+                )
+                rest = screen_facts(facts, body.park_id, types, units, parks, vocs_limit_kg)
+                industry = industry_of(facts, types.get(body.project_type)) or ""
+                known = shared[combo] = (rest, industry)
+            rest, industry = known
+            problem = uscc_problem(body.uscc)
+            if problem is None and not rest:
+                out.append(Checked(i, body.row_key, data=body, industry_code=industry))
+                continue
+            issues = sorted(
+                ([Issue("uscc", problem)] if problem else []) + rest,
+                key=lambda x: FIELD_ORDER.get(x.field, 99),
+            )
+        else:
+            _, issues = check(row.data, types, units, parks, vocs_limit_kg)
+        key = row.data.get("row_key")
+        out.append(
+            Checked(
+                i,
+                key if isinstance(key, str) else None,
+                errors=[RowError(field=x.field, message=x.message) for x in issues],
+            )
+        )
     return out
 
 
