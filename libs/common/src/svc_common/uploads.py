@@ -20,7 +20,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -351,7 +351,8 @@ def _plainly_safe(line: str) -> bool:
     )
 
 
-_scan_once = json.JSONDecoder().scan_once
+#: The C scanner `json.loads` itself ends in (set by JSONDecoder's constructor).
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _loads_line(line: str) -> Any:
