@@ -210,12 +210,10 @@ def test_csv_rows_match_the_plain_reading(
     got = [(r.row, r.data, r.error) for r in _csv_rows(text, 100, drop_empty)]
     want = []
     i = 0
-    for cells in csv.reader(io.StringIO(text, newline="")):
-        if cells == header and i == 0 and not want:
-            i = -1  # the header line itself
+    lines = csv.reader(io.StringIO(text, newline=""))
+    next(lines)  # the header line
+    for cells in lines:
         i += 1
-        if i == 0:
-            continue
         if not any(c.strip() for c in cells):
             i -= 1
             continue
