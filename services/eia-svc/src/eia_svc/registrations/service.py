@@ -8,7 +8,7 @@ ORM flush, so a bulk upload costs a few statements per thousand rows."""
 from __future__ import annotations
 
 import datetime as dt
-import os
+import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -447,18 +447,10 @@ async def file_rows(
 
 
 def new_ids(n: int) -> list[str]:
-    """`n` random (version 4) UUIDs as text, from one read of the system's
-    random source: a bulk upload needs thousands at once."""
-    h = os.urandom(16 * n).hex()
-    out = []
-    for k in range(0, 32 * n, 32):
-        x = h[k : k + 32]
-        out.append(f"{x[:8]}-{x[8:12]}-4{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}")
-    return out
-
-
-#: The first hex digit of a version-4 UUID's fourth group: the variant bits 10.
-_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+    """`n` random (version 4) UUIDs as text, by `uuid.uuid4` (which the
+    simulator replaces by a seeded one to replay a run exactly)."""
+    uuid4 = uuid.uuid4
+    return [str(uuid4()) for _ in range(n)]
 
 
 def _columns(
