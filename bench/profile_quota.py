@@ -143,6 +143,8 @@ async def main() -> None:
         out = await drive(args.seconds, "measured")
         prof.disable()
         print(next(x for x in out.splitlines() if x.startswith("WRK_RESULT")))
+        if os.environ.get("PROFILE_OUT"):
+            prof.dump_stats(os.environ["PROFILE_OUT"])
         stats = pstats.Stats(prof, stream=sys.stdout)
         print_shares(stats, json.loads(out.split("WRK_RESULT ", 1)[1].splitlines()[0]))
         stats.sort_stats(args.sort).print_stats(args.limit)

@@ -28,6 +28,9 @@ async def test_reserve_repeated_holds_once(quota: Quota) -> None:
         "/quota/reservations", json=PROJECT, headers={**OFFICER, "Idempotency-Key": "k1"}
     )
     assert replay.json() == first
+    # The stored answer, replayed (on PostgreSQL it is stored apart from the
+    # group commit that made the hold).
+    assert (replay.status_code, replay.headers.get("idempotent-replayed")) == (201, "true")
     # Same request under another key (or none): the same reservation, no new hold.
     again = await quota.client.post(
         "/quota/reservations", json=PROJECT, headers={**OFFICER, "Idempotency-Key": "k2"}

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -218,6 +219,18 @@ class Database:
             if session.info.pop(OUTBOX_WRITTEN, False):
                 for callback in self._commit_listeners:
                     callback()
+
+    @asynccontextmanager
+    async def outside_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one statement that needs no transaction around
+        it (a lookup by key, or one insert that is atomic alone): on
+        PostgreSQL in autocommit, so the statement is one round trip instead
+        of BEGIN, the statement and COMMIT or ROLLBACK. On SQLite a plain
+        connection (the caller commits a write itself)."""
+        async with self.engine.connect() as conn:
+            if self.is_postgres:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
 
     async def ping(self) -> bool:
         try:

@@ -202,9 +202,8 @@ async def _stored(
         # held while the handler runs (it may wait for a group commit that
         # needs one, svc_common.batching). A twin racing past this lookup is
         # caught by the key's unique index when the answer is stored.
-        async with db.engine.connect() as c:
-            auto = await c.execution_options(isolation_level="AUTOCOMMIT")
-            rec = (await auto.execute(_LOOKUP, params)).first()
+        async with db.outside_transaction() as c:
+            rec = (await c.execute(_LOOKUP, params)).first()
     else:
         conn = await unit.session.connection()
         rec = (await conn.execute(_LOOKUP, params)).first()
@@ -244,22 +243,27 @@ async def _store(
     """Store the answer in the request's unit of work. If a twin request with
     the key committed first, undo this one's effect and give the first answer."""
     status, payload, ctype, _extra = captured
+    params = {
+        "owner": owner,
+        "key": key,
+        "method": scope["method"],
+        "path": scope["path"][:500],
+        "request_hash": digest,
+        "status_code": status,
+        "response_body": payload.decode("utf-8", "replace"),
+        "content_type": ctype,
+        "created_at": utcnow(),
+    }
     try:
-        conn = await unit.session.connection()
-        await conn.execute(
-            _STORE,
-            {
-                "owner": owner,
-                "key": key,
-                "method": scope["method"],
-                "path": scope["path"][:500],
-                "request_hash": digest,
-                "status_code": status,
-                "response_body": payload.decode("utf-8", "replace"),
-                "content_type": ctype,
-                "created_at": utcnow(),
-            },
-        )
+        if db.is_postgres and not unit.session.in_transaction():
+            # The route wrote nothing in the unit (its effect committed in a
+            # group commit of its own, svc_common.batching): the answer is
+            # one autocommit statement, not BEGIN, INSERT and COMMIT.
+            async with db.outside_transaction() as c:
+                await c.execute(_STORE, params)
+        else:
+            conn = await unit.session.connection()
+            await conn.execute(_STORE, params)
     except sa_exc.IntegrityError:
         await db.rollback(unit)
         return await _stored(db, unit, owner, key, digest)

@@ -196,8 +196,7 @@ async def allocate_reservation(
     requested = tonnes_to_kg(body.amount_t) if body and body.amount_t is not None else None
     # Not in the request's unit of work: waiting for the batch, the request
     # holds no connection (the batch needs one).
-    async with rt.db.sessionmaker() as s:
-        pool_id = await service.pool_of_reservation(s, reservation_id)
+    pool_id = await service.pool_of_reservation(rt.db, reservation_id)
     if pool_id is None:
         raise NotFound(
             msg(f"reservation {reservation_id} not found", f"预留 {reservation_id} 不存在")

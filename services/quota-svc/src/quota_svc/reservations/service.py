@@ -408,11 +408,15 @@ def reserved_event(r: ReservationRow, *, attempt: int | None = None) -> QuotaRes
     )
 
 
-async def pool_of_reservation(s: AsyncSession, reservation_id: str) -> str | None:
-    """The pool a reservation holds on (it never changes): the key of its batch."""
-    return (
-        await s.execute(select(Reservation.pool_id).where(Reservation.id == reservation_id))
-    ).scalar_one_or_none()
+_POOL_OF_RESERVATION = select(RESERVATIONS.c.pool_id).where(RESERVATIONS.c.id == bindparam("rid"))
+
+
+async def pool_of_reservation(db: Database, reservation_id: str) -> str | None:
+    """The pool a reservation holds on (it never changes): the key of its
+    batch. One statement, outside any transaction."""
+    async with db.outside_transaction() as conn:
+        found = await conn.execute(_POOL_OF_RESERVATION, {"rid": reservation_id})
+        return cast(str | None, found.scalar_one_or_none())
 
 
 async def lock_reservation(s: AsyncSession, reservation_id: str) -> ReservationRow | None:
