@@ -185,3 +185,59 @@ async def test_hostile_requests_are_refused_cleanly(svc: Service) -> None:
         headers={"Authorization": f"Bearer {testing.token('admin')}", "Accept-Language": "zh-CN"},
     )
     assert r.status_code == 422 and r.json()["title"] == "请求内容无效"
+
+
+async def test_times_of_recorded_facts_stay_in_the_bureau_span(svc: Service) -> None:
+    """A complaint, an import row, an inspection or an alert at the calendar's
+    edge (or as a bare Unix number) is a 422 naming the field: the working-day
+    and look-back rules never see a time they cannot count from."""
+    uscc = await svc.enterprise(1, NINGHE, vocs="1")
+    post = svc.http.post
+    edges = (
+        "0001-01-01T00:00:00+00:00",
+        "0001-01-01T05:00:00+14:00",
+        "1999-12-31T23:59:59+08:00",
+        "9999-12-31T23:59:59+00:00",
+        0,
+        1767225600,
+    )
+    for at in edges:
+        r = await post(
+            "/supervision/complaints", json={**base(), "received_at": at}, headers=officer()
+        )
+        await expect(r, 422, "received_at")
+        r = await post(
+            "/supervision/inspections",
+            json={
+                "uscc": uscc,
+                "inspected_at": at,
+                "inspectors": ["a", "b"],
+                "items": [{"item": "ledger", "result": "ok"}],
+            },
+            headers=officer(NINGHE),
+        )
+        await expect(r, 422, "inspected_at")
+        r = await post(
+            "/supervision/alerts",
+            json={"level": "red", "districts": [DONGLI], "from": at, "to": at},
+            headers=ADMIN,
+        )
+        await expect(r, 422, "from")
+    row = "channel,received_at,district,address,category,description\n"
+    row += f"hotline,0001-01-01T00:00:00Z,{DONGLI},东丽区某路,air,工厂冒黑烟\n"
+    r = await post(
+        "/supervision/complaints:import",
+        content=row.encode(),
+        headers={**ADMIN, "content-type": "text/csv"},
+    )
+    assert r.status_code in (200, 207, 422), r.text[:300]
+    assert "received_at" in r.text
+    async with svc.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(Complaint)) == 0
+    # The span's first moment is accepted.
+    r = await post(
+        "/supervision/complaints",
+        json={**base(), "received_at": "2000-01-01T00:00:00+08:00"},
+        headers=officer(),
+    )
+    assert r.status_code == 201, r.text[:300]

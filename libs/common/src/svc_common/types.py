@@ -455,6 +455,43 @@ AwareDateTime = Annotated[
     ),
 ]
 
+#: The span a recorded fact's time may fall in (a complaint received, an
+#: inspection made, an alert's period): Beijing time, 2000-01-01 to the end of
+#: 2099. Older or later is a typing error, and the rules that count working
+#: days or look back over a window from such a time must stay in the calendar.
+RECORD_TIME_SPAN = (
+    dt.datetime(1999, 12, 31, 16, 0, tzinfo=dt.UTC),
+    dt.datetime(2099, 12, 31, 16, 0, tzinfo=dt.UTC),
+)
+
+
+def _parse_record_time(value: Any) -> dt.datetime:
+    parsed = _parse_aware(value)
+    earliest, end = RECORD_TIME_SPAN
+    if not earliest <= parsed < end:
+        raise ValueError(
+            i18n.msg(
+                "must be between 2000-01-01 and 2099-12-31 (Beijing time)",
+                "必须在 2000-01-01 至 2099-12-31（北京时间）之间",
+            )
+        )
+    return parsed
+
+
+#: The time of a recorded fact: an AwareDateTime within RECORD_TIME_SPAN.
+RecordTime = Annotated[
+    dt.datetime,
+    BeforeValidator(_parse_record_time),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO 8601 with its UTC offset, 2000-01-01 to 2099-12-31 Beijing time",
+            "examples": ["2026-03-01T09:30:00+08:00"],
+        }
+    ),
+]
+
 #: A calendar day in the API (a Beijing date where people read it): YYYY-MM-DD only.
 Day = Annotated[
     dt.date,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode, check_district
 from svc_common.i18n import msg
-from svc_common.types import Tonnes
+from svc_common.types import RecordTime, Tonnes
 
 
 class AlertIn(BaseModel):
@@ -18,8 +18,8 @@ class AlertIn(BaseModel):
     districts: list[DistrictCode] = Field(
         min_length=1, max_length=16, json_schema_extra={"uniqueItems": True}
     )
-    starts_at: AwareDatetime = Field(alias="from")
-    ends_at: AwareDatetime = Field(alias="to")
+    starts_at: RecordTime = Field(alias="from")
+    ends_at: RecordTime = Field(alias="to")
     note: str | None = Field(None, max_length=1000)
 
     @field_validator("districts")

@@ -7,10 +7,10 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
 from svc_common.i18n import msg
-from svc_common.types import DecimalText
+from svc_common.types import DecimalText, RecordTime
 
 from supervision_svc.validation import USCC
 
@@ -95,7 +95,7 @@ class ComplaintIn(BaseModel):
     )
 
     channel: Channel
-    received_at: AwareDatetime
+    received_at: RecordTime
     district: DistrictCode
     address: str = Field(min_length=1, max_length=300)
     lng: Longitude | None = Field(None, description="WGS-84 longitude, ≤ 6 decimals")
@@ -238,15 +238,15 @@ class ImportedComplaint(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     channel: Channel
-    received_at: AwareDatetime
+    received_at: RecordTime
     district: DistrictCode
     address: str = Field(min_length=1, max_length=300)
     category: Category
     description: str = Field(min_length=2, max_length=2000)
     uscc: USCC | None = None
     status: Literal["received", "accepted", "closed", "rejected"] = "received"
-    accepted_at: AwareDatetime | None = None
-    closed_at: AwareDatetime | None = None
+    accepted_at: RecordTime | None = None
+    closed_at: RecordTime | None = None
     outcome: Outcome | None = None
     rejected_reason: str | None = Field(None, min_length=1, max_length=500)
     complainant_name: str | None = Field(None, max_length=50)

@@ -7,10 +7,10 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
 from svc_common.i18n import msg
-from svc_common.types import DecimalText, empty, nonempty, when
+from svc_common.types import DecimalText, RecordTime, empty, nonempty, when
 
 from supervision_svc.validation import USCC
 
@@ -150,7 +150,7 @@ class InspectionIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     uscc: USCC
-    inspected_at: AwareDatetime
+    inspected_at: RecordTime
     inspectors: list[Officer] = Field(
         min_length=2, max_length=10, json_schema_extra={"uniqueItems": True}
     )
