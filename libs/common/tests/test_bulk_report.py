@@ -70,3 +70,36 @@ def test_a_row_given_again_keeps_its_last_result() -> None:
     assert 1 in b and 2 not in b
     report = b.report()
     assert report.rows == 1 and report.totals.created == 0 and report.totals.conflict == 1
+
+
+async def test_the_collector_is_paused_while_bulk_requests_overlap() -> None:
+    import asyncio
+    import gc
+
+    from svc_common.bulk import gc_paused
+
+    assert gc.isenabled()
+    first_in, second_out = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        with gc_paused():
+            first_in.set()
+            await second_out.wait()
+            assert not gc.isenabled()  # the other request ended, this one still runs
+        assert gc.isenabled()
+
+    async def second() -> None:
+        await first_in.wait()
+        with gc_paused():
+            assert not gc.isenabled()
+        second_out.set()
+
+    await asyncio.gather(first(), second())
+    assert gc.isenabled()
+    gc.disable()  # paused by something else: left as it was
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

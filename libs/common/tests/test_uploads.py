@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from svc_common.errors import Unprocessable
-from svc_common.uploads import PayloadTooLarge, UnsupportedMediaType, parse_upload
+from svc_common.guard import json_problem
+from svc_common.uploads import (
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    _csv_rows,
+    _loads_line,
+    _ndjson_rows,
+    _plainly_safe,
+    parse_upload,
+)
 
 
 def test_csv_rows_are_numbered_and_stripped() -> None:
@@ -132,3 +145,106 @@ def test_error_report_has_the_failing_rows_their_cells_and_why() -> None:
         (2, "B", "y", "uscc: is wrong"),
         (3, "C", "z", "name: too short"),
     ]
+
+
+# The readers' fast paths must answer exactly as the full checks would.
+
+_JSONISH = st.text(alphabet='{}[]"\\:,0123456789uU \x00abc', max_size=80)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSONISH)
+def test_a_line_passed_by_the_quick_test_passes_the_full_check(line: str) -> None:
+    if _plainly_safe(line):
+        assert json_problem(line.encode("utf-8", "surrogatepass")) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_JSONISH, min_size=1, max_size=6))
+def test_ndjson_lines_are_judged_as_by_the_full_check(lines: list[str]) -> None:
+    rows = _ndjson_rows("\n".join(lines), max_rows=100)
+    kept = [ln for ln in lines if ln.strip() and not set(ln) & {"\n", "\r"}]
+    for r, line in zip(rows, kept, strict=False):
+        problem = json_problem(line.encode("utf-8", "surrogatepass"))
+        if problem is not None:
+            assert (r.data, r.error) == (None, problem)
+
+
+def test_refused_ndjson_lines_keep_their_reasons() -> None:
+    deep = "[" * 40 + "]" * 40
+    body = "\n".join(
+        [
+            json.dumps({"k": "a\u0000"}),  # NUL escape
+            json.dumps({"k": 1}).replace("1", "1" * 40),  # a number of 40 digits
+            deep,
+            json.dumps({"k": "[" * 40}),  # brackets inside a string are no depth
+            json.dumps({"k": "\\u0000"}),  # an escaped backslash, then text
+        ]
+    ).encode()
+    rows = parse_upload("application/x-ndjson", body, max_rows=10)
+    assert rows[0].error is not None and "NUL" in rows[0].error
+    assert rows[1].error is not None and "digits" in rows[1].error
+    assert rows[2].error is not None and "nested" in rows[2].error
+    assert rows[3].data == {"k": "[" * 40}
+    assert rows[4].data == {"k": "\\u0000"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.text(alphabet=' ab"\x00,', max_size=4), min_size=1, max_size=4),
+        min_size=1,
+        max_size=6,
+    ),
+    st.booleans(),
+    st.sampled_from([["a", "b", "c"], ["a", "", "c"], ["a", "a"]]),
+)
+def test_csv_rows_match_the_plain_reading(
+    rows: list[list[str]], drop_empty: bool, header: list[str]
+) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(rows)
+    text = buf.getvalue()
+    got = [(r.row, r.data, r.error) for r in _csv_rows(text, 100, drop_empty)]
+    want = []
+    i = 0
+    lines = csv.reader(io.StringIO(text, newline=""))
+    next(lines)  # the header line
+    for cells in lines:
+        i += 1
+        if not any(c.strip() for c in cells):
+            i -= 1
+            continue
+        if len(cells) > len(header):
+            want.append((i, None, "the row has more cells than the header"))
+            continue
+        if any("\x00" in c for c in cells):
+            want.append((i, None, "NUL characters are not allowed"))
+            continue
+        row = {k: v.strip() for k, v in zip(header, cells, strict=False) if k}
+        want.append((i, {k: v for k, v in row.items() if v} if drop_empty else row, None))
+    assert got == want
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet='{}[]":,0123456789.eE-+ \ttruefalsn\ufeff\\', max_size=30),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+        ).map(json.dumps),
+    )
+)
+def test_a_line_is_read_as_json_loads_reads_it(line: str) -> None:
+    try:
+        want: object = ("ok", json.loads(line))
+    except (ValueError, RecursionError) as exc:
+        want = ("error", type(exc), str(exc))
+    try:
+        got: object = ("ok", _loads_line(line))
+    except (ValueError, RecursionError) as exc:
+        got = ("error", type(exc), str(exc))
+    assert got == want

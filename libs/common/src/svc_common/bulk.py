@@ -24,8 +24,10 @@ C encoder) and joins them once: the pydantic models below are the documented con
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from json.encoder import encode_basestring
 from typing import Literal, get_args
 
@@ -199,3 +201,30 @@ class BulkReportBuilder:
             response: Response = error_report_response(raw, self._failures, name)
             return response
         return self.response()
+
+
+_gc_pauses = 0
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while a bulk request runs (it may
+    span awaits; overlapping requests keep it paused until the last ends).
+
+    A bulk request keeps tens of thousands of rows alive until it answers;
+    every collection of the oldest generation walks all of them again (a
+    fifth of the CPU of a 10,000-row upload). Reference counting still frees
+    what is not cyclic; the collector runs again afterwards. Left alone when
+    something else had paused it."""
+    global _gc_pauses
+    if _gc_pauses == 0 and not gc.isenabled():
+        yield
+        return
+    _gc_pauses += 1
+    gc.disable()
+    try:
+        yield
+    finally:
+        _gc_pauses -= 1
+        if _gc_pauses == 0:
+            gc.enable()

@@ -16,11 +16,12 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import structlog
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -97,6 +98,16 @@ class EventHandlers:
         return sorted(topics)
 
 
+#: The inbox row's INSERT … ON CONFLICT DO NOTHING, built once per dialect on
+#: the table (not the ORM entity): it runs once per event, and building and
+#: coercing a fresh statement each time cost more CPU than the handlers.
+_INBOX = cast(Table, InboxRow.__table__)
+_INBOX_INSERTS = {
+    "postgresql": postgresql.insert(_INBOX).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(_INBOX).on_conflict_do_nothing(),
+}
+
+
 async def record_in_inbox(s: AsyncSession, group: str, env: Envelope, topic: str) -> bool:
     """Insert the inbox row; False if this group already applied the event."""
     values = {
@@ -106,9 +117,7 @@ async def record_in_inbox(s: AsyncSession, group: str, env: Envelope, topic: str
         "source_topic": topic,
         "processed_at": utcnow(),
     }
-    dialect = s.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(InboxRow)
-    result = await s.execute(ins.values(**values).on_conflict_do_nothing())
+    result = await s.execute(_INBOX_INSERTS[s.get_bind().dialect.name], values)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

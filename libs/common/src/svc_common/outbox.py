@@ -14,12 +14,12 @@ import contextlib
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import Boolean, Row, bindparam, column, insert, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Boolean, Row, Table, bindparam, column, insert, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from svc_common import context
 from svc_common.db import OUTBOX_WRITTEN, Database
@@ -126,7 +126,19 @@ async def emit_many(session: AsyncSession, payloads: Iterable[EventPayload]) -> 
     return len(pairs)
 
 
-_OUTBOX_COLS = OutboxRow.__table__.c
+_OUTBOX = cast(Table, OutboxRow.__table__)
+_OUTBOX_COLS = _OUTBOX.c
+#: Built once on the table (no ORM synchronisation of loaded objects: the
+#: relay loads none): marking a pass's rows sent is one statement.
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX_COLS.seq.in_(bindparam("seqs", expanding=True)))
+    .values(
+        sent_at=bindparam("now", type_=_OUTBOX_COLS.sent_at.type),
+        attempts=_OUTBOX_COLS.attempts + 1,
+        last_error=None,
+    )
+)
 _CLAIM_IN_KEY_ORDER = (
     text(
         """
@@ -261,10 +273,12 @@ class OutboxRelay:
         if self.db.is_postgres:
             # One transaction holds the row locks while publishing, so a second
             # replica skips these rows instead of publishing them again.
-            async with self.db.sessionmaker() as s, s.begin():
-                claimed, rows = await self._claim_in_key_order(s)
+            # A Core connection, not an ORM session: this runs after every
+            # commit, and nothing here needs the session's bookkeeping.
+            async with self.db.engine.begin() as conn:
+                claimed, rows = await self._claim_in_key_order(conn)
                 results = await self._publish(rows)
-                await self._mark(s, rows, results)
+                await self._mark(conn, rows, results)
         else:
             # SQLite: one process, one relay (self._lock). The write lock is not
             # held while publishing: in-process delivery writes other databases
@@ -279,7 +293,7 @@ class OutboxRelay:
         return sum(1 for r in results if r is None), len(claimed)
 
     async def _claim_in_key_order(
-        self, s: AsyncSession
+        self, s: AsyncConnection
     ) -> tuple[Sequence[Row[Any]], list[Row[Any]]]:
         """PostgreSQL: `_claim` and `_in_key_order` in one round trip (this
         runs after every commit). Each claimed row says whether an earlier
@@ -365,7 +379,10 @@ class OutboxRelay:
         return results
 
     async def _mark(
-        self, s: AsyncSession, rows: list[Row[Any]], results: list[BaseException | None]
+        self,
+        s: AsyncSession | AsyncConnection,
+        rows: list[Row[Any]],
+        results: list[BaseException | None],
     ) -> None:
         now = utcnow()
         sent = [r.seq for r, err in zip(rows, results, strict=True) if err is None]
@@ -374,11 +391,7 @@ class OutboxRelay:
             # bad. Its back-offs are cut short once it answers again.
             self._backing_off = True
         if sent:
-            await s.execute(
-                update(OutboxRow)
-                .where(OutboxRow.seq.in_(sent))
-                .values(sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None)
-            )
+            await s.execute(_MARK_SENT, {"now": now, "seqs": sent})
             PUBLISHED.labels(self.service).inc(len(sent))
         for row, err in zip(rows, results, strict=True):
             if err is None:
@@ -386,10 +399,10 @@ class OutboxRelay:
             PUBLISH_FAILURES.labels(self.service).inc()
             backoff = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(row.attempts, 6))
             await s.execute(
-                update(OutboxRow)
-                .where(OutboxRow.seq == row.seq)
+                update(_OUTBOX)
+                .where(_OUTBOX.c.seq == row.seq)
                 .values(
-                    attempts=OutboxRow.attempts + 1,
+                    attempts=_OUTBOX.c.attempts + 1,
                     last_error=repr(err)[:2000],
                     next_attempt_at=now + dt.timedelta(seconds=backoff),
                 )

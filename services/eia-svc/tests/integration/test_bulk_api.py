@@ -10,6 +10,7 @@ from collections.abc import Callable
 import httpx
 from fastapi import FastAPI
 from svc_common import testing
+from svc_common.events.schemas.eia import RegistrationFormsFiled
 
 from ..conftest import ENTERPRISE, admin, count_rows, events_of, filer, registration, uscc
 
@@ -52,7 +53,19 @@ async def test_mixed_rows_file_the_valid_ones(client: httpx.AsyncClient) -> None
 
     app: FastAPI = client.app  # type: ignore[attr-defined]
     assert await count_rows(app, "registrations") == 2
-    assert len(await events_of(app, "eia.registration.filed.v1")) == 2
+    # One event announces the upload's filings (not one per filing).
+    assert await events_of(app, "eia.registration.filed.v1") == []
+    (event,) = await events_of(app, "eia.registration.batch_filed.v1")
+    filed = RegistrationFormsFiled.model_validate(event).filings()
+    assert {(f.filing_no, f.uscc, f.district, f.project_type) for f in filed} == {
+        (by_key[k]["number"], u, d, t)
+        for k, u, d, t in (
+            ("r1", ENTERPRISE, "120119", "C2011"),
+            ("r6", uscc("91120116MA06ABCD1"), "120116", "O8111"),
+        )
+    }
+    assert {f.filing_id for f in filed} == {by_key["r1"]["id"], by_key["r6"]["id"]}
+    assert {f.filer for f in filed} == {"filer.a"}
 
 
 async def test_replayed_upload_returns_original_numbers(client: httpx.AsyncClient) -> None:
@@ -254,3 +267,82 @@ async def test_a_replay_is_judged_on_what_the_row_says(client: httpx.AsyncClient
         headers=filer(),
     )
     assert stated.status_code == 409 and "industry_code" in stated.json()["detail"]
+
+
+async def test_a_large_mixed_upload_and_its_replay(client: httpx.AsyncClient) -> None:
+    """3,000 rows (more than one event's 2,000 filings): good rows in two
+    districts, bad rows, a key repeated within the upload; then the upload
+    again with a changed row and new rows. Every row gets its own result, the
+    numbers are gap-free per district, the events name exactly the filings."""
+    other = uscc("91120116MA06ABCD1")
+
+    def line(i: int, **over: str) -> str:
+        row = {
+            "row_key": f"big-{i}",
+            "project_name": f"项目{i}",
+            "uscc": ENTERPRISE if i % 2 else other,
+            "enterprise_name": "某公司",
+            "district": "120119" if i % 2 else "120116",
+            "project_type": "C2011",
+            "vocs_increment_t": "0.05",
+            **over,
+        }
+        return ",".join(row[c] for c in HEADER.strip().split(",")) + "\n"
+
+    bad = {i for i in range(3000) if i % 97 == 5}
+    body = "".join(line(i, district="999999") if i in bad else line(i) for i in range(3000))
+    body += line(7)  # row 3001: the key of row 8 again, same content
+    r = await client.post("/eia/registrations:bulk", content=HEADER + body, headers=CSV_HEADERS)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    results = report["results"]
+    assert [x["row"] for x in results] == list(range(1, 3002))
+    assert report["totals"] == {
+        "created": 3000 - len(bad),
+        "updated": 0,
+        "replayed": 1,
+        "error": len(bad),
+        "conflict": 0,
+    }
+    for i in range(3000):
+        x = results[i]
+        assert x["row_key"] == f"big-{i}"
+        if i in bad:
+            assert x["result"] == "error" and x["errors"][0]["field"] == "district"
+        else:
+            assert x["result"] == "created" and x["errors"] == []
+    assert (results[3000]["result"], results[3000]["id"]) == ("replayed", results[7]["id"])
+    for district in ("120119", "120116"):
+        seqs = sorted(
+            int(x["number"].rsplit("-", 1)[1])
+            for x in results[:3000]
+            if x["number"] and f"-{district}-" in x["number"]
+        )
+        assert seqs == list(range(1, len(seqs) + 1))
+
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    events = await events_of(app, "eia.registration.batch_filed.v1")
+    assert [len(e["rows"]) for e in events] == [2000, 3000 - len(bad) - 2000]
+    announced = [f for e in events for f in RegistrationFormsFiled.model_validate(e).filings()]
+    made = {x["id"]: x["number"] for x in results[:3000] if x["result"] == "created"}
+    assert {f.filing_id: f.filing_no for f in announced} == made
+    assert len(announced) == len(made)
+
+    # Again, with row 0 changed and two new rows: replayed, conflict, created.
+    again = body.replace(line(0), line(0, project_name="另一个项目"))
+    again += line(5000) + line(5001)
+    r = await client.post("/eia/registrations:bulk", content=HEADER + again, headers=CSV_HEADERS)
+    totals = r.json()["totals"]
+    assert totals == {
+        "created": 2,
+        "updated": 0,
+        "replayed": 3000 - len(bad),  # rows 2..3001, each naming its first filing
+        "error": len(bad),
+        "conflict": 1,
+    }
+    second = r.json()["results"]
+    assert second[0]["result"] == "conflict" and second[0]["id"] == results[0]["id"]
+    assert [x["id"] for x in second[1:3001] if x["result"] == "replayed"] == [
+        x["id"] for x in results[1:3001] if x["result"] in ("created", "replayed")
+    ]
+    assert await count_rows(app, "registrations") == 3000 - len(bad) + 2

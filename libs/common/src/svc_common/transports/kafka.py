@@ -379,6 +379,10 @@ class KafkaTransport(Transport):
                         if tp in sub.failures:
                             sub.forget({tp})
                             log.info("partition recovered", group=sub.group, partition=str(tp))
+                # Let tasks the handlers' commits woke (the outbox relay) send
+                # their first statement before the offset commit goes out:
+                # the relay is on the saga's path, the offset commit is not.
+                await asyncio.sleep(0)
                 await sub.commit_done()
 
     def _pause(

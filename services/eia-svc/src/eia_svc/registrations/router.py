@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
-from svc_common.bulk import BulkReport, BulkReportBuilder, RowError
+from svc_common.bulk import BulkReport, BulkReportBuilder, RowError, gc_paused
+from svc_common.context import new_id
 from svc_common.db import Database
 from svc_common.districts import DistrictCode, district_problem
 from svc_common.errors import Conflict, FieldError
@@ -212,6 +213,11 @@ async def file_registrations_bulk(
     other content a `conflict`. With `Accept: application/vnd.openxmlformats-
     officedocument.spreadsheetml.sheet` (or `?report=xlsx`) the answer is a
     spreadsheet of the failing rows and why."""
+    with gc_paused():
+        return await _file_bulk(request, principal, db)
+
+
+async def _file_bulk(request: Request, principal: Principal, db: Database) -> Response:
     settings = _settings(request)
     wants_spreadsheet(request)  # a bad `report` is refused before anything is written
     raw = await read_upload(request, max_rows=settings.bulk_max_rows, drop_empty_cells=True)
@@ -226,7 +232,12 @@ async def file_registrations_bulk(
     valid = [c for c in checked if c.data is not None]
     async with db.transaction() as s:
         outcomes = await service.file_rows(
-            s, principal.sub, valid, utcnow(), settings.posthoc_sample_rate
+            s,
+            principal.sub,
+            valid,
+            utcnow(),
+            settings.posthoc_sample_rate,
+            batch_id=new_id(),
         )
         filed = [o for o in outcomes if o.status == "created"]
         replayed = sum(1 for o in outcomes if o.status == "replayed")

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import repeat
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -21,12 +22,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.bulk import BulkResult, RowError
 from svc_common.errors import validation_errors
-from svc_common.events.schemas.eia import RegistrationFormFiled
+from svc_common.events.schemas.eia import (
+    REGISTRATION_BATCH_ROWS,
+    REGISTRATION_ROW_FIELDS,
+    RegistrationFormFiled,
+    RegistrationFormsFiled,
+)
 from svc_common.i18n import msg
 from svc_common.industries import canonical_or_none
 from svc_common.outbox import emit_many
 from svc_common.types import IncrementTonnes, tonnes_to_kg
 from svc_common.uploads import RawRow
+from svc_common.uscc import uscc_problem
 
 from eia_svc.classification.rules import ProjectType
 from eia_svc.control_units.rules import ControlUnit
@@ -37,7 +44,6 @@ from eia_svc.registrations.rules import sampled_for_check as sampled
 from eia_svc.registrations.schemas import RegistrationIn
 from eia_svc.screening.rules import Issue, ProjectFacts, industry_of, screen_registration
 
-INSERT_CHUNK = 1000
 LOOKUP_CHUNK = 1000
 _adapter = TypeAdapter(RegistrationIn)
 _increment: TypeAdapter[Decimal] = TypeAdapter(IncrementTonnes)
@@ -189,24 +195,63 @@ def check_rows(
     parks: Mapping[str, Park],
     vocs_limit_kg: int,
 ) -> list[Checked]:
+    """Every row checked as `check` checks one. Rows of a valid shape share
+    their screening: all of it but the USCC's own check depends only on
+    (district, project type, industry, control unit, VOCs, park), which an
+    upload repeats over many rows, so it runs once per distinct combination
+    (the USCC is checked per row, its problem listed first as `screen` does)."""
     out: list[Checked] = []
+    shared: dict[tuple[object, ...], tuple[list[Issue], str]] = {}
     for i, row in enumerate(raw):
         if row.data is None:  # a line that could not be read: the upload says why
             out.append(Checked(i, None, errors=[RowError(field="row", message=row.error or "")]))
             continue
-        body, issues = check(row.data, types, units, parks, vocs_limit_kg)
-        if body is None:
-            key = row.data.get("row_key")
-            out.append(
-                Checked(
-                    i,
-                    key if isinstance(key, str) else None,
-                    errors=[RowError(field=x.field, message=x.message) for x in issues],
-                )
+        try:
+            body: RegistrationIn | None = _adapter.validate_python(row.data)
+        except ValidationError:
+            body = None
+        if body is not None:
+            vocs = tonnes_to_kg(body.vocs_increment_t)
+            combo = (
+                body.district,
+                body.project_type,
+                body.industry_code,
+                body.control_unit,
+                vocs,
+                body.park_id,
             )
-            continue
-        industry = industry_of(facts_of(body), types.get(body.project_type)) or ""
-        out.append(Checked(i, body.row_key, data=body, industry_code=industry))
+            known = shared.get(combo)
+            if known is None:
+                facts = ProjectFacts(
+                    None,
+                    body.district,
+                    body.project_type,
+                    body.industry_code,
+                    body.control_unit,
+                    vocs,
+                )
+                rest = screen_facts(facts, body.park_id, types, units, parks, vocs_limit_kg)
+                industry = industry_of(facts, types.get(body.project_type)) or ""
+                known = shared[combo] = (rest, industry)
+            rest, industry = known
+            problem = uscc_problem(body.uscc)
+            if problem is None and not rest:
+                out.append(Checked(i, body.row_key, data=body, industry_code=industry))
+                continue
+            issues = sorted(
+                ([Issue("uscc", problem)] if problem else []) + rest,
+                key=lambda x: FIELD_ORDER.get(x.field, 99),
+            )
+        else:
+            _, issues = check(row.data, types, units, parks, vocs_limit_kg)
+        key = row.data.get("row_key")
+        out.append(
+            Checked(
+                i,
+                key if isinstance(key, str) else None,
+                errors=[RowError(field=x.field, message=x.message) for x in issues],
+            )
+        )
     return out
 
 
@@ -271,19 +316,22 @@ def content_of(r: Checked) -> tuple[object, ...]:
     )
 
 
-_KEYS_SQL = text(
+#: PostgreSQL: one join against the key array, planned well even when the
+#: table's statistics are stale after a big upload (an IN list of 1,000 is
+#: not); sent through the driver, whose records cost far less per row than
+#: the ORM's result rows (a replayed upload reads back every row).
+_KEYS_SQL = (
     f"SELECT r.row_key, r.id, r.filing_no, {', '.join('r.' + c for c in CONTENT)} "
-    "FROM registrations r JOIN unnest(CAST(:keys AS TEXT[])) AS k(key) ON r.row_key = k.key "
-    "WHERE r.filer = :filer"
+    "FROM registrations r JOIN unnest($2::text[]) AS k(key) ON r.row_key = k.key "
+    "WHERE r.filer = $1"
 )
 
 
 async def existing_by_key(s: AsyncSession, filer: str, keys: list[str]) -> dict[str, Named]:
     if s.get_bind().dialect.name == "postgresql":
-        # One join against the key array: planned well even when the table's
-        # statistics are stale after a big upload (an IN list of 1,000 is not).
-        rows = await s.execute(_KEYS_SQL, {"filer": filer, "keys": keys})
-        return {str(k): Named(str(i), str(n), tuple(rest)) for k, i, n, *rest in rows}
+        raw = await (await s.connection()).get_raw_connection()
+        records = await raw.driver_connection.fetch(_KEYS_SQL, filer, keys)  # type: ignore[union-attr]
+        return {r[0]: Named(r[1], r[2], tuple(r[3:])) for r in records}
     found: dict[str, Named] = {}
     columns = [getattr(RegistrationRow, c) for c in CONTENT]
     for start in range(0, len(keys), LOOKUP_CHUNK):
@@ -318,48 +366,68 @@ def _conflict(r: Checked, named: Named, content: tuple[object, ...]) -> Outcome:
 
 
 async def file_rows(
-    s: AsyncSession, filer: str, rows: list[Checked], now: dt.datetime, sample_rate: float
+    s: AsyncSession,
+    filer: str,
+    rows: list[Checked],
+    now: dt.datetime,
+    sample_rate: float,
+    *,
+    batch_id: str | None = None,
 ) -> list[Outcome]:
     """File every valid row whose row key names no filing yet; in the caller's
     transaction. A row whose key names a filing already is `replayed` when it
-    files the same content, a `conflict` when not (nothing is filed for it)."""
+    files the same content, a `conflict` when not (nothing is filed for it).
+    The filings are announced one event each, or, given the `batch_id` of a
+    bulk upload, one RegistrationFormsFiled per 2,000 filings.
+
+    Work per row is kept to building the column arrays of one statement: a
+    row's content tuple is made only when a second row names its key."""
+    if s.get_bind().dialect.name == "postgresql":
+        # The filer's uploads (and single filings) take turns from here to the
+        # commit: the keys looked up below stay free, so the rows can be
+        # copied in with no conflict handling.
+        await s.execute(_FILER_LOCK, {"filer": filer})
     keys = sorted({r.row_key for r in rows if r.row_key})
     named = await existing_by_key(s, filer, keys) if keys else {}
-    outcomes: dict[int, Outcome] = {}
-    taken: set[str] = set(named)
-    fresh: list[Checked] = []
-    for r in rows:
-        if r.row_key is None or r.row_key not in taken:
-            if r.row_key:
-                taken.add(r.row_key)  # a second row with this key is judged below
-            fresh.append(r)
+    first_of: dict[str, Checked] = {}  # a key's first row in this upload, to be filed
     by_district: dict[str, list[Checked]] = defaultdict(list)
-    for r in fresh:
-        assert r.data is not None
-        by_district[r.data.district].append(r)
+    for r in rows:
+        key = r.row_key
+        if key is None or (key not in named and key not in first_of):
+            if key is not None:
+                first_of[key] = r  # a second row with this key is judged below
+            assert r.data is not None
+            by_district[r.data.district].append(r)
     year = filing_year(now)
-    values: list[dict[str, object]] = []
+    fresh: list[Checked] = []
+    ids: list[str] = []
+    numbers: list[str] = []
     for district, group in sorted(by_district.items()):
         first = await allocate_numbers(s, district, year, len(group))
-        for offset, r in enumerate(group):
-            assert r.data is not None
-            rid = str(uuid.uuid4())
-            no = format_filing_no(district, year, first + offset)
+        fresh += group
+        ids += new_ids(len(group))
+        numbers += [format_filing_no(district, year, first + k) for k in range(len(group))]
+    columns = _columns(fresh, ids, numbers, sample_rate)
+    inserted = await _insert_rows(s, columns, filer, now)
+    outcomes: dict[int, Outcome] = {}
+    lost: list[str] = []
+    for r, rid, no in zip(fresh, ids, numbers, strict=True):
+        if rid in inserted:
             outcomes[r.index] = Outcome(r.index, "created", rid, no, r.row_key)
-            values.append(_row_values(r, rid, no, filer, now, sample_rate))
-    inserted = await _insert_rows(s, values)
-    lost = [str(v["row_key"]) for v in values if v["id"] not in inserted]
-    for r in fresh:
-        o = outcomes[r.index]
-        if o.filing_id in inserted and r.row_key:
-            named[r.row_key] = Named(o.filing_id, o.filing_no, content_of(r))
-    if lost:  # another request filed these keys meanwhile: its filings are what they name
+        else:  # another request filed this key meanwhile: its filing is what it names
+            assert r.row_key is not None
+            lost.append(r.row_key)
+            del first_of[r.row_key]
+    if lost:
         named.update(await existing_by_key(s, filer, lost))
     for r in rows:
-        made = outcomes.get(r.index)
-        if r.row_key is None or (made is not None and made.filing_id in inserted):
+        if r.index in outcomes:
             continue
-        n = named[r.row_key]
+        assert r.row_key is not None  # a row without a key is always filed
+        n = named.get(r.row_key)
+        if n is None:  # named by a row of this upload, filed just now
+            made = outcomes[first_of[r.row_key].index]
+            n = Named(made.filing_id, made.filing_no, content_of(first_of[r.row_key]))
         content = content_of(r)
         if r.data is not None and r.data.industry_code is None:
             # Not stated but taken from the type table, which may have changed
@@ -370,49 +438,84 @@ async def file_rows(
             if content == n.content
             else _conflict(r, n, content)
         )
-    await emit_many(s, [_event(v) for v in values if v["id"] in inserted])
+    filed = [i for i, rid in enumerate(ids) if rid in inserted]
+    if batch_id is None:
+        await emit_many(s, [_event(columns, i, filer) for i in filed])
+    else:
+        await emit_many(s, batch_events(batch_id, filer, columns, filed))
     return [outcomes[i] for i in sorted(outcomes)]
 
 
-def _row_values(
-    r: Checked, rid: str, no: str, filer: str, now: dt.datetime, rate: float
-) -> dict[str, object]:
-    d = r.data
-    assert d is not None
+def new_ids(n: int) -> list[str]:
+    """`n` random (version 4) UUIDs as text, by `uuid.uuid4` (which the
+    simulator replaces by a seeded one to replay a run exactly)."""
+    uuid4 = uuid.uuid4
+    return [str(uuid4()) for _ in range(n)]
+
+
+def _columns(
+    rows: list[Checked], ids: list[str], numbers: list[str], rate: float
+) -> dict[str, list[object]]:
+    """The rows as the registrations table's per-row columns (UNNEST_COLUMNS)."""
+    data = [r.data for r in rows if r.data is not None]
+    assert len(data) == len(rows)  # only valid rows are filed
     return {
-        "id": rid,
-        "filing_no": no,
-        "filer": filer,
-        "row_key": d.row_key,
-        "project_name": d.project_name,
-        "uscc": d.uscc,
-        "enterprise_name": d.enterprise_name,
-        "district": d.district,
-        "project_type": d.project_type,
-        "industry_code": r.industry_code,
-        "vocs_increment_kg": tonnes_to_kg(d.vocs_increment_t),
-        "control_unit": d.control_unit,
-        "park_id": d.park_id,
-        "status": "filed",
-        "review_status": "pending" if sampled(rid, rate) else None,
-        "filed_at": now,
+        "id": list(ids),
+        "filing_no": list(numbers),
+        "row_key": [d.row_key for d in data],
+        "project_name": [d.project_name for d in data],
+        "uscc": [d.uscc for d in data],
+        "enterprise_name": [d.enterprise_name for d in data],
+        "district": [d.district for d in data],
+        "project_type": [d.project_type for d in data],
+        "industry_code": [r.industry_code for r in rows],
+        "vocs_increment_kg": [tonnes_to_kg(d.vocs_increment_t) for d in data],
+        "control_unit": [d.control_unit for d in data],
+        "park_id": [d.park_id for d in data],
+        "review_status": ["pending" if sampled(rid, rate) else None for rid in ids],
     }
 
 
-def _event(v: dict[str, object]) -> RegistrationFormFiled:
+def _event(columns: dict[str, list[object]], i: int, filer: str) -> RegistrationFormFiled:
     return RegistrationFormFiled(
-        filing_id=str(v["id"]),
-        filing_no=str(v["filing_no"]),
-        uscc=str(v["uscc"]),
-        district=str(v["district"]),
-        project_type=str(v["project_type"]),
-        filer=str(v["filer"]),
-        sampled_for_check=v["review_status"] == "pending",
+        filing_id=str(columns["id"][i]),
+        filing_no=str(columns["filing_no"][i]),
+        uscc=str(columns["uscc"][i]),
+        district=str(columns["district"][i]),
+        project_type=str(columns["project_type"][i]),
+        filer=filer,
+        sampled_for_check=columns["review_status"][i] == "pending",
     )
 
 
-#: Per-row columns of a bulk insert and their PostgreSQL array types; filer,
-#: status and filed_at are the same for every row of one request.
+def batch_events(
+    batch_id: str, filer: str, columns: dict[str, list[object]], filed: list[int]
+) -> list[RegistrationFormsFiled]:
+    """The filings of a bulk upload, 2,000 to an event. The values were
+    validated already: the payloads are constructed, not checked again."""
+    cols = [columns[c] for c in _BATCH_COLUMNS]
+    ids, review = columns["id"], columns["review_status"]
+    out = []
+    for start in range(0, len(filed), REGISTRATION_BATCH_ROWS):
+        chunk = filed[start : start + REGISTRATION_BATCH_ROWS]
+        out.append(
+            RegistrationFormsFiled.model_construct(
+                batch_id=f"{batch_id}:{start // REGISTRATION_BATCH_ROWS}",
+                filer=filer,
+                fields=list(REGISTRATION_ROW_FIELDS),
+                rows=[[str(c[i]) for c in cols] for i in chunk],
+                sampled_for_check=[str(ids[i]) for i in chunk if review[i] == "pending"],
+            )
+        )
+    return out
+
+
+#: The registrations columns of REGISTRATION_ROW_FIELDS, in order.
+_BATCH_COLUMNS = tuple("id" if f == "filing_id" else f for f in REGISTRATION_ROW_FIELDS)
+
+
+#: Per-row columns of a bulk insert (their PostgreSQL types); filer, status
+#: and filed_at are the same for every row of one request.
 UNNEST_COLUMNS = {
     "id": "TEXT[]",
     "filing_no": "TEXT[]",
@@ -428,43 +531,44 @@ UNNEST_COLUMNS = {
     "park_id": "TEXT[]",
     "review_status": "TEXT[]",
 }
-UNNEST_CHUNK = 10_000
-_UNNEST_SQL = text(
-    f"INSERT INTO registrations ({', '.join(UNNEST_COLUMNS)}, filer, status, filed_at) "
-    f"SELECT u.*, :filer, :status, :filed_at FROM unnest("
-    + ", ".join(f"CAST(:{c} AS {t})" for c, t in UNNEST_COLUMNS.items())
-    + f") AS u({', '.join(UNNEST_COLUMNS)}) ON CONFLICT DO NOTHING RETURNING id"
-)
 
 
-async def _insert_rows(s: AsyncSession, values: list[dict[str, object]]) -> set[str]:
-    """Insert the rows; a row whose (filer, row_key) is taken is skipped, not an error.
+#: Taken by `file_rows` on PostgreSQL until the commit: one filer's filings
+#: are made one request at a time (other filers' go on beside them).
+_FILER_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('eia.registrations'), hashtext(:filer))")
 
-    PostgreSQL gets one INSERT ... SELECT FROM unnest(arrays) per 10,000 rows:
-    a fixed statement of 16 parameters, prepared once, instead of a multi-row
-    VALUES list whose thousands of parameters cost more to plan than to write."""
-    if not values:
+
+async def _insert_rows(
+    s: AsyncSession, columns: dict[str, list[object]], filer: str, now: dt.datetime
+) -> set[str]:
+    """Insert the rows; returns the ids inserted.
+
+    PostgreSQL: COPY straight into the table, as fast as the server takes
+    rows. No row can clash: the filer's lock (`_FILER_LOCK`) is held since
+    the row keys were looked up, and any clash would fail the whole request.
+    SQLite: one executemany of a single-row INSERT (SQLAlchemy sends it as
+    multi-row statements from one compiled form); a row whose (filer,
+    row_key) is taken meanwhile is skipped, not an error."""
+    n = len(columns["id"])
+    if not n:
         return set()
+    names = list(UNNEST_COLUMNS)
     if s.get_bind().dialect.name == "postgresql":
-        inserted_pg: set[str] = set()
-        for start in range(0, len(values), UNNEST_CHUNK):
-            chunk = values[start : start + UNNEST_CHUNK]
-            params: dict[str, object] = {c: [v[c] for v in chunk] for c in UNNEST_COLUMNS}
-            first = chunk[0]
-            params.update(filer=first["filer"], status=first["status"], filed_at=first["filed_at"])
-            inserted_pg.update(str(x) for x in (await s.execute(_UNNEST_SQL, params)).scalars())
-        return inserted_pg
-    inserted: set[str] = set()
-    for start in range(0, len(values), INSERT_CHUNK):
-        chunk = values[start : start + INSERT_CHUNK]
-        stmt = (
-            _insert(s)(RegistrationRow)
-            .values(chunk)
-            .on_conflict_do_nothing()
-            .returning(RegistrationRow.id)
+        raw = await (await s.connection()).get_raw_connection()
+        records = zip(
+            *(columns[c] for c in names), repeat(filer), repeat("filed"), repeat(now), strict=False
         )
-        inserted.update(str(x) for x in (await s.execute(stmt)).scalars())
-    return inserted
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            "registrations", records=records, columns=[*names, "filer", "status", "filed_at"]
+        )
+        return {str(x) for x in columns["id"]}
+    common = {"filer": filer, "status": "filed", "filed_at": now}
+    values = [
+        {**dict(zip(names, row, strict=True)), **common}
+        for row in zip(*(columns[c] for c in names), strict=True)
+    ]
+    stmt = _insert(s)(RegistrationRow).on_conflict_do_nothing().returning(RegistrationRow.id)
+    return {str(x) for x in (await s.execute(stmt, values)).scalars()}
 
 
 def industry_of_row(r: RegistrationIn, types: dict[str, ProjectType]) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
+import itertools
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -39,6 +41,13 @@ STATUSES = frozenset({"operating", "suspended", "closed"})
 SQLITE_ROWS_PER_STATEMENT = 500
 
 
+@functools.lru_cache(maxsize=4096)
+def _canonical(code: str) -> str:
+    """An industry code in its stored form (C2641 for 2641), else as given;
+    remembered: an import repeats a few hundred codes over many rows."""
+    return canonical_or_none(code) or code
+
+
 def _fast(
     data: dict[str, Any], categories: dict[str, str], principal: Principal
 ) -> tuple[Any, ...] | None:
@@ -54,7 +63,7 @@ def _fast(
         return None
     category = categories.get(industry)
     if category is None:  # not in the stored form: written without the letter?
-        industry = canonical_or_none(industry) or industry
+        industry = _canonical(industry)
         category = categories.get(industry)
     if (
         category is None
@@ -136,6 +145,7 @@ async def _upsert_sqlite(
     bind = Enterprise.__table__.c.created_at.type.bind_processor(conn.dialect)
     stamp = bind(now) if bind else now
     row = "(" + ", ".join("?" * (len(COLUMNS) + 2)) + ")"
+    stamps = (stamp, stamp)
     for i in range(0, len(chunk), SQLITE_ROWS_PER_STATEMENT):
         part = chunk[i : i + SQLITE_ROWS_PER_STATEMENT]
         sql = (
@@ -143,7 +153,8 @@ async def _upsert_sqlite(
             f"VALUES {', '.join([row] * len(part))} ON CONFLICT (uscc) DO UPDATE SET "
             + ", ".join(f"{c} = excluded.{c}" for c in (*UPDATED, "updated_at"))
         )
-        await conn.exec_driver_sql(sql, tuple(v for r in part for v in (*r, stamp, stamp)))
+        params = tuple(itertools.chain.from_iterable(r + stamps for r in part))
+        await conn.exec_driver_sql(sql, params)
     return set(keys) - existing
 
 

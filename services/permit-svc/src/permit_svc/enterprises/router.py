@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from svc_common.auth import Principal, require, require_citywide
-from svc_common.bulk import BulkReport
+from svc_common.bulk import BulkReport, gc_paused
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
@@ -84,9 +84,10 @@ async def import_enterprises(
     sheet or JSON lines (application/x-ndjson): each row `created`, `updated`
     or `error` (svc_common.bulk.BulkReport). `?report=xlsx` answers with a
     spreadsheet of the failing rows and why."""
-    rows = await read_upload(request)
-    report = await importing.import_enterprises(db, principal, rows, utcnow())
-    return report.respond(request, rows, "enterprises")
+    with gc_paused():
+        rows = await read_upload(request)
+        report = await importing.import_enterprises(db, principal, rows, utcnow())
+        return report.respond(request, rows, "enterprises")
 
 
 @router.patch("/enterprises/{uscc}", response_model=EnterpriseOut)
