@@ -141,3 +141,47 @@ async def test_register_learns_from_permit_events_newest_first(svc: Service) -> 
     assert [x["name"] for x in r.json()["items"]] == ["武清企业0", "武清企业1", "武清企业2"]
     r = await svc.http.get(f"/supervision/enterprises/{uscc}", headers=officer(WUQING))
     assert r.status_code == 404
+
+
+async def test_an_import_batch_is_learned_as_its_single_snapshots_would_be(svc: Service) -> None:
+    """A batch is written set-wise; what it leaves is what one snapshot per
+    row would: new rows added, newer rows win, older rows lose, a USCC
+    repeated in the batch ends as its last row."""
+    fields = ["uscc", "name", "district", "industry_code", "category", "operating_status"]
+
+    def batch(batch_id: str, at: dt.datetime, rows: list[list[str]]) -> pev.EnterprisesImported:
+        return pev.EnterprisesImported(batch_id=batch_id, updated_at=at, fields=fields, rows=rows)
+
+    def row(i: int, name: str, status: str = "operating") -> list[str]:
+        return [make_uscc(WUQING, i), name, WUQING, "3360", "simplified", status]
+
+    late = make_uscc(WUQING, 9000)
+    await testing.deliver(
+        svc.app,
+        pev.EnterpriseUpdated(
+            uscc=late,
+            name="后来的名称",
+            district=WUQING,
+            industry_code="3360",
+            category="simplified",
+            operating_status="operating",
+            updated_at=T0 + dt.timedelta(days=2),
+        ),
+    )
+    # More rows than one IN (...) list holds.
+    await testing.deliver(svc.app, batch("b1", T0, [row(i, f"企业{i}") for i in range(700)]))
+    second = [row(0, "改名企业0", "closed"), row(1, "重复一"), row(1, "重复二")]
+    second += [row(9000, "更早的名称"), row(800, "新企业800")]
+    env = await testing.deliver(svc.app, batch("b2", T0 + dt.timedelta(days=1), second))
+    await testing.redeliver(svc.app, env, "permit.events")
+
+    async def seen(i: int) -> tuple[str, str]:
+        r = await svc.http.get(f"/supervision/enterprises/{make_uscc(WUQING, i)}", headers=AUDITOR)
+        assert r.status_code == 200, r.text
+        return r.json()["name"], r.json()["operating_status"]
+
+    assert await seen(0) == ("改名企业0", "closed")
+    assert await seen(1) == ("重复二", "operating")
+    assert await seen(699) == ("企业699", "operating")
+    assert await seen(800) == ("新企业800", "operating")
+    assert await seen(9000) == ("后来的名称", "operating")

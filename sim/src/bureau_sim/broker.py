@@ -206,7 +206,7 @@ class SimTransport(Transport):
         self.node = node
         self._broker: Broker | None = None
 
-    def connect(self, broker: Broker) -> None:
+    def connect(self, broker: Broker | None) -> None:
         self._broker = broker
 
     @property

@@ -262,8 +262,8 @@ async def reconciliation(
     results = await run_checks(db, districts, service=rt.service)
     out = []
     async with db.session() as s:
-        for p in await service.pools_of(s, districts, pollutant):
-            rec = await service.reconcile(s, p.id)
+        pools = await service.pools_of(s, districts, pollutant)
+        for p, rec in zip(pools, await service.reconcile_pools(s, pools), strict=True):
             out.append(
                 ReconciliationOut(
                     pool_id=p.id,

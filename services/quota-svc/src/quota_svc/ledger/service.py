@@ -5,7 +5,8 @@ balances and reconciliation. Every posting runs inside the caller's
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -495,9 +496,27 @@ class Reconciliation:
 async def reconcile(s: AsyncSession, pool_id: str) -> Reconciliation:
     pool = await s.get(Pool, pool_id)
     stored = balance_of(pool) if pool else Balance()
-    rows = (
-        await s.execute(
+    return _replay(pool_id, stored, (await _journals(s, [pool_id]))[pool_id])
+
+
+async def reconcile_pools(s: AsyncSession, pools: Sequence[Pool]) -> list[Reconciliation]:
+    """`reconcile` for many pools, their journals read together rather than
+    in a statement a pool."""
+    journals = await _journals(s, [p.id for p in pools])
+    return [_replay(p.id, balance_of(p), journals[p.id]) for p in pools]
+
+
+#: Pools per `IN (…)` list when their journals are read together.
+_POOLS_PER_READ = 500
+
+
+async def _journals(s: AsyncSession, pool_ids: list[str]) -> dict[str, list[Any]]:
+    """Each pool's journal entries in order, as the replay reads them."""
+    out: dict[str, list[Any]] = defaultdict(list)
+    for i in range(0, len(pool_ids), _POOLS_PER_READ):
+        rows = await s.execute(
             select(
+                JournalEntry.pool_id,
                 JournalEntry.id,
                 JournalEntry.code,
                 JournalEntry.amount_kg,
@@ -505,13 +524,18 @@ async def reconcile(s: AsyncSession, pool_id: str) -> Reconciliation:
                 JournalEntry.reserved_after_kg,
                 JournalEntry.allocated_after_kg,
             )
-            .where(JournalEntry.pool_id == pool_id)
-            .order_by(JournalEntry.id)
+            .where(JournalEntry.pool_id.in_(pool_ids[i : i + _POOLS_PER_READ]))
+            .order_by(JournalEntry.pool_id, JournalEntry.id)
         )
-    ).all()
+        for row in rows:
+            out[row.pool_id].append(row)
+    return out
+
+
+def _replay(pool_id: str, stored: Balance, rows: list[Any]) -> Reconciliation:
     running = Balance()
     broken: list[int] = []
-    for entry_id, code, amount, c, r, a in rows:
+    for _pool_id, entry_id, code, amount, c, r, a in rows:
         running = running.apply(rules.delta_for(EntryCode(code), amount))
         if running != Balance(c, r, a):
             broken.append(entry_id)

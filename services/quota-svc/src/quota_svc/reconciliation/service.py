@@ -17,7 +17,7 @@ from quota_svc.debts.models import Debt
 from quota_svc.debts.rules import DebtStatus
 from quota_svc.ledger.models import Pool
 from quota_svc.ledger.rules import DISTRICTS, Balance
-from quota_svc.ledger.service import balance_of, reconcile
+from quota_svc.ledger.service import balance_of, reconcile_pools
 from quota_svc.lots import rules as lot_rules
 from quota_svc.lots.models import Lot, LotMovement
 from quota_svc.reconciliation.rules import CHECKS, CheckResult
@@ -41,10 +41,9 @@ RUNS = Counter(
 
 
 async def _journal(s: AsyncSession, pools: list[Pool], res: CheckResult) -> None:
-    for p in pools:
-        rec = await reconcile(s, p.id)
+    for rec in await reconcile_pools(s, pools):
         if not rec.ok:
-            res.fail(f"pool {p.id}: stored {rec.stored}, journal {rec.replayed}")
+            res.fail(f"pool {rec.pool_id}: stored {rec.stored}, journal {rec.replayed}")
 
 
 async def _lots(s: AsyncSession, pools: list[Pool], res: CheckResult) -> None:
@@ -115,8 +114,14 @@ async def _holdings(s: AsyncSession, pools: list[Pool], res: CheckResult) -> Non
 
 async def _debts(s: AsyncSession, pool_ids: set[str], res: CheckResult) -> None:
     debts = (await s.scalars(select(Debt).where(Debt.pool_id.in_(pool_ids)))).all()
+    lot_ids = list({d.lot_id for d in debts})
+    lots = {
+        lot.id: lot
+        for i in range(0, len(lot_ids), 500)
+        for lot in (await s.scalars(select(Lot).where(Lot.id.in_(lot_ids[i : i + 500])))).all()
+    }
     for d in debts:
-        lot = await s.get(Lot, d.lot_id)
+        lot = lots.get(d.lot_id)
         if lot is None or lot.source != "advance":
             res.fail(f"debt {d.id}: no advance lot {d.lot_id}")
             continue

@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.events.envelope import Envelope
 from svc_common.events.schemas import permit as ev
@@ -49,11 +49,65 @@ async def on_enterprise(s: AsyncSession, payload: ev.EnterpriseSnapshot, env: En
     await learn_snapshot(s, payload)
 
 
+#: USCCs per `IN (…)` list: well under SQLite's bound on parameters.
+_CHUNK = 500
+
+
+async def learn_snapshots(s: AsyncSession, snaps: list[ev.EnterpriseSnapshot]) -> None:
+    """`learn_snapshot` for a whole batch in a few set-based statements (one
+    SELECT … IN per chunk, one multi-row INSERT, one UPDATE by primary key
+    for many) instead of a read and a write per enterprise: an import of
+    thousands of enterprises is one event. A USCC repeated in the batch is
+    taken as the single snapshots would be, the later one winning."""
+    latest: dict[str, ev.EnterpriseSnapshot] = {}
+    for snap in snaps:
+        if (kept := latest.get(snap.uscc)) is None or rules.newer(snap.updated_at, kept.updated_at):
+            latest[snap.uscc] = snap
+    usccs = list(latest)
+    known: dict[str, dt.datetime | None] = {}
+    for i in range(0, len(usccs), _CHUNK):
+        q = select(Enterprise.uscc, Enterprise.source_updated_at).where(
+            Enterprise.uscc.in_(usccs[i : i + _CHUNK])
+        )
+        known.update((u, at) for u, at in (await s.execute(q)).all())
+    now = utcnow()
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for uscc, snap in latest.items():
+        values = {
+            "uscc": uscc,
+            "name": snap.name,
+            "district": snap.district,
+            "industry_code": snap.industry_code,
+            "category": snap.category,
+            "operating_status": snap.operating_status,
+            "address": snap.address,
+            "source_updated_at": snap.updated_at,
+        }
+        if uscc not in known:
+            inserts.append({**values, "learned_at": now})
+        elif rules.newer(snap.updated_at, known[uscc]):
+            updates.append(values)
+    if inserts:
+        await s.execute(insert(Enterprise), inserts)
+    # Rows the session already holds are changed through their objects (so
+    # they stay true); the rest by one statement that bypasses the session.
+    by_statement = []
+    for values in updates:
+        held = s.identity_map.get(s.sync_session.identity_key(Enterprise, values["uscc"]))
+        if isinstance(held, Enterprise):
+            for k, v in values.items():
+                setattr(held, k, v)
+        else:
+            by_statement.append(values)
+    if by_statement:
+        await s.execute(update(Enterprise), by_statement)
+
+
 async def on_enterprises_imported(
     s: AsyncSession, payload: ev.EnterprisesImported, env: Envelope
 ) -> None:
-    for snap in payload.snapshots():
-        await learn_snapshot(s, snap)
+    await learn_snapshots(s, payload.snapshots())
 
 
 async def _known(
