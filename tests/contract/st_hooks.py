@@ -111,7 +111,8 @@ def _when(value: Any) -> dt.datetime | dt.date | None:
     if not isinstance(value, str):
         return None
     try:
-        return dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value)
+        timed = "T" in value or " " in value.strip()
+        return dt.datetime.fromisoformat(value) if timed else dt.date.fromisoformat(value)
     except ValueError:
         return None
 
@@ -146,6 +147,9 @@ def _consistent(node: Any) -> Any:
             if (a.tzinfo is not None and (b <= a if b.tzinfo else True)) or b - a > dt.timedelta(
                 days=31
             ):
+                if (a + dt.timedelta(days=1)).year > 2099:  # times of records end with 2099
+                    a = a - dt.timedelta(days=2)
+                    node[start] = a.isoformat()
                 node[end] = (a + dt.timedelta(days=1)).isoformat()
         elif isinstance(a, dt.date) != isinstance(b, dt.date) and start == "from":
             # One bound only: the other defaults near today; keep within ten years.

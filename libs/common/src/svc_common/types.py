@@ -455,38 +455,54 @@ AwareDateTime = Annotated[
     ),
 ]
 
-#: The span a recorded fact's time may fall in (a complaint received, an
-#: inspection made, an alert's period): Beijing time, 2000-01-01 to the end of
-#: 2099. Older or later is a typing error, and the rules that count working
-#: days or look back over a window from such a time must stay in the calendar.
-RECORD_TIME_SPAN = (
-    dt.datetime(1999, 12, 31, 16, 0, tzinfo=dt.UTC),
-    dt.datetime(2099, 12, 31, 16, 0, tzinfo=dt.UTC),
+#: The time of a recorded fact (a complaint received, an inspection made, an
+#: alert's period) is written in the years 2000–2099: older or later is a
+#: typing error, and the rules that count working days or look back over a
+#: window from such a time stay well inside the calendar. The whole rule is
+#: one pattern (real days only, leap days included), so the documents state
+#: exactly what is accepted.
+RECORD_YEARS = (2000, 2099)
+_RECORD_DAY = (
+    r"20[0-9]{2}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+    r"|20(?:[02468][048]|[13579][26])-02-29"
 )
+_RECORD_CLOCK = (
+    r"[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+RECORD_TIME_PATTERN = rf"^(?:{_RECORD_DAY}){_RECORD_CLOCK}$"
+_RECORD_TIME = re.compile(RECORD_TIME_PATTERN)
 
 
 def _parse_record_time(value: Any) -> dt.datetime:
-    parsed = _parse_aware(value)
-    earliest, end = RECORD_TIME_SPAN
-    if not earliest <= parsed < end:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or not RECORD_YEARS[0] <= value.year <= RECORD_YEARS[1]:
+            raise ValueError(
+                i18n.msg("must be in the years 2000–2099", "年份必须在 2000–2099 之间")
+            )
+        return value.astimezone(dt.UTC)
+    if not isinstance(value, str) or not _RECORD_TIME.match(value):
         raise ValueError(
             i18n.msg(
-                "must be between 2000-01-01 and 2099-12-31 (Beijing time)",
-                "必须在 2000-01-01 至 2099-12-31（北京时间）之间",
+                "must be an ISO 8601 date and time with its UTC offset in the years "
+                "2000–2099, e.g. 2026-03-01T09:30:00+08:00",
+                "必须是 2000–2099 年间带时区偏移的 ISO 8601 日期时间，"
+                "例如 2026-03-01T09:30:00+08:00",
             )
         )
-    return parsed
+    return _parse_aware(value)
 
 
-#: The time of a recorded fact: an AwareDateTime within RECORD_TIME_SPAN.
+#: The time of a recorded fact: RECORD_TIME_PATTERN, held in UTC.
 RecordTime = Annotated[
     dt.datetime,
     BeforeValidator(_parse_record_time),
     WithJsonSchema(
         {
             "type": "string",
-            "format": "date-time",
-            "description": "ISO 8601 with its UTC offset, 2000-01-01 to 2099-12-31 Beijing time",
+            "pattern": RECORD_TIME_PATTERN,
+            "description": "ISO 8601 date and time with its UTC offset, in the years 2000–2099",
             "examples": ["2026-03-01T09:30:00+08:00"],
         }
     ),
