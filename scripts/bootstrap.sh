@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 UV_VERSION=0.13.8
+# uv trusts the machine's certificate store (as pip and curl do), not only the
+# roots it ships with: behind a proxy that re-signs TLS, those are not enough.
+export UV_SYSTEM_CERTS=${UV_SYSTEM_CERTS:-1}
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
