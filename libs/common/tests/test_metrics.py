@@ -265,9 +265,10 @@ async def test_pool_use_is_reported(db_url: str) -> None:
             during = value(samples, "db_pool_connections", service=name, state="in_use")
             assert during >= 2
             assert value(samples, "db_pool_capacity", service=name) >= during
-        # (The relay may hold one of its own at any moment.)
+        # The relay may hold one of its own at any moment, in either scrape:
+        # the two sessions given back show as at least one fewer in use.
         samples = await scrape(c, f"/{name}/metrics")
-        assert value(samples, "db_pool_connections", service=name, state="in_use") <= during - 2
+        assert value(samples, "db_pool_connections", service=name, state="in_use") <= during - 1
 
 
 @pytest.mark.kafka
