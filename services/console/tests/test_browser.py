@@ -8,6 +8,7 @@ failure)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -168,6 +169,16 @@ async def test_investment_staff_find_the_districts_that_fit_a_5_t_project(
     assert str(len(expected)) in summary
     # The trend chart draws from the ledger's past balances, with vendored Chart.js.
     await p.wait_for_selector("#trend-chart[data-drawn=true]")
+    chart = json.loads(await p.inner_text("#trend-data"))
+    # Its last point is now: each district's available quota as the API says.
+    available_now = {
+        pool["district"]: float(Decimal(pool["available_t"]))
+        for pool in pools
+        if pool["kind"] == "district"
+    }
+    assert chart["series"] and {s["district"]: s["values"][-1] for s in chart["series"]} == {
+        s["district"]: available_now[s["district"]] for s in chart["series"]
+    }
     await shot(page, artifacts, "investment-fit")
 
 

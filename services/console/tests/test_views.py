@@ -111,6 +111,23 @@ def test_trend_points_are_month_starts_in_beijing_then_now() -> None:
     assert views.trend_points(edge, 1)[0].isoformat() == "2026-03-01T00:00:00+08:00"
 
 
+def test_trend_reads_the_ledger_history_by_district_and_moment() -> None:
+    now = dt.datetime(2026, 3, 15, 3, 0, tzinfo=dt.UTC)
+    points = views.trend_points(now, 2)  # 02-01, 03-01 (Beijing), now
+    # The ledger answers its moments in UTC.
+    history = [
+        {"district": "120119", "at": "2026-01-31T16:00:00Z", "available_t": "1", "credited_t": "1"},
+        {"district": "120119", "at": "2026-02-28T16:00:00Z", "available_t": "2", "credited_t": "2"},
+        {"district": "120119", "at": "2026-03-15T03:00:00Z", "available_t": "3", "credited_t": "3"},
+        {"district": "120115", "at": "2026-03-15T03:00:00Z", "available_t": "0", "credited_t": "0"},
+        {"district": "120101", "at": "2025-01-01T00:00:00Z", "available_t": "9", "credited_t": "9"},
+    ]
+    keyed = views.by_district_and_moment(history, points)
+    assert sorted(keyed) == [("120115", 2), ("120119", 0), ("120119", 1), ("120119", 2)]
+    series = views.trend_series(["120101", "120115", "120119"], points, keyed)
+    assert series == [{"district": "120119", "name": "蓟州区", "values": [1.0, 2.0, 3.0]}]
+
+
 def test_queues_order_by_deadline_and_countdown_in_beijing_days() -> None:
     with clock.using(clock.ManualClock(dt.datetime(2026, 3, 10, 17, 0, tzinfo=dt.UTC))):
         # 2026-03-11 01:00 in Beijing.

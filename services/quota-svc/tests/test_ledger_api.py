@@ -9,7 +9,7 @@ import datetime as dt
 from quota_svc.reservations.service import expire_due
 from svc_common import testing
 
-from .conftest import ADMIN, ADMIN2, AUDITOR, INVESTMENT, JIZHOU, OFFICER, Quota
+from .conftest import ADMIN, ADMIN2, AUDITOR, BAODI, INVESTMENT, JIZHOU, OFFICER, Quota
 
 
 async def test_balance_at_a_past_moment_is_what_it_was_then(quota: Quota) -> None:
@@ -53,6 +53,61 @@ async def test_balance_at_a_past_moment_is_what_it_was_then(quota: Quota) -> Non
         f"/quota/balances/{JIZHOU}/VOCs?at=2026-01-01T00:00:00", headers=INVESTMENT
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "at"
+
+
+async def test_balance_history_agrees_with_each_balance_at_its_moment(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "30", effective_at="2026-01-01T00:00:00+08:00")
+    await quota.baseline(BAODI, "12", effective_at="2026-03-01T00:00:00+08:00")
+    r = await quota.client.post(
+        "/quota/reservations",
+        json={"district": JIZHOU, "increment_t": "4", "project_ref": "P1"},
+        headers=OFFICER,
+    )
+    assert r.status_code == 201, r.text
+    moments = [
+        "2025-12-01T00:00:00+08:00",
+        "2026-02-01T00:00:00+08:00",
+        "2026-04-01T00:00:00+08:00",
+        (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)).isoformat(),
+    ]
+    r = await quota.client.get(
+        "/quota/balances", params={"pollutant": "VOCs", "at": moments}, headers=INVESTMENT
+    )
+    assert r.status_code == 200, r.text
+    history = r.json()
+    assert len(history) == 16 * len(moments)
+    for row in history:
+        one = await quota.client.get(
+            f"/quota/balances/{row['district']}/VOCs", params={"at": row["at"]}, headers=INVESTMENT
+        )
+        assert one.status_code == 200, one.text
+        assert {k: v for k, v in one.json().items() if k != "at"} == {
+            k: v for k, v in row.items() if k not in ("at", "district")
+        }
+    jizhou = [row["available_t"] for row in history if row["district"] == JIZHOU]
+    baodi = [row["credited_t"] for row in history if row["district"] == BAODI]
+    assert jizhou == ["0.000", "30.000", "30.000", "22.000"]
+    assert baodi == ["0.000", "0.000", "12.000", "12.000"]
+
+    # A reader scoped to one district sees only it; the asked moments are bounded.
+    r = await quota.client.get("/quota/balances", params={"pollutant": "VOCs"}, headers=OFFICER)
+    assert r.status_code == 200 and {row["district"] for row in r.json()} == {JIZHOU}
+    r = await quota.client.get(
+        "/quota/balances", params={"pollutant": "VOCs", "district": BAODI}, headers=OFFICER
+    )
+    assert r.status_code == 403
+    r = await quota.client.get(
+        "/quota/balances",
+        params={"pollutant": "VOCs", "at": [f"2026-01-{d:02d}T00:00:00Z" for d in range(1, 27)]},
+        headers=INVESTMENT,
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "at"
+    r = await quota.client.get(
+        "/quota/balances",
+        params={"pollutant": "VOCs", "at": "2026-01-01T00:00:00"},
+        headers=INVESTMENT,
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"].startswith("at")
 
 
 async def test_sweeper_expires_overdue_holds_once_and_reconciles(quota: Quota) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, field_validator
 from svc_common.i18n import msg
@@ -69,8 +69,9 @@ class BalanceOut(BaseModel):
     available_t: TotalTonnes
 
     @classmethod
-    def of(cls, pool_id: str, b: Balance, at: dt.datetime | None = None) -> BalanceOut:
+    def of(cls, pool_id: str, b: Balance, at: dt.datetime | None = None, **extra: Any) -> Self:
         return cls(
+            **extra,
             pool_id=pool_id,
             at=at,
             credited_t=kg_to_tonnes(b.credited),
@@ -78,6 +79,12 @@ class BalanceOut(BaseModel):
             allocated_t=kg_to_tonnes(b.allocated),
             available_t=kg_to_tonnes(b.available),
         )
+
+
+class DistrictBalanceOut(BalanceOut):
+    """A district's balance at one moment of a history (历史余额)."""
+
+    district: str
 
 
 class EntryOut(BaseModel):

@@ -10,12 +10,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, func, select
+from sqlalchemy import Row, Select, Table, bindparam, func, literal, select, true, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from svc_common.events.schemas.quota import QuotaBalanceChanged
 from svc_common.outbox import emit
-from svc_common.types import kg_to_tonnes, utcnow
+from svc_common.types import UTCDateTime, kg_to_tonnes, utcnow
 
 from quota_svc.ledger import rules
 from quota_svc.ledger.models import JournalEntry, Pool
@@ -475,6 +475,45 @@ async def balance_at(s: AsyncSession, pool_id: str, at: dt.datetime) -> Balance:
     if entry is None:
         return Balance()
     return Balance(entry.credited_after_kg, entry.reserved_after_kg, entry.allocated_after_kg)
+
+
+async def balances_at_many(
+    s: AsyncSession, pool_ids: Sequence[str], moments: Sequence[dt.datetime]
+) -> dict[tuple[str, dt.datetime], Balance]:
+    """`balance_at` of every pool at every moment, in one statement: each
+    (pool, moment) pair finds its last entry through the journal's
+    (pool, effective_at, id) index, so the cost grows with the pairs asked
+    for, not with the journal's length."""
+    if not pool_ids or not moments:
+        return {}
+    # The pools that exist, crossed with the moments (a pool not yet created
+    # has no entries: its balance is zero at every moment).
+    at = union_all(*(select(literal(m, UTCDateTime()).label("at")) for m in moments)).subquery()
+    pools = select(Pool.id.label("pool_id")).where(Pool.id.in_(pool_ids)).subquery()
+    pairs = select(pools.c.pool_id, at.c.at).join(at, true()).subquery()
+    last = (
+        select(JournalEntry.id)
+        .where(JournalEntry.pool_id == pairs.c.pool_id, JournalEntry.effective_at <= pairs.c.at)
+        .order_by(JournalEntry.effective_at.desc(), JournalEntry.id.desc())
+        .limit(1)
+        .correlate(pairs)
+        .scalar_subquery()
+    )
+    found = select(pairs.c.pool_id, pairs.c.at, last.label("entry_id")).subquery()
+    rows = await s.execute(
+        select(
+            found.c.pool_id,
+            found.c.at,
+            JournalEntry.credited_after_kg,
+            JournalEntry.reserved_after_kg,
+            JournalEntry.allocated_after_kg,
+        ).outerjoin(JournalEntry, JournalEntry.id == found.c.entry_id)
+    )
+    out = {(p, m): Balance() for p in pool_ids for m in moments}
+    for pool_id, at, credited, reserved, allocated in rows:
+        if credited is not None:
+            out[(pool_id, at)] = Balance(credited, reserved, allocated)
+    return out
 
 
 @dataclass(frozen=True)

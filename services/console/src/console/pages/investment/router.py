@@ -135,23 +135,13 @@ async def trend(
     read from the ledger's balance at those moments (`?at=`)."""
     points = views.trend_points(utcnow(), months)
     districts = [d for d in DISTRICTS if user.may_act_in(d)]
-
-    async def balance(d: str, i: int) -> tuple[tuple[str, int], Any]:
-        try:
-            b = await api.get(
-                "quota",
-                f"/quota/balances/{d}/{pollutant}",
-                token=user.token,
-                params={"at": points[i].isoformat()},
-            )
-        except ApiError:
-            b = None
-        return (d, i), b
-
-    pairs = await gather_limited(
-        (balance(d, i) for d in districts for i in range(len(points))), limit=16
+    history = await api.get(
+        "quota",
+        "/quota/balances",
+        token=user.token,
+        params={"pollutant": pollutant, "at": [p.isoformat() for p in points]},
     )
-    series = views.trend_series(districts, points, dict(pairs))
+    series = views.trend_series(districts, points, views.by_district_and_moment(history, points))
     labels = [p.strftime("%Y-%m") for p in points[:-1]] + [msg("now", "当前")]
     return render(
         request,

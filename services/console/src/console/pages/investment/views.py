@@ -158,6 +158,20 @@ def trend_points(now: dt.datetime, months: int = 12) -> list[dt.datetime]:
     return [*points, now]
 
 
+def by_district_and_moment(
+    history: Sequence[Mapping[str, Any]], points: Sequence[dt.datetime]
+) -> dict[tuple[str, int], Mapping[str, Any]]:
+    """The ledger's balance history keyed as the chart reads it: (district,
+    index of the moment among `points`)."""
+    index = {p: i for i, p in enumerate(points)}
+    out: dict[tuple[str, int], Mapping[str, Any]] = {}
+    for row in history:
+        i = index.get(dt.datetime.fromisoformat(str(row["at"])))
+        if i is not None:
+            out[(str(row["district"]), i)] = row
+    return out
+
+
 def trend_series(
     districts: Sequence[str],
     points: Sequence[dt.datetime],
