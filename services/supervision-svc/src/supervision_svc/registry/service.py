@@ -22,27 +22,9 @@ log = structlog.get_logger(__name__)
 
 
 async def learn_snapshot(s: AsyncSession, snap: ev.EnterpriseSnapshot) -> None:
-    e = await s.get(Enterprise, snap.uscc)
-    if e is None:
-        s.add(
-            Enterprise(
-                uscc=snap.uscc,
-                name=snap.name,
-                district=snap.district,
-                industry_code=snap.industry_code,
-                category=snap.category,
-                operating_status=snap.operating_status,
-                address=snap.address,
-                source_updated_at=snap.updated_at,
-                learned_at=utcnow(),
-            )
-        )
-        return
-    if not rules.newer(snap.updated_at, e.source_updated_at):
-        return
-    e.name, e.district, e.industry_code = snap.name, snap.district, snap.industry_code
-    e.category, e.operating_status, e.address = snap.category, snap.operating_status, snap.address
-    e.source_updated_at = snap.updated_at
+    """One enterprise's snapshot: learned as a batch of one, so a single
+    event and a bulk import write the register by the same rule."""
+    await learn_snapshots(s, [snap])
 
 
 async def on_enterprise(s: AsyncSession, payload: ev.EnterpriseSnapshot, env: Envelope) -> None:
