@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.db import in_chunks
 from svc_common.events.envelope import Envelope
 from svc_common.events.schemas import permit as ev
 from svc_common.events.schemas.common import PollutantAmount
@@ -31,10 +32,6 @@ async def on_enterprise(s: AsyncSession, payload: ev.EnterpriseSnapshot, env: En
     await learn_snapshot(s, payload)
 
 
-#: USCCs per `IN (…)` list: well under SQLite's bound on parameters.
-_CHUNK = 500
-
-
 async def learn_snapshots(s: AsyncSession, snaps: list[ev.EnterpriseSnapshot]) -> None:
     """`learn_snapshot` for a whole batch in a few set-based statements (one
     SELECT … IN per chunk, one multi-row INSERT, one UPDATE by primary key
@@ -47,10 +44,8 @@ async def learn_snapshots(s: AsyncSession, snaps: list[ev.EnterpriseSnapshot]) -
             latest[snap.uscc] = snap
     usccs = list(latest)
     known: dict[str, dt.datetime | None] = {}
-    for i in range(0, len(usccs), _CHUNK):
-        q = select(Enterprise.uscc, Enterprise.source_updated_at).where(
-            Enterprise.uscc.in_(usccs[i : i + _CHUNK])
-        )
+    for chunk in in_chunks(usccs):
+        q = select(Enterprise.uscc, Enterprise.source_updated_at).where(Enterprise.uscc.in_(chunk))
         known.update((u, at) for u, at in (await s.execute(q)).all())
     now = utcnow()
     inserts: list[dict[str, Any]] = []
