@@ -9,6 +9,8 @@ A party is a process tree: its own time, the time of children it has reaped
 from __future__ import annotations
 
 import os
+import pstats
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,3 +89,15 @@ def print_verdicts(rows: list[tuple[str, str, str, bool]]) -> None:
     print(f"{'figure':<48} {'aim':<28} {'measured':<30} verdict")
     for what, aim, measured, ok in rows:
         print(f"{what:<48} {aim:<28} {measured:<30} {'met' if ok else 'NOT MET'}")
+
+
+def cpu_by_group(stats: pstats.Stats, groups: Sequence[tuple[str, str]]) -> dict[str, float]:
+    """A profile's own CPU seconds per group of code: a function counts to
+    the first (group, needle) whose needle is in its "path:name", else to
+    "other (builtins, C)"."""
+    totals: dict[str, float] = {}
+    for (path, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        where = f"{path}:{name}"
+        group = next((g for g, needle in groups if needle in where), "other (builtins, C)")
+        totals[group] = totals.get(group, 0.0) + tottime
+    return totals

@@ -25,6 +25,7 @@ import time
 
 import eia_bulk
 import permit_import
+from measure import cpu_by_group
 from svc_common import testing
 
 GROUPS = [
@@ -51,11 +52,7 @@ GROUPS = [
 
 
 def print_shares(stats: pstats.Stats, rows: int) -> None:
-    totals: dict[str, float] = {}
-    for (path, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        where = f"{path}:{name}"
-        group = next((g for g, needle in GROUPS if needle in where), "other (builtins, C)")
-        totals[group] = totals.get(group, 0.0) + tottime
+    totals = cpu_by_group(stats, GROUPS)
     whole = sum(totals.values())
     print(f"profiled CPU {whole:.2f} s over {rows} rows: {1e6 * whole / rows:.1f} µs each")
     for group, t in sorted(totals.items(), key=lambda kv: -kv[1]):

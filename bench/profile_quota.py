@@ -23,6 +23,7 @@ import time
 
 import httpx
 import uvicorn
+from measure import cpu_by_group
 from quota_reservations import (
     BASELINE_T,
     DISTRICT_CODES,
@@ -59,11 +60,7 @@ GROUPS = [
 
 def print_shares(stats: pstats.Stats, wrk: dict[str, int]) -> None:
     """Own CPU time per library, per write request (each pair is two)."""
-    totals: dict[str, float] = {}
-    for (path, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        where = f"{path}:{name}"
-        group = next((g for g, needle in GROUPS if needle in where), "other (builtins, C)")
-        totals[group] = totals.get(group, 0.0) + tottime
+    totals = cpu_by_group(stats, GROUPS)
     requests = max(wrk["requests"], 1)
     whole = sum(totals.values())
     print(

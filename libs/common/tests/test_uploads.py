@@ -10,14 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from svc_common.errors import Unprocessable
-from svc_common.guard import json_problem
+from svc_common.guard import json_plainly_safe, json_problem
 from svc_common.uploads import (
     PayloadTooLarge,
     UnsupportedMediaType,
     _csv_rows,
     _loads_line,
     _ndjson_rows,
-    _plainly_safe,
     parse_upload,
 )
 
@@ -155,7 +154,7 @@ _JSONISH = st.text(alphabet='{}[]"\\:,0123456789uU \x00abc', max_size=80)
 @settings(max_examples=400, deadline=None)
 @given(_JSONISH)
 def test_a_line_passed_by_the_quick_test_passes_the_full_check(line: str) -> None:
-    if _plainly_safe(line):
+    if json_plainly_safe(line):
         assert json_problem(line.encode("utf-8", "surrogatepass")) is None
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import (
@@ -242,6 +242,19 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+_T = TypeVar("_T")
+
+#: Keys per `IN (…)` list when rows are read by a long list of keys: well
+#: under SQLite's bound on one statement's parameters (999 before 3.32).
+IN_LIST_CHUNK = 500
+
+
+def in_chunks(keys: Sequence[_T], size: int = IN_LIST_CHUNK) -> Iterator[Sequence[_T]]:
+    """`keys` in consecutive slices of at most `size`, one `IN (…)` list each."""
+    for start in range(0, len(keys), size):
+        yield keys[start : start + size]
 
 
 class CommonBase(DeclarativeBase):

@@ -70,6 +70,25 @@ def json_problem(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> str | None:
     return None
 
 
+_LONG_NUMBER_TEXT = re.compile(_LONG_NUMBER.pattern.decode())
+
+
+def json_plainly_safe(text: str) -> bool:
+    """True when `json_problem` cannot object to `text`, found by cheaper
+    tests (the full check costs more than parsing a short line): no NUL nor
+    its escape, no more opening brackets than the depth limit (the depth
+    never exceeds their count), no run of digits longer than the limit
+    (taking strings out cannot join two runs). Beside `json_problem` on
+    purpose: a check added there needs its cheap counterpart here."""
+    return (
+        "\x00" not in text
+        and "\\u0000" not in text
+        and "\\U0000" not in text
+        and text.count("{") + text.count("[") <= MAX_JSON_DEPTH
+        and _LONG_NUMBER_TEXT.search(text) is None
+    )
+
+
 def _problem(status: int, code: str, detail: str, **extra: Any) -> bytes:
     body: dict[str, Any] = {
         "type": TYPE_BASE + code,

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
 from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svc_common import faults, i18n
@@ -192,21 +195,30 @@ def _digest(scope: Scope, body: bytes) -> str:
     ).hexdigest()
 
 
+@asynccontextmanager
+async def _connection(db: Database, unit: Unit) -> AsyncIterator[AsyncConnection]:
+    """Where the key's record is read and stored: the request's unit of work,
+    or on PostgreSQL, while the unit holds no transaction, one autocommit
+    statement outside it. The unit holds none before the route runs, and
+    after it when the route wrote nothing in it (its effect committed in a
+    group commit of its own, svc_common.batching): then the statement needs
+    no BEGIN and COMMIT, and the lookup holds no connection while the
+    handler runs (it may wait for a group commit that needs one)."""
+    if db.is_postgres and not unit.session.in_transaction():
+        async with db.outside_transaction() as conn:
+            yield conn
+    else:
+        yield await unit.session.connection()
+
+
 async def _stored(
     db: Database, unit: Unit, owner: str, key: str, digest: str
 ) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]] | None:
     """The answer to replay for this key, a 422 for a reused key, or None."""
-    params = {"owner": owner, "key": key}
-    if db.is_postgres and not unit.session.in_transaction():
-        # One statement outside any transaction: no BEGIN, and no connection
-        # held while the handler runs (it may wait for a group commit that
-        # needs one, svc_common.batching). A twin racing past this lookup is
-        # caught by the key's unique index when the answer is stored.
-        async with db.outside_transaction() as c:
-            rec = (await c.execute(_LOOKUP, params)).first()
-    else:
-        conn = await unit.session.connection()
-        rec = (await conn.execute(_LOOKUP, params)).first()
+    # A twin racing past this lookup is caught by the key's unique index
+    # when the answer is stored.
+    async with _connection(db, unit) as c:
+        rec = (await c.execute(_LOOKUP, {"owner": owner, "key": key})).first()
     if rec is None:
         return None
     if rec.request_hash != digest:
@@ -255,15 +267,8 @@ async def _store(
         "created_at": utcnow(),
     }
     try:
-        if db.is_postgres and not unit.session.in_transaction():
-            # The route wrote nothing in the unit (its effect committed in a
-            # group commit of its own, svc_common.batching): the answer is
-            # one autocommit statement, not BEGIN, INSERT and COMMIT.
-            async with db.outside_transaction() as c:
-                await c.execute(_STORE, params)
-        else:
-            conn = await unit.session.connection()
-            await conn.execute(_STORE, params)
+        async with _connection(db, unit) as c:
+            await c.execute(_STORE, params)
     except sa_exc.IntegrityError:
         await db.rollback(unit)
         return await _stored(db, unit, owner, key, digest)

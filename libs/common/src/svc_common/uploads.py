@@ -18,7 +18,6 @@ import csv
 import datetime as dt
 import io
 import json
-import re
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from fastapi import Request
 from pydantic import BaseModel
 
 from svc_common.errors import Problem, field_error
-from svc_common.guard import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS, json_problem
+from svc_common.guard import json_plainly_safe, json_problem
 from svc_common.i18n import msg
 
 #: Longest CSV cell (the csv module's own limit); a longer one fails its row.
@@ -333,24 +332,6 @@ def _csv_error(exc: csv.Error) -> str:
     return msg(f"the row is not valid CSV: {exc}", f"该行不是有效的 CSV：{exc}")
 
 
-_LONG_DIGITS = re.compile(f"[0-9]{{{MAX_NUMBER_DIGITS + 1},}}")
-
-
-def _plainly_safe(line: str) -> bool:
-    """True when `json_problem` cannot object to the line, found by cheap
-    tests of the text (the full check costs more than parsing the line):
-    no NUL nor its escape, fewer opening brackets than the depth limit (the
-    depth never exceeds their count), no run of digits longer than the
-    limit (taking strings out cannot join two runs)."""
-    return (
-        "\x00" not in line
-        and "\\u0000" not in line
-        and "\\U0000" not in line
-        and line.count("{") + line.count("[") <= MAX_JSON_DEPTH
-        and _LONG_DIGITS.search(line) is None
-    )
-
-
 #: The C scanner `json.loads` itself ends in (set by JSONDecoder's constructor).
 _scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
@@ -375,7 +356,7 @@ def _ndjson_rows(text: str, max_rows: int) -> list[RawRow]:
         if i > max_rows:
             out.append(RawRow(i, None, msg("over the row limit", "超出行数上限")))
             break
-        if not _plainly_safe(line) and (
+        if not json_plainly_safe(line) and (
             problem := json_problem(line.encode("utf-8", "surrogatepass"))
         ):
             out.append(RawRow(i, None, problem))

@@ -195,11 +195,9 @@ def check_rows(
     parks: Mapping[str, Park],
     vocs_limit_kg: int,
 ) -> list[Checked]:
-    """Every row checked as `check` checks one. Rows of a valid shape share
-    their screening: all of it but the USCC's own check depends only on
-    (district, project type, industry, control unit, VOCs, park), which an
-    upload repeats over many rows, so it runs once per distinct combination
-    (the USCC is checked per row, its problem listed first as `screen` does)."""
+    """Every row checked as `check` checks one, rows of a valid shape sharing
+    their screening (`_screening_but_uscc`); the USCC is checked per row, its
+    problem listed first as `screen` does."""
     out: list[Checked] = []
     shared: dict[tuple[object, ...], tuple[list[Issue], str]] = {}
     for i, row in enumerate(raw):
@@ -207,33 +205,11 @@ def check_rows(
             out.append(Checked(i, None, errors=[RowError(field="row", message=row.error or "")]))
             continue
         try:
-            body: RegistrationIn | None = _adapter.validate_python(row.data)
-        except ValidationError:
-            body = None
-        if body is not None:
-            vocs = tonnes_to_kg(body.vocs_increment_t)
-            combo = (
-                body.district,
-                body.project_type,
-                body.industry_code,
-                body.control_unit,
-                vocs,
-                body.park_id,
-            )
-            known = shared.get(combo)
-            if known is None:
-                facts = ProjectFacts(
-                    None,
-                    body.district,
-                    body.project_type,
-                    body.industry_code,
-                    body.control_unit,
-                    vocs,
-                )
-                rest = screen_facts(facts, body.park_id, types, units, parks, vocs_limit_kg)
-                industry = industry_of(facts, types.get(body.project_type)) or ""
-                known = shared[combo] = (rest, industry)
-            rest, industry = known
+            body = _adapter.validate_python(row.data)
+        except ValidationError:  # every problem named, of its shape and its screening
+            _, issues = check(row.data, types, units, parks, vocs_limit_kg)
+        else:
+            rest, industry = _screening_but_uscc(body, shared, types, units, parks, vocs_limit_kg)
             problem = uscc_problem(body.uscc)
             if problem is None and not rest:
                 out.append(Checked(i, body.row_key, data=body, industry_code=industry))
@@ -242,8 +218,6 @@ def check_rows(
                 ([Issue("uscc", problem)] if problem else []) + rest,
                 key=lambda x: FIELD_ORDER.get(x.field, 99),
             )
-        else:
-            _, issues = check(row.data, types, units, parks, vocs_limit_kg)
         key = row.data.get("row_key")
         out.append(
             Checked(
@@ -253,6 +227,29 @@ def check_rows(
             )
         )
     return out
+
+
+def _screening_but_uscc(
+    body: RegistrationIn,
+    shared: dict[tuple[object, ...], tuple[list[Issue], str]],
+    types: Mapping[str, ProjectType],
+    units: Mapping[str, ControlUnit],
+    parks: Mapping[str, Park],
+    vocs_limit_kg: int,
+) -> tuple[list[Issue], str]:
+    """A valid-shape registration's screening problems but its USCC's own
+    check, and its industry code. They depend only on (district, project
+    type, industry, control unit, VOCs, park), which an upload repeats over
+    many rows: `shared` keeps them per combination, worked out once."""
+    vocs = tonnes_to_kg(body.vocs_increment_t)
+    combo = (body.district, body.project_type, body.industry_code, body.control_unit, vocs)
+    key = (*combo, body.park_id)
+    if (known := shared.get(key)) is None:
+        facts = ProjectFacts(None, *combo)
+        rest = screen_facts(facts, body.park_id, types, units, parks, vocs_limit_kg)
+        industry = industry_of(facts, types.get(body.project_type)) or ""
+        known = shared[key] = (rest, industry)
+    return known
 
 
 def _insert(s: AsyncSession) -> type[postgresql.Insert] | type[sqlite.Insert]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import itertools
 import uuid
 from collections.abc import AsyncIterator
@@ -41,13 +40,6 @@ STATUSES = frozenset({"operating", "suspended", "closed"})
 SQLITE_ROWS_PER_STATEMENT = 500
 
 
-@functools.lru_cache(maxsize=4096)
-def _canonical(code: str) -> str:
-    """An industry code in its stored form (C2641 for 2641), else as given;
-    remembered: an import repeats a few hundred codes over many rows."""
-    return canonical_or_none(code) or code
-
-
 def _fast(
     data: dict[str, Any], categories: dict[str, str], principal: Principal
 ) -> tuple[Any, ...] | None:
@@ -63,7 +55,8 @@ def _fast(
         return None
     category = categories.get(industry)
     if category is None:  # not in the stored form: written without the letter?
-        industry = _canonical(industry)
+        # svc_common.industries caches the parse: an import repeats few codes.
+        industry = canonical_or_none(industry) or industry
         category = categories.get(industry)
     if (
         category is None

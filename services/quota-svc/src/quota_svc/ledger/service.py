@@ -13,6 +13,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Select, Table, bindparam, func, literal, select, true, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from svc_common.db import in_chunks
 from svc_common.events.schemas.quota import QuotaBalanceChanged
 from svc_common.outbox import emit
 from svc_common.types import UTCDateTime, kg_to_tonnes, utcnow
@@ -545,14 +546,10 @@ async def reconcile_pools(s: AsyncSession, pools: Sequence[Pool]) -> list[Reconc
     return [_replay(p.id, balance_of(p), journals[p.id]) for p in pools]
 
 
-#: Pools per `IN (…)` list when their journals are read together.
-_POOLS_PER_READ = 500
-
-
 async def _journals(s: AsyncSession, pool_ids: list[str]) -> dict[str, list[Any]]:
     """Each pool's journal entries in order, as the replay reads them."""
     out: dict[str, list[Any]] = defaultdict(list)
-    for i in range(0, len(pool_ids), _POOLS_PER_READ):
+    for chunk in in_chunks(pool_ids):
         rows = await s.execute(
             select(
                 JournalEntry.pool_id,
@@ -563,7 +560,7 @@ async def _journals(s: AsyncSession, pool_ids: list[str]) -> dict[str, list[Any]
                 JournalEntry.reserved_after_kg,
                 JournalEntry.allocated_after_kg,
             )
-            .where(JournalEntry.pool_id.in_(pool_ids[i : i + _POOLS_PER_READ]))
+            .where(JournalEntry.pool_id.in_(chunk))
             .order_by(JournalEntry.pool_id, JournalEntry.id)
         )
         for row in rows:

@@ -10,7 +10,7 @@ import structlog
 from prometheus_client import Counter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from svc_common.db import Database
+from svc_common.db import Database, in_chunks
 from svc_common.metrics import SERVICE, Family
 
 from quota_svc.debts.models import Debt
@@ -117,8 +117,8 @@ async def _debts(s: AsyncSession, pool_ids: set[str], res: CheckResult) -> None:
     lot_ids = list({d.lot_id for d in debts})
     lots = {
         lot.id: lot
-        for i in range(0, len(lot_ids), 500)
-        for lot in (await s.scalars(select(Lot).where(Lot.id.in_(lot_ids[i : i + 500])))).all()
+        for chunk in in_chunks(lot_ids)
+        for lot in (await s.scalars(select(Lot).where(Lot.id.in_(chunk)))).all()
     }
     for d in debts:
         lot = lots.get(d.lot_id)

@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.db import in_chunks
 from svc_common.events.envelope import Envelope
 from svc_common.events.schemas import permit as ev
 from svc_common.events.schemas.common import PollutantAmount
@@ -22,35 +23,13 @@ log = structlog.get_logger(__name__)
 
 
 async def learn_snapshot(s: AsyncSession, snap: ev.EnterpriseSnapshot) -> None:
-    e = await s.get(Enterprise, snap.uscc)
-    if e is None:
-        s.add(
-            Enterprise(
-                uscc=snap.uscc,
-                name=snap.name,
-                district=snap.district,
-                industry_code=snap.industry_code,
-                category=snap.category,
-                operating_status=snap.operating_status,
-                address=snap.address,
-                source_updated_at=snap.updated_at,
-                learned_at=utcnow(),
-            )
-        )
-        return
-    if not rules.newer(snap.updated_at, e.source_updated_at):
-        return
-    e.name, e.district, e.industry_code = snap.name, snap.district, snap.industry_code
-    e.category, e.operating_status, e.address = snap.category, snap.operating_status, snap.address
-    e.source_updated_at = snap.updated_at
+    """One enterprise's snapshot: learned as a batch of one, so a single
+    event and a bulk import write the register by the same rule."""
+    await learn_snapshots(s, [snap])
 
 
 async def on_enterprise(s: AsyncSession, payload: ev.EnterpriseSnapshot, env: Envelope) -> None:
     await learn_snapshot(s, payload)
-
-
-#: USCCs per `IN (…)` list: well under SQLite's bound on parameters.
-_CHUNK = 500
 
 
 async def learn_snapshots(s: AsyncSession, snaps: list[ev.EnterpriseSnapshot]) -> None:
@@ -65,10 +44,8 @@ async def learn_snapshots(s: AsyncSession, snaps: list[ev.EnterpriseSnapshot]) -
             latest[snap.uscc] = snap
     usccs = list(latest)
     known: dict[str, dt.datetime | None] = {}
-    for i in range(0, len(usccs), _CHUNK):
-        q = select(Enterprise.uscc, Enterprise.source_updated_at).where(
-            Enterprise.uscc.in_(usccs[i : i + _CHUNK])
-        )
+    for chunk in in_chunks(usccs):
+        q = select(Enterprise.uscc, Enterprise.source_updated_at).where(Enterprise.uscc.in_(chunk))
         known.update((u, at) for u, at in (await s.execute(q)).all())
     now = utcnow()
     inserts: list[dict[str, Any]] = []
