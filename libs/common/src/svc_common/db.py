@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import event, exc, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -255,6 +256,15 @@ def in_chunks(keys: Sequence[_T], size: int = IN_LIST_CHUNK) -> Iterator[Sequenc
     """`keys` in consecutive slices of at most `size`, one `IN (…)` list each."""
     for start in range(0, len(keys), size):
         yield keys[start : start + size]
+
+
+def dialect_insert(
+    where: AsyncSession | AsyncConnection, table: Any
+) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ON CONFLICT: PostgreSQL and SQLite spell it the
+    same, but each dialect has its own construct; pick the one `where` runs on."""
+    dialect = where.dialect if isinstance(where, AsyncConnection) else where.get_bind().dialect
+    return (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 class CommonBase(DeclarativeBase):

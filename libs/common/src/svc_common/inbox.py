@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from svc_common import context
-from svc_common.db import Database
+from svc_common.db import Database, dialect_insert
 from svc_common.events.envelope import Envelope, Message
 from svc_common.events.registry import EventPayload, registry
 from svc_common.failures import PermanentFailure, TransientFailure, is_transient
@@ -278,7 +278,7 @@ class InboxConsumer:
         error = repr(exc)[:4000]
         try:
             async with self.db.transaction() as s:
-                ins = (postgresql.insert if self.db.is_postgres else sqlite.insert)(DeadLetter)
+                ins = dialect_insert(s, DeadLetter)
                 await s.execute(
                     ins.values(
                         consumer_group=self.group,

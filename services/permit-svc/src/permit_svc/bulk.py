@@ -7,11 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import Insert as PgInsert
-from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
-from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import uploads
 from svc_common.uploads import RawRow as RawRow
 from svc_common.uploads import wants_spreadsheet
@@ -25,13 +20,6 @@ MAX_ROWS = 200_000
 async def read_upload(request: Request, *, csv_allowed: bool = True) -> list[RawRow]:
     wants_spreadsheet(request)  # a bad `report` is refused before anything is written
     return await uploads.read_upload(request, max_rows=MAX_ROWS, csv_allowed=csv_allowed)
-
-
-def dialect_insert(session: AsyncSession, table: Table) -> PgInsert | SqliteInsert:
-    """INSERT … ON CONFLICT is spelt the same on both; pick the dialect's construct."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 def chunks(items: list[Any], size: int = CHUNK) -> list[list[Any]]:

@@ -8,13 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import SYSTEM, record_audit
+from svc_common.db import dialect_insert
 from svc_common.events.envelope import Envelope
 from svc_common.events.schemas import permit as ev
 from svc_common.events.schemas.common import PollutantChange
 from svc_common.events.schemas.quota import QuotaTradeSettled
 from svc_common.types import kg_to_tonnes, tonnes_to_kg, utcnow
 
-from permit_svc.bulk import dialect_insert
 from permit_svc.enterprises.models import Enterprise
 from permit_svc.permits import rules
 from permit_svc.permits.models import Permit
@@ -26,7 +26,7 @@ async def record_trade_backing(s: AsyncSession, e: QuotaTradeSettled, env: Envel
     """The trade in the quota read model: the buyer's bought rights back its
     increase, the seller's sold rights no longer back anything. Keyed by the
     trade, so a re-published event does nothing (False)."""
-    stmt = dialect_insert(s, QuotaAllocation.__table__)  # type: ignore[arg-type]
+    stmt = dialect_insert(s, QuotaAllocation.__table__)
     now = utcnow()
     rows = [
         (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.db import dialect_insert
 from svc_common.errors import FieldError, Unprocessable
 from svc_common.i18n import msg
 from svc_common.service import Runtime
@@ -49,9 +49,8 @@ async def load_shipped_table(rt: Runtime) -> None:
             return
         # Replicas starting together may both find the table empty: the second
         # one's rows clash and are skipped instead of failing its start-up.
-        pg = s.get_bind().dialect.name == "postgresql"
-        ins = (postgresql.insert if pg else sqlite.insert)(ProjectTypeRow)
-        await s.execute(ins.on_conflict_do_nothing(), [t.__dict__ for t in types])
+        ins = dialect_insert(s, ProjectTypeRow).on_conflict_do_nothing()
+        await s.execute(ins, [t.__dict__ for t in types])
 
 
 async def all_types(s: AsyncSession) -> dict[str, ProjectType]:

@@ -18,9 +18,9 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import and_, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.bulk import BulkResult, RowError
+from svc_common.db import dialect_insert
 from svc_common.errors import validation_errors
 from svc_common.events.schemas.eia import (
     REGISTRATION_BATCH_ROWS,
@@ -252,16 +252,14 @@ def _screening_but_uscc(
     return known
 
 
-def _insert(s: AsyncSession) -> type[postgresql.Insert] | type[sqlite.Insert]:
-    return postgresql.Insert if s.get_bind().dialect.name == "postgresql" else sqlite.Insert
-
-
 async def allocate_numbers(s: AsyncSession, district: str, year: int, count: int) -> int:
     """Reserve `count` consecutive numbers; returns the first. The upsert takes
     the counter row's lock until commit, so concurrent filers in one district
     and year queue on it and never get the same number (PostgreSQL and SQLite)."""
     counter = FilingNumberCounter
-    ins = _insert(s)(counter).values(series=SERIES, district=district, year=year, last_value=count)
+    ins = dialect_insert(s, counter).values(
+        series=SERIES, district=district, year=year, last_value=count
+    )
     stmt = ins.on_conflict_do_update(
         index_elements=["series", "district", "year"],
         set_={"last_value": counter.last_value + count},
@@ -564,7 +562,7 @@ async def _insert_rows(
         {**dict(zip(names, row, strict=True)), **common}
         for row in zip(*(columns[c] for c in names), strict=True)
     ]
-    stmt = _insert(s)(RegistrationRow).on_conflict_do_nothing().returning(RegistrationRow.id)
+    stmt = dialect_insert(s, RegistrationRow).on_conflict_do_nothing().returning(RegistrationRow.id)
     return {str(x) for x in (await s.execute(stmt, values)).scalars()}
 
 

@@ -13,14 +13,13 @@ from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.bulk import BulkReportBuilder, BulkResult
-from svc_common.db import Database
+from svc_common.db import Database, dialect_insert
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
 from svc_common.events.schemas import permit as ev
 from svc_common.i18n import msg
 from svc_common.industries import canonical_or_none, industry_code_problem
 from svc_common.pagination import Page, decode_cursor, encode_cursor
 
-from permit_svc.bulk import dialect_insert
 from permit_svc.enterprises.models import Enterprise, Industry
 from permit_svc.enterprises.rules import CATEGORIES, IndustryClass
 from permit_svc.enterprises.schemas import (
@@ -99,7 +98,7 @@ async def load_shipped_table_if_empty(db: Database) -> None:
         rows = parse_industry_table(SHIPPED_TABLE.read_text("utf-8"))
         # Replicas starting together may both find the table empty: the
         # second one's rows collide and are skipped instead of failing start-up.
-        stmt = dialect_insert(s, Industry.__table__).on_conflict_do_nothing()  # type: ignore[arg-type]
+        stmt = dialect_insert(s, Industry.__table__).on_conflict_do_nothing()
         await s.execute(
             stmt, [{"code": r.code, "name": r.name, "category": r.category} for r in rows]
         )

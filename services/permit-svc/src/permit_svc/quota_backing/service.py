@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.db import dialect_insert
 from svc_common.events.envelope import Envelope
 from svc_common.events.schemas.quota import QuotaAllocated
 from svc_common.types import tonnes_to_kg, utcnow
 
-from permit_svc.bulk import dialect_insert
 from permit_svc.permits.models import Permit
 from permit_svc.quota_backing.models import QuotaAllocation
 from permit_svc.quota_backing.rules import CONTROLLED_POLLUTANT
@@ -17,7 +17,7 @@ from permit_svc.quota_backing.rules import CONTROLLED_POLLUTANT
 async def record_allocation(s: AsyncSession, payload: QuotaAllocated, env: Envelope) -> bool:
     """Add an allocation to the read model; idempotent by its reservation id
     (quota-svc allocates a reservation once). True if it was new."""
-    stmt = dialect_insert(s, QuotaAllocation.__table__)  # type: ignore[arg-type]
+    stmt = dialect_insert(s, QuotaAllocation.__table__)
     result = await s.execute(
         stmt.values(
             reservation_id=payload.reservation_id,

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Row, Select, Table, bindparam, func, literal, select, true, union_all
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from svc_common.db import in_chunks
+from svc_common.db import dialect_insert, in_chunks
 from svc_common.events.schemas.quota import QuotaBalanceChanged
 from svc_common.outbox import emit
 from svc_common.types import UTCDateTime, kg_to_tonnes, utcnow
@@ -94,8 +93,7 @@ def balance_of(pool: Pool) -> Balance:
 
 
 async def _create_missing(s: AsyncSession | AsyncConnection, refs: Iterable[PoolRef]) -> None:
-    dialect = (s.dialect if isinstance(s, AsyncConnection) else s.get_bind().dialect).name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(POOLS)
+    ins = dialect_insert(s, POOLS)
     now = utcnow()
     rows = [
         {
