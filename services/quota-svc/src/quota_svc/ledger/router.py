@@ -209,7 +209,11 @@ MAX_MOMENTS = 25
 @router.get("/balances", response_model=list[DistrictBalanceOut])
 async def read_balance_history(
     pollutant: PollutantQuery,
-    at: list[AwareDateTime] = Query(default_factory=list, max_length=MAX_MOMENTS),
+    at: list[AwareDateTime] = Query(
+        default_factory=list,
+        max_length=MAX_MOMENTS,
+        description="the moments, repeated (`at=…&at=…`), at most 25; none: now",
+    ),
     district: DistrictCode | None = None,
     pool: str = Query("district", pattern=r"^(district|reserve)$"),
     principal: Principal = Depends(require(*READERS)),
