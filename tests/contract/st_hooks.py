@@ -17,6 +17,7 @@ import random
 import re
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import schemathesis
 from hypothesis import strategies as st
@@ -172,8 +173,10 @@ def _consistent(node: Any) -> Any:
             node[name] = (now - dt.timedelta(hours=1)).isoformat()
     for name in ("rectification_deadline", "rectify_by"):
         day = _when(node.get(name))
-        if isinstance(day, dt.date) and day < dt.date.today():
-            node[name] = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+        # Deadlines are days in Beijing, which runs up to a day ahead of UTC.
+        today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+        if isinstance(day, dt.date) and day <= today:
+            node[name] = (today + dt.timedelta(days=30)).isoformat()
     if "source" in node and node.get("source") == node.get("target"):
         node["target"] = "reserve" if node["source"] != "reserve" else "district"
     return node

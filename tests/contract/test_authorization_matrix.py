@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -45,7 +46,10 @@ C = "120116"  # 滨海新区: the far side of a swap (a swap concerns both its d
 ROLES = ("officer", "investment", "filer", "admin", "auditor")
 CITY_ADMIN = testing.auth("admin", sub="admin.city")
 X, Y = "filer.x", "filer.y"
-TODAY = dt.date.today()
+#: The Beijing day before today: its office hours are always past, whatever
+#: the hour of the run (the services refuse facts recorded in the future, and
+#: at 01:00 UTC it is already 09:00 of the next day in Beijing).
+TODAY = (dt.datetime.now(ZoneInfo("Asia/Shanghai")) - dt.timedelta(days=1)).date()
 SERVICES = ("permit", "quota", "eia", "supervision")
 _serial = itertools.count(1)
 
@@ -287,6 +291,10 @@ QUOTA: dict[str, Recipe] = {
     ),
     "readJournal": listing("/quota/journal"),
     "readBalance": one("GET", lambda w, d, f: f"/quota/balances/{d}/VOCs"),
+    "readBalanceHistory": Recipe(
+        "list",
+        lambda w, d, f: Req("GET", "/quota/balances", params={"district": d, "pollutant": "VOCs"}),
+    ),
     "reconciliation": listing("/quota/reconciliation"),
     "proposeAdjustment": one(
         "POST", lambda w, d, f: _pool(w, d, f) + "/adjustments", {"amount_t": "1", "note": "核定"}
