@@ -252,7 +252,7 @@ async def read_balance(
     when = at or utcnow()  # AwareDateTime: a time without its offset is refused (422)
     ref = pool_ref(district, pollutant, pool)
     async with db.session() as s:
-        bal = await service.balance_at(s, ref.id, when)
+        bal = (await service.balances_at_many(s, [ref.id], [when]))[(ref.id, when)]
     return BalanceOut.of(ref.id, bal, when)
 
 

@@ -463,23 +463,11 @@ async def transfer(
     return out_pool, in_pool
 
 
-async def balance_at(s: AsyncSession, pool_id: str, at: dt.datetime) -> Balance:
-    """The balance after the last entry effective at or before `at` (ties by id)."""
-    entry = await s.scalar(
-        select(JournalEntry)
-        .where(JournalEntry.pool_id == pool_id, JournalEntry.effective_at <= at)
-        .order_by(JournalEntry.effective_at.desc(), JournalEntry.id.desc())
-        .limit(1)
-    )
-    if entry is None:
-        return Balance()
-    return Balance(entry.credited_after_kg, entry.reserved_after_kg, entry.allocated_after_kg)
-
-
 async def balances_at_many(
     s: AsyncSession, pool_ids: Sequence[str], moments: Sequence[dt.datetime]
 ) -> dict[tuple[str, dt.datetime], Balance]:
-    """`balance_at` of every pool at every moment, in one statement: each
+    """Each pool's balance at each moment: the balance after its last entry
+    effective at or before the moment (ties by id), in one statement: each
     (pool, moment) pair finds its last entry through the journal's
     (pool, effective_at, id) index, so the cost grows with the pairs asked
     for, not with the journal's length."""
@@ -487,9 +475,9 @@ async def balances_at_many(
         return {}
     # The pools that exist, crossed with the moments (a pool not yet created
     # has no entries: its balance is zero at every moment).
-    at = union_all(*(select(literal(m, UTCDateTime()).label("at")) for m in moments)).subquery()
+    times = union_all(*(select(literal(m, UTCDateTime()).label("at")) for m in moments)).subquery()
     pools = select(Pool.id.label("pool_id")).where(Pool.id.in_(pool_ids)).subquery()
-    pairs = select(pools.c.pool_id, at.c.at).join(at, true()).subquery()
+    pairs = select(pools.c.pool_id, times.c.at).join(times, true()).subquery()
     last = (
         select(JournalEntry.id)
         .where(JournalEntry.pool_id == pairs.c.pool_id, JournalEntry.effective_at <= pairs.c.at)
