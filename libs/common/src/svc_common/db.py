@@ -268,17 +268,22 @@ class Database:
                 for callback in self._commit_listeners:
                     callback()
 
-    @asynccontextmanager
-    async def outside_transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for one statement that needs no transaction around
-        it (a lookup by key, or one insert that is atomic alone): on
-        PostgreSQL in autocommit, so the statement is one round trip instead
-        of BEGIN, the statement and COMMIT or ROLLBACK. On SQLite a plain
-        connection (the caller commits a write itself)."""
+    async def fetch_alone(
+        self, statement: DriverStatement, params: dict[str, Any]
+    ) -> list[Sequence[Any]]:
+        """One statement that needs no transaction around it (a lookup by
+        key, or one insert that is atomic alone), and its rows. On
+        PostgreSQL in autocommit on the driver itself: one round trip
+        instead of BEGIN, the statement and COMMIT. On SQLite through a
+        plain connection, committed."""
+        if self.is_postgres:
+            async with self.driver() as conn:
+                return await statement.fetch(self, conn, params)
         async with self.engine.connect() as conn:
-            if self.is_postgres:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield conn
+            result = await conn.execute(statement.statement, params)
+            rows: list[Sequence[Any]] = list(result.all()) if result.returns_rows else []
+            await conn.commit()
+            return rows
 
     @asynccontextmanager
     async def driver(self) -> AsyncIterator[Any]:

@@ -35,19 +35,20 @@ from svc_common.types import utcnow
 # Core statements on the table, built once: every write request runs them, and
 # the ORM's statement handling costs more than the round trip on this path.
 _RECORDS: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
-_LOOKUP = select(
-    _RECORDS.c.request_hash,
-    _RECORDS.c.status_code,
-    _RECORDS.c.response_body,
-    _RECORDS.c.content_type,
-).where(_RECORDS.c.owner == bindparam("owner"), _RECORDS.c.key == bindparam("key"))
-_STORE = insert(_RECORDS).values(
-    {c: bindparam(c) for c in ("owner", "key", "method", "path", "request_hash")}
-    | {c: bindparam(c) for c in ("status_code", "response_body", "content_type", "created_at")}
+_LOOKUP = DriverStatement(
+    select(
+        _RECORDS.c.request_hash,
+        _RECORDS.c.status_code,
+        _RECORDS.c.response_body,
+        _RECORDS.c.content_type,
+    ).where(_RECORDS.c.owner == bindparam("owner"), _RECORDS.c.key == bindparam("key"))
 )
-# On PostgreSQL outside a transaction, the same statements on asyncpg itself.
-_LOOKUP_ON_DRIVER = DriverStatement(_LOOKUP)
-_STORE_ON_DRIVER = DriverStatement(_STORE)
+_STORE = DriverStatement(
+    insert(_RECORDS).values(
+        {c: bindparam(c) for c in ("owner", "key", "method", "path", "request_hash")}
+        | {c: bindparam(c) for c in ("status_code", "response_body", "content_type", "created_at")}
+    )
+)
 
 log = structlog.get_logger(__name__)
 
@@ -199,7 +200,7 @@ def _digest(scope: Scope, body: bytes) -> str:
 
 
 async def _on_record(
-    db: Database, unit: Unit, statement: Any, on_driver: DriverStatement, params: dict[str, Any]
+    db: Database, unit: Unit, statement: DriverStatement, params: dict[str, Any]
 ) -> list[Sequence[Any]]:
     """Run a statement on the key's record where it belongs: in the
     request's unit of work, or on PostgreSQL, while the unit holds no
@@ -210,9 +211,8 @@ async def _on_record(
     the lookup holds no connection while the handler runs (it may wait for a
     group commit that needs one)."""
     if db.is_postgres and not unit.session.in_transaction():
-        async with db.driver() as conn:
-            return await on_driver.fetch(db, conn, params)
-    result = await (await unit.session.connection()).execute(statement, params)
+        return await db.fetch_alone(statement, params)
+    result = await (await unit.session.connection()).execute(statement.statement, params)
     return list(result.all()) if result.returns_rows else []
 
 
@@ -222,7 +222,7 @@ async def _stored(
     """The answer to replay for this key, a 422 for a reused key, or None."""
     # A twin racing past this lookup is caught by the key's unique index
     # when the answer is stored.
-    found = await _on_record(db, unit, _LOOKUP, _LOOKUP_ON_DRIVER, {"owner": owner, "key": key})
+    found = await _on_record(db, unit, _LOOKUP, {"owner": owner, "key": key})
     if not found:
         return None
     request_hash, status_code, response_body, content_type = found[0]
@@ -272,7 +272,7 @@ async def _store(
         "created_at": utcnow(),
     }
     try:
-        await _on_record(db, unit, _STORE, _STORE_ON_DRIVER, params)
+        await _on_record(db, unit, _STORE, params)
     except Exception as exc:
         if not is_integrity_error(exc):
             raise
