@@ -243,24 +243,26 @@ class KafkaTransport(Transport):
             await self._count_failure(all_failed=True)
             return [exc] * len(messages)
         handed: list[asyncio.Future[object] | BaseException] = []
-        for m in messages:
-            try:
-                handed.append(
-                    await asyncio.wait_for(
-                        producer.send(
+        try:
+            # All handed over before the producer's sender runs: with the
+            # topic's metadata known, `send` only appends to a batch and does
+            # not yield, so the pass's messages leave in one produce request
+            # instead of one round trip each (a task per send, as wait_for
+            # makes, would let the sender ship the first one alone).
+            async with asyncio.timeout(self.publish_timeout):
+                for m in messages:
+                    handed.append(
+                        await producer.send(
                             m.topic,
                             value=m.value,
                             key=m.key.encode() if m.key is not None else None,
                             headers=m.headers,
-                        ),
-                        timeout=self.publish_timeout,
+                        )
                     )
-                )
-            except Exception as exc:
-                # Not handed to the producer, nor is anything after it (a
-                # later event of the same key must not overtake it).
-                handed.extend([exc] * (len(messages) - len(handed)))
-                break
+        except Exception as exc:
+            # Not handed to the producer, nor is anything after it (a
+            # later event of the same key must not overtake it).
+            handed.extend([exc] * (len(messages) - len(handed)))
         pending = [f for f in handed if isinstance(f, asyncio.Future)]
         if pending:
             _, unresolved = await asyncio.wait(pending, timeout=self.delivery_timeout)
