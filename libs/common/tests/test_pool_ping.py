@@ -58,3 +58,25 @@ async def test_the_last_returned_connection_is_reused_unchecked(pg_url: str) -> 
         assert await _backend_pid(db) != first
     finally:
         await db.dispose()
+
+
+async def test_a_driver_connection_that_broke_is_not_pooled_again(pg_url: str) -> None:
+    """`Database.driver()` hands out asyncpg itself; a connection that broke
+    under its statement is thrown away, so the next unit gets a live one
+    (SQLAlchemy never saw the failure, so it would have pooled it again)."""
+    from svc_common.failures import is_transient
+
+    db = Database(pg_url, pool_size=1, max_overflow=0)
+    try:
+        async with db.driver() as conn:
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+        await _terminate(pid)
+        # asyncpg raises one of several classes here, depending on the moment
+        with pytest.raises(Exception) as broke:
+            async with db.driver() as conn:
+                await conn.fetchval("SELECT 1")
+        assert is_transient(broke.value)  # a write request answers 503, not 500
+        async with db.driver() as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") != pid
+    finally:
+        await db.dispose()

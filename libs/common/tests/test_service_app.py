@@ -10,9 +10,11 @@ import pytest
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import testing
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
+from svc_common.batching import GroupCommit
 from svc_common.db import Database
 from svc_common.errors import Conflict
 from svc_common.service import ServiceSpec, create_app, get_db
@@ -43,6 +45,33 @@ async def add_note(
     async with db.session() as s:
         n = await s.scalar(select(func.count()).select_from(AuditEntry))
     return {"text": note.text, "audit_rows": n}
+
+
+_BATCHES: dict[int, GroupCommit] = {}
+
+
+@router.post("/demo/grouped-notes", status_code=201)
+async def add_grouped_note(
+    note: Note,
+    principal: Principal = Depends(require("officer", "admin")),
+    db: Database = Depends(get_db),
+) -> dict[str, object]:
+    """A write committed in a group commit of its own, as quota-svc's hot
+    pools are: the request's unit of work holds no transaction after it, so
+    its Idempotency-Key answer is stored by one autocommit statement (on
+    PostgreSQL, on the driver itself). The note's text is its business key."""
+    batches = _BATCHES.setdefault(id(db), GroupCommit(db))
+
+    async def op(s: AsyncSession) -> bool:
+        seen = await s.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.target_id == note.text)
+        )
+        if seen:
+            return False
+        record_audit(s, principal, "note.add", "note", note.text, {"district": note.district})
+        return True
+
+    return {"text": note.text, "new": await batches.run(note.text, op)}
 
 
 def demo_app(url: str):
@@ -180,6 +209,28 @@ async def test_concurrent_twins_with_one_key_have_one_effect(db_url: str) -> Non
         assert len({r.text for r in answers}) == 1  # every twin got the first answer
         r = await c.get("/demo/audit", headers=testing.auth("auditor"))
         assert len(r.json()["items"]) == 1
+
+
+async def test_a_group_committed_write_stores_and_replays_its_key(db_url: str) -> None:
+    async with testing.running(demo_app(db_url)) as c:
+        h = testing.auth("officer", ["120119"], idem="grouped-twin")
+        body = {"text": "grouped", "district": "120119"}
+        answers = await asyncio.gather(
+            *(c.post("/demo/grouped-notes", json=body, headers=h) for _ in range(8))
+        )
+        assert {r.status_code for r in answers} == {201}
+        # Every twin got the answer that was stored first, and it is the
+        # answer of the one that made the note.
+        assert {r.text for r in answers} == {answers[0].text}
+        assert answers[0].json() == {"text": "grouped", "new": True}
+        again = await c.post("/demo/grouped-notes", json=body, headers=h)
+        assert again.json() == answers[0].json()
+        assert again.headers["idempotent-replayed"] == "true"
+        other = await c.post("/demo/grouped-notes", json={**body, "text": "different"}, headers=h)
+        assert other.status_code == 422
+        assert other.json()["type"].endswith("idempotency-key-reused")
+        r = await c.get("/demo/audit", headers=testing.auth("auditor"))
+        assert [e["target_id"] for e in r.json()["items"]] == ["grouped"]
 
 
 def test_the_distributed_mode_refuses_the_development_secret() -> None:

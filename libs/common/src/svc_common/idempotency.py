@@ -17,18 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 from sqlalchemy import Table, bindparam, insert, select
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svc_common import faults, i18n
-from svc_common.db import Database, Unit
+from svc_common.db import Database, DriverStatement, Unit, is_integrity_error
 from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE, Unauthorized
 from svc_common.failures import is_transient
 from svc_common.routes import allowed_methods
@@ -38,13 +35,20 @@ from svc_common.types import utcnow
 # Core statements on the table, built once: every write request runs them, and
 # the ORM's statement handling costs more than the round trip on this path.
 _RECORDS: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
-_LOOKUP = select(
-    _RECORDS.c.request_hash,
-    _RECORDS.c.status_code,
-    _RECORDS.c.response_body,
-    _RECORDS.c.content_type,
-).where(_RECORDS.c.owner == bindparam("owner"), _RECORDS.c.key == bindparam("key"))
-_STORE = insert(_RECORDS)
+_LOOKUP = DriverStatement(
+    select(
+        _RECORDS.c.request_hash,
+        _RECORDS.c.status_code,
+        _RECORDS.c.response_body,
+        _RECORDS.c.content_type,
+    ).where(_RECORDS.c.owner == bindparam("owner"), _RECORDS.c.key == bindparam("key"))
+)
+_STORE = DriverStatement(
+    insert(_RECORDS).values(
+        {c: bindparam(c) for c in ("owner", "key", "method", "path", "request_hash")}
+        | {c: bindparam(c) for c in ("status_code", "response_body", "content_type", "created_at")}
+    )
+)
 
 log = structlog.get_logger(__name__)
 
@@ -195,20 +199,21 @@ def _digest(scope: Scope, body: bytes) -> str:
     ).hexdigest()
 
 
-@asynccontextmanager
-async def _connection(db: Database, unit: Unit) -> AsyncIterator[AsyncConnection]:
-    """Where the key's record is read and stored: the request's unit of work,
-    or on PostgreSQL, while the unit holds no transaction, one autocommit
-    statement outside it. The unit holds none before the route runs, and
-    after it when the route wrote nothing in it (its effect committed in a
-    group commit of its own, svc_common.batching): then the statement needs
-    no BEGIN and COMMIT, and the lookup holds no connection while the
-    handler runs (it may wait for a group commit that needs one)."""
+async def _on_record(
+    db: Database, unit: Unit, statement: DriverStatement, params: dict[str, Any]
+) -> list[Sequence[Any]]:
+    """Run a statement on the key's record where it belongs: in the
+    request's unit of work, or on PostgreSQL, while the unit holds no
+    transaction, as one autocommit statement on the driver outside it. The
+    unit holds none before the route runs, and after it when the route wrote
+    nothing in it (its effect committed in a group commit of its own,
+    svc_common.batching): then the statement needs no BEGIN and COMMIT, and
+    the lookup holds no connection while the handler runs (it may wait for a
+    group commit that needs one)."""
     if db.is_postgres and not unit.session.in_transaction():
-        async with db.outside_transaction() as conn:
-            yield conn
-    else:
-        yield await unit.session.connection()
+        return await db.fetch_alone(statement, params)
+    result = await (await unit.session.connection()).execute(statement.statement, params)
+    return list(result.all()) if result.returns_rows else []
 
 
 async def _stored(
@@ -217,11 +222,11 @@ async def _stored(
     """The answer to replay for this key, a 422 for a reused key, or None."""
     # A twin racing past this lookup is caught by the key's unique index
     # when the answer is stored.
-    async with _connection(db, unit) as c:
-        rec = (await c.execute(_LOOKUP, {"owner": owner, "key": key})).first()
-    if rec is None:
+    found = await _on_record(db, unit, _LOOKUP, {"owner": owner, "key": key})
+    if not found:
         return None
-    if rec.request_hash != digest:
+    request_hash, status_code, response_body, content_type = found[0]
+    if request_hash != digest:
         return (
             422,
             _problem(
@@ -236,9 +241,9 @@ async def _stored(
             [],
         )
     return (
-        rec.status_code or 200,
-        (rec.response_body or "").encode(),
-        rec.content_type or "application/json",
+        status_code or 200,
+        (response_body or "").encode(),
+        content_type or "application/json",
         [(b"idempotent-replayed", b"true")],
     )
 
@@ -267,9 +272,10 @@ async def _store(
         "created_at": utcnow(),
     }
     try:
-        async with _connection(db, unit) as c:
-            await c.execute(_STORE, params)
-    except sa_exc.IntegrityError:
+        await _on_record(db, unit, _STORE, params)
+    except Exception as exc:
+        if not is_integrity_error(exc):
+            raise
         await db.rollback(unit)
         return await _stored(db, unit, owner, key, digest)
     return None

@@ -14,15 +14,28 @@ import contextlib
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import Boolean, Row, Table, bindparam, column, insert, or_, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Row,
+    Table,
+    bindparam,
+    column,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from svc_common import context
-from svc_common.db import OUTBOX_WRITTEN, Database
+from svc_common.db import OUTBOX_WRITTEN, Database, DriverStatement
 from svc_common.events.envelope import Envelope, Message
 from svc_common.events.registry import SCHEMA_URN, EventPayload
 from svc_common.tables import OutboxRow
@@ -169,6 +182,39 @@ _CLAIM_IN_KEY_ORDER = (
         column("held_back", Boolean),
     )
 )
+#: The same claim and mark on PostgreSQL, run on asyncpg itself: a relay
+#: pass follows every commit that emitted (see `DriverStatement`).
+_CLAIM_ON_DRIVER = DriverStatement(_CLAIM_IN_KEY_ORDER)
+_MARK_SENT_ON_DRIVER = DriverStatement(
+    text(
+        "UPDATE outbox SET sent_at = :now, attempts = attempts + 1, last_error = NULL"
+        " WHERE seq = ANY(:seqs)"
+    ).bindparams(
+        bindparam("now", type_=_OUTBOX_COLS.sent_at.type),
+        bindparam("seqs", type_=ARRAY(BigInteger)),
+    )
+)
+#: A row whose publishing failed waits out its back-off.
+_BACK_OFF = (
+    update(_OUTBOX)
+    .where(_OUTBOX_COLS.seq == bindparam("row_seq"))
+    .values(
+        attempts=_OUTBOX_COLS.attempts + 1,
+        last_error=bindparam("error", type_=_OUTBOX_COLS.last_error.type),
+        next_attempt_at=bindparam("next", type_=_OUTBOX_COLS.next_attempt_at.type),
+    )
+)
+_BACK_OFF_ON_DRIVER = DriverStatement(_BACK_OFF)
+
+
+class Claimed(NamedTuple):
+    """An unsent row claimed by a relay pass."""
+
+    seq: int
+    key: str
+    topic: str
+    envelope: dict[str, Any]
+    attempts: int
 
 
 class OutboxRelay:
@@ -270,42 +316,54 @@ class OutboxRelay:
             )
 
     async def _relay_once(self) -> tuple[int, int]:
+        """One batch: (rows published, rows claimed)."""
         if self.db.is_postgres:
-            # One transaction holds the row locks while publishing, so a second
-            # replica skips these rows instead of publishing them again.
-            # A Core connection, not an ORM session: this runs after every
-            # commit, and nothing here needs the session's bookkeeping.
-            async with self.db.engine.begin() as conn:
-                claimed, rows = await self._claim_in_key_order(conn)
-                results = await self._publish(rows)
-                await self._mark(conn, rows, results)
-        else:
-            # SQLite: one process, one relay (self._lock). The write lock is not
-            # held while publishing: in-process delivery writes other databases
-            # whose relays may in turn be delivering here.
-            async with self.db.session() as s:
-                claimed = await self._claim(s, lock=False)
-                rows = await self._in_key_order(s, claimed)
+            return await self._relay_on_driver()
+        return await self._relay_in_session()
+
+    async def _relay_on_driver(self) -> tuple[int, int]:
+        """PostgreSQL. One transaction holds the row locks while publishing,
+        so a second replica skips these rows instead of publishing them
+        again. On the driver itself, not through SQLAlchemy: this runs after
+        every commit that emitted."""
+        async with self.db.driver() as conn, conn.transaction():
+            claimed, rows = await self._claim_in_key_order(conn)
             results = await self._publish(rows)
-            if rows:
-                async with self.db.transaction() as s:
-                    await self._mark(s, rows, results)
+            sent, failed = self._outcome(rows, results)
+            if sent:
+                await _MARK_SENT_ON_DRIVER.execute(self.db, conn, {"now": utcnow(), "seqs": sent})
+            for params in failed:
+                await _BACK_OFF_ON_DRIVER.execute(self.db, conn, params)
+        return len(sent), len(claimed)
+
+    async def _relay_in_session(self) -> tuple[int, int]:
+        """SQLite: one process, one relay (self._lock). The write lock is not
+        held while publishing: in-process delivery writes other databases
+        whose relays may in turn be delivering here."""
+        async with self.db.session() as s:
+            claimed = await self._claim(s, lock=False)
+            rows = await self._in_key_order(s, claimed)
+        results = await self._publish(rows)
+        if rows:
+            async with self.db.transaction() as s:
+                await self._mark(s, rows, results)
         return sum(1 for r in results if r is None), len(claimed)
 
-    async def _claim_in_key_order(
-        self, s: AsyncConnection
-    ) -> tuple[Sequence[Row[Any]], list[Row[Any]]]:
+    async def _claim_in_key_order(self, conn: Any) -> tuple[list[Claimed], list[Claimed]]:
         """PostgreSQL: `_claim` and `_in_key_order` in one round trip (this
         runs after every commit). Each claimed row says whether an earlier
         unsent row of its key lies outside the claim (locked by another
         relay or waiting for a retry): then it and its key's later rows wait."""
-        claimed = (
-            await s.execute(_CLAIM_IN_KEY_ORDER, {"now": utcnow(), "limit": self.batch_size})
-        ).all()
+        records = await _CLAIM_ON_DRIVER.fetch(
+            self.db, conn, {"now": utcnow(), "limit": self.batch_size}
+        )
+        claimed: list[Claimed] = []
         blocked: set[str] = set()
-        ready: list[Row[Any]] = []
-        for row in claimed:
-            if row.key in blocked or row.held_back:
+        ready: list[Claimed] = []
+        for rec in records:
+            row = Claimed(rec["seq"], rec["key"], rec["topic"], rec["envelope"], rec["attempts"])
+            claimed.append(row)
+            if row.key in blocked or rec["held_back"]:
                 blocked.add(row.key)
             else:
                 ready.append(row)
@@ -361,7 +419,7 @@ class OutboxRelay:
                 blocked.add(row.key)
         return ready
 
-    async def _publish(self, rows: list[Row[Any]]) -> list[BaseException | None]:
+    async def _publish(self, rows: Sequence[Claimed | Row[Any]]) -> list[BaseException | None]:
         if not rows:
             return []
         messages: list[Message] = [
@@ -378,12 +436,10 @@ class OutboxRelay:
         self.tracing.end_publish(spans, results)
         return results
 
-    async def _mark(
-        self,
-        s: AsyncSession | AsyncConnection,
-        rows: list[Row[Any]],
-        results: list[BaseException | None],
-    ) -> None:
+    def _outcome(
+        self, rows: Sequence[Claimed | Row[Any]], results: list[BaseException | None]
+    ) -> tuple[list[int], list[dict[str, Any]]]:
+        """The rows sent, and the back-off of each row that was not."""
         now = utcnow()
         sent = [r.seq for r, err in zip(rows, results, strict=True) if err is None]
         if rows and not sent:
@@ -391,19 +447,31 @@ class OutboxRelay:
             # bad. Its back-offs are cut short once it answers again.
             self._backing_off = True
         if sent:
-            await s.execute(_MARK_SENT, {"now": now, "seqs": sent})
             PUBLISHED.labels(self.service).inc(len(sent))
+        failed: list[dict[str, Any]] = []
         for row, err in zip(rows, results, strict=True):
             if err is None:
                 continue
             PUBLISH_FAILURES.labels(self.service).inc()
             backoff = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(row.attempts, 6))
-            await s.execute(
-                update(_OUTBOX)
-                .where(_OUTBOX.c.seq == row.seq)
-                .values(
-                    attempts=_OUTBOX.c.attempts + 1,
-                    last_error=repr(err)[:2000],
-                    next_attempt_at=now + dt.timedelta(seconds=backoff),
-                )
+            failed.append(
+                {
+                    "row_seq": row.seq,
+                    "error": repr(err)[:2000],
+                    "next": now + dt.timedelta(seconds=backoff),
+                }
             )
+        return sent, failed
+
+    async def _mark(
+        self,
+        s: AsyncSession | AsyncConnection,
+        rows: Sequence[Row[Any]],
+        results: list[BaseException | None],
+    ) -> None:
+        """SQLite: mark the pass's rows in the session."""
+        sent, failed = self._outcome(rows, results)
+        if sent:
+            await s.execute(_MARK_SENT, {"now": utcnow(), "seqs": sent})
+        for params in failed:
+            await s.execute(_BACK_OFF, params)

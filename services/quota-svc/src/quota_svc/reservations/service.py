@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from svc_common.audit import SYSTEM, audit_row
 from svc_common.auth import Principal
-from svc_common.db import Database
+from svc_common.db import Database, DriverStatement
 from svc_common.events.registry import EventPayload
 from svc_common.events.schemas.quota import QuotaAllocated, QuotaReleased, QuotaReserved
 from svc_common.outbox import outbox_rows
@@ -408,15 +408,16 @@ def reserved_event(r: ReservationRow, *, attempt: int | None = None) -> QuotaRes
     )
 
 
-_POOL_OF_RESERVATION = select(RESERVATIONS.c.pool_id).where(RESERVATIONS.c.id == bindparam("rid"))
+_POOL_OF_RESERVATION = DriverStatement(
+    select(RESERVATIONS.c.pool_id).where(RESERVATIONS.c.id == bindparam("rid"))
+)
 
 
 async def pool_of_reservation(db: Database, reservation_id: str) -> str | None:
     """The pool a reservation holds on (it never changes): the key of its
     batch. One statement, outside any transaction."""
-    async with db.outside_transaction() as conn:
-        found = await conn.execute(_POOL_OF_RESERVATION, {"rid": reservation_id})
-        return cast(str | None, found.scalar_one_or_none())
+    found = await db.fetch_alone(_POOL_OF_RESERVATION, {"rid": reservation_id})
+    return cast(str, found[0][0]) if found else None
 
 
 async def lock_reservation(s: AsyncSession, reservation_id: str) -> ReservationRow | None:
