@@ -80,3 +80,18 @@ async def test_a_driver_connection_that_broke_is_not_pooled_again(pg_url: str) -
             assert await conn.fetchval("SELECT pg_backend_pid()") != pid
     finally:
         await db.dispose()
+
+
+async def test_a_driver_connection_left_in_a_transaction_is_not_pooled_again(pg_url: str) -> None:
+    """A unit that leaves the driver inside a transaction (interrupted, say)
+    must not hand its open transaction and row locks to the next unit."""
+    db = Database(pg_url, pool_size=1, max_overflow=0)
+    try:
+        async with db.driver() as conn:
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+            await conn.execute("BEGIN")
+        async with db.driver() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT pg_backend_pid()") != pid
+    finally:
+        await db.dispose()

@@ -74,6 +74,13 @@ class DriverStatement:
         await conn.execute(sql, *args)
 
 
+def _unfit(driver: Any) -> bool:
+    """A driver connection the pool must not hand out again: broken, or
+    still inside a transaction SQLAlchemy does not know of (its reset on
+    return would not roll it back)."""
+    return driver is None or driver.is_closed() or driver.is_in_transaction()
+
+
 def is_integrity_error(error: BaseException) -> bool:
     """A constraint refused the write (SQLSTATE class 23), whether it came
     through SQLAlchemy or from asyncpg itself (`DriverStatement`)."""
@@ -299,10 +306,12 @@ class Database:
             driver = raw.driver_connection
             try:
                 yield driver
-            except BaseException:
-                if driver is None or driver.is_closed():
+            except BaseException as error:
+                if not isinstance(error, Exception) or _unfit(driver):
                     await conn.invalidate()
                 raise
+            if _unfit(driver):
+                await conn.invalidate()
 
     async def ping(self) -> bool:
         try:
