@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 import pytest
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
@@ -45,6 +46,12 @@ async def add_note(
     async with db.session() as s:
         n = await s.scalar(select(func.count()).select_from(AuditEntry))
     return {"text": note.text, "audit_rows": n}
+
+
+@router.get("/demo/driver-lost")
+async def driver_lost() -> None:
+    """What a read on the driver itself raises when PostgreSQL went away."""
+    raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
 
 
 _BATCHES: dict[int, GroupCommit] = {}
@@ -220,6 +227,13 @@ async def test_concurrent_twins_with_one_key_have_one_effect(db_url: str, route:
         assert other.json()["type"].endswith("idempotency-key-reused")
         r = await c.get("/demo/audit", headers=testing.auth("auditor"))
         assert [e["target_id"] for e in r.json()["items"]] == ["twin"]
+
+
+async def test_a_lost_driver_connection_is_a_503(tmp_path: Path) -> None:
+    async with testing.running(demo_app(f"sqlite+aiosqlite:///{tmp_path}/d.db")) as c:
+        r = await c.get("/demo/driver-lost", headers=testing.auth("officer"))
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"]
 
 
 def test_the_distributed_mode_refuses_the_development_secret() -> None:

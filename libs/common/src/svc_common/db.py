@@ -36,6 +36,16 @@ from sqlalchemy.pool import NullPool
 OUTBOX_WRITTEN = "outbox_written"
 
 
+@dataclass(frozen=True)
+class _DriverSQL:
+    text: str
+    #: The parameters' names in the order of $1, $2, …
+    names: tuple[str, ...]
+    #: Values the statement carries itself (literals such as `attempts + 1`).
+    carried: dict[str, Any]
+    processors: dict[str, Callable[[Any], Any]]
+
+
 class DriverStatement:
     """A statement of a shared mechanism (Idempotency-Key, outbox relay) run
     on asyncpg itself. Every write request and every relay pass runs a few of
@@ -50,20 +60,33 @@ class DriverStatement:
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
-        self._compiled: tuple[str, tuple[str, ...], dict[str, Any]] | None = None
+        self._compiled: _DriverSQL | None = None
 
-    def _sql(self, dialect: Dialect) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-        """The SQL, its parameters' names in order, and the values of the
-        ones the statement carries itself (literals such as `attempts + 1`)."""
+    def _sql(self, dialect: Dialect) -> _DriverSQL:
+        if dialect.driver != "asyncpg":
+            raise RuntimeError(f"DriverStatement runs on asyncpg, not {dialect.driver}")
         if self._compiled is None:
             compiled = self.statement.compile(dialect=dialect)
-            carried = {k: v for k, v in compiled.params.items() if v is not None}
-            self._compiled = (compiled.string, tuple(compiled.positiontup or ()), carried)
+            if compiled.post_compile_params or compiled.literal_execute_params:
+                raise ValueError("DriverStatement takes no expanding or literal-execute parameters")
+            self._compiled = _DriverSQL(
+                compiled.string,
+                tuple(compiled.positiontup or ()),
+                {k: v for k, v in compiled.params.items() if v is not None},
+                # The columns' own checks and conversions (UTCDateTime refuses
+                # a naive time) run here as they would through SQLAlchemy.
+                dict(compiled._bind_processors),
+            )
         return self._compiled
 
     def _args(self, db: Database, params: dict[str, Any]) -> tuple[str, list[Any]]:
-        sql, names, carried = self._sql(db.engine.dialect)
-        return sql, [params[n] if n in params else carried[n] for n in names]
+        sql = self._sql(db.engine.dialect)
+        args = []
+        for name in sql.names:
+            value = params[name] if name in params else sql.carried[name]
+            process = sql.processors.get(name)
+            args.append(process(value) if process is not None else value)
+        return sql.text, args
 
     async def fetch(self, db: Database, conn: Any, params: dict[str, Any]) -> list[Any]:
         sql, args = self._args(db, params)
@@ -81,12 +104,18 @@ def _unfit(driver: Any) -> bool:
     return driver is None or driver.is_closed() or driver.is_in_transaction()
 
 
-def is_integrity_error(error: BaseException) -> bool:
-    """A constraint refused the write (SQLSTATE class 23), whether it came
-    through SQLAlchemy or from asyncpg itself (`DriverStatement`)."""
-    if isinstance(error, exc.IntegrityError):
-        return True
-    return str(getattr(error, "sqlstate", "") or "").startswith("23")
+def is_unique_violation(error: BaseException) -> bool:
+    """A unique index refused the write (SQLSTATE 23505; SQLite's "UNIQUE
+    constraint failed"), whether it came through SQLAlchemy or from asyncpg
+    itself (`DriverStatement`)."""
+    for e in (error, getattr(error, "orig", None)):
+        if e is None:
+            continue
+        if getattr(e, "sqlstate", None) == "23505" or getattr(e, "pgcode", None) == "23505":
+            return True
+        if "UNIQUE constraint failed" in str(e):
+            return True
+    return False
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -129,7 +158,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 #: moment ago is not checked: PostgreSQL restarting in between (stop and
 #: start within this second) costs at worst one failed unit of work, a 503 or
 #: a transient failure retried, after which SQLAlchemy discards the whole
-#: pool's older connections, as on any disconnect.
+#: pool's older connections, as on any disconnect it sees (one found by a
+#: statement on the driver itself closes that connection only).
 PING_IDLE_SECONDS = 1.0
 
 
@@ -278,12 +308,13 @@ class Database:
     async def fetch_alone(
         self, statement: DriverStatement, params: dict[str, Any]
     ) -> list[Sequence[Any]]:
-        """One statement that needs no transaction around it (a lookup by
-        key, or one insert that is atomic alone), and its rows. On
-        PostgreSQL in autocommit on the driver itself: one round trip
+        """One statement that needs no transaction around it, and its rows:
+        a lookup by key, or on PostgreSQL one insert that is atomic alone.
+        On PostgreSQL in autocommit on the driver itself: one round trip
         instead of BEGIN, the statement and COMMIT. On SQLite through a
-        plain connection, committed."""
-        if self.is_postgres:
+        plain connection (a write there would wait for the process's write
+        lock, which a request's unit of work holds: do not write with it)."""
+        if self.is_postgres and self.engine.dialect.driver == "asyncpg":
             async with self.driver() as conn:
                 return await statement.fetch(self, conn, params)
         async with self.engine.connect() as conn:
@@ -299,8 +330,8 @@ class Database:
         autocommit unless the caller opens `transaction()` on it. For the
         shared mechanisms' hottest statements (`DriverStatement`); a
         connection that broke under them is thrown away, not pooled again."""
-        if not self.is_postgres:
-            raise RuntimeError("Database.driver() is for PostgreSQL (asyncpg) only")
+        if not self.is_postgres or self.engine.dialect.driver != "asyncpg":
+            raise RuntimeError("Database.driver() is for PostgreSQL on asyncpg only")
         async with self.engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver = raw.driver_connection

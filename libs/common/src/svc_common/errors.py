@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -220,7 +221,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     # Infrastructure failures (database down or restarting, connection reset,
     # serialization failure…) are a 503 with Retry-After, never a 500.
-    for cls in (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError, TimeoutError):
+    # asyncpg's own errors reach here from the statements run on the driver
+    # (svc_common.db.DriverStatement).
+    for cls in (
+        sa_exc.DBAPIError,
+        sa_exc.TimeoutError,
+        OSError,
+        TimeoutError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+    ):
         app.add_exception_handler(cls, _infrastructure)
 
     @app.exception_handler(Exception)

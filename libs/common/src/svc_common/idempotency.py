@@ -25,9 +25,9 @@ from sqlalchemy import Table, bindparam, insert, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svc_common import faults, i18n
-from svc_common.db import Database, DriverStatement, Unit, is_integrity_error
+from svc_common.db import Database, DriverStatement, Unit, is_unique_violation
 from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE, Unauthorized
-from svc_common.failures import is_transient
+from svc_common.failures import TransientFailure, is_transient
 from svc_common.routes import allowed_methods
 from svc_common.tables import IdempotencyRecord
 from svc_common.types import utcnow
@@ -274,10 +274,16 @@ async def _store(
     try:
         await _on_record(db, unit, _STORE, params)
     except Exception as exc:
-        if not is_integrity_error(exc):
+        if not is_unique_violation(exc):
             raise
         await db.rollback(unit)
-        return await _stored(db, unit, owner, key, digest)
+        first = await _stored(db, unit, owner, key, digest)
+        if first is None:
+            # The key's record went between the conflict and the lookup (a
+            # retention sweep): this request's effect is undone, so it must
+            # not be answered as done. The client retries.
+            raise TransientFailure("the Idempotency-Key record changed under the request") from exc
+        return first
     return None
 
 

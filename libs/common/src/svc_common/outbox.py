@@ -334,6 +334,7 @@ class OutboxRelay:
                 await _MARK_SENT_ON_DRIVER.execute(self.db, conn, {"now": utcnow(), "seqs": sent})
             for params in failed:
                 await _BACK_OFF_ON_DRIVER.execute(self.db, conn, params)
+        PUBLISHED.labels(self.service).inc(len(sent))
         return len(sent), len(claimed)
 
     async def _relay_in_session(self) -> tuple[int, int]:
@@ -439,15 +440,14 @@ class OutboxRelay:
     def _outcome(
         self, rows: Sequence[Claimed | Row[Any]], results: list[BaseException | None]
     ) -> tuple[list[int], list[dict[str, Any]]]:
-        """The rows sent, and the back-off of each row that was not."""
+        """The rows sent, and the back-off of each row that was not (counted
+        as published once marked)."""
         now = utcnow()
         sent = [r.seq for r, err in zip(rows, results, strict=True) if err is None]
         if rows and not sent:
             # Nothing went through: the transport is down, not one message
             # bad. Its back-offs are cut short once it answers again.
             self._backing_off = True
-        if sent:
-            PUBLISHED.labels(self.service).inc(len(sent))
         failed: list[dict[str, Any]] = []
         for row, err in zip(rows, results, strict=True):
             if err is None:
@@ -475,3 +475,4 @@ class OutboxRelay:
             await s.execute(_MARK_SENT, {"now": utcnow(), "seqs": sent})
         for params in failed:
             await s.execute(_BACK_OFF, params)
+        PUBLISHED.labels(self.service).inc(len(sent))

@@ -243,14 +243,15 @@ class KafkaTransport(Transport):
             await self._count_failure(all_failed=True)
             return [exc] * len(messages)
         handed: list[asyncio.Future[object] | BaseException] = []
-        try:
-            # All handed over before the producer's sender runs: with the
-            # topic's metadata known, `send` only appends to a batch and does
-            # not yield, so the pass's messages leave in one produce request
-            # instead of one round trip each (a task per send, as wait_for
-            # makes, would let the sender ship the first one alone).
-            async with asyncio.timeout(self.publish_timeout):
-                for m in messages:
+        for m in messages:
+            try:
+                # Each send has its own deadline (it waits only when a
+                # partition's batch is full), and none runs as a task: with
+                # the topic's metadata known, `send` appends to a batch
+                # without yielding, so a pass's messages leave in one produce
+                # request instead of one round trip each (a task per send,
+                # as wait_for makes, lets the sender ship the first alone).
+                async with asyncio.timeout(self.publish_timeout):
                     handed.append(
                         await producer.send(
                             m.topic,
@@ -259,10 +260,11 @@ class KafkaTransport(Transport):
                             headers=m.headers,
                         )
                     )
-        except Exception as exc:
-            # Not handed to the producer, nor is anything after it (a
-            # later event of the same key must not overtake it).
-            handed.extend([exc] * (len(messages) - len(handed)))
+            except Exception as exc:
+                # Not handed to the producer, nor is anything after it (a
+                # later event of the same key must not overtake it).
+                handed.extend([exc] * (len(messages) - len(handed)))
+                break
         pending = [f for f in handed if isinstance(f, asyncio.Future)]
         if pending:
             _, unresolved = await asyncio.wait(pending, timeout=self.delivery_timeout)
