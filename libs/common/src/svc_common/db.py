@@ -104,6 +104,17 @@ def _unfit(driver: Any) -> bool:
     return driver is None or driver.is_closed() or driver.is_in_transaction()
 
 
+async def session_driver(session: AsyncSession) -> Any:
+    """PostgreSQL: the asyncpg connection under a session's transaction, for
+    a bulk statement SQLAlchemy has no fast form of (COPY, a read of many
+    rows as records) that must run inside that transaction. SQLAlchemy
+    begins the transaction on the driver with its first statement, so one
+    must have run in it before (a lock, a lookup); a statement sent here
+    first would run outside it."""
+    raw = await (await session.connection()).get_raw_connection()
+    return raw.driver_connection
+
+
 def is_unique_violation(error: BaseException) -> bool:
     """A unique index refused the write (SQLSTATE 23505; SQLite's "UNIQUE
     constraint failed"), whether it came through SQLAlchemy or from asyncpg

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import and_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.bulk import BulkResult, RowError
-from svc_common.db import dialect_insert
+from svc_common.db import dialect_insert, session_driver
 from svc_common.errors import validation_errors
 from svc_common.events.schemas.eia import (
     REGISTRATION_BATCH_ROWS,
@@ -324,8 +324,8 @@ _KEYS_SQL = (
 
 async def existing_by_key(s: AsyncSession, filer: str, keys: list[str]) -> dict[str, Named]:
     if s.get_bind().dialect.name == "postgresql":
-        raw = await (await s.connection()).get_raw_connection()
-        records = await raw.driver_connection.fetch(_KEYS_SQL, filer, keys)  # type: ignore[union-attr]
+        driver = await session_driver(s)  # after the filer's lock, in its transaction
+        records = await driver.fetch(_KEYS_SQL, filer, keys)
         return {r[0]: Named(r[1], r[2], tuple(r[3:])) for r in records}
     found: dict[str, Named] = {}
     columns = [getattr(RegistrationRow, c) for c in CONTENT]
@@ -549,11 +549,11 @@ async def _insert_rows(
         return set()
     names = list(UNNEST_COLUMNS)
     if s.get_bind().dialect.name == "postgresql":
-        raw = await (await s.connection()).get_raw_connection()
+        driver = await session_driver(s)
         records = zip(
             *(columns[c] for c in names), repeat(filer), repeat("filed"), repeat(now), strict=False
         )
-        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        await driver.copy_records_to_table(
             "registrations", records=records, columns=[*names, "filer", "status", "filed_at"]
         )
         return {str(x) for x in columns["id"]}
