@@ -335,6 +335,25 @@ async def run_raw(
     }
 
 
+async def relay_catch_up(dsn: str, limit_s: float = 120.0) -> dict[str, float]:
+    """The events the API run left unsent, and how long the relay took to
+    publish them after the load stopped: the API's rate is sustained only if
+    its relay keeps up (here it delivers in-process to quota-svc's own
+    consumers, as the embedded default does)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        query = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+        unsent = int(await conn.fetchval(query))
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < limit_s:
+            if not await conn.fetchval(query):
+                break
+            await asyncio.sleep(0.2)
+        return {"unsent_at_end": unsent, "catch_up_s": time.perf_counter() - t0}
+    finally:
+        await conn.close()
+
+
 async def audit_ledger(dsn: str) -> tuple[int, int, int]:
     """(pools, overdrawn pools or entries, pools whose journal does not replay)."""
     conn = await asyncpg.connect(dsn)
@@ -397,6 +416,7 @@ async def one_setup(
         results = {}
         for shape, districts in (("hot district", HOT), ("16 districts", DISTRICT_CODES)):
             results[("api", shape)] = run_api(bases, districts, clients, seconds, parties)
+            results[("api", shape)].update(await relay_catch_up(dsn))
             results[("raw", shape)] = await run_raw(dsn, districts, clients, seconds, parties)
         audit = await audit_ledger(dsn)
     finally:
@@ -458,6 +478,12 @@ async def main() -> None:
             f"{impl:<6} {replicas:>8} ledger check: {pools} pools, {overdrawn} overdrafts, "
             f"{mismatched} pools not reconciling"
         )
+        for shape in ("hot district", "16 districts"):
+            api = results[("api", shape)]
+            print(
+                f"{impl:<6} {replicas:>8} {shape}: {int(api['unsent_at_end'])} events unsent "
+                f"when the load stopped, published {api['catch_up_s']:.1f} s later"
+            )
         hot_api, hot_raw = results[("api", "hot district")], results[("raw", "hot district")]
         verdicts += [
             (
