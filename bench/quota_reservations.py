@@ -274,9 +274,11 @@ async def _outbox_and_audit(
     action: str,
     rid: str,
 ) -> None:
+    # Written as sent: the raw side has no relay, and quota-svc's relay must
+    # not take these rows (they are not event envelopes) for its own.
     await conn.executemany(
-        "INSERT INTO outbox (event_id, topic, key, event_type, envelope, created_at, attempts)"
-        " VALUES ($1, 'quota.events', $2, $3, $4::jsonb, $5, 0)",
+        "INSERT INTO outbox (event_id, topic, key, event_type, envelope, created_at, attempts,"
+        " sent_at) VALUES ($1, 'quota.events', $2, $3, $4::jsonb, $5, 0, $5)",
         [
             (str(uuid.uuid4()), key, "quota.event.v1", envelope, now),
             (str(uuid.uuid4()), pool_id, "quota.balance_changed.v1", envelope, now),

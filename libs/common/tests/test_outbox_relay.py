@@ -205,3 +205,45 @@ async def test_a_claim_holds_back_a_key_behind_a_row_outside_it(pg_url: str) -> 
     assert [c.seq for c in claimed] == [seq[n] for n in (1, 2, 4, 5, 6, 7)]
     assert [r.seq for r in ready] == [seq[1], seq[4], seq[7]]
     await db.dispose()
+
+
+async def test_an_unreadable_row_fails_alone_and_holds_back_only_its_key(db_url: str) -> None:
+    """A row whose envelope is not an event envelope (written by hand, or by
+    a bug) is kept and retried with its error; its key's later rows wait
+    behind it; every other key is still published, pass after pass."""
+    db = await _db(db_url)
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t", batch_size=10)
+    async with db.transaction() as s:
+        emit(s, CounterTicked(counter="a", n=0))
+        s.add(
+            OutboxRow(
+                event_id="hand-written",
+                topic="counters.events",
+                key="a",
+                event_type="test.counter_ticked.v1",
+                envelope={"id": "x", "data": {}},
+                created_at=utcnow(),
+            )
+        )
+        emit(s, CounterTicked(counter="a", n=1))
+        emit(s, CounterTicked(counter="b", n=2))
+    await relay.drain()
+    async with db.transaction() as s:
+        emit(s, CounterTicked(counter="b", n=3))
+    await relay.drain()
+    assert _sequence_per_key(rec.published) == {"a": [0], "b": [2, 3]}
+    async with db.session() as s:
+        unsent = (
+            (await s.execute(select(OutboxRow).where(OutboxRow.sent_at.is_(None))))
+            .scalars()
+            .all()
+        )
+    by_id = {r.event_id: r for r in unsent}
+    assert len(unsent) == 2 and "hand-written" in by_id
+    poison = by_id.pop("hand-written")
+    assert poison.attempts == 1 and "unreadable envelope" in (poison.last_error or "")
+    (behind,) = by_id.values()
+    assert behind.attempts == 1 and "held back" in (behind.last_error or "")
+    assert not relay._backing_off  # the transport is fine: nothing to cut short
+    await db.dispose()

@@ -222,6 +222,11 @@ _BACK_OFF = (
 _BACK_OFF_ON_DRIVER = DriverStatement(_BACK_OFF)
 
 
+class NotHandedOver(Exception):
+    """A claimed row the relay did not give the transport: its envelope
+    cannot be read, or an earlier row of its key could not."""
+
+
 class Claimed(NamedTuple):
     """An unsent row claimed by a relay pass."""
 
@@ -436,11 +441,38 @@ class OutboxRelay:
         return ready
 
     async def _publish(self, rows: Sequence[Claimed | Row[Any]]) -> list[BaseException | None]:
+        """Each row's outcome: None if published, else why not. A row whose
+        envelope cannot be read is not handed over: it fails alone (kept,
+        retried with back-off, shown in the outbox figures) and holds back
+        its key's later rows, as a row the broker refused would; the other
+        keys go on."""
         if not rows:
             return []
-        messages: list[Message] = [
-            Envelope.model_validate(r.envelope).to_message(r.topic) for r in rows
-        ]
+        outcomes: list[BaseException | None] = [None] * len(rows)
+        handed: list[int] = []
+        messages: list[Message] = []
+        blocked: set[str] = set()
+        for i, r in enumerate(rows):
+            if r.key in blocked:
+                outcomes[i] = NotHandedOver(f"held back behind an unreadable row of key {r.key}")
+                continue
+            try:
+                messages.append(Envelope.model_validate(r.envelope).to_message(r.topic))
+            except Exception as exc:
+                outcomes[i] = NotHandedOver(f"unreadable envelope in outbox row {r.seq}: {exc}")
+                blocked.add(r.key)
+                continue
+            handed.append(i)
+        if not messages:
+            return outcomes
+        results = await self._hand_over(messages, [rows[i] for i in handed])
+        for i, result in zip(handed, results, strict=True):
+            outcomes[i] = result
+        return outcomes
+
+    async def _hand_over(
+        self, messages: list[Message], rows: Sequence[Claimed | Row[Any]]
+    ) -> list[BaseException | None]:
         if not self.tracing.enabled:
             return await self.transport.publish_batch(messages)
         spans = self.tracing.publish_spans([r.envelope for r in rows], [r.topic for r in rows])
@@ -459,9 +491,10 @@ class OutboxRelay:
         as published once marked)."""
         now = utcnow()
         sent = [r.seq for r, err in zip(rows, results, strict=True) if err is None]
-        if rows and not sent:
-            # Nothing went through: the transport is down, not one message
-            # bad. Its back-offs are cut short once it answers again.
+        handed = [err for err in results if not isinstance(err, NotHandedOver)]
+        if handed and all(err is not None for err in handed):
+            # Nothing handed over went through: the transport is down, not
+            # one message bad. Its back-offs are cut short once it answers again.
             self._backing_off = True
         failed: list[dict[str, Any]] = []
         for row, err in zip(rows, results, strict=True):
