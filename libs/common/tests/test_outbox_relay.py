@@ -235,9 +235,7 @@ async def test_an_unreadable_row_fails_alone_and_holds_back_only_its_key(db_url:
     assert _sequence_per_key(rec.published) == {"a": [0], "b": [2, 3]}
     async with db.session() as s:
         unsent = (
-            (await s.execute(select(OutboxRow).where(OutboxRow.sent_at.is_(None))))
-            .scalars()
-            .all()
+            (await s.execute(select(OutboxRow).where(OutboxRow.sent_at.is_(None)))).scalars().all()
         )
     by_id = {r.event_id: r for r in unsent}
     assert len(unsent) == 2 and "hand-written" in by_id
