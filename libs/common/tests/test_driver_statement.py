@@ -6,13 +6,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from svc_common.db import Database, DriverStatement
 from svc_common.idempotency import _LOOKUP
 from svc_common.tables import OutboxRow
 from svc_common.types import utcnow
-
-pytestmark = pytest.mark.pg
 
 _OUTBOX = OutboxRow.__table__
 _SENT_SINCE = DriverStatement(
@@ -29,6 +28,7 @@ async def _db(pg_url: str) -> Database:
     return db
 
 
+@pytest.mark.pg
 async def test_a_column_type_still_checks_its_value(pg_url: str) -> None:
     db = await _db(pg_url)
     try:
@@ -40,6 +40,7 @@ async def test_a_column_type_still_checks_its_value(pg_url: str) -> None:
         await db.dispose()
 
 
+@pytest.mark.pg
 async def test_an_expanding_list_is_refused_not_sent(pg_url: str) -> None:
     db = await _db(pg_url)
     expanding = DriverStatement(
@@ -49,5 +50,63 @@ async def test_an_expanding_list_is_refused_not_sent(pg_url: str) -> None:
         with pytest.raises(ValueError, match="expanding"):
             await db.fetch_alone(expanding, {"seqs": [1, 2]})
         assert await db.fetch_alone(_LOOKUP, {"owner": "o", "key": "k"}) == []
+    finally:
+        await db.dispose()
+
+
+_ADD = DriverStatement(
+    insert(_OUTBOX)
+    .values(
+        event_id=bindparam("event_id"),
+        topic="t",
+        key="k",
+        event_type="e.v1",
+        envelope={},
+        created_at=bindparam("at", type_=_OUTBOX.c.created_at.type),
+    )
+    .returning(_OUTBOX.c.seq)
+)
+_COUNT = select(func.count()).select_from(_OUTBOX)
+
+
+async def _count(db: Database) -> int:
+    async with db.transaction() as s:
+        return int((await s.execute(_COUNT)).scalar_one())
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "pg"], indirect=True)
+async def test_a_statement_in_a_transaction_is_part_of_it(db_url: str) -> None:
+    """`fetch_in` runs in the caller's transaction (on asyncpg on the driver
+    once it has begun there, before that through SQLAlchemy): what it wrote
+    goes with a rollback, and a violated constraint is SQLAlchemy's
+    IntegrityError on both paths."""
+    db = await _db(db_url)
+    try:
+        with pytest.raises(RuntimeError, match="undo"):
+            async with db.transaction() as s:
+                conn = await s.connection()
+                # The first statement of the transaction: SQLAlchemy begins it.
+                first = await _ADD.fetch_in(conn, {"event_id": "a", "at": utcnow()})
+                second = await _ADD.fetch_in(conn, {"event_id": "b", "at": utcnow()})
+                assert [len(first), len(second)] == [1, 1]
+                # On PostgreSQL the second ran on the driver itself.
+                on_driver = type(second[0]).__module__.startswith("asyncpg")
+                assert on_driver == db.is_postgres
+                assert second[0][0] > first[0][0]
+                assert (await conn.execute(_COUNT)).scalar_one() == 2
+                raise RuntimeError("undo")
+        assert await _count(db) == 0
+        for begun in (False, True):
+            with pytest.raises(IntegrityError):
+                async with db.transaction() as s:
+                    conn = await s.connection()
+                    if begun:
+                        await conn.execute(_COUNT)
+                    await _ADD.fetch_in(conn, {"event_id": "c", "at": utcnow()})
+                    await _ADD.fetch_in(conn, {"event_id": "c", "at": utcnow()})
+        assert await _count(db) == 0
+        async with db.transaction() as s:
+            await _ADD.fetch_in(await s.connection(), {"event_id": "d", "at": utcnow()})
+        assert await _count(db) == 1
     finally:
         await db.dispose()

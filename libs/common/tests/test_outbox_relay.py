@@ -4,6 +4,7 @@ relays on one PostgreSQL database, failures counted and retried."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -17,6 +18,7 @@ from svc_common.events.registry import EventPayload, event
 from svc_common.outbox import OutboxRelay, emit
 from svc_common.tables import OutboxRow
 from svc_common.transports.base import ProcessFn, Transport
+from svc_common.types import utcnow
 
 
 @event("test.counter_ticked.v1", topic="counters.events", key="counter")
@@ -168,4 +170,78 @@ async def test_emit_many_writes_rows_in_order_that_relay_as_emitted(db_url: str)
     assert await relay.drain() == 300
     for key, ns in _sequence_per_key(rec.published).items():
         assert ns == sorted(ns), key
+    await db.dispose()
+
+
+@pytest.mark.pg
+async def test_a_claim_holds_back_a_key_behind_a_row_outside_it(pg_url: str) -> None:
+    """PostgreSQL's claim in one statement: a key whose earlier unsent row is
+    outside the claim — waiting for a retry, or locked by another relay —
+    waits entirely; the other keys go, in order."""
+    db = await _db(pg_url)
+    relay = OutboxRelay(db, Recorder(), service="t", batch_size=100)
+    ticks = [("a", 0), ("b", 1), ("a", 2), ("c", 3), ("b", 4), ("a", 5), ("c", 6), ("d", 7)]
+    async with db.transaction() as s:
+        for counter, n in ticks:
+            emit(s, CounterTicked(counter=counter, n=n))
+    async with db.session() as s:
+        seq = {
+            n: row.seq
+            for n, row in zip(
+                (n for _, n in ticks),
+                (await s.execute(select(OutboxRow).order_by(OutboxRow.seq))).scalars(),
+                strict=True,
+            )
+        }
+    async with db.transaction() as s:  # a's first row waits for its retry
+        row = await s.get(OutboxRow, seq[0])
+        assert row is not None
+        row.next_attempt_at = utcnow() + dt.timedelta(minutes=5)
+    async with db.driver() as other, other.transaction():
+        # Another relay holds c's first row.
+        await other.execute("SELECT 1 FROM outbox WHERE seq = $1 FOR UPDATE", seq[3])
+        async with db.driver() as conn, conn.transaction():
+            claimed, ready = await relay._claim_in_key_order(conn)
+    assert [c.seq for c in claimed] == [seq[n] for n in (1, 2, 4, 5, 6, 7)]
+    assert [r.seq for r in ready] == [seq[1], seq[4], seq[7]]
+    await db.dispose()
+
+
+async def test_an_unreadable_row_fails_alone_and_holds_back_only_its_key(db_url: str) -> None:
+    """A row whose envelope is not an event envelope (written by hand, or by
+    a bug) is kept and retried with its error; its key's later rows wait
+    behind it; every other key is still published, pass after pass."""
+    db = await _db(db_url)
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t", batch_size=10)
+    async with db.transaction() as s:
+        emit(s, CounterTicked(counter="a", n=0))
+        s.add(
+            OutboxRow(
+                event_id="hand-written",
+                topic="counters.events",
+                key="a",
+                event_type="test.counter_ticked.v1",
+                envelope={"id": "x", "data": {}},
+                created_at=utcnow(),
+            )
+        )
+        emit(s, CounterTicked(counter="a", n=1))
+        emit(s, CounterTicked(counter="b", n=2))
+    await relay.drain()
+    async with db.transaction() as s:
+        emit(s, CounterTicked(counter="b", n=3))
+    await relay.drain()
+    assert _sequence_per_key(rec.published) == {"a": [0], "b": [2, 3]}
+    async with db.session() as s:
+        unsent = (
+            (await s.execute(select(OutboxRow).where(OutboxRow.sent_at.is_(None)))).scalars().all()
+        )
+    by_id = {r.event_id: r for r in unsent}
+    assert len(unsent) == 2 and "hand-written" in by_id
+    poison = by_id.pop("hand-written")
+    assert poison.attempts == 1 and "unreadable envelope" in (poison.last_error or "")
+    (behind,) = by_id.values()
+    assert behind.attempts == 1 and "held back" in (behind.last_error or "")
+    assert not relay._backing_off  # the transport is fine: nothing to cut short
     await db.dispose()

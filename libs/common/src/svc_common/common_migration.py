@@ -99,3 +99,28 @@ def downgrade_common_tables_v2() -> None:
     op.drop_index("ix_inbox_processed_at", "inbox")
     op.drop_index("ix_idempotency_keys_created_at", "idempotency_keys")
     op.drop_table("dead_letters")
+
+
+def upgrade_common_tables_v3() -> None:
+    """PostgreSQL: the outbox's unsent rows by key, for the relay's check
+    that no earlier row of a key is still unsent. Without it the check walks
+    every row the key ever had, sent ones included, so a relay pass grew
+    with the outbox's history (38 ms a pass after a few thousand events on
+    one pool's key). Small: sent rows leave it. SQLite claims without that
+    check and keeps its plans."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_index(
+            "ix_outbox_unsent_seq", "outbox", ["seq"], postgresql_where=sa.text("sent_at IS NULL")
+        )
+        op.create_index(
+            "ix_outbox_unsent_key_seq",
+            "outbox",
+            ["key", "seq"],
+            postgresql_where=sa.text("sent_at IS NULL"),
+        )
+
+
+def downgrade_common_tables_v3() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_outbox_unsent_key_seq", "outbox")
+        op.drop_index("ix_outbox_unsent_seq", "outbox")

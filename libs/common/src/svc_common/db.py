@@ -47,11 +47,12 @@ class _DriverSQL:
 
 
 class DriverStatement:
-    """A statement of a shared mechanism (Idempotency-Key, outbox relay) run
-    on asyncpg itself. Every write request and every relay pass runs a few of
-    them; through SQLAlchemy's execution a statement costs about 170 µs of
-    CPU, on the driver about 45 µs (bench/RESULTS.md, 2026-12-02). It is
-    still written once, as Core or text(), and compiled for asyncpg once.
+    """A hot statement run on asyncpg itself: the shared mechanisms'
+    (Idempotency-Key, outbox relay) outside any transaction, a hot route's
+    inside its transaction (`fetch_in`). Through SQLAlchemy's execution a
+    statement costs about 170 µs of CPU, on the driver about 45 µs
+    (bench/RESULTS.md, 2026-12-02). It is still written once, as Core or
+    text(), and compiled for asyncpg once.
 
     For statements whose parameters are plain values asyncpg encodes itself
     (text, integers, timestamps, arrays): no expanding IN lists, no
@@ -69,32 +70,64 @@ class DriverStatement:
             compiled = self.statement.compile(dialect=dialect)
             if compiled.post_compile_params or compiled.literal_execute_params:
                 raise ValueError("DriverStatement takes no expanding or literal-execute parameters")
+            carried = {k: v for k, v in compiled.params.items() if v is not None}
+            # An INSERT's columns left to a constant default get it, as
+            # through SQLAlchemy; a default computed in Python must be given.
+            for column in getattr(compiled, "insert_prefetch", ()):
+                default = column.default
+                if default is not None and default.is_scalar and column.key not in carried:
+                    carried[column.key] = default.arg
             self._compiled = _DriverSQL(
                 compiled.string,
                 tuple(compiled.positiontup or ()),
-                {k: v for k, v in compiled.params.items() if v is not None},
+                carried,
                 # The columns' own checks and conversions (UTCDateTime refuses
                 # a naive time) run here as they would through SQLAlchemy.
                 dict(compiled._bind_processors),
             )
         return self._compiled
 
-    def _args(self, db: Database, params: dict[str, Any]) -> tuple[str, list[Any]]:
-        sql = self._sql(db.engine.dialect)
+    def _args(self, dialect: Dialect, params: dict[str, Any]) -> tuple[str, list[Any]]:
+        sql = self._sql(dialect)
         args = []
         for name in sql.names:
-            value = params[name] if name in params else sql.carried[name]
+            if name in params:
+                value = params[name]
+            elif name in sql.carried:
+                value = sql.carried[name]
+            else:
+                raise ValueError(f"DriverStatement needs a value for {name!r}")
             process = sql.processors.get(name)
             args.append(process(value) if process is not None else value)
         return sql.text, args
 
     async def fetch(self, db: Database, conn: Any, params: dict[str, Any]) -> list[Any]:
-        sql, args = self._args(db, params)
+        sql, args = self._args(db.engine.dialect, params)
         return list(await conn.fetch(sql, *args))
 
     async def execute(self, db: Database, conn: Any, params: dict[str, Any]) -> None:
-        sql, args = self._args(db, params)
+        sql, args = self._args(db.engine.dialect, params)
         await conn.execute(sql, *args)
+
+    async def fetch_in(self, conn: AsyncConnection, params: dict[str, Any]) -> Sequence[Any]:
+        """Run inside the transaction `conn` holds and return the rows (read
+        them by position: asyncpg Records or SQLAlchemy Rows). On asyncpg on
+        the driver, once the transaction has begun there (SQLAlchemy begins
+        it with its first statement); else, and on SQLite, through
+        SQLAlchemy. A constraint the statement violates is raised as
+        SQLAlchemy's IntegrityError either way, so callers catch one form."""
+        if conn.dialect.driver == "asyncpg":
+            driver = (await conn.get_raw_connection()).driver_connection
+            if driver is not None and driver.is_in_transaction():
+                sql, args = self._args(conn.dialect, params)
+                try:
+                    return await driver.fetch(sql, *args)
+                except Exception as error:
+                    if str(getattr(error, "sqlstate", None) or "").startswith("23"):
+                        raise exc.IntegrityError(sql, args, error) from error
+                    raise
+        result = await conn.execute(self.statement, params)
+        return result.all() if result.returns_rows else []
 
 
 def _unfit(driver: Any) -> bool:

@@ -152,6 +152,14 @@ _MARK_SENT = (
         last_error=None,
     )
 )
+#: The oldest unsent rows, locked, each with whether it is held back: an
+#: earlier unsent row of its key lies outside the claim (locked by another
+#: relay, or waiting for a retry). `first_outside` finds, per claimed key, the
+#: oldest such row with one walk of the key's unsent rows (the partial index
+#: ix_outbox_unsent_key_seq), stopping at the first row not claimed; as the
+#: claimed rows are the oldest unsent ones, the walk is as long as the key's
+#: share of the claim. Checked row by row instead, a pass cost the batch times
+#: each key's share of it: 32 ms for 500 rows over 16 keys, under load.
 _CLAIM_IN_KEY_ORDER = (
     text(
         """
@@ -161,14 +169,21 @@ _CLAIM_IN_KEY_ORDER = (
         ORDER BY seq
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
+    ),
+    first_outside AS (
+        SELECT k.key, o.seq
+        FROM (SELECT key, max(seq) AS last FROM claimed GROUP BY key) k
+        CROSS JOIN LATERAL (
+            SELECT u.seq FROM outbox u
+            WHERE u.key = k.key AND u.sent_at IS NULL AND u.seq < k.last
+              AND u.seq NOT IN (SELECT seq FROM claimed)
+            ORDER BY u.seq
+            LIMIT 1
+        ) o
     )
     SELECT c.seq, c.key, c.topic, c.envelope, c.attempts,
-        EXISTS (
-            SELECT 1 FROM outbox o
-            WHERE o.key = c.key AND o.sent_at IS NULL AND o.seq < c.seq
-              AND o.seq NOT IN (SELECT seq FROM claimed)
-        ) AS held_back
-    FROM claimed c
+        coalesce(f.seq < c.seq, false) AS held_back
+    FROM claimed c LEFT JOIN first_outside f ON f.key = c.key
     ORDER BY c.seq
     """
     )
@@ -205,6 +220,11 @@ _BACK_OFF = (
     )
 )
 _BACK_OFF_ON_DRIVER = DriverStatement(_BACK_OFF)
+
+
+class NotHandedOver(Exception):
+    """A claimed row the relay did not give the transport: its envelope
+    cannot be read, or an earlier row of its key could not."""
 
 
 class Claimed(NamedTuple):
@@ -421,11 +441,38 @@ class OutboxRelay:
         return ready
 
     async def _publish(self, rows: Sequence[Claimed | Row[Any]]) -> list[BaseException | None]:
+        """Each row's outcome: None if published, else why not. A row whose
+        envelope cannot be read is not handed over: it fails alone (kept,
+        retried with back-off, shown in the outbox figures) and holds back
+        its key's later rows, as a row the broker refused would; the other
+        keys go on."""
         if not rows:
             return []
-        messages: list[Message] = [
-            Envelope.model_validate(r.envelope).to_message(r.topic) for r in rows
-        ]
+        outcomes: list[BaseException | None] = [None] * len(rows)
+        handed: list[int] = []
+        messages: list[Message] = []
+        blocked: set[str] = set()
+        for i, r in enumerate(rows):
+            if r.key in blocked:
+                outcomes[i] = NotHandedOver(f"held back behind an unreadable row of key {r.key}")
+                continue
+            try:
+                messages.append(Envelope.model_validate(r.envelope).to_message(r.topic))
+            except Exception as exc:
+                outcomes[i] = NotHandedOver(f"unreadable envelope in outbox row {r.seq}: {exc}")
+                blocked.add(r.key)
+                continue
+            handed.append(i)
+        if not messages:
+            return outcomes
+        results = await self._hand_over(messages, [rows[i] for i in handed])
+        for i, result in zip(handed, results, strict=True):
+            outcomes[i] = result
+        return outcomes
+
+    async def _hand_over(
+        self, messages: list[Message], rows: Sequence[Claimed | Row[Any]]
+    ) -> list[BaseException | None]:
         if not self.tracing.enabled:
             return await self.transport.publish_batch(messages)
         spans = self.tracing.publish_spans([r.envelope for r in rows], [r.topic for r in rows])
@@ -444,9 +491,10 @@ class OutboxRelay:
         as published once marked)."""
         now = utcnow()
         sent = [r.seq for r, err in zip(rows, results, strict=True) if err is None]
-        if rows and not sent:
-            # Nothing went through: the transport is down, not one message
-            # bad. Its back-offs are cut short once it answers again.
+        handed = [err for err in results if not isinstance(err, NotHandedOver)]
+        if handed and all(err is not None for err in handed):
+            # Nothing handed over went through: the transport is down, not
+            # one message bad. Its back-offs are cut short once it answers again.
             self._backing_off = True
         failed: list[dict[str, Any]] = []
         for row, err in zip(rows, results, strict=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from svc_common.db import CommonBase
@@ -33,6 +33,17 @@ class OutboxRow(CommonBase):
         # The relay's working set: unsent rows, in order, per key.
         Index("ix_outbox_unsent", "sent_at", "seq"),
         Index("ix_outbox_key_seq", "key", "seq"),
+        # PostgreSQL, only unsent rows (common_migration.upgrade_common_tables_v3):
+        # the relay's claim, oldest first, and its key-order check.
+        Index("ix_outbox_unsent_seq", "seq", postgresql_where=text("sent_at IS NULL")).ddl_if(
+            dialect="postgresql"
+        ),
+        Index(
+            "ix_outbox_unsent_key_seq",
+            "key",
+            "seq",
+            postgresql_where=text("sent_at IS NULL"),
+        ).ddl_if(dialect="postgresql"),
     )
 
 

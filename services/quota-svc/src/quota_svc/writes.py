@@ -1,6 +1,7 @@
 """The writes of one transaction's last step, sent together: on PostgreSQL as
 one statement (data-modifying CTEs: one round trip for the journal entries,
-the pool balance, the reservation, the outbox rows and the audit entry),
+the pool balance, the reservation, the outbox rows and the audit entry, run
+on the driver inside the transaction: `DriverStatement.fetch_in`),
 elsewhere (SQLite), or for many rows, one statement per table. Either way
 the rows of one INSERT go in in order (journal ids, outbox seq).
 
@@ -16,6 +17,7 @@ from sqlalchemy import Insert, Table, TextClause, Update, bindparam, insert, tex
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.ext.asyncio import AsyncConnection
+from svc_common.db import DriverStatement
 
 #: More rows than this go one statement per table (e.g. the expiry sweep).
 MAX_COMBINED_ROWS = 24
@@ -73,14 +75,14 @@ class Writes:
             )
             stmt = _COMBINED.get(shape)
             if stmt is None:
-                stmt = _COMBINED[shape] = _combined(ops)
+                stmt = _COMBINED[shape] = DriverStatement(_combined(ops))
             params = {
                 f"w{i}_{r}_{col}": value
                 for i, op in enumerate(ops)
                 for r, row in enumerate(op.rows)
                 for col, value in row.items()
             }
-            await conn.execute(stmt, params)
+            await stmt.fetch_in(conn, params)
             return
         for op in ops:
             rows = op.rows
@@ -89,7 +91,7 @@ class Writes:
             await conn.execute(_single(op), rows)
 
 
-_COMBINED: dict[_Shape, TextClause] = {}
+_COMBINED: dict[_Shape, DriverStatement] = {}
 _SINGLE: dict[tuple[str, str, str | None, tuple[str, ...]], Insert | Update] = {}
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from svc_common.db import DriverStatement
 from svc_common.types import utcnow
 
 from quota_svc.lots import rules
@@ -22,7 +23,8 @@ from quota_svc.writes import Writes
 #: (lot id, movement, kg) — one change of one lot.
 Change = tuple[int, Move, int]
 
-_OPEN_LOTS = (
+#: Read by every reservation: on the driver (see DriverStatement).
+_OPEN_LOTS = DriverStatement(
     select(LOTS.c.id, LOTS.c.available_kg)
     .where(LOTS.c.pool_id == bindparam("pool_id"), LOTS.c.available_kg > 0)
     .order_by(LOTS.c.id)
@@ -37,8 +39,9 @@ async def _conn(s: AsyncSession | AsyncConnection) -> AsyncConnection:
 
 
 async def open_lots(s: AsyncSession | AsyncConnection, pool_id: str) -> list[tuple[int, int]]:
-    conn = await _conn(s)
-    return [(r.id, r.available_kg) for r in await conn.execute(_OPEN_LOTS, {"pool_id": pool_id})]
+    """(lot id, available kg) of the pool's lots with something left, oldest first."""
+    rows = await _OPEN_LOTS.fetch_in(await _conn(s), {"pool_id": pool_id})
+    return [(r[0], r[1]) for r in rows]
 
 
 async def draw(

@@ -109,10 +109,12 @@ _LOCK_POOL_AND_POLICY: Select[Any] = LOCK_POOL.add_columns(
 #: or the project's live reservation exists (the unique indexes), so a twin
 #: racing on another pool waits for the first and then finds its row.
 _INSERT_RESERVATION = {
-    "postgresql": postgresql.insert(RESERVATIONS)
-    .on_conflict_do_nothing()
-    .returning(RESERVATIONS.c.id),
-    "sqlite": sqlite.insert(RESERVATIONS).on_conflict_do_nothing().returning(RESERVATIONS.c.id),
+    "postgresql": DriverStatement(
+        postgresql.insert(RESERVATIONS).on_conflict_do_nothing().returning(RESERVATIONS.c.id)
+    ),
+    "sqlite": DriverStatement(
+        sqlite.insert(RESERVATIONS).on_conflict_do_nothing().returning(RESERVATIONS.c.id)
+    ),
 }
 
 _LOCK_RESERVATION = (
@@ -362,8 +364,8 @@ async def reserve(
     )
     # Under the pool lock, so a concurrent twin on this pool sees the first
     # one's row; a twin on another pool waits on the unique index instead.
-    inserted = (await conn.execute(_INSERT_RESERVATION[conn.dialect.name], r.values())).first()
-    if inserted is None:
+    inserted = await _INSERT_RESERVATION[conn.dialect.name].fetch_in(conn, r.values())
+    if not inserted:
         earlier = await _earlier(conn, req)
         if earlier is None:  # pragma: no cover - the conflicting row is committed
             raise RuntimeError(f"reservation of {req.project_ref} conflicted with no row")
