@@ -49,7 +49,12 @@ BEFORE = """
     FROM claimed c
     ORDER BY c.seq
 """
-AFTER = str(_CLAIM_IN_KEY_ORDER.compile()).replace(":now", "$1").replace(":limit", "$2")
+AFTER = (
+    str(_CLAIM_IN_KEY_ORDER.compile())
+    .replace(":now", "$1")
+    .replace(":limit", "$2")
+    .replace(":skip", "$3")
+)
 
 ENVELOPE = '{"specversion": "1.0", "data": {"reservation_id": "%s", "pad": "%s"}}'
 
@@ -77,7 +82,10 @@ async def time_claim(conn: asyncpg.Connection, sql: str, limit: int) -> tuple[fl
     tr = conn.transaction()
     await tr.start()
     t = time.perf_counter()
-    rows = await conn.fetch(sql, dt.datetime.now(dt.UTC), limit)
+    args: list[object] = [dt.datetime.now(dt.UTC), limit]
+    if "$3" in sql:
+        args.append([])  # no keys left out: a drain's first claim
+    rows = await conn.fetch(sql, *args)
     elapsed = (time.perf_counter() - t) * 1000
     await tr.rollback()
     return elapsed, sum(1 for r in rows if r["held_back"])

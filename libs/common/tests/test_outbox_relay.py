@@ -201,9 +201,10 @@ async def test_a_claim_holds_back_a_key_behind_a_row_outside_it(pg_url: str) -> 
         # Another relay holds c's first row.
         await other.execute("SELECT 1 FROM outbox WHERE seq = $1 FOR UPDATE", seq[3])
         async with db.driver() as conn, conn.transaction():
-            claimed, ready = await relay._claim_in_key_order(conn)
+            claimed, ready, held = await relay._claim_in_key_order(conn)
     assert [c.seq for c in claimed] == [seq[n] for n in (1, 2, 4, 5, 6, 7)]
     assert [r.seq for r in ready] == [seq[1], seq[4], seq[7]]
+    assert held == {"a", "c"}
     await db.dispose()
 
 
@@ -244,4 +245,32 @@ async def test_an_unreadable_row_fails_alone_and_holds_back_only_its_key(db_url:
     (behind,) = by_id.values()
     assert behind.attempts == 1 and "held back" in (behind.last_error or "")
     assert not relay._backing_off  # the transport is fine: nothing to cut short
+    await db.dispose()
+
+
+@pytest.mark.pg
+async def test_a_key_waiting_on_a_retry_never_fills_the_claim(pg_url: str) -> None:
+    """PostgreSQL: more rows wait behind a row in back-off than one claim
+    takes. They are not claimed (they could only be held back), so the
+    other keys are still published."""
+    db = await _db(pg_url)
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t", batch_size=3)
+    async with db.transaction() as s:
+        for n in range(6):
+            emit(s, CounterTicked(counter="busy", n=n))
+        for n in range(6, 8):
+            emit(s, CounterTicked(counter="quiet", n=n))
+    async with db.transaction() as s:  # the busy key's first row was refused
+        first = await s.scalar(select(OutboxRow).order_by(OutboxRow.seq).limit(1))
+        assert first is not None
+        first.attempts, first.next_attempt_at = 1, utcnow() + dt.timedelta(minutes=5)
+    await relay.drain()
+    assert _sequence_per_key(rec.published) == {"quiet": [6, 7]}
+    async with db.transaction() as s:  # its retry is due: the key follows, in order
+        row = await s.get(OutboxRow, first.seq)
+        assert row is not None
+        row.next_attempt_at = None
+    await relay.drain()
+    assert _sequence_per_key(rec.published) == {"quiet": [6, 7], "busy": [0, 1, 2, 3, 4, 5]}
     await db.dispose()

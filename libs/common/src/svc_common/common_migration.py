@@ -102,25 +102,34 @@ def downgrade_common_tables_v2() -> None:
 
 
 def upgrade_common_tables_v3() -> None:
-    """PostgreSQL: the outbox's unsent rows by key, for the relay's check
-    that no earlier row of a key is still unsent. Without it the check walks
-    every row the key ever had, sent ones included, so a relay pass grew
-    with the outbox's history (38 ms a pass after a few thousand events on
-    one pool's key). Small: sent rows leave it. SQLite claims without that
-    check and keeps its plans."""
-    if op.get_bind().dialect.name == "postgresql":
-        op.create_index(
-            "ix_outbox_unsent_seq", "outbox", ["seq"], postgresql_where=sa.text("sent_at IS NULL")
-        )
-        op.create_index(
-            "ix_outbox_unsent_key_seq",
-            "outbox",
-            ["key", "seq"],
-            postgresql_where=sa.text("sent_at IS NULL"),
-        )
+    """PostgreSQL: the outbox's unsent rows, oldest first and by key, for the
+    relay's claim and its check that no earlier row of a key is still
+    unsent. Without them the check walked every row a key ever had, sent
+    ones included, so a relay pass grew with the outbox's history. Small:
+    sent rows leave them. Built CONCURRENTLY, outside the migration's
+    transaction: replicas of the previous version keep writing the outbox
+    while a rolling deploy migrates. SQLite claims without that check and
+    keeps its plans."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    with op.get_context().autocommit_block():
+        for name, columns in _UNSENT_INDEXES:
+            op.create_index(
+                name,
+                "outbox",
+                columns,
+                postgresql_where=sa.text("sent_at IS NULL"),
+                postgresql_concurrently=True,
+                if_not_exists=True,
+            )
 
 
 def downgrade_common_tables_v3() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.drop_index("ix_outbox_unsent_key_seq", "outbox")
-        op.drop_index("ix_outbox_unsent_seq", "outbox")
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    with op.get_context().autocommit_block():
+        for name, _ in _UNSENT_INDEXES:
+            op.drop_index(name, "outbox", postgresql_concurrently=True, if_exists=True)
+
+
+_UNSENT_INDEXES = (("ix_outbox_unsent_seq", ["seq"]), ("ix_outbox_unsent_key_seq", ["key", "seq"]))

@@ -115,7 +115,11 @@ class DriverStatement:
         the driver, once the transaction has begun there (SQLAlchemy begins
         it with its first statement); else, and on SQLite, through
         SQLAlchemy. A constraint the statement violates is raised as
-        SQLAlchemy's IntegrityError either way, so callers catch one form."""
+        SQLAlchemy's IntegrityError either way, so callers catch one form.
+        What differs: on the driver a column default computed in Python is
+        not applied (give the column; a missing value is an error) and
+        result values are not converted by the column types (read ids,
+        numbers, text)."""
         if conn.dialect.driver == "asyncpg":
             driver = (await conn.get_raw_connection()).driver_connection
             if driver is not None and driver.is_in_transaction():

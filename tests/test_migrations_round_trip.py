@@ -1,0 +1,43 @@
+"""Every service's migrations go up to head, one step down and up again on
+PostgreSQL, and the outbox's partial indexes of unsent rows (built
+CONCURRENTLY, outside the migration's transaction) come and go with them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+from alembic import command
+from svc_common import testing
+from svc_common.migrate import alembic_config
+
+pytestmark = pytest.mark.pg
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ["eia-svc", "permit-svc", "quota-svc", "supervision-svc"]
+UNSENT = {"ix_outbox_unsent_seq", "ix_outbox_unsent_key_seq"}
+
+
+async def _outbox_indexes(url: str) -> set[str]:
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        rows = await conn.fetch("SELECT indexname FROM pg_indexes WHERE tablename = 'outbox'")
+    finally:
+        await conn.close()
+    return {r["indexname"] for r in rows}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_up_down_and_up_again(service: str, tmp_path: Path) -> None:
+    package = service.replace("-", "_")
+    migrations = ROOT / "services" / service / "src" / package / "migrations"
+    async with testing.database_url("pg", tmp_path) as url:
+        cfg = alembic_config(migrations, url)
+        await asyncio.to_thread(command.upgrade, cfg, "head")
+        assert await _outbox_indexes(url) >= UNSENT
+        await asyncio.to_thread(command.downgrade, cfg, "-1")
+        assert not UNSENT & await _outbox_indexes(url)
+        await asyncio.to_thread(command.upgrade, cfg, "head")
+        assert await _outbox_indexes(url) >= UNSENT
