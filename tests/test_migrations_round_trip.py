@@ -1,6 +1,6 @@
 """Every service's migrations go up to head, one step down and up again on
-PostgreSQL, and the outbox's partial indexes of unsent rows (built
-CONCURRENTLY, outside the migration's transaction) come and go with them."""
+PostgreSQL, and the outbox's partial indexes of unsent rows come and go
+with them."""
 
 from __future__ import annotations
 

@@ -106,30 +106,24 @@ def upgrade_common_tables_v3() -> None:
     relay's claim and its check that no earlier row of a key is still
     unsent. Without them the check walked every row a key ever had, sent
     ones included, so a relay pass grew with the outbox's history. Small:
-    sent rows leave them. Built CONCURRENTLY, outside the migration's
-    transaction: replicas of the previous version keep writing the outbox
-    while a rolling deploy migrates. SQLite claims without that check and
-    keeps its plans."""
+    sent rows leave them. SQLite claims without that check and keeps its
+    plans.
+
+    Not CONCURRENTLY: replicas migrate at start-up under one advisory lock,
+    and a concurrent build waits for every open transaction, the others'
+    wait for that lock included: a deadlock. The build holds the outbox's
+    writes for its duration (about a second per million rows)."""
     if op.get_bind().dialect.name != "postgresql":
         return
-    with op.get_context().autocommit_block():
-        for name, columns in _UNSENT_INDEXES:
-            op.create_index(
-                name,
-                "outbox",
-                columns,
-                postgresql_where=sa.text("sent_at IS NULL"),
-                postgresql_concurrently=True,
-                if_not_exists=True,
-            )
+    for name, columns in _UNSENT_INDEXES:
+        op.create_index(name, "outbox", columns, postgresql_where=sa.text("sent_at IS NULL"))
 
 
 def downgrade_common_tables_v3() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    with op.get_context().autocommit_block():
-        for name, _ in _UNSENT_INDEXES:
-            op.drop_index(name, "outbox", postgresql_concurrently=True, if_exists=True)
+    for name, _ in _UNSENT_INDEXES:
+        op.drop_index(name, "outbox")
 
 
 _UNSENT_INDEXES = (("ix_outbox_unsent_seq", ["seq"]), ("ix_outbox_unsent_key_seq", ["key", "seq"]))
