@@ -110,3 +110,27 @@ async def test_a_statement_in_a_transaction_is_part_of_it(db_url: str) -> None:
         assert await _count(db) == 1
     finally:
         await db.dispose()
+
+
+async def test_a_read_session_holds_no_transaction(pg_url: str) -> None:
+    """On PostgreSQL `Database.session()` reads in autocommit: each statement
+    is its own transaction (its `now()` is its own start), so no BEGIN and
+    ROLLBACK are sent around a read. `transaction()` still holds one."""
+    db = await _db(pg_url)
+    try:
+        now = select(func.now())
+        async with db.session() as s:
+            first = await s.scalar(now)
+            await s.execute(select(func.pg_sleep(0.01)))
+            assert await s.scalar(now) > first
+        async with db.transaction() as s:
+            first = await s.scalar(now)
+            await s.execute(select(func.pg_sleep(0.01)))
+            assert await s.scalar(now) == first
+        # What a read session holds back is nothing: a write in one is kept at
+        # once (which is why it must never write).
+        async with db.session() as s:
+            await s.execute(_ADD.statement, {"event_id": "r", "at": utcnow()})
+        assert await _count(db) == 1
+    finally:
+        await db.dispose()
