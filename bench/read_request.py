@@ -97,6 +97,10 @@ async def main() -> None:
                     server.pid, f"{base}/quota/availability?district=120101", args.seconds, token
                 ),
             ),
+            (
+                "availability, all districts",
+                *cpu_per_request(server.pid, f"{base}/quota/availability", args.seconds, token),
+            ),
         ]
     finally:
         server.terminate()

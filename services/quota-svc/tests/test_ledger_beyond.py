@@ -446,3 +446,47 @@ async def test_refusals_speak_chinese_by_default(q: Quota) -> None:
         f"/quota/pools/{JIZHOU}/NO2/baseline", json={"amount_t": "1"}, headers={**ADMIN, **zh}
     )
     assert r.status_code == 422 and "总量控制污染物" in r.json()["detail"]
+
+
+async def test_availability_gives_each_district_the_ratio_in_force(q: Quota) -> None:
+    """All sixteen districts' ratios are read in two statements: each must
+    still be its own district's, as the settings page and a reservation
+    there give it (an explicit ratio, the air quality in force, the default)."""
+    baodi, hebei = "120115", "120105"
+    await q.client.put(
+        f"/quota/settings/{JIZHOU}/VOCs",
+        json={"offset_ratio": "1.2", "hold_days": 90},
+        headers=ADMIN,
+    )
+    for status, ratio in [("exceeded", "2.5"), ("severely_exceeded", "3")]:
+        r = await q.client.put(
+            f"/quota/air-quality-ratios/{status}", json={"offset_ratio": ratio}, headers=ADMIN
+        )
+        assert r.status_code == 200, r.text
+    for district, status in [
+        (BINHAI, "exceeded"),
+        (baodi, "exceeded"),
+        (baodi, "severely_exceeded"),  # the later status is the one in force
+        (JIZHOU, "severely_exceeded"),  # its explicit ratio still wins
+    ]:
+        r = await q.client.put(
+            f"/quota/air-quality/{district}", json={"status": status}, headers=ADMIN
+        )
+        assert r.status_code == 200, r.text
+    listed = (await q.client.get("/quota/availability", headers=INVESTMENT)).json()
+    ratios = {p["district"]: p["offset_ratio"] for p in listed if p["kind"] == "district"}
+    assert len(ratios) == 16
+    assert (ratios[JIZHOU], ratios[BINHAI], ratios[baodi]) == ("1.20", "2.50", "3.00")
+    for district, ratio in ratios.items():
+        setting = await q.client.get(f"/quota/settings/{district}/VOCs", headers=AUDITOR)
+        assert setting.json()["offset_ratio"] == ratio, district
+    setting = await q.client.get(f"/quota/settings/{hebei}/VOCs", headers=AUDITOR)
+    assert setting.json()["ratio_source"] == "default"
+    assert ratios[hebei] not in ("1.20", "2.50", "3.00")
+    one = (await q.client.get(f"/quota/availability?district={baodi}", headers=INVESTMENT)).json()
+    assert [p["offset_ratio"] for p in one] == ["3.00"]
+    # The reservation path computes the ratio in its own statement: the same.
+    await post(q, f"/quota/pools/{baodi}/VOCs/baseline", {"amount_t": "10"}, ADMIN, 201)
+    officer = testing.auth("officer", [baodi], sub="officer.baodi")
+    held = await reserve(q, "BD-1", "1", district=baodi, headers=officer)
+    assert held["offset_ratio"] == "3.00"
