@@ -269,6 +269,11 @@ class Database:
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    @property
+    def on_asyncpg(self) -> bool:
+        """PostgreSQL through asyncpg: `driver()` and `DriverStatement` work."""
+        return self.is_postgres and self.engine.dialect.driver == "asyncpg"
+
     def on_outbox_commit(self, callback: Callable[[], None]) -> None:
         self._commit_listeners.append(callback)
 
@@ -374,7 +379,7 @@ class Database:
         instead of BEGIN, the statement and COMMIT. On SQLite through a
         plain connection (a write there would wait for the process's write
         lock, which a request's unit of work holds: do not write with it)."""
-        if self.is_postgres and self.engine.dialect.driver == "asyncpg":
+        if self.on_asyncpg:
             async with self.driver() as conn:
                 return await statement.fetch(self, conn, params)
         async with self.engine.connect() as conn:
@@ -390,7 +395,7 @@ class Database:
         autocommit unless the caller opens `transaction()` on it. For the
         shared mechanisms' hottest statements (`DriverStatement`); a
         connection that broke under them is thrown away, not pooled again."""
-        if not self.is_postgres or self.engine.dialect.driver != "asyncpg":
+        if not self.on_asyncpg:
             raise RuntimeError("Database.driver() is for PostgreSQL on asyncpg only")
         async with self.engine.connect() as conn:
             raw = await conn.get_raw_connection()
