@@ -107,9 +107,9 @@ async def main() -> None:
         server.wait(timeout=30)
         await drop_database(admin, name)
     print(f"quota-svc read requests, wrk 16 connections, {args.seconds} s per run")
-    print(f"{'request':<13} {'req/s':>8} {'CPU ms/request':>15}")
+    print(f"{'request':<28} {'req/s':>8} {'CPU ms/request':>15}")
     for what, rate, ms in rows:
-        print(f"{what:<13} {rate:>8.0f} {ms:>15.3f}")
+        print(f"{what:<28} {rate:>8.0f} {ms:>15.3f}")
     print_verdicts(
         [
             (f"quota read request CPU ({what})", f"≤ {AIM_MS} ms", f"{ms:.2f} ms", ms <= AIM_MS)

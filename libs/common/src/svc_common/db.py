@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
 
 OUTBOX_WRITTEN = "outbox_written"
@@ -229,6 +229,35 @@ def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
             raise exc.DisconnectionError(repr(error)) from error
 
 
+class ReadOnlySession(RuntimeError):
+    """A read session was asked to write, lock rows or hold a cursor."""
+
+
+class ReadSession(Session):
+    """The session `Database.session()` gives outside a unit of work. On
+    PostgreSQL it runs in autocommit, where a write would be kept at once, a
+    row lock released at once and a server-side cursor cannot be opened, so
+    those are refused here on every database, before anything is sent."""
+
+
+@event.listens_for(ReadSession, "do_orm_execute")
+def _read_only(state: ORMExecuteState) -> None:
+    # (A text() statement is opaque: it is let through.)
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlySession("a read session does not write: use Database.transaction()")
+    if getattr(state.statement, "_for_update_arg", None) is not None:
+        raise ReadOnlySession("a read session locks no rows: use Database.transaction()")
+    options = state.execution_options
+    if options.get("yield_per") or options.get("stream_results"):
+        raise ReadOnlySession("a read session streams no rows: use Database.transaction()")
+
+
+@event.listens_for(ReadSession, "before_flush")
+def _nothing_to_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlySession("a read session does not write: use Database.transaction()")
+
+
 @dataclass
 class Unit:
     """A request's unit of work: one session, one transaction."""
@@ -254,7 +283,9 @@ class Database:
             if self.is_postgres
             else self.engine
         )
-        self._read_sessionmaker = async_sessionmaker(reads, expire_on_commit=False)
+        self._read_sessionmaker = async_sessionmaker(
+            reads, expire_on_commit=False, sync_session_class=ReadSession
+        )
         # SQLite has one writer per file; serialising writers in-process avoids
         # "database is locked" storms under concurrent requests.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -279,10 +310,10 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads, never for writes (on PostgreSQL it runs in
-        autocommit, so a write would be kept at once). Within a request's
-        unit of work it is that unit's session (reads see the request's own
-        writes)."""
+        """A session for reads (`ReadSession`: on PostgreSQL in autocommit;
+        writes, row locks and streamed results are refused). Within a
+        request's unit of work it is that unit's session (reads see the
+        request's own writes)."""
         unit = self._unit.get()
         if unit is not None:
             yield unit.session
