@@ -41,4 +41,5 @@ run bench/saga_latency.py
 run bench/eia_bulk.py
 run bench/permit_import.py
 run bench/quota_pair_cpu.py
+run bench/read_request.py
 run bench/observability_overhead.py

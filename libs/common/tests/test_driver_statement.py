@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from svc_common.db import Database, DriverStatement
+from svc_common.db import Database, DriverStatement, ReadOnlySession
 from svc_common.idempotency import _LOOKUP
 from svc_common.tables import OutboxRow
 from svc_common.types import utcnow
@@ -107,6 +107,65 @@ async def test_a_statement_in_a_transaction_is_part_of_it(db_url: str) -> None:
         assert await _count(db) == 0
         async with db.transaction() as s:
             await _ADD.fetch_in(await s.connection(), {"event_id": "d", "at": utcnow()})
+        assert await _count(db) == 1
+    finally:
+        await db.dispose()
+
+
+async def test_a_read_session_holds_no_transaction(pg_url: str) -> None:
+    """On PostgreSQL `Database.session()` reads in autocommit: each statement
+    is its own transaction (its `now()` is its own start), so no BEGIN and
+    ROLLBACK are sent around a read. `transaction()` still holds one."""
+    db = await _db(pg_url)
+    try:
+        now = select(func.now())
+        async with db.session() as s:
+            first = await s.scalar(now)
+            await s.execute(select(func.pg_sleep(0.01)))
+            assert await s.scalar(now) > first
+        async with db.transaction() as s:
+            first = await s.scalar(now)
+            await s.execute(select(func.pg_sleep(0.01)))
+            assert await s.scalar(now) == first
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "pg"], indirect=True)
+async def test_a_read_session_refuses_writes_locks_and_cursors(db_url: str) -> None:
+    """In autocommit a write would be kept at once and a lock released at
+    once: a read session refuses them (on both databases), and a streamed
+    result, which needs a transaction on asyncpg."""
+    db = await _db(db_url)
+    try:
+        refused = [
+            lambda s: s.execute(_ADD.statement, {"event_id": "r", "at": utcnow()}),
+            lambda s: s.execute(select(_OUTBOX).with_for_update()),
+            lambda s: s.stream(select(_OUTBOX)),
+            lambda s: s.execute(select(_OUTBOX).execution_options(yield_per=10)),
+        ]
+        for attempt in refused:
+            with pytest.raises(ReadOnlySession):
+                async with db.session() as s:
+                    await attempt(s)
+        with pytest.raises(ReadOnlySession):
+            async with db.session() as s:
+                s.add(
+                    OutboxRow(
+                        event_id="o",
+                        topic="t",
+                        key="k",
+                        event_type="e.v1",
+                        envelope={},
+                        created_at=utcnow(),
+                    )
+                )
+                await s.flush()
+        assert await _count(db) == 0
+        async with db.session() as s:  # a plain read still reads
+            assert (await s.execute(_COUNT)).scalar_one() == 0
+        async with db.transaction() as s:  # and a transaction still writes
+            await s.execute(_ADD.statement, {"event_id": "w", "at": utcnow()})
         assert await _count(db) == 1
     finally:
         await db.dispose()

@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from svc_common import testing
 from svc_common.db import CommonBase, Database
 from svc_common.events.envelope import Envelope, Message
@@ -245,6 +245,40 @@ async def test_an_unreadable_row_fails_alone_and_holds_back_only_its_key(db_url:
     (behind,) = by_id.values()
     assert behind.attempts == 1 and "held back" in (behind.last_error or "")
     assert not relay._backing_off  # the transport is fine: nothing to cut short
+    await db.dispose()
+
+
+async def test_a_row_that_is_not_json_fails_alone(tmp_path: Path) -> None:
+    """SQLite (the embedded default) stores an envelope as text, so a row
+    edited by hand may not even be JSON. It fails alone as well: it does
+    not stop every pass."""
+    db = await _db(f"sqlite+aiosqlite:///{tmp_path}/relay.db")
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t", batch_size=10)
+    async with db.transaction() as s:
+        emit(s, CounterTicked(counter="a", n=0))
+        emit(s, CounterTicked(counter="b", n=1))
+        emit(s, CounterTicked(counter="a", n=2))
+    async with db.transaction() as s:
+        first_a = await s.scalar(select(func.min(OutboxRow.seq)).where(OutboxRow.key == "a"))
+        await s.execute(
+            text("UPDATE outbox SET envelope = '{not json' WHERE seq = :seq"), {"seq": first_a}
+        )
+    await relay.drain()
+    async with db.transaction() as s:
+        emit(s, CounterTicked(counter="b", n=3))
+    await relay.drain()
+    assert _sequence_per_key(rec.published) == {"b": [1, 3]}
+    async with db.session() as s:
+        errors = dict(
+            (
+                await s.execute(
+                    select(OutboxRow.seq, OutboxRow.last_error).where(OutboxRow.sent_at.is_(None))
+                )
+            ).all()
+        )
+    assert "unreadable envelope" in (errors.pop(first_a) or "")
+    assert ["held back" in (e or "") for e in errors.values()] == [True]
     await db.dispose()
 
 

@@ -446,3 +446,57 @@ async def test_refusals_speak_chinese_by_default(q: Quota) -> None:
         f"/quota/pools/{JIZHOU}/NO2/baseline", json={"amount_t": "1"}, headers={**ADMIN, **zh}
     )
     assert r.status_code == 422 and "总量控制污染物" in r.json()["detail"]
+
+
+async def test_availability_gives_each_district_the_ratio_in_force(q: Quota) -> None:
+    """All sixteen districts' ratios are read in two statements: each must
+    still be its own district's, as a reservation there gets it (its own
+    statement computes the ratio in SQL): an explicit ratio, a policy that
+    follows the air quality, the air quality in force, the default; and a
+    water pollutant never follows the air."""
+    baodi, hebei, wuqing = "120115", "120105", "120114"
+    settings = [
+        (JIZHOU, {"offset_ratio": "1.2", "hold_days": 90}),  # explicit: wins over the air
+        (wuqing, {"offset_ratio": "1.7", "hold_days": 90}),
+        (wuqing, {"hold_days": 60}),  # later: follows the air quality again
+    ]
+    for district, body in settings:
+        r = await q.client.put(f"/quota/settings/{district}/VOCs", json=body, headers=ADMIN)
+        assert r.status_code == 200, r.text
+    for status, ratio in [("exceeded", "2.5"), ("severely_exceeded", "3")]:
+        r = await q.client.put(
+            f"/quota/air-quality-ratios/{status}", json={"offset_ratio": ratio}, headers=ADMIN
+        )
+        assert r.status_code == 200, r.text
+    for district, status in [
+        (BINHAI, "exceeded"),
+        (baodi, "exceeded"),
+        (baodi, "severely_exceeded"),  # the later status is the one in force
+        (JIZHOU, "severely_exceeded"),
+        (wuqing, "exceeded"),
+    ]:
+        r = await q.client.put(
+            f"/quota/air-quality/{district}", json={"status": status}, headers=ADMIN
+        )
+        assert r.status_code == 200, r.text
+
+    async def ratios(pollutant: str) -> dict[str, str]:
+        r = await q.client.get(f"/quota/availability?pollutant={pollutant}", headers=INVESTMENT)
+        assert r.status_code == 200, r.text
+        return {p["district"]: p["offset_ratio"] for p in r.json() if p["kind"] == "district"}
+
+    vocs, cod = await ratios("VOCs"), await ratios("COD")
+    assert len(vocs) == len(cod) == 16
+    expected = {JIZHOU: "1.20", BINHAI: "2.50", baodi: "3.00", wuqing: "2.50"}
+    assert {d: vocs[d] for d in expected} == expected
+    default = vocs[hebei]
+    assert default not in expected.values()
+    assert set(cod.values()) == {default}  # COD: only JIZHOU's own setting is for VOCs
+    one = (await q.client.get(f"/quota/availability?district={baodi}", headers=INVESTMENT)).json()
+    assert [p["offset_ratio"] for p in one] == ["3.00"]
+    # Every district against the reservation path's own statement.
+    for n, (district, ratio) in enumerate(sorted(vocs.items())):
+        await post(q, f"/quota/pools/{district}/VOCs/baseline", {"amount_t": "10"}, ADMIN, 201)
+        body = {"district": district, "increment_t": "1", "project_ref": f"R-{n}"}
+        held = await post(q, "/quota/reservations", body, ADMIN, 201)
+        assert held["offset_ratio"] == ratio, district

@@ -226,3 +226,21 @@ async def test_a_repeated_reservation_is_answered_even_when_the_pool_is_short(
         headers=ADMIN,
     )
     assert r.status_code == 409 and r.json()["available_t"] == "0.000"
+
+
+async def test_a_read_answers_what_the_write_answered(quota: Quota) -> None:
+    """GET reads the row on the driver on PostgreSQL: every field (times,
+    the lots drawn on, amounts) as the reservation's own answer gave it."""
+    await quota.baseline(JIZHOU, "20")
+    made = await _reserve(quota)
+    assert made["lots"]  # drawn on the baseline's lot
+    url = f"/quota/reservations/{made['id']}"
+    got = await quota.client.get(url, headers=OFFICER)
+    assert (got.status_code, got.json()) == (200, made)
+    done = await quota.client.post(f"{url}/allocate", json={}, headers=OFFICER)
+    assert (await quota.client.get(url, headers=OFFICER)).json() == done.json()
+    missing = await quota.client.get("/quota/reservations/no-such-id", headers=OFFICER)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    elsewhere = testing.auth("officer", [BAODI], sub="officer.baodi")
+    assert (await quota.client.get(url, headers=elsewhere)).status_code == 403

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
 
 OUTBOX_WRITTEN = "outbox_written"
@@ -229,6 +229,35 @@ def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
             raise exc.DisconnectionError(repr(error)) from error
 
 
+class ReadOnlySession(RuntimeError):
+    """A read session was asked to write, lock rows or hold a cursor."""
+
+
+class ReadSession(Session):
+    """The session `Database.session()` gives outside a unit of work. On
+    PostgreSQL it runs in autocommit, where a write would be kept at once, a
+    row lock released at once and a server-side cursor cannot be opened, so
+    those are refused here on every database, before anything is sent."""
+
+
+@event.listens_for(ReadSession, "do_orm_execute")
+def _read_only(state: ORMExecuteState) -> None:
+    # (A text() statement is opaque: it is let through.)
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlySession("a read session does not write: use Database.transaction()")
+    if getattr(state.statement, "_for_update_arg", None) is not None:
+        raise ReadOnlySession("a read session locks no rows: use Database.transaction()")
+    options = state.execution_options
+    if options.get("yield_per") or options.get("stream_results"):
+        raise ReadOnlySession("a read session streams no rows: use Database.transaction()")
+
+
+@event.listens_for(ReadSession, "before_flush")
+def _nothing_to_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlySession("a read session does not write: use Database.transaction()")
+
+
 @dataclass
 class Unit:
     """A request's unit of work: one session, one transaction."""
@@ -244,6 +273,19 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads on PostgreSQL run in autocommit: no BEGIN and ROLLBACK round
+        # trips around them (on asyncpg a one-row read is then one round trip
+        # instead of three). What a read sees does not change: at READ
+        # COMMITTED, the level every transaction here runs at, each statement
+        # takes its own snapshot anyway.
+        reads = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.is_postgres
+            else self.engine
+        )
+        self._read_sessionmaker = async_sessionmaker(
+            reads, expire_on_commit=False, sync_session_class=ReadSession
+        )
         # SQLite has one writer per file; serialising writers in-process avoids
         # "database is locked" storms under concurrent requests.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -258,19 +300,25 @@ class Database:
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    @property
+    def on_asyncpg(self) -> bool:
+        """PostgreSQL through asyncpg: `driver()` and `DriverStatement` work."""
+        return self.is_postgres and self.engine.dialect.driver == "asyncpg"
+
     def on_outbox_commit(self, callback: Callable[[], None]) -> None:
         self._commit_listeners.append(callback)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads; it is rolled back at the end. Within a
+        """A session for reads (`ReadSession`: on PostgreSQL in autocommit;
+        writes, row locks and streamed results are refused). Within a
         request's unit of work it is that unit's session (reads see the
         request's own writes)."""
         unit = self._unit.get()
         if unit is not None:
             yield unit.session
             return
-        async with self.sessionmaker() as session:
+        async with self._read_sessionmaker() as session:
             yield session
 
     @asynccontextmanager
@@ -362,7 +410,7 @@ class Database:
         instead of BEGIN, the statement and COMMIT. On SQLite through a
         plain connection (a write there would wait for the process's write
         lock, which a request's unit of work holds: do not write with it)."""
-        if self.is_postgres and self.engine.dialect.driver == "asyncpg":
+        if self.on_asyncpg:
             async with self.driver() as conn:
                 return await statement.fetch(self, conn, params)
         async with self.engine.connect() as conn:
@@ -378,7 +426,7 @@ class Database:
         autocommit unless the caller opens `transaction()` on it. For the
         shared mechanisms' hottest statements (`DriverStatement`); a
         connection that broke under them is thrown away, not pooled again."""
-        if not self.is_postgres or self.engine.dialect.driver != "asyncpg":
+        if not self.on_asyncpg:
             raise RuntimeError("Database.driver() is for PostgreSQL on asyncpg only")
         async with self.engine.connect() as conn:
             raw = await conn.get_raw_connection()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, cast
@@ -21,14 +22,15 @@ from prometheus_client import Counter
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    Row,
     Table,
+    Text,
     bindparam,
     column,
     insert,
     or_,
     select,
     text,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -240,6 +242,15 @@ class Claimed(NamedTuple):
     attempts: int
 
 
+def _stored_json(text: str) -> Any:
+    """A stored envelope's JSON, or the text itself if it is not JSON (it
+    then fails validation as an unreadable envelope)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -410,15 +421,18 @@ class OutboxRelay:
                 ready.append(row)
         return claimed, ready, blocked
 
-    async def _claim(self, s: AsyncSession, *, lock: bool) -> Sequence[Row[Any]]:
-        # Plain columns, not ORM entities: this runs after every commit.
+    async def _claim(self, s: AsyncSession, *, lock: bool) -> list[Claimed]:
+        # Plain columns, not ORM entities: this runs after every commit. The
+        # envelope as its stored text, read here: on SQLite a row edited by
+        # hand may not be JSON at all, and it must fail alone in `_publish`,
+        # not stop the whole pass.
         now = utcnow()
         q = (
             select(
                 OutboxRow.seq,
                 OutboxRow.key,
                 OutboxRow.topic,
-                OutboxRow.envelope,
+                type_coerce(OutboxRow.envelope, Text).label("envelope"),
                 OutboxRow.attempts,
             )
             .where(OutboxRow.sent_at.is_(None))
@@ -428,9 +442,12 @@ class OutboxRelay:
         )
         if lock:
             q = q.with_for_update(skip_locked=True)
-        return (await s.execute(q)).all()
+        return [
+            Claimed(r.seq, r.key, r.topic, _stored_json(r.envelope), r.attempts)
+            for r in (await s.execute(q)).all()
+        ]
 
-    async def _in_key_order(self, s: AsyncSession, claimed: Sequence[Row[Any]]) -> list[Row[Any]]:
+    async def _in_key_order(self, s: AsyncSession, claimed: Sequence[Claimed]) -> list[Claimed]:
         """Keep, per key, only the claimed rows that are the oldest unsent rows
         of that key: a row locked by another relay, or waiting for a retry,
         holds back every later row of its key."""
@@ -448,7 +465,7 @@ class OutboxRelay:
             expected[key].append(seq)
         position: dict[str, int] = defaultdict(int)
         blocked: set[str] = set()
-        ready: list[Row[Any]] = []
+        ready: list[Claimed] = []
         for row in claimed:
             if row.key in blocked:
                 continue
@@ -460,7 +477,7 @@ class OutboxRelay:
                 blocked.add(row.key)
         return ready
 
-    async def _publish(self, rows: Sequence[Claimed | Row[Any]]) -> list[BaseException | None]:
+    async def _publish(self, rows: Sequence[Claimed]) -> list[BaseException | None]:
         """Each row's outcome: None if published, else why not. A row whose
         envelope cannot be read is not handed over: it fails alone (kept,
         retried with back-off, shown in the outbox figures) and holds back
@@ -491,7 +508,7 @@ class OutboxRelay:
         return outcomes
 
     async def _hand_over(
-        self, messages: list[Message], rows: Sequence[Claimed | Row[Any]]
+        self, messages: list[Message], rows: Sequence[Claimed]
     ) -> list[BaseException | None]:
         if not self.tracing.enabled:
             return await self.transport.publish_batch(messages)
@@ -505,7 +522,7 @@ class OutboxRelay:
         return results
 
     def _outcome(
-        self, rows: Sequence[Claimed | Row[Any]], results: list[BaseException | None]
+        self, rows: Sequence[Claimed], results: list[BaseException | None]
     ) -> tuple[list[int], list[dict[str, Any]]]:
         """The rows sent, and the back-off of each row that was not (counted
         as published once marked)."""
@@ -534,7 +551,7 @@ class OutboxRelay:
     async def _mark(
         self,
         s: AsyncSession | AsyncConnection,
-        rows: Sequence[Row[Any]],
+        rows: Sequence[Claimed],
         results: list[BaseException | None],
     ) -> None:
         """SQLite: mark the pass's rows in the session."""

@@ -12,7 +12,9 @@ from console.auth.users import User, from_session
 from console.errors import LoginRequired, RoleRefused
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    """Dependency: the clients of the services (async: a plain function
+    dependency runs in a worker thread)."""
     svc: Services = request.app.state.services
     return svc
 

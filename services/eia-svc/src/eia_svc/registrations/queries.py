@@ -36,8 +36,9 @@ class ReceiptKeys:
         return receipt.verify_url(self.public_url, filing_no, self.code(filing_no))
 
 
-def receipt_keys(request: Request) -> ReceiptKeys:
-    """Dependency: the service's receipt keys."""
+async def receipt_keys(request: Request) -> ReceiptKeys:
+    """Dependency: the service's receipt keys (async: a plain function dependency
+    runs in a worker thread)."""
     s = get_runtime(request).settings
     assert isinstance(s, Settings)
     return ReceiptKeys(s.receipt_check_secret, s.public_url)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 from svc_common.auth import Principal, require
 from svc_common.districts import DistrictCode
-from svc_common.service import Runtime, get_runtime
+from svc_common.service import Runtime, runtime
 from svc_common.types import tonnes_to_kg, utcnow
 
 from quota_svc.api import READERS, PollutantQuery, check_pollutant, readable_districts
@@ -27,7 +27,7 @@ async def read_availability(
     district: DistrictCode | None = None,
     pollutant: PollutantQuery = VOCS,
     principal: Principal = Depends(require(*READERS)),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> list[PoolAvailability]:
     """Per pool: credited, reserved, allocated, available, reclaimed, the ratio in
     force and the largest project increment that fits. No district: every
@@ -44,7 +44,7 @@ async def read_availability(
 async def what_if(
     body: CheckIn,
     principal: Principal = Depends(require(*READERS)),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> CheckOut:
     """Would this project fit now? Writes nothing."""
     principal.require_district(body.district)
@@ -69,7 +69,7 @@ async def what_if(
 async def dashboard_page(
     pollutant: PollutantQuery = VOCS,
     principal: Principal = Depends(require(*READERS)),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> HTMLResponse:
     """All districts' pools in one table (server-rendered, no script)."""
     check_pollutant(pollutant)

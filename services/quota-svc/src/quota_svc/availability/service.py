@@ -12,7 +12,7 @@ from quota_svc.ledger.models import Pool
 from quota_svc.ledger.rules import Balance, PoolKind
 from quota_svc.ledger.service import balance_of, credited_by_reclaims, pools_of
 from quota_svc.policy.rules import Policy
-from quota_svc.policy.service import policy_in_force
+from quota_svc.policy.service import policies_in_force
 
 
 async def availability(
@@ -46,16 +46,13 @@ async def availability(
     ]
     reclaimed = await credited_by_reclaims(s, [p.id for p in chosen])
     owed = await debts.outstanding_by_pool(s, [p.id for p in chosen])
-    now = utcnow()
-    ratios: dict[str, int] = {}
+    policies = await policies_in_force(
+        s, [p.district for p in chosen], pollutant, utcnow(), default
+    )
     out = []
     for p in chosen:
-        if p.district not in ratios:
-            policy = await policy_in_force(s, p.district, pollutant, now, default)
-            ratios[p.district] = policy.offset_ratio_hundredths
         bal = balance_of(p) if p.credited_kg is not None else Balance()
         debt, overdue = owed.get(p.id, (0, 0))
-        out.append(
-            (p, Availability(bal, ratios[p.district], reclaimed.get(p.id, 0), debt, overdue))
-        )
+        ratio_h = policies[p.district].offset_ratio_hundredths
+        out.append((p, Availability(bal, ratio_h, reclaimed.get(p.id, 0), debt, overdue)))
     return out

@@ -12,7 +12,7 @@ from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.pagination import MAX_LIMIT
-from svc_common.service import Runtime, get_db, get_runtime
+from svc_common.service import Runtime, get_db, runtime
 from svc_common.types import Tonnes, TotalTonnes, kg_to_tonnes, tonnes_to_kg, utcnow
 
 from quota_svc.api import (
@@ -116,7 +116,7 @@ async def set_advance_limit(
     pollutant: PollutantPath,
     body: AdvanceLimitIn,
     principal: Principal = Depends(require("admin")),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> AdvanceLimitOut:
     check_district(district)
     check_pollutant(pollutant)
@@ -157,7 +157,7 @@ async def get_advance_limit(
     district: DistrictCode,
     pollutant: PollutantPath,
     principal: Principal = Depends(require(*READERS)),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> AdvanceLimitOut:
     check_district(district)
     check_pollutant(pollutant)

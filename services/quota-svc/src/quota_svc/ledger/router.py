@@ -23,7 +23,7 @@ from svc_common.pagination import (
     decode_int_cursor,
     encode_cursor,
 )
-from svc_common.service import Runtime, get_db, get_runtime
+from svc_common.service import Runtime, get_db, runtime
 from svc_common.types import AwareDateTime, kg_to_tonnes, tonnes_to_kg, utcnow
 
 from quota_svc.api import (
@@ -276,7 +276,7 @@ async def reconciliation(
     district: DistrictCode | None = None,
     pollutant: OptionalPollutant = None,
     principal: Principal = Depends(require("auditor", "admin")),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> ReconciliationReport:
     """Run the numbered business checks now (the periodic job runs the same)
     and replay each pool's journal against its stored balance."""

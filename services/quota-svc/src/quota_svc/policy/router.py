@@ -7,7 +7,7 @@ from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.districts import DistrictCode
-from svc_common.service import Runtime, get_runtime
+from svc_common.service import Runtime, runtime
 from svc_common.types import utcnow
 
 from quota_svc.api import READERS, PollutantPath, check_district, check_pollutant
@@ -33,7 +33,7 @@ async def set_policy(
     pollutant: PollutantPath,
     body: PolicyIn,
     principal: Principal = Depends(require("admin")),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> PolicyOut:
     """A new version; existing holds keep the ratio they were made with."""
     check_district(district)
@@ -82,7 +82,7 @@ async def get_policy(
     district: DistrictCode,
     pollutant: PollutantPath,
     principal: Principal = Depends(require(*READERS)),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> PolicyOut:
     """The setting in force now (the service default if none was set)."""
     check_district(district)

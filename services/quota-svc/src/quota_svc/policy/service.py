@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.types import utcnow
 
@@ -15,6 +17,24 @@ from quota_svc.policy.models import DistrictPolicy
 from quota_svc.policy.rules import Policy, Versioned, latest
 from quota_svc.pollutants.rules import follows_air_quality
 from quota_svc.settings import Settings
+
+_POLICY = cast(Table, DistrictPolicy.__table__)
+
+#: Every recorded policy version of the districts, in the order recorded.
+_VERSIONS = (
+    select(
+        _POLICY.c.district,
+        _POLICY.c.effective_from,
+        _POLICY.c.offset_ratio_hundredths,
+        _POLICY.c.hold_days,
+        _POLICY.c.follows_air_quality,
+    )
+    .where(
+        _POLICY.c.district.in_(bindparam("districts", expanding=True)),
+        _POLICY.c.pollutant == bindparam("pollutant"),
+    )
+    .order_by(_POLICY.c.id)
+)
 
 
 def default_policy(settings: Settings) -> Policy:
@@ -33,31 +53,47 @@ async def policy_in_force(
 async def policy_with_source(
     s: AsyncSession, district: str, pollutant: str, at: dt.datetime, default: Policy
 ) -> tuple[Policy, str]:
-    rows = await s.scalars(
-        select(DistrictPolicy)
-        .where(DistrictPolicy.district == district, DistrictPolicy.pollutant == pollutant)
-        .order_by(DistrictPolicy.id)
-    )
-    versions = [
-        Versioned(
-            r.effective_from,
-            Policy(r.offset_ratio_hundredths, r.hold_days),
-            bool(r.follows_air_quality),
+    return (await policies_with_source(s, [district], pollutant, at, default))[district]
+
+
+async def policies_in_force(
+    s: AsyncSession, districts: Sequence[str], pollutant: str, at: dt.datetime, default: Policy
+) -> dict[str, Policy]:
+    """`policy_in_force` of each district, in two statements however many
+    districts there are (availability lists all sixteen)."""
+    found = await policies_with_source(s, districts, pollutant, at, default)
+    return {d: policy for d, (policy, _source) in found.items()}
+
+
+async def policies_with_source(
+    s: AsyncSession, districts: Sequence[str], pollutant: str, at: dt.datetime, default: Policy
+) -> dict[str, tuple[Policy, str]]:
+    wanted = sorted(set(districts))
+    if not wanted:
+        return {}
+    versions: dict[str, list[Versioned]] = {d: [] for d in wanted}
+    for r in await s.execute(_VERSIONS, {"districts": wanted, "pollutant": pollutant}):
+        versions[r.district].append(
+            Versioned(
+                r.effective_from,
+                Policy(r.offset_ratio_hundredths, r.hold_days),
+                bool(r.follows_air_quality),
+            )
         )
-        for r in rows
-    ]
-    setting = latest(versions, at)
-    aq = await aq_service.status_in_force(s, district, at)
-    aq_h = await aq_service.ratio_for_status(s, aq.status) if aq else None
-    ratio_h, source = ratio_in_force(
-        explicit_h=setting.policy.offset_ratio_hundredths if setting else None,
-        follows_air_quality=setting.follows_air_quality if setting else False,
-        air_quality_h=aq_h,
-        pollutant_follows_air_quality=follows_air_quality(pollutant),
-        default_h=default.offset_ratio_hundredths,
-    )
-    hold_days = setting.policy.hold_days if setting else default.hold_days
-    return Policy(ratio_h, hold_days), source
+    aq_ratio_h = await aq_service.ratios_in_force(s, wanted, at)
+    out: dict[str, tuple[Policy, str]] = {}
+    for d in wanted:
+        setting = latest(versions[d], at)
+        ratio_h, source = ratio_in_force(
+            explicit_h=setting.policy.offset_ratio_hundredths if setting else None,
+            follows_air_quality=setting.follows_air_quality if setting else False,
+            air_quality_h=aq_ratio_h.get(d),
+            pollutant_follows_air_quality=follows_air_quality(pollutant),
+            default_h=default.offset_ratio_hundredths,
+        )
+        hold_days = setting.policy.hold_days if setting else default.hold_days
+        out[d] = (Policy(ratio_h, hold_days), source)
+    return out
 
 
 def record_policy(

@@ -88,8 +88,9 @@ class ReservationRow:
     lots: list[list[int]] | None
 
     @classmethod
-    def of(cls, row: Row[Any]) -> ReservationRow:
-        return cls(**row._mapping)
+    def of(cls, row: Any) -> ReservationRow:
+        """From a SQLAlchemy row or a driver record (asyncpg's, by name)."""
+        return cls(**(row._mapping if isinstance(row, Row) else row))
 
     def values(self) -> dict[str, Any]:
         """Column values, for an INSERT."""

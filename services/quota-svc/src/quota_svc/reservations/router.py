@@ -244,8 +244,7 @@ async def get_reservation(
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> ReservationOut:
-    async with db.session() as s:
-        r = await s.get(Reservation, reservation_id)
+    r = await service.find_reservation(db, reservation_id)
     if r is None:
         raise NotFound(
             msg(f"reservation {reservation_id} not found", f"预留 {reservation_id} 不存在")

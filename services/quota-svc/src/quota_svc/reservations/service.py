@@ -422,6 +422,17 @@ async def pool_of_reservation(db: Database, reservation_id: str) -> str | None:
     return cast(str, found[0][0]) if found else None
 
 
+_BY_ID = DriverStatement(select(RESERVATIONS).where(RESERVATIONS.c.id == bindparam("rid")))
+
+
+async def find_reservation(db: Database, reservation_id: str) -> ReservationRow | None:
+    """A reservation by id, for reading: one statement, on PostgreSQL one
+    autocommit round trip on the driver (bench/RESULTS.md: a read request's
+    CPU)."""
+    found = await db.fetch_alone(_BY_ID, {"rid": reservation_id})
+    return ReservationRow.of(found[0]) if found else None
+
+
 async def lock_reservation(s: AsyncSession, reservation_id: str) -> ReservationRow | None:
     conn = await s.connection()
     row = (await conn.execute(_LOCK_RESERVATION, {"rid": reservation_id})).first()

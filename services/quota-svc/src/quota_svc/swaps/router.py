@@ -11,7 +11,7 @@ from svc_common.districts import DistrictCode
 from svc_common.errors import Forbidden, NotFound
 from svc_common.i18n import msg
 from svc_common.pagination import MAX_LIMIT
-from svc_common.service import Runtime, get_runtime
+from svc_common.service import Runtime, runtime
 from svc_common.types import ResourceId, tonnes_to_kg
 
 from quota_svc.api import READERS, readable_districts
@@ -34,7 +34,7 @@ def _may_see(principal: Principal, sw: Swap) -> None:
 async def propose_swap(
     body: SwapIn,
     principal: Principal = Depends(require("officer", "admin")),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> SwapOut:
     if not (principal.may_act_in(body.from_district) or principal.may_act_in(body.to_district)):
         raise Forbidden(
@@ -66,7 +66,7 @@ async def _locked(s: AsyncSession, swap_id: str, principal: Principal) -> Swap:
 async def approve_swap(
     swap_id: ResourceId,
     principal: Principal = Depends(require("officer")),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> SwapOut:
     """One district's approval. The second holds the tonnes in the source
     pool and the swap takes effect after the configured delay."""
@@ -85,7 +85,7 @@ async def cancel_swap(
     swap_id: ResourceId,
     body: CancelIn,
     principal: Principal = Depends(require("officer", "admin")),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> SwapOut:
     """Either district may cancel until the swap takes effect."""
     async with rt.db.transaction() as s:
@@ -98,7 +98,7 @@ async def cancel_swap(
 async def read_swap(
     swap_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> SwapOut:
     async with rt.db.session() as s:
         sw = await s.get(Swap, swap_id)
@@ -113,7 +113,7 @@ async def list_swaps(
     district: DistrictCode | None = None,
     limit: int = Query(MAX_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> list[SwapOut]:
     districts = readable_districts(principal, district)
     async with rt.db.session() as s:

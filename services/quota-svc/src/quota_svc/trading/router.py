@@ -11,7 +11,7 @@ from svc_common.districts import DistrictCode
 from svc_common.errors import Conflict, NotFound, field_error
 from svc_common.i18n import msg
 from svc_common.pagination import MAX_LIMIT
-from svc_common.service import Runtime, get_runtime
+from svc_common.service import Runtime, runtime
 from svc_common.types import ResourceId, tonnes_to_kg, utcnow
 from svc_common.uscc import USCC, uscc_problem
 
@@ -44,7 +44,7 @@ async def list_holdings(
     include_empty: bool = False,
     limit: int = Query(MAX_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> list[HoldingOut]:
     """An enterprise's emission rights (allocated quota it holds), each valid
     five years from when it was acquired."""
@@ -66,7 +66,7 @@ async def list_holdings(
 async def propose_trade(
     body: TradeIn,
     principal: Principal = Depends(require("officer", "admin")),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> TradeOut:
     """Checked at once (the seller holds it; the buyer's need at its
     district's ratio); a refusal is a 409 naming the reason."""
@@ -94,7 +94,7 @@ async def propose_trade(
 async def approve_trade(
     trade_id: ResourceId,
     principal: Principal = Depends(require("officer", "admin")),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> TradeOut:
     """Four eyes: someone other than the proposer, who may act in both
     districts, approves; the trade is checked again and settled in the same
@@ -122,7 +122,7 @@ async def approve_trade(
 async def read_trade(
     trade_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
-    rt: Runtime = Depends(get_runtime),
+    rt: Runtime = Depends(runtime),
 ) -> TradeOut:
     async with rt.db.session() as s:
         t = await s.get(Trade, trade_id)
