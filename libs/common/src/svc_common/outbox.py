@@ -387,7 +387,7 @@ class OutboxRelay:
         held while publishing: in-process delivery writes other databases
         whose relays may in turn be delivering here."""
         async with self.db.session() as s:
-            claimed = await self._claim(s, lock=False)
+            claimed = await self._claim(s)
             rows = await self._in_key_order(s, claimed)
         results = await self._publish(rows)
         if rows:
@@ -421,11 +421,11 @@ class OutboxRelay:
                 ready.append(row)
         return claimed, ready, blocked
 
-    async def _claim(self, s: AsyncSession, *, lock: bool) -> list[Claimed]:
-        # Plain columns, not ORM entities: this runs after every commit. The
-        # envelope as its stored text, read here: on SQLite a row edited by
-        # hand may not be JSON at all, and it must fail alone in `_publish`,
-        # not stop the whole pass.
+    async def _claim(self, s: AsyncSession) -> list[Claimed]:
+        # SQLite (PostgreSQL claims in `_claim_in_key_order`). Plain columns,
+        # not ORM entities: this runs after every commit. The envelope as its
+        # stored text: a row edited by hand may not be JSON at all, and it
+        # must fail alone in `_publish`, not stop the whole pass.
         now = utcnow()
         q = (
             select(
@@ -440,8 +440,6 @@ class OutboxRelay:
             .order_by(OutboxRow.seq)
             .limit(self.batch_size)
         )
-        if lock:
-            q = q.with_for_update(skip_locked=True)
         return [
             Claimed(r.seq, r.key, r.topic, _stored_json(r.envelope), r.attempts)
             for r in (await s.execute(q)).all()
