@@ -112,17 +112,17 @@ class DriverStatement:
     async def fetch_in(self, conn: AsyncConnection, params: dict[str, Any]) -> Sequence[Any]:
         """Run inside the transaction `conn` holds and return the rows (read
         them by position: asyncpg Records or SQLAlchemy Rows). On asyncpg on
-        the driver, once the transaction has begun there (SQLAlchemy begins
-        it with its first statement); else, and on SQLite, through
-        SQLAlchemy. A constraint the statement violates is raised as
+        the driver whenever SQLAlchemy holds a transaction on `conn`
+        (`transaction_driver` begins it there if no statement has yet);
+        else, and on SQLite, through SQLAlchemy. A constraint the statement violates is raised as
         SQLAlchemy's IntegrityError either way, so callers catch one form.
         What differs: on the driver a column default computed in Python is
         not applied (give the column; a missing value is an error) and
         result values are not converted by the column types (read ids,
         numbers, text)."""
         if conn.dialect.driver == "asyncpg":
-            driver = (await conn.get_raw_connection()).driver_connection
-            if driver is not None and driver.is_in_transaction():
+            driver = await transaction_driver(conn)
+            if driver is not None:
                 sql, args = self._args(conn.dialect, params)
                 try:
                     return await driver.fetch(sql, *args)
@@ -132,6 +132,33 @@ class DriverStatement:
                     raise
         result = await conn.execute(self.statement, params)
         return result.all() if result.returns_rows else []
+
+
+async def transaction_driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under `conn`'s transaction, with that
+    transaction begun on it, or None (not asyncpg, not in a transaction, or
+    in autocommit). SQLAlchemy's asyncpg adapter sends BEGIN lazily with the
+    first statement; beginning it here instead sends the same one BEGIN, so
+    the first statement of a transaction may run on the driver too. The
+    adapter's own begin is used (under its statement lock), so SQLAlchemy's
+    COMMIT or ROLLBACK ends this transaction as ever. No greenlet either:
+    the connection is read synchronously once established."""
+    sync = conn.sync_connection
+    if sync is None or sync.invalidated or sync.closed or not sync.in_transaction():
+        return None
+    adapted: Any = sync.connection.dbapi_connection
+    driver = getattr(adapted, "driver_connection", None)
+    if driver is None or driver.is_closed():
+        return None
+    if not driver.is_in_transaction():
+        if getattr(adapted, "isolation_level", None) == "autocommit":
+            return None
+        async with adapted._execute_mutex:
+            if adapted._transaction is None:
+                await adapted._start_transaction()
+        if not driver.is_in_transaction():
+            return None
+    return driver
 
 
 def _unfit(driver: Any) -> bool:

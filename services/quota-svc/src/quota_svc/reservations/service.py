@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, or_, select
+from sqlalchemy import ColumnElement, Row, Table, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from svc_common.audit import SYSTEM, audit_row
@@ -98,11 +98,13 @@ def _air_quality_ratio() -> ColumnElement[Any]:
 #: ratio in force now. Not the pool's lots: a statement that waited for the
 #: lock reads everything but the locked row as it was before the wait, so
 #: lots another reservation emptied meanwhile would look available.
-_LOCK_POOL_AND_POLICY: Select[Any] = LOCK_POOL.add_columns(
-    _policy_in_force(_POLICY.c.offset_ratio_hundredths).label("policy_ratio_h"),
-    _policy_in_force(_POLICY.c.hold_days).label("policy_hold_days"),
-    _policy_in_force(_POLICY.c.follows_air_quality).label("policy_follows_aq"),
-    _air_quality_ratio().label("aq_ratio_h"),
+_LOCK_POOL_AND_POLICY = DriverStatement(
+    LOCK_POOL.add_columns(
+        _policy_in_force(_POLICY.c.offset_ratio_hundredths).label("policy_ratio_h"),
+        _policy_in_force(_POLICY.c.hold_days).label("policy_hold_days"),
+        _policy_in_force(_POLICY.c.follows_air_quality).label("policy_follows_aq"),
+        _air_quality_ratio().label("aq_ratio_h"),
+    )
 )
 
 #: A new hold; nothing is inserted (and no row returned) if the idempotency id
@@ -117,7 +119,7 @@ _INSERT_RESERVATION = {
     ),
 }
 
-_LOCK_RESERVATION = (
+_LOCK_RESERVATION = DriverStatement(
     select(RESERVATIONS).where(RESERVATIONS.c.id == bindparam("rid")).with_for_update()
 )
 
@@ -218,16 +220,18 @@ class AdvanceLimits:
 
 
 def policy_of(row: Any, pollutant: str, default: Policy) -> Policy:
-    """The ratio and hold period from the lock statement's policy columns."""
+    """The ratio and hold period from the lock statement's policy columns (a
+    SQLAlchemy row or a driver record)."""
+    m = row._mapping if isinstance(row, Row) else row
     ratio_h, _ = ratio_in_force(
-        explicit_h=row.policy_ratio_h,
-        follows_air_quality=bool(row.policy_follows_aq),
-        air_quality_h=row.aq_ratio_h,
+        explicit_h=m["policy_ratio_h"],
+        follows_air_quality=bool(m["policy_follows_aq"]),
+        air_quality_h=m["aq_ratio_h"],
         pollutant_follows_air_quality=follows_air_quality(pollutant),
         default_h=default.offset_ratio_hundredths,
     )
-    hold = row.policy_hold_days if row.policy_hold_days is not None else default.hold_days
-    return Policy(ratio_h, hold)
+    hold = m["policy_hold_days"]
+    return Policy(ratio_h, hold if hold is not None else default.hold_days)
 
 
 async def find_live(s: AsyncSession, project_ref: str) -> ReservationRow | None:
@@ -435,8 +439,8 @@ async def find_reservation(db: Database, reservation_id: str) -> ReservationRow 
 
 async def lock_reservation(s: AsyncSession, reservation_id: str) -> ReservationRow | None:
     conn = await s.connection()
-    row = (await conn.execute(_LOCK_RESERVATION, {"rid": reservation_id})).first()
-    return ReservationRow.of(row) if row else None
+    found = await _LOCK_RESERVATION.fetch_in(conn, {"rid": reservation_id})
+    return ReservationRow.of(found[0]) if found else None
 
 
 def _pool_ref(r: ReservationRow) -> PoolRef:
