@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 OUTBOX_WRITTEN = "outbox_written"
 
@@ -455,17 +456,20 @@ class Database:
         connection that broke under them is thrown away, not pooled again."""
         if not self.on_asyncpg:
             raise RuntimeError("Database.driver() is for PostgreSQL on asyncpg only")
-        async with self.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver = raw.driver_connection
-            try:
-                yield driver
-            except BaseException as error:
-                if not isinstance(error, Exception) or _unfit(driver):
-                    await conn.invalidate()
-                raise
-            if _unfit(driver):
-                await conn.invalidate()
+        # The pool's own checkout and checkin, one greenlet each: a third of
+        # the CPU of an AsyncConnection around it (bench/RESULTS.md).
+        pooled = await greenlet_spawn(self.engine.sync_engine.raw_connection)
+        driver = pooled.driver_connection
+        try:
+            yield driver
+        except BaseException as error:
+            if not isinstance(error, Exception) or _unfit(driver):
+                await greenlet_spawn(pooled.invalidate)
+            raise
+        finally:
+            if _unfit(driver) and pooled.is_valid:
+                await greenlet_spawn(pooled.invalidate)
+            await greenlet_spawn(pooled.close)
 
     async def ping(self) -> bool:
         try:
