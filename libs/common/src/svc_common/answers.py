@@ -1,4 +1,4 @@
-"""Answers serialised once, for hot list reads.
+"""Answers serialised once, for hot routes.
 
 A route that returns models lets FastAPI dump them to dicts, validate those
 again against its `response_model` and serialise the result: three passes

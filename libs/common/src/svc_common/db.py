@@ -45,6 +45,13 @@ class _DriverSQL:
     #: Values the statement carries itself (literals such as `attempts + 1`).
     carried: dict[str, Any]
     processors: dict[str, Callable[[Any], Any]]
+    #: Per $n: its name, its processor (or None) and its carried value (or
+    #: _NEEDED): what `_args` walks on every run.
+    plan: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...] = ()
+
+
+#: A parameter the caller must give (the statement carries no value for it).
+_NEEDED = object()
 
 
 class DriverStatement:
@@ -78,28 +85,27 @@ class DriverStatement:
                 default = column.default
                 if default is not None and default.is_scalar and column.key not in carried:
                     carried[column.key] = default.arg
+            names = tuple(compiled.positiontup or ())
+            # The columns' own checks and conversions (UTCDateTime refuses
+            # a naive time) run here as they would through SQLAlchemy.
+            processors = dict(compiled._bind_processors)
             self._compiled = _DriverSQL(
                 compiled.string,
-                tuple(compiled.positiontup or ()),
+                names,
                 carried,
-                # The columns' own checks and conversions (UTCDateTime refuses
-                # a naive time) run here as they would through SQLAlchemy.
-                dict(compiled._bind_processors),
+                processors,
+                tuple((n, processors.get(n), carried.get(n, _NEEDED)) for n in names),
             )
         return self._compiled
 
     def _args(self, dialect: Dialect, params: dict[str, Any]) -> tuple[str, list[Any]]:
         sql = self._sql(dialect)
         args = []
-        for name in sql.names:
-            if name in params:
-                value = params[name]
-            elif name in sql.carried:
-                value = sql.carried[name]
-            else:
+        for name, process, carried in sql.plan:
+            value = params.get(name, carried)
+            if value is _NEEDED:
                 raise ValueError(f"DriverStatement needs a value for {name!r}")
-            process = sql.processors.get(name)
-            args.append(process(value) if process is not None else value)
+            args.append(value if process is None else process(value))
         return sql.text, args
 
     async def fetch(self, db: Database, conn: Any, params: dict[str, Any]) -> list[Any]:
