@@ -292,14 +292,33 @@ def _nothing_to_flush(session: Session, _context: Any, _instances: Any) -> None:
         raise ReadOnlySession("a read session does not write: use Database.transaction()")
 
 
-@dataclass
 class Unit:
-    """A request's unit of work: one session, one transaction."""
+    """A request's unit of work: one session, one transaction. The session
+    is made when first asked for: a write whose effect commits in a group
+    commit of its own (svc_common.batching) never touches it, and then
+    committing or closing it costs nothing."""
 
-    session: AsyncSession
-    #: A transaction() block completed in it: later blocks use savepoints so
-    #: their failure does not undo what the first one kept.
-    kept: bool = False
+    def __init__(self, make: Callable[[], AsyncSession]) -> None:
+        self._make = make
+        self._session: AsyncSession | None = None
+        #: A transaction() block completed in it: later blocks use savepoints
+        #: so their failure does not undo what the first one kept.
+        self.kept = False
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._make()
+        return self._session
+
+    @property
+    def begun(self) -> bool:
+        """Whether it holds a transaction (nothing has run in it otherwise)."""
+        return self._session is not None and self._session.in_transaction()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 class Database:
@@ -397,14 +416,14 @@ class Database:
         the process's write lock for its duration."""
         if self._write_lock is not None:
             await self._write_lock.acquire()
-        unit = Unit(self.sessionmaker())
+        unit = Unit(self.sessionmaker)
         token = self._unit.set(unit)
         try:
             yield unit
         finally:
             self._unit.reset(token)
             try:
-                await unit.session.close()
+                await unit.close()
             finally:
                 if self._write_lock is not None:
                     self._write_lock.release()
@@ -416,15 +435,19 @@ class Database:
 
     async def commit(self, unit: Unit) -> None:
         """Commit a request's unit of work and wake the relay if it emitted."""
+        if not unit.begun:
+            return  # nothing ran in it
         await unit.session.commit()
         if unit.session.info.pop(OUTBOX_WRITTEN, False):
             for callback in self._commit_listeners:
                 callback()
 
     async def rollback(self, unit: Unit) -> None:
+        unit.kept = False
+        if not unit.begun:
+            return
         await unit.session.rollback()
         unit.session.info.pop(OUTBOX_WRITTEN, None)
-        unit.kept = False
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:
