@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, func, literal, select, true, union_all
+from sqlalchemy import Select, Table, bindparam, func, literal, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from svc_common.db import DriverStatement, dialect_insert, in_chunks
 from svc_common.events.schemas.quota import QuotaBalanceChanged
@@ -252,7 +252,7 @@ class PoolState:
     @classmethod
     def of(cls, row: Any) -> PoolState:
         """From a SQLAlchemy row or a driver record (asyncpg's, by name)."""
-        m = row._mapping if isinstance(row, Row) else row
+        m = getattr(row, "_mapping", row)  # a Row by name; a Record is one already
         return cls(
             m["id"],
             m["district"],

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Label, Row, Table, bindparam, select
+from sqlalchemy import ColumnElement, Label, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.types import utcnow
 
@@ -179,7 +179,7 @@ def policy_columns(district: ColumnElement[Any], pollutant: ColumnElement[Any]) 
 def policy_of(row: Any, pollutant: str, default: Policy) -> Policy:
     """The ratio and hold period from `policy_columns` (a SQLAlchemy row or a
     driver record)."""
-    m = row._mapping if isinstance(row, Row) else row
+    m = getattr(row, "_mapping", row)  # a Row by name; a Record is one already
     ratio_h, _ = ratio_in_force(
         explicit_h=m["policy_ratio_h"],
         follows_air_quality=bool(m["policy_follows_aq"]),
