@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -127,18 +127,67 @@ class DriverStatement:
         not applied (give the column; a missing value is an error) and
         result values are not converted by the column types (read ids,
         numbers, text)."""
+        if isinstance(conn, DriverConnection):
+            return await _fetch_on(conn.driver, *self._args(conn.dialect, params))
         if conn.dialect.driver == "asyncpg":
             driver = await transaction_driver(conn)
             if driver is not None:
-                sql, args = self._args(conn.dialect, params)
-                try:
-                    return await driver.fetch(sql, *args)
-                except Exception as error:
-                    if str(getattr(error, "sqlstate", None) or "").startswith("23"):
-                        raise exc.IntegrityError(sql, args, error) from error
-                    raise
+                return await _fetch_on(driver, *self._args(conn.dialect, params))
         result = await conn.execute(self.statement, params)
         return result.all() if result.returns_rows else []
+
+
+async def _fetch_on(driver: Any, sql: str, args: list[Any]) -> Sequence[Any]:
+    try:
+        return cast(Sequence[Any], await driver.fetch(sql, *args))
+    except Exception as error:
+        # Callers catch one form of a violated constraint, on either path.
+        if str(getattr(error, "sqlstate", None) or "").startswith("23"):
+            raise exc.IntegrityError(sql, args, error) from error
+        raise
+
+
+class NeedsSession(Exception):
+    """An operation running on the driver (`DriverUnit`) asked for something
+    only a SQLAlchemy session or connection does. Whoever ran it undoes the
+    transaction and runs the operation again in `Database.transaction()`."""
+
+
+class DriverConnection:
+    """Stands in for the AsyncConnection of a `DriverUnit`: a
+    `DriverStatement.fetch_in` runs on its asyncpg connection, in the unit's
+    transaction, and `dialect` is the engine's; anything else raises
+    NeedsSession."""
+
+    def __init__(self, driver: Any, dialect: Dialect) -> None:
+        self.driver = driver
+        self.dialect = dialect
+
+    async def connection(self) -> DriverConnection:
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        raise NeedsSession(f"AsyncConnection.{name}")
+
+
+class DriverUnit:
+    """A unit of work on asyncpg itself, standing in for an AsyncSession
+    where an operation's every statement is a `DriverStatement` (quota-svc's
+    reservations): `connection()` and `info`, nothing else. Without
+    SQLAlchemy's session and connection around it a transaction costs about
+    half the CPU (bench/RESULTS.md). Anything else raises NeedsSession, so
+    an operation that takes a rare path (an ORM write, a Core statement)
+    runs again in a session, with nothing of the first run kept."""
+
+    def __init__(self, conn: DriverConnection) -> None:
+        self._conn = conn
+        self.info: dict[str, Any] = {}
+
+    async def connection(self) -> DriverConnection:
+        return self._conn
+
+    def __getattr__(self, name: str) -> Any:
+        raise NeedsSession(f"AsyncSession.{name}")
 
 
 async def transaction_driver(conn: AsyncConnection) -> Any:
@@ -457,6 +506,18 @@ class Database:
             if session.info.pop(OUTBOX_WRITTEN, False):
                 for callback in self._commit_listeners:
                     callback()
+
+    @asynccontextmanager
+    async def driver_unit(self) -> AsyncIterator[DriverUnit]:
+        """PostgreSQL on asyncpg: one transaction on the driver, committed
+        when the block ends, rolled back if it raises (see DriverUnit); the
+        relay is woken after a commit that wrote outbox rows."""
+        async with self.driver() as driver, driver.transaction():
+            unit = DriverUnit(DriverConnection(driver, self.engine.dialect))
+            yield unit
+        if unit.info.pop(OUTBOX_WRITTEN, False):
+            for callback in self._commit_listeners:
+                callback()
 
     async def fetch_alone(
         self, statement: DriverStatement, params: dict[str, Any]

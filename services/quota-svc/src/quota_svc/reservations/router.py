@@ -171,7 +171,12 @@ def pool_batches(rt: Runtime) -> GroupCommit:
     batches = rt.extras.get("pool_batches")
     if batches is None:
         assert isinstance(rt.settings, Settings)
-        batches = rt.extras["pool_batches"] = GroupCommit(rt.db, rt.settings.pool_batch_max)
+        # Every statement of a reservation and an allocation is a
+        # DriverStatement: their batches run on the driver (rare paths, an
+        # advance or a named lot, run again in a session).
+        batches = rt.extras["pool_batches"] = GroupCommit(
+            rt.db, rt.settings.pool_batch_max, on_driver=True
+        )
     return batches
 
 

@@ -84,10 +84,15 @@ _FIND_LIVE = select(RESERVATIONS).where(
     RESERVATIONS.c.project_ref == bindparam("project_ref"), RESERVATIONS.c.status.in_(_LIVE)
 )
 
-_FIND_EARLIER = select(RESERVATIONS).where(
-    or_(
-        RESERVATIONS.c.idempotency_id == bindparam("idempotency_id"),
-        (RESERVATIONS.c.project_ref == bindparam("project_ref")) & RESERVATIONS.c.status.in_(_LIVE),
+#: A request's earlier hold, or its project's live one. The live statuses as
+#: equalities, not an IN list: a DriverStatement (a refusal looks here too).
+_FIND_EARLIER = DriverStatement(
+    select(RESERVATIONS).where(
+        or_(
+            RESERVATIONS.c.idempotency_id == bindparam("idempotency_id"),
+            (RESERVATIONS.c.project_ref == bindparam("project_ref"))
+            & or_(*(RESERVATIONS.c.status == status.value for status in LIVE)),
+        )
     )
 )
 
@@ -187,9 +192,8 @@ async def _earlier(conn: AsyncConnection, req: ReserveRequest) -> Reserved | Non
     reservation (ProjectAlreadyReserved); None if neither exists."""
     found = [
         ReservationRow.of(row)
-        for row in await conn.execute(
-            _FIND_EARLIER,
-            {"idempotency_id": req.idempotency_id, "project_ref": req.project_ref},
+        for row in await _FIND_EARLIER.fetch_in(
+            conn, {"idempotency_id": req.idempotency_id, "project_ref": req.project_ref}
         )
     ]
     for r in found:
