@@ -1,6 +1,7 @@
 """Group commit (svc_common.batching): one transaction per batch, each
-operation in its own savepoint and answered alone; a database failure fails
-the whole batch and keeps nothing."""
+operation answered alone; a refusal undoes its batch and the others run
+again alone; a database failure fails the whole batch and keeps nothing. On
+the driver (`on_driver`) the same, without a SQLAlchemy session."""
 
 from __future__ import annotations
 
@@ -190,4 +191,29 @@ async def test_on_the_driver_a_refusal_and_a_rare_path_keep_nothing_twice(pg_url
         ids = set((await s.execute(select(Mark.id))).scalars().all())
     assert ids == {i for i in range(1, 31) if i % 5}
     assert batches.in_session >= 4 and batches.fallbacks >= 1
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_on_the_driver_a_commit_that_wrote_outbox_rows_wakes_the_relay(pg_url: str) -> None:
+    from svc_common.db import OUTBOX_WRITTEN
+
+    db = await _db(pg_url)
+    woken: list[int] = []
+    db.on_outbox_commit(lambda: woken.append(len(woken)))
+    batches = GroupCommit(db, max_batch=16, on_driver=True)
+
+    async def emitting(s: AsyncSession) -> None:
+        await _add_mark_on_driver().fetch_in(await s.connection(), {"id": 1, "label": "m1"})
+        s.info[OUTBOX_WRITTEN] = True  # as outbox_rows marks it
+
+    async def refused(s: AsyncSession) -> None:
+        s.info[OUTBOX_WRITTEN] = True
+        raise Refused("nothing kept, nobody woken")
+
+    await batches.run("pool", emitting)
+    assert woken == [0]  # after the commit, once
+    with pytest.raises(Refused):
+        await batches.run("pool", refused)
+    assert woken == [0]
     await db.engine.dispose()
