@@ -21,9 +21,10 @@ from bureau_sim.world import Violation
 from eia_svc.quota_saga import rules as saga_rules
 from pydantic import ValidationError
 from quota_svc.reservations import service as reservations
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import context
+from svc_common.db import DriverStatement
 from svc_common.events.envelope import Envelope, Message
 from svc_common.events.registry import registry
 from svc_common.inbox import InboxConsumer, record_in_inbox
@@ -83,12 +84,12 @@ def refusal_ignored_once_decided(
 
 
 # --- (c) a reservation check without the pool lock ---------------------------------------------
-def pool_read_without_lock() -> Select[Any]:
+def pool_read_without_lock() -> DriverStatement:
     """The pool and the policy in force read as reservations.service reads
     them, but without FOR UPDATE: two reservations both see the old balance."""
-    unlocked = reservations._LOCK_POOL_AND_POLICY._generate()
+    unlocked = reservations._LOCK_POOL_AND_POLICY.statement._generate()
     unlocked._for_update_arg = None
-    return unlocked
+    return DriverStatement(unlocked)
 
 
 # --- (d) a relay that publishes a key's rows out of order ------------------------------------

@@ -76,22 +76,23 @@ async def _count(db: Database) -> int:
 
 @pytest.mark.parametrize("db_url", ["sqlite", "pg"], indirect=True)
 async def test_a_statement_in_a_transaction_is_part_of_it(db_url: str) -> None:
-    """`fetch_in` runs in the caller's transaction (on asyncpg on the driver
-    once it has begun there, before that through SQLAlchemy): what it wrote
-    goes with a rollback, and a violated constraint is SQLAlchemy's
-    IntegrityError on both paths."""
+    """`fetch_in` runs in the caller's transaction (on asyncpg on the driver,
+    the first statement of a transaction too: the transaction is begun there
+    first): what it wrote goes with a rollback, and a violated constraint is
+    SQLAlchemy's IntegrityError on both paths."""
     db = await _db(db_url)
     try:
         with pytest.raises(RuntimeError, match="undo"):
             async with db.transaction() as s:
                 conn = await s.connection()
-                # The first statement of the transaction: SQLAlchemy begins it.
+                # The first statement of the transaction.
                 first = await _ADD.fetch_in(conn, {"event_id": "a", "at": utcnow()})
                 second = await _ADD.fetch_in(conn, {"event_id": "b", "at": utcnow()})
                 assert [len(first), len(second)] == [1, 1]
-                # On PostgreSQL the second ran on the driver itself.
-                on_driver = type(second[0]).__module__.startswith("asyncpg")
-                assert on_driver == db.is_postgres
+                # On PostgreSQL both ran on the driver itself.
+                for rows in (first, second):
+                    on_driver = type(rows[0]).__module__.startswith("asyncpg")
+                    assert on_driver == db.is_postgres
                 assert second[0][0] > first[0][0]
                 assert (await conn.execute(_COUNT)).scalar_one() == 2
                 raise RuntimeError("undo")
@@ -108,6 +109,29 @@ async def test_a_statement_in_a_transaction_is_part_of_it(db_url: str) -> None:
         async with db.transaction() as s:
             await _ADD.fetch_in(await s.connection(), {"event_id": "d", "at": utcnow()})
         assert await _count(db) == 1
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.pg
+async def test_the_driver_joins_only_a_transaction_sqlalchemy_holds(pg_url: str) -> None:
+    """Where SQLAlchemy holds no transaction yet, `fetch_in` does not begin
+    one on the driver that SQLAlchemy's commit would not end: it runs through
+    SQLAlchemy, which begins (or, in autocommit, keeps it at once)."""
+    db = await _db(pg_url)
+    try:
+        auto = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+        async with auto.connect() as conn:
+            rows = await _ADD.fetch_in(conn, {"event_id": "auto", "at": utcnow()})
+            assert not type(rows[0]).__module__.startswith("asyncpg")
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None and not driver.is_in_transaction()
+        assert await _count(db) == 1
+        async with db.engine.connect() as conn:  # SQLAlchemy begins on first use
+            rows = await _ADD.fetch_in(conn, {"event_id": "autobegun", "at": utcnow()})
+            assert not type(rows[0]).__module__.startswith("asyncpg")
+            await conn.commit()
+        assert await _count(db) == 2
     finally:
         await db.dispose()
 

@@ -1,6 +1,7 @@
 """Group commit (svc_common.batching): one transaction per batch, each
-operation in its own savepoint and answered alone; a database failure fails
-the whole batch and keeps nothing."""
+operation answered alone; a refusal undoes its batch and the others run
+again alone; a database failure fails the whole batch and keeps nothing. On
+the driver (`on_driver`) the same, without a SQLAlchemy session."""
 
 from __future__ import annotations
 
@@ -119,4 +120,100 @@ async def test_on_sqlite_each_operation_runs_in_its_own_transaction(tmp_path: Pa
             "m1",
             "m3",
         ]
+    await db.engine.dispose()
+
+
+_ADD_MARK = None
+
+
+def _add_mark_on_driver():  # type: ignore[no-untyped-def]
+    from sqlalchemy import bindparam, insert
+    from svc_common.db import DriverStatement
+
+    global _ADD_MARK
+    if _ADD_MARK is None:
+        table = Mark.__table__
+        _ADD_MARK = DriverStatement(
+            insert(table)
+            .values(id=bindparam("id"), label=bindparam("label"))
+            .returning(table.c.id)
+        )
+    return _ADD_MARK
+
+
+def _driver_op(i: int, fail: type[Exception] | None = None, orm: bool = False):  # type: ignore[no-untyped-def]
+    """Writes its row with a DriverStatement (or, `orm`, through the session:
+    a path the driver cannot take)."""
+
+    async def op(s: AsyncSession) -> tuple[int, str]:
+        if orm:
+            s.add(Mark(id=i, label=f"m{i}"))
+            await s.flush()
+        else:
+            await _add_mark_on_driver().fetch_in(await s.connection(), {"id": i, "label": f"m{i}"})
+        if fail is not None:
+            raise fail(f"operation {i}")
+        return i, type(s).__name__
+
+    return op
+
+
+@pytest.mark.pg
+async def test_on_the_driver_a_batch_commits_together_without_a_session(pg_url: str) -> None:
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=16, on_driver=True)
+    results = await asyncio.gather(*(batches.run("pool", _driver_op(i)) for i in range(1, 31)))
+    assert [i for i, _ in results] == list(range(1, 31))
+    assert {unit for _, unit in results} == {"DriverUnit"}
+    assert await _count(db) == 30
+    assert batches.operations > batches.batches >= 1 and batches.in_session == 0
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_on_the_driver_a_refusal_and_a_rare_path_keep_nothing_twice(pg_url: str) -> None:
+    """A refused operation undoes its batch (the others run again alone and
+    are kept once); one that asks the unit for a session's work runs again
+    in a session, nothing of its first run kept."""
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=16, on_driver=True)
+    ops = [
+        _driver_op(i, Refused if i % 5 == 0 else None, orm=i % 7 == 0) for i in range(1, 31)
+    ]
+    results = await asyncio.gather(*(batches.run("pool", op) for op in ops), return_exceptions=True)
+    for i, result in enumerate(results, start=1):
+        if i % 5 == 0:
+            assert isinstance(result, Refused) and str(result) == f"operation {i}"
+        else:
+            assert result == (i, "AsyncSession" if i % 7 == 0 else "DriverUnit"), (i, result)
+    assert await _count(db) == 24  # the six refused undone, the rest kept once
+    async with db.session() as s:
+        ids = set((await s.execute(select(Mark.id))).scalars().all())
+    assert ids == {i for i in range(1, 31) if i % 5}
+    assert batches.in_session >= 4 and batches.fallbacks >= 1
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_on_the_driver_a_commit_that_wrote_outbox_rows_wakes_the_relay(pg_url: str) -> None:
+    from svc_common.db import OUTBOX_WRITTEN
+
+    db = await _db(pg_url)
+    woken: list[int] = []
+    db.on_outbox_commit(lambda: woken.append(len(woken)))
+    batches = GroupCommit(db, max_batch=16, on_driver=True)
+
+    async def emitting(s: AsyncSession) -> None:
+        await _add_mark_on_driver().fetch_in(await s.connection(), {"id": 1, "label": "m1"})
+        s.info[OUTBOX_WRITTEN] = True  # as outbox_rows marks it
+
+    async def refused(s: AsyncSession) -> None:
+        s.info[OUTBOX_WRITTEN] = True
+        raise Refused("nothing kept, nobody woken")
+
+    await batches.run("pool", emitting)
+    assert woken == [0]  # after the commit, once
+    with pytest.raises(Refused):
+        await batches.run("pool", refused)
+    assert woken == [0]
     await db.engine.dispose()

@@ -18,6 +18,8 @@ async def test_200_concurrent_reservations_exactly_37_fit(quota: Quota) -> None:
     # Each project of 1.5 t/a needs 3 t at ratio 2.0; 111 t fits exactly 37.
     await quota.baseline(JIZHOU, "111")
 
+    held: list[str] = []
+
     async def reserve(i: int) -> int:
         r = await quota.client.post(
             "/quota/reservations",
@@ -26,14 +28,21 @@ async def test_200_concurrent_reservations_exactly_37_fit(quota: Quota) -> None:
         )
         if r.status_code == 409:
             assert r.json()["shortfall_t"] == "3.000"
+        else:
+            held.append(r.json()["id"])
         return r.status_code
 
     codes = Counter(await asyncio.gather(*(reserve(i) for i in range(200))))
     assert codes == {201: 37, 409: 163}
+    allocated = [
+        (await quota.client.post(f"/quota/reservations/{rid}/allocate", headers=OFFICER))
+        for rid in held[:5]
+    ]
+    assert [r.status_code for r in allocated] == [200] * 5
 
     a = await quota.availability(JIZHOU)
     assert a["available_t"] == "0.000"
-    assert a["reserved_t"] == "111.000"
+    assert a["reserved_t"] == "96.000" and a["allocated_t"] == "15.000"
     async with quota.app.state.runtime.db.session() as s:
         pool = await s.get(Pool, f"{JIZHOU}:VOCs")
         assert pool is not None
@@ -51,7 +60,13 @@ async def test_200_concurrent_reservations_exactly_37_fit(quota: Quota) -> None:
         assert lowest == 0
         rec = await reconcile(s, pool.id)
     assert rec.ok, rec
-    assert rec.entries == 38  # the baseline and 37 holds
+    assert rec.entries == 43  # the baseline, 37 holds and 5 allocations
+    batches = quota.app.state.runtime.extras["pool_batches"]
+    if quota.app.state.runtime.db.on_asyncpg:
+        # Every reservation's transaction ran on the driver, none needed a
+        # session: its refusals too (they undo their batch, then run alone).
+        assert batches.on_driver and batches.operations + batches.alone >= 205
+        assert batches.in_session == 0
 
 
 async def test_200_concurrent_trades_and_reservations_on_one_pool(quota: Quota) -> None:

@@ -185,6 +185,8 @@ async def test_jizhou_lineage_advance_and_swaps(q: Quota, manual: clock.ManualCl
     assert r.status_code == 409 and r.json()["reason"] == "overdue_debt", r.text
     page = (await q.client.get("/quota/dashboard", headers=INVESTMENT)).text
     assert "3.000 逾期" in page
+    a = await q.availability(JIZHOU)
+    assert (a["debt_t"], a["overdue_debt_t"]) == ("3.000", "3.000")
     # A later reclaim (plant C, 4 t) repays the debt first.
     await testing.deliver(q.app, cancelled("PM-C", "4").model_copy(update={"uscc": plant_c}))
     await confirm_all_pending(q)

@@ -130,3 +130,43 @@ def test_an_allocation_asked_again_is_recognised_and_nothing_else() -> None:
     assert not repeats_allocation("allocated", 5000, 4000, 3000)
     assert not repeats_allocation("held", 5000, 0, None)  # not yet allocated: allocate it
     assert not repeats_allocation("released", 5000, 0, 0)
+
+
+_KG = st.integers(min_value=0, max_value=10**12)
+
+
+@given(
+    credited=_KG,
+    reserved=_KG,
+    allocated=_KG,
+    reclaimed=_KG,
+    debt=_KG,
+    overdue=_KG,
+    ratio_h=st.integers(min_value=100, max_value=1000),
+    park=st.sampled_from([None, "P-1"]),
+)
+def test_an_availability_row_built_reads_as_the_validated_one(
+    credited: int,
+    reserved: int,
+    allocated: int,
+    reclaimed: int,
+    debt: int,
+    overdue: int,
+    ratio_h: int,
+    park: str | None,
+) -> None:
+    """The availability answer builds its rows without validating them; the
+    JSON must be what the validated model gives, byte for byte."""
+    from quota_svc.availability.rules import ListedPool
+    from quota_svc.availability.schemas import PoolAvailability
+
+    pool = ListedPool("120119-VOCs", "120119", "VOCs", "district" if not park else "park", park)
+    a = Availability(
+        Balance(credited + reserved + allocated, reserved, allocated),
+        ratio_h,
+        reclaimed,
+        debt,
+        overdue,
+    )
+    built = PoolAvailability.of(pool, a).model_dump_json()
+    assert built == PoolAvailability.of(pool, a, validate=True).model_dump_json()

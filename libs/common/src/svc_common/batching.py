@@ -21,6 +21,13 @@ reservation's project, for instance) instead of the stored answer.
 
 On SQLite (one writer, and a request's unit of work holds the write lock) the
 operation runs at once in the request's own transaction.
+
+`on_driver=True` (PostgreSQL on asyncpg): a batch runs in a `DriverUnit`,
+one transaction on asyncpg itself, for operations whose every statement is a
+`DriverStatement`; the operation gets the unit where its type says
+AsyncSession. An operation that asks the unit for anything else (an ORM
+write, a Core statement: a rare path) raises NeedsSession: its batch is
+undone like a refused one, and it runs again alone in `Database.transaction()`.
 """
 
 from __future__ import annotations
@@ -28,13 +35,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from svc_common.db import Database
+from svc_common.db import Database, NeedsSession
 from svc_common.failures import is_transient
 
 T = TypeVar("T")
@@ -55,9 +63,10 @@ class _Queued(Generic[T]):
 class GroupCommit:
     """Per-key batches of operations, each batch one transaction."""
 
-    def __init__(self, db: Database, max_batch: int = 64) -> None:
+    def __init__(self, db: Database, max_batch: int = 64, *, on_driver: bool = False) -> None:
         self.db = db
         self.max_batch = max_batch
+        self.on_driver = on_driver and db.on_asyncpg
         self._queues: dict[str, list[_Queued[Any]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         #: Batches committed together and the operations in them; operations
@@ -66,6 +75,8 @@ class GroupCommit:
         self.operations = 0
         self.alone = 0
         self.fallbacks = 0
+        #: Operations run again in a session after the driver would not do.
+        self.in_session = 0
 
     @property
     def enabled(self) -> bool:
@@ -112,7 +123,7 @@ class GroupCommit:
             return
         results: list[Any] = []
         try:
-            async with self.db.transaction() as s:
+            async with self._unit() as s:
                 for q in batch:
                     results.append(await asyncio.create_task(q.op(s), context=q.context))
         except Exception as exc:
@@ -138,14 +149,23 @@ class GroupCommit:
             if not q.future.done():
                 q.future.set_result(result)
 
+    def _unit(self) -> AbstractAsyncContextManager[Any]:
+        """A batch's transaction: on the driver, or a session's."""
+        return self.db.driver_unit() if self.on_driver else self.db.transaction()
+
     async def _alone(self, q: _Queued[Any]) -> None:
         """One operation in its own transaction, as without batching."""
         if q.future.done():
             return
         self.alone += 1
         try:
-            async with self.db.transaction() as s:
-                result = await asyncio.create_task(q.op(s), context=q.context)
+            try:
+                async with self._unit() as s:
+                    result = await asyncio.create_task(q.op(s), context=q.context)
+            except NeedsSession:
+                self.in_session += 1
+                async with self.db.transaction() as s:
+                    result = await asyncio.create_task(q.op(s), context=q.context)
         except Exception as exc:
             if not q.future.done():
                 q.future.set_exception(exc)

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 OUTBOX_WRITTEN = "outbox_written"
 
@@ -44,6 +45,13 @@ class _DriverSQL:
     #: Values the statement carries itself (literals such as `attempts + 1`).
     carried: dict[str, Any]
     processors: dict[str, Callable[[Any], Any]]
+    #: Per $n: its name, its processor (or None) and its carried value (or
+    #: _NEEDED): what `_args` walks on every run.
+    plan: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...] = ()
+
+
+#: A parameter the caller must give (the statement carries no value for it).
+_NEEDED = object()
 
 
 class DriverStatement:
@@ -77,28 +85,27 @@ class DriverStatement:
                 default = column.default
                 if default is not None and default.is_scalar and column.key not in carried:
                     carried[column.key] = default.arg
+            names = tuple(compiled.positiontup or ())
+            # The columns' own checks and conversions (UTCDateTime refuses
+            # a naive time) run here as they would through SQLAlchemy.
+            processors = dict(compiled._bind_processors)
             self._compiled = _DriverSQL(
                 compiled.string,
-                tuple(compiled.positiontup or ()),
+                names,
                 carried,
-                # The columns' own checks and conversions (UTCDateTime refuses
-                # a naive time) run here as they would through SQLAlchemy.
-                dict(compiled._bind_processors),
+                processors,
+                tuple((n, processors.get(n), carried.get(n, _NEEDED)) for n in names),
             )
         return self._compiled
 
     def _args(self, dialect: Dialect, params: dict[str, Any]) -> tuple[str, list[Any]]:
         sql = self._sql(dialect)
         args = []
-        for name in sql.names:
-            if name in params:
-                value = params[name]
-            elif name in sql.carried:
-                value = sql.carried[name]
-            else:
+        for name, process, carried in sql.plan:
+            value = params.get(name, carried)
+            if value is _NEEDED:
                 raise ValueError(f"DriverStatement needs a value for {name!r}")
-            process = sql.processors.get(name)
-            args.append(process(value) if process is not None else value)
+            args.append(value if process is None else process(value))
         return sql.text, args
 
     async def fetch(self, db: Database, conn: Any, params: dict[str, Any]) -> list[Any]:
@@ -112,26 +119,102 @@ class DriverStatement:
     async def fetch_in(self, conn: AsyncConnection, params: dict[str, Any]) -> Sequence[Any]:
         """Run inside the transaction `conn` holds and return the rows (read
         them by position: asyncpg Records or SQLAlchemy Rows). On asyncpg on
-        the driver, once the transaction has begun there (SQLAlchemy begins
-        it with its first statement); else, and on SQLite, through
-        SQLAlchemy. A constraint the statement violates is raised as
+        the driver whenever SQLAlchemy holds a transaction on `conn`
+        (`transaction_driver` begins it there if no statement has yet);
+        else, and on SQLite, through SQLAlchemy. A constraint the statement violates is raised as
         SQLAlchemy's IntegrityError either way, so callers catch one form.
         What differs: on the driver a column default computed in Python is
         not applied (give the column; a missing value is an error) and
         result values are not converted by the column types (read ids,
         numbers, text)."""
+        if isinstance(conn, DriverConnection):
+            return await _fetch_on(conn.driver, *self._args(conn.dialect, params))
         if conn.dialect.driver == "asyncpg":
-            driver = (await conn.get_raw_connection()).driver_connection
-            if driver is not None and driver.is_in_transaction():
-                sql, args = self._args(conn.dialect, params)
-                try:
-                    return await driver.fetch(sql, *args)
-                except Exception as error:
-                    if str(getattr(error, "sqlstate", None) or "").startswith("23"):
-                        raise exc.IntegrityError(sql, args, error) from error
-                    raise
+            driver = await transaction_driver(conn)
+            if driver is not None:
+                return await _fetch_on(driver, *self._args(conn.dialect, params))
         result = await conn.execute(self.statement, params)
         return result.all() if result.returns_rows else []
+
+
+async def _fetch_on(driver: Any, sql: str, args: list[Any]) -> Sequence[Any]:
+    try:
+        return cast(Sequence[Any], await driver.fetch(sql, *args))
+    except Exception as error:
+        # Callers catch one form of a violated constraint, on either path.
+        if str(getattr(error, "sqlstate", None) or "").startswith("23"):
+            raise exc.IntegrityError(sql, args, error) from error
+        raise
+
+
+class NeedsSession(Exception):
+    """An operation running on the driver (`DriverUnit`) asked for something
+    only a SQLAlchemy session or connection does. Whoever ran it undoes the
+    transaction and runs the operation again in `Database.transaction()`."""
+
+
+class DriverConnection:
+    """Stands in for the AsyncConnection of a `DriverUnit`: a
+    `DriverStatement.fetch_in` runs on its asyncpg connection, in the unit's
+    transaction, and `dialect` is the engine's; anything else raises
+    NeedsSession."""
+
+    def __init__(self, driver: Any, dialect: Dialect) -> None:
+        self.driver = driver
+        self.dialect = dialect
+
+    async def connection(self) -> DriverConnection:
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        raise NeedsSession(f"AsyncConnection.{name}")
+
+
+class DriverUnit:
+    """A unit of work on asyncpg itself, standing in for an AsyncSession
+    where an operation's every statement is a `DriverStatement` (quota-svc's
+    reservations): `connection()` and `info`, nothing else. Without
+    SQLAlchemy's session and connection around it a transaction costs about
+    half the CPU (bench/RESULTS.md). Anything else raises NeedsSession, so
+    an operation that takes a rare path (an ORM write, a Core statement)
+    runs again in a session, with nothing of the first run kept."""
+
+    def __init__(self, conn: DriverConnection) -> None:
+        self._conn = conn
+        self.info: dict[str, Any] = {}
+
+    async def connection(self) -> DriverConnection:
+        return self._conn
+
+    def __getattr__(self, name: str) -> Any:
+        raise NeedsSession(f"AsyncSession.{name}")
+
+
+async def transaction_driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under `conn`'s transaction, with that
+    transaction begun on it, or None (not asyncpg, not in a transaction, or
+    in autocommit). SQLAlchemy's asyncpg adapter sends BEGIN lazily with the
+    first statement; beginning it here instead sends the same one BEGIN, so
+    the first statement of a transaction may run on the driver too. The
+    adapter's own begin is used (under its statement lock), so SQLAlchemy's
+    COMMIT or ROLLBACK ends this transaction as ever. No greenlet either:
+    the connection is read synchronously once established."""
+    sync = conn.sync_connection
+    if sync is None or sync.invalidated or sync.closed or not sync.in_transaction():
+        return None
+    adapted: Any = sync.connection.dbapi_connection
+    driver = getattr(adapted, "driver_connection", None)
+    if driver is None or driver.is_closed():
+        return None
+    if not driver.is_in_transaction():
+        if getattr(adapted, "isolation_level", None) == "autocommit":
+            return None
+        async with adapted._execute_mutex:
+            if adapted._transaction is None:
+                await adapted._start_transaction()
+        if not driver.is_in_transaction():
+            return None
+    return driver
 
 
 def _unfit(driver: Any) -> bool:
@@ -258,14 +341,33 @@ def _nothing_to_flush(session: Session, _context: Any, _instances: Any) -> None:
         raise ReadOnlySession("a read session does not write: use Database.transaction()")
 
 
-@dataclass
 class Unit:
-    """A request's unit of work: one session, one transaction."""
+    """A request's unit of work: one session, one transaction. The session
+    is made when first asked for: a write whose effect commits in a group
+    commit of its own (svc_common.batching) never touches it, and then
+    committing or closing it costs nothing."""
 
-    session: AsyncSession
-    #: A transaction() block completed in it: later blocks use savepoints so
-    #: their failure does not undo what the first one kept.
-    kept: bool = False
+    def __init__(self, make: Callable[[], AsyncSession]) -> None:
+        self._make = make
+        self._session: AsyncSession | None = None
+        #: A transaction() block completed in it: later blocks use savepoints
+        #: so their failure does not undo what the first one kept.
+        self.kept = False
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._make()
+        return self._session
+
+    @property
+    def begun(self) -> bool:
+        """Whether it holds a transaction (nothing has run in it otherwise)."""
+        return self._session is not None and self._session.in_transaction()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 class Database:
@@ -363,14 +465,14 @@ class Database:
         the process's write lock for its duration."""
         if self._write_lock is not None:
             await self._write_lock.acquire()
-        unit = Unit(self.sessionmaker())
+        unit = Unit(self.sessionmaker)
         token = self._unit.set(unit)
         try:
             yield unit
         finally:
             self._unit.reset(token)
             try:
-                await unit.session.close()
+                await unit.close()
             finally:
                 if self._write_lock is not None:
                     self._write_lock.release()
@@ -382,15 +484,19 @@ class Database:
 
     async def commit(self, unit: Unit) -> None:
         """Commit a request's unit of work and wake the relay if it emitted."""
+        if not unit.begun:
+            return  # nothing ran in it
         await unit.session.commit()
         if unit.session.info.pop(OUTBOX_WRITTEN, False):
             for callback in self._commit_listeners:
                 callback()
 
     async def rollback(self, unit: Unit) -> None:
+        unit.kept = False
+        if not unit.begun:
+            return
         await unit.session.rollback()
         unit.session.info.pop(OUTBOX_WRITTEN, None)
-        unit.kept = False
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:
@@ -400,6 +506,18 @@ class Database:
             if session.info.pop(OUTBOX_WRITTEN, False):
                 for callback in self._commit_listeners:
                     callback()
+
+    @asynccontextmanager
+    async def driver_unit(self) -> AsyncIterator[DriverUnit]:
+        """PostgreSQL on asyncpg: one transaction on the driver, committed
+        when the block ends, rolled back if it raises (see DriverUnit); the
+        relay is woken after a commit that wrote outbox rows."""
+        async with self.driver() as driver, driver.transaction():
+            unit = DriverUnit(DriverConnection(driver, self.engine.dialect))
+            yield unit
+        if unit.info.pop(OUTBOX_WRITTEN, False):
+            for callback in self._commit_listeners:
+                callback()
 
     async def fetch_alone(
         self, statement: DriverStatement, params: dict[str, Any]
@@ -428,17 +546,20 @@ class Database:
         connection that broke under them is thrown away, not pooled again."""
         if not self.on_asyncpg:
             raise RuntimeError("Database.driver() is for PostgreSQL on asyncpg only")
-        async with self.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver = raw.driver_connection
-            try:
-                yield driver
-            except BaseException as error:
-                if not isinstance(error, Exception) or _unfit(driver):
-                    await conn.invalidate()
-                raise
-            if _unfit(driver):
-                await conn.invalidate()
+        # The pool's own checkout and checkin, one greenlet each: a third of
+        # the CPU of an AsyncConnection around it (bench/RESULTS.md).
+        pooled = await greenlet_spawn(self.engine.sync_engine.raw_connection)
+        driver = pooled.driver_connection
+        try:
+            yield driver
+        except BaseException as error:
+            if not isinstance(error, Exception) or _unfit(driver):
+                await greenlet_spawn(pooled.invalidate)
+            raise
+        finally:
+            if _unfit(driver) and pooled.is_valid:
+                await greenlet_spawn(pooled.invalidate)
+            await greenlet_spawn(pooled.close)
 
     async def ping(self) -> bool:
         try:

@@ -210,7 +210,7 @@ async def _on_record(
     svc_common.batching): then the statement needs no BEGIN and COMMIT, and
     the lookup holds no connection while the handler runs (it may wait for a
     group commit that needs one)."""
-    if db.is_postgres and not unit.session.in_transaction():
+    if db.is_postgres and not unit.begun:
         return await db.fetch_alone(statement, params)
     result = await (await unit.session.connection()).execute(statement.statement, params)
     return list(result.all()) if result.returns_rows else []

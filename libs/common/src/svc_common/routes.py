@@ -18,28 +18,64 @@ from starlette.routing import compile_path
 
 _CACHE_ATTR = "_methods_by_path"
 
+#: A route path's literal head: its segment count and first two segments
+#: ("*" where a segment is a parameter). A request can only match routes
+#: filed under its own head or under the wildcard forms of it.
+_Head = tuple[int, str, str]
+_Pattern = tuple[re.Pattern[str], frozenset[str]]
 
-def _table(app: Any) -> list[tuple[re.Pattern[str], frozenset[str]]]:
-    table: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(
-        app.state, _CACHE_ATTR, None
-    )
-    if table is None:
+
+class _Index:
+    """The app's route patterns filed by head, so a lookup tries the few
+    routes that can match instead of all of them (about 150 in quota-svc),
+    on every write request. Patterns with a `:path` parameter, which spans
+    segments, are tried always."""
+
+    def __init__(self, merged: dict[str, set[str]]) -> None:
+        self.by_head: dict[_Head, list[_Pattern]] = {}
+        self.always: list[_Pattern] = []
+        for path, methods in merged.items():
+            entry = (compile_path(path)[0], frozenset(methods))
+            if ":path}" in path:
+                self.always.append(entry)
+                continue
+            parts = path.split("/")[1:]
+            key = (len(parts), *(_literal(p) for p in ([*parts, "", ""])[:2]))
+            self.by_head.setdefault(key, []).append(entry)  # type: ignore[arg-type]
+
+    def candidates(self, path: str) -> list[_Pattern]:
+        parts = ([*path.split("/", 3), "", ""])[1:3]
+        n = path.count("/")
+        found = list(self.always)
+        for first in (parts[0], "*"):
+            for second in (parts[1], "*"):
+                found += self.by_head.get((n, first, second), ())
+        return found
+
+
+def _literal(segment: str) -> str:
+    return "*" if "{" in segment else segment
+
+
+def _index(app: Any) -> _Index:
+    index: _Index | None = getattr(app.state, _CACHE_ATTR, None)
+    if index is None:
         merged: dict[str, set[str]] = {}
         for ctx in routing.iter_route_contexts(list(app.routes)):
-            path = getattr(ctx, "path_format", None) or getattr(ctx, "path", None)
+            path = getattr(ctx, "path", None) or getattr(ctx, "path_format", None)
             methods = getattr(ctx, "methods", None)
             if path and methods:
                 merged.setdefault(path, set()).update(methods)
-        table = [(compile_path(p)[0], frozenset(m)) for p, m in merged.items()]
-        setattr(app.state, _CACHE_ATTR, table)
-    return table
+        index = _Index(merged)
+        setattr(app.state, _CACHE_ATTR, index)
+    return index
 
 
 def allowed_methods(app: Any, path: str) -> frozenset[str] | None:
     """Every method some route of `app` answers on `path`; None if no route has the path."""
     found: set[str] = set()
     matched = False
-    for regex, methods in _table(app):
+    for regex, methods in _index(app).candidates(path):
         if regex.match(path):
             matched = True
             found |= methods

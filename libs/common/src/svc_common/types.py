@@ -222,8 +222,18 @@ def _parse_tonnes(value: Any) -> Decimal:
     return d
 
 
+#: Three places (one kilogram) and two (a ratio), built once: every amount
+#: of every answer is formatted with them.
+_Q3 = Decimal("0.001")
+_Q2 = Decimal("0.01")
+
+
 def _fmt3(d: Decimal) -> str:
-    return format(Decimal(d).quantize(Decimal("0.001")), "f")
+    return format((d if isinstance(d, Decimal) else Decimal(d)).quantize(_Q3), "f")
+
+
+def _fmt2(d: Decimal) -> str:
+    return format((d if isinstance(d, Decimal) else Decimal(d)).quantize(_Q2), "f")
 
 
 def _three_places(d: Decimal) -> None:
@@ -312,7 +322,7 @@ Ratio = Annotated[
     BeforeValidator(_parse_tonnes),
     AfterValidator(_check_ratio),
     PlainSerializer(
-        lambda d: format(Decimal(d).quantize(Decimal("0.01")), "f"),
+        _fmt2,
         return_type=str,
         when_used="json",
     ),

@@ -7,9 +7,8 @@ from html import escape
 
 from svc_common.types import kg_to_tonnes
 
-from quota_svc.availability.rules import Availability
+from quota_svc.availability.rules import Availability, ListedPool
 from quota_svc.ledger import rules
-from quota_svc.ledger.models import Pool
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
@@ -23,7 +22,7 @@ caption{text-align:left;font-size:1.2rem;margin-bottom:.6rem}
 """
 
 
-def render(rows: list[tuple[Pool, Availability]], pollutant: str, now: dt.datetime) -> str:
+def render(rows: list[tuple[ListedPool, Availability]], pollutant: str, now: dt.datetime) -> str:
     body = []
     for pool, a in rows:
         b = a.balance

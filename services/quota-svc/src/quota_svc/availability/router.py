@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import HTMLResponse
+from svc_common.answers import answer
 from svc_common.auth import Principal, require
 from svc_common.districts import DistrictCode
 from svc_common.service import Runtime, runtime
@@ -28,16 +29,16 @@ async def read_availability(
     pollutant: PollutantQuery = VOCS,
     principal: Principal = Depends(require(*READERS)),
     rt: Runtime = Depends(runtime),
-) -> list[PoolAvailability]:
+) -> Response:
     """Per pool: credited, reserved, allocated, available, reclaimed, the ratio in
     force and the largest project increment that fits. No district: every
     district the caller may read."""
     districts = readable_districts(principal, district)
     check_pollutant(pollutant)
     assert isinstance(rt.settings, Settings)
-    async with rt.db.session() as s:
-        rows = await availability(s, districts, pollutant, default_policy(rt.settings))
-    return [PoolAvailability.of(p, a) for p, a in rows]
+    rows = await availability(rt.db, districts, pollutant, default_policy(rt.settings))
+    # Serialised once: the investment staff's default view lists every district.
+    return answer(list[PoolAvailability], [PoolAvailability.of(p, a) for p, a in rows])
 
 
 @router.post("/checks", response_model=CheckOut)
@@ -75,8 +76,7 @@ async def dashboard_page(
     check_pollutant(pollutant)
     assert isinstance(rt.settings, Settings)
     districts = readable_districts(principal, None)
-    async with rt.db.session() as s:
-        rows = await availability(
-            s, districts, pollutant, default_policy(rt.settings), district_pools_only=True
-        )
+    rows = await availability(
+        rt.db, districts, pollutant, default_policy(rt.settings), district_pools_only=True
+    )
     return HTMLResponse(dashboard.render(rows, pollutant, utcnow()))

@@ -8,6 +8,17 @@ from quota_svc.ledger.rules import Balance, max_increment_kg, need_kg
 
 
 @dataclass(frozen=True)
+class ListedPool:
+    """Which pool a row of availability is about (a district's or a park's)."""
+
+    id: str
+    district: str
+    pollutant: str
+    kind: str
+    park_id: str | None
+
+
+@dataclass(frozen=True)
 class Availability:
     """A pool's figures for investment staff (招商): what is left and the largest
     project increment that still fits at the ratio in force."""

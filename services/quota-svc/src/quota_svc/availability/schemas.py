@@ -12,9 +12,8 @@ from svc_common.types import (
     kg_to_tonnes,
 )
 
-from quota_svc.availability.rules import Availability, Check
+from quota_svc.availability.rules import Availability, Check, ListedPool
 from quota_svc.ledger import rules
-from quota_svc.ledger.models import Pool
 from quota_svc.ledger.schemas import PollutantName
 
 
@@ -36,9 +35,14 @@ class PoolAvailability(BaseModel):
     overdue_debt_t: TotalTonnes
 
     @classmethod
-    def of(cls, pool: Pool, a: Availability) -> PoolAvailability:
+    def of(cls, pool: ListedPool, a: Availability, *, validate: bool = False) -> PoolAvailability:
+        """Built, not validated (unless asked): every figure comes from the
+        ledger's integers through kg_to_tonnes, exact to three places, so
+        validating them again finds nothing and, for the sixteen districts
+        of the investment staff's default view, costs a third of the
+        request (bench/RESULTS.md). test_rules checks both forms agree."""
         b = a.balance
-        return cls(
+        return (cls if validate else cls.model_construct)(
             pool_id=pool.id,
             district=pool.district,
             district_name=rules.DISTRICTS.get(pool.district, ""),

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, func, literal, select, true, union_all
+from sqlalchemy import Select, Table, bindparam, func, literal, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from svc_common.db import dialect_insert, in_chunks
+from svc_common.db import DriverStatement, dialect_insert, in_chunks
 from svc_common.events.schemas.quota import QuotaBalanceChanged
 from svc_common.outbox import emit
 from svc_common.types import UTCDateTime, kg_to_tonnes, utcnow
@@ -250,13 +250,15 @@ class PoolState:
     last_effective_at: dt.datetime | None
 
     @classmethod
-    def of(cls, row: Row[Any]) -> PoolState:
+    def of(cls, row: Any) -> PoolState:
+        """From a SQLAlchemy row or a driver record (asyncpg's, by name)."""
+        m = getattr(row, "_mapping", row)  # a Row by name; a Record is one already
         return cls(
-            row.id,
-            row.district,
-            row.pollutant,
-            Balance(row.credited_kg, row.reserved_kg, row.allocated_kg),
-            row.last_effective_at,
+            m["id"],
+            m["district"],
+            m["pollutant"],
+            Balance(m["credited_kg"], m["reserved_kg"], m["allocated_kg"]),
+            m["last_effective_at"],
         )
 
 
@@ -272,41 +274,47 @@ _POOL_COLUMNS = (
 
 
 #: Lock one pool by id (:pool_id), returning what a posting needs. A variant
-#: with more columns (`add_columns`) can be given to `lock_pool_rows`.
+#: with more columns (`add_columns`), as a DriverStatement, can be given to
+#: `lock_pool_rows`.
 LOCK_POOL: Select[Any] = (
     select(*_POOL_COLUMNS).where(POOLS.c.id == bindparam("pool_id")).with_for_update(of=POOLS)
 )
+_LOCK_ONE_POOL = DriverStatement(LOCK_POOL)
 
 
 async def lock_pool_rows(
     conn: AsyncConnection,
     *refs: PoolRef,
-    stmt: Select[Any] = LOCK_POOL,
+    stmt: DriverStatement = _LOCK_ONE_POOL,
     params: dict[str, Any] | None = None,
-) -> dict[str, Row[Any]]:
+) -> dict[str, Any]:
     """Core form of `lock_pools`: lock the pools (creating missing ones) in
     sorted id order and return their rows (see `PoolState.of`). For one pool,
     `stmt` may be a variant of LOCK_POOL reading more in the same round trip,
-    with its `params`."""
+    with its `params`; one pool is locked on the driver (`fetch_in`: a
+    SQLAlchemy row or an asyncpg record, id first)."""
     by_id = {r.id: r for r in refs}
     ids = sorted(by_id)
-    if len(ids) == 1:
-        bind: dict[str, Any] = {"pool_id": ids[0], **(params or {})}
-    else:
-        if stmt is not LOCK_POOL:
+
+    async def fetch() -> dict[str, Any]:
+        if len(ids) == 1:
+            found = await stmt.fetch_in(conn, {"pool_id": ids[0], **(params or {})})
+            return {r[0]: r for r in found}
+        if stmt is not _LOCK_ONE_POOL:
             raise ValueError("a LOCK_POOL variant locks one pool")
-        stmt = (
+        many = (
             select(*_POOL_COLUMNS)
             .where(POOLS.c.id.in_(ids))
             .order_by(POOLS.c.id)
             .with_for_update(of=POOLS)
         )
-        bind = {}
-    rows = {r.id: r for r in (await conn.execute(stmt, bind)).all()}
+        return {r.id: r for r in (await conn.execute(many)).all()}
+
+    rows = await fetch()
     missing = [by_id[i] for i in ids if i not in rows]
     if missing:
         await _create_missing(conn, missing)
-        rows = {r.id: r for r in (await conn.execute(stmt, bind)).all()}
+        rows = await fetch()
     return rows
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import ColumnElement, Label, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.types import utcnow
 
 from quota_svc.airquality import service as aq_service
+from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
 from quota_svc.airquality.rules import ratio_in_force
 from quota_svc.ledger.rules import ratio_to_hundredths
 from quota_svc.policy.models import DistrictPolicy
@@ -19,6 +20,8 @@ from quota_svc.pollutants.rules import follows_air_quality
 from quota_svc.settings import Settings
 
 _POLICY = cast(Table, DistrictPolicy.__table__)
+_AQ = cast(Table, AirQualityStatus.__table__)
+_AQ_RATIOS = cast(Table, AirQualityRatio.__table__)
 
 #: Every recorded policy version of the districts, in the order recorded.
 _VERSIONS = (
@@ -118,3 +121,71 @@ def record_policy(
     )
     s.add(row)
     return row
+
+
+# --- The same rule in SQL -----------------------------------------------------
+# A statement that needs the policy beside other rows (the reservation's pool
+# lock, availability) reads these columns in its own round trip, then
+# `policy_of` applies the rule `policies_with_source` applies to versions.
+
+
+def _setting_in_force(
+    column: ColumnElement[Any], district: ColumnElement[Any], pollutant: ColumnElement[Any]
+) -> ColumnElement[Any]:
+    """`column` of the district policy in force at :at (policy.rules.latest:
+    the latest effective_from not after it, the last recorded on a tie)."""
+    return (
+        select(column)
+        .where(
+            _POLICY.c.district == district,
+            _POLICY.c.pollutant == pollutant,
+            _POLICY.c.effective_from <= bindparam("at"),
+        )
+        .order_by(_POLICY.c.effective_from.desc(), _POLICY.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _air_quality_ratio(district: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The ratio the district's air quality in force at :at calls for (none
+    if that status has no ratio). One level of subquery, so `district` may be
+    a column of the enclosing statement."""
+    return (
+        select(_AQ_RATIOS.c.offset_ratio_hundredths)
+        .select_from(_AQ.outerjoin(_AQ_RATIOS, _AQ_RATIOS.c.status == _AQ.c.status))
+        .where(_AQ.c.district == district, _AQ.c.effective_from <= bindparam("at"))
+        .order_by(_AQ.c.effective_from.desc(), _AQ.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def policy_columns(district: ColumnElement[Any], pollutant: ColumnElement[Any]) -> list[Label[Any]]:
+    """The columns `policy_of` reads, for the district and pollutant given
+    (bind parameters, or columns of the enclosing statement), at :at."""
+    return [
+        _setting_in_force(_POLICY.c.offset_ratio_hundredths, district, pollutant).label(
+            "policy_ratio_h"
+        ),
+        _setting_in_force(_POLICY.c.hold_days, district, pollutant).label("policy_hold_days"),
+        _setting_in_force(_POLICY.c.follows_air_quality, district, pollutant).label(
+            "policy_follows_aq"
+        ),
+        _air_quality_ratio(district).label("aq_ratio_h"),
+    ]
+
+
+def policy_of(row: Any, pollutant: str, default: Policy) -> Policy:
+    """The ratio and hold period from `policy_columns` (a SQLAlchemy row or a
+    driver record)."""
+    m = getattr(row, "_mapping", row)  # a Row by name; a Record is one already
+    ratio_h, _ = ratio_in_force(
+        explicit_h=m["policy_ratio_h"],
+        follows_air_quality=bool(m["policy_follows_aq"]),
+        air_quality_h=m["aq_ratio_h"],
+        pollutant_follows_air_quality=follows_air_quality(pollutant),
+        default_h=default.offset_ratio_hundredths,
+    )
+    hold = m["policy_hold_days"]
+    return Policy(ratio_h, hold if hold is not None else default.hold_days)

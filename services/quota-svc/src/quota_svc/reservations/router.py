@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.answers import answer
 from svc_common.auth import Principal, require
 from svc_common.batching import GroupCommit
 from svc_common.db import Database
@@ -82,10 +83,9 @@ def _same_request(r: ReservationRow, body: ReservationIn) -> bool:
 )
 async def create_reservation(
     body: ReservationIn,
-    response: Response,
     principal: Principal = Depends(require("officer", "admin")),
     rt: Runtime = Depends(runtime),
-) -> ReservationOut:
+) -> Response:
     principal.require_district(body.district)
     if body.priority_reserve and principal.role != "admin":
         raise Forbidden(
@@ -154,8 +154,7 @@ async def create_reservation(
         # the first answer. A different request for the project is a conflict.
         assert existing is not None
         if same:
-            response.status_code = 200
-            return existing
+            return answer(ReservationOut, existing, 200)
         raise Conflict(
             msg(
                 f"project {body.project_ref} already has a {existing.status} reservation",
@@ -164,7 +163,7 @@ async def create_reservation(
             reservation_id=existing.id,
             state=existing.status,
         )
-    return created
+    return answer(ReservationOut, created, 201)
 
 
 def pool_batches(rt: Runtime) -> GroupCommit:
@@ -172,7 +171,12 @@ def pool_batches(rt: Runtime) -> GroupCommit:
     batches = rt.extras.get("pool_batches")
     if batches is None:
         assert isinstance(rt.settings, Settings)
-        batches = rt.extras["pool_batches"] = GroupCommit(rt.db, rt.settings.pool_batch_max)
+        # Every statement of a reservation and an allocation is a
+        # DriverStatement: their batches run on the driver (rare paths, an
+        # advance or a named lot, run again in a session).
+        batches = rt.extras["pool_batches"] = GroupCommit(
+            rt.db, rt.settings.pool_batch_max, on_driver=True
+        )
     return batches
 
 
@@ -192,7 +196,7 @@ async def allocate_reservation(
     body: AllocateIn | None = None,
     principal: Principal = Depends(require("officer", "admin")),
     rt: Runtime = Depends(runtime),
-) -> ReservationOut:
+) -> Response:
     requested = tonnes_to_kg(body.amount_t) if body and body.amount_t is not None else None
     # Not in the request's unit of work: waiting for the batch, the request
     # holds no connection (the batch needs one).
@@ -211,7 +215,7 @@ async def allocate_reservation(
         return ReservationOut.of(r)
 
     try:
-        return await pool_batches(rt).run(pool_id, allocate)
+        return answer(ReservationOut, await pool_batches(rt).run(pool_id, allocate))
     except AllocationExceedsHold as exc:
         raise Conflict(
             msg(
@@ -243,14 +247,14 @@ async def get_reservation(
     reservation_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
-) -> ReservationOut:
+) -> Response:
     r = await service.find_reservation(db, reservation_id)
     if r is None:
         raise NotFound(
             msg(f"reservation {reservation_id} not found", f"预留 {reservation_id} 不存在")
         )
     principal.require_district(r.district)
-    return ReservationOut.of(r)
+    return answer(ReservationOut, ReservationOut.of(r))
 
 
 @router.get("/{reservation_id}/lineage", response_model=LineageOut)

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, or_, select
+from sqlalchemy import Table, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from svc_common.audit import SYSTEM, audit_row
@@ -21,8 +21,6 @@ from svc_common.outbox import outbox_rows
 from svc_common.tables import AuditEntry, OutboxRow
 from svc_common.types import kg_to_tonnes, utcnow
 
-from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
-from quota_svc.airquality.rules import ratio_in_force
 from quota_svc.debts import service as debts
 from quota_svc.ledger import rules as ledger_rules
 from quota_svc.ledger.rules import EntryCode, Overdraft
@@ -40,9 +38,8 @@ from quota_svc.lots import rules as lot_rules
 from quota_svc.lots import service as lots
 from quota_svc.lots.models import LOTS, MOVEMENTS
 from quota_svc.lots.rules import Draws, Move
-from quota_svc.policy.models import DistrictPolicy
 from quota_svc.policy.rules import Policy
-from quota_svc.pollutants.rules import follows_air_quality
+from quota_svc.policy.service import policy_columns, policy_of
 from quota_svc.reservations.models import Reservation, ReservationRow
 from quota_svc.reservations.rules import LIVE, ReservationStatus, check_action, split_allocation
 from quota_svc.trading import rules as trading_rules
@@ -54,55 +51,17 @@ from quota_svc.writes import Writes
 
 RESERVATIONS = cast(Table, Reservation.__table__)
 HOLDINGS = cast(Table, Holding.__table__)
-_POLICY = cast(Table, DistrictPolicy.__table__)
-_AQ = cast(Table, AirQualityStatus.__table__)
-_AQ_RATIOS = cast(Table, AirQualityRatio.__table__)
 _OUTBOX = cast(Table, OutboxRow.__table__)
 _AUDIT = cast(Table, AuditEntry.__table__)
 _LIVE = [s.value for s in LIVE]
-
-
-def _policy_in_force(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """`column` of the district policy in force at :at (policy.rules.in_force:
-    the latest effective_from not after it, the last recorded on a tie)."""
-    return (
-        select(column)
-        .where(
-            _POLICY.c.district == bindparam("district"),
-            _POLICY.c.pollutant == bindparam("pollutant"),
-            _POLICY.c.effective_from <= bindparam("at"),
-        )
-        .order_by(_POLICY.c.effective_from.desc(), _POLICY.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
-def _air_quality_ratio() -> ColumnElement[Any]:
-    """The ratio the district's air quality in force at :at calls for."""
-    status = (
-        select(_AQ.c.status)
-        .where(_AQ.c.district == bindparam("district"), _AQ.c.effective_from <= bindparam("at"))
-        .order_by(_AQ.c.effective_from.desc(), _AQ.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    return (
-        select(_AQ_RATIOS.c.offset_ratio_hundredths)
-        .where(_AQ_RATIOS.c.status == status)
-        .scalar_subquery()
-    )
 
 
 #: In one round trip: the pool locked, the district policy and air-quality
 #: ratio in force now. Not the pool's lots: a statement that waited for the
 #: lock reads everything but the locked row as it was before the wait, so
 #: lots another reservation emptied meanwhile would look available.
-_LOCK_POOL_AND_POLICY: Select[Any] = LOCK_POOL.add_columns(
-    _policy_in_force(_POLICY.c.offset_ratio_hundredths).label("policy_ratio_h"),
-    _policy_in_force(_POLICY.c.hold_days).label("policy_hold_days"),
-    _policy_in_force(_POLICY.c.follows_air_quality).label("policy_follows_aq"),
-    _air_quality_ratio().label("aq_ratio_h"),
+_LOCK_POOL_AND_POLICY = DriverStatement(
+    LOCK_POOL.add_columns(*policy_columns(bindparam("district"), bindparam("pollutant")))
 )
 
 #: A new hold; nothing is inserted (and no row returned) if the idempotency id
@@ -117,7 +76,7 @@ _INSERT_RESERVATION = {
     ),
 }
 
-_LOCK_RESERVATION = (
+_LOCK_RESERVATION = DriverStatement(
     select(RESERVATIONS).where(RESERVATIONS.c.id == bindparam("rid")).with_for_update()
 )
 
@@ -125,10 +84,15 @@ _FIND_LIVE = select(RESERVATIONS).where(
     RESERVATIONS.c.project_ref == bindparam("project_ref"), RESERVATIONS.c.status.in_(_LIVE)
 )
 
-_FIND_EARLIER = select(RESERVATIONS).where(
-    or_(
-        RESERVATIONS.c.idempotency_id == bindparam("idempotency_id"),
-        (RESERVATIONS.c.project_ref == bindparam("project_ref")) & RESERVATIONS.c.status.in_(_LIVE),
+#: A request's earlier hold, or its project's live one. The live statuses as
+#: equalities, not an IN list: a DriverStatement (a refusal looks here too).
+_FIND_EARLIER = DriverStatement(
+    select(RESERVATIONS).where(
+        or_(
+            RESERVATIONS.c.idempotency_id == bindparam("idempotency_id"),
+            (RESERVATIONS.c.project_ref == bindparam("project_ref"))
+            & or_(*(RESERVATIONS.c.status == status.value for status in LIVE)),
+        )
     )
 )
 
@@ -217,19 +181,6 @@ class AdvanceLimits:
     term_days: int = 365
 
 
-def policy_of(row: Any, pollutant: str, default: Policy) -> Policy:
-    """The ratio and hold period from the lock statement's policy columns."""
-    ratio_h, _ = ratio_in_force(
-        explicit_h=row.policy_ratio_h,
-        follows_air_quality=bool(row.policy_follows_aq),
-        air_quality_h=row.aq_ratio_h,
-        pollutant_follows_air_quality=follows_air_quality(pollutant),
-        default_h=default.offset_ratio_hundredths,
-    )
-    hold = row.policy_hold_days if row.policy_hold_days is not None else default.hold_days
-    return Policy(ratio_h, hold)
-
-
 async def find_live(s: AsyncSession, project_ref: str) -> ReservationRow | None:
     conn = await s.connection()
     row = (await conn.execute(_FIND_LIVE, {"project_ref": project_ref})).first()
@@ -241,9 +192,8 @@ async def _earlier(conn: AsyncConnection, req: ReserveRequest) -> Reserved | Non
     reservation (ProjectAlreadyReserved); None if neither exists."""
     found = [
         ReservationRow.of(row)
-        for row in await conn.execute(
-            _FIND_EARLIER,
-            {"idempotency_id": req.idempotency_id, "project_ref": req.project_ref},
+        for row in await _FIND_EARLIER.fetch_in(
+            conn, {"idempotency_id": req.idempotency_id, "project_ref": req.project_ref}
         )
     ]
     for r in found:
@@ -435,8 +385,8 @@ async def find_reservation(db: Database, reservation_id: str) -> ReservationRow 
 
 async def lock_reservation(s: AsyncSession, reservation_id: str) -> ReservationRow | None:
     conn = await s.connection()
-    row = (await conn.execute(_LOCK_RESERVATION, {"rid": reservation_id})).first()
-    return ReservationRow.of(row) if row else None
+    found = await _LOCK_RESERVATION.fetch_in(conn, {"rid": reservation_id})
+    return ReservationRow.of(found[0]) if found else None
 
 
 def _pool_ref(r: ReservationRow) -> PoolRef:

@@ -1,0 +1,80 @@
+"""`svc_common.routes.allowed_methods` files the routes by the head of their
+path so a write request tries a few patterns, not every route. It must give
+what a scan of every route gives, for every app's own paths (their
+parameters filled in), for near misses and for paths no route has."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+import pytest
+from fastapi import routing
+from starlette.routing import compile_path
+from svc_common.routes import allowed_methods
+
+from tests.test_async_dependencies import APPS
+
+_PARAM = re.compile(r"\{[^}]+\}")
+
+
+def _scan(app: Any, path: str) -> frozenset[str] | None:
+    found: set[str] = set()
+    matched = False
+    for ctx in routing.iter_route_contexts(list(app.routes)):
+        pattern = getattr(ctx, "path", None) or getattr(ctx, "path_format", None)
+        methods = getattr(ctx, "methods", None)
+        if pattern and methods and compile_path(pattern)[0].match(path):
+            matched = True
+            found |= methods
+    if not matched:
+        return None
+    return frozenset(found | ({"HEAD"} if "GET" in found else set()))
+
+
+def _probes(app: Any) -> set[str]:
+    paths: set[str] = {"/", "/nowhere", "/a/b/c/d/e", "//", ""}
+    for ctx in routing.iter_route_contexts(list(app.routes)):
+        pattern = getattr(ctx, "path", None) or getattr(ctx, "path_format", None)
+        if not pattern:
+            continue
+        filled = _PARAM.sub("x1", pattern)
+        paths |= {filled, filled + "/", filled + "/extra", filled.rsplit("/", 1)[0]}
+        paths.add(_PARAM.sub("a/b", pattern))  # a value with a slash in it
+        paths.add(filled.replace("/", "/zz", 1))  # another first segment
+    return paths
+
+
+@pytest.mark.parametrize("module", APPS)
+def test_the_index_answers_as_a_scan_of_every_route(
+    module: str, tmp_path: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/db.sqlite")
+    app = importlib.import_module(module).create()
+    probes = _probes(app)
+    assert len(probes) > 50
+    differ = {p: (allowed_methods(app, p), _scan(app, p)) for p in probes}
+    assert {p: v for p, v in differ.items() if v[0] != v[1]} == {}
+    assert sum(1 for a, _ in differ.values() if a) > 20  # most probes reach a route
+
+
+def test_parameters_in_the_head_and_paths_that_span_segments() -> None:
+    """No service route has a parameter in its first two segments or a
+    `:path` parameter today; the index must still find them."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    for path, method in [
+        ("/{tenant}/items", "GET"),
+        ("/x/{y}", "POST"),
+        ("/x/{y}", "DELETE"),
+        ("/x/literal", "PUT"),
+        ("/files/{rest:path}", "GET"),
+        ("/", "GET"),
+    ]:
+        app.add_api_route(path, lambda: None, methods=[method])
+    probes = ["/t1/items", "/x/items", "/x/1", "/x/literal", "/files/a/b/c", "/files/", "/", "/q"]
+    assert {p: allowed_methods(app, p) for p in probes} == {p: _scan(app, p) for p in probes}
+    assert allowed_methods(app, "/x/items") == {"GET", "HEAD", "POST", "DELETE"}
+    assert allowed_methods(app, "/files/a/b/c") == {"GET", "HEAD"}
