@@ -134,9 +134,7 @@ def _add_mark_on_driver():  # type: ignore[no-untyped-def]
     if _ADD_MARK is None:
         table = Mark.__table__
         _ADD_MARK = DriverStatement(
-            insert(table)
-            .values(id=bindparam("id"), label=bindparam("label"))
-            .returning(table.c.id)
+            insert(table).values(id=bindparam("id"), label=bindparam("label")).returning(table.c.id)
         )
     return _ADD_MARK
 
@@ -177,9 +175,7 @@ async def test_on_the_driver_a_refusal_and_a_rare_path_keep_nothing_twice(pg_url
     in a session, nothing of its first run kept."""
     db = await _db(pg_url)
     batches = GroupCommit(db, max_batch=16, on_driver=True)
-    ops = [
-        _driver_op(i, Refused if i % 5 == 0 else None, orm=i % 7 == 0) for i in range(1, 31)
-    ]
+    ops = [_driver_op(i, Refused if i % 5 == 0 else None, orm=i % 7 == 0) for i in range(1, 31)]
     results = await asyncio.gather(*(batches.run("pool", op) for op in ops), return_exceptions=True)
     for i, result in enumerate(results, start=1):
         if i % 5 == 0:
