@@ -41,6 +41,7 @@ def _probes(app: Any) -> set[str]:
             continue
         filled = _PARAM.sub("x1", pattern)
         paths |= {filled, filled + "/", filled + "/extra", filled.rsplit("/", 1)[0]}
+        paths |= {filled + "\n", filled + "\n\n", filled + "/\n"}  # `$` matches before a newline
         paths.add(_PARAM.sub("a/b", pattern))  # a value with a slash in it
         paths.add(filled.replace("/", "/zz", 1))  # another first segment
     return paths

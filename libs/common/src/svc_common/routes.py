@@ -44,8 +44,11 @@ class _Index:
             self.by_head.setdefault(key, []).append(entry)  # type: ignore[arg-type]
 
     def candidates(self, path: str) -> list[_Pattern]:
-        parts = ([*path.split("/", 3), "", ""])[1:3]
-        n = path.count("/")
+        # A route's `^…$` also matches before one trailing newline (so does
+        # the router's): file the request by its path without it.
+        head = path[:-1] if path.endswith("\n") else path
+        parts = ([*head.split("/", 3), "", ""])[1:3]
+        n = head.count("/")
         found = list(self.always)
         for first in (parts[0], "*"):
             for second in (parts[1], "*"):
