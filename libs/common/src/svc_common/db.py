@@ -137,6 +137,13 @@ class DriverStatement:
         return result.all() if result.returns_rows else []
 
 
+def by_name(row: Any) -> Any:
+    """A row read by column name, whichever path it came by: a SQLAlchemy
+    Row's mapping, or an asyncpg Record (`fetch_in`, `fetch_alone`), which
+    is read by name already."""
+    return getattr(row, "_mapping", row)
+
+
 async def _fetch_on(driver: Any, sql: str, args: list[Any]) -> Sequence[Any]:
     try:
         return cast(Sequence[Any], await driver.fetch(sql, *args))

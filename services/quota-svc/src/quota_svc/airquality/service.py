@@ -17,7 +17,7 @@ _AQ_RATIOS = cast(Table, AirQualityRatio.__table__)
 _S = TypeVar("_S", bound=Select[Any])
 
 
-def _in_force(stmt: _S, district: Any, at: Any) -> _S:
+def narrow_to_in_force(stmt: _S, district: Any, at: Any) -> _S:
     """`stmt` (a select of the status table) narrowed to the district's
     status in force at `at`: the latest effective_from not after it, the last
     recorded on a tie."""
@@ -31,7 +31,7 @@ def _in_force(stmt: _S, district: Any, at: Any) -> _S:
 async def status_in_force(
     s: AsyncSession, district: str, at: dt.datetime
 ) -> AirQualityStatus | None:
-    return await s.scalar(_in_force(select(AirQualityStatus), district, at))
+    return await s.scalar(narrow_to_in_force(select(AirQualityStatus), district, at))
 
 
 async def ratio_for_status(s: AsyncSession, status: str) -> int | None:
@@ -40,7 +40,9 @@ async def ratio_for_status(s: AsyncSession, status: str) -> int | None:
 
 
 def _ratio_in_force(district: BindParameter[Any]) -> Select[Any]:
-    status = _in_force(select(_AQ.c.district, _AQ.c.status), district, bindparam("at")).subquery()
+    status = narrow_to_in_force(
+        select(_AQ.c.district, _AQ.c.status), district, bindparam("at")
+    ).subquery()
     return select(status.c.district, _AQ_RATIOS.c.offset_ratio_hundredths).select_from(
         status.join(_AQ_RATIOS, _AQ_RATIOS.c.status == status.c.status)
     )

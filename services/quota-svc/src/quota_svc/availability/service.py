@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, cast
 
 from sqlalchemy import String, Table, and_, bindparam, func, or_, select
@@ -17,7 +16,7 @@ from quota_svc.debts import service as debts
 from quota_svc.debts.models import Debt
 from quota_svc.ledger import rules
 from quota_svc.ledger.models import Pool
-from quota_svc.ledger.rules import Balance, EntryCode, PoolKind
+from quota_svc.ledger.rules import Balance, PoolKind
 from quota_svc.ledger.service import ENTRIES, POOLS, balance_of, credited_by_reclaims, pools_of
 from quota_svc.policy.rules import Policy
 from quota_svc.policy.service import policies_in_force, policy_columns, policy_of
@@ -123,10 +122,8 @@ _FIGURES = DriverStatement(
         select(func.coalesce(func.sum(ENTRIES.c.amount_kg), 0))
         .where(
             ENTRIES.c.pool_id == POOLS.c.id,
-            or_(
-                ENTRIES.c.code == EntryCode.RECLAIM_CREDIT.value,
-                ENTRIES.c.code == EntryCode.REDUCTION_CREDIT.value,
-            ),
+            # Equalities, not an IN list: a DriverStatement expands none.
+            or_(*(ENTRIES.c.code == code for code in rules.RECLAIM_CODES)),
         )
         .scalar_subquery()
         .label("reclaimed_kg"),
@@ -160,16 +157,8 @@ async def _figures_on_driver(
         if r["id"] is None:  # no pool in this district yet: only its policy
             continue
         pool = ListedPool(r["id"], r["district"], r["pollutant"], r["kind"], r["park_id"])
-        debt, overdue = _owed(r["debts_left_kg"] or [], r["debts_due_at"] or [], now)
+        left, due = r["debts_left_kg"] or [], r["debts_due_at"] or []
+        debt, overdue = debt_rules.owed(zip(left, due, strict=True), now)
         bal = Balance(r["credited_kg"], r["reserved_kg"], r["allocated_kg"])
         out.append((pool, _figures(bal, policy, int(r["reclaimed_kg"]), debt, overdue)))
     return out, policies
-
-
-def _owed(left: list[int], due: list[dt.datetime], now: dt.datetime) -> tuple[int, int]:
-    """(outstanding, overdue) kg of a pool's open debts (as debts.outstanding_by_pool)."""
-    total = sum(left)
-    overdue = sum(
-        kg for kg, at in zip(left, due, strict=True) if debt_rules.is_overdue(at, kg, now)
-    )
-    return total, overdue

@@ -4,6 +4,7 @@ debt is overdue."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from enum import StrEnum
 
 from svc_common.i18n import msg
@@ -71,3 +72,12 @@ def due_at(now: dt.datetime, term_days: int) -> dt.datetime:
 
 def is_overdue(due: dt.datetime, outstanding_kg: int, now: dt.datetime) -> bool:
     return outstanding_kg > 0 and due < now
+
+
+def owed(debts: Iterable[tuple[int, dt.datetime]], now: dt.datetime) -> tuple[int, int]:
+    """(outstanding, overdue) kg of a pool's open debts, each (kg left, due)."""
+    total = overdue = 0
+    for left, due in debts:
+        total += left
+        overdue += left if is_overdue(due, left, now) else 0
+    return total, overdue

@@ -5,6 +5,7 @@ its lot's tonnes moving to the advance lot they replace."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from sqlalchemy import func, select, update
@@ -58,11 +59,10 @@ async def outstanding_by_pool(s: AsyncSession, pool_ids: list[str]) -> dict[str,
             Debt.pool_id.in_(pool_ids), Debt.status == DebtStatus.OPEN.value
         )
     )
-    out: dict[str, tuple[int, int]] = {}
+    by_pool: dict[str, list[tuple[int, dt.datetime]]] = {}
     for pool_id, left, due in rows:
-        total, overdue = out.get(pool_id, (0, 0))
-        out[pool_id] = (total + left, overdue + (left if rules.is_overdue(due, left, now) else 0))
-    return out
+        by_pool.setdefault(pool_id, []).append((left, due))
+    return {pool_id: rules.owed(debts, now) for pool_id, debts in by_pool.items()}
 
 
 async def advance(

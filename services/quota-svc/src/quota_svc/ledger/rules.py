@@ -116,6 +116,11 @@ class Overdraft(Exception):
         return self.needed_kg - self.available_kg
 
 
+#: What "reclaimed" counts in availability: credits from closed plants (收回)
+#: and from deep abatement (深度治理减排).
+RECLAIM_CODES = (EntryCode.RECLAIM_CREDIT.value, EntryCode.REDUCTION_CREDIT.value)
+
+
 def delta_for(code: EntryCode, amount_kg: int) -> Delta:
     """The effect of an entry of `code` moving `amount_kg` (signed for transfer
     and adjustment legs, positive otherwise)."""

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, func, literal, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from svc_common.db import DriverStatement, dialect_insert, in_chunks
+from svc_common.db import DriverStatement, by_name, dialect_insert, in_chunks
 from svc_common.events.schemas.quota import QuotaBalanceChanged
 from svc_common.outbox import emit
 from svc_common.types import UTCDateTime, kg_to_tonnes, utcnow
@@ -252,7 +252,7 @@ class PoolState:
     @classmethod
     def of(cls, row: Any) -> PoolState:
         """From a SQLAlchemy row or a driver record (asyncpg's, by name)."""
-        m = getattr(row, "_mapping", row)  # a Row by name; a Record is one already
+        m = by_name(row)
         return cls(
             m["id"],
             m["district"],
@@ -587,7 +587,7 @@ async def credited_by_reclaims(s: AsyncSession, pool_ids: list[str]) -> dict[str
         select(JournalEntry.pool_id, func.sum(JournalEntry.amount_kg))
         .where(
             JournalEntry.pool_id.in_(pool_ids),
-            JournalEntry.code.in_([EntryCode.RECLAIM_CREDIT, EntryCode.REDUCTION_CREDIT]),
+            JournalEntry.code.in_(rules.RECLAIM_CODES),
         )
         .group_by(JournalEntry.pool_id)
     )

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Label, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.db import by_name
 from svc_common.types import utcnow
 
 from quota_svc.airquality import service as aq_service
@@ -151,14 +152,10 @@ def _air_quality_ratio(district: ColumnElement[Any]) -> ColumnElement[Any]:
     """The ratio the district's air quality in force at :at calls for (none
     if that status has no ratio). One level of subquery, so `district` may be
     a column of the enclosing statement."""
-    return (
-        select(_AQ_RATIOS.c.offset_ratio_hundredths)
-        .select_from(_AQ.outerjoin(_AQ_RATIOS, _AQ_RATIOS.c.status == _AQ.c.status))
-        .where(_AQ.c.district == district, _AQ.c.effective_from <= bindparam("at"))
-        .order_by(_AQ.c.effective_from.desc(), _AQ.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
+    ratio = select(_AQ_RATIOS.c.offset_ratio_hundredths).select_from(
+        _AQ.outerjoin(_AQ_RATIOS, _AQ_RATIOS.c.status == _AQ.c.status)
     )
+    return aq_service.narrow_to_in_force(ratio, district, bindparam("at")).scalar_subquery()
 
 
 def policy_columns(district: ColumnElement[Any], pollutant: ColumnElement[Any]) -> list[Label[Any]]:
@@ -179,7 +176,7 @@ def policy_columns(district: ColumnElement[Any], pollutant: ColumnElement[Any]) 
 def policy_of(row: Any, pollutant: str, default: Policy) -> Policy:
     """The ratio and hold period from `policy_columns` (a SQLAlchemy row or a
     driver record)."""
-    m = getattr(row, "_mapping", row)  # a Row by name; a Record is one already
+    m = by_name(row)
     ratio_h, _ = ratio_in_force(
         explicit_h=m["policy_ratio_h"],
         follows_air_quality=bool(m["policy_follows_aq"]),

@@ -6,8 +6,9 @@ import datetime as dt
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, Row, String, Text, text
+from sqlalchemy import BigInteger, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
+from svc_common.db import by_name
 from svc_common.types import JSONType, UTCDateTime, utcnow
 
 from quota_svc.models import Base
@@ -90,7 +91,7 @@ class ReservationRow:
     @classmethod
     def of(cls, row: Any) -> ReservationRow:
         """From a SQLAlchemy row or a driver record (asyncpg's, by name)."""
-        return cls(**(row._mapping if isinstance(row, Row) else row))
+        return cls(**by_name(row))
 
     def values(self) -> dict[str, Any]:
         """Column values, for an INSERT."""
