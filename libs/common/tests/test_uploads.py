@@ -10,7 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from svc_common.errors import Unprocessable
-from svc_common.guard import json_plainly_safe, json_problem
+from svc_common.guard import (
+    MAX_NUMBER_DIGITS,
+    json_free_of_hazards,
+    json_plainly_safe,
+    json_problem,
+)
 from svc_common.uploads import (
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -247,3 +252,23 @@ def test_a_line_is_read_as_json_loads_reads_it(line: str) -> None:
     except (ValueError, RecursionError) as exc:
         got = ("error", type(exc), str(exc))
     assert got == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_JSONISH, min_size=1, max_size=6))
+def test_an_upload_free_of_hazards_has_every_line_free_of_them(lines: list[str]) -> None:
+    # What lets the NDJSON reader check the whole upload once instead of each line.
+    text = "\n".join(lines)
+    if json_free_of_hazards(text):
+        assert all(json_free_of_hazards(line) for line in text.splitlines())
+
+
+@pytest.mark.parametrize("digits", [30, 31, 4400])
+def test_a_long_number_on_one_line_is_refused_on_that_line_alone(digits: int) -> None:
+    lines = ['{"a": "天津"}', '{"n": ' + "7" * digits + "}", '{"b": "x" }']
+    rows = _ndjson_rows("\n".join(lines), max_rows=10)
+    assert [r.data for r in rows[::2]] == [{"a": "天津"}, {"b": "x"}]
+    if digits > MAX_NUMBER_DIGITS:
+        assert rows[1].data is None and "30" in (rows[1].error or "")
+    else:
+        assert rows[1].data == {"n": int("7" * digits)}
