@@ -18,7 +18,7 @@ from svc_common.events.registry import load_all
 from svc_common.events.schemas.permit import PermitCancelled
 from svc_common.outbox import build_envelope
 from svc_common.settings import DEV_JWT_SECRET, ServiceSettings
-from svc_common.types import Tonnes, kg_to_tonnes, tonnes_to_kg
+from svc_common.types import Tonnes, _fmt2, _fmt3, kg_to_tonnes, tonnes_to_kg
 
 TONNES = TypeAdapter(Tonnes)
 
@@ -137,3 +137,20 @@ def test_positive_tonnes_and_district_code_fields() -> None:
     assert district.validate_python("120119") == "120119"
     with pytest.raises(ValidationError, match="Tianjin's 16 district codes"):
         district.validate_python("110101")
+
+
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1))
+def test_kilograms_become_tonnes_exactly_to_three_places(kg: int) -> None:
+    t = kg_to_tonnes(kg)
+    assert t == Decimal(kg) / 1000 and t.as_tuple().exponent == -3
+    assert _fmt3(t) == format((Decimal(kg) / 1000).quantize(Decimal("0.001")), "f")
+
+
+@given(
+    st.decimals(
+        allow_nan=False, allow_infinity=False, places=5, max_value=10**9, min_value=-(10**9)
+    )
+)
+def test_amounts_and_ratios_are_written_as_quantize_would(d: Decimal) -> None:
+    assert _fmt3(d) == format(d.quantize(Decimal("0.001")), "f")
+    assert _fmt2(d) == format(d.quantize(Decimal("0.01")), "f")
