@@ -154,3 +154,24 @@ def test_kilograms_become_tonnes_exactly_to_three_places(kg: int) -> None:
 def test_amounts_and_ratios_are_written_as_quantize_would(d: Decimal) -> None:
     assert _fmt3(d) == format(d.quantize(Decimal("0.001")), "f")
     assert _fmt2(d) == format(d.quantize(Decimal("0.01")), "f")
+
+
+@pytest.mark.parametrize(
+    ("value", "three", "two"),
+    [
+        ("0.0025", "0.002", "0.00"),
+        ("0.0035", "0.004", "0.00"),
+        ("0.125", "0.125", "0.12"),
+        ("0.135", "0.135", "0.14"),
+        ("-0.0005", "-0.000", "-0.00"),
+        ("1E+4", "10000.000", "10000.00"),
+    ],
+)
+def test_amounts_round_half_even_as_before(value: str, three: str, two: str) -> None:
+    assert (_fmt3(Decimal(value)), _fmt2(Decimal(value))) == (three, two)
+
+
+def test_a_sum_that_is_not_an_int_is_still_tonnes_to_three_places() -> None:
+    # PostgreSQL's SUM(bigint) can come back as Decimal("1E+4").
+    assert str(kg_to_tonnes(Decimal("1E+4"))) == "10.000"  # type: ignore[arg-type]
+    assert str(kg_to_tonnes(Decimal("1500.5"))) == "1.500"  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from fastapi import APIRouter, Depends
-from opentelemetry import trace
+from opentelemetry import _logs, metrics, trace
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -259,14 +259,20 @@ async def test_fastapis_own_telemetry_stays_off(
     # Left on, FastAPI asks OpenTelemetry for its providers on every request
     # (svc_common.tracing.FASTAPI_TELEMETRY says why it is off).
     asked: list[str] = []
-    real = trace.get_tracer_provider
 
-    def counted() -> trace.TracerProvider:
-        asked.append("tracer")
-        return real()
+    def counted(module: object, name: str) -> None:
+        real = getattr(module, name)
+
+        def ask() -> object:
+            asked.append(name)
+            return real()
+
+        monkeypatch.setattr(module, name, ask)
 
     async with testing.running(demo_app(db_url)) as c:
-        monkeypatch.setattr(trace, "get_tracer_provider", counted)
+        counted(trace, "get_tracer_provider")
+        counted(metrics, "get_meter_provider")
+        counted(_logs, "get_logger_provider")
         for _ in range(3):
             assert (await c.get("/demo/health")).status_code == 200
     assert asked == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -254,13 +255,42 @@ def test_a_line_is_read_as_json_loads_reads_it(line: str) -> None:
     assert got == want
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(_JSONISH, min_size=1, max_size=6))
-def test_an_upload_free_of_hazards_has_every_line_free_of_them(lines: list[str]) -> None:
+#: Pieces of an upload: JSON-ish text, digit runs around the limit, the
+#: characters str.splitlines() breaks at, NUL and its escapes.
+_PIECES = st.one_of(
+    _JSONISH,
+    st.integers(min_value=MAX_NUMBER_DIGITS - 2, max_value=MAX_NUMBER_DIGITS + 2).map(
+        lambda n: "7" * n
+    ),
+    st.sampled_from(["\r", "\x0b", "\x1c", "\x85", "\u2028", "\x00", "\\u0000", "\\U0000", "٣"]),
+)
+_UPLOADS = st.lists(_PIECES, min_size=1, max_size=12).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_UPLOADS)
+def test_an_upload_free_of_hazards_has_every_line_free_of_them(text: str) -> None:
     # What lets the NDJSON reader check the whole upload once instead of each line.
-    text = "\n".join(lines)
     if json_free_of_hazards(text):
         assert all(json_free_of_hazards(line) for line in text.splitlines())
+    else:  # and a hazard is always on some line
+        assert any(not json_free_of_hazards(line) for line in text.splitlines())
+
+
+@settings(max_examples=400, deadline=None)
+@given(_UPLOADS)
+def test_the_whole_upload_check_judges_digit_runs_as_the_full_check(text: str) -> None:
+    long_run = re.search(f"[0-9]{{{MAX_NUMBER_DIGITS + 1},}}", text) is not None
+    no_nul = "\x00" not in text and "\\u0000" not in text and "\\U0000" not in text
+    assert json_free_of_hazards(text) == (no_nul and not long_run)
+
+
+def test_a_deep_line_in_a_clean_upload_is_refused() -> None:
+    # The upload has no hazard, so each line is left with its bracket count.
+    deep = '{"a": ' + "[" * 40 + "]" * 40 + "}"
+    rows = _ndjson_rows('{"b": 1}\n' + deep + '\n{"c": 2}', max_rows=10)
+    assert [r.data for r in rows] == [{"b": 1}, None, {"c": 2}]
+    assert "32" in (rows[1].error or "")
 
 
 @pytest.mark.parametrize("digits", [30, 31, 4400])

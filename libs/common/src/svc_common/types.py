@@ -302,8 +302,15 @@ def tonnes_to_kg(t: Decimal) -> int:
 
 def kg_to_tonnes(kg: int) -> Decimal:
     """Whole kilograms as tonnes to three places, exactly (1500 → 1.500):
-    moving the decimal point of an integer rounds nothing."""
-    return Decimal(kg).scaleb(-3)
+    moving the decimal point of an integer rounds nothing. Anything but an
+    int (a database sum may come back as a Decimal such as 1E+4) goes the
+    long way: divided, then rounded to three places."""
+    if type(kg) is int:
+        return Decimal(kg).scaleb(-3)
+    return (Decimal(kg) / KG_PER_TONNE).quantize(_THREE_PLACES)
+
+
+_THREE_PLACES = Decimal("0.001")
 
 
 def _check_ratio(d: Decimal) -> Decimal:
