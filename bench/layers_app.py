@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from quota_svc.reservations.schemas import ReservationIn
 from svc_common.auth import Principal, require
+from svc_common.tracing import FASTAPI_TELEMETRY
 
 ANSWER = {"id": "00000000-0000-0000-0000-000000000000", "status": "held", "held_t": "0.010"}
 
@@ -35,8 +36,9 @@ async def bare_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def bare_fastapi() -> FastAPI:
-    """FastAPI alone: routing, the body model, the response model."""
-    app = FastAPI()
+    """FastAPI alone: routing, the body model, the response model (its own
+    telemetry off, as in every app of the project)."""
+    app = FastAPI(telemetry=FASTAPI_TELEMETRY)
 
     @app.post("/quota/reservations", status_code=201)
     async def create(body: ReservationIn) -> dict[str, str]:

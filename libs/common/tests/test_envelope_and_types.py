@@ -18,7 +18,7 @@ from svc_common.events.registry import load_all
 from svc_common.events.schemas.permit import PermitCancelled
 from svc_common.outbox import build_envelope
 from svc_common.settings import DEV_JWT_SECRET, ServiceSettings
-from svc_common.types import Tonnes, kg_to_tonnes, tonnes_to_kg
+from svc_common.types import Tonnes, _fmt2, _fmt3, kg_to_tonnes, tonnes_to_kg
 
 TONNES = TypeAdapter(Tonnes)
 
@@ -137,3 +137,41 @@ def test_positive_tonnes_and_district_code_fields() -> None:
     assert district.validate_python("120119") == "120119"
     with pytest.raises(ValidationError, match="Tianjin's 16 district codes"):
         district.validate_python("110101")
+
+
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1))
+def test_kilograms_become_tonnes_exactly_to_three_places(kg: int) -> None:
+    t = kg_to_tonnes(kg)
+    assert t == Decimal(kg) / 1000 and t.as_tuple().exponent == -3
+    assert _fmt3(t) == format((Decimal(kg) / 1000).quantize(Decimal("0.001")), "f")
+
+
+@given(
+    st.decimals(
+        allow_nan=False, allow_infinity=False, places=5, max_value=10**9, min_value=-(10**9)
+    )
+)
+def test_amounts_and_ratios_are_written_as_quantize_would(d: Decimal) -> None:
+    assert _fmt3(d) == format(d.quantize(Decimal("0.001")), "f")
+    assert _fmt2(d) == format(d.quantize(Decimal("0.01")), "f")
+
+
+@pytest.mark.parametrize(
+    ("value", "three", "two"),
+    [
+        ("0.0025", "0.002", "0.00"),
+        ("0.0035", "0.004", "0.00"),
+        ("0.125", "0.125", "0.12"),
+        ("0.135", "0.135", "0.14"),
+        ("-0.0005", "-0.000", "-0.00"),
+        ("1E+4", "10000.000", "10000.00"),
+    ],
+)
+def test_amounts_round_half_even_as_before(value: str, three: str, two: str) -> None:
+    assert (_fmt3(Decimal(value)), _fmt2(Decimal(value))) == (three, two)
+
+
+def test_a_sum_that_is_not_an_int_is_still_tonnes_to_three_places() -> None:
+    # PostgreSQL's SUM(bigint) can come back as Decimal("1E+4").
+    assert str(kg_to_tonnes(Decimal("1E+4"))) == "10.000"  # type: ignore[arg-type]
+    assert str(kg_to_tonnes(Decimal("1500.5"))) == "1.500"  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from fastapi import APIRouter, Depends
+from opentelemetry import _logs, metrics, trace
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -250,3 +251,28 @@ def test_the_distributed_mode_refuses_the_development_secret() -> None:
         ServiceSettings(event_transport="kafka://127.0.0.1:9092", jwt_secret="s" * 40),
     )
     create_app(spec, ServiceSettings())  # the embedded default may use it
+
+
+async def test_fastapis_own_telemetry_stays_off(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Left on, FastAPI asks OpenTelemetry for its providers on every request
+    # (svc_common.tracing.FASTAPI_TELEMETRY says why it is off).
+    asked: list[str] = []
+
+    def counted(module: object, name: str) -> None:
+        real = getattr(module, name)
+
+        def ask() -> object:
+            asked.append(name)
+            return real()
+
+        monkeypatch.setattr(module, name, ask)
+
+    async with testing.running(demo_app(db_url)) as c:
+        counted(trace, "get_tracer_provider")
+        counted(metrics, "get_meter_provider")
+        counted(_logs, "get_logger_provider")
+        for _ in range(3):
+            assert (await c.get("/demo/health")).status_code == 200
+    assert asked == []

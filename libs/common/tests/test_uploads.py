@@ -5,12 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from svc_common.errors import Unprocessable
-from svc_common.guard import json_plainly_safe, json_problem
+from svc_common.guard import (
+    MAX_NUMBER_DIGITS,
+    json_free_of_hazards,
+    json_plainly_safe,
+    json_problem,
+)
 from svc_common.uploads import (
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -247,3 +253,52 @@ def test_a_line_is_read_as_json_loads_reads_it(line: str) -> None:
     except (ValueError, RecursionError) as exc:
         got = ("error", type(exc), str(exc))
     assert got == want
+
+
+#: Pieces of an upload: JSON-ish text, digit runs around the limit, the
+#: characters str.splitlines() breaks at, NUL and its escapes.
+_PIECES = st.one_of(
+    _JSONISH,
+    st.integers(min_value=MAX_NUMBER_DIGITS - 2, max_value=MAX_NUMBER_DIGITS + 2).map(
+        lambda n: "7" * n
+    ),
+    st.sampled_from(["\r", "\x0b", "\x1c", "\x85", "\u2028", "\x00", "\\u0000", "\\U0000", "٣"]),
+)
+_UPLOADS = st.lists(_PIECES, min_size=1, max_size=12).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_UPLOADS)
+def test_an_upload_free_of_hazards_has_every_line_free_of_them(text: str) -> None:
+    # What lets the NDJSON reader check the whole upload once instead of each line.
+    if json_free_of_hazards(text):
+        assert all(json_free_of_hazards(line) for line in text.splitlines())
+    else:  # and a hazard is always on some line
+        assert any(not json_free_of_hazards(line) for line in text.splitlines())
+
+
+@settings(max_examples=400, deadline=None)
+@given(_UPLOADS)
+def test_the_whole_upload_check_judges_digit_runs_as_the_full_check(text: str) -> None:
+    long_run = re.search(f"[0-9]{{{MAX_NUMBER_DIGITS + 1},}}", text) is not None
+    no_nul = "\x00" not in text and "\\u0000" not in text and "\\U0000" not in text
+    assert json_free_of_hazards(text) == (no_nul and not long_run)
+
+
+def test_a_deep_line_in_a_clean_upload_is_refused() -> None:
+    # The upload has no hazard, so each line is left with its bracket count.
+    deep = '{"a": ' + "[" * 40 + "]" * 40 + "}"
+    rows = _ndjson_rows('{"b": 1}\n' + deep + '\n{"c": 2}', max_rows=10)
+    assert [r.data for r in rows] == [{"b": 1}, None, {"c": 2}]
+    assert "32" in (rows[1].error or "")
+
+
+@pytest.mark.parametrize("digits", [30, 31, 4400])
+def test_a_long_number_on_one_line_is_refused_on_that_line_alone(digits: int) -> None:
+    lines = ['{"a": "天津"}', '{"n": ' + "7" * digits + "}", '{"b": "x" }']
+    rows = _ndjson_rows("\n".join(lines), max_rows=10)
+    assert [r.data for r in rows[::2]] == [{"a": "天津"}, {"b": "x"}]
+    if digits > MAX_NUMBER_DIGITS:
+        assert rows[1].data is None and "30" in (rows[1].error or "")
+    else:
+        assert rows[1].data == {"n": int("7" * digits)}

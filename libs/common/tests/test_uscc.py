@@ -77,3 +77,25 @@ def test_make_uscc_gives_valid_distinct_codes(serial: int) -> None:
 def test_rejections_say_why(code: str, reason: str) -> None:
     with pytest.raises(InvalidUSCC, match=reason):
         validate_uscc(code)
+
+
+#: The standard's table, written out here rather than taken from the module:
+#: character values 0-9, then A-Y without I, O, S, V, Z; weights 3^(i-1) mod 31.
+_STANDARD_VALUES = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_STANDARD_WEIGHTS = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
+
+
+@pytest.mark.parametrize("position", range(17))
+def test_every_character_in_every_position_weighs_as_the_standard_says(position: int) -> None:
+    # The check is a weighted sum: right for each character in each place
+    # (the others 0) means right for every body.
+    for value, char in enumerate(_STANDARD_VALUES):
+        body = "0" * position + char + "0" * (16 - position)
+        expected = _STANDARD_VALUES[(31 - value * _STANDARD_WEIGHTS[position] % 31) % 31]
+        assert check_character(body) == expected, (position, char)
+
+
+@pytest.mark.parametrize("body", ["I" + "0" * 16, "0" * 16 + "z", "０" + "0" * 16])
+def test_a_body_outside_the_charset_has_no_check_character(body: str) -> None:
+    with pytest.raises(InvalidUSCC):
+        check_character(body)

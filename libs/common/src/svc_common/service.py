@@ -249,6 +249,7 @@ def create_app(
         docs_url=None,  # served below with local assets: intranets have no CDN
         redoc_url=None,
         openapi_url=f"{spec.prefix}/openapi.json",
+        telemetry=tracing.FASTAPI_TELEMETRY,
     )
     openapi.install(app)
     app.state.token_verifier = TokenVerifier(settings)

@@ -42,11 +42,18 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from fastapi.telemetry import TelemetryConfig
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = structlog.get_logger(__name__)
+
+#: FastAPI's own OpenTelemetry hooks, off in every app here: a request's span
+#: is this module's (the FastAPI instrumentation, only when tracing is on)
+#: and metrics are Prometheus's. Left on, FastAPI asks OpenTelemetry for its
+#: global providers on every request (4 µs) only to find them unconfigured.
+FASTAPI_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 _propagator = TraceContextTextMapPropagator()
 #: Set by tests (`use_exporter`): every service started meanwhile exports

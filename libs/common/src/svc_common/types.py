@@ -222,18 +222,16 @@ def _parse_tonnes(value: Any) -> Decimal:
     return d
 
 
-#: Three places (one kilogram) and two (a ratio), built once: every amount
-#: of every answer is formatted with them.
-_Q3 = Decimal("0.001")
-_Q2 = Decimal("0.01")
-
-
 def _fmt3(d: Decimal) -> str:
-    return format((d if isinstance(d, Decimal) else Decimal(d)).quantize(_Q3), "f")
+    """An amount as every answer writes it: three places (one kilogram).
+    Formatting to three places rounds as quantize would (half even), in one
+    step instead of two: this runs for every amount of every answer."""
+    return format(d if isinstance(d, Decimal) else Decimal(d), ".3f")
 
 
 def _fmt2(d: Decimal) -> str:
-    return format((d if isinstance(d, Decimal) else Decimal(d)).quantize(_Q2), "f")
+    """A ratio as every answer writes it: two places."""
+    return format(d if isinstance(d, Decimal) else Decimal(d), ".2f")
 
 
 def _three_places(d: Decimal) -> None:
@@ -303,7 +301,16 @@ def tonnes_to_kg(t: Decimal) -> int:
 
 
 def kg_to_tonnes(kg: int) -> Decimal:
-    return (Decimal(kg) / KG_PER_TONNE).quantize(Decimal("0.001"))
+    """Whole kilograms as tonnes to three places, exactly (1500 → 1.500):
+    moving the decimal point of an integer rounds nothing. Anything but an
+    int (a database sum may come back as a Decimal such as 1E+4) goes the
+    long way: divided, then rounded to three places."""
+    if type(kg) is int:
+        return Decimal(kg).scaleb(-3)
+    return (Decimal(kg) / KG_PER_TONNE).quantize(_THREE_PLACES)
+
+
+_THREE_PLACES = Decimal("0.001")
 
 
 def _check_ratio(d: Decimal) -> Decimal:

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from svc_common.i18n import msg
+from svc_common.tracing import FASTAPI_TELEMETRY
 
 from console.api import ApiError, Services
 from console.auth import oidc
@@ -52,6 +53,7 @@ def create(
         redoc_url=None,
         openapi_url=None,
         lifespan=lifespan,
+        telemetry=FASTAPI_TELEMETRY,
     )
     app.state.settings = settings
     app.state.services = services
