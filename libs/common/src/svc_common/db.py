@@ -417,6 +417,12 @@ class Database:
     def on_outbox_commit(self, callback: Callable[[], None]) -> None:
         self._commit_listeners.append(callback)
 
+    def _committed(self, info: dict[str, Any]) -> None:
+        """After a commit: wake the relay if the transaction wrote outbox rows."""
+        if info.pop(OUTBOX_WRITTEN, False):
+            for callback in self._commit_listeners:
+                callback()
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session for reads (`ReadSession`: on PostgreSQL in autocommit;
@@ -494,9 +500,7 @@ class Database:
         if not unit.begun:
             return  # nothing ran in it
         await unit.session.commit()
-        if unit.session.info.pop(OUTBOX_WRITTEN, False):
-            for callback in self._commit_listeners:
-                callback()
+        self._committed(unit.session.info)
 
     async def rollback(self, unit: Unit) -> None:
         unit.kept = False
@@ -510,9 +514,7 @@ class Database:
         async with self.sessionmaker() as session:
             async with session.begin():
                 yield session
-            if session.info.pop(OUTBOX_WRITTEN, False):
-                for callback in self._commit_listeners:
-                    callback()
+            self._committed(session.info)
 
     @asynccontextmanager
     async def driver_unit(self) -> AsyncIterator[DriverUnit]:
@@ -522,9 +524,7 @@ class Database:
         async with self.driver() as driver, driver.transaction():
             unit = DriverUnit(DriverConnection(driver, self.engine.dialect))
             yield unit
-        if unit.info.pop(OUTBOX_WRITTEN, False):
-            for callback in self._commit_listeners:
-                callback()
+        self._committed(unit.info)
 
     async def fetch_alone(
         self, statement: DriverStatement, params: dict[str, Any]

@@ -222,6 +222,10 @@ def _parse_tonnes(value: Any) -> Decimal:
     return d
 
 
+#: One kilogram in tonnes: the places every amount is exact to.
+_THREE_PLACES = Decimal("0.001")
+
+
 def _fmt3(d: Decimal) -> str:
     """An amount as every answer writes it: three places (one kilogram).
     Formatting to three places rounds as quantize would (half even), in one
@@ -235,7 +239,7 @@ def _fmt2(d: Decimal) -> str:
 
 
 def _three_places(d: Decimal) -> None:
-    if d.as_tuple().exponent < -3 and d != d.quantize(Decimal("0.001")):  # type: ignore[operator]
+    if d.as_tuple().exponent < -3 and d != d.quantize(_THREE_PLACES):  # type: ignore[operator]
         raise ValueError(
             i18n.msg("at most 3 decimals (one kilogram) are allowed", "最多 3 位小数（精确到千克）")
         )
@@ -255,7 +259,7 @@ def _check_tonnes(d: Decimal) -> Decimal:
     _three_places(d)
     if d > MAX_TONNES:
         raise _too_large()
-    return d.quantize(Decimal("0.001"))
+    return d.quantize(_THREE_PLACES)
 
 
 #: Tonnes per year in the API and events: a decimal string or number,
@@ -273,7 +277,7 @@ def _check_signed_tonnes(d: Decimal) -> Decimal:
     _three_places(d)
     if abs(d) > MAX_TONNES:
         raise _too_large()
-    return d.quantize(Decimal("0.001"))
+    return d.quantize(_THREE_PLACES)
 
 
 #: A signed amount, e.g. the change of a permitted amount.
@@ -308,9 +312,6 @@ def kg_to_tonnes(kg: int) -> Decimal:
     if type(kg) is int:
         return Decimal(kg).scaleb(-3)
     return (Decimal(kg) / KG_PER_TONNE).quantize(_THREE_PLACES)
-
-
-_THREE_PLACES = Decimal("0.001")
 
 
 def _check_ratio(d: Decimal) -> Decimal:
@@ -391,7 +392,7 @@ PositiveIncrementTonnes = Annotated[
 
 def _check_total(d: Decimal) -> Decimal:
     _three_places(d)
-    return d.quantize(Decimal("0.001"))
+    return d.quantize(_THREE_PLACES)
 
 
 #: A sum of amounts in an answer or event (a pool's balance, a shortfall):
