@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -33,6 +33,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
 from sqlalchemy.util.concurrency import greenlet_spawn
+
+_T = TypeVar("_T")
 
 OUTBOX_WRITTEN = "outbox_written"
 
@@ -229,6 +231,34 @@ def _unfit(driver: Any) -> bool:
     still inside a transaction SQLAlchemy does not know of (its reset on
     return would not roll it back)."""
     return driver is None or driver.is_closed() or driver.is_in_transaction()
+
+
+async def _give_back(pooled: Any, broken: bool) -> None:
+    """A connection of `driver()` back to the pool, or thrown away when
+    `broken` or unfit to hand out again."""
+    if (broken or _unfit(pooled.driver_connection)) and pooled.is_valid:
+        await greenlet_spawn(pooled.invalidate)
+    await greenlet_spawn(pooled.close)
+
+
+async def run_to_completion(cleanup: Coroutine[Any, Any, _T]) -> _T:
+    """Await `cleanup` to its end even if the caller is cancelled meanwhile
+    (again and again), then re-raise the cancellation. A clean-up cut short
+    half way, a connection neither returned to its pool nor thrown away,
+    leaks it: each cancellation would cost the pool one connection."""
+    task = asyncio.ensure_future(cleanup)
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError as error:
+            if task.done():  # the clean-up itself was cancelled: nothing to wait for
+                raise
+            cancelled = error
+    if cancelled is not None:
+        raise cancelled
+    return result
 
 
 async def session_driver(session: AsyncSession) -> Any:
@@ -557,16 +587,16 @@ class Database:
         # the CPU of an AsyncConnection around it (bench/RESULTS.md).
         pooled = await greenlet_spawn(self.engine.sync_engine.raw_connection)
         driver = pooled.driver_connection
+        # Cancelled mid-statement, the connection's state is unknown: throw it away.
+        broken = True
         try:
             yield driver
-        except BaseException as error:
-            if not isinstance(error, Exception) or _unfit(driver):
-                await greenlet_spawn(pooled.invalidate)
+            broken = False
+        except Exception:
+            broken = False
             raise
         finally:
-            if _unfit(driver) and pooled.is_valid:
-                await greenlet_spawn(pooled.invalidate)
-            await greenlet_spawn(pooled.close)
+            await run_to_completion(_give_back(pooled, broken))
 
     async def ping(self) -> bool:
         try:
@@ -579,8 +609,6 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
 
-
-_T = TypeVar("_T")
 
 #: Keys per `IN (…)` list when rows are read by a long list of keys: well
 #: under SQLite's bound on one statement's parameters (999 before 3.32).
