@@ -65,9 +65,11 @@ class DriverStatement:
     text(), and compiled for asyncpg once.
 
     For statements whose parameters are plain values asyncpg encodes itself
-    (text, integers, timestamps, arrays): no expanding IN lists, no
-    SQLAlchemy-side type processing. Rows come back as asyncpg Records
-    (by name: `row["seq"]`)."""
+    (text, integers, timestamps, arrays). An IN list of values written in
+    the statement is expanded once; one whose values come with each run
+    (`bindparam(expanding=True)`) is refused: its SQL changes per run.
+    Results are not converted by the column types; rows come back as
+    asyncpg Records (by name: `row["seq"]`)."""
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
@@ -78,24 +80,39 @@ class DriverStatement:
             raise RuntimeError(f"DriverStatement runs on asyncpg, not {dialect.driver}")
         if self._compiled is None:
             compiled = self.statement.compile(dialect=dialect)
-            if compiled.post_compile_params or compiled.literal_execute_params:
-                raise ValueError("DriverStatement takes no expanding or literal-execute parameters")
-            carried = {k: v for k, v in compiled.params.items() if v is not None}
+            if compiled.literal_execute_params or any(
+                p.value is None for p in compiled.post_compile_params
+            ):
+                raise ValueError(
+                    "DriverStatement takes no expanding or literal-execute parameters"
+                    " (an IN list of values written in the statement is fine)"
+                )
+            sql, params, processors = compiled.string, compiled.params, compiled._bind_processors
+            names = tuple(compiled.positiontup or ())
+            if compiled.post_compile_params:
+                # IN lists of values the statement carries (`status.in_(LIVE)`):
+                # expanded once, here, into one parameter per value.
+                expanded = compiled.construct_expanded_state(compiled.params)
+                sql, params, processors = (
+                    expanded.statement,
+                    expanded.parameters,
+                    expanded.processors,
+                )
+                names = tuple(expanded.positiontup or ())
+            carried = {k: v for k, v in params.items() if v is not None}
             # An INSERT's columns left to a constant default get it, as
             # through SQLAlchemy; a default computed in Python must be given.
             for column in getattr(compiled, "insert_prefetch", ()):
                 default = column.default
                 if default is not None and default.is_scalar and column.key not in carried:
                     carried[column.key] = default.arg
-            names = tuple(compiled.positiontup or ())
             # The columns' own checks and conversions (UTCDateTime refuses
             # a naive time) run here as they would through SQLAlchemy.
-            processors = dict(compiled._bind_processors)
             self._compiled = _DriverSQL(
-                compiled.string,
+                sql,
                 names,
                 carried,
-                processors,
+                dict(processors),
                 tuple((n, processors.get(n), carried.get(n, _NEEDED)) for n in names),
             )
         return self._compiled
