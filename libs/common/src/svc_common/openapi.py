@@ -115,6 +115,12 @@ BEARER_DESCRIPTION = (
     + "), `districts` (GB/T 2260 codes the caller may act in; empty means citywide for "
     "admin, auditor, investment and filer, nowhere for an officer) and `exp`."
 )
+BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": BEARER_DESCRIPTION,
+}
 
 
 def camel(name: str) -> str:
@@ -283,9 +289,6 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
     schemas["FieldError"] = FIELD_ERROR_SCHEMA
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
-    bearer = components.get("securitySchemes", {}).get("HTTPBearer")
-    if bearer is not None:
-        bearer.update({"bearerFormat": "JWT", "description": BEARER_DESCRIPTION})
 
     seen: dict[str, str] = {}
     nul_seen: set[str] = set()
@@ -320,6 +323,9 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
             if method in WRITE_METHODS and ("header", "idempotency-key") not in names:
                 params.append(IDEMPOTENCY_KEY)
             if authenticated:
+                # The scheme is declared here: the token is read by a plain
+                # function (svc_common.auth.principal_of), not by FastAPI's HTTPBearer.
+                components.setdefault("securitySchemes", {})["HTTPBearer"] = BEARER_SCHEME
                 op.setdefault("security", [{"HTTPBearer": []}])
                 if roles:
                     op["x-roles"] = list(roles)
