@@ -157,3 +157,12 @@ def test_migrate_creates_the_embedded_databases(tmp_path: Path) -> None:
     assert again.exit_code == 0
     r = runner.invoke(app, ["migrate", "--service", "nope", "--data-dir", str(tmp_path)])
     assert r.exit_code != 0
+
+
+def test_an_exported_csv_never_runs_a_filed_name_as_a_formula() -> None:
+    from bureau.commands.common import rows_to_csv
+
+    text = rows_to_csv(
+        [{"enterprise_name": '=HYPERLINK("http://evil/")', "vocs_t": "-3.000", "uscc": "9112"}]
+    ).decode()
+    assert text.splitlines()[1] == '"\'=HYPERLINK(""http://evil/"")",-3.000,9112'

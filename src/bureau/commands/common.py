@@ -57,12 +57,15 @@ def read_rows(path: Path, max_rows: int = 200_000) -> list[RawRow]:
 
 
 def rows_to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> bytes:
+    from svc_common.uploads import csv_cell
+
     cols = list(columns or (rows[0].keys() if rows else []))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
     w.writeheader()
     for r in rows:
-        w.writerow({c: r.get(c) for c in cols})
+        # A name someone filed must not run as a formula where it is opened.
+        w.writerow({c: csv_cell(r.get(c)) for c in cols})
     return buf.getvalue().encode("utf-8")
 
 
