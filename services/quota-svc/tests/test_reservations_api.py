@@ -291,3 +291,24 @@ async def test_a_ref_in_use_in_another_district_names_no_reservation(quota: Quot
     assert problem["reason"] == "project_ref_in_use"
     assert mine["id"] not in theirs.text and "reservation_id" not in problem
     assert "another district" in problem["detail"]
+
+
+async def test_a_reason_of_spaces_alone_is_refused(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "20")
+    res = await _reserve(quota)
+    r = await quota.client.post(
+        f"/quota/reservations/{res['id']}/release", json={"reason": " \t "}, headers=OFFICER
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason", r.text
+    r = await quota.client.post(
+        f"/quota/pools/{JIZHOU}/VOCs/adjustments",
+        json={"amount_t": "1", "note": "   "},
+        headers=ADMIN,
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "note", r.text
+    kept = await quota.client.post(
+        f"/quota/reservations/{res['id']}/release", json={"reason": "  项目调整 "}, headers=OFFICER
+    )
+    assert kept.status_code == 200 and kept.json()["note"] == "项目调整"
+    doc = (await quota.client.get("/quota/openapi.json")).json()["components"]["schemas"]
+    assert doc["ReleaseIn"]["properties"]["reason"]["pattern"].startswith("^\\s*(?:[^\\s")

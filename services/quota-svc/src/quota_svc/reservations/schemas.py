@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
 from svc_common.i18n import msg
 from svc_common.types import (
@@ -68,6 +68,9 @@ class AllocateIn(BaseModel):
 
 
 class ReleaseIn(BaseModel):
+    # A reason of spaces alone says nothing: stripped, it must still have words.
+    model_config = ConfigDict(str_strip_whitespace=True)
+
     reason: str = Field(min_length=1, max_length=500)
 
 
