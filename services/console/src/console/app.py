@@ -11,15 +11,18 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from svc_common.i18n import msg
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from svc_common.i18n import msg, title
 from svc_common.tracing import FASTAPI_TELEMETRY
 
 from console.api import ApiError, Services
 from console.auth import oidc
 from console.auth.router import router as auth_router
 from console.auth.session import SessionCookies
+from console.auth.users import from_session
 from console.errors import CsrfRejected, LoginRequired, RoleRefused
 from console.pages.enterprise.router import router as enterprise_router
 from console.pages.home import router as home_router
@@ -87,11 +90,68 @@ def page_status(api_status: int) -> int:
     return 503 if api_status == 503 else 502
 
 
+def problem_page(
+    request: Request,
+    status: int,
+    detail: str,
+    heading: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The console's own error page (a fragment for htmx, shown where the
+    action was), in the user's language. Never carries what was sent."""
+    if is_htmx(request):
+        response = render(request, "_problem.html", status_code=status, text=detail)
+    else:
+        response = render(
+            request,
+            "error.html",
+            status_code=status,
+            heading=heading or title(status),
+            detail=detail,
+        )
+    response.headers.update(headers or {})
+    return response
+
+
+def session_ended() -> str:
+    return msg("Your session has ended: sign in again.", "登录已失效，请重新登录")
+
+
 def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        texts = {
+            404: msg("There is no such page in the console.", "控制台中没有这个页面。"),
+            405: msg(
+                "This address does not take that kind of request.", "此地址不接受这种请求方式。"
+            ),
+        }
+        status = exc.status_code if 400 <= exc.status_code < 600 else 500
+        detail = texts.get(status, msg("The request could not be served.", "无法处理此请求。"))
+        headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
+        return problem_page(request, status, detail, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        # Which fields, never their values: the address or form may be huge.
+        fields = sorted(
+            {str(e["loc"][-1]) for e in exc.errors() if e.get("loc") and len(e["loc"]) > 1}
+        )[:10]
+        named = "、".join(f[:40] for f in fields)
+        detail = msg(
+            "Some values are missing or not accepted"
+            + (f" ({', '.join(f[:40] for f in fields)})" if fields else "")
+            + ". Correct them and send again.",
+            "部分内容缺失或不符合要求"
+            + (f"（{named}）" if fields else "")
+            + "，请修改后重新提交。",
+        )
+        return problem_page(request, 422, detail)
+
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
         if is_htmx(request):
-            return Response(status_code=204, headers={"HX-Redirect": "/console/login"})
+            return problem_page(request, 401, session_ended())
         return RedirectResponse(f"/console/login?next={exc.next_url}", status_code=303)
 
     @app.exception_handler(RoleRefused)
@@ -108,6 +168,17 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CsrfRejected)
     async def _csrf(request: Request, exc: CsrfRejected) -> Response:
+        if is_htmx(request):
+            # Signed out in another tab: the form's token belongs to a session
+            # that is gone.
+            ended = from_session(request) is None
+            return problem_page(
+                request,
+                403,
+                session_ended()
+                if ended
+                else msg("The form expired: reload the page.", "表单已失效，请刷新页面后重试。"),
+            )
         return render(
             request,
             "error.html",
@@ -125,6 +196,8 @@ def _install_handlers(app: FastAPI) -> None:
         if exc.status == 401:
             # The token expired or was refused: sign in again.
             request.session.pop("user", None)
+            if is_htmx(request):
+                return problem_page(request, 401, session_ended())
             return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
         return render(
             request,

@@ -1,0 +1,151 @@
+"""The console app alone, in-process, with the services answered by a stub:
+error pages, htmx refusals, sessions, and the pages' own computations where a
+page is the only place they show. Fast: no server, no database."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from console.app import create
+from console.settings import Settings
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+class Stub:
+    """The services: a route → answer table; anything else is a 404 problem."""
+
+    def __init__(self) -> None:
+        self.routes: dict[tuple[str, str], Any] = {}
+        self.calls: list[httpx.Request] = []
+
+    def on(self, method: str, path: str, answer: Any) -> None:
+        self.routes[(method, path)] = answer
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request)
+        answer = self.routes.get((request.method, request.url.path))
+        if answer is None:
+            return httpx.Response(404, json={"title": "未找到", "detail": "no such route"})
+        if callable(answer):
+            result: httpx.Response = answer(request)
+            return result
+        return httpx.Response(200, json=answer)
+
+
+@pytest.fixture
+def stub() -> Stub:
+    return Stub()
+
+
+@pytest.fixture
+async def client(stub: Stub) -> AsyncIterator[httpx.AsyncClient]:
+    app = create(Settings(dev_login=True), transport=httpx.MockTransport(stub))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://console.test"
+    ) as c:
+        yield c
+
+
+async def sign_in(c: httpx.AsyncClient, user: str) -> str:
+    page = await c.get("/console/login")
+    r = await c.post("/console/login/dev", data={"user": user, "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303, r.text
+    home = await c.get("/console/")
+    return csrf_of(home.text)
+
+
+def assert_console_page(r: httpx.Response, status: int, *texts: str) -> None:
+    assert r.status_code == status, r.text[:500]
+    assert r.headers["content-type"].startswith("text/html")
+    assert '<html lang="zh-CN"' in r.text
+    for t in texts:
+        assert t in r.text
+    assert '"detail"' not in r.text
+
+
+async def test_errors_are_the_consoles_own_pages_in_chinese(client: httpx.AsyncClient) -> None:
+    c = client
+    assert_console_page(await c.get("/console/nope"), 404, "未找到")
+    r = await c.get("/console/workbench/act")
+    assert_console_page(r, 405, "不支持该请求方法")
+    assert "POST" in r.headers["allow"]
+    await sign_in(c, "investment")
+    weird = "<x>" + "é" * 30
+    r = await c.get("/console/investment/", params={"pollutant": weird})
+    assert_console_page(r, 422, "请求内容无效")
+    assert "é" * 30 not in r.text
+    assert_console_page(
+        await c.get("/console/investment/trend", params={"months": "99"}), 422, "请求内容无效"
+    )
+    long_no = "DJB-" + "9" * 70
+    r = await c.get("/console/public/verify", params={"no": long_no})
+    assert_console_page(r, 422, "请求内容无效")
+    assert "9" * 70 not in r.text
+    en = await c.get("/console/nope", params={"lang": "en"})
+    assert en.status_code == 404 and "Not found" in en.text and '<html lang="en"' in en.text
+
+
+async def test_a_bad_workbench_form_gets_a_page_without_its_input(
+    client: httpx.AsyncClient,
+) -> None:
+    c = client
+    token = await sign_in(c, "officer-jizhou")
+    huge = "x" * 100_000
+    for data in (
+        {"csrf_token": token, "op": "filing", "action": "accept", "idem": "k" * 20},
+        {"csrf_token": token, "op": "filing", "id": huge, "action": "accept", "idem": "k" * 20},
+        {"csrf_token": token, "op": "filing", "id": "a1", "idem": huge},
+        {"csrf_token": token, "op": "check-revoke", "id": "a1", "idem": "k" * 20, "reason": huge},
+    ):
+        r = await c.post("/console/workbench/act", data=data)
+        assert_console_page(r, 422, "请求内容无效")
+        assert "xxxxxxxxxx" not in r.text
+        htmx = await c.post("/console/workbench/act", data=data, headers={"HX-Request": "true"})
+        assert htmx.status_code == 422 and "<html" not in htmx.text
+        assert 'class="result error"' in htmx.text and "xxxxxxxxxx" not in htmx.text
+
+
+async def test_htmx_actions_show_refusals_with_their_status(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    c = client
+    token = await sign_in(c, "officer-jizhou")
+    stub.on(
+        "POST",
+        "/eia/registrations/r1/revoke",
+        lambda _: httpx.Response(
+            422, json={"title": "请求内容无效", "detail": "原因最多 500 个字符"}
+        ),
+    )
+    form = {"csrf_token": token, "op": "check-revoke", "id": "r1", "idem": "k" * 20}
+    hx = {"HX-Request": "true"}
+    # Refused by the console itself (no reason) and by the service: 422, the
+    # message for the form's side (the form itself stays on the page).
+    r = await c.post("/console/workbench/act", data=form, headers=hx)
+    assert r.status_code == 422 and "请填写原因" in r.text
+    r = await c.post("/console/workbench/act", data={**form, "reason": "y" * 600}, headers=hx)
+    assert r.status_code == 422 and "原因最多 500 个字符" in r.text
+    # Signed out in another tab: the same form says so, in Chinese.
+    await c.post("/console/logout", data={"csrf_token": token})
+    r = await c.post("/console/workbench/act", data={**form, "reason": "z"}, headers=hx)
+    assert r.status_code == 403 and "登录已失效，请重新登录" in r.text and "<html" not in r.text
+
+
+def test_the_script_swaps_refusals_beside_the_form() -> None:
+    from console.web import HERE
+
+    js = (HERE / "static" / "console.js").read_text()
+    assert "htmx:beforeSwap" in js and 'closest("form.act")' in js
+    form = (HERE / "templates" / "workbench" / "_form.html").read_text()
+    assert 'class="outcome"' in form
