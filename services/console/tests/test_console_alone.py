@@ -149,3 +149,57 @@ def test_the_script_swaps_refusals_beside_the_form() -> None:
     assert "htmx:beforeSwap" in js and 'closest("form.act")' in js
     form = (HERE / "templates" / "workbench" / "_form.html").read_text()
     assert 'class="outcome"' in form
+
+
+def _cookie_payload(c: httpx.AsyncClient) -> str:
+    import base64
+
+    value = c.cookies["envbureau_console"]
+    data = value.split(".")[0]
+    return base64.b64decode(data + "=" * (-len(data) % 4)).decode()
+
+
+async def _replay_after_sign_out(a: httpx.AsyncClient, b: httpx.AsyncClient) -> None:
+    """Sign in on `a`, sign out on `b` with the same cookie; `a` replays it."""
+    token = await sign_in(a, "officer-jizhou")
+    old = a.cookies["envbureau_console"]
+    payload = _cookie_payload(a)
+    assert "sid" in payload and "eyJ" not in payload and "token" not in payload
+    b.cookies.set("envbureau_console", old)
+    assert (await b.get("/console/workbench/", follow_redirects=False)).status_code != 303
+    await b.post("/console/logout", data={"csrf_token": token})
+    a.cookies.set("envbureau_console", old)
+    r = await a.get("/console/workbench/")
+    assert r.status_code == 303 and r.headers["location"].startswith("/console/login")
+    act = await a.post(
+        "/console/workbench/act",
+        data={"csrf_token": token, "op": "permit-renew", "id": "p1", "idem": "k" * 20},
+    )
+    assert act.status_code == 303 and act.headers["location"].startswith("/console/login")
+
+
+async def test_sign_out_ends_the_session_and_the_cookie_carries_no_token(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    stub.on("GET", "/eia/filings", {"items": [], "next_cursor": None})
+    async with httpx.AsyncClient(
+        transport=client._transport, base_url="http://console.test"
+    ) as other:
+        await _replay_after_sign_out(client, other)
+    assert not [r for r in stub.calls if r.method == "POST"]
+
+
+async def test_replicas_share_sessions_in_a_sql_store(tmp_path: Any, stub: Stub) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sessions.db'}"
+    settings = Settings(dev_login=True, session_secret="s" * 32, session_store_url=url)
+    one = create(settings, transport=httpx.MockTransport(stub))
+    two = create(settings, transport=httpx.MockTransport(stub))
+    try:
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=one), base_url="http://c") as a,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=two), base_url="http://c") as b,
+        ):
+            await _replay_after_sign_out(a, b)
+    finally:
+        await one.state.sessions.aclose()
+        await two.state.sessions.aclose()

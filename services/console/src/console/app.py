@@ -22,7 +22,8 @@ from console.api import ApiError, Services
 from console.auth import oidc
 from console.auth.router import router as auth_router
 from console.auth.session import SessionCookies
-from console.auth.users import from_session
+from console.auth.store import make_store
+from console.auth.users import from_session, sign_out
 from console.errors import CsrfRejected, LoginRequired, RoleRefused
 from console.pages.enterprise.router import router as enterprise_router
 from console.pages.home import router as home_router
@@ -39,6 +40,7 @@ def create(
     settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
     settings = settings or Settings()
+    sessions = make_store(settings.session_store_url)
     services = Services(
         settings.service_urls, transport=transport, timeout=settings.api_timeout_seconds
     )
@@ -49,6 +51,7 @@ def create(
             yield
         finally:
             await services.aclose()
+            await sessions.aclose()
 
     app = FastAPI(
         title="console: the bureau's web console",
@@ -60,6 +63,7 @@ def create(
     )
     app.state.settings = settings
     app.state.services = services
+    app.state.sessions = sessions
     app.state.oauth = oidc.make_oauth(settings)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in (
@@ -73,7 +77,10 @@ def create(
         app.include_router(router)
     _install_handlers(app)
     app.add_middleware(
-        SessionCookies, secret=settings.session_secret, max_age=settings.session_max_age_seconds
+        SessionCookies,
+        secret=settings.session_secret,
+        max_age=settings.session_max_age_seconds,
+        store=sessions,
     )
     app.add_middleware(LanguageMiddleware)
     app.add_middleware(SecurityHeaders)
@@ -195,7 +202,7 @@ def _install_handlers(app: FastAPI) -> None:
     async def _api(request: Request, exc: ApiError) -> Response:
         if exc.status == 401:
             # The token expired or was refused: sign in again.
-            request.session.pop("user", None)
+            await sign_out(request)
             if is_htmx(request):
                 return problem_page(request, 401, session_ended())
             return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
