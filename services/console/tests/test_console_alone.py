@@ -203,3 +203,43 @@ async def test_replicas_share_sessions_in_a_sql_store(tmp_path: Any, stub: Stub)
     finally:
         await one.state.sessions.aclose()
         await two.state.sessions.aclose()
+
+
+async def test_the_enterprise_page_shows_the_ledgers_reservation(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    uscc = "91120225MA05XXXX1A"
+    page = {"next_cursor": None}
+    for path in ("/permit/permits", "/permit/registrations", "/permit/audits"):
+        stub.on("GET", path, {**page, "items": []})
+    stub.on("GET", "/eia/registrations", {**page, "items": []})
+    stub.on(
+        "GET",
+        "/eia/filings",
+        {
+            **page,
+            "items": [
+                {
+                    "id": "f1",
+                    "project_name": "涂装线",
+                    "category": "report",
+                    "channel": "normal",
+                    "status": "accepted",
+                    "quota_status": "secured",
+                    "vocs_increment_t": "1.500",
+                    "reservation_id": "res-1",
+                    "created_at": "2026-11-02T02:00:00+00:00",
+                }
+            ],
+        },
+    )
+    stub.on(
+        "GET",
+        "/quota/reservations/res-1",
+        {"id": "res-1", "status": "held", "required_t": "3.000", "allocated_t": "0"},
+    )
+    await sign_in(client, "auditor")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    assert r.status_code == 200, r.text[:300]
+    held = re.search(r"审批中预留</dt><dd>([^ <]+)", r.text)
+    assert held and held.group(1) == "3.000"
