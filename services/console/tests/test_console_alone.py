@@ -4,6 +4,7 @@ page is the only place they show. Fast: no server, no database."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -243,3 +244,34 @@ async def test_the_enterprise_page_shows_the_ledgers_reservation(
     assert r.status_code == 200, r.text[:300]
     held = re.search(r"审批中预留</dt><dd>([^ <]+)", r.text)
     assert held and held.group(1) == "3.000"
+
+
+async def test_fit_asks_once_per_district_and_refuses_more_than_the_city_has(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    def check(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        return httpx.Response(
+            200,
+            json={
+                **body,
+                "offset_ratio": "2",
+                "required_t": "10.000",
+                "available_t": "50.000",
+                "fits": True,
+                "shortfall_t": "0",
+                "remaining_t": "40.000",
+            },
+        )
+
+    stub.on("POST", "/quota/checks", check)
+    await sign_in(client, "investment")
+    hx = {"HX-Request": "true"}
+    params = [("p_VOCs", "5"), ("p_NOx", "1")] + [("district", "120119")] * 16
+    r = await client.get("/console/investment/fit", params=params, headers=hx)
+    assert r.status_code == 200
+    assert r.text.count('data-district="120119"') == 1
+    assert len([c for c in stub.calls if c.url.path == "/quota/checks"]) == 2
+    params += [("district", "120119")] * 1500
+    r = await client.get("/console/investment/fit", params=params)
+    assert_console_page(r, 422, "最多选择 16 个区")

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from svc_common.i18n import msg, title
+from svc_common.i18n import msg
 from svc_common.tracing import FASTAPI_TELEMETRY
 
 from console.api import ApiError, Services
@@ -31,7 +31,15 @@ from console.pages.investment.router import router as investment_router
 from console.pages.public.router import router as public_router
 from console.pages.workbench.router import router as workbench_router
 from console.settings import Settings
-from console.web import HERE, LanguageMiddleware, SecurityHeaders, is_htmx, render
+from console.web import (
+    HERE,
+    LanguageMiddleware,
+    SecurityHeaders,
+    is_htmx,
+    problem_page,
+    render,
+    session_ended,
+)
 
 PREFIX = "/console"
 
@@ -95,33 +103,6 @@ def page_status(api_status: int) -> int:
     if 400 <= api_status < 500:
         return api_status
     return 503 if api_status == 503 else 502
-
-
-def problem_page(
-    request: Request,
-    status: int,
-    detail: str,
-    heading: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """The console's own error page (a fragment for htmx, shown where the
-    action was), in the user's language. Never carries what was sent."""
-    if is_htmx(request):
-        response = render(request, "_problem.html", status_code=status, text=detail)
-    else:
-        response = render(
-            request,
-            "error.html",
-            status_code=status,
-            heading=heading or title(status),
-            detail=detail,
-        )
-    response.headers.update(headers or {})
-    return response
-
-
-def session_ended() -> str:
-    return msg("Your session has ended: sign in again.", "登录已失效，请重新登录")
 
 
 def _install_handlers(app: FastAPI) -> None:
