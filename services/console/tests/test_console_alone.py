@@ -275,3 +275,17 @@ async def test_fit_asks_once_per_district_and_refuses_more_than_the_city_has(
     params += [("district", "120119")] * 1500
     r = await client.get("/console/investment/fit", params=params)
     assert_console_page(r, 422, "最多选择 16 个区")
+
+
+async def test_the_receipt_through_the_console_prints_with_the_consoles_script(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    no = "DJB-120119-2026-000123"
+    html = "<html><head><title>t</title></head><body><button data-print>打印</button></body></html>"
+    stub.on(
+        "GET",
+        f"/eia/public/receipts/{no}/receipt",
+        lambda _: httpx.Response(200, text=html, headers={"content-type": "text/html"}),
+    )
+    r = await client.get(f"/console/public/receipt/{no}", params={"code": "ABC"})
+    assert '<script src="/console/static/console.js" defer></script></head>' in r.text
