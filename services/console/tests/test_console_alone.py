@@ -289,3 +289,21 @@ async def test_the_receipt_through_the_console_prints_with_the_consoles_script(
     )
     r = await client.get(f"/console/public/receipt/{no}", params={"code": "ABC"})
     assert '<script src="/console/static/console.js" defer></script></head>' in r.text
+
+
+@pytest.mark.parametrize(
+    ("user", "shown", "hidden"),
+    [
+        ("investment", ["/console/investment/", "/console/enterprise/"], ["/console/workbench/"]),
+        ("officer-jizhou", ["/console/workbench/", "/console/investment/"], []),
+    ],
+)
+async def test_home_cards_are_those_the_role_may_open(
+    client: httpx.AsyncClient, user: str, shown: list[str], hidden: list[str]
+) -> None:
+    await sign_in(client, user)
+    cards = (await client.get("/console/")).text.split('<div class="cards">')[1]
+    for href in shown:
+        assert f'<h2><a href="{href}">' in cards
+    for href in hidden:
+        assert f'<h2><a href="{href}">' not in cards
