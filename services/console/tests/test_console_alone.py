@@ -307,3 +307,23 @@ async def test_home_cards_are_those_the_role_may_open(
         assert f'<h2><a href="{href}">' in cards
     for href in hidden:
         assert f'<h2><a href="{href}">' not in cards
+
+
+async def test_action_results_use_the_actions_own_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    stub.on("POST", "/quota/reclaims/q1/reject", {"id": "q1", "status": "rejected"})
+    stub.on("POST", "/permit/permits/p1/renew", {"id": "p1", "status": "issued"})
+    token = await sign_in(client, "officer-jizhou")
+    hx = {"HX-Request": "true"}
+    base = {"csrf_token": token, "idem": "k" * 20}
+    r = await client.post(
+        "/console/workbench/act",
+        data={**base, "op": "reclaim-reject", "id": "q1", "reason": "重复"},
+        headers=hx,
+    )
+    assert "已驳回" in r.text and "不予批准" not in r.text
+    r = await client.post(
+        "/console/workbench/act", data={**base, "op": "permit-renew", "id": "p1"}, headers=hx
+    )
+    assert "已延续" in r.text and "已核发" not in r.text

@@ -191,7 +191,7 @@ async def act(
             result=result,
             op=op,
             action=action,
-            status_label=queues.status_label,
+            status_label=lambda status: queues.result_label(op, status),
         )
     from console.web import flash
 
