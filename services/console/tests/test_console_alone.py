@@ -327,3 +327,11 @@ async def test_action_results_use_the_actions_own_words(
         "/console/workbench/act", data={**base, "op": "permit-renew", "id": "p1"}, headers=hx
     )
     assert "已延续" in r.text and "已核发" not in r.text
+
+
+async def test_roles_are_named_in_chinese(client: httpx.AsyncClient) -> None:
+    await sign_in(client, "investment")
+    assert "王芳（招商人员）" in (await client.get("/console/")).text
+    r = await client.get("/console/workbench/")
+    assert r.status_code == 403 and "此页面仅供：审批人员、管理员、审计人员" in r.text
+    assert "officer" not in r.text.split("<main")[1]

@@ -23,7 +23,7 @@ from console.auth import oidc
 from console.auth.router import router as auth_router
 from console.auth.session import SessionCookies
 from console.auth.store import make_store
-from console.auth.users import from_session, sign_out
+from console.auth.users import from_session, role_name, sign_out
 from console.errors import CsrfRejected, LoginRequired, RoleRefused
 from console.pages.enterprise.router import router as enterprise_router
 from console.pages.home import router as home_router
@@ -150,7 +150,8 @@ def _install_handlers(app: FastAPI) -> None:
             status_code=403,
             heading=msg("Not for your role", "您的角色无权访问此页"),
             detail=msg(
-                f"This page is for: {', '.join(exc.roles)}", f"此页面仅供：{', '.join(exc.roles)}"
+                "This page is for: " + ", ".join(role_name(r) for r in exc.roles),
+                "此页面仅供：" + "、".join(role_name(r) for r in exc.roles),
             ),
         )
 

@@ -21,7 +21,7 @@ from svc_common.i18n import msg, title
 from svc_common.types import utcnow
 
 from console.auth import csrf
-from console.auth.users import from_session
+from console.auth.users import from_session, role_name
 
 HERE = Path(__file__).parent
 BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
@@ -106,6 +106,7 @@ templates.env.globals.update(
     msg=i18n.msg,
     DISTRICTS=DISTRICTS,
     district_name=district_name,
+    role_name=role_name,
 )
 templates.env.filters.update(
     beijing=beijing,
