@@ -335,3 +335,12 @@ async def test_roles_are_named_in_chinese(client: httpx.AsyncClient) -> None:
     r = await client.get("/console/workbench/")
     assert r.status_code == 403 and "此页面仅供：审批人员、管理员、审计人员" in r.text
     assert "officer" not in r.text.split("<main")[1]
+
+
+async def test_the_favicon_is_served_locally(client: httpx.AsyncClient) -> None:
+    r = await client.get("/favicon.ico")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/x-icon"
+    assert r.content.startswith(b"\x00\x00\x01\x00")
+    page = await client.get("/console/")
+    assert '<link rel="icon" href="/console/static/favicon.ico">' in page.text
+    assert (await client.get("/console/static/favicon.ico")).status_code == 200
