@@ -344,3 +344,38 @@ async def test_the_favicon_is_served_locally(client: httpx.AsyncClient) -> None:
     page = await client.get("/console/")
     assert '<link rel="icon" href="/console/static/favicon.ico">' in page.text
     assert (await client.get("/console/static/favicon.ico")).status_code == 200
+
+
+async def test_the_xlsx_export_has_exact_tonnes_and_the_beijing_date(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    import datetime as dt
+    import io
+
+    from openpyxl import load_workbook
+    from svc_common import clock
+
+    pool = {
+        "district": "120116",
+        "kind": "district",
+        "pollutant": "VOCs",
+        "credited_t": "1770",
+        "reserved_t": "0",
+        "allocated_t": "0",
+        "available_t": "5.9",
+        "reclaimed_t": "0",
+        "max_project_increment_t": "1180",
+        "park_id": None,
+    }
+    stub.on("GET", "/quota/availability", [pool])
+    await sign_in(client, "investment")
+    # 2026-12-02 17:30 UTC is already 12-03 in Beijing.
+    with clock.using(clock.ManualClock(dt.datetime(2026, 12, 2, 17, 30, tzinfo=dt.UTC))):
+        r = await client.get("/console/investment/export.xlsx", params={"pollutant": "VOCs"})
+    assert "20261203" in r.headers["content-disposition"]
+    sheet = load_workbook(io.BytesIO(r.content)).worksheets[0]
+    assert sheet.title.endswith("20261203")
+    header = [c.value for c in sheet[1]]
+    cells = {h: c for h, c in zip(header, sheet[2], strict=True)}
+    amounts = [c for c in cells.values() if c.number_format == "#,##0.000"]
+    assert len(amounts) >= 6 and 5.9 in [c.value for c in amounts]

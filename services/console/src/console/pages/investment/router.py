@@ -18,7 +18,7 @@ from console.api import ApiError, Services, gather_limited
 from console.auth.users import User
 from console.deps import services, signed_in
 from console.pages.investment import export, views
-from console.web import is_htmx, problem_page, render
+from console.web import is_htmx, problem_page, render, today_beijing
 
 router = APIRouter(prefix="/console/investment")
 ROLES = ("investment", "officer", "admin", "auditor")
@@ -177,7 +177,7 @@ async def export_ranking(
         {**p, "district_name": DISTRICTS.get(p["district"], p["district"])}
         for p in pools.districts + pools.parks + pools.reserves
     ]
-    stamp = utcnow().strftime("%Y%m%d")
+    stamp = today_beijing().strftime("%Y%m%d")  # the Beijing date people read
     name = f"quota-{pollutant}-{stamp}.{fmt}"
     if fmt == "csv":
         body, media = export.to_csv(rows), "text/csv; charset=utf-8"
