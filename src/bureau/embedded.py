@@ -100,7 +100,7 @@ class Embedded:
             if path == prefix or path.startswith(prefix + "/"):
                 await app(scope, receive, send)
                 return
-        if path == "/console" or path.startswith("/console/"):
+        if path in ("/console", "/favicon.ico") or path.startswith("/console/"):
             await self.console(scope, receive, send)
             return
         target: ASGIApp

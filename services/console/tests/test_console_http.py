@@ -203,6 +203,8 @@ def test_static_assets_are_served_locally(browser_like: httpx.Client) -> None:
         assert c.get(src).status_code == 200, src
     assert not re.search(r'(?:src|href)="https?://', page.text)
     assert c.get("/console/static/vendor/chart.js/chart.umd.min.js").status_code == 200
+    icon = c.get("/favicon.ico")  # the embedded default passes it to the console
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
 
 
 async def test_the_cookie_is_secure_over_https() -> None:

@@ -17,10 +17,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from svc_common import i18n
 from svc_common.districts import DISTRICTS
+from svc_common.i18n import msg, title
 from svc_common.types import utcnow
 
 from console.auth import csrf
-from console.auth.users import from_session
+from console.auth.users import from_session, role_name
 
 HERE = Path(__file__).parent
 BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
@@ -105,6 +106,7 @@ templates.env.globals.update(
     msg=i18n.msg,
     DISTRICTS=DISTRICTS,
     district_name=district_name,
+    role_name=role_name,
 )
 templates.env.filters.update(
     beijing=beijing,
@@ -141,6 +143,33 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         "dev_login": request.app.state.settings.dev_login,
     }
     return templates.TemplateResponse(request, name, base | context, status_code=status_code)
+
+
+def problem_page(
+    request: Request,
+    status: int,
+    detail: str,
+    heading: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The console's own error page (a fragment for htmx, shown where the
+    action was), in the user's language. Never carries what was sent."""
+    if is_htmx(request):
+        response = render(request, "_problem.html", status_code=status, text=detail)
+    else:
+        response = render(
+            request,
+            "error.html",
+            status_code=status,
+            heading=heading or title(status),
+            detail=detail,
+        )
+    response.headers.update(headers or {})
+    return response
+
+
+def session_ended() -> str:
+    return msg("Your session has ended: sign in again.", "登录已失效，请重新登录")
 
 
 class LanguageMiddleware:

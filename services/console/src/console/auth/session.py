@@ -1,20 +1,42 @@
 """The session cookie: signed (itsdangerous, by Starlette's SessionMiddleware),
 HttpOnly, SameSite=Lax, and Secure whenever the request came over HTTPS
-(directly or, behind a proxy, as uvicorn's proxy headers say)."""
+(directly or, behind a proxy, as uvicorn's proxy headers say). It carries a
+random session id, the CSRF token and flash messages; the signed-in user and
+the bearer token are in the server-side store (`console.auth.store`), loaded
+here for each request."""
 
 from __future__ import annotations
 
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from console.auth.store import SessionStore
+from console.auth.users import SCOPE_KEY
+
 COOKIE = "envbureau_console"
+
+
+class _LoadUser:
+    """Inside the cookie middleware: the user of the cookie's session id."""
+
+    def __init__(self, app: ASGIApp, store: SessionStore) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sid = scope.get("session", {}).get("sid")
+        scope[SCOPE_KEY] = await self.store.get(sid) if isinstance(sid, str) else None
+        await self.app(scope, receive, send)
 
 
 class SessionCookies:
     """Starlette's SessionMiddleware twice: with and without the Secure flag,
     chosen per request by its scheme."""
 
-    def __init__(self, app: ASGIApp, *, secret: str, max_age: int, path: str = "/") -> None:
+    def __init__(
+        self, app: ASGIApp, *, secret: str, max_age: int, store: SessionStore, path: str = "/"
+    ) -> None:
+        app = _LoadUser(app, store)
         common = {
             "secret_key": secret,
             "session_cookie": COOKIE,

@@ -64,14 +64,18 @@ def to_xlsx(rows: Sequence[dict[str, Any]], title: str) -> bytes:
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for r in rows:
+        # Exact values (Decimal, as the API gives them), never binary floats.
         ws.append(
             [
-                float(dec(r.get(k)))
-                if k in NUMERIC and r.get(k) is not None
-                else sheet_cell(r.get(k))
+                dec(r.get(k)) if k in NUMERIC and r.get(k) is not None else sheet_cell(r.get(k))
                 for k, _ in cols
             ]
         )
+    # Tonnes show three decimals, as on the pages (1,770.000, not 1770).
+    for i, (k, _) in enumerate(cols, start=1):
+        if k in NUMERIC and k.endswith("_t"):
+            for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
+                cell.number_format = "#,##0.000"
     for i, (_, label) in enumerate(cols, start=1):
         ws.column_dimensions[ws.cell(1, i).column_letter].width = max(10, len(label) * 2)
     ws.freeze_panes = "A2"

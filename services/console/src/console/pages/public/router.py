@@ -72,6 +72,10 @@ async def receipt(
             f"/eia/public/receipts/{no}/receipt?".encode(),
             f"/console/public/receipt/{no}?".encode(),
         )
+        # Its print button works by the console's script (no inline script).
+        body = body.replace(
+            b"</head>", b'<script src="/console/static/console.js" defer></script></head>', 1
+        )
     headers = {}
     if "content-disposition" in r.headers:
         headers["content-disposition"] = r.headers["content-disposition"]
