@@ -379,3 +379,13 @@ async def test_the_xlsx_export_has_exact_tonnes_and_the_beijing_date(
     cells = {h: c for h, c in zip(header, sheet[2], strict=True)}
     amounts = [c for c in cells.values() if c.number_format == "#,##0.000"]
     assert len(amounts) >= 6 and 5.9 in [c.value for c in amounts]
+
+
+def test_the_csv_export_shows_a_formula_like_park_as_written() -> None:
+    from console.pages.investment.export import to_csv
+
+    text = to_csv(
+        [{"rank": 1, "district": "120119", "park_id": "=HYPERLINK(1)", "available_t": "-1.000"}]
+    ).decode("utf-8-sig")
+    row = text.splitlines()[1].split(",")
+    assert row[4] == "'=HYPERLINK(1)" and row[8] == "-1.000"

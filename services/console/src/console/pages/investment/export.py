@@ -11,7 +11,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from svc_common.i18n import msg
-from svc_common.uploads import sheet_cell
+from svc_common.uploads import csv_cell, sheet_cell
 
 from console.web import dec
 
@@ -50,7 +50,8 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> bytes:
     cols = columns()
     w.writerow([label for _, label in cols])
     for r in rows:
-        w.writerow(["" if r.get(k) is None else r.get(k) for k, _ in cols])
+        # A park's name a spreadsheet would run as a formula shows as written.
+        w.writerow(["" if r.get(k) is None else csv_cell(r.get(k)) for k, _ in cols])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
