@@ -194,6 +194,12 @@ def test_public_pages_need_no_sign_in(browser_like: httpx.Client, demo_server: S
         assert 'id="register-unavailable"' in reg.text
     else:
         assert 'id="register"' in reg.text or "暂无条目" in reg.text
+        # Headers and kinds as people say them, times in Beijing time.
+        kinds = {e["kind"] for e in probe.json()["items"]}
+        assert '<th scope="col">时间（北京时间）</th>' in reg.text and ">seq<" not in reg.text
+        assert "baseline" in kinds and "存量基数" in reg.text and ">baseline<" not in reg.text
+        table = reg.text.split('id="register"')[1]
+        assert "+00:00" not in table and not re.search(r"\d{2}:\d{2}:\d{2}\.\d", table)
 
 
 def test_static_assets_are_served_locally(browser_like: httpx.Client) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,16 @@ def beijing(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """An instant as people in the bureau read it: Beijing time."""
     t = parse_time(value)
     return t.astimezone(BEIJING).strftime(fmt) if t else (str(value) if value else "")
+
+
+_INSTANT_IN_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def beijing_in_text(value: Any) -> str:
+    """Text with instants written in it (a register entry's references:
+    `effective_from=2026-12-02T17:55:14.664173+00:00`), each shown in
+    Beijing time to the second."""
+    return _INSTANT_IN_TEXT.sub(lambda m: beijing(m.group(), "%Y-%m-%d %H:%M:%S"), str(value))
 
 
 def beijing_date(value: Any) -> str:
@@ -111,6 +122,7 @@ templates.env.globals.update(
 templates.env.filters.update(
     beijing=beijing,
     beijing_date=beijing_date,
+    beijing_in_text=beijing_in_text,
     tonnes=tonnes,
     countdown=countdown,
     days_until=days_until,
