@@ -260,6 +260,9 @@ async def test_an_eia_filings_ref_is_refused_in_the_callers_language(quota: Quot
         assert error["field"] == "project_ref" and words in error["message"], error
     a = await quota.availability(JIZHOU)
     assert a["reserved_t"] == "0.000"
+    # The document says so too (a client, or a fuzzer, learns it from there).
+    doc = (await quota.client.get("/quota/openapi.json")).json()["components"]["schemas"]
+    assert doc["ReservationIn"]["properties"]["project_ref"]["not"] == {"pattern": "^eia:"}
 
 
 async def test_allocating_nothing_is_refused_and_the_hold_kept(quota: Quota) -> None:

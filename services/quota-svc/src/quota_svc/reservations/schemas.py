@@ -34,6 +34,7 @@ class ReservationIn(BaseModel):
         max_length=100,
         description="the project's reference, unique among live reservations; refs "
         "beginning `eia:` are EIA filings', reserved by their review alone",
+        json_schema_extra={"not": {"pattern": "^eia:"}},
     )
     uscc: USCC | None = None
     park_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
