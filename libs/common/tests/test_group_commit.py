@@ -135,7 +135,7 @@ async def test_a_worker_stopped_mid_batch_answers_every_caller(pg_url: str) -> N
     batches._workers["pool"].cancel()
     results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
     assert all(isinstance(r, Unavailable) for r in results), results
-    assert [str(r).startswith("写入未执行") for r in results] == [True, False, True, False]
+    assert [str(r).startswith("服务正在停止") for r in results] == [True, False, True, False]
     assert await _count(db) == 0
     assert not batches._workers and not batches._queues
     await db.engine.dispose()

@@ -65,8 +65,9 @@ class _Queued(Generic[T]):
 def _stopped() -> Unavailable:
     return Unavailable(
         msg(
-            "the write was not applied: the service is stopping; retry",
-            "写入未执行：服务正在停止，请重试",
+            "the service is stopping and the write may not have been applied: retry it "
+            "with the same Idempotency-Key",
+            "服务正在停止，写入可能未完成：请使用相同的 Idempotency-Key 重试",
         )
     )
 
@@ -124,9 +125,10 @@ class GroupCommit:
         finally:
             self._workers.pop(key, None)
             # Stopped half way (the worker cancelled as the server stops): the
-            # batch in hand was rolled back and the queued ones never ran, and
-            # their callers must not wait forever. They get a 503: retried,
-            # each is answered by its Idempotency-Key or its business key.
+            # batch in hand was rolled back (or, cancelled during its COMMIT,
+            # may have been applied) and the queued ones never ran; their
+            # callers must not wait forever. They get a 503: retried, each is
+            # answered by its Idempotency-Key or its business key.
             for q in batch + self._queues.pop(key, []):
                 if not q.future.done():
                     q.future.set_exception(q.context.run(_stopped))  # in its language

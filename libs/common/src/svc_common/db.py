@@ -50,6 +50,9 @@ class _DriverSQL:
     #: Per $n: its name, its processor (or None) and its carried value (or
     #: _NEEDED): what `_args` walks on every run.
     plan: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...] = ()
+    #: IN lists expanded once from the values in the statement: a value
+    #: given for one with a run is refused, not silently ignored.
+    fixed_lists: frozenset[str] = frozenset()
 
 
 #: A parameter the caller must give (the statement carries no value for it).
@@ -93,11 +96,10 @@ class DriverStatement:
                 # IN lists of values the statement carries (`status.in_(LIVE)`):
                 # expanded once, here, into one parameter per value.
                 expanded = compiled.construct_expanded_state(compiled.params)
-                sql, params, processors = (
-                    expanded.statement,
-                    expanded.parameters,
-                    expanded.processors,
-                )
+                # Its processors are the expanded values' alone: the others
+                # (UTCDateTime's check of `at`, say) still apply.
+                sql, params = expanded.statement, expanded.parameters
+                processors = {**compiled._bind_processors, **expanded.processors}
                 names = tuple(expanded.positiontup or ())
             carried = {k: v for k, v in params.items() if v is not None}
             # An INSERT's columns left to a constant default get it, as
@@ -114,11 +116,17 @@ class DriverStatement:
                 carried,
                 dict(processors),
                 tuple((n, processors.get(n), carried.get(n, _NEEDED)) for n in names),
+                frozenset(p.key for p in compiled.post_compile_params),
             )
         return self._compiled
 
     def _args(self, dialect: Dialect, params: dict[str, Any]) -> tuple[str, list[Any]]:
         sql = self._sql(dialect)
+        if sql.fixed_lists and not sql.fixed_lists.isdisjoint(params):
+            raise ValueError(
+                f"DriverStatement's IN lists {sorted(sql.fixed_lists)} take the values "
+                "written in the statement, not values given with a run"
+            )
         args = []
         for name, process, carried in sql.plan:
             value = params.get(name, carried)
@@ -616,9 +624,12 @@ class Database:
             if broken or _unfit(driver):
                 await run_to_completion(_give_back(pooled, broken))
             else:
-                # A fit connection goes back without a round trip (the pool
-                # checks it in without awaiting anything), so no cancellation
-                # can cut this short: no task to shield it (7.5 µs a use on uvloop).
+                # A fit connection goes back to the pool without a round trip,
+                # so nothing here waits for the server: no task to shield it
+                # (7.5 µs a use on uvloop). (An overflow connection, or one
+                # returned to a disposed pool, is closed, which awaits; cut
+                # short there, asyncpg aborts it and the pool still counts it
+                # returned.)
                 await greenlet_spawn(pooled.close)
 
     async def ping(self) -> bool:
