@@ -4,6 +4,7 @@ page is the only place they show. Fast: no server, no database."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Callable
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from console.app import create
 from console.settings import Settings
+from sqlalchemy.ext.asyncio import create_async_engine
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -204,6 +206,63 @@ async def test_replicas_share_sessions_in_a_sql_store(tmp_path: Any, stub: Stub)
     finally:
         await one.state.sessions.aclose()
         await two.state.sessions.aclose()
+
+
+async def test_a_session_store_that_fails_leaves_the_public_pages_working(
+    tmp_path: Any, stub: Stub
+) -> None:
+    """The table dropped under a running console is made again (signed-in
+    users sign in again); a store that cannot be reached at all reads as
+    signed out: public pages and static files answer, signing in is a 503
+    page, never a 500."""
+    from sqlalchemy import text
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sessions.db'}"
+    settings = Settings(dev_login=True, session_secret="s" * 32, session_store_url=url)
+    app = create(settings, transport=httpx.MockTransport(stub))
+    store = app.state.sessions
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://c"
+        ) as c:
+            await sign_in(c, "officer-jizhou")
+            async with store.engine.begin() as conn:
+                await conn.execute(text("DROP TABLE console_sessions"))
+            r = await c.get("/console/workbench/")
+            assert r.status_code == 303 and r.headers["location"].startswith("/console/login")
+            await sign_in(c, "officer-jizhou")  # the table is back
+            assert (await c.get("/console/workbench/")).status_code == 200
+
+            await store.engine.dispose()
+            store.engine = create_async_engine(  # a store nobody can reach
+                f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'sessions.db'}"
+            )
+            for path in ("/console/", "/console/login", "/console/static/console.css"):
+                assert (await c.get(path)).status_code == 200, path
+            assert (await c.get("/favicon.ico")).status_code in (200, 404)
+            page = await c.get("/console/login")
+            r = await c.post(
+                "/console/login/dev",
+                data={"user": "officer-jizhou", "csrf_token": csrf_of(page.text)},
+            )
+            assert_console_page(r, 503, "登录服务暂时不可用")
+            assert r.headers["retry-after"] == "5"
+    finally:
+        await store.aclose()
+
+
+async def test_replicas_preparing_the_store_at_once_do_not_fail(db_url: str) -> None:
+    """Four replicas' first look-ups at once on a fresh database: one creates
+    the table, the others find it made (on PostgreSQL a second CREATE fails)."""
+    from console.auth.store import SqlStore
+
+    stores = [SqlStore(db_url) for _ in range(4)]
+    try:
+        found = await asyncio.gather(*(s.get("nobody") for s in stores for _ in range(3)))
+        assert found == [None] * 12
+    finally:
+        for s in stores:
+            await s.aclose()
 
 
 async def test_the_enterprise_page_shows_the_ledgers_reservation(

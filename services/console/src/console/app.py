@@ -24,7 +24,7 @@ from console.auth.router import router as auth_router
 from console.auth.session import SessionCookies
 from console.auth.store import make_store
 from console.auth.users import from_session, role_name, sign_out
-from console.errors import CsrfRejected, LoginRequired, RoleRefused
+from console.errors import CsrfRejected, LoginRequired, RoleRefused, SessionStoreDown
 from console.pages.enterprise.router import router as enterprise_router
 from console.pages.home import router as home_router
 from console.pages.investment.router import router as investment_router
@@ -141,6 +141,18 @@ def _install_handlers(app: FastAPI) -> None:
         if is_htmx(request):
             return problem_page(request, 401, session_ended())
         return RedirectResponse(f"/console/login?next={exc.next_url}", status_code=303)
+
+    @app.exception_handler(SessionStoreDown)
+    async def _store_down(request: Request, exc: SessionStoreDown) -> Response:
+        return problem_page(
+            request,
+            503,
+            msg(
+                "Signing in and out is not possible just now; please try again shortly.",
+                "登录服务暂时不可用，请稍后再试。",
+            ),
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(RoleRefused)
     async def _role(request: Request, exc: RoleRefused) -> Response:

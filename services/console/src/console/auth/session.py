@@ -7,13 +7,17 @@ here for each request."""
 
 from __future__ import annotations
 
+import structlog
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from console.auth.store import SessionStore
 from console.auth.users import SCOPE_KEY
+from console.errors import SessionStoreDown
 
 COOKIE = "envbureau_console"
+_NO_USER_NEEDED = ("/console/static/", "/favicon.ico")
+log = structlog.get_logger(__name__)
 
 
 class _LoadUser:
@@ -25,7 +29,16 @@ class _LoadUser:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sid = scope.get("session", {}).get("sid")
-        scope[SCOPE_KEY] = await self.store.get(sid) if isinstance(sid, str) else None
+        user = None
+        # Static files and the icon need nobody: no look-up for them.
+        if isinstance(sid, str) and not scope.get("path", "").startswith(_NO_USER_NEEDED):
+            try:
+                user = await self.store.get(sid)
+            except SessionStoreDown:
+                # Read as signed out: the public pages still answer, and a
+                # page that needs a user sends to sign-in, which says 503.
+                log.warning("console session store unavailable")
+        scope[SCOPE_KEY] = user
         await self.app(scope, receive, send)
 
 

@@ -11,12 +11,30 @@ several console replicas share."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import (
+    Column,
+    Float,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    inspect,
+    select,
+)
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from console.errors import SessionStoreDown
+
+_T = TypeVar("_T")
 
 
 class SessionStore(Protocol):
@@ -77,41 +95,68 @@ class SqlStore:
     def __init__(self, url: str) -> None:
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
         self._ready = False
+        self._preparing = asyncio.Lock()
 
     async def _prepare(self) -> None:
-        if not self._ready:
-            async with self.engine.begin() as conn:
-                await conn.run_sync(_meta.create_all)
+        if self._ready:
+            return
+        async with self._preparing:
+            if self._ready:
+                return
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(_meta.create_all)
+            except DBAPIError:
+                # Another replica created it between the check and the CREATE.
+                async with self.engine.connect() as conn:
+                    if not await conn.run_sync(lambda c: inspect(c).has_table(SESSIONS.name)):
+                        raise
             self._ready = True
 
+    async def _run(self, work: Callable[[AsyncConnection], Awaitable[_T]]) -> _T:
+        """`work` in one transaction; the table made again if it went (an
+        operator dropped it: it holds nothing that cannot be signed in
+        again); any failure of the store is SessionStoreDown."""
+        for attempt in (1, 2):
+            try:
+                await self._prepare()
+                async with self.engine.begin() as conn:
+                    return await work(conn)
+            except (DBAPIError, OSError) as exc:
+                if attempt == 1 and self._ready:
+                    self._ready = False  # the table may have gone: check once more
+                    continue
+                raise SessionStoreDown() from exc
+        raise AssertionError("unreachable")
+
     async def get(self, sid: str) -> dict[str, Any] | None:
-        await self._prepare()
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(SESSIONS.c.record).where(
-                        SESSIONS.c.sid == sid, SESSIONS.c.expires_at > time.time()
-                    )
-                )
-            ).first()
+        async def read(conn: AsyncConnection) -> Any:
+            query = select(SESSIONS.c.record).where(
+                SESSIONS.c.sid == sid, SESSIONS.c.expires_at > time.time()
+            )
+            return (await conn.execute(query)).first()
+
+        row = await self._run(read)
         if row is None:
             return None
         record: dict[str, Any] = json.loads(row[0])
         return record
 
     async def put(self, sid: str, record: dict[str, Any], expires_at: float) -> None:
-        await self._prepare()
-        async with self.engine.begin() as conn:
+        async def write(conn: AsyncConnection) -> None:
             # Ended sessions are swept as new ones begin.
             await conn.execute(delete(SESSIONS).where(SESSIONS.c.expires_at <= time.time()))
             await conn.execute(
                 insert(SESSIONS).values(sid=sid, record=json.dumps(record), expires_at=expires_at)
             )
 
+        await self._run(write)
+
     async def delete(self, sid: str) -> None:
-        await self._prepare()
-        async with self.engine.begin() as conn:
+        async def remove(conn: AsyncConnection) -> None:
             await conn.execute(delete(SESSIONS).where(SESSIONS.c.sid == sid))
+
+        await self._run(remove)
 
     async def aclose(self) -> None:
         await self.engine.dispose()

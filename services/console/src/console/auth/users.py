@@ -95,12 +95,14 @@ async def sign_in(request: Request, user: User) -> None:
 
 
 async def sign_out(request: Request) -> None:
-    """End the session on the server: its cookie, replayed, is nobody's."""
+    """End the session on the server: its cookie, replayed, is nobody's.
+    The cookie is cleared even if the store cannot be reached (then
+    SessionStoreDown: the record ends when it expires)."""
     sid = request.session.get("sid")
-    if isinstance(sid, str):
-        await request.app.state.sessions.delete(sid)
     request.session.clear()
     request.scope[SCOPE_KEY] = None
+    if isinstance(sid, str):
+        await request.app.state.sessions.delete(sid)
 
 
 def from_token(token: str, *, via: str, name: str | None = None) -> User:
