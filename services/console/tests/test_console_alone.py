@@ -340,7 +340,12 @@ async def test_the_receipt_through_the_console_prints_with_the_consoles_script(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
     no = "DJB-120119-2026-000123"
-    html = "<html><head><title>t</title></head><body><button data-print>打印</button></body></html>"
+    from eia_svc.registrations.receipt import PRINT_SCRIPT
+
+    html = (
+        "<html><head><title>t</title></head><body><button data-print>打印</button>"
+        f"{PRINT_SCRIPT}</body></html>"
+    )
     stub.on(
         "GET",
         f"/eia/public/receipts/{no}/receipt",
@@ -348,6 +353,7 @@ async def test_the_receipt_through_the_console_prints_with_the_consoles_script(
     )
     r = await client.get(f"/console/public/receipt/{no}", params={"code": "ABC"})
     assert '<script src="/console/static/console.js" defer></script></head>' in r.text
+    assert "data-receipt-print" not in r.text and "<script>" not in r.text
 
 
 @pytest.mark.parametrize(

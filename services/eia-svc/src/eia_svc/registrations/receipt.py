@@ -231,8 +231,17 @@ def render_html(receipt: dict[str, Any], *, pdf_url: str | None = None) -> str:
         f"<p>{e(receipt['notice'])}</p><h2>备案依据</h2><ul>{basis}</ul>{verify}"
         f'<p class="seal">{e(receipt["authority"])}<br>{e(receipt["filed_at_local"][:10])}</p>'
         f'<p class="actions">{pdf}<button type="button" data-print>打印 Print'
-        "</button></p></main></body></html>"
+        f"</button></p></main>{PRINT_SCRIPT}</body></html>"
     )
+
+
+#: The print button's script, for the receipt served here. The console,
+#: which serves it under its own no-inline-script policy, puts its own
+#: script (the same behaviour) in place of this one, found by its attribute.
+PRINT_SCRIPT = (
+    "<script data-receipt-print>document.addEventListener('click',function(e){"
+    "if(e.target.closest&&e.target.closest('[data-print]')){window.print();}});</script>"
+)
 
 
 def render_pdf(receipt: dict[str, Any]) -> bytes:
