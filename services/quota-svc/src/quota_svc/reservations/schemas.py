@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
+from svc_common.events.schemas.eia import FILING_REF_PREFIX
 from svc_common.i18n import msg
 from svc_common.types import (
     PositiveIncrementTonnes,
@@ -34,7 +36,7 @@ class ReservationIn(BaseModel):
         max_length=100,
         description="the project's reference, unique among live reservations; refs "
         "beginning `eia:` are EIA filings', reserved by their review alone",
-        json_schema_extra={"not": {"pattern": "^eia:"}},
+        json_schema_extra={"not": {"pattern": "^" + re.escape(FILING_REF_PREFIX)}},
     )
     uscc: USCC | None = None
     park_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")

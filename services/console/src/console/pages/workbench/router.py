@@ -20,7 +20,7 @@ from console.auth import csrf
 from console.auth.users import User
 from console.deps import services, signed_in
 from console.pages.workbench import queues
-from console.web import is_htmx, render
+from console.web import is_htmx, render, session_ended
 
 router = APIRouter(prefix="/console/workbench")
 ROLES = ("officer", "admin", "auditor")
@@ -175,7 +175,7 @@ async def act(
             problem = exc.message
             status = exc.status if 400 <= exc.status < 500 else 503 if exc.status == 503 else 502
             if exc.status == 401:
-                problem = msg("Your session has ended: sign in again.", "登录已失效，请重新登录")
+                problem = session_ended()
             elif exc.field_errors:
                 problem += " — " + "; ".join(
                     f"{e.get('field')}: {e.get('message')}" for e in exc.field_errors
