@@ -454,3 +454,72 @@ def test_the_csv_export_shows_a_formula_like_park_as_written() -> None:
     ).decode("utf-8-sig")
     row = text.splitlines()[1].split(",")
     assert row[4] == "'=HYPERLINK(1)" and row[8] == "-1.000"
+
+
+async def test_the_workbench_offers_only_what_the_officer_may_do_in_plain_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A reclaim the officer entered offers neither confirm nor reject (four
+    eyes: the service would refuse both); one the service entered says 系统;
+    a filing whose quota is not answered yet says 总量确认中 (待确认 is a
+    reclaim's word)."""
+    page = {"next_cursor": None}
+    reclaim = {"district": "120119", "pollutant": "VOCs", "amount_t": "0.670", "status": "pending"}
+    stub.on(
+        "GET",
+        "/quota/reclaims",
+        {
+            **page,
+            "items": [
+                {
+                    **reclaim,
+                    "id": "mine",
+                    "source": "manual",
+                    "created_by": "li.hua",
+                    "created_at": "2026-11-02T02:00:00+00:00",
+                    "note": "关停",
+                },
+                {
+                    **reclaim,
+                    "id": "theirs",
+                    "source": "permit_cancelled",
+                    "created_by": "system",
+                    "created_at": "2026-11-02T02:00:00+00:00",
+                    "note": None,
+                },
+            ],
+        },
+    )
+    stub.on(
+        "GET",
+        "/eia/filings",
+        {
+            **page,
+            "items": [
+                {
+                    "id": "f1",
+                    "project_name": "涂装线",
+                    "category": "report",
+                    "channel": "normal",
+                    "status": "accepted",
+                    "quota_status": "pending",
+                    "vocs_increment_t": "1.500",
+                    "district": "120119",
+                    "created_at": "2026-11-02T02:00:00+00:00",
+                },
+            ],
+        },
+    )
+    await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/workbench/")
+    assert r.status_code == 200, r.text[:300]
+    rows = dict(re.findall(r'<tr data-reclaim="(\w+)">(.*?)</tr>', r.text, re.S))
+    assert "reclaim-reject" not in rows["mine"] and "reclaim-confirm" not in rows["mine"]
+    assert "reclaim-reject" in rows["theirs"] and "reclaim-confirm" in rows["theirs"]
+    assert "系统" in rows["theirs"] and ">system<" not in rows["theirs"]
+    assert "总量确认中" in r.text
+
+
+async def test_switching_language_keeps_the_pages_question(client: httpx.AsyncClient) -> None:
+    r = await client.get("/console/public/verify", params={"no": "DJB-1", "code": "AB"})
+    assert 'href="?no=DJB-1&amp;code=AB&amp;lang=en"' in r.text

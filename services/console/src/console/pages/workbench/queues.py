@@ -65,6 +65,19 @@ def status_label(status: str) -> str:
     }.get(status, status)
 
 
+def quota_label(status: str) -> str:
+    """A filing's quota state: `pending` there is quota-svc not having
+    answered yet (总量确认中), not a reclaim waiting for a second officer."""
+    if status == "pending":
+        return msg("quota being confirmed", "总量确认中")
+    return status_label(status)
+
+
+def entered_by(sub: str | None) -> str:
+    """Who entered a record: the services' own actions are 系统."""
+    return msg("system", "系统") if sub in (None, "", "system") else str(sub)
+
+
 def result_label(op: str, status: str) -> str:
     """The state an action left its object in, in the action's own words: a
     rejected reclaim is 已驳回 (不予批准 is the EIA decision), a renewed permit
