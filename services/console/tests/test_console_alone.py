@@ -523,3 +523,23 @@ async def test_the_workbench_offers_only_what_the_officer_may_do_in_plain_words(
 async def test_switching_language_keeps_the_pages_question(client: httpx.AsyncClient) -> None:
     r = await client.get("/console/public/verify", params={"no": "DJB-1", "code": "AB"})
     assert 'href="?no=DJB-1&amp;code=AB&amp;lang=en"' in r.text
+
+
+async def test_a_quota_retry_says_where_the_quota_stands(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    filing = {"id": "f1", "status": "accepted", "quota_status": "blocked"}
+    stub.on("POST", "/eia/filings/f1/quota-retry", {**filing, "quota_shortfall_t": "1.330"})
+    token = await sign_in(client, "officer-jizhou")
+    r = await client.post(
+        "/console/workbench/act",
+        data={
+            "csrf_token": token,
+            "idem": "k" * 20,
+            "op": "filing",
+            "id": "f1",
+            "action": "quota-retry",
+        },
+        headers={"HX-Request": "true"},
+    )
+    assert "总量不足（缺口 1.330 吨）" in r.text and "已受理" not in r.text
