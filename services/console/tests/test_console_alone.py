@@ -270,8 +270,17 @@ async def test_the_enterprise_page_shows_the_ledgers_reservation(
 ) -> None:
     uscc = "91120225MA05XXXX1A"
     page = {"next_cursor": None}
-    for path in ("/permit/permits", "/permit/registrations", "/permit/audits"):
+    for path in ("/permit/permits", "/permit/registrations"):
         stub.on("GET", path, {**page, "items": []})
+    audit = {"id": "a1", "audited_at": "2026-11-03T02:00:00+00:00", "findings": []}
+    stub.on(
+        "GET",
+        "/permit/audits",
+        {
+            **page,
+            "items": [{**audit, "result": "pass"}, {**audit, "id": "a2", "result": "findings"}],
+        },
+    )
     stub.on("GET", "/eia/registrations", {**page, "items": []})
     stub.on(
         "GET",
@@ -303,6 +312,8 @@ async def test_the_enterprise_page_shows_the_ledgers_reservation(
     assert r.status_code == 200, r.text[:300]
     held = re.search(r"审批中预留</dt><dd>([^ <]+)", r.text)
     assert held and held.group(1) == "3.000"
+    # Audit results in words, not the service's codes.
+    assert "2026-11-03 — 通过" in r.text and "— 发现问题" in r.text and "— pass" not in r.text
 
 
 async def test_fit_asks_once_per_district_and_refuses_more_than_the_city_has(
