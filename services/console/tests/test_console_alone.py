@@ -465,6 +465,16 @@ def test_the_csv_export_shows_a_formula_like_park_as_written() -> None:
     ).decode("utf-8-sig")
     row = text.splitlines()[1].split(",")
     assert row[4] == "'=HYPERLINK(1)" and row[8] == "-1.000"
+    # A pool's kind in words, as on the page.
+    from svc_common import i18n
+
+    with i18n.use("zh"):
+        kinds = to_csv([{"kind": k} for k in ("district", "park", "reserve")]).decode("utf-8-sig")
+    assert [line.split(",")[3] for line in kinds.splitlines()[1:]] == [
+        "区级总量池",
+        "园区子池",
+        "政府储备",
+    ]
 
 
 async def test_the_workbench_offers_only_what_the_officer_may_do_in_plain_words(
