@@ -157,3 +157,15 @@ def test_migrate_creates_the_embedded_databases(tmp_path: Path) -> None:
     assert again.exit_code == 0
     r = runner.invoke(app, ["migrate", "--service", "nope", "--data-dir", str(tmp_path)])
     assert r.exit_code != 0
+
+
+def test_an_exported_csv_never_runs_a_filed_name_as_a_formula() -> None:
+    """What people open is quoted; what the CLI uploads for an import is not
+    (the service would store the quote)."""
+    from bureau.commands.common import rows_to_csv, rows_to_csv_for_people
+
+    rows = [{"enterprise_name": '=HYPERLINK("http://evil/")', "vocs_t": "-3.000", "uscc": "9112"}]
+    shown = rows_to_csv_for_people(rows).decode().splitlines()[1]
+    assert shown == '"\'=HYPERLINK(""http://evil/"")",-3.000,9112'
+    sent = rows_to_csv([{"name": "@家环保科技", "phone": "+86 22 5555 0101", "note": "-"}])
+    assert sent.decode().splitlines()[1] == "@家环保科技,+86 22 5555 0101,-"

@@ -528,3 +528,20 @@ async def test_a_swap_takes_effect_after_its_delay_unless_cancelled(
     assert (await balance(JIZHOU))["credited_t"] == "6.000"
     assert (await balance(JIZHOU))["reserved_t"] == "0.000"
     assert (await balance(BAODI))["credited_t"] == "4.000"
+
+
+async def test_a_path_no_service_answers_is_a_404_in_the_callers_language(
+    tmp_path: Path,
+) -> None:
+    from bureau.embedded import Embedded
+
+    embedded = Embedded(tmp_path, log_json=False)
+    async with embedded.lifespan():
+        c = httpx.AsyncClient(transport=httpx.ASGITransport(app=embedded), base_url="http://b")
+        for lang, words in (("en", "no service answers this path"), (None, "没有服务提供此路径")):
+            headers = {"Accept-Language": lang} if lang else {}
+            r = await c.get("/nonexistent", headers=headers)
+            assert r.status_code == 404
+            assert r.headers["content-type"] == "application/problem+json"
+            assert r.json()["detail"] == words
+        await c.aclose()

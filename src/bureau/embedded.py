@@ -100,7 +100,7 @@ class Embedded:
             if path == prefix or path.startswith(prefix + "/"):
                 await app(scope, receive, send)
                 return
-        if path == "/console" or path.startswith("/console/"):
+        if path in ("/console", "/favicon.ico") or path.startswith("/console/"):
             await self.console(scope, receive, send)
             return
         target: ASGIApp
@@ -119,18 +119,21 @@ class Embedded:
             # Any service answers the process-wide probes; /ready asks all.
             target = self._ready if path == "/ready" else self.apps["/quota"]
         else:
-            target = JSONResponse(
-                {
-                    "type": "urn:envbureau:problem:not-found",
-                    "title": i18n.title(404),
-                    "status": 404,
-                    "detail": i18n.msg("no service answers this path", "没有服务提供此路径"),
-                    "console": "/console/",
-                    "services": {p: f"{p}/docs" for p in self.apps},
-                },
-                status_code=404,
-                media_type="application/problem+json",
-            )
+            # No service's middleware ran: the caller's language is read here.
+            accept = dict(scope.get("headers") or []).get(b"accept-language", b"")
+            with i18n.use(i18n.negotiate(accept.decode("latin-1") or None)):
+                target = JSONResponse(
+                    {
+                        "type": "urn:envbureau:problem:not-found",
+                        "title": i18n.title(404),
+                        "status": 404,
+                        "detail": i18n.msg("no service answers this path", "没有服务提供此路径"),
+                        "console": "/console/",
+                        "services": {p: f"{p}/docs" for p in self.apps},
+                    },
+                    status_code=404,
+                    media_type="application/problem+json",
+                )
         await target(scope, receive, send)
 
     async def _ready(self, scope: Scope, receive: Receive, send: Send) -> None:

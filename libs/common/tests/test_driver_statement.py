@@ -54,6 +54,59 @@ async def test_an_expanding_list_is_refused_not_sent(pg_url: str) -> None:
         await db.dispose()
 
 
+@pytest.mark.pg
+async def test_an_in_list_written_in_the_statement_is_expanded_once(pg_url: str) -> None:
+    """`column.in_(CONSTANTS)` runs on the driver as one parameter per value,
+    beside a parameter given per run, and finds what SQLAlchemy finds."""
+    db = await _db(pg_url)
+    picked = (
+        select(_OUTBOX.c.event_id)
+        .where(_OUTBOX.c.topic.in_(("t1", "t3")), _OUTBOX.c.key == bindparam("key"))
+        .order_by(_OUTBOX.c.event_id)
+    )
+    statement = DriverStatement(picked)
+    try:
+        async with db.transaction() as s:
+            for i, (topic, key) in enumerate([("t1", "k"), ("t2", "k"), ("t3", "k"), ("t3", "x")]):
+                await s.execute(
+                    insert(_OUTBOX).values(
+                        event_id=f"e{i}",
+                        topic=topic,
+                        key=key,
+                        event_type="e.v1",
+                        envelope={},
+                        created_at=utcnow(),
+                    )
+                )
+        on_driver = await db.fetch_alone(statement, {"key": "k"})
+        assert type(on_driver[0]).__module__.startswith("asyncpg")
+        assert [r["event_id"] for r in on_driver] == ["e0", "e2"]
+        async with db.session() as s:
+            assert (await s.execute(picked, {"key": "k"})).scalars().all() == ["e0", "e2"]
+        assert [r["event_id"] for r in await db.fetch_alone(statement, {"key": "x"})] == ["e3"]
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.pg
+async def test_an_in_list_leaves_the_other_parameters_checked(pg_url: str) -> None:
+    """Beside an expanded IN list, a column type still checks its value:
+    UTCDateTime refuses a naive time, as through SQLAlchemy."""
+    db = await _db(pg_url)
+    statement = DriverStatement(
+        select(_OUTBOX.c.seq).where(
+            _OUTBOX.c.topic.in_(("t1", "t2")),
+            _OUTBOX.c.sent_at >= bindparam("since", type_=_OUTBOX.c.sent_at.type),
+        )
+    )
+    try:
+        assert await db.fetch_alone(statement, {"since": utcnow()}) == []
+        with pytest.raises(ValueError):
+            await db.fetch_alone(statement, {"since": dt.datetime(2026, 1, 1)})
+    finally:
+        await db.dispose()
+
+
 _ADD = DriverStatement(
     insert(_OUTBOX)
     .values(
@@ -193,3 +246,18 @@ async def test_a_read_session_refuses_writes_locks_and_cursors(db_url: str) -> N
         assert await _count(db) == 1
     finally:
         await db.dispose()
+
+
+def test_a_list_fixed_in_the_statement_takes_no_values_with_a_run() -> None:
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+    fixed = DriverStatement(
+        select(_OUTBOX.c.seq).where(
+            _OUTBOX.c.topic.in_(bindparam("topics", value=["t1", "t2"], expanding=True)),
+            _OUTBOX.c.key == bindparam("key"),
+        )
+    )
+    sql, args = fixed._args(dialect(), {"key": "k"})
+    assert args == ["k", "t1", "t2"] and "IN ($2" in sql
+    with pytest.raises(ValueError, match="topics"):
+        fixed._args(dialect(), {"key": "k", "topics": ["t9"]})

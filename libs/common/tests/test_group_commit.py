@@ -106,6 +106,41 @@ async def test_a_database_failure_fails_the_whole_batch_and_keeps_nothing(pg_url
     await db.engine.dispose()
 
 
+@pytest.mark.pg
+async def test_a_worker_stopped_mid_batch_answers_every_caller(pg_url: str) -> None:
+    """The worker cancelled (the server stopping) with one batch in hand and
+    another queued: nothing of either is kept, and every caller is answered
+    503 in its own language instead of waiting forever."""
+    from svc_common import i18n
+    from svc_common.errors import Unavailable
+
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=2)
+    gate = asyncio.Event()
+
+    async def stuck(s: AsyncSession) -> int:
+        await _op(100)(s)
+        await gate.wait()  # never set: the batch is in hand when the worker stops
+        return 100
+
+    async def caller(op, lang: str) -> object:  # type: ignore[no-untyped-def]
+        with i18n.use(lang):  # type: ignore[arg-type]
+            return await batches.run("pool", op)
+
+    calls = [
+        asyncio.create_task(caller(op, lang))
+        for op, lang in ((stuck, "zh"), (_op(1), "en"), (_op(2), "zh"), (_op(3), "en"))
+    ]
+    await asyncio.sleep(0.1)
+    batches._workers["pool"].cancel()
+    results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+    assert all(isinstance(r, Unavailable) for r in results), results
+    assert [str(r).startswith("服务正在停止") for r in results] == [True, False, True, False]
+    assert await _count(db) == 0
+    assert not batches._workers and not batches._queues
+    await db.engine.dispose()
+
+
 async def test_on_sqlite_each_operation_runs_in_its_own_transaction(tmp_path: Path) -> None:
     db = await _db(f"sqlite+aiosqlite:///{tmp_path / 'marks.db'}")
     batches = GroupCommit(db, max_batch=16)

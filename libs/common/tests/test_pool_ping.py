@@ -95,3 +95,46 @@ async def test_a_driver_connection_left_in_a_transaction_is_not_pooled_again(pg_
             assert await conn.fetchval("SELECT pg_backend_pid()") != pid
     finally:
         await db.dispose()
+
+
+async def test_a_driver_connection_cancelled_twice_is_still_thrown_away(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request cancelled mid-statement (its client gone, the server
+    stopping) and cancelled again while its connection is being thrown away:
+    the clean-up still runs to its end. Cut short, the pool would get back a
+    connection whose statement was interrupted, or never get it back."""
+    from svc_common import db as db_module
+
+    real_spawn = db_module.greenlet_spawn
+
+    async def slow_spawn(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.1)  # a clean-up that takes a while, as over a slow network
+        return await real_spawn(fn, *args, **kwargs)
+
+    db = Database(pg_url, pool_size=1, max_overflow=0)
+    started = asyncio.Event()
+    pids: list[int] = []
+
+    async def request() -> None:
+        async with db.driver() as conn:
+            pids.append(await conn.fetchval("SELECT pg_backend_pid()"))
+            started.set()
+            await conn.fetchval("SELECT pg_sleep(10)")
+
+    try:
+        task = asyncio.create_task(request())
+        await started.wait()
+        monkeypatch.setattr(db_module, "greenlet_spawn", slow_spawn)
+        await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.sleep(0.03)  # now inside the clean-up
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        monkeypatch.setattr(db_module, "greenlet_spawn", real_spawn)
+        assert db.engine.pool.checkedout() == 0
+        async with db.driver() as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") != pids[0]
+    finally:
+        await db.dispose()

@@ -101,7 +101,15 @@ async def test_probes_and_openapi(db_url: str) -> None:
         assert ready.status_code == 200, ready.text
         assert ready.json()["database"] is True
         assert "http_requests_total" in (await c.get("/demo/metrics")).text
-        assert "/demo/notes" in (await c.get("/demo/openapi.json")).json()["paths"]
+        doc = (await c.get("/demo/openapi.json")).json()
+        assert doc["paths"]["/demo/notes"]["post"]["security"] == [{"HTTPBearer": []}]
+        scheme = doc["components"]["securitySchemes"]["HTTPBearer"]
+        assert [scheme["type"], scheme["scheme"], scheme["bearerFormat"]] == [
+            "http",
+            "bearer",
+            "JWT",
+        ]
+        assert "security" not in doc["paths"]["/demo/health"]["get"]
 
 
 async def test_validation_problem_names_each_field(db_url: str) -> None:
@@ -134,6 +142,23 @@ async def test_auth_roles_and_districts(db_url: str) -> None:
         assert r.status_code == 403 and r.json()["district"] == "120119"
         r = await c.post("/demo/notes", json=body, headers=testing.auth("officer", ["120119"]))
         assert r.status_code == 201
+        # The header as RFC 6750 and HTTPBearer read it: the scheme in any
+        # case, spaces around the token ignored; anything else is a 401
+        # with the challenge.
+        token = testing.auth("officer", ["120119"])["Authorization"].split(" ", 1)[1]
+        for header, status in [
+            (f"bearer {token}", 201),
+            (f"BEARER   {token}  ", 201),
+            (f"Basic {token}", 401),
+            ("Bearer", 401),
+            ("Bearer    ", 401),
+            (token, 401),
+            ("", 401),
+        ]:
+            r = await c.post("/demo/notes", json=body, headers={"Authorization": header})
+            assert r.status_code == status, (header, r.text)
+            if status == 401:
+                assert r.headers["www-authenticate"].startswith("Bearer"), header
 
 
 async def test_idempotency_key_replays_and_rejects_reuse(db_url: str) -> None:

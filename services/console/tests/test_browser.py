@@ -294,3 +294,41 @@ async def test_enterprise_page_and_english(
     await p.click("text=English")
     assert "History" in await p.inner_text("main")
     assert await p.get_attribute("html", "lang") == "en"
+
+
+#: The outermost elements reaching past the screen's right edge (what a
+#: scroll box holds is not the page's width).
+WIDEST = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > 391
+    && !(e.parentElement && e.parentElement.getBoundingClientRect().right > 391)
+    && !e.parentElement.closest('table.data'))
+  .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
+
+
+async def test_on_a_phone_no_page_scrolls_sideways(
+    browser: Browser, demo_server: Server, artifacts: Path
+) -> None:
+    """390 px wide: a wide table scrolls inside its own box; the page itself
+    is never wider than the screen."""
+    ctx = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    try:
+        p = await ctx.new_page()
+        p.set_default_timeout(15_000)
+        uscc = admin_get(demo_server, "/eia/filings", district="120119")["items"][0]["uscc"]
+        wide: dict[str, list[str]] = {}
+        for user, paths in (
+            ("officer-jizhou", ["/console/workbench/", f"/console/enterprise/{uscc}"]),
+            ("investment", ["/console/investment/"]),
+        ):
+            await sign_in(p, demo_server, user)
+            for path in [*paths, "/console/public/register"]:
+                await p.goto(f"{demo_server.url}{path}")
+                await p.wait_for_load_state("networkidle")
+                width = await p.evaluate("document.documentElement.scrollWidth")
+                if width > 390:
+                    wide[path] = await p.evaluate(WIDEST)
+            await p.screenshot(path=str(artifacts / f"phone-{user}.png"), full_page=False)
+            await ctx.clear_cookies()
+        assert wide == {}
+    finally:
+        await ctx.close()

@@ -194,6 +194,12 @@ def test_public_pages_need_no_sign_in(browser_like: httpx.Client, demo_server: S
         assert 'id="register-unavailable"' in reg.text
     else:
         assert 'id="register"' in reg.text or "暂无条目" in reg.text
+        # Headers and kinds as people say them, times in Beijing time.
+        kinds = {e["kind"] for e in probe.json()["items"]}
+        assert '<th scope="col">时间（北京时间）</th>' in reg.text and ">seq<" not in reg.text
+        assert "baseline" in kinds and "存量基数" in reg.text and ">baseline<" not in reg.text
+        table = reg.text.split('id="register"')[1]
+        assert "+00:00" not in table and not re.search(r"\d{2}:\d{2}:\d{2}\.\d", table)
 
 
 def test_static_assets_are_served_locally(browser_like: httpx.Client) -> None:
@@ -203,6 +209,8 @@ def test_static_assets_are_served_locally(browser_like: httpx.Client) -> None:
         assert c.get(src).status_code == 200, src
     assert not re.search(r'(?:src|href)="https?://', page.text)
     assert c.get("/console/static/vendor/chart.js/chart.umd.min.js").status_code == 200
+    icon = c.get("/favicon.ico")  # the embedded default passes it to the console
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
 
 
 async def test_the_cookie_is_secure_over_https() -> None:

@@ -166,7 +166,7 @@ async def test_oidc_sign_in_and_the_token_works_on_the_api(
         done = await console.get(f"{callback.path}?{callback.query}")
         assert done.status_code == 303 and done.headers["location"] == "/console/workbench/"
         home = await console.get("/console/")
-        assert "吴磊" in home.text and "officer" in home.text
+        assert "吴磊" in home.text and "审批人员" in home.text
         assert csrf_of(home.text)
 
         # The access token the console keeps is what the APIs verify (JWKS).

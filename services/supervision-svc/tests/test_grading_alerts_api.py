@@ -140,3 +140,29 @@ async def _alert_story(svc: Service) -> None:
     assert {i["uscc"]: i["measure"] for i in m["items"]}[b_grade] == {"kind": "stop"}
     r = await svc.http.get("/supervision/emergency-policy?on=2026-10-31", headers=AUDITOR)
     assert r.json()["effective_from"] == "2020-01-01"
+
+
+def test_the_measures_csv_shows_a_formula_like_name_as_written() -> None:
+    from decimal import Decimal
+    from types import SimpleNamespace
+
+    from supervision_svc.alerts.service import to_csv
+
+    item = SimpleNamespace(
+        district=DONGLI,
+        uscc="91120110000000001A",
+        name='=HYPERLINK("http://evil/")',
+        grade="B",
+        benchmark=None,
+        guarantee=None,
+        plant_plan=False,
+        measure={"kind": "reduce", "percent": 30},
+        cut_percent=30,
+        expected_vocs_reduction_t=Decimal("0.210"),
+        expected_nox_reduction_t=Decimal("-0.010"),
+        why=["B 级"],
+    )
+    text = to_csv(SimpleNamespace(items=[item]))  # type: ignore[arg-type]
+    [row] = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    assert row["name"] == '\'=HYPERLINK("http://evil/")'
+    assert row["expected_nox_reduction_t"] == "-0.010" and row["uscc"] == "91120110000000001A"

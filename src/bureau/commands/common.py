@@ -57,12 +57,28 @@ def read_rows(path: Path, max_rows: int = 200_000) -> list[RawRow]:
 
 
 def rows_to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> bytes:
+    """Rows as CSV for a service to read (an import's upload): every value
+    exactly as it is."""
+    return _csv(rows, columns, lambda v: v)
+
+
+def rows_to_csv_for_people(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None
+) -> bytes:
+    """Rows as CSV for people to open in a spreadsheet (an export): a name
+    someone filed must not run as a formula where it is opened (csv_cell)."""
+    from svc_common.uploads import csv_cell
+
+    return _csv(rows, columns, csv_cell)
+
+
+def _csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None, cell: Any) -> bytes:
     cols = list(columns or (rows[0].keys() if rows else []))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
     w.writeheader()
     for r in rows:
-        w.writerow({c: r.get(c) for c in cols})
+        w.writerow({c: cell(r.get(c)) for c in cols})
     return buf.getvalue().encode("utf-8")
 
 
@@ -78,7 +94,7 @@ def write_table(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence
             ws.append([_cell(r.get(c)) for c in columns])
         wb.save(path)
         return
-    path.write_bytes(b"\xef\xbb\xbf" + rows_to_csv(rows, columns))
+    path.write_bytes(b"\xef\xbb\xbf" + rows_to_csv_for_people(rows, columns))
 
 
 def _cell(v: Any) -> Any:

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request
 
 from svc_common.errors import Forbidden, Unauthorized, Unavailable
 from svc_common.i18n import msg
@@ -155,20 +154,39 @@ class TokenVerifier:
 _DISTRICT = re.compile(r"^[0-9]{6}$")
 
 
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def current_principal(
-    request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
-) -> Principal:
-    if creds is None or creds.scheme.lower() != "bearer":
+def principal_of(request: Request) -> Principal:
+    """The caller of `request`, from its `Authorization: Bearer` header, or
+    401. A plain function, not a dependency of its own: every level of
+    FastAPI's dependency tree costs each request its solving, and this runs
+    on every request with a token (the header is read as HTTPBearer reads
+    it; svc_common.openapi declares the scheme)."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    token = token.strip()
+    if not token or scheme.lower() != "bearer":
         raise Unauthorized(
             msg("a bearer token is required", "需要 Bearer 令牌"),
             www_authenticate='Bearer realm="envbureau"',
         )
     verifier: TokenVerifier = request.app.state.token_verifier
-    principal = verifier.verify(creds.credentials)
+    principal = verifier.verify(token)
     request.state.principal = principal
+    return principal
+
+
+async def current_principal(request: Request) -> Principal:
+    """Dependency: the caller, any role."""
+    return principal_of(request)
+
+
+def _admitted(principal: Principal, roles: tuple[str, ...]) -> Principal:
+    if roles and principal.role not in roles:
+        raise Forbidden(
+            msg(
+                f"role {principal.role} may not do this; needs one of: {', '.join(roles)}",
+                f"角色 {principal.role} 无权执行此操作；需要以下角色之一：{'、'.join(roles)}",
+            ),
+            required_roles=list(roles),
+        )
     return principal
 
 
@@ -176,16 +194,8 @@ def require(*roles: str) -> Callable[..., object]:
     """Dependency: the caller must have one of `roles`. District checks are
     made where the district is known, with `principal.require_district`."""
 
-    async def dep(principal: Principal = Depends(current_principal)) -> Principal:
-        if roles and principal.role not in roles:
-            raise Forbidden(
-                msg(
-                    f"role {principal.role} may not do this; needs one of: {', '.join(roles)}",
-                    f"角色 {principal.role} 无权执行此操作；需要以下角色之一：{'、'.join(roles)}",
-                ),
-                required_roles=list(roles),
-            )
-        return principal
+    async def dep(request: Request) -> Principal:
+        return _admitted(principal_of(request), roles)
 
     # Read by svc_common.openapi: the roles a route admits, for its document.
     dep.__roles__ = roles  # type: ignore[attr-defined]
@@ -197,9 +207,9 @@ def require_citywide(*roles: str) -> Callable[..., object]:
     clock, dead letters, citywide tables): one of `roles`, with a token that
     names no district. A token scoped to districts acts in those only, so it
     may not change or read what spans every district."""
-    admitted = require(*roles)
 
-    async def dep(principal: Principal = Depends(admitted)) -> Principal:
+    async def dep(request: Request) -> Principal:
+        principal = _admitted(principal_of(request), roles)
         if principal.districts:
             raise Forbidden(
                 msg(
@@ -223,6 +233,7 @@ __all__ = [
     "TokenVerifier",
     "current_principal",
     "mint_token",
+    "principal_of",
     "require",
     "require_citywide",
 ]

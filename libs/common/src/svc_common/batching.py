@@ -43,7 +43,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from svc_common.db import Database, NeedsSession
+from svc_common.errors import Unavailable
 from svc_common.failures import is_transient
+from svc_common.i18n import msg
 
 T = TypeVar("T")
 Operation = Callable[[AsyncSession], Coroutine[Any, Any, T]]
@@ -58,6 +60,16 @@ class _Queued(Generic[T]):
     #: The caller's context (request id, correlation id, trace) without its
     #: unit of work: events and log lines of the operation carry the caller's ids.
     context: contextvars.Context
+
+
+def _stopped() -> Unavailable:
+    return Unavailable(
+        msg(
+            "the service is stopping and the write may not have been applied: retry it "
+            "with the same Idempotency-Key",
+            "服务正在停止，写入可能未完成：请使用相同的 Idempotency-Key 重试",
+        )
+    )
 
 
 class GroupCommit:
@@ -100,6 +112,7 @@ class GroupCommit:
         return await future
 
     async def _drain(self, key: str) -> None:
+        batch: list[_Queued[Any]] = []
         try:
             while queue := self._queues.get(key):
                 batch = queue[: self.max_batch]
@@ -108,14 +121,17 @@ class GroupCommit:
                 batch = [q for q in batch if not q.future.cancelled()]
                 if batch:
                     await self._apply(batch)
+                batch = []
         finally:
             self._workers.pop(key, None)
-            if not self._queues.get(key):
-                self._queues.pop(key, None)
-            else:  # cancelled with work queued: those callers must not wait forever
-                for q in self._queues.pop(key):
-                    if not q.future.done():
-                        q.future.cancel()
+            # Stopped half way (the worker cancelled as the server stops): the
+            # batch in hand was rolled back (or, cancelled during its COMMIT,
+            # may have been applied) and the queued ones never ran; their
+            # callers must not wait forever. They get a 503: retried, each is
+            # answered by its Idempotency-Key or its business key.
+            for q in batch + self._queues.pop(key, []):
+                if not q.future.done():
+                    q.future.set_exception(q.context.run(_stopped))  # in its language
 
     async def _apply(self, batch: list[_Queued[Any]]) -> None:
         if len(batch) == 1:

@@ -115,6 +115,12 @@ BEARER_DESCRIPTION = (
     + "), `districts` (GB/T 2260 codes the caller may act in; empty means citywide for "
     "admin, auditor, investment and filer, nowhere for an officer) and `exp`."
 )
+BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": BEARER_DESCRIPTION,
+}
 
 
 def camel(name: str) -> str:
@@ -283,9 +289,6 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
     schemas["FieldError"] = FIELD_ERROR_SCHEMA
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
-    bearer = components.get("securitySchemes", {}).get("HTTPBearer")
-    if bearer is not None:
-        bearer.update({"bearerFormat": "JWT", "description": BEARER_DESCRIPTION})
 
     seen: dict[str, str] = {}
     nul_seen: set[str] = set()
@@ -320,6 +323,9 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
             if method in WRITE_METHODS and ("header", "idempotency-key") not in names:
                 params.append(IDEMPOTENCY_KEY)
             if authenticated:
+                # The scheme is declared here: the token is read by a plain
+                # function (svc_common.auth.principal_of), not by FastAPI's HTTPBearer.
+                components.setdefault("securitySchemes", {})["HTTPBearer"] = BEARER_SCHEME
                 op.setdefault("security", [{"HTTPBearer": []}])
                 if roles:
                     op["x-roles"] = list(roles)
@@ -389,9 +395,15 @@ def _stripped_text(schema: dict[str, Any], routes: Iterable[Any]) -> None:
                 text.pop("maxLength", None)
 
 
+#: What pydantic strips (Rust's `trim`: the Unicode White_Space property),
+#: spelt out: `\s` means other things in Python (which adds U+001C–U+001F)
+#: and in ECMA-262 (which adds U+FEFF and leaves out U+0085).
+_WHITE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
 def stripped_length_pattern(low: int, high: int | None) -> str:
     """A text without NUL whose length once stripped of spaces is low..high."""
-    edge, mid = r"[^\s\u0000]", r"[^\u0000]"
+    edge, mid = rf"[^{_WHITE}\u0000]", r"[^\u0000]"
     if high is None:
         core = f"{edge}(?:{mid}*{edge})?" if low <= 1 else f"{edge}{mid}{{{low - 2},}}{edge}"
     elif high == 1:
@@ -400,7 +412,7 @@ def stripped_length_pattern(low: int, high: int | None) -> str:
         core = f"{edge}(?:{mid}{{0,{high - 2}}}{edge})?"
     else:
         core = f"{edge}{mid}{{{low - 2},{high - 2}}}{edge}"
-    return rf"^\s*(?:{core}){'?' if low == 0 else ''}\s*$"
+    return rf"^[{_WHITE}]*(?:{core}){'?' if low == 0 else ''}[{_WHITE}]*$"
 
 
 _ITEM = re.compile(r"^/\{([A-Za-z_][A-Za-z0-9_]*)\}(/|$)")

@@ -18,6 +18,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -507,14 +508,43 @@ def sheet_cell(v: Any) -> Any:
     """A value as a spreadsheet cell can hold it (every .xlsx the services
     write goes through here): a sheet holds no control characters (they are
     written as their escapes, `\\x04`, so the reader sees where they were)
-    and at most 32,767 characters in a cell; other values as JSON text."""
+    and at most 32,767 characters in a cell; other values as JSON text. A
+    text beginning with `=` is written as text, never as a formula (openpyxl
+    would write it as one): a name someone filed must not run in the
+    spreadsheet of the officer who exports it."""
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.cell.rich_text import CellRichText
 
     if v is None or isinstance(v, int | float | bool):
         return v
     text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
     text = ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-    return text if len(text) <= SHEET_CELL_CHARS else text[: SHEET_CELL_CHARS - 1] + "…"
+    if len(text) > SHEET_CELL_CHARS:
+        text = text[: SHEET_CELL_CHARS - 1] + "…"
+    return CellRichText(text) if text.startswith("=") else text
+
+
+#: First characters that make a spreadsheet opening a CSV file read the
+#: cell as a formula (`=`, `+`, `-`, `@`, a tab or a carriage return), and
+#: the quote that marks a cell escaped (so that escaping can be undone).
+_CSV_TRIGGERS = frozenset("=+-@\t\r'")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?\Z")
+
+
+def csv_cell(v: Any) -> Any:
+    """A value for a CSV file people open in a spreadsheet: a text that a
+    spreadsheet would read as a formula gets a leading `'` (OWASP's advice),
+    so a name like `=HYPERLINK(…)` shows as written; numbers, negative ones
+    too, are left as they are. `csv_cell_read` undoes it exactly."""
+    if isinstance(v, str) and v and v[0] in _CSV_TRIGGERS and not _PLAIN_NUMBER.match(v):
+        return "'" + v
+    return v
+
+
+def csv_cell_read(text: str) -> str:
+    """A cell as `csv_cell` was given it (a text escaped begins with `'`;
+    nothing else written by it does)."""
+    return text[1:] if text.startswith("'") else text
 
 
 def error_report_response(

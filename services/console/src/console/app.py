@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from svc_common.i18n import msg
 from svc_common.tracing import FASTAPI_TELEMETRY
 
@@ -20,14 +22,24 @@ from console.api import ApiError, Services
 from console.auth import oidc
 from console.auth.router import router as auth_router
 from console.auth.session import SessionCookies
-from console.errors import CsrfRejected, LoginRequired, RoleRefused
+from console.auth.store import make_store
+from console.auth.users import from_session, role_name, sign_out
+from console.errors import CsrfRejected, LoginRequired, RoleRefused, SessionStoreDown
 from console.pages.enterprise.router import router as enterprise_router
 from console.pages.home import router as home_router
 from console.pages.investment.router import router as investment_router
 from console.pages.public.router import router as public_router
 from console.pages.workbench.router import router as workbench_router
 from console.settings import Settings
-from console.web import HERE, LanguageMiddleware, SecurityHeaders, is_htmx, render
+from console.web import (
+    HERE,
+    LanguageMiddleware,
+    SecurityHeaders,
+    is_htmx,
+    problem_page,
+    render,
+    session_ended,
+)
 
 PREFIX = "/console"
 
@@ -36,6 +48,7 @@ def create(
     settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
     settings = settings or Settings()
+    sessions = make_store(settings.session_store_url)
     services = Services(
         settings.service_urls, transport=transport, timeout=settings.api_timeout_seconds
     )
@@ -46,6 +59,7 @@ def create(
             yield
         finally:
             await services.aclose()
+            await sessions.aclose()
 
     app = FastAPI(
         title="console: the bureau's web console",
@@ -57,6 +71,7 @@ def create(
     )
     app.state.settings = settings
     app.state.services = services
+    app.state.sessions = sessions
     app.state.oauth = oidc.make_oauth(settings)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in (
@@ -70,7 +85,10 @@ def create(
         app.include_router(router)
     _install_handlers(app)
     app.add_middleware(
-        SessionCookies, secret=settings.session_secret, max_age=settings.session_max_age_seconds
+        SessionCookies,
+        secret=settings.session_secret,
+        max_age=settings.session_max_age_seconds,
+        store=sessions,
     )
     app.add_middleware(LanguageMiddleware)
     app.add_middleware(SecurityHeaders)
@@ -88,11 +106,53 @@ def page_status(api_status: int) -> int:
 
 
 def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        texts = {
+            404: msg("There is no such page in the console.", "控制台中没有这个页面。"),
+            405: msg(
+                "This address does not take that kind of request.", "此地址不接受这种请求方式。"
+            ),
+        }
+        status = exc.status_code if 400 <= exc.status_code < 600 else 500
+        detail = texts.get(status, msg("The request could not be served.", "无法处理此请求。"))
+        headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
+        return problem_page(request, status, detail, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        # Which fields, never their values: the address or form may be huge.
+        fields = sorted(
+            {str(e["loc"][-1]) for e in exc.errors() if e.get("loc") and len(e["loc"]) > 1}
+        )[:10]
+        named = "、".join(f[:40] for f in fields)
+        detail = msg(
+            "Some values are missing or not accepted"
+            + (f" ({', '.join(f[:40] for f in fields)})" if fields else "")
+            + ". Correct them and send again.",
+            "部分内容缺失或不符合要求"
+            + (f"（{named}）" if fields else "")
+            + "，请修改后重新提交。",
+        )
+        return problem_page(request, 422, detail)
+
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
         if is_htmx(request):
-            return Response(status_code=204, headers={"HX-Redirect": "/console/login"})
+            return problem_page(request, 401, session_ended())
         return RedirectResponse(f"/console/login?next={exc.next_url}", status_code=303)
+
+    @app.exception_handler(SessionStoreDown)
+    async def _store_down(request: Request, exc: SessionStoreDown) -> Response:
+        return problem_page(
+            request,
+            503,
+            msg(
+                "Signing in and out is not possible just now; please try again shortly.",
+                "登录服务暂时不可用，请稍后再试。",
+            ),
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(RoleRefused)
     async def _role(request: Request, exc: RoleRefused) -> Response:
@@ -102,12 +162,24 @@ def _install_handlers(app: FastAPI) -> None:
             status_code=403,
             heading=msg("Not for your role", "您的角色无权访问此页"),
             detail=msg(
-                f"This page is for: {', '.join(exc.roles)}", f"此页面仅供：{', '.join(exc.roles)}"
+                "This page is for: " + ", ".join(role_name(r) for r in exc.roles),
+                "此页面仅供：" + "、".join(role_name(r) for r in exc.roles),
             ),
         )
 
     @app.exception_handler(CsrfRejected)
     async def _csrf(request: Request, exc: CsrfRejected) -> Response:
+        if is_htmx(request):
+            # Signed out in another tab: the form's token belongs to a session
+            # that is gone.
+            ended = from_session(request) is None
+            return problem_page(
+                request,
+                403,
+                session_ended()
+                if ended
+                else msg("The form expired: reload the page.", "表单已失效，请刷新页面后重试。"),
+            )
         return render(
             request,
             "error.html",
@@ -124,7 +196,9 @@ def _install_handlers(app: FastAPI) -> None:
     async def _api(request: Request, exc: ApiError) -> Response:
         if exc.status == 401:
             # The token expired or was refused: sign in again.
-            request.session.pop("user", None)
+            await sign_out(request)
+            if is_htmx(request):
+                return problem_page(request, 401, session_ended())
             return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
         return render(
             request,
@@ -137,6 +211,14 @@ def _install_handlers(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def root() -> Response:
         return RedirectResponse("/console/", status_code=307)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return FileResponse(
+            HERE / "static" / "favicon.ico",
+            media_type="image/x-icon",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     #: at a restart); set it, the same on every replica, in production.
     session_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32), min_length=16)
     session_max_age_seconds: int = Field(8 * 3600, ge=60)
+    #: Where the server-side sessions are kept (the user and their token; the
+    #: cookie holds only a random id). Unset: in this process's memory (the
+    #: embedded default, one console). Several replicas share a SQL store:
+    #: e.g. `postgresql+asyncpg://…` (a table console_sessions is created).
+    session_store_url: str | None = None
 
     #: Development sign-in: pick a user of a role and district from a list.
     #: On in the embedded default only; tokens are signed with JWT_SECRET.

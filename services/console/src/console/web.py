@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from svc_common import i18n
 from svc_common.districts import DISTRICTS
+from svc_common.i18n import msg, title
 from svc_common.types import utcnow
 
 from console.auth import csrf
-from console.auth.users import from_session
+from console.auth.users import from_session, role_name
 
 HERE = Path(__file__).parent
 BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
@@ -46,6 +48,16 @@ def beijing(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """An instant as people in the bureau read it: Beijing time."""
     t = parse_time(value)
     return t.astimezone(BEIJING).strftime(fmt) if t else (str(value) if value else "")
+
+
+_INSTANT_IN_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def beijing_in_text(value: Any) -> str:
+    """Text with instants written in it (a register entry's references:
+    `effective_from=2026-12-02T17:55:14.664173+00:00`), each shown in
+    Beijing time to the second."""
+    return _INSTANT_IN_TEXT.sub(lambda m: beijing(m.group(), "%Y-%m-%d %H:%M:%S"), str(value))
 
 
 def beijing_date(value: Any) -> str:
@@ -105,10 +117,12 @@ templates.env.globals.update(
     msg=i18n.msg,
     DISTRICTS=DISTRICTS,
     district_name=district_name,
+    role_name=role_name,
 )
 templates.env.filters.update(
     beijing=beijing,
     beijing_date=beijing_date,
+    beijing_in_text=beijing_in_text,
     tonnes=tonnes,
     countdown=countdown,
     days_until=days_until,
@@ -141,6 +155,33 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         "dev_login": request.app.state.settings.dev_login,
     }
     return templates.TemplateResponse(request, name, base | context, status_code=status_code)
+
+
+def problem_page(
+    request: Request,
+    status: int,
+    detail: str,
+    heading: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The console's own error page (a fragment for htmx, shown where the
+    action was), in the user's language. Never carries what was sent."""
+    if is_htmx(request):
+        response = render(request, "_problem.html", status_code=status, text=detail)
+    else:
+        response = render(
+            request,
+            "error.html",
+            status_code=status,
+            heading=heading or title(status),
+            detail=detail,
+        )
+    response.headers.update(headers or {})
+    return response
+
+
+def session_ended() -> str:
+    return msg("Your session has ended: sign in again.", "登录已失效，请重新登录")
 
 
 class LanguageMiddleware:

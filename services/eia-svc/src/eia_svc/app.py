@@ -47,12 +47,14 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         title="eia-svc: fast-track EIA filings",
         description=DESCRIPTION,
         migrations_dir=Path(__file__).parent / "migrations",
+        # The busiest first (FastAPI tries each route in this order): the
+        # registration forms machines file, then the filings officers work on.
         routers=[
+            registrations_router,
+            filings_router,
+            review_router,
             classification_router,
             control_units_router,
-            registrations_router,
-            review_router,
-            filings_router,
             parks_router,
             public_router,
         ],

@@ -71,14 +71,17 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         title="quota-svc: total-quota ledger",
         description=DESCRIPTION,
         migrations_dir=Path(__file__).parent / "migrations",
+        # The busiest first: FastAPI tries a request's path against each
+        # route in this order (twice), so the reservations and availability
+        # that every project and investment desk asks for are found first.
         routers=[
+            reservations_router,
+            availability_router,
             pollutants_router,
             policy_router,
             ledger_router,
             adjustments_router,
-            reservations_router,
             reclaims_router,
-            availability_router,
             lots_router,
             airquality_router,
             debts_router,

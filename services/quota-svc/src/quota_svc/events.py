@@ -26,6 +26,7 @@ from svc_common.events.schemas.quota import (
     QuotaSubpoolFunded,
     QuotaTransferRejected,
 )
+from svc_common.failures import PermanentFailure
 from svc_common.inbox import EventHandlers
 from svc_common.outbox import emit
 from svc_common.types import kg_to_tonnes, tonnes_to_kg
@@ -43,6 +44,9 @@ from quota_svc.reservations.models import ReservationRow
 from quota_svc.reservations.rules import ReservationStatus
 
 log = structlog.get_logger(__name__)
+
+#: The decisions on a filing that resolve its reservation.
+FilingDecided = FilingApproved | FilingRejected | FilingWithdrawn
 
 
 def _check_district(code: str) -> None:
@@ -75,7 +79,7 @@ async def reserve_for_filing(
             emit(s, reservations.answer_for(done.reservation, e.attempt))
     except reservations.ProjectAlreadyReserved as exc:
         # The project's hold from an earlier attempt answers this one too.
-        emit(s, reservations.answer_for(exc.existing, e.attempt))
+        emit(s, reservations.answer_for(_made_for(exc.existing, e), e.attempt))
     except reservations.ReservationRefused as exc:
         emit(
             s,
@@ -103,15 +107,33 @@ async def reserve_for_filing(
         )
 
 
-async def _live_locked(s: AsyncSession, project_ref: str) -> ReservationRow | None:
-    live = await reservations.find_live(s, project_ref)
-    return await reservations.lock_reservation(s, live.id) if live else None
+def _made_for(
+    r: ReservationRow, e: FilingAccepted | FilingQuotaRetry | FilingDecided
+) -> ReservationRow:
+    """`r` if the filing's saga made it. A reservation made by hand under
+    the filing's ref (before such refs were refused) is not the filing's
+    to take over, allocate or release: the event is dead-lettered with the
+    reason, for an operator to resolve the reservation and re-drive it."""
+    if r.filing_id != e.filing_id:
+        raise PermanentFailure(
+            f"project ref {e.project_ref} is held by reservation {r.id} of district "
+            f"{r.district}, which was not made for filing {e.filing_id}"
+        )
+    return r
+
+
+async def _live_locked(s: AsyncSession, e: FilingDecided) -> ReservationRow | None:
+    live = await reservations.find_live(s, e.project_ref)
+    if live is None:
+        return None
+    _made_for(live, e)
+    return await reservations.lock_reservation(s, live.id)
 
 
 async def allocate_for_filing(s: AsyncSession, e: FilingApproved, env: Envelope) -> None:
     """Allocate the held need of an approved project: its approved increment ×
     the ratio of its reservation, never more than held; the rest is released."""
-    r = await _live_locked(s, e.project_ref)
+    r = await _live_locked(s, e)
     if r is None or r.status != ReservationStatus.HELD:
         if r is None:
             log.warning("approved project holds no quota", project_ref=e.project_ref)
@@ -124,7 +146,7 @@ async def allocate_for_filing(s: AsyncSession, e: FilingApproved, env: Envelope)
 async def release_for_filing(
     s: AsyncSession, e: FilingRejected | FilingWithdrawn, env: Envelope
 ) -> None:
-    r = await _live_locked(s, e.project_ref)
+    r = await _live_locked(s, e)
     if r is None or r.status != ReservationStatus.HELD:
         return  # nothing held (released already, or never held)
     reason = "rejected" if isinstance(e, FilingRejected) else "withdrawn"

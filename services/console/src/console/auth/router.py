@@ -10,7 +10,14 @@ from fastapi.responses import RedirectResponse, Response
 from svc_common.i18n import msg
 
 from console.auth import csrf, oidc
-from console.auth.users import DEV_USERS, dev_user, from_token, sign_dev_token, sign_in
+from console.auth.users import (
+    DEV_USERS,
+    dev_user,
+    from_token,
+    sign_dev_token,
+    sign_in,
+    sign_out,
+)
 from console.web import flash, render
 
 router = APIRouter(prefix="/console")
@@ -44,7 +51,7 @@ async def dev_login(request: Request, user: str = Form(...), next: str = Form(""
         return RedirectResponse("/console/login", status_code=303)
     token = sign_dev_token(chosen, settings.jwt_secret)
     signed = from_token(token, via="dev", name=chosen.name)
-    sign_in(request, signed)
+    await sign_in(request, signed)
     return RedirectResponse(_safe_next(next) or signed.home, status_code=303)
 
 
@@ -73,12 +80,12 @@ async def oidc_callback(request: Request) -> Response:
     name = info.get("name") or info.get("preferred_username")
     after = request.session.get("after_login") or ""
     user = from_token(str(token["access_token"]), via="oidc", name=name)
-    sign_in(request, user)
+    await sign_in(request, user)
     return RedirectResponse(_safe_next(after) or user.home, status_code=303)
 
 
 @router.post("/logout", dependencies=[Depends(csrf.verify)])
 async def logout(request: Request) -> Response:
-    request.session.clear()
+    await sign_out(request)
     flash(request, msg("signed out", "已退出登录"))
     return RedirectResponse("/console/", status_code=303)

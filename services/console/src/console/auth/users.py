@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ import jwt
 from fastapi import Request
 from svc_common.auth import mint_token
 from svc_common.districts import DISTRICTS
+from svc_common.i18n import msg
 
 #: Roles the console serves and what each sees first.
 HOME_OF_ROLE = {
@@ -20,6 +22,21 @@ HOME_OF_ROLE = {
     "auditor": "/console/enterprise/",
     "filer": "/console/",
 }
+
+
+#: Roles as people call them (the dev users' notes use the same words).
+ROLE_NAMES = {
+    "investment": ("investment staff", "招商人员"),
+    "officer": ("approval officer", "审批人员"),
+    "admin": ("administrator", "管理员"),
+    "auditor": ("auditor", "审计人员"),
+    "filer": ("filer", "申报单位"),
+}
+
+
+def role_name(role: str) -> str:
+    en, zh = ROLE_NAMES.get(role, (role, role))
+    return msg(en, zh)
 
 
 @dataclass
@@ -46,25 +63,46 @@ class User:
         return HOME_OF_ROLE.get(self.role, "/console/")
 
 
+#: Where the session middleware leaves the user record of the request's session.
+SCOPE_KEY = "console_user"
+
+
 def from_session(request: Request) -> User | None:
-    raw = request.session.get("user")
+    """The user of the request's server-side session (loaded by
+    `SessionCookies` from the store under the cookie's session id)."""
+    raw = request.scope.get(SCOPE_KEY)
     if not isinstance(raw, dict):
         return None
     try:
         user = User(**raw)
     except TypeError:
-        request.session.pop("user", None)
         return None
     if user.exp <= time.time():
-        request.session.pop("user", None)
         return None
     return user
 
 
-def sign_in(request: Request, user: User) -> None:
-    # A new session on sign-in: no fixation of a session made before it.
+async def sign_in(request: Request, user: User) -> None:
+    """A new session on sign-in (no fixation of a session made before it):
+    the user and the token stay on the server; the cookie gets a random id."""
+    await sign_out(request)
+    sid = secrets.token_urlsafe(32)
+    settings = request.app.state.settings
+    expires = min(float(user.exp), time.time() + settings.session_max_age_seconds)
+    await request.app.state.sessions.put(sid, asdict(user), expires)
+    request.session["sid"] = sid
+    request.scope[SCOPE_KEY] = asdict(user)
+
+
+async def sign_out(request: Request) -> None:
+    """End the session on the server: its cookie, replayed, is nobody's.
+    The cookie is cleared even if the store cannot be reached (then
+    SessionStoreDown: the record ends when it expires)."""
+    sid = request.session.get("sid")
     request.session.clear()
-    request.session["user"] = asdict(user)
+    request.scope[SCOPE_KEY] = None
+    if isinstance(sid, str):
+        await request.app.state.sessions.delete(sid)
 
 
 def from_token(token: str, *, via: str, name: str | None = None) -> User:

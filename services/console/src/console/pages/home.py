@@ -5,14 +5,29 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from console.auth.users import from_session
+from console.pages.enterprise.router import ROLES as ENTERPRISE_ROLES
+from console.pages.investment.router import ROLES as INVESTMENT_ROLES
+from console.pages.workbench.router import ROLES as WORKBENCH_ROLES
 from console.web import render
+
+#: Who may open each card's page (the pages' own role lists).
+CARDS = {
+    "investment": INVESTMENT_ROLES,
+    "workbench": WORKBENCH_ROLES,
+    "enterprise": ENTERPRISE_ROLES,
+}
 
 router = APIRouter(prefix="/console")
 
 
 @router.get("/")
 async def home(request: Request) -> Response:
-    return render(request, "home.html")
+    user = from_session(request)
+    # Signed out, every card shows (its page asks to sign in); signed in,
+    # only the cards of pages the role may open.
+    shown = {k for k, roles in CARDS.items() if user is None or user.role in roles}
+    return render(request, "home.html", shown=shown)
 
 
 @router.get("/health", include_in_schema=False)

@@ -8,6 +8,28 @@
   document.addEventListener("htmx:configRequest", function (e) {
     if (csrf) { e.detail.headers["X-CSRF-Token"] = csrf; }
   });
+  // A refusal (4xx) is shown, not dropped: in a workbench form it goes
+  // beside the form, which stays (with a new Idempotency-Key) so the user can
+  // correct it and send again; elsewhere it replaces the target as a success would.
+  function newKey() {
+    var b = new Uint8Array(16);
+    window.crypto.getRandomValues(b);
+    return Array.prototype.map.call(b, function (x) { return ("0" + x.toString(16)).slice(-2); }).join("");
+  }
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var status = e.detail.xhr ? e.detail.xhr.status : 0;
+    if (status < 400 || status >= 500) { return; }
+    e.detail.shouldSwap = true;
+    e.detail.isError = false;
+    var elt = e.detail.elt;
+    var form = elt && elt.closest ? elt.closest("form.act") : null;
+    if (form) {
+      var slot = form.querySelector(".outcome");
+      if (slot) { e.detail.target = slot; }
+      var idem = form.querySelector("input[name=idem]");
+      if (idem) { idem.value = newKey(); }
+    }
+  });
   document.addEventListener("click", function (e) {
     var t = e.target;
     if (t && t.closest && t.closest("[data-print]")) { window.print(); }

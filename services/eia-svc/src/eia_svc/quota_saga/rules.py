@@ -11,9 +11,10 @@ import datetime as dt
 from dataclasses import dataclass, replace
 
 from svc_common.errors import Conflict, IllegalTransition
+from svc_common.events.schemas.eia import FILING_REF_PREFIX
 from svc_common.i18n import msg
 
-PROJECT_REF_PREFIX = "eia:"
+PROJECT_REF_PREFIX = FILING_REF_PREFIX
 #: Quota states an officer may ask again from: refused, expired, or no
 #: answer yet (a request that seems lost).
 RETRYABLE = ("blocked", "lapsed", "pending")

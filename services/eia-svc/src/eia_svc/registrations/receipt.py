@@ -42,6 +42,11 @@ NOTICE = (
     "本项目已完成环境影响登记表备案。备案不需审批，建设单位对备案信息的真实性、准确性和"
     "完整性负责；事后抽查发现备案信息不实的，备案将被撤销。"
 )
+#: A revoked receipt no longer says the project is filed.
+NOTICE_REVOKED = (
+    "本项目的环境影响登记表备案已被撤销，本回执不再证明备案有效。备案不需审批，建设单位对备案"
+    "信息的真实性、准确性和完整性负责；事后抽查发现备案信息不实的，备案将被撤销。"
+)
 STATUS_ZH = {"filed": "已备案", "revoked": "已撤销"}
 REVIEW_ZH = {
     "pending": "已抽中，事后抽查中",
@@ -119,7 +124,7 @@ def receipt_of(
         "revoked_at_local": _local(r.revoked_at),
         "revoke_reason": r.revoke_reason,
         "legal_basis": list(LEGAL_BASIS),
-        "notice": NOTICE,
+        "notice": NOTICE_REVOKED if r.status == "revoked" else NOTICE,
         "check_code": code,
         "verify_url": verify_url(public_url, r.filing_no, code) if code else None,
     }
@@ -225,9 +230,18 @@ def render_html(receipt: dict[str, Any], *, pdf_url: str | None = None) -> str:
         f"<table><caption hidden>备案信息</caption>{rows}</table>"
         f"<p>{e(receipt['notice'])}</p><h2>备案依据</h2><ul>{basis}</ul>{verify}"
         f'<p class="seal">{e(receipt["authority"])}<br>{e(receipt["filed_at_local"][:10])}</p>'
-        f'<p class="actions">{pdf}<button type="button" onclick="window.print()">打印 Print'
-        "</button></p></main></body></html>"
+        f'<p class="actions">{pdf}<button type="button" data-print>打印 Print'
+        f"</button></p></main>{PRINT_SCRIPT}</body></html>"
     )
+
+
+#: The print button's script, for the receipt served here. The console,
+#: which serves it under its own no-inline-script policy, puts its own
+#: script (the same behaviour) in place of this one, found by its attribute.
+PRINT_SCRIPT = (
+    "<script data-receipt-print>document.addEventListener('click',function(e){"
+    "if(e.target.closest&&e.target.closest('[data-print]')){window.print();}});</script>"
+)
 
 
 def render_pdf(receipt: dict[str, Any]) -> bytes:

@@ -68,7 +68,8 @@ class PermitChange(BaseModel):
 
 
 class Reason(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # A reason of spaces alone says nothing: stripped, it must still have words.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     reason: str = Field(min_length=1, max_length=500)
 
 

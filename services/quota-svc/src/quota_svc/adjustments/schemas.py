@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.i18n import msg
 from svc_common.types import NonZeroSignedTonnes, SignedTonnes, kg_to_tonnes
 
@@ -15,6 +15,9 @@ from quota_svc.adjustments.models import Adjustment
 class AdjustmentIn(BaseModel):
     """A correction of the pool's credited amount: positive adds, negative
     removes (a reversing entry; the journal is never edited)."""
+
+    # A reason of spaces alone says nothing: stripped, it must still have words.
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     amount_t: NonZeroSignedTonnes
     note: str = Field(min_length=1, max_length=1000, description="why")

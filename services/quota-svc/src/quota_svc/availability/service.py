@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import String, Table, and_, bindparam, func, or_, select
+from sqlalchemy import String, Table, and_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.db import Database, DriverStatement
@@ -122,8 +122,7 @@ _FIGURES = DriverStatement(
         select(func.coalesce(func.sum(ENTRIES.c.amount_kg), 0))
         .where(
             ENTRIES.c.pool_id == POOLS.c.id,
-            # Equalities, not an IN list: a DriverStatement expands none.
-            or_(*(ENTRIES.c.code == code for code in rules.RECLAIM_CODES)),
+            ENTRIES.c.code.in_(rules.RECLAIM_CODES),
         )
         .scalar_subquery()
         .label("reclaimed_kg"),

@@ -14,7 +14,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.i18n import msg
-from svc_common.uploads import sheet_cell
+from svc_common.uploads import csv_cell, csv_cell_read, sheet_cell
 
 from quota_svc.debts.models import Debt
 from quota_svc.exports.rules import from_text, to_text
@@ -61,7 +61,8 @@ def to_zip(data: dict[str, tuple[list[str], list[list[str]]]]) -> bytes:
             out = io.StringIO()
             w = csv.writer(out, lineterminator="\n")
             w.writerow(header)
-            w.writerows(rows)
+            # Safe to open in a spreadsheet, and read back exactly (_read_zip).
+            w.writerows([csv_cell(v) for v in row] for row in rows)
             z.writestr(f"{name}.csv", out.getvalue())
     return buf.getvalue()
 
@@ -88,7 +89,7 @@ def _read_zip(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]]
             except KeyError as exc:
                 raise ImportRefused(msg(f"{name}.csv is missing", f"缺少 {name}.csv")) from exc
             rows = list(csv.reader(io.StringIO(raw)))
-            yield name, rows[0], rows[1:]
+            yield name, rows[0], [[csv_cell_read(v) for v in row] for row in rows[1:]]
 
 
 def _read_xlsx(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]]]:

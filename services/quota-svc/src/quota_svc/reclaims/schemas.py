@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from svc_common.districts import DistrictCode
 from svc_common.types import PositiveTonnes, Tonnes, kg_to_tonnes
 from svc_common.uscc import USCC
@@ -29,6 +29,9 @@ class ReclaimIn(BaseModel):
 
 
 class RejectIn(BaseModel):
+    # A reason of spaces alone says nothing: stripped, it must still have words.
+    model_config = ConfigDict(str_strip_whitespace=True)
+
     reason: str = Field(min_length=1, max_length=1000)
 
 

@@ -155,11 +155,22 @@ async def create_reservation(
         assert existing is not None
         if same:
             return answer(ReservationOut, existing, 200)
+        if not principal.may_act_in(existing.district):
+            # Refs are unique citywide, but another district's reservation
+            # is not this caller's to read.
+            raise Conflict(
+                msg(
+                    f"project ref {body.project_ref} is in use in another district",
+                    f"项目编号 {body.project_ref} 已在其他辖区使用",
+                ),
+                reason="project_ref_in_use",
+            )
         raise Conflict(
             msg(
-                f"project {body.project_ref} already has a {existing.status} reservation",
+                f"project {body.project_ref} already has a reservation that is {existing.status}",
                 f"项目 {body.project_ref} 已有状态为 {existing.status} 的预留",
             ),
+            reason="project_reserved",
             reservation_id=existing.id,
             state=existing.status,
         )
@@ -187,6 +198,21 @@ async def _locked(s: AsyncSession, reservation_id: str, principal: Principal) ->
             msg(f"reservation {reservation_id} not found", f"预留 {reservation_id} 不存在")
         )
     principal.require_district(r.district)
+    # Made by an EIA filing's saga: the filing's review resolves it, and a
+    # hand here would leave the filing saying what is no longer so.
+    filing = r.filing_id
+    if filing is not None:
+        raise Conflict(
+            msg(
+                f"reservation {r.id} holds quota for EIA filing {filing}: it is allocated "
+                "when the filing is approved and released when the filing is rejected or "
+                "withdrawn; act on the filing",
+                f"预留 {r.id} 为环评文件 {filing} 所持有：文件批复时自动分配，驳回或撤回时"
+                "自动释放，请在环评文件上操作",
+            ),
+            reason="owned_by_filing",
+            filing_id=filing,
+        )
     return r
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from svc_common.errors import IllegalTransition
+from svc_common.events.schemas.eia import FILING_REF_PREFIX
 from svc_common.i18n import msg
 
 
@@ -33,6 +34,12 @@ def check_action(status: str, action: str) -> None:
     allowed = ALLOWED[ReservationStatus(status)]
     if action not in allowed:
         raise IllegalTransition(msg("reservation", "预留"), status, action, list(allowed))
+
+
+def is_filing_ref(project_ref: str) -> bool:
+    """Whether a project ref is an EIA filing's (环评文件的项目编号): its quota
+    is held, allocated and released by the filing's saga alone."""
+    return project_ref.startswith(FILING_REF_PREFIX)
 
 
 class AllocationExceedsHold(Exception):

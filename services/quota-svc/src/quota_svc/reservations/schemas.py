@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
+from svc_common.events.schemas.eia import FILING_REF_PREFIX
+from svc_common.i18n import msg
 from svc_common.types import (
     PositiveIncrementTonnes,
+    PositiveTonnes,
     Ratio,
     Tonnes,
     TotalTonnes,
@@ -17,6 +21,7 @@ from svc_common.uscc import USCC
 
 from quota_svc.ledger import rules
 from quota_svc.ledger.schemas import PollutantName
+from quota_svc.reservations import rules as rules_of_reservations
 from quota_svc.reservations.models import Reservation, ReservationRow
 
 
@@ -26,7 +31,13 @@ class ReservationIn(BaseModel):
     district: DistrictCode
     pollutant: PollutantName = rules.VOCS
     increment_t: PositiveIncrementTonnes = Field(description="the project's VOCs increment, t/a")
-    project_ref: str = Field(min_length=1, max_length=100)
+    project_ref: str = Field(
+        min_length=1,
+        max_length=100,
+        description="the project's reference, unique among live reservations; refs "
+        "beginning `eia:` are EIA filings', reserved by their review alone",
+        json_schema_extra={"not": {"pattern": "^" + re.escape(FILING_REF_PREFIX)}},
+    )
     uscc: USCC | None = None
     park_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
     priority_reserve: bool = Field(False, description="draw on the 政府储备 (admin only)")
@@ -39,12 +50,30 @@ class ReservationIn(BaseModel):
         "limit, creating a debt (admin only)",
     )
 
+    @field_validator("project_ref")
+    @classmethod
+    def _not_a_filings(cls, ref: str) -> str:
+        if rules_of_reservations.is_filing_ref(ref):
+            raise ValueError(
+                msg(
+                    "refs beginning eia: belong to EIA filings, whose quota is reserved "
+                    "when the filing is accepted",
+                    "以 eia: 开头的项目编号属于环评文件，其总量在文件受理时自动预留",
+                )
+            )
+        return ref
+
 
 class AllocateIn(BaseModel):
-    amount_t: Tonnes | None = Field(None, description="default: all that is held")
+    amount_t: PositiveTonnes | None = Field(
+        None, description="more than 0; default: all that is held (release what is not needed)"
+    )
 
 
 class ReleaseIn(BaseModel):
+    # A reason of spaces alone says nothing: stripped, it must still have words.
+    model_config = ConfigDict(str_strip_whitespace=True)
+
     reason: str = Field(min_length=1, max_length=500)
 
 

@@ -84,14 +84,13 @@ _FIND_LIVE = select(RESERVATIONS).where(
     RESERVATIONS.c.project_ref == bindparam("project_ref"), RESERVATIONS.c.status.in_(_LIVE)
 )
 
-#: A request's earlier hold, or its project's live one. The live statuses as
-#: equalities, not an IN list: a DriverStatement (a refusal looks here too).
+#: A request's earlier hold, or its project's live one (a refusal looks here too).
 _FIND_EARLIER = DriverStatement(
     select(RESERVATIONS).where(
         or_(
             RESERVATIONS.c.idempotency_id == bindparam("idempotency_id"),
             (RESERVATIONS.c.project_ref == bindparam("project_ref"))
-            & or_(*(RESERVATIONS.c.status == status.value for status in LIVE)),
+            & RESERVATIONS.c.status.in_(_LIVE),
         )
     )
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from svc_common.districts import DistrictCode
 from svc_common.types import PositiveTonnes, TotalTonnes, kg_to_tonnes
 
@@ -26,6 +26,9 @@ class SwapIn(BaseModel):
 
 
 class CancelIn(BaseModel):
+    # A reason of spaces alone says nothing: stripped, it must still have words.
+    model_config = ConfigDict(str_strip_whitespace=True)
+
     reason: str = Field(min_length=1, max_length=1000)
 
 

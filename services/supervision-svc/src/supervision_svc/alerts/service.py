@@ -18,6 +18,7 @@ from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.events.schemas import supervision as ev
 from svc_common.types import kg_to_tonnes
+from svc_common.uploads import csv_cell
 
 from supervision_svc.alerts.models import Alert
 from supervision_svc.alerts.schemas import (
@@ -187,18 +188,23 @@ def to_csv(m: AlertMeasures) -> str:
         measure = rules.Measure.of(i.measure).describe()
         w.writerow(
             [
-                i.district,
-                i.uscc,
-                i.name,
-                i.grade or "",
-                i.benchmark or "",
-                i.guarantee or "",
-                "yes" if i.plant_plan else "",
-                measure,
-                i.cut_percent,
-                f"{i.expected_vocs_reduction_t:.3f}",
-                f"{i.expected_nox_reduction_t:.3f}",
-                "; ".join(i.why),
+                # An enterprise's name someone filed is shown as written,
+                # never run as a formula (csv_cell), as in every export.
+                csv_cell(cell)
+                for cell in (
+                    i.district,
+                    i.uscc,
+                    i.name,
+                    i.grade or "",
+                    i.benchmark or "",
+                    i.guarantee or "",
+                    "yes" if i.plant_plan else "",
+                    measure,
+                    i.cut_percent,
+                    f"{i.expected_vocs_reduction_t:.3f}",
+                    f"{i.expected_nox_reduction_t:.3f}",
+                    "; ".join(i.why),
+                )
             ]
         )
     return "\ufeff" + buf.getvalue()

@@ -12,6 +12,11 @@ from svc_common.types import Tonnes
 
 TOPIC = "eia.events"
 
+#: The project refs of EIA filings: `eia:<filing id>`. Under them quota-svc
+#: holds, allocates and releases quota for the filing's saga alone (项目编号
+#: of an EIA filing); nobody reserves or resolves them by hand.
+FILING_REF_PREFIX = "eia:"
+
 Category = Literal["report", "report_form", "registration_form", "exempt"]
 Channel = Literal["normal", "green", "bundled"]
 

@@ -24,17 +24,31 @@ class QuotaHeld:
     drawn_t: Decimal
 
 
+def under_review_with_quota(filings: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Filings whose quota is held in the ledger while they are decided."""
+    return [
+        f
+        for f in filings
+        if f.get("quota_status") == "secured"
+        and f.get("status") != "approved"
+        and f.get("reservation_id")
+    ]
+
+
 def quota_held(
-    filings: Sequence[Mapping[str, Any]], permits: Sequence[Mapping[str, Any]]
+    filings: Sequence[Mapping[str, Any]],
+    permits: Sequence[Mapping[str, Any]],
+    reservations: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> QuotaHeld:
-    reserved = sum(
-        (
-            dec(f.get("vocs_increment_t"))
-            for f in filings
-            if f.get("quota_status") == "secured" and f.get("status") != "approved"
-        ),
-        Decimal(0),
-    )
+    """The ledger's amounts: a reservation holds the increment times the
+    offset ratio (`required_t`), less what was allocated or released."""
+    reservations = reservations or {}
+    reserved = Decimal(0)
+    for f in under_review_with_quota(filings):
+        r = reservations.get(str(f["reservation_id"]))
+        if r is not None and r.get("status") == "held":
+            reserved += dec(r.get("required_t")) - dec(r.get("allocated_t") or 0)
+            reserved -= dec(r.get("released_t") or 0)
     allocated = sum((dec(f.get("quota_allocated_t") or 0) for f in filings), Decimal(0))
     live = [p for p in permits if p.get("status") in ("issued", "changed", "renewed")]
     return QuotaHeld(

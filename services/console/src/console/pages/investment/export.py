@@ -11,7 +11,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from svc_common.i18n import msg
-from svc_common.uploads import sheet_cell
+from svc_common.uploads import csv_cell, sheet_cell
 
 from console.web import dec
 
@@ -50,7 +50,8 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> bytes:
     cols = columns()
     w.writerow([label for _, label in cols])
     for r in rows:
-        w.writerow(["" if r.get(k) is None else r.get(k) for k, _ in cols])
+        # A park's name a spreadsheet would run as a formula shows as written.
+        w.writerow(["" if r.get(k) is None else csv_cell(r.get(k)) for k, _ in cols])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
@@ -64,14 +65,18 @@ def to_xlsx(rows: Sequence[dict[str, Any]], title: str) -> bytes:
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for r in rows:
+        # Exact values (Decimal, as the API gives them), never binary floats.
         ws.append(
             [
-                float(dec(r.get(k)))
-                if k in NUMERIC and r.get(k) is not None
-                else sheet_cell(r.get(k))
+                dec(r.get(k)) if k in NUMERIC and r.get(k) is not None else sheet_cell(r.get(k))
                 for k, _ in cols
             ]
         )
+    # Tonnes show three decimals, as on the pages (1,770.000, not 1770).
+    for i, (k, _) in enumerate(cols, start=1):
+        if k in NUMERIC and k.endswith("_t"):
+            for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
+                cell.number_format = "#,##0.000"
     for i, (_, label) in enumerate(cols, start=1):
         ws.column_dimensions[ws.cell(1, i).column_letter].width = max(10, len(label) * 2)
     ws.freeze_panes = "A2"

@@ -18,7 +18,7 @@ from console.api import ApiError, Services, gather_limited
 from console.auth.users import User
 from console.deps import services, signed_in
 from console.pages.investment import export, views
-from console.web import is_htmx, render
+from console.web import is_htmx, problem_page, render, today_beijing
 
 router = APIRouter(prefix="/console/investment")
 ROLES = ("investment", "officer", "admin", "auditor")
@@ -62,8 +62,18 @@ async def fit(
     """Which districts take this project: one what-if per district and pollutant
     (POST /quota/checks writes nothing)."""
     q = request.query_params
+    asked = q.getlist("district")
+    if len(asked) > len(DISTRICTS):
+        return problem_page(
+            request,
+            422,
+            msg(
+                f"Choose at most {len(DISTRICTS)} districts.",
+                f"最多选择 {len(DISTRICTS)} 个区。",
+            ),
+        )
     increments, problems = views.parse_project({k: q.get(k, "") for k in q})
-    chosen = [d for d in q.getlist("district") if d in DISTRICTS]
+    chosen = list(dict.fromkeys(d for d in asked if d in DISTRICTS))
     candidates = [d for d in (chosen or list(DISTRICTS)) if user.may_act_in(d)]
     error = None
     fits: list[views.DistrictFit] = []
@@ -167,7 +177,7 @@ async def export_ranking(
         {**p, "district_name": DISTRICTS.get(p["district"], p["district"])}
         for p in pools.districts + pools.parks + pools.reserves
     ]
-    stamp = utcnow().strftime("%Y%m%d")
+    stamp = today_beijing().strftime("%Y%m%d")  # the Beijing date people read
     name = f"quota-{pollutant}-{stamp}.{fmt}"
     if fmt == "csv":
         body, media = export.to_csv(rows), "text/csv; charset=utf-8"

@@ -65,6 +65,17 @@ def status_label(status: str) -> str:
     }.get(status, status)
 
 
+def result_label(op: str, status: str) -> str:
+    """The state an action left its object in, in the action's own words: a
+    rejected reclaim is 已驳回 (不予批准 is the EIA decision), a renewed permit
+    已延续 (its status stays issued)."""
+    if op == "permit-renew":
+        return msg("renewed", "已延续")
+    if op.startswith("reclaim") and status == "rejected":
+        return msg("rejected", "已驳回")
+    return status_label(status)
+
+
 def channel_label(channel: str) -> str:
     return {
         "normal": msg("normal", "常规"),

@@ -20,7 +20,7 @@ from console.auth import csrf
 from console.auth.users import User
 from console.deps import services, signed_in
 from console.pages.workbench import queues
-from console.web import is_htmx, render
+from console.web import is_htmx, render, session_ended
 
 router = APIRouter(prefix="/console/workbench")
 ROLES = ("officer", "admin", "auditor")
@@ -127,6 +127,10 @@ OPS: dict[str, Op] = {
 }
 
 
+def spec_roles(spec: Op | None) -> tuple[str, ...]:
+    return spec.roles if spec is not None else ("officer", "admin")
+
+
 @router.post("/act", dependencies=[Depends(csrf.verify)])
 async def act(
     request: Request,
@@ -153,6 +157,9 @@ async def act(
         problem = msg("your role may not do this", "您的角色无权执行此操作")
     elif spec.needs_reason and not reason.strip():
         problem = msg("give a reason", "请填写原因")
+    # The status of a refusal: htmx shows it beside the form, which stays so
+    # the user can correct it and send again.
+    status = 200 if problem is None else 403 if user.role not in spec_roles(spec) else 422
     result: Any = None
     if problem is None and spec is not None:
         path = spec.path.format(id=id, sub=sub, action=action)
@@ -166,7 +173,10 @@ async def act(
             )
         except ApiError as exc:
             problem = exc.message
-            if exc.field_errors:
+            status = exc.status if 400 <= exc.status < 500 else 503 if exc.status == 503 else 502
+            if exc.status == 401:
+                problem = session_ended()
+            elif exc.field_errors:
                 problem += " — " + "; ".join(
                     f"{e.get('field')}: {e.get('message')}" for e in exc.field_errors
                 )
@@ -175,12 +185,13 @@ async def act(
         return render(
             request,
             "workbench/_result.html",
+            status_code=status,
             ok=problem is None,
             text=problem or done,
             result=result,
             op=op,
             action=action,
-            status_label=queues.status_label,
+            status_label=lambda status: queues.result_label(op, status),
         )
     from console.web import flash
 

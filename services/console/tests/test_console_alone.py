@@ -1,0 +1,456 @@
+"""The console app alone, in-process, with the services answered by a stub:
+error pages, htmx refusals, sessions, and the pages' own computations where a
+page is the only place they show. Fast: no server, no database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from console.app import create
+from console.settings import Settings
+from sqlalchemy.ext.asyncio import create_async_engine
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+class Stub:
+    """The services: a route → answer table; anything else is a 404 problem."""
+
+    def __init__(self) -> None:
+        self.routes: dict[tuple[str, str], Any] = {}
+        self.calls: list[httpx.Request] = []
+
+    def on(self, method: str, path: str, answer: Any) -> None:
+        self.routes[(method, path)] = answer
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request)
+        answer = self.routes.get((request.method, request.url.path))
+        if answer is None:
+            return httpx.Response(404, json={"title": "未找到", "detail": "no such route"})
+        if callable(answer):
+            result: httpx.Response = answer(request)
+            return result
+        return httpx.Response(200, json=answer)
+
+
+@pytest.fixture
+def stub() -> Stub:
+    return Stub()
+
+
+@pytest.fixture
+async def client(stub: Stub) -> AsyncIterator[httpx.AsyncClient]:
+    app = create(Settings(dev_login=True), transport=httpx.MockTransport(stub))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://console.test"
+    ) as c:
+        yield c
+
+
+async def sign_in(c: httpx.AsyncClient, user: str) -> str:
+    page = await c.get("/console/login")
+    r = await c.post("/console/login/dev", data={"user": user, "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303, r.text
+    home = await c.get("/console/")
+    return csrf_of(home.text)
+
+
+def assert_console_page(r: httpx.Response, status: int, *texts: str) -> None:
+    assert r.status_code == status, r.text[:500]
+    assert r.headers["content-type"].startswith("text/html")
+    assert '<html lang="zh-CN"' in r.text
+    for t in texts:
+        assert t in r.text
+    assert '"detail"' not in r.text
+
+
+async def test_errors_are_the_consoles_own_pages_in_chinese(client: httpx.AsyncClient) -> None:
+    c = client
+    assert_console_page(await c.get("/console/nope"), 404, "未找到")
+    r = await c.get("/console/workbench/act")
+    assert_console_page(r, 405, "不支持该请求方法")
+    assert "POST" in r.headers["allow"]
+    await sign_in(c, "investment")
+    weird = "<x>" + "é" * 30
+    r = await c.get("/console/investment/", params={"pollutant": weird})
+    assert_console_page(r, 422, "请求内容无效")
+    assert "é" * 30 not in r.text
+    assert_console_page(
+        await c.get("/console/investment/trend", params={"months": "99"}), 422, "请求内容无效"
+    )
+    long_no = "DJB-" + "9" * 70
+    r = await c.get("/console/public/verify", params={"no": long_no})
+    assert_console_page(r, 422, "请求内容无效")
+    assert "9" * 70 not in r.text
+    en = await c.get("/console/nope", params={"lang": "en"})
+    assert en.status_code == 404 and "Not found" in en.text and '<html lang="en"' in en.text
+
+
+async def test_a_bad_workbench_form_gets_a_page_without_its_input(
+    client: httpx.AsyncClient,
+) -> None:
+    c = client
+    token = await sign_in(c, "officer-jizhou")
+    huge = "x" * 100_000
+    for data in (
+        {"csrf_token": token, "op": "filing", "action": "accept", "idem": "k" * 20},
+        {"csrf_token": token, "op": "filing", "id": huge, "action": "accept", "idem": "k" * 20},
+        {"csrf_token": token, "op": "filing", "id": "a1", "idem": huge},
+        {"csrf_token": token, "op": "check-revoke", "id": "a1", "idem": "k" * 20, "reason": huge},
+    ):
+        r = await c.post("/console/workbench/act", data=data)
+        assert_console_page(r, 422, "请求内容无效")
+        assert "xxxxxxxxxx" not in r.text
+        htmx = await c.post("/console/workbench/act", data=data, headers={"HX-Request": "true"})
+        assert htmx.status_code == 422 and "<html" not in htmx.text
+        assert 'class="result error"' in htmx.text and "xxxxxxxxxx" not in htmx.text
+
+
+async def test_htmx_actions_show_refusals_with_their_status(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    c = client
+    token = await sign_in(c, "officer-jizhou")
+    stub.on(
+        "POST",
+        "/eia/registrations/r1/revoke",
+        lambda _: httpx.Response(
+            422, json={"title": "请求内容无效", "detail": "原因最多 500 个字符"}
+        ),
+    )
+    form = {"csrf_token": token, "op": "check-revoke", "id": "r1", "idem": "k" * 20}
+    hx = {"HX-Request": "true"}
+    # Refused by the console itself (no reason) and by the service: 422, the
+    # message for the form's side (the form itself stays on the page).
+    r = await c.post("/console/workbench/act", data=form, headers=hx)
+    assert r.status_code == 422 and "请填写原因" in r.text
+    r = await c.post("/console/workbench/act", data={**form, "reason": "y" * 600}, headers=hx)
+    assert r.status_code == 422 and "原因最多 500 个字符" in r.text
+    # Signed out in another tab: the same form says so, in Chinese.
+    await c.post("/console/logout", data={"csrf_token": token})
+    r = await c.post("/console/workbench/act", data={**form, "reason": "z"}, headers=hx)
+    assert r.status_code == 403 and "登录已失效，请重新登录" in r.text and "<html" not in r.text
+
+
+def test_the_script_swaps_refusals_beside_the_form() -> None:
+    from console.web import HERE
+
+    js = (HERE / "static" / "console.js").read_text()
+    assert "htmx:beforeSwap" in js and 'closest("form.act")' in js
+    form = (HERE / "templates" / "workbench" / "_form.html").read_text()
+    assert 'class="outcome"' in form
+
+
+def _cookie_payload(c: httpx.AsyncClient) -> str:
+    import base64
+
+    value = c.cookies["envbureau_console"]
+    data = value.split(".")[0]
+    return base64.b64decode(data + "=" * (-len(data) % 4)).decode()
+
+
+async def _replay_after_sign_out(a: httpx.AsyncClient, b: httpx.AsyncClient) -> None:
+    """Sign in on `a`, sign out on `b` with the same cookie; `a` replays it."""
+    token = await sign_in(a, "officer-jizhou")
+    old = a.cookies["envbureau_console"]
+    payload = _cookie_payload(a)
+    assert "sid" in payload and "eyJ" not in payload and "token" not in payload
+    b.cookies.set("envbureau_console", old)
+    assert (await b.get("/console/workbench/", follow_redirects=False)).status_code != 303
+    await b.post("/console/logout", data={"csrf_token": token})
+    a.cookies.set("envbureau_console", old)
+    r = await a.get("/console/workbench/")
+    assert r.status_code == 303 and r.headers["location"].startswith("/console/login")
+    act = await a.post(
+        "/console/workbench/act",
+        data={"csrf_token": token, "op": "permit-renew", "id": "p1", "idem": "k" * 20},
+    )
+    assert act.status_code == 303 and act.headers["location"].startswith("/console/login")
+
+
+async def test_sign_out_ends_the_session_and_the_cookie_carries_no_token(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    stub.on("GET", "/eia/filings", {"items": [], "next_cursor": None})
+    async with httpx.AsyncClient(
+        transport=client._transport, base_url="http://console.test"
+    ) as other:
+        await _replay_after_sign_out(client, other)
+    assert not [r for r in stub.calls if r.method == "POST"]
+
+
+async def test_replicas_share_sessions_in_a_sql_store(tmp_path: Any, stub: Stub) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sessions.db'}"
+    settings = Settings(dev_login=True, session_secret="s" * 32, session_store_url=url)
+    one = create(settings, transport=httpx.MockTransport(stub))
+    two = create(settings, transport=httpx.MockTransport(stub))
+    try:
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=one), base_url="http://c") as a,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=two), base_url="http://c") as b,
+        ):
+            await _replay_after_sign_out(a, b)
+    finally:
+        await one.state.sessions.aclose()
+        await two.state.sessions.aclose()
+
+
+async def test_a_session_store_that_fails_leaves_the_public_pages_working(
+    tmp_path: Any, stub: Stub
+) -> None:
+    """The table dropped under a running console is made again (signed-in
+    users sign in again); a store that cannot be reached at all reads as
+    signed out: public pages and static files answer, signing in is a 503
+    page, never a 500."""
+    from sqlalchemy import text
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sessions.db'}"
+    settings = Settings(dev_login=True, session_secret="s" * 32, session_store_url=url)
+    app = create(settings, transport=httpx.MockTransport(stub))
+    store = app.state.sessions
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://c"
+        ) as c:
+            await sign_in(c, "officer-jizhou")
+            async with store.engine.begin() as conn:
+                await conn.execute(text("DROP TABLE console_sessions"))
+            r = await c.get("/console/workbench/")
+            assert r.status_code == 303 and r.headers["location"].startswith("/console/login")
+            await sign_in(c, "officer-jizhou")  # the table is back
+            assert (await c.get("/console/workbench/")).status_code == 200
+
+            await store.engine.dispose()
+            store.engine = create_async_engine(  # a store nobody can reach
+                f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'sessions.db'}"
+            )
+            for path in ("/console/", "/console/login", "/console/static/console.css"):
+                assert (await c.get(path)).status_code == 200, path
+            assert (await c.get("/favicon.ico")).status_code in (200, 404)
+            page = await c.get("/console/login")
+            r = await c.post(
+                "/console/login/dev",
+                data={"user": "officer-jizhou", "csrf_token": csrf_of(page.text)},
+            )
+            assert_console_page(r, 503, "登录服务暂时不可用")
+            assert r.headers["retry-after"] == "5"
+    finally:
+        await store.aclose()
+
+
+async def test_replicas_preparing_the_store_at_once_do_not_fail(db_url: str) -> None:
+    """Four replicas' first look-ups at once on a fresh database: one creates
+    the table, the others find it made (on PostgreSQL a second CREATE fails)."""
+    from console.auth.store import SqlStore
+
+    stores = [SqlStore(db_url) for _ in range(4)]
+    try:
+        found = await asyncio.gather(*(s.get("nobody") for s in stores for _ in range(3)))
+        assert found == [None] * 12
+    finally:
+        for s in stores:
+            await s.aclose()
+
+
+async def test_the_enterprise_page_shows_the_ledgers_reservation(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    uscc = "91120225MA05XXXX1A"
+    page = {"next_cursor": None}
+    for path in ("/permit/permits", "/permit/registrations", "/permit/audits"):
+        stub.on("GET", path, {**page, "items": []})
+    stub.on("GET", "/eia/registrations", {**page, "items": []})
+    stub.on(
+        "GET",
+        "/eia/filings",
+        {
+            **page,
+            "items": [
+                {
+                    "id": "f1",
+                    "project_name": "涂装线",
+                    "category": "report",
+                    "channel": "normal",
+                    "status": "accepted",
+                    "quota_status": "secured",
+                    "vocs_increment_t": "1.500",
+                    "reservation_id": "res-1",
+                    "created_at": "2026-11-02T02:00:00+00:00",
+                }
+            ],
+        },
+    )
+    stub.on(
+        "GET",
+        "/quota/reservations/res-1",
+        {"id": "res-1", "status": "held", "required_t": "3.000", "allocated_t": "0"},
+    )
+    await sign_in(client, "auditor")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    assert r.status_code == 200, r.text[:300]
+    held = re.search(r"审批中预留</dt><dd>([^ <]+)", r.text)
+    assert held and held.group(1) == "3.000"
+
+
+async def test_fit_asks_once_per_district_and_refuses_more_than_the_city_has(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    def check(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        return httpx.Response(
+            200,
+            json={
+                **body,
+                "offset_ratio": "2",
+                "required_t": "10.000",
+                "available_t": "50.000",
+                "fits": True,
+                "shortfall_t": "0",
+                "remaining_t": "40.000",
+            },
+        )
+
+    stub.on("POST", "/quota/checks", check)
+    await sign_in(client, "investment")
+    hx = {"HX-Request": "true"}
+    params = [("p_VOCs", "5"), ("p_NOx", "1")] + [("district", "120119")] * 16
+    r = await client.get("/console/investment/fit", params=params, headers=hx)
+    assert r.status_code == 200
+    assert r.text.count('data-district="120119"') == 1
+    assert len([c for c in stub.calls if c.url.path == "/quota/checks"]) == 2
+    params += [("district", "120119")] * 1500
+    r = await client.get("/console/investment/fit", params=params)
+    assert_console_page(r, 422, "最多选择 16 个区")
+
+
+async def test_the_receipt_through_the_console_prints_with_the_consoles_script(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    no = "DJB-120119-2026-000123"
+    from eia_svc.registrations.receipt import PRINT_SCRIPT
+
+    html = (
+        "<html><head><title>t</title></head><body><button data-print>打印</button>"
+        f"{PRINT_SCRIPT}</body></html>"
+    )
+    stub.on(
+        "GET",
+        f"/eia/public/receipts/{no}/receipt",
+        lambda _: httpx.Response(200, text=html, headers={"content-type": "text/html"}),
+    )
+    r = await client.get(f"/console/public/receipt/{no}", params={"code": "ABC"})
+    assert '<script src="/console/static/console.js" defer></script></head>' in r.text
+    assert "data-receipt-print" not in r.text and "<script>" not in r.text
+
+
+@pytest.mark.parametrize(
+    ("user", "shown", "hidden"),
+    [
+        ("investment", ["/console/investment/", "/console/enterprise/"], ["/console/workbench/"]),
+        ("officer-jizhou", ["/console/workbench/", "/console/investment/"], []),
+    ],
+)
+async def test_home_cards_are_those_the_role_may_open(
+    client: httpx.AsyncClient, user: str, shown: list[str], hidden: list[str]
+) -> None:
+    await sign_in(client, user)
+    cards = (await client.get("/console/")).text.split('<div class="cards">')[1]
+    for href in shown:
+        assert f'<h2><a href="{href}">' in cards
+    for href in hidden:
+        assert f'<h2><a href="{href}">' not in cards
+
+
+async def test_action_results_use_the_actions_own_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    stub.on("POST", "/quota/reclaims/q1/reject", {"id": "q1", "status": "rejected"})
+    stub.on("POST", "/permit/permits/p1/renew", {"id": "p1", "status": "issued"})
+    token = await sign_in(client, "officer-jizhou")
+    hx = {"HX-Request": "true"}
+    base = {"csrf_token": token, "idem": "k" * 20}
+    r = await client.post(
+        "/console/workbench/act",
+        data={**base, "op": "reclaim-reject", "id": "q1", "reason": "重复"},
+        headers=hx,
+    )
+    assert "已驳回" in r.text and "不予批准" not in r.text
+    r = await client.post(
+        "/console/workbench/act", data={**base, "op": "permit-renew", "id": "p1"}, headers=hx
+    )
+    assert "已延续" in r.text and "已核发" not in r.text
+
+
+async def test_roles_are_named_in_chinese(client: httpx.AsyncClient) -> None:
+    await sign_in(client, "investment")
+    assert "王芳（招商人员）" in (await client.get("/console/")).text
+    r = await client.get("/console/workbench/")
+    assert r.status_code == 403 and "此页面仅供：审批人员、管理员、审计人员" in r.text
+    assert "officer" not in r.text.split("<main")[1]
+
+
+async def test_the_favicon_is_served_locally(client: httpx.AsyncClient) -> None:
+    r = await client.get("/favicon.ico")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/x-icon"
+    assert r.content.startswith(b"\x00\x00\x01\x00")
+    page = await client.get("/console/")
+    assert '<link rel="icon" href="/console/static/favicon.ico">' in page.text
+    assert (await client.get("/console/static/favicon.ico")).status_code == 200
+
+
+async def test_the_xlsx_export_has_exact_tonnes_and_the_beijing_date(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    import datetime as dt
+    import io
+
+    from openpyxl import load_workbook
+    from svc_common import clock
+
+    pool = {
+        "district": "120116",
+        "kind": "district",
+        "pollutant": "VOCs",
+        "credited_t": "1770",
+        "reserved_t": "0",
+        "allocated_t": "0",
+        "available_t": "5.9",
+        "reclaimed_t": "0",
+        "max_project_increment_t": "1180",
+        "park_id": None,
+    }
+    stub.on("GET", "/quota/availability", [pool])
+    await sign_in(client, "investment")
+    # 2026-12-02 17:30 UTC is already 12-03 in Beijing.
+    with clock.using(clock.ManualClock(dt.datetime(2026, 12, 2, 17, 30, tzinfo=dt.UTC))):
+        r = await client.get("/console/investment/export.xlsx", params={"pollutant": "VOCs"})
+    assert "20261203" in r.headers["content-disposition"]
+    sheet = load_workbook(io.BytesIO(r.content)).worksheets[0]
+    assert sheet.title.endswith("20261203")
+    header = [c.value for c in sheet[1]]
+    cells = {h: c for h, c in zip(header, sheet[2], strict=True)}
+    amounts = [c for c in cells.values() if c.number_format == "#,##0.000"]
+    assert len(amounts) >= 6 and 5.9 in [c.value for c in amounts]
+
+
+def test_the_csv_export_shows_a_formula_like_park_as_written() -> None:
+    from console.pages.investment.export import to_csv
+
+    text = to_csv(
+        [{"rank": 1, "district": "120119", "park_id": "=HYPERLINK(1)", "available_t": "-1.000"}]
+    ).decode("utf-8-sig")
+    row = text.splitlines()[1].split(",")
+    assert row[4] == "'=HYPERLINK(1)" and row[8] == "-1.000"

@@ -1,0 +1,42 @@
+"""The receipt's HTML: no inline handler, a print script of its own (marked,
+so the console can put its own in place: its CSP refuses inline scripts),
+and a revoked receipt does not say the project is filed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+from eia_svc.registrations.receipt import receipt_of, render_html
+
+
+def _row(status: str) -> SimpleNamespace:
+    at = dt.datetime(2026, 11, 2, 2, 0, tzinfo=dt.UTC)
+    return SimpleNamespace(
+        id="r1",
+        filing_no="DJB-120119-2026-000123",
+        status=status,
+        review_status="revoked" if status == "revoked" else None,
+        project_name="涂装线",
+        enterprise_name="某公司",
+        uscc="91120225MA05XXXX1A",
+        district="120119",
+        project_type="x",
+        industry_code="C3360",
+        vocs_increment_kg=1500,
+        control_unit=None,
+        park_id=None,
+        filed_at=at,
+        revoked_at=at if status == "revoked" else None,
+        revoke_reason="信息不实" if status == "revoked" else None,
+    )
+
+
+def test_the_print_button_has_no_inline_handler_and_revoked_is_not_filed() -> None:
+    filed = render_html(receipt_of(_row("filed"), secret="s" * 32))
+    assert "onclick" not in filed and "data-print" in filed
+    # Served here alone, the button works by the receipt's own script.
+    assert filed.count("<script data-receipt-print>") == 1 and "window.print()" in filed
+    assert "本项目已完成环境影响登记表备案" in filed
+    revoked = render_html(receipt_of(_row("revoked"), secret="s" * 32))
+    assert "本项目已完成环境影响登记表备案" not in revoked and "已被撤销" in revoked
