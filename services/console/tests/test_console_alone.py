@@ -270,8 +270,17 @@ async def test_the_enterprise_page_shows_the_ledgers_reservation(
 ) -> None:
     uscc = "91120225MA05XXXX1A"
     page = {"next_cursor": None}
-    for path in ("/permit/permits", "/permit/registrations", "/permit/audits"):
+    for path in ("/permit/permits", "/permit/registrations"):
         stub.on("GET", path, {**page, "items": []})
+    audit = {"id": "a1", "audited_at": "2026-11-03T02:00:00+00:00", "findings": []}
+    stub.on(
+        "GET",
+        "/permit/audits",
+        {
+            **page,
+            "items": [{**audit, "result": "pass"}, {**audit, "id": "a2", "result": "findings"}],
+        },
+    )
     stub.on("GET", "/eia/registrations", {**page, "items": []})
     stub.on(
         "GET",
@@ -303,6 +312,8 @@ async def test_the_enterprise_page_shows_the_ledgers_reservation(
     assert r.status_code == 200, r.text[:300]
     held = re.search(r"审批中预留</dt><dd>([^ <]+)", r.text)
     assert held and held.group(1) == "3.000"
+    # Audit results in words, not the service's codes.
+    assert "2026-11-03 — 通过" in r.text and "— 发现问题" in r.text and "— pass" not in r.text
 
 
 async def test_fit_asks_once_per_district_and_refuses_more_than_the_city_has(
@@ -454,3 +465,102 @@ def test_the_csv_export_shows_a_formula_like_park_as_written() -> None:
     ).decode("utf-8-sig")
     row = text.splitlines()[1].split(",")
     assert row[4] == "'=HYPERLINK(1)" and row[8] == "-1.000"
+    # A pool's kind in words, as on the page.
+    from svc_common import i18n
+
+    with i18n.use("zh"):
+        kinds = to_csv([{"kind": k} for k in ("district", "park", "reserve")]).decode("utf-8-sig")
+    assert [line.split(",")[3] for line in kinds.splitlines()[1:]] == [
+        "区级总量池",
+        "园区子池",
+        "政府储备",
+    ]
+
+
+async def test_the_workbench_offers_only_what_the_officer_may_do_in_plain_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A reclaim the officer entered offers neither confirm nor reject (four
+    eyes: the service would refuse both); one the service entered says 系统;
+    a filing whose quota is not answered yet says 总量确认中 (待确认 is a
+    reclaim's word)."""
+    page = {"next_cursor": None}
+    reclaim = {"district": "120119", "pollutant": "VOCs", "amount_t": "0.670", "status": "pending"}
+    stub.on(
+        "GET",
+        "/quota/reclaims",
+        {
+            **page,
+            "items": [
+                {
+                    **reclaim,
+                    "id": "mine",
+                    "source": "manual",
+                    "created_by": "li.hua",
+                    "created_at": "2026-11-02T02:00:00+00:00",
+                    "note": "关停",
+                },
+                {
+                    **reclaim,
+                    "id": "theirs",
+                    "source": "permit_cancelled",
+                    "created_by": "system",
+                    "created_at": "2026-11-02T02:00:00+00:00",
+                    "note": None,
+                },
+            ],
+        },
+    )
+    stub.on(
+        "GET",
+        "/eia/filings",
+        {
+            **page,
+            "items": [
+                {
+                    "id": "f1",
+                    "project_name": "涂装线",
+                    "category": "report",
+                    "channel": "normal",
+                    "status": "accepted",
+                    "quota_status": "pending",
+                    "vocs_increment_t": "1.500",
+                    "district": "120119",
+                    "created_at": "2026-11-02T02:00:00+00:00",
+                },
+            ],
+        },
+    )
+    await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/workbench/")
+    assert r.status_code == 200, r.text[:300]
+    rows = dict(re.findall(r'<tr data-reclaim="(\w+)">(.*?)</tr>', r.text, re.S))
+    assert "reclaim-reject" not in rows["mine"] and "reclaim-confirm" not in rows["mine"]
+    assert "reclaim-reject" in rows["theirs"] and "reclaim-confirm" in rows["theirs"]
+    assert "系统" in rows["theirs"] and ">system<" not in rows["theirs"]
+    assert "总量确认中" in r.text
+
+
+async def test_switching_language_keeps_the_pages_question(client: httpx.AsyncClient) -> None:
+    r = await client.get("/console/public/verify", params={"no": "DJB-1", "code": "AB"})
+    assert 'href="?no=DJB-1&amp;code=AB&amp;lang=en"' in r.text
+
+
+async def test_a_quota_retry_says_where_the_quota_stands(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    filing = {"id": "f1", "status": "accepted", "quota_status": "blocked"}
+    stub.on("POST", "/eia/filings/f1/quota-retry", {**filing, "quota_shortfall_t": "1.330"})
+    token = await sign_in(client, "officer-jizhou")
+    r = await client.post(
+        "/console/workbench/act",
+        data={
+            "csrf_token": token,
+            "idem": "k" * 20,
+            "op": "filing",
+            "id": "f1",
+            "action": "quota-retry",
+        },
+        headers={"HX-Request": "true"},
+    )
+    assert "总量不足（缺口 1.330 吨）" in r.text and "已受理" not in r.text

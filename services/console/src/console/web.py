@@ -9,7 +9,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
@@ -113,11 +113,24 @@ def countdown(value: Any) -> str:
     return i18n.msg(f"{n} days left", f"剩余 {n} 天")
 
 
+def lang_href(request: Request, lang: str) -> str:
+    """This page in another language, its question kept (a verification's
+    number and code, say) and `lang` set. Only short values are kept: a page
+    never repeats a long input back (an error page for one, say)."""
+    kept = [
+        (k, v)
+        for k, v in request.query_params.multi_items()[:20]
+        if k != "lang" and len(k) <= 32 and len(v) <= 64
+    ]
+    return "?" + urlencode([*kept, ("lang", lang)])
+
+
 templates.env.globals.update(
     msg=i18n.msg,
     DISTRICTS=DISTRICTS,
     district_name=district_name,
     role_name=role_name,
+    lang_href=lang_href,
 )
 templates.env.filters.update(
     beijing=beijing,

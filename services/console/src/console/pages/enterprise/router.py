@@ -16,7 +16,7 @@ from console.api import ApiError, Services, gather_limited
 from console.auth.users import User
 from console.deps import services, signed_in
 from console.pages.enterprise import history
-from console.pages.workbench.queues import channel_label, status_label
+from console.pages.workbench.queues import channel_label, quota_label, status_label
 from console.web import render
 
 router = APIRouter(prefix="/console/enterprise")
@@ -104,6 +104,7 @@ async def enterprise(
         events=history.timeline(permits, registrations, audits, filings, forms),
         notes=sorted(set(notes)),
         status_label=status_label,
+        quota_label=quota_label,
         channel_label=channel_label,
         nothing=company is None and not (permits or registrations or filings or forms),
         msg=msg,

@@ -44,6 +44,18 @@ NUMERIC = {
 }
 
 
+def _shown(row: dict[str, Any], key: str) -> Any:
+    """A cell as the page shows it: a pool's kind in words, not its code."""
+    value = row.get(key)
+    if key == "kind" and isinstance(value, str):
+        return {
+            "district": msg("district pool", "区级总量池"),
+            "park": msg("park sub-pool", "园区子池"),
+            "reserve": msg("priority reserve", "政府储备"),
+        }.get(value, value)
+    return value
+
+
 def to_csv(rows: Sequence[dict[str, Any]]) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -51,7 +63,7 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> bytes:
     w.writerow([label for _, label in cols])
     for r in rows:
         # A park's name a spreadsheet would run as a formula shows as written.
-        w.writerow(["" if r.get(k) is None else csv_cell(r.get(k)) for k, _ in cols])
+        w.writerow(["" if r.get(k) is None else csv_cell(_shown(r, k)) for k, _ in cols])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
@@ -68,7 +80,7 @@ def to_xlsx(rows: Sequence[dict[str, Any]], title: str) -> bytes:
         # Exact values (Decimal, as the API gives them), never binary floats.
         ws.append(
             [
-                dec(r.get(k)) if k in NUMERIC and r.get(k) is not None else sheet_cell(r.get(k))
+                dec(r.get(k)) if k in NUMERIC and r.get(k) is not None else sheet_cell(_shown(r, k))
                 for k, _ in cols
             ]
         )

@@ -65,6 +65,35 @@ def status_label(status: str) -> str:
     }.get(status, status)
 
 
+def quota_label(status: str) -> str:
+    """A filing's quota state: `pending` there is quota-svc not having
+    answered yet (总量确认中), not a reclaim waiting for a second officer."""
+    if status == "pending":
+        return msg("quota being confirmed", "总量确认中")
+    return status_label(status)
+
+
+def entered_by(sub: str | None) -> str:
+    """Who entered a record: the services' own actions are 系统."""
+    return msg("system", "系统") if sub in (None, "", "system") else str(sub)
+
+
+def outcome(op: str, action: str, result: Any) -> str | None:
+    """What an action's answer says of its object, in the action's words. A
+    quota retry is answered with where the quota stands (it may still be
+    short, and by how much), not with the filing's unchanged status."""
+    if not isinstance(result, dict):
+        return None
+    if action == "quota-retry":
+        said = quota_label(str(result.get("quota_status") or ""))
+        short = result.get("quota_shortfall_t")
+        if result.get("quota_status") == "blocked" and short:
+            said += msg(f" (short by {short} t)", f"（缺口 {short} 吨）")
+        return said
+    status = result.get("status")
+    return result_label(op, str(status)) if status else None
+
+
 def result_label(op: str, status: str) -> str:
     """The state an action left its object in, in the action's own words: a
     rejected reclaim is 已驳回 (不予批准 is the EIA decision), a renewed permit

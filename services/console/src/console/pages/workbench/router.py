@@ -181,6 +181,7 @@ async def act(
                     f"{e.get('field')}: {e.get('message')}" for e in exc.field_errors
                 )
     done = msg("Done", "已办理") if problem is None else None
+    said = queues.outcome(op, action, result) if problem is None else None
     if is_htmx(request):
         return render(
             request,
@@ -191,9 +192,12 @@ async def act(
             result=result,
             op=op,
             action=action,
-            status_label=lambda status: queues.result_label(op, status),
+            outcome=said,
         )
     from console.web import flash
 
-    flash(request, problem or done or "", "error" if problem else "ok")
+    if problem:
+        flash(request, problem, "error")
+    else:
+        flash(request, f"{done} — {said}" if said else done or "", "ok")
     return RedirectResponse("/console/workbench/", status_code=303)
