@@ -265,6 +265,21 @@ async def test_replicas_preparing_the_store_at_once_do_not_fail(db_url: str) -> 
             await s.aclose()
 
 
+def _filing(**fields: Any) -> dict[str, Any]:
+    """A filing as eia-svc lists it (the fields the console reads)."""
+    return {
+        "id": "f1",
+        "project_name": "涂装线",
+        "category": "report",
+        "channel": "normal",
+        "status": "accepted",
+        "quota_status": "secured",
+        "vocs_increment_t": "1.500",
+        "created_at": "2026-11-02T02:00:00+00:00",
+        **fields,
+    }
+
+
 async def test_the_enterprise_page_shows_the_ledgers_reservation(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
@@ -287,19 +302,7 @@ async def test_the_enterprise_page_shows_the_ledgers_reservation(
         "/eia/filings",
         {
             **page,
-            "items": [
-                {
-                    "id": "f1",
-                    "project_name": "涂装线",
-                    "category": "report",
-                    "channel": "normal",
-                    "status": "accepted",
-                    "quota_status": "secured",
-                    "vocs_increment_t": "1.500",
-                    "reservation_id": "res-1",
-                    "created_at": "2026-11-02T02:00:00+00:00",
-                }
-            ],
+            "items": [_filing(reservation_id="res-1")],
         },
     )
     stub.on(
@@ -516,19 +519,7 @@ async def test_the_workbench_offers_only_what_the_officer_may_do_in_plain_words(
         "/eia/filings",
         {
             **page,
-            "items": [
-                {
-                    "id": "f1",
-                    "project_name": "涂装线",
-                    "category": "report",
-                    "channel": "normal",
-                    "status": "accepted",
-                    "quota_status": "pending",
-                    "vocs_increment_t": "1.500",
-                    "district": "120119",
-                    "created_at": "2026-11-02T02:00:00+00:00",
-                },
-            ],
+            "items": [_filing(quota_status="pending", district="120119")],
         },
     )
     await sign_in(client, "officer-jizhou")
