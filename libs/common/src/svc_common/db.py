@@ -258,10 +258,10 @@ def _unfit(driver: Any) -> bool:
     return driver is None or driver.is_closed() or driver.is_in_transaction()
 
 
-async def _give_back(pooled: Any, broken: bool) -> None:
-    """A connection of `driver()` back to the pool, or thrown away when
-    `broken` or unfit to hand out again."""
-    if (broken or _unfit(pooled.driver_connection)) and pooled.is_valid:
+async def _throw_away(pooled: Any) -> None:
+    """A connection of `driver()` that must not be handed out again: closed
+    and dropped from the pool (its place freed for a new one)."""
+    if pooled.is_valid:
         await greenlet_spawn(pooled.invalidate)
     await greenlet_spawn(pooled.close)
 
@@ -622,7 +622,7 @@ class Database:
             raise
         finally:
             if broken or _unfit(driver):
-                await run_to_completion(_give_back(pooled, broken))
+                await run_to_completion(_throw_away(pooled))
             else:
                 # A fit connection goes back to the pool without a round trip,
                 # so nothing here waits for the server: no task to shield it

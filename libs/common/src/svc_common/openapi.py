@@ -292,6 +292,7 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
 
     seen: dict[str, str] = {}
     nul_seen: set[str] = set()
+    bearer_used = False
     for route in api_routes(routes):
         if not route.include_in_schema:
             continue
@@ -323,9 +324,7 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
             if method in WRITE_METHODS and ("header", "idempotency-key") not in names:
                 params.append(IDEMPOTENCY_KEY)
             if authenticated:
-                # The scheme is declared here: the token is read by a plain
-                # function (svc_common.auth.principal_of), not by FastAPI's HTTPBearer.
-                components.setdefault("securitySchemes", {})["HTTPBearer"] = BEARER_SCHEME
+                bearer_used = True
                 op.setdefault("security", [{"HTTPBearer": []}])
                 if roles:
                     op["x-roles"] = list(roles)
@@ -347,6 +346,10 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
             for code, resp in list(responses.items()):
                 if code[:1] in ("4", "5") and not _declared(resp):
                     responses[code] = _problem_response(int(code), resp)
+    if bearer_used:
+        # Declared here: the token is read by a plain function
+        # (svc_common.auth.principal_of), not by FastAPI's HTTPBearer.
+        components.setdefault("securitySchemes", {})["HTTPBearer"] = dict(BEARER_SCHEME)
     _link_created(schema)
     _stripped_text(schema, routes)
     return schema

@@ -125,13 +125,13 @@ def _install_handlers(app: FastAPI) -> None:
         fields = sorted(
             {str(e["loc"][-1]) for e in exc.errors() if e.get("loc") and len(e["loc"]) > 1}
         )[:10]
-        named = "、".join(f[:40] for f in fields)
+        names = [f[:40] for f in fields]
         detail = msg(
             "Some values are missing or not accepted"
-            + (f" ({', '.join(f[:40] for f in fields)})" if fields else "")
+            + (f" ({', '.join(names)})" if names else "")
             + ". Correct them and send again.",
             "部分内容缺失或不符合要求"
-            + (f"（{named}）" if fields else "")
+            + (f"（{'、'.join(names)}）" if names else "")
             + "，请修改后重新提交。",
         )
         return problem_page(request, 422, detail)

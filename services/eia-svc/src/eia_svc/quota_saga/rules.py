@@ -14,7 +14,6 @@ from svc_common.errors import Conflict, IllegalTransition
 from svc_common.events.schemas.eia import FILING_REF_PREFIX
 from svc_common.i18n import msg
 
-PROJECT_REF_PREFIX = FILING_REF_PREFIX
 #: Quota states an officer may ask again from: refused, expired, or no
 #: answer yet (a request that seems lost).
 RETRYABLE = ("blocked", "lapsed", "pending")
@@ -22,12 +21,12 @@ RETRYABLE = ("blocked", "lapsed", "pending")
 
 def project_ref(filing_id: str) -> str:
     """How quota-svc knows a filing: the one place this correlation is defined."""
-    return f"{PROJECT_REF_PREFIX}{filing_id}"
+    return f"{FILING_REF_PREFIX}{filing_id}"
 
 
 def filing_id_of(ref: str) -> str | None:
     """The filing id in a project ref, or None when the ref is not an EIA filing's."""
-    return ref[len(PROJECT_REF_PREFIX) :] if ref.startswith(PROJECT_REF_PREFIX) else None
+    return ref[len(FILING_REF_PREFIX) :] if ref.startswith(FILING_REF_PREFIX) else None
 
 
 @dataclass(frozen=True)

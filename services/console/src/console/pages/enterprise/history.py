@@ -40,15 +40,14 @@ def quota_held(
     permits: Sequence[Mapping[str, Any]],
     reservations: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> QuotaHeld:
-    """The ledger's amounts: a reservation holds the increment times the
-    offset ratio (`required_t`), less what was allocated or released."""
+    """The ledger's amounts: a held reservation holds the increment times the
+    offset ratio (`required_t`; nothing of it allocated or released yet)."""
     reservations = reservations or {}
     reserved = Decimal(0)
     for f in under_review_with_quota(filings):
         r = reservations.get(str(f["reservation_id"]))
         if r is not None and r.get("status") == "held":
-            reserved += dec(r.get("required_t")) - dec(r.get("allocated_t") or 0)
-            reserved -= dec(r.get("released_t") or 0)
+            reserved += dec(r.get("required_t"))
     allocated = sum((dec(f.get("quota_allocated_t") or 0) for f in filings), Decimal(0))
     live = [p for p in permits if p.get("status") in ("issued", "changed", "renewed")]
     return QuotaHeld(
