@@ -60,8 +60,15 @@ async def test_hostile_requests_are_refused_cleanly(svc: Service) -> None:
         "/supervision/complaints", json={**base(), "district": NINGHE}, headers=officer()
     )
     await expect(r, 403)
-    r = await post("/supervision/complaints", content=b"{not json", headers=officer())
+    r = await post(
+        "/supervision/complaints",
+        content=b"{not json",
+        headers={**officer(), "content-type": "application/json"},
+    )
     await expect(r, 422)
+    # Without a JSON Content-Type the body is not read as JSON at all.
+    r = await post("/supervision/complaints", content=b"{not json", headers=officer())
+    await expect(r, 415)
     r = await post("/supervision/complaints", json=base(), headers=AUDITOR)
     await expect(r, 403)
     r = await post("/supervision/complaints", json=base())
