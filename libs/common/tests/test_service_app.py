@@ -130,6 +130,43 @@ async def test_validation_problem_names_each_field(db_url: str) -> None:
         assert r.status_code == 422
 
 
+async def test_a_json_body_cannot_slip_past_the_front_door(db_url: str) -> None:
+    """A second Content-Type once made the guard read "text/plain" while
+    FastAPI parsed the JSON: NUL reached the database (a 500 on PostgreSQL).
+    A body that is not UTF-8 was an English 400 naming no field."""
+    async with testing.running(demo_app(db_url)) as c:
+        twice = [
+            *testing.auth("admin").items(),
+            ("content-type", "application/json"),
+            ("content-type", "text/plain"),
+        ]
+        r = await c.post(
+            "/demo/notes", content=b'{"text": "a\\u0000b", "district": "120119"}', headers=twice
+        )
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "Content-Type" in r.json()["detail"]
+        latin = {
+            **testing.auth("admin"),
+            "content-type": "application/json",
+            "accept-language": "zh-CN",
+        }
+        r = await c.post(
+            "/demo/notes",
+            content='{"text": "café", "district": "120119"}'.encode("latin-1"),
+            headers=latin,
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["field"] == "body"
+        assert r.json()["detail"] == "JSON 请求内容不是 UTF-8 编码"
+        r = await c.post(
+            "/demo/notes",
+            content='{"text": "café", "district": "120119"}'.encode(),
+            headers={**latin, "accept-language": "en"},
+        )
+        assert r.status_code == 201, r.text
+
+
 async def test_auth_roles_and_districts(db_url: str) -> None:
     async with testing.running(demo_app(db_url)) as c:
         body = {"text": "x", "district": "120119"}
