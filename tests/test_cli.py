@@ -169,3 +169,13 @@ def test_an_exported_csv_never_runs_a_filed_name_as_a_formula() -> None:
     assert shown == '"\'=HYPERLINK(""http://evil/"")",-3.000,9112'
     sent = rows_to_csv([{"name": "@家环保科技", "phone": "+86 22 5555 0101", "note": "-"}])
     assert sent.decode().splitlines()[1] == "@家环保科技,+86 22 5555 0101,-"
+
+
+def test_quota_check_with_a_refused_amount_is_a_usage_error(server: EmbeddedServer) -> None:
+    """A refused increment printed a traceback and exited 1, the code that
+    means "does not fit": a script could not tell a typo from a verdict."""
+    r = runner.invoke(
+        app, ["quota", "check", "--district", "120119", "--increment", "1e5", "--api", server.url]
+    )
+    assert r.exit_code == 2, r.output
+    assert "increment_t" in r.output and "Traceback" not in r.output

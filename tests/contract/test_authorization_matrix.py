@@ -324,6 +324,7 @@ QUOTA: dict[str, Recipe] = {
         control_ok=(409,),
     ),
     "getReservation": one("GET", lambda w, d, f: f"/quota/reservations/{w['reservation', d]}"),
+    "listReservations": listing("/quota/reservations"),
     "listReclaims": listing("/quota/reclaims"),
     "enterCandidate": one(
         "POST", "/quota/reclaims", lambda w, d, f: {"district": d, "amount_t": "1", "note": "关停"}

@@ -18,7 +18,15 @@ from svc_common.events.registry import load_all
 from svc_common.events.schemas.permit import PermitCancelled
 from svc_common.outbox import build_envelope
 from svc_common.settings import DEV_JWT_SECRET, ServiceSettings
-from svc_common.types import Tonnes, _fmt2, _fmt3, kg_to_tonnes, tonnes_to_kg
+from svc_common.types import (
+    SignedTonnes,
+    Tonnes,
+    TotalTonnes,
+    _fmt2,
+    _fmt3,
+    kg_to_tonnes,
+    tonnes_to_kg,
+)
 
 TONNES = TypeAdapter(Tonnes)
 
@@ -60,6 +68,8 @@ def test_tonnes_round_trip_through_kilograms(t: Decimal) -> None:
     [
         ("1.2345", "at most 3 decimals"),
         ("-1", "negative"),
+        ("-0", "negative"),  # the document's pattern has no sign: nor has the API
+        ("-0.000", "negative"),
         ("abc", "decimal number"),
         ("1000000.001", "implausibly large"),
         ("1e2", "decimal number"),
@@ -88,6 +98,14 @@ def test_tonnes_are_decimal_strings_exactly() -> None:
     assert TONNES.validate_python("2.50") == Decimal("2.500")
     assert TONNES.validate_python("1000000") == Decimal("1000000.000")
     assert TONNES.dump_json(Decimal("3")) == b'"3.000"'
+
+
+def test_a_signed_zero_is_written_zero() -> None:
+    """ "-0" was kept as Decimal('-0.000') and written back "-0.000"."""
+    for t in (SignedTonnes, TotalTonnes):
+        ta: TypeAdapter[Decimal] = TypeAdapter(t)
+        assert ta.dump_json(ta.validate_python("-0")) == b'"0.000"'
+        assert ta.dump_json(ta.validate_python("-0.5")) == b'"-0.500"'
 
 
 def test_every_event_has_a_json_schema_and_asyncapi_channel() -> None:

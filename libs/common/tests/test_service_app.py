@@ -130,6 +130,92 @@ async def test_validation_problem_names_each_field(db_url: str) -> None:
         assert r.status_code == 422
 
 
+async def test_a_json_body_sent_as_another_media_type_is_a_415(db_url: str) -> None:
+    body = b'{"text": "hello", "district": "120119"}'
+    officer = testing.auth("officer", ["120119"])
+    async with testing.running(demo_app(db_url)) as c:
+        for media in ("text/plain", "application/x-www-form-urlencoded", "application/xml", ""):
+            typed = {"content-type": media} if media else {}
+            r = await c.post("/demo/notes", content=body, headers={**officer, **typed})
+            assert r.status_code == 415, (media, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert "application/json" in r.json()["detail"]
+        zh = await c.post(
+            "/demo/notes",
+            content=body,
+            headers={**officer, "content-type": "text/plain", "accept-language": "zh-CN"},
+        )
+        assert (zh.status_code, zh.json()["detail"].startswith("此操作只接受 JSON")) == (415, True)
+        # JSON by any of its names is read.
+        for headers in (
+            {"content-type": "application/json; charset=utf-8"},
+            {"content-type": "application/merge-patch+json"},
+        ):
+            r = await c.post("/demo/notes", content=body, headers={**officer, **headers})
+            assert r.status_code == 201, (headers, r.text)
+        # A JSON body with wrong fields stays a 422 naming them, and so does
+        # no body at all, whatever its type says.
+        r = await c.post(
+            "/demo/notes",
+            content=b'{"text": ""}',
+            headers={**officer, "content-type": "application/json"},
+        )
+        assert r.status_code == 422
+        r = await c.post("/demo/notes", headers={**officer, "content-type": "text/plain"})
+        assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "body")
+        doc = (await c.get("/demo/openapi.json")).json()
+        assert "415" in doc["paths"]["/demo/notes"]["post"]["responses"]
+
+
+async def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_host_given(db_url: str) -> None:
+    async with testing.running(demo_app(db_url)) as c:
+        r = await c.post(
+            "/demo/notes/",
+            json={"text": "hello", "district": "120119"},
+            headers={**testing.auth("admin"), "host": "evil.example", "accept-language": "en"},
+        )
+        assert r.status_code == 404 and "location" not in r.headers
+        assert r.json()["detail"] == "no such resource"
+        assert (await c.get("/demo/health/")).status_code == 404
+
+
+async def test_a_json_body_cannot_slip_past_the_front_door(db_url: str) -> None:
+    """A second Content-Type once made the guard read "text/plain" while
+    FastAPI parsed the JSON: NUL reached the database (a 500 on PostgreSQL).
+    A body that is not UTF-8 was an English 400 naming no field."""
+    async with testing.running(demo_app(db_url)) as c:
+        twice = [
+            *testing.auth("admin").items(),
+            ("content-type", "application/json"),
+            ("content-type", "text/plain"),
+        ]
+        r = await c.post(
+            "/demo/notes", content=b'{"text": "a\\u0000b", "district": "120119"}', headers=twice
+        )
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "Content-Type" in r.json()["detail"]
+        latin = {
+            **testing.auth("admin"),
+            "content-type": "application/json",
+            "accept-language": "zh-CN",
+        }
+        r = await c.post(
+            "/demo/notes",
+            content='{"text": "café", "district": "120119"}'.encode("latin-1"),
+            headers=latin,
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["field"] == "body"
+        assert r.json()["detail"] == "JSON 请求内容不是 UTF-8 编码"
+        r = await c.post(
+            "/demo/notes",
+            content='{"text": "café", "district": "120119"}'.encode(),
+            headers={**latin, "accept-language": "en"},
+        )
+        assert r.status_code == 201, r.text
+
+
 async def test_auth_roles_and_districts(db_url: str) -> None:
     async with testing.running(demo_app(db_url)) as c:
         body = {"text": "x", "district": "120119"}

@@ -305,16 +305,19 @@ async def test_the_enterprise_page_shows_the_ledgers_reservation(
             "items": [_filing(reservation_id="res-1")],
         },
     )
-    stub.on(
-        "GET",
-        "/quota/reservations/res-1",
-        {"id": "res-1", "status": "held", "required_t": "3.000", "allocated_t": "0"},
-    )
+    held = {"id": "res-1", "status": "held", "required_t": "3.000", "allocated_t": "0"}
+
+    def reservations(request: httpx.Request) -> httpx.Response:
+        # One list of the enterprise's held reservations, not one read each.
+        assert (request.url.params["uscc"], request.url.params["status"]) == (uscc, "held")
+        return httpx.Response(200, json={**page, "items": [held]})
+
+    stub.on("GET", "/quota/reservations", reservations)
     await sign_in(client, "auditor")
     r = await client.get(f"/console/enterprise/{uscc}")
     assert r.status_code == 200, r.text[:300]
-    held = re.search(r"审批中预留</dt><dd>([^ <]+)", r.text)
-    assert held and held.group(1) == "3.000"
+    shown = re.search(r"审批中预留</dt><dd>([^ <]+)", r.text)
+    assert shown and shown.group(1) == "3.000"
     # Audit results in words, not the service's codes.
     assert "2026-11-03 — 通过" in r.text and "— 发现问题" in r.text and "— pass" not in r.text
 

@@ -140,6 +140,45 @@ async def test_bulk_import_is_an_upsert_by_uscc_from_csv(svc: Service) -> None:
     assert (e["name"], e["district"]) == ("蓟州企业", JIZHOU)
 
 
+async def test_bulk_import_tells_created_from_updated_across_statements(svc: Service) -> None:
+    """1,200 rows, of which the first 600 exist: the upsert writes them in
+    several statements, the first of them updates only."""
+
+    def lines(n: int, name: str) -> bytes:
+        return "\n".join(
+            json.dumps(
+                {
+                    "uscc": make_uscc(BAODI, i),
+                    "name": f"{name}{i}",
+                    "district": BAODI,
+                    "industry_code": "2641",
+                }
+            )
+            for i in range(n)
+        ).encode()
+
+    headers = {**OFFICER, "content-type": "application/x-ndjson"}
+    first = await svc.http.post(
+        "/permit/enterprises:import", content=lines(600, "甲"), headers=headers
+    )
+    assert first.json()["totals"]["created"] == 600
+    second = (
+        await svc.http.post(
+            "/permit/enterprises:import", content=lines(1200, "乙"), headers=headers
+        )
+    ).json()
+    assert (second["totals"]["created"], second["totals"]["updated"]) == (600, 600)
+    results = {row["row"]: row["result"] for row in second["results"]}
+    assert {results[i] for i in range(1, 601)} == {"updated"}
+    assert {results[i] for i in range(601, 1201)} == {"created"}
+    third = (
+        await svc.http.post(
+            "/permit/enterprises:import", content=lines(1200, "丙"), headers=headers
+        )
+    ).json()
+    assert (third["totals"]["created"], third["totals"]["updated"]) == (0, 1200)
+
+
 async def test_bulk_import_rejects_other_media_types(svc: Service) -> None:
     r = await svc.http.post("/permit/enterprises:import", json=[{"uscc": "x"}], headers=OFFICER)
     assert r.status_code == 415 and "text/csv" in r.json()["detail"]

@@ -213,6 +213,13 @@ async def test_change_publishes_deltas_and_renewal_follows_on(svc: Service) -> N
         headers=OFFICER,
     )
     assert same.status_code == 422 and same.json()["errors"][0]["field"] == "pollutants"
+    # A reason of spaces alone says nothing, here as for every other reason.
+    blank = await svc.http.post(
+        f"/permit/permits/{pid}/change",
+        json={"pollutants": [{"pollutant": "VOCs", "amount_t": "9"}], "reason": "   "},
+        headers=OFFICER,
+    )
+    assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "reason"
     renewed = (await act(svc, pid, "renew")).json()
     old_end = today + dt.timedelta(days=40)
     assert renewed["valid_from"] == (old_end + dt.timedelta(days=1)).isoformat()

@@ -22,6 +22,7 @@ from quota_svc.settings import Settings
 from quota_svc.swaps.service import settle_due
 from sqlalchemy import text
 from svc_common import clock, testing
+from svc_common.events.schemas.permit import PermitChanged
 from svc_common.uscc import check_character
 from typer.testing import CliRunner
 
@@ -326,6 +327,67 @@ async def test_trades_checked_four_eyes_and_cross_district(q: Quota) -> None:
     r = await q.client.get(f"/quota/lots/{oh['lots'][0][0]}", headers=AUDITOR)
     assert r.json()["ancestry"][-1]["source"] == "baseline"
     assert r.json()["ancestry"][-1]["district"] == JIZHOU
+    await reconciled(q)
+
+
+async def holdings_of(q: Quota, owner: str) -> list[dict[str, Any]]:
+    r = await q.client.get(f"/quota/holdings?uscc={owner}", headers=INVESTMENT)
+    assert r.status_code == 200, r.text
+    return sorted(r.json(), key=lambda h: (h["retired_at"] or "", h["id"]))
+
+
+async def test_a_reclaimed_plants_holdings_are_retired_not_sold_again(q: Quota) -> None:
+    """收回注销: the tonnes a closed (or cut) permit frees come back to the pool
+    once; the rights the enterprise held for them can no longer be sold."""
+    plant, buyer = uscc("PLANT01"), uscc("BUYER77")
+    await q.baseline(JIZHOU, "20")
+    await allocate_to(q, "proj-plant", "3", plant)  # 6 t of quota, 3 t of rights
+    trade = {
+        "seller": plant,
+        "buyer": buyer,
+        "district": JIZHOU,
+        "amount_t": "1",
+        "price_cny_per_t": "10000",
+        "contract_ref": "TJ-EX-2026-101",
+    }
+    # The permit is cut by 1 t: 1 t of rights (2 t of quota) retired, the rest kept.
+    cut = PermitChanged(
+        permit_id="PM-P1",
+        permit_no="91120225X-P1",
+        uscc=plant,
+        enterprise_name="蓟州某涂装厂",
+        district=JIZHOU,
+        pollutant_changes=[],
+        vocs_delta_t=Decimal("-1"),
+    )
+    await testing.deliver(q.app, cut)
+    [decided] = await confirm_all_pending(q)
+    assert (decided["status"], decided["amount_t"]) == ("confirmed", "1.000")
+    kept, retired = await holdings_of(q, plant)
+    assert (kept["amount_t"], kept["rights_t"], kept["tradable"]) == ("4.000", "2.000", True)
+    assert (retired["amount_t"], retired["rights_t"], retired["tradable"]) == (
+        "2.000",
+        "1.000",
+        False,
+    )
+    assert retired["reclaim_id"] == decided["id"] and retired["retired_at"]
+    assert sum(n for _, n in kept["lots"] + retired["lots"]) == 6000
+    # What is kept can still be sold; more than that cannot.
+    r = await q.client.post("/quota/trades", json={**trade, "amount_t": "4.5"}, headers=OFFICER)
+    assert r.status_code == 409 and r.json()["reason"] == "seller_holds_too_little"
+    proposed = await post(q, "/quota/trades", trade, OFFICER, 201)
+    # The plant closes: everything it still holds is retired, and the trade
+    # proposed before is refused when approved.
+    closed = cancelled("PM-P1", "2").model_copy(update={"uscc": plant})
+    await testing.deliver(q.app, closed)
+    await confirm_all_pending(q)
+    assert [h["tradable"] for h in await holdings_of(q, plant)] == [False, False]
+    r = await q.client.post(f"/quota/trades/{proposed['id']}/approve", headers=OFFICER2)
+    assert r.status_code == 409 and r.json()["reason"] == "seller_holds_too_little"
+    assert await holdings_of(q, buyer) == []
+    # The pool: 3 t freed in all, the 6 t allocated stay allocated (used).
+    a = await q.availability(JIZHOU)
+    assert (a["credited_t"], a["allocated_t"], a["available_t"]) == ("23.000", "6.000", "17.000")
     await reconciled(q)
 
 

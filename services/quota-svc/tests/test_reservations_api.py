@@ -8,6 +8,7 @@ import datetime as dt
 from sqlalchemy import func, select
 from svc_common import testing
 from svc_common.tables import AuditEntry
+from svc_common.uscc import make_uscc
 
 from .conftest import ADMIN, BAODI, INVESTMENT, JIZHOU, OFFICER, Quota
 
@@ -317,3 +318,43 @@ async def test_a_reason_of_spaces_alone_is_refused(quota: Quota) -> None:
     from svc_common.openapi import stripped_length_pattern
 
     assert doc["ReleaseIn"]["properties"]["reason"]["pattern"] == stripped_length_pattern(1, 500)
+
+
+async def test_an_enterprises_reservations_in_one_list(quota: Quota) -> None:
+    plant, other = make_uscc(JIZHOU, 7), make_uscc(JIZHOU, 8)
+    baodi_plant = make_uscc(BAODI, 9)
+    await quota.baseline(JIZHOU, "50")
+    await quota.baseline(BAODI, "50")
+    made = []
+    for i, (district, owner) in enumerate(
+        [(JIZHOU, plant), (JIZHOU, other), (JIZHOU, plant), (BAODI, baodi_plant), (JIZHOU, plant)]
+    ):
+        body = {"district": district, "increment_t": "1", "project_ref": f"L-{i}", "uscc": owner}
+        r = await quota.client.post("/quota/reservations", json=body, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        made.append(r.json())
+    await quota.client.post(f"/quota/reservations/{made[2]['id']}/allocate", headers=ADMIN)
+    mine = [m["id"] for m in made if m["uscc"] == plant]
+
+    async def pages(query: str, headers: dict[str, str]) -> list[dict]:
+        items, cursor = [], None
+        while True:
+            q = query + (f"&cursor={cursor}" if cursor else "")
+            r = await quota.client.get(f"/quota/reservations?{q}", headers=headers)
+            assert r.status_code == 200, r.text
+            items += r.json()["items"]
+            if not (cursor := r.json()["next_cursor"]):
+                return items
+
+    assert [r["id"] for r in await pages(f"uscc={plant}&limit=1", INVESTMENT)] == mine
+    assert [r["id"] for r in await pages(f"uscc={plant}&status=allocated", INVESTMENT)] == [
+        made[2]["id"]
+    ]
+    assert len(await pages(f"district={JIZHOU}&limit=2", INVESTMENT)) == 4
+    # An officer reads their own districts only.
+    assert await pages(f"uscc={baodi_plant}", OFFICER) == []
+    r = await quota.client.get(f"/quota/reservations?district={BAODI}", headers=OFFICER)
+    assert r.status_code == 403
+    for bad in ("uscc=91120225XXXXXXXXX1", "status=gone", "cursor=abc", "limit=0"):
+        r = await quota.client.get(f"/quota/reservations?{bad}", headers=INVESTMENT)
+        assert r.status_code == 422, (bad, r.text)

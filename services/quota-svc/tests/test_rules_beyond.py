@@ -155,3 +155,36 @@ def test_ratio_in_force_explicit_then_air_quality_then_default() -> None:
     assert r(explicit_h=300, air_quality_h=150) == (300, "explicit")
     assert r(explicit_h=300, follows_air_quality=True, air_quality_h=150) == (150, "air_quality")
     assert r(air_quality_h=150, pollutant_follows_air_quality=False) == (200, "default")
+
+
+def test_a_closed_plant_retires_everything_a_cut_permit_what_it_gave_up() -> None:
+    R = trading.Retirement
+    held = [(6000, 3000), (1000, 0), (4000, 4000)]
+    assert trading.retirements(held, None) == [R(6000, 3000), R(1000, 0), R(4000, 4000)]
+    # 4 t of rights: the oldest holding's 3 t, then 1 t of the third; the
+    # holding that backs no rights is left alone.
+    assert trading.retirements(held, 4000) == [R(6000, 3000), R(0, 0), R(1000, 1000)]
+    assert trading.retirements(held, 1000) == [R(2000, 1000), R(0, 0), R(0, 0)]
+    # Rounding that takes the whole quota takes all its rights with it.
+    assert trading.retirements([(1, 3)], 2) == [R(1, 3)]
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 10**7), st.integers(0, 10**7)), max_size=6),
+    st.integers(1, 3 * 10**7),
+)
+def test_retirement_takes_what_is_asked_oldest_first_and_never_more_than_held(
+    held: list[tuple[int, int]], rights: int
+) -> None:
+    plan = trading.retirements(held, rights)
+    assert len(plan) == len(held)
+    left = rights
+    for (amount, backed), part in zip(held, plan, strict=True):
+        assert 0 <= part.amount_kg <= amount and 0 <= part.rights_kg <= backed
+        if left <= 0 or backed == 0:
+            assert part == trading.Retirement(0, 0)
+            continue
+        assert part.rights_kg >= min(left, backed)
+        # A holding is taken whole exactly when all its rights go.
+        assert (part.amount_kg == amount) == (part.rights_kg == backed)
+        left -= min(left, backed)

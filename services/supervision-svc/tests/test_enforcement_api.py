@@ -175,3 +175,26 @@ async def _finding_to_suspension(svc: Service) -> None:
     rep = r.json()
     assert (rep["inspections"], rep["enterprises_inspected"], rep["problems_found"]) == (4, 3, 3)
     assert rep["cases_filed"] == 1  # the rejected proposal is not a case filed
+
+
+async def test_two_inspectors_are_two_people_however_their_names_are_written(
+    svc: Service,
+) -> None:
+    """双人执法: "张三" and "张三" with a zero-width space, or "ZHANG" in
+    full-width letters and in ASCII, were counted as two inspectors."""
+    plant = await svc.enterprise(31, NINGHE)
+    for names in (["张三", "张三\u200b"], ["ＺＨＡＮＧ", "ZHANG"], ["Li.Hua", "li.hua"]):
+        r = await svc.http.post(
+            "/supervision/inspections",
+            json=inspection(plant, inspectors=names),
+            headers=officer(NINGHE),
+        )
+        assert r.status_code == 422, (names, r.text)
+        assert r.json()["errors"][0]["field"] == "inspectors"
+    r = await svc.http.post(
+        "/supervision/inspections",
+        json=inspection(plant, inspectors=["ＺＨＡＮＧ", "李华"]),
+        headers=officer(NINGHE),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["inspectors"] == ["ZHANG", "李华"]

@@ -60,8 +60,15 @@ async def test_hostile_requests_are_refused_cleanly(svc: Service) -> None:
         "/supervision/complaints", json={**base(), "district": NINGHE}, headers=officer()
     )
     await expect(r, 403)
-    r = await post("/supervision/complaints", content=b"{not json", headers=officer())
+    r = await post(
+        "/supervision/complaints",
+        content=b"{not json",
+        headers={**officer(), "content-type": "application/json"},
+    )
     await expect(r, 422)
+    # Without a JSON Content-Type the body is not read as JSON at all.
+    r = await post("/supervision/complaints", content=b"{not json", headers=officer())
+    await expect(r, 415)
     r = await post("/supervision/complaints", json=base(), headers=AUDITOR)
     await expect(r, 403)
     r = await post("/supervision/complaints", json=base())
@@ -277,3 +284,22 @@ async def test_a_phone_number_is_accepted_exactly_when_the_document_says_so(
         assert (r.status_code == 201) == documented, (number, r.status_code, r.text[:200])
         if not documented:
             await expect(r, 422, "complainant.phone")
+
+
+async def test_a_refusal_is_written_in_the_callers_language(svc: Service) -> None:
+    """An illegal transition said "complaint当前为 received" and a lone
+    surrogate "无效：Input should be a valid string…" to a Chinese reader."""
+    zh = {**officer(DONGLI), "accept-language": "zh-CN"}
+    r = await svc.http.post("/supervision/complaints", json=base(), headers=zh)
+    assert r.status_code == 201, r.text
+    cid = r.json()["complaint"]["id"]
+    r = await svc.http.post(f"/supervision/complaints/{cid}/close", json={}, headers=zh)
+    await expect(r, 409)
+    assert r.json()["detail"].startswith("投诉当前为"), r.json()["detail"]
+    r = await svc.http.post(
+        f"/supervision/complaints/{cid}/accept",
+        content=b'{"reason": "\\ud800"}',
+        headers={**zh, "content-type": "application/json"},
+    )
+    await expect(r, 422)
+    assert "Input should" not in r.text and "Unicode" in r.json()["detail"], r.text

@@ -197,3 +197,11 @@ def test_expected_reduction_is_exact_kilograms() -> None:
 def test_the_shipped_table_is_complete() -> None:
     assert grading.missing_rules(grading.default_rules()) == []
     assert grading.missing_rules(grading.default_rules()[1:]) == ["yellow/benchmark_national"]
+
+
+def test_a_persons_name_in_the_one_form() -> None:
+    assert inspections.person_name(" ＺＨＡＮＧ ") == "ZHANG"
+    assert inspections.person_name("张三") == "张三"
+    assert inspections.person_key("Li.Hua") == inspections.person_key("li.hua")
+    assert inspections.hidden_characters("张三\u200b") and inspections.hidden_characters("a\tb")
+    assert not inspections.hidden_characters("李 华")

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bureau.client import ApiFailed
 from bureau.commands.common import ApiOption, TokenOption, api
 
 app = typer.Typer(help="Quota (总量指标): availability and what-if checks.", no_args_is_help=True)
@@ -73,6 +74,13 @@ def check(
         body["park_id"] = park
     try:
         r = client.call("POST", "/quota/checks", role="investment", json=body)
+    except ApiFailed as exc:
+        # Exit code 1 means "does not fit": a refused question is a usage
+        # error (2), a service that could not answer is 3.
+        if exc.status < 500:
+            raise typer.BadParameter(str(exc)) from exc
+        Console(stderr=True).print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=3) from exc
     finally:
         client.close()
     verdict = "[green]fits[/green]" if r["fits"] else "[red]does not fit[/red]"

@@ -7,6 +7,7 @@ with a problem too, never a stack trace.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -103,6 +104,14 @@ class Unauthorized(Problem):
         self.www_authenticate = www_authenticate
 
 
+class UnsupportedMediaType(Problem):
+    status, code, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class PayloadTooLarge(Problem):
+    status, code, title = 413, "payload-too-large", "Payload too large"
+
+
 class Unavailable(Problem):
     status, code, title = 503, "unavailable", "Service unavailable"
 
@@ -167,6 +176,18 @@ def problem_response(problem: Problem, request: Request | None = None) -> JSONRe
     return resp
 
 
+def not_json_body(content_type: str | None, errors: Sequence[Any]) -> bool:
+    """Whether a JSON body was refused as a whole because it came as another
+    media type, or with none: FastAPI then hands the route's model the raw
+    bytes and says the body is of the wrong type, a 422 that hides the cause.
+    A missing body stays a 422 (`body` is required), and a form's fields are
+    errors of their own (`body.<field>`), so neither is caught here."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return False
+    return any(tuple(e.get("loc", ())) == ("body",) and e.get("type") != "missing" for e in errors)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -174,6 +195,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if not_json_body(request.headers.get("content-type"), exc.errors()):
+            return problem_response(
+                UnsupportedMediaType(
+                    i18n.msg(
+                        "this operation takes a JSON body (Content-Type: application/json)",
+                        "此操作只接受 JSON 请求体（Content-Type: application/json）",
+                    )
+                ),
+                request,
+            )
         errs = validation_errors(exc.errors())
         detail = "; ".join(f"{e.field}: {e.message}" for e in errs[:5])
         return problem_response(Unprocessable(detail, errors=errs), request)

@@ -5,7 +5,9 @@ parses it, so hostile input gets a clear 4xx and never a 500.
   uploads (CSV, NDJSON, spreadsheets); past it, 413 — the rest is never read;
 - a JSON body is checked before it is parsed: nesting depth, NUL characters
   (PostgreSQL cannot store them), numbers with absurdly many digits (Python
-  refuses ints over 4,300 digits with an error of its own);
+  refuses ints over 4,300 digits with an error of its own), bytes that are
+  not UTF-8;
+- a request has one Content-Type (else the JSON checks could be skipped);
 - the query string must be valid UTF-8 with no NUL.
 
 Headers are read as Latin-1 by the framework, so any bytes decode; the ids a
@@ -146,6 +148,15 @@ class InputGuardMiddleware:
             await _send(send, 400, _problem(400, "bad-query", problem))
             return
         headers = dict(scope["headers"])
+        # One Content-Type, or the guard and the framework could read two
+        # different ones (this dict keeps the last, Starlette the first) and
+        # a JSON body would pass unchecked as "text/plain".
+        if sum(1 for name, _ in scope["headers"] if name == b"content-type") > 1:
+            once = i18n.msg(
+                "a request has one Content-Type header", "请求只能有一个 Content-Type 头"
+            )
+            await _send(send, 400, _problem(400, "bad-request", once))
+            return
         media = (
             headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower().decode("latin-1")
         )
@@ -175,7 +186,7 @@ class InputGuardMiddleware:
             await _send(send, 413, _too_large(limit))
             return
         is_json = media == "application/json" or media.endswith("+json")
-        if body and is_json and (problem := json_problem(body)):
+        if body and is_json and (problem := json_problem(body) or _not_utf8(body)):
             await _send(
                 send,
                 422,
@@ -197,6 +208,16 @@ class InputGuardMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _not_utf8(body: bytes) -> str | None:
+    """JSON is UTF-8 (RFC 8259); other bytes would fail in the framework's
+    parser with an English 400 that names no field."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return i18n.msg("the JSON body is not UTF-8", "JSON 请求内容不是 UTF-8 编码")
+    return None
 
 
 def _too_large(limit: int) -> bytes:

@@ -113,6 +113,10 @@ _PYDANTIC: dict[str, tuple[str, str]] = {
         "must have at most {max_length} characters",
         "最多 {max_length} 个字符",
     ),
+    "string_unicode": (
+        "is not valid Unicode text (a lone surrogate escape such as \\ud800?)",
+        "不是有效的 Unicode 文本（是否有单独的代理项转义，如 \\ud800？）",
+    ),
     "string_pattern_mismatch": ("does not match the pattern {pattern}", "格式不符合 {pattern}"),
     "int_type": ("must be a whole number", "必须是整数"),
     "int_parsing": ("must be a whole number", "必须是整数"),

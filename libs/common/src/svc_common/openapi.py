@@ -218,9 +218,9 @@ def error_statuses(
     if write:
         statuses |= {409, 422}
     if body:
-        statuses |= {413, 422}
-        if any(not ct.endswith("json") for ct in body.get("content", {})):
-            statuses.add(415)
+        # 415: an upload of a type it does not read, or a JSON body sent as
+        # another media type (errors.not_json_body).
+        statuses |= {413, 415, 422}
     if has_params:
         statuses.add(422)
     return statuses

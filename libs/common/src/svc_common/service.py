@@ -250,6 +250,10 @@ def create_app(
         redoc_url=None,
         openapi_url=f"{spec.prefix}/openapi.json",
         telemetry=tracing.FASTAPI_TELEMETRY,
+        # A path with a trailing slash is a 404 like any other unknown path:
+        # the redirect Starlette would send builds its Location from the
+        # request's Host header, and an API client is given its paths exactly.
+        redirect_slashes=False,
     )
     openapi.install(app)
     app.state.token_verifier = TokenVerifier(settings)

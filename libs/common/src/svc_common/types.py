@@ -253,20 +253,37 @@ def _too_large() -> ValueError:
     )
 
 
+def _negative() -> ValueError:
+    return ValueError(i18n.msg("must not be negative", "不得为负数"))
+
+
+def _parse_unsigned_tonnes(value: Any) -> Decimal:
+    """As `_parse_tonnes`, with no sign: "-0" is refused as the document's
+    pattern refuses it (a negative zero passes `d < 0`)."""
+    if isinstance(value, str) and value.startswith("-"):
+        raise _negative()
+    return _parse_tonnes(value)
+
+
+def _unsigned_zero(d: Decimal) -> Decimal:
+    """Zero without a sign: Decimal keeps "-0", which would be written "-0.000"."""
+    return d.copy_abs() if d.is_zero() else d
+
+
 def _check_tonnes(d: Decimal) -> Decimal:
     if d < 0:
-        raise ValueError(i18n.msg("must not be negative", "不得为负数"))
+        raise _negative()
     _three_places(d)
     if d > MAX_TONNES:
         raise _too_large()
-    return d.quantize(_THREE_PLACES)
+    return _unsigned_zero(d).quantize(_THREE_PLACES)
 
 
 #: Tonnes per year in the API and events: a decimal string or number,
 #: ≥ 0, at most 3 decimals; serialised as a string so no float ever carries it.
 Tonnes = Annotated[
     Decimal,
-    BeforeValidator(_parse_tonnes),
+    BeforeValidator(_parse_unsigned_tonnes),
     AfterValidator(_check_tonnes),
     PlainSerializer(_fmt3, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": TONNES_PATTERN, "examples": ["12.5"]}),
@@ -277,7 +294,7 @@ def _check_signed_tonnes(d: Decimal) -> Decimal:
     _three_places(d)
     if abs(d) > MAX_TONNES:
         raise _too_large()
-    return d.quantize(_THREE_PLACES)
+    return _unsigned_zero(d).quantize(_THREE_PLACES)
 
 
 #: A signed amount, e.g. the change of a permitted amount.
@@ -392,7 +409,7 @@ PositiveIncrementTonnes = Annotated[
 
 def _check_total(d: Decimal) -> Decimal:
     _three_places(d)
-    return d.quantize(_THREE_PLACES)
+    return _unsigned_zero(d).quantize(_THREE_PLACES)
 
 
 #: A sum of amounts in an answer or event (a pool's balance, a shortfall):

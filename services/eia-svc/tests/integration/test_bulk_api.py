@@ -346,3 +346,22 @@ async def test_a_large_mixed_upload_and_its_replay(client: httpx.AsyncClient) ->
         x["id"] for x in results[1:3001] if x["result"] in ("created", "replayed")
     ]
     assert await count_rows(app, "registrations") == 3000 - len(bad) + 2
+
+
+async def test_a_misspelt_column_is_refused_not_dropped(client: httpx.AsyncClient) -> None:
+    """A form or row whose `vocs_increment` stood for `vocs_increment_t` was
+    filed with an increment of 0."""
+    form = registration(vocs_increment="0.05")
+    del form["vocs_increment_t"]
+    r = await client.post("/eia/registrations", json=form, headers=filer())
+    assert r.status_code == 422, r.text
+    assert "vocs_increment" in [e["field"] for e in r.json()["errors"]]
+    r = await client.post(
+        "/eia/registrations:bulk",
+        content=json.dumps({**form, "row_key": "typo"}),
+        headers={**filer(), "content-type": "application/x-ndjson"},
+    )
+    (row,) = r.json()["results"]
+    assert row["result"] == "error" and "vocs_increment" in [e["field"] for e in row["errors"]]
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    assert await count_rows(app, "registrations") == 0

@@ -343,3 +343,19 @@ async def test_bad_list_queries_are_422(client: httpx.AsyncClient) -> None:
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "status"
     r = await client.get("/eia/registrations?cursor=e30", headers=filer())  # "{}"
     assert r.status_code == 422
+
+
+async def test_a_misspelt_field_is_refused_not_dropped(client: httpx.AsyncClient) -> None:
+    """`vocs_increment` for `vocs_increment_t` was ignored: the filing was made
+    with an increment of 0, so its acceptance asked no quota."""
+    body = filing()
+    body["vocs_increment"] = body.pop("vocs_increment_t")
+    r = await client.post("/eia/filings", json=body, headers=officer())
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == "vocs_increment"
+    listed = await client.get("/eia/filings", headers=officer())
+    assert listed.json()["items"] == []
+    f = (await client.post("/eia/filings", json=filing(), headers=officer())).json()
+    r = await act(client, f["id"], "withdraw", headers=officer(), json={"reson": "笔误"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reson"
+    assert (await get(client, f["id"]))["status"] == "submitted"

@@ -15,7 +15,9 @@ MajorKind = Literal["infrastructure", "livelihood", "industrial_layout"]
 
 
 class FilingIn(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True)
+    # An unknown field is refused, not dropped: `vocs_increment` for
+    # `vocs_increment_t` would file an increment of 0 that asks no quota.
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     project_name: str = Field(min_length=1, max_length=200)
     uscc: ScreenedUSCC
@@ -39,6 +41,8 @@ class FilingIn(BaseModel):
 
 class ActionIn(BaseModel):
     """Optional note for an action; a rejection's reason."""
+
+    model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(None, max_length=2000)
 

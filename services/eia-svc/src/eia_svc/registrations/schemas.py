@@ -23,7 +23,9 @@ ScreenedDistrict = Annotated[
 class RegistrationIn(BaseModel):
     """A registration-form project (登记表) as the enterprise files it."""
 
-    model_config = ConfigDict(str_strip_whitespace=True)
+    # An unknown field or column is refused, not dropped: `vocs_increment`
+    # for `vocs_increment_t` would file an increment of 0.
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     #: The filer's own key for this row; a replay with the same key returns the
     #: original filing instead of filing twice.

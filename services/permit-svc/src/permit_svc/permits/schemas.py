@@ -60,7 +60,8 @@ class PermitApplication(BaseModel):
 class PermitChange(BaseModel):
     """A change (变更): the full new list of permitted amounts and why."""
 
-    model_config = ConfigDict(extra="forbid")
+    # A reason of spaces alone says nothing: stripped, it must still have words.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     pollutants: list[PollutantLimit] = Field(min_length=1, max_length=len(POLLUTANTS))
     reason: str = Field(min_length=1, max_length=500)
 

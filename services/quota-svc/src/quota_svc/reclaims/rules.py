@@ -41,6 +41,19 @@ def reclaim_from_change(vocs_delta_kg: int) -> int:
     return -vocs_delta_kg if vocs_delta_kg < 0 else 0
 
 
+def retired_rights(source: str, amount_kg: int) -> int | None:
+    """How much of the enterprise's held rights a confirmed reclaim retires
+    (收回注销): all of them (None) when its permit was cancelled, the amount
+    the permit gave up when it was cut, none for a candidate entered by hand
+    (it may not be a plant's permit) or a verified reduction (the plant
+    keeps operating and its rights)."""
+    if source == ReclaimSource.PERMIT_CANCELLED:
+        return None
+    if source == ReclaimSource.PERMIT_CHANGED:
+        return amount_kg
+    return 0
+
+
 def entry_code(source: str) -> EntryCode:
     if source == ReclaimSource.REDUCTION:
         return EntryCode.REDUCTION_CREDIT

@@ -21,6 +21,8 @@ from quota_svc.reclaims import rules
 from quota_svc.reclaims.models import Reclaim
 from quota_svc.reclaims.rules import ReclaimStatus
 from quota_svc.register import service as register
+from quota_svc.trading import service as trading
+from quota_svc.trading.rules import Retirement
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ async def confirm(s: AsyncSession, r: Reclaim, actor: Principal) -> Reclaim:
         reason=r.source,
         note=f"uscc={r.uscc} permit={r.permit_id} event={r.source_event_id}",
     )
+    retired = await _retire_plant_holdings(s, r)
     r.status = ReclaimStatus.CONFIRMED.value
     r.decided_by, r.decided_at = actor.sub, utcnow()
     emit(
@@ -129,7 +132,18 @@ async def confirm(s: AsyncSession, r: Reclaim, actor: Principal) -> Reclaim:
         ),
     )
     emit_balance_changed(s, pool, code)
-    record_audit(s, actor, "quota.reclaim.confirm", "reclaim", r.id, {"amount_kg": r.amount_kg})
+    record_audit(
+        s,
+        actor,
+        "quota.reclaim.confirm",
+        "reclaim",
+        r.id,
+        {
+            "amount_kg": r.amount_kg,
+            "retired_holdings_kg": retired.amount_kg,
+            "retired_rights_kg": retired.rights_kg,
+        },
+    )
     register.record(
         s,
         "reclaim_confirmed",
@@ -142,6 +156,23 @@ async def confirm(s: AsyncSession, r: Reclaim, actor: Principal) -> Reclaim:
         source=r.source,
     )
     return r
+
+
+async def _retire_plant_holdings(s: AsyncSession, r: Reclaim) -> Retirement:
+    """What the reclaimed permit's enterprise holds here stops being
+    tradable: the same tonnes must not come back to the pool and stay for
+    sale (rules.retired_rights)."""
+    rights = rules.retired_rights(r.source, r.amount_kg)
+    if r.uscc is None or rights == 0:
+        return Retirement(0, 0)
+    return await trading.retire_holdings(
+        s,
+        uscc=r.uscc,
+        district=r.district,
+        pollutant=r.pollutant,
+        rights_kg=rights,
+        reclaim_id=r.id,
+    )
 
 
 def reject(s: AsyncSession, r: Reclaim, reason: str, actor: Principal) -> Reclaim:

@@ -31,6 +31,8 @@ class Reservation(Base):
             sqlite_where=_ACTIVE,
         ),
         Index("ix_reservations_due", "status", "expires_at"),
+        # An enterprise's reservations, oldest first (the list by uscc).
+        Index("ix_reservations_uscc", "uscc", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

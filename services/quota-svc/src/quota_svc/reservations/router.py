@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.exc import IntegrityError
@@ -11,12 +12,15 @@ from svc_common.answers import answer
 from svc_common.auth import Principal, require
 from svc_common.batching import GroupCommit
 from svc_common.db import Database
-from svc_common.errors import Conflict, Forbidden, NotFound
+from svc_common.districts import DistrictCode
+from svc_common.errors import Conflict, Forbidden, NotFound, field_error
 from svc_common.i18n import msg
+from svc_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, encode_cursor
 from svc_common.service import Runtime, get_db, runtime
 from svc_common.types import ResourceId, kg_to_tonnes, tonnes_to_kg
+from svc_common.uscc import USCC, uscc_problem
 
-from quota_svc.api import READERS
+from quota_svc.api import READERS, readable_districts
 from quota_svc.debts.rules import AdvanceRefused
 from quota_svc.ledger.rules import hundredths_to_ratio
 from quota_svc.lots import lineage
@@ -266,6 +270,36 @@ async def release_reservation(
         r = await _locked(s, reservation_id, principal)
         await service.release(s, r, reason="manual", note=body.reason, actor=principal)
     return ReservationOut.of(r)
+
+
+@router.get("", response_model=Page[ReservationOut])
+async def list_reservations(
+    uscc: USCC | None = None,
+    district: DistrictCode | None = None,
+    status: Literal["held", "allocated", "released", "expired"] | None = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> Page[ReservationOut]:
+    """Reservations oldest first, in the caller's districts (or `district`):
+    an enterprise's (`uscc`), by status. One request for what a page about
+    an enterprise shows, instead of one per reservation."""
+    if uscc is not None and (problem := uscc_problem(uscc)):
+        raise field_error("uscc", problem)
+    after = decode_cursor(cursor, "time", "str")
+    rows = await service.list_reservations(
+        db,
+        readable_districts(principal, district),
+        uscc=uscc,
+        status=status,
+        after=(after[0], after[1]) if after is not None else None,
+        limit=limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if more and rows else None
+    return Page[ReservationOut](items=[ReservationOut.of(r) for r in rows], next_cursor=nxt)
 
 
 @router.get("/{reservation_id}", response_model=ReservationOut)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -380,6 +381,32 @@ async def find_reservation(db: Database, reservation_id: str) -> ReservationRow 
     CPU)."""
     found = await db.fetch_alone(_BY_ID, {"rid": reservation_id})
     return ReservationRow.of(found[0]) if found else None
+
+
+async def list_reservations(
+    db: Database,
+    districts: Sequence[str],
+    *,
+    uscc: str | None,
+    status: str | None,
+    after: tuple[dt.datetime, str] | None,
+    limit: int,
+) -> list[ReservationRow]:
+    """Reservations in `districts`, oldest first (created_at, id), after the
+    cursor's: an enterprise's (`uscc`), by status."""
+    stmt = select(RESERVATIONS).where(RESERVATIONS.c.district.in_(districts))
+    if uscc is not None:
+        stmt = stmt.where(RESERVATIONS.c.uscc == uscc)
+    if status is not None:
+        stmt = stmt.where(RESERVATIONS.c.status == status)
+    if after is not None:
+        stmt = stmt.where(
+            (RESERVATIONS.c.created_at > after[0])
+            | ((RESERVATIONS.c.created_at == after[0]) & (RESERVATIONS.c.id > after[1]))
+        )
+    stmt = stmt.order_by(RESERVATIONS.c.created_at, RESERVATIONS.c.id).limit(limit)
+    async with db.session() as s:
+        return [ReservationRow.of(row) for row in (await s.execute(stmt)).all()]
 
 
 async def lock_reservation(s: AsyncSession, reservation_id: str) -> ReservationRow | None:

@@ -14,9 +14,9 @@ from quota_svc.models import Base
 
 class Holding(Base):
     """Allocated quota an enterprise holds (排污权), valid five years. Made by
-    an allocation or bought in a trade. `amount_kg` is quota (what the pool
-    allocated); `rights_kg` the emission it backs on the permit
-    (amount ÷ offset ratio)."""
+    an allocation or bought in a trade; retired by a reclaim of its plant.
+    `amount_kg` is quota (what the pool allocated); `rights_kg` the emission
+    it backs on the permit (amount ÷ offset ratio)."""
 
     __tablename__ = "holdings"
     __table_args__ = (
@@ -41,6 +41,11 @@ class Holding(Base):
     lots: Mapped[Any] = mapped_column(JSONType, nullable=True)
     acquired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     valid_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: Set when a confirmed reclaim retired it (收回注销): the rights of a plant
+    #: that closed or gave them up on its permit. Its tonnes stay allocated
+    #: (the plant used them); it can no longer be sold.
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reclaim_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class Trade(Base):

@@ -37,6 +37,45 @@ def proportional_rights(part_kg: int, holding_amount_kg: int, holding_rights_kg:
     return (part_kg * holding_rights_kg * 2 + holding_amount_kg) // (2 * holding_amount_kg)
 
 
+def quota_for_rights(rights_kg: int, holding_amount_kg: int, holding_rights_kg: int) -> int:
+    """The quota that goes with `rights_kg` of a holding's rights (the inverse
+    of `proportional_rights`): all of it for all its rights, else in
+    proportion, rounded half up."""
+    if rights_kg >= holding_rights_kg:
+        return holding_amount_kg
+    return (rights_kg * holding_amount_kg * 2 + holding_rights_kg) // (2 * holding_rights_kg)
+
+
+@dataclass(frozen=True)
+class Retirement:
+    """What a reclaim retires of one holding (收回注销): quota and rights."""
+
+    amount_kg: int
+    rights_kg: int
+
+
+def retirements(holdings: list[tuple[int, int]], rights_kg: int | None) -> list[Retirement]:
+    """What to retire of each holding, given as (quota, rights) oldest first,
+    as a trade takes them: everything when the plant closed (`rights_kg` is
+    None), else `rights_kg` of rights (a permit cut by that much). A holding
+    that backs no rights is retired only with everything."""
+    out: list[Retirement] = []
+    left = rights_kg
+    for amount, rights in holdings:
+        if left is None:
+            out.append(Retirement(amount, rights))
+            continue
+        if left <= 0 or rights <= 0:
+            out.append(Retirement(0, 0))
+            continue
+        part_rights = min(left, rights)
+        part = quota_for_rights(part_rights, amount, rights)
+        # Rounding may take the whole quota: its rights go with it.
+        out.append(Retirement(part, rights if part >= amount else part_rights))
+        left -= part_rights
+    return out
+
+
 class TradeStatus(StrEnum):
     PROPOSED = "proposed"  # 待审核
     SETTLED = "settled"  # 已交割

@@ -108,7 +108,13 @@ class HoldingOut(BaseModel):
     lots: list[list[int]] | None
     acquired_at: dt.datetime
     valid_until: dt.datetime
+    #: Within its five years.
     valid: bool
+    #: When a confirmed reclaim of its plant retired it (收回注销), and which.
+    retired_at: dt.datetime | None
+    reclaim_id: str | None
+    #: It may be sold: valid and not retired.
+    tradable: bool
 
     @classmethod
     def of(cls, h: Holding, now: dt.datetime) -> HoldingOut:
@@ -129,4 +135,7 @@ class HoldingOut(BaseModel):
             acquired_at=h.acquired_at,
             valid_until=h.valid_until,
             valid=h.valid_until > now,
+            retired_at=h.retired_at,
+            reclaim_id=h.reclaim_id,
+            tradable=h.valid_until > now and h.retired_at is None,
         )

@@ -41,12 +41,67 @@ async def seller_holdings(
             Holding.district == district,
             Holding.pollutant == pollutant,
             Holding.amount_kg > 0,
+            Holding.retired_at.is_(None),
         )
         .order_by(Holding.acquired_at, Holding.id)
     )
     if lock:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return list((await s.scalars(stmt)).all())
+
+
+async def retire_holdings(
+    s: AsyncSession,
+    *,
+    uscc: str,
+    district: str,
+    pollutant: str,
+    rights_kg: int | None,
+    reclaim_id: str,
+) -> rules.Retirement:
+    """收回注销: a confirmed reclaim of a plant's permit retires what the
+    enterprise holds here, oldest first: all of it when the plant closed
+    (`rights_kg` None), else that much of its rights. A holding retired in
+    part is split, the retired part keeping its share of the lots. The
+    tonnes stay allocated; they can no longer be sold (the reclaim credits
+    the pool with what the permit freed). Returns the total retired."""
+    held = await seller_holdings(s, uscc, district, pollutant, lock=True)
+    now = utcnow()
+    total = rules.Retirement(0, 0)
+    plan = rules.retirements([(h.amount_kg, h.rights_kg) for h in held], rights_kg)
+    for h, part in zip(held, plan, strict=True):
+        if part.amount_kg <= 0:
+            continue
+        if part.amount_kg >= h.amount_kg:
+            h.retired_at, h.reclaim_id = now, reclaim_id
+        else:
+            head, tail = lot_rules.split(lots.as_draws(h.lots), part.amount_kg)
+            h.amount_kg -= part.amount_kg
+            h.rights_kg -= part.rights_kg
+            h.lots = [[lot, kg] for lot, kg in tail]
+            s.add(
+                Holding(
+                    id=str(uuid.uuid4()),
+                    uscc=h.uscc,
+                    district=h.district,
+                    pollutant=h.pollutant,
+                    pool_id=h.pool_id,
+                    source=h.source,
+                    original_kg=part.amount_kg,
+                    amount_kg=part.amount_kg,
+                    rights_kg=part.rights_kg,
+                    offset_ratio_hundredths=h.offset_ratio_hundredths,
+                    reservation_id=h.reservation_id,
+                    trade_id=h.trade_id,
+                    lots=[[lot, kg] for lot, kg in head],
+                    acquired_at=h.acquired_at,
+                    valid_until=h.valid_until,
+                    retired_at=now,
+                    reclaim_id=reclaim_id,
+                )
+            )
+        total = rules.Retirement(total.amount_kg + part.amount_kg, total.rights_kg + part.rights_kg)
+    return total
 
 
 async def check(

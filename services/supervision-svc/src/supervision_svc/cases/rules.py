@@ -20,7 +20,7 @@ def allowed_actions(status: str) -> list[str]:
 def next_status(status: str, action: str) -> str:
     after = TRANSITIONS.get(status, {}).get(action)
     if after is None:
-        raise IllegalTransition("case", status, action, allowed_actions(status))
+        raise IllegalTransition(msg("case", "立案案件"), status, action, allowed_actions(status))
     return after
 
 

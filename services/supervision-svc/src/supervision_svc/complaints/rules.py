@@ -21,6 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
 from svc_common.errors import IllegalTransition
+from svc_common.i18n import msg
 
 Status = str
 #: status → {action: next status}
@@ -44,7 +45,7 @@ def allowed_actions(status: str) -> list[str]:
 def next_status(status: str, action: str) -> str:
     after = TRANSITIONS.get(status, {}).get(action)
     if after is None:
-        raise IllegalTransition("complaint", status, action, allowed_actions(status))
+        raise IllegalTransition(msg("complaint", "投诉"), status, action, allowed_actions(status))
     return after
 
 

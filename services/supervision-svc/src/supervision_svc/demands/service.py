@@ -131,7 +131,7 @@ def progress(
     if not changes:
         raise field_error("body", msg("names nothing to change", "没有要修改的内容"))
     if d.status != "open":
-        raise IllegalTransition("demand", d.status, "progress", [])
+        raise IllegalTransition(msg("demand", "诉求"), d.status, "progress", [])
     for k, v in changes.items():
         setattr(d, k, v)
     d.updated_at = now
@@ -144,7 +144,7 @@ def complete(
     s: AsyncSession, principal: Principal, d: Demand, note: str | None, now: dt.datetime
 ) -> None:
     if d.status != "open":
-        raise IllegalTransition("demand", d.status, "done", [])
+        raise IllegalTransition(msg("demand", "诉求"), d.status, "done", [])
     d.status, d.done_at, d.progress_percent, d.updated_at = "done", now, 100, now
     if note:
         d.progress_note = note

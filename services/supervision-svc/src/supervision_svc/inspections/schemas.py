@@ -12,6 +12,7 @@ from svc_common.districts import DistrictCode
 from svc_common.i18n import msg
 from svc_common.types import DecimalText, RecordTime, empty, nonempty, when
 
+from supervision_svc.inspections.rules import hidden_characters, person_key, person_name
 from supervision_svc.validation import USCC
 
 Item = Literal[
@@ -29,6 +30,24 @@ SharePercent = Annotated[
         description="a percentage, more than 0 and at most 100, ≤ 2 decimals",
     ),
 ]
+
+
+def _names(v: list[str]) -> list[str]:
+    """Inspectors' names in the one form (rules.person_name), each 1 to 100
+    characters with none a reader cannot see."""
+    names = [person_name(x) for x in v]
+    if any(not 1 <= len(x) <= 100 for x in names):
+        raise ValueError(
+            msg("each inspector is 1 to 100 characters", "每名执法人员为 1 至 100 个字符")
+        )
+    if any(hidden_characters(x) for x in names):
+        raise ValueError(
+            msg(
+                "a name holds an invisible or control character",
+                "姓名中含有不可见字符或控制字符",
+            )
+        )
+    return names
 
 
 class PlanIn(BaseModel):
@@ -75,11 +94,7 @@ class PlanIn(BaseModel):
     @field_validator("inspector_pool")
     @classmethod
     def _pool(cls, v: list[str]) -> list[str]:
-        if any(not 1 <= len(x.strip()) <= 100 for x in v):
-            raise ValueError(
-                msg("each inspector is 1 to 100 characters", "每名执法人员为 1 至 100 个字符")
-            )
-        return [x.strip() for x in v]
+        return _names(v)
 
     @model_validator(mode="after")
     def _one_size(self) -> PlanIn:
@@ -160,12 +175,9 @@ class InspectionIn(BaseModel):
     @field_validator("inspectors")
     @classmethod
     def _inspectors(cls, v: list[str]) -> list[str]:
-        names = [x.strip() for x in v]
-        if any(not 1 <= len(x) <= 100 for x in names):
-            raise ValueError(
-                msg("each inspector is 1 to 100 characters", "每名执法人员为 1 至 100 个字符")
-            )
-        if len(set(names)) < 2 or len(set(names)) != len(names):
+        names = _names(v)
+        people = {person_key(x) for x in names}
+        if len(people) < 2 or len(people) != len(names):
             raise ValueError(
                 msg(
                     "at least two different inspectors, each named once",

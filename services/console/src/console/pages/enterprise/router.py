@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from svc_common.i18n import msg
 from svc_common.uscc import uscc_problem
 
-from console.api import ApiError, Services, gather_limited
+from console.api import ApiError, Services
 from console.auth.users import User
 from console.deps import services, signed_in
 from console.pages.enterprise import history
@@ -74,22 +74,12 @@ async def enterprise(
     filings = await read("eia", "/eia/filings", uscc=code)
     forms = await read("eia", "/eia/registrations", uscc=code)
 
-    async def reservation(rid: str) -> tuple[str, dict[str, Any] | None]:
-        try:
-            return rid, await api.get("quota", f"/quota/reservations/{rid}", token=t)
-        except ApiError as exc:
-            if exc.status != 403:
-                notes.append(exc.message)
-            return rid, None
-
-    held = await gather_limited(
-        (
-            reservation(str(f["reservation_id"]))
-            for f in history.under_review_with_quota(filings)[:200]
-        ),
-        limit=8,
-    )
-    reservations = {rid: r for rid, r in held if r is not None}
+    # The enterprise's held reservations in one list (the ledger's amounts of
+    # the filings under review), not one request per filing.
+    reservations = {
+        str(r["id"]): r
+        for r in await read("quota", "/quota/reservations", uscc=code, status="held")
+    }
     return render(
         request,
         "enterprise/page.html",
