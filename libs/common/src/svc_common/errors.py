@@ -103,6 +103,10 @@ class Unauthorized(Problem):
         self.www_authenticate = www_authenticate
 
 
+class PayloadTooLarge(Problem):
+    status, code, title = 413, "payload-too-large", "Payload too large"
+
+
 class Unavailable(Problem):
     status, code, title = 503, "unavailable", "Service unavailable"
 
@@ -155,6 +159,8 @@ def validation_errors(errors: list[dict[str, Any]] | Any) -> list[FieldError]:
 
 
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    """The answer to a problem: its members, `instance` (the request's path)
+    and the `request_id` of the request being answered (svc_common.context)."""
     ctx = context.current()
     body = problem.body(instance=str(request.url.path) if request else None)
     if ctx.request_id:

@@ -28,7 +28,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel
 
-from svc_common.errors import Problem, field_error
+from svc_common.errors import PayloadTooLarge, Problem, field_error
 from svc_common.guard import json_free_of_hazards, json_plainly_safe, json_problem, json_shallow
 from svc_common.i18n import msg
 
@@ -142,10 +142,6 @@ def upload_openapi(
 
 class UnsupportedMediaType(Problem):
     status, code, title = 415, "unsupported-media-type", "Unsupported media type"
-
-
-class PayloadTooLarge(Problem):
-    status, code, title = 413, "payload-too-large", "Payload too large"
 
 
 @dataclass(slots=True)
