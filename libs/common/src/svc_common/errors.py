@@ -164,6 +164,8 @@ def validation_errors(errors: list[dict[str, Any]] | Any) -> list[FieldError]:
 
 
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    """The answer to a problem: its members, `instance` (the request's path)
+    and the `request_id` of the request being answered (svc_common.context)."""
     ctx = context.current()
     body = problem.body(instance=str(request.url.path) if request else None)
     if ctx.request_id:
