@@ -347,9 +347,14 @@ async def test_idempotency_key_replays_and_rejects_reuse(db_url: str) -> None:
         assert first.status_code == again.status_code == 201
         assert again.json() == first.json()  # replayed, not re-run
         assert again.headers.get("idempotent-replayed") == "true"
-        other = await c.post("/demo/notes", json={**body, "text": "twice"}, headers=h)
+        other = await c.post(
+            "/demo/notes", json={**body, "text": "twice"}, headers={**h, "x-request-id": "rq-9"}
+        )
         assert other.status_code == 422 and "retry-after" not in other.headers
         assert "different request" in other.json()["detail"]
+        # Like every problem: where, and which request.
+        assert (other.json()["instance"], other.json()["request_id"]) == ("/demo/notes", "rq-9")
+        assert other.json()["type"].endswith("idempotency-key-reused")
         # The same key from another caller is another key.
         h2 = testing.auth("officer", ["120119"], sub="someone.else", idem="k-1")
         r = await c.post("/demo/notes", json={**body, "text": "twice"}, headers=h2)
@@ -402,8 +407,9 @@ async def test_idempotency_keys_are_whole_and_bounded(db_url: str) -> None:
         assert a.status_code == 403  # no district: refused, and the refusal is stored
         assert b.status_code == 201 and b.json()["text"] == "other"  # not a's answer
         too_long = testing.auth("officer", ["120119"], idem="k" * 256)
-        r = await c.post("/demo/notes", json=body, headers=too_long)
+        r = await c.post("/demo/notes?x=1", json=body, headers=too_long)
         assert r.status_code == 400 and r.json()["type"].endswith("idempotency-key-invalid")
+        assert r.json()["instance"] == "/demo/notes" and r.json()["request_id"]
         spaced = testing.auth("officer", ["120119"], idem="a key")
         assert (await c.post("/demo/notes", json=body, headers=spaced)).status_code == 400
 

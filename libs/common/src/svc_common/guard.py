@@ -23,7 +23,6 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_to_bytes
 
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svc_common import i18n
@@ -32,7 +31,7 @@ from svc_common.errors import (
     PayloadTooLarge,
     Problem,
     Unprocessable,
-    problem_response,
+    scope_problem,
 )
 
 #: Media types of bulk uploads, which may be larger than a JSON request.
@@ -122,10 +121,7 @@ class BadQuery(Problem):
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, problem: Problem) -> None:
-    # The request without its query: `instance` is the path alone, and a
-    # query refused for not being UTF-8 could not be read into a URL.
-    request = Request({**scope, "query_string": b""})
-    await problem_response(problem, request)(scope, receive, send)
+    await scope_problem(problem, scope)(scope, receive, send)
 
 
 class InputGuardMiddleware:
