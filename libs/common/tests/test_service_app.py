@@ -336,6 +336,10 @@ async def test_a_name_cannot_hide_a_control_or_a_direction_override(db_url: str)
             "\\u202a-\\u202e"
             in doc["components"]["schemas"]["Note"]["properties"]["text"]["pattern"]
         )
+        # In a query as well (its parameters' patterns say so too).
+        r = await c.get("/demo/audit?target_id=%C2%84", headers=admin)
+        assert r.status_code == 400 and "control characters" in r.json()["detail"]
+        assert (await c.get("/demo/audit?target_id=a%09b", headers=admin)).status_code == 200
 
 
 async def test_auth_roles_and_districts(db_url: str) -> None:

@@ -375,6 +375,21 @@ def test_a_sheet_never_holds_a_formula_from_a_value() -> None:
         assert [c.value for c in cells] == values
 
 
+def test_a_sheet_cell_shows_a_control_character_it_cannot_hold() -> None:
+    """Text stored before the front door refused control characters still
+    exports: the cell shows the escape instead of breaking the workbook."""
+    from openpyxl import Workbook, load_workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append([sheet_cell("核定\u0004基数")])
+    out = io.BytesIO()
+    wb.save(out)
+    (cell,) = next(iter(load_workbook(io.BytesIO(out.getvalue())).active.iter_rows()))
+    assert cell.value == "核定\\x04基数"
+
+
 def test_a_csv_cell_a_spreadsheet_would_run_is_quoted_and_numbers_are_not() -> None:
     for v in _FORMULAS:
         assert csv_cell(v) == "'" + v

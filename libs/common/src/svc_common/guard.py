@@ -9,7 +9,8 @@ parses it, so hostile input gets a clear 4xx and never a 500.
   refuses ints over 4,300 digits with an error of its own), bytes that are
   not UTF-8;
 - a request has one Content-Type (else the JSON checks could be skipped);
-- the query string must be valid UTF-8 with no NUL.
+- the query string must be valid UTF-8 with no NUL nor any other character
+  of REFUSED.
 
 Headers are read as Latin-1 by the framework, so any bytes decode; the ids a
 client may send (X-Request-Id, traceparent) are checked where they are used.
@@ -258,11 +259,13 @@ def _too_large(limit: int) -> PayloadTooLarge:
 def _query_problem(query: bytes) -> str | None:
     try:
         raw = unquote_to_bytes(query.replace(b"+", b" "))
-        raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return i18n.msg("the query string is not UTF-8", "查询参数不是 UTF-8 编码")
     if b"\x00" in raw:
         return i18n.msg("NUL characters are not allowed", "不允许包含 NUL 字符")
+    if has_control_chars(text):
+        return control_problem()
     return None
 
 
