@@ -171,9 +171,10 @@ def _consistent(node: Any) -> Any:
         at = _when(node.get(name))
         if isinstance(at, dt.datetime) and at.tzinfo and at > now:
             node[name] = (now - dt.timedelta(hours=1)).isoformat()
-    for name in ("rectification_deadline", "rectify_by"):
+    for name in ("rectification_deadline", "rectify_by", "deadline"):
         day = _when(node.get(name))
-        # Deadlines are days in Beijing, which runs up to a day ahead of UTC.
+        # Deadlines set now are not before today, a day in Beijing, which
+        # runs up to a day ahead of UTC.
         today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
         if isinstance(day, dt.date) and day <= today:
             node[name] = (today + dt.timedelta(days=30)).isoformat()

@@ -4,6 +4,7 @@ migrations, problem+json, auth and Idempotency-Key."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import asyncpg
@@ -13,6 +14,7 @@ from opentelemetry import _logs, metrics, trace
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Message
 from svc_common import testing
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
@@ -216,6 +218,95 @@ async def test_a_json_body_cannot_slip_past_the_front_door(db_url: str) -> None:
         assert r.status_code == 201, r.text
 
 
+async def test_the_guards_own_problems_name_the_path_and_the_request(db_url: str) -> None:
+    """The front door's refusals (svc_common.guard) carry `instance` and
+    `request_id` like every other problem, in the caller's language."""
+    auth = testing.auth("officer")
+    big = b'{"text": "' + b"x" * (1024 * 1024) + b'"}'
+    deep = b'{"text": ' + b"[" * 40 + b"]" * 40 + b"}"
+    refused = [
+        ("GET", "/demo/health?q=%ff", {}, b"", 400, "bad-query"),
+        ("GET", "/demo/notes%00", {}, b"", 400, "bad-path"),
+        ("POST", "/demo/notes", {"content-length": "many"}, b"", 400, "bad-request"),
+        (
+            "POST",
+            "/demo/notes",
+            {"content-type": "application/json"},
+            big,
+            413,
+            "payload-too-large",
+        ),
+        (
+            "POST",
+            "/demo/notes?x=1",
+            {"content-type": "application/json"},
+            deep,
+            422,
+            "validation-error",
+        ),
+        (
+            "POST",
+            "/demo/notes",
+            {"content-type": "application/json"},
+            b'{"text": "a\\u0000"}',
+            422,
+            "validation-error",
+        ),
+    ]
+    app = demo_app(db_url)
+    async with testing.running(app) as c:
+        # What a problem answered by the app (errors.py) carries.
+        r = await c.get("/demo/nothing-here", headers={"X-Request-Id": "req-app"})
+        assert r.status_code == 404
+        members = set(r.json())
+        assert {"instance", "request_id"} <= members
+        for n, (method, url, headers, body, status, code) in enumerate(refused):
+            request_id = f"req-guard-{n}"
+            r = await c.request(
+                method,
+                url,
+                content=body,
+                headers={**auth, **headers, "X-Request-Id": request_id},
+            )
+            assert r.status_code == status, (url, r.text[:300])
+            assert r.headers["content-type"] == "application/problem+json", url
+            problem = r.json()
+            assert problem["type"] == "urn:envbureau:problem:" + code
+            assert problem["instance"] == url.split("?")[0].replace("%00", "\x00"), url
+            assert problem["request_id"] == request_id == r.headers["x-request-id"], url
+            assert members <= set(problem), url
+        # In Chinese when asked, and for a query of raw bytes no URL can hold
+        # (sent to the app as a server would pass it).
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/demo/health",
+            "query_string": b"q=\xff\xfe",
+            "headers": [(b"accept-language", b"zh-CN"), (b"x-request-id", b"req-raw")],
+            "server": ("testserver", 80),
+            "app": app,
+        }
+        await app(scope, receive, send)
+        assert sent[0]["status"] == 400
+        assert json.loads(sent[1]["body"]) == {
+            "type": "urn:envbureau:problem:bad-query",
+            "title": "请求有误",
+            "status": 400,
+            "detail": "查询参数不是 UTF-8 编码",
+            "instance": "/demo/health",
+            "request_id": "req-raw",
+        }
+
+
 async def test_auth_roles_and_districts(db_url: str) -> None:
     async with testing.running(demo_app(db_url)) as c:
         body = {"text": "x", "district": "120119"}
@@ -256,9 +347,14 @@ async def test_idempotency_key_replays_and_rejects_reuse(db_url: str) -> None:
         assert first.status_code == again.status_code == 201
         assert again.json() == first.json()  # replayed, not re-run
         assert again.headers.get("idempotent-replayed") == "true"
-        other = await c.post("/demo/notes", json={**body, "text": "twice"}, headers=h)
+        other = await c.post(
+            "/demo/notes", json={**body, "text": "twice"}, headers={**h, "x-request-id": "rq-9"}
+        )
         assert other.status_code == 422 and "retry-after" not in other.headers
         assert "different request" in other.json()["detail"]
+        # Like every problem: where, and which request.
+        assert (other.json()["instance"], other.json()["request_id"]) == ("/demo/notes", "rq-9")
+        assert other.json()["type"].endswith("idempotency-key-reused")
         # The same key from another caller is another key.
         h2 = testing.auth("officer", ["120119"], sub="someone.else", idem="k-1")
         r = await c.post("/demo/notes", json={**body, "text": "twice"}, headers=h2)
@@ -311,8 +407,9 @@ async def test_idempotency_keys_are_whole_and_bounded(db_url: str) -> None:
         assert a.status_code == 403  # no district: refused, and the refusal is stored
         assert b.status_code == 201 and b.json()["text"] == "other"  # not a's answer
         too_long = testing.auth("officer", ["120119"], idem="k" * 256)
-        r = await c.post("/demo/notes", json=body, headers=too_long)
+        r = await c.post("/demo/notes?x=1", json=body, headers=too_long)
         assert r.status_code == 400 and r.json()["type"].endswith("idempotency-key-invalid")
+        assert r.json()["instance"] == "/demo/notes" and r.json()["request_id"]
         spaced = testing.auth("officer", ["120119"], idem="a key")
         assert (await c.post("/demo/notes", json=body, headers=spaced)).status_code == 400
 

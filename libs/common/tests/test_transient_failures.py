@@ -293,6 +293,9 @@ async def test_database_outage_is_503_never_500_and_nothing_half_written(tmp_pat
                 r = await c.post("/steps/notes/during", headers={**admin, "Idempotency-Key": "n-1"})
                 statuses.append(r.status_code)
                 assert statuses == [503, 503, 503], statuses
+                # The write's 503 is a problem like any other, with Retry-After.
+                assert r.headers.get("retry-after")
+                assert r.json()["instance"] == "/steps/notes/during"
                 assert (await c.get("/steps/ready")).status_code == 503
                 proxy.restore()
                 await asyncio.sleep(0.2)

@@ -78,6 +78,50 @@ async def test_demands_list_report_and_progress(svc: Service) -> None:
     assert (r.json()["total"], r.json()["done"]) == (160, 137)
 
 
+async def test_a_new_or_moved_deadline_is_not_before_today(svc: Service) -> None:
+    """Today in Beijing: 01:00 on 20 June there is still 19 June in UTC. The
+    import takes the list as it stands, past deadlines included."""
+    item = {"district": DONGLI, "title": "油烟扰民", "source": "visit", "owner": "li.hua"}
+    with clock.using(clock.ManualClock(dt.datetime(2026, 6, 19, 17, 0, tzinfo=dt.UTC))):
+        for day in ("2026-06-19", "0001-01-02"):
+            r = await svc.http.post(
+                "/supervision/demands", json={**item, "deadline": day}, headers=officer()
+            )
+            assert r.status_code == 422, r.text
+            assert r.json()["errors"] == [
+                {
+                    "field": "deadline",
+                    "message": "must not be before today (2026-06-20, Beijing time)",
+                }
+            ]
+        r = await svc.http.post(
+            "/supervision/demands", json={**item, "deadline": "2026-06-20"}, headers=officer()
+        )
+        assert r.status_code == 201, r.text
+        made = r.json()["id"]
+        path = f"/supervision/demands/{made}"
+        r = await svc.http.patch(
+            path,
+            json={"deadline": "2026-06-19", "progress_percent": 50},
+            headers={**officer(), "Accept-Language": "zh-CN"},
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"] == [
+            {"field": "deadline", "message": "不得早于今天（北京时间 2026-06-20）"}
+        ]
+        r = await svc.http.get(f"/supervision/demands?district={DONGLI}", headers=officer())
+        (kept,) = [d for d in r.json()["items"] if d["id"] == made]
+        assert (kept["deadline"], kept["progress_percent"]) == ("2026-06-20", 0)
+        r = await svc.http.patch(path, json={"deadline": "2026-07-01"}, headers=officer())
+        assert r.status_code == 200 and r.json()["deadline"] == "2026-07-01"
+        r = await svc.http.post(
+            "/supervision/demands:import",
+            content=json.dumps({**item, "deadline": "2026-05-31"}, ensure_ascii=False).encode(),
+            headers={**officer(), "content-type": "application/x-ndjson"},
+        )
+        assert r.json()["totals"]["created"] == 1, r.text
+
+
 async def test_register_learns_from_permit_events_newest_first(svc: Service) -> None:
     uscc = await svc.enterprise(7, vocs="12.5", nox="3")
     r = await svc.http.get(f"/supervision/enterprises/{uscc}", headers=officer())

@@ -198,3 +198,38 @@ async def test_two_inspectors_are_two_people_however_their_names_are_written(
     )
     assert r.status_code == 201, r.text
     assert r.json()["inspectors"] == ["ZHANG", "李华"]
+
+
+async def test_a_rectification_order_is_not_due_before_the_day_it_is_made(svc: Service) -> None:
+    # 01:00 on 20 June in Beijing, still 19 June in UTC: "today" is Beijing's.
+    with clock.using(clock.ManualClock(dt.datetime(2026, 6, 19, 17, 0, tzinfo=dt.UTC))):
+        plant = await svc.enterprise(21, NINGHE, vocs="5")
+        r = await svc.http.post(
+            "/supervision/inspections",
+            json=inspection(plant, "台账缺失"),
+            headers=officer(NINGHE),
+        )
+        assert r.status_code == 201, r.text
+        (finding,) = r.json()["findings"]
+        case = {"finding_id": finding["id"], "legal_basis": "《大气污染防治法》第九十九条"}
+        for day in ("2026-06-19", "0001-01-02"):
+            order = {**case, "measure": {"kind": "rectification", "rectify_by": day}}
+            r = await svc.http.post("/supervision/cases", json=order, headers=officer(NINGHE))
+            assert r.status_code == 422, r.text
+            (error,) = r.json()["errors"]
+            assert error == {
+                "field": "measure.rectify_by",
+                "message": "must not be before today (2026-06-20, Beijing time)",
+            }
+        chinese = {**officer(NINGHE), "Accept-Language": "zh-CN"}
+        r = await svc.http.post("/supervision/cases", json=order, headers=chinese)
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["message"] == "不得早于今天（北京时间 2026-06-20）"
+        # Nothing was written: the finding is still free for a case due today.
+        order = {**case, "measure": {"kind": "rectification", "rectify_by": "2026-06-20"}}
+        r = await svc.http.post("/supervision/cases", json=order, headers=officer(NINGHE))
+        assert r.status_code == 201, r.text
+        assert (r.json()["rectify_by"], r.json()["case_no"]) == (
+            "2026-06-20",
+            f"LA-{NINGHE}-2026-0001",
+        )

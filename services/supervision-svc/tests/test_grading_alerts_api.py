@@ -89,10 +89,20 @@ async def _alert_story(svc: Service) -> None:
     )
     assert by[b_grade]["measure"] == {"kind": "reduce", "percent": 30}
     assert by[livelihood]["measure"] == {"kind": "reduce", "percent": 10}
-    assert (
-        by[livelihood]["guarantee"] == "livelihood"
-        and "guarantee list" in by[livelihood]["why"][-1]
-    )
+    # Why, in the caller's language (the test client asks for English).
+    assert by[livelihood]["guarantee"] == "livelihood" and by[livelihood]["why"] == [
+        "grade D → tier D: policy at red requires stop",
+        "guarantee list (livelihood): at most reduce 10%",
+    ]
+    chinese = {**officer(), "Accept-Language": "zh-CN"}
+    r = await svc.http.get(f"/supervision/alerts/{alert['id']}/measures", headers=chinese)
+    why = {i["uscc"]: i["why"] for i in r.json()["items"]}
+    assert why[livelihood] == [
+        "绩效分级 D级 → 适用D级档，红色预警时按政策表：停产",
+        "保障类清单（民生保障）：至多减排 10%",
+    ]
+    assert why[planned][-1] == "一厂一策（红色预警）：停止喷涂"
+    assert why[ungraded] == ["未评级 → 适用未评级档，红色预警时按政策表：停止涉VOCs排放工序"]
     assert by[planned]["measure"]["kind"] == "stop_processes" and by[planned]["plant_plan"]
     assert by[ungraded]["tier"] == "ungraded" and by[ungraded]["cut_percent"] == 50
     # 7 days of a year: B 36.5 t × 30 % × 7/365 = 0.210 t; D on the list 36.5 × 10 % → 0.070.
@@ -107,6 +117,21 @@ async def _alert_story(svc: Service) -> None:
     assert r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert len(rows) == 5 and {x["name"] for x in rows} >= {"国家标杆企业", "民生保障企业"}
+    assert {x["uscc"]: x["why"] for x in rows}[livelihood] == (
+        "grade D → tier D: policy at red requires stop; "
+        "guarantee list (livelihood): at most reduce 10%"
+    )
+    # With no Accept-Language at all, Chinese.
+    req = svc.http.build_request(
+        "GET", f"/supervision/alerts/{alert['id']}/measures.csv", headers=officer()
+    )
+    del req.headers["Accept-Language"]
+    r = await svc.http.send(req)
+    assert r.headers["content-language"] == "zh-CN"
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert {x["uscc"]: x["why"] for x in rows}[livelihood] == (
+        "绩效分级 D级 → 适用D级档，红色预警时按政策表：停产; 保障类清单（民生保障）：至多减排 10%"
+    )
     r = await svc.http.get(f"/supervision/alerts/{alert['id']}/measures", headers=officer(WUQING))
     assert r.status_code == 404
 

@@ -12,6 +12,7 @@ from supervision_svc import calendar
 from supervision_svc.complaints import rules as complaints
 from supervision_svc.grading import rules as grading
 from supervision_svc.inspections import rules as inspections
+from svc_common import i18n
 
 T = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
 R = complaints.DuplicateRules(
@@ -184,6 +185,58 @@ def test_plant_plan_replaces_and_guarantee_caps_but_never_tightens() -> None:
     assert r.measure == grading.Measure("reduce", 10) and "guarantee list" in r.why[-1]
     r = grading.required_measure("yellow", "A", None, TABLE, guarantee=cap)
     assert r.measure.kind == "none"  # the cap does not make it stricter
+
+
+def test_the_reasons_are_in_the_callers_language_chinese_first() -> None:
+    plan = grading.Measure("stop_processes", 30, ("喷涂",))
+    cap = ("livelihood", grading.Measure("reduce", 10))
+
+    def why(lang: i18n.Lang) -> tuple[list[str], ...]:
+        with i18n.use(lang):
+            return (
+                grading.required_measure("red", "C", None, TABLE, plan=plan).why,
+                grading.required_measure("red", "D", None, TABLE, guarantee=cap).why,
+                grading.required_measure("yellow", "A", "national", TABLE, guarantee=cap).why,
+                [*grading.required_measure("red", None, None, TABLE).why, grading.no_permit()],
+            )
+
+    assert why("zh") == (
+        [
+            "绩效分级 C级 → 适用C级档，红色预警时按政策表：减排 50%",
+            "一厂一策（红色预警）：停止喷涂",
+        ],
+        [
+            "绩效分级 D级 → 适用D级档，红色预警时按政策表：停产",
+            "保障类清单（民生保障）：至多减排 10%",
+        ],
+        [
+            "绩效分级 A级，国家标杆 → 适用国家标杆档，黄色预警时按政策表：无减排要求",
+            "保障类清单（民生保障）：允许减排 10%，无需放宽",
+        ],
+        [
+            "未评级 → 适用未评级档，红色预警时按政策表：停止涉VOCs排放工序",
+            "无有效排污许可证：没有可削减的许可排放量",
+        ],
+    )
+    # English as it always was.
+    assert why("en") == (
+        [
+            "grade C → tier C: policy at red requires reduce 50%",
+            "per-plant plan (一厂一策) at red: stop 喷涂",
+        ],
+        [
+            "grade D → tier D: policy at red requires stop",
+            "guarantee list (livelihood): at most reduce 10%",
+        ],
+        [
+            "grade A, national benchmark → tier benchmark_national: policy at yellow requires none",
+            "guarantee list (livelihood): allows reduce 10%, no easing needed",
+        ],
+        [
+            "no grade → tier ungraded: policy at red requires stop 涉VOCs排放工序",
+            "no permit in force: no permitted amounts to reduce",
+        ],
+    )
 
 
 def test_expected_reduction_is_exact_kilograms() -> None:

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from svc_common import context, i18n
 from svc_common.failures import is_transient
@@ -164,6 +165,8 @@ def validation_errors(errors: list[dict[str, Any]] | Any) -> list[FieldError]:
 
 
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    """The answer to a problem: its members, `instance` (the request's path)
+    and the `request_id` of the request being answered (svc_common.context)."""
     ctx = context.current()
     body = problem.body(instance=str(request.url.path) if request else None)
     if ctx.request_id:
@@ -174,6 +177,14 @@ def problem_response(problem: Problem, request: Request | None = None) -> JSONRe
     if isinstance(problem, Unavailable):
         resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return resp
+
+
+def scope_problem(problem: Problem, scope: Scope) -> JSONResponse:
+    """`problem_response` for a middleware answering before any route (the
+    input guard, the Idempotency-Key checks): the request is its ASGI scope
+    without the query, so `instance` is the path alone, and a query refused
+    for not being UTF-8 need not be read into a URL."""
+    return problem_response(problem, Request({**scope, "query_string": b""}))
 
 
 def not_json_body(content_type: str | None, errors: Sequence[Any]) -> bool:

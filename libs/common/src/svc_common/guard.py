@@ -12,19 +12,27 @@ parses it, so hostile input gets a clear 4xx and never a 500.
 
 Headers are read as Latin-1 by the framework, so any bytes decode; the ids a
 client may send (X-Request-Id, traceparent) are checked where they are used.
+
+Its refusals are answered by `errors.problem_response`, like every other
+problem: with `instance` (the path) and `request_id` (the request-context
+middleware, outside this one, has bound it).
 """
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svc_common import i18n
-from svc_common.errors import PROBLEM_JSON, TYPE_BASE
+from svc_common.errors import (
+    FieldError,
+    PayloadTooLarge,
+    Problem,
+    Unprocessable,
+    scope_problem,
+)
 
 #: Media types of bulk uploads, which may be larger than a JSON request.
 UPLOAD_TYPES = (
@@ -104,29 +112,16 @@ def json_shallow(text: str) -> bool:
     return text.count("{") + text.count("[") <= MAX_JSON_DEPTH
 
 
-def _problem(status: int, code: str, detail: str, **extra: Any) -> bytes:
-    body: dict[str, Any] = {
-        "type": TYPE_BASE + code,
-        "title": i18n.title(status),
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
-    return json.dumps(body, ensure_ascii=False).encode()
+class BadPath(Problem):
+    code = "bad-path"
 
 
-async def _send(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+class BadQuery(Problem):
+    code = "bad-query"
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, problem: Problem) -> None:
+    await scope_problem(problem, scope)(scope, receive, send)
 
 
 class InputGuardMiddleware:
@@ -141,11 +136,11 @@ class InputGuardMiddleware:
             return
         if "\x00" in scope.get("path", ""):
             nul = i18n.msg("NUL characters are not allowed", "不允许包含 NUL 字符")
-            await _send(send, 400, _problem(400, "bad-path", nul))
+            await _refuse(scope, receive, send, BadPath(nul))
             return
         query: bytes = scope.get("query_string", b"")
         if query and (problem := _query_problem(query)):
-            await _send(send, 400, _problem(400, "bad-query", problem))
+            await _refuse(scope, receive, send, BadQuery(problem))
             return
         headers = dict(scope["headers"])
         # One Content-Type, or the guard and the framework could read two
@@ -155,7 +150,7 @@ class InputGuardMiddleware:
             once = i18n.msg(
                 "a request has one Content-Type header", "请求只能有一个 Content-Type 头"
             )
-            await _send(send, 400, _problem(400, "bad-request", once))
+            await _refuse(scope, receive, send, Problem(once))
             return
         media = (
             headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower().decode("latin-1")
@@ -166,16 +161,11 @@ class InputGuardMiddleware:
             try:
                 too_big = int(declared) > limit
             except ValueError:
-                await _send(
-                    send,
-                    400,
-                    _problem(
-                        400, "bad-request", i18n.msg("bad Content-Length", "Content-Length 无效")
-                    ),
-                )
+                bad = i18n.msg("bad Content-Length", "Content-Length 无效")
+                await _refuse(scope, receive, send, Problem(bad))
                 return
             if too_big:
-                await _send(send, 413, _too_large(limit))
+                await _refuse(scope, receive, send, _too_large(limit))
                 return
         if scope["method"] in ("GET", "HEAD", "OPTIONS") and declared in (None, b"0"):
             await self.app(scope, receive, send)
@@ -183,20 +173,12 @@ class InputGuardMiddleware:
         try:
             body = await _read_bounded(receive, limit)
         except _TooLarge:
-            await _send(send, 413, _too_large(limit))
+            await _refuse(scope, receive, send, _too_large(limit))
             return
         is_json = media == "application/json" or media.endswith("+json")
         if body and is_json and (problem := json_problem(body) or _not_utf8(body)):
-            await _send(
-                send,
-                422,
-                _problem(
-                    422,
-                    "validation-error",
-                    problem,
-                    errors=[{"field": "body", "message": problem, "type": "json_invalid"}],
-                ),
-            )
+            errors = [FieldError(field="body", message=problem, type="json_invalid")]
+            await _refuse(scope, receive, send, Unprocessable(problem, errors=errors))
             return
         sent = False
 
@@ -220,10 +202,8 @@ def _not_utf8(body: bytes) -> str | None:
     return None
 
 
-def _too_large(limit: int) -> bytes:
-    return _problem(
-        413,
-        "payload-too-large",
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
         i18n.msg(
             f"the request body may have at most {limit} bytes",
             f"请求内容不得超过 {limit} 字节",

@@ -16,7 +16,6 @@ a 422; 5xx answers are not stored, so a retry can succeed.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svc_common import faults, i18n
 from svc_common.db import Database, DriverStatement, Unit, is_unique_violation
-from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE, Unauthorized
+from svc_common.errors import PROBLEM_JSON, Problem, Unauthorized, Unavailable, scope_problem
 from svc_common.failures import TransientFailure, is_transient
 from svc_common.routes import allowed_methods
 from svc_common.tables import IdempotencyRecord
@@ -58,43 +57,45 @@ METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_KEY_LENGTH = 255
 
 
-def _problem(status: int, code: str, detail: str, **extra: Any) -> bytes:
-    body = {
-        "type": TYPE_BASE + code,
-        "title": i18n.title(status),
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
-    return json.dumps(body, ensure_ascii=False).encode()
+class KeyInvalid(Problem):
+    code = "idempotency-key-invalid"
 
 
-def unavailable_body() -> bytes:
-    return _problem(
-        503,
-        "unavailable",
-        i18n.msg(
-            "the database is unavailable; nothing was written, retry shortly",
-            "数据库暂不可用，本次请求未写入任何数据，请稍后重试",
+class KeyReused(Problem):
+    status, code, title = 422, "idempotency-key-reused", "Unprocessable request"
+
+
+def _answer(scope: Scope, problem: Problem) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
+    """A problem as an answer of this middleware (status, body, type,
+    headers), with `instance` and `request_id` as every problem has."""
+    response = scope_problem(problem, scope)
+    extra = [(k, v) for k, v in response.raw_headers if k.lower() == b"retry-after"]
+    return problem.status, bytes(response.body), PROBLEM_JSON, extra
+
+
+def unavailable(scope: Scope) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
+    return _answer(
+        scope,
+        Unavailable(
+            i18n.msg(
+                "the database is unavailable; nothing was written, retry shortly",
+                "数据库暂不可用，本次请求未写入任何数据，请稍后重试",
+            )
         ),
     )
 
 
-def _key_problem(raw: bytes) -> bytes | None:
+def _key_problem(raw: bytes) -> Problem | None:
     """Why an Idempotency-Key header is unusable, or None."""
     if not raw or len(raw) > MAX_KEY_LENGTH:
-        return _problem(
-            400,
-            "idempotency-key-invalid",
+        return KeyInvalid(
             i18n.msg(
                 f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters",
                 f"Idempotency-Key 须为 1 至 {MAX_KEY_LENGTH} 个字符",
             ),
         )
     if not all(0x21 <= b <= 0x7E for b in raw):
-        return _problem(
-            400,
-            "idempotency-key-invalid",
+        return KeyInvalid(
             i18n.msg(
                 "Idempotency-Key must be printable ASCII with no spaces",
                 "Idempotency-Key 只能由可打印 ASCII 字符组成，且不含空格",
@@ -127,7 +128,7 @@ class IdempotencyMiddleware:
         owner: str | None = None
         if raw_key is not None:
             if (problem := _key_problem(raw_key)) is not None:
-                await _respond(send, 400, problem, PROBLEM_JSON)
+                await _respond(send, *_answer(scope, problem))
                 return
             owner = _owner(state, headers)
             key = raw_key.decode("ascii") if owner is not None else None
@@ -139,13 +140,7 @@ class IdempotencyMiddleware:
             if not is_transient(exc):
                 raise
             log.warning("write request failed: database unavailable", error=repr(exc))
-            await _respond(
-                send,
-                503,
-                unavailable_body(),
-                PROBLEM_JSON,
-                [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
-            )
+            await _respond(send, *unavailable(scope))
 
     async def _run(
         self,
@@ -161,7 +156,7 @@ class IdempotencyMiddleware:
         answer: tuple[int, bytes, str, list[tuple[bytes, bytes]]] | None = None
         async with db.unit_of_work() as unit:
             if owner is not None and key is not None:
-                answer = await _stored(db, unit, owner, key, digest)
+                answer = await _stored(db, unit, scope, owner, key, digest)
             if answer is None:
                 captured = await _call(self.app, scope, body, receive)
                 status, payload, ctype, extra = captured
@@ -217,7 +212,7 @@ async def _on_record(
 
 
 async def _stored(
-    db: Database, unit: Unit, owner: str, key: str, digest: str
+    db: Database, unit: Unit, scope: Scope, owner: str, key: str, digest: str
 ) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]] | None:
     """The answer to replay for this key, a 422 for a reused key, or None."""
     # A twin racing past this lookup is caught by the key's unique index
@@ -227,18 +222,14 @@ async def _stored(
         return None
     request_hash, status_code, response_body, content_type = found[0]
     if request_hash != digest:
-        return (
-            422,
-            _problem(
-                422,
-                "idempotency-key-reused",
+        return _answer(
+            scope,
+            KeyReused(
                 i18n.msg(
                     "this Idempotency-Key was already used for a different request",
                     "此 Idempotency-Key 已用于另一个不同的请求",
-                ),
+                )
             ),
-            PROBLEM_JSON,
-            [],
         )
     return (
         status_code or 200,
@@ -277,7 +268,7 @@ async def _store(
         if not is_unique_violation(exc):
             raise
         await db.rollback(unit)
-        first = await _stored(db, unit, owner, key, digest)
+        first = await _stored(db, unit, scope, owner, key, digest)
         if first is None:
             # The key's record went between the conflict and the lookup (a
             # retention sweep): this request's effect is undone, so it must

@@ -55,3 +55,16 @@ def date_range(start: dt.date | None, end: dt.date | None) -> None:
         raise field_error("from", msg("must not be after 'to'", "不得晚于 to"))
     if start and end and (end - start).days > 3660:
         raise field_error("to", msg("the range must not exceed ten years", "时间范围不得超过十年"))
+
+
+def not_before_today(day: dt.date, today: dt.date, field: str) -> None:
+    """A deadline set now (a rectification order's, a demand's) is not before
+    the day it is set, `today` in Beijing (calendar.local_date of the clock)."""
+    if day < today:
+        raise field_error(
+            field,
+            msg(
+                f"must not be before today ({today}, Beijing time)",
+                f"不得早于今天（北京时间 {today}）",
+            ),
+        )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require_citywide
 from svc_common.db import Database
-from svc_common.errors import Conflict, Problem
+from svc_common.errors import Conflict, PayloadTooLarge
 from svc_common.i18n import msg
 from svc_common.service import get_db
 from svc_common.types import utcnow
@@ -55,10 +55,6 @@ async def export_ledger(
         media_type=_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="quota-ledger-{stamp}.{ext}"'},
     )
-
-
-class PayloadTooLarge(Problem):
-    status, code, title = 413, "payload-too-large", "Payload too large"
 
 
 @router.post(

@@ -121,7 +121,7 @@ async def measures(
         cut = req.measure.share_percent(stop_default)
         vocs_kg, nox_kg = (held.vocs_kg, held.nox_kg) if held else (0, 0)
         if held is None:
-            req.why.append("no permit in force: no permitted amounts to reduce")
+            req.why.append(rules.no_permit())
         vocs_cut = rules.expected_reduction_kg(vocs_kg, cut, a.starts_at, a.ends_at)
         nox_cut = rules.expected_reduction_kg(nox_kg, cut, a.starts_at, a.ends_at)
         t = totals[e.district]

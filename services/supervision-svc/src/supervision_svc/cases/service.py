@@ -22,6 +22,7 @@ from supervision_svc.cases.schemas import CaseIn, CaseOut, CloseIn, DecisionIn
 from supervision_svc.inspections.models import Finding
 from supervision_svc.numbering import next_number
 from supervision_svc.registry.service import permit_in_force
+from supervision_svc.validation import not_before_today
 
 
 def to_out(c: EnforcementCase) -> CaseOut:
@@ -62,6 +63,8 @@ def _no_permit() -> Conflict:
 async def propose(
     s: AsyncSession, principal: Principal, body: CaseIn, now: dt.datetime
 ) -> EnforcementCase:
+    if body.measure.rectify_by is not None:
+        not_before_today(body.measure.rectify_by, local_date(now), "measure.rectify_by")
     f = (
         await s.scalars(select(Finding).where(Finding.id == body.finding_id).with_for_update())
     ).one_or_none()

@@ -26,6 +26,7 @@ from svc_common.uploads import RawRow
 from supervision_svc.calendar import end_of_day, local_date
 from supervision_svc.demands.models import Demand
 from supervision_svc.demands.schemas import DemandIn, DemandOut, DemandReport, ProgressIn
+from supervision_svc.validation import not_before_today
 
 
 def is_overdue(d: Demand, now: dt.datetime) -> bool:
@@ -67,7 +68,11 @@ def new_demand(principal: Principal, body: DemandIn, now: dt.datetime) -> Demand
 
 
 async def create(s: AsyncSession, principal: Principal, body: DemandIn, now: dt.datetime) -> Demand:
+    """One new item; its deadline is not before today (the import, which
+    takes the list as it stands, keeps past deadlines)."""
     principal.require_district(body.district)
+    if body.status == "open":
+        not_before_today(body.deadline, local_date(now), "deadline")
     d = new_demand(principal, body, now)
     s.add(d)
     record_audit(s, principal, "demand.create", "demand", d.id, body.model_dump(mode="json"))
@@ -132,6 +137,8 @@ def progress(
         raise field_error("body", msg("names nothing to change", "没有要修改的内容"))
     if d.status != "open":
         raise IllegalTransition(msg("demand", "诉求"), d.status, "progress", [])
+    if body.deadline is not None:
+        not_before_today(body.deadline, local_date(now), "deadline")
     for k, v in changes.items():
         setattr(d, k, v)
     d.updated_at = now

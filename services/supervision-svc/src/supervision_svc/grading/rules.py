@@ -2,6 +2,9 @@
 the tier an enterprise falls in, the measure it is required to take and why,
 and the reduction that measure is expected to bring.
 
+The reasons (`why`) are in the caller's language (svc_common.i18n): the
+Chinese names the bureau uses, or the English as the API always wrote it.
+
 Resolution order: the policy table's measure for the alert level and the
 enterprise's tier (a benchmark outranks its grade: 达到国家标杆 … 不停产、
 不限产; 达到天津市标杆 … 少减产、少限产); a per-plant plan (一厂一策) for
@@ -15,6 +18,8 @@ import datetime as dt
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
+
+from svc_common.i18n import msg
 
 Level = Literal["yellow", "orange", "red"]
 LEVELS: tuple[str, ...] = ("yellow", "orange", "red")
@@ -30,6 +35,23 @@ TIERS: tuple[str, ...] = (
 )
 KINDS: tuple[str, ...] = ("none", "reduce", "stop_processes", "stop")
 SECONDS_PER_YEAR = 365 * 86400
+
+#: Chinese names of the codes the reasons mention (an unknown code is shown as it is).
+LEVEL_ZH = {"yellow": "黄色预警", "orange": "橙色预警", "red": "红色预警"}
+GRADE_ZH = {"A": "A级", "B": "B级", "C": "C级", "D": "D级", "leading": "引领性"}
+TIER_ZH = {
+    "benchmark_national": "国家标杆",
+    "benchmark_tianjin": "天津市标杆",
+    "ungraded": "未评级",
+    **GRADE_ZH,
+}
+BENCHMARK_ZH = {"national": "国家标杆", "tianjin": "天津市标杆"}
+GUARANTEE_ZH = {
+    "livelihood": "民生保障",
+    "national_strategy": "国家战略",
+    "international_competition": "国际竞争",
+    "major_project": "重大工程",
+}
 
 
 @dataclass(frozen=True)
@@ -67,12 +89,24 @@ class Measure:
         return (KINDS.index(self.kind), self.share_percent(stop_processes_default))
 
     def describe(self) -> str:
+        """In English (also the CSV's `measure` column)."""
         if self.kind == "reduce":
             return f"reduce {self.percent}%"
         if self.kind == "stop_processes":
             listed = ", ".join(self.processes) or "listed processes"
             return f"stop {listed}"
         return self.kind
+
+    def describe_zh(self) -> str:
+        if self.kind == "reduce":
+            return f"减排 {self.percent}%"
+        if self.kind == "stop_processes":
+            return "停止" + ("、".join(self.processes) or "所列工序")
+        return {"none": "无减排要求", "stop": "停产"}.get(self.kind, self.kind)
+
+    def said(self) -> str:
+        """In the caller's language."""
+        return msg(self.describe(), self.describe_zh())
 
 
 def tier_of(grade: str | None, benchmark: str | None) -> str:
@@ -102,21 +136,55 @@ def required_measure(
     """The measure an enterprise must take at alert `level`, and why."""
     tier = tier_of(grade, benchmark)
     measure = policy[(level, tier)]
+    level_zh = LEVEL_ZH.get(level, level)
     graded = f"grade {grade}" if grade else "no grade"
+    graded_zh = f"绩效分级 {GRADE_ZH.get(grade, grade)}" if grade else "未评级"
     if benchmark and benchmark != "none":
         graded += f", {benchmark} benchmark"
-    why = [f"{graded} → tier {tier}: policy at {level} requires {measure.describe()}"]
+        graded_zh += f"，{BENCHMARK_ZH.get(benchmark, benchmark)}"
+    why = [
+        msg(
+            f"{graded} → tier {tier}: policy at {level} requires {measure.describe()}",
+            f"{graded_zh} → 适用{TIER_ZH.get(tier, tier)}档，"
+            f"{level_zh}时按政策表：{measure.describe_zh()}",
+        )
+    ]
     if plan is not None:
         measure = plan
-        why.append(f"per-plant plan (一厂一策) at {level}: {plan.describe()}")
+        why.append(
+            msg(
+                f"per-plant plan (一厂一策) at {level}: {plan.describe()}",
+                f"一厂一策（{level_zh}）：{plan.describe_zh()}",
+            )
+        )
     if guarantee is not None:
         reason, allowed = guarantee
+        listed = f"guarantee list ({reason})"
+        listed_zh = f"保障类清单（{GUARANTEE_ZH.get(reason, reason)}）"
         if allowed.severity(stop_processes_default) < measure.severity(stop_processes_default):
             measure = allowed
-            why.append(f"guarantee list ({reason}): at most {allowed.describe()}")
+            why.append(
+                msg(
+                    f"{listed}: at most {allowed.describe()}",
+                    f"{listed_zh}：至多{allowed.describe_zh()}",
+                )
+            )
         else:
-            why.append(f"guarantee list ({reason}): allows {allowed.describe()}, no easing needed")
+            why.append(
+                msg(
+                    f"{listed}: allows {allowed.describe()}, no easing needed",
+                    f"{listed_zh}：允许{allowed.describe_zh()}，无需放宽",
+                )
+            )
     return Required(measure, tier, why)
+
+
+def no_permit() -> str:
+    """The reason added for an enterprise with no permit in force."""
+    return msg(
+        "no permit in force: no permitted amounts to reduce",
+        "无有效排污许可证：没有可削减的许可排放量",
+    )
 
 
 def expected_reduction_kg(
