@@ -307,6 +307,41 @@ async def test_the_guards_own_problems_name_the_path_and_the_request(db_url: str
         }
 
 
+async def test_a_name_cannot_hide_a_control_or_a_direction_override(db_url: str) -> None:
+    """A right-to-left override makes a name read as another in a register;
+    a control character has no place in text people read."""
+    admin = {**testing.auth("admin"), "accept-language": "en"}
+    async with testing.running(demo_app(db_url)) as c:
+        for text in ("甲\u202e乙", "bell\u0007", "del\u007f", "c1\u0085", "iso\u2066"):
+            r = await c.post(
+                "/demo/notes", json={"text": text, "district": "120119"}, headers=admin
+            )
+            assert r.status_code == 422, (text, r.text)
+            assert r.json()["errors"][0]["field"] == "body"
+            assert "control characters" in r.json()["detail"]
+        r = await c.post(
+            "/demo/notes",
+            content=b'{"text": "form\\ffeed", "district": "120119"}',
+            headers={**admin, "content-type": "application/json"},
+        )
+        assert r.status_code == 422
+        # Tabs, line breaks and an escaped backslash before b or f are text.
+        for text in ("tab\tline\nend", "C:\\build", "中文名称"):
+            r = await c.post(
+                "/demo/notes", json={"text": text, "district": "120119"}, headers=admin
+            )
+            assert r.status_code == 201, (text, r.text)
+        doc = (await c.get("/demo/openapi.json")).json()
+        assert (
+            "\\u202a-\\u202e"
+            in doc["components"]["schemas"]["Note"]["properties"]["text"]["pattern"]
+        )
+        # In a query as well (its parameters' patterns say so too).
+        r = await c.get("/demo/audit?target_id=%C2%84", headers=admin)
+        assert r.status_code == 400 and "control characters" in r.json()["detail"]
+        assert (await c.get("/demo/audit?target_id=a%09b", headers=admin)).status_code == 200
+
+
 async def test_auth_roles_and_districts(db_url: str) -> None:
     async with testing.running(demo_app(db_url)) as c:
         body = {"text": "x", "district": "120119"}

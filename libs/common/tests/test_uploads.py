@@ -197,6 +197,29 @@ def test_refused_ndjson_lines_keep_their_reasons() -> None:
     assert rows[4].data == {"k": "\\u0000"}
 
 
+def test_control_characters_and_direction_overrides_are_refused_per_row() -> None:
+    ndjson = "\n".join(
+        [
+            json.dumps({"k": "甲\u202e乙"}, ensure_ascii=False),  # raw override
+            json.dumps({"k": "a\u0007"}),  # escaped BEL
+            '{"k": "a\\f"}',  # the short escape of a form feed
+            json.dumps({"k": "tab\tand\nline, \\b"}),  # tab, line feed, a backslash and b
+        ]
+    ).encode()
+    rows = parse_upload("application/x-ndjson", ndjson, max_rows=10)
+    assert [r.error is not None and "control characters" in r.error for r in rows] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert rows[3].data == {"k": "tab\tand\nline, \\b"}
+    text = "name,note\n甲厂\u2066,x\n乙厂,y\u0085z\n丙厂,C:\\build\tok\n"
+    rows = _csv_rows(text, 10, drop_empty=True)
+    assert [(r.row, r.error is not None) for r in rows] == [(1, True), (2, True), (3, False)]
+    assert rows[2].data == {"name": "丙厂", "note": "C:\\build\tok"}
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
@@ -266,6 +289,9 @@ _PIECES = st.one_of(
         lambda n: "7" * n
     ),
     st.sampled_from(["\r", "\x0b", "\x1c", "\x85", "\u2028", "\x00", "\\u0000", "\\U0000", "٣"]),
+    # refused characters (guard.REFUSED), raw and escaped, and near misses
+    st.sampled_from(["\x07", "\x7f", "\x9f", "\u202e", "\u2069", "\\b", "\\\\b", "\\u001F"]),
+    st.sampled_from(["\t", "\\t", "\\u000a", "\u200b", "\u2065", "\\u2070", "\\u000B"]),
 )
 _UPLOADS = st.lists(_PIECES, min_size=1, max_size=12).map("".join)
 
@@ -285,7 +311,18 @@ def test_an_upload_free_of_hazards_has_every_line_free_of_them(text: str) -> Non
 def test_the_whole_upload_check_judges_digit_runs_as_the_full_check(text: str) -> None:
     long_run = re.search(f"[0-9]{{{MAX_NUMBER_DIGITS + 1},}}", text) is not None
     no_nul = "\x00" not in text and "\\u0000" not in text and "\\U0000" not in text
-    assert json_free_of_hazards(text) == (no_nul and not long_run)
+    # Refused characters raw (line breaks aside: no line holds them) or
+    # escaped with a backslash that is not itself escaped.
+    refused = {*range(1, 9), 0x0E, 0x0F, *range(0x10, 0x1C), 0x1F, *range(0x7F, 0x85)}
+    refused |= {*range(0x86, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+    line_breaks = {0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x85}  # refused too, but no line holds them
+    raw = any(ord(c) in refused for c in text)
+    escaped = any(
+        len(m.group(1)) % 2 == 1
+        and (m.group(2) in "bf" or int(m.group(2)[1:], 16) in refused | line_breaks)
+        for m in re.finditer(r"(\\+)(u[0-9A-Fa-f]{4}|[bf])", text)
+    )
+    assert json_free_of_hazards(text) == (no_nul and not long_run and not raw and not escaped)
 
 
 def test_a_deep_line_in_a_clean_upload_is_refused() -> None:
@@ -336,6 +373,21 @@ def test_a_sheet_never_holds_a_formula_from_a_value() -> None:
         cells = next(iter(back["s" if write_only else back.sheetnames[0]].iter_rows()))
         assert [c.data_type for c in cells] == ["s"] * len(values)
         assert [c.value for c in cells] == values
+
+
+def test_a_sheet_cell_shows_a_control_character_it_cannot_hold() -> None:
+    """Text stored before the front door refused control characters still
+    exports: the cell shows the escape instead of breaking the workbook."""
+    from openpyxl import Workbook, load_workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append([sheet_cell("核定\u0004基数")])
+    out = io.BytesIO()
+    wb.save(out)
+    (cell,) = next(iter(load_workbook(io.BytesIO(out.getvalue())).active.iter_rows()))
+    assert cell.value == "核定\\x04基数"
 
 
 def test_a_csv_cell_a_spreadsheet_would_run_is_quoted_and_numbers_are_not() -> None:

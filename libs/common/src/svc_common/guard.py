@@ -4,11 +4,13 @@ parses it, so hostile input gets a clear 4xx and never a 500.
 - the body is bounded: `MAX_BODY_BYTES` for JSON, `MAX_UPLOAD_BYTES` for
   uploads (CSV, NDJSON, spreadsheets); past it, 413 — the rest is never read;
 - a JSON body is checked before it is parsed: nesting depth, NUL characters
-  (PostgreSQL cannot store them), numbers with absurdly many digits (Python
+  (PostgreSQL cannot store them), control characters and text-direction
+  overrides (REFUSED), numbers with absurdly many digits (Python
   refuses ints over 4,300 digits with an error of its own), bytes that are
   not UTF-8;
 - a request has one Content-Type (else the JSON checks could be skipped);
-- the query string must be valid UTF-8 with no NUL.
+- the query string must be valid UTF-8 with no NUL nor any other character
+  of REFUSED.
 
 Headers are read as Latin-1 by the framework, so any bytes decode; the ids a
 client may send (X-Request-Id, traceparent) are checked where they are used.
@@ -54,6 +56,44 @@ _BRACKETS = re.compile(rb"[\[\]{}]")
 _LONG_NUMBER = re.compile(rb"[0-9]{%d,}" % (MAX_NUMBER_DIGITS + 1))
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 
+#: What no text here may hold, as the inside of a character class: NUL
+#: (PostgreSQL cannot store it); the other C0 controls but tab, line feed and
+#: carriage return; DEL and the C1 controls; and the bidirectional
+#: embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), which
+#: make a name read as another in the registers people check. Visible text
+#: never needs them. The OpenAPI documents say the same (openapi.PLAIN_TEXT).
+REFUSED = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069"
+#: The same characters written as JSON escapes (`\b` and `\f` among them),
+#: unless the backslash is itself escaped.
+_CONTROL_ESCAPE = (
+    r"(?<!\\)(?:\\\\)*\\(?:[bf]|u(?:000[1-8bcefBCEF]|001[0-9a-fA-F]|007[fF]"
+    r"|00[89][0-9a-fA-F]|202[a-eA-E]|206[6-9]))"
+)
+_CONTROL = re.compile(f"[{REFUSED}]")
+#: In a JSON text: a refused character raw, but not one of those
+#: str.splitlines() breaks lines at (an upload of JSON lines is read line by
+#: line, so none of them is ever inside a line), or escaped.
+_CONTROL_IN_JSON = re.compile(f"(?![\\x0b\\x0c\\x1c-\\x1e\\x85])[{REFUSED}]|{_CONTROL_ESCAPE}")
+#: In a UTF-8 body: the raw C0 controls and DEL, the C1 controls (C2 80–9F),
+#: the bidirectional controls (E2 80 AA–AE, E2 81 A6–A9), or an escape.
+_CONTROL_BYTES = re.compile(
+    rb"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]|"
+    + _CONTROL_ESCAPE.encode()
+)
+
+
+def control_problem() -> str:
+    return i18n.msg(
+        "control characters and text-direction overrides are not allowed",
+        "不允许包含控制字符或文字方向控制字符",
+    )
+
+
+def has_control_chars(text: str) -> bool:
+    """Whether a plain text (a CSV or spreadsheet cell) holds a character of
+    REFUSED."""
+    return _CONTROL.search(text) is not None
+
 
 class _TooLarge(Exception):
     pass
@@ -63,6 +103,8 @@ def json_problem(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> str | None:
     """Why a JSON body must be refused before parsing, or None."""
     if b"\x00" in body or _NUL_ESCAPE.search(body):
         return i18n.msg("NUL characters are not allowed", "不允许包含 NUL 字符")
+    if _CONTROL_BYTES.search(body):
+        return control_problem()
     outside = _JSON_STRING.sub(b'""', body)
     depth = 0
     for m in _BRACKETS.finditer(outside):
@@ -96,13 +138,15 @@ def json_plainly_safe(text: str) -> bool:
 
 
 def json_free_of_hazards(text: str) -> bool:
-    """No NUL nor its escape, and no run of digits longer than the limit
+    """No NUL nor its escape, no other character of REFUSED raw or escaped,
+    and no run of digits longer than the limit
     (taking strings out cannot join two runs). True of a text means true of
     every part of it: an upload checked whole needs only `json_shallow` per line."""
     return (
         "\x00" not in text
         and "\\u0000" not in text
         and "\\U0000" not in text
+        and _CONTROL_IN_JSON.search(text) is None
         and _LONG_RUN not in text.encode("utf-8", "surrogatepass").translate(_DIGITS_ONLY)
     )
 
@@ -215,11 +259,13 @@ def _too_large(limit: int) -> PayloadTooLarge:
 def _query_problem(query: bytes) -> str | None:
     try:
         raw = unquote_to_bytes(query.replace(b"+", b" "))
-        raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return i18n.msg("the query string is not UTF-8", "查询参数不是 UTF-8 编码")
     if b"\x00" in raw:
         return i18n.msg("NUL characters are not allowed", "不允许包含 NUL 字符")
+    if has_control_chars(text):
+        return control_problem()
     return None
 
 

@@ -35,6 +35,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE, FieldError
+from svc_common.guard import REFUSED
 from svc_common.idempotency import MAX_KEY_LENGTH
 from svc_common.tokens import ROLES
 
@@ -80,7 +81,8 @@ WHY: dict[int, str] = {
     413: "The body is larger than the service accepts (see the API contract).",
     415: "The body's media type is not one this operation accepts.",
     422: "A field is missing or invalid (each is named in `errors`), the JSON is too deep or "
-    "holds NUL or absurd numbers, or an Idempotency-Key was reused for another request.",
+    "holds NUL, control characters, text-direction overrides or absurd numbers, or an "
+    "Idempotency-Key was reused for another request.",
     503: "A service this request needs (its database) is unavailable; nothing was written. "
     "Retry after the number of seconds in Retry-After.",
 }
@@ -226,32 +228,36 @@ def error_statuses(
     return statuses
 
 
-#: What the front door refuses in any text: NUL (PostgreSQL cannot store it).
-NO_NUL = "^[^\\u0000]*$"
+#: Any text the front door lets through (guard.REFUSED: NUL, controls,
+#: text-direction overrides).
+PLAIN_TEXT = f"^[^{REFUSED}]*$"
+#: A text with something visible in it, and nothing the front door refuses.
+NON_BLANK = rf"^[^{REFUSED}]*[^\s{REFUSED}][^{REFUSED}]*$"
 
 
-#: Any JSON value with no NUL in its text (what may fill properties a request
-#: body's model ignores: the front door still reads them).
-JSON_WITHOUT_NUL: dict[str, Any] = {
-    "title": "JsonWithoutNul",
+#: Any JSON value with none of REFUSED in its text (what may fill properties
+#: a request body's model ignores: the front door still reads them).
+JSON_PLAIN: dict[str, Any] = {
+    "title": "JsonPlain",
     "anyOf": [
-        {"type": "string", "pattern": NO_NUL},
+        {"type": "string", "pattern": PLAIN_TEXT},
         {"type": ["number", "boolean", "null"]},
-        {"type": "array", "items": {"$ref": "#/components/schemas/JsonWithoutNul"}},
+        {"type": "array", "items": {"$ref": "#/components/schemas/JsonPlain"}},
         {
             "type": "object",
-            "propertyNames": {"pattern": NO_NUL},
-            "additionalProperties": {"$ref": "#/components/schemas/JsonWithoutNul"},
+            "propertyNames": {"pattern": PLAIN_TEXT},
+            "additionalProperties": {"$ref": "#/components/schemas/JsonPlain"},
         },
     ],
 }
 
 
-def _forbid_nul(doc: dict[str, Any], node: Any, seen: set[str]) -> None:
-    """Say, on every free-text string a request can carry, that NUL is refused."""
+def _plain_text_only(doc: dict[str, Any], node: Any, seen: set[str]) -> None:
+    """Say, on every free-text string a request can carry, what the front
+    door refuses (REFUSED)."""
     if isinstance(node, list):
         for item in node:
-            _forbid_nul(doc, item, seen)
+            _plain_text_only(doc, item, seen)
         return
     if not isinstance(node, dict):
         return
@@ -260,24 +266,24 @@ def _forbid_nul(doc: dict[str, Any], node: Any, seen: set[str]) -> None:
         name = ref.rsplit("/", 1)[1]
         if name not in seen:
             seen.add(name)
-            _forbid_nul(doc, doc["components"]["schemas"].get(name), seen)
+            _plain_text_only(doc, doc["components"]["schemas"].get(name), seen)
         return
     if node.get("type") == "string" and not any(
         k in node for k in ("pattern", "enum", "const", "format", "contentMediaType")
     ):
-        node["pattern"] = NO_NUL
+        node["pattern"] = PLAIN_TEXT
     if (node.get("type") == "object" or "properties" in node) and node.get(
         "additionalProperties"
     ) in (None, True):
         # Properties the service ignores are still read by the front door.
-        node["additionalProperties"] = {"$ref": "#/components/schemas/JsonWithoutNul"}
-        node.setdefault("propertyNames", {"pattern": NO_NUL})
+        node["additionalProperties"] = {"$ref": "#/components/schemas/JsonPlain"}
+        node.setdefault("propertyNames", {"pattern": PLAIN_TEXT})
     for key, value in node.items():
         if key in ("properties", "$defs", "patternProperties"):
             for sub in value.values():
-                _forbid_nul(doc, sub, seen)
+                _plain_text_only(doc, sub, seen)
         elif key in ("items", "additionalProperties", "anyOf", "oneOf", "allOf", "not"):
-            _forbid_nul(doc, value, seen)
+            _plain_text_only(doc, value, seen)
 
 
 def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
@@ -285,13 +291,13 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
-    schemas["JsonWithoutNul"] = JSON_WITHOUT_NUL
+    schemas["JsonPlain"] = JSON_PLAIN
     schemas["FieldError"] = FIELD_ERROR_SCHEMA
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
 
     seen: dict[str, str] = {}
-    nul_seen: set[str] = set()
+    plain_seen: set[str] = set()
     bearer_used = False
     for route in api_routes(routes):
         if not route.include_in_schema:
@@ -335,10 +341,10 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
                     op["description"] = (op.get("description", "") + "\n\n" + note).strip()
             for param in params:
                 if param.get("in") in ("query", "path"):
-                    _forbid_nul(schema, param.get("schema"), nul_seen)
+                    _plain_text_only(schema, param.get("schema"), plain_seen)
             body_json = (op.get("requestBody") or {}).get("content", {}).get("application/json")
             if body_json:
-                _forbid_nul(schema, body_json.get("schema"), nul_seen)
+                _plain_text_only(schema, body_json.get("schema"), plain_seen)
             responses = op.setdefault("responses", {})
             for status in error_statuses(method, op, authenticated, has_params):
                 if not _declared(responses.get(str(status))):
@@ -391,7 +397,7 @@ def _stripped_text(schema: dict[str, Any], routes: Iterable[Any]) -> None:
                 low, high = text.get("minLength", 0), text.get("maxLength")
                 if text.get("type") != "string" or (low < 1 and high is None):
                     continue
-                if text.get("pattern", NO_NUL) != NO_NUL:
+                if text.get("pattern", PLAIN_TEXT) != PLAIN_TEXT:
                     continue  # a field's own pattern says what it takes
                 text["pattern"] = stripped_length_pattern(low, high)
                 text.pop("minLength", None)
@@ -404,9 +410,15 @@ def _stripped_text(schema: dict[str, Any], routes: Iterable[Any]) -> None:
 _WHITE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
+#: The spaces that may surround a text: _WHITE but those the front door
+#: refuses anywhere (U+000B, U+000C, U+0085).
+_EDGE_SPACE = r"\t\n\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
 def stripped_length_pattern(low: int, high: int | None) -> str:
-    """A text without NUL whose length once stripped of spaces is low..high."""
-    edge, mid = rf"[^{_WHITE}\u0000]", r"[^\u0000]"
+    """A text the front door lets through (none of REFUSED) whose length once
+    stripped of spaces is low..high."""
+    edge, mid = rf"[^{_WHITE}{REFUSED}]", rf"[^{REFUSED}]"
     if high is None:
         core = f"{edge}(?:{mid}*{edge})?" if low <= 1 else f"{edge}{mid}{{{low - 2},}}{edge}"
     elif high == 1:
@@ -415,7 +427,7 @@ def stripped_length_pattern(low: int, high: int | None) -> str:
         core = f"{edge}(?:{mid}{{0,{high - 2}}}{edge})?"
     else:
         core = f"{edge}{mid}{{{low - 2},{high - 2}}}{edge}"
-    return rf"^[{_WHITE}]*(?:{core}){'?' if low == 0 else ''}[{_WHITE}]*$"
+    return rf"^[{_EDGE_SPACE}]*(?:{core}){'?' if low == 0 else ''}[{_EDGE_SPACE}]*$"
 
 
 _ITEM = re.compile(r"^/\{([A-Za-z_][A-Za-z0-9_]*)\}(/|$)")

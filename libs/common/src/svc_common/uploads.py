@@ -29,7 +29,14 @@ from fastapi import Request
 from pydantic import BaseModel
 
 from svc_common.errors import PayloadTooLarge, UnsupportedMediaType, field_error
-from svc_common.guard import json_free_of_hazards, json_plainly_safe, json_problem, json_shallow
+from svc_common.guard import (
+    control_problem,
+    has_control_chars,
+    json_free_of_hazards,
+    json_plainly_safe,
+    json_problem,
+    json_shallow,
+)
 from svc_common.i18n import msg
 
 #: Longest CSV cell (the csv module's own limit); a longer one fails its row.
@@ -269,6 +276,7 @@ def _csv_rows(text: str, max_rows: int, drop_empty: bool) -> list[RawRow]:
     # once (NUL) and of the header once (unnamed or repeated names) spare
     # them per row.
     may_have_nul = "\x00" in text
+    may_have_control = has_control_chars(text)
     plain = all(header) and len(set(header)) == len(header)
     width = len(header)
     i = 0
@@ -301,6 +309,9 @@ def _csv_rows(text: str, max_rows: int, drop_empty: bool) -> list[RawRow]:
             out.append(
                 RawRow(i, None, msg("NUL characters are not allowed", "不允许包含 NUL 字符"))
             )
+            continue
+        if may_have_control and any(has_control_chars(c) for c in cells):
+            out.append(RawRow(i, None, control_problem()))
             continue
         if plain:
             row = (
@@ -435,6 +446,9 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
                 out.append(RawRow(i, None, msg("over the row limit", "超出行数上限")))
                 break
             cells = {n: _cell_text(v) for n, v in zip(names, values, strict=False) if n}
+            if any(has_control_chars(v) for v in cells.values()):
+                out.append(RawRow(i, None, control_problem()))
+                continue
             beyond = [v for n, v in zip(names, values, strict=False) if not n]
             if any(_cell_text(v) for v in [*beyond, *values[len(names) :]]):
                 out.append(

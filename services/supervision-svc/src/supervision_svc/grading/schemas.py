@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.i18n import msg
+from svc_common.openapi import NON_BLANK
 from svc_common.types import Day, absent, empty, given, nonempty, when
 
 Grade = Literal["A", "B", "C", "D", "leading"]
@@ -46,7 +47,7 @@ class MeasureSpec(BaseModel):
 
     kind: Literal["none", "reduce", "stop_processes", "stop"]
     percent: int | None = Field(None, ge=1, le=100)
-    processes: list[Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]] = Field(
+    processes: list[Annotated[str, Field(min_length=1, max_length=100, pattern=NON_BLANK)]] = Field(
         default_factory=list, max_length=20
     )
 

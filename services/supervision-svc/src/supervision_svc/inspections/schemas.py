@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
 from svc_common.i18n import msg
+from svc_common.openapi import NON_BLANK
 from svc_common.types import DecimalText, RecordTime, empty, nonempty, when
 
 from supervision_svc.inspections.rules import hidden_characters, person_key, person_name
@@ -19,7 +20,7 @@ Item = Literal[
     "performance_grade", "ledger", "treatment_facilities", "online_monitoring", "permit_compliance"
 ]
 PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$")
-Officer = Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
+Officer = Annotated[str, Field(min_length=1, max_length=100, pattern=NON_BLANK)]
 
 
 SharePercent = Annotated[
