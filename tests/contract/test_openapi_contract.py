@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from svc_common.districts import DISTRICTS
 from svc_common.errors import PROBLEM_JSON
 
@@ -229,3 +231,32 @@ def test_creations_link_to_what_can_be_done_with_their_record(service: str) -> N
         if items and not set(items) & linked:
             problems.append(f"POST {collection} links to none of {items}")
     assert not problems, "\n".join(problems)
+
+
+def _patterns() -> list[str]:
+    """Every pattern a parameter or JSON body field is documented with."""
+    return sorted(
+        {s["pattern"] for doc in DOCS.values() for _, _, s in _inputs(doc) if "pattern" in s}
+    )
+
+
+#: Characters the front door refuses in any text (svc_common.guard.REFUSED).
+_REFUSED_SAMPLES = "\x00\x01\x07\x0b\x0c\x1c\x1f\x7f\x85\x9f\u202a\u202e\u2066\u2069"
+
+
+@pytest.mark.parametrize("pattern", _patterns())
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_no_documented_pattern_admits_what_the_front_door_refuses(
+    pattern: str, data: st.DataObject
+) -> None:
+    """A pattern that let a refused character through (a `\\s` admits a
+    vertical tab) makes a schema-valid request that the door refuses: the
+    fuzzer's "valid data rejected". Any value of the pattern, with a refused
+    character put anywhere in it, must no longer match."""
+    compiled = re.compile(pattern)
+    value = data.draw(st.from_regex(compiled, fullmatch=True))
+    at = data.draw(st.integers(min_value=0, max_value=len(value)))
+    for c in _REFUSED_SAMPLES:
+        probe = value[:at] + c + value[at:]
+        assert not compiled.search(probe), (pattern, probe)

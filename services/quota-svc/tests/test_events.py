@@ -124,16 +124,7 @@ async def test_permit_events_become_candidates_once(quota: Quota) -> None:
     await testing.redeliver(quota.app, env, "permit.events")
     await testing.deliver(quota.app, cancelled("PM-1", "4.2"))  # re-published
     await testing.deliver(quota.app, cancelled("PM-2", "1", reason="merged"))
-    change = PermitChanged(
-        permit_id="PM-3",
-        permit_no="91120225X-001V",
-        uscc=USCC,
-        enterprise_name="蓟州某印刷厂",
-        district=JIZHOU,
-        pollutant_changes=[],
-        vocs_delta_t=Decimal("-1.3"),
-    )
-    await testing.deliver(quota.app, change)
+    await testing.deliver(quota.app, changed("PM-3", "-1.3"))
     items = (await quota.client.get("/quota/reclaims?status=pending", headers=OFFICER)).json()[
         "items"
     ]
@@ -166,6 +157,19 @@ async def test_park_subpool_is_carved_or_its_shortfall_announced(quota: Quota) -
     await testing.deliver(quota.app, big)
     [short] = await quota.events("quota.transfer_rejected.v1")
     assert (short["shortfall_t"], short["park_id"]) == ("46.000", "big")
+
+
+def changed(permit: str, delta: str, uscc: str = USCC) -> PermitChanged:
+    """A permit change (变更) of the VOCs amount by `delta` tonnes."""
+    return PermitChanged(
+        permit_id=permit,
+        permit_no=f"91120225X-{permit}",
+        uscc=uscc,
+        enterprise_name="蓟州某印刷厂",
+        district=JIZHOU,
+        pollutant_changes=[],
+        vocs_delta_t=Decimal(delta),
+    )
 
 
 def cancelled(permit: str, freed: str, reason: str = "closure") -> PermitCancelled:

@@ -22,14 +22,13 @@ from quota_svc.settings import Settings
 from quota_svc.swaps.service import settle_due
 from sqlalchemy import text
 from svc_common import clock, testing
-from svc_common.events.schemas.permit import PermitChanged
 from svc_common.uscc import check_character
 from typer.testing import CliRunner
 
 from bureau.register_cli import app as register_cli
 
 from .conftest import ADMIN, ADMIN2, AUDITOR, INVESTMENT, JIZHOU, OFFICER, OFFICER2, Quota
-from .test_events import cancelled
+from .test_events import cancelled, changed
 
 BINHAI = "120116"  # 滨海新区
 BINHAI_OFFICER = testing.auth("officer", [BINHAI], sub="officer.binhai.chen")
@@ -351,16 +350,7 @@ async def test_a_reclaimed_plants_holdings_are_retired_not_sold_again(q: Quota) 
         "contract_ref": "TJ-EX-2026-101",
     }
     # The permit is cut by 1 t: 1 t of rights (2 t of quota) retired, the rest kept.
-    cut = PermitChanged(
-        permit_id="PM-P1",
-        permit_no="91120225X-P1",
-        uscc=plant,
-        enterprise_name="蓟州某涂装厂",
-        district=JIZHOU,
-        pollutant_changes=[],
-        vocs_delta_t=Decimal("-1"),
-    )
-    await testing.deliver(q.app, cut)
+    await testing.deliver(q.app, changed("PM-P1", "-1", plant))
     [decided] = await confirm_all_pending(q)
     assert (decided["status"], decided["amount_t"]) == ("confirmed", "1.000")
     kept, retired = await holdings_of(q, plant)

@@ -63,6 +63,11 @@ _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 #: make a name read as another in the registers people check. Visible text
 #: never needs them. The OpenAPI documents say the same (openapi.PLAIN_TEXT).
 REFUSED = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069"
+#: The spaces a text may carry around it, as the inside of a character class:
+#: Unicode White_Space (what pydantic strips) but those REFUSED holds
+#: (U+000B, U+000C, U+0085). A pattern that allows spaces uses this, not
+#: `\s`, which would let a document admit what the door refuses.
+SPACES = r"\t\n\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 #: The same characters written as JSON escapes (`\b` and `\f` among them),
 #: unless the backslash is itself escaped.
 _CONTROL_ESCAPE = (

@@ -18,6 +18,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, WithJsonSchema
 
+from svc_common.guard import SPACES
 from svc_common.i18n import msg
 
 #: Sections of GB/T 4754-2017 by their first and last division.
@@ -62,8 +63,8 @@ def _division_pattern() -> str:
 
 #: What the API documents (exactly what it accepts): the letter is optional on
 #: input; a prefix may also be a section alone, or with one more digit.
-PATTERN = rf"^\s*{_division_pattern()}[0-9]{{0,2}}\s*$"
-PREFIX_PATTERN = rf"^\s*(?:[A-Ta-t][0-9]?|{_division_pattern()}[0-9]{{0,2}})\s*$"
+PATTERN = rf"^[{SPACES}]*{_division_pattern()}[0-9]{{0,2}}[{SPACES}]*$"
+PREFIX_PATTERN = rf"^[{SPACES}]*(?:[A-Ta-t][0-9]?|{_division_pattern()}[0-9]{{0,2}})[{SPACES}]*$"
 
 
 def section_of(division: int) -> str | None:

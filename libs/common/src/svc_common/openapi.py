@@ -35,7 +35,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE, FieldError
-from svc_common.guard import REFUSED
+from svc_common.guard import REFUSED, SPACES
 from svc_common.idempotency import MAX_KEY_LENGTH
 from svc_common.tokens import ROLES
 
@@ -410,11 +410,6 @@ def _stripped_text(schema: dict[str, Any], routes: Iterable[Any]) -> None:
 _WHITE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
-#: The spaces that may surround a text: _WHITE but those the front door
-#: refuses anywhere (U+000B, U+000C, U+0085).
-_EDGE_SPACE = r"\t\n\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-
-
 def stripped_length_pattern(low: int, high: int | None) -> str:
     """A text the front door lets through (none of REFUSED) whose length once
     stripped of spaces is low..high."""
@@ -427,7 +422,7 @@ def stripped_length_pattern(low: int, high: int | None) -> str:
         core = f"{edge}(?:{mid}{{0,{high - 2}}}{edge})?"
     else:
         core = f"{edge}{mid}{{{low - 2},{high - 2}}}{edge}"
-    return rf"^[{_EDGE_SPACE}]*(?:{core}){'?' if low == 0 else ''}[{_EDGE_SPACE}]*$"
+    return rf"^[{SPACES}]*(?:{core}){'?' if low == 0 else ''}[{SPACES}]*$"
 
 
 _ITEM = re.compile(r"^/\{([A-Za-z_][A-Za-z0-9_]*)\}(/|$)")

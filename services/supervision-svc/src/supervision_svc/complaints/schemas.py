@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 from svc_common.districts import DistrictCode
+from svc_common.guard import SPACES
 from svc_common.i18n import msg
 from svc_common.types import DecimalText, RecordTime
 
@@ -32,8 +33,9 @@ Action = Literal["accept", "reject", "assign", "reply", "close", "reopen"]
 #: a digit, after an optional "+". The models strip the spaces around a text
 #: before they check it, so the pattern allows them: the document then
 #: accepts exactly what the API does (a number ending in a space, once
-#: stripped, may be too short).
-PHONE = re.compile(r"^\s*\+?[0-9][0-9 -]{3,23}[0-9]\s*$")
+#: stripped, may be too short). Spaces: those the front door lets through
+#: (guard.SPACES; `\s` would also admit a vertical tab it refuses).
+PHONE = re.compile(rf"^[{SPACES}]*\+?[0-9][0-9 -]{{3,23}}[0-9][{SPACES}]*$")
 
 
 def _phone(v: str) -> str:
