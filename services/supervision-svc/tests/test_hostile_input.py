@@ -48,7 +48,7 @@ async def test_hostile_requests_are_refused_cleanly(svc: Service) -> None:
         ({"received_at": "2026-06-01T10:00:00"}, "received_at"),
         ({"received_at": "2999-01-01T00:00:00+08:00"}, "received_at"),
         ({"lat": "90", "lng": "117"}, "lat"),
-        ({"lat": "39.1"}, "body"),
+        ({"lat": "39.1"}, "lng"),
         ({"category": "smell"}, "category"),
         ({"complainant": {"phone": "call me"}}, "complainant.phone"),
         ({"complainant": {"name": "名" * 51}}, "complainant.name"),
@@ -139,7 +139,8 @@ async def test_hostile_requests_are_refused_cleanly(svc: Service) -> None:
         json={"finding_id": unknown, "legal_basis": "依据", "measure": {"kind": "fine"}},
         headers=officer(),
     )
-    await expect(r, 422, "measure")
+    # A rule across fields names the field to mend, not the whole measure.
+    await expect(r, 422, "measure.fine_cny")
     r = await post(
         "/supervision/cases",
         json={"finding_id": unknown, "legal_basis": "依据", "measure": {"kind": "warning"}},

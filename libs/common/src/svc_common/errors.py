@@ -152,11 +152,30 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+class FieldValueError(ValueError):
+    """A refusal by a rule across fields (a model validator) that one field
+    is to blame for: `valid_to` before `valid_from` names `valid_to`, not the
+    whole body. Raised like ValueError; pydantic keeps it in the error's
+    context, where `validation_errors` reads the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _field_of(error: dict[str, Any]) -> str:
+    loc = list(error.get("loc", ()))
+    raised = (error.get("ctx") or {}).get("error")
+    if isinstance(raised, FieldValueError):
+        loc.append(raised.field)
+    return _loc(loc)
+
+
 def validation_errors(errors: list[dict[str, Any]] | Any) -> list[FieldError]:
     """Pydantic's errors as field errors, in the request's language."""
     return [
         FieldError(
-            field=_loc(e.get("loc", ())),
+            field=_field_of(e),
             message=i18n.pydantic_message(e.get("type"), e.get("ctx"), str(e.get("msg", ""))),
             type=e.get("type"),
         )

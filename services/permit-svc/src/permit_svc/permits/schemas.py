@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from svc_common.errors import FieldValueError
 from svc_common.events.schemas.permit import CancelReason
 from svc_common.i18n import msg
 from svc_common.types import Day, SignedTonnes, Tonnes, kg_to_tonnes, tonnes_to_kg
@@ -103,15 +104,18 @@ class ExistingPermit(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> ExistingPermit:
         if self.valid_to < self.valid_from:
-            raise ValueError(msg("valid_to is before valid_from", "valid_to 早于 valid_from"))
+            raise FieldValueError(
+                "valid_to", msg("valid_to is before valid_from", "valid_to 早于 valid_from")
+            )
         if self.permit_no is not None and (
             not PERMIT_NO_RE.match(self.permit_no) or not self.permit_no.startswith(self.uscc)
         ):
-            raise ValueError(
+            raise FieldValueError(
+                "permit_no",
                 msg(
                     "permit_no must be the USCC + 3 digits + 'P'",
                     "permit_no 必须是统一社会信用代码 + 3 位数字 + P",
-                )
+                ),
             )
         return self
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode, check_district
+from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
 from svc_common.types import RecordTime, Tonnes
 
@@ -34,9 +35,9 @@ class AlertIn(BaseModel):
     @model_validator(mode="after")
     def _period(self) -> AlertIn:
         if self.ends_at <= self.starts_at:
-            raise ValueError(msg("'to' must be after 'from'", "to 须晚于 from"))
+            raise FieldValueError("to", msg("'to' must be after 'from'", "to 须晚于 from"))
         if self.ends_at - self.starts_at > dt.timedelta(days=31):
-            raise ValueError(msg("an alert lasts at most 31 days", "预警最长 31 天"))
+            raise FieldValueError("to", msg("an alert lasts at most 31 days", "预警最长 31 天"))
         return self
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
 from svc_common.types import Day, absent, given, when
 
@@ -36,12 +37,14 @@ class MeasureIn(BaseModel):
     @model_validator(mode="after")
     def _fields(self) -> MeasureIn:
         if (self.kind == "fine") != (self.fine_cny is not None):
-            raise ValueError(
-                msg("fine_cny is given with a fine and only then", "仅罚款须给出 fine_cny")
+            raise FieldValueError(
+                "fine_cny",
+                msg("fine_cny is given with a fine and only then", "仅罚款须给出 fine_cny"),
             )
         if self.kind == "rectification" and self.rectify_by is None:
-            raise ValueError(
-                msg("a rectification order needs rectify_by", "责令整改须给出 rectify_by")
+            raise FieldValueError(
+                "rectify_by",
+                msg("a rectification order needs rectify_by", "责令整改须给出 rectify_by"),
             )
         return self
 

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 from svc_common.districts import DistrictCode
+from svc_common.errors import FieldValueError
 from svc_common.guard import SPACES
 from svc_common.i18n import msg
 from svc_common.types import DecimalText, RecordTime
@@ -139,8 +140,9 @@ class ComplaintIn(BaseModel):
     @model_validator(mode="after")
     def _both_coordinates(self) -> ComplaintIn:
         if (self.lat is None) != (self.lng is None):
-            raise ValueError(
-                msg("give both lat and lng or neither", "lat 与 lng 须同时给出或都不给")
+            raise FieldValueError(
+                "lng" if self.lng is None else "lat",
+                msg("give both lat and lng or neither", "lat 与 lng 须同时给出或都不给"),
             )
         return self
 
@@ -276,22 +278,27 @@ class ImportedComplaint(BaseModel):
     @model_validator(mode="after")
     def _history(self) -> ImportedComplaint:
         if self.status in ("accepted", "closed") and self.accepted_at is None:
-            raise ValueError(msg("accepted_at is required", "须给出 accepted_at"))
+            raise FieldValueError(
+                "accepted_at", msg("accepted_at is required", "须给出 accepted_at")
+            )
         if self.accepted_at and self.accepted_at < self.received_at:
-            raise ValueError(
-                msg("accepted_at is before received_at", "accepted_at 早于 received_at")
+            raise FieldValueError(
+                "accepted_at",
+                msg("accepted_at is before received_at", "accepted_at 早于 received_at"),
             )
         if self.status == "closed":
             if self.closed_at is None or self.outcome is None:
-                raise ValueError(
+                raise FieldValueError(
+                    "closed_at" if self.closed_at is None else "outcome",
                     msg(
                         "a closed complaint needs closed_at and outcome",
                         "已办结须给出 closed_at 与 outcome",
-                    )
+                    ),
                 )
             if self.accepted_at and self.closed_at < self.accepted_at:
-                raise ValueError(
-                    msg("closed_at is before accepted_at", "closed_at 早于 accepted_at")
+                raise FieldValueError(
+                    "closed_at",
+                    msg("closed_at is before accepted_at", "closed_at 早于 accepted_at"),
                 )
         elif self.closed_at is not None or self.outcome is not None:
             raise ValueError(

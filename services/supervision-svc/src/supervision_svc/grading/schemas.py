@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
 from svc_common.openapi import NON_BLANK
 from svc_common.types import Day, absent, empty, given, nonempty, when
@@ -21,11 +22,13 @@ GuaranteeReason = Literal[
 
 def _check_period(valid_from: dt.date, valid_to: dt.date) -> None:
     if valid_from > valid_to:
-        raise ValueError(
-            msg("valid_from must not be after valid_to", "valid_from 不得晚于 valid_to")
+        raise FieldValueError(
+            "valid_to", msg("valid_from must not be after valid_to", "valid_from 不得晚于 valid_to")
         )
     if (valid_to - valid_from).days > 3660:
-        raise ValueError(msg("a validity of at most ten years", "有效期不得超过十年"))
+        raise FieldValueError(
+            "valid_to", msg("a validity of at most ten years", "有效期不得超过十年")
+        )
 
 
 class MeasureSpec(BaseModel):
@@ -63,19 +66,20 @@ class MeasureSpec(BaseModel):
     @model_validator(mode="after")
     def _fields(self) -> MeasureSpec:
         if self.kind == "reduce" and self.percent is None:
-            raise ValueError(msg("a reduction needs percent", "限产须给出 percent"))
+            raise FieldValueError("percent", msg("a reduction needs percent", "限产须给出 percent"))
         if self.kind in ("none", "stop") and (self.percent is not None or self.processes):
-            raise ValueError(
+            raise FieldValueError(
+                "percent" if self.percent is not None else "processes",
                 msg(
                     f"{self.kind} takes no percent or processes",
                     f"{self.kind} 不带 percent 或 processes",
-                )
+                ),
             )
         if self.kind == "stop_processes" and not self.processes:
-            raise ValueError(msg("name the processes to stop", "须列出停产工序"))
+            raise FieldValueError("processes", msg("name the processes to stop", "须列出停产工序"))
         if self.kind != "stop_processes" and self.processes:
-            raise ValueError(
-                msg("processes belong to stop_processes", "仅 stop_processes 可列工序")
+            raise FieldValueError(
+                "processes", msg("processes belong to stop_processes", "仅 stop_processes 可列工序")
             )
         return self
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
+from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
 from svc_common.openapi import NON_BLANK
 from svc_common.types import DecimalText, RecordTime, empty, nonempty, when
@@ -100,8 +101,9 @@ class PlanIn(BaseModel):
     @model_validator(mode="after")
     def _one_size(self) -> PlanIn:
         if (self.count is None) == (self.share_percent is None):
-            raise ValueError(
-                msg("give count or share_percent, not both", "count 与 share_percent 须二选一")
+            raise FieldValueError(
+                "count",
+                msg("give count or share_percent, not both", "count 与 share_percent 须二选一"),
             )
         return self
 
@@ -153,11 +155,12 @@ class ItemIn(BaseModel):
     @model_validator(mode="after")
     def _findings(self) -> ItemIn:
         if (self.result == "problem") != bool(self.findings):
-            raise ValueError(
+            raise FieldValueError(
+                "findings",
                 msg(
                     "an item with result 'problem' has findings, any other has none",
                     "结果为 problem 的检查项须有问题记录，其他不得有",
-                )
+                ),
             )
         return self
 
