@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import String, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from svc_common.batching import GroupCommit
+from svc_common.batching import GroupCommit, batch_memo
 from svc_common.db import Database
 from svc_common.failures import TransientFailure
 
@@ -64,6 +64,34 @@ async def test_operations_queued_together_commit_together(pg_url: str) -> None:
     assert batches.operations + batches.alone == 30
     assert batches.operations > batches.batches >= 1  # queued together, committed together
     assert batches.fallbacks == 0
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("on_driver", [False, True])
+async def test_a_batch_s_operations_share_one_memo_and_an_operation_alone_has_none(
+    pg_url: str, on_driver: bool
+) -> None:
+    """`batch_memo`: one dict per batch, seen by each of its operations in
+    turn; a new batch starts empty; an operation run alone gets None."""
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=16, on_driver=on_driver)
+
+    def note(i: int):  # type: ignore[no-untyped-def]
+        async def op(s: AsyncSession) -> list[int] | None:
+            memo = batch_memo(s)
+            if memo is None:
+                return None
+            memo.setdefault("seen", []).append(i)
+            return list(memo["seen"])
+
+        return op
+
+    first = await asyncio.gather(*(batches.run("pool", note(i)) for i in (1, 2, 3)))
+    assert first == [[1], [1, 2], [1, 2, 3]]
+    second = await asyncio.gather(*(batches.run("pool", note(i)) for i in (4, 5)))
+    assert second == [[4], [4, 5]]
+    assert await batches.run("pool", note(6)) is None  # a batch of one runs alone
     await db.engine.dispose()
 
 

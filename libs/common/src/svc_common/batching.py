@@ -10,10 +10,11 @@ the batch is rolled back and each of its operations runs again alone, so a
 refusal reaches its caller alone and the others are kept. TigerBeetle's
 request batching is the model.
 
-What does not change: each operation still takes its locks and checks its
-balance itself, so correctness never depends on the batching (a batch of
-another replica waits for the row lock like any transaction); outbox rows and
-audit entries commit with their effect. What does change: the effect commits
+What does not change: each operation still checks its balance itself and
+takes its locks, or finds them taken by an earlier operation of the same
+transaction (the memo below), so no other transaction comes between (a batch
+of another replica waits for the row lock like any transaction); outbox rows
+and audit entries commit with their effect. What does change: the effect commits
 in the batch's transaction, before the request's own unit of work stores its
 Idempotency-Key answer. A crash between the two leaves the effect without a
 stored answer, and a retry is answered by the operation's business key (a
@@ -21,6 +22,15 @@ reservation's project, for instance) instead of the stored answer.
 
 On SQLite (one writer, and a request's unit of work holds the write lock) the
 operation runs at once in the request's own transaction.
+
+What a batch's operations may share: `batch_memo(unit)` is a dict that
+lives as long as one batch's transaction, for rows an operation read under
+a lock the batch holds to its end (the pool row, the pool's open lots). The
+next operation of the batch reads them there instead of again from the
+database, and an operation that changes them puts back what it wrote (a
+path that writes them some other way clears the memo first). Only
+a batch of two or more has one; an operation alone, or in any other unit of
+work, gets None and reads the database as ever.
 
 `on_driver=True` (PostgreSQL on asyncpg): a batch runs in a `DriverUnit`,
 one transaction on asyncpg itself, for operations whose every statement is a
@@ -51,6 +61,16 @@ T = TypeVar("T")
 Operation = Callable[[AsyncSession], Coroutine[Any, Any, T]]
 
 log = structlog.get_logger(__name__)
+
+#: The key of a batch's memo in its unit's `info`.
+_MEMO = "svc_common.batching.memo"
+
+
+def batch_memo(unit: Any) -> dict[Any, Any] | None:
+    """The memo of the batch whose transaction `unit` is (see the module's
+    docstring), or None when `unit` is not a batch of two or more."""
+    info = getattr(unit, "info", None)
+    return info.get(_MEMO) if isinstance(info, dict) else None
 
 
 @dataclass
@@ -140,6 +160,7 @@ class GroupCommit:
         results: list[Any] = []
         try:
             async with self._unit() as s:
+                s.info[_MEMO] = {}
                 for q in batch:
                     results.append(await asyncio.create_task(q.op(s), context=q.context))
         except Exception as exc:
