@@ -276,3 +276,43 @@ async def test_on_the_driver_a_commit_that_wrote_outbox_rows_wakes_the_relay(pg_
         await batches.run("pool", refused)
     assert woken == [0]
     await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_inserts_queued_together_go_in_one_statement_and_a_refused_row_fails_alone(
+    pg_url: str,
+) -> None:
+    """`InsertsTogether`: rows queued while a statement runs go in the next
+    one together; a row a unique index refuses fails its own caller only,
+    and every other row of its batch is kept once."""
+    from svc_common.batching import InsertsTogether
+    from svc_common.db import is_unique_violation
+
+    db = await _db(pg_url)
+    inserts = InsertsTogether(db, _add_mark_on_driver())
+
+    # Queued before the worker runs: one statement. A row alone goes alone.
+    await asyncio.gather(*(inserts.insert({"id": i, "label": f"m{i}"}) for i in range(1, 10)))
+    await inserts.insert({"id": 10, "label": "m10"})
+    assert await _count(db) == 10
+    assert (inserts.batches, inserts.rows) == (1, 9)
+
+    # Ids 5 and 12 exist (12 from the first of the batch): those two fail
+    # alone, the others are kept once.
+    results = await asyncio.gather(
+        *(inserts.insert({"id": i, "label": f"n{i}"}) for i in (12, 11, 12, 13, 5, 14)),
+        return_exceptions=True,
+    )
+    assert [is_unique_violation(r) if r else r for r in results] == [
+        None,
+        None,
+        True,
+        None,
+        True,
+        None,
+    ], results
+    async with db.session() as s:
+        ids = sorted((await s.execute(select(Mark.id))).scalars().all())
+    assert ids == list(range(1, 15))
+    assert inserts.batches == 1  # the second batch failed whole and went row by row
+    await db.engine.dispose()

@@ -52,9 +52,9 @@ from typing import Any, Generic, TypeVar
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from svc_common.db import Database, NeedsSession
+from svc_common.db import Database, DriverStatement, NeedsSession, is_unique_violation
 from svc_common.errors import Unavailable
-from svc_common.failures import is_transient
+from svc_common.failures import TransientFailure, is_transient
 from svc_common.i18n import msg
 
 T = TypeVar("T")
@@ -209,3 +209,84 @@ class GroupCommit:
             return
         if not q.future.done():
             q.future.set_result(result)
+
+
+class InsertsTogether:
+    """Single-row INSERTs of one statement, each atomic alone (no transaction
+    around it), sent together on PostgreSQL: the rows queued while a
+    statement runs go in the next one, as one pipelined `executemany` on the
+    driver. The requests of a group commit are answered at once, and each
+    then stores its Idempotency-Key answer: one round trip for all of them
+    instead of one each. No timer: a row that finds nothing running goes at
+    once, alone.
+
+    `executemany` is atomic: if a row fails (a unique index: a twin request
+    stored its answer first), none of the batch is kept and each row is
+    inserted again alone, so only its own caller gets the failure. A
+    database failure fails every caller of the batch."""
+
+    def __init__(self, db: Database, statement: DriverStatement, max_rows: int = 64) -> None:
+        if not db.on_asyncpg:
+            raise RuntimeError("InsertsTogether is for PostgreSQL on asyncpg only")
+        self.db = db
+        self.statement = statement
+        self.max_rows = max_rows
+        self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._worker: asyncio.Task[None] | None = None
+        #: Statements sent with more than one row, and the rows in them.
+        self.batches = 0
+        self.rows = 0
+
+    async def insert(self, row: dict[str, Any]) -> None:
+        """Insert `row` (in its own or a shared statement); raises what its
+        own insert raised."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((row, future))
+        if self._worker is None:
+            self._worker = asyncio.create_task(
+                self._drain(), name="inserts-together", context=contextvars.Context()
+            )
+        await future
+
+    async def _drain(self) -> None:
+        batch: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[: self.max_rows], self._queue[self.max_rows :]
+                await self._send(batch)
+                batch = []
+        finally:
+            self._worker = None
+            for _row, future in batch + self._queue:
+                if not future.done():
+                    future.set_exception(TransientFailure("the service is stopping"))
+            self._queue = []
+
+    async def _send(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+        if len(batch) > 1:
+            try:
+                async with self.db.driver() as conn:
+                    await self.statement.execute_many(self.db, conn, [row for row, _ in batch])
+            except Exception as exc:
+                if not is_unique_violation(exc):
+                    for _row, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    return
+                # One row refused: nothing was kept; each goes again alone.
+            else:
+                self.batches += 1
+                self.rows += len(batch)
+                for _row, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+                return
+        for row, future in batch:
+            try:
+                await self.db.fetch_alone(self.statement, row)
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                if not future.done():
+                    future.set_result(None)
