@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import String, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from svc_common.batching import GroupCommit
+from svc_common.batching import GroupCommit, batch_memo
 from svc_common.db import Database
 from svc_common.failures import TransientFailure
 
@@ -64,6 +64,34 @@ async def test_operations_queued_together_commit_together(pg_url: str) -> None:
     assert batches.operations + batches.alone == 30
     assert batches.operations > batches.batches >= 1  # queued together, committed together
     assert batches.fallbacks == 0
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("on_driver", [False, True])
+async def test_a_batch_s_operations_share_one_memo_and_an_operation_alone_has_none(
+    pg_url: str, on_driver: bool
+) -> None:
+    """`batch_memo`: one dict per batch, seen by each of its operations in
+    turn; a new batch starts empty; an operation run alone gets None."""
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=16, on_driver=on_driver)
+
+    def note(i: int):  # type: ignore[no-untyped-def]
+        async def op(s: AsyncSession) -> list[int] | None:
+            memo = batch_memo(s)
+            if memo is None:
+                return None
+            memo.setdefault("seen", []).append(i)
+            return list(memo["seen"])
+
+        return op
+
+    first = await asyncio.gather(*(batches.run("pool", note(i)) for i in (1, 2, 3)))
+    assert first == [[1], [1, 2], [1, 2, 3]]
+    second = await asyncio.gather(*(batches.run("pool", note(i)) for i in (4, 5)))
+    assert second == [[4], [4, 5]]
+    assert await batches.run("pool", note(6)) is None  # a batch of one runs alone
     await db.engine.dispose()
 
 
@@ -247,4 +275,44 @@ async def test_on_the_driver_a_commit_that_wrote_outbox_rows_wakes_the_relay(pg_
     with pytest.raises(Refused):
         await batches.run("pool", refused)
     assert woken == [0]
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_inserts_queued_together_go_in_one_statement_and_a_refused_row_fails_alone(
+    pg_url: str,
+) -> None:
+    """`InsertsTogether`: rows queued while a statement runs go in the next
+    one together; a row a unique index refuses fails its own caller only,
+    and every other row of its batch is kept once."""
+    from svc_common.batching import InsertsTogether
+    from svc_common.db import is_unique_violation
+
+    db = await _db(pg_url)
+    inserts = InsertsTogether(db, _add_mark_on_driver())
+
+    # Queued before the worker runs: one statement. A row alone goes alone.
+    await asyncio.gather(*(inserts.insert({"id": i, "label": f"m{i}"}) for i in range(1, 10)))
+    await inserts.insert({"id": 10, "label": "m10"})
+    assert await _count(db) == 10
+    assert (inserts.batches, inserts.rows) == (1, 9)
+
+    # Ids 5 and 12 exist (12 from the first of the batch): those two fail
+    # alone, the others are kept once.
+    results = await asyncio.gather(
+        *(inserts.insert({"id": i, "label": f"n{i}"}) for i in (12, 11, 12, 13, 5, 14)),
+        return_exceptions=True,
+    )
+    assert [is_unique_violation(r) if r else r for r in results] == [
+        None,
+        None,
+        True,
+        None,
+        True,
+        None,
+    ], results
+    async with db.session() as s:
+        ids = sorted((await s.execute(select(Mark.id))).scalars().all())
+    assert ids == list(range(1, 15))
+    assert inserts.batches == 1  # the second batch failed whole and went row by row
     await db.engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 from quota_svc.ledger.models import JournalEntry, Pool
 from quota_svc.ledger.service import reconcile
@@ -226,3 +227,87 @@ async def test_a_hot_pool_is_applied_in_batches_each_request_answered_alone(
     assert all(n == 1 for n in audits.values())
     assert (pool.credited_kg, pool.reserved_kg, pool.allocated_kg) == (120_000, 0, 120_000)
     assert rec.ok, rec
+
+
+async def test_a_batch_reads_the_pool_and_lots_once_as_its_operations_leave_them(
+    quota: Quota, db_url: str
+) -> None:
+    """The operations of one batch share the pool and its open lots
+    (svc_common.batching's memo) instead of reading them again: each must see
+    what the ones before it left, and a project refused as already reserved
+    must leave nothing behind. Two batches, built by queueing every operation
+    before the batch's worker runs: a batch falling back to running its
+    operations alone would hide a wrong memo, so none may."""
+    if not db_url.startswith("postgresql"):
+        return  # SQLite: no batches (each operation runs alone)
+    from quota_svc.policy.service import default_policy
+    from quota_svc.reconciliation.service import run_checks
+    from quota_svc.reservations import service
+    from quota_svc.reservations.router import advance_limits, pool_batches
+    from svc_common.auth import Principal
+
+    for amount in ("3", "3", "1"):  # lots L1, L2, L3 of 3, 3 and 1 t
+        await quota.baseline(JIZHOU, amount)
+    rt = quota.app.state.runtime
+    batches = pool_batches(rt)
+    officer = Principal("officer.batch", "officer", frozenset({JIZHOU}))
+    policy, limits = default_policy(rt.settings), advance_limits(rt.settings)
+    pool_id = f"{JIZHOU}:VOCs"
+
+    def reserve(ref: str, increment_kg: int, n: int) -> Any:
+        req = service.ReserveRequest(
+            district=JIZHOU,
+            pollutant="VOCs",
+            increment_kg=increment_kg,
+            project_ref=ref,
+            idempotency_id=f"batch-test:{ref}:{n}",
+        )
+
+        async def op(s: Any) -> str:
+            try:
+                done = await service.reserve(s, req, officer, policy, limits)
+            except service.ProjectAlreadyReserved:  # as the route answers it: no raise
+                return "already"
+            return done.reservation.id
+
+        return op
+
+    def allocate(rid: str, amount_kg: int) -> Any:
+        async def op(s: Any) -> str:
+            r = await service.lock_reservation(s, rid)
+            assert r is not None
+            await service.allocate(s, r, amount_kg, officer)
+            return "allocated"
+
+        return op
+
+    async def one_batch(*ops: Any) -> list[Any]:
+        before = (batches.batches, batches.alone, batches.fallbacks)
+        results = await asyncio.gather(*(batches.run(pool_id, op) for op in ops))
+        assert (batches.batches, batches.alone, batches.fallbacks) == (
+            before[0] + 1,
+            before[1],
+            before[2],
+        ), "the operations did not all run in one batch"
+        return list(results)
+
+    # Ratio 2.0: P1 holds 3 t (L1), its twin is refused after P1's hold was
+    # taken in the same batch, P2 holds the next 3 t (L2) only if the twin
+    # left the pool's balance as it found it.
+    p1, twin, p2 = await one_batch(
+        reserve("M-1", 1500, 1), reserve("M-1", 1500, 2), reserve("M-2", 1500, 1)
+    )
+    assert twin == "already" and p2 not in (p1, "already")
+    # P3 empties L3 (the batch reads the open lots once), P1's allocation of
+    # 1 t returns the other 2 t to L1, and P4 can hold them only from L1 as
+    # that allocation left it.
+    p3, allocated, p4 = await one_batch(
+        reserve("M-3", 500, 1), allocate(p1, 1000), reserve("M-4", 1000, 1)
+    )
+    assert allocated == "allocated" and p3 != p4
+    a = await quota.availability(JIZHOU)
+    assert (a["available_t"], a["reserved_t"], a["allocated_t"]) == ("0.000", "6.000", "1.000")
+    failed = [r for r in await run_checks(rt.db) if not r.ok]
+    assert not failed, failed
+    r4 = (await quota.client.get(f"/quota/reservations/{p4}", headers=OFFICER)).json()
+    assert r4["required_t"] == "2.000"

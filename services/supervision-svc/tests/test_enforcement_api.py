@@ -233,3 +233,19 @@ async def test_a_rectification_order_is_not_due_before_the_day_it_is_made(svc: S
             "2026-06-20",
             f"LA-{NINGHE}-2026-0001",
         )
+        case_id = r.json()["id"]
+        # Decided the next day, the order's deadline has passed: approval is
+        # refused (rejection is not), and nothing of it is written.
+        await clock.current().advance(dt.timedelta(days=1))  # type: ignore[attr-defined]
+        decider = {**officer(NINGHE, "zhao.lei"), "Accept-Language": "zh-CN"}
+        decide = f"/supervision/cases/{case_id}/decide"
+        r = await svc.http.post(decide, json={"approve": True}, headers=decider)
+        assert r.status_code == 409, r.text
+        assert (r.json()["reason"], r.json()["rectify_by"]) == ("rectify_by_passed", "2026-06-20")
+        assert "整改期限 2026-06-20 已过" in r.json()["detail"]
+        r = await svc.http.get(f"/supervision/cases/{case_id}", headers=decider)
+        assert r.json()["status"] == "proposed", r.text
+        r = await svc.http.post(
+            decide, json={"approve": False, "note": "期限已过"}, headers=decider
+        )
+        assert r.status_code == 200 and r.json()["status"] == "rejected", r.text

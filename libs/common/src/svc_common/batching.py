@@ -10,10 +10,11 @@ the batch is rolled back and each of its operations runs again alone, so a
 refusal reaches its caller alone and the others are kept. TigerBeetle's
 request batching is the model.
 
-What does not change: each operation still takes its locks and checks its
-balance itself, so correctness never depends on the batching (a batch of
-another replica waits for the row lock like any transaction); outbox rows and
-audit entries commit with their effect. What does change: the effect commits
+What does not change: each operation still checks its balance itself and
+takes its locks, or finds them taken by an earlier operation of the same
+transaction (the memo below), so no other transaction comes between (a batch
+of another replica waits for the row lock like any transaction); outbox rows
+and audit entries commit with their effect. What does change: the effect commits
 in the batch's transaction, before the request's own unit of work stores its
 Idempotency-Key answer. A crash between the two leaves the effect without a
 stored answer, and a retry is answered by the operation's business key (a
@@ -21,6 +22,15 @@ reservation's project, for instance) instead of the stored answer.
 
 On SQLite (one writer, and a request's unit of work holds the write lock) the
 operation runs at once in the request's own transaction.
+
+What a batch's operations may share: `batch_memo(unit)` is a dict that
+lives as long as one batch's transaction, for rows an operation read under
+a lock the batch holds to its end (the pool row, the pool's open lots). The
+next operation of the batch reads them there instead of again from the
+database, and an operation that changes them puts back what it wrote (a
+path that writes them some other way clears the memo first). Only
+a batch of two or more has one; an operation alone, or in any other unit of
+work, gets None and reads the database as ever.
 
 `on_driver=True` (PostgreSQL on asyncpg): a batch runs in a `DriverUnit`,
 one transaction on asyncpg itself, for operations whose every statement is a
@@ -42,15 +52,25 @@ from typing import Any, Generic, TypeVar
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from svc_common.db import Database, NeedsSession
+from svc_common.db import Database, DriverStatement, NeedsSession, is_unique_violation
 from svc_common.errors import Unavailable
-from svc_common.failures import is_transient
+from svc_common.failures import TransientFailure, is_transient
 from svc_common.i18n import msg
 
 T = TypeVar("T")
 Operation = Callable[[AsyncSession], Coroutine[Any, Any, T]]
 
 log = structlog.get_logger(__name__)
+
+#: The key of a batch's memo in its unit's `info`.
+_MEMO = "svc_common.batching.memo"
+
+
+def batch_memo(unit: Any) -> dict[Any, Any] | None:
+    """The memo of the batch whose transaction `unit` is (see the module's
+    docstring), or None when `unit` is not a batch of two or more."""
+    info = getattr(unit, "info", None)
+    return info.get(_MEMO) if isinstance(info, dict) else None
 
 
 @dataclass
@@ -140,6 +160,7 @@ class GroupCommit:
         results: list[Any] = []
         try:
             async with self._unit() as s:
+                s.info[_MEMO] = {}
                 for q in batch:
                     results.append(await asyncio.create_task(q.op(s), context=q.context))
         except Exception as exc:
@@ -188,3 +209,84 @@ class GroupCommit:
             return
         if not q.future.done():
             q.future.set_result(result)
+
+
+class InsertsTogether:
+    """Single-row INSERTs of one statement, each atomic alone (no transaction
+    around it), sent together on PostgreSQL: the rows queued while a
+    statement runs go in the next one, as one pipelined `executemany` on the
+    driver. The requests of a group commit are answered at once, and each
+    then stores its Idempotency-Key answer: one round trip for all of them
+    instead of one each. No timer: a row that finds nothing running goes at
+    once, alone.
+
+    `executemany` is atomic: if a row fails (a unique index: a twin request
+    stored its answer first), none of the batch is kept and each row is
+    inserted again alone, so only its own caller gets the failure. A
+    database failure fails every caller of the batch."""
+
+    def __init__(self, db: Database, statement: DriverStatement, max_rows: int = 64) -> None:
+        if not db.on_asyncpg:
+            raise RuntimeError("InsertsTogether is for PostgreSQL on asyncpg only")
+        self.db = db
+        self.statement = statement
+        self.max_rows = max_rows
+        self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._worker: asyncio.Task[None] | None = None
+        #: Statements sent with more than one row, and the rows in them.
+        self.batches = 0
+        self.rows = 0
+
+    async def insert(self, row: dict[str, Any]) -> None:
+        """Insert `row` (in its own or a shared statement); raises what its
+        own insert raised."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((row, future))
+        if self._worker is None:
+            self._worker = asyncio.create_task(
+                self._drain(), name="inserts-together", context=contextvars.Context()
+            )
+        await future
+
+    async def _drain(self) -> None:
+        batch: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[: self.max_rows], self._queue[self.max_rows :]
+                await self._send(batch)
+                batch = []
+        finally:
+            self._worker = None
+            for _row, future in batch + self._queue:
+                if not future.done():
+                    future.set_exception(TransientFailure("the service is stopping"))
+            self._queue = []
+
+    async def _send(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+        if len(batch) > 1:
+            try:
+                async with self.db.driver() as conn:
+                    await self.statement.execute_many(self.db, conn, [row for row, _ in batch])
+            except Exception as exc:
+                if not is_unique_violation(exc):
+                    for _row, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    return
+                # One row refused: nothing was kept; each goes again alone.
+            else:
+                self.batches += 1
+                self.rows += len(batch)
+                for _row, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+                return
+        for row, future in batch:
+            try:
+                await self.db.fetch_alone(self.statement, row)
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                if not future.done():
+                    future.set_result(None)

@@ -143,6 +143,12 @@ class DriverStatement:
         sql, args = self._args(db.engine.dialect, params)
         await conn.execute(sql, *args)
 
+    async def execute_many(self, db: Database, conn: Any, rows: list[dict[str, Any]]) -> None:
+        """The statement once per row, pipelined on the driver: one round
+        trip, atomic (every row or, if one fails, none)."""
+        args = [self._args(db.engine.dialect, params) for params in rows]
+        await conn.executemany(args[0][0], [a for _sql, a in args])
+
     async def fetch_in(self, conn: AsyncConnection, params: dict[str, Any]) -> Sequence[Any]:
         """Run inside the transaction `conn` holds and return the rows (read
         them by position: asyncpg Records or SQLAlchemy Rows). On asyncpg on

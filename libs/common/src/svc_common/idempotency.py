@@ -16,6 +16,7 @@ a 422; 5xx answers are not stored, so a retry can succeed.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from sqlalchemy import Table, bindparam, insert, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svc_common import faults, i18n
+from svc_common.batching import InsertsTogether
 from svc_common.db import Database, DriverStatement, Unit, is_unique_violation
 from svc_common.errors import PROBLEM_JSON, Problem, Unauthorized, Unavailable, scope_problem
 from svc_common.failures import TransientFailure, is_transient
@@ -50,6 +52,17 @@ _STORE = DriverStatement(
 )
 
 log = structlog.get_logger(__name__)
+
+#: Each database's stored answers sent together (svc_common.batching).
+_STORES: weakref.WeakKeyDictionary[Database, InsertsTogether] = weakref.WeakKeyDictionary()
+
+
+def _stores(db: Database) -> InsertsTogether:
+    stores = _STORES.get(db)
+    if stores is None:
+        stores = _STORES[db] = InsertsTogether(db, _STORE)
+    return stores
+
 
 HEADER = b"idempotency-key"
 METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -263,7 +276,11 @@ async def _store(
         "created_at": utcnow(),
     }
     try:
-        await _on_record(db, unit, _STORE, params)
+        if db.on_asyncpg and not unit.begun:
+            # After a group commit: every request of the batch stores at once.
+            await _stores(db).insert(params)
+        else:
+            await _on_record(db, unit, _STORE, params)
     except Exception as exc:
         if not is_unique_violation(exc):
             raise

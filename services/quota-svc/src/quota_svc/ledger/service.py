@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, func, literal, select, true, union_all
@@ -260,6 +260,25 @@ class PoolState:
             Balance(m["credited_kg"], m["reserved_kg"], m["allocated_kg"]),
             m["last_effective_at"],
         )
+
+
+#: A batch's memo (svc_common.batching) key for a pool it has locked.
+_MEMO_POOL = "ledger.pool"
+
+
+def remembered_pool(memo: dict[Any, Any] | None, pool_id: str) -> PoolState | None:
+    """A copy of the pool as the batch's last operation left it, if the
+    batch has locked it (post on the copy; `remember_pool` it once the
+    operation's writes are staged)."""
+    pool = memo.get((_MEMO_POOL, pool_id)) if memo is not None else None
+    return replace(pool) if pool is not None else None
+
+
+def remember_pool(memo: dict[Any, Any] | None, pool: PoolState) -> None:
+    """Keep the locked pool as this operation leaves it, for the next
+    operation of the batch."""
+    if memo is not None:
+        memo[(_MEMO_POOL, pool.id)] = replace(pool)
 
 
 _POOL_COLUMNS = (

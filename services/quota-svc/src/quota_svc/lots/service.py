@@ -44,11 +44,20 @@ async def open_lots(s: AsyncSession | AsyncConnection, pool_id: str) -> list[tup
     return [(r[0], r[1]) for r in rows]
 
 
+#: A batch's memo (svc_common.batching) key for a locked pool's open lots.
+_MEMO_OPEN = "lots.open"
+
+
 async def draw(
-    s: AsyncSession | AsyncConnection, pool_id: str, amount_kg: int, lot_id: int | None = None
+    s: AsyncSession | AsyncConnection,
+    pool_id: str,
+    amount_kg: int,
+    lot_id: int | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> Draws:
     """Which lots give `amount_kg`: the named lot (LotShort if it is not in
-    the pool or lacks it), else the pool's lots oldest first."""
+    the pool or lacks it), else the pool's lots oldest first; with a batch's
+    `memo`, its lots as the batch's earlier operations left them."""
     conn = await _conn(s)
     if lot_id is not None:
         row = (await conn.execute(_LOT, {"lot_id": lot_id})).first()
@@ -57,7 +66,25 @@ async def draw(
         if row.available_kg < amount_kg:
             raise LotShort(lot_id, amount_kg, row.available_kg)
         return [(lot_id, amount_kg)]
-    return rules.draw_oldest_first(await open_lots(conn, pool_id), amount_kg)
+    if memo is None:
+        return rules.draw_oldest_first(await open_lots(conn, pool_id), amount_kg)
+    kept = memo.get((_MEMO_OPEN, pool_id))
+    if kept is None:
+        kept = memo[(_MEMO_OPEN, pool_id)] = dict(await open_lots(conn, pool_id))
+    return rules.draw_oldest_first(sorted(kept.items()), amount_kg)
+
+
+def _remember(memo: dict[Any, Any] | None, pool_id: str, changes: Sequence[Change]) -> None:
+    """The batch's open lots of the pool (if it read them) after `changes`."""
+    kept = memo.get((_MEMO_OPEN, pool_id)) if memo is not None else None
+    if kept is None:
+        return
+    for lot_id, move, kg in changes:
+        left = kept.get(lot_id, 0) + rules.column_deltas(move, kg).get("available_kg", 0)
+        if left > 0:
+            kept[lot_id] = left
+        else:
+            kept.pop(lot_id, None)
 
 
 def update_rows(changes: Iterable[Change]) -> list[dict[str, Any]]:
@@ -102,12 +129,15 @@ def stage(
     *,
     reservation_id: str | None = None,
     ref: str | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> None:
-    """Add the lot updates and their movements to a combined write."""
+    """Add the lot updates and their movements to a combined write (and to
+    a batch's `memo`, for its next operation)."""
     writes.add(LOTS, "id", update_rows(changes))
     writes.insert(
         MOVEMENTS, movement_rows(pool_id, changes, reservation_id=reservation_id, ref=ref)
     )
+    _remember(memo, pool_id, changes)
 
 
 async def apply(

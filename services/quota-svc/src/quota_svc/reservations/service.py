@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from svc_common.audit import SYSTEM, audit_row
 from svc_common.auth import Principal
+from svc_common.batching import batch_memo
 from svc_common.db import Database, DriverStatement
 from svc_common.events.registry import EventPayload
 from svc_common.events.schemas.quota import QuotaAllocated, QuotaReleased, QuotaReserved
@@ -35,6 +36,8 @@ from quota_svc.ledger.service import (
     balance_of,
     lock_pool_rows,
     lock_pools,
+    remember_pool,
+    remembered_pool,
 )
 from quota_svc.lots import rules as lot_rules
 from quota_svc.lots import service as lots
@@ -56,6 +59,8 @@ HOLDINGS = cast(Table, Holding.__table__)
 _OUTBOX = cast(Table, OutboxRow.__table__)
 _AUDIT = cast(Table, AuditEntry.__table__)
 _LIVE = [s.value for s in LIVE]
+#: A batch's memo (svc_common.batching) key for the policy read with a pool's lock.
+_MEMO_POLICY = "reservations.policy"
 
 
 #: In one round trip: the pool locked, the district policy and air-quality
@@ -220,17 +225,24 @@ async def reserve(
     now = utcnow()
     ref = req.pool()
     conn = await s.connection()
-    # One round trip: the pool locked and the policy in force.
-    row = (
-        await lock_pool_rows(
-            conn,
-            ref,
-            stmt=_LOCK_POOL_AND_POLICY,
-            params={"district": req.district, "pollutant": req.pollutant, "at": now},
-        )
-    )[ref.id]
-    policy = policy_of(row, req.pollutant, default)
-    pool = PoolState.of(row)
+    # In a batch that has locked the pool: the pool and policy as it left them.
+    memo = batch_memo(s)
+    pool = remembered_pool(memo, ref.id)
+    policy = memo.get((_MEMO_POLICY, ref.id)) if memo is not None else None
+    if pool is None or policy is None:
+        # One round trip: the pool locked and the policy in force.
+        row = (
+            await lock_pool_rows(
+                conn,
+                ref,
+                stmt=_LOCK_POOL_AND_POLICY,
+                params={"district": req.district, "pollutant": req.pollutant, "at": now},
+            )
+        )[ref.id]
+        policy = policy_of(row, req.pollutant, default)
+        pool = PoolState.of(row)
+        if memo is not None:
+            memo[(_MEMO_POLICY, ref.id)] = policy
     need = ledger_rules.need_kg(req.increment_kg, policy.offset_ratio_hundredths)
     rid = str(uuid.uuid4())
     postings = Postings({ref.id: pool})
@@ -254,6 +266,11 @@ async def reserve(
         if not req.advance:
             raise ReservationRefused(req, ref.id, policy.offset_ratio_hundredths, od) from od
         # 先用后补: credit the shortfall as an advance (a debt), then hold.
+        # The advance writes the pool and a lot by its own paths: what a
+        # batch remembered of them is no longer so.
+        if memo is not None:
+            memo.clear()
+            memo = None
         orm_pool = (await lock_pools(s, ref))[ref.id]
         lim = limits or AdvanceLimits()
         limit_kg, term = await debts.limit_in_force(
@@ -287,7 +304,7 @@ async def reserve(
             note=req.project_ref,
         )
     # Read now, under the lock: the lots as the last holder of the lock left them.
-    draws: Draws = await lots.draw(conn, ref.id, need, req.lot_id)
+    draws: Draws = await lots.draw(conn, ref.id, need, req.lot_id, memo)
     r = ReservationRow(
         id=rid,
         idempotency_id=req.idempotency_id,
@@ -324,7 +341,10 @@ async def reserve(
     # The rest in one round trip on PostgreSQL: entry, pool, lots, events, audit.
     writes = Writes()
     postings.stage(writes)
-    lots.stage(writes, ref.id, [(lot, Move.HOLD, kg) for lot, kg in draws], reservation_id=rid)
+    remember_pool(memo, pool)
+    lots.stage(
+        writes, ref.id, [(lot, Move.HOLD, kg) for lot, kg in draws], reservation_id=rid, memo=memo
+    )
     _events_and_audit(
         s,
         writes,
@@ -434,7 +454,9 @@ async def allocate(
     check_action(r.status, "allocate")
     amount, remainder = split_allocation(r.held_kg, requested_kg)
     conn = await s.connection()
-    postings = Postings(await _lock_pools_of(conn, [r]))
+    memo = batch_memo(s)
+    remembered = remembered_pool(memo, r.pool_id)
+    postings = Postings({r.pool_id: remembered} if remembered else await _lock_pools_of(conn, [r]))
     pool = postings.post(
         r.pool_id,
         EntryCode.ALLOCATE,
@@ -464,6 +486,7 @@ async def allocate(
     head, tail = lot_rules.split(lots.as_draws(r.lots), amount)
     writes = Writes()
     postings.stage(writes)
+    remember_pool(memo, pool)
     writes.update(RESERVATIONS, "id", [_resolved(r)])
     lots.stage(
         writes,
@@ -471,6 +494,7 @@ async def allocate(
         [(lot, Move.ALLOCATE, kg) for lot, kg in head]
         + [(lot, Move.RELEASE, kg) for lot, kg in tail],
         reservation_id=r.id,
+        memo=memo,
     )
     if amount:
         writes.insert(HOLDINGS, [holding_row(r, amount, head, now)])

@@ -45,7 +45,9 @@ async def decide_case(
     db: Database = Depends(get_db),
 ) -> CaseOut:
     """Approve or reject the proposal: by another officer than the proposer
-    (four eyes). An approved permit suspension is applied by permit-svc."""
+    (four eyes). An approved permit suspension is applied by permit-svc. A
+    rectification order whose `rectify_by` has passed is not approved (409
+    `rectify_by_passed`): it is rejected and proposed again."""
     async with db.transaction() as s:
         c = await service.load_for_update(s, principal, case_id)
         await service.decide(s, principal, c, body, utcnow())

@@ -1,8 +1,11 @@
-"""Pure rules of enforcement cases: the lifecycle and the four-eyes principle."""
+"""Pure rules of enforcement cases: the lifecycle, the four-eyes principle and
+the deadline of a rectification order (责令整改期限)."""
 
 from __future__ import annotations
 
-from svc_common.errors import Forbidden, IllegalTransition
+import datetime as dt
+
+from svc_common.errors import Conflict, Forbidden, IllegalTransition
 from svc_common.i18n import msg
 
 TRANSITIONS: dict[str, dict[str, str]] = {
@@ -33,4 +36,21 @@ def check_four_eyes(proposed_by: str, decider: str) -> None:
                 "双人审核：立案的决定须由提出人以外的人员作出",
             ),
             proposed_by=proposed_by,
+        )
+
+
+def check_deadline_ahead(rectify_by: dt.date | None, today: dt.date) -> None:
+    """A rectification order is decided before its deadline passes: decided
+    after it, the order could never be met. The case is rejected instead and
+    proposed again with a deadline that can (`today` in Beijing)."""
+    if rectify_by is not None and rectify_by < today:
+        raise Conflict(
+            msg(
+                f"the rectification deadline {rectify_by} has passed (today is {today}, "
+                "Beijing time): reject the case and propose it again with a new rectify_by",
+                f"整改期限 {rectify_by} 已过（今天为北京时间 {today}）：请驳回该案件，"
+                "并以新的整改期限重新提出",
+            ),
+            reason="rectify_by_passed",
+            rectify_by=rectify_by.isoformat(),
         )

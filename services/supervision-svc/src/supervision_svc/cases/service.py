@@ -134,6 +134,8 @@ async def decide(
 ) -> None:
     after = rules.next_status(c.status, "approve" if body.approve else "reject")
     rules.check_four_eyes(c.proposed_by, principal.sub)
+    if body.approve:
+        rules.check_deadline_ahead(c.rectify_by, local_date(now))
     if body.approve and c.measure == "permit_suspension":
         # The register may have moved on since the proposal: suspend only a
         # permit still in force, and the one in force now.
