@@ -17,7 +17,8 @@ from svc_common.pagination import (
     Limit,
     Page,
     decode_int_cursor,
-    encode_cursor,
+    keyset_after,
+    keyset_page,
 )
 from svc_common.service_deps import get_db
 from svc_common.tables import AuditEntry
@@ -61,14 +62,14 @@ def audit_router(prefix: str) -> APIRouter:
             q = q.where(AuditEntry.actor == actor)
         after = decode_int_cursor(cursor)
         if after is not None:
-            q = q.where(AuditEntry.id < after)
+            q = q.where(keyset_after(after, AuditEntry.id, descending=True))
         async with db.session() as s:
             rows = list((await s.execute(q)).scalars())
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page[AuditEntryOut](
-            items=[AuditEntryOut.model_validate(r, from_attributes=True) for r in rows],
-            next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
+        return keyset_page(
+            rows,
+            limit,
+            lambda r: r.id,
+            lambda r: AuditEntryOut.model_validate(r, from_attributes=True),
         )
 
     return router

@@ -24,7 +24,8 @@ from svc_common.pagination import (
     Cursor,
     Page,
     decode_int_cursor,
-    encode_cursor,
+    keyset_after,
+    keyset_page,
 )
 from svc_common.service_deps import get_runtime
 from svc_common.tables import DeadLetter, OutboxRow
@@ -119,14 +120,14 @@ def ops_router(prefix: str) -> APIRouter:
         if status:
             q = q.where(DeadLetter.status == status)
         if (after := decode_int_cursor(cursor)) is not None:
-            q = q.where(DeadLetter.id < after)
+            q = q.where(keyset_after(after, DeadLetter.id, descending=True))
         async with get_runtime(request).db.session() as s:
             rows = list((await s.execute(q)).scalars())
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page[DeadLetterOut](
-            items=[DeadLetterOut.model_validate(r, from_attributes=True) for r in rows],
-            next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
+        return keyset_page(
+            rows,
+            limit,
+            lambda r: r.id,
+            lambda r: DeadLetterOut.model_validate(r, from_attributes=True),
         )
 
     async def _get(request: Request, dead_letter_id: DeadLetterId) -> DeadLetter:

@@ -5,6 +5,11 @@ A cursor is what this API returned and nothing else: `decode_cursor` checks
 its shape against what the list expects (an id, a time and an id, …) and
 answers 422 naming `cursor` for anything else — forged, truncated, out of
 range — so a bad cursor can never reach a query.
+
+Every list reads the same way: decode the cursor, narrow the query to the
+rows after it (`keyset_after`), order by the sort key, fetch `limit + 1`
+rows, and let `keyset_page` keep `limit` of them: the one more row only
+says whether there is a next page.
 """
 
 from __future__ import annotations
@@ -13,15 +18,18 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, Literal, TypeVar, overload
 
 from fastapi import Query
 from pydantic import BaseModel
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, or_
 
 from svc_common.errors import field_error
 from svc_common.i18n import msg
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -123,3 +131,48 @@ def decode_int_cursor(cursor: str | None) -> int | None:
     """A cursor holding an id."""
     value = decode_cursor(cursor, "int")
     return int(value) if value is not None else None
+
+
+def keyset_after(
+    position: Any,
+    column: SQLColumnExpression[Any],
+    *more: SQLColumnExpression[Any],
+    descending: bool = False,
+) -> ColumnElement[bool]:
+    """The rows after `position` in the order of the sort key `column, *more`
+    (all ascending, or all `descending`): `a > x OR (a = x AND b > y) …`.
+
+    `position` is what `decode_cursor` gave for these columns: the value for
+    one column, a tuple of as many values for several. The columns must not
+    be NULL (`a > NULL` is never true): a sort key with NULLs keeps a
+    predicate of its own."""
+    columns = (column, *more)
+    values = tuple(position) if more else (position,)
+    if len(values) != len(columns):
+        raise ValueError(f"a position of {len(values)} values for {len(columns)} columns")
+    terms: list[ColumnElement[bool]] = []
+    for i, (col, value) in enumerate(zip(columns, values, strict=True)):
+        beyond = col < value if descending else col > value
+        ties = [c == v for c, v in zip(columns[:i], values[:i], strict=True)]
+        terms.append(and_(*ties, beyond) if ties else beyond)
+    return or_(*terms) if len(terms) > 1 else terms[0]
+
+
+def keyset_page(
+    rows: Sequence[R], limit: int, key: Callable[[R], Any], item: Callable[[R], T]
+) -> Page[T]:
+    """The page of `rows` fetched in sort order (`limit + 1` of them; a list
+    sorted in memory may hand over all): the first `limit` become the items
+    (`item` of each) and, when there was a row more, `next_cursor` carries
+    the sort key (`key`) of the last one kept, so the next page starts right
+    after it. No row more, no next page: a client stops without asking for
+    an empty one.
+
+    `key` gives the cursor's JSON value (`decode_cursor` reads it back): an
+    id, or a list such as `[created_at.isoformat(), id]`."""
+    kept = rows[:limit]
+    more = len(rows) > limit and len(kept) > 0
+    return Page(
+        items=[item(r) for r in kept],
+        next_cursor=encode_cursor(key(kept[-1])) if more else None,
+    )

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.clock import DURATION_PATTERN, parse_duration
 from svc_common.db import Database
@@ -19,7 +19,8 @@ from svc_common.pagination import (
     Cursor,
     Page,
     decode_cursor,
-    encode_cursor,
+    keyset_after,
+    keyset_page,
 )
 from svc_common.service import get_db, get_runtime
 from svc_common.types import ResourceId, kg_to_tonnes, utcnow
@@ -227,15 +228,10 @@ async def list_filings(
     if overdue:
         q = q.where(FilingRow.status.not_in(sorted(rules.DECIDED)), FilingRow.due_at < now)
     if cursor:
-        at, last_id = _position(cursor)
-        q = q.where(
-            or_(FilingRow.created_at > at, and_(FilingRow.created_at == at, FilingRow.id > last_id))
-        )
+        q = q.where(keyset_after(_position(cursor), FilingRow.created_at, FilingRow.id))
     q = q.order_by(FilingRow.created_at, FilingRow.id).limit(limit + 1)
     async with db.session() as s:
         rows = list((await s.execute(q)).scalars())
-    nxt = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        nxt = encode_cursor([last.created_at.isoformat(), last.id])
-    return Page[FilingOut](items=[to_out(f, now) for f in rows[:limit]], next_cursor=nxt)
+    return keyset_page(
+        rows, limit, lambda f: [f.created_at.isoformat(), f.id], lambda f: to_out(f, now)
+    )

@@ -11,7 +11,7 @@ from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import Page, decode_cursor, encode_cursor
+from svc_common.pagination import Page, decode_cursor, keyset_after, keyset_page
 from svc_common.service import get_runtime
 from svc_common.types import kg_to_tonnes
 
@@ -100,10 +100,9 @@ async def page_of(
 ) -> Page[RegistrationOut]:
     """Pages in filing-number order; the cursor is the last number returned."""
     after = decode_cursor(cursor, "str")
-    if after:
-        q = q.where(RegistrationRow.filing_no > str(after))
+    if after is not None:
+        q = q.where(keyset_after(after, RegistrationRow.filing_no))
     q = q.order_by(RegistrationRow.filing_no).limit(limit + 1)
     async with db.session() as s:
         rows = list((await s.execute(q)).scalars())
-    nxt = encode_cursor(rows[limit - 1].filing_no) if len(rows) > limit else None
-    return Page[RegistrationOut](items=[to_out(r, keys) for r in rows[:limit]], next_cursor=nxt)
+    return keyset_page(rows, limit, lambda r: r.filing_no, lambda r: to_out(r, keys))

@@ -12,7 +12,7 @@ from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable
 from svc_common.i18n import msg
-from svc_common.pagination import Page, decode_cursor, encode_cursor
+from svc_common.pagination import Page, decode_cursor, keyset_after, keyset_page
 
 from permit_svc.audits import rules
 from permit_svc.audits.models import AuditFinding, PermitAudit
@@ -183,21 +183,18 @@ async def list_audits(
             )
         )
     if after is not None:
-        q = q.where(PermitAudit.id > str(after))
+        q = q.where(keyset_after(after, PermitAudit.id))
     async with db.session() as s:
         audits = list((await s.scalars(q)).all())
-        more = len(audits) > limit
-        audits = audits[:limit]
+        # The findings of the audits on the page only, not of the one more.
+        shown = [a.id for a in audits[:limit]]
         by_audit: dict[str, list[AuditFinding]] = defaultdict(list)
-        if audits:
+        if shown:
             found = await s.scalars(
                 select(AuditFinding)
-                .where(AuditFinding.audit_id.in_([a.id for a in audits]))
+                .where(AuditFinding.audit_id.in_(shown))
                 .order_by(AuditFinding.rectification_deadline, AuditFinding.id)
             )
             for f in found:
                 by_audit[f.audit_id].append(f)
-    return Page(
-        items=[_out(a, by_audit[a.id], today) for a in audits],
-        next_cursor=encode_cursor(audits[-1].id) if more and audits else None,
-    )
+    return keyset_page(audits, limit, lambda a: a.id, lambda a: _out(a, by_audit[a.id], today))

@@ -18,7 +18,7 @@ from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, fie
 from svc_common.events.schemas import permit as ev
 from svc_common.i18n import msg
 from svc_common.industries import canonical_or_none, industry_code_problem
-from svc_common.pagination import Page, decode_cursor, encode_cursor
+from svc_common.pagination import Page, decode_cursor, keyset_after, keyset_page
 
 from permit_svc.enterprises.models import Enterprise, Industry
 from permit_svc.enterprises.rules import CATEGORIES, IndustryClass
@@ -270,12 +270,7 @@ async def list_enterprises(
     if category is not None:
         q = q.where(Enterprise.category == category)
     if after is not None:
-        q = q.where(Enterprise.uscc > str(after))
+        q = q.where(keyset_after(after, Enterprise.uscc))
     async with db.session() as s:
         rows = list((await s.scalars(q)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[to_out(e) for e in rows],
-        next_cursor=encode_cursor(rows[-1].uscc) if more and rows else None,
-    )
+    return keyset_page(rows, limit, lambda e: e.uscc, to_out)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from svc_common.db import Database
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import Page, decode_cursor, encode_cursor
+from svc_common.pagination import Page, decode_cursor, keyset_page
 
 from permit_svc.enterprises.models import Enterprise
 from permit_svc.permits import rules
@@ -76,11 +76,9 @@ async def list_permits(
             q = q.where(Permit.valid_to.is_(None), Permit.id > last_id)
     async with db.session() as s:
         rows = list((await s.execute(q)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [to_out(p, name, settings.renewal_lead_days) for p, name in rows]
-    next_cursor = None
-    if more and rows:
-        last = rows[-1][0]
-        next_cursor = encode_cursor([last.valid_to.isoformat() if last.valid_to else None, last.id])
-    return Page(items=items, next_cursor=next_cursor)
+    return keyset_page(
+        rows,
+        limit,
+        lambda r: [r[0].valid_to.isoformat() if r[0].valid_to else None, r[0].id],
+        lambda r: to_out(r[0], r[1], settings.renewal_lead_days),
+    )

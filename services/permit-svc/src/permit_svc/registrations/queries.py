@@ -6,7 +6,7 @@ from sqlalchemy import select
 from svc_common.db import Database
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import Page, decode_cursor, encode_cursor
+from svc_common.pagination import Page, decode_cursor, keyset_after, keyset_page
 
 from permit_svc.enterprises.models import Enterprise
 from permit_svc.registrations.models import Registration
@@ -50,12 +50,7 @@ async def list_registrations(
     if uscc is not None:
         q = q.where(Registration.uscc == uscc.upper())
     if after is not None:
-        q = q.where(Registration.registration_no > str(after))
+        q = q.where(keyset_after(after, Registration.registration_no))
     async with db.session() as s:
         rows = list((await s.execute(q)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[to_out(r, n) for r, n in rows],
-        next_cursor=encode_cursor(rows[-1][0].registration_no) if more and rows else None,
-    )
+    return keyset_page(rows, limit, lambda r: r[0].registration_no, lambda r: to_out(r[0], r[1]))

@@ -21,7 +21,8 @@ from svc_common.pagination import (
     Cursor,
     Page,
     decode_int_cursor,
-    encode_cursor,
+    keyset_after,
+    keyset_page,
 )
 from svc_common.service import Runtime, get_db, runtime
 from svc_common.types import AwareDateTime, kg_to_tonnes, tonnes_to_kg, utcnow
@@ -191,15 +192,10 @@ async def read_journal(
     if pollutant:
         stmt = stmt.where(JournalEntry.pollutant == check_pollutant(pollutant))
     if after is not None:
-        stmt = stmt.where(JournalEntry.id > after)
+        stmt = stmt.where(keyset_after(after, JournalEntry.id))
     async with db.session() as s:
         rows = list((await s.scalars(stmt.order_by(JournalEntry.id).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[EntryOut](
-        items=[EntryOut.of(e) for e in rows],
-        next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
-    )
+    return keyset_page(rows, limit, lambda e: e.id, EntryOut.of)
 
 
 #: Moments one history request may ask for: two years of month starts and now.

@@ -15,7 +15,8 @@ from svc_common.pagination import (
     Cursor,
     Page,
     decode_int_cursor,
-    encode_cursor,
+    keyset_after,
+    keyset_page,
 )
 from svc_common.service import get_db
 from svc_common.types import SerialId
@@ -47,15 +48,10 @@ async def list_lots(
     if open_only:
         stmt = stmt.where(Lot.available_kg > 0)
     if after is not None:
-        stmt = stmt.where(Lot.id > after)
+        stmt = stmt.where(keyset_after(after, Lot.id))
     async with db.session() as s:
         rows = list((await s.scalars(stmt.order_by(Lot.id).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[LotOut](
-        items=[LotOut.of(lot) for lot in rows],
-        next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
-    )
+    return keyset_page(rows, limit, lambda lot: lot.id, LotOut.of)
 
 
 @router.get("/{lot_id}", response_model=LotDetail)

@@ -19,7 +19,8 @@ from svc_common.pagination import (
     Cursor,
     Page,
     decode_cursor,
-    encode_cursor,
+    keyset_after,
+    keyset_page,
 )
 from svc_common.service import get_db
 from svc_common.types import ResourceId, tonnes_to_kg
@@ -53,18 +54,12 @@ async def list_reclaims(
     if status:
         stmt = stmt.where(Reclaim.status == status)
     if after is not None:
-        stmt = stmt.where(
-            (Reclaim.created_at > after[0])
-            | ((Reclaim.created_at == after[0]) & (Reclaim.id > after[1]))
-        )
+        stmt = stmt.where(keyset_after(after, Reclaim.created_at, Reclaim.id))
     async with db.session() as s:
         rows = list(
             (await s.scalars(stmt.order_by(Reclaim.created_at, Reclaim.id).limit(limit + 1))).all()
         )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    nxt = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if more and rows else None
-    return Page[ReclaimOut](items=[ReclaimOut.of(r) for r in rows], next_cursor=nxt)
+    return keyset_page(rows, limit, lambda r: [r.created_at.isoformat(), r.id], ReclaimOut.of)
 
 
 @router.post("", status_code=201, response_model=ReclaimOut)

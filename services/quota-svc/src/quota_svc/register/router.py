@@ -16,7 +16,14 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, decode_int_cursor, encode_cursor
+from svc_common.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Cursor,
+    decode_int_cursor,
+    keyset_after,
+    keyset_page,
+)
 from svc_common.service import get_db
 
 from quota_svc.api import check_district
@@ -88,15 +95,11 @@ async def read_register(
         )
     stmt = base.order_by(RegisterEntry.seq).limit(limit + 1)
     if after is not None:
-        stmt = stmt.where(RegisterEntry.seq > after)
+        stmt = stmt.where(keyset_after(after, RegisterEntry.seq))
     async with db.session() as s:
         rows = list((await s.scalars(stmt)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return RegisterPage(
-        items=[RegisterItem(**public_fields(e)) for e in rows],
-        next_cursor=encode_cursor(rows[-1].seq) if more and rows else None,
-    )
+    page = keyset_page(rows, limit, lambda e: e.seq, lambda e: RegisterItem(**public_fields(e)))
+    return RegisterPage(items=page.items, next_cursor=page.next_cursor)
 
 
 async def _csv(db: Database, base: object, after: int) -> AsyncIterator[bytes]:

@@ -15,7 +15,7 @@ from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.errors import Conflict, Forbidden, NotFound, field_error
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, keyset_page
 from svc_common.service import Runtime, get_db, runtime
 from svc_common.types import ResourceId, kg_to_tonnes, tonnes_to_kg
 from svc_common.uscc import USCC, uscc_problem
@@ -296,10 +296,7 @@ async def list_reservations(
         after=(after[0], after[1]) if after is not None else None,
         limit=limit + 1,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    nxt = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if more and rows else None
-    return Page[ReservationOut](items=[ReservationOut.of(r) for r in rows], next_cursor=nxt)
+    return keyset_page(rows, limit, lambda r: [r.created_at.isoformat(), r.id], ReservationOut.of)
 
 
 @router.get("/{reservation_id}", response_model=ReservationOut)

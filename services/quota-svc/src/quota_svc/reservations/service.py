@@ -20,6 +20,7 @@ from svc_common.db import Database, DriverStatement
 from svc_common.events.registry import EventPayload
 from svc_common.events.schemas.quota import QuotaAllocated, QuotaReleased, QuotaReserved
 from svc_common.outbox import outbox_rows
+from svc_common.pagination import keyset_after
 from svc_common.tables import AuditEntry, OutboxRow
 from svc_common.types import kg_to_tonnes, utcnow
 
@@ -420,10 +421,7 @@ async def list_reservations(
     if status is not None:
         stmt = stmt.where(RESERVATIONS.c.status == status)
     if after is not None:
-        stmt = stmt.where(
-            (RESERVATIONS.c.created_at > after[0])
-            | ((RESERVATIONS.c.created_at == after[0]) & (RESERVATIONS.c.id > after[1]))
-        )
+        stmt = stmt.where(keyset_after(after, RESERVATIONS.c.created_at, RESERVATIONS.c.id))
     stmt = stmt.order_by(RESERVATIONS.c.created_at, RESERVATIONS.c.id).limit(limit)
     async with db.session() as s:
         return [ReservationRow.of(row) for row in (await s.execute(stmt)).all()]

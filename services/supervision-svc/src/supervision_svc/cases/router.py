@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
 from svc_common.service import get_db
 from svc_common.types import ResourceId, utcnow
 
@@ -98,13 +98,8 @@ async def list_cases(
     if status:
         q = q.where(C.status == status)
     if cursor:
-        at, last = cursor_position(cursor)
-        q = q.where(or_(C.proposed_at > at, and_(C.proposed_at == at, C.id > last)))
+        q = q.where(keyset_after(cursor_position(cursor), C.proposed_at, C.id))
     q = q.order_by(C.proposed_at, C.id).limit(limit + 1)
     async with db.session() as s:
         rows = list((await s.scalars(q)).all())
-    nxt = None
-    if len(rows) > limit:
-        last_row = rows[limit - 1]
-        nxt = encode_cursor([last_row.proposed_at.isoformat(), last_row.id])
-    return Page[CaseOut](items=[service.to_out(c) for c in rows[:limit]], next_cursor=nxt)
+    return keyset_page(rows, limit, lambda c: [c.proposed_at.isoformat(), c.id], service.to_out)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.bulk import BulkReport
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
 from svc_common.service import get_db
 from svc_common.types import Day, ResourceId, utcnow
 from svc_common.uploads import read_upload, upload_openapi
@@ -169,19 +169,18 @@ async def list_complaints(
     if overdue:
         q = q.where(service.overdue_condition(now))
     if cursor:
-        at, last = cursor_position(cursor)
-        q = q.where(
-            or_(Complaint.created_at > at, and_(Complaint.created_at == at, Complaint.id > last))
-        )
+        q = q.where(keyset_after(cursor_position(cursor), Complaint.created_at, Complaint.id))
     q = q.order_by(Complaint.created_at, Complaint.id).limit(limit + 1)
     async with db.session() as s:
         rows = list((await s.scalars(q)).all())
-        items = await queries.outs(s, principal, rows[:limit], now)
-    nxt = None
-    if len(rows) > limit:
-        last_row = rows[limit - 1]
-        nxt = encode_cursor([last_row.created_at.isoformat(), last_row.id])
-    return Page[ComplaintOut](items=items, next_cursor=nxt)
+        # The contacts of the complaints on the page only, not of the one more.
+        contacts = await queries.contacts_for(s, principal, rows[:limit])
+    return keyset_page(
+        rows,
+        limit,
+        lambda c: [c.created_at.isoformat(), c.id],
+        lambda c: queries.to_out(c, now, contacts.get(c.id)),
+    )
 
 
 @router.post("/complaints/{complaint_id}/{action}", response_model=ComplaintOut)

@@ -6,12 +6,12 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.bulk import BulkReport
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
 from svc_common.service import get_db
 from svc_common.types import ResourceId, utcnow
 from svc_common.uploads import read_upload, upload_openapi
@@ -112,16 +112,13 @@ async def list_demands(
     if overdue:
         q = q.where(Demand.status == "open", Demand.deadline < local_date(now))
     if cursor:
-        at, last = cursor_position(cursor)
-        q = q.where(or_(Demand.created_at > at, and_(Demand.created_at == at, Demand.id > last)))
+        q = q.where(keyset_after(cursor_position(cursor), Demand.created_at, Demand.id))
     q = q.order_by(Demand.created_at, Demand.id).limit(limit + 1)
     async with db.session() as s:
         rows = list((await s.scalars(q)).all())
-    nxt = None
-    if len(rows) > limit:
-        last_row = rows[limit - 1]
-        nxt = encode_cursor([last_row.created_at.isoformat(), last_row.id])
-    return Page[DemandOut](items=[service.to_out(d, now) for d in rows[:limit]], next_cursor=nxt)
+    return keyset_page(
+        rows, limit, lambda d: [d.created_at.isoformat(), d.id], lambda d: service.to_out(d, now)
+    )
 
 
 @router.get("/reports/demands", response_model=DemandReport)

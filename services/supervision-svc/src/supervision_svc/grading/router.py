@@ -8,7 +8,7 @@ from sqlalchemy import select
 from svc_common.auth import Principal, require, require_citywide
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_page
 from svc_common.service import get_db
 from svc_common.types import Day, utcnow
 from svc_common.uscc import USCC
@@ -87,19 +87,17 @@ async def list_grades(
             (g for u, g in grades.items() if u > after and (grade is None or g.grade == grade)),
             key=lambda g: g.uscc,
         )
-        page = chosen[:limit]
         names = dict(
             (
                 await s.execute(
                     select(Enterprise.uscc, Enterprise.name).where(
-                        Enterprise.uscc.in_([g.uscc for g in page])
+                        Enterprise.uscc.in_([g.uscc for g in chosen[:limit]])
                     )
                 )
             ).all()
         )
-    return Page[GradeOut](
-        items=[service.grade_out(g, names.get(g.uscc, "")) for g in page],
-        next_cursor=encode_cursor(page[-1].uscc) if len(chosen) > limit else None,
+    return keyset_page(
+        chosen, limit, lambda g: g.uscc, lambda g: service.grade_out(g, names.get(g.uscc, ""))
     )
 
 

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
 from svc_common.service import get_db
 from svc_common.types import Day, ResourceId, utcnow
 from svc_common.uscc import USCC
@@ -104,29 +104,25 @@ async def list_inspections(
     if uscc:
         q = q.where(Inspection.uscc == uscc_param(uscc))
     if cursor:
-        at, last = cursor_position(cursor)
         q = q.where(
-            or_(
-                Inspection.inspected_at < at,
-                and_(Inspection.inspected_at == at, Inspection.id < last),
+            keyset_after(
+                cursor_position(cursor), Inspection.inspected_at, Inspection.id, descending=True
             )
         )
     q = q.order_by(Inspection.inspected_at.desc(), Inspection.id.desc()).limit(limit + 1)
     async with db.session() as s:
         rows = list((await s.execute(q)).all())
-        page = rows[:limit]
-        ids = [i.id for i, _ in page]
+        # The findings of the inspections on the page only, not of the one more.
+        ids = [i.id for i, _ in rows[:limit]]
         findings: dict[str, list[Finding]] = {x: [] for x in ids}
         if ids:
             for f in await s.scalars(select(Finding).where(Finding.inspection_id.in_(ids))):
                 findings[f.inspection_id].append(f)
-    nxt = None
-    if len(rows) > limit:
-        last_row = rows[limit - 1][0]
-        nxt = encode_cursor([last_row.inspected_at.isoformat(), last_row.id])
-    return Page[InspectionOut](
-        items=[service.inspection_out(i, findings[i.id], name or "") for i, name in page],
-        next_cursor=nxt,
+    return keyset_page(
+        rows,
+        limit,
+        lambda r: [r[0].inspected_at.isoformat(), r[0].id],
+        lambda r: service.inspection_out(r[0], findings[r[0].id], r[1] or ""),
     )
 
 

@@ -9,7 +9,7 @@ from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, encode_cursor
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
 from svc_common.service import get_db
 from svc_common.types import kg_to_tonnes
 from svc_common.uscc import USCC
@@ -80,12 +80,7 @@ async def list_enterprises(
     if districts is not None:
         q = q.where(Enterprise.district.in_(districts))
     if cursor:
-        q = q.where(Enterprise.uscc > cursor_str(cursor))
+        q = q.where(keyset_after(cursor_str(cursor), Enterprise.uscc))
     async with db.session() as s:
         rows = list((await s.scalars(q)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[EnterpriseOut](
-        items=[enterprise_out(e) for e in rows],
-        next_cursor=encode_cursor(rows[-1].uscc) if more and rows else None,
-    )
+    return keyset_page(rows, limit, lambda e: e.uscc, enterprise_out)
