@@ -276,9 +276,9 @@ def remembered_pool(memo: dict[Any, Any] | None, pool_id: str) -> PoolState | No
 
 def remember_pool(memo: dict[Any, Any] | None, pool: PoolState) -> None:
     """Keep the locked pool as this operation leaves it, for the next
-    operation of the batch."""
+    operation of the batch (which posts on a copy: `remembered_pool`)."""
     if memo is not None:
-        memo[(_MEMO_POOL, pool.id)] = replace(pool)
+        memo[(_MEMO_POOL, pool.id)] = pool
 
 
 _POOL_COLUMNS = (
