@@ -279,7 +279,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # A route checks before it writes; a concurrent request that wrote the
         # same key between the check and the write is refused by the unique
         # index instead. Either way it is a conflict, not a fault of ours.
-        log.info("request refused by a unique index", path=request.url.path, error=repr(exc))
+        log.warning("request refused by a unique index", path=request.url.path, error=repr(exc))
         return problem_response(
             ConcurrentWrite(
                 i18n.msg(
