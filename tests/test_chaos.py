@@ -5,6 +5,7 @@ each kind of breakage it exists to catch."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 from collections import Counter
@@ -319,6 +320,26 @@ def test_the_judge_fails_each_breakage(what: str, breakage: Breakage, check: str
     breakage(st, world, stats)
     findings = checks.judge(st, world, stats, TYPES)
     assert not findings.check(check).ok, f"{what} went unnoticed"
+
+
+def test_a_5xx_is_reported_with_the_exception_its_server_logged(tmp_path: Path) -> None:
+    logged = {
+        "event": "unhandled error",
+        "request_id": "r-1",
+        "exception": "Traceback (most recent call last):\n  ...\nKeyError: 'district'",
+    }
+    other = {**logged, "request_id": "r-2", "exception": "Traceback\nValueError: other"}
+    (tmp_path / "permit-svc.log").write_text(
+        "not json\n" + json.dumps(other) + "\n" + json.dumps(logged) + "\n"
+    )
+    errors = [
+        {"status": 500, "request_id": "r-1"},
+        {"status": 500, "request_id": None},
+        {"status": 502, "request_id": "r-3"},
+    ]
+    checks.attach_causes(errors, tmp_path)
+    assert errors[0]["cause"] == "permit-svc.log: KeyError: 'district'"
+    assert "cause" not in errors[1] and "cause" not in errors[2]
 
 
 def test_settings_profiles_and_overrides() -> None:

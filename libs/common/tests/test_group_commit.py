@@ -286,7 +286,7 @@ async def test_inserts_queued_together_go_in_one_statement_and_a_refused_row_fai
     one together; a row a unique index refuses fails its own caller only,
     and every other row of its batch is kept once."""
     from svc_common.batching import InsertsTogether
-    from svc_common.db import is_unique_violation
+    from svc_common.failures import is_unique_violation
 
     db = await _db(pg_url)
     inserts = InsertsTogether(db, _add_mark_on_driver())

@@ -12,6 +12,7 @@ import pytest
 from fastapi import APIRouter, Depends
 from opentelemetry import _logs, metrics, trace
 from pydantic import BaseModel, Field
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Message
@@ -23,7 +24,8 @@ from svc_common.db import Database
 from svc_common.errors import Conflict
 from svc_common.service import ServiceSpec, create_app, get_db
 from svc_common.settings import ServiceSettings
-from svc_common.tables import AuditEntry
+from svc_common.tables import AuditEntry, InboxRow
+from svc_common.types import utcnow
 
 QUOTA_MIGRATIONS = Path(__file__).parents[3] / "services/quota-svc/src/quota_svc/migrations"
 
@@ -49,6 +51,44 @@ async def add_note(
     async with db.session() as s:
         n = await s.scalar(select(func.count()).select_from(AuditEntry))
     return {"text": note.text, "audit_rows": n}
+
+
+@router.post("/demo/claims", status_code=201)
+async def add_claim(
+    note: Note,
+    principal: Principal = Depends(require("officer", "admin")),
+    db: Database = Depends(get_db),
+) -> dict[str, object]:
+    """A record with a business key (the note's text; the inbox table serves
+    as one), written without looking first: a second claim of the same text
+    is refused by the unique index, as a twin slipping between a route's
+    check and its write is. The pause lets concurrent twins all pass the
+    Idempotency-Key lookup before the first commits."""
+    await asyncio.sleep(0.05)
+    async with db.transaction() as s:
+        s.add(
+            InboxRow(
+                consumer_group="demo",
+                event_id=note.text,
+                event_type="claim",
+                source_topic="demo",
+                processed_at=utcnow(),
+            )
+        )
+        record_audit(s, principal, "claim.add", "claim", note.text, {"district": note.district})
+    return {"text": note.text}
+
+
+@router.get("/demo/session-lost")
+async def session_lost() -> None:
+    """An error of SQLAlchemy's own raised while a lost connection was being
+    handled (not a DBAPI error itself, but caused by one)."""
+    try:
+        raise ConnectionResetError("connection reset by peer")
+    except ConnectionResetError:
+        raise sa_exc.PendingRollbackError(
+            "Can't reconnect until invalid transaction is rolled back"
+        ) from None
 
 
 @router.get("/demo/driver-lost")
@@ -473,9 +513,41 @@ async def test_concurrent_twins_with_one_key_have_one_effect(db_url: str, route:
         assert [e["target_id"] for e in r.json()["items"]] == ["twin"]
 
 
+async def test_a_unique_index_refusing_a_write_is_a_conflict_or_the_twins_answer(
+    db_url: str,
+) -> None:
+    async with testing.running(demo_app(db_url)) as c:
+        body = {"text": "claim", "district": "120119"}
+        first = await c.post("/demo/claims", json=body, headers=testing.auth("officer", ["120119"]))
+        assert first.status_code == 201, first.text
+        # Another request for the same record: the index refuses it, a 409.
+        again = await c.post(
+            "/demo/claims",
+            json=body,
+            headers=testing.auth("officer", ["120119"], idem="second", **{"Accept-Language": "en"}),
+        )
+        assert again.status_code == 409, again.text
+        assert again.json()["type"].endswith("concurrent-write")
+        assert "concurrent request" in again.json()["detail"]
+        # Twins with one key: every one gets the first answer, none a 500.
+        h = testing.auth("officer", ["120119"], idem="claim-twin")
+        twin = {"text": "twin claim", "district": "120119"}
+        answers = await asyncio.gather(
+            *(c.post("/demo/claims", json=twin, headers=h) for _ in range(6))
+        )
+        assert [r.status_code for r in answers] == [201] * 6, [r.text for r in answers]
+        assert len({r.text for r in answers}) == 1
+        r = await c.get("/demo/audit", headers=testing.auth("auditor"))
+        claimed = [e["target_id"] for e in r.json()["items"] if e["action"] == "claim.add"]
+        assert sorted(claimed) == ["claim", "twin claim"]
+
+
 async def test_a_lost_driver_connection_is_a_503(tmp_path: Path) -> None:
     async with testing.running(demo_app(f"sqlite+aiosqlite:///{tmp_path}/d.db")) as c:
         r = await c.get("/demo/driver-lost", headers=testing.auth("officer"))
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"]
+        r = await c.get("/demo/session-lost", headers=testing.auth("officer"))
         assert r.status_code == 503, r.text
         assert r.headers["retry-after"]
 

@@ -25,8 +25,10 @@ load did, with no I/O (so each rule can be shown to fail on its own).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -347,10 +349,32 @@ def _twice(out: Findings, st: State, world: World) -> None:
     out.figures["reasks"] = sum(f["quota_asks"] or 0 for f in st.filings)
 
 
+def attach_causes(server_errors: list[dict[str, Any]], log_dir: Path) -> None:
+    """Give each 5xx answer the last line of the exception its server logged
+    for that request ("unhandled error" with its request_id), so that a
+    failed run says what failed inside without its logs."""
+    wanted = {e["request_id"]: e for e in server_errors if e.get("request_id")}
+    if not wanted:
+        return
+    for path in sorted(log_dir.glob("*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            if '"unhandled error"' not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            e = wanted.get(entry.get("request_id"))
+            trace = str(entry.get("exception") or "").strip().splitlines()
+            if e is not None and trace:
+                e["cause"] = f"{path.name}: {trace[-1][:300]}"
+
+
 def _answers(out: Findings, world: World, stats: Stats) -> None:
     problems = [
         f"{e['status']} {e['method']} {e['service']}{e['path']} during {e['phase']}: "
         + e["body"][:120]
+        + (f" — cause: {e['cause']}" if e.get("cause") else "")
         for e in stats.server_errors
     ]
     problems += [f"gave up: {g['method']} {g['service']}{g['path']}" for g in stats.gave_up]

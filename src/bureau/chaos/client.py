@@ -119,6 +119,7 @@ class Api:
                                 "status": r.status_code,
                                 "body": r.text[:500],
                                 "phase": self.stats.phase,
+                                "request_id": _request_id(r),
                             }
                         )
                     elif tries > 1 and r.headers.get("idempotent-replayed") == "true":
@@ -140,3 +141,14 @@ class Api:
         self, service: str, path: str, headers: dict[str, str], key: str, **kw: Any
     ) -> httpx.Response:
         return await self.request(service, "POST", path, headers=headers, key=key, **kw)
+
+
+def _request_id(r: httpx.Response) -> str | None:
+    """The request id a problem answer carries (the server logs it with the
+    error), so the report can say what failed inside."""
+    try:
+        body = r.json()
+    except ValueError:
+        return None
+    found = body.get("request_id") if isinstance(body, dict) else None
+    return found if isinstance(found, str) else None

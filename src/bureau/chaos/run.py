@@ -269,6 +269,7 @@ async def run(
             findings = checks.Findings()
             findings.add("the services' state could be read", [repr(exc)[:500]])
         else:
+            checks.attach_causes(stats.server_errors, stack.log_dir)
             findings = checks.judge(state, world, stats, types)
         findings.add(
             "handlers failed only on infrastructure",

@@ -52,9 +52,9 @@ from typing import Any, Generic, TypeVar
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from svc_common.db import Database, DriverStatement, NeedsSession, is_unique_violation
+from svc_common.db import Database, DriverStatement, NeedsSession
 from svc_common.errors import Unavailable
-from svc_common.failures import TransientFailure, is_transient
+from svc_common.failures import TransientFailure, is_transient, is_unique_violation
 from svc_common.i18n import msg
 
 T = TypeVar("T")

@@ -303,20 +303,6 @@ async def session_driver(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
-def is_unique_violation(error: BaseException) -> bool:
-    """A unique index refused the write (SQLSTATE 23505; SQLite's "UNIQUE
-    constraint failed"), whether it came through SQLAlchemy or from asyncpg
-    itself (`DriverStatement`)."""
-    for e in (error, getattr(error, "orig", None)):
-        if e is None:
-            continue
-        if getattr(e, "sqlstate", None) == "23505" or getattr(e, "pgcode", None) == "23505":
-            return True
-        if "UNIQUE constraint failed" in str(e):
-            return True
-    return False
-
-
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)

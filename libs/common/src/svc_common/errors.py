@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from svc_common import context, i18n
-from svc_common.failures import is_transient
+from svc_common.failures import is_transient, is_unique_violation
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +83,10 @@ class NotFound(Problem):
 
 class Conflict(Problem):
     status, code, title = 409, "conflict", "Conflict"
+
+
+class ConcurrentWrite(Conflict):
+    code, title, title_zh = "concurrent-write", "Concurrent write", "并发写入冲突"
 
 
 class Unprocessable(Problem):
@@ -265,8 +269,28 @@ def install_error_handlers(app: FastAPI) -> None:
         return resp
 
     async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:
+        if is_unique_violation(exc):
+            return _concurrent_write(request, exc)
         if not is_transient(exc):
             return await _unexpected(request, exc)
+        return _unavailable(request, exc)
+
+    def _concurrent_write(request: Request, exc: Exception) -> JSONResponse:
+        # A route checks before it writes; a concurrent request that wrote the
+        # same key between the check and the write is refused by the unique
+        # index instead. Either way it is a conflict, not a fault of ours.
+        log.warning("request refused by a unique index", path=request.url.path, error=repr(exc))
+        return problem_response(
+            ConcurrentWrite(
+                i18n.msg(
+                    "a concurrent request wrote the same record first; read it again",
+                    "另一个请求已先写入同一记录，请重新查询后再操作",
+                )
+            ),
+            request,
+        )
+
+    def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning(
             "request failed: dependency unavailable", path=request.url.path, error=repr(exc)
         )
@@ -283,10 +307,11 @@ def install_error_handlers(app: FastAPI) -> None:
     # Infrastructure failures (database down or restarting, connection reset,
     # serialization failure…) are a 503 with Retry-After, never a 500.
     # asyncpg's own errors reach here from the statements run on the driver
-    # (svc_common.db.DriverStatement).
+    # (svc_common.db.DriverStatement). SQLAlchemy's own errors (a session
+    # left unusable by a lost connection) are looked at here too: one caused
+    # by a transient failure is a 503, any other a 500.
     for cls in (
-        sa_exc.DBAPIError,
-        sa_exc.TimeoutError,
+        sa_exc.SQLAlchemyError,
         OSError,
         TimeoutError,
         asyncpg.PostgresError,
@@ -296,6 +321,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_transient(exc):
+            # An error of SQLAlchemy's own (a session left unusable) raised
+            # while a lost connection was being handled: still the database.
+            return _unavailable(request, exc)
         log.exception("unhandled error", path=request.url.path)
         p = Problem(
             i18n.msg("an unexpected error occurred; it has been logged", "发生意外错误，已记录")

@@ -114,3 +114,17 @@ def is_transient(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def is_unique_violation(error: BaseException) -> bool:
+    """A unique index refused the write (SQLSTATE 23505; SQLite's "UNIQUE
+    constraint failed"), whether it came through SQLAlchemy or from asyncpg
+    itself (`DriverStatement`)."""
+    for e in (error, getattr(error, "orig", None)):
+        if e is None:
+            continue
+        if getattr(e, "sqlstate", None) == "23505" or getattr(e, "pgcode", None) == "23505":
+            return True
+        if "UNIQUE constraint failed" in str(e):
+            return True
+    return False

@@ -26,9 +26,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svc_common import faults, i18n
 from svc_common.batching import InsertsTogether
-from svc_common.db import Database, DriverStatement, Unit, is_unique_violation
+from svc_common.db import Database, DriverStatement, Unit
 from svc_common.errors import PROBLEM_JSON, Problem, Unauthorized, Unavailable, scope_problem
-from svc_common.failures import TransientFailure, is_transient
+from svc_common.failures import TransientFailure, is_transient, is_unique_violation
 from svc_common.routes import allowed_methods
 from svc_common.tables import IdempotencyRecord
 from svc_common.types import utcnow

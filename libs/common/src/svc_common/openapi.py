@@ -77,7 +77,8 @@ WHY: dict[int, str] = {
     403: "The token's role may not do this, or the token's districts do not include the "
     "district concerned.",
     404: "Nothing with this id (or nothing this caller may see).",
-    409: "The current state does not allow it (an illegal transition, a duplicate, an overdraft).",
+    409: "The current state does not allow it (an illegal transition, a duplicate, an overdraft, "
+    "or a concurrent request that wrote the same record first).",
     413: "The body is larger than the service accepts (see the API contract).",
     415: "The body's media type is not one this operation accepts.",
     422: "A field is missing or invalid (each is named in `errors`), the JSON is too deep or "
