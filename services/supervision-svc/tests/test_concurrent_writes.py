@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from supervision_svc.grading.models import GuaranteeEntry
 from svc_common import clock
 
-from .conftest import T0, Service, officer
+from .conftest import ADMIN, T0, Service, officer
 from .test_complaints_api import complaint
 
 YEAR = {"valid_from": "2026-01-01", "valid_to": "2026-12-31"}
@@ -95,3 +95,20 @@ async def test_a_plant_plan_written_at_once_is_replaced_not_refused(svc: Service
     assert [r.status_code for r in answers] == [200] * 5, [r.text for r in answers]
     r = await svc.http.get(f"/supervision/plant-plans/{uscc}", headers=officer())
     assert len(r.json()) == 1
+
+
+async def test_one_days_emergency_policy_written_at_once_is_replaced_in_turn(
+    svc: Service,
+) -> None:
+    table = (await svc.http.get("/supervision/emergency-policy", headers=ADMIN)).json()["rules"]
+    answers = await asyncio.gather(
+        *(
+            svc.http.put(
+                "/supervision/emergency-policy",
+                json={"effective_from": "2026-11-01", "rules": table, "note": f"第{k}版"},
+                headers=ADMIN,
+            )
+            for k in range(5)
+        )
+    )
+    assert [r.status_code for r in answers] == [200] * 5, [r.text for r in answers]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
-from svc_common.db import Database
+from svc_common.db import Database, hold_lock
 from svc_common.errors import Conflict, NotFound, Unprocessable
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
@@ -249,6 +249,9 @@ async def set_policy(
         )
     for r in table:
         r["measure"] = {k: v for k, v in r["measure"].items() if v not in (None, [])}
+    # One table a day: two setting the same day's at once take turns (the
+    # second replaces the first, as one after the other).
+    await hold_lock(s, "supervision.emergency_policy", body.effective_from.isoformat())
     p = await s.scalar(
         select(EmergencyPolicy).where(EmergencyPolicy.effective_from == body.effective_from)
     )

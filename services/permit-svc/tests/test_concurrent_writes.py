@@ -1,6 +1,7 @@
-"""Requests giving one enterprise a permit in force, sent at the same moment:
-one wins, as one after the other (一企一证), on PostgreSQL where they really
-run side by side."""
+"""Writes sent at the same moment end as they would one after the other, on
+PostgreSQL where they really run side by side: of requests giving one
+enterprise a permit in force, one wins (一企一证); classification tables
+replace each other in turn, none is refused."""
 
 from __future__ import annotations
 
@@ -66,3 +67,20 @@ async def test_issuing_while_an_import_runs_leaves_one_permit_in_force(svc: Serv
         winners = (issued.status_code == 200) + imported.json()["totals"]["created"]
         assert winners == 1, (issued.text, imported.text)
         assert len(await _in_force(svc, uscc)) == 1
+
+
+async def test_classification_tables_sent_at_once_replace_it_in_turn(svc: Service) -> None:
+    current = (await svc.http.get("/permit/industries", headers=OFFICER)).json()
+    lines = [f"{t['industry_code']},{t['name']},{t['category']}" for t in current]
+    headers = {**testing.auth("admin"), "content-type": "text/csv"}
+    answers = await asyncio.gather(
+        *(
+            svc.http.post(
+                "/permit/industries:import",
+                content="\n".join(["industry_code,name,category", *lines, f"1711,棉纺纱{k},key"]),
+                headers=headers,
+            )
+            for k in range(4)
+        )
+    )
+    assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
