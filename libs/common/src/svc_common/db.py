@@ -303,6 +303,19 @@ async def session_driver(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
+_NAMED_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:name), hashtext(:key))")
+
+
+async def hold_lock(s: AsyncSession, name: str, key: str) -> None:
+    """Take the lock of (`name`, `key`) until `s`'s transaction ends: writes of
+    one thing that has no row to lock yet (a record about to be created, a
+    filer's uploads, a table replaced whole) run one after the other, as
+    they would if sent so. PostgreSQL: a transaction-level advisory lock.
+    SQLite: nothing to do, its one writer at a time already serialises them."""
+    if s.get_bind().dialect.name == "postgresql":
+        await s.execute(_NAMED_LOCK, {"name": name, "key": key})
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)

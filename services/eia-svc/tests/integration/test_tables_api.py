@@ -111,3 +111,37 @@ async def test_two_replicas_starting_together_load_the_table_once(pg_url: str) -
         )
         types = (await clients[1].get("/eia/project-types", headers=admin())).json()
     assert len(types) == 37
+
+
+async def test_tables_written_at_once_are_replaced_in_turn_not_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    """Sent at the same moment, each write of a control unit or of the
+    project-type table is applied, one after the other: none is refused."""
+    import asyncio
+
+    unit = {
+        "name": "并发管控单元",
+        "district": "120115",
+        "kind": "key_control",
+        "banned_industries": ["C26"],
+        "rule": "禁止新建化工项目",
+    }
+    answers = await asyncio.gather(
+        *(
+            client.put(
+                "/eia/control-units/RACE-01", json={**unit, "rule": f"第{k}版"}, headers=admin()
+            )
+            for k in range(5)
+        )
+    )
+    assert [r.status_code for r in answers] == [200] * 5, [r.text for r in answers]
+    table = "code,name,industry_code,category,rule\nC2011,锯材加工,C2011,registration_form,r{k}\n"
+    csv_headers = {**admin(), "content-type": "text/csv"}
+    answers = await asyncio.gather(
+        *(
+            client.post("/eia/project-types:import", content=table.format(k=k), headers=csv_headers)
+            for k in range(4)
+        )
+    )
+    assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require, require_citywide
 from svc_common.bulk import BulkReport, BulkReportBuilder, BulkResult
-from svc_common.db import Database
+from svc_common.db import Database, hold_lock
 from svc_common.errors import field_error
 from svc_common.i18n import msg
 from svc_common.service import get_db
@@ -89,6 +89,8 @@ async def import_project_types(
     text = decode_text(raw, request.headers.get("content-type", ""))
     types = service.parse_or_422(text)
     async with db.transaction() as s:
+        # Two replacements at once take turns: the second replaces the first.
+        await hold_lock(s, "eia.project_types", "table")
         before = await service.all_types(s)
         await service.replace_table(s, types)
         record_audit(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path
 from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
-from svc_common.db import Database
+from svc_common.db import Database, hold_lock
 from svc_common.districts import DistrictCode, district_problem
 from svc_common.errors import field_error
 from svc_common.i18n import msg
@@ -61,6 +61,9 @@ async def put_control_unit(
             )
     banned = [normalise_industry_code(e, prefix=True) for e in body.banned_industries]
     async with db.transaction() as s:
+        # A unit not there yet has no row to lock: two first PUTs at once
+        # would both insert, and one be refused.
+        await hold_lock(s, "eia.control_units", code)
         row = await s.get(ControlUnitRow, code, with_for_update=True)
         if row is not None:
             principal.require_district(row.district)  # nor move another's unit

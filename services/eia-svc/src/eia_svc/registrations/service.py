@@ -17,10 +17,10 @@ from itertools import repeat
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import and_, select, text
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.bulk import BulkResult, RowError
-from svc_common.db import dialect_insert, session_driver
+from svc_common.db import dialect_insert, hold_lock, session_driver
 from svc_common.errors import validation_errors
 from svc_common.events.schemas.eia import (
     REGISTRATION_BATCH_ROWS,
@@ -377,11 +377,10 @@ async def file_rows(
 
     Work per row is kept to building the column arrays of one statement: a
     row's content tuple is made only when a second row names its key."""
-    if s.get_bind().dialect.name == "postgresql":
-        # The filer's uploads (and single filings) take turns from here to the
-        # commit: the keys looked up below stay free, so the rows can be
-        # copied in with no conflict handling.
-        await s.execute(_FILER_LOCK, {"filer": filer})
+    # The filer's uploads (and single filings) take turns from here to the
+    # commit: the keys looked up below stay free, so the rows can be copied
+    # in with no conflict handling.
+    await hold_lock(s, FILER_LOCK, filer)
     keys = sorted({r.row_key for r in rows if r.row_key})
     named = await existing_by_key(s, filer, keys) if keys else {}
     first_of: dict[str, Checked] = {}  # a key's first row in this upload, to be filed
@@ -528,9 +527,9 @@ UNNEST_COLUMNS = {
 }
 
 
-#: Taken by `file_rows` on PostgreSQL until the commit: one filer's filings
-#: are made one request at a time (other filers' go on beside them).
-_FILER_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('eia.registrations'), hashtext(:filer))")
+#: The lock `file_rows` holds per filer until the commit: one filer's
+#: filings are made one request at a time (other filers' go on beside them).
+FILER_LOCK = "eia.registrations"
 
 
 async def _insert_rows(
@@ -539,7 +538,7 @@ async def _insert_rows(
     """Insert the rows; returns the ids inserted.
 
     PostgreSQL: COPY straight into the table, as fast as the server takes
-    rows. No row can clash: the filer's lock (`_FILER_LOCK`) is held since
+    rows. No row can clash: the filer's lock (`FILER_LOCK`) is held since
     the row keys were looked up, and any clash would fail the whole request.
     SQLite: one executemany of a single-row INSERT (SQLAlchemy sends it as
     multi-row statements from one compiled form); a row whose (filer,

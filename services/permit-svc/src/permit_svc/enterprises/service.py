@@ -13,7 +13,7 @@ from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.bulk import BulkReportBuilder, BulkResult
-from svc_common.db import Database, dialect_insert
+from svc_common.db import Database, dialect_insert, hold_lock
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
 from svc_common.events.schemas import permit as ev
 from svc_common.i18n import msg
@@ -115,6 +115,8 @@ async def replace_industries(
 ) -> BulkReportBuilder:
     """Replace the classification table and re-derive every enterprise's category."""
     async with db.transaction() as s:
+        # Two replacements at once take turns: the second replaces the first.
+        await hold_lock(s, "permit.industries", "table")
         in_use = set((await s.scalars(select(Enterprise.industry_code).distinct())).all())
         dropped = in_use - {r.code for r in table}
         if dropped:

@@ -114,7 +114,16 @@ async def import_permits(
                 {
                     e.uscc: e
                     for e in (
-                        await s.scalars(select(Enterprise).where(Enterprise.uscc.in_(chunk)))
+                        await s.scalars(
+                            # Locked, in one order, as issuing a permit locks
+                            # its enterprise: of two writes giving an
+                            # enterprise a permit in force, the second waits
+                            # and then sees the first's.
+                            select(Enterprise)
+                            .where(Enterprise.uscc.in_(chunk))
+                            .order_by(Enterprise.uscc)
+                            .with_for_update()
+                        )
                     ).all()
                 }
             )

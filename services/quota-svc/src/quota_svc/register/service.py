@@ -7,16 +7,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from svc_common.db import Database
+from svc_common.db import Database, hold_lock
 from svc_common.types import utcnow
 
 from quota_svc.register import rules
 from quota_svc.register.models import ENTRIES, QUEUE, RegisterEntry, RegisterQueued
 
-#: Any constant key: the advisory lock that makes one chain writer at a time.
-_CHAIN_LOCK = 7_120_119
+#: The lock that makes one chain writer at a time.
+_CHAIN_LOCK = ("quota.register", "chain")
 
 
 def queue_row(
@@ -71,8 +71,7 @@ async def chain_pending(db: Database, batch: int = 2000) -> int:
     total = 0
     while True:
         async with db.transaction() as s:
-            if db.is_postgres:
-                await s.execute(text(f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK})"))
+            await hold_lock(s, *_CHAIN_LOCK)
             last = await s.execute(
                 select(ENTRIES.c.seq, ENTRIES.c.hash).order_by(ENTRIES.c.seq.desc()).limit(1)
             )

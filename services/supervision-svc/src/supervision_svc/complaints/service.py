@@ -279,11 +279,9 @@ async def create_complaints(
     """Create complaints (oldest first, so each is checked against those before
     it), place each in its cluster, announce each; one transaction."""
     items = sorted(items, key=lambda n: (n.received_at, n.row))
-    clusters = Clusters(s, dup_rules(settings))
-    window = dt.timedelta(days=settings.duplicate_window_days)
-    for key in {(n.district, n.category) for n in items}:
-        since = min(n.received_at for n in items if (n.district, n.category) == key) - window
-        await clusters.load(*key, since)
+    # Numbers first: taking them locks each district's counter until this
+    # transaction ends, so a complaint filed at the same moment in the same
+    # district waits, then sees this one when it looks for its duplicates.
     scopes: dict[str, list[NewComplaint]] = defaultdict(list)
     for n in items:
         scopes[f"complaint:{n.district}:{local_date(n.received_at).year}"].append(n)
@@ -292,6 +290,11 @@ async def create_complaints(
         _, district, year = scope.split(":")
         for n, seq in zip(group, await next_numbers(s, scope, len(group)), strict=True):
             numbers[id(n)] = f"12369-{district}-{year}-{seq:06d}"
+    clusters = Clusters(s, dup_rules(settings))
+    window = dt.timedelta(days=settings.duplicate_window_days)
+    for key in sorted({(n.district, n.category) for n in items}):
+        since = min(n.received_at for n in items if (n.district, n.category) == key) - window
+        await clusters.load(*key, since)
     created: list[Created] = []
     new_clusters: list[ComplaintCluster] = []
     contacts: list[ComplainantContact] = []

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
-from svc_common.db import Database
+from svc_common.db import Database, hold_lock
 from svc_common.errors import Conflict, NotFound, Unprocessable
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
@@ -29,8 +29,13 @@ from supervision_svc.grading.schemas import (
 from supervision_svc.registry.models import Enterprise
 
 
-async def known_enterprise(s: AsyncSession, principal: Principal, uscc: str) -> Enterprise:
-    e = await s.get(Enterprise, uscc)
+async def known_enterprise(
+    s: AsyncSession, principal: Principal, uscc: str, *, lock: bool = False
+) -> Enterprise:
+    """The enterprise on the register, if the caller may act on it. `lock`:
+    held until the transaction ends, so that writes replacing one of its
+    entries (the guarantee list, a plant plan) run one after the other."""
+    e = await s.get(Enterprise, uscc, with_for_update=lock)
     if e is None or not principal.may_act_in(e.district):
         raise NotFound(msg(f"no enterprise {uscc} on the register", f"登记册中没有企业 {uscc}"))
     return e
@@ -122,7 +127,7 @@ async def put_guarantee(
     s: AsyncSession, principal: Principal, uscc: str, body: GuaranteeIn, now: dt.datetime
 ) -> GuaranteeOut:
     """Put an enterprise on the list; an entry it had is ended and replaced."""
-    e = await known_enterprise(s, principal, uscc)
+    e = await known_enterprise(s, principal, uscc, lock=True)
     await _end_guarantees(s, uscc, now)
     g = GuaranteeEntry(
         uscc=uscc,
@@ -156,7 +161,7 @@ async def _end_guarantees(s: AsyncSession, uscc: str, now: dt.datetime) -> int:
 async def remove_guarantee(
     s: AsyncSession, principal: Principal, uscc: str, now: dt.datetime
 ) -> None:
-    await known_enterprise(s, principal, uscc)
+    await known_enterprise(s, principal, uscc, lock=True)
     if not await _end_guarantees(s, uscc, now):
         raise NotFound(msg(f"{uscc} is not on the guarantee list", f"{uscc} 不在保障性清单中"))
     record_audit(s, principal, "guarantee.remove", "enterprise", uscc, None)
@@ -178,7 +183,7 @@ async def guarantees_on(
 async def put_plan(
     s: AsyncSession, principal: Principal, uscc: str, body: PlantPlanIn, now: dt.datetime
 ) -> PlantPlan:
-    e = await known_enterprise(s, principal, uscc)
+    e = await known_enterprise(s, principal, uscc, lock=True)
     p = await s.scalar(
         select(PlantPlan).where(PlantPlan.uscc == uscc, PlantPlan.level == body.level)
     )
@@ -244,6 +249,9 @@ async def set_policy(
         )
     for r in table:
         r["measure"] = {k: v for k, v in r["measure"].items() if v not in (None, [])}
+    # One table a day: two setting the same day's at once take turns (the
+    # second replaces the first, as one after the other).
+    await hold_lock(s, "supervision.emergency_policy", body.effective_from.isoformat())
     p = await s.scalar(
         select(EmergencyPolicy).where(EmergencyPolicy.effective_from == body.effective_from)
     )

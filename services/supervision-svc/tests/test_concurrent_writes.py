@@ -1,0 +1,114 @@
+"""Writes on one thing sent at the same moment end as they would one after
+the other, on PostgreSQL where they really run side by side: identical
+complaints form one cluster, the guarantee list keeps one open entry per
+enterprise, a plant plan is replaced, not refused."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from sqlalchemy import func, select
+from supervision_svc.grading.models import GuaranteeEntry
+from svc_common import clock
+
+from .conftest import ADMIN, T0, Service, officer
+from .test_complaints_api import complaint
+
+YEAR = {"valid_from": "2026-01-01", "valid_to": "2026-12-31"}
+
+
+async def test_identical_complaints_at_once_form_one_cluster(svc: Service) -> None:
+    with clock.using(clock.ManualClock(T0 + dt.timedelta(hours=1))):
+        for category in ("odor", "noise", "air"):
+            callers = [officer(sub=f"officer.{k}") for k in range(5)]
+            answers = await asyncio.gather(
+                *(
+                    svc.http.post(
+                        "/supervision/complaints", json=complaint(category=category), headers=h
+                    )
+                    for h in callers
+                )
+            )
+            assert [r.status_code for r in answers] == [201] * 5, [r.text for r in answers]
+            checks = [r.json()["duplicate_check"] for r in answers]
+            assert len({c["cluster_id"] for c in checks}) == 1, checks
+            assert sorted(c["repeat"] for c in checks) == [False, True, True, True, True]
+            assert sorted(c["cluster_size"] for c in checks) == [1, 2, 3, 4, 5]
+
+
+async def _open_entries(svc: Service, uscc: str) -> int:
+    async with svc.db.session() as s:
+        q = select(func.count()).where(
+            GuaranteeEntry.uscc == uscc, GuaranteeEntry.ended_at.is_(None)
+        )
+        return int(await s.scalar(q) or 0)
+
+
+async def test_the_guarantee_list_keeps_one_open_entry_under_concurrent_writes(
+    svc: Service,
+) -> None:
+    for serial in range(3):
+        uscc = await svc.enterprise(8100 + serial)
+        puts = await asyncio.gather(
+            *(
+                svc.http.put(
+                    f"/supervision/guarantee-list/{uscc}",
+                    json={
+                        "reason": "livelihood",
+                        "allowed_measure": {"kind": "reduce", "percent": 10 + k},
+                        **YEAR,
+                    },
+                    headers=officer(sub=f"officer.{k}"),
+                )
+                for k in range(5)
+            )
+        )
+        assert [r.status_code for r in puts] == [200] * 5, [r.text for r in puts]
+        assert await _open_entries(svc, uscc) == 1
+        removals = await asyncio.gather(
+            *(
+                svc.http.delete(f"/supervision/guarantee-list/{uscc}", headers=officer())
+                for _ in range(3)
+            )
+        )
+        assert sorted(r.status_code for r in removals) == [204, 404, 404]
+        assert await _open_entries(svc, uscc) == 0
+
+
+async def test_a_plant_plan_written_at_once_is_replaced_not_refused(svc: Service) -> None:
+    uscc = await svc.enterprise(8200)
+    answers = await asyncio.gather(
+        *(
+            svc.http.put(
+                f"/supervision/plant-plans/{uscc}",
+                json={
+                    "level": "orange",
+                    "measure": {"kind": "reduce", "percent": 20 + k},
+                    "note": f"第{k}版",
+                },
+                headers=officer(sub=f"officer.{k}"),
+            )
+            for k in range(5)
+        )
+    )
+    assert [r.status_code for r in answers] == [200] * 5, [r.text for r in answers]
+    r = await svc.http.get(f"/supervision/plant-plans/{uscc}", headers=officer())
+    assert len(r.json()) == 1
+
+
+async def test_one_days_emergency_policy_written_at_once_is_replaced_in_turn(
+    svc: Service,
+) -> None:
+    table = (await svc.http.get("/supervision/emergency-policy", headers=ADMIN)).json()["rules"]
+    answers = await asyncio.gather(
+        *(
+            svc.http.put(
+                "/supervision/emergency-policy",
+                json={"effective_from": "2026-11-01", "rules": table, "note": f"第{k}版"},
+                headers=ADMIN,
+            )
+            for k in range(5)
+        )
+    )
+    assert [r.status_code for r in answers] == [200] * 5, [r.text for r in answers]
