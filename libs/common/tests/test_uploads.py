@@ -325,6 +325,31 @@ def test_the_whole_upload_check_judges_digit_runs_as_the_full_check(text: str) -
     assert json_free_of_hazards(text) == (no_nul and not long_run and not raw and not escaped)
 
 
+@settings(max_examples=400, deadline=None)
+@given(_UPLOADS)
+def test_a_json_body_is_refused_for_nul_and_control_characters_as_specified(text: str) -> None:
+    # The body check's NUL and control verdicts, against their definitions:
+    # raw, or escaped by a backslash that is not itself escaped.
+    refused = {*range(1, 9), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0)}
+    refused |= {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+    escapes = [
+        m.group(2)
+        for m in re.finditer(r"(\\+)(u[0-9A-Fa-f]{4}|U0000|[bf])", text)
+        if len(m.group(1)) % 2 == 1
+    ]
+    nul = "\x00" in text or any(e[1:] == "0000" for e in escapes)
+    control = any(ord(c) in refused for c in text) or any(
+        e in "bf" or (e[0] == "u" and int(e[1:], 16) in refused) for e in escapes
+    )
+    problem = json_problem(text.encode("utf-8", "surrogatepass"))
+    if nul:
+        assert problem is not None and "NUL" in problem
+    elif control:
+        assert problem is not None and "control" in problem
+    else:
+        assert problem is None or ("NUL" not in problem and "control" not in problem)
+
+
 def test_a_deep_line_in_a_clean_upload_is_refused() -> None:
     # The upload has no hazard, so each line is left with its bracket count.
     deep = '{"a": ' + "[" * 40 + "]" * 40 + "}"

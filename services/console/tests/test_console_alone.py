@@ -463,6 +463,72 @@ async def test_the_xlsx_export_has_exact_tonnes_and_the_beijing_date(
     assert len(amounts) >= 6 and 5.9 in [c.value for c in amounts]
 
 
+async def test_park_sub_pools_are_named_as_the_park_register_names_them(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    figures = {f: "30" for f in ("credited_t", "available_t")}
+    figures |= {f: "0" for f in ("reserved_t", "allocated_t", "reclaimed_t")}
+    stub.on(
+        "GET",
+        "/quota/availability",
+        [
+            {"district": "120116", "kind": "park", "park_id": "nangang", **figures},
+            {"district": "120111", "kind": "park", "park_id": "xiqing-auto", **figures},
+        ],
+    )
+    park = {"district": "120116", "id": "nangang", "name": "南港工业区"}
+    stub.on("GET", "/eia/parks", [park, {**park, "district": "120111", "id": "other"}])
+    await sign_in(client, "investment")
+    r = await client.get("/console/investment/")
+    assert r.status_code == 200, r.text[:300]
+    assert '南港工业区 <span class="code">nangang</span>' in r.text
+    # A park the register does not name is shown by its id.
+    assert '园区 <span class="code">xiqing-auto</span>' in r.text
+    export = (await client.get("/console/investment/export.csv")).content.decode("utf-8-sig")
+    assert "园区名称" in export.splitlines()[0] and ",nangang,南港工业区," in export
+    # eia-svc not answering: the page still shows every pool, by its id.
+    stub.on("GET", "/eia/parks", lambda _: httpx.Response(503, json={"title": "暂不可用"}))
+    r = await client.get("/console/investment/")
+    assert r.status_code == 200 and '园区 <span class="code">nangang</span>' in r.text
+
+
+async def test_the_enterprise_page_names_the_industry(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    uscc = "91120225MA05XXXX1A"
+    page = {"next_cursor": None, "items": []}
+    for path in ("/permit/permits", "/permit/registrations", "/permit/audits"):
+        stub.on("GET", path, page)
+    for path in ("/eia/registrations", "/eia/filings", "/quota/reservations"):
+        stub.on("GET", path, page)
+    company = {
+        "uscc": uscc,
+        "name": "天津市某化工有限公司",
+        "district": "120116",
+        "industry_code": "C2614",
+        "category": "key",
+        "address": "",
+        "operating_status": "operating",
+    }
+    stub.on("GET", f"/permit/enterprises/{uscc}", company)
+    stub.on(
+        "GET",
+        "/permit/industries",
+        [
+            {"industry_code": "C2511", "name": "原油加工及石油制品制造", "category": "key"},
+            {"industry_code": "C2614", "name": "有机化学原料制造", "category": "key"},
+        ],
+    )
+    await sign_in(client, "auditor")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    assert r.status_code == 200, r.text[:300]
+    assert '<dd>有机化学原料制造 <span class="code">C2614</span></dd>' in r.text
+    # Not in the table (or the table unreadable): the code alone.
+    stub.on("GET", "/permit/industries", [])
+    r = await client.get(f"/console/enterprise/{uscc}")
+    assert '<dd><span class="code">C2614</span></dd>' in r.text
+
+
 def test_the_csv_export_shows_a_formula_like_park_as_written() -> None:
     from console.pages.investment.export import to_csv
 
@@ -470,7 +536,7 @@ def test_the_csv_export_shows_a_formula_like_park_as_written() -> None:
         [{"rank": 1, "district": "120119", "park_id": "=HYPERLINK(1)", "available_t": "-1.000"}]
     ).decode("utf-8-sig")
     row = text.splitlines()[1].split(",")
-    assert row[4] == "'=HYPERLINK(1)" and row[8] == "-1.000"
+    assert row[4] == "'=HYPERLINK(1)" and row[9] == "-1.000"
     # A pool's kind in words, as on the page.
     from svc_common import i18n
 

@@ -9,6 +9,7 @@ import io
 from typing import Any
 
 from svc_common import clock
+from svc_common.i18n import use
 
 from .conftest import ADMIN, AUDITOR, DONGLI, T0, WUQING, Service, officer
 
@@ -129,7 +130,8 @@ async def _alert_story(svc: Service) -> None:
     r = await svc.http.send(req)
     assert r.headers["content-language"] == "zh-CN"
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
-    assert {x["uscc"]: x["why"] for x in rows}[livelihood] == (
+    assert {x["统一社会信用代码"]: x["减排措施"] for x in rows}[livelihood] == "减排 10%"
+    assert {x["统一社会信用代码"]: x["依据"] for x in rows}[livelihood] == (
         "绩效分级 D级 → 适用D级档，红色预警时按政策表：停产; 保障类清单（民生保障）：至多减排 10%"
     )
     r = await svc.http.get(f"/supervision/alerts/{alert['id']}/measures", headers=officer(WUQING))
@@ -187,7 +189,49 @@ def test_the_measures_csv_shows_a_formula_like_name_as_written() -> None:
         expected_nox_reduction_t=Decimal("-0.010"),
         why=["B 级"],
     )
-    text = to_csv(SimpleNamespace(items=[item]))  # type: ignore[arg-type]
+    with use("en"):
+        text = to_csv(SimpleNamespace(items=[item]))  # type: ignore[arg-type]
     [row] = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     assert row["name"] == '\'=HYPERLINK("http://evil/")'
     assert row["expected_nox_reduction_t"] == "-0.010" and row["uscc"] == "91120110000000001A"
+    assert row["measure"] == "reduce 30%" and row["plant_plan"] == ""
+
+
+def test_the_measures_csv_speaks_chinese_to_district_teams() -> None:
+    from decimal import Decimal
+    from types import SimpleNamespace
+
+    from supervision_svc.alerts.service import to_csv
+
+    item = SimpleNamespace(
+        district=DONGLI,
+        uscc="91120110000000001A",
+        name="天津市某化工有限公司",
+        grade="C",
+        benchmark="tianjin",
+        guarantee="livelihood",
+        plant_plan=True,
+        measure={"kind": "stop_processes", "processes": ["喷涂", "烘干"]},
+        cut_percent=40,
+        expected_vocs_reduction_t=Decimal("0.077"),
+        expected_nox_reduction_t=Decimal("0.000"),
+        why=["C级"],
+    )
+    with use("zh"):
+        text = to_csv(SimpleNamespace(items=[item]))  # type: ignore[arg-type]
+    assert text.startswith("\ufeff")  # spreadsheet programs then read UTF-8
+    [row] = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    assert row == {
+        "区": DONGLI,
+        "统一社会信用代码": "91120110000000001A",
+        "企业名称": "天津市某化工有限公司",
+        "绩效分级": "C级",
+        "标杆企业": "天津市标杆",
+        "保障类清单": "民生保障",
+        "一厂一策": "是",
+        "减排措施": "停止喷涂、烘干",
+        "减排比例（%）": "40",
+        "预计VOCs减排量（吨）": "0.077",
+        "预计NOx减排量（吨）": "0.000",
+        "依据": "C级",
+    }

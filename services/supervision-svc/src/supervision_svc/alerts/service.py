@@ -17,6 +17,7 @@ from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.events.schemas import supervision as ev
+from svc_common.i18n import msg
 from svc_common.types import kg_to_tonnes
 from svc_common.uploads import csv_cell
 
@@ -162,30 +163,36 @@ async def measures(
     )
 
 
+#: The CSV's columns: the English header is the JSON's field names (for
+#: scripts), the Chinese one is what district teams read in a spreadsheet.
 CSV_COLUMNS = (
-    "district",
-    "uscc",
-    "name",
-    "grade",
-    "benchmark",
-    "guarantee",
-    "plant_plan",
-    "measure",
-    "cut_percent",
-    "expected_vocs_reduction_t",
-    "expected_nox_reduction_t",
-    "why",
+    ("district", "区"),
+    ("uscc", "统一社会信用代码"),
+    ("name", "企业名称"),
+    ("grade", "绩效分级"),
+    ("benchmark", "标杆企业"),
+    ("guarantee", "保障类清单"),
+    ("plant_plan", "一厂一策"),
+    ("measure", "减排措施"),
+    ("cut_percent", "减排比例（%）"),
+    ("expected_vocs_reduction_t", "预计VOCs减排量（吨）"),
+    ("expected_nox_reduction_t", "预计NOx减排量（吨）"),
+    ("why", "依据"),
 )
 
 
+def _said(code: str | None, zh: dict[str, str]) -> str:
+    """A code in the caller's language (the code itself in English)."""
+    return msg(code, zh.get(code, code)) if code else ""
+
+
 def to_csv(m: AlertMeasures) -> str:
-    """The measures as CSV for district teams, with a BOM so spreadsheet
-    programs read the Chinese names as UTF-8."""
+    """The measures as CSV for district teams, in the caller's language, with
+    a BOM so spreadsheet programs read the Chinese as UTF-8."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(CSV_COLUMNS)
+    w.writerow([msg(en, zh) for en, zh in CSV_COLUMNS])
     for i in m.items:
-        measure = rules.Measure.of(i.measure).describe()
         w.writerow(
             [
                 # An enterprise's name someone filed is shown as written,
@@ -195,11 +202,11 @@ def to_csv(m: AlertMeasures) -> str:
                     i.district,
                     i.uscc,
                     i.name,
-                    i.grade or "",
-                    i.benchmark or "",
-                    i.guarantee or "",
-                    "yes" if i.plant_plan else "",
-                    measure,
+                    _said(i.grade, rules.GRADE_ZH),
+                    _said(i.benchmark, rules.BENCHMARK_ZH),
+                    _said(i.guarantee, rules.GUARANTEE_ZH),
+                    msg("yes", "是") if i.plant_plan else "",
+                    rules.Measure.of(i.measure).said(),
                     i.cut_percent,
                     f"{i.expected_vocs_reduction_t:.3f}",
                     f"{i.expected_nox_reduction_t:.3f}",

@@ -89,7 +89,7 @@ class Measure:
         return (KINDS.index(self.kind), self.share_percent(stop_processes_default))
 
     def describe(self) -> str:
-        """In English (also the CSV's `measure` column)."""
+        """In English."""
         if self.kind == "reduce":
             return f"reduce {self.percent}%"
         if self.kind == "stop_processes":

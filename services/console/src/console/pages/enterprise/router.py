@@ -39,6 +39,19 @@ async def search(
     return render(request, "enterprise/search.html", uscc="", problem=None)
 
 
+async def _industry_name(api: Services, token: str, company: dict[str, Any] | None) -> str | None:
+    """The name of the enterprise's industry in permit-svc's classification
+    table (行业分类), or None: the page then shows the code alone."""
+    if company is None:
+        return None
+    try:
+        table = await api.get("permit", "/permit/industries", token=token)
+    except ApiError:
+        return None
+    code = company.get("industry_code")
+    return next((str(i["name"]) for i in table if i.get("industry_code") == code), None)
+
+
 @router.get("/{uscc}")
 async def enterprise(
     request: Request,
@@ -68,6 +81,7 @@ async def enterprise(
         if exc.status not in (403, 404):
             raise
         company = None
+    industry = await _industry_name(api, t, company)
     permits = await read("permit", "/permit/permits", uscc=code)
     registrations = await read("permit", "/permit/registrations", uscc=code)
     audits = await read("permit", "/permit/audits", uscc=code)
@@ -85,6 +99,7 @@ async def enterprise(
         "enterprise/page.html",
         uscc=code,
         company=company,
+        industry=industry,
         permits=permits,
         registrations=registrations,
         audits=audits,

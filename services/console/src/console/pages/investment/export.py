@@ -23,6 +23,7 @@ def columns() -> list[tuple[str, str]]:
         ("district_name", msg("District", "区")),
         ("kind", msg("Pool", "指标池")),
         ("park_id", msg("Park", "园区")),
+        ("park_name", msg("Park name", "园区名称")),
         ("credited_t", msg("Credited (t/a)", "总量 (吨/年)")),
         ("reserved_t", msg("Reserved (t/a)", "预留 (吨/年)")),
         ("allocated_t", msg("Allocated (t/a)", "已分配 (吨/年)")),

@@ -26,10 +26,21 @@ POLLUTANT = Query("VOCs", pattern=r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$")
 
 
 async def _pools(api: Services, user: User, pollutant: str) -> views.Pools:
-    rows = await api.get(
-        "quota", "/quota/availability", token=user.token, params={"pollutant": pollutant}
+    rows, parks = await asyncio.gather(
+        api.get("quota", "/quota/availability", token=user.token, params={"pollutant": pollutant}),
+        _park_names(api, user),
     )
-    return views.split(rows)
+    return views.split(rows, parks)
+
+
+async def _park_names(api: Services, user: User) -> dict[tuple[str, str], str]:
+    """The parks' names (eia-svc's park register) by district and park id; a
+    park eia-svc does not answer for is shown by its id."""
+    try:
+        parks = await api.get("eia", "/eia/parks", token=user.token)
+    except ApiError:
+        return {}
+    return views.park_names(parks)
 
 
 @router.get("/")

@@ -44,7 +44,16 @@ def totals(rows: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
     return out
 
 
-def split(pools: Sequence[Mapping[str, Any]]) -> Pools:
+def park_names(parks: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    """(district, park id) → the park's registered name (园区名称)."""
+    return {(str(p["district"]), str(p["id"])): str(p["name"]) for p in parks}
+
+
+def split(
+    pools: Sequence[Mapping[str, Any]], park_names: Mapping[tuple[str, str], str] | None = None
+) -> Pools:
+    """The pools apart by kind, each park's sub-pool with its name when the
+    park register has it (`park_name`)."""
     districts = [dict(p) for p in pools if p.get("kind") == "district"]
     districts.sort(
         key=lambda p: (
@@ -56,9 +65,15 @@ def split(pools: Sequence[Mapping[str, Any]]) -> Pools:
     for rank, p in enumerate(districts, start=1):
         p["rank"] = rank
     by_id = lambda p: (p.get("district", ""), p.get("park_id") or "")  # noqa: E731
+    names = park_names or {}
+    parks = [
+        {**p, "park_name": names.get((str(p.get("district")), str(p.get("park_id"))))}
+        for p in pools
+        if p.get("kind") == "park"
+    ]
     return Pools(
         districts=districts,
-        parks=sorted((dict(p) for p in pools if p.get("kind") == "park"), key=by_id),
+        parks=sorted(parks, key=by_id),
         reserves=sorted((dict(p) for p in pools if p.get("kind") == "reserve"), key=by_id),
     )
 
