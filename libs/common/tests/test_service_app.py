@@ -268,6 +268,32 @@ async def test_a_json_body_cannot_slip_past_the_front_door(db_url: str) -> None:
         assert r.status_code == 201, r.text
 
 
+async def test_a_key_and_a_token_are_sent_once(db_url: str) -> None:
+    """The key was read from the last Authorization header, the route's
+    caller from the first: with a bad token last, the key was dropped and a
+    retry wrote twice; two Idempotency-Keys were one silently ignored."""
+    async with testing.running(demo_app(db_url)) as c:
+        officer = testing.auth("officer", ["120119"], idem="k-once")
+        body = {"text": "once", "district": "120119"}
+        twice = [
+            *officer.items(),
+            ("authorization", "Bearer not.a.token"),
+            ("content-type", "application/json"),
+            ("accept-language", "zh-CN"),
+        ]
+        for _ in range(2):
+            r = await c.post("/demo/notes", content=json.dumps(body), headers=twice)
+            assert r.status_code == 400, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["detail"] == "请求只能有一个 Authorization 头"
+        two_keys = [*officer.items(), ("idempotency-key", "k-other")]
+        r = await c.post("/demo/notes", json=body, headers=two_keys)
+        assert r.status_code == 400, r.text
+        assert "Idempotency-Key" in r.json()["detail"]
+        r = await c.post("/demo/notes", json=body, headers=officer)
+        assert r.status_code == 201 and r.json()["audit_rows"] == 1  # nothing written before
+
+
 async def test_the_guards_own_problems_name_the_path_and_the_request(db_url: str) -> None:
     """The front door's refusals (svc_common.guard) carry `instance` and
     `request_id` like every other problem, in the caller's language."""

@@ -8,7 +8,9 @@ parses it, so hostile input gets a clear 4xx and never a 500.
   overrides (REFUSED), numbers with absurdly many digits (Python
   refuses ints over 4,300 digits with an error of its own), bytes that are
   not UTF-8;
-- a request has one Content-Type (else the JSON checks could be skipped);
+- a request has one Content-Type (else the JSON checks could be skipped),
+  one Authorization and one Idempotency-Key (else the key could be scoped to
+  another caller than the route acts for);
 - the query string must be valid UTF-8 with no NUL nor any other character
   of REFUSED.
 
@@ -179,6 +181,14 @@ def json_shallow(text: str) -> bool:
     return text.count("{") + text.count("[") <= MAX_JSON_DEPTH
 
 
+#: Headers a request may send once: each is read by more than one layer.
+_ONCE = (
+    (b"content-type", "Content-Type"),
+    (b"authorization", "Authorization"),
+    (b"idempotency-key", "Idempotency-Key"),
+)
+
+
 class BadPath(Problem):
     code = "bad-path"
 
@@ -210,15 +220,16 @@ class InputGuardMiddleware:
             await _refuse(scope, receive, send, BadQuery(problem))
             return
         headers = dict(scope["headers"])
-        # One Content-Type, or the guard and the framework could read two
-        # different ones (this dict keeps the last, Starlette the first) and
-        # a JSON body would pass unchecked as "text/plain".
-        if sum(1 for name, _ in scope["headers"] if name == b"content-type") > 1:
-            once = i18n.msg(
-                "a request has one Content-Type header", "请求只能有一个 Content-Type 头"
-            )
-            await _refuse(scope, receive, send, Problem(once))
-            return
+        # One of each header read in two places, or the two could read
+        # different ones (this dict keeps the last, Starlette the first): a
+        # JSON body would pass unchecked as "text/plain", or the
+        # Idempotency-Key be scoped to another token than the route acts
+        # for (or dropped, the last token being invalid) and a retry write twice.
+        for name, shown in _ONCE:
+            if sum(1 for n, _ in scope["headers"] if n == name) > 1:
+                once = i18n.msg(f"a request has one {shown} header", f"请求只能有一个 {shown} 头")
+                await _refuse(scope, receive, send, Problem(once))
+                return
         media = (
             headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower().decode("latin-1")
         )
