@@ -4,6 +4,7 @@ migrations, problem+json, auth and Idempotency-Key."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from pathlib import Path
 
@@ -266,6 +267,25 @@ async def test_a_json_body_cannot_slip_past_the_front_door(db_url: str) -> None:
             headers={**latin, "accept-language": "en"},
         )
         assert r.status_code == 201, r.text
+
+
+async def test_a_compressed_body_is_a_415_not_a_nul(db_url: str) -> None:
+    """A gzip'd JSON body was checked as its compressed bytes: a 422 saying
+    the body held NUL characters."""
+    async with testing.running(demo_app(db_url)) as c:
+        body = json.dumps({"text": "zipped", "district": "120119"}).encode()
+        h = {**testing.auth("officer", ["120119"]), "content-type": "application/json"}
+        for coding in ("gzip", "deflate, gzip", "br"):
+            r = await c.post(
+                "/demo/notes",
+                content=gzip.compress(body),
+                headers={**h, "content-encoding": coding, "accept-language": "zh-CN"},
+            )
+            assert r.status_code == 415, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert "Content-Encoding" in r.json()["detail"] and "压缩" in r.json()["detail"]
+        r = await c.post("/demo/notes", content=body, headers={**h, "content-encoding": "identity"})
+        assert r.status_code == 201 and r.json()["audit_rows"] == 1, r.text
 
 
 async def test_a_key_and_a_token_are_sent_once(db_url: str) -> None:

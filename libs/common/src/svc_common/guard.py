@@ -8,6 +8,7 @@ parses it, so hostile input gets a clear 4xx and never a 500.
   overrides (REFUSED), numbers with absurdly many digits (Python
   refuses ints over 4,300 digits with an error of its own), bytes that are
   not UTF-8;
+- a body is not compressed (any Content-Encoding but identity is a 415);
 - a request has one Content-Type (else the JSON checks could be skipped),
   one Authorization and one Idempotency-Key (else the key could be scoped to
   another caller than the route acts for);
@@ -35,6 +36,7 @@ from svc_common.errors import (
     PayloadTooLarge,
     Problem,
     Unprocessable,
+    UnsupportedMediaType,
     scope_problem,
 )
 
@@ -253,6 +255,12 @@ class InputGuardMiddleware:
         except _TooLarge:
             await _refuse(scope, receive, send, _too_large(limit))
             return
+        # A compressed body would be checked (and parsed) as its compressed
+        # bytes: a 422 about NUL characters for a gzip'd JSON body.
+        coding = headers.get(b"content-encoding", b"").strip().lower()
+        if body and coding not in (b"identity", b""):
+            await _refuse(scope, receive, send, _encoded())
+            return
         is_json = media == "application/json" or media.endswith("+json")
         if body and is_json and (problem := json_problem(body) or _not_utf8(body)):
             errors = [FieldError(field="body", message=problem, type="json_invalid")]
@@ -278,6 +286,15 @@ def _not_utf8(body: bytes) -> str | None:
     except UnicodeDecodeError:
         return i18n.msg("the JSON body is not UTF-8", "JSON 请求内容不是 UTF-8 编码")
     return None
+
+
+def _encoded() -> UnsupportedMediaType:
+    return UnsupportedMediaType(
+        i18n.msg(
+            "the request body must be sent uncompressed (no Content-Encoding)",
+            "请求内容须以未压缩形式发送（不带 Content-Encoding）",
+        )
+    )
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
