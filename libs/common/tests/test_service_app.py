@@ -269,6 +269,28 @@ async def test_a_json_body_cannot_slip_past_the_front_door(db_url: str) -> None:
         assert r.status_code == 201, r.text
 
 
+async def test_a_name_written_twice_in_a_json_object_is_a_422_naming_it(db_url: str) -> None:
+    """{"text": "a", "text": "b"} was taken as "b" (Python keeps the last;
+    other parsers, and a reader upstream, the first)."""
+    async with testing.running(demo_app(db_url)) as c:
+        h = {**testing.auth("officer", ["120119"]), "content-type": "application/json"}
+        twice = b'{"text": "first", "district": "120119", "text": "second"}'
+        r = await c.post("/demo/notes", content=twice, headers={**h, "accept-language": "zh-CN"})
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        (error,) = r.json()["errors"]
+        assert (error["field"], error["type"]) == ("text", "duplicate_key")
+        assert error["message"] == "同一 JSON 对象中此字段出现了两次"
+        r = await c.post("/demo/notes", content=twice, headers={**h, "accept-language": "en"})
+        assert r.json()["errors"][0]["message"] == "this name appears twice in one JSON object"
+        nested = b'{"text": "x", "district": "120119", "more": [{}, {"a": 1, "a": 1}]}'
+        r = await c.post("/demo/notes", content=nested, headers=h)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "more.1.a", r.text
+        once = b'{"text": "first", "district": "120119"}'
+        r = await c.post("/demo/notes", content=once, headers=h)
+        assert r.status_code == 201 and r.json()["audit_rows"] == 1, r.text  # none before
+
+
 async def test_a_compressed_body_is_a_415_not_a_nul(db_url: str) -> None:
     """A gzip'd JSON body was checked as its compressed bytes: a 422 saying
     the body held NUL characters."""

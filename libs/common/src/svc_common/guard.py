@@ -9,6 +9,8 @@ parses it, so hostile input gets a clear 4xx and never a 500.
   refuses ints over 4,300 digits with an error of its own), bytes that are
   not UTF-8;
 - a body is not compressed (any Content-Encoding but identity is a 415);
+- no name appears twice in one object of a JSON body (parsers differ on
+  which one they keep);
 - a request has one Content-Type (else the JSON checks could be skipped),
   one Authorization and one Idempotency-Key (else the key could be scoped to
   another caller than the route acts for);
@@ -25,7 +27,9 @@ middleware, outside this one, has bound it).
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -266,6 +270,14 @@ class InputGuardMiddleware:
             errors = [FieldError(field="body", message=problem, type="json_invalid")]
             await _refuse(scope, receive, send, Unprocessable(problem, errors=errors))
             return
+        if body and is_json and (twice := duplicate_key(body)) is not None:
+            problem = i18n.msg(
+                "this name appears twice in one JSON object",
+                "同一 JSON 对象中此字段出现了两次",
+            )
+            errors = [FieldError(field=twice, message=problem, type="duplicate_key")]
+            await _refuse(scope, receive, send, Unprocessable(f"{twice}: {problem}", errors=errors))
+            return
         sent = False
 
         async def replay() -> Message:
@@ -276,6 +288,57 @@ class InputGuardMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+class _Twice(dict[str, Any]):
+    """An object in which `name` appeared more than once."""
+
+    name = ""
+
+
+def duplicate_key(body: bytes) -> str | None:
+    """The path (`rules.0.level`) of a name written twice in one object of a
+    JSON body, or None (also when it is not JSON: the framework says why).
+    JSON parsers differ on which of the two they keep (Python the last), so
+    a reader upstream could have seen another amount than the one acted on."""
+    found = False
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal found
+        obj = dict(pairs)
+        if len(obj) == len(pairs):
+            return obj
+        found = True
+        twice = _Twice(obj)
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                twice.name = key
+                break
+            seen.add(key)
+        return twice
+
+    try:
+        doc = json.loads(body, object_pairs_hook=pairs_hook)
+    except ValueError:
+        return None
+    return _path_to_twice(doc, ()) if found else None
+
+
+def _path_to_twice(value: Any, path: tuple[str, ...]) -> str | None:
+    if isinstance(value, _Twice):
+        return ".".join((*path, value.name))
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, inner in items:
+        if (hit := _path_to_twice(inner, (*path, str(key)))) is not None:
+            return hit
+    return None
 
 
 def _not_utf8(body: bytes) -> str | None:
