@@ -461,6 +461,10 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
                 continue
             out.append(RawRow(i, {k: v for k, v in cells.items() if v} if drop_empty else cells))
         return out
+    except Exception as exc:
+        # Read-only mode parses the sheet only now, as its rows are read: a
+        # sheet's XML cut short or broken is found here, not when it opens.
+        raise unreadable from exc
     finally:
         wb.close()
 
