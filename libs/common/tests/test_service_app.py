@@ -514,6 +514,29 @@ async def test_idempotency_key_replays_and_rejects_reuse(db_url: str) -> None:
         assert r.status_code == 201 and r.json()["audit_rows"] == 2
 
 
+async def test_an_answer_is_not_replayed_to_a_token_with_other_rights(db_url: str) -> None:
+    """The key was scoped to `sub` alone: the same person's token as an
+    auditor, or as an officer of another district, was replayed the 201 and
+    the record of an operation it may not do, in a district it may not see."""
+    async with testing.running(demo_app(db_url)) as c:
+        body = {"text": "mine", "district": "120119"}
+        first = await c.post(
+            "/demo/notes",
+            json=body,
+            headers=testing.auth("officer", ["120119"], "li.hua", idem="k"),
+        )
+        assert first.status_code == 201
+        for role, districts in (("auditor", ["120119"]), ("officer", ["120101"])):
+            h = testing.auth(role, districts, "li.hua", idem="k")
+            r = await c.post("/demo/notes", json=body, headers=h)
+            assert r.status_code != 201 and "idempotent-replayed" not in r.headers, (role, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+        same = testing.auth("officer", ["120119"], "li.hua", idem="k")
+        again = await c.post("/demo/notes", json=body, headers=same)
+        assert again.status_code == 201 and again.json() == first.json()
+        assert again.headers.get("idempotent-replayed") == "true"
+
+
 @pytest.mark.parametrize("text", ["conflict"])
 async def test_domain_problem(db_url: str, text: str) -> None:
     async with testing.running(demo_app(db_url)) as c:
