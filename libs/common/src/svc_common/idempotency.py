@@ -6,12 +6,13 @@ work (`Database.unit_of_work`): the route's transactions join it, its answer
 is held back until the unit commits, and a commit that fails becomes a 503
 with nothing written. With an `Idempotency-Key` (scoped to the caller, the
 token's `sub`; replayed only to a token of the same role and districts, or a
-caller whose rights changed would be given what it may no longer see) the answer is stored in that unit too, so a crash leaves either
-no effect (a retry runs the request) or the effect with its answer (a retry
-replays it). There is no claim to go stale: a twin request racing the first
-waits on the key's unique index and, when the first commits, rolls its own
-effect back and replays the first answer. Reusing a key for another request is
-a 422; 5xx answers are not stored, so a retry can succeed.
+caller whose rights changed would be given what it may no longer see) the
+answer is stored in that unit too, so a crash leaves either no effect (a retry
+runs the request) or the effect with its answer (a retry replays it). There is
+no claim to go stale: a twin request racing the first waits on the key's
+unique index and, when the first commits, rolls its own effect back and
+replays the first answer. Reusing a key for another request is a 422; 5xx
+answers are not stored, so a retry can succeed.
 """
 
 from __future__ import annotations
