@@ -373,6 +373,28 @@ async def test_the_receipt_through_the_console_prints_with_the_consoles_script(
     assert "data-receipt-print" not in r.text and "<script>" not in r.text
 
 
+async def test_a_receipt_that_is_not_there_is_a_page_in_chinese(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A wrong check code or a malformed number in a receipt link: the
+    console's own page, never eia-svc's problem JSON or an empty body."""
+    no = "DJB-120119-2026-000123"
+    stub.on(
+        "GET",
+        f"/eia/public/receipts/{no}/receipt",
+        lambda _: httpx.Response(
+            404,
+            json={"title": "未找到", "detail": "没有与该备案号和校验码相符的备案回执"},
+            headers={"content-type": "application/problem+json"},
+        ),
+    )
+    r = await client.get(f"/console/public/receipt/{no}", params={"code": "WRONG"})
+    assert_console_page(r, 404, "没有与该备案号和校验码相符的备案回执")
+    r = await client.get("/console/public/receipt/" + "a" * 300, params={"code": "<b>x"})
+    assert_console_page(r, 404, "没有与该备案号和校验码相符的备案回执")
+    assert "<b>x" not in r.text and "a" * 300 not in r.text
+
+
 @pytest.mark.parametrize(
     ("user", "shown", "hidden"),
     [

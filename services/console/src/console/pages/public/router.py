@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from svc_common.i18n import msg
 
-from console.api import ApiError, Services
+from console.api import ApiError, Services, raise_for_problem
 from console.deps import services
-from console.web import render
+from console.web import problem_page, render
 
 router = APIRouter(prefix="/console/public")
 #: The script eia-svc's receipt carries for its print button when served alone.
@@ -50,15 +50,24 @@ async def verify(
 
 @router.get("/receipt/{no}")
 async def receipt(
+    request: Request,
     no: str,
     code: str = Query(..., max_length=40),
     format: str = Query("html", pattern="^(html|pdf)$"),
     api: Services = Depends(services),
 ) -> Response:
     """The receipt itself through the console (the public reaches the console,
-    not eia-svc)."""
+    not eia-svc). A refusal (a wrong code, an unknown number) is the
+    console's own page, not the service's problem JSON."""
     if not _NO.match(no):
-        return Response(status_code=404)
+        return problem_page(
+            request,
+            404,
+            msg(
+                "No receipt matches this filing number and check code.",
+                "没有与该备案号和校验码相符的备案回执。",
+            ),
+        )
     r = await api.request(
         "GET",
         "eia",
@@ -66,6 +75,7 @@ async def receipt(
         token=None,
         params={"code": code, "format": format},
     )
+    raise_for_problem(r)
     body = r.content
     media = r.headers.get("content-type", "text/html")
     if r.status_code == 200 and format == "html":
