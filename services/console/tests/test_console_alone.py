@@ -646,3 +646,34 @@ async def test_a_quota_retry_says_where_the_quota_stands(
         headers={"HX-Request": "true"},
     )
     assert "总量不足（缺口 1.330 吨）" in r.text and "已受理" not in r.text
+
+
+async def test_the_public_register_pages_on_and_says_its_algorithm_in_chinese(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """quota-svc answers the register a page at a time: the page links the
+    next one (its cursor is not shown as a fact), and the hash algorithm is
+    said in Chinese."""
+    entry = {"seq": "1", "at": "2026-12-03T11:06:42Z", "district": "120119", "kind": "baseline"}
+    algorithm = "sha256(prev_hash + '\\n' + canonical JSON of the content); see docs"
+
+    def register(request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("cursor")
+        if cursor is None:
+            body = {"items": [entry], "next_cursor": "MTAw", "algorithm": algorithm}
+        else:
+            assert cursor == "MTAw"
+            body = {"items": [{**entry, "seq": "101"}], "next_cursor": None}
+        return httpx.Response(200, json=body)
+
+    stub.on("GET", "/quota/public/register", register)
+    r = await client.get("/console/public/register")
+    assert_console_page(r, 200, 'href="/console/public/register?cursor=MTAw"', "下一页")
+    assert "next_cursor" not in r.text and "see docs" not in r.text
+    assert "SHA-256（前一条哈希 + 换行符 + 本条内容的规范化 JSON）" in r.text
+    r = await client.get("/console/public/register", params={"cursor": "MTAw"})
+    assert_console_page(r, 200, "<td>101</td>", "第一页")
+    assert "下一页" not in r.text
+    bad = await client.get("/console/public/register", params={"cursor": '"><script>'})
+    assert_console_page(bad, 422, "请求内容无效")
+    assert "<script>" not in bad.text.split("<main")[1]
