@@ -677,3 +677,55 @@ async def test_the_public_register_pages_on_and_says_its_algorithm_in_chinese(
     bad = await client.get("/console/public/register", params={"cursor": '"><script>'})
     assert_console_page(bad, 422, "请求内容无效")
     assert "<script>" not in bad.text.split("<main")[1]
+
+
+async def test_the_enterprise_history_names_records_as_people_know_them(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A permit applied for has no number yet, a filing has a project name,
+    an audit concerns a permit: none is shown by its record id (a UUID, or
+    eia-svc's `eia:<uuid>` project reference)."""
+    uscc = "91120225MA05XXXX1A"
+    page = {"next_cursor": None}
+    applied = "0b7c2f1e-1111-4a4a-9a9a-123456789abc"
+    issued = {
+        "id": "p-issued-uuid",
+        "permit_no": "91120225MA05XXXX1A001P",
+        "category": "key",
+        "status": "issued",
+        "created_at": "2026-10-01T02:00:00+00:00",
+        "updated_at": "2026-10-02T02:00:00+00:00",
+    }
+    stub.on(
+        "GET",
+        "/permit/permits",
+        {
+            **page,
+            "items": [
+                issued,
+                {**issued, "id": applied, "permit_no": None, "status": "applied"},
+            ],
+        },
+    )
+    stub.on("GET", "/permit/registrations", {**page, "items": []})
+    audit = {
+        "id": "audit-uuid",
+        "permit_id": "p-issued-uuid",
+        "result": "findings",
+        "audited_at": "2026-11-03T02:00:00+00:00",
+        "findings": [],
+    }
+    stub.on("GET", "/permit/audits", {**page, "items": [audit]})
+    stub.on("GET", "/eia/registrations", {**page, "items": []})
+    filing = _filing(id="filing-uuid", project_ref="eia:filing-uuid", project_name="涂装线扩建")
+    stub.on("GET", "/eia/filings", {**page, "items": [filing]})
+    stub.on("GET", "/quota/reservations", {**page, "items": []})
+    await sign_in(client, "auditor")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    assert r.status_code == 200, r.text[:300]
+    main = r.text.split("<main")[1]
+    for record_id in (applied, "audit-uuid", "eia:filing-uuid", "filing-uuid"):
+        assert record_id not in main
+    assert "（尚未编号）" in main
+    assert "提交环评文件 涂装线扩建" in main
+    assert '许可质量审核：发现问题 <span class="code">91120225MA05XXXX1A001P</span>' in main
