@@ -729,3 +729,37 @@ async def test_the_enterprise_history_names_records_as_people_know_them(
     assert "（尚未编号）" in main
     assert "提交环评文件 涂装线扩建" in main
     assert '许可质量审核：发现问题 <span class="code">91120225MA05XXXX1A001P</span>' in main
+
+
+async def test_a_refused_field_is_named_once_in_the_forms_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A service's validation problem lists its fields by the API's names
+    ("reason", or "body" for the whole body) and repeats them in its detail:
+    the workbench says each error once, with the form's word for the field."""
+    token = await sign_in(client, "officer-jizhou")
+    hx = {"HX-Request": "true"}
+
+    def refuse(field: str, text: str) -> Callable[[httpx.Request], httpx.Response]:
+        return lambda _: httpx.Response(
+            422,
+            json={
+                "title": "请求内容无效",
+                "detail": f"{field}: {text}",
+                "errors": [{"field": field, "message": text, "type": "x"}],
+            },
+        )
+
+    stub.on("POST", "/eia/registrations/r1/revoke", refuse("reason", "至少需要 1 个字符"))
+    stub.on("POST", "/quota/reclaims/q1/reject", refuse("body", "不允许包含控制字符"))
+    form = {"csrf_token": token, "idem": "k" * 20, "reason": "x"}
+    r = await client.post(
+        "/console/workbench/act", data={**form, "op": "check-revoke", "id": "r1"}, headers=hx
+    )
+    assert r.status_code == 422
+    assert re.search(r'class="result error"[^>]*>原因：至少需要 1 个字符</p>', r.text), r.text
+    r = await client.post(
+        "/console/workbench/act", data={**form, "op": "reclaim-reject", "id": "q1"}, headers=hx
+    )
+    assert re.search(r'class="result error"[^>]*>不允许包含控制字符</p>', r.text), r.text
+    assert "body" not in r.text
