@@ -373,6 +373,28 @@ async def test_the_receipt_through_the_console_prints_with_the_consoles_script(
     assert "data-receipt-print" not in r.text and "<script>" not in r.text
 
 
+async def test_a_receipt_that_is_not_there_is_a_page_in_chinese(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A wrong check code or a malformed number in a receipt link: the
+    console's own page, never eia-svc's problem JSON or an empty body."""
+    no = "DJB-120119-2026-000123"
+    stub.on(
+        "GET",
+        f"/eia/public/receipts/{no}/receipt",
+        lambda _: httpx.Response(
+            404,
+            json={"title": "未找到", "detail": "没有与该备案号和校验码相符的备案回执"},
+            headers={"content-type": "application/problem+json"},
+        ),
+    )
+    r = await client.get(f"/console/public/receipt/{no}", params={"code": "WRONG"})
+    assert_console_page(r, 404, "没有与该备案号和校验码相符的备案回执")
+    r = await client.get("/console/public/receipt/" + "a" * 300, params={"code": "<b>x"})
+    assert_console_page(r, 404, "没有与该备案号和校验码相符的备案回执")
+    assert "<b>x" not in r.text and "a" * 300 not in r.text
+
+
 @pytest.mark.parametrize(
     ("user", "shown", "hidden"),
     [
@@ -624,3 +646,120 @@ async def test_a_quota_retry_says_where_the_quota_stands(
         headers={"HX-Request": "true"},
     )
     assert "总量不足（缺口 1.330 吨）" in r.text and "已受理" not in r.text
+
+
+async def test_the_public_register_pages_on_and_says_its_algorithm_in_chinese(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """quota-svc answers the register a page at a time: the page links the
+    next one (its cursor is not shown as a fact), and the hash algorithm is
+    said in Chinese."""
+    entry = {"seq": "1", "at": "2026-12-03T11:06:42Z", "district": "120119", "kind": "baseline"}
+    algorithm = "sha256(prev_hash + '\\n' + canonical JSON of the content); see docs"
+
+    def register(request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("cursor")
+        if cursor is None:
+            body = {"items": [entry], "next_cursor": "MTAw", "algorithm": algorithm}
+        else:
+            assert cursor == "MTAw"
+            body = {"items": [{**entry, "seq": "101"}], "next_cursor": None}
+        return httpx.Response(200, json=body)
+
+    stub.on("GET", "/quota/public/register", register)
+    r = await client.get("/console/public/register")
+    assert_console_page(r, 200, 'href="/console/public/register?cursor=MTAw"', "下一页")
+    assert "next_cursor" not in r.text and "see docs" not in r.text
+    assert "SHA-256（前一条哈希 + 换行符 + 本条内容的规范化 JSON）" in r.text
+    r = await client.get("/console/public/register", params={"cursor": "MTAw"})
+    assert_console_page(r, 200, "<td>101</td>", "第一页")
+    assert "下一页" not in r.text
+    bad = await client.get("/console/public/register", params={"cursor": '"><script>'})
+    assert_console_page(bad, 422, "请求内容无效")
+    assert "<script>" not in bad.text.split("<main")[1]
+
+
+async def test_the_enterprise_history_names_records_as_people_know_them(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A permit applied for has no number yet, a filing has a project name,
+    an audit concerns a permit: none is shown by its record id (a UUID, or
+    eia-svc's `eia:<uuid>` project reference)."""
+    uscc = "91120225MA05XXXX1A"
+    page = {"next_cursor": None}
+    applied = "0b7c2f1e-1111-4a4a-9a9a-123456789abc"
+    issued = {
+        "id": "p-issued-uuid",
+        "permit_no": "91120225MA05XXXX1A001P",
+        "category": "key",
+        "status": "issued",
+        "created_at": "2026-10-01T02:00:00+00:00",
+        "updated_at": "2026-10-02T02:00:00+00:00",
+    }
+    stub.on(
+        "GET",
+        "/permit/permits",
+        {
+            **page,
+            "items": [
+                issued,
+                {**issued, "id": applied, "permit_no": None, "status": "applied"},
+            ],
+        },
+    )
+    stub.on("GET", "/permit/registrations", {**page, "items": []})
+    audit = {
+        "id": "audit-uuid",
+        "permit_id": "p-issued-uuid",
+        "result": "findings",
+        "audited_at": "2026-11-03T02:00:00+00:00",
+        "findings": [],
+    }
+    stub.on("GET", "/permit/audits", {**page, "items": [audit]})
+    stub.on("GET", "/eia/registrations", {**page, "items": []})
+    filing = _filing(id="filing-uuid", project_ref="eia:filing-uuid", project_name="涂装线扩建")
+    stub.on("GET", "/eia/filings", {**page, "items": [filing]})
+    stub.on("GET", "/quota/reservations", {**page, "items": []})
+    await sign_in(client, "auditor")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    assert r.status_code == 200, r.text[:300]
+    main = r.text.split("<main")[1]
+    for record_id in (applied, "audit-uuid", "eia:filing-uuid", "filing-uuid"):
+        assert record_id not in main
+    assert "（尚未编号）" in main
+    assert "提交环评文件 涂装线扩建" in main
+    assert '许可质量审核：发现问题 <span class="code">91120225MA05XXXX1A001P</span>' in main
+
+
+async def test_a_refused_field_is_named_once_in_the_forms_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A service's validation problem lists its fields by the API's names
+    ("reason", or "body" for the whole body) and repeats them in its detail:
+    the workbench says each error once, with the form's word for the field."""
+    token = await sign_in(client, "officer-jizhou")
+    hx = {"HX-Request": "true"}
+
+    def refuse(field: str, text: str) -> Callable[[httpx.Request], httpx.Response]:
+        return lambda _: httpx.Response(
+            422,
+            json={
+                "title": "请求内容无效",
+                "detail": f"{field}: {text}",
+                "errors": [{"field": field, "message": text, "type": "x"}],
+            },
+        )
+
+    stub.on("POST", "/eia/registrations/r1/revoke", refuse("reason", "至少需要 1 个字符"))
+    stub.on("POST", "/quota/reclaims/q1/reject", refuse("body", "不允许包含控制字符"))
+    form = {"csrf_token": token, "idem": "k" * 20, "reason": "x"}
+    r = await client.post(
+        "/console/workbench/act", data={**form, "op": "check-revoke", "id": "r1"}, headers=hx
+    )
+    assert r.status_code == 422
+    assert re.search(r'class="result error"[^>]*>原因：至少需要 1 个字符</p>', r.text), r.text
+    r = await client.post(
+        "/console/workbench/act", data={**form, "op": "reclaim-reject", "id": "q1"}, headers=hx
+    )
+    assert re.search(r'class="result error"[^>]*>不允许包含控制字符</p>', r.text), r.text
+    assert "body" not in r.text

@@ -135,6 +135,22 @@ async def test_permit_events_become_candidates_once(quota: Quota) -> None:
     assert all(i["uscc"] == USCC and i["source_event_id"] for i in items)
 
 
+async def test_a_permits_candidate_says_why_in_chinese(quota: Quota) -> None:
+    """The note an officer reads beside a reclaim candidate (工作台) names the
+    enterprise, the permit and the reason in Chinese, not the event's codes."""
+    closed = cancelled("PM-7", "0.67").model_copy(update={"note": "生产设施已拆除"})
+    await testing.deliver(quota.app, closed)
+    await testing.deliver(quota.app, changed("PM-8", "-0.5"))
+    items = (await quota.client.get("/quota/reclaims?status=pending", headers=OFFICER)).json()[
+        "items"
+    ]
+    notes = {i["permit_id"]: i["note"] for i in items}
+    assert notes == {
+        "PM-7": "蓟州某化工厂（91120225X-PM-7）许可证注销：企业关停；生产设施已拆除",
+        "PM-8": "蓟州某印刷厂（91120225X-PM-8）许可证变更",
+    }
+
+
 async def test_park_subpool_is_carved_or_its_shortfall_announced(quota: Quota) -> None:
     await quota.baseline(JIZHOU, "10")
     park = ParkRegistered(

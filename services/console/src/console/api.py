@@ -157,7 +157,8 @@ class Services:
             query["cursor"] = nxt
 
 
-def _json_or_raise(r: httpx.Response) -> Any:
+def raise_for_problem(r: httpx.Response) -> None:
+    """An answer of 400 or more as an ApiError (its problem's detail)."""
     if r.status_code >= 400:
         try:
             problem = r.json()
@@ -166,6 +167,10 @@ def _json_or_raise(r: httpx.Response) -> Any:
         if not isinstance(problem, dict):
             problem = {"detail": str(problem)[:500]}
         raise ApiError(r.status_code, problem)
+
+
+def _json_or_raise(r: httpx.Response) -> Any:
+    raise_for_problem(r)
     if r.status_code == 204 or not r.content:
         return None
     return r.json()

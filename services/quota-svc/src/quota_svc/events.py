@@ -205,6 +205,29 @@ def _freed_per_pollutant(e: PermitCancelled) -> dict[str, int]:
     return freed
 
 
+#: Why a permit was cancelled (注销), as the officer confirming the reclaim reads it.
+CANCEL_REASONS = {
+    "closure": "企业关停",
+    "process_closed": "生产工序关停",
+    "merged": "企业合并",
+    "other": "其他原因",
+}
+
+
+def cancel_note(e: PermitCancelled) -> str:
+    """A reclaim candidate's note for a cancelled permit, in Chinese: the
+    officers read it in the workbench (it used to say "cancelled: closure")."""
+    note = (
+        f"{e.enterprise_name}（{e.permit_no}）许可证注销：{CANCEL_REASONS.get(e.reason, e.reason)}"
+    )
+    return note + (f"；{e.note}" if e.note else "")
+
+
+def change_note(e: PermitChanged) -> str:
+    """A reclaim candidate's note for a permit amended downwards, in Chinese."""
+    return f"{e.enterprise_name}（{e.permit_no}）许可证变更" + (f"：{e.reason}" if e.reason else "")
+
+
 async def reclaim_on_cancel(s: AsyncSession, e: PermitCancelled, env: Envelope) -> None:
     """One candidate per pollutant the closed permit frees (VOCs, NOx, COD, NH3-N)."""
     for pollutant, freed in _freed_per_pollutant(e).items():
@@ -231,8 +254,7 @@ async def reclaim_on_cancel(s: AsyncSession, e: PermitCancelled, env: Envelope) 
                 uscc=e.uscc,
                 permit_id=e.permit_id,
                 source_event_id=env.id,
-                note=f"{e.enterprise_name} ({e.permit_no}) cancelled: {e.reason}"
-                + (f"; {e.note}" if e.note else ""),
+                note=cancel_note(e),
             ),
             SYSTEM,
         )
@@ -264,8 +286,7 @@ async def reclaim_on_change(s: AsyncSession, e: PermitChanged, env: Envelope) ->
                 uscc=e.uscc,
                 permit_id=e.permit_id,
                 source_event_id=env.id,
-                note=f"{e.enterprise_name} ({e.permit_no}) changed"
-                + (f": {e.reason}" if e.reason else ""),
+                note=change_note(e),
             ),
             SYSTEM,
         )

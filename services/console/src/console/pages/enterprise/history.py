@@ -58,6 +58,11 @@ def quota_held(
     )
 
 
+def not_numbered() -> str:
+    """A permit applied for has no number until it is issued."""
+    return msg("(not numbered yet)", "（尚未编号）")
+
+
 def timeline(
     permits: Sequence[Mapping[str, Any]],
     registrations: Sequence[Mapping[str, Any]],
@@ -65,16 +70,18 @@ def timeline(
     filings: Sequence[Mapping[str, Any]],
     forms: Sequence[Mapping[str, Any]],
 ) -> list[dict[str, Any]]:
-    """Every dated step of every record, newest first."""
+    """Every dated step of every record, newest first; each named as people
+    know it (a permit's number, a project's name), never by a record id."""
     events: list[dict[str, Any]] = []
 
-    def add(when: Any, what: str, ref: str) -> None:
+    def add(when: Any, what: str, ref: str, *, name: bool = False) -> None:
         t = parse_time(when)
         if t is not None:
-            events.append({"at": t, "what": what, "ref": ref})
+            events.append({"at": t, "what": what, "ref": ref, "name": name})
 
+    permit_nos = {p.get("id"): p.get("permit_no") or "" for p in permits}
     for p in permits:
-        ref = p.get("permit_no") or p["id"]
+        ref = p.get("permit_no") or not_numbered()
         add(p.get("created_at"), msg("permit applied for", "申请排污许可证"), ref)
         if p.get("status") != "applied":
             add(p.get("updated_at"), msg("permit ", "许可证：") + status_label(p["status"]), ref)
@@ -90,19 +97,24 @@ def timeline(
             a.get("audited_at"),
             msg("permit audit: ", "许可质量审核：")
             + (msg("passed", "通过") if a.get("result") == "pass" else msg("findings", "发现问题")),
-            a["id"],
+            permit_nos.get(a.get("permit_id"), ""),
         )
         for f in a.get("findings", []):
             if f.get("rectified_at"):
-                add(f["rectified_at"], msg("finding rectified", "问题整改完成"), a["id"])
+                add(
+                    f["rectified_at"],
+                    msg("finding rectified", "问题整改完成"),
+                    permit_nos.get(a.get("permit_id"), ""),
+                )
     for f in filings:
-        ref = f.get("project_ref") or f["id"]
-        add(f.get("created_at"), msg("EIA filing submitted", "提交环评文件"), ref)
-        add(f.get("accepted_at"), msg("EIA filing accepted", "环评受理"), ref)
+        ref = f.get("project_name") or f.get("project_ref") or f["id"]
+        add(f.get("created_at"), msg("EIA filing submitted", "提交环评文件"), ref, name=True)
+        add(f.get("accepted_at"), msg("EIA filing accepted", "环评受理"), ref, name=True)
         add(
             f.get("decided_at"),
             msg("EIA decision: ", "环评决定：") + status_label(str(f.get("status"))),
             ref,
+            name=True,
         )
     for r in forms:
         add(r.get("filed_at"), msg("EIA registration form filed", "环评登记表备案"), r["filing_no"])

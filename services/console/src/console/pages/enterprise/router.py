@@ -109,6 +109,7 @@ async def enterprise(
         events=history.timeline(permits, registrations, audits, filings, forms),
         notes=sorted(set(notes)),
         status_label=status_label,
+        not_numbered=history.not_numbered,
         quota_label=quota_label,
         channel_label=channel_label,
         nothing=company is None and not (permits or registrations or filings or forms),

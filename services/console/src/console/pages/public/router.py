@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from svc_common.i18n import msg
 
-from console.api import ApiError, Services
+from console.api import ApiError, Services, raise_for_problem
 from console.deps import services
-from console.web import render
+from console.web import problem_page, render
 
 router = APIRouter(prefix="/console/public")
 #: The script eia-svc's receipt carries for its print button when served alone.
@@ -50,15 +50,24 @@ async def verify(
 
 @router.get("/receipt/{no}")
 async def receipt(
+    request: Request,
     no: str,
     code: str = Query(..., max_length=40),
     format: str = Query("html", pattern="^(html|pdf)$"),
     api: Services = Depends(services),
 ) -> Response:
     """The receipt itself through the console (the public reaches the console,
-    not eia-svc)."""
+    not eia-svc). A refusal (a wrong code, an unknown number) is the
+    console's own page, not the service's problem JSON."""
     if not _NO.match(no):
-        return Response(status_code=404)
+        return problem_page(
+            request,
+            404,
+            msg(
+                "No receipt matches this filing number and check code.",
+                "没有与该备案号和校验码相符的备案回执。",
+            ),
+        )
     r = await api.request(
         "GET",
         "eia",
@@ -66,6 +75,7 @@ async def receipt(
         token=None,
         params={"code": code, "format": format},
     )
+    raise_for_problem(r)
     body = r.content
     media = r.headers.get("content-type", "text/html")
     if r.status_code == 200 and format == "html":
@@ -87,14 +97,25 @@ async def receipt(
 
 
 @router.get("/register")
-async def register(request: Request, api: Services = Depends(services)) -> Response:
-    """The public quota register (总量指标公示). Until quota-svc publishes
-    `GET /quota/public/register` the page says so instead of failing."""
+async def register(
+    request: Request,
+    cursor: str = Query("", max_length=64, pattern=r"^[A-Za-z0-9_\-=]*$"),
+    api: Services = Depends(services),
+) -> Response:
+    """The public quota register (总量指标公示), a page at a time (the
+    register's `next_cursor` is the next page's link). Until quota-svc
+    publishes `GET /quota/public/register` the page says so instead of
+    failing."""
     data: Any = None
     available = True
     problem: str | None = None
     try:
-        data = await api.get("quota", "/quota/public/register", token=None)
+        data = await api.get(
+            "quota",
+            "/quota/public/register",
+            token=None,
+            params={"cursor": cursor} if cursor else None,
+        )
     except ApiError as exc:
         if exc.status in (404, 405):
             available = False
@@ -110,10 +131,32 @@ async def register(request: Request, api: Services = Depends(services)) -> Respo
         rows=rows,
         label=register_label,
         kinds=REGISTER_KINDS,
-        meta={k: v for k, v in data.items() if v is not None and not isinstance(v, list | dict)}
+        meta={
+            k: register_value(v)
+            for k, v in data.items()
+            if v is not None and not isinstance(v, list | dict) and k != "next_cursor"
+        }
         if isinstance(data, dict)
         else {},
+        next_cursor=data.get("next_cursor") if isinstance(data, dict) else None,
+        first_page=not cursor,
     )
+
+
+#: What quota-svc says of its hash chain, as a reader says it.
+REGISTER_TEXTS = {
+    "sha256(prev_hash + '\\n' + canonical JSON of the content); see docs": (
+        "SHA-256 of the previous entry's hash, a line break and the entry's canonical JSON",
+        "SHA-256（前一条哈希 + 换行符 + 本条内容的规范化 JSON）",
+    ),
+}
+
+
+def register_value(value: Any) -> Any:
+    """A value of the register's own (its hash algorithm) in the reader's
+    language when the console knows it; anything else as it is."""
+    words = REGISTER_TEXTS.get(value) if isinstance(value, str) else None
+    return msg(*words) if words else value
 
 
 #: The register's columns and kinds as people say them (the register keeps
