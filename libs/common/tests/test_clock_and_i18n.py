@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 import pytest
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -104,6 +105,26 @@ def test_field_errors_speak_the_request_language() -> None:
     assert zh == {"name": "最多 3 个字符", "amount": "不得小于 1"}
     assert en == {"name": "must have at most 3 characters", "amount": "must be at least 1"}
     assert own == {"name": "不能是 x"}
+
+
+class _Choice(BaseModel):
+    action: Literal["accept", "review-done", "quota-retry"]
+
+
+def test_the_choices_of_an_enum_are_listed_in_the_request_language() -> None:
+    """The Chinese message ended "… 'review-done' or 'quota-retry'"."""
+    with i18n.use("zh"):
+        try:
+            _Choice.model_validate({"action": "nope"})
+        except ValidationError as exc:
+            (zh,) = validation_errors(exc.errors())
+    with i18n.use("en"):
+        try:
+            _Choice.model_validate({"action": "nope"})
+        except ValidationError as exc:
+            (en,) = validation_errors(exc.errors())
+    assert zh.message == "必须是以下之一：'accept'、'review-done'、'quota-retry'"
+    assert en.message == "must be one of: 'accept', 'review-done' or 'quota-retry'"
 
 
 def test_problem_titles_and_details_are_localised() -> None:

@@ -4,6 +4,7 @@ migrations, problem+json, auth and Idempotency-Key."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from pathlib import Path
 
@@ -268,6 +269,73 @@ async def test_a_json_body_cannot_slip_past_the_front_door(db_url: str) -> None:
         assert r.status_code == 201, r.text
 
 
+async def test_a_name_written_twice_in_a_json_object_is_a_422_naming_it(db_url: str) -> None:
+    """{"text": "a", "text": "b"} was taken as "b" (Python keeps the last;
+    other parsers, and a reader upstream, the first)."""
+    async with testing.running(demo_app(db_url)) as c:
+        h = {**testing.auth("officer", ["120119"]), "content-type": "application/json"}
+        twice = b'{"text": "first", "district": "120119", "text": "second"}'
+        r = await c.post("/demo/notes", content=twice, headers={**h, "accept-language": "zh-CN"})
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        (error,) = r.json()["errors"]
+        assert (error["field"], error["type"]) == ("text", "duplicate_key")
+        assert error["message"] == "同一 JSON 对象中此字段出现了两次"
+        r = await c.post("/demo/notes", content=twice, headers={**h, "accept-language": "en"})
+        assert r.json()["errors"][0]["message"] == "this name appears twice in one JSON object"
+        nested = b'{"text": "x", "district": "120119", "more": [{}, {"a": 1, "a": 1}]}'
+        r = await c.post("/demo/notes", content=nested, headers=h)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "more.1.a", r.text
+        once = b'{"text": "first", "district": "120119"}'
+        r = await c.post("/demo/notes", content=once, headers=h)
+        assert r.status_code == 201 and r.json()["audit_rows"] == 1, r.text  # none before
+
+
+async def test_a_compressed_body_is_a_415_not_a_nul(db_url: str) -> None:
+    """A gzip'd JSON body was checked as its compressed bytes: a 422 saying
+    the body held NUL characters."""
+    async with testing.running(demo_app(db_url)) as c:
+        body = json.dumps({"text": "zipped", "district": "120119"}).encode()
+        h = {**testing.auth("officer", ["120119"]), "content-type": "application/json"}
+        for coding in ("gzip", "deflate, gzip", "br"):
+            r = await c.post(
+                "/demo/notes",
+                content=gzip.compress(body),
+                headers={**h, "content-encoding": coding, "accept-language": "zh-CN"},
+            )
+            assert r.status_code == 415, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert "Content-Encoding" in r.json()["detail"] and "压缩" in r.json()["detail"]
+        r = await c.post("/demo/notes", content=body, headers={**h, "content-encoding": "identity"})
+        assert r.status_code == 201 and r.json()["audit_rows"] == 1, r.text
+
+
+async def test_a_key_and_a_token_are_sent_once(db_url: str) -> None:
+    """The key was read from the last Authorization header, the route's
+    caller from the first: with a bad token last, the key was dropped and a
+    retry wrote twice; two Idempotency-Keys were one silently ignored."""
+    async with testing.running(demo_app(db_url)) as c:
+        officer = testing.auth("officer", ["120119"], idem="k-once")
+        body = {"text": "once", "district": "120119"}
+        twice = [
+            *officer.items(),
+            ("authorization", "Bearer not.a.token"),
+            ("content-type", "application/json"),
+            ("accept-language", "zh-CN"),
+        ]
+        for _ in range(2):
+            r = await c.post("/demo/notes", content=json.dumps(body), headers=twice)
+            assert r.status_code == 400, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["detail"] == "请求只能有一个 Authorization 头"
+        two_keys = [*officer.items(), ("idempotency-key", "k-other")]
+        r = await c.post("/demo/notes", json=body, headers=two_keys)
+        assert r.status_code == 400, r.text
+        assert "Idempotency-Key" in r.json()["detail"]
+        r = await c.post("/demo/notes", json=body, headers=officer)
+        assert r.status_code == 201 and r.json()["audit_rows"] == 1  # nothing written before
+
+
 async def test_the_guards_own_problems_name_the_path_and_the_request(db_url: str) -> None:
     """The front door's refusals (svc_common.guard) carry `instance` and
     `request_id` like every other problem, in the caller's language."""
@@ -444,6 +512,29 @@ async def test_idempotency_key_replays_and_rejects_reuse(db_url: str) -> None:
         h2 = testing.auth("officer", ["120119"], sub="someone.else", idem="k-1")
         r = await c.post("/demo/notes", json={**body, "text": "twice"}, headers=h2)
         assert r.status_code == 201 and r.json()["audit_rows"] == 2
+
+
+async def test_an_answer_is_not_replayed_to_a_token_with_other_rights(db_url: str) -> None:
+    """The key was scoped to `sub` alone: the same person's token as an
+    auditor, or as an officer of another district, was replayed the 201 and
+    the record of an operation it may not do, in a district it may not see."""
+    async with testing.running(demo_app(db_url)) as c:
+        body = {"text": "mine", "district": "120119"}
+        first = await c.post(
+            "/demo/notes",
+            json=body,
+            headers=testing.auth("officer", ["120119"], "li.hua", idem="k"),
+        )
+        assert first.status_code == 201
+        for role, districts in (("auditor", ["120119"]), ("officer", ["120101"])):
+            h = testing.auth(role, districts, "li.hua", idem="k")
+            r = await c.post("/demo/notes", json=body, headers=h)
+            assert r.status_code != 201 and "idempotent-replayed" not in r.headers, (role, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+        same = testing.auth("officer", ["120119"], "li.hua", idem="k")
+        again = await c.post("/demo/notes", json=body, headers=same)
+        assert again.status_code == 201 and again.json() == first.json()
+        assert again.headers.get("idempotent-replayed") == "true"
 
 
 @pytest.mark.parametrize("text", ["conflict"])

@@ -136,6 +136,27 @@ def test_xlsx_sheet_rows_like_csv() -> None:
         parse_upload(XLSX_TYPE, b"not a zip", max_rows=10)
 
 
+def test_a_sheet_broken_inside_a_sound_workbook_is_unreadable_not_a_500() -> None:
+    """The workbook opened (read-only mode reads a sheet only as its rows are
+    read), then the sheet's XML, cut short, raised a ParseError: a 500."""
+    import io
+    import zipfile
+
+    from svc_common.uploads import XLSX_TYPE
+
+    sound = _xlsx([["district", "amount_t"], ["120119", "1.5"]])
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(sound)) as zin, zipfile.ZipFile(out, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data[: len(data) // 2]
+            zout.writestr(item.filename, data)
+    with pytest.raises(Unprocessable, match="xlsx") as refused:
+        parse_upload(XLSX_TYPE, out.getvalue(), max_rows=10)
+    assert refused.value.errors[0].field == "body"
+
+
 def test_error_report_has_the_failing_rows_their_cells_and_why() -> None:
     import io
 

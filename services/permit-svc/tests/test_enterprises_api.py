@@ -273,3 +273,11 @@ async def test_classification_table_shipped_and_replaceable(svc: Service) -> Non
         "/permit/industries:import", content=new_table.encode(), headers=OFFICER
     )
     assert r.status_code == 403
+    # Only as CSV: JSON lines or a spreadsheet were read as if they were CSV.
+    for media in ("application/x-ndjson", "application/vnd.ms-excel"):
+        r = await svc.http.post(
+            "/permit/industries:import",
+            content=new_table.encode(),
+            headers={**ADMIN, "content-type": media},
+        )
+        assert r.status_code == 415 and r.json()["accepted"] == ["text/csv", "application/csv"]

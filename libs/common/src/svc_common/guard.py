@@ -8,7 +8,12 @@ parses it, so hostile input gets a clear 4xx and never a 500.
   overrides (REFUSED), numbers with absurdly many digits (Python
   refuses ints over 4,300 digits with an error of its own), bytes that are
   not UTF-8;
-- a request has one Content-Type (else the JSON checks could be skipped);
+- a body is not compressed (any Content-Encoding but identity is a 415);
+- no name appears twice in one object of a JSON body (parsers differ on
+  which one they keep);
+- a request has one Content-Type (else the JSON checks could be skipped),
+  one Authorization and one Idempotency-Key (else the key could be scoped to
+  another caller than the route acts for);
 - the query string must be valid UTF-8 with no NUL nor any other character
   of REFUSED.
 
@@ -22,7 +27,9 @@ middleware, outside this one, has bound it).
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +40,7 @@ from svc_common.errors import (
     PayloadTooLarge,
     Problem,
     Unprocessable,
+    UnsupportedMediaType,
     scope_problem,
 )
 
@@ -179,6 +187,14 @@ def json_shallow(text: str) -> bool:
     return text.count("{") + text.count("[") <= MAX_JSON_DEPTH
 
 
+#: Headers a request may send once: each is read by more than one layer.
+_ONCE = (
+    (b"content-type", "Content-Type"),
+    (b"authorization", "Authorization"),
+    (b"idempotency-key", "Idempotency-Key"),
+)
+
+
 class BadPath(Problem):
     code = "bad-path"
 
@@ -210,15 +226,16 @@ class InputGuardMiddleware:
             await _refuse(scope, receive, send, BadQuery(problem))
             return
         headers = dict(scope["headers"])
-        # One Content-Type, or the guard and the framework could read two
-        # different ones (this dict keeps the last, Starlette the first) and
-        # a JSON body would pass unchecked as "text/plain".
-        if sum(1 for name, _ in scope["headers"] if name == b"content-type") > 1:
-            once = i18n.msg(
-                "a request has one Content-Type header", "请求只能有一个 Content-Type 头"
-            )
-            await _refuse(scope, receive, send, Problem(once))
-            return
+        # One of each header read in two places, or the two could read
+        # different ones (this dict keeps the last, Starlette the first): a
+        # JSON body would pass unchecked as "text/plain", or the
+        # Idempotency-Key be scoped to another token than the route acts
+        # for (or dropped, the last token being invalid) and a retry write twice.
+        for name, shown in _ONCE:
+            if sum(1 for n, _ in scope["headers"] if n == name) > 1:
+                once = i18n.msg(f"a request has one {shown} header", f"请求只能有一个 {shown} 头")
+                await _refuse(scope, receive, send, Problem(once))
+                return
         media = (
             headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower().decode("latin-1")
         )
@@ -242,10 +259,24 @@ class InputGuardMiddleware:
         except _TooLarge:
             await _refuse(scope, receive, send, _too_large(limit))
             return
+        # A compressed body would be checked (and parsed) as its compressed
+        # bytes: a 422 about NUL characters for a gzip'd JSON body.
+        coding = headers.get(b"content-encoding", b"").strip().lower()
+        if body and coding not in (b"identity", b""):
+            await _refuse(scope, receive, send, _encoded())
+            return
         is_json = media == "application/json" or media.endswith("+json")
         if body and is_json and (problem := json_problem(body) or _not_utf8(body)):
             errors = [FieldError(field="body", message=problem, type="json_invalid")]
             await _refuse(scope, receive, send, Unprocessable(problem, errors=errors))
+            return
+        if body and is_json and (twice := duplicate_key(body)) is not None:
+            problem = i18n.msg(
+                "this name appears twice in one JSON object",
+                "同一 JSON 对象中此字段出现了两次",
+            )
+            errors = [FieldError(field=twice, message=problem, type="duplicate_key")]
+            await _refuse(scope, receive, send, Unprocessable(f"{twice}: {problem}", errors=errors))
             return
         sent = False
 
@@ -259,6 +290,57 @@ class InputGuardMiddleware:
         await self.app(scope, replay, send)
 
 
+class _Twice(dict[str, Any]):
+    """An object in which `name` appeared more than once."""
+
+    name = ""
+
+
+def duplicate_key(body: bytes) -> str | None:
+    """The path (`rules.0.level`) of a name written twice in one object of a
+    JSON body, or None (also when it is not JSON: the framework says why).
+    JSON parsers differ on which of the two they keep (Python the last), so
+    a reader upstream could have seen another amount than the one acted on."""
+    found = False
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal found
+        obj = dict(pairs)
+        if len(obj) == len(pairs):
+            return obj
+        found = True
+        twice = _Twice(obj)
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                twice.name = key
+                break
+            seen.add(key)
+        return twice
+
+    try:
+        doc = json.loads(body, object_pairs_hook=pairs_hook)
+    except ValueError:
+        return None
+    return _path_to_twice(doc, ()) if found else None
+
+
+def _path_to_twice(value: Any, path: tuple[str, ...]) -> str | None:
+    if isinstance(value, _Twice):
+        return ".".join((*path, value.name))
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, inner in items:
+        if (hit := _path_to_twice(inner, (*path, str(key)))) is not None:
+            return hit
+    return None
+
+
 def _not_utf8(body: bytes) -> str | None:
     """JSON is UTF-8 (RFC 8259); other bytes would fail in the framework's
     parser with an English 400 that names no field."""
@@ -267,6 +349,15 @@ def _not_utf8(body: bytes) -> str | None:
     except UnicodeDecodeError:
         return i18n.msg("the JSON body is not UTF-8", "JSON 请求内容不是 UTF-8 编码")
     return None
+
+
+def _encoded() -> UnsupportedMediaType:
+    return UnsupportedMediaType(
+        i18n.msg(
+            "the request body must be sent uncompressed (no Content-Encoding)",
+            "请求内容须以未压缩形式发送（不带 Content-Encoding）",
+        )
+    )
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

@@ -168,6 +168,12 @@ _PYDANTIC: dict[str, tuple[str, str]] = {
 }
 
 
+def _listed_in_chinese(expected: str) -> str:
+    """pydantic's "'a', 'b' or 'c'" as "'a'、'b'、'c'"."""
+    head, sep, last = expected.replace(", ", "、").rpartition(" or ")
+    return f"{head}、{last}" if sep else expected.replace(", ", "、")
+
+
 def pydantic_message(error_type: str | None, ctx: dict[str, Any] | None, english: str) -> str:
     """A pydantic error's message in the current language. A validator's own
     message (value_error / assertion_error) was written with `msg` already."""
@@ -182,6 +188,10 @@ def pydantic_message(error_type: str | None, ctx: dict[str, Any] | None, english
     }
     fields["expected"] = _ctx(ctx, "expected")
     try:
-        return msg(en.format(**fields), zh.format(**fields))
+        return msg(
+            en.format(**fields),
+            # pydantic lists the choices in English ("'a', 'b' or 'c'").
+            zh.format(**{**fields, "expected": _listed_in_chinese(fields["expected"])}),
+        )
     except (KeyError, IndexError):  # a template whose ctx is missing: say it plainly
         return english

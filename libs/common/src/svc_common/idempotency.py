@@ -5,12 +5,14 @@ For POST, PUT, PATCH and DELETE the middleware opens the request's unit of
 work (`Database.unit_of_work`): the route's transactions join it, its answer
 is held back until the unit commits, and a commit that fails becomes a 503
 with nothing written. With an `Idempotency-Key` (scoped to the caller, the
-token's `sub`) the answer is stored in that unit too, so a crash leaves either
-no effect (a retry runs the request) or the effect with its answer (a retry
-replays it). There is no claim to go stale: a twin request racing the first
-waits on the key's unique index and, when the first commits, rolls its own
-effect back and replays the first answer. Reusing a key for another request is
-a 422; 5xx answers are not stored, so a retry can succeed.
+token's `sub`; replayed only to a token of the same role and districts, or a
+caller whose rights changed would be given what it may no longer see) the
+answer is stored in that unit too, so a crash leaves either no effect (a retry
+runs the request) or the effect with its answer (a retry replays it). There is
+no claim to go stale: a twin request racing the first waits on the key's
+unique index and, when the first commits, rolls its own effect back and
+replays the first answer. Reusing a key for another request is a 422; 5xx
+answers are not stored, so a retry can succeed.
 """
 
 from __future__ import annotations
@@ -139,14 +141,15 @@ class IdempotencyMiddleware:
         raw_key = headers.get(HEADER)
         key: str | None = None
         owner: str | None = None
+        rights = ""
         if raw_key is not None:
             if (problem := _key_problem(raw_key)) is not None:
                 await _respond(send, *_answer(scope, problem))
                 return
-            owner = _owner(state, headers)
+            owner, rights = _owner(state, headers)
             key = raw_key.decode("ascii") if owner is not None else None
         body = await _read_body(receive)
-        digest = _digest(scope, body) if key else ""
+        digest = _digest(scope, body, rights) if key else ""
         try:
             await self._run(db, scope, receive, send, body, owner, key, digest)
         except Exception as exc:
@@ -187,22 +190,31 @@ class IdempotencyMiddleware:
         await _respond(send, status, payload, ctype, extra)
 
 
-def _owner(state: Any, headers: dict[bytes, bytes]) -> str | None:
-    """The caller a key is scoped to; None without a valid token (the route
-    then answers 401 and nothing is stored)."""
+def _owner(state: Any, headers: dict[bytes, bytes]) -> tuple[str | None, str]:
+    """The caller a key is scoped to (None without a valid token: the route
+    then answers 401 and nothing is stored), and the rights its token gives
+    (role and districts), which are part of the request: an answer is
+    replayed only to a token that may still be given it."""
     auth = headers.get(b"authorization", b"")
     if auth[:7].lower() != b"bearer ":
-        return None
+        return None, ""
     try:
-        return str(state.token_verifier.verify(auth[7:].strip().decode("ascii")).sub)
+        caller = state.token_verifier.verify(auth[7:].strip().decode("ascii"))
     except (Unauthorized, UnicodeDecodeError):
-        return None
+        return None, ""
+    return str(caller.sub), f"{caller.role}:{','.join(sorted(caller.districts))}"
 
 
-def _digest(scope: Scope, body: bytes) -> str:
+def _digest(scope: Scope, body: bytes, rights: str) -> str:
     return hashlib.sha256(
         b"\0".join(
-            [scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body]
+            [
+                scope["method"].encode(),
+                scope["path"].encode(),
+                scope.get("query_string", b""),
+                rights.encode(),
+                body,
+            ]
         )
     ).hexdigest()
 

@@ -205,6 +205,26 @@ def decode_text(body: bytes, content_type: str = "") -> str:
     )
 
 
+def _refuse_media(media: str, allowed: tuple[str, ...]) -> UnsupportedMediaType:
+    return UnsupportedMediaType(
+        msg(
+            f"content-type {media or '(none)'} is not accepted; use one of: " + ", ".join(allowed),
+            f"不接受内容类型 {media or '（无）'}；请使用：" + "、".join(allowed),
+        ),
+        accepted=list(allowed),
+    )
+
+
+def csv_text(content_type: str, body: bytes) -> str:
+    """A whole-table CSV upload (read all or nothing by its route) as text:
+    415 for another media type, as `parse_upload` answers, rather than a
+    spreadsheet or JSON lines read as if they were CSV."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in CSV_TYPES:
+        raise _refuse_media(media, CSV_TYPES)
+    return decode_text(body, content_type)
+
+
 def parse_upload(
     content_type: str,
     body: bytes,
@@ -218,14 +238,7 @@ def parse_upload(
     media = content_type.split(";", 1)[0].strip().lower()
     allowed = (CSV_TYPES + XLSX_TYPES if csv_allowed else ()) + NDJSON_TYPES
     if media not in allowed:
-        raise UnsupportedMediaType(
-            msg(
-                f"content-type {media or '(none)'} is not accepted; use one of: "
-                + ", ".join(allowed),
-                f"不接受内容类型 {media or '（无）'}；请使用：" + "、".join(allowed),
-            ),
-            accepted=list(allowed),
-        )
+        raise _refuse_media(media, allowed)
     if media in XLSX_TYPES:
         rows = _xlsx_rows(body, max_rows, drop_empty_cells)
     else:
@@ -461,6 +474,10 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
                 continue
             out.append(RawRow(i, {k: v for k, v in cells.items() if v} if drop_empty else cells))
         return out
+    except Exception as exc:
+        # Read-only mode parses the sheet only now, as its rows are read: a
+        # sheet's XML cut short or broken is found here, not when it opens.
+        raise unreadable from exc
     finally:
         wb.close()
 

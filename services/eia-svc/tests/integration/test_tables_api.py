@@ -56,6 +56,32 @@ async def test_import_replaces_the_table_all_or_nothing(client: httpx.AsyncClien
     assert r.status_code == 422 and r.json()["needs_filing"] is False and "新规" in r.json()["rule"]
 
 
+async def test_the_table_is_taken_only_as_csv_and_within_its_size(
+    client: httpx.AsyncClient,
+) -> None:
+    """A spreadsheet or JSON lines were read as if they were CSV (a 422 about
+    the header, or a table replaced from a body sent as another type); a
+    table over the size limit was a 422, not the 413 of any other limit."""
+    good = "code,name,industry_code,category,rule\nX9999,新类别,C3311,report,全部(报告书)\n"
+    for media in (
+        "application/x-ndjson",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "text/plain",
+    ):
+        r = await client.post(
+            "/eia/project-types:import", content=good, headers={**admin(), "content-type": media}
+        )
+        assert r.status_code == 415, (media, r.text)
+        assert r.json()["accepted"] == ["text/csv", "application/csv"]
+    codes = {t["code"] for t in (await client.get("/eia/project-types", headers=admin())).json()}
+    assert "X9999" not in codes
+    huge = good + "#" * 2_000_000
+    r = await client.post(
+        "/eia/project-types:import", content=huge, headers={**admin(), "content-type": "text/csv"}
+    )
+    assert r.status_code == 413 and r.json()["max_bytes"] == 2_000_000, r.text
+
+
 async def test_control_units(client: httpx.AsyncClient) -> None:
     unit = {
         "name": "宝坻区重点管控单元",

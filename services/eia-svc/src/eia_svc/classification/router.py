@@ -7,10 +7,10 @@ from svc_common.audit import record_audit
 from svc_common.auth import Principal, require, require_citywide
 from svc_common.bulk import BulkReport, BulkReportBuilder, BulkResult
 from svc_common.db import Database, hold_lock
-from svc_common.errors import field_error
+from svc_common.errors import PayloadTooLarge, field_error
 from svc_common.i18n import msg
 from svc_common.service import get_db
-from svc_common.uploads import decode_text, upload_openapi
+from svc_common.uploads import csv_text, upload_openapi
 
 from eia_svc.classification import service
 from eia_svc.classification.rules import classify
@@ -83,10 +83,14 @@ async def import_project_types(
     `updated` (changed) or `replayed` (as it was)."""
     raw = await request.body()
     if len(raw) > MAX_IMPORT_BYTES:
-        raise field_error(
-            "body", msg(f"is larger than {MAX_IMPORT_BYTES} bytes", f"超过 {MAX_IMPORT_BYTES} 字节")
+        raise PayloadTooLarge(
+            msg(
+                f"the table may have at most {MAX_IMPORT_BYTES} bytes",
+                f"名录不得超过 {MAX_IMPORT_BYTES} 字节",
+            ),
+            max_bytes=MAX_IMPORT_BYTES,
         )
-    text = decode_text(raw, request.headers.get("content-type", ""))
+    text = csv_text(request.headers.get("content-type", ""), raw)
     types = service.parse_or_422(text)
     async with db.transaction() as s:
         # Two replacements at once take turns: the second replaces the first.

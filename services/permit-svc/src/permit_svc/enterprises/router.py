@@ -10,7 +10,7 @@ from svc_common.districts import DistrictCode
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db
 from svc_common.types import utcnow
-from svc_common.uploads import decode_text, upload_openapi
+from svc_common.uploads import csv_text, upload_openapi
 from svc_common.uscc import USCC
 
 from permit_svc.bulk import MAX_ROWS, read_upload
@@ -55,7 +55,7 @@ async def import_industries(
     """Replace the classification table (CSV: industry_code,name,category), all
     or nothing; each line `created` (a new industry), `updated` (changed) or
     `replayed` (as it was). Enterprises' categories follow at once."""
-    text = decode_text(await request.body(), request.headers.get("content-type", ""))
+    text = csv_text(request.headers.get("content-type", ""), await request.body())
     table = service.parse_industry_table(text)
     report = await service.replace_industries(db, principal, table)
     return report.response()
