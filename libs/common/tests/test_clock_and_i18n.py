@@ -135,3 +135,17 @@ def test_problem_titles_and_details_are_localised() -> None:
     assert plain["title"] == "状态冲突"
     with i18n.use("en"):
         assert Conflict("x").body()["title"] == "Conflict"
+
+
+def test_a_refused_role_is_named_as_people_call_it() -> None:
+    from svc_common.auth import Principal, _admitted
+    from svc_common.errors import Forbidden
+
+    with i18n.use("zh"), pytest.raises(Forbidden) as refused:
+        _admitted(Principal("wang.fang", "investment"), ("officer", "admin"))
+    assert str(refused.value.detail) == (
+        "招商人员（investment）无权执行此操作；需要以下角色之一：审批人员（officer）、管理员（admin）"
+    )
+    with i18n.use("en"), pytest.raises(Forbidden) as refused:
+        _admitted(Principal("wang.fang", "investment"), ("officer",))
+    assert "role investment may not do this; needs one of: officer" in str(refused.value.detail)

@@ -23,6 +23,22 @@ from svc_common.i18n import msg
 from svc_common.settings import ServiceSettings
 from svc_common.tokens import ROLES, Role, mint_token
 
+#: Roles as people call them (a refusal names them so; the console too).
+ROLE_NAMES: dict[str, tuple[str, str]] = {
+    "investment": ("investment staff", "招商人员"),
+    "officer": ("approval officer", "审批人员"),
+    "admin": ("administrator", "管理员"),
+    "auditor": ("auditor", "审计人员"),
+    "filer": ("filer", "申报单位"),
+}
+
+
+def role_name(role: str) -> str:
+    """A role as people call it, in the caller's language (an unknown role as it is)."""
+    en, zh = ROLE_NAMES.get(role, (role, role))
+    return msg(en, zh)
+
+
 #: Roles whose empty `districts` claim means every district. An officer acts
 #: only in the districts its token names (none named: nowhere).
 CITYWIDE_WHEN_EMPTY = frozenset({"admin", "auditor", "investment", "filer"})
@@ -178,12 +194,19 @@ async def current_principal(request: Request) -> Principal:
     return principal_of(request)
 
 
+def _said(role: str) -> str:
+    zh = ROLE_NAMES.get(role, ("", role))[1]
+    return f"{zh}（{role}）" if zh != role else role
+
+
 def _admitted(principal: Principal, roles: tuple[str, ...]) -> Principal:
     if roles and principal.role not in roles:
         raise Forbidden(
             msg(
                 f"role {principal.role} may not do this; needs one of: {', '.join(roles)}",
-                f"角色 {principal.role} 无权执行此操作；需要以下角色之一：{'、'.join(roles)}",
+                # In Chinese by the names people use, each with its code.
+                f"{_said(principal.role)}无权执行此操作；需要以下角色之一："
+                + "、".join(_said(r) for r in roles),
             ),
             required_roles=list(roles),
         )

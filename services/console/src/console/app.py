@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from svc_common.auth import role_name
 from svc_common.i18n import msg
 from svc_common.tracing import FASTAPI_TELEMETRY
 
@@ -23,7 +24,7 @@ from console.auth import oidc
 from console.auth.router import router as auth_router
 from console.auth.session import SessionCookies
 from console.auth.store import make_store
-from console.auth.users import from_session, role_name, sign_out
+from console.auth.users import from_session, sign_out
 from console.errors import CsrfRejected, LoginRequired, RoleRefused, SessionStoreDown
 from console.pages.enterprise.router import router as enterprise_router
 from console.pages.home import router as home_router

@@ -17,12 +17,13 @@ from starlette.requests import cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from svc_common import i18n
+from svc_common.auth import role_name
 from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg, title
 from svc_common.types import utcnow
 
 from console.auth import csrf
-from console.auth.users import from_session, role_name
+from console.auth.users import from_session
 
 HERE = Path(__file__).parent
 BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")

@@ -12,7 +12,6 @@ import jwt
 from fastapi import Request
 from svc_common.auth import mint_token
 from svc_common.districts import DISTRICTS
-from svc_common.i18n import msg
 
 #: Roles the console serves and what each sees first.
 HOME_OF_ROLE = {
@@ -22,21 +21,6 @@ HOME_OF_ROLE = {
     "auditor": "/console/enterprise/",
     "filer": "/console/",
 }
-
-
-#: Roles as people call them (the dev users' notes use the same words).
-ROLE_NAMES = {
-    "investment": ("investment staff", "招商人员"),
-    "officer": ("approval officer", "审批人员"),
-    "admin": ("administrator", "管理员"),
-    "auditor": ("auditor", "审计人员"),
-    "filer": ("filer", "申报单位"),
-}
-
-
-def role_name(role: str) -> str:
-    en, zh = ROLE_NAMES.get(role, (role, role))
-    return msg(en, zh)
 
 
 @dataclass
