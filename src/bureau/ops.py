@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
@@ -184,22 +185,38 @@ def outbox_status(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Unsent events and the oldest one's age, per service."""
+    """Unsent events and the oldest one's age, per service. A service that
+    cannot be reached (exit code 2) or refuses (1) is named, never left out
+    of the table as if all were well."""
     rows = {}
+    failed: dict[str, str] = {}
+    unreachable = False
     for service in SERVICE_NAMES:
         base = _base(service, url, service_url)
         try:
             r = httpx.get(
                 f"{base}/{service}/admin/outbox",
-                headers={"Authorization": f"Bearer {_token(token)}"},
+                headers={"Authorization": f"Bearer {_token(token)}", "Accept-Language": "zh-CN"},
                 timeout=10,
             )
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
+            failed[service] = f"cannot reach {base}: {exc}"
+            unreachable = True
             continue
         if r.status_code == 200:
             rows[service] = r.json()
+        else:
+            try:
+                problem = r.json()
+                failed[service] = f"{r.status_code} {problem.get('title')}: {problem.get('detail')}"
+            except ValueError:
+                failed[service] = f"{r.status_code}: {r.text[:200]}"
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
+        for service, why in failed.items():
+            Console(stderr=True).print(f"[red]{service}: {why}[/red]")
+        if failed:
+            raise typer.Exit(2 if unreachable else 1)
         return
     table = Table(title="outbox")
     for col in ("service", "unsent", "oldest (s)", "failing"):
@@ -212,7 +229,11 @@ def outbox_status(
             f"{age:.1f}" if age is not None else "-",
             str(len(st["failing"])),
         )
+    for service, why in failed.items():
+        table.add_row(service, f"[red]{escape(why)}[/red]", "", "")
     console.print(table)
+    if failed:
+        raise typer.Exit(2 if unreachable else 1)
 
 
 @sagas.command("stuck")
