@@ -249,3 +249,20 @@ async def test_a_rectification_order_is_not_due_before_the_day_it_is_made(svc: S
             decide, json={"approve": False, "note": "期限已过"}, headers=decider
         )
         assert r.status_code == 200 and r.json()["status"] == "rejected", r.text
+
+
+def test_a_fine_without_its_amount_is_told_so_in_chinese() -> None:
+    """A fine without fine_cny was told "仅罚款须给出 fine_cny" ("only a fine
+    must give fine_cny"), which reads as if a fine were the wrong measure."""
+    import pytest
+    from pydantic import ValidationError
+    from supervision_svc.cases.schemas import MeasureIn
+    from svc_common.i18n import use
+
+    with use("zh"), pytest.raises(ValidationError) as missing:
+        MeasureIn(kind="fine")
+    assert "罚款须给出罚款金额 fine_cny（整元）" in str(missing.value)
+    with use("zh"), pytest.raises(ValidationError) as extra:
+        MeasureIn(kind="warning", fine_cny=500)
+    assert "只有罚款可给出罚款金额 fine_cny" in str(extra.value)
+    assert MeasureIn(kind="fine", fine_cny=50000).fine_cny == 50000
