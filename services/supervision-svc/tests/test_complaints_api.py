@@ -238,3 +238,27 @@ async def test_import_and_report_reproduce_the_bureau_figures(svc: Service) -> N
         "/supervision/reports/complaints?from=2026-01-01&to=2026-12-31", headers=officer()
     )
     assert r.json()["accepted"] == sum(1 for i in range(1197) if i % 6 == 2)
+
+
+def test_a_coordinate_or_share_out_of_range_is_explained_in_chinese() -> None:
+    """The Chinese message of a bad longitude ended in English: "必须是以字符串
+    书写的十进制数，例如 '117.2'（WGS-84 longitude, 114 to 121, ≤ 6 decimals）"."""
+    import pytest
+    from pydantic import TypeAdapter, ValidationError
+    from supervision_svc.complaints.schemas import Latitude, Longitude
+    from supervision_svc.inspections.schemas import SharePercent
+    from svc_common.i18n import use
+
+    for kind, bad, said in (
+        (Longitude, "100.1", "WGS-84 经度，114 至 121，最多 6 位小数"),
+        (Latitude, "50", "WGS-84 纬度，36 至 42，最多 6 位小数"),
+        (SharePercent, "0", "百分比，大于 0、不超过 100，最多 2 位小数"),
+    ):
+        with use("zh"), pytest.raises(ValidationError) as err:
+            TypeAdapter(kind).validate_python(bad)
+        message = err.value.errors()[0]["msg"]
+        assert said in message, message
+        assert not {"longitude", "latitude", "percentage", "decimals"} & set(message.split())
+        with use("en"), pytest.raises(ValidationError) as err:
+            TypeAdapter(kind).validate_python(bad)
+        assert "decimal written as a string" in err.value.errors()[0]["msg"]

@@ -30,6 +30,7 @@ SharePercent = Annotated[
         r"^(100(\.0{1,2})?|0?[1-9][0-9]?(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$",
         example="10",
         description="a percentage, more than 0 and at most 100, ≤ 2 decimals",
+        description_zh="百分比，大于 0、不超过 100，最多 2 位小数",
     ),
 ]
 
