@@ -262,3 +262,32 @@ def test_a_coordinate_or_share_out_of_range_is_explained_in_chinese() -> None:
         with use("en"), pytest.raises(ValidationError) as err:
             TypeAdapter(kind).validate_python(bad)
         assert "decimal written as a string" in err.value.errors()[0]["msg"]
+
+
+def test_a_refused_step_names_the_state_and_action_in_chinese() -> None:
+    """The Chinese 409 said "投诉当前为 received，不能执行 close；现在可执行：
+    accept, reject": the codes alone, in English."""
+    import pytest
+    from supervision_svc.cases import rules as case_rules
+    from supervision_svc.complaints import rules
+    from svc_common.errors import IllegalTransition
+    from svc_common.i18n import use
+
+    with use("zh"), pytest.raises(IllegalTransition) as refused:
+        rules.next_status("received", "close")
+    assert refused.value.detail == (
+        "投诉当前为 已接收（received），不能执行 办结（close）；"
+        "现在可执行：受理（accept）、不予受理（reject）"
+    )
+    with use("zh"), pytest.raises(IllegalTransition) as closed:
+        case_rules.next_status("closed", "approve")
+    assert (
+        closed.value.detail
+        == "立案案件当前为 已结案（closed），不能执行 批准（approve）；现在可执行：无"
+    )
+    with use("en"), pytest.raises(IllegalTransition) as english:
+        rules.next_status("received", "close")
+    assert (
+        english.value.detail
+        == "cannot close a complaint that is received; allowed now: accept, reject"
+    )
