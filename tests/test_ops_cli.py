@@ -118,6 +118,14 @@ def test_outbox_status_names_a_service_it_cannot_reach() -> None:
     out = _bureau("outbox", "status", url=closed)
     assert out.returncode == 2, out.stdout + out.stderr
     assert out.stdout.count("cannot reach") == 4 and "supervision" in out.stdout
+    # --api, as every other command names the address, is the same option.
+    also = subprocess.run(
+        [*BUREAU, "dlq", "list", "--service", "supervision", "--api", closed],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert also.returncode == 2 and "cannot reach" in also.stdout, also.stdout + also.stderr
     as_json = _bureau("outbox", "status", "--json", url=closed)
     assert as_json.returncode == 2 and json.loads(as_json.stdout) == {}
     assert "supervision: cannot reach" in " ".join(as_json.stderr.split())

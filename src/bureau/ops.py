@@ -36,8 +36,16 @@ dlq = typer.Typer(help="Dead letters: messages a service could not apply.", no_a
 outbox = typer.Typer(help="The transactional outbox of each service.", no_args_is_help=True)
 sagas = typer.Typer(help="Quota sagas (filing ↔ reservation) that do not converge.")
 
+#: `--api` / BUREAU_API as well: the name every other command uses for the
+#: same address (an operator typing it was told "No such option: --api").
 UrlOpt = Annotated[
-    str, typer.Option("--url", envvar="BUREAU_URL", help="the embedded default or a gateway")
+    str,
+    typer.Option(
+        "--url",
+        "--api",
+        envvar=["BUREAU_URL", "BUREAU_API"],
+        help="the embedded default or a gateway",
+    ),
 ]
 ServiceUrlOpt = Annotated[
     list[str] | None,
