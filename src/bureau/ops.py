@@ -9,7 +9,8 @@ same in the embedded default and in the distributed mode:
     bureau outbox status                     # every service's unsent events
     bureau sagas stuck --older-than PT5M     # filings waiting for quota-svc
 
-`--url` is the embedded default's address or a gateway; `--service-url
+`--url` (or `--api`, as the other commands call it) is the embedded
+default's address or a gateway; `--service-url
 quota=http://host:8002` points one service elsewhere (the distributed mode
 of `make run-kafka`: permit 8001, quota 8002, eia 8003). The token comes from
 `--token`, `BUREAU_TOKEN`, or is minted with the development secret.
