@@ -763,3 +763,30 @@ async def test_a_refused_field_is_named_once_in_the_forms_words(
     )
     assert re.search(r'class="result error"[^>]*>不允许包含控制字符</p>', r.text), r.text
     assert "body" not in r.text
+
+
+async def test_district_names_and_codes_do_not_wrap_in_narrow_columns(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """At 1280 px the reclaim table's 区 column is narrow: 蓟州区 stays on one
+    line (not 蓟/州/区), as do the codes beside names."""
+    from console.web import HERE
+
+    css = (HERE / "static" / "console.css").read_text()
+    rule = re.search(r"(?m)^([^{}]*\.place[^{}]*)\{([^}]*)\}", css)
+    assert rule and ".code" in rule.group(1) and "white-space:nowrap" in rule.group(2)
+    reclaim = {
+        "id": "q1",
+        "district": "120119",
+        "pollutant": "VOCs",
+        "amount_t": "0.670",
+        "status": "pending",
+        "source": "manual",
+        "created_by": "chen.jing",
+        "created_at": "2026-11-02T02:00:00+00:00",
+    }
+    stub.on("GET", "/quota/reclaims", {"next_cursor": None, "items": [reclaim]})
+    await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/workbench/")
+    row = re.search(r'<tr data-reclaim="q1">(.*?)</tr>', r.text, re.S)
+    assert row and '<th scope="row" class="place">蓟州区</th>' in row.group(1)
