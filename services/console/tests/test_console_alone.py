@@ -469,6 +469,7 @@ async def test_the_xlsx_export_has_exact_tonnes_and_the_beijing_date(
         "available_t": "5.9",
         "reclaimed_t": "0",
         "max_project_increment_t": "1180",
+        "offset_ratio": "1.50",
         "park_id": None,
     }
     stub.on("GET", "/quota/availability", [pool])
@@ -483,6 +484,9 @@ async def test_the_xlsx_export_has_exact_tonnes_and_the_beijing_date(
     cells = {h: c for h, c in zip(header, sheet[2], strict=True)}
     amounts = [c for c in cells.values() if c.number_format == "#,##0.000"]
     assert len(amounts) >= 6 and 5.9 in [c.value for c in amounts]
+    # The offset ratio with two decimals, as the page writes it (1.50, not 1.5).
+    ratio = cells["倍量替代比例"]
+    assert ratio.value == 1.5 and ratio.number_format == "0.00"
 
 
 async def test_park_sub_pools_are_named_as_the_park_register_names_them(
