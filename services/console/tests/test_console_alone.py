@@ -627,6 +627,35 @@ async def test_the_workbench_offers_only_what_the_officer_may_do_in_plain_words(
     assert "总量确认中" in r.text
 
 
+async def test_who_entered_a_reclaim_is_named_when_the_console_knows_them(
+    stub: Stub,
+) -> None:
+    """录入人: a development user by name (李华, not li.hua); with OpenID
+    Connect only the signed-in user is known, anyone else shows by login id."""
+    reclaim = {"district": "120119", "pollutant": "VOCs", "amount_t": "0.670", "status": "pending"}
+    reclaim |= {"source": "manual", "created_at": "2026-11-02T02:00:00+00:00"}
+    items = [
+        {**reclaim, "id": "a", "created_by": "li.hua"},
+        {**reclaim, "id": "b", "created_by": "chen.jing"},
+        {**reclaim, "id": "c", "created_by": "someone.else"},
+    ]
+    stub.on("GET", "/quota/reclaims", {"next_cursor": None, "items": items})
+
+    async def entered(dev_login: bool) -> dict[str, str]:
+        app = create(Settings(dev_login=True), transport=httpx.MockTransport(stub))
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://console.test"
+        ) as c:
+            await sign_in(c, "officer-jizhou")
+            app.state.settings.dev_login = dev_login  # as if signed in some other way
+            page = (await c.get("/console/workbench/")).text
+        rows = re.findall(r'<tr data-reclaim="(\w)">.*?</td><td>([^<]*)<br>', page, re.S)
+        return dict(rows)
+
+    assert await entered(True) == {"a": "李华", "b": "陈静", "c": "someone.else"}
+    assert await entered(False) == {"a": "李华", "b": "chen.jing", "c": "someone.else"}
+
+
 async def test_switching_language_keeps_the_pages_question(client: httpx.AsyncClient) -> None:
     r = await client.get("/console/public/verify", params={"no": "DJB-1", "code": "AB"})
     assert 'href="?no=DJB-1&amp;code=AB&amp;lang=en"' in r.text

@@ -17,7 +17,7 @@ from svc_common.i18n import msg
 
 from console.api import ApiError, Services
 from console.auth import csrf
-from console.auth.users import User
+from console.auth.users import DEV_USERS, User
 from console.deps import services, signed_in
 from console.pages.workbench import queues
 from console.web import is_htmx, render, session_ended
@@ -73,6 +73,11 @@ async def workbench(
     audits = await _safe(
         api.all_pages("permit", "/permit/audits", token=t, max_items=2000), errors, []
     )
+    # The names the console knows people by: the development users' (only
+    # when they can sign in) and the signed-in user's own. With OpenID
+    # Connect there is no directory to ask: anyone else shows by login id.
+    people = {u.sub: u.name for u in DEV_USERS} if request.app.state.settings.dev_login else {}
+    people[user.sub] = user.name
     return render(
         request,
         "workbench/index.html",
@@ -86,6 +91,7 @@ async def workbench(
         findings=queues.open_findings(audits),
         errors=sorted(set(errors)),
         may_act=user.role in ("officer", "admin"),
+        people=people,
         new_key=lambda: uuid.uuid4().hex,
     )
 
