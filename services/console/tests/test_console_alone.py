@@ -823,3 +823,45 @@ async def test_district_names_and_codes_do_not_wrap_in_narrow_columns(
     r = await client.get("/console/workbench/")
     row = re.search(r'<tr data-reclaim="q1">(.*?)</tr>', r.text, re.S)
     assert row and '<th scope="row" class="place">蓟州区</th>' in row.group(1)
+
+
+async def test_the_fit_form_takes_what_its_server_takes_and_names_the_real_limit(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """The amount inputs carry no browser pattern that would block " 3 " or
+    ５ (which the server takes) behind the browser's generic popup; an amount
+    above quota-svc's largest increment of one project is said as that."""
+    sent: list[str] = []
+
+    def check(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        sent.append(body["increment_t"])
+        return httpx.Response(
+            200,
+            json={
+                **body,
+                "offset_ratio": "2.00",
+                "required_t": "10.000",
+                "available_t": "50.000",
+                "fits": True,
+                "shortfall_t": "0",
+                "remaining_t": "40.000",
+            },
+        )
+
+    stub.on("POST", "/quota/checks", check)
+    stub.on("GET", "/quota/availability", [])
+    await sign_in(client, "investment")
+    page = (await client.get("/console/investment/")).text
+    inputs = re.findall(r'<input id="p_[^"]+"[^>]*>', page)
+    assert len(inputs) == 4 and not [i for i in inputs if "pattern=" in i]
+    assert "单个项目不超过 100000 吨/年" in page
+    hx = {"HX-Request": "true"}
+    params = [("p_VOCs", " 3 "), ("p_NOx", "５"), ("district", "120119")]
+    r = await client.get("/console/investment/fit", params=params, headers=hx)
+    assert r.status_code == 200 and sorted(sent) == ["3.000", "5.000"]
+    sent.clear()
+    params = [("p_VOCs", "99999999999999999999"), ("district", "120119")]
+    r = await client.get("/console/investment/fit", params=params, headers=hx)
+    assert "单个项目的增量不得超过 100000 吨/年：VOCs" in r.text
+    assert "请按吨/年填写" not in r.text and sent == []
