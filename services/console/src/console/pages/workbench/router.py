@@ -73,6 +73,24 @@ async def workbench(
     audits = await _safe(
         api.all_pages("permit", "/permit/audits", token=t, max_items=2000), errors, []
     )
+    findings = queues.open_findings(audits)
+    # An audit names its enterprise by USCC only: the name from what the page
+    # read already, else from the enterprise list of each district concerned
+    # (a request per district, never one per finding); the code alone when
+    # neither has it.
+    companies = {
+        str(x["uscc"]): str(x["enterprise_name"])
+        for x in [*filings, *checks, *expiring]
+        if x.get("uscc") and x.get("enterprise_name")
+    }
+    for district in sorted({f.district for f in findings if f.uscc not in companies}):
+        listed = await _safe(
+            api.all_pages("permit", "/permit/enterprises", token=t, params={"district": district}),
+            errors,
+            [],
+        )
+        for e in listed:
+            companies.setdefault(str(e.get("uscc")), str(e.get("name") or ""))
     # The names the console knows people by: the development users' (only
     # when they can sign in) and the signed-in user's own. With OpenID
     # Connect there is no directory to ask: anyone else shows by login id.
@@ -88,7 +106,8 @@ async def workbench(
         reclaims=reclaims,
         checks=checks,
         expiring=expiring,
-        findings=queues.open_findings(audits),
+        findings=findings,
+        companies=companies,
         errors=sorted(set(errors)),
         may_act=user.role in ("officer", "admin"),
         people=people,
