@@ -867,13 +867,12 @@ async def test_the_fit_form_takes_what_its_server_takes_and_names_the_real_limit
     assert "请按吨/年填写" not in r.text and sent == []
 
 
-async def test_audit_findings_name_the_enterprise_with_a_request_per_district(
+async def test_audit_findings_name_the_enterprise_beside_its_code(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
     """An audit carries the USCC only: the findings queue shows the company's
-    name beside it, from the enterprise list of the findings' district (one
-    request for the district, not one per finding); the code alone when the
-    list does not have it."""
+    name beside it (one read per enterprise, not per finding, and never a
+    district's whole register); the code alone when permit-svc has no name."""
     import datetime as dt
 
     soon = (dt.date.today() + dt.timedelta(days=5)).isoformat()
@@ -885,7 +884,7 @@ async def test_audit_findings_name_the_enterprise_with_a_request_per_district(
     ]
     stub.on("GET", "/permit/audits", {"next_cursor": None, "items": audits})
     company = {"uscc": "91120119MA05AAAA1A", "name": "天津瑞利涂料有限公司", "district": "120119"}
-    stub.on("GET", "/permit/enterprises", {"next_cursor": None, "items": [company]})
+    stub.on("GET", "/permit/enterprises/91120119MA05AAAA1A", company)
     await sign_in(client, "officer-jizhou")
     r = await client.get("/console/workbench/")
     section = r.text.split('id="findings"')[1]
@@ -893,5 +892,8 @@ async def test_audit_findings_name_the_enterprise_with_a_request_per_district(
         section.count('天津瑞利涂料有限公司</a> <span class="code">91120119MA05AAAA1A</span>') == 2
     )
     assert '<a class="code" href="/console/enterprise/91120119MA05BBBB1B">' in section
-    asked = [c for c in stub.calls if c.url.path.startswith("/permit/enterprises")]
-    assert [c.url.params["district"] for c in asked] == ["120119"]
+    asked = [c.url.path for c in stub.calls if c.url.path.startswith("/permit/enterprises")]
+    assert sorted(asked) == [
+        "/permit/enterprises/91120119MA05AAAA1A",
+        "/permit/enterprises/91120119MA05BBBB1B",
+    ]
