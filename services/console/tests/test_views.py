@@ -80,6 +80,9 @@ def test_project_amounts_are_positive_tonnes_with_three_decimals(
         ("100000", "100000.000", []),
         ("100000.001", None, ["VOCs"]),
         ("99999999999999999999", None, ["VOCs"]),
+        # Past Decimal's 28 digits of precision, where quantize would fail.
+        ("9" * 40, None, ["VOCs"]),
+        ("1" * 26 + ".5", None, ["VOCs"]),
     ],
 )
 def test_project_amounts_as_people_type_them_and_quota_svcs_upper_bound(

@@ -101,10 +101,12 @@ def parse_project(
         if not raw:
             continue
         value = Decimal(raw) if _AMOUNT.match(raw) else None
-        if value is None or value <= 0 or value != value.quantize(Decimal("0.001")):
+        if value is None or value <= 0:
             problems.append(p)
-        elif value > MAX_INCREMENT_TONNES:
+        elif value > MAX_INCREMENT_TONNES:  # first: quantize fails past 28 digits
             too_large.append(p)
+        elif value != value.quantize(Decimal("0.001")):
+            problems.append(p)
         else:
             increments[p] = value.quantize(Decimal("0.001"))
     return increments, problems, too_large
