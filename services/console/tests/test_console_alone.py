@@ -469,6 +469,7 @@ async def test_the_xlsx_export_has_exact_tonnes_and_the_beijing_date(
         "available_t": "5.9",
         "reclaimed_t": "0",
         "max_project_increment_t": "1180",
+        "offset_ratio": "1.50",
         "park_id": None,
     }
     stub.on("GET", "/quota/availability", [pool])
@@ -483,6 +484,9 @@ async def test_the_xlsx_export_has_exact_tonnes_and_the_beijing_date(
     cells = {h: c for h, c in zip(header, sheet[2], strict=True)}
     amounts = [c for c in cells.values() if c.number_format == "#,##0.000"]
     assert len(amounts) >= 6 and 5.9 in [c.value for c in amounts]
+    # The offset ratio with two decimals, as the page writes it (1.50, not 1.5).
+    ratio = cells["倍量替代比例"]
+    assert ratio.value == 1.5 and ratio.number_format == "0.00"
 
 
 async def test_park_sub_pools_are_named_as_the_park_register_names_them(
@@ -621,6 +625,35 @@ async def test_the_workbench_offers_only_what_the_officer_may_do_in_plain_words(
     assert "reclaim-reject" in rows["theirs"] and "reclaim-confirm" in rows["theirs"]
     assert "系统" in rows["theirs"] and ">system<" not in rows["theirs"]
     assert "总量确认中" in r.text
+
+
+async def test_who_entered_a_reclaim_is_named_when_the_console_knows_them(
+    stub: Stub,
+) -> None:
+    """录入人: a development user by name (李华, not li.hua); with OpenID
+    Connect only the signed-in user is known, anyone else shows by login id."""
+    reclaim = {"district": "120119", "pollutant": "VOCs", "amount_t": "0.670", "status": "pending"}
+    reclaim |= {"source": "manual", "created_at": "2026-11-02T02:00:00+00:00"}
+    items = [
+        {**reclaim, "id": "a", "created_by": "li.hua"},
+        {**reclaim, "id": "b", "created_by": "chen.jing"},
+        {**reclaim, "id": "c", "created_by": "someone.else"},
+    ]
+    stub.on("GET", "/quota/reclaims", {"next_cursor": None, "items": items})
+
+    async def entered(dev_login: bool) -> dict[str, str]:
+        app = create(Settings(dev_login=True), transport=httpx.MockTransport(stub))
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://console.test"
+        ) as c:
+            await sign_in(c, "officer-jizhou")
+            app.state.settings.dev_login = dev_login  # as if signed in some other way
+            page = (await c.get("/console/workbench/")).text
+        rows = re.findall(r'<tr data-reclaim="(\w)">.*?</td><td>([^<]*)<br>', page, re.S)
+        return dict(rows)
+
+    assert await entered(True) == {"a": "李华", "b": "陈静", "c": "someone.else"}
+    assert await entered(False) == {"a": "李华", "b": "chen.jing", "c": "someone.else"}
 
 
 async def test_switching_language_keeps_the_pages_question(client: httpx.AsyncClient) -> None:
@@ -763,3 +796,104 @@ async def test_a_refused_field_is_named_once_in_the_forms_words(
     )
     assert re.search(r'class="result error"[^>]*>不允许包含控制字符</p>', r.text), r.text
     assert "body" not in r.text
+
+
+async def test_district_names_and_codes_do_not_wrap_in_narrow_columns(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """At 1280 px the reclaim table's 区 column is narrow: 蓟州区 stays on one
+    line (not 蓟/州/区), as do the codes beside names."""
+    from console.web import HERE
+
+    css = (HERE / "static" / "console.css").read_text()
+    rule = re.search(r"(?m)^([^{}]*\.place[^{}]*)\{([^}]*)\}", css)
+    assert rule and ".code" in rule.group(1) and "white-space:nowrap" in rule.group(2)
+    reclaim = {
+        "id": "q1",
+        "district": "120119",
+        "pollutant": "VOCs",
+        "amount_t": "0.670",
+        "status": "pending",
+        "source": "manual",
+        "created_by": "chen.jing",
+        "created_at": "2026-11-02T02:00:00+00:00",
+    }
+    stub.on("GET", "/quota/reclaims", {"next_cursor": None, "items": [reclaim]})
+    await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/workbench/")
+    row = re.search(r'<tr data-reclaim="q1">(.*?)</tr>', r.text, re.S)
+    assert row and '<th scope="row" class="place">蓟州区</th>' in row.group(1)
+
+
+async def test_the_fit_form_takes_what_its_server_takes_and_names_the_real_limit(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """The amount inputs carry no browser pattern that would block " 3 " or
+    ５ (which the server takes) behind the browser's generic popup; an amount
+    above quota-svc's largest increment of one project is said as that."""
+    sent: list[str] = []
+
+    def check(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        sent.append(body["increment_t"])
+        return httpx.Response(
+            200,
+            json={
+                **body,
+                "offset_ratio": "2.00",
+                "required_t": "10.000",
+                "available_t": "50.000",
+                "fits": True,
+                "shortfall_t": "0",
+                "remaining_t": "40.000",
+            },
+        )
+
+    stub.on("POST", "/quota/checks", check)
+    stub.on("GET", "/quota/availability", [])
+    await sign_in(client, "investment")
+    page = (await client.get("/console/investment/")).text
+    inputs = re.findall(r'<input id="p_[^"]+"[^>]*>', page)
+    assert len(inputs) == 4 and not [i for i in inputs if "pattern=" in i]
+    assert "单个项目不超过 100000 吨/年" in page
+    hx = {"HX-Request": "true"}
+    params = [("p_VOCs", " 3 "), ("p_NOx", "５"), ("district", "120119")]
+    r = await client.get("/console/investment/fit", params=params, headers=hx)
+    assert r.status_code == 200 and sorted(sent) == ["3.000", "5.000"]
+    sent.clear()
+    params = [("p_VOCs", "99999999999999999999"), ("district", "120119")]
+    r = await client.get("/console/investment/fit", params=params, headers=hx)
+    assert "单个项目的增量不得超过 100000 吨/年：VOCs" in r.text
+    assert "请按吨/年填写" not in r.text and sent == []
+
+
+async def test_audit_findings_name_the_enterprise_beside_its_code(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """An audit carries the USCC only: the findings queue shows the company's
+    name beside it (one read per enterprise, not per finding, and never a
+    district's whole register); the code alone when permit-svc has no name."""
+    import datetime as dt
+
+    soon = (dt.date.today() + dt.timedelta(days=5)).isoformat()
+    finding = {"id": "x", "description": "台账缺失", "rectification_deadline": soon}
+    finding |= {"status": "open"}
+    audits = [
+        {"id": f"a{i}", "permit_id": "p", "uscc": uscc, "district": "120119", "findings": [finding]}
+        for i, uscc in enumerate(["91120119MA05AAAA1A", "91120119MA05AAAA1A", "91120119MA05BBBB1B"])
+    ]
+    stub.on("GET", "/permit/audits", {"next_cursor": None, "items": audits})
+    company = {"uscc": "91120119MA05AAAA1A", "name": "天津瑞利涂料有限公司", "district": "120119"}
+    stub.on("GET", "/permit/enterprises/91120119MA05AAAA1A", company)
+    await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/workbench/")
+    section = r.text.split('id="findings"')[1]
+    assert (
+        section.count('天津瑞利涂料有限公司</a> <span class="code">91120119MA05AAAA1A</span>') == 2
+    )
+    assert '<a class="code" href="/console/enterprise/91120119MA05BBBB1B">' in section
+    asked = [c.url.path for c in stub.calls if c.url.path.startswith("/permit/enterprises")]
+    assert sorted(asked) == [
+        "/permit/enterprises/91120119MA05AAAA1A",
+        "/permit/enterprises/91120119MA05BBBB1B",
+    ]

@@ -58,15 +58,42 @@ def test_split_ranks_district_pools_and_keeps_parks_and_reserves_apart() -> None
         ("abc", ["VOCs"]),
         ("NaN", ["VOCs"]),
         ("1e9", ["VOCs"]),
+        ("+3", ["VOCs"]),
     ],
 )
 def test_project_amounts_are_positive_tonnes_with_three_decimals(
     typed: str, problems: list[str]
 ) -> None:
-    increments, found = views.parse_project({"p_VOCs": typed, "p_NOx": ""})
-    assert found == problems
+    increments, found, too_large = views.parse_project({"p_VOCs": typed, "p_NOx": ""})
+    assert found == problems and too_large == []
     assert ("VOCs" in increments) is (not problems)
     assert "NOx" not in increments
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent", "too_large"),
+    [
+        (" 3 ", "3.000", []),
+        ("５", "5.000", []),
+        ("１２．５", "12.500", []),
+        ("1.5000", "1.500", []),
+        ("100000", "100000.000", []),
+        ("100000.001", None, ["VOCs"]),
+        ("99999999999999999999", None, ["VOCs"]),
+        # Past Decimal's 28 digits of precision, where quantize would fail.
+        ("9" * 40, None, ["VOCs"]),
+        ("1" * 26 + ".5", None, ["VOCs"]),
+    ],
+)
+def test_project_amounts_as_people_type_them_and_quota_svcs_upper_bound(
+    typed: str, sent: str | None, too_large: list[str]
+) -> None:
+    """Spaces and full-width digits (an IME's) are taken, as the amount
+    quota-svc takes; above its largest increment of one project is said as
+    that, not as a badly written number."""
+    increments, problems, large = views.parse_project({"p_VOCs": typed})
+    assert problems == [] and large == too_large
+    assert (str(increments["VOCs"]) if increments else None) == sent
 
 
 def test_fitting_districts_first_the_roomiest_first() -> None:

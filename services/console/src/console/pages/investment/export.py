@@ -85,11 +85,13 @@ def to_xlsx(rows: Sequence[dict[str, Any]], title: str) -> bytes:
                 for k, _ in cols
             ]
         )
-    # Tonnes show three decimals, as on the pages (1,770.000, not 1770).
+    # Tonnes show three decimals and a ratio two, as on the pages (1,770.000,
+    # not 1770; 1.50, not 1.5).
     for i, (k, _) in enumerate(cols, start=1):
-        if k in NUMERIC and k.endswith("_t"):
+        shown = "#,##0.000" if k.endswith("_t") else "0.00" if k == "offset_ratio" else None
+        if k in NUMERIC and shown:
             for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
-                cell.number_format = "#,##0.000"
+                cell.number_format = shown
     for i, (_, label) in enumerate(cols, start=1):
         ws.column_dimensions[ws.cell(1, i).column_letter].width = max(10, len(label) * 2)
     ws.freeze_panes = "A2"

@@ -61,6 +61,7 @@ async def overview(
         chosen=[],
         result=None,
         readable=[d for d in DISTRICTS if user.may_act_in(d)],
+        max_increment=views.MAX_INCREMENT_TONNES,
     )
 
 
@@ -83,16 +84,31 @@ async def fit(
                 f"最多选择 {len(DISTRICTS)} 个区。",
             ),
         )
-    increments, problems = views.parse_project({k: q.get(k, "") for k in q})
+    increments, problems, too_large = views.parse_project({k: q.get(k, "") for k in q})
     chosen = list(dict.fromkeys(d for d in asked if d in DISTRICTS))
     candidates = [d for d in (chosen or list(DISTRICTS)) if user.may_act_in(d)]
     error = None
     fits: list[views.DistrictFit] = []
-    if problems:
-        error = msg(
-            "Enter each amount in t/a, above 0, with at most 3 decimals: " + ", ".join(problems),
-            "请按吨/年填写大于 0、最多 3 位小数的数量：" + "、".join(problems),
-        )
+    if problems or too_large:
+        said = []
+        if problems:
+            said.append(
+                msg(
+                    "Enter each amount in t/a, above 0, with at most 3 decimals: "
+                    + ", ".join(problems),
+                    "请按吨/年填写大于 0、最多 3 位小数的数量：" + "、".join(problems),
+                )
+            )
+        if too_large:
+            # quota-svc's own bound on one project's increment, in its words.
+            top = views.MAX_INCREMENT_TONNES
+            said.append(
+                msg(
+                    f"A project's increment may be at most {top} t/a: " + ", ".join(too_large),
+                    f"单个项目的增量不得超过 {top} 吨/年：" + "、".join(too_large),
+                )
+            )
+        error = msg("; ", "；").join(said)
     elif not increments:
         error = msg(
             "Enter the project's increment of at least one pollutant.",
@@ -118,6 +134,7 @@ async def fit(
         pools=pools,
         project={k: q.get(k, "") for k in q},
         readable=[d for d in DISTRICTS if user.may_act_in(d)],
+        max_increment=views.MAX_INCREMENT_TONNES,
         **context,
     )
 

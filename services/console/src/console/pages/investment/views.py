@@ -4,12 +4,15 @@ functions: no I/O, tested on their own)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from svc_common.districts import DISTRICTS
+from svc_common.types import MAX_INCREMENT_TONNES
 
 from console.web import BEIJING, dec
 
@@ -78,32 +81,35 @@ def split(
     )
 
 
-def parse_project(form: Mapping[str, str]) -> tuple[dict[str, Decimal], list[str]]:
-    """The project's increments by pollutant (blank = none) and the problems
-    with what was typed, in the field's terms."""
+#: An amount as typed, once full-width characters are made half-width
+#: (５．５ is 5.5) and spaces trimmed: digits with an optional fraction.
+_AMOUNT = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
+
+
+def parse_project(
+    form: Mapping[str, str],
+) -> tuple[dict[str, Decimal], list[str], list[str]]:
+    """The project's increments by pollutant (blank = none), to three places
+    as quota-svc takes them; the pollutants whose amount is not a number of
+    tonnes above 0 with at most 3 decimals; and those above the largest
+    increment quota-svc accepts for one project (MAX_INCREMENT_TONNES)."""
     increments: dict[str, Decimal] = {}
     problems: list[str] = []
+    too_large: list[str] = []
     for p in POLLUTANTS:
-        raw = (form.get(f"p_{p}") or "").strip()
+        raw = unicodedata.normalize("NFKC", form.get(f"p_{p}") or "").strip()
         if not raw:
             continue
-        try:
-            value = Decimal(raw)
-        except ArithmeticError:
+        value = Decimal(raw) if _AMOUNT.match(raw) else None
+        if value is None or value <= 0:
             problems.append(p)
-            continue
-        if (
-            not value.is_finite()
-            or value <= 0
-            or value > Decimal("1000000")
-            or (
-                value.as_tuple().exponent < -3  # type: ignore[operator]
-            )
-        ):
+        elif value > MAX_INCREMENT_TONNES:  # first: quantize fails past 28 digits
+            too_large.append(p)
+        elif value != value.quantize(Decimal("0.001")):
             problems.append(p)
-            continue
-        increments[p] = value
-    return increments, problems
+        else:
+            increments[p] = value.quantize(Decimal("0.001"))
+    return increments, problems, too_large
 
 
 @dataclass

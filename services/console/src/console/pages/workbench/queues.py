@@ -73,9 +73,13 @@ def quota_label(status: str) -> str:
     return status_label(status)
 
 
-def entered_by(sub: str | None) -> str:
-    """Who entered a record: the services' own actions are 系统."""
-    return msg("system", "系统") if sub in (None, "", "system") else str(sub)
+def entered_by(sub: str | None, names: Mapping[str, str] | None = None) -> str:
+    """Who entered a record: the services' own actions are 系统; a person by
+    the name the console knows them by (`names`, login id → name), else by
+    their login id."""
+    if sub in (None, "", "system"):
+        return msg("system", "系统")
+    return (names or {}).get(str(sub)) or str(sub)
 
 
 def outcome(op: str, action: str, result: Any) -> str | None:

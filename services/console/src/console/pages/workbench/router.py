@@ -15,9 +15,9 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from svc_common.i18n import msg
 
-from console.api import ApiError, Services
+from console.api import ApiError, Services, gather_limited
 from console.auth import csrf
-from console.auth.users import User
+from console.auth.users import DEV_USERS, User
 from console.deps import services, signed_in
 from console.pages.workbench import queues
 from console.web import is_htmx, render, session_ended
@@ -35,6 +35,37 @@ async def _safe(call: Awaitable[Any], errors: list[str], default: Any) -> Any:
         if exc.status != 403:  # a role that may not read a queue simply has none
             errors.append(exc.message)
         return default
+
+
+#: At most this many enterprises are looked up for the findings queue; any
+#: more show by their code (a district's whole register is never read).
+MAX_NAME_LOOKUPS = 40
+
+
+async def _company_names(
+    api: Services, token: str, findings: list[Any], known: list[dict[str, Any]]
+) -> dict[str, str]:
+    """An audit names its enterprise by USCC only: the name from what the
+    page read already, else one read of the enterprise (eight at a time, at
+    most MAX_NAME_LOOKUPS); the code alone when neither has it."""
+    names = {
+        str(x["uscc"]): str(x["enterprise_name"])
+        for x in known
+        if x.get("uscc") and x.get("enterprise_name")
+    }
+    missing = sorted({f.uscc for f in findings if f.uscc not in names})[:MAX_NAME_LOOKUPS]
+
+    async def one(uscc: str) -> tuple[str, str | None]:
+        try:
+            company = await api.get("permit", f"/permit/enterprises/{uscc}", token=token)
+        except ApiError:
+            return uscc, None
+        return uscc, str(company.get("name") or "") or None
+
+    for uscc, name in await gather_limited((one(u) for u in missing), limit=8):
+        if name:
+            names[uscc] = name
+    return names
 
 
 @router.get("/")
@@ -73,6 +104,13 @@ async def workbench(
     audits = await _safe(
         api.all_pages("permit", "/permit/audits", token=t, max_items=2000), errors, []
     )
+    findings = queues.open_findings(audits)
+    companies = await _company_names(api, t, findings, [*filings, *checks, *expiring])
+    # The names the console knows people by: the development users' (only
+    # when they can sign in) and the signed-in user's own. With OpenID
+    # Connect there is no directory to ask: anyone else shows by login id.
+    people = {u.sub: u.name for u in DEV_USERS} if request.app.state.settings.dev_login else {}
+    people[user.sub] = user.name
     return render(
         request,
         "workbench/index.html",
@@ -83,9 +121,11 @@ async def workbench(
         reclaims=reclaims,
         checks=checks,
         expiring=expiring,
-        findings=queues.open_findings(audits),
+        findings=findings,
+        companies=companies,
         errors=sorted(set(errors)),
         may_act=user.role in ("officer", "admin"),
+        people=people,
         new_key=lambda: uuid.uuid4().hex,
     )
 
