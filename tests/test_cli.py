@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,3 +182,32 @@ def test_quota_check_with_a_refused_amount_is_a_usage_error(server: EmbeddedServ
     )
     assert r.exit_code == 2, r.output
     assert "increment_t" in r.output and "Traceback" not in r.output
+
+
+def _bureau(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command as a person runs it (`python -m bureau`, the same entry
+    as the installed `bureau`), not through CliRunner."""
+    return subprocess.run(
+        [sys.executable, "-m", "bureau", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_a_service_that_is_down_or_refuses_ends_with_a_reason_not_a_traceback(
+    server: EmbeddedServer,
+) -> None:
+    """`quota show` or `export` against a closed port printed a screen of
+    httpx traceback (and exited 1, as "does not fit" does); a bad token printed
+    one ending in ApiFailed."""
+    closed = f"http://127.0.0.1:{testing.free_port()}"
+    for args in (["quota", "show"], ["quota", "check", "--district", "120119", "--increment", "1"]):
+        down = _bureau(*args, "--api", closed)
+        assert down.returncode == 3, down.stderr
+        assert "Traceback" not in down.stderr and "cannot reach" in down.stderr
+        assert closed in down.stderr and "无法连接服务" in down.stderr
+    refused = _bureau("export", "permits", "--api", server.url, "--token", "nonsense")
+    assert refused.returncode == 1, refused.stderr
+    assert "Traceback" not in refused.stderr and "401" in refused.stderr

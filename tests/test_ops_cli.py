@@ -109,3 +109,23 @@ def test_dead_letters_outbox_and_sagas_from_the_command_line(tmp_path: Path) -> 
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_outbox_status_names_a_service_it_cannot_reach() -> None:
+    """Against a closed port `outbox status` printed an empty table and exited
+    0: an operator read "nothing unsent" from services that were down."""
+    closed = f"http://127.0.0.1:{testing.free_port()}"
+    out = _bureau("outbox", "status", url=closed)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stdout.count("cannot reach") == 4 and "supervision" in out.stdout
+    # --api, as every other command names the address, is the same option.
+    also = subprocess.run(
+        [*BUREAU, "dlq", "list", "--service", "supervision", "--api", closed],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert also.returncode == 2 and "cannot reach" in also.stdout, also.stdout + also.stderr
+    as_json = _bureau("outbox", "status", "--json", url=closed)
+    assert as_json.returncode == 2 and json.loads(as_json.stdout) == {}
+    assert "supervision: cannot reach" in " ".join(as_json.stderr.split())

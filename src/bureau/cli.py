@@ -9,19 +9,36 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from svc_common.districts import DISTRICTS
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import ROLES, mint_token
 
 from bureau import ops
+from bureau.client import ApiFailed, Unreachable
 
-app = typer.Typer(help="Permits, VOCs quota and fast-track EIA for a city environment bureau.")
 console = Console(stderr=True)
+
+
+class _Bureau(typer.Typer):
+    """The command line as a person runs it: a service that refuses (ApiFailed,
+    exit code 1) or cannot be reached (Unreachable, exit code 3) ends the
+    command with one line saying so, not a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except (ApiFailed, Unreachable) as exc:
+            console.print(f"[red]{escape(str(exc))}[/red]")
+            raise SystemExit(exc.exit_code) from None
+
+
+app = _Bureau(help="Permits, VOCs quota and fast-track EIA for a city environment bureau.")
 
 SERVICES = {
     "permit": "permit_svc",

@@ -15,10 +15,29 @@ from svc_common.tokens import mint_token
 
 
 class ApiFailed(Exception):
+    """The service answered with a refusal or an error. A command that does
+    not handle it ends with the service's reason and exit code 1
+    (`bureau.cli.main`), never a traceback."""
+
+    exit_code = 1
+
     def __init__(self, method: str, path: str, status: int, body: Any) -> None:
         self.status, self.body = status, body
         detail = body.get("detail") if isinstance(body, dict) else str(body)[:300]
         super().__init__(f"{method} {path} → {status}: {detail}")
+
+
+class Unreachable(Exception):
+    """No answer at all (nothing listening, DNS, timeout): exit code 3, a
+    service that could not answer, with where it was looked for."""
+
+    exit_code = 3
+
+    def __init__(self, method: str, url: str, exc: Exception) -> None:
+        super().__init__(
+            f"cannot reach {url} ({method}): {exc or type(exc).__name__} — "
+            "无法连接服务，请确认系统在运行、--api / BUREAU_API 地址正确"
+        )
 
 
 @dataclass
@@ -93,9 +112,13 @@ class Api:
             headers["Idempotency-Key"] = key
         if content_type:
             headers["Content-Type"] = content_type
-        r = self.client.request(
-            method, self.url(path), json=json, content=content, params=params, headers=headers
-        )
+        url = self.url(path)
+        try:
+            r = self.client.request(
+                method, url, json=json, content=content, params=params, headers=headers
+            )
+        except httpx.TransportError as exc:
+            raise Unreachable(method, url, exc) from exc
         body: Any
         try:
             body = r.json()

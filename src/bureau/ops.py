@@ -9,7 +9,8 @@ same in the embedded default and in the distributed mode:
     bureau outbox status                     # every service's unsent events
     bureau sagas stuck --older-than PT5M     # filings waiting for quota-svc
 
-`--url` is the embedded default's address or a gateway; `--service-url
+`--url` (or `--api`, as the other commands call it) is the embedded
+default's address or a gateway; `--service-url
 quota=http://host:8002` points one service elsewhere (the distributed mode
 of `make run-kafka`: permit 8001, quota 8002, eia 8003). The token comes from
 `--token`, `BUREAU_TOKEN`, or is minted with the development secret.
@@ -24,6 +25,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
@@ -35,8 +37,16 @@ dlq = typer.Typer(help="Dead letters: messages a service could not apply.", no_a
 outbox = typer.Typer(help="The transactional outbox of each service.", no_args_is_help=True)
 sagas = typer.Typer(help="Quota sagas (filing ↔ reservation) that do not converge.")
 
+#: `--api` / BUREAU_API as well: the name every other command uses for the
+#: same address (an operator typing it was told "No such option: --api").
 UrlOpt = Annotated[
-    str, typer.Option("--url", envvar="BUREAU_URL", help="the embedded default or a gateway")
+    str,
+    typer.Option(
+        "--url",
+        "--api",
+        envvar=["BUREAU_URL", "BUREAU_API"],
+        help="the embedded default or a gateway",
+    ),
 ]
 ServiceUrlOpt = Annotated[
     list[str] | None,
@@ -184,22 +194,38 @@ def outbox_status(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Unsent events and the oldest one's age, per service."""
+    """Unsent events and the oldest one's age, per service. A service that
+    cannot be reached (exit code 2) or refuses (1) is named, never left out
+    of the table as if all were well."""
     rows = {}
+    failed: dict[str, str] = {}
+    unreachable = False
     for service in SERVICE_NAMES:
         base = _base(service, url, service_url)
         try:
             r = httpx.get(
                 f"{base}/{service}/admin/outbox",
-                headers={"Authorization": f"Bearer {_token(token)}"},
+                headers={"Authorization": f"Bearer {_token(token)}", "Accept-Language": "zh-CN"},
                 timeout=10,
             )
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
+            failed[service] = f"cannot reach {base}: {exc}"
+            unreachable = True
             continue
         if r.status_code == 200:
             rows[service] = r.json()
+        else:
+            try:
+                problem = r.json()
+                failed[service] = f"{r.status_code} {problem.get('title')}: {problem.get('detail')}"
+            except ValueError:
+                failed[service] = f"{r.status_code}: {r.text[:200]}"
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
+        for service, why in failed.items():
+            Console(stderr=True).print(f"[red]{service}: {why}[/red]")
+        if failed:
+            raise typer.Exit(2 if unreachable else 1)
         return
     table = Table(title="outbox")
     for col in ("service", "unsent", "oldest (s)", "failing"):
@@ -212,7 +238,11 @@ def outbox_status(
             f"{age:.1f}" if age is not None else "-",
             str(len(st["failing"])),
         )
+    for service, why in failed.items():
+        table.add_row(service, f"[red]{escape(why)}[/red]", "", "")
     console.print(table)
+    if failed:
+        raise typer.Exit(2 if unreachable else 1)
 
 
 @sagas.command("stuck")

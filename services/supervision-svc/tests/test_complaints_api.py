@@ -238,3 +238,56 @@ async def test_import_and_report_reproduce_the_bureau_figures(svc: Service) -> N
         "/supervision/reports/complaints?from=2026-01-01&to=2026-12-31", headers=officer()
     )
     assert r.json()["accepted"] == sum(1 for i in range(1197) if i % 6 == 2)
+
+
+def test_a_coordinate_or_share_out_of_range_is_explained_in_chinese() -> None:
+    """The Chinese message of a bad longitude ended in English: "必须是以字符串
+    书写的十进制数，例如 '117.2'（WGS-84 longitude, 114 to 121, ≤ 6 decimals）"."""
+    import pytest
+    from pydantic import TypeAdapter, ValidationError
+    from supervision_svc.complaints.schemas import Latitude, Longitude
+    from supervision_svc.inspections.schemas import SharePercent
+    from svc_common.i18n import use
+
+    for kind, bad, said in (
+        (Longitude, "100.1", "WGS-84 经度，114 至 121，最多 6 位小数"),
+        (Latitude, "50", "WGS-84 纬度，36 至 42，最多 6 位小数"),
+        (SharePercent, "0", "百分比，大于 0、不超过 100，最多 2 位小数"),
+    ):
+        with use("zh"), pytest.raises(ValidationError) as err:
+            TypeAdapter(kind).validate_python(bad)
+        message = err.value.errors()[0]["msg"]
+        assert said in message, message
+        assert not {"longitude", "latitude", "percentage", "decimals"} & set(message.split())
+        with use("en"), pytest.raises(ValidationError) as err:
+            TypeAdapter(kind).validate_python(bad)
+        assert "decimal written as a string" in err.value.errors()[0]["msg"]
+
+
+def test_a_refused_step_names_the_state_and_action_in_chinese() -> None:
+    """The Chinese 409 said "投诉当前为 received，不能执行 close；现在可执行：
+    accept, reject": the codes alone, in English."""
+    import pytest
+    from supervision_svc.cases import rules as case_rules
+    from supervision_svc.complaints import rules
+    from svc_common.errors import IllegalTransition
+    from svc_common.i18n import use
+
+    with use("zh"), pytest.raises(IllegalTransition) as refused:
+        rules.next_status("received", "close")
+    assert refused.value.detail == (
+        "投诉当前为 已接收（received），不能执行 办结（close）；"
+        "现在可执行：受理（accept）、不予受理（reject）"
+    )
+    with use("zh"), pytest.raises(IllegalTransition) as closed:
+        case_rules.next_status("closed", "approve")
+    assert (
+        closed.value.detail
+        == "立案案件当前为 已结案（closed），不能执行 批准（approve）；现在可执行：无"
+    )
+    with use("en"), pytest.raises(IllegalTransition) as english:
+        rules.next_status("received", "close")
+    assert (
+        english.value.detail
+        == "cannot close a complaint that is received; allowed now: accept, reject"
+    )

@@ -183,6 +183,11 @@ async def test_register_learns_from_permit_events_newest_first(svc: Service) -> 
     await testing.deliver(svc.app, imported)
     r = await svc.http.get(f"/supervision/enterprises?district={WUQING}", headers=AUDITOR)
     assert [x["name"] for x in r.json()["items"]] == ["武清企业0", "武清企业1", "武清企业2"]
+    # The list shows each enterprise's permits as the single view does (it
+    # showed "permits": [] for every one).
+    r = await svc.http.get(f"/supervision/enterprises?district={DONGLI}", headers=AUDITOR)
+    (listed,) = [x for x in r.json()["items"] if x["uscc"] == uscc]
+    assert [(p["status"], p["vocs_t"]) for p in listed["permits"]] == [("suspended", "10.000")]
     r = await svc.http.get(f"/supervision/enterprises/{uscc}", headers=officer(WUQING))
     assert r.status_code == 404
 

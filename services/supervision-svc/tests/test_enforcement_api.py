@@ -249,3 +249,43 @@ async def test_a_rectification_order_is_not_due_before_the_day_it_is_made(svc: S
             decide, json={"approve": False, "note": "期限已过"}, headers=decider
         )
         assert r.status_code == 200 and r.json()["status"] == "rejected", r.text
+
+
+def test_a_fine_without_its_amount_is_told_so_in_chinese() -> None:
+    """A fine without fine_cny was told "仅罚款须给出 fine_cny" ("only a fine
+    must give fine_cny"), which reads as if a fine were the wrong measure."""
+    import pytest
+    from pydantic import ValidationError
+    from supervision_svc.cases.schemas import MeasureIn
+    from svc_common.i18n import use
+
+    with use("zh"), pytest.raises(ValidationError) as missing:
+        MeasureIn(kind="fine")
+    assert "罚款须给出罚款金额 fine_cny（整元）" in str(missing.value)
+    with use("zh"), pytest.raises(ValidationError) as extra:
+        MeasureIn(kind="warning", fine_cny=500)
+    assert "只有罚款可给出罚款金额 fine_cny" in str(extra.value)
+    assert MeasureIn(kind="fine", fine_cny=50000).fine_cny == 50000
+
+
+def test_a_plan_says_what_a_period_is_and_wants_two_inspectors() -> None:
+    """A bad period was answered with the regex ("格式不符合 ^\\d{4}(…)$"); a
+    pool of one inspector was accepted and drew no inspectors at all."""
+    import pytest
+    from pydantic import ValidationError
+    from supervision_svc.inspections.schemas import PlanIn
+    from svc_common.i18n import use
+
+    base = {"district": NINGHE, "count": 3}
+    with use("zh"), pytest.raises(ValidationError) as bad_period:
+        PlanIn.model_validate({**base, "period": "2026-Q5"})
+    assert "格式应如 2026、2026-06、2026-Q3 或 2026-H2" in str(bad_period.value)
+    assert "\\d" not in str(bad_period.value)
+    with use("zh"), pytest.raises(ValidationError) as one:
+        PlanIn.model_validate({**base, "period": "2026-Q4", "inspector_pool": ["张三"]})
+    assert "检查人员库至少需要 2 人" in str(one.value)
+    ok = PlanIn.model_validate({**base, "period": "2026-Q4", "inspector_pool": ["张三", "李四"]})
+    assert ok.inspector_pool == ["张三", "李四"]
+    assert PlanIn.model_validate({**base, "period": "2026"}).inspector_pool == []
+    pattern = PlanIn.model_json_schema()["properties"]["period"]["pattern"]
+    assert pattern == r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$"  # still in the document

@@ -235,3 +235,34 @@ def test_the_measures_csv_speaks_chinese_to_district_teams() -> None:
         "预计NOx减排量（吨）": "0.000",
         "依据": "C级",
     }
+
+
+def test_the_measures_csv_says_no_benchmark_in_chinese() -> None:
+    """A graded enterprise that is no benchmark showed the code `none` in the
+    Chinese CSV's 标杆企业 column; English (for scripts) keeps the code."""
+    from decimal import Decimal
+    from types import SimpleNamespace
+
+    from supervision_svc.alerts.service import to_csv
+
+    item = SimpleNamespace(
+        district=DONGLI,
+        uscc="91120110000000001A",
+        name="天津市某化工有限公司",
+        grade="D",
+        benchmark="none",
+        guarantee=None,
+        plant_plan=False,
+        measure={"kind": "stop"},
+        cut_percent=100,
+        expected_vocs_reduction_t=Decimal("0.009"),
+        expected_nox_reduction_t=Decimal("0.011"),
+        why=["D级"],
+    )
+    measures = SimpleNamespace(items=[item])
+    with use("zh"):
+        [zh] = csv.DictReader(io.StringIO(to_csv(measures).lstrip("\ufeff")))  # type: ignore[arg-type]
+    assert zh["标杆企业"] == "非标杆" and zh["绩效分级"] == "D级" and zh["减排措施"] == "停产"
+    with use("en"):
+        [en] = csv.DictReader(io.StringIO(to_csv(measures).lstrip("\ufeff")))  # type: ignore[arg-type]
+    assert en["benchmark"] == "none"

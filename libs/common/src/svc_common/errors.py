@@ -7,7 +7,7 @@ with a problem too, never a stack trace.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -128,12 +128,28 @@ RETRY_AFTER_SECONDS = 2
 class IllegalTransition(Conflict):
     code, title, title_zh = "illegal-transition", "Illegal state transition", "当前状态不允许此操作"
 
-    def __init__(self, entity: str, state: str, action: str, allowed: list[str]) -> None:
+    def __init__(
+        self,
+        entity: str,
+        state: str,
+        action: str,
+        allowed: list[str],
+        labels_zh: Mapping[str, str] | None = None,
+    ) -> None:
+        """`labels_zh` names states and actions in Chinese for the Chinese
+        message, each followed by its code (the API's word): "投诉当前为
+        已办结（closed），不能执行 受理（accept）"."""
         listed = ", ".join(allowed) if allowed else i18n.msg("none", "无")
+
+        def zh(code: str) -> str:
+            label = (labels_zh or {}).get(code)
+            return f"{label}（{code}）" if label else code
+
+        listed_zh = "、".join(map(zh, allowed)) if labels_zh and allowed else listed
         super().__init__(
             i18n.msg(
                 f"cannot {action} a {entity} that is {state}; allowed now: {listed}",
-                f"{entity}当前为 {state}，不能执行 {action}；现在可执行：{listed}",
+                f"{entity}当前为 {zh(state)}，不能执行 {zh(action)}；现在可执行：{listed_zh}",
             ),
             state=state,
             action=action,

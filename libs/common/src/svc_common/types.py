@@ -114,6 +114,9 @@ class DecimalText:
     pattern: str
     example: str
     description: str
+    #: The rule in Chinese for the Chinese message (the description is the
+    #: document's, in English).
+    description_zh: str = ""
 
     def parse(self, value: Any) -> Decimal:
         if isinstance(value, Decimal):
@@ -124,7 +127,8 @@ class DecimalText:
             i18n.msg(
                 f"must be a decimal written as a string, such as {self.example!r} "
                 f"({self.description})",
-                f"必须是以字符串书写的十进制数，例如 {self.example!r}（{self.description}）",
+                f"必须是以字符串书写的十进制数，例如 {self.example!r}"
+                f"（{self.description_zh or self.description}）",
             )
         )
 

@@ -15,6 +15,17 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "closed": {},
 }
 
+#: States and actions in Chinese, for a refused step's message.
+LABELS_ZH = {
+    "proposed": "待决定",
+    "decided": "已决定",
+    "rejected": "已驳回",
+    "closed": "已结案",
+    "approve": "批准",
+    "reject": "驳回",
+    "close": "结案",
+}
+
 
 def allowed_actions(status: str) -> list[str]:
     return list(TRANSITIONS.get(status, {}))
@@ -23,7 +34,9 @@ def allowed_actions(status: str) -> list[str]:
 def next_status(status: str, action: str) -> str:
     after = TRANSITIONS.get(status, {}).get(action)
     if after is None:
-        raise IllegalTransition(msg("case", "立案案件"), status, action, allowed_actions(status))
+        raise IllegalTransition(
+            msg("case", "立案案件"), status, action, allowed_actions(status), LABELS_ZH
+        )
     return after
 
 

@@ -36,10 +36,18 @@ class MeasureIn(BaseModel):
 
     @model_validator(mode="after")
     def _fields(self) -> MeasureIn:
-        if (self.kind == "fine") != (self.fine_cny is not None):
+        if self.kind == "fine" and self.fine_cny is None:
             raise FieldValueError(
                 "fine_cny",
-                msg("fine_cny is given with a fine and only then", "仅罚款须给出 fine_cny"),
+                msg("a fine needs fine_cny (whole yuan)", "罚款须给出罚款金额 fine_cny（整元）"),
+            )
+        if self.kind != "fine" and self.fine_cny is not None:
+            raise FieldValueError(
+                "fine_cny",
+                msg(
+                    f"fine_cny is given with a fine only, not with {self.kind}",
+                    "只有罚款可给出罚款金额 fine_cny",
+                ),
             )
         if self.kind == "rectification" and self.rectify_by is None:
             raise FieldValueError(

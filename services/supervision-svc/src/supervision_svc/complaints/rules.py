@@ -33,6 +33,21 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "closed": {"reopen": "assigned"},
     "rejected": {},
 }
+#: States and actions in Chinese, for a refused step's message.
+LABELS_ZH = {
+    "received": "已接收",
+    "accepted": "已受理",
+    "assigned": "已交办",
+    "replied": "已答复",
+    "closed": "已办结",
+    "rejected": "不予受理",
+    "accept": "受理",
+    "reject": "不予受理",
+    "assign": "交办",
+    "reply": "答复",
+    "close": "办结",
+    "reopen": "重新办理",
+}
 OPEN = frozenset({"received", "accepted", "assigned", "replied"})
 #: Before acceptance the clock is the acceptance deadline; after it, closure's.
 AWAITING_ACCEPTANCE = frozenset({"received"})
@@ -45,7 +60,9 @@ def allowed_actions(status: str) -> list[str]:
 def next_status(status: str, action: str) -> str:
     after = TRANSITIONS.get(status, {}).get(action)
     if after is None:
-        raise IllegalTransition(msg("complaint", "投诉"), status, action, allowed_actions(status))
+        raise IllegalTransition(
+            msg("complaint", "投诉"), status, action, allowed_actions(status), LABELS_ZH
+        )
     return after
 
 

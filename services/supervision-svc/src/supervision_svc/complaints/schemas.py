@@ -59,6 +59,7 @@ Latitude = Annotated[
         r"^((3[6-9]|4[01])(\.[0-9]{1,6})?|42(\.0{1,6})?)$",
         example="39.1",
         description="WGS-84 latitude, 36 to 42, ≤ 6 decimals",
+        description_zh="WGS-84 纬度，36 至 42，最多 6 位小数",
     ),
 ]
 Longitude = Annotated[
@@ -67,6 +68,7 @@ Longitude = Annotated[
         r"^((11[4-9]|120)(\.[0-9]{1,6})?|121(\.0{1,6})?)$",
         example="117.2",
         description="WGS-84 longitude, 114 to 121, ≤ 6 decimals",
+        description_zh="WGS-84 经度，114 至 121，最多 6 位小数",
     ),
 ]
 LNG_RANGE = (Decimal("114"), Decimal("121"))

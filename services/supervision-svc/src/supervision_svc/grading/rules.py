@@ -45,7 +45,9 @@ TIER_ZH = {
     "ungraded": "未评级",
     **GRADE_ZH,
 }
-BENCHMARK_ZH = {"national": "国家标杆", "tianjin": "天津市标杆"}
+#: A graded enterprise that is no benchmark is "none": in Chinese 非标杆, never
+#: the code (the measures CSV shows it to district teams).
+BENCHMARK_ZH = {"national": "国家标杆", "tianjin": "天津市标杆", "none": "非标杆"}
 GUARANTEE_ZH = {
     "livelihood": "民生保障",
     "national_strategy": "国家战略",

@@ -30,6 +30,7 @@ SharePercent = Annotated[
         r"^(100(\.0{1,2})?|0?[1-9][0-9]?(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$",
         example="10",
         description="a percentage, more than 0 and at most 100, ≤ 2 decimals",
+        description_zh="百分比，大于 0、不超过 100，最多 2 位小数",
     ),
 ]
 
@@ -73,8 +74,12 @@ class PlanIn(BaseModel):
     )
 
     district: DistrictCode
+    # The pattern is the document's; the check is _period's, which says what a
+    # period looks like (Field(pattern=…) answered with the regex itself).
     period: str = Field(
-        max_length=10, pattern=PERIOD.pattern, description="2026, 2026-06, 2026-Q3 or 2026-H2"
+        max_length=10,
+        description="2026, 2026-06, 2026-Q3 or 2026-H2",
+        json_schema_extra={"pattern": PERIOD.pattern},
     )
     count: int | None = Field(None, ge=1, le=100_000)
     share_percent: SharePercent | None = Field(None, gt=0, le=100)
@@ -96,7 +101,17 @@ class PlanIn(BaseModel):
     @field_validator("inspector_pool")
     @classmethod
     def _pool(cls, v: list[str]) -> list[str]:
-        return _names(v)
+        names = _names(v)
+        if len(set(names)) == 1:
+            # The second random draws two inspectors for each enterprise: a
+            # pool of one drew nobody, silently.
+            raise ValueError(
+                msg(
+                    "a pool needs at least two inspectors (two are drawn for each enterprise)",
+                    "检查人员库至少需要 2 人（每家企业随机抽取 2 名执法人员）",
+                )
+            )
+        return names
 
     @model_validator(mode="after")
     def _one_size(self) -> PlanIn:

@@ -83,4 +83,7 @@ async def list_enterprises(
         q = q.where(keyset_after(cursor_str(cursor), Enterprise.uscc))
     async with db.session() as s:
         rows = list((await s.scalars(q)).all())
-    return keyset_page(rows, limit, lambda e: e.uscc, enterprise_out)
+        # Each enterprise with its permits, as in the single view: an empty
+        # list would read as "no permit" for every one of them.
+        permits = await service.permits_of_many(s, [e.uscc for e in rows[:limit]])
+    return keyset_page(rows, limit, lambda e: e.uscc, lambda e: enterprise_out(e, permits[e.uscc]))

@@ -215,6 +215,16 @@ async def permits_of(s: AsyncSession, uscc: str) -> list[Permit]:
     return list((await s.scalars(q)).all())
 
 
+async def permits_of_many(s: AsyncSession, usccs: list[str]) -> dict[str, list[Permit]]:
+    """The permits of each enterprise (newest first), for a page of the register."""
+    out: dict[str, list[Permit]] = {u: [] for u in usccs}
+    if usccs:
+        q = select(Permit).where(Permit.uscc.in_(usccs)).order_by(Permit.updated_at.desc())
+        for p in (await s.scalars(q)).all():
+            out[p.uscc].append(p)
+    return out
+
+
 async def permit_in_force(s: AsyncSession, uscc: str, day: dt.date) -> Permit | None:
     """The enterprise's permit in force on `day` (one per enterprise: 一证式)."""
     for p in await permits_of(s, uscc):
