@@ -124,3 +124,43 @@ def test_percent_is_exact() -> None:
     assert percent(1, 8) == Decimal("12.5")  # half up, not banker's rounding
     assert percent(1, 16) == Decimal("6.3")
     assert percent(0, 0) is None
+
+
+def test_a_refused_step_names_the_state_and_action_in_chinese() -> None:
+    """The Chinese 409 said "许可证当前为 revoked，不能执行 issue；现在可执行：
+    cancel": the codes alone."""
+    from svc_common.i18n import use
+
+    with use("zh"), pytest.raises(IllegalTransition) as refused:
+        rules.next_status("revoked", "issue")
+    assert refused.value.detail == (
+        "许可证当前为 已撤销（revoked），不能执行 核发（issue）；现在可执行：注销（cancel）"
+    )
+    with use("zh"), pytest.raises(IllegalTransition) as registration:
+        reg_rules.next_status("cancelled", "change")
+    assert registration.value.detail == (
+        "排污登记当前为 已注销（cancelled），不能执行 变更（change）；现在可执行：无"
+    )
+    with use("zh"), pytest.raises(IllegalTransition) as finding:
+        audit_rules.next_finding_status("rectified", "rectify")
+    assert finding.value.detail == (
+        "问题当前为 已整改（rectified），不能执行 整改（rectify）；现在可执行：无"
+    )
+    with use("en"), pytest.raises(IllegalTransition) as english:
+        rules.next_status("revoked", "issue")
+    assert english.value.detail == "cannot issue a permit that is revoked; allowed now: cancel"
+
+
+@pytest.mark.parametrize(
+    ("table", "labels"),
+    [
+        (rules.TRANSITIONS, rules.LABELS_ZH),
+        (reg_rules.TRANSITIONS, reg_rules.LABELS_ZH),
+        (audit_rules.FINDING_TRANSITIONS, audit_rules.FINDING_LABELS_ZH),
+    ],
+)
+def test_every_state_and_action_has_a_chinese_name(
+    table: dict[str, dict[str, str]], labels: dict[str, str]
+) -> None:
+    named = set(table) | {a for step in table.values() for a in step}
+    assert named <= set(labels), named - set(labels)

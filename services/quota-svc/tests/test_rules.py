@@ -170,3 +170,64 @@ def test_an_availability_row_built_reads_as_the_validated_one(
     )
     built = PoolAvailability.of(pool, a).model_dump_json()
     assert built == PoolAvailability.of(pool, a, validate=True).model_dump_json()
+
+
+def test_a_refused_step_names_the_state_and_action_in_chinese() -> None:
+    """The Chinese 409 said "预留当前为 released，不能执行 allocate；现在可执行：
+    无": the codes alone."""
+    from quota_svc.adjustments import rules as adjustment_rules
+    from quota_svc.reservations.rules import check_action
+    from quota_svc.swaps import rules as swap_rules
+    from svc_common.i18n import use
+
+    with use("zh"), pytest.raises(IllegalTransition) as refused:
+        check_action("released", "allocate")
+    assert refused.value.detail == (
+        "预留当前为 已释放（released），不能执行 分配（allocate）；现在可执行：无"
+    )
+    with use("zh"), pytest.raises(IllegalTransition) as swap:
+        swap_rules.approval_side(
+            status="approved",
+            approver="b",
+            proposer="a",
+            from_approved_by="c",
+            to_approved_by="d",
+            may_act_in_from=True,
+            may_act_in_to=True,
+        )
+    assert swap.value.detail == (
+        "调剂当前为 双方已批准（approved），不能执行 批准（approve）；现在可执行：撤销（cancel）"
+    )
+    with use("zh"), pytest.raises(IllegalTransition) as reclaim:
+        reclaim_rules.check_decision("confirmed", "reject")
+    assert reclaim.value.detail == (
+        "收回候选当前为 已确认（confirmed），不能执行 驳回（reject）；现在可执行：无"
+    )
+    with use("zh"), pytest.raises(IllegalTransition) as adjustment:
+        adjustment_rules.check_decision("rejected", "approve")
+    assert adjustment.value.detail == (
+        "人工调整当前为 已驳回（rejected），不能执行 批准（approve）；现在可执行：无"
+    )
+    with use("en"), pytest.raises(IllegalTransition) as english:
+        check_action("released", "allocate")
+    assert english.value.detail == (
+        "cannot allocate a reservation that is released; allowed now: none"
+    )
+
+
+def test_every_state_has_a_chinese_name() -> None:
+    from quota_svc.adjustments import rules as adjustment_rules
+    from quota_svc.reservations import rules as reservation_rules
+    from quota_svc.swaps import rules as swap_rules
+    from quota_svc.trading import rules as trade_rules
+
+    for states, labels in (
+        (reservation_rules.ReservationStatus, reservation_rules.LABELS_ZH),
+        (swap_rules.SwapStatus, swap_rules.LABELS_ZH),
+        (reclaim_rules.ReclaimStatus, reclaim_rules.LABELS_ZH),
+        (adjustment_rules.AdjustmentStatus, adjustment_rules.LABELS_ZH),
+        (trade_rules.TradeStatus, trade_rules.LABELS_ZH),
+    ):
+        assert {s.value for s in states} <= set(labels), states
+    held = reservation_rules.ReservationStatus.HELD
+    assert set(reservation_rules.ALLOWED[held]) <= set(reservation_rules.LABELS_ZH)

@@ -125,6 +125,13 @@ class Unavailable(Problem):
 RETRY_AFTER_SECONDS = 2
 
 
+def named_zh(code: str, labels_zh: Mapping[str, str] | None) -> str:
+    """A state or action in a Chinese message: its Chinese name followed by
+    its code, "已办结（closed）"; the code alone where it has no name."""
+    label = (labels_zh or {}).get(code)
+    return f"{label}（{code}）" if label else code
+
+
 class IllegalTransition(Conflict):
     code, title, title_zh = "illegal-transition", "Illegal state transition", "当前状态不允许此操作"
 
@@ -142,8 +149,7 @@ class IllegalTransition(Conflict):
         listed = ", ".join(allowed) if allowed else i18n.msg("none", "无")
 
         def zh(code: str) -> str:
-            label = (labels_zh or {}).get(code)
-            return f"{label}（{code}）" if label else code
+            return named_zh(code, labels_zh)
 
         listed_zh = "、".join(map(zh, allowed)) if labels_zh and allowed else listed
         super().__init__(

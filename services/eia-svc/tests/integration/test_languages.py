@@ -3,7 +3,11 @@ per-row bulk errors, state conflicts; the same problem types and fields."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
+from fastapi import FastAPI
+from svc_common import testing
 
 from ..conftest import JIZHOU, filer, filing, officer, registration
 
@@ -59,6 +63,41 @@ async def test_state_conflict_in_chinese(client: httpx.AsyncClient) -> None:
     r = await client.post(f"/eia/filings/{fid}/approve", headers={**officer(), **ZH})
     assert r.status_code == 409
     assert r.json()["title"] == "当前状态不允许此操作"
-    assert "环评文件当前为" in r.json()["detail"]
+    # The state and the actions by their Chinese names, each with its code.
+    assert r.json()["detail"] == (
+        "环评文件当前为 已提交待受理（submitted），不能执行 批准（approve）；"
+        "现在可执行：受理（accept）、撤回（withdraw）"
+    )
     e = await client.post(f"/eia/filings/{fid}/approve", headers={**officer(), **EN})
-    assert e.json()["type"] == r.json()["type"] and "cannot approve a filing" in e.json()["detail"]
+    assert e.json()["type"] == r.json()["type"]
+    assert e.json()["detail"] == (
+        "cannot approve a filing that is submitted; allowed now: accept, withdraw"
+    )
+    assert r.json()["state"] == e.json()["state"] == "submitted"
+
+
+async def test_a_refused_check_or_revocation_in_chinese(make_app: Callable[..., FastAPI]) -> None:
+    """A registration's post-hoc check and revocation name their states and
+    actions in Chinese as the receipt does (已撤销, 事后抽查通过)."""
+    async with testing.running(make_app(posthoc_sample_rate=1.0)) as c:
+        a = (await c.post("/eia/registrations", json=registration(), headers=filer())).json()
+        clear = f"/eia/review-queue/{a['filing_id']}/clear"
+        assert (await c.post(clear, headers=officer())).status_code == 200
+        again = await c.post(clear, headers={**officer(), **ZH})
+        assert again.status_code == 409
+        assert again.json()["detail"] == (
+            "备案抽查当前为 事后抽查通过（cleared），不能执行 抽查属实（clear）；"
+            "现在可执行：撤销备案（revoke）"
+        )
+        revoke = f"/eia/registrations/{a['filing_id']}/revoke"
+        body = {"reason": "现场核查无此项目"}
+        assert (await c.post(revoke, json=body, headers=officer())).status_code == 200
+        twice = await c.post(revoke, json=body, headers={**officer(), **ZH})
+        assert twice.status_code == 409
+        assert twice.json()["detail"] == (
+            "登记表备案当前为 已撤销（revoked），不能执行 撤销备案（revoke）；现在可执行：无"
+        )
+        en = await c.post(revoke, json=body, headers={**officer(), **EN})
+        assert en.json()["detail"] == (
+            "cannot revoke a registration that is revoked; allowed now: none"
+        )

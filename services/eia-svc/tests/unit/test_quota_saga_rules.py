@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import typing
 from dataclasses import replace
 
 import pytest
@@ -72,6 +73,31 @@ def test_retry_refused_unless_blocked_or_lapsed() -> None:
     assert exc.value.extra["allowed"] == ["approve", "reject", "withdraw"]
     with pytest.raises(IllegalTransition):
         retry(QuotaState("blocked", 1), "withdrawn", [])
+
+
+def test_a_refused_retry_names_the_states_and_actions_in_chinese() -> None:
+    from svc_common.i18n import use
+
+    with use("zh"), pytest.raises(IllegalTransition) as refused:
+        retry(QuotaState("secured", 1, "r"), "reviewed", ["approve", "reject", "withdraw"])
+    assert refused.value.detail == (
+        "环评文件当前为 已审查（reviewed），总量状态 总量已落实（secured），"
+        "不能执行 重新申请总量（quota-retry）；"
+        "现在可执行：批准（approve）、不予批准（reject）、撤回（withdraw）"
+    )
+    with use("en"), pytest.raises(IllegalTransition) as english:
+        retry(QuotaState("secured", 1, "r"), "reviewed", ["approve", "reject", "withdraw"])
+    assert english.value.detail == (
+        "cannot quota-retry a filing that is reviewed with quota secured; "
+        "allowed now: approve, reject, withdraw"
+    )
+
+
+def test_every_quota_state_has_a_chinese_name() -> None:
+    from eia_svc.filings.schemas import QuotaStatus
+    from eia_svc.quota_saga.rules import LABELS_ZH
+
+    assert set(typing.get_args(QuotaStatus)) <= set(LABELS_ZH)
 
 
 def test_replies_after_a_decision_settle_the_filing() -> None:

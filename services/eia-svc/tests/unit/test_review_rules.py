@@ -143,3 +143,22 @@ def test_no_action_sequence_decides_without_its_steps(channel: str, actions: lis
         if state.status in ("approved", "rejected", "withdrawn"):
             raise AssertionError("a decided filing moved")
         state = nxt
+
+
+def test_every_review_state_and_action_has_a_chinese_name() -> None:
+    import typing
+
+    from eia_svc.filings.rules import DECIDED, LABELS_ZH, Action
+
+    states: set[str] = set(DECIDED)
+    actions: set[str] = set(typing.get_args(Action))
+    for channel in ("normal", "green", "bundled"):
+        frontier = [initial_state(channel)]
+        while frontier:
+            st_ = frontier.pop()
+            states.add(st_.status)
+            for action in allowed_actions(st_):
+                actions.add(action)
+                if action != "withdraw":
+                    frontier.append(apply(st_, action))
+    assert states | actions <= set(LABELS_ZH), (states | actions) - set(LABELS_ZH)

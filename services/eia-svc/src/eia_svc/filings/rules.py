@@ -14,6 +14,24 @@ Channel = Literal["normal", "green", "bundled"]
 Action = Literal["accept", "evaluation-done", "review-done", "approve", "reject", "withdraw"]
 DECIDED = frozenset({"approved", "rejected", "withdrawn"})
 MAJOR_KINDS = ("infrastructure", "livelihood", "industrial_layout")
+#: States and actions of a filing's review in Chinese, for a refused step's
+#: message (the console's words).
+LABELS_ZH = {
+    "submitted": "已提交待受理",
+    "accepted": "已受理",
+    "evaluated": "已评估",
+    "reviewed": "已审查",
+    "approved": "已批准",
+    "rejected": "不予批准",
+    "withdrawn": "已撤回",
+    "accept": "受理",
+    "evaluation-done": "技术评估完成",
+    "review-done": "审查完成",
+    "approve": "批准",
+    "reject": "不予批准",
+    "withdraw": "撤回",
+    "quota-retry": "重新申请总量",
+}
 
 
 @dataclass(frozen=True)
@@ -66,7 +84,7 @@ def apply(st: ReviewState, action: str) -> ReviewState:
     """The state after `action`, or IllegalTransition naming what is allowed."""
     allowed = allowed_actions(st)
     if action not in allowed:
-        raise IllegalTransition(msg("filing", "环评文件"), st.status, action, allowed)
+        raise IllegalTransition(msg("filing", "环评文件"), st.status, action, allowed, LABELS_ZH)
     if action == "accept":
         return replace(st, status="accepted")
     if action in ("approve", "reject", "withdraw"):

@@ -10,13 +10,26 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from svc_common.errors import Conflict, IllegalTransition
+from svc_common.errors import Conflict, IllegalTransition, named_zh
 from svc_common.events.schemas.eia import FILING_REF_PREFIX
 from svc_common.i18n import msg
+
+from eia_svc.filings.rules import LABELS_ZH as FILING_LABELS_ZH
 
 #: Quota states an officer may ask again from: refused, expired, or no
 #: answer yet (a request that seems lost).
 RETRYABLE = ("blocked", "lapsed", "pending")
+#: Quota states in Chinese, for a refused retry's message (the console's words).
+LABELS_ZH = {
+    "not_requested": "尚未申请",
+    "not_required": "无需总量",
+    "pending": "总量确认中",
+    "secured": "总量已落实",
+    "blocked": "总量不足",
+    "lapsed": "预留已过期",
+    "allocated": "已分配",
+    "released": "已释放",
+}
 
 
 def project_ref(filing_id: str) -> str:
@@ -106,9 +119,13 @@ def retry(st: QuotaState, filing_status: str, filing_actions: list[str]) -> Quot
     Refused (409 naming the filing's allowed actions) unless blocked or lapsed."""
     if filing_status in ("approved", "rejected", "withdrawn") or st.status not in RETRYABLE:
         state = msg(
-            f"{filing_status} with quota {st.status}", f"{filing_status}，总量状态 {st.status}"
+            f"{filing_status} with quota {st.status}",
+            f"{named_zh(filing_status, FILING_LABELS_ZH)}，"
+            f"总量状态 {named_zh(st.status, LABELS_ZH)}",
         )
-        raise IllegalTransition(msg("filing", "环评文件"), state, "quota-retry", filing_actions)
+        raise IllegalTransition(
+            msg("filing", "环评文件"), state, "quota-retry", filing_actions, FILING_LABELS_ZH
+        )
     return replace(
         st, status="pending", attempt=st.attempt + 1, reservation_id=None, shortfall_kg=None
     )

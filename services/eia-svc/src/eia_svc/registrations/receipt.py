@@ -30,7 +30,7 @@ from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg
 from svc_common.types import kg_to_tonnes
 
-from eia_svc.registrations.rules import CST
+from eia_svc.registrations.rules import CST, REVIEW_ZH, STATUS_ZH
 
 TITLE = "建设项目环境影响登记表备案回执"
 LEGAL_BASIS = (
@@ -47,12 +47,6 @@ NOTICE_REVOKED = (
     "本项目的环境影响登记表备案已被撤销，本回执不再证明备案有效。备案不需审批，建设单位对备案"
     "信息的真实性、准确性和完整性负责；事后抽查发现备案信息不实的，备案将被撤销。"
 )
-STATUS_ZH = {"filed": "已备案", "revoked": "已撤销"}
-REVIEW_ZH = {
-    "pending": "已抽中，事后抽查中",
-    "cleared": "事后抽查通过",
-    "revoked": "抽查不实，已撤销",
-}
 CODE_LENGTH = 10
 _CODE_CHARS = re.compile(r"[^A-Z2-7]")
 

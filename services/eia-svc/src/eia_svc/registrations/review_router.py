@@ -18,6 +18,7 @@ from svc_common.types import ResourceId, utcnow
 
 from eia_svc.registrations.models import RegistrationRow
 from eia_svc.registrations.queries import ReceiptKeys, page_of, receipt_keys, to_out
+from eia_svc.registrations.rules import CHECK_LABELS_ZH, NOT_SAMPLED, REVOKE_LABELS_ZH
 from eia_svc.registrations.schemas import RegistrationOut, RevokeIn
 
 router = APIRouter(prefix="/eia", tags=["post-hoc checks"])
@@ -66,9 +67,10 @@ async def clear_check(
         if r.review_status != "pending":
             raise IllegalTransition(
                 msg("registration check", "备案抽查"),
-                str(r.review_status or "not sampled"),
+                str(r.review_status or NOT_SAMPLED),
                 "clear",
                 ["revoke"] if r.status == "filed" else [],
+                CHECK_LABELS_ZH,
             )
         r.review_status, r.reviewed_by = "cleared", principal.sub
         record_audit(s, principal, "registration.check_clear", "registration", rid, None)
@@ -89,7 +91,9 @@ async def revoke_registration(
         r = await s.get(RegistrationRow, rid, with_for_update=True)
         assert r is not None
         if r.status != "filed":
-            raise IllegalTransition(msg("registration", "登记表备案"), r.status, "revoke", [])
+            raise IllegalTransition(
+                msg("registration", "登记表备案"), r.status, "revoke", [], REVOKE_LABELS_ZH
+            )
         r.status, r.revoked_at, r.revoked_by, r.revoke_reason = (
             "revoked",
             utcnow(),

@@ -10,6 +10,20 @@ import hashlib
 CST = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 SERIES = "DJB"  # 登记表
 
+#: A filing's status and the post-hoc check's in Chinese: on the receipt, and
+#: with the officer's actions in a refused step's message.
+STATUS_ZH = {"filed": "已备案", "revoked": "已撤销"}
+REVIEW_ZH = {
+    "pending": "已抽中，事后抽查中",
+    "cleared": "事后抽查通过",
+    "revoked": "抽查不实，已撤销",
+}
+ACTIONS_ZH = {"clear": "抽查属实", "revoke": "撤销备案"}
+#: A filing not sampled for the post-hoc check has no review status.
+NOT_SAMPLED = "not sampled"
+CHECK_LABELS_ZH = {**REVIEW_ZH, NOT_SAMPLED: "未抽中", **ACTIONS_ZH}
+REVOKE_LABELS_ZH = {**STATUS_ZH, **ACTIONS_ZH}
+
 
 def filing_year(at: dt.datetime) -> int:
     return at.astimezone(CST).year

@@ -14,6 +14,8 @@ FindingStatus = Literal["open", "rectified"]
 AUDITABLE = ("issued", "suspended")
 
 FINDING_TRANSITIONS: dict[str, dict[str, str]] = {"open": {"rectify": "rectified"}, "rectified": {}}
+#: A finding's states and action in Chinese, for a refused step's message.
+FINDING_LABELS_ZH = {"open": "待整改", "rectified": "已整改", "rectify": "整改"}
 
 
 def check_result(result: str, findings: int) -> str | None:
@@ -29,7 +31,7 @@ def next_finding_status(status: str, action: str) -> str:
     after = FINDING_TRANSITIONS.get(status, {}).get(action)
     if after is None:
         allowed = list(FINDING_TRANSITIONS.get(status, {}))
-        raise IllegalTransition(msg("finding", "问题"), status, action, allowed)
+        raise IllegalTransition(msg("finding", "问题"), status, action, allowed, FINDING_LABELS_ZH)
     return after
 
 

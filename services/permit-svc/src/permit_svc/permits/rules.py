@@ -42,6 +42,23 @@ TRANSITIONS: dict[str, dict[str, str]] = {
 }
 #: Actions only the statutory clock takes, never a caller.
 CLOCK_ACTIONS = frozenset({"expire"})
+#: States and actions in Chinese, for a refused step's message (the console's words).
+LABELS_ZH = {
+    "applied": "申请中",
+    "issued": "已核发",
+    "suspended": "已暂停",
+    "revoked": "已撤销",
+    "cancelled": "已注销",
+    "expired": "已过期",
+    "issue": "核发",
+    "change": "变更",
+    "renew": "延续",
+    "suspend": "暂停",
+    "reinstate": "恢复",
+    "revoke": "撤销",
+    "cancel": "注销",
+    "expire": "期满",
+}
 #: Statuses in which a permit authorises discharging (or may again, if suspended).
 IN_FORCE = ("issued", "suspended")
 
@@ -62,7 +79,9 @@ def next_status(status: str, action: str) -> str:
     """The status after `action`, or IllegalTransition naming the allowed actions."""
     after = TRANSITIONS.get(status, {}).get(action)
     if after is None:
-        raise IllegalTransition(msg("permit", "许可证"), status, action, allowed_actions(status))
+        raise IllegalTransition(
+            msg("permit", "许可证"), status, action, allowed_actions(status), LABELS_ZH
+        )
     return after
 
 

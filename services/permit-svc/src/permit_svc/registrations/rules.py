@@ -17,6 +17,15 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "expired": {},
 }
 CLOCK_ACTIONS = frozenset({"expire"})
+#: States and actions in Chinese, for a refused step's message.
+LABELS_ZH = {
+    "active": "有效",
+    "cancelled": "已注销",
+    "expired": "已过期",
+    "change": "变更",
+    "cancel": "注销",
+    "expire": "期满",
+}
 
 
 def allowed_actions(status: str) -> list[str]:
@@ -27,6 +36,6 @@ def next_status(status: str, action: str) -> str:
     after = TRANSITIONS.get(status, {}).get(action)
     if after is None:
         raise IllegalTransition(
-            msg("registration", "排污登记"), status, action, allowed_actions(status)
+            msg("registration", "排污登记"), status, action, allowed_actions(status), LABELS_ZH
         )
     return after

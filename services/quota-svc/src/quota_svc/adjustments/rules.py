@@ -14,9 +14,19 @@ class AdjustmentStatus(StrEnum):
     REJECTED = "rejected"
 
 
+#: States and actions in Chinese, for a refused step's message.
+LABELS_ZH = {
+    "proposed": "待审批",
+    "approved": "已批准",
+    "rejected": "已驳回",
+    "approve": "批准",
+    "reject": "驳回",
+}
+
+
 def check_decision(status: str, action: str) -> None:
     if status != AdjustmentStatus.PROPOSED:
-        raise IllegalTransition(msg("adjustment", "人工调整"), status, action, [])
+        raise IllegalTransition(msg("adjustment", "人工调整"), status, action, [], LABELS_ZH)
 
 
 def check_four_eyes(proposed_by: str, decided_by: str) -> None:

@@ -17,6 +17,16 @@ class ReclaimStatus(StrEnum):
     REJECTED = "rejected"  # 已驳回
 
 
+#: States and actions in Chinese, for a refused step's message (the console's words).
+LABELS_ZH = {
+    "pending": "待确认",
+    "confirmed": "已确认",
+    "rejected": "已驳回",
+    "confirm": "确认",
+    "reject": "驳回",
+}
+
+
 class ReclaimSource(StrEnum):
     PERMIT_CANCELLED = "permit_cancelled"  # 注销 (closure, process closed)
     PERMIT_CHANGED = "permit_changed"  # 变更 with a VOCs decrease
@@ -62,7 +72,7 @@ def entry_code(source: str) -> EntryCode:
 
 def check_decision(status: str, action: str) -> None:
     if status != ReclaimStatus.PENDING:
-        raise IllegalTransition(msg("reclaim candidate", "收回候选"), status, action, [])
+        raise IllegalTransition(msg("reclaim candidate", "收回候选"), status, action, [], LABELS_ZH)
 
 
 def check_four_eyes(source: str, created_by: str, decided_by: str) -> None:

@@ -26,6 +26,17 @@ ALLOWED: dict[ReservationStatus, tuple[str, ...]] = {
     ReservationStatus.EXPIRED: (),
 }
 
+#: States and actions in Chinese, for a refused step's message (预留/分配/释放).
+LABELS_ZH = {
+    "held": "已预留",
+    "allocated": "已分配",
+    "released": "已释放",
+    "expired": "已过期",
+    "allocate": "分配",
+    "release": "释放",
+    "expire": "过期",
+}
+
 LIVE = (ReservationStatus.HELD, ReservationStatus.ALLOCATED)
 
 
@@ -33,7 +44,9 @@ def check_action(status: str, action: str) -> None:
     """Raise IllegalTransition (409 naming the allowed actions) unless allowed."""
     allowed = ALLOWED[ReservationStatus(status)]
     if action not in allowed:
-        raise IllegalTransition(msg("reservation", "预留"), status, action, list(allowed))
+        raise IllegalTransition(
+            msg("reservation", "预留"), status, action, list(allowed), LABELS_ZH
+        )
 
 
 def is_filing_ref(project_ref: str) -> bool:

@@ -16,6 +16,17 @@ class SwapStatus(StrEnum):
     CANCELLED = "cancelled"  # 已撤销
 
 
+#: States and actions in Chinese, for a refused step's message.
+LABELS_ZH = {
+    "proposed": "已提出",
+    "approved": "双方已批准",
+    "settled": "已生效",
+    "cancelled": "已撤销",
+    "approve": "批准",
+    "cancel": "撤销",
+}
+
+
 def check_proposal(from_district: str, to_district: str) -> None:
     if from_district == to_district:
         raise Conflict(
@@ -39,7 +50,11 @@ def approval_side(
     """Which side (`from` or `to`) this approval is for; raises if none."""
     if status != SwapStatus.PROPOSED:
         raise IllegalTransition(
-            msg("swap", "调剂"), status, "approve", ["cancel"] if status == "approved" else []
+            msg("swap", "调剂"),
+            status,
+            "approve",
+            ["cancel"] if status == "approved" else [],
+            LABELS_ZH,
         )
     if approver == proposer:
         raise Conflict(
@@ -71,4 +86,4 @@ def approval_side(
 
 def check_cancel(status: str) -> None:
     if status not in (SwapStatus.PROPOSED, SwapStatus.APPROVED):
-        raise IllegalTransition(msg("swap", "调剂"), status, "cancel", [])
+        raise IllegalTransition(msg("swap", "调剂"), status, "cancel", [], LABELS_ZH)

@@ -83,6 +83,16 @@ class TradeStatus(StrEnum):
     CANCELLED = "cancelled"  # 已撤回
 
 
+#: States and actions in Chinese, for a refused step's message.
+LABELS_ZH = {
+    "proposed": "待审核",
+    "settled": "已交割",
+    "refused": "不予通过",
+    "cancelled": "已撤回",
+    "approve": "审核通过",
+}
+
+
 class TradeRefused(Exception):
     """A trade cannot go ahead; `reason` is a stable code, `detail` says why."""
 

@@ -154,7 +154,7 @@ def check_four_eyes(t: Trade, actor: Principal) -> None:
     if t.status != TradeStatus.PROPOSED:
         from svc_common.errors import IllegalTransition
 
-        raise IllegalTransition(msg("trade", "交易"), t.status, "approve", [])
+        raise IllegalTransition(msg("trade", "交易"), t.status, "approve", [], rules.LABELS_ZH)
     if t.proposed_by == actor.sub:
         raise Conflict(
             msg(
