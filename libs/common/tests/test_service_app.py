@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from opentelemetry import _logs, metrics, trace
 from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
@@ -133,6 +133,18 @@ async def add_grouped_note(
         return True
 
     return {"text": note.text, "new": await batches.run(note.text, op)}
+
+
+@router.get("/demo/pages")
+async def list_pages(limit: int = 10, tag: str | None = None) -> dict[str, object]:
+    return {"limit": limit, "tag": tag}
+
+
+@router.get("/demo/moments")
+async def list_moments(at: list[str] = Query([]), tag: list[str] = Query([])) -> dict[str, object]:
+    """`at` and `tag` read as lists: `tag` is one value on /demo/pages and a
+    list here, so it is never refused for coming twice."""
+    return {"at": at, "tag": tag}
 
 
 def demo_app(url: str):
@@ -308,6 +320,25 @@ async def test_a_compressed_body_is_a_415_not_a_nul(db_url: str) -> None:
             assert "Content-Encoding" in r.json()["detail"] and "压缩" in r.json()["detail"]
         r = await c.post("/demo/notes", content=body, headers={**h, "content-encoding": "identity"})
         assert r.status_code == 201 and r.json()["audit_rows"] == 1, r.text
+
+
+async def test_a_parameter_taking_one_value_is_given_once(db_url: str) -> None:
+    """The framework kept the last of two values silently (`?limit=1&limit=2`
+    listed two): a caller would not know which one was acted on."""
+    async with testing.running(demo_app(db_url)) as c:
+        r = await c.get("/demo/pages?limit=1&limit=2", headers={"accept-language": "zh-CN"})
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["errors"] == [
+            {"field": "limit", "message": "只能给出一次", "type": "repeated_parameter"}
+        ]
+        r = await c.get("/demo/pages?limit=1&limit=1", headers={"accept-language": "en"})
+        assert r.status_code == 422 and r.json()["errors"][0]["message"] == "may be given once"
+        assert (await c.get("/demo/pages?limit=1&tag=a")).json() == {"limit": 1, "tag": "a"}
+        # Lists take many; a name some route reads as a list is left to each route.
+        r = await c.get("/demo/moments?at=a&at=b&tag=x&tag=y")
+        assert r.json() == {"at": ["a", "b"], "tag": ["x", "y"]}
+        assert (await c.get("/demo/pages?tag=a&tag=b")).status_code == 200
 
 
 async def test_a_key_and_a_token_are_sent_once(db_url: str) -> None:

@@ -15,7 +15,7 @@ parses it, so hostile input gets a clear 4xx and never a 500.
   one Authorization and one Idempotency-Key (else the key could be scoped to
   another caller than the route acts for);
 - the query string must be valid UTF-8 with no NUL nor any other character
-  of REFUSED.
+  of REFUSED, and give a parameter that takes one value at most once.
 
 Headers are read as Latin-1 by the framework, so any bytes decode; the ids a
 client may send (X-Request-Id, traceparent) are checked where they are used.
@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -208,10 +208,20 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, problem: Problem) 
 
 
 class InputGuardMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_upload_bytes: int,
+        single_params: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.max_upload = max_upload_bytes
+        #: Query parameters that take one value wherever they appear
+        #: (`openapi.single_query_params`): given twice, a request is refused.
+        self.single_params = single_params
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -224,6 +234,9 @@ class InputGuardMiddleware:
         query: bytes = scope.get("query_string", b"")
         if query and (problem := _query_problem(query)):
             await _refuse(scope, receive, send, BadQuery(problem))
+            return
+        if query and (twice := _given_twice(query, self.single_params)):
+            await _refuse(scope, receive, send, _twice_problem(twice))
             return
         headers = dict(scope["headers"])
         # One of each header read in two places, or the two could read
@@ -381,6 +394,25 @@ def _query_problem(query: bytes) -> str | None:
     if has_control_chars(text):
         return control_problem()
     return None
+
+
+def _given_twice(query: bytes, single: frozenset[str]) -> str | None:
+    """The first parameter of `single` the query string gives twice, or None."""
+    if not single or b"&" not in query:
+        return None
+    seen: set[str] = set()
+    for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name in single:
+            if name in seen:
+                return name
+            seen.add(name)
+    return None
+
+
+def _twice_problem(name: str) -> Unprocessable:
+    why = i18n.msg("may be given once", "只能给出一次")
+    errors = [FieldError(field=name, message=why, type="repeated_parameter")]
+    return Unprocessable(f"{name}: {why}", errors=errors)
 
 
 async def _read_bounded(receive: Receive, limit: int) -> bytes:

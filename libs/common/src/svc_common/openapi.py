@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, routing
+from fastapi._compat.v2 import is_scalar_field
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -494,3 +495,23 @@ def install(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def single_query_params(app: FastAPI) -> frozenset[str]:
+    """The query parameters every route that has them reads as one value
+    (`?limit=`, `?cursor=`); a name some route reads as a list (`?at=` …
+    `&at=`) is left out everywhere. The framework keeps the last of two
+    values silently, so a caller who sent two would not know which one was
+    acted on."""
+    single: set[str] = set()
+    listed: set[str] = set()
+
+    def visit(dependant: Dependant) -> None:
+        for param in dependant.query_params:
+            (single if is_scalar_field(param) else listed).add(param.alias)
+        for dep in dependant.dependencies:
+            visit(dep)
+
+    for ctx in api_routes(app.routes):
+        visit(ctx.original_route.dependant)
+    return frozenset(single - listed)

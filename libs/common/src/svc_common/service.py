@@ -272,6 +272,7 @@ def create_app(
         InputGuardMiddleware,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
+        single_params=openapi.single_query_params(app),
     )
     # Outermost: a request the guard refuses still gets its ids, its log line
     # and its count.
