@@ -17,7 +17,7 @@ from svc_common.tokens import mint_token
 class ApiFailed(Exception):
     """The service answered with a refusal or an error. A command that does
     not handle it ends with the service's reason and exit code 1
-    (`bureau.cli.main`), never a traceback."""
+    (`bureau.cli._Bureau`), never a traceback."""
 
     exit_code = 1
 

@@ -211,8 +211,7 @@ async def enterprise(s: AsyncSession, uscc: str) -> Enterprise | None:
 
 
 async def permits_of(s: AsyncSession, uscc: str) -> list[Permit]:
-    q = select(Permit).where(Permit.uscc == uscc).order_by(Permit.updated_at.desc())
-    return list((await s.scalars(q)).all())
+    return (await permits_of_many(s, [uscc]))[uscc]
 
 
 async def permits_of_many(s: AsyncSession, usccs: list[str]) -> dict[str, list[Permit]]:
