@@ -21,6 +21,8 @@ from svc_common.types import utcnow
 
 from ..conftest import BAODI, JIZHOU, admin, events_of, filer, filing, officer
 
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
 
 def reserved(f: dict[str, Any], attempt: int = 1, rid: str = "res-1") -> QuotaReserved:
     return QuotaReserved(
@@ -76,7 +78,12 @@ async def test_normal_channel_with_quota_secured_and_allocated(client: httpx.Asy
     f = (await act(client, f["id"], "accept")).json()
     assert f["quota_status"] == "pending" and f["quota_attempt"] == 1
     accepted_at = dt.datetime.fromisoformat(f["accepted_at"])
-    assert dt.datetime.fromisoformat(f["due_at"]) == accepted_at + dt.timedelta(days=30)
+    # A report form's 30 days: to the end of the 30th Beijing day after acceptance.
+    last = accepted_at.astimezone(BEIJING).date() + dt.timedelta(days=30)
+    assert f["due_on"] == last.isoformat()
+    assert dt.datetime.fromisoformat(f["due_at"]) == dt.datetime.combine(
+        last + dt.timedelta(days=1), dt.time(), BEIJING
+    )
     (req,) = await events_of(app, "eia.filing.accepted.v1")
     assert req["project_ref"] == f"eia:{f['id']}" and req["vocs_increment_t"] == "1.500"
     assert req["attempt"] == 1 and req["channel"] == "normal" and req["park_id"] is None
@@ -170,8 +177,8 @@ async def test_green_channel_accepts_on_arrival(client: httpx.AsyncClient) -> No
     f = (await client.post("/eia/filings", json=body, headers=officer())).json()
     assert f["channel"] == "green" and f["status"] == "accepted"
     assert f["accepted_at"] == f["created_at"]
-    due = dt.datetime.fromisoformat(f["due_at"]) - dt.datetime.fromisoformat(f["accepted_at"])
-    assert due == dt.timedelta(days=10)
+    accepted_on = dt.datetime.fromisoformat(f["accepted_at"]).astimezone(BEIJING).date()
+    assert f["due_on"] == (accepted_on + dt.timedelta(days=10)).isoformat()  # green: 10 days
     (req,) = await events_of(app, "eia.filing.accepted.v1")
     assert req["channel"] == "green"
     await testing.deliver(app, reserved(f))

@@ -86,6 +86,7 @@ def to_out(f: FilingRow, now: dt.datetime) -> FilingOut:
         created_at=f.created_at.isoformat(),
         accepted_at=_iso(f.accepted_at),
         due_at=_iso(f.due_at),
+        due_on=rules.last_day(f.due_at).isoformat() if f.due_at else None,
         overdue=rules.is_overdue(f.status, f.due_at, now),
         decided_at=_iso(f.decided_at),
         decision_note=f.decision_note,
@@ -226,7 +227,7 @@ async def list_filings(
     if uscc:
         q = q.where(FilingRow.uscc == uscc)
     if overdue:
-        q = q.where(FilingRow.status.not_in(sorted(rules.DECIDED)), FilingRow.due_at < now)
+        q = q.where(FilingRow.status.not_in(sorted(rules.DECIDED)), FilingRow.due_at <= now)
     if cursor:
         q = q.where(keyset_after(_position(cursor), FilingRow.created_at, FilingRow.id))
     q = q.order_by(FilingRow.created_at, FilingRow.id).limit(limit + 1)

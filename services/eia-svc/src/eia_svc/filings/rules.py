@@ -120,16 +120,33 @@ class ClockLimits:
         return self.report if category == "report" else self.report_form
 
 
+#: China Standard Time: the calendar the statutory clocks count in (no DST).
+CST = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+
 def decision_due(
     accepted_at: dt.datetime, channel: str, category: str, limits: ClockLimits
 ) -> dt.datetime:
-    """The statutory deadline (限时办结): acceptance plus the limit in days."""
-    return accepted_at + dt.timedelta(days=limits.days(channel, category))
+    """The statutory deadline (限时办结): the end of the limit's last day in
+    Beijing. A limit in days counts whole calendar days from the day after
+    acceptance (the day of acceptance is not counted) and its last day ends
+    at 24:00 (民法典 §201, §203), so "within 30 days" of an acceptance on
+    2 March at 09:00 is met until 1 April 24:00 Beijing time, not 1 April
+    09:00. Returned as the first instant after that day, in UTC."""
+    accepted_on = accepted_at.astimezone(CST).date()
+    last_day = accepted_on + dt.timedelta(days=limits.days(channel, category))
+    return dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(), CST).astimezone(dt.UTC)
+
+
+def last_day(due_at: dt.datetime) -> dt.date:
+    """The Beijing date a deadline from `decision_due` falls on (its last day)."""
+    return (due_at.astimezone(CST) - dt.timedelta(days=1)).date()
 
 
 def is_overdue(status: str, due_at: dt.datetime | None, now: dt.datetime) -> bool:
-    """Undecided and past its deadline. Not yet accepted means the clock has not started."""
-    return status not in DECIDED and due_at is not None and now > due_at
+    """Undecided and past its deadline (`due_at` is the first instant after
+    the last day). Not yet accepted means the clock has not started."""
+    return status not in DECIDED and due_at is not None and now >= due_at
 
 
 def channel_for(major_project: bool, covered_by_park: bool) -> Channel:
