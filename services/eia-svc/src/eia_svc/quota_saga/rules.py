@@ -108,10 +108,18 @@ def on_released(st: QuotaState, reservation_id: str, reason: str) -> QuotaState:
     return st
 
 
-def on_allocated(st: QuotaState, amount_kg: int) -> QuotaState:
+def on_allocated(st: QuotaState, amount_kg: int, reservation_id: str | None = None) -> QuotaState:
+    """The approved filing's quota is posted. The allocated reservation may
+    be a new one (quota-svc held the need again when the hold had lapsed
+    before the approval reached it): the filing then names that one."""
     if st.status == "allocated":
         return st
-    return replace(st, status="allocated", allocated_kg=amount_kg)
+    return replace(
+        st,
+        status="allocated",
+        allocated_kg=amount_kg,
+        reservation_id=reservation_id or st.reservation_id,
+    )
 
 
 def retry(st: QuotaState, filing_status: str, filing_actions: list[str]) -> QuotaState:
