@@ -293,7 +293,10 @@ async def test_submission_checks(client: httpx.AsyncClient) -> None:
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "vocs_increment_t"
     # The filer may withdraw its own filing, nothing else; others do not see it.
     f = (await client.post("/eia/filings", json=filing(), headers=filer())).json()
-    assert (await act(client, f["id"], "accept", headers=filer())).status_code == 403
+    zh = {**filer(), "Accept-Language": "zh-CN"}
+    refused = await act(client, f["id"], "accept", headers=zh)
+    assert refused.status_code == 403
+    assert "不能执行受理（accept）" in refused.json()["detail"]  # the action named in Chinese
     assert (await act(client, f["id"], "withdraw", headers=filer("filer.b"))).status_code == 404
     assert (
         await client.get(f"/eia/filings/{f['id']}", headers=filer("filer.b"))

@@ -21,6 +21,7 @@ from eia_svc.quota_saga.rules import (
     reask_due,
     retry,
 )
+from svc_common import i18n
 from svc_common.errors import Conflict, IllegalTransition
 
 
@@ -142,3 +143,10 @@ def test_an_approval_allocated_on_a_renewed_hold_names_it() -> None:
     done = on_allocated(lapsed, 3000, "res-2")
     assert (done.status, done.allocated_kg, done.reservation_id) == ("allocated", 3000, "res-2")
     assert on_allocated(st, 3000).reservation_id == "res-1"
+
+
+def test_an_unapprovable_filing_names_its_quota_state_in_chinese() -> None:
+    blocked = on_rejected(on_request(1500), 1, 1200, undecided=True)
+    with i18n.use("zh"), pytest.raises(Conflict) as exc:
+        check_approvable(blocked)
+    assert "状态为 总量不足（blocked），尚未落实" in str(exc.value.detail)

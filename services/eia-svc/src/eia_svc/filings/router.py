@@ -11,7 +11,7 @@ from svc_common.auth import Principal, require
 from svc_common.clock import DURATION_PATTERN, parse_duration
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
-from svc_common.errors import Forbidden, NotFound, field_error
+from svc_common.errors import Forbidden, NotFound, field_error, named_zh
 from svc_common.i18n import msg
 from svc_common.pagination import (
     DEFAULT_LIMIT,
@@ -154,7 +154,7 @@ def _check_may_act(p: Principal, f: FilingRow, action: str) -> None:
             raise Forbidden(
                 msg(
                     f"a filer may only withdraw its filing, not {action} it",
-                    f"建设单位只能撤回自己的环评文件，不能执行 {action}",
+                    f"建设单位只能撤回自己的环评文件，不能执行{named_zh(action, rules.LABELS_ZH)}",
                 )
             )
     # Every role acts only in its token's districts (admins included).

@@ -161,7 +161,7 @@ def check_approvable(st: QuotaState) -> None:
     raise Conflict(
         msg(
             f"the filing's VOCs quota is {st.status}, not secured: it cannot be approved",
-            f"该项目 VOCs 总量指标状态为 {st.status}，尚未落实，不能批准",
+            f"该项目 VOCs 总量指标状态为 {named_zh(st.status, LABELS_ZH)}，尚未落实，不能批准",
         )
         + (f" ({hint})" if hint else ""),
         quota_status=st.status,
