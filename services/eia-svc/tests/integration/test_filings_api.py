@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from eia_svc.calendar import is_working_day
 from fastapi import FastAPI
 from svc_common import clock, testing
 from svc_common.events.schemas.quota import (
@@ -22,6 +23,16 @@ from svc_common.types import utcnow
 from ..conftest import BAODI, JIZHOU, admin, events_of, filer, filing, officer
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+def last_day(accepted_at: str, days: int) -> dt.date:
+    """The statutory clock's last day: `days` after the Beijing day of
+    acceptance, moved on past days off."""
+    day = dt.datetime.fromisoformat(accepted_at).astimezone(BEIJING).date()
+    day += dt.timedelta(days=days)
+    while not is_working_day(day):
+        day += dt.timedelta(days=1)
+    return day
 
 
 def reserved(f: dict[str, Any], attempt: int = 1, rid: str = "res-1") -> QuotaReserved:
@@ -77,9 +88,8 @@ async def test_normal_channel_with_quota_secured_and_allocated(client: httpx.Asy
 
     f = (await act(client, f["id"], "accept")).json()
     assert f["quota_status"] == "pending" and f["quota_attempt"] == 1
-    accepted_at = dt.datetime.fromisoformat(f["accepted_at"])
     # A report form's 30 days: to the end of the 30th Beijing day after acceptance.
-    last = accepted_at.astimezone(BEIJING).date() + dt.timedelta(days=30)
+    last = last_day(f["accepted_at"], 30)
     assert f["due_on"] == last.isoformat()
     assert dt.datetime.fromisoformat(f["due_at"]) == dt.datetime.combine(
         last + dt.timedelta(days=1), dt.time(), BEIJING
@@ -177,8 +187,7 @@ async def test_green_channel_accepts_on_arrival(client: httpx.AsyncClient) -> No
     f = (await client.post("/eia/filings", json=body, headers=officer())).json()
     assert f["channel"] == "green" and f["status"] == "accepted"
     assert f["accepted_at"] == f["created_at"]
-    accepted_on = dt.datetime.fromisoformat(f["accepted_at"]).astimezone(BEIJING).date()
-    assert f["due_on"] == (accepted_on + dt.timedelta(days=10)).isoformat()  # green: 10 days
+    assert f["due_on"] == last_day(f["accepted_at"], 10).isoformat()  # green: 10 days
     (req,) = await events_of(app, "eia.filing.accepted.v1")
     assert req["channel"] == "green"
     await testing.deliver(app, reserved(f))
@@ -250,7 +259,9 @@ async def _overdue_story(app: FastAPI, now: clock.ManualClock) -> None:
         await act(c, decided["id"], "accept")
         await act(c, decided["id"], "withdraw")
 
-        now.advance_now(dt.timedelta(days=31))
+        # Past the report form's 30 days (and the days off that may end
+        # them), not the report's 60.
+        now.advance_now(dt.timedelta(days=40))
         r = await c.get(f"/eia/filings?district={JIZHOU}&overdue=true", headers=officer())
         assert [x["id"] for x in r.json()["items"]] == [late["id"]]
         assert r.json()["items"][0]["overdue"] is True

@@ -106,20 +106,29 @@ def test_statutory_limits_by_channel_and_category() -> None:
         report=60, report_form=30, green_report=20, green_report_form=10, bundled=7
     )
     day = T0.astimezone(BEIJING).date()  # accepted on 2 March, 09:00 in Beijing
-    assert decision_due(T0, "normal", "report", limits) == _end_of_beijing_day(
-        day + dt.timedelta(days=60)
-    )
-    assert decision_due(T0, "normal", "report_form", limits) == _end_of_beijing_day(
-        day + dt.timedelta(days=30)
-    )
-    assert decision_due(T0, "green", "report", limits) == _end_of_beijing_day(
-        day + dt.timedelta(days=20)
-    )
-    assert decision_due(T0, "green", "report_form", limits) == _end_of_beijing_day(
-        day + dt.timedelta(days=10)
-    )
-    assert decision_due(T0, "bundled", "report", limits) == _end_of_beijing_day(
-        day + dt.timedelta(days=7)
+
+    def due(channel: str, category: str) -> dt.datetime:
+        return decision_due(T0, channel, category, limits, working_day=lambda d: True)
+
+    assert due("normal", "report") == _end_of_beijing_day(day + dt.timedelta(days=60))
+    assert due("normal", "report_form") == _end_of_beijing_day(day + dt.timedelta(days=30))
+    assert due("green", "report") == _end_of_beijing_day(day + dt.timedelta(days=20))
+    assert due("green", "report_form") == _end_of_beijing_day(day + dt.timedelta(days=10))
+    assert due("bundled", "report") == _end_of_beijing_day(day + dt.timedelta(days=7))
+
+
+def test_a_last_day_off_gives_way_to_the_next_working_day() -> None:
+    """民法典 §203: a period whose last day is a day off ends on the day after
+    it (the mainland calendar, 调休 included)."""
+    limits = ClockLimits()
+    # 60 days after 2 March 2026 is 1 May: Labour Day, off until 5 May.
+    assert last_day(decision_due(T0, "normal", "report", limits)) == dt.date(2026, 5, 6)
+    # 20 days after 2 March is Sunday 22 March.
+    assert last_day(decision_due(T0, "green", "report", limits)) == dt.date(2026, 3, 23)
+    # 10 days after 29 April is Saturday 9 May, a working day (调休): it stays.
+    on_29_april = dt.datetime(2026, 4, 29, 2, 0, tzinfo=dt.UTC)
+    assert last_day(decision_due(on_29_april, "green", "report_form", limits)) == dt.date(
+        2026, 5, 9
     )
 
 

@@ -1,8 +1,9 @@
 """Statutory deadlines at the end of their last day in Beijing: a filing's
 `due_at` was its acceptance instant plus the limit in days; it is now the
-first instant after the limit's last day (Asia/Shanghai). The last day is
-the Beijing date of the old value (acceptance date + the limit), so every
-stored deadline is rewritten exactly, whatever the limits were then.
+first instant after the limit's last day (Asia/Shanghai), a day off moved
+on to the next working day. The last day is the Beijing date of the old
+value (acceptance date + the limit), so every stored deadline is rewritten
+exactly, whatever the limits were then.
 
 Revision ID: 0005
 Revises: common_v3
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from eia_svc.calendar import is_working_day
 from svc_common.types import UTCDateTime
 
 revision: str = "0005"
@@ -26,8 +28,10 @@ FILINGS = sa.table("filings", sa.column("id", sa.String), sa.column("due_at", UT
 
 
 def _end_of_beijing_day(at: dt.datetime) -> dt.datetime:
-    day = at.astimezone(CST).date() + dt.timedelta(days=1)
-    return dt.datetime.combine(day, dt.time(), CST).astimezone(dt.UTC)
+    last = at.astimezone(CST).date()
+    while not is_working_day(last):
+        last += dt.timedelta(days=1)
+    return dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), CST).astimezone(dt.UTC)
 
 
 def upgrade() -> None:
