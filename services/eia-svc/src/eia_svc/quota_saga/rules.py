@@ -124,7 +124,8 @@ def on_allocated(st: QuotaState, amount_kg: int, reservation_id: str | None = No
 
 def retry(st: QuotaState, filing_status: str, filing_actions: list[str]) -> QuotaState:
     """An officer asks again once quota may have been reclaimed: attempt + 1.
-    Refused (409 naming the filing's allowed actions) unless blocked or lapsed."""
+    Refused (409 naming the filing's allowed actions) unless blocked, lapsed
+    or pending (RETRYABLE)."""
     if filing_status in ("approved", "rejected", "withdrawn") or st.status not in RETRYABLE:
         state = msg(
             f"{filing_status} with quota {st.status}",
