@@ -18,20 +18,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import APIRouter, Depends
 from sqlalchemy import String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from svc_common import context, testing
 from svc_common.auth import Principal, require
 from svc_common.db import CommonBase, Database
-from svc_common.events.envelope import Message
+from svc_common.events.envelope import Envelope, Message
 from svc_common.events.registry import EventPayload, event
 from svc_common.inbox import EventHandlers, InboxConsumer
 from svc_common.outbox import OutboxRelay, emit
 from svc_common.service import ServiceSpec, create_app, get_db
 from svc_common.settings import ServiceSettings
-from svc_common.tables import InboxRow, OutboxRow
+from svc_common.tables import DeadLetter, InboxRow, OutboxRow
 from svc_common.transports.kafka import KafkaTransport
 
 pytestmark = [pytest.mark.kafka, pytest.mark.pg]
@@ -246,6 +246,84 @@ async def test_failing_handler_dead_letters_and_consumption_goes_on(
     assert "poison note" in (dead[0].header("dlq_error") or "")
     assert dead[0].header("dlq_original_topic") == TOPIC
     assert dead[0].header("ce_type") == "test.note_added.v1"
+
+
+async def test_unreadable_messages_are_dead_lettered_and_the_partition_goes_on(
+    two_dbs: tuple[Database, Database], consumer_side
+) -> None:
+    """Records no producer of ours writes, ahead of a good note on one
+    partition: each is kept as a dead letter an operator can list, and the
+    note behind them is applied. Before, a key or header that was not UTF-8
+    or JSON nested past the parser's depth took the whole consumer down at
+    every restart, and a dead letter its row could not hold (a key longer
+    than its column, a NUL byte) was retried for ever: nothing of it in
+    `bureau dlq`, every later event of the partition waiting."""
+    _, consumer_db = two_dbs
+    consumer, transport = consumer_side
+    run = uuid.uuid4().hex[:6]
+
+    def headers(kind: str, event_type: bytes = b"test.note_added.v1") -> list[tuple[str, bytes]]:
+        return [
+            ("ce_id", f"unreadable-{run}-{kind}".encode()),
+            ("ce_source", b"urn:elsewhere"),
+            ("ce_specversion", b"1.0"),
+            ("ce_type", event_type),
+            ("ce_partitionkey", b"k"),
+        ]
+
+    # A key is not part of the event: one that is not UTF-8 does not stop
+    # a readable event from being applied.
+    odd_key = (b"\xff\xfe", f'{{"note_id": "odd-key-{run}"}}'.encode(), headers("odd-key"))
+    poison: dict[str, tuple[bytes, bytes, list[tuple[str, bytes]]]] = {
+        "type-not-utf8": (b"k", b'{"note_id": "x"}', headers("type-not-utf8", b"\xff\xfe")),
+        "too-deep": (b"k", b"[" * 100_000 + b"]" * 100_000, headers("too-deep")),
+        "long-key": (b"K" * 300, b"not json", headers("long-key")),
+        "nul-byte": (b"k", b'{"note_id": "\x00"}', headers("nul-byte")),
+    }
+    good = Envelope(
+        source="urn:test",
+        type=NoteAdded.event_type,
+        partitionkey=f"after-{run}",
+        data=NoteAdded(note_id=f"after-{run}").model_dump(mode="json"),
+    ).to_message(TOPIC)
+    producer = AIOKafkaProducer(bootstrap_servers=testing.kafka_bootstrap())
+    await producer.start()
+    try:
+        for key, value, hdrs in [odd_key, *poison.values()]:
+            await producer.send_and_wait(TOPIC, value=value, key=key, headers=hdrs, partition=0)
+        await producer.send_and_wait(
+            TOPIC,
+            value=good.value,
+            key=(good.key or "").encode(),
+            headers=good.headers,
+            partition=0,
+        )
+    finally:
+        await producer.stop()
+
+    async def good_applied() -> bool:
+        return (await effects(consumer_db))[f"after-{run}"] == 1
+
+    await wait_for(good_applied, 60, "the note behind the unreadable records")
+    assert (await effects(consumer_db))[f"odd-key-{run}"] == 1
+    async with consumer_db.session() as s:
+        dead = {
+            d.message_id.removeprefix(f"unreadable-{run}-"): d
+            for d in (
+                await s.execute(
+                    select(DeadLetter).where(
+                        DeadLetter.consumer_group == consumer.group,
+                        DeadLetter.message_id.like(f"unreadable-{run}-%"),
+                    )
+                )
+            ).scalars()
+        }
+    assert sorted(dead) == sorted(poison)
+    assert all(d.status == "dead" and d.error for d in dead.values())
+    assert "RecursionError" in dead["too-deep"].error
+    assert dead["long-key"].key == "K" * 200
+    assert "\x00" not in dead["nul-byte"].value
+    assert transport.retrying() == {}
 
 
 notes_router = APIRouter()
