@@ -25,6 +25,7 @@ from svc_common import testing
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import CommonBase, Database
+from svc_common.events.envelope import Message
 from svc_common.events.registry import EventPayload, event
 from svc_common.failures import PermanentFailure, TransientFailure, is_transient
 from svc_common.inbox import EventHandlers, InboxConsumer
@@ -248,6 +249,38 @@ async def test_poison_event_is_kept_and_can_be_redriven(db_url: str) -> None:
         assert await _count(db, DeadLetter) == 2
         status = (await c.get("/steps/admin/outbox", headers=admin)).json()
         assert status["unsent"] == 0 and status["failing"] == []
+
+
+async def test_a_redrive_that_applies_nothing_leaves_the_dead_letter_dead(db_url: str) -> None:
+    """A dead letter whose stored copy reads as a type the service does not
+    handle (its type header was not UTF-8; or its handler is gone) is
+    skipped when re-driven: nothing is applied, so it must stay dead with
+    that reason, not be reported re-driven."""
+    transport = LocalTransport()
+    app = _steps_app(db_url, Faulty(), transport)
+    admin = testing.auth("admin")
+    async with testing.running(app) as c:
+        consumer = app.state.runtime.consumer
+        await consumer.process(
+            Message(
+                topic=TOPIC,
+                key="k",
+                value=b'{"walk": "w", "n": 1}',
+                headers=[
+                    ("ce_id", b"type-not-utf8"),
+                    ("ce_source", b"urn:elsewhere"),
+                    ("ce_specversion", b"1.0"),
+                    ("ce_type", b"test.step_taken.\xff"),
+                ],
+            )
+        )
+        (dl,) = (await c.get("/steps/admin/dead-letters", headers=admin)).json()["items"]
+        assert "UnicodeDecodeError" in dl["error"]
+        r = await c.post(f"/steps/admin/dead-letters/{dl['id']}/redrive", headers=admin)
+        assert r.status_code == 200 and r.json()["status"] == "dead", r.text
+        assert "no handler" in r.json()["error"]
+        listed = (await c.get("/steps/admin/dead-letters", headers=admin)).json()["items"]
+        assert [d["id"] for d in listed] == [dl["id"]]
 
 
 # --- real PostgreSQL behind a proxy that the test cuts --------------------------------

@@ -343,6 +343,13 @@ class InboxConsumer:
                 offset=row.offset,
             )
         outcome = await self._process(msg)
+        if outcome.result == "skipped":
+            # Nothing was applied: a type this group does not handle (or a
+            # stored copy that reads differently from the original bytes).
+            # Calling that re-driven would tell the operator it was.
+            outcome.error = LookupError(
+                f"{self.group} has no handler for event type {msg.header('ce_type')!r}"
+            )
         async with self.db.transaction() as s:
             row = await s.get(DeadLetter, dead_letter_id, with_for_update=True)
             assert row is not None
