@@ -176,7 +176,7 @@ def test_stuck_sagas_say_where_each_waits(monkeypatch: pytest.MonkeyPatch) -> No
         },
         "http://eia/eia/admin/dead-letters": {"items": []},
         "http://eia/eia/admin/outbox": {"failing": []},
-        "http://quota/quota/ready": {"retrying": {}},
+        "http://quota/quota/ready": {"retrying": {}, "transport": False},
         "http://eia/eia/ready": {"retrying": {"eia-svc:quota.events[2]": "connection reset"}},
     }
 
@@ -194,11 +194,13 @@ def test_stuck_sagas_say_where_each_waits(monkeypatch: pytest.MonkeyPatch) -> No
     assert why["F1"][0].startswith("quota-svc 死信 #7 (eia.filing.accepted.v1): E1")
     assert "bureau dlq show 7 --service quota" in why["F1"][0]
     assert why["F2"][0].startswith("quota-svc 发件箱未能发出 #42 (quota.reserved.v1, 5 次)")
-    assert why["F1"][1:] == why["F2"][1:] == why["F3"] == [paused]
+    broker = "quota-svc 未连上 Kafka (cannot reach the broker)"
+    assert why["F1"][1:] == why["F2"][1:] == why["F3"] == [paused, broker]
     assert "E2" not in " ".join(why["F1"] + why["F2"] + why["F3"])
 
     # quota-svc not answering is said, not taken for "nothing found".
     answers["http://eia/eia/ready"] = {"retrying": {}}
+    answers["http://quota/quota/ready"] = {"retrying": {}, "transport": True}
     del answers["http://quota/quota/admin/dead-letters"]
 
     def refusing(method: str, url: str, **kw: Any) -> httpx.Response:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import httpx
@@ -258,17 +259,23 @@ def _saga_keys(filing: dict[str, Any]) -> dict[str, str]:
 _Rows = dict[str, list[dict[str, Any]]]
 
 
-def _waiting_on(
-    base_for: dict[str, str], token: str | None
-) -> tuple[_Rows, _Rows, dict[str, str], dict[str, dict[str, str]]]:
-    """What quota-svc and eia-svc hold back: their dead letters waiting for an
-    operator, their outbox rows that keep failing and their consumers'
-    partitions paused on a failing dependency; and the services that could
-    not be asked, with why (the list must not look clean then)."""
-    dead: dict[str, list[dict[str, Any]]] = {}
-    failing: dict[str, list[dict[str, Any]]] = {}
-    unasked: dict[str, str] = {}
-    retrying: dict[str, dict[str, str]] = {}
+@dataclass
+class SagaHold:
+    """What quota-svc and eia-svc hold back, by service: dead letters
+    waiting for an operator, outbox rows that keep failing, consumer
+    partitions paused on a failing dependency, the services whose broker is
+    out of reach; and the services that could not be asked, with why (the
+    list must not look clean then)."""
+
+    dead: _Rows = field(default_factory=dict)
+    failing: _Rows = field(default_factory=dict)
+    retrying: dict[str, dict[str, str]] = field(default_factory=dict)
+    no_broker: set[str] = field(default_factory=set)
+    unasked: dict[str, str] = field(default_factory=dict)
+
+
+def _waiting_on(base_for: dict[str, str], token: str | None) -> SagaHold:
+    hold = SagaHold()
     headers = {"Authorization": f"Bearer {_token(token)}", "Accept-Language": "zh-CN"}
     for service in ("quota", "eia"):
         base = base_for[service]
@@ -281,59 +288,58 @@ def _waiting_on(
             )
             o = httpx.get(f"{base}/{service}/admin/outbox", headers=headers, timeout=10)
         except httpx.HTTPError as exc:
-            unasked[service] = f"cannot reach {base}: {exc}"
+            hold.unasked[service] = f"cannot reach {base}: {exc}"
             continue
         if r.status_code == 200 and o.status_code == 200:
-            dead[service] = r.json()["items"]
-            failing[service] = o.json()["failing"]
+            hold.dead[service] = r.json()["items"]
+            hold.failing[service] = o.json()["failing"]
         else:
             bad = r if r.status_code != 200 else o
             try:
                 problem = bad.json()
-                unasked[service] = (
+                hold.unasked[service] = (
                     f"{bad.status_code} {problem.get('title')}: {problem.get('detail')}"
                 )
             except ValueError:
-                unasked[service] = f"{bad.status_code}: {bad.text[:200]}"
+                hold.unasked[service] = f"{bad.status_code}: {bad.text[:200]}"
         try:  # /ready answers, 200 or 503, with the partitions paused
             ready = httpx.get(f"{base}/{service}/ready", timeout=10).json()
-            retrying[service] = dict(ready.get("retrying") or {})
+            hold.retrying[service] = dict(ready.get("retrying") or {})
+            if ready.get("transport") is False:
+                hold.no_broker.add(service)
         except (httpx.HTTPError, ValueError, AttributeError):
             pass
-    return dead, failing, unasked, retrying
+    return hold
 
 
-def why_stuck(
-    filing: dict[str, Any],
-    dead: _Rows,
-    failing: _Rows,
-    unasked: dict[str, str],
-    retrying: dict[str, dict[str, str]] | None = None,
-) -> list[str]:
+def why_stuck(filing: dict[str, Any], hold: SagaHold) -> list[str]:
     """Why a filing still waits for quota-svc, as an operator acts on it:
     a dead letter of its saga (re-drive or discard it), an event of its
-    saga its service cannot publish, or else nothing found (its request or
-    answer is on its way: eia-svc asks again by itself)."""
+    saga its service cannot publish, a consumer or broker that holds every
+    saga, or else nothing found (its request or answer is on its way:
+    eia-svc asks again by itself)."""
     keys = _saga_keys(filing)
     why: list[str] = []
     for service, key in _SAGA_HOPS:
-        for d in dead.get(service, []):
+        for d in hold.dead.get(service, []):
             if d.get("key") == keys[key]:
                 why.append(
                     f"{service}-svc 死信 #{d['id']} ({d.get('event_type') or '?'}): "
                     f"{(d.get('error') or '')[:200]} — bureau dlq show {d['id']} "
                     f"--service {service}"
                 )
-        for row in failing.get(service, []):
+        for row in hold.failing.get(service, []):
             if row.get("key") == keys[key]:
                 why.append(
                     f"{service}-svc 发件箱未能发出 #{row['seq']} ({row['event_type']}, "
                     f"{row['attempts']} 次): {(row.get('last_error') or '')[:200]}"
                 )
-    for service, paused in (retrying or {}).items():
+    for service, paused in hold.retrying.items():
         for partition, error in paused.items():
             why.append(f"{service}-svc 消费暂停重试 (paused, retrying) {partition}: {error[:200]}")
-    for service, reason in unasked.items():
+    for service in sorted(hold.no_broker):
+        why.append(f"{service}-svc 未连上 Kafka (cannot reach the broker)")
+    for service, reason in hold.unasked.items():
         why.append(f"{service}-svc 无法查询 (could not be asked): {reason[:200]}")
     if not why:
         why.append(
@@ -362,9 +368,9 @@ def sagas_stuck(
     items = page["items"]
     if items:
         bases = {s: _base(s, url, service_url) for s in ("quota", "eia")}
-        dead, failing, unasked, retrying = _waiting_on(bases, token)
+        hold = _waiting_on(bases, token)
         for f in items:
-            f["why"] = why_stuck(f, dead, failing, unasked, retrying)
+            f["why"] = why_stuck(f, hold)
     if as_json:
         print(json.dumps(items, ensure_ascii=False, indent=2))
         return
