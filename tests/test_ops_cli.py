@@ -157,11 +157,15 @@ def test_stuck_sagas_say_where_each_waits(monkeypatch: pytest.MonkeyPatch) -> No
 
     answers: dict[str, Any] = {
         "http://eia/eia/filings": {"items": [filing("F1"), filing("F2"), filing("F3")]},
+        # Two pages: the filing's dead letter is not among the newest.
         "http://quota/quota/admin/dead-letters": {
             "items": [
-                {"id": 7, "key": "F1", "event_type": "eia.filing.accepted.v1", "error": "E1"},
-                {"id": 8, "key": "other", "event_type": "eia.filing.accepted.v1", "error": "E2"},
-            ]
+                {"id": 8, "key": "other", "event_type": "eia.filing.accepted.v1", "error": "E2"}
+            ],
+            "next_cursor": "c2",
+        },
+        "http://quota/quota/admin/dead-letters?cursor=c2": {
+            "items": [{"id": 7, "key": "F1", "event_type": "eia.filing.accepted.v1", "error": "E1"}]
         },
         "http://quota/quota/admin/outbox": {
             "failing": [
@@ -180,8 +184,10 @@ def test_stuck_sagas_say_where_each_waits(monkeypatch: pytest.MonkeyPatch) -> No
         "http://eia/eia/ready": {"retrying": {"eia-svc:quota.events[2]": "connection reset"}},
     }
 
-    def answer(method: str, url: str, **_: Any) -> httpx.Response:
+    def answer(method: str, url: str, **kw: Any) -> httpx.Response:
         path = url.split("?", 1)[0]
+        if cursor := (kw.get("params") or {}).get("cursor"):
+            path += f"?cursor={cursor}"
         return httpx.Response(200, json=answers[path], request=httpx.Request(method, url))
 
     monkeypatch.setattr(httpx, "request", answer)
@@ -220,3 +226,34 @@ def test_stuck_sagas_say_where_each_waits(monkeypatch: pytest.MonkeyPatch) -> No
     assert first["why"] == [
         "quota-svc 无法查询 (could not be asked): 503 服务暂不可用: 本次请求所需的服务暂不可用"
     ]
+
+
+def test_dead_letters_listed_say_when_more_are_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bureau dlq list` showed the newest 100 and nothing else: after a bad
+    deployment an operator read "100" where thousands waited."""
+    from typer.testing import CliRunner
+
+    from bureau.cli import app
+
+    asked: list[str] = []
+
+    def answer(method: str, url: str, **_: Any) -> httpx.Response:
+        asked.append(url)
+        item = {
+            "id": 3,
+            "consumer_group": "quota-svc",
+            "event_type": "eia.filing.accepted.v1",
+            "key": "F1",
+            "attempts": 3,
+            "created_at": "2026-12-03T10:00:00+00:00",
+            "error": "E",
+        }
+        return httpx.Response(
+            200, json={"items": [item], "next_cursor": "c2"}, request=httpx.Request(method, url)
+        )
+
+    monkeypatch.setattr(httpx, "request", answer)
+    r = CliRunner().invoke(app, ["dlq", "list", "--api", "http://q", "--limit", "1"])
+    assert r.exit_code == 0, r.output
+    assert asked == ["http://q/quota/admin/dead-letters?status=dead&limit=1"]
+    assert "还有更多死信未列出" in r.output

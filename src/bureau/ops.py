@@ -100,10 +100,11 @@ def dlq_list(
     service_url: ServiceUrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="how many, newest first")] = 100,
 ) -> None:
-    """The service's dead letters, newest first."""
+    """The service's dead letters, newest first; says so when there are more."""
     base = _base(service, url, service_url)
-    page = _call("GET", base, f"/{service}/admin/dead-letters?status={status}", token)
+    page = _call("GET", base, f"/{service}/admin/dead-letters?status={status}&limit={limit}", token)
     if as_json:
         print(json.dumps(page, ensure_ascii=False, indent=2))
         return
@@ -123,6 +124,11 @@ def dlq_list(
     console.print(table)
     if not page["items"]:
         console.print("[green]none[/green]")
+    elif page.get("next_cursor"):
+        console.print(
+            f"[yellow]还有更多死信未列出 (more than {limit}; --limit up to 1000, "
+            "or --json and its next_cursor)[/yellow]"
+        )
 
 
 @dlq.command("show")
@@ -274,24 +280,43 @@ class SagaHold:
     unasked: dict[str, str] = field(default_factory=dict)
 
 
+#: Pages of 1,000 dead letters read per service to match stuck filings.
+_DEAD_LETTER_PAGES = 20
+
+
 def _waiting_on(base_for: dict[str, str], token: str | None) -> SagaHold:
     hold = SagaHold()
     headers = {"Authorization": f"Bearer {_token(token)}", "Accept-Language": "zh-CN"}
     for service in ("quota", "eia"):
         base = base_for[service]
         try:
-            r = httpx.get(
-                f"{base}/{service}/admin/dead-letters",
-                params={"status": "dead", "limit": 1000},
-                headers=headers,
-                timeout=10,
-            )
+            # Every dead letter, not the newest page: one of a stuck filing
+            # further back must not read as "nothing found".
+            letters: list[dict[str, Any]] = []
+            params: dict[str, Any] = {"status": "dead", "limit": 1000}
+            for _ in range(_DEAD_LETTER_PAGES):
+                r = httpx.get(
+                    f"{base}/{service}/admin/dead-letters",
+                    params=params,
+                    headers=headers,
+                    timeout=10,
+                )
+                if r.status_code != 200:
+                    break
+                letters.extend(r.json()["items"])
+                if not r.json().get("next_cursor"):
+                    break
+                params["cursor"] = r.json()["next_cursor"]
+            else:
+                hold.unasked[service] = (
+                    f"more than {len(letters)} dead letters: only the newest were read"
+                )
             o = httpx.get(f"{base}/{service}/admin/outbox", headers=headers, timeout=10)
         except httpx.HTTPError as exc:
             hold.unasked[service] = f"cannot reach {base}: {exc}"
             continue
         if r.status_code == 200 and o.status_code == 200:
-            hold.dead[service] = r.json()["items"]
+            hold.dead[service] = letters
             hold.failing[service] = o.json()["failing"]
         else:
             bad = r if r.status_code != 200 else o
