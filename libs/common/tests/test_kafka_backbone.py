@@ -326,6 +326,44 @@ async def test_unreadable_messages_are_dead_lettered_and_the_partition_goes_on(
     assert transport.retrying() == {}
 
 
+async def test_an_unexpected_error_pauses_its_partition_not_the_consumer() -> None:
+    """A process function that raises something no one expected (a bug in
+    applying one message) restarted the whole consumer at every attempt,
+    with nothing but a log line to show it. Now that message's partition
+    waits, named with the error in `retrying()` (what /ready shows), and
+    the other partitions are consumed."""
+    topic = f"bug-{uuid.uuid4().hex[:8]}.events"
+    transport = KafkaTransport(testing.kafka_bootstrap(), client_id="bug-consumer")
+    await transport.ensure_topics([topic])
+    seen: list[tuple[int, bytes]] = []
+
+    async def process(msg: Message) -> None:
+        if msg.value == b"bug":
+            raise KeyError("a bug in applying it")
+        seen.append((msg.partition, msg.value))
+
+    transport.subscribe(f"bug-{uuid.uuid4().hex[:6]}", [topic], process)
+    producer = AIOKafkaProducer(bootstrap_servers=testing.kafka_bootstrap())
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value=b"bug", partition=0)
+        await producer.send_and_wait(topic, value=b"behind", partition=0)
+        await producer.send_and_wait(topic, value=b"beside", partition=1)
+        await transport.start()
+
+        async def beside_applied() -> bool:
+            return (1, b"beside") in seen and bool(transport.retrying())
+
+        await wait_for(beside_applied, 60, "the other partition, and the paused one named")
+        (paused, error), *_ = transport.retrying().items()
+        assert paused.endswith(f"{topic}[0]") and "a bug in applying it" in error
+        assert (0, b"behind") not in seen  # order kept: it waits behind the failing one
+        assert all(sub.task is not None and not sub.task.done() for sub in transport._subs)
+    finally:
+        await producer.stop()
+        await transport.stop()
+
+
 notes_router = APIRouter()
 
 
