@@ -19,7 +19,7 @@ def migrate(
     data_dir: Annotated[
         Path | None,
         typer.Option(
-            help="the embedded default's SQLite files (else each service's own, e.g. QUOTA_DATABASE_URL)"
+            help="the embedded default's SQLite files (else QUOTA_DATABASE_URL and the like)"
         ),
     ] = None,
 ) -> None:
