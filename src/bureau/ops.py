@@ -31,7 +31,7 @@ from rich.table import Table
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
 
-SERVICE_NAMES = ("permit", "quota", "eia", "supervision")
+from bureau.services import SERVICES
 
 console = Console()
 dlq = typer.Typer(help="Dead letters: messages a service could not apply.", no_args_is_help=True)
@@ -54,7 +54,7 @@ ServiceUrlOpt = Annotated[
     typer.Option("--service-url", help="service=URL, for a service served elsewhere"),
 ]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="BUREAU_TOKEN")]
-ServiceOpt = Annotated[str, typer.Option("--service", "-s", help=" | ".join(SERVICE_NAMES))]
+ServiceOpt = Annotated[str, typer.Option("--service", "-s", help=" | ".join(SERVICES))]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
 
 
@@ -66,8 +66,8 @@ def _token(token: str | None) -> str:
 
 
 def _base(service: str, url: str, overrides: list[str] | None) -> str:
-    if service not in SERVICE_NAMES:
-        raise typer.BadParameter(f"service must be one of {', '.join(SERVICE_NAMES)}")
+    if service not in SERVICES:
+        raise typer.BadParameter(f"service must be one of {', '.join(SERVICES)}")
     for item in overrides or []:
         name, _, where = item.partition("=")
         if name == service and where:
@@ -207,7 +207,7 @@ def outbox_status(
     rows = {}
     failed: dict[str, str] = {}
     unreachable = False
-    for service in SERVICE_NAMES:
+    for service in SERVICES:
         base = _base(service, url, service_url)
         try:
             r = httpx.get(
