@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from svc_common.auth import role_name
 from svc_common.i18n import msg
+from svc_common.security_headers import SecurityHeaders
 from svc_common.tracing import FASTAPI_TELEMETRY
 
 from console.api import ApiError, Services
@@ -34,8 +35,8 @@ from console.pages.workbench.router import router as workbench_router
 from console.settings import Settings
 from console.web import (
     HERE,
+    SECURITY_HEADERS,
     LanguageMiddleware,
-    SecurityHeaders,
     is_htmx,
     problem_page,
     render,
@@ -92,7 +93,7 @@ def create(
         store=sessions,
     )
     app.add_middleware(LanguageMiddleware)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, headers=SECURITY_HEADERS)
     return app
 
 

@@ -20,6 +20,7 @@ from svc_common import i18n
 from svc_common.auth import role_name
 from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg, title
+from svc_common.security_headers import BASE_HEADERS
 from svc_common.types import utcnow
 
 from console.auth import csrf
@@ -233,32 +234,10 @@ class LanguageMiddleware:
 
 
 SECURITY_HEADERS = {
+    **BASE_HEADERS,
     # Every script and style is served by the console itself; no inline script.
     "content-security-policy": (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'"
+        "img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
     ),
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "same-origin",
-    "x-frame-options": "DENY",
 }
-
-
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def add(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                for k, v in SECURITY_HEADERS.items():
-                    if k.encode() not in present:
-                        message.setdefault("headers", []).append((k.encode(), v.encode()))
-            await send(message)
-
-        await self.app(scope, receive, add)
