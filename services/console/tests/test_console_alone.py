@@ -897,3 +897,19 @@ async def test_audit_findings_name_the_enterprise_beside_its_code(
         "/permit/enterprises/91120119MA05AAAA1A",
         "/permit/enterprises/91120119MA05BBBB1B",
     ]
+
+
+async def test_signing_in_comes_back_to_the_whole_address(client: httpx.AsyncClient) -> None:
+    """A link to a question with several parameters (a colleague's 招商 fit
+    for VOCs and NOx) opened signed out comes back to all of them after
+    sign-in, not to the first alone."""
+    asked = "/console/investment/fit?p_VOCs=5&p_NOx=1&districts=120119"
+    r = await client.get(asked)
+    assert r.status_code == 303
+    login = await client.get(r.headers["location"])
+    assert f'name="next" value="{asked.replace("&", "&amp;")}"' in login.text
+    signed = await client.post(
+        "/console/login/dev",
+        data={"user": "investment", "next": asked, "csrf_token": csrf_of(login.text)},
+    )
+    assert signed.headers["location"] == asked

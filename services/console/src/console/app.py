@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from urllib.parse import urlencode
 
 import httpx
 from fastapi import FastAPI, Request
@@ -97,6 +98,13 @@ def create(
     return app
 
 
+def login_url(next_url: str) -> str:
+    """The sign-in page, coming back to `next_url` after: its whole address,
+    every parameter of its question kept (unencoded, `&p_NOx=1` would be read
+    as the sign-in page's own parameter and lost)."""
+    return "/console/login?" + urlencode({"next": next_url})
+
+
 def page_status(api_status: int) -> int:
     """The page's status for a service's error: the service refusing what the
     user asked (a 4xx: a bad value in the address, a state that refuses it)
@@ -142,7 +150,7 @@ def _install_handlers(app: FastAPI) -> None:
     async def _login(request: Request, exc: LoginRequired) -> Response:
         if is_htmx(request):
             return problem_page(request, 401, session_ended())
-        return RedirectResponse(f"/console/login?next={exc.next_url}", status_code=303)
+        return RedirectResponse(login_url(exc.next_url), status_code=303)
 
     @app.exception_handler(SessionStoreDown)
     async def _store_down(request: Request, exc: SessionStoreDown) -> Response:
@@ -201,7 +209,8 @@ def _install_handlers(app: FastAPI) -> None:
             await sign_out(request)
             if is_htmx(request):
                 return problem_page(request, 401, session_ended())
-            return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(login_url(here), status_code=303)
         return render(
             request,
             "error.html",
