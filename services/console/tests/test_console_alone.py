@@ -913,3 +913,39 @@ async def test_signing_in_comes_back_to_the_whole_address(client: httpx.AsyncCli
         data={"user": "investment", "next": asked, "csrf_token": csrf_of(login.text)},
     )
     assert signed.headers["location"] == asked
+
+
+async def test_the_workbench_has_no_empty_action_column_for_who_may_not_act(
+    stub: Stub,
+) -> None:
+    """孙丽 (审计, read only) sees every queue without an empty 办理 column
+    and is told the page is read only; 赵强 (管理员) acts on filings but not
+    on reclaims (an officer's, four eyes), so the reclaims table has no 办理
+    column for him; 李华 (审批) has both. Dates and countdowns keep one line."""
+    reclaim = {"id": "q1", "district": "120119", "pollutant": "VOCs", "amount_t": "0.670"}
+    reclaim |= {"status": "pending", "source": "manual", "created_by": "chen.jing"}
+    stub.on("GET", "/quota/reclaims", {"next_cursor": None, "items": [reclaim]})
+    filing = _filing(district="120119", due_at="2026-12-13T15:59:59+00:00")
+    stub.on("GET", "/eia/filings", {"next_cursor": None, "items": [filing]})
+    action = '<th scope="col">办理</th>'
+
+    async def sections(user: str) -> dict[str, str]:
+        app = create(Settings(dev_login=True), transport=httpx.MockTransport(stub))
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://console.test"
+        ) as c:
+            await sign_in(c, user)
+            page = (await c.get("/console/workbench/")).text
+        found = re.findall(r'<section id="(\w+)".*?</section>', page, re.S)
+        bodies = re.findall(r'<section id="\w+".*?</section>', page, re.S)
+        return dict(zip(found, bodies, strict=True)) | {"top": page.split("<nav")[1]}
+
+    auditor = await sections("auditor")
+    assert action not in auditor["filings"] and action not in auditor["reclaims"]
+    assert 'id="read-only"' in auditor["top"]
+    assert '<td class="when">2026-12-13</td>' in auditor["filings"]
+    admin = await sections("admin")
+    assert action in admin["filings"] and action not in admin["reclaims"]
+    officer = await sections("officer-jizhou")
+    assert action in officer["filings"] and action in officer["reclaims"]
+    assert 'id="read-only"' not in officer["top"]

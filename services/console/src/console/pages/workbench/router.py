@@ -125,6 +125,8 @@ async def workbench(
         companies=companies,
         errors=sorted(set(errors)),
         may_act=user.role in ("officer", "admin"),
+        # Confirming or rejecting a reclaim is an officer's (four eyes).
+        may_confirm=user.role in OPS["reclaim-confirm"].roles,
         people=people,
         new_key=lambda: uuid.uuid4().hex,
     )
