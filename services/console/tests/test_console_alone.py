@@ -705,7 +705,7 @@ async def test_the_public_register_pages_on_and_says_its_algorithm_in_chinese(
     assert "next_cursor" not in r.text and "see docs" not in r.text
     assert "SHA-256（前一条哈希 + 换行符 + 本条内容的规范化 JSON）" in r.text
     r = await client.get("/console/public/register", params={"cursor": "MTAw"})
-    assert_console_page(r, 200, "<td>101</td>", "第一页")
+    assert_console_page(r, 200, '<td class="n">101</td>', "第一页")
     assert "下一页" not in r.text
     bad = await client.get("/console/public/register", params={"cursor": '"><script>'})
     assert_console_page(bad, 422, "请求内容无效")
@@ -949,3 +949,32 @@ async def test_the_workbench_has_no_empty_action_column_for_who_may_not_act(
     officer = await sections("officer-jizhou")
     assert action in officer["filings"] and action in officer["reclaims"]
     assert 'id="read-only"' not in officer["top"]
+
+
+async def test_the_public_register_says_its_references_in_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """An entry's references read as words with districts by name (指标池：
+    滨海新区 VOCs 政府储备), not `pool=120116:VOCs:reserve`; the amount is
+    right-aligned in tonnes; VOCs and the time never break inside."""
+    entry = {"seq": "35", "at": "2026-12-03T13:08:07Z", "district": "120116", "kind": "transfer"}
+    entry |= {"pollutant": "VOCs", "amount_t": "-1770.000", "prev_hash": "0" * 64, "hash": "a" * 64}
+    refs = "entry=api:2b7d:in;pool=120116:VOCs:reserve;to=120119;effective_from="
+    entry |= {"refs": refs + "2026-12-02T17:55:14.664173+00:00"}
+    stub.on("GET", "/quota/public/register", {"items": [entry], "next_cursor": None})
+    r = await client.get("/console/public/register")
+    assert_console_page(r, 200)
+    row = re.search(r"<tbody>(.*?)</tbody>", r.text, re.S)
+    assert row, r.text
+    cells = row.group(1)
+    assert "pool=" not in cells and "120116:VOCs" not in cells
+    assert "指标池：</span>滨海新区 VOCs 政府储备" in cells
+    assert "调入区：</span>蓟州区（120119）" in cells
+    assert "流水号：</span>api:2b7d:in" in cells
+    assert "生效时间：</span>2026-12-03 01:55:14" in cells
+    assert '<td class="n">-1,770.000</td>' in cells
+    assert (
+        '<td class="place">VOCs</td>' in cells and '<td class="when">2026-12-03 21:08</td>' in cells
+    )
+    en = await client.get("/console/public/register", params={"lang": "en"})
+    assert "pool: </span>滨海新区 VOCs priority reserve" in en.text
