@@ -978,3 +978,18 @@ async def test_the_public_register_says_its_references_in_words(
     )
     en = await client.get("/console/public/register", params={"lang": "en"})
     assert "pool: </span>滨海新区 VOCs priority reserve" in en.text
+
+
+async def test_a_code_typed_full_width_finds_the_enterprise(client: httpx.AsyncClient) -> None:
+    """A Chinese input method in full-width mode types ９１１２…Ａ９ＣＧ: the same
+    code, not a refusal of its 1st character. A path that is not a code goes
+    back to the search with all of it in the field (`&` and `#` kept)."""
+    await sign_in(client, "auditor")
+    r = await client.get(
+        "/console/enterprise/", params={"uscc": "９１１２０１１９００００００Ａ９ＣＧ "}
+    )
+    assert (
+        r.status_code == 303 and r.headers["location"] == "/console/enterprise/91120119000000A9CG"
+    )
+    r = await client.get("/console/enterprise/a%26lang=en%23x")
+    assert r.headers["location"] == "/console/enterprise/?uscc=a%26lang%3Den%23x"
