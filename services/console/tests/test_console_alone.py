@@ -993,3 +993,28 @@ async def test_a_code_typed_full_width_finds_the_enterprise(client: httpx.AsyncC
     )
     r = await client.get("/console/enterprise/a%26lang=en%23x")
     assert r.headers["location"] == "/console/enterprise/?uscc=a%26lang%3Den%23x"
+
+
+async def test_a_receipt_typed_full_width_is_verified(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """Anyone verifying a receipt may type with a Chinese input method in
+    full-width mode (ＤＪＢ－１２０１１９－２０２６－０００００６): the same number and code."""
+    no = "DJB-120119-2026-000006"
+    receipt = {
+        "filing_no": no,
+        "status": "filed",
+        "status_text": "已备案",
+        "project_name": "涂装线",
+    }
+    stub.on("GET", f"/eia/public/receipts/{no}", receipt)
+    r = await client.get(
+        "/console/public/verify",
+        params={
+            "no": "ｄｊｂ－１２０１１９－２０２６－０００００６",
+            "code": "２Ｘ３５ＺＨ７ＡＧＦ",
+        },
+    )
+    assert_console_page(r, 200, "真实有效")
+    asked = [c for c in stub.calls if c.url.path == f"/eia/public/receipts/{no}"]
+    assert asked and asked[0].url.params["code"] == "2X35ZH7AGF"

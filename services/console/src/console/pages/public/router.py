@@ -4,6 +4,7 @@ code; the public quota register once quota-svc publishes it."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -28,7 +29,10 @@ async def verify(
     code: str = Query("", max_length=40),
     api: Services = Depends(services),
 ) -> Response:
-    no, code = no.strip().upper(), code.strip()
+    # Typed in a Chinese input method's full-width mode (ＤＪＢ－１２０１１９…),
+    # a number or a code is the same one.
+    no, code = (unicodedata.normalize("NFKC", v).strip() for v in (no, code))
+    no = no.upper()
     result: dict[str, Any] | None = None
     problem: str | None = None
     if no or code:
