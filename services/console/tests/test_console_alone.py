@@ -1018,3 +1018,20 @@ async def test_a_receipt_typed_full_width_is_verified(
     assert_console_page(r, 200, "真实有效")
     asked = [c for c in stub.calls if c.url.path == f"/eia/public/receipts/{no}"]
     assert asked and asked[0].url.params["code"] == "2X35ZH7AGF"
+
+
+async def test_a_revoked_receipt_reads_right_in_both_languages(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """撤销时间：…；原因：… in Chinese; the English page has no full-width
+    punctuation (Revoked on: …; reason: …)."""
+    no = "DJB-120111-2026-000001"
+    receipt = {"filing_no": no, "status": "revoked", "status_text": "已撤销"}
+    receipt |= {"revoked_at_local": "2026-12-03 21:13:19", "revoke_reason": "虚假备案"}
+    stub.on("GET", f"/eia/public/receipts/{no}", receipt)
+    zh = await client.get("/console/public/verify", params={"no": no, "code": "IJTHWK6IJT"})
+    assert "撤销时间：2026-12-03 21:13:19；原因：虚假备案" in zh.text
+    en = await client.get(
+        "/console/public/verify", params={"no": no, "code": "IJTHWK6IJT", "lang": "en"}
+    )
+    assert "Revoked on: 2026-12-03 21:13:19; reason: 虚假备案" in en.text
