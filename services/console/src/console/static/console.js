@@ -56,6 +56,7 @@
     var canvas = (root || document).querySelector("#trend-chart");
     if (!el || !canvas) { return; }
     var data = JSON.parse(el.textContent);
+    var narrow = canvas.parentElement.clientWidth < 600;
     loadChartJs().then(function () {
       new window.Chart(canvas, {
         type: "line",
@@ -69,7 +70,12 @@
         },
         options: {
           animation: false, responsive: true,
-          plugins: { legend: { position: "bottom" } },
+          // On a phone the 16 districts' legend would take the whole height
+          // of a wide chart and leave no plot: a taller chart there, with a
+          // smaller legend.
+          aspectRatio: narrow ? 0.6 : 2.5,
+          plugins: { legend: { position: "bottom",
+                               labels: narrow ? { boxWidth: 12, font: { size: 11 } } : {} } },
           scales: { y: { beginAtZero: true, title: { display: true, text: data.unit } } }
         }
       });
