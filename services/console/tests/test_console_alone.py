@@ -1035,3 +1035,15 @@ async def test_a_revoked_receipt_reads_right_in_both_languages(
         "/console/public/verify", params={"no": no, "code": "IJTHWK6IJT", "lang": "en"}
     )
     assert "Revoked on: 2026-12-03 21:13:19; reason: 虚假备案" in en.text
+
+
+async def test_a_page_answers_head_as_get_without_a_body(client: httpx.AsyncClient) -> None:
+    """A link checker or a chat app's preview asks HEAD of a verification
+    link: the page's status and headers, no body, not a 405."""
+    for path in ("/console/", "/console/public/verify?no=DJB-120119-2026-000006&code=X"):
+        get, head = await client.get(path), await client.head(path)
+        assert head.status_code == get.status_code == 200, path
+        assert head.content == b"" and head.headers["content-type"].startswith("text/html")
+        assert head.headers["x-frame-options"] == "DENY"
+    assert (await client.head("/console/static/console.css")).status_code == 200
+    assert (await client.head("/console/workbench/")).status_code == 303

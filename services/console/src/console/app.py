@@ -37,6 +37,7 @@ from console.settings import Settings
 from console.web import (
     HERE,
     SECURITY_HEADERS,
+    HeadAsGet,
     LanguageMiddleware,
     is_htmx,
     problem_page,
@@ -95,6 +96,7 @@ def create(
     )
     app.add_middleware(LanguageMiddleware)
     app.add_middleware(SecurityHeaders, headers=SECURITY_HEADERS)
+    app.add_middleware(HeadAsGet)
     return app
 
 
