@@ -1047,3 +1047,17 @@ async def test_a_page_answers_head_as_get_without_a_body(client: httpx.AsyncClie
         assert head.headers["x-frame-options"] == "DENY"
     assert (await client.head("/console/static/console.css")).status_code == 200
     assert (await client.head("/console/workbench/")).status_code == 303
+
+
+async def test_a_rejection_without_a_reason_is_not_sent(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """不予批准 states its reason: a reason of spaces (the browser's `required`
+    lets it through) is asked for again, and eia-svc is not called."""
+    csrf = await sign_in(client, "officer-jizhou")
+    form = {"op": "filing", "id": "f1", "action": "reject", "idem": "k" * 16, "csrf_token": csrf}
+    r = await client.post(
+        "/console/workbench/act", data={**form, "reason": "   "}, headers={"HX-Request": "true"}
+    )
+    assert r.status_code == 422 and "请填写原因" in r.text
+    assert not [c for c in stub.calls if c.method == "POST"]

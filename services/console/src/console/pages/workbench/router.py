@@ -208,7 +208,7 @@ async def act(
         problem = msg("this action is not known", "无法识别的操作")
     elif user.role not in spec.roles:
         problem = msg("your role may not do this", "您的角色无权执行此操作")
-    elif spec.needs_reason and not reason.strip():
+    elif (spec.needs_reason or (op == "filing" and action == "reject")) and not reason.strip():
         problem = msg("give a reason", "请填写原因")
     # The status of a refusal: htmx shows it beside the form, which stays so
     # the user can correct it and send again.
