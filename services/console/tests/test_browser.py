@@ -226,6 +226,32 @@ async def test_officer_accepts_a_filing_and_confirms_a_reclaim(
     )
 
 
+async def test_a_refused_action_is_said_beside_its_form_which_stays(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """A refusal (here: a reclaim rejected with only spaces for a reason,
+    which the browser's `required` lets through) shows beside the form; the
+    form stays, with a new Idempotency-Key, for the officer to correct and
+    send again. It replaced the whole cell, form and all."""
+    p = page
+    reclaims = admin_get(demo_server, "/quota/reclaims", district="120119", status="pending")
+    assert isinstance(reclaims, dict)
+    theirs = [r for r in reclaims["items"] if r["created_by"] != "li.hua"]
+    await sign_in(p, demo_server, "officer-jizhou")
+    row = p.locator(f"tr[data-reclaim='{theirs[-1]['id']}']")
+    form = row.locator("form.act:has(button[data-op='reclaim-reject'])")
+    key = await form.locator("input[name=idem]").input_value()
+    reason = form.locator("input[name=reason]")
+    await reason.evaluate("e => e.removeAttribute('required')")
+    await reason.fill("   ")
+    await form.locator("button").click()
+    await form.locator(".outcome .result.error").wait_for()
+    assert "请填写原因" in await form.locator(".outcome").inner_text()
+    assert await form.locator("button[data-op='reclaim-reject']").count() == 1
+    assert await form.locator("input[name=idem]").input_value() != key
+    await shot(p, artifacts, "workbench-refused")
+
+
 async def test_anyone_verifies_a_receipt_without_signing_in(
     page: Page, demo_server: Server, artifacts: Path
 ) -> None:

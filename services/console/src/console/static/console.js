@@ -21,7 +21,10 @@
     if (status < 400 || status >= 500) { return; }
     e.detail.shouldSwap = true;
     e.detail.isError = false;
-    var elt = e.detail.elt;
+    // The event's elt is the swap's target (the form's cell): the form is
+    // the element that made the request.
+    var cfg = e.detail.requestConfig;
+    var elt = cfg && cfg.elt ? cfg.elt : e.detail.elt;
     var form = elt && elt.closest ? elt.closest("form.act") : null;
     if (form) {
       var slot = form.querySelector(".outcome");
