@@ -249,6 +249,9 @@ async def test_a_refused_action_is_said_beside_its_form_which_stays(
     assert "请填写原因" in await form.locator(".outcome").inner_text()
     assert await form.locator("button[data-op='reclaim-reject']").count() == 1
     assert await form.locator("input[name=idem]").input_value() != key
+    # The button's word stays on one line beside the refusal (驳回, not 驳/回).
+    button = await form.locator("button").bounding_box()
+    assert button and button["height"] < 48, button
     await shot(p, artifacts, "workbench-refused")
 
 
