@@ -823,6 +823,8 @@ async def test_district_names_and_codes_do_not_wrap_in_narrow_columns(
     r = await client.get("/console/workbench/")
     row = re.search(r'<tr data-reclaim="q1">(.*?)</tr>', r.text, re.S)
     assert row and '<th scope="row" class="place">蓟州区</th>' in row.group(1)
+    # Nor the time it was entered (2026-11-02 10:00, not 2026-11-/02 10:00).
+    assert '<span class="help when">2026-11-02 10:00</span>' in row.group(1)
 
 
 async def test_the_fit_form_takes_what_its_server_takes_and_names_the_real_limit(
