@@ -1063,3 +1063,14 @@ async def test_a_rejection_without_a_reason_is_not_sent(
     )
     assert r.status_code == 422 and "请填写原因" in r.text
     assert not [c for c in stub.calls if c.method == "POST"]
+
+
+async def test_the_public_register_has_its_card_on_the_start_page(
+    client: httpx.AsyncClient,
+) -> None:
+    """The public reach the register from the start page, as from the menu."""
+    for signed in (False, True):
+        if signed:
+            await sign_in(client, "auditor")
+        cards = (await client.get("/console/")).text.split('<div class="cards">')[1]
+        assert '<h2><a href="/console/public/register">总量指标公示</a></h2>' in cards
