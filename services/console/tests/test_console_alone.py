@@ -1074,3 +1074,21 @@ async def test_the_public_register_has_its_card_on_the_start_page(
             await sign_in(client, "auditor")
         cards = (await client.get("/console/")).text.split('<div class="cards">')[1]
         assert '<h2><a href="/console/public/register">总量指标公示</a></h2>' in cards
+
+
+async def test_sign_in_never_sends_outside_the_console(client: httpx.AsyncClient) -> None:
+    """`next` is a console path, also once the browser resolves dot segments
+    (`/console/..//evil.example/` lands on `//evil.example/` of this host)."""
+    for bad in (
+        "https://evil.example/",
+        "//evil.example/",
+        "/console/..//evil.example/",
+        "/console/%2e%2e//evil.example/",
+        "/console/\\evil.example",
+    ):
+        login = await client.get("/console/login")
+        r = await client.post(
+            "/console/login/dev",
+            data={"user": "investment", "next": bad, "csrf_token": csrf_of(login.text)},
+        )
+        assert r.headers["location"] == "/console/investment/", bad
