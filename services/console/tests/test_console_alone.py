@@ -1092,3 +1092,17 @@ async def test_sign_in_never_sends_outside_the_console(client: httpx.AsyncClient
             data={"user": "investment", "next": bad, "csrf_token": csrf_of(login.text)},
         )
         assert r.headers["location"] == "/console/investment/", bad
+
+
+async def test_a_refused_address_names_its_field_in_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A page whose question a service refuses (a pollutant that is not
+    controlled) says 污染物：…, not the API's `pollutant: …`."""
+    problem = {"title": "请求内容无效", "detail": "pollutant: 'SO2' 不是总量控制污染物"}
+    problem |= {"errors": [{"field": "pollutant", "message": "'SO2' 不是总量控制污染物"}]}
+    stub.on("GET", "/quota/availability", lambda _: httpx.Response(422, json=problem))
+    await sign_in(client, "investment")
+    r = await client.get("/console/investment/", params={"pollutant": "SO2"})
+    assert_console_page(r, 422, "污染物：&#39;SO2&#39; 不是总量控制污染物")
+    assert "pollutant:" not in r.text

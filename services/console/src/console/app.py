@@ -218,7 +218,7 @@ def _install_handlers(app: FastAPI) -> None:
             "error.html",
             status_code=page_status(exc.status),
             heading=str(exc.problem.get("title") or msg("Error", "错误")),
-            detail=exc.message,
+            detail=exc.said(),
         )
 
     @app.get("/", include_in_schema=False)
