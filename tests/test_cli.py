@@ -154,8 +154,12 @@ def test_export_writes_csv_and_xlsx(server: EmbeddedServer, tmp_path: Path) -> N
 def test_migrate_creates_the_embedded_databases(tmp_path: Path) -> None:
     r = runner.invoke(app, ["migrate", "--data-dir", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    for name in ("permit", "quota", "eia"):
+    # Every service `make run` serves: supervision-svc's database had been left out.
+    for name in ("permit", "quota", "eia", "supervision"):
         assert (tmp_path / f"{name}.db").stat().st_size > 0
+        assert f"{name}-svc: migrated" in r.output
+    one = runner.invoke(app, ["migrate", "--service", "supervision", "--data-dir", str(tmp_path)])
+    assert one.exit_code == 0, one.output
     again = runner.invoke(app, ["migrate", "--data-dir", str(tmp_path)])
     assert again.exit_code == 0
     r = runner.invoke(app, ["migrate", "--service", "nope", "--data-dir", str(tmp_path)])

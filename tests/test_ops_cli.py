@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from svc_common import testing
 from svc_common.events.schemas.permit import PermitCancelled
 from svc_common.outbox import build_envelope
@@ -129,3 +131,129 @@ def test_outbox_status_names_a_service_it_cannot_reach() -> None:
     as_json = _bureau("outbox", "status", "--json", url=closed)
     assert as_json.returncode == 2 and json.loads(as_json.stdout) == {}
     assert "supervision: cannot reach" in " ".join(as_json.stderr.split())
+
+
+def test_stuck_sagas_say_where_each_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bureau sagas stuck` listed pending filings with no reason: an operator
+    had to guess which service held each one. Now each names its dead letter
+    (quota-svc keys a filing's request by the filing id), its event that
+    cannot be published (quota-svc's answers are keyed by the project's
+    ref), a consumer paused on a failing dependency, a service that could
+    not be asked, or that nothing was found."""
+    from typer.testing import CliRunner
+
+    from bureau.cli import app
+
+    def filing(fid: str) -> dict[str, Any]:
+        return {
+            "id": fid,
+            "project_ref": f"eia:{fid}",
+            "district": "120119",
+            "status": "accepted",
+            "quota_attempt": 1,
+            "quota_asked_at": "2026-12-03T10:00:00+00:00",
+            "quota_asks": 1,
+        }
+
+    answers: dict[str, Any] = {
+        "http://eia/eia/filings": {"items": [filing("F1"), filing("F2"), filing("F3")]},
+        # Two pages: the filing's dead letter is not among the newest.
+        "http://quota/quota/admin/dead-letters": {
+            "items": [
+                {"id": 8, "key": "other", "event_type": "eia.filing.accepted.v1", "error": "E2"}
+            ],
+            "next_cursor": "c2",
+        },
+        "http://quota/quota/admin/dead-letters?cursor=c2": {
+            "items": [{"id": 7, "key": "F1", "event_type": "eia.filing.accepted.v1", "error": "E1"}]
+        },
+        "http://quota/quota/admin/outbox": {
+            "failing": [
+                {
+                    "seq": 42,
+                    "key": "eia:F2",
+                    "event_type": "quota.reserved.v1",
+                    "attempts": 5,
+                    "last_error": "KafkaTimeoutError",
+                }
+            ]
+        },
+        "http://eia/eia/admin/dead-letters": {"items": []},
+        "http://eia/eia/admin/outbox": {"failing": []},
+        "http://quota/quota/ready": {"retrying": {}, "transport": False},
+        "http://eia/eia/ready": {"retrying": {"eia-svc:quota.events[2]": "connection reset"}},
+    }
+
+    def answer(method: str, url: str, **kw: Any) -> httpx.Response:
+        path = url.split("?", 1)[0]
+        if cursor := (kw.get("params") or {}).get("cursor"):
+            path += f"?cursor={cursor}"
+        return httpx.Response(200, json=answers[path], request=httpx.Request(method, url))
+
+    monkeypatch.setattr(httpx, "request", answer)
+    monkeypatch.setattr(httpx, "get", lambda url, **kw: answer("GET", url, **kw))
+    args = ["sagas", "stuck", "--json", "--service-url", "eia=http://eia"]
+    r = CliRunner().invoke(app, [*args, "--service-url", "quota=http://quota"])
+    assert r.exit_code == 0, r.output
+    why = {f["id"]: f["why"] for f in json.loads(r.output)}
+    paused = "eia-svc 消费暂停重试 (paused, retrying) eia-svc:quota.events[2]: connection reset"
+    assert why["F1"][0].startswith("quota-svc 死信 #7 (eia.filing.accepted.v1): E1")
+    assert "bureau dlq show 7 --service quota" in why["F1"][0]
+    assert why["F2"][0].startswith("quota-svc 发件箱未能发出 #42 (quota.reserved.v1, 5 次)")
+    broker = "quota-svc 未连上 Kafka (cannot reach the broker)"
+    assert why["F1"][1:] == why["F2"][1:] == why["F3"] == [paused, broker]
+    assert "E2" not in " ".join(why["F1"] + why["F2"] + why["F3"])
+
+    # quota-svc not answering is said, not taken for "nothing found".
+    answers["http://eia/eia/ready"] = {"retrying": {}}
+    answers["http://quota/quota/ready"] = {"retrying": {}, "transport": True}
+    del answers["http://quota/quota/admin/dead-letters"]
+
+    def refusing(method: str, url: str, **kw: Any) -> httpx.Response:
+        if url.startswith("http://quota/quota/admin"):
+            return httpx.Response(
+                503,
+                json={"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"},
+                request=httpx.Request(method, url),
+            )
+        return answer(method, url, **kw)
+
+    monkeypatch.setattr(httpx, "request", refusing)
+    monkeypatch.setattr(httpx, "get", lambda url, **kw: refusing("GET", url, **kw))
+    r = CliRunner().invoke(app, [*args, "--service-url", "quota=http://quota"])
+    assert r.exit_code == 0, r.output
+    (first, *_) = json.loads(r.output)
+    assert first["why"] == [
+        "quota-svc 无法查询 (could not be asked): 503 服务暂不可用: 本次请求所需的服务暂不可用"
+    ]
+
+
+def test_dead_letters_listed_say_when_more_are_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bureau dlq list` showed the newest 100 and nothing else: after a bad
+    deployment an operator read "100" where thousands waited."""
+    from typer.testing import CliRunner
+
+    from bureau.cli import app
+
+    asked: list[str] = []
+
+    def answer(method: str, url: str, **_: Any) -> httpx.Response:
+        asked.append(url)
+        item = {
+            "id": 3,
+            "consumer_group": "quota-svc",
+            "event_type": "eia.filing.accepted.v1",
+            "key": "F1",
+            "attempts": 3,
+            "created_at": "2026-12-03T10:00:00+00:00",
+            "error": "E",
+        }
+        return httpx.Response(
+            200, json={"items": [item], "next_cursor": "c2"}, request=httpx.Request(method, url)
+        )
+
+    monkeypatch.setattr(httpx, "request", answer)
+    r = CliRunner().invoke(app, ["dlq", "list", "--api", "http://q", "--limit", "1"])
+    assert r.exit_code == 0, r.output
+    assert asked == ["http://q/quota/admin/dead-letters?status=dead&limit=1"]
+    assert "还有更多死信未列出" in r.output

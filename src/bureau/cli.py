@@ -21,6 +21,7 @@ from svc_common.tokens import ROLES, mint_token
 
 from bureau import ops
 from bureau.client import ApiFailed, Unreachable
+from bureau.services import PACKAGES, SERVICES
 
 console = Console(stderr=True)
 
@@ -38,14 +39,11 @@ class _Bureau(typer.Typer):
             raise SystemExit(exc.exit_code) from None
 
 
-app = _Bureau(help="Permits, VOCs quota and fast-track EIA for a city environment bureau.")
+app = _Bureau(
+    help="Permits, VOCs quota, fast-track EIA and supervision for a city environment bureau.",
+    rich_markup_mode="markdown",
+)
 
-SERVICES = {
-    "permit": "permit_svc",
-    "quota": "quota_svc",
-    "eia": "eia_svc",
-    "supervision": "supervision_svc",
-}
 
 from bureau.register_cli import app as register_app  # noqa: E402
 
@@ -99,7 +97,7 @@ def serve(
         raise typer.BadParameter(f"service must be one of {', '.join(SERVICES)}")
     import importlib
 
-    importlib.import_module(f"{SERVICES[service]}.__main__").main()
+    importlib.import_module(f"{PACKAGES[service]}.__main__").main()
 
 
 @app.command()

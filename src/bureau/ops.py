@@ -7,7 +7,7 @@ same in the embedded default and in the distributed mode:
     bureau dlq show 12 --service quota       # one message with its error
     bureau dlq redrive 12 --service quota    # apply it again (safe: the inbox dedupes)
     bureau outbox status                     # every service's unsent events
-    bureau sagas stuck --older-than PT5M     # filings waiting for quota-svc
+    bureau sagas stuck --older-than PT5M     # filings waiting for quota-svc, and where
 
 `--url` (or `--api`, as the other commands call it) is the embedded
 default's address or a gateway; `--service-url
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import httpx
@@ -30,7 +31,7 @@ from rich.table import Table
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
 
-SERVICE_NAMES = ("permit", "quota", "eia", "supervision")
+from bureau.services import SERVICES
 
 console = Console()
 dlq = typer.Typer(help="Dead letters: messages a service could not apply.", no_args_is_help=True)
@@ -53,7 +54,7 @@ ServiceUrlOpt = Annotated[
     typer.Option("--service-url", help="service=URL, for a service served elsewhere"),
 ]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="BUREAU_TOKEN")]
-ServiceOpt = Annotated[str, typer.Option("--service", "-s", help=" | ".join(SERVICE_NAMES))]
+ServiceOpt = Annotated[str, typer.Option("--service", "-s", help=" | ".join(SERVICES))]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
 
 
@@ -65,8 +66,8 @@ def _token(token: str | None) -> str:
 
 
 def _base(service: str, url: str, overrides: list[str] | None) -> str:
-    if service not in SERVICE_NAMES:
-        raise typer.BadParameter(f"service must be one of {', '.join(SERVICE_NAMES)}")
+    if service not in SERVICES:
+        raise typer.BadParameter(f"service must be one of {', '.join(SERVICES)}")
     for item in overrides or []:
         name, _, where = item.partition("=")
         if name == service and where:
@@ -99,10 +100,11 @@ def dlq_list(
     service_url: ServiceUrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="how many, newest first")] = 100,
 ) -> None:
-    """The service's dead letters, newest first."""
+    """The service's dead letters, newest first; says so when there are more."""
     base = _base(service, url, service_url)
-    page = _call("GET", base, f"/{service}/admin/dead-letters?status={status}", token)
+    page = _call("GET", base, f"/{service}/admin/dead-letters?status={status}&limit={limit}", token)
     if as_json:
         print(json.dumps(page, ensure_ascii=False, indent=2))
         return
@@ -122,6 +124,11 @@ def dlq_list(
     console.print(table)
     if not page["items"]:
         console.print("[green]none[/green]")
+    elif page.get("next_cursor"):
+        console.print(
+            f"[yellow]还有更多死信未列出 (more than {limit}; --limit up to 1000, "
+            "or --json and its next_cursor)[/yellow]"
+        )
 
 
 @dlq.command("show")
@@ -200,7 +207,7 @@ def outbox_status(
     rows = {}
     failed: dict[str, str] = {}
     unreachable = False
-    for service in SERVICE_NAMES:
+    for service in SERVICES:
         base = _base(service, url, service_url)
         try:
             r = httpx.get(
@@ -245,6 +252,128 @@ def outbox_status(
         raise typer.Exit(2 if unreachable else 1)
 
 
+#: Where a filing's quota request or its answer can wait, by the key its
+#: events carry there: eia-svc's events are keyed by the filing's id,
+#: quota-svc's by the project's ref (`eia:<filing id>`).
+_SAGA_HOPS = (("quota", "filing"), ("eia", "project"), ("eia", "filing"), ("quota", "project"))
+
+
+def _saga_keys(filing: dict[str, Any]) -> dict[str, str]:
+    return {"filing": filing["id"], "project": filing.get("project_ref") or f"eia:{filing['id']}"}
+
+
+_Rows = dict[str, list[dict[str, Any]]]
+
+
+@dataclass
+class SagaHold:
+    """What quota-svc and eia-svc hold back, by service: dead letters
+    waiting for an operator, outbox rows that keep failing, consumer
+    partitions paused on a failing dependency, the services whose broker is
+    out of reach; and the services that could not be asked, with why (the
+    list must not look clean then)."""
+
+    dead: _Rows = field(default_factory=dict)
+    failing: _Rows = field(default_factory=dict)
+    retrying: dict[str, dict[str, str]] = field(default_factory=dict)
+    no_broker: set[str] = field(default_factory=set)
+    unasked: dict[str, str] = field(default_factory=dict)
+
+
+#: Pages of 1,000 dead letters read per service to match stuck filings.
+_DEAD_LETTER_PAGES = 20
+
+
+def _waiting_on(base_for: dict[str, str], token: str | None) -> SagaHold:
+    hold = SagaHold()
+    headers = {"Authorization": f"Bearer {_token(token)}", "Accept-Language": "zh-CN"}
+    for service in ("quota", "eia"):
+        base = base_for[service]
+        try:
+            # Every dead letter, not the newest page: one of a stuck filing
+            # further back must not read as "nothing found".
+            letters: list[dict[str, Any]] = []
+            params: dict[str, Any] = {"status": "dead", "limit": 1000}
+            for _ in range(_DEAD_LETTER_PAGES):
+                r = httpx.get(
+                    f"{base}/{service}/admin/dead-letters",
+                    params=params,
+                    headers=headers,
+                    timeout=10,
+                )
+                if r.status_code != 200:
+                    break
+                letters.extend(r.json()["items"])
+                if not r.json().get("next_cursor"):
+                    break
+                params["cursor"] = r.json()["next_cursor"]
+            else:
+                hold.unasked[service] = (
+                    f"more than {len(letters)} dead letters: only the newest were read"
+                )
+            o = httpx.get(f"{base}/{service}/admin/outbox", headers=headers, timeout=10)
+        except httpx.HTTPError as exc:
+            hold.unasked[service] = f"cannot reach {base}: {exc}"
+            continue
+        if r.status_code == 200 and o.status_code == 200:
+            hold.dead[service] = letters
+            hold.failing[service] = o.json()["failing"]
+        else:
+            bad = r if r.status_code != 200 else o
+            try:
+                problem = bad.json()
+                hold.unasked[service] = (
+                    f"{bad.status_code} {problem.get('title')}: {problem.get('detail')}"
+                )
+            except ValueError:
+                hold.unasked[service] = f"{bad.status_code}: {bad.text[:200]}"
+        try:  # /ready answers, 200 or 503, with the partitions paused
+            ready = httpx.get(f"{base}/{service}/ready", timeout=10).json()
+            hold.retrying[service] = dict(ready.get("retrying") or {})
+            if ready.get("transport") is False:
+                hold.no_broker.add(service)
+        except (httpx.HTTPError, ValueError, AttributeError):
+            pass
+    return hold
+
+
+def why_stuck(filing: dict[str, Any], hold: SagaHold) -> list[str]:
+    """Why a filing still waits for quota-svc, as an operator acts on it:
+    a dead letter of its saga (re-drive or discard it), an event of its
+    saga its service cannot publish, a consumer or broker that holds every
+    saga, or else nothing found (its request or answer is on its way:
+    eia-svc asks again by itself)."""
+    keys = _saga_keys(filing)
+    why: list[str] = []
+    for service, key in _SAGA_HOPS:
+        for d in hold.dead.get(service, []):
+            if d.get("key") == keys[key]:
+                why.append(
+                    f"{service}-svc 死信 #{d['id']} ({d.get('event_type') or '?'}): "
+                    f"{(d.get('error') or '')[:200]} — bureau dlq show {d['id']} "
+                    f"--service {service}"
+                )
+        for row in hold.failing.get(service, []):
+            if row.get("key") == keys[key]:
+                why.append(
+                    f"{service}-svc 发件箱未能发出 #{row['seq']} ({row['event_type']}, "
+                    f"{row['attempts']} 次): {(row.get('last_error') or '')[:200]}"
+                )
+    for service, paused in hold.retrying.items():
+        for partition, error in paused.items():
+            why.append(f"{service}-svc 消费暂停重试 (paused, retrying) {partition}: {error[:200]}")
+    for service in sorted(hold.no_broker):
+        why.append(f"{service}-svc 未连上 Kafka (cannot reach the broker)")
+    for service, reason in hold.unasked.items():
+        why.append(f"{service}-svc 无法查询 (could not be asked): {reason[:200]}")
+    if not why:
+        why.append(
+            "未发现死信或发送失败：请求或答复在途，eia-svc 会自动重新请求 "
+            "(no dead letter, no failing event: on its way; eia-svc asks again by itself)"
+        )
+    return why
+
+
 @sagas.command("stuck")
 def sagas_stuck(
     older_than: Annotated[str, typer.Option(help="ISO 8601 duration")] = "PT5M",
@@ -253,19 +382,27 @@ def sagas_stuck(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Filings whose quota request has waited longer than `--older-than`.
+    """Filings whose quota request has waited longer than `--older-than`,
+    each with where it waits: a dead letter of its saga in quota-svc or
+    eia-svc, an event of it that cannot be published, or nothing found.
     They are asked again automatically; `quota-retry` asks with a new attempt."""
     base = _base("eia", url, service_url)
     page = _call(
         "GET", base, f"/eia/filings?quota_status=pending&older_than={older_than}&limit=1000", token
     )
+    items = page["items"]
+    if items:
+        bases = {s: _base(s, url, service_url) for s in ("quota", "eia")}
+        hold = _waiting_on(bases, token)
+        for f in items:
+            f["why"] = why_stuck(f, hold)
     if as_json:
-        print(json.dumps(page["items"], ensure_ascii=False, indent=2))
+        print(json.dumps(items, ensure_ascii=False, indent=2))
         return
     table = Table(title=f"quota requests unanswered for {older_than}")
-    for col in ("filing", "district", "status", "attempt", "asked at", "asked again"):
+    for col in ("filing", "district", "status", "attempt", "asked at", "asked again", "why"):
         table.add_column(col)
-    for f in page["items"]:
+    for f in items:
         table.add_row(
             f["id"],
             f["district"],
@@ -273,11 +410,12 @@ def sagas_stuck(
             str(f["quota_attempt"]),
             (f.get("quota_asked_at") or "")[:19],
             str(f.get("quota_asks", 0)),
+            escape("\n".join(f["why"])),
         )
     console.print(table)
-    if not page["items"]:
+    if not items:
         console.print("[green]none[/green]")
-    raise typer.Exit(1 if page["items"] else 0)
+    raise typer.Exit(1 if items else 0)
 
 
 def register(app: typer.Typer) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-SERVICES = ("permit", "quota", "eia", "supervision")
+from bureau.services import SERVICES as SERVICES
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import String, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from svc_common.batching import GroupCommit, batch_memo
+from svc_common.batching import GroupCommit, InsertsTogether, batch_memo
 from svc_common.db import Database
 from svc_common.failures import TransientFailure
 
@@ -315,4 +315,54 @@ async def test_inserts_queued_together_go_in_one_statement_and_a_refused_row_fai
         ids = sorted((await s.execute(select(Mark.id))).scalars().all())
     assert ids == list(range(1, 15))
     assert inserts.batches == 1  # the second batch failed whole and went row by row
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_lookups_queued_together_go_in_one_statement_and_each_caller_gets_its_row(
+    pg_url: str,
+) -> None:
+    """`LookupsTogether`: keys asked for while a lookup runs go in the next
+    one together; each caller gets its own row (or None), a key asked twice
+    is answered twice, and a failed statement fails every caller of it."""
+    from svc_common.batching import LookupsTogether
+    from svc_common.db import DriverStatement
+
+    db = await _db(pg_url)
+    inserts = InsertsTogether(db, _add_mark_on_driver())
+    for i in (1, 2, 3, 5, 8):
+        await inserts.insert({"id": i, "label": f"m{i}"})
+    one = DriverStatement(text("SELECT label FROM marks WHERE id = :id"))
+    many = DriverStatement(
+        text(
+            "SELECT m.id, m.label FROM marks AS m"
+            " JOIN unnest(CAST(:ids AS INTEGER[])) AS k(id) ON m.id = k.id"
+        )
+    )
+    lookups = LookupsTogether(db, one, many, ("id",))
+
+    # Alone: the one-key statement, no batch.
+    assert (await lookups.get((2,)))[0] == "m2"
+    assert await lookups.get((4,)) is None
+    assert lookups.batches == 0
+
+    # Queued before the worker runs: one statement for all.
+    asked = [1, 3, 4, 5, 3, 8, 9]
+    found = await asyncio.gather(*(lookups.get((i,)) for i in asked))
+    assert [f[0] if f is not None else None for f in found] == [
+        "m1",
+        "m3",
+        None,
+        "m5",
+        "m3",
+        "m8",
+        None,
+    ]
+    assert (lookups.batches, lookups.rows) == (1, 7)
+
+    # A statement that fails fails every caller of its batch, with its error.
+    broken = LookupsTogether(db, one, DriverStatement(text("SELECT nope FROM marks")), ("id",))
+    results = await asyncio.gather(*(broken.get((i,)) for i in (1, 2, 3)), return_exceptions=True)
+    assert all(isinstance(r, Exception) for r in results), results
+    assert (await broken.get((1,)))[0] == "m1"  # alone: the one-key statement
     await db.engine.dispose()

@@ -18,20 +18,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import APIRouter, Depends
 from sqlalchemy import String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from svc_common import context, testing
 from svc_common.auth import Principal, require
 from svc_common.db import CommonBase, Database
-from svc_common.events.envelope import Message
+from svc_common.events.envelope import Envelope, Message
 from svc_common.events.registry import EventPayload, event
 from svc_common.inbox import EventHandlers, InboxConsumer
 from svc_common.outbox import OutboxRelay, emit
 from svc_common.service import ServiceSpec, create_app, get_db
 from svc_common.settings import ServiceSettings
-from svc_common.tables import InboxRow, OutboxRow
+from svc_common.tables import DeadLetter, InboxRow, OutboxRow
 from svc_common.transports.kafka import KafkaTransport
 
 pytestmark = [pytest.mark.kafka, pytest.mark.pg]
@@ -246,6 +246,122 @@ async def test_failing_handler_dead_letters_and_consumption_goes_on(
     assert "poison note" in (dead[0].header("dlq_error") or "")
     assert dead[0].header("dlq_original_topic") == TOPIC
     assert dead[0].header("ce_type") == "test.note_added.v1"
+
+
+async def test_unreadable_messages_are_dead_lettered_and_the_partition_goes_on(
+    two_dbs: tuple[Database, Database], consumer_side
+) -> None:
+    """Records no producer of ours writes, ahead of a good note on one
+    partition: each is kept as a dead letter an operator can list, and the
+    note behind them is applied. Before, a key or header that was not UTF-8
+    or JSON nested past the parser's depth took the whole consumer down at
+    every restart, and a dead letter its row could not hold (a key longer
+    than its column, a NUL byte) was retried for ever: nothing of it in
+    `bureau dlq`, every later event of the partition waiting."""
+    _, consumer_db = two_dbs
+    consumer, transport = consumer_side
+    run = uuid.uuid4().hex[:6]
+
+    def headers(kind: str, event_type: bytes = b"test.note_added.v1") -> list[tuple[str, bytes]]:
+        return [
+            ("ce_id", f"unreadable-{run}-{kind}".encode()),
+            ("ce_source", b"urn:elsewhere"),
+            ("ce_specversion", b"1.0"),
+            ("ce_type", event_type),
+            ("ce_partitionkey", b"k"),
+        ]
+
+    # A key is not part of the event: one that is not UTF-8 does not stop
+    # a readable event from being applied.
+    odd_key = (b"\xff\xfe", f'{{"note_id": "odd-key-{run}"}}'.encode(), headers("odd-key"))
+    poison: dict[str, tuple[bytes, bytes, list[tuple[str, bytes]]]] = {
+        "type-not-utf8": (b"k", b'{"note_id": "x"}', headers("type-not-utf8", b"\xff\xfe")),
+        "too-deep": (b"k", b"[" * 100_000 + b"]" * 100_000, headers("too-deep")),
+        "long-key": (b"K" * 300, b"not json", headers("long-key")),
+        "nul-byte": (b"k", b'{"note_id": "\x00"}', headers("nul-byte")),
+    }
+    good = Envelope(
+        source="urn:test",
+        type=NoteAdded.event_type,
+        partitionkey=f"after-{run}",
+        data=NoteAdded(note_id=f"after-{run}").model_dump(mode="json"),
+    ).to_message(TOPIC)
+    producer = AIOKafkaProducer(bootstrap_servers=testing.kafka_bootstrap())
+    await producer.start()
+    try:
+        for key, value, hdrs in [odd_key, *poison.values()]:
+            await producer.send_and_wait(TOPIC, value=value, key=key, headers=hdrs, partition=0)
+        await producer.send_and_wait(
+            TOPIC,
+            value=good.value,
+            key=(good.key or "").encode(),
+            headers=good.headers,
+            partition=0,
+        )
+    finally:
+        await producer.stop()
+
+    async def good_applied() -> bool:
+        return (await effects(consumer_db))[f"after-{run}"] == 1
+
+    await wait_for(good_applied, 60, "the note behind the unreadable records")
+    assert (await effects(consumer_db))[f"odd-key-{run}"] == 1
+    async with consumer_db.session() as s:
+        dead = {
+            d.message_id.removeprefix(f"unreadable-{run}-"): d
+            for d in (
+                await s.execute(
+                    select(DeadLetter).where(
+                        DeadLetter.consumer_group == consumer.group,
+                        DeadLetter.message_id.like(f"unreadable-{run}-%"),
+                    )
+                )
+            ).scalars()
+        }
+    assert sorted(dead) == sorted(poison)
+    assert all(d.status == "dead" and d.error for d in dead.values())
+    assert "RecursionError" in dead["too-deep"].error
+    assert dead["long-key"].key == "K" * 200
+    assert "\x00" not in dead["nul-byte"].value
+    assert transport.retrying() == {}
+
+
+async def test_an_unexpected_error_pauses_its_partition_not_the_consumer() -> None:
+    """A process function that raises something no one expected (a bug in
+    applying one message) restarted the whole consumer at every attempt,
+    with nothing but a log line to show it. Now that message's partition
+    waits, named with the error in `retrying()` (what /ready shows), and
+    the other partitions are consumed."""
+    topic = f"bug-{uuid.uuid4().hex[:8]}.events"
+    transport = KafkaTransport(testing.kafka_bootstrap(), client_id="bug-consumer")
+    await transport.ensure_topics([topic])
+    seen: list[tuple[int, bytes]] = []
+
+    async def process(msg: Message) -> None:
+        if msg.value == b"bug":
+            raise KeyError("a bug in applying it")
+        seen.append((msg.partition, msg.value))
+
+    transport.subscribe(f"bug-{uuid.uuid4().hex[:6]}", [topic], process)
+    producer = AIOKafkaProducer(bootstrap_servers=testing.kafka_bootstrap())
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value=b"bug", partition=0)
+        await producer.send_and_wait(topic, value=b"behind", partition=0)
+        await producer.send_and_wait(topic, value=b"beside", partition=1)
+        await transport.start()
+
+        async def beside_applied() -> bool:
+            return (1, b"beside") in seen and bool(transport.retrying())
+
+        await wait_for(beside_applied, 60, "the other partition, and the paused one named")
+        (paused, error), *_ = transport.retrying().items()
+        assert paused.endswith(f"{topic}[0]") and "a bug in applying it" in error
+        assert (0, b"behind") not in seen  # order kept: it waits behind the failing one
+        assert all(sub.task is not None and not sub.task.done() for sub in transport._subs)
+    finally:
+        await producer.stop()
+        await transport.stop()
 
 
 notes_router = APIRouter()

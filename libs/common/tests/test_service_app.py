@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+from collections.abc import Awaitable
 from pathlib import Path
 
 import asyncpg
@@ -560,6 +561,35 @@ async def test_idempotency_key_replays_and_rejects_reuse(db_url: str) -> None:
         h2 = testing.auth("officer", ["120119"], sub="someone.else", idem="k-1")
         r = await c.post("/demo/notes", json={**body, "text": "twice"}, headers=h2)
         assert r.status_code == 201 and r.json()["audit_rows"] == 2
+
+
+async def test_concurrent_retries_are_each_replayed_their_own_answer(db_url: str) -> None:
+    """Keys looked up together (PostgreSQL: one statement for the lookups of
+    the moment, svc_common.batching.LookupsTogether) still answer each
+    request with its own key's record: twelve notes, then all twelve retried
+    at once with a thirteenth new one and a reused key, all concurrent."""
+
+    async with testing.running(demo_app(db_url)) as c:
+
+        def post(i: int, text: str, sub: str = "li.hua") -> Awaitable[httpx.Response]:
+            h = testing.auth("officer", ["120119"], sub=sub, idem=f"k-{i}")
+            return c.post("/demo/notes", json={"text": text, "district": "120119"}, headers=h)
+
+        first = await asyncio.gather(*(post(i, f"note {i}") for i in range(12)))
+        assert [r.status_code for r in first] == [201] * 12
+        again = await asyncio.gather(
+            *(post(i, f"note {i}") for i in range(12)),
+            post(12, "note 12"),
+            post(3, "not note 3"),
+            post(5, "note 5", sub="someone.else"),
+        )
+        for i, r in enumerate(again[:12]):
+            assert r.status_code == 201 and r.headers.get("idempotent-replayed") == "true", i
+            assert r.json() == first[i].json(), i
+        new, reused, other_caller = again[12:]
+        assert new.status_code == 201 and "idempotent-replayed" not in new.headers
+        assert reused.status_code == 422, reused.text
+        assert other_caller.status_code == 201 and "idempotent-replayed" not in other_caller.headers
 
 
 async def test_an_answer_is_not_replayed_to_a_token_with_other_rights(db_url: str) -> None:

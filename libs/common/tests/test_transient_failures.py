@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import APIRouter, Depends
@@ -25,8 +26,14 @@ from svc_common import testing
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import CommonBase, Database
+from svc_common.events.envelope import Message
 from svc_common.events.registry import EventPayload, event
-from svc_common.failures import PermanentFailure, TransientFailure, is_transient
+from svc_common.failures import (
+    DatabaseUnreachable,
+    PermanentFailure,
+    TransientFailure,
+    is_transient,
+)
 from svc_common.inbox import EventHandlers, InboxConsumer
 from svc_common.outbox import OutboxRelay, emit
 from svc_common.service import ServiceSpec, create_app, get_db
@@ -250,6 +257,38 @@ async def test_poison_event_is_kept_and_can_be_redriven(db_url: str) -> None:
         assert status["unsent"] == 0 and status["failing"] == []
 
 
+async def test_a_redrive_that_applies_nothing_leaves_the_dead_letter_dead(db_url: str) -> None:
+    """A dead letter whose stored copy reads as a type the service does not
+    handle (its type header was not UTF-8; or its handler is gone) is
+    skipped when re-driven: nothing is applied, so it must stay dead with
+    that reason, not be reported re-driven."""
+    transport = LocalTransport()
+    app = _steps_app(db_url, Faulty(), transport)
+    admin = testing.auth("admin")
+    async with testing.running(app) as c:
+        consumer = app.state.runtime.consumer
+        await consumer.process(
+            Message(
+                topic=TOPIC,
+                key="k",
+                value=b'{"walk": "w", "n": 1}',
+                headers=[
+                    ("ce_id", b"type-not-utf8"),
+                    ("ce_source", b"urn:elsewhere"),
+                    ("ce_specversion", b"1.0"),
+                    ("ce_type", b"test.step_taken.\xff"),
+                ],
+            )
+        )
+        (dl,) = (await c.get("/steps/admin/dead-letters", headers=admin)).json()["items"]
+        assert "UnicodeDecodeError" in dl["error"]
+        r = await c.post(f"/steps/admin/dead-letters/{dl['id']}/redrive", headers=admin)
+        assert r.status_code == 200 and r.json()["status"] == "dead", r.text
+        assert "no handler" in r.json()["error"]
+        listed = (await c.get("/steps/admin/dead-letters", headers=admin)).json()["items"]
+        assert [d["id"] for d in listed] == [dl["id"]]
+
+
 # --- real PostgreSQL behind a proxy that the test cuts --------------------------------
 
 notes = APIRouter()
@@ -305,6 +344,55 @@ async def test_database_outage_is_503_never_500_and_nothing_half_written(tmp_pat
                 assert sorted(i["target_id"] for i in items) == ["before", "during"]
         finally:
             await proxy.stop()
+
+
+async def _accept_connections(database: str, accept: bool) -> None:
+    conn = await asyncpg.connect(testing.pg_admin_url())
+    try:
+        await conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(accept).lower()}')
+        if not accept:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                database,
+            )
+    finally:
+        await conn.close()
+
+
+@pytest.mark.pg
+async def test_a_database_refusing_connections_is_503_and_events_wait(tmp_path: Path) -> None:
+    """PostgreSQL refuses a connection with an SQLSTATE that is no connection
+    error (55000: the database does not accept connections, as during a
+    restore): requests get 503 with Retry-After, not 500, on the session
+    and the driver's paths alike, and an event waits (TransientFailure)
+    instead of counting attempts towards a dead letter."""
+    faulty = Faulty()
+    async with testing.database_url("pg", tmp_path) as url:
+        app = _steps_app(url, faulty, LocalTransport())
+        database = url.rsplit("/", 1)[1]
+        admin = testing.auth("admin")
+        async with testing.running(app) as c:
+            db: Database = app.state.runtime.db
+            async with db.engine.begin() as conn:
+                await conn.run_sync(StepsBase.metadata.create_all)
+            walk = uuid.uuid4().hex[:6]
+            await _accept_connections(database, False)
+            try:
+                for path in ("/steps/admin/dead-letters", "/steps/admin/outbox"):
+                    r = await c.get(path, headers=admin)
+                    assert r.status_code == 503, (path, r.text)
+                    assert r.headers.get("retry-after"), path
+                with pytest.raises(DatabaseUnreachable):
+                    async with db.driver() as raw:
+                        await raw.fetchval("SELECT 1")
+                with pytest.raises(TransientFailure):
+                    await testing.deliver(app, StepTaken(walk=walk, n=0))
+                assert faulty.calls == 0
+            finally:
+                await _accept_connections(database, True)
+            await testing.deliver(app, StepTaken(walk=walk, n=0))
+            assert await _steps(db, walk) == [0]
+            assert await _count(db, DeadLetter) == 0
 
 
 @pytest.mark.pg

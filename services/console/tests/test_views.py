@@ -12,6 +12,7 @@ from console.pages.investment import views
 from console.pages.workbench import queues
 from svc_common import clock
 from svc_common.i18n import use
+from svc_common.types import utcnow
 
 
 def pool(district: str, kind: str = "district", **f: str) -> dict[str, object]:
@@ -190,6 +191,27 @@ def test_next_actions_add_the_quota_retry_when_blocked() -> None:
     f = {"allowed_actions": ["approve", "reject", "withdraw"], "quota_status": "blocked"}
     assert queues.next_actions(f) == ["approve", "reject", "quota-retry"]
     assert queues.valid_id("0f1e-aa:3") and not queues.valid_id("../x") and not queues.valid_id("")
+
+
+def test_a_quota_request_left_unanswered_may_be_retried_from_the_workbench() -> None:
+    """eia-svc takes quota-retry for a pending filing and tells an officer
+    who tries to approve one to use it, but the workbench offered it only
+    when blocked or lapsed: a filing whose request quota-svc never answered
+    showed 总量确认中 for ever, with nothing to press."""
+    now = utcnow()
+    f = {
+        "allowed_actions": ["approve", "reject", "withdraw"],
+        "quota_status": "pending",
+        "quota_asked_at": (now - dt.timedelta(minutes=6)).isoformat(),
+    }
+    assert queues.next_actions(f) == ["approve", "reject", "quota-retry"]
+    assert "5 minutes" in queues.filing_quota_label(f)
+    with use("zh"):
+        assert "总量确认超时" in queues.filing_quota_label(f)
+    just_asked = {**f, "quota_asked_at": (now - dt.timedelta(seconds=30)).isoformat()}
+    assert queues.next_actions(just_asked) == ["approve", "reject"]
+    assert queues.filing_quota_label(just_asked) == queues.quota_label("pending")
+    assert queues.next_actions({**f, "quota_asked_at": None}) == ["approve", "reject"]
 
 
 def test_quota_held_by_an_enterprise() -> None:

@@ -10,9 +10,10 @@ from typing import Any
 from quota_svc.ledger.models import JournalEntry, Pool
 from quota_svc.ledger.service import reconcile
 from sqlalchemy import func, select
+from svc_common import testing
 from svc_common.tables import AuditEntry, OutboxRow
 
-from .conftest import JIZHOU, OFFICER, Quota
+from .conftest import BAODI, JIZHOU, OFFICER, Quota
 
 
 async def test_200_concurrent_reservations_exactly_37_fit(quota: Quota) -> None:
@@ -311,3 +312,30 @@ async def test_a_batch_reads_the_pool_and_lots_once_as_its_operations_leave_them
     assert not failed, failed
     r4 = (await quota.client.get(f"/quota/reservations/{p4}", headers=OFFICER)).json()
     assert r4["required_t"] == "2.000"
+
+
+async def test_the_pools_of_reservations_asked_at_once_are_each_their_own(
+    quota: Quota, db_url: str
+) -> None:
+    """An allocation first learns its reservation's pool (the key of its
+    batch); on PostgreSQL the lookups of the moment go in one statement.
+    Asked at once for reservations of two pools and one that does not
+    exist, each caller gets its own answer."""
+    from quota_svc.reservations import service
+
+    await quota.baseline(JIZHOU, "100")
+    await quota.baseline(BAODI, "100")
+    officer = testing.auth("officer", [JIZHOU, BAODI], sub="officer.two")
+    ids = {}
+    for i, district in enumerate([JIZHOU, BAODI, JIZHOU, BAODI]):
+        r = await quota.client.post(
+            "/quota/reservations",
+            json={"district": district, "increment_t": "1", "project_ref": f"P-{i}"},
+            headers=officer,
+        )
+        assert r.status_code == 201, r.text
+        ids[r.json()["id"]] = f"{district}:VOCs"
+    asked = [*ids, "no-such-reservation", *reversed(ids)]
+    db = quota.app.state.runtime.db
+    pools = await asyncio.gather(*(service.pool_of_reservation(db, rid) for rid in asked))
+    assert pools == [ids.get(rid) for rid in asked]

@@ -11,28 +11,30 @@ from typing import Annotated
 import typer
 
 from bureau.commands.common import console
-
-SERVICES = {"permit": "permit_svc", "quota": "quota_svc", "eia": "eia_svc"}
+from bureau.services import PACKAGES
 
 
 def migrate(
-    service: Annotated[str, typer.Option(help="permit | quota | eia | all")] = "all",
+    service: Annotated[str, typer.Option(help=" | ".join((*PACKAGES, "all")))] = "all",
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="the embedded default's SQLite files (else <SVC>_DATABASE_URL)"),
+        typer.Option(
+            help="the embedded default's SQLite files (else QUOTA_DATABASE_URL and the like)"
+        ),
     ] = None,
 ) -> None:
     """Apply the migrations. Each service's URL comes from PERMIT_DATABASE_URL,
-    QUOTA_DATABASE_URL, EIA_DATABASE_URL (or DATABASE_URL for one service),
-    or from --data-dir for the embedded default's SQLite files."""
+    QUOTA_DATABASE_URL, EIA_DATABASE_URL, SUPERVISION_DATABASE_URL (or
+    DATABASE_URL for one service), or from --data-dir for the embedded
+    default's SQLite files."""
     import importlib
 
     from svc_common.migrate import upgrade_async
     from svc_common.settings import ServiceSettings
 
-    chosen = list(SERVICES) if service == "all" else [service]
-    if any(s not in SERVICES for s in chosen):
-        raise typer.BadParameter(f"service must be one of {', '.join(SERVICES)} or all")
+    chosen = list(PACKAGES) if service == "all" else [service]
+    if any(s not in PACKAGES for s in chosen):
+        raise typer.BadParameter(f"service must be one of {', '.join(PACKAGES)} or all")
     for name in chosen:
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -44,7 +46,7 @@ def migrate(
             if not raw:
                 raise typer.BadParameter(f"set {name.upper()}_DATABASE_URL or --data-dir")
             url = ServiceSettings(database_url=raw).database_url
-        package = importlib.import_module(SERVICES[name])
+        package = importlib.import_module(PACKAGES[name])
         migrations = Path(package.__file__ or "").parent / "migrations"
         asyncio.run(upgrade_async(migrations, url))
         console.print(f"{name}-svc: migrated ({url.split('@')[-1]})")

@@ -34,6 +34,8 @@ from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
 from sqlalchemy.util.concurrency import greenlet_spawn
 
+from svc_common.failures import DatabaseUnreachable
+
 _T = TypeVar("_T")
 
 OUTBOX_WRITTEN = "outbox_written"
@@ -344,9 +346,27 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("pool_use_lifo", True)
     ping_idle = kwargs.pop("ping_idle_seconds", PING_IDLE_SECONDS)
     engine = create_async_engine(url, **kwargs)
+    _unreachable_when_connect_fails(engine)
     if not kwargs.get("pool_pre_ping") and kwargs.get("poolclass") is not NullPool:
         _ping_when_idle(engine, ping_idle)
     return engine
+
+
+def _unreachable_when_connect_fails(engine: AsyncEngine) -> None:
+    """A connection that cannot be opened raises `DatabaseUnreachable`, on
+    every path that opens one (sessions, the driver's statements, the pool's
+    replacement of a connection found dead). PostgreSQL answers some refusals
+    with SQLSTATEs that are not connection errors — 55000 for a database not
+    accepting connections, 3D000 for one that does not exist, 28P01 for a
+    password it refuses — and those were answered 500, and counted against
+    an event's attempts as the event's own fault."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as error:
+            raise DatabaseUnreachable(f"cannot connect to the database: {error!r}") from error
 
 
 #: A pooled connection idle longer than this is checked before it is handed

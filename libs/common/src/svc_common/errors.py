@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from svc_common import context, i18n
-from svc_common.failures import is_transient, is_unique_violation
+from svc_common.failures import TransientFailure, is_transient, is_unique_violation
 
 log = structlog.get_logger(__name__)
 
@@ -332,6 +332,7 @@ def install_error_handlers(app: FastAPI) -> None:
     # by a transient failure is a 503, any other a 500.
     for cls in (
         sa_exc.SQLAlchemyError,
+        TransientFailure,
         OSError,
         TimeoutError,
         asyncpg.PostgresError,

@@ -45,6 +45,16 @@ class TransientFailure(Exception):
     retries the message later, in order, instead of dead-lettering it)."""
 
 
+class DatabaseUnreachable(TransientFailure):
+    """No connection to the database could be made, whatever PostgreSQL
+    answered: refused, a database that does not accept connections (or no
+    longer exists), credentials it refuses. The dependency is unavailable —
+    a 503 for a request, a paused partition for an event — not a fault of
+    the request or the event (those SQLSTATEs, 55000 or 3D000, mean a bug
+    when a statement raises them, so they are not transient by their
+    code)."""
+
+
 class PermanentFailure(Exception):
     """A handler's way to say that no retry can apply this event (a domain
     invariant it cannot meet): it is dead-lettered at once."""

@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, insert, select, text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svc_common import faults, i18n
-from svc_common.batching import InsertsTogether
+from svc_common.batching import InsertsTogether, LookupsTogether
 from svc_common.db import Database, DriverStatement, Unit
 from svc_common.errors import PROBLEM_JSON, Problem, Unauthorized, Unavailable, scope_problem
 from svc_common.failures import TransientFailure, is_transient, is_unique_violation
@@ -46,6 +46,16 @@ _LOOKUP = DriverStatement(
         _RECORDS.c.content_type,
     ).where(_RECORDS.c.owner == bindparam("owner"), _RECORDS.c.key == bindparam("key"))
 )
+#: The lookup of many keys at once (svc_common.batching.LookupsTogether):
+#: each row found, with its key first.
+_LOOKUP_MANY = DriverStatement(
+    text(
+        "SELECT r.owner, r.key, r.request_hash, r.status_code, r.response_body, r.content_type"
+        " FROM idempotency_keys AS r"
+        " JOIN unnest(CAST(:owners AS VARCHAR[]), CAST(:keys AS VARCHAR[])) AS k(owner, key)"
+        " ON r.owner = k.owner AND r.key = k.key"
+    )
+)
 _STORE = DriverStatement(
     insert(_RECORDS).values(
         {c: bindparam(c) for c in ("owner", "key", "method", "path", "request_hash")}
@@ -55,8 +65,17 @@ _STORE = DriverStatement(
 
 log = structlog.get_logger(__name__)
 
-#: Each database's stored answers sent together (svc_common.batching).
+#: Each database's stored answers, and its lookups, sent together
+#: (svc_common.batching).
 _STORES: weakref.WeakKeyDictionary[Database, InsertsTogether] = weakref.WeakKeyDictionary()
+_LOOKUPS: weakref.WeakKeyDictionary[Database, LookupsTogether] = weakref.WeakKeyDictionary()
+
+
+def _lookups(db: Database) -> LookupsTogether:
+    lookups = _LOOKUPS.get(db)
+    if lookups is None:
+        lookups = _LOOKUPS[db] = LookupsTogether(db, _LOOKUP, _LOOKUP_MANY, ("owner", "key"))
+    return lookups
 
 
 def _stores(db: Database) -> InsertsTogether:
@@ -242,10 +261,16 @@ async def _stored(
     """The answer to replay for this key, a 422 for a reused key, or None."""
     # A twin racing past this lookup is caught by the key's unique index
     # when the answer is stored.
-    found = await _on_record(db, unit, _LOOKUP, {"owner": owner, "key": key})
-    if not found:
+    if db.on_asyncpg and not unit.begun:
+        # Outside the unit's transaction (before the route runs, or after a
+        # group commit): with the lookups of the other requests of the moment.
+        record = await _lookups(db).get((owner, key))
+    else:
+        found = await _on_record(db, unit, _LOOKUP, {"owner": owner, "key": key})
+        record = found[0] if found else None
+    if record is None:
         return None
-    request_hash, status_code, response_body, content_type = found[0]
+    request_hash, status_code, response_body, content_type = record
     if request_hash != digest:
         return _answer(
             scope,

@@ -16,11 +16,10 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 import structlog
 from prometheus_client import Counter, Histogram
-from pydantic import ValidationError
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -198,9 +197,12 @@ class InboxConsumer:
         )
 
     async def _process(self, msg: Message) -> _Outcome:
+        # Reading a message touches no infrastructure: whatever fails here
+        # (bytes that are not UTF-8, JSON nested past the parser's depth, a
+        # payload failing its schema) is the message's own, and permanent.
         try:
             env = Envelope.from_message(msg)
-        except (ValidationError, ValueError) as exc:
+        except Exception as exc:
             return _Outcome(error=exc)
         handler = self.handlers.get(env.type)
         if handler is None:
@@ -208,7 +210,7 @@ class InboxConsumer:
         model = registry.model_for(env.type)
         try:
             payload = model.model_validate(env.data) if model else env.data
-        except ValidationError as exc:
+        except Exception as exc:
             return _Outcome(error=exc)
         attempt = 0
         while True:
@@ -282,15 +284,18 @@ class InboxConsumer:
                 await s.execute(
                     ins.values(
                         consumer_group=self.group,
-                        message_id=message_id,
-                        topic=msg.topic,
+                        message_id=_storable(message_id, 64),
+                        topic=_storable(msg.topic, 200),
                         partition=msg.partition,
                         offset=msg.offset,
-                        key=msg.key,
-                        event_type=event_type,
-                        headers=[[k, v.decode("utf-8", "replace")] for k, v in msg.headers],
-                        value=msg.value.decode("utf-8", "replace"),
-                        error=error,
+                        key=_storable(msg.key, 200),
+                        event_type=_storable(event_type, 200),
+                        headers=[
+                            [_storable(k, None), _storable(v.decode("utf-8", "replace"), None)]
+                            for k, v in msg.headers
+                        ],
+                        value=_storable(msg.value.decode("utf-8", "replace"), None),
+                        error=_storable(error, None),
                         attempts=attempts,
                         created_at=utcnow(),
                         status="dead",
@@ -338,6 +343,13 @@ class InboxConsumer:
                 offset=row.offset,
             )
         outcome = await self._process(msg)
+        if outcome.result == "skipped":
+            # Nothing was applied: a type this group does not handle (or a
+            # stored copy that reads differently from the original bytes).
+            # Calling that re-driven would tell the operator it was.
+            outcome.error = LookupError(
+                f"{self.group} has no handler for event type {msg.header('ce_type')!r}"
+            )
         async with self.db.transaction() as s:
             row = await s.get(DeadLetter, dead_letter_id, with_for_update=True)
             assert row is not None
@@ -347,6 +359,21 @@ class InboxConsumer:
                 row.error = repr(outcome.error)[:4000]
                 row.attempts += outcome.attempts
             return row.status
+
+
+@overload
+def _storable(text: str, limit: int | None) -> str: ...
+@overload
+def _storable(text: str | None, limit: int | None) -> str | None: ...
+def _storable(text: str | None, limit: int | None) -> str | None:
+    """Text a dead letter's row can hold whatever the message carried: no
+    NUL (PostgreSQL's text and jsonb refuse it) and no more characters than
+    its column. A message that cannot be kept cannot be dead-lettered, and
+    was retried for ever, holding back its partition."""
+    if text is None:
+        return None
+    text = text.replace("\x00", "\ufffd")
+    return text if limit is None else text[:limit]
 
 
 @dataclass

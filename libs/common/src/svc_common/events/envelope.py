@@ -35,9 +35,12 @@ class Message:
     offset: int = 0
 
     def header(self, name: str) -> str | None:
+        """A header as text, for logs and labels: bytes that are not UTF-8
+        read as U+FFFD, so a foreign message can still be named and kept
+        (`Envelope.from_message` is the strict reading)."""
         for k, v in self.headers:
             if k == name:
-                return v.decode()
+                return v.decode("utf-8", "replace")
         return None
 
 

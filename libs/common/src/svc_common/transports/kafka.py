@@ -23,7 +23,13 @@ import random
 import time
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from prometheus_client import Gauge
@@ -54,6 +60,22 @@ def retry_delay(attempt: int, *, first: float = RETRY_FIRST_SECONDS) -> float:
     wait grows 2× per attempt up to the cap, then ±25 % so replicas spread."""
     base = min(RETRY_MAX_SECONDS, first * 2 ** min(attempt - 1, 16))
     return base * random.uniform(0.75, 1.25)
+
+
+def record_message(r: ConsumerRecord[bytes, bytes]) -> Message:
+    """A consumed record as a `Message`, whatever its bytes: a key that is
+    not UTF-8 reads with U+FFFD and a header without a value as empty. A
+    record is never refused here — one that cannot be read as an event is
+    the consumer's to dead-letter — because an exception here took the
+    whole consumer down, again at every restart, on every partition."""
+    return Message(
+        topic=r.topic,
+        key=r.key.decode("utf-8", "replace") if r.key is not None else None,
+        value=r.value or b"",
+        headers=[(k, v if v is not None else b"") for k, v in (r.headers or [])],
+        partition=r.partition,
+        offset=r.offset,
+    )
 
 
 class _Subscription:
@@ -366,17 +388,23 @@ class KafkaTransport(Transport):
                         continue  # fetched before the pause; re-read after it
                     for r in records:
                         try:
-                            await sub.process(
-                                Message(
-                                    topic=r.topic,
-                                    key=r.key.decode() if r.key is not None else None,
-                                    value=r.value or b"",
-                                    headers=[(k, v) for k, v in (r.headers or [])],
-                                    partition=r.partition,
-                                    offset=r.offset,
-                                )
-                            )
+                            await sub.process(record_message(r))
                         except TransientFailure as exc:
+                            self._pause(sub, consumer, tp, r.offset, exc)
+                            break
+                        except Exception as exc:
+                            # A bug in applying one message: that partition
+                            # waits, with the error in /ready and the
+                            # retrying gauge; the consumer and its other
+                            # partitions go on (before, the consumer was
+                            # restarted on it again and again, invisibly).
+                            log.error(
+                                "message could not be processed",
+                                group=sub.group,
+                                partition=str(tp),
+                                offset=r.offset,
+                                error=repr(exc)[:500],
+                            )
                             self._pause(sub, consumer, tp, r.offset, exc)
                             break
                         sub.done[tp] = r.offset + 1

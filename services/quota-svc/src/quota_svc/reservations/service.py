@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, or_, select
+from sqlalchemy import Table, bindparam, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from svc_common.audit import SYSTEM, audit_row
 from svc_common.auth import Principal
-from svc_common.batching import batch_memo
+from svc_common.batching import LookupsTogether, batch_memo
 from svc_common.db import Database, DriverStatement
 from svc_common.events.registry import EventPayload
 from svc_common.events.schemas.quota import QuotaAllocated, QuotaReleased, QuotaReserved
@@ -386,11 +387,30 @@ _POOL_OF_RESERVATION = DriverStatement(
 )
 
 
+_POOLS_OF_RESERVATIONS = DriverStatement(
+    text(
+        "SELECT r.id, r.pool_id FROM reservations AS r"
+        " JOIN unnest(CAST(:rids AS VARCHAR[])) AS k(id) ON r.id = k.id"
+    )
+)
+#: Each database's lookups of a reservation's pool, sent together.
+_POOL_LOOKUPS: weakref.WeakKeyDictionary[Database, LookupsTogether] = weakref.WeakKeyDictionary()
+
+
 async def pool_of_reservation(db: Database, reservation_id: str) -> str | None:
     """The pool a reservation holds on (it never changes): the key of its
-    batch. One statement, outside any transaction."""
-    found = await db.fetch_alone(_POOL_OF_RESERVATION, {"rid": reservation_id})
-    return cast(str, found[0][0]) if found else None
+    batch. One statement, outside any transaction; on PostgreSQL together
+    with the other requests' of the moment (svc_common.batching)."""
+    if not db.on_asyncpg:
+        found = await db.fetch_alone(_POOL_OF_RESERVATION, {"rid": reservation_id})
+        return cast(str, found[0][0]) if found else None
+    lookups = _POOL_LOOKUPS.get(db)
+    if lookups is None:
+        lookups = _POOL_LOOKUPS[db] = LookupsTogether(
+            db, _POOL_OF_RESERVATION, _POOLS_OF_RESERVATIONS, ("rid",)
+        )
+    row = await lookups.get((reservation_id,))
+    return cast(str, row[0]) if row is not None else None
 
 
 _BY_ID = DriverStatement(select(RESERVATIONS).where(RESERVATIONS.c.id == bindparam("rid")))

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from svc_common.i18n import msg
+from svc_common.types import utcnow
 
-from console.web import days_until
+from console.web import days_until, parse_time
 
 UNDECIDED = ("submitted", "accepted", "evaluated", "reviewed")
 #: What an officer does next to a filing, by the action's API name.
 OFFICER_ACTIONS = ("accept", "evaluation-done", "review-done", "approve", "reject", "quota-retry")
 RETRYABLE_QUOTA = ("blocked", "lapsed")
+#: A quota request quota-svc has left unanswered this long is stuck (the
+#: QuotaSagaStuck alert's threshold): the officer may ask again, as eia-svc
+#: allows for a pending filing and tells an officer who tries to approve it.
+QUOTA_STUCK_AFTER = dt.timedelta(minutes=5)
+
+
+def quota_stuck(filing: Mapping[str, Any]) -> bool:
+    """Whether quota-svc has left the filing's request unanswered for longer
+    than `QUOTA_STUCK_AFTER` since it was last asked."""
+    if filing.get("quota_status") != "pending":
+        return False
+    asked = parse_time(filing.get("quota_asked_at"))
+    return asked is not None and utcnow() - asked > QUOTA_STUCK_AFTER
 
 
 def action_label(action: str) -> str:
@@ -73,6 +88,17 @@ def quota_label(status: str) -> str:
     return status_label(status)
 
 
+def filing_quota_label(filing: Mapping[str, Any]) -> str:
+    """`quota_label`, and a request left unanswered too long said so: the
+    officer may ask again (重新申请总量) rather than wait without end."""
+    if quota_stuck(filing):
+        return msg(
+            "quota unanswered for over 5 minutes; you may retry",
+            "总量确认超时（逾 5 分钟未答复），可重新申请",
+        )
+    return quota_label(str(filing.get("quota_status") or ""))
+
+
 def entered_by(sub: str | None, names: Mapping[str, str] | None = None) -> str:
     """Who entered a record: the services' own actions are 系统; a person by
     the name the console knows them by (`names`, login id → name), else by
@@ -119,7 +145,7 @@ def channel_label(channel: str) -> str:
 
 def next_actions(filing: Mapping[str, Any]) -> list[str]:
     acts = [a for a in filing.get("allowed_actions", []) if a in OFFICER_ACTIONS]
-    if filing.get("quota_status") in RETRYABLE_QUOTA:
+    if filing.get("quota_status") in RETRYABLE_QUOTA or quota_stuck(filing):
         acts.append("quota-retry")
     return acts
 
