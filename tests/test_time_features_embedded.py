@@ -104,8 +104,14 @@ async def submit(c: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
     return dict(r.json())
 
 
-async def act(c: httpx.AsyncClient, fid: str, action: str, status: int = 200) -> dict[str, Any]:
-    r = await c.post(f"/eia/filings/{fid}/{action}", headers=OFFICER)
+async def act(
+    c: httpx.AsyncClient,
+    fid: str,
+    action: str,
+    status: int = 200,
+    json: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    r = await c.post(f"/eia/filings/{fid}/{action}", headers=OFFICER, json=json)
     assert r.status_code == status, r.text
     return dict(r.json())
 
@@ -214,7 +220,7 @@ async def test_statutory_clocks_of_every_channel_and_the_overdue_list(
     # A decision takes a filing off the list, however late it came.
     await act(c, green_form["id"], "evaluation-done")
     await act(c, green_form["id"], "review-done")
-    await act(c, green_form["id"], "reject")
+    await act(c, green_form["id"], "reject", json={"reason": "不符合审批条件"})
     assert await overdue_ids(c) == expected - {green_form["id"]}
 
 

@@ -202,7 +202,11 @@ def _well_behaved(case: schemathesis.Case) -> schemathesis.Case:
         # No body, or a JSON null one: the action's fields go in an object.
         case.body = {}
         case.media_type = "application/json"
-    if action in needs and isinstance(case.body, dict) and not case.body.get(needs[action][0]):
+    if (
+        action in needs
+        and isinstance(case.body, dict)
+        and not str(case.body.get(needs[action][0]) or "").strip()
+    ):
         case.body[needs[action][0]] = needs[action][1]
     return case
 

@@ -149,3 +149,19 @@ def test_a_refused_role_is_named_as_people_call_it() -> None:
     with i18n.use("en"), pytest.raises(Forbidden) as refused:
         _admitted(Principal("wang.fang", "investment"), ("officer",))
     assert "role investment may not do this; needs one of: officer" in str(refused.value.detail)
+
+
+def test_a_refused_district_is_named_as_people_call_it() -> None:
+    """The officer reads 宝坻区 and 审批人员, not 120115 and officer alone."""
+    from svc_common.auth import Principal
+    from svc_common.errors import Forbidden
+
+    li_hua = Principal("li.hua", "officer", frozenset({"120119"}))
+    with i18n.use("zh"), pytest.raises(Forbidden) as refused:
+        li_hua.require_district("120115")
+    assert str(refused.value.detail) == "审批人员 li.hua 无权在宝坻区（120115）操作"
+    with i18n.use("en"), pytest.raises(Forbidden) as refused:
+        li_hua.require_district("120115")
+    assert str(refused.value.detail) == (
+        "approval officer li.hua may not act in district 宝坻区 (120115)"
+    )

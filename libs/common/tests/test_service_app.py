@@ -178,6 +178,23 @@ async def test_probes_and_openapi(db_url: str) -> None:
         assert "security" not in doc["paths"]["/demo/health"]["get"]
 
 
+async def test_every_answer_forbids_framing_and_sniffing(db_url: str) -> None:
+    """The services' pages (the API docs, eia-svc's receipt) share the
+    console's origin in the embedded default: no other site may frame them,
+    and no answer is sniffed into another type."""
+    async with testing.running(demo_app(db_url)) as c:
+        for r in (
+            await c.get("/demo/health"),
+            await c.get("/demo/docs"),
+            await c.get("/demo/nowhere"),
+            await c.post("/demo/notes", json={}),
+        ):
+            assert r.headers["x-frame-options"] == "DENY", r.url
+            assert r.headers["x-content-type-options"] == "nosniff", r.url
+            assert "frame-ancestors 'none'" in r.headers["content-security-policy"], r.url
+            assert r.headers["referrer-policy"] == "same-origin", r.url
+
+
 async def test_validation_problem_names_each_field(db_url: str) -> None:
     async with testing.running(demo_app(db_url)) as c:
         r = await c.post(

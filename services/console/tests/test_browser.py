@@ -226,6 +226,35 @@ async def test_officer_accepts_a_filing_and_confirms_a_reclaim(
     )
 
 
+async def test_a_refused_action_is_said_beside_its_form_which_stays(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """A refusal (here: a reclaim rejected with only spaces for a reason,
+    which the browser's `required` lets through) shows beside the form; the
+    form stays, with a new Idempotency-Key, for the officer to correct and
+    send again. It replaced the whole cell, form and all."""
+    p = page
+    reclaims = admin_get(demo_server, "/quota/reclaims", district="120119", status="pending")
+    assert isinstance(reclaims, dict)
+    theirs = [r for r in reclaims["items"] if r["created_by"] != "li.hua"]
+    await sign_in(p, demo_server, "officer-jizhou")
+    row = p.locator(f"tr[data-reclaim='{theirs[-1]['id']}']")
+    form = row.locator("form.act:has(button[data-op='reclaim-reject'])")
+    key = await form.locator("input[name=idem]").input_value()
+    reason = form.locator("input[name=reason]")
+    await reason.evaluate("e => e.removeAttribute('required')")
+    await reason.fill("   ")
+    await form.locator("button").click()
+    await form.locator(".outcome .result.error").wait_for()
+    assert "请填写原因" in await form.locator(".outcome").inner_text()
+    assert await form.locator("button[data-op='reclaim-reject']").count() == 1
+    assert await form.locator("input[name=idem]").input_value() != key
+    # The button's word stays on one line beside the refusal (驳回, not 驳/回).
+    button = await form.locator("button").bounding_box()
+    assert button and button["height"] < 48, button
+    await shot(p, artifacts, "workbench-refused")
+
+
 async def test_anyone_verifies_a_receipt_without_signing_in(
     page: Page, demo_server: Server, artifacts: Path
 ) -> None:
@@ -327,6 +356,15 @@ async def test_on_a_phone_no_page_scrolls_sideways(
                 width = await p.evaluate("document.documentElement.scrollWidth")
                 if width > 390:
                     wide[path] = await p.evaluate(WIDEST)
+                if path == "/console/investment/":
+                    # The trend chart keeps a plot of its own beside the 16
+                    # districts' legend (it was flattened to a line under it).
+                    await p.wait_for_selector("#trend-chart[data-drawn=true]")
+                    plot = await p.evaluate(
+                        "() => Chart.getChart(document.querySelector('#trend-chart')).chartArea"
+                    )
+                    assert plot["bottom"] - plot["top"] >= 150, plot
+                    await p.locator("#trend").screenshot(path=str(artifacts / "phone-trend.png"))
             await p.screenshot(path=str(artifacts / f"phone-{user}.png"), full_page=False)
             await ctx.clear_cookies()
         assert wide == {}

@@ -705,7 +705,7 @@ async def test_the_public_register_pages_on_and_says_its_algorithm_in_chinese(
     assert "next_cursor" not in r.text and "see docs" not in r.text
     assert "SHA-256（前一条哈希 + 换行符 + 本条内容的规范化 JSON）" in r.text
     r = await client.get("/console/public/register", params={"cursor": "MTAw"})
-    assert_console_page(r, 200, "<td>101</td>", "第一页")
+    assert_console_page(r, 200, '<td class="n">101</td>', "第一页")
     assert "下一页" not in r.text
     bad = await client.get("/console/public/register", params={"cursor": '"><script>'})
     assert_console_page(bad, 422, "请求内容无效")
@@ -823,6 +823,8 @@ async def test_district_names_and_codes_do_not_wrap_in_narrow_columns(
     r = await client.get("/console/workbench/")
     row = re.search(r'<tr data-reclaim="q1">(.*?)</tr>', r.text, re.S)
     assert row and '<th scope="row" class="place">蓟州区</th>' in row.group(1)
+    # Nor the time it was entered (2026-11-02 10:00, not 2026-11-/02 10:00).
+    assert '<span class="help when">2026-11-02 10:00</span>' in row.group(1)
 
 
 async def test_the_fit_form_takes_what_its_server_takes_and_names_the_real_limit(
@@ -897,3 +899,210 @@ async def test_audit_findings_name_the_enterprise_beside_its_code(
         "/permit/enterprises/91120119MA05AAAA1A",
         "/permit/enterprises/91120119MA05BBBB1B",
     ]
+
+
+async def test_signing_in_comes_back_to_the_whole_address(client: httpx.AsyncClient) -> None:
+    """A link to a question with several parameters (a colleague's 招商 fit
+    for VOCs and NOx) opened signed out comes back to all of them after
+    sign-in, not to the first alone."""
+    asked = "/console/investment/fit?p_VOCs=5&p_NOx=1&districts=120119"
+    r = await client.get(asked)
+    assert r.status_code == 303
+    login = await client.get(r.headers["location"])
+    assert f'name="next" value="{asked.replace("&", "&amp;")}"' in login.text
+    signed = await client.post(
+        "/console/login/dev",
+        data={"user": "investment", "next": asked, "csrf_token": csrf_of(login.text)},
+    )
+    assert signed.headers["location"] == asked
+
+
+async def test_the_workbench_has_no_empty_action_column_for_who_may_not_act(
+    stub: Stub,
+) -> None:
+    """孙丽 (审计, read only) sees every queue without an empty 办理 column
+    and is told the page is read only; 赵强 (管理员) acts on filings but not
+    on reclaims (an officer's, four eyes), so the reclaims table has no 办理
+    column for him; 李华 (审批) has both. Dates and countdowns keep one line."""
+    reclaim = {"id": "q1", "district": "120119", "pollutant": "VOCs", "amount_t": "0.670"}
+    reclaim |= {"status": "pending", "source": "manual", "created_by": "chen.jing"}
+    stub.on("GET", "/quota/reclaims", {"next_cursor": None, "items": [reclaim]})
+    filing = _filing(district="120119", due_at="2026-12-13T15:59:59+00:00")
+    stub.on("GET", "/eia/filings", {"next_cursor": None, "items": [filing]})
+    action = '<th scope="col">办理</th>'
+
+    async def sections(user: str) -> dict[str, str]:
+        app = create(Settings(dev_login=True), transport=httpx.MockTransport(stub))
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://console.test"
+        ) as c:
+            await sign_in(c, user)
+            page = (await c.get("/console/workbench/")).text
+        found = re.findall(r'<section id="(\w+)".*?</section>', page, re.S)
+        bodies = re.findall(r'<section id="\w+".*?</section>', page, re.S)
+        return dict(zip(found, bodies, strict=True)) | {"top": page.split("<nav")[1]}
+
+    auditor = await sections("auditor")
+    assert action not in auditor["filings"] and action not in auditor["reclaims"]
+    assert 'id="read-only"' in auditor["top"]
+    assert '<td class="when">2026-12-13</td>' in auditor["filings"]
+    admin = await sections("admin")
+    assert action in admin["filings"] and action not in admin["reclaims"]
+    officer = await sections("officer-jizhou")
+    assert action in officer["filings"] and action in officer["reclaims"]
+    assert 'id="read-only"' not in officer["top"]
+
+
+async def test_the_public_register_says_its_references_in_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """An entry's references read as words with districts by name (指标池：
+    滨海新区 VOCs 政府储备), not `pool=120116:VOCs:reserve`; the amount is
+    right-aligned in tonnes; VOCs and the time never break inside."""
+    entry = {"seq": "35", "at": "2026-12-03T13:08:07Z", "district": "120116", "kind": "transfer"}
+    entry |= {"pollutant": "VOCs", "amount_t": "-1770.000", "prev_hash": "0" * 64, "hash": "a" * 64}
+    refs = "entry=api:2b7d:in;pool=120116:VOCs:reserve;to=120119;effective_from="
+    entry |= {"refs": refs + "2026-12-02T17:55:14.664173+00:00"}
+    stub.on("GET", "/quota/public/register", {"items": [entry], "next_cursor": None})
+    r = await client.get("/console/public/register")
+    assert_console_page(r, 200)
+    row = re.search(r"<tbody>(.*?)</tbody>", r.text, re.S)
+    assert row, r.text
+    cells = row.group(1)
+    assert "pool=" not in cells and "120116:VOCs" not in cells
+    assert "指标池：</span>滨海新区 VOCs 政府储备" in cells
+    assert "调入区：</span>蓟州区（120119）" in cells
+    assert "流水号：</span>api:2b7d:in" in cells
+    assert "生效时间：</span>2026-12-03 01:55:14" in cells
+    assert '<td class="n">-1,770.000</td>' in cells
+    assert (
+        '<td class="place">VOCs</td>' in cells and '<td class="when">2026-12-03 21:08</td>' in cells
+    )
+    en = await client.get("/console/public/register", params={"lang": "en"})
+    assert "pool: </span>滨海新区 VOCs priority reserve" in en.text
+
+
+async def test_a_code_typed_full_width_finds_the_enterprise(client: httpx.AsyncClient) -> None:
+    """A Chinese input method in full-width mode types ９１１２…Ａ９ＣＧ: the same
+    code, not a refusal of its 1st character. A path that is not a code goes
+    back to the search with all of it in the field (`&` and `#` kept)."""
+    await sign_in(client, "auditor")
+    r = await client.get(
+        "/console/enterprise/", params={"uscc": "９１１２０１１９００００００Ａ９ＣＧ "}
+    )
+    assert (
+        r.status_code == 303 and r.headers["location"] == "/console/enterprise/91120119000000A9CG"
+    )
+    r = await client.get("/console/enterprise/a%26lang=en%23x")
+    assert r.headers["location"] == "/console/enterprise/?uscc=a%26lang%3Den%23x"
+
+
+async def test_a_receipt_typed_full_width_is_verified(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """Anyone verifying a receipt may type with a Chinese input method in
+    full-width mode (ＤＪＢ－１２０１１９－２０２６－０００００６): the same number and code."""
+    no = "DJB-120119-2026-000006"
+    receipt = {
+        "filing_no": no,
+        "status": "filed",
+        "status_text": "已备案",
+        "project_name": "涂装线",
+    }
+    stub.on("GET", f"/eia/public/receipts/{no}", receipt)
+    r = await client.get(
+        "/console/public/verify",
+        params={
+            "no": "ｄｊｂ－１２０１１９－２０２６－０００００６",
+            "code": "２Ｘ３５ＺＨ７ＡＧＦ",
+        },
+    )
+    assert_console_page(r, 200, "真实有效")
+    asked = [c for c in stub.calls if c.url.path == f"/eia/public/receipts/{no}"]
+    assert asked and asked[0].url.params["code"] == "2X35ZH7AGF"
+
+
+async def test_a_revoked_receipt_reads_right_in_both_languages(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """撤销时间：…；原因：… in Chinese; the English page has no full-width
+    punctuation (Revoked on: …; reason: …)."""
+    no = "DJB-120111-2026-000001"
+    receipt = {"filing_no": no, "status": "revoked", "status_text": "已撤销"}
+    receipt |= {"revoked_at_local": "2026-12-03 21:13:19", "revoke_reason": "虚假备案"}
+    stub.on("GET", f"/eia/public/receipts/{no}", receipt)
+    zh = await client.get("/console/public/verify", params={"no": no, "code": "IJTHWK6IJT"})
+    assert "撤销时间：2026-12-03 21:13:19；原因：虚假备案" in zh.text
+    en = await client.get(
+        "/console/public/verify", params={"no": no, "code": "IJTHWK6IJT", "lang": "en"}
+    )
+    assert "Revoked on: 2026-12-03 21:13:19; reason: 虚假备案" in en.text
+
+
+async def test_a_page_answers_head_as_get_without_a_body(client: httpx.AsyncClient) -> None:
+    """A link checker or a chat app's preview asks HEAD of a verification
+    link: the page's status and headers, no body, not a 405."""
+    for path in ("/console/", "/console/public/verify?no=DJB-120119-2026-000006&code=X"):
+        get, head = await client.get(path), await client.head(path)
+        assert head.status_code == get.status_code == 200, path
+        assert head.content == b"" and head.headers["content-type"].startswith("text/html")
+        assert head.headers["x-frame-options"] == "DENY"
+    assert (await client.head("/console/static/console.css")).status_code == 200
+    assert (await client.head("/console/workbench/")).status_code == 303
+
+
+async def test_a_rejection_without_a_reason_is_not_sent(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """不予批准 states its reason: a reason of spaces (the browser's `required`
+    lets it through) is asked for again, and eia-svc is not called."""
+    csrf = await sign_in(client, "officer-jizhou")
+    form = {"op": "filing", "id": "f1", "action": "reject", "idem": "k" * 16, "csrf_token": csrf}
+    r = await client.post(
+        "/console/workbench/act", data={**form, "reason": "   "}, headers={"HX-Request": "true"}
+    )
+    assert r.status_code == 422 and "请填写原因" in r.text
+    assert not [c for c in stub.calls if c.method == "POST"]
+
+
+async def test_the_public_register_has_its_card_on_the_start_page(
+    client: httpx.AsyncClient,
+) -> None:
+    """The public reach the register from the start page, as from the menu."""
+    for signed in (False, True):
+        if signed:
+            await sign_in(client, "auditor")
+        cards = (await client.get("/console/")).text.split('<div class="cards">')[1]
+        assert '<h2><a href="/console/public/register">总量指标公示</a></h2>' in cards
+
+
+async def test_sign_in_never_sends_outside_the_console(client: httpx.AsyncClient) -> None:
+    """`next` is a console path, also once the browser resolves dot segments
+    (`/console/..//evil.example/` lands on `//evil.example/` of this host)."""
+    for bad in (
+        "https://evil.example/",
+        "//evil.example/",
+        "/console/..//evil.example/",
+        "/console/%2e%2e//evil.example/",
+        "/console/\\evil.example",
+    ):
+        login = await client.get("/console/login")
+        r = await client.post(
+            "/console/login/dev",
+            data={"user": "investment", "next": bad, "csrf_token": csrf_of(login.text)},
+        )
+        assert r.headers["location"] == "/console/investment/", bad
+
+
+async def test_a_refused_address_names_its_field_in_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A page whose question a service refuses (a pollutant that is not
+    controlled) says 污染物：…, not the API's `pollutant: …`."""
+    problem = {"title": "请求内容无效", "detail": "pollutant: 'SO2' 不是总量控制污染物"}
+    problem |= {"errors": [{"field": "pollutant", "message": "'SO2' 不是总量控制污染物"}]}
+    stub.on("GET", "/quota/availability", lambda _: httpx.Response(422, json=problem))
+    await sign_in(client, "investment")
+    r = await client.get("/console/investment/", params={"pollutant": "SO2"})
+    assert_console_page(r, 422, "污染物：&#39;SO2&#39; 不是总量控制污染物")
+    assert "pollutant:" not in r.text

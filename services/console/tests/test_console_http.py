@@ -47,6 +47,12 @@ def test_pages_need_sign_in_and_the_session_cookie_is_locked_down(
     assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
     assert "secure" not in cookie.lower()  # plain HTTP here; see the HTTPS test below
     assert "script-src 'self'" in login.headers["content-security-policy"]
+    # A form injected into a page could not post anywhere but the console.
+    assert "form-action 'self'" in login.headers["content-security-policy"]
+    assert login.headers["x-frame-options"] == "DENY"
+    # The services' own pages on the same origin cannot be framed either.
+    receipt_docs = c.get("/eia/docs")
+    assert "frame-ancestors 'none'" in receipt_docs.headers["content-security-policy"]
     # A form without the session's token is refused and signs nobody in.
     forged = c.post("/console/login/dev", data={"user": "admin", "csrf_token": "x" * 40})
     assert forged.status_code == 403

@@ -87,7 +87,7 @@ async def test_problems_in_chinese_by_default_and_english_on_request(svc: Servic
     nobody = await svc.http.get("/permit/permits", headers={"Accept-Language": "zh-CN"})
     assert nobody.status_code == 401 and nobody.json()["detail"] == "需要 Bearer 令牌"
     other = await svc.http.get("/permit/permits", params={"district": JIZHOU}, headers={**ZH})
-    assert other.status_code == 403 and "无权在辖区 120119 操作" in other.json()["detail"]
+    assert other.status_code == 403 and "无权在蓟州区（120119）操作" in other.json()["detail"]
     # A client that says nothing (the test client's default is en) gets Chinese.
     plain = await svc.http.get("/permit/permits/nope", headers={**OFFICER, "Accept-Language": ""})
     assert plain.json()["detail"] == "没有排污许可证 nope"

@@ -222,7 +222,7 @@ def test_the_measures_csv_speaks_chinese_to_district_teams() -> None:
     assert text.startswith("\ufeff")  # spreadsheet programs then read UTF-8
     [row] = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     assert row == {
-        "区": DONGLI,
+        "区": "东丽区",
         "统一社会信用代码": "91120110000000001A",
         "企业名称": "天津市某化工有限公司",
         "绩效分级": "C级",

@@ -36,6 +36,7 @@ from svc_common.migrate import upgrade_async
 from svc_common.observability import RequestContextMiddleware, configure_logging
 from svc_common.ops_router import ops_router
 from svc_common.outbox import OutboxRelay
+from svc_common.security_headers import SecurityHeaders
 from svc_common.service_deps import get_db, get_runtime, runtime
 from svc_common.settings import ServiceSettings
 from svc_common.tracing import Tracing
@@ -275,8 +276,9 @@ def create_app(
         single_params=openapi.single_query_params(app),
     )
     # Outermost: a request the guard refuses still gets its ids, its log line
-    # and its count.
+    # and its count; every answer, refusals too, its security headers.
     app.add_middleware(RequestContextMiddleware, service=spec.name, prefix=spec.prefix)
+    app.add_middleware(SecurityHeaders)
     traces.instrument_app(app, spec.prefix)
     return app
 

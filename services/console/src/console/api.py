@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 from svc_common import i18n
+from svc_common.i18n import msg
 
 SERVICES = ("permit", "quota", "eia")
 T = TypeVar("T")
@@ -36,6 +37,32 @@ class ApiError(Exception):
     def field_errors(self) -> list[dict[str, str]]:
         errors = self.problem.get("errors")
         return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+
+    def said(self) -> str:
+        """What to tell the user: each refused field once, by the words the
+        page uses (污染物：…), not the detail repeating the API's field names
+        (pollutant: …); the detail when no field is named."""
+        if not self.field_errors:
+            return self.message
+        return msg("; ", "；").join(field_said(e) for e in self.field_errors)
+
+
+#: The fields a page sends as its forms and addresses name them; a body
+#: refused as a whole (field "body") or a field not listed shows its message
+#: alone.
+FIELD_WORDS = {
+    "reason": ("reason", "原因"),
+    "note": ("note", "说明"),
+    "pollutant": ("pollutant", "污染物"),
+    "district": ("district", "区"),
+    "uscc": ("USCC", "统一社会信用代码"),
+}
+
+
+def field_said(e: Mapping[str, Any]) -> str:
+    words = FIELD_WORDS.get(str(e.get("field")))
+    text = str(e.get("message") or "")
+    return f"{msg(*words)}{msg(': ', '：')}{text}" if words else text
 
 
 def language_header() -> str:

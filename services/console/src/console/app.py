@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from urllib.parse import urlencode
 
 import httpx
 from fastapi import FastAPI, Request
@@ -17,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from svc_common.auth import role_name
 from svc_common.i18n import msg
+from svc_common.security_headers import SecurityHeaders
 from svc_common.tracing import FASTAPI_TELEMETRY
 
 from console.api import ApiError, Services
@@ -34,8 +36,9 @@ from console.pages.workbench.router import router as workbench_router
 from console.settings import Settings
 from console.web import (
     HERE,
+    SECURITY_HEADERS,
+    HeadAsGet,
     LanguageMiddleware,
-    SecurityHeaders,
     is_htmx,
     problem_page,
     render,
@@ -92,8 +95,16 @@ def create(
         store=sessions,
     )
     app.add_middleware(LanguageMiddleware)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, headers=SECURITY_HEADERS)
+    app.add_middleware(HeadAsGet)
     return app
+
+
+def login_url(next_url: str) -> str:
+    """The sign-in page, coming back to `next_url` after: its whole address,
+    every parameter of its question kept (unencoded, `&p_NOx=1` would be read
+    as the sign-in page's own parameter and lost)."""
+    return "/console/login?" + urlencode({"next": next_url})
 
 
 def page_status(api_status: int) -> int:
@@ -141,7 +152,7 @@ def _install_handlers(app: FastAPI) -> None:
     async def _login(request: Request, exc: LoginRequired) -> Response:
         if is_htmx(request):
             return problem_page(request, 401, session_ended())
-        return RedirectResponse(f"/console/login?next={exc.next_url}", status_code=303)
+        return RedirectResponse(login_url(exc.next_url), status_code=303)
 
     @app.exception_handler(SessionStoreDown)
     async def _store_down(request: Request, exc: SessionStoreDown) -> Response:
@@ -200,13 +211,14 @@ def _install_handlers(app: FastAPI) -> None:
             await sign_out(request)
             if is_htmx(request):
                 return problem_page(request, 401, session_ended())
-            return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(login_url(here), status_code=303)
         return render(
             request,
             "error.html",
             status_code=page_status(exc.status),
             heading=str(exc.problem.get("title") or msg("Error", "错误")),
-            detail=exc.message,
+            detail=exc.said(),
         )
 
     @app.get("/", include_in_schema=False)

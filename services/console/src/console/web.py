@@ -20,6 +20,7 @@ from svc_common import i18n
 from svc_common.auth import role_name
 from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg, title
+from svc_common.security_headers import BASE_HEADERS
 from svc_common.types import utcnow
 
 from console.auth import csrf
@@ -233,32 +234,32 @@ class LanguageMiddleware:
 
 
 SECURITY_HEADERS = {
+    **BASE_HEADERS,
     # Every script and style is served by the console itself; no inline script.
     "content-security-policy": (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'"
+        "img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
     ),
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "same-origin",
-    "x-frame-options": "DENY",
 }
 
 
-class SecurityHeaders:
+class HeadAsGet:
+    """HEAD answered as GET without its body (RFC 9110 §9.3.2): a link
+    checker, an uptime probe or a chat app's link preview asking HEAD of a
+    page (a receipt's verification link, say) gets what GET would say, not a
+    405. The routes declare GET only; the static files answer HEAD already."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
 
-        async def add(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                for k, v in SECURITY_HEADERS.items():
-                    if k.encode() not in present:
-                        message.setdefault("headers", []).append((k.encode(), v.encode()))
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
-        await self.app(scope, receive, add)
+        await self.app({**scope, "method": "GET"}, receive, headers_only)

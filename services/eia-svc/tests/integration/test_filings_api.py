@@ -175,6 +175,13 @@ async def test_expired_hold_lapses_the_quota(client: httpx.AsyncClient) -> None:
     await act(client, f["id"], "evaluation-done")
     await act(client, f["id"], "review-done")
     assert (await act(client, f["id"], "approve")).json()["quota_status"] == "lapsed"
+    # A rejection states its reason: none, or only spaces, is refused and
+    # changes nothing.
+    for body in ({}, {"reason": None}, {"reason": "  "}):
+        r = await act(client, f["id"], "reject", json=body)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason", r.text
+    assert (await get(client, f["id"]))["status"] == "reviewed"
+    assert await events_of(app, "eia.filing.rejected.v1") == []
     r = await act(client, f["id"], "reject", json={"reason": "不符合规划"})
     assert r.json()["status"] == "rejected"
     (rej,) = await events_of(app, "eia.filing.rejected.v1")

@@ -40,3 +40,15 @@ def test_the_print_button_has_no_inline_handler_and_revoked_is_not_filed() -> No
     assert "本项目已完成环境影响登记表备案" in filed
     revoked = render_html(receipt_of(_row("revoked"), secret="s" * 32))
     assert "本项目已完成环境影响登记表备案" not in revoked and "已被撤销" in revoked
+
+
+def test_the_industry_is_named_when_it_is_the_projects_type() -> None:
+    """国民经济行业 reads C1431 米、面制品制造 (the project type's class name),
+    not the bare code; an industry other than the type keeps its code."""
+    row = _row("filed")
+    row.project_type = row.industry_code = "C1431"
+    page = render_html(receipt_of(row, "米、面制品制造", secret="s" * 32))
+    assert page.count("C1431 米、面制品制造") == 2  # the project type and the industry
+    row.industry_code = "C3360"
+    page = render_html(receipt_of(row, "米、面制品制造", secret="s" * 32))
+    assert "<td>C3360</td>" in page

@@ -4,6 +4,7 @@ OpenID Connect (production)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -24,10 +25,15 @@ router = APIRouter(prefix="/console")
 
 
 def _safe_next(target: str | None) -> str | None:
-    """Only a path of the console: never an open redirect."""
-    if target and target.startswith("/console/") and not target.startswith("//"):
-        return target
-    return None
+    """Only a path of the console: never an open redirect, nor a path that
+    leaves /console/ once the browser resolves it (`/console/..//host/`,
+    `%2e%2e`, a backslash)."""
+    if not target or not target.startswith("/console/") or target.startswith("//"):
+        return None
+    path = unquote(target.split("?", 1)[0])
+    if "\\" in path or any(part in (".", "..") for part in path.split("/")):
+        return None
+    return target
 
 
 @router.get("/login")

@@ -21,7 +21,10 @@
     if (status < 400 || status >= 500) { return; }
     e.detail.shouldSwap = true;
     e.detail.isError = false;
-    var elt = e.detail.elt;
+    // The event's elt is the swap's target (the form's cell): the form is
+    // the element that made the request.
+    var cfg = e.detail.requestConfig;
+    var elt = cfg && cfg.elt ? cfg.elt : e.detail.elt;
     var form = elt && elt.closest ? elt.closest("form.act") : null;
     if (form) {
       var slot = form.querySelector(".outcome");
@@ -56,6 +59,7 @@
     var canvas = (root || document).querySelector("#trend-chart");
     if (!el || !canvas) { return; }
     var data = JSON.parse(el.textContent);
+    var narrow = canvas.parentElement.clientWidth < 600;
     loadChartJs().then(function () {
       new window.Chart(canvas, {
         type: "line",
@@ -69,7 +73,12 @@
         },
         options: {
           animation: false, responsive: true,
-          plugins: { legend: { position: "bottom" } },
+          // On a phone the 16 districts' legend would take the whole height
+          // of a wide chart and leave no plot: a taller chart there, with a
+          // smaller legend.
+          aspectRatio: narrow ? 0.6 : 2.5,
+          plugins: { legend: { position: "bottom",
+                               labels: narrow ? { boxWidth: 12, font: { size: 11 } } : {} } },
           scales: { y: { beginAtZero: true, title: { display: true, text: data.unit } } }
         }
       });

@@ -10,7 +10,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
-from svc_common.errors import NotFound
+from svc_common.errors import NotFound, field_error
 from svc_common.events.schemas.eia import (
     FilingAccepted,
     FilingApproved,
@@ -176,6 +176,13 @@ def act(
         emit(s, quota_request(f, FilingQuotaRetry))
     else:
         new = rules.apply(review_state(f), action)
+        if action == "reject" and not (body.reason or "").strip():
+            # A refusal states its grounds (行政许可法 §38): the filer is told why.
+            raise field_error(
+                "reason",
+                msg("a rejection must give its reason", "不予批准须说明理由"),
+                "missing",
+            )
         if action == "approve":
             quota.check_approvable(quota_state(f))
         f.status, f.evaluation_done, f.review_done = (

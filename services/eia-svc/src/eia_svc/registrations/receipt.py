@@ -151,7 +151,17 @@ def lines_of(receipt: dict[str, Any]) -> list[Line]:
             "项目类别 Project type",
             opt(receipt["project_type"], receipt.get("project_type_name")),
         ),
-        Line("国民经济行业 Industry", receipt.get("industry_code") or "无"),
+        # The project types are GB/T 4754 classes: an industry that is the
+        # project's type is named by the same name (C1431 米、面制品制造).
+        Line(
+            "国民经济行业 Industry",
+            opt(
+                receipt.get("industry_code"),
+                receipt.get("project_type_name")
+                if receipt.get("industry_code") == receipt["project_type"]
+                else None,
+            ),
+        ),
         Line("VOCs 新增排放量 VOCs increment", f"{receipt['vocs_increment_t']} 吨/年 (t/a)"),
         Line("环境管控单元 Control unit", opt(receipt.get("control_unit"), None)),
         Line("所在园区 Park", opt(receipt.get("park_id"), receipt.get("park_name"))),

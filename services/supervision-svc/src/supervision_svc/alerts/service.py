@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
+from svc_common.districts import DISTRICTS
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
 from svc_common.types import kg_to_tonnes
@@ -199,7 +200,7 @@ def to_csv(m: AlertMeasures) -> str:
                 # never run as a formula (csv_cell), as in every export.
                 csv_cell(cell)
                 for cell in (
-                    i.district,
+                    _said(i.district, DISTRICTS),
                     i.uscc,
                     i.name,
                     _said(i.grade, rules.GRADE_ZH),

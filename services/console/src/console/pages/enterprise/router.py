@@ -5,7 +5,9 @@ registration forms, quota held, audits — and the history in time order."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -31,7 +33,9 @@ async def search(
     user: User = Depends(signed_in(*ROLES)),
 ) -> Response:
     if uscc:
-        code = uscc.strip().upper()
+        # Typed in a Chinese input method's full-width mode (９１１２…Ａ９ＣＧ), a
+        # code is the same code.
+        code = unicodedata.normalize("NFKC", uscc).strip().upper()
         problem = uscc_problem(code)
         if problem is None:
             return RedirectResponse(f"/console/enterprise/{code}", status_code=303)
@@ -61,7 +65,9 @@ async def enterprise(
 ) -> Response:
     code = uscc.upper()
     if not _USCC.match(code):
-        return RedirectResponse(f"/console/enterprise/?uscc={uscc[:40]}", status_code=303)
+        return RedirectResponse(
+            "/console/enterprise/?" + urlencode({"uscc": uscc[:40]}), status_code=303
+        )
     notes: list[str] = []
     t = user.token
 

@@ -4,15 +4,17 @@ code; the public quota register once quota-svc publishes it."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg
 
 from console.api import ApiError, Services, raise_for_problem
 from console.deps import services
-from console.web import problem_page, render
+from console.web import beijing_in_text, problem_page, render
 
 router = APIRouter(prefix="/console/public")
 #: The script eia-svc's receipt carries for its print button when served alone.
@@ -27,7 +29,10 @@ async def verify(
     code: str = Query("", max_length=40),
     api: Services = Depends(services),
 ) -> Response:
-    no, code = no.strip().upper(), code.strip()
+    # Typed in a Chinese input method's full-width mode (ＤＪＢ－１２０１１９…),
+    # a number or a code is the same one.
+    no, code = (unicodedata.normalize("NFKC", v).strip() for v in (no, code))
+    no = no.upper()
     result: dict[str, Any] | None = None
     problem: str | None = None
     if no or code:
@@ -131,6 +136,7 @@ async def register(
         rows=rows,
         label=register_label,
         kinds=REGISTER_KINDS,
+        refs=register_refs,
         meta={
             k: register_value(v)
             for k, v in data.items()
@@ -205,6 +211,72 @@ REGISTER_KINDS = {
     "debt_created": ("debt created", "形成欠量"),
     "debt_repaid": ("debt repaid", "欠量偿还"),
 }
+
+
+#: The keys of an entry's references (`refs`: `entry=…;pool=120101:VOCs`)
+#: as people say them.
+REGISTER_REFS = {
+    "entry": ("journal entry", "流水号"),
+    "pool": ("pool", "指标池"),
+    "reservation": ("reservation", "预留编号"),
+    "ratio": ("offset ratio", "倍量替代比例"),
+    "effective_from": ("effective from", "生效时间"),
+    "effective": ("effective", "生效时间"),
+    "reclaim": ("reclaim", "收回编号"),
+    "uscc": ("USCC", "统一社会信用代码"),
+    "permit": ("permit", "许可证"),
+    "source": ("source", "来源"),
+    "swap": ("swap", "调剂编号"),
+    "to": ("to district", "调入区"),
+    "from": ("from district", "调出区"),
+    "trade": ("trade", "交易编号"),
+    "seller": ("seller", "卖方"),
+    "buyer": ("buyer", "买方"),
+    "buyer_district": ("buyer's district", "买方所在区"),
+    "contract": ("contract", "合同编号"),
+    "reason": ("reason", "原因"),
+    "debt": ("debt", "欠量编号"),
+}
+_POOL_KINDS = {"reserve": ("priority reserve", "政府储备"), "park": ("park sub-pool", "园区子池")}
+
+
+def _district(code: str) -> str:
+    name = DISTRICTS.get(code)
+    return f"{name}（{code}）" if name else code
+
+
+def _pool(value: str) -> str:
+    """`120116:VOCs:park:nangang` as 滨海新区 VOCs 园区子池 nangang."""
+    district, _, rest = value.partition(":")
+    pollutant, _, kind = rest.partition(":")
+    kind, _, park = kind.partition(":")
+    words = [DISTRICTS.get(district, district), pollutant]
+    if kind:
+        words.append(msg(*_POOL_KINDS[kind]) if kind in _POOL_KINDS else kind)
+    if park:
+        words.append(park)
+    return " ".join(w for w in words if w)
+
+
+def register_refs(text: Any) -> list[tuple[str, str]]:
+    """An entry's references (the text its hash covers, `k=v;k=v`) as
+    (label, value) pairs people read: keys in words, districts by name,
+    instants in Beijing time; a key the console does not know as it is."""
+    pairs = []
+    for part in str(text or "").split(";"):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep:
+            key, value = "", part
+        if key in ("to", "from", "buyer_district"):
+            value = _district(value)
+        elif key == "pool":
+            value = _pool(value)
+        else:
+            value = beijing_in_text(value)
+        pairs.append((register_label(key, REGISTER_REFS) if key else "", value))
+    return pairs
 
 
 def register_label(key: str, table: dict[str, tuple[str, str]] = REGISTER_COLUMNS) -> str:

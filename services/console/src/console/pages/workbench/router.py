@@ -125,6 +125,8 @@ async def workbench(
         companies=companies,
         errors=sorted(set(errors)),
         may_act=user.role in ("officer", "admin"),
+        # Confirming or rejecting a reclaim is an officer's (four eyes).
+        may_confirm=user.role in OPS["reclaim-confirm"].roles,
         people=people,
         new_key=lambda: uuid.uuid4().hex,
     )
@@ -167,17 +169,6 @@ OPS: dict[str, Op] = {
 }
 
 
-#: The fields of an action's body as its form names them; a body refused as
-#: a whole (field "body") or a field not listed shows its message alone.
-FIELD_NAMES = {"reason": ("reason", "原因"), "note": ("note", "说明")}
-
-
-def _field_error(e: dict[str, str]) -> str:
-    words = FIELD_NAMES.get(str(e.get("field")))
-    text = str(e.get("message") or "")
-    return f"{msg(*words)}{msg(': ', '：')}{text}" if words else text
-
-
 def spec_roles(spec: Op | None) -> tuple[str, ...]:
     return spec.roles if spec is not None else ("officer", "admin")
 
@@ -206,7 +197,7 @@ async def act(
         problem = msg("this action is not known", "无法识别的操作")
     elif user.role not in spec.roles:
         problem = msg("your role may not do this", "您的角色无权执行此操作")
-    elif spec.needs_reason and not reason.strip():
+    elif (spec.needs_reason or (op == "filing" and action == "reject")) and not reason.strip():
         problem = msg("give a reason", "请填写原因")
     # The status of a refusal: htmx shows it beside the form, which stays so
     # the user can correct it and send again.
@@ -223,14 +214,10 @@ async def act(
                 idempotency_key=f"console:{user.sub}:{idem}",
             )
         except ApiError as exc:
-            problem = exc.message
             status = exc.status if 400 <= exc.status < 500 else 503 if exc.status == 503 else 502
-            if exc.status == 401:
-                problem = session_ended()
-            elif exc.field_errors:
-                # The detail repeats the errors with the API's field names:
-                # say each once, by the form's words.
-                problem = msg("; ", "；").join(_field_error(e) for e in exc.field_errors)
+            # A refused field is said once, by the form's words (the detail
+            # repeats it with the API's field name).
+            problem = session_ended() if exc.status == 401 else exc.said()
     done = msg("Done", "已办理") if problem is None else None
     said = queues.outcome(op, action, result) if problem is None else None
     if is_htmx(request):

@@ -1,0 +1,48 @@
+"""Security headers on every answer, for the services and the console alike:
+no framing by another site (clickjacking), no type sniffing, no address
+leaking to other sites. The embedded default serves the services' HTML (the
+receipt, the API docs) from the console's own origin, so they need the same
+protection as the console's pages.
+
+A service's pages (Swagger UI and ReDoc start with an inline script, the
+receipt prints with one) get only `frame-ancestors` as their policy; the
+console, which has no inline script, passes its stricter policy instead."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: What every answer carries unless it set the header itself.
+BASE_HEADERS: dict[str, str] = {
+    "content-security-policy": "frame-ancestors 'none'",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+}
+
+
+class SecurityHeaders:
+    """Adds `headers` (BASE_HEADERS by default) to each HTTP answer that does
+    not carry them already."""
+
+    def __init__(self, app: ASGIApp, headers: Mapping[str, str] | None = None) -> None:
+        self.app = app
+        self.headers = [
+            (k.lower().encode(), v.encode()) for k, v in (headers or BASE_HEADERS).items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def add(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                present = {bytes(k).lower() for k, _ in headers}
+                headers.extend((k, v) for k, v in self.headers if k not in present)
+            await send(message)
+
+        await self.app(scope, receive, add)
