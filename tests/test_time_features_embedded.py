@@ -174,13 +174,26 @@ async def test_statutory_clocks_of_every_channel_and_the_overdue_list(
         green_form["id"]: 10,
         bundled["id"]: 10,
     }
+    # Each runs to the end of its last Beijing day, a day off moved on to
+    # the next working day: accepted 3 March, the report's 60 days end on
+    # 2 May (Labour Day, off to 5 May), so 6 May; the green report's 20 from
+    # 2 March on Sunday 22 March, so 23 March.
+    last_days = {
+        normal_report["id"]: "2026-05-06",
+        normal_form["id"]: "2026-04-02",
+        green_report["id"]: "2026-03-23",
+        green_form["id"]: "2026-03-12",
+        bundled["id"]: "2026-03-12",
+    }
     for fid, days in limits.items():
         f = (await c.get(f"/eia/filings/{fid}", headers=OFFICER)).json()
-        accepted = dt.datetime.fromisoformat(f["accepted_at"])
         assert dt.datetime.fromisoformat(f["due_at"]) - START >= dt.timedelta(days=days - 1)
-        assert dt.datetime.fromisoformat(f["due_at"]) - accepted in {
-            dt.timedelta(days=d) for d in (10, 20, 30, 60)
-        }
+        assert f["due_on"] == last_days[fid]
+        end = dt.date.fromisoformat(last_days[fid]) + dt.timedelta(days=1)
+        beijing = dt.timezone(dt.timedelta(hours=8))
+        assert dt.datetime.fromisoformat(f["due_at"]) == dt.datetime.combine(
+            end, dt.time(), beijing
+        )
     assert await overdue_ids(c) == set()
 
     # Walk the calendar: each filing appears on the list just after its deadline.

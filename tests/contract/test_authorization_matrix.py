@@ -396,6 +396,9 @@ QUOTA: dict[str, Recipe] = {
         control_ok=(404, 409, 422),
     ),
     "approveTrade": one("POST", "/quota/trades/no-such-trade/approve", control_ok=(404,)),
+    "cancelTrade": one(
+        "POST", "/quota/trades/no-such-trade/cancel", {"reason": "撤回"}, control_ok=(404,)
+    ),
     "readTrade": one("GET", "/quota/trades/no-such-trade", control_ok=(404,)),
     # The public register is public: every district's entries, for anyone.
     "readRegister": _r("open", "GET", "/quota/public/register"),

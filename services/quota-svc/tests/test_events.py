@@ -4,8 +4,10 @@ business key when an event is re-published under a new id."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
+from quota_svc.reservations.service import expire_due
 from svc_common import testing
 from svc_common.events.schemas.common import PollutantAmount
 from svc_common.events.schemas.eia import (
@@ -18,7 +20,7 @@ from svc_common.events.schemas.eia import (
 )
 from svc_common.events.schemas.permit import PermitCancelled, PermitChanged
 
-from .conftest import JIZHOU, OFFICER, Quota
+from .conftest import AUDITOR, JIZHOU, OFFICER, Quota
 
 USCC = "91120225MA05XXXX0X"
 
@@ -261,3 +263,50 @@ async def test_a_filings_reservation_is_resolved_by_the_filing_alone(quota: Quot
     await testing.deliver(quota.app, approved("F-1", "3"))  # the filing's own decision
     a = await quota.availability(JIZHOU)
     assert (a["reserved_t"], a["allocated_t"]) == ("0.000", "6.000")
+
+
+async def test_an_approval_that_arrives_after_the_hold_lapsed_allocates_anew(
+    quota: Quota,
+) -> None:
+    """The filing showed its quota secured when the officer approved it, but
+    the hold expired before the approval reached the ledger (a delayed or
+    backed-up topic): the approved project's need is held again and
+    allocated, not skipped, so the ledger shows the quota spent and the
+    permit can be issued."""
+    db = quota.app.state.runtime.db
+    await quota.baseline(JIZHOU, "10")
+    await testing.deliver(quota.app, accepted("F-1", "3"))
+    [held] = await quota.events("quota.reserved.v1")
+    later = dt.datetime.fromisoformat(held["expires_at"]) + dt.timedelta(seconds=1)
+    assert await expire_due(db, later) == 1
+    assert (await quota.availability(JIZHOU))["reserved_t"] == "0.000"
+
+    env = await testing.deliver(quota.app, approved("F-1", "3"))
+    await testing.redeliver(quota.app, env, "eia.events")  # no second effect
+    a = await quota.availability(JIZHOU)
+    assert (a["allocated_t"], a["reserved_t"], a["available_t"]) == ("6.000", "0.000", "4.000")
+    [alloc] = await quota.events("quota.allocated.v1")
+    assert alloc["amount_t"] == "6.000" and alloc["project_ref"] == "proj-F-1"
+    assert alloc["reservation_id"] != held["reservation_id"]
+    # The ledger still reconciles.
+    r = await quota.client.get("/quota/reconciliation", headers=AUDITOR)
+    assert r.json()["ok"] is True, r.text
+
+
+async def test_an_approval_after_a_lapse_in_a_short_pool_says_so(quota: Quota) -> None:
+    """If the lapsed tonnes went to another project meanwhile, nothing is
+    allocated: the shortfall is announced (quota.reservation_rejected) and
+    audited instead of an approval skipped in silence."""
+    db = quota.app.state.runtime.db
+    await quota.baseline(JIZHOU, "10")
+    await testing.deliver(quota.app, accepted("F-1", "3"))
+    [held] = await quota.events("quota.reserved.v1")
+    later = dt.datetime.fromisoformat(held["expires_at"]) + dt.timedelta(seconds=1)
+    assert await expire_due(db, later) == 1
+    await testing.deliver(quota.app, accepted("F-2", "4.5"))  # takes 9 of the 10 t
+    await testing.deliver(quota.app, approved("F-1", "3"))
+    a = await quota.availability(JIZHOU)
+    assert (a["allocated_t"], a["reserved_t"]) == ("0.000", "9.000")
+    assert await quota.events("quota.allocated.v1") == []
+    [short] = await quota.events("quota.reservation_rejected.v1")
+    assert (short["project_ref"], short["shortfall_t"]) == ("proj-F-1", "5.000")

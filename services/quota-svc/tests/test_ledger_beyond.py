@@ -257,6 +257,56 @@ async def allocate_to(q: Quota, project: str, increment: str, owner: str) -> dic
     return dict(await post(q, f"/quota/reservations/{r['id']}/allocate", {}, OFFICER))
 
 
+async def test_a_proposed_trade_can_be_withdrawn_or_declined(q: Quota) -> None:
+    """Four eyes means the second officer may say no: a proposed trade is
+    withdrawn by its proposer or declined by the officer asked to approve it
+    (撤回, with the reason), and then can no longer be approved; a settled
+    trade cannot be cancelled."""
+    seller, buyer = uscc("SELLER1"), uscc("BUYER22")
+    await q.baseline(JIZHOU, "20")
+    await allocate_to(q, "proj-s", "3", seller)
+    trade = {
+        "seller": seller,
+        "buyer": buyer,
+        "district": JIZHOU,
+        "amount_t": "2",
+        "price_cny_per_t": "12000",
+        "contract_ref": "TJ-EX-2026-009",
+    }
+    t = await post(q, "/quota/trades", trade, OFFICER, 201)
+    r = await q.client.post(
+        f"/quota/trades/{t['id']}/cancel", json={"reason": " "}, headers=OFFICER2
+    )
+    assert r.status_code == 422  # a reason is required
+    r = await q.client.post(
+        f"/quota/trades/{t['id']}/cancel", json={"reason": "x"}, headers=BINHAI_OFFICER
+    )
+    assert r.status_code == 403  # neither district's
+    declined = await post(
+        q, f"/quota/trades/{t['id']}/cancel", {"reason": "合同价格明显偏离市场价"}, OFFICER2
+    )
+    assert (declined["status"], declined["refusal_detail"]) == (
+        "cancelled",
+        "合同价格明显偏离市场价",
+    )
+    r = await q.client.post(f"/quota/trades/{t['id']}/approve", headers=ADMIN)
+    assert r.status_code == 409
+    # Withdrawn by its proposer; a settled one stays settled.
+    t2 = await post(q, "/quota/trades", {**trade, "contract_ref": "TJ-EX-2026-010"}, OFFICER, 201)
+    assert (await post(q, f"/quota/trades/{t2['id']}/cancel", {"reason": "撤回"}, OFFICER))[
+        "status"
+    ] == "cancelled"
+    t3 = await post(q, "/quota/trades", {**trade, "contract_ref": "TJ-EX-2026-011"}, OFFICER, 201)
+    await post(q, f"/quota/trades/{t3['id']}/approve", None, OFFICER2)
+    r = await q.client.post(
+        f"/quota/trades/{t3['id']}/cancel", json={"reason": "x"}, headers=OFFICER
+    )
+    assert r.status_code == 409
+    (sh,) = (await q.client.get(f"/quota/holdings?uscc={seller}", headers=INVESTMENT)).json()
+    assert sh["amount_t"] == "4.000"  # only the settled trade moved anything
+    await reconciled(q)
+
+
 async def test_trades_checked_four_eyes_and_cross_district(q: Quota) -> None:
     seller, buyer, other = uscc("SELLER1"), uscc("BUYER22"), uscc("BUYERB3")
     await q.baseline(JIZHOU, "20")

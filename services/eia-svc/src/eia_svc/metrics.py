@@ -87,7 +87,7 @@ async def filing_figures(rt: Runtime) -> None:
             (
                 await s.execute(
                     select(FilingRow.district, func.count())
-                    .where(undecided, FilingRow.due_at < now)
+                    .where(undecided, FilingRow.due_at <= now)
                     .group_by(FilingRow.district)
                 )
             ).all()

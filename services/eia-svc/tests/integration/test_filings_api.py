@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from eia_svc.calendar import is_working_day
 from fastapi import FastAPI
 from svc_common import clock, testing
 from svc_common.events.schemas.quota import (
@@ -20,6 +21,18 @@ from svc_common.events.schemas.quota import (
 from svc_common.types import utcnow
 
 from ..conftest import BAODI, JIZHOU, admin, events_of, filer, filing, officer
+
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+def last_day(accepted_at: str, days: int) -> dt.date:
+    """The statutory clock's last day: `days` after the Beijing day of
+    acceptance, moved on past days off."""
+    day = dt.datetime.fromisoformat(accepted_at).astimezone(BEIJING).date()
+    day += dt.timedelta(days=days)
+    while not is_working_day(day):
+        day += dt.timedelta(days=1)
+    return day
 
 
 def reserved(f: dict[str, Any], attempt: int = 1, rid: str = "res-1") -> QuotaReserved:
@@ -75,8 +88,12 @@ async def test_normal_channel_with_quota_secured_and_allocated(client: httpx.Asy
 
     f = (await act(client, f["id"], "accept")).json()
     assert f["quota_status"] == "pending" and f["quota_attempt"] == 1
-    accepted_at = dt.datetime.fromisoformat(f["accepted_at"])
-    assert dt.datetime.fromisoformat(f["due_at"]) == accepted_at + dt.timedelta(days=30)
+    # A report form's 30 days: to the end of the 30th Beijing day after acceptance.
+    last = last_day(f["accepted_at"], 30)
+    assert f["due_on"] == last.isoformat()
+    assert dt.datetime.fromisoformat(f["due_at"]) == dt.datetime.combine(
+        last + dt.timedelta(days=1), dt.time(), BEIJING
+    )
     (req,) = await events_of(app, "eia.filing.accepted.v1")
     assert req["project_ref"] == f"eia:{f['id']}" and req["vocs_increment_t"] == "1.500"
     assert req["attempt"] == 1 and req["channel"] == "normal" and req["park_id"] is None
@@ -177,8 +194,7 @@ async def test_green_channel_accepts_on_arrival(client: httpx.AsyncClient) -> No
     f = (await client.post("/eia/filings", json=body, headers=officer())).json()
     assert f["channel"] == "green" and f["status"] == "accepted"
     assert f["accepted_at"] == f["created_at"]
-    due = dt.datetime.fromisoformat(f["due_at"]) - dt.datetime.fromisoformat(f["accepted_at"])
-    assert due == dt.timedelta(days=10)
+    assert f["due_on"] == last_day(f["accepted_at"], 10).isoformat()  # green: 10 days
     (req,) = await events_of(app, "eia.filing.accepted.v1")
     assert req["channel"] == "green"
     await testing.deliver(app, reserved(f))
@@ -250,7 +266,9 @@ async def _overdue_story(app: FastAPI, now: clock.ManualClock) -> None:
         await act(c, decided["id"], "accept")
         await act(c, decided["id"], "withdraw")
 
-        now.advance_now(dt.timedelta(days=31))
+        # Past the report form's 30 days (and the days off that may end
+        # them), not the report's 60.
+        now.advance_now(dt.timedelta(days=40))
         r = await c.get(f"/eia/filings?district={JIZHOU}&overdue=true", headers=officer())
         assert [x["id"] for x in r.json()["items"]] == [late["id"]]
         assert r.json()["items"][0]["overdue"] is True
@@ -293,7 +311,10 @@ async def test_submission_checks(client: httpx.AsyncClient) -> None:
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "vocs_increment_t"
     # The filer may withdraw its own filing, nothing else; others do not see it.
     f = (await client.post("/eia/filings", json=filing(), headers=filer())).json()
-    assert (await act(client, f["id"], "accept", headers=filer())).status_code == 403
+    zh = {**filer(), "Accept-Language": "zh-CN"}
+    refused = await act(client, f["id"], "accept", headers=zh)
+    assert refused.status_code == 403
+    assert "不能执行受理（accept）" in refused.json()["detail"]  # the action named in Chinese
     assert (await act(client, f["id"], "withdraw", headers=filer("filer.b"))).status_code == 404
     assert (
         await client.get(f"/eia/filings/{f['id']}", headers=filer("filer.b"))

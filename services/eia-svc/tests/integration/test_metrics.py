@@ -48,7 +48,8 @@ async def test_saga_and_clock_figures(make_app: Callable[..., FastAPI]) -> None:
             assert testing.figure(samples, "eia_quota_pending_reasked") == 1
             assert testing.figure(samples, "eia_quota_pending_oldest_age_seconds") == 0
 
-            now.advance_now(dt.timedelta(days=31))  # past the report form's 30 days
+            # Past the report form's 30 days, however many days off end it.
+            now.advance_now(dt.timedelta(days=40))
             samples = await testing.figures(app, c)
             assert testing.figure(samples, "eia_filings_overdue", district=JIZHOU) == 2
             # Withdrawn: no longer overdue.

@@ -21,6 +21,7 @@ from eia_svc.quota_saga.rules import (
     reask_due,
     retry,
 )
+from svc_common import i18n
 from svc_common.errors import Conflict, IllegalTransition
 
 
@@ -129,3 +130,23 @@ def test_repeated_reply_is_a_no_op() -> None:
     st = on_reserved(on_request(10), 1, "r", undecided=True)
     assert on_reserved(st, 1, "r", undecided=True) == st
     assert on_allocated(on_allocated(st, 20), 20) == on_allocated(st, 20)
+
+
+def test_an_approval_allocated_on_a_renewed_hold_names_it() -> None:
+    """Approved while secured, the hold lapsed on the way to quota-svc, which
+    held the need again and allocated it: the filing ends allocated, naming
+    the reservation that holds its quota, not the lapsed one."""
+    st = on_reserved(on_request(1500), 1, "res-1", undecided=True)
+    lapsed = on_released(st, "res-1", "expired")
+    assert lapsed.status == "lapsed"
+    assert on_reserved(lapsed, 1, "res-2", undecided=False) == lapsed
+    done = on_allocated(lapsed, 3000, "res-2")
+    assert (done.status, done.allocated_kg, done.reservation_id) == ("allocated", 3000, "res-2")
+    assert on_allocated(st, 3000).reservation_id == "res-1"
+
+
+def test_an_unapprovable_filing_names_its_quota_state_in_chinese() -> None:
+    blocked = on_rejected(on_request(1500), 1, 1200, undecided=True)
+    with i18n.use("zh"), pytest.raises(Conflict) as exc:
+        check_approvable(blocked)
+    assert "状态为 总量不足（blocked），尚未落实" in str(exc.value.detail)

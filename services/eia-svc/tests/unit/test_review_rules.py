@@ -14,6 +14,7 @@ from eia_svc.filings.rules import (
     decision_due,
     initial_state,
     is_overdue,
+    last_day,
     major_kind_problem,
 )
 from hypothesis import given
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from svc_common.errors import IllegalTransition
 
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
+BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 def run(channel: str, *actions: str) -> ReviewState:
@@ -95,21 +97,67 @@ def test_channel_choice() -> None:
     assert channel_for(True, True) == "bundled"
 
 
+def _end_of_beijing_day(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), BEIJING).astimezone(dt.UTC)
+
+
 def test_statutory_limits_by_channel_and_category() -> None:
     limits = ClockLimits(
         report=60, report_form=30, green_report=20, green_report_form=10, bundled=7
     )
-    assert decision_due(T0, "normal", "report", limits) == T0 + dt.timedelta(days=60)
-    assert decision_due(T0, "normal", "report_form", limits) == T0 + dt.timedelta(days=30)
-    assert decision_due(T0, "green", "report", limits) == T0 + dt.timedelta(days=20)
-    assert decision_due(T0, "green", "report_form", limits) == T0 + dt.timedelta(days=10)
-    assert decision_due(T0, "bundled", "report", limits) == T0 + dt.timedelta(days=7)
+    day = T0.astimezone(BEIJING).date()  # accepted on 2 March, 09:00 in Beijing
+
+    def due(channel: str, category: str) -> dt.datetime:
+        return decision_due(T0, channel, category, limits, working_day=lambda d: True)
+
+    assert due("normal", "report") == _end_of_beijing_day(day + dt.timedelta(days=60))
+    assert due("normal", "report_form") == _end_of_beijing_day(day + dt.timedelta(days=30))
+    assert due("green", "report") == _end_of_beijing_day(day + dt.timedelta(days=20))
+    assert due("green", "report_form") == _end_of_beijing_day(day + dt.timedelta(days=10))
+    assert due("bundled", "report") == _end_of_beijing_day(day + dt.timedelta(days=7))
+
+
+def test_a_last_day_off_gives_way_to_the_next_working_day() -> None:
+    """民法典 §203: a period whose last day is a day off ends on the day after
+    it (the mainland calendar, 调休 included)."""
+    limits = ClockLimits()
+    # 60 days after 2 March 2026 is 1 May: Labour Day, off until 5 May.
+    assert last_day(decision_due(T0, "normal", "report", limits)) == dt.date(2026, 5, 6)
+    # 20 days after 2 March is Sunday 22 March.
+    assert last_day(decision_due(T0, "green", "report", limits)) == dt.date(2026, 3, 23)
+    # 10 days after 29 April is Saturday 9 May, a working day (调休): it stays.
+    on_29_april = dt.datetime(2026, 4, 29, 2, 0, tzinfo=dt.UTC)
+    assert last_day(decision_due(on_29_april, "green", "report_form", limits)) == dt.date(
+        2026, 5, 9
+    )
+
+
+def test_a_deadline_runs_to_the_end_of_its_last_beijing_day() -> None:
+    """ "Within 30 days" of an acceptance on 2 March at 09:00 Beijing is met
+    all through 1 April, Beijing time (the day of acceptance is not counted,
+    the last day ends at 24:00): not at 09:00 on 1 April."""
+    limits = ClockLimits()
+    due = decision_due(T0, "normal", "report_form", limits)
+    assert due == dt.datetime(2026, 4, 2, 0, 0, tzinfo=BEIJING)
+    assert last_day(due) == dt.date(2026, 4, 1)  # what the officer reads
+    last_minute = dt.datetime(2026, 4, 1, 23, 59, tzinfo=BEIJING)
+    assert not is_overdue("accepted", due, last_minute)
+    assert is_overdue("accepted", due, dt.datetime(2026, 4, 2, 0, 0, tzinfo=BEIJING))
+    # Accepted at 07:30 Beijing (still the previous day in UTC): its days are
+    # Beijing days, so the last one is 1 April as well.
+    early = dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.UTC)
+    assert decision_due(early, "normal", "report_form", limits) == due
+    # Accepted at 23:30 Beijing on 1 March: 31 March is its last day.
+    late = dt.datetime(2026, 3, 1, 15, 30, tzinfo=dt.UTC)
+    assert decision_due(late, "normal", "report_form", limits) == dt.datetime(
+        2026, 4, 1, 0, 0, tzinfo=BEIJING
+    )
 
 
 def test_overdue_is_undecided_past_due() -> None:
-    due = T0 + dt.timedelta(days=30)
-    assert not is_overdue("accepted", due, due)
-    assert is_overdue("accepted", due, due + dt.timedelta(seconds=1))
+    due = decision_due(T0, "normal", "report_form", ClockLimits())
+    assert not is_overdue("accepted", due, due - dt.timedelta(microseconds=1))
+    assert is_overdue("accepted", due, due)
     assert not is_overdue("approved", due, due + dt.timedelta(days=1))
     assert not is_overdue("submitted", None, due + dt.timedelta(days=100))
 

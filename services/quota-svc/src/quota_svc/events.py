@@ -130,10 +130,94 @@ async def _live_locked(s: AsyncSession, e: FilingDecided) -> ReservationRow | No
     return await reservations.lock_reservation(s, live.id)
 
 
-async def allocate_for_filing(s: AsyncSession, e: FilingApproved, env: Envelope) -> None:
+async def _lapsed_hold(s: AsyncSession, e: FilingApproved) -> ReservationRow | None:
+    """The filing's latest reservation, if it expired: the hold lapsed while
+    the approval was on its way (the filing still showed it secured when the
+    officer approved it)."""
+    t = reservations.RESERVATIONS
+    conn = await s.connection()
+    row = (
+        await conn.execute(
+            select(t)
+            .where(t.c.filing_id == e.filing_id, t.c.project_ref == e.project_ref)
+            .order_by(t.c.created_at.desc(), t.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None or row.status != ReservationStatus.EXPIRED:
+        return None
+    return ReservationRow.of(row)
+
+
+async def _hold_again_for_approval(
+    s: AsyncSession, e: FilingApproved, lapsed: ReservationRow, default: Policy
+) -> ReservationRow | None:
+    """Hold an approved project's need again after its hold lapsed, at the
+    ratio in force now; None (the shortfall announced) if the pool lacks it."""
+    req = reservations.ReserveRequest(
+        district=e.district,
+        pollutant=VOCS,
+        increment_kg=tonnes_to_kg(e.vocs_increment_t),
+        project_ref=e.project_ref,
+        idempotency_id=f"filing:{e.filing_id}:approval",
+        uscc=e.uscc,
+        park_id=e.park_id,
+        filing_id=e.filing_id,
+        attempt=lapsed.attempt,
+    )
+    try:
+        done = await reservations.reserve(s, req, SYSTEM, default)
+    except reservations.ReservationRefused as exc:
+        log.warning("approved project's lapsed hold cannot be renewed", project_ref=e.project_ref)
+        emit(
+            s,
+            QuotaReservationRejected(
+                project_ref=e.project_ref,
+                uscc=e.uscc,
+                district=e.district,
+                pollutant=VOCS,
+                pool_id=exc.pool_id,
+                increment_t=e.vocs_increment_t,
+                offset_ratio=ledger_rules.hundredths_to_ratio(exc.ratio_hundredths),
+                required_t=kg_to_tonnes(exc.required_kg),
+                available_t=kg_to_tonnes(exc.available_kg),
+                shortfall_t=kg_to_tonnes(exc.shortfall_kg),
+                attempt=lapsed.attempt,
+            ),
+        )
+        record_audit(
+            s,
+            SYSTEM,
+            "quota.allocate.lapsed_short",
+            "project",
+            e.project_ref,
+            {"lapsed_reservation_id": lapsed.id, "shortfall_kg": exc.shortfall_kg},
+        )
+        return None
+    record_audit(
+        s,
+        SYSTEM,
+        "quota.allocate.lapsed_renewed",
+        "project",
+        e.project_ref,
+        {"lapsed_reservation_id": lapsed.id, "reservation_id": done.reservation.id},
+    )
+    return await reservations.lock_reservation(s, done.reservation.id)
+
+
+async def allocate_for_filing(
+    s: AsyncSession, e: FilingApproved, env: Envelope, default: Policy
+) -> None:
     """Allocate the held need of an approved project: its approved increment ×
-    the ratio of its reservation, never more than held; the rest is released."""
+    the ratio of its reservation, never more than held; the rest is released.
+    If the hold expired while the approval was on its way, the need is held
+    again now and allocated: the bureau approved the project on quota it
+    held, and the ledger must show it spent."""
     r = await _live_locked(s, e)
+    if r is None and (lapsed := await _lapsed_hold(s, e)) is not None:
+        r = await _hold_again_for_approval(s, e, lapsed, default)
+        if r is None:
+            return  # the shortfall announced and audited
     if r is None or r.status != ReservationStatus.HELD:
         if r is None:
             log.warning("approved project holds no quota", project_ref=e.project_ref)
@@ -303,7 +387,11 @@ def build_handlers(default: Policy) -> EventHandlers:
         await reserve_for_filing(s, e, default)
 
     handlers.on(FilingAccepted, FilingQuotaRetry)(on_quota_request)
-    handlers.on(FilingApproved)(allocate_for_filing)
+
+    async def on_approved(s: AsyncSession, e: FilingApproved, env: Envelope) -> None:
+        await allocate_for_filing(s, e, env, default)
+
+    handlers.on(FilingApproved)(on_approved)
     handlers.on(FilingRejected, FilingWithdrawn)(release_for_filing)
     handlers.on(ParkRegistered)(carve_park_subpool)
     handlers.on(PermitCancelled)(reclaim_on_cancel)

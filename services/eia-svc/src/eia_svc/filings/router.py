@@ -11,7 +11,7 @@ from svc_common.auth import Principal, require
 from svc_common.clock import DURATION_PATTERN, parse_duration
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
-from svc_common.errors import Forbidden, NotFound, field_error
+from svc_common.errors import Forbidden, NotFound, field_error, named_zh
 from svc_common.i18n import msg
 from svc_common.pagination import (
     DEFAULT_LIMIT,
@@ -86,6 +86,7 @@ def to_out(f: FilingRow, now: dt.datetime) -> FilingOut:
         created_at=f.created_at.isoformat(),
         accepted_at=_iso(f.accepted_at),
         due_at=_iso(f.due_at),
+        due_on=rules.last_day(f.due_at).isoformat() if f.due_at else None,
         overdue=rules.is_overdue(f.status, f.due_at, now),
         decided_at=_iso(f.decided_at),
         decision_note=f.decision_note,
@@ -153,7 +154,7 @@ def _check_may_act(p: Principal, f: FilingRow, action: str) -> None:
             raise Forbidden(
                 msg(
                     f"a filer may only withdraw its filing, not {action} it",
-                    f"建设单位只能撤回自己的环评文件，不能执行 {action}",
+                    f"建设单位只能撤回自己的环评文件，不能执行{named_zh(action, rules.LABELS_ZH)}",
                 )
             )
     # Every role acts only in its token's districts (admins included).
@@ -226,7 +227,7 @@ async def list_filings(
     if uscc:
         q = q.where(FilingRow.uscc == uscc)
     if overdue:
-        q = q.where(FilingRow.status.not_in(sorted(rules.DECIDED)), FilingRow.due_at < now)
+        q = q.where(FilingRow.status.not_in(sorted(rules.DECIDED)), FilingRow.due_at <= now)
     if cursor:
         q = q.where(keyset_after(_position(cursor), FilingRow.created_at, FilingRow.id))
     q = q.order_by(FilingRow.created_at, FilingRow.id).limit(limit + 1)

@@ -4,11 +4,14 @@ and the statutory clocks (限时办结). `now` is always passed in."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from svc_common.errors import IllegalTransition
 from svc_common.i18n import msg
+
+from eia_svc.calendar import is_working_day
 
 Channel = Literal["normal", "green", "bundled"]
 Action = Literal["accept", "evaluation-done", "review-done", "approve", "reject", "withdraw"]
@@ -120,16 +123,41 @@ class ClockLimits:
         return self.report if category == "report" else self.report_form
 
 
+#: China Standard Time: the calendar the statutory clocks count in (no DST).
+CST = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+
 def decision_due(
-    accepted_at: dt.datetime, channel: str, category: str, limits: ClockLimits
+    accepted_at: dt.datetime,
+    channel: str,
+    category: str,
+    limits: ClockLimits,
+    working_day: Callable[[dt.date], bool] = is_working_day,
 ) -> dt.datetime:
-    """The statutory deadline (限时办结): acceptance plus the limit in days."""
-    return accepted_at + dt.timedelta(days=limits.days(channel, category))
+    """The statutory deadline (限时办结): the end of the limit's last day in
+    Beijing. A limit in days counts whole calendar days from the day after
+    acceptance (the day of acceptance is not counted) and its last day ends
+    at 24:00 (民法典 §201, §203), so "within 30 days" of an acceptance on
+    2 March at 09:00 is met until 1 April 24:00 Beijing time, not 1 April
+    09:00. A last day that is a day off (a weekend or public holiday of the
+    mainland calendar) gives way to the next working day (§203). Returned
+    as the first instant after the last day, in UTC."""
+    accepted_on = accepted_at.astimezone(CST).date()
+    last = accepted_on + dt.timedelta(days=limits.days(channel, category))
+    while not working_day(last):
+        last += dt.timedelta(days=1)
+    return dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), CST).astimezone(dt.UTC)
+
+
+def last_day(due_at: dt.datetime) -> dt.date:
+    """The Beijing date a deadline from `decision_due` falls on (its last day)."""
+    return (due_at.astimezone(CST) - dt.timedelta(days=1)).date()
 
 
 def is_overdue(status: str, due_at: dt.datetime | None, now: dt.datetime) -> bool:
-    """Undecided and past its deadline. Not yet accepted means the clock has not started."""
-    return status not in DECIDED and due_at is not None and now > due_at
+    """Undecided and past its deadline (`due_at` is the first instant after
+    the last day). Not yet accepted means the clock has not started."""
+    return status not in DECIDED and due_at is not None and now >= due_at
 
 
 def channel_for(major_project: bool, covered_by_park: bool) -> Channel:

@@ -84,6 +84,9 @@ class FilingOut(BaseModel):
     created_at: str
     accepted_at: str | None
     due_at: str | None
+    #: The statutory clock's last day (Asia/Shanghai date): the decision is
+    #: due by its end; `due_at` is the first instant after it.
+    due_on: str | None = None
     overdue: bool
     decided_at: str | None
     decision_note: str | None

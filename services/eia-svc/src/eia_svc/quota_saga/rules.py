@@ -108,15 +108,24 @@ def on_released(st: QuotaState, reservation_id: str, reason: str) -> QuotaState:
     return st
 
 
-def on_allocated(st: QuotaState, amount_kg: int) -> QuotaState:
+def on_allocated(st: QuotaState, amount_kg: int, reservation_id: str | None = None) -> QuotaState:
+    """The approved filing's quota is posted. The allocated reservation may
+    be a new one (quota-svc held the need again when the hold had lapsed
+    before the approval reached it): the filing then names that one."""
     if st.status == "allocated":
         return st
-    return replace(st, status="allocated", allocated_kg=amount_kg)
+    return replace(
+        st,
+        status="allocated",
+        allocated_kg=amount_kg,
+        reservation_id=reservation_id or st.reservation_id,
+    )
 
 
 def retry(st: QuotaState, filing_status: str, filing_actions: list[str]) -> QuotaState:
     """An officer asks again once quota may have been reclaimed: attempt + 1.
-    Refused (409 naming the filing's allowed actions) unless blocked or lapsed."""
+    Refused (409 naming the filing's allowed actions) unless blocked, lapsed
+    or pending (RETRYABLE)."""
     if filing_status in ("approved", "rejected", "withdrawn") or st.status not in RETRYABLE:
         state = msg(
             f"{filing_status} with quota {st.status}",
@@ -153,7 +162,7 @@ def check_approvable(st: QuotaState) -> None:
     raise Conflict(
         msg(
             f"the filing's VOCs quota is {st.status}, not secured: it cannot be approved",
-            f"该项目 VOCs 总量指标状态为 {st.status}，尚未落实，不能批准",
+            f"该项目 VOCs 总量指标状态为 {named_zh(st.status, LABELS_ZH)}，尚未落实，不能批准",
         )
         + (f" ({hint})" if hint else ""),
         quota_status=st.status,

@@ -113,4 +113,5 @@ async def on_quota_released(s: AsyncSession, p: QuotaReleased, env: Envelope) ->
 async def on_quota_allocated(s: AsyncSession, p: QuotaAllocated, env: Envelope) -> None:
     """quota.allocated → the approved filing's quota is recorded as allocated."""
     if f := await _filing(s, p.project_ref):
-        _save(s, f, rules.on_allocated(quota_state(f), tonnes_to_kg(p.amount_t)), env)
+        st = rules.on_allocated(quota_state(f), tonnes_to_kg(p.amount_t), p.reservation_id)
+        _save(s, f, st, env)

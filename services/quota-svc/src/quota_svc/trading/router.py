@@ -21,7 +21,7 @@ from quota_svc.settings import Settings
 from quota_svc.trading import service
 from quota_svc.trading.models import Holding, Trade
 from quota_svc.trading.rules import TradeRefused
-from quota_svc.trading.schemas import HoldingOut, TradeIn, TradeOut
+from quota_svc.trading.schemas import HoldingOut, TradeCancelIn, TradeIn, TradeOut
 
 router = APIRouter(prefix="/quota", tags=["trading"])
 
@@ -115,6 +115,27 @@ async def approve_trade(
             service.refuse(s, t, principal, exc)
     if refused is not None:
         raise _refusal(refused)
+    return TradeOut.of(t)
+
+
+@router.post("/trades/{trade_id}/cancel", response_model=TradeOut)
+async def cancel_trade(
+    trade_id: ResourceId,
+    body: TradeCancelIn,
+    principal: Principal = Depends(require("officer", "admin")),
+    rt: Runtime = Depends(runtime),
+) -> TradeOut:
+    """Withdraw or decline a proposed trade (撤回), with the reason: its
+    proposer, or an officer of either district who will not approve it.
+    Nothing was held, so nothing is released; a settled or refused trade
+    cannot be cancelled (409)."""
+    async with rt.db.transaction() as s:
+        t = await service.lock_trade(s, trade_id)
+        if t is None:
+            raise NotFound(msg(f"trade {trade_id} not found", f"交易 {trade_id} 不存在"))
+        if not principal.may_act_in(t.buyer_district):
+            principal.require_district(t.district)
+        service.cancel(s, t, principal, body.reason)
     return TradeOut.of(t)
 
 

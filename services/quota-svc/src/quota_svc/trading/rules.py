@@ -90,6 +90,7 @@ LABELS_ZH = {
     "refused": "不予通过",
     "cancelled": "已撤回",
     "approve": "审核通过",
+    "cancel": "撤回",
 }
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from svc_common.districts import DistrictCode
 from svc_common.i18n import msg
 from svc_common.types import PositiveTonnes, Ratio, TotalTonnes, kg_to_tonnes
@@ -25,6 +25,15 @@ def _price(v: Decimal) -> Decimal:
     if v != v.quantize(Decimal("0.01")):
         raise ValueError(msg("at most 2 decimals (fen)", "最多两位小数（分）"))
     return v
+
+
+class TradeCancelIn(BaseModel):
+    """Why a proposed trade is withdrawn or declined (撤回)."""
+
+    # A reason of spaces alone says nothing: stripped, it must still have words.
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    reason: str = Field(min_length=1, max_length=1000)
 
 
 class TradeIn(BaseModel):

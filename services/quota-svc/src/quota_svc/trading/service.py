@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
-from svc_common.errors import Conflict
+from svc_common.errors import Conflict, IllegalTransition
 from svc_common.events.schemas.quota import QuotaTradeSettled
 from svc_common.i18n import msg
 from svc_common.outbox import emit
@@ -152,8 +152,6 @@ async def lock_trade(s: AsyncSession, trade_id: str) -> Trade | None:
 
 def check_four_eyes(t: Trade, actor: Principal) -> None:
     if t.status != TradeStatus.PROPOSED:
-        from svc_common.errors import IllegalTransition
-
         raise IllegalTransition(msg("trade", "交易"), t.status, "approve", [], rules.LABELS_ZH)
     if t.proposed_by == actor.sub:
         raise Conflict(
@@ -304,6 +302,18 @@ async def settle(s: AsyncSession, t: Trade, actor: Principal, default: Policy) -
         contract=t.contract_ref,
         price_fen_per_t=t.price_fen_per_t,
     )
+    return t
+
+
+def cancel(s: AsyncSession, t: Trade, actor: Principal, reason: str) -> Trade:
+    """Withdraw a proposal (its proposer) or decline it (the officer asked to
+    approve it): nothing was held or moved, so only the trade changes."""
+    if t.status != TradeStatus.PROPOSED:
+        raise IllegalTransition(msg("trade", "交易"), t.status, "cancel", [], rules.LABELS_ZH)
+    t.status = TradeStatus.CANCELLED.value
+    t.refusal, t.refusal_detail = "cancelled", reason
+    t.decided_by, t.decided_at = actor.sub, utcnow()
+    record_audit(s, actor, "quota.trade.cancel", "trade", t.id, {"reason": reason})
     return t
 
 

@@ -155,7 +155,7 @@ def by_deadline(filings: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     (not accepted) after them, oldest first."""
 
     def key(f: Mapping[str, Any]) -> tuple[int, int, str]:
-        n = days_until(f.get("due_at"))
+        n = days_until(f.get("due_on") or f.get("due_at"))
         return (0 if n is not None else 1, n if n is not None else 0, str(f.get("created_at")))
 
     return [dict(f) for f in sorted(filings, key=key)]

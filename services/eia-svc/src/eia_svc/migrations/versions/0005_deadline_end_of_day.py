@@ -1,0 +1,51 @@
+"""Statutory deadlines at the end of their last day in Beijing: a filing's
+`due_at` was its acceptance instant plus the limit in days; it is now the
+first instant after the limit's last day (Asia/Shanghai), a day off moved
+on to the next working day. The last day is the Beijing date of the old
+value (acceptance date + the limit), so every stored deadline is rewritten
+exactly, whatever the limits were then.
+
+Revision ID: 0005
+Revises: common_v3
+Create Date: 2026-12-03
+"""
+
+import datetime as dt
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from eia_svc.calendar import is_working_day
+from svc_common.types import UTCDateTime
+
+revision: str = "0005"
+down_revision: str | None = "common_v3"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+CST = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+FILINGS = sa.table("filings", sa.column("id", sa.String), sa.column("due_at", UTCDateTime))
+
+
+def _end_of_beijing_day(at: dt.datetime) -> dt.datetime:
+    last = at.astimezone(CST).date()
+    while not is_working_day(last):
+        last += dt.timedelta(days=1)
+    return dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), CST).astimezone(dt.UTC)
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.select(FILINGS.c.id, FILINGS.c.due_at).where(FILINGS.c.due_at.is_not(None))
+    )
+    for filing_id, due_at in rows.all():
+        new = _end_of_beijing_day(due_at)
+        if new != due_at:
+            bind.execute(FILINGS.update().where(FILINGS.c.id == filing_id).values(due_at=new))
+
+
+def downgrade() -> None:
+    # The instant of acceptance is kept (accepted_at); the old deadline was
+    # acceptance + limit, but the limits then are not recorded per filing.
+    pass
