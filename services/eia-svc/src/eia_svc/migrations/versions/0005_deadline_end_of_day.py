@@ -5,6 +5,12 @@ on to the next working day. The last day is the Beijing date of the old
 value (acceptance date + the limit), so every stored deadline is rewritten
 exactly, whatever the limits were then.
 
+Down, each deadline is written back as the code before reads one: the
+instant of acceptance plus whole days, to the same last day (a day off
+moved on stays moved on). Not a no-op: the upgrade reads the old form,
+and a deadline left in the new form would be moved a day later by the
+next upgrade.
+
 Revision ID: 0005
 Revises: common_v3
 Create Date: 2026-12-03
@@ -24,7 +30,12 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 CST = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
-FILINGS = sa.table("filings", sa.column("id", sa.String), sa.column("due_at", UTCDateTime))
+FILINGS = sa.table(
+    "filings",
+    sa.column("id", sa.String),
+    sa.column("accepted_at", UTCDateTime),
+    sa.column("due_at", UTCDateTime),
+)
 
 
 def _end_of_beijing_day(at: dt.datetime) -> dt.datetime:
@@ -46,6 +57,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # The instant of acceptance is kept (accepted_at); the old deadline was
-    # acceptance + limit, but the limits then are not recorded per filing.
-    pass
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.select(FILINGS.c.id, FILINGS.c.accepted_at, FILINGS.c.due_at).where(
+            FILINGS.c.due_at.is_not(None), FILINGS.c.accepted_at.is_not(None)
+        )
+    )
+    for filing_id, accepted_at, due_at in rows.all():
+        # The last day is the Beijing day before the deadline's instant; the
+        # old form reaches it from the instant of acceptance in whole days.
+        last = (due_at.astimezone(CST) - dt.timedelta(days=1)).date()
+        days = (last - accepted_at.astimezone(CST).date()).days
+        old = accepted_at + dt.timedelta(days=days)
+        if old != due_at:
+            bind.execute(FILINGS.update().where(FILINGS.c.id == filing_id).values(due_at=old))
