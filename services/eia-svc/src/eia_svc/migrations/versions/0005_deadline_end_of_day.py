@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from eia_svc.calendar import is_working_day
+from svc_common.calendar import end_of_day, is_working_day, local_date
 from svc_common.types import UTCDateTime
 
 revision: str = "0005"
@@ -29,7 +29,6 @@ down_revision: str | None = "common_v3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-CST = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 FILINGS = sa.table(
     "filings",
     sa.column("id", sa.String),
@@ -39,10 +38,10 @@ FILINGS = sa.table(
 
 
 def _end_of_beijing_day(at: dt.datetime) -> dt.datetime:
-    last = at.astimezone(CST).date()
+    last = local_date(at)
     while not is_working_day(last):
         last += dt.timedelta(days=1)
-    return dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), CST).astimezone(dt.UTC)
+    return end_of_day(last)
 
 
 def upgrade() -> None:
@@ -66,8 +65,8 @@ def downgrade() -> None:
     for filing_id, accepted_at, due_at in rows.all():
         # The last day is the Beijing day before the deadline's instant; the
         # old form reaches it from the instant of acceptance in whole days.
-        last = (due_at.astimezone(CST) - dt.timedelta(days=1)).date()
-        days = (last - accepted_at.astimezone(CST).date()).days
+        last = local_date(due_at) - dt.timedelta(days=1)
+        days = (last - local_date(accepted_at)).days
         old = accepted_at + dt.timedelta(days=days)
         if old != due_at:
             bind.execute(FILINGS.update().where(FILINGS.c.id == filing_id).values(due_at=old))
