@@ -351,6 +351,13 @@ async def test_fit_asks_once_per_district_and_refuses_more_than_the_city_has(
     params += [("district", "120119")] * 1500
     r = await client.get("/console/investment/fit", params=params)
     assert_console_page(r, 422, "最多选择 16 个区")
+    # A code that is no district is said, never dropped for "every district".
+    before = len(stub.calls)
+    odd = [("p_VOCs", "5"), ("district", "120199"), ("district", "<b>x</b>")]
+    r = await client.get("/console/investment/fit", params=odd, headers=hx)
+    assert r.status_code == 200
+    assert "不是本市的区划代码：120199、&lt;b&gt;x&lt;/b&gt;" in r.text
+    assert len(stub.calls) == before  # nothing asked of quota-svc
 
 
 async def test_the_receipt_through_the_console_prints_with_the_consoles_script(
