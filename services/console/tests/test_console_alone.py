@@ -1044,6 +1044,9 @@ async def test_a_revoked_receipt_reads_right_in_both_languages(
         "/console/public/verify", params={"no": no, "code": "IJTHWK6IJT", "lang": "en"}
     )
     assert "Revoked on: 2026-12-03 21:13:19; reason: 虚假备案" in en.text
+    # The status in the page's language (eia-svc says it in Chinese alone).
+    assert "<dd>Revoked</dd>" in en.text and "已撤销" not in en.text
+    assert "<dd>已撤销</dd>" in zh.text
 
 
 async def test_a_page_answers_head_as_get_without_a_body(client: httpx.AsyncClient) -> None:
