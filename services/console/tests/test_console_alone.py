@@ -767,6 +767,7 @@ async def test_the_enterprise_history_names_records_as_people_know_them(
     for record_id in (applied, "audit-uuid", "eia:filing-uuid", "filing-uuid"):
         assert record_id not in main
     assert "（尚未编号）" in main
+    assert '<th scope="col" class="n">VOCs（吨/年）</th>' in main  # the permits' unit
     assert "提交环评文件 涂装线扩建" in main
     assert '许可质量审核：发现问题 <span class="code">91120225MA05XXXX1A001P</span>' in main
 
