@@ -118,7 +118,8 @@ def test_outbox_status_names_a_service_it_cannot_reach() -> None:
     0: an operator read "nothing unsent" from services that were down."""
     closed = f"http://127.0.0.1:{testing.free_port()}"
     out = _bureau("outbox", "status", url=closed)
-    assert out.returncode == 2, out.stdout + out.stderr
+    # 3, as every command says a service it cannot reach (2 is a usage error).
+    assert out.returncode == 3, out.stdout + out.stderr
     assert out.stdout.count("cannot reach") == 4 and "supervision" in out.stdout
     # --api, as every other command names the address, is the same option.
     also = subprocess.run(
@@ -127,9 +128,9 @@ def test_outbox_status_names_a_service_it_cannot_reach() -> None:
         text=True,
         timeout=60,
     )
-    assert also.returncode == 2 and "cannot reach" in also.stdout, also.stdout + also.stderr
+    assert also.returncode == 3 and "cannot reach" in also.stdout, also.stdout + also.stderr
     as_json = _bureau("outbox", "status", "--json", url=closed)
-    assert as_json.returncode == 2 and json.loads(as_json.stdout) == {}
+    assert as_json.returncode == 3 and json.loads(as_json.stdout) == {}
     assert "supervision: cannot reach" in " ".join(as_json.stderr.split())
 
 

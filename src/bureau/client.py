@@ -13,6 +13,8 @@ import httpx
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
 
+from bureau.services import SERVICES
+
 
 class ApiFailed(Exception):
     """The service answered with a refusal or an error. A command that does
@@ -56,7 +58,7 @@ class Api:
     def from_env(cls, base_url: str | None = None, token: str | None = None) -> Api:
         urls = {
             s: os.environ[f"{s.upper()}_URL"]
-            for s in ("permit", "quota", "eia")
+            for s in SERVICES
             if os.environ.get(f"{s.upper()}_URL")
         }
         return cls(

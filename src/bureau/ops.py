@@ -31,6 +31,7 @@ from rich.table import Table
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
 
+from bureau.client import Unreachable
 from bureau.services import SERVICES
 
 console = Console()
@@ -81,7 +82,7 @@ def _call(method: str, base: str, path: str, token: str | None, **kw: Any) -> An
         r = httpx.request(method, base + path, headers=headers, timeout=30, **kw)
     except httpx.HTTPError as exc:
         console.print(f"[red]cannot reach {base}: {exc}[/red]")
-        raise typer.Exit(2) from exc
+        raise typer.Exit(Unreachable.exit_code) from exc
     if r.status_code >= 400:
         try:
             problem = r.json()
@@ -202,7 +203,7 @@ def outbox_status(
     as_json: JsonOpt = False,
 ) -> None:
     """Unsent events and the oldest one's age, per service. A service that
-    cannot be reached (exit code 2) or refuses (1) is named, never left out
+    cannot be reached (exit code 3, as for every command) or refuses (1) is named, never left out
     of the table as if all were well."""
     rows = {}
     failed: dict[str, str] = {}
@@ -232,7 +233,7 @@ def outbox_status(
         for service, why in failed.items():
             Console(stderr=True).print(f"[red]{service}: {why}[/red]")
         if failed:
-            raise typer.Exit(2 if unreachable else 1)
+            raise typer.Exit(Unreachable.exit_code if unreachable else 1)
         return
     table = Table(title="outbox")
     for col in ("service", "unsent", "oldest (s)", "failing"):
@@ -249,7 +250,7 @@ def outbox_status(
         table.add_row(service, f"[red]{escape(why)}[/red]", "", "")
     console.print(table)
     if failed:
-        raise typer.Exit(2 if unreachable else 1)
+        raise typer.Exit(Unreachable.exit_code if unreachable else 1)
 
 
 #: Where a filing's quota request or its answer can wait, by the key its

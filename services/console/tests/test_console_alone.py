@@ -351,6 +351,13 @@ async def test_fit_asks_once_per_district_and_refuses_more_than_the_city_has(
     params += [("district", "120119")] * 1500
     r = await client.get("/console/investment/fit", params=params)
     assert_console_page(r, 422, "最多选择 16 个区")
+    # A code that is no district is said, never dropped for "every district".
+    before = len(stub.calls)
+    odd = [("p_VOCs", "5"), ("district", "120199"), ("district", "<b>x</b>")]
+    r = await client.get("/console/investment/fit", params=odd, headers=hx)
+    assert r.status_code == 200
+    assert "不是本市的区划代码：120199、&lt;b&gt;x&lt;/b&gt;" in r.text
+    assert len(stub.calls) == before  # nothing asked of quota-svc
 
 
 async def test_the_receipt_through_the_console_prints_with_the_consoles_script(
@@ -760,6 +767,7 @@ async def test_the_enterprise_history_names_records_as_people_know_them(
     for record_id in (applied, "audit-uuid", "eia:filing-uuid", "filing-uuid"):
         assert record_id not in main
     assert "（尚未编号）" in main
+    assert '<th scope="col" class="n">VOCs（吨/年）</th>' in main  # the permits' unit
     assert "提交环评文件 涂装线扩建" in main
     assert '许可质量审核：发现问题 <span class="code">91120225MA05XXXX1A001P</span>' in main
 
@@ -1037,6 +1045,9 @@ async def test_a_revoked_receipt_reads_right_in_both_languages(
         "/console/public/verify", params={"no": no, "code": "IJTHWK6IJT", "lang": "en"}
     )
     assert "Revoked on: 2026-12-03 21:13:19; reason: 虚假备案" in en.text
+    # The status in the page's language (eia-svc says it in Chinese alone).
+    assert "<dd>Revoked</dd>" in en.text and "已撤销" not in en.text
+    assert "<dd>已撤销</dd>" in zh.text
 
 
 async def test_a_page_answers_head_as_get_without_a_body(client: httpx.AsyncClient) -> None:

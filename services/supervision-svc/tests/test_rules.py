@@ -8,7 +8,6 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from supervision_svc import calendar
 from supervision_svc.complaints import rules as complaints
 from supervision_svc.grading import rules as grading
 from supervision_svc.inspections import rules as inspections
@@ -105,20 +104,6 @@ def test_lifecycle_table() -> None:
     assert complaints.next_status("closed", "reopen") == "assigned"
     with pytest.raises(Exception, match="allowed now"):
         complaints.next_status("rejected", "close")
-
-
-def test_working_days_skip_national_day_and_count_the_make_up_sunday() -> None:
-    # 2026: 1-7 October off, the 6th and 7th in exchange for working on
-    # Sunday 20 September and Saturday 10 October (调休).
-    assert calendar.is_working_day(dt.date(2026, 9, 20))
-    assert calendar.is_working_day(dt.date(2026, 10, 10))
-    assert not calendar.is_working_day(dt.date(2026, 10, 6))
-    assert calendar.add_working_days(dt.date(2026, 9, 30), 1) == dt.date(2026, 10, 8)
-    assert calendar.add_working_days(dt.date(2026, 9, 18), 1) == dt.date(2026, 9, 20)
-    # A Friday evening in Beijing: three working days are Mon, Tue, Wed.
-    friday = dt.datetime(2026, 6, 5, 12, 0, tzinfo=dt.UTC)
-    due = calendar.working_deadline(friday, 3)
-    assert due == dt.datetime(2026, 6, 10, 16, 0, tzinfo=dt.UTC)  # Thursday 00:00 CST
 
 
 def draw_facts(uscc: str, **kw: object) -> inspections.DrawFacts:

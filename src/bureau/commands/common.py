@@ -25,7 +25,7 @@ ApiOption = Annotated[
         "--api",
         envvar="BUREAU_API",
         help="base URL of the services (the embedded default or a gateway); "
-        "PERMIT_URL, QUOTA_URL, EIA_URL override it per service",
+        "PERMIT_URL, QUOTA_URL, EIA_URL, SUPERVISION_URL override it per service",
     ),
 ]
 TokenOption = Annotated[

@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 from fastapi import Request
 
-from svc_common.districts import DISTRICTS
+from svc_common.districts import district_named
 from svc_common.errors import Forbidden, Unauthorized, Unavailable
 from svc_common.i18n import msg
 from svc_common.settings import ServiceSettings
@@ -67,15 +67,12 @@ class Principal:
     def require_district(self, district: str) -> None:
         if not self.may_act_in(district):
             # By the names people use (审批人员, 宝坻区), each code beside it.
-            place = DISTRICTS.get(district)
+            place_en, place_zh = district_named(district)
             en, zh = ROLE_NAMES.get(self.role, (self.role, self.role))
             raise Forbidden(
                 msg(
-                    f"{en} {self.sub} may not act in district "
-                    + (f"{place} ({district})" if place else district),
-                    f"{zh} {self.sub} 无权在"
-                    + (f"{place}（{district}）" if place else f"辖区 {district} ")
-                    + "操作",
+                    f"{en} {self.sub} may not act in district {place_en}",
+                    f"{zh} {self.sub} 无权在{place_zh}操作",
                 ),
                 district=district,
             )

@@ -29,6 +29,14 @@ DISTRICTS: dict[str, str] = {
 }
 
 
+def district_named(code: str) -> tuple[str, str]:
+    """A district as people call it, its code beside (in English and in
+    Chinese: "宝坻区 (120115)", "宝坻区（120115）"); a code that is not one
+    of the city's, alone."""
+    name = DISTRICTS.get(code)
+    return (f"{name} ({code})", f"{name}（{code}）") if name else (code, code)
+
+
 def district_problem(code: str) -> str | None:
     """Why `code` is not one of the city's districts, or None when it is one."""
     if code in DISTRICTS:

@@ -365,3 +365,24 @@ async def test_a_misspelt_column_is_refused_not_dropped(client: httpx.AsyncClien
     assert row["result"] == "error" and "vocs_increment" in [e["field"] for e in row["errors"]]
     app: FastAPI = client.app  # type: ignore[attr-defined]
     assert await count_rows(app, "registrations") == 0
+
+
+async def test_a_row_for_a_district_out_of_scope_names_the_district(
+    client: httpx.AsyncClient,
+) -> None:
+    """A filer bound to 蓟州区 filing a row for 宝坻区: the row is refused,
+    the district named as people call it, with its code."""
+    row = registration(district="120115", row_key="scope-1")
+    r = await client.post(
+        "/eia/registrations:bulk",
+        content=json.dumps(row, ensure_ascii=False),
+        headers={
+            **testing.auth("filer", ["120119"], sub="filer.jizhou"),
+            "content-type": "application/x-ndjson",
+            "Accept-Language": "zh-CN",
+        },
+    )
+    assert r.status_code == 200, r.text
+    (result,) = r.json()["results"]
+    assert r.json()["totals"]["error"] == 1
+    assert result["errors"] == [{"field": "district", "message": "无权在宝坻区（120115）备案"}]

@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from eia_svc.calendar import is_working_day
 from fastapi import FastAPI
 from svc_common import clock, testing
+from svc_common.calendar import is_working_day
 from svc_common.events.schemas.quota import (
     QuotaAllocated,
     QuotaReleased,

@@ -8,10 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from svc_common.calendar import end_of_day, is_working_day, local_date
 from svc_common.errors import IllegalTransition
 from svc_common.i18n import msg
-
-from eia_svc.calendar import is_working_day
 
 Channel = Literal["normal", "green", "bundled"]
 Action = Literal["accept", "evaluation-done", "review-done", "approve", "reject", "withdraw"]
@@ -123,10 +122,6 @@ class ClockLimits:
         return self.report if category == "report" else self.report_form
 
 
-#: China Standard Time: the calendar the statutory clocks count in (no DST).
-CST = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
-
-
 def decision_due(
     accepted_at: dt.datetime,
     channel: str,
@@ -142,16 +137,15 @@ def decision_due(
     09:00. A last day that is a day off (a weekend or public holiday of the
     mainland calendar) gives way to the next working day (§203). Returned
     as the first instant after the last day, in UTC."""
-    accepted_on = accepted_at.astimezone(CST).date()
-    last = accepted_on + dt.timedelta(days=limits.days(channel, category))
+    last = local_date(accepted_at) + dt.timedelta(days=limits.days(channel, category))
     while not working_day(last):
         last += dt.timedelta(days=1)
-    return dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), CST).astimezone(dt.UTC)
+    return end_of_day(last)
 
 
 def last_day(due_at: dt.datetime) -> dt.date:
     """The Beijing date a deadline from `decision_due` falls on (its last day)."""
-    return (due_at.astimezone(CST) - dt.timedelta(days=1)).date()
+    return local_date(due_at) - dt.timedelta(days=1)
 
 
 def is_overdue(status: str, due_at: dt.datetime | None, now: dt.datetime) -> bool:

@@ -16,7 +16,7 @@ from svc_common.auth import Principal, require
 from svc_common.bulk import BulkReport, BulkReportBuilder, RowError, gc_paused
 from svc_common.context import new_id
 from svc_common.db import Database
-from svc_common.districts import DistrictCode, district_problem
+from svc_common.districts import DistrictCode, district_named, district_problem
 from svc_common.errors import Conflict, FieldError
 from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
@@ -169,10 +169,8 @@ def _in_scope(c: service.Checked, p: Principal) -> service.Checked:
     """A valid row for a district the caller may not act in fails, with why."""
     if c.data is None or p.may_act_in(c.data.district):
         return c
-    why = msg(
-        f"you may not file in district {c.data.district}",
-        f"无权在辖区 {c.data.district} 备案",
-    )
+    place_en, place_zh = district_named(c.data.district)
+    why = msg(f"you may not file in district {place_en}", f"无权在{place_zh}备案")
     return service.Checked(c.index, c.row_key, errors=[RowError(field="district", message=why)])
 
 

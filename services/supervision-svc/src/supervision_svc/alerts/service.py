@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
+from svc_common.calendar import local_date
 from svc_common.districts import DISTRICTS
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
@@ -30,7 +31,6 @@ from supervision_svc.alerts.schemas import (
     DistrictReduction,
     EnterpriseMeasure,
 )
-from supervision_svc.calendar import local_date
 from supervision_svc.grading import rules
 from supervision_svc.grading.service import grades_on, guarantees_on, plans_for, policy_on
 from supervision_svc.registry.models import Enterprise, Permit

@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
+from svc_common.calendar import local_date
 from svc_common.errors import Conflict, NotFound, field_error
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
 
-from supervision_svc.calendar import local_date
 from supervision_svc.cases import rules
 from supervision_svc.cases.models import EnforcementCase
 from supervision_svc.cases.schemas import CaseIn, CaseOut, CloseIn, DecisionIn

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal
+from svc_common.calendar import end_of_day, start_of_day
 
-from supervision_svc.calendar import end_of_day, start_of_day
 from supervision_svc.complaints import rules
 from supervision_svc.complaints.models import (
     CATEGORIES,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.bulk import BulkReport
+from svc_common.calendar import local_date
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound
@@ -18,7 +19,6 @@ from svc_common.service import get_db
 from svc_common.types import Day, ResourceId, utcnow
 from svc_common.uploads import read_upload, upload_openapi
 
-from supervision_svc.calendar import local_date
 from supervision_svc.complaints import queries, service
 from supervision_svc.complaints.models import Complaint
 from supervision_svc.complaints.schemas import (

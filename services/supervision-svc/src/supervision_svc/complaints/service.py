@@ -18,12 +18,12 @@ from svc_common import outbox
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
 from svc_common.bulk import BulkReportBuilder
+from svc_common.calendar import local_date, working_deadline
 from svc_common.db import Database
 from svc_common.errors import NotFound, field_error, validation_errors
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
 
-from supervision_svc.calendar import local_date, working_deadline
 from supervision_svc.complaints import rules
 from supervision_svc.complaints.models import ComplainantContact, Complaint, ComplaintCluster
 from supervision_svc.complaints.schemas import ActionIn, ComplaintIn, ImportedComplaint

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.bulk import BulkReport
+from svc_common.calendar import local_date
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
@@ -16,7 +17,6 @@ from svc_common.service import get_db
 from svc_common.types import ResourceId, utcnow
 from svc_common.uploads import read_upload, upload_openapi
 
-from supervision_svc.calendar import local_date
 from supervision_svc.demands import service
 from supervision_svc.demands.models import Demand
 from supervision_svc.demands.schemas import DemandIn, DemandOut, DemandReport, ProgressIn

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
 from svc_common.bulk import BulkReportBuilder
+from svc_common.calendar import end_of_day, local_date
 from svc_common.db import Database
 from svc_common.errors import (
     FieldError,
@@ -23,7 +24,6 @@ from svc_common.errors import (
 from svc_common.i18n import msg
 from svc_common.uploads import RawRow
 
-from supervision_svc.calendar import end_of_day, local_date
 from supervision_svc.demands.models import Demand
 from supervision_svc.demands.schemas import DemandIn, DemandOut, DemandReport, ProgressIn
 from supervision_svc.validation import not_before_today

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import select
 from svc_common.auth import Principal, require, require_citywide
+from svc_common.calendar import local_date
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_page
@@ -13,7 +14,6 @@ from svc_common.service import get_db
 from svc_common.types import Day, utcnow
 from svc_common.uscc import USCC
 
-from supervision_svc.calendar import local_date
 from supervision_svc.grading import service
 from supervision_svc.grading.models import PlantPlan
 from supervision_svc.grading.schemas import (

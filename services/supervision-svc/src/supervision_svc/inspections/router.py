@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from svc_common.auth import Principal, require
+from svc_common.calendar import local_date
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound
@@ -15,7 +16,6 @@ from svc_common.service import get_db
 from svc_common.types import Day, ResourceId, utcnow
 from svc_common.uscc import USCC
 
-from supervision_svc.calendar import local_date
 from supervision_svc.inspections import service
 from supervision_svc.inspections.models import Finding, Inspection, InspectionPlan
 from supervision_svc.inspections.schemas import (

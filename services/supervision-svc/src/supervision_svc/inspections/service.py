@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
+from svc_common.calendar import end_of_day, local_date, start_of_day
 from svc_common.errors import NotFound, Unprocessable, field_error
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
 
-from supervision_svc.calendar import end_of_day, local_date, start_of_day
 from supervision_svc.cases.models import EnforcementCase
 from supervision_svc.complaints.models import Complaint
 from supervision_svc.grading.service import grades_on

@@ -86,10 +86,18 @@ async def fit(
         )
     increments, problems, too_large = views.parse_project({k: q.get(k, "") for k in q})
     chosen = list(dict.fromkeys(d for d in asked if d in DISTRICTS))
+    # A code that is no district (a link typed or cut short) is said, not
+    # dropped: with none left, every district would have been checked instead.
+    unknown = list(dict.fromkeys(d for d in asked if d not in DISTRICTS))
     candidates = [d for d in (chosen or list(DISTRICTS)) if user.may_act_in(d)]
     error = None
     fits: list[views.DistrictFit] = []
-    if problems or too_large:
+    if unknown:
+        error = msg(
+            "Not a district of the city: " + ", ".join(unknown),
+            "不是本市的区划代码：" + "、".join(unknown),
+        )
+    elif problems or too_large:
         said = []
         if problems:
             said.append(

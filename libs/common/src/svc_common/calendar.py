@@ -4,7 +4,11 @@ calendar: Monday to Friday, less public holidays, plus the weekend days
 declared working days (调休). The calendar is python-holidays' China
 calendar: it computes the lunar holidays of any year and carries the State
 Council's published 调休 days, so a year not yet published falls back to the
-holidays alone, never to an error."""
+holidays alone, never to an error.
+
+One calendar for every service: supervision-svc counts a complaint's
+clocks in working days (`working_deadline`), eia-svc ends a statutory
+clock of calendar days on a working day (`is_working_day`, `end_of_day`)."""
 
 from __future__ import annotations
 
