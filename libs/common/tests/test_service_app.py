@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from opentelemetry import _logs, metrics, trace
 from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
@@ -54,6 +54,26 @@ async def add_note(
     async with db.session() as s:
         n = await s.scalar(select(func.count()).select_from(AuditEntry))
     return {"text": note.text, "audit_rows": n}
+
+
+#: An answer that is not text, as an upload's `.xlsx` error report is: a zip
+#: with NUL bytes and bytes that are not UTF-8.
+REPORT_BYTES = b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xff\xfe\x00report"
+
+
+@router.post("/demo/reports")
+async def add_report(
+    note: Note,
+    principal: Principal = Depends(require("officer", "admin")),
+    db: Database = Depends(get_db),
+) -> Response:
+    async with db.transaction() as s:
+        record_audit(s, principal, "report.add", "report", note.text, {})
+    return Response(
+        REPORT_BYTES + note.text.encode(),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="notes-errors.xlsx"'},
+    )
 
 
 @router.post("/demo/claims", status_code=201)
@@ -613,6 +633,28 @@ async def test_an_answer_is_not_replayed_to_a_token_with_other_rights(db_url: st
         again = await c.post("/demo/notes", json=body, headers=same)
         assert again.status_code == 201 and again.json() == first.json()
         assert again.headers.get("idempotent-replayed") == "true"
+
+
+async def test_a_binary_answer_is_stored_and_replayed_byte_for_byte(db_url: str) -> None:
+    """An upload's `.xlsx` error report under an Idempotency-Key: PostgreSQL
+    refused the answer's NUL bytes in the text column (a 500, the connection
+    dropped) and SQLite kept it mangled by UTF-8 replacement; its
+    Content-Disposition was not replayed. Now every twin, and every retry,
+    gets the first answer's bytes and headers, and the effect is once."""
+    async with testing.running(demo_app(db_url)) as c:
+        h = testing.auth("officer", ["120119"], idem="report-1")
+        body = {"text": "r1", "district": "120119"}
+        twins = (c.post("/demo/reports", json=body, headers=h) for _ in range(3))
+        answers = list(await asyncio.gather(*twins))
+        answers.append(await c.post("/demo/reports", json=body, headers=h))
+        for r in answers:
+            assert r.status_code == 200, r.text
+            assert r.content == REPORT_BYTES + b"r1"
+            assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
+            assert r.headers["content-disposition"] == 'attachment; filename="notes-errors.xlsx"'
+        assert answers[-1].headers["idempotent-replayed"] == "true"
+        r = await c.get("/demo/audit", headers=testing.auth("auditor"))
+        assert [e["action"] for e in r.json()["items"]] == ["report.add"]
 
 
 @pytest.mark.parametrize("text", ["conflict"])

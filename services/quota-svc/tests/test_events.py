@@ -5,9 +5,16 @@ business key when an event is re-published under a new id."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import pytest
+from quota_svc.app import create
+from quota_svc.reservations import service as reservations_service
+from quota_svc.reservations.models import ReservationRow
 from quota_svc.reservations.service import expire_due
+from quota_svc.settings import Settings
+from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import testing
 from svc_common.events.schemas.common import PollutantAmount
 from svc_common.events.schemas.eia import (
@@ -310,3 +317,43 @@ async def test_an_approval_after_a_lapse_in_a_short_pool_says_so(quota: Quota) -
     assert await quota.events("quota.allocated.v1") == []
     [short] = await quota.events("quota.reservation_rejected.v1")
     assert (short["project_ref"], short["shortfall_t"]) == ("proj-F-1", "5.000")
+
+
+@pytest.fixture
+async def pg_quota(pg_url: str) -> AsyncIterator[Quota]:
+    app = create(Settings(database_url=pg_url, log_json=False, hold_sweep_seconds=3600))
+    async with testing.running(app) as client:
+        yield Quota(app, client)
+
+
+async def test_an_approval_racing_the_hold_expiry_allocates_anew(
+    pg_quota: Quota, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The expiry sweep committed between the approval's look-up of the live
+    hold and its lock on it (PostgreSQL, read committed): the locked row was
+    expired and the approval returned as if it had been allocated already,
+    so an approved project's quota was neither allocated nor held again.
+    Under the lock an expired hold is a lapsed one: held anew and allocated."""
+    quota = pg_quota
+    db = quota.app.state.runtime.db
+    await quota.baseline(JIZHOU, "10")
+    await testing.deliver(quota.app, accepted("F-1", "3"))
+    [held] = await quota.events("quota.reserved.v1")
+    later = dt.datetime.fromisoformat(held["expires_at"]) + dt.timedelta(seconds=1)
+    find_live = reservations_service.find_live
+
+    async def found_then_swept(s: AsyncSession, project_ref: str) -> ReservationRow | None:
+        live = await find_live(s, project_ref)
+        if live is not None:
+            assert await expire_due(db, later) == 1  # the sweep, in its own transaction
+        return live
+
+    monkeypatch.setattr(reservations_service, "find_live", found_then_swept)
+    await testing.deliver(quota.app, approved("F-1", "3"))
+    monkeypatch.undo()
+    a = await quota.availability(JIZHOU)
+    assert (a["allocated_t"], a["reserved_t"], a["available_t"]) == ("6.000", "0.000", "4.000")
+    [alloc] = await quota.events("quota.allocated.v1")
+    assert alloc["project_ref"] == "proj-F-1" and alloc["amount_t"] == "6.000"
+    r = await quota.client.get("/quota/reconciliation", headers=AUDITOR)
+    assert r.json()["ok"] is True, r.text

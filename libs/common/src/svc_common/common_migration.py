@@ -127,3 +127,18 @@ def downgrade_common_tables_v3() -> None:
 
 
 _UNSENT_INDEXES = (("ix_outbox_unsent_seq", ["seq"]), ("ix_outbox_unsent_key_seq", ["key", "seq"]))
+
+
+def upgrade_common_tables_v4() -> None:
+    """Idempotency-Key answers kept whole: a body that is not text (an
+    upload's `.xlsx` error report, NUL bytes and all) in `response_bytes`,
+    and the route's own headers (Content-Disposition) to replay with it."""
+    with op.batch_alter_table("idempotency_keys") as batch:
+        batch.add_column(sa.Column("response_bytes", sa.LargeBinary, nullable=True))
+        batch.add_column(sa.Column("response_headers", sa.Text, nullable=True))
+
+
+def downgrade_common_tables_v4() -> None:
+    with op.batch_alter_table("idempotency_keys") as batch:
+        batch.drop_column("response_headers")
+        batch.drop_column("response_bytes")

@@ -18,6 +18,7 @@ answers are not stored, so a retry can succeed.
 from __future__ import annotations
 
 import hashlib
+import json
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -44,13 +45,16 @@ _LOOKUP = DriverStatement(
         _RECORDS.c.status_code,
         _RECORDS.c.response_body,
         _RECORDS.c.content_type,
+        _RECORDS.c.response_bytes,
+        _RECORDS.c.response_headers,
     ).where(_RECORDS.c.owner == bindparam("owner"), _RECORDS.c.key == bindparam("key"))
 )
 #: The lookup of many keys at once (svc_common.batching.LookupsTogether):
 #: each row found, with its key first.
 _LOOKUP_MANY = DriverStatement(
     text(
-        "SELECT r.owner, r.key, r.request_hash, r.status_code, r.response_body, r.content_type"
+        "SELECT r.owner, r.key, r.request_hash, r.status_code, r.response_body, r.content_type,"
+        " r.response_bytes, r.response_headers"
         " FROM idempotency_keys AS r"
         " JOIN unnest(CAST(:owners AS VARCHAR[]), CAST(:keys AS VARCHAR[])) AS k(owner, key)"
         " ON r.owner = k.owner AND r.key = k.key"
@@ -60,6 +64,7 @@ _STORE = DriverStatement(
     insert(_RECORDS).values(
         {c: bindparam(c) for c in ("owner", "key", "method", "path", "request_hash")}
         | {c: bindparam(c) for c in ("status_code", "response_body", "content_type", "created_at")}
+        | {c: bindparam(c) for c in ("response_bytes", "response_headers")}
     )
 )
 
@@ -270,7 +275,7 @@ async def _stored(
         record = found[0] if found else None
     if record is None:
         return None
-    request_hash, status_code, response_body, content_type = record
+    request_hash, status_code, response_body, content_type, response_bytes, headers = record
     if request_hash != digest:
         return _answer(
             scope,
@@ -281,11 +286,13 @@ async def _stored(
                 )
             ),
         )
+    body = bytes(response_bytes) if response_bytes is not None else (response_body or "").encode()
+    extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in json.loads(headers or "[]")]
     return (
         status_code or 200,
-        (response_body or "").encode(),
+        body,
         content_type or "application/json",
-        [(b"idempotent-replayed", b"true")],
+        [*extra, (b"idempotent-replayed", b"true")],
     )
 
 
@@ -300,7 +307,8 @@ async def _store(
 ) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]] | None:
     """Store the answer in the request's unit of work. If a twin request with
     the key committed first, undo this one's effect and give the first answer."""
-    status, payload, ctype, _extra = captured
+    status, payload, ctype, extra = captured
+    text_body, binary_body = _stored_body(payload)
     params = {
         "owner": owner,
         "key": key,
@@ -308,7 +316,13 @@ async def _store(
         "path": scope["path"][:500],
         "request_hash": digest,
         "status_code": status,
-        "response_body": payload.decode("utf-8", "replace"),
+        "response_body": text_body,
+        "response_bytes": binary_body,
+        "response_headers": (
+            json.dumps([[k.decode("latin-1"), v.decode("latin-1")] for k, v in extra])
+            if extra
+            else None
+        ),
         "content_type": ctype,
         "created_at": utcnow(),
     }
@@ -330,6 +344,19 @@ async def _store(
             raise TransientFailure("the Idempotency-Key record changed under the request") from exc
         return first
     return None
+
+
+def _stored_body(payload: bytes) -> tuple[str | None, bytes | None]:
+    """The answer's body as text when it is text (JSON, CSV), else as bytes:
+    an `.xlsx` report is not UTF-8 and holds NUL bytes, which PostgreSQL
+    refuses in a text column and a lenient decoding would mangle."""
+    try:
+        text_body = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, payload
+    if "\x00" in text_body:
+        return None, payload
+    return text_body, None
 
 
 async def _call(

@@ -214,7 +214,15 @@ async def allocate_for_filing(
     again now and allocated: the bureau approved the project on quota it
     held, and the ledger must show it spent."""
     r = await _live_locked(s, e)
-    if r is None and (lapsed := await _lapsed_hold(s, e)) is not None:
+    if r is not None and r.status == ReservationStatus.EXPIRED:
+        # The expiry sweep committed between the look-up and the lock: the
+        # hold lapsed just now, and is held again like any lapsed one.
+        lapsed: ReservationRow | None = r
+    elif r is None:
+        lapsed = await _lapsed_hold(s, e)
+    else:
+        lapsed = None
+    if lapsed is not None:
         r = await _hold_again_for_approval(s, e, lapsed, default)
         if r is None:
             return  # the shortfall announced and audited
