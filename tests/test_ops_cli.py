@@ -195,7 +195,7 @@ def test_stuck_sagas_say_where_each_waits(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(httpx, "get", lambda url, **kw: answer("GET", url, **kw))
     args = ["sagas", "stuck", "--json", "--service-url", "eia=http://eia"]
     r = CliRunner().invoke(app, [*args, "--service-url", "quota=http://quota"])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 1, r.output  # stuck filings listed: 1, as the table's
     why = {f["id"]: f["why"] for f in json.loads(r.output)}
     paused = "eia-svc 消费暂停重试 (paused, retrying) eia-svc:quota.events[2]: connection reset"
     assert why["F1"][0].startswith("quota-svc 死信 #7 (eia.filing.accepted.v1): E1")
@@ -222,7 +222,7 @@ def test_stuck_sagas_say_where_each_waits(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(httpx, "request", refusing)
     monkeypatch.setattr(httpx, "get", lambda url, **kw: refusing("GET", url, **kw))
     r = CliRunner().invoke(app, [*args, "--service-url", "quota=http://quota"])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 1, r.output
     (first, *_) = json.loads(r.output)
     assert first["why"] == [
         "quota-svc 无法查询 (could not be asked): 503 服务暂不可用: 本次请求所需的服务暂不可用"

@@ -399,7 +399,8 @@ def sagas_stuck(
             f["why"] = why_stuck(f, hold)
     if as_json:
         print(json.dumps(items, ensure_ascii=False, indent=2))
-        return
+        # The same exit code as the table's: a script tells "stuck" from "none".
+        raise typer.Exit(1 if items else 0)
     table = Table(title=f"quota requests unanswered for {older_than}")
     for col in ("filing", "district", "status", "attempt", "asked at", "asked again", "why"):
         table.add_column(col)

@@ -366,3 +366,23 @@ async def test_lookups_queued_together_go_in_one_statement_and_each_caller_gets_
     assert all(isinstance(r, Exception) for r in results), results
     assert (await broken.get((1,)))[0] == "m1"  # alone: the one-key statement
     await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_a_databases_helpers_go_with_it(pg_url: str) -> None:
+    """The statements sent together are helpers of their database, made once
+    and freed with it: a registry beside it kept every Database (and its
+    engine) of the process alive."""
+    import gc
+    import weakref
+
+    from svc_common import idempotency
+
+    db = await _db(pg_url)
+    assert idempotency._lookups(db) is idempotency._lookups(db)
+    assert idempotency._stores(db) is idempotency._stores(db)
+    await db.engine.dispose()
+    gone = weakref.ref(db)
+    del db
+    gc.collect()
+    assert gone() is None

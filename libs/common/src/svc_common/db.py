@@ -480,6 +480,17 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._commit_listeners: list[Callable[[], None]] = []
         self._unit: ContextVar[Unit | None] = ContextVar(f"unit-{id(self)}", default=None)
+        self._helpers: dict[str, Any] = {}
+
+    def helper(self, name: str, make: Callable[[], _T]) -> _T:
+        """The database's one `name` helper (statements sent together,
+        svc_common.batching), made on first use. Kept on the database, so
+        it lives and goes with it (a registry beside it, keyed weakly by
+        the database, was kept alive by its own values)."""
+        found = self._helpers.get(name)
+        if found is None:
+            found = self._helpers[name] = make()
+        return cast(_T, found)
 
     @property
     def is_sqlite(self) -> bool:

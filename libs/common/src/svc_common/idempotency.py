@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -70,24 +69,18 @@ _STORE = DriverStatement(
 
 log = structlog.get_logger(__name__)
 
-#: Each database's stored answers, and its lookups, sent together
-#: (svc_common.batching).
-_STORES: weakref.WeakKeyDictionary[Database, InsertsTogether] = weakref.WeakKeyDictionary()
-_LOOKUPS: weakref.WeakKeyDictionary[Database, LookupsTogether] = weakref.WeakKeyDictionary()
-
 
 def _lookups(db: Database) -> LookupsTogether:
-    lookups = _LOOKUPS.get(db)
-    if lookups is None:
-        lookups = _LOOKUPS[db] = LookupsTogether(db, _LOOKUP, _LOOKUP_MANY, ("owner", "key"))
-    return lookups
+    """The database's Idempotency-Key lookups, sent together (svc_common.batching)."""
+    return db.helper(
+        "idempotency.lookups",
+        lambda: LookupsTogether(db, _LOOKUP, _LOOKUP_MANY, ("owner", "key")),
+    )
 
 
 def _stores(db: Database) -> InsertsTogether:
-    stores = _STORES.get(db)
-    if stores is None:
-        stores = _STORES[db] = InsertsTogether(db, _STORE)
-    return stores
+    """The database's stored answers, sent together (svc_common.batching)."""
+    return db.helper("idempotency.stores", lambda: InsertsTogether(db, _STORE))
 
 
 HEADER = b"idempotency-key"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -393,8 +392,6 @@ _POOLS_OF_RESERVATIONS = DriverStatement(
         " JOIN unnest(CAST(:rids AS VARCHAR[])) AS k(id) ON r.id = k.id"
     )
 )
-#: Each database's lookups of a reservation's pool, sent together.
-_POOL_LOOKUPS: weakref.WeakKeyDictionary[Database, LookupsTogether] = weakref.WeakKeyDictionary()
 
 
 async def pool_of_reservation(db: Database, reservation_id: str) -> str | None:
@@ -404,11 +401,10 @@ async def pool_of_reservation(db: Database, reservation_id: str) -> str | None:
     if not db.on_asyncpg:
         found = await db.fetch_alone(_POOL_OF_RESERVATION, {"rid": reservation_id})
         return cast(str, found[0][0]) if found else None
-    lookups = _POOL_LOOKUPS.get(db)
-    if lookups is None:
-        lookups = _POOL_LOOKUPS[db] = LookupsTogether(
-            db, _POOL_OF_RESERVATION, _POOLS_OF_RESERVATIONS, ("rid",)
-        )
+    lookups = db.helper(
+        "quota.pools_of_reservations",
+        lambda: LookupsTogether(db, _POOL_OF_RESERVATION, _POOLS_OF_RESERVATIONS, ("rid",)),
+    )
     row = await lookups.get((reservation_id,))
     return cast(str, row[0]) if row is not None else None
 
