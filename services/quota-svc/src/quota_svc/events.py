@@ -81,22 +81,7 @@ async def reserve_for_filing(
         # The project's hold from an earlier attempt answers this one too.
         emit(s, reservations.answer_for(_made_for(exc.existing, e), e.attempt))
     except reservations.ReservationRefused as exc:
-        emit(
-            s,
-            QuotaReservationRejected(
-                project_ref=e.project_ref,
-                uscc=e.uscc,
-                district=e.district,
-                pollutant=VOCS,
-                pool_id=exc.pool_id,
-                increment_t=e.vocs_increment_t,
-                offset_ratio=ledger_rules.hundredths_to_ratio(exc.ratio_hundredths),
-                required_t=kg_to_tonnes(exc.required_kg),
-                available_t=kg_to_tonnes(exc.available_kg),
-                shortfall_t=kg_to_tonnes(exc.shortfall_kg),
-                attempt=e.attempt,
-            ),
-        )
+        emit(s, _refused(e, exc, e.attempt))
         record_audit(
             s,
             SYSTEM,
@@ -105,6 +90,27 @@ async def reserve_for_filing(
             e.project_ref,
             {"shortfall_kg": exc.shortfall_kg, "filing_id": e.filing_id},
         )
+
+
+def _refused(
+    e: FilingAccepted | FilingQuotaRetry | FilingApproved,
+    exc: reservations.ReservationRefused,
+    attempt: int,
+) -> QuotaReservationRejected:
+    """The answer to a filing whose need the pool cannot hold, with the shortfall."""
+    return QuotaReservationRejected(
+        project_ref=e.project_ref,
+        uscc=e.uscc,
+        district=e.district,
+        pollutant=VOCS,
+        pool_id=exc.pool_id,
+        increment_t=e.vocs_increment_t,
+        offset_ratio=ledger_rules.hundredths_to_ratio(exc.ratio_hundredths),
+        required_t=kg_to_tonnes(exc.required_kg),
+        available_t=kg_to_tonnes(exc.available_kg),
+        shortfall_t=kg_to_tonnes(exc.shortfall_kg),
+        attempt=attempt,
+    )
 
 
 def _made_for(
@@ -169,22 +175,7 @@ async def _hold_again_for_approval(
         done = await reservations.reserve(s, req, SYSTEM, default)
     except reservations.ReservationRefused as exc:
         log.warning("approved project's lapsed hold cannot be renewed", project_ref=e.project_ref)
-        emit(
-            s,
-            QuotaReservationRejected(
-                project_ref=e.project_ref,
-                uscc=e.uscc,
-                district=e.district,
-                pollutant=VOCS,
-                pool_id=exc.pool_id,
-                increment_t=e.vocs_increment_t,
-                offset_ratio=ledger_rules.hundredths_to_ratio(exc.ratio_hundredths),
-                required_t=kg_to_tonnes(exc.required_kg),
-                available_t=kg_to_tonnes(exc.available_kg),
-                shortfall_t=kg_to_tonnes(exc.shortfall_kg),
-                attempt=lapsed.attempt,
-            ),
-        )
+        emit(s, _refused(e, exc, lapsed.attempt))
         record_audit(
             s,
             SYSTEM,
