@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from svc_common import i18n
 from svc_common.auth import role_name
+from svc_common.calendar import CHINA_STANDARD_TIME
 from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg, title
 from svc_common.security_headers import BASE_HEADERS
@@ -27,7 +28,8 @@ from console.auth import csrf
 from console.auth.users import from_session
 
 HERE = Path(__file__).parent
-BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+#: Beijing time, the one clock people read (svc_common.calendar).
+BEIJING = CHINA_STANDARD_TIME
 LANG_COOKIE = "envbureau_lang"
 
 templates = Jinja2Templates(directory=HERE / "templates")

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-CHINA_STANDARD_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
+from svc_common.calendar import local_date as local_today
 
-
-def local_today(now: dt.datetime) -> dt.date:
-    """The calendar day in Beijing at the instant `now` (tz-aware)."""
-    return now.astimezone(CHINA_STANDARD_TIME).date()
+__all__ = ["add_years", "local_today", "validity_end"]
 
 
 def add_years(day: dt.date, years: int) -> dt.date:

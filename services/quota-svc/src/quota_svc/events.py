@@ -55,22 +55,29 @@ def _check_district(code: str) -> None:
         raise ValueError(problem)  # dead-lettered: not an event this ledger can apply
 
 
+def _filing_request(
+    e: FilingAccepted | FilingQuotaRetry | FilingApproved, idempotency_id: str, attempt: int
+) -> reservations.ReserveRequest:
+    """A filing's VOCs need as a reservation request."""
+    return reservations.ReserveRequest(
+        district=e.district,
+        pollutant=VOCS,
+        increment_kg=tonnes_to_kg(e.vocs_increment_t),
+        project_ref=e.project_ref,
+        idempotency_id=idempotency_id,
+        uscc=e.uscc,
+        park_id=e.park_id,
+        filing_id=e.filing_id,
+        attempt=attempt,
+    )
+
+
 async def reserve_for_filing(
     s: AsyncSession, e: FilingAccepted | FilingQuotaRetry, default: Policy
 ) -> None:
     """Hold the project's need when its filing is accepted (or retried)."""
     _check_district(e.district)
-    req = reservations.ReserveRequest(
-        district=e.district,
-        pollutant=VOCS,
-        increment_kg=tonnes_to_kg(e.vocs_increment_t),
-        project_ref=e.project_ref,
-        idempotency_id=f"filing:{e.filing_id}:attempt:{e.attempt}",
-        uscc=e.uscc,
-        park_id=e.park_id,
-        filing_id=e.filing_id,
-        attempt=e.attempt,
-    )
+    req = _filing_request(e, f"filing:{e.filing_id}:attempt:{e.attempt}", e.attempt)
     try:
         done = await reservations.reserve(s, req, SYSTEM, default)
         if not done.created:
@@ -160,17 +167,7 @@ async def _hold_again_for_approval(
 ) -> ReservationRow | None:
     """Hold an approved project's need again after its hold lapsed, at the
     ratio in force now; None (the shortfall announced) if the pool lacks it."""
-    req = reservations.ReserveRequest(
-        district=e.district,
-        pollutant=VOCS,
-        increment_kg=tonnes_to_kg(e.vocs_increment_t),
-        project_ref=e.project_ref,
-        idempotency_id=f"filing:{e.filing_id}:approval",
-        uscc=e.uscc,
-        park_id=e.park_id,
-        filing_id=e.filing_id,
-        attempt=lapsed.attempt,
-    )
+    req = _filing_request(e, f"filing:{e.filing_id}:approval", lapsed.attempt)
     try:
         done = await reservations.reserve(s, req, SYSTEM, default)
     except reservations.ReservationRefused as exc:

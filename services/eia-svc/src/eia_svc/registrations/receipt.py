@@ -26,11 +26,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import segno
+from svc_common.calendar import CHINA_STANDARD_TIME
 from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg
 from svc_common.types import kg_to_tonnes
 
-from eia_svc.registrations.rules import CST, REVIEW_ZH, STATUS_ZH
+from eia_svc.registrations.rules import REVIEW_ZH, STATUS_ZH
 
 TITLE = "建设项目环境影响登记表备案回执"
 LEGAL_BASIS = (
@@ -75,7 +76,7 @@ def verify_url(public_url: str, filing_no: str, code: str) -> str:
 
 
 def _local(at: dt.datetime | None) -> str | None:
-    return at.astimezone(CST).strftime("%Y-%m-%d %H:%M:%S") if at else None
+    return at.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M:%S") if at else None
 
 
 def receipt_of(

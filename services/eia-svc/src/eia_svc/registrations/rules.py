@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+from svc_common.calendar import local_date
+
 #: China Standard Time, the calendar filing numbers and receipts follow (no DST).
-CST = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 SERIES = "DJB"  # 登记表
 
 #: A filing's status and the post-hoc check's in Chinese: on the receipt, and
@@ -26,7 +27,7 @@ REVOKE_LABELS_ZH = {**STATUS_ZH, **ACTIONS_ZH}
 
 
 def filing_year(at: dt.datetime) -> int:
-    return at.astimezone(CST).year
+    return local_date(at).year
 
 
 def format_filing_no(district: str, year: int, seq: int, series: str = SERIES) -> str:

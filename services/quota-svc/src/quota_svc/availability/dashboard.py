@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
+from svc_common.calendar import CHINA_STANDARD_TIME
 from svc_common.types import kg_to_tonnes
 
 from quota_svc.availability.rules import Availability, ListedPool
 from quota_svc.ledger import rules
-
-SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
 _STYLE = """
 body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:2rem;color:#222}
@@ -42,7 +41,7 @@ def render(rows: list[tuple[ListedPool, Availability]], pollutant: str, now: dt.
         ]
         tds = "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in cells)
         body.append(f"<tr{cls}>{tds}</tr>")
-    stamp = now.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    stamp = now.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M")
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <title>{escape(pollutant)} 总量指标看板</title><style>{_STYLE}</style></head>

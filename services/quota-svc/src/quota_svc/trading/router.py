@@ -90,6 +90,18 @@ async def propose_trade(
     return TradeOut.of(t)
 
 
+def _found(t: Trade | None, trade_id: str) -> Trade:
+    if t is None:
+        raise NotFound(msg(f"trade {trade_id} not found", f"交易 {trade_id} 不存在"))
+    return t
+
+
+def _require_either_district(principal: Principal, t: Trade) -> None:
+    """The seller's district or the buyer's: either side may see, or withdraw, a trade."""
+    if not principal.may_act_in(t.buyer_district):
+        principal.require_district(t.district)
+
+
 @router.post("/trades/{trade_id}/approve", response_model=TradeOut)
 async def approve_trade(
     trade_id: ResourceId,
@@ -101,9 +113,7 @@ async def approve_trade(
     transaction (or refused, with the reason recorded)."""
     refused: TradeRefused | None = None
     async with rt.db.transaction() as s:
-        t = await service.lock_trade(s, trade_id)
-        if t is None:
-            raise NotFound(msg(f"trade {trade_id} not found", f"交易 {trade_id} 不存在"))
+        t = _found(await service.lock_trade(s, trade_id), trade_id)
         principal.require_district(t.district)
         principal.require_district(t.buyer_district)
         try:
@@ -130,11 +140,8 @@ async def cancel_trade(
     Nothing was held, so nothing is released; a settled or refused trade
     cannot be cancelled (409)."""
     async with rt.db.transaction() as s:
-        t = await service.lock_trade(s, trade_id)
-        if t is None:
-            raise NotFound(msg(f"trade {trade_id} not found", f"交易 {trade_id} 不存在"))
-        if not principal.may_act_in(t.buyer_district):
-            principal.require_district(t.district)
+        t = _found(await service.lock_trade(s, trade_id), trade_id)
+        _require_either_district(principal, t)
         service.cancel(s, t, principal, body.reason)
     return TradeOut.of(t)
 
@@ -146,9 +153,6 @@ async def read_trade(
     rt: Runtime = Depends(runtime),
 ) -> TradeOut:
     async with rt.db.session() as s:
-        t = await s.get(Trade, trade_id)
-    if t is None:
-        raise NotFound(msg(f"trade {trade_id} not found", f"交易 {trade_id} 不存在"))
-    if not principal.may_act_in(t.buyer_district):
-        principal.require_district(t.district)
+        t = _found(await s.get(Trade, trade_id), trade_id)
+    _require_either_district(principal, t)
     return TradeOut.of(t)
