@@ -34,6 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
 from sqlalchemy.util.concurrency import greenlet_spawn
 
+from svc_common import fastjson
 from svc_common.failures import DatabaseUnreachable
 
 _T = TypeVar("_T")
@@ -319,6 +320,9 @@ async def hold_lock(s: AsyncSession, name: str, key: str) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    # JSON columns written in C, compact and not ASCII-escaped: an import's
+    # outbox event carries thousands of rows (svc_common.fastjson).
+    kwargs.setdefault("json_serializer", fastjson.dumps_text)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
