@@ -448,3 +448,14 @@ def test_csv_escaping_is_undone_exactly(text: str) -> None:
     escaped = csv_cell(text)
     assert not escaped or escaped[0] not in "=+-@\t\r" or re.fullmatch(r"[+-]?[0-9.]+", escaped)
     assert csv_cell_read(escaped) == text
+
+
+def test_every_refused_character_in_a_line_begins_with_a_suspect_byte() -> None:
+    # json_free_of_hazards leaves its regex out for a text with no suspect
+    # byte: that is right only if every such character begins with one.
+    from svc_common.guard import _CONTROL_IN_LINE, _SUSPECT
+
+    refused = [chr(c) for c in range(0x110000) if _CONTROL_IN_LINE.match(chr(c))]
+    assert len(refused) > 60
+    for c in refused:
+        assert c.encode("utf-8")[0] in _SUSPECT, hex(ord(c))
