@@ -296,12 +296,13 @@ async def run_to_completion(cleanup: Coroutine[Any, Any, _T]) -> _T:
 
 
 async def session_driver(session: AsyncSession) -> Any:
-    """PostgreSQL: the asyncpg connection under a session's transaction, for
-    a bulk statement SQLAlchemy has no fast form of (COPY, a read of many
-    rows as records) that must run inside that transaction. SQLAlchemy
-    begins the transaction on the driver with its first statement, so one
-    must have run in it before (a lock, a lookup); a statement sent here
-    first would run outside it."""
+    """The driver's connection under a session's transaction (asyncpg's; on
+    SQLite aiosqlite's), for a bulk statement SQLAlchemy has no fast form of
+    (COPY, a read of many rows as records; on SQLite a statement in one
+    hand-off to the connection's thread) that must run inside that
+    transaction. SQLAlchemy begins the transaction on the driver with its
+    first statement, so one must have run in it before (a lock, a lookup);
+    a statement sent here first would run outside it."""
     raw = await (await session.connection()).get_raw_connection()
     return raw.driver_connection
 
