@@ -130,7 +130,7 @@ async def create_reservation(
         return ReservationOut.of(done.reservation), None, False
 
     try:
-        created, existing, same = await pool_batches(rt).run(req.pool().id, reserve)
+        created, existing, same = await pool_batches(rt).run(req.pool().id, reserve, kind=0)
     except service.ReservationRefused as exc:
         raise refused_problem(exc) from exc
     except AdvanceRefused as exc:
@@ -245,7 +245,7 @@ async def allocate_reservation(
         return ReservationOut.of(r)
 
     try:
-        return answer(ReservationOut, await pool_batches(rt).run(pool_id, allocate))
+        return answer(ReservationOut, await pool_batches(rt).run(pool_id, allocate, kind=1))
     except AllocationExceedsHold as exc:
         raise Conflict(
             msg(
