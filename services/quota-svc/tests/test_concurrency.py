@@ -7,6 +7,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+import pytest
 from quota_svc.ledger.models import JournalEntry, Pool
 from quota_svc.ledger.service import reconcile
 from sqlalchemy import func, select
@@ -264,7 +265,7 @@ class _Batches:
                 return "already"
             return done.reservation.id
 
-        return op, 0
+        return op, 0, None
 
     def allocate(self, rid: str, amount_kg: int, kind: int = 1) -> Any:
         from quota_svc.reservations import service
@@ -279,7 +280,7 @@ class _Batches:
             await service.allocate(s, r, amount_kg, self.officer)
             return "allocated"
 
-        return op, kind
+        return op, kind, rid
 
     def counts(self) -> tuple[int, int, int]:
         return (self.batches.batches, self.batches.alone, self.batches.fallbacks)
@@ -287,7 +288,7 @@ class _Batches:
     async def one_batch(self, *ops: Any, fallback: bool = False) -> list[Any]:
         before = self.counts()
         results = await asyncio.gather(
-            *(self.batches.run(self.pool_id, op, kind=kind) for op, kind in ops)
+            *(self.batches.run(self.pool_id, op, kind=kind, hint=hint) for op, kind, hint in ops)
         )
         if fallback:
             assert self.counts() == (before[0], before[1] + len(ops), before[2] + 1), (
@@ -343,18 +344,31 @@ async def test_a_batch_reads_the_pool_and_lots_once_as_its_operations_leave_them
     assert r4["required_t"] == "2.000"
 
 
-async def test_a_batch_sends_its_writes_together_at_its_end(quota: Quota, db_url: str) -> None:
+async def test_a_batch_sends_its_writes_together_at_its_end(
+    quota: Quota, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On PostgreSQL a batch's reservations and allocations leave their
     writes for its end (svc_common.batching.BatchWrites): one statement for
     each kind and shape, the operations' rows in the order they were applied (the
-    ledger replays its journal in that order). An allocation repeated in
+    ledger replays its journal in that order). The allocations' reservations
+    are locked in one statement before the first of them; one repeated in
     the same batch reads its reservation as the batch left it, unsent."""
     if not db_url.startswith("postgresql"):
         return
+    from quota_svc.reservations import service
+
     await quota.baseline(JIZHOU, "100")
     b = _Batches(quota)
     held = await b.one_batch(*(b.reserve(f"W-{i}", 1000, 1) for i in range(4)))
     sent = b.batches.statements_sent
+    locked_alone: list[Any] = []
+    one = service._LOCK_RESERVATION
+
+    async def counted(conn: Any, params: dict[str, Any]) -> Any:
+        locked_alone.append(params["rid"])
+        return await type(one).fetch_in(one, conn, params)
+
+    monkeypatch.setattr(one, "fetch_in", counted)
     results = await b.one_batch(
         b.reserve("W-4", 1000, 1),
         b.allocate(held[0], 2000),
@@ -363,6 +377,7 @@ async def test_a_batch_sends_its_writes_together_at_its_end(quota: Quota, db_url
         b.allocate(held[0], 2000),
     )
     assert b.batches.statements_sent - sent == 2, "one statement for each kind of operation"
+    assert locked_alone == [], "the batch's reservations were locked one by one"
     assert results[1:5:2] == ["allocated", "allocated"] and results[4] == "repeated"
     a = await quota.availability(JIZHOU)
     # 6 projects of 2 t each held, two of them allocated

@@ -69,6 +69,8 @@ T = TypeVar("T")
 K = TypeVar("K")
 R = TypeVar("R")
 Operation = Callable[[AsyncSession], Coroutine[Any, Any, T]]
+#: Run once before a batch's operations of one kind, with their hints.
+Prepare = Callable[[Any, list[Any]], Coroutine[Any, Any, None]]
 
 log = structlog.get_logger(__name__)
 
@@ -140,6 +142,7 @@ class _Queued(Generic[T]):
     future: asyncio.Future[T]
     #: Operations of one kind go together in their batch (see `run`).
     kind: int
+    hint: Any
     #: The caller's context (request id, correlation id, trace) without its
     #: unit of work: events and log lines of the operation carry the caller's ids.
     context: contextvars.Context
@@ -158,10 +161,21 @@ def _stopped() -> Unavailable:
 class GroupCommit:
     """Per-key batches of operations, each batch one transaction."""
 
-    def __init__(self, db: Database, max_batch: int = 64, *, on_driver: bool = False) -> None:
+    def __init__(
+        self,
+        db: Database,
+        max_batch: int = 64,
+        *,
+        on_driver: bool = False,
+        prepare: dict[int, Prepare] | None = None,
+    ) -> None:
         self.db = db
         self.max_batch = max_batch
         self.on_driver = on_driver and db.on_asyncpg
+        #: By kind: what a batch does once before its operations of that
+        #: kind, given their hints (read the rows they will lock, in one
+        #: statement, into the memo).
+        self.prepare = prepare or {}
         self._queues: dict[str, list[_Queued[Any]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         #: Batches committed together and the operations in them; operations
@@ -179,19 +193,20 @@ class GroupCommit:
     def enabled(self) -> bool:
         return self.db.is_postgres and self.max_batch > 1
 
-    async def run(self, key: str, op: Operation[T], kind: int = 0) -> T:
+    async def run(self, key: str, op: Operation[T], kind: int = 0, hint: Any = None) -> T:
         """Apply `op(session)` in a batch of `key` and return its result, or
         raise what it raised (then it ran alone, nothing of it kept). A
         batch runs its operations by `kind`, in arrival order within a kind:
         they were concurrent, so any order is one they could have had, and
-        one kind after another sends their writes together (BatchWrites)."""
+        one kind after another sends their writes together (BatchWrites).
+        `hint` goes to the kind's `prepare`, if it has one."""
         if not self.enabled:
             async with self.db.transaction() as s:
                 return await op(s)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         context = contextvars.copy_context()
         context.run(self.db.leave_unit)
-        self._queues.setdefault(key, []).append(_Queued(op, future, kind, context))
+        self._queues.setdefault(key, []).append(_Queued(op, future, kind, hint, context))
         if key not in self._workers:
             # A fresh context: the worker must not join any request's unit.
             self._workers[key] = asyncio.create_task(
@@ -232,7 +247,12 @@ class GroupCommit:
                 s.info[_MEMO] = {}
                 if self.on_driver:
                     writes = s.info[_WRITES] = BatchWrites()
+                prepared: set[int] = set()
                 for q in batch:
+                    prepare = self.prepare.get(q.kind)
+                    if prepare is not None and q.kind not in prepared:
+                        prepared.add(q.kind)
+                        await prepare(s, [o.hint for o in batch if o.kind == q.kind])
                     results.append(await asyncio.create_task(q.op(s), context=q.context))
                 if self.on_driver:
                     await writes.send((await s.connection()).driver)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, or_, select, text
+from sqlalchemy import String, Table, any_, bindparam, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from svc_common.audit import SYSTEM, audit_row
@@ -474,6 +474,28 @@ def _earlier_in_batch(memo: dict[Any, Any] | None, req: ReserveRequest) -> Reser
     if r.idempotency_id == req.idempotency_id:
         return Reserved(r, created=False)
     raise ProjectAlreadyReserved(r)
+
+
+_LOCK_RESERVATIONS = DriverStatement(
+    select(RESERVATIONS)
+    .where(RESERVATIONS.c.id == any_(bindparam("rids", type_=postgresql.ARRAY(String))))
+    .order_by(RESERVATIONS.c.id)
+    .with_for_update()
+)
+
+
+async def lock_reservations_of_batch(s: AsyncSession, reservation_ids: list[Any]) -> None:
+    """A batch's allocations lock their reservations in one statement, in
+    id order, before the first of them runs (GroupCommit's `prepare`); each
+    then finds its reservation in the batch's memo (`lock_reservation`)."""
+    memo = batch_memo(s)
+    if memo is None:
+        return
+    ids = sorted({str(i) for i in reservation_ids if i is not None})
+    conn = await s.connection()
+    for row in await _LOCK_RESERVATIONS.fetch_in(conn, {"rids": ids}):
+        r = ReservationRow.of(row)
+        memo.setdefault((_MEMO_RESERVATION, r.id), r)
 
 
 async def lock_reservation(s: AsyncSession, reservation_id: str) -> ReservationRow | None:
