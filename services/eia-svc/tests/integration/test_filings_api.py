@@ -483,3 +483,26 @@ async def test_an_undecided_filings_retry_only_asks_for_a_hold(client: httpx.Asy
     await act(client, f["id"], "quota-retry")
     (ask,) = await events_of(app, "eia.filing.quota_retry.v1")
     assert ask["allocate_on_hold"] is False
+
+
+async def test_an_unanswered_redrive_of_an_approved_filing_is_asked_again(
+    client: httpx.AsyncClient,
+) -> None:
+    """The re-asking sweeper asked only undecided filings: an approved
+    filing's re-drive whose answer was lost would have stayed pending."""
+    from eia_svc.quota_saga.service import reask_unanswered
+
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    f = (await client.post("/eia/filings", json=filing(), headers=officer())).json()
+    await act(client, f["id"], "accept")
+    await testing.deliver(app, reserved(f))
+    for step in ("evaluation-done", "review-done", "approve"):
+        assert (await act(client, f["id"], step)).status_code == 200
+    await testing.deliver(app, rejected(f, "2.5"))
+    await act(client, f["id"], "quota-retry")
+    later = utcnow() + dt.timedelta(minutes=10)
+    async with app.state.runtime.db.transaction() as s:
+        assert await reask_unanswered(s, later, dt.timedelta(minutes=2)) == 1
+    first, again = await events_of(app, "eia.filing.quota_retry.v1")
+    assert (again["attempt"], again["allocate_on_hold"]) == (2, True) and first == again
+    assert (await get(client, f["id"]))["quota_asks"] == 1
