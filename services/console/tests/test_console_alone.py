@@ -1117,3 +1117,22 @@ async def test_a_refused_address_names_its_field_in_words(
     r = await client.get("/console/investment/", params={"pollutant": "SO2"})
     assert_console_page(r, 422, "污染物：&#39;SO2&#39; 不是总量控制污染物")
     assert "pollutant:" not in r.text
+
+
+async def test_an_unexpected_failure_is_a_500_that_cannot_be_framed_either(stub: Stub) -> None:
+    """The 500 of an exception nothing handles is sent by Starlette outside
+    the console's middleware: it carries the console's security headers too."""
+    app = create(Settings(dev_login=True), transport=httpx.MockTransport(stub))
+
+    async def bug() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/console/bug", bug)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as c:
+        r = await c.get("/console/bug")
+    assert r.status_code == 500
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "same-origin"
+    assert "default-src 'self'" in r.headers["content-security-policy"]
