@@ -1136,3 +1136,48 @@ async def test_an_unexpected_failure_is_a_500_that_cannot_be_framed_either(stub:
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "same-origin"
     assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+async def test_the_workbench_offers_the_redrive_of_an_approved_filing_lapsed_short(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """An approved filing whose quota lapsed short (hold expired before the
+    allocation, district short) is decided, so the undecided queue never
+    showed it and nothing offered 重新申请总量: it waited without end. The
+    blocked list now shows it, with eia-svc's note, and offers the retry."""
+    short = {
+        "id": "f9",
+        "project_name": "蓟州区涂装线项目",
+        "district": "120119",
+        "status": "approved",
+        "allowed_actions": [],
+        "quota_status": "lapsed_short",
+        "quota_attempt": 1,
+        "quota_shortfall_t": "5.000",
+        "vocs_increment_t": "3.000",
+        "quota_note": "已批准，但总量预留在分配前已过期，该区总量指标不足（缺口 5.000 吨）",
+        "created_at": "2026-11-02T02:00:00+00:00",
+    }
+
+    def filings(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("quota_status") == "lapsed_short":
+            return httpx.Response(200, json={"items": [short], "next_cursor": None})
+        return httpx.Response(200, json={"items": [], "next_cursor": None})
+
+    stub.on("GET", "/eia/filings", filings)
+    stub.on("POST", "/eia/filings/f9/quota-retry", {**short, "quota_status": "pending"})
+    token = await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/workbench/")
+    row = re.search(r'<tr data-blocked="f9">(.*?)</tr>', r.text, re.S)
+    assert row, r.text[:2000]
+    assert "已批准，预留过期且总量不足，尚未分配" in row.group(1)
+    assert "缺口 5.000 吨" in row.group(1)
+    assert 'value="quota-retry"' in row.group(1) and "重新申请总量" in row.group(1)
+    r = await client.post(
+        "/console/workbench/act",
+        data={"csrf_token": token, "idem": "k" * 20, "op": "filing", "id": "f9"}
+        | {"action": "quota-retry"},
+        headers={"HX-Request": "true"},
+    )
+    assert "总量确认中" in r.text
+    assert [c.url.path for c in stub.calls if c.method == "POST"] == ["/eia/filings/f9/quota-retry"]
