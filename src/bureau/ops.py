@@ -111,7 +111,7 @@ def dlq_list(
         print(json.dumps(page, ensure_ascii=False, indent=2))
         return
     table = Table(title=f"{service}-svc dead letters ({status})")
-    for col in ("id", "group", "event type", "key", "attempts", "since", "error"):
+    for col in ("id", "group", "event type", "key", "attempts", "copies", "since", "last", "error"):
         table.add_column(col)
     for d in page["items"]:
         table.add_row(
@@ -120,7 +120,9 @@ def dlq_list(
             d["event_type"] or "?",
             d["key"] or "",
             str(d["attempts"]),
+            str(d.get("occurrences", 1)),
             d["created_at"][:19],
+            (d.get("last_seen_at") or d["created_at"])[:19],
             d["error"][:80],
         )
     console.print(table)

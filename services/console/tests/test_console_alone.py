@@ -1119,6 +1119,25 @@ async def test_a_refused_address_names_its_field_in_words(
     assert "pollutant:" not in r.text
 
 
+async def test_an_unexpected_failure_is_a_500_that_cannot_be_framed_either(stub: Stub) -> None:
+    """The 500 of an exception nothing handles is sent by Starlette outside
+    the console's middleware: it carries the console's security headers too."""
+    app = create(Settings(dev_login=True), transport=httpx.MockTransport(stub))
+
+    async def bug() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/console/bug", bug)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as c:
+        r = await c.get("/console/bug")
+    assert r.status_code == 500
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "same-origin"
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
 async def test_the_workbench_offers_the_redrive_of_an_approved_filing_lapsed_short(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
