@@ -258,3 +258,53 @@ def test_dead_letters_listed_say_when_more_are_waiting(monkeypatch: pytest.Monke
     assert r.exit_code == 0, r.output
     assert asked == ["http://q/quota/admin/dead-letters?status=dead&limit=1"]
     assert "还有更多死信未列出" in r.output
+
+
+def test_stuck_sagas_list_approved_filings_whose_quota_lapsed_short(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An approved filing whose hold lapsed before the allocation, in a
+    district short of quota, waits for no service: the list of pending
+    requests never showed it, so nobody saw it was stuck. It is listed now,
+    whatever its age, with the shortfall and how to re-drive it."""
+    from typer.testing import CliRunner
+
+    from bureau.cli import app
+
+    short = {
+        "id": "F9",
+        "project_ref": "eia:F9",
+        "district": "120119",
+        "status": "approved",
+        "quota_status": "lapsed_short",
+        "quota_attempt": 2,
+        "quota_shortfall_t": "5.000",
+        "quota_asked_at": "2026-12-03T10:00:00+00:00",
+        "quota_asks": 0,
+        "quota_note": "已批准，但总量预留在分配前已过期，该区总量指标不足（缺口 5.000 吨）",
+    }
+    asked: list[str] = []
+
+    def answer(method: str, url: str, **kw: Any) -> httpx.Response:
+        asked.append(url)
+        items = [short] if "quota_status=lapsed_short" in url else []
+        return httpx.Response(
+            200, json={"items": items, "next_cursor": None}, request=httpx.Request(method, url)
+        )
+
+    def no_service(url: str, **kw: Any) -> httpx.Response:
+        raise AssertionError(f"a lapsed-short filing waits on no service: {url}")
+
+    monkeypatch.setattr(httpx, "request", answer)
+    monkeypatch.setattr(httpx, "get", no_service)
+    args = ["sagas", "stuck", "--service-url", "eia=http://eia", "--service-url", "quota=http://q"]
+    r = CliRunner().invoke(app, [*args, "--json"])
+    assert r.exit_code == 1, r.output
+    (listed,) = json.loads(r.output)
+    assert listed["id"] == "F9"
+    assert listed["why"][0] == short["quota_note"]
+    assert (
+        "quota-retry" in listed["why"][1] and "POST /eia/filings/F9/quota-retry" in listed["why"][1]
+    )
+    table = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
+    assert table.exit_code == 1 and "lapsed_short" in table.output and "F9" in table.output

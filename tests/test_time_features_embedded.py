@@ -564,3 +564,121 @@ async def test_a_path_no_service_answers_is_a_404_in_the_callers_language(
             assert r.headers["content-type"] == "application/problem+json"
             assert r.json()["detail"] == words
         await c.aclose()
+
+
+async def test_an_approval_whose_quota_lapsed_short_is_redriven_by_the_officer(
+    tmp_path: Path,
+) -> None:
+    """The approval reached the ledger late (dead-lettered, re-driven by an
+    operator after the hold had expired) and the lapsed tonnes had gone to
+    another project: the filing stayed approved with its quota neither
+    allocated nor retryable. Now it is lapsed short with the shortfall, the
+    district's officer re-drives it (refused again while still short), and
+    once quota is back quota-svc holds and allocates it in one step."""
+    from svc_common.failures import PermanentFailure
+
+    previous = clock.current()
+    embedded = Embedded(tmp_path, log_json=False, clock="manual", clock_start=START)
+    try:
+        async with embedded.lifespan():
+            transport = httpx.ASGITransport(app=embedded)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://bureau", headers={"Accept-Language": "en"}
+            ) as c:
+                await _lapsed_short_story(embedded, c, PermanentFailure)
+    finally:
+        clock.install(previous)
+
+
+async def _lapsed_short_story(embedded: Embedded, c: httpx.AsyncClient, failure: type) -> None:
+    r = await c.put(
+        f"/quota/settings/{JIZHOU}/VOCs",
+        json={"offset_ratio": "2.0", "hold_days": 30},
+        headers=ADMIN,
+    )
+    assert r.status_code == 200, r.text
+    r = await c.post(f"/quota/pools/{JIZHOU}/VOCs/baseline", json={"amount_t": "10"}, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    f = await submit(
+        c,
+        filing(
+            12,
+            project_type="C2641",
+            industry_code="C2641",
+            vocs_increment_t="3",
+            major_project=True,
+            major_kind="industrial_layout",
+        ),
+    )
+
+    async def read() -> dict[str, Any]:
+        return dict((await c.get(f"/eia/filings/{f['id']}", headers=OFFICER)).json())
+
+    async def balance() -> dict[str, Any]:
+        return dict((await c.get(f"/quota/balances/{JIZHOU}/VOCs", headers=ADMIN)).json())
+
+    await eventually(read, lambda x: x["quota_status"] == "secured", "filing")
+    await act(c, f["id"], "evaluation-done")
+    await act(c, f["id"], "review-done")
+
+    # quota-svc cannot apply the approval: it is dead-lettered.
+    handlers = embedded.apps["/quota"].state.runtime.consumer.handlers
+    real = handlers.get("eia.filing.approved.v1")
+
+    async def failing(s: Any, p: Any, env: Any) -> None:
+        raise failure("ledger busy")
+
+    handlers._by_type["eia.filing.approved.v1"] = failing
+    await act(c, f["id"], "approve")
+
+    async def dead() -> list[dict[str, Any]]:
+        r = await c.get("/quota/admin/dead-letters", headers=ADMIN)
+        return list(r.json()["items"])
+
+    (letter,) = await eventually(dead, lambda d: len(d) == 1, "dead letter")
+    handlers._by_type["eia.filing.approved.v1"] = real
+    # The hold expires meanwhile, and another project takes 9 of the 10 t.
+    await move(c, advance="P31D")
+    await eventually(read, lambda x: x["quota_status"] == "lapsed", "filing")
+    r = await c.post(
+        "/quota/reservations",
+        json={"district": JIZHOU, "increment_t": "4.5", "project_ref": "P-9"},
+        headers={**OFFICER, "Idempotency-Key": "p9-hold-1"},
+    )
+    assert r.status_code == 201, r.text
+    other = r.json()["id"]
+    r = await c.post(f"/quota/admin/dead-letters/{letter['id']}/redrive", headers=ADMIN)
+    assert r.status_code == 200, r.text
+
+    short = await eventually(read, lambda x: x["quota_status"] == "lapsed_short", "filing")
+    assert (short["status"], short["quota_shortfall_t"]) == ("approved", "5.000")
+    assert "quota-retry" in short["quota_note"] and "5.000 t" in short["quota_note"]
+    listed = await c.get("/eia/filings", params={"quota_status": "lapsed_short"}, headers=OFFICER)
+    assert [x["id"] for x in listed.json()["items"]] == [f["id"]]
+
+    # Re-driven while still short: answered with the shortfall again.
+    retried = await act(c, f["id"], "quota-retry")
+    assert (retried["quota_status"], retried["quota_attempt"]) == ("pending", 2)
+    again = await eventually(read, lambda x: x["quota_status"] != "pending", "filing")
+    assert (again["quota_status"], again["quota_shortfall_t"]) == ("lapsed_short", "5.000")
+    assert (await balance())["allocated_t"] == "0.000"
+
+    # The other project's hold is released: the re-drive is held and allocated.
+    r = await c.post(
+        f"/quota/reservations/{other}/release", json={"reason": "项目取消"}, headers=OFFICER
+    )
+    assert r.status_code == 200, r.text
+    await act(c, f["id"], "quota-retry")
+    done = await eventually(read, lambda x: x["quota_status"] == "allocated", "filing")
+    assert (done["quota_allocated_t"], done["quota_attempt"], done["quota_note"]) == (
+        "6.000",
+        3,
+        None,
+    )
+    b = await balance()
+    assert (b["allocated_t"], b["reserved_t"], b["available_t"]) == ("6.000", "0.000", "4.000")
+    r = await c.get("/quota/reconciliation", headers=ADMIN)
+    assert r.status_code == 200 and r.json()["ok"] is True, r.text
+    # Allocated: no more retries.
+    refused = await act(c, f["id"], "quota-retry", status=409)
+    assert refused["allowed"] == []

@@ -75,7 +75,11 @@ async def _to_dlq(self: InboxConsumer, msg: Message, exc: BaseException, *, atte
 
 # --- (b) the late refusal after a withdrawal is ignored ------------------------------------
 def refusal_ignored_once_decided(
-    st: saga_rules.QuotaState, attempt: int, shortfall_kg: int, undecided: bool
+    st: saga_rules.QuotaState,
+    attempt: int,
+    shortfall_kg: int,
+    undecided: bool,
+    approved: bool = False,
 ) -> saga_rules.QuotaState:
     """on_rejected as it was: a refusal reaching a decided filing changes nothing."""
     if saga_rules.is_stale(st, attempt) or not undecided or st.status != "pending":

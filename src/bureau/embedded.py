@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from supervision_svc.app import create as create_supervision
 from supervision_svc.settings import Settings as SupervisionSettings
 from svc_common import i18n
+from svc_common.security_headers import SecurityHeaders
 from svc_common.transports.local import LocalTransport
 
 
@@ -78,6 +79,7 @@ class Embedded:
             console_settings,
             transport=httpx.ASGITransport(app=self),
         )
+        self._own = SecurityHeaders(self._own_answers)
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -103,6 +105,12 @@ class Embedded:
         if path in ("/console", "/favicon.ico") or path.startswith("/console/"):
             await self.console(scope, receive, send)
             return
+        await self._own(scope, receive, send)
+
+    async def _own_answers(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The paths no single service owns (wrapped in the security headers
+        each service's and the console's answers carry, in `__init__`)."""
+        path: str = scope.get("path", "")
         target: ASGIApp
         if path == "/admin/clock":
             # The clock is the process's: any service reads or moves it, and

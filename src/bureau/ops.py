@@ -7,7 +7,8 @@ same in the embedded default and in the distributed mode:
     bureau dlq show 12 --service quota       # one message with its error
     bureau dlq redrive 12 --service quota    # apply it again (safe: the inbox dedupes)
     bureau outbox status                     # every service's unsent events
-    bureau sagas stuck --older-than PT5M     # filings waiting for quota-svc, and where
+    bureau sagas stuck --older-than PT5M     # filings waiting for quota-svc, and where;
+                                             # approved ones whose quota lapsed short
 
 `--url` (or `--api`, as the other commands call it) is the embedded
 default's address or a gateway; `--service-url
@@ -110,7 +111,7 @@ def dlq_list(
         print(json.dumps(page, ensure_ascii=False, indent=2))
         return
     table = Table(title=f"{service}-svc dead letters ({status})")
-    for col in ("id", "group", "event type", "key", "attempts", "since", "error"):
+    for col in ("id", "group", "event type", "key", "attempts", "copies", "since", "last", "error"):
         table.add_column(col)
     for d in page["items"]:
         table.add_row(
@@ -119,7 +120,9 @@ def dlq_list(
             d["event_type"] or "?",
             d["key"] or "",
             str(d["attempts"]),
+            str(d.get("occurrences", 1)),
             d["created_at"][:19],
+            (d.get("last_seen_at") or d["created_at"])[:19],
             d["error"][:80],
         )
     console.print(table)
@@ -375,6 +378,24 @@ def why_stuck(filing: dict[str, Any], hold: SagaHold) -> list[str]:
     return why
 
 
+def why_lapsed_short(filing: dict[str, Any]) -> list[str]:
+    """Why an approved filing's quota is not allocated (its hold lapsed and
+    the district was short), and how it is re-driven: it waits for quota,
+    not for a service, so nothing is found by asking the services."""
+    short = filing.get("quota_shortfall_t")
+    note = filing.get("quota_note") or (
+        "已批准，但总量预留在分配前已过期，该区总量指标不足"
+        + (f"（缺口 {short} 吨）" if short else "")
+        + "，尚未分配 (approved; hold lapsed, district short: nothing allocated)"
+    )
+    return [
+        note,
+        "重新推动：收回指标入库后由该区审批人员重新申请总量（工作台“重新申请总量”，或 "
+        f"POST /eia/filings/{filing['id']}/quota-retry）(re-drive: once quota is reclaimed, "
+        "the district's officer retries quota-retry; quota-svc holds and allocates in one step)",
+    ]
+
+
 @sagas.command("stuck")
 def sagas_stuck(
     older_than: Annotated[str, typer.Option(help="ISO 8601 duration")] = "PT5M",
@@ -386,29 +407,51 @@ def sagas_stuck(
     """Filings whose quota request has waited longer than `--older-than`,
     each with where it waits: a dead letter of its saga in quota-svc or
     eia-svc, an event of it that cannot be published, or nothing found.
-    They are asked again automatically; `quota-retry` asks with a new attempt."""
+    They are asked again automatically; `quota-retry` asks with a new attempt.
+    Then approved filings whose quota lapsed short (hold expired before the
+    allocation, district short), whatever their age, with the shortfall and
+    how to re-drive them (quota-retry once quota is reclaimed)."""
     base = _base("eia", url, service_url)
     page = _call(
         "GET", base, f"/eia/filings?quota_status=pending&older_than={older_than}&limit=1000", token
     )
     items = page["items"]
-    if items:
+    short = _call("GET", base, "/eia/filings?quota_status=lapsed_short&limit=1000", token)
+    seen = {f["id"] for f in items}
+    items += [f for f in short["items"] if f["id"] not in seen]
+    waiting = [f for f in items if f.get("quota_status") != "lapsed_short"]
+    if waiting:
         bases = {s: _base(s, url, service_url) for s in ("quota", "eia")}
         hold = _waiting_on(bases, token)
-        for f in items:
+        for f in waiting:
             f["why"] = why_stuck(f, hold)
+    for f in items:
+        if f.get("quota_status") == "lapsed_short":
+            f["why"] = why_lapsed_short(f)
     if as_json:
         print(json.dumps(items, ensure_ascii=False, indent=2))
         # The same exit code as the table's: a script tells "stuck" from "none".
         raise typer.Exit(1 if items else 0)
-    table = Table(title=f"quota requests unanswered for {older_than}")
-    for col in ("filing", "district", "status", "attempt", "asked at", "asked again", "why"):
+    table = Table(
+        title=f"quota sagas stuck: unanswered for {older_than}, or approved with quota lapsed short"
+    )
+    for col in (
+        "filing",
+        "district",
+        "status",
+        "quota",
+        "attempt",
+        "asked at",
+        "asked again",
+        "why",
+    ):
         table.add_column(col)
     for f in items:
         table.add_row(
             f["id"],
             f["district"],
             f["status"],
+            str(f.get("quota_status") or "pending"),
             str(f["quota_attempt"]),
             (f.get("quota_asked_at") or "")[:19],
             str(f.get("quota_asks", 0)),

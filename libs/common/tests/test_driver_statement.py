@@ -257,7 +257,7 @@ def test_a_list_fixed_in_the_statement_takes_no_values_with_a_run() -> None:
             _OUTBOX.c.key == bindparam("key"),
         )
     )
-    sql, args = fixed._args(dialect(), {"key": "k"})
+    sql, args = fixed.bound(dialect(), {"key": "k"})
     assert args == ["k", "t1", "t2"] and "IN ($2" in sql
     with pytest.raises(ValueError, match="topics"):
-        fixed._args(dialect(), {"key": "k", "topics": ["t9"]})
+        fixed.bound(dialect(), {"key": "k", "topics": ["t9"]})

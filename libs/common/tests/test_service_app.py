@@ -4,6 +4,7 @@ migrations, problem+json, auth and Idempotency-Key."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 from collections.abc import Awaitable
@@ -14,12 +15,13 @@ import httpx
 import pytest
 from fastapi import APIRouter, Depends, Query, Response
 from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Message
-from svc_common import testing
+from svc_common import testing, tracing
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.batching import GroupCommit
@@ -123,6 +125,12 @@ async def odd_after_reset() -> None:
         raise RuntimeError("cleaning up after the reset failed") from None
 
 
+@router.get("/demo/bug")
+async def bug() -> None:
+    """A fault of ours: no handler names it, the last one answers a 500."""
+    raise RuntimeError("a bug")
+
+
 @router.get("/demo/driver-lost")
 async def driver_lost() -> None:
     """What a read on the driver itself raises when PostgreSQL went away."""
@@ -213,6 +221,41 @@ async def test_every_answer_forbids_framing_and_sniffing(db_url: str) -> None:
             assert r.headers["x-content-type-options"] == "nosniff", r.url
             assert "frame-ancestors 'none'" in r.headers["content-security-policy"], r.url
             assert r.headers["referrer-policy"] == "same-origin", r.url
+
+
+def _carries_security_headers(r: httpx.Response) -> None:
+    assert r.headers.get("x-frame-options") == "DENY", (r.status_code, r.headers)
+    assert r.headers.get("x-content-type-options") == "nosniff", r.headers
+    assert "frame-ancestors 'none'" in r.headers.get("content-security-policy", ""), r.headers
+    assert r.headers.get("referrer-policy") == "same-origin", r.headers
+
+
+async def test_a_500_and_a_503_carry_the_security_headers_too(tmp_path: Path) -> None:
+    """The answer to an unexpected exception is sent by Starlette's
+    ServerErrorMiddleware, outside every middleware an app adds: it went out
+    without the headers every other answer carries. So did the 503 sent
+    there for an error no handler names caused by a lost connection."""
+    exporter = InMemorySpanExporter()
+    for traced in (False, True):
+        with contextlib.ExitStack() as stack:
+            if traced:  # the tracing instrumentation wraps the same stack
+                stack.enter_context(tracing.use_exporter(exporter))
+            app = demo_app(f"sqlite+aiosqlite:///{tmp_path}/h{traced}.db")
+        async with testing.running(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://demo") as raw:
+                r = await raw.get("/demo/bug", headers=testing.auth("officer"))
+                assert r.status_code == 500, r.text
+                assert r.headers["content-type"] == "application/problem+json"
+                _carries_security_headers(r)
+                r = await raw.get("/demo/odd-after-reset", headers=testing.auth("officer"))
+                assert r.status_code == 503, r.text
+                _carries_security_headers(r)
+                r = await raw.get("/demo/driver-lost", headers=testing.auth("officer"))
+                assert r.status_code == 503, r.text
+                _carries_security_headers(r)
+
+    assert any(s.name.startswith("GET /demo/bug") for s in exporter.get_finished_spans())
 
 
 async def test_validation_problem_names_each_field(db_url: str) -> None:

@@ -257,6 +257,43 @@ async def test_poison_event_is_kept_and_can_be_redriven(db_url: str) -> None:
         assert status["unsent"] == 0 and status["failing"] == []
 
 
+async def test_copies_of_a_dead_message_are_one_dead_letter_with_a_count(db_url: str) -> None:
+    """The same content sent again under new event ids (a request asked
+    again while unanswered) is counted on the dead letter already kept, which
+    takes the latest copy; other content is a dead letter of its own; once
+    re-driven, a later copy starts a new one."""
+    faulty = Faulty()
+    faulty.poison = {1, 2}
+    transport = LocalTransport()
+    app = _steps_app(db_url, faulty, transport)
+    admin = testing.auth("admin")
+    async with testing.running(app) as c:
+        db: Database = app.state.runtime.db
+        async with db.engine.begin() as conn:
+            await conn.run_sync(StepsBase.metadata.create_all)
+        walk = uuid.uuid4().hex[:6]
+        copies = [await testing.deliver(app, StepTaken(walk=walk, n=1)) for _ in range(3)]
+        await testing.redeliver(app, copies[-1], TOPIC)  # the very same message: not a copy
+        await testing.deliver(app, StepTaken(walk=walk, n=2))
+        listed = (await c.get("/steps/admin/dead-letters", headers=admin)).json()["items"]
+        assert [d["occurrences"] for d in listed] == [1, 3]  # newest first: n=2, then n=1
+        one = listed[1]
+        assert one["message_id"] == copies[-1].id  # the latest copy is the one kept
+        assert one["attempts"] == 6 and one["last_seen_at"] >= one["created_at"]
+        assert await _count(db, DeadLetter) == 2
+
+        faulty.poison = {2}  # n=1 can be applied now
+        r = await c.post(f"/steps/admin/dead-letters/{one['id']}/redrive", headers=admin)
+        assert r.status_code == 200 and r.json()["status"] == "redriven", r.text
+        assert r.json()["occurrences"] == 3
+        assert await _steps(db, walk) == [1]  # one application for the three copies
+        faulty.poison = {1, 2}
+        await testing.deliver(app, StepTaken(walk=walk, n=1))
+        listed = (await c.get("/steps/admin/dead-letters", headers=admin)).json()["items"]
+        assert [d["occurrences"] for d in listed] == [1, 1]
+        assert listed[0]["id"] not in (one["id"], listed[1]["id"])
+
+
 async def test_a_redrive_that_applies_nothing_leaves_the_dead_letter_dead(db_url: str) -> None:
     """A dead letter whose stored copy reads as a type the service does not
     handle (its type header was not UTF-8; or its handler is gone) is

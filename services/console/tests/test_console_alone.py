@@ -1117,3 +1117,67 @@ async def test_a_refused_address_names_its_field_in_words(
     r = await client.get("/console/investment/", params={"pollutant": "SO2"})
     assert_console_page(r, 422, "污染物：&#39;SO2&#39; 不是总量控制污染物")
     assert "pollutant:" not in r.text
+
+
+async def test_an_unexpected_failure_is_a_500_that_cannot_be_framed_either(stub: Stub) -> None:
+    """The 500 of an exception nothing handles is sent by Starlette outside
+    the console's middleware: it carries the console's security headers too."""
+    app = create(Settings(dev_login=True), transport=httpx.MockTransport(stub))
+
+    async def bug() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/console/bug", bug)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as c:
+        r = await c.get("/console/bug")
+    assert r.status_code == 500
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "same-origin"
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+async def test_the_workbench_offers_the_redrive_of_an_approved_filing_lapsed_short(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """An approved filing whose quota lapsed short (hold expired before the
+    allocation, district short) is decided, so the undecided queue never
+    showed it and nothing offered 重新申请总量: it waited without end. The
+    blocked list now shows it, with eia-svc's note, and offers the retry."""
+    short = {
+        "id": "f9",
+        "project_name": "蓟州区涂装线项目",
+        "district": "120119",
+        "status": "approved",
+        "allowed_actions": [],
+        "quota_status": "lapsed_short",
+        "quota_attempt": 1,
+        "quota_shortfall_t": "5.000",
+        "vocs_increment_t": "3.000",
+        "quota_note": "已批准，但总量预留在分配前已过期，该区总量指标不足（缺口 5.000 吨）",
+        "created_at": "2026-11-02T02:00:00+00:00",
+    }
+
+    def filings(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("quota_status") == "lapsed_short":
+            return httpx.Response(200, json={"items": [short], "next_cursor": None})
+        return httpx.Response(200, json={"items": [], "next_cursor": None})
+
+    stub.on("GET", "/eia/filings", filings)
+    stub.on("POST", "/eia/filings/f9/quota-retry", {**short, "quota_status": "pending"})
+    token = await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/workbench/")
+    row = re.search(r'<tr data-blocked="f9">(.*?)</tr>', r.text, re.S)
+    assert row, r.text[:2000]
+    assert "已批准，预留过期且总量不足，尚未分配" in row.group(1)
+    assert "缺口 5.000 吨" in row.group(1)
+    assert 'value="quota-retry"' in row.group(1) and "重新申请总量" in row.group(1)
+    r = await client.post(
+        "/console/workbench/act",
+        data={"csrf_token": token, "idem": "k" * 20, "op": "filing", "id": "f9"}
+        | {"action": "quota-retry"},
+        headers={"HX-Request": "true"},
+    )
+    assert "总量确认中" in r.text
+    assert [c.url.path for c in stub.calls if c.method == "POST"] == ["/eia/filings/f9/quota-retry"]

@@ -242,3 +242,24 @@ def test_quota_held_by_an_enterprise() -> None:
         Decimal("5.000"),
         Decimal("0.600"),
     )
+
+
+def test_an_approved_filing_is_offered_the_quota_retry_only_when_lapsed_short() -> None:
+    """eia-svc re-drives an approved filing whose quota lapsed short; any
+    other approved state is refused, so the workbench offers nothing there."""
+    approved = {"status": "approved", "allowed_actions": [], "quota_status": "lapsed_short"}
+    assert queues.next_actions(approved) == ["quota-retry"]
+    for other in ("allocated", "lapsed", "secured", "blocked"):
+        assert queues.next_actions({**approved, "quota_status": other}) == []
+    undecided = {"id": "a", "status": "reviewed", "quota_status": "blocked"}
+    blocked = queues.quota_blocked(
+        [undecided, {"id": "b", "status": "reviewed", "quota_status": "secured"}],
+        [
+            {**approved, "id": "c"},
+            {**approved, "id": "c"},
+            {**approved, "id": "d", "quota_status": "allocated"},
+        ],
+    )
+    assert [f["id"] for f in blocked] == ["a", "c"]
+    with use("zh"):
+        assert queues.quota_label("lapsed_short") == "已批准，预留过期且总量不足，尚未分配"

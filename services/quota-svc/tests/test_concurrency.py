@@ -7,6 +7,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+import pytest
 from quota_svc.ledger.models import JournalEntry, Pool
 from quota_svc.ledger.service import reconcile
 from sqlalchemy import func, select
@@ -230,6 +231,82 @@ async def test_a_hot_pool_is_applied_in_batches_each_request_answered_alone(
     assert rec.ok, rec
 
 
+class _Batches:
+    """Operations of quota-svc's pool batches built by hand: queued together
+    before the batch's worker runs, so they go in one batch (`one_batch`)."""
+
+    def __init__(self, quota: Quota) -> None:
+        from quota_svc.policy.service import default_policy
+        from quota_svc.reservations.router import advance_limits, pool_batches
+        from svc_common.auth import Principal
+
+        self.rt = quota.app.state.runtime
+        self.batches = pool_batches(self.rt)
+        self.officer = Principal("officer.batch", "officer", frozenset({JIZHOU}))
+        self.policy = default_policy(self.rt.settings)
+        self.limits = advance_limits(self.rt.settings)
+        self.pool_id = f"{JIZHOU}:VOCs"
+
+    def reserve(self, ref: str, increment_kg: int, n: int) -> Any:
+        from quota_svc.reservations import service
+
+        req = service.ReserveRequest(
+            district=JIZHOU,
+            pollutant="VOCs",
+            increment_kg=increment_kg,
+            project_ref=ref,
+            idempotency_id=f"batch-test:{ref}:{n}",
+        )
+
+        async def op(s: Any) -> str:
+            try:
+                done = await service.reserve(s, req, self.officer, self.policy, self.limits)
+            except service.ProjectAlreadyReserved:  # as the route answers it: no raise
+                return "already"
+            return done.reservation.id
+
+        return op, 0, None
+
+    def allocate(self, rid: str, amount_kg: int, kind: int = 1) -> Any:
+        from quota_svc.reservations import service
+        from quota_svc.reservations.rules import repeats_allocation
+
+        async def op(s: Any) -> str:
+            r = await service.lock_reservation(s, rid)
+            assert r is not None
+            # As the route does: a repeat answers with what was done.
+            if repeats_allocation(r.status, r.held_kg, r.allocated_kg, amount_kg):
+                return "repeated"
+            await service.allocate(s, r, amount_kg, self.officer)
+            return "allocated"
+
+        return op, kind, rid
+
+    def counts(self) -> tuple[int, int, int]:
+        return (self.batches.batches, self.batches.alone, self.batches.fallbacks)
+
+    async def one_batch(self, *ops: Any, fallback: bool = False) -> list[Any]:
+        before = self.counts()
+        results = await asyncio.gather(
+            *(self.batches.run(self.pool_id, op, kind=kind, hint=hint) for op, kind, hint in ops)
+        )
+        if fallback:
+            assert self.counts() == (before[0], before[1] + len(ops), before[2] + 1), (
+                "the batch was not undone and run again alone"
+            )
+        else:
+            assert self.counts() == (before[0] + 1, before[1], before[2]), (
+                "the operations did not all run in one batch"
+            )
+        return list(results)
+
+    async def check_ledger(self) -> None:
+        from quota_svc.reconciliation.service import run_checks
+
+        failed = [r for r in await run_checks(self.rt.db) if not r.ok]
+        assert not failed, failed
+
+
 async def test_a_batch_reads_the_pool_and_lots_once_as_its_operations_leave_them(
     quota: Quota, db_url: str
 ) -> None:
@@ -241,77 +318,92 @@ async def test_a_batch_reads_the_pool_and_lots_once_as_its_operations_leave_them
     operations alone would hide a wrong memo, so none may."""
     if not db_url.startswith("postgresql"):
         return  # SQLite: no batches (each operation runs alone)
-    from quota_svc.policy.service import default_policy
-    from quota_svc.reconciliation.service import run_checks
-    from quota_svc.reservations import service
-    from quota_svc.reservations.router import advance_limits, pool_batches
-    from svc_common.auth import Principal
-
     for amount in ("3", "3", "1"):  # lots L1, L2, L3 of 3, 3 and 1 t
         await quota.baseline(JIZHOU, amount)
-    rt = quota.app.state.runtime
-    batches = pool_batches(rt)
-    officer = Principal("officer.batch", "officer", frozenset({JIZHOU}))
-    policy, limits = default_policy(rt.settings), advance_limits(rt.settings)
-    pool_id = f"{JIZHOU}:VOCs"
-
-    def reserve(ref: str, increment_kg: int, n: int) -> Any:
-        req = service.ReserveRequest(
-            district=JIZHOU,
-            pollutant="VOCs",
-            increment_kg=increment_kg,
-            project_ref=ref,
-            idempotency_id=f"batch-test:{ref}:{n}",
-        )
-
-        async def op(s: Any) -> str:
-            try:
-                done = await service.reserve(s, req, officer, policy, limits)
-            except service.ProjectAlreadyReserved:  # as the route answers it: no raise
-                return "already"
-            return done.reservation.id
-
-        return op
-
-    def allocate(rid: str, amount_kg: int) -> Any:
-        async def op(s: Any) -> str:
-            r = await service.lock_reservation(s, rid)
-            assert r is not None
-            await service.allocate(s, r, amount_kg, officer)
-            return "allocated"
-
-        return op
-
-    async def one_batch(*ops: Any) -> list[Any]:
-        before = (batches.batches, batches.alone, batches.fallbacks)
-        results = await asyncio.gather(*(batches.run(pool_id, op) for op in ops))
-        assert (batches.batches, batches.alone, batches.fallbacks) == (
-            before[0] + 1,
-            before[1],
-            before[2],
-        ), "the operations did not all run in one batch"
-        return list(results)
+    b = _Batches(quota)
 
     # Ratio 2.0: P1 holds 3 t (L1), its twin is refused after P1's hold was
     # taken in the same batch, P2 holds the next 3 t (L2) only if the twin
     # left the pool's balance as it found it.
-    p1, twin, p2 = await one_batch(
-        reserve("M-1", 1500, 1), reserve("M-1", 1500, 2), reserve("M-2", 1500, 1)
+    p1, twin, p2 = await b.one_batch(
+        b.reserve("M-1", 1500, 1), b.reserve("M-1", 1500, 2), b.reserve("M-2", 1500, 1)
     )
     assert twin == "already" and p2 not in (p1, "already")
     # P3 empties L3 (the batch reads the open lots once), P1's allocation of
     # 1 t returns the other 2 t to L1, and P4 can hold them only from L1 as
-    # that allocation left it.
-    p3, allocated, p4 = await one_batch(
-        reserve("M-3", 500, 1), allocate(p1, 1000), reserve("M-4", 1000, 1)
+    # that allocation left it (queued as the reservations' kind, so the
+    # batch runs them in arrival order).
+    p3, allocated, p4 = await b.one_batch(
+        b.reserve("M-3", 500, 1), b.allocate(p1, 1000, kind=0), b.reserve("M-4", 1000, 1)
     )
     assert allocated == "allocated" and p3 != p4
     a = await quota.availability(JIZHOU)
     assert (a["available_t"], a["reserved_t"], a["allocated_t"]) == ("0.000", "6.000", "1.000")
-    failed = [r for r in await run_checks(rt.db) if not r.ok]
-    assert not failed, failed
+    await b.check_ledger()
     r4 = (await quota.client.get(f"/quota/reservations/{p4}", headers=OFFICER)).json()
     assert r4["required_t"] == "2.000"
+
+
+async def test_a_batch_sends_its_writes_together_at_its_end(
+    quota: Quota, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a batch's reservations and allocations leave their
+    writes for its end (svc_common.batching.BatchWrites): one statement for
+    each kind and shape, the operations' rows in the order they were applied (the
+    ledger replays its journal in that order). The allocations' reservations
+    are locked in one statement before the first of them; one repeated in
+    the same batch reads its reservation as the batch left it, unsent."""
+    if not db_url.startswith("postgresql"):
+        return
+    from quota_svc.reservations import service
+
+    await quota.baseline(JIZHOU, "100")
+    b = _Batches(quota)
+    held = await b.one_batch(*(b.reserve(f"W-{i}", 1000, 1) for i in range(4)))
+    sent = b.batches.statements_sent
+    locked_alone: list[Any] = []
+    one = service._LOCK_RESERVATION
+
+    async def counted(conn: Any, params: dict[str, Any]) -> Any:
+        locked_alone.append(params["rid"])
+        return await type(one).fetch_in(one, conn, params)
+
+    monkeypatch.setattr(one, "fetch_in", counted)
+    results = await b.one_batch(
+        b.reserve("W-4", 1000, 1),
+        b.allocate(held[0], 2000),
+        b.reserve("W-5", 1000, 1),
+        b.allocate(held[1], 2000),
+        b.allocate(held[0], 2000),
+    )
+    assert b.batches.statements_sent - sent == 2, "one statement for each kind of operation"
+    assert locked_alone == [], "the batch's reservations were locked one by one"
+    assert results[1:5:2] == ["allocated", "allocated"] and results[4] == "repeated"
+    a = await quota.availability(JIZHOU)
+    # 6 projects of 2 t each held, two of them allocated
+    assert (a["reserved_t"], a["allocated_t"], a["available_t"]) == ("8.000", "4.000", "88.000")
+    await b.check_ledger()
+
+
+async def test_a_twin_of_a_committed_hold_undoes_the_batch_that_sent_it(
+    quota: Quota, db_url: str
+) -> None:
+    """A batch's reservation rows are sent at its end, so a project already
+    held by an earlier transaction is found there, by the unique index: the
+    batch is undone and each operation runs again alone, the twin refused
+    and nothing of it kept."""
+    if not db_url.startswith("postgresql"):
+        return
+    await quota.baseline(JIZHOU, "10")
+    b = _Batches(quota)
+    (first,) = [await b.batches.run(b.pool_id, b.reserve("T-1", 1000, 1)[0])]
+    twin, other = await b.one_batch(
+        b.reserve("T-1", 1000, 2), b.reserve("T-2", 1000, 1), fallback=True
+    )
+    assert twin == "already" and other not in (first, "already")
+    a = await quota.availability(JIZHOU)
+    assert (a["reserved_t"], a["available_t"]) == ("4.000", "6.000")
+    await b.check_ledger()
 
 
 async def test_the_pools_of_reservations_asked_at_once_are_each_their_own(

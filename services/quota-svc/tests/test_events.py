@@ -14,6 +14,7 @@ from quota_svc.reservations import service as reservations_service
 from quota_svc.reservations.models import ReservationRow
 from quota_svc.reservations.service import expire_due
 from quota_svc.settings import Settings
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import testing
 from svc_common.events.schemas.common import PollutantAmount
@@ -26,6 +27,7 @@ from svc_common.events.schemas.eia import (
     ParkRegistered,
 )
 from svc_common.events.schemas.permit import PermitCancelled, PermitChanged
+from svc_common.tables import AuditEntry
 
 from .conftest import AUDITOR, JIZHOU, OFFICER, Quota
 
@@ -317,6 +319,86 @@ async def test_an_approval_after_a_lapse_in_a_short_pool_says_so(quota: Quota) -
     assert await quota.events("quota.allocated.v1") == []
     [short] = await quota.events("quota.reservation_rejected.v1")
     assert (short["project_ref"], short["shortfall_t"]) == ("proj-F-1", "5.000")
+
+
+async def _approved_short(quota: Quota) -> None:
+    """F-1 approved on a hold that lapsed on the way, F-2 took the tonnes
+    meanwhile: F-1's quota lapsed short (5 t short of its 6 t)."""
+    db = quota.app.state.runtime.db
+    await quota.baseline(JIZHOU, "10")
+    await testing.deliver(quota.app, accepted("F-1", "3"))
+    [held] = await quota.events("quota.reserved.v1")
+    later = dt.datetime.fromisoformat(held["expires_at"]) + dt.timedelta(seconds=1)
+    assert await expire_due(db, later) == 1
+    await testing.deliver(quota.app, accepted("F-2", "4.5"))  # takes 9 of the 10 t
+    await testing.deliver(quota.app, approved("F-1", "3"))
+    [short] = await quota.events("quota.reservation_rejected.v1")
+    assert short["shortfall_t"] == "5.000"
+
+
+def redrive(filing: str = "F-1", increment: str = "3", attempt: int = 2) -> FilingQuotaRetry:
+    """An officer's retry of an approved filing whose quota lapsed short."""
+    return FilingQuotaRetry(
+        **{**accepted(filing, increment).model_dump(), "attempt": attempt, "allocate_on_hold": True}
+    )
+
+
+async def test_a_lapsed_short_approval_redriven_is_held_and_allocated_at_once(
+    quota: Quota,
+) -> None:
+    """An approved filing whose quota lapsed short could not be re-driven:
+    a retry only held (and the hold of an approved project would never be
+    allocated), the approval was spent. Its re-drive now holds and
+    allocates in one transaction, on the late approval's own path, once per
+    filing and attempt; while the district is short it is answered with the
+    shortfall again."""
+    await _approved_short(quota)
+    # Still short: the shortfall again, for this attempt; nothing written.
+    await testing.deliver(quota.app, redrive(attempt=2))
+    short = await quota.events("quota.reservation_rejected.v1")
+    assert [(e["attempt"], e["shortfall_t"]) for e in short] == [(1, "5.000"), (2, "5.000")]
+    a = await quota.availability(JIZHOU)
+    assert (a["allocated_t"], a["reserved_t"], a["available_t"]) == ("0.000", "9.000", "1.000")
+
+    # F-2 is withdrawn: its 9 t come back; the officer re-drives F-1 again.
+    withdrawn = FilingWithdrawn(filing_id="F-2", project_ref="proj-F-2", district=JIZHOU)
+    await testing.deliver(quota.app, withdrawn)
+    env = await testing.deliver(quota.app, redrive(attempt=3))
+    await testing.redeliver(quota.app, env, "eia.events")  # the same event: no effect
+    a = await quota.availability(JIZHOU)
+    assert (a["allocated_t"], a["reserved_t"], a["available_t"]) == ("6.000", "0.000", "4.000")
+    [alloc] = await quota.events("quota.allocated.v1")
+    assert (alloc["project_ref"], alloc["amount_t"]) == ("proj-F-1", "6.000")
+    renewed = (await quota.events("quota.reserved.v1"))[-1]
+    assert renewed["attempt"] == 3 and renewed["reservation_id"] == alloc["reservation_id"]
+
+    # Asked again under a new id (eia-svc heard nothing): answered with the
+    # allocation it made, not a second one.
+    await testing.deliver(quota.app, redrive(attempt=3))
+    first, again = await quota.events("quota.allocated.v1")
+    assert again == first
+    a = await quota.availability(JIZHOU)
+    assert (a["allocated_t"], a["available_t"]) == ("6.000", "4.000")
+    # The approval itself arriving again changes nothing either.
+    await testing.deliver(quota.app, approved("F-1", "3"))
+    assert len(await quota.events("quota.allocated.v1")) == 2
+    r = await quota.client.get("/quota/reconciliation", headers=AUDITOR)
+    assert r.json()["ok"] is True, r.text
+    async with quota.app.state.runtime.db.session() as s:
+        actions = list(
+            await s.scalars(select(AuditEntry.action).where(AuditEntry.target_id == "proj-F-1"))
+        )
+    assert actions.count("quota.allocate.lapsed_short") == 2
+    assert actions.count("quota.allocate.lapsed_renewed") == 1
+
+
+async def test_a_plain_retry_still_only_holds(quota: Quota) -> None:
+    """Without the flag (an undecided filing's retry, or an older producer)
+    a retry holds and does not allocate."""
+    await quota.baseline(JIZHOU, "10")
+    await testing.deliver(quota.app, FilingQuotaRetry(**accepted("F-1", "3").model_dump()))
+    assert await quota.events("quota.allocated.v1") == []
+    assert (await quota.availability(JIZHOU))["reserved_t"] == "6.000"
 
 
 @pytest.fixture

@@ -32,6 +32,14 @@ path that writes them some other way clears the memo first). Only
 a batch of two or more has one; an operation alone, or in any other unit of
 work, gets None and reads the database as ever.
 
+What a batch on the driver may also take: an operation's last write
+(`batch_writes(unit)`, BatchWrites), sent at the batch's end with the other
+operations' of the same statement, one pipelined `executemany` for a run of
+them. The operations of a batch run by kind (reservations, then
+allocations), so a batch sends about one statement a kind where it sent one
+an operation. An operation that leaves its writes reads what they write
+only from the memo (the pool, its lots, the reservations it wrote).
+
 `on_driver=True` (PostgreSQL on asyncpg): a batch runs in a `DriverUnit`,
 one transaction on asyncpg itself, for operations whose every statement is a
 `DriverStatement`; the operation gets the unit where its type says
@@ -52,7 +60,7 @@ from typing import Any, Generic, TypeVar
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from svc_common.db import Database, DriverStatement, NeedsSession
+from svc_common.db import Database, DriverConnection, DriverStatement, NeedsSession
 from svc_common.errors import Unavailable
 from svc_common.failures import TransientFailure, is_transient, is_unique_violation
 from svc_common.i18n import msg
@@ -61,11 +69,15 @@ T = TypeVar("T")
 K = TypeVar("K")
 R = TypeVar("R")
 Operation = Callable[[AsyncSession], Coroutine[Any, Any, T]]
+#: Run once before a batch's operations of one kind, with their hints.
+Prepare = Callable[[Any, list[Any]], Coroutine[Any, Any, None]]
 
 log = structlog.get_logger(__name__)
 
 #: The key of a batch's memo in its unit's `info`.
 _MEMO = "svc_common.batching.memo"
+#: The key of a batch's unsent writes (BatchWrites) in its unit's `info`.
+_WRITES = "svc_common.batching.writes"
 
 
 def batch_memo(unit: Any) -> dict[Any, Any] | None:
@@ -75,10 +87,62 @@ def batch_memo(unit: Any) -> dict[Any, Any] | None:
     return info.get(_MEMO) if isinstance(info, dict) else None
 
 
+class BatchWrites:
+    """The writes of a batch's operations, sent at its end (一批写入，末尾一并发送).
+
+    An operation of a batch on the driver (`DriverUnit`) hands its last
+    statement here instead of running it, if it reads what that statement
+    writes only from the batch's memo. At the batch's end, before its
+    COMMIT, the statements go in their order, consecutive runs of the same
+    statement as one pipelined `executemany`: with the batch's operations
+    ordered by kind (`GroupCommit.run(kind=...)`), a batch of reservations
+    and allocations sends two statements where it sent one each. A write
+    that fails fails the batch, which is undone and run again alone, as a
+    refusal is: a constraint (a unique index, a CHECK) still guards every
+    row, and an operation that cannot see an earlier one's unsent row is
+    caught there (two allocations of one reservation, one project held
+    twice)."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[str, list[Any]]] = []
+        self.statements = 0
+
+    def add(
+        self, statement: DriverStatement, conn: DriverConnection, params: dict[str, Any]
+    ) -> None:
+        """Run `statement` with `params` on `conn` at the batch's end."""
+        self._pending.append(statement.bound(conn.dialect, params))
+
+    async def send(self, driver: Any) -> None:
+        pending, self._pending = self._pending, []
+        i = 0
+        while i < len(pending):
+            sql = pending[i][0]
+            j = i
+            while j < len(pending) and pending[j][0] == sql:
+                j += 1
+            if j - i == 1:
+                await driver.execute(sql, *pending[i][1])
+            else:
+                await driver.executemany(sql, [a for _s, a in pending[i:j]])
+            self.statements += 1
+            i = j
+
+
+def batch_writes(unit: Any) -> BatchWrites | None:
+    """Where an operation of a batch on the driver may leave its writes for
+    the batch's end (see BatchWrites), or None: not such a batch."""
+    info = getattr(unit, "info", None)
+    return info.get(_WRITES) if isinstance(info, dict) else None
+
+
 @dataclass
 class _Queued(Generic[T]):
     op: Operation[T]
     future: asyncio.Future[T]
+    #: Operations of one kind go together in their batch (see `run`).
+    kind: int
+    hint: Any
     #: The caller's context (request id, correlation id, trace) without its
     #: unit of work: events and log lines of the operation carry the caller's ids.
     context: contextvars.Context
@@ -97,10 +161,21 @@ def _stopped() -> Unavailable:
 class GroupCommit:
     """Per-key batches of operations, each batch one transaction."""
 
-    def __init__(self, db: Database, max_batch: int = 64, *, on_driver: bool = False) -> None:
+    def __init__(
+        self,
+        db: Database,
+        max_batch: int = 64,
+        *,
+        on_driver: bool = False,
+        prepare: dict[int, Prepare] | None = None,
+    ) -> None:
         self.db = db
         self.max_batch = max_batch
         self.on_driver = on_driver and db.on_asyncpg
+        #: By kind: what a batch does once before its operations of that
+        #: kind, given their hints (read the rows they will lock, in one
+        #: statement, into the memo).
+        self.prepare = prepare or {}
         self._queues: dict[str, list[_Queued[Any]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         #: Batches committed together and the operations in them; operations
@@ -111,21 +186,27 @@ class GroupCommit:
         self.fallbacks = 0
         #: Operations run again in a session after the driver would not do.
         self.in_session = 0
+        #: Statements the batches' unsent writes went in (BatchWrites).
+        self.statements_sent = 0
 
     @property
     def enabled(self) -> bool:
         return self.db.is_postgres and self.max_batch > 1
 
-    async def run(self, key: str, op: Operation[T]) -> T:
+    async def run(self, key: str, op: Operation[T], kind: int = 0, hint: Any = None) -> T:
         """Apply `op(session)` in a batch of `key` and return its result, or
-        raise what it raised (then it ran alone, nothing of it kept)."""
+        raise what it raised (then it ran alone, nothing of it kept). A
+        batch runs its operations by `kind`, in arrival order within a kind:
+        they were concurrent, so any order is one they could have had, and
+        one kind after another sends their writes together (BatchWrites).
+        `hint` goes to the kind's `prepare`, if it has one."""
         if not self.enabled:
             async with self.db.transaction() as s:
                 return await op(s)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         context = contextvars.copy_context()
         context.run(self.db.leave_unit)
-        self._queues.setdefault(key, []).append(_Queued(op, future, context))
+        self._queues.setdefault(key, []).append(_Queued(op, future, kind, hint, context))
         if key not in self._workers:
             # A fresh context: the worker must not join any request's unit.
             self._workers[key] = asyncio.create_task(
@@ -159,12 +240,23 @@ class GroupCommit:
         if len(batch) == 1:
             await self._alone(batch[0])
             return
+        batch = sorted(batch, key=lambda q: q.kind)
         results: list[Any] = []
         try:
             async with self._unit() as s:
                 s.info[_MEMO] = {}
+                if self.on_driver:
+                    writes = s.info[_WRITES] = BatchWrites()
+                prepared: set[int] = set()
                 for q in batch:
+                    prepare = self.prepare.get(q.kind)
+                    if prepare is not None and q.kind not in prepared:
+                        prepared.add(q.kind)
+                        await prepare(s, [o.hint for o in batch if o.kind == q.kind])
                     results.append(await asyncio.create_task(q.op(s), context=q.context))
+                if self.on_driver:
+                    await writes.send((await s.connection()).driver)
+                    self.statements_sent += writes.statements
         except Exception as exc:
             if is_transient(exc):
                 # The database failed, not an operation: nothing was kept and

@@ -142,3 +142,34 @@ def downgrade_common_tables_v4() -> None:
     with op.batch_alter_table("idempotency_keys") as batch:
         batch.drop_column("response_headers")
         batch.drop_column("response_bytes")
+
+
+def upgrade_common_tables_v5() -> None:
+    """Copies of one dead-lettered message counted on one row: how many
+    (`occurrences`), the latest's time (`last_seen_at`, the first's for the
+    rows already kept) and what makes them copies (`content_digest`, unique
+    among the dead rows of a consumer group; NULL, never matched, on the rows
+    already kept)."""
+    with op.batch_alter_table("dead_letters") as batch:
+        batch.add_column(sa.Column("occurrences", sa.Integer, nullable=False, server_default="1"))
+        batch.add_column(sa.Column("last_seen_at", UTCDateTime, nullable=True))
+        batch.add_column(sa.Column("content_digest", sa.String(64), nullable=True))
+    op.execute("UPDATE dead_letters SET last_seen_at = created_at")
+    with op.batch_alter_table("dead_letters") as batch:
+        batch.alter_column("last_seen_at", existing_type=UTCDateTime, nullable=False)
+    op.create_index(
+        "uq_dead_letters_dead_content",
+        "dead_letters",
+        ["consumer_group", "content_digest"],
+        unique=True,
+        postgresql_where=sa.text("status = 'dead'"),
+        sqlite_where=sa.text("status = 'dead'"),
+    )
+
+
+def downgrade_common_tables_v5() -> None:
+    op.drop_index("uq_dead_letters_dead_content", "dead_letters")
+    with op.batch_alter_table("dead_letters") as batch:
+        batch.drop_column("content_digest")
+        batch.drop_column("last_seen_at")
+        batch.drop_column("occurrences")

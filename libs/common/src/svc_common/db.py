@@ -123,7 +123,8 @@ class DriverStatement:
             )
         return self._compiled
 
-    def _args(self, dialect: Dialect, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    def bound(self, dialect: Dialect, params: dict[str, Any]) -> tuple[str, list[Any]]:
+        """The statement's SQL for asyncpg and its positional arguments."""
         sql = self._sql(dialect)
         if sql.fixed_lists and not sql.fixed_lists.isdisjoint(params):
             raise ValueError(
@@ -139,17 +140,17 @@ class DriverStatement:
         return sql.text, args
 
     async def fetch(self, db: Database, conn: Any, params: dict[str, Any]) -> list[Any]:
-        sql, args = self._args(db.engine.dialect, params)
+        sql, args = self.bound(db.engine.dialect, params)
         return list(await conn.fetch(sql, *args))
 
     async def execute(self, db: Database, conn: Any, params: dict[str, Any]) -> None:
-        sql, args = self._args(db.engine.dialect, params)
+        sql, args = self.bound(db.engine.dialect, params)
         await conn.execute(sql, *args)
 
     async def execute_many(self, db: Database, conn: Any, rows: list[dict[str, Any]]) -> None:
         """The statement once per row, pipelined on the driver: one round
         trip, atomic (every row or, if one fails, none)."""
-        args = [self._args(db.engine.dialect, params) for params in rows]
+        args = [self.bound(db.engine.dialect, params) for params in rows]
         await conn.executemany(args[0][0], [a for _sql, a in args])
 
     async def fetch_in(self, conn: AsyncConnection, params: dict[str, Any]) -> Sequence[Any]:
@@ -164,11 +165,11 @@ class DriverStatement:
         result values are not converted by the column types (read ids,
         numbers, text)."""
         if isinstance(conn, DriverConnection):
-            return await _fetch_on(conn.driver, *self._args(conn.dialect, params))
+            return await _fetch_on(conn.driver, *self.bound(conn.dialect, params))
         if conn.dialect.driver == "asyncpg":
             driver = await transaction_driver(conn)
             if driver is not None:
-                return await _fetch_on(driver, *self._args(conn.dialect, params))
+                return await _fetch_on(driver, *self.bound(conn.dialect, params))
         result = await conn.execute(self.statement, params)
         return result.all() if result.returns_rows else []
 

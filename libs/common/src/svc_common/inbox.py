@@ -12,6 +12,7 @@ consumed. A handler that fails `max_attempts` times sends the message to
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +21,7 @@ from typing import Any, TypeVar, cast, overload
 
 import structlog
 from prometheus_client import Counter, Histogram
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -273,34 +274,36 @@ class InboxConsumer:
     async def _dead_letter(self, msg: Message, exc: BaseException, *, attempts: int) -> None:
         """Keep the message in `dead_letters` (both modes) and publish it to
         `<topic>.dlq`; if either fails the message is retried like any
-        transient failure, and the row is written once."""
+        transient failure, and the row is written once.
+
+        A copy of a message already dead (the same content under a new event
+        id: a request asked again while unanswered, as eia-svc re-asks
+        quota-svc every two minutes) is counted on that row, which takes the
+        copy as its message, instead of adding a row per copy."""
         event_id = msg.header("ce_id")
         event_type = msg.header("ce_type")
         message_id = (event_id or hashlib.sha256(msg.topic.encode() + msg.value).hexdigest())[:64]
         error = repr(exc)[:4000]
+        now = utcnow()
+        kept = {
+            "message_id": _storable(message_id, 64),
+            "topic": _storable(msg.topic, 200),
+            "partition": msg.partition,
+            "offset": msg.offset,
+            "key": _storable(msg.key, 200),
+            "event_type": _storable(event_type, 200),
+            "headers": [
+                [_storable(k, None), _storable(v.decode("utf-8", "replace"), None)]
+                for k, v in msg.headers
+            ],
+            "value": _storable(msg.value.decode("utf-8", "replace"), None),
+            "error": _storable(error, None),
+            "last_seen_at": now,
+        }
+        digest = content_digest(msg, event_type)
         try:
             async with self.db.transaction() as s:
-                ins = dialect_insert(s, DeadLetter)
-                await s.execute(
-                    ins.values(
-                        consumer_group=self.group,
-                        message_id=_storable(message_id, 64),
-                        topic=_storable(msg.topic, 200),
-                        partition=msg.partition,
-                        offset=msg.offset,
-                        key=_storable(msg.key, 200),
-                        event_type=_storable(event_type, 200),
-                        headers=[
-                            [_storable(k, None), _storable(v.decode("utf-8", "replace"), None)]
-                            for k, v in msg.headers
-                        ],
-                        value=_storable(msg.value.decode("utf-8", "replace"), None),
-                        error=_storable(error, None),
-                        attempts=attempts,
-                        created_at=utcnow(),
-                        status="dead",
-                    ).on_conflict_do_nothing()
-                )
+                await self._keep_dead_letter(s, kept, digest, attempts, now)
         except Exception as db_exc:
             raise TransientFailure(f"could not keep the dead letter: {db_exc!r}") from db_exc
         headers = [
@@ -325,6 +328,56 @@ class InboxConsumer:
             event_id=event_id,
             error=error,
         )
+
+    async def _keep_dead_letter(
+        self,
+        s: AsyncSession,
+        kept: dict[str, Any],
+        digest: str,
+        attempts: int,
+        now: dt.datetime,
+    ) -> None:
+        """Insert the dead letter, or count it on its content's dead row."""
+        group = self.group
+        seen = await s.scalar(
+            select(DeadLetter.id).where(
+                DeadLetter.consumer_group == group, DeadLetter.message_id == kept["message_id"]
+            )
+        )
+        if seen is not None:
+            return  # this very message, kept before its publishing failed
+        row = await s.scalar(
+            select(DeadLetter)
+            .where(
+                DeadLetter.consumer_group == group,
+                DeadLetter.content_digest == digest,
+                DeadLetter.status == "dead",
+            )
+            .with_for_update()
+        )
+        if row is not None:
+            for name, value in kept.items():
+                setattr(row, name, value)
+            row.occurrences += 1
+            row.attempts += attempts
+            return
+        result = await s.execute(
+            dialect_insert(s, DeadLetter)
+            .values(
+                consumer_group=group,
+                content_digest=digest,
+                attempts=attempts,
+                occurrences=1,
+                created_at=now,
+                status="dead",
+                **kept,
+            )
+            .on_conflict_do_nothing()
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            # A copy was kept by another consumer meanwhile: counted on it
+            # when this message is retried.
+            raise TransientFailure("a copy of the message was dead-lettered concurrently")
 
     async def redrive(self, dead_letter_id: int, actor: str) -> str:
         """Apply a dead letter again (its handler may have been fixed, or the
@@ -359,6 +412,17 @@ class InboxConsumer:
                 row.error = repr(outcome.error)[:4000]
                 row.attempts += outcome.attempts
             return row.status
+
+
+def content_digest(msg: Message, event_type: str | None) -> str:
+    """What makes dead-lettered messages copies of one: the same topic, event
+    type, key and payload (the envelope's id and time differ)."""
+    h = hashlib.sha256()
+    for part in (msg.topic.encode(), (event_type or "").encode(), (msg.key or "").encode()):
+        h.update(part)
+        h.update(b"\0")
+    h.update(msg.value)
+    return h.hexdigest()
 
 
 @overload

@@ -47,6 +47,12 @@ class DeadLetterOut(BaseModel):
     status: str
     resolved_at: dt.datetime | None
     resolved_by: str | None
+    occurrences: int = Field(
+        description="how many copies of the message (the same topic, type, key and payload, "
+        "e.g. a request asked again while unanswered) were dead-lettered into this one; "
+        "it holds the latest, which a re-drive applies"
+    )
+    last_seen_at: dt.datetime = Field(description="when the latest copy was dead-lettered")
 
 
 class DeadLetterDetail(DeadLetterOut):

@@ -6,12 +6,19 @@ protection as the console's pages.
 
 A service's pages (Swagger UI and ReDoc start with an inline script, the
 receipt prints with one) get only `frame-ancestors` as their policy; the
-console, which has no inline script, passes its stricter policy instead."""
+console, which has no inline script, passes its stricter policy instead.
+
+`outermost` puts them outside the whole stack, Starlette's own
+ServerErrorMiddleware included: that one answers an unexpected exception
+(the 500, and the 503 of a lost connection no other handler names) from
+outside every middleware added with `add_middleware`, so headers added
+there never reached those answers."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: What every answer carries unless it set the header itself.
@@ -46,3 +53,19 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, add)
+
+
+def outermost(app: Starlette, headers: Mapping[str, str] | None = None) -> None:
+    """Wrap `app`'s whole middleware stack, as Starlette builds it at the
+    first request, in SecurityHeaders: every answer carries them, the 500
+    and 503 that ServerErrorMiddleware sends included. The same one layer
+    per request as before, only further out.
+
+    Called after anything else that wraps the built stack (the tracing
+    instrumentation expects to find ServerErrorMiddleware at its top)."""
+    build = app.build_middleware_stack
+
+    def build_with_headers() -> ASGIApp:
+        return SecurityHeaders(build(), headers)
+
+    app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]

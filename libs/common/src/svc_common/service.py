@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pydantic import BaseModel, Field
 
-from svc_common import clock, metrics, openapi, retention, strict_bodies, tracing
+from svc_common import clock, metrics, openapi, retention, security_headers, strict_bodies, tracing
 from svc_common.audit_router import audit_router
 from svc_common.auth import TokenVerifier
 from svc_common.clock_admin import clock_router
@@ -36,7 +36,6 @@ from svc_common.migrate import upgrade_async
 from svc_common.observability import RequestContextMiddleware, configure_logging
 from svc_common.ops_router import ops_router
 from svc_common.outbox import OutboxRelay
-from svc_common.security_headers import SecurityHeaders
 from svc_common.service_deps import get_db, get_runtime, runtime
 from svc_common.settings import ServiceSettings
 from svc_common.tracing import Tracing
@@ -276,10 +275,12 @@ def create_app(
         single_params=openapi.single_query_params(app),
     )
     # Outermost: a request the guard refuses still gets its ids, its log line
-    # and its count; every answer, refusals too, its security headers.
+    # and its count.
     app.add_middleware(RequestContextMiddleware, service=spec.name, prefix=spec.prefix)
-    app.add_middleware(SecurityHeaders)
     traces.instrument_app(app, spec.prefix)
+    # Every answer its security headers: refusals, and the 500 or 503 sent by
+    # Starlette's ServerErrorMiddleware outside the stack above, too.
+    security_headers.outermost(app)
     return app
 
 

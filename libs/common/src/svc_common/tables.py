@@ -107,7 +107,13 @@ class DeadLetter(CommonBase):
     """A message a consumer group could not apply and will not retry by
     itself (死信): kept with its error until an operator re-drives or
     discards it. Written in both modes, so the same commands work in the
-    embedded default and on Kafka (where it is also on `<topic>.dlq`)."""
+    embedded default and on Kafka (where it is also on `<topic>.dlq`).
+
+    Copies of one message (the same topic, type, key and payload under new
+    event ids: a request asked again while its first copy sits here) are
+    one dead letter while it is dead: `occurrences` counts them,
+    `last_seen_at` says when the latest came, and the row holds the latest
+    copy (svc_common.inbox)."""
 
     __tablename__ = "dead_letters"
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -128,8 +134,24 @@ class DeadLetter(CommonBase):
     status: Mapped[str] = mapped_column(String(20), default="dead")
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: How many copies of the message were dead-lettered into this row.
+    occurrences: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    #: When the latest copy was dead-lettered (created_at: the first).
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: What makes copies one dead letter (svc_common.inbox.content_digest);
+    #: None on rows kept before copies were counted.
+    content_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("consumer_group", "message_id", name="uq_dead_letters_message"),
         Index("ix_dead_letters_status", "status", "id"),
+        # One dead row per message content: a copy is counted on it.
+        Index(
+            "uq_dead_letters_dead_content",
+            "consumer_group",
+            "content_digest",
+            unique=True,
+            postgresql_where=text("status = 'dead'"),
+            sqlite_where=text("status = 'dead'"),
+        ),
     )

@@ -16,9 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from svc_common import security_headers
 from svc_common.auth import role_name
 from svc_common.i18n import msg
-from svc_common.security_headers import SecurityHeaders
 from svc_common.tracing import FASTAPI_TELEMETRY
 
 from console.api import ApiError, Services
@@ -95,8 +95,9 @@ def create(
         store=sessions,
     )
     app.add_middleware(LanguageMiddleware)
-    app.add_middleware(SecurityHeaders, headers=SECURITY_HEADERS)
     app.add_middleware(HeadAsGet)
+    # Outside Starlette's ServerErrorMiddleware too: its 500 page carries them.
+    security_headers.outermost(app, SECURITY_HEADERS)
     return app
 
 

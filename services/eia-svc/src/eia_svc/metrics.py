@@ -23,6 +23,7 @@ QUOTA_STATUSES = (
     "lapsed",
     "allocated",
     "released",
+    "lapsed_short",
 )
 
 FILINGS_BY_QUOTA_STATUS = Family(

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from svc_common import testing
 from svc_common.events.schemas.eia import RegistrationFormsFiled
@@ -386,3 +387,46 @@ async def test_a_row_for_a_district_out_of_scope_names_the_district(
     (result,) = r.json()["results"]
     assert r.json()["totals"]["error"] == 1
     assert result["errors"] == [{"field": "district", "message": "无权在宝坻区（120115）备案"}]
+
+
+@pytest.mark.pg
+async def test_a_single_filing_of_a_key_the_upload_is_filing_waits_and_replays(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A single filing of a row key an upload has just looked up, on real
+    PostgreSQL: it waits for the filer's lock until the upload commits, then
+    finds the upload's filing (`replayed`). The upload is never refused whole
+    for it (its COPY cannot meet the key, since nothing else can file it)."""
+    from eia_svc.app import create
+    from eia_svc.registrations import service
+    from eia_svc.settings import Settings
+
+    app = create(Settings(database_url=pg_url, log_json=False, posthoc_sample_rate=0.0))
+    real_lookup = service.existing_by_key
+    single: dict[str, asyncio.Task[httpx.Response]] = {}
+    async with testing.running(app) as c:
+
+        async def lookup_then_race(s: object, who: str, keys: list[str]) -> object:
+            found = await real_lookup(s, who, keys)  # type: ignore[arg-type]
+            if not single:  # the upload has looked: a single filing comes in now
+                single["task"] = asyncio.ensure_future(
+                    c.post("/eia/registrations", json=registration(row_key="k-2"), headers=filer())
+                )
+                await asyncio.sleep(0.5)
+                assert not single["task"].done(), single["task"].result().text
+            return found
+
+        monkeypatch.setattr(service, "existing_by_key", lookup_then_race)
+        rows = [registration(row_key=f"k-{i}", project_name=f"项目{i}") for i in range(1, 4)]
+        rows[1] = registration(row_key="k-2")
+        r = await c.post(
+            "/eia/registrations:bulk",
+            content="\n".join(json.dumps(x, ensure_ascii=False) for x in rows),
+            headers={**filer(), "content-type": "application/x-ndjson"},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["totals"]["created"] == 3, r.text
+        one = await single["task"]
+        assert one.status_code == 200 and one.json()["replayed"] is True, one.text
+        assert one.json()["filing_no"] == r.json()["results"][1]["number"]
+        assert await count_rows(app, "registrations") == 3

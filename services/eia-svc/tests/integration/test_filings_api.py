@@ -387,3 +387,122 @@ async def test_a_misspelt_field_is_refused_not_dropped(client: httpx.AsyncClient
     r = await act(client, f["id"], "withdraw", headers=officer(), json={"reson": "笔误"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reson"
     assert (await get(client, f["id"]))["status"] == "submitted"
+
+
+async def test_an_approved_filing_whose_quota_lapsed_short_is_redriven(
+    client: httpx.AsyncClient,
+) -> None:
+    """quota-svc refused to hold an approved filing's need again (its hold
+    had lapsed and the district was short): the refusal was dropped, the
+    filing said "lapsed" with no shortfall, and quota-retry was refused for
+    an approved filing. Now it is lapsed short with the shortfall and a
+    note; the retry asks quota-svc to hold and allocate at once."""
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    f = (await client.post("/eia/filings", json=filing(), headers=officer())).json()
+    await act(client, f["id"], "accept")
+    await testing.deliver(app, reserved(f))
+    for step in ("evaluation-done", "review-done", "approve"):
+        assert (await act(client, f["id"], step)).status_code == 200
+    # Before: a retry of an approved, secured filing is refused.
+    r = await act(client, f["id"], "quota-retry")
+    assert r.status_code == 409 and r.json()["allowed"] == []
+    expired = QuotaReleased(
+        reservation_id="res-1",
+        project_ref=f["project_ref"],
+        district=JIZHOU,
+        pollutant="VOCs",
+        pool_id="p",
+        amount_t=Decimal("3"),
+        reason="expired",
+    )
+    await testing.deliver(app, expired)
+    assert (await get(client, f["id"]))["quota_status"] == "lapsed"
+    assert (await act(client, f["id"], "quota-retry")).status_code == 409  # approval on its way
+    await testing.deliver(app, rejected(f, "2.5"))
+    short = await get(client, f["id"])
+    assert (short["status"], short["quota_status"], short["quota_shortfall_t"]) == (
+        "approved",
+        "lapsed_short",
+        "2.500",
+    )
+    assert "quota-retry" in short["quota_note"] and "2.500" in short["quota_note"]
+    zh = await client.get(
+        f"/eia/filings/{f['id']}", headers={**officer(), "Accept-Language": "zh-CN"}
+    )
+    assert "缺口 2.500 吨" in zh.json()["quota_note"]
+    listed = await client.get("/eia/filings?quota_status=lapsed_short", headers=officer())
+    assert [x["id"] for x in listed.json()["items"]] == [f["id"]]
+    # Another district's officer may not re-drive it.
+    assert (await act(client, f["id"], "quota-retry", headers=officer(BAODI))).status_code == 403
+
+    retried = (await act(client, f["id"], "quota-retry")).json()
+    assert (retried["status"], retried["quota_status"], retried["quota_attempt"]) == (
+        "approved",
+        "pending",
+        2,
+    )
+    assert "attempt 2" in retried["quota_note"]
+    (ask,) = await events_of(app, "eia.filing.quota_retry.v1")
+    assert ask["allocate_on_hold"] is True and ask["attempt"] == 2
+    # Still short: lapsed short again, with the new shortfall.
+    await testing.deliver(app, rejected(f, "1.1", attempt=2))
+    again = await get(client, f["id"])
+    assert (again["quota_status"], again["quota_shortfall_t"]) == ("lapsed_short", "1.100")
+    await act(client, f["id"], "quota-retry")
+    # Held and allocated in one step: the hold on the way changes nothing.
+    await testing.deliver(app, reserved(f, attempt=3, rid="res-3"))
+    assert (await get(client, f["id"]))["quota_status"] == "pending"
+    await testing.deliver(
+        app,
+        QuotaAllocated(
+            reservation_id="res-3",
+            project_ref=f["project_ref"],
+            district=JIZHOU,
+            pollutant="VOCs",
+            pool_id="p",
+            amount_t=Decimal("3.000"),
+            increment_t=Decimal("1.5"),
+            offset_ratio=Decimal("2.0"),
+        ),
+    )
+    done = await get(client, f["id"])
+    assert (done["quota_status"], done["quota_allocated_t"], done["reservation_id"]) == (
+        "allocated",
+        "3.000",
+        "res-3",
+    )
+    assert done["quota_note"] is None
+    assert (await act(client, f["id"], "quota-retry")).status_code == 409
+
+
+async def test_an_undecided_filings_retry_only_asks_for_a_hold(client: httpx.AsyncClient) -> None:
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    f = (await client.post("/eia/filings", json=filing(), headers=officer())).json()
+    await act(client, f["id"], "accept")
+    await testing.deliver(app, rejected(f, "1.2"))
+    await act(client, f["id"], "quota-retry")
+    (ask,) = await events_of(app, "eia.filing.quota_retry.v1")
+    assert ask["allocate_on_hold"] is False
+
+
+async def test_an_unanswered_redrive_of_an_approved_filing_is_asked_again(
+    client: httpx.AsyncClient,
+) -> None:
+    """The re-asking sweeper asked only undecided filings: an approved
+    filing's re-drive whose answer was lost would have stayed pending."""
+    from eia_svc.quota_saga.service import reask_unanswered
+
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    f = (await client.post("/eia/filings", json=filing(), headers=officer())).json()
+    await act(client, f["id"], "accept")
+    await testing.deliver(app, reserved(f))
+    for step in ("evaluation-done", "review-done", "approve"):
+        assert (await act(client, f["id"], step)).status_code == 200
+    await testing.deliver(app, rejected(f, "2.5"))
+    await act(client, f["id"], "quota-retry")
+    later = utcnow() + dt.timedelta(minutes=10)
+    async with app.state.runtime.db.transaction() as s:
+        assert await reask_unanswered(s, later, dt.timedelta(minutes=2)) == 1
+    first, again = await events_of(app, "eia.filing.quota_retry.v1")
+    assert (again["attempt"], again["allocate_on_hold"]) == (2, True) and first == again
+    assert (await get(client, f["id"]))["quota_asks"] == 1

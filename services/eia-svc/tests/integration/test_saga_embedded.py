@@ -193,6 +193,58 @@ async def test_a_lost_reply_is_asked_again_and_the_saga_converges(tmp_path: path
             await c.aclose()
 
 
+async def test_a_dead_lettered_request_asked_again_stays_one_dead_letter(
+    tmp_path: pathlib.Path,
+) -> None:
+    """quota-svc cannot apply a filing's request (a poison message): eia-svc
+    asks again every two minutes, and each copy is dead-lettered too. The
+    copies are counted on one dead letter instead of one row each, and
+    re-driving it once the cause is fixed settles the filing."""
+    from svc_common import clock
+    from svc_common.failures import PermanentFailure
+
+    start = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
+    with clock.using(clock.ManualClock(start)):
+        embedded = Embedded(tmp_path, log_json=False, quota_reask_after_seconds=120)
+        async with embedded.lifespan():
+            c = httpx.AsyncClient(transport=httpx.ASGITransport(app=embedded), base_url="http://b")
+            await _baseline(c, "10")
+            handlers = embedded.apps["/quota"].state.runtime.consumer.handlers
+            real = handlers.get("eia.filing.quota_retry.v1")
+            broken = {"on": True}
+
+            async def poisoned(s: Any, p: Any, env: Any) -> None:
+                if broken["on"]:
+                    raise PermanentFailure("cannot apply this request")
+                await real(s, p, env)
+
+            for t in ("eia.filing.accepted.v1", "eia.filing.quota_retry.v1"):
+                handlers._by_type[t] = poisoned
+            f = await accepted(c, "2")
+            for _ in range(4):
+                r = await c.post("/admin/clock", json={"advance": "PT3M"}, headers=admin())
+                assert r.status_code == 200, r.text
+                await asyncio.sleep(0.1)
+            f = (await c.get(f"/eia/filings/{f['id']}", headers=officer())).json()
+            assert f["quota_status"] == "pending" and f["quota_asks"] == 4
+            dead = (await c.get("/quota/admin/dead-letters", headers=admin())).json()["items"]
+            by_type = {d["event_type"]: d for d in dead}
+            assert len(dead) == 2, dead  # the request, and its four re-asks as one
+            again = by_type["eia.filing.quota_retry.v1"]
+            assert (
+                again["occurrences"] == 4 and by_type["eia.filing.accepted.v1"]["occurrences"] == 1
+            )
+            assert again["last_seen_at"] > again["created_at"]
+            broken["on"] = False  # the cause is fixed
+            r = await c.post(f"/quota/admin/dead-letters/{again['id']}/redrive", headers=admin())
+            assert r.status_code == 200 and r.json()["status"] == "redriven", r.text
+            done = await eventually(c, f["id"], lambda x: x["quota_status"] != "pending")
+            assert done["quota_status"] == "secured"
+            balance = (await c.get(f"/quota/balances/{JIZHOU}/VOCs", headers=admin())).json()
+            assert balance["reserved_t"] == "4.000"  # one hold
+            await c.aclose()
+
+
 async def test_bounds_are_the_same_everywhere(bureau: httpx.AsyncClient) -> None:
     c = bureau
     r = await c.post("/eia/filings", json=filing(vocs_increment_t="900000"), headers=officer())

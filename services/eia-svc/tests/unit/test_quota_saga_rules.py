@@ -11,6 +11,7 @@ from eia_svc.quota_saga.rules import (
     QuotaState,
     check_approvable,
     filing_id_of,
+    may_retry,
     needs_release,
     on_allocated,
     on_rejected,
@@ -18,6 +19,7 @@ from eia_svc.quota_saga.rules import (
     on_request,
     on_reserved,
     project_ref,
+    quota_note,
     reask_due,
     retry,
 )
@@ -150,3 +152,95 @@ def test_an_unapprovable_filing_names_its_quota_state_in_chinese() -> None:
     with i18n.use("zh"), pytest.raises(Conflict) as exc:
         check_approvable(blocked)
     assert "状态为 总量不足（blocked），尚未落实" in str(exc.value.detail)
+
+
+def _lapsed_short() -> QuotaState:
+    """Approved while secured; the hold lapsed before the approval reached
+    the ledger, and the district could not hold the need again."""
+    secured = on_reserved(on_request(1500), 1, "res-1", undecided=True)
+    lapsed = on_released(secured, "res-1", "expired")
+    return on_rejected(lapsed, 1, 1200, undecided=False, approved=True)
+
+
+def test_an_approved_filing_refused_on_its_lapsed_hold_is_lapsed_short() -> None:
+    """quota-svc's refusal of an approved filing's renewed hold was dropped
+    (the filing was not pending): it showed "lapsed" with no shortfall and
+    nothing to do. Now it is lapsed short, with the shortfall."""
+    st = _lapsed_short()
+    assert (st.status, st.shortfall_kg, st.attempt) == ("lapsed_short", 1200, 1)
+    # Whichever arrives first, the expiry or the refusal: lapsed short.
+    secured = on_reserved(on_request(1500), 1, "res-1", undecided=True)
+    assert on_rejected(secured, 1, 1200, undecided=False, approved=True).status == "lapsed_short"
+    assert on_released(st, "res-1", "expired") == st
+    # A refusal to an older attempt changes nothing.
+    assert on_rejected(replace(st, attempt=2, status="pending"), 1, 9, False, True).status == (
+        "pending"
+    )
+    # A rejected or withdrawn filing is still settled, not lapsed short.
+    assert on_rejected(on_request(10), 1, 5, undecided=False).status == "released"
+
+
+@pytest.mark.parametrize(
+    ("filing_status", "quota_status", "allowed"),
+    [
+        ("approved", "lapsed_short", True),
+        ("approved", "pending", True),  # a re-drive still unanswered
+        ("approved", "allocated", False),
+        ("approved", "secured", False),  # the approval is on its way
+        ("approved", "lapsed", False),  # the approval holds it again itself
+        ("approved", "not_required", False),
+        ("approved", "blocked", False),
+        ("rejected", "lapsed_short", False),
+        ("withdrawn", "blocked", False),
+        ("reviewed", "lapsed_short", False),  # only an approved filing lapses short
+        ("reviewed", "blocked", True),
+        ("accepted", "lapsed", True),
+        ("accepted", "secured", False),
+    ],
+)
+def test_which_states_may_be_retried(filing_status: str, quota_status: str, allowed: bool) -> None:
+    st = QuotaState(quota_status, 1, None, 1200 if "short" in quota_status else None)
+    assert may_retry(st, filing_status) is allowed
+    if allowed:
+        assert retry(st, filing_status, []).status == "pending"
+    else:
+        with pytest.raises(IllegalTransition):
+            retry(st, filing_status, [])
+
+
+def test_a_lapsed_short_filing_is_redriven_and_allocated_or_short_again() -> None:
+    st = _lapsed_short()
+    redrive = retry(st, "approved", [])
+    assert redrive == QuotaState("pending", 2)
+    # quota-svc holds and allocates in one step: the filing is allocated.
+    done = on_allocated(redrive, 3000, "res-2")
+    assert (done.status, done.allocated_kg, done.reservation_id) == ("allocated", 3000, "res-2")
+    # Still short: lapsed short again, with the new shortfall, retryable later.
+    again = on_rejected(redrive, 2, 700, undecided=False, approved=True)
+    assert (again.status, again.shortfall_kg, again.attempt) == ("lapsed_short", 700, 2)
+    assert may_retry(again, "approved")
+    # The hold quota-svc reports on the way (before allocating) changes nothing.
+    assert on_reserved(redrive, 2, "res-2", undecided=False) == redrive
+
+
+def test_an_approved_redrive_left_unanswered_is_asked_again() -> None:
+    t0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    wait = dt.timedelta(minutes=2)
+    redrive = retry(_lapsed_short(), "approved", [])
+    assert reask_due(redrive, False, t0, t0 + wait, wait, approved=True)
+    assert not reask_due(redrive, False, t0, t0 + wait, wait)  # rejected / withdrawn
+    assert not reask_due(_lapsed_short(), False, t0, t0 + wait, wait, approved=True)
+
+
+def test_the_quota_note_says_what_happens_and_what_to_do() -> None:
+    st = _lapsed_short()
+    with i18n.use("zh"):
+        note = quota_note(st, "approved")
+        assert note is not None
+        assert "缺口 1.200 吨" in note and "重新申请总量（quota-retry）" in note
+        assert "第 2 次" in (quota_note(retry(st, "approved", []), "approved") or "")
+    with i18n.use("en"):
+        note = quota_note(st, "approved")
+        assert note is not None and "1.200 t" in note and "quota-retry" in note
+    assert quota_note(QuotaState("allocated", 1, "r", None, 3000), "approved") is None
+    assert quota_note(QuotaState("secured", 1, "r"), "reviewed") is None

@@ -135,7 +135,14 @@ def _made_for(
     return r
 
 
-async def _live_locked(s: AsyncSession, e: FilingDecided) -> ReservationRow | None:
+#: The events that answer for an approved filing's quota: its approval, or
+#: an officer's re-drive of it once its quota lapsed short.
+ApprovedFiling = FilingApproved | FilingQuotaRetry
+
+
+async def _live_locked(
+    s: AsyncSession, e: FilingDecided | FilingQuotaRetry
+) -> ReservationRow | None:
     live = await reservations.find_live(s, e.project_ref)
     if live is None:
         return None
@@ -143,7 +150,7 @@ async def _live_locked(s: AsyncSession, e: FilingDecided) -> ReservationRow | No
     return await reservations.lock_reservation(s, live.id)
 
 
-async def _lapsed_hold(s: AsyncSession, e: FilingApproved) -> ReservationRow | None:
+async def _lapsed_hold(s: AsyncSession, e: ApprovedFiling) -> ReservationRow | None:
     """The filing's latest reservation, if it expired: the hold lapsed while
     the approval was on its way (the filing still showed it secured when the
     officer approved it)."""
@@ -163,23 +170,30 @@ async def _lapsed_hold(s: AsyncSession, e: FilingApproved) -> ReservationRow | N
 
 
 async def _hold_again_for_approval(
-    s: AsyncSession, e: FilingApproved, lapsed: ReservationRow, default: Policy
+    s: AsyncSession,
+    e: ApprovedFiling,
+    lapsed: ReservationRow | None,
+    default: Policy,
+    idempotency_id: str,
+    attempt: int,
 ) -> ReservationRow | None:
     """Hold an approved project's need again after its hold lapsed, at the
-    ratio in force now; None (the shortfall announced) if the pool lacks it."""
-    req = _filing_request(e, f"filing:{e.filing_id}:approval", lapsed.attempt)
+    ratio in force now; None (the shortfall announced, for `attempt`) if the
+    pool lacks it."""
+    req = _filing_request(e, idempotency_id, attempt)
+    detail = {"lapsed_reservation_id": lapsed.id if lapsed else None, "attempt": attempt}
     try:
         done = await reservations.reserve(s, req, SYSTEM, default)
     except reservations.ReservationRefused as exc:
         log.warning("approved project's lapsed hold cannot be renewed", project_ref=e.project_ref)
-        emit(s, _refused(e, exc, lapsed.attempt))
+        emit(s, _refused(e, exc, attempt))
         record_audit(
             s,
             SYSTEM,
             "quota.allocate.lapsed_short",
             "project",
             e.project_ref,
-            {"lapsed_reservation_id": lapsed.id, "shortfall_kg": exc.shortfall_kg},
+            {**detail, "shortfall_kg": exc.shortfall_kg, "filing_id": e.filing_id},
         )
         return None
     record_audit(
@@ -188,9 +202,50 @@ async def _hold_again_for_approval(
         "quota.allocate.lapsed_renewed",
         "project",
         e.project_ref,
-        {"lapsed_reservation_id": lapsed.id, "reservation_id": done.reservation.id},
+        {**detail, "reservation_id": done.reservation.id},
     )
     return await reservations.lock_reservation(s, done.reservation.id)
+
+
+async def _allocate_approved(
+    s: AsyncSession,
+    e: ApprovedFiling,
+    default: Policy,
+    idempotency_id: str,
+    attempt: int | None,
+) -> None:
+    """Allocate an approved project's held need: its approved increment ×
+    the ratio of its reservation, never more than held; the rest is
+    released. If its hold lapsed, the need is held again at the ratio in
+    force and allocated in the same transaction; if the pool lacks it, the
+    shortfall is announced. `attempt` is a re-drive's (None: the approval):
+    a re-drive holds anew whenever nothing is live, and is answered with
+    where the quota stands when it was allocated already."""
+    r = await _live_locked(s, e)
+    if r is not None and r.status == ReservationStatus.EXPIRED:
+        # The expiry sweep committed between the look-up and the lock: the
+        # hold lapsed just now, and is held again like any lapsed one.
+        lapsed: ReservationRow | None = r
+    elif r is None:
+        lapsed = await _lapsed_hold(s, e)
+    else:
+        lapsed = None
+    renew = lapsed is not None or (attempt is not None and r is None)
+    if renew:
+        hold_attempt = attempt if attempt is not None else (lapsed.attempt if lapsed else 1)
+        r = await _hold_again_for_approval(s, e, lapsed, default, idempotency_id, hold_attempt)
+        if r is None:
+            return  # the shortfall announced and audited
+    if r is None or r.status != ReservationStatus.HELD:
+        if r is None:
+            log.warning("approved project holds no quota", project_ref=e.project_ref)
+            record_audit(s, SYSTEM, "quota.allocate.skipped", "project", e.project_ref, None)
+        elif attempt is not None:
+            # A re-drive asked again: answer with the allocation it made.
+            emit(s, reservations.answer_for(r, attempt))
+        return  # allocated already: the same approval again
+    need = ledger_rules.need_kg(tonnes_to_kg(e.vocs_increment_t), r.offset_ratio_hundredths)
+    await reservations.allocate(s, r, min(need, r.held_kg), SYSTEM)
 
 
 async def allocate_for_filing(
@@ -201,26 +256,18 @@ async def allocate_for_filing(
     If the hold expired while the approval was on its way, the need is held
     again now and allocated: the bureau approved the project on quota it
     held, and the ledger must show it spent."""
-    r = await _live_locked(s, e)
-    if r is not None and r.status == ReservationStatus.EXPIRED:
-        # The expiry sweep committed between the look-up and the lock: the
-        # hold lapsed just now, and is held again like any lapsed one.
-        lapsed: ReservationRow | None = r
-    elif r is None:
-        lapsed = await _lapsed_hold(s, e)
-    else:
-        lapsed = None
-    if lapsed is not None:
-        r = await _hold_again_for_approval(s, e, lapsed, default)
-        if r is None:
-            return  # the shortfall announced and audited
-    if r is None or r.status != ReservationStatus.HELD:
-        if r is None:
-            log.warning("approved project holds no quota", project_ref=e.project_ref)
-            record_audit(s, SYSTEM, "quota.allocate.skipped", "project", e.project_ref, None)
-        return  # allocated already: the same approval again
-    need = ledger_rules.need_kg(tonnes_to_kg(e.vocs_increment_t), r.offset_ratio_hundredths)
-    await reservations.allocate(s, r, min(need, r.held_kg), SYSTEM)
+    await _allocate_approved(s, e, default, f"filing:{e.filing_id}:approval", None)
+
+
+async def reallocate_for_filing(s: AsyncSession, e: FilingQuotaRetry, default: Policy) -> None:
+    """An officer re-drives an approved filing whose quota lapsed short
+    (`allocate_on_hold`): the need is held at the ratio in force and
+    allocated in one transaction, by the late approval's own path, once per
+    filing and attempt (`filing:<id>:attempt:<n>`). Still short: the
+    shortfall is answered again (quota.reservation_rejected.v1, attempt n)
+    and audited, for a retry once quota is reclaimed."""
+    _check_district(e.district)
+    await _allocate_approved(s, e, default, f"filing:{e.filing_id}:attempt:{e.attempt}", e.attempt)
 
 
 async def release_for_filing(
@@ -380,7 +427,10 @@ def build_handlers(default: Policy) -> EventHandlers:
     async def on_quota_request(
         s: AsyncSession, e: FilingAccepted | FilingQuotaRetry, env: Envelope
     ) -> None:
-        await reserve_for_filing(s, e, default)
+        if isinstance(e, FilingQuotaRetry) and e.allocate_on_hold:
+            await reallocate_for_filing(s, e, default)
+        else:
+            await reserve_for_filing(s, e, default)
 
     handlers.on(FilingAccepted, FilingQuotaRetry)(on_quota_request)
 

@@ -5,6 +5,10 @@ on the driver inside the transaction: `DriverStatement.fetch_in`),
 elsewhere (SQLite), or for many rows, one statement per table. Either way
 the rows of one INSERT go in in order (journal ids, outbox seq).
 
+In a batch on the driver (svc_common.batching) the one statement is left
+for the batch's end (`execute(conn, later)`), where the batch's operations
+of the same shape go in one pipelined `executemany`.
+
 Statements are built once per shape (which tables, which columns, how many
 rows) and cached, so a request only binds values."""
 
@@ -17,7 +21,8 @@ from sqlalchemy import Insert, Table, TextClause, Update, bindparam, insert, tex
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.ext.asyncio import AsyncConnection
-from svc_common.db import DriverStatement
+from svc_common.batching import BatchWrites
+from svc_common.db import DriverConnection, DriverStatement
 
 #: More rows than this go one statement per table (e.g. the expiry sweep).
 MAX_COMBINED_ROWS = 24
@@ -57,7 +62,9 @@ class Writes:
         if rows:
             self._ops.append(_Op(table, key, rows, add=True))
 
-    async def execute(self, conn: AsyncConnection) -> None:
+    async def execute(self, conn: AsyncConnection, later: BatchWrites | None = None) -> None:
+        """Send the writes; with `later` (a batch on the driver), leave the
+        one combined statement for the batch's end instead (BatchWrites)."""
         ops, self._ops = self._ops, []
         if not ops:
             return
@@ -82,6 +89,9 @@ class Writes:
                 for r, row in enumerate(op.rows)
                 for col, value in row.items()
             }
+            if later is not None and isinstance(conn, DriverConnection):
+                later.add(stmt, conn, params)
+                return
             await stmt.fetch_in(conn, params)
             return
         for op in ops:

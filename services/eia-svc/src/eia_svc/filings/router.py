@@ -29,7 +29,7 @@ from svc_common.uscc import USCC
 from eia_svc.filings import rules, service
 from eia_svc.filings.models import FilingRow
 from eia_svc.filings.schemas import ActionIn, FilingIn, FilingOut, QuotaStatus
-from eia_svc.quota_saga.rules import project_ref
+from eia_svc.quota_saga.rules import project_ref, quota_note
 from eia_svc.settings import Settings
 
 router = APIRouter(prefix="/eia", tags=["filings"])
@@ -101,6 +101,7 @@ def to_out(f: FilingRow, now: dt.datetime) -> FilingOut:
         else kg_to_tonnes(f.quota_allocated_kg),
         quota_asked_at=_iso(f.quota_asked_at),
         quota_asks=f.quota_asks or 0,
+        quota_note=quota_note(service.quota_state(f), f.status),
     )
 
 
@@ -196,7 +197,9 @@ async def list_filings(
 ) -> Page[FilingOut]:
     """Oldest first. overdue=true lists undecided filings past their statutory
     deadline (限时办结) at the time of the request; quota_status=pending with
-    older_than=PT5M lists sagas waiting for quota-svc that long; `uscc` narrows
+    older_than=PT5M lists sagas waiting for quota-svc that long;
+    quota_status=lapsed_short lists approved filings whose quota lapsed short
+    (to re-drive with quota-retry once quota is reclaimed); `uscc` narrows
     to one enterprise."""
     now = utcnow()
     q = select(FilingRow)

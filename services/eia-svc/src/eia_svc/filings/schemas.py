@@ -57,6 +57,7 @@ QuotaStatus = Literal[
     "lapsed",
     "allocated",
     "released",
+    "lapsed_short",
 ]
 
 
@@ -97,3 +98,7 @@ class FilingOut(BaseModel):
     quota_allocated_t: Tonnes | None
     quota_asked_at: str | None = None
     quota_asks: int = 0
+    #: What is happening to the quota and what to do, where it needs
+    #: attention (blocked, lapsed, pending, lapsed_short), in the request's
+    #: language (Accept-Language: zh-CN first, English on request).
+    quota_note: str | None = None

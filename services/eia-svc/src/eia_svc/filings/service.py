@@ -66,8 +66,9 @@ def quota_request(
     f: FilingRow, cls: type[FilingAccepted] | type[FilingQuotaRetry]
 ) -> FilingAccepted | FilingQuotaRetry:
     """The reservation request; a bundled filing names its park, so quota-svc
-    reserves from the park's sub-pool."""
-    return cls(
+    reserves from the park's sub-pool. An approved filing's retry (its quota
+    lapsed short) asks quota-svc to allocate what it holds at once."""
+    req = cls(
         filing_id=f.id,
         project_ref=quota.project_ref(f.id),
         project_name=f.project_name,
@@ -82,6 +83,9 @@ def quota_request(
         park_id=f.park_id if f.channel == "bundled" else None,
         attempt=f.quota_attempt,
     )
+    if isinstance(req, FilingQuotaRetry) and quota.allocates_on_hold(f.status):
+        return req.model_copy(update={"allocate_on_hold": True})
+    return req
 
 
 def _accept(s: AsyncSession, f: FilingRow, now: dt.datetime, limits: rules.ClockLimits) -> None:

@@ -3,7 +3,13 @@
 quota_status: not_requested (not accepted yet) | not_required (no VOCs
 increment) | pending (asked, no answer yet) | secured (held, 已落实) |
 blocked (shortfall) | lapsed (hold expired) | allocated (approved, posted) |
-released (rejected or withdrawn)."""
+released (rejected or withdrawn) | lapsed_short (approved, but its hold
+expired before the allocation and the district could not hold the need
+again: nothing allocated, the shortfall recorded; an officer re-drives it
+with quota-retry once quota is reclaimed).
+
+An approved filing is `pending` only while such a re-drive waits for
+quota-svc's answer: quota-svc then holds and allocates in one step."""
 
 from __future__ import annotations
 
@@ -13,12 +19,17 @@ from dataclasses import dataclass, replace
 from svc_common.errors import Conflict, IllegalTransition, named_zh
 from svc_common.events.schemas.eia import FILING_REF_PREFIX
 from svc_common.i18n import msg
+from svc_common.types import kg_to_tonnes
 
 from eia_svc.filings.rules import LABELS_ZH as FILING_LABELS_ZH
 
 #: Quota states an officer may ask again from: refused, expired, or no
 #: answer yet (a request that seems lost).
 RETRYABLE = ("blocked", "lapsed", "pending")
+#: Quota states of an *approved* filing an officer may re-drive: lapsed
+#: short, or a re-drive still unanswered. Any other approved state is
+#: refused (its quota is allocated, or its approval is on its way).
+RETRYABLE_APPROVED = ("lapsed_short", "pending")
 #: Quota states in Chinese, for a refused retry's message (the console's words).
 LABELS_ZH = {
     "not_requested": "尚未申请",
@@ -29,6 +40,7 @@ LABELS_ZH = {
     "lapsed": "预留已过期",
     "allocated": "已分配",
     "released": "已释放",
+    "lapsed_short": "批准后预留过期且总量不足",
 }
 
 
@@ -67,11 +79,22 @@ def on_reserved(st: QuotaState, attempt: int, reservation_id: str, undecided: bo
     return replace(st, status="secured", reservation_id=reservation_id, shortfall_kg=None)
 
 
-def on_rejected(st: QuotaState, attempt: int, shortfall_kg: int, undecided: bool) -> QuotaState:
+def on_rejected(
+    st: QuotaState, attempt: int, shortfall_kg: int, undecided: bool, approved: bool = False
+) -> QuotaState:
     """A refusal blocks an undecided filing. A filing withdrawn or rejected
     while its request was pending is settled by it too: nothing is held, so
-    its quota is released (final) — it must not wait for a reply forever."""
-    if is_stale(st, attempt) or st.status != "pending":
+    its quota is released (final) — it must not wait for a reply forever.
+    An approved filing is refused when its hold lapsed before the approval
+    reached the ledger, or when its re-drive still finds the district short:
+    it is lapsed short, with the shortfall (nothing allocated)."""
+    if is_stale(st, attempt):
+        return st
+    if approved:
+        if st.status in ("secured", "lapsed", "pending", "lapsed_short"):
+            return replace(st, status="lapsed_short", shortfall_kg=shortfall_kg)
+        return st
+    if st.status != "pending":
         return st
     if not undecided:
         return replace(st, status="released", shortfall_kg=shortfall_kg)
@@ -90,10 +113,22 @@ def reask_due(
     asked_at: dt.datetime | None,
     now: dt.datetime,
     after: dt.timedelta,
+    approved: bool = False,
 ) -> bool:
     """An undecided filing whose quota request has had no answer for `after`
-    is asked again (same attempt: quota-svc answers with the state it has)."""
-    return undecided and st.status == "pending" and (asked_at is None or now - asked_at >= after)
+    is asked again (same attempt: quota-svc answers with the state it has);
+    so is an approved filing's re-drive (it is pending only then)."""
+    return (
+        (undecided or approved)
+        and st.status == "pending"
+        and (asked_at is None or now - asked_at >= after)
+    )
+
+
+def allocates_on_hold(filing_status: str) -> bool:
+    """Whether a quota request asks quota-svc to allocate what it holds at
+    once: the re-drive of an approved filing (its approval was spent)."""
+    return filing_status == "approved"
 
 
 def on_released(st: QuotaState, reservation_id: str, reason: str) -> QuotaState:
@@ -122,11 +157,20 @@ def on_allocated(st: QuotaState, amount_kg: int, reservation_id: str | None = No
     )
 
 
+def may_retry(st: QuotaState, filing_status: str) -> bool:
+    """Undecided and blocked, lapsed or pending (RETRYABLE); or approved and
+    lapsed short, or its re-drive unanswered (RETRYABLE_APPROVED)."""
+    if filing_status == "approved":
+        return st.status in RETRYABLE_APPROVED
+    return filing_status not in ("rejected", "withdrawn") and st.status in RETRYABLE
+
+
 def retry(st: QuotaState, filing_status: str, filing_actions: list[str]) -> QuotaState:
     """An officer asks again once quota may have been reclaimed: attempt + 1.
-    Refused (409 naming the filing's allowed actions) unless blocked, lapsed
-    or pending (RETRYABLE)."""
-    if filing_status in ("approved", "rejected", "withdrawn") or st.status not in RETRYABLE:
+    Refused (409 naming the filing's allowed actions) unless `may_retry`.
+    For an approved filing the request asks quota-svc to hold and allocate
+    in one step (allocates_on_hold); it waits, pending, for that answer."""
+    if not may_retry(st, filing_status):
         state = msg(
             f"{filing_status} with quota {st.status}",
             f"{named_zh(filing_status, FILING_LABELS_ZH)}，"
@@ -138,6 +182,55 @@ def retry(st: QuotaState, filing_status: str, filing_actions: list[str]) -> Quot
     return replace(
         st, status="pending", attempt=st.attempt + 1, reservation_id=None, shortfall_kg=None
     )
+
+
+def quota_note(st: QuotaState, filing_status: str) -> str | None:
+    """What is happening to a filing's quota and what to do, where it needs
+    someone's attention or patience (None where it does not): in the
+    request's language, for the filing's page, the workbench and the
+    operators' stuck-saga list."""
+    short = "" if st.shortfall_kg is None else f"{kg_to_tonnes(st.shortfall_kg)}"
+    if st.status == "lapsed_short":
+        return msg(
+            "Approved, but the quota hold expired before it was allocated and the district "
+            f"lacks {short or 'the'} t to hold it again: nothing is allocated. Once quota is "
+            "reclaimed for the district, retry (quota-retry): quota-svc holds and allocates "
+            "it in one step.",
+            "已批准，但总量预留在分配前已过期，该区总量指标不足"
+            + (f"（缺口 {short} 吨）" if short else "")
+            + "，无法重新预留，尚未分配。收回指标入库后请重新申请总量（quota-retry），"
+            "总量服务将一次完成预留和分配。",
+        )
+    if st.status == "pending" and filing_status == "approved":
+        return msg(
+            f"Approved; quota asked again (attempt {st.attempt}) to be held and allocated "
+            "in one step: waiting for quota-svc's answer (asked again automatically).",
+            f"已批准；已重新申请总量（第 {st.attempt} 次），由总量服务一次完成预留和分配，"
+            "等待答复（未答复时系统会自动再次询问）。",
+        )
+    if filing_status in ("approved", "rejected", "withdrawn"):
+        return None
+    if st.status == "blocked":
+        return msg(
+            f"The district lacks {short or 'the'} t of quota. Once quota is reclaimed, "
+            "retry (quota-retry).",
+            "该区总量指标不足"
+            + (f"（缺口 {short} 吨）" if short else "")
+            + "。收回指标入库后请重新申请总量（quota-retry）。",
+        )
+    if st.status == "lapsed":
+        return msg(
+            "The quota hold expired before the decision: retry (quota-retry) to hold it again.",
+            "总量预留已在决定前过期：请重新申请总量（quota-retry）。",
+        )
+    if st.status == "pending":
+        return msg(
+            f"Waiting for quota-svc's answer (attempt {st.attempt}); asked again "
+            "automatically, or retry (quota-retry).",
+            f"等待总量服务答复（第 {st.attempt} 次申请）；系统会自动再次询问，"
+            "也可重新申请总量（quota-retry）。",
+        )
+    return None
 
 
 def check_approvable(st: QuotaState) -> None:

@@ -67,24 +67,34 @@ async def on_quota_reserved(s: AsyncSession, p: QuotaReserved, env: Envelope) ->
 
 async def on_quota_rejected(s: AsyncSession, p: QuotaReservationRejected, env: Envelope) -> None:
     """quota.reservation_rejected → blocked with the exact shortfall (or, for
-    a filing decided meanwhile, settled: nothing is held)."""
+    a filing decided meanwhile, settled: nothing is held). An approved
+    filing's is lapsed short: its hold lapsed and the district could not
+    hold the need again (on the approval, or on an officer's re-drive)."""
     if f := await _filing(s, p.project_ref):
         shortfall = tonnes_to_kg(p.shortfall_t)
-        st = rules.on_rejected(quota_state(f), p.attempt, shortfall, f.status not in DECIDED)
+        st = rules.on_rejected(
+            quota_state(f),
+            p.attempt,
+            shortfall,
+            f.status not in DECIDED,
+            approved=f.status == "approved",
+        )
         _save(s, f, st, env)
 
 
 async def reask_unanswered(s: AsyncSession, now: dt.datetime, after: dt.timedelta) -> int:
     """Ask quota-svc again for every undecided filing whose request has had
-    no answer for `after` (same attempt: the answer is idempotent). Returns
-    how many were asked; rows are locked and skipped when another replica has them."""
+    no answer for `after` (same attempt: the answer is idempotent), and for
+    every approved filing whose re-drive has had none (it asks to allocate
+    on hold again). Returns how many were asked; rows are locked and
+    skipped when another replica has them."""
     cutoff = now - after
     rows = (
         await s.scalars(
             select(FilingRow)
             .where(
                 FilingRow.quota_status == "pending",
-                FilingRow.status.not_in(DECIDED),
+                FilingRow.status.not_in(DECIDED) | (FilingRow.status == "approved"),
                 (FilingRow.quota_asked_at.is_(None)) | (FilingRow.quota_asked_at <= cutoff),
             )
             .order_by(FilingRow.quota_asked_at)
@@ -93,7 +103,10 @@ async def reask_unanswered(s: AsyncSession, now: dt.datetime, after: dt.timedelt
         )
     ).all()
     for f in rows:
-        if not rules.reask_due(quota_state(f), True, f.quota_asked_at, now, after):
+        undecided = f.status not in DECIDED
+        if not rules.reask_due(
+            quota_state(f), undecided, f.quota_asked_at, now, after, approved=f.status == "approved"
+        ):
             continue
         emit(s, quota_request(f, FilingQuotaRetry))
         f.quota_asked_at = now

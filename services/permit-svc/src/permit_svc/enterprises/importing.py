@@ -107,9 +107,15 @@ def _slow(
     )
 
 
-async def _upsert_pg(s: AsyncSession, chunk: list[tuple[Any, ...]], now: dt.datetime) -> set[str]:
-    """One INSERT … SELECT FROM unnest(arrays) ON CONFLICT per chunk; returns the
-    USCCs that were inserted (xmax = 0), the others were updated."""
+async def _upsert_pg(
+    s: AsyncSession, chunk: list[tuple[Any, ...]], now: dt.datetime, own: list[str]
+) -> tuple[set[str], set[str]]:
+    """One INSERT … SELECT FROM unnest(arrays) ON CONFLICT per chunk; returns
+    the USCCs inserted (xmax = 0) and all those written (the others were
+    updated). Given the officer's districts (`own`), an enterprise is updated
+    only if it is registered in one of them: one registered elsewhere by a
+    request that came in after `_keep_own` looked is not written (nor moved
+    into the officer's district), and its row is refused."""
     arrays = {c: [r[i] for r in chunk] for i, c in enumerate(COLUMNS)}
     sql = text(
         f"INSERT INTO enterprises ({', '.join(COLUMNS)}, created_at, updated_at) "
@@ -118,21 +124,29 @@ async def _upsert_pg(s: AsyncSession, chunk: list[tuple[Any, ...]], now: dt.date
         + ", ".join(f"CAST(:{c} AS text[])" for c in COLUMNS)
         + f") AS u({', '.join(COLUMNS)}) ON CONFLICT (uscc) DO UPDATE SET "
         + ", ".join(f"{c} = excluded.{c}" for c in (*UPDATED, "updated_at"))
+        + (" WHERE enterprises.district = ANY(CAST(:own AS text[]))" if own else "")
         + " RETURNING uscc, (xmax = 0) AS inserted"
     )
-    result = await s.execute(sql, {**arrays, "now": now})
-    return {uscc for uscc, inserted in result if inserted}
+    params = {**arrays, "now": now, **({"own": own} if own else {})}
+    inserted: set[str] = set()
+    written: set[str] = set()
+    for uscc, new in await s.execute(sql, params):
+        written.add(uscc)
+        if new:
+            inserted.add(uscc)
+    return inserted, written
 
 
 async def _upsert_sqlite(
-    s: AsyncSession, chunk: list[tuple[Any, ...]], now: dt.datetime
-) -> set[str]:
-    """Which rows exist, then multi-row INSERT … ON CONFLICT statements.
+    s: AsyncSession, chunk: list[tuple[Any, ...]], now: dt.datetime, own: list[str]
+) -> tuple[set[str], set[str]]:
+    """Which rows exist, then multi-row INSERT … ON CONFLICT statements. (No
+    other write can come in between: SQLite has one writer at a time, and a
+    write after this transaction's reads fails it instead.)
 
-    Sent on the aiosqlite connection under the session's transaction (begun
-    by the classification's read), each statement in one hand-off to
-    SQLite's thread: through SQLAlchemy each took four (cursor, execute,
-    fetch, close) and its result objects."""
+    Sent on the aiosqlite connection, in the import's transaction, each
+    statement in one hand-off to SQLite's thread: through SQLAlchemy each
+    took four (cursor, execute, fetch, close) and its result objects."""
     conn = await s.connection()
     # The timestamp exactly as the column type stores it on this database.
     bind = Enterprise.__table__.c.created_at.type.bind_processor(conn.dialect)
@@ -154,7 +168,7 @@ async def _upsert_sqlite(
         )
         params = tuple(itertools.chain.from_iterable(r + stamps for r in part))
         await driver.execute_fetchall(sql, params)
-    return set(keys) - existing
+    return set(keys) - existing, set(keys)
 
 
 class _Validator:
@@ -227,6 +241,37 @@ async def _keep_own(
     return kept
 
 
+async def _refused_meanwhile(
+    s: AsyncSession,
+    valid: list[tuple[int, tuple[Any, ...]]],
+    written: set[str],
+    errors: dict[int, tuple[str | None, list[FieldError]]],
+) -> list[tuple[int, tuple[Any, ...]]]:
+    """The rows the upsert wrote; the others (an enterprise registered in
+    another district after `_keep_own` looked) are errors, as they would
+    have been a moment later."""
+    refused = [r[0] for _, r in valid if r[0] not in written]
+    where = dict(
+        (
+            await s.execute(
+                select(Enterprise.uscc, Enterprise.district).where(Enterprise.uscc.in_(refused))
+            )
+        ).all()
+    )
+    kept = []
+    for row, r in valid:
+        if r[0] in written:
+            kept.append((row, r))
+            continue
+        district = where.get(r[0], "?")
+        why = msg(
+            f"is registered in district {district}, not one of yours",
+            f"该企业登记在 {district}，不在您所辖的区",
+        )
+        errors[row] = (r[0], [FieldError(field="uscc", message=why)])
+    return kept
+
+
 async def _inline(
     validator: _Validator, rows: list[RawRow]
 ) -> AsyncIterator[list[tuple[int, tuple[Any, ...]]]]:
@@ -265,6 +310,7 @@ async def import_enterprises(
     batch = str(uuid.uuid4())
     async with db.transaction() as s:
         validator = _Validator(await industry_categories(s), principal)
+        own = sorted(principal.districts)
         if s.get_bind().dialect.name == "postgresql":
             upsert, batches = _upsert_pg, _pipelined(validator, rows)
         else:
@@ -276,7 +322,11 @@ async def import_enterprises(
                 valid = await _keep_own(s, principal, valid, validator.errors)
             if not valid:
                 continue
-            inserted = await upsert(s, [r for _, r in valid], now)
+            inserted, written_now = await upsert(s, [r for _, r in valid], now, own)
+            if len(written_now) < len(valid):
+                valid = await _refused_meanwhile(s, valid, written_now, validator.errors)
+                if not valid:
+                    continue
             outbox.emit(s, _imported_event(batch, [r for _, r in valid], now))
             created += len(inserted)
             written += len(valid)

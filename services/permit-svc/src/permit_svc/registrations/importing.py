@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.bulk import BulkReportBuilder
-from svc_common.db import Database
+from svc_common.db import Database, dialect_insert
 from svc_common.errors import FieldError
 from svc_common.errors import validation_errors as pydantic_errors
+from svc_common.events.schemas import permit as ev
 from svc_common.i18n import msg
 
 from permit_svc.bulk import RawRow, chunks
@@ -21,7 +24,13 @@ from permit_svc.calendar import local_today
 from permit_svc.enterprises.models import Enterprise
 from permit_svc.registrations.models import Registration
 from permit_svc.registrations.schemas import RegistrationFiling
-from permit_svc.registrations.service import Filing, eligibility, filed_event
+from permit_svc.registrations.service import (
+    Filing,
+    active_numbers,
+    eligibility,
+    filed_event,
+    in_force_error,
+)
 
 
 async def file_many(
@@ -52,31 +61,30 @@ async def file_many(
             enterprises.update({e.uscc: e for e in found})
         filing = Filing(local_today(now), years)
         await filing.load(s, usccs)
-        records, events = [], []
+        filed: list[tuple[int, dict[str, Any], ev.RegistrationFiled]] = []
         for raw, body in parsed:
             e = enterprises.get(body.uscc)
             errors = eligibility(e, principal)
             if not errors and body.uscc in filing.active:
-                no = filing.active[body.uscc]
-                why = msg(
-                    f"already has registration {no} in force", f"已有在有效期内的排污登记 {no}"
-                )
-                errors = [FieldError(field="uscc", message=why)]
+                errors = [in_force_error(filing.active[body.uscc])]
             if errors or e is None:
                 report.error(raw.row, errors, row_key=body.uscc)
                 continue
             rec = filing.record(e, body.details, now)
-            records.append(rec)
-            events.append(filed_event(rec, e))
-            report.add(
-                raw.row,
-                "created",
-                row_key=body.uscc,
-                id=rec["id"],
-                number=rec["registration_no"],
-            )
-        for chunk in chunks(records):
-            await s.execute(insert(Registration), chunk)
+            filed.append((raw.row, rec, filed_event(rec, e)))
+        inserted = await _insert(s, [rec for _, rec, _ in filed])
+        raced = [rec["uscc"] for _, rec, _ in filed if rec["id"] not in inserted]
+        in_force = await active_numbers(s, raced) if raced else {}
+        records, events = [], []
+        for row, rec, event in filed:
+            if rec["id"] in inserted:
+                records.append(rec)
+                events.append(event)
+                no = rec["registration_no"]
+                report.add(row, "created", row_key=rec["uscc"], id=rec["id"], number=no)
+            else:  # a single filing for the enterprise came in first, meanwhile
+                no = in_force.get(rec["uscc"])
+                report.error(row, [in_force_error(no) if no else _raced()], row_key=rec["uscc"])
         await outbox.emit_many(s, events)
         record_audit(
             s,
@@ -87,3 +95,27 @@ async def file_many(
             {"received": len(rows), "created": len(records)},
         )
     return report
+
+
+async def _insert(s: AsyncSession, records: list[dict[str, Any]]) -> set[str]:
+    """Insert the registrations; returns the ids inserted. One that another
+    request filed meanwhile (a single filing for the same enterprise, between
+    the check above and this insert: the enterprise's registration in force,
+    or its next number, taken) is skipped rather than failing the whole
+    upload; its row says so."""
+    inserted: set[str] = set()
+    stmt = dialect_insert(s, Registration).on_conflict_do_nothing().returning(Registration.id)
+    for chunk in chunks(records):
+        inserted.update(str(x) for x in (await s.execute(stmt, chunk)).scalars())
+    return inserted
+
+
+def _raced() -> FieldError:
+    return FieldError(
+        field="uscc",
+        message=msg(
+            "another request filed a registration for this enterprise meanwhile; "
+            "send the row again",
+            "另一请求同时为该企业办理了排污登记，请重新提交此行",
+        ),
+    )

@@ -82,6 +82,28 @@ def eligibility(e: Enterprise | None, principal: Principal) -> list[FieldError]:
     return []
 
 
+def in_force_error(registration_no: str) -> FieldError:
+    """A bulk row's refusal: its enterprise has a registration in force."""
+    return FieldError(
+        field="uscc",
+        message=msg(
+            f"already has registration {registration_no} in force",
+            f"已有在有效期内的排污登记 {registration_no}",
+        ),
+    )
+
+
+async def active_numbers(s: AsyncSession, usccs: list[str]) -> dict[str, str]:
+    """The number of each enterprise's registration in force."""
+    found: dict[str, str] = {}
+    for chunk in chunks(usccs):
+        q = select(Registration.uscc, Registration.registration_no).where(
+            Registration.uscc.in_(chunk), Registration.status == "active"
+        )
+        found.update({uscc: no for uscc, no in await s.execute(q)})
+    return found
+
+
 class Filing:
     """Numbers and terms for a batch of filings, from what is on the register."""
 

@@ -130,7 +130,9 @@ async def create_reservation(
         return ReservationOut.of(done.reservation), None, False
 
     try:
-        created, existing, same = await pool_batches(rt).run(req.pool().id, reserve)
+        created, existing, same = await pool_batches(rt).run(
+            req.pool().id, reserve, kind=_RESERVATIONS
+        )
     except service.ReservationRefused as exc:
         raise refused_problem(exc) from exc
     except AdvanceRefused as exc:
@@ -181,6 +183,10 @@ async def create_reservation(
     return answer(ReservationOut, created, 201)
 
 
+#: The kinds of a pool batch's operations, in the order a batch runs them.
+_RESERVATIONS, _ALLOCATIONS = 0, 1
+
+
 def pool_batches(rt: Runtime) -> GroupCommit:
     """Writes on one pool applied in batches (see svc_common.batching)."""
     batches = rt.extras.get("pool_batches")
@@ -190,7 +196,10 @@ def pool_batches(rt: Runtime) -> GroupCommit:
         # DriverStatement: their batches run on the driver (rare paths, an
         # advance or a named lot, run again in a session).
         batches = rt.extras["pool_batches"] = GroupCommit(
-            rt.db, rt.settings.pool_batch_max, on_driver=True
+            rt.db,
+            rt.settings.pool_batch_max,
+            on_driver=True,
+            prepare={_ALLOCATIONS: service.lock_reservations_of_batch},
         )
     return batches
 
@@ -245,7 +254,8 @@ async def allocate_reservation(
         return ReservationOut.of(r)
 
     try:
-        return answer(ReservationOut, await pool_batches(rt).run(pool_id, allocate))
+        done = await pool_batches(rt).run(pool_id, allocate, kind=_ALLOCATIONS, hint=reservation_id)
+        return answer(ReservationOut, done)
     except AllocationExceedsHold as exc:
         raise Conflict(
             msg(

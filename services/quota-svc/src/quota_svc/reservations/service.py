@@ -7,15 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, or_, select, text
+from sqlalchemy import String, Table, any_, bindparam, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from svc_common.audit import SYSTEM, audit_row
 from svc_common.auth import Principal
-from svc_common.batching import LookupsTogether, batch_memo
+from svc_common.batching import LookupsTogether, batch_memo, batch_writes
 from svc_common.db import Database, DriverStatement
 from svc_common.events.registry import EventPayload
 from svc_common.events.schemas.quota import QuotaAllocated, QuotaReleased, QuotaReserved
@@ -227,6 +227,8 @@ async def reserve(
     conn = await s.connection()
     # In a batch that has locked the pool: the pool and policy as it left them.
     memo = batch_memo(s)
+    if (earlier := _earlier_in_batch(memo, req)) is not None:
+        return earlier
     pool = remembered_pool(memo, ref.id)
     policy = memo.get((_MEMO_POLICY, ref.id)) if memo is not None else None
     if pool is None or policy is None:
@@ -330,16 +332,25 @@ async def reserve(
         resolved_by=None,
         lots=[[lot, kg] for lot, kg in draws],
     )
-    # Under the pool lock, so a concurrent twin on this pool sees the first
-    # one's row; a twin on another pool waits on the unique index instead.
-    inserted = await _INSERT_RESERVATION[conn.dialect.name].fetch_in(conn, r.values())
-    if not inserted:
-        earlier = await _earlier(conn, req)
-        if earlier is None:  # pragma: no cover - the conflicting row is committed
-            raise RuntimeError(f"reservation of {req.project_ref} conflicted with no row")
-        return earlier
-    # The rest in one round trip on PostgreSQL: entry, pool, lots, events, audit.
     writes = Writes()
+    later = batch_writes(s)
+    if later is not None:
+        # Sent at the batch's end with the rest: a twin (the same request,
+        # or the project held by another) fails the batch's writes on the
+        # unique index, and the batch runs again alone, where the twin is
+        # found below.
+        writes.insert(RESERVATIONS, [r.values()])
+        _remember(memo, r)
+    else:
+        # Under the pool lock, so a concurrent twin on this pool sees the first
+        # one's row; a twin on another pool waits on the unique index instead.
+        inserted = await _INSERT_RESERVATION[conn.dialect.name].fetch_in(conn, r.values())
+        if not inserted:
+            earlier = await _earlier(conn, req)
+            if earlier is None:  # pragma: no cover - the conflicting row is committed
+                raise RuntimeError(f"reservation of {req.project_ref} conflicted with no row")
+            return earlier
+    # The rest in one round trip on PostgreSQL: entry, pool, lots, events, audit.
     postings.stage(writes)
     remember_pool(memo, pool)
     lots.stage(
@@ -359,7 +370,7 @@ async def reserve(
             )
         ],
     )
-    await writes.execute(conn)
+    await writes.execute(conn, later)
     return Reserved(r, created=True)
 
 
@@ -443,7 +454,54 @@ async def list_reservations(
         return [ReservationRow.of(row) for row in (await s.execute(stmt)).all()]
 
 
+#: A batch's memo keys for the reservations its operations wrote: by id,
+#: and the live one of a project (their rows may not be sent yet).
+_MEMO_RESERVATION = "reservations.by_id"
+_MEMO_PROJECT = "reservations.live_of_project"
+
+
+def _remember(memo: dict[Any, Any] | None, r: ReservationRow) -> None:
+    if memo is not None:
+        memo[(_MEMO_RESERVATION, r.id)] = r
+        memo[(_MEMO_PROJECT, r.project_ref)] = r
+
+
+def _earlier_in_batch(memo: dict[Any, Any] | None, req: ReserveRequest) -> Reserved | None:
+    """`_earlier` for what this batch's operations wrote before this one."""
+    r = memo.get((_MEMO_PROJECT, req.project_ref)) if memo is not None else None
+    if r is None or r.status not in _LIVE:
+        return None
+    if r.idempotency_id == req.idempotency_id:
+        return Reserved(r, created=False)
+    raise ProjectAlreadyReserved(r)
+
+
+_LOCK_RESERVATIONS = DriverStatement(
+    select(RESERVATIONS)
+    .where(RESERVATIONS.c.id == any_(bindparam("rids", type_=postgresql.ARRAY(String))))
+    .order_by(RESERVATIONS.c.id)
+    .with_for_update()
+)
+
+
+async def lock_reservations_of_batch(s: AsyncSession, reservation_ids: list[Any]) -> None:
+    """A batch's allocations lock their reservations in one statement, in
+    id order, before the first of them runs (GroupCommit's `prepare`); each
+    then finds its reservation in the batch's memo (`lock_reservation`)."""
+    memo = batch_memo(s)
+    if memo is None:
+        return
+    ids = sorted({str(i) for i in reservation_ids if i is not None})
+    conn = await s.connection()
+    for row in await _LOCK_RESERVATIONS.fetch_in(conn, {"rids": ids}):
+        r = ReservationRow.of(row)
+        memo.setdefault((_MEMO_RESERVATION, r.id), r)
+
+
 async def lock_reservation(s: AsyncSession, reservation_id: str) -> ReservationRow | None:
+    memo = batch_memo(s)
+    if memo is not None and (r := memo.get((_MEMO_RESERVATION, reservation_id))) is not None:
+        return replace(r)  # written by this batch, perhaps not sent yet
     conn = await s.connection()
     found = await _LOCK_RESERVATION.fetch_in(conn, {"rid": reservation_id})
     return ReservationRow.of(found[0]) if found else None
@@ -526,7 +584,10 @@ async def allocate(
         {"allocated_kg": amount, "remainder_kg": remainder},
     )
     _events_and_audit(s, writes, events, [audit])
-    await writes.execute(conn)
+    later = batch_writes(s)
+    await writes.execute(conn, later)
+    if later is not None:
+        _remember(memo, r)
     return r
 
 

@@ -45,7 +45,16 @@ class FilingAccepted(_FilingQuotaRequest):
 
 @event("eia.filing.quota_retry.v1", topic=TOPIC, key="filing_id")
 class FilingQuotaRetry(_FilingQuotaRequest):
-    """An officer asks again for quota for a filing blocked by a shortfall."""
+    """An officer asks again for quota for a filing blocked by a shortfall
+    (or whose hold lapsed, or whose request went unanswered).
+
+    `allocate_on_hold`: the filing is already approved — its hold lapsed
+    before the allocation and the district was short (quota "lapsed_short")
+    — so quota-svc holds the need and allocates it in the same step,
+    answering quota.allocated.v1 (or quota.reservation_rejected.v1 with the
+    shortfall again). Absent (older producers) it is false: a plain hold."""
+
+    allocate_on_hold: bool = False
 
 
 @event("eia.filing.approved.v1", topic=TOPIC, key="filing_id")

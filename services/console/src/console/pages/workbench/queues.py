@@ -16,7 +16,11 @@ from console.web import days_until, parse_time
 UNDECIDED = ("submitted", "accepted", "evaluated", "reviewed")
 #: What an officer does next to a filing, by the action's API name.
 OFFICER_ACTIONS = ("accept", "evaluation-done", "review-done", "approve", "reject", "quota-retry")
-RETRYABLE_QUOTA = ("blocked", "lapsed")
+RETRYABLE_QUOTA = ("blocked", "lapsed", "lapsed_short")
+#: The quota state of an approved filing whose hold lapsed before the
+#: allocation and whose district was short: the officer of the district
+#: re-drives it (重新申请总量) once quota is reclaimed, as eia-svc allows.
+LAPSED_SHORT = "lapsed_short"
 #: A quota request quota-svc has left unanswered this long is stuck (the
 #: QuotaSagaStuck alert's threshold): the officer may ask again, as eia-svc
 #: allows for a pending filing and tells an officer who tries to approve it.
@@ -66,6 +70,9 @@ def status_label(status: str) -> str:
         "secured": msg("quota secured", "总量已落实"),
         "blocked": msg("quota short", "总量不足"),
         "lapsed": msg("hold lapsed", "预留已过期"),
+        "lapsed_short": msg(
+            "approved, hold lapsed and quota short", "已批准，预留过期且总量不足，尚未分配"
+        ),
         "not_required": msg("no quota needed", "无需总量"),
         "not_requested": msg("not requested yet", "尚未申请"),
         "requested": msg("requested", "申请中"),
@@ -117,7 +124,7 @@ def outcome(op: str, action: str, result: Any) -> str | None:
     if action == "quota-retry":
         said = quota_label(str(result.get("quota_status") or ""))
         short = result.get("quota_shortfall_t")
-        if result.get("quota_status") == "blocked" and short:
+        if result.get("quota_status") in ("blocked", LAPSED_SHORT) and short:
             said += msg(f" (short by {short} t)", f"（缺口 {short} 吨）")
         return said
     status = result.get("status")
@@ -145,9 +152,31 @@ def channel_label(channel: str) -> str:
 
 def next_actions(filing: Mapping[str, Any]) -> list[str]:
     acts = [a for a in filing.get("allowed_actions", []) if a in OFFICER_ACTIONS]
+    if filing.get("status") == "approved":
+        # Decided: only a quota that lapsed short is re-driven (eia-svc
+        # refuses a retry in any other approved state).
+        # (An approved filing is pending only while such a re-drive waits.)
+        if filing.get("quota_status") == LAPSED_SHORT or quota_stuck(filing):
+            acts.append("quota-retry")
+        return acts
     if filing.get("quota_status") in RETRYABLE_QUOTA or quota_stuck(filing):
         acts.append("quota-retry")
     return acts
+
+
+def quota_blocked(
+    undecided: Iterable[Mapping[str, Any]], lapsed_short: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The workbench's "blocked for lack of quota" list: undecided filings
+    blocked or lapsed, then approved filings whose quota lapsed short (not
+    in the undecided queue, yet the officer must re-drive them), each once."""
+    out = [dict(f) for f in undecided if f.get("quota_status") in RETRYABLE_QUOTA]
+    seen = {f.get("id") for f in out}
+    for f in lapsed_short:
+        if f.get("quota_status") == LAPSED_SHORT and f.get("id") not in seen:
+            seen.add(f.get("id"))
+            out.append(dict(f))
+    return out
 
 
 def by_deadline(filings: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -84,6 +84,19 @@ async def workbench(
             [],
         )
     filings = queues.by_deadline(filings)
+    # Approved filings whose quota lapsed short: decided, so not in the queue
+    # above, but waiting for the district's officer to re-drive them.
+    lapsed_short = await _safe(
+        api.all_pages(
+            "eia",
+            "/eia/filings",
+            token=t,
+            params={"quota_status": queues.LAPSED_SHORT},
+            max_items=500,
+        ),
+        errors,
+        [],
+    )
     reclaims = await _safe(
         api.all_pages(
             "quota", "/quota/reclaims", token=t, params={"status": "pending"}, max_items=500
@@ -117,7 +130,7 @@ async def workbench(
         queues=queues,
         filings=filings,
         overdue=[f for f in filings if f.get("overdue")],
-        blocked=[f for f in filings if f.get("quota_status") in queues.RETRYABLE_QUOTA],
+        blocked=queues.quota_blocked(filings, lapsed_short),
         reclaims=reclaims,
         checks=checks,
         expiring=expiring,

@@ -1,0 +1,143 @@
+"""A bulk upload racing single writes of the same keys, on real PostgreSQL:
+the interleaving is forced by writing the single request's row between the
+upload's check and its insert. The upload still succeeds, the raced row
+reported as what it would have met a moment later, never a 409 for all."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from permit_svc.app import create
+from permit_svc.registrations import importing
+from permit_svc.settings import Settings
+from sqlalchemy import func, select
+from svc_common import testing
+
+from .conftest import BAODI, Service
+
+pytestmark = pytest.mark.pg
+
+OFFICER = testing.auth("officer", [BAODI])
+
+
+@pytest.fixture
+async def pg_svc(pg_url: str) -> AsyncIterator[Service]:
+    app = create(Settings(database_url=pg_url, log_json=False, log_level="WARNING"))
+    async with testing.running(app) as http:
+        yield Service(app, http)
+
+
+def _ndjson(rows: list[dict[str, Any]]) -> bytes:
+    return "\n".join(json.dumps(r) for r in rows).encode()
+
+
+async def test_a_registration_filed_between_the_uploads_check_and_insert(
+    pg_svc: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = pg_svc
+    usccs = [await svc.enterprise(3100 + k, industry="2921") for k in range(3)]
+    raced = usccs[1]
+    real_load = importing.Filing.load
+    single: dict[str, Any] = {}
+
+    async def load_then_race(self: importing.Filing, s: Any, keys: list[str]) -> None:
+        await real_load(self, s, keys)
+        if not single:  # the upload has checked: a single filing comes in now
+            single["answer"] = None  # (the single filing checks through here too)
+            single["answer"] = await svc.http.post(
+                "/permit/registrations", json={"uscc": raced}, headers=OFFICER
+            )
+
+    monkeypatch.setattr(importing.Filing, "load", load_then_race)
+    r = await svc.http.post(
+        "/permit/registrations:import",
+        content=_ndjson([{"uscc": u} for u in usccs]),
+        headers={**OFFICER, "content-type": "application/x-ndjson"},
+    )
+    assert single["answer"].status_code == 201, single["answer"].text
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["totals"]["created"] == 2 and report["totals"]["error"] == 1, report
+    row = report["results"][1]
+    assert row["result"] == "error" and row["row_key"] == raced
+    number = single["answer"].json()["registration_no"]
+    assert row["errors"][0]["message"] == f"already has registration {number} in force"
+    # One registration in force each; one event per registration made.
+    from permit_svc.registrations.models import Registration
+
+    async with svc.db.session() as s:
+        counts = dict(
+            (
+                await s.execute(
+                    select(Registration.uscc, func.count())
+                    .where(Registration.status == "active")
+                    .group_by(Registration.uscc)
+                )
+            ).all()
+        )
+    assert counts == dict.fromkeys(usccs, 1)
+    assert len(await svc.events("registration.filed.v1")) == 3
+
+
+async def test_an_enterprise_registered_elsewhere_between_the_imports_check_and_upsert(
+    pg_svc: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A district officer's import upserts by USCC, so a row whose USCC
+    another request registers meanwhile is applied, not a 409; but it must
+    not take over an enterprise registered in another district (which
+    `_keep_own` refuses when it is there before): that row is refused, as it
+    would have been a moment later, and the rest land."""
+    from permit_svc.enterprises import importing as enterprise_import
+    from svc_common.uscc import make_uscc
+
+    from .conftest import JIZHOU
+
+    svc = pg_svc
+    mine, theirs, same = make_uscc(BAODI, 3201), make_uscc(BAODI, 3202), make_uscc(BAODI, 3203)
+    real_keep_own = enterprise_import._keep_own
+    raced: dict[str, Any] = {}
+
+    async def keep_own_then_race(*args: Any) -> Any:
+        kept = await real_keep_own(*args)
+        if not raced:  # checked: two single registrations come in now
+            raced["theirs"] = await svc.http.post(
+                "/permit/enterprises",
+                json={
+                    "uscc": theirs,
+                    "name": "他区企业",
+                    "district": JIZHOU,
+                    "industry_code": "2641",
+                },
+                headers=testing.auth("officer", [JIZHOU]),
+            )
+            raced["same"] = await svc.http.post(
+                "/permit/enterprises",
+                json={"uscc": same, "name": "先登记", "district": BAODI, "industry_code": "2641"},
+                headers=OFFICER,
+            )
+        return kept
+
+    monkeypatch.setattr(enterprise_import, "_keep_own", keep_own_then_race)
+    rows = [
+        {"uscc": u, "name": f"导入企业{k}", "district": BAODI, "industry_code": "2641"}
+        for k, u in enumerate((mine, theirs, same))
+    ]
+    r = await svc.http.post(
+        "/permit/enterprises:import",
+        content=_ndjson(rows),
+        headers={**OFFICER, "content-type": "application/x-ndjson"},
+    )
+    assert raced["theirs"].status_code == raced["same"].status_code == 201
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["result"] for x in results] == ["created", "error", "updated"], results
+    assert "120119" in results[1]["errors"][0]["message"]
+    other = await svc.http.get(f"/permit/enterprises/{theirs}", headers=testing.auth("admin"))
+    assert other.json()["district"] == JIZHOU and other.json()["name"] == "他区企业"
+    own = (await svc.http.get(f"/permit/enterprises/{same}", headers=OFFICER)).json()
+    assert own["name"] == "导入企业2"
+    (event,) = await svc.events("enterprise.imported.v1")
+    assert sorted(row[0] for row in event["data"]["rows"]) == sorted([mine, same])
