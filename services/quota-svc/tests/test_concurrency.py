@@ -385,6 +385,45 @@ async def test_a_batch_sends_its_writes_together_at_its_end(
     await b.check_ledger()
 
 
+async def test_a_batch_takes_its_allocations_reservations_before_the_pool(
+    quota: Quota, db_url: str
+) -> None:
+    """The lock order is a reservation, then its pool: the expiry sweep
+    claims due holds and then locks their pools, a release locks its
+    reservation and then the pool. A batch of reservations and allocations
+    locks the allocations' reservations before its reservations lock the
+    pool; taken the other way round, a sweep holding one of them waits for
+    the pool while the batch waits for the reservation, PostgreSQL breaks
+    the deadlock by failing one, and every caller of the batch got a 503."""
+    if not db_url.startswith("postgresql"):
+        return
+    from sqlalchemy import text
+
+    await quota.baseline(JIZHOU, "10")
+    b = _Batches(quota)
+    rid = await b.batches.run(b.pool_id, b.reserve("D-1", 1000, 1)[0])
+    db = b.rt.db
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    async with db.transaction() as sweep:
+        conn = await sweep.connection()
+        await conn.execute(text("SELECT id FROM reservations WHERE id = :id FOR UPDATE"), {"id": rid})
+        batch = asyncio.create_task(b.one_batch(b.reserve("D-2", 1000, 1), b.allocate(rid, 2000)))
+        for _ in range(200):  # until the batch waits for a lock the sweep holds
+            async with db.session() as s:
+                if await s.scalar(waiting):
+                    break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the batch never waited for the sweep")
+        await conn.execute(text("SELECT id FROM pools WHERE id = :id FOR UPDATE"), {"id": b.pool_id})
+    held, allocated = await batch
+    assert held not in (rid, "already") and allocated == "allocated"
+    await b.check_ledger()
+
+
 async def test_a_twin_of_a_committed_hold_undoes_the_batch_that_sent_it(
     quota: Quota, db_url: str
 ) -> None:

@@ -486,8 +486,10 @@ _LOCK_RESERVATIONS = DriverStatement(
 
 async def lock_reservations_of_batch(s: AsyncSession, reservation_ids: list[Any]) -> None:
     """A batch's allocations lock their reservations in one statement, in
-    id order, before the first of them runs (GroupCommit's `prepare`); each
-    then finds its reservation in the batch's memo (`lock_reservation`)."""
+    id order, at the batch's start (GroupCommit's `prepare`): before its
+    reservations lock the pool, in the order of every other transaction
+    (a reservation, then its pool). Each then finds its reservation in the
+    batch's memo (`lock_reservation`)."""
     memo = batch_memo(s)
     if memo is None:
         return
