@@ -424,6 +424,28 @@ async def test_a_batch_takes_its_allocations_reservations_before_the_pool(
     await b.check_ledger()
 
 
+async def test_a_batch_in_a_session_reads_an_allocation_it_made_as_made(
+    quota: Quota, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool batch in a session (PostgreSQL on a driver other than
+    asyncpg) writes each operation's rows at once, but its allocations still
+    find their reservations in the batch's memo, locked together before the
+    first: an allocation asked twice in one batch must find the first one's
+    result there, not the reservation as it was locked (held), or it posts
+    the allocation twice and only a unique index stops it."""
+    if not db_url.startswith("postgresql"):
+        return
+    await quota.baseline(JIZHOU, "10")
+    b = _Batches(quota)
+    rid = await b.batches.run(b.pool_id, b.reserve("S-1", 1000, 1)[0])
+    monkeypatch.setattr(b.batches, "on_driver", False)
+    assert await b.one_batch(b.allocate(rid, 2000), b.allocate(rid, 2000)) == [
+        "allocated",
+        "repeated",
+    ]
+    await b.check_ledger()
+
+
 async def test_a_twin_of_a_committed_hold_undoes_the_batch_that_sent_it(
     quota: Quota, db_url: str
 ) -> None:

@@ -586,10 +586,10 @@ async def allocate(
         {"allocated_kg": amount, "remainder_kg": remainder},
     )
     _events_and_audit(s, writes, events, [audit])
-    later = batch_writes(s)
-    await writes.execute(conn, later)
-    if later is not None:
-        _remember(memo, r)
+    await writes.execute(conn, batch_writes(s))
+    # Sent or not, the batch's next operation must find the reservation as
+    # this one left it, not as the batch's prepare locked it.
+    _remember(memo, r)
     return r
 
 
