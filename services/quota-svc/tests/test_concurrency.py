@@ -446,6 +446,69 @@ async def test_a_batch_in_a_session_reads_an_allocation_it_made_as_made(
     await b.check_ledger()
 
 
+async def test_a_batch_with_a_hold_on_several_lots_runs_again_alone_in_a_session(
+    quota: Quota, db_url: str
+) -> None:
+    """A hold drawn on several lots (and its allocation) writes the lots one
+    statement per table, which a batch on the driver does not take
+    (NeedsSession): the batch is undone, each operation runs again alone,
+    that one in a session, and the ledger is as if none had been batched."""
+    if not db_url.startswith("postgresql"):
+        return
+    for amount in ("1", "1", "5"):  # lots of 1, 1 and 5 t
+        await quota.baseline(JIZHOU, amount)
+    b = _Batches(quota)
+    before = b.batches.in_session
+    # 1.5 t at ratio 2.0 holds 3 t: the first two lots and 1 t of the third.
+    several, one = await b.one_batch(
+        b.reserve("ML-1", 1500, 1), b.reserve("ML-2", 500, 1), fallback=True
+    )
+    assert "already" not in (several, one) and b.batches.in_session - before == 1
+    a = await quota.availability(JIZHOU)
+    assert (a["reserved_t"], a["available_t"]) == ("4.000", "3.000")
+    # 1 t of the 3 t allocated, the other 2 t back to their lots.
+    assert await b.one_batch(b.allocate(several, 1000), b.allocate(one, 1000), fallback=True) == [
+        "allocated",
+        "allocated",
+    ]
+    a = await quota.availability(JIZHOU)
+    assert (a["reserved_t"], a["allocated_t"], a["available_t"]) == ("0.000", "2.000", "5.000")
+    await b.check_ledger()
+
+
+async def test_a_batch_whose_writes_fail_on_the_way_keeps_nothing(
+    quota: Quota, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database fails while a batch's writes are sent at its end: every
+    caller gets the failure (a 503 to retry), none of the batch is kept,
+    and the same operations go through once the database answers again."""
+    if not db_url.startswith("postgresql"):
+        return
+    from svc_common.batching import BatchWrites
+
+    await quota.baseline(JIZHOU, "10")
+    b = _Batches(quota)
+    send = BatchWrites.send
+
+    async def lost(self: BatchWrites, driver: Any) -> None:
+        await send(self, driver)
+        raise ConnectionResetError("connection lost")
+
+    monkeypatch.setattr(BatchWrites, "send", lost)
+    ops = (b.reserve("X-1", 1000, 1), b.reserve("X-2", 1000, 1))
+    failed = await asyncio.gather(
+        *(b.batches.run(b.pool_id, op, kind=kind, hint=hint) for op, kind, hint in ops),
+        return_exceptions=True,
+    )
+    assert all(isinstance(e, ConnectionResetError) for e in failed), failed
+    a = await quota.availability(JIZHOU)
+    assert (a["reserved_t"], a["available_t"]) == ("0.000", "10.000")
+    monkeypatch.undo()
+    held = await b.one_batch(*ops)
+    assert "already" not in held
+    await b.check_ledger()
+
+
 async def test_a_twin_of_a_committed_hold_undoes_the_batch_that_sent_it(
     quota: Quota, db_url: str
 ) -> None:
