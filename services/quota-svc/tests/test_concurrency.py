@@ -409,7 +409,8 @@ async def test_a_batch_takes_its_allocations_reservations_before_the_pool(
     )
     async with db.transaction() as sweep:
         conn = await sweep.connection()
-        await conn.execute(text("SELECT id FROM reservations WHERE id = :id FOR UPDATE"), {"id": rid})
+        claim = "SELECT id FROM reservations WHERE id = :id FOR UPDATE"
+        await conn.execute(text(claim), {"id": rid})
         batch = asyncio.create_task(b.one_batch(b.reserve("D-2", 1000, 1), b.allocate(rid, 2000)))
         for _ in range(200):  # until the batch waits for a lock the sweep holds
             async with db.session() as s:
@@ -418,7 +419,8 @@ async def test_a_batch_takes_its_allocations_reservations_before_the_pool(
             await asyncio.sleep(0.01)
         else:
             raise AssertionError("the batch never waited for the sweep")
-        await conn.execute(text("SELECT id FROM pools WHERE id = :id FOR UPDATE"), {"id": b.pool_id})
+        pool = "SELECT id FROM pools WHERE id = :id FOR UPDATE"
+        await conn.execute(text(pool), {"id": b.pool_id})
     held, allocated = await batch
     assert held not in (rid, "already") and allocated == "allocated"
     await b.check_ledger()
