@@ -385,6 +385,132 @@ async def test_a_batch_sends_its_writes_together_at_its_end(
     await b.check_ledger()
 
 
+async def test_a_batch_takes_its_allocations_reservations_before_the_pool(
+    quota: Quota, db_url: str
+) -> None:
+    """The lock order is a reservation, then its pool: the expiry sweep
+    claims due holds and then locks their pools, a release locks its
+    reservation and then the pool. A batch of reservations and allocations
+    locks the allocations' reservations before its reservations lock the
+    pool; taken the other way round, a sweep holding one of them waits for
+    the pool while the batch waits for the reservation, PostgreSQL breaks
+    the deadlock by failing one, and every caller of the batch got a 503."""
+    if not db_url.startswith("postgresql"):
+        return
+    from sqlalchemy import text
+
+    await quota.baseline(JIZHOU, "10")
+    b = _Batches(quota)
+    rid = await b.batches.run(b.pool_id, b.reserve("D-1", 1000, 1)[0])
+    db = b.rt.db
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    async with db.transaction() as sweep:
+        conn = await sweep.connection()
+        claim = "SELECT id FROM reservations WHERE id = :id FOR UPDATE"
+        await conn.execute(text(claim), {"id": rid})
+        batch = asyncio.create_task(b.one_batch(b.reserve("D-2", 1000, 1), b.allocate(rid, 2000)))
+        for _ in range(200):  # until the batch waits for a lock the sweep holds
+            async with db.session() as s:
+                if await s.scalar(waiting):
+                    break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the batch never waited for the sweep")
+        pool = "SELECT id FROM pools WHERE id = :id FOR UPDATE"
+        await conn.execute(text(pool), {"id": b.pool_id})
+    held, allocated = await batch
+    assert held not in (rid, "already") and allocated == "allocated"
+    await b.check_ledger()
+
+
+async def test_a_batch_in_a_session_reads_an_allocation_it_made_as_made(
+    quota: Quota, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool batch in a session (PostgreSQL on a driver other than
+    asyncpg) writes each operation's rows at once, but its allocations still
+    find their reservations in the batch's memo, locked together before the
+    first: an allocation asked twice in one batch must find the first one's
+    result there, not the reservation as it was locked (held), or it posts
+    the allocation twice and only a unique index stops it."""
+    if not db_url.startswith("postgresql"):
+        return
+    await quota.baseline(JIZHOU, "10")
+    b = _Batches(quota)
+    rid = await b.batches.run(b.pool_id, b.reserve("S-1", 1000, 1)[0])
+    monkeypatch.setattr(b.batches, "on_driver", False)
+    assert await b.one_batch(b.allocate(rid, 2000), b.allocate(rid, 2000)) == [
+        "allocated",
+        "repeated",
+    ]
+    await b.check_ledger()
+
+
+async def test_a_batch_with_a_hold_on_several_lots_runs_again_alone_in_a_session(
+    quota: Quota, db_url: str
+) -> None:
+    """A hold drawn on several lots (and its allocation) writes the lots one
+    statement per table, which a batch on the driver does not take
+    (NeedsSession): the batch is undone, each operation runs again alone,
+    that one in a session, and the ledger is as if none had been batched."""
+    if not db_url.startswith("postgresql"):
+        return
+    for amount in ("1", "1", "5"):  # lots of 1, 1 and 5 t
+        await quota.baseline(JIZHOU, amount)
+    b = _Batches(quota)
+    before = b.batches.in_session
+    # 1.5 t at ratio 2.0 holds 3 t: the first two lots and 1 t of the third.
+    several, one = await b.one_batch(
+        b.reserve("ML-1", 1500, 1), b.reserve("ML-2", 500, 1), fallback=True
+    )
+    assert "already" not in (several, one) and b.batches.in_session - before == 1
+    a = await quota.availability(JIZHOU)
+    assert (a["reserved_t"], a["available_t"]) == ("4.000", "3.000")
+    # 1 t of the 3 t allocated, the other 2 t back to their lots.
+    assert await b.one_batch(b.allocate(several, 1000), b.allocate(one, 1000), fallback=True) == [
+        "allocated",
+        "allocated",
+    ]
+    a = await quota.availability(JIZHOU)
+    assert (a["reserved_t"], a["allocated_t"], a["available_t"]) == ("0.000", "2.000", "5.000")
+    await b.check_ledger()
+
+
+async def test_a_batch_whose_writes_fail_on_the_way_keeps_nothing(
+    quota: Quota, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database fails while a batch's writes are sent at its end: every
+    caller gets the failure (a 503 to retry), none of the batch is kept,
+    and the same operations go through once the database answers again."""
+    if not db_url.startswith("postgresql"):
+        return
+    from svc_common.batching import BatchWrites
+
+    await quota.baseline(JIZHOU, "10")
+    b = _Batches(quota)
+    send = BatchWrites.send
+
+    async def lost(self: BatchWrites, driver: Any) -> None:
+        await send(self, driver)
+        raise ConnectionResetError("connection lost")
+
+    monkeypatch.setattr(BatchWrites, "send", lost)
+    ops = (b.reserve("X-1", 1000, 1), b.reserve("X-2", 1000, 1))
+    failed = await asyncio.gather(
+        *(b.batches.run(b.pool_id, op, kind=kind, hint=hint) for op, kind, hint in ops),
+        return_exceptions=True,
+    )
+    assert all(isinstance(e, ConnectionResetError) for e in failed), failed
+    a = await quota.availability(JIZHOU)
+    assert (a["reserved_t"], a["available_t"]) == ("0.000", "10.000")
+    monkeypatch.undo()
+    held = await b.one_batch(*ops)
+    assert "already" not in held
+    await b.check_ledger()
+
+
 async def test_a_twin_of_a_committed_hold_undoes_the_batch_that_sent_it(
     quota: Quota, db_url: str
 ) -> None:

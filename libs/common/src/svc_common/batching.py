@@ -69,7 +69,8 @@ T = TypeVar("T")
 K = TypeVar("K")
 R = TypeVar("R")
 Operation = Callable[[AsyncSession], Coroutine[Any, Any, T]]
-#: Run once before a batch's operations of one kind, with their hints.
+#: Run once at a batch's start, before any of its operations, with the
+#: hints of its operations of one kind.
 Prepare = Callable[[Any, list[Any]], Coroutine[Any, Any, None]]
 
 log = structlog.get_logger(__name__)
@@ -172,9 +173,9 @@ class GroupCommit:
         self.db = db
         self.max_batch = max_batch
         self.on_driver = on_driver and db.on_asyncpg
-        #: By kind: what a batch does once before its operations of that
-        #: kind, given their hints (read the rows they will lock, in one
-        #: statement, into the memo).
+        #: By kind: what a batch does once at its start, before any of its
+        #: operations, given the hints of its operations of that kind (lock
+        #: the rows they will lock, in one statement, into the memo).
         self.prepare = prepare or {}
         self._queues: dict[str, list[_Queued[Any]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -199,7 +200,8 @@ class GroupCommit:
         batch runs its operations by `kind`, in arrival order within a kind:
         they were concurrent, so any order is one they could have had, and
         one kind after another sends their writes together (BatchWrites).
-        `hint` goes to the kind's `prepare`, if it has one."""
+        `hint` goes to the kind's `prepare`, if it has one (run at the
+        batch's start)."""
         if not self.enabled:
             async with self.db.transaction() as s:
                 return await op(s)
@@ -247,12 +249,15 @@ class GroupCommit:
                 s.info[_MEMO] = {}
                 if self.on_driver:
                     writes = s.info[_WRITES] = BatchWrites()
-                prepared: set[int] = set()
+                # Every kind's prepare before the first operation: the rows
+                # a prepare locks come before any an operation locks (a
+                # quota batch's reservations before its pool, the order
+                # every other transaction takes them in).
+                for kind in sorted({q.kind for q in batch}):
+                    prepare = self.prepare.get(kind)
+                    if prepare is not None:
+                        await prepare(s, [q.hint for q in batch if q.kind == kind])
                 for q in batch:
-                    prepare = self.prepare.get(q.kind)
-                    if prepare is not None and q.kind not in prepared:
-                        prepared.add(q.kind)
-                        await prepare(s, [o.hint for o in batch if o.kind == q.kind])
                     results.append(await asyncio.create_task(q.op(s), context=q.context))
                 if self.on_driver:
                     await writes.send((await s.connection()).driver)

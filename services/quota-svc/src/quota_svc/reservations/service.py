@@ -486,8 +486,10 @@ _LOCK_RESERVATIONS = DriverStatement(
 
 async def lock_reservations_of_batch(s: AsyncSession, reservation_ids: list[Any]) -> None:
     """A batch's allocations lock their reservations in one statement, in
-    id order, before the first of them runs (GroupCommit's `prepare`); each
-    then finds its reservation in the batch's memo (`lock_reservation`)."""
+    id order, at the batch's start (GroupCommit's `prepare`): before its
+    reservations lock the pool, in the order of every other transaction
+    (a reservation, then its pool). Each then finds its reservation in the
+    batch's memo (`lock_reservation`)."""
     memo = batch_memo(s)
     if memo is None:
         return
@@ -584,10 +586,10 @@ async def allocate(
         {"allocated_kg": amount, "remainder_kg": remainder},
     )
     _events_and_audit(s, writes, events, [audit])
-    later = batch_writes(s)
-    await writes.execute(conn, later)
-    if later is not None:
-        _remember(memo, r)
+    await writes.execute(conn, batch_writes(s))
+    # Sent or not, the batch's next operation must find the reservation as
+    # this one left it, not as the batch's prepare locked it.
+    _remember(memo, r)
     return r
 
 
