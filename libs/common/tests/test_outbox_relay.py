@@ -101,6 +101,40 @@ async def test_relay_publishes_in_order_per_key_and_marks_sent(db_url: str) -> N
     await db.dispose()
 
 
+@event("test.batch_listed.v1", topic="counters.events", key="counter")
+class BatchListed(EventPayload):
+    """Many rows in one event, with values JSON spells its own way (test event)."""
+
+    counter: str
+    n: int
+    at: dt.datetime
+    rows: list[list[str | int | float | None]]
+
+
+async def test_a_stored_envelope_is_the_whole_envelope_as_json(db_url: str) -> None:
+    # The outbox keeps the data as build_envelope dumped it (not dumped
+    # again): what is stored and what is published are the full JSON dump.
+    db = await _db(db_url)
+    rec = Recorder()
+    rows: list[list[str | int | float | None]] = [
+        ["中文", 2**70, 1e-05, None, "\u2028"],
+        ["x", -1, 0.5, None, ""],
+    ]
+    payload = BatchListed(
+        counter="c", n=1, at=dt.datetime(2026, 12, 3, 8, tzinfo=dt.UTC), rows=rows
+    )
+    async with db.transaction() as s:
+        env = emit(s, payload)
+    async with db.session() as s:
+        stored = (await s.execute(select(OutboxRow.envelope))).scalar_one()
+    assert stored == env.model_dump(mode="json")
+    original = OutboxRelay(db, rec, service="t")
+    assert await original.drain() == 1
+    got = Envelope.from_message(rec.published[0])
+    assert got.data == {"counter": "c", "n": 1, "at": "2026-12-03T08:00:00Z", "rows": rows}
+    await db.dispose()
+
+
 async def test_failed_publish_is_counted_kept_and_holds_back_its_key(db_url: str) -> None:
     db = await _db(db_url)
     rec = Recorder(fail={1})

@@ -34,6 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
 from sqlalchemy.util.concurrency import greenlet_spawn
 
+from svc_common import fastjson
 from svc_common.failures import DatabaseUnreachable
 
 _T = TypeVar("_T")
@@ -296,12 +297,13 @@ async def run_to_completion(cleanup: Coroutine[Any, Any, _T]) -> _T:
 
 
 async def session_driver(session: AsyncSession) -> Any:
-    """PostgreSQL: the asyncpg connection under a session's transaction, for
-    a bulk statement SQLAlchemy has no fast form of (COPY, a read of many
-    rows as records) that must run inside that transaction. SQLAlchemy
-    begins the transaction on the driver with its first statement, so one
-    must have run in it before (a lock, a lookup); a statement sent here
-    first would run outside it."""
+    """The driver's connection under a session's transaction (asyncpg's; on
+    SQLite aiosqlite's), for a bulk statement SQLAlchemy has no fast form of
+    (COPY, a read of many rows as records; on SQLite a statement in one
+    hand-off to the connection's thread) that must run inside that
+    transaction. SQLAlchemy begins the transaction on the driver with its
+    first statement, so one must have run in it before (a lock, a lookup);
+    a statement sent here first would run outside it."""
     raw = await (await session.connection()).get_raw_connection()
     return raw.driver_connection
 
@@ -320,6 +322,9 @@ async def hold_lock(s: AsyncSession, name: str, key: str) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    # JSON columns written in C, compact and not ASCII-escaped: an import's
+    # outbox event carries thousands of rows (svc_common.fastjson).
+    kwargs.setdefault("json_serializer", fastjson.dumps_text)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 

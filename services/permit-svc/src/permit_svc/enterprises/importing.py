@@ -19,7 +19,7 @@ from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.bulk import BulkReportBuilder
-from svc_common.db import Database
+from svc_common.db import Database, session_driver
 from svc_common.districts import DISTRICTS
 from svc_common.errors import FieldError
 from svc_common.errors import validation_errors as pydantic_errors
@@ -142,16 +142,21 @@ async def _upsert_sqlite(
 ) -> tuple[set[str], set[str]]:
     """Which rows exist, then multi-row INSERT … ON CONFLICT statements. (No
     other write can come in between: SQLite has one writer at a time, and a
-    write after this transaction's reads fails it instead.)"""
-    keys = [r[0] for r in chunk]
+    write after this transaction's reads fails it instead.)
+
+    Sent on the aiosqlite connection, in the import's transaction, each
+    statement in one hand-off to SQLite's thread: through SQLAlchemy each
+    took four (cursor, execute, fetch, close) and its result objects."""
     conn = await s.connection()
-    found = await conn.exec_driver_sql(
-        f"SELECT uscc FROM enterprises WHERE uscc IN ({', '.join('?' * len(keys))})", tuple(keys)
-    )
-    existing = {u for (u,) in found}
     # The timestamp exactly as the column type stores it on this database.
     bind = Enterprise.__table__.c.created_at.type.bind_processor(conn.dialect)
     stamp = bind(now) if bind else now
+    driver = await session_driver(s)
+    keys = [r[0] for r in chunk]
+    found = await driver.execute_fetchall(
+        f"SELECT uscc FROM enterprises WHERE uscc IN ({', '.join('?' * len(keys))})", keys
+    )
+    existing = {u for (u,) in found}
     row = "(" + ", ".join("?" * (len(COLUMNS) + 2)) + ")"
     stamps = (stamp, stamp)
     for i in range(0, len(chunk), SQLITE_ROWS_PER_STATEMENT):
@@ -162,7 +167,7 @@ async def _upsert_sqlite(
             + ", ".join(f"{c} = excluded.{c}" for c in (*UPDATED, "updated_at"))
         )
         params = tuple(itertools.chain.from_iterable(r + stamps for r in part))
-        await conn.exec_driver_sql(sql, params)
+        await driver.execute_fetchall(sql, params)
     return set(keys) - existing, set(keys)
 
 

@@ -87,7 +87,11 @@ async def import_enterprises(
     with gc_paused():
         rows = await read_upload(request)
         report = await importing.import_enterprises(db, principal, rows, utcnow())
-        return report.respond(request, rows, "enterprises")
+        response = report.respond(request, rows, "enterprises")
+        # Freed while the collector is still paused: resumed with the rows
+        # alive, its first collection would walk every one of them again.
+        del rows, report
+    return response
 
 
 @router.patch("/enterprises/{uscc}", response_model=EnterpriseOut)
