@@ -182,12 +182,24 @@ async def _upsert_pg(
     return inserted, written
 
 
+#: SQLite gives a new row the rowid after the table's largest unless that is
+#: this one; then it picks one at random (sqlite.org/autoinc.html).
+_SQLITE_MAX_ROWID = 2**63 - 1
+
+
 async def _upsert_sqlite(
     s: AsyncSession, chunk: list[tuple[Any, ...]], now: dt.datetime, own: list[str]
 ) -> tuple[set[str], set[str]]:
-    """Which rows exist, then multi-row INSERT … ON CONFLICT statements. (No
-    other write can come in between: SQLite has one writer at a time, and a
-    write after this transaction's reads fails it instead.)
+    """Multi-row INSERT … ON CONFLICT statements, and which rows they
+    inserted. (No other write can come in between: SQLite has one writer at
+    a time, and a write after this transaction's reads fails it instead.)
+
+    The rows inserted are those whose rowid is above the table's largest
+    before the chunk: SQLite numbers a new row one past the largest, and an
+    update keeps a row's rowid. So two small reads replace a lookup of the
+    chunk's 2,000 USCCs: the largest rowid before, how many rows lie above
+    it after (all of the chunk's, or none: no list needed). Near the largest
+    rowid SQLite may pick them at random: then the USCCs are looked up.
 
     Sent on the aiosqlite connection, in the import's transaction, each
     statement in one hand-off to SQLite's thread: through SQLAlchemy each
@@ -198,10 +210,14 @@ async def _upsert_sqlite(
     stamp = bind(now) if bind else now
     driver = await session_driver(s)
     keys = [r[0] for r in chunk]
-    found = await driver.execute_fetchall(
-        f"SELECT uscc FROM enterprises WHERE uscc IN ({', '.join('?' * len(keys))})", keys
-    )
-    existing = {u for (u,) in found}
+    ((top,),) = await driver.execute_fetchall("SELECT max(rowid) FROM enterprises")
+    top = top or 0
+    existing: set[str] | None = None
+    if top > _SQLITE_MAX_ROWID - len(chunk):
+        found = await driver.execute_fetchall(
+            f"SELECT uscc FROM enterprises WHERE uscc IN ({', '.join('?' * len(keys))})", keys
+        )
+        existing = {u for (u,) in found}
     row = "(" + ", ".join("?" * (len(COLUMNS) + 2)) + ")"
     stamps = (stamp, stamp)
     for i in range(0, len(chunk), SQLITE_ROWS_PER_STATEMENT):
@@ -213,7 +229,17 @@ async def _upsert_sqlite(
         )
         params = tuple(itertools.chain.from_iterable(r + stamps for r in part))
         await driver.execute_fetchall(sql, params)
-    return set(keys) - existing, set(keys)
+    if existing is not None:
+        return set(keys) - existing, set(keys)
+    ((new,),) = await driver.execute_fetchall(
+        "SELECT count(*) FROM enterprises WHERE rowid > ?", (top,)
+    )
+    if new == len(keys):
+        return set(keys), set(keys)
+    if new == 0:
+        return set(), set(keys)
+    found = await driver.execute_fetchall("SELECT uscc FROM enterprises WHERE rowid > ?", (top,))
+    return {u for (u,) in found}, set(keys)
 
 
 class _Validator:
