@@ -489,7 +489,7 @@ async def main() -> None:
         hot_api, hot_raw = results[("api", "hot district")], results[("raw", "hot district")]
         verdicts += [
             (
-                f"hot pool API/raw, {replicas} replica(s), {impl}",
+                f"hot pool API/raw, {replicas} replica(s), {args.clients} connections, {impl}",
                 "≥ 100 %",
                 f"{hot_api['pairs_per_s'] / max(hot_raw['pairs_per_s'], 1e-9):.0%}",
                 hot_api["pairs_per_s"] >= hot_raw["pairs_per_s"],

@@ -37,6 +37,8 @@ run() {
 }
 run bench/quota_reservations.py --replicas 1,2,3 --impls c
 run bench/quota_reservations.py --replicas 1 --impls unbatched,python
+# Beyond the one-transaction limit: four times the connections on one pool.
+run bench/quota_reservations.py --replicas 1,2 --clients 64
 run bench/saga_latency.py
 run bench/eia_bulk.py
 run bench/permit_import.py

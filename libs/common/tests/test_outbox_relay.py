@@ -342,3 +342,44 @@ async def test_a_key_waiting_on_a_retry_never_fills_the_claim(pg_url: str) -> No
     await relay.drain()
     assert _sequence_per_key(rec.published) == {"quiet": [6, 7], "busy": [0, 1, 2, 3, 4, 5]}
     await db.dispose()
+
+
+@pytest.mark.pg
+async def test_a_relay_held_back_by_another_s_claim_tries_again_before_the_sweep(
+    pg_url: str,
+) -> None:
+    """Two replicas' relays on one hot key: one claims the key's oldest row,
+    the other's claim is held back behind it. When the first lets go, no
+    commit may come to wake the second: it tries again by itself, long
+    before its sweep (an hour here)."""
+    db = await _db(pg_url)
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t", batch_size=100, sweep_seconds=3600)
+    async with db.transaction() as s:
+        for n in range(5):
+            emit(s, CounterTicked(counter="hot", n=n))
+    async with db.session() as s:
+        first = await s.scalar(select(func.min(OutboxRow.seq)))
+    relay.start()
+    try:
+        async with db.driver() as other:
+            claim = other.transaction()
+            await claim.start()
+            # Another replica's relay has claimed the key's oldest row.
+            await other.execute("SELECT 1 FROM outbox WHERE seq = $1 FOR UPDATE", first)
+            relay.wake()
+            for _ in range(500):
+                if relay.held_back:
+                    break
+                await asyncio.sleep(0.01)
+            assert relay.held_back and rec.published == []
+            await claim.rollback()  # it gave the row up (it crashed): no commit, no wake-up
+        for _ in range(1000):  # a guard against waiting forever, not a timing
+            if len(rec.published) == 5 and not relay.held_back:
+                break
+            await asyncio.sleep(0.01)
+        assert _sequence_per_key(rec.published) == {"hot": [0, 1, 2, 3, 4]}
+        assert not relay.held_back
+    finally:
+        await relay.stop()
+        await db.dispose()
