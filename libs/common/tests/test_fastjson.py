@@ -87,3 +87,56 @@ def test_dumps_text_stores_what_json_stored(value: object) -> None:
 def test_dumps_text_keeps_a_lone_surrogate_escaped() -> None:
     assert fastjson.dumps_text({"a": "\ud800"}) == '{"a": "\\ud800"}'
     assert fastjson.dumps_text({"a": "中"}) == '{"a":"中"}'
+
+
+def _non_finite_one_by_one(value: object) -> bool:
+    """The walk `_has_non_finite` replaced, value by value, as it was."""
+    if type(value) is float:
+        return not math.isfinite(value)
+    if type(value) is dict:
+        return any(_non_finite_one_by_one(v) for v in value.values())
+    if type(value) is list or type(value) is tuple:
+        return any(_non_finite_one_by_one(v) for v in value)
+    return False
+
+
+_NESTED = st.recursive(
+    _SCALARS | st.sampled_from([math.nan, math.inf, -math.inf, 1.5]),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(st.lists(inner, max_size=3), max_size=3)  # rows of values
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_NESTED)
+def test_non_finite_found_where_the_value_by_value_walk_finds_it(value: object) -> None:
+    assert fastjson._has_non_finite(value) == _non_finite_one_by_one(value)
+
+
+def test_non_finite_found_at_any_depth_and_in_any_container() -> None:
+    rows = [["a", 1, None, True]] * 50
+    found = fastjson._has_non_finite
+    assert not found({"subject": None, "data": {"rows": rows, "n": 2.5}})
+    for bad in (math.nan, math.inf, -math.inf):
+        assert found({"subject": None, "data": {"rows": [*rows, ["a", bad]]}})  # in rows
+        assert found({"data": {"rows": rows, "x": [{"y": (1, bad)}]}})  # tuple in dict in list
+        assert found([rows, [[["deep", [bad]]]]])  # lists of lists, mixed depths
+        assert found(bad) and found([bad]) and found({"k": bad})
+    # Only exact dicts, lists and tuples are walked (as orjson was told).
+    assert not found([_Floats([math.nan])])
+    # An envelope's text: nulls in it, and no float to doubt.
+    assert fastjson.dumps_text({"subject": None, "data": {"rows": rows}}) == json.dumps(
+        {"subject": None, "data": {"rows": rows}}, separators=(",", ":"), ensure_ascii=False
+    )
+    assert fastjson.dumps_text({"subject": None, "x": [["a", math.nan]]}) == json.dumps(
+        {"subject": None, "x": [["a", math.nan]]}
+    )
+
+
+class _Floats(list[float]):
+    """A list subclass: orjson is told to pass it to json, not walk into it."""

@@ -14,6 +14,7 @@ from svc_common.uscc import (
     is_valid_uscc,
     make_uscc,
     uscc_problem,
+    valid_usccs,
     validate_uscc,
 )
 
@@ -99,3 +100,59 @@ def test_every_character_in_every_position_weighs_as_the_standard_says(position:
 def test_a_body_outside_the_charset_has_no_check_character(body: str) -> None:
     with pytest.raises(InvalidUSCC):
         check_character(body)
+
+
+#: Codes as an upload may bring them: valid, one character changed, another
+#: length, characters outside the charset (excluded letters, lower case, non-ASCII).
+codes = st.one_of(
+    bodies.map(lambda b: b + check_character(b)),
+    st.tuples(bodies, typos).map(lambda t: t[0] + t[1]),
+    st.text(alphabet=CHARSET + "IOSVZaé\u3000", min_size=16, max_size=19),
+)
+
+
+@given(st.lists(codes, max_size=80))
+def test_valid_usccs_is_is_valid_uscc_for_each(batch: list[str]) -> None:
+    assert valid_usccs(batch) == [is_valid_uscc(c) for c in batch]
+
+
+@given(st.lists(bodies, min_size=16, max_size=80), st.data())
+def test_valid_usccs_finds_each_wrong_code_in_a_batch(
+    batch: list[str], data: st.DataObject
+) -> None:
+    """Mostly valid batches (the bulk path), a few codes spoiled anywhere."""
+    full = [b + check_character(b) for b in batch]
+    for i in data.draw(st.lists(st.integers(0, len(full) - 1), max_size=4)):
+        pos = data.draw(st.integers(0, 17))
+        new = data.draw(typos)
+        full[i] = full[i][:pos] + new + full[i][pos + 1 :]
+    assert valid_usccs(full) == [is_valid_uscc(c) for c in full]
+
+
+@pytest.mark.parametrize("pos", range(18))
+def test_valid_usccs_named_cases(pos: int) -> None:
+    good = [make_uscc("120115", n) for n in range(40)]
+    assert valid_usccs(good) == [True] * 40
+    # Any one position's character changed, in any code of the batch.
+    for at in (0, 17, 39):
+        batch = list(good)
+        c = batch[at]
+        batch[at] = c[:pos] + CHARSET[(CHARSET.index(c[pos]) + 1) % 31] + c[pos + 1 :]
+        assert valid_usccs(batch) == [i != at for i in range(40)]
+    # The largest weighted value (30) in every position: no sum of columns
+    # may carry into its neighbour's digit.
+    heaviest = "".join(CHARSET[30 * pow(w, -1, 31) % 31] for w in WEIGHTS)
+    top = [heaviest + check_character(heaviest)] * 20
+    assert valid_usccs(top) == [True] * 20
+    assert valid_usccs([*top[:19], _changed_last(top[0])]) == [True] * 19 + [False]
+    assert valid_usccs(["Y" * 17 + check_character("Y" * 17)] * 20) == [True] * 20
+    # Another length, a character outside the charset, a non-ASCII one.
+    assert valid_usccs([*good[:19], good[19][:17]]) == [True] * 19 + [False]
+    assert valid_usccs([*good[:19], good[19] + "0"]) == [True] * 19 + [False]
+    assert valid_usccs([*good[:19], "I" + good[19][1:]]) == [True] * 19 + [False]
+    assert valid_usccs([*good[:19], "é" + good[19][1:]]) == [True] * 19 + [False]
+    assert valid_usccs([*good[:19], good[19][:17] + "\u3000"]) == [True] * 19 + [False]
+
+
+def _changed_last(code: str) -> str:
+    return code[:17] + CHARSET[(CHARSET.index(code[17]) + 1) % 31]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from svc_common import testing
 from svc_common.tables import AuditEntry
 from svc_common.uscc import make_uscc
@@ -281,3 +281,63 @@ async def test_classification_table_shipped_and_replaceable(svc: Service) -> Non
             headers={**ADMIN, "content-type": media},
         )
         assert r.status_code == 415 and r.json()["accepted"] == ["text/csv", "application/csv"]
+
+
+def _import_lines(serials: list[int], name: str) -> bytes:
+    return "\n".join(
+        json.dumps(
+            {
+                "uscc": make_uscc(BAODI, i),
+                "name": f"{name}{i}",
+                "district": BAODI,
+                "industry_code": "2641",
+            }
+        )
+        for i in serials
+    ).encode()
+
+
+async def test_bulk_import_tells_scattered_existing_rows_apart(svc: Service) -> None:
+    """Every third row exists already: each row is answered created or
+    updated by what it was, not by how many of its chunk were new."""
+    headers = {**OFFICER, "content-type": "application/x-ndjson"}
+    existing = list(range(0, 90, 3))
+    r = await svc.http.post(
+        "/permit/enterprises:import", content=_import_lines(existing, "甲"), headers=headers
+    )
+    assert r.json()["totals"]["created"] == 30
+    report = (
+        await svc.http.post(
+            "/permit/enterprises:import",
+            content=_import_lines(list(range(90)), "乙"),
+            headers=headers,
+        )
+    ).json()
+    results = {row["row"]: row["result"] for row in report["results"]}
+    assert results == {i + 1: "updated" if i % 3 == 0 else "created" for i in range(90)}
+
+
+async def test_bulk_import_near_sqlites_largest_rowid(svc: Service) -> None:
+    """When the table's largest rowid is SQLite's last, new rows get rowids
+    at random: created and updated are then told by looking the USCCs up."""
+    if svc.db.is_postgres:
+        return
+    headers = {**OFFICER, "content-type": "application/x-ndjson"}
+    r = await svc.http.post(
+        "/permit/enterprises:import", content=_import_lines([0, 1, 2], "甲"), headers=headers
+    )
+    assert r.json()["totals"]["created"] == 3
+    async with svc.db.transaction() as s:
+        await s.execute(
+            text("UPDATE enterprises SET rowid = :top WHERE uscc = :uscc"),
+            {"top": 2**63 - 1, "uscc": make_uscc(BAODI, 1)},
+        )
+    report = (
+        await svc.http.post(
+            "/permit/enterprises:import",
+            content=_import_lines(list(range(8)), "乙"),
+            headers=headers,
+        )
+    ).json()
+    results = {row["row"]: row["result"] for row in report["results"]}
+    assert results == {i + 1: "updated" if i < 3 else "created" for i in range(8)}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -62,11 +63,34 @@ def _orjson_alike(value: Any) -> bytes | None:
     return out
 
 
+#: Leaf types that hold no float: a level of only these ends the walk.
+_NO_FLOATS = frozenset({str, int, bool, type(None)})
+#: A level of lists only (an import's rows): flattened in C.
+_LISTS = {list}
+
+
 def _has_non_finite(value: Any) -> bool:
-    if type(value) is float:
-        return not math.isfinite(value)
-    if type(value) is dict:
-        return any(_has_non_finite(v) for v in value.values())
-    if type(value) is list or type(value) is tuple:
-        return any(_has_non_finite(v) for v in value)
+    """Whether a float that is NaN or infinite lies anywhere in `value`
+    (through dicts' values, lists and tuples; exactly those types, as
+    orjson was told). Walked a level at a time with the types of a whole
+    level taken in C: an envelope holding an import's 2,000 rows (any
+    `null` in it brings the walk) took 2.7 ms walked value by value, a
+    Python call each. Held to that walk by test_fastjson."""
+    level: list[Any] = [value]
+    while level:
+        kinds = set(map(type, level))
+        if kinds <= _NO_FLOATS:
+            return False
+        if float in kinds and any(type(v) is float and not math.isfinite(v) for v in level):
+            return True
+        if kinds == _LISTS:  # rows of values: the next level in C
+            level = list(chain.from_iterable(level))
+            continue
+        below: list[Any] = []
+        for v in level:
+            if type(v) is dict:
+                below.extend(v.values())
+            elif type(v) is list or type(v) is tuple:
+                below.extend(v)
+        level = below
     return False

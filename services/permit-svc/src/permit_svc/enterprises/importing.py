@@ -26,7 +26,7 @@ from svc_common.errors import validation_errors as pydantic_errors
 from svc_common.events.schemas import permit as ev
 from svc_common.i18n import msg
 from svc_common.industries import canonical_or_none
-from svc_common.uscc import is_valid_uscc
+from svc_common.uscc import valid_usccs
 
 from permit_svc.bulk import RawRow, chunks
 from permit_svc.enterprises.models import Enterprise
@@ -40,35 +40,80 @@ STATUSES = frozenset({"operating", "suspended", "closed"})
 SQLITE_ROWS_PER_STATEMENT = 500
 
 
-def _fast(
-    data: dict[str, Any], categories: dict[str, str], principal: Principal
-) -> tuple[Any, ...] | None:
-    """The row as a tuple of COLUMNS if every field is plainly valid, else None."""
-    try:
-        uscc = data["uscc"].strip()
-        name = data["name"].strip()
-        district = data["district"].strip()
-        industry = data["industry_code"].strip()
-        address = (data.get("address") or "").strip()
-        status = (data.get("operating_status") or "operating").strip()
-    except (KeyError, AttributeError):
-        return None
-    category = categories.get(industry)
-    if category is None:  # not in the stored form: written without the letter?
-        # svc_common.industries caches the parse: an import repeats few codes.
-        industry = canonical_or_none(industry) or industry
-        category = categories.get(industry)
-    if (
-        category is None
-        or not 0 < len(name) <= 200
-        or len(address) > 500
-        or status not in STATUSES
-        or district not in DISTRICTS
-        or not principal.may_act_in(district)
-        or not is_valid_uscc(uscc)
-    ):
-        return None
-    return (uscc, name, district, industry, category, address, status)
+#: A value of `_Memo.industries` never stored (compared by identity).
+_UNSEEN: tuple[str, str] = ("", "")
+
+
+class _Memo:
+    """The verdicts of the row checks that depend on one field's value
+    alone, kept for the import: its rows repeat few districts and
+    industries (and an industry written without its letter is parsed once)."""
+
+    __slots__ = ("categories", "districts", "industries", "principal")
+
+    def __init__(self, categories: dict[str, str], principal: Principal) -> None:
+        self.categories, self.principal = categories, principal
+        #: stripped industry code → (the stored code, its category), or None
+        self.industries: dict[str, tuple[str, str] | None] = {}
+        #: stripped district → whether it is a district the principal acts in
+        self.districts: dict[str, bool] = {}
+
+    def industry(self, industry: str) -> tuple[str, str] | None:
+        category = self.categories.get(industry)
+        if category is None:  # not in the stored form: written without the letter?
+            industry = canonical_or_none(industry) or industry
+            category = self.categories.get(industry)
+        return None if category is None else (industry, category)
+
+    def district(self, district: str) -> bool:
+        return district in DISTRICTS and self.principal.may_act_in(district)
+
+
+def _fast_rows(datas: list[dict[str, Any] | None], memo: _Memo) -> list[tuple[Any, ...] | None]:
+    """Each row as a tuple of COLUMNS if every field is plainly valid, else
+    None (also for a row that could not be read): the fields row by row, the
+    verdicts on districts and industries remembered (`_Memo`), then the
+    USCCs' check characters all at once (`valid_usccs`). A row given None
+    goes through the model (`_slow`), which says what is wrong. Held to the
+    row-by-row checks it replaced by tests/test_import_fast_path.py."""
+    industries, districts = memo.industries, memo.districts
+    out: list[tuple[Any, ...] | None] = []
+    for data in datas:
+        if data is None:
+            out.append(None)
+            continue
+        try:
+            uscc = data["uscc"].strip()
+            name = data["name"].strip()
+            district = data["district"].strip()
+            industry = data["industry_code"].strip()
+            address = (data.get("address") or "").strip()
+            status = (data.get("operating_status") or "operating").strip()
+        except (KeyError, AttributeError):
+            out.append(None)
+            continue
+        known = industries.get(industry, _UNSEEN)
+        if known is _UNSEEN:
+            known = industries[industry] = memo.industry(industry)
+        ours = districts.get(district)
+        if ours is None:
+            ours = districts[district] = memo.district(district)
+        if (
+            known is None
+            or not ours
+            or not 0 < len(name) <= 200
+            or len(address) > 500
+            or status not in STATUSES
+        ):
+            out.append(None)
+            continue
+        code, category = known
+        out.append((uscc, name, district, code, category, address, status))
+    at = [i for i, r in enumerate(out) if r is not None]
+    for i, ok in zip(at, valid_usccs([out[i][0] for i in at]), strict=True):  # type: ignore[index]
+        if not ok:
+            out[i] = None
+    return out
 
 
 def _slow(
@@ -137,12 +182,24 @@ async def _upsert_pg(
     return inserted, written
 
 
+#: SQLite gives a new row the rowid after the table's largest unless that is
+#: this one; then it picks one at random (sqlite.org/autoinc.html).
+_SQLITE_MAX_ROWID = 2**63 - 1
+
+
 async def _upsert_sqlite(
     s: AsyncSession, chunk: list[tuple[Any, ...]], now: dt.datetime, own: list[str]
 ) -> tuple[set[str], set[str]]:
-    """Which rows exist, then multi-row INSERT … ON CONFLICT statements. (No
-    other write can come in between: SQLite has one writer at a time, and a
-    write after this transaction's reads fails it instead.)
+    """Multi-row INSERT … ON CONFLICT statements, and which rows they
+    inserted. (No other write can come in between: SQLite has one writer at
+    a time, and a write after this transaction's reads fails it instead.)
+
+    The rows inserted are those whose rowid is above the table's largest
+    before the chunk: SQLite numbers a new row one past the largest, and an
+    update keeps a row's rowid. So two small reads replace a lookup of the
+    chunk's 2,000 USCCs: the largest rowid before, how many rows lie above
+    it after (all of the chunk's, or none: no list needed). Near the largest
+    rowid SQLite may pick them at random: then the USCCs are looked up.
 
     Sent on the aiosqlite connection, in the import's transaction, each
     statement in one hand-off to SQLite's thread: through SQLAlchemy each
@@ -153,10 +210,14 @@ async def _upsert_sqlite(
     stamp = bind(now) if bind else now
     driver = await session_driver(s)
     keys = [r[0] for r in chunk]
-    found = await driver.execute_fetchall(
-        f"SELECT uscc FROM enterprises WHERE uscc IN ({', '.join('?' * len(keys))})", keys
-    )
-    existing = {u for (u,) in found}
+    ((top,),) = await driver.execute_fetchall("SELECT max(rowid) FROM enterprises")
+    top = top or 0
+    existing: set[str] | None = None
+    if top > _SQLITE_MAX_ROWID - len(chunk):
+        found = await driver.execute_fetchall(
+            f"SELECT uscc FROM enterprises WHERE uscc IN ({', '.join('?' * len(keys))})", keys
+        )
+        existing = {u for (u,) in found}
     row = "(" + ", ".join("?" * (len(COLUMNS) + 2)) + ")"
     stamps = (stamp, stamp)
     for i in range(0, len(chunk), SQLITE_ROWS_PER_STATEMENT):
@@ -168,7 +229,17 @@ async def _upsert_sqlite(
         )
         params = tuple(itertools.chain.from_iterable(r + stamps for r in part))
         await driver.execute_fetchall(sql, params)
-    return set(keys) - existing, set(keys)
+    if existing is not None:
+        return set(keys) - existing, set(keys)
+    ((new,),) = await driver.execute_fetchall(
+        "SELECT count(*) FROM enterprises WHERE rowid > ?", (top,)
+    )
+    if new == len(keys):
+        return set(keys), set(keys)
+    if new == 0:
+        return set(), set(keys)
+    found = await driver.execute_fetchall("SELECT uscc FROM enterprises WHERE rowid > ?", (top,))
+    return {u for (u,) in found}, set(keys)
 
 
 class _Validator:
@@ -177,18 +248,19 @@ class _Validator:
 
     def __init__(self, categories: dict[str, str], principal: Principal) -> None:
         self.categories, self.principal = categories, principal
+        self.memo = _Memo(categories, principal)
         self.seen: dict[str, int] = {}
         #: Refused rows: row → (the USCC as given, if a string; why).
         self.errors: dict[int, tuple[str | None, list[FieldError]]] = {}
 
     def chunk(self, rows: list[RawRow]) -> list[tuple[int, tuple[Any, ...]]]:
         valid = []
-        for raw in rows:
+        seen = self.seen
+        for raw, record in zip(rows, _fast_rows([r.data for r in rows], self.memo), strict=True):
             if raw.data is None:
                 err = [FieldError(field="row", message=raw.error or "unreadable")]
                 self.errors[raw.row] = (None, err)
                 continue
-            record = _fast(raw.data, self.categories, self.principal)
             if record is None:
                 verdict = _slow(raw.data, self.categories, self.principal)
                 if isinstance(verdict, list):
@@ -196,7 +268,7 @@ class _Validator:
                     self.errors[raw.row] = (uscc if isinstance(uscc, str) else None, verdict)
                     continue
                 record = verdict
-            first = self.seen.setdefault(record[0], raw.row)
+            first = seen.setdefault(record[0], raw.row)
             if first != raw.row:
                 err = [
                     FieldError(
