@@ -5,10 +5,15 @@ loop turns a task costs (svc_common.batching)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import sys
+from collections.abc import AsyncIterator
+from typing import Any, cast
 
 import pytest
-from svc_common.batching import run_in_context
+from svc_common.batching import GroupCommit, run_in_context
+from svc_common.db import Database, NeedsSession
 
 LANGUAGE: contextvars.ContextVar[str] = contextvars.ContextVar("language", default="zh-CN")
 
@@ -164,3 +169,81 @@ async def test_a_timeout_inside_an_operation_stays_inside_it() -> None:
 
 async def _from_memo_text() -> str:
     return "next"
+
+
+async def test_an_operation_closed_with_its_batch_is_closed_not_resumed() -> None:
+    """A batch's coroutine closed while its operation waits (its task
+    destroyed unfinished): the operation is closed too, as a task's would
+    be, not resumed with its future still pending."""
+    seen: list[str] = []
+
+    async def op() -> None:
+        try:
+            await asyncio.get_running_loop().create_future()
+        except BaseException as exc:
+            seen.append(type(exc).__name__)
+            raise
+
+    batch = run_in_context(contextvars.copy_context(), op())
+    batch.send(None)
+    batch.close()
+    assert seen == ["GeneratorExit"]
+
+
+class _Session:
+    def __init__(self) -> None:
+        self.info: dict[Any, Any] = {}
+
+
+class _Database:
+    """What GroupCommit needs of a PostgreSQL database, without one."""
+
+    is_postgres = True
+    on_asyncpg = False
+
+    def leave_unit(self) -> None: ...
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Session]:
+        yield _Session()
+
+
+async def test_an_operation_run_again_alone_does_not_see_another_s_refusal() -> None:
+    """After a refusal undid a batch, each operation runs again alone, as
+    without batching: what it raises does not chain to the refusal of
+    another caller's operation, and sys.exc_info() inside it is empty."""
+
+    class Refused(Exception):
+        pass
+
+    async def refused(s: Any) -> None:
+        raise Refused("operation 1: another caller's")
+
+    async def looks(s: Any) -> str:
+        await asyncio.sleep(0)
+        handled = sys.exc_info()[1]
+        if handled is not None:
+            return f"handling {handled!r}"
+        raise ValueError("operation 2")
+
+    batches = GroupCommit(cast(Database, _Database()), max_batch=16)
+    first, second = await asyncio.gather(
+        batches.run("pool", refused), batches.run("pool", looks), return_exceptions=True
+    )
+    assert isinstance(first, Refused) and batches.fallbacks == 1
+    assert isinstance(second, ValueError), second
+    assert second.__context__ is None
+
+
+async def test_an_operation_run_again_in_a_session_does_not_see_needs_session() -> None:
+    calls: list[object] = []
+
+    async def op(s: Any) -> object:
+        calls.append(sys.exc_info()[1])
+        if len(calls) == 1:
+            raise NeedsSession("a session, please")
+        return sys.exc_info()[1]
+
+    batches = GroupCommit(cast(Database, _Database()), max_batch=16)
+    assert await batches.run("pool", op) is None
+    assert calls == [None, None] and batches.in_session == 1

@@ -156,3 +156,38 @@ def test_valid_usccs_named_cases(pos: int) -> None:
 
 def _changed_last(code: str) -> str:
     return code[:17] + CHARSET[(CHARSET.index(code[17]) + 1) % 31]
+
+
+@pytest.mark.parametrize("pos", range(17))
+def test_valid_usccs_refuses_a_control_character_like_is_valid_uscc(pos: int) -> None:
+    """Bytes 0x00-0x1E are the values the charset's characters translate
+    to: a tab, a line feed or another control character in a code (pasted
+    from a spreadsheet) must not pass as the character of that value."""
+    good = [make_uscc("310101", n) for n in range(20)]
+    for at in range(20):
+        c = good[at]
+        spoiled = c[:pos] + chr(CHARSET.index(c[pos])) + c[pos + 1 :]
+        batch = [*good[:at], spoiled, *good[at + 1 :]]
+        assert valid_usccs(batch) == [is_valid_uscc(x) for x in batch]
+        assert valid_usccs(batch) == [i != at for i in range(20)]
+
+
+#: Valid codes with one character, anywhere, replaced by a byte below 0x20.
+with_controls = st.tuples(bodies, st.integers(0, 17), st.integers(0, 0x1F)).map(
+    lambda t: (
+        (t[0] + check_character(t[0]))[: t[1]]
+        + chr(t[2])
+        + (t[0] + check_character(t[0]))[t[1] + 1 :]
+    )
+)
+
+
+@given(
+    st.lists(
+        st.one_of(bodies.map(lambda b: b + check_character(b)), with_controls),
+        min_size=16,
+        max_size=40,
+    )
+)
+def test_valid_usccs_is_is_valid_uscc_with_control_characters(batch: list[str]) -> None:
+    assert valid_usccs(batch) == [is_valid_uscc(c) for c in batch]

@@ -164,7 +164,9 @@ async def run_in_context(context: contextvars.Context, coro: Coroutine[Any, Any,
     Each step runs in `context`, as a task's steps do. The coroutine reads
     what it waited for from its own future; a cancellation of this task
     reaches it through that future or, if the future was already done, is
-    thrown into it."""
+    thrown into it. Not to be called inside an `except` block: unlike a
+    task's, the coroutine's steps would see the exception being handled
+    there as theirs (sys.exc_info(), the __context__ of what they raise)."""
     error: BaseException | None = None
     while True:
         try:
@@ -192,6 +194,9 @@ async def run_in_context(context: contextvars.Context, coro: Coroutine[Any, Any,
         except asyncio.CancelledError as exc:
             if not waited.cancelled():
                 error = exc  # this task was cancelled, not what the operation waited for
+        except GeneratorExit:  # this coroutine is closed (its task destroyed): so is the operation
+            coro.close()
+            raise
         except BaseException:  # the operation reads its future's outcome itself
             pass
 
@@ -318,10 +323,17 @@ class GroupCommit:
                         q.future.set_exception(exc)
                 log.warning("group commit failed", error=repr(exc), operations=len(batch))
                 return
+            refused = True
+        else:
+            refused = False
+        if refused:
             # An operation refused (or failed): the batch was rolled back as a
             # whole, so each operation runs again alone and its caller gets
             # its own answer. No savepoint per operation: measured, they cost
-            # more than a rare second run (bench/RESULTS.md).
+            # more than a rare second run (bench/RESULTS.md). Run outside the
+            # `except`: an operation stepped here (`run_in_context`) would see
+            # the refusal as the exception being handled (sys.exc_info(), the
+            # __context__ of what it raises), another caller's error.
             self.fallbacks += 1
             for q in batch:
                 await self._alone(q)
@@ -345,7 +357,10 @@ class GroupCommit:
             try:
                 async with self._unit() as s:
                     result = await run_in_context(q.context, q.op(s))
+                needs_session = False
             except NeedsSession:
+                needs_session = True
+            if needs_session:  # again outside the `except` (see `_apply`)
                 self.in_session += 1
                 async with self.db.transaction() as s:
                     result = await run_in_context(q.context, q.op(s))

@@ -102,9 +102,10 @@ _WEIGHTED = tuple(bytes((v * w) % 31 for v in range(256)) for w in WEIGHTS)
 _MOD31 = bytes(v % 31 for v in range(256))
 #: A sum of three such remainders (≤ 90) to the check character's byte.
 _CHECK_BYTE = bytes(ord(CHARSET[(31 - v % 31) % 31]) for v in range(256))
-#: The values a character of CHARSET translates to (0–30): deleting them
-#: leaves the bytes of characters outside it.
-_VALUES = bytes(range(len(CHARSET)))
+#: The bytes of CHARSET: deleting them from a code's bytes leaves those of
+#: characters outside it. (Not the values they translate to: bytes 0–30 of
+#: control characters would pass for them.)
+_CHARSET_BYTES = CHARSET.encode("ascii")
 #: Below this many codes one by one is as quick.
 _BULK_FROM = 16
 
@@ -133,9 +134,9 @@ def valid_usccs(codes: Sequence[str]) -> list[bool]:
     if not joined.isascii():
         return [is_valid_uscc(c) for c in codes]
     given = joined.encode("ascii")
-    values = given.translate(_VALUE_BYTES)
-    if values.translate(None, _VALUES):  # a character outside CHARSET
+    if given.translate(None, _CHARSET_BYTES):  # a character outside CHARSET
         return [is_valid_uscc(c) for c in codes]
+    values = given.translate(_VALUE_BYTES)
     sums = 0
     for group in (range(0, 8), range(8, 16), range(16, 17)):
         total = sum(
