@@ -15,7 +15,7 @@ from svc_common import testing
 from svc_common.db import CommonBase, Database
 from svc_common.events.envelope import Envelope, Message
 from svc_common.events.registry import EventPayload, event
-from svc_common.outbox import OutboxRelay, emit
+from svc_common.outbox import HELD_BACK_RETRY_SECONDS, OutboxRelay, emit, held_back_retry
 from svc_common.tables import OutboxRow
 from svc_common.transports.base import ProcessFn, Transport
 from svc_common.types import utcnow
@@ -383,3 +383,20 @@ async def test_a_relay_held_back_by_another_s_claim_tries_again_before_the_sweep
     finally:
         await relay.stop()
         await db.dispose()
+
+
+def test_a_relay_held_back_tries_again_soon_while_it_publishes_and_backs_off_when_not() -> None:
+    """`held_back_retry`: nothing held back, no retry of its own; held back
+    while publishing (two relays taking turns on a hot key), again after
+    10 ms every time; held back with nothing published (a row waiting out
+    a back-off), twice as long each pass, never beyond the sweep."""
+    assert held_back_retry(False, 0, 5, 2.0) == (None, 0)
+    assert held_back_retry(True, 200, 0, 2.0) == (HELD_BACK_RETRY_SECONDS, 0)
+    assert held_back_retry(True, 200, 7, 2.0) == (HELD_BACK_RETRY_SECONDS, 0)
+    delays, idle = [], 0
+    for _ in range(12):
+        delay, idle = held_back_retry(True, 0, idle, 2.0)
+        delays.append(delay)
+    assert delays[:4] == [0.01, 0.02, 0.04, 0.08]
+    assert delays[-1] == 2.0 and all(d is not None and d <= 2.0 for d in delays)
+    assert held_back_retry(True, 0, 16, 2.0) == (2.0, 16)  # the count stops growing

@@ -58,6 +58,27 @@ MAX_BACKOFF_SECONDS = 10.0
 HELD_BACK_RETRY_SECONDS = 0.01
 
 
+def held_back_retry(
+    held_back: bool, published: int, idle_held: int, sweep_seconds: float
+) -> tuple[float | None, int]:
+    """When a relay tries again by itself after a pass, and the count of
+    passes in a row held back with nothing published: (seconds, or None to
+    wait for a commit or the sweep; the new count).
+
+    Rows held back wait behind one another replica's relay has claimed: it
+    is publishing it now, and no commit may come to wake this relay when it
+    is done (two replicas on one hot key then went one claim a sweep: 4,284
+    events took 62 s). While passes publish, the next goes after
+    HELD_BACK_RETRY_SECONDS; passes that publish nothing (a row waiting out
+    a back-off, the broker down) wait twice as long each time, up to the
+    sweep's interval."""
+    if not held_back:
+        return None, 0
+    if published:
+        return min(sweep_seconds, HELD_BACK_RETRY_SECONDS), 0
+    return min(sweep_seconds, HELD_BACK_RETRY_SECONDS * 2**idle_held), min(idle_held + 1, 16)
+
+
 def source_of(topic: str) -> str:
     """CloudEvents `source` of the service that owns a topic."""
     return f"urn:envbureau:{topic.split('.', 1)[0]}-svc"
@@ -170,12 +191,18 @@ _MARK_SENT = (
 #: share of the claim. Checked row by row instead, a pass cost the batch times
 #: each key's share of it: 32 ms for 500 rows over 16 keys, under load.
 #: `:skip` leaves out the keys an earlier claim of the same drain found held
-#: back (see `drain`).
+#: back (see `drain`). The claim itself takes only the narrow columns; the
+#: envelopes are read for the claimed rows alone: with statistics that say
+#: few rows are unsent (a fresh table, or millions sent and a backlog built
+#: since the last ANALYZE) the planner fetches every unsent row and sorts
+#: them, and with their envelopes that sort went to disk (9,000 unsent rows:
+#: every claim of two relays spilled 7.5 MB and the backlog drained at
+#: about 140 rows a second).
 _CLAIM_IN_KEY_ORDER = (
     text(
         """
     WITH claimed AS (
-        SELECT seq, key, topic, envelope, attempts FROM outbox
+        SELECT seq, key, attempts FROM outbox
         WHERE sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
           AND key <> ALL(:skip)
         ORDER BY seq
@@ -193,9 +220,10 @@ _CLAIM_IN_KEY_ORDER = (
             LIMIT 1
         ) o
     )
-    SELECT c.seq, c.key, c.topic, c.envelope, c.attempts,
+    SELECT c.seq, c.key, o.topic, o.envelope, c.attempts,
         coalesce(f.seq < c.seq, false) AS held_back
-    FROM claimed c LEFT JOIN first_outside f ON f.key = c.key
+    FROM claimed c JOIN outbox o ON o.seq = c.seq
+    LEFT JOIN first_outside f ON f.key = c.key
     ORDER BY c.seq
     """
     )
@@ -305,7 +333,7 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         retry: asyncio.TimerHandle | None = None
-        held_passes = 0
+        idle_held = 0
         while True:
             # On timeout this is the sweep: republish what a crash or outage left unsent.
             swept = False
@@ -324,24 +352,18 @@ class OutboxRelay:
                 # then relays them all, instead of one pass per commit.
                 await asyncio.sleep(self.coalesce_seconds)
             self._wake.clear()
+            published = 0
             try:
-                await self.run_pass(swept=swept)
+                published = await self.run_pass(swept=swept)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep relaying; the rows stay unsent
                 log.warning("outbox relay pass failed", error=repr(exc))
-            if self.held_back:
-                # Rows wait behind one another replica's relay has claimed:
-                # it is publishing it now, and no commit may come to wake
-                # this one when it is done (a hot key's backlog then went
-                # one claim a sweep: 4,284 rows took 62 s with two
-                # replicas). Try again soon; backing off, for a row that
-                # waits out a retry instead.
-                delay = min(self.sweep_seconds, HELD_BACK_RETRY_SECONDS * 2**held_passes)
-                held_passes = min(held_passes + 1, 16)
+            delay, idle_held = held_back_retry(
+                self.held_back, published, idle_held, self.sweep_seconds
+            )
+            if delay is not None:
                 retry = asyncio.get_running_loop().call_later(delay, self.wake)
-            else:
-                held_passes = 0
 
     async def run_pass(self, *, swept: bool) -> int:
         """One pass of the loop: after a wake-up, or a sweep (`swept`) for
