@@ -329,10 +329,12 @@ async def test_permit_expiry_renewal_reminders_and_registration_expiry(
     assert await permit_status(c, steady["id"]) == "issued"
 
 
-async def test_a_hold_expires_the_filing_lapses_and_a_retry_secures_it_again(
-    bureau: httpx.AsyncClient,
-) -> None:
-    c = bureau
+async def _green_filing_on_ten_tonnes(
+    c: httpx.AsyncClient, serial: int, increment_t: str
+) -> dict[str, Any]:
+    """Jizhou's VOCs pool at ratio 2.0 and 30-day holds with a 10 t
+    baseline, and a green-channel filing (accepted on arrival) asking for
+    `increment_t` × 2.0."""
     r = await c.put(
         f"/quota/settings/{JIZHOU}/VOCs",
         json={"offset_ratio": "2.0", "hold_days": 30},
@@ -341,18 +343,25 @@ async def test_a_hold_expires_the_filing_lapses_and_a_retry_secures_it_again(
     assert r.status_code == 200, r.text
     r = await c.post(f"/quota/pools/{JIZHOU}/VOCs/baseline", json={"amount_t": "10"}, headers=ADMIN)
     assert r.status_code == 201, r.text
-    # A green-channel filing is accepted on arrival and asks for 1.5 × 2.0 = 3 t.
-    f = await submit(
+    return await submit(
         c,
         filing(
-            11,
+            serial,
             project_type="C2641",
             industry_code="C2641",
-            vocs_increment_t="1.5",
+            vocs_increment_t=increment_t,
             major_project=True,
             major_kind="industrial_layout",
         ),
     )
+
+
+async def test_a_hold_expires_the_filing_lapses_and_a_retry_secures_it_again(
+    bureau: httpx.AsyncClient,
+) -> None:
+    c = bureau
+    # A green-channel filing is accepted on arrival and asks for 1.5 × 2.0 = 3 t.
+    f = await _green_filing_on_ten_tonnes(c, 11, "1.5")
 
     async def read() -> dict[str, Any]:
         return dict((await c.get(f"/eia/filings/{f['id']}", headers=OFFICER)).json())
@@ -591,25 +600,7 @@ async def test_an_approval_whose_quota_lapsed_short_is_redriven_by_the_officer(
 
 
 async def _lapsed_short_story(embedded: Embedded, c: httpx.AsyncClient, failure: type) -> None:
-    r = await c.put(
-        f"/quota/settings/{JIZHOU}/VOCs",
-        json={"offset_ratio": "2.0", "hold_days": 30},
-        headers=ADMIN,
-    )
-    assert r.status_code == 200, r.text
-    r = await c.post(f"/quota/pools/{JIZHOU}/VOCs/baseline", json={"amount_t": "10"}, headers=ADMIN)
-    assert r.status_code == 201, r.text
-    f = await submit(
-        c,
-        filing(
-            12,
-            project_type="C2641",
-            industry_code="C2641",
-            vocs_increment_t="3",
-            major_project=True,
-            major_kind="industrial_layout",
-        ),
-    )
+    f = await _green_filing_on_ten_tonnes(c, 12, "3")
 
     async def read() -> dict[str, Any]:
         return dict((await c.get(f"/eia/filings/{f['id']}", headers=OFFICER)).json())

@@ -382,14 +382,10 @@ def why_lapsed_short(filing: dict[str, Any]) -> list[str]:
     """Why an approved filing's quota is not allocated (its hold lapsed and
     the district was short), and how it is re-driven: it waits for quota,
     not for a service, so nothing is found by asking the services."""
-    short = filing.get("quota_shortfall_t")
-    note = filing.get("quota_note") or (
-        "已批准，但总量预留在分配前已过期，该区总量指标不足"
-        + (f"（缺口 {short} 吨）" if short else "")
-        + "，尚未分配 (approved; hold lapsed, district short: nothing allocated)"
-    )
+    # eia-svc says it in its own words (`quota_note`), with the shortfall;
+    # every eia-svc that answers lapsed_short sends one.
     return [
-        note,
+        filing.get("quota_note") or "lapsed_short",
         "重新推动：收回指标入库后由该区审批人员重新申请总量（工作台“重新申请总量”，或 "
         f"POST /eia/filings/{filing['id']}/quota-retry）(re-drive: once quota is reclaimed, "
         "the district's officer retries quota-retry; quota-svc holds and allocates in one step)",

@@ -51,6 +51,20 @@ def reserved(f: dict[str, Any], attempt: int = 1, rid: str = "res-1") -> QuotaRe
     )
 
 
+def allocated(f: dict[str, Any], rid: str = "res-1") -> QuotaAllocated:
+    """Jizhou's 3 t for the filing's 1.5 t at ratio 2.0, allocated."""
+    return QuotaAllocated(
+        reservation_id=rid,
+        project_ref=f["project_ref"],
+        district=JIZHOU,
+        pollutant="VOCs",
+        pool_id="p",
+        amount_t=Decimal("3.000"),
+        increment_t=Decimal("1.5"),
+        offset_ratio=Decimal("2.0"),
+    )
+
+
 def rejected(f: dict[str, Any], shortfall: str, attempt: int = 1) -> QuotaReservationRejected:
     need = Decimal(f["vocs_increment_t"]) * 2
     return QuotaReservationRejected(
@@ -110,16 +124,7 @@ async def test_normal_channel_with_quota_secured_and_allocated(client: httpx.Asy
 
     await testing.deliver(
         app,
-        QuotaAllocated(
-            reservation_id="res-1",
-            project_ref=f["project_ref"],
-            district=JIZHOU,
-            pollutant="VOCs",
-            pool_id="p",
-            amount_t=Decimal("3.000"),
-            increment_t=Decimal("1.5"),
-            offset_ratio=Decimal("2.0"),
-        ),
+        allocated(f, rid="res-1"),
     )
     final = await get(client, f["id"])
     assert final["quota_status"] == "allocated" and final["quota_allocated_t"] == "3.000"
@@ -454,16 +459,7 @@ async def test_an_approved_filing_whose_quota_lapsed_short_is_redriven(
     assert (await get(client, f["id"]))["quota_status"] == "pending"
     await testing.deliver(
         app,
-        QuotaAllocated(
-            reservation_id="res-3",
-            project_ref=f["project_ref"],
-            district=JIZHOU,
-            pollutant="VOCs",
-            pool_id="p",
-            amount_t=Decimal("3.000"),
-            increment_t=Decimal("1.5"),
-            offset_ratio=Decimal("2.0"),
-        ),
+        allocated(f, rid="res-3"),
     )
     done = await get(client, f["id"])
     assert (done["quota_status"], done["quota_allocated_t"], done["reservation_id"]) == (
