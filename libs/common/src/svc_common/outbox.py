@@ -196,12 +196,12 @@ _MARK_SENT = (
 #: backlog from 1,000 to 200,000; once, 7-9 ms (bench/RESULTS.md,
 #: 2026-12-03). `:skip` leaves out the keys an earlier claim of the same
 #: drain found held back (see `drain`). The claim itself takes only the
-#: narrow columns; the envelopes are read for the claimed rows alone. The claim walks ix_outbox_unsent_seq
-#: in order and stops after `:limit` rows only while `seq` has statistics
-#: (its correlation, 1); on a table never analysed with rows in it the
-#: planner fetched every unsent row and sorted them (50,000 unsent: 56 ms a
-#: claim, 4 ms once `seq` is analysed), so the relay has `seq` analysed once
-#: (`_analyse_seq_once`).
+#: narrow columns; the envelopes are read for the claimed rows alone. The
+#: claim walks ix_outbox_unsent_seq in order and stops after `:limit` rows
+#: only while `seq` has statistics (its correlation, 1); on a table never
+#: analysed with rows in it the planner fetched every unsent row and sorted
+#: them (50,000 unsent: 56 ms a claim, 4 ms once `seq` is analysed), so the
+#: relay has `seq` analysed once (`_analyse_seq_once`).
 _CLAIM_IN_KEY_ORDER = (
     text(
         """
