@@ -438,6 +438,26 @@ async def test_a_backlog_on_a_table_never_analysed_is_claimed_without_sorting_it
     await db.dispose()
 
 
+@pytest.mark.pg
+async def test_the_relay_does_not_wait_on_a_vacuum_to_analyse_the_outbox(pg_url: str) -> None:
+    """A VACUUM (or ANALYZE, or CREATE INDEX CONCURRENTLY) of the outbox
+    holds the lock an ANALYZE needs, for minutes on a large table. The
+    relay's first full claim on a table never analysed gives up on the
+    statistics after a moment and keeps publishing."""
+    db = await _db(pg_url)
+    async with db.driver() as conn:
+        await conn.execute("ALTER TABLE outbox SET (autovacuum_enabled = false)")
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t", batch_size=10)
+    async with db.transaction() as s:
+        for n in range(25):
+            emit(s, CounterTicked(counter=f"c{n % 3}", n=n))
+    async with db.driver() as vacuum, vacuum.transaction():
+        await vacuum.execute("LOCK TABLE outbox IN SHARE UPDATE EXCLUSIVE MODE")
+        assert await asyncio.wait_for(relay.drain(), 15) == 25
+    await db.dispose()
+
+
 #: Planner settings a claim must give the same rows under: each forces
 #: another plan for the same statement.
 _PLANS = [

@@ -258,6 +258,8 @@ _SEQ_HAS_STATISTICS = (
     "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE tablename = 'outbox' AND attname = 'seq'"
     " AND schemaname = ANY(current_schemas(false)))"
 )
+#: How long the relay waits for the outbox's lock to analyse `seq`.
+_ANALYSE_LOCK_WAIT = "1s"
 #: A row whose publishing failed waits out its back-off.
 _BACK_OFF = (
     update(_OUTBOX)
@@ -454,11 +456,15 @@ class OutboxRelay:
         order, and each claim read and sorted every unsent row instead of
         walking ix_outbox_unsent_seq for `batch_size` rows. Once taken they
         stay true (seq only grows), so this runs once per database; the other
-        columns' statistics are not needed by the claim's plan."""
+        columns' statistics are not needed by the claim's plan. The relay
+        waits at most `_ANALYSE_LOCK_WAIT` for the table's lock: a VACUUM,
+        an ANALYZE or a CREATE INDEX CONCURRENTLY on the outbox holds it,
+        and this drain would publish nothing until it ended."""
         self._seq_checked = True
         try:
-            async with self.db.driver() as conn:
+            async with self.db.driver() as conn, conn.transaction():
                 if not await conn.fetchval(_SEQ_HAS_STATISTICS):
+                    await conn.execute(f"SET LOCAL lock_timeout = '{_ANALYSE_LOCK_WAIT}'")
                     await conn.execute("ANALYZE outbox (seq)")
                     log.info("outbox seq analysed for the relay's claim", service=self.service)
         except Exception as exc:  # the relay works without; its claims cost more
