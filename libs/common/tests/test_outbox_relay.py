@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import random
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -15,7 +18,13 @@ from svc_common import testing
 from svc_common.db import CommonBase, Database
 from svc_common.events.envelope import Envelope, Message
 from svc_common.events.registry import EventPayload, event
-from svc_common.outbox import HELD_BACK_RETRY_SECONDS, OutboxRelay, emit, held_back_retry
+from svc_common.outbox import (
+    _CLAIM_ON_DRIVER,
+    HELD_BACK_RETRY_SECONDS,
+    OutboxRelay,
+    emit,
+    held_back_retry,
+)
 from svc_common.tables import OutboxRow
 from svc_common.transports.base import ProcessFn, Transport
 from svc_common.types import utcnow
@@ -341,6 +350,91 @@ async def test_a_key_waiting_on_a_retry_never_fills_the_claim(pg_url: str) -> No
         row.next_attempt_at = None
     await relay.drain()
     assert _sequence_per_key(rec.published) == {"quiet": [6, 7], "busy": [0, 1, 2, 3, 4, 5]}
+    await db.dispose()
+
+
+#: Rows written straight into the outbox: `sent` rows published long ago
+#: or `unsent` ones waiting, on `keys` keys in turn.
+_RAW_ROWS = """
+    INSERT INTO outbox (event_id, topic, key, event_type, envelope, created_at, sent_at, attempts)
+    SELECT md5(random()::text || g), 'counters.events', 'k' || (g % $2),
+           'test.counter_ticked.v1', '{}'::jsonb, now(), CASE WHEN $3 THEN now() END, 0
+    FROM generate_series(1, $1) g
+"""
+
+
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+async def _claim_plan(db: Database, conn: Any, limit: int) -> list[dict[str, Any]]:
+    """The claim's plan as run (EXPLAIN ANALYZE, rolled back): every node."""
+    sql, args = _CLAIM_ON_DRIVER.bound(
+        db.engine.dialect, {"now": utcnow(), "limit": limit, "skip": []}
+    )
+    async with conn.transaction():
+        plan = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *args)
+    if isinstance(plan, str):  # no JSON codec on this connection
+        plan = json.loads(plan)
+    return list(_plan_nodes(plan[0]["Plan"]))
+
+
+def _read_per_claimed_row(nodes: list[dict[str, Any]], limit: int) -> list[str]:
+    """Nodes of the plan whose work grows past the claim's size: a sort of
+    more rows than the claim takes, or a part run more often than once per
+    claimed row."""
+    return [
+        n["Node Type"]
+        for n in nodes
+        if n["Actual Loops"] > limit
+        or (n["Node Type"] == "Sort" and n["Plans"][0]["Actual Rows"] > limit)
+    ]
+
+
+@pytest.mark.pg
+async def test_a_claim_walks_each_key_once_when_statistics_say_nothing_is_unsent(
+    pg_url: str,
+) -> None:
+    """The outbox's usual statistics: autovacuum analysed it while every row
+    had been sent. A backlog since then (the broker was down) is claimed a
+    batch at a time, and each key's earlier rows are looked for once per
+    claim, not once per claimed row (it was 200 × the keys: 0.5 s a claim)."""
+    db = await _db(pg_url)
+    async with db.driver() as conn:
+        await conn.execute("ALTER TABLE outbox SET (autovacuum_enabled = false)")
+        await conn.execute(_RAW_ROWS, 3000, 500, True)
+        await conn.execute("ANALYZE outbox")
+        await conn.execute(_RAW_ROWS, 600, 60, False)
+        nodes = await _claim_plan(db, conn, limit=100)
+    assert _read_per_claimed_row(nodes, 100) == []
+    await db.dispose()
+
+
+@pytest.mark.pg
+async def test_a_backlog_on_a_table_never_analysed_is_claimed_without_sorting_it(
+    pg_url: str,
+) -> None:
+    """A new database whose outbox no ANALYZE has seen with rows in it: the
+    planner does not know `seq` follows the table's order and sorted every
+    unsent row for each claim. The relay's first full claim has `seq`
+    analysed; the claims after it walk the unsent rows in order and stop
+    after the batch."""
+    db = await _db(pg_url)
+    async with db.driver() as conn:
+        await conn.execute("ALTER TABLE outbox SET (autovacuum_enabled = false)")
+        await conn.execute("ANALYZE outbox")  # empty: no column statistics
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t", batch_size=100)
+    async with db.transaction() as s:
+        for n in range(250):
+            emit(s, CounterTicked(counter=f"c{n % 7}", n=n))
+    assert await relay.drain() == 250
+    async with db.driver() as conn:
+        await conn.execute(_RAW_ROWS, 20_000, 60, False)
+        nodes = await _claim_plan(db, conn, limit=100)
+    assert _read_per_claimed_row(nodes, 100) == []
     await db.dispose()
 
 

@@ -185,18 +185,23 @@ _MARK_SENT = (
 #: The oldest unsent rows, locked, each with whether it is held back: an
 #: earlier unsent row of its key lies outside the claim (locked by another
 #: relay, or waiting for a retry). `first_outside` finds, per claimed key, the
-#: oldest such row with one walk of the key's unsent rows (the partial index
-#: ix_outbox_unsent_key_seq), stopping at the first row not claimed; as the
-#: claimed rows are the oldest unsent ones, the walk is as long as the key's
-#: share of the claim. Checked row by row instead, a pass cost the batch times
-#: each key's share of it: 32 ms for 500 rows over 16 keys, under load.
-#: `:skip` leaves out the keys an earlier claim of the same drain found held
-#: back (see `drain`). The claim itself takes only the narrow columns; the
-#: envelopes are read for the claimed rows alone: with statistics that say
-#: few rows are unsent (a fresh table, or millions sent and a backlog built
-#: since the last ANALYZE) the planner fetches every unsent row and sorts
-#: them, and with their envelopes that sort went to disk (9,000 unsent rows:
-#: 7.5 MB spilled a claim, 18.7 ms; now 5.9 ms, bench/RESULTS.md).
+#: oldest such row with one walk of the key's unsent rows, stopping at the
+#: first row not claimed; as the claimed rows are the oldest unsent ones, the
+#: walk is as long as the key's share of the claim. It is MATERIALIZED, so
+#: computed once: inlined, with statistics that say almost nothing is unsent
+#: (the outbox's usual state: every row is sent within milliseconds, so
+#: autovacuum's ANALYZE sees none) the planner expected one claimed row, put
+#: it inside a nested loop and ran it again for every claimed row: a claim of
+#: 200 rows over 118 keys walked 23,600 times, 0.7 s a claim at any
+#: backlog from 1,000 to 200,000; once, 7-9 ms (bench/RESULTS.md,
+#: 2026-12-03). `:skip` leaves out the keys an earlier claim of the same
+#: drain found held back (see `drain`). The claim itself takes only the
+#: narrow columns; the envelopes are read for the claimed rows alone. The
+#: claim walks ix_outbox_unsent_seq in order and stops after `:limit` rows
+#: only while `seq` has statistics (its correlation, 1); on a table never
+#: analysed with rows in it the planner fetched every unsent row and sorted
+#: them (50,000 unsent: 56 ms a claim, 4 ms once `seq` is analysed), so the
+#: relay has `seq` analysed once (`_analyse_seq_once`).
 _CLAIM_IN_KEY_ORDER = (
     text(
         """
@@ -208,7 +213,7 @@ _CLAIM_IN_KEY_ORDER = (
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
     ),
-    first_outside AS (
+    first_outside AS MATERIALIZED (
         SELECT k.key, o.seq
         FROM (SELECT key, max(seq) AS last FROM claimed GROUP BY key) k
         CROSS JOIN LATERAL (
@@ -247,6 +252,11 @@ _MARK_SENT_ON_DRIVER = DriverStatement(
         bindparam("now", type_=_OUTBOX_COLS.sent_at.type),
         bindparam("seqs", type_=ARRAY(BigInteger)),
     )
+)
+#: Whether the outbox's `seq` has statistics (see `_analyse_seq_once`).
+_SEQ_HAS_STATISTICS = (
+    "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE tablename = 'outbox' AND attname = 'seq'"
+    " AND schemaname = ANY(current_schemas(false)))"
 )
 #: A row whose publishing failed waits out its back-off.
 _BACK_OFF = (
@@ -314,6 +324,8 @@ class OutboxRelay:
         #: it could not claim: locked by another replica's relay, or
         #: waiting out a back-off.
         self.held_back = False
+        #: PostgreSQL: whether this relay has checked that `seq` has statistics.
+        self._seq_checked = False
         db.on_outbox_commit(self.wake)
 
     def wake(self) -> None:
@@ -430,7 +442,27 @@ class OutboxRelay:
             for params in failed:
                 await _BACK_OFF_ON_DRIVER.execute(self.db, conn, params)
         PUBLISHED.labels(self.service).inc(len(sent))
+        if len(claimed) == self.batch_size and not self._seq_checked:
+            await self._analyse_seq_once()
         return len(sent), len(claimed), held
+
+    async def _analyse_seq_once(self) -> None:
+        """PostgreSQL, at this relay's first full claim (a backlog): if the
+        outbox's `seq` has no statistics (no ANALYZE has seen the table with
+        rows in it: a new database, before autovacuum's first), take them.
+        Without them the planner does not know `seq` follows the table's
+        order, and each claim read and sorted every unsent row instead of
+        walking ix_outbox_unsent_seq for `batch_size` rows. Once taken they
+        stay true (seq only grows), so this runs once per database; the other
+        columns' statistics are not needed by the claim's plan."""
+        self._seq_checked = True
+        try:
+            async with self.db.driver() as conn:
+                if not await conn.fetchval(_SEQ_HAS_STATISTICS):
+                    await conn.execute("ANALYZE outbox (seq)")
+                    log.info("outbox seq analysed for the relay's claim", service=self.service)
+        except Exception as exc:  # the relay works without; its claims cost more
+            log.warning("outbox statistics not taken", error=repr(exc))
 
     async def _relay_in_session(self) -> tuple[int, int]:
         """SQLite: one process, one relay (self._lock). The write lock is not
