@@ -439,6 +439,116 @@ async def test_a_backlog_on_a_table_never_analysed_is_claimed_without_sorting_it
 
 
 @pytest.mark.pg
+async def test_the_relay_does_not_wait_on_a_vacuum_to_analyse_the_outbox(pg_url: str) -> None:
+    """A VACUUM (or ANALYZE, or CREATE INDEX CONCURRENTLY) of the outbox
+    holds the lock an ANALYZE needs, for minutes on a large table. The
+    relay's first full claim on a table never analysed gives up on the
+    statistics after a moment and keeps publishing."""
+    db = await _db(pg_url)
+    async with db.driver() as conn:
+        await conn.execute("ALTER TABLE outbox SET (autovacuum_enabled = false)")
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t", batch_size=10)
+    async with db.transaction() as s:
+        for n in range(25):
+            emit(s, CounterTicked(counter=f"c{n % 3}", n=n))
+    async with db.driver() as vacuum, vacuum.transaction():
+        await vacuum.execute("LOCK TABLE outbox IN SHARE UPDATE EXCLUSIVE MODE")
+        assert await asyncio.wait_for(relay.drain(), 15) == 25
+    await db.dispose()
+
+
+#: Planner settings a claim must give the same rows under: each forces
+#: another plan for the same statement.
+_PLANS = [
+    (),
+    ("enable_nestloop",),
+    ("enable_hashjoin", "enable_mergejoin"),
+    ("enable_indexscan", "enable_bitmapscan"),
+    ("enable_seqscan", "enable_bitmapscan"),
+    ("enable_sort", "enable_hashagg"),
+]
+
+
+async def _random_outbox(conn: Any, rnd: random.Random, now: dt.datetime) -> list[tuple]:
+    """A random outbox: (seq, key, unsent, claimable) per row, some sent,
+    some waiting out a back-off, some whose back-off is over; sometimes
+    analysed part-way (statistics from when every row was sent)."""
+    await conn.execute("DELETE FROM outbox")
+    keys = [f"k{i}" for i in range(rnd.randint(1, 6))]
+    nxt = {"waiting": now + dt.timedelta(hours=1), "retry": now - dt.timedelta(seconds=1)}
+    states = ["sent", "sent", "unsent", "unsent", "unsent", "waiting", "retry"]
+    batches = [[rnd.choice(states) for _ in range(rnd.randint(0, 40))] for _ in range(2)]
+    for n, batch in enumerate(batches):
+        await conn.executemany(
+            "INSERT INTO outbox (event_id, topic, key, event_type, envelope, created_at,"
+            " sent_at, attempts, next_attempt_at) VALUES (md5(random()::text), 't', $1, 'e',"
+            " '{}'::jsonb, $2, $3, 0, $4)",
+            [
+                (rnd.choice(keys), now, now if state == "sent" else None, nxt.get(state))
+                for state in batch
+            ],
+        )
+        if n == 0 and rnd.random() < 0.3:
+            await conn.execute("ANALYZE outbox")
+    return [
+        (
+            r["seq"],
+            r["key"],
+            r["sent_at"] is None,
+            r["sent_at"] is None and (r["next_attempt_at"] is None or r["next_attempt_at"] <= now),
+        )
+        for r in await conn.fetch("SELECT seq, key, sent_at, next_attempt_at FROM outbox")
+    ]
+
+
+@pytest.mark.pg
+async def test_a_claim_takes_the_oldest_free_rows_and_holds_back_behind_any_other(
+    pg_url: str,
+) -> None:
+    """On random outboxes, with rows locked by another relay's claim, keys
+    skipped and any plan the planner may choose: the claim takes the
+    `limit` oldest unsent rows that are not waiting out a back-off, not
+    locked and not of a skipped key, and holds back exactly those with an
+    earlier unsent row of their key outside the claim."""
+    db = await _db(pg_url)
+    rnd = random.Random(32)
+    now = utcnow()
+    async with db.driver() as conn, db.driver() as other:
+        await conn.execute("ALTER TABLE outbox SET (autovacuum_enabled = false)")
+        for _ in range(150):
+            rows = await _random_outbox(conn, rnd, now)
+            unsent = [r for r in rows if r[2]]
+            locked = {r[0] for r in unsent if rnd.random() < 0.2}
+            skip = sorted({r[1] for r in rows if rnd.random() < 0.1})
+            limit = rnd.randint(1, 30)
+            claimable = [r for r in rows if r[3] and r[0] not in locked and r[1] not in skip]
+            free = sorted(claimable)[:limit]
+            taken = {r[0] for r in free}
+            expected = [
+                (seq, key, any(u[1] == key and u[0] < seq and u[0] not in taken for u in unsent))
+                for seq, key, _, _ in free
+            ]
+            other_tx = other.transaction()
+            await other_tx.start()
+            await other.execute(
+                "SELECT 1 FROM outbox WHERE seq = ANY($1) FOR UPDATE", sorted(locked)
+            )
+            for off in _PLANS:
+                async with conn.transaction():
+                    # Off costs 10^10: no JIT compiling each forced plan (0.3 s).
+                    await conn.execute("SET LOCAL jit = off")
+                    for setting in off:
+                        await conn.execute(f"SET LOCAL {setting} = off")
+                    got = await _CLAIM_ON_DRIVER.fetch(
+                        db, conn, {"now": now, "limit": limit, "skip": skip}
+                    )
+                assert [(r["seq"], r["key"], r["held_back"]) for r in got] == expected, off
+            await other_tx.rollback()
+    await db.dispose()
+
+
+@pytest.mark.pg
 async def test_a_relay_held_back_by_another_s_claim_tries_again_before_the_sweep(
     pg_url: str,
 ) -> None:
