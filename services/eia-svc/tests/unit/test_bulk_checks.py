@@ -37,6 +37,19 @@ row_data = st.fixed_dictionaries(
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.one_of(row_data, st.none()), min_size=1, max_size=12))
 def test_each_row_is_checked_as_if_alone(datas: list[dict[str, object] | None]) -> None:
+    _checked_as_if_alone(datas)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(row_data, row_data, st.none()), min_size=40, max_size=80))
+def test_each_row_of_a_large_upload_is_checked_as_if_alone(
+    datas: list[dict[str, object] | None],
+) -> None:
+    """Uploads of 16 rows and more have their USCCs checked all at once."""
+    _checked_as_if_alone(datas)
+
+
+def _checked_as_if_alone(datas: list[dict[str, object] | None]) -> None:
     raw = [
         RawRow(n, d) if d is not None else RawRow(n, None, "unreadable")
         for n, d in enumerate(datas, start=1)

@@ -8,7 +8,6 @@ ORM flush, so a bulk upload costs a few statements per thousand rows."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.bulk import BulkResult, RowError
+from svc_common.context import new_ids
 from svc_common.db import dialect_insert, hold_lock, session_driver
 from svc_common.errors import validation_errors
 from svc_common.events.schemas.eia import (
@@ -33,7 +33,7 @@ from svc_common.industries import canonical_or_none
 from svc_common.outbox import emit_many
 from svc_common.types import IncrementTonnes, tonnes_to_kg
 from svc_common.uploads import RawRow
-from svc_common.uscc import uscc_problem
+from svc_common.uscc import uscc_problem, valid_usccs
 
 from eia_svc.classification.rules import ProjectType
 from eia_svc.control_units.rules import ControlUnit
@@ -196,10 +196,14 @@ def check_rows(
     vocs_limit_kg: int,
 ) -> list[Checked]:
     """Every row checked as `check` checks one, rows of a valid shape sharing
-    their screening (`_screening_but_uscc`); the USCC is checked per row, its
-    problem listed first as `screen` does."""
-    out: list[Checked] = []
+    their screening (`_screening_but_uscc`); their USCCs' check characters
+    are computed all at once (`valid_usccs`), the problem of a failing one
+    worked out and listed first as `screen` does. Held to `check` row by
+    row by tests/unit/test_bulk_check.py."""
+    out: list[Checked | None] = []
     shared: dict[tuple[object, ...], tuple[list[Issue], str]] = {}
+    kg: dict[Decimal, int] = {}
+    shapely: list[tuple[int, RegistrationIn, list[Issue], str]] = []
     for i, row in enumerate(raw):
         if row.data is None:  # a line that could not be read: the upload says why
             out.append(Checked(i, None, errors=[RowError(field="row", message=row.error or "")]))
@@ -208,30 +212,40 @@ def check_rows(
             body = _adapter.validate_python(row.data)
         except ValidationError:  # every problem named, of its shape and its screening
             _, issues = check(row.data, types, units, parks, vocs_limit_kg)
-        else:
-            rest, industry = _screening_but_uscc(body, shared, types, units, parks, vocs_limit_kg)
-            problem = uscc_problem(body.uscc)
-            if problem is None and not rest:
-                out.append(Checked(i, body.row_key, data=body, industry_code=industry))
-                continue
-            issues = sorted(
-                ([Issue("uscc", problem)] if problem else []) + rest,
-                key=lambda x: FIELD_ORDER.get(x.field, 99),
-            )
-        key = row.data.get("row_key")
-        out.append(
-            Checked(
-                i,
-                key if isinstance(key, str) else None,
-                errors=[RowError(field=x.field, message=x.message) for x in issues],
-            )
+            out.append(_refused(i, row.data, issues))
+            continue
+        rest, industry = _screening_but_uscc(body, shared, kg, types, units, parks, vocs_limit_kg)
+        shapely.append((i, body, rest, industry))
+        out.append(None)  # decided below, with its USCC
+    verdicts = valid_usccs([body.uscc for _, body, _, _ in shapely])
+    for (i, body, rest, industry), ok in zip(shapely, verdicts, strict=True):
+        if ok and not rest:
+            out[i] = Checked(i, body.row_key, data=body, industry_code=industry)
+            continue
+        problem = None if ok else uscc_problem(body.uscc)
+        issues = sorted(
+            ([Issue("uscc", problem)] if problem else []) + rest,
+            key=lambda x: FIELD_ORDER.get(x.field, 99),
         )
-    return out
+        data = raw[i].data
+        assert data is not None
+        out[i] = _refused(i, data, issues)
+    return [c for c in out if c is not None]
+
+
+def _refused(i: int, data: Mapping[str, Any], issues: list[Issue]) -> Checked:
+    key = data.get("row_key")
+    return Checked(
+        i,
+        key if isinstance(key, str) else None,
+        errors=[RowError(field=x.field, message=x.message) for x in issues],
+    )
 
 
 def _screening_but_uscc(
     body: RegistrationIn,
     shared: dict[tuple[object, ...], tuple[list[Issue], str]],
+    kg: dict[Decimal, int],
     types: Mapping[str, ProjectType],
     units: Mapping[str, ControlUnit],
     parks: Mapping[str, Park],
@@ -241,7 +255,7 @@ def _screening_but_uscc(
     check, and its industry code. They depend only on (district, project
     type, industry, control unit, VOCs, park), which an upload repeats over
     many rows: `shared` keeps them per combination, worked out once."""
-    vocs = tonnes_to_kg(body.vocs_increment_t)
+    vocs = kilograms(body.vocs_increment_t, kg)
     combo = (body.district, body.project_type, body.industry_code, body.control_unit, vocs)
     key = (*combo, body.park_id)
     if (known := shared.get(key)) is None:
@@ -250,6 +264,15 @@ def _screening_but_uscc(
         industry = industry_of(facts, types.get(body.project_type)) or ""
         known = shared[key] = (rest, industry)
     return known
+
+
+def kilograms(t: Decimal, known: dict[Decimal, int]) -> int:
+    """`tonnes_to_kg(t)`, remembered in `known`: an upload repeats a few
+    amounts over many rows (the kilograms depend on the amount alone, not
+    on how it is written: 0.075 and 0.0750 are 75 both)."""
+    if (kg := known.get(t)) is None:
+        kg = known[t] = tonnes_to_kg(t)
+    return kg
 
 
 async def allocate_numbers(s: AsyncSession, district: str, year: int, count: int) -> int:
@@ -394,13 +417,12 @@ async def file_rows(
             by_district[r.data.district].append(r)
     year = filing_year(now)
     fresh: list[Checked] = []
-    ids: list[str] = []
     numbers: list[str] = []
     for district, group in sorted(by_district.items()):
         first = await allocate_numbers(s, district, year, len(group))
         fresh += group
-        ids += new_ids(len(group))
         numbers += [format_filing_no(district, year, first + k) for k in range(len(group))]
+    ids = new_ids(len(fresh))
     columns = _columns(fresh, ids, numbers, sample_rate)
     inserted = await _insert_rows(s, columns, filer, now)
     outcomes: dict[int, Outcome] = {}
@@ -440,19 +462,13 @@ async def file_rows(
     return [outcomes[i] for i in sorted(outcomes)]
 
 
-def new_ids(n: int) -> list[str]:
-    """`n` random (version 4) UUIDs as text, by `uuid.uuid4` (which the
-    simulator replaces by a seeded one to replay a run exactly)."""
-    uuid4 = uuid.uuid4
-    return [str(uuid4()) for _ in range(n)]
-
-
 def _columns(
     rows: list[Checked], ids: list[str], numbers: list[str], rate: float
 ) -> dict[str, list[object]]:
     """The rows as the registrations table's per-row columns (UNNEST_COLUMNS)."""
     data = [r.data for r in rows if r.data is not None]
     assert len(data) == len(rows)  # only valid rows are filed
+    kg: dict[Decimal, int] = {}
     return {
         "id": list(ids),
         "filing_no": list(numbers),
@@ -463,7 +479,7 @@ def _columns(
         "district": [d.district for d in data],
         "project_type": [d.project_type for d in data],
         "industry_code": [r.industry_code for r in rows],
-        "vocs_increment_kg": [tonnes_to_kg(d.vocs_increment_t) for d in data],
+        "vocs_increment_kg": [kilograms(d.vocs_increment_t, kg) for d in data],
         "control_unit": [d.control_unit for d in data],
         "park_id": [d.park_id for d in data],
         "review_status": ["pending" if sampled(rid, rate) else None for rid in ids],
