@@ -72,7 +72,7 @@ def new_ids(n: int) -> list[str]:
     random bytes of each id as uuid4 draws them (os.urandom), the version
     and variant bits set by translating every 16th byte, the whole hex
     text cut into ids. While uuid.uuid4 is replaced (the simulator's seeded
-    ids) it is called once an id, as before. Tests (test_context) hold the
+    ids) it is called once an id, as before. Tests (test_new_ids) hold the
     ids to `str(uuid.UUID(bytes=…, version=4))` of the same bytes."""
     if uuid.uuid4 is not _STDLIB_UUID4:
         uuid4 = uuid.uuid4

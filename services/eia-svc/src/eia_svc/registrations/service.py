@@ -200,7 +200,7 @@ def check_rows(
     share their screening (`_screening_but_uscc`); their USCCs' check characters
     are computed all at once (`valid_usccs`), the problem of a failing one
     worked out and listed first as `screen` does. Held to `check` row by
-    row by tests/unit/test_bulk_check.py."""
+    row by tests/unit/test_bulk_checks.py."""
     out: list[Checked | None] = []
     shared: dict[tuple[object, ...], tuple[list[Issue], str]] = {}
     kg: dict[Decimal, int] = {}
