@@ -29,7 +29,7 @@ import gc
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from json.encoder import encode_basestring
-from typing import Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from svc_common.errors import FieldError
 from svc_common.uploads import RawRow, error_report_response, wants_spreadsheet
 
+M = TypeVar("M", bound=BaseModel)
 BulkResult = Literal["created", "updated", "replayed", "error", "conflict"]
 RESULTS: tuple[str, ...] = get_args(BulkResult)
 
@@ -228,3 +229,28 @@ def gc_paused() -> Iterator[None]:
         _gc_pauses -= 1
         if _gc_pauses == 0:
             gc.enable()
+
+
+def checked_model(cls: type[M]) -> Callable[[dict[str, Any], set[str]], M]:
+    """A maker of `cls` instances from values a bulk path has checked itself
+    (a plain row's fast path): given every field's value in field order (the
+    defaults too) and the names the row gave, the instance `cls.model_validate`
+    makes of that row. What model_construct does, without its walk over the
+    fields and their aliases per instance (5 µs a row; this, under 1).
+
+    Only for models with no private attributes and without extra="allow"
+    (refused here, once): their instances hold nothing else. Tests
+    (test_checked_model) hold what it makes to model_validate's."""
+    if cls.model_config.get("extra") == "allow" or cls.__private_attributes__:
+        raise TypeError(f"{cls.__name__} keeps extra fields or private attributes")
+    new, set_ = cls.__new__, object.__setattr__
+
+    def make(values: dict[str, Any], fields_set: set[str]) -> M:
+        m = new(cls)
+        set_(m, "__dict__", values)
+        set_(m, "__pydantic_fields_set__", fields_set)
+        set_(m, "__pydantic_extra__", None)
+        set_(m, "__pydantic_private__", None)
+        return m
+
+    return make

