@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import repeat
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import and_, select
@@ -251,6 +251,8 @@ _MAX_LENGTH: dict[str, int] = {
 _make = checked_model(RegistrationIn)
 #: A value of a verdict memo never stored (compared by identity).
 _UNSEEN = object()
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def plain_registration(
@@ -278,20 +280,23 @@ def plain_registration(
         values[name] = v
     values["uscc"] = values["uscc"].upper()  # as RegistrationIn._upper
     if (code := data.get("industry_code")) is not None:
-        industry = industries.get(code, _UNSEEN)
-        if industry is _UNSEEN:
-            industry = industries[code] = canonical_or_none(code)
-        if industry is None:
+        if (industry := _remembered(industries, code, canonical_or_none)) is None:
             return None
         values["industry_code"] = industry
     if (text := data.get("vocs_increment_t")) is not None:
-        amount = amounts.get(text, _UNSEEN)
-        if amount is _UNSEEN:
-            amount = amounts[text] = _amount_or_none(text)
-        if amount is None:
+        if (amount := _remembered(amounts, text, _amount_or_none)) is None:
             return None
         values["vocs_increment_t"] = amount
     return _make(values, set(data))
+
+
+def _remembered(known: dict[K, V], key: K, verdict: Callable[[K], V]) -> V:
+    """`verdict(key)`, worked out once per key for the upload (`known`),
+    None verdicts too."""
+    found = known.get(key, _UNSEEN)
+    if found is _UNSEEN:
+        found = known[key] = verdict(key)
+    return found  # type: ignore[return-value]
 
 
 def _amount_or_none(text: str) -> Decimal | None:
@@ -338,9 +343,7 @@ def kilograms(t: Decimal, known: dict[Decimal, int]) -> int:
     """`tonnes_to_kg(t)`, remembered in `known`: an upload repeats a few
     amounts over many rows (the kilograms depend on the amount alone, not
     on how it is written: 0.075 and 0.0750 are 75 both)."""
-    if (kg := known.get(t)) is None:
-        kg = known[t] = tonnes_to_kg(t)
-    return kg
+    return _remembered(known, t, tonnes_to_kg)
 
 
 async def allocate_numbers(s: AsyncSession, district: str, year: int, count: int) -> int:
