@@ -135,7 +135,10 @@ async def test_a_database_failure_fails_the_whole_batch_and_keeps_nothing(pg_url
 
 
 @pytest.mark.pg
-async def test_a_worker_stopped_mid_batch_answers_every_caller(pg_url: str) -> None:
+@pytest.mark.parametrize("on_driver", [False, True])
+async def test_a_worker_stopped_mid_batch_answers_every_caller(
+    pg_url: str, on_driver: bool
+) -> None:
     """The worker cancelled (the server stopping) with one batch in hand and
     another queued: nothing of either is kept, and every caller is answered
     503 in its own language instead of waiting forever."""
@@ -143,11 +146,12 @@ async def test_a_worker_stopped_mid_batch_answers_every_caller(pg_url: str) -> N
     from svc_common.errors import Unavailable
 
     db = await _db(pg_url)
-    batches = GroupCommit(db, max_batch=2)
+    batches = GroupCommit(db, max_batch=2, on_driver=on_driver)
     gate = asyncio.Event()
+    write = _driver_op if on_driver else _op
 
     async def stuck(s: AsyncSession) -> int:
-        await _op(100)(s)
+        await write(100)(s)
         await gate.wait()  # never set: the batch is in hand when the worker stops
         return 100
 
@@ -157,7 +161,7 @@ async def test_a_worker_stopped_mid_batch_answers_every_caller(pg_url: str) -> N
 
     calls = [
         asyncio.create_task(caller(op, lang))
-        for op, lang in ((stuck, "zh"), (_op(1), "en"), (_op(2), "zh"), (_op(3), "en"))
+        for op, lang in ((stuck, "zh"), (write(1), "en"), (write(2), "zh"), (write(3), "en"))
     ]
     await asyncio.sleep(0.1)
     batches._workers["pool"].cancel()
@@ -275,6 +279,147 @@ async def test_on_the_driver_a_commit_that_wrote_outbox_rows_wakes_the_relay(pg_
     with pytest.raises(Refused):
         await batches.run("pool", refused)
     assert woken == [0]
+    await db.engine.dispose()
+
+
+async def _gated_chain(
+    db: Database, batches: GroupCommit, ops: int
+) -> tuple[list[object], list[str], set[int]]:
+    """One operation holds the key's worker while `ops` more queue behind
+    it; then every one runs. Returns the results, the statements the first
+    operation's connection was sent from then on, and the connections
+    (asyncpg's) every operation ran on."""
+    sent: list[str] = []
+    drivers: set[int] = set()
+    gate = asyncio.Event()
+
+    def on(i: int):  # type: ignore[no-untyped-def]
+        async def op(s: AsyncSession) -> object:
+            driver = (await s.connection()).driver
+            drivers.add(id(driver))
+            if i == 0:
+                driver.add_query_logger(lambda q: sent.append(q.query))
+                await gate.wait()
+            return await _driver_op(i + 1)(s)
+
+        return op
+
+    first = asyncio.create_task(batches.run("pool", on(0)))
+    await asyncio.sleep(0.05)
+    rest = [asyncio.ensure_future(batches.run("pool", on(i))) for i in range(1, ops + 1)]
+    await asyncio.sleep(0.05)
+    gate.set()
+    results = await asyncio.gather(first, *rest, return_exceptions=True)
+    return results, sent, drivers
+
+
+@pytest.mark.pg
+async def test_on_the_driver_a_key_s_batches_follow_on_one_connection(pg_url: str) -> None:
+    """While a key's queue has more, its batches run one after another on one
+    connection, each COMMIT sending the next batch's BEGIN with it (one round
+    trip, no pool checkout between); the last commits alone and the
+    connection goes back to the pool out of any transaction."""
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=4, on_driver=True)
+    results, sent, drivers = await _gated_chain(db, batches, 20)
+    assert [r for r, _unit in results] == list(range(1, 22))  # type: ignore[misc]
+    assert await _count(db) == 21
+    assert len(drivers) == 1  # every batch on the first one's connection
+    # The first batch (one operation) then five of four: each COMMIT but the
+    # last begins the next; no BEGIN goes alone.
+    commits = [q for q in sent if q.startswith("COMMIT")]
+    assert commits == ["COMMIT; BEGIN"] * 5 + ["COMMIT"], sent
+    assert "BEGIN" not in sent
+    assert batches.batches == 5 and batches.operations == 20 and batches.alone == 1
+    async with db.driver() as driver:  # the pool's connection, clean
+        assert not driver.is_in_transaction()
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_on_the_driver_a_chain_gives_its_connection_back_after_chain_max(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long chain goes back to the pool every CHAIN_MAX transactions (so the
+    pool's recycling still sees the connection), and carries on."""
+    from svc_common import batching
+
+    monkeypatch.setattr(batching, "CHAIN_MAX", 2)
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=4, on_driver=True)
+    results, sent, _drivers = await _gated_chain(db, batches, 20)
+    assert [r for r, _unit in results] == list(range(1, 22))  # type: ignore[misc]
+    assert await _count(db) == 21
+    # On the first connection: its own batch and the next, then it was given
+    # back (not left begun for a third: nothing to roll back).
+    assert [q for q in sent if q.startswith("COMMIT")][:2] == ["COMMIT; BEGIN", "COMMIT"], sent
+    assert "ROLLBACK" not in sent
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_on_the_driver_a_failed_batch_mid_chain_leaves_the_next_to_another_connection(
+    pg_url: str,
+) -> None:
+    """A database failure in a chained batch fails that batch only; the
+    batches queued behind it run on (another transaction, or connection)."""
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=4, on_driver=True)
+    gate = asyncio.Event()
+
+    async def first(s: AsyncSession) -> object:
+        await gate.wait()
+        return await _driver_op(100)(s)
+
+    running = asyncio.create_task(batches.run("pool", first))
+    await asyncio.sleep(0.05)
+    ops = [_driver_op(i, TransientFailure if i == 3 else None) for i in range(1, 9)]
+    pending = asyncio.gather(*(batches.run("pool", op) for op in ops), return_exceptions=True)
+    await asyncio.sleep(0.05)
+    gate.set()
+    assert (await running)[0] == 100
+    results = await pending
+    assert all(isinstance(r, TransientFailure) for r in results[:4]), results
+    assert [r[0] for r in results[4:]] == [5, 6, 7, 8]  # type: ignore[index]
+    assert await _count(db) == 5  # the first and the batch after the failed one
+    async with db.driver() as driver:
+        assert not driver.is_in_transaction()
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_a_chain_s_commit_begins_the_next_in_the_same_round_trip(pg_url: str) -> None:
+    """DriverChain: `commit(then_begin=True)` commits (another connection sees
+    the row) and leaves the next transaction open, so `begin()` sends
+    nothing; a transaction begun and never used is rolled back when the
+    chain ends; one left by an exception takes its connection with it."""
+    db = await _db(pg_url)
+    async with db.driver_chain() as chain:
+        unit = await chain.begin()
+        await _add_mark_on_driver().fetch_in(await unit.connection(), {"id": 1, "label": "m1"})
+        await chain.commit(unit, then_begin=True)
+        assert await _count(db) == 1
+        driver = (await unit.connection()).driver
+        assert driver.is_in_transaction()
+        sent: list[str] = []
+        driver.add_query_logger(lambda q: sent.append(q.query))
+        unit = await chain.begin()
+        await _add_mark_on_driver().fetch_in(await unit.connection(), {"id": 2, "label": "m2"})
+        await asyncio.sleep(0.01)  # asyncpg calls its query loggers soon, not at once
+        assert len(sent) == 1 and not [q for q in sent if "BEGIN" in q], sent
+        await chain.commit(unit, then_begin=True)  # a next that never comes
+    await asyncio.sleep(0.01)
+    assert sent[-2:] == ["COMMIT; BEGIN", "ROLLBACK"], sent
+    assert not driver.is_in_transaction() and not driver.is_closed()
+    assert await _count(db) == 2
+    with pytest.raises(Refused):
+        async with db.driver_chain() as chain:
+            unit = await chain.begin()
+            await _add_mark_on_driver().fetch_in(await unit.connection(), {"id": 3, "label": "m3"})
+            left = (await unit.connection()).driver
+            raise Refused("mid-transaction")
+    assert left.is_closed()  # not pooled again in a transaction
+    assert await _count(db) == 2
     await db.engine.dispose()
 
 
