@@ -315,22 +315,28 @@ async def _gated_chain(
 
 @pytest.mark.pg
 async def test_on_the_driver_a_key_s_batches_follow_on_one_connection(pg_url: str) -> None:
-    """While a key's queue has more, its batches run one after another on one
-    connection, each COMMIT sending the next batch's BEGIN with it (one round
-    trip, no pool checkout between); the last commits alone and the
-    connection goes back to the pool out of any transaction."""
+    """A key's batches run one after another on one connection, each COMMIT
+    sending the next batch's BEGIN with it (one round trip, no pool checkout
+    between). An operation that comes within CHAIN_LINGER of the last commit
+    finds its transaction begun; after that the empty transaction is rolled
+    back and the connection goes back to the pool out of any transaction."""
+    from svc_common.batching import CHAIN_LINGER
+
     db = await _db(pg_url)
     batches = GroupCommit(db, max_batch=4, on_driver=True)
     results, sent, drivers = await _gated_chain(db, batches, 20)
     assert [r for r, _unit in results] == list(range(1, 22))  # type: ignore[misc]
     assert await _count(db) == 21
     assert len(drivers) == 1  # every batch on the first one's connection
-    # The first batch (one operation) then five of four: each COMMIT but the
-    # last begins the next; no BEGIN goes alone.
-    commits = [q for q in sent if q.startswith("COMMIT")]
-    assert commits == ["COMMIT; BEGIN"] * 5 + ["COMMIT"], sent
-    assert "BEGIN" not in sent
     assert batches.batches == 5 and batches.operations == 20 and batches.alone == 1
+    await asyncio.sleep(CHAIN_LINGER / 4)
+    assert (await batches.run("pool", _driver_op(22)))[0] == 22  # in the begun transaction
+    await asyncio.sleep(CHAIN_LINGER * 3)
+    # The first batch (one operation), five of four, the late one: each
+    # COMMIT begins the next; no BEGIN goes alone; the last is undone unused.
+    controls = [q for q in sent if q.startswith(("COMMIT", "BEGIN", "ROLLBACK"))]
+    assert controls == ["COMMIT; BEGIN"] * 7 + ["ROLLBACK"], sent
+    assert not batches._workers and await _count(db) == 22
     async with db.driver() as driver:  # the pool's connection, clean
         assert not driver.is_in_transaction()
     await db.engine.dispose()
@@ -351,9 +357,11 @@ async def test_on_the_driver_a_chain_gives_its_connection_back_after_chain_max(
     assert [r for r, _unit in results] == list(range(1, 22))  # type: ignore[misc]
     assert await _count(db) == 21
     # On the first connection: its own batch and the next, then it was given
-    # back (not left begun for a third: nothing to roll back).
-    assert [q for q in sent if q.startswith("COMMIT")][:2] == ["COMMIT; BEGIN", "COMMIT"], sent
-    assert "ROLLBACK" not in sent
+    # back (not left begun for a third: nothing to roll back but, at the
+    # very end, the last chain's unused transaction).
+    controls = [q for q in sent if q.startswith(("COMMIT", "BEGIN", "ROLLBACK"))]
+    assert controls[:2] == ["COMMIT; BEGIN", "COMMIT"], sent
+    assert "ROLLBACK" not in controls[:-1], sent
     await db.engine.dispose()
 
 

@@ -82,6 +82,10 @@ _WRITES = "svc_common.batching.writes"
 #: Transactions a key's worker runs on one connection before it goes back to
 #: its pool (so the pool's recycling and checks still see it).
 CHAIN_MAX = 256
+#: How long a key's worker keeps its connection, with the next transaction
+#: begun, for an operation to come (seconds). Under load one comes within a
+#: few milliseconds; idle, the empty transaction is rolled back after this.
+CHAIN_LINGER = 0.02
 
 
 def batch_memo(unit: Any) -> dict[Any, Any] | None:
@@ -234,6 +238,8 @@ class GroupCommit:
         self.prepare = prepare or {}
         self._queues: dict[str, list[_Queued[Any]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        #: A chain's worker waiting for its key's next operation (`_next`).
+        self._waiting: dict[str, asyncio.Future[None]] = {}
         #: Batches committed together and the operations in them; operations
         #: run alone (a batch of one, or after a refusal undid their batch).
         self.batches = 0
@@ -264,6 +270,9 @@ class GroupCommit:
         context = contextvars.copy_context()
         context.run(self.db.leave_unit)
         self._queues.setdefault(key, []).append(_Queued(op, future, kind, hint, context))
+        waiting = self._waiting.get(key)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
         if key not in self._workers:
             # A fresh context: the worker must not join any request's unit.
             self._workers[key] = asyncio.create_task(
@@ -347,20 +356,24 @@ class GroupCommit:
 
     async def _chain(self, key: str, hand: list[_Queued[Any]]) -> list[_Queued[Any]]:
         """On the driver: the batches of `key`, each one transaction, one
-        after another on one connection for as long as the queue has more
-        (at most `CHAIN_MAX`, then the connection goes back to its pool):
-        a batch's COMMIT begins the next one in the same round trip
-        (DriverChain). A batch of one runs as it would alone (no memo, its
-        writes at once). Returns a batch of two or more that an operation
-        refused, undone, for the caller to run alone; a refusal of a batch
-        of one reaches its caller here."""
+        after another on one connection (at most `CHAIN_MAX`, then the
+        connection goes back to its pool): a batch's COMMIT begins the next
+        one in the same round trip (DriverChain), and the worker waits up to
+        `CHAIN_LINGER` seconds for that next one's first operation before it
+        rolls the empty transaction back and gives the connection back. A
+        batch of one runs as it would alone (no memo, its writes at once).
+        Returns a batch of two or more that an operation refused, undone,
+        for the caller to run alone; a refusal of a batch of one reaches its
+        caller here."""
         async with self.db.driver_chain() as chain:
             for turn in range(CHAIN_MAX, 0, -1):
                 hand[:] = self._take(key)
                 if not hand:
                     if self._queues.get(key):
                         continue  # every caller of this batch gave up; more behind
-                    return []
+                    if not chain.begun or not await self._next(key):
+                        return []
+                    continue
                 failed: Exception | None = None
                 try:
                     # Where an operation's type says AsyncSession (see DriverUnit).
@@ -369,8 +382,8 @@ class GroupCommit:
                         results = [await run_in_context(hand[0].context, hand[0].op(unit))]
                     else:
                         results = await self._steps(unit, hand)
-                    more = turn > 1 and bool(self._queues.get(key))
-                    await chain.commit(unit, then_begin=more)
+                    # Begun at once, the next batch saves its BEGIN's round trip.
+                    await chain.commit(unit, then_begin=turn > 1)
                 except Exception as exc:
                     failed = exc
                 if failed is None:
@@ -389,6 +402,18 @@ class GroupCommit:
                 if not hand[0].future.done():
                     hand[0].future.set_exception(failed)
         return []
+
+    async def _next(self, key: str) -> bool:
+        """Wait up to CHAIN_LINGER for an operation of `key`; whether one came."""
+        waiting = self._waiting[key] = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(CHAIN_LINGER):
+                await waiting
+        except TimeoutError:
+            pass
+        finally:
+            del self._waiting[key]
+        return bool(self._queues.get(key))
 
     async def _apply(self, batch: list[_Queued[Any]]) -> None:
         """In a session (not on the driver): one batch, one transaction."""

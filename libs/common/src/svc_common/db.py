@@ -259,6 +259,12 @@ class DriverChain:
             self._begun = True
         return DriverUnit(DriverConnection(self._driver, self._db.engine.dialect))
 
+    @property
+    def begun(self) -> bool:
+        """Whether a transaction of the chain is open (begun, by `begin` or
+        by the last commit, and not yet committed or rolled back)."""
+        return self._begun
+
     async def commit(self, unit: DriverUnit, *, then_begin: bool) -> None:
         """Commit `unit`'s transaction, and begin the next one in the same
         round trip if `then_begin`. If this raises, the transaction's outcome
