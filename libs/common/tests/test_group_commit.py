@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import String, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -428,6 +429,43 @@ async def test_a_chain_s_commit_begins_the_next_in_the_same_round_trip(pg_url: s
             raise Refused("mid-transaction")
     assert left.is_closed()  # not pooled again in a transaction
     assert await _count(db) == 2
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_a_chain_whose_connection_died_ends_without_an_error(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server ended the connection while the next transaction waited
+    (a restart, a failover): the chain's end cannot roll it back, closes the
+    connection instead, raises nothing, and the pool serves a live one."""
+    db = await _db(pg_url)
+    async with db.driver_chain() as chain:
+        unit = await chain.begin()
+        await _add_mark_on_driver().fetch_in(await unit.connection(), {"id": 1, "label": "m1"})
+        await chain.commit(unit, then_begin=True)
+        driver = (await unit.connection()).driver
+        pid = driver.get_server_pid()
+        async with db.driver() as other:
+            assert await other.fetchval("SELECT pg_terminate_backend($1)", pid)
+        await asyncio.sleep(0.1)
+    assert driver.is_closed()
+    assert await _count(db) == 1  # committed before
+    # The same when the connection still looks open and its ROLLBACK fails.
+    async with db.driver_chain() as chain:
+        unit = await chain.begin()
+        driver = (await unit.connection()).driver
+        real = type(driver).execute
+
+        async def dying(self: object, query: str, *args: object) -> str:
+            if self is driver and query == "ROLLBACK":
+                raise asyncpg.ConnectionDoesNotExistError("connection was closed")
+            return await real(self, query, *args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(type(driver), "execute", dying)
+    assert driver.is_closed()
+    async with db.driver() as live:
+        assert await live.fetchval("SELECT 1") == 1
     await db.engine.dispose()
 
 

@@ -20,6 +20,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+import structlog
 from sqlalchemy import event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
@@ -36,6 +37,8 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 
 from svc_common import fastjson
 from svc_common.failures import DatabaseUnreachable
+
+log = structlog.get_logger(__name__)
 
 _T = TypeVar("_T")
 
@@ -277,10 +280,17 @@ class DriverChain:
         self._db._committed(unit.info)
 
     async def rollback(self) -> None:
-        """Undo the open transaction, if there is one (nothing of it kept)."""
-        if self._driver.is_in_transaction():
-            await self._driver.execute("ROLLBACK")
+        """Undo the open transaction, if there is one (nothing of it kept). A
+        connection that cannot roll back is closed: the server then undoes
+        the transaction itself, and the pool throws the connection away."""
         self._begun = False
+        if self._driver.is_closed() or not self._driver.is_in_transaction():
+            return
+        try:
+            await self._driver.execute("ROLLBACK")
+        except Exception as exc:
+            log.warning("rollback failed; connection closed", error=repr(exc))
+            self._driver.terminate()
 
 
 async def transaction_driver(conn: AsyncConnection) -> Any:
