@@ -315,14 +315,17 @@ async def _gated_chain(
 
 
 @pytest.mark.pg
-async def test_on_the_driver_a_key_s_batches_follow_on_one_connection(pg_url: str) -> None:
+async def test_on_the_driver_a_key_s_batches_follow_on_one_connection(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A key's batches run one after another on one connection, each COMMIT
     sending the next batch's BEGIN with it (one round trip, no pool checkout
     between). An operation that comes within CHAIN_LINGER of the last commit
     finds its transaction begun; after that the empty transaction is rolled
     back and the connection goes back to the pool out of any transaction."""
-    from svc_common.batching import CHAIN_LINGER
+    from svc_common import batching
 
+    monkeypatch.setattr(batching, "CHAIN_LINGER", 0.5)  # ample on a loaded machine
     db = await _db(pg_url)
     batches = GroupCommit(db, max_batch=4, on_driver=True)
     results, sent, drivers = await _gated_chain(db, batches, 20)
@@ -330,16 +333,59 @@ async def test_on_the_driver_a_key_s_batches_follow_on_one_connection(pg_url: st
     assert await _count(db) == 21
     assert len(drivers) == 1  # every batch on the first one's connection
     assert batches.batches == 5 and batches.operations == 20 and batches.alone == 1
-    await asyncio.sleep(CHAIN_LINGER / 4)
     assert (await batches.run("pool", _driver_op(22)))[0] == 22  # in the begun transaction
-    await asyncio.sleep(CHAIN_LINGER * 3)
-    # The first batch (one operation), five of four, the late one: each
-    # COMMIT begins the next; no BEGIN goes alone; the last is undone unused.
+    # The first batch (one operation, twenty queued), five of four: each
+    # COMMIT begins the next; no BEGIN goes alone. The late one, alone with
+    # nothing queued, commits alone and the worker lets the connection go.
     controls = [q for q in sent if q.startswith(("COMMIT", "BEGIN", "ROLLBACK"))]
-    assert controls == ["COMMIT; BEGIN"] * 7 + ["ROLLBACK"], sent
+    assert controls == ["COMMIT; BEGIN"] * 6 + ["COMMIT"], sent
     assert not batches._workers and await _count(db) == 22
     async with db.driver() as driver:  # the pool's connection, clean
         assert not driver.is_in_transaction()
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_on_the_driver_a_busy_key_waits_for_its_next_operation_a_quiet_one_does_not(
+    pg_url: str,
+) -> None:
+    """After a batch of several, the worker keeps the next transaction begun
+    for CHAIN_LINGER; nothing comes, it is rolled back and the connection
+    goes back. One operation at a time: BEGIN and COMMIT each, no waiting,
+    the worker gone as soon as it commits."""
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=16, on_driver=True)
+    sent: list[str] = []
+    seen: set[int] = set()
+
+    def logged(i: int):  # type: ignore[no-untyped-def]
+        async def op(s: AsyncSession) -> object:
+            driver = (await s.connection()).driver
+            if id(driver) not in seen:
+                seen.add(id(driver))
+                driver.add_query_logger(lambda q: sent.append(q.query))
+            return await _driver_op(i)(s)
+
+        return op
+
+    for i in (1, 2, 3):  # one at a time
+        await batches.run("pool", logged(i))
+        assert not batches._workers
+    await asyncio.sleep(0.01)
+    # (A connection's logger is set after its first BEGIN.)
+    controls = [q for q in sent if q.startswith(("COMMIT", "BEGIN", "ROLLBACK"))]
+    assert controls.count("COMMIT") == 3 and set(controls) <= {"BEGIN", "COMMIT"}, sent
+    sent.clear()
+    await asyncio.gather(*(batches.run("pool", logged(i)) for i in (4, 5, 6)))
+    assert batches._workers  # waiting, the next transaction begun
+    for _ in range(100):  # CHAIN_LINGER, on however loaded a machine
+        await asyncio.sleep(0.02)
+        if not batches._workers:
+            break
+    assert not batches._workers
+    controls = [q for q in sent if q.startswith(("COMMIT", "BEGIN", "ROLLBACK"))]
+    assert controls[-2:] == ["COMMIT; BEGIN", "ROLLBACK"], sent
+    assert await _count(db) == 6
     await db.engine.dispose()
 
 

@@ -358,9 +358,11 @@ class GroupCommit:
         """On the driver: the batches of `key`, each one transaction, one
         after another on one connection (at most `CHAIN_MAX`, then the
         connection goes back to its pool): a batch's COMMIT begins the next
-        one in the same round trip (DriverChain), and the worker waits up to
-        `CHAIN_LINGER` seconds for that next one's first operation before it
-        rolls the empty transaction back and gives the connection back. A
+        one in the same round trip (DriverChain). When the key is busy (its
+        last batch had several operations) and nothing is queued, the worker
+        waits up to `CHAIN_LINGER` seconds for the next one's first
+        operation before it rolls the empty transaction back and gives the
+        connection back; a key with one operation at a time does not wait. A
         batch of one runs as it would alone (no memo, its writes at once).
         Returns a batch of two or more that an operation refused, undone,
         for the caller to run alone; a refusal of a batch of one reaches its
@@ -382,8 +384,12 @@ class GroupCommit:
                         results = [await run_in_context(hand[0].context, hand[0].op(unit))]
                     else:
                         results = await self._steps(unit, hand)
-                    # Begun at once, the next batch saves its BEGIN's round trip.
-                    await chain.commit(unit, then_begin=turn > 1)
+                    # A busy key (a batch of several, or more queued): the
+                    # next batch is begun at once, saving its BEGIN's round
+                    # trip. A key with one operation at a time commits alone
+                    # and lets the connection go: nothing to wait for.
+                    busy = len(hand) > 1 or bool(self._queues.get(key))
+                    await chain.commit(unit, then_begin=turn > 1 and busy)
                 except Exception as exc:
                     failed = exc
                 if failed is None:
