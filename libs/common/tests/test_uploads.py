@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -10,6 +11,7 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from svc_common import guard, uploads
 from svc_common.errors import Unprocessable
 from svc_common.guard import (
     MAX_NUMBER_DIGITS,
@@ -554,3 +556,70 @@ def test_plain_objects_are_read_at_once() -> None:
 def test_uploads_the_stream_would_misread_are_read_line_by_line(text: str) -> None:
     want = _rows(_ndjson_rows_by_line(text, 5, json_free_of_hazards(text)))
     assert _rows(_ndjson_rows(text, 5)) == want
+
+
+def _hazards_before(text: str) -> bool:
+    """`json_free_of_hazards` as it was before it searched the bytes (and
+    took an upload's own bytes instead of encoding the text), kept verbatim."""
+    if "\x00" in text or "\\u0000" in text or "\\U0000" in text:
+        return False
+    marked = text.encode("utf-8", "surrogatepass").translate(guard._DIGITS_AND_SUSPECTS)
+    return (
+        guard._LONG_RUN not in marked
+        and (b"!" not in marked or guard._CONTROL_IN_LINE.search(text) is None)
+        and guard._ESCAPED_CONTROL.search(guard._unescaped_backslashes(text)) is None
+    )
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(_UPLOADS, st.text(), st.text(alphabet='\x00\\uU0123456789{}"\ud800 ')))
+def test_the_hazard_check_on_bytes_is_the_check_on_text(text: str) -> None:
+    assert json_free_of_hazards(text) == _hazards_before(text)
+    utf8 = text.encode("utf-8", "surrogatepass")
+    assert json_free_of_hazards(text, utf8) == _hazards_before(text)
+
+
+_CONTENT_TYPES = [
+    "application/x-ndjson",
+    "application/x-ndjson; charset=utf-8",
+    "application/x-ndjson; charset=UTF8",
+    "application/x-ndjson; charset=utf-8-sig",
+    "application/x-ndjson; charset=gbk",
+    "application/x-ndjson; charset=utf-16",
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.one_of(_NDJSON_LINES, _UPLOADS), min_size=1, max_size=6),
+    st.booleans(),
+    st.sampled_from(_CONTENT_TYPES),
+)
+def test_an_upload_read_with_its_own_bytes_reads_as_from_its_text(
+    lines: list[str], bom: bool, content_type: str
+) -> None:
+    """The reader hands the upload's own bytes (less a BOM) on as the text's
+    UTF-8: they must be exactly that, and the rows those of the text alone."""
+    text = "\n".join(lines)
+    codec = next((c for c in ("utf-16", "gbk") if c in content_type), "utf-8")
+    try:
+        body = text.encode("gb18030" if codec == "gbk" else codec)
+    except UnicodeEncodeError:
+        return
+    if bom and codec == "utf-8":
+        body = codecs.BOM_UTF8 + body
+    try:
+        decoded, used = uploads._decoded(body, content_type)
+    except Unprocessable:
+        return
+    utf8 = uploads._utf8_of(body, used)
+    if codec == "utf-8":
+        assert utf8 == decoded.encode("utf-8")
+    else:
+        assert utf8 is None
+    want = _rows(_ndjson_rows(decoded, 1000))
+    try:
+        got = _rows(parse_upload(content_type, body, max_rows=1000))
+    except Unprocessable:  # no rows: the upload is refused whole
+        got = []
+    assert got == want

@@ -3,10 +3,11 @@ results, listing by district and category, and the classification table."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from sqlalchemy import func, select, text
-from svc_common import testing
+from svc_common import clock, testing
 from svc_common.tables import AuditEntry
 from svc_common.uscc import make_uscc
 
@@ -341,3 +342,32 @@ async def test_bulk_import_near_sqlites_largest_rowid(svc: Service) -> None:
     ).json()
     results = {row["row"]: row["result"] for row in report["results"]}
     assert results == {i + 1: "updated" if i < 3 else "created" for i in range(8)}
+
+
+async def test_bulk_import_stores_times_as_a_single_registration_does(svc: Service) -> None:
+    """The import sends its rows on the driver with the time made once; the
+    text stored must be what SQLAlchemy stores for the same instant (on
+    SQLite a whole second keeps its ".000000": sqlite3's own adapter would
+    drop it, and text compared in SQL would then differ)."""
+    at = dt.datetime(2026, 12, 4, 3, 0, 0, tzinfo=dt.UTC)
+    with clock.using(clock.ManualClock(at)):
+        await svc.enterprise(1)
+        r = await svc.http.post(
+            "/permit/enterprises:import",
+            content=_import_lines([2], "甲"),
+            headers={**OFFICER, "content-type": "application/x-ndjson"},
+        )
+        assert r.json()["totals"]["created"] == 1
+    async with svc.db.session() as s:
+        stored = (
+            await s.execute(
+                text(
+                    "SELECT uscc, CAST(created_at AS TEXT), CAST(updated_at AS TEXT) "
+                    "FROM enterprises ORDER BY uscc"
+                )
+            )
+        ).all()
+    single, imported = (
+        next(row[1:] for row in stored if row[0] == make_uscc(BAODI, i)) for i in (1, 2)
+    )
+    assert imported == single

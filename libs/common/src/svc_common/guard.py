@@ -175,14 +175,18 @@ def json_plainly_safe(text: str) -> bool:
     return json_free_of_hazards(text) and json_shallow(text)
 
 
-def json_free_of_hazards(text: str) -> bool:
+def json_free_of_hazards(text: str, utf8: bytes | None = None) -> bool:
     """No NUL nor its escape, no other character of REFUSED raw or escaped,
     and no run of digits longer than the limit
     (taking strings out cannot join two runs). True of a text means true of
-    every part of it: an upload checked whole needs only `json_shallow` per line."""
-    if "\x00" in text or "\\u0000" in text or "\\U0000" in text:
+    every part of it: an upload checked whole needs only `json_shallow` per line.
+    `utf8`, if given, is `text` in UTF-8 already (an upload's own bytes):
+    not encoded again. In UTF-8 a NUL byte or an ASCII run is only ever
+    that character or those characters, so the searches run on the bytes."""
+    data = text.encode("utf-8", "surrogatepass") if utf8 is None else utf8
+    if b"\x00" in data or b"\\u0000" in data or b"\\U0000" in data:
         return False
-    marked = text.encode("utf-8", "surrogatepass").translate(_DIGITS_AND_SUSPECTS)
+    marked = data.translate(_DIGITS_AND_SUSPECTS)
     return (
         _LONG_RUN not in marked
         and (b"!" not in marked or _CONTROL_IN_LINE.search(text) is None)

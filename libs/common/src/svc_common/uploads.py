@@ -169,6 +169,20 @@ def decode_text(body: bytes, content_type: str = "") -> str:
     """The upload as text: in its declared charset, else UTF-8 (with or
     without a BOM), else GB18030 (GBK's superset: Excel's "CSV" on a Chinese
     Windows PC). 422 naming the body when it is none of them."""
+    return _decoded(body, content_type)[0]
+
+
+def _utf8_of(body: bytes, codec: str) -> bytes | None:
+    """The UTF-8 bytes of the text `body` decoded to in `codec`, without
+    encoding it again: the body itself, less its BOM, if it was read as
+    UTF-8 (valid UTF-8 decodes and encodes back byte for byte); else None."""
+    if codec != "utf-8-sig":
+        return None
+    return body[len(codecs.BOM_UTF8) :] if body.startswith(codecs.BOM_UTF8) else body
+
+
+def _decoded(body: bytes, content_type: str) -> tuple[str, str]:
+    """`decode_text`'s text and the codec it was read in."""
     declared = _charset(content_type)
     if declared:
         try:
@@ -183,7 +197,7 @@ def decode_text(body: bytes, content_type: str = "") -> str:
             ) from exc
         codec = _CHARSETS.get(codec.replace("_", "-"), codec)
         try:
-            return body.decode(codec)
+            return body.decode(codec), codec
         except UnicodeDecodeError as exc:
             raise field_error(
                 "body",
@@ -194,7 +208,7 @@ def decode_text(body: bytes, content_type: str = "") -> str:
             ) from exc
     for codec in ("utf-8-sig", "gb18030"):
         try:
-            return body.decode(codec)
+            return body.decode(codec), codec
         except UnicodeDecodeError:
             continue
     raise field_error(
@@ -243,11 +257,11 @@ def parse_upload(
     if media in XLSX_TYPES:
         rows = _xlsx_rows(body, max_rows, drop_empty_cells)
     else:
-        text = decode_text(body, content_type)
+        text, codec = _decoded(body, content_type)
         rows = (
             _csv_rows(text, max_rows, drop_empty_cells)
             if media in CSV_TYPES
-            else _ndjson_rows(text, max_rows)
+            else _ndjson_rows(text, max_rows, _utf8_of(body, codec))
         )
     if len(rows) > max_rows:
         raise PayloadTooLarge(
@@ -373,7 +387,7 @@ _STREAM = msgspec.json.Decoder()
 _BREAKS_IN_STRINGS = ("\x85", "\u2028", "\u2029")
 
 
-def _plain_objects(text: str, max_rows: int) -> list[RawRow] | None:
+def _plain_objects(text: str, max_rows: int, utf8: bytes | None = None) -> list[RawRow] | None:
     """The rows of an upload of plain JSON objects, one a line, read at once
     in C; None for any other upload (then read line by line).
 
@@ -391,7 +405,7 @@ def _plain_objects(text: str, max_rows: int) -> list[RawRow] | None:
     if any(c in text for c in _BREAKS_IN_STRINGS) or "[" in text:
         return None
     try:
-        data = text.encode("utf-8")
+        data = text.encode("utf-8") if utf8 is None else utf8
         values = _STREAM.decode_lines(data)
     except (msgspec.DecodeError, UnicodeEncodeError):
         return None
@@ -405,11 +419,14 @@ def _plain_objects(text: str, max_rows: int) -> list[RawRow] | None:
     return [RawRow(i, v) for i, v in enumerate(values, 1)]
 
 
-def _ndjson_rows(text: str, max_rows: int) -> list[RawRow]:
+def _ndjson_rows(text: str, max_rows: int, utf8: bytes | None = None) -> list[RawRow]:
+    """The rows of JSON lines; `utf8`, if given, is `text` in UTF-8 (the
+    upload's own bytes, `_utf8_of`), so the whole-text checks and the
+    reading at once need not encode it again."""
     # Checked once for the whole upload, which holds for each line: per line
     # only the cheap bracket count is left.
-    free_of_hazards = json_free_of_hazards(text)
-    if free_of_hazards and (rows := _plain_objects(text, max_rows)) is not None:
+    free_of_hazards = json_free_of_hazards(text, utf8)
+    if free_of_hazards and (rows := _plain_objects(text, max_rows, utf8)) is not None:
         return rows
     return _ndjson_rows_by_line(text, max_rows, free_of_hazards)
 

@@ -19,7 +19,7 @@ from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.bulk import BulkReportBuilder
-from svc_common.db import Database, session_driver
+from svc_common.db import Database, driver_value, session_driver
 from svc_common.districts import DISTRICTS
 from svc_common.errors import FieldError
 from svc_common.errors import validation_errors as pydantic_errors
@@ -205,9 +205,8 @@ async def _upsert_sqlite(
     statement in one hand-off to SQLite's thread: through SQLAlchemy each
     took four (cursor, execute, fetch, close) and its result objects."""
     conn = await s.connection()
-    # The timestamp exactly as the column type stores it on this database.
-    bind = Enterprise.__table__.c.created_at.type.bind_processor(conn.dialect)
-    stamp = bind(now) if bind else now
+    # The timestamp exactly as the driver stores it, made once for every row.
+    stamp = driver_value(Enterprise.__table__.c.created_at.type, conn.dialect, now)
     driver = await session_driver(s)
     keys = [r[0] for r in chunk]
     ((top,),) = await driver.execute_fetchall("SELECT max(rowid) FROM enterprises")
