@@ -283,6 +283,11 @@ async def test_on_the_driver_a_commit_that_wrote_outbox_rows_wakes_the_relay(pg_
     await db.engine.dispose()
 
 
+def _controls(sent: list[str]) -> list[str]:
+    """The transaction control statements among those a connection was sent."""
+    return [q for q in sent if q.startswith(("COMMIT", "BEGIN", "ROLLBACK"))]
+
+
 async def _gated_chain(
     db: Database, batches: GroupCommit, ops: int
 ) -> tuple[list[object], list[str], set[int]]:
@@ -337,7 +342,7 @@ async def test_on_the_driver_a_key_s_batches_follow_on_one_connection(
     # The first batch (one operation, twenty queued), five of four: each
     # COMMIT begins the next; no BEGIN goes alone. The late one, alone with
     # nothing queued, commits alone and the worker lets the connection go.
-    controls = [q for q in sent if q.startswith(("COMMIT", "BEGIN", "ROLLBACK"))]
+    controls = _controls(sent)
     assert controls == ["COMMIT; BEGIN"] * 6 + ["COMMIT"], sent
     assert not batches._workers and await _count(db) == 22
     async with db.driver() as driver:  # the pool's connection, clean
@@ -373,7 +378,7 @@ async def test_on_the_driver_a_busy_key_waits_for_its_next_operation_a_quiet_one
         assert not batches._workers
     await asyncio.sleep(0.01)
     # (A connection's logger is set after its first BEGIN.)
-    controls = [q for q in sent if q.startswith(("COMMIT", "BEGIN", "ROLLBACK"))]
+    controls = _controls(sent)
     assert controls.count("COMMIT") == 3 and set(controls) <= {"BEGIN", "COMMIT"}, sent
     sent.clear()
     await asyncio.gather(*(batches.run("pool", logged(i)) for i in (4, 5, 6)))
@@ -383,7 +388,7 @@ async def test_on_the_driver_a_busy_key_waits_for_its_next_operation_a_quiet_one
         if not batches._workers:
             break
     assert not batches._workers
-    controls = [q for q in sent if q.startswith(("COMMIT", "BEGIN", "ROLLBACK"))]
+    controls = _controls(sent)
     assert controls[-2:] == ["COMMIT; BEGIN", "ROLLBACK"], sent
     assert await _count(db) == 6
     await db.engine.dispose()
@@ -406,7 +411,7 @@ async def test_on_the_driver_a_chain_gives_its_connection_back_after_chain_max(
     # On the first connection: its own batch and the next, then it was given
     # back (not left begun for a third: nothing to roll back but, at the
     # very end, the last chain's unused transaction).
-    controls = [q for q in sent if q.startswith(("COMMIT", "BEGIN", "ROLLBACK"))]
+    controls = _controls(sent)
     assert controls[:2] == ["COMMIT; BEGIN", "COMMIT"], sent
     assert "ROLLBACK" not in controls[:-1], sent
     await db.engine.dispose()
