@@ -521,6 +521,38 @@ async def test_a_chain_whose_connection_died_ends_without_an_error(
 
 
 @pytest.mark.pg
+async def test_on_the_driver_no_connection_to_be_had_fails_the_batch_not_the_worker(
+    pg_url: str,
+) -> None:
+    """The pool has no connection to give (every one in use past its
+    timeout, or the database unreachable): the batch's callers get that
+    failure (503 with Retry-After, as any database failure), not "the
+    service is stopping"; the worker ends cleanly and the key's next
+    operation runs once a connection is free."""
+    from svc_common.errors import Unavailable
+    from svc_common.failures import is_transient
+
+    db = Database(pg_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    batches = GroupCommit(db, max_batch=4, on_driver=True)
+    async with db.driver() as held:  # the pool's only connection
+        assert held is not None
+        calls = [asyncio.ensure_future(batches.run("pool", _driver_op(i))) for i in (1, 2)]
+        await asyncio.sleep(0)
+        worker = batches._workers["pool"]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        await asyncio.wait([worker])
+    for r in results:
+        assert isinstance(r, Exception) and is_transient(r), results
+        assert not isinstance(r, Unavailable), results  # not "the service is stopping"
+    assert worker.exception() is None
+    assert (await batches.run("pool", _driver_op(3)))[0] == 3
+    assert await _count(db) == 1
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
 async def test_inserts_queued_together_go_in_one_statement_and_a_refused_row_fails_alone(
     pg_url: str,
 ) -> None:

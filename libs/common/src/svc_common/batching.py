@@ -285,7 +285,19 @@ class GroupCommit:
         try:
             while self._queues.get(key):
                 if self.on_driver:
-                    refused = await self._chain(key, hand)
+                    try:
+                        refused = await self._chain(key, hand)
+                    except Exception as exc:
+                        # No connection to be had (the pool's timeout, the
+                        # database unreachable): the next batch fails with
+                        # it, as a batch's own failure (503 with Retry-After,
+                        # not "stopping"), and the worker goes on with the
+                        # rest, as each batch took its own connection before.
+                        if not hand:
+                            hand[:] = self._take(key)
+                        self._fail(hand, exc)
+                        hand.clear()
+                        continue
                     if len(refused) > 1:
                         self.fallbacks += 1
                     # Undone as a whole, each again alone, the chain's
