@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import String, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import NullPool
 from svc_common.batching import GroupCommit, InsertsTogether, batch_memo
 from svc_common.db import Database
 from svc_common.failures import TransientFailure
@@ -550,6 +551,30 @@ async def test_on_the_driver_no_connection_to_be_had_fails_the_batch_not_the_wor
     assert (await batches.run("pool", _driver_op(3)))[0] == 3
     assert await _count(db) == 1
     await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_a_chain_lingering_as_its_database_is_disposed_closes_its_connection(
+    pg_url: str,
+) -> None:
+    """The server stops (its lifespan disposes of the database) while a busy
+    key's worker waits for a next operation that will not come: when the
+    wait ends the connection is closed, not left open in a pool that is gone
+    (a backend the server keeps until the process exits)."""
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=4, on_driver=True)
+    await asyncio.gather(*(batches.run("pool", _driver_op(i)) for i in (1, 2, 3)))
+    worker = batches._workers["pool"]  # lingering, the next transaction begun
+    await db.dispose()
+    await asyncio.wait_for(worker, 5)
+    other = Database(pg_url, poolclass=NullPool)
+    async with other.driver() as driver:
+        left = await driver.fetch(
+            "SELECT state FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    assert not left, [tuple(r) for r in left]
+    await other.dispose()
 
 
 @pytest.mark.pg

@@ -742,6 +742,7 @@ class Database:
             raise RuntimeError("Database.driver() is for PostgreSQL on asyncpg only")
         # The pool's own checkout and checkin, one greenlet each: a third of
         # the CPU of an AsyncConnection around it (bench/RESULTS.md).
+        pool = self.engine.pool
         pooled = await greenlet_spawn(self.engine.sync_engine.raw_connection)
         driver = pooled.driver_connection
         # Cancelled mid-statement, the connection's state is unknown: throw it away.
@@ -753,15 +754,17 @@ class Database:
             broken = False
             raise
         finally:
-            if broken or _unfit(driver):
+            # A pool disposed of meanwhile (the server stopping while a group
+            # commit's chain waited) would keep a connection given back to it
+            # open and unused (a QueuePool puts it in its queue): close it.
+            if broken or _unfit(driver) or self.engine.pool is not pool:
                 await run_to_completion(_throw_away(pooled))
             else:
                 # A fit connection goes back to the pool without a round trip,
                 # so nothing here waits for the server: no task to shield it
-                # (7.5 µs a use on uvloop). (An overflow connection, or one
-                # returned to a disposed pool, is closed, which awaits; cut
-                # short there, asyncpg aborts it and the pool still counts it
-                # returned.)
+                # (7.5 µs a use on uvloop). (An overflow connection is
+                # closed, which awaits; cut short there, asyncpg aborts it
+                # and the pool still counts it returned.)
                 await greenlet_spawn(pooled.close)
 
     async def ping(self) -> bool:
