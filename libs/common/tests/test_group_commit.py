@@ -260,6 +260,27 @@ async def test_on_the_driver_a_refusal_and_a_rare_path_keep_nothing_twice(pg_url
 
 
 @pytest.mark.pg
+async def test_on_the_driver_an_operation_alone_on_a_rare_path_runs_once_more_only(
+    pg_url: str,
+) -> None:
+    """An operation alone that asks the unit for a session's work runs
+    again in a session at once: twice in all, not once more on the driver."""
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=16, on_driver=True)
+    runs: list[str] = []
+
+    async def op(s: AsyncSession) -> tuple[int, str]:
+        runs.append(type(s).__name__)
+        return await _driver_op(1, orm=True)(s)
+
+    assert await batches.run("pool", op) == (1, "AsyncSession")
+    assert runs == ["DriverUnit", "AsyncSession"]
+    assert batches.in_session == 1 and batches.alone == 1
+    assert await _count(db) == 1
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
 async def test_on_the_driver_a_commit_that_wrote_outbox_rows_wakes_the_relay(pg_url: str) -> None:
     from svc_common.db import OUTBOX_WRITTEN
 

@@ -301,9 +301,11 @@ class GroupCommit:
                     if len(refused) > 1:
                         self.fallbacks += 1
                     # Undone as a whole, each again alone, the chain's
-                    # connection back in its pool first (never two held).
+                    # connection back in its pool first (never two held). An
+                    # operation that was alone and asked for a session gets
+                    # one at once (the driver would refuse it again).
                     for q in refused:
-                        await self._alone(q)
+                        await self._alone(q, in_session=len(refused) == 1)
                 else:
                     hand[:] = self._take(key)
                     if hand:
@@ -377,8 +379,9 @@ class GroupCommit:
         connection back; a key with one operation at a time does not wait. A
         batch of one runs as it would alone (no memo, its writes at once).
         Returns a batch of two or more that an operation refused, undone,
-        for the caller to run alone; a refusal of a batch of one reaches its
-        caller here."""
+        for the caller to run alone, or an operation alone that needs a
+        session (NeedsSession), for the caller to run in one; a refusal of a
+        batch of one reaches its caller here."""
         async with self.db.driver_chain() as chain:
             for turn in range(CHAIN_MAX, 0, -1):
                 hand[:] = self._take(key)
@@ -466,18 +469,20 @@ class GroupCommit:
         """A batch's transaction: on the driver, or a session's."""
         return self.db.driver_unit() if self.on_driver else self.db.transaction()
 
-    async def _alone(self, q: _Queued[Any]) -> None:
-        """One operation in its own transaction, as without batching."""
+    async def _alone(self, q: _Queued[Any], *, in_session: bool = False) -> None:
+        """One operation in its own transaction, as without batching
+        (`in_session`: it already asked the driver for a session's work)."""
         if q.future.done():
             return
         self.alone += 1
         try:
-            try:
-                async with self._unit() as s:
-                    result = await run_in_context(q.context, q.op(s))
-                needs_session = False
-            except NeedsSession:
-                needs_session = True
+            needs_session = in_session
+            if not needs_session:
+                try:
+                    async with self._unit() as s:
+                        result = await run_in_context(q.context, q.op(s))
+                except NeedsSession:
+                    needs_session = True
             if needs_session:  # again outside the `except` (see `_apply`)
                 self.in_session += 1
                 async with self.db.transaction() as s:
