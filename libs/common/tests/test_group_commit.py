@@ -576,12 +576,15 @@ async def test_on_the_driver_no_connection_to_be_had_fails_the_batch_not_the_wor
 
 @pytest.mark.pg
 async def test_a_chain_lingering_as_its_database_is_disposed_closes_its_connection(
-    pg_url: str,
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The server stops (its lifespan disposes of the database) while a busy
     key's worker waits for a next operation that will not come: when the
     wait ends the connection is closed, not left open in a pool that is gone
     (a backend the server keeps until the process exits)."""
+    from svc_common import batching
+
+    monkeypatch.setattr(batching, "CHAIN_LINGER", 0.5)  # ample on a loaded machine
     db = await _db(pg_url)
     batches = GroupCommit(db, max_batch=4, on_driver=True)
     await asyncio.gather(*(batches.run("pool", _driver_op(i)) for i in (1, 2, 3)))
