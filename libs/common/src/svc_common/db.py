@@ -706,8 +706,8 @@ class Database:
         """PostgreSQL on asyncpg: one connection for transactions one after
         another (see DriverChain). A transaction still open when the block
         ends (begun for a next that did not come) is rolled back; left by an
-        exception, the connection is thrown away instead (`driver()`), its
-        state unknown."""
+        exception, the connection goes back to the pool only if it is open
+        and out of any transaction, and is thrown away otherwise (`driver()`)."""
         async with self.driver() as driver:
             chain = DriverChain(self, driver)
             yield chain
