@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import String, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import NullPool
 from svc_common.batching import GroupCommit, InsertsTogether, batch_memo
 from svc_common.db import Database
 from svc_common.failures import TransientFailure
@@ -135,7 +137,10 @@ async def test_a_database_failure_fails_the_whole_batch_and_keeps_nothing(pg_url
 
 
 @pytest.mark.pg
-async def test_a_worker_stopped_mid_batch_answers_every_caller(pg_url: str) -> None:
+@pytest.mark.parametrize("on_driver", [False, True])
+async def test_a_worker_stopped_mid_batch_answers_every_caller(
+    pg_url: str, on_driver: bool
+) -> None:
     """The worker cancelled (the server stopping) with one batch in hand and
     another queued: nothing of either is kept, and every caller is answered
     503 in its own language instead of waiting forever."""
@@ -143,11 +148,12 @@ async def test_a_worker_stopped_mid_batch_answers_every_caller(pg_url: str) -> N
     from svc_common.errors import Unavailable
 
     db = await _db(pg_url)
-    batches = GroupCommit(db, max_batch=2)
+    batches = GroupCommit(db, max_batch=2, on_driver=on_driver)
     gate = asyncio.Event()
+    write = _driver_op if on_driver else _op
 
     async def stuck(s: AsyncSession) -> int:
-        await _op(100)(s)
+        await write(100)(s)
         await gate.wait()  # never set: the batch is in hand when the worker stops
         return 100
 
@@ -157,7 +163,7 @@ async def test_a_worker_stopped_mid_batch_answers_every_caller(pg_url: str) -> N
 
     calls = [
         asyncio.create_task(caller(op, lang))
-        for op, lang in ((stuck, "zh"), (_op(1), "en"), (_op(2), "zh"), (_op(3), "en"))
+        for op, lang in ((stuck, "zh"), (write(1), "en"), (write(2), "zh"), (write(3), "en"))
     ]
     await asyncio.sleep(0.1)
     batches._workers["pool"].cancel()
@@ -254,6 +260,27 @@ async def test_on_the_driver_a_refusal_and_a_rare_path_keep_nothing_twice(pg_url
 
 
 @pytest.mark.pg
+async def test_on_the_driver_an_operation_alone_on_a_rare_path_runs_once_more_only(
+    pg_url: str,
+) -> None:
+    """An operation alone that asks the unit for a session's work runs
+    again in a session at once: twice in all, not once more on the driver."""
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=16, on_driver=True)
+    runs: list[str] = []
+
+    async def op(s: AsyncSession) -> tuple[int, str]:
+        runs.append(type(s).__name__)
+        return await _driver_op(1, orm=True)(s)
+
+    assert await batches.run("pool", op) == (1, "AsyncSession")
+    assert runs == ["DriverUnit", "AsyncSession"]
+    assert batches.in_session == 1 and batches.alone == 1
+    assert await _count(db) == 1
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
 async def test_on_the_driver_a_commit_that_wrote_outbox_rows_wakes_the_relay(pg_url: str) -> None:
     from svc_common.db import OUTBOX_WRITTEN
 
@@ -276,6 +303,302 @@ async def test_on_the_driver_a_commit_that_wrote_outbox_rows_wakes_the_relay(pg_
         await batches.run("pool", refused)
     assert woken == [0]
     await db.engine.dispose()
+
+
+def _controls(sent: list[str]) -> list[str]:
+    """The transaction control statements among those a connection was sent."""
+    return [q for q in sent if q.startswith(("COMMIT", "BEGIN", "ROLLBACK"))]
+
+
+async def _gated_chain(
+    db: Database, batches: GroupCommit, ops: int
+) -> tuple[list[object], list[str], set[int]]:
+    """One operation holds the key's worker while `ops` more queue behind
+    it; then every one runs. Returns the results, the statements the first
+    operation's connection was sent from then on, and the connections
+    (asyncpg's) every operation ran on."""
+    sent: list[str] = []
+    drivers: set[int] = set()
+    gate = asyncio.Event()
+
+    def on(i: int):  # type: ignore[no-untyped-def]
+        async def op(s: AsyncSession) -> object:
+            driver = (await s.connection()).driver
+            drivers.add(id(driver))
+            if i == 0:
+                driver.add_query_logger(lambda q: sent.append(q.query))
+                await gate.wait()
+            return await _driver_op(i + 1)(s)
+
+        return op
+
+    first = asyncio.create_task(batches.run("pool", on(0)))
+    await asyncio.sleep(0.05)
+    rest = [asyncio.ensure_future(batches.run("pool", on(i))) for i in range(1, ops + 1)]
+    await asyncio.sleep(0.05)
+    gate.set()
+    results = await asyncio.gather(first, *rest, return_exceptions=True)
+    return results, sent, drivers
+
+
+@pytest.mark.pg
+async def test_on_the_driver_a_key_s_batches_follow_on_one_connection(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key's batches run one after another on one connection, each COMMIT
+    sending the next batch's BEGIN with it (one round trip, no pool checkout
+    between). An operation that comes within CHAIN_LINGER of the last commit
+    finds its transaction begun; after that the empty transaction is rolled
+    back and the connection goes back to the pool out of any transaction."""
+    from svc_common import batching
+
+    monkeypatch.setattr(batching, "CHAIN_LINGER", 0.5)  # ample on a loaded machine
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=4, on_driver=True)
+    results, sent, drivers = await _gated_chain(db, batches, 20)
+    assert [r for r, _unit in results] == list(range(1, 22))  # type: ignore[misc]
+    assert await _count(db) == 21
+    assert len(drivers) == 1  # every batch on the first one's connection
+    assert batches.batches == 5 and batches.operations == 20 and batches.alone == 1
+    assert (await batches.run("pool", _driver_op(22)))[0] == 22  # in the begun transaction
+    # The first batch (one operation, twenty queued), five of four: each
+    # COMMIT begins the next; no BEGIN goes alone. The late one, alone with
+    # nothing queued, commits alone and the worker lets the connection go.
+    controls = _controls(sent)
+    assert controls == ["COMMIT; BEGIN"] * 6 + ["COMMIT"], sent
+    assert not batches._workers and await _count(db) == 22
+    async with db.driver() as driver:  # the pool's connection, clean
+        assert not driver.is_in_transaction()
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_on_the_driver_a_busy_key_waits_for_its_next_operation_a_quiet_one_does_not(
+    pg_url: str,
+) -> None:
+    """After a batch of several, the worker keeps the next transaction begun
+    for CHAIN_LINGER; nothing comes, it is rolled back and the connection
+    goes back. One operation at a time: BEGIN and COMMIT each, no waiting,
+    the worker gone as soon as it commits."""
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=16, on_driver=True)
+    sent: list[str] = []
+    seen: set[int] = set()
+
+    def logged(i: int):  # type: ignore[no-untyped-def]
+        async def op(s: AsyncSession) -> object:
+            driver = (await s.connection()).driver
+            if id(driver) not in seen:
+                seen.add(id(driver))
+                driver.add_query_logger(lambda q: sent.append(q.query))
+            return await _driver_op(i)(s)
+
+        return op
+
+    for i in (1, 2, 3):  # one at a time
+        await batches.run("pool", logged(i))
+        assert not batches._workers
+    await asyncio.sleep(0.01)
+    # (A connection's logger is set after its first BEGIN.)
+    controls = _controls(sent)
+    assert controls.count("COMMIT") == 3 and set(controls) <= {"BEGIN", "COMMIT"}, sent
+    sent.clear()
+    await asyncio.gather(*(batches.run("pool", logged(i)) for i in (4, 5, 6)))
+    assert batches._workers  # waiting, the next transaction begun
+    for _ in range(100):  # CHAIN_LINGER, on however loaded a machine
+        await asyncio.sleep(0.02)
+        if not batches._workers:
+            break
+    assert not batches._workers
+    controls = _controls(sent)
+    assert controls[-2:] == ["COMMIT; BEGIN", "ROLLBACK"], sent
+    assert await _count(db) == 6
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_on_the_driver_a_chain_gives_its_connection_back_after_chain_max(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long chain goes back to the pool every CHAIN_MAX transactions (so the
+    pool's recycling still sees the connection), and carries on."""
+    from svc_common import batching
+
+    monkeypatch.setattr(batching, "CHAIN_MAX", 2)
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=4, on_driver=True)
+    results, sent, _drivers = await _gated_chain(db, batches, 20)
+    assert [r for r, _unit in results] == list(range(1, 22))  # type: ignore[misc]
+    assert await _count(db) == 21
+    # On the first connection: its own batch and the next, then it was given
+    # back (not left begun for a third: nothing to roll back but, at the
+    # very end, the last chain's unused transaction).
+    controls = _controls(sent)
+    assert controls[:2] == ["COMMIT; BEGIN", "COMMIT"], sent
+    assert "ROLLBACK" not in controls[:-1], sent
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_on_the_driver_a_failed_batch_mid_chain_leaves_the_next_to_another_connection(
+    pg_url: str,
+) -> None:
+    """A database failure in a chained batch fails that batch only; the
+    batches queued behind it run on (another transaction, or connection)."""
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=4, on_driver=True)
+    gate = asyncio.Event()
+
+    async def first(s: AsyncSession) -> object:
+        await gate.wait()
+        return await _driver_op(100)(s)
+
+    running = asyncio.create_task(batches.run("pool", first))
+    await asyncio.sleep(0.05)
+    ops = [_driver_op(i, TransientFailure if i == 3 else None) for i in range(1, 9)]
+    pending = asyncio.gather(*(batches.run("pool", op) for op in ops), return_exceptions=True)
+    await asyncio.sleep(0.05)
+    gate.set()
+    assert (await running)[0] == 100
+    results = await pending
+    assert all(isinstance(r, TransientFailure) for r in results[:4]), results
+    assert [r[0] for r in results[4:]] == [5, 6, 7, 8]  # type: ignore[index]
+    assert await _count(db) == 5  # the first and the batch after the failed one
+    async with db.driver() as driver:
+        assert not driver.is_in_transaction()
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_a_chain_s_commit_begins_the_next_in_the_same_round_trip(pg_url: str) -> None:
+    """DriverChain: `commit(then_begin=True)` commits (another connection sees
+    the row) and leaves the next transaction open, so `begin()` sends
+    nothing; a transaction begun and never used is rolled back when the
+    chain ends; one left by an exception takes its connection with it."""
+    db = await _db(pg_url)
+    async with db.driver_chain() as chain:
+        unit = await chain.begin()
+        await _add_mark_on_driver().fetch_in(await unit.connection(), {"id": 1, "label": "m1"})
+        await chain.commit(unit, then_begin=True)
+        assert await _count(db) == 1
+        driver = (await unit.connection()).driver
+        assert driver.is_in_transaction()
+        sent: list[str] = []
+        driver.add_query_logger(lambda q: sent.append(q.query))
+        unit = await chain.begin()
+        await _add_mark_on_driver().fetch_in(await unit.connection(), {"id": 2, "label": "m2"})
+        await asyncio.sleep(0.01)  # asyncpg calls its query loggers soon, not at once
+        assert len(sent) == 1 and not [q for q in sent if "BEGIN" in q], sent
+        await chain.commit(unit, then_begin=True)  # a next that never comes
+    await asyncio.sleep(0.01)
+    assert sent[-2:] == ["COMMIT; BEGIN", "ROLLBACK"], sent
+    assert not driver.is_in_transaction() and not driver.is_closed()
+    assert await _count(db) == 2
+    with pytest.raises(Refused):
+        async with db.driver_chain() as chain:
+            unit = await chain.begin()
+            await _add_mark_on_driver().fetch_in(await unit.connection(), {"id": 3, "label": "m3"})
+            left = (await unit.connection()).driver
+            raise Refused("mid-transaction")
+    assert left.is_closed()  # not pooled again in a transaction
+    assert await _count(db) == 2
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_a_chain_whose_connection_died_ends_without_an_error(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server ended the connection while the next transaction waited
+    (a restart, a failover): the chain's end cannot roll it back, closes the
+    connection instead, raises nothing, and the pool serves a live one."""
+    db = await _db(pg_url)
+    async with db.driver_chain() as chain:
+        unit = await chain.begin()
+        await _add_mark_on_driver().fetch_in(await unit.connection(), {"id": 1, "label": "m1"})
+        await chain.commit(unit, then_begin=True)
+        driver = (await unit.connection()).driver
+        pid = driver.get_server_pid()
+        async with db.driver() as other:
+            assert await other.fetchval("SELECT pg_terminate_backend($1)", pid)
+        await asyncio.sleep(0.1)
+    assert driver.is_closed()
+    assert await _count(db) == 1  # committed before
+    # The same when the connection still looks open and its ROLLBACK fails.
+    async with db.driver_chain() as chain:
+        unit = await chain.begin()
+        driver = (await unit.connection()).driver
+        real = type(driver).execute
+
+        async def dying(self: object, query: str, *args: object) -> str:
+            if self is driver and query == "ROLLBACK":
+                raise asyncpg.ConnectionDoesNotExistError("connection was closed")
+            return await real(self, query, *args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(type(driver), "execute", dying)
+    assert driver.is_closed()
+    async with db.driver() as live:
+        assert await live.fetchval("SELECT 1") == 1
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_on_the_driver_no_connection_to_be_had_fails_the_batch_not_the_worker(
+    pg_url: str,
+) -> None:
+    """The pool has no connection to give (every one in use past its
+    timeout, or the database unreachable): the batch's callers get that
+    failure (503 with Retry-After, as any database failure), not "the
+    service is stopping"; the worker ends cleanly and the key's next
+    operation runs once a connection is free."""
+    from svc_common.errors import Unavailable
+    from svc_common.failures import is_transient
+
+    db = Database(pg_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    batches = GroupCommit(db, max_batch=4, on_driver=True)
+    async with db.driver() as held:  # the pool's only connection
+        assert held is not None
+        calls = [asyncio.ensure_future(batches.run("pool", _driver_op(i))) for i in (1, 2)]
+        await asyncio.sleep(0)
+        worker = batches._workers["pool"]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        await asyncio.wait([worker])
+    for r in results:
+        assert isinstance(r, Exception) and is_transient(r), results
+        assert not isinstance(r, Unavailable), results  # not "the service is stopping"
+    assert worker.exception() is None
+    assert (await batches.run("pool", _driver_op(3)))[0] == 3
+    assert await _count(db) == 1
+    await db.engine.dispose()
+
+
+@pytest.mark.pg
+async def test_a_chain_lingering_as_its_database_is_disposed_closes_its_connection(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server stops (its lifespan disposes of the database) while a busy
+    key's worker waits for a next operation that will not come: when the
+    wait ends the connection is closed, not left open in a pool that is gone
+    (a backend the server keeps until the process exits)."""
+    from svc_common import batching
+
+    monkeypatch.setattr(batching, "CHAIN_LINGER", 0.5)  # ample on a loaded machine
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=4, on_driver=True)
+    await asyncio.gather(*(batches.run("pool", _driver_op(i)) for i in (1, 2, 3)))
+    worker = batches._workers["pool"]  # lingering, the next transaction begun
+    await db.dispose()
+    await asyncio.wait_for(worker, 5)
+    other = Database(pg_url, poolclass=NullPool)
+    async with other.driver() as driver:
+        left = await driver.fetch(
+            "SELECT state FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    assert not left, [tuple(r) for r in left]
+    await other.dispose()
 
 
 @pytest.mark.pg

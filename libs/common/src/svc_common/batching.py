@@ -79,6 +79,13 @@ log = structlog.get_logger(__name__)
 _MEMO = "svc_common.batching.memo"
 #: The key of a batch's unsent writes (BatchWrites) in its unit's `info`.
 _WRITES = "svc_common.batching.writes"
+#: Transactions a key's worker runs on one connection before it goes back to
+#: its pool (so the pool's recycling and checks still see it).
+CHAIN_MAX = 256
+#: How long a key's worker keeps its connection, with the next transaction
+#: begun, for an operation to come (seconds). Under load one comes within a
+#: few milliseconds; idle, the empty transaction is rolled back after this.
+CHAIN_LINGER = 0.02
 
 
 def batch_memo(unit: Any) -> dict[Any, Any] | None:
@@ -231,6 +238,8 @@ class GroupCommit:
         self.prepare = prepare or {}
         self._queues: dict[str, list[_Queued[Any]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        #: A chain's worker waiting for its key's next operation (`_next`).
+        self._waiting: dict[str, asyncio.Future[None]] = {}
         #: Batches committed together and the operations in them; operations
         #: run alone (a batch of one, or after a refusal undid their batch).
         self.batches = 0
@@ -261,6 +270,9 @@ class GroupCommit:
         context = contextvars.copy_context()
         context.run(self.db.leave_unit)
         self._queues.setdefault(key, []).append(_Queued(op, future, kind, hint, context))
+        waiting = self._waiting.get(key)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
         if key not in self._workers:
             # A fresh context: the worker must not join any request's unit.
             self._workers[key] = asyncio.create_task(
@@ -269,16 +281,36 @@ class GroupCommit:
         return await future
 
     async def _drain(self, key: str) -> None:
-        batch: list[_Queued[Any]] = []
+        hand: list[_Queued[Any]] = []  # the batch in hand
         try:
-            while queue := self._queues.get(key):
-                batch = queue[: self.max_batch]
-                self._queues[key] = queue[self.max_batch :]
-                # A caller that gave up before its turn (client gone) is skipped.
-                batch = [q for q in batch if not q.future.cancelled()]
-                if batch:
-                    await self._apply(batch)
-                batch = []
+            while self._queues.get(key):
+                if self.on_driver:
+                    try:
+                        refused = await self._chain(key, hand)
+                    except Exception as exc:
+                        # No connection to be had (the pool's timeout, the
+                        # database unreachable): the next batch fails with
+                        # it, as a batch's own failure (503 with Retry-After,
+                        # not "stopping"), and the worker goes on with the
+                        # rest, as each batch took its own connection before.
+                        if not hand:
+                            hand[:] = self._take(key)
+                        self._fail(hand, exc)
+                        hand.clear()
+                        continue
+                    if len(refused) > 1:
+                        self.fallbacks += 1
+                    # Undone as a whole, each again alone, the chain's
+                    # connection back in its pool first (never two held). An
+                    # operation that was alone and asked for a session gets
+                    # one at once (the driver would refuse it again).
+                    for q in refused:
+                        await self._alone(q, in_session=len(refused) == 1)
+                else:
+                    hand[:] = self._take(key)
+                    if hand:
+                        await self._apply(hand)
+                hand.clear()
         finally:
             self._workers.pop(key, None)
             # Stopped half way (the worker cancelled as the server stops): the
@@ -286,42 +318,135 @@ class GroupCommit:
             # may have been applied) and the queued ones never ran; their
             # callers must not wait forever. They get a 503: retried, each is
             # answered by its Idempotency-Key or its business key.
-            for q in batch + self._queues.pop(key, []):
+            for q in hand + self._queues.pop(key, []):
                 if not q.future.done():
                     q.future.set_exception(q.context.run(_stopped))  # in its language
 
+    def _take(self, key: str) -> list[_Queued[Any]]:
+        """The next batch of `key`, in kind order: up to `max_batch` of its
+        queue, less the callers that gave up before their turn (client gone)."""
+        queue = self._queues.get(key, [])
+        batch, self._queues[key] = queue[: self.max_batch], queue[self.max_batch :]
+        return sorted((q for q in batch if not q.future.cancelled()), key=lambda q: q.kind)
+
+    async def _steps(self, s: Any, batch: list[_Queued[Any]]) -> list[Any]:
+        """Run a batch of two or more in its transaction `s`: every kind's
+        prepare, then each operation, then (on the driver) their writes."""
+        s.info[_MEMO] = {}
+        if self.on_driver:
+            writes = s.info[_WRITES] = BatchWrites()
+        # Every kind's prepare before the first operation: the rows a prepare
+        # locks come before any an operation locks (a quota batch's
+        # reservations before its pool, the order every other transaction
+        # takes them in).
+        for kind in sorted({q.kind for q in batch}):
+            prepare = self.prepare.get(kind)
+            if prepare is not None:
+                await prepare(s, [q.hint for q in batch if q.kind == kind])
+        results = [await run_in_context(q.context, q.op(s)) for q in batch]
+        if self.on_driver:
+            await writes.send((await s.connection()).driver)
+            self.statements_sent += writes.statements
+        return results
+
+    def _settle(self, batch: list[_Queued[Any]], results: list[Any]) -> None:
+        """A committed batch: every caller gets its result."""
+        if len(batch) > 1:
+            self.batches += 1
+            self.operations += len(batch)
+        else:
+            self.alone += 1
+        for q, result in zip(batch, results, strict=True):
+            if not q.future.done():
+                q.future.set_result(result)
+
+    def _fail(self, batch: list[_Queued[Any]], exc: Exception) -> None:
+        """The database failed, not an operation: nothing was kept and every
+        caller gets the failure (503 with Retry-After)."""
+        for q in batch:
+            if not q.future.done():
+                q.future.set_exception(exc)
+        log.warning("group commit failed", error=repr(exc), operations=len(batch))
+
+    async def _chain(self, key: str, hand: list[_Queued[Any]]) -> list[_Queued[Any]]:
+        """On the driver: the batches of `key`, each one transaction, one
+        after another on one connection (at most `CHAIN_MAX`, then the
+        connection goes back to its pool): a batch's COMMIT begins the next
+        one in the same round trip (DriverChain). When the key is busy (its
+        last batch had several operations) and nothing is queued, the worker
+        waits up to `CHAIN_LINGER` seconds for the next one's first
+        operation before it rolls the empty transaction back and gives the
+        connection back; a key with one operation at a time does not wait. A
+        batch of one runs as it would alone (no memo, its writes at once).
+        Returns a batch of two or more that an operation refused, undone,
+        for the caller to run alone, or an operation alone that needs a
+        session (NeedsSession), for the caller to run in one; a refusal of a
+        batch of one reaches its caller here."""
+        async with self.db.driver_chain() as chain:
+            for turn in range(CHAIN_MAX, 0, -1):
+                hand[:] = self._take(key)
+                if not hand:
+                    if self._queues.get(key):
+                        continue  # every caller of this batch gave up; more behind
+                    if not chain.begun or not await self._next(key):
+                        return []
+                    continue
+                failed: Exception | None = None
+                try:
+                    # Where an operation's type says AsyncSession (see DriverUnit).
+                    unit: Any = await chain.begin()
+                    if len(hand) == 1:
+                        results = [await run_in_context(hand[0].context, hand[0].op(unit))]
+                    else:
+                        results = await self._steps(unit, hand)
+                    # A busy key (a batch of several, or more queued): the
+                    # next batch is begun at once, saving its BEGIN's round
+                    # trip. A key with one operation at a time commits alone
+                    # and lets the connection go: nothing to wait for.
+                    busy = len(hand) > 1 or bool(self._queues.get(key))
+                    await chain.commit(unit, then_begin=turn > 1 and busy)
+                except Exception as exc:
+                    failed = exc
+                if failed is None:
+                    self._settle(hand, results)
+                    continue
+                if is_transient(failed):
+                    self._fail(hand, failed)
+                    hand.clear()
+                    # The connection may be gone: the next batch takes another.
+                    return []
+                # Outside the `except` (see `_apply`).
+                await chain.rollback()
+                if len(hand) > 1 or isinstance(failed, NeedsSession):
+                    return list(hand)  # alone, once the connection is back in the pool
+                self.alone += 1
+                if not hand[0].future.done():
+                    hand[0].future.set_exception(failed)
+        return []
+
+    async def _next(self, key: str) -> bool:
+        """Wait up to CHAIN_LINGER for an operation of `key`; whether one came."""
+        waiting = self._waiting[key] = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(CHAIN_LINGER):
+                await waiting
+        except TimeoutError:
+            pass
+        finally:
+            del self._waiting[key]
+        return bool(self._queues.get(key))
+
     async def _apply(self, batch: list[_Queued[Any]]) -> None:
+        """In a session (not on the driver): one batch, one transaction."""
         if len(batch) == 1:
             await self._alone(batch[0])
             return
-        batch = sorted(batch, key=lambda q: q.kind)
-        results: list[Any] = []
         try:
             async with self._unit() as s:
-                s.info[_MEMO] = {}
-                if self.on_driver:
-                    writes = s.info[_WRITES] = BatchWrites()
-                # Every kind's prepare before the first operation: the rows
-                # a prepare locks come before any an operation locks (a
-                # quota batch's reservations before its pool, the order
-                # every other transaction takes them in).
-                for kind in sorted({q.kind for q in batch}):
-                    prepare = self.prepare.get(kind)
-                    if prepare is not None:
-                        await prepare(s, [q.hint for q in batch if q.kind == kind])
-                for q in batch:
-                    results.append(await run_in_context(q.context, q.op(s)))
-                if self.on_driver:
-                    await writes.send((await s.connection()).driver)
-                    self.statements_sent += writes.statements
+                results = await self._steps(s, batch)
         except Exception as exc:
             if is_transient(exc):
-                # The database failed, not an operation: nothing was kept and
-                # every caller gets the failure (503 with Retry-After).
-                for q in batch:
-                    if not q.future.done():
-                        q.future.set_exception(exc)
-                log.warning("group commit failed", error=repr(exc), operations=len(batch))
+                self._fail(batch, exc)
                 return
             refused = True
         else:
@@ -338,28 +463,26 @@ class GroupCommit:
             for q in batch:
                 await self._alone(q)
             return
-        self.batches += 1
-        self.operations += len(batch)
-        for q, result in zip(batch, results, strict=True):
-            if not q.future.done():
-                q.future.set_result(result)
+        self._settle(batch, results)
 
     def _unit(self) -> AbstractAsyncContextManager[Any]:
         """A batch's transaction: on the driver, or a session's."""
         return self.db.driver_unit() if self.on_driver else self.db.transaction()
 
-    async def _alone(self, q: _Queued[Any]) -> None:
-        """One operation in its own transaction, as without batching."""
+    async def _alone(self, q: _Queued[Any], *, in_session: bool = False) -> None:
+        """One operation in its own transaction, as without batching
+        (`in_session`: it already asked the driver for a session's work)."""
         if q.future.done():
             return
         self.alone += 1
         try:
-            try:
-                async with self._unit() as s:
-                    result = await run_in_context(q.context, q.op(s))
-                needs_session = False
-            except NeedsSession:
-                needs_session = True
+            needs_session = in_session
+            if not needs_session:
+                try:
+                    async with self._unit() as s:
+                        result = await run_in_context(q.context, q.op(s))
+                except NeedsSession:
+                    needs_session = True
             if needs_session:  # again outside the `except` (see `_apply`)
                 self.in_session += 1
                 async with self.db.transaction() as s:

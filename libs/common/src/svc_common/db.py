@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+import structlog
 from sqlalchemy import event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
@@ -37,6 +38,8 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 
 from svc_common import fastjson
 from svc_common.failures import DatabaseUnreachable
+
+log = structlog.get_logger(__name__)
 
 _T = TypeVar("_T")
 
@@ -233,6 +236,62 @@ class DriverUnit:
 
     def __getattr__(self, name: str) -> Any:
         raise NeedsSession(f"AsyncSession.{name}")
+
+
+class DriverChain:
+    """Transactions one after another on one asyncpg connection (连续事务),
+    for a worker with more to write as soon as one commits (a hot pool's
+    group commit). A COMMIT with a next transaction behind it goes with that
+    BEGIN in one round trip (`commit(then_begin=True)`), and the connection
+    stays checked out between them: a transaction costs one round trip and
+    one pool checkout less. Each transaction is a `DriverUnit`; at most one
+    is open at a time. Got from `Database.driver_chain()`."""
+
+    def __init__(self, db: Database, driver: Any) -> None:
+        self._db = db
+        self._driver = driver
+        #: BEGIN was sent (alone or after the last COMMIT) and no statement
+        #: of its transaction has ended it since.
+        self._begun = False
+        self.transactions = 0
+
+    async def begin(self) -> DriverUnit:
+        """The next transaction, begun (no round trip if the last commit
+        began it)."""
+        if not self._begun:
+            await self._driver.execute("BEGIN")
+            self._begun = True
+        return DriverUnit(DriverConnection(self._driver, self._db.engine.dialect))
+
+    @property
+    def begun(self) -> bool:
+        """Whether a transaction of the chain is open (begun, by `begin` or
+        by the last commit, and not yet committed or rolled back)."""
+        return self._begun
+
+    async def commit(self, unit: DriverUnit, *, then_begin: bool) -> None:
+        """Commit `unit`'s transaction, and begin the next one in the same
+        round trip if `then_begin`. If this raises, the transaction's outcome
+        is the same as a failed COMMIT's (not applied, or in doubt if the
+        connection broke); no next one was begun."""
+        self._begun = False
+        await self._driver.execute("COMMIT; BEGIN" if then_begin else "COMMIT")
+        self._begun = then_begin
+        self.transactions += 1
+        self._db._committed(unit.info)
+
+    async def rollback(self) -> None:
+        """Undo the open transaction, if there is one (nothing of it kept). A
+        connection that cannot roll back is closed: the server then undoes
+        the transaction itself, and the pool throws the connection away."""
+        self._begun = False
+        if self._driver.is_closed() or not self._driver.is_in_transaction():
+            return
+        try:
+            await self._driver.execute("ROLLBACK")
+        except Exception as exc:
+            log.warning("rollback failed; connection closed", error=repr(exc))
+            self._driver.terminate()
 
 
 async def transaction_driver(conn: AsyncConnection) -> Any:
@@ -642,6 +701,18 @@ class Database:
             yield unit
         self._committed(unit.info)
 
+    @asynccontextmanager
+    async def driver_chain(self) -> AsyncIterator[DriverChain]:
+        """PostgreSQL on asyncpg: one connection for transactions one after
+        another (see DriverChain). A transaction still open when the block
+        ends (begun for a next that did not come) is rolled back; left by an
+        exception, the connection goes back to the pool only if it is open
+        and out of any transaction, and is thrown away otherwise (`driver()`)."""
+        async with self.driver() as driver:
+            chain = DriverChain(self, driver)
+            yield chain
+            await chain.rollback()
+
     async def fetch_alone(
         self, statement: DriverStatement, params: dict[str, Any]
     ) -> list[Sequence[Any]]:
@@ -671,6 +742,7 @@ class Database:
             raise RuntimeError("Database.driver() is for PostgreSQL on asyncpg only")
         # The pool's own checkout and checkin, one greenlet each: a third of
         # the CPU of an AsyncConnection around it (bench/RESULTS.md).
+        pool = self.engine.pool
         pooled = await greenlet_spawn(self.engine.sync_engine.raw_connection)
         driver = pooled.driver_connection
         # Cancelled mid-statement, the connection's state is unknown: throw it away.
@@ -682,15 +754,17 @@ class Database:
             broken = False
             raise
         finally:
-            if broken or _unfit(driver):
+            # A pool disposed of meanwhile (the server stopping while a group
+            # commit's chain waited) would keep a connection given back to it
+            # open and unused (a QueuePool puts it in its queue): close it.
+            if broken or _unfit(driver) or self.engine.pool is not pool:
                 await run_to_completion(_throw_away(pooled))
             else:
                 # A fit connection goes back to the pool without a round trip,
                 # so nothing here waits for the server: no task to shield it
-                # (7.5 µs a use on uvloop). (An overflow connection, or one
-                # returned to a disposed pool, is closed, which awaits; cut
-                # short there, asyncpg aborts it and the pool still counts it
-                # returned.)
+                # (7.5 µs a use on uvloop). (An overflow connection is
+                # closed, which awaits; cut short there, asyncpg aborts it
+                # and the pool still counts it returned.)
                 await greenlet_spawn(pooled.close)
 
     async def ping(self) -> bool:
