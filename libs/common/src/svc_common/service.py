@@ -36,6 +36,7 @@ from svc_common.migrate import upgrade_async
 from svc_common.observability import RequestContextMiddleware, configure_logging
 from svc_common.ops_router import ops_router
 from svc_common.outbox import OutboxRelay
+from svc_common.routes import add_routes
 from svc_common.service_deps import get_db, get_runtime, runtime
 from svc_common.settings import ServiceSettings
 from svc_common.tracing import Tracing
@@ -260,12 +261,12 @@ def create_app(
     app.state.spec = spec
     install_error_handlers(app)
     for router in spec.routers:
-        app.include_router(router)
+        add_routes(app, router)
     _add_probes(app, spec)
     _add_docs(app, spec)
-    app.include_router(audit_router(spec.prefix))
-    app.include_router(clock_router(spec.prefix))
-    app.include_router(ops_router(spec.prefix))
+    add_routes(app, audit_router(spec.prefix))
+    add_routes(app, clock_router(spec.prefix))
+    add_routes(app, ops_router(spec.prefix))
     strict_bodies.install(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(
@@ -437,7 +438,7 @@ def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
         name="event_schemas",
         response_model=dict[str, dict[str, Any]],
     )
-    app.include_router(probes)
+    add_routes(app, probes)
 
 
 __all__ = [
