@@ -93,6 +93,12 @@ class ServiceSettings(BaseSettings):
     # stay selectable for comparison (bench/quota_reservations.py --server-impl).
     server_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
     server_http: Literal["auto", "h11", "httptools"] = "auto"
+    # The garbage collector of a served process (svc_common.service.serve):
+    # what the app made before it serves is frozen (never scanned again), and
+    # a young-generation collection waits for this many new objects (Python's
+    # default is 700). Measured under write load: bench/RESULTS.md.
+    gc_young_threshold: int = Field(10_000, ge=100, le=1_000_000)
+    gc_freeze: bool = True
     log_level: str = "INFO"
     log_json: bool = True
     run_migrations: bool = True

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
+from svc_common.context import new_id
 from svc_common.types import utcnow
 
 from quota_svc.adjustments import rules
@@ -24,7 +23,7 @@ def propose(
     s: AsyncSession, district: str, pollutant: str, amount_kg: int, note: str, actor: Principal
 ) -> Adjustment:
     a = Adjustment(
-        id=str(uuid.uuid4()),
+        id=new_id(),
         district=district,
         pollutant=pollutant,
         pool_id=PoolRef.district_pool(district, pollutant).id,

@@ -6,12 +6,12 @@ its lot's tonnes moving to the advance lot they replace."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
+from svc_common.context import new_id
 from svc_common.types import utcnow
 
 from quota_svc.debts import rules
@@ -92,7 +92,7 @@ async def advance(
         limit_kg=limit_kg,
         overdue_kg=overdue,
     )
-    debt_id = str(uuid.uuid4())
+    debt_id = new_id()
     ref = f"debt:{debt_id}"
     post_entry(
         s,

@@ -4,13 +4,13 @@ balances at any moment and reconciliation."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
+from svc_common.context import new_id
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.errors import Conflict, field_error
@@ -108,7 +108,7 @@ async def credit_baseline(
             EntryCode.BASELINE,
             tonnes_to_kg(body.amount_t),
             Provenance("baseline", confirmed_by=principal.sub, note=body.note),
-            idempotency_id=f"api:{uuid.uuid4()}",
+            idempotency_id=f"api:{new_id()}",
             actor=principal,
             effective_at=body.effective_at,
             note=body.note,
@@ -144,7 +144,7 @@ async def transfer_between_pools(
         raise field_error("target", msg("must differ from source", "不得与转出池相同"))
     source = pool_ref(district, pollutant, body.source)
     target = pool_ref(district, pollutant, body.target)
-    idem = f"api:{uuid.uuid4()}"
+    idem = f"api:{new_id()}"
     try:
         async with db.transaction() as s:
             await service.transfer(

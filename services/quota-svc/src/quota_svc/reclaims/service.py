@@ -3,13 +3,13 @@ confirmed (credited to the district pool) or rejected by an officer."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
+from svc_common.context import new_id
 from svc_common.events.schemas.quota import QuotaReclaimConfirmed
 from svc_common.outbox import emit
 from svc_common.types import kg_to_tonnes, utcnow
@@ -49,7 +49,7 @@ async def add_candidate(s: AsyncSession, c: Candidate, actor: Principal) -> Recl
         if existing is not None:
             return existing
     r = Reclaim(
-        id=str(uuid.uuid4()),
+        id=new_id(),
         district=c.district,
         pollutant=c.pollutant,
         pool_id=PoolRef.district_pool(c.district, c.pollutant).id,

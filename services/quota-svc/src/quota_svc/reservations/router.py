@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Response
@@ -11,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.answers import answer
 from svc_common.auth import Principal, require
 from svc_common.batching import GroupCommit
+from svc_common.context import new_id
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.errors import Conflict, Forbidden, NotFound, field_error
@@ -111,7 +111,7 @@ async def create_reservation(
         pollutant=body.pollutant,
         increment_kg=tonnes_to_kg(body.increment_t),
         project_ref=body.project_ref,
-        idempotency_id=f"api:{uuid.uuid4()}",
+        idempotency_id=f"api:{new_id()}",
         uscc=body.uscc,
         park_id=body.park_id,
         priority_reserve=body.priority_reserve,

@@ -5,7 +5,6 @@ update, events and audit entry."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from svc_common.audit import SYSTEM, audit_row
 from svc_common.auth import Principal
 from svc_common.batching import LookupsTogether, batch_memo, batch_writes
+from svc_common.context import new_id
 from svc_common.db import Database, DriverStatement
 from svc_common.events.registry import EventPayload
 from svc_common.events.schemas.quota import QuotaAllocated, QuotaReleased, QuotaReserved
@@ -246,7 +246,7 @@ async def reserve(
         if memo is not None:
             memo[(_MEMO_POLICY, ref.id)] = policy
     need = ledger_rules.need_kg(req.increment_kg, policy.offset_ratio_hundredths)
-    rid = str(uuid.uuid4())
+    rid = new_id()
     postings = Postings({ref.id: pool})
     try:
         # The balance is checked in code before anything is written.

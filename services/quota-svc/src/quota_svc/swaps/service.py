@@ -7,12 +7,12 @@ target district's debts first."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
+from svc_common.context import new_id
 from svc_common.db import Database
 from svc_common.types import utcnow
 
@@ -38,7 +38,7 @@ def propose(
 ) -> Swap:
     rules.check_proposal(from_district, to_district)
     sw = Swap(
-        id=str(uuid.uuid4()),
+        id=new_id(),
         from_district=from_district,
         to_district=to_district,
         pollutant=pollutant,

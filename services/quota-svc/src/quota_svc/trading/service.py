@@ -6,12 +6,11 @@ from them), and `quota.trade.settled` tells permit-svc to amend both permits."""
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
+from svc_common.context import new_id
 from svc_common.errors import Conflict, IllegalTransition
 from svc_common.events.schemas.quota import QuotaTradeSettled
 from svc_common.i18n import msg
@@ -81,7 +80,7 @@ async def retire_holdings(
             h.lots = [[lot, kg] for lot, kg in tail]
             s.add(
                 Holding(
-                    id=str(uuid.uuid4()),
+                    id=new_id(),
                     uscc=h.uscc,
                     district=h.district,
                     pollutant=h.pollutant,
@@ -132,7 +131,7 @@ async def propose(
 ) -> Trade:
     """Record a checked trade proposal (raises TradeRefused; nothing written)."""
     _, buyer_rights, ratio_h = await check(s, t, default, lock=False)
-    t.id = str(uuid.uuid4())
+    t.id = new_id()
     t.status = TradeStatus.PROPOSED.value
     t.proposed_by, t.proposed_at = actor.sub, utcnow()
     t.buyer_rights_kg, t.offset_ratio_hundredths = buyer_rights, ratio_h
@@ -237,7 +236,7 @@ async def settle(s: AsyncSession, t: Trade, actor: Principal, default: Policy) -
         emit_balance_changed(s, in_pool, EntryCode.TRADE_IN)
     s.add(
         Holding(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             uscc=t.buyer_uscc,
             district=t.buyer_district,
             pollutant=t.pollutant,
