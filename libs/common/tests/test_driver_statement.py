@@ -261,3 +261,40 @@ def test_a_list_fixed_in_the_statement_takes_no_values_with_a_run() -> None:
     assert args == ["k", "t1", "t2"] and "IN ($2" in sql
     with pytest.raises(ValueError, match="topics"):
         fixed.bound(dialect(), {"key": "k", "topics": ["t9"]})
+
+
+def test_a_run_binds_each_parameter_given_or_carried_in_order() -> None:
+    """The values of $1, $2, … in order: given ones, the statement's own
+    (`attempts + 1`), each through its column's processor; a given value
+    wins over a carried one, and a missing one is named."""
+    from sqlalchemy import update
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+    mark = DriverStatement(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.seq == bindparam("row_seq"))
+        .values(
+            attempts=_OUTBOX.c.attempts + 1,
+            last_error=bindparam("error"),
+            sent_at=bindparam("now", type_=_OUTBOX.c.sent_at.type),
+        )
+    )
+    now = utcnow()
+    sql, args = mark.bound(dialect(), {"row_seq": 7, "error": "e", "now": now})
+    names = [n for n in ("attempts", "last_error", "sent_at", "seq") if n in sql]
+    assert len(args) == sql.count("$") == 4 and names
+    assert sorted(map(repr, args)) == sorted(map(repr, [1, "e", now, 7]))
+    # The order is the statement's: $n takes args[n - 1].
+    assert args.index(7) > args.index("e")
+    with pytest.raises(ValueError, match="naive"):
+        mark.bound(dialect(), {"row_seq": 7, "error": "e", "now": dt.datetime(2026, 1, 1)})
+    with pytest.raises(ValueError, match="'error'"):
+        mark.bound(dialect(), {"row_seq": 7, "now": now})
+    # Extra values are left out; a carried value given with the run is taken.
+    carried = next(k for k, v in mark._sql(dialect()).carried.items() if v == 1)
+    _, given = mark.bound(dialect(), {"row_seq": 7, "error": None, "now": now, carried: 5, "x": 0})
+    assert 5 in given and 1 not in given and None in given
+    one = DriverStatement(select(_OUTBOX.c.seq).where(_OUTBOX.c.key == bindparam("key")))
+    assert one.bound(dialect(), {"key": "k"})[1] == ["k"]
+    none = DriverStatement(select(_OUTBOX.c.seq))
+    assert none.bound(dialect(), {})[1] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
@@ -155,10 +156,12 @@ def test_an_availability_row_built_reads_as_the_validated_one(
     ratio_h: int,
     park: str | None,
 ) -> None:
-    """The availability answer builds its rows without validating them; the
-    JSON must be what the validated model gives, byte for byte."""
+    """The availability answer builds its rows as plain data; the JSON must
+    be what the model, validated from them, gives, byte for byte."""
     from quota_svc.availability.rules import ListedPool
     from quota_svc.availability.schemas import PoolAvailability
+    from svc_common.fastjson import dumps_data
+    from svc_common.types import kg_to_tonnes
 
     pool = ListedPool("120119-VOCs", "120119", "VOCs", "district" if not park else "park", park)
     a = Availability(
@@ -168,8 +171,39 @@ def test_an_availability_row_built_reads_as_the_validated_one(
         debt,
         overdue,
     )
-    built = PoolAvailability.of(pool, a).model_dump_json()
-    assert built == PoolAvailability.of(pool, a, validate=True).model_dump_json()
+    b = a.balance
+    validated = PoolAvailability(
+        pool_id=pool.id,
+        district=pool.district,
+        district_name=rules.DISTRICTS[pool.district],
+        pollutant=pool.pollutant,
+        kind=pool.kind,
+        park_id=pool.park_id,
+        credited_t=kg_to_tonnes(b.credited),
+        reserved_t=kg_to_tonnes(b.reserved),
+        allocated_t=kg_to_tonnes(b.allocated),
+        available_t=kg_to_tonnes(b.available),
+        reclaimed_t=kg_to_tonnes(reclaimed),
+        offset_ratio=rules.hundredths_to_ratio(ratio_h),
+        max_project_increment_t=kg_to_tonnes(a.max_project_increment_kg),
+        debt_t=kg_to_tonnes(debt),
+        overdue_debt_t=kg_to_tonnes(overdue),
+    )
+    assert dumps_data(PoolAvailability.row(pool, a)) == validated.model_dump_json().encode()
+
+
+@given(kg=st.integers(min_value=-(10**15), max_value=10**15), h=st.integers(0, 10**6))
+def test_amounts_written_from_integers_read_as_the_decimals_written(kg: int, h: int) -> None:
+    from pydantic import TypeAdapter
+    from quota_svc.ledger.rules import hundredths_text, hundredths_to_ratio
+    from svc_common.types import TotalTonnes, kg_text, kg_to_tonnes
+
+    assert kg_text(kg) == f"{kg_to_tonnes(kg):.3f}"
+    assert Decimal(kg_text(kg)) * 1000 == kg
+    assert hundredths_text(h) == f"{hundredths_to_ratio(h):.2f}"
+    if 0 <= kg <= 10**12:
+        written = TypeAdapter(TotalTonnes).dump_json(kg_to_tonnes(kg)).decode()
+        assert written == f'"{kg_text(kg)}"'
 
 
 def test_a_refused_step_names_the_state_and_action_in_chinese() -> None:

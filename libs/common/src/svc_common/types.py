@@ -335,6 +335,17 @@ def kg_to_tonnes(kg: int) -> Decimal:
     return (Decimal(kg) / KG_PER_TONNE).quantize(_THREE_PLACES)
 
 
+def kg_text(kg: int) -> str:
+    """Whole kilograms as every answer writes tonnes, three places (1500 →
+    "1.500"): what `kg_to_tonnes` then the amount types' serializer write,
+    straight from the integer, for rows built as plain data (a route's
+    list of sixteen districts: nine amounts a row)."""
+    if type(kg) is not int:
+        return _fmt3(kg_to_tonnes(kg))
+    tonnes, grams = divmod(-kg if kg < 0 else kg, 1000)
+    return f"{'-' if kg < 0 else ''}{tonnes}.{grams:03d}"
+
+
 def _check_ratio(d: Decimal) -> Decimal:
     if d <= 0:
         raise ValueError(i18n.msg("must be greater than 0", "必须大于 0"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import HTMLResponse
-from svc_common.answers import answer
+from svc_common.answers import answer_data
 from svc_common.auth import Principal, require
 from svc_common.districts import DistrictCode
 from svc_common.service import Runtime, runtime
@@ -37,8 +37,8 @@ async def read_availability(
     check_pollutant(pollutant)
     assert isinstance(rt.settings, Settings)
     rows = await availability(rt.db, districts, pollutant, default_policy(rt.settings))
-    # Serialised once: the investment staff's default view lists every district.
-    return answer(list[PoolAvailability], [PoolAvailability.of(p, a) for p, a in rows])
+    # Plain rows, written once: the investment staff's default view lists every district.
+    return answer_data([PoolAvailability.row(p, a) for p, a in rows])
 
 
 @router.post("/checks", response_model=CheckOut)

@@ -9,6 +9,7 @@ from svc_common.types import (
     Ratio,
     Tonnes,
     TotalTonnes,
+    kg_text,
     kg_to_tonnes,
 )
 
@@ -34,31 +35,33 @@ class PoolAvailability(BaseModel):
     debt_t: TotalTonnes
     overdue_debt_t: TotalTonnes
 
-    @classmethod
-    def of(cls, pool: ListedPool, a: Availability, *, validate: bool = False) -> PoolAvailability:
-        """Built, not validated (unless asked): every figure comes from the
-        ledger's integers through kg_to_tonnes, exact to three places, so
-        validating them again finds nothing and, for the sixteen districts
-        of the investment staff's default view, costs a third of the
-        request (bench/RESULTS.md). test_rules checks both forms agree."""
+    @staticmethod
+    def row(pool: ListedPool, a: Availability) -> dict[str, str | None]:
+        """The pool's row as the answer writes it, built as plain data, no
+        model: every figure is an integer of the ledger written to three
+        places exactly (`kg_text`), so a model would validate nothing and,
+        for the sixteen districts of the investment staff's default view,
+        cost a sixth of the request (bench/RESULTS.md, 2026-12-04). The
+        keys are this model's fields, in order; test_rules holds the JSON
+        to what the validated model writes, byte for byte."""
         b = a.balance
-        return (cls if validate else cls.model_construct)(
-            pool_id=pool.id,
-            district=pool.district,
-            district_name=rules.DISTRICTS.get(pool.district, ""),
-            pollutant=pool.pollutant,
-            kind=pool.kind,
-            park_id=pool.park_id,
-            credited_t=kg_to_tonnes(b.credited),
-            reserved_t=kg_to_tonnes(b.reserved),
-            allocated_t=kg_to_tonnes(b.allocated),
-            available_t=kg_to_tonnes(b.available),
-            reclaimed_t=kg_to_tonnes(a.reclaimed_kg),
-            offset_ratio=rules.hundredths_to_ratio(a.offset_ratio_hundredths),
-            max_project_increment_t=kg_to_tonnes(a.max_project_increment_kg),
-            debt_t=kg_to_tonnes(a.debt_kg),
-            overdue_debt_t=kg_to_tonnes(a.overdue_debt_kg),
-        )
+        return {
+            "pool_id": pool.id,
+            "district": pool.district,
+            "district_name": rules.DISTRICTS.get(pool.district, ""),
+            "pollutant": pool.pollutant,
+            "kind": pool.kind,
+            "park_id": pool.park_id,
+            "credited_t": kg_text(b.credited),
+            "reserved_t": kg_text(b.reserved),
+            "allocated_t": kg_text(b.allocated),
+            "available_t": kg_text(b.available),
+            "reclaimed_t": kg_text(a.reclaimed_kg),
+            "offset_ratio": rules.hundredths_text(a.offset_ratio_hundredths),
+            "max_project_increment_t": kg_text(a.max_project_increment_kg),
+            "debt_t": kg_text(a.debt_kg),
+            "overdue_debt_t": kg_text(a.overdue_debt_kg),
+        }
 
 
 class CheckIn(BaseModel):

@@ -193,6 +193,13 @@ def hundredths_to_ratio(h: int) -> Decimal:
     return (Decimal(h) / 100).quantize(Decimal("0.01"))
 
 
+def hundredths_text(h: int) -> str:
+    """A ratio as every answer writes it (200 → "2.00"), straight from its
+    hundredths: what `hundredths_to_ratio` then the Ratio type's serializer write."""
+    whole, cents = divmod(-h if h < 0 else h, 100)
+    return f"{'-' if h < 0 else ''}{whole}.{cents:02d}"
+
+
 def need_kg(increment_kg: int, ratio_hundredths: int) -> int:
     """A project's quota need: increment × ratio, rounded UP to the kilogram so
     a need is never under-counted."""
