@@ -72,7 +72,10 @@ IMPLS = {
 }
 
 
-def start_server(db_url: str, port: int, impl: str = "c") -> subprocess.Popen[bytes]:
+def start_server(
+    db_url: str, port: int, impl: str = "c", service: str = "quota"
+) -> subprocess.Popen[bytes]:
+    """`service`-svc in its own process on `db_url` (quota-svc unless said)."""
     env = {
         **os.environ,
         **IMPLS[impl],
@@ -82,23 +85,23 @@ def start_server(db_url: str, port: int, impl: str = "c") -> subprocess.Popen[by
         "HOLD_SWEEP_SECONDS": "3600",
     }
     return subprocess.Popen(
-        [str(ROOT / ".venv/bin/python"), "-m", "quota_svc"],
+        [str(ROOT / ".venv/bin/python"), "-m", f"{service}_svc"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
-async def wait_ready(base: str) -> None:
+async def wait_ready(base: str, service: str = "quota") -> None:
     async with httpx.AsyncClient(base_url=base) as c:
         for _ in range(300):
             try:
-                if (await c.get("/quota/ready")).status_code == 200:
+                if (await c.get(f"/{service}/ready")).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(0.1)
-    raise RuntimeError("quota-svc did not become ready")
+    raise RuntimeError(f"{service}-svc did not become ready")
 
 
 def run_api(

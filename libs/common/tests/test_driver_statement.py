@@ -298,3 +298,27 @@ def test_a_run_binds_each_parameter_given_or_carried_in_order() -> None:
     assert one.bound(dialect(), {"key": "k"})[1] == ["k"]
     none = DriverStatement(select(_OUTBOX.c.seq))
     assert none.bound(dialect(), {})[1] == []
+
+
+@pytest.mark.pg
+async def test_a_row_is_read_by_attribute_whichever_path_it_came_by(pg_url: str) -> None:
+    from svc_common.db import by_attribute
+
+    db = await _db(pg_url)
+    stmt = DriverStatement(select(_OUTBOX.c.seq, _OUTBOX.c.key).where(_OUTBOX.c.key == "k"))
+    try:
+        async with db.transaction() as s:
+            await s.execute(
+                insert(_OUTBOX),
+                {"event_id": "e", "topic": "t", "key": "k", "event_type": "x", "envelope": {}},
+            )
+        (record,) = await db.fetch_alone(stmt, {})  # an asyncpg Record
+        async with db.session() as s:
+            (row,) = (await s.execute(stmt.statement)).all()  # a SQLAlchemy Row
+        for found in (record, row):
+            read = by_attribute(found)
+            assert (read.key, read.seq) == ("k", found[0])
+            with pytest.raises(AttributeError):
+                _ = read.topic
+    finally:
+        await db.dispose()

@@ -95,6 +95,13 @@ async def test_duplicate_check_clusters_and_personal_data(svc: Service) -> None:
     r = await svc.http.get("/supervision/complaints", headers=officer())
     phones = sorted(c["complainant"]["phone"] for c in r.json()["items"] if c["complainant"])
     assert phones == [PHONE, PHONE, "13900000000"]
+    # One complaint reads as it does in the list, whoever reads it.
+    for headers in (officer(), ADMIN, AUDITOR):
+        listed = await svc.http.get(f"/supervision/complaints?district={DONGLI}", headers=headers)
+        one = await svc.http.get(f"/supervision/complaints/{cid}", headers=headers)
+        assert one.json() == next(c for c in listed.json()["items"] if c["id"] == cid)
+    one = await svc.http.get(f"/supervision/complaints/{cid}", headers=officer())
+    assert one.json()["complainant"] == {"name": "王女士", "phone": PHONE, "wants_reply": True}
     # Personal data never leaves: not in any event, not in the audit trail.
     async with svc.db.session() as s:
         envelopes = [

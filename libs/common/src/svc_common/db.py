@@ -200,6 +200,31 @@ def by_name(row: Any) -> Any:
     return getattr(row, "_mapping", row)
 
 
+class _Fields:
+    """A driver record read by attribute (see `by_attribute`)."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: Any) -> None:
+        self._record = record
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._record[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def by_attribute(row: Any) -> Any:
+    """A row read by attribute (`row.status`), whichever path it came by: a
+    SQLAlchemy Row is read so already; an asyncpg Record (`fetch_alone`,
+    `fetch_in`) is read by name, and is wrapped. For a read that answers
+    from a table's columns without loading its ORM entity: loaded by
+    primary key through a session, a row cost a read request about 0.4 ms
+    of CPU (bench/RESULTS.md, 2026-12-04)."""
+    return row if hasattr(row, "_mapping") else _Fields(row)
+
+
 async def _fetch_on(driver: Any, sql: str, args: list[Any]) -> Sequence[Any]:
     try:
         return cast(Sequence[Any], await driver.fetch(sql, *args))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
+from svc_common.answers import answer
 from svc_common.auth import Principal, require
 from svc_common.clock import DURATION_PATTERN, parse_duration
 from svc_common.db import Database
@@ -167,12 +168,11 @@ async def get_filing(
     filing_id: ResourceId,
     principal: Principal = Depends(require(*READ_ROLES)),
     db: Database = Depends(get_db),
-) -> FilingOut:
-    async with db.session() as s:
-        f = await s.get(FilingRow, filing_id)
+) -> Response:
+    f = await service.find_filing(db, filing_id)
     if f is None or not may_see(principal, f):
         raise NotFound(msg(f"filing {filing_id} not found", f"未找到环评文件 {filing_id}"))
-    return to_out(f, utcnow())
+    return answer(FilingOut, to_out(f, utcnow()))
 
 
 @router.get("/filings", response_model=Page[FilingOut])

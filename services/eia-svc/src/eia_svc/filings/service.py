@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import cast
 
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
+from svc_common.db import Database, DriverStatement, by_attribute
 from svc_common.errors import NotFound, field_error
 from svc_common.events.schemas.eia import (
     FilingAccepted,
@@ -41,6 +44,18 @@ def limits_of(settings: Settings) -> rules.ClockLimits:
         green_report_form=settings.green_report_form_decision_days,
         bundled=settings.bundled_decision_days,
     )
+
+
+_FILINGS = cast(Table, FilingRow.__table__)
+_BY_ID = DriverStatement(select(_FILINGS).where(_FILINGS.c.id == bindparam("fid")))
+
+
+async def find_filing(db: Database, filing_id: str) -> FilingRow | None:
+    """A filing by id, for reading: one statement (on PostgreSQL one
+    autocommit round trip on the driver) and its columns read by attribute,
+    no entity loaded (`by_attribute`)."""
+    found = await db.fetch_alone(_BY_ID, {"fid": filing_id})
+    return cast(FilingRow, by_attribute(found[0])) if found else None
 
 
 def review_state(f: FilingRow) -> rules.ReviewState:

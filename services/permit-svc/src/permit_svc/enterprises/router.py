@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from svc_common.answers import answer
 from svc_common.auth import Principal, require, require_citywide
 from svc_common.bulk import BulkReport, gc_paused
 from svc_common.db import Database
@@ -110,10 +111,10 @@ async def get_enterprise(
     uscc: USCC,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
-) -> EnterpriseOut:
+) -> Response:
     e = await service.get_enterprise(db, uscc)
     visible_districts(principal, e.district)
-    return e
+    return answer(EnterpriseOut, e)
 
 
 @router.get("/enterprises", response_model=Page[EnterpriseOut])

@@ -6,14 +6,15 @@ import csv
 import datetime as dt
 import io
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.bulk import BulkReportBuilder, BulkResult
-from svc_common.db import Database, dialect_insert, hold_lock
+from svc_common.db import Database, DriverStatement, by_attribute, dialect_insert, hold_lock
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
 from svc_common.events.schemas import permit as ev
 from svc_common.i18n import msg
@@ -250,12 +251,17 @@ async def change_enterprise(
     return to_out(e)
 
 
+_ENTERPRISES = cast(Table, Enterprise.__table__)
+_BY_USCC = DriverStatement(select(_ENTERPRISES).where(_ENTERPRISES.c.uscc == bindparam("uscc")))
+
+
 async def get_enterprise(db: Database, uscc: str) -> EnterpriseOut:
-    async with db.session() as s:
-        e = await s.get(Enterprise, uscc)
-    if e is None:
+    """One enterprise, for reading: one statement, its columns read by
+    attribute (no entity loaded: `by_attribute`)."""
+    found = await db.fetch_alone(_BY_USCC, {"uscc": uscc})
+    if not found:
         raise NotFound(msg(f"no enterprise {uscc}", f"没有企业 {uscc}"))
-    return to_out(e)
+    return to_out(cast(Enterprise, by_attribute(found[0])))
 
 
 async def list_enterprises(

@@ -4,12 +4,13 @@ ranking of clusters, the report of 受理 / 办结 / 办结率."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Table, and_, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal
 from svc_common.calendar import end_of_day, start_of_day
+from svc_common.db import Database, DriverStatement, by_attribute
 
 from supervision_svc.complaints import rules
 from supervision_svc.complaints.models import (
@@ -78,6 +79,32 @@ async def contacts_for(
         select(ComplainantContact).where(ComplainantContact.complaint_id.in_(ids))
     )
     return {r.complaint_id: r for r in rows}
+
+
+_COMPLAINTS = cast(Table, Complaint.__table__)
+_CONTACTS = cast(Table, ComplainantContact.__table__)
+_BY_ID = DriverStatement(select(_COMPLAINTS).where(_COMPLAINTS.c.id == bindparam("cid")))
+_CONTACT = DriverStatement(select(_CONTACTS).where(_CONTACTS.c.complaint_id == bindparam("cid")))
+
+
+async def find_out(
+    db: Database, principal: Principal, complaint_id: str, now: dt.datetime
+) -> ComplaintOut | None:
+    """A complaint as the caller may read it, or None (not there, or in a
+    district it does not act in); its complainant's contact is read only
+    for the handling district's officers. One statement each, their columns
+    read by attribute (no entity loaded: `by_attribute`)."""
+    found = await db.fetch_alone(_BY_ID, {"cid": complaint_id})
+    if not found:
+        return None
+    c = cast(Complaint, by_attribute(found[0]))
+    if not principal.may_act_in(c.district):
+        return None
+    contact = None
+    if sees_personal_data(principal, c.district):
+        rows = await db.fetch_alone(_CONTACT, {"cid": c.id})
+        contact = cast(ComplainantContact, by_attribute(rows[0])) if rows else None
+    return to_out(c, now, contact)
 
 
 async def outs(

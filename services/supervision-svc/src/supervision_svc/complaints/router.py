@@ -7,6 +7,7 @@ import datetime as dt
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
+from svc_common.answers import answer
 from svc_common.auth import Principal, require
 from svc_common.bulk import BulkReport
 from svc_common.calendar import local_date
@@ -132,14 +133,12 @@ async def get_complaint(
     complaint_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
-) -> ComplaintOut:
+) -> Response:
     """A complaint; the complainant's contact only for the handling district's officers."""
-    async with db.session() as s:
-        c = await s.get(Complaint, complaint_id[:64])
-        if c is None or not principal.may_act_in(c.district):
-            raise _not_found(complaint_id[:64])
-        (out,) = await queries.outs(s, principal, [c], utcnow())
-    return out
+    out = await queries.find_out(db, principal, complaint_id[:64], utcnow())
+    if out is None:
+        raise _not_found(complaint_id[:64])
+    return answer(ComplaintOut, out)
 
 
 @router.get("/complaints", response_model=Page[ComplaintOut])
