@@ -201,6 +201,9 @@ def test_amounts_written_from_integers_read_as_the_decimals_written(kg: int, h: 
     assert kg_text(kg) == f"{kg_to_tonnes(kg):.3f}"
     assert Decimal(kg_text(kg)) * 1000 == kg
     assert hundredths_text(h) == f"{hundredths_to_ratio(h):.2f}"
+    # Anything but an int (a database sum, say) goes the long way.
+    assert hundredths_text(Decimal(h)) == hundredths_text(h)
+    assert kg_text(Decimal(kg)) == kg_text(kg)
     if 0 <= kg <= 10**12:
         written = TypeAdapter(TotalTonnes).dump_json(kg_to_tonnes(kg)).decode()
         assert written == f'"{kg_text(kg)}"'

@@ -196,6 +196,8 @@ def hundredths_to_ratio(h: int) -> Decimal:
 def hundredths_text(h: int) -> str:
     """A ratio as every answer writes it (200 → "2.00"), straight from its
     hundredths: what `hundredths_to_ratio` then the Ratio type's serializer write."""
+    if type(h) is not int:
+        return f"{hundredths_to_ratio(h):.2f}"
     whole, cents = divmod(-h if h < 0 else h, 100)
     return f"{'-' if h < 0 else ''}{whole}.{cents:02d}"
 
