@@ -82,3 +82,52 @@ def test_a_forked_child_does_not_hand_out_its_parents_ids() -> None:
     os.close(read)
     assert uuid.UUID(childs).version == 4
     assert childs not in {context.new_id() for _ in range(context._ID_STORE)}
+
+
+def test_traceparents_take_their_random_hex_from_one_draw_in_order() -> None:
+    drawn = bytes(range(256)) * (context._HEX_STORE_BYTES // 256)
+    calls: list[int] = []
+
+    def urandom(n: int) -> bytes:
+        calls.append(n)
+        return drawn[:n]
+
+    context._hex_store.clear()
+    with mock.patch.object(context.os, "urandom", urandom):
+        made = [context.new_traceparent() for _ in range(3)]
+        kept = context.new_traceparent("00-" + "a" * 32 + "-" + "b" * 16 + "-01")
+        assert calls == [context._HEX_STORE_BYTES]
+        # A store used up is refilled, never read past its end.
+        last = [context.new_traceparent() for _ in range(2 * context._HEX_STORE_BYTES // 48)]
+        assert calls == [context._HEX_STORE_BYTES] * 2
+        assert all(context.is_traceparent(t) for t in last)
+    context._hex_store.clear()
+    text = drawn.hex()
+    assert made == [f"00-{text[i : i + 32]}-{text[i + 32 : i + 48]}-01" for i in (0, 48, 96)]
+    assert kept == f"00-{'a' * 32}-{text[144:160]}-01"
+
+
+def test_traceparents_are_fresh_and_the_simulator_draws_its_own() -> None:
+    spans = {context.new_traceparent()[36:52] for _ in range(2 * context._HEX_STORE_BYTES)}
+    assert len(spans) == 2 * context._HEX_STORE_BYTES
+    seeded = random.Random(7)
+    token_hex = lambda n: seeded.getrandbits(8 * n).to_bytes(n, "big").hex()  # noqa: E731
+    with mock.patch.object(context, "secrets", mock.Mock(token_hex=token_hex)):
+        first = context.new_traceparent()
+    again = random.Random(7)
+    trace, span = (again.getrandbits(8 * n).to_bytes(n, "big").hex() for n in (16, 8))
+    assert first == f"00-{trace}-{span}-01"
+
+
+def test_a_forked_child_does_not_hand_out_its_parents_trace_ids() -> None:
+    context.new_traceparent()  # the store is filled in the parent
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, context.new_traceparent().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    childs = os.read(read, 64).decode()
+    os.close(read)
+    assert context.is_traceparent(childs) and childs != context.new_traceparent()

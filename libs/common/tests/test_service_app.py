@@ -195,6 +195,24 @@ async def test_probes_and_openapi(db_url: str) -> None:
         assert ready.status_code == 200, ready.text
         assert ready.json()["database"] is True
         assert "http_requests_total" in (await c.get("/demo/metrics")).text
+        # Every request is counted and timed under its route and status.
+        from svc_common.observability import LATENCY, REQUESTS
+
+        ok = ("demo-svc", "GET", "/demo/health", "200")
+        counted = REQUESTS.labels(*ok)._value.get()
+        timed = LATENCY.labels(*ok[:3])._sum.get()
+        for _ in range(3):
+            await c.get("/demo/health")
+        await c.get("/demo/nowhere")
+        assert REQUESTS.labels(*ok)._value.get() == counted + 3
+        # One route, two outcomes: each counted under its own status.
+        pages = [("demo-svc", "GET", "/demo/pages", s) for s in ("200", "422")]
+        before = [REQUESTS.labels(*p)._value.get() for p in pages]
+        assert (await c.get("/demo/pages?limit=1")).status_code == 200
+        assert (await c.get("/demo/pages?limit=x")).status_code == 422
+        assert [REQUESTS.labels(*p)._value.get() for p in pages] == [n + 1 for n in before]
+        assert LATENCY.labels(*ok[:3])._sum.get() > timed
+        assert REQUESTS.labels("demo-svc", "GET", "unmatched", "404")._value.get() >= 1
         doc = (await c.get("/demo/openapi.json")).json()
         assert doc["paths"]["/demo/notes"]["post"]["security"] == [{"HTTPBearer": []}]
         scheme = doc["components"]["securitySchemes"]["HTTPBearer"]

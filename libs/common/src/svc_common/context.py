@@ -116,11 +116,38 @@ def is_traceparent(value: str | None) -> bool:
 
 
 def new_traceparent(parent: str | None = None) -> str:
-    """A W3C traceparent: keep the caller's trace id, new span id."""
-    trace_id = secrets.token_hex(16)
+    """A W3C traceparent: keep the caller's trace id, new span id. Its
+    random hex comes from a store made by one os.urandom call (`_random_hex`):
+    every request makes one, and two calls of their own were 2.6 % of a
+    request's CPU before its database work (bench/RESULTS.md). While the
+    simulator replaces `secrets`, its seeded draws are taken as before."""
+    if secrets is not _STDLIB_SECRETS:
+        trace_id = secrets.token_hex(16)
+        if parent and (m := _TRACEPARENT.fullmatch(parent)):
+            trace_id = m.group(1)
+        return f"00-{trace_id}-{secrets.token_hex(8)}-01"
     if parent and (m := _TRACEPARENT.fullmatch(parent)):
-        trace_id = m.group(1)
-    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+        return f"00-{m.group(1)}-{_random_hex(16)}-01"
+    drawn = _random_hex(48)
+    return f"00-{drawn[:32]}-{drawn[32:]}-01"
+
+
+_STDLIB_SECRETS = secrets
+#: Random hex text not yet handed out (`_random_hex`), refilled 4 KiB of
+#: random bytes at a time; emptied in a forked child, which must not hand
+#: out its parent's.
+_HEX_STORE_BYTES = 4096
+_hex_store: list[str] = []
+os.register_at_fork(after_in_child=_hex_store.clear)
+
+
+def _random_hex(chars: int) -> str:
+    """`chars` hex digits of fresh random bytes (os.urandom, as `secrets`)."""
+    have = _hex_store[0] if _hex_store else ""
+    if len(have) < chars:
+        have = os.urandom(_HEX_STORE_BYTES).hex()
+    _hex_store[:] = [have[chars:]]
+    return have[:chars]
 
 
 class use:

@@ -110,6 +110,9 @@ class RequestContextMiddleware:
         self.app = app
         self.service = service
         self.quiet = frozenset(f"{base}/{p}" for base in ("", prefix) for p in _PROBES)
+        #: The latency and request series of each (method, route, status),
+        #: looked up once: `labels()` builds and locks its key on every call.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -147,8 +150,14 @@ class RequestContextMiddleware:
                 elapsed = time.perf_counter() - start
                 route = getattr(scope.get("route"), "path", None) or "unmatched"
                 method = scope["method"]
-                LATENCY.labels(self.service, method, route).observe(elapsed)
-                REQUESTS.labels(self.service, method, route, status).inc()
+                series = self._series.get((method, route, status))
+                if series is None:
+                    series = self._series[(method, route, status)] = (
+                        LATENCY.labels(self.service, method, route),
+                        REQUESTS.labels(self.service, method, route, status),
+                    )
+                series[0].observe(elapsed)
+                series[1].inc()
                 principal = (scope.get("state") or {}).get("principal")
                 (log.debug if route in self.quiet else log.info)(
                     "request",
