@@ -4,15 +4,44 @@ ids) must still be the one that makes them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import uuid
+from collections.abc import Callable, Iterator
 from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from svc_common import context
+
+
+@contextlib.contextmanager
+def _drawing(drawn: bytes) -> Iterator[list[int]]:
+    """os.urandom answering from `drawn`; yields the sizes it was asked for."""
+    calls: list[int] = []
+
+    def urandom(n: int) -> bytes:
+        calls.append(n)
+        return drawn[:n]
+
+    with mock.patch.object(context.os, "urandom", urandom):
+        yield calls
+
+
+def _in_a_forked_child(make: Callable[[], str]) -> str:
+    """What `make()` gives in a child forked now."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, make().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    made = os.read(read, 64).decode()
+    os.close(read)
+    return made
 
 
 @settings(max_examples=200, deadline=None)
@@ -51,14 +80,8 @@ def test_a_replaced_uuid4_makes_the_ids(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_new_id_hands_out_ids_made_together_in_their_order() -> None:
     drawn = bytes(range(256)) * (16 * context._ID_STORE // 256)
-    calls: list[int] = []
-
-    def urandom(n: int) -> bytes:
-        calls.append(n)
-        return drawn[:n]
-
     context._store.clear()
-    with mock.patch.object(context.os, "urandom", urandom):
+    with _drawing(drawn) as calls:
         ids = [context.new_id() for _ in range(context._ID_STORE)]
         assert calls == [16 * context._ID_STORE]  # one draw for the store
         context.new_id()
@@ -71,29 +94,15 @@ def test_new_id_hands_out_ids_made_together_in_their_order() -> None:
 
 def test_a_forked_child_does_not_hand_out_its_parents_ids() -> None:
     context.new_id()  # the store is filled in the parent
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its next id, to the parent
-        os.write(write, context.new_id().encode())
-        os._exit(0)
-    os.close(write)
-    os.waitpid(pid, 0)
-    childs = os.read(read, 64).decode()
-    os.close(read)
+    childs = _in_a_forked_child(context.new_id)
     assert uuid.UUID(childs).version == 4
     assert childs not in {context.new_id() for _ in range(context._ID_STORE)}
 
 
 def test_traceparents_take_their_random_hex_from_one_draw_in_order() -> None:
     drawn = bytes(range(256)) * (context._HEX_STORE_BYTES // 256)
-    calls: list[int] = []
-
-    def urandom(n: int) -> bytes:
-        calls.append(n)
-        return drawn[:n]
-
     context._hex_store.clear()
-    with mock.patch.object(context.os, "urandom", urandom):
+    with _drawing(drawn) as calls:
         made = [context.new_traceparent() for _ in range(3)]
         kept = context.new_traceparent("00-" + "a" * 32 + "-" + "b" * 16 + "-01")
         assert calls == [context._HEX_STORE_BYTES]
@@ -121,13 +130,5 @@ def test_traceparents_are_fresh_and_the_simulator_draws_its_own() -> None:
 
 def test_a_forked_child_does_not_hand_out_its_parents_trace_ids() -> None:
     context.new_traceparent()  # the store is filled in the parent
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.write(write, context.new_traceparent().encode())
-        os._exit(0)
-    os.close(write)
-    os.waitpid(pid, 0)
-    childs = os.read(read, 64).decode()
-    os.close(read)
+    childs = _in_a_forked_child(context.new_traceparent)
     assert context.is_traceparent(childs) and childs != context.new_traceparent()

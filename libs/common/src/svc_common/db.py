@@ -54,7 +54,6 @@ class _DriverSQL:
     names: tuple[str, ...]
     #: Values the statement carries itself (literals such as `attempts + 1`).
     carried: dict[str, Any]
-    processors: dict[str, Callable[[Any], Any]]
     #: IN lists expanded once from the values in the statement: a value
     #: given for one with a run is refused, not silently ignored.
     fixed_lists: frozenset[str] = frozenset()
@@ -141,7 +140,6 @@ class DriverStatement:
                 sql,
                 names,
                 carried,
-                dict(processors),
                 frozenset(p.key for p in compiled.post_compile_params),
                 itemgetter(*names) if names else None,
                 tuple((i, processors[n]) for i, n in enumerate(names) if processors.get(n)),

@@ -335,15 +335,19 @@ def kg_to_tonnes(kg: int) -> Decimal:
     return (Decimal(kg) / KG_PER_TONNE).quantize(_THREE_PLACES)
 
 
+def scaled_text(n: int, places: int) -> str:
+    """An integer count of 10**-places as decimal text with exactly that
+    many places (1500, 3 → "1.500"; -5, 2 → "-0.05"), without a Decimal."""
+    whole, part = divmod(-n if n < 0 else n, 10**places)
+    return f"{'-' if n < 0 else ''}{whole}.{part:0{places}d}"
+
+
 def kg_text(kg: int) -> str:
     """Whole kilograms as every answer writes tonnes, three places (1500 →
     "1.500"): what `kg_to_tonnes` then the amount types' serializer write,
     straight from the integer, for rows built as plain data (a route's
     list of sixteen districts: nine amounts a row)."""
-    if type(kg) is not int:
-        return _fmt3(kg_to_tonnes(kg))
-    tonnes, grams = divmod(-kg if kg < 0 else kg, 1000)
-    return f"{'-' if kg < 0 else ''}{tonnes}.{grams:03d}"
+    return scaled_text(kg, 3) if type(kg) is int else _fmt3(kg_to_tonnes(kg))
 
 
 def _check_ratio(d: Decimal) -> Decimal:

@@ -13,6 +13,7 @@ from enum import StrEnum
 from svc_common.districts import DISTRICTS as DISTRICTS
 from svc_common.districts import district_problem as district_problem
 from svc_common.i18n import msg
+from svc_common.types import scaled_text
 
 from quota_svc.pollutants.rules import pollutant_problem as pollutant_problem
 
@@ -196,10 +197,7 @@ def hundredths_to_ratio(h: int) -> Decimal:
 def hundredths_text(h: int) -> str:
     """A ratio as every answer writes it (200 → "2.00"), straight from its
     hundredths: what `hundredths_to_ratio` then the Ratio type's serializer write."""
-    if type(h) is not int:
-        return f"{hundredths_to_ratio(h):.2f}"
-    whole, cents = divmod(-h if h < 0 else h, 100)
-    return f"{'-' if h < 0 else ''}{whole}.{cents:02d}"
+    return scaled_text(h, 2) if type(h) is int else f"{hundredths_to_ratio(h):.2f}"
 
 
 def need_kg(increment_kg: int, ratio_hundredths: int) -> int:
