@@ -23,7 +23,7 @@ from quota_svc.ledger.rules import Balance, EntryCode, PoolKind
 from quota_svc.register import rules as register_rules
 from quota_svc.register.models import QUEUE, RegisterQueued
 from quota_svc.register.service import queue_row
-from quota_svc.writes import Writes
+from svc_common.writes import Writes
 
 
 def _entry_register_row(

@@ -18,7 +18,7 @@ from svc_common.types import utcnow
 from quota_svc.lots import rules
 from quota_svc.lots.models import LOTS, MOVEMENTS
 from quota_svc.lots.rules import Draws, LotShort, Move
-from quota_svc.writes import Writes
+from svc_common.writes import Writes
 
 #: (lot id, movement, kg) — one change of one lot.
 Change = tuple[int, Move, int]
