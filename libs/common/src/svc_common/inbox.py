@@ -12,6 +12,7 @@ consumed. A handler that fails `max_attempts` times sends the message to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import time
@@ -26,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from svc_common import context
-from svc_common.db import Database, dialect_insert
+from svc_common.db import Database, DriverStatement, NeedsSession, dialect_insert
 from svc_common.events.envelope import Envelope, Message
 from svc_common.events.registry import EventPayload, registry
 from svc_common.failures import PermanentFailure, TransientFailure, is_transient
@@ -68,18 +69,31 @@ H = TypeVar("H", bound=Handler)
 
 class EventHandlers:
     """What a service handles: `@handlers.on(FilingAccepted)` on an async
-    function `(session, payload, envelope)`."""
+    function `(session, payload, envelope)`.
+
+    `on(..., on_driver=True)`: on PostgreSQL on asyncpg the handler runs in
+    a `DriverUnit` (its inbox row and its statements on asyncpg itself, no
+    SQLAlchemy session: for a handler on the saga's path whose usual path
+    is `DriverStatement`s and `svc_common.writes`). If it reaches for
+    anything else (NeedsSession) its transaction is undone and it runs
+    again in a session, as every other handler does."""
 
     def __init__(self) -> None:
         self._by_type: dict[str, Handler] = {}
+        self._on_driver: set[str] = set()
 
-    def on(self, *payload_types: type[EventPayload]) -> Callable[[H], H]:
+    def on(self, *payload_types: type[EventPayload], on_driver: bool = False) -> Callable[[H], H]:
         def decorate(fn: H) -> H:
             for t in payload_types:
                 self._by_type[t.event_type] = fn
+                if on_driver:
+                    self._on_driver.add(t.event_type)
             return fn
 
         return decorate
+
+    def runs_on_driver(self, event_type: str) -> bool:
+        return event_type in self._on_driver
 
     def event_types(self) -> list[str]:
         """The event types handled here."""
@@ -102,10 +116,11 @@ class EventHandlers:
 #: the table (not the ORM entity): it runs once per event, and building and
 #: coercing a fresh statement each time cost more CPU than the handlers.
 _INBOX = cast(Table, InboxRow.__table__)
-_INBOX_INSERTS = {
-    "postgresql": postgresql.insert(_INBOX).on_conflict_do_nothing(),
-    "sqlite": sqlite.insert(_INBOX).on_conflict_do_nothing(),
-}
+_INBOX_INSERT_SQLITE = sqlite.insert(_INBOX).on_conflict_do_nothing()
+#: PostgreSQL: on asyncpg itself (`DriverStatement.fetch_in`), a row back if inserted.
+_INBOX_INSERT_PG = DriverStatement(
+    postgresql.insert(_INBOX).on_conflict_do_nothing().returning(_INBOX.c.event_id)
+)
 
 
 async def record_in_inbox(s: AsyncSession, group: str, env: Envelope, topic: str) -> bool:
@@ -117,7 +132,10 @@ async def record_in_inbox(s: AsyncSession, group: str, env: Envelope, topic: str
         "source_topic": topic,
         "processed_at": utcnow(),
     }
-    result = await s.execute(_INBOX_INSERTS[s.get_bind().dialect.name], values)
+    conn = await s.connection()
+    if conn.dialect.name == "postgresql":
+        return bool(await _INBOX_INSERT_PG.fetch_in(conn, values))
+    result = await s.execute(_INBOX_INSERT_SQLITE, values)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -263,13 +281,34 @@ class InboxConsumer:
                 traceparent=span_traceparent or context.new_traceparent(env.traceparent),
             )
             with context.use(ctx):
-                async with self.db.transaction() as s:
-                    if not await record_in_inbox(s, self.group, env, topic):
-                        DUPLICATES.labels(self.group).inc()
-                        return False
-                    await handler(s, payload, env)
-        APPLIED.labels(self.group, env.type).inc()
+                applied: bool | None = None
+                if self.db.on_asyncpg and self.handlers.runs_on_driver(env.type):
+                    with contextlib.suppress(NeedsSession):  # again, in a session
+                        applied = await self._apply_on_driver(env, payload, handler, topic)
+                if applied is None:
+                    async with self.db.transaction() as s:
+                        applied = await self._apply_in(s, env, payload, handler, topic)
+        if applied:
+            APPLIED.labels(self.group, env.type).inc()
+        else:
+            DUPLICATES.labels(self.group).inc()
+        return applied
+
+    async def _apply_in(
+        self, s: AsyncSession, env: Envelope, payload: Any, handler: Handler, topic: str
+    ) -> bool:
+        if not await record_in_inbox(s, self.group, env, topic):
+            return False
+        await handler(s, payload, env)
         return True
+
+    async def _apply_on_driver(
+        self, env: Envelope, payload: Any, handler: Handler, topic: str
+    ) -> bool:
+        """The inbox row and the handler in a `DriverUnit` (see EventHandlers);
+        raises NeedsSession, with nothing kept, if the handler needs a session."""
+        async with self.db.driver_unit() as unit:
+            return await self._apply_in(cast(AsyncSession, unit), env, payload, handler, topic)
 
     async def _dead_letter(self, msg: Message, exc: BaseException, *, attempts: int) -> None:
         """Keep the message in `dead_letters` (both modes) and publish it to

@@ -17,9 +17,10 @@ from eia_svc.parks import service as parks
 from eia_svc.quota_saga import service as quota_saga
 
 handlers = EventHandlers()
-handlers.on(QuotaReserved)(quota_saga.on_quota_reserved)
-handlers.on(QuotaReservationRejected)(quota_saga.on_quota_rejected)
-handlers.on(QuotaReleased)(quota_saga.on_quota_released)
-handlers.on(QuotaAllocated)(quota_saga.on_quota_allocated)
+# The saga's replies: the filing locked and written back on the driver.
+handlers.on(QuotaReserved, on_driver=True)(quota_saga.on_quota_reserved)
+handlers.on(QuotaReservationRejected, on_driver=True)(quota_saga.on_quota_rejected)
+handlers.on(QuotaReleased, on_driver=True)(quota_saga.on_quota_released)
+handlers.on(QuotaAllocated, on_driver=True)(quota_saga.on_quota_allocated)
 handlers.on(QuotaSubpoolFunded)(parks.on_subpool_funded)
 handlers.on(QuotaTransferRejected)(parks.on_subpool_refused)

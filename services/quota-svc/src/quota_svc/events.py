@@ -432,7 +432,10 @@ def build_handlers(default: Policy) -> EventHandlers:
         else:
             await reserve_for_filing(s, e, default)
 
-    handlers.on(FilingAccepted, FilingQuotaRetry)(on_quota_request)
+    # The saga's path: a hold is DriverStatements and one combined write
+    # (see reservations.reserve); a rarer answer (a hold found, a refusal)
+    # runs again in a session.
+    handlers.on(FilingAccepted, FilingQuotaRetry, on_driver=True)(on_quota_request)
 
     async def on_approved(s: AsyncSession, e: FilingApproved, env: Envelope) -> None:
         await allocate_for_filing(s, e, env, default)

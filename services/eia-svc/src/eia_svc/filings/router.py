@@ -136,16 +136,18 @@ async def act_on_filing(
     body: ActionIn | None = None,
     principal: Principal = Depends(require("officer", "admin", "filer")),
     db: Database = Depends(get_db),
-) -> FilingOut:
+) -> Response:
     """accept | evaluation-done | review-done | approve | reject | withdraw |
     quota-retry. Officers act in their own districts; the filer who submitted
     may only withdraw."""
     now = utcnow()
+    given = body or ActionIn()
     async with db.transaction() as s:
-        f = await service.load_for_update(s, filing_id)
+        f, loaded = await service.lock_filing(s, filing_id)
         _check_may_act(principal, f, action)
-        service.act(s, principal, f, action, body or ActionIn(), now, _settings(request))
-    return to_out(f, now)
+        events = service.act(f, action, given, now, _settings(request))
+        await service.save_action(s, principal, f, loaded, action, given, events)
+    return answer(FilingOut, to_out(f, now))
 
 
 def _check_may_act(p: Principal, f: FilingRow, action: str) -> None:

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import cast
+from typing import Any, Literal, cast, overload
 
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from svc_common.audit import record_audit
+from svc_common.audit import audit_row, record_audit
 from svc_common.auth import Principal
 from svc_common.db import Database, DriverStatement, by_attribute
 from svc_common.errors import NotFound, field_error
+from svc_common.events.registry import EventPayload
 from svc_common.events.schemas.eia import (
     FilingAccepted,
     FilingApproved,
@@ -24,6 +25,7 @@ from svc_common.events.schemas.eia import (
 from svc_common.i18n import msg
 from svc_common.outbox import emit
 from svc_common.types import kg_to_tonnes, tonnes_to_kg
+from svc_common.writes import Writes, transient
 
 from eia_svc.filings import rules
 from eia_svc.filings.models import FilingRow
@@ -46,8 +48,12 @@ def limits_of(settings: Settings) -> rules.ClockLimits:
     )
 
 
-_FILINGS = cast(Table, FilingRow.__table__)
-_BY_ID = DriverStatement(select(_FILINGS).where(_FILINGS.c.id == bindparam("fid")))
+FILINGS = cast(Table, FilingRow.__table__)
+
+_BY_ID = DriverStatement(select(FILINGS).where(FILINGS.c.id == bindparam("fid")))
+_LOCK_BY_ID = DriverStatement(
+    select(FILINGS).where(FILINGS.c.id == bindparam("fid")).with_for_update()
+)
 
 
 async def find_filing(db: Database, filing_id: str) -> FilingRow | None:
@@ -103,14 +109,16 @@ def quota_request(
     return req
 
 
-def _accept(s: AsyncSession, f: FilingRow, now: dt.datetime, limits: rules.ClockLimits) -> None:
-    """Acceptance (受理) starts the statutory clock and asks for quota."""
+def _accept(f: FilingRow, now: dt.datetime, limits: rules.ClockLimits) -> list[EventPayload]:
+    """Acceptance (受理) starts the statutory clock and asks for quota: the
+    request to quota-svc, if the project needs quota."""
     f.accepted_at = now
     f.due_at = rules.decision_due(now, f.channel, f.category, limits)
     set_quota(f, quota.on_request(f.vocs_increment_kg))
-    if f.quota_status == "pending":
-        f.quota_asked_at = now
-        emit(s, quota_request(f, FilingAccepted))
+    if f.quota_status != "pending":
+        return []
+    f.quota_asked_at = now
+    return [quota_request(f, FilingAccepted)]
 
 
 async def create_filing(
@@ -164,35 +172,69 @@ async def create_filing(
     )
     s.add(f)
     if st.status == "accepted":  # green channel and bundled: accepted on arrival (即到即受理)
-        _accept(s, f, now, limits_of(settings))
+        for event in _accept(f, now, limits_of(settings)):
+            emit(s, event)
     record_audit(
         s, p, "filing.create", "filing", f.id, {"channel": channel, "category": f.category}
     )
     return f
 
 
-async def load_for_update(s: AsyncSession, filing_id: str) -> FilingRow:
-    f = await s.get(FilingRow, filing_id, with_for_update=True)
-    if f is None:
-        raise NotFound(msg(f"filing {filing_id} not found", f"未找到环评文件 {filing_id}"))
-    return f
+@overload
+async def lock_filing(s: AsyncSession, filing_id: str) -> tuple[FilingRow, dict[str, Any]]: ...
+@overload
+async def lock_filing(
+    s: AsyncSession, filing_id: str, *, missing_ok: Literal[True]
+) -> tuple[FilingRow, dict[str, Any]] | None: ...
+async def lock_filing(
+    s: AsyncSession, filing_id: str, *, missing_ok: bool = False
+) -> tuple[FilingRow, dict[str, Any]] | None:
+    """The filing locked in the session's transaction (FOR UPDATE), as a
+    transient row (`svc_common.writes.transient`), and its columns as read
+    (for `Writes.save`): one statement on the driver, no entity loaded into
+    the session. Not found: 404, or None with `missing_ok`."""
+    found = await _LOCK_BY_ID.fetch_in(await s.connection(), {"fid": filing_id})
+    if found:
+        return transient(FilingRow, found[0])
+    if missing_ok:
+        return None
+    raise NotFound(msg(f"filing {filing_id} not found", f"未找到环评文件 {filing_id}"))
+
+
+async def save_action(
+    s: AsyncSession,
+    p: Principal,
+    f: FilingRow,
+    loaded: dict[str, Any],
+    action: str,
+    body: ActionIn,
+    events: list[EventPayload],
+) -> None:
+    """Write what an action changed, its events and its audit entry: on
+    PostgreSQL one statement (`Writes`)."""
+    writes = Writes()
+    writes.save(FILINGS, "id", f, loaded)
+    writes.events(s, events)
+    detail = {"status": f.status, "reason": body.reason}
+    writes.audit([audit_row(p, f"filing.{action}", "filing", f.id, detail)])
+    await writes.execute(await s.connection())
 
 
 def act(
-    s: AsyncSession,
-    p: Principal,
     f: FilingRow,
     action: str,
     body: ActionIn,
     now: dt.datetime,
     settings: Settings,
-) -> None:
-    """Apply a review action with its side effects; illegal → 409 naming the allowed."""
+) -> list[EventPayload]:
+    """Apply a review action to `f`; the events it owes the quota saga.
+    Illegal → 409 naming the allowed."""
+    events: list[EventPayload] = []
     if action == "quota-retry":
         st = quota.retry(quota_state(f), f.status, rules.allowed_actions(review_state(f)))
         set_quota(f, st)
         f.quota_asked_at = now
-        emit(s, quota_request(f, FilingQuotaRetry))
+        events.append(quota_request(f, FilingQuotaRetry))
     else:
         new = rules.apply(review_state(f), action)
         if action == "reject" and not (body.reason or "").strip():
@@ -210,18 +252,16 @@ def act(
             new.review_done,
         )
         if action == "accept":
-            _accept(s, f, now, limits_of(settings))
+            events += _accept(f, now, limits_of(settings))
         elif action == "evaluation-done":
             f.evaluation_done_at = now
         elif action == "review-done":
             f.review_done_at = now
         elif action in ("approve", "reject", "withdraw"):
             f.decided_at, f.decision_note = now, body.reason
-            _announce_decision(s, f, action, body.reason)
+            events.append(_decision(f, action))
     f.updated_at = now
-    record_audit(
-        s, p, f"filing.{action}", "filing", f.id, {"status": f.status, "reason": body.reason}
-    )
+    return events
 
 
 def release_request(f: FilingRow) -> FilingRejected | FilingWithdrawn:
@@ -240,23 +280,20 @@ def release_request(f: FilingRow) -> FilingRejected | FilingWithdrawn:
     )
 
 
-def _announce_decision(s: AsyncSession, f: FilingRow, action: str, reason: str | None) -> None:
-    ref = quota.project_ref(f.id)
-    if action == "approve":
-        emit(
-            s,
-            FilingApproved(
-                filing_id=f.id,
-                project_ref=ref,
-                project_name=f.project_name,
-                uscc=f.uscc,
-                enterprise_name=f.enterprise_name,
-                district=f.district,
-                industry_code=f.industry_code,
-                category=f.category,
-                vocs_increment_t=kg_to_tonnes(f.vocs_increment_kg),
-                park_id=f.park_id if f.channel == "bundled" else None,
-            ),
-        )
-    else:  # reject or withdraw: the hold is to be released
-        emit(s, release_request(f))
+def _decision(f: FilingRow, action: str) -> EventPayload:
+    """The event announcing a decision: an approval, or the request to
+    release the hold of a rejected or withdrawn filing."""
+    if action != "approve":
+        return release_request(f)
+    return FilingApproved(
+        filing_id=f.id,
+        project_ref=quota.project_ref(f.id),
+        project_name=f.project_name,
+        uscc=f.uscc,
+        enterprise_name=f.enterprise_name,
+        district=f.district,
+        industry_code=f.industry_code,
+        category=f.category,
+        vocs_increment_t=kg_to_tonnes(f.vocs_increment_kg),
+        park_id=f.park_id if f.channel == "bundled" else None,
+    )

@@ -5,10 +5,11 @@ an older attempt is ignored, and a repeated reply changes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from svc_common.audit import SYSTEM, record_audit
+from svc_common.audit import SYSTEM, audit_row, record_audit
 from svc_common.events.envelope import Envelope
 from svc_common.events.schemas.eia import FilingQuotaRetry
 from svc_common.events.schemas.quota import (
@@ -19,50 +20,73 @@ from svc_common.events.schemas.quota import (
 )
 from svc_common.outbox import emit
 from svc_common.types import tonnes_to_kg, utcnow
+from svc_common.writes import Writes
 
 from eia_svc.filings.models import FilingRow
 from eia_svc.filings.rules import DECIDED
-from eia_svc.filings.service import quota_request, quota_state, release_request, set_quota
+from eia_svc.filings.service import (
+    FILINGS,
+    lock_filing,
+    quota_request,
+    quota_state,
+    release_request,
+    set_quota,
+)
 from eia_svc.quota_saga import rules
 
 
-async def _filing(s: AsyncSession, ref: str) -> FilingRow | None:
-    """The filing a project ref names; None for refs of other projects."""
+async def _filing(s: AsyncSession, ref: str) -> tuple[FilingRow, dict[str, Any]] | None:
+    """The filing a project ref names, locked (see `lock_filing`); None for
+    refs of other projects."""
     filing_id = rules.filing_id_of(ref)
     if filing_id is None:
         return None
-    return await s.get(FilingRow, filing_id, with_for_update=True)
+    return await lock_filing(s, filing_id, missing_ok=True)
 
 
-def _save(s: AsyncSession, f: FilingRow, new: rules.QuotaState, env: Envelope) -> None:
+async def _save(
+    s: AsyncSession,
+    f: FilingRow,
+    loaded: dict[str, Any],
+    new: rules.QuotaState,
+    env: Envelope,
+) -> None:
+    """The filing's new quota state and its audit entry: on PostgreSQL one
+    statement (`Writes`); nothing if the state is unchanged."""
     old = quota_state(f)
     if new == old:
         return
     set_quota(f, new)
     f.updated_at = utcnow()
-    record_audit(
-        s,
-        SYSTEM,
-        f"filing.quota_{new.status}",
-        "filing",
-        f.id,
-        {"from": old.status, "event_id": env.id, "event_type": env.type, "attempt": new.attempt},
-    )
+    writes = Writes()
+    writes.save(FILINGS, "id", f, loaded)
+    detail = {
+        "from": old.status,
+        "event_id": env.id,
+        "event_type": env.type,
+        "attempt": new.attempt,
+    }
+    writes.audit([audit_row(SYSTEM, f"filing.quota_{new.status}", "filing", f.id, detail)])
+    await writes.execute(await s.connection())
 
 
 async def on_quota_reserved(s: AsyncSession, p: QuotaReserved, env: Envelope) -> None:
     """quota.reserved → the filing shows quota secured (已落实). A hold that
     arrives after the filing was withdrawn or rejected is released at once."""
-    if f := await _filing(s, p.project_ref):
+    if found := await _filing(s, p.project_ref):
+        f, loaded = found
         undecided = f.status not in DECIDED
         if rules.needs_release(quota_state(f), undecided) and f.status in ("withdrawn", "rejected"):
-            emit(s, release_request(f))
-            record_audit(
-                s, SYSTEM, "filing.quota_late_hold_released", "filing", f.id, {"event_id": env.id}
+            writes = Writes()
+            writes.events(s, [release_request(f)])
+            detail = {"event_id": env.id}
+            writes.audit(
+                [audit_row(SYSTEM, "filing.quota_late_hold_released", "filing", f.id, detail)]
             )
+            await writes.execute(await s.connection())
             return
         st = rules.on_reserved(quota_state(f), p.attempt, p.reservation_id, undecided)
-        _save(s, f, st, env)
+        await _save(s, f, loaded, st, env)
 
 
 async def on_quota_rejected(s: AsyncSession, p: QuotaReservationRejected, env: Envelope) -> None:
@@ -70,7 +94,8 @@ async def on_quota_rejected(s: AsyncSession, p: QuotaReservationRejected, env: E
     a filing decided meanwhile, settled: nothing is held). An approved
     filing's is lapsed short: its hold lapsed and the district could not
     hold the need again (on the approval, or on an officer's re-drive)."""
-    if f := await _filing(s, p.project_ref):
+    if found := await _filing(s, p.project_ref):
+        f, loaded = found
         shortfall = tonnes_to_kg(p.shortfall_t)
         st = rules.on_rejected(
             quota_state(f),
@@ -79,7 +104,7 @@ async def on_quota_rejected(s: AsyncSession, p: QuotaReservationRejected, env: E
             f.status not in DECIDED,
             approved=f.status == "approved",
         )
-        _save(s, f, st, env)
+        await _save(s, f, loaded, st, env)
 
 
 async def reask_unanswered(s: AsyncSession, now: dt.datetime, after: dt.timedelta) -> int:
@@ -119,12 +144,15 @@ async def reask_unanswered(s: AsyncSession, now: dt.datetime, after: dt.timedelt
 
 async def on_quota_released(s: AsyncSession, p: QuotaReleased, env: Envelope) -> None:
     """quota.released (expired) → the filing's quota lapsed."""
-    if f := await _filing(s, p.project_ref):
-        _save(s, f, rules.on_released(quota_state(f), p.reservation_id, p.reason), env)
+    if found := await _filing(s, p.project_ref):
+        f, loaded = found
+        st = rules.on_released(quota_state(f), p.reservation_id, p.reason)
+        await _save(s, f, loaded, st, env)
 
 
 async def on_quota_allocated(s: AsyncSession, p: QuotaAllocated, env: Envelope) -> None:
     """quota.allocated → the approved filing's quota is recorded as allocated."""
-    if f := await _filing(s, p.project_ref):
+    if found := await _filing(s, p.project_ref):
+        f, loaded = found
         st = rules.on_allocated(quota_state(f), tonnes_to_kg(p.amount_t), p.reservation_id)
-        _save(s, f, st, env)
+        await _save(s, f, loaded, st, env)

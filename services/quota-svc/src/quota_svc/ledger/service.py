@@ -16,6 +16,7 @@ from svc_common.db import DriverStatement, by_name, dialect_insert, in_chunks
 from svc_common.events.schemas.quota import QuotaBalanceChanged
 from svc_common.outbox import emit
 from svc_common.types import UTCDateTime, kg_to_tonnes, utcnow
+from svc_common.writes import Writes
 
 from quota_svc.ledger import rules
 from quota_svc.ledger.models import JournalEntry, Pool
@@ -23,7 +24,6 @@ from quota_svc.ledger.rules import Balance, EntryCode, PoolKind
 from quota_svc.register import rules as register_rules
 from quota_svc.register.models import QUEUE, RegisterQueued
 from quota_svc.register.service import queue_row
-from quota_svc.writes import Writes
 
 
 def _entry_register_row(

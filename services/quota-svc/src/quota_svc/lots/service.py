@@ -14,11 +14,11 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from svc_common.db import DriverStatement
 from svc_common.types import utcnow
+from svc_common.writes import Writes
 
 from quota_svc.lots import rules
 from quota_svc.lots.models import LOTS, MOVEMENTS
 from quota_svc.lots.rules import Draws, LotShort, Move
-from quota_svc.writes import Writes
 
 #: (lot id, movement, kg) — one change of one lot.
 Change = tuple[int, Move, int]

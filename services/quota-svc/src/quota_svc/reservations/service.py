@@ -19,10 +19,9 @@ from svc_common.context import new_id
 from svc_common.db import Database, DriverStatement
 from svc_common.events.registry import EventPayload
 from svc_common.events.schemas.quota import QuotaAllocated, QuotaReleased, QuotaReserved
-from svc_common.outbox import outbox_rows
 from svc_common.pagination import keyset_after
-from svc_common.tables import AuditEntry, OutboxRow
 from svc_common.types import kg_to_tonnes, utcnow
+from svc_common.writes import Writes
 
 from quota_svc.debts import service as debts
 from quota_svc.ledger import rules as ledger_rules
@@ -49,15 +48,12 @@ from quota_svc.reservations.models import Reservation, ReservationRow
 from quota_svc.reservations.rules import LIVE, ReservationStatus, check_action, split_allocation
 from quota_svc.trading import rules as trading_rules
 from quota_svc.trading.models import Holding
-from quota_svc.writes import Writes
 
 # Everything below runs on SQLAlchemy Core statements built once (their
 # compiled SQL is cached): plain rows in, plain rows out, no ORM unit of work.
 
 RESERVATIONS = cast(Table, Reservation.__table__)
 HOLDINGS = cast(Table, Holding.__table__)
-_OUTBOX = cast(Table, OutboxRow.__table__)
-_AUDIT = cast(Table, AuditEntry.__table__)
 _LIVE = [s.value for s in LIVE]
 #: A batch's memo (svc_common.batching) key for the policy read with a pool's lock.
 _MEMO_POLICY = "reservations.policy"
@@ -123,8 +119,8 @@ def _events_and_audit(
     events: list[EventPayload],
     audits: list[dict[str, Any]],
 ) -> None:
-    writes.insert(_OUTBOX, outbox_rows(s, events))
-    writes.insert(_AUDIT, audits)
+    writes.events(s, events)
+    writes.audit(audits)
 
 
 @dataclass(frozen=True)
