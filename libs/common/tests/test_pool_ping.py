@@ -82,6 +82,35 @@ async def test_a_driver_connection_that_broke_is_not_pooled_again(pg_url: str) -
         await db.dispose()
 
 
+async def test_a_driver_connection_the_server_ended_is_not_pooled_again(pg_url: str) -> None:
+    """A connection whose server ended its session (its FATAL read, its
+    socket not yet closed: asyncpg's protocol is stuck, the chaos suite met
+    it during PostgreSQL's restart) is transient and thrown away; any other
+    error leaves a sound connection in the pool."""
+    from asyncpg.exceptions import InternalClientError
+    from svc_common.failures import is_transient
+
+    db = Database(pg_url, pool_size=1, max_overflow=0)
+    stuck = InternalClientError("cannot switch to state 12; another operation (2) is in progress")
+    try:
+        async with db.driver() as conn:
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+        with pytest.raises(ValueError):
+            async with db.driver() as conn:
+                raise ValueError("the caller's own error")
+        async with db.driver() as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") == pid  # kept
+        with pytest.raises(InternalClientError) as raised:
+            async with db.driver() as conn:
+                raise stuck
+        assert is_transient(raised.value)  # 503, not 500
+        assert conn.is_closed()
+        async with db.driver() as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") != pid
+    finally:
+        await db.dispose()
+
+
 async def test_a_driver_connection_left_in_a_transaction_is_not_pooled_again(pg_url: str) -> None:
     """A unit that leaves the driver inside a transaction (interrupted, say)
     must not hand its open transaction and row locks to the next unit."""

@@ -120,6 +120,12 @@ class _PgError(Exception):
         self.sqlstate = sqlstate
 
 
+def _asyncpg_internal(says: str) -> BaseException:
+    from asyncpg.exceptions import InternalClientError
+
+    return InternalClientError(f"cannot switch to state 12; {says}")
+
+
 @pytest.mark.parametrize(
     ("exc", "transient"),
     [
@@ -134,6 +140,10 @@ class _PgError(Exception):
         (ValueError("bad data"), False),
         (KeyError("bug"), False),
         (TransientFailure("x"), True),
+        # asyncpg: a session the server ended, found before its socket closed;
+        # two operations at once on one connection is a bug.
+        (_asyncpg_internal("another operation (2) is in progress"), True),
+        (_asyncpg_internal("another operation (12) is in progress"), False),
     ],
 )
 def test_classification(exc: BaseException, transient: bool) -> None:

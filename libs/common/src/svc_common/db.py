@@ -38,7 +38,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from svc_common import fastjson
-from svc_common.failures import DatabaseUnreachable
+from svc_common.failures import DatabaseUnreachable, is_stuck_connection
 
 log = structlog.get_logger(__name__)
 
@@ -788,8 +788,9 @@ class Database:
         try:
             yield driver
             broken = False
-        except Exception:
-            broken = False
+        except Exception as error:
+            # Still open, but the server has ended its session: not pooled again.
+            broken = is_stuck_connection(error)
             raise
         finally:
             # A pool disposed of meanwhile (the server stopping while a group

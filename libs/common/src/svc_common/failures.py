@@ -68,8 +68,31 @@ def _sqlstate(exc: BaseException) -> str | None:
     return None
 
 
+#: What asyncpg says when a statement is sent on a connection whose protocol
+#: is stuck consuming a message it could not take while idle (state 2,
+#: PROTOCOL_ERROR_CONSUME): the server's FATAL as it ends the session (a
+#: restart, an idle timeout) came before the socket closed. Seen in the
+#: chaos suite as a 500 on a read during PostgreSQL's restart.
+_STUCK_PROTOCOL = "another operation (2) is in progress"
+
+
+def is_stuck_connection(exc: BaseException) -> bool:
+    """An asyncpg connection the server has ended, found before its socket
+    closed (see _STUCK_PROTOCOL): transient, and the connection is dead.
+    Another InternalClientError (two operations at once on one connection)
+    is a bug and stays permanent."""
+    kind = type(exc)
+    return (
+        kind.__name__ == "InternalClientError"
+        and kind.__module__.startswith("asyncpg.")
+        and _STUCK_PROTOCOL in str(exc)
+    )
+
+
 def _one_is_transient(exc: BaseException) -> bool:
     if isinstance(exc, TransientFailure):
+        return True
+    if is_stuck_connection(exc):
         return True
     if isinstance(exc, PermanentFailure):
         return False
