@@ -12,7 +12,7 @@ from sqlalchemy import String, Table, bindparam, func, insert, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from svc_common.db import CommonBase, Database, DriverStatement, DriverUnit
 from svc_common.events.registry import EventPayload, event
-from svc_common.inbox import DUPLICATES, EventHandlers, InboxConsumer
+from svc_common.inbox import DUPLICATES, SESSION_FALLBACKS, EventHandlers, InboxConsumer
 from svc_common.outbox import build_envelope
 from svc_common.tables import InboxRow
 from svc_common.transports.local import LocalTransport
@@ -97,6 +97,7 @@ async def test_a_handler_on_the_driver_applies_once_and_falls_back_to_a_session(
     plain = build_envelope(MarkMade(board=board, n=1)).to_message(TOPIC)
     needs_session = build_envelope(MarkMade(board=board, n=2, orm=True)).to_message(TOPIC)
     duplicates = DUPLICATES.labels("marks")._value.get()
+    fallbacks = SESSION_FALLBACKS.labels("marks", MarkMade.event_type)._value.get()
     try:
         await consumer.process(plain)
         await consumer.process(needs_session)
@@ -111,5 +112,18 @@ async def test_a_handler_on_the_driver_applies_once_and_falls_back_to_a_session(
         assert await _marks(db, board) == [1, 2, -2]
         assert await _inbox_rows(db) == 2
         assert DUPLICATES.labels("marks")._value.get() == duplicates + 2
+        ran_again = SESSION_FALLBACKS.labels("marks", MarkMade.event_type)._value.get()
+        assert ran_again == fallbacks + (1 if db.on_asyncpg else 0)
     finally:
         await db.dispose()
+
+
+def test_registering_again_without_on_driver_runs_in_a_session() -> None:
+    handlers = EventHandlers()
+
+    async def first(s: Any, p: MarkMade, env: Any) -> None: ...
+
+    handlers.on(MarkMade, on_driver=True)(first)
+    assert handlers.runs_on_driver(MarkMade.event_type)
+    handlers.on(MarkMade)(first)
+    assert not handlers.runs_on_driver(MarkMade.event_type)

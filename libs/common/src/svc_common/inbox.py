@@ -12,7 +12,6 @@ consumed. A handler that fails `max_attempts` times sends the message to
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import time
@@ -56,6 +55,12 @@ RETRIES = Counter(
     "Attempts due after a failed one, by the kind of the failure",
     ["service", "type", "kind"],
 )
+SESSION_FALLBACKS = Counter(
+    "events_handler_session_fallbacks_total",
+    "Events whose handler, registered to run on the driver, needed a session:"
+    " undone and run again in one",
+    ["service", "type"],
+)
 HANDLE_SECONDS = Histogram(
     "events_handle_duration_seconds",
     "Time from receiving an event to its outcome (in-process retries included)",
@@ -88,6 +93,8 @@ class EventHandlers:
                 self._by_type[t.event_type] = fn
                 if on_driver:
                     self._on_driver.add(t.event_type)
+                else:
+                    self._on_driver.discard(t.event_type)
             return fn
 
         return decorate
@@ -283,8 +290,10 @@ class InboxConsumer:
             with context.use(ctx):
                 applied: bool | None = None
                 if self.db.on_asyncpg and self.handlers.runs_on_driver(env.type):
-                    with contextlib.suppress(NeedsSession):  # again, in a session
+                    try:
                         applied = await self._apply_on_driver(env, payload, handler, topic)
+                    except NeedsSession:  # again, in a session
+                        SESSION_FALLBACKS.labels(self.group, env.type).inc()
                 if applied is None:
                     async with self.db.transaction() as s:
                         applied = await self._apply_in(s, env, payload, handler, topic)
