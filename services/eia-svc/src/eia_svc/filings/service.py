@@ -83,6 +83,23 @@ def set_quota(f: FilingRow, st: quota.QuotaState) -> None:
     f.quota_shortfall_kg, f.quota_allocated_kg = st.shortfall_kg, st.allocated_kg
 
 
+def _project(f: FilingRow) -> dict[str, Any]:
+    """What the saga's requests and the approval say of the filing's project."""
+    return {
+        "filing_id": f.id,
+        "project_ref": quota.project_ref(f.id),
+        "project_name": f.project_name,
+        "uscc": f.uscc,
+        "enterprise_name": f.enterprise_name,
+        "district": f.district,
+        "industry_code": f.industry_code,
+        "category": f.category,
+        "vocs_increment_t": kg_to_tonnes(f.vocs_increment_kg),
+        # A bundled filing names its park: quota-svc draws on its sub-pool.
+        "park_id": f.park_id if f.channel == "bundled" else None,
+    }
+
+
 def quota_request(
     f: FilingRow, cls: type[FilingAccepted] | type[FilingQuotaRetry]
 ) -> FilingAccepted | FilingQuotaRetry:
@@ -90,18 +107,9 @@ def quota_request(
     reserves from the park's sub-pool. An approved filing's retry (its quota
     lapsed short) asks quota-svc to allocate what it holds at once."""
     req = cls(
-        filing_id=f.id,
-        project_ref=quota.project_ref(f.id),
-        project_name=f.project_name,
-        uscc=f.uscc,
-        enterprise_name=f.enterprise_name,
-        district=f.district,
-        industry_code=f.industry_code,
+        **_project(f),
         project_type=f.project_type,
-        category=f.category,
         channel=f.channel,
-        vocs_increment_t=kg_to_tonnes(f.vocs_increment_kg),
-        park_id=f.park_id if f.channel == "bundled" else None,
         attempt=f.quota_attempt,
     )
     if isinstance(req, FilingQuotaRetry) and quota.allocates_on_hold(f.status):
@@ -285,15 +293,4 @@ def _decision(f: FilingRow, action: str) -> EventPayload:
     release the hold of a rejected or withdrawn filing."""
     if action != "approve":
         return release_request(f)
-    return FilingApproved(
-        filing_id=f.id,
-        project_ref=quota.project_ref(f.id),
-        project_name=f.project_name,
-        uscc=f.uscc,
-        enterprise_name=f.enterprise_name,
-        district=f.district,
-        industry_code=f.industry_code,
-        category=f.category,
-        vocs_increment_t=kg_to_tonnes(f.vocs_increment_kg),
-        park_id=f.park_id if f.channel == "bundled" else None,
-    )
+    return FilingApproved(**_project(f))
