@@ -200,10 +200,10 @@ def transient(entity: type[_E], row: Any) -> tuple[_E, dict[str, Any]]:
     as an entity the session does not hold, and the values it was read with
     (for `Writes.save`), by the columns' keys. A change is seen when an
     attribute is given a new value, not when a JSON or ARRAY value is
-    changed in place. Built with the entity's
-    own constructor: 33 µs for a filing's 34 columns. Through a session,
-    eia-svc's accept spent 3.8 ms from the lock to the written change; so,
-    1.7 ms (bench/RESULTS.md, 2026-12-04)."""
+    changed in place. Built with the entity's own constructor: 33 µs for a
+    filing's 34 columns. Through a session, eia-svc's accept spent 3.8 ms
+    from the lock to the written change; so, 1.7 ms (bench/RESULTS.md,
+    2026-12-04)."""
     found = by_name(row)
     table = cast(Table, entity.__table__)  # type: ignore[attr-defined]
     loaded = {c.key: found[c.name] for c in table.columns}

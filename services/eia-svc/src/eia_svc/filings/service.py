@@ -50,10 +50,9 @@ def limits_of(settings: Settings) -> rules.ClockLimits:
 
 FILINGS = cast(Table, FilingRow.__table__)
 
-_BY_ID = DriverStatement(select(FILINGS).where(FILINGS.c.id == bindparam("fid")))
-_LOCK_BY_ID = DriverStatement(
-    select(FILINGS).where(FILINGS.c.id == bindparam("fid")).with_for_update()
-)
+_FILING = select(FILINGS).where(FILINGS.c.id == bindparam("fid"))
+_BY_ID = DriverStatement(_FILING)
+_LOCK_BY_ID = DriverStatement(_FILING.with_for_update())
 
 
 async def find_filing(db: Database, filing_id: str) -> FilingRow | None:
