@@ -818,3 +818,23 @@ async def test_the_broker_s_return_cuts_back_offs_short_but_not_another_s_lease(
     assert rows[1].attempts == 1 and rows[1].next_attempt_at is None
     assert rows[2].attempts == 0 and rows[2].next_attempt_at is not None
     await db.dispose()
+
+
+class _Raising(Recorder):
+    async def publish_batch(self, messages: list[Message]) -> list[BaseException | None]:
+        raise ConnectionError("transport gone")
+
+
+@pytest.mark.pg
+async def test_rows_a_transport_raised_on_are_tried_again_by_the_next_pass(pg_url: str) -> None:
+    db = await _db(pg_url)
+    rec = Recorder()
+    relay = OutboxRelay(db, _Raising(), service="t")
+    await _write(db, ("a", 1))
+    with pytest.raises(ConnectionError):
+        await relay.publish_direct()
+    await _write(db, ("b", 2))
+    relay.transport = rec
+    assert await relay.publish_direct() == 2
+    assert _published(rec) == [1, 2]
+    await db.dispose()

@@ -447,7 +447,13 @@ class OutboxRelay:
             return 0
         async with self._lock:
             rows, self._direct = self._direct, []
-            results = await self._publish(rows)
+            try:
+                results = await self._publish(rows)
+            except BaseException:
+                # Not handed over (cancelled, or the transport raised): the
+                # next pass tries them again, before any taken since.
+                self._direct[:0] = rows
+                raise
             sent, failed = self._outcome(rows, results)
             async with self.db.driver() as conn:
                 if sent:
