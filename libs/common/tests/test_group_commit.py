@@ -291,7 +291,7 @@ async def test_on_the_driver_a_commit_that_wrote_outbox_rows_wakes_the_relay(pg_
 
     async def emitting(s: AsyncSession) -> None:
         await _add_mark_on_driver().fetch_in(await s.connection(), {"id": 1, "label": "m1"})
-        s.info[OUTBOX_WRITTEN] = True  # as outbox_rows marks it
+        s.info[OUTBOX_WRITTEN] = True  # as Writes marks it
 
     async def refused(s: AsyncSession) -> None:
         s.info[OUTBOX_WRITTEN] = True

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
-from svc_common import testing
-from svc_common.db import CommonBase, Database
+from svc_common import outbox, testing
+from svc_common.db import OUTBOX_DIRECT, CommonBase, Database
 from svc_common.events.envelope import Envelope, Message
 from svc_common.events.registry import EventPayload, event
 from svc_common.outbox import (
@@ -28,6 +28,7 @@ from svc_common.outbox import (
 from svc_common.tables import OutboxRow
 from svc_common.transports.base import ProcessFn, Transport
 from svc_common.types import utcnow
+from svc_common.writes import Writes
 
 
 @event("test.counter_ticked.v1", topic="counters.events", key="counter")
@@ -604,3 +605,236 @@ def test_a_relay_held_back_tries_again_soon_while_it_publishes_and_backs_off_whe
     assert delays[:4] == [0.01, 0.02, 0.04, 0.08]
     assert delays[-1] == 2.0 and all(d is not None and d <= 2.0 for d in delays)
     assert held_back_retry(True, 0, 16, 2.0) == (2.0, 16)  # the count stops growing
+
+
+# --- rows published at once by the writing process's relay (PostgreSQL) ---------
+# `Writes.events` leases a transaction's rows to its own process's relay,
+# which publishes them after the commit with no claim (`publish_direct`);
+# every other relay leaves them alone until their lease ends, and a key's
+# later rows wait behind them.
+
+
+async def _write(db: Database, *ticks: tuple[str, int], on_driver: bool = False) -> None:
+    """One transaction whose last step writes the ticks' events (`Writes`)."""
+    payloads = [CounterTicked(counter=c, n=n) for c, n in ticks]
+    if on_driver:
+        async with db.driver_unit() as unit:
+            w = Writes()
+            w.events(unit, payloads)
+            await w.execute(await unit.connection())
+        return
+    async with db.transaction() as s:
+        w = Writes()
+        w.events(s, payloads)
+        await w.execute(await s.connection())
+
+
+async def _rows(db: Database) -> dict[int, OutboxRow]:
+    async with db.session() as s:
+        rows = (await s.execute(select(OutboxRow).order_by(OutboxRow.seq))).scalars().all()
+    return {Envelope.model_validate(r.envelope).data["n"]: r for r in rows}
+
+
+def _published(rec: Recorder) -> list[int]:
+    return [Envelope.from_message(m).data["n"] for m in rec.published]
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("on_driver", [False, True], ids=["session", "driver"])
+async def test_a_commit_s_rows_are_published_at_once_without_a_claim(
+    pg_url: str, on_driver: bool
+) -> None:
+    db = await _db(pg_url)
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t")
+    relay._drain_due = False  # the start's drain is done
+    await _write(db, ("a", 1), ("b", 2), on_driver=on_driver)
+    before = await _rows(db)
+    assert all(r.next_attempt_at is not None and r.sent_at is None for r in before.values())
+    # Handed to this relay, and nothing for a claim to do.
+    assert [r.seq for r in relay._direct] == [before[1].seq, before[2].seq]
+    assert not relay._drain_due
+    # Another replica's relay leaves them alone while they are leased.
+    other_rec = Recorder()
+    other = OutboxRelay(Database(pg_url), other_rec, service="t")
+    assert await other.drain() == 0
+    assert await relay.run_pass(swept=False) == 2
+    assert _published(rec) == [1, 2]
+    after = await _rows(db)
+    assert all(
+        r.sent_at is not None and r.next_attempt_at is None and r.attempts == 1
+        for r in after.values()
+    )
+    assert await other.drain() == 0 and other_rec.published == []
+    await other.db.dispose()
+    await db.dispose()
+
+
+@pytest.mark.pg
+async def test_a_row_behind_an_unsent_row_of_its_key_is_claimed_in_order(pg_url: str) -> None:
+    """The second commit's row of key a finds the first unsent: it is not
+    leased; a claim holds it back until the first is published."""
+    db = await _db(pg_url)
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t")
+    relay._drain_due = False
+    await _write(db, ("a", 1))
+    await _write(db, ("a", 2), ("b", 3))
+    rows = await _rows(db)
+    assert rows[1].next_attempt_at is not None  # leased
+    assert rows[2].next_attempt_at is None  # behind row 1: to claim
+    assert rows[3].next_attempt_at is not None  # b has no earlier row
+    assert [r.seq for r in relay._direct] == [rows[1].seq, rows[3].seq]
+    assert relay._drain_due  # row 2 is to claim
+    other_rec = Recorder()
+    other = OutboxRelay(Database(pg_url), other_rec, service="t")
+    # Another relay claims row 2 but holds it back behind leased row 1.
+    assert await other.drain() == 0 and other.held_back
+    assert await relay.run_pass(swept=False) == 3
+    assert _published(rec) == [1, 3, 2]
+    assert await other.drain() == 0  # all sent
+    await other.db.dispose()
+    await db.dispose()
+
+
+@pytest.mark.pg
+async def test_rows_whose_writer_died_are_published_by_another_once_the_lease_ends(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = await _db(pg_url)
+    relay = OutboxRelay(db, Recorder(), service="t")
+    await _write(db, ("a", 1), ("a", 2))
+    relay._direct.clear()  # the process died after its commit
+    other_rec = Recorder()
+    other = OutboxRelay(Database(pg_url), other_rec, service="t")
+    assert await other.drain() == 0
+    async with db.transaction() as s:  # the lease ends
+        await s.execute(text("UPDATE outbox SET next_attempt_at = :t"), {"t": utcnow()})
+    assert await other.drain() == 2
+    assert _published(other_rec) == [1, 2]
+    await other.db.dispose()
+    await db.dispose()
+
+
+@pytest.mark.pg
+async def test_a_rolled_back_write_is_never_published(pg_url: str) -> None:
+    """Rows undone after they were written, by a rollback of the whole
+    transaction or of a savepoint, are not handed to the relay: it would
+    announce what never happened."""
+    db = await _db(pg_url)
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t")
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as s:
+            w = Writes()
+            w.events(s, [CounterTicked(counter="a", n=1)])
+            await w.execute(await s.connection())
+            assert s.info[OUTBOX_DIRECT]
+            raise RuntimeError("refused after the write")
+    async with db.transaction() as s:
+        emit(s, CounterTicked(counter="b", n=2))
+        await s.flush()
+        async with s.begin_nested() as savepoint:
+            w = Writes()
+            w.events(s, [CounterTicked(counter="c", n=3)])
+            await w.execute(await s.connection())
+            await savepoint.rollback()
+    async with db.transaction() as s:
+        w = Writes()
+        w.events(s, [CounterTicked(counter="d", n=4)])
+        await w.execute(await s.connection())
+        assert s.info[OUTBOX_DIRECT]
+        async with s.begin_nested() as savepoint:  # a later savepoint undone
+            await savepoint.rollback()
+    assert relay._direct == []
+    assert sorted(await _rows(db)) == [2, 4]
+    assert await relay.run_pass(swept=False) == 1
+    assert _published(rec) == [2]  # row 4 waits out its lease
+    await db.dispose()
+
+
+@pytest.mark.pg
+async def test_a_write_inside_a_savepoint_is_not_leased(pg_url: str) -> None:
+    db = await _db(pg_url)
+    relay = OutboxRelay(db, Recorder(), service="t")
+    async with db.transaction() as s, s.begin_nested():
+        w = Writes()
+        w.events(s, [CounterTicked(counter="a", n=1)])
+        await w.execute(await s.connection())
+    assert relay._direct == []
+    assert (await _rows(db))[1].next_attempt_at is None
+    assert await relay.run_pass(swept=False) == 1
+    await db.dispose()
+
+
+@pytest.mark.pg
+async def test_a_refused_direct_publish_waits_out_a_back_off(pg_url: str) -> None:
+    db = await _db(pg_url)
+    rec = Recorder(fail={1})
+    relay = OutboxRelay(db, rec, service="t")
+    await _write(db, ("a", 1), ("b", 2))
+    start = utcnow()
+    assert await relay.publish_direct() == 1
+    rows = await _rows(db)
+    assert rows[2].sent_at is not None
+    refused = rows[1]
+    assert refused.sent_at is None and refused.attempts == 1
+    assert "broker said no to 1" in (refused.last_error or "")
+    assert refused.next_attempt_at is not None
+    back_off: dt.timedelta = refused.next_attempt_at - start
+    assert dt.timedelta(seconds=0.4) < back_off < dt.timedelta(seconds=outbox.DIRECT_LEASE_SECONDS)
+    await db.dispose()
+
+
+@pytest.mark.pg
+async def test_a_row_another_relay_sent_after_the_lease_keeps_its_mark(pg_url: str) -> None:
+    db = await _db(pg_url)
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t")
+    await _write(db, ("a", 1))
+    sent_by_other = utcnow() - dt.timedelta(seconds=1)
+    async with db.transaction() as s:
+        await s.execute(
+            text("UPDATE outbox SET sent_at = :t, attempts = 1, next_attempt_at = NULL"),
+            {"t": sent_by_other},
+        )
+    await relay.publish_direct()
+    row: Any = (await _rows(db))[1]
+    assert row.sent_at == sent_by_other and row.attempts == 1
+    await db.dispose()
+
+
+@pytest.mark.pg
+async def test_the_broker_s_return_cuts_back_offs_short_but_not_another_s_lease(
+    pg_url: str,
+) -> None:
+    db = await _db(pg_url)
+    relay = OutboxRelay(db, Recorder(fail={1}), service="t")
+    await _write(db, ("a", 1))
+    await relay.publish_direct()  # refused: backed off
+    await _write(db, ("b", 2))  # leased, being published by its writer
+    await relay._recovered()
+    rows = await _rows(db)
+    assert rows[1].attempts == 1 and rows[1].next_attempt_at is None
+    assert rows[2].attempts == 0 and rows[2].next_attempt_at is not None
+    await db.dispose()
+
+
+class _Raising(Recorder):
+    async def publish_batch(self, messages: list[Message]) -> list[BaseException | None]:
+        raise ConnectionError("transport gone")
+
+
+@pytest.mark.pg
+async def test_rows_a_transport_raised_on_are_tried_again_by_the_next_pass(pg_url: str) -> None:
+    db = await _db(pg_url)
+    rec = Recorder()
+    relay = OutboxRelay(db, _Raising(), service="t")
+    await _write(db, ("a", 1))
+    with pytest.raises(ConnectionError):
+        await relay.publish_direct()
+    await _write(db, ("b", 2))
+    relay.transport = rec
+    assert await relay.publish_direct() == 2
+    assert _published(rec) == [1, 2]
+    await db.dispose()

@@ -106,6 +106,7 @@ class Node:
         db = self.runtime.db
         self._attach(db, proc)
         db.on_outbox_commit(lambda: self.sim.wake_relay(self))
+        db.on_outbox_direct(lambda rows: self.sim.wake_relay(self))
         self.up = True
         self.restart_at = None
         return True

@@ -45,6 +45,19 @@ log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
 
 OUTBOX_WRITTEN = "outbox_written"
+#: Outbox rows a transaction wrote with a lease for its own process's relay
+#: to publish at once after the commit (svc_common.outbox, `Writes.events`);
+#: forgotten by any rollback, savepoints' included.
+OUTBOX_DIRECT = "outbox_direct"
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_direct_rows(session: Session, previous_transaction: Any) -> None:
+    # A rollback, even to a savepoint, may have undone rows written for the
+    # relay to publish at once: publishing them would announce what never
+    # happened. Forgotten, they are published by any relay once their lease
+    # ends (svc_common.outbox.DIRECT_LEASE_SECONDS), if they were kept.
+    session.info.pop(OUTBOX_DIRECT, None)
 
 
 @dataclass(frozen=True)
@@ -601,6 +614,7 @@ class Database:
         # "database is locked" storms under concurrent requests.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._commit_listeners: list[Callable[[], None]] = []
+        self._direct_sinks: list[Callable[[list[Any]], None]] = []
         self._unit: ContextVar[Unit | None] = ContextVar(f"unit-{id(self)}", default=None)
         self._helpers: dict[str, Any] = {}
 
@@ -628,10 +642,21 @@ class Database:
         return self.is_postgres and self.engine.dialect.driver == "asyncpg"
 
     def on_outbox_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after each commit that wrote outbox rows for a
+        relay to claim."""
         self._commit_listeners.append(callback)
 
+    def on_outbox_direct(self, sink: Callable[[list[Any]], None]) -> None:
+        """Hand `sink` the rows a commit wrote for its own process's relay
+        to publish at once (`OUTBOX_DIRECT`), after the commit."""
+        self._direct_sinks.append(sink)
+
     def _committed(self, info: dict[str, Any]) -> None:
-        """After a commit: wake the relay if the transaction wrote outbox rows."""
+        """After a commit: hand the relay what the transaction wrote for it
+        to publish at once, and wake it if it wrote rows to claim."""
+        if direct := info.pop(OUTBOX_DIRECT, None):
+            for sink in self._direct_sinks:
+                sink(direct)
         if info.pop(OUTBOX_WRITTEN, False):
             for callback in self._commit_listeners:
                 callback()

@@ -5,6 +5,15 @@ Several relays (one per replica) may run against one PostgreSQL database:
 rows are claimed with FOR UPDATE SKIP LOCKED, and a relay publishes a key's
 rows only while they are the oldest unsent rows of that key, so two relays
 never publish one key's events concurrently or out of order.
+
+On PostgreSQL a transaction's last combined statement (`svc_common.writes`)
+may also give its rows a *lease* (`next_attempt_at`, DIRECT_LEASE_SECONDS
+ahead): each row whose key has no earlier unsent row. After the commit the
+writing process's relay publishes them at once from memory and marks them
+sent, with no transaction, claim or lock (`publish_direct`); every other
+relay leaves them alone until the lease ends, and a later row of their key
+waits behind them as behind a claimed one. If the process dies first, the
+lease ends and any relay publishes them as usual.
 """
 
 from __future__ import annotations
@@ -53,6 +62,14 @@ PUBLISH_FAILURES = Counter("outbox_publish_failures_total", "Failed publish atte
 #: Longest wait of a row whose publishing failed. Kept short: the back-off is
 #: also cut short as soon as the transport answers again (see `_recovered`).
 MAX_BACKOFF_SECONDS = 10.0
+#: How long every relay but the writing process's leaves a row alone that
+#: that process publishes at once after its commit (`publish_direct`). Past
+#: it, a row the process did not mark sent (it died, or the broker or the
+#: database failed it) is any relay's to publish: at most this late after a
+#: crash. A publish that outlasts it may be published twice (the consumers'
+#: inbox absorbs it), never out of order: a later row of its key is not
+#: leased and waits behind it.
+DIRECT_LEASE_SECONDS = 5.0
 #: A pass that left rows behind a row it could not claim tries again after
 #: this (see `held_back_retry`).
 HELD_BACK_RETRY_SECONDS = 0.01
@@ -124,14 +141,16 @@ def emit(session: AsyncSession, payload: EventPayload, *, subject: str | None = 
     return env
 
 
-def outbox_rows(session: AsyncSession, payloads: Sequence[EventPayload]) -> list[dict[str, object]]:
+def outbox_rows(payloads: Sequence[EventPayload]) -> list[dict[str, object]]:
     """The outbox rows of `payloads` for a caller that inserts them itself in
-    the session's transaction (e.g. within one combined statement); the relay
-    is woken after the commit as with `emit`."""
-    rows = [_row(build_envelope(p), p.topic) for p in payloads]
-    if rows:
-        session.info[OUTBOX_WRITTEN] = True
-    return rows
+    its transaction (e.g. within one combined statement, `Writes.events`),
+    and sets the session's OUTBOX_WRITTEN or OUTBOX_DIRECT for the relay."""
+    return [_row(build_envelope(p), p.topic) for p in payloads]
+
+
+def lease_until() -> dt.datetime:
+    """The end of a lease given now (see DIRECT_LEASE_SECONDS)."""
+    return utcnow() + dt.timedelta(seconds=DIRECT_LEASE_SECONDS)
 
 
 #: PostgreSQL: one INSERT of column arrays for any number of rows, far cheaper
@@ -271,6 +290,19 @@ _BACK_OFF = (
     )
 )
 _BACK_OFF_ON_DRIVER = DriverStatement(_BACK_OFF)
+#: The mark and the back-off of rows published at once (`publish_direct`),
+#: each one statement outside any transaction. A row another relay sent
+#: once its lease ended keeps that relay's mark.
+_MARK_DIRECT_SENT = DriverStatement(
+    text(
+        "UPDATE outbox SET sent_at = :now, attempts = attempts + 1, last_error = NULL,"
+        " next_attempt_at = NULL WHERE seq = ANY(:seqs) AND sent_at IS NULL"
+    ).bindparams(
+        bindparam("now", type_=_OUTBOX_COLS.sent_at.type),
+        bindparam("seqs", type_=ARRAY(BigInteger)),
+    )
+)
+_BACK_OFF_DIRECT = DriverStatement(_BACK_OFF.where(_OUTBOX_COLS.sent_at.is_(None)))
 
 
 class NotHandedOver(Exception):
@@ -328,9 +360,22 @@ class OutboxRelay:
         self.held_back = False
         #: PostgreSQL: whether this relay has checked that `seq` has statistics.
         self._seq_checked = False
+        #: Leased rows this process committed, to publish at once (`take`).
+        self._direct: list[Claimed] = []
+        #: A commit wrote rows to claim, or a pass is due for another reason:
+        #: the next pass drains. Set at first: rows may wait from before.
+        self._drain_due = True
+        db.on_outbox_direct(self.take)
         db.on_outbox_commit(self.wake)
 
     def wake(self) -> None:
+        """A pass soon that drains: rows to claim were committed, or are due."""
+        self._drain_due = True
+        self._wake.set()
+
+    def take(self, rows: list[Claimed]) -> None:
+        """A commit's leased rows: a pass soon publishes them, in commit order."""
+        self._direct.extend(rows)
         self._wake.set()
 
     def start(self) -> None:
@@ -384,7 +429,39 @@ class OutboxRelay:
         driving the relay step by step (the simulator) calls it instead."""
         if swept and self._backing_off and await self.transport.ready():
             await self._recovered()
-        return await self.drain()
+        published = await self.publish_direct()
+        if swept or self._drain_due:
+            self._drain_due = False
+            published += await self.drain()
+        return published
+
+    async def publish_direct(self) -> int:
+        """PostgreSQL: publish the leased rows this process's commits handed
+        over (`take`), then mark them sent in one statement outside any
+        transaction; a row the broker refused waits out a back-off, as one
+        claimed would. Their lease kept every other relay off them and made
+        any later row of their key wait. Under the drain's lock, so this
+        process publishes a key's rows in commit order. Returns rows
+        published."""
+        if not self._direct:
+            return 0
+        async with self._lock:
+            rows, self._direct = self._direct, []
+            try:
+                results = await self._publish(rows)
+            except BaseException:
+                # Not handed over (cancelled, or the transport raised): the
+                # next pass tries them again, before any taken since.
+                self._direct[:0] = rows
+                raise
+            sent, failed = self._outcome(rows, results)
+            async with self.db.driver() as conn:
+                if sent:
+                    await _MARK_DIRECT_SENT.execute(self.db, conn, {"now": utcnow(), "seqs": sent})
+                for params in failed:
+                    await _BACK_OFF_DIRECT.execute(self.db, conn, params)
+        PUBLISHED.labels(self.service).inc(len(sent))
+        return len(sent)
 
     async def drain(self) -> int:
         """Publish until nothing publishable is left; returns rows published.
@@ -413,12 +490,18 @@ class OutboxRelay:
         return total
 
     async def _recovered(self) -> None:
-        """Cut every back-off short (the transport is back)."""
+        """Cut every back-off short (the transport is back). A row never
+        tried (`attempts` 0) is not waiting out a back-off but leased to
+        the replica publishing it now (`publish_direct`): left alone."""
         self._backing_off = False
         async with self.db.transaction() as s:
             await s.execute(
                 update(OutboxRow)
-                .where(OutboxRow.sent_at.is_(None), OutboxRow.next_attempt_at.is_not(None))
+                .where(
+                    OutboxRow.sent_at.is_(None),
+                    OutboxRow.next_attempt_at.is_not(None),
+                    OutboxRow.attempts > 0,
+                )
                 .values(next_attempt_at=None)
             )
 

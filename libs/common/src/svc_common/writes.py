@@ -9,6 +9,11 @@ In a batch on the driver (svc_common.batching) the one statement is left
 for the batch's end (`execute(conn, later)`), where the batch's operations
 of the same shape go in one pipelined `executemany`.
 
+Outbox rows written in the one statement on PostgreSQL are leased to this
+process's relay where their key has no earlier unsent row, and published by
+it at once after the commit (`svc_common.outbox.publish_direct`): the
+statement returns which, and the session's info hands them over.
+
 Statements are built once per shape (which tables, which columns, how many
 rows) and cached, so a request only binds values.
 
@@ -20,18 +25,37 @@ loaded one, and `save` writes back the columns that changed."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Insert, Table, TextClause, Update, bindparam, insert, text, update
+from sqlalchemy import (
+    Insert,
+    Table,
+    TextClause,
+    Update,
+    bindparam,
+    case,
+    exists,
+    insert,
+    null,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from svc_common.batching import BatchWrites
-from svc_common.db import DriverConnection, DriverStatement, by_name
+from svc_common.db import (
+    OUTBOX_DIRECT,
+    OUTBOX_WRITTEN,
+    DriverConnection,
+    DriverStatement,
+    DriverUnit,
+    by_name,
+)
 from svc_common.events.registry import EventPayload
-from svc_common.outbox import outbox_rows
+from svc_common.outbox import Claimed, lease_until, outbox_rows
 from svc_common.tables import AuditEntry, OutboxRow
 
 _E = TypeVar("_E")
@@ -52,6 +76,9 @@ class _Op:
     rows: list[dict[str, Any]]
     #: For an UPDATE: add the row's values to the columns instead of setting them.
     add: bool = False
+    #: For the outbox's INSERT: lease the rows to this process's relay
+    #: (see the module's docstring) and return which were.
+    lease: bool = False
 
 
 class Writes:
@@ -59,6 +86,11 @@ class Writes:
 
     def __init__(self) -> None:
         self._ops: list[_Op] = []
+        #: The info of the session the outbox rows were written for, and
+        #: whether they may be leased (not inside a savepoint, whose
+        #: rollback would leave the relay publishing rows that are gone).
+        self._info: dict[str, Any] | None = None
+        self._may_lease = False
 
     def insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """INSERT `rows` (all with the same keys) into `table`."""
@@ -76,9 +108,14 @@ class Writes:
         if rows:
             self._ops.append(_Op(table, key, rows, add=True))
 
-    def events(self, session: AsyncSession, payloads: Sequence[EventPayload]) -> None:
-        """The outbox rows of `payloads` (the relay is woken after the commit)."""
-        self.insert(_OUTBOX, outbox_rows(session, payloads))
+    def events(self, session: AsyncSession | DriverUnit, payloads: Sequence[EventPayload]) -> None:
+        """The outbox rows of `payloads`, for the relay after the commit."""
+        if rows := outbox_rows(payloads):
+            self.insert(_OUTBOX, rows)
+            self._info = session.info
+            self._may_lease = isinstance(session, DriverUnit) or not (
+                session.in_nested_transaction()
+            )
 
     def audit(self, rows: list[dict[str, Any]]) -> None:
         """Audit entries (`svc_common.audit.audit_row`)."""
@@ -94,17 +131,24 @@ class Writes:
         """Send the writes; with `later` (a batch on the driver), leave the
         one combined statement for the batch's end instead (BatchWrites)."""
         ops, self._ops = self._ops, []
+        info, self._info = self._info, None
         if not ops:
             return
         if (
             conn.dialect.name == "postgresql"
-            and len(ops) > 1
+            and (len(ops) > 1 or (info is not None and later is None))
             and sum(len(op.rows) for op in ops) <= MAX_COMBINED_ROWS
             and all(op.key is None or len(op.rows) == 1 for op in ops)
             # The parts run on one snapshot and cannot see each other's rows:
             # at most one part per table.
             and len({op.table.name for op in ops}) == len(ops)
         ):
+            outbox = next((op for op in ops if op.table is _OUTBOX), None)
+            if outbox is not None and info is not None and self._may_lease and later is None:
+                # Last, so the statement returns its RETURNING: which rows
+                # were leased. The parts' order changes nothing else.
+                ops.remove(outbox)
+                ops.append(outbox := replace(outbox, lease=True))
             shape: _Shape = tuple(
                 (op.table.name, _mode(op), op.key, tuple(op.rows[0]), len(op.rows)) for op in ops
             )
@@ -119,9 +163,16 @@ class Writes:
             }
             if later is not None and isinstance(conn, DriverConnection):
                 later.add(stmt, conn, params)
+                _written(info)
                 return
-            await stmt.fetch_in(conn, params)
+            if outbox is None or not outbox.lease:
+                await stmt.fetch_in(conn, params)
+                _written(info)
+                return
+            params[_LEASE] = lease_until()
+            _hand_over(info, outbox.rows, await stmt.fetch_in(conn, params))
             return
+        _written(info)
         for op in ops:
             rows = op.rows
             if op.key is not None:
@@ -133,8 +184,53 @@ _COMBINED: dict[_Shape, DriverStatement] = {}
 _SINGLE: dict[tuple[str, str, str | None, tuple[str, ...]], Insert | Update] = {}
 
 
+#: The parameter of the lease's end (see `_leased`).
+_LEASE = "lease_until"
+
+
+def _written(info: dict[str, Any] | None) -> None:
+    """Outbox rows were written for any relay to claim: wake this one after
+    the commit."""
+    if info is not None:
+        info[OUTBOX_WRITTEN] = True
+
+
+def _hand_over(info: dict[str, Any] | None, rows: list[dict[str, Any]], found: Any) -> None:
+    """The leased rows to the relay after the commit (OUTBOX_DIRECT); any
+    other row wakes it to claim."""
+    assert info is not None
+    leased = {r[0]: r[1] for r in found if r[2]}
+    direct = info.setdefault(OUTBOX_DIRECT, [])
+    for row in rows:
+        seq = leased.get(row["event_id"])
+        if seq is None:
+            info[OUTBOX_WRITTEN] = True
+        else:
+            direct.append(Claimed(seq, row["key"], row["topic"], row["envelope"], 0))
+
+
 def _mode(op: _Op) -> str:
-    return "i" if op.key is None else "a" if op.add else "u"
+    return "l" if op.lease else "i" if op.key is None else "a" if op.add else "u"
+
+
+def _leased(op: _Op, values: list[dict[str, Any]]) -> Insert:
+    """The outbox's INSERT of `values` leasing each row whose key has no
+    earlier unsent row (committed, or written before in this transaction;
+    the statement's own rows are not seen), returning (event_id, seq,
+    leased) per row."""
+    t = op.table
+    earlier = t.alias("earlier")
+    until = bindparam(_LEASE, type_=t.c.next_attempt_at.type)
+    for v in values:
+        v["next_attempt_at"] = case(
+            (exists().where(earlier.c.key == v["key"], earlier.c.sent_at.is_(None)), null()),
+            else_=until,
+        )
+    return (
+        insert(t)
+        .values(values if len(values) > 1 else values[0])
+        .returning(t.c.event_id, t.c.seq, t.c.next_attempt_at.is_not(None))
+    )
 
 
 def _dml(op: _Op, name: Any) -> Insert | Update:
@@ -144,6 +240,8 @@ def _dml(op: _Op, name: Any) -> Insert | Update:
         values = [
             {c: bindparam(name(r, c), type_=t.c[c].type) for c in cols} for r in range(len(op.rows))
         ]
+        if op.lease:
+            return _leased(op, values)
         return insert(t).values(values if len(values) > 1 else values[0])
     key = op.key
     sets = {c: bindparam(name(0, c), type_=t.c[c].type) for c in cols if c != key}
@@ -172,6 +270,8 @@ def _combined(ops: list[_Op]) -> TextClause:
         return name
 
     stmts = [_dml(op, namer(i)) for i, op in enumerate(ops)]
+    if ops[-1].lease:
+        types[_LEASE] = ops[-1].table.c.next_attempt_at.type
     # PostgreSQL runs every data-modifying CTE whether or not it is referenced.
     stmt = stmts[-1].add_cte(*(s.cte(f"w{i}") for i, s in enumerate(stmts[:-1])))
     # As text: SQLAlchemy does not cache the compiled form of a multi-row
