@@ -838,3 +838,75 @@ async def test_rows_a_transport_raised_on_are_tried_again_by_the_next_pass(pg_ur
     assert await relay.publish_direct() == 2
     assert _published(rec) == [1, 2]
     await db.dispose()
+
+
+@pytest.mark.pg
+async def test_a_relay_woken_only_by_its_own_rows_still_sweeps(pg_url: str) -> None:
+    """A busy replica is woken by rows it publishes at once, and those passes
+    do not drain; once its last drain is `sweep_seconds` old a pass drains
+    anyway: a dead replica's row, its lease run out, is not left waiting
+    for a quiet moment."""
+    db = await _db(pg_url)
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t", sweep_seconds=0.3)
+    assert await relay.run_pass(swept=False) == 0  # the first pass drains
+    other = Database(pg_url)  # another process: its commit wakes not this relay
+    async with other.transaction() as s:
+        emit(s, CounterTicked(counter="z", n=0))
+    await other.dispose()
+    await _write(db, ("a", 1))
+    assert await relay.run_pass(swept=False) == 1
+    assert _published(rec) == [1]  # z waits: the last drain is recent
+    await asyncio.sleep(0.35)
+    await _write(db, ("b", 2))
+    assert await relay.run_pass(swept=False) == 2
+    assert _published(rec) == [1, 2, 0]
+    await db.dispose()
+
+
+@pytest.mark.pg
+async def test_a_drain_that_failed_is_due_again(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = await _db(pg_url)
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t")
+
+    async def refused(skip: set[str]) -> tuple[int, int, set[str]]:
+        raise ConnectionError("database gone")
+
+    monkeypatch.setattr(relay, "_relay_once", refused)
+    with pytest.raises(ConnectionError):
+        await relay.run_pass(swept=False)
+    assert relay._drain_due
+    monkeypatch.undo()
+    other = Database(pg_url)  # a row this relay was not woken for
+    async with other.transaction() as s:
+        emit(s, CounterTicked(counter="a", n=1))
+    await other.dispose()
+    relay._drained_at = utcnow()  # so the next pass is no sweep
+    assert await relay.run_pass(swept=False) == 1  # the failed drain, again
+    await db.dispose()
+
+
+class _Batches(Recorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    async def publish_batch(self, messages: list[Message]) -> list[BaseException | None]:
+        self.sizes.append(len(messages))
+        return await super().publish_batch(messages)
+
+
+@pytest.mark.pg
+async def test_rows_published_at_once_go_a_claim_s_worth_at_a_time(pg_url: str) -> None:
+    db = await _db(pg_url)
+    rec = _Batches()
+    relay = OutboxRelay(db, rec, service="t", batch_size=3)
+    for n in range(7):
+        await _write(db, (f"k{n}", n))
+    assert await relay.publish_direct() == 7
+    assert rec.sizes == [3, 3, 1]
+    assert _published(rec) == list(range(7))
+    await db.dispose()

@@ -66,9 +66,10 @@ MAX_BACKOFF_SECONDS = 10.0
 #: that process publishes at once after its commit (`publish_direct`). Past
 #: it, a row the process did not mark sent (it died, or the broker or the
 #: database failed it) is any relay's to publish: at most this late after a
-#: crash. A publish that outlasts it may be published twice (the consumers'
-#: inbox absorbs it), never out of order: a later row of its key is not
-#: leased and waits behind it.
+#: crash. The lease runs from the INSERT: a transaction that commits late, or
+#: a publish that outlasts it, may see another relay publish the row too
+#: (the consumers' inbox absorbs the copy), never out of order: a later row
+#: of its key is not leased and waits behind it.
 DIRECT_LEASE_SECONDS = 5.0
 #: A pass that left rows behind a row it could not claim tries again after
 #: this (see `held_back_retry`).
@@ -143,8 +144,8 @@ def emit(session: AsyncSession, payload: EventPayload, *, subject: str | None = 
 
 def outbox_rows(payloads: Sequence[EventPayload]) -> list[dict[str, object]]:
     """The outbox rows of `payloads` for a caller that inserts them itself in
-    its transaction (e.g. within one combined statement, `Writes.events`),
-    and sets the session's OUTBOX_WRITTEN or OUTBOX_DIRECT for the relay."""
+    its transaction (within one combined statement: `Writes.events`, which
+    then tells the relay, by OUTBOX_WRITTEN or OUTBOX_DIRECT)."""
     return [_row(build_envelope(p), p.topic) for p in payloads]
 
 
@@ -365,6 +366,8 @@ class OutboxRelay:
         #: A commit wrote rows to claim, or a pass is due for another reason:
         #: the next pass drains. Set at first: rows may wait from before.
         self._drain_due = True
+        #: When the last drain ended (the one clock's time), or None: none yet.
+        self._drained_at: dt.datetime | None = None
         db.on_outbox_direct(self.take)
         db.on_outbox_commit(self.wake)
 
@@ -426,13 +429,29 @@ class OutboxRelay:
     async def run_pass(self, *, swept: bool) -> int:
         """One pass of the loop: after a wake-up, or a sweep (`swept`) for
         rows a crash or an outage left unsent. The loop runs it; a scheduler
-        driving the relay step by step (the simulator) calls it instead."""
+        driving the relay step by step (the simulator) calls it instead.
+
+        A pass woken only by rows to publish at once does not drain, but a
+        pass sweeps whenever the last drain is `sweep_seconds` old: wake-ups
+        that never leave the loop a quiet `sweep_seconds` must not keep the
+        sweep from the rows a dead replica leased, the broker refused or a
+        failed mark left."""
+        now = utcnow()
+        if self._drained_at is None or (now - self._drained_at).total_seconds() >= (
+            self.sweep_seconds
+        ):
+            swept = True
         if swept and self._backing_off and await self.transport.ready():
             await self._recovered()
         published = await self.publish_direct()
         if swept or self._drain_due:
             self._drain_due = False
-            published += await self.drain()
+            try:
+                published += await self.drain()
+            except BaseException:
+                self._drain_due = True  # the next pass drains again
+                raise
+            self._drained_at = utcnow()
         return published
 
     async def publish_direct(self) -> int:
@@ -443,25 +462,30 @@ class OutboxRelay:
         any later row of their key wait. Under the drain's lock, so this
         process publishes a key's rows in commit order. Returns rows
         published."""
-        if not self._direct:
-            return 0
-        async with self._lock:
-            rows, self._direct = self._direct, []
-            try:
-                results = await self._publish(rows)
-            except BaseException:
-                # Not handed over (cancelled, or the transport raised): the
-                # next pass tries them again, before any taken since.
-                self._direct[:0] = rows
-                raise
-            sent, failed = self._outcome(rows, results)
-            async with self.db.driver() as conn:
-                if sent:
-                    await _MARK_DIRECT_SENT.execute(self.db, conn, {"now": utcnow(), "seqs": sent})
-                for params in failed:
-                    await _BACK_OFF_DIRECT.execute(self.db, conn, params)
-        PUBLISHED.labels(self.service).inc(len(sent))
-        return len(sent)
+        total = 0
+        while self._direct:
+            async with self._lock:
+                # At most a claim's worth at a time.
+                rows = self._direct[: self.batch_size]
+                del self._direct[: self.batch_size]
+                try:
+                    results = await self._publish(rows)
+                except BaseException:
+                    # Not handed over (cancelled, or the transport raised):
+                    # the next pass tries them again, before any taken since.
+                    self._direct[:0] = rows
+                    raise
+                sent, failed = self._outcome(rows, results)
+                async with self.db.driver() as conn:
+                    if sent:
+                        await _MARK_DIRECT_SENT.execute(
+                            self.db, conn, {"now": utcnow(), "seqs": sent}
+                        )
+                    for params in failed:
+                        await _BACK_OFF_DIRECT.execute(self.db, conn, params)
+            PUBLISHED.labels(self.service).inc(len(sent))
+            total += len(sent)
+        return total
 
     async def drain(self) -> int:
         """Publish until nothing publishable is left; returns rows published.

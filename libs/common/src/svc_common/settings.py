@@ -83,7 +83,7 @@ class ServiceSettings(BaseSettings):
 
     #: Run the outbox relay loop and the periodic sweepers as tasks of the app.
     #: Off only where something else drives them step by step (the simulator's
-    #: scheduler calls `relay.drain()` and `run_periodic_jobs` itself).
+    #: scheduler calls `relay.run_pass()` and `run_periodic_jobs` itself).
     background_tasks: bool = True
 
     host: str = "127.0.0.1"

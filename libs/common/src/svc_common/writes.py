@@ -132,6 +132,7 @@ class Writes:
         one combined statement for the batch's end instead (BatchWrites)."""
         ops, self._ops = self._ops, []
         info, self._info = self._info, None
+        may_lease, self._may_lease = self._may_lease, False
         if not ops:
             return
         if (
@@ -144,7 +145,7 @@ class Writes:
             and len({op.table.name for op in ops}) == len(ops)
         ):
             outbox = next((op for op in ops if op.table is _OUTBOX), None)
-            if outbox is not None and info is not None and self._may_lease and later is None:
+            if outbox is not None and info is not None and may_lease and later is None:
                 # Last, so the statement returns its RETURNING: which rows
                 # were leased. The parts' order changes nothing else.
                 ops.remove(outbox)
@@ -217,7 +218,13 @@ def _leased(op: _Op, values: list[dict[str, Any]]) -> Insert:
     """The outbox's INSERT of `values` leasing each row whose key has no
     earlier unsent row (committed, or written before in this transaction;
     the statement's own rows are not seen), returning (event_id, seq,
-    leased) per row."""
+    leased) per row.
+
+    The check reads the statement's snapshot, taken before any lock the
+    statement itself waits on. Transactions that must publish a key in
+    commit order take the lock that orders them in an earlier statement
+    (the filing's `lock_filing`, the pool's lock), so the later one's
+    snapshot sees the earlier one's row and does not lease its own."""
     t = op.table
     earlier = t.alias("earlier")
     until = bindparam(_LEASE, type_=t.c.next_attempt_at.type)
