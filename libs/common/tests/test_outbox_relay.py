@@ -699,7 +699,7 @@ async def test_a_row_behind_an_unsent_row_of_its_key_is_claimed_in_order(pg_url:
 
 @pytest.mark.pg
 async def test_rows_whose_writer_died_are_published_by_another_once_the_lease_ends(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
+    pg_url: str,
 ) -> None:
     db = await _db(pg_url)
     relay = OutboxRelay(db, Recorder(), service="t")

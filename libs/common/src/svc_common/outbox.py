@@ -262,12 +262,15 @@ _CLAIM_IN_KEY_ORDER = (
     )
 )
 #: The same claim and mark on PostgreSQL, run on asyncpg itself: a relay
-#: pass follows every commit that emitted (see `DriverStatement`).
+#: pass follows every commit that emitted (see `DriverStatement`). The mark
+#: also ends a lease, and skips a row already sent: a row published at once
+#: (`publish_direct`, outside any transaction) that another relay sent once
+#: its lease ended keeps that relay's mark. A claimed row is locked and unsent.
 _CLAIM_ON_DRIVER = DriverStatement(_CLAIM_IN_KEY_ORDER)
 _MARK_SENT_ON_DRIVER = DriverStatement(
     text(
-        "UPDATE outbox SET sent_at = :now, attempts = attempts + 1, last_error = NULL"
-        " WHERE seq = ANY(:seqs)"
+        "UPDATE outbox SET sent_at = :now, attempts = attempts + 1, last_error = NULL,"
+        " next_attempt_at = NULL WHERE seq = ANY(:seqs) AND sent_at IS NULL"
     ).bindparams(
         bindparam("now", type_=_OUTBOX_COLS.sent_at.type),
         bindparam("seqs", type_=ARRAY(BigInteger)),
@@ -291,18 +294,8 @@ _BACK_OFF = (
     )
 )
 _BACK_OFF_ON_DRIVER = DriverStatement(_BACK_OFF)
-#: The mark and the back-off of rows published at once (`publish_direct`),
-#: each one statement outside any transaction. A row another relay sent
-#: once its lease ended keeps that relay's mark.
-_MARK_DIRECT_SENT = DriverStatement(
-    text(
-        "UPDATE outbox SET sent_at = :now, attempts = attempts + 1, last_error = NULL,"
-        " next_attempt_at = NULL WHERE seq = ANY(:seqs) AND sent_at IS NULL"
-    ).bindparams(
-        bindparam("now", type_=_OUTBOX_COLS.sent_at.type),
-        bindparam("seqs", type_=ARRAY(BigInteger)),
-    )
-)
+#: The back-off of a row published at once (`publish_direct`), outside any
+#: transaction: a row another relay sent once its lease ended stays sent.
 _BACK_OFF_DIRECT = DriverStatement(_BACK_OFF.where(_OUTBOX_COLS.sent_at.is_(None)))
 
 
@@ -478,7 +471,7 @@ class OutboxRelay:
                 sent, failed = self._outcome(rows, results)
                 async with self.db.driver() as conn:
                     if sent:
-                        await _MARK_DIRECT_SENT.execute(
+                        await _MARK_SENT_ON_DRIVER.execute(
                             self.db, conn, {"now": utcnow(), "seqs": sent}
                         )
                     for params in failed:
