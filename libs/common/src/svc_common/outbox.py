@@ -283,10 +283,12 @@ _SEQ_HAS_STATISTICS = (
 )
 #: How long the relay waits for the outbox's lock to analyse `seq`.
 _ANALYSE_LOCK_WAIT = "1s"
-#: A row whose publishing failed waits out its back-off.
+#: A row whose publishing failed waits out its back-off. A row published at
+#: once (`publish_direct`, outside any transaction) that another relay sent
+#: once its lease ended stays sent; a claimed row is locked and unsent.
 _BACK_OFF = (
     update(_OUTBOX)
-    .where(_OUTBOX_COLS.seq == bindparam("row_seq"))
+    .where(_OUTBOX_COLS.seq == bindparam("row_seq"), _OUTBOX_COLS.sent_at.is_(None))
     .values(
         attempts=_OUTBOX_COLS.attempts + 1,
         last_error=bindparam("error", type_=_OUTBOX_COLS.last_error.type),
@@ -294,9 +296,6 @@ _BACK_OFF = (
     )
 )
 _BACK_OFF_ON_DRIVER = DriverStatement(_BACK_OFF)
-#: The back-off of a row published at once (`publish_direct`), outside any
-#: transaction: a row another relay sent once its lease ended stays sent.
-_BACK_OFF_DIRECT = DriverStatement(_BACK_OFF.where(_OUTBOX_COLS.sent_at.is_(None)))
 
 
 class NotHandedOver(Exception):
@@ -468,16 +467,8 @@ class OutboxRelay:
                     # the next pass tries them again, before any taken since.
                     self._direct[:0] = rows
                     raise
-                sent, failed = self._outcome(rows, results)
                 async with self.db.driver() as conn:
-                    if sent:
-                        await _MARK_SENT_ON_DRIVER.execute(
-                            self.db, conn, {"now": utcnow(), "seqs": sent}
-                        )
-                    for params in failed:
-                        await _BACK_OFF_DIRECT.execute(self.db, conn, params)
-            PUBLISHED.labels(self.service).inc(len(sent))
-            total += len(sent)
+                    total += await self._mark_on_driver(conn, rows, results)
         return total
 
     async def drain(self) -> int:
@@ -538,15 +529,24 @@ class OutboxRelay:
         async with self.db.driver() as conn, conn.transaction():
             claimed, rows, held = await self._claim_in_key_order(conn, skip)
             results = await self._publish(rows)
-            sent, failed = self._outcome(rows, results)
-            if sent:
-                await _MARK_SENT_ON_DRIVER.execute(self.db, conn, {"now": utcnow(), "seqs": sent})
-            for params in failed:
-                await _BACK_OFF_ON_DRIVER.execute(self.db, conn, params)
-        PUBLISHED.labels(self.service).inc(len(sent))
+            sent = await self._mark_on_driver(conn, rows, results)
         if len(claimed) == self.batch_size and not self._seq_checked:
             await self._analyse_seq_once()
-        return len(sent), len(claimed), held
+        return sent, len(claimed), held
+
+    async def _mark_on_driver(
+        self, conn: Any, rows: Sequence[Claimed], results: list[BaseException | None]
+    ) -> int:
+        """PostgreSQL: mark the rows sent and back off the others, on `conn`
+        (in the claim's transaction, or outside any for rows published at
+        once); returns rows sent."""
+        sent, failed = self._outcome(rows, results)
+        if sent:
+            await _MARK_SENT_ON_DRIVER.execute(self.db, conn, {"now": utcnow(), "seqs": sent})
+        for params in failed:
+            await _BACK_OFF_ON_DRIVER.execute(self.db, conn, params)
+        PUBLISHED.labels(self.service).inc(len(sent))
+        return len(sent)
 
     async def _analyse_seq_once(self) -> None:
         """PostgreSQL, at this relay's first full claim (a backlog): if the
