@@ -8,6 +8,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import asyncpg
@@ -20,10 +24,13 @@ from svc_common.events.registry import EventPayload, event
 from svc_common.failures import TransientFailure
 from svc_common.inbox import EventHandlers, InboxConsumer
 from svc_common.outbox import build_envelope
+from svc_common.service import ServiceSpec, create_app
+from svc_common.settings import ServiceSettings
 from svc_common.transports.local import LocalTransport
 
 pytestmark = pytest.mark.pg
 
+QUOTA_MIGRATIONS = Path(__file__).parents[3] / "services/quota-svc/src/quota_svc/migrations"
 TOPIC = f"kept-{uuid.uuid4().hex[:8]}.events"
 
 
@@ -85,8 +92,20 @@ async def _open(url: str) -> Database:
     return db
 
 
-def _consumer(db: Database, ticker: Ticker, idle: float = 5.0) -> InboxConsumer:
-    return InboxConsumer(
+@dataclass
+class Setting:
+    db: Database
+    ticker: Ticker
+    consumer: InboxConsumer
+    board: str
+
+
+@asynccontextmanager
+async def _consuming(url: str, idle: float = 5.0) -> AsyncIterator[Setting]:
+    """A fresh database and a consumer keeping its connection `idle` seconds."""
+    db = await _open(url)
+    ticker = Ticker()
+    consumer = InboxConsumer(
         db,
         LocalTransport(),
         ticker.handlers(),
@@ -94,6 +113,11 @@ def _consumer(db: Database, ticker: Ticker, idle: float = 5.0) -> InboxConsumer:
         max_attempts=1,
         chain_idle_seconds=idle,
     )
+    try:
+        yield Setting(db, ticker, consumer, uuid.uuid4().hex[:6])
+    finally:
+        await consumer.close()
+        await db.dispose()
 
 
 def _msg(board: str, n: int, *, orm: bool = False) -> Any:
@@ -104,6 +128,10 @@ async def _ticks(db: Database, board: str) -> list[int]:
     async with db.session() as s:
         q = select(Tick.n).where(Tick.board == board).order_by(Tick.id)
         return list((await s.execute(q)).scalars())
+
+
+def _checked_out(db: Database) -> int:
+    return int(db.engine.pool.checkedout())  # type: ignore[attr-defined]
 
 
 async def _idle_in_transaction(db: Database) -> list[int]:
@@ -119,122 +147,113 @@ async def _idle_in_transaction(db: Database) -> list[int]:
 
 
 async def test_each_commit_begins_the_next_message_transaction(pg_url: str) -> None:
-    db = await _open(pg_url)
-    ticker = Ticker()
-    consumer = _consumer(db, ticker)
-    board = uuid.uuid4().hex[:6]
-    try:
-        await consumer.process(_msg(board, 1))
+    async with _consuming(pg_url) as t:
+        await t.consumer.process(_msg(t.board, 1))
         # Between messages: one connection kept, its next transaction begun.
-        assert len(await _idle_in_transaction(db)) == 1
-        assert db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+        assert len(await _idle_in_transaction(t.db)) == 1
+        assert _checked_out(t.db) == 1
         await asyncio.sleep(0.2)
         before = dt.datetime.now(dt.UTC)
-        await consumer.process(_msg(board, 2))
-        await consumer.process(_msg(board, 3))
+        await t.consumer.process(_msg(t.board, 2))
+        await t.consumer.process(_msg(t.board, 3))
         # The second message's transaction began with the first's commit,
         # before the second was handed over.
-        assert ticker.begun[2] < before
-        assert ticker.begun[3] > ticker.begun[2]
-        assert await _ticks(db, board) == [1, 2, 3]
-    finally:
-        await consumer.close()
-        await db.dispose()
+        assert t.ticker.begun[2] < before
+        assert t.ticker.begun[3] > t.ticker.begun[2]
+        assert await _ticks(t.db, t.board) == [1, 2, 3]
 
 
 async def test_an_idle_chain_gives_its_connection_back(pg_url: str) -> None:
-    db = await _open(pg_url)
-    ticker = Ticker()
-    consumer = _consumer(db, ticker, idle=0.3)
-    board = uuid.uuid4().hex[:6]
-    try:
-        await consumer.process(_msg(board, 1))
-        assert len(await _idle_in_transaction(db)) == 1
+    async with _consuming(pg_url, idle=0.3) as t:
+        await t.consumer.process(_msg(t.board, 1))
+        assert len(await _idle_in_transaction(t.db)) == 1
         await asyncio.sleep(1.0)
-        assert await _idle_in_transaction(db) == []
-        assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert await _idle_in_transaction(t.db) == []
+        assert _checked_out(t.db) == 0
         # The next message begins afresh, and is applied.
         before = dt.datetime.now(dt.UTC)
-        await consumer.process(_msg(board, 2))
-        assert ticker.begun[2] > before
-        assert await _ticks(db, board) == [1, 2]
-    finally:
-        await consumer.close()
-        await db.dispose()
+        await t.consumer.process(_msg(t.board, 2))
+        assert t.ticker.begun[2] > before
+        assert await _ticks(t.db, t.board) == [1, 2]
 
 
 async def test_a_failed_message_leaves_nothing_and_ends_the_chain(pg_url: str) -> None:
-    db = await _open(pg_url)
-    ticker = Ticker()
-    consumer = _consumer(db, ticker)
-    board = uuid.uuid4().hex[:6]
-    try:
-        await consumer.process(_msg(board, 1))
-        await consumer.process(_msg(board, -1))  # written, then raised: dead-lettered
-        assert await _idle_in_transaction(db) == []
-        assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    async with _consuming(pg_url) as t:
+        await t.consumer.process(_msg(t.board, 1))
+        await t.consumer.process(_msg(t.board, -1))  # written, then raised: dead-lettered
+        assert await _idle_in_transaction(t.db) == []
+        assert _checked_out(t.db) == 0
         # Reaching for the session: undone on the driver, run again in a session.
-        await consumer.process(_msg(board, 2, orm=True))
-        third = _msg(board, 3)
-        await consumer.process(third)
-        await consumer.process(third)  # redelivered: applied once
-        assert await _ticks(db, board) == [1, 2, -2, 3]
-    finally:
-        await consumer.close()
-        await db.dispose()
+        await t.consumer.process(_msg(t.board, 2, orm=True))
+        third = _msg(t.board, 3)
+        await t.consumer.process(third)
+        await t.consumer.process(third)  # redelivered: applied once
+        assert await _ticks(t.db, t.board) == [1, 2, -2, 3]
 
 
 async def test_a_kept_connection_killed_while_idle_fails_once_then_applies(
     pg_url: str,
 ) -> None:
-    db = await _open(pg_url)
-    ticker = Ticker()
-    consumer = _consumer(db, ticker)
-    board = uuid.uuid4().hex[:6]
-    try:
-        await consumer.process(_msg(board, 1))
-        [pid] = await _idle_in_transaction(db)
+    async with _consuming(pg_url) as t:
+        await t.consumer.process(_msg(t.board, 1))
+        [pid] = await _idle_in_transaction(t.db)
         admin = await asyncpg.connect(testing.pg_admin_url())
         try:
             assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
         finally:
             await admin.close()
-        second = _msg(board, 2)
+        second = _msg(t.board, 2)
         # The transport retries a transient failure, in order.
         with pytest.raises(TransientFailure):
-            await consumer.process(second)
-        await consumer.process(second)
-        assert await _ticks(db, board) == [1, 2]
-    finally:
-        await consumer.close()
-        await db.dispose()
+            await t.consumer.process(second)
+        await t.consumer.process(second)
+        assert await _ticks(t.db, t.board) == [1, 2]
 
 
 async def test_closing_gives_the_connection_back_and_keeps_none_after(pg_url: str) -> None:
-    db = await _open(pg_url)
-    ticker = Ticker()
-    consumer = _consumer(db, ticker)
-    board = uuid.uuid4().hex[:6]
-    try:
-        await consumer.process(_msg(board, 1))
-        await consumer.close()
-        assert await _idle_in_transaction(db) == []
-        assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-        await consumer.process(_msg(board, 2))
-        assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-        assert await _ticks(db, board) == [1, 2]
-    finally:
-        await db.dispose()
+    async with _consuming(pg_url) as t:
+        await t.consumer.process(_msg(t.board, 1))
+        await t.consumer.close()
+        assert await _idle_in_transaction(t.db) == []
+        assert _checked_out(t.db) == 0
+        await t.consumer.process(_msg(t.board, 2))
+        assert _checked_out(t.db) == 0
+        assert await _ticks(t.db, t.board) == [1, 2]
 
 
 async def test_messages_at_once_each_get_a_transaction(pg_url: str) -> None:
-    db = await _open(pg_url)
+    async with _consuming(pg_url) as t:
+        await asyncio.gather(*(t.consumer.process(_msg(t.board, n)) for n in range(1, 6)))
+        assert sorted(await _ticks(t.db, t.board)) == [1, 2, 3, 4, 5]
+
+
+async def test_a_service_keeps_its_consumer_connection_and_gives_it_back_on_stopping(
+    pg_url: str,
+) -> None:
     ticker = Ticker()
-    consumer = _consumer(db, ticker)
+    spec = ServiceSpec(
+        name="ticks-svc",
+        prefix="/ticks",
+        title="ticks",
+        description="ticks",
+        migrations_dir=QUOTA_MIGRATIONS,
+        routers=[],
+        handlers=ticker.handlers(),
+    )
+    settings = ServiceSettings(database_url=pg_url, log_json=False, consumer_chain_idle_seconds=30)
+    app = create_app(spec, settings, transport=LocalTransport())
     board = uuid.uuid4().hex[:6]
+    async with testing.running(app):
+        db: Database = app.state.runtime.db
+        async with db.engine.begin() as conn:
+            await conn.run_sync(TicksBase.metadata.create_all)
+        await testing.deliver(app, TickMade(board=board, n=1))
+        await testing.deliver(app, TickMade(board=board, n=2))
+        assert await _ticks(db, board) == [1, 2]
+        assert len(await _idle_in_transaction(db)) == 1
+    # Stopped: nothing kept (the database outlives the service here).
+    after = await _open(pg_url)
     try:
-        await asyncio.gather(*(consumer.process(_msg(board, n)) for n in range(1, 6)))
-        assert sorted(await _ticks(db, board)) == [1, 2, 3, 4, 5]
+        assert await _idle_in_transaction(after) == []
     finally:
-        await consumer.close()
-        await db.dispose()
+        await after.dispose()
