@@ -30,6 +30,7 @@ from svc_common.db import Database, DriverStatement, NeedsSession, dialect_inser
 from svc_common.events.envelope import Envelope, Message
 from svc_common.events.registry import EventPayload, registry
 from svc_common.failures import PermanentFailure, TransientFailure, is_transient
+from svc_common.held_chain import HeldChain
 from svc_common.tables import DeadLetter, InboxRow
 from svc_common.tracing import Tracing
 from svc_common.transports.base import DLQ_SUFFIX, Transport
@@ -157,6 +158,7 @@ class InboxConsumer:
         max_attempts: int = 3,
         backoff_seconds: float = 0.2,
         tracing: Tracing | None = None,
+        chain_idle_seconds: float = 0.0,
     ) -> None:
         self.db = db
         self.transport = transport
@@ -165,6 +167,9 @@ class InboxConsumer:
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.tracing = tracing or Tracing(group)
+        #: The transactions of the handlers on the driver, one after another:
+        #: each commit begins the next message's (`HeldChain`).
+        self._units = HeldChain(db, idle_seconds=chain_idle_seconds)
 
     def subscribe(self) -> None:
         if self.handlers.topics:
@@ -316,8 +321,13 @@ class InboxConsumer:
     ) -> bool:
         """The inbox row and the handler in a `DriverUnit` (see EventHandlers);
         raises NeedsSession, with nothing kept, if the handler needs a session."""
-        async with self.db.driver_unit() as unit:
+        async with self._units.unit() as unit:
             return await self._apply_in(cast(AsyncSession, unit), env, payload, handler, topic)
+
+    async def close(self) -> None:
+        """Give back the connection kept between messages (after the
+        transport stopped delivering them)."""
+        await self._units.close()
 
     async def _dead_letter(self, msg: Message, exc: BaseException, *, attempts: int) -> None:
         """Keep the message in `dead_letters` (both modes) and publish it to

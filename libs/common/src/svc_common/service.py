@@ -172,6 +172,7 @@ def create_app(
                 max_attempts=settings.consumer_max_attempts,
                 backoff_seconds=settings.consumer_retry_backoff_seconds,
                 tracing=traces,
+                chain_idle_seconds=settings.consumer_chain_idle_seconds,
             )
         rt = Runtime(
             settings=settings,
@@ -239,6 +240,8 @@ def create_app(
             await relay.stop()
             if transport is None:  # a shared transport is stopped by its owner
                 await tr.stop()
+            if consumer is not None:
+                await consumer.close()
             await db.dispose()
             # Flushes the spans still queued (bounded by the exporter's timeout).
             await asyncio.to_thread(traces.shutdown)

@@ -53,6 +53,11 @@ class ServiceSettings(BaseSettings):
     # Consumer: attempts per message before it goes to <topic>.dlq.
     consumer_max_attempts: int = 3
     consumer_retry_backoff_seconds: float = 0.2
+    #: PostgreSQL: how long a consumer keeps its connection between messages
+    #: with the next message's transaction begun by the last commit (no
+    #: checkout or BEGIN on the event's path); the session shows as idle in
+    #: transaction meanwhile, holding nothing. 0: a checkout and BEGIN each.
+    consumer_chain_idle_seconds: float = Field(2.0, ge=0)
     # How often the figures that need a query (outbox backlog, dead letters,
     # consumer lag, business gauges) are refreshed; /metrics serves the last.
     metrics_refresh_seconds: float = 15.0

@@ -1,0 +1,259 @@
+"""The inbox consumer's connection kept between messages (HeldChain), on a
+real PostgreSQL: each commit begins the next message's transaction; an
+idle chain, a failed message, a broken connection and a stopping service
+each give the connection up, and no message is lost or applied twice."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import asyncpg
+import pytest
+from sqlalchemy import String, Table, bindparam, insert, select, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from svc_common import testing
+from svc_common.db import CommonBase, Database, DriverConnection, DriverStatement
+from svc_common.events.registry import EventPayload, event
+from svc_common.failures import TransientFailure
+from svc_common.inbox import EventHandlers, InboxConsumer
+from svc_common.outbox import build_envelope
+from svc_common.service import ServiceSpec, create_app
+from svc_common.settings import ServiceSettings
+from svc_common.transports.local import LocalTransport
+
+pytestmark = pytest.mark.pg
+
+QUOTA_MIGRATIONS = Path(__file__).parents[3] / "services/quota-svc/src/quota_svc/migrations"
+TOPIC = f"kept-{uuid.uuid4().hex[:8]}.events"
+
+
+@event("test.tick_made.v1", topic=TOPIC, key="board")
+class TickMade(EventPayload):
+    """A tick on a board (test event): a negative one fails its handler after
+    writing; an `orm` one reaches for the session after writing."""
+
+    board: str
+    n: int
+    orm: bool = False
+
+
+class TicksBase(DeclarativeBase):
+    pass
+
+
+class Tick(TicksBase):
+    __tablename__ = "ticks"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    board: Mapped[str] = mapped_column(String(64))
+    n: Mapped[int]
+
+
+_TICKS = cast(Table, Tick.__table__)
+_INSERT_TICK = DriverStatement(
+    insert(_TICKS).values(board=bindparam("board"), n=bindparam("n")).returning(_TICKS.c.id)
+)
+
+
+class Ticker:
+    """The handler, recording when each call's transaction began."""
+
+    def __init__(self) -> None:
+        self.begun: dict[int, dt.datetime] = {}
+
+    def handlers(self) -> EventHandlers:
+        handlers = EventHandlers()
+
+        @handlers.on(TickMade, on_driver=True)
+        async def tick(s: Any, p: TickMade, env: Any) -> None:
+            conn = await s.connection()
+            if isinstance(conn, DriverConnection):
+                self.begun[p.n] = await conn.driver.fetchval("SELECT transaction_timestamp()")
+            await _INSERT_TICK.fetch_in(conn, {"board": p.board, "n": p.n})
+            if p.n < 0:
+                raise ValueError("a tick below zero")
+            if p.orm:
+                s.add(Tick(board=p.board, n=-p.n))
+
+        return handlers
+
+
+async def _open(url: str) -> Database:
+    db = Database(url)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(CommonBase.metadata.create_all)
+        await conn.run_sync(TicksBase.metadata.create_all)
+    return db
+
+
+@dataclass
+class Setting:
+    db: Database
+    ticker: Ticker
+    consumer: InboxConsumer
+    board: str
+
+
+@asynccontextmanager
+async def _consuming(url: str, idle: float = 5.0) -> AsyncIterator[Setting]:
+    """A fresh database and a consumer keeping its connection `idle` seconds."""
+    db = await _open(url)
+    ticker = Ticker()
+    consumer = InboxConsumer(
+        db,
+        LocalTransport(),
+        ticker.handlers(),
+        group="ticks",
+        max_attempts=1,
+        chain_idle_seconds=idle,
+    )
+    try:
+        yield Setting(db, ticker, consumer, uuid.uuid4().hex[:6])
+    finally:
+        await consumer.close()
+        await db.dispose()
+
+
+def _msg(board: str, n: int, *, orm: bool = False) -> Any:
+    return build_envelope(TickMade(board=board, n=n, orm=orm)).to_message(TOPIC)
+
+
+async def _ticks(db: Database, board: str) -> list[int]:
+    async with db.session() as s:
+        q = select(Tick.n).where(Tick.board == board).order_by(Tick.id)
+        return list((await s.execute(q)).scalars())
+
+
+def _checked_out(db: Database) -> int:
+    return int(db.engine.pool.checkedout())  # type: ignore[attr-defined]
+
+
+async def _idle_in_transaction(db: Database) -> list[int]:
+    """Backends of this database idle in a transaction (the kept chain's)."""
+    async with db.session() as s:
+        rows = await s.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND state = 'idle in transaction'"
+            )
+        )
+        return [int(pid) for pid in rows.scalars()]
+
+
+async def test_each_commit_begins_the_next_message_transaction(pg_url: str) -> None:
+    async with _consuming(pg_url) as t:
+        await t.consumer.process(_msg(t.board, 1))
+        # Between messages: one connection kept, its next transaction begun.
+        assert len(await _idle_in_transaction(t.db)) == 1
+        assert _checked_out(t.db) == 1
+        await asyncio.sleep(0.2)
+        before = dt.datetime.now(dt.UTC)
+        await t.consumer.process(_msg(t.board, 2))
+        await t.consumer.process(_msg(t.board, 3))
+        # The second message's transaction began with the first's commit,
+        # before the second was handed over.
+        assert t.ticker.begun[2] < before
+        assert t.ticker.begun[3] > t.ticker.begun[2]
+        assert await _ticks(t.db, t.board) == [1, 2, 3]
+
+
+async def test_an_idle_chain_gives_its_connection_back(pg_url: str) -> None:
+    async with _consuming(pg_url, idle=0.3) as t:
+        await t.consumer.process(_msg(t.board, 1))
+        assert len(await _idle_in_transaction(t.db)) == 1
+        await asyncio.sleep(1.0)
+        assert await _idle_in_transaction(t.db) == []
+        assert _checked_out(t.db) == 0
+        # The next message begins afresh, and is applied.
+        before = dt.datetime.now(dt.UTC)
+        await t.consumer.process(_msg(t.board, 2))
+        assert t.ticker.begun[2] > before
+        assert await _ticks(t.db, t.board) == [1, 2]
+
+
+async def test_a_failed_message_leaves_nothing_and_ends_the_chain(pg_url: str) -> None:
+    async with _consuming(pg_url) as t:
+        await t.consumer.process(_msg(t.board, 1))
+        await t.consumer.process(_msg(t.board, -1))  # written, then raised: dead-lettered
+        assert await _idle_in_transaction(t.db) == []
+        assert _checked_out(t.db) == 0
+        # Reaching for the session: undone on the driver, run again in a session.
+        await t.consumer.process(_msg(t.board, 2, orm=True))
+        third = _msg(t.board, 3)
+        await t.consumer.process(third)
+        await t.consumer.process(third)  # redelivered: applied once
+        assert await _ticks(t.db, t.board) == [1, 2, -2, 3]
+
+
+async def test_a_kept_connection_killed_while_idle_fails_once_then_applies(
+    pg_url: str,
+) -> None:
+    async with _consuming(pg_url) as t:
+        await t.consumer.process(_msg(t.board, 1))
+        [pid] = await _idle_in_transaction(t.db)
+        admin = await asyncpg.connect(testing.pg_admin_url())
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        second = _msg(t.board, 2)
+        # The transport retries a transient failure, in order.
+        with pytest.raises(TransientFailure):
+            await t.consumer.process(second)
+        await t.consumer.process(second)
+        assert await _ticks(t.db, t.board) == [1, 2]
+
+
+async def test_closing_gives_the_connection_back_and_keeps_none_after(pg_url: str) -> None:
+    async with _consuming(pg_url) as t:
+        await t.consumer.process(_msg(t.board, 1))
+        await t.consumer.close()
+        assert await _idle_in_transaction(t.db) == []
+        assert _checked_out(t.db) == 0
+        await t.consumer.process(_msg(t.board, 2))
+        assert _checked_out(t.db) == 0
+        assert await _ticks(t.db, t.board) == [1, 2]
+
+
+async def test_messages_at_once_each_get_a_transaction(pg_url: str) -> None:
+    async with _consuming(pg_url) as t:
+        await asyncio.gather(*(t.consumer.process(_msg(t.board, n)) for n in range(1, 6)))
+        assert sorted(await _ticks(t.db, t.board)) == [1, 2, 3, 4, 5]
+
+
+async def test_a_service_keeps_its_consumer_connection_and_gives_it_back_on_stopping(
+    pg_url: str,
+) -> None:
+    ticker = Ticker()
+    spec = ServiceSpec(
+        name="ticks-svc",
+        prefix="/ticks",
+        title="ticks",
+        description="ticks",
+        migrations_dir=QUOTA_MIGRATIONS,
+        routers=[],
+        handlers=ticker.handlers(),
+    )
+    settings = ServiceSettings(database_url=pg_url, log_json=False, consumer_chain_idle_seconds=30)
+    app = create_app(spec, settings, transport=LocalTransport())
+    board = uuid.uuid4().hex[:6]
+    async with testing.running(app):
+        db: Database = app.state.runtime.db
+        async with db.engine.begin() as conn:
+            await conn.run_sync(TicksBase.metadata.create_all)
+        await testing.deliver(app, TickMade(board=board, n=1))
+        await testing.deliver(app, TickMade(board=board, n=2))
+        assert await _ticks(db, board) == [1, 2]
+        assert len(await _idle_in_transaction(db)) == 1
+    # Stopped: nothing kept (the database outlives the service here).
+    after = await _open(pg_url)
+    try:
+        assert await _idle_in_transaction(after) == []
+    finally:
+        await after.dispose()
