@@ -21,7 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from svc_common import testing
 from svc_common.db import CommonBase, Database, DriverConnection, DriverStatement
 from svc_common.events.registry import EventPayload, event
-from svc_common.failures import TransientFailure
+from svc_common.held_chain import HeldChain
 from svc_common.inbox import EventHandlers, InboxConsumer
 from svc_common.outbox import build_envelope
 from svc_common.service import ServiceSpec, create_app
@@ -189,9 +189,12 @@ async def test_a_failed_message_leaves_nothing_and_ends_the_chain(pg_url: str) -
         await t.consumer.process(third)
         await t.consumer.process(third)  # redelivered: applied once
         assert await _ticks(t.db, t.board) == [1, 2, -2, 3]
+        # A new chain, on a connection checked out for it (not the one given back).
+        assert _checked_out(t.db) == 1
+        assert len(await _idle_in_transaction(t.db)) == 1
 
 
-async def test_a_kept_connection_killed_while_idle_fails_once_then_applies(
+async def test_a_kept_connection_the_server_closed_is_replaced_before_the_next_message(
     pg_url: str,
 ) -> None:
     async with _consuming(pg_url) as t:
@@ -202,12 +205,11 @@ async def test_a_kept_connection_killed_while_idle_fails_once_then_applies(
             assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
         finally:
             await admin.close()
-        second = _msg(t.board, 2)
-        # The transport retries a transient failure, in order.
-        with pytest.raises(TransientFailure):
-            await t.consumer.process(second)
-        await t.consumer.process(second)
+        await asyncio.sleep(0.5)  # the client sees the server close it
+        # Thrown away before the next message, which begins on a new one.
+        await t.consumer.process(_msg(t.board, 2))
         assert await _ticks(t.db, t.board) == [1, 2]
+        assert len(await _idle_in_transaction(t.db)) == 1
 
 
 async def test_closing_gives_the_connection_back_and_keeps_none_after(pg_url: str) -> None:
@@ -257,3 +259,55 @@ async def test_a_service_keeps_its_consumer_connection_and_gives_it_back_on_stop
         assert await _idle_in_transaction(after) == []
     finally:
         await after.dispose()
+
+
+async def test_a_chain_goes_back_to_the_pool_after_its_last_transaction(pg_url: str) -> None:
+    db = await _open(pg_url)
+    chain = HeldChain(db, idle_seconds=5, max_transactions=2)
+    try:
+        begun: list[dt.datetime] = []
+        for _ in range(3):
+            before = dt.datetime.now(dt.UTC)
+            async with chain.unit() as unit:
+                conn = await unit.connection()
+                begun.append(await conn.driver.fetchval("SELECT transaction_timestamp()"))
+            if len(begun) == 1:
+                assert begun[0] > before  # the first begins on its own
+            if len(begun) == 2:
+                assert begun[1] < before  # begun by the first's commit
+                # The chain's last: nothing kept.
+                assert await _idle_in_transaction(db) == []
+                assert _checked_out(db) == 0
+            await asyncio.sleep(0.05)
+        assert begun[2] > begun[1] + dt.timedelta(milliseconds=40)  # a new chain
+        assert _checked_out(db) == 1
+    finally:
+        await chain.close()
+        await db.dispose()
+
+
+async def test_a_unit_running_when_closing_gives_the_connection_back_itself(
+    pg_url: str,
+) -> None:
+    db = await _open(pg_url)
+    chain = HeldChain(db, idle_seconds=5)
+    go_on = asyncio.Event()
+    inside = asyncio.Event()
+
+    async def slow_unit() -> None:
+        async with chain.unit():
+            inside.set()
+            await go_on.wait()
+
+    try:
+        async with chain.unit():
+            pass
+        running = asyncio.create_task(slow_unit())
+        await inside.wait()
+        await chain.close()
+        go_on.set()
+        await running
+        assert _checked_out(db) == 0
+        assert await _idle_in_transaction(db) == []
+    finally:
+        await db.dispose()

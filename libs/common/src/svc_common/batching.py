@@ -60,7 +60,13 @@ from typing import Any, Generic, TypeVar
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from svc_common.db import Database, DriverConnection, DriverStatement, NeedsSession
+from svc_common.db import (
+    CHAIN_MAX,
+    Database,
+    DriverConnection,
+    DriverStatement,
+    NeedsSession,
+)
 from svc_common.errors import Unavailable
 from svc_common.failures import TransientFailure, is_transient, is_unique_violation
 from svc_common.i18n import msg
@@ -79,9 +85,6 @@ log = structlog.get_logger(__name__)
 _MEMO = "svc_common.batching.memo"
 #: The key of a batch's unsent writes (BatchWrites) in its unit's `info`.
 _WRITES = "svc_common.batching.writes"
-#: Transactions a key's worker runs on one connection before it goes back to
-#: its pool (so the pool's recycling and checks still see it).
-CHAIN_MAX = 256
 #: How long a key's worker keeps its connection, with the next transaction
 #: begun, for an operation to come (seconds). Under load one comes within a
 #: few milliseconds; idle, the empty transaction is rolled back after this.

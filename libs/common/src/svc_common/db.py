@@ -289,6 +289,11 @@ class DriverUnit:
         raise NeedsSession(f"AsyncSession.{name}")
 
 
+#: Transactions a `DriverChain` runs on one connection before it goes back to
+#: its pool (so the pool's recycling and checks still see it).
+CHAIN_MAX = 256
+
+
 class DriverChain:
     """Transactions one after another on one asyncpg connection (连续事务),
     for a worker with more to write as soon as one commits (a hot pool's
@@ -313,6 +318,11 @@ class DriverChain:
             await self._driver.execute("BEGIN")
             self._begun = True
         return DriverUnit(DriverConnection(self._driver, self._db.engine.dialect))
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is closed (the server ended the session)."""
+        return bool(self._driver.is_closed())
 
     @property
     def begun(self) -> bool:

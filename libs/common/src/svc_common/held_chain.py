@@ -6,24 +6,25 @@ it costs a pool checkout and a BEGIN round trip on the path of every event,
 a saga's hop included. A `HeldChain` keeps one connection checked out as a
 `DriverChain`: each commit begins the next transaction in its own round
 trip (`COMMIT; BEGIN`), so the next message starts with its transaction
-already open.
+already open. (A hot pool's group commit keeps its chain the same way.)
 
-Why a transaction begun ahead is harmless: until its first statement it
-holds nothing on the server (no snapshot, no transaction id, no lock), so
-it neither blocks vacuum nor waits for anyone. No statement of these
-services reads the server's clock (`now()` would answer the BEGIN's time):
-times come from the process's one clock. PostgreSQL shows the session as
-`idle in transaction`; after `idle_seconds` with no next unit the chain is
-rolled back and its connection goes back to the pool, so no session stays
-idle in transaction longer than that (docs/operations.md).
+Why a transaction begun ahead is harmless: until its first statement it has
+no snapshot and no transaction id, and locks no row or table (only its own
+virtual transaction id), so it neither holds vacuum back nor makes anyone
+wait. No statement of these services reads the server's clock (`now()`
+would answer the BEGIN's time): times come from the process's one clock.
+PostgreSQL shows the session as `idle in transaction`; after `idle_seconds`
+with no next unit the chain is rolled back and its connection goes back to
+the pool (docs/operations.md). After `CHAIN_MAX` transactions it goes back
+too, so the pool's recycling and checks still see it.
 
 Anything that goes wrong in a unit (the handler raised, the commit failed,
-the connection broke) ends the chain: the unit is rolled back and the
-connection goes back to the pool, or is thrown away if broken, as
-`Database.driver_chain()` does; the next unit begins a new chain. A
-connection that broke while held idle (the server restarted) fails the next
-unit's first statement, a transient failure the transport retries with a
-new connection.
+the connection broke, the task was cancelled) ends the chain: the unit is
+rolled back and the connection goes back to the pool, or is thrown away if
+broken, as `Database.driver_chain()` does; the next unit begins a new chain.
+A kept connection the server closed while it waited (a restart, an
+idle-in-transaction timeout) is thrown away before the next unit, which
+begins on a new one.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
 
-from svc_common.db import Database, DriverChain, DriverUnit
+from svc_common.db import CHAIN_MAX, Database, DriverChain, DriverUnit, run_to_completion
 
 log = structlog.get_logger(__name__)
 
@@ -45,25 +46,23 @@ class HeldChain:
     module). `idle_seconds` 0 keeps nothing: each unit is a plain
     `Database.driver_unit()`. PostgreSQL on asyncpg only."""
 
-    def __init__(self, db: Database, *, idle_seconds: float) -> None:
+    def __init__(
+        self, db: Database, *, idle_seconds: float, max_transactions: int = CHAIN_MAX
+    ) -> None:
         self.db = db
         self.idle_seconds = idle_seconds
+        self.max_transactions = max_transactions
         self._held: tuple[AsyncExitStack, DriverChain] | None = None
         #: A unit is running on the held chain: a concurrent one takes its own.
         self._busy = False
         self._idle: asyncio.TimerHandle | None = None
         self._releasing: set[asyncio.Task[None]] = set()
 
-    @property
-    def held(self) -> bool:
-        """Whether a connection is kept (with or without a unit running)."""
-        return self._held is not None
-
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[DriverUnit]:
         """One transaction: committed when the block ends, beginning the
-        next one in the same round trip; rolled back if it raises, and the
-        chain given up."""
+        next one in the same round trip (unless it is the chain's last);
+        rolled back if it raises, and the chain given up."""
         if self._busy or self.idle_seconds <= 0:
             async with self.db.driver_unit() as plain:
                 yield plain
@@ -73,6 +72,10 @@ class HeldChain:
             self._idle.cancel()
             self._idle = None
         try:
+            if self._held is not None and self._held[1].closed:
+                stack, _ = self._held
+                self._held = None
+                await run_to_completion(_release(stack))
             if self._held is None:
                 stack = AsyncExitStack()
                 chain = await stack.enter_async_context(self.db.driver_chain())
@@ -81,16 +84,21 @@ class HeldChain:
             try:
                 unit = await chain.begin()
                 yield unit
-                await chain.commit(unit, then_begin=True)
+                # The last of the chain: closed meanwhile, or long enough.
+                last = self.idle_seconds <= 0 or chain.transactions + 1 >= self.max_transactions
+                await chain.commit(unit, then_begin=not last)
             except BaseException as exc:
-                # Undone first (a connection that cannot roll back is closed),
-                # then the checkout's exit decides whether it may go back to
-                # the pool.
                 self._held = None
-                await chain.rollback()
-                await stack.__aexit__(type(exc), exc, exc.__traceback__)
+                # To its end even if cancelled again: cut short, the
+                # connection would be neither pooled again nor thrown away.
+                await run_to_completion(_give_up(chain, stack, exc))
                 raise
-            self._idle = asyncio.get_running_loop().call_later(self.idle_seconds, self._let_go)
+            if last:
+                self._held = None
+                await run_to_completion(_release(stack))
+            else:
+                loop = asyncio.get_running_loop()
+                self._idle = loop.call_later(self.idle_seconds, self._let_go)
         finally:
             self._busy = False
 
@@ -110,7 +118,8 @@ class HeldChain:
 
     async def close(self) -> None:
         """Give the kept connection back and keep none from now on (the
-        service is stopping)."""
+        service is stopping). A unit still running gives it back itself
+        when it ends."""
         self.idle_seconds = 0
         if self._idle is not None:
             self._idle.cancel()
@@ -119,8 +128,19 @@ class HeldChain:
             await asyncio.gather(*self._releasing, return_exceptions=True)
 
 
+async def _give_up(chain: DriverChain, stack: AsyncExitStack, exc: BaseException) -> None:
+    """A unit failed: undo it (a connection that cannot roll back is closed),
+    then let the checkout decide whether the connection may be pooled again."""
+    try:
+        await chain.rollback()
+    finally:
+        await stack.__aexit__(type(exc), exc, exc.__traceback__)
+
+
 async def _release(stack: AsyncExitStack) -> None:
+    """End a chain nothing failed in: its begun transaction rolled back, its
+    connection given back (thrown away if the server closed it)."""
     try:
         await stack.aclose()
-    except Exception as exc:  # the connection is thrown away by the checkout
+    except Exception as exc:  # the checkout has thrown the connection away
         log.warning("kept connection not released cleanly", error=repr(exc))

@@ -56,8 +56,9 @@ class ServiceSettings(BaseSettings):
     #: PostgreSQL: how long a consumer keeps its connection between messages
     #: with the next message's transaction begun by the last commit (no
     #: checkout or BEGIN on the event's path); the session shows as idle in
-    #: transaction meanwhile, holding nothing. 0: a checkout and BEGIN each.
-    consumer_chain_idle_seconds: float = Field(2.0, ge=0)
+    #: transaction meanwhile, holding nothing; keep it below the server's
+    #: idle_in_transaction_session_timeout. 0: a checkout and BEGIN each.
+    consumer_chain_idle_seconds: float = Field(2.0, ge=0, le=60)
     # How often the figures that need a query (outbox backlog, dead letters,
     # consumer lag, business gauges) are refreshed; /metrics serves the last.
     metrics_refresh_seconds: float = 15.0
