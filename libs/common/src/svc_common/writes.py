@@ -162,16 +162,15 @@ class Writes:
                 for r, row in enumerate(op.rows)
                 for col, value in row.items()
             }
-            if later is not None and isinstance(conn, DriverConnection):
+            if outbox is not None and outbox.lease:
+                params[_LEASE] = lease_until()
+                _hand_over(info, outbox.rows, await stmt.fetch_in(conn, params))
+            elif later is not None and isinstance(conn, DriverConnection):
                 later.add(stmt, conn, params)
                 _written(info)
-                return
-            if outbox is None or not outbox.lease:
+            else:
                 await stmt.fetch_in(conn, params)
                 _written(info)
-                return
-            params[_LEASE] = lease_until()
-            _hand_over(info, outbox.rows, await stmt.fetch_in(conn, params))
             return
         _written(info)
         for op in ops:
