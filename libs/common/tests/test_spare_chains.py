@@ -247,3 +247,39 @@ async def test_disposing_of_the_database_gives_every_spare_back(pg_url: str) -> 
     assert not spares._kept
     assert await _sessions(pg_url) == []
     assert spares.size == 0  # stopping: it keeps none from then on
+
+
+@pytest.mark.parametrize("spares", [0, 3])
+async def test_a_service_keeps_as_many_spares_as_its_setting_says(pg_url: str, spares: int) -> None:
+    """DB_SPARE_TRANSACTIONS: the service's database keeps that many (0:
+    none, each batch on its own checkout and BEGIN)."""
+    from pathlib import Path
+
+    from svc_common import testing
+    from svc_common.service import ServiceSpec, create_app
+    from svc_common.settings import ServiceSettings
+    from svc_common.transports.local import LocalTransport
+
+    spec = ServiceSpec(
+        name="notes-svc",
+        prefix="/notes",
+        title="notes",
+        description="notes",
+        migrations_dir=Path(__file__).parents[3] / "services/quota-svc/src/quota_svc/migrations",
+        routers=[],
+    )
+    settings = ServiceSettings(database_url=pg_url, log_json=False, db_spare_transactions=spares)
+    app = create_app(spec, settings, transport=LocalTransport())
+    async with testing.running(app):
+        db: Database = app.state.runtime.db
+        assert spare_chains(db).size == spares
+        async with db.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        spare_chains(db).linger = 5.0
+        batches = GroupCommit(db, max_batch=8, on_driver=True)
+        seen = Seen()
+        await asyncio.gather(*(batches.run(f"k{i}", seen.op(i, f"k{i}")) for i in range(1, 6)))
+        await _until(lambda: not batches._workers)
+        assert len(spare_chains(db)._kept) == min(spares, 5)
+    # Stopped: every spare given back.
+    assert await _sessions(pg_url) == []
