@@ -113,7 +113,7 @@ async def test_a_quiet_key_s_batch_leaves_its_next_transaction_begun_for_another
     assert not batches._workers  # a quiet key: its worker did not wait
     assert spares.parked == 1 and len(spares._kept) == 1
     # The spare's transaction is begun, unused, its connection checked out.
-    [(_stack, chain, _timer)] = spares._kept
+    [(_stack, chain, _timer, _pool)] = spares._kept
     assert chain.begun
     assert await _count(db) == 1  # committed, seen from another connection
     assert await batches.run("b", seen.op(2, "b")) == 2
@@ -165,6 +165,10 @@ async def test_no_more_spares_than_its_size_are_kept(pg_url: str) -> None:
     assert await asyncio.gather(*calls) == [1, 2, 3, 4, 5]
     await _until(lambda: not batches._workers)
     assert len(spares._kept) == 2
+    # Only those with a place began a next transaction: none begun for
+    # nothing and rolled back at once.
+    controls = [q for q in seen.sent if q.startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
+    assert sorted(controls) == ["COMMIT"] * 3 + ["COMMIT; BEGIN"] * 2, seen.sent
     assert db.engine.pool.checkedout() == 2  # type: ignore[attr-defined]
     in_transaction = [s for s in await _sessions(pg_url) if s[0] == "idle in transaction"]
     assert len(in_transaction) == 2, in_transaction
@@ -178,7 +182,7 @@ async def test_a_spare_the_server_closed_is_not_used(pg_url: str) -> None:
     spares.linger = 5.0
     seen = Seen()
     await batches.run("a", seen.op(1, "a"))
-    [(_stack, chain, _timer)] = spares._kept
+    [(_stack, chain, _timer, _pool)] = spares._kept
     async with db.driver() as other:
         assert await other.fetchval("SELECT pg_terminate_backend($1)", seen.pids[0])
     await _until(lambda: chain.closed)
@@ -235,6 +239,56 @@ async def test_a_long_chain_is_not_parked_again(pg_url: str) -> None:
     await db.dispose()
 
 
+async def test_a_spare_taken_by_a_busy_key_still_goes_back_after_chain_max(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transactions a chain ran as a spare count: CHAIN_MAX in all, then
+    its connection goes back to the pool."""
+    from svc_common import batching
+
+    monkeypatch.setattr(batching, "CHAIN_MAX", 4)
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=2, on_driver=True)
+    spares = spare_chains(db)
+    spares.linger, spares.max_transactions = 5.0, 4
+    seen = Seen()
+    await batches.run("a", seen.op(1, "a"))
+    await batches.run("b", seen.op(2, "b"))
+    [(_stack, chain, _timer, _pool)] = spares._kept
+    assert chain.transactions == 2
+    gate = asyncio.Event()
+
+    async def first(s: AsyncSession) -> int:
+        await gate.wait()
+        return await seen.op(100, "busy")(s)
+
+    running = asyncio.ensure_future(batches.run("busy", first))
+    await asyncio.sleep(0.05)
+    rest = [asyncio.ensure_future(batches.run("busy", seen.op(i, "busy"))) for i in range(3, 23)]
+    await asyncio.sleep(0.05)
+    gate.set()
+    await asyncio.gather(running, *rest)
+    assert chain.transactions == 4  # two as a spare, two for the busy key
+    assert chain not in [kept for _s, kept, _t, _p in spares._kept]
+    assert await _count(db) == 23
+    await db.dispose()
+
+
+async def test_a_spare_of_a_pool_disposed_of_is_not_taken(pg_url: str) -> None:
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=8, on_driver=True)
+    spares = spare_chains(db)
+    spares.linger = 5.0
+    seen = Seen()
+    await batches.run("a", seen.op(1, "a"))
+    await db.engine.dispose()  # the pool alone, not the database's helpers
+    assert await batches.run("b", seen.op(2, "b")) == 2
+    assert spares.taken == 0 and seen.pids[1] != seen.pids[0]
+    await _until(lambda: not spares._releasing)
+    assert seen.pids[0] not in [pid for _state, pid in await _sessions(pg_url)]
+    await db.dispose()
+
+
 async def test_disposing_of_the_database_gives_every_spare_back(pg_url: str) -> None:
     db = await _db(pg_url)
     batches = GroupCommit(db, max_batch=8, on_driver=True)
@@ -242,10 +296,12 @@ async def test_disposing_of_the_database_gives_every_spare_back(pg_url: str) -> 
     spares.linger = 60.0  # only the dispose ends it
     seen = Seen()
     await batches.run("a", seen.op(1, "a"))
-    assert spares._kept
+    held = list(spares._kept)  # (so that no garbage collection closes it instead)
+    assert held
     await db.dispose()
     assert not spares._kept
     assert await _sessions(pg_url) == []
+    assert all(chain.closed for _s, chain, _t, _p in held)
     assert spares.size == 0  # stopping: it keeps none from then on
 
 

@@ -88,9 +88,10 @@ log = structlog.get_logger(__name__)
 _MEMO = "svc_common.batching.memo"
 #: The key of a batch's unsent writes (BatchWrites) in its unit's `info`.
 _WRITES = "svc_common.batching.writes"
-#: How long a key's worker keeps its connection, with the next transaction
-#: begun, for an operation to come (seconds). Under load one comes within a
-#: few milliseconds; idle, the empty transaction is rolled back after this.
+#: How long a busy key's worker keeps its connection, with the next
+#: transaction begun, for an operation to come (seconds). Under load one
+#: comes within a few milliseconds; idle, the chain is then parked as a
+#: spare for any key (held_chain.SpareChains) or, with no room, rolled back.
 CHAIN_LINGER = 0.02
 
 
@@ -400,6 +401,7 @@ class GroupCommit:
         try:
             refused = await self._batches_on(chain, key, hand, spares)
         except BaseException as exc:
+            spares.abandon(chain)
             # As leaving `driver_chain()` by an exception: a connection left
             # in a transaction is thrown away, not pooled again.
             await run_to_completion(stack.__aexit__(type(exc), exc, exc.__traceback__))
@@ -416,7 +418,8 @@ class GroupCommit:
         # Whether the last batch found the key busy: then the worker waits a
         # moment for the key's next operation.
         busy = False
-        for turn in range(CHAIN_MAX, 0, -1):
+        # A spare comes with transactions behind it: CHAIN_MAX in all.
+        for turn in range(max(CHAIN_MAX - chain.transactions, 1), 0, -1):
             hand[:] = self._take(key)
             if not hand:
                 if self._queues.get(key):

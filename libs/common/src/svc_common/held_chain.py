@@ -184,24 +184,45 @@ class SpareChains:
         self.linger = linger
         self.size = size
         self.max_transactions = max_transactions
-        #: Most recently parked last; each with its expiry timer.
-        self._kept: list[tuple[AsyncExitStack, DriverChain, asyncio.TimerHandle]] = []
+        #: Most recently parked last; each with its expiry timer and the
+        #: pool its connection came from.
+        self._kept: list[tuple[AsyncExitStack, DriverChain, asyncio.TimerHandle, object]] = []
+        #: Chains that began a transaction for a place here (`wants`) and
+        #: have not yet been parked or given up: their places are theirs.
+        self._promised: set[DriverChain] = set()
         self._releasing: set[asyncio.Task[None]] = set()
         #: Chains taken and parked (how often a batch found one begun).
         self.taken = 0
         self.parked = 0
 
     def wants(self, chain: DriverChain) -> bool:
-        """Whether `chain`, committed now, would be kept: a committing batch
-        begins the next transaction for a spare only then."""
-        return len(self._kept) < self.size and chain.transactions + 1 < self.max_transactions
+        """Whether `chain`, committed now, will be kept: a committing batch
+        begins the next transaction for a spare only then. True keeps a
+        place for it until it is parked or given up (`abandon`), so batches
+        ending together do not begin more transactions than there are
+        places."""
+        if chain in self._promised:
+            return True
+        if (
+            len(self._kept) + len(self._promised) >= self.size
+            or chain.transactions + 1 >= self.max_transactions
+        ):
+            return False
+        self._promised.add(chain)
+        return True
+
+    def abandon(self, chain: DriverChain) -> None:
+        """`chain` will not be parked (its unit failed): its place is free."""
+        self._promised.discard(chain)
 
     def take(self) -> tuple[AsyncExitStack, DriverChain] | None:
         """The most recently parked chain, its transaction begun, or None."""
         while self._kept:
-            stack, chain, timer = self._kept.pop()
+            stack, chain, timer, pool = self._kept.pop()
             timer.cancel()
-            if chain.closed:  # the server ended the session while it waited
+            # The server ended the session while it waited, or the pool it
+            # came from was disposed of (`driver()` closes it on release).
+            if chain.closed or pool is not self.db.engine.pool:
                 self._release_later(stack)
                 continue
             self.taken += 1
@@ -212,22 +233,23 @@ class SpareChains:
         """Keep `chain` (whose checkout `stack` holds) for the next batch, if
         its begun transaction is unused and there is room; whether kept. Not
         kept, the caller gives it back (`release`)."""
+        self._promised.discard(chain)  # its place, if it had one, is free for it
         if (
             not chain.begun
             or chain.closed
             or chain.transactions >= self.max_transactions
-            or len(self._kept) >= self.size
+            or len(self._kept) + len(self._promised) >= self.size
         ):
             return False
         loop = asyncio.get_running_loop()
         timer = loop.call_later(self.linger, self._expire, chain)
-        self._kept.append((stack, chain, timer))
+        self._kept.append((stack, chain, timer, self.db.engine.pool))
         self.parked += 1
         return True
 
     def _expire(self, chain: DriverChain) -> None:
         """No batch took `chain` in time: roll it back and give it back."""
-        for i, (stack, kept, _timer) in enumerate(self._kept):
+        for i, (stack, kept, _timer, _pool) in enumerate(self._kept):
             if kept is chain:
                 del self._kept[i]
                 self._release_later(stack)
@@ -244,8 +266,9 @@ class SpareChains:
         """Give every spare back and keep none from now on (the service is
         stopping)."""
         self.size = 0
+        self._promised.clear()
         while self._kept:
-            stack, _chain, timer = self._kept.pop()
+            stack, _chain, timer, _pool = self._kept.pop()
             timer.cancel()
             self._release_later(stack)
         if self._releasing:
