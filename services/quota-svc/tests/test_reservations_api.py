@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import func, select
 from svc_common import testing
 from svc_common.tables import AuditEntry
@@ -358,3 +359,71 @@ async def test_an_enterprises_reservations_in_one_list(quota: Quota) -> None:
     for bad in ("uscc=91120225XXXXXXXXX1", "status=gone", "cursor=abc", "limit=0"):
         r = await quota.client.get(f"/quota/reservations?{bad}", headers=INVESTMENT)
         assert r.status_code == 422, (bad, r.text)
+
+
+async def test_an_allocation_finds_its_pool_without_a_lookup_once_its_process_knows_it(
+    quota: Quota, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool of a reservation (its batch's key) never changes: the process
+    that made it, or looked it up once, allocates it without looking it up
+    again; another process looks it up once; a remembered reservation that
+    is not there is still not found."""
+    from quota_svc.app import create
+    from quota_svc.reservations import service
+    from quota_svc.settings import Settings
+    from svc_common.batching import LookupsTogether
+    from svc_common.db import Database
+
+    looked_up: list[str] = []
+    real_get, real_alone = LookupsTogether.get, Database.fetch_alone
+
+    async def get(self: LookupsTogether, key: tuple) -> object:  # type: ignore[type-arg]
+        if self.one is service._POOL_OF_RESERVATION:
+            looked_up.append(key[0])
+        return await real_get(self, key)
+
+    async def alone(self: Database, statement: object, params: dict) -> object:  # type: ignore[type-arg]
+        if statement is service._POOL_OF_RESERVATION:
+            looked_up.append(params["rid"])
+        return await real_alone(self, statement, params)  # type: ignore[arg-type]
+
+    # On PostgreSQL the lookups of the moment go together; a lone one, or
+    # one on SQLite, as one statement.
+    if quota.app.state.runtime.db.on_asyncpg:
+        monkeypatch.setattr(LookupsTogether, "get", get)
+    else:
+        monkeypatch.setattr(Database, "fetch_alone", alone)
+    await quota.baseline(JIZHOU, "20")
+    mine = await _reserve(quota)
+    r = await quota.client.post(
+        f"/quota/reservations/{mine['id']}/allocate", json={"amount_t": "1"}, headers=OFFICER
+    )
+    assert r.status_code == 200, r.text
+    assert looked_up == []  # made here: its pool known
+    other = create(Settings(database_url=db_url, log_json=False, hold_sweep_seconds=3600))
+    async with testing.running(other) as client:
+        theirs = await client.post(
+            "/quota/reservations",
+            json={**PROJECT, "project_ref": "JZ-2026-002"},
+            headers=OFFICER,
+        )
+        assert theirs.status_code == 201, theirs.text
+        tid = theirs.json()["id"]
+    for _ in range(2):  # this process did not make it: looked up once, then known
+        r = await quota.client.post(
+            f"/quota/reservations/{tid}/allocate", json={"amount_t": "1"}, headers=OFFICER
+        )
+        assert r.status_code in (200, 409), r.text
+    assert looked_up == [tid]
+    # Remembered, but not there (a reservation never made, or gone): not found.
+    db = quota.app.state.runtime.db
+    service.remember_pool_of(db, "R-NOT-THERE", f"{JIZHOU}:VOCs")
+    r = await quota.client.post(
+        "/quota/reservations/R-NOT-THERE/allocate", json={}, headers=OFFICER
+    )
+    assert r.status_code == 404, r.text
+    # Bounded: the oldest is forgotten first.
+    monkeypatch.setattr(service, "KNOWN_POOLS_MAX", 2)
+    for rid in ("a", "b", "c"):
+        service.remember_pool_of(db, rid, f"{JIZHOU}:VOCs")
+    assert list(service._known_pools(db)) == ["b", "c"]

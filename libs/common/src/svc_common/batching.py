@@ -53,7 +53,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable, Coroutine
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -63,12 +63,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.db import (
     CHAIN_MAX,
     Database,
+    DriverChain,
     DriverConnection,
     DriverStatement,
     NeedsSession,
+    run_to_completion,
 )
 from svc_common.errors import Unavailable
 from svc_common.failures import TransientFailure, is_transient, is_unique_violation
+from svc_common.held_chain import SpareChains, release, spare_chains
 from svc_common.i18n import msg
 
 T = TypeVar("T")
@@ -85,9 +88,10 @@ log = structlog.get_logger(__name__)
 _MEMO = "svc_common.batching.memo"
 #: The key of a batch's unsent writes (BatchWrites) in its unit's `info`.
 _WRITES = "svc_common.batching.writes"
-#: How long a key's worker keeps its connection, with the next transaction
-#: begun, for an operation to come (seconds). Under load one comes within a
-#: few milliseconds; idle, the empty transaction is rolled back after this.
+#: How long a busy key's worker keeps its connection, with the next
+#: transaction begun, for an operation to come (seconds). Under load one
+#: comes within a few milliseconds; idle, the chain is then parked as a
+#: spare for any key (held_chain.SpareChains) or, with no room, rolled back.
 CHAIN_LINGER = 0.02
 
 
@@ -378,53 +382,83 @@ class GroupCommit:
         one in the same round trip (DriverChain). When the key is busy (its
         last batch had several operations) and nothing is queued, the worker
         waits up to `CHAIN_LINGER` seconds for the next one's first
-        operation before it rolls the empty transaction back and gives the
-        connection back; a key with one operation at a time does not wait. A
-        batch of one runs as it would alone (no memo, its writes at once).
-        Returns a batch of two or more that an operation refused, undone,
-        for the caller to run alone, or an operation alone that needs a
-        session (NeedsSession), for the caller to run in one; a refusal of a
-        batch of one reaches its caller here."""
-        async with self.db.driver_chain() as chain:
-            for turn in range(CHAIN_MAX, 0, -1):
-                hand[:] = self._take(key)
-                if not hand:
-                    if self._queues.get(key):
-                        continue  # every caller of this batch gave up; more behind
-                    if not chain.begun or not await self._next(key):
-                        return []
-                    continue
-                failed: Exception | None = None
-                try:
-                    # Where an operation's type says AsyncSession (see DriverUnit).
-                    unit: Any = await chain.begin()
-                    if len(hand) == 1:
-                        results = [await run_in_context(hand[0].context, hand[0].op(unit))]
-                    else:
-                        results = await self._steps(unit, hand)
-                    # A busy key (a batch of several, or more queued): the
-                    # next batch is begun at once, saving its BEGIN's round
-                    # trip. A key with one operation at a time commits alone
-                    # and lets the connection go: nothing to wait for.
-                    busy = len(hand) > 1 or bool(self._queues.get(key))
-                    await chain.commit(unit, then_begin=turn > 1 and busy)
-                except Exception as exc:
-                    failed = exc
-                if failed is None:
-                    self._settle(hand, results)
-                    continue
-                if is_transient(failed):
-                    self._fail(hand, failed)
-                    hand.clear()
-                    # The connection may be gone: the next batch takes another.
+        operation; a key with one operation at a time does not wait. Its
+        chain then, its next transaction begun, is parked as a spare for the
+        next batch of any key (held_chain.SpareChains), or, with no room for
+        it, rolled back and given back. A batch begins on a spare when there
+        is one. A batch of one runs as it would alone (no memo, its writes
+        at once). Returns a batch of two or more that an operation refused,
+        undone, for the caller to run alone, or an operation alone that
+        needs a session (NeedsSession), for the caller to run in one; a
+        refusal of a batch of one reaches its caller here."""
+        spares = spare_chains(self.db)
+        taken = spares.take()
+        if taken is None:
+            stack = AsyncExitStack()
+            chain = await stack.enter_async_context(self.db.driver_chain())
+        else:
+            stack, chain = taken
+        try:
+            refused = await self._batches_on(chain, key, hand, spares)
+        except BaseException as exc:
+            spares.abandon(chain)
+            # As leaving `driver_chain()` by an exception: a connection left
+            # in a transaction is thrown away, not pooled again.
+            await run_to_completion(stack.__aexit__(type(exc), exc, exc.__traceback__))
+            raise
+        if not spares.park(stack, chain):
+            await run_to_completion(release(stack))
+        return refused
+
+    async def _batches_on(
+        self, chain: DriverChain, key: str, hand: list[_Queued[Any]], spares: SpareChains
+    ) -> list[_Queued[Any]]:
+        """`_chain`'s batches on `chain`. Returns with the chain's begun
+        transaction unused, or none begun."""
+        # Whether the last batch found the key busy: then the worker waits a
+        # moment for the key's next operation.
+        busy = False
+        # A spare comes with transactions behind it: CHAIN_MAX in all.
+        for turn in range(max(CHAIN_MAX - chain.transactions, 1), 0, -1):
+            hand[:] = self._take(key)
+            if not hand:
+                if self._queues.get(key):
+                    continue  # every caller of this batch gave up; more behind
+                if not chain.begun or not busy or not await self._next(key):
                     return []
-                # Outside the `except` (see `_apply`).
+                continue
+            failed: Exception | None = None
+            try:
+                # Where an operation's type says AsyncSession (see DriverUnit).
+                unit: Any = await chain.begin()
+                if len(hand) == 1:
+                    results = [await run_in_context(hand[0].context, hand[0].op(unit))]
+                else:
+                    results = await self._steps(unit, hand)
+                # A busy key (a batch of several, or more queued): the
+                # next batch is begun at once, saving its BEGIN's round
+                # trip. A key with one operation at a time begins one
+                # only for a spare (room for it), for another key's batch.
+                busy = len(hand) > 1 or bool(self._queues.get(key))
+                await chain.commit(unit, then_begin=turn > 1 and (busy or spares.wants(chain)))
+            except Exception as exc:
+                failed = exc
+            if failed is None:
+                self._settle(hand, results)
+                continue
+            if is_transient(failed):
+                self._fail(hand, failed)
+                hand.clear()
+                # The connection may be gone: the next batch takes another.
                 await chain.rollback()
-                if len(hand) > 1 or isinstance(failed, NeedsSession):
-                    return list(hand)  # alone, once the connection is back in the pool
-                self.alone += 1
-                if not hand[0].future.done():
-                    hand[0].future.set_exception(failed)
+                return []
+            # Outside the `except` (see `_apply`).
+            await chain.rollback()
+            if len(hand) > 1 or isinstance(failed, NeedsSession):
+                return list(hand)  # alone, once the connection is back in the pool
+            self.alone += 1
+            if not hand[0].future.done():
+                hand[0].future.set_exception(failed)
         return []
 
     async def _next(self, key: str) -> bool:

@@ -850,6 +850,12 @@ class Database:
             return False
 
     async def dispose(self) -> None:
+        # Helpers that keep connections checked out (spare chains) give
+        # them back first.
+        for found in list(self._helpers.values()):
+            aclose = getattr(found, "aclose", None)
+            if callable(aclose):
+                await aclose()
         await self.engine.dispose()
 
 

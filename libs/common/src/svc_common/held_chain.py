@@ -1,5 +1,7 @@
-"""A chain of transactions kept between the units of work of one worker that
-applies one thing at a time (保持的连续事务): the inbox consumer of a group.
+"""Chains of transactions kept between units of work (保持的连续事务): one
+for a worker that applies one thing at a time (`HeldChain`, the inbox
+consumer of a group), and a few spare ones for workers that come and go
+(`SpareChains`, the group commit's batches of quiet keys).
 
 Each message a consumer applies on the driver is one transaction. Beginning
 it costs a pool checkout and a BEGIN round trip on the path of every event,
@@ -38,6 +40,12 @@ import structlog
 
 from svc_common.db import CHAIN_MAX, Database, DriverChain, DriverUnit, run_to_completion
 
+#: How long a spare chain waits for a batch to take it (seconds). Under load
+#: one comes within milliseconds; idle, the begun transaction is rolled back.
+SPARE_LINGER = 0.05
+#: At most this many spare chains per database (per process).
+SPARES_MAX = 4
+
 log = structlog.get_logger(__name__)
 
 
@@ -75,7 +83,7 @@ class HeldChain:
             if self._held is not None and self._held[1].closed:
                 stack, _ = self._held
                 self._held = None
-                await run_to_completion(_release(stack))
+                await run_to_completion(release(stack))
             if self._held is None:
                 stack = AsyncExitStack()
                 chain = await stack.enter_async_context(self.db.driver_chain())
@@ -95,7 +103,7 @@ class HeldChain:
                 raise
             if last:
                 self._held = None
-                await run_to_completion(_release(stack))
+                await run_to_completion(release(stack))
             else:
                 loop = asyncio.get_running_loop()
                 self._idle = loop.call_later(self.idle_seconds, self._let_go)
@@ -112,7 +120,7 @@ class HeldChain:
         self._held = None
         # In an empty context: a log line of the release must not carry the
         # ids of the last message.
-        task = asyncio.create_task(_release(stack), context=contextvars.Context())
+        task = asyncio.create_task(release(stack), context=contextvars.Context())
         self._releasing.add(task)
         task.add_done_callback(self._releasing.discard)
 
@@ -137,10 +145,137 @@ async def _give_up(chain: DriverChain, stack: AsyncExitStack, exc: BaseException
         await stack.__aexit__(type(exc), exc, exc.__traceback__)
 
 
-async def _release(stack: AsyncExitStack) -> None:
+async def release(stack: AsyncExitStack) -> None:
     """End a chain nothing failed in: its begun transaction rolled back, its
     connection given back (thrown away if the server closed it)."""
     try:
         await stack.aclose()
     except Exception as exc:  # the checkout has thrown the connection away
         log.warning("kept connection not released cleanly", error=repr(exc))
+
+
+class SpareChains:
+    """Begun transactions kept a moment for the next batch of any key
+    (备用的已开始事务), PostgreSQL on asyncpg.
+
+    A group commit's batch of a key nobody else is writing to is one
+    transaction on a connection of its own: a checkout, a BEGIN round trip,
+    the statements, a COMMIT. Its worker then has nothing more for its key.
+    Instead of letting the connection go, the batch commits with `COMMIT;
+    BEGIN` (one round trip) and parks the chain here: the next batch of any
+    key takes it with its transaction begun, and pays neither the checkout
+    nor the BEGIN. What makes an early BEGIN harmless is said in the module's
+    docstring. A chain is parked only clean (its begun transaction unused),
+    at most `size` at a time, for at most `linger` seconds, then rolled back
+    and given back; one the server closed meanwhile is given back (thrown
+    away) when found; after `CHAIN_MAX` transactions a chain is not parked
+    again, so the pool's recycling and checks still see its connection.
+    `aclose()` (called by `Database.dispose()`) gives every spare back."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        linger: float = SPARE_LINGER,
+        size: int = SPARES_MAX,
+        max_transactions: int = CHAIN_MAX,
+    ) -> None:
+        self.db = db
+        self.linger = linger
+        self.size = size
+        self.max_transactions = max_transactions
+        #: Most recently parked last; each with its expiry timer and the
+        #: pool its connection came from.
+        self._kept: list[tuple[AsyncExitStack, DriverChain, asyncio.TimerHandle, object]] = []
+        #: Chains that began a transaction for a place here (`wants`) and
+        #: have not yet been parked or given up: their places are theirs.
+        self._promised: set[DriverChain] = set()
+        self._releasing: set[asyncio.Task[None]] = set()
+        #: Chains taken and parked (how often a batch found one begun).
+        self.taken = 0
+        self.parked = 0
+
+    def wants(self, chain: DriverChain) -> bool:
+        """Whether `chain`, committed now, will be kept: a committing batch
+        begins the next transaction for a spare only then. True keeps a
+        place for it until it is parked or given up (`abandon`), so batches
+        ending together do not begin more transactions than there are
+        places."""
+        if chain in self._promised:
+            return True
+        if (
+            len(self._kept) + len(self._promised) >= self.size
+            or chain.transactions + 1 >= self.max_transactions
+        ):
+            return False
+        self._promised.add(chain)
+        return True
+
+    def abandon(self, chain: DriverChain) -> None:
+        """`chain` will not be parked (its unit failed): its place is free."""
+        self._promised.discard(chain)
+
+    def take(self) -> tuple[AsyncExitStack, DriverChain] | None:
+        """The most recently parked chain, its transaction begun, or None."""
+        while self._kept:
+            stack, chain, timer, pool = self._kept.pop()
+            timer.cancel()
+            # The server ended the session while it waited, or the pool it
+            # came from was disposed of (`driver()` closes it on release).
+            if chain.closed or pool is not self.db.engine.pool:
+                self._release_later(stack)
+                continue
+            self.taken += 1
+            return stack, chain
+        return None
+
+    def park(self, stack: AsyncExitStack, chain: DriverChain) -> bool:
+        """Keep `chain` (whose checkout `stack` holds) for the next batch, if
+        its begun transaction is unused and there is room; whether kept. Not
+        kept, the caller gives it back (`release`)."""
+        self._promised.discard(chain)  # its place, if it had one, is free for it
+        if (
+            not chain.begun
+            or chain.closed
+            or chain.transactions >= self.max_transactions
+            or len(self._kept) + len(self._promised) >= self.size
+        ):
+            return False
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(self.linger, self._expire, chain)
+        self._kept.append((stack, chain, timer, self.db.engine.pool))
+        self.parked += 1
+        return True
+
+    def _expire(self, chain: DriverChain) -> None:
+        """No batch took `chain` in time: roll it back and give it back."""
+        for i, (stack, kept, _timer, _pool) in enumerate(self._kept):
+            if kept is chain:
+                del self._kept[i]
+                self._release_later(stack)
+                return
+
+    def _release_later(self, stack: AsyncExitStack) -> None:
+        # In an empty context: a log line of the release must not carry the
+        # ids of the request whose batch parked the chain.
+        task = asyncio.create_task(release(stack), context=contextvars.Context())
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def aclose(self) -> None:
+        """Give every spare back and keep none from now on (the service is
+        stopping)."""
+        self.size = 0
+        self._promised.clear()
+        while self._kept:
+            stack, _chain, timer, _pool = self._kept.pop()
+            timer.cancel()
+            self._release_later(stack)
+        if self._releasing:
+            await asyncio.gather(*self._releasing, return_exceptions=True)
+
+
+def spare_chains(db: Database) -> SpareChains:
+    """The database's spare chains (one set per database, shared by every
+    group commit on it)."""
+    return db.helper("svc_common.spare_chains", lambda: SpareChains(db))

@@ -31,6 +31,7 @@ from svc_common.db import Database
 from svc_common.errors import install_error_handlers
 from svc_common.events.registry import load_all
 from svc_common.guard import InputGuardMiddleware
+from svc_common.held_chain import spare_chains
 from svc_common.idempotency import IdempotencyMiddleware
 from svc_common.inbox import EventHandlers, InboxConsumer
 from svc_common.migrate import upgrade_async
@@ -146,6 +147,7 @@ def create_app(
         if settings.run_migrations:
             await upgrade_async(spec.migrations_dir, settings.database_url)
         db = Database(settings.database_url)
+        spare_chains(db).size = settings.db_spare_transactions
         traces.instrument_engine(db.engine)
         tr = transport or make_transport(
             settings.event_transport,

@@ -59,6 +59,11 @@ class ServiceSettings(BaseSettings):
     #: transaction meanwhile, holding nothing; keep it below the server's
     #: idle_in_transaction_session_timeout. 0: a checkout and BEGIN each.
     consumer_chain_idle_seconds: float = Field(2.0, ge=0, le=60)
+    #: PostgreSQL: how many connections a process keeps for 50 ms after a
+    #: group commit's batch, with the next batch's transaction begun
+    #: by its commit (svc_common.held_chain.SpareChains); idle in transaction
+    #: meanwhile, holding nothing. 0: a checkout and BEGIN each batch.
+    db_spare_transactions: int = Field(4, ge=0, le=16)
     # How often the figures that need a query (outbox backlog, dead letters,
     # consumer lag, business gauges) are refreshed; /metrics serves the last.
     metrics_refresh_seconds: float = 15.0

@@ -180,6 +180,8 @@ async def create_reservation(
             reservation_id=existing.id,
             state=existing.status,
         )
+    # Its allocation, likely sent to this process too, then finds its pool here.
+    service.remember_pool_of(rt.db, created.id, created.pool_id)
     return answer(ReservationOut, created, 201)
 
 

@@ -5,6 +5,7 @@ update, events and audit entry."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -401,19 +402,50 @@ _POOLS_OF_RESERVATIONS = DriverStatement(
 )
 
 
+#: How many reservations' pools a process remembers (`remember_pool_of`).
+KNOWN_POOLS_MAX = 4096
+
+
+def _known_pools(db: Database) -> OrderedDict[str, str]:
+    return db.helper("quota.known_pools_of_reservations", OrderedDict)
+
+
+def remember_pool_of(db: Database, reservation_id: str, pool_id: str) -> None:
+    """Remember the pool of a reservation this process made or looked up:
+    an allocation of it then finds its batch's key without a round trip.
+    A reservation's pool never changes, so what is remembered stays true;
+    the oldest is forgotten beyond `KNOWN_POOLS_MAX`."""
+    known = _known_pools(db)
+    known[reservation_id] = pool_id
+    known.move_to_end(reservation_id)
+    while len(known) > KNOWN_POOLS_MAX:
+        known.popitem(last=False)
+
+
 async def pool_of_reservation(db: Database, reservation_id: str) -> str | None:
     """The pool a reservation holds on (it never changes): the key of its
-    batch. One statement, outside any transaction; on PostgreSQL together
-    with the other requests' of the moment (svc_common.batching)."""
+    batch. Remembered if this process made or looked the reservation up
+    lately; else one statement, outside any transaction, on PostgreSQL
+    together with the other requests' of the moment (svc_common.batching).
+    A remembered reservation since deleted is not found by the batch's
+    operation, under its lock, as one looked up would not be."""
+    known = _known_pools(db).get(reservation_id)
+    if known is not None:
+        return known
     if not db.on_asyncpg:
         found = await db.fetch_alone(_POOL_OF_RESERVATION, {"rid": reservation_id})
-        return cast(str, found[0][0]) if found else None
-    lookups = db.helper(
-        "quota.pools_of_reservations",
-        lambda: LookupsTogether(db, _POOL_OF_RESERVATION, _POOLS_OF_RESERVATIONS, ("rid",)),
-    )
-    row = await lookups.get((reservation_id,))
-    return cast(str, row[0]) if row is not None else None
+    else:
+        lookups = db.helper(
+            "quota.pools_of_reservations",
+            lambda: LookupsTogether(db, _POOL_OF_RESERVATION, _POOLS_OF_RESERVATIONS, ("rid",)),
+        )
+        row = await lookups.get((reservation_id,))
+        found = [row] if row is not None else []
+    if not found:
+        return None
+    pool_id = cast(str, found[0][0])
+    remember_pool_of(db, reservation_id, pool_id)
+    return pool_id
 
 
 _BY_ID = DriverStatement(select(RESERVATIONS).where(RESERVATIONS.c.id == bindparam("rid")))
