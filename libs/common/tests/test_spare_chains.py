@@ -73,6 +73,15 @@ class Seen:
         return op
 
 
+async def _setup(url: str, *, linger: float = 5.0) -> tuple[Database, GroupCommit, Any, Seen]:
+    """A database with the test's table, a group commit on the driver, its
+    spare chains (waiting `linger`, ample on a loaded machine) and a Seen."""
+    db = await _db(url)
+    spares = spare_chains(db)
+    spares.linger = linger
+    return db, GroupCommit(db, max_batch=8, on_driver=True), spares, Seen()
+
+
 async def _count(db: Database) -> int:
     async with db.session() as s:
         return int(await s.scalar(select(func.count()).select_from(Note)) or 0)
@@ -104,11 +113,7 @@ async def _until(check: Any, seconds: float = 5.0) -> None:
 async def test_a_quiet_key_s_batch_leaves_its_next_transaction_begun_for_another_key(
     pg_url: str,
 ) -> None:
-    db = await _db(pg_url)
-    batches = GroupCommit(db, max_batch=8, on_driver=True)
-    spares = spare_chains(db)
-    spares.linger = 5.0  # ample on a loaded machine
-    seen = Seen()
+    db, batches, spares, seen = await _setup(pg_url)
     assert await batches.run("a", seen.op(1, "a")) == 1
     assert not batches._workers  # a quiet key: its worker did not wait
     assert spares.parked == 1 and len(spares._kept) == 1
@@ -176,11 +181,7 @@ async def test_no_more_spares_than_its_size_are_kept(pg_url: str) -> None:
 
 
 async def test_a_spare_the_server_closed_is_not_used(pg_url: str) -> None:
-    db = await _db(pg_url)
-    batches = GroupCommit(db, max_batch=8, on_driver=True)
-    spares = spare_chains(db)
-    spares.linger = 5.0
-    seen = Seen()
+    db, batches, spares, seen = await _setup(pg_url)
     await batches.run("a", seen.op(1, "a"))
     [(_stack, chain, _timer, _pool)] = spares._kept
     async with db.driver() as other:
@@ -198,11 +199,7 @@ async def test_a_failed_or_refused_batch_parks_nothing(pg_url: str) -> None:
     """A database failure and a refusal each undo their batch; the
     connection is not kept begun for another (a spare must be unused), and
     none is left in a transaction."""
-    db = await _db(pg_url)
-    batches = GroupCommit(db, max_batch=8, on_driver=True)
-    spares = spare_chains(db)
-    spares.linger = 5.0
-    seen = Seen()
+    db, batches, spares, seen = await _setup(pg_url)
     with pytest.raises(TransientFailure):
         await batches.run("a", seen.op(1, "a", TransientFailure))
     with pytest.raises(Refused):
@@ -275,11 +272,7 @@ async def test_a_spare_taken_by_a_busy_key_still_goes_back_after_chain_max(
 
 
 async def test_a_spare_of_a_pool_disposed_of_is_not_taken(pg_url: str) -> None:
-    db = await _db(pg_url)
-    batches = GroupCommit(db, max_batch=8, on_driver=True)
-    spares = spare_chains(db)
-    spares.linger = 5.0
-    seen = Seen()
+    db, batches, spares, seen = await _setup(pg_url)
     await batches.run("a", seen.op(1, "a"))
     await db.engine.dispose()  # the pool alone, not the database's helpers
     assert await batches.run("b", seen.op(2, "b")) == 2
