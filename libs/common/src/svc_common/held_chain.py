@@ -64,7 +64,7 @@ class HeldChain:
         #: A unit is running on the held chain: a concurrent one takes its own.
         self._busy = False
         self._idle: asyncio.TimerHandle | None = None
-        self._releasing: set[asyncio.Task[None]] = set()
+        self._releasing = _Releases()
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[DriverUnit]:
@@ -118,11 +118,7 @@ class HeldChain:
             return
         stack, _ = self._held
         self._held = None
-        # In an empty context: a log line of the release must not carry the
-        # ids of the last message.
-        task = asyncio.create_task(release(stack), context=contextvars.Context())
-        self._releasing.add(task)
-        task.add_done_callback(self._releasing.discard)
+        self._releasing.start(stack)
 
     async def close(self) -> None:
         """Give the kept connection back and keep none from now on (the
@@ -132,8 +128,7 @@ class HeldChain:
         if self._idle is not None:
             self._idle.cancel()
         self._let_go()
-        if self._releasing:
-            await asyncio.gather(*self._releasing, return_exceptions=True)
+        await self._releasing.finished()
 
 
 async def _give_up(chain: DriverChain, stack: AsyncExitStack, exc: BaseException) -> None:
@@ -143,6 +138,29 @@ async def _give_up(chain: DriverChain, stack: AsyncExitStack, exc: BaseException
         await chain.rollback()
     finally:
         await stack.__aexit__(type(exc), exc, exc.__traceback__)
+
+
+class _Releases:
+    """Chains being given back in the background (rolled back, their
+    connection returned to the pool), each in an empty context: a log line
+    of the release must not carry the ids of the message or request whose
+    unit left the chain."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def start(self, stack: AsyncExitStack) -> None:
+        task = asyncio.create_task(release(stack), context=contextvars.Context())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finished(self) -> None:
+        """Wait for every release started so far."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def release(stack: AsyncExitStack) -> None:
@@ -190,7 +208,7 @@ class SpareChains:
         #: Chains that began a transaction for a place here (`wants`) and
         #: have not yet been parked or given up: their places are theirs.
         self._promised: set[DriverChain] = set()
-        self._releasing: set[asyncio.Task[None]] = set()
+        self._releasing = _Releases()
         #: Chains taken and parked (how often a batch found one begun).
         self.taken = 0
         self.parked = 0
@@ -223,7 +241,7 @@ class SpareChains:
             # The server ended the session while it waited, or the pool it
             # came from was disposed of (`driver()` closes it on release).
             if chain.closed or pool is not self.db.engine.pool:
-                self._release_later(stack)
+                self._releasing.start(stack)
                 continue
             self.taken += 1
             return stack, chain
@@ -252,15 +270,8 @@ class SpareChains:
         for i, (stack, kept, _timer, _pool) in enumerate(self._kept):
             if kept is chain:
                 del self._kept[i]
-                self._release_later(stack)
+                self._releasing.start(stack)
                 return
-
-    def _release_later(self, stack: AsyncExitStack) -> None:
-        # In an empty context: a log line of the release must not carry the
-        # ids of the request whose batch parked the chain.
-        task = asyncio.create_task(release(stack), context=contextvars.Context())
-        self._releasing.add(task)
-        task.add_done_callback(self._releasing.discard)
 
     async def aclose(self) -> None:
         """Give every spare back and keep none from now on (the service is
@@ -270,9 +281,8 @@ class SpareChains:
         while self._kept:
             stack, _chain, timer, _pool = self._kept.pop()
             timer.cancel()
-            self._release_later(stack)
-        if self._releasing:
-            await asyncio.gather(*self._releasing, return_exceptions=True)
+            self._releasing.start(stack)
+        await self._releasing.finished()
 
 
 def spare_chains(db: Database) -> SpareChains:
