@@ -132,13 +132,18 @@ async def test_a_quiet_key_s_batch_leaves_its_next_transaction_begun_for_another
 
 
 async def test_a_spare_nobody_takes_is_rolled_back_and_given_back(pg_url: str) -> None:
-    db = await _db(pg_url)
-    batches = GroupCommit(db, max_batch=8, on_driver=True)
-    spares = spare_chains(db)
-    seen = Seen()
-    await batches.run("a", seen.op(1, "a"))
-    assert any(state == "idle in transaction" for state, _pid in await _sessions(pg_url))
-    await _until(lambda: not spares._kept and not spares._releasing)
+    # Lingering 1 s rather than 50 ms, and watched from a connection opened
+    # beforehand: long enough to see the spare on a loaded machine, short
+    # enough to wait for its end.
+    db, batches, spares, seen = await _setup(pg_url, linger=1.0)
+    watcher = Database(pg_url, poolclass=NullPool)
+    async with watcher.driver() as watch:
+        await batches.run("a", seen.op(1, "a"))
+        spare_pid = seen.pids[0]
+        state = await watch.fetchval("SELECT state FROM pg_stat_activity WHERE pid = $1", spare_pid)
+    await watcher.dispose()
+    assert state == "idle in transaction"
+    await _until(lambda: not spares._kept and not spares._releasing, seconds=15)
     assert "ROLLBACK" in seen.sent, seen.sent
     assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     states = {state for state, _pid in await _sessions(pg_url)}
