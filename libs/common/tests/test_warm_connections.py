@@ -9,6 +9,7 @@ keeper itself, with no database: most recent first, each expiring on time."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import pytest
@@ -151,10 +152,13 @@ async def test_a_kept_connection_of_a_pool_disposed_of_is_not_used(pg_url: str) 
 async def test_disposing_of_the_database_gives_every_kept_one_back(pg_url: str) -> None:
     db = Database(pg_url)
     db.warm.linger = 60.0  # only the dispose ends it
-    kept = [await _pid(db)]
-    assert len(db.warm) == 1 and kept
+    await _pid(db)
+    # (Held here, so that no garbage collection closes it instead.)
+    held = [pooled for pooled, _pool, _at in db.warm._kept]
+    assert len(held) == 1
     await db.dispose()
     assert len(db.warm) == 0
+    assert all(pooled.driver_connection is None for pooled in held)  # given back
     assert await _sessions(pg_url) == []
     assert db.warm.size == 0  # stopping: it keeps none from then on
 
@@ -195,6 +199,36 @@ async def test_a_service_keeps_as_many_as_its_setting_says(pg_url: str, warm: in
             assert db.warm.reused - before >= 3
     # Stopped: every kept connection given back.
     assert await _sessions(pg_url) == []
+
+
+@pytest.mark.pg
+async def test_kept_connections_count_as_idle_in_the_pool_figures(pg_url: str) -> None:
+    from types import SimpleNamespace
+
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+    from svc_common import metrics
+
+    db = Database(pg_url)
+    db.warm.linger = 5.0
+    name = f"warm-{uuid.uuid4().hex[:6]}"
+    runtime: Any = SimpleNamespace(db=db, service=name)
+    metrics.attach(runtime)
+    try:
+        await _pid(db)
+        assert len(db.warm) == 1 and db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+        figures = {
+            s.labels["state"]: s.value
+            for family in text_string_to_metric_families(
+                generate_latest(metrics.ServiceView(name)).decode()
+            )
+            for s in family.samples
+            if s.name == "db_pool_connections"
+        }
+        assert figures == {"in_use": 0, "idle": 1}
+    finally:
+        metrics.detach(runtime)
+        await db.dispose()
 
 
 class _Pooled:
