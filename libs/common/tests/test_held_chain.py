@@ -131,7 +131,7 @@ async def _ticks(db: Database, board: str) -> list[int]:
 
 
 def _checked_out(db: Database) -> int:
-    return int(db.engine.pool.checkedout())  # type: ignore[attr-defined]
+    return db.connections_in_use()
 
 
 async def _idle_in_transaction(db: Database) -> list[int]:
