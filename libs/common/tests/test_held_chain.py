@@ -132,7 +132,7 @@ async def _ticks(db: Database, board: str) -> list[int]:
 
 
 def _checked_out(db: Database) -> int:
-    return int(db.engine.pool.checkedout())  # type: ignore[attr-defined]
+    return db.connections_in_use()
 
 
 _IDLE_IN_TRANSACTION = (

@@ -145,7 +145,7 @@ async def test_a_spare_nobody_takes_is_rolled_back_and_given_back(pg_url: str) -
     assert state == "idle in transaction"
     await _until(lambda: not spares._kept and not spares._releasing, seconds=15)
     assert "ROLLBACK" in seen.sent, seen.sent
-    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert db.connections_in_use() == 0
     states = {state for state, _pid in await _sessions(pg_url)}
     assert "idle in transaction" not in states, states
     assert await _count(db) == 1
@@ -179,7 +179,7 @@ async def test_no_more_spares_than_its_size_are_kept(pg_url: str) -> None:
     # nothing and rolled back at once.
     controls = [q for q in seen.sent if q.startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
     assert sorted(controls) == ["COMMIT"] * 3 + ["COMMIT; BEGIN"] * 2, seen.sent
-    assert db.engine.pool.checkedout() == 2  # type: ignore[attr-defined]
+    assert db.connections_in_use() == 2
     in_transaction = [s for s in await _sessions(pg_url) if s[0] == "idle in transaction"]
     assert len(in_transaction) == 2, in_transaction
     await db.dispose()
@@ -212,7 +212,7 @@ async def test_a_failed_or_refused_batch_parks_nothing(pg_url: str) -> None:
     # (A caller is answered before its worker gives the connection back.)
     await _until(lambda: not batches._workers)
     assert spares.parked == 0 and not spares._kept
-    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert db.connections_in_use() == 0
     states = {state for state, _pid in await _sessions(pg_url)}
     assert not states & {"idle in transaction", "idle in transaction (aborted)"}, states
     assert await _count(db) == 0

@@ -39,6 +39,7 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 
 from svc_common import fastjson
 from svc_common.failures import DatabaseUnreachable, is_stuck_connection
+from svc_common.warm_connections import WarmConnections
 
 log = structlog.get_logger(__name__)
 
@@ -389,6 +390,11 @@ def _unfit(driver: Any) -> bool:
     return driver is None or driver.is_closed() or driver.is_in_transaction()
 
 
+def _fit(pooled: Any) -> bool:
+    """Whether a kept connection of `driver()` may be used again."""
+    return not _unfit(pooled.driver_connection)
+
+
 async def _throw_away(pooled: Any) -> None:
     """A connection of `driver()` that must not be handed out again: closed
     and dropped from the pool (its place freed for a new one)."""
@@ -627,6 +633,8 @@ class Database:
         self._direct_sinks: list[Callable[[list[Any]], None]] = []
         self._unit: ContextVar[Unit | None] = ContextVar(f"unit-{id(self)}", default=None)
         self._helpers: dict[str, Any] = {}
+        #: Connections `driver()` keeps a moment between uses (svc_common.warm_connections).
+        self.warm = WarmConnections(self._give_back)
 
     def helper(self, name: str, make: Callable[[], _T]) -> _T:
         """The database's one `name` helper (statements sent together,
@@ -810,13 +818,17 @@ class Database:
         engine's pool (so the pool's limits and idle ping apply), in
         autocommit unless the caller opens `transaction()` on it. For the
         shared mechanisms' hottest statements (`DriverStatement`); a
-        connection that broke under them is thrown away, not pooled again."""
+        connection that broke under them is thrown away, not pooled again.
+        One given back fit is kept a moment for the next use instead of
+        going back to the pool at once (`warm`, svc_common.warm_connections)."""
         if not self.on_asyncpg:
             raise RuntimeError("Database.driver() is for PostgreSQL on asyncpg only")
         # The pool's own checkout and checkin, one greenlet each: a third of
         # the CPU of an AsyncConnection around it (bench/RESULTS.md).
         pool = self.engine.pool
-        pooled = await greenlet_spawn(self.engine.sync_engine.raw_connection)
+        pooled: Any = self.warm.take(pool, _fit)
+        if pooled is None:
+            pooled = await greenlet_spawn(self.engine.sync_engine.raw_connection)
         driver = pooled.driver_connection
         # Cancelled mid-statement, the connection's state is unknown: throw it away.
         broken = True
@@ -833,13 +845,26 @@ class Database:
             # open and unused (a QueuePool puts it in its queue): close it.
             if broken or _unfit(driver) or self.engine.pool is not pool:
                 await run_to_completion(_throw_away(pooled))
-            else:
+            elif not self.warm.keep(pooled, pool):
                 # A fit connection goes back to the pool without a round trip,
                 # so nothing here waits for the server: no task to shield it
                 # (7.5 µs a use on uvloop). (An overflow connection is
                 # closed, which awaits; cut short there, asyncpg aborts it
                 # and the pool still counts it returned.)
                 await greenlet_spawn(pooled.close)
+
+    def connections_in_use(self) -> int:
+        """Connections of the pool checked out for work: the pool's count
+        without those `driver()` keeps a moment between uses (idle)."""
+        return int(self.engine.pool.checkedout()) - len(self.warm)  # type: ignore[attr-defined]
+
+    async def _give_back(self, pooled: Any, pool: object) -> None:
+        """A connection `driver()` kept (svc_common.warm_connections) back to
+        `pool`; closed instead if it is no longer fit or `pool` was disposed of."""
+        if _unfit(pooled.driver_connection) or self.engine.pool is not pool:
+            await _throw_away(pooled)
+        else:
+            await greenlet_spawn(pooled.close)
 
     async def ping(self) -> bool:
         try:
@@ -856,6 +881,7 @@ class Database:
             aclose = getattr(found, "aclose", None)
             if callable(aclose):
                 await aclose()
+        await self.warm.aclose()
         await self.engine.dispose()
 
 

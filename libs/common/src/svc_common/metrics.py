@@ -284,10 +284,12 @@ class _LiveFigures(Collector):
             labels=[SERVICE],
         )
         for service, src in list(self.sources.items()):
-            pool: Any = src.runtime.db.engine.pool
+            db = src.runtime.db
+            pool: Any = db.engine.pool
             try:
-                checked_out = int(pool.checkedout())
-                idle = int(pool.checkedin())
+                # Connections kept between uses of the driver are idle ones.
+                checked_out = db.connections_in_use()
+                idle = int(pool.checkedin()) + len(db.warm)
                 cap = int(pool.size()) + max(0, int(getattr(pool, "_max_overflow", 0)))
             except (AttributeError, TypeError):  # a pool that keeps no count (NullPool)
                 continue

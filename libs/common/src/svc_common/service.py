@@ -148,6 +148,7 @@ def create_app(
             await upgrade_async(spec.migrations_dir, settings.database_url)
         db = Database(settings.database_url)
         spare_chains(db).size = settings.db_spare_transactions
+        db.warm.size = settings.db_warm_connections
         traces.instrument_engine(db.engine)
         tr = transport or make_transport(
             settings.event_transport,

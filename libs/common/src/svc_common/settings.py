@@ -64,6 +64,12 @@ class ServiceSettings(BaseSettings):
     #: by its commit (svc_common.held_chain.SpareChains); idle in transaction
     #: meanwhile, holding nothing. 0: a checkout and BEGIN each batch.
     db_spare_transactions: int = Field(4, ge=0, le=16)
+    #: PostgreSQL: how many connections a process keeps out of the pool for
+    #: 50 ms after an autocommit statement on the driver (an Idempotency-Key
+    #: lookup, the relay's mark), for the next one to skip the pool's
+    #: checkout and checkin (svc_common.warm_connections); plain idle
+    #: sessions meanwhile. 0: every such statement checks one out and in.
+    db_warm_connections: int = Field(2, ge=0, le=16)
     # How often the figures that need a query (outbox backlog, dead letters,
     # consumer lag, business gauges) are refreshed; /metrics serves the last.
     metrics_refresh_seconds: float = 15.0
