@@ -6,6 +6,7 @@ the driver (`on_driver`) the same, without a SQLAlchemy session."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -17,6 +18,7 @@ from sqlalchemy.pool import NullPool
 from svc_common.batching import GroupCommit, InsertsTogether, batch_memo
 from svc_common.db import Database
 from svc_common.failures import TransientFailure
+from svc_common.held_chain import spare_chains
 
 
 class Base(DeclarativeBase):
@@ -310,6 +312,15 @@ def _controls(sent: list[str]) -> list[str]:
     return [q for q in sent if q.startswith(("COMMIT", "BEGIN", "ROLLBACK"))]
 
 
+async def _until(check: Callable[[], bool], seconds: float = 15.0) -> None:
+    """Wait (polling) until `check()` is true or `seconds` have passed: timers
+    on a loaded machine. The assertion that follows says what was wrong."""
+    for _ in range(int(seconds / 0.02)):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+
+
 async def _gated_chain(
     db: Database, batches: GroupCommit, ops: int
 ) -> tuple[list[object], list[str], set[int]]:
@@ -378,7 +389,7 @@ async def test_on_the_driver_a_key_s_batches_follow_on_one_connection(
 
 @pytest.mark.pg
 async def test_on_the_driver_a_busy_key_waits_for_its_next_operation_a_quiet_one_does_not(
-    pg_url: str,
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After a batch of several, the worker keeps the next transaction begun
     for CHAIN_LINGER; nothing comes, it leaves it to the spares, where
@@ -386,7 +397,15 @@ async def test_on_the_driver_a_busy_key_waits_for_its_next_operation_a_quiet_one
     One operation at a time: no waiting, the worker gone as soon as it
     commits, each commit beginning the next operation's transaction on the
     spare it leaves (held_chain.SpareChains)."""
+    from svc_common import batching
+
+    # Both waits ample on a loaded machine: the worker's for its key's next
+    # operation (20 ms: it could end before the test looked), and a spare's
+    # for the next batch (50 ms: it could be rolled back before the next
+    # operation took it).
+    monkeypatch.setattr(batching, "CHAIN_LINGER", 0.5)
     db = await _db(pg_url)
+    spare_chains(db).linger = 1.0
     batches = GroupCommit(db, max_batch=16, on_driver=True)
     sent: list[str] = []
     seen: set[int] = set()
@@ -412,15 +431,11 @@ async def test_on_the_driver_a_busy_key_waits_for_its_next_operation_a_quiet_one
     sent.clear()
     await asyncio.gather(*(batches.run("pool", logged(i)) for i in (4, 5, 6)))
     assert batches._workers  # waiting, the next transaction begun
-    for _ in range(100):  # CHAIN_LINGER, on however loaded a machine
-        await asyncio.sleep(0.02)
-        if not batches._workers:
-            break
+    await _until(lambda: not batches._workers)  # CHAIN_LINGER
     assert not batches._workers
-    for _ in range(100):  # then SPARE_LINGER
-        if "ROLLBACK" in sent:
-            break
-        await asyncio.sleep(0.02)
+    # Then the spare's linger: the ROLLBACK after the last COMMIT (not one
+    # of an earlier spare, which would end the wait too soon).
+    await _until(lambda: _controls(sent)[-1:] == ["ROLLBACK"])
     controls = _controls(sent)
     assert controls[-2:] == ["COMMIT; BEGIN", "ROLLBACK"], sent
     assert await _count(db) == 6

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 from sqlalchemy import String, Table, bindparam, insert, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import NullPool
 from svc_common import testing
 from svc_common.db import CommonBase, Database, DriverConnection, DriverStatement
 from svc_common.events.registry import EventPayload, event
@@ -134,16 +135,26 @@ def _checked_out(db: Database) -> int:
     return db.connections_in_use()
 
 
+_IDLE_IN_TRANSACTION = (
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    " AND state = 'idle in transaction'"
+)
+
+
 async def _idle_in_transaction(db: Database) -> list[int]:
     """Backends of this database idle in a transaction (the kept chain's)."""
     async with db.session() as s:
-        rows = await s.execute(
-            text(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                " AND state = 'idle in transaction'"
-            )
-        )
+        rows = await s.execute(text(_IDLE_IN_TRANSACTION))
         return [int(pid) for pid in rows.scalars()]
+
+
+async def _until(check: Callable[[], bool], seconds: float = 15.0) -> None:
+    """Wait (polling) until `check()` is true or `seconds` have passed: timers
+    on a loaded machine. The assertion that follows says what was wrong."""
+    for _ in range(int(seconds / 0.02)):
+        if check():
+            return
+        await asyncio.sleep(0.02)
 
 
 async def test_each_commit_begins_the_next_message_transaction(pg_url: str) -> None:
@@ -164,10 +175,20 @@ async def test_each_commit_begins_the_next_message_transaction(pg_url: str) -> N
 
 
 async def test_an_idle_chain_gives_its_connection_back(pg_url: str) -> None:
-    async with _consuming(pg_url, idle=0.3) as t:
-        await t.consumer.process(_msg(t.board, 1))
-        assert len(await _idle_in_transaction(t.db)) == 1
-        await asyncio.sleep(1.0)
+    # Idle 1 s rather than 0.3 s, and watched from a connection opened
+    # beforehand (the chain holds the pool's only one): long enough to see
+    # the chain kept on a loaded machine, short enough to wait for its end.
+    async with _consuming(pg_url, idle=1.0) as t:
+        watcher = Database(pg_url, poolclass=NullPool)
+        try:
+            async with watcher.driver() as watch:
+                await t.consumer.process(_msg(t.board, 1))
+                kept = await watch.fetch(_IDLE_IN_TRANSACTION)
+        finally:
+            await watcher.dispose()
+        assert len(kept) == 1
+        # Rolled back and given back in the background once idle: waited for.
+        await _until(lambda: _checked_out(t.db) == 0)
         assert await _idle_in_transaction(t.db) == []
         assert _checked_out(t.db) == 0
         # The next message begins afresh, and is applied.
@@ -205,7 +226,11 @@ async def test_a_kept_connection_the_server_closed_is_replaced_before_the_next_m
             assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
         finally:
             await admin.close()
-        await asyncio.sleep(0.5)  # the client sees the server close it
+        # Until the client has seen the server close it (not a fixed pause).
+        held = t.consumer._units._held
+        assert held is not None
+        chain = held[1]
+        await _until(lambda: chain.closed)
         # Thrown away before the next message, which begins on a new one.
         await t.consumer.process(_msg(t.board, 2))
         assert await _ticks(t.db, t.board) == [1, 2]

@@ -848,7 +848,10 @@ async def test_a_relay_woken_only_by_its_own_rows_still_sweeps(pg_url: str) -> N
     for a quiet moment."""
     db = await _db(pg_url)
     rec = Recorder()
-    relay = OutboxRelay(db, rec, service="t", sweep_seconds=0.3)
+    # No sweep due for an hour while the last drain must count as recent (a
+    # new connection for the other process could take longer than 0.3 s on
+    # a loaded machine, and its pass swept), then 0.3 s: by then it is old.
+    relay = OutboxRelay(db, rec, service="t", sweep_seconds=3600)
     assert await relay.run_pass(swept=False) == 0  # the first pass drains
     other = Database(pg_url)  # another process: its commit wakes not this relay
     async with other.transaction() as s:
@@ -857,6 +860,7 @@ async def test_a_relay_woken_only_by_its_own_rows_still_sweeps(pg_url: str) -> N
     await _write(db, ("a", 1))
     assert await relay.run_pass(swept=False) == 1
     assert _published(rec) == [1]  # z waits: the last drain is recent
+    relay.sweep_seconds = 0.3
     await asyncio.sleep(0.35)
     await _write(db, ("b", 2))
     assert await relay.run_pass(swept=False) == 2

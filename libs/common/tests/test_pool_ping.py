@@ -25,10 +25,12 @@ async def _backend_pid(db: Database) -> int:
 async def _terminate(pid: int) -> None:
     admin = await asyncpg.connect(testing.pg_admin_url())
     try:
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        # Waits (up to a minute) until the backend is gone: a signalled
+        # backend a loaded machine has not yet run would still answer.
+        assert await admin.fetchval("SELECT pg_terminate_backend($1, 60000)", pid)
     finally:
         await admin.close()
-    await asyncio.sleep(0.1)  # the backend is gone before the pool is asked again
+    await asyncio.sleep(0.1)  # and the connection idle past the ping threshold
 
 
 async def test_a_connection_dropped_while_idle_is_replaced(pg_url: str) -> None:

@@ -398,8 +398,11 @@ async def _accept_connections(database: str, accept: bool) -> None:
     try:
         await conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(accept).lower()}')
         if not accept:
+            # Each backend gone before this returns (waiting up to a minute
+            # for each): a signalled backend a loaded machine has not yet
+            # run would still answer the next request.
             await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                "SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity WHERE datname = $1",
                 database,
             )
     finally:
@@ -473,6 +476,12 @@ async def test_consumer_database_outage_pauses_and_resumes_in_order(tmp_path: Pa
                 for n in range(6):
                     emit(s, StepTaken(walk=walk, n=n))
             await asyncio.sleep(4)  # several failed tries against the cut database
+            # A loaded machine may take longer to join the group and fetch:
+            # until the partition is retrying (the assertion below says so).
+            for _ in range(300):
+                if inn.retrying():
+                    break
+                await asyncio.sleep(0.2)
             assert faulty.calls == 0  # it never got as far as the handler
             assert inn.retrying(), "the partition should be paused, retrying"
             assert await _steps(direct, walk) == []
