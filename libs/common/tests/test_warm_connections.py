@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.pool import NullPool
 from svc_common.db import Database
 from svc_common.warm_connections import WarmConnections
@@ -103,6 +103,50 @@ async def test_no_more_than_its_size_are_kept(pg_url: str) -> None:
 
 
 @pytest.mark.pg
+async def test_a_unit_waiting_for_the_pool_is_not_kept_waiting_by_kept_ones(pg_url: str) -> None:
+    """Statements on the driver one after another keep taking the kept
+    connection; a unit of work waiting for the pool still gets it: none is
+    kept while the pool has no room."""
+    db = Database(pg_url, pool_size=2, max_overflow=0, pool_timeout=5)
+    db.warm.linger, db.warm.max_out = 5.0, 60.0  # only the lack of room gives it back
+    stop = asyncio.Event()
+
+    async def traffic() -> None:
+        while not stop.is_set():
+            async with db.driver() as conn:
+                await conn.fetchval("SELECT 1")
+            await asyncio.sleep(0.005)
+
+    running = asyncio.create_task(traffic())
+    try:
+        await _until(lambda: db.warm.reused > 3)
+        async with db.transaction() as first:
+            await first.execute(text("SELECT 1"))  # the pool's other connection
+            async with db.transaction() as second:  # waits for the one of the traffic
+                assert (await second.execute(text("SELECT 1"))).scalar() == 1
+    finally:
+        stop.set()
+        await running
+        await db.dispose()
+
+
+@pytest.mark.pg
+async def test_a_connection_goes_back_through_the_pool_within_max_out(pg_url: str) -> None:
+    """So the pool's checkout checks (an invalidation after a disconnect,
+    recycling) still see a connection in steady use."""
+    db = Database(pg_url)
+    db.warm.linger, db.warm.max_out = 5.0, 0.2
+    checkouts = _checkouts(db)
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 0.7
+    while loop.time() < until:
+        await _pid(db)
+        await asyncio.sleep(0.01)
+    assert len(checkouts) >= 2 and db.warm.reused > 0
+    await db.dispose()
+
+
+@pytest.mark.pg
 async def test_a_kept_connection_the_server_closed_is_not_used(pg_url: str) -> None:
     db = Database(pg_url)
     db.warm.linger = 5.0
@@ -110,7 +154,7 @@ async def test_a_kept_connection_the_server_closed_is_not_used(pg_url: str) -> N
     async with db.driver() as other:
         # (This use takes the kept one; put another one aside to kill it.)
         assert await other.fetchval("SELECT pg_backend_pid()") == first
-    kept = db.warm._kept[-1][0].driver_connection
+    kept = db.warm._kept[-1].pooled.driver_connection
     admin = Database(pg_url, poolclass=NullPool)
     async with admin.driver() as conn:
         assert await conn.fetchval("SELECT pg_terminate_backend($1)", first)
@@ -142,6 +186,7 @@ async def test_a_kept_connection_of_a_pool_disposed_of_is_not_used(pg_url: str) 
     db.warm.linger = 5.0
     first = await _pid(db)
     await db.engine.dispose()  # the pool alone, as the chaos of a restart does
+    assert db.connections_in_use() == 0  # the kept one is not the new pool's
     assert await _pid(db) != first
     await _until(lambda: not db.warm._returning)
     assert first not in await _sessions(pg_url)  # closed, not left open
@@ -154,7 +199,7 @@ async def test_disposing_of_the_database_gives_every_kept_one_back(pg_url: str) 
     db.warm.linger = 60.0  # only the dispose ends it
     await _pid(db)
     # (Held here, so that no garbage collection closes it instead.)
-    held = [pooled for pooled, _pool, _at in db.warm._kept]
+    held = [kept.pooled for kept in db.warm._kept]
     assert len(held) == 1
     await db.dispose()
     assert len(db.warm) == 0
@@ -239,6 +284,12 @@ class _Pooled:
         self.fit = True
 
 
+def _keep(warm: WarmConnections, pooled: _Pooled, pool: object, *, room: bool = True) -> bool:
+    """Keep `pooled`, out of the pool since now."""
+    now = asyncio.get_running_loop().time()
+    return warm.keep(pooled, pool, now, pool_has_room=room)
+
+
 async def test_the_keeper_hands_out_the_most_recent_and_gives_back_the_rest() -> None:
     given_back: list[tuple[str, object]] = []
 
@@ -248,18 +299,36 @@ async def test_the_keeper_hands_out_the_most_recent_and_gives_back_the_rest() ->
     warm = WarmConnections(give_back, size=2, linger=5.0)
     pool, other_pool = object(), object()
     a, b, c = _Pooled("a"), _Pooled("b"), _Pooled("c")
-    assert warm.keep(a, pool) and warm.keep(b, pool)
-    assert not warm.keep(c, pool)  # full: the caller gives it back itself
-    assert warm.take(pool, lambda p: p.fit) is b  # most recent first
+    assert _keep(warm, a, pool) and _keep(warm, b, pool)
+    assert not _keep(warm, c, pool)  # full: the caller gives it back itself
+    taken = warm.take(pool, lambda p: p.fit)
+    assert taken is not None and taken[0] is b  # most recent first
     b.fit = False
-    warm.keep(b, pool)
+    _keep(warm, b, pool)
     # b is no longer fit: given back, and a handed out instead.
-    assert warm.take(pool, lambda p: p.fit) is a
-    warm.keep(a, other_pool)
+    taken = warm.take(pool, lambda p: p.fit)
+    assert taken is not None and taken[0] is a
+    _keep(warm, a, other_pool)
     assert warm.take(pool, lambda p: p.fit) is None  # a came from another pool
     await asyncio.sleep(0)
     assert given_back == [("b", pool), ("a", other_pool)]
     assert warm.reused == 2
+    await warm.aclose()
+
+
+async def test_the_keeper_keeps_none_when_the_pool_has_no_room_nor_past_max_out() -> None:
+    async def give_back(_pooled: Any, _pool: object) -> None:
+        pass
+
+    warm = WarmConnections(give_back, size=2, linger=5.0, max_out=0.2)
+    pool = object()
+    assert not _keep(warm, _Pooled("a"), pool, room=False)  # a waiter may need it
+    now = asyncio.get_running_loop().time()
+    assert not warm.keep(_Pooled("b"), pool, now - 0.2, pool_has_room=True)
+    assert warm.keep(_Pooled("c"), pool, now - 0.1, pool_has_room=True)
+    taken = warm.take(pool, lambda p: True)
+    # When it came out of the pool goes with it, to be kept again or not.
+    assert taken is not None and taken[0].name == "c" and taken[1] == now - 0.1
     await warm.aclose()
 
 
@@ -273,13 +342,37 @@ async def test_the_keeper_gives_each_back_a_linger_after_its_last_use() -> None:
     warm = WarmConnections(give_back, size=2, linger=0.3)
     pool = object()
     kept_at = {"a": loop.time()}
-    warm.keep(_Pooled("a"), pool)
+    _keep(warm, _Pooled("a"), pool)
     await asyncio.sleep(0.15)
     kept_at["b"] = loop.time()
-    warm.keep(_Pooled("b"), pool)
+    _keep(warm, _Pooled("b"), pool)
     await _until(lambda: len(given_back) == 2)
     assert len(warm) == 0
     # Each no sooner than a linger after it was kept (timers fire late on a
     # loaded machine, never early): b did not go with a.
     assert all(given_back[name] >= kept_at[name] + 0.3 for name in "ab"), (given_back, kept_at)
     await warm.aclose()
+
+
+def test_the_keeper_arms_its_timer_again_on_a_new_event_loop() -> None:
+    """A timer of an event loop that ended never fires: one kept on the next
+    loop still goes back after its linger."""
+    given_back: list[str] = []
+
+    async def give_back(pooled: Any, _pool: object) -> None:
+        given_back.append(pooled.name)
+
+    warm = WarmConnections(give_back, size=2, linger=0.05)
+    pool = object()
+
+    async def first() -> None:
+        _keep(warm, _Pooled("a"), pool)  # the loop ends before its timer fires
+
+    async def second() -> None:
+        warm.take(pool, lambda p: False)  # a, of the loop gone: given back
+        _keep(warm, _Pooled("b"), pool)
+        await _until(lambda: "b" in given_back)
+
+    asyncio.run(first())
+    asyncio.run(second())
+    assert given_back == ["a", "b"] and len(warm) == 0

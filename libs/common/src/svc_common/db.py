@@ -390,6 +390,18 @@ def _unfit(driver: Any) -> bool:
     return driver is None or driver.is_closed() or driver.is_in_transaction()
 
 
+def _has_room(pool: Any) -> bool:
+    """Whether a checkout from `pool` now would not wait: a connection idle
+    in it, or room to open one more. (A pool that keeps no count: no.)"""
+    try:
+        if pool.checkedin() > 0:
+            return True
+        most = int(pool._max_overflow)
+        return most == -1 or int(pool.overflow()) < most
+    except (AttributeError, TypeError):
+        return False
+
+
 def _fit(pooled: Any) -> bool:
     """Whether a kept connection of `driver()` may be used again."""
     return not _unfit(pooled.driver_connection)
@@ -826,9 +838,12 @@ class Database:
         # The pool's own checkout and checkin, one greenlet each: a third of
         # the CPU of an AsyncConnection around it (bench/RESULTS.md).
         pool = self.engine.pool
-        pooled: Any = self.warm.take(pool, _fit)
-        if pooled is None:
+        taken = self.warm.take(pool, _fit)
+        if taken is not None:
+            pooled, out_since = taken
+        else:
             pooled = await greenlet_spawn(self.engine.sync_engine.raw_connection)
+            out_since = asyncio.get_running_loop().time()
         driver = pooled.driver_connection
         # Cancelled mid-statement, the connection's state is unknown: throw it away.
         broken = True
@@ -845,7 +860,7 @@ class Database:
             # open and unused (a QueuePool puts it in its queue): close it.
             if broken or _unfit(driver) or self.engine.pool is not pool:
                 await run_to_completion(_throw_away(pooled))
-            elif not self.warm.keep(pooled, pool):
+            elif not self.warm.keep(pooled, pool, out_since, pool_has_room=_has_room(pool)):
                 # A fit connection goes back to the pool without a round trip,
                 # so nothing here waits for the server: no task to shield it
                 # (7.5 µs a use on uvloop). (An overflow connection is
@@ -856,7 +871,8 @@ class Database:
     def connections_in_use(self) -> int:
         """Connections of the pool checked out for work: the pool's count
         without those `driver()` keeps a moment between uses (idle)."""
-        return int(self.engine.pool.checkedout()) - len(self.warm)  # type: ignore[attr-defined]
+        pool = self.engine.pool
+        return int(pool.checkedout()) - self.warm.of(pool)  # type: ignore[attr-defined]
 
     async def _give_back(self, pooled: Any, pool: object) -> None:
         """A connection `driver()` kept (svc_common.warm_connections) back to

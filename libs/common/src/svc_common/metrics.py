@@ -289,7 +289,7 @@ class _LiveFigures(Collector):
             try:
                 # Connections kept between uses of the driver are idle ones.
                 checked_out = db.connections_in_use()
-                idle = int(pool.checkedin()) + len(db.warm)
+                idle = int(pool.checkedin()) + db.warm.of(pool)
                 cap = int(pool.size()) + max(0, int(getattr(pool, "_max_overflow", 0)))
             except (AttributeError, TypeError):  # a pool that keeps no count (NullPool)
                 continue

@@ -16,9 +16,16 @@ Why skipping the pool in between is harmless: the connection is as the
 pool would have handed it out. Its checkin would only roll back a
 transaction SQLAlchemy began (there is none on the driver) and note when it
 went idle; the pool's ping on checkout is only for connections idle longer
-than `PING_IDLE_SECONDS` (a second), far more than `linger`. A connection
-of a pool disposed of meanwhile is closed instead of used. Kept ones count
-as checked out in the pool's figures (db_pool_in_use).
+than `PING_IDLE_SECONDS` (a second), far more than `linger`. What the
+pool's checkout checks besides (an invalidation of the whole pool after a
+disconnect, recycling by age) it checks again within `max_out` seconds: a
+connection is kept only that long after it came out of the pool, then it
+goes back through it. A connection is not kept while the pool has no room
+(none idle in it and no more may be opened): whoever waits for one gets it
+at once. One of a pool disposed of meanwhile, or one asyncpg has seen
+closed, is given back instead of used (one the server closed a moment ago,
+before asyncpg read it, fails its statement and is thrown away, as from the
+pool). Kept ones count as idle in `db_pool_connections`.
 """
 
 from __future__ import annotations
@@ -26,12 +33,27 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, NamedTuple
+
+import structlog
 
 #: At most this many connections kept per database (per process).
 WARM_MAX = 2
 #: How long a kept connection waits for a next use (seconds).
 WARM_LINGER = 0.05
+#: How long after its checkout from the pool a connection may still be kept
+#: (seconds): then it goes back through the pool and its checks.
+WARM_MAX_OUT = 1.0
+
+log = structlog.get_logger(__name__)
+
+
+class _Kept(NamedTuple):
+    pooled: Any
+    pool: object
+    #: When it came out of the pool, and when it was kept (the loop's clock).
+    out_since: float
+    kept_at: float
 
 
 class WarmConnections:
@@ -46,13 +68,16 @@ class WarmConnections:
         *,
         size: int = WARM_MAX,
         linger: float = WARM_LINGER,
+        max_out: float = WARM_MAX_OUT,
     ) -> None:
         self.size = size
         self.linger = linger
+        self.max_out = max_out
         self._give_back = give_back
-        #: Most recently kept last: (pooled connection, its pool, kept at).
-        self._kept: list[tuple[Any, object, float]] = []
+        #: Most recently kept last.
+        self._kept: list[_Kept] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
         self._returning: set[asyncio.Task[None]] = set()
         #: Uses that found one kept (how often the pool was skipped).
         self.reused = 0
@@ -60,27 +85,39 @@ class WarmConnections:
     def __len__(self) -> int:
         return len(self._kept)
 
-    def take(self, pool: object, fit: Callable[[Any], bool]) -> Any | None:
+    def of(self, pool: object) -> int:
+        """How many kept connections came from `pool`."""
+        return sum(1 for kept in self._kept if kept.pool is pool)
+
+    def take(self, pool: object, fit: Callable[[Any], bool]) -> tuple[Any, float] | None:
         """The most recently kept connection of `pool` that is still `fit`,
-        or None. Kept ones that are not are given back."""
+        and when it came out of the pool; or None. Kept ones that are not
+        are given back."""
         while self._kept:
-            pooled, kept_from, _at = self._kept.pop()
-            if kept_from is pool and fit(pooled):
+            kept = self._kept.pop()
+            if kept.pool is pool and fit(kept.pooled):
                 self.reused += 1
-                return pooled
-            self._start_giving_back(pooled, kept_from)
+                return kept.pooled, kept.out_since
+            self._start_giving_back(kept.pooled, kept.pool)
         return None
 
-    def keep(self, pooled: Any, pool: object) -> bool:
-        """Keep `pooled` (fit, from `pool`) for the next use, if there is
-        room; whether kept. Not kept, the caller gives it back itself."""
-        if len(self._kept) >= self.size:
-            return False
+    def keep(self, pooled: Any, pool: object, out_since: float, *, pool_has_room: bool) -> bool:
+        """Keep `pooled` (fit, out of `pool` since `out_since`) for the next
+        use; whether kept. Not while the pool has no room for a waiter, nor
+        past `max_out`, nor beyond `size`: the caller gives it back itself."""
         loop = asyncio.get_running_loop()
-        self._kept.append((pooled, pool, loop.time()))
-        if self._timer is None:
-            self._timer = loop.call_later(self.linger, self._cool)
+        now = loop.time()
+        if not pool_has_room or now - out_since >= self.max_out or len(self._kept) >= self.size:
+            return False
+        self._kept.append(_Kept(pooled, pool, out_since, now))
+        # (A timer of a loop that has ended never fires: arm one on this one.)
+        if self._timer is None or self._timer_loop is not loop:
+            self._arm(loop, now + self.linger)
         return True
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        self._timer = loop.call_at(when, self._cool)
+        self._timer_loop = loop
 
     def _cool(self) -> None:
         """Give back every connection unused for `linger`; look again when
@@ -89,20 +126,24 @@ class WarmConnections:
         loop = asyncio.get_running_loop()
         now = loop.time()
         still = []
-        for pooled, pool, at in self._kept:
-            if now - at >= self.linger:
-                self._start_giving_back(pooled, pool)
+        for kept in self._kept:
+            if now - kept.kept_at >= self.linger:
+                self._start_giving_back(kept.pooled, kept.pool)
             else:
-                still.append((pooled, pool, at))
+                still.append(kept)
         self._kept = still
         if still:
-            oldest = min(kept_at for _pooled, _pool, kept_at in still)
-            self._timer = loop.call_at(oldest + self.linger, self._cool)
+            self._arm(loop, min(kept.kept_at for kept in still) + self.linger)
 
     def _start_giving_back(self, pooled: Any, pool: object) -> None:
         task = asyncio.create_task(self._give_back(pooled, pool), context=contextvars.Context())
         self._returning.add(task)
-        task.add_done_callback(self._returning.discard)
+        task.add_done_callback(self._given_back)
+
+    def _given_back(self, task: asyncio.Task[None]) -> None:
+        self._returning.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.warning("kept connection not given back cleanly", error=repr(error))
 
     async def aclose(self) -> None:
         """Give every kept connection back and keep none from now on (the
@@ -112,7 +153,7 @@ class WarmConnections:
             self._timer.cancel()
             self._timer = None
         while self._kept:
-            pooled, pool, _at = self._kept.pop()
-            self._start_giving_back(pooled, pool)
+            kept = self._kept.pop()
+            self._start_giving_back(kept.pooled, kept.pool)
         if self._returning:
             await asyncio.gather(*self._returning, return_exceptions=True)
