@@ -6,7 +6,6 @@ the driver (`on_driver`) the same, without a SQLAlchemy session."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -15,6 +14,7 @@ from sqlalchemy import String, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import NullPool
+from svc_common import testing
 from svc_common.batching import GroupCommit, InsertsTogether, batch_memo
 from svc_common.db import Database
 from svc_common.failures import TransientFailure
@@ -312,15 +312,6 @@ def _controls(sent: list[str]) -> list[str]:
     return [q for q in sent if q.startswith(("COMMIT", "BEGIN", "ROLLBACK"))]
 
 
-async def _until(check: Callable[[], bool], seconds: float = 15.0) -> None:
-    """Wait (polling) until `check()` is true or `seconds` have passed: timers
-    on a loaded machine. The assertion that follows says what was wrong."""
-    for _ in range(int(seconds / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-
-
 async def _gated_chain(
     db: Database, batches: GroupCommit, ops: int
 ) -> tuple[list[object], list[str], set[int]]:
@@ -431,11 +422,11 @@ async def test_on_the_driver_a_busy_key_waits_for_its_next_operation_a_quiet_one
     sent.clear()
     await asyncio.gather(*(batches.run("pool", logged(i)) for i in (4, 5, 6)))
     assert batches._workers  # waiting, the next transaction begun
-    await _until(lambda: not batches._workers)  # CHAIN_LINGER
+    await testing.until(lambda: not batches._workers)  # CHAIN_LINGER
     assert not batches._workers
     # Then the spare's linger: the ROLLBACK after the last COMMIT (not one
     # of an earlier spare, which would end the wait too soon).
-    await _until(lambda: _controls(sent)[-1:] == ["ROLLBACK"])
+    await testing.until(lambda: _controls(sent)[-1:] == ["ROLLBACK"])
     controls = _controls(sent)
     assert controls[-2:] == ["COMMIT; BEGIN", "ROLLBACK"], sent
     assert await _count(db) == 6

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,15 +148,6 @@ async def _idle_in_transaction(db: Database) -> list[int]:
         return [int(pid) for pid in rows.scalars()]
 
 
-async def _until(check: Callable[[], bool], seconds: float = 15.0) -> None:
-    """Wait (polling) until `check()` is true or `seconds` have passed: timers
-    on a loaded machine. The assertion that follows says what was wrong."""
-    for _ in range(int(seconds / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-
-
 async def test_each_commit_begins_the_next_message_transaction(pg_url: str) -> None:
     async with _consuming(pg_url) as t:
         await t.consumer.process(_msg(t.board, 1))
@@ -188,7 +179,7 @@ async def test_an_idle_chain_gives_its_connection_back(pg_url: str) -> None:
             await watcher.dispose()
         assert len(kept) == 1
         # Rolled back and given back in the background once idle: waited for.
-        await _until(lambda: _checked_out(t.db) == 0)
+        await testing.until(lambda: _checked_out(t.db) == 0)
         assert await _idle_in_transaction(t.db) == []
         assert _checked_out(t.db) == 0
         # The next message begins afresh, and is applied.
@@ -230,7 +221,7 @@ async def test_a_kept_connection_the_server_closed_is_replaced_before_the_next_m
         held = t.consumer._units._held
         assert held is not None
         chain = held[1]
-        await _until(lambda: chain.closed)
+        await testing.until(lambda: chain.closed)
         # Thrown away before the next message, which begins on a new one.
         await t.consumer.process(_msg(t.board, 2))
         assert await _ticks(t.db, t.board) == [1, 2]

@@ -14,6 +14,7 @@ from sqlalchemy import String, Table, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import NullPool
+from svc_common import testing
 from svc_common.batching import GroupCommit
 from svc_common.db import Database, DriverStatement
 from svc_common.failures import TransientFailure
@@ -101,15 +102,6 @@ async def _sessions(url: str) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in rows]
 
 
-async def _until(check: Any, seconds: float = 5.0) -> None:
-    """Wait (polling) until `check()` is true: timers on a loaded machine."""
-    for _ in range(int(seconds / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    assert check()
-
-
 async def test_a_quiet_key_s_batch_leaves_its_next_transaction_begun_for_another_key(
     pg_url: str,
 ) -> None:
@@ -143,7 +135,7 @@ async def test_a_spare_nobody_takes_is_rolled_back_and_given_back(pg_url: str) -
         state = await watch.fetchval("SELECT state FROM pg_stat_activity WHERE pid = $1", spare_pid)
     await watcher.dispose()
     assert state == "idle in transaction"
-    await _until(lambda: not spares._kept and not spares._releasing, seconds=15)
+    assert await testing.until(lambda: not spares._kept and not spares._releasing, seconds=15)
     assert "ROLLBACK" in seen.sent, seen.sent
     assert db.connections_in_use() == 0
     states = {state for state, _pid in await _sessions(pg_url)}
@@ -173,7 +165,7 @@ async def test_no_more_spares_than_its_size_are_kept(pg_url: str) -> None:
     await asyncio.sleep(0.05)
     gate.set()
     assert await asyncio.gather(*calls) == [1, 2, 3, 4, 5]
-    await _until(lambda: not batches._workers)
+    assert await testing.until(lambda: not batches._workers)
     assert len(spares._kept) == 2
     # Only those with a place began a next transaction: none begun for
     # nothing and rolled back at once.
@@ -191,7 +183,7 @@ async def test_a_spare_the_server_closed_is_not_used(pg_url: str) -> None:
     [(_stack, chain, _timer, _pool)] = spares._kept
     async with db.driver() as other:
         assert await other.fetchval("SELECT pg_terminate_backend($1)", seen.pids[0])
-    await _until(lambda: chain.closed)
+    assert await testing.until(lambda: chain.closed)
     # The next batch is not failed by the dead spare: it runs on another.
     assert await batches.run("b", seen.op(2, "b")) == 2
     assert seen.pids[1] != seen.pids[0]
@@ -210,7 +202,7 @@ async def test_a_failed_or_refused_batch_parks_nothing(pg_url: str) -> None:
     with pytest.raises(Refused):
         await batches.run("b", seen.op(2, "b", Refused))
     # (A caller is answered before its worker gives the connection back.)
-    await _until(lambda: not batches._workers)
+    assert await testing.until(lambda: not batches._workers)
     assert spares.parked == 0 and not spares._kept
     assert db.connections_in_use() == 0
     states = {state for state, _pid in await _sessions(pg_url)}
@@ -282,7 +274,7 @@ async def test_a_spare_of_a_pool_disposed_of_is_not_taken(pg_url: str) -> None:
     await db.engine.dispose()  # the pool alone, not the database's helpers
     assert await batches.run("b", seen.op(2, "b")) == 2
     assert spares.taken == 0 and seen.pids[1] != seen.pids[0]
-    await _until(lambda: not spares._releasing)
+    assert await testing.until(lambda: not spares._releasing)
     assert seen.pids[0] not in [pid for _state, pid in await _sessions(pg_url)]
     await db.dispose()
 
@@ -309,7 +301,6 @@ async def test_a_service_keeps_as_many_spares_as_its_setting_says(pg_url: str, s
     none, each batch on its own checkout and BEGIN)."""
     from pathlib import Path
 
-    from svc_common import testing
     from svc_common.service import ServiceSpec, create_app
     from svc_common.settings import ServiceSettings
     from svc_common.transports.local import LocalTransport
@@ -333,7 +324,7 @@ async def test_a_service_keeps_as_many_spares_as_its_setting_says(pg_url: str, s
         batches = GroupCommit(db, max_batch=8, on_driver=True)
         seen = Seen()
         await asyncio.gather(*(batches.run(f"k{i}", seen.op(i, f"k{i}")) for i in range(1, 6)))
-        await _until(lambda: not batches._workers)
+        assert await testing.until(lambda: not batches._workers)
         assert len(spare_chains(db)._kept) == min(spares, 5)
     # Stopped: every spare given back.
     assert await _sessions(pg_url) == []

@@ -15,17 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.pool import NullPool
+from svc_common import testing
 from svc_common.db import Database
 from svc_common.warm_connections import WarmConnections
-
-
-async def _until(check: Any, seconds: float = 10.0) -> None:
-    """Wait (polling) until `check()` is true: timers on a loaded machine."""
-    for _ in range(int(seconds / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    assert check()
 
 
 def _checkouts(db: Database) -> list[int]:
@@ -73,7 +65,7 @@ async def test_a_kept_connection_goes_back_to_the_pool_after_its_linger(pg_url: 
     db.warm.linger = 0.2
     first = await _pid(db)
     assert len(db.warm) == 1
-    await _until(lambda: len(db.warm) == 0 and not db.warm._returning)
+    assert await testing.until(lambda: len(db.warm) == 0 and not db.warm._returning)
     assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     checkouts = _checkouts(db)
     assert await _pid(db) == first  # from the pool now: the same connection
@@ -119,7 +111,7 @@ async def test_a_unit_waiting_for_the_pool_is_not_kept_waiting_by_kept_ones(pg_u
 
     running = asyncio.create_task(traffic())
     try:
-        await _until(lambda: db.warm.reused > 3)
+        assert await testing.until(lambda: db.warm.reused > 3)
         async with db.transaction() as first:
             await first.execute(text("SELECT 1"))  # the pool's other connection
             async with db.transaction() as second:  # waits for the one of the traffic
@@ -159,7 +151,7 @@ async def test_a_kept_connection_the_server_closed_is_not_used(pg_url: str) -> N
     async with admin.driver() as conn:
         assert await conn.fetchval("SELECT pg_terminate_backend($1)", first)
     await admin.dispose()
-    await _until(kept.is_closed)
+    assert await testing.until(kept.is_closed)
     # The next use is not failed by the dead connection: it runs on another.
     assert await _pid(db) != first
     await db.dispose()
@@ -188,7 +180,7 @@ async def test_a_kept_connection_of_a_pool_disposed_of_is_not_used(pg_url: str) 
     await db.engine.dispose()  # the pool alone, as the chaos of a restart does
     assert db.connections_in_use() == 0  # the kept one is not the new pool's
     assert await _pid(db) != first
-    await _until(lambda: not db.warm._returning)
+    assert await testing.until(lambda: not db.warm._returning)
     assert first not in await _sessions(pg_url)  # closed, not left open
     await db.dispose()
 
@@ -215,7 +207,6 @@ async def test_a_service_keeps_as_many_as_its_setting_says(pg_url: str, warm: in
     use of the driver checks a connection out of the pool and back in)."""
     from pathlib import Path
 
-    from svc_common import testing
     from svc_common.service import ServiceSpec, create_app
     from svc_common.settings import ServiceSettings
     from svc_common.transports.local import LocalTransport
@@ -346,7 +337,7 @@ async def test_the_keeper_gives_each_back_a_linger_after_its_last_use() -> None:
     await asyncio.sleep(0.15)
     kept_at["b"] = loop.time()
     _keep(warm, _Pooled("b"), pool)
-    await _until(lambda: len(given_back) == 2)
+    assert await testing.until(lambda: len(given_back) == 2)
     assert len(warm) == 0
     # Each no sooner than a linger after it was kept (timers fire late on a
     # loaded machine, never early): b did not go with a.
@@ -371,7 +362,7 @@ def test_the_keeper_arms_its_timer_again_on_a_new_event_loop() -> None:
     async def second() -> None:
         warm.take(pool, lambda p: False)  # a, of the loop gone: given back
         _keep(warm, _Pooled("b"), pool)
-        await _until(lambda: "b" in given_back)
+        assert await testing.until(lambda: "b" in given_back)
 
     asyncio.run(first())
     asyncio.run(second())

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import asyncpg
@@ -265,3 +265,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def until(check: Callable[[], bool], seconds: float = 15.0) -> bool:
+    """Poll `check()` every 20 ms until it is true or `seconds` have passed;
+    whether it became true. For timers and background tasks on a loaded
+    machine, where a fixed sleep races them: `assert await until(...)`, or
+    the test's own assertion after it says what was wrong."""
+    for _ in range(int(seconds / 0.02)):
+        if check():
+            return True
+        await asyncio.sleep(0.02)
+    return bool(check())
