@@ -20,6 +20,8 @@ from svc_common.db import Database, DriverStatement
 from svc_common.failures import TransientFailure
 from svc_common.held_chain import spare_chains
 
+from .test_metrics import app_named
+
 pytestmark = pytest.mark.pg
 
 
@@ -299,22 +301,7 @@ async def test_disposing_of_the_database_gives_every_spare_back(pg_url: str) -> 
 async def test_a_service_keeps_as_many_spares_as_its_setting_says(pg_url: str, spares: int) -> None:
     """DB_SPARE_TRANSACTIONS: the service's database keeps that many (0:
     none, each batch on its own checkout and BEGIN)."""
-    from pathlib import Path
-
-    from svc_common.service import ServiceSpec, create_app
-    from svc_common.settings import ServiceSettings
-    from svc_common.transports.local import LocalTransport
-
-    spec = ServiceSpec(
-        name="notes-svc",
-        prefix="/notes",
-        title="notes",
-        description="notes",
-        migrations_dir=Path(__file__).parents[3] / "services/quota-svc/src/quota_svc/migrations",
-        routers=[],
-    )
-    settings = ServiceSettings(database_url=pg_url, log_json=False, db_spare_transactions=spares)
-    app = create_app(spec, settings, transport=LocalTransport())
+    app = app_named("notes-svc", pg_url, db_spare_transactions=spares)
     async with testing.running(app):
         db: Database = app.state.runtime.db
         assert spare_chains(db).size == spares

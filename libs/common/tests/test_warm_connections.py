@@ -19,6 +19,8 @@ from svc_common import testing
 from svc_common.db import Database
 from svc_common.warm_connections import WarmConnections
 
+from .test_metrics import app_named
+
 
 def _checkouts(db: Database) -> list[int]:
     """Counts the pool's checkouts from now on (one element each)."""
@@ -205,22 +207,7 @@ async def test_disposing_of_the_database_gives_every_kept_one_back(pg_url: str) 
 async def test_a_service_keeps_as_many_as_its_setting_says(pg_url: str, warm: int) -> None:
     """DB_WARM_CONNECTIONS: the service's database keeps that many (0: every
     use of the driver checks a connection out of the pool and back in)."""
-    from pathlib import Path
-
-    from svc_common.service import ServiceSpec, create_app
-    from svc_common.settings import ServiceSettings
-    from svc_common.transports.local import LocalTransport
-
-    spec = ServiceSpec(
-        name="notes-svc",
-        prefix="/notes",
-        title="notes",
-        description="notes",
-        migrations_dir=Path(__file__).parents[3] / "services/quota-svc/src/quota_svc/migrations",
-        routers=[],
-    )
-    settings = ServiceSettings(database_url=pg_url, log_json=False, db_warm_connections=warm)
-    app = create_app(spec, settings, transport=LocalTransport())
+    app = app_named("notes-svc", pg_url, db_warm_connections=warm)
     async with testing.running(app):
         db: Database = app.state.runtime.db
         assert db.warm.size == warm
