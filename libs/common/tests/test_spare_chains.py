@@ -90,20 +90,6 @@ async def _count(db: Database) -> int:
         return int(await s.scalar(select(func.count()).select_from(Note)) or 0)
 
 
-async def _sessions(url: str) -> list[tuple[Any, ...]]:
-    """Every other session on the test's database: (state, pid)."""
-    other = Database(url, poolclass=NullPool)
-    try:
-        async with other.driver() as driver:
-            rows = await driver.fetch(
-                "SELECT state, pid FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-    finally:
-        await other.dispose()
-    return [tuple(r) for r in rows]
-
-
 async def test_a_quiet_key_s_batch_leaves_its_next_transaction_begun_for_another_key(
     pg_url: str,
 ) -> None:
@@ -140,7 +126,7 @@ async def test_a_spare_nobody_takes_is_rolled_back_and_given_back(pg_url: str) -
     assert await testing.until(lambda: not spares._kept and not spares._releasing, seconds=15)
     assert "ROLLBACK" in seen.sent, seen.sent
     assert db.connections_in_use() == 0
-    states = {state for state, _pid in await _sessions(pg_url)}
+    states = {state for state, _pid in await testing.other_sessions(pg_url)}
     assert "idle in transaction" not in states, states
     assert await _count(db) == 1
     await db.dispose()
@@ -174,7 +160,9 @@ async def test_no_more_spares_than_its_size_are_kept(pg_url: str) -> None:
     controls = [q for q in seen.sent if q.startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
     assert sorted(controls) == ["COMMIT"] * 3 + ["COMMIT; BEGIN"] * 2, seen.sent
     assert db.connections_in_use() == 2
-    in_transaction = [s for s in await _sessions(pg_url) if s[0] == "idle in transaction"]
+    in_transaction = [
+        s for s in await testing.other_sessions(pg_url) if s[0] == "idle in transaction"
+    ]
     assert len(in_transaction) == 2, in_transaction
     await db.dispose()
 
@@ -207,7 +195,7 @@ async def test_a_failed_or_refused_batch_parks_nothing(pg_url: str) -> None:
     assert await testing.until(lambda: not batches._workers)
     assert spares.parked == 0 and not spares._kept
     assert db.connections_in_use() == 0
-    states = {state for state, _pid in await _sessions(pg_url)}
+    states = {state for state, _pid in await testing.other_sessions(pg_url)}
     assert not states & {"idle in transaction", "idle in transaction (aborted)"}, states
     assert await _count(db) == 0
     assert await batches.run("c", seen.op(3, "c")) == 3  # and the next runs as ever
@@ -277,7 +265,7 @@ async def test_a_spare_of_a_pool_disposed_of_is_not_taken(pg_url: str) -> None:
     assert await batches.run("b", seen.op(2, "b")) == 2
     assert spares.taken == 0 and seen.pids[1] != seen.pids[0]
     assert await testing.until(lambda: not spares._releasing)
-    assert seen.pids[0] not in [pid for _state, pid in await _sessions(pg_url)]
+    assert seen.pids[0] not in [pid for _state, pid in await testing.other_sessions(pg_url)]
     await db.dispose()
 
 
@@ -292,7 +280,7 @@ async def test_disposing_of_the_database_gives_every_spare_back(pg_url: str) -> 
     assert held
     await db.dispose()
     assert not spares._kept
-    assert await _sessions(pg_url) == []
+    assert await testing.other_sessions(pg_url) == []
     assert all(chain.closed for _s, chain, _t, _p in held)
     assert spares.size == 0  # stopping: it keeps none from then on
 
@@ -314,4 +302,4 @@ async def test_a_service_keeps_as_many_spares_as_its_setting_says(pg_url: str, s
         assert await testing.until(lambda: not batches._workers)
         assert len(spare_chains(db)._kept) == min(spares, 5)
     # Stopped: every spare given back.
-    assert await _sessions(pg_url) == []
+    assert await testing.other_sessions(pg_url) == []

@@ -36,16 +36,7 @@ async def _pid(db: Database) -> int:
 
 async def _sessions(url: str) -> list[int]:
     """The backends of every other session on the test's database."""
-    other = Database(url, poolclass=NullPool)
-    try:
-        async with other.driver() as conn:
-            rows = await conn.fetch(
-                "SELECT pid FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-    finally:
-        await other.dispose()
-    return [r[0] for r in rows]
+    return [pid for _state, pid in await testing.other_sessions(url)]
 
 
 @pytest.mark.pg

@@ -277,3 +277,22 @@ async def until(check: Callable[[], bool], seconds: float = 15.0) -> bool:
             return True
         await asyncio.sleep(0.02)
     return bool(check())
+
+
+async def other_sessions(url: str) -> list[tuple[str | None, int]]:
+    """Every other session on the database of `url`, from a connection of
+    its own: (state, pid) each, as pg_stat_activity shows them."""
+    from sqlalchemy.pool import NullPool
+
+    from svc_common.db import Database
+
+    other = Database(url, poolclass=NullPool)
+    try:
+        async with other.driver() as conn:
+            rows = await conn.fetch(
+                "SELECT state, pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+    finally:
+        await other.dispose()
+    return [(r[0], int(r[1])) for r in rows]
