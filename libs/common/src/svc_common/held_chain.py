@@ -32,12 +32,12 @@ begins on a new one.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
 
+from svc_common.cleanups import Cleanups
 from svc_common.db import CHAIN_MAX, Database, DriverChain, DriverUnit, run_to_completion
 
 #: How long a spare chain waits for a batch to take it (seconds). Under load
@@ -64,7 +64,7 @@ class HeldChain:
         #: A unit is running on the held chain: a concurrent one takes its own.
         self._busy = False
         self._idle: asyncio.TimerHandle | None = None
-        self._releasing = _Releases()
+        self._releasing = Cleanups("held chain released")
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[DriverUnit]:
@@ -118,7 +118,7 @@ class HeldChain:
             return
         stack, _ = self._held
         self._held = None
-        self._releasing.start(stack)
+        self._releasing.start(release(stack))
 
     async def close(self) -> None:
         """Give the kept connection back and keep none from now on (the
@@ -138,29 +138,6 @@ async def _give_up(chain: DriverChain, stack: AsyncExitStack, exc: BaseException
         await chain.rollback()
     finally:
         await stack.__aexit__(type(exc), exc, exc.__traceback__)
-
-
-class _Releases:
-    """Chains being given back in the background (rolled back, their
-    connection returned to the pool), each in an empty context: a log line
-    of the release must not carry the ids of the message or request whose
-    unit left the chain."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def __len__(self) -> int:
-        return len(self._tasks)
-
-    def start(self, stack: AsyncExitStack) -> None:
-        task = asyncio.create_task(release(stack), context=contextvars.Context())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def finished(self) -> None:
-        """Wait for every release started so far."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def release(stack: AsyncExitStack) -> None:
@@ -208,7 +185,7 @@ class SpareChains:
         #: Chains that began a transaction for a place here (`wants`) and
         #: have not yet been parked or given up: their places are theirs.
         self._promised: set[DriverChain] = set()
-        self._releasing = _Releases()
+        self._releasing = Cleanups("spare chains released")
         #: Chains taken and parked (how often a batch found one begun).
         self.taken = 0
         self.parked = 0
@@ -241,7 +218,7 @@ class SpareChains:
             # The server ended the session while it waited, or the pool it
             # came from was disposed of (`driver()` closes it on release).
             if chain.closed or pool is not self.db.engine.pool:
-                self._releasing.start(stack)
+                self._releasing.start(release(stack))
                 continue
             self.taken += 1
             return stack, chain
@@ -270,7 +247,7 @@ class SpareChains:
         for i, (stack, kept, _timer, _pool) in enumerate(self._kept):
             if kept is chain:
                 del self._kept[i]
-                self._releasing.start(stack)
+                self._releasing.start(release(stack))
                 return
 
     async def aclose(self) -> None:
@@ -281,7 +258,7 @@ class SpareChains:
         while self._kept:
             stack, _chain, timer, _pool = self._kept.pop()
             timer.cancel()
-            self._releasing.start(stack)
+            self._releasing.start(release(stack))
         await self._releasing.finished()
 
 

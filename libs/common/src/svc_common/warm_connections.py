@@ -31,11 +31,10 @@ pool). Kept ones count as idle in `db_pool_connections`.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple
 
-import structlog
+from svc_common.cleanups import Cleanups
 
 #: At most this many connections kept per database (per process).
 WARM_MAX = 2
@@ -44,8 +43,6 @@ WARM_LINGER = 0.05
 #: How long after its checkout from the pool a connection may still be kept
 #: (seconds): then it goes back through the pool and its checks.
 WARM_MAX_OUT = 1.0
-
-log = structlog.get_logger(__name__)
 
 
 class _Kept(NamedTuple):
@@ -59,8 +56,7 @@ class _Kept(NamedTuple):
 class WarmConnections:
     """The connections kept (see the module). `give_back(pooled, pool)`
     returns one to its pool, or closes it if it is no longer fit or its pool
-    was disposed of; it runs in the background, in an empty context (a log
-    line of it must not carry the ids of the request whose use left it)."""
+    was disposed of; it runs in the background (svc_common.cleanups)."""
 
     def __init__(
         self,
@@ -78,7 +74,7 @@ class WarmConnections:
         self._kept: list[_Kept] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
-        self._returning: set[asyncio.Task[None]] = set()
+        self._returning = Cleanups("kept connection given back")
         #: Uses that found one kept (how often the pool was skipped).
         self.reused = 0
 
@@ -136,14 +132,7 @@ class WarmConnections:
             self._arm(loop, min(kept.kept_at for kept in still) + self.linger)
 
     def _start_giving_back(self, pooled: Any, pool: object) -> None:
-        task = asyncio.create_task(self._give_back(pooled, pool), context=contextvars.Context())
-        self._returning.add(task)
-        task.add_done_callback(self._given_back)
-
-    def _given_back(self, task: asyncio.Task[None]) -> None:
-        self._returning.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.warning("kept connection not given back cleanly", error=repr(error))
+        self._returning.start(self._give_back(pooled, pool))
 
     async def aclose(self) -> None:
         """Give every kept connection back and keep none from now on (the
@@ -155,5 +144,4 @@ class WarmConnections:
         while self._kept:
             kept = self._kept.pop()
             self._start_giving_back(kept.pooled, kept.pool)
-        if self._returning:
-            await asyncio.gather(*self._returning, return_exceptions=True)
+        await self._returning.finished()

@@ -1,0 +1,42 @@
+"""Background clean-ups (svc_common.cleanups): each in an empty context,
+waited for by `finished`, a failure logged rather than lost."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+
+from structlog.testing import capture_logs
+from svc_common.cleanups import Cleanups
+
+_REQUEST = contextvars.ContextVar("request", default="none")
+
+
+async def test_a_clean_up_runs_outside_the_context_that_started_it() -> None:
+    seen: list[str] = []
+
+    async def cleanup() -> None:
+        await asyncio.sleep(0.01)
+        seen.append(_REQUEST.get())
+
+    cleanups = Cleanups("test")
+    _REQUEST.set("request-1")
+    cleanups.start(cleanup())
+    assert len(cleanups) == 1
+    await cleanups.finished()
+    assert seen == ["none"] and len(cleanups) == 0
+
+
+async def test_a_failed_clean_up_is_logged() -> None:
+    async def cleanup() -> None:
+        raise RuntimeError("the connection would not close")
+
+    cleanups = Cleanups("kept thing given back")
+    with capture_logs() as logs:
+        cleanups.start(cleanup())
+        await cleanups.finished()
+        await asyncio.sleep(0)  # the done-callback runs after the task
+    assert [(e["event"], e["what"]) for e in logs] == [
+        ("background clean-up failed", "kept thing given back")
+    ]
+    assert "would not close" in logs[0]["error"]
