@@ -378,7 +378,7 @@ async def test_a_batch_sends_its_writes_together_at_its_end(
     )
     # One statement for each kind of operation, and one leasing the batch's
     # outbox rows to this process's relay.
-    assert b.batches.statements_sent - sent == 3, "one statement for each kind of operation"
+    assert b.batches.statements_sent - sent == 3, "one statement a kind, and the lease"
     assert locked_alone == [], "the batch's reservations were locked one by one"
     assert results[1:5:2] == ["allocated", "allocated"] and results[4] == "repeated"
     a = await quota.availability(JIZHOU)

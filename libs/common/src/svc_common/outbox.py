@@ -67,7 +67,8 @@ MAX_BACKOFF_SECONDS = 10.0
 #: that process publishes at once after its commit (`publish_direct`). Past
 #: it, a row the process did not mark sent (it died, or the broker or the
 #: database failed it) is any relay's to publish: at most this late after a
-#: crash. The lease runs from the INSERT: a transaction that commits late, or
+#: crash. The lease runs from the statement that gives it (the INSERT, or a
+#: batch's lease after its writes): a transaction that commits late, or
 #: a publish that outlasts it, may see another relay publish the row too
 #: (the consumers' inbox absorbs the copy), never out of order: a later row
 #: of its key is not leased and waits behind it.

@@ -212,9 +212,11 @@ class _BatchLease:
     transaction alone leases its own in its combined statement (`_leased`):
     published at once after the commit instead of claimed. The statement
     comes after every write of the batch, so its snapshot is taken after
-    any lock those writes waited on (a unique index a twin held): a row
+    any lock those writes waited on (a reservation's insert waiting on the
+    unique index for a release of the project's earlier hold): a row
     committed meanwhile for one of its keys is seen, and that key is not
-    leased. The batch's pool lock, taken before, orders the pool's own."""
+    leased. The batch's pool lock, taken before, orders the pool's own. A
+    key's rows in the batch are all leased or none."""
 
     def __init__(self, info: dict[str, Any], dialect: Dialect) -> None:
         self.info = info
