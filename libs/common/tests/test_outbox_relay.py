@@ -671,6 +671,48 @@ async def test_a_commit_s_rows_are_published_at_once_without_a_claim(
 
 
 @pytest.mark.pg
+async def test_a_batch_s_rows_are_leased_after_its_writes_and_published_in_seq_order(
+    pg_url: str,
+) -> None:
+    """A group commit's batch on the driver sends its writes at its end
+    (BatchWrites), then leases its outbox rows in one more statement: each
+    whose key has no unsent row but the batch's own, handed to this
+    process's relay in seq order; a key with an unsent row before the batch
+    is left to a claim, behind that row."""
+    from svc_common.audit import SYSTEM, audit_row
+    from svc_common.batching import GroupCommit, batch_writes
+
+    db = await _db(pg_url)
+    rec = Recorder()
+    relay = OutboxRelay(db, rec, service="t")
+    relay._drain_due = False
+    await _write(db, ("b", 0))  # leased to this relay, not yet sent
+    batches = GroupCommit(db, max_batch=16, on_driver=True)
+
+    def tick(i: int):  # type: ignore[no-untyped-def]
+        async def op(s: Any) -> None:
+            w = Writes()
+            w.events(s, [CounterTicked(counter="a", n=i), CounterTicked(counter="b", n=10 + i)])
+            w.audit([audit_row(SYSTEM, "test.tick", "counter", str(i), None)])
+            await w.execute(await s.connection(), batch_writes(s))
+
+        return op
+
+    sent = batches.statements_sent
+    await asyncio.gather(*(batches.run("k", tick(i)) for i in (1, 2, 3)))
+    assert (batches.batches, batches.operations) == (1, 3)
+    assert batches.statements_sent - sent == 2  # the writes, and the lease
+    rows = await _rows(db)
+    assert all(rows[n].next_attempt_at is not None for n in (0, 1, 2, 3))  # leased
+    assert all(rows[n].next_attempt_at is None for n in (11, 12, 13))  # behind row 0
+    assert [r.seq for r in relay._direct] == [rows[n].seq for n in (0, 1, 2, 3)]
+    assert relay._drain_due  # rows 11 to 13 are to claim
+    assert await relay.run_pass(swept=False) == 7
+    assert _sequence_per_key(rec.published) == {"a": [1, 2, 3], "b": [0, 11, 12, 13]}
+    await db.dispose()
+
+
+@pytest.mark.pg
 async def test_a_row_behind_an_unsent_row_of_its_key_is_claimed_in_order(pg_url: str) -> None:
     """The second commit's row of key a finds the first unsent: it is not
     leased; a claim holds it back until the first is published."""

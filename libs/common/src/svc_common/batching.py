@@ -55,7 +55,7 @@ import contextvars
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,6 +102,15 @@ def batch_memo(unit: Any) -> dict[Any, Any] | None:
     return info.get(_MEMO) if isinstance(info, dict) else None
 
 
+class LastStep(Protocol):
+    """A step of a batch's end after its writes (`BatchWrites.last`)."""
+
+    async def send(self, driver: Any) -> None: ...
+
+
+_Step = TypeVar("_Step", bound=LastStep)
+
+
 class BatchWrites:
     """The writes of a batch's operations, sent at its end (一批写入，末尾一并发送).
 
@@ -116,11 +125,15 @@ class BatchWrites:
     refusal is: a constraint (a unique index, a CHECK) still guards every
     row, and an operation that cannot see an earlier one's unsent row is
     caught there (two allocations of one reservation, one project held
-    twice)."""
+    twice). After the statements come the batch's last steps (`last`):
+    the lease of its outbox rows (svc_common.writes)."""
 
     def __init__(self) -> None:
         self._pending: list[tuple[str, list[Any]]] = []
         self.statements = 0
+        #: What runs after the statements, once a batch, by name (the
+        #: outbox's lease of the batch's rows: svc_common.writes).
+        self._last: dict[str, LastStep] = {}
 
     def add(
         self, statement: DriverStatement, conn: DriverConnection, params: dict[str, Any]
@@ -128,7 +141,22 @@ class BatchWrites:
         """Run `statement` with `params` on `conn` at the batch's end."""
         self._pending.append(statement.bound(conn.dialect, params))
 
+    def last(self, name: str, make: Callable[[], _Step]) -> _Step:
+        """The step `name` to run after the batch's statements, made by
+        `make` at its first asking: a step of several operations."""
+        step = self._last.get(name)
+        if step is None:
+            step = self._last[name] = make()
+        return cast(_Step, step)
+
     async def send(self, driver: Any) -> None:
+        await self._send(driver)
+        last, self._last = self._last, {}
+        for step in last.values():
+            await step.send(driver)
+            self.statements += 1
+
+    async def _send(self, driver: Any) -> None:
         pending, self._pending = self._pending, []
         i = 0
         while i < len(pending):

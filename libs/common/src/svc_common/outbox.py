@@ -6,9 +6,10 @@ rows are claimed with FOR UPDATE SKIP LOCKED, and a relay publishes a key's
 rows only while they are the oldest unsent rows of that key, so two relays
 never publish one key's events concurrently or out of order.
 
-On PostgreSQL a transaction's last combined statement (`svc_common.writes`)
-may also give its rows a *lease* (`next_attempt_at`, DIRECT_LEASE_SECONDS
-ahead): each row whose key has no earlier unsent row. After the commit the
+On PostgreSQL a transaction's last combined statement (`svc_common.writes`),
+or a group commit's batch right after its writes, may also give its rows a
+*lease* (`next_attempt_at`, DIRECT_LEASE_SECONDS ahead): each row whose key
+has no earlier unsent row. After the commit the
 writing process's relay publishes them at once from memory and marks them
 sent, with no transaction, claim or lock (`publish_direct`); every other
 relay leaves them alone until the lease ends, and a later row of their key
@@ -66,7 +67,8 @@ MAX_BACKOFF_SECONDS = 10.0
 #: that process publishes at once after its commit (`publish_direct`). Past
 #: it, a row the process did not mark sent (it died, or the broker or the
 #: database failed it) is any relay's to publish: at most this late after a
-#: crash. The lease runs from the INSERT: a transaction that commits late, or
+#: crash. The lease runs from the statement that gives it (the INSERT, or a
+#: batch's lease after its writes): a transaction that commits late, or
 #: a publish that outlasts it, may see another relay publish the row too
 #: (the consumers' inbox absorbs the copy), never out of order: a later row
 #: of its key is not leased and waits behind it.

@@ -7,7 +7,8 @@ the rows of one INSERT go in in order (journal ids, outbox seq).
 
 In a batch on the driver (svc_common.batching) the one statement is left
 for the batch's end (`execute(conn, later)`), where the batch's operations
-of the same shape go in one pipelined `executemany`.
+of the same shape go in one pipelined `executemany`, and the batch's outbox
+rows are leased after them in one more statement (`_BatchLease`).
 
 Outbox rows written in the one statement on PostgreSQL are leased to this
 process's relay where their key has no earlier unsent row, and published by
@@ -42,7 +43,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine.interfaces import BindTyping
+from sqlalchemy.engine.interfaces import BindTyping, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from svc_common.batching import BatchWrites
@@ -167,7 +168,11 @@ class Writes:
                 _hand_over(info, outbox.rows, await stmt.fetch_in(conn, params))
             elif later is not None and isinstance(conn, DriverConnection):
                 later.add(stmt, conn, params)
-                _written(info)
+                if outbox is not None and info is not None and may_lease:
+                    lease = later.last("outbox.lease", lambda: _BatchLease(info, conn.dialect))
+                    lease.rows += outbox.rows
+                else:
+                    _written(info)
             else:
                 await stmt.fetch_in(conn, params)
                 _written(info)
@@ -186,6 +191,45 @@ _SINGLE: dict[tuple[str, str, str | None, tuple[str, ...]], Insert | Update] = {
 
 #: The parameter of the lease's end (see `_leased`).
 _LEASE = "lease_until"
+
+#: A batch's outbox rows leased after they were written (`_BatchLease`): each
+#: whose key has no unsent row but the batch's own, which its relay then
+#: publishes in seq order.
+_LEASE_BATCH = DriverStatement(
+    text(
+        "UPDATE outbox AS o SET next_attempt_at = :lease_until"
+        " WHERE o.event_id = ANY(CAST(:ids AS VARCHAR[])) AND o.sent_at IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM outbox AS e WHERE e.key = o.key"
+        " AND e.sent_at IS NULL AND e.event_id <> ALL(CAST(:ids AS VARCHAR[])))"
+        " RETURNING o.event_id, o.seq, true"
+    )
+)
+
+
+class _BatchLease:
+    """The outbox rows of a batch on the driver (BatchWrites), leased to this
+    process's relay in one statement after the batch's writes, as a
+    transaction alone leases its own in its combined statement (`_leased`):
+    published at once after the commit instead of claimed. The statement
+    comes after every write of the batch, so its snapshot is taken after
+    any lock those writes waited on (a reservation's insert waiting on the
+    unique index for a release of the project's earlier hold): a row
+    committed meanwhile for one of its keys is seen, and that key is not
+    leased. The batch's pool lock, taken before, orders the pool's own. A
+    key's rows in the batch are all leased or none."""
+
+    def __init__(self, info: dict[str, Any], dialect: Dialect) -> None:
+        self.info = info
+        self.dialect = dialect
+        self.rows: list[dict[str, Any]] = []
+
+    async def send(self, driver: Any) -> None:
+        ids = [r["event_id"] for r in self.rows]
+        sql, args = _LEASE_BATCH.bound(self.dialect, {"ids": ids, _LEASE: lease_until()})
+        # The rows are in seq order: the batch sent its operations' writes in
+        # the order they ran (BatchWrites keeps it), and the relay publishes
+        # a key's rows in the order handed over.
+        _hand_over(self.info, self.rows, await driver.fetch(sql, *args))
 
 
 def _written(info: dict[str, Any] | None) -> None:
