@@ -202,6 +202,7 @@ def pool_batches(rt: Runtime) -> GroupCommit:
             rt.settings.pool_batch_max,
             on_driver=True,
             prepare={_ALLOCATIONS: service.lock_reservations_of_batch},
+            admit={_ALLOCATIONS: service.admit_allocations_late},
         )
     return batches
 

@@ -504,12 +504,14 @@ def _earlier_in_batch(memo: dict[Any, Any] | None, req: ReserveRequest) -> Reser
     raise ProjectAlreadyReserved(r)
 
 
-_LOCK_RESERVATIONS = DriverStatement(
+_RESERVATIONS_BY_IDS = (
     select(RESERVATIONS)
     .where(RESERVATIONS.c.id == any_(bindparam("rids", type_=postgresql.ARRAY(String))))
     .order_by(RESERVATIONS.c.id)
-    .with_for_update()
 )
+_LOCK_RESERVATIONS = DriverStatement(_RESERVATIONS_BY_IDS.with_for_update())
+#: Those not locked by another transaction (see `admit_allocations_late`).
+_LOCK_FREE_RESERVATIONS = DriverStatement(_RESERVATIONS_BY_IDS.with_for_update(skip_locked=True))
 
 
 async def lock_reservations_of_batch(s: AsyncSession, reservation_ids: list[Any]) -> None:
@@ -518,14 +520,36 @@ async def lock_reservations_of_batch(s: AsyncSession, reservation_ids: list[Any]
     reservations lock the pool, in the order of every other transaction
     (a reservation, then its pool). Each then finds its reservation in the
     batch's memo (`lock_reservation`)."""
+    await _lock_into_memo(s, _LOCK_RESERVATIONS, reservation_ids)
+
+
+async def admit_allocations_late(s: AsyncSession, reservation_ids: list[Any]) -> set[str]:
+    """Allocations that queued while their pool's batch ran join it (GroupCommit's
+    `admit`, 迟到加入) if their reservations can be locked now, the pool
+    already held: those no other transaction has locked, in one statement.
+    Waiting for one, with the pool held, could close a cycle of waits with
+    a transaction that holds it and waits for the pool; the others (and a
+    reservation not found) wait for the next batch, whose prepare locks them
+    first. Returns the ids locked."""
+    return await _lock_into_memo(s, _LOCK_FREE_RESERVATIONS, reservation_ids)
+
+
+async def _lock_into_memo(
+    s: AsyncSession, statement: DriverStatement, reservation_ids: list[Any]
+) -> set[str]:
+    """Lock the reservations with `statement` into the batch's memo (one
+    written by the batch stays as it is there); returns the ids locked."""
     memo = batch_memo(s)
     if memo is None:
-        return
+        return set()
     ids = sorted({str(i) for i in reservation_ids if i is not None})
     conn = await s.connection()
-    for row in await _LOCK_RESERVATIONS.fetch_in(conn, {"rids": ids}):
+    locked = set()
+    for row in await statement.fetch_in(conn, {"rids": ids}):
         r = ReservationRow.of(row)
         memo.setdefault((_MEMO_RESERVATION, r.id), r)
+        locked.add(r.id)
+    return locked
 
 
 async def lock_reservation(s: AsyncSession, reservation_id: str) -> ReservationRow | None:
