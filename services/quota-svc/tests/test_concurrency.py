@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from svc_common import testing
 from svc_common.tables import AuditEntry, OutboxRow
 
-from .conftest import BAODI, JIZHOU, OFFICER, Quota
+from .conftest import ADMIN, BAODI, JIZHOU, OFFICER, Quota
 
 
 async def test_200_concurrent_reservations_exactly_37_fit(quota: Quota) -> None:
@@ -437,7 +437,9 @@ async def test_what_queues_while_a_batch_waits_for_its_pool_joins_it_unless_it_w
     An allocation whose reservation another transaction holds (a release, a
     sweep: they take the reservation, then the pool) is left for the next
     batch, whose prepare waits for it before the pool: waited for now, with
-    the pool held, the two transactions could wait on each other."""
+    the pool held, the two transactions could wait on each other. The
+    reservation that joined late holds at the ratio in force when it came,
+    not the one the batch read before its wait."""
     if not db_url.startswith("postgresql"):
         return
     from sqlalchemy import text
@@ -470,6 +472,12 @@ async def test_what_queues_while_a_batch_waits_for_its_pool_joins_it_unless_it_w
         await (await other.connection()).execute(text(lock.format("pools")), {"id": b.pool_id})
         first = [run(b.reserve("J-3", 1000, 1)), run(b.reserve("J-4", 1000, 1))]
         await a_lock_is_awaited()
+        ratio = await quota.client.put(
+            f"/quota/settings/{JIZHOU}/VOCs",
+            json={"offset_ratio": "1.5", "hold_days": 90},
+            headers=ADMIN,
+        )
+        assert ratio.status_code == 200, ratio.text
         late = [run(b.allocate(free, 2000)), run(b.allocate(held, 2000))]
         late.append(run(b.reserve("J-5", 1000, 1)))
         await asyncio.sleep(0.05)  # each queued behind the waiting batch
@@ -482,9 +490,16 @@ async def test_what_queues_while_a_batch_waits_for_its_pool_joins_it_unless_it_w
         assert not late[1].done()
     assert await asyncio.wait_for(late[1], 15) == "allocated"
     assert late[0].result() == "allocated" and late[2].result() not in (free, held, "already")
+    required = {}
+    for rid in [t.result() for t in first] + [late[2].result()]:
+        got = await quota.client.get(f"/quota/reservations/{rid}", headers=OFFICER)
+        required[got.json()["project_ref"]] = got.json()["required_t"]
+    # J-3 read the ratio before its wait; what ran after the late ones
+    # joined, the batch's own J-4 too, reads it again.
+    assert required == {"J-3": "2.000", "J-4": "1.500", "J-5": "1.500"}
     a = await quota.availability(JIZHOU)
-    # 5 projects of 2 t each held, two of them allocated
-    assert (a["reserved_t"], a["allocated_t"], a["available_t"]) == ("6.000", "4.000", "10.000")
+    # 3 projects of 2 t and two of 1.5 t held, two of them allocated
+    assert (a["reserved_t"], a["allocated_t"], a["available_t"]) == ("5.000", "4.000", "11.000")
     await b.check_ledger()
 
 

@@ -27,9 +27,9 @@ What joins a batch under way: the operations of its key that queued while
 its first operation ran (mostly waiting for its first lock, held by another
 process's batch of the same key), once that one is done (`_late`, 迟到加入):
 each joins with its kind, after the batch's own, so a batch's writes still
-go by kind. A kind with a `prepare` joins only as far as its `admit` does
-the prepare's work for it without waiting (see GroupCommit), else it waits
-for the next batch.
+go by kind. A kind with an `admit` joins as far as it readies them
+without waiting (see `_late`); a kind with a `prepare` and no admit waits
+for the next batch. A batch of one runs as alone and takes none.
 
 What a batch's operations may share: `batch_memo(unit)` is a dict that
 lives as long as one batch's transaction, for rows an operation read under
@@ -89,9 +89,10 @@ Operation = Callable[[AsyncSession], Coroutine[Any, Any, T]]
 #: Run once at a batch's start, before any of its operations, with the
 #: hints of its operations of one kind.
 Prepare = Callable[[Any, list[Any]], Coroutine[Any, Any, None]]
-#: What lets operations of a kind that has a `Prepare` join a batch under
-#: way (`GroupCommit(admit=...)`): given their hints, it does for those it
-#: can without waiting what the prepare does, and returns their hints.
+#: What lets operations of a kind join a batch under way
+#: (`GroupCommit(admit=...)`): given their hints, it readies those it can
+#: without waiting (does what the kind's prepare does, reads again what the
+#: batch read before they came) and returns their hints.
 Admit = Callable[[Any, list[Any]], Coroutine[Any, Any, Collection[Any]]]
 
 log = structlog.get_logger(__name__)
@@ -284,9 +285,8 @@ class GroupCommit:
         #: operations, given the hints of its operations of that kind (lock
         #: the rows they will lock, in one statement, into the memo).
         self.prepare = prepare or {}
-        #: By kind with a prepare: what admits late arrivals of the kind
-        #: (see `_late`); a kind with a prepare and no admit joins no batch
-        #: under way.
+        #: By kind: what admits late arrivals of the kind (see `_late`); a
+        #: kind with a prepare and no admit joins no batch under way.
         self.admit = admit or {}
         self._queues: dict[str, list[_Queued[Any]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -400,8 +400,8 @@ class GroupCommit:
                 await prepare(s, [q.hint for q in batch if q.kind == kind])
         results = [await run_in_context(batch[0].context, batch[0].op(s))]
         if len(batch) < self.max_batch:
-            # The batch's first lock is held (the first operation waited for
-            # it): those that queued meanwhile join, each with its kind.
+            # The first operation has run (mostly waiting for the key's lock,
+            # now held): those that queued meanwhile join, each with its kind.
             late = await self._late(s, key, batch[0].kind, self.max_batch - len(batch))
             batch[1:] = sorted(batch[1:] + late, key=lambda q: q.kind)
         results += [await run_in_context(q.context, q.op(s)) for q in batch[1:]]
@@ -420,12 +420,15 @@ class GroupCommit:
         batch, so running it after the batch's own of its kind is an order
         it could have had. Only kinds from the first operation's (`kind`)
         on: the first one's writes are already left for the batch's end, and
-        an earlier kind's would break their run. A kind with a prepare (rows
-        locked before any operation's: a quota batch's reservations, before
-        its pool) joins only as far as its `admit` locks their rows without
-        waiting; the others, and a kind with no admit, wait for the next
-        batch, since waiting for them now, with later rows held, could close
-        a cycle of waits with another transaction."""
+        an earlier kind's would break their run. A kind with an `admit` joins
+        as far as it readies them: what the batch read before they came
+        (read by a statement that began before its wait) read again, and for
+        a kind with a prepare (rows locked before any operation's: a quota
+        batch's reservations, before its pool) their rows locked without
+        waiting, since waiting for them now, with later rows held, could
+        close a cycle of waits with another transaction. The others, and a
+        kind with a prepare and no admit, wait for the next batch. A batch
+        of one (run as alone) takes none."""
         queue = self._queues.get(key) or []
         offered = [
             q
@@ -437,7 +440,7 @@ class GroupCommit:
         joining: list[_Queued[Any]] = []
         for each in sorted({q.kind for q in offered}):
             of_kind = [q for q in offered if q.kind == each]
-            admit = self.admit.get(each) if each in self.prepare else None
+            admit = self.admit.get(each)
             if admit is not None:
                 admitted = await admit(s, [q.hint for q in of_kind])
                 of_kind = [q for q in of_kind if q.hint in admitted]
