@@ -100,6 +100,80 @@ async def test_a_batch_s_operations_share_one_memo_and_an_operation_alone_has_no
 
 
 @pytest.mark.pg
+@pytest.mark.parametrize("on_driver", [False, True])
+async def test_operations_queued_while_a_batch_s_first_operation_waits_join_it_by_kind(
+    pg_url: str, on_driver: bool
+) -> None:
+    """What queues while a batch's first operation waits (for its pool's
+    lock, in quota-svc) joins that batch: a kind with no prepare freely, a
+    kind with a prepare as far as its `admit` takes them, a kind with a
+    prepare and no admit not at all, nor a kind before the first
+    operation's (its writes would not go with their kind's). They run in
+    kind order, after the batch's own of their kind; the rest wait for the
+    next batch."""
+    db = await _db(pg_url)
+    started, gate = asyncio.Event(), asyncio.Event()
+    prepared: list[list[int]] = []
+    asked: list[list[int]] = []
+
+    async def prepare(s: AsyncSession, hints: list[int]) -> None:
+        prepared.append(sorted(hints))
+
+    async def admit(s: AsyncSession, hints: list[int]) -> set[int]:
+        asked.append(sorted(hints))
+        return {h for h in hints if h % 2 == 0}
+
+    batches = GroupCommit(
+        db,
+        max_batch=16,
+        on_driver=on_driver,
+        prepare={1: prepare, 3: prepare},
+        admit={1: admit},
+    )
+
+    def note(label: str, first: bool = False):  # type: ignore[no-untyped-def]
+        async def op(s: AsyncSession) -> list[str] | None:
+            if first:
+                started.set()
+                await gate.wait()
+            memo = batch_memo(s)
+            if memo is None:
+                return None
+            memo.setdefault("seen", []).append(label)
+            return list(memo["seen"])
+
+        return op
+
+    def run(label: str, kind: int, hint: int | None = None, first: bool = False):  # type: ignore[no-untyped-def]
+        return asyncio.create_task(batches.run("pool", note(label, first), kind=kind, hint=hint))
+
+    own = [run("a", 1, 2, first=True), run("b", 1, 4), run("c", 2)]
+    await asyncio.wait_for(started.wait(), 15)
+    late = {
+        "before": run("before", 0),  # a kind before the first operation's
+        "even": run("even", 1, 6),  # admitted
+        "odd": run("odd", 1, 7),  # not admitted
+        "free": run("free", 2),  # no prepare
+        "no admit": run("no admit", 3, 8),  # a prepare and no admit
+        "even 2": run("even 2", 1, 10),
+    }
+    await asyncio.sleep(0)  # each queues
+    gate.set()
+    mine = await asyncio.gather(*own)
+    assert mine[-1] == ["a", "b", "even", "even 2", "c"]
+    assert await late["even"] == ["a", "b", "even"]
+    assert await late["free"] == ["a", "b", "even", "even 2", "c", "free"]
+    assert prepared[0] == [2, 4] and asked == [[6, 7, 10]]
+    assert batches.joined_late == 3
+    # The others went on in the next batch, in kind order, each kind prepared.
+    rest = [await late[k] for k in ("before", "odd", "no admit")]
+    assert rest == [["before"], ["before", "odd"], ["before", "odd", "no admit"]]
+    assert prepared[1:] == [[7], [8]]
+    assert batches.batches == 2 and batches.operations == 6 + 3 and batches.fallbacks == 0
+    await db.dispose()
+
+
+@pytest.mark.pg
 async def test_a_refusal_undoes_its_batch_and_each_operation_runs_alone(pg_url: str) -> None:
     db = await _db(pg_url)
     batches = GroupCommit(db, max_batch=16)

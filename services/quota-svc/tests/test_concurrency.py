@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from svc_common import testing
 from svc_common.tables import AuditEntry, OutboxRow
 
-from .conftest import BAODI, JIZHOU, OFFICER, Quota
+from .conftest import ADMIN, BAODI, JIZHOU, OFFICER, Quota
 
 
 async def test_200_concurrent_reservations_exactly_37_fit(quota: Quota) -> None:
@@ -425,6 +425,81 @@ async def test_a_batch_takes_its_allocations_reservations_before_the_pool(
         await conn.execute(text(pool), {"id": b.pool_id})
     held, allocated = await batch
     assert held not in (rid, "already") and allocated == "allocated"
+    await b.check_ledger()
+
+
+async def test_what_queues_while_a_batch_waits_for_its_pool_joins_it_unless_it_would_wait(
+    quota: Quota, db_url: str
+) -> None:
+    """A batch waiting for its pool (another transaction holds it: another
+    replica's batch) takes what queued meanwhile once it has the pool: a
+    reservation, and an allocation whose reservation it can lock at once.
+    An allocation whose reservation another transaction holds (a release, a
+    sweep: they take the reservation, then the pool) is left for the next
+    batch, whose prepare waits for it before the pool: waited for now, with
+    the pool held, the two transactions could wait on each other. The
+    reservation that joined late holds at the ratio in force when it came,
+    not the one the batch read before its wait."""
+    if not db_url.startswith("postgresql"):
+        return
+    from sqlalchemy import text
+
+    await quota.baseline(JIZHOU, "20")
+    b = _Batches(quota)
+    free, held = await b.one_batch(b.reserve("J-1", 1000, 1), b.reserve("J-2", 1000, 1))
+    db = b.rt.db
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+
+    async def a_lock_is_awaited() -> None:
+        for _ in range(500):
+            async with db.session() as s:
+                if await s.scalar(waiting):
+                    return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the batch never waited for the pool")
+
+    def run(op: Any) -> asyncio.Task[Any]:
+        fn, kind, hint = op
+        return asyncio.create_task(b.batches.run(b.pool_id, fn, kind=kind, hint=hint))
+
+    joined, before = b.batches.joined_late, b.batches.batches
+    async with db.transaction() as other, db.transaction() as release:
+        lock = "SELECT id FROM {} WHERE id = :id FOR UPDATE"
+        await (await release.connection()).execute(text(lock.format("reservations")), {"id": held})
+        await (await other.connection()).execute(text(lock.format("pools")), {"id": b.pool_id})
+        first = [run(b.reserve("J-3", 1000, 1)), run(b.reserve("J-4", 1000, 1))]
+        await a_lock_is_awaited()
+        ratio = await quota.client.put(
+            f"/quota/settings/{JIZHOU}/VOCs",
+            json={"offset_ratio": "1.5", "hold_days": 90},
+            headers=ADMIN,
+        )
+        assert ratio.status_code == 200, ratio.text
+        late = [run(b.allocate(free, 2000)), run(b.allocate(held, 2000))]
+        late.append(run(b.reserve("J-5", 1000, 1)))
+        await asyncio.sleep(0.05)  # each queued behind the waiting batch
+        await other.commit()
+        # The batch, joined by the first allocation and the reservation, is
+        # done while the other allocation's reservation is still held.
+        await asyncio.wait_for(asyncio.gather(*first, late[0], late[2]), 15)
+        assert b.batches.joined_late - joined == 2
+        assert b.batches.batches == before + 1
+        assert not late[1].done()
+    assert await asyncio.wait_for(late[1], 15) == "allocated"
+    assert late[0].result() == "allocated" and late[2].result() not in (free, held, "already")
+    required = {}
+    for rid in [t.result() for t in first] + [late[2].result()]:
+        got = await quota.client.get(f"/quota/reservations/{rid}", headers=OFFICER)
+        required[got.json()["project_ref"]] = got.json()["required_t"]
+    # J-3 read the ratio before its wait; what ran after the late ones
+    # joined, the batch's own J-4 too, reads it again.
+    assert required == {"J-3": "2.000", "J-4": "1.500", "J-5": "1.500"}
+    a = await quota.availability(JIZHOU)
+    # 3 projects of 2 t and two of 1.5 t held, two of them allocated
+    assert (a["reserved_t"], a["allocated_t"], a["available_t"]) == ("5.000", "4.000", "11.000")
     await b.check_ledger()
 
 

@@ -23,6 +23,14 @@ reservation's project, for instance) instead of the stored answer.
 On SQLite (one writer, and a request's unit of work holds the write lock) the
 operation runs at once in the request's own transaction.
 
+What joins a batch under way: the operations of its key that queued while
+its first operation ran (mostly waiting for its first lock, held by another
+process's batch of the same key), once that one is done (`_late`, 迟到加入):
+each joins with its kind, after the batch's own, so a batch's writes still
+go by kind. A kind with an `admit` joins as far as it readies them
+without waiting (see `_late`); a kind with a `prepare` and no admit waits
+for the next batch. A batch of one runs as alone and takes none.
+
 What a batch's operations may share: `batch_memo(unit)` is a dict that
 lives as long as one batch's transaction, for rows an operation read under
 a lock the batch holds to its end (the pool row, the pool's open lots). The
@@ -52,7 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
@@ -81,6 +89,11 @@ Operation = Callable[[AsyncSession], Coroutine[Any, Any, T]]
 #: Run once at a batch's start, before any of its operations, with the
 #: hints of its operations of one kind.
 Prepare = Callable[[Any, list[Any]], Coroutine[Any, Any, None]]
+#: What lets operations of a kind join a batch under way
+#: (`GroupCommit(admit=...)`): given their hints, it readies those it can
+#: without waiting (does what the kind's prepare does, reads again what the
+#: batch read before they came) and returns their hints.
+Admit = Callable[[Any, list[Any]], Coroutine[Any, Any, Collection[Any]]]
 
 log = structlog.get_logger(__name__)
 
@@ -263,6 +276,7 @@ class GroupCommit:
         *,
         on_driver: bool = False,
         prepare: dict[int, Prepare] | None = None,
+        admit: dict[int, Admit] | None = None,
     ) -> None:
         self.db = db
         self.max_batch = max_batch
@@ -271,6 +285,9 @@ class GroupCommit:
         #: operations, given the hints of its operations of that kind (lock
         #: the rows they will lock, in one statement, into the memo).
         self.prepare = prepare or {}
+        #: By kind: what admits late arrivals of the kind (see `_late`); a
+        #: kind with a prepare and no admit joins no batch under way.
+        self.admit = admit or {}
         self._queues: dict[str, list[_Queued[Any]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         #: A chain's worker waiting for its key's next operation (`_next`).
@@ -285,6 +302,8 @@ class GroupCommit:
         self.in_session = 0
         #: Statements the batches' unsent writes went in (BatchWrites).
         self.statements_sent = 0
+        #: Operations that joined a batch under way (`_late`).
+        self.joined_late = 0
 
     @property
     def enabled(self) -> bool:
@@ -344,7 +363,7 @@ class GroupCommit:
                 else:
                     hand[:] = self._take(key)
                     if hand:
-                        await self._apply(hand)
+                        await self._apply(key, hand)
                 hand.clear()
         finally:
             self._workers.pop(key, None)
@@ -364,9 +383,10 @@ class GroupCommit:
         batch, self._queues[key] = queue[: self.max_batch], queue[self.max_batch :]
         return sorted((q for q in batch if not q.future.cancelled()), key=lambda q: q.kind)
 
-    async def _steps(self, s: Any, batch: list[_Queued[Any]]) -> list[Any]:
-        """Run a batch of two or more in its transaction `s`: every kind's
-        prepare, then each operation, then (on the driver) their writes."""
+    async def _steps(self, s: Any, key: str, batch: list[_Queued[Any]]) -> list[Any]:
+        """Run a batch of two or more of `key` in its transaction `s`: every
+        kind's prepare, then each operation, then those that came meanwhile
+        (`_late`, added to `batch`), then (on the driver) their writes."""
         s.info[_MEMO] = {}
         if self.on_driver:
             writes = s.info[_WRITES] = BatchWrites()
@@ -378,11 +398,59 @@ class GroupCommit:
             prepare = self.prepare.get(kind)
             if prepare is not None:
                 await prepare(s, [q.hint for q in batch if q.kind == kind])
-        results = [await run_in_context(q.context, q.op(s)) for q in batch]
+        results = [await run_in_context(batch[0].context, batch[0].op(s))]
+        if len(batch) < self.max_batch:
+            # The first operation has run (mostly waiting for the key's lock,
+            # now held): those that queued meanwhile join, each with its kind.
+            late = await self._late(s, key, batch[0].kind, self.max_batch - len(batch))
+            batch[1:] = sorted(batch[1:] + late, key=lambda q: q.kind)
+        results += [await run_in_context(q.context, q.op(s)) for q in batch[1:]]
         if self.on_driver:
             await writes.send((await s.connection()).driver)
             self.statements_sent += writes.statements
         return results
+
+    async def _late(self, s: Any, key: str, kind: int, room: int) -> list[_Queued[Any]]:
+        """Operations of `key` queued while its batch's first operation ran,
+        that join the batch (迟到加入): up to `room`, taken off the queue.
+        A batch mostly waits on its first lock, held by another replica's
+        batch of the same pool; what queues meanwhile would be the next
+        batch, which would wait in turn. Joining now, it shares this batch's
+        lock, memo, writes and commit. It came after every operation of the
+        batch, so running it after the batch's own of its kind is an order
+        it could have had. Only kinds from the first operation's (`kind`)
+        on: the first one's writes are already left for the batch's end, and
+        an earlier kind's would break their run. A kind with an `admit` joins
+        as far as it readies them: what the batch read before they came
+        (read by a statement that began before its wait) read again, and for
+        a kind with a prepare (rows locked before any operation's: a quota
+        batch's reservations, before its pool) their rows locked without
+        waiting, since waiting for them now, with later rows held, could
+        close a cycle of waits with another transaction. The others, and a
+        kind with a prepare and no admit, wait for the next batch. A batch
+        of one (run as alone) takes none."""
+        queue = self._queues.get(key) or []
+        offered = [
+            q
+            for q in queue
+            if q.kind >= kind
+            and not q.future.cancelled()
+            and (q.kind not in self.prepare or q.kind in self.admit)
+        ][:room]
+        joining: list[_Queued[Any]] = []
+        for each in sorted({q.kind for q in offered}):
+            of_kind = [q for q in offered if q.kind == each]
+            admit = self.admit.get(each)
+            if admit is not None:
+                admitted = await admit(s, [q.hint for q in of_kind])
+                of_kind = [q for q in of_kind if q.hint in admitted]
+            joining += of_kind
+        if joining:
+            taken = {id(q) for q in joining}
+            # The queue may have grown during an admit: taken by identity.
+            self._queues[key] = [q for q in self._queues.get(key, []) if id(q) not in taken]
+            self.joined_late += len(joining)
+        return joining
 
     def _settle(self, batch: list[_Queued[Any]], results: list[Any]) -> None:
         """A committed batch: every caller gets its result."""
@@ -462,7 +530,7 @@ class GroupCommit:
                 if len(hand) == 1:
                     results = [await run_in_context(hand[0].context, hand[0].op(unit))]
                 else:
-                    results = await self._steps(unit, hand)
+                    results = await self._steps(unit, key, hand)
                 # A busy key (a batch of several, or more queued): the
                 # next batch is begun at once, saving its BEGIN's round
                 # trip. A key with one operation at a time begins one
@@ -501,14 +569,15 @@ class GroupCommit:
             del self._waiting[key]
         return bool(self._queues.get(key))
 
-    async def _apply(self, batch: list[_Queued[Any]]) -> None:
-        """In a session (not on the driver): one batch, one transaction."""
+    async def _apply(self, key: str, batch: list[_Queued[Any]]) -> None:
+        """In a session (not on the driver): one batch of `key`, one
+        transaction (`batch` grows by those that join it late)."""
         if len(batch) == 1:
             await self._alone(batch[0])
             return
         try:
             async with self._unit() as s:
-                results = await self._steps(s, batch)
+                results = await self._steps(s, key, batch)
         except Exception as exc:
             if is_transient(exc):
                 self._fail(batch, exc)

@@ -202,6 +202,10 @@ def pool_batches(rt: Runtime) -> GroupCommit:
             rt.settings.pool_batch_max,
             on_driver=True,
             prepare={_ALLOCATIONS: service.lock_reservations_of_batch},
+            admit={
+                _RESERVATIONS: service.admit_reservations_late,
+                _ALLOCATIONS: service.admit_allocations_late,
+            },
         )
     return batches
 

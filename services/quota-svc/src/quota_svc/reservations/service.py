@@ -67,6 +67,11 @@ _MEMO_POLICY = "reservations.policy"
 _LOCK_POOL_AND_POLICY = DriverStatement(
     LOCK_POOL.add_columns(*policy_columns(bindparam("district"), bindparam("pollutant")))
 )
+#: The policy in force now alone: for a reservation that joined a batch
+#: under way (`admit_reservations_late`), the pool as the batch left it.
+_POLICY_IN_FORCE = DriverStatement(
+    select(*policy_columns(bindparam("district"), bindparam("pollutant")))
+)
 
 #: A new hold; nothing is inserted (and no row returned) if the idempotency id
 #: or the project's live reservation exists (the unique indexes), so a twin
@@ -228,20 +233,18 @@ async def reserve(
         return earlier
     pool = remembered_pool(memo, ref.id)
     policy = memo.get((_MEMO_POLICY, ref.id)) if memo is not None else None
-    if pool is None or policy is None:
+    params = {"district": req.district, "pollutant": req.pollutant, "at": now}
+    if pool is None:
         # One round trip: the pool locked and the policy in force.
-        row = (
-            await lock_pool_rows(
-                conn,
-                ref,
-                stmt=_LOCK_POOL_AND_POLICY,
-                params={"district": req.district, "pollutant": req.pollutant, "at": now},
-            )
-        )[ref.id]
+        row = (await lock_pool_rows(conn, ref, stmt=_LOCK_POOL_AND_POLICY, params=params))[ref.id]
         policy = policy_of(row, req.pollutant, default)
         pool = PoolState.of(row)
-        if memo is not None:
-            memo[(_MEMO_POLICY, ref.id)] = policy
+    elif policy is None:
+        # The pool as the batch left it (its writes may not be sent yet).
+        found = await _POLICY_IN_FORCE.fetch_in(conn, params)
+        policy = policy_of(found[0], req.pollutant, default)
+    if memo is not None:
+        memo[(_MEMO_POLICY, ref.id)] = policy
     need = ledger_rules.need_kg(req.increment_kg, policy.offset_ratio_hundredths)
     rid = new_id()
     postings = Postings({ref.id: pool})
@@ -504,12 +507,14 @@ def _earlier_in_batch(memo: dict[Any, Any] | None, req: ReserveRequest) -> Reser
     raise ProjectAlreadyReserved(r)
 
 
-_LOCK_RESERVATIONS = DriverStatement(
+_RESERVATIONS_BY_IDS = (
     select(RESERVATIONS)
     .where(RESERVATIONS.c.id == any_(bindparam("rids", type_=postgresql.ARRAY(String))))
     .order_by(RESERVATIONS.c.id)
-    .with_for_update()
 )
+_LOCK_RESERVATIONS = DriverStatement(_RESERVATIONS_BY_IDS.with_for_update())
+#: Those not locked by another transaction (see `admit_allocations_late`).
+_LOCK_FREE_RESERVATIONS = DriverStatement(_RESERVATIONS_BY_IDS.with_for_update(skip_locked=True))
 
 
 async def lock_reservations_of_batch(s: AsyncSession, reservation_ids: list[Any]) -> None:
@@ -518,14 +523,50 @@ async def lock_reservations_of_batch(s: AsyncSession, reservation_ids: list[Any]
     reservations lock the pool, in the order of every other transaction
     (a reservation, then its pool). Each then finds its reservation in the
     batch's memo (`lock_reservation`)."""
+    await _lock_into_memo(s, _LOCK_RESERVATIONS, reservation_ids)
+
+
+async def admit_reservations_late(s: AsyncSession, hints: list[Any]) -> list[Any]:
+    """Reservations that queued while their pool's batch ran join it
+    (GroupCommit's `admit`, 迟到加入), all of them, with the policy in force
+    read again: the batch's was read by a statement that began before it
+    waited for the pool, perhaps before they came (a ratio changed
+    meanwhile is theirs). The first of them reads it (one statement, no
+    lock), the next ones find it in the memo. Returns their hints."""
+    memo = batch_memo(s)
+    if memo is not None:
+        for key in [k for k in memo if isinstance(k, tuple) and k[0] == _MEMO_POLICY]:
+            del memo[key]
+    return hints
+
+
+async def admit_allocations_late(s: AsyncSession, reservation_ids: list[Any]) -> set[str]:
+    """Allocations that queued while their pool's batch ran join it (GroupCommit's
+    `admit`, 迟到加入) if their reservations can be locked now, the pool
+    already held: those no other transaction has locked, in one statement.
+    Waiting for one, with the pool held, could close a cycle of waits with
+    a transaction that holds it and waits for the pool; the others (and a
+    reservation not found) wait for the next batch, whose prepare locks them
+    first. Returns the ids locked."""
+    return await _lock_into_memo(s, _LOCK_FREE_RESERVATIONS, reservation_ids)
+
+
+async def _lock_into_memo(
+    s: AsyncSession, statement: DriverStatement, reservation_ids: list[Any]
+) -> set[str]:
+    """Lock the reservations with `statement` into the batch's memo (one
+    written by the batch stays as it is there); returns the ids locked."""
     memo = batch_memo(s)
     if memo is None:
-        return
+        return set()
     ids = sorted({str(i) for i in reservation_ids if i is not None})
     conn = await s.connection()
-    for row in await _LOCK_RESERVATIONS.fetch_in(conn, {"rids": ids}):
+    locked = set()
+    for row in await statement.fetch_in(conn, {"rids": ids}):
         r = ReservationRow.of(row)
         memo.setdefault((_MEMO_RESERVATION, r.id), r)
+        locked.add(r.id)
+    return locked
 
 
 async def lock_reservation(s: AsyncSession, reservation_id: str) -> ReservationRow | None:
