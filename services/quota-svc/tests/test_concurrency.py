@@ -272,12 +272,13 @@ class _Batches:
         from quota_svc.reservations.rules import repeats_allocation
 
         async def op(s: Any) -> str:
-            r = await service.lock_reservation(s, rid)
-            assert r is not None
+            found = await service.lock_for_allocation(s, rid)
+            assert found is not None
+            r, pool = found
             # As the route does: a repeat answers with what was done.
             if repeats_allocation(r.status, r.held_kg, r.allocated_kg, amount_kg):
                 return "repeated"
-            await service.allocate(s, r, amount_kg, self.officer)
+            await service.allocate(s, r, amount_kg, self.officer, pool)
             return "allocated"
 
         return op, kind, rid
@@ -501,6 +502,96 @@ async def test_what_queues_while_a_batch_waits_for_its_pool_joins_it_unless_it_w
     # 3 projects of 2 t and two of 1.5 t held, two of them allocated
     assert (a["reserved_t"], a["allocated_t"], a["available_t"]) == ("5.000", "4.000", "11.000")
     await b.check_ledger()
+
+
+async def test_an_allocation_alone_locks_its_reservation_then_its_pool_in_one_statement(
+    quota: Quota, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An allocation alone (no batch) locks its reservation and its pool in
+    one round trip, in the order every transaction takes them: waiting for
+    its reservation it holds no pool (a release or a sweep holding the
+    reservation may wait for the pool), and waiting for the pool it already
+    holds its reservation, and reads the pool as the holder left it (a
+    balance read before the wait would be written back over the holder's).
+    Its answer is as ever."""
+    if not db_url.startswith("postgresql"):
+        return
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    await quota.baseline(JIZHOU, "10")
+    b = _Batches(quota)
+    first = await b.batches.run(b.pool_id, b.reserve("L-1", 1000, 1)[0])
+    second = await b.batches.run(b.pool_id, b.reserve("L-2", 1000, 1)[0])
+    db = b.rt.db
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+
+    async def a_lock_is_awaited() -> None:
+        for _ in range(500):
+            async with db.session() as s:
+                if await s.scalar(waiting):
+                    return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the allocation never waited")
+
+    async def free_now(table: str, row_id: str) -> bool:
+        """Whether another transaction can lock the row without waiting."""
+        try:
+            async with db.transaction() as probe:
+                await (await probe.connection()).execute(
+                    text(f"SELECT id FROM {table} WHERE id = :id FOR UPDATE NOWAIT"), {"id": row_id}
+                )
+        except DBAPIError:
+            return False
+        return True
+
+    from quota_svc.ledger import service as ledger
+    from quota_svc.reservations import service
+
+    apart: list[str] = []
+    for name, statement in (
+        ("reservation", service._LOCK_RESERVATION),
+        ("pool", ledger._LOCK_ONE_POOL),
+    ):
+
+        async def counted(conn: Any, params: Any, name: str = name, one: Any = statement) -> Any:
+            apart.append(name)
+            return await type(one).fetch_in(one, conn, params)
+
+        monkeypatch.setattr(statement, "fetch_in", counted)
+    lock = "SELECT id FROM {} WHERE id = :id FOR UPDATE"
+    credit = "UPDATE pools SET credited_kg = credited_kg + :kg WHERE id = :id"
+    for held, waits_with, other in (
+        ("reservations", first, ("pools", b.pool_id, True)),
+        ("pools", b.pool_id, ("reservations", second, False)),
+    ):
+        rid = first if held == "reservations" else second
+        async with db.transaction() as holder:
+            await (await holder.connection()).execute(text(lock.format(held)), {"id": waits_with})
+            if held == "pools":  # changed while the allocation waits; undone below
+                await (await holder.connection()).execute(text(credit), {"id": b.pool_id, "kg": 7})
+            allocation = asyncio.create_task(
+                b.batches.run(b.pool_id, b.allocate(rid, 2000)[0], kind=1, hint=rid)
+            )
+            await a_lock_is_awaited()
+            table, row_id, free = other
+            assert await free_now(table, row_id) is free, (held, table)
+        assert await asyncio.wait_for(allocation, 15) == "allocated"
+    assert apart == [], "locked in a statement each"
+    async with db.transaction() as undo:
+        await (await undo.connection()).execute(text(lock.format("pools")), {"id": b.pool_id})
+        kept = await (await undo.connection()).scalar(
+            text("SELECT credited_kg FROM pools WHERE id = :id"), {"id": b.pool_id}
+        )
+        await (await undo.connection()).execute(text(credit), {"id": b.pool_id, "kg": -7})
+    assert kept == 10_007, "the allocation wrote back a balance read before its wait"
+    a = await quota.availability(JIZHOU)
+    # The journal's balances after the allocation count the 7 kg credited
+    # outside it, so the ledger is not reconciled here.
+    assert (a["reserved_t"], a["allocated_t"], a["available_t"]) == ("0.000", "4.000", "6.000")
 
 
 async def test_a_batch_in_a_session_reads_an_allocation_it_made_as_made(

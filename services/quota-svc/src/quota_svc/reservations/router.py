@@ -211,7 +211,14 @@ def pool_batches(rt: Runtime) -> GroupCommit:
 
 
 async def _locked(s: AsyncSession, reservation_id: str, principal: Principal) -> ReservationRow:
-    r = await service.lock_reservation(s, reservation_id)
+    return _acted_on(await service.lock_reservation(s, reservation_id), reservation_id, principal)
+
+
+def _acted_on(
+    r: ReservationRow | None, reservation_id: str, principal: Principal
+) -> ReservationRow:
+    """The locked reservation a manual allocate or release acts on, or the
+    problem: not found, another district's, or its filing's to resolve."""
     if r is None:
         raise NotFound(
             msg(f"reservation {reservation_id} not found", f"预留 {reservation_id} 不存在")
@@ -252,11 +259,12 @@ async def allocate_reservation(
         )
 
     async def allocate(s: AsyncSession) -> ReservationOut:
-        r = await _locked(s, reservation_id, principal)
+        found = await service.lock_for_allocation(s, reservation_id)
+        r = _acted_on(found[0] if found else None, reservation_id, principal)
         # A retry of what was done answers with its outcome: the batch may
         # have committed the first attempt before its answer was stored.
         if not repeats_allocation(r.status, r.held_kg, r.allocated_kg, requested):
-            await service.allocate(s, r, requested, principal)
+            await service.allocate(s, r, requested, principal, found[1] if found else None)
         return ReservationOut.of(r)
 
     try:

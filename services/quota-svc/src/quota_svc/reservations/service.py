@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from sqlalchemy import String, Table, any_, bindparam, or_, select, text
+from sqlalchemy import String, Table, any_, bindparam, or_, select, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from svc_common.audit import SYSTEM, audit_row
 from svc_common.auth import Principal
 from svc_common.batching import LookupsTogether, batch_memo, batch_writes
 from svc_common.context import new_id
-from svc_common.db import Database, DriverStatement
+from svc_common.db import Database, DriverStatement, by_name
 from svc_common.events.registry import EventPayload
 from svc_common.events.schemas.quota import QuotaAllocated, QuotaReleased, QuotaReserved
 from svc_common.pagination import keyset_after
@@ -26,9 +26,10 @@ from svc_common.writes import Writes
 
 from quota_svc.debts import service as debts
 from quota_svc.ledger import rules as ledger_rules
-from quota_svc.ledger.rules import EntryCode, Overdraft
+from quota_svc.ledger.rules import Balance, EntryCode, Overdraft
 from quota_svc.ledger.service import (
     LOCK_POOL,
+    POOLS,
     PoolRef,
     PoolState,
     Postings,
@@ -88,6 +89,31 @@ _INSERT_RESERVATION = {
 _LOCK_RESERVATION = DriverStatement(
     select(RESERVATIONS).where(RESERVATIONS.c.id == bindparam("rid")).with_for_update()
 )
+
+
+def _lock_reservation_and_pool() -> DriverStatement:
+    """An allocation alone (no batch): its reservation locked, then its pool,
+    in one round trip, the order every transaction takes them in (the
+    CTE's row is locked as it is read, before the LATERAL locks the pool).
+    Each locked row is read as it is once locked, as two statements would
+    read them. The pool's columns are named `pool_…`: the reservation has
+    an `allocated_kg` too."""
+    r = select(RESERVATIONS).where(RESERVATIONS.c.id == bindparam("rid")).with_for_update().cte()
+    p = (
+        select(
+            POOLS.c.credited_kg.label("pool_credited_kg"),
+            POOLS.c.reserved_kg.label("pool_reserved_kg"),
+            POOLS.c.allocated_kg.label("pool_allocated_kg"),
+            POOLS.c.last_effective_at.label("pool_last_effective_at"),
+        )
+        .where(POOLS.c.id == r.c.pool_id)
+        .with_for_update(of=POOLS)
+        .lateral()
+    )
+    return DriverStatement(select(r, p).select_from(r.join(p, true())))
+
+
+_LOCK_RESERVATION_AND_POOL = _lock_reservation_and_pool()
 
 _FIND_LIVE = select(RESERVATIONS).where(
     RESERVATIONS.c.project_ref == bindparam("project_ref"), RESERVATIONS.c.status.in_(_LIVE)
@@ -578,6 +604,29 @@ async def lock_reservation(s: AsyncSession, reservation_id: str) -> ReservationR
     return ReservationRow.of(found[0]) if found else None
 
 
+async def lock_for_allocation(
+    s: AsyncSession, reservation_id: str
+) -> tuple[ReservationRow, PoolState | None] | None:
+    """The reservation to allocate, locked, and, for an allocation alone on
+    PostgreSQL, its pool locked with it in the same round trip (for
+    `allocate`); in a batch, the reservation as `lock_reservation` finds it
+    and no pool (the batch's memo has it). None: no such reservation."""
+    conn = await s.connection()
+    if batch_memo(s) is not None or conn.dialect.name != "postgresql":
+        r = await lock_reservation(s, reservation_id)
+        return (r, None) if r is not None else None
+    found = await _LOCK_RESERVATION_AND_POOL.fetch_in(conn, {"rid": reservation_id})
+    if not found:
+        return None
+    m = dict(by_name(found[0]))
+    balance = Balance(
+        m.pop("pool_credited_kg"), m.pop("pool_reserved_kg"), m.pop("pool_allocated_kg")
+    )
+    last = m.pop("pool_last_effective_at")
+    r = ReservationRow.of(m)
+    return r, PoolState(r.pool_id, r.district, r.pollutant, balance, last)
+
+
 def _pool_ref(r: ReservationRow) -> PoolRef:
     # The pool exists (the reserve created it); its kind does not matter to lock it.
     return PoolRef(r.pool_id, r.district, r.pollutant, ledger_rules.PoolKind.DISTRICT)
@@ -592,16 +641,21 @@ async def _lock_pools_of(
 
 
 async def allocate(
-    s: AsyncSession, r: ReservationRow, requested_kg: int | None, actor: Principal
+    s: AsyncSession,
+    r: ReservationRow,
+    requested_kg: int | None,
+    actor: Principal,
+    pool: PoolState | None = None,
 ) -> ReservationRow:
     """Post all or part of a locked held reservation; release the remainder in
-    the same step. Raises IllegalTransition or AllocationExceedsHold."""
+    the same step. `pool`: its pool, locked with it (`lock_for_allocation`).
+    Raises IllegalTransition or AllocationExceedsHold."""
     check_action(r.status, "allocate")
     amount, remainder = split_allocation(r.held_kg, requested_kg)
     conn = await s.connection()
     memo = batch_memo(s)
-    remembered = remembered_pool(memo, r.pool_id)
-    postings = Postings({r.pool_id: remembered} if remembered else await _lock_pools_of(conn, [r]))
+    known = remembered_pool(memo, r.pool_id) or pool
+    postings = Postings({r.pool_id: known} if known else await _lock_pools_of(conn, [r]))
     pool = postings.post(
         r.pool_id,
         EntryCode.ALLOCATE,
