@@ -571,7 +571,7 @@ async def test_an_allocation_alone_locks_its_reservation_then_its_pool_in_one_st
         rid = first if held == "reservations" else second
         async with db.transaction() as holder:
             await (await holder.connection()).execute(text(lock.format(held)), {"id": waits_with})
-            if held == "pools":  # changed while the allocation waits; undone below
+            if held == "pools":  # changed while the allocation waits; both undone below
                 await (await holder.connection()).execute(text(credit), {"id": b.pool_id, "kg": 7})
             allocation = asyncio.create_task(
                 b.batches.run(b.pool_id, b.allocate(rid, 2000)[0], kind=1, hint=rid)
@@ -579,6 +579,10 @@ async def test_an_allocation_alone_locks_its_reservation_then_its_pool_in_one_st
             await a_lock_is_awaited()
             table, row_id, free = other
             assert await free_now(table, row_id) is free, (held, table)
+            if held == "reservations":
+                # As a release or the sweep: the reservation, then its pool,
+                # changed while the allocation waits (after its statement began).
+                await (await holder.connection()).execute(text(credit), {"id": b.pool_id, "kg": 7})
         assert await asyncio.wait_for(allocation, 15) == "allocated"
     assert apart == [], "locked in a statement each"
     async with db.transaction() as undo:
@@ -586,11 +590,11 @@ async def test_an_allocation_alone_locks_its_reservation_then_its_pool_in_one_st
         kept = await (await undo.connection()).scalar(
             text("SELECT credited_kg FROM pools WHERE id = :id"), {"id": b.pool_id}
         )
-        await (await undo.connection()).execute(text(credit), {"id": b.pool_id, "kg": -7})
-    assert kept == 10_007, "the allocation wrote back a balance read before its wait"
+        await (await undo.connection()).execute(text(credit), {"id": b.pool_id, "kg": -14})
+    assert kept == 10_014, "the allocation wrote back a balance read before its wait"
     a = await quota.availability(JIZHOU)
-    # The journal's balances after the allocation count the 7 kg credited
-    # outside it, so the ledger is not reconciled here.
+    # The journal's balances after the allocations count the 14 kg credited
+    # outside them, so the ledger is not reconciled here.
     assert (a["reserved_t"], a["allocated_t"], a["available_t"]) == ("0.000", "4.000", "6.000")
 
 
