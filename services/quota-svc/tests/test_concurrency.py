@@ -283,6 +283,22 @@ class _Batches:
 
         return op, kind, rid
 
+    async def a_lock_is_awaited(self, who: str) -> None:
+        """Until a session of the database waits for a row lock (`who`: what
+        should be waiting, for the failure's message)."""
+        from sqlalchemy import text
+
+        waiting = text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        for _ in range(500):
+            async with self.rt.db.session() as s:
+                if await s.scalar(waiting):
+                    return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{who} never waited for a lock")
+
     def counts(self) -> tuple[int, int, int]:
         return (self.batches.batches, self.batches.alone, self.batches.fallbacks)
 
@@ -406,22 +422,12 @@ async def test_a_batch_takes_its_allocations_reservations_before_the_pool(
     b = _Batches(quota)
     rid = await b.batches.run(b.pool_id, b.reserve("D-1", 1000, 1)[0])
     db = b.rt.db
-    waiting = text(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
     async with db.transaction() as sweep:
         conn = await sweep.connection()
         claim = "SELECT id FROM reservations WHERE id = :id FOR UPDATE"
         await conn.execute(text(claim), {"id": rid})
         batch = asyncio.create_task(b.one_batch(b.reserve("D-2", 1000, 1), b.allocate(rid, 2000)))
-        for _ in range(200):  # until the batch waits for a lock the sweep holds
-            async with db.session() as s:
-                if await s.scalar(waiting):
-                    break
-            await asyncio.sleep(0.01)
-        else:
-            raise AssertionError("the batch never waited for the sweep")
+        await b.a_lock_is_awaited("the batch")  # one the sweep holds
         pool = "SELECT id FROM pools WHERE id = :id FOR UPDATE"
         await conn.execute(text(pool), {"id": b.pool_id})
     held, allocated = await batch
@@ -449,18 +455,6 @@ async def test_what_queues_while_a_batch_waits_for_its_pool_joins_it_unless_it_w
     b = _Batches(quota)
     free, held = await b.one_batch(b.reserve("J-1", 1000, 1), b.reserve("J-2", 1000, 1))
     db = b.rt.db
-    waiting = text(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-
-    async def a_lock_is_awaited() -> None:
-        for _ in range(500):
-            async with db.session() as s:
-                if await s.scalar(waiting):
-                    return
-            await asyncio.sleep(0.01)
-        raise AssertionError("the batch never waited for the pool")
 
     def run(op: Any) -> asyncio.Task[Any]:
         fn, kind, hint = op
@@ -472,7 +466,7 @@ async def test_what_queues_while_a_batch_waits_for_its_pool_joins_it_unless_it_w
         await (await release.connection()).execute(text(lock.format("reservations")), {"id": held})
         await (await other.connection()).execute(text(lock.format("pools")), {"id": b.pool_id})
         first = [run(b.reserve("J-3", 1000, 1)), run(b.reserve("J-4", 1000, 1))]
-        await a_lock_is_awaited()
+        await b.a_lock_is_awaited("the batch")  # for the pool
         ratio = await quota.client.put(
             f"/quota/settings/{JIZHOU}/VOCs",
             json={"offset_ratio": "1.5", "hold_days": 90},
@@ -524,18 +518,6 @@ async def test_an_allocation_alone_locks_its_reservation_then_its_pool_in_one_st
     first = await b.batches.run(b.pool_id, b.reserve("L-1", 1000, 1)[0])
     second = await b.batches.run(b.pool_id, b.reserve("L-2", 1000, 1)[0])
     db = b.rt.db
-    waiting = text(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-
-    async def a_lock_is_awaited() -> None:
-        for _ in range(500):
-            async with db.session() as s:
-                if await s.scalar(waiting):
-                    return
-            await asyncio.sleep(0.01)
-        raise AssertionError("the allocation never waited")
 
     async def free_now(table: str, row_id: str) -> bool:
         """Whether another transaction can lock the row without waiting."""
@@ -576,7 +558,7 @@ async def test_an_allocation_alone_locks_its_reservation_then_its_pool_in_one_st
             allocation = asyncio.create_task(
                 b.batches.run(b.pool_id, b.allocate(rid, 2000)[0], kind=1, hint=rid)
             )
-            await a_lock_is_awaited()
+            await b.a_lock_is_awaited("the allocation")
             table, row_id, free = other
             assert await free_now(table, row_id) is free, (held, table)
             if held == "reservations":
