@@ -5,11 +5,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 scripts/bootstrap.sh
-export STATE_DIR=${STATE_DIR:-$(mktemp -d /tmp/envbureau-bench.XXXXXX)}
-chmod 755 "$STATE_DIR"
+# A state directory of its own (PostgreSQL's and Kafka's data, some 350 MB
+# after a run) is removed at the end; one given in STATE_DIR is kept.
+own_state=
+if [ -z "${STATE_DIR:-}" ]; then
+  STATE_DIR=$(mktemp -d /tmp/envbureau-bench.XXXXXX)
+  own_state=1
+fi
+export STATE_DIR
+chmod 755 "$STATE_DIR"  # the postgres OS user runs the cluster inside it
 cleanup() {
   "$root/deploy/local/kafka.sh" stop || true
   "$root/deploy/local/postgres.sh" stop || true
+  if [ -n "$own_state" ]; then
+    rm -rf "$STATE_DIR"
+  fi
 }
 trap cleanup EXIT INT TERM
 deploy/local/postgres.sh start >/dev/null
