@@ -6,7 +6,9 @@ the driver (`on_driver`) the same, without a SQLAlchemy session."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -53,6 +55,22 @@ def _op(i: int, fail: type[Exception] | None = None):  # type: ignore[no-untyped
     return op
 
 
+def _noting(label: Any, before: Callable[[], Awaitable[None]] | None = None):  # type: ignore[no-untyped-def]
+    """An operation that notes `label` in its batch's memo and returns what
+    the memo has noted so far (None alone: no memo); `before`, awaited first."""
+
+    async def op(s: AsyncSession) -> list[Any] | None:
+        if before is not None:
+            await before()
+        memo = batch_memo(s)
+        if memo is None:
+            return None
+        memo.setdefault("seen", []).append(label)
+        return list(memo["seen"])
+
+    return op
+
+
 async def _count(db: Database) -> int:
     async with db.session() as s:
         return int(await s.scalar(select(func.count()).select_from(Mark)) or 0)
@@ -81,21 +99,11 @@ async def test_a_batch_s_operations_share_one_memo_and_an_operation_alone_has_no
     db = await _db(pg_url)
     batches = GroupCommit(db, max_batch=16, on_driver=on_driver)
 
-    def note(i: int):  # type: ignore[no-untyped-def]
-        async def op(s: AsyncSession) -> list[int] | None:
-            memo = batch_memo(s)
-            if memo is None:
-                return None
-            memo.setdefault("seen", []).append(i)
-            return list(memo["seen"])
-
-        return op
-
-    first = await asyncio.gather(*(batches.run("pool", note(i)) for i in (1, 2, 3)))
+    first = await asyncio.gather(*(batches.run("pool", _noting(i)) for i in (1, 2, 3)))
     assert first == [[1], [1, 2], [1, 2, 3]]
-    second = await asyncio.gather(*(batches.run("pool", note(i)) for i in (4, 5)))
+    second = await asyncio.gather(*(batches.run("pool", _noting(i)) for i in (4, 5)))
     assert second == [[4], [4, 5]]
-    assert await batches.run("pool", note(6)) is None  # a batch of one runs alone
+    assert await batches.run("pool", _noting(6)) is None  # a batch of one runs alone
     await db.dispose()
 
 
@@ -131,21 +139,13 @@ async def test_operations_queued_while_a_batch_s_first_operation_waits_join_it_b
         admit={1: admit},
     )
 
-    def note(label: str, first: bool = False):  # type: ignore[no-untyped-def]
-        async def op(s: AsyncSession) -> list[str] | None:
-            if first:
-                started.set()
-                await gate.wait()
-            memo = batch_memo(s)
-            if memo is None:
-                return None
-            memo.setdefault("seen", []).append(label)
-            return list(memo["seen"])
-
-        return op
+    async def wait_for_the_gate() -> None:
+        started.set()
+        await gate.wait()
 
     def run(label: str, kind: int, hint: int | None = None, first: bool = False):  # type: ignore[no-untyped-def]
-        return asyncio.create_task(batches.run("pool", note(label, first), kind=kind, hint=hint))
+        op = _noting(label, wait_for_the_gate if first else None)
+        return asyncio.create_task(batches.run("pool", op, kind=kind, hint=hint))
 
     own = [run("a", 1, 2, first=True), run("b", 1, 4), run("c", 2)]
     await asyncio.wait_for(started.wait(), 15)

@@ -259,12 +259,12 @@ async def allocate_reservation(
         )
 
     async def allocate(s: AsyncSession) -> ReservationOut:
-        found = await service.lock_for_allocation(s, reservation_id)
-        r = _acted_on(found[0] if found else None, reservation_id, principal)
+        found, pool = await service.lock_for_allocation(s, reservation_id) or (None, None)
+        r = _acted_on(found, reservation_id, principal)
         # A retry of what was done answers with its outcome: the batch may
         # have committed the first attempt before its answer was stored.
         if not repeats_allocation(r.status, r.held_kg, r.allocated_kg, requested):
-            await service.allocate(s, r, requested, principal, found[1] if found else None)
+            await service.allocate(s, r, requested, principal, pool)
         return ReservationOut.of(r)
 
     try:
