@@ -124,7 +124,7 @@ async def create_reservation(
         """(the new reservation, or the project's existing one and whether it
         answers this same request); read while the rows are bound."""
         try:
-            done = await service.reserve(s, req, principal, policy, limits)
+            done = await service.reserve(s, req, principal, policy, limits, _created)
         except service.ProjectAlreadyReserved as exc:  # nothing was written
             return None, ReservationOut.of(exc.existing), _same_request(exc.existing, body)
         return ReservationOut.of(done.reservation), None, False
@@ -183,6 +183,16 @@ async def create_reservation(
     # Its allocation, likely sent to this process too, then finds its pool here.
     service.remember_pool_of(rt.db, created.id, created.pool_id)
     return answer(ReservationOut, created, 201)
+
+
+def _created(r: ReservationRow) -> Response:
+    """The answer to a new reservation, kept with it (Writes.answer)."""
+    return answer(ReservationOut, ReservationOut.of(r), 201)
+
+
+def _allocated(r: ReservationRow) -> Response:
+    """The answer to an allocation, kept with it (Writes.answer)."""
+    return answer(ReservationOut, ReservationOut.of(r))
 
 
 #: The kinds of a pool batch's operations, in the order a batch runs them.
@@ -264,7 +274,7 @@ async def allocate_reservation(
         # A retry of what was done answers with its outcome: the batch may
         # have committed the first attempt before its answer was stored.
         if not repeats_allocation(r.status, r.held_kg, r.allocated_kg, requested):
-            await service.allocate(s, r, requested, principal, pool)
+            await service.allocate(s, r, requested, principal, pool, _allocated)
         return ReservationOut.of(r)
 
     try:
