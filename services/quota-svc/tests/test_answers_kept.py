@@ -45,7 +45,7 @@ async def _reserve(quota: Quota, ref: str, key: str) -> Any:
 
 
 async def test_a_reservation_and_its_allocation_commit_with_their_answers(
-    quota: Quota, no_store_after: list[str]
+    quota: Quota, no_store_after: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await quota.baseline(JIZHOU, "30")
     made = await _reserve(quota, "KEPT-1", "kept-r1")
@@ -59,6 +59,7 @@ async def test_a_reservation_and_its_allocation_commit_with_their_answers(
     )
     assert done.status_code == 200, done.text
     assert no_store_after == []
+    monkeypatch.undo()
     # A retry is given the first answer, as it was sent.
     again = await _reserve(quota, "KEPT-1", "kept-r1")
     assert (again.status_code, again.headers.get("idempotent-replayed")) == (201, "true")
@@ -143,3 +144,58 @@ async def test_twins_under_one_key_get_one_effect_and_the_same_answer(quota: Quo
     assert holds == 6
     allocated_events = await quota.events("quota.allocated.v1")
     assert len(allocated_events) == 6
+
+
+async def test_a_route_that_keeps_its_answer_does_not_look_the_key_up_first(
+    quota: Quota, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the key of a new reservation or allocation is not
+    looked up before the route runs; a key used before is found where the
+    route's write meets it: a retry is given the first answer, and a key
+    reused for another request is a 422 with nothing of it kept."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("on SQLite the answer is stored in the request's own transaction")
+    lookups: list[str] = []
+    stored = idempotency._stored
+
+    async def counted(db: Any, unit: Any, scope: Any, *args: Any) -> Any:
+        lookups.append(scope["path"])
+        return await stored(db, unit, scope, *args)
+
+    monkeypatch.setattr(idempotency, "_stored", counted)
+    await quota.baseline(JIZHOU, "30")
+    first = await _reserve(quota, "LOOK-1", "look-1")
+    assert first.status_code == 201, first.text
+    rid = first.json()["id"]
+    done = await quota.client.post(
+        f"/quota/reservations/{rid}/allocate",
+        json={},
+        headers={**OFFICER, "Idempotency-Key": "look-a"},
+    )
+    assert done.status_code == 200, done.text
+    assert lookups == []
+    # A retry: found when its answer is stored, and replayed.
+    again = await _reserve(quota, "LOOK-1", "look-1")
+    assert (again.status_code, again.headers.get("idempotent-replayed")) == (201, "true")
+    assert again.content == first.content
+    # The key reused for another project, and on another reservation's
+    # allocation: refused, nothing of either kept.
+    reused = await _reserve(quota, "LOOK-2", "look-1")
+    assert reused.status_code == 422, reused.text
+    other = await _reserve(quota, "LOOK-3", "look-3")
+    assert other.status_code == 201, other.text
+    moved = await quota.client.post(
+        f"/quota/reservations/{other.json()['id']}/allocate",
+        json={},
+        headers={**OFFICER, "Idempotency-Key": "look-a"},
+    )
+    assert moved.status_code == 422, moved.text
+    async with quota.app.state.runtime.db.session() as s:
+        rows = (
+            await s.execute(
+                select(Reservation.project_ref, Reservation.status).where(
+                    Reservation.project_ref.like("LOOK-%")
+                )
+            )
+        ).all()
+    assert sorted(rows) == [("LOOK-1", "allocated"), ("LOOK-3", "held")]

@@ -47,7 +47,7 @@ from svc_common.batching import InsertsTogether, LookupsTogether
 from svc_common.db import Database, DriverStatement, Unit
 from svc_common.errors import PROBLEM_JSON, Problem, Unauthorized, Unavailable, scope_problem
 from svc_common.failures import TransientFailure, is_transient, is_unique_violation
-from svc_common.routes import allowed_methods
+from svc_common.routes import allowed_methods, keeps_answer
 from svc_common.tables import IdempotencyRecord
 from svc_common.types import utcnow
 
@@ -279,8 +279,17 @@ class IdempotencyMiddleware:
         digest: str,
     ) -> None:
         answer: Answer | None = None
+        # A route that keeps its answer with its every effect needs no
+        # lookup first: a key already answered fails its write on the key's
+        # unique index, which undoes the effect, and storing the refusal
+        # then finds the first answer (see the module's docstring).
+        look_up = (
+            owner is not None
+            and key is not None
+            and not (db.on_asyncpg and keeps_answer(scope["app"], scope["method"], scope["path"]))
+        )
         async with db.unit_of_work() as unit:
-            if owner is not None and key is not None:
+            if look_up and owner is not None and key is not None:
                 answer = await _stored(db, unit, scope, owner, key, digest)
             if answer is None:
                 pending = None

@@ -16,6 +16,7 @@ from svc_common.districts import DistrictCode
 from svc_common.errors import Conflict, Forbidden, NotFound, field_error
 from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, keyset_page
+from svc_common.routes import keeps_answer_with_effect
 from svc_common.service import Runtime, get_db, runtime
 from svc_common.types import ResourceId, kg_to_tonnes, tonnes_to_kg
 from svc_common.uscc import USCC, uscc_problem
@@ -85,6 +86,7 @@ def _same_request(r: ReservationRow, body: ReservationIn) -> bool:
         }
     },
 )
+@keeps_answer_with_effect
 async def create_reservation(
     body: ReservationIn,
     principal: Principal = Depends(require("officer", "admin")),
@@ -253,6 +255,7 @@ def _acted_on(
 
 
 @router.post("/{reservation_id}/allocate", response_model=ReservationOut)
+@keeps_answer_with_effect
 async def allocate_reservation(
     reservation_id: ResourceId,
     body: AllocateIn | None = None,
