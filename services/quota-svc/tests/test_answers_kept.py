@@ -199,3 +199,53 @@ async def test_a_route_that_keeps_its_answer_does_not_look_the_key_up_first(
             )
         ).all()
     assert sorted(rows) == [("LOOK-1", "allocated"), ("LOOK-3", "held")]
+
+
+async def test_with_group_commits_off_the_answer_is_stored_in_the_request_s_unit(
+    db_url: str,
+) -> None:
+    """POOL_BATCH_MAX=1: an operation runs in the request's own unit of
+    work, which stores its answer with it; a retry is given that answer."""
+    from quota_svc.app import create
+    from quota_svc.settings import Settings
+    from svc_common import testing
+
+    from .conftest import ADMIN
+
+    settings = Settings(
+        database_url=db_url, log_json=False, hold_sweep_seconds=3600, pool_batch_max=1
+    )
+    async with testing.running(create(settings)) as client:
+        base = await client.post(
+            f"/quota/pools/{JIZHOU}/VOCs/baseline", json={"amount_t": "30"}, headers=ADMIN
+        )
+        assert base.status_code == 201, base.text
+        body = {"district": JIZHOU, "increment_t": "1.5", "project_ref": "ONE-1"}
+        answers = []
+        for _ in range(2):
+            answers.append(
+                await client.post(
+                    "/quota/reservations",
+                    json=body,
+                    headers={**OFFICER, "Idempotency-Key": "one-r"},
+                )
+            )
+        assert [(r.status_code, r.headers.get("idempotent-replayed")) for r in answers] == [
+            (201, None),
+            (201, "true"),
+        ], answers[-1].text
+        rid = answers[0].json()["id"]
+        done = []
+        for _ in range(2):
+            done.append(
+                await client.post(
+                    f"/quota/reservations/{rid}/allocate",
+                    json={},
+                    headers={**OFFICER, "Idempotency-Key": "one-a"},
+                )
+            )
+        assert [(r.status_code, r.headers.get("idempotent-replayed")) for r in done] == [
+            (200, None),
+            (200, "true"),
+        ], done[-1].text
+        assert done[0].content == done[1].content

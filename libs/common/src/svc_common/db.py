@@ -622,6 +622,10 @@ class Unit:
         """Whether it holds a transaction (nothing has run in it otherwise)."""
         return self._session is not None and self._session.in_transaction()
 
+    def holds(self, session: object) -> bool:
+        """Whether `session` is this unit's (a `transaction()` that joined it)."""
+        return self._session is not None and session is self._session
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

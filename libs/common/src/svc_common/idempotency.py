@@ -121,6 +121,9 @@ class PendingAnswer:
     method: str
     path: str
     request_hash: str
+    #: The request's unit of work, which stores the answer of whatever
+    #: joined it (the middleware, after the route).
+    unit: Unit | None = None
     #: The answer stored with the effect, once that transaction committed.
     kept: Answer | None = None
 
@@ -128,14 +131,17 @@ class PendingAnswer:
 _PENDING: ContextVar[PendingAnswer | None] = ContextVar("idempotency-pending", default=None)
 
 
-def answer_to_keep(response: Response) -> tuple[dict[str, Any], Callable[[], None]] | None:
+def answer_to_keep(
+    response: Response, session: object
+) -> tuple[dict[str, Any], Callable[[], None]] | None:
     """The record that stores `response` as the current request's answer,
-    to write with its effect (`Writes.answer`), and what to call once that
-    transaction committed; None when the request has no answer to keep (no
-    Idempotency-Key, or not on PostgreSQL on asyncpg, where the answer is
-    stored in the request's own unit)."""
+    to write with its effect in `session` (`Writes.answer`), and what to
+    call once that transaction committed; None when the request has no
+    answer to keep there: no Idempotency-Key, not on PostgreSQL on asyncpg,
+    or `session` is the request's own unit of work (group commits turned
+    off), where the middleware stores the answer with the effect anyway."""
     pending = _PENDING.get()
-    if pending is None:
+    if pending is None or (pending.unit is not None and pending.unit.holds(session)):
         return None
     answer = _answer_of(response)
 
@@ -297,7 +303,7 @@ class IdempotencyMiddleware:
                     # What a route may keep with an effect it commits in a
                     # group commit of its own (`answer_to_keep`).
                     pending = PendingAnswer(
-                        owner, key, scope["method"], scope["path"][:500], digest
+                        owner, key, scope["method"], scope["path"][:500], digest, unit
                     )
                 token = _PENDING.set(pending)
                 try:

@@ -123,7 +123,7 @@ class Writes:
         with these rows in `session`'s transaction (应答随效果提交); nothing
         if the request has none to keep (svc_common.idempotency). If a twin
         request stored its answer first, the writes fail on its unique index."""
-        found = answer_to_keep(response)
+        found = answer_to_keep(response, session)
         if found is None:
             return
         row, kept = found
