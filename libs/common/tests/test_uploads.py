@@ -254,7 +254,7 @@ def test_control_characters_and_direction_overrides_are_refused_per_row() -> Non
         max_size=6,
     ),
     st.booleans(),
-    st.sampled_from([["a", "b", "c"], ["a", "", "c"], ["a", "a"]]),
+    st.sampled_from([["a", "b", "c"], ["a", "", "c"], ["a", "", ""], ["a", "a"]]),
 )
 def test_csv_rows_match_the_plain_reading(
     rows: list[list[str]], drop_empty: bool, header: list[str]
@@ -264,6 +264,11 @@ def test_csv_rows_match_the_plain_reading(
     w.writerow(header)
     w.writerows(rows)
     text = buf.getvalue()
+    named = [h for h in header if h]
+    if len(set(named)) < len(named):  # a column named twice: no row is read
+        with pytest.raises(Unprocessable):
+            _csv_rows(text, 100, drop_empty)
+        return
     got = [(r.row, r.data, r.error) for r in _csv_rows(text, 100, drop_empty)]
     want = []
     i = 0
@@ -675,6 +680,37 @@ def test_a_charset_that_is_no_text_encoding_is_refused() -> None:
         with pytest.raises(Unprocessable, match="charset") as bad:
             parse_upload(f"text/csv; charset={charset}", b"a\n1\n", max_rows=10)
         assert bad.value.errors[0].field == "body"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["a,b,a", "a, b ,b", "a,b,c,,b"],
+)
+def test_a_column_named_twice_in_a_csv_header_refuses_the_upload(header: str) -> None:
+    """The last of two columns of one name was read, the first dropped unseen."""
+    body = f"{header}\n1,2,3,4,5\n".encode()
+    with pytest.raises(Unprocessable) as refused:
+        parse_upload("text/csv", body, max_rows=10)
+    (error,) = refused.value.errors
+    twice = error.field
+    assert twice in ("a", "b") and error.type == "duplicate_column"
+    assert refused.value.detail == f"{twice}: this column appears twice in the header row"
+    with i18n.use("zh"), pytest.raises(Unprocessable) as in_chinese:
+        uploads.csv_text("text/csv", body)
+    assert in_chinese.value.detail == f"{twice}: 该列在表头中出现了两次"
+
+
+def test_a_column_named_twice_in_a_sheet_header_refuses_the_upload() -> None:
+    from svc_common.uploads import XLSX_TYPE
+
+    body = _xlsx([["district", "amount_t", "district"], ["120119", "1", "120115"]])
+    with pytest.raises(Unprocessable) as refused:
+        parse_upload(XLSX_TYPE, body, max_rows=10)
+    assert [(e.field, e.type) for e in refused.value.errors] == [("district", "duplicate_column")]
+    # Two unnamed columns are no name given twice.
+    body = _xlsx([["district", None, None], ["120119", None, None]])
+    (row,) = parse_upload(XLSX_TYPE, body, max_rows=10)
+    assert row.data == {"district": "120119"}
 
 
 def test_lone_surrogates_are_found_where_a_parsed_value_holds_them() -> None:

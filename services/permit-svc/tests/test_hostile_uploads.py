@@ -1,21 +1,26 @@
 """Uploads with text no database can hold (a lone surrogate escape,
-"\\ud800", in a line of JSON): the row is refused with why, naming the
-field; never a 500, never a half-written import."""
+"\\ud800", in a line of JSON) or a header naming a column twice: the row,
+or the upload, is refused with why, naming the field or the column; never a
+500, never a half-written import."""
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import pytest
+from openpyxl import Workbook
 from permit_svc.enterprises.models import Enterprise
 from sqlalchemy import func, select
 from svc_common import testing
+from svc_common.uploads import XLSX_TYPE
 from svc_common.uscc import make_uscc
 
 from .conftest import BAODI, Service
 
 OFFICER = testing.auth("officer", [BAODI])
+ADMIN = testing.auth("admin")
 NDJSON = {**OFFICER, "content-type": "application/x-ndjson"}
 
 
@@ -118,6 +123,52 @@ async def test_a_single_request_with_a_lone_surrogate_names_the_field(svc: Servi
         assert (error["field"], error["type"]) == (field, "string_unicode"), error
         assert "not valid Unicode" in error["message"]
     assert await _enterprises(svc) == 1
+
+
+HEADER_TWICE = ["uscc", "name", "district", "industry_code", "name"]
+
+
+async def test_a_column_named_twice_in_a_csv_header_refuses_the_upload(svc: Service) -> None:
+    line = f"{make_uscc(BAODI, 5)},企业5,{BAODI},2641,企业五"
+    r = await svc.http.post(
+        "/permit/enterprises:import",
+        content=f"{','.join(HEADER_TWICE)}\n{line}\n".encode(),
+        headers={**OFFICER, "content-type": "text/csv", "accept-language": "zh-CN"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    (error,) = r.json()["errors"]
+    assert (error["field"], error["type"]) == ("name", "duplicate_column")
+    assert "name" in r.json()["detail"] and "两次" in r.json()["detail"]
+    assert await _enterprises(svc) == 0
+
+
+async def test_a_column_named_twice_in_a_sheet_header_refuses_the_upload(svc: Service) -> None:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(HEADER_TWICE)
+    ws.append([make_uscc(BAODI, 6), "企业6", BAODI, "2641", "企业六"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    r = await svc.http.post(
+        "/permit/enterprises:import",
+        content=buf.getvalue(),
+        headers={**OFFICER, "content-type": XLSX_TYPE},
+    )
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["name"]
+    assert await _enterprises(svc) == 0
+
+
+async def test_a_column_named_twice_in_the_industry_table_refuses_it(svc: Service) -> None:
+    r = await svc.http.post(
+        "/permit/industries:import",
+        content="industry_code,name,category,name\n2641,涂料制造,key,别名\n".encode(),
+        headers={**ADMIN, "content-type": "text/csv"},
+    )
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["name"]
 
 
 async def test_a_cursor_holding_a_lone_surrogate_is_not_a_cursor(svc: Service) -> None:

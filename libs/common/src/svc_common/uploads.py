@@ -11,7 +11,8 @@ then GB18030. An .xlsx is read with openpyxl in read-only mode, bounded in
 size, rows and columns. The failing rows of an upload can be answered as a
 spreadsheet (`error_report_xlsx`) with their cells and reasons.
 
-A row holding a lone surrogate (`"\\ud800"` in
+A header naming a column twice refuses the upload (which of the two a reader
+keeps would be its own choice). A row holding a lone surrogate (`"\\ud800"` in
 a JSON line; a cell in a declared charset such as UTF-7) is kept as that
 row's error naming the field (`RawRow.field`), so no service's own code, fast
 paths included, ever sees a text no database or answer can hold."""
@@ -34,7 +35,7 @@ import msgspec
 from fastapi import Request
 from pydantic import BaseModel
 
-from svc_common.errors import PayloadTooLarge, UnsupportedMediaType, field_error
+from svc_common.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType, field_error
 from svc_common.guard import (
     SURROGATE_ERROR,
     control_problem,
@@ -239,6 +240,28 @@ def _unsupported_charset(declared: str) -> str:
 _NO_SURROGATES = ("utf-8-sig", "gb18030")
 
 
+def repeated_column(names: Iterable[str]) -> str | None:
+    """The first name given twice among a header's (unnamed columns aside)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        if name:
+            seen.add(name)
+    return None
+
+
+def named_twice(name: str) -> Unprocessable:
+    """The refusal of an upload whose header names a column twice: which of
+    the two a reader keeps is the reader's choice (Python's dict, the last),
+    and the other is dropped unseen, as a JSON name given twice is refused."""
+    return field_error(
+        name,
+        msg("this column appears twice in the header row", "该列在表头中出现了两次"),
+        "duplicate_column",
+    )
+
+
 def _refuse_media(media: str, allowed: tuple[str, ...]) -> UnsupportedMediaType:
     return UnsupportedMediaType(
         msg(
@@ -252,9 +275,9 @@ def _refuse_media(media: str, allowed: tuple[str, ...]) -> UnsupportedMediaType:
 def csv_text(content_type: str, body: bytes) -> str:
     """A whole-table CSV upload (read all or nothing by its route) as text:
     415 for another media type, as `parse_upload` answers, rather than a
-    spreadsheet or JSON lines read as if they were CSV; 422 for a cell
-    holding a lone surrogate (a declared charset such as UTF-7 can write
-    one), as `parse_upload` refuses its row."""
+    spreadsheet or JSON lines read as if they were CSV; 422 for a header
+    naming a column twice, or a cell holding a lone surrogate (a declared
+    charset such as UTF-7 can write one), as `parse_upload` refuses them."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media not in CSV_TYPES:
         raise _refuse_media(media, CSV_TYPES)
@@ -263,6 +286,8 @@ def csv_text(content_type: str, body: bytes) -> str:
         names = [h.strip() for h in next(csv.reader(io.StringIO(text, newline="")), [])]
     except csv.Error:  # the route's own reading says why
         return text
+    if (twice := repeated_column(names)) is not None:
+        raise named_twice(twice)
     if codec not in _NO_SURROGATES and has_lone_surrogate(text):
         raise field_error(_surrogate_cell(text, names), surrogate_problem(), SURROGATE_ERROR)
     return text
@@ -345,12 +370,14 @@ def _csv_rows(
     except csv.Error as exc:
         why = msg(f"the header row is unreadable: {exc}", f"表头无法读取：{exc}")
         raise field_error("body", why) from exc
+    if (twice := repeated_column(header)) is not None:
+        raise named_twice(twice)
     # Work per row is what a large upload costs: checks of the whole text
     # once (NUL; lone surrogates, by the caller, from the codec) and of the
-    # header once (unnamed or repeated names) spare them per row.
+    # header once (unnamed columns) spare them per row.
     may_have_nul = "\x00" in text
     may_have_control = has_control_chars(text)
-    plain = all(header) and len(set(header)) == len(header)
+    plain = all(header)
     width = len(header)
     i = 0
     while True:
@@ -392,7 +419,7 @@ def _csv_rows(
                 if drop_empty
                 else dict(zip(header, values, strict=False))
             )
-        else:  # the last of two columns of one name wins, then empties go
+        else:  # an unnamed column's cells are left out, then empties go
             row = {k: v for k, v in zip(header, values, strict=False) if k}
             if drop_empty:
                 row = {k: v for k, v in row.items() if v}
@@ -579,6 +606,8 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
         if header is None:
             return []
         names = [_cell_text(h) for h in header]
+        if (twice := repeated_column(names)) is not None:
+            raise named_twice(twice)
         out: list[RawRow] = []
         for values in lines:
             if all(v is None or _cell_text(v) == "" for v in values):
@@ -608,6 +637,8 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
                 continue
             out.append(RawRow(i, {k: v for k, v in cells.items() if v} if drop_empty else cells))
         return out
+    except Unprocessable:  # the sheet was read, and refused
+        raise
     except Exception as exc:
         # Read-only mode parses the sheet only now, as its rows are read: a
         # sheet's XML cut short or broken is found here, not when it opens.

@@ -1,14 +1,17 @@
-"""Text no database can hold (a lone surrogate escape, "\\ud800"): a clear
-refusal naming the field, in the caller's language, never a 500, nothing
-written."""
+"""Text no database can hold (a lone surrogate escape, "\\ud800") and an
+upload whose header names a column twice: a clear refusal naming the field
+or the column, in the caller's language, never a 500, nothing written."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from openpyxl import Workbook
+from svc_common.uploads import XLSX_TYPE
 
 from ..conftest import ENTERPRISE, admin, count_rows, filer, registration
 
@@ -82,10 +85,58 @@ async def test_a_csv_in_a_charset_that_carries_a_lone_surrogate(
     assert second["result"] == "created"
 
 
+HEADER_TWICE = "row_key,project_name,uscc,enterprise_name,district,project_type,project_name"
+
+
+async def test_a_column_named_twice_in_a_csv_header_refuses_the_upload(
+    client: httpx.AsyncClient,
+) -> None:
+    """The last of the two columns was read and the first dropped unseen."""
+    text = f"{HEADER_TWICE}\nr1,锯材加工,{ENTERPRISE},某木业,120119,C2011,木材加工\n"
+    for lang, words in (("zh-CN", "表头中出现了两次"), ("en", "appears twice in the header")):
+        r = await client.post(
+            "/eia/registrations:bulk",
+            content=text.encode(),
+            headers={**filer(), "content-type": "text/csv", "accept-language": lang},
+        )
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        (error,) = r.json()["errors"]
+        assert error["field"] == "project_name" and error["type"] == "duplicate_column"
+        assert words in error["message"], error
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    assert await count_rows(app, "registrations") == 0
+
+
+async def test_a_column_named_twice_in_a_sheet_header_refuses_the_upload(
+    client: httpx.AsyncClient,
+) -> None:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(HEADER_TWICE.split(","))
+    ws.append(["r1", "锯材加工", ENTERPRISE, "某木业", "120119", "C2011", "木材加工"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    r = await client.post(
+        "/eia/registrations:bulk",
+        content=buf.getvalue(),
+        headers={**filer(), "content-type": XLSX_TYPE},
+    )
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["project_name"]
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    assert await count_rows(app, "registrations") == 0
+
+
 async def test_a_project_type_table_is_held_to_the_same_rules(client: httpx.AsyncClient) -> None:
     """The whole-table import (all or nothing) reads its CSV by its own code."""
     as_admin = {**admin(), "content-type": "text/csv"}
     header = "code,name,industry_code,category,rule"
+    twice = f"{header},name\nX9999,某类,C2011,registration_form,规则,别名\n"
+    r = await client.post("/eia/project-types:import", content=twice.encode(), headers=as_admin)
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["type"]) for e in r.json()["errors"]] == [("name", "duplicate_column")]
     lone = f"{header}\nX9999,LONE,C2011,registration_form,规则\n".encode("utf-7")
     r = await client.post(
         "/eia/project-types:import",
