@@ -1,5 +1,6 @@
 """Loading an export into an empty ledger: a file whose header names a
-column twice is refused with why, and nothing is written."""
+column twice, or whose JSON cell holds a lone surrogate escape ("\\ud800"),
+is refused with why, and nothing is written."""
 
 from __future__ import annotations
 
@@ -37,3 +38,27 @@ async def test_a_column_named_twice_refuses_the_import(quota: Quota) -> None:
     )
     assert r.status_code == 409, r.text
     assert r.json()["detail"] == f"pools：列 {twice} 在表头中出现了两次"
+
+
+async def test_a_json_cell_with_a_lone_surrogate_refuses_the_import(quota: Quota) -> None:
+    """The cell was stored (escaped) and read back into every answer naming
+    the holding, which no answer can then be written with."""
+    export, headers = await _export_of_an_empty_ledger(quota)
+    header = headers["holdings.csv"].split(",")
+    values = {
+        "id": "h-1",
+        "district": "120119",
+        "pollutant": "VOCs",
+        "pool_id": "120119:VOCs",
+        "source": "baseline",
+        "acquired_at": "2026-01-01T00:00:00+00:00",
+        "valid_until": "2027-01-01T00:00:00+00:00",
+        "lots": '"[[1, ""\\ud800""]]"',
+    }
+    row = ",".join(values.get(h, "0" if h.endswith(("_kg", "_hundredths")) else "") for h in header)
+    upload = _edited(export, "holdings.csv", f"{','.join(header)}\n{row}\n")
+    r = await quota.client.post("/quota/import?format=csv", content=upload, headers=ADMIN)
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"].startswith("holdings: holdings.lots: is not valid Unicode text")
+    r = await quota.client.get("/quota/holdings?include_empty=true", headers=AUDITOR)
+    assert r.status_code == 200 and r.json() == [], r.text
