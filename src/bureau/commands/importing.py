@@ -94,7 +94,7 @@ def check_rows(kind: Kind, rows: list[RawRow]) -> Failures:
     failures: Failures = {}
     for r in rows:
         if r.data is None:
-            failures[r.row] = [("row", r.error or "unreadable")]
+            failures[r.row] = [(r.field, r.error or "unreadable")]
             continue
         errs = [(c, "is missing") for c in table.required if not r.data.get(c)]
         for col, check in table.checks.items():

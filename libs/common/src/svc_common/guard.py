@@ -120,6 +120,62 @@ def has_control_chars(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
+#: A UTF-16 surrogate code point. In a text read from JSON it is one left
+#: alone by a `\ud800` escape (an escaped pair reads as the one character
+#: it encodes), which UTF-8 cannot encode: no database, file nor answer can
+#: hold it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether a text holds a lone surrogate (`lone_surrogate_at`)."""
+    return _SURROGATE.search(text) is not None
+
+
+#: The error type of a text with a lone surrogate, as pydantic names it.
+SURROGATE_ERROR = "string_unicode"
+
+
+def surrogate_problem() -> str:
+    """Why a text with a lone surrogate is refused: the words of a JSON
+    body's refusal (pydantic's `string_unicode`, i18n), wherever it is found."""
+    return i18n.pydantic_message(SURROGATE_ERROR, None, "")
+
+
+def lone_surrogate_path(
+    value: Any, path: tuple[str | int, ...] = ()
+) -> tuple[str | int, ...] | None:
+    """Where the first text of a parsed JSON value that holds a lone
+    surrogate, as a name or as a value, is (`("pollutants", 0, "name")`; `()`
+    for the value itself), or None. json.loads reads such a text without
+    complaint and pydantic's JSON parser refuses the whole document, naming
+    no field: this is the one check of it, for a JSON body (strict_bodies),
+    the rows of an upload, a cursor, and whatever else reads JSON itself.
+    A name that holds one is given with it escaped (`\\ud800`), so the
+    answer naming it can be written."""
+    if isinstance(value, str):
+        return path if has_lone_surrogate(value) else None
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            name = str(key)
+            if has_lone_surrogate(name):
+                return (*path, name.encode("utf-8", "backslashreplace").decode())
+            if (hit := lone_surrogate_path(inner, (*path, name))) is not None:
+                return hit
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            if (hit := lone_surrogate_path(inner, (*path, i))) is not None:
+                return hit
+    return None
+
+
+def lone_surrogate_at(value: Any) -> str | None:
+    """`lone_surrogate_path` as the field a problem names (`pollutants.0.name`;
+    `body` for the value itself), or None."""
+    path = lone_surrogate_path(value)
+    return None if path is None else ".".join(map(str, path)) or "body"
+
+
 class _TooLarge(Exception):
     pass
 

@@ -257,7 +257,7 @@ class _Validator:
         seen = self.seen
         for raw, record in zip(rows, _fast_rows([r.data for r in rows], self.memo), strict=True):
             if raw.data is None:
-                err = [FieldError(field="row", message=raw.error or "unreadable")]
+                err = [FieldError(field=raw.field, message=raw.error or "unreadable")]
                 self.errors[raw.row] = (None, err)
                 continue
             if record is None:
