@@ -294,6 +294,28 @@ async def test_validation_problem_names_each_field(db_url: str) -> None:
         assert r.status_code == 422
 
 
+async def test_malformed_json_names_the_body_and_says_where(db_url: str) -> None:
+    """A body cut short was answered with the decoder's offset as the field
+    (`"field": "21"`): the field is the body, the offset is in the message."""
+    json_headers = {**testing.auth("officer"), "content-type": "application/json"}
+    async with testing.running(demo_app(db_url)) as c:
+        for lang, where in (("zh-CN", "第 21 个字符之后"), ("en", "after 21 characters")):
+            r = await c.post(
+                "/demo/notes",
+                content=b'{"district":"120119",',
+                headers={**json_headers, "accept-language": lang},
+            )
+            assert r.status_code == 422, r.text
+            problem = r.json()
+            assert [(e["field"], e["type"]) for e in problem["errors"]] == [
+                ("body", "json_invalid")
+            ]
+            message = problem["errors"][0]["message"]
+            assert where in message, message
+            assert message.startswith("不是有效的 JSON" if lang == "zh-CN" else "is not valid JSON")
+            assert problem["detail"] == f"body: {message}"
+
+
 async def test_a_json_body_sent_as_another_media_type_is_a_415(db_url: str) -> None:
     body = b'{"text": "hello", "district": "120119"}'
     officer = testing.auth("officer", ["120119"])
