@@ -325,3 +325,25 @@ def test_every_numeric_id_in_a_path_is_bounded_to_64_bits(tmp_path: Path) -> Non
         and not p["schema"].get("maximum", 2**64) <= 2**63 - 1
     ]
     assert not loose, loose
+
+
+async def test_an_id_of_bytes_that_are_not_utf8_is_a_400(
+    permit: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """`/eia/registrations/%FF`, `/permit/permits/%C0%AF` were 422 "rid: 格式不符合…"
+    (the server decodes them to U+FFFD); the contract says 400 for non-UTF-8
+    bytes in the path."""
+    from eia_svc.app import create as create_eia
+    from eia_svc.settings import Settings as EiaSettings
+
+    r = await permit.get("/permit/permits/%C0%AF", headers=ADMIN)
+    assert (r.status_code, r.json()["type"]) == (400, "urn:envbureau:problem:bad-path"), r.text
+    app = create_eia(
+        EiaSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/e.db", log_json=False)
+    )
+    async with testing.running(app) as eia:
+        r = await eia.get("/eia/registrations/%FF", headers=ADMIN)
+        assert (r.status_code, r.json()["type"]) == (400, "urn:envbureau:problem:bad-path"), r.text
+        # A well-formed id that matches no pattern stays a 422 naming it.
+        r = await eia.get("/eia/registrations/%E4%B8%AD", headers=ADMIN)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "rid", r.text
