@@ -31,13 +31,15 @@ class TradeCancelIn(BaseModel):
     """Why a proposed trade is withdrawn or declined (撤回)."""
 
     # A reason of spaces alone says nothing: stripped, it must still have words.
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     reason: str = Field(min_length=1, max_length=1000)
 
 
 class TradeIn(BaseModel):
     """A sale of emission rights (排污权交易) between two enterprises."""
+
+    model_config = ConfigDict(extra="forbid")
 
     seller: USCCCode
     buyer: USCCCode
