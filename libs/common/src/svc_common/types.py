@@ -336,8 +336,9 @@ def _check_tonnes(d: Decimal) -> Decimal:
     return _unsigned_zero(d).quantize(_THREE_PLACES)
 
 
-#: Tonnes per year in the API and events: a decimal string or number,
-#: ≥ 0, at most 3 decimals; serialised as a string so no float ever carries it.
+#: Tonnes per year in the API and events: a decimal string (TONNES_PATTERN:
+#: ≥ 0, at most 3 decimals; never a JSON number); serialised as a string so
+#: no float ever carries it.
 Tonnes = Annotated[
     Decimal,
     BeforeValidator(_amount_text(TONNES_PATTERN, _check_tonnes)),
