@@ -14,6 +14,7 @@ parses it, so hostile input gets a clear 4xx and never a 500.
 - a request has one Content-Type (else the JSON checks could be skipped),
   one Authorization and one Idempotency-Key (else the key could be scoped to
   another caller than the route acts for);
+- the path must be valid UTF-8 once its escapes are read, with no NUL;
 - the query string must be valid UTF-8 with no NUL nor any other character
   of REFUSED, and give a parameter that takes one value at most once.
 
@@ -295,9 +296,8 @@ class InputGuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if "\x00" in scope.get("path", ""):
-            nul = i18n.msg("NUL characters are not allowed", "不允许包含 NUL 字符")
-            await _refuse(scope, receive, send, BadPath(nul))
+        if problem := _path_problem(scope):
+            await _refuse(scope, receive, send, BadPath(problem))
             return
         query: bytes = scope.get("query_string", b"")
         if query and (problem := _query_problem(query)):
@@ -449,6 +449,24 @@ def _too_large(limit: int) -> PayloadTooLarge:
         ),
         max_bytes=limit,
     )
+
+
+def _path_problem(scope: Scope) -> str | None:
+    """Why the path cannot be read: NUL, or escapes of bytes that are not
+    UTF-8 (`%FF`, `%C0%AF`). The server decodes those to U+FFFD, which a
+    route would refuse as a malformed id (422) or not find (404); the path
+    itself is what is wrong. Read from `raw_path` (some clients send the
+    query in it too), which only a path with an escape or a byte past ASCII
+    can make other than UTF-8."""
+    if "\x00" in scope.get("path", ""):
+        return i18n.msg("NUL characters are not allowed", "不允许包含 NUL 字符")
+    raw = scope.get("raw_path")
+    if raw and (b"%" in raw or not raw.isascii()):
+        try:
+            unquote_to_bytes(raw.split(b"?", 1)[0]).decode("utf-8")
+        except UnicodeDecodeError:
+            return i18n.msg("the path is not UTF-8", "路径不是 UTF-8 编码")
+    return None
 
 
 def _query_problem(query: bytes) -> str | None:
