@@ -31,7 +31,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from measure import Parties, parent_pid, print_verdicts, self_cpu_seconds
+from measure import Parties, io_and_preemptions, parent_pid, print_verdicts, self_cpu_seconds
 from quota_svc.ledger.rules import DISTRICTS
 from svc_common.auth import mint_token
 from svc_common.settings import DEV_JWT_SECRET
@@ -117,6 +117,7 @@ def run_api(
         clients // len(bases) + (1 if i < clients % len(bases) else 0) for i in range(len(bases))
     ]
     parties.snapshot()
+    counted_before = _service_counters(parties)
     children_before = _children_cpu()
     procs = [
         subprocess.Popen(
@@ -156,6 +157,10 @@ def run_api(
     # wrk processes were waited for by communicate(): their CPU is in ours' children
     client_cpu = _children_cpu() - children_before
     spent = parties.spent()
+    writes, preempted = (
+        after - before
+        for after, before in zip(_service_counters(parties), counted_before, strict=True)
+    )
     pairs = totals["pairs"]
     return {
         "pairs_per_s": pairs / totals["duration_s"],
@@ -167,7 +172,15 @@ def run_api(
         "cpu_ms_per_pair_service": 1000 * spent.get("service", 0) / max(pairs, 1),
         "cpu_ms_per_pair_client": 1000 * client_cpu / max(pairs, 1),
         "cpu_ms_per_pair_postgres": 1000 * spent.get("postgres", 0) / max(pairs, 1),
+        "writes_per_pair": writes / max(pairs, 1),
+        "preempted_per_pair": preempted / max(pairs, 1),
     }
+
+
+def _service_counters(parties: Parties) -> tuple[int, int]:
+    """The services' socket writes and preemptions so far (summed)."""
+    counted = [io_and_preemptions(pid) for pid in parties.pids.get("service", [])]
+    return sum(w for w, _ in counted), sum(p for _, p in counted)
 
 
 def _children_cpu() -> float:
@@ -460,6 +473,7 @@ async def main() -> None:
         f"{'impl':<6} {'replicas':>8} {'shape':<13} {'side':<4} {'pairs/s':>8} {'API/raw':>8}"
         f" {'p50 ms':>7}"
         f" {'p99 ms':>7} {'CPU ms/pair: svc':>17} {'client':>7} {'pg':>6} {'errors':>6}"
+        f" {'svc writes/pair':>15} {'preempted':>9}"
     )
     verdicts = []
     configs = [(i, int(r)) for i in args.impls.split(",") for r in args.replicas.split(",")]
@@ -478,6 +492,11 @@ async def main() -> None:
                     f" {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f}"
                     f" {r['cpu_ms_per_pair_service']:>17.2f} {r['cpu_ms_per_pair_client']:>7.2f}"
                     f" {r['cpu_ms_per_pair_postgres']:>6.2f} {int(r['errors']):>6}"
+                    + (
+                        f" {r['writes_per_pair']:>15.1f} {r['preempted_per_pair']:>9.1f}"
+                        if side == "api"
+                        else ""
+                    )
                 )
         print(
             f"{impl:<6} {replicas:>8} ledger check: {pools} pools, {overdrawn} overdrafts, "

@@ -151,6 +151,47 @@ def test_export_writes_csv_and_xlsx(server: EmbeddedServer, tmp_path: Path) -> N
     assert any(row[1] == "120119:VOCs" and row[2] == "baseline" for row in sheet[1:])
 
 
+def test_an_exported_table_imports_back_and_an_unknown_column_is_refused(
+    server: EmbeddedServer, tmp_path: Path
+) -> None:
+    """`bureau export enterprises` writes `category` (derived from the
+    industry), which the import leaves out; a column the service does not
+    know (a misspelt `adress`) is refused row by row, not dropped."""
+    out = tmp_path / "enterprises.csv"
+    r = runner.invoke(app, ["export", "enterprises", "--out", str(out), "--api", server.url])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert rows and "category" in rows[0]
+    edited = tmp_path / "edited.csv"
+    with edited.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows([{**row, "name": row["name"] + "（改）"} for row in rows[:1]])
+    r = runner.invoke(app, ["import", "enterprises", str(edited), "--api", server.url])
+    assert r.exit_code == 0, r.output
+    got = httpx.get(
+        f"{server.url}/permit/enterprises/{rows[0]['uscc']}", headers=testing.auth("admin")
+    )
+    assert got.json()["name"] == rows[0]["name"] + "（改）"
+
+    misspelt = tmp_path / "misspelt.csv"
+    misspelt.write_text(
+        f"uscc,name,district,industry_code,adress\n{rows[0]['uscc']},某企业,120115,2641,某路\n",
+        encoding="utf-8",
+    )
+    report = tmp_path / "misspelt.errors.csv"
+    r = runner.invoke(
+        app, ["import", "enterprises", str(misspelt), "--errors", str(report), "--api", server.url]
+    )
+    assert r.exit_code == 1, r.output
+    failing = list(csv.DictReader(io.StringIO(report.read_text(encoding="utf-8-sig"))))
+    assert [row["row"] for row in failing] == ["1"] and "adress" in failing[0]["errors"]
+    got = httpx.get(
+        f"{server.url}/permit/enterprises/{rows[0]['uscc']}", headers=testing.auth("admin")
+    )
+    assert got.json()["name"] == rows[0]["name"] + "（改）"  # nothing was written
+
+
 def test_migrate_creates_the_embedded_databases(tmp_path: Path) -> None:
     r = runner.invoke(app, ["migrate", "--data-dir", str(tmp_path)])
     assert r.exit_code == 0, r.output

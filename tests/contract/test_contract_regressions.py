@@ -10,6 +10,7 @@ import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Annotated
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ from permit_svc.settings import Settings as PermitSettings
 from pydantic import TypeAdapter, ValidationError
 from quota_svc.app import create as create_quota
 from quota_svc.settings import Settings as QuotaSettings
-from svc_common import testing, types
+from svc_common import i18n, testing, types
 from svc_common.errors import Conflict
 from svc_common.uscc import make_uscc
 
@@ -146,35 +147,90 @@ async def test_readiness_answers_in_its_documented_shape(permit: httpx.AsyncClie
     assert set(body) <= set(schema["properties"]) and isinstance(body["retrying"], dict)
 
 
-@pytest.mark.parametrize(
-    ("pattern", "annotated"),
-    [
-        (types.TONNES_PATTERN, types.Tonnes),
-        (types.POSITIVE_TONNES_PATTERN, types.PositiveTonnes),
-        (types.INCREMENT_PATTERN, types.IncrementTonnes),
-        (types.POSITIVE_INCREMENT_PATTERN, types.PositiveIncrementTonnes),
-        (types.RATIO_PATTERN, types.Ratio),
-    ],
-)
-def test_every_amount_the_document_allows_is_accepted(pattern: str, annotated: object) -> None:
-    """The documented patterns are exact: a client that checks a value
-    against the pattern is never refused for it (schemathesis found 0 and
-    9,999,999 documented yet refused)."""
+AMOUNTS = [
+    (types.TONNES_PATTERN, types.Tonnes),
+    (types.POSITIVE_TONNES_PATTERN, types.PositiveTonnes),
+    (types.INCREMENT_PATTERN, types.IncrementTonnes),
+    (types.POSITIVE_INCREMENT_PATTERN, types.PositiveIncrementTonnes),
+    ("^-?" + types.TONNES_PATTERN[1:], types.SignedTonnes),
+    (types.NONZERO_SIGNED_PATTERN, types.NonZeroSignedTonnes),
+    (types.RATIO_PATTERN, types.Ratio),
+]
+
+
+@pytest.mark.parametrize(("pattern", "annotated"), AMOUNTS)
+def test_an_amount_is_accepted_exactly_when_the_document_allows_it(
+    pattern: str, annotated: object
+) -> None:
+    """The documented patterns are exact both ways: a client that checks a
+    value against the pattern is never refused for it (schemathesis found 0
+    and 9,999,999 documented yet refused), and a value the pattern refuses
+    is refused (`"1.0000"` was accepted although the pattern allows 3
+    decimals, `"064319"` although it allows 5 digits)."""
     adapter: TypeAdapter[Decimal] = TypeAdapter(annotated)
     rx = re.compile(pattern)
     rnd = random.Random(7)
-    checked = 0
+    matched = refused = 0
     for _ in range(5000):
         whole = "".join(rnd.choice("0123456789") for _ in range(rnd.randint(1, 8)))
-        frac = "".join(rnd.choice("0123456789") for _ in range(rnd.randint(1, 4)))
-        for text in (whole, f"{whole}.{frac}"):
-            if rx.match(text):
-                checked += 1
-                try:
-                    adapter.validate_python(text)
-                except ValidationError as exc:  # pragma: no cover - the failure
-                    pytest.fail(f"{text!r} matches {pattern} but is refused: {exc}")
-    assert checked > 500
+        frac = "".join(rnd.choice("00123456789") for _ in range(rnd.randint(1, 5)))
+        sign = rnd.choice(["", "", "-"])
+        for text in (sign + whole, f"{sign}{whole}.{frac}"):
+            try:
+                adapter.validate_python(text)
+                accepted = True
+            except ValidationError:
+                accepted = False
+            documented = rx.match(text) is not None
+            matched += documented
+            refused += not documented
+            assert accepted == documented, f"{text!r}: pattern {documented}, accepted {accepted}"
+    assert matched > 500 and refused > 500
+
+
+@pytest.mark.parametrize(
+    ("annotated", "text", "why"),
+    [
+        (types.IncrementTonnes, "1.0000", "最多 3 位小数"),
+        (types.PositiveIncrementTonnes, "0.0001", "最多 3 位小数"),
+        (types.Tonnes, "12.5000", "最多 3 位小数"),
+        (types.Tonnes, "-1", "不得为负数"),
+        (types.Tonnes, "-0", "不得为负数"),
+        (types.Tonnes, "1000000.001", "数值过大"),
+        (types.PositiveTonnes, "0.000", "必须大于 0"),
+        (types.NonZeroSignedTonnes, "-0.0", "不得为 0"),
+        (types.IncrementTonnes, "100000.5", "单个项目的增量不得超过"),
+        (types.Ratio, "2.000", "最多 2 位小数"),
+        (types.Ratio, "10.5", "不得大于 10"),
+        (types.Tonnes, "1e3", "必须是以字符串书写的十进制数"),
+        (types.Tonnes, 12.5, "必须是以字符串书写的十进制数"),
+        (types.Tonnes, "0000001", "格式不符合"),
+        # `$` matches before a final line feed: the pattern is matched whole.
+        (types.Tonnes, "12.5\n", "必须是以字符串书写的十进制数"),
+        (Annotated[Decimal, types.DecimalText(r"^[0-9]{1,2}$", "12", "two digits")], "12\n", "12"),
+        (types.Ratio, "03", "格式不符合"),
+    ],
+)
+def test_a_refused_amount_says_why(annotated: object, text: object, why: str) -> None:
+    adapter: TypeAdapter[Decimal] = TypeAdapter(annotated)
+    with i18n.use("zh"), pytest.raises(ValidationError) as raised:
+        adapter.validate_python(text)
+    (error,) = raised.value.errors()
+    assert why in str(error["msg"]), error
+
+
+async def test_an_amount_with_a_fourth_decimal_is_refused(quota: httpx.AsyncClient) -> None:
+    """`increment_t: "1.0000"` was accepted although the document allows 3
+    decimals; a client reading the document would refuse it itself."""
+    body = {"district": "120119", "increment_t": "1.0000", "project_ref": "p-4th"}
+    r = await quota.post("/quota/reservations", json=body, headers=ADMIN)
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["increment_t"]
+    check = {"district": "120119", "increment_t": "1.0000"}
+    r = await quota.post("/quota/checks", json=check, headers=ADMIN)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "increment_t", r.text
+    r = await quota.post("/quota/checks", json={**check, "increment_t": "1.000"}, headers=ADMIN)
+    assert r.status_code == 200, r.text
 
 
 async def test_a_day_at_the_calendars_edge_is_refused_not_a_500(tmp_path: Path) -> None:
@@ -325,3 +381,25 @@ def test_every_numeric_id_in_a_path_is_bounded_to_64_bits(tmp_path: Path) -> Non
         and not p["schema"].get("maximum", 2**64) <= 2**63 - 1
     ]
     assert not loose, loose
+
+
+async def test_an_id_of_bytes_that_are_not_utf8_is_a_400(
+    permit: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """`/eia/registrations/%FF`, `/permit/permits/%C0%AF` were 422 "rid: 格式不符合…"
+    (the server decodes them to U+FFFD); the contract says 400 for non-UTF-8
+    bytes in the path."""
+    from eia_svc.app import create as create_eia
+    from eia_svc.settings import Settings as EiaSettings
+
+    r = await permit.get("/permit/permits/%C0%AF", headers=ADMIN)
+    assert (r.status_code, r.json()["type"]) == (400, "urn:envbureau:problem:bad-path"), r.text
+    app = create_eia(
+        EiaSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/e.db", log_json=False)
+    )
+    async with testing.running(app) as eia:
+        r = await eia.get("/eia/registrations/%FF", headers=ADMIN)
+        assert (r.status_code, r.json()["type"]) == (400, "urn:envbureau:problem:bad-path"), r.text
+        # A well-formed id that matches no pattern stays a 422 naming it.
+        r = await eia.get("/eia/registrations/%E4%B8%AD", headers=ADMIN)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "rid", r.text

@@ -58,3 +58,34 @@ def test_a_router_with_what_only_an_inclusion_applies_is_refused() -> None:
     outer.include_router(_router())
     with pytest.raises(ValueError, match="include_router"):
         add_routes(FastAPI(), outer)
+
+
+def test_the_route_that_serves_a_write_says_whether_it_keeps_its_answer() -> None:
+    """`keeps_answer` asks the route the router would pick (the first that
+    matches path and method), not any route the path matches."""
+    from svc_common.routes import keeps_answer, keeps_answer_with_effect
+
+    app = FastAPI()
+
+    @app.post("/things/{thing_id}/spare")
+    @keeps_answer_with_effect
+    async def spare(thing_id: int) -> None: ...
+
+    @app.post("/things/first")
+    async def first() -> None: ...
+
+    @app.post("/things/{thing_id}")
+    @keeps_answer_with_effect
+    async def shadowed(thing_id: str) -> None: ...
+
+    @app.put("/things/{thing_id}")
+    @keeps_answer_with_effect
+    async def replace(thing_id: str) -> None: ...
+
+    assert keeps_answer(app, "POST", "/things/7/spare")
+    assert keeps_answer(app, "POST", "/things/8")
+    assert keeps_answer(app, "PUT", "/things/first")
+    # The router serves POST /things/first from `first`, declared earlier.
+    assert not keeps_answer(app, "POST", "/things/first")
+    assert not keeps_answer(app, "DELETE", "/things/8")
+    assert not keeps_answer(app, "POST", "/elsewhere")

@@ -80,7 +80,11 @@ def test_tonnes_round_trip_through_kilograms(t: Decimal) -> None:
         ("７", "decimal number"),  # full-width seven
         ("NaN", "decimal number"),
         ("Infinity", "decimal number"),
-        ("1" * 30, "decimal number"),
+        ("1" * 30, "implausibly large"),
+        ("1" * 41, "decimal number"),  # past any amount's length: not read
+        ("1.0000", "at most 3 decimals"),  # four written, whatever they are
+        ("0000001", "does not match the pattern"),  # more digits than it allows
+        ("7\n", "decimal number"),
         (True, "decimal number"),
         (0.1, "decimal number"),  # a JSON number: amounts are strings
         (7, "decimal number"),

@@ -3,12 +3,14 @@ hands out, and the rows after a cursor, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, and_, column, insert, or_, select
 from svc_common.db import Database
+from svc_common.errors import Unprocessable
 from svc_common.pagination import decode_cursor, encode_cursor, keyset_after, keyset_page
 from svc_common.types import UTCDateTime
 
@@ -58,6 +60,17 @@ def test_a_cursor_of_several_values_is_the_json_list_the_key_gives() -> None:
     assert page.items == ["a", "b"]
     assert page.next_cursor == encode_cursor(["2026-03-01T08:30:00+00:00", "b"])
     assert decode_cursor(page.next_cursor, "time", "str") == (at, "b")
+
+
+@pytest.mark.parametrize("text", ['"\\ud800"', '["2026-03-01T08:30:00+00:00", "a\\udfff"]'])
+def test_a_cursor_holding_a_lone_surrogate_is_no_cursor(text: str) -> None:
+    """A forged cursor's text reached the list's query, where no database
+    can hold it (UTF-8 has no lone surrogate): a 500."""
+    forged = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    kinds = ("str",) if text.startswith('"') else ("time", "str")
+    with pytest.raises(Unprocessable) as refused:
+        decode_cursor(forged, *kinds)
+    assert [e.field for e in refused.value.errors] == ["cursor"]
 
 
 def test_the_predicate_is_the_sql_the_lists_wrote_by_hand() -> None:

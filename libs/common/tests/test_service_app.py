@@ -294,6 +294,28 @@ async def test_validation_problem_names_each_field(db_url: str) -> None:
         assert r.status_code == 422
 
 
+async def test_malformed_json_names_the_body_and_says_where(db_url: str) -> None:
+    """A body cut short was answered with the decoder's offset as the field
+    (`"field": "21"`): the field is the body, the offset is in the message."""
+    json_headers = {**testing.auth("officer"), "content-type": "application/json"}
+    async with testing.running(demo_app(db_url)) as c:
+        for lang, where in (("zh-CN", "第 21 个字符之后"), ("en", "after 21 characters")):
+            r = await c.post(
+                "/demo/notes",
+                content=b'{"district":"120119",',
+                headers={**json_headers, "accept-language": lang},
+            )
+            assert r.status_code == 422, r.text
+            problem = r.json()
+            assert [(e["field"], e["type"]) for e in problem["errors"]] == [
+                ("body", "json_invalid")
+            ]
+            message = problem["errors"][0]["message"]
+            assert where in message, message
+            assert message.startswith("不是有效的 JSON" if lang == "zh-CN" else "is not valid JSON")
+            assert problem["detail"] == f"body: {message}"
+
+
 async def test_a_json_body_sent_as_another_media_type_is_a_415(db_url: str) -> None:
     body = b'{"text": "hello", "district": "120119"}'
     officer = testing.auth("officer", ["120119"])
@@ -553,6 +575,47 @@ async def test_the_guards_own_problems_name_the_path_and_the_request(db_url: str
             "instance": "/demo/health",
             "request_id": "req-raw",
         }
+
+
+async def test_a_path_of_bytes_that_are_not_utf8_is_a_400(db_url: str) -> None:
+    """`%FF` or `%C0%AF` (an overlong "/") in a path was decoded to U+FFFD and
+    refused by the route's id pattern (422 "格式不符合…"); the contract says
+    non-UTF-8 bytes in the path are a 400, as in the query."""
+    app = demo_app(db_url)
+    async with testing.running(app) as c:
+        for url in ("/demo/notes/%FF", "/demo/notes/%C0%AF", "/demo/%E4%B8notes?q=1"):
+            r = await c.get(url, headers={**testing.auth("officer"), "accept-language": "zh-CN"})
+            assert r.status_code == 400, (url, r.text)
+            problem = r.json()
+            assert problem["type"] == "urn:envbureau:problem:bad-path", url
+            assert problem["detail"] == "路径不是 UTF-8 编码", url
+        # Escapes of UTF-8 are read as before: a route answers.
+        r = await c.get("/demo/%E5%81%A5health")
+        assert r.status_code == 404, r.text
+        assert r.json()["type"] == "urn:envbureau:problem:http-404"
+        # As a server passes it: raw_path without the query.
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/demo/notes/\ufffd",
+            "raw_path": b"/demo/notes/%ff",
+            "query_string": b"",
+            "headers": [(b"accept-language", b"en")],
+            "server": ("testserver", 80),
+            "app": app,
+        }
+        await app(scope, receive, send)
+        assert sent[0]["status"] == 400
+        assert json.loads(sent[1]["body"])["detail"] == "the path is not UTF-8"
 
 
 async def test_a_name_cannot_hide_a_control_or_a_direction_override(db_url: str) -> None:

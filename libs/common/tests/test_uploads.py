@@ -11,7 +11,7 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from svc_common import guard, uploads
+from svc_common import guard, i18n, uploads
 from svc_common.errors import Unprocessable
 from svc_common.guard import (
     MAX_NUMBER_DIGITS,
@@ -254,7 +254,7 @@ def test_control_characters_and_direction_overrides_are_refused_per_row() -> Non
         max_size=6,
     ),
     st.booleans(),
-    st.sampled_from([["a", "b", "c"], ["a", "", "c"], ["a", "a"]]),
+    st.sampled_from([["a", "b", "c"], ["a", "", "c"], ["a", "", ""], ["a", "a"]]),
 )
 def test_csv_rows_match_the_plain_reading(
     rows: list[list[str]], drop_empty: bool, header: list[str]
@@ -264,6 +264,11 @@ def test_csv_rows_match_the_plain_reading(
     w.writerow(header)
     w.writerows(rows)
     text = buf.getvalue()
+    named = [h for h in header if h]
+    if len(set(named)) < len(named):  # a column named twice: no row is read
+        with pytest.raises(Unprocessable):
+            _csv_rows(text, 100, drop_empty)
+        return
     got = [(r.row, r.data, r.error) for r in _csv_rows(text, 100, drop_empty)]
     want = []
     i = 0
@@ -518,7 +523,7 @@ def _rows(rows: list[RawRow]) -> list[tuple[object, ...]]:
             return [(k, typed(x)) for k, x in v.items()]
         return (type(v).__name__, repr(v))
 
-    return [(r.row, typed(r.data), r.error) for r in rows]
+    return [(r.row, typed(r.data), r.error, r.field) for r in rows]
 
 
 @settings(max_examples=1500, deadline=None)
@@ -623,3 +628,93 @@ def test_an_upload_read_with_its_own_bytes_reads_as_from_its_text(
     except Unprocessable:  # no rows: the upload is refused whole
         got = []
     assert got == want
+
+
+def test_a_line_with_a_lone_surrogate_is_refused_naming_its_field() -> None:
+    """json.loads reads `"\\ud800"` as a lone surrogate, which no database,
+    file nor answer can hold in UTF-8: such a row reached the imports' own
+    code and failed there with a 500 (SQLite), or in writing the report."""
+    lines = [
+        '{"k": "a"}',
+        '{"k": "\\ud800"}',
+        '{"k": "b", "items": [{"name": "x\\udfff"}]}',
+        '{"\\ud800": 1}',
+        '{"k": "\\ud83d\\ude00"}',  # a pair: one character, 😀
+        '{"k": "\\\\ud800"}',  # an escaped backslash: the text \ud800
+    ]
+    rows = parse_upload("application/x-ndjson", "\n".join(lines).encode(), max_rows=10)
+    assert [(r.row, r.field, r.data is None) for r in rows] == [
+        (1, "row", False),
+        (2, "k", True),
+        (3, "items.0.name", True),
+        (4, "\\ud800", True),
+        (5, "row", False),
+        (6, "row", False),
+    ]
+    assert rows[1].error == "is not valid Unicode text (a lone surrogate escape such as \\ud800?)"
+    assert rows[4].data == {"k": "😀"} and rows[5].data == {"k": "\\ud800"}
+    with i18n.use("zh"):
+        (row,) = parse_upload("application/x-ndjson", lines[1].encode(), max_rows=10)
+    assert row.error and row.error.startswith("不是有效的 Unicode 文本")
+
+
+def test_a_csv_cell_with_a_lone_surrogate_is_refused_naming_its_column() -> None:
+    """UTF-8 and GB18030 cannot carry a lone surrogate; some charsets a
+    client may declare can (UTF-7 writes one as `+2AA-`)."""
+    body = b"a,b\n1,+2AA-\n2,3\n"
+    rows = parse_upload("text/csv; charset=utf-7", body, max_rows=10)
+    assert [(r.row, r.field, r.data) for r in rows] == [
+        (1, "b", None),
+        (2, "row", {"a": "2", "b": "3"}),
+    ]
+    # A whole table, read all or nothing, is refused naming the cell.
+    with pytest.raises(Unprocessable) as refused:
+        uploads.csv_text("text/csv; charset=utf-7", body)
+    assert [(e.field, e.type) for e in refused.value.errors] == [("line 2.b", "string_unicode")]
+
+
+def test_a_charset_that_is_no_text_encoding_is_refused() -> None:
+    """`rot13`, `hex` or `base64` name codecs Python has, but of bytes to
+    bytes or text to text: decoding an upload with one was a 500."""
+    for charset in ("rot13", "hex", "base64"):
+        with pytest.raises(Unprocessable, match="charset") as bad:
+            parse_upload(f"text/csv; charset={charset}", b"a\n1\n", max_rows=10)
+        assert bad.value.errors[0].field == "body"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["a,b,a", "a, b ,b", "a,b,c,,b"],
+)
+def test_a_column_named_twice_in_a_csv_header_refuses_the_upload(header: str) -> None:
+    """The last of two columns of one name was read, the first dropped unseen."""
+    body = f"{header}\n1,2,3,4,5\n".encode()
+    with pytest.raises(Unprocessable) as refused:
+        parse_upload("text/csv", body, max_rows=10)
+    (error,) = refused.value.errors
+    twice = error.field
+    assert twice in ("a", "b") and error.type == "duplicate_column"
+    assert refused.value.detail == f"{twice}: this column appears twice in the header row"
+    with i18n.use("zh"), pytest.raises(Unprocessable) as in_chinese:
+        uploads.csv_text("text/csv", body)
+    assert in_chinese.value.detail == f"{twice}: 该列在表头中出现了两次"
+
+
+def test_a_column_named_twice_in_a_sheet_header_refuses_the_upload() -> None:
+    from svc_common.uploads import XLSX_TYPE
+
+    body = _xlsx([["district", "amount_t", "district"], ["120119", "1", "120115"]])
+    with pytest.raises(Unprocessable) as refused:
+        parse_upload(XLSX_TYPE, body, max_rows=10)
+    assert [(e.field, e.type) for e in refused.value.errors] == [("district", "duplicate_column")]
+    # Two unnamed columns are no name given twice.
+    body = _xlsx([["district", None, None], ["120119", None, None]])
+    (row,) = parse_upload(XLSX_TYPE, body, max_rows=10)
+    assert row.data == {"district": "120119"}
+
+
+def test_lone_surrogates_are_found_where_a_parsed_value_holds_them() -> None:
+    assert guard.lone_surrogate_at({"a": ["x", {"b": "\ud800"}]}) == "a.1.b"
+    assert guard.lone_surrogate_at("\udc00") == "body"
+    assert guard.lone_surrogate_at({"\udc00x": 1}) == "\\udc00x"
+    assert guard.lone_surrogate_at({"a": "😀", "b": [1, None, 2.5]}) is None

@@ -51,6 +51,11 @@ async def test_create_get_and_reject_bad_input(svc: Service) -> None:
         "/permit/enterprises", json={**body, "district": "110101"}, headers=ADMIN
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "district"
+    # A misspelt field is refused, not registered as its default (no address).
+    body = {**body, "industry_code": "2641", "adress": "宝坻区某路1号"}
+    r = await svc.http.post("/permit/enterprises", json=body, headers=OFFICER)
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["adress"]
 
 
 async def test_bulk_import_reports_each_row_and_keeps_the_valid_ones(svc: Service) -> None:
@@ -123,6 +128,18 @@ async def test_bulk_import_is_an_upsert_by_uscc_from_csv(svc: Service) -> None:
     e3 = (await svc.http.get(f"/permit/enterprises/{make_uscc(BAODI, 3)}", headers=OFFICER)).json()
     e4 = (await svc.http.get(f"/permit/enterprises/{make_uscc(BAODI, 4)}", headers=OFFICER)).json()
     assert e3["name"] == "企业3(更名)" and e4["category"] == "registration"
+    # A misspelt column would have updated each enterprise with no address:
+    # its rows are refused, naming it, and nothing is written.
+    misspelt = csv_text.replace(",address\n", ",adress\n").replace("企业", "新企业")
+    third = (
+        await svc.http.post(
+            "/permit/enterprises:import", content=misspelt.encode(), headers=headers
+        )
+    ).json()
+    assert third["totals"]["error"] == 5
+    assert {e["field"] for row in third["results"] for e in row["errors"]} == {"adress"}
+    e3 = (await svc.http.get(f"/permit/enterprises/{make_uscc(BAODI, 3)}", headers=OFFICER)).json()
+    assert (e3["name"], e3["address"]) == ("企业3(更名)", "地址3")
     # An officer cannot take over an enterprise registered in another district.
     jizhou = make_uscc(JIZHOU, 1)
     r = await svc.http.post(

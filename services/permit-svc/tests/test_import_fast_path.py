@@ -1,9 +1,10 @@
 """The bulk import's fast path (`_fast_rows`: field checks with remembered
 verdicts on districts and industries, the USCCs' check characters all at
 once) gives for every row what the row-by-row checks it replaced gave
-(`_reference`, kept here as it was): a row it lets through is one they let
-through, with the same values, and a row it refuses goes to the model,
-which names what is wrong. Named cases fail if any one check is left out."""
+(`_reference`, kept here as it was, but for the unknown columns now
+refused): a row it lets through is one they let through, with the same
+values, and a row it refuses goes to the model, which names what is wrong.
+Named cases fail if any one check is left out."""
 
 from __future__ import annotations
 
@@ -30,7 +31,10 @@ PRINCIPALS = [
 def _reference(
     data: dict[str, Any], categories: dict[str, str], principal: Principal
 ) -> tuple[Any, ...] | None:
-    """The row-by-row checks the fast path replaced, as they were."""
+    """The row-by-row checks the fast path replaced, as they were; and a
+    column the model does not know refuses the row (the model names it)."""
+    if set(data) - {"uscc", "name", "district", "industry_code", "address", "operating_status"}:
+        return None
     try:
         uscc = data["uscc"].strip()
         name = data["name"].strip()
@@ -139,6 +143,8 @@ OFFICER = PRINCIPALS[1]
         ({"operating_status": "open"}, ADMIN),
         ({"name": 5}, ADMIN),
         ({"uscc": None}, ADMIN),
+        ({"adress": "宝坻区某路1号"}, ADMIN),  # a column the model does not know
+        ({"category": "key"}, ADMIN),  # derived from the industry, not taken
     ],
 )
 def test_each_check_refuses_its_row(change: dict[str, Any], principal: Principal) -> None:
@@ -184,10 +190,12 @@ def test_refused_rows_still_get_the_models_errors() -> None:
     datas[4] = {**datas[4], "uscc": _wrong_check(datas[4]["uscc"])}
     datas[6] = {**datas[6], "district": "120101"}
     datas[8] = dict(datas[2])
+    datas[10] = {**datas[10], "adress": "宝坻区某路2号"}
     valid = validator.chunk([RawRow(i, d) for i, d in enumerate(datas, 1)])
-    assert [row for row, _ in valid] == [i for i in range(1, 21) if i not in (5, 7, 9)]
+    assert [row for row, _ in valid] == [i for i in range(1, 21) if i not in (5, 7, 9, 11)]
     assert [e.field for e in validator.errors[5][1]] == ["uscc"]
     why = validator.errors[5][1][0].message
     assert "校验码" in why or "check character" in why
     assert [e.field for e in validator.errors[7][1]] == ["district"]
     assert validator.errors[9][1][0].field == "uscc" and "3" in validator.errors[9][1][0].message
+    assert [(e.field, e.type) for e in validator.errors[11][1]] == [("adress", "extra_forbidden")]

@@ -276,3 +276,53 @@ async def test_two_sweepers_never_expire_one_hold_twice(pg_url: str) -> None:
         quota = Quota(app, client)
         assert len(await quota.events("quota.released.v1")) == 40
         assert (await quota.availability(JIZHOU))["available_t"] == "100.000"
+
+
+async def test_a_misspelt_field_is_refused_not_defaulted(quota: Quota) -> None:
+    """`polutant` reserved VOCs, and a baseline's `efective_at` was credited
+    now: an unknown field is a 422 naming it, and nothing is written."""
+    await quota.baseline(JIZHOU, "30", effective_at="2026-01-01T00:00:00+08:00")
+    zh = {"accept-language": "zh-CN"}
+    r = await quota.client.post(
+        "/quota/reservations",
+        json={
+            "district": JIZHOU,
+            "increment_t": "0.001",
+            "project_ref": "typo-1",
+            "polutant": "NOx",
+        },
+        headers={**OFFICER, **zh},
+    )
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["message"]) for e in r.json()["errors"]] == [
+        ("polutant", "不接受此字段")
+    ]
+    r = await quota.client.post(
+        f"/quota/pools/{JIZHOU}/VOCs/baseline",
+        json={"amount_t": "5", "efective_at": "2026-02-01T00:00:00+08:00"},
+        headers={**ADMIN, **zh},
+    )
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["efective_at"]
+    # The pool is as it was: no hold, no second credit.
+    pool = await quota.availability(JIZHOU)
+    assert (pool["credited_t"], pool["reserved_t"]) == ("30.000", "0.000")
+    # Every other quota write refuses one too (a sample, one per model).
+    for method, path, body in (
+        ("POST", "/quota/checks", {"district": JIZHOU, "increment_t": "1", "x": 1}),
+        (
+            "POST",
+            f"/quota/pools/{JIZHOU}/VOCs/transfers",
+            {"source": "district", "target": "reserve", "amount_t": "1", "x": 1},
+        ),
+        ("POST", f"/quota/pools/{JIZHOU}/VOCs/adjustments", {"amount_t": "1", "note": "n", "x": 1}),
+        ("PUT", f"/quota/settings/{JIZHOU}/VOCs", {"hold_days": 30, "x": 1}),
+        (
+            "POST",
+            "/quota/swaps",
+            {"from": JIZHOU, "to": BAODI, "amount_t": "1", "reason": "r", "x": 1},
+        ),
+    ):
+        r = await quota.client.request(method, path, json=body, headers=ADMIN)
+        assert r.status_code == 422, (path, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == ["x"], (path, r.text)

@@ -330,8 +330,27 @@ async def test_trades_checked_four_eyes_and_cross_district(q: Quota) -> None:
         "/quota/trades", json={**trade, "seller": "91120225XXXXXXXXX1"}, headers=OFFICER
     )
     assert r.status_code == 422
+    # A price is an exact decimal string like an amount: no JSON number (a
+    # float), no exponent ("1e3" was stored as 1000.00), at most 2 decimals.
+    for price in (
+        1000,
+        1000.5,
+        "1e3",
+        "1E+3",
+        "12000.505",
+        "-1",
+        "100000000.01",
+        " 1",
+        "1,000",
+        "1\n",
+    ):
+        r = await q.client.post(
+            "/quota/trades", json={**trade, "price_cny_per_t": price}, headers=OFFICER
+        )
+        assert r.status_code == 422, (price, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == ["price_cny_per_t"], (price, r.text)
     t = await post(q, "/quota/trades", trade, OFFICER, 201)
-    assert t["status"] == "proposed"
+    assert t["status"] == "proposed" and t["price_cny_per_t"] == "12000.50"
     r = await q.client.post(f"/quota/trades/{t['id']}/approve", headers=OFFICER)
     assert r.status_code == 409 and r.json()["reason"] == "proposer_approves"
     done = await post(q, f"/quota/trades/{t['id']}/approve", None, OFFICER2)

@@ -302,5 +302,6 @@ async def test_a_refusal_is_written_in_the_callers_language(svc: Service) -> Non
         content=b'{"reason": "\\ud800"}',
         headers={**zh, "content-type": "application/json"},
     )
-    await expect(r, 422)
+    await expect(r, 422, "reason")
     assert "Input should" not in r.text and "Unicode" in r.json()["detail"], r.text
+    assert r.json()["detail"].startswith("reason: 不是有效的 Unicode 文本"), r.text

@@ -66,12 +66,17 @@ class Table:
 
     required: tuple[str, ...]
     checks: dict[str, Callable[[str], str | None]] = field(default_factory=dict)
+    #: Columns `bureau export` writes that the service derives and does not
+    #: take: left out of what is sent, so an export can be edited and
+    #: imported back. Any other column the service does not know is refused.
+    derived: tuple[str, ...] = ()
 
 
 TABLES: dict[Kind, Table] = {
     Kind.enterprises: Table(
         ("uscc", "name", "district", "industry_code"),
         {"uscc": uscc_problem, "district": district_problem},
+        derived=("category",),
     ),
     Kind.industries: Table(("industry_code", "name", "category")),
     Kind.project_types: Table(("code", "name", "industry_code", "category", "rule")),
@@ -94,7 +99,7 @@ def check_rows(kind: Kind, rows: list[RawRow]) -> Failures:
     failures: Failures = {}
     for r in rows:
         if r.data is None:
-            failures[r.row] = [("row", r.error or "unreadable")]
+            failures[r.row] = [(r.field, r.error or "unreadable")]
             continue
         errs = [(c, "is missing") for c in table.required if not r.data.get(c)]
         for col, check in table.checks.items():
@@ -127,12 +132,14 @@ def send(kind: Kind, client: Api, rows: list[RawRow], advance: Callable[[int], N
     failures: Failures = {}
     good = [r for r in rows if r.data is not None]
     if kind is Kind.enterprises:
+        derived = TABLES[kind].derived
         for start in range(0, len(good), 2000):
             chunk = good[start : start + 2000]
+            sent = [{k: v for k, v in (r.data or {}).items() if k not in derived} for r in chunk]
             report = client.call(
                 "POST",
                 "/permit/enterprises:import",
-                content=rows_to_csv([r.data or {} for r in chunk]),
+                content=rows_to_csv(sent),
                 content_type="text/csv; charset=utf-8",
             )
             for i, errs in _row_errors(report.get("results", []), 0).items():

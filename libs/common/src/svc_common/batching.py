@@ -15,10 +15,14 @@ takes its locks, or finds them taken by an earlier operation of the same
 transaction (the memo below), so no other transaction comes between (a batch
 of another replica waits for the row lock like any transaction); outbox rows
 and audit entries commit with their effect. What does change: the effect commits
-in the batch's transaction, before the request's own unit of work stores its
-Idempotency-Key answer. A crash between the two leaves the effect without a
-stored answer, and a retry is answered by the operation's business key (a
-reservation's project, for instance) instead of the stored answer.
+in the batch's transaction, not in the request's own unit of work. An
+operation that renders its answer before its last write hands it to that
+write (`Writes.answer`): the request's Idempotency-Key answer then commits
+with the effect, in the same statement (quota-svc's reservations and
+allocations). Any other answer is stored after the batch's commit; a crash
+between the two leaves the effect without a stored answer, and a retry is
+answered by the operation's business key (a reservation's project, for
+instance).
 
 On SQLite (one writer, and a request's unit of work holds the write lock) the
 operation runs at once in the request's own transaction.

@@ -50,6 +50,10 @@ OUTBOX_WRITTEN = "outbox_written"
 #: to publish at once after the commit (svc_common.outbox, `Writes.events`);
 #: forgotten by any rollback, savepoints' included.
 OUTBOX_DIRECT = "outbox_direct"
+#: What to call once the transaction committed (an Idempotency-Key answer
+#: written with its effect: svc_common.idempotency.answer_to_keep);
+#: forgotten by any rollback, savepoints' included.
+AFTER_COMMIT = "after_commit"
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -57,8 +61,11 @@ def _forget_direct_rows(session: Session, previous_transaction: Any) -> None:
     # A rollback, even to a savepoint, may have undone rows written for the
     # relay to publish at once: publishing them would announce what never
     # happened. Forgotten, they are published by any relay once their lease
-    # ends (svc_common.outbox.DIRECT_LEASE_SECONDS), if they were kept.
+    # ends (svc_common.outbox.DIRECT_LEASE_SECONDS), if they were kept. So is
+    # what was to follow the commit: forgotten, an answer written with its
+    # effect is stored again after, which finds it there and gives it.
     session.info.pop(OUTBOX_DIRECT, None)
+    session.info.pop(AFTER_COMMIT, None)
 
 
 @dataclass(frozen=True)
@@ -615,6 +622,10 @@ class Unit:
         """Whether it holds a transaction (nothing has run in it otherwise)."""
         return self._session is not None and self._session.in_transaction()
 
+    def holds(self, session: object) -> bool:
+        """Whether `session` is this unit's (a `transaction()` that joined it)."""
+        return self._session is not None and session is self._session
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -683,7 +694,10 @@ class Database:
 
     def _committed(self, info: dict[str, Any]) -> None:
         """After a commit: hand the relay what the transaction wrote for it
-        to publish at once, and wake it if it wrote rows to claim."""
+        to publish at once, wake it if it wrote rows to claim, and call
+        what was to follow the commit (AFTER_COMMIT)."""
+        for done in info.pop(AFTER_COMMIT, ()):
+            done()
         if direct := info.pop(OUTBOX_DIRECT, None):
             for sink in self._direct_sinks:
                 sink(direct)
@@ -736,6 +750,7 @@ class Database:
         except BaseException:
             await session.rollback()
             session.info.pop(OUTBOX_WRITTEN, None)
+            session.info.pop(AFTER_COMMIT, None)
             raise
         unit.kept = True
 
@@ -776,6 +791,7 @@ class Database:
             return
         await unit.session.rollback()
         unit.session.info.pop(OUTBOX_WRITTEN, None)
+        unit.session.info.pop(AFTER_COMMIT, None)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:

@@ -197,10 +197,31 @@ def _field_of(error: dict[str, Any]) -> str:
     return _loc(loc)
 
 
+def _malformed_json(error: dict[str, Any]) -> FieldError | None:
+    """A body the JSON decoder could not read: FastAPI places the decoder's
+    offset where a field's name goes (`("body", 21)`). The field is the
+    body; the offset, and the decoder's reason, go in the message."""
+    loc = tuple(error.get("loc", ()))
+    if error.get("type") != "json_invalid" or len(loc) != 2 or loc[0] != "body":
+        return None
+    if not isinstance(loc[1], int):
+        return None
+    pos, reason = loc[1], str((error.get("ctx") or {}).get("error", "")).strip()
+    return FieldError(
+        field="body",
+        message=i18n.msg(
+            f"is not valid JSON (after {pos} characters{': ' + reason if reason else ''})",
+            f"不是有效的 JSON（第 {pos} 个字符之后有误）",
+        ),
+        type="json_invalid",
+    )
+
+
 def validation_errors(errors: list[dict[str, Any]] | Any) -> list[FieldError]:
     """Pydantic's errors as field errors, in the request's language."""
     return [
-        FieldError(
+        _malformed_json(e)
+        or FieldError(
             field=_field_of(e),
             message=i18n.pydantic_message(e.get("type"), e.get("ctx"), str(e.get("msg", ""))),
             type=e.get("type"),

@@ -14,6 +14,7 @@ parses it, so hostile input gets a clear 4xx and never a 500.
 - a request has one Content-Type (else the JSON checks could be skipped),
   one Authorization and one Idempotency-Key (else the key could be scoped to
   another caller than the route acts for);
+- the path must be valid UTF-8 once its escapes are read, with no NUL;
 - the query string must be valid UTF-8 with no NUL nor any other character
   of REFUSED, and give a parameter that takes one value at most once.
 
@@ -118,6 +119,62 @@ def has_control_chars(text: str) -> bool:
     """Whether a plain text (a CSV or spreadsheet cell) holds a character of
     REFUSED."""
     return _CONTROL.search(text) is not None
+
+
+#: A UTF-16 surrogate code point. In a text read from JSON it is one left
+#: alone by a `\ud800` escape (an escaped pair reads as the one character
+#: it encodes), which UTF-8 cannot encode: no database, file nor answer can
+#: hold it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether a text holds a lone surrogate (`lone_surrogate_at`)."""
+    return _SURROGATE.search(text) is not None
+
+
+#: The error type of a text with a lone surrogate, as pydantic names it.
+SURROGATE_ERROR = "string_unicode"
+
+
+def surrogate_problem() -> str:
+    """Why a text with a lone surrogate is refused: the words of a JSON
+    body's refusal (pydantic's `string_unicode`, i18n), wherever it is found."""
+    return i18n.pydantic_message(SURROGATE_ERROR, None, "")
+
+
+def lone_surrogate_path(
+    value: Any, path: tuple[str | int, ...] = ()
+) -> tuple[str | int, ...] | None:
+    """Where the first text of a parsed JSON value that holds a lone
+    surrogate, as a name or as a value, is (`("pollutants", 0, "name")`; `()`
+    for the value itself), or None. json.loads reads such a text without
+    complaint and pydantic's JSON parser refuses the whole document, naming
+    no field: this is the one check of it, for a JSON body (strict_bodies),
+    the rows of an upload, a cursor, and whatever else reads JSON itself.
+    A name that holds one is given with it escaped (`\\ud800`), so the
+    answer naming it can be written."""
+    if isinstance(value, str):
+        return path if has_lone_surrogate(value) else None
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            name = str(key)
+            if has_lone_surrogate(name):
+                return (*path, name.encode("utf-8", "backslashreplace").decode())
+            if (hit := lone_surrogate_path(inner, (*path, name))) is not None:
+                return hit
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            if (hit := lone_surrogate_path(inner, (*path, i))) is not None:
+                return hit
+    return None
+
+
+def lone_surrogate_at(value: Any) -> str | None:
+    """`lone_surrogate_path` as the field a problem names (`pollutants.0.name`;
+    `body` for the value itself), or None."""
+    path = lone_surrogate_path(value)
+    return None if path is None else ".".join(map(str, path)) or "body"
 
 
 class _TooLarge(Exception):
@@ -239,9 +296,8 @@ class InputGuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if "\x00" in scope.get("path", ""):
-            nul = i18n.msg("NUL characters are not allowed", "不允许包含 NUL 字符")
-            await _refuse(scope, receive, send, BadPath(nul))
+        if problem := _path_problem(scope):
+            await _refuse(scope, receive, send, BadPath(problem))
             return
         query: bytes = scope.get("query_string", b"")
         if query and (problem := _query_problem(query)):
@@ -393,6 +449,24 @@ def _too_large(limit: int) -> PayloadTooLarge:
         ),
         max_bytes=limit,
     )
+
+
+def _path_problem(scope: Scope) -> str | None:
+    """Why the path cannot be read: NUL, or escapes of bytes that are not
+    UTF-8 (`%FF`, `%C0%AF`). The server decodes those to U+FFFD, which a
+    route would refuse as a malformed id (422) or not find (404); the path
+    itself is what is wrong. Read from `raw_path` (some clients send the
+    query in it too), which only a path with an escape or a byte past ASCII
+    can make other than UTF-8."""
+    if "\x00" in scope.get("path", ""):
+        return i18n.msg("NUL characters are not allowed", "不允许包含 NUL 字符")
+    raw = scope.get("raw_path")
+    if raw and (b"%" in raw or not raw.isascii()):
+        try:
+            unquote_to_bytes(raw.split(b"?", 1)[0]).decode("utf-8")
+        except UnicodeDecodeError:
+            return i18n.msg("the path is not UTF-8", "路径不是 UTF-8 编码")
+    return None
 
 
 def _query_problem(query: bytes) -> str | None:

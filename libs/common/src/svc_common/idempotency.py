@@ -13,17 +13,33 @@ no claim to go stale: a twin request racing the first waits on the key's
 unique index and, when the first commits, rolls its own effect back and
 replays the first answer. Reusing a key for another request is a 422; 5xx
 answers are not stored, so a retry can succeed.
+
+A write whose effect commits in a group commit of its own
+(svc_common.batching) commits outside the request's unit. Its route keeps
+the answer with the effect instead (应答随效果提交): the operation renders
+the answer before its last write and hands it to that write
+(`Writes.answer`), which stores it in the same statement as the effect, so
+they commit together, in one round trip with the rest. A twin request that
+stored its answer first makes that statement fail on the key's unique index:
+the effect is undone with it, the request is refused (a 409), and storing
+that refusal meets the twin's answer, which is replayed (or a 422 given if
+the twin was another request). A route that keeps no answer with its effect
+(a refusal, a request found already done) has its answer stored after, as
+above.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from sqlalchemy import Table, bindparam, insert, select, text
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svc_common import faults, i18n
@@ -31,7 +47,7 @@ from svc_common.batching import InsertsTogether, LookupsTogether
 from svc_common.db import Database, DriverStatement, Unit
 from svc_common.errors import PROBLEM_JSON, Problem, Unauthorized, Unavailable, scope_problem
 from svc_common.failures import TransientFailure, is_transient, is_unique_violation
-from svc_common.routes import allowed_methods
+from svc_common.routes import allowed_methods, keeps_answer
 from svc_common.tables import IdempotencyRecord
 from svc_common.types import utcnow
 
@@ -89,6 +105,88 @@ METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_KEY_LENGTH = 255
 
 
+#: An answer as this middleware holds it: status, body, content type, the
+#: route's other headers.
+Answer = tuple[int, bytes, str, list[tuple[bytes, bytes]]]
+
+
+@dataclass
+class PendingAnswer:
+    """The answer a request with an Idempotency-Key is to store, while its
+    route runs (see the module's docstring): what the key's record is made
+    of, and what became of an answer kept with the effect."""
+
+    owner: str
+    key: str
+    method: str
+    path: str
+    request_hash: str
+    #: The request's unit of work, which stores the answer of whatever
+    #: joined it (the middleware, after the route).
+    unit: Unit | None = None
+    #: The answer stored with the effect, once that transaction committed.
+    kept: Answer | None = None
+
+
+_PENDING: ContextVar[PendingAnswer | None] = ContextVar("idempotency-pending", default=None)
+
+
+def answer_to_keep(
+    response: Response, session: object
+) -> tuple[dict[str, Any], Callable[[], None]] | None:
+    """The record that stores `response` as the current request's answer,
+    to write with its effect in `session` (`Writes.answer`), and what to
+    call once that transaction committed; None when the request has no
+    answer to keep there: no Idempotency-Key, not on PostgreSQL on asyncpg,
+    or `session` is the request's own unit of work (group commits turned
+    off), where the middleware stores the answer with the effect anyway."""
+    pending = _PENDING.get()
+    if pending is None or (pending.unit is not None and pending.unit.holds(session)):
+        return None
+    answer = _answer_of(response)
+
+    def kept() -> None:
+        pending.kept = answer
+
+    return _record(pending, answer), kept
+
+
+def _answer_of(response: Response) -> Answer:
+    """A route's response as this middleware holds an answer (see `_call`)."""
+    ctype = "application/json"
+    extra: list[tuple[bytes, bytes]] = []
+    for k, v in response.raw_headers:
+        lk = k.lower()
+        if lk == b"content-type":
+            ctype = v.decode("latin-1")
+        elif lk != b"content-length":
+            extra.append((k, v))
+    return response.status_code, bytes(response.body), ctype, extra
+
+
+def _record(pending: PendingAnswer, answer: Answer) -> dict[str, Any]:
+    """The key's record holding `answer`."""
+    status, payload, ctype, extra = answer
+    text_body, binary_body = _stored_body(payload)
+    return {
+        "owner": pending.owner,
+        "key": pending.key,
+        "method": pending.method,
+        "path": pending.path,
+        "request_hash": pending.request_hash,
+        "status_code": status,
+        "response_body": text_body,
+        "response_bytes": binary_body,
+        "response_headers": (
+            json.dumps([[k.decode("latin-1"), v.decode("latin-1")] for k, v in extra])
+            if extra
+            else None
+        ),
+        "content_type": ctype,
+        "created_at": utcnow(),
+    }
+
+
 class KeyInvalid(Problem):
     code = "idempotency-key-invalid"
 
@@ -97,7 +195,7 @@ class KeyReused(Problem):
     status, code, title = 422, "idempotency-key-reused", "Unprocessable request"
 
 
-def _answer(scope: Scope, problem: Problem) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
+def _answer(scope: Scope, problem: Problem) -> Answer:
     """A problem as an answer of this middleware (status, body, type,
     headers), with `instance` and `request_id` as every problem has."""
     response = scope_problem(problem, scope)
@@ -105,7 +203,7 @@ def _answer(scope: Scope, problem: Problem) -> tuple[int, bytes, str, list[tuple
     return problem.status, bytes(response.body), PROBLEM_JSON, extra
 
 
-def unavailable(scope: Scope) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
+def unavailable(scope: Scope) -> Answer:
     return _answer(
         scope,
         Unavailable(
@@ -186,25 +284,66 @@ class IdempotencyMiddleware:
         key: str | None,
         digest: str,
     ) -> None:
-        answer: tuple[int, bytes, str, list[tuple[bytes, bytes]]] | None = None
+        answer: Answer | None = None
+        # A route that keeps its answer with its every effect needs no
+        # lookup first: a key already answered fails its write on the key's
+        # unique index, which undoes the effect, and storing the refusal
+        # then finds the first answer (see the module's docstring).
+        look_up = (
+            owner is not None
+            and key is not None
+            and not (db.on_asyncpg and keeps_answer(scope["app"], scope["method"], scope["path"]))
+        )
         async with db.unit_of_work() as unit:
-            if owner is not None and key is not None:
+            if look_up and owner is not None and key is not None:
                 answer = await _stored(db, unit, scope, owner, key, digest)
             if answer is None:
-                captured = await _call(self.app, scope, body, receive)
-                status, payload, ctype, extra = captured
-                if status >= 500:
-                    await db.rollback(unit)
-                    answer = captured
-                else:
-                    if owner is not None and key is not None:
-                        answer = await _store(db, unit, owner, key, scope, digest, captured)
-                    if answer is None:
-                        await db.commit(unit)
-                        faults.crash_after_commit(scope["path"])
-                        answer = captured
+                pending = None
+                if owner is not None and key is not None and db.on_asyncpg:
+                    # What a route may keep with an effect it commits in a
+                    # group commit of its own (`answer_to_keep`).
+                    pending = PendingAnswer(
+                        owner, key, scope["method"], scope["path"][:500], digest, unit
+                    )
+                token = _PENDING.set(pending)
+                try:
+                    captured = await _call(self.app, scope, body, receive)
+                finally:
+                    _PENDING.reset(token)
+                answer = await _settle(db, unit, scope, owner, key, digest, captured, pending)
         status, payload, ctype, extra = answer
         await _respond(send, status, payload, ctype, extra)
+
+
+async def _settle(
+    db: Database,
+    unit: Unit,
+    scope: Scope,
+    owner: str | None,
+    key: str | None,
+    digest: str,
+    captured: Answer,
+    pending: PendingAnswer | None,
+) -> Answer:
+    """The answer to send, once the route has run: its effect and its
+    answer committed (or undone, for a 5xx)."""
+    if pending is not None and pending.kept is not None:
+        # Stored with the effect, committed: what a retry will be given.
+        await db.commit(unit)
+        faults.crash_after_commit(scope["path"])
+        return pending.kept
+    status = captured[0]
+    if status >= 500:
+        await db.rollback(unit)
+        return captured
+    answer = None
+    if owner is not None and key is not None:
+        answer = await _store(db, unit, owner, key, scope, digest, captured)
+    if answer is None:
+        await db.commit(unit)
+        faults.crash_after_commit(scope["path"])
+        answer = captured
+    return answer
 
 
 def _owner(state: Any, headers: dict[bytes, bytes]) -> tuple[str | None, str]:
@@ -255,7 +394,7 @@ async def _on_record(
 
 async def _stored(
     db: Database, unit: Unit, scope: Scope, owner: str, key: str, digest: str
-) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]] | None:
+) -> Answer | None:
     """The answer to replay for this key, a 422 for a reused key, or None."""
     # A twin racing past this lookup is caught by the key's unique index
     # when the answer is stored.
@@ -296,29 +435,12 @@ async def _store(
     key: str,
     scope: Scope,
     digest: str,
-    captured: tuple[int, bytes, str, list[tuple[bytes, bytes]]],
-) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]] | None:
+    captured: Answer,
+) -> Answer | None:
     """Store the answer in the request's unit of work. If a twin request with
     the key committed first, undo this one's effect and give the first answer."""
-    status, payload, ctype, extra = captured
-    text_body, binary_body = _stored_body(payload)
-    params = {
-        "owner": owner,
-        "key": key,
-        "method": scope["method"],
-        "path": scope["path"][:500],
-        "request_hash": digest,
-        "status_code": status,
-        "response_body": text_body,
-        "response_bytes": binary_body,
-        "response_headers": (
-            json.dumps([[k.decode("latin-1"), v.decode("latin-1")] for k, v in extra])
-            if extra
-            else None
-        ),
-        "content_type": ctype,
-        "created_at": utcnow(),
-    }
+    key_of = PendingAnswer(owner, key, scope["method"], scope["path"][:500], digest)
+    params = _record(key_of, captured)
     try:
         if db.on_asyncpg and not unit.begun:
             # After a group commit: every request of the batch stores at once.
@@ -352,9 +474,7 @@ def _stored_body(payload: bytes) -> tuple[str | None, bytes | None]:
     return text_body, None
 
 
-async def _call(
-    app: ASGIApp, scope: Scope, body: bytes, receive: Receive
-) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
+async def _call(app: ASGIApp, scope: Scope, body: bytes, receive: Receive) -> Answer:
     """Run the route with its answer held back (sent only after the commit)."""
     status = 500
     headers: list[tuple[bytes, bytes]] = []

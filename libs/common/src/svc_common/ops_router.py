@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from svc_common.auth import Principal, require_citywide
@@ -61,6 +61,8 @@ class DeadLetterDetail(DeadLetterOut):
 
 
 class DiscardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     reason: str = Field(min_length=1, max_length=500)
 
 

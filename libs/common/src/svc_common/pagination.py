@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, or_
 
 from svc_common.errors import field_error
+from svc_common.guard import has_lone_surrogate
 from svc_common.i18n import msg
 
 T = TypeVar("T")
@@ -88,6 +89,8 @@ def _one(value: Any, kind: Kind) -> Any:
         return value
     if kind == "str":
         if not isinstance(value, str) or not value or len(value) > 200 or "\x00" in value:
+            raise _bad()
+        if has_lone_surrogate(value):  # `"\ud800"` read from JSON: no column holds it
             raise _bad()
         return value
     if kind == "date?" and value is None:

@@ -20,6 +20,12 @@ from fastapi import FastAPI
 from fastapi._compat import v2
 from pydantic import ValidationError
 
+from svc_common.guard import (
+    SURROGATE_ERROR,
+    has_lone_surrogate,
+    lone_surrogate_path,
+    surrogate_problem,
+)
 from svc_common.openapi import api_routes
 
 
@@ -47,6 +53,11 @@ def _strict_validate(
     except (TypeError, ValueError):
         # Not a parsed JSON document (a form, a default object): as before.
         return v2.ModelField.validate(self, value, values or {}, loc=loc)
+    if has_lone_surrogate(raw) and (where := lone_surrogate_path(value)) is not None:
+        # pydantic's JSON parser would refuse the whole text (`string_unicode`
+        # at no field): the same error, at the field that holds it.
+        error = {"type": SURROGATE_ERROR, "loc": where, "msg": surrogate_problem(), "input": ""}
+        return None, v2._regenerate_error_with_loc(errors=[error], loc_prefix=loc)
     try:
         return self._type_adapter.validate_json(raw, strict=True), []
     except ValidationError as exc:

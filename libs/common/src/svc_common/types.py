@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
@@ -121,7 +122,7 @@ class DecimalText:
     def parse(self, value: Any) -> Decimal:
         if isinstance(value, Decimal):
             return value
-        if isinstance(value, str) and len(value) <= 40 and re.match(self.pattern, value):
+        if isinstance(value, str) and len(value) <= 40 and re.fullmatch(self.pattern, value):
             return Decimal(value)
         raise ValueError(
             i18n.msg(
@@ -198,32 +199,40 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
-#: How an amount is written in the API: plain decimal digits (ASCII), an
-#: optional sign where allowed, at most 3 decimals; no exponent, no
-#: separators, no spaces. A string, so no float ever carries it.
+#: How a sum is read from an answer or event (`TotalTonnes`): plain decimal
+#: digits (ASCII), an optional sign; no exponent, no separators, no spaces.
+#: A string, so no float ever carries it.
 _AMOUNT = re.compile(r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$")
 
 
-def _parse_tonnes(value: Any) -> Decimal:
-    """An amount as the API accepts it: a decimal string such as "12.5" (a
-    Decimal comes from the services' own code). JSON numbers are refused:
-    the documented type is a string, and a float cannot be trusted with it."""
-    if isinstance(value, Decimal):
-        d = value
-    elif isinstance(value, str) and len(value) <= 24 and _AMOUNT.match(value):
-        d = Decimal(value)
-    else:
-        raise ValueError(
-            i18n.msg(
-                'must be a decimal number written as a string, such as "12.5" '
-                "(ASCII digits, at most 3 decimals, no exponent or separators)",
-                '必须是以字符串书写的十进制数，例如 "12.5"（半角数字，最多 3 位小数，'
-                "不含指数或分隔符）",
-            )
+def _not_a_decimal_string(places: int = 3) -> ValueError:
+    return ValueError(
+        i18n.msg(
+            'must be a decimal number written as a string, such as "12.5" '
+            f"(ASCII digits, at most {places} decimals, no exponent or separators)",
+            f'必须是以字符串书写的十进制数，例如 "12.5"（半角数字，最多 {places} 位小数，'
+            "不含指数或分隔符）",
         )
+    )
+
+
+def _finite(d: Decimal) -> Decimal:
     if not d.is_finite():
         raise ValueError(i18n.msg("must be a finite number", "必须是有限数值"))
     return d
+
+
+def _parse_tonnes(value: Any) -> Decimal:
+    """A sum of amounts as answers and events write it: a decimal string such
+    as "12.500" (a Decimal comes from the services' own code). JSON numbers
+    are refused: the documented type is a string, and a float cannot be
+    trusted with it. The amounts a request carries are read by
+    `_amount_text`, exactly as their documented patterns say."""
+    if isinstance(value, Decimal):
+        return _finite(value)
+    if isinstance(value, str) and len(value) <= 24 and _AMOUNT.fullmatch(value):
+        return Decimal(value)
+    raise _not_a_decimal_string()
 
 
 #: One kilogram in tonnes: the places every amount is exact to.
@@ -242,11 +251,17 @@ def _fmt2(d: Decimal) -> str:
     return format(d if isinstance(d, Decimal) else Decimal(d), ".2f")
 
 
-def _three_places(d: Decimal) -> None:
-    if d.as_tuple().exponent < -3 and d != d.quantize(_THREE_PLACES):  # type: ignore[operator]
-        raise ValueError(
+def _too_many_places(places: int) -> ValueError:
+    if places == 3:
+        return ValueError(
             i18n.msg("at most 3 decimals (one kilogram) are allowed", "最多 3 位小数（精确到千克）")
         )
+    return ValueError(i18n.msg(f"at most {places} decimals are allowed", f"最多 {places} 位小数"))
+
+
+def _three_places(d: Decimal) -> None:
+    if d.as_tuple().exponent < -3 and d != d.quantize(_THREE_PLACES):  # type: ignore[operator]
+        raise _too_many_places(3)
 
 
 def _too_large() -> ValueError:
@@ -261,12 +276,50 @@ def _negative() -> ValueError:
     return ValueError(i18n.msg("must not be negative", "不得为负数"))
 
 
-def _parse_unsigned_tonnes(value: Any) -> Decimal:
-    """As `_parse_tonnes`, with no sign: "-0" is refused as the document's
-    pattern refuses it (a negative zero passes `d < 0`)."""
-    if isinstance(value, str) and value.startswith("-"):
-        raise _negative()
-    return _parse_tonnes(value)
+#: What an amount's text must look like for its reasons to be told apart
+#: (a sign, digits, a fraction); its pattern says exactly how many of each.
+_DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _amount_text(
+    pattern: str, *checks: Callable[[Decimal], Any], places: int = 3
+) -> Callable[[Any], Decimal]:
+    """The reader of an amount documented by `pattern`: a string is accepted
+    exactly when the pattern matches all of it. The published pattern is the
+    rule, so a client checking a value against the document is never
+    refused, nor let through where the document refuses ("1.0000" has four
+    decimals however many of them are zeros; "064319" six digits). A string
+    refused is told the most telling reason: not a decimal string, a sign
+    where none is allowed, too many decimals, the first of `checks` (the
+    type's range checks) that fails, else the pattern itself. A Decimal,
+    from the services' own code, is left to the type's checks."""
+    exact = re.compile(pattern)
+    signed = pattern.startswith("^-?")
+
+    def why_not(value: Any) -> ValueError:
+        if not isinstance(value, str) or len(value) > 40 or not _DECIMAL_TEXT.fullmatch(value):
+            return _not_a_decimal_string(places)
+        if value.startswith("-") and not signed:
+            return _negative()
+        if len(value.partition(".")[2]) > places:
+            return _too_many_places(places)
+        d = Decimal(value)
+        for check in checks:
+            try:
+                check(d)
+            except ValueError as exc:
+                return exc
+        mismatch = i18n.msg(f"does not match the pattern {pattern}", f"格式不符合 {pattern}")
+        return ValueError(mismatch)
+
+    def parse(value: Any) -> Decimal:
+        if isinstance(value, str) and len(value) <= 40 and exact.fullmatch(value):
+            return Decimal(value)
+        if isinstance(value, Decimal):
+            return _finite(value)
+        raise why_not(value)
+
+    return parse
 
 
 def _unsigned_zero(d: Decimal) -> Decimal:
@@ -283,11 +336,12 @@ def _check_tonnes(d: Decimal) -> Decimal:
     return _unsigned_zero(d).quantize(_THREE_PLACES)
 
 
-#: Tonnes per year in the API and events: a decimal string or number,
-#: ≥ 0, at most 3 decimals; serialised as a string so no float ever carries it.
+#: Tonnes per year in the API and events: a decimal string (TONNES_PATTERN:
+#: ≥ 0, at most 3 decimals; never a JSON number); serialised as a string so
+#: no float ever carries it.
 Tonnes = Annotated[
     Decimal,
-    BeforeValidator(_parse_unsigned_tonnes),
+    BeforeValidator(_amount_text(TONNES_PATTERN, _check_tonnes)),
     AfterValidator(_check_tonnes),
     PlainSerializer(_fmt3, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": TONNES_PATTERN, "examples": ["12.5"]}),
@@ -301,19 +355,29 @@ def _check_signed_tonnes(d: Decimal) -> Decimal:
     return _unsigned_zero(d).quantize(_THREE_PLACES)
 
 
+SIGNED_TONNES_PATTERN = "^-?" + TONNES_PATTERN[1:]
+
 #: A signed amount, e.g. the change of a permitted amount.
 SignedTonnes = Annotated[
     Decimal,
-    BeforeValidator(_parse_tonnes),
+    BeforeValidator(_amount_text(SIGNED_TONNES_PATTERN, _check_signed_tonnes)),
     AfterValidator(_check_signed_tonnes),
     PlainSerializer(_fmt3, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "pattern": "^-?" + TONNES_PATTERN[1:], "examples": ["-3.2"]}),
+    WithJsonSchema({"type": "string", "pattern": SIGNED_TONNES_PATTERN, "examples": ["-3.2"]}),
 ]
 
 
-#: A signed amount other than zero, documented so (e.g. an adjustment).
+def _nonzero(d: Decimal) -> Decimal:
+    if d == 0:
+        raise ValueError(i18n.msg("must not be 0", "不得为 0"))
+    return d
+
+
+#: A signed amount other than zero (e.g. an adjustment).
 NonZeroSignedTonnes = Annotated[
     SignedTonnes,
+    AfterValidator(_nonzero),
+    BeforeValidator(_amount_text(NONZERO_SIGNED_PATTERN, _check_signed_tonnes, _nonzero)),
     WithJsonSchema({"type": "string", "pattern": NONZERO_SIGNED_PATTERN, "examples": ["-3.2"]}),
 ]
 
@@ -363,7 +427,7 @@ def _check_ratio(d: Decimal) -> Decimal:
 #: An offset ratio (倍量削减替代), e.g. 2.0: need = increment × ratio.
 Ratio = Annotated[
     Decimal,
-    BeforeValidator(_parse_tonnes),
+    BeforeValidator(_amount_text(RATIO_PATTERN, _check_ratio, places=2)),
     AfterValidator(_check_ratio),
     PlainSerializer(
         _fmt2,
@@ -384,6 +448,7 @@ def _positive(d: Decimal) -> Decimal:
 PositiveTonnes = Annotated[
     Tonnes,
     AfterValidator(_positive),
+    BeforeValidator(_amount_text(POSITIVE_TONNES_PATTERN, _check_tonnes, _positive)),
     WithJsonSchema({"type": "string", "pattern": POSITIVE_TONNES_PATTERN, "examples": ["12.5"]}),
 ]
 
@@ -403,6 +468,7 @@ def _check_increment(d: Decimal) -> Decimal:
 IncrementTonnes = Annotated[
     Tonnes,
     AfterValidator(_check_increment),
+    BeforeValidator(_amount_text(INCREMENT_PATTERN, _check_tonnes, _check_increment)),
     WithJsonSchema(
         {
             "type": "string",
@@ -415,6 +481,9 @@ IncrementTonnes = Annotated[
 PositiveIncrementTonnes = Annotated[
     IncrementTonnes,
     AfterValidator(_positive),
+    BeforeValidator(
+        _amount_text(POSITIVE_INCREMENT_PATTERN, _check_tonnes, _check_increment, _positive)
+    ),
     WithJsonSchema(
         {
             "type": "string",

@@ -9,7 +9,13 @@ is GBK (GB18030 is its superset), with or without a UTF-8 BOM elsewhere. The
 charset a client declares is used; otherwise UTF-8 (BOM or not) is tried,
 then GB18030. An .xlsx is read with openpyxl in read-only mode, bounded in
 size, rows and columns. The failing rows of an upload can be answered as a
-spreadsheet (`error_report_xlsx`) with their cells and reasons."""
+spreadsheet (`error_report_xlsx`) with their cells and reasons.
+
+A header naming a column twice refuses the upload (which of the two a reader
+keeps would be its own choice). A row holding a lone surrogate (`"\\ud800"` in
+a JSON line; a cell in a declared charset such as UTF-7) is kept as that
+row's error naming the field (`RawRow.field`), so no service's own code, fast
+paths included, ever sees a text no database or answer can hold."""
 
 from __future__ import annotations
 
@@ -29,14 +35,18 @@ import msgspec
 from fastapi import Request
 from pydantic import BaseModel
 
-from svc_common.errors import PayloadTooLarge, UnsupportedMediaType, field_error
+from svc_common.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType, field_error
 from svc_common.guard import (
+    SURROGATE_ERROR,
     control_problem,
     has_control_chars,
+    has_lone_surrogate,
     json_free_of_hazards,
     json_plainly_safe,
     json_problem,
     json_shallow,
+    lone_surrogate_at,
+    surrogate_problem,
 )
 from svc_common.i18n import msg
 
@@ -150,11 +160,13 @@ def upload_openapi(
 
 @dataclass(slots=True)
 class RawRow:
-    """One row of an upload: its 1-based number, its fields, or why it could not be read."""
+    """One row of an upload: its 1-based number, its fields, or why it could
+    not be read and the field that is about (`row`: the row as a whole)."""
 
     row: int
     data: dict[str, Any] | None
     error: str | None = None
+    field: str = "row"
 
 
 def _charset(content_type: str) -> str | None:
@@ -188,16 +200,12 @@ def _decoded(body: bytes, content_type: str) -> tuple[str, str]:
         try:
             codec = codecs.lookup(declared).name
         except LookupError as exc:
-            raise field_error(
-                "body",
-                msg(
-                    f"the charset {declared!r} is not supported; use UTF-8 or GB18030/GBK",
-                    f"不支持字符集 {declared!r}；请使用 UTF-8 或 GB18030/GBK",
-                ),
-            ) from exc
+            raise field_error("body", _unsupported_charset(declared)) from exc
         codec = _CHARSETS.get(codec.replace("_", "-"), codec)
         try:
             return body.decode(codec), codec
+        except LookupError as exc:  # a codec of bytes to bytes (hex, base64) or text to text
+            raise field_error("body", _unsupported_charset(declared)) from exc
         except UnicodeDecodeError as exc:
             raise field_error(
                 "body",
@@ -220,6 +228,40 @@ def _decoded(body: bytes, content_type: str) -> tuple[str, str]:
     )
 
 
+def _unsupported_charset(declared: str) -> str:
+    return msg(
+        f"the charset {declared!r} is not supported; use UTF-8 or GB18030/GBK",
+        f"不支持字符集 {declared!r}；请使用 UTF-8 或 GB18030/GBK",
+    )
+
+
+#: Codecs whose text never holds a lone surrogate (strict UTF-8 and GB18030
+#: decode none); another a client declares may (UTF-7 writes one as `+2AA-`).
+_NO_SURROGATES = ("utf-8-sig", "gb18030")
+
+
+def repeated_column(names: Iterable[str]) -> str | None:
+    """The first name given twice among a header's (unnamed columns aside)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        if name:
+            seen.add(name)
+    return None
+
+
+def named_twice(name: str) -> Unprocessable:
+    """The refusal of an upload whose header names a column twice: which of
+    the two a reader keeps is the reader's choice (Python's dict, the last),
+    and the other is dropped unseen, as a JSON name given twice is refused."""
+    return field_error(
+        name,
+        msg("this column appears twice in the header row", "该列在表头中出现了两次"),
+        "duplicate_column",
+    )
+
+
 def _refuse_media(media: str, allowed: tuple[str, ...]) -> UnsupportedMediaType:
     return UnsupportedMediaType(
         msg(
@@ -233,11 +275,36 @@ def _refuse_media(media: str, allowed: tuple[str, ...]) -> UnsupportedMediaType:
 def csv_text(content_type: str, body: bytes) -> str:
     """A whole-table CSV upload (read all or nothing by its route) as text:
     415 for another media type, as `parse_upload` answers, rather than a
-    spreadsheet or JSON lines read as if they were CSV."""
+    spreadsheet or JSON lines read as if they were CSV; 422 for a header
+    naming a column twice, or a cell holding a lone surrogate (a declared
+    charset such as UTF-7 can write one), as `parse_upload` refuses them."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media not in CSV_TYPES:
         raise _refuse_media(media, CSV_TYPES)
-    return decode_text(body, content_type)
+    text, codec = _decoded(body, content_type)
+    try:
+        names = [h.strip() for h in next(csv.reader(io.StringIO(text, newline="")), [])]
+    except csv.Error:  # the route's own reading says why
+        return text
+    if (twice := repeated_column(names)) is not None:
+        raise named_twice(twice)
+    if codec not in _NO_SURROGATES and has_lone_surrogate(text):
+        raise field_error(_surrogate_cell(text, names), surrogate_problem(), SURROGATE_ERROR)
+    return text
+
+
+def _surrogate_cell(text: str, names: list[str]) -> str:
+    """Where the first cell of a CSV holding a lone surrogate is, as a whole
+    table's refusals name a cell (`line 3.name`; the header is line 1)."""
+    try:
+        for line, cells in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+            for i, cell in enumerate(cells):
+                if has_lone_surrogate(cell):
+                    named = line > 1 and i < len(names) and not has_lone_surrogate(names[i])
+                    return f"line {line}.{names[i] if named and names[i] else i + 1}"
+    except csv.Error:
+        pass
+    return "body"
 
 
 def parse_upload(
@@ -258,8 +325,9 @@ def parse_upload(
         rows = _xlsx_rows(body, max_rows, drop_empty_cells)
     else:
         text, codec = _decoded(body, content_type)
+        surrogates = codec not in _NO_SURROGATES and has_lone_surrogate(text)
         rows = (
-            _csv_rows(text, max_rows, drop_empty_cells)
+            _csv_rows(text, max_rows, drop_empty_cells, surrogates)
             if media in CSV_TYPES
             else _ndjson_rows(text, max_rows, _utf8_of(body, codec))
         )
@@ -288,7 +356,9 @@ async def read_upload(
     )
 
 
-def _csv_rows(text: str, max_rows: int, drop_empty: bool) -> list[RawRow]:
+def _csv_rows(
+    text: str, max_rows: int, drop_empty: bool, may_have_surrogates: bool = False
+) -> list[RawRow]:
     out: list[RawRow] = []
     # newline="": the csv module sees CR, LF and CRLF line ends alike (a
     # spreadsheet on an old Mac writes bare CRs) and keeps them inside quotes.
@@ -300,12 +370,14 @@ def _csv_rows(text: str, max_rows: int, drop_empty: bool) -> list[RawRow]:
     except csv.Error as exc:
         why = msg(f"the header row is unreadable: {exc}", f"表头无法读取：{exc}")
         raise field_error("body", why) from exc
+    if (twice := repeated_column(header)) is not None:
+        raise named_twice(twice)
     # Work per row is what a large upload costs: checks of the whole text
-    # once (NUL) and of the header once (unnamed or repeated names) spare
-    # them per row.
+    # once (NUL; lone surrogates, by the caller, from the codec) and of the
+    # header once (unnamed columns) spare them per row.
     may_have_nul = "\x00" in text
     may_have_control = has_control_chars(text)
-    plain = all(header) and len(set(header)) == len(header)
+    plain = all(header)
     width = len(header)
     i = 0
     while True:
@@ -347,10 +419,13 @@ def _csv_rows(text: str, max_rows: int, drop_empty: bool) -> list[RawRow]:
                 if drop_empty
                 else dict(zip(header, values, strict=False))
             )
-        else:  # the last of two columns of one name wins, then empties go
+        else:  # an unnamed column's cells are left out, then empties go
             row = {k: v for k, v in zip(header, values, strict=False) if k}
             if drop_empty:
                 row = {k: v for k, v in row.items() if v}
+        if may_have_surrogates and (field := lone_surrogate_at(row)) is not None:
+            out.append(RawRow(i, None, surrogate_problem(), field))
+            continue
         out.append(RawRow(i, row))
     return out
 
@@ -431,8 +506,19 @@ def _ndjson_rows(text: str, max_rows: int, utf8: bytes | None = None) -> list[Ra
     return _ndjson_rows_by_line(text, max_rows, free_of_hazards)
 
 
+#: A JSON escape of a surrogate (`\ud800`): a line without one, in a text
+#: without a raw one, reads into no lone surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _ndjson_rows_by_line(text: str, max_rows: int, free_of_hazards: bool) -> list[RawRow]:
+    """The rows of JSON lines read one by one: each checked as a JSON body
+    is at the door (`json_problem`), then read; a row holding a lone
+    surrogate (from an escape, or a raw one a declared charset carried) is
+    refused naming its field (`lone_surrogate_at`)."""
     out: list[RawRow] = []
+    raw_surrogates = has_lone_surrogate(text)
+    escaped_surrogates = "\\u" in text and _SURROGATE_ESCAPE.search(text) is not None
     for line in text.splitlines():
         if not line.strip():
             continue
@@ -456,11 +542,17 @@ def _ndjson_rows_by_line(text: str, max_rows: int, free_of_hazards: bool) -> lis
         except (ValueError, RecursionError):
             out.append(RawRow(i, None, msg("this line is not valid JSON", "该行不是有效的 JSON")))
             continue
-        out.append(
-            RawRow(i, value)
-            if type(value) is dict
-            else RawRow(i, None, msg("each line must be a JSON object", "每行必须是一个 JSON 对象"))
-        )
+        if type(value) is not dict:
+            out.append(
+                RawRow(i, None, msg("each line must be a JSON object", "每行必须是一个 JSON 对象"))
+            )
+            continue
+        if (raw_surrogates or (escaped_surrogates and _SURROGATE_ESCAPE.search(line))) and (
+            field := lone_surrogate_at(value)
+        ) is not None:
+            out.append(RawRow(i, None, surrogate_problem(), field))
+            continue
+        out.append(RawRow(i, value))
     return out
 
 
@@ -514,6 +606,8 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
         if header is None:
             return []
         names = [_cell_text(h) for h in header]
+        if (twice := repeated_column(names)) is not None:
+            raise named_twice(twice)
         out: list[RawRow] = []
         for values in lines:
             if all(v is None or _cell_text(v) == "" for v in values):
@@ -525,6 +619,11 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
             cells = {n: _cell_text(v) for n, v in zip(names, values, strict=False) if n}
             if any(has_control_chars(v) for v in cells.values()):
                 out.append(RawRow(i, None, control_problem()))
+                continue
+            # The XML parser refuses a surrogate's character reference, but a
+            # sheet is the sender's file: held to the rule all the same.
+            if (field := lone_surrogate_at(cells)) is not None:
+                out.append(RawRow(i, None, surrogate_problem(), field))
                 continue
             beyond = [v for n, v in zip(names, values, strict=False) if not n]
             if any(_cell_text(v) for v in [*beyond, *values[len(names) :]]):
@@ -538,6 +637,8 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
                 continue
             out.append(RawRow(i, {k: v for k, v in cells.items() if v} if drop_empty else cells))
         return out
+    except Unprocessable:  # the sheet was read, and refused
+        raise
     except Exception as exc:
         # Read-only mode parses the sheet only now, as its rows are read: a
         # sheet's XML cut short or broken is found here, not when it opens.

@@ -15,6 +15,11 @@ process's relay where their key has no earlier unsent row, and published by
 it at once after the commit (`svc_common.outbox.publish_direct`): the
 statement returns which, and the session's info hands them over.
 
+A route whose effect commits in a group commit of its own keeps the
+request's Idempotency-Key answer with it (`answer`): one more part of the
+one statement, so the answer commits with the effect, in no round trip of
+its own (svc_common.idempotency).
+
 Statements are built once per shape (which tables, which columns, how many
 rows) and cached, so a request only binds values.
 
@@ -45,9 +50,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine.interfaces import BindTyping, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from starlette.responses import Response
 
 from svc_common.batching import BatchWrites
 from svc_common.db import (
+    AFTER_COMMIT,
     OUTBOX_DIRECT,
     OUTBOX_WRITTEN,
     DriverConnection,
@@ -56,12 +63,14 @@ from svc_common.db import (
     by_name,
 )
 from svc_common.events.registry import EventPayload
+from svc_common.idempotency import answer_to_keep
 from svc_common.outbox import Claimed, lease_until, outbox_rows
-from svc_common.tables import AuditEntry, OutboxRow
+from svc_common.tables import AuditEntry, IdempotencyRecord, OutboxRow
 
 _E = TypeVar("_E")
 _OUTBOX = cast(Table, OutboxRow.__table__)
 _AUDIT = cast(Table, AuditEntry.__table__)
+_ANSWERS = cast(Table, IdempotencyRecord.__table__)
 
 #: More rows than this go one statement per table (e.g. the expiry sweep).
 MAX_COMBINED_ROWS = 24
@@ -108,6 +117,18 @@ class Writes:
         WHERE `key` = row[key], per row (the CHECKs still guard the result)."""
         if rows:
             self._ops.append(_Op(table, key, rows, add=True))
+
+    def answer(self, session: AsyncSession | DriverUnit, response: Response) -> None:
+        """Keep `response` as the request's Idempotency-Key answer, written
+        with these rows in `session`'s transaction (应答随效果提交); nothing
+        if the request has none to keep (svc_common.idempotency). If a twin
+        request stored its answer first, the writes fail on its unique index."""
+        found = answer_to_keep(response, session)
+        if found is None:
+            return
+        row, kept = found
+        self.insert(_ANSWERS, [row])
+        session.info.setdefault(AFTER_COMMIT, []).append(kept)
 
     def events(self, session: AsyncSession | DriverUnit, payloads: Sequence[EventPayload]) -> None:
         """The outbox rows of `payloads`, for the relay after the commit."""

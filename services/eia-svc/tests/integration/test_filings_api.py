@@ -223,6 +223,9 @@ async def test_bundled_eia_files_against_the_park(client: httpx.AsyncClient) -> 
         "vocs_subpool_t": "12.5",
     }
     assert (await client.post("/eia/parks", json=park, headers=officer())).status_code == 403
+    # A misspelt field is refused, not registered as its default.
+    r = await client.post("/eia/parks", json={**park, "vocs_subpool": "1"}, headers=admin())
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "vocs_subpool", r.text
     r = await client.post("/eia/parks", json=park, headers=admin())
     assert r.status_code == 201, r.text
     (registered,) = await events_of(app, "eia.park.registered.v1")
@@ -304,6 +307,10 @@ async def test_submission_checks(client: httpx.AsyncClient) -> None:
         "banned_industries": ["C36"],
         "rule": "优先保护单元内禁止新建工业项目",
     }
+    misspelt = {**unit, "banned_industry": unit.pop("banned_industries")}
+    r = await client.put("/eia/control-units/JZ-P-01", json=misspelt, headers=admin())
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "banned_industry", r.text
+    unit["banned_industries"] = misspelt["banned_industry"]
     assert (
         await client.put("/eia/control-units/JZ-P-01", json=unit, headers=admin())
     ).status_code == 200

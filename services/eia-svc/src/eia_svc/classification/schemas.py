@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ProjectTypeOut(BaseModel):
@@ -14,6 +14,8 @@ class ProjectTypeOut(BaseModel):
 
 
 class ClassifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     project_type: str = Field(min_length=1, max_length=40)
 
 

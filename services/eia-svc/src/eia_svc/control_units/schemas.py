@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 from svc_common.districts import DistrictCode
 from svc_common.industries import PREFIX_PATTERN
 
 from eia_svc.control_units.rules import UnitKind
 
 
-class ControlUnitIn(BaseModel):
+class ControlUnitFields(BaseModel):
+    """What a control unit is written with: the request's fields, and the
+    answer's but its code."""
+
     name: str = Field(min_length=1, max_length=200)
     district: DistrictCode
     kind: UnitKind
@@ -27,5 +30,11 @@ class ControlUnitIn(BaseModel):
     rule: str = Field(min_length=1, max_length=2000)
 
 
-class ControlUnitOut(ControlUnitIn):
+class ControlUnitIn(ControlUnitFields):
+    # An unknown field is refused, not dropped (a misspelt `banned_industries`
+    # would replace the unit's bans with none).
+    model_config = ConfigDict(extra="forbid")
+
+
+class ControlUnitOut(ControlUnitFields):
     code: str

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from svc_common.districts import DistrictCode
 from svc_common.types import Tonnes
 
 
-class ParkIn(BaseModel):
+class ParkFields(BaseModel):
+    """What a park is registered with: the request's fields, and the first
+    of the answer's."""
+
     id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")
     name: str = Field(min_length=1, max_length=200)
     district: DistrictCode
@@ -19,7 +22,13 @@ class ParkIn(BaseModel):
     vocs_subpool_t: Tonnes
 
 
-class ParkOut(ParkIn):
+class ParkIn(ParkFields):
+    # An unknown field is refused, not dropped (a misspelt field would be
+    # registered as its default).
+    model_config = ConfigDict(extra="forbid")
+
+
+class ParkOut(ParkFields):
     registered_at: str
     #: Whether quota-svc carved the sub-pool out of the district pool:
     #: pending | funded | unfunded (then `funding_shortfall_t` says by how much).

@@ -18,6 +18,7 @@ from svc_common.context import new_id
 from svc_common.db import Database
 from svc_common.districts import DistrictCode, district_named, district_problem
 from svc_common.errors import Conflict, FieldError
+from svc_common.guard import lone_surrogate_at
 from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db, get_runtime
@@ -78,6 +79,10 @@ class _CheckedInFull(APIRoute):
                 if not isinstance(body, dict) or any(
                     tuple(e.get("loc", ()))[:1] != ("body",) for e in exc.errors()
                 ):
+                    raise
+                # A text with a lone surrogate, which the model named, is not
+                # looked up nor screened: no table nor answer can hold it.
+                if lone_surrogate_at(body) is not None:
                     raise
                 rt = get_runtime(request)
                 assert isinstance(rt.settings, Settings)

@@ -139,6 +139,6 @@ class RegistrationOut(BaseModel):
 
 class RevokeIn(BaseModel):
     # A reason of spaces alone says nothing: stripped, it must still have words.
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     reason: str = Field(min_length=1, max_length=2000)

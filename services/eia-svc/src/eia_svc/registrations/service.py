@@ -209,7 +209,8 @@ def check_rows(
     shapely: list[tuple[int, RegistrationIn, list[Issue], str]] = []
     for i, row in enumerate(raw):
         if row.data is None:  # a line that could not be read: the upload says why
-            out.append(Checked(i, None, errors=[RowError(field="row", message=row.error or "")]))
+            why = RowError(field=row.field, message=row.error or "")
+            out.append(Checked(i, None, errors=[why]))
             continue
         body = plain_registration(row.data, industries, amounts)
         if body is None:

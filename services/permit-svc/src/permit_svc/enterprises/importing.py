@@ -36,6 +36,10 @@ from permit_svc.enterprises.service import industry_categories
 COLUMNS = ("uscc", "name", "district", "industry_code", "category", "address", "operating_status")
 UPDATED = ("name", "district", "industry_code", "category", "address", "operating_status")
 STATUSES = frozenset({"operating", "suspended", "closed"})
+#: The columns a row may have (EnterpriseIn's fields): any other is refused
+#: by the model, so a row with one goes to it (a misspelt `adress` would
+#: otherwise update the enterprise with no address).
+FIELDS = frozenset(EnterpriseIn.model_fields)
 #: 500 rows × 9 columns = 4,500 variables, well under SQLite's limit of 32,766.
 SQLITE_ROWS_PER_STATEMENT = 500
 
@@ -71,7 +75,8 @@ class _Memo:
 
 def _fast_rows(datas: list[dict[str, Any] | None], memo: _Memo) -> list[tuple[Any, ...] | None]:
     """Each row as a tuple of COLUMNS if every field is plainly valid, else
-    None (also for a row that could not be read): the fields row by row, the
+    None (also for a row that could not be read or that has a column the
+    model does not know): the fields row by row, the
     verdicts on districts and industries remembered (`_Memo`), then the
     USCCs' check characters all at once (`valid_usccs`). A row given None
     goes through the model (`_slow`), which says what is wrong. Held to the
@@ -79,7 +84,7 @@ def _fast_rows(datas: list[dict[str, Any] | None], memo: _Memo) -> list[tuple[An
     industries, districts = memo.industries, memo.districts
     out: list[tuple[Any, ...] | None] = []
     for data in datas:
-        if data is None:
+        if data is None or not data.keys() <= FIELDS:
             out.append(None)
             continue
         try:
@@ -257,7 +262,7 @@ class _Validator:
         seen = self.seen
         for raw, record in zip(rows, _fast_rows([r.data for r in rows], self.memo), strict=True):
             if raw.data is None:
-                err = [FieldError(field="row", message=raw.error or "unreadable")]
+                err = [FieldError(field=raw.field, message=raw.error or "unreadable")]
                 self.errors[raw.row] = (None, err)
                 continue
             if record is None:

@@ -24,7 +24,7 @@ class IndustryOut(BaseModel):
 class EnterpriseIn(BaseModel):
     """A fixed pollution source to register (or, in a bulk import, to update)."""
 
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     uscc: USCC
     name: str = Field(min_length=1, max_length=200)

@@ -92,7 +92,7 @@ async def import_permits(
     report = BulkReportBuilder()
     for raw in rows:
         if raw.data is None:
-            report.error(raw.row, [FieldError(field="row", message=raw.error or "")])
+            report.error(raw.row, [FieldError(field=raw.field, message=raw.error or "")])
             continue
         try:
             parsed.append((raw, ExistingPermit.model_validate(raw.data)))

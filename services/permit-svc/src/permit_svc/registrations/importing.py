@@ -42,7 +42,7 @@ async def file_many(
     parsed: list[tuple[RawRow, RegistrationFiling]] = []
     for raw in rows:
         if raw.data is None:
-            report.error(raw.row, [FieldError(field="row", message=raw.error or "unreadable")])
+            report.error(raw.row, [FieldError(field=raw.field, message=raw.error or "unreadable")])
             continue
         try:
             parsed.append((raw, RegistrationFiling.model_validate(raw.data)))

@@ -17,7 +17,7 @@ class AdjustmentIn(BaseModel):
     removes (a reversing entry; the journal is never edited)."""
 
     # A reason of spaces alone says nothing: stripped, it must still have words.
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     amount_t: NonZeroSignedTonnes
     note: str = Field(min_length=1, max_length=1000, description="why")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require, require_citywide
 from svc_common.db import Database
@@ -27,6 +27,8 @@ router = APIRouter(prefix="/quota", tags=["air quality"])
 
 
 class AirQualityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     status: AirQuality
     effective_from: AwareDateTime | None = Field(None, description="default: now")
 
@@ -47,6 +49,8 @@ class AirQualityOut(BaseModel):
 
 
 class RatioIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     offset_ratio: Ratio
 
 

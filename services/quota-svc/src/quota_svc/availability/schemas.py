@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from svc_common.districts import DistrictCode
 from svc_common.types import (
     PositiveIncrementTonnes,
@@ -66,6 +66,8 @@ class PoolAvailability(BaseModel):
 
 class CheckIn(BaseModel):
     """A what-if: would a project of this increment fit now?"""
+
+    model_config = ConfigDict(extra="forbid")
 
     district: DistrictCode
     pollutant: PollutantName = rules.VOCS

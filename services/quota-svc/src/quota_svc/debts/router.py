@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
@@ -33,6 +33,8 @@ router = APIRouter(prefix="/quota", tags=["advance use"])
 
 
 class AdvanceLimitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     limit_t: Tonnes = Field(description="most the district may owe at once")
     term_days: int = Field(ge=1, le=3650, description="days until an advance must be repaid")
 

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Integer, Table
+from svc_common.guard import lone_surrogate_at, surrogate_problem
 from svc_common.i18n import msg
 from svc_common.types import UTCDateTime
 
@@ -45,7 +46,13 @@ def from_text(table: Table, column: str, text: str | None) -> Any:
     if isinstance(t, (BigInteger, Integer)) or _is_int(t):
         return int(text)
     if isinstance(t, JSON) or _is_json(t):
-        return json.loads(text)
+        value = json.loads(text)
+        if lone_surrogate_at(value) is not None:  # `"\ud800"`: no answer could hold it
+            problem = surrogate_problem()
+            raise ValueError(
+                msg(f"{table.name}.{column}: {problem}", f"{table.name}.{column}：{problem}")
+            )
+        return value
     return text
 
 

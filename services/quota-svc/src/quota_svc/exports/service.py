@@ -14,7 +14,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.i18n import msg
-from svc_common.uploads import csv_cell, csv_cell_read, sheet_cell
+from svc_common.uploads import csv_cell, csv_cell_read, repeated_column, sheet_cell
 
 from quota_svc.debts.models import Debt
 from quota_svc.exports.rules import from_text, to_text
@@ -124,6 +124,13 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
         if unknown:
             raise ImportRefused(
                 msg(f"{name}: unknown columns {unknown}", f"{name}：未知列 {unknown}")
+            )
+        if (twice := repeated_column(header)) is not None:
+            raise ImportRefused(
+                msg(
+                    f"{name}: the column {twice} appears twice in the header row",
+                    f"{name}：列 {twice} 在表头中出现了两次",
+                )
             )
         try:
             values: list[dict[str, Any]] = [

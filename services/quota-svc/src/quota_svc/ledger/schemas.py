@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from svc_common.i18n import msg
 from svc_common.types import (
     AwareDateTime,
@@ -41,6 +41,8 @@ def _aware(v: dt.datetime | None) -> dt.datetime | None:
 class BaselineIn(BaseModel):
     """The district's baseline stock (存量基数), credited to its pool."""
 
+    model_config = ConfigDict(extra="forbid")
+
     amount_t: PositiveTonnes
     effective_at: AwareDateTime | None = Field(
         None, description="default: now; never in the future"
@@ -53,6 +55,8 @@ class BaselineIn(BaseModel):
 class TransferIn(BaseModel):
     """Move credited quota between a district's pools: the district pool, its
     priority reserve (政府储备) or a park's sub-pool (`park:<park_id>`)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     source: str = Field(pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$")
     target: str = Field(pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$")

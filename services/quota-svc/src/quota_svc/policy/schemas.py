@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.i18n import msg
 from svc_common.types import AwareDateTime, Ratio
 
@@ -14,6 +14,8 @@ from quota_svc.policy.rules import MAX_HOLD_DAYS
 class PolicyIn(BaseModel):
     """Offset ratio (倍量削减替代) and hold period for new reservations. Without
     `offset_ratio` the district follows its air quality (for air pollutants)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     offset_ratio: Ratio | None = Field(None, description="explicit ratio; none: by air quality")
     hold_days: int = Field(ge=1, le=MAX_HOLD_DAYS)

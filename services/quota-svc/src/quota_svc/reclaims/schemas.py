@@ -19,6 +19,8 @@ class ReclaimIn(BaseModel):
     """A candidate entered by hand: a closure found on inspection (manual) or a
     verified deep-treatment reduction (reduction). Someone else confirms it."""
 
+    model_config = ConfigDict(extra="forbid")
+
     district: DistrictCode
     pollutant: PollutantName = rules.VOCS
     amount_t: PositiveTonnes
@@ -30,7 +32,7 @@ class ReclaimIn(BaseModel):
 
 class RejectIn(BaseModel):
     # A reason of spaces alone says nothing: stripped, it must still have words.
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     reason: str = Field(min_length=1, max_length=1000)
 

@@ -16,6 +16,7 @@ from svc_common.districts import DistrictCode
 from svc_common.errors import Conflict, Forbidden, NotFound, field_error
 from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, keyset_page
+from svc_common.routes import keeps_answer_with_effect
 from svc_common.service import Runtime, get_db, runtime
 from svc_common.types import ResourceId, kg_to_tonnes, tonnes_to_kg
 from svc_common.uscc import USCC, uscc_problem
@@ -85,6 +86,7 @@ def _same_request(r: ReservationRow, body: ReservationIn) -> bool:
         }
     },
 )
+@keeps_answer_with_effect
 async def create_reservation(
     body: ReservationIn,
     principal: Principal = Depends(require("officer", "admin")),
@@ -124,7 +126,7 @@ async def create_reservation(
         """(the new reservation, or the project's existing one and whether it
         answers this same request); read while the rows are bound."""
         try:
-            done = await service.reserve(s, req, principal, policy, limits)
+            done = await service.reserve(s, req, principal, policy, limits, _created)
         except service.ProjectAlreadyReserved as exc:  # nothing was written
             return None, ReservationOut.of(exc.existing), _same_request(exc.existing, body)
         return ReservationOut.of(done.reservation), None, False
@@ -185,6 +187,16 @@ async def create_reservation(
     return answer(ReservationOut, created, 201)
 
 
+def _created(r: ReservationRow) -> Response:
+    """The answer to a new reservation, kept with it (Writes.answer)."""
+    return answer(ReservationOut, ReservationOut.of(r), 201)
+
+
+def _allocated(r: ReservationRow) -> Response:
+    """The answer to an allocation, kept with it (Writes.answer)."""
+    return answer(ReservationOut, ReservationOut.of(r))
+
+
 #: The kinds of a pool batch's operations, in the order a batch runs them.
 _RESERVATIONS, _ALLOCATIONS = 0, 1
 
@@ -243,6 +255,7 @@ def _acted_on(
 
 
 @router.post("/{reservation_id}/allocate", response_model=ReservationOut)
+@keeps_answer_with_effect
 async def allocate_reservation(
     reservation_id: ResourceId,
     body: AllocateIn | None = None,
@@ -264,7 +277,7 @@ async def allocate_reservation(
         # A retry of what was done answers with its outcome: the batch may
         # have committed the first attempt before its answer was stored.
         if not repeats_allocation(r.status, r.held_kg, r.allocated_kg, requested):
-            await service.allocate(s, r, requested, principal, pool)
+            await service.allocate(s, r, requested, principal, pool, _allocated)
         return ReservationOut.of(r)
 
     try:

@@ -28,6 +28,8 @@ from quota_svc.reservations.models import Reservation, ReservationRow
 class ReservationIn(BaseModel):
     """Hold a project's quota need (预留)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     district: DistrictCode
     pollutant: PollutantName = rules.VOCS
     increment_t: PositiveIncrementTonnes = Field(description="the project's VOCs increment, t/a")
@@ -65,6 +67,8 @@ class ReservationIn(BaseModel):
 
 
 class AllocateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     amount_t: PositiveTonnes | None = Field(
         None, description="more than 0; default: all that is held (release what is not needed)"
     )
@@ -72,7 +76,7 @@ class AllocateIn(BaseModel):
 
 class ReleaseIn(BaseModel):
     # A reason of spaces alone says nothing: stripped, it must still have words.
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500)
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from sqlalchemy import String, Table, any_, bindparam, or_, select, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from starlette.responses import Response
 from svc_common.audit import SYSTEM, audit_row
 from svc_common.auth import Principal
 from svc_common.batching import LookupsTogether, batch_memo, batch_writes
@@ -244,12 +245,14 @@ async def reserve(
     actor: Principal,
     default: Policy,
     limits: AdvanceLimits | None = None,
+    respond: Callable[[ReservationRow], Response] | None = None,
 ) -> Reserved:
     """Hold the project's need (increment × the ratio in force now), drawn on
     the pool's lots oldest first (or on the named lot). Returns the existing
     reservation if this idempotency id already held; raises
     ProjectAlreadyReserved, ReservationRefused, lots LotShort or debts
-    AdvanceRefused (nothing written)."""
+    AdvanceRefused (nothing written). `respond`: the request's answer to a
+    new reservation, kept with it (`Writes.answer`)."""
     now = utcnow()
     ref = req.pool()
     conn = await s.connection()
@@ -396,6 +399,8 @@ async def reserve(
             )
         ],
     )
+    if respond is not None:
+        writes.answer(s, respond(r))
     await writes.execute(conn, later)
     return Reserved(r, created=True)
 
@@ -646,10 +651,12 @@ async def allocate(
     requested_kg: int | None,
     actor: Principal,
     pool: PoolState | None = None,
+    respond: Callable[[ReservationRow], Response] | None = None,
 ) -> ReservationRow:
     """Post all or part of a locked held reservation; release the remainder in
     the same step. `pool`: its pool, locked with it (`lock_for_allocation`).
-    Raises IllegalTransition or AllocationExceedsHold."""
+    `respond`: the request's answer, kept with the allocation
+    (`Writes.answer`). Raises IllegalTransition or AllocationExceedsHold."""
     check_action(r.status, "allocate")
     amount, remainder = split_allocation(r.held_kg, requested_kg)
     conn = await s.connection()
@@ -709,6 +716,8 @@ async def allocate(
         {"allocated_kg": amount, "remainder_kg": remainder},
     )
     _events_and_audit(s, writes, events, [audit])
+    if respond is not None:
+        writes.answer(s, respond(r))
     await writes.execute(conn, batch_writes(s))
     # Sent or not, the batch's next operation must find the reservation as
     # this one left it, not as the batch's prepare locked it.

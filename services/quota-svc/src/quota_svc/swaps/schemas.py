@@ -22,12 +22,12 @@ class SwapIn(BaseModel):
     amount_t: PositiveTonnes
     reason: str = Field(min_length=1, max_length=1000)
 
-    model_config = {"populate_by_name": True}
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
 
 class CancelIn(BaseModel):
     # A reason of spaces alone says nothing: stripped, it must still have words.
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     reason: str = Field(min_length=1, max_length=1000)
 

@@ -8,8 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from svc_common.districts import DistrictCode
-from svc_common.i18n import msg
-from svc_common.types import PositiveTonnes, Ratio, TotalTonnes, kg_to_tonnes
+from svc_common.types import DecimalText, PositiveTonnes, Ratio, TotalTonnes, kg_to_tonnes
 from svc_common.uscc import validate_uscc
 
 from quota_svc.ledger import rules
@@ -19,19 +18,26 @@ from quota_svc.trading.models import Holding, Trade
 USCCCode = Annotated[str, Field(min_length=18, max_length=18), AfterValidator(validate_uscc)]
 
 
-def _price(v: Decimal) -> Decimal:
-    if v < 0 or v > Decimal("100000000"):
-        raise ValueError(msg("must be between 0 and 100000000 yuan", "须在 0 到 1 亿元之间"))
-    if v != v.quantize(Decimal("0.01")):
-        raise ValueError(msg("at most 2 decimals (fen)", "最多两位小数（分）"))
-    return v
+#: A price in yuan per tonne: an exact decimal string like an amount (no
+#: JSON number, no exponent), 0 to 100,000,000, to the fen. The pattern is
+#: the whole rule (svc_common.types.DecimalText).
+PRICE_PATTERN = r"^(100000000(\.0{1,2})?|[0-9]{1,8}(\.[0-9]{1,2})?)$"
+PriceCny = Annotated[
+    Decimal,
+    DecimalText(
+        PRICE_PATTERN,
+        example="15000.00",
+        description="yuan per tonne, 0 to 100,000,000, at most 2 decimals (fen)",
+        description_zh="元/吨，0 至 1 亿，最多两位小数（分）",
+    ),
+]
 
 
 class TradeCancelIn(BaseModel):
     """Why a proposed trade is withdrawn or declined (撤回)."""
 
     # A reason of spaces alone says nothing: stripped, it must still have words.
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     reason: str = Field(min_length=1, max_length=1000)
 
@@ -39,13 +45,15 @@ class TradeCancelIn(BaseModel):
 class TradeIn(BaseModel):
     """A sale of emission rights (排污权交易) between two enterprises."""
 
+    model_config = ConfigDict(extra="forbid")
+
     seller: USCCCode
     buyer: USCCCode
     district: DistrictCode = Field(description="the seller's district, where the rights are held")
     buyer_district: DistrictCode | None = Field(None, description="default: the same district")
     pollutant: PollutantName = rules.VOCS
     amount_t: PositiveTonnes = Field(description="quota sold, t/a")
-    price_cny_per_t: Annotated[Decimal, AfterValidator(_price)]
+    price_cny_per_t: PriceCny
     contract_ref: str = Field(min_length=1, max_length=100)
 
 

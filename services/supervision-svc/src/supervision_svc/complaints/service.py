@@ -532,7 +532,7 @@ async def import_complaints(
     items: list[NewComplaint] = []
     for raw in rows:
         if raw.data is None:
-            report.error(raw.row, [("row", raw.error or "unreadable")])
+            report.error(raw.row, [(raw.field, raw.error or "unreadable")])
             continue
         try:
             body = ImportedComplaint.model_validate(raw.data)

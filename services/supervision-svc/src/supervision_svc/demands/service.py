@@ -88,7 +88,7 @@ async def import_demands(
     for raw in rows:
         errors: list[FieldError] = []
         if raw.data is None:
-            errors = [FieldError(field="row", message=raw.error or "unreadable")]
+            errors = [FieldError(field=raw.field, message=raw.error or "unreadable")]
         else:
             try:
                 body = DemandIn.model_validate(raw.data)
