@@ -493,7 +493,14 @@ async def main() -> None:
                     f" {r['cpu_ms_per_pair_service']:>17.2f} {r['cpu_ms_per_pair_client']:>7.2f}"
                     f" {r['cpu_ms_per_pair_postgres']:>6.2f} {int(r['errors']):>6}"
                     + (
-                        f" {r['writes_per_pair']:>15.1f} {r['preempted_per_pair']:>9.1f}"
+                        # asyncio's own loop (impl python) sends with `send`,
+                        # which /proc does not count as a write: no figure.
+                        (
+                            f" {r['writes_per_pair']:>15.1f}"
+                            if r["writes_per_pair"]
+                            else f" {'—':>15}"
+                        )
+                        + f" {r['preempted_per_pair']:>9.1f}"
                         if side == "api"
                         else ""
                     )
