@@ -13,29 +13,14 @@ from __future__ import annotations
 
 import importlib
 import typing
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi import Body, FastAPI, params
 from pydantic import BaseModel, ConfigDict
-from svc_common.openapi import api_routes
+from svc_common.openapi import api_routes, models_in
 
 from tests.test_async_dependencies import APPS
-
-
-def _models(annotation: Any, seen: set[Any]) -> Iterator[type[BaseModel]]:
-    """Every model a body annotation can hold, nested ones included."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        if annotation in seen:
-            return
-        seen.add(annotation)
-        yield annotation
-        for field in annotation.model_fields.values():
-            yield from _models(field.annotation, seen)
-        return
-    for arg in typing.get_args(annotation):
-        yield from _models(arg, seen)
 
 
 def _mappings(annotation: Any) -> bool:
@@ -64,7 +49,7 @@ def lenient_bodies(app: FastAPI) -> set[tuple[str, str]]:
             annotation = param.field_info.annotation
             if _mappings(annotation):
                 found.add((route, f"{param.name} takes a mapping: any name goes"))
-            for model in _models(annotation, seen):
+            for model in models_in(annotation, seen):
                 if model.model_config.get("extra") != "forbid":
                     found.add((route, f"{model.__module__}.{model.__qualname__}"))
     return found

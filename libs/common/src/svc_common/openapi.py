@@ -363,7 +363,7 @@ def refine(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
     return schema
 
 
-def _models_in(annotation: Any, seen: set[type[BaseModel]]) -> Iterable[type[BaseModel]]:
+def models_in(annotation: Any, seen: set[type[BaseModel]]) -> Iterable[type[BaseModel]]:
     """Every pydantic model a body annotation can hold, nested ones too."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         if annotation in seen:
@@ -371,10 +371,10 @@ def _models_in(annotation: Any, seen: set[type[BaseModel]]) -> Iterable[type[Bas
         seen.add(annotation)
         yield annotation
         for field in annotation.model_fields.values():
-            yield from _models_in(field.annotation, seen)
+            yield from models_in(field.annotation, seen)
         return
     for arg in typing.get_args(annotation):
-        yield from _models_in(arg, seen)
+        yield from models_in(arg, seen)
 
 
 def _stripped_text(schema: dict[str, Any], routes: Iterable[Any]) -> None:
@@ -388,7 +388,7 @@ def _stripped_text(schema: dict[str, Any], routes: Iterable[Any]) -> None:
         model.__name__
         for route in api_routes(routes)
         for param in route.original_route.dependant.body_params
-        for model in _models_in(param.field_info.annotation, seen)
+        for model in models_in(param.field_info.annotation, seen)
         if model.model_config.get("str_strip_whitespace")
     }
     for component in schema.get("components", {}).get("schemas", {}).values():
