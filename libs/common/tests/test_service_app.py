@@ -9,6 +9,7 @@ import gzip
 import json
 from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -488,6 +489,21 @@ async def test_a_key_and_a_token_are_sent_once(db_url: str) -> None:
         assert r.status_code == 201 and r.json()["audit_rows"] == 1  # nothing written before
 
 
+async def _sent_raw(app: Any, scope: dict[str, Any]) -> list[Message]:
+    """What the app sends for a bodiless request given as a server passes
+    it (raw bytes no URL can hold)."""
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
 async def test_the_guards_own_problems_name_the_path_and_the_request(db_url: str) -> None:
     """The front door's refusals (svc_common.guard) carry `instance` and
     `request_id` like every other problem, in the caller's language."""
@@ -547,14 +563,6 @@ async def test_the_guards_own_problems_name_the_path_and_the_request(db_url: str
             assert members <= set(problem), url
         # In Chinese when asked, and for a query of raw bytes no URL can hold
         # (sent to the app as a server would pass it).
-        sent: list[Message] = []
-
-        async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: Message) -> None:
-            sent.append(message)
-
         scope = {
             "type": "http",
             "method": "GET",
@@ -565,7 +573,7 @@ async def test_the_guards_own_problems_name_the_path_and_the_request(db_url: str
             "server": ("testserver", 80),
             "app": app,
         }
-        await app(scope, receive, send)
+        sent = await _sent_raw(app, scope)
         assert sent[0]["status"] == 400
         assert json.loads(sent[1]["body"]) == {
             "type": "urn:envbureau:problem:bad-query",
@@ -594,14 +602,6 @@ async def test_a_path_of_bytes_that_are_not_utf8_is_a_400(db_url: str) -> None:
         assert r.status_code == 404, r.text
         assert r.json()["type"] == "urn:envbureau:problem:http-404"
         # As a server passes it: raw_path without the query.
-        sent: list[Message] = []
-
-        async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: Message) -> None:
-            sent.append(message)
-
         scope = {
             "type": "http",
             "method": "GET",
@@ -613,7 +613,7 @@ async def test_a_path_of_bytes_that_are_not_utf8_is_a_400(db_url: str) -> None:
             "server": ("testserver", 80),
             "app": app,
         }
-        await app(scope, receive, send)
+        sent = await _sent_raw(app, scope)
         assert sent[0]["status"] == 400
         assert json.loads(sent[1]["body"])["detail"] == "the path is not UTF-8"
 

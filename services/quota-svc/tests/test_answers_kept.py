@@ -36,6 +36,25 @@ def no_store_after(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[lis
     yield failed
 
 
+async def _allocate(client: Any, rid: str, key: str) -> Any:
+    return await client.post(
+        f"/quota/reservations/{rid}/allocate",
+        json={},
+        headers={**OFFICER, "Idempotency-Key": key},
+    )
+
+
+async def _holds(quota: Quota, refs_like: str) -> int:
+    """The reservations of the projects whose refs are like `refs_like`."""
+    async with quota.app.state.runtime.db.session() as s:
+        found = await s.scalar(
+            select(func.count())
+            .select_from(Reservation)
+            .where(Reservation.project_ref.like(refs_like))
+        )
+    return int(found or 0)
+
+
 async def _reserve(quota: Quota, ref: str, key: str) -> Any:
     return await quota.client.post(
         "/quota/reservations",
@@ -52,11 +71,7 @@ async def test_a_reservation_and_its_allocation_commit_with_their_answers(
     # Nothing was stored after the commit, and nothing needed to be.
     assert made.status_code == 201, made.text
     rid = made.json()["id"]
-    done = await quota.client.post(
-        f"/quota/reservations/{rid}/allocate",
-        json={},
-        headers={**OFFICER, "Idempotency-Key": "kept-a1"},
-    )
+    done = await _allocate(quota.client, rid, "kept-a1")
     assert done.status_code == 200, done.text
     assert no_store_after == []
     monkeypatch.undo()
@@ -64,11 +79,7 @@ async def test_a_reservation_and_its_allocation_commit_with_their_answers(
     again = await _reserve(quota, "KEPT-1", "kept-r1")
     assert (again.status_code, again.headers.get("idempotent-replayed")) == (201, "true")
     assert again.content == made.content
-    redone = await quota.client.post(
-        f"/quota/reservations/{rid}/allocate",
-        json={},
-        headers={**OFFICER, "Idempotency-Key": "kept-a1"},
-    )
+    redone = await _allocate(quota.client, rid, "kept-a1")
     assert (redone.status_code, redone.headers.get("idempotent-replayed")) == (200, "true")
     assert redone.content == done.content
 
@@ -104,13 +115,7 @@ async def test_one_key_racing_for_two_projects_takes_effect_once(quota: Quota) -
         )
         answers.append(sorted(r.status_code for r in pair))
     assert answers == [[201, 422]] * 8
-    async with quota.app.state.runtime.db.session() as s:
-        holds = await s.scalar(
-            select(func.count())
-            .select_from(Reservation)
-            .where(Reservation.project_ref.like("RACE-%"))
-        )
-    assert holds == 8
+    assert await _holds(quota, "RACE-%") == 8
 
 
 async def test_twins_under_one_key_get_one_effect_and_the_same_answer(quota: Quota) -> None:
@@ -124,24 +129,11 @@ async def test_twins_under_one_key_get_one_effect_and_the_same_answer(quota: Quo
         assert sorted(r.headers.get("idempotent-replayed", "") for r in pair) == ["", "true"]
         rid = pair[0].json()["id"]
         allocated = await asyncio.gather(
-            *(
-                quota.client.post(
-                    f"/quota/reservations/{rid}/allocate",
-                    json={},
-                    headers={**OFFICER, "Idempotency-Key": f"twin-a{i}"},
-                )
-                for _ in range(2)
-            )
+            *(_allocate(quota.client, rid, f"twin-a{i}") for _ in range(2))
         )
         assert [r.status_code for r in allocated] == [200, 200]
         assert allocated[0].content == allocated[1].content
-    async with quota.app.state.runtime.db.session() as s:
-        holds = await s.scalar(
-            select(func.count())
-            .select_from(Reservation)
-            .where(Reservation.project_ref.like("TWIN-%"))
-        )
-    assert holds == 6
+    assert await _holds(quota, "TWIN-%") == 6
     allocated_events = await quota.events("quota.allocated.v1")
     assert len(allocated_events) == 6
 
@@ -167,11 +159,7 @@ async def test_a_route_that_keeps_its_answer_does_not_look_the_key_up_first(
     first = await _reserve(quota, "LOOK-1", "look-1")
     assert first.status_code == 201, first.text
     rid = first.json()["id"]
-    done = await quota.client.post(
-        f"/quota/reservations/{rid}/allocate",
-        json={},
-        headers={**OFFICER, "Idempotency-Key": "look-a"},
-    )
+    done = await _allocate(quota.client, rid, "look-a")
     assert done.status_code == 200, done.text
     assert lookups == []
     # A retry: found when its answer is stored, and replayed.
@@ -184,11 +172,7 @@ async def test_a_route_that_keeps_its_answer_does_not_look_the_key_up_first(
     assert reused.status_code == 422, reused.text
     other = await _reserve(quota, "LOOK-3", "look-3")
     assert other.status_code == 201, other.text
-    moved = await quota.client.post(
-        f"/quota/reservations/{other.json()['id']}/allocate",
-        json={},
-        headers={**OFFICER, "Idempotency-Key": "look-a"},
-    )
+    moved = await _allocate(quota.client, other.json()["id"], "look-a")
     assert moved.status_code == 422, moved.text
     async with quota.app.state.runtime.db.session() as s:
         rows = (
@@ -237,13 +221,7 @@ async def test_with_group_commits_off_the_answer_is_stored_in_the_request_s_unit
         rid = answers[0].json()["id"]
         done = []
         for _ in range(2):
-            done.append(
-                await client.post(
-                    f"/quota/reservations/{rid}/allocate",
-                    json={},
-                    headers={**OFFICER, "Idempotency-Key": "one-a"},
-                )
-            )
+            done.append(await _allocate(client, rid, "one-a"))
         assert [(r.status_code, r.headers.get("idempotent-replayed")) for r in done] == [
             (200, None),
             (200, "true"),

@@ -329,20 +329,18 @@ async def _settle(
     answer committed (or undone, for a 5xx)."""
     if pending is not None and pending.kept is not None:
         # Stored with the effect, committed: what a retry will be given.
-        await db.commit(unit)
-        faults.crash_after_commit(scope["path"])
-        return pending.kept
-    status = captured[0]
-    if status >= 500:
+        answer = pending.kept
+    elif captured[0] >= 500:
         await db.rollback(unit)
         return captured
-    answer = None
-    if owner is not None and key is not None:
-        answer = await _store(db, unit, owner, key, scope, digest, captured)
-    if answer is None:
-        await db.commit(unit)
-        faults.crash_after_commit(scope["path"])
+    else:
+        if owner is not None and key is not None:
+            first = await _store(db, unit, owner, key, scope, digest, captured)
+            if first is not None:  # a twin's, this request's effect undone
+                return first
         answer = captured
+    await db.commit(unit)
+    faults.crash_after_commit(scope["path"])
     return answer
 
 
