@@ -29,6 +29,7 @@ middleware, outside this one, has bound it).
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
@@ -175,6 +176,38 @@ def lone_surrogate_at(value: Any) -> str | None:
     `body` for the value itself), or None."""
     path = lone_surrogate_path(value)
     return None if path is None else ".".join(map(str, path)) or "body"
+
+
+#: pydantic's type for a number that is not finite, and the answer's words.
+FINITE_ERROR = "finite_number"
+
+
+def finite_problem() -> str:
+    return i18n.pydantic_message(FINITE_ERROR, None, "")
+
+
+def non_finite_path(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """Where the first number of a parsed JSON value that is NaN or infinite
+    is, or None. json.loads reads `NaN`, `Infinity` (not JSON at all) and
+    `1e400` (beyond a double) into such floats without complaint, and they
+    would be stored as null: a body or an upload's row holding one is
+    refused naming the field."""
+    if type(value) is float:
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if (hit := non_finite_path(inner, (*path, str(key)))) is not None:
+                return hit
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            if (hit := non_finite_path(inner, (*path, i))) is not None:
+                return hit
+    return None
+
+
+#: What a JSON text holding a non-finite number has (`NaN`, `Infinity` or an
+#: exponent of three digits or more): a text without it needs no walk.
+MAY_BE_NON_FINITE = re.compile(r"NaN|Infinity|[0-9][eE][+-]?[0-9]{3}")
 
 
 class _TooLarge(Exception):
