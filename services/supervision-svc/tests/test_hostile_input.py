@@ -348,3 +348,24 @@ async def test_an_import_row_whose_history_does_not_hold_names_its_field(svc: Se
         assert [e["field"] for e in result["errors"]] == [field], (extra, result)
     async with svc.db.session() as s:
         assert await s.scalar(select(func.count()).select_from(Complaint)) == 0
+
+
+async def test_a_control_character_is_refused_at_the_field_that_holds_it(svc: Service) -> None:
+    """A right-to-left override in the complainant's name was refused as an
+    error of the whole "body", in a single complaint and in an import row
+    ("row"): the caller had every text of the request to search."""
+    body = {**base(), "complainant": {"name": "张\u202e三"}}
+    zh = {**officer(), "accept-language": "zh-CN"}
+    r = await svc.http.post("/supervision/complaints", json=body, headers=zh)
+    await expect(r, 422, "complainant.name")
+    assert r.json()["detail"].startswith("complainant.name: 不允许包含控制字符"), r.text
+    line = {**base(), "description": "夜间\u0007排气"}
+    r = await svc.http.post(
+        "/supervision/complaints:import",
+        content=json.dumps(line, ensure_ascii=False).encode(),
+        headers={**ADMIN, "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200, r.text
+    assert [e["field"] for e in r.json()["results"][0]["errors"]] == ["description"], r.text
+    async with svc.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(Complaint)) == 0
