@@ -324,7 +324,7 @@ class ImportedComplaint(BaseModel):
                 msg(
                     "closed_at and outcome belong to closed complaints",
                     "仅已办结可给 closed_at 与 outcome",
-                )
+                ),
             )
         if self.status == "rejected" and not self.rejected_reason:
             raise FieldValueError(
