@@ -369,3 +369,25 @@ async def test_a_control_character_is_refused_at_the_field_that_holds_it(svc: Se
     assert [e["field"] for e in r.json()["results"][0]["errors"]] == ["description"], r.text
     async with svc.db.session() as s:
         assert await s.scalar(select(func.count()).select_from(Complaint)) == 0
+
+
+async def test_a_demand_s_owner_deadline_or_progress_cannot_be_cleared(svc: Service) -> None:
+    """PATCH {"deadline": null} was answered "body: names nothing to change",
+    and beside another change the null was dropped in silence."""
+    item = {
+        "district": DONGLI,
+        "title": "道路扬尘",
+        "source": "visit",
+        "owner": "张敏",
+        "deadline": "2099-12-31",
+    }
+    r = await svc.http.post("/supervision/demands", json=item, headers=officer())
+    assert r.status_code == 201, r.text
+    path = f"/supervision/demands/{r.json()['id']}"
+    for name in ("deadline", "owner", "progress_percent"):
+        for body in ({name: None}, {name: None, "progress_note": "进展"}):
+            r = await svc.http.patch(path, json=body, headers=officer())
+            await expect(r, 422, name)
+    r = await svc.http.get("/supervision/demands", headers=officer())
+    (kept,) = r.json()["items"]
+    assert (kept["owner"], kept["deadline"], kept["progress_note"]) == ("张敏", "2099-12-31", None)
