@@ -715,3 +715,61 @@ async def test_the_pools_of_reservations_asked_at_once_are_each_their_own(
     db = quota.app.state.runtime.db
     pools = await asyncio.gather(*(service.pool_of_reservation(db, rid) for rid in asked))
     assert pools == [ids.get(rid) for rid in asked]
+
+
+async def test_an_advance_for_a_project_held_at_once_on_another_pool_keeps_nothing(
+    quota: Quota, db_url: str
+) -> None:
+    """先用后补 on one pool while the same project is being held on another
+    (refs are unique citywide): the advance's hold waits on the unique index,
+    finds the other hold once it commits, and the advance is undone with it —
+    no advance lot, no debt, the pool as it was."""
+    if not db_url.startswith("postgresql"):
+        return
+    await quota.baseline(BAODI, "10")
+    await quota.baseline(JIZHOU, "1")
+    r = await quota.client.put(
+        f"/quota/advance-limits/{JIZHOU}/VOCs",
+        json={"limit_t": "5", "term_days": 30},
+        headers=ADMIN,
+    )
+    assert r.status_code == 200, r.text
+    from quota_svc.reservations import service
+    from svc_common.auth import Principal
+
+    b = _Batches(quota)
+    other = service.ReserveRequest(
+        district=BAODI,
+        pollutant="VOCs",
+        increment_kg=1000,
+        project_ref="X-1",
+        idempotency_id="race:baodi",
+    )
+    officer = Principal("officer.baodi", "officer", frozenset({BAODI}))
+    held, go = asyncio.Event(), asyncio.Event()
+
+    async def hold_on_baodi() -> None:
+        async with b.rt.db.transaction() as s:
+            await service.reserve(s, other, officer, b.policy, b.limits)
+            held.set()
+            await go.wait()
+
+    holding = asyncio.create_task(hold_on_baodi())
+    await held.wait()
+    advance = asyncio.create_task(
+        quota.client.post(
+            "/quota/reservations",
+            json={"district": JIZHOU, "increment_t": "1.5", "project_ref": "X-1", "advance": True},
+            headers=ADMIN,
+        )
+    )
+    await b.a_lock_is_awaited("the advance's hold")
+    go.set()
+    await holding
+    r = await advance
+    assert r.status_code == 409, r.text
+    a = await quota.availability(JIZHOU)
+    assert (a["credited_t"], a["reserved_t"], a["debt_t"]) == ("1.000", "0.000", "0.000"), a
+    debts = await quota.client.get(f"/quota/debts?district={JIZHOU}", headers=ADMIN)
+    assert debts.json() == [], debts.text
+    await b.check_ledger()

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -144,6 +145,56 @@ def surrogate_problem() -> str:
     return i18n.pydantic_message(SURROGATE_ERROR, None, "")
 
 
+def _escaped(name: str) -> str:
+    """`name` with each character no answer may carry (a lone surrogate, a
+    character of REFUSED) written as its escape (`\\ud800`, `\\x07`)."""
+    return "".join(
+        c.encode("unicode_escape").decode("ascii")
+        if has_lone_surrogate(c) or has_control_chars(c)
+        else c
+        for c in name
+    )
+
+
+def _text_path(
+    value: Any, holds: Callable[[str], bool], path: tuple[str | int, ...] = ()
+) -> tuple[str | int, ...] | None:
+    """Where the first text of a parsed JSON value, as a name or as a value,
+    for which `holds` is true is; a name is given with its unwritable
+    characters escaped (`\\ud800`, `\\x07`), so the answer naming it can be
+    written and read."""
+    if isinstance(value, str):
+        return path if holds(value) else None
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            name = str(key)
+            if holds(name):
+                return (*path, _escaped(name))
+            if (hit := _text_path(inner, holds, (*path, name))) is not None:
+                return hit
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            if (hit := _text_path(inner, holds, (*path, i))) is not None:
+                return hit
+    return None
+
+
+def refused_text_at(body: bytes) -> str | None:
+    """Where the first text of a JSON document that holds a character of
+    REFUSED (NUL included), raw or escaped, is, as the field a problem names
+    (`complainant.name`; `body` for the document itself), or None when it
+    cannot be told (the document does not parse). Read only once the
+    document is refused (`json_problem`): the refusal then names the field
+    to mend, not the whole body."""
+    try:
+        # strict=False: a raw control character inside a text is what is looked for.
+        value = json.loads(body.decode("utf-8"), strict=False)
+    except (ValueError, RecursionError):
+        return None
+    path = _text_path(value, has_control_chars)
+    return None if path is None else ".".join(map(str, path)) or "body"
+
+
 def lone_surrogate_path(
     value: Any, path: tuple[str | int, ...] = ()
 ) -> tuple[str | int, ...] | None:
@@ -155,20 +206,7 @@ def lone_surrogate_path(
     the rows of an upload, a cursor, and whatever else reads JSON itself.
     A name that holds one is given with it escaped (`\\ud800`), so the
     answer naming it can be written."""
-    if isinstance(value, str):
-        return path if has_lone_surrogate(value) else None
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            name = str(key)
-            if has_lone_surrogate(name):
-                return (*path, name.encode("utf-8", "backslashreplace").decode())
-            if (hit := lone_surrogate_path(inner, (*path, name))) is not None:
-                return hit
-    elif isinstance(value, list):
-        for i, inner in enumerate(value):
-            if (hit := lone_surrogate_path(inner, (*path, i))) is not None:
-                return hit
-    return None
+    return _text_path(value, has_lone_surrogate, path)
 
 
 def lone_surrogate_at(value: Any) -> str | None:
@@ -381,8 +419,11 @@ class InputGuardMiddleware:
             return
         is_json = media == "application/json" or media.endswith("+json")
         if body and is_json and (problem := json_problem(body) or _not_utf8(body)):
-            errors = [FieldError(field="body", message=problem, type="json_invalid")]
-            await _refuse(scope, receive, send, Unprocessable(problem, errors=errors))
+            # A character no text may hold is refused at the field holding it.
+            field = refused_text_at(body) or "body"
+            errors = [FieldError(field=field, message=problem, type="json_invalid")]
+            shown = problem if field == "body" else f"{field}: {problem}"
+            await _refuse(scope, receive, send, Unprocessable(shown, errors=errors))
             return
         if body and is_json and (twice := duplicate_key(body)) is not None:
             problem = i18n.msg(

@@ -49,6 +49,7 @@ from svc_common.guard import (
     json_shallow,
     lone_surrogate_at,
     non_finite_path,
+    refused_text_at,
     surrogate_problem,
 )
 from svc_common.i18n import msg
@@ -530,8 +531,11 @@ def _ndjson_rows_by_line(text: str, max_rows: int, free_of_hazards: bool) -> lis
             out.append(RawRow(i, None, msg("over the row limit", "超出行数上限")))
             break
         plainly_safe = json_shallow(line) if free_of_hazards else json_plainly_safe(line)
-        if not plainly_safe and (problem := json_problem(line.encode("utf-8", "surrogatepass"))):
-            out.append(RawRow(i, None, problem))
+        if not plainly_safe and (
+            problem := json_problem(utf8 := line.encode("utf-8", "surrogatepass"))
+        ):
+            field = refused_text_at(utf8)
+            out.append(RawRow(i, None, problem, "row" if field in (None, "body") else field))
             continue
         try:
             value = _loads_line(line)

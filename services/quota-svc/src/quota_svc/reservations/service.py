@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from sqlalchemy import String, Table, any_, bindparam, or_, select, text, true
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, AsyncSessionTransaction
 from starlette.responses import Response
 from svc_common.audit import SYSTEM, audit_row
 from svc_common.auth import Principal
@@ -276,6 +276,7 @@ async def reserve(
         memo[(_MEMO_POLICY, ref.id)] = policy
     need = ledger_rules.need_kg(req.increment_kg, policy.offset_ratio_hundredths)
     rid = new_id()
+    advanced: AsyncSessionTransaction | None = None
     postings = Postings({ref.id: pool})
     try:
         # The balance is checked in code before anything is written.
@@ -302,6 +303,10 @@ async def reserve(
         if memo is not None:
             memo.clear()
             memo = None
+        # In a savepoint: the project may yet be found held on another pool
+        # (its twin waits on the unique index below), and then the advance
+        # goes with the hold it was for.
+        advanced = await s.begin_nested()
         orm_pool = (await lock_pools(s, ref))[ref.id]
         lim = limits or AdvanceLimits()
         limit_kg, term = await debts.limit_in_force(
@@ -375,10 +380,14 @@ async def reserve(
         # one's row; a twin on another pool waits on the unique index instead.
         inserted = await _INSERT_RESERVATION[conn.dialect.name].fetch_in(conn, r.values())
         if not inserted:
+            if advanced is not None:
+                await advanced.rollback()
             earlier = await _earlier(conn, req)
             if earlier is None:  # pragma: no cover - the conflicting row is committed
                 raise RuntimeError(f"reservation of {req.project_ref} conflicted with no row")
             return earlier
+    if advanced is not None:
+        await advanced.commit()
     # The rest in one round trip on PostgreSQL: entry, pool, lots, events, audit.
     postings.stage(writes)
     remember_pool(memo, pool)
