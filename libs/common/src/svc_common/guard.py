@@ -156,27 +156,38 @@ def _escaped(name: str) -> str:
     )
 
 
+def _path_where(
+    value: Any,
+    leaf: Callable[[Any], bool],
+    name: Callable[[str], bool] | None = None,
+    path: tuple[str | int, ...] = (),
+) -> tuple[str | int, ...] | None:
+    """Where in a parsed JSON value the first value that is no object or
+    array and for which `leaf` is true is, or the first name for which
+    `name` is true; a name is given with its unwritable characters escaped
+    (`\\ud800`, `\\x07`), so the answer naming it can be written and read."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            text = str(key)
+            if name is not None and name(text):
+                return (*path, _escaped(text))
+            if (hit := _path_where(inner, leaf, name, (*path, text))) is not None:
+                return hit
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            if (hit := _path_where(inner, leaf, name, (*path, i))) is not None:
+                return hit
+    elif leaf(value):
+        return path
+    return None
+
+
 def _text_path(
     value: Any, holds: Callable[[str], bool], path: tuple[str | int, ...] = ()
 ) -> tuple[str | int, ...] | None:
     """Where the first text of a parsed JSON value, as a name or as a value,
-    for which `holds` is true is; a name is given with its unwritable
-    characters escaped (`\\ud800`, `\\x07`), so the answer naming it can be
-    written and read."""
-    if isinstance(value, str):
-        return path if holds(value) else None
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            name = str(key)
-            if holds(name):
-                return (*path, _escaped(name))
-            if (hit := _text_path(inner, holds, (*path, name))) is not None:
-                return hit
-    elif isinstance(value, list):
-        for i, inner in enumerate(value):
-            if (hit := _text_path(inner, holds, (*path, i))) is not None:
-                return hit
-    return None
+    for which `holds` is true is (see `_path_where`)."""
+    return _path_where(value, lambda v: isinstance(v, str) and holds(v), holds, path)
 
 
 def refused_text_at(body: bytes) -> str | None:
@@ -230,17 +241,7 @@ def non_finite_path(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str |
     `1e400` (beyond a double) into such floats without complaint, and they
     would be stored as null: a body or an upload's row holding one is
     refused naming the field."""
-    if type(value) is float:
-        return None if math.isfinite(value) else path
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if (hit := non_finite_path(inner, (*path, str(key)))) is not None:
-                return hit
-    elif isinstance(value, list):
-        for i, inner in enumerate(value):
-            if (hit := non_finite_path(inner, (*path, i))) is not None:
-                return hit
-    return None
+    return _path_where(value, lambda v: type(v) is float and not math.isfinite(v), path=path)
 
 
 #: What a JSON text holding a non-finite number has (`NaN`, `Infinity` or an
