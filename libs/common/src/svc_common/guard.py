@@ -29,6 +29,7 @@ middleware, outside this one, has bound it).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -155,27 +156,38 @@ def _escaped(name: str) -> str:
     )
 
 
+def _path_where(
+    value: Any,
+    leaf: Callable[[Any], bool],
+    name: Callable[[str], bool] | None = None,
+    path: tuple[str | int, ...] = (),
+) -> tuple[str | int, ...] | None:
+    """Where in a parsed JSON value the first value that is no object or
+    array and for which `leaf` is true is, or the first name for which
+    `name` is true; a name is given with its unwritable characters escaped
+    (`\\ud800`, `\\x07`), so the answer naming it can be written and read."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            text = str(key)
+            if name is not None and name(text):
+                return (*path, _escaped(text))
+            if (hit := _path_where(inner, leaf, name, (*path, text))) is not None:
+                return hit
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            if (hit := _path_where(inner, leaf, name, (*path, i))) is not None:
+                return hit
+    elif leaf(value):
+        return path
+    return None
+
+
 def _text_path(
     value: Any, holds: Callable[[str], bool], path: tuple[str | int, ...] = ()
 ) -> tuple[str | int, ...] | None:
     """Where the first text of a parsed JSON value, as a name or as a value,
-    for which `holds` is true is; a name is given with its unwritable
-    characters escaped (`\\ud800`, `\\x07`), so the answer naming it can be
-    written and read."""
-    if isinstance(value, str):
-        return path if holds(value) else None
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            name = str(key)
-            if holds(name):
-                return (*path, _escaped(name))
-            if (hit := _text_path(inner, holds, (*path, name))) is not None:
-                return hit
-    elif isinstance(value, list):
-        for i, inner in enumerate(value):
-            if (hit := _text_path(inner, holds, (*path, i))) is not None:
-                return hit
-    return None
+    for which `holds` is true is (see `_path_where`)."""
+    return _path_where(value, lambda v: isinstance(v, str) and holds(v), holds, path)
 
 
 def refused_text_at(body: bytes) -> str | None:
@@ -213,6 +225,28 @@ def lone_surrogate_at(value: Any) -> str | None:
     `body` for the value itself), or None."""
     path = lone_surrogate_path(value)
     return None if path is None else ".".join(map(str, path)) or "body"
+
+
+#: pydantic's type for a number that is not finite, and the answer's words.
+FINITE_ERROR = "finite_number"
+
+
+def finite_problem() -> str:
+    return i18n.pydantic_message(FINITE_ERROR, None, "")
+
+
+def non_finite_path(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """Where the first number of a parsed JSON value that is NaN or infinite
+    is, or None. json.loads reads `NaN`, `Infinity` (not JSON at all) and
+    `1e400` (beyond a double) into such floats without complaint, and they
+    would be stored as null: a body or an upload's row holding one is
+    refused naming the field."""
+    return _path_where(value, lambda v: type(v) is float and not math.isfinite(v), path=path)
+
+
+#: What a JSON text holding a non-finite number has (`NaN`, `Infinity` or an
+#: exponent of three digits or more): a text without it needs no walk.
+MAY_BE_NON_FINITE = re.compile(r"NaN|Infinity|[0-9][eE][+-]?[0-9]{3}")
 
 
 class _TooLarge(Exception):
