@@ -620,22 +620,30 @@ async def test_a_path_of_bytes_that_are_not_utf8_is_a_400(db_url: str) -> None:
 
 async def test_a_name_cannot_hide_a_control_or_a_direction_override(db_url: str) -> None:
     """A right-to-left override makes a name read as another in a register;
-    a control character has no place in text people read."""
+    a control character has no place in text people read. The refusal names
+    the field that holds it (it named the whole "body", leaving the caller to
+    search every text of the request)."""
     admin = {**testing.auth("admin"), "accept-language": "en"}
     async with testing.running(demo_app(db_url)) as c:
-        for text in ("甲\u202e乙", "bell\u0007", "del\u007f", "c1\u0085", "iso\u2066"):
+        for text in ("甲\u202e乙", "bell\u0007", "del\u007f", "c1\u0085", "iso\u2066", "n\u0000"):
             r = await c.post(
                 "/demo/notes", json={"text": text, "district": "120119"}, headers=admin
             )
             assert r.status_code == 422, (text, r.text)
-            assert r.json()["errors"][0]["field"] == "body"
-            assert "control characters" in r.json()["detail"]
-        r = await c.post(
-            "/demo/notes",
-            content=b'{"text": "form\\ffeed", "district": "120119"}',
-            headers={**admin, "content-type": "application/json"},
-        )
-        assert r.status_code == 422
+            assert r.json()["errors"][0]["field"] == "text", r.text
+            assert r.json()["detail"].startswith("text: "), r.text
+            assert "control characters" in r.json()["detail"] or "NUL" in r.json()["detail"]
+        for raw, field in (
+            (b'{"text": "form\\ffeed", "district": "120119"}', "text"),
+            (b'{"text": "raw \x07 bell", "district": "120119"}', "text"),
+            (b'{"text": "x", "district": "120119", "b\\u0007d": 1}', "b\\x07d"),
+            (b'{"text": "x\x07", "district": ', "body"),
+        ):
+            r = await c.post(
+                "/demo/notes", content=raw, headers={**admin, "content-type": "application/json"}
+            )
+            assert r.status_code == 422, (raw, r.text)
+            assert r.json()["errors"][0]["field"] == field, (raw, r.text)
         # Tabs, line breaks and an escaped backslash before b or f are text.
         for text in ("tab\tline\nend", "C:\\build", "中文名称"):
             r = await c.post(

@@ -112,3 +112,23 @@ async def test_a_decided_suspension_suspends_the_permit_once(svc: Service) -> No
     suspend = next(a for a in audit if a.action == "permit.suspend")
     assert suspend.detail and suspend.detail["case_no"] == "LA-120115-2026-0001"
     assert suspend.detail["decided_by"] == "zhao.lei"
+
+
+async def test_a_null_in_a_change_is_refused_in_the_callers_language(svc: Service) -> None:
+    uscc = await svc.enterprise(22)
+    r = await svc.http.patch(
+        f"/permit/enterprises/{uscc}",
+        json={"name": None},
+        headers={**OFFICER, "Accept-Language": "zh-CN"},
+    )
+    assert r.status_code == 422
+    (error,) = r.json()["errors"]
+    assert error["field"] == "name" and error["message"] == "可以不填，但不能为 null"
+    r = await svc.http.patch(
+        f"/permit/enterprises/{uscc}",
+        json={"address": None},
+        headers={**OFFICER, "Accept-Language": "en"},
+    )
+    assert r.status_code == 422
+    (error,) = r.json()["errors"]
+    assert error["field"] == "address" and error["message"] == "may be left out but not null"

@@ -176,3 +176,50 @@ async def test_a_cursor_holding_a_lone_surrogate_is_not_a_cursor(svc: Service) -
     r = await svc.http.get(f"/permit/enterprises?cursor={cursor}", headers=OFFICER)
     assert r.status_code == 422, r.text
     assert [e["field"] for e in r.json()["errors"]] == ["cursor"]
+
+
+NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e400", "-1E+999"]
+
+
+@pytest.mark.parametrize("number", NON_FINITE)
+async def test_a_registration_line_with_a_number_beyond_a_double_is_refused_alone(
+    svc: Service, number: str
+) -> None:
+    """json.loads reads these as floats that are not finite; the form was
+    filed with them stored as null (NaN and Infinity are not even JSON)."""
+    good, bad = await svc.enterprise(31, industry="2921"), await svc.enterprise(32, industry="2921")
+    upload = "\n".join(
+        [
+            json.dumps({"uscc": good, "details": {"capacity_t": 1.5e300}}),
+            f'{{"uscc": "{bad}", "details": {{"outlets": [{{"flow": {number}}}]}}}}',
+        ]
+    )
+    r = await svc.http.post("/permit/registrations:import", content=upload, headers=NDJSON)
+    assert r.status_code == 200, r.text
+    first, second = r.json()["results"]
+    assert first["result"] == "created"
+    assert second["result"] == "error"
+    assert second["errors"] == [
+        {"field": "details.outlets.0.flow", "message": "must be a finite number"}
+    ]
+    r = await svc.http.get(f"/permit/registrations?uscc={bad}", headers=OFFICER)
+    assert r.json()["items"] == []
+
+
+@pytest.mark.parametrize("number", NON_FINITE)
+async def test_a_body_with_a_number_beyond_a_double_names_the_field(
+    svc: Service, number: str
+) -> None:
+    uscc = await svc.enterprise(33, industry="2921")
+    body = f'{{"uscc": "{uscc}", "details": {{"flow": {number}}}}}'
+    r = await svc.http.post(
+        "/permit/registrations",
+        content=body,
+        headers={**OFFICER, "content-type": "application/json", "accept-language": "zh-CN"},
+    )
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["errors"]
+    assert (error["field"], error["type"]) == ("details.flow", "finite_number"), error
+    assert error["message"] == "必须是有限数值"
+    r = await svc.http.get(f"/permit/registrations?uscc={uscc}", headers=OFFICER)
+    assert r.json()["items"] == []

@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import zipfile
 
+import pytest
+
 from .conftest import ADMIN, AUDITOR, Quota
 
 
@@ -62,3 +64,50 @@ async def test_a_json_cell_with_a_lone_surrogate_refuses_the_import(quota: Quota
     assert r.json()["detail"].startswith("holdings: holdings.lots: is not valid Unicode text")
     r = await quota.client.get("/quota/holdings?include_empty=true", headers=AUDITOR)
     assert r.status_code == 200 and r.json() == [], r.text
+
+
+_T = "2026-01-01T00:00:00+00:00"
+_POOL = {
+    "id": "120119:VOCs",
+    "district": "120119",
+    "pollutant": "VOCs",
+    "kind": "district",
+    "park_id": "",
+    "credited_kg": "5000",
+    "reserved_kg": "0",
+    "allocated_kg": "0",
+    "created_at": _T,
+    "last_effective_at": _T,
+}
+
+
+@pytest.mark.parametrize(
+    ("cells", "detail"),
+    [
+        ({"created_at": ""}, "pools: pools.created_at：缺少时间：''"),
+        ({"last_effective_at": "2026-13-01T00:00:00+00:00"}, "pools.last_effective_at：不是 ISO"),
+        ({"credited_kg": "9" * 23}, "pools.credited_kg：不是整数"),
+        ({"credited_kg": "1.5"}, "pools.credited_kg：不是整数"),
+        ({"credited_kg": "-5", "reserved_kg": "7"}, "pools：有不符合台账规则的行"),
+        (None, "pools：第 2 行有 2 个单元格，表头有 10 个"),
+    ],
+    ids=["empty-time", "bad-time", "huge-kg", "fraction-kg", "negative-balance", "short-row"],
+)
+async def test_a_pool_row_no_ledger_could_hold_refuses_the_import(
+    quota: Quota, cells: dict[str, str] | None, detail: str
+) -> None:
+    """Before, an empty time, a number beyond 64 bits or a row the table's
+    checks refuse was a 500; the parser's English words were the reason."""
+    export, headers = await _export_of_an_empty_ledger(quota)
+    header = headers["pools.csv"].split(",")
+    assert set(header) == set(_POOL)
+    row = "120119:VOCs,120119" if cells is None else ",".join({**_POOL, **cells}[h] for h in header)
+    upload = _edited(export, "pools.csv", f"{','.join(header)}\n{row}\n")
+    r = await quota.client.post(
+        "/quota/import?format=csv", content=upload, headers={**ADMIN, "accept-language": "zh-CN"}
+    )
+    assert r.status_code == 409, r.text
+    assert detail in r.json()["detail"]
+    again, _ = await _export_of_an_empty_ledger(quota)
+    with zipfile.ZipFile(io.BytesIO(again)) as z:
+        assert z.read("pools.csv").decode().strip() == headers["pools.csv"]

@@ -5,6 +5,7 @@ ids, bad cursors, malformed bodies."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 from typing import Any
 
@@ -305,3 +306,88 @@ async def test_a_refusal_is_written_in_the_callers_language(svc: Service) -> Non
     await expect(r, 422, "reason")
     assert "Input should" not in r.text and "Unicode" in r.json()["detail"], r.text
     assert r.json()["detail"].startswith("reason: 不是有效的 Unicode 文本"), r.text
+
+
+async def test_an_import_row_whose_history_does_not_hold_names_its_field(svc: Service) -> None:
+    """A row of a complaints import "received" but with accepted_at and a
+    rejected_reason was created as a received complaint that showed both; a
+    rejected row without its reason, or an open one with an outcome, was an
+    error of "body"; an accepted_at in the future was blamed on received_at."""
+    received = T0.isoformat()
+    rows: list[tuple[dict[str, Any], str]] = [
+        ({"status": "received", "accepted_at": received}, "accepted_at"),
+        ({"status": "rejected", "accepted_at": received, "rejected_reason": "r"}, "accepted_at"),
+        ({"status": "received", "rejected_reason": "不属于受理范围"}, "rejected_reason"),
+        ({"status": "rejected"}, "rejected_reason"),
+        ({"status": "received", "outcome": "referred"}, "outcome"),
+        ({"status": "accepted", "accepted_at": received, "closed_at": received}, "closed_at"),
+        ({"status": "accepted", "accepted_at": "2099-01-01T00:00:00+08:00"}, "accepted_at"),
+        (
+            {
+                "status": "closed",
+                "accepted_at": received,
+                "closed_at": "2099-01-01T00:00:00+08:00",
+                "outcome": "referred",
+            },
+            "closed_at",
+        ),
+    ]
+    lines = [
+        {**base(), "description": f"工厂冒黑烟 {i}", **extra} for i, (extra, _) in enumerate(rows)
+    ]
+    body = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines)
+    r = await svc.http.post(
+        "/supervision/complaints:import",
+        content=body.encode(),
+        headers={**ADMIN, "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["result"] for x in results] == ["error"] * len(rows), results
+    for (extra, field), result in zip(rows, results, strict=True):
+        assert [e["field"] for e in result["errors"]] == [field], (extra, result)
+    async with svc.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(Complaint)) == 0
+
+
+async def test_a_control_character_is_refused_at_the_field_that_holds_it(svc: Service) -> None:
+    """A right-to-left override in the complainant's name was refused as an
+    error of the whole "body", in a single complaint and in an import row
+    ("row"): the caller had every text of the request to search."""
+    body = {**base(), "complainant": {"name": "张\u202e三"}}
+    zh = {**officer(), "accept-language": "zh-CN"}
+    r = await svc.http.post("/supervision/complaints", json=body, headers=zh)
+    await expect(r, 422, "complainant.name")
+    assert r.json()["detail"].startswith("complainant.name: 不允许包含控制字符"), r.text
+    line = {**base(), "description": "夜间\u0007排气"}
+    r = await svc.http.post(
+        "/supervision/complaints:import",
+        content=json.dumps(line, ensure_ascii=False).encode(),
+        headers={**ADMIN, "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200, r.text
+    assert [e["field"] for e in r.json()["results"][0]["errors"]] == ["description"], r.text
+    async with svc.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(Complaint)) == 0
+
+
+async def test_a_demand_s_owner_deadline_or_progress_cannot_be_cleared(svc: Service) -> None:
+    """PATCH {"deadline": null} was answered "body: names nothing to change",
+    and beside another change the null was dropped in silence."""
+    item = {
+        "district": DONGLI,
+        "title": "道路扬尘",
+        "source": "visit",
+        "owner": "张敏",
+        "deadline": "2099-12-31",
+    }
+    r = await svc.http.post("/supervision/demands", json=item, headers=officer())
+    assert r.status_code == 201, r.text
+    path = f"/supervision/demands/{r.json()['id']}"
+    for name in ("deadline", "owner", "progress_percent"):
+        for body in ({name: None}, {name: None, "progress_note": "进展"}):
+            r = await svc.http.patch(path, json=body, headers=officer())
+            await expect(r, 422, name)
+    r = await svc.http.get("/supervision/demands", headers=officer())
+    (kept,) = r.json()["items"]
+    assert (kept["owner"], kept["deadline"], kept["progress_note"]) == ("张敏", "2099-12-31", None)

@@ -29,7 +29,9 @@ middleware, outside this one, has bound it).
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -143,6 +145,67 @@ def surrogate_problem() -> str:
     return i18n.pydantic_message(SURROGATE_ERROR, None, "")
 
 
+def _escaped(name: str) -> str:
+    """`name` with each character no answer may carry (a lone surrogate, a
+    character of REFUSED) written as its escape (`\\ud800`, `\\x07`)."""
+    return "".join(
+        c.encode("unicode_escape").decode("ascii")
+        if has_lone_surrogate(c) or has_control_chars(c)
+        else c
+        for c in name
+    )
+
+
+def _path_where(
+    value: Any,
+    leaf: Callable[[Any], bool],
+    name: Callable[[str], bool] | None = None,
+    path: tuple[str | int, ...] = (),
+) -> tuple[str | int, ...] | None:
+    """Where in a parsed JSON value the first value that is no object or
+    array and for which `leaf` is true is, or the first name for which
+    `name` is true; a name is given with its unwritable characters escaped
+    (`\\ud800`, `\\x07`), so the answer naming it can be written and read."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            text = str(key)
+            if name is not None and name(text):
+                return (*path, _escaped(text))
+            if (hit := _path_where(inner, leaf, name, (*path, text))) is not None:
+                return hit
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            if (hit := _path_where(inner, leaf, name, (*path, i))) is not None:
+                return hit
+    elif leaf(value):
+        return path
+    return None
+
+
+def _text_path(
+    value: Any, holds: Callable[[str], bool], path: tuple[str | int, ...] = ()
+) -> tuple[str | int, ...] | None:
+    """Where the first text of a parsed JSON value, as a name or as a value,
+    for which `holds` is true is (see `_path_where`)."""
+    return _path_where(value, lambda v: isinstance(v, str) and holds(v), holds, path)
+
+
+def refused_text_at(body: bytes) -> str | None:
+    """Where the first text of a JSON document that holds a character of
+    REFUSED (NUL included), raw or escaped, is, as the field a problem names
+    (`complainant.name`; `body` for the document itself), or None when it
+    cannot be told (the document does not parse). Read only once the
+    document is refused (`json_problem`): the refusal then names the field
+    to mend, not the whole body."""
+    try:
+        # strict=False: a raw control character inside a text is what is looked for.
+        value = json.loads(body.decode("utf-8"), strict=False)
+    except (ValueError, RecursionError):
+        return None
+    path = _text_path(value, has_control_chars)
+    return None if path is None else ".".join(map(str, path)) or "body"
+
+
 def lone_surrogate_path(
     value: Any, path: tuple[str | int, ...] = ()
 ) -> tuple[str | int, ...] | None:
@@ -154,20 +217,7 @@ def lone_surrogate_path(
     the rows of an upload, a cursor, and whatever else reads JSON itself.
     A name that holds one is given with it escaped (`\\ud800`), so the
     answer naming it can be written."""
-    if isinstance(value, str):
-        return path if has_lone_surrogate(value) else None
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            name = str(key)
-            if has_lone_surrogate(name):
-                return (*path, name.encode("utf-8", "backslashreplace").decode())
-            if (hit := lone_surrogate_path(inner, (*path, name))) is not None:
-                return hit
-    elif isinstance(value, list):
-        for i, inner in enumerate(value):
-            if (hit := lone_surrogate_path(inner, (*path, i))) is not None:
-                return hit
-    return None
+    return _text_path(value, has_lone_surrogate, path)
 
 
 def lone_surrogate_at(value: Any) -> str | None:
@@ -175,6 +225,28 @@ def lone_surrogate_at(value: Any) -> str | None:
     `body` for the value itself), or None."""
     path = lone_surrogate_path(value)
     return None if path is None else ".".join(map(str, path)) or "body"
+
+
+#: pydantic's type for a number that is not finite, and the answer's words.
+FINITE_ERROR = "finite_number"
+
+
+def finite_problem() -> str:
+    return i18n.pydantic_message(FINITE_ERROR, None, "")
+
+
+def non_finite_path(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """Where the first number of a parsed JSON value that is NaN or infinite
+    is, or None. json.loads reads `NaN`, `Infinity` (not JSON at all) and
+    `1e400` (beyond a double) into such floats without complaint, and they
+    would be stored as null: a body or an upload's row holding one is
+    refused naming the field."""
+    return _path_where(value, lambda v: type(v) is float and not math.isfinite(v), path=path)
+
+
+#: What a JSON text holding a non-finite number has (`NaN`, `Infinity` or an
+#: exponent of three digits or more): a text without it needs no walk.
+MAY_BE_NON_FINITE = re.compile(r"NaN|Infinity|[0-9][eE][+-]?[0-9]{3}")
 
 
 class _TooLarge(Exception):
@@ -348,8 +420,11 @@ class InputGuardMiddleware:
             return
         is_json = media == "application/json" or media.endswith("+json")
         if body and is_json and (problem := json_problem(body) or _not_utf8(body)):
-            errors = [FieldError(field="body", message=problem, type="json_invalid")]
-            await _refuse(scope, receive, send, Unprocessable(problem, errors=errors))
+            # A character no text may hold is refused at the field holding it.
+            field = refused_text_at(body) or "body"
+            errors = [FieldError(field=field, message=problem, type="json_invalid")]
+            shown = problem if field == "body" else f"{field}: {problem}"
+            await _refuse(scope, receive, send, Unprocessable(shown, errors=errors))
             return
         if body and is_json and (twice := duplicate_key(body)) is not None:
             problem = i18n.msg(

@@ -21,9 +21,12 @@ from fastapi._compat import v2
 from pydantic import ValidationError
 
 from svc_common.guard import (
+    FINITE_ERROR,
     SURROGATE_ERROR,
+    finite_problem,
     has_lone_surrogate,
     lone_surrogate_path,
+    non_finite_path,
     surrogate_problem,
 )
 from svc_common.openapi import api_routes
@@ -51,6 +54,11 @@ def _strict_validate(
     try:
         raw = json.dumps(_whole_numbers(value), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):
+        if (where := non_finite_path(value)) is not None:
+            # `NaN`, `Infinity` or `1e400`, which json.loads reads as floats:
+            # refused at the field, not validated leniently and stored as null.
+            error = {"type": FINITE_ERROR, "loc": where, "msg": finite_problem(), "input": ""}
+            return None, v2._regenerate_error_with_loc(errors=[error], loc_prefix=loc)
         # Not a parsed JSON document (a form, a default object): as before.
         return v2.ModelField.validate(self, value, values or {}, loc=loc)
     if has_lone_surrogate(raw) and (where := lone_surrogate_path(value)) is not None:

@@ -37,8 +37,10 @@ from pydantic import BaseModel
 
 from svc_common.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType, field_error
 from svc_common.guard import (
+    MAY_BE_NON_FINITE,
     SURROGATE_ERROR,
     control_problem,
+    finite_problem,
     has_control_chars,
     has_lone_surrogate,
     json_free_of_hazards,
@@ -46,6 +48,8 @@ from svc_common.guard import (
     json_problem,
     json_shallow,
     lone_surrogate_at,
+    non_finite_path,
+    refused_text_at,
     surrogate_problem,
 )
 from svc_common.i18n import msg
@@ -527,8 +531,11 @@ def _ndjson_rows_by_line(text: str, max_rows: int, free_of_hazards: bool) -> lis
             out.append(RawRow(i, None, msg("over the row limit", "超出行数上限")))
             break
         plainly_safe = json_shallow(line) if free_of_hazards else json_plainly_safe(line)
-        if not plainly_safe and (problem := json_problem(line.encode("utf-8", "surrogatepass"))):
-            out.append(RawRow(i, None, problem))
+        if not plainly_safe and (
+            problem := json_problem(utf8 := line.encode("utf-8", "surrogatepass"))
+        ):
+            field = refused_text_at(utf8)
+            out.append(RawRow(i, None, problem, "row" if field in (None, "body") else field))
             continue
         try:
             value = _loads_line(line)
@@ -551,6 +558,9 @@ def _ndjson_rows_by_line(text: str, max_rows: int, free_of_hazards: bool) -> lis
             field := lone_surrogate_at(value)
         ) is not None:
             out.append(RawRow(i, None, surrogate_problem(), field))
+            continue
+        if MAY_BE_NON_FINITE.search(line) and (where := non_finite_path(value)) is not None:
+            out.append(RawRow(i, None, finite_problem(), ".".join(map(str, where))))
             continue
         out.append(RawRow(i, value))
     return out

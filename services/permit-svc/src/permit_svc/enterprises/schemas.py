@@ -6,6 +6,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
+from svc_common.i18n import msg
 from svc_common.industries import IndustryCode
 from svc_common.types import schema_extra
 from svc_common.uscc import USCC, validate_uscc
@@ -61,7 +62,7 @@ class EnterpriseChange(BaseModel):
     @classmethod
     def _not_null(cls, v: str | None) -> str:
         if v is None:
-            raise ValueError("may be left out but not null")
+            raise ValueError(msg("may be left out but not null", "可以不填，但不能为 null"))
         return v
 
 

@@ -26,13 +26,32 @@ def to_text(value: Any) -> str:
     return str(value)
 
 
+#: What a BIGINT column holds (PostgreSQL's and SQLite's 64-bit integers).
+_INT_RANGE = range(-(2**63), 2**63)
+
+
+def _unreadable(table: Table, column: str, text: str, en: str, zh: str) -> ValueError:
+    return ValueError(
+        msg(f"{table.name}.{column}: {en}: {text!r}", f"{table.name}.{column}：{zh}：{text!r}")
+    )
+
+
 def from_text(table: Table, column: str, text: str | None) -> Any:
     col = table.c[column]
-    if text is None or text == "":
-        return None if col.nullable else _empty(col.type)
     t = col.type
+    if text is None or text == "":
+        if col.nullable:
+            return None
+        if isinstance(t, UTCDateTime):
+            raise _unreadable(table, column, "", "a time is required", "缺少时间")
+        return _empty(t)
     if isinstance(t, UTCDateTime):
-        parsed = dt.datetime.fromisoformat(text)
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise _unreadable(
+                table, column, text, "not an ISO 8601 time", "不是 ISO 8601 时间"
+            ) from None
         if parsed.tzinfo is None:
             raise ValueError(
                 msg(
@@ -44,9 +63,18 @@ def from_text(table: Table, column: str, text: str | None) -> Any:
     if isinstance(t, Boolean):
         return text.lower() in ("true", "1")
     if isinstance(t, (BigInteger, Integer)) or _is_int(t):
-        return int(text)
+        try:
+            number = int(text)
+        except ValueError:
+            number = None
+        if number is None or number not in _INT_RANGE:
+            raise _unreadable(table, column, text, "not a whole number", "不是整数")
+        return number
     if isinstance(t, JSON) or _is_json(t):
-        value = json.loads(text)
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise _unreadable(table, column, text, "not JSON", "不是 JSON") from None
         if lone_surrogate_at(value) is not None:  # `"\ud800"`: no answer could hold it
             problem = surrogate_problem()
             raise ValueError(

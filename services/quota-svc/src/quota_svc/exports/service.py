@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.i18n import msg
 from svc_common.uploads import csv_cell, csv_cell_read, repeated_column, sheet_cell
@@ -132,16 +133,35 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
                     f"{name}：列 {twice} 在表头中出现了两次",
                 )
             )
-        try:
-            values: list[dict[str, Any]] = [
-                {h: from_text(table, h, v) for h, v in zip(header, row, strict=True)}
-                for row in rows
-                if any(row)
-            ]
-        except ValueError as exc:
-            raise ImportRefused(f"{name}: {exc}") from exc
+        values: list[dict[str, Any]] = []
+        for number, row in enumerate(rows, start=2):
+            if not any(row):
+                continue
+            if len(row) != len(header):
+                raise ImportRefused(
+                    msg(
+                        f"{name}: row {number} has {len(row)} cells, the header {len(header)}",
+                        f"{name}：第 {number} 行有 {len(row)} 个单元格，表头有 {len(header)} 个",
+                    )
+                )
+            try:
+                values.append({h: from_text(table, h, v) for h, v in zip(header, row, strict=True)})
+            except ValueError as exc:
+                raise ImportRefused(f"{name}: {exc}") from exc
         if values:
-            await s.execute(insert(table), values)
+            try:
+                async with s.begin_nested():
+                    await s.execute(insert(table), values)
+            except (sa_exc.IntegrityError, sa_exc.DataError) as exc:
+                # A row the table's keys or checks refuse (a duplicate id, a
+                # negative balance): the file is no export of a sound ledger.
+                raise ImportRefused(
+                    msg(
+                        f"{name}: rows the ledger's rules refuse (a duplicate key or an "
+                        "inconsistent amount)",
+                        f"{name}：有不符合台账规则的行（键重复或数额不一致）",
+                    )
+                ) from exc
         counts[name] = len(values)
     if s.get_bind().dialect.name == "postgresql":
         for table_name, col in _SEQUENCED.items():

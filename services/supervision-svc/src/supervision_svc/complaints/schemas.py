@@ -279,6 +279,22 @@ class ImportedComplaint(BaseModel):
 
     @model_validator(mode="after")
     def _history(self) -> ImportedComplaint:
+        if self.accepted_at is not None and self.status not in ("accepted", "closed"):
+            raise FieldValueError(
+                "accepted_at",
+                msg(
+                    "accepted_at belongs to accepted or closed complaints",
+                    "仅已受理或已办结可给 accepted_at",
+                ),
+            )
+        if self.rejected_reason is not None and self.status != "rejected":
+            raise FieldValueError(
+                "rejected_reason",
+                msg(
+                    "rejected_reason belongs to rejected complaints",
+                    "仅不予受理可给 rejected_reason",
+                ),
+            )
         if self.status in ("accepted", "closed") and self.accepted_at is None:
             raise FieldValueError(
                 "accepted_at", msg("accepted_at is required", "须给出 accepted_at")
@@ -303,14 +319,16 @@ class ImportedComplaint(BaseModel):
                     msg("closed_at is before accepted_at", "closed_at 早于 accepted_at"),
                 )
         elif self.closed_at is not None or self.outcome is not None:
-            raise ValueError(
+            raise FieldValueError(
+                "closed_at" if self.closed_at is not None else "outcome",
                 msg(
                     "closed_at and outcome belong to closed complaints",
                     "仅已办结可给 closed_at 与 outcome",
-                )
+                ),
             )
         if self.status == "rejected" and not self.rejected_reason:
-            raise ValueError(
-                msg("a rejected complaint needs rejected_reason", "不予受理须给出理由")
+            raise FieldValueError(
+                "rejected_reason",
+                msg("a rejected complaint needs rejected_reason", "不予受理须给出理由"),
             )
         return self

@@ -544,8 +544,12 @@ async def import_complaints(
             report.error(
                 raw.row, [("district", msg("is not one of your districts", "不是您所辖的区"))]
             )
-        elif max(filter(None, (body.received_at, body.accepted_at, body.closed_at))) > now:
-            report.error(raw.row, [("received_at", msg("is in the future", "晚于当前时间"))])
+        elif future := [
+            name
+            for name in ("received_at", "accepted_at", "closed_at")
+            if (when := getattr(body, name)) is not None and when > now
+        ]:
+            report.error(raw.row, [(future[0], msg("is in the future", "晚于当前时间"))])
         else:
             items.append(NewComplaint.imported(body, raw.row))
     created = await create_complaints(s, principal, items, settings, now) if items else []
