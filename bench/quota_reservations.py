@@ -31,7 +31,14 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from measure import Parties, io_and_preemptions, parent_pid, print_verdicts, self_cpu_seconds
+from measure import (
+    Parties,
+    io_and_preemptions,
+    parent_pid,
+    print_verdicts,
+    self_cpu_seconds,
+    stop_on_sigterm,
+)
 from quota_svc.ledger.rules import DISTRICTS
 from svc_common.auth import mint_token
 from svc_common.settings import DEV_JWT_SECRET
@@ -75,7 +82,9 @@ IMPLS = {
 def start_server(
     db_url: str, port: int, impl: str = "c", service: str = "quota"
 ) -> subprocess.Popen[bytes]:
-    """`service`-svc in its own process on `db_url` (quota-svc unless said)."""
+    """`service`-svc in its own process on `db_url` (quota-svc unless said);
+    its caller stops it in a `finally`, which a SIGTERM now reaches too."""
+    stop_on_sigterm()
     env = {
         **os.environ,
         **IMPLS[impl],
