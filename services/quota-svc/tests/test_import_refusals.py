@@ -111,3 +111,206 @@ async def test_a_pool_row_no_ledger_could_hold_refuses_the_import(
     again, _ = await _export_of_an_empty_ledger(quota)
     with zipfile.ZipFile(io.BytesIO(again)) as z:
         assert z.read("pools.csv").decode().strip() == headers["pools.csv"]
+
+
+# Rows of a sound one-pool ledger at zero balance, each table's first row;
+# a case below changes some cells (or adds rows) to break one rule.
+_ZERO = {**_POOL, "credited_kg": "0"}
+_LOT = {
+    "id": "1",
+    "serial": "120119:VOCs:L000001",
+    "pool_id": "120119:VOCs",
+    "district": "120119",
+    "pollutant": "VOCs",
+    "source": "advance",
+    "created_at": _T,
+}
+_MOVE = {"id": "1", "lot_id": "1", "pool_id": "120119:VOCs", "code": "credit", "at": _T}
+_ENTRY = {
+    "id": "1",
+    "pool_id": "120119:VOCs",
+    "district": "120119",
+    "pollutant": "VOCs",
+    "code": "baseline",
+    "idempotency_id": "e-1",
+    "effective_at": _T,
+    "recorded_at": _T,
+    "actor": "admin.zhang",
+}
+_HOLDING = {
+    "id": "h-1",
+    "district": "120119",
+    "pollutant": "VOCs",
+    "pool_id": "120119:VOCs",
+    "source": "allocation",
+    "offset_ratio_hundredths": "100",
+    "lots": "[[1,0]]",
+    "acquired_at": _T,
+    "valid_until": "2031-01-01T00:00:00+00:00",
+}
+_DEBT = {
+    "id": "d-1",
+    "district": "120119",
+    "pollutant": "VOCs",
+    "pool_id": "120119:VOCs",
+    "lot_id": "1",
+    "status": "repaid",
+    "due_at": _T,
+    "approved_by": "admin.zhang",
+    "created_at": _T,
+}
+_SOUND = {
+    "pools.csv": [_ZERO],
+    "lots.csv": [_LOT],
+    "lot_movements.csv": [_MOVE],
+    "journal.csv": [_ENTRY],
+    "holdings.csv": [_HOLDING],
+    "debts.csv": [_DEBT],
+}
+
+
+def _ledger(
+    export: bytes, headers: dict[str, str], tables: dict[str, list[dict[str, str]]]
+) -> bytes:
+    """The export with each named table's rows replaced (cells not given:
+    0 for an amount, empty otherwise; {} a blank line)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(export)) as zin, zipfile.ZipFile(out, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename in tables:
+                header = headers[item.filename].split(",")
+                lines = [",".join(header)]
+                for row in tables[item.filename]:
+                    if not row:  # a blank line, which the import skips
+                        lines.append("," * (len(header) - 1))
+                        continue
+                    assert set(row) <= set(header), set(row) - set(header)
+                    amount = ("_kg", "_hundredths")
+                    cells = [row.get(h, "0" if h.endswith(amount) else "") for h in header]
+                    lines.append(",".join(f'"{c}"' if "," in c else c for c in cells))
+                data = ("\n".join(lines) + "\n").encode()
+            zout.writestr(item.filename, data)
+    return out.getvalue()
+
+
+async def _refused(quota: Quota, upload: bytes, language: str = "zh-CN") -> str:
+    """The refusal's reason, after checking that nothing was written."""
+    r = await quota.client.post(
+        "/quota/import?format=csv", content=upload, headers={**ADMIN, "accept-language": language}
+    )
+    assert r.status_code == 409, r.text
+    again, headers = await _export_of_an_empty_ledger(quota)
+    with zipfile.ZipFile(io.BytesIO(again)) as z:
+        for name in z.namelist():
+            assert z.read(name).decode().strip() == headers[name], name
+    return str(r.json()["detail"])
+
+
+async def test_a_sound_ledger_of_these_rows_imports(quota: Quota) -> None:
+    """The rows the cases below break make, as they are, a ledger the import takes."""
+    export, headers = await _export_of_an_empty_ledger(quota)
+    r = await quota.client.post(
+        "/quota/import?format=csv", content=_ledger(export, headers, _SOUND), headers=ADMIN
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "pools": 1,
+        "lots": 1,
+        "lot_movements": 1,
+        "journal": 1,
+        "holdings": 1,
+        "debts": 1,
+    }
+
+
+async def test_the_issue_example_refuses_the_import(quota: Quota) -> None:
+    """Before, a pool of no district, pollutant or kind the ledger knows was
+    imported (200, "pools": 1)."""
+    export, headers = await _export_of_an_empty_ledger(quota)
+    row = {**_ZERO, "district": "999999", "pollutant": "XX", "kind": "zzz"}
+    upload = _ledger(export, headers, {"pools.csv": [row]})
+    detail = await _refused(quota, upload)
+    assert detail.startswith("pools：第 2 行 district 列：'999999' 不是天津市 16 个区的区划代码")
+    detail = await _refused(quota, upload, "en")
+    assert detail.startswith("pools: row 2, column district: '999999' is not one of Tianjin's")
+
+
+_BROKEN = [
+    ("pools.csv", {"pollutant": "XX", "id": "120119:XX"}, "pools：第 2 行 pollutant 列：'XX' 不是"),
+    ("pools.csv", {"kind": "zzz"}, "pools：第 2 行 kind 列：'zzz' 不是总量池类型"),
+    ("pools.csv", {"id": "120119:NOx"}, "pools：第 2 行 id 列：应为 '120119:VOCs'"),
+    ("pools.csv", {"kind": "reserve"}, "pools：第 2 行 id 列：应为 '120119:VOCs:reserve'"),
+    ("pools.csv", {"park_id": "p1"}, "pools：第 2 行 park_id 列：只有园区子池有园区编号"),
+    ("pools.csv", {"kind": "park", "id": "120119:VOCs:park:"}, "pools：第 2 行 park_id 列："),
+    ("lots.csv", {"pool_id": "120115:VOCs"}, "lots：第 2 行 pool_id 列：文件中没有总量池"),
+    ("lots.csv", {"district": "999999"}, "lots：第 2 行 district 列："),
+    ("lots.csv", {"parent_lot_id": "9"}, "lots：第 2 行 parent_lot_id 列：文件中没有批次 9"),
+    ("lot_movements.csv", {"lot_id": "9"}, "lot_movements：第 2 行 lot_id 列：文件中没有批次 9"),
+    ("lot_movements.csv", {"pool_id": "x"}, "lot_movements：第 2 行 pool_id 列：文件中没有总量池"),
+    ("lot_movements.csv", {"code": "zzz"}, "lot_movements：第 2 行 code 列：'zzz' 不是"),
+    ("lot_movements.csv", {"counter_lot_id": "9"}, "lot_movements：第 2 行 counter_lot_id 列："),
+    ("journal.csv", {"pool_id": "120115:VOCs"}, "journal：第 2 行 pool_id 列：文件中没有总量池"),
+    ("journal.csv", {"code": "zzz"}, "journal：第 2 行 code 列：'zzz' 不是"),
+    ("journal.csv", {"pollutant": "XX"}, "journal：第 2 行 pollutant 列：'XX' 不是"),
+    ("holdings.csv", {"pool_id": "120115:VOCs"}, "holdings：第 2 行 pool_id 列：文件中没有总量池"),
+    ("holdings.csv", {"lots": "[[9,0]]"}, "holdings：第 2 行 lots 列：文件中没有批次 9"),
+    ("holdings.csv", {"lots": '{"a":1}'}, "holdings：第 2 行 lots 列：不是批次清单"),
+    ("debts.csv", {"lot_id": "9"}, "debts：第 2 行 lot_id 列：文件中没有批次 9"),
+    ("debts.csv", {"pool_id": "120115:VOCs"}, "debts：第 2 行 pool_id 列：文件中没有总量池"),
+    ("debts.csv", {"status": "zzz"}, "debts：第 2 行 status 列：'zzz' 不是"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "cells", "detail"),
+    _BROKEN,
+    ids=[f"{n.removesuffix('.csv')}-{','.join(c)}-{i}" for i, (n, c, _) in enumerate(_BROKEN)],
+)
+async def test_a_row_outside_the_ledgers_domain_refuses_the_import(
+    quota: Quota, name: str, cells: dict[str, str], detail: str
+) -> None:
+    """A value no ledger of this system holds (a district, pollutant, pool
+    kind or code it does not know, a pool id it would not build), or a
+    reference to a pool or lot the file does not hold: before, imported."""
+    export, headers = await _export_of_an_empty_ledger(quota)
+    tables = {**_SOUND, name: [{**_SOUND[name][0], **cells}]}
+    got = await _refused(quota, _ledger(export, headers, tables))
+    assert got.startswith(detail), got
+
+
+async def test_the_refusal_names_the_row_in_the_file(quota: Quota) -> None:
+    export, headers = await _export_of_an_empty_ledger(quota)
+    reserve = {**_ZERO, "id": "120119:VOCs:reserve", "kind": "reserve"}
+    bad = {**_ZERO, "id": "120115:VOCs", "district": "120115", "kind": "zzz"}
+    tables = {**_SOUND, "pools.csv": [_ZERO, {}, reserve, bad]}
+    detail = await _refused(quota, _ledger(export, headers, tables))
+    assert detail.startswith("pools：第 5 行 kind 列："), detail
+
+
+async def test_a_ledger_that_fails_a_reconciliation_check_refuses_the_import(
+    quota: Quota,
+) -> None:
+    """Every row in the ledger's domain, but the pool's balance is in no
+    journal entry and no lot: the import would leave a ledger whose
+    reconciliation fails; it names the first check that does."""
+    export, headers = await _export_of_an_empty_ledger(quota)
+    tables = {**_SOUND, "pools.csv": [{**_ZERO, "credited_kg": "5000"}]}
+    detail = await _refused(quota, _ledger(export, headers, tables))
+    assert detail.startswith("导入后的台账未通过对账检查 R1 journal_replays_to_balances："), detail
+    assert "pool 120119:VOCs" in detail
+    detail = await _refused(quota, _ledger(export, headers, tables), "en")
+    assert detail.startswith(
+        "the imported ledger fails reconciliation check R1 journal_replays_to_balances: "
+    ), detail
+
+
+async def test_a_table_refused_after_others_were_written_leaves_nothing(quota: Quota) -> None:
+    """Pools are written before lots: a lot the table refuses (its id twice)
+    must undo them too. Before, on SQLite, each table was written under a
+    savepoint whose release committed the tables before it."""
+    export, headers = await _export_of_an_empty_ledger(quota)
+    twice = {**_LOT, "serial": "120119:VOCs:L000002"}
+    tables = {**_SOUND, "lots.csv": [_LOT, twice]}
+    detail = await _refused(quota, _ledger(export, headers, tables))
+    assert detail == "lots：有不符合台账规则的行（键重复或数额不一致）"

@@ -1,17 +1,32 @@
 """How rows are written to and read back from an export (pure): every value
 as text, so CSV and XLSX carry the same thing and nothing is lost (whole
-kilograms, ISO 8601 UTC times, JSON for lists)."""
+kilograms, ISO 8601 UTC times, JSON for lists); and which rows read back
+are ones a ledger of this system could hold (`ledger_problem`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator, Mapping, Sequence
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Integer, Table
 from svc_common.guard import lone_surrogate_at, surrogate_problem
 from svc_common.i18n import msg
 from svc_common.types import UTCDateTime
+
+from quota_svc.debts.rules import DebtStatus
+from quota_svc.ledger.rules import (
+    EntryCode,
+    PoolKind,
+    district_pool_id,
+    district_problem,
+    park_pool_id,
+    pollutant_problem,
+    reserve_pool_id,
+)
+from quota_svc.lots.rules import Move
 
 
 def to_text(value: Any) -> str:
@@ -101,3 +116,163 @@ def _is_int(t: Any) -> bool:
 def _is_json(t: Any) -> bool:
     variants = getattr(t, "_variant_mapping", {})
     return isinstance(t, JSON) or any(isinstance(v, JSON) for v in variants.values())
+
+
+#: A table's rows as read: (row number in the file, column → value).
+Rows = Sequence[tuple[int, Mapping[str, Any]]]
+#: What a row breaks: (column, why).
+Problems = Iterator[tuple[str, str]]
+
+
+def ledger_problem(sheets: Mapping[str, Rows]) -> str | None:
+    """Why the rows of an export (sheet name → rows) are none a ledger of
+    this system could hold — the first row, in file order, with a value
+    outside the ledger's domain (a district, pollutant, pool kind, entry or
+    movement code it does not know, a pool id it would not build) or naming
+    a pool or lot the file does not hold — or None. Balances are left to the
+    reconciliation checks."""
+    pools = {row.get("id") for _, row in sheets.get("pools", ())}
+    lots = {row.get("id") for _, row in sheets.get("lots", ())}
+    checks = {
+        "pools": lambda row: _pool(row),
+        "lots": lambda row: _lot(row, pools, lots),
+        "lot_movements": lambda row: _movement(row, pools, lots),
+        "journal": lambda row: _entry(row, pools),
+        "holdings": lambda row: _holding(row, pools, lots),
+        "debts": lambda row: _debt(row, pools, lots),
+    }
+    for name, rows in sheets.items():
+        for number, row in rows:
+            for column, why in checks[name](row):
+                return msg(
+                    f"{name}: row {number}, column {column}: {why}",
+                    f"{name}：第 {number} 行 {column} 列：{why}",
+                )
+    return None
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _place(row: Mapping[str, Any]) -> Problems:
+    """A row's district and pollutant: ones the ledger knows."""
+    if problem := district_problem(_text(row.get("district"))):
+        yield "district", problem
+    if problem := pollutant_problem(_text(row.get("pollutant"))):
+        yield "pollutant", problem
+
+
+def _member(kind: type[StrEnum], value: Any, en: str, zh: str) -> str | None:
+    if value in {m.value for m in kind}:
+        return None
+    shown = _text(value)[:30]
+    listed = ", ".join(m.value for m in kind)
+    return msg(
+        f"{shown!r} is not {en} (one of {listed})", f"{shown!r} 不是{zh}（应为 {listed} 之一）"
+    )
+
+
+def _pool(row: Mapping[str, Any]) -> Problems:
+    yield from _place(row)
+    kind, park_id = row.get("kind"), row.get("park_id")
+    if problem := _member(PoolKind, kind, "a pool kind", "总量池类型"):
+        yield "kind", problem
+        return
+    district, pollutant = _text(row.get("district")), _text(row.get("pollutant"))
+    if kind == PoolKind.PARK:
+        if not park_id:
+            yield "park_id", msg("a park pool needs a park id", "园区子池须有园区编号")
+            return
+        try:
+            want = park_pool_id(district, pollutant, _text(park_id))
+        except ValueError as exc:
+            yield "park_id", str(exc)
+            return
+    elif park_id:
+        yield "park_id", msg("only a park pool has a park id", "只有园区子池有园区编号")
+        return
+    elif kind == PoolKind.RESERVE:
+        want = reserve_pool_id(district, pollutant)
+    else:
+        want = district_pool_id(district, pollutant)
+    if row.get("id") != want:
+        yield (
+            "id",
+            msg(
+                f"should be {want!r} (the pool's district, pollutant and kind)",
+                f"应为 {want!r}（由总量池的区、污染物和类型而来）",
+            ),
+        )
+
+
+def _pool_ref(row: Mapping[str, Any], pools: set[Any]) -> Problems:
+    if (pool_id := row.get("pool_id")) not in pools:
+        yield "pool_id", msg(f"the file holds no pool {pool_id!r}", f"文件中没有总量池 {pool_id!r}")
+
+
+def _lot_ref(row: Mapping[str, Any], column: str, lots: set[Any], *, optional: bool) -> Problems:
+    lot_id = row.get(column)
+    if (lot_id is None and optional) or lot_id in lots:
+        return
+    yield column, _no_lot(lot_id)
+
+
+def _no_lot(lot_id: Any) -> str:
+    return msg(f"the file holds no lot {lot_id}", f"文件中没有批次 {lot_id}")
+
+
+def _lot(row: Mapping[str, Any], pools: set[Any], lots: set[Any]) -> Problems:
+    yield from _pool_ref(row, pools)
+    yield from _place(row)
+    yield from _lot_ref(row, "parent_lot_id", lots, optional=True)
+
+
+def _movement(row: Mapping[str, Any], pools: set[Any], lots: set[Any]) -> Problems:
+    yield from _lot_ref(row, "lot_id", lots, optional=False)
+    yield from _pool_ref(row, pools)
+    if problem := _member(Move, row.get("code"), "a lot movement code", "批次流水代码"):
+        yield "code", problem
+    yield from _lot_ref(row, "counter_lot_id", lots, optional=True)
+
+
+def _entry(row: Mapping[str, Any], pools: set[Any]) -> Problems:
+    yield from _pool_ref(row, pools)
+    yield from _place(row)
+    if problem := _member(EntryCode, row.get("code"), "a journal entry code", "台账分录代码"):
+        yield "code", problem
+
+
+def _holding(row: Mapping[str, Any], pools: set[Any], lots: set[Any]) -> Problems:
+    yield from _pool_ref(row, pools)
+    yield from _place(row)
+    drawn = row.get("lots")
+    if drawn is None:
+        return
+    pairs = isinstance(drawn, list) and all(
+        isinstance(pair, list)
+        and len(pair) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in pair)
+        for pair in drawn
+    )
+    if not pairs:
+        yield (
+            "lots",
+            msg(
+                "not a list of lots ([[lot id, kilograms], ...])",
+                "不是批次清单（[[批次编号, 千克], ...]）",
+            ),
+        )
+        return
+    for lot_id, _ in drawn:
+        if lot_id not in lots:
+            yield "lots", _no_lot(lot_id)
+            return
+
+
+def _debt(row: Mapping[str, Any], pools: set[Any], lots: set[Any]) -> Problems:
+    yield from _pool_ref(row, pools)
+    yield from _place(row)
+    yield from _lot_ref(row, "lot_id", lots, optional=False)
+    if problem := _member(DebtStatus, row.get("status"), "a debt status", "欠账状态"):
+        yield "status", problem

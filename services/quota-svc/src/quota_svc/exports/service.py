@@ -18,9 +18,10 @@ from svc_common.i18n import msg
 from svc_common.uploads import csv_cell, csv_cell_read, repeated_column, sheet_cell
 
 from quota_svc.debts.models import Debt
-from quota_svc.exports.rules import from_text, to_text
+from quota_svc.exports.rules import from_text, ledger_problem, to_text
 from quota_svc.ledger.models import JournalEntry, Pool
 from quota_svc.lots.models import LOTS, MOVEMENTS
+from quota_svc.reconciliation.service import ledger_checks
 from quota_svc.trading.models import Holding
 
 #: Sheet name → table, in the order an import writes them (foreign keys first).
@@ -105,9 +106,47 @@ def _read_xlsx(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]
         yield name, rows[0], rows[1:]
 
 
+def _values(
+    name: str, header: list[str], rows: list[list[str]]
+) -> list[tuple[int, dict[str, Any]]]:
+    """A sheet's rows read into column values, each with its row number in
+    the file (the header is row 1; blank rows are skipped)."""
+    table = SHEETS[name]
+    unknown = [h for h in header if h not in table.c]
+    if unknown:
+        raise ImportRefused(msg(f"{name}: unknown columns {unknown}", f"{name}：未知列 {unknown}"))
+    if (twice := repeated_column(header)) is not None:
+        raise ImportRefused(
+            msg(
+                f"{name}: the column {twice} appears twice in the header row",
+                f"{name}：列 {twice} 在表头中出现了两次",
+            )
+        )
+    values: list[tuple[int, dict[str, Any]]] = []
+    for number, row in enumerate(rows, start=2):
+        if not any(row):
+            continue
+        if len(row) != len(header):
+            raise ImportRefused(
+                msg(
+                    f"{name}: row {number} has {len(row)} cells, the header {len(header)}",
+                    f"{name}：第 {number} 行有 {len(row)} 个单元格，表头有 {len(header)} 个",
+                )
+            )
+        try:
+            values.append(
+                (number, {h: from_text(table, h, v) for h, v in zip(header, row, strict=True)})
+            )
+        except ValueError as exc:
+            raise ImportRefused(f"{name}: {exc}") from exc
+    return values
+
+
 async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[str, int]:
     """Write an export into an empty ledger (ImportRefused otherwise, or if
-    the file is not an export); returns rows per sheet."""
+    the file is not an export: unreadable, a row outside the ledger's domain
+    or naming a pool or lot the file lacks, or a ledger whose reconciliation
+    checks 1–5 fail once written); returns rows per sheet."""
     if await s.scalar(select(func.count()).select_from(SHEETS["pools"])):
         raise ImportRefused(
             msg("the ledger is not empty: import only into a new one", "台账非空：只能导入到新台账")
@@ -118,40 +157,18 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
         raise ImportRefused(
             msg(f"not an export of this ledger: {exc}", f"不是本台账的导出文件：{exc}")
         ) from exc
-    counts = {}
+    read: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for name, header, rows in sheets:
-        table = SHEETS[name]
-        unknown = [h for h in header if h not in table.c]
-        if unknown:
-            raise ImportRefused(
-                msg(f"{name}: unknown columns {unknown}", f"{name}：未知列 {unknown}")
-            )
-        if (twice := repeated_column(header)) is not None:
-            raise ImportRefused(
-                msg(
-                    f"{name}: the column {twice} appears twice in the header row",
-                    f"{name}：列 {twice} 在表头中出现了两次",
-                )
-            )
-        values: list[dict[str, Any]] = []
-        for number, row in enumerate(rows, start=2):
-            if not any(row):
-                continue
-            if len(row) != len(header):
-                raise ImportRefused(
-                    msg(
-                        f"{name}: row {number} has {len(row)} cells, the header {len(header)}",
-                        f"{name}：第 {number} 行有 {len(row)} 个单元格，表头有 {len(header)} 个",
-                    )
-                )
-            try:
-                values.append({h: from_text(table, h, v) for h, v in zip(header, row, strict=True)})
-            except ValueError as exc:
-                raise ImportRefused(f"{name}: {exc}") from exc
+        read[name] = _values(name, header, rows)
+    if problem := ledger_problem(read):
+        raise ImportRefused(problem)
+    counts = {}
+    for name, numbered in read.items():
+        values = [row for _, row in numbered]
         if values:
             try:
-                async with s.begin_nested():
-                    await s.execute(insert(table), values)
+                # No savepoint: a refusal rolls the whole import back.
+                await s.execute(insert(SHEETS[name]), values)
             except (sa_exc.IntegrityError, sa_exc.DataError) as exc:
                 # A row the table's keys or checks refuse (a duplicate id, a
                 # negative balance): the file is no export of a sound ledger.
@@ -163,6 +180,18 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
                     )
                 ) from exc
         counts[name] = len(values)
+    pools = list((await s.scalars(select(Pool).order_by(Pool.id))).all())
+    for check in (await ledger_checks(s, pools)).values():
+        if not check.ok:
+            first, more = check.failures[0], len(check.failures) - 1
+            raise ImportRefused(
+                msg(
+                    f"the imported ledger fails reconciliation check R{check.number} "
+                    f"{check.code}: {first}" + (f" (and {more} more)" if more else ""),
+                    f"导入后的台账未通过对账检查 R{check.number} {check.code}：{first}"
+                    + (f"（另有 {more} 处）" if more else ""),
+                )
+            )
     if s.get_bind().dialect.name == "postgresql":
         for table_name, col in _SEQUENCED.items():
             await s.execute(

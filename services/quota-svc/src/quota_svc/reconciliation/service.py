@@ -161,24 +161,33 @@ async def _register(db: Database, res: CheckResult) -> None:
         res.fail(f"entry {broken.seq}: {broken.reason}")
 
 
+async def ledger_checks(s: AsyncSession, pools: list[Pool]) -> dict[int, CheckResult]:
+    """Checks 1–5 (all but the register's chain) over `pools`, as `s` sees
+    the ledger: the import runs them inside its transaction, before it
+    commits."""
+    results = {n: CheckResult(n) for n in CHECKS if n != 6}
+    ids = {p.id for p in pools}
+    await _journal(s, pools, results[1])
+    await _lots(s, pools, results[2])
+    await _lineage(s, ids, results[3])
+    await _holdings(s, pools, results[4])
+    await _debts(s, ids, results[5])
+    return results
+
+
 async def run_checks(
     db: Database, districts: list[str] | None = None, *, service: str = "quota-svc"
 ) -> list[CheckResult]:
     """Run every numbered check (after chaining what is queued) and publish
     the metric of each (labelled with `service`)."""
     await chain_pending(db)
-    results = {n: CheckResult(n) for n in CHECKS}
     async with db.session() as s:
         stmt = select(Pool).order_by(Pool.id)
         if districts is not None:
             stmt = stmt.where(Pool.district.in_(districts))
         pools = list((await s.scalars(stmt)).all())
-        ids = {p.id for p in pools}
-        await _journal(s, pools, results[1])
-        await _lots(s, pools, results[2])
-        await _lineage(s, ids, results[3])
-        await _holdings(s, pools, results[4])
-        await _debts(s, ids, results[5])
+        results = await ledger_checks(s, pools)
+    results[6] = CheckResult(6)
     await _register(db, results[6])
     failed = [r for r in results.values() if not r.ok]
     if districts is None or set(districts) >= set(DISTRICTS):
