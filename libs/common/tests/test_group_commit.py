@@ -828,10 +828,11 @@ def _find_marks(found: list[list[Any]]):  # type: ignore[no-untyped-def]
         select(Mark.id).where(Mark.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
     )
 
-    async def twins(s: Any, hints: list[Any]) -> None:
+    async def twins(s: Any, hints: list[Any]) -> int:
         found.append(sorted(hints))
         rows = await marks.fetch_in(await s.connection(), {"ids": hints})
         batch_memo(s).setdefault("committed", set()).update(row[0] for row in rows)
+        return len(rows)
 
     return twins
 
@@ -870,18 +871,59 @@ async def test_a_batch_refused_again_when_run_again_runs_each_operation_alone(
     their rows, each kept once."""
     db = await _db(pg_url)
 
-    async def finds_nothing(s: Any, hints: list[Any]) -> None:
-        return None
+    async def finds_nothing(s: Any, hints: list[Any]) -> int:
+        return 0
 
     batches = GroupCommit(db, max_batch=16, on_driver=on_driver, twins={0: finds_nothing})
     await batches.run("pool", _marking(5))
+    runs = 0
+
+    def counted(i: int):  # type: ignore[no-untyped-def]
+        async def op(s: AsyncSession) -> str:
+            nonlocal runs
+            runs += 1
+            return await _marking(i)(s)
+
+        return op
+
     results = await asyncio.gather(
-        *(batches.run("pool", _marking(i), hint=i) for i in range(1, 9)), return_exceptions=True
+        *(batches.run("pool", counted(i), hint=i) for i in range(1, 9)), return_exceptions=True
     )
     assert [type(r).__name__ for r in results] == [
         "IntegrityError" if i == 5 else "str" for i in range(1, 9)
     ]
     assert (batches.run_again, batches.fallbacks) == (1, 1)
+    # The batch ran up to its twin (5 operations), then, its hook having
+    # found nothing, not again: each of the 8 alone.
+    assert runs == 5 + 8
+    assert await _count(db) == 8
+    await db.dispose()
+
+
+@pytest.mark.pg
+async def test_a_batch_refused_on_its_chain_s_last_turn_runs_alone(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused on the last transaction its chain may run (CHAIN_MAX), a
+    batch is not run again there: each of its operations runs alone, every
+    caller is answered, and nothing counts it as run again."""
+    from svc_common import batching
+
+    monkeypatch.setattr(batching, "CHAIN_MAX", 1)
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=16, on_driver=True, twins={0: _find_marks([])})
+    await batches.run("pool", _marking(5))
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            *(batches.run("pool", _marking(i), hint=i) for i in range(1, 9)),
+            return_exceptions=True,
+        ),
+        15,
+    )
+    assert [type(r).__name__ for r in results] == [
+        "IntegrityError" if i == 5 else "str" for i in range(1, 9)
+    ]
+    assert (batches.run_again, batches.fallbacks) == (0, 1)
     assert await _count(db) == 8
     await db.dispose()
 

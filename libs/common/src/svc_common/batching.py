@@ -100,8 +100,9 @@ Prepare = Callable[[Any, list[Any]], Coroutine[Any, Any, None]]
 Admit = Callable[[Any, list[Any]], Coroutine[Any, Any, Collection[Any]]]
 #: What a batch run again after a unique index refused its writes does for
 #: the operations of one kind, given their hints, before they run: find the
-#: rows already committed that they would write twice (`GroupCommit(twins=...)`).
-Twins = Callable[[Any, list[Any]], Coroutine[Any, Any, None]]
+#: rows already committed that they would write twice (`GroupCommit(twins=...)`),
+#: and say how many it found.
+Twins = Callable[[Any, list[Any]], Coroutine[Any, Any, int]]
 
 log = structlog.get_logger(__name__)
 
@@ -274,6 +275,11 @@ def _stopped() -> Unavailable:
     )
 
 
+class _NoTwins(Exception):
+    """A batch run again found none of the rows its operations would write
+    twice: it is given up for each operation alone."""
+
+
 class GroupCommit:
     """Per-key batches of operations, each batch one transaction."""
 
@@ -417,11 +423,15 @@ class GroupCommit:
             and any(q.kind in self.twins for q in batch)
         )
 
-    async def _find_twins(self, s: Any, ops: list[_Queued[Any]]) -> None:
+    async def _find_twins(self, s: Any, ops: list[_Queued[Any]]) -> int:
+        """The rows the operations would write twice, into the batch's memo
+        by their kinds' hooks; how many."""
+        found = 0
         for kind in sorted({q.kind for q in ops}):
             find = self.twins.get(kind)
             if find is not None:
-                await find(s, [q.hint for q in ops if q.kind == kind])
+                found += await find(s, [q.hint for q in ops if q.kind == kind])
+        return found
 
     async def _steps(
         self, s: Any, key: str, batch: list[_Queued[Any]], *, again: bool = False
@@ -442,8 +452,10 @@ class GroupCommit:
             prepare = self.prepare.get(kind)
             if prepare is not None:
                 await prepare(s, [q.hint for q in batch if q.kind == kind])
-        if again:
-            await self._find_twins(s, batch)
+        if again and not await self._find_twins(s, batch):
+            # Nothing written twice found (a key's answer given twice, say):
+            # run again, the batch would be refused again; each goes alone.
+            raise _NoTwins()
         results = [await run_in_context(batch[0].context, batch[0].op(s))]
         if len(batch) < self.max_batch:
             # The first operation has run (mostly waiting for the key's lock,
@@ -567,6 +579,8 @@ class GroupCommit:
         # A spare comes with transactions behind it: CHAIN_MAX in all.
         for turn in range(max(CHAIN_MAX - chain.transactions, 1), 0, -1):
             rerun = bool(again)
+            if rerun:
+                self.run_again += 1
             hand[:] = again or self._take(key)
             again = []
             if not hand:
@@ -603,15 +617,18 @@ class GroupCommit:
             # Outside the `except` (see `_apply`).
             await chain.rollback()
             if not rerun and self._again(hand, failed):
-                again = list(hand)
-                self.run_again += 1
-                continue
+                # Callers that gave up meanwhile are left out, as alone.
+                again = [q for q in hand if not q.future.cancelled()]
+                if len(again) > 1:
+                    continue
+                return again  # alone, if one is left
             if len(hand) > 1 or isinstance(failed, NeedsSession):
                 return list(hand)  # alone, once the connection is back in the pool
             self.alone += 1
             if not hand[0].future.done():
                 hand[0].future.set_exception(failed)
-        # The chain's last turn went to the batch that failed: alone, then.
+        # The chain's last turn went to the batch that failed: alone, then
+        # (not run again: `run_again` counts only batches that were).
         return again
 
     async def _next(self, key: str) -> bool:
@@ -646,6 +663,9 @@ class GroupCommit:
                 failed = None
                 break
             if again or not self._again(batch, failed):
+                break
+            batch[:] = [q for q in batch if not q.future.cancelled()]
+            if len(batch) < 2:
                 break
             self.run_again += 1
         if failed is not None:

@@ -575,22 +575,26 @@ _LIVE_OF_PROJECTS = DriverStatement(
 )
 
 
-async def find_projects_held(s: AsyncSession, project_refs: list[Any]) -> None:
+async def find_projects_held(s: AsyncSession, project_refs: list[Any]) -> int:
     """The live holds of a batch's projects, in one statement, into its memo
     (GroupCommit's `twins`, 查重): run for a batch again after a unique index
     refused its writes. A reservation asked again whose first hold committed
     (a retry whose answer was lost) then finds that hold here, as alone it
     finds it on the index (`_earlier_in_batch`), and the batch keeps the
-    others. Read, not locked: a hold released meanwhile was live when the
-    retry's twin was refused."""
+    others. Read before the batch waits for its pool, and not locked: a
+    hold released while it waits is still the answer to a request for its
+    project (a 409, or the same request's hold), as it would have been had
+    the request come a moment sooner. Returns how many holds it found."""
     memo = batch_memo(s)
     refs = sorted({str(ref) for ref in project_refs if ref is not None})
     if memo is None or not refs:
-        return
+        return 0
     conn = await s.connection()
-    for row in await _LIVE_OF_PROJECTS.fetch_in(conn, {"refs": refs}):
+    found = await _LIVE_OF_PROJECTS.fetch_in(conn, {"refs": refs})
+    for row in found:
         r = ReservationRow.of(row)
         memo.setdefault((_MEMO_PROJECT, r.project_ref), r)
+    return len(found)
 
 
 async def admit_reservations_late(s: AsyncSession, hints: list[Any]) -> list[Any]:
