@@ -10,11 +10,24 @@ from __future__ import annotations
 
 import os
 import pstats
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK")
+
+
+def stop_on_sigterm() -> None:
+    """End this script on SIGTERM as on Ctrl-C (KeyboardInterrupt), so that
+    the `finally` blocks stop the servers it started: by default SIGTERM
+    ends the script at once and leaves them running. `make bench` sends it
+    when it is interrupted itself (scripts/bench.sh)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _stat(pid: int) -> list[str] | None:

@@ -31,7 +31,14 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from measure import Parties, io_and_preemptions, parent_pid, print_verdicts, self_cpu_seconds
+from measure import (
+    Parties,
+    io_and_preemptions,
+    parent_pid,
+    print_verdicts,
+    self_cpu_seconds,
+    stop_on_sigterm,
+)
 from quota_svc.ledger.rules import DISTRICTS
 from svc_common.auth import mint_token
 from svc_common.settings import DEV_JWT_SECRET
@@ -75,7 +82,9 @@ IMPLS = {
 def start_server(
     db_url: str, port: int, impl: str = "c", service: str = "quota"
 ) -> subprocess.Popen[bytes]:
-    """`service`-svc in its own process on `db_url` (quota-svc unless said)."""
+    """`service`-svc in its own process on `db_url` (quota-svc unless said);
+    its caller stops it in a `finally`, which a SIGTERM now reaches too."""
+    stop_on_sigterm()
     env = {
         **os.environ,
         **IMPLS[impl],
@@ -105,10 +114,17 @@ async def wait_ready(base: str, service: str = "quota") -> None:
 
 
 def run_api(
-    bases: list[str], districts: list[str], clients: int, seconds: float, parties: Parties
+    bases: list[str],
+    districts: list[str],
+    clients: int,
+    seconds: float,
+    parties: Parties,
+    retry_every: int = 0,
 ) -> dict[str, float]:
     """Drive the API with wrk (compiled; one connection per thread), the
-    connections spread over the replicas; CPU of every party measured."""
+    connections spread over the replicas; CPU of every party measured.
+    `retry_every` n > 0: every nth reservation is sent again once answered
+    (its answer lost, as far as the client knows)."""
     token = mint_token(
         DEV_JWT_SECRET, sub="bench.officer", role="officer", districts=DISTRICT_CODES
     )
@@ -136,6 +152,7 @@ def run_api(
                 ",".join(districts),
                 f"{nonce}{i}",
                 INCREMENT_T,
+                str(retry_every),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -149,7 +166,7 @@ def run_api(
         out = proc.communicate()[0]
         line = next(x for x in out.splitlines() if x.startswith("WRK_RESULT "))
         res = json.loads(line.removeprefix("WRK_RESULT "))
-        for k in ("pairs", "refused", "errors", "requests", "socket_errors"):
+        for k in ("pairs", "refused", "errors", "retried", "requests", "socket_errors"):
             totals[k] = totals.get(k, 0) + res[k]
         totals["duration_s"] = max(totals.get("duration_s", 0), res["duration_us"] / 1e6)
         p50s.append(res["p50_us"] / 1000)
@@ -166,6 +183,7 @@ def run_api(
         "pairs_per_s": pairs / totals["duration_s"],
         "pairs": pairs,
         "refused": totals["refused"],
+        "retried": totals["retried"],
         "errors": totals["errors"] + totals["socket_errors"],
         "p50_ms": max(p50s),
         "p99_ms": max(p99s),
@@ -404,7 +422,12 @@ async def audit_ledger(dsn: str) -> tuple[int, int, int]:
 
 
 async def one_setup(
-    admin: str, replicas: int, clients: int, seconds: float, impl: str = "c"
+    admin: str,
+    replicas: int,
+    clients: int,
+    seconds: float,
+    impl: str = "c",
+    retry_every: int = 0,
 ) -> tuple[dict[tuple[str, str], dict[str, float]], tuple[int, int, int]]:
     """A fresh database and `replicas` quota-svc processes; both shapes, API
     then raw, side by side; the ledger audited at the end."""
@@ -433,7 +456,9 @@ async def one_setup(
                 r.raise_for_status()
         results = {}
         for shape, districts in (("hot district", HOT), ("16 districts", DISTRICT_CODES)):
-            results[("api", shape)] = run_api(bases, districts, clients, seconds, parties)
+            results[("api", shape)] = run_api(
+                bases, districts, clients, seconds, parties, retry_every
+            )
             results[("api", shape)].update(await relay_catch_up(dsn))
             results[("raw", shape)] = await run_raw(dsn, districts, clients, seconds, parties)
         audit = await audit_ledger(dsn)
@@ -458,6 +483,13 @@ async def main() -> None:
         default="c",
         help="c (uvloop, httptools, batches), python (asyncio, h11), unbatched (c, no batches)",
     )
+    ap.add_argument(
+        "--retry-every",
+        type=int,
+        default=0,
+        help="send every nth reservation again once answered (0: none), as a client whose "
+        "answer was lost would; each must be given its first answer",
+    )
     args = ap.parse_args()
     admin = os.environ.get("TEST_PG_ADMIN_URL")
     if not admin:
@@ -479,7 +511,7 @@ async def main() -> None:
     configs = [(i, int(r)) for i in args.impls.split(",") for r in args.replicas.split(",")]
     for impl, replicas in configs:
         results, (pools, overdrawn, mismatched) = await one_setup(
-            admin, replicas, args.clients, args.seconds, impl
+            admin, replicas, args.clients, args.seconds, impl, args.retry_every
         )
         for shape in ("hot district", "16 districts"):
             raw = results[("raw", shape)]
@@ -514,6 +546,12 @@ async def main() -> None:
             print(
                 f"{impl:<6} {replicas:>8} {shape}: {int(api['unsent_at_end'])} events unsent "
                 f"when the load stopped, published {api['catch_up_s']:.1f} s later"
+                + (
+                    f"; {int(api['retried'])} reservations sent again, each given its "
+                    "first answer (any other answer is counted an error)"
+                    if args.retry_every
+                    else ""
+                )
             )
         hot_api, hot_raw = results[("api", "hot district")], results[("raw", "hot district")]
         verdicts += [

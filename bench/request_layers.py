@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import httpx
-from measure import tree_cpu_seconds
+from measure import stop_on_sigterm, tree_cpu_seconds
 from quota_reservations import DISTRICT_CODES, ROOT, free_port
 from svc_common.auth import mint_token
 from svc_common.settings import DEV_JWT_SECRET
@@ -52,6 +52,7 @@ def measure(layer: str, seconds: float, tmp: Path) -> tuple[float, float]:
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/{layer}.db",
         "LOG_LEVEL": "WARNING",
     }
+    stop_on_sigterm()  # the `finally` below stops the server on SIGTERM too
     server = subprocess.Popen([sys.executable, "-c", SERVE.format(port=port)], cwd=ROOT, env=env)
     try:
         for _ in range(300):

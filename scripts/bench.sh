@@ -21,7 +21,22 @@ cleanup() {
     rm -rf "$STATE_DIR"
   fi
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+# Interrupted (Ctrl-C, or a SIGTERM from CI or a supervisor): the running
+# script is stopped first, which stops the servers it started (its SIGTERM
+# ends it as a KeyboardInterrupt would: bench/measure.py, stop_on_sigterm),
+# then PostgreSQL and Kafka (cleanup). It runs in the background so that
+# this shell's handler runs at once, not when the script would have ended.
+child=
+interrupted() {
+  trap - INT TERM
+  if [ -n "$child" ]; then
+    kill -TERM "$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true
+  fi
+  exit 143
+}
+trap interrupted INT TERM
 deploy/local/postgres.sh start >/dev/null
 deploy/local/kafka.sh start >/dev/null
 # shellcheck disable=SC1091
@@ -43,7 +58,10 @@ fi
 # bench/measure.py (their shared helpers), bench/profile_quota.py (a tool).
 run() {
   echo "== $*"
-  .venv/bin/python "$@"
+  .venv/bin/python "$@" &
+  child=$!
+  wait "$child"
+  child=
 }
 run bench/quota_reservations.py --replicas 1,2,3 --impls c
 run bench/quota_reservations.py --replicas 1 --impls unbatched,python

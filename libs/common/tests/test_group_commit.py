@@ -800,3 +800,191 @@ async def test_a_databases_helpers_go_with_it(pg_url: str) -> None:
     del db
     gc.collect()
     assert gone() is None
+
+
+def _marking(i: int):  # type: ignore[no-untyped-def]
+    """Writes mark `i` unless its batch's memo says it is committed already
+    (put there by `_find_marks`): then answers "twin", writing nothing."""
+
+    async def op(s: AsyncSession) -> str:
+        memo = batch_memo(s)
+        if memo is not None and i in memo.get("committed", ()):
+            return "twin"
+        await _add_mark_on_driver().fetch_in(await s.connection(), {"id": i, "label": f"m{i}"})
+        return "written"
+
+    return op
+
+
+def _find_marks(found: list[list[Any]]):  # type: ignore[no-untyped-def]
+    """A `twins` hook: the committed marks among the hints, into the memo
+    (`found` notes each call's hints)."""
+
+    from sqlalchemy import BigInteger, any_, bindparam
+    from sqlalchemy.dialects.postgresql import ARRAY
+    from svc_common.db import DriverStatement
+
+    marks = DriverStatement(
+        select(Mark.id).where(Mark.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
+    )
+
+    async def twins(s: Any, hints: list[Any]) -> int:
+        found.append(sorted(hints))
+        rows = await marks.fetch_in(await s.connection(), {"ids": hints})
+        batch_memo(s).setdefault("committed", set()).update(row[0] for row in rows)
+        return len(rows)
+
+    return twins
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("on_driver", [False, True])
+async def test_a_batch_refused_by_a_unique_index_runs_again_as_one_its_twins_found(
+    pg_url: str, on_driver: bool
+) -> None:
+    """A batch with an operation that writes again what is committed (a
+    retry whose answer was lost) fails at the unique index; it runs again as
+    one batch, its kind's `twins` hook given every operation's hint first,
+    and the twin answers from what the hook found: one more transaction,
+    not one per operation."""
+    db = await _db(pg_url)
+    found: list[list[Any]] = []
+    batches = GroupCommit(db, max_batch=16, on_driver=on_driver, twins={0: _find_marks(found)})
+    assert await batches.run("pool", _marking(5)) == "written"
+    alone = batches.alone
+    results = await asyncio.gather(*(batches.run("pool", _marking(i), hint=i) for i in range(1, 9)))
+    assert results == ["twin" if i == 5 else "written" for i in range(1, 9)]
+    assert found == [list(range(1, 9))]
+    assert (batches.run_again, batches.fallbacks, batches.alone - alone) == (1, 0, 0)
+    assert batches.batches == 1 and await _count(db) == 8
+    await db.dispose()
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("on_driver", [False, True])
+async def test_a_batch_refused_again_when_run_again_runs_each_operation_alone(
+    pg_url: str, on_driver: bool
+) -> None:
+    """A batch run again whose writes are refused again (its twin not found:
+    committed between the two runs, say) is undone and each of its
+    operations runs alone: the twin's caller gets the refusal, the others
+    their rows, each kept once."""
+    db = await _db(pg_url)
+
+    async def finds_nothing(s: Any, hints: list[Any]) -> int:
+        return 0
+
+    batches = GroupCommit(db, max_batch=16, on_driver=on_driver, twins={0: finds_nothing})
+    await batches.run("pool", _marking(5))
+    runs = 0
+
+    def counted(i: int):  # type: ignore[no-untyped-def]
+        async def op(s: AsyncSession) -> str:
+            nonlocal runs
+            runs += 1
+            return await _marking(i)(s)
+
+        return op
+
+    results = await asyncio.gather(
+        *(batches.run("pool", counted(i), hint=i) for i in range(1, 9)), return_exceptions=True
+    )
+    assert [type(r).__name__ for r in results] == [
+        "IntegrityError" if i == 5 else "str" for i in range(1, 9)
+    ]
+    assert (batches.run_again, batches.fallbacks) == (1, 1)
+    # The batch ran up to its twin (5 operations), then, its hook having
+    # found nothing, not again: each of the 8 alone.
+    assert runs == 5 + 8
+    assert await _count(db) == 8
+    await db.dispose()
+
+
+@pytest.mark.pg
+async def test_a_batch_refused_on_its_chain_s_last_turn_runs_alone(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused on the last transaction its chain may run (CHAIN_MAX), a
+    batch is not run again there: each of its operations runs alone, every
+    caller is answered, and nothing counts it as run again."""
+    from svc_common import batching
+
+    monkeypatch.setattr(batching, "CHAIN_MAX", 1)
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=16, on_driver=True, twins={0: _find_marks([])})
+    await batches.run("pool", _marking(5))
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            *(batches.run("pool", _marking(i), hint=i) for i in range(1, 9)),
+            return_exceptions=True,
+        ),
+        15,
+    )
+    assert [type(r).__name__ for r in results] == [
+        "IntegrityError" if i == 5 else "str" for i in range(1, 9)
+    ]
+    assert (batches.run_again, batches.fallbacks) == (0, 1)
+    assert await _count(db) == 8
+    await db.dispose()
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("on_driver", [False, True])
+async def test_what_joins_a_batch_run_again_has_its_twins_found_too(
+    pg_url: str, on_driver: bool
+) -> None:
+    """Operations that queue while a batch run again waits on its first
+    operation join it (`_late`) with their twins looked for as well: one
+    of them writing again what is committed does not undo the batch."""
+    db = await _db(pg_url)
+    found: list[list[Any]] = []
+    batches = GroupCommit(db, max_batch=16, on_driver=on_driver, twins={0: _find_marks(found)})
+    for i in (5, 7):
+        await batches.run("pool", _marking(i))
+    started, gate = asyncio.Event(), asyncio.Event()
+    runs = 0
+
+    async def first(s: AsyncSession) -> str:
+        nonlocal runs
+        runs += 1
+        if runs == 2:  # run again: those queued meanwhile join it
+            started.set()
+            await gate.wait()
+        return await _marking(1)(s)
+
+    own = [
+        asyncio.create_task(batches.run("pool", first, hint=1)),
+        asyncio.create_task(batches.run("pool", _marking(5), hint=5)),
+    ]
+    await asyncio.wait_for(started.wait(), 15)
+    late = [asyncio.create_task(batches.run("pool", _marking(i), hint=i)) for i in (7, 8)]
+    await asyncio.sleep(0)  # each queues
+    gate.set()
+    assert await asyncio.gather(*own, *late) == ["written", "twin", "twin", "written"]
+    assert found == [[1, 5], [7, 8]] and batches.joined_late == 2
+    assert (batches.run_again, batches.fallbacks) == (1, 0)
+    assert await _count(db) == 4
+    await db.dispose()
+
+
+@pytest.mark.pg
+async def test_a_batch_refused_otherwise_runs_alone_at_once(pg_url: str) -> None:
+    """A batch is run again as one only when a unique index refused it and
+    a kind of its operations has a `twins` hook: refused by an operation, or
+    with no hook for its kinds, each operation runs alone at once."""
+    db = await _db(pg_url)
+    batches = GroupCommit(db, max_batch=16, on_driver=True, twins={1: _find_marks([])})
+    await batches.run("pool", _marking(5))
+    results = await asyncio.gather(
+        *(batches.run("pool", _marking(i), hint=i) for i in range(1, 9)), return_exceptions=True
+    )
+    assert sum(isinstance(r, Exception) for r in results) == 1
+    assert (batches.run_again, batches.fallbacks) == (0, 1)
+    hooked = GroupCommit(db, max_batch=16, on_driver=True, twins={0: _find_marks([])})
+    refused = await asyncio.gather(
+        *(hooked.run("pool", _driver_op(i, Refused if i == 12 else None)) for i in range(10, 14)),
+        return_exceptions=True,
+    )
+    assert [isinstance(r, Refused) for r in refused] == [False, False, True, False]
+    assert (hooked.run_again, hooked.fallbacks) == (0, 1)
+    await db.dispose()

@@ -285,6 +285,9 @@ def test_csv_rows_match_the_plain_reading(
         if any("\x00" in c for c in cells):
             want.append((i, None, "NUL characters are not allowed"))
             continue
+        if any(c.strip() for k, c in zip(header, cells, strict=False) if not k):
+            want.append((i, None, UNNAMED))
+            continue
         row = {k: v.strip() for k, v in zip(header, cells, strict=False) if k}
         want.append((i, {k: v for k, v in row.items() if v} if drop_empty else row, None))
     assert got == want
@@ -711,6 +714,32 @@ def test_a_column_named_twice_in_a_sheet_header_refuses_the_upload() -> None:
     body = _xlsx([["district", None, None], ["120119", None, None]])
     (row,) = parse_upload(XLSX_TYPE, body, max_rows=10)
     assert row.data == {"district": "120119"}
+
+
+UNNAMED = "a cell holds a value under a column the header row does not name"
+
+
+def test_a_value_under_a_column_the_header_does_not_name_refuses_its_row() -> None:
+    """A CSV's or a sheet's cell under a column with no name is that row's
+    error, not dropped unseen; an empty one (a spreadsheet's trailing
+    column) is no value."""
+    from svc_common.uploads import XLSX_TYPE
+
+    body = b"district,,amount_t,\n120119,,1,\n120115,9,2,\n120101,,3, x \n"
+    rows = parse_upload("text/csv", body, max_rows=10)
+    assert [(r.row, r.data, r.error) for r in rows] == [
+        (1, {"district": "120119", "amount_t": "1"}, None),
+        (2, None, UNNAMED),
+        (3, None, UNNAMED),
+    ]
+    sheet = _xlsx([["district", None, "amount_t"], ["120119", None, "1"], ["120115", 9, "2"]])
+    assert [(r.row, r.error) for r in parse_upload(XLSX_TYPE, sheet, max_rows=10)] == [
+        (1, None),
+        (2, UNNAMED),
+    ]
+    with i18n.use("zh"):
+        (_, refused, _) = parse_upload("text/csv", body, max_rows=10)
+    assert refused.error == "该行有单元格位于表头未命名的列下"
 
 
 def test_lone_surrogates_are_found_where_a_parsed_value_holds_them() -> None:

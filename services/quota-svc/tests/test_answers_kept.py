@@ -103,6 +103,37 @@ async def test_answers_of_a_batch_commit_with_it(quota: Quota, no_store_after: l
     assert keys == 24
 
 
+async def test_retries_queued_among_new_reservations_keep_their_batch(
+    quota: Quota, db_url: str
+) -> None:
+    """Retries of reservations that took effect (their answers lost on the
+    way), queued on a busy pool among new ones: each retry is given its
+    first answer, each new one its hold, and their batches are kept, run
+    again as one with the retries' holds found (not undone into one
+    transaction a request, as a retry storm would otherwise make them)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("on SQLite every request is its own transaction")
+    from quota_svc.reservations.router import pool_batches
+
+    await quota.baseline(JIZHOU, "90")  # 3 t a project: 30 fit
+    first = [await _reserve(quota, f"RS-{i}", f"rs-{i}") for i in range(6)]
+    assert [r.status_code for r in first] == [201] * 6
+    batches = pool_batches(quota.app.state.runtime)
+    fallbacks = batches.fallbacks
+    answers = await asyncio.gather(
+        *(_reserve(quota, f"RS-{i}", f"rs-{i}") for i in range(6)),
+        *(_reserve(quota, f"RN-{i:02d}", f"rn-{i:02d}") for i in range(12)),
+    )
+    retried, new = answers[:6], answers[6:]
+    assert [(r.status_code, r.headers.get("idempotent-replayed")) for r in retried] == [
+        (201, "true")
+    ] * 6
+    assert [r.content for r in retried] == [r.content for r in first]
+    assert Counter(r.status_code for r in new) == {201: 12}
+    assert batches.run_again >= 1 and batches.fallbacks == fallbacks
+    assert await _holds(quota, "R%") == 18
+
+
 async def test_one_key_racing_for_two_projects_takes_effect_once(quota: Quota) -> None:
     """The same key sent at once for two different requests: one takes
     effect, the other is refused as a reused key, with nothing of it kept

@@ -182,6 +182,37 @@ async def test_lifecycle_statutory_clocks_and_overdue_sweep(svc: Service) -> Non
     assert report["overdue"] == 1 and report["closure_rate_percent"] == "0.0"
 
 
+async def test_a_reopened_complaint_keeps_the_clock_it_once_missed(svc: Service) -> None:
+    """`overdue_at` records when a clock was first missed, so "ever overdue"
+    in the report survives closing: reopening starts a new closing clock
+    but does not erase the clock missed before (it once did)."""
+    c = clock.ManualClock(T0)
+    with clock.using(c):
+        r = await svc.http.post("/supervision/complaints", json=complaint(), headers=officer())
+        url = f"/supervision/complaints/{r.json()['complaint']['id']}"
+        await c.advance(dt.timedelta(days=4))  # past the acceptance clock (4 June)
+        r = await svc.http.post(f"{url}/accept", headers=officer())
+        assert r.status_code == 200, r.text
+        for action, body in (
+            ("assign", {"officer": "zhang.wei"}),
+            ("reply", {"reply": "已责令整改"}),
+            ("close", {"outcome": "substantiated"}),
+            ("reopen", {"reason": "群众再次反映"}),
+            ("reply", {"reply": "复查后已整改"}),
+            ("close", {"outcome": "substantiated"}),
+        ):
+            r = await svc.http.post(f"{url}/{action}", json=body, headers=officer())
+            assert r.status_code == 200, r.text
+        assert r.json()["reopen_count"] == 1
+        closed = await svc.events("supervision.complaint.closed.v1")
+        assert [e["overdue"] for e in closed] == [True, True]
+    r = await svc.http.get(
+        f"/supervision/reports/complaints?district={DONGLI}&from=2026-06-01&to=2026-06-30",
+        headers=AUDITOR,
+    )
+    assert r.json()["overdue"] == 1, r.json()
+
+
 PROBLEMS = ["扬尘", "异味", "噪声", "污水", "垃圾", "其他"]
 
 

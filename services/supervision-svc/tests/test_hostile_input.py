@@ -371,6 +371,20 @@ async def test_a_control_character_is_refused_at_the_field_that_holds_it(svc: Se
         assert await s.scalar(select(func.count()).select_from(Complaint)) == 0
 
 
+async def test_a_report_given_only_its_last_day_runs_from_1_january_of_that_year(
+    svc: Service,
+) -> None:
+    """`?to=2020-01-01` alone was refused, "from must not be after to", for
+    a `from` the caller never gave (1 January of this year). `from` now
+    defaults to 1 January of `to`'s year; neither given: this year to today."""
+    for path in ("/supervision/reports/complaints", "/supervision/reports/enforcement"):
+        r = await svc.http.get(f"{path}?to=2020-06-30", headers=officer())
+        assert r.status_code == 200, r.text
+        assert (r.json()["from"], r.json()["to"]) == ("2020-01-01", "2020-06-30")
+        r = await svc.http.get(f"{path}?from=2021-01-02&to=2021-01-01", headers=officer())
+        await expect(r, 422, "from")
+
+
 async def test_a_demand_s_owner_deadline_or_progress_cannot_be_cleared(svc: Service) -> None:
     """PATCH {"deadline": null} was answered "body: names nothing to change",
     and beside another change the null was dropped in silence."""
@@ -391,3 +405,8 @@ async def test_a_demand_s_owner_deadline_or_progress_cannot_be_cleared(svc: Serv
     r = await svc.http.get("/supervision/demands", headers=officer())
     (kept,) = r.json()["items"]
     assert (kept["owner"], kept["deadline"], kept["progress_note"]) == ("张敏", "2099-12-31", None)
+    # As the published schema says: these may be left out, never null.
+    schema = (await svc.http.get("/supervision/openapi.json")).json()
+    props = schema["components"]["schemas"]["ProgressIn"]["properties"]
+    assert "null" not in json.dumps([props[n] for n in ("deadline", "owner", "progress_percent")])
+    assert "null" in json.dumps(props["progress_note"])

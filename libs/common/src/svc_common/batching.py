@@ -98,6 +98,11 @@ Prepare = Callable[[Any, list[Any]], Coroutine[Any, Any, None]]
 #: without waiting (does what the kind's prepare does, reads again what the
 #: batch read before they came) and returns their hints.
 Admit = Callable[[Any, list[Any]], Coroutine[Any, Any, Collection[Any]]]
+#: What a batch run again after a unique index refused its writes does for
+#: the operations of one kind, given their hints, before they run: find the
+#: rows already committed that they would write twice (`GroupCommit(twins=...)`),
+#: and say how many it found.
+Twins = Callable[[Any, list[Any]], Coroutine[Any, Any, int]]
 
 log = structlog.get_logger(__name__)
 
@@ -270,6 +275,11 @@ def _stopped() -> Unavailable:
     )
 
 
+class _NoTwins(Exception):
+    """A batch run again found none of the rows its operations would write
+    twice: it is given up for each operation alone."""
+
+
 class GroupCommit:
     """Per-key batches of operations, each batch one transaction."""
 
@@ -281,6 +291,7 @@ class GroupCommit:
         on_driver: bool = False,
         prepare: dict[int, Prepare] | None = None,
         admit: dict[int, Admit] | None = None,
+        twins: dict[int, Twins] | None = None,
     ) -> None:
         self.db = db
         self.max_batch = max_batch
@@ -292,6 +303,10 @@ class GroupCommit:
         #: By kind: what admits late arrivals of the kind (see `_late`); a
         #: kind with a prepare and no admit joins no batch under way.
         self.admit = admit or {}
+        #: By kind: what finds, for a batch run again after a unique index
+        #: refused its writes, the rows its operations would write twice
+        #: (see `_again`).
+        self.twins = twins or {}
         self._queues: dict[str, list[_Queued[Any]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         #: A chain's worker waiting for its key's next operation (`_next`).
@@ -308,6 +323,8 @@ class GroupCommit:
         self.statements_sent = 0
         #: Operations that joined a batch under way (`_late`).
         self.joined_late = 0
+        #: Batches run again as one, their twins looked for (`_again`).
+        self.run_again = 0
 
     @property
     def enabled(self) -> bool:
@@ -387,10 +404,43 @@ class GroupCommit:
         batch, self._queues[key] = queue[: self.max_batch], queue[self.max_batch :]
         return sorted((q for q in batch if not q.future.cancelled()), key=lambda q: q.kind)
 
-    async def _steps(self, s: Any, key: str, batch: list[_Queued[Any]]) -> list[Any]:
+    def _again(self, batch: list[_Queued[Any]], failed: Exception) -> bool:
+        """Whether a batch that `failed` runs again as one, its twins looked
+        for first (一批重试，先查重), rather than each operation alone.
+
+        A unique index refusing a batch's writes at its end is mostly one
+        operation that writes again what is committed already: a retry of a
+        request whose answer was lost on the way, run with no lookup first.
+        Each alone, a batch of n would cost n transactions, and under a
+        retry storm every batch would: the pool back to one transaction a
+        request when it is busiest. Run again with the committed rows its
+        kinds' `twins` find (one statement a kind, in the batch's memo), the
+        retry answers from them and the others keep their batch. A row
+        committed between the two runs fails the second: then each alone."""
+        return (
+            len(batch) > 1
+            and is_unique_violation(failed)
+            and any(q.kind in self.twins for q in batch)
+        )
+
+    async def _find_twins(self, s: Any, ops: list[_Queued[Any]]) -> int:
+        """The rows the operations would write twice, into the batch's memo
+        by their kinds' hooks; how many."""
+        found = 0
+        for kind in sorted({q.kind for q in ops}):
+            find = self.twins.get(kind)
+            if find is not None:
+                found += await find(s, [q.hint for q in ops if q.kind == kind])
+        return found
+
+    async def _steps(
+        self, s: Any, key: str, batch: list[_Queued[Any]], *, again: bool = False
+    ) -> list[Any]:
         """Run a batch of two or more of `key` in its transaction `s`: every
         kind's prepare, then each operation, then those that came meanwhile
-        (`_late`, added to `batch`), then (on the driver) their writes."""
+        (`_late`, added to `batch`), then (on the driver) their writes.
+        `again`: run again after a unique index refused it (`_again`): the
+        operations' twins are looked for before they run."""
         s.info[_MEMO] = {}
         if self.on_driver:
             writes = s.info[_WRITES] = BatchWrites()
@@ -402,11 +452,17 @@ class GroupCommit:
             prepare = self.prepare.get(kind)
             if prepare is not None:
                 await prepare(s, [q.hint for q in batch if q.kind == kind])
+        if again and not await self._find_twins(s, batch):
+            # Nothing written twice found (a key's answer given twice, say):
+            # run again, the batch would be refused again; each goes alone.
+            raise _NoTwins()
         results = [await run_in_context(batch[0].context, batch[0].op(s))]
         if len(batch) < self.max_batch:
             # The first operation has run (mostly waiting for the key's lock,
             # now held): those that queued meanwhile join, each with its kind.
             late = await self._late(s, key, batch[0].kind, self.max_batch - len(batch))
+            if again and late:
+                await self._find_twins(s, late)
             batch[1:] = sorted(batch[1:] + late, key=lambda q: q.kind)
         results += [await run_in_context(q.context, q.op(s)) for q in batch[1:]]
         if self.on_driver:
@@ -518,9 +574,15 @@ class GroupCommit:
         # Whether the last batch found the key busy: then the worker waits a
         # moment for the key's next operation.
         busy = False
+        # A batch a unique index refused, to run again as one (`_again`).
+        again: list[_Queued[Any]] = []
         # A spare comes with transactions behind it: CHAIN_MAX in all.
         for turn in range(max(CHAIN_MAX - chain.transactions, 1), 0, -1):
-            hand[:] = self._take(key)
+            rerun = bool(again)
+            if rerun:
+                self.run_again += 1
+            hand[:] = again or self._take(key)
+            again = []
             if not hand:
                 if self._queues.get(key):
                     continue  # every caller of this batch gave up; more behind
@@ -534,7 +596,7 @@ class GroupCommit:
                 if len(hand) == 1:
                     results = [await run_in_context(hand[0].context, hand[0].op(unit))]
                 else:
-                    results = await self._steps(unit, key, hand)
+                    results = await self._steps(unit, key, hand, again=rerun)
                 # A busy key (a batch of several, or more queued): the
                 # next batch is begun at once, saving its BEGIN's round
                 # trip. A key with one operation at a time begins one
@@ -554,12 +616,20 @@ class GroupCommit:
                 return []
             # Outside the `except` (see `_apply`).
             await chain.rollback()
+            if not rerun and self._again(hand, failed):
+                # Callers that gave up meanwhile are left out, as alone.
+                again = [q for q in hand if not q.future.cancelled()]
+                if len(again) > 1:
+                    continue
+                return again  # alone, if one is left
             if len(hand) > 1 or isinstance(failed, NeedsSession):
                 return list(hand)  # alone, once the connection is back in the pool
             self.alone += 1
             if not hand[0].future.done():
                 hand[0].future.set_exception(failed)
-        return []
+        # The chain's last turn went to the batch that failed: alone, then
+        # (not run again: `run_again` counts only batches that were).
+        return again
 
     async def _next(self, key: str) -> bool:
         """Wait up to CHAIN_LINGER for an operation of `key`; whether one came."""
@@ -579,17 +649,26 @@ class GroupCommit:
         if len(batch) == 1:
             await self._alone(batch[0])
             return
-        try:
-            async with self._unit() as s:
-                results = await self._steps(s, key, batch)
-        except Exception as exc:
-            if is_transient(exc):
-                self._fail(batch, exc)
-                return
-            refused = True
-        else:
-            refused = False
-        if refused:
+        failed: Exception | None = None
+        for again in (False, True):
+            try:
+                async with self._unit() as s:
+                    results = await self._steps(s, key, batch, again=again)
+            except Exception as exc:
+                if is_transient(exc):
+                    self._fail(batch, exc)
+                    return
+                failed = exc
+            else:
+                failed = None
+                break
+            if again or not self._again(batch, failed):
+                break
+            batch[:] = [q for q in batch if not q.future.cancelled()]
+            if len(batch) < 2:
+                break
+            self.run_again += 1
+        if failed is not None:
             # An operation refused (or failed): the batch was rolled back as a
             # whole, so each operation runs again alone and its caller gets
             # its own answer. No savepoint per operation: measured, they cost

@@ -502,6 +502,18 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # The sqlite3 module's own transactions begin only before a
+            # write and are committed by a savepoint's release when the
+            # savepoint came first (SQLite: releasing the outermost savepoint
+            # is a COMMIT): a unit of work whose first block only read kept
+            # its later block's writes however it ended. The module is told
+            # to leave transactions alone, and every one begins with BEGIN
+            # (SQLAlchemy's documented recipe for SQLite's savepoints).
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
 
         return engine
     kwargs.setdefault("pool_size", 20)

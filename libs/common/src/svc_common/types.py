@@ -171,6 +171,16 @@ def schema_extra(
     return apply
 
 
+def null_refused(cls: Any, value: Any) -> Any:
+    """A field validator for the fields `schema_extra(not_null=...)` names,
+    as `field_validator(*names)(null_refused)` in the model: a field left
+    out stays as it is; sent as null it is refused, naming the field, as its
+    published schema (no null) says."""
+    if value is None:
+        raise ValueError(i18n.msg("may be left out but not null", "可以不填，但不能为 null"))
+    return value
+
+
 def utcnow() -> dt.datetime:
     """Now, from the system's one clock (svc_common.clock)."""
     return clock.now()

@@ -12,10 +12,12 @@ size, rows and columns. The failing rows of an upload can be answered as a
 spreadsheet (`error_report_xlsx`) with their cells and reasons.
 
 A header naming a column twice refuses the upload (which of the two a reader
-keeps would be its own choice). A row holding a lone surrogate (`"\\ud800"` in
-a JSON line; a cell in a declared charset such as UTF-7) is kept as that
-row's error naming the field (`RawRow.field`), so no service's own code, fast
-paths included, ever sees a text no database or answer can hold."""
+keeps would be its own choice); a value under a column the header does not
+name is its row's error (an empty one is a spreadsheet's trailing column). A
+row holding a lone surrogate (`"\\ud800"` in a JSON line; a cell in a
+declared charset such as UTF-7) is kept as that row's error naming the field
+(`RawRow.field`), so no service's own code, fast paths included, ever sees a
+text no database or answer can hold."""
 
 from __future__ import annotations
 
@@ -266,6 +268,13 @@ def named_twice(name: str) -> Unprocessable:
     )
 
 
+def _unnamed_column() -> str:
+    return msg(
+        "a cell holds a value under a column the header row does not name",
+        "该行有单元格位于表头未命名的列下",
+    )
+
+
 def _refuse_media(media: str, allowed: tuple[str, ...]) -> UnsupportedMediaType:
     return UnsupportedMediaType(
         msg(
@@ -423,7 +432,13 @@ def _csv_rows(
                 if drop_empty
                 else dict(zip(header, values, strict=False))
             )
-        else:  # an unnamed column's cells are left out, then empties go
+        elif any(v for k, v in zip(header, values, strict=False) if not k):
+            # A value under a column the header does not name: refused, as a
+            # sheet's is, not dropped unseen (an empty one is a spreadsheet's
+            # trailing column).
+            out.append(RawRow(i, None, _unnamed_column()))
+            continue
+        else:  # an unnamed column's cells are empty: left out, then empties go
             row = {k: v for k, v in zip(header, values, strict=False) if k}
             if drop_empty:
                 row = {k: v for k, v in row.items() if v}
@@ -635,8 +650,7 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
             if (field := lone_surrogate_at(cells)) is not None:
                 out.append(RawRow(i, None, surrogate_problem(), field))
                 continue
-            beyond = [v for n, v in zip(names, values, strict=False) if not n]
-            if any(_cell_text(v) for v in [*beyond, *values[len(names) :]]):
+            if any(_cell_text(v) for v in values[len(names) :]):
                 out.append(
                     RawRow(
                         i,
@@ -644,6 +658,9 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
                         msg("the row has more cells than the header", "该行的单元格多于表头列数"),
                     )
                 )
+                continue
+            if any(_cell_text(v) for n, v in zip(names, values, strict=False) if not n):
+                out.append(RawRow(i, None, _unnamed_column()))
                 continue
             out.append(RawRow(i, {k: v for k, v in cells.items() if v} if drop_empty else cells))
         return out

@@ -57,6 +57,18 @@ def date_range(start: dt.date | None, end: dt.date | None) -> None:
         raise field_error("to", msg("the range must not exceed ten years", "时间范围不得超过十年"))
 
 
+def report_period(
+    start: dt.date | None, end: dt.date | None, today: dt.date
+) -> tuple[dt.date, dt.date]:
+    """A report's period of Beijing dates: to `end` (today if not given)
+    from `start` (1 January of `end`'s year if not given: 今年以来 when
+    neither is); refused as `date_range` refuses it."""
+    end = end or today
+    start = start or end.replace(month=1, day=1)
+    date_range(start, end)
+    return start, end
+
+
 def not_before_today(day: dt.date, today: dt.date, field: str) -> None:
     """A deadline set now (a rectification order's, a demand's) is not before
     the day it is set, `today` in Beijing (calendar.local_date of the clock)."""

@@ -6,9 +6,8 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
-from svc_common.i18n import msg
 from svc_common.industries import IndustryCode
-from svc_common.types import schema_extra
+from svc_common.types import null_refused, schema_extra
 from svc_common.uscc import USCC, validate_uscc
 
 from permit_svc.enterprises.rules import Category, OperatingStatus
@@ -58,12 +57,7 @@ class EnterpriseChange(BaseModel):
     operating_status: OperatingStatus | None = None
     reason: str | None = Field(None, max_length=500)
 
-    @field_validator("name", "address", "operating_status")
-    @classmethod
-    def _not_null(cls, v: str | None) -> str:
-        if v is None:
-            raise ValueError(msg("may be left out but not null", "可以不填，但不能为 null"))
-        return v
+    _not_null = field_validator("name", "address", "operating_status")(null_refused)
 
 
 class EnterpriseOut(BaseModel):

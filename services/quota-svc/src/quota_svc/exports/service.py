@@ -167,8 +167,7 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
         values = [row for _, row in numbered]
         if values:
             try:
-                # No savepoint: on SQLite, whose driver begins no transaction
-                # before it, releasing one would commit the tables before.
+                # No savepoint: a refusal rolls the whole import back.
                 await s.execute(insert(SHEETS[name]), values)
             except (sa_exc.IntegrityError, sa_exc.DataError) as exc:
                 # A row the table's keys or checks refuse (a duplicate id, a

@@ -133,7 +133,7 @@ async def create_reservation(
 
     try:
         created, existing, same = await pool_batches(rt).run(
-            req.pool().id, reserve, kind=_RESERVATIONS
+            req.pool().id, reserve, kind=_RESERVATIONS, hint=req.project_ref
         )
     except service.ReservationRefused as exc:
         raise refused_problem(exc) from exc
@@ -218,6 +218,7 @@ def pool_batches(rt: Runtime) -> GroupCommit:
                 _RESERVATIONS: service.admit_reservations_late,
                 _ALLOCATIONS: service.admit_allocations_late,
             },
+            twins={_RESERVATIONS: service.find_projects_held},
         )
     return batches
 

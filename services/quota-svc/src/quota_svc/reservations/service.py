@@ -566,6 +566,37 @@ async def lock_reservations_of_batch(s: AsyncSession, reservation_ids: list[Any]
     await _lock_into_memo(s, _LOCK_RESERVATIONS, reservation_ids)
 
 
+#: The live holds of some projects (see `find_projects_held`).
+_LIVE_OF_PROJECTS = DriverStatement(
+    select(RESERVATIONS).where(
+        RESERVATIONS.c.project_ref == any_(bindparam("refs", type_=postgresql.ARRAY(String))),
+        RESERVATIONS.c.status.in_(_LIVE),
+    )
+)
+
+
+async def find_projects_held(s: AsyncSession, project_refs: list[Any]) -> int:
+    """The live holds of a batch's projects, in one statement, into its memo
+    (GroupCommit's `twins`, 查重): run for a batch again after a unique index
+    refused its writes. A reservation asked again whose first hold committed
+    (a retry whose answer was lost) then finds that hold here, as alone it
+    finds it on the index (`_earlier_in_batch`), and the batch keeps the
+    others. Read before the batch waits for its pool, and not locked: a
+    hold released while it waits is still the answer to a request for its
+    project (a 409, or the same request's hold), as it would have been had
+    the request come a moment sooner. Returns how many holds it found."""
+    memo = batch_memo(s)
+    refs = sorted({str(ref) for ref in project_refs if ref is not None})
+    if memo is None or not refs:
+        return 0
+    conn = await s.connection()
+    found = await _LIVE_OF_PROJECTS.fetch_in(conn, {"refs": refs})
+    for row in found:
+        r = ReservationRow.of(row)
+        memo.setdefault((_MEMO_PROJECT, r.project_ref), r)
+    return len(found)
+
+
 async def admit_reservations_late(s: AsyncSession, hints: list[Any]) -> list[Any]:
     """Reservations that queued while their pool's batch ran join it
     (GroupCommit's `admit`, 迟到加入), all of them, with the policy in force

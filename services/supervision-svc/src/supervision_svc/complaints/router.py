@@ -37,7 +37,7 @@ from supervision_svc.complaints.schemas import (
 )
 from supervision_svc.scope import READERS, WRITERS, district_param, visible_districts
 from supervision_svc.settings import Settings, get_settings
-from supervision_svc.validation import cursor_position, date_range
+from supervision_svc.validation import cursor_position, report_period
 
 router = APIRouter(prefix="/supervision", tags=["complaints"])
 #: Intake: officers and the city centre (admin); machine clients of the WeChat
@@ -213,10 +213,8 @@ async def complaints_report(
 ) -> ComplaintReport:
     """Accepted (有效投诉受理), closed (办结), closure rate (办结率, one decimal,
     half up), overdue, repeated reports, by category. Dates are Asia/Shanghai;
-    the default period is this year up to today (今年以来)."""
-    today = local_date(utcnow())
-    start, end = from_ or today.replace(month=1, day=1), to or today
-    date_range(start, end)
+    `to` is today and `from` 1 January of `to`'s year unless given (今年以来)."""
+    start, end = report_period(from_, to, local_date(utcnow()))
     districts = visible_districts(principal, district)
     async with db.session() as s:
         return await queries.complaint_report(s, districts, district_param(district), start, end)

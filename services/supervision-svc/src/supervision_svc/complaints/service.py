@@ -470,7 +470,8 @@ async def act(
         c.reopen_count += 1
         c.closed_at = c.outcome = c.outcome_note = None
         c.close_due = working_deadline(now, settings.close_working_days)
-        c.overdue_at = None
+        # A new closing clock; the clock missed before stays recorded:
+        # `overdue_at` is when a clock was first missed ("ever overdue").
     if c.first_responsible is None and principal.role == "officer":
         c.first_responsible = principal.sub
     c.status, c.updated_at = after, now

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
-from svc_common.types import Day, at_least_one_of
+from svc_common.types import Day, null_refused, schema_extra
 
 Source = Literal["visit", "inspection", "complaint", "other"]
 
@@ -32,13 +32,20 @@ class ProgressIn(BaseModel):
     model_config = ConfigDict(
         str_strip_whitespace=True,
         extra="forbid",
-        json_schema_extra=at_least_one_of("progress_percent", "progress_note", "owner", "deadline"),
+        # An item always has a progress, an owner and a deadline: each may
+        # be left out of a change, not cleared.
+        json_schema_extra=schema_extra(
+            not_null=("progress_percent", "owner", "deadline"),
+            at_least_one=("progress_percent", "progress_note", "owner", "deadline"),
+        ),
     )
 
     progress_percent: int | None = Field(None, ge=0, le=100)
     progress_note: str | None = Field(None, max_length=2000)
     owner: str | None = Field(None, min_length=1, max_length=100)
     deadline: Day | None = None
+
+    _not_null = field_validator("progress_percent", "owner", "deadline")(null_refused)
 
 
 class DemandOut(BaseModel):

@@ -136,11 +136,6 @@ DEMAND_LABELS_ZH = {"open": "办理中", "done": "已办结", "progress": "更�
 def progress(
     s: AsyncSession, principal: Principal, d: Demand, body: ProgressIn, now: dt.datetime
 ) -> None:
-    # An item always has a progress, an owner and a deadline: a null for one
-    # of them was dropped in silence ("nothing to change" when sent alone).
-    for name in ("progress_percent", "owner", "deadline"):
-        if name in body.model_fields_set and getattr(body, name) is None:
-            raise field_error(name, msg("cannot be cleared", "不能清空"))
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if not changes:
         raise field_error("body", msg("names nothing to change", "没有要修改的内容"))

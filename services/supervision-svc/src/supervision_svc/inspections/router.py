@@ -28,7 +28,7 @@ from supervision_svc.inspections.schemas import (
 from supervision_svc.registry.models import Enterprise
 from supervision_svc.scope import READERS, WRITERS, district_param, visible_districts
 from supervision_svc.settings import Settings, get_settings
-from supervision_svc.validation import cursor_position, date_range, uscc_param
+from supervision_svc.validation import cursor_position, report_period, uscc_param
 
 router = APIRouter(prefix="/supervision", tags=["inspections"])
 
@@ -135,10 +135,9 @@ async def enforcement_report(
     db: Database = Depends(get_db),
 ) -> EnforcementReport:
     """Enterprises inspected (检查企业), problems found (发现问题), cases filed
-    (立案查处) in a period of Asia/Shanghai dates; default: this year to today."""
-    today = local_date(utcnow())
-    start, end = from_ or today.replace(month=1, day=1), to or today
-    date_range(start, end)
+    (立案查处) in a period of Asia/Shanghai dates; by default from 1 January of
+    `to`'s year (this year) to `to` (today)."""
+    start, end = report_period(from_, to, local_date(utcnow()))
     districts = visible_districts(principal, district)
     async with db.session() as s:
         return await service.enforcement_report(s, districts, district_param(district), start, end)
