@@ -1,0 +1,116 @@
+"""`bureau` when what it is given or what it talks to is wrong: a file that
+is not what it should be, a place it cannot write, a service that answers
+an HTML page or 503, an option the service refuses. Each ends with one line
+saying what is wrong and the documented exit code (2 a usage error, 1 a
+refusal, 3 a service that cannot answer), never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from svc_common import testing
+
+
+def _bureau(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """As a person runs it (not CliRunner, which skips bureau.cli._Bureau)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bureau", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def _answering(status: int, body: bytes, content_type: str) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def login_page() -> Iterator[str]:
+    """A proxy's sign-in page, answered 200 to every path."""
+    yield from _answering(200, b"<html><body>SSO login</body></html>", "text/html")
+
+
+@pytest.fixture
+def unavailable() -> Iterator[str]:
+    yield from _answering(
+        503,
+        b'{"title":"Service Unavailable","detail":"database down"}',
+        "application/problem+json",
+    )
+
+
+def _no_traceback(r: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in r.stderr + r.stdout, r.stderr
+
+
+def test_register_verify_of_what_is_not_a_register_is_a_usage_error(
+    tmp_path: Path, login_page: str
+) -> None:
+    """Bad JSON, another table or a login page printed a traceback, or
+    "broken" (exit 1: the verdict of a tampered register), or "intact"."""
+    files = {
+        "bad.json": b"{not json",
+        "object.json": b'{"a": 1}',
+        "numbers.json": b"[1, 2]",
+        "other.csv": b"x,y\n1,2\n",
+        "utf16.csv": "seq,prev_hash,hash\n".encode("utf-16"),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        r = _bureau("register", "verify", str(tmp_path / name))
+        _no_traceback(r)
+        assert r.returncode == 2, (name, r.stderr)
+        assert "不是公开登记簿的副本" in r.stderr, (name, r.stderr)
+    page = _bureau("register", "verify", login_page)
+    _no_traceback(page)
+    assert page.returncode == 2 and "不是公开登记簿的副本" in page.stderr
+
+
+def test_register_verify_of_a_register_out_of_reach_says_so(unavailable: str) -> None:
+    closed = f"http://127.0.0.1:{testing.free_port()}"
+    down = _bureau("register", "verify", closed)
+    _no_traceback(down)
+    assert down.returncode == 3 and "无法连接服务" in down.stderr
+    refused = _bureau("register", "verify", unavailable)
+    _no_traceback(refused)
+    assert refused.returncode != 0 and "503" in refused.stderr
+
+
+def test_register_verify_reads_a_copy_saved_as_gbk(tmp_path: Path) -> None:
+    """Excel saves a CSV as GBK (here an empty register with a column added);
+    and a GBK byte must not be a UnicodeDecodeError."""
+    copy = tmp_path / "register.csv"
+    copy.write_bytes("seq,prev_hash,hash,备注\n".encode("gbk"))
+    r = _bureau("register", "verify", str(copy))
+    _no_traceback(r)
+    assert r.returncode == 0 and "intact: 0 entries" in r.stderr
