@@ -114,3 +114,25 @@ def test_register_verify_reads_a_copy_saved_as_gbk(tmp_path: Path) -> None:
     r = _bureau("register", "verify", str(copy))
     _no_traceback(r)
     assert r.returncode == 0 and "intact: 0 entries" in r.stderr
+
+
+def test_a_report_or_export_that_cannot_be_written_is_refused_before_any_work(
+    tmp_path: Path,
+) -> None:
+    """`--errors` or `--out` in a missing folder or naming a folder printed a
+    FileNotFoundError/IsADirectoryError traceback, and only after the rows
+    had been sent or the pages read."""
+    table = tmp_path / "baselines.csv"
+    table.write_text("district,amount_t\n120119,-1\n", encoding="utf-8")
+    closed = f"http://127.0.0.1:{testing.free_port()}"  # nothing is asked
+    for where in (tmp_path / "missing" / "report.csv", tmp_path):
+        for args in (
+            ["import", "baselines", str(table), "--dry-run", "--errors", str(where)],
+            ["import", "baselines", str(table), "--errors", str(where), "--api", closed],
+            ["export", "permits", "--out", str(where), "--api", closed],
+        ):
+            r = _bureau(*args)
+            _no_traceback(r)
+            assert r.returncode == 2, (args, r.stderr)
+            assert ("文件夹不存在" in r.stderr) or ("是文件夹" in r.stderr), r.stderr
+    assert not (tmp_path / "missing").exists()

@@ -28,7 +28,9 @@ from bureau.commands.common import (
     console,
     read_rows,
     rows_to_csv,
+    writable,
     write_error_report,
+    write_failed,
 )
 
 
@@ -223,7 +225,7 @@ def import_table(
     """Import enterprises, industries, project types, control units, parks or
     quota baselines."""
     rows = read_rows(file)
-    report_path = errors or file.with_name(f"{file.stem}.errors.csv")
+    report_path = writable(errors or file.with_name(f"{file.stem}.errors.csv"), "--errors")
     failures = check_rows(kind, rows)
     sendable = [r for r in rows if r.row not in failures]
     console.print(
@@ -243,7 +245,10 @@ def import_table(
             finally:
                 client.close()
     if failures:
-        write_error_report(report_path, rows, failures)
+        try:
+            write_error_report(report_path, rows, failures)
+        except OSError as exc:
+            raise write_failed(report_path, exc) from None
         console.print(f"[yellow]{len(failures)} rows failed[/yellow]; reasons in {report_path}")
     verb = "would import" if dry_run else "imported"
     console.print(f"{verb} {len(rows) - len(failures)} of {len(rows)} rows")
