@@ -136,3 +136,43 @@ def test_a_report_or_export_that_cannot_be_written_is_refused_before_any_work(
             assert r.returncode == 2, (args, r.stderr)
             assert ("文件夹不存在" in r.stderr) or ("是文件夹" in r.stderr), r.stderr
     assert not (tmp_path / "missing").exists()
+
+
+COMMANDS = (
+    ["quota", "show"],
+    ["export", "permits"],
+    ["dlq", "list", "--json"],
+    ["dlq", "show", "1"],
+    ["sagas", "stuck", "--json"],
+    ["outbox", "status", "--json"],
+)
+
+
+def test_a_service_that_cannot_answer_now_is_exit_code_3_and_retry(
+    unavailable: str, tmp_path: Path
+) -> None:
+    """A 503 (the database down) or a gateway's 502 ended `quota show`,
+    `export`, `dlq`… with exit code 1, the code of a refusal (and of "stuck"
+    for `sagas stuck`), while `quota check` said 3; nothing said to retry."""
+    for args in COMMANDS:
+        r = _bureau(*args, "--api", unavailable, cwd=tmp_path)
+        _no_traceback(r)
+        assert r.returncode == 3, (args, r.stdout, r.stderr)
+        assert "503" in r.stderr, (args, r.stderr)
+        if args[0] != "outbox":  # names each service in its table instead
+            assert "请稍后重试" in r.stderr, (args, r.stderr)
+        # --json's stdout stays what a script parses: no message in it.
+        assert "503" not in r.stdout, (args, r.stdout)
+
+
+def test_an_html_page_instead_of_the_service_is_not_a_traceback(
+    login_page: str, tmp_path: Path
+) -> None:
+    """A proxy's sign-in page answered 200 (a wrong --api) ended every
+    command in AttributeError/JSONDecodeError tracebacks."""
+    for args in (*COMMANDS, ["demo"]):
+        r = _bureau(*args, "--api", login_page, cwd=tmp_path)
+        _no_traceback(r)
+        assert r.returncode == 3, (args, r.stdout, r.stderr)
+        assert "not the service" in r.stderr, (args, r.stderr)
+    assert not (tmp_path / "permits.csv").exists()
