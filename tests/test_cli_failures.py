@@ -176,3 +176,14 @@ def test_an_html_page_instead_of_the_service_is_not_a_traceback(
         assert r.returncode == 3, (args, r.stdout, r.stderr)
         assert "not the service" in r.stderr, (args, r.stderr)
     assert not (tmp_path / "permits.csv").exists()
+
+
+def test_sagas_stuck_with_a_mistyped_duration_is_a_usage_error() -> None:
+    """`--older-than 5minutes` went to eia-svc, whose 422 ended the command
+    with exit code 1: the code that means "sagas are stuck"."""
+    closed = f"http://127.0.0.1:{testing.free_port()}"  # not asked at all
+    for wrong in ("5minutes", "P1M", "P9999D", ""):
+        r = _bureau("sagas", "stuck", "--older-than", wrong, "--api", closed)
+        _no_traceback(r)
+        assert r.returncode == 2, (wrong, r.stderr)
+        assert "--older-than" in r.stderr

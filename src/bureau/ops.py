@@ -433,6 +433,12 @@ def sagas_stuck(
     Then approved filings whose quota lapsed short (hold expired before the
     allocation, district short), whatever their age, with the shortfall and
     how to re-drive them (quota-retry once quota is reclaimed)."""
+    from svc_common.clock import parse_duration
+
+    try:  # here, not by eia-svc's 422: exit code 1 is "stuck", a typo is 2
+        parse_duration(older_than)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--older-than") from None
     base = _base("eia", url, service_url)
     page = _call(
         "GET", base, f"/eia/filings?quota_status=pending&older_than={older_than}&limit=1000", token
