@@ -187,3 +187,57 @@ def test_sagas_stuck_with_a_mistyped_duration_is_a_usage_error() -> None:
         _no_traceback(r)
         assert r.returncode == 2, (wrong, r.stderr)
         assert "--older-than" in r.stderr
+
+
+@pytest.fixture
+def gone_after_two() -> Iterator[str]:
+    """Answers two baselines, then hangs up without answering (a restart, a
+    dropped connection)."""
+    answered: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if len(answered) >= 2:
+                self.close_connection = True
+                return
+            answered.append(self.path)
+            body = b'{"id": 1}'
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_import_cut_off_midway_says_what_was_imported_and_what_not(
+    tmp_path: Path, gone_after_two: str
+) -> None:
+    """The service went away after two of five baselines (credits, not
+    idempotent): the command said only "cannot reach", wrote no report, and
+    the administrator could not tell which rows to send again."""
+    table = tmp_path / "baselines.csv"
+    table.write_text(
+        "district,amount_t\n120119,1\n120115,x\n120116,2\n120101,3\n120102,4\n120103,5\n",
+        encoding="utf-8",
+    )
+    r = _bureau("import", "baselines", str(table), "--api", gone_after_two)
+    _no_traceback(r)
+    assert r.returncode == 3, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "导入中断" in said and "2 rows imported, 3 not imported or not confirmed" in said
+    assert "(from row 4)" in said and "cannot reach" in said
+    report = (tmp_path / "baselines.errors.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert [line.split(",")[0] for line in report] == ["row", "2", "4", "5", "6"]
+    assert "not a number" in report[1] and all("未导入或未确认" in x for x in report[2:])
