@@ -241,3 +241,19 @@ def test_an_import_cut_off_midway_says_what_was_imported_and_what_not(
     report = (tmp_path / "baselines.errors.csv").read_text(encoding="utf-8-sig").splitlines()
     assert [line.split(",")[0] for line in report] == ["row", "2", "4", "5", "6"]
     assert "not a number" in report[1] and all("未导入或未确认" in x for x in report[2:])
+
+
+def test_a_garbled_token_is_a_usage_error() -> None:
+    """A token pasted with a line break in it was "cannot reach" (exit 3, an
+    httpx error about a header); one with other characters a
+    UnicodeEncodeError traceback."""
+    closed = f"http://127.0.0.1:{testing.free_port()}"  # not asked at all
+    for garbled in ("eyJ.a\nb.c", "令牌", "eyJ a.b"):
+        for args in (["quota", "show"], ["export", "permits"], ["dlq", "list"]):
+            r = _bureau(*args, "--api", closed, "--token", garbled)
+            _no_traceback(r)
+            assert r.returncode == 2, (args, garbled, r.stderr)
+            assert "令牌格式无效" in r.stderr, r.stderr
+    # Read from a file, with its line break: the token, not a refusal.
+    r = _bureau("quota", "show", "--api", closed, "--token", "eyJ.a.b\n")
+    assert r.returncode == 3 and "无法连接服务" in r.stderr, r.stderr

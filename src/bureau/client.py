@@ -63,6 +63,23 @@ def is_html(r: httpx.Response) -> bool:
     return "html" in r.headers.get("content-type", "").lower()
 
 
+def check_token(token: str | None) -> str | None:
+    """`--token` / BUREAU_TOKEN as a bearer token can be sent: printable
+    ASCII without spaces (a JWT's alphabet). A token pasted with a line
+    break or other text was an httpx error read as "cannot reach" (exit 3)
+    or a UnicodeEncodeError traceback. A line break around it (a token
+    read from a file) is left out."""
+    import typer
+
+    token = token.strip() if token else token
+    if token and not (token.isascii() and token.isprintable() and " " not in token):
+        raise typer.BadParameter(
+            "令牌格式无效：只能是不含空格、换行的 ASCII 字符 "
+            "(not a bearer token: printable ASCII without spaces or line breaks)"
+        )
+    return token
+
+
 @dataclass
 class Api:
     """Calls `/permit/...`, `/quota/...`, `/eia/...` at their base URLs."""

@@ -32,7 +32,7 @@ from rich.table import Table
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
 
-from bureau.client import UNAVAILABLE, Unreachable, is_html
+from bureau.client import UNAVAILABLE, Unreachable, check_token, is_html
 from bureau.services import SERVICES
 
 console = Console()
@@ -58,7 +58,9 @@ ServiceUrlOpt = Annotated[
     list[str] | None,
     typer.Option("--service-url", help="service=URL, for a service served elsewhere"),
 ]
-TokenOpt = Annotated[str | None, typer.Option("--token", envvar="BUREAU_TOKEN")]
+TokenOpt = Annotated[
+    str | None, typer.Option("--token", envvar="BUREAU_TOKEN", callback=check_token)
+]
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help=" | ".join(SERVICES))]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from bureau.client import Api
+from bureau.client import Api, check_token
 
 if TYPE_CHECKING:  # svc_common.uploads imports FastAPI: only when a file is read
     from svc_common.uploads import RawRow
@@ -35,6 +35,7 @@ TokenOption = Annotated[
         "--token",
         envvar="BUREAU_TOKEN",
         help="bearer token to call with; default: a development token signed with JWT_SECRET",
+        callback=check_token,
     ),
 ]
 
