@@ -257,3 +257,25 @@ def test_a_garbled_token_is_a_usage_error() -> None:
     # Read from a file, with its line break: the token, not a refusal.
     r = _bureau("quota", "show", "--api", closed, "--token", "eyJ.a.b\n")
     assert r.returncode == 3 and "无法连接服务" in r.stderr, r.stderr
+
+
+def test_a_port_out_of_range_or_a_file_for_a_folder_is_a_usage_error(tmp_path: Path) -> None:
+    """`run --port 99999` served on another port (99999 mod 65536) while the
+    log said 99999; `run --data-dir`, `migrate --data-dir` and
+    `schemas --out` naming a file were FileExistsError tracebacks."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for args in (
+        ["run", "--port", "99999", "--data-dir", str(tmp_path / "data")],
+        ["run", "--port", "0", "--data-dir", str(tmp_path / "data")],
+        ["run", "--port", str(testing.free_port()), "--data-dir", str(a_file)],
+        ["migrate", "--data-dir", str(a_file)],
+        ["schemas", "--out", str(a_file)],
+    ):
+        try:
+            r = _bureau(*args)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{args}: served instead of refusing")
+        _no_traceback(r)
+        assert r.returncode == 2, (args, r.stderr)
+    assert not (tmp_path / "data").exists()

@@ -72,6 +72,13 @@ def writable(path: Path, hint: str) -> Path:
     return path
 
 
+def folder(path: Path, hint: str) -> Path:
+    """`path` if it is a folder or can be made one (a file there is not)."""
+    if path.exists() and not path.is_dir():
+        raise typer.BadParameter(f"{path} 不是文件夹 (is not a folder)", param_hint=hint)
+    return path
+
+
 def write_failed(path: Path, exc: OSError) -> typer.Exit:
     """A file that could not be written after all (a full disk): said, exit 1."""
     console.print(f"[red]无法写入 {path} (cannot write it): {exc.strerror or exc}[/red]")
