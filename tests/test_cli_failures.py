@@ -279,3 +279,16 @@ def test_a_port_out_of_range_or_a_file_for_a_folder_is_a_usage_error(tmp_path: P
         _no_traceback(r)
         assert r.returncode == 2, (args, r.stderr)
     assert not (tmp_path / "data").exists()
+
+
+def test_the_error_report_never_overwrites_the_file_imported(tmp_path: Path) -> None:
+    """`--errors` naming the imported file replaced the administrator's table
+    with the report of its failing rows."""
+    table = tmp_path / "baselines.csv"
+    text = "district,amount_t\n120119,-1\n"
+    table.write_text(text, encoding="utf-8")
+    for same in (str(table), f"{tmp_path}/./baselines.csv"):
+        r = _bureau("import", "baselines", str(table), "--dry-run", "--errors", same)
+        _no_traceback(r)
+        assert r.returncode == 2 and "会覆盖" in r.stderr, r.stderr
+        assert table.read_text(encoding="utf-8") == text

@@ -243,6 +243,12 @@ def import_table(
     quota baselines."""
     rows = read_rows(file)
     report_path = writable(errors or file.with_name(f"{file.stem}.errors.csv"), "--errors")
+    if report_path.resolve() == file.resolve():
+        raise typer.BadParameter(
+            f"{report_path} 是要导入的文件本身，报告会覆盖它 (is the file imported: "
+            "the report would overwrite it)",
+            param_hint="--errors",
+        )
     failures = check_rows(kind, rows)
     sendable = [r for r in rows if r.row not in failures]
     console.print(
