@@ -15,7 +15,6 @@ from svc_common.tokens import mint_token
 
 from bureau.services import SERVICES
 
-
 #: What a 5xx adds: the service is there but cannot answer now.
 UNAVAILABLE = "服务暂不可用，请稍后重试 (service unavailable: retry later)"
 

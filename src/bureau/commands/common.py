@@ -63,7 +63,9 @@ def writable(path: Path, hint: str) -> Path:
     import's rows sent, an export's pages read) so that the work is not
     done for a report or list that then cannot be written."""
     if path.is_dir():
-        raise typer.BadParameter(f"{path} 是文件夹 (is a folder): give a file name", param_hint=hint)
+        raise typer.BadParameter(
+            f"{path} 是文件夹 (is a folder): give a file name", param_hint=hint
+        )
     folder = path.parent
     if not folder.is_dir():
         raise typer.BadParameter(f"{folder} 文件夹不存在 (no such folder)", param_hint=hint)
