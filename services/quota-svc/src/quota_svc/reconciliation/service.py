@@ -113,7 +113,9 @@ async def _held_by_movements(s: AsyncSession, holding: dict[str, int], res: Chec
             .where(LotMovement.reservation_id.in_(chunk))
             .group_by(LotMovement.reservation_id, LotMovement.code)
         ):
-            moved[rid] += lot_rules.column_deltas(lot_rules.Move(code), int(kg)).get("held_kg", 0)
+            if rid is not None:  # in `chunk`: never None; said for the type
+                delta = lot_rules.column_deltas(lot_rules.Move(code), int(kg)).get("held_kg", 0)
+                moved[rid] += delta
     for rid, held in holding.items():
         if moved[rid] != held:
             res.fail(f"reservation {rid}: holds {held} kg, its lots' movements {moved[rid]} kg")
