@@ -161,6 +161,35 @@ async def test_sweeper_expires_overdue_holds_once_and_reconciles(quota: Quota) -
     assert rec.json()["ok"] and [c["number"] for c in rec.json()["checks"]] == [1, 2, 3, 4, 5, 6]
 
 
+async def test_reconciliation_finds_a_hold_its_lots_do_not_hold(quota: Quota) -> None:
+    """R3 ties each held reservation to its lots' movements: a hold whose
+    lots were never moved for it (a write cut short) fails the check, though
+    the pool, its lots and the reservation row each still add up."""
+    from quota_svc.lots.models import LotMovement
+    from sqlalchemy import update
+
+    await quota.baseline(JIZHOU, "30")
+    made = await quota.client.post(
+        "/quota/reservations",
+        json={"district": JIZHOU, "increment_t": "1", "project_ref": "R3-1"},
+        headers=OFFICER,
+    )
+    assert made.status_code == 201, made.text
+    rid = made.json()["id"]
+    rec = await quota.client.get(f"/quota/reconciliation?district={JIZHOU}", headers=AUDITOR)
+    assert rec.json()["ok"], rec.json()
+    async with quota.app.state.runtime.db.transaction() as s:
+        await s.execute(
+            update(LotMovement)
+            .where(LotMovement.reservation_id == rid)
+            .values(reservation_id="another-hold")
+        )
+    rec = await quota.client.get(f"/quota/reconciliation?district={JIZHOU}", headers=AUDITOR)
+    (r3,) = [c for c in rec.json()["checks"] if c["number"] == 3]
+    assert not r3["ok"] and any(rid in f for f in r3["failures"]), r3
+    assert [c["number"] for c in rec.json()["checks"] if not c["ok"]] == [3]
+
+
 async def test_adjustments_need_a_second_person(quota: Quota) -> None:
     await quota.baseline(JIZHOU, "10")
     base = f"/quota/pools/{JIZHOU}/VOCs/adjustments"

@@ -13,7 +13,8 @@ CHECKS: dict[int, tuple[str, str]] = {
     3: (
         "lineage_sums_to_allocations",
         "each lot's movements replay to it; each live "
-        "reservation's lots add up to what it holds or was allocated",
+        "reservation's lots add up to what it holds or was allocated, and a held "
+        "one's lots hold it by the movements made for it",
     ),
     4: ("holdings_sum_to_allocations", "each pool's holdings add up to its allocated quota"),
     5: ("debts_consistent", "open debts equal their advance lots' unrepaid tonnes"),

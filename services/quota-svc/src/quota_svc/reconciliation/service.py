@@ -89,6 +89,7 @@ async def _lineage(s: AsyncSession, pool_ids: set[str], res: CheckResult) -> Non
             Reservation.lots,
         ).where(Reservation.pool_id.in_(pool_ids), Reservation.status.in_(["held", "allocated"]))
     )
+    holding: dict[str, int] = {}
     for rid, status, held, allocated, drawn in live:
         want = held if status == "held" else allocated
         got = lot_rules.total(drawn or [])
@@ -96,6 +97,28 @@ async def _lineage(s: AsyncSession, pool_ids: set[str], res: CheckResult) -> Non
         # allocated part is the oldest of them (checked via its holding).
         if got != held or want > got:
             res.fail(f"reservation {rid}: holds {held} kg ({want} kg {status}), lots {got} kg")
+        if status == "held":
+            holding[rid] = held
+    await _held_by_movements(s, holding, res)
+
+
+async def _held_by_movements(s: AsyncSession, holding: dict[str, int], res: CheckResult) -> None:
+    """Each held reservation's lots hold, by the movements made for it, what
+    it holds: a hold whose lots were never moved for it (a write cut short)
+    would otherwise pass, the pool, its lots and the row each adding up."""
+    moved: dict[str, int] = defaultdict(int)
+    for chunk in in_chunks(list(holding)):
+        for rid, code, kg in await s.execute(
+            select(LotMovement.reservation_id, LotMovement.code, func.sum(LotMovement.amount_kg))
+            .where(LotMovement.reservation_id.in_(chunk))
+            .group_by(LotMovement.reservation_id, LotMovement.code)
+        ):
+            if rid is not None:  # in `chunk`: never None; said for the type
+                delta = lot_rules.column_deltas(lot_rules.Move(code), int(kg)).get("held_kg", 0)
+                moved[rid] += delta
+    for rid, held in holding.items():
+        if moved[rid] != held:
+            res.fail(f"reservation {rid}: holds {held} kg, its lots' movements {moved[rid]} kg")
 
 
 async def _holdings(s: AsyncSession, pools: list[Pool], res: CheckResult) -> None:
