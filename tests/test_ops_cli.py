@@ -107,7 +107,7 @@ def test_dead_letters_outbox_and_sagas_from_the_command_line(tmp_path: Path) -> 
             text=True,
             timeout=60,
         )
-        assert bad_token.returncode == 1 and "401" in bad_token.stdout
+        assert bad_token.returncode == 1 and "401" in bad_token.stderr
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -128,7 +128,7 @@ def test_outbox_status_names_a_service_it_cannot_reach() -> None:
         text=True,
         timeout=60,
     )
-    assert also.returncode == 3 and "cannot reach" in also.stdout, also.stdout + also.stderr
+    assert also.returncode == 3 and "cannot reach" in also.stderr, also.stdout + also.stderr
     as_json = _bureau("outbox", "status", "--json", url=closed)
     assert as_json.returncode == 3 and json.loads(as_json.stdout) == {}
     assert "supervision: cannot reach" in " ".join(as_json.stderr.split())

@@ -21,6 +21,7 @@ from svc_common.tokens import ROLES, mint_token
 
 from bureau import ops
 from bureau.client import ApiFailed, Unreachable
+from bureau.commands.common import folder
 from bureau.services import PACKAGES, SERVICES
 
 console = Console(stderr=True)
@@ -52,7 +53,7 @@ app.add_typer(register_app, name="register")
 
 @app.command()
 def run(
-    port: Annotated[int, typer.Option(envvar="PORT", help="HTTP port")] = 8000,
+    port: Annotated[int, typer.Option(envvar="PORT", min=1, max=65535, help="HTTP port")] = 8000,
     host: Annotated[str, typer.Option(envvar="HOST")] = "127.0.0.1",
     data_dir: Annotated[Path, typer.Option(envvar="DATA_DIR", help="SQLite files")] = Path("data"),
 ) -> None:
@@ -65,6 +66,7 @@ def run(
 
     from bureau.embedded import Embedded
 
+    folder(data_dir, "--data-dir")
     secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
     base = os.environ.get("PUBLIC_URL") or f"http://{host}:{port}"
     embedded = Embedded(data_dir, jwt_secret=secret, public_url=base)
@@ -151,6 +153,7 @@ def schemas(
     """Export every event payload's JSON Schema and the AsyncAPI document."""
     from bureau.contracts import event_documents
 
+    folder(out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     files = event_documents()
     for name, text in files.items():

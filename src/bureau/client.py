@@ -15,18 +15,27 @@ from svc_common.tokens import mint_token
 
 from bureau.services import SERVICES
 
+#: What a 5xx adds: the service is there but cannot answer now.
+UNAVAILABLE = "服务暂不可用，请稍后重试 (service unavailable: retry later)"
+
 
 class ApiFailed(Exception):
     """The service answered with a refusal or an error. A command that does
     not handle it ends with the service's reason and exit code 1
-    (`bureau.cli._Bureau`), never a traceback."""
+    (`bureau.cli._Bureau`), never a traceback; a 5xx (the service or its
+    database is down, a gateway without it) with exit code 3, as a service
+    that cannot be reached, saying to retry."""
 
     exit_code = 1
 
     def __init__(self, method: str, path: str, status: int, body: Any) -> None:
         self.status, self.body = status, body
         detail = body.get("detail") if isinstance(body, dict) else str(body)[:300]
-        super().__init__(f"{method} {path} → {status}: {detail}")
+        message = f"{method} {path} → {status}: {detail}"
+        if status >= 500:
+            self.exit_code = Unreachable.exit_code
+            message += f" — {UNAVAILABLE}"
+        super().__init__(message)
 
 
 class Unreachable(Exception):
@@ -35,11 +44,39 @@ class Unreachable(Exception):
 
     exit_code = 3
 
-    def __init__(self, method: str, url: str, exc: Exception) -> None:
+    def __init__(self, method: str, url: str, exc: Exception | str) -> None:
         super().__init__(
             f"cannot reach {url} ({method}): {exc or type(exc).__name__} — "
             "无法连接服务，请确认系统在运行、--api / BUREAU_API 地址正确"
         )
+
+
+def not_the_service(method: str, url: str, r: httpx.Response) -> Unreachable:
+    """An HTML page where the service's JSON was expected (a proxy's sign-in
+    or error page, a wrong --api): the service was not reached."""
+    kind = r.headers.get("content-type", "?").split(";")[0]
+    return Unreachable(method, url, f"{r.status_code} {kind} is not the service's answer")
+
+
+def is_html(r: httpx.Response) -> bool:
+    return "html" in r.headers.get("content-type", "").lower()
+
+
+def check_token(token: str | None) -> str | None:
+    """`--token` / BUREAU_TOKEN as a bearer token can be sent: printable
+    ASCII without spaces (a JWT's alphabet). A token pasted with a line
+    break or other text was an httpx error read as "cannot reach" (exit 3)
+    or a UnicodeEncodeError traceback. A line break around it (a token
+    read from a file) is left out."""
+    import typer
+
+    token = token.strip() if token else token
+    if token and not (token.isascii() and token.isprintable() and " " not in token):
+        raise typer.BadParameter(
+            "令牌格式无效：只能是不含空格、换行的 ASCII 字符 "
+            "(not a bearer token: printable ASCII without spaces or line breaks)"
+        )
+    return token
 
 
 @dataclass
@@ -125,6 +162,8 @@ class Api:
         try:
             body = r.json()
         except ValueError:
+            if r.status_code in ok and is_html(r):
+                raise not_the_service(method, url, r) from None
             body = r.text
         if r.status_code not in ok:
             raise ApiFailed(method, path, r.status_code, body)

@@ -32,10 +32,13 @@ from rich.table import Table
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
 
-from bureau.client import Unreachable
+from bureau.client import UNAVAILABLE, Unreachable, check_token, is_html
 from bureau.services import SERVICES
 
 console = Console()
+#: What went wrong goes to stderr: stdout is the table or the `--json` a
+#: script reads.
+errors = Console(stderr=True)
 dlq = typer.Typer(help="Dead letters: messages a service could not apply.", no_args_is_help=True)
 outbox = typer.Typer(help="The transactional outbox of each service.", no_args_is_help=True)
 sagas = typer.Typer(help="Quota sagas (filing ↔ reservation) that do not converge.")
@@ -55,7 +58,9 @@ ServiceUrlOpt = Annotated[
     list[str] | None,
     typer.Option("--service-url", help="service=URL, for a service served elsewhere"),
 ]
-TokenOpt = Annotated[str | None, typer.Option("--token", envvar="BUREAU_TOKEN")]
+TokenOpt = Annotated[
+    str | None, typer.Option("--token", envvar="BUREAU_TOKEN", callback=check_token)
+]
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help=" | ".join(SERVICES))]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
 
@@ -82,16 +87,30 @@ def _call(method: str, base: str, path: str, token: str | None, **kw: Any) -> An
     try:
         r = httpx.request(method, base + path, headers=headers, timeout=30, **kw)
     except httpx.HTTPError as exc:
-        console.print(f"[red]cannot reach {base}: {exc}[/red]")
+        errors.print(f"[red]{escape(str(Unreachable(method, base + path, exc)))}[/red]")
         raise typer.Exit(Unreachable.exit_code) from exc
+    try:
+        body = r.json()
+    except ValueError:
+        body = None
     if r.status_code >= 400:
-        try:
-            problem = r.json()
-            console.print(f"[red]{r.status_code} {problem.get('title')}: {problem.get('detail')}")
-        except ValueError:
-            console.print(f"[red]{r.status_code}: {r.text[:500]}")
+        if isinstance(body, dict):
+            why = f"{r.status_code} {body.get('title')}: {body.get('detail')}"
+        else:
+            why = f"{r.status_code}: {r.text[:500]}"
+        if r.status_code >= 500:  # as bureau.client.ApiFailed: cannot answer now
+            errors.print(f"[red]{escape(why)}[/red] — {UNAVAILABLE}")
+            raise typer.Exit(Unreachable.exit_code)
+        errors.print(f"[red]{escape(why)}[/red]")
         raise typer.Exit(1)
-    return r.json()
+    if body is None:
+        kind = "HTML" if is_html(r) else r.headers.get("content-type", "?")
+        errors.print(
+            f"[red]{escape(base + path)} answered {escape(kind)}, not the service's JSON[/red] — "
+            "无法连接服务，请确认 --url / --api 地址正确"
+        )
+        raise typer.Exit(Unreachable.exit_code)
+    return body
 
 
 @dlq.command("list")
@@ -223,9 +242,13 @@ def outbox_status(
             failed[service] = f"cannot reach {base}: {exc}"
             unreachable = True
             continue
-        if r.status_code == 200:
+        if r.status_code == 200 and not is_html(r):
             rows[service] = r.json()
+        elif r.status_code == 200:
+            failed[service] = f"{base} answered HTML, not the service's JSON"
+            unreachable = True
         else:
+            unreachable = unreachable or r.status_code >= 500
             try:
                 problem = r.json()
                 failed[service] = f"{r.status_code} {problem.get('title')}: {problem.get('detail')}"
@@ -316,8 +339,13 @@ def _waiting_on(base_for: dict[str, str], token: str | None) -> SagaHold:
                     f"more than {len(letters)} dead letters: only the newest were read"
                 )
             o = httpx.get(f"{base}/{service}/admin/outbox", headers=headers, timeout=10)
+            if r.status_code == 200 and o.status_code == 200:
+                o.json()
         except httpx.HTTPError as exc:
             hold.unasked[service] = f"cannot reach {base}: {exc}"
+            continue
+        except ValueError:
+            hold.unasked[service] = f"{base} answered {r.status_code}, not the service's JSON"
             continue
         if r.status_code == 200 and o.status_code == 200:
             hold.dead[service] = letters
@@ -407,6 +435,12 @@ def sagas_stuck(
     Then approved filings whose quota lapsed short (hold expired before the
     allocation, district short), whatever their age, with the shortfall and
     how to re-drive them (quota-retry once quota is reclaimed)."""
+    from svc_common.clock import parse_duration
+
+    try:  # here, not by eia-svc's 422: exit code 1 is "stuck", a typo is 2
+        parse_duration(older_than)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--older-than") from None
     base = _base("eia", url, service_url)
     page = _call(
         "GET", base, f"/eia/filings?quota_status=pending&older_than={older_than}&limit=1000", token

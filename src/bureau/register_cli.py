@@ -7,13 +7,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from quota_svc.register.rules import verify
 from rich.console import Console
+
+from bureau.client import ApiFailed, Unreachable
 
 app = typer.Typer(help="The public quota register (公开登记簿).")
 console = Console(stderr=True)
@@ -24,26 +25,70 @@ def register() -> None:
     """The public quota register (公开登记簿): check a copy of it."""
 
 
-def _from_text(text: str) -> list[dict[str, str]]:
+#: What every entry of the register carries: a copy without them is not
+#: one (a login page, another table), not a broken chain.
+_COLUMNS = ("seq", "prev_hash", "hash")
+
+
+def _not_a_register(source: str, why: str) -> typer.BadParameter:
+    return typer.BadParameter(
+        f"{source}: 不是公开登记簿的副本 (not a copy of the register: {why})",
+        param_hint="SOURCE",
+    )
+
+
+def _from_text(text: str, source: str = "") -> list[dict[str, str]]:
     stripped = text.lstrip()
     if stripped.startswith("{") or stripped.startswith("["):
-        body = json.loads(text)
-        items = body["items"] if isinstance(body, dict) else body
-        return [{k: str(v) for k, v in item.items()} for item in items]
-    return list(csv.DictReader(io.StringIO(text)))
+        try:
+            body = json.loads(text)
+        except ValueError as exc:
+            raise _not_a_register(source, f"not JSON: {exc}") from None
+        items = body.get("items") if isinstance(body, dict) else body
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise _not_a_register(source, "JSON without a list of entries")
+        entries = [{k: str(v) for k, v in item.items()} for item in items]
+        missing = {c for e in entries for c in _COLUMNS if c not in e}
+    else:
+        reader = csv.DictReader(io.StringIO(text))
+        missing = set(_COLUMNS) - set(reader.fieldnames or ())
+        entries = list(reader)
+    if missing:
+        raise _not_a_register(source, f"no {', '.join(sorted(missing))}")
+    return entries
 
 
-def _from_url(url: str) -> Iterator[dict[str, str]]:
-    """Every entry of a live register: the CSV download in one request."""
+def _decode(data: bytes, source: str) -> str:
+    """UTF-8 as downloaded (a BOM allowed), or GB18030 as Excel saves it."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise _not_a_register(source, "neither UTF-8 nor GB18030/GBK text")
+
+
+def _from_url(url: str) -> list[dict[str, str]]:
+    """Every entry of a live register: the CSV download in one request. A
+    register that cannot be reached or refuses ends the command as every
+    other call to a service does (exit code 3 or 1), not a traceback."""
     import httpx
 
     base = url.split("?", 1)[0]
     if not base.endswith("/register"):
         base = base.rstrip("/") + "/quota/public/register"
-    with httpx.Client(timeout=60) as client:
-        r = client.get(base, params={"format": "csv"})
-        r.raise_for_status()
-        yield from csv.DictReader(io.StringIO(r.text))
+    try:
+        with httpx.Client(timeout=60) as client:
+            r = client.get(base, params={"format": "csv"})
+    except httpx.HTTPError as exc:
+        raise Unreachable("GET", base, exc) from None
+    if r.status_code != 200:
+        try:
+            body: Any = r.json()
+        except ValueError:
+            body = r.text
+        raise ApiFailed("GET", base, r.status_code, body)
+    return _from_text(r.text, base)
 
 
 @app.command("verify")
@@ -53,12 +98,16 @@ def verify_command(
     """Recompute every hash; exit 1 naming the first entry that breaks the chain."""
     entries: list[dict[str, Any]]
     if source.startswith(("http://", "https://")):
-        entries = list(_from_url(source))
+        entries = _from_url(source)
     else:
         path = Path(source)
         if not path.is_file():
             raise typer.BadParameter(f"no such file: {source}")
-        entries = _from_text(path.read_text(encoding="utf-8"))
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise typer.BadParameter(f"{source}: {exc.strerror}") from None
+        entries = _from_text(_decode(data, source), source)
     checked, broken = verify(entries)
     if broken is not None:
         console.print(

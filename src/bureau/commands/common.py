@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from bureau.client import Api
+from bureau.client import Api, check_token
 
 if TYPE_CHECKING:  # svc_common.uploads imports FastAPI: only when a file is read
     from svc_common.uploads import RawRow
@@ -34,6 +35,7 @@ TokenOption = Annotated[
         "--token",
         envvar="BUREAU_TOKEN",
         help="bearer token to call with; default: a development token signed with JWT_SECRET",
+        callback=check_token,
     ),
 ]
 
@@ -54,6 +56,35 @@ def read_rows(path: Path, max_rows: int = 200_000) -> list[RawRow]:
         return parse_upload(media, path.read_bytes(), max_rows=max_rows)
     except Exception as exc:  # a Problem: the file as a whole is unreadable
         raise typer.BadParameter(f"{path}: {getattr(exc, 'detail', exc)}") from exc
+
+
+def writable(path: Path, hint: str) -> Path:
+    """`path` if a file can be written there, checked before any work (an
+    import's rows sent, an export's pages read) so that the work is not
+    done for a report or list that then cannot be written."""
+    if path.is_dir():
+        raise typer.BadParameter(
+            f"{path} 是文件夹 (is a folder): give a file name", param_hint=hint
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{folder} 文件夹不存在 (no such folder)", param_hint=hint)
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise typer.BadParameter(f"{path} 无法写入 (not writable)", param_hint=hint)
+    return path
+
+
+def folder(path: Path, hint: str) -> Path:
+    """`path` if it is a folder or can be made one (a file there is not)."""
+    if path.exists() and not path.is_dir():
+        raise typer.BadParameter(f"{path} 不是文件夹 (is not a folder)", param_hint=hint)
+    return path
+
+
+def write_failed(path: Path, exc: OSError) -> typer.Exit:
+    """A file that could not be written after all (a full disk): said, exit 1."""
+    console.print(f"[red]无法写入 {path} (cannot write it): {exc.strerror or exc}[/red]")
+    return typer.Exit(code=1)
 
 
 def rows_to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> bytes:

@@ -39,7 +39,7 @@ def demo(
             counts = d.run()
     except ApiFailed as exc:
         console.print(f"[red]demo stopped:[/red] {exc}")
-        raise typer.Exit(code=1) from exc
+        raise typer.Exit(code=exc.exit_code) from exc
     finally:
         client.close()
     summary = ", ".join(f"{n} {what}" for what, n in counts.done.items())

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from bureau.commands.common import ApiOption, TokenOption, api, console, write_table
+from bureau.commands.common import (
+    ApiOption,
+    TokenOption,
+    api,
+    console,
+    writable,
+    write_failed,
+    write_table,
+)
 
 
 class What(StrEnum):
@@ -138,7 +146,7 @@ def export_list(
     """Export permits, registrations, EIA filings, registration forms, the
     quota journal or enterprises."""
     path, role, columns = SOURCES[what]
-    target = out or Path(f"{what.value}.csv")
+    target = writable(out or Path(f"{what.value}.csv"), "--out")
     params: dict[str, Any] = {}
     if district:
         params["district"] = district
@@ -152,5 +160,8 @@ def export_list(
                 rows.append(item)
     finally:
         client.close()
-    write_table(target, rows, columns)
+    try:
+        write_table(target, rows, columns)
+    except OSError as exc:
+        raise write_failed(target, exc) from None
     console.print(f"wrote {len(rows)} {what.value} to {target}")

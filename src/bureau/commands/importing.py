@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from svc_common.districts import district_problem
 from svc_common.uscc import uscc_problem
 
-from bureau.client import Api, ApiFailed
+from bureau.client import Api, ApiFailed, Unreachable
 
 if TYPE_CHECKING:
     from svc_common.uploads import RawRow
@@ -28,7 +28,9 @@ from bureau.commands.common import (
     console,
     read_rows,
     rows_to_csv,
+    writable,
     write_error_report,
+    write_failed,
 )
 
 
@@ -127,9 +129,16 @@ def _problem_errors(exc: ApiFailed, row: int) -> list[tuple[str, str]]:
     return errs or [("", str(body.get("detail") or exc))]
 
 
-def send(kind: Kind, client: Api, rows: list[RawRow], advance: Callable[[int], None]) -> Failures:
-    """Send the rows; the failures by file row number."""
-    failures: Failures = {}
+def send(
+    kind: Kind,
+    client: Api,
+    rows: list[RawRow],
+    advance: Callable[[int], None],
+    failures: Failures | None = None,
+) -> Failures:
+    """Send the rows; the failures by file row number (into `failures` as
+    they come, so that an import that stops keeps those already answered)."""
+    failures = {} if failures is None else failures
     good = [r for r in rows if r.data is not None]
     if kind is Kind.enterprises:
         derived = TABLES[kind].derived
@@ -202,9 +211,19 @@ def send(kind: Kind, client: Api, rows: list[RawRow], advance: Callable[[int], N
                     json=body,
                 )
         except ApiFailed as exc:
+            if exc.status >= 500:  # the service cannot answer: stop, not every row
+                raise
             failures[r.row] = _problem_errors(exc, r.row)
         advance(1)
     return failures
+
+
+#: The reason of the rows an interrupted import did not get answered for.
+UNANSWERED = (
+    "未导入或未确认：导入中断时尚未得到应答，中断时正在发送的一行可能已生效 "
+    "(not imported, or not confirmed: unanswered when the import stopped; "
+    "the row being sent then may have been applied)"
+)
 
 
 def import_table(
@@ -223,7 +242,13 @@ def import_table(
     """Import enterprises, industries, project types, control units, parks or
     quota baselines."""
     rows = read_rows(file)
-    report_path = errors or file.with_name(f"{file.stem}.errors.csv")
+    report_path = writable(errors or file.with_name(f"{file.stem}.errors.csv"), "--errors")
+    if report_path.resolve() == file.resolve():
+        raise typer.BadParameter(
+            f"{report_path} 是要导入的文件本身，报告会覆盖它 (is the file imported: "
+            "the report would overwrite it)",
+            param_hint="--errors",
+        )
     failures = check_rows(kind, rows)
     sendable = [r for r in rows if r.row not in failures]
     console.print(
@@ -238,14 +263,57 @@ def import_table(
             console=console,
         ) as progress:
             task = progress.add_task(f"import {kind.value}", total=len(sendable))
+            answered = 0
+
+            def advance(n: int) -> None:
+                nonlocal answered
+                answered += n
+                progress.advance(task, n)
+
             try:
-                failures.update(send(kind, client, sendable, lambda n: progress.advance(task, n)))
+                send(kind, client, sendable, advance, failures)
+            except (Unreachable, ApiFailed, KeyboardInterrupt) as exc:
+                # Nothing half-said: what was answered, and every row that
+                # was not, in the report, then the reason and its exit code.
+                progress.stop()
+                _interrupted(file, rows, failures, sendable, answered, report_path, exc)
+                raise exc from None
             finally:
                 client.close()
     if failures:
-        write_error_report(report_path, rows, failures)
+        try:
+            write_error_report(report_path, rows, failures)
+        except OSError as exc:
+            raise write_failed(report_path, exc) from None
         console.print(f"[yellow]{len(failures)} rows failed[/yellow]; reasons in {report_path}")
     verb = "would import" if dry_run else "imported"
     console.print(f"{verb} {len(rows) - len(failures)} of {len(rows)} rows")
     if failures:
         raise typer.Exit(code=1)
+
+
+def _interrupted(
+    file: Path,
+    rows: list[RawRow],
+    failures: Failures,
+    sendable: list[RawRow],
+    answered: int,
+    report_path: Path,
+    exc: BaseException,
+) -> None:
+    imported = sum(1 for r in sendable[:answered] if r.row not in failures)
+    unanswered = sendable[answered:]
+    for r in unanswered:
+        failures[r.row] = [("", UNANSWERED)]
+    if unanswered and isinstance(exc, ApiFailed):  # answered, with why it was not
+        failures[unanswered[0].row] = _problem_errors(exc, unanswered[0].row)
+    try:
+        write_error_report(report_path, rows, failures)
+        where = f"reasons in {report_path}"
+    except OSError as exc:
+        where = f"无法写入 {report_path} (cannot write the report): {exc.strerror or exc}"
+    first = f" (from row {unanswered[0].row})" if unanswered else ""
+    console.print(
+        f"[red]导入中断 (import interrupted)[/red]: {file}: {imported} rows imported, "
+        f"{len(unanswered)} not imported or not confirmed{first}; {where}"
+    )

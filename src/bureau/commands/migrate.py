@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from bureau.commands.common import console
+from bureau.commands.common import console, folder
 from bureau.services import PACKAGES
 
 
@@ -35,6 +35,8 @@ def migrate(
     chosen = list(PACKAGES) if service == "all" else [service]
     if any(s not in PACKAGES for s in chosen):
         raise typer.BadParameter(f"service must be one of {', '.join(PACKAGES)} or all")
+    if data_dir is not None:
+        folder(data_dir, "--data-dir")
     for name in chosen:
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,294 @@
+"""`bureau` when what it is given or what it talks to is wrong: a file that
+is not what it should be, a place it cannot write, a service that answers
+an HTML page or 503, an option the service refuses. Each ends with one line
+saying what is wrong and the documented exit code (2 a usage error, 1 a
+refusal, 3 a service that cannot answer), never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from svc_common import testing
+
+
+def _bureau(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """As a person runs it (not CliRunner, which skips bureau.cli._Bureau)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bureau", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def _answering(status: int, body: bytes, content_type: str) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def login_page() -> Iterator[str]:
+    """A proxy's sign-in page, answered 200 to every path."""
+    yield from _answering(200, b"<html><body>SSO login</body></html>", "text/html")
+
+
+@pytest.fixture
+def unavailable() -> Iterator[str]:
+    yield from _answering(
+        503,
+        b'{"title":"Service Unavailable","detail":"database down"}',
+        "application/problem+json",
+    )
+
+
+def _no_traceback(r: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in r.stderr + r.stdout, r.stderr
+
+
+def test_register_verify_of_what_is_not_a_register_is_a_usage_error(
+    tmp_path: Path, login_page: str
+) -> None:
+    """Bad JSON, another table or a login page printed a traceback, or
+    "broken" (exit 1: the verdict of a tampered register), or "intact"."""
+    files = {
+        "bad.json": b"{not json",
+        "object.json": b'{"a": 1}',
+        "numbers.json": b"[1, 2]",
+        "other.csv": b"x,y\n1,2\n",
+        "utf16.csv": "seq,prev_hash,hash\n".encode("utf-16"),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        r = _bureau("register", "verify", str(tmp_path / name))
+        _no_traceback(r)
+        assert r.returncode == 2, (name, r.stderr)
+        assert "不是公开登记簿的副本" in r.stderr, (name, r.stderr)
+    page = _bureau("register", "verify", login_page)
+    _no_traceback(page)
+    assert page.returncode == 2 and "不是公开登记簿的副本" in page.stderr
+
+
+def test_register_verify_of_a_register_out_of_reach_says_so(unavailable: str) -> None:
+    closed = f"http://127.0.0.1:{testing.free_port()}"
+    down = _bureau("register", "verify", closed)
+    _no_traceback(down)
+    assert down.returncode == 3 and "无法连接服务" in down.stderr
+    refused = _bureau("register", "verify", unavailable)
+    _no_traceback(refused)
+    assert refused.returncode != 0 and "503" in refused.stderr
+
+
+def test_register_verify_reads_a_copy_saved_as_gbk(tmp_path: Path) -> None:
+    """Excel saves a CSV as GBK (here an empty register with a column added);
+    and a GBK byte must not be a UnicodeDecodeError."""
+    copy = tmp_path / "register.csv"
+    copy.write_bytes("seq,prev_hash,hash,备注\n".encode("gbk"))
+    r = _bureau("register", "verify", str(copy))
+    _no_traceback(r)
+    assert r.returncode == 0 and "intact: 0 entries" in r.stderr
+
+
+def test_a_report_or_export_that_cannot_be_written_is_refused_before_any_work(
+    tmp_path: Path,
+) -> None:
+    """`--errors` or `--out` in a missing folder or naming a folder printed a
+    FileNotFoundError/IsADirectoryError traceback, and only after the rows
+    had been sent or the pages read."""
+    table = tmp_path / "baselines.csv"
+    table.write_text("district,amount_t\n120119,-1\n", encoding="utf-8")
+    closed = f"http://127.0.0.1:{testing.free_port()}"  # nothing is asked
+    for where in (tmp_path / "missing" / "report.csv", tmp_path):
+        for args in (
+            ["import", "baselines", str(table), "--dry-run", "--errors", str(where)],
+            ["import", "baselines", str(table), "--errors", str(where), "--api", closed],
+            ["export", "permits", "--out", str(where), "--api", closed],
+        ):
+            r = _bureau(*args)
+            _no_traceback(r)
+            assert r.returncode == 2, (args, r.stderr)
+            assert ("文件夹不存在" in r.stderr) or ("是文件夹" in r.stderr), r.stderr
+    assert not (tmp_path / "missing").exists()
+
+
+COMMANDS = (
+    ["quota", "show"],
+    ["export", "permits"],
+    ["dlq", "list", "--json"],
+    ["dlq", "show", "1"],
+    ["sagas", "stuck", "--json"],
+    ["outbox", "status", "--json"],
+)
+
+
+def test_a_service_that_cannot_answer_now_is_exit_code_3_and_retry(
+    unavailable: str, tmp_path: Path
+) -> None:
+    """A 503 (the database down) or a gateway's 502 ended `quota show`,
+    `export`, `dlq`… with exit code 1, the code of a refusal (and of "stuck"
+    for `sagas stuck`), while `quota check` said 3; nothing said to retry."""
+    for args in COMMANDS:
+        r = _bureau(*args, "--api", unavailable, cwd=tmp_path)
+        _no_traceback(r)
+        assert r.returncode == 3, (args, r.stdout, r.stderr)
+        assert "503" in r.stderr, (args, r.stderr)
+        if args[0] != "outbox":  # names each service in its table instead
+            assert "请稍后重试" in r.stderr, (args, r.stderr)
+        # --json's stdout stays what a script parses: no message in it.
+        assert "503" not in r.stdout, (args, r.stdout)
+
+
+def test_an_html_page_instead_of_the_service_is_not_a_traceback(
+    login_page: str, tmp_path: Path
+) -> None:
+    """A proxy's sign-in page answered 200 (a wrong --api) ended every
+    command in AttributeError/JSONDecodeError tracebacks."""
+    for args in (*COMMANDS, ["demo"]):
+        r = _bureau(*args, "--api", login_page, cwd=tmp_path)
+        _no_traceback(r)
+        assert r.returncode == 3, (args, r.stdout, r.stderr)
+        assert "not the service" in r.stderr, (args, r.stderr)
+    assert not (tmp_path / "permits.csv").exists()
+
+
+def test_sagas_stuck_with_a_mistyped_duration_is_a_usage_error() -> None:
+    """`--older-than 5minutes` went to eia-svc, whose 422 ended the command
+    with exit code 1: the code that means "sagas are stuck"."""
+    closed = f"http://127.0.0.1:{testing.free_port()}"  # not asked at all
+    for wrong in ("5minutes", "P1M", "P9999D", ""):
+        r = _bureau("sagas", "stuck", "--older-than", wrong, "--api", closed)
+        _no_traceback(r)
+        assert r.returncode == 2, (wrong, r.stderr)
+        assert "--older-than" in r.stderr
+
+
+@pytest.fixture
+def gone_after_two() -> Iterator[str]:
+    """Answers two baselines, then hangs up without answering (a restart, a
+    dropped connection)."""
+    answered: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if len(answered) >= 2:
+                self.close_connection = True
+                return
+            answered.append(self.path)
+            body = b'{"id": 1}'
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_import_cut_off_midway_says_what_was_imported_and_what_not(
+    tmp_path: Path, gone_after_two: str
+) -> None:
+    """The service went away after two of five baselines (credits, not
+    idempotent): the command said only "cannot reach", wrote no report, and
+    the administrator could not tell which rows to send again."""
+    table = tmp_path / "baselines.csv"
+    table.write_text(
+        "district,amount_t\n120119,1\n120115,x\n120116,2\n120101,3\n120102,4\n120103,5\n",
+        encoding="utf-8",
+    )
+    r = _bureau("import", "baselines", str(table), "--api", gone_after_two)
+    _no_traceback(r)
+    assert r.returncode == 3, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "导入中断" in said and "2 rows imported, 3 not imported or not confirmed" in said
+    assert "(from row 4)" in said and "cannot reach" in said
+    report = (tmp_path / "baselines.errors.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert [line.split(",")[0] for line in report] == ["row", "2", "4", "5", "6"]
+    assert "not a number" in report[1] and all("未导入或未确认" in x for x in report[2:])
+
+
+def test_a_garbled_token_is_a_usage_error() -> None:
+    """A token pasted with a line break in it was "cannot reach" (exit 3, an
+    httpx error about a header); one with other characters a
+    UnicodeEncodeError traceback."""
+    closed = f"http://127.0.0.1:{testing.free_port()}"  # not asked at all
+    for garbled in ("eyJ.a\nb.c", "令牌", "eyJ a.b"):
+        for args in (["quota", "show"], ["export", "permits"], ["dlq", "list"]):
+            r = _bureau(*args, "--api", closed, "--token", garbled)
+            _no_traceback(r)
+            assert r.returncode == 2, (args, garbled, r.stderr)
+            assert "令牌格式无效" in r.stderr, r.stderr
+    # Read from a file, with its line break: the token, not a refusal.
+    r = _bureau("quota", "show", "--api", closed, "--token", "eyJ.a.b\n")
+    assert r.returncode == 3 and "无法连接服务" in r.stderr, r.stderr
+
+
+def test_a_port_out_of_range_or_a_file_for_a_folder_is_a_usage_error(tmp_path: Path) -> None:
+    """`run --port 99999` served on another port (99999 mod 65536) while the
+    log said 99999; `run --data-dir`, `migrate --data-dir` and
+    `schemas --out` naming a file were FileExistsError tracebacks."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for args in (
+        ["run", "--port", "99999", "--data-dir", str(tmp_path / "data")],
+        ["run", "--port", "0", "--data-dir", str(tmp_path / "data")],
+        ["run", "--port", str(testing.free_port()), "--data-dir", str(a_file)],
+        ["migrate", "--data-dir", str(a_file)],
+        ["schemas", "--out", str(a_file)],
+    ):
+        try:
+            r = _bureau(*args)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{args}: served instead of refusing")
+        _no_traceback(r)
+        assert r.returncode == 2, (args, r.stderr)
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_error_report_never_overwrites_the_file_imported(tmp_path: Path) -> None:
+    """`--errors` naming the imported file replaced the administrator's table
+    with the report of its failing rows."""
+    table = tmp_path / "baselines.csv"
+    text = "district,amount_t\n120119,-1\n"
+    table.write_text(text, encoding="utf-8")
+    for same in (str(table), f"{tmp_path}/./baselines.csv"):
+        r = _bureau("import", "baselines", str(table), "--dry-run", "--errors", same)
+        _no_traceback(r)
+        assert r.returncode == 2 and "会覆盖" in r.stderr, r.stderr
+        assert table.read_text(encoding="utf-8") == text
