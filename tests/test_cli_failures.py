@@ -30,28 +30,43 @@ def _bureau(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     )
 
 
-def _answering(status: int, body: bytes, content_type: str) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+class _Quiet(BaseHTTPRequestHandler):
+    """A stand-in service's handler: reads the request, logs nothing."""
 
-        do_GET = do_POST = do_PUT = _answer
+    def _read(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-        def log_message(self, *args: object) -> None:
-            pass
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """The address of a stand-in service answering with `handler`."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _answering(status: int, body: bytes, content_type: str) -> Iterator[str]:
+    class Handler(_Quiet):
+        def _answer(self) -> None:
+            self._read()
+            self._send(status, body, content_type)
+
+        do_GET = do_POST = do_PUT = _answer
+
+    yield from _serving(Handler)
 
 
 @pytest.fixture
@@ -195,30 +210,16 @@ def gone_after_two() -> Iterator[str]:
     dropped connection)."""
     answered: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(_Quiet):
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._read()
             if len(answered) >= 2:
                 self.close_connection = True
                 return
             answered.append(self.path)
-            body = b'{"id": 1}'
-            self.send_response(201)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self._send(201, b'{"id": 1}', "application/json")
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from _serving(Handler)
 
 
 def test_an_import_cut_off_midway_says_what_was_imported_and_what_not(
