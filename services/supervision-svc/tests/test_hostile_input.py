@@ -308,27 +308,6 @@ async def test_a_refusal_is_written_in_the_callers_language(svc: Service) -> Non
     assert r.json()["detail"].startswith("reason: 不是有效的 Unicode 文本"), r.text
 
 
-async def test_a_complaint_action_refuses_what_it_does_not_read(svc: Service) -> None:
-    """`reply` with an `officer` was answered 200 and the officer dropped
-    unseen, as if the complaint had been reassigned. A field an action does
-    not read is refused naming it, and nothing changes."""
-    r = await svc.http.post("/supervision/complaints", json=base(), headers=officer())
-    assert r.status_code == 201, r.text
-    url = f"/supervision/complaints/{r.json()['complaint']['id']}"
-    r = await svc.http.post(f"{url}/accept", json={"officer": "zhang.wei"}, headers=officer())
-    await expect(r, 422, "officer")
-    r = await svc.http.post(f"{url}/accept", json={"reason": None}, headers=officer())
-    assert r.status_code == 200, r.text
-    r = await svc.http.post(f"{url}/assign", json={"officer": "li.hua"}, headers=officer())
-    assert r.status_code == 200, r.text
-    r = await svc.http.post(
-        f"{url}/reply", json={"reply": "已处理", "officer": "zhang.wei"}, headers=officer()
-    )
-    await expect(r, 422, "officer")
-    r = await svc.http.get(url, headers=officer())
-    assert (r.json()["status"], r.json()["assigned_to"]) == ("assigned", "li.hua"), r.json()
-
-
 async def test_an_import_row_whose_history_does_not_hold_names_its_field(svc: Service) -> None:
     """A row of a complaints import "received" but with accepted_at and a
     rejected_reason was created as a received complaint that showed both; a

@@ -192,8 +192,7 @@ async def act_on_complaint(
     settings: Settings = Depends(get_settings),
 ) -> ComplaintOut:
     """accept | reject (reason) | assign (officer) | reply (reply) | close
-    (outcome, note) | reopen (reason), by an officer of the district or an
-    admin; a field the action does not read is refused (422 naming it)."""
+    (outcome, note) | reopen (reason), by an officer of the district or an admin."""
     now = utcnow()
     async with db.transaction() as s:
         c = await service.load_for_update(s, complaint_id[:64])

@@ -53,25 +53,6 @@ OPEN = frozenset({"received", "accepted", "assigned", "replied"})
 AWAITING_ACCEPTANCE = frozenset({"received"})
 
 
-#: What each action reads from its body (ActionIn); anything else given
-#: with it is refused, not dropped unseen (`reply` with an `officer` would
-#: look like a reassignment that never happened).
-ACTION_FIELDS: dict[str, frozenset[str]] = {
-    "accept": frozenset(),
-    "reject": frozenset({"reason"}),
-    "assign": frozenset({"officer"}),
-    "reply": frozenset({"reply"}),
-    "close": frozenset({"outcome", "note"}),
-    "reopen": frozenset({"reason"}),
-}
-
-
-def unused_fields(action: str, given: dict[str, object]) -> list[str]:
-    """The fields given a value (not null) that `action` does not read."""
-    used = ACTION_FIELDS.get(action, frozenset())
-    return sorted(name for name, value in given.items() if value is not None and name not in used)
-
-
 def allowed_actions(status: str) -> list[str]:
     return list(TRANSITIONS.get(status, {}))
 
