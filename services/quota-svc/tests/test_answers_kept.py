@@ -63,16 +63,23 @@ async def _reserve(quota: Quota, ref: str, key: str) -> Any:
     )
 
 
+async def _held_then_allocated(quota: Quota, ref: str, keys: tuple[str, str]) -> tuple[Any, Any]:
+    """A project reserved and its hold allocated, under the two keys; the
+    two answers (each asserted a success)."""
+    await quota.baseline(JIZHOU, "30")
+    made = await _reserve(quota, ref, keys[0])
+    assert made.status_code == 201, made.text
+    done = await _allocate(quota.client, made.json()["id"], keys[1])
+    assert done.status_code == 200, done.text
+    return made, done
+
+
 async def test_a_reservation_and_its_allocation_commit_with_their_answers(
     quota: Quota, no_store_after: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await quota.baseline(JIZHOU, "30")
-    made = await _reserve(quota, "KEPT-1", "kept-r1")
-    # Nothing was stored after the commit, and nothing needed to be.
-    assert made.status_code == 201, made.text
+    made, done = await _held_then_allocated(quota, "KEPT-1", ("kept-r1", "kept-a1"))
     rid = made.json()["id"]
-    done = await _allocate(quota.client, rid, "kept-a1")
-    assert done.status_code == 200, done.text
+    # Nothing was stored after the commit, and nothing needed to be.
     assert no_store_after == []
     monkeypatch.undo()
     # A retry is given the first answer, as it was sent.
@@ -186,12 +193,7 @@ async def test_a_route_that_keeps_its_answer_does_not_look_the_key_up_first(
         return await stored(db, unit, scope, *args)
 
     monkeypatch.setattr(idempotency, "_stored", counted)
-    await quota.baseline(JIZHOU, "30")
-    first = await _reserve(quota, "LOOK-1", "look-1")
-    assert first.status_code == 201, first.text
-    rid = first.json()["id"]
-    done = await _allocate(quota.client, rid, "look-a")
-    assert done.status_code == 200, done.text
+    first, _ = await _held_then_allocated(quota, "LOOK-1", ("look-1", "look-a"))
     assert lookups == []
     # A retry: found when its answer is stored, and replayed.
     again = await _reserve(quota, "LOOK-1", "look-1")

@@ -404,9 +404,9 @@ class GroupCommit:
         batch, self._queues[key] = queue[: self.max_batch], queue[self.max_batch :]
         return sorted((q for q in batch if not q.future.cancelled()), key=lambda q: q.kind)
 
-    def _again(self, batch: list[_Queued[Any]], failed: Exception) -> bool:
-        """Whether a batch that `failed` runs again as one, its twins looked
-        for first (一批重试，先查重), rather than each operation alone.
+    def _again(self, batch: list[_Queued[Any]], failed: Exception) -> list[_Queued[Any]] | None:
+        """The operations of a batch that `failed` to run again as one, their
+        twins looked for first (一批重试，先查重), or None: each alone.
 
         A unique index refusing a batch's writes at its end is mostly one
         operation that writes again what is committed already: a retry of a
@@ -416,12 +416,12 @@ class GroupCommit:
         request when it is busiest. Run again with the committed rows its
         kinds' `twins` find (one statement a kind, in the batch's memo), the
         retry answers from them and the others keep their batch. A row
-        committed between the two runs fails the second: then each alone."""
-        return (
-            len(batch) > 1
-            and is_unique_violation(failed)
-            and any(q.kind in self.twins for q in batch)
-        )
+        committed between the two runs fails the second: then each alone.
+        Callers that gave up meanwhile are left out, as they are alone."""
+        if not is_unique_violation(failed) or not any(q.kind in self.twins for q in batch):
+            return None
+        left = [q for q in batch if not q.future.cancelled()]
+        return left if len(left) > 1 else None
 
     async def _find_twins(self, s: Any, ops: list[_Queued[Any]]) -> int:
         """The rows the operations would write twice, into the batch's memo
@@ -616,12 +616,8 @@ class GroupCommit:
                 return []
             # Outside the `except` (see `_apply`).
             await chain.rollback()
-            if not rerun and self._again(hand, failed):
-                # Callers that gave up meanwhile are left out, as alone.
-                again = [q for q in hand if not q.future.cancelled()]
-                if len(again) > 1:
-                    continue
-                return again  # alone, if one is left
+            if not rerun and (again := self._again(hand, failed) or []):
+                continue
             if len(hand) > 1 or isinstance(failed, NeedsSession):
                 return list(hand)  # alone, once the connection is back in the pool
             self.alone += 1
@@ -662,11 +658,10 @@ class GroupCommit:
             else:
                 failed = None
                 break
-            if again or not self._again(batch, failed):
+            left = None if again else self._again(batch, failed)
+            if left is None:
                 break
-            batch[:] = [q for q in batch if not q.future.cancelled()]
-            if len(batch) < 2:
-                break
+            batch[:] = left
             self.run_again += 1
         if failed is not None:
             # An operation refused (or failed): the batch was rolled back as a
