@@ -63,6 +63,9 @@ run() {
   wait "$child"
   child=
 }
+# First what this machine is like now (its Python's speed, PostgreSQL's
+# commits): the aims in milliseconds move with it.
+run bench/machine_speed.py
 run bench/quota_reservations.py --replicas 1,2,3 --impls c
 run bench/quota_reservations.py --replicas 1 --impls unbatched,python
 # Beyond the one-transaction limit: four times the connections on one pool.

@@ -137,6 +137,38 @@ def test_import_sends_rows_and_reports_the_services_refusals(
     assert short.exit_code == 1 and "short by 2.000 t" in short.output
 
 
+def _credited(server: EmbeddedServer, district: str) -> str:
+    got = httpx.get(f"{server.url}/quota/balances/{district}/VOCs", headers=testing.auth("admin"))
+    assert got.status_code == 200, got.text
+    return str(got.json()["credited_t"])
+
+
+def test_a_baselines_file_imported_again_credits_nothing_twice(
+    server: EmbeddedServer, tmp_path: Path
+) -> None:
+    """Run again (after an interruption, or with a failing row mended), the
+    rows that took effect are answered from the first import; rows alike in
+    one file are each credited, and a changed row is a credit of its own."""
+    table = tmp_path / "baselines.csv"
+    table.write_text(
+        "district,pollutant,amount_t,note\n"
+        "120116,VOCs,3,一期\n120116,VOCs,3.000,一期\n120116,VOCs,x,坏数\n",
+        encoding="utf-8",
+    )
+    first = runner.invoke(app, ["import", "baselines", str(table), "--api", server.url])
+    assert first.exit_code == 1 and "1 rows failed" in first.output, first.output
+    assert _credited(server, "120116") == "6.000"  # two rows alike: two credits
+    # The failing row mended, the file imported again.
+    table.write_text(
+        "district,pollutant,amount_t,note\n"
+        "120116,VOCs,3,一期\n120116,VOCs,3.000,一期\n120116,VOCs,1.5,坏数\n",
+        encoding="utf-8",
+    )
+    again = runner.invoke(app, ["import", "baselines", str(table), "--api", server.url])
+    assert again.exit_code == 0, again.output
+    assert _credited(server, "120116") == "7.500"
+
+
 def test_export_writes_csv_and_xlsx(server: EmbeddedServer, tmp_path: Path) -> None:
     out = tmp_path / "enterprises.csv"
     r = runner.invoke(app, ["export", "enterprises", "--out", str(out), "--api", server.url])

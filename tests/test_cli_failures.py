@@ -293,3 +293,41 @@ def test_the_error_report_never_overwrites_the_file_imported(tmp_path: Path) -> 
         _no_traceback(r)
         assert r.returncode == 2 and "会覆盖" in r.stderr, r.stderr
         assert table.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize("name", ["list.xlsx", "list.csv"])
+def test_an_export_cut_off_while_written_leaves_the_file_as_it_was(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or a full disk) while a list is written: the file keeps what
+    it held, and nothing half-written is left beside it."""
+    from openpyxl import Workbook
+
+    from bureau.commands import common
+
+    target = tmp_path / name
+    target.write_bytes(b"the list of yesterday")
+    rows = [{"uscc": f"9112011{i:011d}", "name": "某涂料有限公司"} for i in range(50)]
+
+    save = Workbook.save
+
+    def cut_off(self: Workbook, path: str) -> None:
+        save(self, path)  # written, not yet in the list's place
+        raise KeyboardInterrupt
+
+    def cut_off_csv(rows: object, columns: object) -> bytes:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Workbook, "save", cut_off)
+    monkeypatch.setattr(common, "rows_to_csv_for_people", cut_off_csv)
+    with pytest.raises(KeyboardInterrupt):
+        common.write_table(target, rows, ["uscc", "name"])
+    assert target.read_bytes() == b"the list of yesterday"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    monkeypatch.undo()
+    common.write_table(target, rows, ["uscc", "name"])
+    assert target.read_bytes() != b"the list of yesterday"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask

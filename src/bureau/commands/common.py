@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -123,9 +125,32 @@ def write_table(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence
         ws.append([_cell(c) for c in columns])
         for r in rows:
             ws.append([_cell(r.get(c)) for c in columns])
-        wb.save(path)
+        with _replaced(path) as part:
+            wb.save(part)
         return
-    path.write_bytes(b"\xef\xbb\xbf" + rows_to_csv_for_people(rows, columns))
+    data = b"\xef\xbb\xbf" + rows_to_csv_for_people(rows, columns)
+    with _replaced(path) as part:
+        part.write_bytes(data)
+
+
+@contextmanager
+def _replaced(path: Path) -> Iterator[Path]:
+    """A file beside `path` to write, put in its place once whole: an export
+    or a report interrupted (Ctrl-C, a full disk) leaves the file as it was,
+    or none, never half of one. Removed if the writing fails."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    part = Path(name)
+    # As an open() would have made it: mkstemp's is for its owner alone.
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(part, 0o666 & ~mask)
+    try:
+        yield part
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
 
 
 def _cell(v: Any) -> Any:
@@ -141,7 +166,9 @@ def write_error_report(
     from svc_common.uploads import error_report_xlsx
 
     if path.suffix.lower() == ".xlsx":
-        path.write_bytes(error_report_xlsx(rows, failures))
+        data = error_report_xlsx(rows, failures)
+        with _replaced(path) as part:
+            part.write_bytes(data)
         return
     columns: list[str] = []
     for r in rows:

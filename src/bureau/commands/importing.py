@@ -4,6 +4,8 @@ the failing rows and a dry run that only checks the file."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -129,6 +131,42 @@ def _problem_errors(exc: ApiFailed, row: int) -> list[tuple[str, str]]:
     return errs or [("", str(body.get("detail") or exc))]
 
 
+def baseline_keys(rows: list[RawRow]) -> dict[int, str]:
+    """An Idempotency-Key for each baseline row, by file row number, made of
+    what the row credits: importing the file again (after an interruption,
+    or with its failing rows mended) is answered from the first import for
+    every row that took effect, not credited twice, for as long as the
+    service keeps answers (IDEMPOTENCY_RETENTION_HOURS, 72 h by default).
+    Rows alike in one file are each credited: the nth of them has its own
+    key. A row changed is another credit."""
+    seen: dict[str, int] = {}
+    keys: dict[int, str] = {}
+    for r in rows:
+        d = r.data or {}
+        what = json.dumps(
+            [
+                d.get("district", ""),
+                d.get("pollutant") or "VOCs",
+                _tonnes(d.get("amount_t", "")),
+                d.get("effective_at", ""),
+                d.get("note", ""),
+            ],
+            ensure_ascii=False,
+        )
+        seen[what] = nth = seen.get(what, 0) + 1
+        digest = hashlib.sha256(f"{what}#{nth}".encode()).hexdigest()[:40]
+        keys[r.row] = f"import:baseline:{digest}"
+    return keys
+
+
+def _tonnes(v: str) -> str:
+    """`12`, `12.0` and `12.000` are one amount (checked before: ≤ 3 decimals)."""
+    try:
+        return format(Decimal(v).quantize(Decimal("0.001")), "f")
+    except (InvalidOperation, ValueError):
+        return v
+
+
 def send(
     kind: Kind,
     client: Api,
@@ -171,6 +209,7 @@ def send(
             failures[good[0].row if good else 1] = _problem_errors(exc, 1)
         advance(len(good))
         return failures
+    keys = baseline_keys(good) if kind is Kind.baselines else {}
     for r in good:
         d = r.data or {}
         try:
@@ -209,6 +248,7 @@ def send(
                     "POST",
                     f"/quota/pools/{d['district']}/{d.get('pollutant') or 'VOCs'}/baseline",
                     json=body,
+                    key=keys[r.row],
                 )
         except ApiFailed as exc:
             if exc.status >= 500:  # the service cannot answer: stop, not every row

@@ -30,8 +30,10 @@ loaded one, and `save` writes back the columns that changed."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain
+from operator import itemgetter
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
@@ -175,15 +177,11 @@ class Writes:
             shape: _Shape = tuple(
                 (op.table.name, _mode(op), op.key, tuple(op.rows[0]), len(op.rows)) for op in ops
             )
-            stmt = _COMBINED.get(shape)
-            if stmt is None:
-                stmt = _COMBINED[shape] = DriverStatement(_combined(ops))
-            params = {
-                f"w{i}_{r}_{col}": value
-                for i, op in enumerate(ops)
-                for r, row in enumerate(op.rows)
-                for col, value in row.items()
-            }
+            combined = _COMBINED.get(shape)
+            if combined is None:
+                combined = _COMBINED[shape] = _Combined(ops)
+            stmt = combined.statement
+            params = combined.params(ops)
             if outbox is not None and outbox.lease:
                 params[_LEASE] = lease_until()
                 _hand_over(info, outbox.rows, await stmt.fetch_in(conn, params))
@@ -206,7 +204,43 @@ class Writes:
             await conn.execute(_single(op), rows)
 
 
-_COMBINED: dict[_Shape, DriverStatement] = {}
+class _Combined:
+    """One shape's combined statement, and how its parameters are named: the
+    names are made once per shape, each run only takes its rows' values in
+    the columns' order (in C: formatting the names per run was 5 % of a hot
+    pool's CPU; bench/RESULTS.md, 2026-12-05)."""
+
+    def __init__(self, ops: list[_Op]) -> None:
+        self.statement = DriverStatement(_combined(ops))
+        columns = [tuple(op.rows[0]) for op in ops]
+        self._names = tuple(
+            f"w{i}_{r}_{c}"
+            for i, op in enumerate(ops)
+            for r in range(len(op.rows))
+            for c in columns[i]
+        )
+        self._values = tuple(_values_of(cols) for cols in columns)
+
+    def params(self, ops: list[_Op]) -> dict[str, Any]:
+        """The run's parameters by name: each row's values taken by the
+        columns of the shape (a row lacking one raises KeyError)."""
+        values = chain.from_iterable(
+            chain.from_iterable(map(take, op.rows))
+            for take, op in zip(self._values, ops, strict=True)
+        )
+        return dict(zip(self._names, values, strict=True))
+
+
+def _values_of(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A row's values in `columns`' order, as a tuple (itemgetter gives a
+    lone column's value bare)."""
+    if len(columns) == 1:
+        (column,) = columns
+        return lambda row: (row[column],)
+    return itemgetter(*columns)
+
+
+_COMBINED: dict[_Shape, _Combined] = {}
 _SINGLE: dict[tuple[str, str, str | None, tuple[str, ...]], Insert | Update] = {}
 
 
