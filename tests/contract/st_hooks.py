@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 
 import schemathesis
 from hypothesis import strategies as st
-from schemathesis.core import NotSet
 from svc_common.auth import mint_token
 from svc_common.districts import DISTRICTS
 from svc_common.settings import DEV_JWT_SECRET
@@ -189,25 +188,6 @@ def _well_behaved(case: schemathesis.Case) -> schemathesis.Case:
         case.query = _consistent(query)
     if isinstance(case.body, dict | list):
         _consistent(case.body)
-    # What each complaint action needs in its body (the path names the action).
-    needs = {
-        "reject": ("reason", "不符合受理条件"),
-        "reopen": ("reason", "群众再次反映"),
-        "assign": ("officer", "li.hua"),
-        "reply": ("reply", "已核查处理"),
-        "close": ("outcome", OUTCOME),
-    }
-    action = (case.path_parameters or {}).get("action")
-    if action in needs and (case.body is None or isinstance(case.body, NotSet)):
-        # No body, or a JSON null one: the action's fields go in an object.
-        case.body = {}
-        case.media_type = "application/json"
-    if (
-        action in needs
-        and isinstance(case.body, dict)
-        and not str(case.body.get(needs[action][0]) or "").strip()
-    ):
-        case.body[needs[action][0]] = needs[action][1]
     return case
 
 
@@ -264,8 +244,6 @@ def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> sche
 
 
 _rng = random.Random(20260301)
-#: A complaint's outcome when it is closed.
-OUTCOME = "substantiated"
 _VALID_KEY = re.compile(r"^[!-~]{1,255}$")
 
 

@@ -621,12 +621,22 @@ SUPERVISION: dict[str, Recipe] = {
     ),
     "rankClusters": listing("/supervision/complaints/clusters"),
     "getComplaint": one("GET", lambda w, d, f: f"/supervision/complaints/{w['complaint', d]}"),
-    "actOnComplaint": one(
-        "POST",
-        lambda w, d, f: f"/supervision/complaints/{w['complaint', d]}/accept",
-        {},
-        control_ok=(409,),
-    ),
+    **{
+        op_id: one(
+            "POST",
+            lambda w, d, f, action=action: f"/supervision/complaints/{w['complaint', d]}/{action}",
+            body,
+            control_ok=(409,),
+        )
+        for op_id, action, body in (
+            ("acceptComplaint", "accept", {}),
+            ("rejectComplaint", "reject", {"reason": "不属于受理范围"}),
+            ("assignComplaint", "assign", {"officer": "li.hua"}),
+            ("replyToComplaint", "reply", {"reply": "已核查处理"}),
+            ("closeComplaint", "close", {"outcome": "substantiated"}),
+            ("reopenComplaint", "reopen", {"reason": "群众再次反映"}),
+        )
+    },
     "complaintsReport": listing("/supervision/reports/complaints"),
     "createDemand": one("POST", "/supervision/demands", lambda w, d, f: _demand(d)),
     "listDemands": listing("/supervision/demands"),

@@ -9,9 +9,11 @@ import json
 import re
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
 from supervision_svc.complaints.models import Complaint
 from svc_common import testing
+from svc_common.tables import AuditEntry, OutboxRow
 
 from .conftest import ADMIN, AUDITOR, DONGLI, NINGHE, T0, Service, officer
 
@@ -91,8 +93,9 @@ async def test_hostile_requests_are_refused_cleanly(svc: Service) -> None:
     await expect(await svc.http.get(long_id, headers=ADMIN), 422)
     r = await post(f"/supervision/complaints/{unknown}/accept", headers=officer())
     await expect(r, 404)
+    # Each action is a route of its own: an action there is none of is no route.
     r = await post(f"/supervision/complaints/{unknown}/explode", headers=officer())
-    await expect(r, 422, "action")
+    await expect(r, 404)
     await expect(
         await svc.http.get(f"/supervision/enterprises/{BAD_USCC}", headers=ADMIN), 422, "uscc"
     )
@@ -295,17 +298,115 @@ async def test_a_refusal_is_written_in_the_callers_language(svc: Service) -> Non
     r = await svc.http.post("/supervision/complaints", json=base(), headers=zh)
     assert r.status_code == 201, r.text
     cid = r.json()["complaint"]["id"]
-    r = await svc.http.post(f"/supervision/complaints/{cid}/close", json={}, headers=zh)
+    r = await svc.http.post(
+        f"/supervision/complaints/{cid}/close", json={"outcome": "referred"}, headers=zh
+    )
     await expect(r, 409)
     assert r.json()["detail"].startswith("投诉当前为"), r.json()["detail"]
     r = await svc.http.post(
-        f"/supervision/complaints/{cid}/accept",
+        f"/supervision/complaints/{cid}/reject",
         content=b'{"reason": "\\ud800"}',
         headers={**zh, "content-type": "application/json"},
     )
     await expect(r, 422, "reason")
     assert "Input should" not in r.text and "Unicode" in r.json()["detail"], r.text
     assert r.json()["detail"].startswith("reason: 不是有效的 Unicode 文本"), r.text
+
+
+#: Each complaint action in lifecycle order (reject on a second complaint):
+#: a body it takes, a field it does not take (one another action takes), and
+#: the field it requires.
+ACTIONS: list[tuple[str, dict[str, Any], dict[str, Any], str | None]] = [
+    ("reject", {"reason": "不属于受理范围"}, {"officer": "zhang.wei"}, "reason"),
+    ("accept", {}, {"reason": "已受理"}, None),
+    ("assign", {"officer": "li.hua"}, {"reason": "改派"}, "officer"),
+    ("reply", {"reply": "已责令整改"}, {"officer": "zhang.wei"}, "reply"),
+    ("close", {"outcome": "substantiated", "note": "企业已整改"}, {"reply": "已办结"}, "outcome"),
+    ("reopen", {"reason": "群众再次反映"}, {"outcome": "referred"}, "reason"),
+]
+
+
+async def _trace(svc: Service, cid: str) -> tuple[Any, ...]:
+    """What an action changes: the complaint's row, its audit entries, the events."""
+    async with svc.db.session() as s:
+        c = await s.get(Complaint, cid)
+        assert c is not None
+        row = tuple(getattr(c, col.key) for col in Complaint.__table__.columns)
+        audit = await s.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.target_id == cid)
+        )
+        events = await s.scalar(select(func.count()).select_from(OutboxRow))
+    return row, audit, events
+
+
+async def test_a_complaint_action_takes_exactly_its_own_fields(svc: Service) -> None:
+    """One body schema for every action let `reply` with an `officer` answer
+    200 and drop the officer unseen, as if the complaint had been
+    reassigned. Each action now has its own body: a field it does not take
+    is refused naming it, as is a required field missing, in Chinese or in
+    English (Accept-Language), and nothing changes; then the same step with
+    its own body goes through."""
+    ids = []
+    for _ in range(2):
+        r = await svc.http.post("/supervision/complaints", json=base(), headers=officer())
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["complaint"]["id"])
+    en = {**officer(), "accept-language": "en"}
+    # A client that sends no Accept-Language (the tests' client asks for English).
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=svc.app), base_url="http://testserver"
+    ) as zh:
+        await _each_action_refuses(svc, zh, ids, en)
+    r = await svc.http.get(f"/supervision/complaints/{ids[1]}", headers=officer())
+    assert (r.json()["status"], r.json()["assigned_to"]) == ("assigned", "li.hua"), r.json()
+    assert r.json()["reopen_count"] == 1
+
+
+async def _each_action_refuses(
+    svc: Service, zh: httpx.AsyncClient, ids: list[str], en: dict[str, str]
+) -> None:
+    for action, body, other, required in ACTIONS:
+        cid = ids[0] if action == "reject" else ids[1]
+        url = f"/supervision/complaints/{cid}/{action}"
+        before = await _trace(svc, cid)
+        (field,) = other
+        r = await zh.post(url, json={**body, **other}, headers=officer())
+        await expect(r, 422, field)
+        assert r.json()["detail"] == f"{field}: 不接受此字段", (action, r.json())
+        r = await svc.http.post(url, json={**body, **other}, headers=en)
+        await expect(r, 422, field)
+        assert r.json()["detail"] == f"{field}: unknown field", (action, r.json())
+        # A field given null is a field all the same.
+        r = await svc.http.post(url, json={**body, field: None}, headers=officer())
+        await expect(r, 422, field)
+        if required is not None:
+            rest = {k: v for k, v in body.items() if k != required}
+            r = await zh.post(url, json=rest, headers=officer())
+            await expect(r, 422, required)
+            assert r.json()["detail"] == f"{required}: 必填项缺失", (action, r.json())
+            r = await svc.http.post(url, json=rest, headers=en)
+            await expect(r, 422, required)
+            assert r.json()["detail"] == f"{required}: field required", (action, r.json())
+            r = await svc.http.post(url, json={**body, required: " "}, headers=officer())
+            await expect(r, 422, required)
+        assert await _trace(svc, cid) == before, action
+        r = await svc.http.post(url, json=body, headers=officer())
+        assert r.status_code == 200, (action, r.text)
+        assert await _trace(svc, cid) != before, action
+
+
+async def test_accept_takes_no_body_or_an_empty_one(svc: Service) -> None:
+    """accept takes nothing: a call with no body, an empty object or JSON
+    null works as it always did; any field is refused."""
+    for body in (None, {}, b"null"):
+        r = await svc.http.post("/supervision/complaints", json=base(), headers=officer())
+        url = f"/supervision/complaints/{r.json()['complaint']['id']}/accept"
+        if isinstance(body, bytes):
+            h = {**officer(), "content-type": "application/json"}
+            r = await svc.http.post(url, content=body, headers=h)
+        else:
+            r = await svc.http.post(url, json=body, headers=officer())
+        assert r.status_code == 200 and r.json()["status"] == "accepted", (body, r.text)
 
 
 async def test_an_import_row_whose_history_does_not_hold_names_its_field(svc: Service) -> None:

@@ -23,13 +23,18 @@ from svc_common.uploads import read_upload, upload_openapi
 from supervision_svc.complaints import queries, service
 from supervision_svc.complaints.models import Complaint
 from supervision_svc.complaints.schemas import (
-    Action,
     ActionIn,
     Category,
     ClusterOut,
+    ComplaintAcceptIn,
+    ComplaintAssignIn,
+    ComplaintCloseIn,
     ComplaintIn,
     ComplaintOut,
     ComplaintReceipt,
+    ComplaintRejectIn,
+    ComplaintReopenIn,
+    ComplaintReplyIn,
     ComplaintReport,
     DuplicateCheck,
     MatchOut,
@@ -182,25 +187,94 @@ async def list_complaints(
     )
 
 
-@router.post("/complaints/{complaint_id}/{action}", response_model=ComplaintOut)
-async def act_on_complaint(
-    complaint_id: ResourceId,
-    action: Action,
-    body: ActionIn | None = None,
-    principal: Principal = Depends(require(*WRITERS)),
-    db: Database = Depends(get_db),
-    settings: Settings = Depends(get_settings),
+# The lifecycle: one route per action, each with the body of exactly what
+# the action takes (a field it does not take is a 422 naming it, as is a
+# required one missing), by an officer of the district or an admin.
+
+
+async def _act(
+    complaint_id: str, body: ActionIn, principal: Principal, db: Database, settings: Settings
 ) -> ComplaintOut:
-    """accept | reject (reason) | assign (officer) | reply (reply) | close
-    (outcome, note) | reopen (reason), by an officer of the district or an admin."""
     now = utcnow()
     async with db.transaction() as s:
         c = await service.load_for_update(s, complaint_id[:64])
         if not principal.may_act_in(c.district):
             raise _not_found(c.id)
-        await service.act(s, principal, c, action, body or ActionIn(), settings, now)
+        await service.act(s, principal, c, body, settings, now)
         (out,) = await queries.outs(s, principal, [c], now)
     return out
+
+
+@router.post("/complaints/{complaint_id}/accept", response_model=ComplaintOut)
+async def accept_complaint(
+    complaint_id: ResourceId,
+    body: ComplaintAcceptIn | None = None,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> ComplaintOut:
+    """Accept a received complaint (受理): its closing clock starts. No body, or `{}`."""
+    return await _act(complaint_id, body or ComplaintAcceptIn(), principal, db, settings)
+
+
+@router.post("/complaints/{complaint_id}/reject", response_model=ComplaintOut)
+async def reject_complaint(
+    complaint_id: ResourceId,
+    body: ComplaintRejectIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> ComplaintOut:
+    """Reject a received complaint (不予受理), with the reason."""
+    return await _act(complaint_id, body, principal, db, settings)
+
+
+@router.post("/complaints/{complaint_id}/assign", response_model=ComplaintOut)
+async def assign_complaint(
+    complaint_id: ResourceId,
+    body: ComplaintAssignIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> ComplaintOut:
+    """Assign an accepted complaint to an officer (交办), or reassign it."""
+    return await _act(complaint_id, body, principal, db, settings)
+
+
+@router.post("/complaints/{complaint_id}/reply", response_model=ComplaintOut)
+async def reply_to_complaint(
+    complaint_id: ResourceId,
+    body: ComplaintReplyIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> ComplaintOut:
+    """Reply to the complainant (答复); an assigned or replied complaint."""
+    return await _act(complaint_id, body, principal, db, settings)
+
+
+@router.post("/complaints/{complaint_id}/close", response_model=ComplaintOut)
+async def close_complaint(
+    complaint_id: ResourceId,
+    body: ComplaintCloseIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> ComplaintOut:
+    """Close a replied complaint (办结) with its outcome, and a note if any."""
+    return await _act(complaint_id, body, principal, db, settings)
+
+
+@router.post("/complaints/{complaint_id}/reopen", response_model=ComplaintOut)
+async def reopen_complaint(
+    complaint_id: ResourceId,
+    body: ComplaintReopenIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> ComplaintOut:
+    """Reopen a closed complaint (重新办理), with the reason; a new closing clock."""
+    return await _act(complaint_id, body, principal, db, settings)
 
 
 @router.get("/reports/complaints", response_model=ComplaintReport)

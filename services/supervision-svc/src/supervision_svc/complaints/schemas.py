@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -149,17 +149,66 @@ class ComplaintIn(BaseModel):
         return self
 
 
-class ActionIn(BaseModel):
-    """What an action needs: reject → reason; assign → officer; reply → reply;
-    close → outcome (+ note); reopen → reason."""
+class _ActionBody(BaseModel):
+    """The body of one complaint action: exactly the fields it takes (any
+    other is refused, naming it), spaces around texts stripped."""
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    #: The action the body is for (its route's last path segment).
+    action: ClassVar[Action]
 
-    reason: str | None = Field(None, min_length=1, max_length=500)
-    officer: str | None = Field(None, min_length=1, max_length=100)
-    reply: str | None = Field(None, min_length=1, max_length=2000)
-    outcome: Outcome | None = None
+
+class ComplaintAcceptIn(_ActionBody):
+    """accept takes nothing: no body, or an empty object."""
+
+    action: ClassVar[Action] = "accept"
+
+
+class ComplaintRejectIn(_ActionBody):
+    """reject (不予受理): why the complaint is not accepted."""
+
+    action: ClassVar[Action] = "reject"
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ComplaintAssignIn(_ActionBody):
+    """assign (交办): the officer who handles the complaint."""
+
+    action: ClassVar[Action] = "assign"
+    officer: str = Field(min_length=1, max_length=100)
+
+
+class ComplaintReplyIn(_ActionBody):
+    """reply (答复): the reply to the complainant."""
+
+    action: ClassVar[Action] = "reply"
+    reply: str = Field(min_length=1, max_length=2000)
+
+
+class ComplaintCloseIn(_ActionBody):
+    """close (办结): the outcome, and a note if any."""
+
+    action: ClassVar[Action] = "close"
+    outcome: Outcome
     note: str | None = Field(None, max_length=2000)
+
+
+class ComplaintReopenIn(_ActionBody):
+    """reopen (重新办理): why the closed complaint is handled again."""
+
+    action: ClassVar[Action] = "reopen"
+    reason: str = Field(min_length=1, max_length=500)
+
+
+#: The body of any complaint action; its class names the action.
+ActionIn = (
+    ComplaintAcceptIn
+    | ComplaintRejectIn
+    | ComplaintAssignIn
+    | ComplaintReplyIn
+    | ComplaintCloseIn
+    | ComplaintReopenIn
+)
 
 
 class ComplaintOut(BaseModel):

@@ -26,7 +26,16 @@ from svc_common.i18n import msg
 
 from supervision_svc.complaints import rules
 from supervision_svc.complaints.models import ComplainantContact, Complaint, ComplaintCluster
-from supervision_svc.complaints.schemas import ActionIn, ComplaintIn, ImportedComplaint
+from supervision_svc.complaints.schemas import (
+    ActionIn,
+    ComplaintAcceptIn,
+    ComplaintAssignIn,
+    ComplaintCloseIn,
+    ComplaintIn,
+    ComplaintRejectIn,
+    ComplaintReplyIn,
+    ImportedComplaint,
+)
 from supervision_svc.numbering import next_numbers
 from supervision_svc.settings import Settings
 
@@ -429,44 +438,38 @@ async def load_for_update(s: AsyncSession, complaint_id: str) -> Complaint:
     return c
 
 
-def _need(value: Any, name: str, action: str) -> Any:
-    if value is None:
-        raise field_error(
-            name, msg(f"is required to {action} a complaint", f"执行 {action} 时必须提供")
-        )
-    return value
-
-
 async def act(
     s: AsyncSession,
     principal: Principal,
     c: Complaint,
-    action: str,
     body: ActionIn,
     settings: Settings,
     now: dt.datetime,
 ) -> None:
-    """One step of the lifecycle; validated completely before anything changes."""
+    """One step of the lifecycle, the action named by its body's class (whose
+    model has required what the step needs); validated completely before
+    anything changes."""
+    action = body.action
     after = rules.next_status(c.status, action)
     detail: dict[str, Any] = {"from": c.status, "to": after}
-    if action == "accept":
+    if isinstance(body, ComplaintAcceptIn):
         c.accepted_at = now
         c.close_due = working_deadline(now, settings.close_working_days)
         if now >= c.accept_due and c.overdue_at is None:
             c.overdue_at = c.accept_due
-    elif action == "reject":
-        c.rejected_reason = detail["reason"] = _need(body.reason, "reason", action)
-    elif action == "assign":
-        c.assigned_to = detail["officer"] = _need(body.officer, "officer", action)
-    elif action == "reply":
-        c.reply, c.replied_at = _need(body.reply, "reply", action), now
-    elif action == "close":
-        c.outcome = detail["outcome"] = _need(body.outcome, "outcome", action)
+    elif isinstance(body, ComplaintRejectIn):
+        c.rejected_reason = detail["reason"] = body.reason
+    elif isinstance(body, ComplaintAssignIn):
+        c.assigned_to = detail["officer"] = body.officer
+    elif isinstance(body, ComplaintReplyIn):
+        c.reply, c.replied_at = body.reply, now
+    elif isinstance(body, ComplaintCloseIn):
+        c.outcome = detail["outcome"] = body.outcome
         c.outcome_note, c.closed_at = body.note, now
         if _late(c.close_due, now, now) and c.overdue_at is None:
             c.overdue_at = c.close_due
-    elif action == "reopen":
-        detail["reason"] = _need(body.reason, "reason", action)
+    else:  # ComplaintReopenIn
+        detail["reason"] = body.reason
         c.reopen_count += 1
         c.closed_at = c.outcome = c.outcome_note = None
         c.close_due = working_deadline(now, settings.close_working_days)
