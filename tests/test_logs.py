@@ -126,7 +126,7 @@ async def test_bureau_run_logs_json_lines_with_ids(tmp_path: Path) -> None:
         line
         for line in lines
         if line.get("event") == "request"
-        and line.get("route") == "/eia/filings/{filing_id}/{action}"
+        and line.get("route") == "/eia/filings/{filing_id}/accept"
     ]
     assert accept["correlation_id"] == "story-2" and UUID.match(accept["request_id"])
 
