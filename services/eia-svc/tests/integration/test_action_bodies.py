@@ -93,6 +93,9 @@ async def test_a_filing_action_takes_exactly_its_own_fields(client: httpx.AsyncC
             r = await client.post(url, json=body, headers=officer())
             assert r.status_code == 200, (action, r.text)
             assert await _trace(app, fid) != before, action
+    # Each action is a route of its own: an action there is none of is no route.
+    r = await client.post(f"/eia/filings/{ids[0]}/explode", headers=officer())
+    assert r.status_code == 404, r.text
     final = [(await client.get(f"/eia/filings/{i}", headers=officer())).json() for i in ids]
     assert [(f["status"], f["decision_note"]) for f in final] == [
         ("withdrawn", "项目取消"),
