@@ -12,6 +12,7 @@ body is a plain mapping (any name goes). Response models are not concerned.
 from __future__ import annotations
 
 import importlib
+import re
 import typing
 from typing import Any
 
@@ -114,3 +115,48 @@ def test_the_check_sees_a_lenient_model_at_any_depth() -> None:
     assert not any(route == "POST /strict" for route, _ in found)
     assert any(route == "POST /embedded" and "several" in why for route, why in found)
     assert any(route == "POST /mapping" and "mapping" in why for route, why in found)
+
+
+async def test_a_write_that_takes_no_body_refuses_one_that_says_anything(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    """`POST /permit/permits/{id}/renew` (and every write whose document has
+    no body) answered `{"zzz": 1}` as if nothing had been sent. A body that
+    says anything is now a 422 naming each field (or the body), in the
+    caller's language, before the route runs; nothing, `{}` or `null` goes
+    on to the route (here: refused for want of a token, 401)."""
+    import httpx
+    from svc_common.strict_bodies import takes_no_body
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/db.sqlite")
+    json_type = {"content-type": "application/json"}
+    checked = []
+    for module in APPS[:4]:
+        app = importlib.import_module(module).create()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as c:
+            for ctx in api_routes(app.routes):
+                if not takes_no_body(ctx.original_route):
+                    continue
+                (method,) = ctx.original_route.methods
+                url = re.sub(r"\{[^}]+\}", "x1", ctx.path_format)
+                checked.append(url)
+                for body in (b"", b"{}", b" null ", b"{ }"):
+                    r = await c.request(method, url, content=body, headers=json_type)
+                    assert r.status_code == 401, (url, body, r.text)
+                r = await c.request(method, url, json={"zzz": 1, "note": None})
+                assert r.status_code == 422, (url, r.text)
+                assert [e["field"] for e in r.json()["errors"]] == ["zzz", "note"], r.json()
+                assert r.json()["detail"] == "zzz: 不接受此字段; note: 不接受此字段", r.json()
+                h = {**json_type, "accept-language": "en"}
+                for body in (b"[1]", b'"renew"', b"0"):
+                    r = await c.request(method, url, content=body, headers=h)
+                    assert r.status_code == 422, (url, body, r.text)
+                    assert r.json()["errors"][0]["field"] == "body", r.json()
+                    assert "takes no body" in r.json()["detail"], r.json()
+                r = await c.request(
+                    method, url, content=b"renew", headers={"accept-language": "en"}
+                )
+                assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body", r.text
+    assert "/permit/permits/x1/renew" in checked and len(checked) >= 10, checked
