@@ -13,9 +13,10 @@ A write whose document has no request body (`POST …/renew`, `…/confirm`)
 takes none: it answered `{"zzz": 1}` as if nothing had been sent, so a
 client's field went nowhere unseen. Such a route now refuses a body that
 says anything, with a 422 naming each field as a body model does ("不接受此字段");
-no body, `{}` or `null` goes through as before. The check is made before
-the route runs (so before its token is checked, like a body that is not
-JSON at all); an upload route documents its body and is not concerned.
+no body, `{}` or `null` goes through as before. The check is the route's
+last dependency, after its token's (a caller with none is told 401 first,
+as for a body model); an upload route documents its body and is not
+concerned.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ import json
 import types
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, params
 from fastapi._compat import v2
+from fastapi.dependencies.utils import get_parameterless_sub_dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svc_common import i18n
 from svc_common.errors import field_error
@@ -129,33 +130,11 @@ def _refuse_what_is_said(body: bytes) -> None:
     )
 
 
-def _refusing_a_body(inner: ASGIApp) -> ASGIApp:
-    """`inner` (a route's app), once the body it does not read is found to
-    say nothing; the body is replayed to it as received."""
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
-        _refuse_what_is_said(body)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await inner(scope, replay, send)
-
-    return app
+async def _says_nothing(request: Request) -> None:
+    """A dependency of a write that takes no body, solved after the route's
+    own (its token checked first, as for a body model): the body it does
+    not read must say nothing."""
+    _refuse_what_is_said(await request.body())
 
 
 def install(app: FastAPI) -> None:
@@ -168,4 +147,8 @@ def install(app: FastAPI) -> None:
                 field.validate = types.MethodType(_strict_validate, field)  # type: ignore[method-assign]
         served = route.original_route
         if takes_no_body(served):
-            served.app = _refusing_a_body(served.app)
+            served.dependant.dependencies.append(
+                get_parameterless_sub_dependant(
+                    depends=params.Depends(_says_nothing), path=served.path_format
+                )
+            )
