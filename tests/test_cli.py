@@ -286,5 +286,5 @@ def test_a_service_that_is_down_or_refuses_ends_with_a_reason_not_a_traceback(
         assert "Traceback" not in down.stderr and "cannot reach" in down.stderr
         assert closed in down.stderr and "无法连接服务" in down.stderr
     refused = _bureau("export", "permits", "--api", server.url, "--token", "nonsense")
-    assert refused.returncode == 1, refused.stderr
+    assert refused.returncode == 2, refused.stderr  # a token not accepted: usage
     assert "Traceback" not in refused.stderr and "401" in refused.stderr
