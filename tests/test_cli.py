@@ -167,6 +167,15 @@ def test_a_baselines_file_imported_again_credits_nothing_twice(
     again = runner.invoke(app, ["import", "baselines", str(table), "--api", server.url])
     assert again.exit_code == 0, again.output
     assert _credited(server, "120116") == "7.500"
+    # Written another way (`3.0`), or with another note: the same credits.
+    table.write_text(
+        "district,pollutant,amount_t,note\n"
+        "120116,VOCs,3.0,一期\n120116,VOCs,3,一期（复核）\n120116,VOCs,1.500,坏数\n",
+        encoding="utf-8",
+    )
+    third = runner.invoke(app, ["import", "baselines", str(table), "--api", server.url])
+    assert third.exit_code == 1 and "1 rows failed" in third.output, third.output
+    assert _credited(server, "120116") == "7.500"
 
 
 def test_export_writes_csv_and_xlsx(server: EmbeddedServer, tmp_path: Path) -> None:
@@ -286,5 +295,5 @@ def test_a_service_that_is_down_or_refuses_ends_with_a_reason_not_a_traceback(
         assert "Traceback" not in down.stderr and "cannot reach" in down.stderr
         assert closed in down.stderr and "无法连接服务" in down.stderr
     refused = _bureau("export", "permits", "--api", server.url, "--token", "nonsense")
-    assert refused.returncode == 1, refused.stderr
+    assert refused.returncode == 2, refused.stderr  # a token not accepted: usage
     assert "Traceback" not in refused.stderr and "401" in refused.stderr

@@ -180,6 +180,21 @@ def test_a_service_that_cannot_answer_now_is_exit_code_3_and_retry(
         assert "503" not in r.stdout, (args, r.stdout)
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_token_the_service_does_not_accept_is_a_usage_error(status: int, tmp_path: Path) -> None:
+    """A 401 (expired) or 403 (another role or districts) ended `sagas stuck`
+    with exit code 1, the code that means "sagas are stuck", and `quota
+    check` with the code of "does not fit"."""
+    body = b'{"title":"Forbidden","detail":"not allowed"}'
+    for url in _answering(status, body, "application/problem+json"):
+        for args in (*COMMANDS, ["quota", "check", "--district", "120119", "--increment", "1"]):
+            r = _bureau(*args, "--api", url, cwd=tmp_path)
+            _no_traceback(r)
+            assert r.returncode == 2, (args, r.stdout, r.stderr)
+            assert str(status) in r.stderr and "--token" in r.stderr, (args, r.stderr)
+            assert str(status) not in r.stdout, (args, r.stdout)
+
+
 def test_an_html_page_instead_of_the_service_is_not_a_traceback(
     login_page: str, tmp_path: Path
 ) -> None:

@@ -107,7 +107,8 @@ def test_dead_letters_outbox_and_sagas_from_the_command_line(tmp_path: Path) -> 
             text=True,
             timeout=60,
         )
-        assert bad_token.returncode == 1 and "401" in bad_token.stderr
+        # A token the service does not accept is a usage error (exit 2), not "stuck".
+        assert bad_token.returncode == 2 and "401" in bad_token.stderr
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -19,12 +19,22 @@ from bureau.services import SERVICES
 UNAVAILABLE = "服务暂不可用，请稍后重试 (service unavailable: retry later)"
 
 
+#: What a 401 or 403 adds: the caller's token, not the request, is wrong.
+NOT_ALLOWED = (
+    "令牌无效或无权执行此操作，请检查 --token 及其角色、辖区 "
+    "(the token is not accepted or does not allow this: check --token, its role and districts)"
+)
+
+
 class ApiFailed(Exception):
     """The service answered with a refusal or an error. A command that does
     not handle it ends with the service's reason and exit code 1
     (`bureau.cli._Bureau`), never a traceback; a 5xx (the service or its
     database is down, a gateway without it) with exit code 3, as a service
-    that cannot be reached, saying to retry."""
+    that cannot be reached, saying to retry; a 401 or 403 (a token expired,
+    of another role or other districts) with exit code 2, a usage error as
+    a garbled token is: exit code 1 also means "stuck" (`sagas stuck`) or
+    "does not fit" (`quota check`), which a script must not read into it."""
 
     exit_code = 1
 
@@ -35,6 +45,9 @@ class ApiFailed(Exception):
         if status >= 500:
             self.exit_code = Unreachable.exit_code
             message += f" — {UNAVAILABLE}"
+        elif status in (401, 403):
+            self.exit_code = 2
+            message += f" — {NOT_ALLOWED}"
         super().__init__(message)
 
 

@@ -32,7 +32,7 @@ from rich.table import Table
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
 
-from bureau.client import UNAVAILABLE, Unreachable, check_token, is_html
+from bureau.client import ApiFailed, Unreachable, check_token, is_html
 from bureau.services import SERVICES
 
 console = Console()
@@ -94,15 +94,10 @@ def _call(method: str, base: str, path: str, token: str | None, **kw: Any) -> An
     except ValueError:
         body = None
     if r.status_code >= 400:
-        if isinstance(body, dict):
-            why = f"{r.status_code} {body.get('title')}: {body.get('detail')}"
-        else:
-            why = f"{r.status_code}: {r.text[:500]}"
-        if r.status_code >= 500:  # as bureau.client.ApiFailed: cannot answer now
-            errors.print(f"[red]{escape(why)}[/red] — {UNAVAILABLE}")
-            raise typer.Exit(Unreachable.exit_code)
-        errors.print(f"[red]{escape(why)}[/red]")
-        raise typer.Exit(1)
+        # Said and coded as every command says a refusal (bureau.client).
+        failed = ApiFailed(method, path, r.status_code, body if body is not None else r.text)
+        errors.print(f"[red]{escape(str(failed))}[/red]")
+        raise typer.Exit(failed.exit_code)
     if body is None:
         kind = "HTML" if is_html(r) else r.headers.get("content-type", "?")
         errors.print(
@@ -229,7 +224,8 @@ def outbox_status(
     of the table as if all were well."""
     rows = {}
     failed: dict[str, str] = {}
-    unreachable = False
+    #: The exit codes of the services' failures: the gravest is the command's.
+    codes: set[int] = set()
     for service in SERVICES:
         base = _base(service, url, service_url)
         try:
@@ -240,26 +236,27 @@ def outbox_status(
             )
         except httpx.HTTPError as exc:
             failed[service] = f"cannot reach {base}: {exc}"
-            unreachable = True
+            codes.add(Unreachable.exit_code)
             continue
         if r.status_code == 200 and not is_html(r):
             rows[service] = r.json()
         elif r.status_code == 200:
             failed[service] = f"{base} answered HTML, not the service's JSON"
-            unreachable = True
+            codes.add(Unreachable.exit_code)
         else:
-            unreachable = unreachable or r.status_code >= 500
             try:
-                problem = r.json()
-                failed[service] = f"{r.status_code} {problem.get('title')}: {problem.get('detail')}"
+                body: Any = r.json()
             except ValueError:
-                failed[service] = f"{r.status_code}: {r.text[:200]}"
+                body = r.text[:200]
+            refused = ApiFailed("GET", f"/{service}/admin/outbox", r.status_code, body)
+            failed[service] = str(refused)
+            codes.add(refused.exit_code)
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         for service, why in failed.items():
             Console(stderr=True).print(f"[red]{service}: {why}[/red]")
         if failed:
-            raise typer.Exit(Unreachable.exit_code if unreachable else 1)
+            raise typer.Exit(_gravest(codes))
         return
     table = Table(title="outbox")
     for col in ("service", "unsent", "oldest (s)", "failing"):
@@ -276,7 +273,13 @@ def outbox_status(
         table.add_row(service, f"[red]{escape(why)}[/red]", "", "")
     console.print(table)
     if failed:
-        raise typer.Exit(Unreachable.exit_code if unreachable else 1)
+        raise typer.Exit(_gravest(codes))
+
+
+def _gravest(codes: set[int]) -> int:
+    """The exit code of several failures: unreachable (3) before a token not
+    accepted (2) before a refusal (1)."""
+    return next(c for c in (Unreachable.exit_code, 2, 1) if c in codes)
 
 
 #: Where a filing's quota request or its answer can wait, by the key its

@@ -259,6 +259,13 @@ _BROKEN = [
     ("debts.csv", {"lot_id": "9"}, "debts：第 2 行 lot_id 列：文件中没有批次 9"),
     ("debts.csv", {"pool_id": "120115:VOCs"}, "debts：第 2 行 pool_id 列：文件中没有总量池"),
     ("debts.csv", {"status": "zzz"}, "debts：第 2 行 status 列：'zzz' 不是"),
+    # In the file's pool, but of another district or pollutant than it: the
+    # row would count in one district's figures and balance another's pool.
+    ("lots.csv", {"district": "120115"}, "lots：第 2 行 district 列：与所属总量池不符"),
+    ("lots.csv", {"pollutant": "NOx"}, "lots：第 2 行 pollutant 列：与所属总量池不符"),
+    ("journal.csv", {"district": "120115"}, "journal：第 2 行 district 列：与所属总量池不符"),
+    ("holdings.csv", {"district": "120115"}, "holdings：第 2 行 district 列：与所属总量池不符"),
+    ("debts.csv", {"pollutant": "NOx"}, "debts：第 2 行 pollutant 列：与所属总量池不符"),
 ]
 
 

@@ -133,12 +133,15 @@ def _problem_errors(exc: ApiFailed, row: int) -> list[tuple[str, str]]:
 
 def baseline_keys(rows: list[RawRow]) -> dict[int, str]:
     """An Idempotency-Key for each baseline row, by file row number, made of
-    what the row credits: importing the file again (after an interruption,
-    or with its failing rows mended) is answered from the first import for
-    every row that took effect, not credited twice, for as long as the
-    service keeps answers (IDEMPOTENCY_RETENTION_HOURS, 72 h by default).
-    Rows alike in one file are each credited: the nth of them has its own
-    key. A row changed is another credit."""
+    what the row credits (district, pollutant, amount, effective time):
+    importing the file again (after an interruption, or with its failing
+    rows mended) is answered from the first import for every row that took
+    effect, not credited twice, for as long as the service keeps answers
+    (IDEMPOTENCY_RETENTION_HOURS, 72 h by default). Rows alike in one file
+    are each credited: the nth of them has its own key. A row whose credit
+    changed is another credit (a wrong amount imported is corrected by an
+    adjustment, not by importing again); one changed only in its note is
+    refused as a key reused for another request, not credited twice."""
     seen: dict[str, int] = {}
     keys: dict[int, str] = {}
     for r in rows:
@@ -149,7 +152,6 @@ def baseline_keys(rows: list[RawRow]) -> dict[int, str]:
                 d.get("pollutant") or "VOCs",
                 _tonnes(d.get("amount_t", "")),
                 d.get("effective_at", ""),
-                d.get("note", ""),
             ],
             ensure_ascii=False,
         )
@@ -239,7 +241,8 @@ def send(
                     key=f"import:park:{d['id']}",
                 )
             else:
-                body: dict[str, Any] = {"amount_t": d["amount_t"]}
+                # As in its key: `3` and `3.000` are one request.
+                body: dict[str, Any] = {"amount_t": _tonnes(d["amount_t"])}
                 if d.get("effective_at"):
                     body["effective_at"] = d["effective_at"]
                 if d.get("note"):

@@ -131,7 +131,10 @@ def ledger_problem(sheets: Mapping[str, Rows]) -> str | None:
     movement code it does not know, a pool id it would not build) or naming
     a pool or lot the file does not hold — or None. Balances are left to the
     reconciliation checks."""
-    pools = {row.get("id") for _, row in sheets.get("pools", ())}
+    pools = {
+        row.get("id"): (row.get("district"), row.get("pollutant"))
+        for _, row in sheets.get("pools", ())
+    }
     lots = {row.get("id") for _, row in sheets.get("lots", ())}
     checks = {
         "pools": lambda row: _pool(row),
@@ -206,9 +209,34 @@ def _pool(row: Mapping[str, Any]) -> Problems:
         )
 
 
-def _pool_ref(row: Mapping[str, Any], pools: set[Any]) -> Problems:
+#: The file's pools: id → (district, pollutant).
+Pools = Mapping[Any, tuple[Any, Any]]
+
+
+def _pool_ref(row: Mapping[str, Any], pools: Pools) -> Problems:
     if (pool_id := row.get("pool_id")) not in pools:
         yield "pool_id", msg(f"the file holds no pool {pool_id!r}", f"文件中没有总量池 {pool_id!r}")
+
+
+def _in_pool(row: Mapping[str, Any], pools: Pools) -> Problems:
+    """A row of a pool (a lot, an entry, a holding, a debt): in the file's
+    pool, with the pool's own district and pollutant (the ledger writes them
+    from the pool; a row elsewhere would be counted in one district's
+    figures and balance another's)."""
+    yield from _pool_ref(row, pools)
+    yield from _place(row)
+    pool_id = row.get("pool_id")
+    if pool_id not in pools:
+        return
+    for column, want in zip(("district", "pollutant"), pools[pool_id], strict=True):
+        if row.get(column) != want:
+            yield (
+                column,
+                msg(
+                    f"is not its pool's: {pool_id!r} is of {want!r}",
+                    f"与所属总量池不符：{pool_id!r} 属于 {want!r}",
+                ),
+            )
 
 
 def _lot_ref(row: Mapping[str, Any], column: str, lots: set[Any], *, optional: bool) -> Problems:
@@ -222,13 +250,12 @@ def _no_lot(lot_id: Any) -> str:
     return msg(f"the file holds no lot {lot_id}", f"文件中没有批次 {lot_id}")
 
 
-def _lot(row: Mapping[str, Any], pools: set[Any], lots: set[Any]) -> Problems:
-    yield from _pool_ref(row, pools)
-    yield from _place(row)
+def _lot(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
+    yield from _in_pool(row, pools)
     yield from _lot_ref(row, "parent_lot_id", lots, optional=True)
 
 
-def _movement(row: Mapping[str, Any], pools: set[Any], lots: set[Any]) -> Problems:
+def _movement(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
     yield from _lot_ref(row, "lot_id", lots, optional=False)
     yield from _pool_ref(row, pools)
     if problem := _member(Move, row.get("code"), "a lot movement code", "批次流水代码"):
@@ -236,16 +263,14 @@ def _movement(row: Mapping[str, Any], pools: set[Any], lots: set[Any]) -> Proble
     yield from _lot_ref(row, "counter_lot_id", lots, optional=True)
 
 
-def _entry(row: Mapping[str, Any], pools: set[Any]) -> Problems:
-    yield from _pool_ref(row, pools)
-    yield from _place(row)
+def _entry(row: Mapping[str, Any], pools: Pools) -> Problems:
+    yield from _in_pool(row, pools)
     if problem := _member(EntryCode, row.get("code"), "a journal entry code", "台账分录代码"):
         yield "code", problem
 
 
-def _holding(row: Mapping[str, Any], pools: set[Any], lots: set[Any]) -> Problems:
-    yield from _pool_ref(row, pools)
-    yield from _place(row)
+def _holding(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
+    yield from _in_pool(row, pools)
     drawn = row.get("lots")
     if drawn is None:
         return
@@ -270,9 +295,8 @@ def _holding(row: Mapping[str, Any], pools: set[Any], lots: set[Any]) -> Problem
             return
 
 
-def _debt(row: Mapping[str, Any], pools: set[Any], lots: set[Any]) -> Problems:
-    yield from _pool_ref(row, pools)
-    yield from _place(row)
+def _debt(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
+    yield from _in_pool(row, pools)
     yield from _lot_ref(row, "lot_id", lots, optional=False)
     if problem := _member(DebtStatus, row.get("status"), "a debt status", "欠账状态"):
         yield "status", problem
