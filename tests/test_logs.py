@@ -125,8 +125,7 @@ async def test_bureau_run_logs_json_lines_with_ids(tmp_path: Path) -> None:
     (accept,) = [
         line
         for line in lines
-        if line.get("event") == "request"
-        and line.get("route") == "/eia/filings/{filing_id}/{action}"
+        if line.get("event") == "request" and line.get("route") == "/eia/filings/{filing_id}/accept"
     ]
     assert accept["correlation_id"] == "story-2" and UUID.match(accept["request_id"])
 

@@ -12,6 +12,7 @@ body is a plain mapping (any name goes). Response models are not concerned.
 from __future__ import annotations
 
 import importlib
+import re
 import typing
 from typing import Any
 
@@ -114,3 +115,61 @@ def test_the_check_sees_a_lenient_model_at_any_depth() -> None:
     assert not any(route == "POST /strict" for route, _ in found)
     assert any(route == "POST /embedded" and "several" in why for route, why in found)
     assert any(route == "POST /mapping" and "mapping" in why for route, why in found)
+
+
+async def test_a_write_that_takes_no_body_refuses_one_that_says_anything(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    """`POST /permit/permits/{id}/renew` (and every write whose document has
+    no body) answered `{"zzz": 1}` as if nothing had been sent. A body that
+    says anything is now a 422 naming each field (or the body), in the
+    caller's language, once the caller's token is checked (a caller with
+    none is told 401 first, as for a body model); nothing, `{}` or `null`
+    goes on to the route."""
+    from svc_common import testing
+    from svc_common.districts import DISTRICTS
+    from svc_common.strict_bodies import takes_no_body
+
+    json_type = {"content-type": "application/json"}
+    # The callers each route allows: an admin, or an officer of every district.
+    callers = [
+        {**testing.auth("admin"), **json_type},
+        {**testing.auth("officer", list(DISTRICTS)), **json_type},
+    ]
+    checked = []
+    for i, module in enumerate(APPS[:4]):
+        monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/db{i}.sqlite")
+        app = importlib.import_module(module).create()
+        async with testing.running(app) as c:
+            for ctx in api_routes(app.routes):
+                if not takes_no_body(ctx.original_route):
+                    continue
+                (method,) = ctx.original_route.methods
+                url = re.sub(r"\{[^}]+\}", "x1", ctx.path_format)
+                checked.append(url)
+                r = await c.request(method, url, json={"zzz": 1}, headers=json_type)
+                assert r.status_code == 401, (url, r.text)  # the token first
+                for admin in callers:  # one the route lets in
+                    r = await c.request(method, url, content=b"{}", headers=admin)
+                    if r.status_code not in (401, 403):
+                        break
+                for body in (b"", b"{}", b" null ", b"{ }"):
+                    r = await c.request(method, url, content=body, headers=admin)
+                    # On to the route (a path parameter such as `x1` for a
+                    # district may still be refused, never the body).
+                    refused = r.json().get("errors", []) if r.status_code == 422 else []
+                    assert all(e["field"] != "body" for e in refused), (url, body, r.text)
+                zh = {**admin, "accept-language": "zh-CN"}
+                r = await c.request(method, url, json={"zzz": 1, "note": None}, headers=zh)
+                assert r.status_code == 422, (url, r.text)
+                assert [e["field"] for e in r.json()["errors"]] == ["zzz", "note"], r.json()
+                assert r.json()["detail"] == "zzz: 不接受此字段; note: 不接受此字段", r.json()
+                for body in (b"[1]", b'"renew"', b"0"):
+                    r = await c.request(method, url, content=body, headers=admin)
+                    assert r.status_code == 422, (url, body, r.text)
+                    assert r.json()["errors"][0]["field"] == "body", r.json()
+                    assert "takes no body" in r.json()["detail"], r.json()
+                text = {k: v for k, v in admin.items() if k != "content-type"}
+                r = await c.request(method, url, content=b"renew", headers=text)
+                assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body", r.text
+    assert "/permit/permits/x1/renew" in checked and len(checked) >= 10, checked

@@ -88,7 +88,7 @@ async def test_filing_accept_through_quota_and_back_is_one_trace(tmp_path: Path)
         for s in spans
         if s.kind == SpanKind.SERVER
         and s.attributes is not None
-        and s.attributes.get("http.route") == "/eia/filings/{filing_id}/{action}"
+        and s.attributes.get("http.route") == "/eia/filings/{filing_id}/accept"
     ]
     assert _service(accept) == "eia-svc"
     trace_id = accept.context.trace_id

@@ -470,12 +470,15 @@ class Demo:
     def _act(
         self, filing: dict[str, Any], *actions: str, reason: str | None = None
     ) -> dict[str, Any]:
+        """The review actions in turn; `reason` goes with the decision
+        (approve, reject, withdraw), the only actions that take one."""
         for action in actions:
             if action in ("approve",):
                 filing = self._settled(filing)
+            takes_reason = action in ("approve", "reject", "withdraw")
             filing = self._post(
                 f"/eia/filings/{filing['id']}/{action}",
-                {"reason": reason} if reason else {},
+                {"reason": reason} if reason and takes_reason else {},
                 key=self.key("act", filing["id"], action),
                 role="officer",
                 districts=(filing["district"],),

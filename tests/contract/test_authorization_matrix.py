@@ -511,9 +511,25 @@ EIA: dict[str, Recipe] = {
     ),
     "submitFiling": one("POST", "/eia/filings", lambda w, d, f: _eia_filing(d)),
     "listFilings": listing("/eia/filings"),
-    "actOnFiling": _filer_one(
-        "POST", lambda w, d, f: f"/eia/filings/{w['filing', d, f]}/withdraw", control_ok=(409,)
-    ),
+    **{
+        op_id: Recipe(
+            "district",
+            lambda w, d, f, action=action, body=body: Req(
+                "POST", f"/eia/filings/{w['filing', d, f]}/{action}", json=body
+            ),
+            by_filer=True,
+            control_ok=(409,),
+        )
+        for op_id, action, body in (
+            ("acceptFiling", "accept", None),
+            ("completeFilingEvaluation", "evaluation-done", None),
+            ("completeFilingReview", "review-done", None),
+            ("approveFiling", "approve", {"reason": "同意"}),
+            ("rejectFiling", "reject", {"reason": "不符合规划"}),
+            ("withdrawFiling", "withdraw", {"reason": "项目取消"}),
+            ("retryFilingQuota", "quota-retry", None),
+        )
+    },
     "getFiling": _filer_one("GET", lambda w, d, f: f"/eia/filings/{w['filing', d, f]}"),
     "listParks": _r("open", "GET", "/eia/parks"),
     "registerPark": one(

@@ -1076,6 +1076,47 @@ async def test_a_rejection_without_a_reason_is_not_sent(
     assert not [c for c in stub.calls if c.method == "POST"]
 
 
+async def test_each_filing_action_is_sent_only_what_it_takes(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """The workbench's filing forms posted `{"reason": null}` for every
+    action; eia-svc now refuses a field an action does not take. Only
+    approve and reject (and withdraw) take a reason: the others are sent
+    no body, whatever the form carried."""
+    csrf = await sign_in(client, "officer-jizhou")
+    sent: dict[str, bytes] = {}
+    for action in ("accept", "evaluation-done", "review-done", "approve", "reject", "quota-retry"):
+        stub.on("POST", f"/eia/filings/f1/{action}", {"id": "f1", "status": "accepted"})
+        for reason in ("", "依法审查"):
+            form = {"op": "filing", "id": "f1", "action": action, "idem": "k" * 16}
+            r = await client.post(
+                "/console/workbench/act",
+                data={**form, "reason": reason, "csrf_token": csrf},
+                headers={"HX-Request": "true"},
+            )
+            if action == "reject" and not reason:
+                assert r.status_code == 422, r.text  # asked for, not sent
+                continue
+            assert r.status_code == 200, (action, r.text)
+            (call,) = [c for c in stub.calls if c.method == "POST"]
+            stub.calls.clear()
+            sent[f"{action} {reason}".strip()] = call.content
+    said = {"reason": "依法审查"}
+    assert {k: json.loads(v) if v else None for k, v in sent.items()} == {
+        "accept": None,
+        "accept 依法审查": None,
+        "evaluation-done": None,
+        "evaluation-done 依法审查": None,
+        "review-done": None,
+        "review-done 依法审查": None,
+        "approve": None,
+        "approve 依法审查": said,
+        "reject 依法审查": said,
+        "quota-retry": None,
+        "quota-retry 依法审查": None,
+    }
+
+
 async def test_the_public_register_has_its_card_on_the_start_page(
     client: httpx.AsyncClient,
 ) -> None:

@@ -8,6 +8,15 @@ booleans are booleans, and text is accepted only where JSON itself writes the
 type as text (dates, times, decimals, enumerations). Query and path
 parameters, which are text on the wire, keep the usual conversions; uploads
 (CSV rows) are read by their own code.
+
+A write whose document has no request body (`POST …/renew`, `…/confirm`)
+takes none: it answered `{"zzz": 1}` as if nothing had been sent, so a
+client's field went nowhere unseen. Such a route now refuses a body that
+says anything, with a 422 naming each field as a body model does ("不接受此字段");
+no body, `{}` or `null` goes through as before. The check is the route's
+last dependency, after its token's (a caller with none is told 401 first,
+as for a body model); an upload route documents its body and is not
+concerned.
 """
 
 from __future__ import annotations
@@ -16,10 +25,15 @@ import json
 import types
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, params
 from fastapi._compat import v2
+from fastapi.dependencies.utils import get_parameterless_sub_dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
+from svc_common import i18n
+from svc_common.errors import field_error
 from svc_common.guard import (
     FINITE_ERROR,
     SURROGATE_ERROR,
@@ -73,10 +87,68 @@ def _strict_validate(
         return None, v2._regenerate_error_with_loc(errors=errors, loc_prefix=loc)
 
 
+#: The methods that write: such a route with no body in its document takes none.
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def takes_no_body(route: APIRoute) -> bool:
+    """Whether `route` writes and its document has no request body (neither
+    a body model nor an upload's `openapi_extra`)."""
+    return (
+        bool((route.methods or set()) & _WRITES)
+        and not route.dependant.body_params
+        and "requestBody" not in (route.openapi_extra or {})
+    )
+
+
+def _refuse_what_is_said(body: bytes) -> None:
+    """Nothing, `{}` or `null` (spaces around them aside) passes; an object's
+    fields are each refused by name; anything else is refused as the body."""
+    text = body.strip(b" \t\r\n")
+    if not text:
+        return
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        value = ...
+    if value is None or value == {}:
+        return
+    if isinstance(value, dict):
+        raise RequestValidationError(
+            [
+                {"type": "extra_forbidden", "loc": ("body", name), "msg": "", "input": None}
+                for name in value
+            ]
+        )
+    raise field_error(
+        "body",
+        i18n.msg(
+            "this operation takes no body (send none, {} or null)",
+            "此操作不接受请求体（不发送，或发送 {} 或 null）",
+        ),
+        "extra_forbidden",
+    )
+
+
+async def _says_nothing(request: Request) -> None:
+    """A dependency of a write that takes no body, solved after the route's
+    own (its token checked first, as for a body model): the body it does
+    not read must say nothing."""
+    _refuse_what_is_said(await request.body())
+
+
 def install(app: FastAPI) -> None:
-    """Validate every route's JSON body strictly (call after the routers are added)."""
+    """Validate every route's JSON body strictly, and refuse a body that says
+    anything to a write that takes none (call after the routers are added)."""
     for route in api_routes(app.routes):
         dependant = route.dependant
         for field in dependant.body_params:
             if isinstance(field, v2.ModelField):
                 field.validate = types.MethodType(_strict_validate, field)  # type: ignore[method-assign]
+        served = route.original_route
+        if takes_no_body(served):
+            served.dependant.dependencies.append(
+                get_parameterless_sub_dependant(
+                    depends=params.Depends(_says_nothing), path=served.path_format
+                )
+            )

@@ -12,7 +12,7 @@ from svc_common.auth import Principal, require
 from svc_common.clock import DURATION_PATTERN, parse_duration
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
-from svc_common.errors import Forbidden, NotFound, field_error, named_zh
+from svc_common.errors import NotFound, field_error
 from svc_common.i18n import msg
 from svc_common.pagination import (
     DEFAULT_LIMIT,
@@ -29,15 +29,27 @@ from svc_common.uscc import USCC
 
 from eia_svc.filings import rules, service
 from eia_svc.filings.models import FilingRow
-from eia_svc.filings.schemas import ActionIn, FilingIn, FilingOut, QuotaStatus
+from eia_svc.filings.schemas import (
+    ActionIn,
+    FilingAcceptIn,
+    FilingApproveIn,
+    FilingEvaluationDoneIn,
+    FilingIn,
+    FilingOut,
+    FilingQuotaRetryIn,
+    FilingRejectIn,
+    FilingReviewDoneIn,
+    FilingWithdrawIn,
+    QuotaStatus,
+)
 from eia_svc.quota_saga.rules import project_ref, quota_note
 from eia_svc.settings import Settings
 
 router = APIRouter(prefix="/eia", tags=["filings"])
 READ_ROLES = ("filer", "officer", "admin", "auditor")
-Action = Literal[
-    "accept", "evaluation-done", "review-done", "approve", "reject", "withdraw", "quota-retry"
-]
+#: Who acts on a filing: officers in their own districts, admins; the filer
+#: who submitted it may only withdraw it.
+OFFICERS = ("officer", "admin")
 
 
 def _settings(request: Request) -> Settings:
@@ -128,41 +140,119 @@ async def submit_filing(
     return to_out(f, now)
 
 
-@router.post("/filings/{filing_id}/{action}", response_model=FilingOut)
-async def act_on_filing(
-    filing_id: ResourceId,
-    action: Action,
-    request: Request,
-    body: ActionIn | None = None,
-    principal: Principal = Depends(require("officer", "admin", "filer")),
-    db: Database = Depends(get_db),
+# The review: one route per action, each with the body of exactly what the
+# action takes (a field it does not take is a 422 naming it, as is a
+# required one missing), all through `_act`.
+
+
+async def _act(
+    filing_id: str, body: ActionIn, principal: Principal, db: Database, settings: Settings
 ) -> Response:
-    """accept | evaluation-done | review-done | approve | reject | withdraw |
-    quota-retry. Officers act in their own districts; the filer who submitted
-    may only withdraw."""
     now = utcnow()
-    given = body or ActionIn()
     async with db.transaction() as s:
         f, loaded = await service.lock_filing(s, filing_id)
-        _check_may_act(principal, f, action)
-        events = service.act(f, action, given, now, _settings(request))
-        await service.save_action(s, principal, f, loaded, action, given, events)
+        _check_may_act(principal, f)
+        events = service.act(f, body, now, settings)
+        await service.save_action(s, principal, f, loaded, body, events)
     return answer(FilingOut, to_out(f, now))
 
 
-def _check_may_act(p: Principal, f: FilingRow, action: str) -> None:
-    if p.role == "filer":
-        if f.submitted_by != p.sub:
-            raise NotFound(msg(f"filing {f.id} not found", f"未找到环评文件 {f.id}"))
-        if action != "withdraw":
-            raise Forbidden(
-                msg(
-                    f"a filer may only withdraw its filing, not {action} it",
-                    f"建设单位只能撤回自己的环评文件，不能执行{named_zh(action, rules.LABELS_ZH)}",
-                )
-            )
+def _check_may_act(p: Principal, f: FilingRow) -> None:
+    # A filer reaches only withdraw (the other routes do not admit it), and
+    # only for a filing it submitted.
+    if p.role == "filer" and f.submitted_by != p.sub:
+        raise NotFound(msg(f"filing {f.id} not found", f"未找到环评文件 {f.id}"))
     # Every role acts only in its token's districts (admins included).
     p.require_district(f.district)
+
+
+@router.post("/filings/{filing_id}/accept", response_model=FilingOut)
+async def accept_filing(
+    filing_id: ResourceId,
+    request: Request,
+    body: FilingAcceptIn | None = None,
+    principal: Principal = Depends(require(*OFFICERS)),
+    db: Database = Depends(get_db),
+) -> Response:
+    """Accept a submitted filing (受理): its statutory clock starts and its
+    quota is asked of quota-svc. No body, or `{}`."""
+    return await _act(filing_id, body or FilingAcceptIn(), principal, db, _settings(request))
+
+
+@router.post("/filings/{filing_id}/evaluation-done", response_model=FilingOut)
+async def complete_filing_evaluation(
+    filing_id: ResourceId,
+    request: Request,
+    body: FilingEvaluationDoneIn | None = None,
+    principal: Principal = Depends(require(*OFFICERS)),
+    db: Database = Depends(get_db),
+) -> Response:
+    """Record the technical evaluation done (技术评估完成). No body, or `{}`."""
+    given = body or FilingEvaluationDoneIn()
+    return await _act(filing_id, given, principal, db, _settings(request))
+
+
+@router.post("/filings/{filing_id}/review-done", response_model=FilingOut)
+async def complete_filing_review(
+    filing_id: ResourceId,
+    request: Request,
+    body: FilingReviewDoneIn | None = None,
+    principal: Principal = Depends(require(*OFFICERS)),
+    db: Database = Depends(get_db),
+) -> Response:
+    """Record the review done (审查完成). No body, or `{}`."""
+    return await _act(filing_id, body or FilingReviewDoneIn(), principal, db, _settings(request))
+
+
+@router.post("/filings/{filing_id}/approve", response_model=FilingOut)
+async def approve_filing(
+    filing_id: ResourceId,
+    request: Request,
+    body: FilingApproveIn | None = None,
+    principal: Principal = Depends(require(*OFFICERS)),
+    db: Database = Depends(get_db),
+) -> Response:
+    """Approve a reviewed filing (批准), with a note if any; its quota must be
+    secured or not required."""
+    return await _act(filing_id, body or FilingApproveIn(), principal, db, _settings(request))
+
+
+@router.post("/filings/{filing_id}/reject", response_model=FilingOut)
+async def reject_filing(
+    filing_id: ResourceId,
+    request: Request,
+    body: FilingRejectIn,
+    principal: Principal = Depends(require(*OFFICERS)),
+    db: Database = Depends(get_db),
+) -> Response:
+    """Reject a reviewed filing (不予批准), with the reason (行政许可法 §38)."""
+    return await _act(filing_id, body, principal, db, _settings(request))
+
+
+@router.post("/filings/{filing_id}/withdraw", response_model=FilingOut)
+async def withdraw_filing(
+    filing_id: ResourceId,
+    request: Request,
+    body: FilingWithdrawIn | None = None,
+    principal: Principal = Depends(require(*OFFICERS, "filer")),
+    db: Database = Depends(get_db),
+) -> Response:
+    """Withdraw an undecided filing (撤回), with the reason if any: by an
+    officer, or by the filer who submitted it."""
+    return await _act(filing_id, body or FilingWithdrawIn(), principal, db, _settings(request))
+
+
+@router.post("/filings/{filing_id}/quota-retry", response_model=FilingOut)
+async def retry_filing_quota(
+    filing_id: ResourceId,
+    request: Request,
+    body: FilingQuotaRetryIn | None = None,
+    principal: Principal = Depends(require(*OFFICERS)),
+    db: Database = Depends(get_db),
+) -> Response:
+    """Ask quota-svc again (重新申请总量): a blocked, lapsed or long-pending
+    quota, or an approved filing's quota lapsed short. No body, or `{}`."""
+    return await _act(filing_id, body or FilingQuotaRetryIn(), principal, db, _settings(request))
 
 
 @router.get("/filings/{filing_id}", response_model=FilingOut)

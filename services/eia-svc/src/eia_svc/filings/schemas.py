@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.industries import IndustryCode
@@ -39,12 +39,80 @@ class FilingIn(BaseModel):
         return v.upper()
 
 
-class ActionIn(BaseModel):
-    """Optional note for an action; a rejection's reason."""
+#: A filing's review actions: each is a route of its own
+#: (`POST /eia/filings/{id}/<action>`) with the body below.
+Action = Literal[
+    "accept", "evaluation-done", "review-done", "approve", "reject", "withdraw", "quota-retry"
+]
 
-    model_config = ConfigDict(extra="forbid")
 
+class _ActionBody(BaseModel):
+    """The body of one review action: exactly the fields it takes (any other
+    is refused, naming it), spaces around texts stripped."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    #: The action the body is for (its route's last path segment).
+    action: ClassVar[Action]
+
+
+class FilingAcceptIn(_ActionBody):
+    """accept (受理) takes nothing: no body, or an empty object."""
+
+    action: ClassVar[Action] = "accept"
+
+
+class FilingEvaluationDoneIn(_ActionBody):
+    """evaluation-done (技术评估完成) takes nothing: no body, or an empty object."""
+
+    action: ClassVar[Action] = "evaluation-done"
+
+
+class FilingReviewDoneIn(_ActionBody):
+    """review-done (审查完成) takes nothing: no body, or an empty object."""
+
+    action: ClassVar[Action] = "review-done"
+
+
+class FilingApproveIn(_ActionBody):
+    """approve (批准): a note on the decision, if any."""
+
+    action: ClassVar[Action] = "approve"
     reason: str | None = Field(None, max_length=2000)
+
+
+class FilingRejectIn(_ActionBody):
+    """reject (不予批准): the reason, required — a refusal states its
+    grounds (行政许可法 §38), so the applicant is told why."""
+
+    action: ClassVar[Action] = "reject"
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class FilingWithdrawIn(_ActionBody):
+    """withdraw (撤回): why, if said."""
+
+    action: ClassVar[Action] = "withdraw"
+    reason: str | None = Field(None, max_length=2000)
+
+
+class FilingQuotaRetryIn(_ActionBody):
+    """quota-retry (重新申请总量) takes nothing: no body, or an empty object."""
+
+    action: ClassVar[Action] = "quota-retry"
+
+
+#: The body of any review action; its class names the action.
+ActionIn = (
+    FilingAcceptIn
+    | FilingEvaluationDoneIn
+    | FilingReviewDoneIn
+    | FilingApproveIn
+    | FilingRejectIn
+    | FilingWithdrawIn
+    | FilingQuotaRetryIn
+)
+#: The actions whose body carries a `reason` (the decision's note).
+DECISIONS = (FilingApproveIn, FilingRejectIn, FilingWithdrawIn)
 
 
 #: Where a filing's quota stands (see quota_saga.rules).

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import audit_row, record_audit
 from svc_common.auth import Principal
 from svc_common.db import Database, DriverStatement, by_attribute
-from svc_common.errors import NotFound, field_error
+from svc_common.errors import NotFound
 from svc_common.events.registry import EventPayload
 from svc_common.events.schemas.eia import (
     FilingAccepted,
@@ -29,7 +29,7 @@ from svc_common.writes import Writes, transient
 
 from eia_svc.filings import rules
 from eia_svc.filings.models import FilingRow
-from eia_svc.filings.schemas import ActionIn, FilingIn
+from eia_svc.filings.schemas import DECISIONS, ActionIn, FilingIn, FilingQuotaRetryIn
 from eia_svc.parks.rules import is_covered, park_problem
 from eia_svc.parks.service import find_park
 from eia_svc.quota_saga import rules as quota
@@ -213,44 +213,39 @@ async def save_action(
     p: Principal,
     f: FilingRow,
     loaded: dict[str, Any],
-    action: str,
     body: ActionIn,
     events: list[EventPayload],
 ) -> None:
-    """Write what an action changed, its events and its audit entry: on
-    PostgreSQL one statement (`Writes`)."""
+    """Write what an action (named by its body's class) changed, its events
+    and its audit entry: on PostgreSQL one statement (`Writes`)."""
     writes = Writes()
     writes.save(FILINGS, "id", f, loaded)
     writes.events(s, events)
-    detail = {"status": f.status, "reason": body.reason}
-    writes.audit([audit_row(p, f"filing.{action}", "filing", f.id, detail)])
+    reason = body.reason if isinstance(body, DECISIONS) else None
+    detail = {"status": f.status, "reason": reason}
+    writes.audit([audit_row(p, f"filing.{body.action}", "filing", f.id, detail)])
     await writes.execute(await s.connection())
 
 
 def act(
     f: FilingRow,
-    action: str,
     body: ActionIn,
     now: dt.datetime,
     settings: Settings,
 ) -> list[EventPayload]:
-    """Apply a review action to `f`; the events it owes the quota saga.
-    Illegal → 409 naming the allowed."""
+    """Apply a review action to `f`, the action named by its body's class
+    (whose model has required what the step needs: a rejection its reason,
+    行政许可法 §38); the events it owes the quota saga. Illegal → 409 naming
+    the allowed."""
     events: list[EventPayload] = []
-    if action == "quota-retry":
+    action = body.action
+    if isinstance(body, FilingQuotaRetryIn):
         st = quota.retry(quota_state(f), f.status, rules.allowed_actions(review_state(f)))
         set_quota(f, st)
         f.quota_asked_at = now
         events.append(quota_request(f, FilingQuotaRetry))
     else:
         new = rules.apply(review_state(f), action)
-        if action == "reject" and not (body.reason or "").strip():
-            # A refusal states its grounds (行政许可法 §38): the filer is told why.
-            raise field_error(
-                "reason",
-                msg("a rejection must give its reason", "不予批准须说明理由"),
-                "missing",
-            )
         if action == "approve":
             quota.check_approvable(quota_state(f))
         f.status, f.evaluation_done, f.review_done = (
@@ -264,7 +259,7 @@ def act(
             f.evaluation_done_at = now
         elif action == "review-done":
             f.review_done_at = now
-        elif action in ("approve", "reject", "withdraw"):
+        elif isinstance(body, DECISIONS):
             f.decided_at, f.decision_note = now, body.reason
             events.append(_decision(f, action))
     f.updated_at = now

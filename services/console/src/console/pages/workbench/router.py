@@ -150,33 +150,46 @@ class Op:
     service: str
     path: str
     roles: tuple[str, ...]
-    body: Callable[[str], dict[str, Any] | None]
+    #: The API's body from the form's reason and action: only the fields
+    #: the operation takes (the services refuse any other).
+    body: Callable[[str, str], dict[str, Any] | None]
     needs_reason: bool = False
     needs_sub: bool = False
 
 
-def _no_body(_: str) -> None:
+def _no_body(_: str, __: str) -> None:
     return None
 
 
+#: The filing actions that take a reason (a decision's note; reject's is
+#: required): the others take no body at all.
+FILING_REASONS = ("approve", "reject", "withdraw")
+
+
+def _filing_body(reason: str, action: str) -> dict[str, Any] | None:
+    return {"reason": reason} if reason and action in FILING_REASONS else None
+
+
 OPS: dict[str, Op] = {
-    "filing": Op(
-        "eia", "/eia/filings/{id}/{action}", ("officer", "admin"), lambda r: {"reason": r or None}
-    ),
+    "filing": Op("eia", "/eia/filings/{id}/{action}", ("officer", "admin"), _filing_body),
     "reclaim-confirm": Op("quota", "/quota/reclaims/{id}/confirm", ("officer",), _no_body),
     "reclaim-reject": Op(
-        "quota", "/quota/reclaims/{id}/reject", ("officer",), lambda r: {"reason": r}, True
+        "quota", "/quota/reclaims/{id}/reject", ("officer",), lambda r, _: {"reason": r}, True
     ),
     "check-clear": Op("eia", "/eia/review-queue/{id}/clear", ("officer", "admin"), _no_body),
     "check-revoke": Op(
-        "eia", "/eia/registrations/{id}/revoke", ("officer", "admin"), lambda r: {"reason": r}, True
+        "eia",
+        "/eia/registrations/{id}/revoke",
+        ("officer", "admin"),
+        lambda r, _: {"reason": r},
+        True,
     ),
     "permit-renew": Op("permit", "/permit/permits/{id}/renew", ("officer", "admin"), _no_body),
     "finding-rectify": Op(
         "permit",
         "/permit/audits/{id}/findings/{sub}/rectify",
         ("officer", "admin"),
-        lambda r: {"note": r or None},
+        lambda r, _: {"note": r or None},
         needs_sub=True,
     ),
 }
@@ -223,7 +236,7 @@ async def act(
                 spec.service,
                 path,
                 token=user.token,
-                json=spec.body(reason.strip()),
+                json=spec.body(reason.strip(), action),
                 idempotency_key=f"console:{user.sub}:{idem}",
             )
         except ApiError as exc:
