@@ -162,9 +162,12 @@ def baseline_keys(rows: list[RawRow]) -> dict[int, str]:
 
 
 def _tonnes(v: str) -> str:
-    """`12`, `12.0` and `12.000` are one amount (checked before: ≤ 3 decimals)."""
+    """`12`, `12.0` and `12.000` are one amount, written as every answer
+    writes tonnes (checked before: ≤ 3 decimals)."""
+    from svc_common.types import kg_text, tonnes_to_kg  # SQLAlchemy: not at start-up
+
     try:
-        return format(Decimal(v).quantize(Decimal("0.001")), "f")
+        return kg_text(tonnes_to_kg(Decimal(v)))
     except (InvalidOperation, ValueError):
         return v
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from svc_common.actions import ActionBody
 from svc_common.industries import IndustryCode
 from svc_common.types import IncrementTonnes, Tonnes
 
@@ -46,41 +47,32 @@ Action = Literal[
 ]
 
 
-class _ActionBody(BaseModel):
-    """The body of one review action: exactly the fields it takes (any other
-    is refused, naming it), spaces around texts stripped."""
-
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
-    #: The action the body is for (its route's last path segment).
-    action: ClassVar[Action]
-
-
-class FilingAcceptIn(_ActionBody):
+class FilingAcceptIn(ActionBody):
     """accept (受理) takes nothing: no body, or an empty object."""
 
     action: ClassVar[Action] = "accept"
 
 
-class FilingEvaluationDoneIn(_ActionBody):
+class FilingEvaluationDoneIn(ActionBody):
     """evaluation-done (技术评估完成) takes nothing: no body, or an empty object."""
 
     action: ClassVar[Action] = "evaluation-done"
 
 
-class FilingReviewDoneIn(_ActionBody):
+class FilingReviewDoneIn(ActionBody):
     """review-done (审查完成) takes nothing: no body, or an empty object."""
 
     action: ClassVar[Action] = "review-done"
 
 
-class FilingApproveIn(_ActionBody):
+class FilingApproveIn(ActionBody):
     """approve (批准): a note on the decision, if any."""
 
     action: ClassVar[Action] = "approve"
     reason: str | None = Field(None, max_length=2000)
 
 
-class FilingRejectIn(_ActionBody):
+class FilingRejectIn(ActionBody):
     """reject (不予批准): the reason, required — a refusal states its
     grounds (行政许可法 §38), so the applicant is told why."""
 
@@ -88,14 +80,14 @@ class FilingRejectIn(_ActionBody):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class FilingWithdrawIn(_ActionBody):
+class FilingWithdrawIn(ActionBody):
     """withdraw (撤回): why, if said."""
 
     action: ClassVar[Action] = "withdraw"
     reason: str | None = Field(None, max_length=2000)
 
 
-class FilingQuotaRetryIn(_ActionBody):
+class FilingQuotaRetryIn(ActionBody):
     """quota-retry (重新申请总量) takes nothing: no body, or an empty object."""
 
     action: ClassVar[Action] = "quota-retry"

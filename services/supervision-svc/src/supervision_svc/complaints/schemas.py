@@ -16,6 +16,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from svc_common.actions import ActionBody
 from svc_common.districts import DistrictCode
 from svc_common.errors import FieldValueError
 from svc_common.guard import SPACES
@@ -149,43 +150,34 @@ class ComplaintIn(BaseModel):
         return self
 
 
-class _ActionBody(BaseModel):
-    """The body of one complaint action: exactly the fields it takes (any
-    other is refused, naming it), spaces around texts stripped."""
-
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
-    #: The action the body is for (its route's last path segment).
-    action: ClassVar[Action]
-
-
-class ComplaintAcceptIn(_ActionBody):
+class ComplaintAcceptIn(ActionBody):
     """accept takes nothing: no body, or an empty object."""
 
     action: ClassVar[Action] = "accept"
 
 
-class ComplaintRejectIn(_ActionBody):
+class ComplaintRejectIn(ActionBody):
     """reject (不予受理): why the complaint is not accepted."""
 
     action: ClassVar[Action] = "reject"
     reason: str = Field(min_length=1, max_length=500)
 
 
-class ComplaintAssignIn(_ActionBody):
+class ComplaintAssignIn(ActionBody):
     """assign (交办): the officer who handles the complaint."""
 
     action: ClassVar[Action] = "assign"
     officer: str = Field(min_length=1, max_length=100)
 
 
-class ComplaintReplyIn(_ActionBody):
+class ComplaintReplyIn(ActionBody):
     """reply (答复): the reply to the complainant."""
 
     action: ClassVar[Action] = "reply"
     reply: str = Field(min_length=1, max_length=2000)
 
 
-class ComplaintCloseIn(_ActionBody):
+class ComplaintCloseIn(ActionBody):
     """close (办结): the outcome, and a note if any."""
 
     action: ClassVar[Action] = "close"
@@ -193,7 +185,7 @@ class ComplaintCloseIn(_ActionBody):
     note: str | None = Field(None, max_length=2000)
 
 
-class ComplaintReopenIn(_ActionBody):
+class ComplaintReopenIn(ActionBody):
     """reopen (重新办理): why the closed complaint is handled again."""
 
     action: ClassVar[Action] = "reopen"
