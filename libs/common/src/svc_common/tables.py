@@ -20,7 +20,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from svc_common.db import CommonBase
 from svc_common.types import BigIntPK, JSONType, UTCDateTime, utcnow
 
-
 #: How full PostgreSQL fills the outbox's pages (per cent): half, so that a
 #: row's lease, written after the row, stays on its page as a heap-only
 #: update (common_migration.upgrade_common_tables_v6).
