@@ -471,6 +471,25 @@ async def one_setup(
     return results, audit
 
 
+def cpu_ceiling(api: dict[str, float], raw: dict[str, float]) -> str:
+    """What this machine's CPUs allow the API at the CPU it spent a pair (the
+    services', the load generator's and PostgreSQL's; not Kafka's, so an
+    upper bound), beside what the raw side did: when the bound is below the
+    raw side, no order of the API's work could reach it in this run."""
+    cpus = os.cpu_count() or 1
+    per_pair = (
+        api["cpu_ms_per_pair_service"]
+        + api["cpu_ms_per_pair_client"]
+        + api["cpu_ms_per_pair_postgres"]
+    )
+    most = cpus * 1000 / per_pair if per_pair else 0.0
+    return (
+        f"the API spent {per_pair:.2f} ms of CPU a pair (service, wrk, PostgreSQL): "
+        f"{cpus} CPUs allow it at most {most:.0f} pairs/s, "
+        f"{most / max(raw['pairs_per_s'], 1e-9):.0%} of the raw side's {raw['pairs_per_s']:.0f}"
+    )
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10.0)
@@ -554,6 +573,7 @@ async def main() -> None:
                 )
             )
         hot_api, hot_raw = results[("api", "hot district")], results[("raw", "hot district")]
+        print(f"{impl:<6} {replicas:>8} hot district: {cpu_ceiling(hot_api, hot_raw)}")
         verdicts += [
             (
                 f"hot pool API/raw, {replicas} replica(s), {args.clients} connections, {impl}",

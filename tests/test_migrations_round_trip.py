@@ -1,7 +1,7 @@
 """Every service's migrations go up to head, down to before the common
 tables' third step (through any later step of the service's own) and up
-again on PostgreSQL, and the outbox's partial indexes of unsent rows come
-and go with them."""
+again on PostgreSQL, and the outbox's partial indexes of unsent rows and
+its pages' fill come and go with them."""
 
 from __future__ import annotations
 
@@ -13,12 +13,22 @@ import pytest
 from alembic import command
 from svc_common import testing
 from svc_common.migrate import alembic_config
+from svc_common.tables import OUTBOX_FILLFACTOR
 
 pytestmark = pytest.mark.pg
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ["eia-svc", "permit-svc", "quota-svc", "supervision-svc"]
 UNSENT = {"ix_outbox_unsent_seq", "ix_outbox_unsent_key_seq"}
+
+
+async def _outbox_fillfactor(url: str) -> str | None:
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        options = await conn.fetchval("SELECT reloptions FROM pg_class WHERE relname = 'outbox'")
+    finally:
+        await conn.close()
+    return next((o for o in options or [] if o.startswith("fillfactor=")), None)
 
 
 async def _outbox_indexes(url: str) -> set[str]:
@@ -38,7 +48,10 @@ async def test_up_down_and_up_again(service: str, tmp_path: Path) -> None:
         cfg = alembic_config(migrations, url)
         await asyncio.to_thread(command.upgrade, cfg, "head")
         assert await _outbox_indexes(url) >= UNSENT
+        assert await _outbox_fillfactor(url) == f"fillfactor={OUTBOX_FILLFACTOR}"
         await asyncio.to_thread(command.downgrade, cfg, "common_v3-1")
         assert not UNSENT & await _outbox_indexes(url)
+        assert await _outbox_fillfactor(url) is None
         await asyncio.to_thread(command.upgrade, cfg, "head")
         assert await _outbox_indexes(url) >= UNSENT
+        assert await _outbox_fillfactor(url) == f"fillfactor={OUTBOX_FILLFACTOR}"

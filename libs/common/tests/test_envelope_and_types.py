@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 from svc_common.auth import TokenVerifier, mint_token
 from svc_common.errors import Unauthorized
-from svc_common.events.envelope import Envelope
+from svc_common.events.envelope import Envelope, message_of
 from svc_common.events.registry import load_all
 from svc_common.events.schemas.permit import PermitCancelled
-from svc_common.outbox import build_envelope
+from svc_common.outbox import build_envelope, outbox_rows
 from svc_common.settings import DEV_JWT_SECRET, ServiceSettings
 from svc_common.types import (
     SignedTonnes,
@@ -55,6 +55,32 @@ def test_binary_mode_headers_key_and_round_trip() -> None:
     assert "甲厂".encode() in msg.value
     back = Envelope.from_message(msg)
     assert back == env
+
+
+def test_an_outbox_row_s_envelope_makes_the_message_its_model_makes() -> None:
+    """The relay sends the rows its own commits handed over without
+    validating their envelopes again (`message_of`): the same message,
+    headers in the same order, as the model's; with the subject absent (None,
+    so no header) and in any key order, as PostgreSQL's JSONB keeps them."""
+    payload = PermitCancelled(
+        permit_id="p-1",
+        permit_no="X",
+        uscc="91120000MA05KXXXXX",
+        enterprise_name="甲厂",
+        district="120119",
+        reason="closure",
+        pollutants_freed=[],
+        vocs_freed_t=Decimal("12.5"),
+    )
+    env = build_envelope(payload).model_copy(update={"subject": None})
+    (row,) = outbox_rows([payload])
+    for envelope in (
+        {**env.model_dump(mode="json", exclude={"data"}), "data": env.data},
+        dict(reversed(row["envelope"].items())),  # type: ignore[attr-defined]
+    ):
+        expected = Envelope.model_validate(envelope).to_message("permit.events")
+        assert message_of(envelope, "permit.events") == expected
+    assert "ce_subject" not in dict(message_of(env.model_dump(mode="json"), "t").headers)
 
 
 @given(st.decimals(min_value=0, max_value=999_999, places=3, allow_nan=False))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from svc_common.tables import OUTBOX_FILLFACTOR
 from svc_common.types import BigIntPK, JSONType, UTCDateTime
 
 
@@ -173,3 +174,23 @@ def downgrade_common_tables_v5() -> None:
         batch.drop_column("content_digest")
         batch.drop_column("last_seen_at")
         batch.drop_column("occurrences")
+
+
+def upgrade_common_tables_v6() -> None:
+    """PostgreSQL: the outbox's pages filled to half (`fillfactor`), so that
+    the lease a row is given after it is written (a batch's lease, a
+    relay's claim: `next_attempt_at` alone, in no index) is a heap-only
+    update on the row's own page, with no new entry in any of the outbox's
+    six indexes. With full pages every such update moved the row and wrote
+    all six (pg_stat_user_tables: 7 of 19,976 updates heap-only under the
+    hot-pool load; bench/RESULTS.md, 2026-12-05, night). Pages written
+    before keep their fill until rewritten. SQLite has no such setting."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f"ALTER TABLE outbox SET (fillfactor = {OUTBOX_FILLFACTOR})")
+
+
+def downgrade_common_tables_v6() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute("ALTER TABLE outbox RESET (fillfactor)")

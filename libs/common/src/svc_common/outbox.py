@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from svc_common import context
 from svc_common.db import OUTBOX_WRITTEN, Database, DriverStatement
-from svc_common.events.envelope import Envelope, Message
+from svc_common.events.envelope import Envelope, Message, message_of
 from svc_common.events.registry import SCHEMA_URN, EventPayload
 from svc_common.tables import OutboxRow
 from svc_common.tracing import Tracing
@@ -463,7 +463,8 @@ class OutboxRelay:
                 rows = self._direct[: self.batch_size]
                 del self._direct[: self.batch_size]
                 try:
-                    results = await self._publish(rows)
+                    # Envelopes this process made (`outbox_rows`), not read back.
+                    results = await self._publish(rows, made_here=True)
                 except BaseException:
                     # Not handed over (cancelled, or the transport raised):
                     # the next pass tries them again, before any taken since.
@@ -670,12 +671,15 @@ class OutboxRelay:
                 blocked.add(row.key)
         return ready
 
-    async def _publish(self, rows: Sequence[Claimed]) -> list[BaseException | None]:
+    async def _publish(
+        self, rows: Sequence[Claimed], *, made_here: bool = False
+    ) -> list[BaseException | None]:
         """Each row's outcome: None if published, else why not. A row whose
         envelope cannot be read is not handed over: it fails alone (kept,
         retried with back-off, shown in the outbox figures) and holds back
         its key's later rows, as a row the broker refused would; the other
-        keys go on."""
+        keys go on. `made_here`: the envelopes are this process's own, as it
+        wrote them, and go out unvalidated (`message_of`)."""
         if not rows:
             return []
         outcomes: list[BaseException | None] = [None] * len(rows)
@@ -687,7 +691,11 @@ class OutboxRelay:
                 outcomes[i] = NotHandedOver(f"held back behind an unreadable row of key {r.key}")
                 continue
             try:
-                messages.append(Envelope.model_validate(r.envelope).to_message(r.topic))
+                messages.append(
+                    message_of(r.envelope, r.topic)
+                    if made_here
+                    else Envelope.model_validate(r.envelope).to_message(r.topic)
+                )
             except Exception as exc:
                 outcomes[i] = NotHandedOver(f"unreadable envelope in outbox row {r.seq}: {exc}")
                 blocked.add(r.key)

@@ -20,6 +20,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from svc_common.db import CommonBase
 from svc_common.types import BigIntPK, JSONType, UTCDateTime, utcnow
 
+#: How full PostgreSQL fills the outbox's pages (per cent): half, so that a
+#: row's lease, written after the row, stays on its page as a heap-only
+#: update (common_migration.upgrade_common_tables_v6).
+OUTBOX_FILLFACTOR = 50
+
 
 class OutboxRow(CommonBase):
     """An event written in the same transaction as the change it announces
@@ -53,6 +58,7 @@ class OutboxRow(CommonBase):
             "seq",
             postgresql_where=text("sent_at IS NULL"),
         ).ddl_if(dialect="postgresql"),
+        {"postgresql_with": {"fillfactor": OUTBOX_FILLFACTOR}},
     )
 
 

@@ -63,14 +63,9 @@ class Envelope(BaseModel):
     data: dict[str, Any]
 
     def to_message(self, topic: str) -> Message:
-        headers: list[tuple[str, bytes]] = [("content-type", self.datacontenttype.encode())]
-        attrs = self.model_dump(mode="json", exclude={"data", "datacontenttype"})
-        for name, value in attrs.items():
-            if value is not None:
-                headers.append((f"ce_{name}", str(value).encode()))
-        # In C: an import's event carries thousands of rows (svc_common.fastjson).
-        value = dumps_data(self.data)
-        return Message(topic=topic, key=self.partitionkey, value=value, headers=headers)
+        attrs = self.model_dump(mode="json", exclude={"data"})
+        attrs["data"] = self.data
+        return message_of(attrs, topic)
 
     @classmethod
     def from_message(cls, msg: Message) -> Envelope:
@@ -83,3 +78,22 @@ class Envelope(BaseModel):
         attrs.setdefault("partitionkey", msg.key or attrs.get("subject") or "")
         attrs["data"] = json.loads(msg.value.decode()) if msg.value else {}
         return cls.model_validate(attrs)
+
+
+#: The attributes a message carries as `ce_` headers, in the model's order.
+_HEADER_ATTRS = tuple(n for n in Envelope.model_fields if n not in ("data", "datacontenttype"))
+
+
+def message_of(envelope: dict[str, Any], topic: str) -> Message:
+    """The message of an envelope in its JSON form (the model's JSON-mode
+    dump, as this process writes it to its outbox): what
+    `Envelope.model_validate(envelope).to_message(topic)` gives, without
+    building the model. Only for an envelope made here: one read back from
+    elsewhere is validated first."""
+    headers = [("content-type", str(envelope.get("datacontenttype", JSON_CONTENT_TYPE)).encode())]
+    for name in _HEADER_ATTRS:
+        if (value := envelope.get(name)) is not None:
+            headers.append((f"ce_{name}", str(value).encode()))
+    # In C: an import's event carries thousands of rows (svc_common.fastjson).
+    value = dumps_data(envelope["data"])
+    return Message(topic=topic, key=envelope["partitionkey"], value=value, headers=headers)

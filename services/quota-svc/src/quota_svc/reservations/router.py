@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Response
@@ -122,14 +123,18 @@ async def create_reservation(
     )
     policy, limits = default_policy(rt.settings), advance_limits(rt.settings)
 
-    async def reserve(s: AsyncSession) -> tuple[ReservationOut | None, ReservationOut | None, bool]:
-        """(the new reservation, or the project's existing one and whether it
-        answers this same request); read while the rows are bound."""
+    kept = _Kept(_created)
+
+    async def reserve(
+        s: AsyncSession,
+    ) -> tuple[service.Reserved | None, ReservationOut | None, bool]:
+        """(the reservation made, or the project's existing one and whether it
+        answers this same request)."""
         try:
-            done = await service.reserve(s, req, principal, policy, limits, _created)
+            done = await service.reserve(s, req, principal, policy, limits, kept.render)
         except service.ProjectAlreadyReserved as exc:  # nothing was written
             return None, ReservationOut.of(exc.existing), _same_request(exc.existing, body)
-        return ReservationOut.of(done.reservation), None, False
+        return done, None, False
 
     try:
         created, existing, same = await pool_batches(rt).run(
@@ -183,8 +188,9 @@ async def create_reservation(
             state=existing.status,
         )
     # Its allocation, likely sent to this process too, then finds its pool here.
-    service.remember_pool_of(rt.db, created.id, created.pool_id)
-    return answer(ReservationOut, created, 201)
+    r = created.reservation
+    service.remember_pool_of(rt.db, r.id, r.pool_id)
+    return kept.last if created.created else _created(r)
 
 
 def _created(r: ReservationRow) -> Response:
@@ -195,6 +201,26 @@ def _created(r: ReservationRow) -> Response:
 def _allocated(r: ReservationRow) -> Response:
     """The answer to an allocation, kept with it (Writes.answer)."""
     return answer(ReservationOut, ReservationOut.of(r))
+
+
+class _Kept:
+    """The answer an operation rendered to keep with its effect, sent as it
+    was rendered rather than built and serialised again. An operation that
+    ran in a batch undone runs again alone and renders again: the last
+    rendering is the one committed."""
+
+    def __init__(self, render: Callable[[ReservationRow], Response]) -> None:
+        self._render = render
+        self._last: Response | None = None
+
+    def render(self, r: ReservationRow) -> Response:
+        self._last = self._render(r)
+        return self._last
+
+    @property
+    def last(self) -> Response:
+        assert self._last is not None, "the operation rendered no answer"
+        return self._last
 
 
 #: The kinds of a pool batch's operations, in the order a batch runs them.
@@ -272,18 +298,20 @@ async def allocate_reservation(
             msg(f"reservation {reservation_id} not found", f"预留 {reservation_id} 不存在")
         )
 
-    async def allocate(s: AsyncSession) -> ReservationOut:
+    kept = _Kept(_allocated)
+
+    async def allocate(s: AsyncSession) -> Response:
         found, pool = await service.lock_for_allocation(s, reservation_id) or (None, None)
         r = _acted_on(found, reservation_id, principal)
         # A retry of what was done answers with its outcome: the batch may
         # have committed the first attempt before its answer was stored.
-        if not repeats_allocation(r.status, r.held_kg, r.allocated_kg, requested):
-            await service.allocate(s, r, requested, principal, pool, _allocated)
-        return ReservationOut.of(r)
+        if repeats_allocation(r.status, r.held_kg, r.allocated_kg, requested):
+            return _allocated(r)
+        await service.allocate(s, r, requested, principal, pool, kept.render)
+        return kept.last
 
     try:
-        done = await pool_batches(rt).run(pool_id, allocate, kind=_ALLOCATIONS, hint=reservation_id)
-        return answer(ReservationOut, done)
+        return await pool_batches(rt).run(pool_id, allocate, kind=_ALLOCATIONS, hint=reservation_id)
     except AllocationExceedsHold as exc:
         raise Conflict(
             msg(
