@@ -482,7 +482,9 @@ def cpu_ceiling(api: dict[str, float], raw: dict[str, float]) -> str:
         + api["cpu_ms_per_pair_client"]
         + api["cpu_ms_per_pair_postgres"]
     )
-    most = cpus * 1000 / per_pair if per_pair else 0.0
+    if not per_pair:
+        return "no CPU measured for the API: no bound"
+    most = cpus * 1000 / per_pair
     return (
         f"the API spent {per_pair:.2f} ms of CPU a pair (service, wrk, PostgreSQL): "
         f"{cpus} CPUs allow it at most {most:.0f} pairs/s, "

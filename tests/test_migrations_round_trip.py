@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 from alembic import command
 from svc_common import testing
+from svc_common.common_migration import OUTBOX_FILLFACTOR
 from svc_common.migrate import alembic_config
-from svc_common.tables import OUTBOX_FILLFACTOR
 
 pytestmark = pytest.mark.pg
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from svc_common.tables import OUTBOX_FILLFACTOR
 from svc_common.types import BigIntPK, JSONType, UTCDateTime
 
 
@@ -174,6 +173,11 @@ def downgrade_common_tables_v5() -> None:
         batch.drop_column("content_digest")
         batch.drop_column("last_seen_at")
         batch.drop_column("occurrences")
+
+
+#: How full PostgreSQL fills the outbox's pages (per cent), as this step
+#: sets it: a later change of fill is a step of its own.
+OUTBOX_FILLFACTOR = 50
 
 
 def upgrade_common_tables_v6() -> None:

@@ -20,11 +20,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from svc_common.db import CommonBase
 from svc_common.types import BigIntPK, JSONType, UTCDateTime, utcnow
 
-#: How full PostgreSQL fills the outbox's pages (per cent): half, so that a
-#: row's lease, written after the row, stays on its page as a heap-only
-#: update (common_migration.upgrade_common_tables_v6).
-OUTBOX_FILLFACTOR = 50
-
 
 class OutboxRow(CommonBase):
     """An event written in the same transaction as the change it announces
@@ -43,6 +38,8 @@ class OutboxRow(CommonBase):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
+    # On PostgreSQL its pages are filled to half, set by a migration
+    # (common_migration.upgrade_common_tables_v6): a row's lease stays on its page.
     __table_args__ = (
         # The relay's working set: unsent rows, in order, per key.
         Index("ix_outbox_unsent", "sent_at", "seq"),
@@ -58,7 +55,6 @@ class OutboxRow(CommonBase):
             "seq",
             postgresql_where=text("sent_at IS NULL"),
         ).ddl_if(dialect="postgresql"),
-        {"postgresql_with": {"fillfactor": OUTBOX_FILLFACTOR}},
     )
 
 
