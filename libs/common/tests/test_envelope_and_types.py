@@ -31,8 +31,8 @@ from svc_common.types import (
 TONNES = TypeAdapter(Tonnes)
 
 
-def test_binary_mode_headers_key_and_round_trip() -> None:
-    payload = PermitCancelled(
+def _cancelled() -> PermitCancelled:
+    return PermitCancelled(
         permit_id="p-1",
         permit_no="X",
         uscc="91120000MA05KXXXXX",
@@ -42,6 +42,10 @@ def test_binary_mode_headers_key_and_round_trip() -> None:
         pollutants_freed=[],
         vocs_freed_t=Decimal("12.5"),
     )
+
+
+def test_binary_mode_headers_key_and_round_trip() -> None:
+    payload = _cancelled()
     env = build_envelope(payload)
     msg = env.to_message("permit.events")
     headers = dict(msg.headers)
@@ -62,16 +66,7 @@ def test_an_outbox_row_s_envelope_makes_the_message_its_model_makes() -> None:
     validating their envelopes again (`message_of`): the same message,
     headers in the same order, as the model's; with the subject absent (None,
     so no header) and in any key order, as PostgreSQL's JSONB keeps them."""
-    payload = PermitCancelled(
-        permit_id="p-1",
-        permit_no="X",
-        uscc="91120000MA05KXXXXX",
-        enterprise_name="甲厂",
-        district="120119",
-        reason="closure",
-        pollutants_freed=[],
-        vocs_freed_t=Decimal("12.5"),
-    )
+    payload = _cancelled()
     env = build_envelope(payload).model_copy(update={"subject": None})
     (row,) = outbox_rows([payload])
     for envelope in (
