@@ -307,15 +307,16 @@ async def _operators_see(stack: Stack, *clients: httpx.AsyncClient) -> None:
         )
         assert total(samples, "dead_letters") == 0
         assert total(samples, "database_up") == 1
+
     # The gauges are a snapshot refreshed every METRICS_REFRESH_SECONDS: one
     # taken while the last saga was still in flight (its lag and backlog
     # already 0) shows that filing waiting, so wait for a later one, as an
     # operator watching the panel would.
+    async def waited() -> float:
+        return total(await figures(clients[2]), "eia_quota_pending_oldest_age_seconds")
+
     await eventually(
-        lambda: figures(clients[2]),
-        lambda f: total(f, "eia_quota_pending_oldest_age_seconds") == 0,
-        "no filing waiting for quota on eia-svc's /metrics",
-        within=10,
+        waited, lambda age: age == 0, "no filing waiting for quota on eia-svc's /metrics", 10
     )
 
 
