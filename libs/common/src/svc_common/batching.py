@@ -64,12 +64,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Callable, Collection, Coroutine
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 import structlog
+from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from svc_common.db import (
@@ -105,6 +107,29 @@ Admit = Callable[[Any, list[Any]], Coroutine[Any, Any, Collection[Any]]]
 Twins = Callable[[Any, list[Any]], Coroutine[Any, Any, int]]
 
 log = structlog.get_logger(__name__)
+
+#: How long a committed batch held its transaction, by phase: `run` from its
+#: BEGIN to the end of its operations (its prepares, its locks, a wait for
+#: another replica's batch of the same key, each operation's reads and
+#: work), `write` its writes sent at its end (on the driver: BatchWrites),
+#: `commit` its COMMIT's round trip. Their sum is how long the key's rows
+#: stayed locked from its first lock; the time between one batch's commit
+#: and the next one's BEGIN is when the key is free (its callers answered,
+#: the next ones on their way). Labelled by the service and by what its
+#: batches are of (`GroupCommit(name=...)`: a quota pool, say).
+BATCH_SECONDS = Histogram(
+    "group_commit_batch_seconds",
+    "How long a batch committed together held its transaction, by phase "
+    "(run: its operations and locks; write: its writes sent at its end; commit)",
+    ["service", "batches", "phase"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+BATCH_OPERATIONS = Histogram(
+    "group_commit_batch_operations",
+    "Operations committed in one batch (1: an operation alone in its batch)",
+    ["service", "batches"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 
 #: The key of a batch's memo in its unit's `info`.
 _MEMO = "svc_common.batching.memo"
@@ -153,6 +178,8 @@ class BatchWrites:
     def __init__(self) -> None:
         self._pending: list[tuple[str, list[Any]]] = []
         self.statements = 0
+        #: How long sending them took (seconds), for BATCH_SECONDS.
+        self.seconds = 0.0
         #: What runs after the statements, once a batch, by name (the
         #: outbox's lease of the batch's rows: svc_common.writes).
         self._last: dict[str, LastStep] = {}
@@ -172,11 +199,13 @@ class BatchWrites:
         return cast(_Step, step)
 
     async def send(self, driver: Any) -> None:
+        started = time.perf_counter()
         await self._send(driver)
         last, self._last = self._last, {}
         for step in last.values():
             await step.send(driver)
             self.statements += 1
+        self.seconds += time.perf_counter() - started
 
     async def _send(self, driver: Any) -> None:
         pending, self._pending = self._pending, []
@@ -292,6 +321,8 @@ class GroupCommit:
         prepare: dict[int, Prepare] | None = None,
         admit: dict[int, Admit] | None = None,
         twins: dict[int, Twins] | None = None,
+        service: str = "service",
+        name: str = "batches",
     ) -> None:
         self.db = db
         self.max_batch = max_batch
@@ -325,6 +356,24 @@ class GroupCommit:
         self.joined_late = 0
         #: Batches run again as one, their twins looked for (`_again`).
         self.run_again = 0
+        # The series of BATCH_SECONDS and BATCH_OPERATIONS, bound once.
+        self._phases = tuple(
+            BATCH_SECONDS.labels(service, name, phase) for phase in ("run", "write", "commit")
+        )
+        self._sizes = BATCH_OPERATIONS.labels(service, name)
+
+    def _observe(self, unit: Any, operations: int, begun: float, ran: float) -> None:
+        """A committed batch's phases into BATCH_SECONDS (see there): begun
+        at `begun`, its operations done at `ran` (its writes included),
+        committed now."""
+        committed = time.perf_counter()
+        writes = batch_writes(unit)
+        wrote = writes.seconds if writes is not None else 0.0
+        run, write, commit = self._phases
+        run.observe(ran - begun - wrote)
+        write.observe(wrote)
+        commit.observe(committed - ran)
+        self._sizes.observe(operations)
 
     @property
     def enabled(self) -> bool:
@@ -591,12 +640,14 @@ class GroupCommit:
                 continue
             failed: Exception | None = None
             try:
+                begun = time.perf_counter()
                 # Where an operation's type says AsyncSession (see DriverUnit).
                 unit: Any = await chain.begin()
                 if len(hand) == 1:
                     results = [await run_in_context(hand[0].context, hand[0].op(unit))]
                 else:
                     results = await self._steps(unit, key, hand, again=rerun)
+                ran = time.perf_counter()
                 # A busy key (a batch of several, or more queued): the
                 # next batch is begun at once, saving its BEGIN's round
                 # trip. A key with one operation at a time begins one
@@ -606,6 +657,7 @@ class GroupCommit:
             except Exception as exc:
                 failed = exc
             if failed is None:
+                self._observe(unit, len(hand), begun, ran)
                 self._settle(hand, results)
                 continue
             if is_transient(failed):
@@ -648,8 +700,10 @@ class GroupCommit:
         failed: Exception | None = None
         for again in (False, True):
             try:
+                begun = time.perf_counter()
                 async with self._unit() as s:
                     results = await self._steps(s, key, batch, again=again)
+                    ran = time.perf_counter()
             except Exception as exc:
                 if is_transient(exc):
                     self._fail(batch, exc)
@@ -657,6 +711,7 @@ class GroupCommit:
                 failed = exc
             else:
                 failed = None
+                self._observe(s, len(batch), begun, ran)
                 break
             left = None if again else self._again(batch, failed)
             if left is None:
