@@ -210,9 +210,7 @@ async def test_each_committed_batch_is_measured_once_by_phase_and_size(
     phases = {phase: _measured(service, "pool", phase) for phase in ("run", "write", "commit")}
     assert all(count == 1 for count, _sum in phases.values()), phases
     assert phases["run"][1] >= 0.05  # the first operation's wait
-    assert all(
-        0 <= total < phases["run"][1] for _count, total in (phases["write"], phases["commit"])
-    )
+    assert phases["write"][1] >= 0 and phases["commit"][1] > 0
 
     # A refused batch: undone, each operation alone; no batch committed.
     async def refuse() -> None:

@@ -10,7 +10,7 @@ alternate."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -21,6 +21,15 @@ from svc_common.db import Database
 from svc_common.errors import Unavailable
 
 pytestmark = pytest.mark.pg
+
+
+@pytest.fixture
+async def db(pg_url: str) -> AsyncIterator[Database]:
+    database = Database(pg_url)
+    try:
+        yield database
+    finally:  # a failed test's worker stopped with it
+        await database.dispose()
 
 
 class Refused(Exception):
@@ -80,10 +89,9 @@ async def _two_batches(
 
 
 async def test_a_batch_is_answered_after_the_next_batch_s_operations_ran(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(batching, "ANSWER_WITHIN", 30.0)  # not the bound's doing
-    db = Database(pg_url)
     batches = GroupCommit(db, max_batch=16, on_driver=True)
     log: list[str] = []
     # b1 lets the loop turn: answered at a's commit, a's callers would log then.
@@ -93,16 +101,14 @@ async def test_a_batch_is_answered_after_the_next_batch_s_operations_ran(
     assert batches.batches == 2 and batches.operations == 4
     assert log.index("answered a1") > log.index("ran b2"), log
     assert log.index("answered a2") > log.index("ran b2"), log
-    await db.dispose()
 
 
 async def test_a_batch_waits_for_its_answers_at_most_answer_within(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The next batch's first operation waits (for another replica's lock,
     say) until the first batch is answered: only the bound answers it."""
     monkeypatch.setattr(batching, "ANSWER_WITHIN", 0.01)
-    db = Database(pg_url)
     batches = GroupCommit(db, max_batch=16, on_driver=True)
     log: list[str] = []
 
@@ -116,14 +122,12 @@ async def test_a_batch_waits_for_its_answers_at_most_answer_within(
     assert await asyncio.wait_for(asyncio.gather(*first), 15) == [1, 2]
     assert await asyncio.wait_for(asyncio.gather(*then), 15) == [1, 2]
     assert log.index("answered a2") < log.index("ran b1"), log
-    await db.dispose()
 
 
 async def test_a_batch_is_answered_with_its_own_results_when_the_next_one_is_refused(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(batching, "ANSWER_WITHIN", 30.0)
-    db = Database(pg_url)
     batches = GroupCommit(db, max_batch=16, on_driver=True)
     log: list[str] = []
 
@@ -134,17 +138,15 @@ async def test_a_batch_is_answered_with_its_own_results_when_the_next_one_is_ref
     assert await asyncio.wait_for(asyncio.gather(*first), 15) == [1, 2]
     refused = await asyncio.wait_for(asyncio.gather(*then, return_exceptions=True), 15)
     assert isinstance(refused[0], Refused) and refused[1] == 0  # undone; b2 then alone
-    await db.dispose()
 
 
 async def test_a_batch_is_answered_with_its_own_results_when_the_worker_stops(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The worker cancelled (the server stopping) while the next batch
     runs: the committed batch's callers get their results, the next one's
     a 503 (retried, answered by their Idempotency-Key)."""
     monkeypatch.setattr(batching, "ANSWER_WITHIN", 30.0)
-    db = Database(pg_url)
     batches = GroupCommit(db, max_batch=16, on_driver=True)
     log: list[str] = []
     stuck = asyncio.Event()
@@ -160,17 +162,15 @@ async def test_a_batch_is_answered_with_its_own_results_when_the_worker_stops(
     assert await asyncio.wait_for(asyncio.gather(*first), 15) == [1, 2]
     stopped = await asyncio.wait_for(asyncio.gather(*then, return_exceptions=True), 15)
     assert all(isinstance(r, Unavailable) for r in stopped), stopped
-    await db.dispose()
 
 
 async def test_callers_moving_together_are_halved_into_two_batches_that_alternate(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """16 operations at once, nothing behind them: one batch, answered at
     once. The next 16 at once go as two batches of 8, the first answered
     as the second sends its writes."""
     monkeypatch.setattr(batching, "ANSWER_WITHIN", 30.0)
-    db = Database(pg_url)
     batches = GroupCommit(db, max_batch=64, on_driver=True)
     log: list[str] = []
 
@@ -189,4 +189,3 @@ async def test_callers_moving_together_are_halved_into_two_batches_that_alternat
         15,
     )
     assert max(again) == batching.SPLIT_AT - 1
-    await db.dispose()

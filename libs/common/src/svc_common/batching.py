@@ -121,8 +121,11 @@ log = structlog.get_logger(__name__)
 #: How long a committed batch held its transaction, by phase: `run` from its
 #: BEGIN to the end of its operations (its prepares, its locks, a wait for
 #: another replica's batch of the same key, each operation's reads and
-#: work), `write` its writes sent at its end (on the driver: BatchWrites),
-#: `commit` its COMMIT's round trip. Their sum is how long the key's rows
+#: work), `write` its writes sent at its end (on the driver: BatchWrites;
+#: the last batch's callers are answered meanwhile, see `_turns`, and the
+#: phase ends when the worker runs again), `commit` its COMMIT's round
+#: trip. Batches of one on the driver are counted; operations run alone
+#: after a refusal undid their batch are not. Their sum is how long the key's rows
 #: stayed locked from its first lock; the time between one batch's commit
 #: and the next one's BEGIN is when the key is free (its callers answered,
 #: the next ones on their way). Labelled by the service and by what its
@@ -150,8 +153,8 @@ _WRITES = "svc_common.batching.writes"
 #: comes within a few milliseconds; idle, the chain is then parked as a
 #: spare for any key (held_chain.SpareChains) or, with no room, rolled back.
 CHAIN_LINGER = 0.02
-#: A key's queue this long, with no batch of it committed and unanswered,
-#: goes in two batches (see `_take`).
+#: A batch this large answered at its commit, nothing of its key queued
+#: behind it, halves the key's next batches (see `_turns`).
 SPLIT_AT = 12
 #: The longest a committed batch's callers wait for their answers while the
 #: next batch runs (seconds; see `_turns`).
@@ -458,6 +461,7 @@ class GroupCommit:
                 hand.clear()
         finally:
             self._workers.pop(key, None)
+            self._split.pop(key, None)  # idle now: its next callers may not move together
             # Stopped half way (the worker cancelled as the server stops): the
             # batch in hand was rolled back (or, cancelled during its COMMIT,
             # may have been applied) and the queued ones never ran; their
@@ -733,7 +737,7 @@ class GroupCommit:
                     self._split.pop(key, None)
                 else:
                     self._settle(hand, results)
-                    if len(hand) >= SPLIT_AT:
+                    if len(hand) >= SPLIT_AT and not self._queues.get(key):
                         self._split[key] = (len(hand) + 1) // 2
                     else:
                         self._split.pop(key, None)
