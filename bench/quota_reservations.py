@@ -39,6 +39,7 @@ from measure import (
     self_cpu_seconds,
     stop_on_sigterm,
 )
+from prometheus_client.parser import text_string_to_metric_families
 from quota_svc.ledger.rules import DISTRICTS
 from svc_common.auth import mint_token
 from svc_common.settings import DEV_JWT_SECRET
@@ -135,6 +136,7 @@ def run_api(
     parties.snapshot()
     counted_before = _service_counters(parties)
     children_before = _children_cpu()
+    batches_before = batch_totals(bases)
     procs = [
         subprocess.Popen(
             [
@@ -179,7 +181,9 @@ def run_api(
         for after, before in zip(_service_counters(parties), counted_before, strict=True)
     )
     pairs = totals["pairs"]
+    batched = {k: after - batches_before[k] for k, after in batch_totals(bases).items()}
     return {
+        **batch_cycle(batched, totals["duration_s"], len(bases)),
         "pairs_per_s": pairs / totals["duration_s"],
         "pairs": pairs,
         "refused": totals["refused"],
@@ -193,6 +197,62 @@ def run_api(
         "writes_per_pair": writes / max(pairs, 1),
         "preempted_per_pair": preempted / max(pairs, 1),
     }
+
+
+#: The series of svc_common.batching's figures a quota pool's batches add to.
+_BATCH_PHASES = ("run", "write", "commit")
+
+
+def batch_totals(bases: list[str]) -> dict[str, float]:
+    """The pool batches' figures so far, summed over the replicas: how many
+    batches, their operations, and the seconds spent in each phase."""
+    totals = dict.fromkeys(("batches", "operations", *_BATCH_PHASES), 0.0)
+    for base in bases:
+        text = httpx.get(f"{base}/quota/metrics", timeout=10).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.labels.get("batches") != "pool":
+                    continue
+                if sample.name == "group_commit_batch_operations_count":
+                    totals["batches"] += sample.value
+                elif sample.name == "group_commit_batch_operations_sum":
+                    totals["operations"] += sample.value
+                elif sample.name == "group_commit_batch_seconds_sum":
+                    totals[sample.labels["phase"]] += sample.value
+    return totals
+
+
+def batch_cycle(batched: dict[str, float], seconds: float, replicas: int) -> dict[str, float]:
+    """Where a replica's pool batches spent a run of `seconds` (from the
+    change of `batch_totals` over it): how many a replica committed, their
+    operations on average, how long one held its transaction in each phase
+    (ms), the share of the run a replica held one, and the time between one
+    batch's commit and the next one's BEGIN (ms)."""
+    n = batched["batches"]
+    if not n:
+        return {"batches": 0.0}
+    held = sum(batched[p] for p in _BATCH_PHASES)
+    return {
+        "batches": n / replicas,
+        "batch_operations": batched["operations"] / n,
+        **{f"batch_{p}_ms": 1000 * batched[p] / n for p in _BATCH_PHASES},
+        "batch_held_share": held / (seconds * replicas),
+        "batch_between_ms": 1000 * max(seconds * replicas - held, 0.0) / n,
+    }
+
+
+def describe_cycle(api: dict[str, float]) -> str:
+    """`batch_cycle`'s figures in a line."""
+    if not api.get("batches"):
+        return "no pool batches measured"
+    phases = ", ".join(f"{p} {api[f'batch_{p}_ms']:.1f}" for p in _BATCH_PHASES)
+    held = sum(api[f"batch_{p}_ms"] for p in _BATCH_PHASES)
+    return (
+        f"a replica committed {api['batches']:.0f} pool batches of "
+        f"{api['batch_operations']:.1f} operations; one held its transaction {held:.1f} ms "
+        f"({phases} ms), {api['batch_held_share']:.0%} of the run; "
+        f"{api['batch_between_ms']:.1f} ms from one's commit to the next one's BEGIN"
+    )
 
 
 def _service_counters(parties: Parties) -> tuple[int, int]:
@@ -576,6 +636,7 @@ async def main() -> None:
             )
         hot_api, hot_raw = results[("api", "hot district")], results[("raw", "hot district")]
         print(f"{impl:<6} {replicas:>8} hot district: {cpu_ceiling(hot_api, hot_raw)}")
+        print(f"{impl:<6} {replicas:>8} hot district: {describe_cycle(hot_api)}")
         verdicts += [
             (
                 f"hot pool API/raw, {replicas} replica(s), {args.clients} connections, {impl}",

@@ -6,12 +6,14 @@ the driver (`on_driver`) the same, without a SQLAlchemy session."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import String, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -170,6 +172,57 @@ async def test_operations_queued_while_a_batch_s_first_operation_waits_join_it_b
     assert rest == [["before"], ["before", "odd"], ["before", "odd", "no admit"]]
     assert prepared[1:] == [[7], [8]]
     assert batches.batches == 2 and batches.operations == 6 + 3 and batches.fallbacks == 0
+    await db.dispose()
+
+
+def _measured(service: str, name: str, phase: str | None = None) -> tuple[float, float]:
+    """(count, sum) of a GroupCommit's series of BATCH_SECONDS (`phase`) or
+    of BATCH_OPERATIONS (no phase), as /metrics shows them."""
+    labels = {"service": service, "batches": name}
+    metric = "group_commit_batch_operations"
+    if phase is not None:
+        labels["phase"], metric = phase, "group_commit_batch_seconds"
+    count = REGISTRY.get_sample_value(f"{metric}_count", labels)
+    total = REGISTRY.get_sample_value(f"{metric}_sum", labels)
+    return count or 0.0, total or 0.0
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("on_driver", [False, True])
+async def test_each_committed_batch_is_measured_once_by_phase_and_size(
+    pg_url: str, on_driver: bool
+) -> None:
+    """group_commit_batch_seconds and group_commit_batch_operations: a
+    committed batch is counted once in each phase and its operations once;
+    what its operations take is in `run`. A batch a refusal undid is not
+    counted (its operations, run again alone, are not a batch)."""
+    db = await _db(pg_url)
+    service = f"gc-{uuid.uuid4().hex[:8]}"
+    batches = GroupCommit(db, max_batch=16, on_driver=on_driver, service=service, name="pool")
+    seen = await asyncio.gather(
+        batches.run("pool", _noting(0, lambda: asyncio.sleep(0.05))),
+        *(batches.run("pool", _noting(i)) for i in (1, 2, 3)),
+    )
+    assert seen[-1] == [0, 1, 2, 3]  # one batch
+    assert batches.batches == 1 and batches.operations == 4
+
+    assert _measured(service, "pool") == (1, 4)
+    phases = {phase: _measured(service, "pool", phase) for phase in ("run", "write", "commit")}
+    assert all(count == 1 for count, _sum in phases.values()), phases
+    assert phases["run"][1] >= 0.05  # the first operation's wait
+    assert phases["write"][1] >= 0 and phases["commit"][1] > 0
+
+    # A refused batch: undone, each operation alone; no batch committed.
+    async def refuse() -> None:
+        raise Refused("operation 11")
+
+    alone = await asyncio.gather(
+        *(batches.run("pool", _noting(i, refuse if i == 11 else None)) for i in (10, 11, 12)),
+        return_exceptions=True,
+    )
+    assert alone[0] is None and isinstance(alone[1], Refused) and alone[2] is None  # no memo
+    assert batches.fallbacks == 1
+    assert _measured(service, "pool") == (1, 4)
     await db.dispose()
 
 

@@ -245,6 +245,8 @@ def pool_batches(rt: Runtime) -> GroupCommit:
                 _ALLOCATIONS: service.admit_allocations_late,
             },
             twins={_RESERVATIONS: service.find_projects_held},
+            service=rt.service,
+            name="pool",
         )
     return batches
 
