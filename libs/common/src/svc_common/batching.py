@@ -58,7 +58,7 @@ writes (应答延后, at most ANSWER_WITHIN later): their answers, and the
 requests they send next, then take the event loop while PostgreSQL works on
 the next batch's writes, not between its steps, which hold the pool's
 lock. A key whose callers all move together (a batch of SPLIT_AT or more,
-nothing queued behind it) is halved, so that two halves alternate so.
+nothing queued behind it) is halved, so that two halves alternate.
 `group_commit_batch_seconds` and `group_commit_batch_operations` show each
 committed batch's phases and size (docs/operations.md).
 
@@ -124,12 +124,12 @@ log = structlog.get_logger(__name__)
 #: work), `write` its writes sent at its end (on the driver: BatchWrites;
 #: the last batch's callers are answered meanwhile, see `_turns`, and the
 #: phase ends when the worker runs again), `commit` its COMMIT's round
-#: trip. Batches of one on the driver are counted; operations run alone
-#: after a refusal undid their batch are not. Their sum is how long the key's rows
-#: stayed locked from its first lock; the time between one batch's commit
-#: and the next one's BEGIN is when the key is free (its callers answered,
-#: the next ones on their way). Labelled by the service and by what its
-#: batches are of (`GroupCommit(name=...)`: a quota pool, say).
+#: trip. Their sum is how long the key's rows stayed locked from its first
+#: lock; the time between one batch's commit and the next one's BEGIN is
+#: when the key is free (its callers answered, the next ones on their way).
+#: Batches of one on the driver are counted; operations run alone after a
+#: refusal undid their batch are not. Labelled by the service and by what
+#: its batches are of (`GroupCommit(name=...)`: a quota pool, say).
 BATCH_SECONDS = Histogram(
     "group_commit_batch_seconds",
     "How long a batch committed together held its transaction, by phase "
@@ -375,12 +375,12 @@ class GroupCommit:
         self.joined_late = 0
         #: Batches run again as one, their twins looked for (`_again`).
         self.run_again = 0
-        # The series of BATCH_SECONDS and BATCH_OPERATIONS, bound once.
         #: By key: a batch committed on its chain and not yet answered, with
         #: its results (`_answer`).
         self._unanswered: dict[str, tuple[list[_Queued[Any]], list[Any], asyncio.TimerHandle]] = {}
         #: By key: at most this many in its next batches (see `_turns`).
         self._split: dict[str, int] = {}
+        # The series of BATCH_SECONDS and BATCH_OPERATIONS, bound once.
         self._phases = tuple(
             BATCH_SECONDS.labels(service, name, phase) for phase in ("run", "write", "commit")
         )
