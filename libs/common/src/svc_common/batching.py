@@ -532,10 +532,11 @@ class GroupCommit:
             # run again, the batch would be refused again; each goes alone.
             raise _NoTwins()
         results = [await run_in_context(batch[0].context, batch[0].op(s))]
-        if len(batch) < self._most(key):
+        room = self._most(key) - len(batch)
+        if room > 0:
             # The first operation has run (mostly waiting for the key's lock,
             # now held): those that queued meanwhile join, each with its kind.
-            late = await self._late(s, key, batch[0].kind, self._most(key) - len(batch))
+            late = await self._late(s, key, batch[0].kind, room)
             if again and late:
                 await self._find_twins(s, late)
             batch[1:] = sorted(batch[1:] + late, key=lambda q: q.kind)
@@ -727,8 +728,9 @@ class GroupCommit:
             except Exception as exc:
                 failed = exc
             if failed is None:
+                # The last batch was answered before this one's writes
+                # (`_steps`), or at its take if this one is alone.
                 self._observe(unit, len(hand), begun, ran)
-                self._answer(key)
                 if turn > 1 and len(hand) > 1 and self._queues.get(key):
                     # The next batch is queued: it runs its operations
                     # first, and answers these as it sends its writes.
