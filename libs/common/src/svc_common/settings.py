@@ -38,6 +38,11 @@ class ServiceSettings(BaseSettings):
 
     jwt_secret: str = DEV_JWT_SECRET
     jwt_algorithm: str = "HS256"
+    #: The longest a token may still have to live when it is shown (its
+    #: `exp` at most this far ahead): a token leaked from a misconfigured
+    #: issuer does not open the services for years. `bureau token` mints
+    #: at most 720 hours.
+    jwt_max_lifetime_hours: int = Field(720, ge=1, le=24 * 366)
     jwt_jwks_url: str | None = Field(None, description="RS256 key set of the identity provider")
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
