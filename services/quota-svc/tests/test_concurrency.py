@@ -782,3 +782,51 @@ async def test_an_advance_for_a_project_held_at_once_on_another_pool_keeps_nothi
     debts = await quota.client.get(f"/quota/debts?district={JIZHOU}", headers=ADMIN)
     assert debts.json() == [], debts.text
     await b.check_ledger()
+
+
+@pytest.mark.pg
+async def test_a_pool_locked_too_long_answers_503_and_keeps_nothing(pg_url: str) -> None:
+    """A session holding the pool's row (a psql session left open, a stuck
+    job) does not keep reservations waiting for good: past the lock timeout
+    each is answered 503 with Retry-After, nothing of it written; once the
+    pool is free the same request, under the same key, is held."""
+    import asyncpg
+    from quota_svc.app import create
+    from quota_svc.settings import Settings
+
+    settings = Settings(
+        database_url=pg_url, log_json=False, hold_sweep_seconds=3600, db_lock_timeout_seconds=0.3
+    )
+    app = create(settings)
+    async with testing.running(app) as client:
+        quota = Quota(app, client)
+        await quota.baseline(JIZHOU, "100")
+        other = await asyncpg.connect(pg_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            holding = other.transaction()
+            await holding.start()
+            await other.execute(f"SELECT * FROM pools WHERE id = '{JIZHOU}:VOCs' FOR UPDATE")
+
+            async def reserve(i: int) -> Any:
+                return await client.post(
+                    "/quota/reservations",
+                    json={"district": JIZHOU, "increment_t": "1", "project_ref": f"P-{i}"},
+                    headers={**OFFICER, "Idempotency-Key": f"locked-{i}"},
+                )
+
+            async with asyncio.timeout(30):
+                refused = await asyncio.gather(*(reserve(i) for i in range(3)))
+            for r in refused:
+                assert r.status_code == 503, r.text
+                assert r.headers["Retry-After"]
+                assert r.headers["content-type"].startswith("application/problem+json")
+            await holding.rollback()
+            assert await other.fetchval("SELECT count(*) FROM reservations") == 0
+            assert await other.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+            held = await reserve(0)
+            assert held.status_code == 201, held.text
+            assert "Idempotent-Replayed" not in held.headers
+        finally:
+            await other.close()
+        a = await quota.availability(JIZHOU)
+        assert a["reserved_t"] == "2.000"  # P-0 alone, at ratio 2.0

@@ -516,6 +516,21 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN")
 
         return engine
+    lock_timeout = kwargs.pop("lock_timeout_seconds", None)
+    command_timeout = kwargs.pop("command_timeout_seconds", None)
+    if url.startswith("postgresql+asyncpg"):
+        connect_args = kwargs.setdefault("connect_args", {})
+        if command_timeout is not None:
+            # asyncpg's default for every statement on the connection, its
+            # own and SQLAlchemy's: past it, the statement is cancelled and
+            # TimeoutError raised (transient: 503, an event retried).
+            connect_args.setdefault("command_timeout", command_timeout)
+            # And for opening a connection (asyncpg's own default: 60 s).
+            connect_args.setdefault("timeout", command_timeout)
+        if lock_timeout is not None:
+            # The server's, for each lock wait: SQLSTATE 55P03, transient.
+            settings = connect_args.setdefault("server_settings", {})
+            settings.setdefault("lock_timeout", f"{round(lock_timeout * 1000)}ms")
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 20)
     if kwargs.get("poolclass") is NullPool:
