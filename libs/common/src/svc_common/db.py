@@ -489,6 +489,10 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # JSON columns written in C, compact and not ASCII-escaped: an import's
     # outbox event carries thousands of rows (svc_common.fastjson).
     kwargs.setdefault("json_serializer", fastjson.dumps_text)
+    # PostgreSQL's limits on waiting (settings: DB_LOCK_TIMEOUT_SECONDS,
+    # DB_COMMAND_TIMEOUT_SECONDS); SQLite waits on its busy timeout below.
+    lock_timeout = kwargs.pop("lock_timeout_seconds", None)
+    command_timeout = kwargs.pop("command_timeout_seconds", None)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
@@ -516,8 +520,6 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN")
 
         return engine
-    lock_timeout = kwargs.pop("lock_timeout_seconds", None)
-    command_timeout = kwargs.pop("command_timeout_seconds", None)
     if url.startswith("postgresql+asyncpg"):
         connect_args = kwargs.setdefault("connect_args", {})
         if command_timeout is not None:
