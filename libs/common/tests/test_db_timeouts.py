@@ -14,7 +14,6 @@ from svc_common import testing
 from svc_common.db import Database
 from svc_common.failures import is_transient
 
-pytestmark = pytest.mark.pg
 
 #: Longer than any timeout below: a wait that does not end fails the test
 #: instead of hanging it.
@@ -27,6 +26,7 @@ async def _admin_of(pg_url: str) -> asyncpg.Connection:
     return await asyncpg.connect(testing.pg_admin_url().rsplit("/", 1)[0] + "/" + name)
 
 
+@pytest.mark.pg
 async def test_a_lock_held_too_long_fails_the_waiting_statement_as_transient(
     pg_url: str,
 ) -> None:
@@ -61,6 +61,7 @@ async def test_a_lock_held_too_long_fails_the_waiting_statement_as_transient(
         await db.dispose()
 
 
+@pytest.mark.pg
 async def test_a_statement_unanswered_too_long_is_cancelled_as_transient(pg_url: str) -> None:
     db = Database(pg_url, command_timeout_seconds=0.5)
     other = await _admin_of(pg_url)
@@ -86,3 +87,28 @@ async def test_a_statement_unanswered_too_long_is_cancelled_as_transient(pg_url:
     finally:
         await other.close()
         await db.dispose()
+
+
+async def test_readiness_finds_a_silent_server_down_without_waiting_for_it() -> None:
+    """A server that accepts connections and never answers (paused, or a
+    black hole on the way): `ping`, which readiness and the metrics' up
+    gauge ask, says down within its bound, well before the statements' own
+    timeout would end the connection attempt."""
+    silent: list[asyncio.StreamWriter] = []
+
+    async def accept(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        silent.append(w)  # kept open, never written to
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    db = Database(f"postgresql+asyncpg://nobody@127.0.0.1:{port}/none", command_timeout_seconds=60)
+    try:
+        async with asyncio.timeout(NEVER):
+            assert await db.ping(within=0.5) is False
+        assert silent, "the connection was never attempted"
+    finally:
+        await db.dispose()
+        for w in silent:
+            w.close()
+        server.close()
+        await server.wait_closed()

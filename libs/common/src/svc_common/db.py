@@ -660,6 +660,10 @@ class Unit:
             await self._session.close()
 
 
+#: How long `Database.ping` waits for an answer.
+PING_WITHIN_SECONDS = 5.0
+
+
 class Database:
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
@@ -927,10 +931,14 @@ class Database:
         else:
             await greenlet_spawn(pooled.close)
 
-    async def ping(self) -> bool:
+    async def ping(self, within: float = PING_WITHIN_SECONDS) -> bool:
+        """Whether the database answers a statement within `within` seconds
+        (readiness, the metrics' up gauge): a server that stopped answering
+        is down now, not after the statements' own timeout."""
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            async with asyncio.timeout(within):
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
             return True
         except Exception:
             return False
