@@ -14,7 +14,6 @@ from svc_common import testing
 from svc_common.db import Database
 from svc_common.failures import is_transient
 
-
 #: Longer than any timeout below: a wait that does not end fails the test
 #: instead of hanging it.
 NEVER = 20
