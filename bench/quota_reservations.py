@@ -546,6 +546,24 @@ async def one_setup(
     return results, audit
 
 
+def loop_ceiling(api: dict[str, float], raw: dict[str, float], replicas: int) -> str:
+    """What the replicas' event loops allow at the service CPU spent a pair:
+    each replica runs its requests and its batches on one event loop, so on
+    at most one CPU. A pool's batch waits for its replica's loop between its
+    steps (it holds the pool meanwhile), so a loop near this bound also
+    lengthens every batch."""
+    per_pair = api["cpu_ms_per_pair_service"]
+    if not per_pair:
+        return "no service CPU measured: no event-loop bound"
+    most = replicas * 1000 / per_pair
+    busy = api["pairs_per_s"] * per_pair / 1000 / replicas
+    return (
+        f"{replicas} replica(s) at {per_pair:.2f} ms of service CPU a pair: one event loop "
+        f"each allows at most {most:.0f} pairs/s, {most / max(raw['pairs_per_s'], 1e-9):.0%} "
+        f"of the raw side's {raw['pairs_per_s']:.0f}; each loop was busy {busy:.0%} of the run"
+    )
+
+
 def cpu_ceiling(api: dict[str, float], raw: dict[str, float]) -> str:
     """What this machine's CPUs allow the API at the CPU it spent a pair (the
     services', the load generator's and PostgreSQL's; not Kafka's, so an
@@ -651,6 +669,7 @@ async def main() -> None:
             )
         hot_api, hot_raw = results[("api", "hot district")], results[("raw", "hot district")]
         print(f"{impl:<6} {replicas:>8} hot district: {cpu_ceiling(hot_api, hot_raw)}")
+        print(f"{impl:<6} {replicas:>8} hot district: {loop_ceiling(hot_api, hot_raw, replicas)}")
         print(f"{impl:<6} {replicas:>8} hot district: {describe_cycle(hot_api)}")
         verdicts += [
             (

@@ -4,6 +4,7 @@ amount types, the registry's schemas, tokens."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal
 
 import jwt
@@ -157,13 +158,31 @@ def test_tokens_verify_and_reject() -> None:
     expired = mint_token(DEV_JWT_SECRET, sub="x", role="admin", ttl=dt.timedelta(seconds=-1))
     with pytest.raises(Unauthorized, match="expired"):
         verifier.verify(expired)
-    bad_role = jwt.encode({"sub": "x", "role": "king", "exp": 9999999999}, DEV_JWT_SECRET)
+    soon = int(time.time()) + 600
+    bad_role = jwt.encode({"sub": "x", "role": "king", "exp": soon}, DEV_JWT_SECRET)
     with pytest.raises(Unauthorized, match="role"):
         verifier.verify(bad_role)
     # An officer with no districts acts nowhere; an auditor with none reads everywhere.
     officer = verifier.verify(mint_token(DEV_JWT_SECRET, sub="o", role="officer"))
     auditor = verifier.verify(mint_token(DEV_JWT_SECRET, sub="a", role="auditor"))
     assert not officer.may_act_in("120119") and auditor.may_act_in("120119")
+
+
+def test_a_token_living_longer_than_allowed_is_refused() -> None:
+    # The longest `bureau token` mints (720 hours) is accepted; a token good
+    # for years is not, whatever its signature, and the caller is told why.
+    verifier = TokenVerifier(ServiceSettings())
+    longest = mint_token(DEV_JWT_SECRET, sub="m", role="filer", ttl=dt.timedelta(hours=720))
+    assert verifier.verify(longest).sub == "m"
+    for ttl in (dt.timedelta(hours=721), dt.timedelta(days=3650)):
+        forever = mint_token(DEV_JWT_SECRET, sub="m", role="filer", ttl=ttl)
+        with pytest.raises(Unauthorized, match="720 hours") as refused:
+            verifier.verify(forever)
+        assert 'error="invalid_token"' in (refused.value.www_authenticate or "")
+    shorter = TokenVerifier(ServiceSettings(jwt_max_lifetime_hours=1))
+    two_hours = mint_token(DEV_JWT_SECRET, sub="m", role="filer", ttl=dt.timedelta(hours=2))
+    with pytest.raises(Unauthorized, match="more than 1 hour from now"):
+        shorter.verify(two_hours)
 
 
 def test_positive_tonnes_and_district_code_fields() -> None:

@@ -782,3 +782,101 @@ async def test_an_advance_for_a_project_held_at_once_on_another_pool_keeps_nothi
     debts = await quota.client.get(f"/quota/debts?district={JIZHOU}", headers=ADMIN)
     assert debts.json() == [], debts.text
     await b.check_ledger()
+
+
+@pytest.mark.pg
+async def test_a_pool_locked_too_long_answers_503_and_keeps_nothing(pg_url: str) -> None:
+    """A session holding the pool's row (a psql session left open, a stuck
+    job) does not keep reservations waiting for good: past the lock timeout
+    each is answered 503 with Retry-After, nothing of it written; once the
+    pool is free the same request, under the same key, is held."""
+    import asyncpg
+    from quota_svc.app import create
+    from quota_svc.settings import Settings
+
+    settings = Settings(
+        database_url=pg_url, log_json=False, hold_sweep_seconds=3600, db_lock_timeout_seconds=0.3
+    )
+    app = create(settings)
+    async with testing.running(app) as client:
+        quota = Quota(app, client)
+        await quota.baseline(JIZHOU, "100")
+        other = await asyncpg.connect(pg_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            holding = other.transaction()
+            await holding.start()
+            await other.execute(f"SELECT * FROM pools WHERE id = '{JIZHOU}:VOCs' FOR UPDATE")
+
+            async def reserve(i: int) -> Any:
+                return await client.post(
+                    "/quota/reservations",
+                    json={"district": JIZHOU, "increment_t": "1", "project_ref": f"P-{i}"},
+                    headers={**OFFICER, "Idempotency-Key": f"locked-{i}"},
+                )
+
+            async with asyncio.timeout(30):
+                refused = await asyncio.gather(*(reserve(i) for i in range(3)))
+            for r in refused:
+                assert r.status_code == 503, r.text
+                assert r.headers["Retry-After"]
+                assert r.headers["content-type"].startswith("application/problem+json")
+            await holding.rollback()
+            assert await other.fetchval("SELECT count(*) FROM reservations") == 0
+            assert await other.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+            held = await reserve(0)
+            assert held.status_code == 201, held.text
+            assert "Idempotent-Replayed" not in held.headers
+        finally:
+            await other.close()
+        a = await quota.availability(JIZHOU)
+        assert a["reserved_t"] == "2.000"  # P-0 alone, at ratio 2.0
+
+
+async def test_a_reservation_that_waited_for_the_pool_draws_on_the_lots_as_left(
+    quota: Quota, db_url: str
+) -> None:
+    """A reservation that waits for its pool's lock draws on the lots as the
+    lock's holder committed them, not as they were when it began waiting
+    (the lots are read by a statement of their own, begun once the lock is
+    held): the holder empties the oldest lot, the waiter's hold comes from
+    the next one."""
+    if not db_url.startswith("postgresql"):
+        return  # SQLite: one writer at a time, nothing waits on a row lock
+    for amount in ("4", "4"):  # lots L1 and L2 of 4 t each
+        await quota.baseline(JIZHOU, amount)
+    from quota_svc.reservations import service
+
+    b = _Batches(quota)
+    first = service.ReserveRequest(
+        district=JIZHOU,
+        pollutant="VOCs",
+        increment_kg=2000,  # 4 t at ratio 2.0: all of L1
+        project_ref="W-1",
+        idempotency_id="waited:1",
+    )
+    held, go = asyncio.Event(), asyncio.Event()
+
+    async def hold_all_of_l1() -> Any:
+        async with b.rt.db.transaction() as s:
+            done = await service.reserve(s, first, b.officer, b.policy, b.limits)
+            held.set()
+            await go.wait()
+            return done
+
+    holding = asyncio.create_task(hold_all_of_l1())
+    await held.wait()
+    waiting = asyncio.create_task(
+        quota.client.post(
+            "/quota/reservations",
+            json={"district": JIZHOU, "increment_t": "1", "project_ref": "W-2"},
+            headers=OFFICER,
+        )
+    )
+    await b.a_lock_is_awaited("the second reservation")
+    go.set()
+    l1 = (await holding).reservation.lots[0][0]
+    r = await waiting
+    assert r.status_code == 201, r.text
+    (lot, kg), *more = r.json()["lots"]
+    assert not more and lot != l1 and kg == 2000, r.json()["lots"]
+    await b.check_ledger()

@@ -81,6 +81,9 @@ class Principal:
 #: Tokens verified recently: a token is verified once per process, not on
 #: every request (its expiry is still checked on every use).
 CACHE_SIZE = 4096
+#: How far ahead of this machine's clock an issuer's may run before a token
+#: it minted for the longest lifetime allowed is refused as too long-lived.
+LEEWAY_SECONDS = 60
 _SUB = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 
 
@@ -168,6 +171,13 @@ class TokenVerifier:
             )
         exp = claims.get("exp")
         expires = float(exp) if isinstance(exp, int | float) else time.time()
+        most = self.settings.jwt_max_lifetime_hours
+        if expires > time.time() + most * 3600 + LEEWAY_SECONDS:
+            raise _invalid(
+                f"the token expires more than {most} hour{'s' if most != 1 else ''} from now: "
+                "ask for a shorter-lived one",
+                f"令牌的有效期超过 {most} 小时：请申请有效期更短的令牌",
+            )
         return Principal(sub=sub, role=role, districts=frozenset(districts)), expires
 
 

@@ -489,6 +489,10 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # JSON columns written in C, compact and not ASCII-escaped: an import's
     # outbox event carries thousands of rows (svc_common.fastjson).
     kwargs.setdefault("json_serializer", fastjson.dumps_text)
+    # PostgreSQL's limits on waiting (settings: DB_LOCK_TIMEOUT_SECONDS,
+    # DB_COMMAND_TIMEOUT_SECONDS); SQLite waits on its busy timeout below.
+    lock_timeout = kwargs.pop("lock_timeout_seconds", None)
+    command_timeout = kwargs.pop("command_timeout_seconds", None)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
@@ -516,6 +520,19 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN")
 
         return engine
+    if url.startswith("postgresql+asyncpg"):
+        connect_args = kwargs.setdefault("connect_args", {})
+        if command_timeout is not None:
+            # asyncpg's default for every statement on the connection, its
+            # own and SQLAlchemy's: past it, the statement is cancelled and
+            # TimeoutError raised (transient: 503, an event retried).
+            connect_args.setdefault("command_timeout", command_timeout)
+            # And for opening a connection (asyncpg's own default: 60 s).
+            connect_args.setdefault("timeout", command_timeout)
+        if lock_timeout is not None:
+            # The server's, for each lock wait: SQLSTATE 55P03, transient.
+            settings = connect_args.setdefault("server_settings", {})
+            settings.setdefault("lock_timeout", f"{round(lock_timeout * 1000)}ms")
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 20)
     if kwargs.get("poolclass") is NullPool:
@@ -641,6 +658,10 @@ class Unit:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+#: How long `Database.ping` waits for an answer.
+PING_WITHIN_SECONDS = 5.0
 
 
 class Database:
@@ -910,10 +931,14 @@ class Database:
         else:
             await greenlet_spawn(pooled.close)
 
-    async def ping(self) -> bool:
+    async def ping(self, within: float = PING_WITHIN_SECONDS) -> bool:
+        """Whether the database answers a statement within `within` seconds
+        (readiness, the metrics' up gauge): a server that stopped answering
+        is down now, not after the statements' own timeout."""
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            async with asyncio.timeout(within):
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
             return True
         except Exception:
             return False

@@ -146,7 +146,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.run_migrations:
             await upgrade_async(spec.migrations_dir, settings.database_url)
-        db = Database(settings.database_url)
+        db = Database(
+            settings.database_url,
+            lock_timeout_seconds=settings.db_lock_timeout_seconds,
+            command_timeout_seconds=settings.db_command_timeout_seconds,
+        )
         spare_chains(db).size = settings.db_spare_transactions
         db.warm.size = settings.db_warm_connections
         traces.instrument_engine(db.engine)

@@ -38,6 +38,11 @@ class ServiceSettings(BaseSettings):
 
     jwt_secret: str = DEV_JWT_SECRET
     jwt_algorithm: str = "HS256"
+    #: The longest a token may still have to live when it is shown (its
+    #: `exp` at most this far ahead): a token leaked from a misconfigured
+    #: issuer does not open the services for years. `bureau token` mints
+    #: at most 720 hours.
+    jwt_max_lifetime_hours: int = Field(720, ge=1, le=24 * 366)
     jwt_jwks_url: str | None = Field(None, description="RS256 key set of the identity provider")
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
@@ -64,6 +69,18 @@ class ServiceSettings(BaseSettings):
     #: by its commit (svc_common.held_chain.SpareChains); idle in transaction
     #: meanwhile, holding nothing. 0: a checkout and BEGIN each batch.
     db_spare_transactions: int = Field(4, ge=0, le=16)
+    #: PostgreSQL: the longest a statement waits for a lock another session
+    #: holds (a row, an advisory lock). Contended writers wait milliseconds;
+    #: a lock held this long (a session left open by hand, a stuck job) fails
+    #: the request with 503 and Retry-After instead of keeping it, and every
+    #: request behind it, waiting for good.
+    db_lock_timeout_seconds: float = Field(15.0, gt=0, le=3600)
+    #: PostgreSQL: the longest the service waits for the answer to one
+    #: statement, or for a connection to open (a server that stopped
+    #: answering: paused, cut off without a reset); then the statement is
+    #: cancelled, its connection not reused, and the request answered 503
+    #: (an event retried). Well above what any statement here takes.
+    db_command_timeout_seconds: float = Field(60.0, gt=0, le=3600)
     #: PostgreSQL: how many connections a process keeps out of the pool for
     #: 50 ms after an autocommit statement on the driver (an Idempotency-Key
     #: lookup, the relay's mark), for the next one to skip the pool's
