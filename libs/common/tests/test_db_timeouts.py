@@ -6,6 +6,7 @@ database's connections serve the next unit of work as before."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 import pytest
@@ -17,6 +18,26 @@ from svc_common.failures import is_transient
 #: Longer than any timeout below: a wait that does not end fails the test
 #: instead of hanging it.
 NEVER = 20
+
+
+def _in_chain(exc: BaseException, found: Any) -> bool:
+    """Whether `found(e)` holds for `exc` or what it was raised from
+    (SQLAlchemy's wrapper, the driver's error under it)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if found(e):
+            return True
+        todo += [e.__cause__, e.__context__, getattr(e, "orig", None)]
+    return False
+
+
+def _lock_timed_out(e: BaseException) -> bool:
+    return getattr(e, "sqlstate", None) == "55P03"
 
 
 async def _admin_of(pg_url: str) -> asyncpg.Connection:
@@ -43,11 +64,13 @@ async def test_a_lock_held_too_long_fails_the_waiting_statement_as_transient(
                 async with db.transaction() as s:
                     await s.execute(lock)
             assert is_transient(failed.value), repr(failed.value)
+            assert _in_chain(failed.value, _lock_timed_out), repr(failed.value)
             # On the driver too (the path of a group commit's batches).
             with pytest.raises(Exception) as failed_on_driver:
                 async with db.driver() as conn:
                     await conn.execute("UPDATE held SET n = n + 1 WHERE id = 1")
             assert is_transient(failed_on_driver.value), repr(failed_on_driver.value)
+            assert _in_chain(failed_on_driver.value, _lock_timed_out)
         await holding.rollback()
         # Nothing of the failed statements was kept; the next one goes through.
         async with db.transaction() as s:
@@ -62,7 +85,9 @@ async def test_a_lock_held_too_long_fails_the_waiting_statement_as_transient(
 
 @pytest.mark.pg
 async def test_a_statement_unanswered_too_long_is_cancelled_as_transient(pg_url: str) -> None:
-    db = Database(pg_url, command_timeout_seconds=0.5)
+    # The connection opens under a bound of its own: only the statement
+    # may run out of time here.
+    db = Database(pg_url, command_timeout_seconds=0.5, connect_timeout_seconds=30)
     other = await _admin_of(pg_url)
     try:
         async with asyncio.timeout(NEVER):
@@ -70,6 +95,7 @@ async def test_a_statement_unanswered_too_long_is_cancelled_as_transient(pg_url:
                 async with db.transaction() as s:
                     await s.execute(text("SELECT pg_sleep(30)"))
             assert is_transient(failed.value), repr(failed.value)
+            assert _in_chain(failed.value, lambda e: isinstance(e, TimeoutError))
             # The statement was cancelled on the server, not left running.
             running = (
                 "SELECT count(*) FROM pg_stat_activity"

@@ -179,6 +179,13 @@ def test_a_token_living_longer_than_allowed_is_refused() -> None:
         with pytest.raises(Unauthorized, match="720 hours") as refused:
             verifier.verify(forever)
         assert 'error="invalid_token"' in (refused.value.www_authenticate or "")
+    # PyJWT reads `exp` with int(), a string of digits included: so does the bound.
+    spelled = jwt.encode(
+        {"sub": "m", "role": "filer", "exp": str(int(time.time()) + 10 * 365 * 86400)},
+        DEV_JWT_SECRET,
+    )
+    with pytest.raises(Unauthorized, match="720 hours"):
+        verifier.verify(spelled)
     shorter = TokenVerifier(ServiceSettings(jwt_max_lifetime_hours=1))
     two_hours = mint_token(DEV_JWT_SECRET, sub="m", role="filer", ttl=dt.timedelta(hours=2))
     with pytest.raises(Unauthorized, match="more than 1 hour from now"):

@@ -1,7 +1,7 @@
 """The retention sweep deletes what is past its age and nothing else: sent
 outbox rows sent longer ago than OUTBOX_RETENTION_DAYS (never an unsent row,
 however old), inbox rows and stored answers past theirs. On SQLite and on
-PostgreSQL, whose outbox it reads by a BRIN index of `created_at`."""
+PostgreSQL."""
 
 from __future__ import annotations
 

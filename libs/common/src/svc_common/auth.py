@@ -169,8 +169,10 @@ class TokenVerifier:
                 "the districts claim must be a list of GB/T 2260 district codes",
                 "districts 声明必须是 GB/T 2260 区划代码的列表",
             )
-        exp = claims.get("exp")
-        expires = float(exp) if isinstance(exp, int | float) else time.time()
+        # Required and read by PyJWT, which takes whatever int() reads (a
+        # string of digits too): read the same way here, so that the
+        # lifetime's bound sees it.
+        expires = float(int(claims["exp"]))
         most = self.settings.jwt_max_lifetime_hours
         if expires > time.time() + most * 3600 + LEEWAY_SECONDS:
             raise _invalid(

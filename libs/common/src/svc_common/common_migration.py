@@ -200,45 +200,20 @@ def downgrade_common_tables_v6() -> None:
     op.execute("ALTER TABLE outbox RESET (fillfactor)")
 
 
-#: The outbox's indexes on every column of a row, which PostgreSQL no longer
-#: keeps (see `upgrade_common_tables_v7`); SQLite's relay reads them.
-_WHOLE_OUTBOX_INDEXES = (
-    ("ix_outbox_unsent", ["sent_at", "seq"]),
-    ("ix_outbox_key_seq", ["key", "seq"]),
-)
-
-
 def upgrade_common_tables_v7() -> None:
-    """PostgreSQL: the outbox keeps no index of every row by `sent_at` or
-    by key. Its relay reads unsent rows only, by the partial indexes of
-    step v3; the two whole indexes served SQLite's relay and the retention
-    sweep, yet every row written got an entry in each, and every row marked
-    sent another (the mark changes `sent_at`: never a heap-only update).
-    Under the hot-pool load they were 12 % of PostgreSQL's statement time
-    (bench/RESULTS.md, 2026-12-05, late night). The sweep finds rows past
-    retention by a BRIN index of `created_at` instead (a row is sent after
-    it is made): a few pages of summaries, kept at almost no cost as rows
-    are appended (measured on 200,000 rows, a third past retention: the
-    sweep read 2,154 of 6,250 pages once the ranges were summed up). Not
-    CONCURRENTLY, as in step v3."""
+    """PostgreSQL: the outbox keeps no index of every row by key. Its relay
+    reads a key's unsent rows by the partial index of step v3; the whole
+    index served SQLite's relay only, yet every row written got an entry in
+    it, and every row marked sent another (the mark changes `sent_at`:
+    never a heap-only update). The index of rows by `sent_at` stays: the
+    retention sweep finds sent rows past their age by it. Not CONCURRENTLY,
+    as in step v3."""
     if op.get_bind().dialect.name != "postgresql":
         return
-    for name, _ in _WHOLE_OUTBOX_INDEXES:
-        op.drop_index(name, "outbox")
-    # autosummarize: autovacuum sums up each range of pages once filled; a
-    # range not yet summed up is read whole by the sweep.
-    op.create_index(
-        "ix_outbox_created_brin",
-        "outbox",
-        ["created_at"],
-        postgresql_using="brin",
-        postgresql_with={"autosummarize": "on"},
-    )
+    op.drop_index("ix_outbox_key_seq", "outbox")
 
 
 def downgrade_common_tables_v7() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.drop_index("ix_outbox_created_brin", "outbox")
-    for name, columns in _WHOLE_OUTBOX_INDEXES:
-        op.create_index(name, "outbox", columns)
+    op.create_index("ix_outbox_key_seq", "outbox", ["key", "seq"])

@@ -490,9 +490,11 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # outbox event carries thousands of rows (svc_common.fastjson).
     kwargs.setdefault("json_serializer", fastjson.dumps_text)
     # PostgreSQL's limits on waiting (settings: DB_LOCK_TIMEOUT_SECONDS,
-    # DB_COMMAND_TIMEOUT_SECONDS); SQLite waits on its busy timeout below.
+    # DB_COMMAND_TIMEOUT_SECONDS, DB_CONNECT_TIMEOUT_SECONDS); SQLite waits
+    # on its busy timeout below.
     lock_timeout = kwargs.pop("lock_timeout_seconds", None)
     command_timeout = kwargs.pop("command_timeout_seconds", None)
+    connect_timeout = kwargs.pop("connect_timeout_seconds", None)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
@@ -521,18 +523,21 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
         return engine
     if url.startswith("postgresql+asyncpg"):
-        connect_args = kwargs.setdefault("connect_args", {})
+        # A copy: the caller's arguments are left as they were given.
+        connect_args = dict(kwargs.get("connect_args") or {})
         if command_timeout is not None:
             # asyncpg's default for every statement on the connection, its
             # own and SQLAlchemy's: past it, the statement is cancelled and
             # TimeoutError raised (transient: 503, an event retried).
             connect_args.setdefault("command_timeout", command_timeout)
-            # And for opening a connection (asyncpg's own default: 60 s).
-            connect_args.setdefault("timeout", command_timeout)
+        if connect_timeout is not None:
+            connect_args.setdefault("timeout", connect_timeout)
         if lock_timeout is not None:
             # The server's, for each lock wait: SQLSTATE 55P03, transient.
-            settings = connect_args.setdefault("server_settings", {})
-            settings.setdefault("lock_timeout", f"{round(lock_timeout * 1000)}ms")
+            server = dict(connect_args.get("server_settings") or {})
+            server.setdefault("lock_timeout", f"{round(lock_timeout * 1000)}ms")
+            connect_args["server_settings"] = server
+        kwargs["connect_args"] = connect_args
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 20)
     if kwargs.get("poolclass") is NullPool:

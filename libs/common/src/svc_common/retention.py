@@ -37,9 +37,6 @@ async def sweep(rt: Runtime) -> dict[str, int]:
                 delete(OutboxRow).where(
                     OutboxRow.sent_at.is_not(None),
                     OutboxRow.sent_at < now - dt.timedelta(days=s_.outbox_retention_days),
-                    # Implied (a row is sent after it is made), and what
-                    # PostgreSQL's index of the outbox finds rows by.
-                    OutboxRow.created_at < now - dt.timedelta(days=s_.outbox_retention_days),
                 ),
             ),
             (

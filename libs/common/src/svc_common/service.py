@@ -150,6 +150,7 @@ def create_app(
             settings.database_url,
             lock_timeout_seconds=settings.db_lock_timeout_seconds,
             command_timeout_seconds=settings.db_command_timeout_seconds,
+            connect_timeout_seconds=settings.db_connect_timeout_seconds,
         )
         spare_chains(db).size = settings.db_spare_transactions
         db.warm.size = settings.db_warm_connections

@@ -76,11 +76,15 @@ class ServiceSettings(BaseSettings):
     #: request behind it, waiting for good.
     db_lock_timeout_seconds: float = Field(15.0, gt=0, le=3600)
     #: PostgreSQL: the longest the service waits for the answer to one
-    #: statement, or for a connection to open (a server that stopped
-    #: answering: paused, cut off without a reset); then the statement is
-    #: cancelled, its connection not reused, and the request answered 503
-    #: (an event retried). Well above what any statement here takes.
-    db_command_timeout_seconds: float = Field(60.0, gt=0, le=3600)
+    #: statement (a server that stopped answering: paused, cut off without
+    #: a reset); then the statement is cancelled on the server and fails as
+    #: transient: a request is answered 503, an event retried. Well above
+    #: what any statement here takes, the largest import's inserts
+    #: included: it bounds a hang, not a slow statement.
+    db_command_timeout_seconds: float = Field(300.0, gt=0, le=3600)
+    #: PostgreSQL: the longest opening a connection may take (asyncpg's
+    #: own default is 60 s); past it the unit of work fails as transient.
+    db_connect_timeout_seconds: float = Field(10.0, gt=0, le=600)
     #: PostgreSQL: how many connections a process keeps out of the pool for
     #: 50 ms after an autocommit statement on the driver (an Idempotency-Key
     #: lookup, the relay's mark), for the next one to skip the pool's

@@ -41,17 +41,11 @@ class OutboxRow(CommonBase):
     # On PostgreSQL its pages are filled to half, set by a migration
     # (common_migration.upgrade_common_tables_v6): a row's lease stays on its page.
     __table_args__ = (
-        # SQLite's relay: unsent rows, in order, per key. PostgreSQL keeps
-        # neither (common_migration.upgrade_common_tables_v7): its relay
-        # reads the partial indexes below, its sweep the BRIN index.
-        Index("ix_outbox_unsent", "sent_at", "seq").ddl_if(dialect="sqlite"),
+        # The relay's working set on SQLite: unsent rows, in order, per key;
+        # the retention sweep's, sent rows by age. PostgreSQL keeps no index
+        # by key but the partial one below (common_migration.upgrade_common_tables_v7).
+        Index("ix_outbox_unsent", "sent_at", "seq"),
         Index("ix_outbox_key_seq", "key", "seq").ddl_if(dialect="sqlite"),
-        Index(
-            "ix_outbox_created_brin",
-            "created_at",
-            postgresql_using="brin",
-            postgresql_with={"autosummarize": "on"},
-        ).ddl_if(dialect="postgresql"),
         # PostgreSQL, only unsent rows (common_migration.upgrade_common_tables_v3):
         # the relay's claim, oldest first, and its key-order check.
         Index("ix_outbox_unsent_seq", "seq", postgresql_where=text("sent_at IS NULL")).ddl_if(

@@ -1,6 +1,5 @@
 """Common tables, seventh step: on PostgreSQL the outbox keeps no index of
-every row by `sent_at` or by key (its relay reads the partial indexes of
-unsent rows); the retention sweep reads a BRIN index of `created_at`.
+every row by key (its relay reads the partial index of unsent rows).
 
 Revision ID: common_v7
 Revises: common_v6
