@@ -9,6 +9,7 @@ import datetime as dt
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from svc_common.db import CommonBase, Database
 from svc_common.retention import sweep
@@ -74,5 +75,48 @@ async def test_the_sweep_deletes_sent_rows_past_retention_only(db_url: str) -> N
             answers = (await s.scalars(select(IdempotencyRecord.key))).all()
         assert kept == {"e-2", "e-3", "e-4"} and inbox == {"new"} and answers == []
         assert await sweep(rt) == {"outbox": 0, "inbox": 0, "idempotency_keys": 0}
+    finally:
+        await db.dispose()
+
+
+async def test_a_backlog_is_swept_in_short_transactions_each_kept(db_url: str) -> None:
+    """Rows past retention are deleted a chunk a transaction until none is
+    left, each chunk kept as it commits: of 7 old sent rows in chunks of 3,
+    the first 3 stay deleted when the second chunk fails, and the next
+    sweep deletes the other 4 (3, then 1)."""
+    db = Database(db_url)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(CommonBase.metadata.create_all)
+        async with db.transaction() as s:
+            s.add_all([_row(n, made_days_ago=20, sent_days_ago=10) for n in range(7)])
+            s.add(_row(99, made_days_ago=20, sent_days_ago=None))
+        rt: Any = SimpleNamespace(settings=ServiceSettings(database_url=db_url), db=db)
+        commits, fail_at = 0, 3  # the outbox's second chunk
+        real = db.transaction
+
+        def counted() -> Any:
+            nonlocal commits
+            commits += 1
+            if commits == fail_at:
+                raise ConnectionError("the database went away")
+            return real()
+
+        db.transaction = counted  # type: ignore[method-assign]
+        try:
+            with pytest.raises(ConnectionError):
+                await sweep(rt, chunk=3)
+            async with db.session() as s:
+                left = set(await s.scalars(select(OutboxRow.event_id)))
+            assert len(left) == 5 and "e-99" in left  # the first chunk stayed deleted
+            commits, fail_at = 0, 0
+            deleted = await sweep(rt, chunk=3)
+        finally:
+            db.transaction = real  # type: ignore[method-assign]
+        assert deleted["outbox"] == 4
+        # inbox and answers: one empty chunk each; the outbox: 3, 1.
+        assert commits == 1 + 2 + 1
+        async with db.session() as s:
+            assert set(await s.scalars(select(OutboxRow.event_id))) == {"e-99"}
     finally:
         await db.dispose()
