@@ -265,7 +265,7 @@ async def test_a_spare_of_a_pool_disposed_of_is_not_taken(pg_url: str) -> None:
     assert await batches.run("b", seen.op(2, "b")) == 2
     assert spares.taken == 0 and seen.pids[1] != seen.pids[0]
     assert await testing.until(lambda: not spares._releasing)
-    assert seen.pids[0] not in [pid for _state, pid in await testing.other_sessions(pg_url)]
+    assert await testing.sessions_left(pg_url, pids=[seen.pids[0]]) == []
     await db.dispose()
 
 
@@ -280,7 +280,7 @@ async def test_disposing_of_the_database_gives_every_spare_back(pg_url: str) -> 
     assert held
     await db.dispose()
     assert not spares._kept
-    assert await testing.other_sessions(pg_url) == []
+    assert await testing.sessions_left(pg_url) == []
     assert all(chain.closed for _s, chain, _t, _p in held)
     assert spares.size == 0  # stopping: it keeps none from then on
 
@@ -302,4 +302,4 @@ async def test_a_service_keeps_as_many_spares_as_its_setting_says(pg_url: str, s
         assert await testing.until(lambda: not batches._workers)
         assert len(spare_chains(db)._kept) == min(spares, 5)
     # Stopped: every spare given back.
-    assert await testing.other_sessions(pg_url) == []
+    assert await testing.sessions_left(pg_url) == []

@@ -34,11 +34,6 @@ async def _pid(db: Database) -> int:
         return int(await conn.fetchval("SELECT pg_backend_pid()"))
 
 
-async def _sessions(url: str) -> list[int]:
-    """The backends of every other session on the test's database."""
-    return [pid for _state, pid in await testing.other_sessions(url)]
-
-
 @pytest.mark.pg
 async def test_uses_one_after_another_skip_the_pool(pg_url: str) -> None:
     db = Database(pg_url)
@@ -174,7 +169,7 @@ async def test_a_kept_connection_of_a_pool_disposed_of_is_not_used(pg_url: str) 
     assert db.connections_in_use() == 0  # the kept one is not the new pool's
     assert await _pid(db) != first
     assert await testing.until(lambda: not db.warm._returning)
-    assert first not in await _sessions(pg_url)  # closed, not left open
+    assert await testing.sessions_left(pg_url, pids=[first]) == []  # closed, not left open
     await db.dispose()
 
 
@@ -189,7 +184,7 @@ async def test_disposing_of_the_database_gives_every_kept_one_back(pg_url: str) 
     await db.dispose()
     assert len(db.warm) == 0
     assert all(pooled.driver_connection is None for pooled in held)  # given back
-    assert await _sessions(pg_url) == []
+    assert await testing.sessions_left(pg_url) == []
     assert db.warm.size == 0  # stopping: it keeps none from then on
 
 
@@ -212,7 +207,7 @@ async def test_a_service_keeps_as_many_as_its_setting_says(pg_url: str, warm: in
         else:
             assert db.warm.reused - before >= 3
     # Stopped: every kept connection given back.
-    assert await _sessions(pg_url) == []
+    assert await testing.sessions_left(pg_url) == []
 
 
 @pytest.mark.pg

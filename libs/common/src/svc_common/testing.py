@@ -279,6 +279,27 @@ async def until(check: Callable[[], bool], seconds: float = 15.0) -> bool:
     return bool(check())
 
 
+async def sessions_left(
+    url: str, pids: Iterable[int] | None = None, seconds: float = 5.0
+) -> list[int]:
+    """The other sessions (of `pids`, or any) still on the database of `url`
+    once those closing have had up to `seconds` to go. A backend leaves
+    pg_stat_activity a moment after its client closed the connection, so a
+    look taken at once races it on a loaded machine; a session still open
+    is there however long one waits."""
+    wanted = set(pids) if pids is not None else None
+
+    async def left() -> list[int]:
+        found = [pid for _state, pid in await other_sessions(url)]
+        return found if wanted is None else [p for p in found if p in wanted]
+
+    for _ in range(int(seconds / 0.05)):
+        if not await left():
+            return []
+        await asyncio.sleep(0.05)
+    return await left()
+
+
 async def other_sessions(url: str) -> list[tuple[str | None, int]]:
     """Every other session on the database of `url`, from a connection of
     its own: (state, pid) each, as pg_stat_activity shows them."""
