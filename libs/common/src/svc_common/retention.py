@@ -77,12 +77,13 @@ async def _in_chunks(
 ) -> int:
     """Delete the rows of `entity` matching `where`, `chunk` of them (by
     their primary `key`) a transaction, until a transaction finds fewer."""
+    picked = select(*key).where(*where).limit(chunk).with_for_update(skip_locked=True)
+    target = key[0] if len(key) == 1 else tuple_(*key)
+    chunk_of = delete(entity).where(target.in_(picked))
     total = 0
     while True:
-        picked = select(*key).where(*where).limit(chunk).with_for_update(skip_locked=True)
-        target = key[0] if len(key) == 1 else tuple_(*key)
         async with db.transaction() as s:
-            result = await s.execute(delete(entity).where(target.in_(picked)))
+            result = await s.execute(chunk_of)
         n = int(getattr(result, "rowcount", 0) or 0)
         total += n
         if n < chunk:
