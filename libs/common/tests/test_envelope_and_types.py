@@ -192,6 +192,26 @@ def test_a_token_living_longer_than_allowed_is_refused() -> None:
         shorter.verify(two_hours)
 
 
+def test_a_token_with_a_time_no_clock_can_hold_is_not_valid() -> None:
+    # An `exp` too large for a float (a 400-digit integer, or the same as a
+    # string of digits) was an OverflowError, a 500 on every route; `iat`
+    # and `nbf` so large were refused by PyJWT already, and stay refused.
+    verifier = TokenVerifier(ServiceSettings())
+    huge, soon = int("9" * 400), int(time.time()) + 600
+    for claims in (
+        {"exp": huge},
+        {"exp": "9" * 400},
+        {"exp": soon, "iat": huge},
+        {"exp": soon, "iat": "9" * 400},
+        {"exp": soon, "nbf": huge},
+        {"exp": soon, "nbf": "9" * 400},
+    ):
+        tok = jwt.encode({"sub": "m", "role": "filer", **claims}, DEV_JWT_SECRET)
+        with pytest.raises(Unauthorized, match="the token is not valid") as refused:
+            verifier.verify(tok)
+        assert 'error="invalid_token"' in (refused.value.www_authenticate or ""), claims
+
+
 def test_positive_tonnes_and_district_code_fields() -> None:
     from svc_common.districts import DistrictCode
     from svc_common.types import PositiveTonnes

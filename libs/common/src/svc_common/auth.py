@@ -87,6 +87,17 @@ LEEWAY_SECONDS = 60
 _SUB = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 
 
+def expiry_of(claims: dict[str, Any]) -> float | None:
+    """A token's `exp` as a moment (seconds since the epoch), or None when
+    it is none: PyJWT takes whatever int() reads (a string of digits too),
+    so it is read the same way here; an integer too large for any clock (a
+    float cannot hold it) is no moment."""
+    try:
+        return float(int(claims["exp"]))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+
+
 def _invalid(en: str, zh: str) -> Unauthorized:
     return Unauthorized(msg(en, zh), www_authenticate='Bearer error="invalid_token"')
 
@@ -169,10 +180,11 @@ class TokenVerifier:
                 "the districts claim must be a list of GB/T 2260 district codes",
                 "districts 声明必须是 GB/T 2260 区划代码的列表",
             )
-        # Required and read by PyJWT, which takes whatever int() reads (a
-        # string of digits too): read the same way here, so that the
+        # Required and read by PyJWT; read the same way here, so that the
         # lifetime's bound sees it.
-        expires = float(int(claims["exp"]))
+        expires = expiry_of(claims)
+        if expires is None:
+            raise _invalid("the token is not valid", "令牌无效")
         most = self.settings.jwt_max_lifetime_hours
         if expires > time.time() + most * 3600 + LEEWAY_SECONDS:
             raise _invalid(
