@@ -212,6 +212,46 @@ def test_a_token_with_a_time_no_clock_can_hold_is_not_valid() -> None:
         assert 'error="invalid_token"' in (refused.value.www_authenticate or ""), claims
 
 
+@pytest.mark.parametrize(
+    "sub",
+    [
+        "\ud800",  # a lone surrogate: no database, log line nor answer can hold it
+        "li\udc00hua",
+        "li\u202ehua",  # text-direction overrides, isolates and marks
+        "li\u2066hua",
+        "li.hua\u2069",
+        "\u200eli.hua",
+        "li.hua\u200f",
+        "li\u061chua",
+        "li\x80hua",  # C1 controls
+        "li\x85hua",
+        "li\x9f",
+        "li\thua",  # a name is one line
+        "li.hua\n",
+        "li\u2028hua",
+        "li\x00",
+        "x" * 201,
+    ],
+)
+def test_a_subject_that_cannot_be_kept_or_reads_as_another_is_refused(sub: str) -> None:
+    verifier = TokenVerifier(ServiceSettings())
+    tok = jwt.encode({"sub": sub, "role": "officer", "exp": int(time.time()) + 600}, DEV_JWT_SECRET)
+    with pytest.raises(Unauthorized, match=r"subject \(sub\) is not valid"):
+        verifier.verify(tok)
+
+
+def test_a_subject_in_any_script_is_accepted() -> None:
+    verifier = TokenVerifier(ServiceSettings())
+    for sub in ("李华", "li.hua", "wu lei", "o'brien@example.org", "x" * 200):
+        assert verifier.verify(mint_token(DEV_JWT_SECRET, sub=sub, role="officer")).sub == sub
+    for blank in ("", "   "):
+        tok = jwt.encode(
+            {"sub": blank, "role": "officer", "exp": int(time.time()) + 600}, DEV_JWT_SECRET
+        )
+        with pytest.raises(Unauthorized, match="names no subject"):
+            verifier.verify(tok)
+
+
 def test_positive_tonnes_and_district_code_fields() -> None:
     from svc_common.districts import DistrictCode
     from svc_common.types import PositiveTonnes

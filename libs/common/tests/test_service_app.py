@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -693,15 +694,24 @@ async def test_auth_roles_and_districts(db_url: str) -> None:
                 assert r.headers["www-authenticate"].startswith("Bearer"), header
 
 
-async def test_a_token_with_a_huge_exp_is_a_401_writing_nothing(db_url: str) -> None:
+async def test_a_token_with_a_huge_exp_or_an_unkeepable_sub_is_a_401_writing_nothing(
+    db_url: str,
+) -> None:
     """A validly signed token whose `exp` no clock can hold was a 500 on
-    every route (a write with an Idempotency-Key too). It is a 401 in the
-    caller's language, and nothing is written: neither the effect nor the
-    key's answer."""
+    every route (a write with an Idempotency-Key too); one whose `sub` held
+    a lone surrogate was let in, its writes 500s and its reads' log lines
+    lost, and a `sub` with a text-direction override became an actor's name
+    in the audit trail. Each is a 401 in the caller's language, and nothing
+    is written: neither the effect nor the key's answer."""
+    soon = int(time.time()) + 600
     invalid = ("令牌无效", "the token is not valid")
+    bad_sub = ("令牌的主体（sub）无效", "subject (sub) is not valid")
     cases = [
         ({"sub": "li.hua", "exp": int("9" * 400)}, *invalid),
         ({"sub": "li.hua", "exp": "9" * 400}, *invalid),
+        ({"sub": "\ud800", "exp": soon}, *bad_sub),
+        ({"sub": "li\u202ehua", "exp": soon}, *bad_sub),
+        ({"sub": "li\x85hua", "exp": soon}, *bad_sub),
     ]
     body = {"text": "x", "district": "120119"}
     async with testing.running(demo_app(db_url)) as c:

@@ -13,13 +13,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 from fastapi import Request
 
 from svc_common.districts import district_named
 from svc_common.errors import Forbidden, Unauthorized, Unavailable
+from svc_common.guard import is_plain_name
 from svc_common.i18n import msg
 from svc_common.settings import ServiceSettings
 from svc_common.tokens import ROLES, Role, mint_token
@@ -84,7 +85,23 @@ CACHE_SIZE = 4096
 #: How far ahead of this machine's clock an issuer's may run before a token
 #: it minted for the longest lifetime allowed is refused as too long-lived.
 LEEWAY_SECONDS = 60
-_SUB = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+#: The longest `sub` a token may give.
+MAX_SUB_LENGTH = 200
+
+
+def subject_ok(sub: object) -> TypeGuard[str]:
+    """Whether a token's `sub` can name a caller: a text of 1 to
+    MAX_SUB_LENGTH characters, not all spaces, that `guard.is_plain_name`
+    admits (no control character, line break, text-direction control nor
+    lone surrogate). It is who acts in the audit trail and the logs: a name
+    that reads as another, or one no database, log or answer can hold, is no
+    name."""
+    return (
+        isinstance(sub, str)
+        and 0 < len(sub) <= MAX_SUB_LENGTH
+        and bool(sub.strip())
+        and is_plain_name(sub)
+    )
 
 
 def expiry_of(claims: dict[str, Any]) -> float | None:
@@ -163,8 +180,10 @@ class TokenVerifier:
             # that the token is not acceptable.
             raise _invalid("the token is not valid", "令牌无效") from exc
         sub, role = claims.get("sub"), claims.get("role")
-        if not isinstance(sub, str) or not _SUB.match(sub) or not sub.strip():
+        if not isinstance(sub, str) or not sub.strip():
             raise _invalid("the token names no subject (sub)", "令牌缺少主体（sub）")
+        if not subject_ok(sub):
+            raise _invalid("the token's subject (sub) is not valid", "令牌的主体（sub）无效")
         if role not in ROLES:
             raise _invalid(
                 f"the token has no valid role (one of {', '.join(ROLES)})",
