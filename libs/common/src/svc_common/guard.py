@@ -135,6 +135,20 @@ def has_lone_surrogate(text: str) -> bool:
     return _SURROGATE.search(text) is not None
 
 
+#: What a name may not hold besides REFUSED and lone surrogates: a name (who
+#: acted, as a token's `sub` gives it to the audit trail and the logs) is one
+#: line with no tab, and holds none of the implicit bidirectional marks
+#: (U+061C, U+200E, U+200F), which, unseen like the overrides REFUSED holds,
+#: make one name read as another.
+_NOT_IN_NAME = re.compile(f"[{REFUSED}\t\n\r\u2028\u2029\u061c\u200e\u200f]")
+
+
+def is_plain_name(text: str) -> bool:
+    """Whether `text` may name someone: no character of REFUSED, no line
+    break nor tab, no bidirectional mark, no lone surrogate."""
+    return _NOT_IN_NAME.search(text) is None and not has_lone_surrogate(text)
+
+
 #: The error type of a text with a lone surrogate, as pydantic names it.
 SURROGATE_ERROR = "string_unicode"
 
