@@ -193,6 +193,66 @@ def test_a_token_living_longer_than_allowed_is_refused() -> None:
         shorter.verify(two_hours)
 
 
+def test_a_token_with_a_time_no_clock_can_hold_is_not_valid() -> None:
+    # An `exp` too large for a float (a 400-digit integer, or the same as a
+    # string of digits) was an OverflowError, a 500 on every route; `iat`
+    # and `nbf` so large were refused by PyJWT already, and stay refused.
+    verifier = TokenVerifier(ServiceSettings())
+    huge, soon = int("9" * 400), int(time.time()) + 600
+    for claims in (
+        {"exp": huge},
+        {"exp": "9" * 400},
+        {"exp": soon, "iat": huge},
+        {"exp": soon, "iat": "9" * 400},
+        {"exp": soon, "nbf": huge},
+        {"exp": soon, "nbf": "9" * 400},
+    ):
+        tok = jwt.encode({"sub": "m", "role": "filer", **claims}, DEV_JWT_SECRET)
+        with pytest.raises(Unauthorized, match="the token is not valid") as refused:
+            verifier.verify(tok)
+        assert 'error="invalid_token"' in (refused.value.www_authenticate or ""), claims
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        "\ud800",  # a lone surrogate: no database, log line nor answer can hold it
+        "li\udc00hua",
+        "li\u202ehua",  # text-direction overrides, isolates and marks
+        "li\u2066hua",
+        "li.hua\u2069",
+        "\u200eli.hua",
+        "li.hua\u200f",
+        "li\u061chua",
+        "li\x80hua",  # C1 controls
+        "li\x85hua",
+        "li\x9f",
+        "li\thua",  # a name is one line
+        "li.hua\n",
+        "li\u2028hua",
+        "li\x00",
+        "x" * 201,
+    ],
+)
+def test_a_subject_that_cannot_be_kept_or_reads_as_another_is_refused(sub: str) -> None:
+    verifier = TokenVerifier(ServiceSettings())
+    tok = jwt.encode({"sub": sub, "role": "officer", "exp": int(time.time()) + 600}, DEV_JWT_SECRET)
+    with pytest.raises(Unauthorized, match=r"subject \(sub\) is not valid"):
+        verifier.verify(tok)
+
+
+def test_a_subject_in_any_script_is_accepted() -> None:
+    verifier = TokenVerifier(ServiceSettings())
+    for sub in ("李华", "li.hua", "wu lei", "o'brien@example.org", "x" * 200):
+        assert verifier.verify(mint_token(DEV_JWT_SECRET, sub=sub, role="officer")).sub == sub
+    for blank in ("", "   "):
+        tok = jwt.encode(
+            {"sub": blank, "role": "officer", "exp": int(time.time()) + 600}, DEV_JWT_SECRET
+        )
+        with pytest.raises(Unauthorized, match="names no subject"):
+            verifier.verify(tok)
+
+
 def test_positive_tonnes_and_district_code_fields() -> None:
     from svc_common.districts import DistrictCode
     from svc_common.types import PositiveTonnes

@@ -7,9 +7,11 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from svc_common import testing
 from svc_common.events.schemas.eia import FilingApproved
 from svc_common.events.schemas.quota import QuotaAllocated
+from svc_common.tables import AuditEntry
 from svc_common.uscc import make_uscc
 
 from .conftest import BAODI, Service
@@ -154,3 +156,78 @@ async def test_concurrent_issues_for_one_enterprise_draw_once(svc: Service) -> N
     assert len(issued) == 1
     r = await svc.http.get(f"/permit/permits?status=issued&district={BAODI}", headers=OFFICER)
     assert [p["quota_drawn_t"] for p in r.json()["items"]] == ["4.000"]
+
+
+async def issue_answers(svc: Service, *permit_ids: str, headers: Any = OFFICER) -> list[Any]:
+    return list(
+        await asyncio.gather(
+            *(svc.http.post(f"/permit/permits/{p}/issue", headers=headers) for p in permit_ids)
+        )
+    )
+
+
+async def test_an_allocation_naming_an_enterprise_backs_no_other(svc: Service) -> None:
+    """A permit of another enterprise citing the project finds none of it:
+    one allocation never backs two enterprises' permits."""
+    owner, other = await svc.enterprise(21), await svc.enterprise(22)
+    await testing.deliver(svc.app, allocation("res-21", "P-21", owner, "1"))
+    theirs = await apply(svc, other, "1", project="P-21")
+    (r,) = await issue_answers(svc, theirs)
+    assert r.status_code == 409 and r.json()["available_t"] == "0.000", r.text
+    (r,) = await issue_answers(svc, await apply(svc, owner, "1", project="P-21"))
+    assert r.status_code == 200 and r.json()["quota_drawn_t"] == "1.000", r.text
+
+
+async def test_an_allocation_naming_no_enterprise_backs_the_first_to_draw_on_it(
+    svc: Service,
+) -> None:
+    """Two enterprises' permits cite a project whose allocation names no
+    enterprise, issued at the same moment: one draws on it and claims it,
+    the other is refused; an enterprise of another district never could."""
+    elsewhere = "120104"
+    far = await svc.enterprise(23, district=elsewhere)
+    await testing.deliver(svc.app, allocation("res-23", "P-23", None, "1"))
+    (r,) = await issue_answers(
+        svc,
+        await apply_as(svc, far, "1", "P-23", testing.auth("officer", [elsewhere])),
+        headers=testing.auth("officer", [elsewhere]),
+    )
+    assert r.status_code == 409 and r.json()["available_t"] == "0.000", r.text
+    first, second = await svc.enterprise(24), await svc.enterprise(25)
+    permits = [await apply(svc, e, "1", project="P-23") for e in (first, second)]
+    answers = await issue_answers(svc, *permits)
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    won = next(p for p, a in zip(permits, answers, strict=True) if a.status_code == 200)
+    async with svc.db.session() as s:
+        detail = await s.scalar(
+            select(AuditEntry.detail).where(
+                AuditEntry.target_id == won, AuditEntry.action == "permit.issue"
+            )
+        )
+    assert detail is not None and detail["quota_claimed"] == ["res-23"]
+    # Claimed for good: the refused one stays refused.
+    lost = next(p for p in permits if p != won)
+    (r,) = await issue_answers(svc, lost)
+    assert r.status_code == 409 and r.json()["missing_t"] == "1.000", r.text
+
+
+async def test_a_refused_draw_leaves_the_allocation_unclaimed(svc: Service) -> None:
+    """A draw the allocation does not cover is refused whole: its claim is
+    undone, and the allocation still backs another enterprise."""
+    greedy, modest = await svc.enterprise(26), await svc.enterprise(27)
+    await testing.deliver(svc.app, allocation("res-26", "P-26", None, "1"))
+    (r,) = await issue_answers(svc, await apply(svc, greedy, "2", project="P-26"))
+    assert r.status_code == 409 and r.json()["missing_t"] == "1.000", r.text
+    (r,) = await issue_answers(svc, await apply(svc, modest, "1", project="P-26"))
+    assert r.status_code == 200, r.text
+
+
+async def apply_as(svc: Service, uscc: str, vocs: str, project: str, headers: Any) -> str:
+    body = {
+        "uscc": uscc,
+        "pollutants": [{"pollutant": "VOCs", "amount_t": vocs}],
+        "project_ref": project,
+    }
+    r = await svc.http.post("/permit/permits", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])

@@ -138,6 +138,20 @@ def has_lone_surrogate(text: str) -> bool:
     return _SURROGATE.search(text) is not None
 
 
+#: What a name may not hold besides REFUSED and lone surrogates: a name (who
+#: acted, as a token's `sub` gives it to the audit trail and the logs) is one
+#: line with no tab, and holds none of the implicit bidirectional marks
+#: (U+061C, U+200E, U+200F), which, unseen like the overrides REFUSED holds,
+#: make one name read as another.
+_NOT_IN_NAME = re.compile(f"[{REFUSED}\t\n\r\u2028\u2029\u061c\u200e\u200f]")
+
+
+def is_plain_name(text: str) -> bool:
+    """Whether `text` may name someone: no character of REFUSED, no line
+    break nor tab, no bidirectional mark, no lone surrogate."""
+    return _NOT_IN_NAME.search(text) is None and not has_lone_surrogate(text)
+
+
 #: The error type of a text with a lone surrogate, as pydantic names it.
 SURROGATE_ERROR = "string_unicode"
 
@@ -514,8 +528,9 @@ def _not_utf8(body: bytes) -> str | None:
 
 
 #: The charsets a JSON body may declare: UTF-8 (RFC 8259), by its name or
-#: the alias many clients write.
-_UTF8_NAMES = frozenset({b"utf-8", b"utf8"})
+#: the alias many clients write, and US-ASCII, whose every text is UTF-8
+#: (a body that is not ASCII is then refused as not UTF-8, if it is not).
+_UTF8_NAMES = frozenset({b"utf-8", b"utf8", b"us-ascii", b"ascii"})
 #: A charset as it may be shown back in an answer (a name, not any bytes).
 _CHARSET_NAME = re.compile(rb"[A-Za-z0-9._:+-]{1,40}")
 

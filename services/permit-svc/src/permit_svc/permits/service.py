@@ -168,8 +168,10 @@ def step(
     )
 
 
-async def _require_backing(s: AsyncSession, p: Permit, increase_kg: int) -> None:
-    allocated, drawn = await backing_kg(s, p.uscc)
+async def _require_backing(s: AsyncSession, p: Permit, increase_kg: int) -> dict[str, Any]:
+    """Draw `increase_kg` of VOCs on the enterprise's allocated quota, or
+    409; what the audit entry of the draw records (allocations it claimed)."""
+    allocated, drawn, claimed = await backing_kg(s, p.uscc, p.district)
     missing = rules.quota_missing_kg(increase_kg, allocated, drawn)
     if missing:
         raise Conflict(
@@ -184,6 +186,7 @@ async def _require_backing(s: AsyncSession, p: Permit, increase_kg: int) -> None
             available_t=str(kg_to_tonnes(max(0, allocated - drawn))),
         )
     p.quota_drawn_kg += increase_kg
+    return {"quota_claimed": claimed} if claimed else {}
 
 
 async def next_sequence(s: AsyncSession, column: Any, uscc_column: Any, uscc: str) -> int:
@@ -213,12 +216,12 @@ async def issue(
                 ),
                 permit_no=other,
             )
-        await _require_backing(s, p, p.vocs_kg)
+        drew = await _require_backing(s, p, p.vocs_kg)
         p.permit_no = rules.permit_number(
             p.uscc, await next_sequence(s, Permit.permit_no, Permit.uscc, p.uscc)
         )
         p.valid_from, p.valid_to = rules.term(local_today(now), settings.permit_term_years)
-        step(s, principal, p, "issue", after, now, {"permit_no": p.permit_no})
+        step(s, principal, p, "issue", after, now, {"permit_no": p.permit_no, **drew})
         outbox.emit(s, issued_event(p, e))
     return to_out(p, e.name, settings.renewal_lead_days)
 
@@ -261,10 +264,9 @@ async def change(
                 ),
             )
         vocs_delta = new.get(rules.VOCS, 0) - p.vocs_kg
-        if vocs_delta > 0:
-            await _require_backing(s, p, vocs_delta)
+        drew = await _require_backing(s, p, vocs_delta) if vocs_delta > 0 else {}
         p.pollutants, p.vocs_kg, p.status_reason = new, new.get(rules.VOCS, 0), body.reason
-        step(s, principal, p, "change", after, now, {"vocs_delta_kg": vocs_delta})
+        step(s, principal, p, "change", after, now, {"vocs_delta_kg": vocs_delta, **drew})
         assert p.permit_no
         outbox.emit(
             s,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.db import dialect_insert
 from svc_common.events.envelope import Envelope
@@ -34,21 +34,44 @@ async def record_allocation(s: AsyncSession, payload: QuotaAllocated, env: Envel
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def backing_kg(s: AsyncSession, uscc: str) -> tuple[int, int]:
-    """(allocated, drawn) VOCs kg for an enterprise. Allocated: the increments
-    of allocations naming the enterprise, or naming a project one of its
-    permits is for (quota.allocated may omit the uscc). Drawn: what all its
-    permits, whatever their status, have ever drawn."""
+async def backing_kg(s: AsyncSession, uscc: str, district: str) -> tuple[int, int, list[str]]:
+    """(allocated, drawn, claimed) VOCs for enterprise `uscc` of `district`,
+    at a draw (the enterprise's row locked by the caller).
+
+    An allocation backs one enterprise, once (一个指标只能支撑一家企业):
+    the one it names, or, naming none (quota.allocated may leave the uscc
+    out), the first enterprise of its district to draw on it through a
+    permit for its project. That draw claims it here (its uscc set, in the
+    caller's transaction: undone if the draw is refused), so a permit of
+    another enterprise citing the same project finds it taken; two draws
+    claiming at once are ordered by the allocation's row (the second finds
+    it named). `claimed`: the reservation ids claimed now.
+
+    Allocated: the increments of the allocations that name the enterprise.
+    Drawn: what all its permits, whatever their status, have ever drawn."""
     projects = select(Permit.project_ref).where(
         Permit.uscc == uscc, Permit.project_ref.is_not(None)
     )
+    claimed = (
+        await s.scalars(
+            update(QuotaAllocation)
+            .where(
+                QuotaAllocation.uscc.is_(None),
+                QuotaAllocation.district == district,
+                QuotaAllocation.pollutant == CONTROLLED_POLLUTANT,
+                QuotaAllocation.project_ref.in_(projects),
+            )
+            .values(uscc=uscc)
+            .returning(QuotaAllocation.reservation_id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
     allocated = await s.scalar(
         select(func.coalesce(func.sum(QuotaAllocation.increment_kg), 0)).where(
-            QuotaAllocation.pollutant == CONTROLLED_POLLUTANT,
-            or_(QuotaAllocation.uscc == uscc, QuotaAllocation.project_ref.in_(projects)),
+            QuotaAllocation.pollutant == CONTROLLED_POLLUTANT, QuotaAllocation.uscc == uscc
         )
     )
     drawn = await s.scalar(
         select(func.coalesce(func.sum(Permit.quota_drawn_kg), 0)).where(Permit.uscc == uscc)
     )
-    return int(allocated or 0), int(drawn or 0)
+    return int(allocated or 0), int(drawn or 0), sorted(claimed)
