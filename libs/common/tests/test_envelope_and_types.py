@@ -20,6 +20,7 @@ from svc_common.events.schemas.permit import PermitCancelled
 from svc_common.outbox import build_envelope, outbox_rows
 from svc_common.settings import DEV_JWT_SECRET, ServiceSettings
 from svc_common.types import (
+    RecordTime,
     SignedTonnes,
     Tonnes,
     TotalTonnes,
@@ -304,3 +305,28 @@ def test_a_sum_that_is_not_an_int_is_still_tonnes_to_three_places() -> None:
     # PostgreSQL's SUM(bigint) can come back as Decimal("1E+4").
     assert str(kg_to_tonnes(Decimal("1E+4"))) == "10.000"  # type: ignore[arg-type]
     assert str(kg_to_tonnes(Decimal("1500.5"))) == "1.500"  # type: ignore[arg-type]
+
+
+def test_a_recorded_time_is_in_2000_to_2099_in_beijing_time() -> None:
+    """The span is checked on the instant in Beijing time (the year a case
+    number carries), not only on the date as written: `+14:00` on New
+    Year's Day 2000 is still 1999 in Beijing."""
+    record = TypeAdapter(RecordTime)
+    utc = dt.UTC
+    assert record.validate_python("2000-01-01T00:00:00+08:00") == dt.datetime(
+        1999, 12, 31, 16, tzinfo=utc
+    )
+    assert record.validate_python("2099-12-31T23:59:59+08:00") == dt.datetime(
+        2099, 12, 31, 15, 59, 59, tzinfo=utc
+    )
+    for outside in (
+        "2000-01-01T00:00:00+14:00",
+        "2000-01-01T00:59:59+09:00",
+        "2099-12-31T23:00:00-10:00",
+        "2099-12-31T16:00:00Z",
+        dt.datetime(1999, 12, 31, 15, 59, tzinfo=utc),
+        dt.datetime(2100, 1, 1, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        dt.datetime(9999, 12, 31, 23, tzinfo=utc),
+    ):
+        with pytest.raises(ValidationError, match="in Beijing time"):
+            record.validate_python(outside)

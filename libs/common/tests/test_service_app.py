@@ -446,6 +446,63 @@ async def test_a_compressed_body_is_a_415_not_a_nul(db_url: str) -> None:
         assert r.status_code == 201 and r.json()["audit_rows"] == 1, r.text
 
 
+async def test_a_json_body_declared_in_another_charset_is_a_415_not_a_nul(db_url: str) -> None:
+    """A JSON body declared `charset=utf-16` (and sent so) was read as UTF-8
+    bytes: a 422 saying the body held NUL characters. JSON is UTF-8: another
+    declared charset is a 415 saying so; UTF-8, by any spelling of its
+    name, or no charset, is read as before."""
+    async with testing.running(demo_app(db_url)) as c:
+        note = {"text": "宁河", "district": "120119"}
+        h = testing.auth("officer", ["120119"])
+        for charset, body in (
+            ("utf-16", json.dumps(note).encode("utf-16")),
+            ("UTF-16LE", json.dumps(note).encode("utf-16-le")),
+            ('"utf-32"', json.dumps(note).encode("utf-32")),
+            ("gb18030", json.dumps(note, ensure_ascii=False).encode("gb18030")),
+            ("iso-8859-1", json.dumps(note).encode("latin-1")),
+        ):
+            media = f"application/json; charset={charset}"
+            r = await c.post(
+                "/demo/notes",
+                content=body,
+                headers={**h, "content-type": media, "accept-language": "zh-CN"},
+            )
+            assert r.status_code == 415, (charset, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            problem = r.json()
+            assert problem["detail"].startswith("JSON 正文必须是 UTF-8 编码"), problem
+            assert charset.strip('"') in problem["detail"] and "NUL" not in problem["detail"]
+            assert problem["instance"] == "/demo/notes"
+        r = await c.post(
+            "/demo/notes",
+            content=json.dumps(note).encode("utf-16"),
+            headers={**h, "content-type": "application/merge-patch+json;charset=utf-16"},
+        )
+        assert r.status_code == 415
+        assert r.json()["detail"].startswith("a JSON body must be UTF-8"), r.text
+        for media in (
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/json;charset=UTF-8",
+            'application/json; charset="utf-8"',
+            "application/json; charset=utf8",
+            "application/json; charset=US-ASCII",
+        ):
+            r = await c.post(
+                "/demo/notes",
+                content=json.dumps({**note, "text": media[-12:]}).encode(),
+                headers={**h, "content-type": media},
+            )
+            assert r.status_code == 201, (media, r.text)
+        # Bytes that are not UTF-8 with no charset declared stay a 422 on `body`.
+        r = await c.post(
+            "/demo/notes",
+            content=json.dumps(note).encode("utf-16"),
+            headers={**h, "content-type": "application/json", "accept-language": "zh-CN"},
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body", r.text
+
+
 async def test_a_parameter_taking_one_value_is_given_once(db_url: str) -> None:
     """The framework kept the last of two values silently (`?limit=1&limit=2`
     listed two): a caller would not know which one was acted on."""

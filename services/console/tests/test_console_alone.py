@@ -804,6 +804,23 @@ async def test_the_public_register_pages_on_and_says_its_algorithm_in_chinese(
     assert "<script>" not in bad.text.split("<main")[1]
 
 
+async def test_the_registers_algorithm_in_chinese_from_quota_svc_reads_as_before(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """quota-svc says its hash algorithm in the language the console asks it
+    for: its Chinese reads as the English did, in the reader's language."""
+    algorithm = "sha256(prev_hash + '\\n' + 本条内容的规范化 JSON)；详见文档"
+    entry = {"seq": "1", "at": "2026-12-03T11:06:42Z", "district": "120119", "kind": "baseline"}
+    body = {"items": [entry], "next_cursor": None, "algorithm": algorithm}
+    stub.on("GET", "/quota/public/register", lambda _: httpx.Response(200, json=body))
+    r = await client.get("/console/public/register")
+    assert_console_page(r, 200, "SHA-256（前一条哈希 + 换行符 + 本条内容的规范化 JSON）")
+    assert "详见文档" not in r.text
+    r = await client.get("/console/public/register", headers={"Accept-Language": "en"})
+    assert r.status_code == 200
+    assert "a line break and the entry&#39;s canonical JSON" in r.text
+
+
 async def test_the_enterprise_history_names_records_as_people_know_them(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
