@@ -22,11 +22,16 @@ from svc_common.i18n import msg
 from permit_svc.bulk import RawRow, chunks
 from permit_svc.calendar import local_today
 from permit_svc.enterprises.models import Enterprise
-from permit_svc.enterprises.rules import closed_message, needs_permit
+from permit_svc.enterprises.rules import (
+    closed_message,
+    holds_registration_message,
+    needs_permit,
+)
 from permit_svc.permits import rules
 from permit_svc.permits.models import Permit
 from permit_svc.permits.schemas import ExistingPermit, limits_to_kg
 from permit_svc.permits.service import issued_event, new_permit
+from permit_svc.registrations.service import active_numbers
 
 
 def _problems(
@@ -34,6 +39,7 @@ def _problems(
     body: ExistingPermit,
     principal: Principal,
     in_force: set[str],
+    registered: dict[str, str],
     numbers_in_use: set[str],
     today: dt.date,
 ) -> list[FieldError]:
@@ -63,6 +69,10 @@ def _problems(
             FieldError(
                 field="uscc", message=msg("is not in one of your districts", "不在您负责的区内")
             )
+        )
+    elif body.uscc in registered:
+        errors.append(
+            FieldError(field="uscc", message=holds_registration_message(registered[body.uscc]))
         )
     if body.uscc in in_force:
         errors.append(
@@ -135,11 +145,12 @@ async def import_permits(
                 if no:
                     numbers_in_use.add(no)
                     sequences[uscc] = max(sequences.get(uscc, 0), int(no[18:21]))
+        registered = await active_numbers(s, usccs)
         new_rows: list[dict[str, Any]] = []
         events = []
         for raw, body in parsed:
             e = enterprises.get(body.uscc)
-            errors = _problems(e, body, principal, in_force, numbers_in_use, today)
+            errors = _problems(e, body, principal, in_force, registered, numbers_in_use, today)
             if errors or e is None:
                 report.error(raw.row, errors, row_key=body.uscc)
                 continue
