@@ -20,6 +20,7 @@ from svc_common.events.schemas.permit import PermitCancelled, PermitChanged
 from svc_common.outbox import build_envelope, outbox_rows
 from svc_common.settings import DEV_JWT_SECRET, ServiceSettings
 from svc_common.types import (
+    RecordTime,
     SignedTonnes,
     Tonnes,
     TotalTonnes,
@@ -218,6 +219,66 @@ def test_a_token_living_longer_than_allowed_is_refused() -> None:
         shorter.verify(two_hours)
 
 
+def test_a_token_with_a_time_no_clock_can_hold_is_not_valid() -> None:
+    # An `exp` too large for a float (a 400-digit integer, or the same as a
+    # string of digits) was an OverflowError, a 500 on every route; `iat`
+    # and `nbf` so large were refused by PyJWT already, and stay refused.
+    verifier = TokenVerifier(ServiceSettings())
+    huge, soon = int("9" * 400), int(time.time()) + 600
+    for claims in (
+        {"exp": huge},
+        {"exp": "9" * 400},
+        {"exp": soon, "iat": huge},
+        {"exp": soon, "iat": "9" * 400},
+        {"exp": soon, "nbf": huge},
+        {"exp": soon, "nbf": "9" * 400},
+    ):
+        tok = jwt.encode({"sub": "m", "role": "filer", **claims}, DEV_JWT_SECRET)
+        with pytest.raises(Unauthorized, match="the token is not valid") as refused:
+            verifier.verify(tok)
+        assert 'error="invalid_token"' in (refused.value.www_authenticate or ""), claims
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        "\ud800",  # a lone surrogate: no database, log line nor answer can hold it
+        "li\udc00hua",
+        "li\u202ehua",  # text-direction overrides, isolates and marks
+        "li\u2066hua",
+        "li.hua\u2069",
+        "\u200eli.hua",
+        "li.hua\u200f",
+        "li\u061chua",
+        "li\x80hua",  # C1 controls
+        "li\x85hua",
+        "li\x9f",
+        "li\thua",  # a name is one line
+        "li.hua\n",
+        "li\u2028hua",
+        "li\x00",
+        "x" * 201,
+    ],
+)
+def test_a_subject_that_cannot_be_kept_or_reads_as_another_is_refused(sub: str) -> None:
+    verifier = TokenVerifier(ServiceSettings())
+    tok = jwt.encode({"sub": sub, "role": "officer", "exp": int(time.time()) + 600}, DEV_JWT_SECRET)
+    with pytest.raises(Unauthorized, match=r"subject \(sub\) is not valid"):
+        verifier.verify(tok)
+
+
+def test_a_subject_in_any_script_is_accepted() -> None:
+    verifier = TokenVerifier(ServiceSettings())
+    for sub in ("李华", "li.hua", "wu lei", "o'brien@example.org", "x" * 200):
+        assert verifier.verify(mint_token(DEV_JWT_SECRET, sub=sub, role="officer")).sub == sub
+    for blank in ("", "   "):
+        tok = jwt.encode(
+            {"sub": blank, "role": "officer", "exp": int(time.time()) + 600}, DEV_JWT_SECRET
+        )
+        with pytest.raises(Unauthorized, match="names no subject"):
+            verifier.verify(tok)
+
+
 def test_positive_tonnes_and_district_code_fields() -> None:
     from svc_common.districts import DistrictCode
     from svc_common.types import PositiveTonnes
@@ -270,3 +331,28 @@ def test_a_sum_that_is_not_an_int_is_still_tonnes_to_three_places() -> None:
     # PostgreSQL's SUM(bigint) can come back as Decimal("1E+4").
     assert str(kg_to_tonnes(Decimal("1E+4"))) == "10.000"  # type: ignore[arg-type]
     assert str(kg_to_tonnes(Decimal("1500.5"))) == "1.500"  # type: ignore[arg-type]
+
+
+def test_a_recorded_time_is_in_2000_to_2099_in_beijing_time() -> None:
+    """The span is checked on the instant in Beijing time (the year a case
+    number carries), not only on the date as written: `+14:00` on New
+    Year's Day 2000 is still 1999 in Beijing."""
+    record = TypeAdapter(RecordTime)
+    utc = dt.UTC
+    assert record.validate_python("2000-01-01T00:00:00+08:00") == dt.datetime(
+        1999, 12, 31, 16, tzinfo=utc
+    )
+    assert record.validate_python("2099-12-31T23:59:59+08:00") == dt.datetime(
+        2099, 12, 31, 15, 59, 59, tzinfo=utc
+    )
+    for outside in (
+        "2000-01-01T00:00:00+14:00",
+        "2000-01-01T00:59:59+09:00",
+        "2099-12-31T23:00:00-10:00",
+        "2099-12-31T16:00:00Z",
+        dt.datetime(1999, 12, 31, 15, 59, tzinfo=utc),
+        dt.datetime(2100, 1, 1, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        dt.datetime(9999, 12, 31, 23, tzinfo=utc),
+    ):
+        with pytest.raises(ValidationError, match="in Beijing time"):
+            record.validate_python(outside)

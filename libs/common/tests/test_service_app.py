@@ -7,12 +7,14 @@ import asyncio
 import contextlib
 import gzip
 import json
+import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import jwt
 import pytest
 from fastapi import APIRouter, Depends, Query, Response
 from opentelemetry import _logs, metrics, trace
@@ -29,7 +31,7 @@ from svc_common.batching import GroupCommit
 from svc_common.db import Database
 from svc_common.errors import Conflict
 from svc_common.service import ServiceSpec, create_app, get_db
-from svc_common.settings import ServiceSettings
+from svc_common.settings import DEV_JWT_SECRET, ServiceSettings
 from svc_common.tables import AuditEntry, InboxRow
 from svc_common.types import utcnow
 
@@ -444,6 +446,63 @@ async def test_a_compressed_body_is_a_415_not_a_nul(db_url: str) -> None:
         assert r.status_code == 201 and r.json()["audit_rows"] == 1, r.text
 
 
+async def test_a_json_body_declared_in_another_charset_is_a_415_not_a_nul(db_url: str) -> None:
+    """A JSON body declared `charset=utf-16` (and sent so) was read as UTF-8
+    bytes: a 422 saying the body held NUL characters. JSON is UTF-8: another
+    declared charset is a 415 saying so; UTF-8, by any spelling of its
+    name, or no charset, is read as before."""
+    async with testing.running(demo_app(db_url)) as c:
+        note = {"text": "宁河", "district": "120119"}
+        h = testing.auth("officer", ["120119"])
+        for charset, body in (
+            ("utf-16", json.dumps(note).encode("utf-16")),
+            ("UTF-16LE", json.dumps(note).encode("utf-16-le")),
+            ('"utf-32"', json.dumps(note).encode("utf-32")),
+            ("gb18030", json.dumps(note, ensure_ascii=False).encode("gb18030")),
+            ("iso-8859-1", json.dumps(note).encode("latin-1")),
+        ):
+            media = f"application/json; charset={charset}"
+            r = await c.post(
+                "/demo/notes",
+                content=body,
+                headers={**h, "content-type": media, "accept-language": "zh-CN"},
+            )
+            assert r.status_code == 415, (charset, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            problem = r.json()
+            assert problem["detail"].startswith("JSON 正文必须是 UTF-8 编码"), problem
+            assert charset.strip('"') in problem["detail"] and "NUL" not in problem["detail"]
+            assert problem["instance"] == "/demo/notes"
+        r = await c.post(
+            "/demo/notes",
+            content=json.dumps(note).encode("utf-16"),
+            headers={**h, "content-type": "application/merge-patch+json;charset=utf-16"},
+        )
+        assert r.status_code == 415
+        assert r.json()["detail"].startswith("a JSON body must be UTF-8"), r.text
+        for media in (
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/json;charset=UTF-8",
+            'application/json; charset="utf-8"',
+            "application/json; charset=utf8",
+            "application/json; charset=US-ASCII",
+        ):
+            r = await c.post(
+                "/demo/notes",
+                content=json.dumps({**note, "text": media[-12:]}).encode(),
+                headers={**h, "content-type": media},
+            )
+            assert r.status_code == 201, (media, r.text)
+        # Bytes that are not UTF-8 with no charset declared stay a 422 on `body`.
+        r = await c.post(
+            "/demo/notes",
+            content=json.dumps(note).encode("utf-16"),
+            headers={**h, "content-type": "application/json", "accept-language": "zh-CN"},
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body", r.text
+
+
 async def test_a_parameter_taking_one_value_is_given_once(db_url: str) -> None:
     """The framework kept the last of two values silently (`?limit=1&limit=2`
     listed two): a caller would not know which one was acted on."""
@@ -690,6 +749,48 @@ async def test_auth_roles_and_districts(db_url: str) -> None:
             assert r.status_code == status, (header, r.text)
             if status == 401:
                 assert r.headers["www-authenticate"].startswith("Bearer"), header
+
+
+async def test_a_token_with_a_huge_exp_or_an_unkeepable_sub_is_a_401_writing_nothing(
+    db_url: str,
+) -> None:
+    """A validly signed token whose `exp` no clock can hold was a 500 on
+    every route (a write with an Idempotency-Key too); one whose `sub` held
+    a lone surrogate was let in, its writes 500s and its reads' log lines
+    lost, and a `sub` with a text-direction override became an actor's name
+    in the audit trail. Each is a 401 in the caller's language, and nothing
+    is written: neither the effect nor the key's answer."""
+    soon = int(time.time()) + 600
+    invalid = ("令牌无效", "the token is not valid")
+    bad_sub = ("令牌的主体（sub）无效", "subject (sub) is not valid")
+    cases = [
+        ({"sub": "li.hua", "exp": int("9" * 400)}, *invalid),
+        ({"sub": "li.hua", "exp": "9" * 400}, *invalid),
+        ({"sub": "\ud800", "exp": soon}, *bad_sub),
+        ({"sub": "li\u202ehua", "exp": soon}, *bad_sub),
+        ({"sub": "li\x85hua", "exp": soon}, *bad_sub),
+    ]
+    body = {"text": "x", "district": "120119"}
+    async with testing.running(demo_app(db_url)) as c:
+        for i, (claims, zh, en) in enumerate(cases):
+            for role in ("officer", "auditor"):
+                token = jwt.encode(
+                    {"role": role, "districts": ["120119"], **claims}, DEV_JWT_SECRET
+                )
+                h = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"k-{i}"}
+                r = await c.post("/demo/notes", json=body, headers={**h, "Accept-Language": "zh"})
+                assert r.status_code == 401, (claims, r.text)
+                assert r.headers["content-type"].startswith("application/problem+json")
+                assert r.json()["detail"] == zh
+                assert 'error="invalid_token"' in r.headers["www-authenticate"]
+                read = await c.get("/demo/audit", headers={**h, "Accept-Language": "en"})
+                assert read.status_code == 401 and en in read.json()["detail"], read.text
+        r = await c.get("/demo/audit", headers=testing.auth("auditor"))
+        assert r.json()["items"] == []
+        # No key's answer was kept: the same key with a good token runs the write.
+        good = testing.auth("officer", ["120119"], "li.hua", idem="k-0")
+        r = await c.post("/demo/notes", json=body, headers=good)
+        assert r.status_code == 201 and "idempotent-replayed" not in r.headers
 
 
 async def test_idempotency_key_replays_and_rejects_reuse(db_url: str) -> None:

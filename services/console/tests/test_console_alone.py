@@ -145,6 +145,91 @@ async def test_htmx_actions_show_refusals_with_their_status(
     assert r.status_code == 403 and "登录已失效，请重新登录" in r.text and "<html" not in r.text
 
 
+async def test_a_form_key_past_ascii_is_refused_as_a_spaced_one_is(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A form's Idempotency-Key (`idem`) with a character past ASCII was a
+    500 text/plain (httpx cannot write such a header); a space in it was a
+    400 from the service. Both are now the services' own 400, beside the
+    form (htmx) or on the workbench's page, and nothing is sent."""
+    stub.on("POST", "/permit/permits/p1/renew", {"id": "p1", "status": "issued"})
+    stub.on("GET", "/eia/filings", {"items": [], "next_cursor": None})
+    token = await sign_in(client, "officer-jizhou")
+    said = "Idempotency-Key 只能由可打印 ASCII 字符组成，且不含空格"
+    for idem in (
+        "ééééé" * 2,
+        "k" * 10 + "键",
+        "k" * 10 + "\u00a0",
+        "a key with space",
+    ):
+        form = {"csrf_token": token, "op": "permit-renew", "id": "p1", "idem": idem}
+        r = await client.post("/console/workbench/act", data=form, headers={"HX-Request": "true"})
+        assert r.status_code == 400, (idem, r.status_code, r.text[:300])
+        assert r.headers["content-type"].startswith("text/html")
+        assert 'class="result error"' in r.text and said in r.text and "<html" not in r.text
+        page = await client.post("/console/workbench/act", data=form)
+        assert page.status_code == 303 and page.headers["location"] == "/console/workbench/"
+        assert said in (await client.get("/console/workbench/")).text
+    assert not [c for c in stub.calls if c.method == "POST"]
+
+
+async def test_a_user_whose_sub_is_past_ascii_can_act(
+    client: httpx.AsyncClient, stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `sub` from the identity provider may be any text; the key's part
+    naming the user was written as it is, so a user named 李华 had a 500 on
+    every action. It is escaped as in a URL; a login id of printable ASCII
+    keeps the key it had."""
+    from console.auth import router
+    from console.auth.users import DevUser
+
+    stub.on("POST", "/permit/permits/p1/renew", {"id": "p1", "status": "issued"})
+    idem = "k" * 20
+    form = {"op": "permit-renew", "id": "p1", "idem": idem}
+    for sub, key in [
+        ("li.hua", f"console:li.hua:{idem}"),
+        ("李华", f"console:%E6%9D%8E%E5%8D%8E:{idem}"),
+        ("wu lei%", f"console:wu%20lei%25:{idem}"),
+    ]:
+        chosen = DevUser("someone", sub, "某人", "officer", ("120119",))
+        monkeypatch.setattr(router, "dev_user", lambda _, u=chosen: u)
+        token = await sign_in(client, "someone")
+        r = await client.post(
+            "/console/workbench/act",
+            data={**form, "csrf_token": token},
+            headers={"HX-Request": "true"},
+        )
+        assert r.status_code == 200 and "已延续" in r.text, (sub, r.text[:300])
+        (call,) = [c for c in stub.calls if c.method == "POST"]
+        stub.calls.clear()
+        assert call.headers["idempotency-key"] == key
+
+
+def test_a_form_key_names_any_user_in_ascii_and_each_user_apart() -> None:
+    from console.api import idempotency_key
+    from svc_common.idempotency import key_problem
+
+    subs = ["li.hua", "李华", "%", "%25", "wu lei", "wu%20lei", "\ud800", "é" * 200, "x" * 200]
+    keys = [idempotency_key(sub, "k" * 100) for sub in subs]
+    assert len(set(keys)) == len(subs)
+    for key in keys:
+        assert key_problem(key.encode()) is None, key
+    assert idempotency_key("li.hua", "abc") == "console:li.hua:abc"
+    assert idempotency_key("é" * 200, "abc") == idempotency_key("é" * 200, "abc")
+
+
+async def test_a_session_token_no_header_can_carry_is_an_ended_session() -> None:
+    from console.api import ApiError, Services
+
+    api = Services({}, transport=httpx.MockTransport(lambda _: httpx.Response(200, json={})))
+    try:
+        with pytest.raises(ApiError) as refused:
+            await api.get("permit", "/permit/permits", token="eyJ.é.x")
+        assert refused.value.status == 401
+    finally:
+        await api.aclose()
+
+
 def test_the_script_swaps_refusals_beside_the_form() -> None:
     from console.web import HERE
 
@@ -741,6 +826,23 @@ async def test_the_public_register_pages_on_and_says_its_algorithm_in_chinese(
     bad = await client.get("/console/public/register", params={"cursor": '"><script>'})
     assert_console_page(bad, 422, "请求内容无效")
     assert "<script>" not in bad.text.split("<main")[1]
+
+
+async def test_the_registers_algorithm_in_chinese_from_quota_svc_reads_as_before(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """quota-svc says its hash algorithm in the language the console asks it
+    for: its Chinese reads as the English did, in the reader's language."""
+    algorithm = "sha256(prev_hash + '\\n' + 本条内容的规范化 JSON)；详见文档"
+    entry = {"seq": "1", "at": "2026-12-03T11:06:42Z", "district": "120119", "kind": "baseline"}
+    body = {"items": [entry], "next_cursor": None, "algorithm": algorithm}
+    stub.on("GET", "/quota/public/register", lambda _: httpx.Response(200, json=body))
+    r = await client.get("/console/public/register")
+    assert_console_page(r, 200, "SHA-256（前一条哈希 + 换行符 + 本条内容的规范化 JSON）")
+    assert "详见文档" not in r.text
+    r = await client.get("/console/public/register", headers={"Accept-Language": "en"})
+    assert r.status_code == 200
+    assert "a line break and the entry&#39;s canonical JSON" in r.text
 
 
 async def test_the_enterprise_history_names_records_as_people_know_them(

@@ -47,6 +47,8 @@ class Provider:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = uuid.uuid4().hex[:8]
         self.codes: dict[str, dict[str, Any]] = {}
+        #: Claims the access token is given over the usual ones.
+        self.access_claims: dict[str, Any] = {}
         self.app = Starlette(
             routes=[
                 Route("/.well-known/openid-configuration", self.discovery),
@@ -101,7 +103,9 @@ class Provider:
                 "token_type": "Bearer",
                 "expires_in": 600,
                 "access_token": self.sign(
-                    common | {"role": "officer", "districts": ["120119"], "name": "吴磊"}
+                    common
+                    | {"role": "officer", "districts": ["120119"], "name": "吴磊"}
+                    | self.access_claims
                 ),
                 "id_token": self.sign(
                     common | {"aud": grant["client_id"], "nonce": grant["nonce"], "name": "吴磊"}
@@ -192,3 +196,44 @@ async def test_oidc_sign_in_and_the_token_works_on_the_api(
         assert ok.status_code == 200, ok.text
         dev = await api.get("/eia/filings", headers=testing.auth("officer", ["120119"]))
         assert dev.status_code == 401  # a development token means nothing here
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": int("9" * 400)},  # no clock holds it: the session's end was an OverflowError
+        {"exp": "9" * 400},
+        {"sub": "\ud800"},  # no page, log nor database can hold it
+        {"sub": "wu\u202elei"},  # reads as another name
+    ],
+)
+async def test_an_access_token_the_services_would_refuse_signs_no_one_in(
+    provider: Provider, claims: dict[str, Any]
+) -> None:
+    """The console reads the access token's claims unverified (the services
+    verify it): one whose `exp` or `sub` the services refuse on its face was
+    a 500 on the way back from the identity provider, or a session no page
+    could show. Sign-in fails, said on the sign-in page, and no one is signed in."""
+    from console.app import create
+    from console.settings import Settings
+
+    provider.access_claims = claims
+    app = create(
+        Settings(
+            oidc_issuer=provider.issuer, oidc_client_id="envbureau-console", oidc_client_secret="s"
+        )
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://console.test") as console,
+        httpx.AsyncClient() as idp,
+    ):
+        start = await console.get("/console/login/oidc", params={"next": "/console/workbench/"})
+        back = await idp.get(start.headers["location"])
+        callback = urlparse(back.headers["location"])
+        done = await console.get(f"{callback.path}?{callback.query}")
+        assert done.status_code == 303 and done.headers["location"] == "/console/login"
+        login = await console.get("/console/login")
+        assert "登录失败" in login.text
+        r = await console.get("/console/workbench/")
+        assert r.status_code == 303 and r.headers["location"].startswith("/console/login")

@@ -141,3 +141,73 @@ async def test_an_enterprise_registered_elsewhere_between_the_imports_check_and_
     assert own["name"] == "导入企业2"
     (event,) = await svc.events("enterprise.imported.v1")
     assert sorted(row[0] for row in event["data"]["rows"]) == sorted([mine, same])
+
+
+@pytest.mark.parametrize("who", ["admin", "officer"])
+async def test_an_enterprise_registered_meanwhile_in_another_district_or_industry(
+    pg_svc: Service, monkeypatch: pytest.MonkeyPatch, who: str
+) -> None:
+    """A row whose enterprise another request registers, between the
+    import's check and its upsert, in another district or industry than
+    the row gives is not written (the district and industry are not
+    changed in place): it is refused, naming what it would change, as a
+    moment later; the other rows land. An officer is told, as before, that
+    an enterprise of another district is not theirs."""
+    from permit_svc.enterprises import importing as enterprise_import
+    from svc_common.uscc import make_uscc
+
+    from .conftest import JIZHOU
+
+    svc = pg_svc
+    principal = testing.auth("admin") if who == "admin" else OFFICER
+    mine, moved, other_trade = (make_uscc(BAODI, 3301 + k) for k in range(3))
+    real_upsert = enterprise_import._upsert_pg
+    raced: dict[str, Any] = {}
+
+    async def race_then_upsert(*args: Any) -> Any:
+        if not raced:  # the rows are checked: two single registrations come in now
+            for uscc, district, industry in ((moved, JIZHOU, "2641"), (other_trade, BAODI, "2921")):
+                raced[uscc] = await svc.http.post(
+                    "/permit/enterprises",
+                    json={
+                        "uscc": uscc,
+                        "name": "先登记",
+                        "district": district,
+                        "industry_code": industry,
+                    },
+                    headers=testing.auth("officer", [district]),
+                )
+        return await real_upsert(*args)
+
+    monkeypatch.setattr(enterprise_import, "_upsert_pg", race_then_upsert)
+    rows = [
+        {"uscc": u, "name": f"导入企业{k}", "district": BAODI, "industry_code": "2641"}
+        for k, u in enumerate((mine, moved, other_trade))
+    ]
+    r = await svc.http.post(
+        "/permit/enterprises:import",
+        content=_ndjson(rows),
+        headers={**principal, "content-type": "application/x-ndjson"},
+    )
+    assert [x.status_code for x in raced.values()] == [201, 201]
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["result"] for x in results] == ["created", "error", "error"], results
+    (district_err,) = results[1]["errors"]
+    if who == "admin":
+        assert district_err["field"] == "district"
+        assert "not changed in place" in district_err["message"]
+    else:
+        assert district_err["field"] == "uscc"
+        assert "not one of yours" in district_err["message"]
+    assert JIZHOU in district_err["message"]
+    (industry_err,) = results[2]["errors"]
+    assert industry_err["field"] == "industry_code" and "C2921" in industry_err["message"]
+    # Each as the single registration left it.
+    for uscc, district, industry in ((moved, JIZHOU, "C2641"), (other_trade, BAODI, "C2921")):
+        e = (
+            await svc.http.get(f"/permit/enterprises/{uscc}", headers=testing.auth("admin"))
+        ).json()
+        assert (e["name"], e["district"], e["industry_code"]) == ("先登记", district, industry)
+    (event,) = await svc.events("enterprise.imported.v1")
+    assert [row[0] for row in event["data"]["rows"]] == [mine]

@@ -120,14 +120,19 @@ async def test_bulk_import_is_an_upsert_by_uscc_from_csv(svc: Service) -> None:
     ).json()
     assert second["totals"] == {
         "created": 0,
-        "updated": 5,
+        "updated": 4,
         "replayed": 0,
-        "error": 0,
+        "error": 1,
         "conflict": 0,
     }
+    # The industry is not changed in place (it decides permit or
+    # registration): that row is refused, naming it, and the others land.
+    (err,) = second["results"][4]["errors"]
+    assert err["field"] == "industry_code" and "not changed in place" in err["message"]
     e3 = (await svc.http.get(f"/permit/enterprises/{make_uscc(BAODI, 3)}", headers=OFFICER)).json()
     e4 = (await svc.http.get(f"/permit/enterprises/{make_uscc(BAODI, 4)}", headers=OFFICER)).json()
-    assert e3["name"] == "企业3(更名)" and e4["category"] == "registration"
+    assert e3["name"] == "企业3(更名)"
+    assert (e4["industry_code"], e4["category"]) == ("C2641", "key")
     # A misspelt column would have updated each enterprise with no address:
     # its rows are refused, naming it, and nothing is written.
     misspelt = csv_text.replace(",address\n", ",adress\n").replace("企业", "新企业")

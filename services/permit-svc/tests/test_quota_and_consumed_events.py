@@ -231,3 +231,14 @@ async def apply_as(svc: Service, uscc: str, vocs: str, project: str, headers: An
     r = await svc.http.post("/permit/permits", json=body, headers=headers)
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
+
+
+async def test_an_allocation_of_another_district_backs_nothing(svc: Service) -> None:
+    """A district's pool backs its own enterprises: an allocation of 宝坻区's
+    pool naming an enterprise of 南开区 backs none of its permits."""
+    elsewhere = "120104"
+    there = testing.auth("officer", [elsewhere])
+    uscc = await svc.enterprise(28, district=elsewhere)
+    await testing.deliver(svc.app, allocation("res-28", "P-28", uscc, "1"))
+    (r,) = await issue_answers(svc, await apply_as(svc, uscc, "1", "P-28", there), headers=there)
+    assert r.status_code == 409 and r.json()["available_t"] == "0.000", r.text

@@ -221,6 +221,17 @@ async def test_audit_input_rules(svc: Service) -> None:
         r = await svc.http.post(f"/permit/permits/{pid}/audits", json=body, headers=OFFICER)
         assert r.status_code == 422, (body, r.text)
         assert field in {e["field"] for e in r.json()["errors"]}
+    # A result that does not fit its findings is told in the caller's
+    # language (it was English under a zh-CN answer).
+    zh = {**OFFICER, "Accept-Language": "zh-CN"}
+    for body, said in (
+        ({"result": "pass", "findings": [finding]}, "审核通过（result 'pass'）时不得列出问题"),
+        ({"result": "findings", "findings": []}, "发现问题（result 'findings'）时至少列出一个问题"),
+    ):
+        r = await svc.http.post(f"/permit/permits/{pid}/audits", json=body, headers=zh)
+        assert r.status_code == 422 and r.headers["content-language"] == "zh-CN", r.text
+        (error,) = [e for e in r.json()["errors"] if e["field"] == "findings"]
+        assert error["message"].startswith(said) and said in r.json()["detail"], r.json()
     # An application (not in force) cannot be audited.
     uscc = await svc.enterprise(33)
     app = await svc.http.post(

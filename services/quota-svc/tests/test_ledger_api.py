@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 
 from quota_svc.reservations.service import expire_due
 from svc_common import testing
@@ -159,6 +160,40 @@ async def test_sweeper_expires_overdue_holds_once_and_reconciles(quota: Quota) -
         ("120119:VOCs", True, 4)
     ]
     assert rec.json()["ok"] and [c["number"] for c in rec.json()["checks"]] == [1, 2, 3, 4, 5, 6]
+
+
+async def test_reconciliation_says_what_each_check_verifies_in_the_callers_language(
+    quota: Quota,
+) -> None:
+    """Each check's description was English only, under a zh-CN answer too:
+    it is in the caller's language now (Chinese by default), its code as it
+    was."""
+    await quota.baseline(JIZHOU, "30")
+    url = f"/quota/reconciliation?district={JIZHOU}"
+    zh = await quota.client.get(url, headers={**AUDITOR, "Accept-Language": "zh-CN"})
+    en = await quota.client.get(url, headers={**AUDITOR, "Accept-Language": "en"})
+    assert (zh.status_code, en.status_code) == (200, 200), zh.text
+    assert zh.headers["content-language"] == "zh-CN"
+    zh_checks, en_checks = zh.json()["checks"], en.json()["checks"]
+    assert (
+        [c["code"] for c in zh_checks]
+        == [c["code"] for c in en_checks]
+        == [
+            "journal_replays_to_balances",
+            "lots_sum_to_pools",
+            "lineage_sums_to_allocations",
+            "holdings_sum_to_allocations",
+            "debts_consistent",
+            "register_chain_intact",
+        ]
+    )
+    cjk = re.compile("[\u4e00-\u9fff]")
+    for c in zh_checks:
+        assert cjk.search(c["description"]) and not re.search("[a-z]{3}", c["description"]), c
+    assert zh_checks[0]["description"] == "各总量池的流水重放结果与其存储余额一致"
+    for c in en_checks:
+        assert not cjk.search(c["description"]), c
+    assert en_checks[0]["description"] == "each pool's journal replays to its stored balance"
 
 
 async def test_reconciliation_finds_a_hold_its_lots_do_not_hold(quota: Quota) -> None:

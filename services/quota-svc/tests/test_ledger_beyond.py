@@ -491,6 +491,25 @@ async def test_register_public_verified_and_tamper_caught(q: Quota, tmp_path: Pa
     assert ("R6", 1.0) in failed and ("R1", 0.0) in failed
 
 
+async def test_the_registers_algorithm_is_said_in_the_callers_language(q: Quota) -> None:
+    """`algorithm` describes how an entry's hash is computed: it was English
+    under a zh-CN answer; it is said in the caller's language now (Chinese
+    by default), the formula's names the same in both."""
+    await q.baseline(JIZHOU, "10")
+    await chain_pending(q.app.state.runtime.db)
+    zh = await q.client.get("/quota/public/register", headers={"Accept-Language": "zh-CN"})
+    assert zh.status_code == 200 and zh.headers["content-language"] == "zh-CN", zh.text
+    assert zh.json()["algorithm"] == "sha256(prev_hash + '\\n' + 本条内容的规范化 JSON)；详见文档"
+    en = await q.client.get("/quota/public/register", headers={"Accept-Language": "en"})
+    assert en.json()["algorithm"] == (
+        "sha256(prev_hash + '\\n' + canonical JSON of the content); see docs"
+    )
+    assert zh.json()["items"] == en.json()["items"]
+    doc = (await q.client.get("/quota/openapi.json")).json()
+    field = doc["components"]["schemas"]["RegisterPage"]["properties"]["algorithm"]
+    assert "caller's language" in field["description"] and "default" not in field
+
+
 async def test_export_round_trips_into_an_empty_ledger(
     q: Quota, db_url: str, tmp_path: Path
 ) -> None:

@@ -82,7 +82,31 @@ async def test_allocate_and_release_resolve_once(quota: Quota) -> None:
     a = await quota.availability(JIZHOU)
     assert (a["allocated_t"], a["reserved_t"], a["available_t"]) == ("4.000", "0.000", "16.000")
     assert [e["reason"] for e in await quota.events("quota.released.v1")] == ["remainder"]
-    assert len(await quota.events("quota.allocated.v1")) == 1
+    # 4 of the 5 t held (2.5 t at 2.0) back 2 t of emission, not the project's 2.5.
+    (allocated,) = await quota.events("quota.allocated.v1")
+    assert (allocated["amount_t"], allocated["increment_t"]) == ("4.000", "2.000")
+
+
+async def test_a_whole_hold_allocated_backs_the_whole_increment_and_a_sliver_nothing(
+    quota: Quota,
+) -> None:
+    await quota.baseline(JIZHOU, "20")
+    whole = await _reserve(quota)
+    r = await quota.client.post(f"/quota/reservations/{whole['id']}/allocate", headers=OFFICER)
+    assert r.status_code == 200, r.text
+    sliver = await quota.client.post(
+        "/quota/reservations", json={**PROJECT, "project_ref": "JZ-2026-002"}, headers=OFFICER
+    )
+    assert sliver.status_code == 201, sliver.text
+    r = await quota.client.post(
+        f"/quota/reservations/{sliver.json()['id']}/allocate",
+        json={"amount_t": "0.001"},
+        headers=OFFICER,
+    )
+    assert r.status_code == 200, r.text
+    # 1 kg of quota at 2.0 backs half a kilogram: rounded down, nothing.
+    backed = {e["project_ref"]: e["increment_t"] for e in await quota.events("quota.allocated.v1")}
+    assert backed == {"JZ-2026-001": "2.500", "JZ-2026-002": "0.000"}
 
 
 async def test_an_allocation_retried_under_another_key_answers_its_outcome(quota: Quota) -> None:

@@ -16,6 +16,7 @@ from quota_svc.lots.rules import LotShort, Move
 from quota_svc.register import rules as register
 from quota_svc.trading import rules as trading
 from quota_svc.trading.rules import TradeRefused
+from svc_common import i18n
 
 T = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 
@@ -26,6 +27,16 @@ def test_draw_oldest_first_and_short() -> None:
     with pytest.raises(LotShort) as exc:
         lots.draw_oldest_first([(1, 5), (3, 2)], 8)
     assert (exc.value.wanted_kg, exc.value.available_kg) == (8, 7)
+
+
+def test_lots_short_say_which_in_the_callers_language() -> None:
+    """In Chinese the lots were named in English ("the pool's lots 只能提供…")."""
+    with i18n.use("zh"):
+        assert str(LotShort(5, 8000, 2000)) == "批次 5 只能提供 2000 千克，不足 8000 千克"
+        assert str(LotShort(None, 8000, 7000)) == "该总量池的批次只能提供 7000 千克，不足 8000 千克"
+    with i18n.use("en"):
+        assert str(LotShort(5, 8000, 2000)) == "lot 5 can give 2000 kg, not 8000 kg"
+        assert str(LotShort(None, 8000, 7000)) == "the pool's lots can give 7000 kg, not 8000 kg"
 
 
 @given(

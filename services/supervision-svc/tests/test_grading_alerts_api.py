@@ -169,6 +169,35 @@ async def _alert_story(svc: Service) -> None:
     assert r.json()["effective_from"] == "2020-01-01"
 
 
+async def test_the_shipped_policy_tables_note_is_in_the_callers_language(svc: Service) -> None:
+    """The shipped emergency policy table's note was English under a zh-CN
+    answer: it is said in the caller's language now; an administrator's own
+    note is answered as written."""
+    url = "/supervision/emergency-policy?on=2026-10-31"
+    zh = await svc.http.get(url, headers={**AUDITOR, "Accept-Language": "zh-CN"})
+    assert zh.status_code == 200 and zh.headers["content-language"] == "zh-CN", zh.text
+    assert zh.json()["set_by"] == "system"
+    assert zh.json()["note"] == "系统预置的默认应急减排措施表；本局的措施表由管理员设置"
+    en = await svc.http.get(url, headers={**AUDITOR, "Accept-Language": "en"})
+    assert en.json()["note"] == "shipped default; an administrator sets the bureau's own"
+    table = zh.json()["rules"]
+    for note in (
+        "天津市重污染天气应急预案（2026 年修订）",
+        "shipped default; an administrator sets the bureau's own",
+    ):
+        r = await svc.http.put(
+            "/supervision/emergency-policy",
+            json={"effective_from": "2026-11-01", "rules": table, "note": note},
+            headers={**ADMIN, "Accept-Language": "zh-CN"},
+        )
+        assert r.status_code == 200 and r.json()["note"] == note, r.text
+        r = await svc.http.get(
+            "/supervision/emergency-policy?on=2026-11-01",
+            headers={**AUDITOR, "Accept-Language": "zh-CN"},
+        )
+        assert r.json()["note"] == note
+
+
 def test_the_measures_csv_shows_a_formula_like_name_as_written() -> None:
     from decimal import Decimal
     from types import SimpleNamespace

@@ -256,6 +256,73 @@ async def test_times_of_recorded_facts_stay_in_the_bureau_span(svc: Service) -> 
     assert r.status_code == 201, r.text[:300]
 
 
+async def test_a_recorded_time_is_in_the_span_in_beijing_time_as_its_case_number(
+    svc: Service,
+) -> None:
+    """`2000-01-01T00:00:00+14:00` is written in 2000 but is 1999-12-31 18:00
+    in Beijing: it was stored and numbered `12369-…-1999-000001`, outside
+    the span. The span is checked on the instant in Beijing time (the year a
+    case number carries), at both ends: a 422 naming the field, in the
+    caller's language."""
+    post = svc.http.post
+    outside = (
+        ("2000-01-01T00:00:00+14:00", "1999-12-31 18:00"),
+        ("2099-12-31T23:00:00-10:00", "2100-01-01 17:00"),
+        ("2099-12-31T16:00:00Z", "2100-01-01 00:00"),
+    )
+    for at, there in outside:
+        r = await post(
+            "/supervision/complaints",
+            json={**base(), "received_at": at},
+            headers={**officer(), "Accept-Language": "zh-CN"},
+        )
+        await expect(r, 422, "received_at")
+        assert r.headers["content-language"] == "zh-CN"
+        (error,) = [e for e in r.json()["errors"] if e["field"] == "received_at"]
+        assert error["message"] == f"按北京时间须在 2000–2099 年之间（该时间为北京时间 {there}）"
+        r = await post(
+            "/supervision/complaints",
+            json={**base(), "received_at": at},
+            headers={**officer(), "Accept-Language": "en"},
+        )
+        (error,) = [e for e in r.json()["errors"] if e["field"] == "received_at"]
+        assert error["message"] == (
+            f"must be in the years 2000–2099 in Beijing time (it is {there} there)"
+        )
+    # An alert may be set ahead of time: its end is checked the same way.
+    r = await post(
+        "/supervision/alerts",
+        json={
+            "level": "red",
+            "districts": [DONGLI],
+            "from": "2099-12-31T20:00:00+08:00",
+            "to": "2099-12-31T23:00:00-10:00",
+        },
+        headers=ADMIN,
+    )
+    await expect(r, 422, "to")
+    # So is an imported row.
+    row = "channel,received_at,district,address,category,description\n"
+    row += f"hotline,2000-01-01T00:00:00+14:00,{DONGLI},东丽区某路,air,工厂冒黑烟\n"
+    r = await post(
+        "/supervision/complaints:import",
+        content=row.encode(),
+        headers={**ADMIN, "content-type": "text/csv"},
+    )
+    assert r.status_code in (200, 207, 422) and "received_at" in r.text, r.text[:300]
+    async with svc.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(Complaint)) == 0
+    # The span's first moment in Beijing (1999-12-31 16:00 in UTC) is
+    # accepted and numbered in 2000.
+    r = await post(
+        "/supervision/complaints",
+        json={**base(), "received_at": "2000-01-01T00:00:00+08:00"},
+        headers=officer(),
+    )
+    assert r.status_code == 201, r.text[:300]
+    assert r.json()["complaint"]["case_no"] == f"12369-{DONGLI}-2000-000001"
+
+
 async def test_a_phone_number_is_accepted_exactly_when_the_document_says_so(
     svc: Service,
 ) -> None:

@@ -13,13 +13,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 from fastapi import Request
 
 from svc_common.districts import district_named
 from svc_common.errors import Forbidden, Unauthorized, Unavailable
+from svc_common.guard import is_plain_name
 from svc_common.i18n import msg
 from svc_common.settings import ServiceSettings
 from svc_common.tokens import ROLES, Role, mint_token
@@ -84,7 +85,34 @@ CACHE_SIZE = 4096
 #: How far ahead of this machine's clock an issuer's may run before a token
 #: it minted for the longest lifetime allowed is refused as too long-lived.
 LEEWAY_SECONDS = 60
-_SUB = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+#: The longest `sub` a token may give.
+MAX_SUB_LENGTH = 200
+
+
+def subject_ok(sub: object) -> TypeGuard[str]:
+    """Whether a token's `sub` can name a caller: a text of 1 to
+    MAX_SUB_LENGTH characters, not all spaces, that `guard.is_plain_name`
+    admits (no control character, line break, text-direction control nor
+    lone surrogate). It is who acts in the audit trail and the logs: a name
+    that reads as another, or one no database, log or answer can hold, is no
+    name."""
+    return (
+        isinstance(sub, str)
+        and 0 < len(sub) <= MAX_SUB_LENGTH
+        and bool(sub.strip())
+        and is_plain_name(sub)
+    )
+
+
+def expiry_of(claims: dict[str, Any]) -> float | None:
+    """A token's `exp` as a moment (seconds since the epoch), or None when
+    it is none: PyJWT takes whatever int() reads (a string of digits too),
+    so it is read the same way here; an integer too large for any clock (a
+    float cannot hold it) is no moment."""
+    try:
+        return float(int(claims["exp"]))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
 
 
 def _invalid(en: str, zh: str) -> Unauthorized:
@@ -152,8 +180,10 @@ class TokenVerifier:
             # that the token is not acceptable.
             raise _invalid("the token is not valid", "令牌无效") from exc
         sub, role = claims.get("sub"), claims.get("role")
-        if not isinstance(sub, str) or not _SUB.match(sub) or not sub.strip():
+        if not isinstance(sub, str) or not sub.strip():
             raise _invalid("the token names no subject (sub)", "令牌缺少主体（sub）")
+        if not subject_ok(sub):
+            raise _invalid("the token's subject (sub) is not valid", "令牌的主体（sub）无效")
         if role not in ROLES:
             raise _invalid(
                 f"the token has no valid role (one of {', '.join(ROLES)})",
@@ -169,10 +199,11 @@ class TokenVerifier:
                 "the districts claim must be a list of GB/T 2260 district codes",
                 "districts 声明必须是 GB/T 2260 区划代码的列表",
             )
-        # Required and read by PyJWT, which takes whatever int() reads (a
-        # string of digits too): read the same way here, so that the
+        # Required and read by PyJWT; read the same way here, so that the
         # lifetime's bound sees it.
-        expires = float(int(claims["exp"]))
+        expires = expiry_of(claims)
+        if expires is None:
+            raise _invalid("the token is not valid", "令牌无效")
         most = self.settings.jwt_max_lifetime_hours
         if expires > time.time() + most * 3600 + LEEWAY_SECONDS:
             raise _invalid(

@@ -9,6 +9,9 @@ parses it, so hostile input gets a clear 4xx and never a 500.
   refuses ints over 4,300 digits with an error of its own), bytes that are
   not UTF-8;
 - a body is not compressed (any Content-Encoding but identity is a 415);
+- a JSON body is UTF-8 (RFC 8259): one whose Content-Type declares another
+  charset (`charset=utf-16`) is a 415 saying so, not read as UTF-8 bytes
+  (where UTF-16's zero bytes would be refused as NUL characters);
 - no name appears twice in one object of a JSON body (parsers differ on
   which one they keep);
 - a request has one Content-Type (else the JSON checks could be skipped),
@@ -133,6 +136,20 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def has_lone_surrogate(text: str) -> bool:
     """Whether a text holds a lone surrogate (`lone_surrogate_at`)."""
     return _SURROGATE.search(text) is not None
+
+
+#: What a name may not hold besides REFUSED and lone surrogates: a name (who
+#: acted, as a token's `sub` gives it to the audit trail and the logs) is one
+#: line with no tab, and holds none of the implicit bidirectional marks
+#: (U+061C, U+200E, U+200F), which, unseen like the overrides REFUSED holds,
+#: make one name read as another.
+_NOT_IN_NAME = re.compile(f"[{REFUSED}\t\n\r\u2028\u2029\u061c\u200e\u200f]")
+
+
+def is_plain_name(text: str) -> bool:
+    """Whether `text` may name someone: no character of REFUSED, no line
+    break nor tab, no bidirectional mark, no lone surrogate."""
+    return _NOT_IN_NAME.search(text) is None and not has_lone_surrogate(text)
 
 
 #: The error type of a text with a lone surrogate, as pydantic names it.
@@ -419,6 +436,9 @@ class InputGuardMiddleware:
             await _refuse(scope, receive, send, _encoded())
             return
         is_json = media == "application/json" or media.endswith("+json")
+        if body and is_json and (charset := _declared_charset(headers)) is not None:
+            await _refuse(scope, receive, send, _not_utf8_declared(charset))
+            return
         if body and is_json and (problem := json_problem(body) or _not_utf8(body)):
             # A character no text may hold is refused at the field holding it.
             field = refused_text_at(body) or "body"
@@ -505,6 +525,44 @@ def _not_utf8(body: bytes) -> str | None:
     except UnicodeDecodeError:
         return i18n.msg("the JSON body is not UTF-8", "JSON 请求内容不是 UTF-8 编码")
     return None
+
+
+#: The charsets a JSON body may declare: UTF-8 (RFC 8259), by its name or
+#: the alias many clients write, and US-ASCII, whose every text is UTF-8
+#: (a body that is not ASCII is then refused as not UTF-8, if it is not).
+_UTF8_NAMES = frozenset({b"utf-8", b"utf8", b"us-ascii", b"ascii"})
+#: A charset as it may be shown back in an answer (a name, not any bytes).
+_CHARSET_NAME = re.compile(rb"[A-Za-z0-9._:+-]{1,40}")
+
+
+def _declared_charset(headers: dict[bytes, bytes]) -> bytes | None:
+    """The charset a JSON body's Content-Type declares when it is not UTF-8
+    (case-insensitive, quoted or not), or None: none declared, or UTF-8."""
+    for param in headers.get(b"content-type", b"").split(b";")[1:]:
+        name, _, value = param.partition(b"=")
+        if name.strip().lower() != b"charset":
+            continue
+        charset = value.strip().strip(b'"').strip()
+        if charset.lower() not in _UTF8_NAMES:
+            return charset
+    return None
+
+
+def _not_utf8_declared(charset: bytes) -> UnsupportedMediaType:
+    """A JSON body declared in another charset than UTF-8: refused as such,
+    not read as UTF-8 bytes (UTF-16's zero bytes would be called NUL
+    characters, another charset's bytes "not UTF-8")."""
+    named = charset.decode("ascii") if _CHARSET_NAME.fullmatch(charset) else ""
+    return UnsupportedMediaType(
+        i18n.msg(
+            "a JSON body must be UTF-8"
+            + (f" (Content-Type declares charset={named})" if named else "")
+            + "; send it in UTF-8, with charset=utf-8 or no charset",
+            "JSON 正文必须是 UTF-8 编码"
+            + (f"（Content-Type 声明的字符集为 {named}）" if named else "")
+            + "；请以 UTF-8 编码发送，charset 为 utf-8 或不声明",
+        )
+    )
 
 
 def _encoded() -> UnsupportedMediaType:

@@ -215,8 +215,10 @@ def unavailable(scope: Scope) -> Answer:
     )
 
 
-def _key_problem(raw: bytes) -> Problem | None:
-    """Why an Idempotency-Key header is unusable, or None."""
+def key_problem(raw: bytes) -> Problem | None:
+    """Why an Idempotency-Key header is unusable, or None. Also what a
+    client here (the console) checks a key by before sending it: a key
+    that is not ASCII cannot be sent at all."""
     if not raw or len(raw) > MAX_KEY_LENGTH:
         return KeyInvalid(
             i18n.msg(
@@ -258,7 +260,7 @@ class IdempotencyMiddleware:
         owner: str | None = None
         rights = ""
         if raw_key is not None:
-            if (problem := _key_problem(raw_key)) is not None:
+            if (problem := key_problem(raw_key)) is not None:
                 await _respond(send, *_answer(scope, problem))
                 return
             owner, rights = _owner(state, headers)

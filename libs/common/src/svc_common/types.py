@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
 from svc_common import clock, i18n
+from svc_common.calendar import CHINA_STANDARD_TIME
 
 KG_PER_TONNE = 1000
 #: The largest single amount a request may carry (a baseline, a reclaim, a
@@ -589,11 +590,13 @@ AwareDateTime = Annotated[
 ]
 
 #: The time of a recorded fact (a complaint received, an inspection made, an
-#: alert's period) is written in the years 2000–2099: older or later is a
+#: alert's period) is in the years 2000–2099 in Beijing time, the years its
+#: case numbers carry (`12369-<district>-<year>-…`): older or later is a
 #: typing error, and the rules that count working days or look back over a
-#: window from such a time stay well inside the calendar. The whole rule is
-#: one pattern (real days only, leap days included), so the documents state
-#: exactly what is accepted.
+#: window from such a time stay well inside the calendar. The pattern (real
+#: days only, leap days included) states the date as written; the instant is
+#: then checked in Beijing time, so `2000-01-01T00:00:00+14:00` (1999-12-31
+#: 18:00 in Beijing) is refused as well.
 RECORD_YEARS = (2000, 2099)
 _RECORD_DAY = (
     r"20[0-9]{2}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
@@ -610,12 +613,12 @@ _RECORD_TIME = re.compile(RECORD_TIME_PATTERN)
 
 def _parse_record_time(value: Any) -> dt.datetime:
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None or not RECORD_YEARS[0] <= value.year <= RECORD_YEARS[1]:
-            raise ValueError(
-                i18n.msg("must be in the years 2000–2099", "年份必须在 2000–2099 之间")
-            )
-        return value.astimezone(dt.UTC)
-    if not isinstance(value, str) or not _RECORD_TIME.match(value):
+        if value.tzinfo is None:
+            raise ValueError(i18n.msg("must carry its UTC offset", "必须带时区偏移"))
+        at = _parse_aware(value)
+    elif isinstance(value, str) and _RECORD_TIME.match(value):
+        at = _parse_aware(value)
+    else:
         raise ValueError(
             i18n.msg(
                 "must be an ISO 8601 date and time with its UTC offset in the years "
@@ -624,10 +627,25 @@ def _parse_record_time(value: Any) -> dt.datetime:
                 "例如 2026-03-01T09:30:00+08:00",
             )
         )
-    return _parse_aware(value)
+    try:
+        beijing: dt.datetime | None = at.astimezone(CHINA_STANDARD_TIME)
+    except OverflowError:  # the calendar's last hours: past 9999 in Beijing
+        beijing = None
+    if beijing is None or not RECORD_YEARS[0] <= beijing.year <= RECORD_YEARS[1]:
+        shown = "" if beijing is None else beijing.strftime("%Y-%m-%d %H:%M")
+        raise ValueError(
+            i18n.msg(
+                "must be in the years 2000–2099 in Beijing time"
+                + (f" (it is {shown} there)" if shown else ""),
+                "按北京时间须在 2000–2099 年之间"
+                + (f"（该时间为北京时间 {shown}）" if shown else ""),
+            )
+        )
+    return at
 
 
-#: The time of a recorded fact: RECORD_TIME_PATTERN, held in UTC.
+#: The time of a recorded fact: RECORD_TIME_PATTERN, in the years
+#: RECORD_YEARS in Beijing time; held in UTC.
 RecordTime = Annotated[
     dt.datetime,
     BeforeValidator(_parse_record_time),
@@ -635,7 +653,8 @@ RecordTime = Annotated[
         {
             "type": "string",
             "pattern": RECORD_TIME_PATTERN,
-            "description": "ISO 8601 date and time with its UTC offset, in the years 2000–2099",
+            "description": "ISO 8601 date and time with its UTC offset, in the years "
+            "2000–2099 as written and in Beijing time (UTC+8)",
             "examples": ["2026-03-01T09:30:00+08:00"],
         }
     ),

@@ -9,12 +9,16 @@ service's problem+json (already in the user's language)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from svc_common import i18n
 from svc_common.i18n import msg
+from svc_common.idempotency import MAX_KEY_LENGTH, key_problem
 
 SERVICES = ("permit", "quota", "eia")
 T = TypeVar("T")
@@ -69,6 +73,32 @@ def language_header() -> str:
     return "zh-CN" if i18n.lang() == "zh" else "en"
 
 
+#: What the part of a key naming the user keeps as it is: printable ASCII
+#: but the space and `%`, the escape itself.
+_AS_IS_IN_KEY = "".join(c for c in map(chr, range(0x21, 0x7F)) if c != "%")
+
+
+def idempotency_key(sub: str, idem: str) -> str:
+    """The Idempotency-Key of a form's action, `console:<user>:<idem>`. A
+    header is ASCII and a `sub` any text (a name the identity provider
+    gives): the user is written escaped as in a URL (UTF-8, `%` itself
+    too), so a login id of printable ASCII is written as it is, and no two
+    users' keys are one. A key that would be longer than the services take
+    names the user by a digest of the `sub` instead. `idem` is the form's
+    own, sent as it is: the services' rule for a key refuses it if need be
+    (`Services.request`)."""
+    who = quote(sub, safe=_AS_IS_IN_KEY, errors="surrogatepass")
+    key = f"console:{who}:{idem}"
+    if len(key) > MAX_KEY_LENGTH:
+        digest = hashlib.sha256(sub.encode("utf-8", "surrogatepass")).hexdigest()
+        key = f"console:~{digest}:{idem}"
+    return key
+
+
+#: A bearer token as RFC 6750 spells it (b64token): a header can carry it.
+_BEARER = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
 class Services:
     """Clients of permit-svc, quota-svc and eia-svc."""
 
@@ -115,9 +145,21 @@ class Services:
         accept: str | None = None,
     ) -> httpx.Response:
         headers = {"Accept-Language": language_header()}
+        # What the user's session or form gives is checked before it becomes
+        # a header: a header holds ASCII only, and httpx raises otherwise.
         if token:
+            if not _BEARER.fullmatch(token):
+                raise ApiError(
+                    401,
+                    {"detail": msg("the session's token is not valid", "会话的令牌无效")},
+                )
             headers["Authorization"] = f"Bearer {token}"
         if idempotency_key:
+            # The services' own rule (a space, a character past ASCII: 400),
+            # answered here for a key that could not even be sent.
+            raw = idempotency_key.encode("utf-8", "surrogatepass")
+            if (problem := key_problem(raw)) is not None:
+                raise ApiError(problem.status, problem.body())
             headers["Idempotency-Key"] = idempotency_key
         if accept:
             headers["Accept"] = accept

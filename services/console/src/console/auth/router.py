@@ -13,6 +13,7 @@ from svc_common.i18n import msg
 from console.auth import csrf, oidc
 from console.auth.users import (
     DEV_USERS,
+    UnusableToken,
     dev_user,
     from_token,
     sign_dev_token,
@@ -85,7 +86,18 @@ async def oidc_callback(request: Request) -> Response:
     info = token.get("userinfo") or {}
     name = info.get("name") or info.get("preferred_username")
     after = request.session.get("after_login") or ""
-    user = from_token(str(token["access_token"]), via="oidc", name=name)
+    try:
+        user = from_token(str(token["access_token"]), via="oidc", name=name)
+    except UnusableToken:
+        flash(
+            request,
+            msg(
+                "sign-in failed: the identity provider's access token is not usable",
+                "登录失败：身份提供方签发的访问令牌不可用",
+            ),
+            "error",
+        )
+        return RedirectResponse("/console/login", status_code=303)
     await sign_in(request, user)
     return RedirectResponse(_safe_next(after) or user.home, status_code=303)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 from fastapi import Request
-from svc_common.auth import mint_token
+from svc_common.auth import expiry_of, mint_token, subject_ok
 from svc_common.districts import DISTRICTS
 
 #: Roles the console serves and what each sees first.
@@ -89,19 +89,36 @@ async def sign_out(request: Request) -> None:
         await request.app.state.sessions.delete(sid)
 
 
+class UnusableToken(ValueError):
+    """An access token no one can be signed in with: not a JWT, or a `sub`
+    or `exp` the services refuse whatever its signature."""
+
+
 def from_token(token: str, *, via: str, name: str | None = None) -> User:
     """A user from an access token's claims. Read without verification: only
-    for display and menus; every API call verifies the token itself."""
-    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    for display and menus; every API call verifies the token itself. A
+    token whose `sub` or `exp` the services would refuse on its face, by
+    their own checks (svc_common.auth), is UnusableToken: the session
+    would name a user no page can show, or end at no moment a clock holds."""
+    try:
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise UnusableToken("the access token is not a JWT") from exc
+    sub = claims.get("sub")
+    exp = expiry_of(claims) if "exp" in claims else time.time() + 3600
+    if not subject_ok(sub) or exp is None:
+        raise UnusableToken("the access token's sub or exp is not valid")
     districts = claims.get("districts") or []
     if not isinstance(districts, list):
         districts = []
+    shown = name or claims.get("name") or claims.get("preferred_username")
     return User(
-        sub=str(claims.get("sub", "")),
+        sub=sub,
         role=str(claims.get("role", "")),
-        name=name or str(claims.get("name") or claims.get("preferred_username") or claims["sub"]),
+        # A name that could not be shown as it is (subject_ok's rule) is the sub.
+        name=shown if subject_ok(shown) else sub,
         token=token,
-        exp=int(claims.get("exp", time.time() + 3600)),
+        exp=int(exp),
         districts=[str(d) for d in districts],
         via=via,
     )

@@ -21,9 +21,15 @@ FINDING_LABELS_ZH = {"open": "待整改", "rectified": "已整改", "rectify": "
 def check_result(result: str, findings: int) -> str | None:
     """Why a result and its number of findings do not fit together, or None."""
     if result == "pass" and findings:
-        return "a passed audit has no findings; use result 'findings'"
+        return msg(
+            "a passed audit has no findings; use result 'findings'",
+            "审核通过（result 'pass'）时不得列出问题；发现问题请用 result 'findings'",
+        )
     if result == "findings" and not findings:
-        return "result 'findings' needs at least one finding"
+        return msg(
+            "result 'findings' needs at least one finding",
+            "发现问题（result 'findings'）时至少列出一个问题",
+        )
     return None
 
 

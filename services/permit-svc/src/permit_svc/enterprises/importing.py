@@ -1,7 +1,10 @@
 """Bulk import of enterprises: validate every row in Python, then upsert by
 USCC in chunks inside one transaction, with no ORM objects. A row that is
 plainly valid takes a fast path of direct checks; any other row goes through
-the pydantic model, which names each bad field and why."""
+the pydantic model, which names each bad field and why. Whichever path a
+row took, the upsert writes an existing enterprise only where the row keeps
+its district and industry (they are not changed in place); a row that
+would change them is refused, naming the field."""
 
 from __future__ import annotations
 
@@ -30,11 +33,20 @@ from svc_common.uscc import valid_usccs
 
 from permit_svc.bulk import RawRow, chunks
 from permit_svc.enterprises.models import Enterprise
+from permit_svc.enterprises.rules import FIXED_FIELDS, fixed_field_message
 from permit_svc.enterprises.schemas import EnterpriseIn
 from permit_svc.enterprises.service import industry_categories
 
 COLUMNS = ("uscc", "name", "district", "industry_code", "category", "address", "operating_status")
-UPDATED = ("name", "district", "industry_code", "category", "address", "operating_status")
+#: What an upsert updates. Not the district nor the industry (FIXED_FIELDS),
+#: so not the category derived from the industry either: the stored one is
+#: kept in step with the classification table by its replacement.
+UPDATED = ("name", "address", "operating_status")
+#: The condition on which an existing enterprise is updated: the row keeps
+#: its district and industry. A row that would change either is not written
+#: (and is then refused, `_refused`), whatever path it took and whenever its
+#: enterprise was registered, even by a request made while the import ran.
+KEEPS_FIXED = " AND ".join(f"enterprises.{c} = excluded.{c}" for c in FIXED_FIELDS)
 STATUSES = frozenset({"operating", "suspended", "closed"})
 #: The columns a row may have (EnterpriseIn's fields): any other is refused
 #: by the model, so a row with one goes to it (a misspelt `adress` would
@@ -158,14 +170,15 @@ def _slow(
 
 
 async def _upsert_pg(
-    s: AsyncSession, chunk: list[tuple[Any, ...]], now: dt.datetime, own: list[str]
+    s: AsyncSession, chunk: list[tuple[Any, ...]], now: dt.datetime
 ) -> tuple[set[str], set[str]]:
     """One INSERT … SELECT FROM unnest(arrays) ON CONFLICT per chunk; returns
     the USCCs inserted (xmax = 0) and all those written (the others were
-    updated). Given the officer's districts (`own`), an enterprise is updated
-    only if it is registered in one of them: one registered elsewhere by a
-    request that came in after `_keep_own` looked is not written (nor moved
-    into the officer's district), and its row is refused."""
+    updated). An enterprise is updated only where the row keeps its district
+    and industry (KEEPS_FIXED): one registered in another district or
+    industry, even by a request that came in after the rows were checked, is
+    not written (nor moved into an officer's district), and its row is
+    refused."""
     arrays = {c: [r[i] for r in chunk] for i, c in enumerate(COLUMNS)}
     sql = text(
         f"INSERT INTO enterprises ({', '.join(COLUMNS)}, created_at, updated_at) "
@@ -174,10 +187,9 @@ async def _upsert_pg(
         + ", ".join(f"CAST(:{c} AS text[])" for c in COLUMNS)
         + f") AS u({', '.join(COLUMNS)}) ON CONFLICT (uscc) DO UPDATE SET "
         + ", ".join(f"{c} = excluded.{c}" for c in (*UPDATED, "updated_at"))
-        + (" WHERE enterprises.district = ANY(CAST(:own AS text[]))" if own else "")
-        + " RETURNING uscc, (xmax = 0) AS inserted"
+        + f" WHERE {KEEPS_FIXED} RETURNING uscc, (xmax = 0) AS inserted"
     )
-    params = {**arrays, "now": now, **({"own": own} if own else {})}
+    params = {**arrays, "now": now}
     inserted: set[str] = set()
     written: set[str] = set()
     for uscc, new in await s.execute(sql, params):
@@ -193,18 +205,24 @@ _SQLITE_MAX_ROWID = 2**63 - 1
 
 
 async def _upsert_sqlite(
-    s: AsyncSession, chunk: list[tuple[Any, ...]], now: dt.datetime, own: list[str]
+    s: AsyncSession, chunk: list[tuple[Any, ...]], now: dt.datetime
 ) -> tuple[set[str], set[str]]:
     """Multi-row INSERT … ON CONFLICT statements, and which rows they
-    inserted. (No other write can come in between: SQLite has one writer at
-    a time, and a write after this transaction's reads fails it instead.)
+    inserted and wrote. (No other write can come in between: SQLite has one
+    writer at a time, and a write after this transaction's reads fails it
+    instead.) As on PostgreSQL, an existing enterprise is updated only where
+    the row keeps its district and industry (KEEPS_FIXED).
 
     The rows inserted are those whose rowid is above the table's largest
     before the chunk: SQLite numbers a new row one past the largest, and an
     update keeps a row's rowid. So two small reads replace a lookup of the
-    chunk's 2,000 USCCs: the largest rowid before, how many rows lie above
-    it after (all of the chunk's, or none: no list needed). Near the largest
-    rowid SQLite may pick them at random: then the USCCs are looked up.
+    chunk's 2,000 USCCs: the largest rowid and the connection's count of
+    rows changed (total_changes()) before, how many rows lie above it and
+    that count after (all of the chunk's rows written, and all or none of
+    them new: no list needed). A row not written (it would change its
+    enterprise's district or industry) shows as a change missing: then the
+    chunk's enterprises are read to tell which. Near the largest rowid
+    SQLite may number new rows at random: then the USCCs are looked up.
 
     Sent on the aiosqlite connection, in the import's transaction, each
     statement in one hand-off to SQLite's thread: through SQLAlchemy each
@@ -214,7 +232,9 @@ async def _upsert_sqlite(
     stamp = driver_value(Enterprise.__table__.c.created_at.type, conn.dialect, now)
     driver = await session_driver(s)
     keys = [r[0] for r in chunk]
-    ((top,),) = await driver.execute_fetchall("SELECT max(rowid) FROM enterprises")
+    ((top, changes_before),) = await driver.execute_fetchall(
+        "SELECT max(rowid), total_changes() FROM enterprises"
+    )
     top = top or 0
     existing: set[str] | None = None
     if top > _SQLITE_MAX_ROWID - len(chunk):
@@ -230,20 +250,31 @@ async def _upsert_sqlite(
             f"INSERT INTO enterprises ({', '.join(COLUMNS)}, created_at, updated_at) "
             f"VALUES {', '.join([row] * len(part))} ON CONFLICT (uscc) DO UPDATE SET "
             + ", ".join(f"{c} = excluded.{c}" for c in (*UPDATED, "updated_at"))
+            + f" WHERE {KEEPS_FIXED}"
         )
         params = tuple(itertools.chain.from_iterable(r + stamps for r in part))
         await driver.execute_fetchall(sql, params)
-    if existing is not None:
-        return set(keys) - existing, set(keys)
-    ((new,),) = await driver.execute_fetchall(
-        "SELECT count(*) FROM enterprises WHERE rowid > ?", (top,)
+    ((new, changes_after),) = await driver.execute_fetchall(
+        "SELECT count(*), total_changes() FROM enterprises WHERE rowid > ?", (top,)
     )
-    if new == len(keys):
-        return set(keys), set(keys)
+    written = set(keys)
+    if changes_after - changes_before < len(keys):
+        # Rows not written: their enterprises kept another district or industry.
+        fixed = {r[0]: (r[2], r[3]) for r in chunk}
+        found = await driver.execute_fetchall(
+            "SELECT uscc, district, industry_code FROM enterprises "
+            f"WHERE uscc IN ({', '.join('?' * len(keys))})",
+            keys,
+        )
+        written -= {u for u, d, i in found if (d, i) != fixed[u]}
+    if existing is not None:
+        return written - existing, written
+    if new == len(written):
+        return written, written
     if new == 0:
-        return set(), set(keys)
+        return set(), written
     found = await driver.execute_fetchall("SELECT uscc FROM enterprises WHERE rowid > ?", (top,))
-    return {u for (u,) in found}, set(keys)
+    return {u for (u,) in found}, written
 
 
 class _Validator:
@@ -307,45 +338,73 @@ async def _keep_own(
     kept = []
     for row, r in valid:
         if r[0] in foreign:
-            why = msg(
-                f"is registered in district {foreign[r[0]]}, not one of yours",
-                f"该企业登记在 {foreign[r[0]]}，不在您所辖的区",
-            )
-            errors[row] = (r[0], [FieldError(field="uscc", message=why)])
+            errors[row] = (r[0], [_not_yours(foreign[r[0]])])
         else:
             kept.append((row, r))
     return kept
 
 
-async def _refused_meanwhile(
+def _not_yours(district: str) -> FieldError:
+    return FieldError(
+        field="uscc",
+        message=msg(
+            f"is registered in district {district}, not one of yours",
+            f"该企业登记在 {district}，不在您所辖的区",
+        ),
+    )
+
+
+async def _refused(
     s: AsyncSession,
+    principal: Principal,
     valid: list[tuple[int, tuple[Any, ...]]],
     written: set[str],
     errors: dict[int, tuple[str | None, list[FieldError]]],
 ) -> list[tuple[int, tuple[Any, ...]]]:
-    """The rows the upsert wrote; the others (an enterprise registered in
-    another district after `_keep_own` looked) are errors, as they would
-    have been a moment later."""
+    """The rows the upsert wrote; the others are errors: an enterprise
+    registered in a district not the officer's (by a request that came in
+    after `_keep_own` looked), or one whose district or industry the row
+    would change (each named), as they would have been a moment later."""
     refused = [r[0] for _, r in valid if r[0] not in written]
-    where = dict(
-        (
-            await s.execute(
-                select(Enterprise.uscc, Enterprise.district).where(Enterprise.uscc.in_(refused))
+    where = {
+        uscc: (district, industry)
+        for uscc, district, industry in await s.execute(
+            select(Enterprise.uscc, Enterprise.district, Enterprise.industry_code).where(
+                Enterprise.uscc.in_(refused)
             )
-        ).all()
-    )
+        )
+    }
     kept = []
     for row, r in valid:
         if r[0] in written:
             kept.append((row, r))
             continue
-        district = where.get(r[0], "?")
-        why = msg(
-            f"is registered in district {district}, not one of yours",
-            f"该企业登记在 {district}，不在您所辖的区",
-        )
-        errors[row] = (r[0], [FieldError(field="uscc", message=why)])
+        district, industry = where.get(r[0], (None, None))
+        if district is not None and not principal.may_act_in(district):
+            why = [_not_yours(district)]
+        else:
+            why = [
+                FieldError(field=field, message=fixed_field_message(field, registered))
+                for field, registered, given in (
+                    ("district", district, r[2]),
+                    ("industry_code", industry, r[3]),
+                )
+                if registered is not None and registered != given
+            ]
+        errors[row] = (r[0], why or [_unwritten()])
     return kept
+
+
+def _unwritten() -> FieldError:
+    """A row not written whose enterprise, read after, shows no reason:
+    another request must have changed it meanwhile."""
+    return FieldError(
+        field="uscc",
+        message=msg(
+            "another request changed this enterprise meanwhile; send the row again",
+            "另一请求同时修改了该企业，请重新提交此行",
+        ),
+    )
 
 
 async def _inline(
@@ -386,7 +445,6 @@ async def import_enterprises(
     batch = str(uuid.uuid4())
     async with db.transaction() as s:
         validator = _Validator(await industry_categories(s), principal)
-        own = sorted(principal.districts)
         if s.get_bind().dialect.name == "postgresql":
             upsert, batches = _upsert_pg, _pipelined(validator, rows)
         else:
@@ -398,9 +456,9 @@ async def import_enterprises(
                 valid = await _keep_own(s, principal, valid, validator.errors)
             if not valid:
                 continue
-            inserted, written_now = await upsert(s, [r for _, r in valid], now, own)
+            inserted, written_now = await upsert(s, [r for _, r in valid], now)
             if len(written_now) < len(valid):
-                valid = await _refused_meanwhile(s, valid, written_now, validator.errors)
+                valid = await _refused(s, principal, valid, written_now, validator.errors)
                 if not valid:
                     continue
             outbox.emit(s, _imported_event(batch, [r for _, r in valid], now))

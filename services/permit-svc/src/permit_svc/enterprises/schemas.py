@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
+from svc_common.errors import FieldValueError
 from svc_common.industries import IndustryCode
 from svc_common.types import null_refused, schema_extra
 from svc_common.uscc import USCC, validate_uscc
 
-from permit_svc.enterprises.rules import Category, OperatingStatus
+from permit_svc.enterprises.rules import (
+    FIXED_FIELDS,
+    Category,
+    OperatingStatus,
+    fixed_field_message,
+)
 
 
 class IndustryOut(BaseModel):
@@ -58,6 +65,17 @@ class EnterpriseChange(BaseModel):
     reason: str | None = Field(None, max_length=500)
 
     _not_null = field_validator("name", "address", "operating_status")(null_refused)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fixed(cls, data: Any) -> Any:
+        """District and industry are refused saying why (the bulk import's
+        rows say the same), not as any unknown field is."""
+        if isinstance(data, dict):
+            for field in FIXED_FIELDS:
+                if field in data:
+                    raise FieldValueError(field, fixed_field_message(field))
+        return data
 
 
 class EnterpriseOut(BaseModel):

@@ -26,11 +26,16 @@ from svc_common.i18n import msg
 from permit_svc.bulk import RawRow, chunks
 from permit_svc.calendar import local_today
 from permit_svc.enterprises.models import Enterprise
-from permit_svc.enterprises.rules import closed_message, needs_permit
+from permit_svc.enterprises.rules import (
+    closed_message,
+    holds_registration_message,
+    needs_permit,
+)
 from permit_svc.permits import rules
 from permit_svc.permits.models import Permit
 from permit_svc.permits.schemas import ExistingPermit, limits_to_kg
 from permit_svc.permits.service import issued_event, new_permit
+from permit_svc.registrations.service import active_numbers
 
 #: An enterprise's permit already on the register: its status and number
 #: (None while it is an application).
@@ -71,6 +76,7 @@ def _problems(
     body: ExistingPermit,
     principal: Principal,
     already: FieldError | None,
+    registered: dict[str, str],
     numbers_in_use: set[str],
     today: dt.date,
 ) -> list[FieldError]:
@@ -101,6 +107,10 @@ def _problems(
             FieldError(
                 field="uscc", message=msg("is not in one of your districts", "不在您负责的区内")
             )
+        )
+    elif body.uscc in registered:
+        errors.append(
+            FieldError(field="uscc", message=holds_registration_message(registered[body.uscc]))
         )
     elif already is not None:
         errors.append(already)
@@ -172,12 +182,13 @@ async def import_permits(
                 if no:
                     numbers_in_use.add(no)
                     sequences[uscc] = max(sequences.get(uscc, 0), int(no[18:21]))
+        registered = await active_numbers(s, usccs)
         new_rows: list[dict[str, Any]] = []
         events = []
         for raw, body in parsed:
             e = enterprises.get(body.uscc)
             already = _already_here(held.get(body.uscc), brought_in.get(body.uscc))
-            errors = _problems(e, body, principal, already, numbers_in_use, today)
+            errors = _problems(e, body, principal, already, registered, numbers_in_use, today)
             if errors or e is None:
                 report.error(raw.row, errors, row_key=body.uscc)
                 continue

@@ -22,7 +22,11 @@ from svc_common.types import kg_to_tonnes
 
 from permit_svc.calendar import local_today
 from permit_svc.enterprises.models import Enterprise
-from permit_svc.enterprises.rules import closed_message, needs_permit
+from permit_svc.enterprises.rules import (
+    closed_message,
+    holds_registration_message,
+    needs_permit,
+)
 from permit_svc.enterprises.service import snapshot
 from permit_svc.permits import rules
 from permit_svc.permits.models import Permit
@@ -35,6 +39,7 @@ from permit_svc.permits.schemas import (
     limits_to_kg,
 )
 from permit_svc.quota_backing.service import backing_kg
+from permit_svc.registrations.service import active_numbers
 from permit_svc.settings import Settings
 
 
@@ -102,6 +107,19 @@ def refuse_if_closed(e: Enterprise) -> None:
         )
 
 
+async def refuse_if_registered(s: AsyncSession, e: Enterprise) -> None:
+    """An enterprise with a registration in force (排污登记) applies for and
+    is issued no permit: it is covered by one or the other, never both."""
+    registered = (await active_numbers(s, [e.uscc])).get(e.uscc)
+    if registered:
+        message = holds_registration_message(registered)
+        raise Conflict(
+            msg(f"enterprise {e.uscc} ", f"企业 {e.uscc} ") + message,
+            registration_no=registered,
+            errors=[FieldError(field="uscc", message=message)],
+        )
+
+
 async def apply(
     db: Database, principal: Principal, body: PermitApplication, now: dt.datetime
 ) -> PermitOut:
@@ -126,6 +144,7 @@ async def apply(
                     "该企业所属行业实行登记管理：应填报排污登记，而非申请排污许可证",
                 ),
             )
+        await refuse_if_registered(s, e)
         p = new_permit(e, limits_to_kg(body.pollutants), now, project_ref=body.project_ref)
         s.add(p)
         record_audit(s, principal, "permit.apply", "permit", p.id, body.model_dump(mode="json"))
@@ -202,6 +221,7 @@ async def issue(
     async with db.transaction() as s:
         p, e, after = await _locked(s, principal, permit_id, "issue")
         refuse_if_closed(e)
+        await refuse_if_registered(s, e)
         other = await s.scalar(
             select(Permit.permit_no).where(
                 Permit.uscc == p.uscc, Permit.status.in_(rules.IN_FORCE), Permit.id != p.id

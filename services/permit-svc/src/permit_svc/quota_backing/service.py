@@ -47,7 +47,10 @@ async def backing_kg(s: AsyncSession, uscc: str, district: str) -> tuple[int, in
     claiming at once are ordered by the allocation's row (the second finds
     it named). `claimed`: the reservation ids claimed now.
 
-    Allocated: the increments of the allocations that name the enterprise.
+    Allocated: the increments of the allocations of its district that name
+    it: a district's pool backs its own enterprises only (quota moves
+    between districts by a swap or a trade, whose rows name the buyer's
+    district).
     Drawn: what all its permits, whatever their status, have ever drawn."""
     projects = select(Permit.project_ref).where(
         Permit.uscc == uscc, Permit.project_ref.is_not(None)
@@ -68,7 +71,9 @@ async def backing_kg(s: AsyncSession, uscc: str, district: str) -> tuple[int, in
     ).all()
     allocated = await s.scalar(
         select(func.coalesce(func.sum(QuotaAllocation.increment_kg), 0)).where(
-            QuotaAllocation.pollutant == CONTROLLED_POLLUTANT, QuotaAllocation.uscc == uscc
+            QuotaAllocation.pollutant == CONTROLLED_POLLUTANT,
+            QuotaAllocation.uscc == uscc,
+            QuotaAllocation.district == district,
         )
     )
     drawn = await s.scalar(

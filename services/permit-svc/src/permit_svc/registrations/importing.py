@@ -29,7 +29,9 @@ from permit_svc.registrations.service import (
     active_numbers,
     eligibility,
     filed_event,
+    holds_permit_error,
     in_force_error,
+    permits_in_force,
 )
 
 
@@ -61,12 +63,15 @@ async def file_many(
             enterprises.update({e.uscc: e for e in found})
         filing = Filing(local_today(now), years)
         await filing.load(s, usccs)
+        held = await permits_in_force(s, usccs)
         filed: list[tuple[int, dict[str, Any], ev.RegistrationFiled]] = []
         for raw, body in parsed:
             e = enterprises.get(body.uscc)
             errors = eligibility(e, principal)
             if not errors and body.uscc in filing.active:
                 errors = [in_force_error(filing.active[body.uscc])]
+            if not errors and body.uscc in held:
+                errors = [holds_permit_error(held[body.uscc])]
             if errors or e is None:
                 report.error(raw.row, errors, row_key=body.uscc)
                 continue

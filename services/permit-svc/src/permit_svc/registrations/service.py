@@ -19,8 +19,14 @@ from svc_common.i18n import msg
 from permit_svc.bulk import chunks
 from permit_svc.calendar import local_today
 from permit_svc.enterprises.models import Enterprise
-from permit_svc.enterprises.rules import CATEGORY_ZH, closed_message, needs_permit
-from permit_svc.permits.rules import registration_number, term
+from permit_svc.enterprises.rules import (
+    CATEGORY_ZH,
+    closed_message,
+    holds_permit_message,
+    needs_permit,
+)
+from permit_svc.permits.models import Permit
+from permit_svc.permits.rules import IN_FORCE, registration_number, term
 from permit_svc.registrations import rules
 from permit_svc.registrations.models import Registration
 from permit_svc.registrations.schemas import (
@@ -93,6 +99,23 @@ def in_force_error(registration_no: str) -> FieldError:
     )
 
 
+def holds_permit_error(permit_no: str) -> FieldError:
+    """A bulk row's refusal: its enterprise holds a permit in force."""
+    return FieldError(field="uscc", message=holds_permit_message(permit_no))
+
+
+async def permits_in_force(s: AsyncSession, usccs: list[str]) -> dict[str, str]:
+    """The number of each enterprise's permit in force (issued or suspended):
+    such an enterprise is covered by it and files no registration."""
+    found: dict[str, str] = {}
+    for chunk in chunks(usccs):
+        q = select(Permit.uscc, Permit.permit_no).where(
+            Permit.uscc.in_(chunk), Permit.status.in_(IN_FORCE)
+        )
+        found.update({uscc: no for uscc, no in await s.execute(q) if no})
+    return found
+
+
 async def active_numbers(s: AsyncSession, usccs: list[str]) -> dict[str, str]:
     """The number of each enterprise's registration in force."""
     found: dict[str, str] = {}
@@ -158,7 +181,13 @@ async def file(
     db: Database, principal: Principal, body: RegistrationFiling, years: int, now: dt.datetime
 ) -> RegistrationOut:
     async with db.transaction() as s:
-        e = await s.get(Enterprise, body.uscc)
+        # Locked, as issuing a permit locks its enterprise: of a filing and
+        # an issue for one enterprise at once, the second sees the first's.
+        e = (
+            await s.scalars(
+                select(Enterprise).where(Enterprise.uscc == body.uscc).with_for_update()
+            )
+        ).one_or_none()
         if e is not None:
             principal.require_district(e.district)
         errors = eligibility(e, principal)
@@ -175,6 +204,13 @@ async def file(
                     f"企业 {e.uscc} 已有有效的排污登记 {filing.active[e.uscc]}",
                 ),
                 registration_no=filing.active[e.uscc],
+            )
+        held = (await permits_in_force(s, [e.uscc])).get(e.uscc)
+        if held:
+            raise Conflict(
+                msg(f"enterprise {e.uscc} ", f"企业 {e.uscc} ") + holds_permit_message(held),
+                permit_no=held,
+                errors=[holds_permit_error(held)],
             )
         rec = filing.record(e, body.details, now)
         reg = Registration(**rec)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
@@ -254,8 +254,11 @@ async def read_balance(
 
 class CheckOut(BaseModel):
     number: int
-    code: str
-    description: str
+    code: str = Field(description="The check's name for machines (`journal_replays_to_balances`)")
+    description: str = Field(
+        description="What the check verifies, in the caller's language "
+        "(Accept-Language: zh-CN by default, en on request)"
+    )
     ok: bool
     failures: list[str]
 

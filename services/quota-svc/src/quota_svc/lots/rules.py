@@ -47,11 +47,12 @@ class LotShort(Exception):
     pool's lots disagree with its balance)."""
 
     def __init__(self, lot_id: int | None, wanted_kg: int, available_kg: int) -> None:
-        what = f"lot {lot_id}" if lot_id is not None else "the pool's lots"
+        what_en = f"lot {lot_id}" if lot_id is not None else "the pool's lots"
+        what_zh = f"批次 {lot_id} " if lot_id is not None else "该总量池的批次"
         super().__init__(
             msg(
-                f"{what} can give {available_kg} kg, not {wanted_kg} kg",
-                f"{what} 只能提供 {available_kg} 千克，不足 {wanted_kg} 千克",
+                f"{what_en} can give {available_kg} kg, not {wanted_kg} kg",
+                f"{what_zh}只能提供 {available_kg} 千克，不足 {wanted_kg} 千克",
             )
         )
         self.lot_id = lot_id

@@ -6,19 +6,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: number → (code, what it checks)
-CHECKS: dict[int, tuple[str, str]] = {
-    1: ("journal_replays_to_balances", "each pool's journal replays to its stored balance"),
-    2: ("lots_sum_to_pools", "each pool's lots add up to its credited, reserved and allocated"),
+from svc_common.i18n import msg
+
+#: number → (code, what it checks in English, in Chinese). The code is what
+#: a machine reads; the answer says what it checks in the caller's language.
+CHECKS: dict[int, tuple[str, str, str]] = {
+    1: (
+        "journal_replays_to_balances",
+        "each pool's journal replays to its stored balance",
+        "各总量池的流水重放结果与其存储余额一致",
+    ),
+    2: (
+        "lots_sum_to_pools",
+        "each pool's lots add up to its credited, reserved and allocated",
+        "各总量池的批次合计等于其入账量、预留量与已分配量",
+    ),
     3: (
         "lineage_sums_to_allocations",
         "each lot's movements replay to it; each live "
         "reservation's lots add up to what it holds or was allocated, and a held "
         "one's lots hold it by the movements made for it",
+        "各批次的流水重放结果与该批次一致；每笔有效预留所用批次的合计等于其预留量或已分配量，"
+        "且预留中的批次由为其所做的流水占用",
     ),
-    4: ("holdings_sum_to_allocations", "each pool's holdings add up to its allocated quota"),
-    5: ("debts_consistent", "open debts equal their advance lots' unrepaid tonnes"),
-    6: ("register_chain_intact", "the public register's hash chain recomputes"),
+    4: (
+        "holdings_sum_to_allocations",
+        "each pool's holdings add up to its allocated quota",
+        "各总量池的持有量合计等于其已分配指标",
+    ),
+    5: (
+        "debts_consistent",
+        "open debts equal their advance lots' unrepaid tonnes",
+        "未结清的欠量等于其先用后补批次尚未偿还的吨数",
+    ),
+    6: (
+        "register_chain_intact",
+        "the public register's hash chain recomputes",
+        "公开登记簿的哈希链重新计算后一致",
+    ),
 }
 
 
@@ -33,7 +58,9 @@ class CheckResult:
 
     @property
     def description(self) -> str:
-        return CHECKS[self.number][1]
+        """What the check verifies, in the current request's language."""
+        _, en, zh = CHECKS[self.number]
+        return msg(en, zh)
 
     @property
     def ok(self) -> bool:

@@ -12,10 +12,11 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
+from svc_common.i18n import msg
 from svc_common.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -49,10 +50,24 @@ class RegisterItem(BaseModel):
     hash: str
 
 
+#: How an entry's hash is computed, as people read it (English, Chinese): a
+#: description, not an identifier, so an answer says it in the caller's
+#: language; the formula's names (sha256, prev_hash) are the same in both.
+ALGORITHM = (
+    "sha256(prev_hash + '\\n' + canonical JSON of the content); see docs",
+    "sha256(prev_hash + '\\n' + 本条内容的规范化 JSON)；详见文档",
+)
+
+
 class RegisterPage(BaseModel):
     items: list[RegisterItem]
     next_cursor: str | None = None
-    algorithm: str = "sha256(prev_hash + '\\n' + canonical JSON of the content); see docs"
+    algorithm: str = Field(
+        description="How each entry's hash is computed, in the caller's language "
+        "(Accept-Language: zh-CN by default, en on request): SHA-256 of the previous "
+        "entry's hash, a line feed and the entry's canonical JSON (docs/quota-svc.md)",
+        examples=list(ALGORITHM),
+    )
 
 
 class Head(BaseModel):
@@ -99,7 +114,7 @@ async def read_register(
     async with db.session() as s:
         rows = list((await s.scalars(stmt)).all())
     page = keyset_page(rows, limit, lambda e: e.seq, lambda e: RegisterItem(**public_fields(e)))
-    return RegisterPage(items=page.items, next_cursor=page.next_cursor)
+    return RegisterPage(items=page.items, next_cursor=page.next_cursor, algorithm=msg(*ALGORITHM))
 
 
 async def _csv(db: Database, base: object, after: int) -> AsyncIterator[bytes]:

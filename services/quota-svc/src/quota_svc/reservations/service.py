@@ -789,6 +789,10 @@ def holding_row(
 
 
 def allocated_event(r: ReservationRow, amount_kg: int) -> QuotaAllocated:
+    """`increment_t`: the emission the allocated quota backs (quota ÷ the
+    ratio, rounded down, at most the project's increment, as its holding's
+    rights): the whole increment for the whole hold, less for a part. A
+    permit drawn on it may add no more (permit-svc)."""
     return QuotaAllocated(
         reservation_id=r.id,
         project_ref=r.project_ref,
@@ -797,7 +801,9 @@ def allocated_event(r: ReservationRow, amount_kg: int) -> QuotaAllocated:
         pollutant=r.pollutant,
         pool_id=r.pool_id,
         amount_t=kg_to_tonnes(amount_kg),
-        increment_t=kg_to_tonnes(r.increment_kg),
+        increment_t=kg_to_tonnes(
+            trading_rules.rights_kg(amount_kg, r.offset_ratio_hundredths, r.increment_kg)
+        ),
         offset_ratio=ledger_rules.hundredths_to_ratio(r.offset_ratio_hundredths),
     )
 

@@ -15,7 +15,7 @@ from svc_common.types import Day, utcnow
 from svc_common.uscc import USCC
 
 from supervision_svc.grading import service
-from supervision_svc.grading.models import PlantPlan
+from supervision_svc.grading.models import EmergencyPolicy, PlantPlan
 from supervision_svc.grading.schemas import (
     Grade,
     GradeHistory,
@@ -180,8 +180,10 @@ async def get_plant_plans(
         return [_plan_out(p) for p in sorted(plans, key=lambda p: p.level)]
 
 
-def _policy_out(p: object) -> PolicyOut:
-    return PolicyOut.model_validate(p, from_attributes=True)
+def _policy_out(p: EmergencyPolicy) -> PolicyOut:
+    out = PolicyOut.model_validate(p, from_attributes=True)
+    out.note = service.policy_note(p.note, p.set_by)
+    return out
 
 
 @router.put("/emergency-policy", response_model=PolicyOut)

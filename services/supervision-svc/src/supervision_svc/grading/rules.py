@@ -238,6 +238,13 @@ DEFAULT_POLICY: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 DEFAULT_POLICY_FROM = dt.date(2020, 1, 1)
+#: The shipped table's note (English, Chinese). The English is what the
+#: table's row holds (as it always has); an answer gives it in the caller's
+#: language (`service.policy_note`).
+DEFAULT_POLICY_NOTE = (
+    "shipped default; an administrator sets the bureau's own",
+    "系统预置的默认应急减排措施表；本局的措施表由管理员设置",
+)
 
 
 def default_rules() -> list[dict[str, Any]]:

@@ -189,6 +189,9 @@ class PolicyIn(BaseModel):
 class PolicyOut(BaseModel):
     effective_from: dt.date
     rules: list[dict[str, Any]]
-    note: str | None
+    note: str | None = Field(
+        description="The administrator's note as written; the shipped table's in the "
+        "caller's language (Accept-Language: zh-CN by default, en on request)"
+    )
     set_by: str
     set_at: dt.datetime

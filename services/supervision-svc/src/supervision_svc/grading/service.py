@@ -211,11 +211,19 @@ async def ensure_default_policy(db: Database) -> None:
             EmergencyPolicy(
                 effective_from=rules.DEFAULT_POLICY_FROM,
                 rules=rules.default_rules(),
-                note="shipped default; an administrator sets the bureau's own",
+                note=rules.DEFAULT_POLICY_NOTE[0],
                 set_by=SYSTEM.sub,
                 set_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
             )
         )
+
+
+def policy_note(note: str | None, set_by: str) -> str | None:
+    """A policy table's note as the caller reads it: the shipped table's in
+    the caller's language; an administrator's as it was written."""
+    if set_by == SYSTEM.sub and note == rules.DEFAULT_POLICY_NOTE[0]:
+        return msg(*rules.DEFAULT_POLICY_NOTE)
+    return note
 
 
 async def policy_on(s: AsyncSession, day: dt.date) -> EmergencyPolicy:

@@ -49,7 +49,10 @@ class QuotaReservationRejected(EventPayload):
 
 @event("quota.allocated.v1", topic=TOPIC, key="project_ref")
 class QuotaAllocated(EventPayload):
-    """Held quota was allocated to an approved project (posted)."""
+    """Held quota was allocated to an approved project (posted): `amount_t`
+    of the pool, which backs `increment_t` of emission (amount ÷ ratio,
+    rounded down, at most the project's increment; less than the increment
+    when part of the hold was allocated)."""
 
     reservation_id: str
     project_ref: str

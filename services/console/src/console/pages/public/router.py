@@ -149,12 +149,15 @@ async def register(
     )
 
 
-#: What quota-svc says of its hash chain, as a reader says it.
+_ALGORITHM = (
+    "SHA-256 of the previous entry's hash, a line break and the entry's canonical JSON",
+    "SHA-256（前一条哈希 + 换行符 + 本条内容的规范化 JSON）",
+)
+#: What quota-svc says of its hash chain (in the language the console asked
+#: it for: English or Chinese), as a reader says it.
 REGISTER_TEXTS = {
-    "sha256(prev_hash + '\\n' + canonical JSON of the content); see docs": (
-        "SHA-256 of the previous entry's hash, a line break and the entry's canonical JSON",
-        "SHA-256（前一条哈希 + 换行符 + 本条内容的规范化 JSON）",
-    ),
+    "sha256(prev_hash + '\\n' + canonical JSON of the content); see docs": _ALGORITHM,
+    "sha256(prev_hash + '\\n' + 本条内容的规范化 JSON)；详见文档": _ALGORITHM,
 }
 
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from svc_common.i18n import msg
 
-from console.api import ApiError, Services, gather_limited
+from console.api import ApiError, Services, gather_limited, idempotency_key
 from console.auth import csrf
 from console.auth.users import DEV_USERS, User
 from console.deps import services, signed_in
@@ -237,7 +237,7 @@ async def act(
                 path,
                 token=user.token,
                 json=spec.body(reason.strip(), action),
-                idempotency_key=f"console:{user.sub}:{idem}",
+                idempotency_key=idempotency_key(user.sub, idem),
             )
         except ApiError as exc:
             status = exc.status if 400 <= exc.status < 500 else 503 if exc.status == 503 else 502
