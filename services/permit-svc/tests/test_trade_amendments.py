@@ -58,6 +58,8 @@ async def test_a_trade_amends_both_permits_once(svc: Service) -> None:
     assert sorted((c["uscc"], c["vocs_delta_t"], c["trade_id"]) for c in changes) == sorted(
         [(s_uscc, "-1.500", "t-1"), (b_uscc, "1.500", "t-1")]
     )
+    # No person made these changes: nobody's four eyes are at stake.
+    assert [c.get("actor") for c in changes] == [None, None]
     # The buyer's increase was drawn on the bought rights: nothing more is left.
     r = await svc.http.post(
         f"/permit/permits/{buyer_pid}/change",
