@@ -30,6 +30,7 @@ from quota_svc.lots.models import LOTS
 from quota_svc.lots.rules import Draws, Move
 from quota_svc.policy.rules import Policy
 from quota_svc.policy.service import policy_in_force
+from quota_svc.register import rules as register_rules
 from quota_svc.register import service as register
 from quota_svc.trading import rules
 from quota_svc.trading.models import Holding, Trade
@@ -403,7 +404,8 @@ async def settle(s: AsyncSession, t: Trade, actor: Principal, default: Policy) -
         seller=t.seller_uscc,
         buyer=t.buyer_uscc,
         buyer_district=t.buyer_district,
-        contract=t.contract_ref,
+        # The contract's reference is typed by hand: its digest, never its text.
+        contract_sha256=register_rules.text_digest(t.contract_ref),
         price_fen_per_t=t.price_fen_per_t,
     )
     return t
