@@ -172,7 +172,7 @@ async def _debts(s: AsyncSession, pool_ids: set[str], res: CheckResult) -> None:
         left = debt_rules.outstanding(d.amount_kg, d.repaid_kg, d.withdrawn_kg)
         closed_as = {
             DebtStatus.OPEN: left > 0,
-            DebtStatus.REPAID: left == 0 and d.repaid_kg > 0,
+            DebtStatus.REPAID: left == 0,
             DebtStatus.WITHDRAWN: left == 0 and d.withdrawn_kg > 0,
         }
         if not closed_as.get(DebtStatus(d.status), False):
