@@ -33,6 +33,8 @@ JIZHOU = "120119"
 SECRET = testing.DISTRIBUTED_SECRET
 ADMIN = testing.auth("admin", sub="admin.city", secret=SECRET)
 OFFICER = testing.auth("officer", [JIZHOU], sub="zhang.wei", secret=SECRET)  # 蓟州区 officer
+#: A second 蓟州区 officer: the reclaim of a permit zhang.wei cancelled is his.
+CHECKER = testing.auth("officer", [JIZHOU], sub="chen.jing", secret=SECRET)
 INVESTMENT = testing.auth("investment", sub="zhao.investment", secret=SECRET)
 
 
@@ -91,7 +93,8 @@ async def _close_plant(
     permit: httpx.AsyncClient, quota: httpx.AsyncClient, name: str, code: str, vocs: str
 ) -> dict[str, Any]:
     """A plant with a permit closes (注销, closure); its VOCs become a reclaim
-    candidate in quota-svc, which the district officer confirms."""
+    candidate in quota-svc, which another officer of the district confirms
+    (four eyes: the one who cancelled the permit may not)."""
     r = await permit.post(
         "/permit/enterprises",
         json={"uscc": code, "name": name, "district": JIZHOU, "industry_code": "2641"},
@@ -125,7 +128,10 @@ async def _close_plant(
     (candidate,) = await eventually(candidates, lambda cs: len(cs) == 1, f"{name}'s reclaim")
     assert candidate["amount_t"] == Decimal(vocs).quantize(Decimal("0.001")).to_eng_string()
     assert candidate["uscc"] == code and candidate["status"] == "pending"
+    assert candidate["created_by"] == "zhang.wei"
     r = await quota.post(f"/quota/reclaims/{candidate['id']}/confirm", headers=OFFICER)
+    assert r.status_code == 409, r.text
+    r = await quota.post(f"/quota/reclaims/{candidate['id']}/confirm", headers=CHECKER)
     assert r.status_code == 200 and r.json()["status"] == "confirmed", r.text
     return dict(r.json())
 

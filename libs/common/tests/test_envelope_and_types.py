@@ -16,7 +16,7 @@ from svc_common.auth import TokenVerifier, mint_token
 from svc_common.errors import Unauthorized
 from svc_common.events.envelope import Envelope, message_of
 from svc_common.events.registry import load_all
-from svc_common.events.schemas.permit import PermitCancelled
+from svc_common.events.schemas.permit import PermitCancelled, PermitChanged
 from svc_common.outbox import build_envelope, outbox_rows
 from svc_common.settings import DEV_JWT_SECRET, ServiceSettings
 from svc_common.types import (
@@ -61,6 +61,32 @@ def test_binary_mode_headers_key_and_round_trip() -> None:
     assert "甲厂".encode() in msg.value
     back = Envelope.from_message(msg)
     assert back == env
+
+
+def test_a_permit_event_names_its_actor_and_older_ones_still_read() -> None:
+    """`actor` on permit.cancelled / permit.changed (who freed the amounts:
+    quota-svc's four eyes on their reclaim) is optional: an event sent
+    before it reads with None, and the field is not required by the schema."""
+    payload = _cancelled().model_copy(update={"actor": "officer.wang"})
+    back = Envelope.from_message(build_envelope(payload).to_message("permit.events"))
+    assert back.data["actor"] == "officer.wang"
+    assert PermitCancelled.model_validate(back.data) == payload
+    older = {k: v for k, v in back.data.items() if k != "actor"}
+    assert PermitCancelled.model_validate(older).actor is None
+    changed = PermitChanged(
+        permit_id="p-1",
+        permit_no="X",
+        uscc="91120000MA05KXXXXX",
+        enterprise_name="甲厂",
+        district="120119",
+        pollutant_changes=[],
+        vocs_delta_t=Decimal("-1"),
+    )
+    assert changed.actor is None
+    schemas = load_all().json_schemas()
+    for event_type in ("permit.cancelled.v1", "permit.changed.v1"):
+        assert "actor" in schemas[event_type]["properties"]
+        assert "actor" not in schemas[event_type]["required"]
 
 
 def test_an_outbox_row_s_envelope_makes_the_message_its_model_makes() -> None:

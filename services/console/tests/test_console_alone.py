@@ -670,8 +670,9 @@ def test_the_csv_export_shows_a_formula_like_park_as_written() -> None:
 async def test_the_workbench_offers_only_what_the_officer_may_do_in_plain_words(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
-    """A reclaim the officer entered offers neither confirm nor reject (four
-    eyes: the service would refuse both); one the service entered says 系统;
+    """A reclaim the officer entered, or whose permit he cancelled, offers
+    neither confirm nor reject (four eyes: the service would refuse both);
+    one the service entered says 系统;
     a filing whose quota is not answered yet says 总量确认中 (待确认 is a
     reclaim's word)."""
     page = {"next_cursor": None}
@@ -698,6 +699,22 @@ async def test_the_workbench_offers_only_what_the_officer_may_do_in_plain_words(
                     "created_at": "2026-11-02T02:00:00+00:00",
                     "note": None,
                 },
+                {
+                    **reclaim,
+                    "id": "closedbyme",
+                    "source": "permit_cancelled",
+                    "created_by": "li.hua",
+                    "created_at": "2026-11-02T02:00:00+00:00",
+                    "note": None,
+                },
+                {
+                    **reclaim,
+                    "id": "cutbychen",
+                    "source": "permit_changed",
+                    "created_by": "chen.jing",
+                    "created_at": "2026-11-02T02:00:00+00:00",
+                    "note": None,
+                },
             ],
         },
     )
@@ -716,6 +733,13 @@ async def test_the_workbench_offers_only_what_the_officer_may_do_in_plain_words(
     assert "reclaim-reject" not in rows["mine"] and "reclaim-confirm" not in rows["mine"]
     assert "reclaim-reject" in rows["theirs"] and "reclaim-confirm" in rows["theirs"]
     assert "系统" in rows["theirs"] and ">system<" not in rows["theirs"]
+    # A permit li.hua cancelled: its reclaim is another officer's to decide;
+    # one chen.jing cut is li.hua's to decide, entered by 陈静.
+    assert (
+        "reclaim-confirm" not in rows["closedbyme"] and "reclaim-reject" not in rows["closedbyme"]
+    )
+    assert "该许可证由您注销或变更，需另一名审批人员确认" in rows["closedbyme"]
+    assert "reclaim-confirm" in rows["cutbychen"] and "陈静" in rows["cutbychen"]
     assert "总量确认中" in r.text
 
 

@@ -270,6 +270,31 @@ async def test_cancel_for_closure_frees_vocs_for_reclaim(svc: Service) -> None:
     assert len(await svc.events("permit.cancelled.v1")) == 1
 
 
+async def test_a_cut_or_a_cancellation_names_who_made_it(svc: Service) -> None:
+    """`permit.changed` and `permit.cancelled` carry the sub of the officer
+    who made them (`actor`): quota-svc lets someone else confirm the reclaim
+    of what they free (four eyes)."""
+    pid = await existing_permit(
+        svc, await svc.enterprise(5), local_today(utcnow()) + dt.timedelta(days=900)
+    )
+    cut = {"pollutants": [{"pollutant": "VOCs", "amount_t": "1"}], "reason": "治理设施升级"}
+    wang = testing.auth("officer", [BAODI], sub="officer.wang")
+    r = await svc.http.post(f"/permit/permits/{pid}/change", json=cut, headers=wang)
+    assert r.status_code == 200, r.text
+    zhao = testing.auth("officer", [BAODI], sub="officer.zhao")
+    r = await svc.http.post(
+        f"/permit/permits/{pid}/cancel", json={"reason": "closure"}, headers=zhao
+    )
+    assert r.status_code == 200, r.text
+    (changed,) = await svc.events("permit.changed.v1")
+    (cancelled,) = await svc.events("permit.cancelled.v1")
+    assert (changed["data"]["actor"], changed["data"]["vocs_delta_t"]) == ("officer.wang", "-2.200")
+    assert (cancelled["data"]["actor"], cancelled["data"]["vocs_freed_t"]) == (
+        "officer.zhao",
+        "1.000",
+    )
+
+
 async def test_statutory_clock_expires_permits_and_registrations(svc: Service) -> None:
     today = local_today(utcnow())
     soon = await existing_permit(svc, await svc.enterprise(4), today + dt.timedelta(days=10))

@@ -58,6 +58,8 @@ async def test_a_trade_amends_both_permits_once(svc: Service) -> None:
     assert sorted((c["uscc"], c["vocs_delta_t"], c["trade_id"]) for c in changes) == sorted(
         [(s_uscc, "-1.500", "t-1"), (b_uscc, "1.500", "t-1")]
     )
+    # No person made these changes: nobody's four eyes are at stake.
+    assert [c.get("actor") for c in changes] == [None, None]
     # The buyer's increase was drawn on the bought rights: nothing more is left.
     r = await svc.http.post(
         f"/permit/permits/{buyer_pid}/change",
@@ -72,3 +74,33 @@ async def test_a_trade_amends_both_permits_once(svc: Service) -> None:
             await s.scalars(select(AuditEntry.action).where(AuditEntry.target_id == lone))
         ).all()
     assert "permit.trade.no_permit_in_force" in actions
+
+
+async def test_a_trade_naming_another_district_amends_no_permit_there(svc: Service) -> None:
+    """A trade of 宝坻区 whose buyer_district says 宝坻区 for a buyer whose
+    permit is in 南开区: that permit is not raised (no 南开区 officer took
+    part, and 南开区's ratio did not price the rights), and it is audited."""
+    elsewhere = "120104"
+    there = testing.auth("officer", [elsewhere])
+    seller = await svc.enterprise(74)
+    await issued(svc, seller, "5", "r-74")
+    buyer = await svc.enterprise(75, district=elsewhere)
+    await testing.deliver(
+        svc.app, allocation("r-75", "P-r-75", buyer, "1").model_copy(update={"district": elsewhere})
+    )
+    body = {"uscc": buyer, "pollutants": [{"pollutant": "VOCs", "amount_t": "1"}]}
+    r = await svc.http.post(
+        "/permit/permits", json={**body, "project_ref": "P-r-75"}, headers=there
+    )
+    assert r.status_code == 201, r.text
+    buyer_pid = r.json()["id"]
+    r = await svc.http.post(f"/permit/permits/{buyer_pid}/issue", headers=there)
+    assert r.status_code == 200, r.text
+    await testing.deliver(svc.app, settled("t-3", seller, buyer, "1", "1"))
+    r = await svc.http.get(f"/permit/permits/{buyer_pid}", headers=there)
+    assert r.json()["vocs_t"] == "1.000", r.text
+    async with svc.db.session() as s:
+        actions = (
+            await s.scalars(select(AuditEntry.action).where(AuditEntry.target_id == buyer_pid))
+        ).all()
+    assert "permit.trade.other_district" in actions

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import zipfile
 from collections.abc import AsyncIterator, Iterator
@@ -667,3 +668,42 @@ async def test_availability_gives_each_district_the_ratio_in_force(q: Quota) -> 
         body = {"district": district, "increment_t": "1", "project_ref": f"R-{n}"}
         held = await post(q, "/quota/reservations", body, ADMIN, 201)
         assert held["offset_ratio"] == ratio, district
+
+
+async def test_a_trades_contract_reference_is_published_as_its_digest(q: Quota) -> None:
+    """A contract's reference is typed by hand: the register shows its
+    digest, so a reference holding `;buyer=…` names no other buyer and one
+    holding a name or a telephone number publishes neither."""
+    seller, buyer = uscc("SELLER7"), uscc("BUYER77")
+    await q.baseline(JIZHOU, "20")
+    await allocate_to(q, "proj-c", "3", seller)
+    contract = "HT-1;buyer=91120116000000001X;buyer_district=120101 经办人张三 13800138001"
+    trade = {
+        "seller": seller,
+        "buyer": buyer,
+        "district": JIZHOU,
+        "amount_t": "1",
+        "price_cny_per_t": "100",
+        "contract_ref": contract[:100],
+    }
+    r = await q.client.post("/quota/trades", json=trade, headers=OFFICER)
+    assert r.status_code == 201, r.text
+    await post(q, f"/quota/trades/{r.json()['id']}/approve", None, OFFICER2)
+    await chain_pending(q.app.state.runtime.db)
+    r = await q.client.get("/quota/public/register", params={"limit": 500})
+    (settled,) = [e for e in r.json()["items"] if e["kind"] == "trade_settled"]
+    pairs = dict(p.split("=", 1) for p in settled["refs"].split(";"))
+    assert (pairs["buyer"], pairs["seller"]) == (buyer, seller), settled["refs"]
+    assert pairs["contract_sha256"] == hashlib.sha256(contract[:100].encode()).hexdigest()
+    assert "13800138001" not in r.text and "张三" not in r.text
+
+
+def test_a_reference_value_reads_as_one_value() -> None:
+    from quota_svc.register import rules as register_rules
+
+    text = register_rules.refs_text(project="a;b=c%d", trade="t-1")
+    assert text == "project=a%3Bb%3Dc%25d;trade=t-1"
+    assert dict(p.split("=", 1) for p in text.split(";")) == {
+        "project": "a%3Bb%3Dc%25d",
+        "trade": "t-1",
+    }

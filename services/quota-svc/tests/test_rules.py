@@ -109,11 +109,13 @@ def test_which_permit_events_are_reclaim_candidates() -> None:
     assert reclaim_rules.reclaim_from_change(500) == 0
 
 
-def test_four_eyes_for_manual_candidates_only() -> None:
+def test_four_eyes_for_every_candidate_a_person_gave_rise_to() -> None:
     reclaim_rules.check_four_eyes("permit_cancelled", "system", "system")
-    with pytest.raises(Conflict):
-        reclaim_rules.check_four_eyes("manual", "officer.wang", "officer.wang")
-    reclaim_rules.check_four_eyes("manual", "officer.wang", "officer.zhao")
+    reclaim_rules.check_four_eyes("permit_changed", "system", "officer.wang")
+    for source in ("manual", "reduction", "permit_cancelled", "permit_changed"):
+        with pytest.raises(Conflict):
+            reclaim_rules.check_four_eyes(source, "officer.wang", "officer.wang")
+        reclaim_rules.check_four_eyes(source, "officer.wang", "officer.zhao")
 
 
 def test_what_if_check_and_availability_figures() -> None:

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from quota_svc.airquality.rules import ratio_in_force
 from quota_svc.debts.rules import AdvanceRefused, check_advance, is_overdue
+from quota_svc.ledger.service import PoolRef
 from quota_svc.lots import rules as lots
 from quota_svc.lots.rules import LotShort, Move
 from quota_svc.register import rules as register
@@ -125,6 +126,32 @@ def test_trade_checks_name_the_reason() -> None:
     assert trading.proportional_rights(6000, 6000, 2999) == 2999
     leap = dt.datetime(2028, 2, 29, tzinfo=dt.UTC)
     assert trading.valid_until(leap) == dt.datetime(2033, 2, 28, tzinfo=dt.UTC)
+
+
+@given(
+    amounts=st.lists(st.integers(1, 10**7), min_size=1, max_size=6),
+    rights=st.integers(0, 10**7),
+)
+def test_a_buyers_rights_shared_among_pools_add_up(amounts: list[int], rights: int) -> None:
+    """A sale from several pools gives the buyer a holding in each (within a
+    district): their rights are shared in proportion and add up exactly."""
+    shares = trading.rights_shares(amounts, rights)
+    assert sum(shares) == rights and min(shares) >= 0
+    assert trading.rights_shares([4000, 1000], 2500) == [2000, 500]
+    assert trading.rights_shares([1000], 333) == [333]
+
+
+def test_a_pool_ref_from_its_id() -> None:
+    """The pool a holding names, whichever kind: a trade locks and posts to it."""
+    for ref in (
+        PoolRef.district_pool("120116", "VOCs"),
+        PoolRef.park("120116", "VOCs", "nangang"),
+        PoolRef.reserve("120116", "NH3-N"),
+    ):
+        assert PoolRef.of_id(ref.id) == ref
+    for bad in ("120116", "120116:VOCs:elsewhere", "120116:VOCs:park:", ":VOCs"):
+        with pytest.raises(ValueError):
+            PoolRef.of_id(bad)
 
 
 def test_advance_checks() -> None:

@@ -141,8 +141,18 @@ async def amend_permits_for_trade(
     if not await record_trade_backing(s, payload, env):
         return
     await amend_for_trade(
-        s, payload.seller_uscc, payload.pollutant, -tonnes_to_kg(payload.seller_rights_t), payload
+        s,
+        payload.seller_uscc,
+        payload.district,
+        payload.pollutant,
+        -tonnes_to_kg(payload.seller_rights_t),
+        payload,
     )
     await amend_for_trade(
-        s, payload.buyer_uscc, payload.pollutant, tonnes_to_kg(payload.buyer_rights_t), payload
+        s,
+        payload.buyer_uscc,
+        payload.buyer_district,
+        payload.pollutant,
+        tonnes_to_kg(payload.buyer_rights_t),
+        payload,
     )

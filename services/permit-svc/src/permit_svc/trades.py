@@ -57,11 +57,20 @@ async def record_trade_backing(s: AsyncSession, e: QuotaTradeSettled, env: Envel
 
 
 async def amend_for_trade(
-    s: AsyncSession, uscc: str, pollutant: str, delta_kg: int, e: QuotaTradeSettled
+    s: AsyncSession,
+    uscc: str,
+    district: str,
+    pollutant: str,
+    delta_kg: int,
+    e: QuotaTradeSettled,
 ) -> None:
     """Change the enterprise's issued permit by `delta_kg` of `pollutant`; an
     enterprise with no permit in force is audited (the rights stay recorded
-    in the read model and back its next application)."""
+    in the read model and back its next application). `district`: where
+    the trade says the enterprise is (the buyer's district, or the
+    trade's for the seller); a permit of another district is not changed
+    but audited: that district's officers took no part in the trade, and
+    its pool's ratio did not price the rights."""
     p = (
         await s.scalars(
             select(Permit)
@@ -71,6 +80,22 @@ async def amend_for_trade(
             .with_for_update()
         )
     ).one_or_none()
+    if p is not None and delta_kg and p.district != district:
+        record_audit(
+            s,
+            SYSTEM,
+            "permit.trade.other_district",
+            "permit",
+            p.id,
+            {
+                "trade_id": e.trade_id,
+                "pollutant": pollutant,
+                "delta_kg": delta_kg,
+                "trade_district": district,
+                "permit_district": p.district,
+            },
+        )
+        return
     if p is None or not delta_kg:
         record_audit(
             s,

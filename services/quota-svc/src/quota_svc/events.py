@@ -382,6 +382,7 @@ async def reclaim_on_cancel(s: AsyncSession, e: PermitCancelled, env: Envelope) 
                 permit_id=e.permit_id,
                 source_event_id=env.id,
                 note=cancel_note(e),
+                entered_by=e.actor,
             ),
             SYSTEM,
         )
@@ -414,6 +415,7 @@ async def reclaim_on_change(s: AsyncSession, e: PermitChanged, env: Envelope) ->
                 permit_id=e.permit_id,
                 source_event_id=env.id,
                 note=change_note(e),
+                entered_by=e.actor,
             ),
             SYSTEM,
         )

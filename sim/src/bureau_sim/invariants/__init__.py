@@ -12,7 +12,9 @@ no outbox row unsent, no message unconsumed, no dead letter; every saga in a
 final state; the services agree (holds = secured filings, allocations =
 approved filings and what permit-svc learned, permit drafts = approved
 filings needing a permit, reclaim candidates = closures and decreases, parks
-carved once); every request took effect exactly once and its user got the
+carved once); four eyes on reclaims (a permit's reclaim names whoever
+cancelled or cut the permit as its creator, and no reclaim is decided by
+its creator); every request took effect exactly once and its user got the
 answer of that effect; every state change has its audit entry.
 """
 
@@ -33,6 +35,7 @@ AT_END = (
     agreement.allocations_learned,
     agreement.permit_drafts,
     agreement.reclaim_candidates,
+    agreement.reclaims_four_eyes,
     agreement.parks_carved,
     agreement.supervision_register,
     agreement.suspensions,

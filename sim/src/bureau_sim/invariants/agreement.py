@@ -195,6 +195,40 @@ async def reclaim_candidates(inv: Invariants) -> None:
             )
 
 
+async def reclaims_four_eyes(inv: Invariants) -> None:
+    """A reclaim a permit's cancellation or cut gave rise to names the
+    officer who cancelled or cut the permit as its creator, and no reclaim
+    is decided by its creator (the system's own aside)."""
+    read = inv.sim.read
+    actors: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for actor, action, target, detail in await read(
+        "permit",
+        "SELECT actor, action, target_id, detail FROM audit_log"
+        " WHERE action IN ('permit.cancel', 'permit.change')",
+    ):
+        if action == "permit.cancel" or int(as_dict(detail).get("vocs_delta_kg", 0)) < 0:
+            actors[(str(target), str(action))].add(str(actor))
+    for rid, pid, source, status, created_by, decided_by in await read(
+        "quota",
+        "SELECT id, permit_id, source, status, created_by, decided_by FROM reclaims",
+    ):
+        action = {"permit_cancelled": "permit.cancel", "permit_changed": "permit.change"}.get(
+            str(source)
+        )
+        by = actors.get((str(pid), action or ""), set())
+        if action is not None and created_by not in by:
+            inv.fail(
+                "reclaims four eyes",
+                f"reclaim {rid} ({source} of permit {pid}) names {created_by} as its "
+                f"creator; the permit's {action} was by {sorted(by)}",
+            )
+        if status != "pending" and created_by != "system" and decided_by == created_by:
+            inv.fail(
+                "reclaims four eyes",
+                f"reclaim {rid} ({source}) {status} by {decided_by}, who gave rise to it",
+            )
+
+
 async def parks_carved(inv: Invariants) -> None:
     """Each park's sub-pool is carved once."""
     read = inv.sim.read

@@ -114,7 +114,23 @@ async def desk_round(w: Workload) -> Story:
         if item["source"] in ("manual", "reduction"):
             continue  # their second officer decides them
         yield rng.uniform(60, 3600)
-        _, b = w.officers[item["district"]]
+        # Four eyes: the officer who cancelled or cut the permit does not
+        # decide its reclaim; the district's other officer does.
+        a, b = w.officers[item["district"]]
+        if item.get("created_by") == b.sub:
+            a, b = b, a
+        if item.get("created_by") == a.sub and rng.random() < 0.25:
+            # ... and is refused when he tries (409).
+            async for pause in w.send(
+                w.post(
+                    "quota",
+                    f"/quota/reclaims/{item['id']}/confirm",
+                    a,
+                    {},
+                    "quota.reclaim.confirm",
+                )
+            ):
+                yield pause
         if rng.random() < 0.85:
             op = w.post(
                 "quota", f"/quota/reclaims/{item['id']}/confirm", b, {}, "quota.reclaim.confirm"

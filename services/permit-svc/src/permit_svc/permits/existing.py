@@ -1,6 +1,10 @@
 """Import of certificates issued before this register (存量): they enter in
 force with their own terms and draw no allocated quota, since their amounts
-are part of the district's baseline stock."""
+are part of the district's baseline stock. They come in once, for stock the
+register does not hold yet: an enterprise that has any permit here, in any
+status, imports none (cancelling an imported certificate frees its amounts
+for the district's reclaim, so a second import would make quota from
+nothing)."""
 
 from __future__ import annotations
 
@@ -33,17 +37,51 @@ from permit_svc.permits.schemas import ExistingPermit, limits_to_kg
 from permit_svc.permits.service import issued_event, new_permit
 from permit_svc.registrations.service import active_numbers
 
+#: An enterprise's permit already on the register: its status and number
+#: (None while it is an application).
+Held = tuple[str, str | None]
+
+
+def _already_here(held: Held | None, earlier_row: int | None) -> FieldError | None:
+    """Why an enterprise with a permit on the register imports no certificate:
+    one it has (any status), or one an earlier row of this upload brings in."""
+    if earlier_row is not None:
+        return FieldError(
+            field="uscc",
+            message=msg(
+                f"appears again: row {earlier_row} of this upload already brings in its "
+                "permit (an enterprise's existing certificate comes in once)",
+                f"重复出现：本次导入第 {earlier_row} 行已导入该企业的许可证"
+                "（存量许可证每家企业只导入一次）",
+            ),
+        )
+    if held is None:
+        return None
+    status, number = held
+    what_en = f"permit {number}" if number else "a permit application"
+    what_zh = f"排污许可证 {number}" if number else "排污许可证申请"
+    return FieldError(
+        field="uscc",
+        message=msg(
+            f"already has {what_en} ({status}) in this system: existing certificates come in "
+            "only for enterprises with no permit here (change, renew or apply instead)",
+            f"本系统已有该企业的{what_zh}（{rules.LABELS_ZH.get(status, status)}）："
+            "存量许可证只能为本系统中尚无许可证的企业导入（请办理变更、延续或重新申请）",
+        ),
+    )
+
 
 def _problems(
     e: Enterprise | None,
     body: ExistingPermit,
     principal: Principal,
-    in_force: set[str],
+    already: FieldError | None,
     registered: dict[str, str],
     numbers_in_use: set[str],
     today: dt.date,
 ) -> list[FieldError]:
-    """Every reason this row cannot enter the register, named by field."""
+    """Every reason this row cannot enter the register, named by field;
+    `already` is the enterprise's permit on the register, if it has one."""
     errors = []
     if e is None:
         errors.append(
@@ -74,13 +112,8 @@ def _problems(
         errors.append(
             FieldError(field="uscc", message=holds_registration_message(registered[body.uscc]))
         )
-    if body.uscc in in_force:
-        errors.append(
-            FieldError(
-                field="uscc",
-                message=msg("already holds a permit in force", "已持有有效的排污许可证"),
-            )
-        )
+    elif already is not None:
+        errors.append(already)
     if body.valid_to < today:
         errors.append(
             FieldError(
@@ -116,7 +149,11 @@ async def import_permits(
     async with db.transaction() as s:
         usccs = sorted({body.uscc for _, body in parsed})
         enterprises: dict[str, Enterprise] = {}
-        in_force: set[str] = set()
+        #: Each enterprise's permit on the register, whatever its status (the
+        #: one in force if it has one, else any).
+        held: dict[str, Held] = {}
+        #: The row of this upload that brought an enterprise's permit in.
+        brought_in: dict[str, int] = {}
         sequences: dict[str, int] = {}
         numbers_in_use: set[str] = set()
         for chunk in chunks(usccs):
@@ -140,8 +177,8 @@ async def import_permits(
             for uscc, status, no in await s.execute(
                 select(Permit.uscc, Permit.status, Permit.permit_no).where(Permit.uscc.in_(chunk))
             ):
-                if status in rules.IN_FORCE:
-                    in_force.add(uscc)
+                if uscc not in held or status in rules.IN_FORCE:
+                    held[uscc] = (status, no)
                 if no:
                     numbers_in_use.add(no)
                     sequences[uscc] = max(sequences.get(uscc, 0), int(no[18:21]))
@@ -150,7 +187,8 @@ async def import_permits(
         events = []
         for raw, body in parsed:
             e = enterprises.get(body.uscc)
-            errors = _problems(e, body, principal, in_force, registered, numbers_in_use, today)
+            already = _already_here(held.get(body.uscc), brought_in.get(body.uscc))
+            errors = _problems(e, body, principal, already, registered, numbers_in_use, today)
             if errors or e is None:
                 report.error(raw.row, errors, row_key=body.uscc)
                 continue
@@ -158,7 +196,7 @@ async def import_permits(
             permit_no = body.permit_no or rules.permit_number(body.uscc, seq)
             sequences[body.uscc] = max(seq, int(permit_no[18:21]))
             numbers_in_use.add(permit_no)
-            in_force.add(body.uscc)
+            brought_in[body.uscc] = raw.row
             p = new_permit(e, limits_to_kg(body.pollutants), now)
             p.status, p.last_action, p.permit_no = "issued", "import", permit_no
             p.valid_from, p.valid_to = body.valid_from, body.valid_to

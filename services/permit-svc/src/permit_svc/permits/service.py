@@ -307,6 +307,7 @@ async def change(
                 ],
                 vocs_delta_t=kg_to_tonnes(vocs_delta),
                 reason=body.reason,
+                actor=principal.sub,
             ),
         )
     return to_out(p, e.name, settings.renewal_lead_days)
@@ -418,6 +419,7 @@ async def cancel(
                 note=body.note,
                 pollutants_freed=amounts(p.pollutants),
                 vocs_freed_t=kg_to_tonnes(p.vocs_kg),
+                actor=principal.sub,
             ),
         )
         if closing:

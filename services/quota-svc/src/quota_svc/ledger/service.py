@@ -83,6 +83,22 @@ class PoolRef:
             rules.reserve_pool_id(district, pollutant), district, pollutant, PoolKind.RESERVE
         )
 
+    @classmethod
+    def of_id(cls, pool_id: str) -> PoolRef:
+        """The pool an id names, as the ledger builds them (`<district>:<pollutant>`,
+        `…:park:<park_id>`, `…:reserve`); ValueError for any other id."""
+        district, _, rest = pool_id.partition(":")
+        pollutant, _, kind = rest.partition(":")
+        if not kind:
+            ref = cls.district_pool(district, pollutant)
+        elif kind == "reserve":
+            ref = cls.reserve(district, pollutant)
+        else:
+            ref = cls.park(district, pollutant, kind.removeprefix("park:"))
+        if ref.id != pool_id or not district or not pollutant:
+            raise ValueError(f"{pool_id!r} is not a pool id")
+        return ref
+
 
 POOLS = cast(Table, Pool.__table__)
 ENTRIES = cast(Table, JournalEntry.__table__)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from svc_common.audit import SYSTEM
 from svc_common.errors import Conflict, IllegalTransition
 from svc_common.i18n import msg
 
@@ -41,6 +42,11 @@ RECLAIMABLE_CANCEL_REASONS = frozenset({"closure", "process_closed", "other"})
 #: Candidates a person entered; their confirmer must be someone else.
 FOUR_EYES_SOURCES = frozenset({ReclaimSource.MANUAL, ReclaimSource.REDUCTION})
 
+#: The creator of a candidate no person gave rise to: a permit event sent
+#: before events named their actor, or a change the system made (the audit
+#: trail's `system`).
+SYSTEM_SUB = SYSTEM.sub
+
 
 def is_reclaimable_cancellation(reason: str, freed_kg: int) -> bool:
     return freed_kg > 0 and reason in RECLAIMABLE_CANCEL_REASONS
@@ -76,13 +82,27 @@ def check_decision(status: str, action: str) -> None:
 
 
 def check_four_eyes(source: str, created_by: str, decided_by: str) -> None:
-    """A manually entered candidate is decided by a different person."""
-    if source in FOUR_EYES_SOURCES and created_by == decided_by:
+    """A candidate is decided by someone other than the person who gave rise
+    to it: who entered it by hand, or who cancelled or cut the permit whose
+    event made it. A candidate no person made (`system`) any officer decides."""
+    if created_by != decided_by:
+        return
+    if source in FOUR_EYES_SOURCES:
         raise Conflict(
             msg(
                 "four eyes: a manually entered candidate must be confirmed or rejected "
                 "by someone other than the person who entered it",
                 "四眼原则：人工录入的收回候选须由录入人以外的人员确认或驳回",
+            ),
+            created_by=created_by,
+        )
+    if created_by != SYSTEM_SUB:
+        raise Conflict(
+            msg(
+                "four eyes: the reclaim of what a permit's cancellation or reduction frees "
+                "must be confirmed or rejected by someone other than the person who "
+                "cancelled or changed the permit",
+                "四眼原则：许可证注销或核减释放的收回候选须由注销或变更该许可证以外的人员确认或驳回",
             ),
             created_by=created_by,
         )

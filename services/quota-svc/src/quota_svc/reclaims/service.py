@@ -35,11 +35,14 @@ class Candidate:
     permit_id: str | None = None
     source_event_id: str | None = None
     note: str | None = None
+    #: Who gave rise to it, when not `actor`: the person who cancelled or
+    #: cut the permit whose event made it (four eyes: someone else decides).
+    entered_by: str | None = None
 
 
 async def add_candidate(s: AsyncSession, c: Candidate, actor: Principal) -> Reclaim:
     """A pending candidate; one per source event and pollutant (a re-sent
-    event finds the first)."""
+    event finds the first). Its creator is `c.entered_by`, else `actor`."""
     if c.source_event_id is not None:
         existing = await s.scalar(
             select(Reclaim).where(
@@ -60,18 +63,18 @@ async def add_candidate(s: AsyncSession, c: Candidate, actor: Principal) -> Recl
         permit_id=c.permit_id,
         source_event_id=c.source_event_id,
         note=c.note,
-        created_by=actor.sub,
+        created_by=c.entered_by or actor.sub,
         created_at=utcnow(),
     )
     s.add(r)
-    record_audit(
-        s,
-        actor,
-        "quota.reclaim.candidate",
-        "reclaim",
-        r.id,
-        {"source": r.source, "amount_kg": r.amount_kg, "source_event_id": c.source_event_id},
-    )
+    detail: dict[str, object] = {
+        "source": r.source,
+        "amount_kg": r.amount_kg,
+        "source_event_id": c.source_event_id,
+    }
+    if r.created_by != actor.sub:
+        detail["entered_by"] = r.created_by
+    record_audit(s, actor, "quota.reclaim.candidate", "reclaim", r.id, detail)
     return r
 
 

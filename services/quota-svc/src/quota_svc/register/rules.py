@@ -62,10 +62,33 @@ def entry_hash(prev_hash: str, fields: Mapping[str, str]) -> str:
     return hashlib.sha256((prev_hash + "\n" + body).encode("utf-8")).hexdigest()
 
 
+#: What a reference's value may not show as itself: the pair and field
+#: separators, and the escape's own sign (percent-encoded as in a URL).
+_REF_ESCAPES = {ord("%"): "%25", ord(";"): "%3B", ord("="): "%3D"}
+
+
+def ref_value(value: object) -> str:
+    """A reference's value as the register writes it: `%`, `;` and `=`
+    percent-encoded, so no value (a contract's reference, typed by hand)
+    reads as more pairs (`HT-1;buyer=…` would name another buyer)."""
+    text = str(value)
+    if "%" in text or ";" in text or "=" in text:
+        return text.translate(_REF_ESCAPES)
+    return text
+
+
 def refs_text(**refs: object) -> str:
     """Public references as `key=value` pairs joined by `;` (sorted, no
-    personal data: ids, serials, enterprise codes, project references)."""
-    return ";".join(f"{k}={v}" for k, v in sorted(refs.items()) if v not in (None, ""))
+    personal data: ids, serials, enterprise codes, project references), each
+    value escaped (`ref_value`)."""
+    return ";".join(f"{k}={ref_value(v)}" for k, v in sorted(refs.items()) if v not in (None, ""))
+
+
+def text_digest(text: str) -> str:
+    """The SHA-256 of a text typed by hand (UTF-8, hex): what the register
+    shows of it, so that whoever holds the text can match it, and nothing
+    typed in it (a name, a telephone number) is published."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

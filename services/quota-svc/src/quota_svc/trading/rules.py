@@ -4,6 +4,7 @@ how long it is valid, and why a trade is refused."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -35,6 +36,21 @@ def proportional_rights(part_kg: int, holding_amount_kg: int, holding_rights_kg:
     if part_kg >= holding_amount_kg:
         return holding_rights_kg
     return (part_kg * holding_rights_kg * 2 + holding_amount_kg) // (2 * holding_amount_kg)
+
+
+def rights_shares(amounts: Sequence[int], rights_kg: int) -> list[int]:
+    """`rights_kg` shared among the parts of a sale in proportion to their
+    quota (`amounts`), rounded half up cumulatively, so the shares add up to
+    `rights_kg` exactly."""
+    total = sum(amounts)
+    shares: list[int] = []
+    done_kg = done_rights = 0
+    for amount in amounts:
+        done_kg += amount
+        upto = proportional_rights(done_kg, total, rights_kg)
+        shares.append(upto - done_rights)
+        done_rights = upto
+    return shares
 
 
 def quota_for_rights(rights_kg: int, holding_amount_kg: int, holding_rights_kg: int) -> int:

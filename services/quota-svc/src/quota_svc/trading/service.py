@@ -1,10 +1,14 @@
 """Trade orchestration (排污权交易): propose (checked), approve by a second
 person (four eyes) and settle in that same transaction: the seller's
-holdings give the quota oldest first, the buyer gets a new holding whose lots
-are the seller's (or, across districts, new lots of the buyer district made
-from them), and `quota.trade.settled` tells permit-svc to amend both permits."""
+holdings give the quota oldest first, each part in the pool its holding is in
+(the district's, a park's or the reserve); the buyer gets a holding in each
+of those pools with the seller's lots (or, across districts, one holding of
+new lots of the buyer district made from them), and `quota.trade.settled`
+tells permit-svc to amend both permits."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,15 +21,18 @@ from svc_common.i18n import msg
 from svc_common.outbox import emit
 from svc_common.types import kg_to_tonnes, utcnow
 
+from quota_svc.ledger.models import Pool
 from quota_svc.ledger.rules import EntryCode, hundredths_to_ratio
 from quota_svc.ledger.service import PoolRef, emit_balance_changed, lock_pools, post_entry
 from quota_svc.lots import rules as lot_rules
 from quota_svc.lots import service as lots
+from quota_svc.lots.models import LOTS
 from quota_svc.lots.rules import Draws, Move
 from quota_svc.policy.rules import Policy
 from quota_svc.policy.service import policy_in_force
 from quota_svc.reclaims.models import Reclaim
 from quota_svc.reclaims.rules import ReclaimSource, ReclaimStatus
+from quota_svc.register import rules as register_rules
 from quota_svc.register import service as register
 from quota_svc.trading import rules
 from quota_svc.trading.models import Holding, Trade
@@ -131,13 +138,14 @@ async def check(
 ) -> tuple[list[Holding], int, int]:
     """(the seller's valid holdings, the buyer's rights, the buyer's ratio);
     raises TradeRefused naming the reason. At approval (`lock`) the seller's
-    pool is locked first, as a reclaim's confirmation locks it: a pending
-    closure read here is still pending when the trade settles."""
+    holdings are locked before the reclaims are read, as a reclaim's
+    confirmation locks them to retire them: a closure confirmed meanwhile
+    has retired them, one still pending here refuses the trade."""
     now = utcnow()
+    holdings = await seller_holdings(s, t.seller_uscc, t.district, t.pollutant, lock=lock)
     closing = await pending_closure(s, t.seller_uscc, t.district, t.pollutant)
     if closing is not None and t.seller_uscc != t.buyer_uscc:
         raise rules.closure_pending(closing.id, closing.permit_id)
-    holdings = await seller_holdings(s, t.seller_uscc, t.district, t.pollutant, lock=lock)
     valid = [h for h in holdings if h.valid_until > now]
     policy = await policy_in_force(s, t.buyer_district, t.pollutant, now, default)
     buyer_rights = rules.check_trade(
@@ -190,11 +198,22 @@ def check_four_eyes(t: Trade, actor: Principal) -> None:
         )
 
 
-def _take(holdings: list[Holding], amount_kg: int) -> tuple[Draws, int]:
-    """Take `amount_kg` from the holdings oldest first: (the lots sold, the
-    seller's rights that go with them)."""
-    sold: Draws = []
-    rights = 0
+@dataclass
+class _Part:
+    """What a sale takes from the holdings of one pool: the lots sold (each
+    holding's oldest), the quota and the seller's rights that go with them."""
+
+    pool_id: str
+    lots: Draws = field(default_factory=list)
+    amount_kg: int = 0
+    rights_kg: int = 0
+
+
+def _take(holdings: list[Holding], amount_kg: int) -> list[_Part]:
+    """Take `amount_kg` from the holdings oldest first, grouped by the pool
+    each holding (and its lots) belongs to: a district's, a park's or the
+    reserve (in the order the pools were first taken from)."""
+    parts: dict[str, _Part] = {}
     left = amount_kg
     for h in holdings:
         if left <= 0:
@@ -202,41 +221,140 @@ def _take(holdings: list[Holding], amount_kg: int) -> tuple[Draws, int]:
         part = min(left, h.amount_kg)
         r = rules.proportional_rights(part, h.amount_kg, h.rights_kg)
         head, tail = lot_rules.split(lots.as_draws(h.lots), part)
-        sold += head
+        p = parts.setdefault(h.pool_id, _Part(h.pool_id))
+        p.lots += head
+        p.amount_kg += part
+        p.rights_kg += r
         h.amount_kg -= part
         h.rights_kg -= r
         h.lots = [[lot, kg] for lot, kg in tail]
-        rights += r
         left -= part
-    return sold, rights
+    return list(parts.values())
+
+
+async def _seller_pool_ids(s: AsyncSession, t: Trade) -> set[str]:
+    """The pools the seller's holdings here are in, read before any lock."""
+    rows = await s.scalars(
+        select(Holding.pool_id)
+        .where(
+            Holding.uscc == t.seller_uscc,
+            Holding.district == t.district,
+            Holding.pollutant == t.pollutant,
+            Holding.amount_kg > 0,
+            Holding.retired_at.is_(None),
+        )
+        .distinct()
+    )
+    return set(rows.all())
+
+
+def _ledger_disagrees(detail_en: str, detail_zh: str, pool_id: str) -> Conflict:
+    return Conflict(
+        msg(
+            f"{detail_en}; the trade cannot be settled until the ledger is reconciled",
+            f"{detail_zh}，台账对账一致之前该交易无法交割",
+        ),
+        reason="ledger_disagrees",
+        pool_id=pool_id,
+    )
+
+
+async def _check_parts(
+    s: AsyncSession, parts: list[_Part], pools: dict[str, Pool], *, cross: bool
+) -> None:
+    """Each part's lots are allocated lots of its holdings' pool, and (sold
+    out of the district) that pool has them allocated: a ledger that says
+    otherwise is a 409, never a balance or lot driven below zero."""
+    lot_ids = {lot for p in parts for lot, _ in p.lots}
+    found = {
+        r.id: r
+        for r in await s.execute(
+            select(LOTS.c.id, LOTS.c.pool_id, LOTS.c.allocated_kg).where(LOTS.c.id.in_(lot_ids))
+        )
+    }
+    for p in parts:
+        pool = pools[p.pool_id]
+        sold: dict[int, int] = {}
+        for lot_id, kg in p.lots:
+            sold[lot_id] = sold.get(lot_id, 0) + kg
+        for lot_id, kg in sold.items():
+            lot = found.get(lot_id)
+            if lot is None or lot.pool_id != p.pool_id or lot.allocated_kg < kg:
+                raise _ledger_disagrees(
+                    f"lot {lot_id} of the seller's holdings in pool {p.pool_id} "
+                    f"does not have {kg} kg allocated there",
+                    f"卖方在总量池 {p.pool_id} 的持有量所列批次 {lot_id} "
+                    f"在该池并无已分配的 {kg} 千克",
+                    p.pool_id,
+                )
+        if cross and pool.allocated_kg < p.amount_kg:
+            raise _ledger_disagrees(
+                f"pool {p.pool_id} has {pool.allocated_kg} kg allocated, "
+                f"less than the {p.amount_kg} kg the seller's holdings there give",
+                f"总量池 {p.pool_id} 已分配 {pool.allocated_kg} 千克，"
+                f"少于卖方在该池持有的 {p.amount_kg} 千克",
+                p.pool_id,
+            )
 
 
 async def settle(s: AsyncSession, t: Trade, actor: Principal, default: Policy) -> Trade:
-    """Approve and settle in one transaction (raises TradeRefused)."""
+    """Approve and settle in one transaction (raises TradeRefused; Conflict,
+    with nothing written, if the ledger disagrees with the seller's holdings).
+    Every part of the sale moves in the pool of the holding it comes from."""
     check_four_eyes(t, actor)
-    seller_pool = PoolRef.district_pool(t.district, t.pollutant)
+    cross = t.district != t.buyer_district
     buyer_pool = PoolRef.district_pool(t.buyer_district, t.pollutant)
-    pools = await lock_pools(s, seller_pool, buyer_pool)
+    # The pools first (the one lock order: pools, then holdings): those the
+    # seller's holdings are in and, across districts, the buyer district's.
+    refs = [PoolRef.of_id(pid) for pid in await _seller_pool_ids(s, t)]
+    pools = await lock_pools(s, *refs, *([buyer_pool] if cross else []))
     holdings, buyer_rights, ratio_h = await check(s, t, default, lock=True)
-    sold, seller_rights = _take(holdings, t.amount_kg)
+    parts = _take(holdings, t.amount_kg)
+    if missing := [PoolRef.of_id(p.pool_id) for p in parts if p.pool_id not in pools]:
+        # A holding allocated from another pool since the read above.
+        pools.update(await lock_pools(s, *missing))
+    await _check_parts(s, parts, pools, cross=cross)
+    seller_rights = sum(p.rights_kg for p in parts)
     ref = f"trade:{t.id}"
     now = utcnow()
-    if t.district == t.buyer_district:
-        # The tonnes stay allocated in the same lots; only their holder changes.
-        buyer_lots = sold
-        await lots.apply(s, seller_pool.id, [(lot, Move.TRADE, kg) for lot, kg in sold], ref=ref)
+    # The buyer's holdings: (pool, lots, quota) each.
+    bought: list[tuple[str, Draws, int]] = []
+    if not cross:
+        # The tonnes stay allocated in the same lots of the same pools; only
+        # their holder changes: the buyer holds them in each seller holding's pool.
+        for p in parts:
+            await lots.apply(s, p.pool_id, [(lot, Move.TRADE, kg) for lot, kg in p.lots], ref=ref)
+            bought.append((p.pool_id, p.lots, p.amount_kg))
     else:
-        out_pool, in_pool = pools[seller_pool.id], pools[buyer_pool.id]
-        post_entry(
-            s,
-            out_pool,
-            EntryCode.TRADE_OUT,
-            t.amount_kg,
-            idempotency_id=f"{ref}:out",
-            actor=actor.sub,
-            reason="out",
-            ref=ref,
-        )
+        in_pool = pools[buyer_pool.id]
+        buyer_lots: Draws = []
+        for p in parts:
+            out_pool = pools[p.pool_id]
+            post_entry(
+                s,
+                out_pool,
+                EntryCode.TRADE_OUT,
+                p.amount_kg,
+                # One pool keeps the id every trade had; several each name theirs.
+                idempotency_id=f"{ref}:out" if len(parts) == 1 else f"{ref}:out:{p.pool_id}",
+                actor=actor.sub,
+                reason="out",
+                ref=ref,
+            )
+            created = await lots.move_to_pool(
+                s,
+                p.lots,
+                Move.SOLD_OUT,
+                source_pool_id=p.pool_id,
+                target_pool_id=buyer_pool.id,
+                target_district=t.buyer_district,
+                pollutant=t.pollutant,
+                source="trade",
+                ref=ref,
+                allocated=True,
+            )
+            buyer_lots += [(lot, kg) for lot, (_, kg) in zip(created, p.lots, strict=True)]
+            emit_balance_changed(s, out_pool, EntryCode.TRADE_OUT)
         post_entry(
             s,
             in_pool,
@@ -247,40 +365,29 @@ async def settle(s: AsyncSession, t: Trade, actor: Principal, default: Policy) -
             reason="in",
             ref=ref,
         )
-        created = await lots.move_to_pool(
-            s,
-            sold,
-            Move.SOLD_OUT,
-            source_pool_id=seller_pool.id,
-            target_pool_id=buyer_pool.id,
-            target_district=t.buyer_district,
-            pollutant=t.pollutant,
-            source="trade",
-            ref=ref,
-            allocated=True,
-        )
-        buyer_lots = [(lot, kg) for lot, (_, kg) in zip(created, sold, strict=True)]
-        emit_balance_changed(s, out_pool, EntryCode.TRADE_OUT)
         emit_balance_changed(s, in_pool, EntryCode.TRADE_IN)
-    s.add(
-        Holding(
-            id=new_id(),
-            uscc=t.buyer_uscc,
-            district=t.buyer_district,
-            pollutant=t.pollutant,
-            pool_id=buyer_pool.id,
-            source="trade",
-            original_kg=t.amount_kg,
-            amount_kg=t.amount_kg,
-            rights_kg=buyer_rights,
-            offset_ratio_hundredths=ratio_h,
-            reservation_id=None,
-            trade_id=t.id,
-            lots=[[lot, kg] for lot, kg in buyer_lots],
-            acquired_at=now,
-            valid_until=rules.valid_until(now),
+        bought.append((buyer_pool.id, buyer_lots, t.amount_kg))
+    shares = rules.rights_shares([kg for _, _, kg in bought], buyer_rights)
+    for (pool_id, drawn, amount), rights in zip(bought, shares, strict=True):
+        s.add(
+            Holding(
+                id=new_id(),
+                uscc=t.buyer_uscc,
+                district=t.buyer_district,
+                pollutant=t.pollutant,
+                pool_id=pool_id,
+                source="trade",
+                original_kg=amount,
+                amount_kg=amount,
+                rights_kg=rights,
+                offset_ratio_hundredths=ratio_h,
+                reservation_id=None,
+                trade_id=t.id,
+                lots=[[lot, kg] for lot, kg in drawn],
+                acquired_at=now,
+                valid_until=rules.valid_until(now),
+            )
         )
-    )
     t.status = TradeStatus.SETTLED.value
     t.decided_by, t.decided_at = actor.sub, now
     t.seller_rights_kg, t.buyer_rights_kg, t.offset_ratio_hundredths = (
@@ -326,7 +433,8 @@ async def settle(s: AsyncSession, t: Trade, actor: Principal, default: Policy) -
         seller=t.seller_uscc,
         buyer=t.buyer_uscc,
         buyer_district=t.buyer_district,
-        contract=t.contract_ref,
+        # The contract's reference is typed by hand: its digest, never its text.
+        contract_sha256=register_rules.text_digest(t.contract_ref),
         price_fen_per_t=t.price_fen_per_t,
     )
     return t

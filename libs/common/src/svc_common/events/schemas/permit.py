@@ -49,6 +49,10 @@ class PermitChanged(EventPayload):
     #: Set when the change amends the permit for an emission-rights trade
     #: (排污权交易): a decrease then frees nothing for the district pool.
     trade_id: str | None = None
+    #: Who changed it: the person's `sub`; None for a change the system made
+    #: (a trade's amendment) and in events sent before the field existed. A
+    #: decrease's reclaim is then confirmed by someone else (four eyes).
+    actor: str | None = None
 
 
 @event("permit.cancelled.v1", topic=TOPIC, key="permit_id")
@@ -64,6 +68,10 @@ class PermitCancelled(EventPayload):
     note: str | None = None
     pollutants_freed: list[PollutantAmount]
     vocs_freed_t: Tonnes
+    #: Who cancelled it: the person's `sub`; None for a cancellation the
+    #: system made and in events sent before the field existed. The reclaim
+    #: of what it frees is then confirmed by someone else (four eyes).
+    actor: str | None = None
 
 
 @event("permit.expired.v1", topic=TOPIC, key="permit_id")
