@@ -242,3 +242,20 @@ async def test_an_allocation_of_another_district_backs_nothing(svc: Service) -> 
     await testing.deliver(svc.app, allocation("res-28", "P-28", uscc, "1"))
     (r,) = await issue_answers(svc, await apply_as(svc, uscc, "1", "P-28", there), headers=there)
     assert r.status_code == 409 and r.json()["available_t"] == "0.000", r.text
+
+
+async def test_a_draw_of_nothing_claims_no_allocation(svc: Service) -> None:
+    """A permit citing a project but adding no VOCs draws nothing, so it
+    claims none of the project's allocation: the enterprise whose permit
+    draws on it later still finds it."""
+    idle, drawing = await svc.enterprise(29), await svc.enterprise(30)
+    await testing.deliver(svc.app, allocation("res-29", "P-29", None, "1"))
+    body = {"uscc": idle, "pollutants": [{"pollutant": "NOx", "amount_t": "2"}]}
+    r = await svc.http.post(
+        "/permit/permits", json={**body, "project_ref": "P-29"}, headers=OFFICER
+    )
+    assert r.status_code == 201, r.text
+    (r,) = await issue_answers(svc, r.json()["id"])
+    assert r.status_code == 200 and r.json()["quota_drawn_t"] == "0.000", r.text
+    (r,) = await issue_answers(svc, await apply(svc, drawing, "1", project="P-29"))
+    assert r.status_code == 200 and r.json()["quota_drawn_t"] == "1.000", r.text

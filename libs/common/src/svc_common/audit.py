@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from svc_common import context
-from svc_common.auth import Principal
+from svc_common.auth import SYSTEM_SUB, Principal
 from svc_common.tables import AuditEntry
 from svc_common.types import utcnow
 
 #: The actor recorded for changes made by event handlers and sweepers.
-SYSTEM = Principal(sub="system", role="system")
+SYSTEM = Principal(sub=SYSTEM_SUB, role="system")
 
 
 def audit_row(

@@ -85,21 +85,28 @@ CACHE_SIZE = 4096
 #: How far ahead of this machine's clock an issuer's may run before a token
 #: it minted for the longest lifetime allowed is refused as too long-lived.
 LEEWAY_SECONDS = 60
-#: The longest `sub` a token may give.
-MAX_SUB_LENGTH = 200
+#: The longest `sub` a token may give: two of them and a comma fit where a
+#: decision names both its officers (a lot's `confirmed_by`, 400).
+MAX_SUB_LENGTH = 199
+#: The name the services act under themselves (svc_common.audit.SYSTEM),
+#: which four-eyes rules read as "no one" (a reclaim born of an event with
+#: no actor may be decided by anyone): no token may give it.
+SYSTEM_SUB = "system"
+RESERVED_SUBS = frozenset({SYSTEM_SUB})
 
 
 def subject_ok(sub: object) -> TypeGuard[str]:
     """Whether a token's `sub` can name a caller: a text of 1 to
     MAX_SUB_LENGTH characters, not all spaces, that `guard.is_plain_name`
     admits (no control character, line break, text-direction control nor
-    lone surrogate). It is who acts in the audit trail and the logs: a name
-    that reads as another, or one no database, log or answer can hold, is no
-    name."""
+    lone surrogate), and not one of RESERVED_SUBS. It is who acts in the
+    audit trail and the logs: a name that reads as another, or one no
+    database, log or answer can hold, is no name."""
     return (
         isinstance(sub, str)
         and 0 < len(sub) <= MAX_SUB_LENGTH
         and bool(sub.strip())
+        and sub.strip().lower() not in RESERVED_SUBS
         and is_plain_name(sub)
     )
 

@@ -190,7 +190,7 @@ def step(
 async def _require_backing(s: AsyncSession, p: Permit, increase_kg: int) -> dict[str, Any]:
     """Draw `increase_kg` of VOCs on the enterprise's allocated quota, or
     409; what the audit entry of the draw records (allocations it claimed)."""
-    allocated, drawn, claimed = await backing_kg(s, p.uscc, p.district)
+    allocated, drawn, claimed = await backing_kg(s, p.uscc, p.district, p.project_ref, increase_kg)
     missing = rules.quota_missing_kg(increase_kg, allocated, drawn)
     if missing:
         raise Conflict(

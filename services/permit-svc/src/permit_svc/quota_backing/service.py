@@ -34,14 +34,17 @@ async def record_allocation(s: AsyncSession, payload: QuotaAllocated, env: Envel
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def backing_kg(s: AsyncSession, uscc: str, district: str) -> tuple[int, int, list[str]]:
+async def backing_kg(
+    s: AsyncSession, uscc: str, district: str, project_ref: str | None, increase_kg: int
+) -> tuple[int, int, list[str]]:
     """(allocated, drawn, claimed) VOCs for enterprise `uscc` of `district`,
     at a draw (the enterprise's row locked by the caller).
 
     An allocation backs one enterprise, once (一个指标只能支撑一家企业):
     the one it names, or, naming none (quota.allocated may leave the uscc
     out), the first enterprise of its district to draw on it through a
-    permit for its project. That draw claims it here (its uscc set, in the
+    permit for its project (`project_ref`: the permit drawing `increase_kg`;
+    a draw of nothing claims nothing). That draw claims it here (its uscc set, in the
     caller's transaction: undone if the draw is refused), so a permit of
     another enterprise citing the same project finds it taken; two draws
     claiming at once are ordered by the allocation's row (the second finds
@@ -52,23 +55,22 @@ async def backing_kg(s: AsyncSession, uscc: str, district: str) -> tuple[int, in
     between districts by a swap or a trade, whose rows name the buyer's
     district).
     Drawn: what all its permits, whatever their status, have ever drawn."""
-    projects = select(Permit.project_ref).where(
-        Permit.uscc == uscc, Permit.project_ref.is_not(None)
-    )
-    claimed = (
-        await s.scalars(
-            update(QuotaAllocation)
-            .where(
-                QuotaAllocation.uscc.is_(None),
-                QuotaAllocation.district == district,
-                QuotaAllocation.pollutant == CONTROLLED_POLLUTANT,
-                QuotaAllocation.project_ref.in_(projects),
+    claimed: list[str] = []
+    if project_ref is not None and increase_kg > 0:
+        claimed = list(
+            await s.scalars(
+                update(QuotaAllocation)
+                .where(
+                    QuotaAllocation.uscc.is_(None),
+                    QuotaAllocation.district == district,
+                    QuotaAllocation.pollutant == CONTROLLED_POLLUTANT,
+                    QuotaAllocation.project_ref == project_ref,
+                )
+                .values(uscc=uscc)
+                .returning(QuotaAllocation.reservation_id)
+                .execution_options(synchronize_session=False)
             )
-            .values(uscc=uscc)
-            .returning(QuotaAllocation.reservation_id)
-            .execution_options(synchronize_session=False)
         )
-    ).all()
     allocated = await s.scalar(
         select(func.coalesce(func.sum(QuotaAllocation.increment_kg), 0)).where(
             QuotaAllocation.pollutant == CONTROLLED_POLLUTANT,
