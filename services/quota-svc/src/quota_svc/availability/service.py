@@ -126,7 +126,9 @@ _FIGURES = DriverStatement(
         )
         .scalar_subquery()
         .label("reclaimed_kg"),
-        _open_debts(_DEBTS.c.amount_kg - _DEBTS.c.repaid_kg).label("debts_left_kg"),
+        _open_debts(_DEBTS.c.amount_kg - _DEBTS.c.repaid_kg - _DEBTS.c.withdrawn_kg).label(
+            "debts_left_kg"
+        ),
         _open_debts(_DEBTS.c.due_at).label("debts_due_at"),
         *policy_columns(_WANTED.c.district, bindparam("pollutant")),
     )

@@ -32,11 +32,18 @@ class AdvanceLimit(Base):
 
 class Debt(Base):
     """Quota used before it was offset (先用后补): an advance lot of
-    `amount_kg`, repaid by later credits, oldest debt first."""
+    `amount_kg`, repaid by later credits, oldest debt first. What its
+    reservation released unused is withdrawn (`withdrawn_kg`): the pool's
+    credit goes with the hold it was for, and that part is never repaid.
+    Outstanding: amount − repaid − withdrawn."""
 
     __tablename__ = "debts"
     __table_args__ = (
         CheckConstraint("repaid_kg >= 0 AND repaid_kg <= amount_kg", name="ck_debts_repaid"),
+        CheckConstraint(
+            "withdrawn_kg >= 0 AND repaid_kg + withdrawn_kg <= amount_kg",
+            name="ck_debts_withdrawn",
+        ),
         Index("ix_debts_pool", "pool_id", "status", "created_at"),
     )
 
@@ -48,6 +55,7 @@ class Debt(Base):
     lot_id: Mapped[int] = mapped_column(BigInteger)
     amount_kg: Mapped[int] = mapped_column(BigInteger)
     repaid_kg: Mapped[int] = mapped_column(BigInteger, default=0)
+    withdrawn_kg: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(10))
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     approved_by: Mapped[str] = mapped_column(String(200))

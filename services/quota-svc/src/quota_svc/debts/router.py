@@ -57,6 +57,8 @@ class DebtOut(BaseModel):
     lot_id: int
     amount_t: TotalTonnes
     repaid_t: TotalTonnes
+    #: Released unused with the hold it was for: owed no more, never repaid.
+    withdrawn_t: TotalTonnes
     outstanding_t: TotalTonnes
     status: str
     due_at: dt.datetime
@@ -67,7 +69,7 @@ class DebtOut(BaseModel):
 
     @classmethod
     def of(cls, d: Debt, now: dt.datetime) -> DebtOut:
-        left = d.amount_kg - d.repaid_kg
+        left = rules.outstanding(d.amount_kg, d.repaid_kg, d.withdrawn_kg)
         return cls(
             id=d.id,
             district=d.district,
@@ -77,6 +79,7 @@ class DebtOut(BaseModel):
             lot_id=d.lot_id,
             amount_t=kg_to_tonnes(d.amount_kg),
             repaid_t=kg_to_tonnes(d.repaid_kg),
+            withdrawn_t=kg_to_tonnes(d.withdrawn_kg),
             outstanding_t=kg_to_tonnes(left),
             status=d.status,
             due_at=d.due_at,

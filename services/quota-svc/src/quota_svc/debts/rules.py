@@ -14,6 +14,8 @@ from svc_common.types import kg_to_tonnes
 class DebtStatus(StrEnum):
     OPEN = "open"  # 未偿
     REPAID = "repaid"  # 已偿
+    #: Closed by its reservation's release: the unused credit went with the hold.
+    WITHDRAWN = "withdrawn"  # 已撤销
 
 
 class AdvanceRefused(Exception):
@@ -64,6 +66,18 @@ def check_advance(
                 f"{kg_to_tonnes(limit_kg)} 吨",
             ),
         )
+
+
+def outstanding(amount_kg: int, repaid_kg: int, withdrawn_kg: int) -> int:
+    """What a debt still owes: neither repaid nor withdrawn."""
+    return amount_kg - repaid_kg - withdrawn_kg
+
+
+def withdrawable(outstanding_kg: int, returned_to_lot_kg: int) -> int:
+    """How much of an advance a released hold withdraws: what the release
+    gave back to the advance lot, at most what the debt still owes (a part
+    already repaid was offset by a real credit and stays)."""
+    return max(0, min(outstanding_kg, returned_to_lot_kg))
 
 
 def due_at(now: dt.datetime, term_days: int) -> dt.datetime:

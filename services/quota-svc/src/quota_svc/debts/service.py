@@ -6,12 +6,15 @@ its lot's tonnes moving to the advance lot they replace."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from svc_common.audit import record_audit
+from svc_common.audit import audit_row, record_audit
 from svc_common.auth import Principal
 from svc_common.context import new_id
+from svc_common.db import DriverStatement, by_name
 from svc_common.types import utcnow
 
 from quota_svc.debts import rules
@@ -19,11 +22,15 @@ from quota_svc.debts.models import AdvanceLimit, Debt
 from quota_svc.debts.rules import DebtStatus
 from quota_svc.ledger.models import Pool
 from quota_svc.ledger.rules import EntryCode, PoolKind
-from quota_svc.ledger.service import post_entry
+from quota_svc.ledger.service import Postings, post_entry
 from quota_svc.lots import service as lots
 from quota_svc.lots.models import LOTS
-from quota_svc.lots.rules import Move
+from quota_svc.lots.rules import Draws, Move
 from quota_svc.register import service as register
+
+DEBTS = cast(Table, Debt.__table__)
+#: A debt's outstanding kilograms, in SQL (rules.outstanding).
+_LEFT = Debt.amount_kg - Debt.repaid_kg - Debt.withdrawn_kg
 
 
 async def limit_in_force(
@@ -55,7 +62,7 @@ async def outstanding_by_pool(s: AsyncSession, pool_ids: list[str]) -> dict[str,
         return {}
     now = utcnow()
     rows = await s.execute(
-        select(Debt.pool_id, Debt.amount_kg - Debt.repaid_kg, Debt.due_at).where(
+        select(Debt.pool_id, _LEFT, Debt.due_at).where(
             Debt.pool_id.in_(pool_ids), Debt.status == DebtStatus.OPEN.value
         )
     )
@@ -79,12 +86,9 @@ async def advance(
     rules.AdvanceRefused): an advance lot and a debt due in `term_days`."""
     debts = await open_debts(s, pool.id, lock=True)
     now = utcnow()
-    outstanding = sum(d.amount_kg - d.repaid_kg for d in debts)
-    overdue = sum(
-        d.amount_kg - d.repaid_kg
-        for d in debts
-        if rules.is_overdue(d.due_at, d.amount_kg - d.repaid_kg, now)
-    )
+    left = [rules.outstanding(d.amount_kg, d.repaid_kg, d.withdrawn_kg) for d in debts]
+    outstanding = sum(left)
+    overdue = sum(n for d, n in zip(debts, left, strict=True) if rules.is_overdue(d.due_at, n, now))
     rules.check_advance(
         is_district_pool=pool.kind == PoolKind.DISTRICT,
         shortfall_kg=shortfall_kg,
@@ -125,6 +129,7 @@ async def advance(
         lot_id=lot_id,
         amount_kg=shortfall_kg,
         repaid_kg=0,
+        withdrawn_kg=0,
         status=DebtStatus.OPEN.value,
         due_at=rules.due_at(now, term_days),
         approved_by=actor.sub,
@@ -165,7 +170,8 @@ async def repay(
     for debt in await open_debts(s, pool.id, lock=True):
         if left <= 0:
             break
-        r = min(left, debt.amount_kg - debt.repaid_kg)
+        # A part withdrawn with its hold is owed no more: never repaid.
+        r = min(left, rules.outstanding(debt.amount_kg, debt.repaid_kg, debt.withdrawn_kg))
         if r <= 0:
             continue
         ref = f"debt:{debt.id}"
@@ -186,7 +192,7 @@ async def repay(
             update(LOTS).where(LOTS.c.id == debt.lot_id).values(repaid_kg=LOTS.c.repaid_kg + r)
         )
         debt.repaid_kg += r
-        if debt.repaid_kg == debt.amount_kg:
+        if rules.outstanding(debt.amount_kg, debt.repaid_kg, debt.withdrawn_kg) == 0:
             debt.status, debt.repaid_at = DebtStatus.REPAID.value, now
         register.record(
             s,
@@ -208,9 +214,108 @@ async def repay(
 async def total_outstanding(s: AsyncSession) -> int:
     return int(
         await s.scalar(
-            select(func.coalesce(func.sum(Debt.amount_kg - Debt.repaid_kg), 0)).where(
-                Debt.status == DebtStatus.OPEN.value
-            )
+            select(func.coalesce(func.sum(_LEFT), 0)).where(Debt.status == DebtStatus.OPEN.value)
         )
         or 0
     )
+
+
+# --- an advance withdrawn with its hold -----------------------------------------
+# A reservation an advance was granted for (先用后补) may be released, wholly
+# (by hand, by a filing's decision, at expiry) or in part (the remainder of a
+# partial allocation). The advance credited exactly its shortfall: what the
+# release gives back to the advance lot goes out of the pool again, and the
+# debt owes that much less (closed `withdrawn` when nothing is left). These
+# run on the reservation paths' Core writes, with the pool locked (as every
+# repayment is), so the debts need no lock of their own.
+
+_DEBT_COLUMNS = (
+    DEBTS.c.id,
+    DEBTS.c.reservation_id,
+    DEBTS.c.lot_id,
+    DEBTS.c.amount_kg,
+    DEBTS.c.repaid_kg,
+    DEBTS.c.withdrawn_kg,
+)
+
+#: The open debt of one reservation (at most one: one advance per hold).
+_OPEN_DEBT_OF_RESERVATION = DriverStatement(
+    select(*_DEBT_COLUMNS).where(
+        DEBTS.c.pool_id == bindparam("pool_id"),
+        DEBTS.c.status == DebtStatus.OPEN.value,
+        DEBTS.c.reservation_id == bindparam("rid"),
+    )
+)
+
+
+async def open_debts_of_reservations(
+    conn: Any, reservations: Sequence[tuple[str, str]]
+) -> dict[str, dict[str, Any]]:
+    """The open debts of reservations given as (pool id, reservation id),
+    by reservation id. One reservation: one DriverStatement (it may run on
+    the driver, in a pool's batch); several (an expiry sweep): one Core
+    statement."""
+    if not reservations:
+        return {}
+    if len(reservations) == 1:
+        pool_id, rid = reservations[0]
+        rows = await _OPEN_DEBT_OF_RESERVATION.fetch_in(conn, {"pool_id": pool_id, "rid": rid})
+    else:
+        rows = (
+            await conn.execute(
+                select(*_DEBT_COLUMNS).where(
+                    DEBTS.c.pool_id.in_(sorted({p for p, _ in reservations})),
+                    DEBTS.c.status == DebtStatus.OPEN.value,
+                    DEBTS.c.reservation_id.in_(sorted({r for _, r in reservations})),
+                )
+            )
+        ).all()
+    found = [dict(by_name(row)) for row in rows]
+    return {d["reservation_id"]: d for d in found}
+
+
+def stage_withdrawal(
+    postings: Postings,
+    debt: dict[str, Any],
+    *,
+    pool_id: str,
+    reservation_id: str,
+    project_ref: str,
+    returned: Iterable[tuple[int, int]] | Draws,
+    actor: Principal,
+) -> tuple[list[tuple[int, Move, int]], dict[str, Any], dict[str, Any]] | None:
+    """Withdraw what a release of `reservation_id` gave back to its debt's
+    advance lot (`returned`: the lots the released tonnes went back to), at
+    most what the debt still owes: a journal entry `advance_withdrawn`
+    (−credited) posted on `postings` (the pool's balance checked in code),
+    and, for the caller to stage, (the lot change, the debt's new columns,
+    the audit row). None if nothing is withdrawn."""
+    back = sum(kg for lot, kg in returned if lot == debt["lot_id"])
+    left = rules.outstanding(debt["amount_kg"], debt["repaid_kg"], debt["withdrawn_kg"])
+    kg = rules.withdrawable(left, back)
+    if kg <= 0:
+        return None
+    ref = f"debt:{debt['id']}"
+    postings.post(
+        pool_id,
+        EntryCode.ADVANCE_WITHDRAWN,
+        kg,
+        idempotency_id=f"{ref}:withdrawn:{reservation_id}",
+        actor=actor.sub,
+        reservation_id=reservation_id,
+        reason="withdrawn",
+        note=project_ref,
+        ref=ref,
+    )
+    withdrawn = debt["withdrawn_kg"] + kg
+    closed = rules.outstanding(debt["amount_kg"], debt["repaid_kg"], withdrawn) == 0
+    status = DebtStatus.WITHDRAWN if closed else DebtStatus.OPEN
+    row = {"id": debt["id"], "withdrawn_kg": withdrawn, "status": status.value}
+    audit = audit_row(
+        actor,
+        "quota.debt.withdraw",
+        "debt",
+        debt["id"],
+        {"amount_kg": kg, "reservation_id": reservation_id, "status": status.value},
+    )
+    return [(debt["lot_id"], Move.WITHDRAW, kg)], row, audit

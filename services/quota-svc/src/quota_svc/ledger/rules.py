@@ -65,6 +65,8 @@ class EntryCode(StrEnum):
     ADJUSTMENT = "adjustment"  # 人工调整, four eyes
     ADVANCE = "advance"  # 先用后补: credited ahead of its offset, a debt
     REPAY = "repay"  # a later credit repays a debt: credited back down
+    #: 先用后补 undone: the hold an advance was for released it unused, credited back down
+    ADVANCE_WITHDRAWN = "advance_withdrawn"
     SWAP_OUT = "swap_out"  # 跨区调剂: held tonnes leave for another district
     SWAP_IN = "swap_in"  # 跨区调剂: tonnes arrive from another district
     TRADE_OUT = "trade_out"  # 排污权交易: allocated tonnes sold out of the district
@@ -133,7 +135,7 @@ def delta_for(code: EntryCode, amount_kg: int) -> Delta:
         EntryCode.SWAP_IN,
     ):
         return Delta(credited=amount_kg)
-    if code is EntryCode.REPAY:
+    if code in (EntryCode.REPAY, EntryCode.ADVANCE_WITHDRAWN):
         return Delta(credited=-amount_kg)
     if code is EntryCode.SWAP_OUT:
         return Delta(credited=-amount_kg, reserved=-amount_kg)

@@ -24,6 +24,7 @@ class Move(StrEnum):
     SOLD_OUT = "sold_out"  # allocated → out: sold to another district
     TRADE = "trade"  # allocated tonnes change holder within the district (no column changes)
     REPAY = "repay"  # available → out: this credit repaid an advance lot (counter lot)
+    WITHDRAW = "withdraw"  # available → out: an advance lot gives back what its hold released
 
 
 #: Move → change of (available, held, allocated, out) per kilogram moved.
@@ -37,6 +38,7 @@ EFFECT: dict[Move, tuple[int, int, int, int]] = {
     Move.SOLD_OUT: (0, 0, -1, 1),
     Move.TRADE: (0, 0, 0, 0),
     Move.REPAY: (-1, 0, 0, 1),
+    Move.WITHDRAW: (-1, 0, 0, 1),
 }
 
 COLUMNS = ("available_kg", "held_kg", "allocated_kg", "out_kg")

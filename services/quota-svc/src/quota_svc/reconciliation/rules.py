@@ -36,8 +36,8 @@ CHECKS: dict[int, tuple[str, str, str]] = {
     ),
     5: (
         "debts_consistent",
-        "open debts equal their advance lots' unrepaid tonnes",
-        "未结清的欠量等于其先用后补批次尚未偿还的吨数",
+        "open debts equal their advance lots' tonnes neither repaid nor given back",
+        "未结清的欠量等于其先用后补批次既未偿还也未退回的吨数",
     ),
     6: (
         "register_chain_intact",

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.db import Database, in_chunks
 from svc_common.metrics import SERVICE, Family
 
+from quota_svc.debts import rules as debt_rules
 from quota_svc.debts.models import Debt
 from quota_svc.debts.rules import DebtStatus
 from quota_svc.ledger.models import Pool
@@ -20,6 +21,7 @@ from quota_svc.ledger.rules import DISTRICTS, Balance
 from quota_svc.ledger.service import balance_of, reconcile_pools
 from quota_svc.lots import rules as lot_rules
 from quota_svc.lots.models import Lot, LotMovement
+from quota_svc.lots.rules import Move
 from quota_svc.reconciliation.rules import CHECKS, CheckResult
 from quota_svc.register import rules as register_rules
 from quota_svc.register.models import RegisterEntry
@@ -143,6 +145,15 @@ async def _debts(s: AsyncSession, pool_ids: set[str], res: CheckResult) -> None:
         for chunk in in_chunks(lot_ids)
         for lot in (await s.scalars(select(Lot).where(Lot.id.in_(chunk)))).all()
     }
+    # What each advance lot gave back when its hold was released unused.
+    given_back: dict[int, int] = defaultdict(int)
+    for chunk in in_chunks(lot_ids):
+        for lot_id, kg in await s.execute(
+            select(LotMovement.lot_id, func.sum(LotMovement.amount_kg))
+            .where(LotMovement.lot_id.in_(chunk), LotMovement.code == Move.WITHDRAW.value)
+            .group_by(LotMovement.lot_id)
+        ):
+            given_back[lot_id] += int(kg or 0)
     for d in debts:
         lot = lots.get(d.lot_id)
         if lot is None or lot.source != "advance":
@@ -153,8 +164,22 @@ async def _debts(s: AsyncSession, pool_ids: set[str], res: CheckResult) -> None:
                 f"debt {d.id}: {d.amount_kg} kg, {d.repaid_kg} repaid; lot {lot.serial}: "
                 f"{lot.original_kg} kg, {lot.repaid_kg} repaid"
             )
-        if (d.status == DebtStatus.REPAID) != (d.repaid_kg == d.amount_kg):
-            res.fail(f"debt {d.id}: status {d.status} with {d.repaid_kg}/{d.amount_kg} kg repaid")
+        if given_back[d.lot_id] != d.withdrawn_kg:
+            res.fail(
+                f"debt {d.id}: {d.withdrawn_kg} kg withdrawn; lot {lot.serial} "
+                f"gave back {given_back[d.lot_id]} kg"
+            )
+        left = debt_rules.outstanding(d.amount_kg, d.repaid_kg, d.withdrawn_kg)
+        closed_as = {
+            DebtStatus.OPEN: left > 0,
+            DebtStatus.REPAID: left == 0,
+            DebtStatus.WITHDRAWN: left == 0 and d.withdrawn_kg > 0,
+        }
+        if not closed_as.get(DebtStatus(d.status), False):
+            res.fail(
+                f"debt {d.id}: status {d.status} with {d.repaid_kg} repaid, "
+                f"{d.withdrawn_kg} withdrawn of {d.amount_kg} kg"
+            )
 
 
 async def _register(db: Database, res: CheckResult) -> None:

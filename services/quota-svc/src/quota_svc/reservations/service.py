@@ -730,18 +730,22 @@ async def allocate(
     r.resolved_at, r.resolved_by = now, actor.sub
     # The oldest part of the hold is allocated, the newest returns to its lots.
     head, tail = lot_rules.split(lots.as_draws(r.lots), amount)
+    changes: list[lots.Change] = [(lot, Move.ALLOCATE, kg) for lot, kg in head] + [
+        (lot, Move.RELEASE, kg) for lot, kg in tail
+    ]
     writes = Writes()
+    audits: list[dict[str, Any]] = []
+    if remainder:
+        # An advance granted for this hold keeps the debt for what was
+        # allocated; the remainder's part of its credit goes with it.
+        withdrawn = await _withdraw_advances(conn, postings, [(r, tail)], actor)
+        changes += withdrawn.changes
+        withdrawn.stage(writes)
+        audits += withdrawn.audits
     postings.stage(writes)
     remember_pool(memo, pool)
     writes.update(RESERVATIONS, "id", [_resolved(r)])
-    lots.stage(
-        writes,
-        r.pool_id,
-        [(lot, Move.ALLOCATE, kg) for lot, kg in head]
-        + [(lot, Move.RELEASE, kg) for lot, kg in tail],
-        reservation_id=r.id,
-        memo=memo,
-    )
+    lots.stage(writes, r.pool_id, changes, reservation_id=r.id, memo=memo)
     if amount:
         writes.insert(HOLDINGS, [holding_row(r, amount, head, now)])
     events: list[EventPayload] = [allocated_event(r, amount)]
@@ -755,7 +759,7 @@ async def allocate(
         r.id,
         {"allocated_kg": amount, "remainder_kg": remainder},
     )
-    _events_and_audit(s, writes, events, [audit])
+    _events_and_audit(s, writes, events, [audit, *audits])
     if respond is not None:
         writes.answer(s, respond(r))
     await writes.execute(conn, batch_writes(s))
@@ -881,10 +885,19 @@ async def _release_all(
     for r in due:
         events += _stage_release(postings, r, reason=reason, note=note, actor=actor, expire=expire)
     writes = Writes()
+    # Every hold's tonnes back to their lots: one UPDATE per lot, one INSERT.
+    returns: dict[str, list[lots.Change]] = {
+        r.id: [(lot, Move.RELEASE, kg) for lot, kg in lots.as_draws(r.lots)] for r in due
+    }
+    # An advance granted for a released hold goes with it (先用后补).
+    withdrawn = await _withdraw_advances(
+        conn, postings, [(r, lots.as_draws(r.lots)) for r in due], actor
+    )
+    for rid, changes in withdrawn.by_reservation.items():
+        returns[rid] += changes
     postings.stage(writes)
     writes.update(RESERVATIONS, "id", [_resolved(r) for r in due])
-    # Every hold's tonnes back to their lots: one UPDATE per lot, one INSERT.
-    returns = {r.id: [(lot, Move.RELEASE, kg) for lot, kg in lots.as_draws(r.lots)] for r in due}
+    withdrawn.stage(writes)
     writes.add(LOTS, "id", lots.update_rows(c for cs in returns.values() for c in cs))
     writes.insert(
         MOVEMENTS,
@@ -894,8 +907,59 @@ async def _release_all(
     audits = [
         audit_row(actor, action, "reservation", r.id, {"reason": reason, "note": note}) for r in due
     ]
-    _events_and_audit(s, writes, events, audits)
+    _events_and_audit(s, writes, events, audits + withdrawn.audits)
     await writes.execute(conn)
+
+
+@dataclass
+class _Withdrawn:
+    """What releases withdrew of the advances granted for their holds."""
+
+    by_reservation: dict[str, list[lots.Change]]
+    debts: list[dict[str, Any]]
+    audits: list[dict[str, Any]]
+
+    @property
+    def changes(self) -> list[lots.Change]:
+        return [c for cs in self.by_reservation.values() for c in cs]
+
+    def stage(self, writes: Writes) -> None:
+        writes.update(debts.DEBTS, "id", self.debts)
+
+
+async def _withdraw_advances(
+    conn: AsyncConnection,
+    postings: Postings,
+    released: list[tuple[ReservationRow, Draws]],
+    actor: Principal,
+) -> _Withdrawn:
+    """For each released reservation (with the lots its released tonnes go
+    back to) that an advance was granted for: the advance's credit the
+    release frees, withdrawn (debts.stage_withdrawal), its pool locked in
+    `postings`."""
+    out = _Withdrawn({}, [], [])
+    found = await debts.open_debts_of_reservations(
+        conn, [(r.pool_id, r.id) for r, back in released if back]
+    )
+    for r, back in released:
+        debt = found.get(r.id)
+        if debt is None:
+            continue
+        staged = debts.stage_withdrawal(
+            postings,
+            debt,
+            pool_id=r.pool_id,
+            reservation_id=r.id,
+            project_ref=r.project_ref,
+            returned=back,
+            actor=actor,
+        )
+        if staged is not None:
+            changes, row, audit = staged
+            out.by_reservation[r.id] = changes
+            out.debts.append(row)
+            out.audits.append(audit)
+    return out
 
 
 async def release(

@@ -120,6 +120,24 @@ class TradeRefused(Exception):
         self.extra = extra
 
 
+def closure_pending(reclaim_id: str, permit_id: str | None) -> TradeRefused:
+    """The seller's permit was cancelled and its reclaim is not decided yet:
+    confirmed, it retires everything the seller holds here; rejected, the
+    holdings may be sold again."""
+    permit = permit_id or "-"
+    return TradeRefused(
+        "seller_reclaim_pending",
+        msg(
+            f"the seller's permit {permit} was cancelled and reclaim {reclaim_id} is pending: "
+            "once confirmed it retires everything the seller holds here, so none of it "
+            "may be sold unless the reclaim is rejected",
+            f"卖方许可证 {permit} 已注销，收回 {reclaim_id} 待确认：确认后卖方在此持有的"
+            "排污权全部注销，收回被驳回之前不得出售",
+        ),
+        reclaim_id=reclaim_id,
+    )
+
+
 @dataclass(frozen=True)
 class Sale:
     """The checked figures of a trade."""

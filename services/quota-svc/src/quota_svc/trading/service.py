@@ -30,6 +30,8 @@ from quota_svc.lots.models import LOTS
 from quota_svc.lots.rules import Draws, Move
 from quota_svc.policy.rules import Policy
 from quota_svc.policy.service import policy_in_force
+from quota_svc.reclaims.models import Reclaim
+from quota_svc.reclaims.rules import ReclaimSource, ReclaimStatus
 from quota_svc.register import rules as register_rules
 from quota_svc.register import service as register
 from quota_svc.trading import rules
@@ -110,13 +112,40 @@ async def retire_holdings(
     return total
 
 
+async def pending_closure(
+    s: AsyncSession, uscc: str, district: str, pollutant: str
+) -> Reclaim | None:
+    """The pending reclaim of the enterprise's cancelled permit here, if
+    quota-svc has one: confirming it retires everything the enterprise holds
+    in this district and pollutant (收回注销), so until it is decided none of
+    it may be sold."""
+    return await s.scalar(
+        select(Reclaim)
+        .where(
+            Reclaim.district == district,
+            Reclaim.pollutant == pollutant,
+            Reclaim.uscc == uscc,
+            Reclaim.source == ReclaimSource.PERMIT_CANCELLED.value,
+            Reclaim.status == ReclaimStatus.PENDING.value,
+        )
+        .order_by(Reclaim.created_at, Reclaim.id)
+        .limit(1)
+    )
+
+
 async def check(
     s: AsyncSession, t: Trade, default: Policy, *, lock: bool
 ) -> tuple[list[Holding], int, int]:
     """(the seller's valid holdings, the buyer's rights, the buyer's ratio);
-    raises TradeRefused naming the reason."""
+    raises TradeRefused naming the reason. At approval (`lock`) the seller's
+    holdings are locked before the reclaims are read, as a reclaim's
+    confirmation locks them to retire them: a closure confirmed meanwhile
+    has retired them, one still pending here refuses the trade."""
     now = utcnow()
     holdings = await seller_holdings(s, t.seller_uscc, t.district, t.pollutant, lock=lock)
+    closing = await pending_closure(s, t.seller_uscc, t.district, t.pollutant)
+    if closing is not None and t.seller_uscc != t.buyer_uscc:
+        raise rules.closure_pending(closing.id, closing.permit_id)
     valid = [h for h in holdings if h.valid_until > now]
     policy = await policy_in_force(s, t.buyer_district, t.pollutant, now, default)
     buyer_rights = rules.check_trade(
