@@ -263,3 +263,24 @@ def test_an_approved_filing_is_offered_the_quota_retry_only_when_lapsed_short() 
     assert [f["id"] for f in blocked] == ["a", "c"]
     with use("zh"):
         assert queues.quota_label("lapsed_short") == "已批准，预留过期且总量不足，尚未分配"
+
+
+def test_register_refs_decode_values_and_name_the_contract_digest() -> None:
+    """quota-svc writes a reference's value with `%`, `;` and `=`
+    percent-encoded, and a settled trade's contract as its SHA-256: the page
+    shows the values as typed and the digest under a label of its own."""
+    from console.pages.public.router import register_refs
+
+    digest = "ab" * 32
+    text = f"contract_sha256={digest};reason=HT-1%3Bbuyer%3DX 50%25;to=120115"
+    with use("zh"):
+        assert register_refs(text) == [
+            ("合同编号摘要 (SHA-256)", digest),
+            ("原因", "HT-1;buyer=X 50%"),
+            ("调入区", "宝坻区（120115）"),
+        ]
+    with use("en"):
+        assert register_refs(text)[:2] == [
+            ("contract reference digest (SHA-256)", digest),
+            ("reason", "HT-1;buyer=X 50%"),
+        ]

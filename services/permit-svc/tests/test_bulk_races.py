@@ -1,10 +1,12 @@
 """A bulk upload racing single writes of the same keys, on real PostgreSQL:
 the interleaving is forced by writing the single request's row between the
 upload's check and its insert. The upload still succeeds, the raced row
-reported as what it would have met a moment later, never a 409 for all."""
+reported as what it would have met a moment later, never a 409 for all; or,
+where the upload locks the rows it checks, the single write waits for it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -34,9 +36,18 @@ def _ndjson(rows: list[dict[str, Any]]) -> bytes:
     return "\n".join(json.dumps(r) for r in rows).encode()
 
 
-async def test_a_registration_filed_between_the_uploads_check_and_insert(
+async def _finished_within(task: asyncio.Task[Any], seconds: float) -> bool:
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    return task in done
+
+
+async def test_a_registration_filed_while_an_upload_checks_waits_for_it(
     pg_svc: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A single filing for an enterprise of an upload, sent once the upload
+    has checked: the upload holds its enterprises' rows, so the filing waits
+    for it instead of slipping in between its check and its insert, and then
+    meets the upload's registration (409, naming it)."""
     svc = pg_svc
     usccs = [await svc.enterprise(3100 + k, industry="2921") for k in range(3)]
     raced = usccs[1]
@@ -46,10 +57,10 @@ async def test_a_registration_filed_between_the_uploads_check_and_insert(
     async def load_then_race(self: importing.Filing, s: Any, keys: list[str]) -> None:
         await real_load(self, s, keys)
         if not single:  # the upload has checked: a single filing comes in now
-            single["answer"] = None  # (the single filing checks through here too)
-            single["answer"] = await svc.http.post(
-                "/permit/registrations", json={"uscc": raced}, headers=OFFICER
+            single["task"] = asyncio.create_task(
+                svc.http.post("/permit/registrations", json={"uscc": raced}, headers=OFFICER)
             )
+            single["waited"] = not await _finished_within(single["task"], 1.0)
 
     monkeypatch.setattr(importing.Filing, "load", load_then_race)
     r = await svc.http.post(
@@ -57,14 +68,14 @@ async def test_a_registration_filed_between_the_uploads_check_and_insert(
         content=_ndjson([{"uscc": u} for u in usccs]),
         headers={**OFFICER, "content-type": "application/x-ndjson"},
     )
-    assert single["answer"].status_code == 201, single["answer"].text
+    answer = await single["task"]
+    assert single["waited"], answer.text
     assert r.status_code == 200, r.text
     report = r.json()
-    assert report["totals"]["created"] == 2 and report["totals"]["error"] == 1, report
-    row = report["results"][1]
-    assert row["result"] == "error" and row["row_key"] == raced
-    number = single["answer"].json()["registration_no"]
-    assert row["errors"][0]["message"] == f"already has registration {number} in force"
+    assert report["totals"]["created"] == 3 and report["totals"]["error"] == 0, report
+    number = report["results"][1]["number"]
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["registration_no"] == number
     # One registration in force each; one event per registration made.
     from permit_svc.registrations.models import Registration
 
@@ -80,6 +91,66 @@ async def test_a_registration_filed_between_the_uploads_check_and_insert(
         )
     assert counts == dict.fromkeys(usccs, 1)
     assert len(await svc.events("registration.filed.v1")) == 3
+
+
+async def test_a_permit_issued_while_a_registration_upload_checks(
+    pg_svc: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An enterprise with a permit application whose industry has since been
+    put under registration management: an issue of that application and a
+    registrations:import row for the enterprise, at once (the issue sent once
+    the upload has read the permits in force). The upload holds the
+    enterprise's row, so the issue waits, then meets the registration and is
+    refused: the enterprise ends with a registration, not both."""
+    from .test_permit_or_registration import _reclassify
+
+    svc = pg_svc
+    uscc = await svc.enterprise(3150, industry="2641")
+    r = await svc.http.post(
+        "/permit/permits",
+        json={"uscc": uscc, "pollutants": [{"pollutant": "NOx", "amount_t": "1"}]},
+        headers=OFFICER,
+    )
+    assert r.status_code == 201, r.text
+    permit_id = r.json()["id"]
+    await _reclassify(svc, "C2641", "registration")
+    real_in_force = importing.permits_in_force
+    issue: dict[str, Any] = {"sent": asyncio.Event()}
+
+    async def in_force_then_issue(s: Any, keys: list[str]) -> dict[str, str]:
+        held = await real_in_force(s, keys)
+        if "task" not in issue:  # the upload has checked: the issue comes in now
+            issue["task"] = asyncio.create_task(
+                svc.http.post(f"/permit/permits/{permit_id}/issue", headers=OFFICER)
+            )
+            issue["sent"].set()
+            await _finished_within(issue["task"], 1.0)
+        return held
+
+    monkeypatch.setattr(importing, "permits_in_force", in_force_then_issue)
+    upload, issued = await asyncio.gather(
+        svc.http.post(
+            "/permit/registrations:import",
+            content=_ndjson([{"uscc": uscc}]),
+            headers={**OFFICER, "content-type": "application/x-ndjson"},
+        ),
+        _issue_answer(issue),
+    )
+    assert upload.status_code == 200, upload.text
+    (row,) = upload.json()["results"]
+    outcomes = sorted([row["result"], "issued" if issued.status_code == 200 else "refused"])
+    assert outcomes == ["created", "refused"], (row, issued.text)
+    assert issued.status_code == 409, issued.text
+    assert issued.json()["registration_no"] == row["number"]
+    permit = (await svc.http.get(f"/permit/permits/{permit_id}", headers=OFFICER)).json()
+    assert permit["status"] == "applied"
+    assert await svc.events("permit.issued.v1") == []
+
+
+async def _issue_answer(issue: dict[str, Any]) -> Any:
+    """The issue's answer, once the upload has sent it."""
+    await issue["sent"].wait()
+    return await issue["task"]
 
 
 async def test_an_enterprise_registered_elsewhere_between_the_imports_check_and_upsert(

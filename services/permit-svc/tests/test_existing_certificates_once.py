@@ -1,17 +1,20 @@
 """Existing certificates (存量) come in once, for stock the register does not
 hold yet. An imported certificate draws no quota, and cancelling it frees
-its amounts for the district's reclaim; so an enterprise that has any permit
-here, in any status, imports none, or one officer could make district quota
-from nothing (import, cancel, reclaim; again and again)."""
+its amounts for the district's reclaim; so an enterprise that was ever issued
+a permit here imports none, or one officer could make district quota from
+nothing (import, cancel, reclaim; again and again). An application never
+issued (`applied`) frees nothing, so it does not stand in the way."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from typing import Any
 
 from permit_svc.calendar import local_today
 from svc_common import testing
+from svc_common.events.schemas.eia import FilingApproved
 from svc_common.types import utcnow
 
 from .conftest import BAODI, Service
@@ -81,9 +84,10 @@ async def test_a_reclaimed_plant_reopened_imports_no_certificate_again(svc: Serv
     assert len(await svc.events("permit.cancelled.v1")) == 1
 
 
-async def test_an_enterprise_with_a_permit_in_any_status_imports_none(svc: Service) -> None:
-    """Applied, issued, suspended, revoked, cancelled or expired: the row is
-    an error naming `uscc`; an enterprise with no permit here still imports."""
+async def test_an_enterprise_ever_issued_a_permit_imports_none(svc: Service) -> None:
+    """Issued, suspended, revoked, cancelled or expired: the row is an error
+    naming `uscc`; an enterprise with no permit here, or only an application
+    never issued (applied), still imports."""
     holders: dict[str, str] = {}
     for state in STATES:
         pid = await permit_in(svc, state)
@@ -103,15 +107,48 @@ async def test_an_enterprise_with_a_permit_in_any_status_imports_none(svc: Servi
 
     report = await _import(svc, *(_row(u) for u in holders.values()), _row(fresh))
     results = report["results"]
-    assert [x["result"] for x in results] == ["error"] * len(STATES) + ["created"]
-    for state, result in zip(STATES, results, strict=False):
+    assert STATES[0] == "applied"
+    assert [x["result"] for x in results] == ["created"] + ["error"] * (len(STATES) - 1) + [
+        "created"
+    ]
+    for state, result in zip(STATES[1:], results[1:], strict=False):
         (err,) = result["errors"]
         assert err["field"] == "uscc" and result["row_key"] == holders[state], result
-        assert "already has" in err["message"] and f"({state})" in err["message"], err
-    assert "a permit application (applied)" in results[0]["errors"][0]["message"]
-    assert len(await svc.events("permit.issued.v1")) == issued_before + 1
+        assert "already has permit" in err["message"] and f"({state})" in err["message"], err
+    assert len(await svc.events("permit.issued.v1")) == issued_before + 2
     for state, uscc in holders.items():
-        assert len(await _permits_of(svc, uscc)) == 1, state
+        assert len(await _permits_of(svc, uscc)) == (2 if state == "applied" else 1), state
+
+
+async def test_an_enterprise_with_only_an_eia_draft_imports_its_certificate(
+    svc: Service,
+) -> None:
+    """An approved EIA filing drafts an application (applied) for an existing
+    enterprise; that draft is never issued, frees nothing when it goes, and
+    cannot be withdrawn, so it does not keep the enterprise's existing
+    certificate out. Once the certificate is in, a second import is refused."""
+    uscc = await svc.enterprise(9105)
+    await testing.deliver(
+        svc.app,
+        FilingApproved(
+            filing_id="EIA-9105",
+            project_ref="P-9105",
+            project_name="扩建项目",
+            uscc=uscc,
+            enterprise_name="企业9105",
+            district=BAODI,
+            industry_code="2641",
+            category="report_form",
+            vocs_increment_t=Decimal("1.5"),
+        ),
+    )
+    assert [p["status"] for p in await _permits_of(svc, uscc)] == ["applied"]
+    (row,) = (await _import(svc, _row(uscc, "2")))["results"]
+    assert row["result"] == "created", row
+    assert sorted(p["status"] for p in await _permits_of(svc, uscc)) == ["applied", "issued"]
+    (again,) = (await _import(svc, _row(uscc, "3")))["results"]
+    assert again["result"] == "error", again
+    assert f"already has permit {row['number']} (issued)" in again["errors"][0]["message"]
 
 
 async def test_one_upload_brings_an_enterprise_s_certificate_in_once(svc: Service) -> None:

@@ -8,13 +8,14 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from structlog.testing import capture_logs
 from svc_common import testing
 from svc_common.events.schemas.eia import FilingApproved
 from svc_common.events.schemas.quota import QuotaAllocated
 from svc_common.tables import AuditEntry
 from svc_common.uscc import make_uscc
 
-from .conftest import BAODI, Service
+from .conftest import BAODI, JIZHOU, Service
 
 OFFICER = testing.auth("officer", [BAODI])
 
@@ -121,6 +122,69 @@ async def test_approved_filing_drafts_one_application(svc: Service) -> None:
     assert r.status_code == 200, r.text
     (issued,) = await svc.events("permit.issued.v1")
     assert issued["data"]["project_ref"] == "P-2026-0042"
+
+
+async def test_a_filing_of_another_district_than_its_enterprise_s_is_drafted_and_said(
+    svc: Service,
+) -> None:
+    """An approved filing naming another district than its (existing)
+    enterprise's: the draft lands in the enterprise's district, where the
+    quota allocated from the filing's district does not back it; drafted all
+    the same, with an audit entry and a warning naming both districts."""
+    uscc = await svc.enterprise(44)
+    approved = FilingApproved(
+        filing_id="EIA-2026-0044",
+        project_ref="P-44",
+        project_name="扩建项目",
+        uscc=uscc,
+        enterprise_name="企业44",
+        district=JIZHOU,
+        industry_code="2641",
+        category="report_form",
+        vocs_increment_t=Decimal("1.2"),
+    )
+    with capture_logs() as logs:
+        await testing.deliver(svc.app, approved)
+    r = await svc.http.get("/permit/permits?status=applied", headers=OFFICER)
+    (draft,) = r.json()["items"]
+    assert (draft["source_filing_id"], draft["district"]) == ("EIA-2026-0044", BAODI)
+    details = {
+        "filing_id": "EIA-2026-0044",
+        "project_ref": "P-44",
+        "filing_district": JIZHOU,
+        "enterprise_district": BAODI,
+    }
+    async with svc.db.session() as s:
+        audited = (
+            await s.execute(
+                select(AuditEntry.target_id, AuditEntry.detail).where(
+                    AuditEntry.action == "permit.draft.other_district"
+                )
+            )
+        ).all()
+    assert [tuple(a) for a in audited] == [(draft["id"], details)]
+    (warning,) = [x for x in logs if x.get("filing_district") == JIZHOU]
+    assert warning["log_level"] == "warning" and warning["permit_id"] == draft["id"]
+    assert {k: warning[k] for k in details} == details
+    # A filing of the enterprise's own district is drafted without either.
+    with capture_logs() as logs:
+        await testing.deliver(
+            svc.app, approved.model_copy(update={"filing_id": "EIA-2026-0045", "district": BAODI})
+        )
+    assert not [x for x in logs if "filing_district" in x]
+    async with svc.db.session() as s:
+        assert (
+            len(
+                (
+                    await s.scalars(
+                        select(AuditEntry.id).where(
+                            AuditEntry.action == "permit.draft.other_district"
+                        )
+                    )
+                ).all()
+            )
+            == 1
+        )
 
 
 async def test_approved_filing_of_a_registration_industry_drafts_nothing(svc: Service) -> None:

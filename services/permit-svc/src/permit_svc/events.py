@@ -85,6 +85,25 @@ async def draft_application_for_approved_filing(
         p.id,
         {"filing_id": payload.filing_id, "project_ref": payload.project_ref, "vocs_kg": vocs_kg},
     )
+    if e.district != payload.district:
+        # The draft is the enterprise's, in its district; the project's quota
+        # was allocated from the filing's district's pool, which backs no
+        # permit of an enterprise elsewhere: as it stands this draft cannot
+        # be issued. Drafted all the same, and said, for an officer to see why.
+        details = {
+            "filing_id": payload.filing_id,
+            "project_ref": payload.project_ref,
+            "filing_district": payload.district,
+            "enterprise_district": e.district,
+        }
+        record_audit(s, SYSTEM, "permit.draft.other_district", "permit", p.id, details)
+        log.warning(
+            "approved filing of another district than its enterprise's: the draft lands in "
+            "the enterprise's district, which the filing's quota allocation does not back",
+            permit_id=p.id,
+            uscc=e.uscc,
+            **details,
+        )
 
 
 @handlers.on(QuotaAllocated)

@@ -1,10 +1,12 @@
 """Import of certificates issued before this register (存量): they enter in
 force with their own terms and draw no allocated quota, since their amounts
 are part of the district's baseline stock. They come in once, for stock the
-register does not hold yet: an enterprise that has any permit here, in any
-status, imports none (cancelling an imported certificate frees its amounts
-for the district's reclaim, so a second import would make quota from
-nothing)."""
+register does not hold yet: an enterprise that has a permit here that was
+ever issued (in force, suspended, revoked, expired or cancelled) imports none
+(cancelling an imported certificate frees its amounts for the district's
+reclaim, so a second import would make quota from nothing). An application
+never issued (`applied`, such as the draft an approved EIA filing opens for an
+existing enterprise) frees nothing and does not stand in the way."""
 
 from __future__ import annotations
 
@@ -37,14 +39,17 @@ from permit_svc.permits.schemas import ExistingPermit, limits_to_kg
 from permit_svc.permits.service import issued_event, new_permit
 from permit_svc.registrations.service import active_numbers
 
-#: An enterprise's permit already on the register: its status and number
-#: (None while it is an application).
+#: An enterprise's permit on the register that was ever issued: its status
+#: and number. `applied` is the only status a permit has before its issue
+#: (rules.TRANSITIONS: it leaves it only by `issue`), and the only one that
+#: is not counted.
 Held = tuple[str, str | None]
 
 
 def _already_here(held: Held | None, earlier_row: int | None) -> FieldError | None:
-    """Why an enterprise with a permit on the register imports no certificate:
-    one it has (any status), or one an earlier row of this upload brings in."""
+    """Why an enterprise imports no certificate: a permit of it on the register
+    that was ever issued (whatever its status now), or one an earlier row of
+    this upload brings in."""
     if earlier_row is not None:
         return FieldError(
             field="uscc",
@@ -58,15 +63,15 @@ def _already_here(held: Held | None, earlier_row: int | None) -> FieldError | No
     if held is None:
         return None
     status, number = held
-    what_en = f"permit {number}" if number else "a permit application"
-    what_zh = f"排污许可证 {number}" if number else "排污许可证申请"
+    what_en = f"permit {number}" if number else "a permit"
+    what_zh = f"排污许可证 {number}" if number else "排污许可证"
     return FieldError(
         field="uscc",
         message=msg(
             f"already has {what_en} ({status}) in this system: existing certificates come in "
-            "only for enterprises with no permit here (change, renew or apply instead)",
+            "only for enterprises never issued a permit here (change, renew or apply instead)",
             f"本系统已有该企业的{what_zh}（{rules.LABELS_ZH.get(status, status)}）："
-            "存量许可证只能为本系统中尚无许可证的企业导入（请办理变更、延续或重新申请）",
+            "存量许可证只能为本系统中从未核发过许可证的企业导入（请办理变更、延续或重新申请）",
         ),
     )
 
@@ -81,7 +86,7 @@ def _problems(
     today: dt.date,
 ) -> list[FieldError]:
     """Every reason this row cannot enter the register, named by field;
-    `already` is the enterprise's permit on the register, if it has one."""
+    `already` is why its enterprise imports none, if it does not."""
     errors = []
     if e is None:
         errors.append(
@@ -149,8 +154,8 @@ async def import_permits(
     async with db.transaction() as s:
         usccs = sorted({body.uscc for _, body in parsed})
         enterprises: dict[str, Enterprise] = {}
-        #: Each enterprise's permit on the register, whatever its status (the
-        #: one in force if it has one, else any).
+        #: Each enterprise's permit on the register that was ever issued (the
+        #: one in force if it has one, else any other not `applied`).
         held: dict[str, Held] = {}
         #: The row of this upload that brought an enterprise's permit in.
         brought_in: dict[str, int] = {}
@@ -177,7 +182,7 @@ async def import_permits(
             for uscc, status, no in await s.execute(
                 select(Permit.uscc, Permit.status, Permit.permit_no).where(Permit.uscc.in_(chunk))
             ):
-                if uscc not in held or status in rules.IN_FORCE:
+                if status != "applied" and (uscc not in held or status in rules.IN_FORCE):
                     held[uscc] = (status, no)
                 if no:
                     numbers_in_use.add(no)

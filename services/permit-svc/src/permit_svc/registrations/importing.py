@@ -59,7 +59,16 @@ async def file_many(
         usccs = sorted({b.uscc for _, b in parsed})
         enterprises: dict[str, Enterprise] = {}
         for chunk in chunks(usccs):
-            found = await s.scalars(select(Enterprise).where(Enterprise.uscc.in_(chunk)))
+            # Locked, in one order, as a single filing and issuing a permit
+            # lock their enterprise: of an upload and an issue (or a single
+            # filing) for one enterprise at once, the second waits and then
+            # sees the first's permit or registration.
+            found = await s.scalars(
+                select(Enterprise)
+                .where(Enterprise.uscc.in_(chunk))
+                .order_by(Enterprise.uscc)
+                .with_for_update()
+            )
             enterprises.update({e.uscc: e for e in found})
         filing = Filing(local_today(now), years)
         await filing.load(s, usccs)
@@ -87,7 +96,7 @@ async def file_many(
                 events.append(event)
                 no = rec["registration_no"]
                 report.add(row, "created", row_key=rec["uscc"], id=rec["id"], number=no)
-            else:  # a single filing for the enterprise came in first, meanwhile
+            else:  # taken meanwhile all the same (see _insert)
                 no = in_force.get(rec["uscc"])
                 report.error(row, [in_force_error(no) if no else _raced()], row_key=rec["uscc"])
         await outbox.emit_many(s, events)
@@ -103,11 +112,11 @@ async def file_many(
 
 
 async def _insert(s: AsyncSession, records: list[dict[str, Any]]) -> set[str]:
-    """Insert the registrations; returns the ids inserted. One that another
-    request filed meanwhile (a single filing for the same enterprise, between
-    the check above and this insert: the enterprise's registration in force,
-    or its next number, taken) is skipped rather than failing the whole
-    upload; its row says so."""
+    """Insert the registrations; returns the ids inserted. The enterprises
+    are locked before the checks, so a single filing cannot come in between
+    them and this insert; should a registration conflict all the same (the
+    enterprise's registration in force, or its next number, taken), it is
+    skipped rather than failing the whole upload, and its row says so."""
     inserted: set[str] = set()
     stmt = dialect_insert(s, Registration).on_conflict_do_nothing().returning(Registration.id)
     for chunk in chunks(records):

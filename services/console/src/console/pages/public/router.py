@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -237,6 +238,7 @@ REGISTER_REFS = {
     "buyer": ("buyer", "买方"),
     "buyer_district": ("buyer's district", "买方所在区"),
     "contract": ("contract", "合同编号"),
+    "contract_sha256": ("contract reference digest (SHA-256)", "合同编号摘要 (SHA-256)"),
     "reason": ("reason", "原因"),
     "debt": ("debt", "欠量编号"),
 }
@@ -264,7 +266,9 @@ def _pool(value: str) -> str:
 def register_refs(text: Any) -> list[tuple[str, str]]:
     """An entry's references (the text its hash covers, `k=v;k=v`) as
     (label, value) pairs people read: keys in words, districts by name,
-    instants in Beijing time; a key the console does not know as it is."""
+    instants in Beijing time; a key the console does not know as it is.
+    Values come percent-encoded for `%`, `;` and `=` (quota-svc's
+    `ref_value`) and are shown decoded."""
     pairs = []
     for part in str(text or "").split(";"):
         if not part:
@@ -272,6 +276,7 @@ def register_refs(text: Any) -> list[tuple[str, str]]:
         key, sep, value = part.partition("=")
         if not sep:
             key, value = "", part
+        value = unquote(value)
         if key in ("to", "from", "buyer_district"):
             value = _district(value)
         elif key == "pool":
