@@ -200,6 +200,12 @@ PERMIT: dict[str, Recipe] = {
         media="application/x-ndjson",
     ),
     "issue": one("POST", lambda w, d, f: _permit_path(w, d, f) + "/issue", control_ok=(409,)),
+    "reject": one(
+        "POST",
+        lambda w, d, f: _permit_path(w, d, f) + "/reject",
+        {"reason": "材料不全"},
+        control_ok=(409,),
+    ),
     "change": one(
         "POST",
         lambda w, d, f: _permit_path(w, d, f) + "/change",

@@ -14,9 +14,20 @@ from permit_svc.registrations import rules as reg_rules
 from permit_svc.reports.rules import percent
 from svc_common.errors import IllegalTransition
 
-ALL_ACTIONS = ("issue", "change", "renew", "suspend", "reinstate", "revoke", "cancel", "expire")
+ALL_ACTIONS = (
+    "issue",
+    "reject",
+    "change",
+    "renew",
+    "suspend",
+    "reinstate",
+    "revoke",
+    "cancel",
+    "expire",
+)
 LEGAL = {
     ("applied", "issue"): "issued",
+    ("applied", "reject"): "rejected",
     ("issued", "change"): "issued",
     ("issued", "renew"): "issued",
     ("issued", "suspend"): "suspended",

@@ -28,6 +28,7 @@ _serials = itertools.count(1000)
 
 BODIES: dict[str, dict[str, Any] | None] = {
     "issue": None,
+    "reject": {"reason": "申请材料不全"},
     "change": {"pollutants": [{"pollutant": "NOx", "amount_t": "2.5"}], "reason": "new burner"},
     "renew": None,
     "suspend": {"reason": "discharging beyond the permit"},
@@ -38,6 +39,7 @@ BODIES: dict[str, dict[str, Any] | None] = {
 #: (state, action) → state after, for every legal step a caller can take.
 LEGAL = {
     ("applied", "issue"): "issued",
+    ("applied", "reject"): "rejected",
     ("issued", "change"): "issued",
     ("issued", "renew"): "issued",
     ("issued", "suspend"): "suspended",
@@ -49,7 +51,7 @@ LEGAL = {
     ("revoked", "cancel"): "cancelled",
     ("expired", "cancel"): "cancelled",
 }
-STATES = ("applied", "issued", "suspended", "revoked", "cancelled", "expired")
+STATES = ("applied", "rejected", "issued", "suspended", "revoked", "cancelled", "expired")
 
 
 async def act(svc: Service, permit_id: str, action: str) -> Any:
@@ -84,13 +86,15 @@ async def existing_permit(svc: Service, uscc: str, valid_to: dt.date, vocs: str 
 async def permit_in(svc: Service, state: str) -> str:
     """A permit of a fresh enterprise, brought to `state` through the API."""
     uscc = await svc.enterprise(next(_serials))
-    if state == "applied":
+    if state in ("applied", "rejected"):
         r = await svc.http.post(
             "/permit/permits",
             json={"uscc": uscc, "pollutants": [{"pollutant": "NOx", "amount_t": "1"}]},
             headers=OFFICER,
         )
         assert r.status_code == 201, r.text
+        if state == "rejected":
+            assert (await act(svc, r.json()["id"], "reject")).status_code == 200
         return str(r.json()["id"])
     today = local_today(utcnow())
     if state == "expired":
@@ -133,7 +137,7 @@ async def test_issue_numbers_terms_and_events(svc: Service) -> None:
         headers=OFFICER,
     )
     pid = r.json()["id"]
-    assert r.json()["permit_no"] is None and r.json()["allowed_actions"] == ["issue"]
+    assert r.json()["permit_no"] is None and r.json()["allowed_actions"] == ["issue", "reject"]
     issued = (await act(svc, pid, "issue")).json()
     today = local_today(utcnow())
     assert issued["permit_no"] == uscc + "001P"
@@ -379,3 +383,33 @@ async def test_district_scoping_and_roles(svc: Service) -> None:
     assert r.status_code == 200 and r.json()["items"] == []
     r = await svc.http.get(f"/permit/permits?district={BAODI}", headers=elsewhere)
     assert r.status_code == 403
+
+
+async def test_an_application_refused_says_why_and_leaves_the_way_open(svc: Service) -> None:
+    """不予许可: an application is refused with its reason, audited, never
+    issued; it drew nothing, so the enterprise may still bring in its
+    existing certificate; a refusal needs a reason."""
+    uscc = await svc.enterprise(next(_serials))
+    r = await svc.http.post(
+        "/permit/permits",
+        json={"uscc": uscc, "pollutants": [{"pollutant": "VOCs", "amount_t": "2"}]},
+        headers=OFFICER,
+    )
+    pid = r.json()["id"]
+    for blank in ({}, {"reason": "   "}):
+        r = await svc.http.post(f"/permit/permits/{pid}/reject", json=blank, headers=OFFICER)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason", r.text
+    r = await act(svc, pid, "reject")
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["status_reason"]) == ("rejected", "申请材料不全")
+    assert r.json()["permit_no"] is None and r.json()["quota_drawn_t"] == "0.000"
+    async with svc.db.session() as s:
+        audited = await s.scalar(
+            select(AuditEntry.detail).where(
+                AuditEntry.target_id == pid, AuditEntry.action == "permit.reject"
+            )
+        )
+    assert audited is not None and audited["reason"] == "申请材料不全"
+    assert (await act(svc, pid, "issue")).status_code == 409
+    # Never issued: the enterprise's existing certificate still comes in.
+    await existing_permit(svc, uscc, local_today(utcnow()) + dt.timedelta(days=400))

@@ -6,7 +6,8 @@ ever issued (in force, suspended, revoked, expired or cancelled) imports none
 (cancelling an imported certificate frees its amounts for the district's
 reclaim, so a second import would make quota from nothing). An application
 never issued (`applied`, such as the draft an approved EIA filing opens for an
-existing enterprise) frees nothing and does not stand in the way."""
+existing enterprise, or one refused) frees nothing and does not stand in the
+way."""
 
 from __future__ import annotations
 
@@ -40,9 +41,8 @@ from permit_svc.permits.service import issued_event, new_permit
 from permit_svc.registrations.service import active_numbers
 
 #: An enterprise's permit on the register that was ever issued: its status
-#: and number. `applied` is the only status a permit has before its issue
-#: (rules.TRANSITIONS: it leaves it only by `issue`), and the only one that
-#: is not counted.
+#: and number. An application undecided or refused (rules.NEVER_ISSUED) was
+#: never issued, and is not counted.
 Held = tuple[str, str | None]
 
 
@@ -155,7 +155,7 @@ async def import_permits(
         usccs = sorted({body.uscc for _, body in parsed})
         enterprises: dict[str, Enterprise] = {}
         #: Each enterprise's permit on the register that was ever issued (the
-        #: one in force if it has one, else any other not `applied`).
+        #: one in force if it has one, else any other ever issued).
         held: dict[str, Held] = {}
         #: The row of this upload that brought an enterprise's permit in.
         brought_in: dict[str, int] = {}
@@ -182,7 +182,9 @@ async def import_permits(
             for uscc, status, no in await s.execute(
                 select(Permit.uscc, Permit.status, Permit.permit_no).where(Permit.uscc.in_(chunk))
             ):
-                if status != "applied" and (uscc not in held or status in rules.IN_FORCE):
+                if status not in rules.NEVER_ISSUED and (
+                    uscc not in held or status in rules.IN_FORCE
+                ):
                     held[uscc] = (status, no)
                 if no:
                     numbers_in_use.add(no)

@@ -43,7 +43,8 @@ class Permit(Base):
 
     __table_args__ = (
         CheckConstraint(
-            "status IN ('applied', 'issued', 'suspended', 'revoked', 'cancelled', 'expired')",
+            "status IN ('applied', 'rejected', 'issued', 'suspended', 'revoked', 'cancelled',"
+            " 'expired')",
             name="ck_permits_status",
         ),
         CheckConstraint("category IN ('key', 'simplified')", name="ck_permits_category"),

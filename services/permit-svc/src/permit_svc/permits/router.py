@@ -75,6 +75,19 @@ async def issue(
     return await service.issue(db, principal, permit_id, settings, utcnow())
 
 
+@router.post("/permits/{permit_id}/reject", response_model=PermitOut)
+async def reject(
+    permit_id: ResourceId,
+    body: Reason,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> PermitOut:
+    """Refuse an application (不予许可) with the reason the applicant is
+    given; only an application (`applied`) can be refused."""
+    return await service.reject(db, principal, permit_id, body.reason, settings, utcnow())
+
+
 @router.post("/permits/{permit_id}/change", response_model=PermitOut)
 async def change(
     permit_id: ResourceId,

@@ -13,13 +13,19 @@ from svc_common.i18n import msg
 
 from permit_svc.calendar import validity_end
 
-PermitStatus = Literal["applied", "issued", "suspended", "revoked", "cancelled", "expired"]
-Action = Literal["issue", "change", "renew", "suspend", "reinstate", "revoke", "cancel", "expire"]
+PermitStatus = Literal[
+    "applied", "rejected", "issued", "suspended", "revoked", "cancelled", "expired"
+]
+Action = Literal[
+    "issue", "reject", "change", "renew", "suspend", "reinstate", "revoke", "cancel", "expire"
+]
 
 #: status → {action: next status}. `issued` is "in force": a change (变更) or a
 #: renewal (延续) keeps it in force, and `last_action` records which it was.
 TRANSITIONS: dict[str, dict[str, str]] = {
-    "applied": {"issue": "issued"},
+    # An application is decided: issued, or refused (不予许可) with its reason.
+    "applied": {"issue": "issued", "reject": "rejected"},
+    "rejected": {},
     "issued": {
         "change": "issued",
         "renew": "issued",
@@ -45,12 +51,14 @@ CLOCK_ACTIONS = frozenset({"expire"})
 #: States and actions in Chinese, for a refused step's message (the console's words).
 LABELS_ZH = {
     "applied": "申请中",
+    "rejected": "不予许可",
     "issued": "已核发",
     "suspended": "已暂停",
     "revoked": "已撤销",
     "cancelled": "已注销",
     "expired": "已过期",
     "issue": "核发",
+    "reject": "不予许可",
     "change": "变更",
     "renew": "延续",
     "suspend": "暂停",
@@ -61,6 +69,8 @@ LABELS_ZH = {
 }
 #: Statuses in which a permit authorises discharging (or may again, if suspended).
 IN_FORCE = ("issued", "suspended")
+#: Statuses of a permit never issued: an application undecided or refused.
+NEVER_ISSUED = ("applied", "rejected")
 
 PERMIT_SUFFIX = "P"
 REGISTRATION_SUFFIX = "W"

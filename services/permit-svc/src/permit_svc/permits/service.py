@@ -348,6 +348,23 @@ async def renew(
     return to_out(p, e.name, settings.renewal_lead_days)
 
 
+async def reject(
+    db: Database,
+    principal: Principal,
+    permit_id: str,
+    reason: str,
+    settings: Settings,
+    now: dt.datetime,
+) -> PermitOut:
+    """Refuse an application (不予许可), saying why: it is decided, draws no
+    quota and is never issued; the enterprise may apply again."""
+    async with db.transaction() as s:
+        p, e, after = await _locked(s, principal, permit_id, "reject")
+        p.status_reason = reason
+        step(s, principal, p, "reject", after, now, {"reason": reason})
+    return to_out(p, e.name, settings.renewal_lead_days)
+
+
 async def suspend_reinstate_revoke(
     db: Database,
     principal: Principal,
