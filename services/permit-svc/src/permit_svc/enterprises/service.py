@@ -31,7 +31,6 @@ from permit_svc.enterprises.schemas import (
 )
 
 SHIPPED_TABLE = Path(__file__).parents[1] / "data" / "industries.csv"
-UPSERT_COLUMNS = ("name", "district", "industry_code", "category", "address", "operating_status")
 
 
 def parse_industry_table(text: str) -> list[IndustryClass]:

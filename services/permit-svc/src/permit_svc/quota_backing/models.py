@@ -13,8 +13,9 @@ from permit_svc.models import Base
 
 class QuotaAllocation(Base):
     """Quota allocated to a project (总量指标分配), one row per reservation.
-    `increment_kg` is what the project may add to its permits; `amount_kg` is
-    what the district pool paid for it (increment × offset ratio)."""
+    `increment_kg` is what the project may add to its permits: what the
+    allocated quota backs (amount ÷ offset ratio, rounded down, at most the
+    project's increment); `amount_kg` is what the district pool paid."""
 
     __tablename__ = "quota_allocations"
     reservation_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -52,8 +52,8 @@ async def backing_kg(
 
     Allocated: the increments of the allocations of its district that name
     it: a district's pool backs its own enterprises only (quota moves
-    between districts by a swap or a trade, whose rows name the buyer's
-    district).
+    between districts by a swap of pools in quota-svc, or by a trade, whose
+    buyer's row here names the buyer's district).
     Drawn: what all its permits, whatever their status, have ever drawn."""
     claimed: list[str] = []
     if project_ref is not None and increase_kg > 0:
