@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from svc_common.audit import SYSTEM
+from svc_common.auth import SYSTEM_SUB
 from svc_common.errors import Conflict, IllegalTransition
 from svc_common.i18n import msg
 
@@ -41,11 +41,6 @@ RECLAIMABLE_CANCEL_REASONS = frozenset({"closure", "process_closed", "other"})
 
 #: Candidates a person entered; their confirmer must be someone else.
 FOUR_EYES_SOURCES = frozenset({ReclaimSource.MANUAL, ReclaimSource.REDUCTION})
-
-#: The creator of a candidate no person gave rise to: a permit event sent
-#: before events named their actor, or a change the system made (the audit
-#: trail's `system`).
-SYSTEM_SUB = SYSTEM.sub
 
 
 def is_reclaimable_cancellation(reason: str, freed_kg: int) -> bool:
@@ -84,7 +79,9 @@ def check_decision(status: str, action: str) -> None:
 def check_four_eyes(source: str, created_by: str, decided_by: str) -> None:
     """A candidate is decided by someone other than the person who gave rise
     to it: who entered it by hand, or who cancelled or cut the permit whose
-    event made it. A candidate no person made (`system`) any officer decides."""
+    event made it. A candidate no person made (SYSTEM_SUB: a permit event sent
+    before events named their actor, or a change the system made) any officer
+    decides."""
     if created_by != decided_by:
         return
     if source in FOUR_EYES_SOURCES:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from svc_common.auth import SYSTEM_SUB
 from svc_common.i18n import msg
 from svc_common.types import utcnow
 
@@ -110,7 +111,7 @@ def entered_by(sub: str | None, names: Mapping[str, str] | None = None) -> str:
     """Who entered a record: the services' own actions are 系统; a person by
     the name the console knows them by (`names`, login id → name), else by
     their login id."""
-    if sub in (None, "", "system"):
+    if sub in (None, "", SYSTEM_SUB):
         return msg("system", "系统")
     return (names or {}).get(str(sub)) or str(sub)
 
