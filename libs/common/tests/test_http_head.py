@@ -124,3 +124,14 @@ async def test_heads_within_the_bound_and_large_bodies_pass(port: tuple[int, str
     answer = await _exchange(p, post)
     assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
     assert json.loads(answer.partition(b"\r\n\r\n")[2]) == {"body_bytes": len(body)}
+
+
+async def test_a_head_that_never_ends_is_refused_as_it_comes(port: tuple[int, str]) -> None:
+    """A header still coming past the bound is answered before it ends (the
+    parser would otherwise gather it for as long as the client sends)."""
+    p, kind = port
+    if kind == "h11":
+        pytest.skip("h11 bounds each head itself")
+    endless = b"GET / HTTP/1.1\r\nhost: x\r\nx-junk: " + b"a" * (MAX_HEAD_BYTES + 16384)
+    answer = await _exchange(p, endless, pieces=True)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:80]
