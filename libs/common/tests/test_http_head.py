@@ -48,7 +48,9 @@ async def port(request: pytest.FixtureRequest) -> AsyncIterator[tuple[int, str]]
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    for _ in range(1000):  # uvicorn says it has started by a flag only
+        if server.started:
+            break
         await asyncio.sleep(0.01)
     yield server.servers[0].sockets[0].getsockname()[1], request.param
     server.should_exit = True
