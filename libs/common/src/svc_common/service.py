@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from svc_common import (
     clock,
+    direct_routes,
     http_head,
     metrics,
     openapi,
@@ -289,6 +290,7 @@ def create_app(
     add_routes(app, clock_router(spec.prefix))
     add_routes(app, ops_router(spec.prefix))
     strict_bodies.install(app)
+    direct_routes.install(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(
         InputGuardMiddleware,
