@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from svc_common import (
     clock,
     direct_routes,
+    http_head,
     metrics,
     openapi,
     retention,
@@ -352,9 +353,9 @@ def serve(app: Any, settings: ServiceSettings) -> None:
         host=settings.host,
         port=settings.port,
         loop=settings.server_loop,
-        http=settings.server_http,
         log_config=None,
         access_log=False,
+        **http_head.uvicorn_options(settings.server_http, settings.max_head_bytes),
     )
 
 
