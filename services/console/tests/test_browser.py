@@ -197,6 +197,29 @@ async def test_officer_accepts_a_filing_and_confirms_a_reclaim(
     await p.wait_for_selector(f"{row} .result.ok")
     after = admin_get(demo_server, f"/eia/filings/{target['id']}")
     assert isinstance(after, dict) and after["status"] == "accepted" and after["due_at"]
+    # The row is the accepted filing's: its status and statutory clock, not
+    # 已提交待受理 | 受理后起算 beside 已办理 — 已受理.
+    cells = await p.locator(f"{row} td").all_inner_texts()
+    assert "已受理" in cells[2] and "已提交待受理" not in cells[2], cells
+    assert cells[3] == after["due_on"] and "剩余" in cells[4], cells
+    assert await p.locator(f"{row} button[data-op='filing-accept']").count() == 0
+
+    # Another officer of the district accepts a second filing after this
+    # page was drawn: 受理 here says so plainly and redraws the row.
+    other = filings["items"][1]
+    other_row = f"tr[data-filing='{other['id']}']"
+    r = httpx.post(
+        f"{demo_server.url}/eia/filings/{other['id']}/accept",
+        headers=testing.auth("officer", ["120115"], "zhang.min2", idem=other["id"] + "-b"),
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    await p.click(f"{other_row} button[data-op='filing-accept']")
+    await p.wait_for_selector(f"{other_row} .result.error")
+    said = await p.inner_text(other_row)
+    assert "该文件已由其他人办理（当前：已受理）" in said, said
+    assert "accept" not in said and "撤回" not in said and "受理后起算" not in said, said
+    await shot(p, artifacts, "workbench-stale")
 
     # 蓟州区: a closed plant's reclaim, confirmed by an officer of the district.
     reclaims = admin_get(demo_server, "/quota/reclaims", district="120119", status="pending")

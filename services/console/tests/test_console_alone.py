@@ -1348,3 +1348,86 @@ async def test_the_workbench_offers_the_redrive_of_an_approved_filing_lapsed_sho
     )
     assert "总量确认中" in r.text
     assert [c.url.path for c in stub.calls if c.method == "POST"] == ["/eia/filings/f9/quota-retry"]
+
+
+def _conflict(state: str, action: str, allowed: list[str]) -> httpx.Response:
+    """eia-svc's refusal of an action the filing's state no longer allows."""
+    return httpx.Response(
+        409,
+        json={
+            "type": "urn:envbureau:problem:illegal-transition",
+            "title": "当前状态不允许此操作",
+            "status": 409,
+            "detail": f"环评文件当前为 已受理（{state}），不能执行 受理（{action}）；"
+            "现在可执行：技术评估完成（evaluation-done）、撤回（withdraw）",
+            "state": state,
+            "action": action,
+            "allowed": allowed,
+        },
+    )
+
+
+async def test_a_stale_action_says_so_plainly_and_redraws_the_row(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """Two officers open the workbench; the second clicks 受理 on a filing the
+    first accepted: a plain sentence (已由其他人办理, where it stands now by
+    name), no API codes, no action the console does not offer (撤回), and
+    the row drawn again from the filing as it now is."""
+    accepted = _filing(
+        id="f1",
+        status="accepted",
+        due_at="2099-01-01T16:00:00+00:00",
+        due_on="2099-01-01",
+        overdue=False,
+        allowed_actions=["evaluation-done", "withdraw"],
+    )
+    stub.on("POST", "/eia/filings/f1/accept", lambda _: _conflict("accepted", "accept", []))
+    stub.on("GET", "/eia/filings/f1", accepted)
+    token = await sign_in(client, "officer-jizhou")
+    form = {"csrf_token": token, "idem": "k" * 20, "op": "filing", "id": "f1"}
+    form |= {"action": "accept", "row": "filing"}
+    r = await client.post("/console/workbench/act", data=form, headers={"HX-Request": "true"})
+    assert r.status_code == 409
+    assert "该文件已由其他人办理（当前：已受理）" in r.text
+    for code in ("accepted", "accept）", "evaluation-done）", "撤回", "withdraw"):
+        assert code not in r.text.replace('data-op="filing-evaluation-done"', ""), code
+    assert r.text.lstrip().startswith('<tr data-filing="f1"')
+    assert r.headers["hx-retarget"] == 'tr[data-filing="f1"]'
+    assert r.headers["hx-reswap"] == "outerHTML"
+    assert "2099-01-01" in r.text and "受理后起算" not in r.text
+    assert 'data-op="filing-evaluation-done"' in r.text  # what the console offers now
+    # Without script: the same plain sentence above the page drawn again.
+    page = await client.post("/console/workbench/act", data={**form, "idem": "j" * 20})
+    assert page.status_code == 303
+    stub.on("GET", "/eia/filings", {"items": [], "next_cursor": None})
+    text = (await client.get("/console/workbench/")).text
+    assert "该文件已由其他人办理（当前：已受理），已按最新状态显示" in text
+    assert "现在可执行" not in text
+
+
+async def test_after_an_action_the_row_shows_the_filing_as_it_now_is(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """受理 starts the statutory clock: the row's status and deadline are the
+    accepted filing's (已受理, its last day and countdown), not 已提交待受理 |
+    受理后起算 with 已办理 — 已受理 beside them."""
+    accepted = _filing(
+        id="f1",
+        status="accepted",
+        due_at="2099-01-01T16:00:00+00:00",
+        due_on="2099-01-01",
+        overdue=False,
+        allowed_actions=["evaluation-done", "withdraw"],
+    )
+    stub.on("POST", "/eia/filings/f1/accept", accepted)
+    token = await sign_in(client, "officer-jizhou")
+    form = {"csrf_token": token, "idem": "k" * 20, "op": "filing", "id": "f1"}
+    form |= {"action": "accept", "row": "filing"}
+    r = await client.post("/console/workbench/act", data=form, headers={"HX-Request": "true"})
+    assert r.status_code == 200, r.text[:300]
+    assert r.headers["hx-retarget"] == 'tr[data-filing="f1"]'
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", r.text, re.S)
+    assert "已受理" in cells[2] and "已提交待受理" not in r.text
+    assert cells[3] == "2099-01-01" and "剩余" in cells[4]
+    assert "已办理 — 已受理" in cells[5]
