@@ -1431,3 +1431,63 @@ async def test_after_an_action_the_row_shows_the_filing_as_it_now_is(
     assert "已受理" in cells[2] and "已提交待受理" not in r.text
     assert cells[3] == "2099-01-01" and "剩余" in cells[4]
     assert "已办理 — 已受理" in cells[5]
+
+
+async def test_refusals_name_fields_as_the_page_does_or_say_what_to_do(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """Not （code）, （pollutant）, （months）, （reason）, `cursor: …` or
+    `Idempotency-Key`: the field by the page's word, or what to do."""
+    c = client
+    no = "DJB-120119-2026-000006"
+    r = await c.get(f"/console/public/receipt/{no}")
+    assert r.status_code == 303 and r.headers["location"] == f"/console/public/verify?no={no}"
+    verify = await c.get(r.headers["location"])
+    assert_console_page(verify, 200, "请填写回执上的校验码", f'value="{no}"')
+
+    stub.on(
+        "GET",
+        "/quota/public/register",
+        lambda _: httpx.Response(
+            422,
+            json={
+                "title": "请求内容无效",
+                "detail": "cursor: 不是本接口返回的翻页游标",
+                "errors": [{"field": "cursor", "message": "不是本接口返回的翻页游标"}],
+            },
+        ),
+    )
+    r = await c.get("/console/public/register", params={"cursor": "abc"})
+    assert_console_page(
+        r, 200, "该翻页链接不完整或已失效", '<a href="/console/public/register">第一页'
+    )
+    assert "cursor" not in r.text.split("<main")[1] and "游标" not in r.text
+
+    token = await sign_in(c, "officer-jizhou")
+    hx = {"HX-Request": "true"}
+    form = {"csrf_token": token, "op": "check-revoke", "id": "r1", "idem": "k" * 20}
+    r = await c.post("/console/workbench/act", data={**form, "reason": "y" * 2001}, headers=hx)
+    assert r.status_code == 422 and "（原因）" in r.text and "reason" not in r.text
+    stub.on(
+        "POST",
+        "/eia/registrations/r1/revoke",
+        lambda _: httpx.Response(
+            422,
+            json={
+                "type": "urn:envbureau:problem:idempotency-key-reused",
+                "title": "请求内容无效",
+                "detail": "此 Idempotency-Key 已用于另一个不同的请求",
+            },
+        ),
+    )
+    r = await c.post("/console/workbench/act", data={**form, "reason": "z"}, headers=hx)
+    assert r.status_code == 422 and "此表单已提交过其他内容，请刷新页面后重新办理" in r.text
+    assert "Idempotency" not in r.text
+
+    await sign_in(c, "investment")
+    r = await c.get("/console/investment/", params={"pollutant": "<script>"})
+    assert_console_page(r, 422, "（污染物）")
+    assert "pollutant" not in r.text.split("<main")[1]
+    r = await c.get("/console/investment/trend", params={"months": "-1"})
+    assert r.status_code == 422 and "（月数）" in r.text
+    assert "months" not in r.text.split("<main")[1]

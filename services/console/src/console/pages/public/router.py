@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg
 
@@ -58,13 +58,18 @@ async def verify(
 async def receipt(
     request: Request,
     no: str,
-    code: str = Query(..., max_length=40),
+    code: str = Query("", max_length=40),
     format: str = Query("html", pattern="^(html|pdf)$"),
     api: Services = Depends(services),
 ) -> Response:
     """The receipt itself through the console (the public reaches the console,
     not eia-svc). A refusal (a wrong code, an unknown number) is the
-    console's own page, not the service's problem JSON."""
+    console's own page, not the service's problem JSON; an address without
+    its check code (a link cut short) leads to 回执核验, the number filled in."""
+    if not code.strip():
+        return RedirectResponse(
+            "/console/public/verify?" + urlencode({"no": no[:60]}), status_code=303
+        )
     if not _NO.match(no):
         return problem_page(
             request,
@@ -125,6 +130,13 @@ async def register(
     except ApiError as exc:
         if exc.status in (404, 405):
             available = False
+        elif cursor and exc.status == 422:
+            # A page link cut short or made up: said plainly, with the way
+            # back to the first page (the pager below).
+            problem = msg(
+                "This page link is not complete or no longer valid: start again from the first page.",
+                "该翻页链接不完整或已失效，请从第一页开始查看。",
+            )
         else:
             problem = exc.message
     columns, rows = _table(data)
