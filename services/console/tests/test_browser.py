@@ -208,11 +208,11 @@ async def test_officer_accepts_a_filing_and_confirms_a_reclaim(
     # page was drawn: 受理 here says so plainly and redraws the row.
     other = filings["items"][1]
     other_row = f"tr[data-filing='{other['id']}']"
-    r = httpx.post(
-        f"{demo_server.url}/eia/filings/{other['id']}/accept",
-        headers=testing.auth("officer", ["120115"], "zhang.min2", idem=other["id"] + "-b"),
-        timeout=30,
-    )
+    async with httpx.AsyncClient(timeout=30) as api:
+        r = await api.post(
+            f"{demo_server.url}/eia/filings/{other['id']}/accept",
+            headers=testing.auth("officer", ["120115"], "zhang.min2", idem=other["id"] + "-b"),
+        )
     assert r.status_code == 200, r.text
     await p.click(f"{other_row} button[data-op='filing-accept']")
     await p.wait_for_selector(f"{other_row} .result.error")

@@ -1113,7 +1113,7 @@ async def test_the_public_register_says_its_references_in_words(
         '<td class="place">VOCs</td>' in cells and '<td class="when">2026-12-03 21:08</td>' in cells
     )
     en = await client.get("/console/public/register", params={"lang": "en"})
-    assert "pool: </span>滨海新区 VOCs priority reserve" in en.text
+    assert "pool: </span>Binhai New Area VOCs priority reserve" in en.text
 
 
 async def test_a_code_typed_full_width_finds_the_enterprise(client: httpx.AsyncClient) -> None:
@@ -1491,3 +1491,56 @@ async def test_refusals_name_fields_as_the_page_does_or_say_what_to_do(
     r = await c.get("/console/investment/trend", params={"months": "-1"})
     assert r.status_code == 422 and "（月数）" in r.text
     assert "months" not in r.text.split("<main")[1]
+
+
+def _main(html: str) -> str:
+    return html.split("<main", 1)[1].split("</main>", 1)[0]
+
+
+async def test_english_pages_say_districts_and_states_in_english_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """?lang=en: districts by their English names (not 滨海新区), the
+    workbench's tab without 限时办结, an enterprise's category and status in
+    words (not key, operating), English punctuation (not （…，…） or ：), and
+    the user's label in English."""
+    figures = {f: "30" for f in ("credited_t", "available_t", "max_project_increment_t")}
+    figures |= {f: "0" for f in ("reserved_t", "allocated_t", "reclaimed_t")}
+    stub.on("GET", "/quota/availability", [{"district": "120116", "kind": "district", **figures}])
+    stub.on("GET", "/eia/parks", [])
+    await sign_in(client, "investment")
+    r = await client.get("/console/investment/", params={"lang": "en"})
+    assert r.status_code == 200, r.text[:300]
+    assert '<label for="d-120116">Binhai New Area</label>' in r.text
+    assert "Binhai New Area <span" in r.text and "滨海新区" not in r.text
+
+    uscc = "91120225MA05XXXX1A"
+    page = {"next_cursor": None, "items": []}
+    for path in ("/permit/permits", "/permit/registrations", "/eia/filings"):
+        stub.on("GET", path, page)
+    stub.on("GET", "/quota/reservations", page)
+    audit = {"id": "a1", "audited_at": "2026-11-03T02:00:00+00:00", "result": "findings"}
+    audit |= {"permit_id": "p1", "uscc": uscc, "district": "120116"}
+    audit |= {"findings": [{"description": "VOCs", "status": "open"}]}
+    audit["findings"][0]["rectification_deadline"] = "2026-12-20"
+    stub.on("GET", "/permit/audits", {**page, "items": [audit]})
+    form = {"project_name": "P", "filing_no": "DJB-120116-2026-000001", "status": "revoked"}
+    form |= {"revoke_reason": "false statement", "vocs_increment_t": "0", "check_code": "AB"}
+    stub.on("GET", "/eia/registrations", {**page, "items": [form]})
+    company = {"uscc": uscc, "name": "Co", "district": "120116", "industry_code": "C2614"}
+    company |= {"category": "key", "address": "", "operating_status": "operating"}
+    stub.on("GET", f"/permit/enterprises/{uscc}", company)
+    stub.on("GET", "/permit/industries", [])
+    await sign_in(client, "officer-jizhou")
+    r = await client.get(f"/console/enterprise/{uscc}", params={"lang": "en"})
+    main = _main(r.text)
+    assert "<dd>Key management</dd>" in main and "<dd>In operation</dd>" in main
+    assert "<dd>Binhai New Area</dd>" in main
+    assert "VOCs (open, by 2026-12-20)" in main and "revoked: false statement" in main
+    assert not re.search("[\u3000-\u303f\uff00-\uffef\u4e00-\u9fff]", main), main
+    assert "李华 (approval officer, Jizhou District)" in r.text
+
+    stub.on("GET", "/eia/filings", page)
+    r = await client.get("/console/workbench/", params={"lang": "en"})
+    assert "Overdue (statutory time limit)" in r.text and "限时办结" not in r.text
+    assert "Workbench · Jizhou District" in r.text

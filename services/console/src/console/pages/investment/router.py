@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from svc_common.districts import DISTRICTS
+from svc_common.districts import DISTRICTS, district_name
 from svc_common.i18n import msg
 from svc_common.types import utcnow
 
@@ -210,7 +210,7 @@ async def export_ranking(
         return Response(status_code=404)
     pools = await _pools(api, user, pollutant)
     rows = [
-        {**p, "district_name": DISTRICTS.get(p["district"], p["district"])}
+        {**p, "district_name": district_name(p["district"])}
         for p in pools.districts + pools.parks + pools.reserves
     ]
     stamp = today_beijing().strftime("%Y%m%d")  # the Beijing date people read

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from svc_common.districts import DISTRICTS
+from svc_common.districts import district_name, district_named
 from svc_common.i18n import msg
 
 from console.api import ApiError, Services, raise_for_problem
@@ -134,7 +134,8 @@ async def register(
             # A page link cut short or made up: said plainly, with the way
             # back to the first page (the pager below).
             problem = msg(
-                "This page link is not complete or no longer valid: start again from the first page.",
+                "This page link is not complete or no longer valid: "
+                "start again from the first page.",
                 "该翻页链接不完整或已失效，请从第一页开始查看。",
             )
         else:
@@ -258,8 +259,7 @@ _POOL_KINDS = {"reserve": ("priority reserve", "政府储备"), "park": ("park s
 
 
 def _district(code: str) -> str:
-    name = DISTRICTS.get(code)
-    return f"{name}（{code}）" if name else code
+    return msg(*district_named(code))
 
 
 def _pool(value: str) -> str:
@@ -267,7 +267,7 @@ def _pool(value: str) -> str:
     district, _, rest = value.partition(":")
     pollutant, _, kind = rest.partition(":")
     kind, _, park = kind.partition(":")
-    words = [DISTRICTS.get(district, district), pollutant]
+    words = [district_name(district), pollutant]
     if kind:
         words.append(msg(*_POOL_KINDS[kind]) if kind in _POOL_KINDS else kind)
     if park:
