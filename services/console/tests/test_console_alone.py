@@ -1544,3 +1544,21 @@ async def test_english_pages_say_districts_and_states_in_english_words(
     r = await client.get("/console/workbench/", params={"lang": "en"})
     assert "Overdue (statutory time limit)" in r.text and "限时办结" not in r.text
     assert "Workbench · Jizhou District" in r.text
+
+
+async def test_the_public_register_names_a_park_as_its_register_does(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """滨海新区 VOCs 园区子池 天津南港工业区, as the investment page names it, not
+    园区子池 nangang (for a signed-in reader: eia-svc's park list needs a
+    token; anyone else sees the id)."""
+    entry = {"seq": "7", "at": "2026-12-03T13:08:07Z", "district": "120116", "kind": "reserve"}
+    entry |= {"refs": "entry=e1;pool=120116:VOCs:park:nangang"}
+    stub.on("GET", "/quota/public/register", {"items": [entry], "next_cursor": None})
+    stub.on(
+        "GET", "/eia/parks", [{"district": "120116", "id": "nangang", "name": "天津南港工业区"}]
+    )
+    await sign_in(client, "investment")
+    r = await client.get("/console/public/register")
+    assert_console_page(r, 200, "滨海新区 VOCs 园区子池 天津南港工业区")
+    assert "nangang" not in r.text
