@@ -1562,3 +1562,20 @@ async def test_the_public_register_names_a_park_as_its_register_does(
     r = await client.get("/console/public/register")
     assert_console_page(r, 200, "滨海新区 VOCs 园区子池 天津南港工业区")
     assert "nangang" not in r.text
+
+
+async def test_a_fit_link_outside_the_users_districts_says_so(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """张敏 (宝坻区) opens a colleague's link for 滨海新区: not an empty
+    result, but that 滨海新区 is outside what she may see, and what she may."""
+    stub.on("GET", "/quota/availability", [])
+    stub.on("GET", "/eia/parks", [])
+    await sign_in(client, "officer-baodi")
+    params = {"p_VOCs": "5", "district": "120116"}
+    r = await client.get("/console/investment/fit", params=params, headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    assert "滨海新区不在您可查看的范围内（您可查看：宝坻区）" in r.text
+    assert not [c for c in stub.calls if c.url.path == "/quota/checks"]
+    page = await client.get("/console/investment/fit", params=params)
+    assert_console_page(page, 200, "滨海新区不在您可查看的范围内（您可查看：宝坻区）")
