@@ -1579,3 +1579,21 @@ async def test_a_fit_link_outside_the_users_districts_says_so(
     assert not [c for c in stub.calls if c.url.path == "/quota/checks"]
     page = await client.get("/console/investment/fit", params=params)
     assert_console_page(page, 200, "滨海新区不在您可查看的范围内（您可查看：宝坻区）")
+
+
+async def test_an_enterprise_unknown_to_the_user_holds_no_quota_on_the_page(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """在您可查看的区内没有该代码的记录, then no 持有的 VOCs 总量指标 block of
+    0.000 吨/年 lines (it read as "holds 0 t")."""
+    uscc = "91120116MA05XXXX1A"
+    page = {"next_cursor": None, "items": []}
+    for path in ("/permit/permits", "/permit/registrations", "/permit/audits"):
+        stub.on("GET", path, page)
+    for path in ("/eia/registrations", "/eia/filings", "/quota/reservations"):
+        stub.on("GET", path, page)
+    stub.on("GET", f"/permit/enterprises/{uscc}", lambda _: httpx.Response(403, json={}))
+    await sign_in(client, "officer-baodi")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    assert_console_page(r, 200, "在您可查看的区内没有该代码的记录")
+    assert "持有的 VOCs 总量指标" not in r.text and "0.000" not in r.text
