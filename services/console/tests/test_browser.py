@@ -313,6 +313,11 @@ async def test_anyone_verifies_a_receipt_without_signing_in(
     await p.goto(f"{demo_server.url}/console/public/register")
     await p.wait_for_selector("main h1")
     await shot(p, artifacts, "register")
+    # A later page (or a page link cut short) leads back to the first page.
+    for cursor in ("MTAw", "abc"):
+        await p.goto(f"{demo_server.url}/console/public/register?cursor={cursor}")
+        await p.click("nav.pager >> text=第一页")
+        await p.wait_for_url("**/console/public/register")
 
 
 @pytest.mark.parametrize("service", ["permit", "quota", "eia"])

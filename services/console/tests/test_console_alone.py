@@ -1597,3 +1597,15 @@ async def test_an_enterprise_unknown_to_the_user_holds_no_quota_on_the_page(
     r = await client.get(f"/console/enterprise/{uscc}")
     assert_console_page(r, 200, "在您可查看的区内没有该代码的记录")
     assert "持有的 VOCs 总量指标" not in r.text and "0.000" not in r.text
+
+
+async def test_a_later_register_page_without_entries_links_the_first_page(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/public/register?cursor=MTAw past the register's end: no
+    entries, and still the way back (第一页)."""
+    stub.on("GET", "/quota/public/register", {"items": [], "next_cursor": None})
+    r = await client.get("/console/public/register", params={"cursor": "MTAw"})
+    assert_console_page(r, 200, "本页暂无条目", '<a href="/console/public/register">第一页</a>')
+    first = await client.get("/console/public/register")
+    assert "第一页" not in first.text and "公示名录暂无条目" in first.text
