@@ -204,21 +204,19 @@ async def test_officer_accepts_a_filing_and_confirms_a_reclaim(
     assert cells[3] == after["due_on"] and "剩余" in cells[4], cells
     assert await p.locator(f"{row} button[data-op='filing-accept']").count() == 0
 
-    # Another officer of the district accepts a second filing after this
-    # page was drawn: 受理 here says so plainly and redraws the row.
-    other = filings["items"][1]
-    other_row = f"tr[data-filing='{other['id']}']"
+    # Another officer of the district completes the evaluation after this
+    # row was drawn: 技术评估完成 here says so plainly and redraws the row.
     async with httpx.AsyncClient(timeout=30) as api:
         r = await api.post(
-            f"{demo_server.url}/eia/filings/{other['id']}/accept",
-            headers=testing.auth("officer", ["120115"], "zhang.min2", idem=other["id"] + "-b"),
+            f"{demo_server.url}/eia/filings/{target['id']}/evaluation-done",
+            headers=testing.auth("officer", ["120115"], "zhang.min2", idem=target["id"] + "-e"),
         )
     assert r.status_code == 200, r.text
-    await p.click(f"{other_row} button[data-op='filing-accept']")
-    await p.wait_for_selector(f"{other_row} .result.error")
-    said = await p.inner_text(other_row)
-    assert "该文件已由其他人办理（当前：已受理）" in said, said
-    assert "accept" not in said and "撤回" not in said and "受理后起算" not in said, said
+    await p.click(f"{row} button[data-op='filing-evaluation-done']")
+    await p.wait_for_selector(f"{row} .result.error")
+    said = await p.inner_text(row)
+    assert "该文件已由其他人办理（当前：已评估）" in said, said
+    assert "evaluat" not in said and "撤回" not in said and "已受理" not in said, said
     await shot(p, artifacts, "workbench-stale")
 
     # 蓟州区: a closed plant's reclaim, confirmed by an officer of the district.
