@@ -332,6 +332,13 @@ async def test_submission_checks(client: httpx.AsyncClient) -> None:
     assert (
         await client.get(f"/eia/filings/{f['id']}", headers=filer("filer.b"))
     ).status_code == 404
+    # Withdrawal is the applicant's: an officer (or admin) who will not
+    # approve rejects, with the reason (行政许可法 §38); nothing changes.
+    for who in (officer(), admin()):
+        r = await act(client, f["id"], "withdraw", headers={**who, "Accept-Language": "zh-CN"})
+        assert r.status_code == 403 and r.json()["allowed"] == ["reject"], r.text
+        assert "申请人" in r.json()["detail"] and "reject" in r.json()["detail"]
+    assert (await get(client, f["id"]))["status"] == "submitted"
     w = await act(client, f["id"], "withdraw", headers=filer(), json={"reason": "项目取消"})
     assert w.json()["status"] == "withdrawn"
     app: FastAPI = client.app  # type: ignore[attr-defined]

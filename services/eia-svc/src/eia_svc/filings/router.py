@@ -12,7 +12,7 @@ from svc_common.auth import Principal, require
 from svc_common.clock import DURATION_PATTERN, parse_duration
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
-from svc_common.errors import NotFound, field_error
+from svc_common.errors import Forbidden, NotFound, field_error
 from svc_common.i18n import msg
 from svc_common.pagination import (
     DEFAULT_LIMIT,
@@ -47,8 +47,8 @@ from eia_svc.settings import Settings
 
 router = APIRouter(prefix="/eia", tags=["filings"])
 READ_ROLES = ("filer", "officer", "admin", "auditor")
-#: Who acts on a filing: officers in their own districts, admins; the filer
-#: who submitted it may only withdraw it.
+#: Who acts on a filing: officers in their own districts, admins; only
+#: whoever submitted it withdraws it (a filer may do nothing else).
 OFFICERS = ("officer", "admin")
 
 
@@ -151,19 +151,22 @@ async def _act(
     now = utcnow()
     async with db.transaction() as s:
         f, loaded = await service.lock_filing(s, filing_id)
-        _check_may_act(principal, f)
+        _check_may_act(principal, f, body)
         events = service.act(f, body, now, settings)
         await service.save_action(s, principal, f, loaded, body, events)
     return answer(FilingOut, to_out(f, now))
 
 
-def _check_may_act(p: Principal, f: FilingRow) -> None:
+def _check_may_act(p: Principal, f: FilingRow, body: ActionIn) -> None:
     # A filer reaches only withdraw (the other routes do not admit it), and
     # only for a filing it submitted.
     if p.role == "filer" and f.submitted_by != p.sub:
         raise NotFound(msg(f"filing {f.id} not found", f"未找到环评文件 {f.id}"))
     # Every role acts only in its token's districts (admins included).
     p.require_district(f.district)
+    # Withdrawal is the applicant's: an officer who did not submit it rejects.
+    if isinstance(body, FilingWithdrawIn) and not rules.may_withdraw(f.submitted_by, p.sub):
+        raise Forbidden(rules.withdraw_refusal(f.id), allowed=["reject"])
 
 
 @router.post("/filings/{filing_id}/accept", response_model=FilingOut)
@@ -237,8 +240,9 @@ async def withdraw_filing(
     principal: Principal = Depends(require(*OFFICERS, "filer")),
     db: Database = Depends(get_db),
 ) -> Response:
-    """Withdraw an undecided filing (撤回), with the reason if any: by an
-    officer, or by the filer who submitted it."""
+    """Withdraw an undecided filing (撤回), with the reason if any: by its
+    applicant, whoever submitted it (an officer who did not is refused, 403:
+    it rejects, with the reason)."""
     return await _act(filing_id, body or FilingWithdrawIn(), principal, db, _settings(request))
 
 

@@ -82,6 +82,25 @@ def allowed_actions(st: ReviewState) -> list[str]:
     return [*acts, "withdraw"]
 
 
+def may_withdraw(submitted_by: str, actor: str) -> bool:
+    """Withdrawal (撤回) is the applicant's act: only whoever submitted the
+    filing withdraws it (its filer, or the officer who entered it for the
+    applicant). An officer who will not approve a filing rejects it and
+    states why (行政许可法 §38); a withdrawal would end it with no reason
+    and nothing saying an officer did it."""
+    return actor == submitted_by
+
+
+def withdraw_refusal(filing_id: str) -> str:
+    return msg(
+        f"filing {filing_id} is withdrawn only by its applicant, who submitted it; an "
+        "officer who will not approve it rejects it (POST …/reject with the reason, "
+        "行政许可法 §38)",
+        f"环评文件 {filing_id} 只能由提交它的申请人撤回；审批人员不予批准的，请使用"
+        "不予批准（POST …/reject）并说明理由（行政许可法第三十八条）",
+    )
+
+
 def apply(st: ReviewState, action: str) -> ReviewState:
     """The state after `action`, or IllegalTransition naming what is allowed."""
     allowed = allowed_actions(st)
