@@ -98,7 +98,13 @@ async def test_normal_channel_with_quota_secured_and_allocated(client: httpx.Asy
     assert await events_of(app, "eia.filing.accepted.v1") == []
     r = await act(client, f["id"], "approve")
     assert r.status_code == 409 and r.json()["allowed"] == ["accept", "withdraw"]
-    assert (await act(client, f["id"], "accept", headers=officer(BAODI))).status_code == 403
+    # Another district's filing is not found, for writes as for reads: a
+    # 403 naming its district would tell that it exists.
+    other = officer(BAODI)
+    hidden = await client.get(f"/eia/filings/{f['id']}", headers=other)
+    for action, body in (("accept", None), ("reject", {"reason": "x"}), ("withdraw", None)):
+        r = await act(client, f["id"], action, headers=other, json=body)
+        assert (r.status_code, r.json()["detail"]) == (404, hidden.json()["detail"]), r.text
 
     f = (await act(client, f["id"], "accept")).json()
     assert f["quota_status"] == "pending" and f["quota_attempt"] == 1
@@ -452,8 +458,8 @@ async def test_an_approved_filing_whose_quota_lapsed_short_is_redriven(
     assert "缺口 2.500 吨" in zh.json()["quota_note"]
     listed = await client.get("/eia/filings?quota_status=lapsed_short", headers=officer())
     assert [x["id"] for x in listed.json()["items"]] == [f["id"]]
-    # Another district's officer may not re-drive it.
-    assert (await act(client, f["id"], "quota-retry", headers=officer(BAODI))).status_code == 403
+    # Another district's officer may not re-drive it (nor learn that it exists).
+    assert (await act(client, f["id"], "quota-retry", headers=officer(BAODI))).status_code == 404
 
     retried = (await act(client, f["id"], "quota-retry")).json()
     assert (retried["status"], retried["quota_status"], retried["quota_attempt"]) == (

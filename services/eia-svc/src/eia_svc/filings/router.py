@@ -158,12 +158,12 @@ async def _act(
 
 
 def _check_may_act(p: Principal, f: FilingRow, body: ActionIn) -> None:
-    # A filer reaches only withdraw (the other routes do not admit it), and
-    # only for a filing it submitted.
-    if p.role == "filer" and f.submitted_by != p.sub:
+    # A filing the caller may not see is not found, as a read says: a 403
+    # naming its district would tell that it exists. A filer reaches only
+    # withdraw (the other routes do not admit it), and only for a filing it
+    # submitted; every role acts only in its token's districts.
+    if not may_see(p, f):
         raise NotFound(msg(f"filing {f.id} not found", f"未找到环评文件 {f.id}"))
-    # Every role acts only in its token's districts (admins included).
-    p.require_district(f.district)
     # Withdrawal is the applicant's: an officer who did not submit it rejects.
     if isinstance(body, FilingWithdrawIn) and not rules.may_withdraw(f.submitted_by, p.sub):
         raise Forbidden(rules.withdraw_refusal(f.id), allowed=["reject"])
