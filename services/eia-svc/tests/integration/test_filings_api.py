@@ -242,10 +242,12 @@ async def test_bundled_eia_files_against_the_park(client: httpx.AsyncClient) -> 
         await client.post("/eia/filings", json=filing(park_id="JZ-IND-01"), headers=officer())
     ).json()
     assert f["channel"] == "bundled" and f["status"] == "accepted"
-    assert f["allowed_actions"] == ["approve", "reject", "withdraw"]
+    # Its quota is asked: not approvable until secured, and may be asked again.
+    assert f["allowed_actions"] == ["reject", "quota-retry", "withdraw"]
     (req,) = await events_of(app, "eia.filing.accepted.v1")
     assert req["park_id"] == "JZ-IND-01" and req["channel"] == "bundled"
     await testing.deliver(app, reserved(f))
+    assert (await get(client, f["id"]))["allowed_actions"] == ["approve", "reject", "withdraw"]
     assert (await act(client, f["id"], "approve")).status_code == 200
     (approved,) = await events_of(app, "eia.filing.approved.v1")
     assert approved["park_id"] == "JZ-IND-01"

@@ -94,7 +94,7 @@ def to_out(f: FilingRow, now: dt.datetime) -> FilingOut:
         status=f.status,
         evaluation_done=f.evaluation_done,
         review_done=f.review_done,
-        allowed_actions=rules.allowed_actions(service.review_state(f)),
+        allowed_actions=service.allowed_actions(f),
         submitted_by=f.submitted_by,
         created_at=f.created_at.isoformat(),
         accepted_at=_iso(f.accepted_at),

@@ -67,6 +67,13 @@ def review_state(f: FilingRow) -> rules.ReviewState:
     return rules.ReviewState(f.channel, f.status, f.evaluation_done, f.review_done)
 
 
+def allowed_actions(f: FilingRow) -> list[str]:
+    """The filing's actions, by the rules `act` applies: its review's steps,
+    approve only when its quota is approvable, quota-retry when allowed."""
+    q = quota_state(f)
+    return rules.allowed_actions(review_state(f), quota.approvable(q), quota.may_retry(q, f.status))
+
+
 def quota_state(f: FilingRow) -> quota.QuotaState:
     return quota.QuotaState(
         f.quota_status,
@@ -239,13 +246,14 @@ def act(
     the allowed."""
     events: list[EventPayload] = []
     action = body.action
+    allowed = allowed_actions(f)
     if isinstance(body, FilingQuotaRetryIn):
-        st = quota.retry(quota_state(f), f.status, rules.allowed_actions(review_state(f)))
+        st = quota.retry(quota_state(f), f.status, allowed)
         set_quota(f, st)
         f.quota_asked_at = now
         events.append(quota_request(f, FilingQuotaRetry))
     else:
-        new = rules.apply(review_state(f), action)
+        new = rules.apply(review_state(f), action, allowed)
         if action == "approve":
             quota.check_approvable(quota_state(f))
         f.status, f.evaluation_done, f.review_done = (

@@ -233,9 +233,14 @@ def quota_note(st: QuotaState, filing_status: str) -> str | None:
     return None
 
 
-def check_approvable(st: QuotaState) -> None:
+def approvable(st: QuotaState) -> bool:
     """A filing with an increment cannot be approved until its quota is secured."""
-    if st.status in ("secured", "not_required"):
+    return st.status in ("secured", "not_required")
+
+
+def check_approvable(st: QuotaState) -> None:
+    """Refuse (409) the approval of a filing whose quota is not `approvable`."""
+    if approvable(st):
         return
     hint = {
         "blocked": msg(
