@@ -114,3 +114,12 @@ def test_the_pairs_the_tester_found() -> None:
     assert listed("normal", "reviewed", "secured", True) == ["approve", "reject", "withdraw"]
     assert listed("normal", "approved", "allocated", True) == []
 
+
+def test_a_refused_retry_names_its_states_by_code() -> None:
+    """Every 409 puts a code in `state`; the words are in the detail."""
+    st = rules.ReviewState("normal", "approved", True, True)
+    with pytest.raises(Conflict) as exc:
+        service.act(row(st, "allocated"), FilingQuotaRetryIn(), NOW, Settings())
+    assert exc.value.extra["state"] == "approved"
+    assert exc.value.extra["quota_status"] == "allocated"
+    assert "allocated" in exc.value.detail and exc.value.extra["allowed"] == []

@@ -171,14 +171,18 @@ def retry(st: QuotaState, filing_status: str, filing_actions: list[str]) -> Quot
     For an approved filing the request asks quota-svc to hold and allocate
     in one step (allocates_on_hold); it waits, pending, for that answer."""
     if not may_retry(st, filing_status):
-        state = msg(
+        said = msg(
             f"{filing_status} with quota {st.status}",
             f"{named_zh(filing_status, FILING_LABELS_ZH)}，"
             f"总量状态 {named_zh(st.status, LABELS_ZH)}",
         )
-        raise IllegalTransition(
-            msg("filing", "环评文件"), state, "quota-retry", filing_actions, FILING_LABELS_ZH
+        refused = IllegalTransition(
+            msg("filing", "环评文件"), said, "quota-retry", filing_actions, FILING_LABELS_ZH
         )
+        # The detail says both states in words; `state` is a code, as in
+        # every other 409 (a client compares it), the quota's beside it.
+        refused.extra.update(state=filing_status, quota_status=st.status)
+        raise refused
     return replace(
         st, status="pending", attempt=st.attempt + 1, reservation_id=None, shortfall_kg=None
     )
