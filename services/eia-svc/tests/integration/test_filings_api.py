@@ -525,3 +525,39 @@ async def test_an_unanswered_redrive_of_an_approved_filing_is_asked_again(
     first, again = await events_of(app, "eia.filing.quota_retry.v1")
     assert (again["attempt"], again["allocate_on_hold"]) == (2, True) and first == again
     assert (await get(client, f["id"]))["quota_asks"] == 1
+
+
+async def test_a_park_short_of_quota_is_named_not_the_district(client: httpx.AsyncClient) -> None:
+    """A bundled filing draws on its park's sub-pool: when that is short,
+    the note and approve's 409 say so, naming the park (they blamed the
+    district, whose pool may have had plenty)."""
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    park = {
+        "id": "nangang",
+        "name": "南港工业区",
+        "district": JIZHOU,
+        "covered_project_types": ["C3670"],
+        "vocs_subpool_t": "1",
+    }
+    assert (await client.post("/eia/parks", json=park, headers=admin())).status_code == 201
+    zh = {**officer(), "Accept-Language": "zh-CN"}
+    f = (await client.post("/eia/filings", json=filing(park_id="nangang"), headers=zh)).json()
+    assert f["channel"] == "bundled"
+    await testing.deliver(app, rejected(f, "2.000"))
+    got = (await client.get(f"/eia/filings/{f['id']}", headers=zh)).json()
+    assert got["quota_status"] == "blocked"
+    assert "南港工业区" in got["quota_note"] and "该区" not in got["quota_note"]
+    listed = (await client.get("/eia/filings?quota_status=blocked", headers=zh)).json()
+    assert "南港工业区" in listed["items"][0]["quota_note"]
+    r = await act(client, f["id"], "approve", headers=zh)
+    assert r.status_code == 409 and "南港工业区" in r.json()["detail"], r.text
+    en = (await client.get(f"/eia/filings/{f['id']}", headers=officer())).json()
+    assert "park 南港工业区" in en["quota_note"]
+    # A filing of the district pool still says the district.
+    other = (await client.post("/eia/filings", json=filing(), headers=officer())).json()
+    other = (await act(client, other["id"], "accept")).json()
+    await testing.deliver(app, rejected(other, "2.000"))
+    assert (
+        "该区总量指标不足"
+        in (await client.get(f"/eia/filings/{other['id']}", headers=zh)).json()["quota_note"]
+    )

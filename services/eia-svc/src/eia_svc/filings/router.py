@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -74,7 +75,9 @@ def _iso(t: dt.datetime | None) -> str | None:
     return t.isoformat() if t else None
 
 
-def to_out(f: FilingRow, now: dt.datetime) -> FilingOut:
+def to_out(f: FilingRow, now: dt.datetime, parks: Mapping[str, str] | None = None) -> FilingOut:
+    """The filing's answer; `parks` names the parks bundled filings draw on
+    (`service.park_names`), for a quota note to name the pool that is short."""
     return FilingOut(
         id=f.id,
         project_ref=project_ref(f.id),
@@ -114,7 +117,7 @@ def to_out(f: FilingRow, now: dt.datetime) -> FilingOut:
         else kg_to_tonnes(f.quota_allocated_kg),
         quota_asked_at=_iso(f.quota_asked_at),
         quota_asks=f.quota_asks or 0,
-        quota_note=quota_note(service.quota_state(f), f.status),
+        quota_note=quota_note(service.quota_state(f), f.status, service.pool_park(f, parks or {})),
     )
 
 
@@ -137,7 +140,8 @@ async def submit_filing(
     now = utcnow()
     async with db.transaction() as s:
         f = await service.create_filing(s, principal, body, now, _settings(request))
-    return to_out(f, now)
+        parks = await service.park_names(s, [f])
+    return to_out(f, now, parks)
 
 
 # The review: one route per action, each with the body of exactly what the
@@ -152,9 +156,10 @@ async def _act(
     async with db.transaction() as s:
         f, loaded = await service.lock_filing(s, filing_id)
         _check_may_act(principal, f, body)
-        events = service.act(f, body, now, settings)
+        parks = await service.park_names(s, [f])
+        events = service.act(f, body, now, settings, service.pool_park(f, parks))
         await service.save_action(s, principal, f, loaded, body, events)
-    return answer(FilingOut, to_out(f, now))
+    return answer(FilingOut, to_out(f, now, parks))
 
 
 def _check_may_act(p: Principal, f: FilingRow, body: ActionIn) -> None:
@@ -268,7 +273,11 @@ async def get_filing(
     f = await service.find_filing(db, filing_id)
     if f is None or not may_see(principal, f):
         raise NotFound(msg(f"filing {filing_id} not found", f"未找到环评文件 {filing_id}"))
-    return answer(FilingOut, to_out(f, utcnow()))
+    parks: dict[str, str] = {}
+    if service.pool_park(f, parks):  # a bundled filing: its park's name, for its note
+        async with db.session() as s:
+            parks = await service.park_names(s, [f])
+    return answer(FilingOut, to_out(f, utcnow(), parks))
 
 
 @router.get("/filings", response_model=Page[FilingOut])
@@ -332,6 +341,7 @@ async def list_filings(
     q = q.order_by(FilingRow.created_at, FilingRow.id).limit(limit + 1)
     async with db.session() as s:
         rows = list((await s.execute(q)).scalars())
+        parks = await service.park_names(s, rows)
     return keyset_page(
-        rows, limit, lambda f: [f.created_at.isoformat(), f.id], lambda f: to_out(f, now)
+        rows, limit, lambda f: [f.created_at.isoformat(), f.id], lambda f: to_out(f, now, parks)
     )
