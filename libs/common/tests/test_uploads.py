@@ -351,8 +351,7 @@ def test_the_whole_upload_check_judges_digit_runs_as_the_full_check(text: str) -
     refused |= {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}
     raw = any(ord(c) in refused for c in text)
     escaped = any(
-        len(m.group(1)) % 2 == 1
-        and (m.group(2) in "bf" or int(m.group(2)[1:], 16) in refused)
+        len(m.group(1)) % 2 == 1 and (m.group(2) in "bf" or int(m.group(2)[1:], 16) in refused)
         for m in re.finditer(r"(\\+)(u[0-9A-Fa-f]{4}|[bf])", text)
     )
     assert json_free_of_hazards(text) == (no_nul and not long_run and not raw and not escaped)

@@ -5,8 +5,8 @@ migrated."""
 from __future__ import annotations
 
 import asyncio
-import json
 import datetime as dt
+import json
 import pathlib
 
 import httpx
