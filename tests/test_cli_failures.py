@@ -208,6 +208,27 @@ def test_an_html_page_instead_of_the_service_is_not_a_traceback(
     assert not (tmp_path / "permits.csv").exists()
 
 
+def test_another_sites_404_page_is_not_the_service(tmp_path: Path) -> None:
+    """A wrong --api (the console's address, any web server) answered its
+    own HTML 404: exit code 1, the code of a refusal, and the page printed."""
+    page = b"<!doctype html><html lang='zh-CN'><body>Not found</body></html>"
+    for url in _answering(404, page, "text/html; charset=utf-8"):
+        for args in COMMANDS:
+            r = _bureau(*args, "--api", url, cwd=tmp_path)
+            _no_traceback(r)
+            assert r.returncode == 3, (args, r.stdout, r.stderr)
+            assert "not the service" in r.stderr and "doctype" not in r.stderr, (args, r.stderr)
+            assert "doctype" not in r.stdout, (args, r.stdout)
+
+
+def test_a_password_in_api_is_not_repeated(tmp_path: Path) -> None:
+    r = _bureau("dlq", "list", "--api", "http://user:s3cretpw@127.0.0.1:1", cwd=tmp_path)
+    _no_traceback(r)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert "cannot reach http://127.0.0.1:1" in r.stderr, r.stderr
+    assert "s3cretpw" not in r.stderr + r.stdout
+
+
 def test_sagas_stuck_with_a_mistyped_duration_is_a_usage_error() -> None:
     """`--older-than 5minutes` went to eia-svc, whose 422 ended the command
     with exit code 1: the code that means "sagas are stuck"."""

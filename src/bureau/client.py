@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,9 +59,19 @@ class Unreachable(Exception):
 
     def __init__(self, method: str, url: str, exc: Exception | str) -> None:
         super().__init__(
-            f"cannot reach {url} ({method}): {exc or type(exc).__name__} — "
+            f"cannot reach {shown(url)} ({method}): {exc or type(exc).__name__} — "
             "无法连接服务，请确认系统在运行、--api / BUREAU_API 地址正确"
         )
+
+
+def shown(url: str) -> str:
+    """`url` as said to the user: without a user name and password in it
+    (`--api http://user:secret@host` is not repeated in a message)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return url
+    return str(parsed.copy_with(userinfo=b"")) if parsed.userinfo else url
 
 
 def not_the_service(method: str, url: str, r: httpx.Response) -> Unreachable:
@@ -69,6 +79,27 @@ def not_the_service(method: str, url: str, r: httpx.Response) -> Unreachable:
     or error page, a wrong --api): the service was not reached."""
     kind = r.headers.get("content-type", "?").split(";")[0]
     return Unreachable(method, url, f"{r.status_code} {kind} is not the service's answer")
+
+
+def read_answer(
+    method: str, url: str, path: str, r: httpx.Response, ok: Collection[int] = (200, 201)
+) -> Any:
+    """What the service answered to `method` `path` (at `url`): its JSON, or
+    the text of a status in `ok` that is not JSON (an export's CSV).
+    Raises ApiFailed for any other status, and Unreachable for a page (a
+    proxy's sign-in, another site's 404) at a status below 500: the service
+    answers JSON, so it was not reached (a 5xx page is a gateway's, which
+    ApiFailed tells to retry, with the same exit code)."""
+    body: Any
+    try:
+        body = r.json()
+    except ValueError:
+        if is_html(r) and r.status_code < 500:
+            raise not_the_service(method, url, r) from None
+        body = r.text
+    if r.status_code not in ok:
+        raise ApiFailed(method, path, r.status_code, body)
+    return body
 
 
 def is_html(r: httpx.Response) -> bool:
@@ -171,16 +202,7 @@ class Api:
             )
         except httpx.TransportError as exc:
             raise Unreachable(method, url, exc) from exc
-        body: Any
-        try:
-            body = r.json()
-        except ValueError:
-            if r.status_code in ok and is_html(r):
-                raise not_the_service(method, url, r) from None
-            body = r.text
-        if r.status_code not in ok:
-            raise ApiFailed(method, path, r.status_code, body)
-        return body
+        return read_answer(method, url, path, r, ok)
 
     def pages(
         self, path: str, *, role: str = "admin", params: Mapping[str, Any] | None = None

@@ -32,7 +32,7 @@ from rich.table import Table
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
 
-from bureau.client import ApiFailed, Unreachable, check_token, is_html
+from bureau.client import ApiFailed, Unreachable, check_token, read_answer, shown
 from bureau.services import SERVICES
 
 console = Console()
@@ -90,19 +90,16 @@ def _call(method: str, base: str, path: str, token: str | None, **kw: Any) -> An
         errors.print(f"[red]{escape(str(Unreachable(method, base + path, exc)))}[/red]")
         raise typer.Exit(Unreachable.exit_code) from exc
     try:
-        body = r.json()
-    except ValueError:
-        body = None
-    if r.status_code >= 400:
         # Said and coded as every command says a refusal (bureau.client).
-        failed = ApiFailed(method, path, r.status_code, body if body is not None else r.text)
-        errors.print(f"[red]{escape(str(failed))}[/red]")
-        raise typer.Exit(failed.exit_code)
-    if body is None:
-        kind = "HTML" if is_html(r) else r.headers.get("content-type", "?")
+        body = read_answer(method, base + path, path, r, ok=range(200, 400))
+    except (ApiFailed, Unreachable) as exc:
+        errors.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(exc.exit_code) from None
+    if isinstance(body, str):
+        kind = r.headers.get("content-type", "?")
         errors.print(
-            f"[red]{escape(base + path)} answered {escape(kind)}, not the service's JSON[/red] — "
-            "无法连接服务，请确认 --url / --api 地址正确"
+            f"[red]{escape(shown(base + path))} answered {escape(kind)}, not the service's "
+            "JSON[/red] — 无法连接服务，请确认 --url / --api 地址正确"
         )
         raise typer.Exit(Unreachable.exit_code)
     return body
@@ -235,22 +232,21 @@ def outbox_status(
                 timeout=10,
             )
         except httpx.HTTPError as exc:
-            failed[service] = f"cannot reach {base}: {exc}"
+            failed[service] = f"cannot reach {shown(base)}: {exc}"
             codes.add(Unreachable.exit_code)
             continue
-        if r.status_code == 200 and not is_html(r):
-            rows[service] = r.json()
-        elif r.status_code == 200:
-            failed[service] = f"{base} answered HTML, not the service's JSON"
+        path = f"/{service}/admin/outbox"
+        try:
+            body = read_answer("GET", base + path, path, r, ok=(200,))
+        except (ApiFailed, Unreachable) as exc:
+            failed[service] = str(exc)
+            codes.add(exc.exit_code)
+            continue
+        if isinstance(body, str):
+            failed[service] = f"{shown(base)} answered text, not the service's JSON"
             codes.add(Unreachable.exit_code)
         else:
-            try:
-                body: Any = r.json()
-            except ValueError:
-                body = r.text[:200]
-            refused = ApiFailed("GET", f"/{service}/admin/outbox", r.status_code, body)
-            failed[service] = str(refused)
-            codes.add(refused.exit_code)
+            rows[service] = body
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         for service, why in failed.items():

@@ -14,7 +14,7 @@ import typer
 from quota_svc.register.rules import verify
 from rich.console import Console
 
-from bureau.client import ApiFailed, Unreachable
+from bureau.client import Unreachable, read_answer
 
 app = typer.Typer(help="The public quota register (公开登记簿).")
 console = Console(stderr=True)
@@ -83,11 +83,7 @@ def _from_url(url: str) -> list[dict[str, str]]:
     except httpx.HTTPError as exc:
         raise Unreachable("GET", base, exc) from None
     if r.status_code != 200:
-        try:
-            body: Any = r.json()
-        except ValueError:
-            body = r.text
-        raise ApiFailed("GET", base, r.status_code, body)
+        read_answer("GET", base, base, r, ok=(200,))  # raises, as for every command
     return _from_text(r.text, base)
 
 

@@ -195,6 +195,19 @@ def test_tokens_verify_and_reject() -> None:
     assert not officer.may_act_in("120119") and auditor.may_act_in("120119")
 
 
+@pytest.mark.parametrize(
+    "districts", [False, 0, "", None, "120119", [120119], {"a": 1}, ["120119\n"], ["12011"]]
+)
+def test_a_districts_claim_that_is_not_a_list_of_codes_is_refused(districts: object) -> None:
+    """Not read as citywide when it is blank or null: only an absent claim is."""
+    verifier = TokenVerifier(ServiceSettings())
+    claims = {"sub": "t.x", "role": "admin", "districts": districts, "exp": int(time.time()) + 600}
+    with pytest.raises(Unauthorized, match="districts"):
+        verifier.verify(jwt.encode(claims, DEV_JWT_SECRET))
+    absent = {"sub": "t.x", "role": "admin", "exp": int(time.time()) + 600}
+    assert verifier.verify(jwt.encode(absent, DEV_JWT_SECRET)).districts == frozenset()
+
+
 def test_a_token_living_longer_than_allowed_is_refused() -> None:
     # The longest `bureau token` mints (720 hours) is accepted; a token good
     # for years is not, whatever its signature, and the caller is told why.

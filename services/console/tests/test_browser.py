@@ -197,6 +197,27 @@ async def test_officer_accepts_a_filing_and_confirms_a_reclaim(
     await p.wait_for_selector(f"{row} .result.ok")
     after = admin_get(demo_server, f"/eia/filings/{target['id']}")
     assert isinstance(after, dict) and after["status"] == "accepted" and after["due_at"]
+    # The row is the accepted filing's: its status and statutory clock, not
+    # 已提交待受理 | 受理后起算 beside 已办理 — 已受理.
+    cells = await p.locator(f"{row} td").all_inner_texts()
+    assert "已受理" in cells[2] and "已提交待受理" not in cells[2], cells
+    assert cells[3] == after["due_on"] and "剩余" in cells[4], cells
+    assert await p.locator(f"{row} button[data-op='filing-accept']").count() == 0
+
+    # Another officer of the district completes the evaluation after this
+    # row was drawn: 技术评估完成 here says so plainly and redraws the row.
+    async with httpx.AsyncClient(timeout=30) as api:
+        r = await api.post(
+            f"{demo_server.url}/eia/filings/{target['id']}/evaluation-done",
+            headers=testing.auth("officer", ["120115"], "zhang.min2", idem=target["id"] + "-e"),
+        )
+    assert r.status_code == 200, r.text
+    await p.click(f"{row} button[data-op='filing-evaluation-done']")
+    await p.wait_for_selector(f"{row} .result.error")
+    said = await p.inner_text(row)
+    assert "该文件已由其他人办理（当前：已评估）" in said, said
+    assert "evaluat" not in said and "撤回" not in said and "已受理" not in said, said
+    await shot(p, artifacts, "workbench-stale")
 
     # 蓟州区: a closed plant's reclaim, confirmed by an officer of the district.
     reclaims = admin_get(demo_server, "/quota/reclaims", district="120119", status="pending")
@@ -290,6 +311,11 @@ async def test_anyone_verifies_a_receipt_without_signing_in(
     await p.goto(f"{demo_server.url}/console/public/register")
     await p.wait_for_selector("main h1")
     await shot(p, artifacts, "register")
+    # A later page (or a page link cut short) leads back to the first page.
+    for cursor in ("MTAw", "abc"):
+        await p.goto(f"{demo_server.url}/console/public/register?cursor={cursor}")
+        await p.click("nav.pager >> text=第一页")
+        await p.wait_for_url("**/console/public/register")
 
 
 @pytest.mark.parametrize("service", ["permit", "quota", "eia"])

@@ -1113,7 +1113,7 @@ async def test_the_public_register_says_its_references_in_words(
         '<td class="place">VOCs</td>' in cells and '<td class="when">2026-12-03 21:08</td>' in cells
     )
     en = await client.get("/console/public/register", params={"lang": "en"})
-    assert "pool: </span>滨海新区 VOCs priority reserve" in en.text
+    assert "pool: </span>Binhai New Area VOCs priority reserve" in en.text
 
 
 async def test_a_code_typed_full_width_finds_the_enterprise(client: httpx.AsyncClient) -> None:
@@ -1348,3 +1348,264 @@ async def test_the_workbench_offers_the_redrive_of_an_approved_filing_lapsed_sho
     )
     assert "总量确认中" in r.text
     assert [c.url.path for c in stub.calls if c.method == "POST"] == ["/eia/filings/f9/quota-retry"]
+
+
+def _conflict(state: str, action: str, allowed: list[str]) -> httpx.Response:
+    """eia-svc's refusal of an action the filing's state no longer allows."""
+    return httpx.Response(
+        409,
+        json={
+            "type": "urn:envbureau:problem:illegal-transition",
+            "title": "当前状态不允许此操作",
+            "status": 409,
+            "detail": f"环评文件当前为 已受理（{state}），不能执行 受理（{action}）；"
+            "现在可执行：技术评估完成（evaluation-done）、撤回（withdraw）",
+            "state": state,
+            "action": action,
+            "allowed": allowed,
+        },
+    )
+
+
+async def test_a_stale_action_says_so_plainly_and_redraws_the_row(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """Two officers open the workbench; the second clicks 受理 on a filing the
+    first accepted: a plain sentence (已由其他人办理, where it stands now by
+    name), no API codes, no action the console does not offer (撤回), and
+    the row drawn again from the filing as it now is."""
+    accepted = _filing(
+        id="f1",
+        status="accepted",
+        due_at="2099-01-01T16:00:00+00:00",
+        due_on="2099-01-01",
+        overdue=False,
+        allowed_actions=["evaluation-done", "withdraw"],
+    )
+    stub.on("POST", "/eia/filings/f1/accept", lambda _: _conflict("accepted", "accept", []))
+    stub.on("GET", "/eia/filings/f1", accepted)
+    token = await sign_in(client, "officer-jizhou")
+    form = {"csrf_token": token, "idem": "k" * 20, "op": "filing", "id": "f1"}
+    form |= {"action": "accept", "row": "filing"}
+    r = await client.post("/console/workbench/act", data=form, headers={"HX-Request": "true"})
+    assert r.status_code == 409
+    assert "该文件已由其他人办理（当前：已受理）" in r.text
+    for code in ("accepted", "accept）", "evaluation-done）", "撤回", "withdraw"):
+        assert code not in r.text.replace('data-op="filing-evaluation-done"', ""), code
+    assert r.text.lstrip().startswith('<tr data-filing="f1"')
+    assert r.headers["hx-retarget"] == 'tr[data-filing="f1"]'
+    assert r.headers["hx-reswap"] == "outerHTML"
+    assert "2099-01-01" in r.text and "受理后起算" not in r.text
+    assert 'data-op="filing-evaluation-done"' in r.text  # what the console offers now
+    # Without script: the same plain sentence above the page drawn again.
+    page = await client.post("/console/workbench/act", data={**form, "idem": "j" * 20})
+    assert page.status_code == 303
+    stub.on("GET", "/eia/filings", {"items": [], "next_cursor": None})
+    text = (await client.get("/console/workbench/")).text
+    assert "该文件已由其他人办理（当前：已受理），已按最新状态显示" in text
+    assert "现在可执行" not in text
+
+
+async def test_after_an_action_the_row_shows_the_filing_as_it_now_is(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """受理 starts the statutory clock: the row's status and deadline are the
+    accepted filing's (已受理, its last day and countdown), not 已提交待受理 |
+    受理后起算 with 已办理 — 已受理 beside them."""
+    accepted = _filing(
+        id="f1",
+        status="accepted",
+        due_at="2099-01-01T16:00:00+00:00",
+        due_on="2099-01-01",
+        overdue=False,
+        allowed_actions=["evaluation-done", "withdraw"],
+    )
+    stub.on("POST", "/eia/filings/f1/accept", accepted)
+    token = await sign_in(client, "officer-jizhou")
+    form = {"csrf_token": token, "idem": "k" * 20, "op": "filing", "id": "f1"}
+    form |= {"action": "accept", "row": "filing"}
+    r = await client.post("/console/workbench/act", data=form, headers={"HX-Request": "true"})
+    assert r.status_code == 200, r.text[:300]
+    assert r.headers["hx-retarget"] == 'tr[data-filing="f1"]'
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", r.text, re.S)
+    assert "已受理" in cells[2] and "已提交待受理" not in r.text
+    assert cells[3] == "2099-01-01" and "剩余" in cells[4]
+    assert "已办理 — 已受理" in cells[5]
+
+
+async def test_refusals_name_fields_as_the_page_does_or_say_what_to_do(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """Not （code）, （pollutant）, （months）, （reason）, `cursor: …` or
+    `Idempotency-Key`: the field by the page's word, or what to do."""
+    c = client
+    no = "DJB-120119-2026-000006"
+    r = await c.get(f"/console/public/receipt/{no}")
+    assert r.status_code == 303 and r.headers["location"] == f"/console/public/verify?no={no}"
+    verify = await c.get(r.headers["location"])
+    assert_console_page(verify, 200, "请填写回执上的校验码", f'value="{no}"')
+
+    stub.on(
+        "GET",
+        "/quota/public/register",
+        lambda _: httpx.Response(
+            422,
+            json={
+                "title": "请求内容无效",
+                "detail": "cursor: 不是本接口返回的翻页游标",
+                "errors": [{"field": "cursor", "message": "不是本接口返回的翻页游标"}],
+            },
+        ),
+    )
+    r = await c.get("/console/public/register", params={"cursor": "abc"})
+    assert_console_page(
+        r, 200, "该翻页链接不完整或已失效", '<a href="/console/public/register">第一页'
+    )
+    assert "cursor" not in r.text.split("<main")[1] and "游标" not in r.text
+
+    token = await sign_in(c, "officer-jizhou")
+    hx = {"HX-Request": "true"}
+    form = {"csrf_token": token, "op": "check-revoke", "id": "r1", "idem": "k" * 20}
+    r = await c.post("/console/workbench/act", data={**form, "reason": "y" * 2001}, headers=hx)
+    assert r.status_code == 422 and "（原因）" in r.text and "reason" not in r.text
+    stub.on(
+        "POST",
+        "/eia/registrations/r1/revoke",
+        lambda _: httpx.Response(
+            422,
+            json={
+                "type": "urn:envbureau:problem:idempotency-key-reused",
+                "title": "请求内容无效",
+                "detail": "此 Idempotency-Key 已用于另一个不同的请求",
+            },
+        ),
+    )
+    r = await c.post("/console/workbench/act", data={**form, "reason": "z"}, headers=hx)
+    assert r.status_code == 422 and "此表单已提交过其他内容，请刷新页面后重新办理" in r.text
+    assert "Idempotency" not in r.text
+
+    await sign_in(c, "investment")
+    r = await c.get("/console/investment/", params={"pollutant": "<script>"})
+    assert_console_page(r, 422, "（污染物）")
+    assert "pollutant" not in r.text.split("<main")[1]
+    r = await c.get("/console/investment/trend", params={"months": "-1"})
+    assert r.status_code == 422 and "（月数）" in r.text
+    assert "months" not in r.text.split("<main")[1]
+
+
+def _main(html: str) -> str:
+    return html.split("<main", 1)[1].split("</main>", 1)[0]
+
+
+async def test_english_pages_say_districts_and_states_in_english_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """?lang=en: districts by their English names (not 滨海新区), the
+    workbench's tab without 限时办结, an enterprise's category and status in
+    words (not key, operating), English punctuation (not （…，…） or ：), and
+    the user's label in English."""
+    figures = {f: "30" for f in ("credited_t", "available_t", "max_project_increment_t")}
+    figures |= {f: "0" for f in ("reserved_t", "allocated_t", "reclaimed_t")}
+    stub.on("GET", "/quota/availability", [{"district": "120116", "kind": "district", **figures}])
+    stub.on("GET", "/eia/parks", [])
+    await sign_in(client, "investment")
+    r = await client.get("/console/investment/", params={"lang": "en"})
+    assert r.status_code == 200, r.text[:300]
+    assert '<label for="d-120116">Binhai New Area</label>' in r.text
+    assert "Binhai New Area <span" in r.text and "滨海新区" not in r.text
+
+    uscc = "91120225MA05XXXX1A"
+    page = {"next_cursor": None, "items": []}
+    for path in ("/permit/permits", "/permit/registrations", "/eia/filings"):
+        stub.on("GET", path, page)
+    stub.on("GET", "/quota/reservations", page)
+    audit = {"id": "a1", "audited_at": "2026-11-03T02:00:00+00:00", "result": "findings"}
+    audit |= {"permit_id": "p1", "uscc": uscc, "district": "120116"}
+    audit |= {"findings": [{"description": "VOCs", "status": "open"}]}
+    audit["findings"][0]["rectification_deadline"] = "2026-12-20"
+    stub.on("GET", "/permit/audits", {**page, "items": [audit]})
+    form = {"project_name": "P", "filing_no": "DJB-120116-2026-000001", "status": "revoked"}
+    form |= {"revoke_reason": "false statement", "vocs_increment_t": "0", "check_code": "AB"}
+    stub.on("GET", "/eia/registrations", {**page, "items": [form]})
+    company = {"uscc": uscc, "name": "Co", "district": "120116", "industry_code": "C2614"}
+    company |= {"category": "key", "address": "", "operating_status": "operating"}
+    stub.on("GET", f"/permit/enterprises/{uscc}", company)
+    stub.on("GET", "/permit/industries", [])
+    await sign_in(client, "officer-jizhou")
+    r = await client.get(f"/console/enterprise/{uscc}", params={"lang": "en"})
+    main = _main(r.text)
+    assert "<dd>Key management</dd>" in main and "<dd>In operation</dd>" in main
+    assert "<dd>Binhai New Area</dd>" in main
+    assert "VOCs (open, by 2026-12-20)" in main and "revoked: false statement" in main
+    assert not re.search("[\u3000-\u303f\uff00-\uffef\u4e00-\u9fff]", main), main
+    assert "李华 (approval officer, Jizhou District)" in r.text
+
+    stub.on("GET", "/eia/filings", page)
+    r = await client.get("/console/workbench/", params={"lang": "en"})
+    assert "Overdue (statutory time limit)" in r.text and "限时办结" not in r.text
+    assert "Workbench · Jizhou District" in r.text
+
+
+async def test_the_public_register_names_a_park_as_its_register_does(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """滨海新区 VOCs 园区子池 天津南港工业区, as the investment page names it, not
+    园区子池 nangang (for a signed-in reader: eia-svc's park list needs a
+    token; anyone else sees the id)."""
+    entry = {"seq": "7", "at": "2026-12-03T13:08:07Z", "district": "120116", "kind": "reserve"}
+    entry |= {"refs": "entry=e1;pool=120116:VOCs:park:nangang"}
+    stub.on("GET", "/quota/public/register", {"items": [entry], "next_cursor": None})
+    stub.on(
+        "GET", "/eia/parks", [{"district": "120116", "id": "nangang", "name": "天津南港工业区"}]
+    )
+    await sign_in(client, "investment")
+    r = await client.get("/console/public/register")
+    assert_console_page(r, 200, "滨海新区 VOCs 园区子池 天津南港工业区")
+    assert "nangang" not in r.text
+
+
+async def test_a_fit_link_outside_the_users_districts_says_so(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """张敏 (宝坻区) opens a colleague's link for 滨海新区: not an empty
+    result, but that 滨海新区 is outside what she may see, and what she may."""
+    stub.on("GET", "/quota/availability", [])
+    stub.on("GET", "/eia/parks", [])
+    await sign_in(client, "officer-baodi")
+    params = {"p_VOCs": "5", "district": "120116"}
+    r = await client.get("/console/investment/fit", params=params, headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    assert "滨海新区不在您可查看的范围内（您可查看：宝坻区）" in r.text
+    assert not [c for c in stub.calls if c.url.path == "/quota/checks"]
+    page = await client.get("/console/investment/fit", params=params)
+    assert_console_page(page, 200, "滨海新区不在您可查看的范围内（您可查看：宝坻区）")
+
+
+async def test_an_enterprise_unknown_to_the_user_holds_no_quota_on_the_page(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """在您可查看的区内没有该代码的记录, then no 持有的 VOCs 总量指标 block of
+    0.000 吨/年 lines (it read as "holds 0 t")."""
+    uscc = "91120116MA05XXXX1A"
+    page = {"next_cursor": None, "items": []}
+    for path in ("/permit/permits", "/permit/registrations", "/permit/audits"):
+        stub.on("GET", path, page)
+    for path in ("/eia/registrations", "/eia/filings", "/quota/reservations"):
+        stub.on("GET", path, page)
+    stub.on("GET", f"/permit/enterprises/{uscc}", lambda _: httpx.Response(403, json={}))
+    await sign_in(client, "officer-baodi")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    assert_console_page(r, 200, "在您可查看的区内没有该代码的记录")
+    assert "持有的 VOCs 总量指标" not in r.text and "0.000" not in r.text
+
+
+async def test_a_later_register_page_without_entries_links_the_first_page(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/public/register?cursor=MTAw past the register's end: no
+    entries, and still the way back (第一页)."""
+    stub.on("GET", "/quota/public/register", {"items": [], "next_cursor": None})
+    r = await client.get("/console/public/register", params={"cursor": "MTAw"})
+    assert_console_page(r, 200, "本页暂无条目", '<a href="/console/public/register">第一页</a>')
+    first = await client.get("/console/public/register")
+    assert "第一页" not in first.text and "公示名录暂无条目" in first.text

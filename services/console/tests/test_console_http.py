@@ -158,10 +158,12 @@ def test_a_workbench_form_submitted_twice_acts_once(
     assert 'class="result ok"' in first.text and 'class="result ok"' in again.text
     now = httpx.get(f"{demo_server.url}/eia/filings/{target['id']}", headers=admin).json()
     assert now["status"] == "accepted"
-    # A second, new form for the same step is refused with the service's reason.
+    # A second, new form for the same step is refused, said plainly (no
+    # API codes): the filing was handled already.
     form["idem"] = uuid.uuid4().hex
     third = c.post("/console/workbench/act", data=form, headers={"HX-Request": "true"})
-    assert 'class="result error"' in third.text and "accept" in third.text
+    assert third.status_code == 409 and 'class="result error"' in third.text
+    assert "该文件已由其他人办理（当前：已受理）" in third.text and "accept" not in third.text
     # Unknown operations and other roles' actions never reach a service.
     bad = c.post(
         "/console/workbench/act",

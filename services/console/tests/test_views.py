@@ -152,8 +152,12 @@ def test_trend_reads_the_ledger_history_by_district_and_moment() -> None:
     ]
     keyed = views.by_district_and_moment(history, points)
     assert sorted(keyed) == [("120115", 2), ("120119", 0), ("120119", 1), ("120119", 2)]
-    series = views.trend_series(["120101", "120115", "120119"], points, keyed)
+    with use("zh"):
+        series = views.trend_series(["120101", "120115", "120119"], points, keyed)
     assert series == [{"district": "120119", "name": "蓟州区", "values": [1.0, 2.0, 3.0]}]
+    with use("en"):
+        series = views.trend_series(["120119"], points, keyed)
+    assert series[0]["name"] == "Jizhou District"
 
 
 def test_queues_order_by_deadline_and_countdown_in_beijing_days() -> None:

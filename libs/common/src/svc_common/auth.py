@@ -196,11 +196,14 @@ class TokenVerifier:
                 f"the token has no valid role (one of {', '.join(ROLES)})",
                 f"令牌的角色无效（应为 {'、'.join(ROLES)} 之一）",
             )
-        districts = claims.get("districts") or []
+        # Absent, the claim is an empty list (a citywide reader's); given,
+        # it must be a list: an issuer's blank or null attribute (`""`,
+        # `null`, `false`) is not read as "every district".
+        districts = claims.get("districts", [])
         if (
             not isinstance(districts, list)
             or len(districts) > 100
-            or not all(isinstance(d, str) and _DISTRICT.match(d) for d in districts)
+            or not all(isinstance(d, str) and _DISTRICT.fullmatch(d) for d in districts)
         ):
             raise _invalid(
                 "the districts claim must be a list of GB/T 2260 district codes",
@@ -221,7 +224,7 @@ class TokenVerifier:
         return Principal(sub=sub, role=role, districts=frozenset(districts)), expires
 
 
-_DISTRICT = re.compile(r"^[0-9]{6}$")
+_DISTRICT = re.compile(r"[0-9]{6}")  # fullmatch: no "120119\n"
 
 
 def principal_of(request: Request) -> Principal:

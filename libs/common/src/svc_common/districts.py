@@ -28,6 +28,33 @@ DISTRICTS: dict[str, str] = {
     "120119": "蓟州区",
 }
 
+#: The districts' English names, for pages read in English (the codes and
+#: the Chinese names above are what the services check and say).
+DISTRICTS_EN: dict[str, str] = {
+    "120101": "Heping District",
+    "120102": "Hedong District",
+    "120103": "Hexi District",
+    "120104": "Nankai District",
+    "120105": "Hebei District",
+    "120106": "Hongqiao District",
+    "120110": "Dongli District",
+    "120111": "Xiqing District",
+    "120112": "Jinnan District",
+    "120113": "Beichen District",
+    "120114": "Wuqing District",
+    "120115": "Baodi District",
+    "120116": "Binhai New Area",
+    "120117": "Ninghe District",
+    "120118": "Jinghai District",
+    "120119": "Jizhou District",
+}
+
+
+def district_name(code: str) -> str:
+    """A district's name in the caller's language (English or Chinese); a
+    code that is not one of the city's, as it is."""
+    return msg(DISTRICTS_EN.get(code, code), DISTRICTS.get(code, code))
+
 
 def district_named(code: str) -> tuple[str, str]:
     """A district as people call it, its code beside (in English and in

@@ -23,7 +23,17 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pydantic import BaseModel, Field
 
-from svc_common import clock, metrics, openapi, retention, security_headers, strict_bodies, tracing
+from svc_common import (
+    clock,
+    direct_routes,
+    http_head,
+    metrics,
+    openapi,
+    retention,
+    security_headers,
+    strict_bodies,
+    tracing,
+)
 from svc_common.audit_router import audit_router
 from svc_common.auth import TokenVerifier
 from svc_common.clock_admin import clock_router
@@ -280,6 +290,7 @@ def create_app(
     add_routes(app, clock_router(spec.prefix))
     add_routes(app, ops_router(spec.prefix))
     strict_bodies.install(app)
+    direct_routes.install(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(
         InputGuardMiddleware,
@@ -342,9 +353,9 @@ def serve(app: Any, settings: ServiceSettings) -> None:
         host=settings.host,
         port=settings.port,
         loop=settings.server_loop,
-        http=settings.server_http,
         log_config=None,
         access_log=False,
+        **http_head.uvicorn_options(settings.server_http, settings.max_head_bytes),
     )
 
 

@@ -118,6 +118,9 @@ class ServiceSettings(BaseSettings):
     #: spreadsheets). Past it the request is refused with 413, unread.
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    #: Largest request line and headers together: past it, 431 and the
+    #: connection closed (svc_common.http_head).
+    max_head_bytes: int = Field(64 * 1024, ge=8 * 1024)
 
     #: Run the outbox relay loop and the periodic sweepers as tasks of the app.
     #: Off only where something else drives them step by step (the simulator's

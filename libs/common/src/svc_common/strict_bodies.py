@@ -146,7 +146,10 @@ def install(app: FastAPI) -> None:
             if isinstance(field, v2.ModelField):
                 field.validate = types.MethodType(_strict_validate, field)  # type: ignore[method-assign]
         served = route.original_route
-        if takes_no_body(served):
+        # Once: a service's routes are shared by every app made of them.
+        if takes_no_body(served) and not any(
+            d.call is _says_nothing for d in served.dependant.dependencies
+        ):
             served.dependant.dependencies.append(
                 get_parameterless_sub_dependant(
                     depends=params.Depends(_says_nothing), path=served.path_format

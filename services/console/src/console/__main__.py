@@ -7,6 +7,7 @@ import os
 import sys
 
 import uvicorn
+from svc_common import http_head
 from svc_common.settings import DEV_JWT_SECRET
 
 from console.app import create
@@ -28,6 +29,7 @@ def main() -> None:
         port=settings.port,
         log_config=None,
         proxy_headers=True,
+        **http_head.uvicorn_options("auto", settings.max_head_bytes),
     )
 
 

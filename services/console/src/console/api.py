@@ -45,7 +45,14 @@ class ApiError(Exception):
     def said(self) -> str:
         """What to tell the user: each refused field once, by the words the
         page uses (污染物：…), not the detail repeating the API's field names
-        (pollutant: …); the detail when no field is named."""
+        (pollutant: …); the detail when no field is named. A form's key used
+        for another request (the form sent again after it was changed) is
+        said as what to do, not by the header's name."""
+        if str(self.problem.get("type") or "").endswith(":idempotency-key-reused"):
+            return msg(
+                "This form was already sent with other content: reload the page and act again.",
+                "此表单已提交过其他内容，请刷新页面后重新办理。",
+            )
         if not self.field_errors:
             return self.message
         return msg("; ", "；").join(field_said(e) for e in self.field_errors)
@@ -60,7 +67,19 @@ FIELD_WORDS = {
     "pollutant": ("pollutant", "污染物"),
     "district": ("district", "区"),
     "uscc": ("USCC", "统一社会信用代码"),
+    "months": ("months", "月数"),
+    "code": ("check code", "校验码"),
+    "no": ("filing number", "备案号"),
+    "cursor": ("page link", "翻页链接"),
 }
+
+
+def field_label(name: str) -> str | None:
+    """A field of the console's forms and addresses as its page names it
+    (污染物, 月数, 校验码), or None for one people never see (a form's hidden
+    fields): a message then names no field."""
+    words = FIELD_WORDS.get(name)
+    return msg(*words) if words else None
 
 
 def field_said(e: Mapping[str, Any]) -> str:

@@ -21,7 +21,7 @@ from svc_common.auth import role_name
 from svc_common.i18n import msg
 from svc_common.tracing import FASTAPI_TELEMETRY
 
-from console.api import ApiError, Services
+from console.api import ApiError, Services, field_label
 from console.auth import oidc
 from console.auth.router import router as auth_router
 from console.auth.session import SessionCookies
@@ -138,7 +138,9 @@ def _install_handlers(app: FastAPI) -> None:
         fields = sorted(
             {str(e["loc"][-1]) for e in exc.errors() if e.get("loc") and len(e["loc"]) > 1}
         )[:10]
-        names = [f[:40] for f in fields]
+        # By the words the page uses (污染物, 月数): a field people never see
+        # (a form's hidden ones) is not named at all.
+        names = list(dict.fromkeys(n for f in fields if (n := field_label(f))))
         detail = msg(
             "Some values are missing or not accepted"
             + (f" ({', '.join(names)})" if names else "")

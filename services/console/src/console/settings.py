@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     #: On in the embedded default only; tokens are signed with JWT_SECRET.
     dev_login: bool = False
     jwt_secret: str = DEV_JWT_SECRET
+    #: Largest request line and headers together (svc_common.http_head).
+    max_head_bytes: int = Field(64 * 1024, ge=8 * 1024)
 
     #: OpenID Connect (authorization-code flow) for production sign-in: the
     #: issuer's discovery document gives the endpoints; the access token it

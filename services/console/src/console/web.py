@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.requests import cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from svc_common import i18n
+from svc_common import districts, i18n
 from svc_common.auth import role_name
 from svc_common.calendar import CHINA_STANDARD_TIME
 from svc_common.districts import DISTRICTS
@@ -103,7 +103,8 @@ def tonnes(value: Any) -> str:
 
 
 def district_name(code: str) -> str:
-    return DISTRICTS.get(code, code)
+    """A district by its name in the page's language (Chinese or English)."""
+    return districts.district_name(code)
 
 
 def countdown(value: Any) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import jwt
 from fastapi import Request
 from svc_common.auth import expiry_of, mint_token, subject_ok
-from svc_common.districts import DISTRICTS
+from svc_common.districts import district_name
 
 #: Roles the console serves and what each sees first.
 HOME_OF_ROLE = {
@@ -35,7 +35,7 @@ class User:
 
     @property
     def district_names(self) -> list[str]:
-        return [DISTRICTS.get(d, d) for d in self.districts]
+        return [district_name(d) for d in self.districts]
 
     def may_act_in(self, district: str) -> bool:
         if not self.districts:

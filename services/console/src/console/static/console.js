@@ -21,6 +21,9 @@
     if (status < 400 || status >= 500) { return; }
     e.detail.shouldSwap = true;
     e.detail.isError = false;
+    // A refusal that redraws what it concerns (a filing's row, the filing as
+    // it now is) goes where the server says.
+    if (e.detail.xhr.getResponseHeader("HX-Retarget")) { return; }
     // The event's elt is the swap's target (the form's cell): the form is
     // the element that made the request.
     var cfg = e.detail.requestConfig;

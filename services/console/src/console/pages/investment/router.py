@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from svc_common.districts import DISTRICTS
+from svc_common.districts import DISTRICTS, district_name
 from svc_common.i18n import msg
 from svc_common.types import utcnow
 
@@ -90,6 +90,11 @@ async def fit(
     # dropped: with none left, every district would have been checked instead.
     unknown = list(dict.fromkeys(d for d in asked if d not in DISTRICTS))
     candidates = [d for d in (chosen or list(DISTRICTS)) if user.may_act_in(d)]
+    # Districts asked for that the user may not read (a link shared by a
+    # colleague of another district): said, with the ones the user may read.
+    outside = [d for d in chosen if not user.may_act_in(d)]
+    readable = [d for d in DISTRICTS if user.may_act_in(d)]
+    scope = _scope_said(outside, readable) if outside else None
     error = None
     fits: list[views.DistrictFit] = []
     if unknown:
@@ -122,6 +127,9 @@ async def fit(
             "Enter the project's increment of at least one pollutant.",
             "请至少填写一种污染物的新增量。",
         )
+    elif not candidates:
+        error = scope or _scope_said([], readable)
+        scope = None
     else:
         fits = await _check_all(api, user, candidates, increments)
     context: dict[str, Any] = {
@@ -129,6 +137,7 @@ async def fit(
         "error": error,
         "increments": increments,
         "chosen": chosen,
+        "scope": scope,
     }
     if is_htmx(request):
         return render(request, "investment/_fit.html", **context)
@@ -141,9 +150,31 @@ async def fit(
         pollutants=views.POLLUTANTS,
         pools=pools,
         project={k: q.get(k, "") for k in q},
-        readable=[d for d in DISTRICTS if user.may_act_in(d)],
+        readable=readable,
         max_increment=views.MAX_INCREMENT_TONNES,
         **context,
+    )
+
+
+def _scope_said(outside: list[str], readable: list[str]) -> str:
+    """Districts asked for that are outside the user's, and those the user
+    may see (none: the user sees no district's quota)."""
+    comma = msg(", ", "、")
+    names = comma.join(district_name(d) for d in readable)
+    if not outside:
+        return msg(
+            "You may see no district's quota: ask an administrator for access.",
+            "您没有可查看总量指标的区，请联系管理员开通。",
+        )
+    asked = comma.join(district_name(d) for d in outside)
+    if not readable:
+        return msg(
+            f"{asked}: outside the districts you may see; you may see none.",
+            f"{asked}不在您可查看的范围内；您没有可查看的区。",
+        )
+    return msg(
+        f"{asked}: outside the districts you may see ({names}).",
+        f"{asked}不在您可查看的范围内（您可查看：{names}）。",
     )
 
 
@@ -210,7 +241,7 @@ async def export_ranking(
         return Response(status_code=404)
     pools = await _pools(api, user, pollutant)
     rows = [
-        {**p, "district_name": DISTRICTS.get(p["district"], p["district"])}
+        {**p, "district_name": district_name(p["district"])}
         for p in pools.districts + pools.parks + pools.reserves
     ]
     stamp = today_beijing().strftime("%Y%m%d")  # the Beijing date people read

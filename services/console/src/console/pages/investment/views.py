@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from svc_common.districts import DISTRICTS
+from svc_common.districts import district_name
 from svc_common.types import MAX_INCREMENT_TONNES
 
 from console.web import BEIJING, dec
@@ -135,7 +135,7 @@ class DistrictFit:
 
     @property
     def name(self) -> str:
-        return DISTRICTS.get(self.district, self.district)
+        return district_name(self.district)
 
     @property
     def fits(self) -> bool:
@@ -209,5 +209,5 @@ def trend_series(
             dec((balances.get((d, i)) or {}).get("credited_t", 0)) for i in range(len(points))
         ]
         if any(c > 0 for c in credited):
-            out.append({"district": d, "name": DISTRICTS.get(d, d), "values": values})
+            out.append({"district": d, "name": district_name(d), "values": values})
     return out

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
-from svc_common.districts import DISTRICTS
+from fastapi.responses import RedirectResponse, Response
+from svc_common.districts import district_name, district_named
 from svc_common.i18n import msg
 
 from console.api import ApiError, Services, raise_for_problem
-from console.deps import services
+from console.auth.users import User
+from console.deps import optional_user, services
+from console.pages.investment.views import park_names
 from console.web import beijing_in_text, problem_page, render
 
 router = APIRouter(prefix="/console/public")
@@ -58,13 +61,18 @@ async def verify(
 async def receipt(
     request: Request,
     no: str,
-    code: str = Query(..., max_length=40),
+    code: str = Query("", max_length=40),
     format: str = Query("html", pattern="^(html|pdf)$"),
     api: Services = Depends(services),
 ) -> Response:
     """The receipt itself through the console (the public reaches the console,
     not eia-svc). A refusal (a wrong code, an unknown number) is the
-    console's own page, not the service's problem JSON."""
+    console's own page, not the service's problem JSON; an address without
+    its check code (a link cut short) leads to 回执核验, the number filled in."""
+    if not code.strip():
+        return RedirectResponse(
+            "/console/public/verify?" + urlencode({"no": no[:60]}), status_code=303
+        )
     if not _NO.match(no):
         return problem_page(
             request,
@@ -125,9 +133,18 @@ async def register(
     except ApiError as exc:
         if exc.status in (404, 405):
             available = False
+        elif cursor and exc.status == 422:
+            # A page link cut short or made up: said plainly, with the way
+            # back to the first page (the pager below).
+            problem = msg(
+                "This page link is not complete or no longer valid: "
+                "start again from the first page.",
+                "该翻页链接不完整或已失效，请从第一页开始查看。",
+            )
         else:
             problem = exc.message
     columns, rows = _table(data)
+    parks = await _park_names(api, optional_user(request))
     return render(
         request,
         "public/register.html",
@@ -137,7 +154,7 @@ async def register(
         rows=rows,
         label=register_label,
         kinds=REGISTER_KINDS,
-        refs=register_refs,
+        refs=lambda text: register_refs(text, parks),
         meta={
             k: register_value(v)
             for k, v in data.items()
@@ -148,6 +165,20 @@ async def register(
         next_cursor=data.get("next_cursor") if isinstance(data, dict) else None,
         first_page=not cursor,
     )
+
+
+async def _park_names(api: Services, user: User | None) -> dict[tuple[str, str], str]:
+    """The parks' names from eia-svc's park register, read with the signed-in
+    user's token (the register itself needs none, eia-svc's park list does):
+    for anyone not signed in, or when eia-svc does not answer, a park shows
+    by its id."""
+    if user is None:
+        return {}
+    try:
+        parks = await api.get("eia", "/eia/parks", token=user.token)
+    except ApiError:
+        return {}
+    return park_names(parks) if isinstance(parks, list) else {}
 
 
 _ALGORITHM = (
@@ -246,24 +277,27 @@ _POOL_KINDS = {"reserve": ("priority reserve", "政府储备"), "park": ("park s
 
 
 def _district(code: str) -> str:
-    name = DISTRICTS.get(code)
-    return f"{name}（{code}）" if name else code
+    return msg(*district_named(code))
 
 
-def _pool(value: str) -> str:
-    """`120116:VOCs:park:nangang` as 滨海新区 VOCs 园区子池 nangang."""
+def _pool(value: str, parks: Mapping[tuple[str, str], str] | None = None) -> str:
+    """`120116:VOCs:park:nangang` as 滨海新区 VOCs 园区子池 天津南港工业区: a
+    park by the name eia-svc's park register gives it (`parks`, by district
+    and park id), by its id where the console has no name for it."""
     district, _, rest = value.partition(":")
     pollutant, _, kind = rest.partition(":")
     kind, _, park = kind.partition(":")
-    words = [DISTRICTS.get(district, district), pollutant]
+    words = [district_name(district), pollutant]
     if kind:
         words.append(msg(*_POOL_KINDS[kind]) if kind in _POOL_KINDS else kind)
     if park:
-        words.append(park)
+        words.append((parks or {}).get((district, park)) or park)
     return " ".join(w for w in words if w)
 
 
-def register_refs(text: Any) -> list[tuple[str, str]]:
+def register_refs(
+    text: Any, parks: Mapping[tuple[str, str], str] | None = None
+) -> list[tuple[str, str]]:
     """An entry's references (the text its hash covers, `k=v;k=v`) as
     (label, value) pairs people read: keys in words, districts by name,
     instants in Beijing time; a key the console does not know as it is.
@@ -280,7 +314,7 @@ def register_refs(text: Any) -> list[tuple[str, str]]:
         if key in ("to", "from", "buyer_district"):
             value = _district(value)
         elif key == "pool":
-            value = _pool(value)
+            value = _pool(value, parks)
         else:
             value = beijing_in_text(value)
         pairs.append((register_label(key, REGISTER_REFS) if key else "", value))

@@ -132,6 +132,36 @@ def outcome(op: str, action: str, result: Any) -> str | None:
     return result_label(op, str(status)) if status else None
 
 
+def stale(problem: Mapping[str, Any], action: str) -> bool:
+    """Whether a service refused a filing's action because the filing is no
+    longer where the page showed it (eia-svc's illegal transition: someone
+    acted on it since the page was drawn)."""
+    kind = str(problem.get("type") or "")
+    return kind.endswith(":illegal-transition") and problem.get("action") in (None, action)
+
+
+def stale_said(state: str, *, redrawn: bool) -> str:
+    """A stale action said plainly: handled by someone else, where the filing
+    stands now (by its name, never its code); the row or the page shows it
+    already when `redrawn`, else the page is to be reloaded."""
+    now = status_label(state) if state else ""
+    if redrawn and now:
+        return msg(
+            f"Someone else has already handled this filing (now: {now}); it is shown as it is now.",
+            f"该文件已由其他人办理（当前：{now}），已按最新状态显示。",
+        )
+    if now:
+        return msg(
+            f"Someone else has already handled this filing (now: {now}); "
+            "reload the page to see it.",
+            f"该文件已由其他人办理（当前：{now}），请刷新后查看。",
+        )
+    return msg(
+        "Someone else has already handled this filing; reload the page to see it.",
+        "该文件已由其他人办理，请刷新后查看。",
+    )
+
+
 def result_label(op: str, status: str) -> str:
     """The state an action left its object in, in the action's own words: a
     rejected reclaim is 已驳回 (不予批准 is the EIA decision), a renewed permit

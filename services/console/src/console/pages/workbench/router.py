@@ -199,6 +199,15 @@ def spec_roles(spec: Op | None) -> tuple[str, ...]:
     return spec.roles if spec is not None else ("officer", "admin")
 
 
+async def _filing_now(api: Services, token: str, filing_id: str) -> dict[str, Any] | None:
+    """The filing as eia-svc has it now, or None when it cannot be read."""
+    try:
+        now = await api.get("eia", f"/eia/filings/{filing_id}", token=token)
+    except ApiError:
+        return None
+    return now if isinstance(now, dict) else None
+
+
 @router.post("/act", dependencies=[Depends(csrf.verify)])
 async def act(
     request: Request,
@@ -208,6 +217,7 @@ async def act(
     action: str = Form("", max_length=40),
     reason: str = Form("", max_length=2000),
     idem: str = Form(..., min_length=8, max_length=100),
+    row: str = Form("", max_length=20),
     user: User = Depends(signed_in("officer", "admin")),
     api: Services = Depends(services),
 ) -> Response:
@@ -241,11 +251,41 @@ async def act(
             )
         except ApiError as exc:
             status = exc.status if 400 <= exc.status < 500 else 503 if exc.status == 503 else 502
-            # A refused field is said once, by the form's words (the detail
-            # repeats it with the API's field name).
-            problem = session_ended() if exc.status == 401 else exc.said()
+            if op == "filing" and queues.stale(exc.problem, action):
+                # Another officer (or the applicant) moved the filing on
+                # since the page was drawn: said plainly, with the filing as
+                # it is now, never the API's codes or actions the console
+                # does not offer.
+                now = await _filing_now(api, user.token, id)
+                state = str((now or {}).get("status") or exc.problem.get("state") or "")
+                # Redrawn: the filing's row (htmx), or the whole page the
+                # browser is sent back to.
+                redrawn = now is not None and (row == "filing" or not is_htmx(request))
+                problem = queues.stale_said(state, redrawn=redrawn)
+                result = now
+            else:
+                # A refused field is said once, by the form's words (the
+                # detail repeats it with the API's field name).
+                problem = session_ended() if exc.status == 401 else exc.said()
     done = msg("Done", "已办理") if problem is None else None
     said = queues.outcome(op, action, result) if problem is None else None
+    if is_htmx(request) and op == "filing" and row == "filing" and isinstance(result, dict):
+        # The filing's row drawn again from the filing as it now is: its
+        # status, statutory deadline and countdown, and its next actions.
+        text = problem or (f"{done} — {said}" if said else done or "")
+        response = render(
+            request,
+            "workbench/_filing_row.html",
+            status_code=status,
+            f=result,
+            queues=queues,
+            may_act=True,
+            new_key=lambda: uuid.uuid4().hex,
+            note={"ok": problem is None, "text": text},
+        )
+        response.headers["HX-Retarget"] = f'tr[data-filing="{id}"]'
+        response.headers["HX-Reswap"] = "outerHTML"
+        return response
     if is_htmx(request):
         return render(
             request,

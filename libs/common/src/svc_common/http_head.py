@@ -1,0 +1,149 @@
+"""A request's line and headers are bounded (请求头大小上限).
+
+uvicorn's httptools protocol reads a request's head (its request line and
+headers) for as long as the client sends it, and gathers it by appending:
+a 150 MB header kept one process's event loop busy for a minute, with every
+other caller waiting behind it. h11 has a bound (`h11_max_incomplete_event_size`),
+httptools none. `http_protocol(...)` gives uvicorn the protocol to serve
+with: httptools (or "auto") with a bound on what a head may take, answered
+431 with a problem+json and the connection closed, and h11 with the same
+bound as its own.
+
+What counts is a request's line and headers, from its first byte to the
+end of its headers; a body, however large, is not counted (the body limits
+are svc_common.guard's). h11's bound applies to a head still coming in
+pieces; one that came in a single read is at most that read (256 KiB).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: The default bound on a request's line and headers together: four times
+#: a reverse proxy's usual 8 KiB header buffer, ample for a bearer token
+#: (at most 8,192 characters, svc_common.auth) and the console's cookie.
+MAX_HEAD_BYTES = 64 * 1024
+#: How long a refused connection's further bytes are read and dropped
+#: before it closes (see `_refuse`).
+LINGER_SECONDS = 2.0
+
+_PROBLEM = json.dumps(
+    {
+        "type": "urn:envbureau:problem:request_head_too_large",
+        "title": "Request Header Fields Too Large",
+        "status": 431,
+        "detail": "请求行与请求头合计过大（上限 {limit} 字节）：请精简后重试 / "
+        "the request line and headers together are too large (at most {limit} bytes)",
+    },
+    ensure_ascii=False,
+)
+
+
+def _refusal(limit: int) -> bytes:
+    body = _PROBLEM.replace("{limit}", str(limit)).encode()
+    return (
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+        b"content-type: application/problem+json\r\n"
+        b"content-language: zh-CN\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\n"
+        b"connection: close\r\n\r\n" + body
+    )
+
+
+class _HeadTooLarge(Exception):
+    """Raised in httptools' callbacks to stop reading a head past the bound."""
+
+
+def _bounded_httptools(limit: int) -> type:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    refusal = _refusal(limit)
+
+    class BoundedHttpToolsProtocol(HttpToolsProtocol):
+        """httptools, with a request's head bounded to `limit` bytes: its
+        parts are counted as the parser hands them over (a head that came
+        in one read), and the bytes read while a head has not ended (a head
+        still coming, which httptools would keep gathering)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._in_head, self._head_read, self._head_parts = True, 0, 0
+            self._too_large = self._refused = False
+
+        def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return  # read and dropped until the connection closes
+            if self._in_head:
+                self._head_read += len(data)
+            super().data_received(data)
+            if self._in_head and self._head_read > limit and not self.transport.is_closing():
+                self._refuse()
+
+        def _refuse(self) -> None:
+            """Answer 431 and close. Closed at once, the client still
+            sending would get a reset in place of the answer; so, as a
+            reverse proxy does, what it goes on sending is read and dropped
+            for a moment (LINGER_SECONDS) before the connection closes."""
+            if self._refused:
+                return
+            self._refused = True
+            self.logger.warning("request head over %d bytes refused (431)", limit)
+            self.transport.write(refusal)
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+        def _count(self, n: int) -> None:
+            self._head_parts += n
+            if self._head_parts > limit:
+                self._too_large = True
+                raise _HeadTooLarge
+
+        def send_400_response(self, msg: str) -> None:
+            # uvicorn answers any error the parser raised, ours too, with a 400.
+            if self._too_large:
+                self._refuse()
+            else:
+                super().send_400_response(msg)
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._head_parts = 0
+
+        def on_url(self, url: bytes) -> None:
+            self._count(len(url))
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._count(len(name) + len(value) + 4)
+            super().on_header(name, value)
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._in_head, self._head_read = True, 0
+
+    return BoundedHttpToolsProtocol
+
+
+def http_protocol(kind: str, limit: int = MAX_HEAD_BYTES) -> Any:
+    """What uvicorn's `http=` takes for `kind` ("auto", "httptools" or
+    "h11"), bounding a request's head to `limit` bytes. With "auto",
+    httptools when it is installed (as uvicorn's own choice)."""
+    if kind == "h11":
+        return "h11"  # bounded by h11_max_incomplete_event_size (uvicorn_options)
+    try:
+        return _bounded_httptools(limit)
+    except ImportError:  # no httptools: uvicorn's auto falls back to h11
+        if kind == "httptools":
+            raise
+        return "h11"
+
+
+def uvicorn_options(kind: str, limit: int = MAX_HEAD_BYTES) -> dict[str, Any]:
+    """uvicorn.run's options that bound a request's head, for either parser."""
+    return {"http": http_protocol(kind, limit), "h11_max_incomplete_event_size": limit}

@@ -1,0 +1,139 @@
+"""A request's line and headers are bounded (svc_common.http_head), under a
+real uvicorn on a loopback port, raw bytes on a socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import uvicorn
+from svc_common.http_head import MAX_HEAD_BYTES, uvicorn_options
+
+
+async def _echo(scope: Any, receive: Any, send: Any) -> None:
+    """Answers with how many body bytes it read."""
+    if scope["type"] != "http":
+        return
+    size, more = 0, True
+    while more:
+        message = await receive()
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = json.dumps({"body_bytes": size}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(params=["httptools", "auto", "h11"])
+async def port(request: pytest.FixtureRequest) -> AsyncIterator[tuple[int, str]]:
+    config = uvicorn.Config(
+        _echo,
+        host="127.0.0.1",
+        port=0,
+        log_config=None,
+        lifespan="off",
+        **uvicorn_options(request.param),
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(1000):  # uvicorn says it has started by a flag only
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    yield server.servers[0].sockets[0].getsockname()[1], request.param
+    server.should_exit = True
+    await task
+
+
+async def _exchange(port: int, *requests: bytes, pieces: bool = False) -> bytes:
+    """Sends the requests on one connection (each in pieces of 8 KiB a few
+    milliseconds apart, if said); what came back until it closed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for r in requests:
+            for at in range(0, len(r), 8192 if pieces else len(r)):
+                writer.write(r[at : at + 8192] if pieces else r)
+                await writer.drain()
+                if pieces:
+                    await asyncio.sleep(0.002)
+        return await asyncio.wait_for(reader.read(-1), 10)
+    except ConnectionResetError:
+        return b""
+    finally:
+        writer.close()
+
+
+def _get(headers: bytes = b"", path: bytes = b"/", close: bool = True) -> bytes:
+    end = b"connection: close\r\n" if close else b""
+    return b"GET " + path + b" HTTP/1.1\r\nhost: x\r\n" + headers + end + b"\r\n"
+
+
+@pytest.mark.parametrize("pieces", [False, True])
+async def test_a_head_past_the_bound_is_refused(port: tuple[int, str], pieces: bool) -> None:
+    p, kind = port
+    # Past the bound by 16 KiB: h11 checks its bound between reads.
+    big = b"x-junk: " + b"a" * (MAX_HEAD_BYTES + 16384) + b"\r\n"
+    answer = await _exchange(p, _get(big), pieces=pieces)
+    if kind == "h11":
+        if pieces:
+            # h11's own bound on a head still coming: uvicorn answers 400 and
+            # closes at once, so a client still sending may get a reset.
+            assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer[:80]
+        return
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431"), answer[:80]
+    assert b"content-type: application/problem+json" in head
+    problem = json.loads(body)
+    assert problem["status"] == 431 and str(MAX_HEAD_BYTES) in problem["detail"]
+    # A request line past it too (a long query string).
+    answer = await _exchange(p, _get(path=b"/?q=" + b"b" * (MAX_HEAD_BYTES + 1)), pieces=pieces)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:80]
+    # Many headers, each small.
+    many = b"".join(b"x-h%d: %s\r\n" % (i, b"c" * 100) for i in range(MAX_HEAD_BYTES // 100))
+    answer = await _exchange(p, _get(many), pieces=pieces)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:80]
+
+
+async def test_heads_within_the_bound_and_large_bodies_pass(port: tuple[int, str]) -> None:
+    p, kind = port
+    if kind == "h11":
+        pytest.skip("h11 bounds each head itself")
+    # Two requests on one connection, each head three quarters of the bound:
+    # the count starts again with each request.
+    near = b"x-near: " + b"n" * (MAX_HEAD_BYTES * 3 // 4) + b"\r\n"
+    answer = await _exchange(p, _get(near, close=False), _get(near))
+    assert answer.count(b"HTTP/1.1 200") == 2, answer[:200]
+    # A body four times the bound, sent in the same write as its head.
+    body = b"z" * (4 * MAX_HEAD_BYTES)
+    post = (
+        b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\nconnection: close\r\n\r\n"
+        + body
+    )
+    answer = await _exchange(p, post)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2]) == {"body_bytes": len(body)}
+
+
+async def test_a_head_that_never_ends_is_refused_as_it_comes(port: tuple[int, str]) -> None:
+    """A header still coming past the bound is answered before it ends (the
+    parser would otherwise gather it for as long as the client sends)."""
+    p, kind = port
+    if kind == "h11":
+        pytest.skip("h11 bounds each head itself")
+    endless = b"GET / HTTP/1.1\r\nhost: x\r\nx-junk: " + b"a" * (MAX_HEAD_BYTES + 16384)
+    answer = await _exchange(p, endless, pieces=True)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:80]
