@@ -437,6 +437,11 @@ class InputGuardMiddleware:
         if body and is_json and (charset := _declared_charset(headers)) is not None:
             await _refuse(scope, receive, send, _not_utf8_declared(charset))
             return
+        if body and is_json and _wide(body):
+            # UTF-16 or UTF-32 sent with no charset: its zero bytes would be
+            # refused as NUL characters, which names the wrong fault.
+            await _refuse(scope, receive, send, _not_utf8_declared(b""))
+            return
         if body and is_json and (problem := json_problem(body) or _not_utf8(body)):
             # A character no text may hold is refused at the field holding it.
             field = refused_text_at(body) or "body"
@@ -548,6 +553,15 @@ def _declared_charset(headers: dict[bytes, bytes]) -> bytes | None:
         if charset.lower() not in _UTF8_NAMES:
             return charset
     return None
+
+
+def _wide(body: bytes) -> bool:
+    """Whether a JSON body is UTF-16 or UTF-32 (RFC 4627's detection): a
+    byte-order mark, or a zero among its first two bytes, where a JSON text
+    in UTF-8 begins with an ASCII character."""
+    return body.startswith((b"\xff\xfe", b"\xfe\xff")) or (
+        len(body) >= 2 and (body[0] == 0 or body[1] == 0)
+    )
 
 
 def _not_utf8_declared(charset: bytes) -> UnsupportedMediaType:
