@@ -1433,6 +1433,27 @@ async def test_after_an_action_the_row_shows_the_filing_as_it_now_is(
     assert "已办理 — 已受理" in cells[5]
 
 
+async def test_a_decided_filings_row_runs_no_clock(client: httpx.AsyncClient, stub: Stub) -> None:
+    """不予批准 ends the statutory clock: the redrawn row says 已办结, with no
+    deadline and no countdown (it showed 剩余 30 天 for a rejected filing)."""
+    rejected = _filing(
+        id="f1",
+        status="rejected",
+        due_at="2099-01-01T16:00:00+00:00",
+        due_on="2099-01-01",
+        overdue=False,
+        allowed_actions=[],
+    )
+    stub.on("POST", "/eia/filings/f1/reject", rejected)
+    token = await sign_in(client, "officer-jizhou")
+    form = {"csrf_token": token, "idem": "k" * 20, "op": "filing", "id": "f1"}
+    form |= {"action": "reject", "reason": "不符合规划", "row": "filing"}
+    r = await client.post("/console/workbench/act", data=form, headers={"HX-Request": "true"})
+    assert r.status_code == 200, r.text[:300]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", r.text, re.S)
+    assert "已办结" in cells[3] and "剩余" not in r.text and "2099" not in r.text, cells
+
+
 async def test_refusals_name_fields_as_the_page_does_or_say_what_to_do(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
