@@ -433,6 +433,11 @@ async def test_fit_asks_once_per_district_and_refuses_more_than_the_city_has(
     assert r.status_code == 200
     assert r.text.count('data-district="120119"') == 1
     assert len([c for c in stub.calls if c.url.path == "/quota/checks"]) == 2
+    assert "1 个区可以容纳该项目" in r.text
+    english = await client.get(
+        "/console/investment/fit", params=params, headers={**hx, "Accept-Language": "en"}
+    )
+    assert "One district can take this project." in english.text, english.text[:400]
     params += [("district", "120119")] * 1500
     r = await client.get("/console/investment/fit", params=params)
     assert_console_page(r, 422, "最多选择 16 个区")
