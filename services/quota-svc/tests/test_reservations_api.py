@@ -163,6 +163,9 @@ async def test_bad_input_is_a_422_naming_the_field(quota: Quota) -> None:
         ({**PROJECT, "project_ref": "EIA:7a457e9f"}, "project_ref"),
         ({**PROJECT, "project_ref": "ｅｉａ：7a457e9f"}, "project_ref"),
         ({**PROJECT, "project_ref": "Eia:7a457e9f"}, "project_ref"),
+        ({**PROJECT, "project_ref": "e\u200bia:7a457e9f"}, "project_ref"),
+        ({**PROJECT, "project_ref": "\ufeffeia:7a457e9f"}, "project_ref"),
+        ({**PROJECT, "project_ref": "eia :7a457e9f"}, "project_ref"),
         # A ref is an identifier: no spaces around it.
         ({**PROJECT, "project_ref": " P-1"}, "project_ref"),
         ({**PROJECT, "project_ref": "P-1 "}, "project_ref"),
