@@ -29,6 +29,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from svc_common.auth import districts_claim
 from svc_common.districts import DISTRICTS
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
@@ -77,8 +78,7 @@ def _districts_of(token: str | None) -> list[str]:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return []
-    districts = claims.get("districts")
-    return [d for d in districts if isinstance(d, str)] if isinstance(districts, list) else []
+    return districts_claim(claims) or []
 
 
 def _token(token: str | None) -> str:

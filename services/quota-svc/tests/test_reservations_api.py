@@ -163,6 +163,9 @@ async def test_bad_input_is_a_422_naming_the_field(quota: Quota) -> None:
         ({**PROJECT, "project_ref": "EIA:7a457e9f"}, "project_ref"),
         ({**PROJECT, "project_ref": "ｅｉａ：7a457e9f"}, "project_ref"),
         ({**PROJECT, "project_ref": "Eia:7a457e9f"}, "project_ref"),
+        ({**PROJECT, "project_ref": "e\u200bia:7a457e9f"}, "project_ref"),
+        ({**PROJECT, "project_ref": "\ufeffeia:7a457e9f"}, "project_ref"),
+        ({**PROJECT, "project_ref": "eia :7a457e9f"}, "project_ref"),
         # A ref is an identifier: no spaces around it.
         ({**PROJECT, "project_ref": " P-1"}, "project_ref"),
         ({**PROJECT, "project_ref": "P-1 "}, "project_ref"),
@@ -178,6 +181,11 @@ async def test_bad_input_is_a_422_naming_the_field(quota: Quota) -> None:
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "district"
     r = await quota.client.get("/quota/reservations/nope", headers=OFFICER)
     assert r.status_code == 404
+    # An id that can be no reservation's is refused as its siblings refuse
+    # it (its lineage echoed 5,000 characters in a 404).
+    for path in ("/quota/reservations/{}", "/quota/reservations/{}/lineage"):
+        r = await quota.client.get(path.format("x" * 65), headers=OFFICER)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reservation_id"
 
 
 async def test_roles_and_districts(quota: Quota) -> None:

@@ -342,10 +342,19 @@ async def test_submission_checks(client: httpx.AsyncClient) -> None:
     ).status_code == 404
     # Withdrawal is the applicant's: an officer (or admin) who will not
     # approve rejects, with the reason (行政许可法 §38); nothing changes.
+    # Submitted, it cannot be rejected yet either: the 403 says so, and
+    # lists what this caller may do now (accept), not reject.
     for who in (officer(), admin()):
         r = await act(client, f["id"], "withdraw", headers={**who, "Accept-Language": "zh-CN"})
-        assert r.status_code == 403 and r.json()["allowed"] == ["reject"], r.text
-        assert "申请人" in r.json()["detail"] and "reject" in r.json()["detail"]
+        assert r.status_code == 403 and r.json()["allowed"] == ["accept"], r.text
+        assert "申请人" in r.json()["detail"] and "不能不予批准" in r.json()["detail"]
+    # Each caller is told what it may do: the reviewer accept, the applicant
+    # withdraw, an auditor nothing.
+    assert (await get(client, f["id"]))["allowed_actions"] == ["accept"]
+    mine = await client.get(f"/eia/filings/{f['id']}", headers=filer())
+    assert mine.json()["allowed_actions"] == ["withdraw"], mine.text
+    audit = await client.get(f"/eia/filings/{f['id']}", headers=testing.auth("auditor"))
+    assert audit.json()["allowed_actions"] == [], audit.text
     assert (await get(client, f["id"]))["status"] == "submitted"
     w = await act(client, f["id"], "withdraw", headers=filer(), json={"reason": "项目取消"})
     assert w.json()["status"] == "withdrawn"

@@ -91,6 +91,8 @@ def test_a_stated_industry_must_be_the_types_or_within_it() -> None:
         facts(project_type="C3670", industry_code="O8111"), "report_form", TYPES, UNITS
     )
     assert issue.field == "industry_code" and "C3670" in issue.message
+    # A class has no code within it: the refusal offers none.
+    assert "within it" not in issue.message and "细分" not in issue.message
     (issue,) = screen_registration(facts(industry_code="F5261"), TYPES, UNITS)
     assert issue.field == "industry_code" and "Q8412" in issue.message
     assert screen_registration(facts(industry_code="Q8412"), TYPES, UNITS) == []
@@ -102,6 +104,7 @@ def test_a_stated_industry_must_be_the_types_or_within_it() -> None:
         facts(project_type="X1", industry_code="C2710"), "report", coarse, UNITS
     )
     assert other.field == "industry_code"
+    assert "within it" in other.message or "细分" in other.message
 
 
 def test_the_negative_list_sees_every_industry_stated() -> None:

@@ -75,9 +75,13 @@ def _iso(t: dt.datetime | None) -> str | None:
     return t.isoformat() if t else None
 
 
-def to_out(f: FilingRow, now: dt.datetime, parks: Mapping[str, str] | None = None) -> FilingOut:
-    """The filing's answer; `parks` names the parks bundled filings draw on
-    (`service.park_names`), for a quota note to name the pool that is short."""
+def to_out(
+    f: FilingRow, now: dt.datetime, p: Principal, parks: Mapping[str, str] | None = None
+) -> FilingOut:
+    """The filing's answer to `p`, whose actions it lists (`allowed_actions`:
+    what this caller may do now); `parks` names the parks bundled filings
+    draw on (`service.park_names`), for a quota note to name the pool that
+    is short."""
     return FilingOut(
         id=f.id,
         project_ref=project_ref(f.id),
@@ -97,7 +101,9 @@ def to_out(f: FilingRow, now: dt.datetime, parks: Mapping[str, str] | None = Non
         status=f.status,
         evaluation_done=f.evaluation_done,
         review_done=f.review_done,
-        allowed_actions=service.allowed_actions(f),
+        allowed_actions=rules.actions_for(
+            service.allowed_actions(f), p.role, p.sub, f.submitted_by
+        ),
         submitted_by=f.submitted_by,
         created_at=f.created_at.isoformat(),
         accepted_at=_iso(f.accepted_at),
@@ -141,7 +147,7 @@ async def submit_filing(
     async with db.transaction() as s:
         f = await service.create_filing(s, principal, body, now, _settings(request))
         parks = await service.park_names(s, [f])
-    return to_out(f, now, parks)
+    return to_out(f, now, principal, parks)
 
 
 # The review: one route per action, each with the body of exactly what the
@@ -159,7 +165,7 @@ async def _act(
         parks = await service.park_names(s, [f])
         events = service.act(f, body, now, settings, service.pool_park(f, parks))
         await service.save_action(s, principal, f, loaded, body, events)
-    return answer(FilingOut, to_out(f, now, parks))
+    return answer(FilingOut, to_out(f, now, principal, parks))
 
 
 def _check_may_act(p: Principal, f: FilingRow, body: ActionIn) -> None:
@@ -170,8 +176,15 @@ def _check_may_act(p: Principal, f: FilingRow, body: ActionIn) -> None:
     if not may_see(p, f):
         raise NotFound(msg(f"filing {f.id} not found", f"未找到环评文件 {f.id}"))
     # Withdrawal is the applicant's: an officer who did not submit it rejects.
-    if isinstance(body, FilingWithdrawIn) and not rules.may_withdraw(f.submitted_by, p.sub):
-        raise Forbidden(rules.withdraw_refusal(f.id), allowed=["reject"])
+    # A filing that cannot be withdrawn now at all is the state's 409 (act).
+    acts = service.allowed_actions(f)
+    if (
+        isinstance(body, FilingWithdrawIn)
+        and "withdraw" in acts
+        and not rules.may_withdraw(f.submitted_by, p.sub)
+    ):
+        allowed = rules.actions_for(acts, p.role, p.sub, f.submitted_by)
+        raise Forbidden(rules.withdraw_refusal(f.id, "reject" in allowed), allowed=allowed)
 
 
 @router.post("/filings/{filing_id}/accept", response_model=FilingOut)
@@ -277,7 +290,7 @@ async def get_filing(
     if service.pool_park(f, parks):  # a bundled filing: its park's name, for its note
         async with db.session() as s:
             parks = await service.park_names(s, [f])
-    return answer(FilingOut, to_out(f, utcnow(), parks))
+    return answer(FilingOut, to_out(f, utcnow(), principal, parks))
 
 
 @router.get("/filings", response_model=Page[FilingOut])
@@ -343,5 +356,8 @@ async def list_filings(
         rows = list((await s.execute(q)).scalars())
         parks = await service.park_names(s, rows)
     return keyset_page(
-        rows, limit, lambda f: [f.created_at.isoformat(), f.id], lambda f: to_out(f, now, parks)
+        rows,
+        limit,
+        lambda f: [f.created_at.isoformat(), f.id],
+        lambda f: to_out(f, now, principal, parks),
     )

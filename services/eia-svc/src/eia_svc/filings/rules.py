@@ -97,6 +97,24 @@ def allowed_actions(
     return acts
 
 
+#: The roles that review a filing (受理、评估、审查、批复) and re-ask its quota.
+REVIEWERS = frozenset({"officer", "admin"})
+
+
+def actions_for(acts: list[str], role: str, actor: str, submitted_by: str) -> list[str]:
+    """Of the filing's actions now (`allowed_actions`), those `actor` of
+    `role` may take: a reviewer its review's steps and quota-retry, and
+    withdraw only if they submitted it; the applicant (a filer) withdraw
+    alone; anyone else (an auditor) none. The routes admit by the same
+    rules (their roles, `may_withdraw`)."""
+    own = may_withdraw(submitted_by, actor)
+    if role in REVIEWERS:
+        return [a for a in acts if a != "withdraw" or own]
+    if role == "filer" and own:
+        return [a for a in acts if a == "withdraw"]
+    return []
+
+
 def may_withdraw(submitted_by: str, actor: str) -> bool:
     """Withdrawal (撤回) is the applicant's act: only whoever submitted the
     filing withdraws it (its filer, or the officer who entered it for the
@@ -106,13 +124,21 @@ def may_withdraw(submitted_by: str, actor: str) -> bool:
     return actor == submitted_by
 
 
-def withdraw_refusal(filing_id: str) -> str:
+def withdraw_refusal(filing_id: str, may_reject: bool) -> str:
+    """Why a reviewer who did not submit the filing may not withdraw it;
+    pointing to reject only when the filing may be rejected now."""
+    if may_reject:
+        return msg(
+            f"filing {filing_id} is withdrawn only by its applicant, who submitted it; an "
+            "officer who will not approve it rejects it (POST …/reject with the reason, "
+            "行政许可法 §38)",
+            f"环评文件 {filing_id} 只能由提交它的申请人撤回；审批人员不予批准的，请使用"
+            "不予批准（POST …/reject）并说明理由（行政许可法第三十八条）",
+        )
     return msg(
-        f"filing {filing_id} is withdrawn only by its applicant, who submitted it; an "
-        "officer who will not approve it rejects it (POST …/reject with the reason, "
-        "行政许可法 §38)",
-        f"环评文件 {filing_id} 只能由提交它的申请人撤回；审批人员不予批准的，请使用"
-        "不予批准（POST …/reject）并说明理由（行政许可法第三十八条）",
+        f"filing {filing_id} is withdrawn only by its applicant, who submitted it; it "
+        "cannot be rejected at this stage either (reject follows the review)",
+        f"环评文件 {filing_id} 只能由提交它的申请人撤回；当前阶段也不能不予批准（审查完成后方可）",
     )
 
 

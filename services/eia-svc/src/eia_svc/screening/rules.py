@@ -200,16 +200,19 @@ def check_industry(facts: ProjectFacts, pt: ProjectType | None) -> list[Issue]:
     stated = facts.industry_code
     if stated is None or pt is None or not pt.industry_code or industry_agrees(stated, pt):
         return []
+    # A class (a letter and four digits) has no code within it to offer.
+    finer = len(pt.industry_code) < 5
     return [
         Issue(
             "industry_code",
             msg(
                 f"{stated} is not the industry of project type {pt.code} {pt.name}, which "
                 f"the classification table puts in industry {pt.industry_code}: state "
-                f"{pt.industry_code} (or a code within it), or the project type that fits",
+                f"{pt.industry_code}{' (or a code within it)' if finer else ''}, or the "
+                "project type that fits",
                 f"{stated} 与项目类别 {pt.code} {pt.name} 不符：分类管理名录中该类别属于"
-                f"行业 {pt.industry_code}，请填写 {pt.industry_code}（或其下的细分代码），"
-                "或改填相符的项目类别",
+                f"行业 {pt.industry_code}，请填写 {pt.industry_code}"
+                f"{'（或其下的细分代码）' if finer else ''}，或改填相符的项目类别",
             ),
         )
     ]

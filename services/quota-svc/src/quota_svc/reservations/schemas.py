@@ -6,6 +6,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
+from svc_common.guard import REFUSED
 from svc_common.i18n import msg
 from svc_common.types import (
     PositiveIncrementTonnes,
@@ -35,7 +36,7 @@ class ReservationIn(BaseModel):
         min_length=1,
         max_length=100,
         # An identifier: no spaces around it (" P-1" and "P-1" were two refs).
-        pattern=r"^\S(.*\S)?$",
+        pattern=rf"^[^\s{REFUSED}](?:[^{REFUSED}]*[^\s{REFUSED}])?$",
         description="the project's reference, unique among live reservations, with no "
         "spaces around it; refs beginning `eia:` (in any case or width) are EIA "
         "filings', reserved by their review alone",
