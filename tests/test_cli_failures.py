@@ -106,9 +106,11 @@ def test_register_verify_of_what_is_not_a_register_is_a_usage_error(
         _no_traceback(r)
         assert r.returncode == 2, (name, r.stderr)
         assert "不是公开登记簿的副本" in r.stderr, (name, r.stderr)
+    # A login page at the register's URL: the service was not reached (exit
+    # code 3, as for every command; see the next test).
     page = _bureau("register", "verify", login_page)
     _no_traceback(page)
-    assert page.returncode == 2 and "不是公开登记簿的副本" in page.stderr
+    assert page.returncode == 3 and "not the service" in page.stderr
 
 
 def test_register_verify_of_a_register_out_of_reach_says_so(unavailable: str) -> None:
@@ -119,6 +121,22 @@ def test_register_verify_of_a_register_out_of_reach_says_so(unavailable: str) ->
     refused = _bureau("register", "verify", unavailable)
     _no_traceback(refused)
     assert refused.returncode != 0 and "503" in refused.stderr
+
+
+def test_register_verify_of_a_page_says_not_the_service_without_a_password(
+    login_page: str,
+) -> None:
+    """A proxy's sign-in page at the register's URL was read as a broken
+    register copy, and a refusal repeated the password the URL held."""
+    page = _bureau("register", "verify", login_page)
+    _no_traceback(page)
+    assert page.returncode == 3 and "not the service" in page.stderr, page.stderr
+    for url in _answering(404, b'{"detail":"no"}', "application/problem+json"):
+        secret = url.replace("http://", "http://user:s3cretpw@")
+        r = _bureau("register", "verify", secret)
+        _no_traceback(r)
+        assert r.returncode == 1 and "404" in r.stderr, r.stderr
+        assert "s3cretpw" not in r.stderr + r.stdout, r.stderr
 
 
 def test_register_verify_reads_a_copy_saved_as_gbk(tmp_path: Path) -> None:

@@ -309,3 +309,30 @@ def test_stuck_sagas_list_approved_filings_whose_quota_lapsed_short(
     )
     table = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
     assert table.exit_code == 1 and "lapsed_short" in table.output and "F9" in table.output
+
+
+def test_stuck_sagas_with_a_district_token_say_they_looked_at_its_districts_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An officer's token lists its districts' filings only: "none" read as
+    "nothing stuck anywhere"."""
+    from svc_common.settings import DEV_JWT_SECRET
+    from svc_common.tokens import mint_token
+    from typer.testing import CliRunner
+
+    from bureau.cli import app
+
+    def answer(method: str, url: str, **kw: Any) -> httpx.Response:
+        return httpx.Response(
+            200, json={"items": [], "next_cursor": None}, request=httpx.Request(method, url)
+        )
+
+    monkeypatch.setattr(httpx, "request", answer)
+    args = ["sagas", "stuck", "--service-url", "eia=http://eia"]
+    officer = mint_token(DEV_JWT_SECRET, sub="li.hua", role="officer", districts=["120119"])
+    r = CliRunner().invoke(app, [*args, "--token", officer], env={"COLUMNS": "250"})
+    assert r.exit_code == 0, r.output
+    assert "只检查了令牌所辖的区：蓟州区（120119）" in r.output and "none" in r.output
+    citywide = mint_token(DEV_JWT_SECRET, sub="a", role="admin")
+    r = CliRunner().invoke(app, [*args, "--token", citywide], env={"COLUMNS": "250"})
+    assert r.exit_code == 0 and "只检查了" not in r.output, r.output

@@ -29,6 +29,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from svc_common.auth import districts_claim
+from svc_common.districts import DISTRICTS
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
 
@@ -63,6 +65,20 @@ TokenOpt = Annotated[
 ]
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help=" | ".join(SERVICES))]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
+
+
+def _districts_of(token: str | None) -> list[str]:
+    """The districts a given token is bound to, read from its claims (not
+    verified here: the service does that), to say what a list covers."""
+    if not token:
+        return []
+    import jwt
+
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return []
+    return districts_claim(claims) or []
 
 
 def _token(token: str | None) -> str:
@@ -457,6 +473,15 @@ def sagas_stuck(
     for f in items:
         if f.get("quota_status") == "lapsed_short":
             f["why"] = why_lapsed_short(f)
+    scope = _districts_of(token)
+    if scope:
+        # A district officer's token sees its districts' filings only: "none"
+        # is not "none anywhere".
+        places = "、".join(f"{DISTRICTS.get(d, d)}（{d}）" for d in scope)
+        errors.print(
+            f"[yellow]只检查了令牌所辖的区：{escape(places)}；全市请用不限辖区的令牌 "
+            f"(only the token's districts were looked at: {escape(', '.join(scope))})[/yellow]"
+        )
     if as_json:
         print(json.dumps(items, ensure_ascii=False, indent=2))
         # The same exit code as the table's: a script tells "stuck" from "none".

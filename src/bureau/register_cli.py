@@ -14,7 +14,7 @@ import typer
 from quota_svc.register.rules import verify
 from rich.console import Console
 
-from bureau.client import Unreachable, read_answer
+from bureau.client import Unreachable, read_answer, shown
 
 app = typer.Typer(help="The public quota register (公开登记簿).")
 console = Console(stderr=True)
@@ -82,9 +82,11 @@ def _from_url(url: str) -> list[dict[str, str]]:
             r = client.get(base, params={"format": "csv"})
     except httpx.HTTPError as exc:
         raise Unreachable("GET", base, exc) from None
-    if r.status_code != 200:
-        read_answer("GET", base, base, r, ok=(200,))  # raises, as for every command
-    return _from_text(r.text, base)
+    # As for every command: a refusal, or a page that is not the service's
+    # (exit code 3), said without a password the URL holds.
+    said = shown(base)
+    answer = read_answer("GET", said, said, r, ok=(200,))
+    return _from_text(answer if isinstance(answer, str) else r.text, said)
 
 
 @app.command("verify")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from svc_common import direct_routes, testing
@@ -47,6 +47,10 @@ def _echo(**values: Any) -> Response:
         {k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in values.items()},
         status_code=201,
     )
+
+
+async def _asked_by_keyword(*, request: Request) -> str:
+    return request.url.path
 
 
 def _router() -> APIRouter:
@@ -85,6 +89,11 @@ def _router() -> APIRouter:
         principal: Principal = Depends(require("officer", "admin", "investment")),
     ) -> Response:
         return _echo(district=district, limit=limit, sub=principal.sub)
+
+    @router.get("/d/by-keyword")
+    async def by_keyword(asked: str = Depends(_asked_by_keyword)) -> Response:
+        """A dependency whose request parameter is keyword-only."""
+        return _echo(asked=asked)
 
     @router.get("/d/models/{thing_id}")
     async def a_model(thing_id: ResourceId) -> Amount:
@@ -228,6 +237,7 @@ CASES: list[tuple[str, str, dict[str, str], str | bytes | None, str]] = [
     ("GET", "/d/things?limit=ten", INVESTMENT, None, "F"),
     ("GET", "/d/things?district=1201190", INVESTMENT, None, "F"),
     ("GET", "/d/things?limit=5", {}, None, "D"),
+    ("GET", "/d/by-keyword", {}, None, "D"),
     ("GET", "/d/models/m-1", {}, None, "N"),
     ("DELETE", "/d/items", OFFICER, None, "X"),
 ]
@@ -302,3 +312,11 @@ def test_quotas_hot_routes_are_direct(tmp_path: Path, monkeypatch: pytest.Monkey
         "GET /quota/reservations/{reservation_id}",
         "GET /quota/availability",
     } <= direct
+
+
+def test_a_route_of_an_included_router_is_left_to_its_inclusion() -> None:
+    """Served through the inclusion's app, with the router's dependencies:
+    made direct, it would be counted so and never run."""
+    app = FastAPI()
+    app.include_router(_router(), dependencies=[Depends(_asked_by_keyword)])
+    assert direct_routes.install(app) == 0

@@ -17,6 +17,8 @@ async def _echo(scope: Any, receive: Any, send: Any) -> None:
     """Answers with how many body bytes it read."""
     if scope["type"] != "http":
         return
+    if scope["path"] == "/slow":
+        await asyncio.sleep(0.3)
     size, more = 0, True
     while more:
         message = await receive()
@@ -137,3 +139,32 @@ async def test_a_head_that_never_ends_is_refused_as_it_comes(port: tuple[int, st
     endless = b"GET / HTTP/1.1\r\nhost: x\r\nx-junk: " + b"a" * (MAX_HEAD_BYTES + 16384)
     answer = await _exchange(p, endless, pieces=True)
     assert answer.startswith(b"HTTP/1.1 431"), answer[:80]
+
+
+async def test_the_bound_counts_the_whole_head(port: tuple[int, str]) -> None:
+    """The request line, every header line and the blank line: a head of
+    exactly the bound passes, one byte more is refused."""
+    p, kind = port
+    if kind == "h11":
+        pytest.skip("h11 bounds each head itself")
+    bare = _get(b"x-pad: \r\n", close=True)
+    fill = MAX_HEAD_BYTES - len(bare)
+    exact = _get(b"x-pad: " + b"p" * fill + b"\r\n", close=True)
+    assert len(exact) == MAX_HEAD_BYTES
+    assert (await _exchange(p, exact)).startswith(b"HTTP/1.1 200")
+    over = _get(b"x-pad: " + b"p" * (fill + 1) + b"\r\n", close=True)
+    assert (await _exchange(p, over)).startswith(b"HTTP/1.1 431")
+
+
+async def test_a_431_comes_after_the_answers_owed_before_it(port: tuple[int, str]) -> None:
+    """A request still running when the next one's head passes the bound
+    gets its own answer first; the 431 follows, for the request it refuses."""
+    p, kind = port
+    if kind == "h11":
+        pytest.skip("h11 bounds each head itself")
+    slow = b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n"
+    big = b"x-junk: " + b"a" * (MAX_HEAD_BYTES + 16384) + b"\r\n"
+    answer = await _exchange(p, slow, _get(big), pieces=True)
+    first, _, rest = answer.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert b"HTTP/1.1 431" in rest, answer[:400]

@@ -480,6 +480,16 @@ async def test_a_json_body_declared_in_another_charset_is_a_415_not_a_nul(db_url
         )
         assert r.status_code == 415
         assert r.json()["detail"].startswith("a JSON body must be UTF-8"), r.text
+        # Sent in UTF-16 or UTF-32 with no charset: a 415 saying UTF-8, not
+        # a 422 about NUL characters (its zero bytes).
+        for encoding in ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le"):
+            r = await c.post(
+                "/demo/notes",
+                content=json.dumps(note).encode(encoding),
+                headers={**h, "content-type": "application/json", "accept-language": "zh-CN"},
+            )
+            assert r.status_code == 415, (encoding, r.text)
+            assert r.json()["detail"].startswith("JSON 正文必须是 UTF-8 编码"), r.text
         for media in (
             "application/json",
             "application/json; charset=utf-8",
@@ -494,10 +504,10 @@ async def test_a_json_body_declared_in_another_charset_is_a_415_not_a_nul(db_url
                 headers={**h, "content-type": media},
             )
             assert r.status_code == 201, (media, r.text)
-        # Bytes that are not UTF-8 with no charset declared stay a 422 on `body`.
+        # Other bytes that are not UTF-8, with no charset declared, stay a 422 on `body`.
         r = await c.post(
             "/demo/notes",
-            content=json.dumps(note).encode("utf-16"),
+            content=json.dumps(note, ensure_ascii=False).encode("gb18030"),
             headers={**h, "content-type": "application/json", "accept-language": "zh-CN"},
         )
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body", r.text

@@ -433,6 +433,11 @@ async def test_fit_asks_once_per_district_and_refuses_more_than_the_city_has(
     assert r.status_code == 200
     assert r.text.count('data-district="120119"') == 1
     assert len([c for c in stub.calls if c.url.path == "/quota/checks"]) == 2
+    assert "1 个区可以容纳该项目" in r.text
+    english = await client.get(
+        "/console/investment/fit", params=params, headers={**hx, "Accept-Language": "en"}
+    )
+    assert "One district can take this project." in english.text, english.text[:400]
     params += [("district", "120119")] * 1500
     r = await client.get("/console/investment/fit", params=params)
     assert_console_page(r, 422, "最多选择 16 个区")
@@ -1431,6 +1436,27 @@ async def test_after_an_action_the_row_shows_the_filing_as_it_now_is(
     assert "已受理" in cells[2] and "已提交待受理" not in r.text
     assert cells[3] == "2099-01-01" and "剩余" in cells[4]
     assert "已办理 — 已受理" in cells[5]
+
+
+async def test_a_decided_filings_row_runs_no_clock(client: httpx.AsyncClient, stub: Stub) -> None:
+    """不予批准 ends the statutory clock: the redrawn row says 已办结, with no
+    deadline and no countdown (it showed 剩余 30 天 for a rejected filing)."""
+    rejected = _filing(
+        id="f1",
+        status="rejected",
+        due_at="2099-01-01T16:00:00+00:00",
+        due_on="2099-01-01",
+        overdue=False,
+        allowed_actions=[],
+    )
+    stub.on("POST", "/eia/filings/f1/reject", rejected)
+    token = await sign_in(client, "officer-jizhou")
+    form = {"csrf_token": token, "idem": "k" * 20, "op": "filing", "id": "f1"}
+    form |= {"action": "reject", "reason": "不符合规划", "row": "filing"}
+    r = await client.post("/console/workbench/act", data=form, headers={"HX-Request": "true"})
+    assert r.status_code == 200, r.text[:300]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", r.text, re.S)
+    assert "已办结" in cells[3] and "剩余" not in r.text and "2099" not in r.text, cells
 
 
 async def test_refusals_name_fields_as_the_page_does_or_say_what_to_do(

@@ -205,6 +205,11 @@ async def test_oidc_sign_in_and_the_token_works_on_the_api(
         {"exp": "9" * 400},
         {"sub": "\ud800"},  # no page, log nor database can hold it
         {"sub": "wu\u202elei"},  # reads as another name
+        # Every service refuses a districts claim that is not a list of codes
+        # (a blank attribute is not "citywide"): signed in, every page ended.
+        {"districts": None},
+        {"districts": ""},
+        {"districts": "120119"},
     ],
 )
 async def test_an_access_token_the_services_would_refuse_signs_no_one_in(

@@ -288,3 +288,19 @@ def test_register_refs_decode_values_and_name_the_contract_digest() -> None:
             ("contract reference digest (SHA-256)", digest),
             ("reason", "HT-1;buyer=X 50%"),
         ]
+
+
+def test_next_actions_offer_a_retry_once_where_it_needs_doing() -> None:
+    """eia-svc lists quota-retry wherever it is allowed (and no approve
+    while quota is not secured): the workbench shows it once, and not for a
+    request sent a moment ago."""
+    blocked = {"allowed_actions": ["reject", "quota-retry", "withdraw"], "quota_status": "blocked"}
+    assert queues.next_actions(blocked) == ["reject", "quota-retry"]
+    just_asked = {
+        **blocked,
+        "quota_status": "pending",
+        "quota_asked_at": utcnow().isoformat(),
+    }
+    assert queues.next_actions(just_asked) == ["reject"]
+    approved = {"status": "approved", "allowed_actions": ["quota-retry"]}
+    assert queues.next_actions({**approved, "quota_status": "lapsed_short"}) == ["quota-retry"]

@@ -159,6 +159,17 @@ async def test_bad_input_is_a_422_naming_the_field(quota: Quota) -> None:
         ({**PROJECT, "project_ref": ""}, "project_ref"),
         # An EIA filing's ref: its quota is held by the filing's saga alone.
         ({**PROJECT, "project_ref": "eia:7a457e9f"}, "project_ref"),
+        # ... and what reads as one: another case, full width, after a space.
+        ({**PROJECT, "project_ref": "EIA:7a457e9f"}, "project_ref"),
+        ({**PROJECT, "project_ref": "ｅｉａ：7a457e9f"}, "project_ref"),
+        ({**PROJECT, "project_ref": "Eia:7a457e9f"}, "project_ref"),
+        ({**PROJECT, "project_ref": "e\u200bia:7a457e9f"}, "project_ref"),
+        ({**PROJECT, "project_ref": "\ufeffeia:7a457e9f"}, "project_ref"),
+        ({**PROJECT, "project_ref": "eia :7a457e9f"}, "project_ref"),
+        # A ref is an identifier: no spaces around it.
+        ({**PROJECT, "project_ref": " P-1"}, "project_ref"),
+        ({**PROJECT, "project_ref": "P-1 "}, "project_ref"),
+        ({**PROJECT, "project_ref": " "}, "project_ref"),
     ]
     for body, field in cases:
         r = await quota.client.post("/quota/reservations", json=body, headers=OFFICER)
@@ -170,6 +181,11 @@ async def test_bad_input_is_a_422_naming_the_field(quota: Quota) -> None:
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "district"
     r = await quota.client.get("/quota/reservations/nope", headers=OFFICER)
     assert r.status_code == 404
+    # An id that can be no reservation's is refused as its siblings refuse
+    # it (its lineage echoed 5,000 characters in a 404).
+    for path in ("/quota/reservations/{}", "/quota/reservations/{}/lineage"):
+        r = await quota.client.get(path.format("x" * 65), headers=OFFICER)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reservation_id"
 
 
 async def test_roles_and_districts(quota: Quota) -> None:
@@ -288,7 +304,7 @@ async def test_an_eia_filings_ref_is_refused_in_the_callers_language(quota: Quot
     assert a["reserved_t"] == "0.000"
     # The document says so too (a client, or a fuzzer, learns it from there).
     doc = (await quota.client.get("/quota/openapi.json")).json()["components"]["schemas"]
-    assert doc["ReservationIn"]["properties"]["project_ref"]["not"] == {"pattern": "^eia:"}
+    assert doc["ReservationIn"]["properties"]["project_ref"]["not"] == {"pattern": "^[Ee][Ii][Aa]:"}
 
 
 async def test_allocating_nothing_is_refused_and_the_hold_kept(quota: Quota) -> None:

@@ -196,15 +196,8 @@ class TokenVerifier:
                 f"the token has no valid role (one of {', '.join(ROLES)})",
                 f"令牌的角色无效（应为 {'、'.join(ROLES)} 之一）",
             )
-        # Absent, the claim is an empty list (a citywide reader's); given,
-        # it must be a list: an issuer's blank or null attribute (`""`,
-        # `null`, `false`) is not read as "every district".
-        districts = claims.get("districts", [])
-        if (
-            not isinstance(districts, list)
-            or len(districts) > 100
-            or not all(isinstance(d, str) and _DISTRICT.fullmatch(d) for d in districts)
-        ):
+        districts = districts_claim(claims)
+        if districts is None:
             raise _invalid(
                 "the districts claim must be a list of GB/T 2260 district codes",
                 "districts 声明必须是 GB/T 2260 区划代码的列表",
@@ -225,6 +218,22 @@ class TokenVerifier:
 
 
 _DISTRICT = re.compile(r"[0-9]{6}")  # fullmatch: no "120119\n"
+
+
+def districts_claim(claims: dict[str, Any]) -> list[str] | None:
+    """A token's districts, or None when its claim is not a list of codes.
+    Absent, the claim is an empty list (a citywide reader's); given, it must
+    be a list: an issuer's blank or null attribute (`""`, `null`, `false`)
+    is not read as "every district". Read the same way wherever a token is
+    (the services, the console's session, the CLI's messages)."""
+    districts = claims.get("districts", [])
+    if (
+        not isinstance(districts, list)
+        or len(districts) > 100
+        or not all(isinstance(d, str) and _DISTRICT.fullmatch(d) for d in districts)
+    ):
+        return None
+    return districts
 
 
 def principal_of(request: Request) -> Principal:

@@ -44,8 +44,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from svc_common.openapi import api_routes
-
 #: The attribute on a route's ASGI app that marks it direct (for tests).
 DIRECT = "__direct_route__"
 
@@ -54,9 +52,9 @@ DIRECT = "__direct_route__"
 _JSON_TYPES = frozenset({"application/json", "application/json; charset=utf-8"})
 
 #: A dependency: the endpoint's parameter it fills (None: only run, as
-#: strict_bodies' check of a body-less write), what to call, whether it
-#: takes the request.
-_Dependency = tuple[str | None, Callable[..., Awaitable[Any]], bool]
+#: strict_bodies' check of a body-less write), what to call, and the name of
+#: its parameter that takes the request (None: it takes none).
+_Dependency = tuple[str | None, Callable[..., Awaitable[Any]], str | None]
 
 
 def _plain_dependency(d: Dependant) -> bool:
@@ -110,7 +108,7 @@ def _plan(route: APIRoute) -> list[_Dependency] | None:
         if not _plain_dependency(sub):
             return None
         assert sub.call is not None
-        plan.append((sub.name, sub.call, sub.request_param_name is not None))
+        plan.append((sub.name, sub.call, sub.request_param_name))
     # FastAPI calls a dependency used twice once (its cache); so do we, by
     # refusing the rare route that would need it.
     if len({id(call) for _n, call, _r in plan}) != len(plan):
@@ -178,11 +176,18 @@ def _direct(route: APIRoute, plan: list[_Dependency]) -> ASGIApp:
                 await fallback(scope, _replay(body, receive), send)
                 return
             values.update(found)
-        for name, call, takes_request in plan:
-            value = await (call(request) if takes_request else call())
+        for name, call, request_name in plan:
+            value = await (call(**{request_name: request}) if request_name else call())
             if name is not None:
                 values[name] = value
         response = await endpoint(**values)
+        if not isinstance(response, Response):
+            # Its annotation promised a Response: FastAPI would have
+            # serialised this by the route's response model instead.
+            raise TypeError(
+                f"{route.path}: its endpoint says it returns a Response but returned "
+                f"{type(response).__name__}; return a Response, or annotate what it returns"
+            )
         await response(scope, receive, send)
 
     setattr(answer, DIRECT, True)
@@ -191,10 +196,14 @@ def _direct(route: APIRoute, plan: list[_Dependency]) -> ASGIApp:
 
 def install(app: FastAPI) -> int:
     """Make every plain route of `app` direct (call after the routes are
-    added and strict_bodies installed); returns how many."""
+    added and strict_bodies installed); returns how many. Only the app's
+    own routes (svc_common.routes.add_routes): a route reached through an
+    included router is served by that inclusion's app, with its router's
+    dependencies, and a route with its own body limit by FastAPI's."""
     made = 0
-    for ctx in api_routes(app.routes):
-        route = ctx.original_route
+    for route in app.router.routes:
+        if not isinstance(route, APIRoute) or getattr(route, "max_body_size", None):
+            continue
         plan = _plan(route)
         if plan is None or getattr(route.app, DIRECT, False):
             continue

@@ -89,17 +89,15 @@ _ESCAPED_CONTROL = re.compile(
     r"|00[89][0-9a-fA-F]|202[a-eA-E]|206[6-9]))"
 )
 _CONTROL = re.compile(f"[{REFUSED}]")
-#: The characters of REFUSED that str.splitlines() breaks lines at: an upload
-#: of JSON lines is read line by line, so none of them is ever inside a line.
-_LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85"
-#: REFUSED but those line breaks, as one character class: a plain class is
-#: searched a dozen times faster than one behind a lookahead.
+#: REFUSED as one character class: a plain class is searched a dozen times
+#: faster than one behind a lookahead. Lines of JSON are split at "\n" alone,
+#: so every other character REFUSED holds may be inside a line.
 _CONTROL_IN_LINE = re.compile(
     "["
     + "".join(
         re.escape(c)
         for c in map(chr, range(0x2070))  # REFUSED ends at U+2069
-        if _CONTROL.match(c) and c not in _LINE_BREAKS
+        if _CONTROL.match(c)
     )
     + "]"
 )
@@ -302,11 +300,11 @@ def json_problem(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> str | None:
 #: than the limit is then a plain substring search, far cheaper than a regex
 #: over a whole upload (UTF-8 keeps every byte of a non-ASCII character ≥ 0x80).
 #: The bytes that can begin a character of _CONTROL_IN_LINE in UTF-8 (C0 but
-#: tab, line breaks; DEL; 0xC2 for C1; 0xE2 for U+202A… and U+2066…) go to
+#: tab, "\n" and "\r"; DEL; 0xC2 for C1; 0xE2 for U+202A… and U+2066…) go to
 #: "!": a text without one has none of those characters, and the regex over
 #: it is left out (Chinese text has no 0xC2 nor, unless punctuated with
 #: dashes or curly quotes, 0xE2).
-_SUSPECT = frozenset([*range(0x00, 0x09), *range(0x0E, 0x1C), 0x1F, 0x7F, 0xC2, 0xE2])
+_SUSPECT = frozenset([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, 0xC2, 0xE2])
 _DIGITS_AND_SUSPECTS = bytes(
     0x30 if 0x30 <= b <= 0x39 else 0x21 if b in _SUSPECT else 0x20 for b in range(256)
 )
@@ -439,6 +437,11 @@ class InputGuardMiddleware:
         if body and is_json and (charset := _declared_charset(headers)) is not None:
             await _refuse(scope, receive, send, _not_utf8_declared(charset))
             return
+        if body and is_json and _wide(body):
+            # UTF-16 or UTF-32 sent with no charset: its zero bytes would be
+            # refused as NUL characters, which names the wrong fault.
+            await _refuse(scope, receive, send, _not_utf8_declared(b""))
+            return
         if body and is_json and (problem := json_problem(body) or _not_utf8(body)):
             # A character no text may hold is refused at the field holding it.
             field = refused_text_at(body) or "body"
@@ -447,10 +450,7 @@ class InputGuardMiddleware:
             await _refuse(scope, receive, send, Unprocessable(shown, errors=errors))
             return
         if body and is_json and (twice := duplicate_key(body)) is not None:
-            problem = i18n.msg(
-                "this name appears twice in one JSON object",
-                "同一 JSON 对象中此字段出现了两次",
-            )
+            problem = duplicate_key_problem()
             errors = [FieldError(field=twice, message=problem, type="duplicate_key")]
             await _refuse(scope, receive, send, Unprocessable(f"{twice}: {problem}", errors=errors))
             return
@@ -472,7 +472,14 @@ class _Twice(dict[str, Any]):
     name = ""
 
 
-def duplicate_key(body: bytes) -> str | None:
+def duplicate_key_problem() -> str:
+    return i18n.msg(
+        "this name appears twice in one JSON object",
+        "同一 JSON 对象中此字段出现了两次",
+    )
+
+
+def duplicate_key(body: bytes | str) -> str | None:
     """The path (`rules.0.level`) of a name written twice in one object of a
     JSON body, or None (also when it is not JSON: the framework says why).
     JSON parsers differ on which of the two they keep (Python the last), so
@@ -546,6 +553,15 @@ def _declared_charset(headers: dict[bytes, bytes]) -> bytes | None:
         if charset.lower() not in _UTF8_NAMES:
             return charset
     return None
+
+
+def _wide(body: bytes) -> bool:
+    """Whether a JSON body is UTF-16 or UTF-32 (RFC 4627's detection): a
+    byte-order mark, or a zero among its first two bytes, where a JSON text
+    in UTF-8 begins with an ASCII character."""
+    return body.startswith((b"\xff\xfe", b"\xfe\xff")) or (
+        len(body) >= 2 and (body[0] == 0 or body[1] == 0)
+    )
 
 
 def _not_utf8_declared(charset: bytes) -> UnsupportedMediaType:

@@ -30,13 +30,15 @@ LINGER_SECONDS = 2.0
 
 _PROBLEM = json.dumps(
     {
-        "type": "urn:envbureau:problem:request_head_too_large",
+        "type": "urn:envbureau:problem:request-head-too-large",
         "title": "Request Header Fields Too Large",
         "status": 431,
-        "detail": "请求行与请求头合计过大（上限 {limit} 字节）：请精简后重试 / "
+        # In both languages: a head refused unread has no Accept-Language.
+        "detail": "请求行与请求头合计过大（上限 {limit} 字节），请精简后重试 / "
         "the request line and headers together are too large (at most {limit} bytes)",
     },
     ensure_ascii=False,
+    separators=(",", ":"),
 )
 
 
@@ -45,7 +47,7 @@ def _refusal(limit: int) -> bytes:
     return (
         b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
         b"content-type: application/problem+json\r\n"
-        b"content-language: zh-CN\r\n"
+        b"content-language: zh-CN, en\r\n"
         b"content-length: " + str(len(body)).encode() + b"\r\n"
         b"connection: close\r\n\r\n" + body
     )
@@ -69,7 +71,7 @@ def _bounded_httptools(limit: int) -> type:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._in_head, self._head_read, self._head_parts = True, 0, 0
-            self._too_large = self._refused = False
+            self._too_large = self._refused = self._refuse_after = False
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
@@ -81,18 +83,36 @@ def _bounded_httptools(limit: int) -> type:
                 self._refuse()
 
         def _refuse(self) -> None:
-            """Answer 431 and close. Closed at once, the client still
-            sending would get a reset in place of the answer; so, as a
-            reverse proxy does, what it goes on sending is read and dropped
-            for a moment (LINGER_SECONDS) before the connection closes."""
+            """Answer 431 and close, after the answers owed to the requests
+            before this one on the connection (a request still running, or
+            read and waiting in uvicorn's pipeline): HTTP/1.1 answers in
+            order, so a 431 sent at once would read as the answer to the
+            request running. Closed at once, a client still sending would
+            get a reset in place of the answer; so, as a reverse proxy does,
+            what it goes on sending is dropped for a moment (LINGER_SECONDS)
+            before the connection closes."""
             if self._refused:
                 return
             self._refused = True
             self.logger.warning("request head over %d bytes refused (431)", limit)
+            if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
+                self._refuse_after = True  # sent by on_response_complete
+                return
+            self._send_refusal()
+
+        def _send_refusal(self) -> None:
             self.transport.write(refusal)
             if self.transport.can_write_eof():
                 self.transport.write_eof()
             self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+        def on_response_complete(self) -> None:
+            if self._refuse_after and not self.pipeline and not self.transport.is_closing():
+                self._refuse_after = False
+                self.server_state.total_requests += 1
+                self._send_refusal()
+                return
+            super().on_response_complete()
 
         def _count(self, n: int) -> None:
             self._head_parts += n
@@ -112,7 +132,11 @@ def _bounded_httptools(limit: int) -> type:
             self._head_parts = 0
 
         def on_url(self, url: bytes) -> None:
-            self._count(len(url))
+            # The request line's first part also counts its method, the
+            # spaces and version around the target, its line end and the
+            # blank line that ends the head.
+            first = 0 if self.url else len(self.parser.get_method()) + len(" HTTP/1.1\r\n\r\n") + 1
+            self._count(first + len(url))
             super().on_url(url)
 
         def on_header(self, name: bytes, value: bytes) -> None:

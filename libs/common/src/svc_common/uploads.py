@@ -42,6 +42,8 @@ from svc_common.guard import (
     MAY_BE_NON_FINITE,
     SURROGATE_ERROR,
     control_problem,
+    duplicate_key,
+    duplicate_key_problem,
     finite_problem,
     has_control_chars,
     has_lone_surrogate,
@@ -477,7 +479,9 @@ def _loads_line(line: str) -> Any:
 #: value may span lines, two may share one): `_plain_objects` only takes
 #: its answer where it is provably the per-line reading's.
 _STREAM = msgspec.json.Decoder()
-#: The characters str.splitlines() breaks at that JSON allows inside strings.
+#: Characters that break lines elsewhere (str.splitlines()) and that JSON
+#: allows inside strings: an upload holding one is read line by line (split
+#: at "\n" alone), so the stream's reading of it needs no proof.
 _BREAKS_IN_STRINGS = ("\x85", "\u2028", "\u2029")
 
 
@@ -491,9 +495,10 @@ def _plain_objects(text: str, max_rows: int, utf8: bytes | None = None) -> list[
     no object holds another, nor a `{` in a string; no `[` anywhere; no `}`
     followed by `{` on one line (JSON's spaces aside), so no two values
     share a line; as many lines with anything but JSON's spaces as values,
-    so no value spans two; and no line break str.splitlines() knows and the
-    stream does not (the others are refused by the stream outside strings,
-    and inside them by JSON). Each line is then one object of depth 1, which
+    so no value spans two; no line break but "\n" that other readers know
+    (left to the per-line reading); and as many `:` as members read, so no
+    name is written twice in an object (a duplicate is the row's error), nor
+    a `:` in a string. Each line is then one object of depth 1, which
     the per-line reading hands to json: msgspec reads the same values
     (integers of any size; NaN, 1e400 and lone surrogates are its errors)."""
     if any(c in text for c in _BREAKS_IN_STRINGS) or "[" in text:
@@ -505,6 +510,8 @@ def _plain_objects(text: str, max_rows: int, utf8: bytes | None = None) -> list[
         return None
     n = len(values)
     if n > max_rows or text.count("{") != n or set(map(type, values)) - {dict}:
+        return None
+    if text.count(":") != sum(map(len, values)):
         return None
     squeezed = data.translate(None, b" \t\r")
     lines = squeezed.split(b"\n")
@@ -538,7 +545,9 @@ def _ndjson_rows_by_line(text: str, max_rows: int, free_of_hazards: bool) -> lis
     out: list[RawRow] = []
     raw_surrogates = has_lone_surrogate(text)
     escaped_surrogates = "\\u" in text and _SURROGATE_ESCAPE.search(text) is not None
-    for line in text.splitlines():
+    # Split at "\n" alone ("\r" before it is JSON's space): a value may hold
+    # U+2028 and the like, which str.splitlines() would break it at.
+    for line in text.split("\n"):
         if not line.strip():
             continue
         i = len(out) + 1
@@ -568,6 +577,11 @@ def _ndjson_rows_by_line(text: str, max_rows: int, free_of_hazards: bool) -> lis
             out.append(
                 RawRow(i, None, msg("each line must be a JSON object", "每行必须是一个 JSON 对象"))
             )
+            continue
+        # A name written twice is the row's error, as it is a single body's
+        # (a `:` per member read means none: looked for only when more).
+        if line.count(":") > len(value) and (twice := duplicate_key(line)) is not None:
+            out.append(RawRow(i, None, duplicate_key_problem(), twice))
             continue
         if (raw_surrogates or (escaped_surrogates and _SURROGATE_ESCAPE.search(line))) and (
             field := lone_surrogate_at(value)

@@ -430,3 +430,31 @@ async def test_a_single_filing_of_a_key_the_upload_is_filing_waits_and_replays(
         assert one.status_code == 200 and one.json()["replayed"] is True, one.text
         assert one.json()["filing_no"] == r.json()["results"][1]["number"]
         assert await count_rows(app, "registrations") == 3
+
+
+async def test_json_lines_are_checked_as_a_single_body_is(client: httpx.AsyncClient) -> None:
+    """A name written twice in a line is that row's error, the single
+    endpoint's words on the same field (it was filed with the last value);
+    a line is split at "\\n" alone, so U+2028 inside a value, as
+    json.dumps(ensure_ascii=False) writes it, is a valid row."""
+    twice = json.dumps(registration(row_key="t"), ensure_ascii=False)
+    twice = twice.replace('"project_name":', '"project_name": "先写的", "project_name":')
+    single = await client.post(
+        "/eia/registrations",
+        content=twice.encode(),
+        headers={**filer(), "content-type": "application/json"},
+    )
+    assert single.status_code == 422 and single.json()["errors"][0]["type"] == "duplicate_key"
+    sep = json.dumps(registration(row_key="u", project_name="甲\u2028乙"), ensure_ascii=False)
+    assert "\u2028" in sep
+    for end in ("\n", "\r\n"):
+        r = await client.post(
+            "/eia/registrations:bulk",
+            content=(twice + end + sep + end).encode(),
+            headers={**filer(), "content-type": "application/x-ndjson"},
+        )
+        bad, good = r.json()["results"]
+        assert bad["result"] == "error" and good["result"] in ("created", "replayed"), r.text
+        (err,) = single.json()["errors"]
+        assert bad["errors"] == [{"field": err["field"], "message": err["message"]}]
+    assert await count_rows(client.app, "registrations") == 1  # type: ignore[attr-defined]

@@ -98,7 +98,13 @@ async def test_normal_channel_with_quota_secured_and_allocated(client: httpx.Asy
     assert await events_of(app, "eia.filing.accepted.v1") == []
     r = await act(client, f["id"], "approve")
     assert r.status_code == 409 and r.json()["allowed"] == ["accept", "withdraw"]
-    assert (await act(client, f["id"], "accept", headers=officer(BAODI))).status_code == 403
+    # Another district's filing is not found, for writes as for reads: a
+    # 403 naming its district would tell that it exists.
+    other = officer(BAODI)
+    hidden = await client.get(f"/eia/filings/{f['id']}", headers=other)
+    for action, body in (("accept", None), ("reject", {"reason": "x"}), ("withdraw", None)):
+        r = await act(client, f["id"], action, headers=other, json=body)
+        assert (r.status_code, r.json()["detail"]) == (404, hidden.json()["detail"]), r.text
 
     f = (await act(client, f["id"], "accept")).json()
     assert f["quota_status"] == "pending" and f["quota_attempt"] == 1
@@ -236,10 +242,12 @@ async def test_bundled_eia_files_against_the_park(client: httpx.AsyncClient) -> 
         await client.post("/eia/filings", json=filing(park_id="JZ-IND-01"), headers=officer())
     ).json()
     assert f["channel"] == "bundled" and f["status"] == "accepted"
-    assert f["allowed_actions"] == ["approve", "reject", "withdraw"]
+    # Its quota is asked: not approvable until secured, and may be asked again.
+    assert f["allowed_actions"] == ["reject", "quota-retry", "withdraw"]
     (req,) = await events_of(app, "eia.filing.accepted.v1")
     assert req["park_id"] == "JZ-IND-01" and req["channel"] == "bundled"
     await testing.deliver(app, reserved(f))
+    assert (await get(client, f["id"]))["allowed_actions"] == ["approve", "reject", "withdraw"]
     assert (await act(client, f["id"], "approve")).status_code == 200
     (approved,) = await events_of(app, "eia.filing.approved.v1")
     assert approved["park_id"] == "JZ-IND-01"
@@ -332,6 +340,22 @@ async def test_submission_checks(client: httpx.AsyncClient) -> None:
     assert (
         await client.get(f"/eia/filings/{f['id']}", headers=filer("filer.b"))
     ).status_code == 404
+    # Withdrawal is the applicant's: an officer (or admin) who will not
+    # approve rejects, with the reason (行政许可法 §38); nothing changes.
+    # Submitted, it cannot be rejected yet either: the 403 says so, and
+    # lists what this caller may do now (accept), not reject.
+    for who in (officer(), admin()):
+        r = await act(client, f["id"], "withdraw", headers={**who, "Accept-Language": "zh-CN"})
+        assert r.status_code == 403 and r.json()["allowed"] == ["accept"], r.text
+        assert "申请人" in r.json()["detail"] and "不能不予批准" in r.json()["detail"]
+    # Each caller is told what it may do: the reviewer accept, the applicant
+    # withdraw, an auditor nothing.
+    assert (await get(client, f["id"]))["allowed_actions"] == ["accept"]
+    mine = await client.get(f"/eia/filings/{f['id']}", headers=filer())
+    assert mine.json()["allowed_actions"] == ["withdraw"], mine.text
+    audit = await client.get(f"/eia/filings/{f['id']}", headers=testing.auth("auditor"))
+    assert audit.json()["allowed_actions"] == [], audit.text
+    assert (await get(client, f["id"]))["status"] == "submitted"
     w = await act(client, f["id"], "withdraw", headers=filer(), json={"reason": "项目取消"})
     assert w.json()["status"] == "withdrawn"
     app: FastAPI = client.app  # type: ignore[attr-defined]
@@ -445,8 +469,8 @@ async def test_an_approved_filing_whose_quota_lapsed_short_is_redriven(
     assert "缺口 2.500 吨" in zh.json()["quota_note"]
     listed = await client.get("/eia/filings?quota_status=lapsed_short", headers=officer())
     assert [x["id"] for x in listed.json()["items"]] == [f["id"]]
-    # Another district's officer may not re-drive it.
-    assert (await act(client, f["id"], "quota-retry", headers=officer(BAODI))).status_code == 403
+    # Another district's officer may not re-drive it (nor learn that it exists).
+    assert (await act(client, f["id"], "quota-retry", headers=officer(BAODI))).status_code == 404
 
     retried = (await act(client, f["id"], "quota-retry")).json()
     assert (retried["status"], retried["quota_status"], retried["quota_attempt"]) == (
@@ -510,3 +534,39 @@ async def test_an_unanswered_redrive_of_an_approved_filing_is_asked_again(
     first, again = await events_of(app, "eia.filing.quota_retry.v1")
     assert (again["attempt"], again["allocate_on_hold"]) == (2, True) and first == again
     assert (await get(client, f["id"]))["quota_asks"] == 1
+
+
+async def test_a_park_short_of_quota_is_named_not_the_district(client: httpx.AsyncClient) -> None:
+    """A bundled filing draws on its park's sub-pool: when that is short,
+    the note and approve's 409 say so, naming the park (they blamed the
+    district, whose pool may have had plenty)."""
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    park = {
+        "id": "nangang",
+        "name": "南港工业区",
+        "district": JIZHOU,
+        "covered_project_types": ["C3670"],
+        "vocs_subpool_t": "1",
+    }
+    assert (await client.post("/eia/parks", json=park, headers=admin())).status_code == 201
+    zh = {**officer(), "Accept-Language": "zh-CN"}
+    f = (await client.post("/eia/filings", json=filing(park_id="nangang"), headers=zh)).json()
+    assert f["channel"] == "bundled"
+    await testing.deliver(app, rejected(f, "2.000"))
+    got = (await client.get(f"/eia/filings/{f['id']}", headers=zh)).json()
+    assert got["quota_status"] == "blocked"
+    assert "南港工业区" in got["quota_note"] and "该区" not in got["quota_note"]
+    listed = (await client.get("/eia/filings?quota_status=blocked", headers=zh)).json()
+    assert "南港工业区" in listed["items"][0]["quota_note"]
+    r = await act(client, f["id"], "approve", headers=zh)
+    assert r.status_code == 409 and "南港工业区" in r.json()["detail"], r.text
+    en = (await client.get(f"/eia/filings/{f['id']}", headers=officer())).json()
+    assert "park 南港工业区" in en["quota_note"]
+    # A filing of the district pool still says the district.
+    other = (await client.post("/eia/filings", json=filing(), headers=officer())).json()
+    other = (await act(client, other["id"], "accept")).json()
+    await testing.deliver(app, rejected(other, "2.000"))
+    assert (
+        "该区总量指标不足"
+        in (await client.get(f"/eia/filings/{other['id']}", headers=zh)).json()["quota_note"]
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import pathlib
 
 import httpx
@@ -55,7 +56,7 @@ async def test_either_form_in_the_lettered_form_out(client: httpx.AsyncClient) -
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "banned_industries.0"
     r = await client.post(
         "/eia/filings",
-        json=filing(industry_code="2641", control_unit="JZ-ZD-01"),
+        json=filing(project_type="C2641", industry_code="2641", control_unit="JZ-ZD-01"),
         headers=filer(),
     )
     assert r.status_code == 422 and r.json()["entry"] == "C26"
@@ -113,3 +114,71 @@ async def test_rows_written_before_are_migrated(db_url: str) -> None:
         assert [t["industry_code"] for t in types] == ["C2011"]
         listed = (await http.get("/eia/control-units", headers=filer())).json()
         assert listed[0]["banned_industries"] == ["C26", "C3670"]
+
+
+async def test_a_stated_industry_cannot_slip_past_a_negative_list(
+    client: httpx.AsyncClient,
+) -> None:
+    """A spray-painting project (C3360) in a unit banning C33 stated the
+    industry O8111 (or Q8412) and was filed; a C3311 registration stating
+    F5261 likewise. The stated code must be the type's, on every path."""
+    unit = {
+        "name": "蓟州区重点管控单元",
+        "district": JIZHOU,
+        "kind": "key_control",
+        "banned_industries": ["C33", "C26"],
+        "rule": "禁止新建涂装、化工项目",
+    }
+    assert (
+        await client.put("/eia/control-units/JZ-KC-01", json=unit, headers=admin())
+    ).status_code == 200
+    for stated in (None, "O8111", "Q8412"):
+        body = filing(project_type="C3360", control_unit="JZ-KC-01")
+        if stated:
+            body["industry_code"] = stated
+        r = await client.post("/eia/filings", json=body, headers=filer())
+        assert r.status_code == 422 and r.json()["reason"] == "banned", r.text
+        fields = [e["field"] for e in r.json()["errors"]]
+        assert fields == (["industry_code", "control_unit"] if stated else ["control_unit"])
+    # Without a unit the mismatch alone is refused, naming the field.
+    r = await client.post(
+        "/eia/filings", json=filing(project_type="C3360", industry_code="O8111"), headers=filer()
+    )
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["industry_code"]
+    assert "C3360" in r.json()["errors"][0]["message"]
+    reg = registration(project_type="C3311", industry_code="F5261", control_unit="JZ-KC-01")
+    r = await client.post("/eia/registrations", json=reg, headers=filer())
+    assert r.status_code == 422 and r.json()["reason"] == "banned"
+    assert [e["field"] for e in r.json()["errors"]] == ["industry_code", "control_unit"]
+    r = await client.post(
+        "/eia/registrations",
+        json=registration(project_type="C3311", industry_code="F5261"),
+        headers=filer(),
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "industry_code"
+    # Bulk, as CSV (plain rows) and as JSON lines: the row's errors alike.
+    header = "project_name,uscc,enterprise_name,district,project_type,industry_code,control_unit\n"
+    row = f"钢结构,{reg['uscc']},某钢构,{JIZHOU},C3311,F5261,JZ-KC-01\n"
+    csv_r = await client.post(
+        "/eia/registrations:bulk",
+        content=header + row + row.replace(",JZ-KC-01", ","),
+        headers={**filer(), "content-type": "text/csv"},
+    )
+    lines = json.dumps(reg) + "\n" + json.dumps({**reg, "control_unit": None}) + "\n"
+    nd_r = await client.post(
+        "/eia/registrations:bulk",
+        content=lines,
+        headers={**filer(), "content-type": "application/x-ndjson"},
+    )
+    for r in (csv_r, nd_r):
+        results = r.json()["results"]
+        assert [x["result"] for x in results] == ["error", "error"], r.text
+        assert [e["field"] for e in results[0]["errors"]] == ["industry_code", "control_unit"]
+        assert [e["field"] for e in results[1]["errors"]] == ["industry_code"]
+    # The type's own code, with or without its letter, is still filed.
+    r = await client.post(
+        "/eia/registrations",
+        json=registration(project_type="C3311", industry_code="3311", row_key="own"),
+        headers=filer(),
+    )
+    assert r.status_code == 201, r.text

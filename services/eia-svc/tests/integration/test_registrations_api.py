@@ -140,7 +140,10 @@ async def test_posthoc_check_queue_clear_and_revoke(make_app: Callable[..., Fast
         assert other.status_code == 403
 
         path = f"/eia/registrations/{a['filing_id']}/revoke"
-        assert (await c.post(path, json={"reason": "x"}, headers=officer(BAODI))).status_code == 403
+        # Another district's filing is not found, as its read says (writes bind alike).
+        assert (await c.post(path, json={"reason": "x"}, headers=officer(BAODI))).status_code == 404
+        clear = f"/eia/review-queue/{a['filing_id']}/clear"
+        assert (await c.post(clear, headers=officer(BAODI))).status_code == 404
         assert (await c.post(path, json={"reason": ""}, headers=officer())).status_code == 422
         r = await c.post(path, json={"reason": "现场核查无此项目"}, headers=officer())
         assert r.status_code == 200 and r.json()["status"] == "revoked"

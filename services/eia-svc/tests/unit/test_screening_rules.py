@@ -77,11 +77,57 @@ def test_unit_must_exist_and_lie_in_the_district() -> None:
         facts(district="120119", control_unit="BD-YB-01"), TYPES, UNITS
     )
     assert "120115" in elsewhere.message
-    # An industry stated on the submission overrides the type's.
-    (banned,) = screen_registration(
+    # An industry stated on the submission is screened too (and must be the type's).
+    mismatch, banned = screen_registration(
         facts(control_unit="BD-YB-01", industry_code="C2631"), TYPES, UNITS
     )
-    assert banned.kind == "banned"
+    assert mismatch.field == "industry_code" and banned.kind == "banned"
+
+
+def test_a_stated_industry_must_be_the_types_or_within_it() -> None:
+    """A C3360 (spray painting) project stating O8111 was filed in a unit
+    banning C33: the stated code hid the type's industry. It must agree."""
+    (issue,) = screen_filing(
+        facts(project_type="C3670", industry_code="O8111"), "report_form", TYPES, UNITS
+    )
+    assert issue.field == "industry_code" and "C3670" in issue.message
+    # A class has no code within it: the refusal offers none.
+    assert "within it" not in issue.message and "细分" not in issue.message
+    (issue,) = screen_registration(facts(industry_code="F5261"), TYPES, UNITS)
+    assert issue.field == "industry_code" and "Q8412" in issue.message
+    assert screen_registration(facts(industry_code="Q8412"), TYPES, UNITS) == []
+    # A type the table puts in a division: a class within it says more, not else.
+    coarse = {"X1": ProjectType("X1", "化学原料制造", "C26", "report", "全部")}
+    ok = facts(project_type="X1", industry_code="C2641")
+    assert screen_filing(ok, "report", coarse, UNITS) == []
+    (other,) = screen_filing(
+        facts(project_type="X1", industry_code="C2710"), "report", coarse, UNITS
+    )
+    assert other.field == "industry_code"
+    assert "within it" in other.message or "细分" in other.message
+
+
+def test_the_negative_list_sees_every_industry_stated() -> None:
+    """Both the type's industry and the stated one are held against the
+    unit: a mismatched code is named, and the ban is still found."""
+    unit = ControlUnit(
+        "BD-KC-01", "宝坻重点管控单元", "120115", "key_control", ("C33", "C26"), "禁止涂装"
+    )
+    types = {**TYPES, "C3360": ProjectType("C3360", "金属表面处理", "C3360", "report_form", "喷漆")}
+    for stated in ("O8111", "Q8412"):
+        f = facts(project_type="C3360", industry_code=stated, control_unit="BD-KC-01")
+        issues = screen_filing(f, "report_form", types, {unit.code: unit})
+        assert [(i.field, i.kind) for i in issues] == [
+            ("industry_code", "invalid"),
+            ("control_unit", "banned"),
+        ]
+        assert issues[1].extra["entry"] == "C33"
+    # A class within a type's division that the unit bans is banned by its own code.
+    coarse = {"X1": ProjectType("X1", "化学原料制造", "C26", "report", "全部")}
+    exact = ControlUnit("U", "单元", "120115", "key_control", ("C2641",), "禁止涂料")
+    f = facts(project_type="X1", industry_code="C2641", control_unit="U")
+    (banned,) = screen_filing(f, "report", coarse, {"U": exact})
+    assert banned.kind == "banned" and banned.extra["entry"] == "C2641"
 
 
 def test_unusable_fields_skip_only_the_checks_that_need_them() -> None:

@@ -127,7 +127,7 @@ async def filing(w: Workload) -> Story:
         if w.over:
             return
         if rng.random() < 0.03:
-            async for pause in w.send(act("withdraw", officer, "项目取消")):
+            async for pause in w.send(act("withdraw", submitter, "项目取消")):
                 yield pause
             return
         async for pause in w.send(act(step)):

@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 from fastapi import Request
-from svc_common.auth import expiry_of, mint_token, subject_ok
+from svc_common.auth import districts_claim, expiry_of, mint_token, subject_ok
 from svc_common.districts import district_name
 
 #: Roles the console serves and what each sees first.
@@ -108,9 +108,11 @@ def from_token(token: str, *, via: str, name: str | None = None) -> User:
     exp = expiry_of(claims) if "exp" in claims else time.time() + 3600
     if not subject_ok(sub) or exp is None:
         raise UnusableToken("the access token's sub or exp is not valid")
-    districts = claims.get("districts") or []
-    if not isinstance(districts, list):
-        districts = []
+    districts = districts_claim(claims)
+    if districts is None:
+        # Every service refuses it (401): signed in, every page would end
+        # the session again.
+        raise UnusableToken("the access token's districts claim is not a list of codes")
     shown = name or claims.get("name") or claims.get("preferred_username")
     return User(
         sub=sub,

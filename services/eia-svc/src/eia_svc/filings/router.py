@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -12,7 +13,7 @@ from svc_common.auth import Principal, require
 from svc_common.clock import DURATION_PATTERN, parse_duration
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
-from svc_common.errors import NotFound, field_error
+from svc_common.errors import Forbidden, NotFound, field_error
 from svc_common.i18n import msg
 from svc_common.pagination import (
     DEFAULT_LIMIT,
@@ -47,8 +48,8 @@ from eia_svc.settings import Settings
 
 router = APIRouter(prefix="/eia", tags=["filings"])
 READ_ROLES = ("filer", "officer", "admin", "auditor")
-#: Who acts on a filing: officers in their own districts, admins; the filer
-#: who submitted it may only withdraw it.
+#: Who acts on a filing: officers in their own districts, admins; only
+#: whoever submitted it withdraws it (a filer may do nothing else).
 OFFICERS = ("officer", "admin")
 
 
@@ -74,7 +75,13 @@ def _iso(t: dt.datetime | None) -> str | None:
     return t.isoformat() if t else None
 
 
-def to_out(f: FilingRow, now: dt.datetime) -> FilingOut:
+def to_out(
+    f: FilingRow, now: dt.datetime, p: Principal, parks: Mapping[str, str] | None = None
+) -> FilingOut:
+    """The filing's answer to `p`, whose actions it lists (`allowed_actions`:
+    what this caller may do now); `parks` names the parks bundled filings
+    draw on (`service.park_names`), for a quota note to name the pool that
+    is short."""
     return FilingOut(
         id=f.id,
         project_ref=project_ref(f.id),
@@ -94,7 +101,9 @@ def to_out(f: FilingRow, now: dt.datetime) -> FilingOut:
         status=f.status,
         evaluation_done=f.evaluation_done,
         review_done=f.review_done,
-        allowed_actions=rules.allowed_actions(service.review_state(f)),
+        allowed_actions=rules.actions_for(
+            service.allowed_actions(f), p.role, p.sub, f.submitted_by
+        ),
         submitted_by=f.submitted_by,
         created_at=f.created_at.isoformat(),
         accepted_at=_iso(f.accepted_at),
@@ -114,7 +123,7 @@ def to_out(f: FilingRow, now: dt.datetime) -> FilingOut:
         else kg_to_tonnes(f.quota_allocated_kg),
         quota_asked_at=_iso(f.quota_asked_at),
         quota_asks=f.quota_asks or 0,
-        quota_note=quota_note(service.quota_state(f), f.status),
+        quota_note=quota_note(service.quota_state(f), f.status, service.pool_park(f, parks or {})),
     )
 
 
@@ -137,7 +146,8 @@ async def submit_filing(
     now = utcnow()
     async with db.transaction() as s:
         f = await service.create_filing(s, principal, body, now, _settings(request))
-    return to_out(f, now)
+        parks = await service.park_names(s, [f])
+    return to_out(f, now, principal, parks)
 
 
 # The review: one route per action, each with the body of exactly what the
@@ -151,19 +161,30 @@ async def _act(
     now = utcnow()
     async with db.transaction() as s:
         f, loaded = await service.lock_filing(s, filing_id)
-        _check_may_act(principal, f)
-        events = service.act(f, body, now, settings)
+        _check_may_act(principal, f, body)
+        parks = await service.park_names(s, [f])
+        events = service.act(f, body, now, settings, service.pool_park(f, parks))
         await service.save_action(s, principal, f, loaded, body, events)
-    return answer(FilingOut, to_out(f, now))
+    return answer(FilingOut, to_out(f, now, principal, parks))
 
 
-def _check_may_act(p: Principal, f: FilingRow) -> None:
-    # A filer reaches only withdraw (the other routes do not admit it), and
-    # only for a filing it submitted.
-    if p.role == "filer" and f.submitted_by != p.sub:
+def _check_may_act(p: Principal, f: FilingRow, body: ActionIn) -> None:
+    # A filing the caller may not see is not found, as a read says: a 403
+    # naming its district would tell that it exists. A filer reaches only
+    # withdraw (the other routes do not admit it), and only for a filing it
+    # submitted; every role acts only in its token's districts.
+    if not may_see(p, f):
         raise NotFound(msg(f"filing {f.id} not found", f"未找到环评文件 {f.id}"))
-    # Every role acts only in its token's districts (admins included).
-    p.require_district(f.district)
+    # Withdrawal is the applicant's: an officer who did not submit it rejects.
+    # A filing that cannot be withdrawn now at all is the state's 409 (act).
+    acts = service.allowed_actions(f)
+    if (
+        isinstance(body, FilingWithdrawIn)
+        and "withdraw" in acts
+        and not rules.may_withdraw(f.submitted_by, p.sub)
+    ):
+        allowed = rules.actions_for(acts, p.role, p.sub, f.submitted_by)
+        raise Forbidden(rules.withdraw_refusal(f.id, "reject" in allowed), allowed=allowed)
 
 
 @router.post("/filings/{filing_id}/accept", response_model=FilingOut)
@@ -237,8 +258,9 @@ async def withdraw_filing(
     principal: Principal = Depends(require(*OFFICERS, "filer")),
     db: Database = Depends(get_db),
 ) -> Response:
-    """Withdraw an undecided filing (撤回), with the reason if any: by an
-    officer, or by the filer who submitted it."""
+    """Withdraw an undecided filing (撤回), with the reason if any: by its
+    applicant, whoever submitted it (an officer who did not is refused, 403:
+    it rejects, with the reason)."""
     return await _act(filing_id, body or FilingWithdrawIn(), principal, db, _settings(request))
 
 
@@ -264,7 +286,11 @@ async def get_filing(
     f = await service.find_filing(db, filing_id)
     if f is None or not may_see(principal, f):
         raise NotFound(msg(f"filing {filing_id} not found", f"未找到环评文件 {filing_id}"))
-    return answer(FilingOut, to_out(f, utcnow()))
+    parks: dict[str, str] = {}
+    if service.pool_park(f, parks):  # a bundled filing: its park's name, for its note
+        async with db.session() as s:
+            parks = await service.park_names(s, [f])
+    return answer(FilingOut, to_out(f, utcnow(), principal, parks))
 
 
 @router.get("/filings", response_model=Page[FilingOut])
@@ -328,6 +354,10 @@ async def list_filings(
     q = q.order_by(FilingRow.created_at, FilingRow.id).limit(limit + 1)
     async with db.session() as s:
         rows = list((await s.execute(q)).scalars())
+        parks = await service.park_names(s, rows)
     return keyset_page(
-        rows, limit, lambda f: [f.created_at.isoformat(), f.id], lambda f: to_out(f, now)
+        rows,
+        limit,
+        lambda f: [f.created_at.isoformat(), f.id],
+        lambda f: to_out(f, now, principal, parks),
     )

@@ -59,7 +59,8 @@ def initial_state(channel: str) -> ReviewState:
     return ReviewState(channel, "submitted" if channel == "normal" else "accepted")
 
 
-def allowed_actions(st: ReviewState) -> list[str]:
+def review_steps(st: ReviewState) -> list[str]:
+    """The steps the review's state machine admits, quota aside."""
     if st.status in DECIDED:
         return []
     if st.channel == "normal":
@@ -82,11 +83,71 @@ def allowed_actions(st: ReviewState) -> list[str]:
     return [*acts, "withdraw"]
 
 
-def apply(st: ReviewState, action: str) -> ReviewState:
-    """The state after `action`, or IllegalTransition naming what is allowed."""
-    allowed = allowed_actions(st)
-    if action not in allowed:
-        raise IllegalTransition(msg("filing", "环评文件"), st.status, action, allowed, LABELS_ZH)
+def allowed_actions(
+    st: ReviewState, approvable: bool = True, quota_retry: bool = False
+) -> list[str]:
+    """What may be done to the filing now: the review's steps, approve only
+    when its quota lets it be approved (`approvable`, the quota rule
+    `check_approvable` applies), and quota-retry (重新申请总量) when its
+    quota may be asked again (`quota_retry`, the rule `retry` applies).
+    The actions check the same rules, so the list and the answers agree."""
+    acts = [a for a in review_steps(st) if approvable or a != "approve"]
+    if quota_retry:
+        acts.insert(len(acts) - (acts[-1:] == ["withdraw"]), "quota-retry")
+    return acts
+
+
+#: The roles that review a filing (受理、评估、审查、批复) and re-ask its quota.
+REVIEWERS = frozenset({"officer", "admin"})
+
+
+def actions_for(acts: list[str], role: str, actor: str, submitted_by: str) -> list[str]:
+    """Of the filing's actions now (`allowed_actions`), those `actor` of
+    `role` may take: a reviewer its review's steps and quota-retry, and
+    withdraw only if they submitted it; the applicant (a filer) withdraw
+    alone; anyone else (an auditor) none. The routes admit by the same
+    rules (their roles, `may_withdraw`)."""
+    own = may_withdraw(submitted_by, actor)
+    if role in REVIEWERS:
+        return [a for a in acts if a != "withdraw" or own]
+    if role == "filer" and own:
+        return [a for a in acts if a == "withdraw"]
+    return []
+
+
+def may_withdraw(submitted_by: str, actor: str) -> bool:
+    """Withdrawal (撤回) is the applicant's act: only whoever submitted the
+    filing withdraws it (its filer, or the officer who entered it for the
+    applicant). An officer who will not approve a filing rejects it and
+    states why (行政许可法 §38); a withdrawal would end it with no reason
+    and nothing saying an officer did it."""
+    return actor == submitted_by
+
+
+def withdraw_refusal(filing_id: str, may_reject: bool) -> str:
+    """Why a reviewer who did not submit the filing may not withdraw it;
+    pointing to reject only when the filing may be rejected now."""
+    if may_reject:
+        return msg(
+            f"filing {filing_id} is withdrawn only by its applicant, who submitted it; an "
+            "officer who will not approve it rejects it (POST …/reject with the reason, "
+            "行政许可法 §38)",
+            f"环评文件 {filing_id} 只能由提交它的申请人撤回；审批人员不予批准的，请使用"
+            "不予批准（POST …/reject）并说明理由（行政许可法第三十八条）",
+        )
+    return msg(
+        f"filing {filing_id} is withdrawn only by its applicant, who submitted it; it "
+        "cannot be rejected at this stage either (reject follows the review)",
+        f"环评文件 {filing_id} 只能由提交它的申请人撤回；当前阶段也不能不予批准（审查完成后方可）",
+    )
+
+
+def apply(st: ReviewState, action: str, allowed: list[str] | None = None) -> ReviewState:
+    """The state after `action`, or IllegalTransition naming what is allowed
+    (`allowed`, the filing's actions, quota included; else the review's)."""
+    if action not in review_steps(st):
+        shown = review_steps(st) if allowed is None else allowed
+        raise IllegalTransition(msg("filing", "环评文件"), st.status, action, shown, LABELS_ZH)
     if action == "accept":
         return replace(st, status="accepted")
     if action in ("approve", "reject", "withdraw"):

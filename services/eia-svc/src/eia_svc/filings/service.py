@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal, cast, overload
 
 from sqlalchemy import Table, bindparam, select
@@ -30,6 +31,7 @@ from svc_common.writes import Writes, transient
 from eia_svc.filings import rules
 from eia_svc.filings.models import FilingRow
 from eia_svc.filings.schemas import DECISIONS, ActionIn, FilingIn, FilingQuotaRetryIn
+from eia_svc.parks.models import ParkRow
 from eia_svc.parks.rules import is_covered, park_problem
 from eia_svc.parks.service import find_park
 from eia_svc.quota_saga import rules as quota
@@ -65,6 +67,13 @@ async def find_filing(db: Database, filing_id: str) -> FilingRow | None:
 
 def review_state(f: FilingRow) -> rules.ReviewState:
     return rules.ReviewState(f.channel, f.status, f.evaluation_done, f.review_done)
+
+
+def allowed_actions(f: FilingRow) -> list[str]:
+    """The filing's actions, by the rules `act` applies: its review's steps,
+    approve only when its quota is approvable, quota-retry when allowed."""
+    q = quota_state(f)
+    return rules.allowed_actions(review_state(f), quota.approvable(q), quota.may_retry(q, f.status))
 
 
 def quota_state(f: FilingRow) -> quota.QuotaState:
@@ -232,22 +241,25 @@ def act(
     body: ActionIn,
     now: dt.datetime,
     settings: Settings,
+    park: str | None = None,
 ) -> list[EventPayload]:
     """Apply a review action to `f`, the action named by its body's class
     (whose model has required what the step needs: a rejection its reason,
     行政许可法 §38); the events it owes the quota saga. Illegal → 409 naming
-    the allowed."""
+    the allowed. `park`: the name of the park whose sub-pool a bundled
+    filing draws on, for a refusal to name the pool that is short."""
     events: list[EventPayload] = []
     action = body.action
+    allowed = allowed_actions(f)
     if isinstance(body, FilingQuotaRetryIn):
-        st = quota.retry(quota_state(f), f.status, rules.allowed_actions(review_state(f)))
+        st = quota.retry(quota_state(f), f.status, allowed)
         set_quota(f, st)
         f.quota_asked_at = now
         events.append(quota_request(f, FilingQuotaRetry))
     else:
-        new = rules.apply(review_state(f), action)
+        new = rules.apply(review_state(f), action, allowed)
         if action == "approve":
-            quota.check_approvable(quota_state(f))
+            quota.check_approvable(quota_state(f), park)
         f.status, f.evaluation_done, f.review_done = (
             new.status,
             new.evaluation_done,
@@ -264,6 +276,24 @@ def act(
             events.append(_decision(f, action))
     f.updated_at = now
     return events
+
+
+async def park_names(s: AsyncSession, filings: Iterable[FilingRow]) -> dict[str, str]:
+    """The names of the parks whose sub-pools the bundled ones of `filings`
+    draw on (a shortfall is the park's), by id; no query when none is."""
+    ids = sorted({f.park_id for f in filings if f.channel == "bundled" and f.park_id})
+    if not ids:
+        return {}
+    found = await s.execute(select(ParkRow.id, ParkRow.name).where(ParkRow.id.in_(ids)))
+    return {str(i): str(n) for i, n in found}
+
+
+def pool_park(f: FilingRow, names: Mapping[str, str]) -> str | None:
+    """The park whose sub-pool `f` draws on, by name (its id if unknown);
+    None when it draws on its district's pool."""
+    if f.channel != "bundled" or not f.park_id:
+        return None
+    return names.get(f.park_id, f.park_id)
 
 
 def release_request(f: FilingRow) -> FilingRejected | FilingWithdrawn:

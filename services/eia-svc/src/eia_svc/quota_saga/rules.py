@@ -171,32 +171,47 @@ def retry(st: QuotaState, filing_status: str, filing_actions: list[str]) -> Quot
     For an approved filing the request asks quota-svc to hold and allocate
     in one step (allocates_on_hold); it waits, pending, for that answer."""
     if not may_retry(st, filing_status):
-        state = msg(
+        said = msg(
             f"{filing_status} with quota {st.status}",
             f"{named_zh(filing_status, FILING_LABELS_ZH)}，"
             f"总量状态 {named_zh(st.status, LABELS_ZH)}",
         )
-        raise IllegalTransition(
-            msg("filing", "环评文件"), state, "quota-retry", filing_actions, FILING_LABELS_ZH
+        refused = IllegalTransition(
+            msg("filing", "环评文件"), said, "quota-retry", filing_actions, FILING_LABELS_ZH
         )
+        # The detail says both states in words; `state` is a code, as in
+        # every other 409 (a client compares it), the quota's beside it.
+        refused.extra.update(state=filing_status, quota_status=st.status)
+        raise refused
     return replace(
         st, status="pending", attempt=st.attempt + 1, reservation_id=None, shortfall_kg=None
     )
 
 
-def quota_note(st: QuotaState, filing_status: str) -> str | None:
+def short_pool(park: str | None) -> tuple[str, str]:
+    """The pool that lacks quota, in words (English, Chinese): a bundled
+    filing draws on its park's sub-pool (多评合一), so it is the park's
+    (`park`, its name) that is short, not the district's."""
+    if park:
+        return f"the sub-pool of park {park}", f"园区“{park}”的总量子池指标不足"
+    return "the district", "该区总量指标不足"
+
+
+def quota_note(st: QuotaState, filing_status: str, park: str | None = None) -> str | None:
     """What is happening to a filing's quota and what to do, where it needs
     someone's attention or patience (None where it does not): in the
     request's language, for the filing's page, the workbench and the
-    operators' stuck-saga list."""
+    operators' stuck-saga list. `park`: the name of the park whose
+    sub-pool a bundled filing draws on (the pool a shortfall is in)."""
     short = "" if st.shortfall_kg is None else f"{kg_to_tonnes(st.shortfall_kg)}"
+    pool, pool_zh = short_pool(park)
     if st.status == "lapsed_short":
         return msg(
-            "Approved, but the quota hold expired before it was allocated and the district "
+            f"Approved, but the quota hold expired before it was allocated and {pool} "
             f"lacks {short or 'the'} t to hold it again: nothing is allocated. Once quota is "
-            "reclaimed for the district, retry (quota-retry): quota-svc holds and allocates "
+            "reclaimed, retry (quota-retry): quota-svc holds and allocates "
             "it in one step.",
-            "已批准，但总量预留在分配前已过期，该区总量指标不足"
+            f"已批准，但总量预留在分配前已过期，{pool_zh}"
             + (f"（缺口 {short} 吨）" if short else "")
             + "，无法重新预留，尚未分配。收回指标入库后请重新申请总量（quota-retry），"
             "总量服务将一次完成预留和分配。",
@@ -212,9 +227,9 @@ def quota_note(st: QuotaState, filing_status: str) -> str | None:
         return None
     if st.status == "blocked":
         return msg(
-            f"The district lacks {short or 'the'} t of quota. Once quota is reclaimed, "
-            "retry (quota-retry).",
-            "该区总量指标不足"
+            f"{pool[0].upper()}{pool[1:]} lacks {short or 'the'} t of quota. Once quota is "
+            "reclaimed, retry (quota-retry).",
+            pool_zh
             + (f"（缺口 {short} 吨）" if short else "")
             + "。收回指标入库后请重新申请总量（quota-retry）。",
         )
@@ -233,14 +248,21 @@ def quota_note(st: QuotaState, filing_status: str) -> str | None:
     return None
 
 
-def check_approvable(st: QuotaState) -> None:
+def approvable(st: QuotaState) -> bool:
     """A filing with an increment cannot be approved until its quota is secured."""
-    if st.status in ("secured", "not_required"):
+    return st.status in ("secured", "not_required")
+
+
+def check_approvable(st: QuotaState, park: str | None = None) -> None:
+    """Refuse (409) the approval of a filing whose quota is not `approvable`
+    (`park`: as `quota_note`'s, the park whose sub-pool is short)."""
+    if approvable(st):
         return
+    pool, pool_zh = short_pool(park)
     hint = {
         "blocked": msg(
-            "the district lacks quota; retry (quota-retry) once quota is reclaimed",
-            "该区总量指标不足；收回指标入库后请重新申请（quota-retry）",
+            f"{pool} lacks quota; retry (quota-retry) once quota is reclaimed",
+            f"{pool_zh}；收回指标入库后请重新申请（quota-retry）",
         ),
         "lapsed": msg(
             "the quota hold expired; retry (quota-retry) to secure it again",

@@ -46,9 +46,10 @@ async def review_queue(
 async def _for_officer(db: Database, principal: Principal, rid: str) -> RegistrationRow:
     async with db.session() as s:
         r = await s.get(RegistrationRow, rid)
-    if r is None:
+    # Another district's filing is not found, as a read says (a 403 naming
+    # its district would tell that it exists).
+    if r is None or not principal.may_act_in(r.district):
         raise NotFound(msg(f"registration {rid} not found", f"未找到登记表备案 {rid}"))
-    principal.require_district(r.district)
     return r
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from svc_common.districts import district_problem
 from svc_common.i18n import msg
+from svc_common.industries import canonical_or_none
 from svc_common.types import kg_to_tonnes
 from svc_common.uscc import uscc_problem
 
@@ -174,11 +175,55 @@ def industry_of(facts: ProjectFacts, pt: ProjectType | None) -> str | None:
     return facts.industry_code or (pt.industry_code if pt else None)
 
 
+def industries_of(facts: ProjectFacts, pt: ProjectType | None) -> list[str]:
+    """Every industry code a submission states: its project type's (the
+    table's) and the `industry_code` it gives, each once. A negative list
+    (负面清单) is held against all of them, so a stated code cannot hide
+    the type's industry from the unit's screen."""
+    codes = [pt.industry_code] if pt and pt.industry_code else []
+    if facts.industry_code and facts.industry_code not in codes:
+        codes.append(facts.industry_code)
+    return codes
+
+
+def industry_agrees(stated: str, pt: ProjectType) -> bool:
+    """A stated industry code (行业代码) must be the project type's GB/T 4754
+    code or one within it (a class of the type's division or group): it may
+    say more precisely what the project is, never that it is something else."""
+    own = canonical_or_none(pt.industry_code) or pt.industry_code
+    return (canonical_or_none(stated) or stated).startswith(own)
+
+
+def check_industry(facts: ProjectFacts, pt: ProjectType | None) -> list[Issue]:
+    """The stated industry code agrees with the project type (unchecked when
+    either is missing or the type is not in the table: reported elsewhere)."""
+    stated = facts.industry_code
+    if stated is None or pt is None or not pt.industry_code or industry_agrees(stated, pt):
+        return []
+    # A class (a letter and four digits) has no code within it to offer.
+    finer = len(pt.industry_code) < 5
+    return [
+        Issue(
+            "industry_code",
+            msg(
+                f"{stated} is not the industry of project type {pt.code} {pt.name}, which "
+                f"the classification table puts in industry {pt.industry_code}: state "
+                f"{pt.industry_code}{' (or a code within it)' if finer else ''}, or the "
+                "project type that fits",
+                f"{stated} 与项目类别 {pt.code} {pt.name} 不符：分类管理名录中该类别属于"
+                f"行业 {pt.industry_code}，请填写 {pt.industry_code}"
+                f"{'（或其下的细分代码）' if finer else ''}，或改填相符的项目类别",
+            ),
+        )
+    ]
+
+
 def check_control_unit(
     facts: ProjectFacts, pt: ProjectType | None, units: Mapping[str, ControlUnit]
 ) -> list[Issue]:
     """三线一单 screening: the project's unit must exist, be in its district and
-    not list the project's industry on its negative list."""
+    not list any industry the submission states (`industries_of`) on its
+    negative list."""
     if facts.control_unit is None:
         return []
     unit = units.get(facts.control_unit)
@@ -205,16 +250,16 @@ def check_control_unit(
                 ),
             )
         ]
-    industry = industry_of(facts, pt)
-    if industry and (entry := banned_entry(unit, industry)):
-        return [
-            Issue(
-                "control_unit",
-                refusal_message(unit, industry, entry),
-                "banned",
-                {"unit": unit.code, "unit_kind": unit.kind, "rule": unit.rule, "entry": entry},
-            )
-        ]
+    for industry in industries_of(facts, pt):
+        if entry := banned_entry(unit, industry):
+            return [
+                Issue(
+                    "control_unit",
+                    refusal_message(unit, industry, entry),
+                    "banned",
+                    {"unit": unit.code, "unit_kind": unit.kind, "rule": unit.rule, "entry": entry},
+                )
+            ]
     return []
 
 
@@ -236,6 +281,7 @@ def screen_registration(
     issues = check_identity(facts)
     if facts.project_type is not None:
         issues += check_registration_type(pt, facts.project_type)
+    issues += check_industry(facts, pt)
     issues += check_vocs_limit(facts.vocs_increment_kg, vocs_limit_kg)
     issues += check_control_unit(_usable_district(facts, issues), pt, units)
     return issues
@@ -255,5 +301,6 @@ def screen_filing(
         issues += check_filing_type(
             pt, facts.project_type, category, facts.vocs_increment_kg, vocs_limit_kg
         )
+    issues += check_industry(facts, pt)
     issues += check_control_unit(_usable_district(facts, issues), pt, units)
     return issues

@@ -384,7 +384,7 @@ async def get_reservation(
 
 @router.get("/{reservation_id}/lineage", response_model=LineageOut)
 async def reservation_lineage(
-    reservation_id: str,
+    reservation_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> LineageOut:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
 
 from svc_common.errors import IllegalTransition
@@ -47,6 +48,19 @@ def check_action(status: str, action: str) -> None:
         raise IllegalTransition(
             msg("reservation", "预留"), status, action, list(allowed), LABELS_ZH
         )
+
+
+def looks_like_filing_ref(project_ref: str) -> bool:
+    """Whether a ref given by hand would read as an EIA filing's: `eia:` in
+    any case, full-width (ｅｉａ：), with spaces or invisible characters
+    (U+200B, U+FEFF) in or before it. Such refs are refused
+    where people give refs, so no hold looks like a filing's to an operator."""
+    shown = "".join(
+        c
+        for c in unicodedata.normalize("NFKC", project_ref)
+        if not (c.isspace() or unicodedata.category(c) == "Cf")  # nothing that shows
+    )
+    return shown.casefold().startswith(FILING_REF_PREFIX)
 
 
 def is_filing_ref(project_ref: str) -> bool:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
-from svc_common.events.schemas.eia import FILING_REF_PREFIX
+from svc_common.guard import REFUSED
 from svc_common.i18n import msg
 from svc_common.types import (
     PositiveIncrementTonnes,
@@ -36,9 +35,12 @@ class ReservationIn(BaseModel):
     project_ref: str = Field(
         min_length=1,
         max_length=100,
-        description="the project's reference, unique among live reservations; refs "
-        "beginning `eia:` are EIA filings', reserved by their review alone",
-        json_schema_extra={"not": {"pattern": "^" + re.escape(FILING_REF_PREFIX)}},
+        # An identifier: no spaces around it (" P-1" and "P-1" were two refs).
+        pattern=rf"^[^\s{REFUSED}](?:[^{REFUSED}]*[^\s{REFUSED}])?$",
+        description="the project's reference, unique among live reservations, with no "
+        "spaces around it; refs beginning `eia:` (in any case or width) are EIA "
+        "filings', reserved by their review alone",
+        json_schema_extra={"not": {"pattern": "^[Ee][Ii][Aa]:"}},
     )
     uscc: USCC | None = None
     park_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -55,7 +57,7 @@ class ReservationIn(BaseModel):
     @field_validator("project_ref")
     @classmethod
     def _not_a_filings(cls, ref: str) -> str:
-        if rules_of_reservations.is_filing_ref(ref):
+        if rules_of_reservations.looks_like_filing_ref(ref):
             raise ValueError(
                 msg(
                     "refs beginning eia: belong to EIA filings, whose quota is reserved "

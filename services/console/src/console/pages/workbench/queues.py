@@ -182,7 +182,11 @@ def channel_label(channel: str) -> str:
 
 
 def next_actions(filing: Mapping[str, Any]) -> list[str]:
-    acts = [a for a in filing.get("allowed_actions", []) if a in OFFICER_ACTIONS]
+    # eia-svc lists quota-retry wherever it is allowed (a request just sent
+    # too); the workbench offers it as below, once, where it needs doing.
+    acts = [
+        a for a in filing.get("allowed_actions", []) if a in OFFICER_ACTIONS and a != "quota-retry"
+    ]
     if filing.get("status") == "approved":
         # Decided: only a quota that lapsed short is re-driven (eia-svc
         # refuses a retry in any other approved state).
