@@ -42,7 +42,9 @@ from fastapi.dependencies.utils import request_body_to_args, request_params_to_a
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from svc_common.guard import replayed
 
 #: The attribute on a route's ASGI app that marks it direct (for tests).
 DIRECT = "__direct_route__"
@@ -116,20 +118,6 @@ def _plan(route: APIRoute) -> list[_Dependency] | None:
     return plan
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """`receive` with the body already read given back first."""
-    given = False
-
-    async def again() -> Message:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return again
-
-
 def _direct(route: APIRoute, plan: list[_Dependency]) -> ASGIApp:
     fallback = route.app
     endpoint = route.endpoint
@@ -164,16 +152,16 @@ def _direct(route: APIRoute, plan: list[_Dependency]) -> ASGIApp:
             received: Any = Undefined
             if body:
                 if request.headers.get("content-type") not in _JSON_TYPES:
-                    await fallback(scope, _replay(body, receive), send)
+                    await fallback(scope, replayed(body, receive), send)
                     return
                 try:
                     received = json.loads(body)  # as Starlette's Request.json()
                 except ValueError:
-                    await fallback(scope, _replay(body, receive), send)
+                    await fallback(scope, replayed(body, receive), send)
                     return
             found, body_errors = await request_body_to_args(body_fields, received, False)
             if body_errors:
-                await fallback(scope, _replay(body, receive), send)
+                await fallback(scope, replayed(body, receive), send)
                 return
             values.update(found)
         for name, call, request_name in plan:

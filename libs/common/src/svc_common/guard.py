@@ -454,16 +454,23 @@ class InputGuardMiddleware:
             errors = [FieldError(field=twice, message=problem, type="duplicate_key")]
             await _refuse(scope, receive, send, Unprocessable(f"{twice}: {problem}", errors=errors))
             return
-        sent = False
+        await self.app(scope, replayed(body, receive), send)
 
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
 
-        await self.app(scope, replay, send)
+def replayed(body: bytes, receive: Receive) -> Receive:
+    """`receive` with a body already read given back first: for the app
+    behind a middleware (or a route) that read it (the guard, the
+    Idempotency-Key's lookup, a direct route handing a request to FastAPI)."""
+    given = False
+
+    async def again() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
 
 
 class _Twice(dict[str, Any]):

@@ -47,6 +47,7 @@ from svc_common.batching import InsertsTogether, LookupsTogether
 from svc_common.db import Database, DriverStatement, Unit
 from svc_common.errors import PROBLEM_JSON, Problem, Unauthorized, Unavailable, scope_problem
 from svc_common.failures import TransientFailure, is_transient, is_unique_violation
+from svc_common.guard import replayed
 from svc_common.routes import allowed_methods, keeps_answer
 from svc_common.tables import IdempotencyRecord
 from svc_common.types import utcnow
@@ -479,14 +480,6 @@ async def _call(app: ASGIApp, scope: Scope, body: bytes, receive: Receive) -> An
     status = 500
     headers: list[tuple[bytes, bytes]] = []
     chunks: list[bytes] = []
-    delivered = False
-
-    async def replay_receive() -> Message:
-        nonlocal delivered
-        if not delivered:
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
 
     async def capture(message: Message) -> None:
         nonlocal status, headers
@@ -496,7 +489,7 @@ async def _call(app: ASGIApp, scope: Scope, body: bytes, receive: Receive) -> An
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
 
-    await app(scope, replay_receive, capture)
+    await app(scope, replayed(body, receive), capture)
     ctype = "application/json"
     extra: list[tuple[bytes, bytes]] = []
     for k, v in headers:
