@@ -1635,3 +1635,15 @@ async def test_a_later_register_page_without_entries_links_the_first_page(
     assert_console_page(r, 200, "本页暂无条目", '<a href="/console/public/register">第一页</a>')
     first = await client.get("/console/public/register")
     assert "第一页" not in first.text and "公示名录暂无条目" in first.text
+
+
+async def test_the_sign_in_page_names_the_development_users_in_the_readers_language(
+    client: httpx.AsyncClient,
+) -> None:
+    """The English sign-in page listed 审批人员（蓟州区） beside each name."""
+    zh = await client.get("/console/login", headers={"Accept-Language": "zh-CN"})
+    assert "李华 — 审批人员（蓟州区）" in zh.text and "孙丽 — 审计人员（全市，只读）" in zh.text
+    en = await client.get("/console/login", headers={"Accept-Language": "en"})
+    assert "李华 — approval officer (Jizhou District)" in en.text, en.text[:2000]
+    assert "auditor (citywide, read only)" in en.text
+    assert "审批人员" not in en.text and "全市" not in en.text

@@ -10,8 +10,9 @@ from typing import Any
 
 import jwt
 from fastapi import Request
-from svc_common.auth import districts_claim, expiry_of, mint_token, subject_ok
+from svc_common.auth import districts_claim, expiry_of, mint_token, role_name, subject_ok
 from svc_common.districts import district_name
+from svc_common.i18n import msg
 
 #: Roles the console serves and what each sees first.
 HOME_OF_ROLE = {
@@ -135,16 +136,29 @@ class DevUser:
     name: str
     role: str
     districts: tuple[str, ...] = ()
-    note: str = ""
+    read_only: bool = False
+
+    @property
+    def note(self) -> str:
+        """What the user is, in the reader's language: 审批人员（蓟州区）,
+        approval officer (Jizhou District)."""
+        where = (
+            "、".join(district_name(d) for d in self.districts)
+            if self.districts
+            else msg("citywide", "全市")
+        )
+        if self.read_only:
+            where += msg(", read only", "，只读")
+        return msg(f"{role_name(self.role)} ({where})", f"{role_name(self.role)}（{where}）")
 
 
 DEV_USERS: tuple[DevUser, ...] = (
-    DevUser("investment", "wang.fang", "王芳", "investment", (), "招商人员（全市）"),
-    DevUser("officer-jizhou", "li.hua", "李华", "officer", ("120119",), "审批人员（蓟州区）"),
-    DevUser("officer-jizhou-2", "chen.jing", "陈静", "officer", ("120119",), "审批人员（蓟州区）"),
-    DevUser("officer-baodi", "zhang.min", "张敏", "officer", ("120115",), "审批人员（宝坻区）"),
-    DevUser("admin", "admin.zhao", "赵强", "admin", (), "系统管理员（全市）"),
-    DevUser("auditor", "sun.li", "孙丽", "auditor", (), "审计人员（全市，只读）"),
+    DevUser("investment", "wang.fang", "王芳", "investment"),
+    DevUser("officer-jizhou", "li.hua", "李华", "officer", ("120119",)),
+    DevUser("officer-jizhou-2", "chen.jing", "陈静", "officer", ("120119",)),
+    DevUser("officer-baodi", "zhang.min", "张敏", "officer", ("120115",)),
+    DevUser("admin", "admin.zhao", "赵强", "admin"),
+    DevUser("auditor", "sun.li", "孙丽", "auditor", read_only=True),
 )
 
 
