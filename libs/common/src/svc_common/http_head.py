@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from svc_common.errors import PROBLEM_JSON, TYPE_BASE
+
 #: The default bound on a request's line and headers together: four times
 #: a reverse proxy's usual 8 KiB header buffer, ample for a bearer token
 #: (at most 8,192 characters, svc_common.auth) and the console's cookie.
@@ -30,7 +32,7 @@ LINGER_SECONDS = 2.0
 
 _PROBLEM = json.dumps(
     {
-        "type": "urn:envbureau:problem:request-head-too-large",
+        "type": TYPE_BASE + "request-head-too-large",
         "title": "Request Header Fields Too Large",
         "status": 431,
         # In both languages: a head refused unread has no Accept-Language.
@@ -46,7 +48,7 @@ def _refusal(limit: int) -> bytes:
     body = _PROBLEM.replace("{limit}", str(limit)).encode()
     return (
         b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-        b"content-type: application/problem+json\r\n"
+        b"content-type: " + PROBLEM_JSON.encode() + b"\r\n"
         b"content-language: zh-CN, en\r\n"
         b"content-length: " + str(len(body)).encode() + b"\r\n"
         b"connection: close\r\n\r\n" + body
