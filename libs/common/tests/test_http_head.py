@@ -180,7 +180,9 @@ async def test_a_431_comes_after_the_answers_owed_before_it(port: tuple[int, str
     ],
     ids=["space", "utf8-target", "no-colon", "length-not-a-number"],
 )
-async def test_an_unreadable_request_gets_a_problem_400(port: tuple[int, str], request_bytes: bytes) -> None:
+async def test_an_unreadable_request_gets_a_problem_400(
+    port: tuple[int, str], request_bytes: bytes
+) -> None:
     """What httptools cannot read is answered as any other refusal: a
     problem+json in both languages, not uvicorn's text/plain line."""
     p, kind = port
@@ -195,7 +197,9 @@ async def test_an_unreadable_request_gets_a_problem_400(port: tuple[int, str], r
     assert "HTTP/1.1" in problem["detail"] and "请求" in problem["detail"]
 
 
-async def test_an_unreadable_request_is_answered_after_the_one_running(port: tuple[int, str]) -> None:
+async def test_an_unreadable_request_is_answered_after_the_one_running(
+    port: tuple[int, str],
+) -> None:
     """uvicorn sent its 400 at once, where the client reads the answer to
     the request still running; it comes after that answer now."""
     p, kind = port

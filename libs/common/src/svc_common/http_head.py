@@ -32,6 +32,7 @@ MAX_HEAD_BYTES = 64 * 1024
 #: before it closes (see `_refuse`).
 LINGER_SECONDS = 2.0
 
+
 def _problem_answer(status: int, reason: str, slug: str, detail: str) -> bytes:
     """A whole HTTP/1.1 answer with a problem+json body, closing the
     connection. Its detail is in both languages: a request refused unread
@@ -70,8 +71,9 @@ UNREADABLE = _problem_answer(
     400,
     "Bad Request",
     "unreadable-request",
-    "请求不符合 HTTP/1.1 格式（请求行或请求头有误，例如路径中含空格或非 ASCII 字节未经百分号编码），"
-    "无法读取 / the request is not well-formed HTTP/1.1 (a malformed request line or header, "
+    "请求不符合 HTTP/1.1 格式（请求行或请求头有误，"
+    "例如路径中含空格或非 ASCII 字节未经百分号编码），无法读取 / "
+    "the request is not well-formed HTTP/1.1 (a malformed request line or header, "
     "such as a space or a byte past ASCII in the path not percent-encoded) and could not be read",
 )
 
@@ -110,11 +112,12 @@ def _bounded_httptools(limit: int) -> type:
             """Answer `refusal` (the 431 unless said) and close, after the
             answers owed to the requests before this one on the connection
             (a request still running, or read and waiting in uvicorn's
-            pipeline): HTTP/1.1 answers in order, so a refusal sent at once would read as the answer to the
-            request running. Closed at once, a client still sending would
-            get a reset in place of the answer; so, as a reverse proxy does,
-            what it goes on sending is dropped for a moment (LINGER_SECONDS)
-            before the connection closes."""
+            pipeline): HTTP/1.1 answers in order, so a refusal sent at once
+            would read as the answer to the request running. Closed at
+            once, a client still sending would get a reset in place of the
+            answer; so, as a reverse proxy does, what it goes on sending is
+            dropped for a moment (LINGER_SECONDS) before the connection
+            closes."""
             if self._refused:
                 return
             self._refused, self._refusal = True, refusal
