@@ -168,3 +168,45 @@ async def test_a_431_comes_after_the_answers_owed_before_it(port: tuple[int, str
     first, _, rest = answer.partition(b"\r\n\r\n")
     assert first.startswith(b"HTTP/1.1 200"), answer[:200]
     assert b"HTTP/1.1 431" in rest, answer[:400]
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /a b HTTP/1.1\r\nhost: x\r\n\r\n",  # a space in the target
+        "GET /区 HTTP/1.1\r\nhost: x\r\n\r\n".encode(),  # UTF-8 in the target
+        b"GET / HTTP/1.1\r\nhost x\r\n\r\n",  # a header line with no colon
+        b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: ten\r\n\r\n",
+    ],
+    ids=["space", "utf8-target", "no-colon", "length-not-a-number"],
+)
+async def test_an_unreadable_request_gets_a_problem_400(
+    port: tuple[int, str], request_bytes: bytes
+) -> None:
+    """What httptools cannot read is answered as any other refusal: a
+    problem+json in both languages, not uvicorn's text/plain line."""
+    p, kind = port
+    if kind == "h11":
+        pytest.skip("h11 answers its own 400")
+    answer = await _exchange(p, request_bytes)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b"content-type: application/problem+json" in head
+    problem = json.loads(body)
+    assert problem["status"] == 400 and problem["type"].endswith(":unreadable-request")
+    assert "HTTP/1.1" in problem["detail"] and "请求" in problem["detail"]
+
+
+async def test_an_unreadable_request_is_answered_after_the_one_running(
+    port: tuple[int, str],
+) -> None:
+    """uvicorn sent its 400 at once, where the client reads the answer to
+    the request still running; it comes after that answer now."""
+    p, kind = port
+    if kind == "h11":
+        pytest.skip("h11 answers its own 400")
+    slow = b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n"
+    answer = await _exchange(p, slow + b"GET /a b HTTP/1.1\r\nhost: x\r\n\r\n")
+    first, _, rest = answer.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert b"HTTP/1.1 400" in rest and b"unreadable-request" in rest, answer[:400]

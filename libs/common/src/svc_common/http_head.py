@@ -7,7 +7,9 @@ other caller waiting behind it. h11 has a bound (`h11_max_incomplete_event_size`
 httptools none. `http_protocol(...)` gives uvicorn the protocol to serve
 with: httptools (or "auto") with a bound on what a head may take, answered
 431 with a problem+json and the connection closed, and h11 with the same
-bound as its own.
+bound as its own. A request httptools cannot read at all (a malformed
+request line or header) gets a problem+json 400 in its turn, in place of
+uvicorn's text/plain one sent at once.
 
 What counts is a request's line and headers, from its first byte to the
 end of its headers; a body, however large, is not counted (the body limits
@@ -30,29 +32,50 @@ MAX_HEAD_BYTES = 64 * 1024
 #: before it closes (see `_refuse`).
 LINGER_SECONDS = 2.0
 
-_PROBLEM = json.dumps(
-    {
-        "type": TYPE_BASE + "request-head-too-large",
-        "title": "Request Header Fields Too Large",
-        "status": 431,
-        # In both languages: a head refused unread has no Accept-Language.
-        "detail": "请求行与请求头合计过大（上限 {limit} 字节），请精简后重试 / "
-        "the request line and headers together are too large (at most {limit} bytes)",
-    },
-    ensure_ascii=False,
-    separators=(",", ":"),
-)
 
-
-def _refusal(limit: int) -> bytes:
-    body = _PROBLEM.replace("{limit}", str(limit)).encode()
+def _problem_answer(status: int, reason: str, slug: str, detail: str) -> bytes:
+    """A whole HTTP/1.1 answer with a problem+json body, closing the
+    connection. Its detail is in both languages: a request refused unread
+    has no Accept-Language."""
+    body = json.dumps(
+        {"type": TYPE_BASE + slug, "title": reason, "status": status, "detail": detail},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
     return (
-        b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-        b"content-type: " + PROBLEM_JSON.encode() + b"\r\n"
+        f"HTTP/1.1 {status} {reason}\r\n".encode()
+        + b"content-type: "
+        + PROBLEM_JSON.encode()
+        + b"\r\n"
         b"content-language: zh-CN, en\r\n"
         b"content-length: " + str(len(body)).encode() + b"\r\n"
         b"connection: close\r\n\r\n" + body
     )
+
+
+def _refusal(limit: int) -> bytes:
+    return _problem_answer(
+        431,
+        "Request Header Fields Too Large",
+        "request-head-too-large",
+        f"请求行与请求头合计过大（上限 {limit} 字节），请精简后重试 / "
+        f"the request line and headers together are too large (at most {limit} bytes)",
+    )
+
+
+#: What a request the parser could not read gets in place of uvicorn's
+#: text/plain "Invalid HTTP request received.": a malformed request line
+#: (a space or a byte past ASCII in its target, say), a header line that is
+#: not "name: value", a body length that is not a number.
+UNREADABLE = _problem_answer(
+    400,
+    "Bad Request",
+    "unreadable-request",
+    "请求不符合 HTTP/1.1 格式（请求行或请求头有误，"
+    "例如路径中含空格或非 ASCII 字节未经百分号编码），无法读取 / "
+    "the request is not well-formed HTTP/1.1 (a malformed request line or header, "
+    "such as a space or a byte past ASCII in the path not percent-encoded) and could not be read",
+)
 
 
 class _HeadTooLarge(Exception):
@@ -62,7 +85,7 @@ class _HeadTooLarge(Exception):
 def _bounded_httptools(limit: int) -> type:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    refusal = _refusal(limit)
+    too_large = _refusal(limit)
 
     class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """httptools, with a request's head bounded to `limit` bytes: its
@@ -74,6 +97,7 @@ def _bounded_httptools(limit: int) -> type:
             super().__init__(*args, **kwargs)
             self._in_head, self._head_read, self._head_parts = True, 0, 0
             self._too_large = self._refused = self._refuse_after = False
+            self._refusal = too_large
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
@@ -84,26 +108,28 @@ def _bounded_httptools(limit: int) -> type:
             if self._in_head and self._head_read > limit and not self.transport.is_closing():
                 self._refuse()
 
-        def _refuse(self) -> None:
-            """Answer 431 and close, after the answers owed to the requests
-            before this one on the connection (a request still running, or
-            read and waiting in uvicorn's pipeline): HTTP/1.1 answers in
-            order, so a 431 sent at once would read as the answer to the
-            request running. Closed at once, a client still sending would
-            get a reset in place of the answer; so, as a reverse proxy does,
-            what it goes on sending is dropped for a moment (LINGER_SECONDS)
-            before the connection closes."""
+        def _refuse(self, refusal: bytes = too_large) -> None:
+            """Answer `refusal` (the 431 unless said) and close, after the
+            answers owed to the requests before this one on the connection
+            (a request still running, or read and waiting in uvicorn's
+            pipeline): HTTP/1.1 answers in order, so a refusal sent at once
+            would read as the answer to the request running. Closed at
+            once, a client still sending would get a reset in place of the
+            answer; so, as a reverse proxy does, what it goes on sending is
+            dropped for a moment (LINGER_SECONDS) before the connection
+            closes."""
             if self._refused:
                 return
-            self._refused = True
-            self.logger.warning("request head over %d bytes refused (431)", limit)
+            self._refused, self._refusal = True, refusal
+            if refusal is too_large:
+                self.logger.warning("request head over %d bytes refused (431)", limit)
             if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
                 self._refuse_after = True  # sent by on_response_complete
                 return
             self._send_refusal()
 
         def _send_refusal(self) -> None:
-            self.transport.write(refusal)
+            self.transport.write(self._refusal)
             if self.transport.can_write_eof():
                 self.transport.write_eof()
             self.loop.call_later(LINGER_SECONDS, self.transport.close)
@@ -123,11 +149,10 @@ def _bounded_httptools(limit: int) -> type:
                 raise _HeadTooLarge
 
         def send_400_response(self, msg: str) -> None:
-            # uvicorn answers any error the parser raised, ours too, with a 400.
-            if self._too_large:
-                self._refuse()
-            else:
-                super().send_400_response(msg)
+            # uvicorn answers any error the parser raised, ours too, with a
+            # text/plain 400 at once (before the answers owed); here each
+            # goes as a problem+json, in its turn.
+            self._refuse(too_large if self._too_large else UNREADABLE)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
