@@ -687,6 +687,20 @@ class Database:
         self._read_sessionmaker = async_sessionmaker(
             reads, expire_on_commit=False, sync_session_class=ReadSession
         )
+        # A read of several statements that must agree with one another
+        # (`snapshot()`): on PostgreSQL one READ ONLY REPEATABLE READ
+        # transaction (asyncpg begins it so in its one BEGIN); on SQLite the
+        # session's own transaction, whose first read fixes its snapshot.
+        snapshots = (
+            self.engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            if self.is_postgres
+            else self.engine
+        )
+        self._snapshot_sessionmaker = async_sessionmaker(
+            snapshots, expire_on_commit=False, sync_session_class=ReadSession
+        )
         # SQLite has one writer per file; serialising writers in-process avoids
         # "database is locked" storms under concurrent requests.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -754,6 +768,24 @@ class Database:
             yield unit.session
             return
         async with self._read_sessionmaker() as session:
+            yield session
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A read session whose statements all see one snapshot (一致快照):
+        what was committed when its first statement ran, nothing committed
+        after. For a read of several statements whose results must agree
+        with one another while writers go on (quota-svc's reconciliation
+        and its ledger export): `session()` runs each statement on its own
+        snapshot on PostgreSQL, so a write committed between two of them
+        shows in the second and not the first. PostgreSQL: one READ ONLY
+        REPEATABLE READ transaction (never a serialization failure, never a
+        row lock; it holds back vacuum while it lasts, so keep it to one
+        read). SQLite: one read transaction (BEGIN; in WAL mode its first
+        read fixes what it sees, and writers go on beside it). Writes, row
+        locks and streamed results are refused, as in `session()`. Never
+        the request's unit of work: it sees only what is committed."""
+        async with self._snapshot_sessionmaker() as session:
             yield session
 
     @asynccontextmanager
