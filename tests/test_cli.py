@@ -46,6 +46,19 @@ def test_token_refuses_what_would_be_a_mistake() -> None:
     assert investment.exit_code == 0
 
 
+@pytest.mark.parametrize("sub", ["a" * 500, "system", " ", "li\nhua", "li\u202ehua"])
+def test_token_refuses_a_subject_every_service_would_refuse(sub: str) -> None:
+    """`--sub` of 500 characters (or `system`, a line break…) printed a token
+    every service then answered 401 令牌的主体（sub）无效."""
+    r = runner.invoke(app, ["token", "--role", "admin", "--sub", sub])
+    assert r.exit_code == 2, r.output
+    assert "--sub" in r.output and "主体" in r.output, r.output
+    ok = runner.invoke(app, ["token", "--role", "admin", "--sub", "李华.li-hua"])
+    assert ok.exit_code == 0, ok.output
+    claims = jwt.decode(ok.output.strip(), DEV_JWT_SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "李华.li-hua"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
     base = tmp_path_factory.mktemp("cli")
