@@ -11,11 +11,13 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from svc_common import testing
+from svc_common.uscc import make_uscc
 
 
 def _bureau(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -385,3 +387,91 @@ def test_an_export_cut_off_while_written_leaves_the_file_as_it_was(
     mask = os.umask(0)
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+#: Commands that read the service's JSON, each against every answer below.
+READERS = (
+    ["quota", "show"],
+    ["quota", "check", "--district", "120119", "--increment", "5"],
+    ["export", "permits", "--out", "f.csv"],
+    ["dlq", "list"],
+    ["dlq", "show", "1"],
+    ["dlq", "redrive", "1"],
+    ["sagas", "stuck"],
+    ["outbox", "status", "--json"],
+    ["import", "enterprises", "enterprises.csv"],
+    ["demo", "--baodi-permits", "8", "--baodi-registrations", "0"],
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"[1,2,3]", b'{"items":[1],"totals":{},"results":"x"}'],
+    ids=["not-json", "a-list", "items-not-rows"],
+)
+def test_json_that_is_not_the_services_is_exit_code_3(body: bytes, tmp_path: Path) -> None:
+    """200 application/json that is not what the service answers ended
+    `export`, `quota show` and `quota check` in AttributeError, `'dict'
+    object has no attribute 'sort'` or `KeyError: 'fits'` tracebacks (exit
+    code 1, the code of "does not fit"); `dlq list` said so, exit code 3."""
+    (tmp_path / "enterprises.csv").write_text(
+        f"uscc,name,district,industry_code\n{make_uscc('120115', 1)},某厂,120115,2641\n",
+        encoding="utf-8",
+    )
+    for url in _answering(200, body, "application/json"):
+        with ThreadPoolExecutor(len(READERS)) as pool:
+            runs = pool.map(lambda args, at=url: _bureau(*args, "--api", at, cwd=tmp_path), READERS)
+        for args, r in zip(READERS, runs, strict=True):
+            _no_traceback(r)
+            assert r.returncode == 3, (args, r.stdout, r.stderr)
+            said = " ".join(r.stderr.split())
+            assert "not the service's JSON" in said, (args, r.stderr)
+    assert not (tmp_path / "f.csv").exists()
+
+
+@pytest.fixture
+def same_cursor() -> Iterator[str]:
+    """A list whose every page names the same next page."""
+    asked: list[str] = []
+
+    class Handler(_Quiet):
+        def do_GET(self) -> None:
+            self._read()
+            asked.append(self.path)
+            if len(asked) > 50:  # the command would read for ever
+                self._send(500, b'{"detail":"asked 50 times"}', "application/problem+json")
+                return
+            body = b'{"items":[{"id":"P1"}],"next_cursor":"c2"}'
+            self._send(200, body, "application/json")
+
+    yield from _serving(Handler)
+
+
+def test_a_list_whose_next_page_is_always_the_same_is_not_read_for_ever(
+    same_cursor: str, tmp_path: Path
+) -> None:
+    """`export` read the same page again for ever when the answer named the
+    cursor it had just been asked with."""
+    r = _bureau("export", "permits", "--out", "f.csv", "--api", same_cursor, cwd=tmp_path)
+    _no_traceback(r)
+    assert r.returncode == 3, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "next_cursor" in said and "never end" in said and "asked 50" not in said, said
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_a_gateways_error_page_is_named_not_printed(tmp_path: Path) -> None:
+    """`bureau demo` (and every command) against a gateway answering 501
+    printed the page's HTML in its message."""
+    page = (
+        b"<!DOCTYPE html>\n<html><head><title>501 Not Implemented</title></head>"
+        b"<body><h1>Not Implemented</h1><p>[bold]nginx</p></body></html>"
+    )
+    for url in _answering(501, page, "text/html"):
+        for args in (["demo"], ["quota", "show"], ["export", "permits"], ["dlq", "list"]):
+            r = _bureau(*args, "--api", url, cwd=tmp_path)
+            _no_traceback(r)
+            assert r.returncode == 3, (args, r.stderr)
+            said = " ".join(r.stderr.split())
+            assert "501" in said and "501 Not Implemented" in said, (args, said)
+            assert "<" not in said and "nginx" not in said, (args, said)

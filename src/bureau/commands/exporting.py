@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bureau.client import PAGE
 from bureau.commands.common import (
     ApiOption,
     TokenOption,
@@ -156,7 +157,7 @@ def export_list(
     try:
         rows = []
         with console.status(f"reading {what.value}…"):
-            for item in client.pages(path, role=role, params=params):
+            for item in client.pages(path, shape=PAGE, role=role, params=params):
                 rows.append(item)
     finally:
         client.close()
