@@ -73,8 +73,8 @@ def run(
     embedded = Embedded(data_dir, jwt_secret=secret, public_url=base)
     if sys.stderr.isatty():  # the welcome is for a person at a terminal, not a log
         table = Table(title="Environment bureau — embedded default", show_lines=False)
-        table.add_column("service")
-        table.add_column("address")
+        table.add_column("service", no_wrap=True)
+        table.add_column("address", overflow="fold")
         table.add_row("console", f"{base}/console/")
         for name in SERVICES:
             table.add_row(f"{name}-svc", f"{base}/{name}/docs")

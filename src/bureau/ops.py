@@ -45,6 +45,7 @@ from bureau.client import (
     read_answer,
     shown,
 )
+from bureau.commands.common import print_table
 from bureau.services import SERVICES
 
 console = Console()
@@ -223,7 +224,9 @@ def dlq_list(
         return
     table = Table(title=f"{service}-svc dead letters ({status})")
     for col in ("id", "group", "event type", "key", "attempts", "copies", "since", "last", "error"):
-        table.add_column(col)
+        # Numbers and times whole; names and the error folded, never cut.
+        whole = col in ("id", "attempts", "copies", "since", "last")
+        table.add_column(col, no_wrap=whole, overflow="fold")
     for d in page["items"]:
         table.add_row(
             str(d["id"]),
@@ -236,7 +239,7 @@ def dlq_list(
             (d.get("last_seen_at") or d["created_at"])[:19],
             d["error"][:80],
         )
-    console.print(table)
+    print_table(console, table)
     if not page["items"]:
         console.print("[green]none[/green]")
     elif page.get("next_cursor"):
@@ -358,7 +361,8 @@ def outbox_status(
         return
     table = Table(title="outbox")
     for col in ("service", "unsent", "oldest (s)", "failing"):
-        table.add_column(col)
+        # "unsent" holds a service's failure too: folded, never cut.
+        table.add_column(col, no_wrap=col in ("oldest (s)", "failing"), overflow="fold")
     for service, st in rows.items():
         age = st["oldest_unsent_age_seconds"]
         table.add_row(
@@ -369,7 +373,7 @@ def outbox_status(
         )
     for service, why in failed.items():
         table.add_row(service, f"[red]{escape(why)}[/red]", "", "")
-    console.print(table)
+    print_table(console, table)
     if failed:
         raise typer.Exit(_gravest(codes))
 
@@ -593,7 +597,8 @@ def sagas_stuck(
         "asked again",
         "why",
     ):
-        table.add_column(col)
+        whole = col in ("district", "attempt", "asked at", "asked again")
+        table.add_column(col, no_wrap=whole, overflow="fold")
     for f in items:
         table.add_row(
             f["id"],
@@ -605,7 +610,7 @@ def sagas_stuck(
             str(f.get("quota_asks", 0)),
             escape("\n".join(f["why"])),
         )
-    console.print(table)
+    print_table(console, table)
     if not items:
         console.print("[green]none[/green]")
     raise typer.Exit(1 if items else 0)

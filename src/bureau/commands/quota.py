@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 from pydantic import TypeAdapter
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bureau.client import Amount, Answer, ApiFailed
-from bureau.commands.common import ApiOption, TokenOption, api
+from bureau.commands.common import ApiOption, TokenOption, api, print_table
 
 app = typer.Typer(help="Quota (总量指标): availability and what-if checks.", no_args_is_help=True)
 out = Console()
@@ -63,23 +64,21 @@ def show(
     finally:
         client.close()
     pools.sort(key=lambda p: (p.kind != "district", -Decimal(p.max_project_increment_t)))
+    print_table(out, pools_table(pollutant, pools))
+
+
+def pools_table(pollutant: str, pools: list[Pool]) -> Table:
+    """The pools as a table: names fold, amounts are never cut or wrapped."""
     t = Table(title=f"{pollutant} quota (t/a)")
-    for col in (
-        "district",
-        "pool",
-        "credited",
-        "reserved",
-        "allocated",
-        "available",
-        "ratio",
-        "largest project",
-    ):
-        t.add_column(col, justify="left" if col in ("district", "pool") else "right")
+    for col in ("district", "pool"):
+        t.add_column(col, overflow="fold")
+    for col in ("credited", "reserved", "allocated", "available", "ratio", "largest\nproject"):
+        t.add_column(col, justify="right", no_wrap=True)
     for p in pools:
         kind = p.kind + (f":{p.park_id}" if p.park_id else "")
         t.add_row(
-            f"{p.district} {p.district_name}",
-            kind,
+            escape(f"{p.district} {p.district_name}"),
+            escape(kind),
             p.credited_t,
             p.reserved_t,
             p.allocated_t,
@@ -87,7 +86,7 @@ def show(
             p.offset_ratio,
             p.max_project_increment_t,
         )
-    out.print(t)
+    return t
 
 
 @app.command()
