@@ -426,10 +426,13 @@ def test_json_that_is_not_the_services_is_exit_code_3(body: bytes, tmp_path: Pat
         f"uscc,name,district,industry_code\n{make_uscc('120115', 1)},某厂,120115,2641\n",
         encoding="utf-8",
     )
+    # Every command reads through one check (bureau.client.expect): each
+    # command meets the subtlest body, three of them the other two.
+    readers = READERS if body.startswith(b'{"items"') else READERS[:3]
     for url in _answering(200, body, "application/json"):
-        with ThreadPoolExecutor(len(READERS)) as pool:
-            runs = pool.map(lambda args, at=url: _bureau(*args, "--api", at, cwd=tmp_path), READERS)
-        for args, r in zip(READERS, runs, strict=True):
+        with ThreadPoolExecutor(len(readers)) as pool:
+            runs = pool.map(lambda args, at=url: _bureau(*args, "--api", at, cwd=tmp_path), readers)
+        for args, r in zip(readers, runs, strict=True):
             _no_traceback(r)
             assert r.returncode == 3, (args, r.stdout, r.stderr)
             said = " ".join(r.stderr.split())
