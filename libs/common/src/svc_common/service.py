@@ -41,6 +41,7 @@ from svc_common.db import Database
 from svc_common.errors import install_error_handlers
 from svc_common.events.registry import load_all
 from svc_common.guard import InputGuardMiddleware
+from svc_common.head_requests import HeadAsGet
 from svc_common.held_chain import spare_chains
 from svc_common.idempotency import IdempotencyMiddleware
 from svc_common.inbox import EventHandlers, InboxConsumer
@@ -291,6 +292,9 @@ def create_app(
     add_routes(app, ops_router(spec.prefix))
     strict_bodies.install(app)
     direct_routes.install(app)
+    # Innermost: HEAD is routed as GET, while the steps outside (the guard,
+    # the request's log line and metrics) see the HEAD that was sent.
+    app.add_middleware(HeadAsGet)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(
         InputGuardMiddleware,
