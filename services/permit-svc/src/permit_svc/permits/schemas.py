@@ -82,16 +82,17 @@ class Reason(BaseModel):
 
 
 class OptionalReason(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str | None = Field(None, max_length=500)
+    # Optional; given, it must say something: stripped, not empty.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reason: str | None = Field(None, min_length=1, max_length=500)
 
 
 class Cancellation(BaseModel):
     """A cancellation (注销) and its reason; closure frees the permitted amounts."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     reason: CancelReason
-    note: str | None = Field(None, max_length=500)
+    note: str | None = Field(None, min_length=1, max_length=500)
 
 
 class ExistingPermit(BaseModel):
