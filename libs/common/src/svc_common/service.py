@@ -29,6 +29,7 @@ from svc_common import (
     http_head,
     metrics,
     openapi,
+    pagination,
     retention,
     security_headers,
     strict_bodies,
@@ -281,6 +282,9 @@ def create_app(
     )
     openapi.install(app)
     app.state.token_verifier = TokenVerifier(settings)
+    # Cursors are signed with a key of the configured secret: one replica's
+    # `next_cursor` reads on another.
+    pagination.configure(settings.cursor_secret or settings.jwt_secret)
     app.state.spec = spec
     install_error_handlers(app)
     for router in spec.routers:
