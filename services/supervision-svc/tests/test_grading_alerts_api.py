@@ -295,3 +295,53 @@ def test_the_measures_csv_says_no_benchmark_in_chinese() -> None:
     with use("en"):
         [en] = csv.DictReader(io.StringIO(to_csv(measures).lstrip("\ufeff")))  # type: ignore[arg-type]
     assert en["benchmark"] == "none"
+
+
+async def red_alert(svc: Service, district: str = DONGLI) -> dict[str, Any]:
+    r = await svc.http.post(
+        "/supervision/alerts",
+        json={
+            "level": "red",
+            "districts": [district],
+            "from": "2026-11-01T00:00:00+08:00",
+            "to": "2026-11-08T00:00:00+08:00",
+        },
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text
+    result: dict[str, Any] = r.json()
+    return result
+
+
+async def test_the_guarantee_list_never_makes_a_plants_measure_stricter(svc: Service) -> None:
+    """A plant plan stopping 喷涂 (30 %) with a guarantee entry allowing at most
+    "reduce 60 %" was answered "reduce 60 %": the list, which only eases,
+    had doubled what the plant must cut. The plan's 30 % stands."""
+    with clock.using(clock.ManualClock(T0)):
+        plant = await svc.enterprise(21, vocs="36.5", name="一厂一策保障企业")
+        await grade(svc, plant, "D")
+        plan = {"kind": "stop_processes", "processes": ["喷涂"], "percent": 30}
+        r = await svc.http.put(
+            f"/supervision/plant-plans/{plant}",
+            json={"level": "red", "measure": plan, "note": "一厂一策"},
+            headers=officer(),
+        )
+        assert r.status_code == 200, r.text
+        r = await svc.http.put(
+            f"/supervision/guarantee-list/{plant}",
+            json={
+                "reason": "livelihood",
+                "allowed_measure": {"kind": "reduce", "percent": 60},
+                **YEAR,
+            },
+            headers=officer(),
+        )
+        assert r.status_code == 200, r.text
+        alert = await red_alert(svc)
+        r = await svc.http.get(f"/supervision/alerts/{alert['id']}/measures", headers=officer())
+        assert r.status_code == 200, r.text
+        (item,) = r.json()["items"]
+        assert (item["measure"], item["cut_percent"]) == (plan, 30)
+        assert item["why"][-1] == "guarantee list (livelihood): allows reduce 60%, no easing needed"
+        # 36.5 t × 30 % × 7/365 = 0.210 t
+        assert item["expected_vocs_reduction_t"] == "0.210"

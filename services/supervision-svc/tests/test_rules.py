@@ -172,6 +172,34 @@ def test_plant_plan_replaces_and_guarantee_caps_but_never_tightens() -> None:
     assert r.measure.kind == "none"  # the cap does not make it stricter
 
 
+def test_the_guarantee_cap_is_judged_by_the_share_cut_not_the_kind() -> None:
+    """保障类清单 caps a measure at its allowed one and never makes it
+    stricter: stopping 喷涂 (30 %) stands against "at most reduce 60 %",
+    although stopping processes is a harder kind of measure."""
+    plan = grading.Measure("stop_processes", 30, ("喷涂",))
+    cap = ("livelihood", grading.Measure("reduce", 60))
+    r = grading.required_measure("red", "D", None, TABLE, plan=plan, guarantee=cap)
+    assert r.measure == plan and r.measure.share_percent(50) == 30
+    assert r.why[-1] == "guarantee list (livelihood): allows reduce 60%, no easing needed"
+    # Stopping processes of unknown share cuts the default (50 %): a cap of
+    # 40 % eases it, one of 60 % does not.
+    unknown = grading.Measure("stop_processes", None, ("喷涂",))
+    eased = grading.required_measure(
+        "red", "D", None, TABLE, plan=unknown, guarantee=("livelihood", grading.Measure("reduce", 40))
+    )
+    assert eased.measure == grading.Measure("reduce", 40)
+    kept = grading.required_measure("red", "D", None, TABLE, plan=unknown, guarantee=cap)
+    assert kept.measure == unknown
+    # The same share: the allowed measure's milder kind is taken.
+    same = grading.Measure("stop_processes", 60, ("喷涂",))
+    r = grading.required_measure("red", "D", None, TABLE, plan=same, guarantee=cap)
+    assert r.measure == grading.Measure("reduce", 60)
+    # Severity orders by the share cut first, then by the kind.
+    assert grading.Measure("reduce", 60).severity(50) > plan.severity(50)
+    assert grading.Measure("stop").severity(50) > grading.Measure("stop_processes", 100).severity(50)
+    assert grading.Measure("none").severity(50) < grading.Measure("reduce", 1).severity(50)
+
+
 def test_the_reasons_are_in_the_callers_language_chinese_first() -> None:
     plan = grading.Measure("stop_processes", 30, ("喷涂",))
     cap = ("livelihood", grading.Measure("reduce", 10))
