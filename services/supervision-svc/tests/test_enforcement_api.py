@@ -289,3 +289,47 @@ def test_a_plan_says_what_a_period_is_and_wants_two_inspectors() -> None:
     assert PlanIn.model_validate({**base, "period": "2026"}).inspector_pool == []
     pattern = PlanIn.model_json_schema()["properties"]["period"]["pattern"]
     assert pattern == r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$"  # still in the document
+
+
+async def test_a_permit_before_its_start_date_is_not_in_force(svc: Service) -> None:
+    """A certificate valid from 2030 was "in force" in 2026: a permit
+    suspension was proposed against it (201), and it made its enterprise a
+    lawful, low-tier candidate of the double-random draw."""
+    with clock.using(clock.ManualClock(T0 + dt.timedelta(days=19))):
+        future = await svc.enterprise(31, NINGHE, vocs="8", permit_from=dt.date(2030, 1, 1))
+        r = await svc.http.put(
+            f"/supervision/grades/{future}",
+            json={
+                "grade": "A",
+                "industry": "涂装",
+                "valid_from": "2026-01-01",
+                "valid_to": "2026-12-31",
+                "basis": "重点行业绩效分级评定",
+            },
+            headers=officer(NINGHE),
+        )
+        assert r.status_code == 200, r.text
+        r = await svc.http.post(
+            "/supervision/inspection-plans",
+            json={"district": NINGHE, "period": "2026-Q3", "count": 1, "seed": 1},
+            headers=officer(NINGHE),
+        )
+        assert r.status_code == 201, r.text
+        (drawn,) = r.json()["selection"]
+        assert (drawn["uscc"], drawn["tier"]) == (future, "normal")
+        r = await svc.http.post(
+            "/supervision/inspections",
+            json=inspection(future, "台账缺失"),
+            headers=officer(NINGHE),
+        )
+        assert r.status_code == 201, r.text
+        (finding,) = r.json()["findings"]
+        case = {
+            "finding_id": finding["id"],
+            "legal_basis": "《排污许可管理条例》第三十四条",
+            "facts": "台账缺失",
+            "measure": {"kind": "permit_suspension"},
+        }
+        r = await svc.http.post("/supervision/cases", json=case, headers=officer(NINGHE))
+        assert r.status_code == 409, r.text
+        assert "no permit in force" in r.json()["detail"]

@@ -5,6 +5,7 @@ expected reductions per district, and the CSV export."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from typing import Any
 
@@ -345,3 +346,23 @@ async def test_the_guarantee_list_never_makes_a_plants_measure_stricter(svc: Ser
         assert item["why"][-1] == "guarantee list (livelihood): allows reduce 60%, no easing needed"
         # 36.5 t × 30 % × 7/365 = 0.210 t
         assert item["expected_vocs_reduction_t"] == "0.210"
+
+
+async def test_a_permit_before_its_start_date_counts_for_no_alert(svc: Service) -> None:
+    """A certificate valid from 2030 was counted in force in 2026: its
+    permitted tonnes went into the alert's expected reductions."""
+    with clock.using(clock.ManualClock(T0)):
+        future = await svc.enterprise(22, vocs="36.5", permit_from=dt.date(2030, 1, 1))
+        current = await svc.enterprise(23, vocs="36.5")
+        await grade(svc, future, "B")
+        await grade(svc, current, "B")
+        alert = await red_alert(svc)
+        r = await svc.http.get(f"/supervision/alerts/{alert['id']}/measures", headers=officer())
+        assert r.status_code == 200, r.text
+        by = {i["uscc"]: i for i in r.json()["items"]}
+        assert by[future]["permitted_vocs_t"] == "0.000"
+        assert by[future]["expected_vocs_reduction_t"] == "0.000"
+        assert by[future]["why"][-1] == "no permit in force: no permitted amounts to reduce"
+        assert by[current]["expected_vocs_reduction_t"] == "0.210"
+        (dongli,) = r.json()["districts"]
+        assert dongli["expected_vocs_reduction_t"] == "0.210"

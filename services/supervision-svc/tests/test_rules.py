@@ -11,6 +11,7 @@ import pytest
 from supervision_svc.complaints import rules as complaints
 from supervision_svc.grading import rules as grading
 from supervision_svc.inspections import rules as inspections
+from supervision_svc.registry import rules as registry
 from svc_common import i18n
 
 T = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
@@ -271,3 +272,16 @@ def test_a_persons_name_in_the_one_form() -> None:
     assert inspections.person_key("Li.Hua") == inspections.person_key("li.hua")
     assert inspections.hidden_characters("张三\u200b") and inspections.hidden_characters("a\tb")
     assert not inspections.hidden_characters("李 华")
+
+
+def test_a_permit_is_valid_from_its_first_day_to_its_last() -> None:
+    """A certificate counts only from valid_from to valid_to, both included;
+    a permit learned before its start was kept (None) has no lower bound."""
+    start, end = dt.date(2030, 1, 1), dt.date(2034, 12, 31)
+    assert not registry.permit_valid_on("issued", start, end, dt.date(2029, 12, 31))
+    assert registry.permit_valid_on("issued", start, end, start)
+    assert registry.permit_valid_on("issued", start, end, end)
+    assert not registry.permit_valid_on("issued", start, end, end + dt.timedelta(days=1))
+    assert registry.permit_valid_on("issued", None, end, dt.date(2000, 1, 1))
+    assert registry.permit_valid_on("issued", None, None, dt.date(2099, 1, 1))
+    assert not registry.permit_valid_on("suspended", start, end, start)

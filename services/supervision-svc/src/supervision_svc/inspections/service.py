@@ -33,7 +33,7 @@ from supervision_svc.inspections.schemas import (
 )
 from supervision_svc.numbering import next_number
 from supervision_svc.registry.models import Enterprise, Permit
-from supervision_svc.registry.rules import IN_FORCE
+from supervision_svc.registry.rules import IN_FORCE, permit_valid_on
 from supervision_svc.settings import Settings
 
 YEAR = dt.timedelta(days=365)
@@ -53,15 +53,16 @@ async def draw_facts(
             )
         )
     }
-    permitted = set(
-        await s.scalars(
-            select(Permit.uscc).where(
-                Permit.district == district,
-                Permit.status.in_(sorted(IN_FORCE)),
-                Permit.valid_to >= today,
+    # In force today by the register's one rule (valid_from ≤ today ≤ valid_to).
+    permitted = {
+        uscc
+        for uscc, status, valid_from, valid_to in await s.execute(
+            select(Permit.uscc, Permit.status, Permit.valid_from, Permit.valid_to).where(
+                Permit.district == district, Permit.status.in_(sorted(IN_FORCE))
             )
         )
-    )
+        if permit_valid_on(status, valid_from, valid_to, today)
+    }
     findings = dict(
         (
             await s.execute(
