@@ -366,3 +366,48 @@ async def test_a_permit_before_its_start_date_counts_for_no_alert(svc: Service) 
         assert by[current]["expected_vocs_reduction_t"] == "0.210"
         (dongli,) = r.json()["districts"]
         assert dongli["expected_vocs_reduction_t"] == "0.210"
+
+
+async def test_a_districts_expected_reduction_may_pass_a_million_tonnes(svc: Service) -> None:
+    """A district's summed reduction is a sum (TotalTonnes, no bound): past
+    1,000,000 t the measures and their CSV were a 422 "is implausibly large"."""
+    with clock.using(clock.ManualClock(T0)):
+        for serial in range(41, 54):
+            uscc = await svc.enterprise(serial, vocs="1000000", nox="1000000")
+            await grade(svc, uscc, "D")  # stop at red: 100 %
+        r = await svc.http.post(
+            "/supervision/alerts",
+            json={
+                "level": "red",
+                "districts": [DONGLI],
+                "from": "2026-11-01T00:00:00+08:00",
+                "to": "2026-12-02T00:00:00+08:00",
+            },
+            headers=ADMIN,
+        )
+        assert r.status_code == 201, r.text
+        path = f"/supervision/alerts/{r.json()['id']}/measures"
+        r = await svc.http.get(path, headers=officer())
+        assert r.status_code == 200, r.text
+        # Each: 1,000,000 t × 100 % × 31/365 = 84,931.507 t; thirteen of them.
+        assert {i["expected_vocs_reduction_t"] for i in r.json()["items"]} == {"84931.507"}
+        (dongli,) = r.json()["districts"]
+        assert dongli["enterprises"] == 13
+        assert dongli["expected_vocs_reduction_t"] == "1104109.591"
+        assert dongli["expected_nox_reduction_t"] == "1104109.591"
+        r = await svc.http.get(f"{path}.csv", headers=officer())
+        assert r.status_code == 200, r.text
+        assert len(list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))) == 13
+
+
+def test_a_districts_summed_reduction_is_total_tonnes() -> None:
+    """Sums in answers are TotalTonnes, not the bounded input type Tonnes."""
+    from decimal import Decimal
+
+    from supervision_svc.alerts.schemas import DistrictReduction
+
+    big = Decimal("1104109.591")
+    d = DistrictReduction(
+        district=DONGLI, enterprises=13, expected_vocs_reduction_t=big, expected_nox_reduction_t=big
+    )
+    assert d.model_dump(mode="json")["expected_vocs_reduction_t"] == "1104109.591"
