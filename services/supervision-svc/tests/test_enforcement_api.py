@@ -333,3 +333,48 @@ async def test_a_permit_before_its_start_date_is_not_in_force(svc: Service) -> N
         r = await svc.http.post("/supervision/cases", json=case, headers=officer(NINGHE))
         assert r.status_code == 409, r.text
         assert "no permit in force" in r.json()["detail"]
+
+
+def test_rectify_by_belongs_to_a_rectification_order_only() -> None:
+    """A deadline to rectify by (整改期限) is a rectification order's; a
+    warning, fine or permit suspension took one and stored it unchecked."""
+    import pytest
+    from pydantic import ValidationError
+    from supervision_svc.cases.schemas import MeasureIn
+    from svc_common.i18n import use
+
+    day = dt.date(2027, 1, 1)
+    for kind in ("warning", "fine", "permit_suspension"):
+        with use("zh"), pytest.raises(ValidationError) as refused:
+            MeasureIn.model_validate(
+                {"kind": kind, "rectify_by": day, **({"fine_cny": 500} if kind == "fine" else {})}
+            )
+        assert "只有责令整改可给出整改期限 rectify_by" in str(refused.value)
+    assert MeasureIn(kind="rectification", rectify_by=day).rectify_by == day
+
+
+async def test_a_warning_with_a_rectification_deadline_is_refused(svc: Service) -> None:
+    with clock.using(clock.ManualClock(T0 + dt.timedelta(days=19))):
+        plant = await svc.enterprise(32, NINGHE)
+        r = await svc.http.post(
+            "/supervision/inspections",
+            json=inspection(plant, "台账缺失"),
+            headers=officer(NINGHE),
+        )
+        assert r.status_code == 201, r.text
+        (finding,) = r.json()["findings"]
+        case = {
+            "finding_id": finding["id"],
+            "legal_basis": "《排污许可管理条例》第三十六条",
+            "facts": "台账缺失",
+            "measure": {"kind": "warning", "rectify_by": "2027-01-01"},
+        }
+        r = await svc.http.post("/supervision/cases", json=case, headers=officer(NINGHE))
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["measure.rectify_by"]
+        assert r.json()["errors"][0]["message"] == (
+            "rectify_by is given with a rectification order only, not with warning"
+        )
+        case["measure"] = {"kind": "warning"}
+        r = await svc.http.post("/supervision/cases", json=case, headers=officer(NINGHE))
+        assert r.status_code == 201 and r.json()["rectify_by"] is None, r.text
