@@ -185,9 +185,8 @@ def test_the_guarantee_cap_is_judged_by_the_share_cut_not_the_kind() -> None:
     # Stopping processes of unknown share cuts the default (50 %): a cap of
     # 40 % eases it, one of 60 % does not.
     unknown = grading.Measure("stop_processes", None, ("喷涂",))
-    eased = grading.required_measure(
-        "red", "D", None, TABLE, plan=unknown, guarantee=("livelihood", grading.Measure("reduce", 40))
-    )
+    at_most_40 = ("livelihood", grading.Measure("reduce", 40))
+    eased = grading.required_measure("red", "D", None, TABLE, plan=unknown, guarantee=at_most_40)
     assert eased.measure == grading.Measure("reduce", 40)
     kept = grading.required_measure("red", "D", None, TABLE, plan=unknown, guarantee=cap)
     assert kept.measure == unknown
@@ -197,7 +196,8 @@ def test_the_guarantee_cap_is_judged_by_the_share_cut_not_the_kind() -> None:
     assert r.measure == grading.Measure("reduce", 60)
     # Severity orders by the share cut first, then by the kind.
     assert grading.Measure("reduce", 60).severity(50) > plan.severity(50)
-    assert grading.Measure("stop").severity(50) > grading.Measure("stop_processes", 100).severity(50)
+    every_process = grading.Measure("stop_processes", 100, ("喷涂", "烘干"))
+    assert grading.Measure("stop").severity(50) > every_process.severity(50)
     assert grading.Measure("none").severity(50) < grading.Measure("reduce", 1).severity(50)
 
 
