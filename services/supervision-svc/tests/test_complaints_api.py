@@ -329,3 +329,56 @@ def test_a_refused_step_names_the_state_and_action_in_chinese() -> None:
         english.value.detail
         == "cannot close a complaint that is received; allowed now: accept, reject"
     )
+
+
+async def test_an_invisible_assignee_or_reason_is_refused(svc: Service) -> None:
+    """`{"officer": "\\u200b"}` assigned the complaint to nobody anyone can
+    read; a reason of invisible characters rejected or reopened one with no
+    reason. Names are checked as inspectors' are (spaces stripped, nothing
+    invisible) and a reason must show something; nothing changes."""
+    with clock.using(clock.ManualClock(T0)):
+        r = await svc.http.post("/supervision/complaints", json=complaint(), headers=officer())
+        url = f"/supervision/complaints/{r.json()['complaint']['id']}"
+        for reason in ("\u200b", "\u200b\u2060"):
+            r = await svc.http.post(f"{url}/reject", json={"reason": reason}, headers=officer())
+            assert r.status_code == 422, r.text
+            assert [e["field"] for e in r.json()["errors"]] == ["reason"]
+        r = await svc.http.post(f"{url}/accept", headers=officer())
+        assert r.status_code == 200, r.text
+        for name in ("\u200b", "li\u200bhua", " \u00a0 ", "zhang\u202fwei\u2063"):
+            r = await svc.http.post(
+                f"{url}/assign",
+                json={"officer": name},
+                headers={**officer(), "Accept-Language": "zh-CN"},
+            )
+            assert r.status_code == 422, (name, r.text)
+            assert [e["field"] for e in r.json()["errors"]] == ["officer"]
+        assert "不可见字符" in r.json()["errors"][0]["message"]
+        r = await svc.http.get(url, headers=officer())
+        assert (r.json()["status"], r.json()["assigned_to"]) == ("accepted", None)
+        # Full-width letters are the same name as ASCII ones (as for inspectors).
+        r = await svc.http.post(
+            f"{url}/assign", json={"officer": " ｌｉ.ｈｕａ "}, headers=officer()
+        )
+        assert r.status_code == 200 and r.json()["assigned_to"] == "li.hua", r.text
+        for step, body in (
+            ("reply", {"reply": "已派员现场检查"}),
+            ("close", {"outcome": "substantiated"}),
+        ):
+            r = await svc.http.post(f"{url}/{step}", json=body, headers=officer())
+            assert r.status_code == 200, r.text
+        r = await svc.http.post(f"{url}/reopen", json={"reason": "\u200b"}, headers=officer())
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason", r.text
+
+
+def test_an_imported_complaints_rejected_reason_must_show_something() -> None:
+    import pytest
+    from pydantic import ValidationError
+    from supervision_svc.complaints.schemas import ImportedComplaint
+
+    row = complaint(status="rejected", rejected_reason="\u200b")
+    row.pop("complainant")
+    with pytest.raises(ValidationError) as refused:
+        ImportedComplaint.model_validate(row)
+    assert refused.value.errors()[0]["loc"] == ("rejected_reason",)
+    assert ImportedComplaint.model_validate({**row, "rejected_reason": "重复"}).status == "rejected"

@@ -234,3 +234,36 @@ async def test_an_import_batch_is_learned_as_its_single_snapshots_would_be(svc: 
     assert await seen(699) == ("企业699", "operating")
     assert await seen(800) == ("新企业800", "operating")
     assert await seen(9000) == ("后来的名称", "operating")
+
+
+async def test_a_demands_owner_is_a_name_someone_can_read(svc: Service) -> None:
+    """The owner (责任人) is a name like an inspector's: an invisible one is
+    refused on creation, on a change and in an import."""
+    item = {
+        "district": DONGLI,
+        "title": "油烟扰民",
+        "source": "visit",
+        "owner": "\u200b",
+        "deadline": "2026-12-06",
+    }
+    with clock.using(clock.ManualClock(T0)):
+        r = await svc.http.post("/supervision/demands", json=item, headers=officer())
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["owner"]
+        r = await svc.http.post(
+            "/supervision/demands", json={**item, "owner": "王局"}, headers=officer()
+        )
+        assert r.status_code == 201, r.text
+        r = await svc.http.patch(
+            f"/supervision/demands/{r.json()['id']}",
+            json={"owner": "\u2060\u200b"},
+            headers=officer(),
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "owner", r.text
+        r = await svc.http.post(
+            "/supervision/demands:import",
+            content=json.dumps(item, ensure_ascii=False).encode(),
+            headers={**officer(), "content-type": "application/x-ndjson"},
+        )
+        assert r.json()["totals"]["error"] == 1, r.text
+        assert r.json()["results"][0]["errors"][0]["field"] == "owner"

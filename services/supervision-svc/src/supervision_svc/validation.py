@@ -4,13 +4,17 @@ naming the field, never a 500."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import unicodedata
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, Field
 from svc_common.errors import field_error
 from svc_common.i18n import msg
 from svc_common.pagination import decode_cursor
 from svc_common.uscc import USCC as SharedUSCC
 from svc_common.uscc import uscc_problem
+
+from supervision_svc.inspections.rules import hidden_characters, person_name
 
 
 def _upper(v: Any) -> Any:
@@ -80,3 +84,41 @@ def not_before_today(day: dt.date, today: dt.date, field: str) -> None:
                 f"不得早于今天（北京时间 {today}）",
             ),
         )
+
+
+def _person(v: str) -> str:
+    """A person's name (an officer, an owner) checked as inspectors' names
+    are: in the one form (rules.person_name: NFKC, spaces around it
+    stripped), 1 to 100 characters, none of them one a reader cannot see (a
+    zero-width space would make a name look like another, or like none)."""
+    name = person_name(v)
+    if not 1 <= len(name) <= 100:
+        raise ValueError(msg("a name is 1 to 100 characters", "姓名为 1 至 100 个字符"))
+    if hidden_characters(name):
+        raise ValueError(
+            msg(
+                "a name holds an invisible or control character",
+                "姓名中含有不可见字符或控制字符",
+            )
+        )
+    return name
+
+
+#: A person's name in a request body (交办的承办人, 责任人).
+PersonName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_person)]
+
+#: Spaces, and characters a reader cannot see (controls, format characters
+#: such as a zero-width space or a word joiner, surrogates, private use).
+_UNSEEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+
+
+def _visible(v: str) -> str:
+    """A text that must say something (a reason): at least one character a
+    reader can see; one of spaces and zero-width characters says nothing."""
+    if all(unicodedata.category(c) in _UNSEEN for c in v):
+        raise ValueError(msg("holds nothing visible", "没有可见的内容（仅含空白或不可见字符）"))
+    return v
+
+
+#: Why a step was taken (不予受理、重新办理的理由): 1 to 500 characters, something visible.
+Reason = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_visible)]

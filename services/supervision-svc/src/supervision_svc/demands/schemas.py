@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
 from svc_common.types import Day, null_refused, schema_extra
 
+from supervision_svc.validation import PersonName
+
 Source = Literal["visit", "inspection", "complaint", "other"]
 
 
@@ -20,7 +22,7 @@ class DemandIn(BaseModel):
     detail: str = Field("", max_length=2000)
     source: Source
     source_ref: str | None = Field(None, max_length=100, description="complaint case no. etc.")
-    owner: str = Field(min_length=1, max_length=100, description="责任人")
+    owner: PersonName = Field(description="责任人")
     deadline: Day
     progress_percent: int = Field(0, ge=0, le=100)
     progress_note: str | None = Field(None, max_length=2000)
@@ -42,7 +44,7 @@ class ProgressIn(BaseModel):
 
     progress_percent: int | None = Field(None, ge=0, le=100)
     progress_note: str | None = Field(None, max_length=2000)
-    owner: str | None = Field(None, min_length=1, max_length=100)
+    owner: PersonName | None = None
     deadline: Day | None = None
 
     _not_null = field_validator("progress_percent", "owner", "deadline")(null_refused)
