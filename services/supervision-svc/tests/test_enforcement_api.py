@@ -288,7 +288,8 @@ def test_a_plan_says_what_a_period_is_and_wants_two_inspectors() -> None:
     assert ok.inspector_pool == ["张三", "李四"]
     assert PlanIn.model_validate({**base, "period": "2026"}).inspector_pool == []
     pattern = PlanIn.model_json_schema()["properties"]["period"]["pattern"]
-    assert pattern == r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$"  # still in the document
+    # Still in the document (the years as every date's: 2000–2099).
+    assert pattern == r"^20[0-9]{2}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$"
 
 
 async def test_a_permit_before_its_start_date_is_not_in_force(svc: Service) -> None:
@@ -378,3 +379,39 @@ async def test_a_warning_with_a_rectification_deadline_is_refused(svc: Service) 
         case["measure"] = {"kind": "warning"}
         r = await svc.http.post("/supervision/cases", json=case, headers=officer(NINGHE))
         assert r.status_code == 201 and r.json()["rectify_by"] is None, r.text
+
+
+def test_a_plans_period_is_of_a_year_from_2000_to_2099() -> None:
+    """0000 and 9999-H2 were taken as periods; every date of the product is
+    within 2000–2099, and a period's digits are ASCII ones."""
+    import pytest
+    from pydantic import ValidationError
+    from supervision_svc.inspections.schemas import PlanIn
+
+    for period in ("0000", "9999-H2", "1999-Q4", "2100", "２０２６", "٢٠٢٦-06"):
+        with pytest.raises(ValidationError) as refused:
+            PlanIn(district=NINGHE, period=period, count=1)
+        assert refused.value.errors()[0]["loc"] == ("period",), period
+    for period in ("2000", "2026-06", "2026-Q3", "2099-H2"):
+        assert PlanIn(district=NINGHE, period=period, count=1).period == period
+
+
+async def test_a_plan_of_a_district_with_nobody_to_draw_names_the_district(svc: Service) -> None:
+    body = {"district": "120104", "period": "2026", "count": 1}
+    r = await svc.http.post("/supervision/inspection-plans", json=body, headers=ADMIN)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"] == [
+        {
+            "field": "district",
+            "message": "the district has no operating enterprise on the register to draw from",
+        }
+    ]
+    await svc.enterprise(33, "120104")
+    for period in ("0000", "9999-H2"):
+        r = await svc.http.post(
+            "/supervision/inspection-plans", json={**body, "period": period}, headers=ADMIN
+        )
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["period"]
+    r = await svc.http.post("/supervision/inspection-plans", json=body, headers=ADMIN)
+    assert r.status_code == 201, r.text

@@ -13,7 +13,7 @@ from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.calendar import end_of_day, local_date, start_of_day
-from svc_common.errors import NotFound, Unprocessable, field_error
+from svc_common.errors import NotFound, field_error
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
 
@@ -122,11 +122,12 @@ async def create_plan(
     principal.require_district(body.district)
     enterprises, facts = await draw_facts(s, body.district, now)
     if not facts:
-        raise Unprocessable(
+        raise field_error(
+            "district",
             msg(
                 "the district has no operating enterprise on the register to draw from",
                 "该区登记册中没有可抽取的在营企业",
-            )
+            ),
         )
     weights = {
         "low": settings.draw_weight_low,
