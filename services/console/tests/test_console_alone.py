@@ -1647,3 +1647,45 @@ async def test_the_sign_in_page_names_the_development_users_in_the_readers_langu
     assert "李华 — approval officer (Jizhou District)" in en.text, en.text[:2000]
     assert "auditor (citywide, read only)" in en.text
     assert "审批人员" not in en.text and "全市" not in en.text
+
+
+async def test_a_refused_check_code_is_named_by_the_verify_pages_word(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/public/verify?no=…&code=abc said `code: 至少需要 4 个字符` (the
+    API's field name, from the problem's detail): the page's word 校验码."""
+    no = "DJB-120101-2026-000001"
+    stub.on(
+        "GET",
+        f"/eia/public/receipts/{no}",
+        lambda _: httpx.Response(
+            422,
+            json={
+                "title": "请求内容无效",
+                "detail": "code: 至少需要 4 个字符",
+                "errors": [{"field": "code", "message": "至少需要 4 个字符"}],
+            },
+        ),
+    )
+    r = await client.get("/console/public/verify", params={"no": no, "code": "abc"})
+    assert_console_page(r, 200, "校验码：至少需要 4 个字符")
+    assert "code:" not in _main(r.text) and "code：" not in _main(r.text)
+    en = await client.get("/console/public/verify", params={"no": no, "code": "abc", "lang": "en"})
+    assert "check code: 至少需要 4 个字符" in _main(en.text)
+    assert not re.search(r"(?<!check )code: ", _main(en.text))
+    # The register's own refusals (other than a page link's) by its words too.
+    stub.on(
+        "GET",
+        "/quota/public/register",
+        lambda _: httpx.Response(
+            400,
+            json={
+                "title": "请求内容无效",
+                "detail": "cursor: 格式不对",
+                "errors": [{"field": "cursor", "message": "格式不对"}],
+            },
+        ),
+    )
+    r = await client.get("/console/public/register", params={"lang": "zh"})
+    assert_console_page(r, 200, "翻页链接：格式不对")
+    assert "cursor" not in _main(r.text)
