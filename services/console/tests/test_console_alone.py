@@ -1689,3 +1689,72 @@ async def test_a_refused_check_code_is_named_by_the_verify_pages_word(
     r = await client.get("/console/public/register", params={"lang": "zh"})
     assert_console_page(r, 200, "翻页链接：格式不对")
     assert "cursor" not in _main(r.text)
+
+
+async def test_what_the_role_may_not_read_is_said_not_shown_as_nothing(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """Investment staff (王芳): eia-svc refuses them the filings and the
+    registration forms (403). The page said 无。 under 环评文件 and 0.000 吨/年
+    under 已批项目已分配, where an auditor sees the approved filing and
+    5.000 t: the sections say the role cannot see them, the figures drawn
+    from them are not available, and the history says what it leaves out."""
+    uscc = "91120119000000001C"
+    page = {"next_cursor": None}
+    company = {
+        "uscc": uscc,
+        "name": "天津某涂装有限公司",
+        "district": "120119",
+        "industry_code": "C3360",
+        "category": "key",
+        "address": "蓟州区",
+        "operating_status": "operating",
+    }
+    stub.on("GET", f"/permit/enterprises/{uscc}", company)
+    stub.on("GET", "/permit/industries", [])
+    permit = {
+        "id": "p1",
+        "permit_no": uscc + "001P",
+        "category": "key",
+        "status": "issued",
+        "vocs_t": "0.600",
+        "quota_drawn_t": "0",
+        "created_at": "2026-10-01T02:00:00+00:00",
+        "updated_at": "2026-10-02T02:00:00+00:00",
+    }
+    stub.on("GET", "/permit/permits", {**page, "items": [permit]})
+    stub.on("GET", "/permit/registrations", {**page, "items": []})
+    stub.on("GET", "/permit/audits", {**page, "items": []})
+    stub.on("GET", "/quota/reservations", {**page, "items": []})
+    refused = {"title": "无权访问", "detail": "您的角色无权执行此操作"}
+    for path in ("/eia/filings", "/eia/registrations"):
+        stub.on("GET", path, lambda _: httpx.Response(403, json=refused))
+    await sign_in(client, "investment")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    assert_console_page(r, 200, "您的角色无权查看环评文件", "您的角色无权查看环评登记表备案")
+    main = _main(r.text)
+    filings = main.split('id="f-h"')[1].split("</section>")[0]
+    assert "无。" not in filings
+    allocated = main.split("已批项目已分配</dt><dd>")[1].split("</dd>")[0]
+    reserved = main.split("审批中预留</dt><dd>")[1].split("</dd>")[0]
+    assert "0.000" not in allocated and "不可用" in allocated, allocated
+    assert "0.000" not in reserved and "不可用" in reserved, reserved
+    # What the role may read still shows: the permit's amount.
+    permitted = main.split("有效许可证许可量</dt><dd>")[1].split("</dd>")[0]
+    assert "0.600" in permitted
+    history = main.split('id="h-h"')[1].split("</section>")[0]
+    assert "历史记录未包括：环评文件、环评登记表备案" in history
+    assert "在您可查看的区内没有该代码的记录" not in main
+
+    # A service that fails is not "nothing" either: a note, and the section
+    # says it could not be read.
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on("GET", "/permit/permits", lambda _: httpx.Response(503, json=down))
+    await sign_in(client, "auditor")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    main = _main(r.text)
+    permits = main.split('id="p-h"')[1].split("</section>")[0]
+    assert "无。" not in permits and "排污许可证暂时无法读取" in permits, permits
+    permitted = main.split("有效许可证许可量</dt><dd>")[1].split("</dd>")[0]
+    assert "0.000" not in permitted and "不可用" in permitted
+    assert "本次请求所需的服务暂不可用" in main
