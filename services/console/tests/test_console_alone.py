@@ -1758,3 +1758,30 @@ async def test_what_the_role_may_not_read_is_said_not_shown_as_nothing(
     permitted = main.split("有效许可证许可量</dt><dd>")[1].split("</dd>")[0]
     assert "0.000" not in permitted and "不可用" in permitted
     assert "本次请求所需的服务暂不可用" in main
+
+
+async def test_a_queue_not_read_is_not_shown_as_nothing_waiting(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A queue the role may not read (403) or whose service failed read
+    暂无待确认的收回指标 and 收回待确认 (0): it says so, on its section and
+    its tab; the queues that were read show as before."""
+    page = {"next_cursor": None, "items": []}
+    for path in ("/eia/filings", "/permit/permits", "/permit/audits"):
+        stub.on("GET", path, page)
+    stub.on("GET", "/quota/reclaims", lambda _: httpx.Response(403, json={"title": "无权访问"}))
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on("GET", "/eia/review-queue", lambda _: httpx.Response(503, json=down))
+    await sign_in(client, "auditor")
+    r = await client.get("/console/workbench/")
+    assert_console_page(r, 200, "本次请求所需的服务暂不可用")
+    main = _main(r.text)
+    tabs = main.split('aria-label="待办"')[1].split("</nav>")[0]
+    assert "收回待确认 (—)" in tabs and "事后抽查 (—)" in tabs, tabs
+    assert "环评审批 (0)" in tabs and "审核整改到期 (0)" in tabs, tabs
+    reclaims = main.split('id="reclaims"')[1].split("</section>")[0]
+    assert "您的角色无权查看此项待办" in reclaims and "暂无待确认" not in reclaims
+    checks = main.split('id="checks"')[1].split("</section>")[0]
+    assert "此项待办暂时无法完整读取" in checks and "暂无待抽查" not in checks
+    filings = main.split('id="filings"')[1].split("</section>")[0]
+    assert "暂无待办" in filings and "无法" not in filings
