@@ -396,3 +396,34 @@ async def test_on_a_phone_no_page_scrolls_sideways(
         assert wide == {}
     finally:
         await ctx.close()
+
+
+async def test_an_actions_answer_updates_the_tabs_counts(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """李华 rejects (驳回) a reclaim 陈静 entered: the row said 已办理 — 已驳回
+    while the tab still read 收回待确认 (5) until a reload."""
+    p = page
+    pending = admin_get(demo_server, "/quota/reclaims", district="120119", status="pending")
+    assert isinstance(pending, dict)
+    theirs = [r for r in pending["items"] if r["created_by"] != "li.hua"]
+    target = theirs[0]
+    await sign_in(p, demo_server, "officer-jizhou")
+    tab = p.locator("nav.queues a[href='#reclaims']")
+    assert await tab.inner_text() == f"收回待确认 ({len(pending['items'])})"
+    form = p.locator(
+        f"tr[data-reclaim='{target['id']}'] form.act:has(button[data-op='reclaim-reject'])"
+    )
+    await form.locator("input[name=reason]").fill("重复录入")
+    await form.locator("button").click()
+    await p.locator(f"tr[data-reclaim='{target['id']}'] .result.ok").wait_for()
+    assert "已驳回" in await p.inner_text(f"tr[data-reclaim='{target['id']}']")
+    await p.wait_for_function(
+        "n => document.querySelector(\"nav.queues a[href='#reclaims']\").textContent"
+        " === '收回待确认 (' + n + ')'",
+        arg=len(pending["items"]) - 1,
+        timeout=5_000,
+    )
+    # One set of tabs: the answer's replaced the page's.
+    assert await p.locator("nav.queues").count() == 1
+    await shot(p, artifacts, "workbench-tabs-updated")

@@ -1785,3 +1785,52 @@ async def test_a_queue_not_read_is_not_shown_as_nothing_waiting(
     assert "此项待办暂时无法完整读取" in checks and "暂无待抽查" not in checks
     filings = main.split('id="filings"')[1].split("</section>")[0]
     assert "暂无待办" in filings and "无法" not in filings
+
+
+async def test_an_actions_answer_brings_the_tabs_counts_up_to_date(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """李华 rejects a reclaim: the row said 已办理 — 已驳回 and the tab still
+    read 收回待确认 (5) until a reload. The answer carries the tabs, read
+    again, to replace the page's (htmx out-of-band); a filing's row too. A
+    service failure brings none (the queues would be read from it)."""
+    reclaim = {"district": "120119", "pollutant": "VOCs", "amount_t": "0.670"}
+    reclaim |= {"source": "manual", "created_at": "2026-11-02T02:00:00+00:00"}
+    pending = [{**reclaim, "id": f"r{i}", "created_by": "chen.jing"} for i in range(5)]
+    page = {"next_cursor": None, "items": []}
+    for path in ("/eia/filings", "/eia/review-queue", "/permit/permits", "/permit/audits"):
+        stub.on("GET", path, page)
+    stub.on("GET", "/quota/reclaims", {"next_cursor": None, "items": pending})
+    token = await sign_in(client, "officer-jizhou")
+    before = await client.get("/console/workbench/")
+    assert "收回待确认 (5)" in before.text
+
+    def reject(request: httpx.Request) -> httpx.Response:
+        pending.pop(0)
+        return httpx.Response(200, json={**reclaim, "id": "r0", "status": "rejected"})
+
+    stub.on("POST", "/quota/reclaims/r0/reject", reject)
+    form = {"csrf_token": token, "op": "reclaim-reject", "id": "r0", "idem": "k" * 20}
+    hx = {"HX-Request": "true"}
+    r = await client.post("/console/workbench/act", data={**form, "reason": "重复录入"}, headers=hx)
+    assert r.status_code == 200 and "已办理" in r.text
+    tabs = re.search(r'<nav id="queue-tabs"[^>]*hx-swap-oob="true"[^>]*>(.*?)</nav>', r.text, re.S)
+    assert tabs and "收回待确认 (4)" in tabs.group(1), r.text
+    # A filing's row, redrawn, brings them as well.
+    filing = _filing(id="f1", status="accepted", district="120119")
+    stub.on("POST", "/eia/filings/f1/evaluation-done", {**filing, "status": "evaluated"})
+    r = await client.post(
+        "/console/workbench/act",
+        data={**form, "op": "filing", "id": "f1", "action": "evaluation-done", "row": "filing"},
+        headers=hx,
+    )
+    assert r.status_code == 200 and 'data-filing="f1"' in r.text
+    assert 'id="queue-tabs"' in r.text and "收回待确认 (4)" in r.text
+    # The service down: the message, and no tabs read from it.
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用，请稍后重试"}
+    stub.on("POST", "/quota/reclaims/r1/reject", lambda _: httpx.Response(503, json=down))
+    r = await client.post(
+        "/console/workbench/act", data={**form, "id": "r1", "reason": "x"}, headers=hx
+    )
+    assert r.status_code == 503 and "本次请求所需的服务暂不可用" in r.text
+    assert "queue-tabs" not in r.text

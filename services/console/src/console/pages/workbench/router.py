@@ -304,8 +304,10 @@ async def act(
     # the user can correct it and send again.
     status = 200 if problem is None else 403 if user.role not in spec_roles(spec) else 422
     result: Any = None
+    called = False
     if problem is None and spec is not None:
         path = spec.path.format(id=id, sub=sub, action=action)
+        called = True
         try:
             result = await api.post(
                 spec.service,
@@ -334,6 +336,14 @@ async def act(
                 problem = session_ended() if exc.status == 401 else exc.said()
     done = msg("Done", "已办理") if problem is None else None
     said = queues.outcome(op, action, result) if problem is None else None
+    # The tabs' counts, read again once the service has answered (done, or
+    # refused: another officer may have acted first), go with the answer to
+    # replace the page's (htmx out-of-band): 收回待确认 (5) after a reclaim
+    # was rejected read (5) until the page was reloaded. Not after a service
+    # failure: the queues would be read from the service that just failed.
+    tabs: dict[str, Any] = {}
+    if is_htmx(request) and called and status < 500:
+        tabs = {"tabs_oob": True, "counts": (await read_queues(api, user.token)).counts()}
     if is_htmx(request) and op == "filing" and row == "filing" and isinstance(result, dict):
         # The filing's row drawn again from the filing as it now is: its
         # status, statutory deadline and countdown, and its next actions.
@@ -347,6 +357,7 @@ async def act(
             may_act=True,
             new_key=lambda: uuid.uuid4().hex,
             note={"ok": problem is None, "text": text},
+            **tabs,
         )
         response.headers["HX-Retarget"] = f'tr[data-filing="{id}"]'
         response.headers["HX-Reswap"] = "outerHTML"
@@ -362,6 +373,7 @@ async def act(
             op=op,
             action=action,
             outcome=said,
+            **tabs,
         )
     from console.web import flash
 
