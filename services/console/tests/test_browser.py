@@ -427,3 +427,61 @@ async def test_an_actions_answer_updates_the_tabs_counts(
     # One set of tabs: the answer's replaced the page's.
     assert await p.locator("nav.queues").count() == 1
     await shot(p, artifacts, "workbench-tabs-updated")
+
+
+async def test_a_failure_is_said_beside_the_form_not_dropped(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """A workbench action (and the fit form) while a service is out: the
+    console answers 503 with 本次请求所需的服务暂不可用，请稍后重试 and the
+    page showed nothing (the script dropped every answer of 500 or more), so
+    the button looked dead. The message shows beside the form, as a refusal
+    does; the form stays, with its Idempotency-Key (sending it again cannot
+    act twice). An answer not in the console's words (a proxy's page, a bare
+    500) or no answer at all is said in the page's language."""
+    p = page
+    said = "本次请求所需的服务暂不可用，请稍后重试"
+    fragment = f'<p class="result error" role="alert">{said}</p>'
+    answers: list[dict[str, Any]] = [
+        {"status": 503, "content_type": "text/html; charset=utf-8", "body": fragment},
+        {"status": 500, "content_type": "text/plain", "body": "Internal Server Error"},
+    ]
+
+    async def outage(route: Route) -> None:
+        if not answers:
+            await route.abort("connectionrefused")
+            return
+        await route.fulfill(**answers.pop(0))
+
+    await sign_in(p, demo_server, "officer-jizhou")
+    form = p.locator("form.act:has(button[data-op='permit-renew'])").first
+    key = await form.locator("input[name=idem]").input_value()
+    await p.route("**/console/workbench/act", outage)
+    await form.locator("button").click()
+    await form.locator(".outcome .result.error").wait_for()
+    assert said in await form.locator(".outcome").inner_text()
+    assert await form.locator("button[data-op='permit-renew']").count() == 1
+    assert await form.locator("input[name=idem]").input_value() == key
+    await shot(p, artifacts, "workbench-outage")
+    await form.locator("button").click()
+    await p.wait_for_function(
+        "el => el.textContent.includes('请求未能完成（500）')",
+        arg=await form.locator(".outcome").element_handle(),
+        timeout=5_000,
+    )
+    await form.locator("button").click()
+    await p.wait_for_function(
+        "el => el.textContent.includes('无法连接控制台')",
+        arg=await form.locator(".outcome").element_handle(),
+        timeout=5_000,
+    )
+    await p.unroute("**/console/workbench/act")
+
+    # The fit form: its answer's place (#fit-result) says it.
+    await p.goto(f"{demo_server.url}/console/investment/")
+    answers.append({"status": 503, "content_type": "text/html; charset=utf-8", "body": fragment})
+    await p.route("**/console/investment/fit?*", outage)
+    await p.fill("#p_VOCs", "5")
+    await p.click("form.project button[type=submit]")
+    await p.locator("#fit-result .result.error").wait_for()
+    assert said in await p.inner_text("#fit-result")

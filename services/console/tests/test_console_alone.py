@@ -1834,3 +1834,20 @@ async def test_an_actions_answer_brings_the_tabs_counts_up_to_date(
     )
     assert r.status_code == 503 and "本次请求所需的服务暂不可用" in r.text
     assert "queue-tabs" not in r.text
+
+
+async def test_a_service_failure_in_a_part_of_a_page_is_a_fragment_not_a_page(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """The trend (loaded by htmx) with quota-svc out: the message, where the
+    trend goes; it was a whole page with its header and menu (which the page's
+    script then dropped, leaving 正在读取… for good)."""
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用，请稍后重试"}
+    stub.on("GET", "/quota/balances", lambda _: httpx.Response(503, json=down))
+    await sign_in(client, "investment")
+    r = await client.get("/console/investment/trend", headers={"HX-Request": "true"})
+    assert r.status_code == 503 and r.headers["content-type"].startswith("text/html")
+    assert "本次请求所需的服务暂不可用" in r.text and "<html" not in r.text
+    assert 'class="result error"' in r.text
+    page = await client.get("/console/investment/trend")
+    assert_console_page(page, 503, "本次请求所需的服务暂不可用")
