@@ -485,3 +485,50 @@ async def test_a_failure_is_said_beside_the_form_not_dropped(
     await p.click("form.project button[type=submit]")
     await p.locator("#fit-result .result.error").wait_for()
     assert said in await p.inner_text("#fit-result")
+
+
+#: A project's name of 90 letters and no space (a filer's typing, a pasted
+#: identifier): the page must wrap it, not widen.
+LONG_WORD = "Reconstruction" * 6 + "ABCDEF"
+
+
+async def test_a_long_unbroken_name_does_not_widen_a_phones_page(
+    browser: Browser, demo_server: Server, artifacts: Path
+) -> None:
+    """375 px: an EIA filing whose project name is a 90-letter word made the
+    enterprise page 717 px wide (its history's items and its headings did
+    not wrap)."""
+    assert len(LONG_WORD) == 90
+    uscc = admin_get(demo_server, "/eia/filings", district="120119")["items"][0]["uscc"]
+    body = {
+        "project_name": LONG_WORD,
+        "uscc": uscc,
+        "enterprise_name": "天津" + LONG_WORD + "有限公司",
+        "district": "120119",
+        "project_type": "C3670",
+        "category": "report_form",
+        "vocs_increment_t": "0",
+        "major_project": False,
+    }
+    async with httpx.AsyncClient(timeout=30) as api:
+        r = await api.post(
+            f"{demo_server.url}/eia/filings",
+            json=body,
+            headers=testing.auth("filer", sub="long-name-filer", idem="long-name-filing-1"),
+        )
+    assert r.status_code in (200, 201), r.text
+    ctx = await browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN")
+    try:
+        p = await ctx.new_page()
+        p.set_default_timeout(15_000)
+        await sign_in(p, demo_server, "officer-jizhou")
+        for path in (f"/console/enterprise/{uscc}", "/console/workbench/"):
+            await p.goto(f"{demo_server.url}{path}")
+            await p.wait_for_load_state("networkidle")
+            assert LONG_WORD in await p.inner_text("main")
+            width = await p.evaluate("document.scrollingElement.scrollWidth")
+            assert width <= 375, (path, width, await p.evaluate(WIDEST))
+        await p.goto(f"{demo_server.url}/console/enterprise/{uscc}")
+        await p.screenshot(path=str(artifacts / "phone-long-name.png"), full_page=True)
+    finally:
+        await ctx.close()
