@@ -216,6 +216,10 @@ def _install_handlers(app: FastAPI) -> None:
                 return problem_page(request, 401, session_ended())
             here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(login_url(here), status_code=303)
+        if is_htmx(request):
+            # A part of a page (the fit form's answer, the trend): the
+            # message where that part goes, not a whole page inside it.
+            return problem_page(request, page_status(exc.status), exc.said())
         return render(
             request,
             "error.html",

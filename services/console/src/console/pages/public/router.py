@@ -53,7 +53,9 @@ async def verify(
                     "eia", f"/eia/public/receipts/{no}", token=None, params={"code": code}
                 )
             except ApiError as exc:
-                problem = exc.message
+                # A refused field by the page's word (校验码：…), never the
+                # API's field name the detail repeats (code: …).
+                problem = exc.said()
     return render(request, "public/verify.html", no=no, code=code, result=result, problem=problem)
 
 
@@ -142,7 +144,7 @@ async def register(
                 "该翻页链接不完整或已失效，请从第一页开始查看。",
             )
         else:
-            problem = exc.message
+            problem = exc.said()
     columns, rows = _table(data)
     parks = await _park_names(api, optional_user(request))
     return render(
