@@ -1851,3 +1851,52 @@ async def test_a_service_failure_in_a_part_of_a_page_is_a_fragment_not_a_page(
     assert 'class="result error"' in r.text
     page = await client.get("/console/investment/trend")
     assert_console_page(page, 503, "本次请求所需的服务暂不可用")
+
+
+@pytest.mark.parametrize("how", ["unreachable", "503", "500"])
+async def test_a_public_page_whose_service_is_down_says_so_by_its_status(
+    client: httpx.AsyncClient, stub: Stub, how: str
+) -> None:
+    """The public pages answered 200 with "无法连接 eia-svc（ConnectError）"
+    in them: a monitor or a cache took an outage for the page, and the
+    public read the service's internal name. Now 503 (with Retry-After: the
+    service's own when it said one) or 502, and a plain message."""
+    no = "DJB-120119-2026-000123"
+
+    def down(request: httpx.Request) -> httpx.Response:
+        if how == "unreachable":
+            raise httpx.ConnectError("refused", request=request)
+        if how == "503":
+            return httpx.Response(503, json={"title": "服务暂不可用"}, headers={"Retry-After": "7"})
+        return httpx.Response(500, text="Internal Server Error")
+
+    for path in (f"/eia/public/receipts/{no}", f"/eia/public/receipts/{no}/receipt"):
+        stub.on("GET", path, down)
+    stub.on("GET", "/quota/public/register", down)
+    status = 502 if how == "500" else 503
+    pages = [
+        ("/console/public/verify", {"no": no, "code": "ABCD"}),
+        ("/console/public/register", {}),
+        (f"/console/public/receipt/{no}", {"code": "ABCD"}),
+    ]
+    for path, params in pages:
+        r = await client.get(path, params=params)
+        assert_console_page(r, status, "该服务暂时不可用，请稍后再试")
+        assert "-svc" not in r.text and "ConnectError" not in r.text, path
+        if status == 503:
+            assert r.headers["retry-after"] == ("7" if how == "503" else "5"), path
+        else:
+            assert "retry-after" not in r.headers, path
+
+
+async def test_a_signed_in_page_whose_service_is_down_asks_to_try_again_later(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    await sign_in(client, "auditor")
+    stub.on("GET", "/permit/enterprises/91120119000000001C", down)
+    r = await client.get("/console/enterprise/91120119000000001C")
+    assert r.status_code == 503, r.text[:300]
+    assert r.headers["retry-after"] == "5"
