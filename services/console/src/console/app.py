@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from svc_common import security_headers
 from svc_common.auth import role_name
+from svc_common.head_requests import HeadAsGet
 from svc_common.i18n import msg
 from svc_common.tracing import FASTAPI_TELEMETRY
 
@@ -37,7 +38,6 @@ from console.settings import Settings
 from console.web import (
     HERE,
     SECURITY_HEADERS,
-    HeadAsGet,
     LanguageMiddleware,
     is_htmx,
     problem_page,
