@@ -149,6 +149,15 @@ async def _alert_story(svc: Service) -> None:
         headers=ADMIN,
     )
     assert r.status_code == 422 and r.json()["missing"] == ["yellow/benchmark_national"]
+    assert [e["field"] for e in r.json()["errors"]] == ["rules"]
+    # A level and tier twice: the second one is named.
+    r = await svc.http.put(
+        "/supervision/emergency-policy",
+        json={"effective_from": "2026-11-01", "rules": [*table[:-1], table[3]]},
+        headers=ADMIN,
+    )
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == [f"rules.{len(table) - 1}"], r.text
     r = await svc.http.put(
         "/supervision/emergency-policy",
         json={"effective_from": "2026-11-01", "rules": table},
