@@ -169,13 +169,16 @@ def _token(token: str | None) -> str:
 
 
 def _base(service: str, url: str, overrides: list[str] | None) -> str:
+    """Where `service` is served: a `--service-url` for it, else its
+    `<SERVICE>_URL` (PERMIT_URL, QUOTA_URL…, as every other command and
+    `make run-kafka` name it), else `--url`."""
     if service not in SERVICES:
         raise typer.BadParameter(f"service must be one of {', '.join(SERVICES)}")
     for item in overrides or []:
         name, _, where = item.partition("=")
         if name == service and where:
             return where.rstrip("/")
-    return url.rstrip("/")
+    return (os.environ.get(f"{service.upper()}_URL") or url).rstrip("/")
 
 
 def _call(
