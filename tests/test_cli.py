@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -44,6 +45,19 @@ def test_token_refuses_what_would_be_a_mistake() -> None:
         assert why in " ".join(r.output.split()), (args, r.output)
     investment = runner.invoke(app, ["token", "--role", "investment"])
     assert investment.exit_code == 0
+
+
+@pytest.mark.parametrize("sub", ["a" * 500, "system", " ", "li\nhua", "li\u202ehua"])
+def test_token_refuses_a_subject_every_service_would_refuse(sub: str) -> None:
+    """`--sub` of 500 characters (or `system`, a line break…) printed a token
+    every service then answered 401 令牌的主体（sub）无效."""
+    r = runner.invoke(app, ["token", "--role", "admin", "--sub", sub])
+    assert r.exit_code == 2, r.output
+    assert "--sub" in r.output and "主体" in r.output, r.output
+    ok = runner.invoke(app, ["token", "--role", "admin", "--sub", "李华.li-hua"])
+    assert ok.exit_code == 0, ok.output
+    claims = jwt.decode(ok.output.strip(), DEV_JWT_SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "李华.li-hua"
 
 
 @pytest.fixture(scope="module")
@@ -297,3 +311,91 @@ def test_a_service_that_is_down_or_refuses_ends_with_a_reason_not_a_traceback(
     refused = _bureau("export", "permits", "--api", server.url, "--token", "nonsense")
     assert refused.returncode == 2, refused.stderr  # a token not accepted: usage
     assert "Traceback" not in refused.stderr and "401" in refused.stderr
+
+
+PERMIT = {
+    "id": "P1",
+    "permit_no": "91120119000000001C001P",
+    "uscc": "91120119000000001C",
+    "enterprise_name": "天津汇鑫涂料有限公司",
+    "district": "120119",
+    "category": "key",
+    "status": "issued",
+    "vocs_t": "0.600",
+    "quota_drawn_t": "0.000",
+    "valid_from": "2022-01-01",
+    "valid_to": "2026-12-31",
+    "pollutants": [
+        {"pollutant": "VOCs", "amount_t": "0.600"},
+        {"pollutant": "NH3-N", "amount_t": "0.125"},
+        {"pollutant": "NOx", "amount_t": "1.200"},
+    ],
+}
+FILING = {
+    "id": "F1",
+    "status": "accepted",
+    "created_at": "2026-12-31T16:30:00+00:00",
+    "accepted_at": "2026-12-31T15:59:00Z",
+    "due_on": "2027-01-05",
+    "due_at": "2027-01-05T16:00:00+00:00",
+    "decided_at": None,
+}
+
+
+@pytest.fixture
+def lists() -> Iterator[str]:
+    """A stand-in permit-svc and eia-svc: one permit, one filing."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            item = PERMIT if self.path.startswith("/permit/") else FILING
+            body = json.dumps({"items": [item], "next_cursor": None}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_an_export_reads_as_an_officer_expects(lists: str, tmp_path: Path, suffix: str) -> None:
+    """`bureau export permits` wrote `pollutants` as a Python list
+    ("[{'pollutant': 'VOCs', …}]") and `export filings` every time in UTC:
+    a deadline of 6 January in Beijing read 2027-01-05T16:00:00+00:00."""
+    rows: list[dict[str, Any]] = []
+    for what in ("permits", "filings"):
+        out = tmp_path / f"{what}.{suffix}"
+        r = runner.invoke(app, ["export", what, "--out", str(out), "--api", lists])
+        assert r.exit_code == 0, r.output
+        if suffix == "csv":
+            rows += csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")))
+        else:
+            sheet = load_workbook(out, read_only=True).worksheets[0]
+            header, *values = sheet.iter_rows(values_only=True)
+            # A row's empty cells at its end are not read back: None.
+            rows += [dict(zip(header, v + (None,) * len(header), strict=False)) for v in values]
+    permit, filing = rows
+    assert "pollutants" not in permit and "{" not in " ".join(map(str, permit.values()))
+    assert (permit["vocs_t"], permit["NOx_t"], permit["NH3-N_t"]) == ("0.600", "1.200", "0.125")
+    assert list(permit)[-2:] == ["NOx_t", "NH3-N_t"]  # permit-svc's order of pollutants
+    assert permit["valid_to"] == "2026-12-31"
+    assert filing["created_at (北京时间)"] == "2027-01-01 00:30"
+    assert filing["accepted_at (北京时间)"] == "2026-12-31 23:59"
+    assert filing["due_on"] == "2027-01-05"  # the last day
+    assert filing["due_at (北京时间)"] == "2027-01-06 00:00"  # the first instant past it
+    assert filing["decided_at (北京时间)"] in ("", None)
+    assert "created_at" not in filing

@@ -6,27 +6,37 @@ refusal, 3 a service that cannot answer), never a traceback."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from svc_common import testing
+from svc_common.uscc import make_uscc
 
 
-def _bureau(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """As a person runs it (not CliRunner, which skips bureau.cli._Bureau)."""
+def _bureau(
+    *args: str, cwd: Path | None = None, columns: str | None = "200"
+) -> subprocess.CompletedProcess[str]:
+    """As a person runs it (not CliRunner, which skips bureau.cli._Bureau);
+    `columns=None`: as piped to a file, with no COLUMNS set."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    if columns:
+        env["COLUMNS"] = columns
     return subprocess.run(
         [sys.executable, "-m", "bureau", *args],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=cwd,
-        env={**os.environ, "COLUMNS": "200"},
+        env=env,
     )
 
 
@@ -385,3 +395,181 @@ def test_an_export_cut_off_while_written_leaves_the_file_as_it_was(
     mask = os.umask(0)
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+#: Commands that read the service's JSON, each against every answer below.
+READERS = (
+    ["quota", "show"],
+    ["quota", "check", "--district", "120119", "--increment", "5"],
+    ["export", "permits", "--out", "f.csv"],
+    ["dlq", "list"],
+    ["dlq", "show", "1"],
+    ["dlq", "redrive", "1"],
+    ["sagas", "stuck"],
+    ["outbox", "status", "--json"],
+    ["import", "enterprises", "enterprises.csv"],
+    ["demo", "--baodi-permits", "8", "--baodi-registrations", "0"],
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"[1,2,3]", b'{"items":[1],"totals":{},"results":"x"}'],
+    ids=["not-json", "a-list", "items-not-rows"],
+)
+def test_json_that_is_not_the_services_is_exit_code_3(body: bytes, tmp_path: Path) -> None:
+    """200 application/json that is not what the service answers ended
+    `export`, `quota show` and `quota check` in AttributeError, `'dict'
+    object has no attribute 'sort'` or `KeyError: 'fits'` tracebacks (exit
+    code 1, the code of "does not fit"); `dlq list` said so, exit code 3."""
+    (tmp_path / "enterprises.csv").write_text(
+        f"uscc,name,district,industry_code\n{make_uscc('120115', 1)},某厂,120115,2641\n",
+        encoding="utf-8",
+    )
+    # Every command reads through one check (bureau.client.expect): each
+    # command meets the subtlest body, three of them the other two.
+    readers = READERS if body.startswith(b'{"items"') else READERS[:3]
+    for url in _answering(200, body, "application/json"):
+        with ThreadPoolExecutor(len(readers)) as pool:
+            runs = pool.map(lambda args, at=url: _bureau(*args, "--api", at, cwd=tmp_path), readers)
+        for args, r in zip(readers, runs, strict=True):
+            _no_traceback(r)
+            assert r.returncode == 3, (args, r.stdout, r.stderr)
+            said = " ".join(r.stderr.split())
+            assert "not the service's JSON" in said, (args, r.stderr)
+    assert not (tmp_path / "f.csv").exists()
+
+
+@pytest.fixture
+def same_cursor() -> Iterator[str]:
+    """A list whose every page names the same next page."""
+    asked: list[str] = []
+
+    class Handler(_Quiet):
+        def do_GET(self) -> None:
+            self._read()
+            asked.append(self.path)
+            if len(asked) > 50:  # the command would read for ever
+                self._send(500, b'{"detail":"asked 50 times"}', "application/problem+json")
+                return
+            body = b'{"items":[{"id":"P1"}],"next_cursor":"c2"}'
+            self._send(200, body, "application/json")
+
+    yield from _serving(Handler)
+
+
+def test_a_list_whose_next_page_is_always_the_same_is_not_read_for_ever(
+    same_cursor: str, tmp_path: Path
+) -> None:
+    """`export` read the same page again for ever when the answer named the
+    cursor it had just been asked with."""
+    r = _bureau("export", "permits", "--out", "f.csv", "--api", same_cursor, cwd=tmp_path)
+    _no_traceback(r)
+    assert r.returncode == 3, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "next_cursor" in said and "never end" in said and "asked 50" not in said, said
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_a_gateways_error_page_is_named_not_printed(tmp_path: Path) -> None:
+    """`bureau demo` (and every command) against a gateway answering 501
+    printed the page's HTML in its message."""
+    page = (
+        b"<!DOCTYPE html>\n<html><head><title>501 Not Implemented</title></head>"
+        b"<body><h1>Not Implemented</h1><p>[bold]nginx</p></body></html>"
+    )
+    for url in _answering(501, page, "text/html"):
+        for args in (["demo"], ["quota", "show"], ["export", "permits"], ["dlq", "list"]):
+            r = _bureau(*args, "--api", url, cwd=tmp_path)
+            _no_traceback(r)
+            assert r.returncode == 3, (args, r.stderr)
+            said = " ".join(r.stderr.split())
+            assert "501" in said and "501 Not Implemented" in said, (args, said)
+            assert "<" not in said and "nginx" not in said, (args, said)
+
+
+def _pool(district: str, name: str, amount: str, park: str | None = None) -> dict[str, object]:
+    return {
+        "pool_id": f"{district}:VOCs" + (f":{park}" if park else ""),
+        "district": district,
+        "district_name": name,
+        "pollutant": "VOCs",
+        "kind": "park" if park else "district",
+        "park_id": park,
+        "credited_t": amount,
+        "reserved_t": "123456.789",
+        "allocated_t": "0.000",
+        "available_t": amount,
+        "offset_ratio": "1.50",
+        "max_project_increment_t": "1180.000",
+    }
+
+
+POOLS = [
+    _pool("120116", "滨海新区", "1770.000"),
+    _pool("120116", "滨海新区", "150.000", park="nangang-petrochemical-industrial-zone"),
+    _pool("120119", "蓟州区", "12.000"),
+]
+
+
+def _whole(shown: str) -> None:
+    """Every amount, name and park of POOLS in `shown`, none cut off."""
+    assert "…" not in shown, shown
+    for p in POOLS:
+        for value in (p["credited_t"], p["reserved_t"], p["max_project_increment_t"]):
+            assert f" {value} " in shown, (value, shown)
+    for header in ("credited", "reserved", "allocated", "available", "district"):
+        assert header in shown, shown
+    # The text columns read top to bottom, as folded at a terminal.
+    rows = [line.split("│") for line in shown.splitlines() if line.startswith("│")]
+    district, pool = ("".join(r[i].replace(" ", "") for r in rows) for i in (1, 2))
+    assert "120116滨海新区" in district and "nangang-petrochemical-industrial-zone" in pool
+
+
+def test_quota_show_to_a_file_cuts_off_no_amount(tmp_path: Path) -> None:
+    """`bureau quota show > qs.txt` showed `1770.0…`, `credit…` and
+    `滨海新…`: Rich's 80 columns where no terminal is."""
+    for url in _answering(200, json.dumps(POOLS).encode(), "application/json"):
+        r = _bureau("quota", "show", "--api", url, cwd=tmp_path, columns=None)
+        _no_traceback(r)
+        assert r.returncode == 0, r.stderr
+        _whole(r.stdout)
+        assert "120116 滨海新区" in r.stdout  # one line per pool in a file
+
+
+def test_quota_show_in_an_80_column_terminal_folds_names_not_amounts() -> None:
+    from rich.console import Console
+
+    from bureau.commands.common import print_table
+    from bureau.commands.quota import POOLS as SHAPE
+    from bureau.commands.quota import pools_table
+
+    buf = io.StringIO()
+    terminal = Console(file=buf, force_terminal=True, width=80, color_system=None)
+    print_table(terminal, pools_table("VOCs", SHAPE.validate_python(POOLS)))
+    _whole(buf.getvalue())
+    # Names fold to fit: the table is no wider than its amounts need.
+    assert "120116 滨海新区" not in buf.getvalue()
+
+
+def test_dead_letters_to_a_file_are_listed_whole(tmp_path: Path) -> None:
+    """`bureau dlq list > dl.txt` cut event types and keys at 80 columns."""
+    letter = {
+        "id": 123456789,
+        "consumer_group": "supervision-svc",
+        "event_type": "permit.permit.suspension-lifted.v1",
+        "key": "P-2027-120119-000042",
+        "attempts": 12,
+        "occurrences": 3,
+        "created_at": "2027-01-05T16:00:00+00:00",
+        "last_seen_at": "2027-01-06T16:00:00+00:00",
+        "error": "IntegrityError: duplicate key value violates unique constraint",
+    }
+    page = json.dumps({"items": [letter], "next_cursor": None}).encode()
+    for url in _answering(200, page, "application/json"):
+        r = _bureau("dlq", "list", "--api", url, cwd=tmp_path, columns=None)
+        _no_traceback(r)
+        assert r.returncode == 0, r.stderr
+        assert "…" not in r.stdout, r.stdout
+        for value in ("123456789", letter["event_type"], letter["key"], letter["error"]):
+            assert str(value) in r.stdout, (value, r.stdout)

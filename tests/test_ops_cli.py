@@ -336,3 +336,39 @@ def test_stuck_sagas_with_a_district_token_say_they_looked_at_its_districts_only
     citywide = mint_token(DEV_JWT_SECRET, sub="a", role="admin")
     r = CliRunner().invoke(app, [*args, "--token", citywide], env={"COLUMNS": "250"})
     assert r.exit_code == 0 and "只检查了" not in r.output, r.output
+
+
+def test_each_service_is_looked_for_where_its_url_says() -> None:
+    """In distributed mode each service has its own address (QUOTA_URL…,
+    as `make run-kafka` prints them); the operator's commands read only
+    --url, and reported every service at :8000."""
+    closed, elsewhere = (f"http://127.0.0.1:{testing.free_port()}" for _ in range(2))
+    out = subprocess.run(
+        [*BUREAU, "outbox", "status", "--url", closed],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200", "QUOTA_URL": elsewhere},
+    )
+    said = " ".join(out.stdout.split())
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert said.count(elsewhere) == 1 and said.count(closed) == 3, said
+    # A --service-url still wins over the environment.
+    dlq = subprocess.run(
+        [
+            *BUREAU,
+            "dlq",
+            "list",
+            "-s",
+            "quota",
+            "--url",
+            closed,
+            "--service-url",
+            f"quota={closed}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200", "QUOTA_URL": elsewhere},
+    )
+    assert closed in " ".join(dlq.stderr.split()) and elsewhere not in dlq.stderr

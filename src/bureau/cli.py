@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from svc_common.auth import MAX_SUB_LENGTH, RESERVED_SUBS, subject_ok
 from svc_common.districts import DISTRICTS
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import ROLES, mint_token
@@ -72,8 +73,8 @@ def run(
     embedded = Embedded(data_dir, jwt_secret=secret, public_url=base)
     if sys.stderr.isatty():  # the welcome is for a person at a terminal, not a log
         table = Table(title="Environment bureau — embedded default", show_lines=False)
-        table.add_column("service")
-        table.add_column("address")
+        table.add_column("service", no_wrap=True)
+        table.add_column("address", overflow="fold")
         table.add_row("console", f"{base}/console/")
         for name in SERVICES:
             table.add_row(f"{name}-svc", f"{base}/{name}/docs")
@@ -124,6 +125,16 @@ def token(
         raise typer.BadParameter(
             f"not districts of the city: {', '.join(bad)} (e.g. 120119 蓟州区)",
             param_hint="--district",
+        )
+    if sub and not subject_ok(sub):
+        # The services' own rule (svc_common.auth): a token they would all
+        # answer 401 令牌的主体（sub）无效 is not printed.
+        raise typer.BadParameter(
+            f"主体无效：须为 1 至 {MAX_SUB_LENGTH} 个字符，不含控制字符或换行，"
+            f"且不能是保留名 {', '.join(sorted(RESERVED_SUBS))} "
+            f"(not a subject the services accept: 1 to {MAX_SUB_LENGTH} characters, "
+            "no control characters or line breaks, not a reserved name)",
+            param_hint="--sub",
         )
     if not districts and role == "officer":
         # An officer's empty claim grants nothing (only admin, auditor and

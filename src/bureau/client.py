@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
 
@@ -40,7 +42,10 @@ class ApiFailed(Exception):
 
     def __init__(self, method: str, path: str, status: int, body: Any) -> None:
         self.status, self.body = status, body
-        detail = body.get("detail") if isinstance(body, dict) else str(body)[:300]
+        if isinstance(body, dict):
+            detail = str(body.get("detail") or body.get("title") or body)[:1000]
+        else:
+            detail = said_of(body)
         message = f"{method} {path} → {status}: {detail}"
         if status >= 500:
             self.exit_code = Unreachable.exit_code
@@ -74,11 +79,106 @@ def shown(url: str) -> str:
     return str(parsed.copy_with(userinfo=b"")) if parsed.userinfo else url
 
 
+def said_of(text: object) -> str:
+    """A text answer (not JSON) as a message says it, on one line: an HTML
+    page (a gateway's 501 or 502) by its title, never its markup; other
+    text by its first 200 characters."""
+    text = str(text)
+    if re.match(r"\s*<(!doctype|html|head|body|\?xml)", text, re.IGNORECASE):
+        title = re.search(r"<title[^>]*>(.*?)</title", text, re.IGNORECASE | re.DOTALL)
+        name = " ".join(re.sub(r"<[^>]*>", "", title.group(1)).split())[:100] if title else ""
+        return f"an HTML page{f' ({name})' if name else ''}, not the service's answer"
+    return " ".join(text.split())[:200]
+
+
+def kind_of(r: httpx.Response) -> str:
+    return r.headers.get("content-type", "?").split(";")[0]
+
+
 def not_the_service(method: str, url: str, r: httpx.Response) -> Unreachable:
     """An HTML page where the service's JSON was expected (a proxy's sign-in
     or error page, a wrong --api): the service was not reached."""
-    kind = r.headers.get("content-type", "?").split(";")[0]
-    return Unreachable(method, url, f"{r.status_code} {kind} is not the service's answer")
+    return Unreachable(method, url, f"{r.status_code} {kind_of(r)} is not the service's answer")
+
+
+def not_the_services_json(method: str, url: str, r: httpx.Response, why: str) -> Unreachable:
+    """JSON the service does not answer (a proxy's, another program's at
+    --api, a list that never ends): the service was not reached, exit code
+    3 as for a page, with what was wrong in it."""
+    return Unreachable(
+        method, url, f"answered {r.status_code} {kind_of(r)}, not the service's JSON ({why})"
+    )
+
+
+T = TypeVar("T")
+
+
+class Answer(BaseModel):
+    """What a command reads of a service's answer, checked before it is
+    read (`expect`): each field it reads there with its JSON type (strictly:
+    a number is not read as a string nor the reverse); the fields it does
+    not read are left out."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+
+#: Tonnes or a ratio as the services write them: an exact decimal string.
+Amount = Annotated[str, StringConstraints(pattern=r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$")]
+
+
+class Page(Answer, Generic[T]):
+    """A page of a paginated list: its items, and the cursor of the next."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class RowError(Answer):
+    field: str = ""
+    message: str = ""
+
+
+class BulkRow(Answer):
+    row: int
+    id: str | None = None
+    errors: list[RowError] = Field(default_factory=list)
+
+
+class BulkTotals(Answer):
+    created: int = 0
+    updated: int = 0
+    replayed: int = 0
+    error: int = 0
+    conflict: int = 0
+
+
+class BulkReport(Answer):
+    """The answer of every bulk upload (svc_common.bulk.BulkReport)."""
+
+    totals: BulkTotals
+    results: list[BulkRow]
+
+
+#: The shapes of answers that more than one command reads.
+#: A page whose items are written as they are (an export).
+PAGE = TypeAdapter(Page[dict[str, Any]])
+BULK_REPORT = TypeAdapter(BulkReport)
+#: An answer the command does not read (a credit's, a PUT's): any JSON.
+UNREAD: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+def expect(shape: TypeAdapter[T], body: Any, method: str, url: str, r: httpx.Response) -> T:
+    """`body`, answered to `method` `url`, read as `shape`; Unreachable
+    (exit code 3, one line naming the first field that differs) when it is
+    not of that shape: a command never reads a field the answer lacks (a
+    KeyError or AttributeError traceback)."""
+    try:
+        return shape.validate_python(body, strict=True)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the answer"
+        why = " ".join(f"{where}: {first['msg']}".split())[:200]
+        raise not_the_services_json(method, url, r, why) from None
 
 
 def read_answer(
@@ -89,13 +189,17 @@ def read_answer(
     Raises ApiFailed for any other status, and Unreachable for a page (a
     proxy's sign-in, another site's 404) at a status below 500: the service
     answers JSON, so it was not reached (a 5xx page is a gateway's, which
-    ApiFailed tells to retry, with the same exit code)."""
+    ApiFailed tells to retry, with the same exit code), and for an answer
+    that says it is JSON and is not."""
     body: Any
     try:
         body = r.json()
     except ValueError:
         if is_html(r) and r.status_code < 500:
             raise not_the_service(method, url, r) from None
+        if "json" in kind_of(r).lower() and r.status_code in ok:
+            # Said to be JSON, and not: not the service, not a text to read.
+            raise not_the_services_json(method, url, r, "not JSON") from None
         body = r.text
     if r.status_code not in ok:
         raise ApiFailed(method, path, r.status_code, body)
@@ -177,6 +281,7 @@ class Api:
         method: str,
         path: str,
         *,
+        shape: TypeAdapter[T],
         role: str = "admin",
         districts: tuple[str, ...] = (),
         sub: str | None = None,
@@ -186,7 +291,9 @@ class Api:
         params: Mapping[str, Any] | None = None,
         key: str | None = None,
         ok: tuple[int, ...] = (200, 201),
-    ) -> Any:
+    ) -> T:
+        """The service's answer read as `shape` (`expect`): what the caller
+        reads of it, checked, or Unreachable when it is not the service's."""
         headers = {
             "Authorization": f"Bearer {self.bearer(role, districts, sub)}",
             "Accept-Language": os.environ.get("BUREAU_LANG", "zh-CN"),
@@ -202,16 +309,32 @@ class Api:
             )
         except httpx.TransportError as exc:
             raise Unreachable(method, url, exc) from exc
-        return read_answer(method, url, path, r, ok)
+        return expect(shape, read_answer(method, url, path, r, ok), method, url, r)
 
     def pages(
-        self, path: str, *, role: str = "admin", params: Mapping[str, Any] | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Every item of a paginated list."""
+        self,
+        path: str,
+        *,
+        shape: TypeAdapter[Page[T]],
+        role: str = "admin",
+        params: Mapping[str, Any] | None = None,
+    ) -> Iterator[T]:
+        """Every item of a paginated list, each page read as `shape`. A
+        cursor answered twice would read the same pages for ever:
+        Unreachable (exit code 3)."""
         query = {"limit": 500, **(params or {})}
+        seen: set[str] = set()
         while True:
-            page = self.call("GET", path, role=role, params=query)
-            yield from page.get("items", [])
-            if not page.get("next_cursor"):
+            page = self.call("GET", path, shape=shape, role=role, params=query)
+            yield from page.items
+            if not page.next_cursor:
                 return
-            query["cursor"] = page["next_cursor"]
+            if page.next_cursor in seen:
+                raise Unreachable(
+                    "GET",
+                    self.url(path),
+                    "answered a next_cursor it had answered before, not the service's JSON "
+                    "(the list would never end)",
+                )
+            seen.add(page.next_cursor)
+            query["cursor"] = page.next_cursor

@@ -27,13 +27,41 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import TypeAdapter
 from svc_common.uscc import make_uscc
 
-from bureau.client import Api, ApiFailed
+from bureau.client import BULK_REPORT, UNREAD, Answer, Api, ApiFailed, BulkReport, Page
+
+T = TypeVar("T")
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+class Permit(Answer):
+    """A permit as the demo reads it (GET /permit/permits)."""
+
+    id: str
+    uscc: str
+    status: str
+
+
+class Filing(Answer):
+    """An EIA filing as the demo reads it (eia-svc's answers)."""
+
+    id: str
+    district: str
+    quota_status: str
+
+
+class Registration(Answer):
+    status: str
+
+
+PERMITS = TypeAdapter(Page[Permit])
+FILING = TypeAdapter(Filing)
+REGISTRATION = TypeAdapter(Registration)
 BAODI, JIZHOU, BINHAI, WUQING, XIQING = "120115", "120119", "120116", "120114", "120111"
 
 #: VOCs baseline stock (存量基数), t/a, and a second credit six months ago.
@@ -263,6 +291,7 @@ class Demo:
             self.api.call(
                 "PUT",
                 f"/quota/settings/{district}/VOCs",
+                shape=UNREAD,
                 json={"offset_ratio": ratio, "hold_days": 180},
             )
         for district, amount in ((BINHAI, "80.000"), (WUQING, "20.000")):
@@ -331,6 +360,7 @@ class Demo:
             report = self.api.call(
                 "POST",
                 "/permit/enterprises:import",
+                shape=BULK_REPORT,
                 content=_csv(chunk),
                 content_type="text/csv",
                 key=self.key("enterprises", start, len(chunk)),
@@ -370,6 +400,7 @@ class Demo:
             report = self.api.call(
                 "POST",
                 "/permit/permits:import",
+                shape=BULK_REPORT,
                 content=_ndjson(rows),
                 content_type="application/x-ndjson",
                 key=self.key("permits", name, len(rows)),
@@ -383,6 +414,7 @@ class Demo:
                 report = self.api.call(
                     "POST",
                     "/permit/registrations:import",
+                    shape=BULK_REPORT,
                     content=_csv(chunk),
                     content_type="text/csv",
                     key=self.key("registrations", name, start, len(chunk)),
@@ -390,20 +422,20 @@ class Demo:
                 self._rows_ok(report, f"registrations {name}")
                 self.counts.add("registrations", len(chunk))
 
-    def _permit_ids(self, district: str) -> list[dict[str, Any]]:
-        return list(self.api.pages("/permit/permits", params={"district": district}))
+    def _permit_ids(self, district: str) -> list[Permit]:
+        return list(self.api.pages("/permit/permits", shape=PERMITS, params={"district": district}))
 
     def closures(self) -> None:
         """Three 蓟州区 plants close: their permits are cancelled for closure and
         quota-svc gets a reclaim candidate for each, waiting for an officer."""
-        permits = sorted(self._permit_ids(JIZHOU), key=lambda p: p["uscc"])
+        permits = sorted(self._permit_ids(JIZHOU), key=lambda p: p.uscc)
         for p in permits[-3:]:
-            if p["status"] == "cancelled":
+            if p.status == "cancelled":
                 continue
             self._post(
-                f"/permit/permits/{p['id']}/cancel",
+                f"/permit/permits/{p.id}/cancel",
                 {"reason": "closure", "note": "企业关停，生产设施已拆除"},
-                key=self.key("close", p["id"]),
+                key=self.key("close", p.id),
             )
             self.counts.add("closures")
         # One reduction credit entered by hand by an officer: four eyes, so a
@@ -425,7 +457,7 @@ class Demo:
 
     def audits(self) -> None:
         today = self.now.astimezone(BEIJING).date()
-        permits = [p for p in self._permit_ids(BAODI) if p["status"] != "cancelled"][:12]
+        permits = [p for p in self._permit_ids(BAODI) if p.status != "cancelled"][:12]
         for i, p in enumerate(permits):
             findings = []
             if i % 3 == 1:
@@ -443,14 +475,14 @@ class Demo:
                     }
                 ]
             self._post(
-                f"/permit/permits/{p['id']}/audits",
+                f"/permit/permits/{p.id}/audits",
                 {"result": "findings" if findings else "pass", "findings": findings},
-                key=self.key("audit", p["id"]),
+                key=self.key("audit", p.id),
             )
             self.counts.add("audits")
 
     # ---------------------------------------------------------------- EIA
-    def _filing(self, n: int, e: Enterprise | None, **over: Any) -> dict[str, Any]:
+    def _filing(self, n: int, e: Enterprise | None, **over: Any) -> Filing:
         body = {
             "project_name": over.pop("project_name"),
             "uscc": e.uscc if e else make_uscc(over["district"], 50_000 + n),
@@ -461,15 +493,18 @@ class Demo:
             "major_project": False,
         }
         body.update(over)
-        result: dict[str, Any] = self._post(
-            "/eia/filings", body, key=self.key("filing", n), role="filer", sub="demo-filing-bot"
+        result = self._post(
+            "/eia/filings",
+            body,
+            shape=FILING,
+            key=self.key("filing", n),
+            role="filer",
+            sub="demo-filing-bot",
         )
         self.counts.add("filings")
         return result
 
-    def _act(
-        self, filing: dict[str, Any], *actions: str, reason: str | None = None
-    ) -> dict[str, Any]:
+    def _act(self, filing: Filing, *actions: str, reason: str | None = None) -> Filing:
         """The review actions in turn; `reason` goes with the decision
         (approve, reject, withdraw), the only actions that take one."""
         for action in actions:
@@ -477,25 +512,26 @@ class Demo:
                 filing = self._settled(filing)
             takes_reason = action in ("approve", "reject", "withdraw")
             filing = self._post(
-                f"/eia/filings/{filing['id']}/{action}",
+                f"/eia/filings/{filing.id}/{action}",
                 {"reason": reason} if reason and takes_reason else {},
-                key=self.key("act", filing["id"], action),
+                shape=FILING,
+                key=self.key("act", filing.id, action),
                 role="officer",
-                districts=(filing["district"],),
-                sub=f"officer.{filing['district']}",
+                districts=(filing.district,),
+                sub=f"officer.{filing.district}",
             )
         return filing
 
-    def _settled(self, filing: dict[str, Any], within: float = 30.0) -> dict[str, Any]:
+    def _settled(self, filing: Filing, within: float = 30.0) -> Filing:
         """The filing once quota-svc has answered its reservation (the saga
         goes through events: wait for it)."""
         deadline = time.monotonic() + within
         while True:
-            f: dict[str, Any] = self.api.call("GET", f"/eia/filings/{filing['id']}")
-            if f["quota_status"] not in ("pending", "requested"):
+            f = self.api.call("GET", f"/eia/filings/{filing.id}", shape=FILING)
+            if f.quota_status not in ("pending", "requested"):
                 return f
             if time.monotonic() > deadline:
-                raise TimeoutError(f"quota for filing {filing['id']} not settled in {within} s")
+                raise TimeoutError(f"quota for filing {filing.id} not settled in {within} s")
             time.sleep(0.2)
 
     def filings(self) -> None:
@@ -586,9 +622,9 @@ class Demo:
             vocs_increment_t="0.200",
         )
         self._post(
-            f"/eia/filings/{withdrawn['id']}/withdraw",
+            f"/eia/filings/{withdrawn.id}/withdraw",
             {"reason": "建设单位调整投资计划"},
-            key=self.key("withdraw", withdrawn["id"]),
+            key=self.key("withdraw", withdrawn.id),
             role="filer",
             sub="demo-filing-bot",
         )
@@ -660,22 +696,22 @@ class Demo:
         report = self._post(
             "/eia/registrations:bulk",
             None,
+            shape=BULK_REPORT,
             key=self.key("forms"),
             role="filer",
             sub="demo-filing-bot",
             content=_csv(rows),
             content_type="text/csv",
         )
-        totals = report["totals"]
-        self.counts.add("registration forms", int(totals["created"]) + int(totals["replayed"]))
-        first = next((r for r in report["results"] if r.get("id")), None)
+        self.counts.add("registration forms", report.totals.created + report.totals.replayed)
+        first = next((r.id for r in report.results if r.id), None)
         if first:
-            reg = self.api.call("GET", f"/eia/registrations/{first['id']}")
-            if reg["status"] == "filed":
+            reg = self.api.call("GET", f"/eia/registrations/{first}", shape=REGISTRATION)
+            if reg.status == "filed":
                 self._post(
-                    f"/eia/registrations/{first['id']}/revoke",
+                    f"/eia/registrations/{first}/revoke",
                     {"reason": "事后抽查发现建设内容与备案信息不符"},
-                    key=self.key("revoke", first["id"]),
+                    key=self.key("revoke", first),
                 )
 
     # -------------------------------------------------------------- helpers
@@ -685,15 +721,18 @@ class Demo:
         body: Any,
         *,
         key: str,
+        shape: TypeAdapter[T] = UNREAD,
         role: str = "admin",
         districts: tuple[str, ...] = (),
         sub: str | None = None,
         content: bytes | None = None,
         content_type: str | None = None,
-    ) -> Any:
+    ) -> T:
+        """POST `body`; the answer read as `shape` (by default, not read)."""
         return self.api.call(
             "POST",
             path,
+            shape=shape,
             json=body if content is None else None,
             content=content,
             content_type=content_type,
@@ -703,11 +742,14 @@ class Demo:
             sub=sub,
         )
 
-    def _rows_ok(self, report: dict[str, Any], what: str) -> None:
-        totals = report.get("totals", {})
-        failed = int(totals.get("error", 0)) + int(totals.get("conflict", 0))
+    def _rows_ok(self, report: BulkReport, what: str) -> None:
+        failed = report.totals.error + report.totals.conflict
         if failed:
-            bad = [r for r in report.get("results", []) if r.get("errors")][:3]
+            bad = [
+                f"row {r.row}: " + "; ".join(f"{e.field}: {e.message}" for e in r.errors)
+                for r in report.results
+                if r.errors
+            ][:3]
             self.say(f"  {what}: {failed} rows refused, e.g. {bad}")
 
 

@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from pydantic import TypeAdapter
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -34,7 +35,17 @@ from svc_common.districts import DISTRICTS
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
 
-from bureau.client import ApiFailed, Unreachable, check_token, read_answer, shown
+from bureau.client import (
+    Answer,
+    ApiFailed,
+    Page,
+    Unreachable,
+    check_token,
+    expect,
+    read_answer,
+    shown,
+)
+from bureau.commands.common import print_table
 from bureau.services import SERVICES
 
 console = Console()
@@ -67,6 +78,75 @@ ServiceOpt = Annotated[str, typer.Option("--service", "-s", help=" | ".join(SERV
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
 
 
+class DeadLetter(Answer):
+    """A dead letter as the commands read it (what they index, not `.get`)."""
+
+    id: int
+    consumer_group: str
+    event_type: str | None
+    key: str | None
+    attempts: int
+    occurrences: int = 1
+    created_at: str
+    last_seen_at: str | None = None
+    error: str
+
+
+class Resolved(Answer):
+    """A dead letter re-driven or discarded."""
+
+    status: str
+    error: str = ""
+
+
+class OutboxState(Answer):
+    unsent: int
+    oldest_unsent_age_seconds: float | None
+    failing: list[dict[str, Any]]
+
+
+class StuckFiling(Answer):
+    id: str
+    district: str
+    status: str
+    quota_attempt: int
+    quota_status: str | None = None
+    quota_asked_at: str | None = None
+    quota_asks: int = 0
+    project_ref: str | None = None
+    quota_note: str | None = None
+
+
+class HeldLetter(Answer):
+    """A dead letter matched to a stuck saga."""
+
+    id: int
+    key: str | None = None
+    event_type: str | None = None
+    error: str | None = None
+
+
+class FailingRow(Answer):
+    seq: int
+    event_type: str
+    attempts: int
+    key: str | None = None
+    last_error: str | None = None
+
+
+class Failing(Answer):
+    failing: list[FailingRow]
+
+
+DEAD_LETTERS = TypeAdapter(Page[DeadLetter])
+DEAD_LETTER = TypeAdapter(DeadLetter)
+RESOLVED = TypeAdapter(Resolved)
+OUTBOX = TypeAdapter(OutboxState)
+FILINGS = TypeAdapter(Page[StuckFiling])
+HELD_LETTERS = TypeAdapter(Page[HeldLetter])
+FAILING = TypeAdapter(Failing)
+
+
 def _districts_of(token: str | None) -> list[str]:
     """The districts a given token is bound to, read from its claims (not
     verified here: the service does that), to say what a list covers."""
@@ -89,16 +169,24 @@ def _token(token: str | None) -> str:
 
 
 def _base(service: str, url: str, overrides: list[str] | None) -> str:
+    """Where `service` is served: a `--service-url` for it, else its
+    `<SERVICE>_URL` (PERMIT_URL, QUOTA_URL…, as every other command and
+    `make run-kafka` name it), else `--url`."""
     if service not in SERVICES:
         raise typer.BadParameter(f"service must be one of {', '.join(SERVICES)}")
     for item in overrides or []:
         name, _, where = item.partition("=")
         if name == service and where:
             return where.rstrip("/")
-    return url.rstrip("/")
+    return (os.environ.get(f"{service.upper()}_URL") or url).rstrip("/")
 
 
-def _call(method: str, base: str, path: str, token: str | None, **kw: Any) -> Any:
+def _call(
+    method: str, base: str, path: str, token: str | None, shape: TypeAdapter[Any], **kw: Any
+) -> Any:
+    """The service's JSON as it answered it (`--json` prints it as it is),
+    once checked to be of `shape` (bureau.client.expect): an answer of
+    another shape ends the command as every other command, exit code 3."""
     headers = {"Authorization": f"Bearer {_token(token)}", "Accept-Language": "zh-CN"}
     try:
         r = httpx.request(method, base + path, headers=headers, timeout=30, **kw)
@@ -108,16 +196,10 @@ def _call(method: str, base: str, path: str, token: str | None, **kw: Any) -> An
     try:
         # Said and coded as every command says a refusal (bureau.client).
         body = read_answer(method, base + path, path, r, ok=range(200, 400))
+        expect(shape, body, method, base + path, r)
     except (ApiFailed, Unreachable) as exc:
         errors.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(exc.exit_code) from None
-    if isinstance(body, str):
-        kind = r.headers.get("content-type", "?")
-        errors.print(
-            f"[red]{escape(shown(base + path))} answered {escape(kind)}, not the service's "
-            "JSON[/red] — 无法连接服务，请确认 --url / --api 地址正确"
-        )
-        raise typer.Exit(Unreachable.exit_code)
     return body
 
 
@@ -133,13 +215,21 @@ def dlq_list(
 ) -> None:
     """The service's dead letters, newest first; says so when there are more."""
     base = _base(service, url, service_url)
-    page = _call("GET", base, f"/{service}/admin/dead-letters?status={status}&limit={limit}", token)
+    page = _call(
+        "GET",
+        base,
+        f"/{service}/admin/dead-letters?status={status}&limit={limit}",
+        token,
+        DEAD_LETTERS,
+    )
     if as_json:
         print(json.dumps(page, ensure_ascii=False, indent=2))
         return
     table = Table(title=f"{service}-svc dead letters ({status})")
     for col in ("id", "group", "event type", "key", "attempts", "copies", "since", "last", "error"):
-        table.add_column(col)
+        # Numbers and times whole; names and the error folded, never cut.
+        whole = col in ("id", "attempts", "copies", "since", "last")
+        table.add_column(col, no_wrap=whole, overflow="fold")
     for d in page["items"]:
         table.add_row(
             str(d["id"]),
@@ -152,7 +242,7 @@ def dlq_list(
             (d.get("last_seen_at") or d["created_at"])[:19],
             d["error"][:80],
         )
-    console.print(table)
+    print_table(console, table)
     if not page["items"]:
         console.print("[green]none[/green]")
     elif page.get("next_cursor"):
@@ -174,7 +264,9 @@ def dlq_show(
     base = _base(service, url, service_url)
     print(
         json.dumps(
-            _call("GET", base, f"/{service}/admin/dead-letters/{dead_letter_id}", token),
+            _call(
+                "GET", base, f"/{service}/admin/dead-letters/{dead_letter_id}", token, DEAD_LETTER
+            ),
             ensure_ascii=False,
             indent=2,
         )
@@ -193,7 +285,7 @@ def dlq_redrive(
     base = _base(service, url, service_url)
     failed = 0
     for dl in dead_letter_ids:
-        out = _call("POST", base, f"/{service}/admin/dead-letters/{dl}/redrive", token)
+        out = _call("POST", base, f"/{service}/admin/dead-letters/{dl}/redrive", token, RESOLVED)
         ok = out["status"] == "redriven"
         failed += not ok
         colour = "green" if ok else "red"
@@ -220,6 +312,7 @@ def dlq_discard(
         base,
         f"/{service}/admin/dead-letters/{dead_letter_id}/discard",
         token,
+        RESOLVED,
         json={"reason": reason},
     )
     console.print(f"{dead_letter_id}: {out['status']}")
@@ -254,15 +347,14 @@ def outbox_status(
         path = f"/{service}/admin/outbox"
         try:
             body = read_answer("GET", base + path, path, r, ok=(200,))
+            if isinstance(body, str):
+                raise Unreachable("GET", base + path, "answered text, not the service's JSON")
+            expect(OUTBOX, body, "GET", base + path, r)
         except (ApiFailed, Unreachable) as exc:
             failed[service] = str(exc)
             codes.add(exc.exit_code)
             continue
-        if isinstance(body, str):
-            failed[service] = f"{shown(base)} answered text, not the service's JSON"
-            codes.add(Unreachable.exit_code)
-        else:
-            rows[service] = body
+        rows[service] = body
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         for service, why in failed.items():
@@ -272,7 +364,8 @@ def outbox_status(
         return
     table = Table(title="outbox")
     for col in ("service", "unsent", "oldest (s)", "failing"):
-        table.add_column(col)
+        # "unsent" holds a service's failure too: folded, never cut.
+        table.add_column(col, no_wrap=col in ("oldest (s)", "failing"), overflow="fold")
     for service, st in rows.items():
         age = st["oldest_unsent_age_seconds"]
         table.add_row(
@@ -283,7 +376,7 @@ def outbox_status(
         )
     for service, why in failed.items():
         table.add_row(service, f"[red]{escape(why)}[/red]", "", "")
-    console.print(table)
+    print_table(console, table)
     if failed:
         raise typer.Exit(_gravest(codes))
 
@@ -345,26 +438,30 @@ def _waiting_on(base_for: dict[str, str], token: str | None) -> SagaHold:
                 )
                 if r.status_code != 200:
                     break
-                letters.extend(r.json()["items"])
-                if not r.json().get("next_cursor"):
+                page = expect(HELD_LETTERS, r.json(), "GET", str(r.url), r)
+                letters.extend(d.model_dump() for d in page.items)
+                if not page.next_cursor or page.next_cursor == params.get("cursor"):
                     break
-                params["cursor"] = r.json()["next_cursor"]
+                params["cursor"] = page.next_cursor
             else:
                 hold.unasked[service] = (
                     f"more than {len(letters)} dead letters: only the newest were read"
                 )
             o = httpx.get(f"{base}/{service}/admin/outbox", headers=headers, timeout=10)
             if r.status_code == 200 and o.status_code == 200:
-                o.json()
+                failing = expect(FAILING, o.json(), "GET", str(o.url), o).failing
         except httpx.HTTPError as exc:
             hold.unasked[service] = f"cannot reach {base}: {exc}"
+            continue
+        except Unreachable as exc:
+            hold.unasked[service] = str(exc)
             continue
         except ValueError:
             hold.unasked[service] = f"{base} answered {r.status_code}, not the service's JSON"
             continue
         if r.status_code == 200 and o.status_code == 200:
             hold.dead[service] = letters
-            hold.failing[service] = o.json()["failing"]
+            hold.failing[service] = [row.model_dump() for row in failing]
         else:
             bad = r if r.status_code != 200 else o
             try:
@@ -458,10 +555,14 @@ def sagas_stuck(
         raise typer.BadParameter(str(exc), param_hint="--older-than") from None
     base = _base("eia", url, service_url)
     page = _call(
-        "GET", base, f"/eia/filings?quota_status=pending&older_than={older_than}&limit=1000", token
+        "GET",
+        base,
+        f"/eia/filings?quota_status=pending&older_than={older_than}&limit=1000",
+        token,
+        FILINGS,
     )
     items = page["items"]
-    short = _call("GET", base, "/eia/filings?quota_status=lapsed_short&limit=1000", token)
+    short = _call("GET", base, "/eia/filings?quota_status=lapsed_short&limit=1000", token, FILINGS)
     seen = {f["id"] for f in items}
     items += [f for f in short["items"] if f["id"] not in seen]
     waiting = [f for f in items if f.get("quota_status") != "lapsed_short"]
@@ -499,7 +600,8 @@ def sagas_stuck(
         "asked again",
         "why",
     ):
-        table.add_column(col)
+        whole = col in ("district", "attempt", "asked at", "asked again")
+        table.add_column(col, no_wrap=whole, overflow="fold")
     for f in items:
         table.add_row(
             f["id"],
@@ -511,7 +613,7 @@ def sagas_stuck(
             str(f.get("quota_asks", 0)),
             escape("\n".join(f["why"])),
         )
-    console.print(table)
+    print_table(console, table)
     if not items:
         console.print("[green]none[/green]")
     raise typer.Exit(1 if items else 0)

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
+import re
 from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, and_, column, insert, or_, select
+from svc_common import pagination
 from svc_common.db import Database
 from svc_common.errors import Unprocessable
 from svc_common.pagination import decode_cursor, encode_cursor, keyset_after, keyset_page
+from svc_common.settings import DEV_JWT_SECRET
 from svc_common.types import UTCDateTime
 
 ROWS = [{"id": f"r{i}", "n": i} for i in range(1, 6)]
@@ -42,7 +46,8 @@ def test_one_row_more_than_the_limit_gives_the_last_kept_rows_key() -> None:
     page = keyset_page(ROWS[:4], 3, _key, _item)
     assert page.items == ["R1", "R2", "R3"]
     # The key of the last row kept (r3), not of the one more row (r4).
-    assert page.next_cursor == encode_cursor(3) == "Mw"
+    assert page.next_cursor == encode_cursor(3)
+    assert page.next_cursor[: -pagination.TAG_LENGTH] == "Mw"  # 3, then its tag
     assert decode_cursor(page.next_cursor, "int") == 3
 
 
@@ -65,8 +70,12 @@ def test_a_cursor_of_several_values_is_the_json_list_the_key_gives() -> None:
 @pytest.mark.parametrize("text", ['"\\ud800"', '["2026-03-01T08:30:00+00:00", "a\\udfff"]'])
 def test_a_cursor_holding_a_lone_surrogate_is_no_cursor(text: str) -> None:
     """A forged cursor's text reached the list's query, where no database
-    can hold it (UTF-8 has no lone surrogate): a 500."""
-    forged = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    can hold it (UTF-8 has no lone surrogate): a 500. Refused even when
+    tagged (the key's shape is checked after the tag)."""
+    forged = encode_cursor(json.loads(text))
+    assert forged[: -pagination.TAG_LENGTH] == base64.urlsafe_b64encode(
+        text.encode()
+    ).decode().rstrip("=")
     kinds = ("str",) if text.startswith('"') else ("time", "str")
     with pytest.raises(Unprocessable) as refused:
         decode_cursor(forged, *kinds)
@@ -178,3 +187,46 @@ async def test_paging_through_the_cursors_reads_every_row_once(
     finally:
         await db.dispose()
     assert seen == [r["id"] for r in _sorted(("at", "id"), descending)]
+
+
+def _refused(cursor: str, *kinds: pagination.Kind) -> None:
+    with pytest.raises(Unprocessable) as refused:
+        decode_cursor(cursor, *kinds)
+    assert [(e.field, e.type) for e in refused.value.errors] == [("cursor", "cursor_invalid")]
+
+
+def test_a_cursor_not_returned_by_this_api_is_refused() -> None:
+    """docs/api-contract.md: a cursor is exactly a `next_cursor` a list
+    returned. An untagged one ("abc" as base64url, of the right shape), one
+    edited, one cut short, or one another deployment's secret signed, is a
+    422 naming `cursor`, however plausible its key."""
+    good = encode_cursor(["2026-03-01T08:30:00+00:00", "b"])
+    assert decode_cursor(good, "time", "str")[1] == "b"
+    untagged = base64.urlsafe_b64encode(b'"abc"').decode().rstrip("=")
+    _refused(untagged, "str")
+    _refused(untagged + "A" * pagination.TAG_LENGTH, "str")
+    other = encode_cursor(["2026-03-01T08:30:00+00:00", "c"])
+    _refused(other[: -pagination.TAG_LENGTH] + good[-pagination.TAG_LENGTH :], "time", "str")
+    _refused(good[:-1], "time", "str")
+    _refused(good[1:], "time", "str")
+    try:
+        pagination.configure("another deployment's secret, 32 characters")
+        _refused(good, "time", "str")
+    finally:
+        pagination.configure(DEV_JWT_SECRET)
+
+
+def test_a_cursor_reads_on_every_replica_with_the_same_secret() -> None:
+    """The key is derived from the configured secret, not made per process:
+    another replica (here: the key made again) reads the cursor, and it
+    stays short and URL-safe."""
+    secret = "a production secret of thirty-two+ chars"
+    try:
+        pagination.configure(secret)
+        cursor = encode_cursor(["2026-03-01T08:30:00+00:00", "b"])
+        pagination.configure(secret)
+        assert decode_cursor(cursor, "time", "str")[1] == "b"
+    finally:
+        pagination.configure(DEV_JWT_SECRET)
+    assert len(cursor) < 80 and re.fullmatch(r"[A-Za-z0-9_-]+", cursor)
+    assert len(encode_cursor(3)) == 2 + pagination.TAG_LENGTH

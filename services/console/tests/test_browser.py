@@ -396,3 +396,139 @@ async def test_on_a_phone_no_page_scrolls_sideways(
         assert wide == {}
     finally:
         await ctx.close()
+
+
+async def test_an_actions_answer_updates_the_tabs_counts(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """李华 rejects (驳回) a reclaim 陈静 entered: the row said 已办理 — 已驳回
+    while the tab still read 收回待确认 (5) until a reload."""
+    p = page
+    pending = admin_get(demo_server, "/quota/reclaims", district="120119", status="pending")
+    assert isinstance(pending, dict)
+    theirs = [r for r in pending["items"] if r["created_by"] != "li.hua"]
+    target = theirs[0]
+    await sign_in(p, demo_server, "officer-jizhou")
+    tab = p.locator("nav.queues a[href='#reclaims']")
+    assert await tab.inner_text() == f"收回待确认 ({len(pending['items'])})"
+    form = p.locator(
+        f"tr[data-reclaim='{target['id']}'] form.act:has(button[data-op='reclaim-reject'])"
+    )
+    await form.locator("input[name=reason]").fill("重复录入")
+    await form.locator("button").click()
+    await p.locator(f"tr[data-reclaim='{target['id']}'] .result.ok").wait_for()
+    assert "已驳回" in await p.inner_text(f"tr[data-reclaim='{target['id']}']")
+    await p.wait_for_function(
+        "n => document.querySelector(\"nav.queues a[href='#reclaims']\").textContent"
+        " === '收回待确认 (' + n + ')'",
+        arg=len(pending["items"]) - 1,
+        timeout=5_000,
+    )
+    # One set of tabs: the answer's replaced the page's.
+    assert await p.locator("nav.queues").count() == 1
+    await shot(p, artifacts, "workbench-tabs-updated")
+
+
+async def test_a_failure_is_said_beside_the_form_not_dropped(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """A workbench action (and the fit form) while a service is out: the
+    console answers 503 with 本次请求所需的服务暂不可用，请稍后重试 and the
+    page showed nothing (the script dropped every answer of 500 or more), so
+    the button looked dead. The message shows beside the form, as a refusal
+    does; the form stays, with its Idempotency-Key (sending it again cannot
+    act twice). An answer not in the console's words (a proxy's page, a bare
+    500) or no answer at all is said in the page's language."""
+    p = page
+    said = "本次请求所需的服务暂不可用，请稍后重试"
+    fragment = f'<p class="result error" role="alert">{said}</p>'
+    answers: list[dict[str, Any]] = [
+        {"status": 503, "content_type": "text/html; charset=utf-8", "body": fragment},
+        {"status": 500, "content_type": "text/plain", "body": "Internal Server Error"},
+    ]
+
+    async def outage(route: Route) -> None:
+        if not answers:
+            await route.abort("connectionrefused")
+            return
+        await route.fulfill(**answers.pop(0))
+
+    await sign_in(p, demo_server, "officer-jizhou")
+    form = p.locator("form.act:has(button[data-op='permit-renew'])").first
+    key = await form.locator("input[name=idem]").input_value()
+    await p.route("**/console/workbench/act", outage)
+    await form.locator("button").click()
+    await form.locator(".outcome .result.error").wait_for()
+    assert said in await form.locator(".outcome").inner_text()
+    assert await form.locator("button[data-op='permit-renew']").count() == 1
+    assert await form.locator("input[name=idem]").input_value() == key
+    await shot(p, artifacts, "workbench-outage")
+    await form.locator("button").click()
+    await p.wait_for_function(
+        "el => el.textContent.includes('请求未能完成（500）')",
+        arg=await form.locator(".outcome").element_handle(),
+        timeout=5_000,
+    )
+    await form.locator("button").click()
+    await p.wait_for_function(
+        "el => el.textContent.includes('无法连接控制台')",
+        arg=await form.locator(".outcome").element_handle(),
+        timeout=5_000,
+    )
+    await p.unroute("**/console/workbench/act")
+
+    # The fit form: its answer's place (#fit-result) says it.
+    await p.goto(f"{demo_server.url}/console/investment/")
+    answers.append({"status": 503, "content_type": "text/html; charset=utf-8", "body": fragment})
+    await p.route("**/console/investment/fit?*", outage)
+    await p.fill("#p_VOCs", "5")
+    await p.click("form.project button[type=submit]")
+    await p.locator("#fit-result .result.error").wait_for()
+    assert said in await p.inner_text("#fit-result")
+
+
+#: A project's name of 90 letters and no space (a filer's typing, a pasted
+#: identifier): the page must wrap it, not widen.
+LONG_WORD = "Reconstruction" * 6 + "ABCDEF"
+
+
+async def test_a_long_unbroken_name_does_not_widen_a_phones_page(
+    browser: Browser, demo_server: Server, artifacts: Path
+) -> None:
+    """375 px: an EIA filing whose project name is a 90-letter word made the
+    enterprise page 717 px wide (its history's items and its headings did
+    not wrap)."""
+    assert len(LONG_WORD) == 90
+    uscc = admin_get(demo_server, "/eia/filings", district="120119")["items"][0]["uscc"]
+    body = {
+        "project_name": LONG_WORD,
+        "uscc": uscc,
+        "enterprise_name": "天津" + LONG_WORD + "有限公司",
+        "district": "120119",
+        "project_type": "C3670",
+        "category": "report_form",
+        "vocs_increment_t": "0",
+        "major_project": False,
+    }
+    async with httpx.AsyncClient(timeout=30) as api:
+        r = await api.post(
+            f"{demo_server.url}/eia/filings",
+            json=body,
+            headers=testing.auth("filer", sub="long-name-filer", idem="long-name-filing-1"),
+        )
+    assert r.status_code in (200, 201), r.text
+    ctx = await browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN")
+    try:
+        p = await ctx.new_page()
+        p.set_default_timeout(15_000)
+        await sign_in(p, demo_server, "officer-jizhou")
+        for path in (f"/console/enterprise/{uscc}", "/console/workbench/"):
+            await p.goto(f"{demo_server.url}{path}")
+            await p.wait_for_load_state("networkidle")
+            assert LONG_WORD in await p.inner_text("main")
+            width = await p.evaluate("document.scrollingElement.scrollWidth")
+            assert width <= 375, (path, width, await p.evaluate(WIDEST))
+        await p.goto(f"{demo_server.url}/console/enterprise/{uscc}")
+        await p.screenshot(path=str(artifacts / "phone-long-name.png"), full_page=True)
+    finally:
+        await ctx.close()

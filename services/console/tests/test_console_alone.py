@@ -1647,3 +1647,256 @@ async def test_the_sign_in_page_names_the_development_users_in_the_readers_langu
     assert "李华 — approval officer (Jizhou District)" in en.text, en.text[:2000]
     assert "auditor (citywide, read only)" in en.text
     assert "审批人员" not in en.text and "全市" not in en.text
+
+
+async def test_a_refused_check_code_is_named_by_the_verify_pages_word(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/public/verify?no=…&code=abc said `code: 至少需要 4 个字符` (the
+    API's field name, from the problem's detail): the page's word 校验码."""
+    no = "DJB-120101-2026-000001"
+    stub.on(
+        "GET",
+        f"/eia/public/receipts/{no}",
+        lambda _: httpx.Response(
+            422,
+            json={
+                "title": "请求内容无效",
+                "detail": "code: 至少需要 4 个字符",
+                "errors": [{"field": "code", "message": "至少需要 4 个字符"}],
+            },
+        ),
+    )
+    r = await client.get("/console/public/verify", params={"no": no, "code": "abc"})
+    assert_console_page(r, 200, "校验码：至少需要 4 个字符")
+    assert "code:" not in _main(r.text) and "code：" not in _main(r.text)
+    en = await client.get("/console/public/verify", params={"no": no, "code": "abc", "lang": "en"})
+    assert "check code: 至少需要 4 个字符" in _main(en.text)
+    assert not re.search(r"(?<!check )code: ", _main(en.text))
+    # The register's own refusals (other than a page link's) by its words too.
+    stub.on(
+        "GET",
+        "/quota/public/register",
+        lambda _: httpx.Response(
+            400,
+            json={
+                "title": "请求内容无效",
+                "detail": "cursor: 格式不对",
+                "errors": [{"field": "cursor", "message": "格式不对"}],
+            },
+        ),
+    )
+    r = await client.get("/console/public/register", params={"lang": "zh"})
+    assert_console_page(r, 200, "翻页链接：格式不对")
+    assert "cursor" not in _main(r.text)
+
+
+async def test_what_the_role_may_not_read_is_said_not_shown_as_nothing(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """Investment staff (王芳): eia-svc refuses them the filings and the
+    registration forms (403). The page said 无。 under 环评文件 and 0.000 吨/年
+    under 已批项目已分配, where an auditor sees the approved filing and
+    5.000 t: the sections say the role cannot see them, the figures drawn
+    from them are not available, and the history says what it leaves out."""
+    uscc = "91120119000000001C"
+    page = {"next_cursor": None}
+    company = {
+        "uscc": uscc,
+        "name": "天津某涂装有限公司",
+        "district": "120119",
+        "industry_code": "C3360",
+        "category": "key",
+        "address": "蓟州区",
+        "operating_status": "operating",
+    }
+    stub.on("GET", f"/permit/enterprises/{uscc}", company)
+    stub.on("GET", "/permit/industries", [])
+    permit = {
+        "id": "p1",
+        "permit_no": uscc + "001P",
+        "category": "key",
+        "status": "issued",
+        "vocs_t": "0.600",
+        "quota_drawn_t": "0",
+        "created_at": "2026-10-01T02:00:00+00:00",
+        "updated_at": "2026-10-02T02:00:00+00:00",
+    }
+    stub.on("GET", "/permit/permits", {**page, "items": [permit]})
+    stub.on("GET", "/permit/registrations", {**page, "items": []})
+    stub.on("GET", "/permit/audits", {**page, "items": []})
+    stub.on("GET", "/quota/reservations", {**page, "items": []})
+    refused = {"title": "无权访问", "detail": "您的角色无权执行此操作"}
+    for path in ("/eia/filings", "/eia/registrations"):
+        stub.on("GET", path, lambda _: httpx.Response(403, json=refused))
+    await sign_in(client, "investment")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    assert_console_page(r, 200, "您的角色无权查看环评文件", "您的角色无权查看环评登记表备案")
+    main = _main(r.text)
+    filings = main.split('id="f-h"')[1].split("</section>")[0]
+    assert "无。" not in filings
+    allocated = main.split("已批项目已分配</dt><dd>")[1].split("</dd>")[0]
+    reserved = main.split("审批中预留</dt><dd>")[1].split("</dd>")[0]
+    assert "0.000" not in allocated and "不可用" in allocated, allocated
+    assert "0.000" not in reserved and "不可用" in reserved, reserved
+    # What the role may read still shows: the permit's amount.
+    permitted = main.split("有效许可证许可量</dt><dd>")[1].split("</dd>")[0]
+    assert "0.600" in permitted
+    history = main.split('id="h-h"')[1].split("</section>")[0]
+    assert "历史记录未包括：环评文件、环评登记表备案" in history
+    assert "在您可查看的区内没有该代码的记录" not in main
+
+    # A service that fails is not "nothing" either: a note, and the section
+    # says it could not be read.
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on("GET", "/permit/permits", lambda _: httpx.Response(503, json=down))
+    await sign_in(client, "auditor")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    main = _main(r.text)
+    permits = main.split('id="p-h"')[1].split("</section>")[0]
+    assert "无。" not in permits and "排污许可证暂时无法读取" in permits, permits
+    permitted = main.split("有效许可证许可量</dt><dd>")[1].split("</dd>")[0]
+    assert "0.000" not in permitted and "不可用" in permitted
+    assert "本次请求所需的服务暂不可用" in main
+
+
+async def test_a_queue_not_read_is_not_shown_as_nothing_waiting(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A queue the role may not read (403) or whose service failed read
+    暂无待确认的收回指标 and 收回待确认 (0): it says so, on its section and
+    its tab; the queues that were read show as before."""
+    page = {"next_cursor": None, "items": []}
+    for path in ("/eia/filings", "/permit/permits", "/permit/audits"):
+        stub.on("GET", path, page)
+    stub.on("GET", "/quota/reclaims", lambda _: httpx.Response(403, json={"title": "无权访问"}))
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on("GET", "/eia/review-queue", lambda _: httpx.Response(503, json=down))
+    await sign_in(client, "auditor")
+    r = await client.get("/console/workbench/")
+    assert_console_page(r, 200, "本次请求所需的服务暂不可用")
+    main = _main(r.text)
+    tabs = main.split('aria-label="待办"')[1].split("</nav>")[0]
+    assert "收回待确认 (—)" in tabs and "事后抽查 (—)" in tabs, tabs
+    assert "环评审批 (0)" in tabs and "审核整改到期 (0)" in tabs, tabs
+    reclaims = main.split('id="reclaims"')[1].split("</section>")[0]
+    assert "您的角色无权查看此项待办" in reclaims and "暂无待确认" not in reclaims
+    checks = main.split('id="checks"')[1].split("</section>")[0]
+    assert "此项待办暂时无法完整读取" in checks and "暂无待抽查" not in checks
+    filings = main.split('id="filings"')[1].split("</section>")[0]
+    assert "暂无待办" in filings and "无法" not in filings
+
+
+async def test_an_actions_answer_brings_the_tabs_counts_up_to_date(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """李华 rejects a reclaim: the row said 已办理 — 已驳回 and the tab still
+    read 收回待确认 (5) until a reload. The answer carries the tabs, read
+    again, to replace the page's (htmx out-of-band); a filing's row too. A
+    service failure brings none (the queues would be read from it)."""
+    reclaim = {"district": "120119", "pollutant": "VOCs", "amount_t": "0.670"}
+    reclaim |= {"source": "manual", "created_at": "2026-11-02T02:00:00+00:00"}
+    pending = [{**reclaim, "id": f"r{i}", "created_by": "chen.jing"} for i in range(5)]
+    page = {"next_cursor": None, "items": []}
+    for path in ("/eia/filings", "/eia/review-queue", "/permit/permits", "/permit/audits"):
+        stub.on("GET", path, page)
+    stub.on("GET", "/quota/reclaims", {"next_cursor": None, "items": pending})
+    token = await sign_in(client, "officer-jizhou")
+    before = await client.get("/console/workbench/")
+    assert "收回待确认 (5)" in before.text
+
+    def reject(request: httpx.Request) -> httpx.Response:
+        pending.pop(0)
+        return httpx.Response(200, json={**reclaim, "id": "r0", "status": "rejected"})
+
+    stub.on("POST", "/quota/reclaims/r0/reject", reject)
+    form = {"csrf_token": token, "op": "reclaim-reject", "id": "r0", "idem": "k" * 20}
+    hx = {"HX-Request": "true"}
+    r = await client.post("/console/workbench/act", data={**form, "reason": "重复录入"}, headers=hx)
+    assert r.status_code == 200 and "已办理" in r.text
+    tabs = re.search(r'<nav id="queue-tabs"[^>]*hx-swap-oob="true"[^>]*>(.*?)</nav>', r.text, re.S)
+    assert tabs and "收回待确认 (4)" in tabs.group(1), r.text
+    # A filing's row, redrawn, brings them as well.
+    filing = _filing(id="f1", status="accepted", district="120119")
+    stub.on("POST", "/eia/filings/f1/evaluation-done", {**filing, "status": "evaluated"})
+    r = await client.post(
+        "/console/workbench/act",
+        data={**form, "op": "filing", "id": "f1", "action": "evaluation-done", "row": "filing"},
+        headers=hx,
+    )
+    assert r.status_code == 200 and 'data-filing="f1"' in r.text
+    assert 'id="queue-tabs"' in r.text and "收回待确认 (4)" in r.text
+    # The service down: the message, and no tabs read from it.
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用，请稍后重试"}
+    stub.on("POST", "/quota/reclaims/r1/reject", lambda _: httpx.Response(503, json=down))
+    r = await client.post(
+        "/console/workbench/act", data={**form, "id": "r1", "reason": "x"}, headers=hx
+    )
+    assert r.status_code == 503 and "本次请求所需的服务暂不可用" in r.text
+    assert "queue-tabs" not in r.text
+
+
+async def test_a_service_failure_in_a_part_of_a_page_is_a_fragment_not_a_page(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """The trend (loaded by htmx) with quota-svc out: the message, where the
+    trend goes; it was a whole page with its header and menu (which the page's
+    script then dropped, leaving 正在读取… for good)."""
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用，请稍后重试"}
+    stub.on("GET", "/quota/balances", lambda _: httpx.Response(503, json=down))
+    await sign_in(client, "investment")
+    r = await client.get("/console/investment/trend", headers={"HX-Request": "true"})
+    assert r.status_code == 503 and r.headers["content-type"].startswith("text/html")
+    assert "本次请求所需的服务暂不可用" in r.text and "<html" not in r.text
+    assert 'class="result error"' in r.text
+    page = await client.get("/console/investment/trend")
+    assert_console_page(page, 503, "本次请求所需的服务暂不可用")
+
+
+@pytest.mark.parametrize("how", ["unreachable", "503", "500"])
+async def test_a_public_page_whose_service_is_down_says_so_by_its_status(
+    client: httpx.AsyncClient, stub: Stub, how: str
+) -> None:
+    """The public pages answered 200 with "无法连接 eia-svc（ConnectError）"
+    in them: a monitor or a cache took an outage for the page, and the
+    public read the service's internal name. Now 503 (with Retry-After: the
+    service's own when it said one) or 502, and a plain message."""
+    no = "DJB-120119-2026-000123"
+
+    def down(request: httpx.Request) -> httpx.Response:
+        if how == "unreachable":
+            raise httpx.ConnectError("refused", request=request)
+        if how == "503":
+            return httpx.Response(503, json={"title": "服务暂不可用"}, headers={"Retry-After": "7"})
+        return httpx.Response(500, text="Internal Server Error")
+
+    for path in (f"/eia/public/receipts/{no}", f"/eia/public/receipts/{no}/receipt"):
+        stub.on("GET", path, down)
+    stub.on("GET", "/quota/public/register", down)
+    status = 502 if how == "500" else 503
+    pages = [
+        ("/console/public/verify", {"no": no, "code": "ABCD"}),
+        ("/console/public/register", {}),
+        (f"/console/public/receipt/{no}", {"code": "ABCD"}),
+    ]
+    for path, params in pages:
+        r = await client.get(path, params=params)
+        assert_console_page(r, status, "该服务暂时不可用，请稍后再试")
+        assert "-svc" not in r.text and "ConnectError" not in r.text, path
+        if status == 503:
+            assert r.headers["retry-after"] == ("7" if how == "503" else "5"), path
+        else:
+            assert "retry-after" not in r.headers, path
+
+
+async def test_a_signed_in_page_whose_service_is_down_asks_to_try_again_later(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    await sign_in(client, "auditor")
+    stub.on("GET", "/permit/enterprises/91120119000000001C", down)
+    r = await client.get("/console/enterprise/91120119000000001C")
+    assert r.status_code == 503, r.text[:300]
+    assert r.headers["retry-after"] == "5"

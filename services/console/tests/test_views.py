@@ -304,3 +304,15 @@ def test_next_actions_offer_a_retry_once_where_it_needs_doing() -> None:
     assert queues.next_actions(just_asked) == ["reject"]
     approved = {"status": "approved", "allowed_actions": ["quota-retry"]}
     assert queues.next_actions({**approved, "quota_status": "lapsed_short"}) == ["quota-retry"]
+
+
+def test_quota_held_is_not_available_where_its_lists_were_not_read() -> None:
+    """A list the role may not read (or that failed) leaves the figures drawn
+    from it None, never 0."""
+    permits = [{"status": "issued", "vocs_t": "0.600", "quota_drawn_t": "0.100"}]
+    held = quota_held(None, permits, {})
+    assert (held.reserved_t, held.allocated_t) == (None, None)
+    assert (held.permitted_t, held.drawn_t) == (Decimal("0.600"), Decimal("0.100"))
+    filings = [{"status": "approved", "quota_allocated_t": "5.000"}]
+    held = quota_held(filings, None, reservations_read=False)
+    assert (held.reserved_t, held.allocated_t, held.permitted_t) == (None, Decimal("5.000"), None)

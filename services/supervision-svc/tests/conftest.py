@@ -56,8 +56,10 @@ class Service:
         vocs: str | None = None,
         nox: str | None = None,
         status: str = "operating",
+        permit_from: dt.date = dt.date(2024, 1, 1),
     ) -> str:
-        """An enterprise announced by permit-svc, with a permit if amounts are given."""
+        """An enterprise announced by permit-svc, with a permit (valid from
+        `permit_from` to the end of 2028) if amounts are given."""
         uscc = make_uscc(district, serial)
         await testing.deliver(
             self.app,
@@ -88,7 +90,7 @@ class Service:
                     industry_code="2641",
                     category="key",
                     pollutants=pollutants,
-                    valid_from=dt.date(2024, 1, 1),
+                    valid_from=permit_from,
                     valid_to=dt.date(2028, 12, 31),
                 ),
             )

@@ -329,3 +329,82 @@ def test_a_refused_step_names_the_state_and_action_in_chinese() -> None:
         english.value.detail
         == "cannot close a complaint that is received; allowed now: accept, reject"
     )
+
+
+async def test_an_invisible_assignee_or_reason_is_refused(svc: Service) -> None:
+    """`{"officer": "\\u200b"}` assigned the complaint to nobody anyone can
+    read; a reason of invisible characters rejected or reopened one with no
+    reason. Names are checked as inspectors' are (spaces stripped, nothing
+    invisible) and a reason begins and ends with something visible; nothing
+    changes."""
+    with clock.using(clock.ManualClock(T0)):
+        r = await svc.http.post("/supervision/complaints", json=complaint(), headers=officer())
+        url = f"/supervision/complaints/{r.json()['complaint']['id']}"
+        for reason in ("\u200b", "\u200b\u2060"):
+            r = await svc.http.post(f"{url}/reject", json={"reason": reason}, headers=officer())
+            assert r.status_code == 422, r.text
+            assert [e["field"] for e in r.json()["errors"]] == ["reason"]
+        r = await svc.http.post(f"{url}/accept", headers=officer())
+        assert r.status_code == 200, r.text
+        for name in ("\u200b", "li\u200bhua", " \u00a0 ", "zhang\u202fwei\u2063"):
+            r = await svc.http.post(
+                f"{url}/assign",
+                json={"officer": name},
+                headers={**officer(), "Accept-Language": "zh-CN"},
+            )
+            assert r.status_code == 422, (name, r.text)
+            assert [e["field"] for e in r.json()["errors"]] == ["officer"]
+        assert "不可见字符" in r.json()["errors"][0]["message"]
+        r = await svc.http.get(url, headers=officer())
+        assert (r.json()["status"], r.json()["assigned_to"]) == ("accepted", None)
+        # Spaces around a name are stripped; spaces inside one are kept.
+        r = await svc.http.post(
+            f"{url}/assign", json={"officer": " 李 华\u3000"}, headers=officer()
+        )
+        assert r.status_code == 200 and r.json()["assigned_to"] == "李 华", r.text
+        for step, body in (
+            ("reply", {"reply": "已派员现场检查"}),
+            ("close", {"outcome": "substantiated"}),
+        ):
+            r = await svc.http.post(f"{url}/{step}", json=body, headers=officer())
+            assert r.status_code == 200, r.text
+        r = await svc.http.post(f"{url}/reopen", json={"reason": "\u200b"}, headers=officer())
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason", r.text
+
+
+def test_an_imported_complaints_rejected_reason_must_show_something() -> None:
+    """The document says what the models take, both ways."""
+    import re
+
+    import pytest
+    from pydantic import ValidationError
+    from supervision_svc.app import create as create_supervision
+    from supervision_svc.complaints.schemas import ImportedComplaint
+
+    row = complaint(status="rejected", rejected_reason="\u200b")
+    row.pop("complainant")
+    with pytest.raises(ValidationError) as refused:
+        ImportedComplaint.model_validate(row)
+    assert refused.value.errors()[0]["loc"] == ("rejected_reason",)
+    assert ImportedComplaint.model_validate({**row, "rejected_reason": "重复"}).status == "rejected"
+    schemas = create_supervision().openapi()["components"]["schemas"]
+    reason = re.compile(schemas["ComplaintRejectIn"]["properties"]["reason"]["pattern"])
+    name = re.compile(schemas["ComplaintAssignIn"]["properties"]["officer"]["pattern"])
+    for text, as_reason, as_name in (
+        ("重复举报", True, True),
+        (" 李 华\u3000", True, True),
+        ("第一行\n第二行", True, False),
+        ("不予\u200b受理", True, False),
+        ("\u200b", False, False),
+        ("受理\u2060", False, False),
+        ("\u00a0\u200b ", False, False),
+        ("张三\U000f0001", False, False),
+        ("x" * 101, True, False),
+        ("x" * 501, False, False),
+    ):
+        assert bool(reason.match(text)) is as_reason, text
+        assert bool(name.match(text)) is as_name, text
+    assert "maxLength" not in schemas["ComplaintAssignIn"]["properties"]["officer"]
+    # No surrogate in a pattern: Rust's regex (schemathesis's validator) refuses
+    # `\ud800`, and the pattern would be dropped, "" then counted valid.
+    assert "\\ud8" not in name.pattern and "\\ud8" not in reason.pattern

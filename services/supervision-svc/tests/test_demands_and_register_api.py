@@ -18,10 +18,13 @@ from .conftest import ADMIN, AUDITOR, DONGLI, T0, WUQING, Service, officer
 
 
 def demand(i: int, done: bool) -> dict[str, Any]:
+    source = ["visit", "inspection", "complaint"][i % 3]
     return {
         "district": [DONGLI, WUQING][i % 2],
         "title": f"诉求事项{i}：解决小区周边餐饮油烟扰民",
-        "source": ["visit", "inspection", "complaint"][i % 3],
+        "source": source,
+        # An item from a complaint names it (its 12369 case number).
+        **({"source_ref": f"12369-120110-2026-{i:06d}"} if source == "complaint" else {}),
         "owner": f"责任人{i % 7}",
         "deadline": "2026-09-30",
         "status": "done" if done else "open",
@@ -234,3 +237,87 @@ async def test_an_import_batch_is_learned_as_its_single_snapshots_would_be(svc: 
     assert await seen(699) == ("企业699", "operating")
     assert await seen(800) == ("新企业800", "operating")
     assert await seen(9000) == ("后来的名称", "operating")
+
+
+async def test_a_demands_owner_is_a_name_someone_can_read(svc: Service) -> None:
+    """The owner (责任人) is a name like an inspector's: an invisible one is
+    refused on creation, on a change and in an import."""
+    item = {
+        "district": DONGLI,
+        "title": "油烟扰民",
+        "source": "visit",
+        "owner": "\u200b",
+        "deadline": "2026-12-06",
+    }
+    with clock.using(clock.ManualClock(T0)):
+        r = await svc.http.post("/supervision/demands", json=item, headers=officer())
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["owner"]
+        r = await svc.http.post(
+            "/supervision/demands", json={**item, "owner": "王局"}, headers=officer()
+        )
+        assert r.status_code == 201, r.text
+        r = await svc.http.patch(
+            f"/supervision/demands/{r.json()['id']}",
+            json={"owner": "\u2060\u200b"},
+            headers=officer(),
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "owner", r.text
+        r = await svc.http.post(
+            "/supervision/demands:import",
+            content=json.dumps(item, ensure_ascii=False).encode(),
+            headers={**officer(), "content-type": "application/x-ndjson"},
+        )
+        assert r.json()["totals"]["error"] == 1, r.text
+        assert r.json()["results"][0]["errors"][0]["field"] == "owner"
+
+
+async def test_a_new_demand_is_open_and_a_complaints_names_its_reference(svc: Service) -> None:
+    """POST /supervision/demands took `"status": "done"` and created the item
+    done, skipping …/done; `status` is only the import's (the list as it
+    stands). And an item from a complaint (source complaint) needs the
+    complaint's reference (source_ref), on creation and in an import alike."""
+    item = {
+        "district": "120111",
+        "title": "西青区某厂异味扰民",
+        "source": "visit",
+        "owner": "王局",
+        "deadline": "2026-12-06",
+    }
+    admin = {**ADMIN, "Accept-Language": "en"}
+    with clock.using(clock.ManualClock(T0)):
+        for status in ("done", "open"):
+            r = await svc.http.post(
+                "/supervision/demands", json={**item, "status": status}, headers=admin
+            )
+            assert r.status_code == 422, r.text
+            assert [e["field"] for e in r.json()["errors"]] == ["status"]
+        from_complaint = {**item, "source": "complaint"}
+        for ref in ({}, {"source_ref": None}, {"source_ref": "  "}):
+            r = await svc.http.post(
+                "/supervision/demands", json={**from_complaint, **ref}, headers=admin
+            )
+            assert r.status_code == 422, (ref, r.text)
+            assert [e["field"] for e in r.json()["errors"]] == ["source_ref"]
+        r = await svc.http.post(
+            "/supervision/demands",
+            json={**from_complaint, "source_ref": "12369-120111-2026-000001"},
+            headers=admin,
+        )
+        assert r.status_code == 201, r.text
+        assert (r.json()["status"], r.json()["done_at"]) == ("open", None)
+        rows = [
+            {**item, "status": "done", "deadline": "2026-05-31"},
+            {**from_complaint, "status": "done"},
+            {**from_complaint, "source_ref": "12369-120111-2026-000002"},
+        ]
+        r = await svc.http.post(
+            "/supervision/demands:import",
+            content="\n".join(json.dumps(x, ensure_ascii=False) for x in rows).encode(),
+            headers={**admin, "content-type": "application/x-ndjson"},
+        )
+        assert r.status_code == 200, r.text
+        assert [x["result"] for x in r.json()["results"]] == ["created", "error", "created"]
+        assert r.json()["results"][1]["errors"][0]["field"] == "source_ref"
+        r = await svc.http.get("/supervision/demands?district=120111&status=done", headers=admin)
+        assert [d["deadline"] for d in r.json()["items"]] == ["2026-05-31"]

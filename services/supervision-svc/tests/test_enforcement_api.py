@@ -288,4 +288,130 @@ def test_a_plan_says_what_a_period_is_and_wants_two_inspectors() -> None:
     assert ok.inspector_pool == ["张三", "李四"]
     assert PlanIn.model_validate({**base, "period": "2026"}).inspector_pool == []
     pattern = PlanIn.model_json_schema()["properties"]["period"]["pattern"]
-    assert pattern == r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$"  # still in the document
+    # Still in the document (the years as every date's: 2000–2099).
+    assert pattern == r"^20[0-9]{2}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$"
+
+
+async def test_a_permit_before_its_start_date_is_not_in_force(svc: Service) -> None:
+    """A certificate valid from 2030 was "in force" in 2026: a permit
+    suspension was proposed against it (201), and it made its enterprise a
+    lawful, low-tier candidate of the double-random draw."""
+    with clock.using(clock.ManualClock(T0 + dt.timedelta(days=19))):
+        future = await svc.enterprise(31, NINGHE, vocs="8", permit_from=dt.date(2030, 1, 1))
+        r = await svc.http.put(
+            f"/supervision/grades/{future}",
+            json={
+                "grade": "A",
+                "industry": "涂装",
+                "valid_from": "2026-01-01",
+                "valid_to": "2026-12-31",
+                "basis": "重点行业绩效分级评定",
+            },
+            headers=officer(NINGHE),
+        )
+        assert r.status_code == 200, r.text
+        r = await svc.http.post(
+            "/supervision/inspection-plans",
+            json={"district": NINGHE, "period": "2026-Q3", "count": 1, "seed": 1},
+            headers=officer(NINGHE),
+        )
+        assert r.status_code == 201, r.text
+        (drawn,) = r.json()["selection"]
+        assert (drawn["uscc"], drawn["tier"]) == (future, "normal")
+        r = await svc.http.post(
+            "/supervision/inspections",
+            json=inspection(future, "台账缺失"),
+            headers=officer(NINGHE),
+        )
+        assert r.status_code == 201, r.text
+        (finding,) = r.json()["findings"]
+        case = {
+            "finding_id": finding["id"],
+            "legal_basis": "《排污许可管理条例》第三十四条",
+            "facts": "台账缺失",
+            "measure": {"kind": "permit_suspension"},
+        }
+        r = await svc.http.post("/supervision/cases", json=case, headers=officer(NINGHE))
+        assert r.status_code == 409, r.text
+        assert "no permit in force" in r.json()["detail"]
+
+
+def test_rectify_by_belongs_to_a_rectification_order_only() -> None:
+    """A deadline to rectify by (整改期限) is a rectification order's; a
+    warning, fine or permit suspension took one and stored it unchecked."""
+    import pytest
+    from pydantic import ValidationError
+    from supervision_svc.cases.schemas import MeasureIn
+    from svc_common.i18n import use
+
+    day = dt.date(2027, 1, 1)
+    for kind in ("warning", "fine", "permit_suspension"):
+        with use("zh"), pytest.raises(ValidationError) as refused:
+            MeasureIn.model_validate(
+                {"kind": kind, "rectify_by": day, **({"fine_cny": 500} if kind == "fine" else {})}
+            )
+        assert "只有责令整改可给出整改期限 rectify_by" in str(refused.value)
+    assert MeasureIn(kind="rectification", rectify_by=day).rectify_by == day
+
+
+async def test_a_warning_with_a_rectification_deadline_is_refused(svc: Service) -> None:
+    with clock.using(clock.ManualClock(T0 + dt.timedelta(days=19))):
+        plant = await svc.enterprise(32, NINGHE)
+        r = await svc.http.post(
+            "/supervision/inspections",
+            json=inspection(plant, "台账缺失"),
+            headers=officer(NINGHE),
+        )
+        assert r.status_code == 201, r.text
+        (finding,) = r.json()["findings"]
+        case = {
+            "finding_id": finding["id"],
+            "legal_basis": "《排污许可管理条例》第三十六条",
+            "facts": "台账缺失",
+            "measure": {"kind": "warning", "rectify_by": "2027-01-01"},
+        }
+        r = await svc.http.post("/supervision/cases", json=case, headers=officer(NINGHE))
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["measure.rectify_by"]
+        assert r.json()["errors"][0]["message"] == (
+            "rectify_by is given with a rectification order only, not with warning"
+        )
+        case["measure"] = {"kind": "warning"}
+        r = await svc.http.post("/supervision/cases", json=case, headers=officer(NINGHE))
+        assert r.status_code == 201 and r.json()["rectify_by"] is None, r.text
+
+
+def test_a_plans_period_is_of_a_year_from_2000_to_2099() -> None:
+    """0000 and 9999-H2 were taken as periods; every date of the product is
+    within 2000–2099, and a period's digits are ASCII ones."""
+    import pytest
+    from pydantic import ValidationError
+    from supervision_svc.inspections.schemas import PlanIn
+
+    for period in ("0000", "9999-H2", "1999-Q4", "2100", "２０２６", "٢٠٢٦-06"):
+        with pytest.raises(ValidationError) as refused:
+            PlanIn(district=NINGHE, period=period, count=1)
+        assert refused.value.errors()[0]["loc"] == ("period",), period
+    for period in ("2000", "2026-06", "2026-Q3", "2099-H2"):
+        assert PlanIn(district=NINGHE, period=period, count=1).period == period
+
+
+async def test_a_plan_of_a_district_with_nobody_to_draw_names_the_district(svc: Service) -> None:
+    body = {"district": "120104", "period": "2026", "count": 1}
+    r = await svc.http.post("/supervision/inspection-plans", json=body, headers=ADMIN)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"] == [
+        {
+            "field": "district",
+            "message": "the district has no operating enterprise on the register to draw from",
+        }
+    ]
+    await svc.enterprise(33, "120104")
+    for period in ("0000", "9999-H2"):
+        r = await svc.http.post(
+            "/supervision/inspection-plans", json={**body, "period": period}, headers=ADMIN
+        )
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["period"]
+    r = await svc.http.post("/supervision/inspection-plans", json=body, headers=ADMIN)
+    assert r.status_code == 201, r.text

@@ -5,6 +5,7 @@ expected reductions per district, and the CSV export."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from typing import Any
 
@@ -148,6 +149,15 @@ async def _alert_story(svc: Service) -> None:
         headers=ADMIN,
     )
     assert r.status_code == 422 and r.json()["missing"] == ["yellow/benchmark_national"]
+    assert [e["field"] for e in r.json()["errors"]] == ["rules"]
+    # A level and tier twice: the second one is named.
+    r = await svc.http.put(
+        "/supervision/emergency-policy",
+        json={"effective_from": "2026-11-01", "rules": [*table[:-1], table[3]]},
+        headers=ADMIN,
+    )
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == [f"rules.{len(table) - 1}"], r.text
     r = await svc.http.put(
         "/supervision/emergency-policy",
         json={"effective_from": "2026-11-01", "rules": table},
@@ -295,3 +305,118 @@ def test_the_measures_csv_says_no_benchmark_in_chinese() -> None:
     with use("en"):
         [en] = csv.DictReader(io.StringIO(to_csv(measures).lstrip("\ufeff")))  # type: ignore[arg-type]
     assert en["benchmark"] == "none"
+
+
+async def red_alert(svc: Service, district: str = DONGLI) -> dict[str, Any]:
+    r = await svc.http.post(
+        "/supervision/alerts",
+        json={
+            "level": "red",
+            "districts": [district],
+            "from": "2026-11-01T00:00:00+08:00",
+            "to": "2026-11-08T00:00:00+08:00",
+        },
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text
+    result: dict[str, Any] = r.json()
+    return result
+
+
+async def test_the_guarantee_list_never_makes_a_plants_measure_stricter(svc: Service) -> None:
+    """A plant plan stopping 喷涂 (30 %) with a guarantee entry allowing at most
+    "reduce 60 %" was answered "reduce 60 %": the list, which only eases,
+    had doubled what the plant must cut. The plan's 30 % stands."""
+    with clock.using(clock.ManualClock(T0)):
+        plant = await svc.enterprise(21, vocs="36.5", name="一厂一策保障企业")
+        await grade(svc, plant, "D")
+        plan = {"kind": "stop_processes", "processes": ["喷涂"], "percent": 30}
+        r = await svc.http.put(
+            f"/supervision/plant-plans/{plant}",
+            json={"level": "red", "measure": plan, "note": "一厂一策"},
+            headers=officer(),
+        )
+        assert r.status_code == 200, r.text
+        r = await svc.http.put(
+            f"/supervision/guarantee-list/{plant}",
+            json={
+                "reason": "livelihood",
+                "allowed_measure": {"kind": "reduce", "percent": 60},
+                **YEAR,
+            },
+            headers=officer(),
+        )
+        assert r.status_code == 200, r.text
+        alert = await red_alert(svc)
+        r = await svc.http.get(f"/supervision/alerts/{alert['id']}/measures", headers=officer())
+        assert r.status_code == 200, r.text
+        (item,) = r.json()["items"]
+        assert (item["measure"], item["cut_percent"]) == (plan, 30)
+        assert item["why"][-1] == "guarantee list (livelihood): allows reduce 60%, no easing needed"
+        # 36.5 t × 30 % × 7/365 = 0.210 t
+        assert item["expected_vocs_reduction_t"] == "0.210"
+
+
+async def test_a_permit_before_its_start_date_counts_for_no_alert(svc: Service) -> None:
+    """A certificate valid from 2030 was counted in force in 2026: its
+    permitted tonnes went into the alert's expected reductions."""
+    with clock.using(clock.ManualClock(T0)):
+        future = await svc.enterprise(22, vocs="36.5", permit_from=dt.date(2030, 1, 1))
+        current = await svc.enterprise(23, vocs="36.5")
+        await grade(svc, future, "B")
+        await grade(svc, current, "B")
+        alert = await red_alert(svc)
+        r = await svc.http.get(f"/supervision/alerts/{alert['id']}/measures", headers=officer())
+        assert r.status_code == 200, r.text
+        by = {i["uscc"]: i for i in r.json()["items"]}
+        assert by[future]["permitted_vocs_t"] == "0.000"
+        assert by[future]["expected_vocs_reduction_t"] == "0.000"
+        assert by[future]["why"][-1] == "no permit in force: no permitted amounts to reduce"
+        assert by[current]["expected_vocs_reduction_t"] == "0.210"
+        (dongli,) = r.json()["districts"]
+        assert dongli["expected_vocs_reduction_t"] == "0.210"
+
+
+async def test_a_districts_expected_reduction_may_pass_a_million_tonnes(svc: Service) -> None:
+    """A district's summed reduction is a sum (TotalTonnes, no bound): past
+    1,000,000 t the measures and their CSV were a 422 "is implausibly large"."""
+    with clock.using(clock.ManualClock(T0)):
+        for serial in range(41, 54):
+            uscc = await svc.enterprise(serial, vocs="1000000", nox="1000000")
+            await grade(svc, uscc, "D")  # stop at red: 100 %
+        r = await svc.http.post(
+            "/supervision/alerts",
+            json={
+                "level": "red",
+                "districts": [DONGLI],
+                "from": "2026-11-01T00:00:00+08:00",
+                "to": "2026-12-02T00:00:00+08:00",
+            },
+            headers=ADMIN,
+        )
+        assert r.status_code == 201, r.text
+        path = f"/supervision/alerts/{r.json()['id']}/measures"
+        r = await svc.http.get(path, headers=officer())
+        assert r.status_code == 200, r.text
+        # Each: 1,000,000 t × 100 % × 31/365 = 84,931.507 t; thirteen of them.
+        assert {i["expected_vocs_reduction_t"] for i in r.json()["items"]} == {"84931.507"}
+        (dongli,) = r.json()["districts"]
+        assert dongli["enterprises"] == 13
+        assert dongli["expected_vocs_reduction_t"] == "1104109.591"
+        assert dongli["expected_nox_reduction_t"] == "1104109.591"
+        r = await svc.http.get(f"{path}.csv", headers=officer())
+        assert r.status_code == 200, r.text
+        assert len(list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))) == 13
+
+
+def test_a_districts_summed_reduction_is_total_tonnes() -> None:
+    """Sums in answers are TotalTonnes, not the bounded input type Tonnes."""
+    from decimal import Decimal
+
+    from supervision_svc.alerts.schemas import DistrictReduction
+
+    big = Decimal("1104109.591")
+    d = DistrictReduction(
+        district=DONGLI, enterprises=13, expected_vocs_reduction_t=big, expected_nox_reduction_t=big
+    )
+    assert d.model_dump(mode="json")["expected_vocs_reduction_t"] == "1104109.591"

@@ -11,6 +11,7 @@ import pytest
 from supervision_svc.complaints import rules as complaints
 from supervision_svc.grading import rules as grading
 from supervision_svc.inspections import rules as inspections
+from supervision_svc.registry import rules as registry
 from svc_common import i18n
 
 T = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
@@ -172,6 +173,34 @@ def test_plant_plan_replaces_and_guarantee_caps_but_never_tightens() -> None:
     assert r.measure.kind == "none"  # the cap does not make it stricter
 
 
+def test_the_guarantee_cap_is_judged_by_the_share_cut_not_the_kind() -> None:
+    """保障类清单 caps a measure at its allowed one and never makes it
+    stricter: stopping 喷涂 (30 %) stands against "at most reduce 60 %",
+    although stopping processes is a harder kind of measure."""
+    plan = grading.Measure("stop_processes", 30, ("喷涂",))
+    cap = ("livelihood", grading.Measure("reduce", 60))
+    r = grading.required_measure("red", "D", None, TABLE, plan=plan, guarantee=cap)
+    assert r.measure == plan and r.measure.share_percent(50) == 30
+    assert r.why[-1] == "guarantee list (livelihood): allows reduce 60%, no easing needed"
+    # Stopping processes of unknown share cuts the default (50 %): a cap of
+    # 40 % eases it, one of 60 % does not.
+    unknown = grading.Measure("stop_processes", None, ("喷涂",))
+    at_most_40 = ("livelihood", grading.Measure("reduce", 40))
+    eased = grading.required_measure("red", "D", None, TABLE, plan=unknown, guarantee=at_most_40)
+    assert eased.measure == grading.Measure("reduce", 40)
+    kept = grading.required_measure("red", "D", None, TABLE, plan=unknown, guarantee=cap)
+    assert kept.measure == unknown
+    # The same share: the allowed measure's milder kind is taken.
+    same = grading.Measure("stop_processes", 60, ("喷涂",))
+    r = grading.required_measure("red", "D", None, TABLE, plan=same, guarantee=cap)
+    assert r.measure == grading.Measure("reduce", 60)
+    # Severity orders by the share cut first, then by the kind.
+    assert grading.Measure("reduce", 60).severity(50) > plan.severity(50)
+    every_process = grading.Measure("stop_processes", 100, ("喷涂", "烘干"))
+    assert grading.Measure("stop").severity(50) > every_process.severity(50)
+    assert grading.Measure("none").severity(50) < grading.Measure("reduce", 1).severity(50)
+
+
 def test_the_reasons_are_in_the_callers_language_chinese_first() -> None:
     plan = grading.Measure("stop_processes", 30, ("喷涂",))
     cap = ("livelihood", grading.Measure("reduce", 10))
@@ -243,3 +272,16 @@ def test_a_persons_name_in_the_one_form() -> None:
     assert inspections.person_key("Li.Hua") == inspections.person_key("li.hua")
     assert inspections.hidden_characters("张三\u200b") and inspections.hidden_characters("a\tb")
     assert not inspections.hidden_characters("李 华")
+
+
+def test_a_permit_is_valid_from_its_first_day_to_its_last() -> None:
+    """A certificate counts only from valid_from to valid_to, both included;
+    a permit learned before its start was kept (None) has no lower bound."""
+    start, end = dt.date(2030, 1, 1), dt.date(2034, 12, 31)
+    assert not registry.permit_valid_on("issued", start, end, dt.date(2029, 12, 31))
+    assert registry.permit_valid_on("issued", start, end, start)
+    assert registry.permit_valid_on("issued", start, end, end)
+    assert not registry.permit_valid_on("issued", start, end, end + dt.timedelta(days=1))
+    assert registry.permit_valid_on("issued", None, end, dt.date(2000, 1, 1))
+    assert registry.permit_valid_on("issued", None, None, dt.date(2099, 1, 1))
+    assert not registry.permit_valid_on("suspended", start, end, start)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
 
 from bureau.client import Api, check_token
 
@@ -40,6 +42,37 @@ TokenOption = Annotated[
         callback=check_token,
     ),
 ]
+
+
+#: The fewest cells a folded column of a table is given at a terminal.
+_FOLDED = 8
+
+
+def print_table(out: Console, table: Table) -> None:
+    """`table` with nothing cut off (no "1770.0…"): written to a file or a
+    pipe, each row on one line however long (not at Rich's 80 columns);
+    at a terminal, its text columns folded to the terminal's width, and
+    wider than the terminal (which wraps the lines) only when the columns
+    that must not be cut (amounts, ids: `no_wrap`) do not fit in it."""
+    wide = out.options.update_width(10_000)
+    whole = Measurement.get(out, wide, table)
+    width = whole.maximum
+    if out.is_terminal:
+        # Rich measures a text by its longest word; a column that folds
+        # needs only a few cells of it.
+        saved = 0
+        for column in table.columns:
+            if not column.no_wrap:
+                cells = [column.header, *column.cells]
+                longest = max(Measurement.get(out, wide, c).minimum for c in cells)
+                saved += max(0, longest - _FOLDED)
+        width = max(out.width, whole.minimum - saved)
+    kept = out.width
+    out.width = width
+    try:
+        out.print(table)
+    finally:
+        out.width = kept
 
 
 def api(base: str | None, token: str | None) -> Api:

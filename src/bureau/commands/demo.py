@@ -23,7 +23,9 @@ def demo(
     """A realistic Tianjin: quota of the 16 districts, 宝坻区's permits and
     registrations, 蓟州区's tight VOCs pool and closed plants, EIA filings in
     every state, registration forms. Safe to run again (replayed)."""
-    from bureau.client import ApiFailed
+    from rich.markup import escape
+
+    from bureau.client import UNAVAILABLE, ApiFailed
     from bureau.demo import Demo
 
     client = api(base, token)
@@ -38,8 +40,11 @@ def demo(
         with console.status("loading…"):
             counts = d.run()
     except ApiFailed as exc:
-        console.print(f"[red]demo stopped:[/red] {exc}")
+        console.print(f"[red]demo stopped:[/red] {escape(str(exc))}")
         raise typer.Exit(code=exc.exit_code) from exc
+    except TimeoutError as exc:  # the saga's events do not flow: retry later
+        console.print(f"[red]demo stopped:[/red] {escape(str(exc))} — {UNAVAILABLE}")
+        raise typer.Exit(code=3) from exc
     finally:
         client.close()
     summary = ", ".join(f"{n} {what}" for what, n in counts.done.items())

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from bureau.client import PAGE
 from bureau.commands.common import (
     ApiOption,
     TokenOption,
@@ -82,6 +86,7 @@ SOURCES: dict[What, tuple[str, str, list[str]]] = {
             "quota_allocated_t",
             "created_at",
             "accepted_at",
+            "due_on",
             "due_at",
             "decided_at",
         ],
@@ -135,6 +140,78 @@ SOURCES: dict[What, tuple[str, str, list[str]]] = {
 }
 
 
+#: Beijing time (北京时间, UTC+8, no daylight saving): the services answer
+#: instants in UTC, officers read them in Beijing.
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+BEIJING_HEADER = "北京时间"
+#: The order in which a permit's pollutants get their columns (permit-svc's).
+POLLUTANT_ORDER = ("VOCs", "NOx", "SO2", "PM", "COD", "NH3-N", "TN", "TP")
+
+
+def beijing_time(value: Any) -> Any:
+    """An instant as officers read it: `2027-01-06 00:00` in Beijing, the
+    zone said in the column's header. A value that is not an instant is
+    written as it is."""
+    if not isinstance(value, str) or not value:
+        return value
+    try:
+        at = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if at.tzinfo is None:  # the services answer UTC
+        at = at.replace(tzinfo=dt.UTC)
+    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+
+
+def _limits(value: Any) -> dict[str, Any]:
+    """A permit's `pollutants` ([{pollutant, amount_t}]) by pollutant."""
+    if not isinstance(value, list):
+        return {}
+    return {
+        str(p["pollutant"]): p.get("amount_t")
+        for p in value
+        if isinstance(p, dict) and p.get("pollutant")
+    }
+
+
+def for_people(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rows and their headers as an officer reads them in a
+    spreadsheet: every instant (a column `…_at`) in Beijing time, its header
+    saying so (`due_at (北京时间)`); a permit's pollutants one column each
+    (`NOx_t`: tonnes a year, the exact decimal string of the answer; VOCs is
+    `vocs_t`), not a Python list; any other list or object as JSON text."""
+    pollutants: list[str] = []
+    if "pollutants" in columns:
+        present = {name for r in rows for name in _limits(r.get("pollutants"))}
+        present.discard("VOCs")  # vocs_t
+        pollutants = [p for p in POLLUTANT_ORDER if p in present]
+        pollutants += sorted(present - set(POLLUTANT_ORDER))
+    headers: list[str] = []
+    for c in columns:
+        if c == "pollutants":
+            headers += [f"{p}_t" for p in pollutants]
+        else:
+            headers.append(f"{c} ({BEIJING_HEADER})" if c.endswith("_at") else c)
+    out = []
+    for r in rows:
+        row: dict[str, Any] = {}
+        for c in columns:
+            v = r.get(c)
+            if c == "pollutants":
+                limits = _limits(v)
+                row.update({f"{p}_t": limits.get(p) for p in pollutants})
+            elif c.endswith("_at"):
+                row[f"{c} ({BEIJING_HEADER})"] = beijing_time(v)
+            elif isinstance(v, list | dict):
+                row[c] = json.dumps(v, ensure_ascii=False)
+            else:
+                row[c] = v
+        out.append(row)
+    return out, headers
+
+
 def export_list(
     what: Annotated[What, typer.Argument(help="which list")],
     out: Annotated[Path | None, typer.Option(help=".csv (UTF-8 with BOM) or .xlsx")] = None,
@@ -156,12 +233,12 @@ def export_list(
     try:
         rows = []
         with console.status(f"reading {what.value}…"):
-            for item in client.pages(path, role=role, params=params):
+            for item in client.pages(path, shape=PAGE, role=role, params=params):
                 rows.append(item)
     finally:
         client.close()
     try:
-        write_table(target, rows, columns)
+        write_table(target, *for_people(rows, columns))
     except OSError as exc:
         raise write_failed(target, exc) from None
     console.print(f"wrote {len(rows)} {what.value} to {target}")

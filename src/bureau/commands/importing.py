@@ -15,11 +15,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import Field, TypeAdapter, ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from svc_common.districts import district_problem
 from svc_common.uscc import uscc_problem
 
-from bureau.client import Api, ApiFailed, Unreachable
+from bureau.client import (
+    BULK_REPORT,
+    UNREAD,
+    Answer,
+    Api,
+    ApiFailed,
+    BulkRow,
+    RowError,
+    Unreachable,
+)
 
 if TYPE_CHECKING:
     from svc_common.uploads import RawRow
@@ -115,19 +125,25 @@ def check_rows(kind: Kind, rows: list[RawRow]) -> Failures:
     return failures
 
 
-def _row_errors(report_rows: list[dict[str, Any]], offset: int) -> Failures:
-    return {
-        int(r["row"]) + offset: [
-            (str(e.get("field", "")), str(e.get("message", ""))) for e in r.get("errors", [])
-        ]
-        for r in report_rows
-        if r.get("errors")
-    }
+def _row_errors(report_rows: list[BulkRow]) -> dict[int, list[tuple[str, str]]]:
+    return {r.row: [(e.field, e.message) for e in r.errors] for r in report_rows if r.errors}
+
+
+class _Refusal(Answer):
+    """What a refusal (problem+json) says of each field, when it does."""
+
+    errors: list[RowError] = Field(default_factory=list)
+
+
+_REFUSAL = TypeAdapter(_Refusal)
 
 
 def _problem_errors(exc: ApiFailed, row: int) -> list[tuple[str, str]]:
     body = exc.body if isinstance(exc.body, dict) else {}
-    errs = [(str(e.get("field", "")), str(e.get("message", ""))) for e in body.get("errors", [])]
+    try:
+        errs = [(e.field, e.message) for e in _REFUSAL.validate_python(body, strict=True).errors]
+    except ValidationError:  # not a problem+json of the service's: said whole
+        errs = []
     return errs or [("", str(body.get("detail") or exc))]
 
 
@@ -191,10 +207,17 @@ def send(
             report = client.call(
                 "POST",
                 "/permit/enterprises:import",
+                shape=BULK_REPORT,
                 content=rows_to_csv(sent),
                 content_type="text/csv; charset=utf-8",
             )
-            for i, errs in _row_errors(report.get("results", []), 0).items():
+            for i, errs in _row_errors(report.results).items():
+                if not 0 < i <= len(chunk):
+                    raise Unreachable(
+                        "POST",
+                        client.url("/permit/enterprises:import"),
+                        f"answered row {i} of {len(chunk)} sent, not the service's JSON",
+                    )
                 failures[chunk[i - 1].row] = errs
             advance(len(chunk))
         return failures
@@ -206,6 +229,7 @@ def send(
             client.call(
                 "POST",
                 path,
+                shape=UNREAD,
                 content=rows_to_csv([r.data or {} for r in good]),
                 content_type="text/csv; charset=utf-8",
             )
@@ -222,6 +246,7 @@ def send(
                 client.call(
                     "PUT",
                     f"/eia/control-units/{d['code']}",
+                    shape=UNREAD,
                     json={
                         "name": d["name"],
                         "district": d["district"],
@@ -234,6 +259,7 @@ def send(
                 client.call(
                     "POST",
                     "/eia/parks",
+                    shape=UNREAD,
                     json={
                         "id": d["id"],
                         "name": d["name"],
@@ -253,6 +279,7 @@ def send(
                 client.call(
                     "POST",
                     f"/quota/pools/{d['district']}/{d.get('pollutant') or 'VOCs'}/baseline",
+                    shape=UNREAD,
                     json=body,
                     key=keys[r.row],
                 )

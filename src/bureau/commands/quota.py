@@ -6,14 +6,45 @@ from decimal import Decimal
 from typing import Annotated
 
 import typer
+from pydantic import TypeAdapter
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from bureau.client import ApiFailed
-from bureau.commands.common import ApiOption, TokenOption, api
+from bureau.client import Amount, Answer, ApiFailed
+from bureau.commands.common import ApiOption, TokenOption, api, print_table
 
 app = typer.Typer(help="Quota (总量指标): availability and what-if checks.", no_args_is_help=True)
 out = Console()
+
+
+class Pool(Answer):
+    """A pool's availability as `quota show` reads it (GET /quota/availability)."""
+
+    district: str
+    district_name: str
+    kind: str
+    park_id: str | None = None
+    credited_t: Amount
+    reserved_t: Amount
+    allocated_t: Amount
+    available_t: Amount
+    offset_ratio: Amount
+    max_project_increment_t: Amount
+
+
+class Verdict(Answer):
+    """The what-if's answer as `quota check` reads it (POST /quota/checks)."""
+
+    fits: bool
+    offset_ratio: Amount
+    required_t: Amount
+    available_t: Amount
+    shortfall_t: Amount
+
+
+POOLS = TypeAdapter(list[Pool])
+VERDICT = TypeAdapter(Verdict)
 
 
 @app.command()
@@ -27,35 +58,35 @@ def show(
     client = api(base, token)
     try:
         params = {"pollutant": pollutant} | ({"district": district} if district else {})
-        pools = client.call("GET", "/quota/availability", role="investment", params=params)
+        pools = client.call(
+            "GET", "/quota/availability", shape=POOLS, role="investment", params=params
+        )
     finally:
         client.close()
-    pools.sort(key=lambda p: (p["kind"] != "district", -Decimal(p["max_project_increment_t"])))
+    pools.sort(key=lambda p: (p.kind != "district", -Decimal(p.max_project_increment_t)))
+    print_table(out, pools_table(pollutant, pools))
+
+
+def pools_table(pollutant: str, pools: list[Pool]) -> Table:
+    """The pools as a table: names fold, amounts are never cut or wrapped."""
     t = Table(title=f"{pollutant} quota (t/a)")
-    for col in (
-        "district",
-        "pool",
-        "credited",
-        "reserved",
-        "allocated",
-        "available",
-        "ratio",
-        "largest project",
-    ):
-        t.add_column(col, justify="left" if col in ("district", "pool") else "right")
+    for col in ("district", "pool"):
+        t.add_column(col, overflow="fold")
+    for col in ("credited", "reserved", "allocated", "available", "ratio", "largest\nproject"):
+        t.add_column(col, justify="right", no_wrap=True)
     for p in pools:
-        kind = p["kind"] + (f":{p['park_id']}" if p.get("park_id") else "")
+        kind = p.kind + (f":{p.park_id}" if p.park_id else "")
         t.add_row(
-            f"{p['district']} {p['district_name']}",
-            kind,
-            p["credited_t"],
-            p["reserved_t"],
-            p["allocated_t"],
-            p["available_t"],
-            p["offset_ratio"],
-            p["max_project_increment_t"],
+            escape(f"{p.district} {p.district_name}"),
+            escape(kind),
+            p.credited_t,
+            p.reserved_t,
+            p.allocated_t,
+            p.available_t,
+            p.offset_ratio,
+            p.max_project_increment_t,
         )
-    out.print(t)
+    return t
 
 
 @app.command()
@@ -73,7 +104,7 @@ def check(
     if park:
         body["park_id"] = park
     try:
-        r = client.call("POST", "/quota/checks", role="investment", json=body)
+        r = client.call("POST", "/quota/checks", shape=VERDICT, role="investment", json=body)
     except ApiFailed as exc:
         # Exit code 1 means "does not fit": a refused question is a usage
         # error (2), a service that could not answer is 3.
@@ -83,11 +114,11 @@ def check(
         raise typer.Exit(code=3) from exc
     finally:
         client.close()
-    verdict = "[green]fits[/green]" if r["fits"] else "[red]does not fit[/red]"
+    verdict = "[green]fits[/green]" if r.fits else "[red]does not fit[/red]"
     out.print(
-        f"{district} {pollutant} {increment} t/a × {r['offset_ratio']} = {r['required_t']} t "
-        f"needed, {r['available_t']} t available: {verdict}"
-        + ("" if r["fits"] else f", short by {r['shortfall_t']} t")
+        f"{district} {pollutant} {increment} t/a × {r.offset_ratio} = {r.required_t} t "
+        f"needed, {r.available_t} t available: {verdict}"
+        + ("" if r.fits else f", short by {r.shortfall_t} t")
     )
-    if not r["fits"]:
+    if not r.fits:
         raise typer.Exit(code=1)

@@ -1,10 +1,18 @@
 """Cursor pagination: an opaque cursor carries the sort key of the last item
 returned, so pages stay stable while rows are added (no OFFSET).
 
-A cursor is what this API returned and nothing else: `decode_cursor` checks
-its shape against what the list expects (an id, a time and an id, …) and
-answers 422 naming `cursor` for anything else — forged, truncated, out of
-range — so a bad cursor can never reach a query.
+A cursor is what this API returned and nothing else. It is the sort key as
+base64url JSON followed by a tag: the first 8 bytes of an HMAC-SHA256 of
+the key's text (11 base64url characters), keyed by a key derived from the
+service's configured `JWT_SECRET` (`configure`, called when the app is
+made), so every replica of a service reads the cursors of the others, and
+a restart keeps them. `decode_cursor` answers 422 naming `cursor` for a
+cursor whose tag does not match (forged, edited, truncated, or made under
+another secret) and checks the shape of a tagged one against what the list
+expects (an id, a time and an id, …), so a bad cursor can never reach a
+query. The tag tells this API's cursors from others, not one list's from
+another's: a cursor of another list whose sort key has the same shape is
+read as a position in this one (it shows nothing the caller may not list).
 
 Every list reads the same way: decode the cursor, narrow the query to the
 rows after it (`keyset_after`), order by the sort key, fetch `limit + 1`
@@ -17,6 +25,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, Literal, TypeVar, overload
@@ -28,6 +38,7 @@ from sqlalchemy import ColumnElement, SQLColumnExpression, and_, or_
 from svc_common.errors import field_error
 from svc_common.guard import has_lone_surrogate
 from svc_common.i18n import msg
+from svc_common.settings import DEV_JWT_SECRET
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -60,8 +71,38 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
+#: Bytes of the HMAC kept as a cursor's tag, and the characters they take.
+_TAG_BYTES = 8
+TAG_LENGTH = 11
+
+
+def _cursor_key(secret: str) -> bytes:
+    """The key of the cursors' tags: derived from `secret`, never the secret
+    itself (a tag tells nothing of the key that signs tokens)."""
+    return hmac.new(secret.encode(), b"svc_common.pagination cursor v1", hashlib.sha256).digest()
+
+
+_key = _cursor_key(DEV_JWT_SECRET)
+
+
+def configure(secret: str) -> None:
+    """Sign and check cursors with a key derived from `secret` (the service's
+    `JWT_SECRET`): the same on every replica, so a cursor from one replica
+    reads on another. Process-wide, as the services of the embedded default
+    share one process and one secret."""
+    global _key
+    _key = _cursor_key(secret)
+
+
+def _tag(body: str) -> str:
+    digest = hmac.new(_key, body.encode("ascii"), hashlib.sha256).digest()[:_TAG_BYTES]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 def encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+    """The cursor of the sort key `value`: its JSON in base64url, then its tag."""
+    body = base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+    return body + _tag(body)
 
 
 def _bad() -> Exception:
@@ -73,10 +114,13 @@ def _bad() -> Exception:
 
 
 def _raw(cursor: str) -> Any:
-    if len(cursor) > MAX_CURSOR_LENGTH:
+    if len(cursor) > MAX_CURSOR_LENGTH or len(cursor) <= TAG_LENGTH or not cursor.isascii():
+        raise _bad()
+    body, tag = cursor[:-TAG_LENGTH], cursor[-TAG_LENGTH:]
+    if not hmac.compare_digest(tag, _tag(body)):
         raise _bad()
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
+        padded = body + "=" * (-len(body) % 4)
         return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, UnicodeError, binascii.Error, RecursionError) as exc:
         raise _bad() from exc

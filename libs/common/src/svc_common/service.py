@@ -29,6 +29,7 @@ from svc_common import (
     http_head,
     metrics,
     openapi,
+    pagination,
     retention,
     security_headers,
     strict_bodies,
@@ -41,6 +42,7 @@ from svc_common.db import Database
 from svc_common.errors import install_error_handlers
 from svc_common.events.registry import load_all
 from svc_common.guard import InputGuardMiddleware
+from svc_common.head_requests import HeadAsGet
 from svc_common.held_chain import spare_chains
 from svc_common.idempotency import IdempotencyMiddleware
 from svc_common.inbox import EventHandlers, InboxConsumer
@@ -280,6 +282,9 @@ def create_app(
     )
     openapi.install(app)
     app.state.token_verifier = TokenVerifier(settings)
+    # Cursors are signed with a key of the configured secret: one replica's
+    # `next_cursor` reads on another.
+    pagination.configure(settings.cursor_secret or settings.jwt_secret)
     app.state.spec = spec
     install_error_handlers(app)
     for router in spec.routers:
@@ -291,6 +296,9 @@ def create_app(
     add_routes(app, ops_router(spec.prefix))
     strict_bodies.install(app)
     direct_routes.install(app)
+    # Innermost: HEAD is routed as GET, while the steps outside (the guard,
+    # the request's log line and metrics) see the HEAD that was sent.
+    app.add_middleware(HeadAsGet)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(
         InputGuardMiddleware,

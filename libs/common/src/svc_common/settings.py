@@ -46,6 +46,11 @@ class ServiceSettings(BaseSettings):
     jwt_jwks_url: str | None = Field(None, description="RS256 key set of the identity provider")
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+    #: The secret the pagination cursors' tags are keyed by (a key derived
+    #: from it): the same on every replica of a service. By default
+    #: `JWT_SECRET`; set it where tokens are checked with `JWT_JWKS_URL` and
+    #: `JWT_SECRET` is left at the development secret.
+    cursor_secret: str | None = Field(None, min_length=16)
 
     # How often the outbox sweeper looks for rows a crash left unsent. The relay
     # is woken on every commit, so this is not the normal publishing latency.

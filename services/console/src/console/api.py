@@ -24,13 +24,41 @@ SERVICES = ("permit", "quota", "eia")
 T = TypeVar("T")
 
 
+#: Seconds a page asks to wait before trying again a service it could not
+#: reach (a replica restarting, say).
+RETRY_UNREACHABLE = "5"
+
+
 class ApiError(Exception):
     """A service answered with an error (or could not be reached)."""
 
-    def __init__(self, status: int, problem: Mapping[str, Any]) -> None:
+    def __init__(
+        self, status: int, problem: Mapping[str, Any], retry_after: str | None = None
+    ) -> None:
         self.status = status
         self.problem = dict(problem)
+        #: The service's own Retry-After, or how soon to try one that could
+        #: not be reached.
+        self.retry_after = retry_after
         super().__init__(self.message)
+
+    @property
+    def page_status(self) -> int:
+        """The page's status for this error: the service refusing what the
+        user asked (a 4xx: a bad value in the address, a state that refuses
+        it) is the same 4xx; a service that failed is 502, one that said it
+        is unavailable or could not be reached 503, so the browser, a
+        monitor or a cache may try again."""
+        if 400 <= self.status < 500:
+            return self.status
+        return 503 if self.status == 503 else 502
+
+    @property
+    def page_headers(self) -> dict[str, str]:
+        """The page's headers for this error: Retry-After on a 503."""
+        if self.page_status == 503:
+            return {"Retry-After": self.retry_after or RETRY_UNREACHABLE}
+        return {}
 
     @property
     def message(self) -> str:
@@ -196,6 +224,7 @@ class Services:
                         f"无法连接 {service}-svc（{type(exc).__name__}）",
                     ),
                 },
+                retry_after=RETRY_UNREACHABLE,
             ) from exc
 
     async def get(self, service: str, path: str, *, token: str | None, params: Any = None) -> Any:
@@ -254,7 +283,7 @@ def raise_for_problem(r: httpx.Response) -> None:
             problem = {"detail": r.text[:500]}
         if not isinstance(problem, dict):
             problem = {"detail": str(problem)[:500]}
-        raise ApiError(r.status_code, problem)
+        raise ApiError(r.status_code, problem, r.headers.get("retry-after"))
 
 
 def _json_or_raise(r: httpx.Response) -> Any:

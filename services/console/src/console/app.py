@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from svc_common import security_headers
 from svc_common.auth import role_name
+from svc_common.head_requests import HeadAsGet
 from svc_common.i18n import msg
 from svc_common.tracing import FASTAPI_TELEMETRY
 
@@ -37,7 +38,6 @@ from console.settings import Settings
 from console.web import (
     HERE,
     SECURITY_HEADERS,
-    HeadAsGet,
     LanguageMiddleware,
     is_htmx,
     problem_page,
@@ -106,16 +106,6 @@ def login_url(next_url: str) -> str:
     every parameter of its question kept (unencoded, `&p_NOx=1` would be read
     as the sign-in page's own parameter and lost)."""
     return "/console/login?" + urlencode({"next": next_url})
-
-
-def page_status(api_status: int) -> int:
-    """The page's status for a service's error: the service refusing what the
-    user asked (a 4xx: a bad value in the address, a state that refuses it)
-    is the same 4xx; a service that failed or could not be reached is 502
-    (503 when it said it is unavailable, so the browser may retry)."""
-    if 400 <= api_status < 500:
-        return api_status
-    return 503 if api_status == 503 else 502
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -216,13 +206,19 @@ def _install_handlers(app: FastAPI) -> None:
                 return problem_page(request, 401, session_ended())
             here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(login_url(here), status_code=303)
-        return render(
+        if is_htmx(request):
+            # A part of a page (the fit form's answer, the trend): the
+            # message where that part goes, not a whole page inside it.
+            return problem_page(request, exc.page_status, exc.said(), headers=exc.page_headers)
+        response = render(
             request,
             "error.html",
-            status_code=page_status(exc.status),
+            status_code=exc.page_status,
             heading=str(exc.problem.get("title") or msg("Error", "错误")),
             detail=exc.said(),
         )
+        response.headers.update(exc.page_headers)
+        return response
 
     @app.get("/", include_in_schema=False)
     async def root() -> Response:

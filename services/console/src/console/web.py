@@ -244,25 +244,3 @@ SECURITY_HEADERS = {
         "img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
     ),
 }
-
-
-class HeadAsGet:
-    """HEAD answered as GET without its body (RFC 9110 §9.3.2): a link
-    checker, an uptime probe or a chat app's link preview asking HEAD of a
-    page (a receipt's verification link, say) gets what GET would say, not a
-    405. The routes declare GET only; the static files answer HEAD already."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
-            await self.app(scope, receive, send)
-            return
-
-        async def headers_only(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                message = {**message, "body": b""}
-            await send(message)
-
-        await self.app({**scope, "method": "GET"}, receive, headers_only)

@@ -8,33 +8,69 @@
   document.addEventListener("htmx:configRequest", function (e) {
     if (csrf) { e.detail.headers["X-CSRF-Token"] = csrf; }
   });
-  // A refusal (4xx) is shown, not dropped: in a workbench form it goes
-  // beside the form, which stays (with a new Idempotency-Key) so the user can
-  // correct it and send again; elsewhere it replaces the target as a success would.
+  // A refusal (4xx) or a failure (5xx: a service out, 本次请求所需的服务暂不可用)
+  // is shown, not dropped: in a workbench form it goes beside the form, which
+  // stays so the user can correct it or send it again; elsewhere (the fit
+  // form) it replaces the target as a success would. A failure htmx would
+  // have dropped left the button looking dead.
   function newKey() {
     var b = new Uint8Array(16);
     window.crypto.getRandomValues(b);
     return Array.prototype.map.call(b, function (x) { return ("0" + x.toString(16)).slice(-2); }).join("");
   }
+  function inPageLanguage(en, zh) {
+    return (document.documentElement.lang || "").toLowerCase().indexOf("zh") === 0 ? zh : en;
+  }
+  // What to say when the answer is not the console's own words (a proxy's
+  // error page, a bare "Internal Server Error") or there is no answer at all.
+  function failureSaid(status) {
+    var p = document.createElement("p");
+    p.className = "result error";
+    p.setAttribute("role", "alert");
+    p.textContent = status
+      ? inPageLanguage("The request could not be served (" + status + "): please try again shortly.",
+                       "请求未能完成（" + status + "），请稍后重试。")
+      : inPageLanguage("The console could not be reached: check the connection and try again.",
+                       "无法连接控制台，请检查网络后重试。");
+    return p.outerHTML;
+  }
+  // Where a form's message goes: beside a workbench form, else the target.
+  function slotOf(elt) {
+    var form = elt && elt.closest ? elt.closest("form.act") : null;
+    return form ? form.querySelector(".outcome") : null;
+  }
   document.addEventListener("htmx:beforeSwap", function (e) {
-    var status = e.detail.xhr ? e.detail.xhr.status : 0;
-    if (status < 400 || status >= 500) { return; }
+    var xhr = e.detail.xhr;
+    var status = xhr ? xhr.status : 0;
+    if (status < 400) { return; }
     e.detail.shouldSwap = true;
     e.detail.isError = false;
+    var type = xhr.getResponseHeader("Content-Type") || "";
+    var body = String(e.detail.serverResponse || "");
+    if (type.indexOf("text/html") !== 0 || /<html[\s>]/i.test(body) || !body.trim()) {
+      e.detail.serverResponse = failureSaid(status);
+    }
     // A refusal that redraws what it concerns (a filing's row, the filing as
     // it now is) goes where the server says.
-    if (e.detail.xhr.getResponseHeader("HX-Retarget")) { return; }
+    if (xhr.getResponseHeader("HX-Retarget")) { return; }
     // The event's elt is the swap's target (the form's cell): the form is
     // the element that made the request.
     var cfg = e.detail.requestConfig;
     var elt = cfg && cfg.elt ? cfg.elt : e.detail.elt;
-    var form = elt && elt.closest ? elt.closest("form.act") : null;
-    if (form) {
-      var slot = form.querySelector(".outcome");
-      if (slot) { e.detail.target = slot; }
-      var idem = form.querySelector("input[name=idem]");
+    var slot = slotOf(elt);
+    if (slot) {
+      e.detail.target = slot;
+      // A refusal's form is sent again corrected: a new Idempotency-Key. A
+      // failure's keeps its key, so sending it again cannot act twice.
+      var idem = status < 500 ? slot.parentNode.querySelector("input[name=idem]") : null;
       if (idem) { idem.value = newKey(); }
     }
+  });
+  // No answer at all (the console unreachable): said where the answer would go.
+  document.addEventListener("htmx:sendError", function (e) {
+    var elt = e.detail.requestConfig && e.detail.requestConfig.elt ? e.detail.requestConfig.elt : e.detail.elt;
+    var where = slotOf(elt) || e.detail.target;
+    if (where) { where.innerHTML = failureSaid(0); }
   });
   document.addEventListener("click", function (e) {
     var t = e.target;

@@ -249,76 +249,142 @@ PRINT_SCRIPT = (
 )
 
 
+#: The PDF's page geometry, in points (A4; 1 mm = 72 / 25.4 pt).
+_MM = 72 / 25.4
+_PAGE_W, _PAGE_H = 210 * _MM, 297 * _MM
+_LEFT, _RIGHT = 20 * _MM, _PAGE_W - 20 * _MM
+_TOP = _PAGE_H - 20 * _MM
+#: Nothing of the receipt's body goes below this line: under it are the
+#: issuing authority and date (the last page) and each page's footer.
+_BOTTOM = 32 * _MM
+_LINE = 5.5 * _MM
+
+
 def render_pdf(receipt: dict[str, Any]) -> bytes:
-    """The receipt as an A4 PDF (reportlab, CID font STSong-Light)."""
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.units import mm
+    """The receipt as an A4 PDF (reportlab, CID font STSong-Light). Long
+    text (a revocation's reason of 2,000 characters, names of 200) wraps and
+    goes on to further pages; every page's footer carries the filing number,
+    the check code and 第 i 页 / 共 n 页, and the verification (QR code, URL,
+    check code) always follows the text on the last page. Drawn twice: the
+    first time to count the pages."""
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+
+    if _FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
+    pages = _draw_pdf(receipt, total=None)[1]
+    return _draw_pdf(receipt, total=pages)[0]
+
+
+_FONT = "STSong-Light"
+
+
+def _draw_pdf(receipt: dict[str, Any], *, total: int | None) -> tuple[bytes, int]:
+    from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
 
-    font = "STSong-Light"
-    if font not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(font))
+    font = _FONT
     buf = io.BytesIO()
     c = canvas.Canvas(buf, pagesize=A4)
     c.setTitle(f"{TITLE} {receipt['filing_no']}")
     c.setAuthor(receipt["authority"])
-    width, height = A4
-    left, right = 20 * mm, width - 20 * mm
-    y = height - 25 * mm
+    width = _PAGE_W
+    left, right = _LEFT, _RIGHT
+    page = 1
+
+    def footer() -> None:
+        c.setFillColorRGB(0, 0, 0)
+        c.setFont(font, 9)
+        code = receipt.get("check_code")
+        said = f"备案号：{receipt['filing_no']}" + (f"　校验码：{code}" if code else "")
+        c.drawString(left, 12 * _MM, said)
+        c.drawRightString(right, 12 * _MM, f"第 {page} 页 / 共 {total or '?'} 页")
+
+    def new_page() -> float:
+        """The page is full: its footer, and the next page's top."""
+        nonlocal page
+        footer()
+        c.showPage()
+        page += 1
+        c.setFont(font, 10)
+        c.drawString(left, _TOP, f"{TITLE}（续）　备案号：{receipt['filing_no']}")
+        return _TOP - 9 * _MM
+
+    def room(y: float, needed: float) -> float:
+        """`y`, or the next page's top when `needed` does not fit above the bottom."""
+        return y if y - needed >= _BOTTOM else new_page()
+
+    y = _TOP - 5 * _MM
     c.setFont(font, 18)
     c.drawCentredString(width / 2, y, TITLE)
-    y -= 9 * mm
+    y -= 9 * _MM
     c.setFont(font, 11)
     c.drawCentredString(width / 2, y, f"备案号：{receipt['filing_no']}")
-    y -= 10 * mm
+    y -= 10 * _MM
     if receipt["status"] == "revoked":
         c.setFillColorRGB(0.65, 0, 0)
         c.setFont(font, 13)
         c.drawString(left, y, f"本备案已于 {receipt.get('revoked_at_local') or ''} 撤销")
-        y -= 7 * mm
+        y -= 7 * _MM
         c.setFillColorRGB(0, 0, 0)
-    c.setFont(font, 10.5)
-    label_w = 64 * mm
+    label_w = 64 * _MM
+    # A row is drawn from its top (`top`): a part of it per page when it is
+    # longer than what is left of the page, its label again with （续）.
+    top = y + 4 * _MM
     for line in lines_of(receipt):
-        wrapped = _wrap(line.value, right - left - label_w - 4 * mm, font, 10.5)
-        row_h = max(1, len(wrapped)) * 5.5 * mm + 2 * mm
-        c.rect(left, y - row_h + 4 * mm, right - left, row_h)
-        c.line(left + label_w, y - row_h + 4 * mm, left + label_w, y + 4 * mm)
-        c.drawString(left + 2 * mm, y - 1 * mm, line.label)
-        for i, part in enumerate(wrapped):
-            c.drawString(left + label_w + 2 * mm, y - 1 * mm - i * 5.5 * mm, part)
-        y -= row_h
-    y -= 6 * mm
+        parts = _wrap(line.value, right - left - label_w - 4 * _MM, font, 10.5)
+        label = line.label
+        while parts:
+            fits = int((top - 2 * _MM - _BOTTOM) // _LINE)
+            if fits < 1:
+                top = new_page() + 4 * _MM
+                continue
+            chunk, parts = parts[:fits], parts[fits:]
+            row_h = len(chunk) * _LINE + 2 * _MM
+            c.setFont(font, 10.5)
+            c.rect(left, top - row_h, right - left, row_h)
+            c.line(left + label_w, top - row_h, left + label_w, top)
+            c.drawString(left + 2 * _MM, top - 5 * _MM, label)
+            for i, part in enumerate(chunk):
+                c.drawString(left + label_w + 2 * _MM, top - 5 * _MM - i * _LINE, part)
+            top -= row_h
+            if parts:
+                top = new_page() + 4 * _MM
+                label = f"{line.label}（续）"
+    y = top - 4 * _MM - 6 * _MM
     for part in _wrap(receipt["notice"], right - left, font, 10.5):
+        y = room(y, 0)
+        c.setFont(font, 10.5)
         c.drawString(left, y, part)
-        y -= 5.5 * mm
-    y -= 3 * mm
+        y -= _LINE
+    y -= 3 * _MM
+    y = room(y, 5 * _MM)  # the heading with at least one line under it
     c.setFont(font, 11)
     c.drawString(left, y, "备案依据")
-    c.setFont(font, 9.5)
     for basis in receipt["legal_basis"]:
         for part in _wrap(basis, right - left, font, 9.5):
-            y -= 5 * mm
+            y -= 5 * _MM
+            y = room(y, 0)
+            c.setFont(font, 9.5)
             c.drawString(left, y, part)
     if receipt.get("verify_url"):
-        size = 32 * mm
-        y -= size + 6 * mm
+        size = 32 * _MM
+        y = room(y, size + 6 * _MM) - size - 6 * _MM
         _draw_qr(c, receipt["verify_url"], left, y, size)
         c.setFont(font, 9.5)
-        c.drawString(left + size + 5 * mm, y + size - 6 * mm, "扫码或访问下列网址核验本回执：")
+        c.drawString(left + size + 5 * _MM, y + size - 6 * _MM, "扫码或访问下列网址核验本回执：")
         for i, part in enumerate(
-            _wrap(receipt["verify_url"], right - left - size - 5 * mm, font, 9)
+            _wrap(receipt["verify_url"], right - left - size - 5 * _MM, font, 9)
         ):
-            c.drawString(left + size + 5 * mm, y + size - 12 * mm - i * 5 * mm, part)
-        c.drawString(left + size + 5 * mm, y + 4 * mm, f"校验码：{receipt['check_code']}")
+            c.drawString(left + size + 5 * _MM, y + size - 12 * _MM - i * 5 * _MM, part)
+        c.drawString(left + size + 5 * _MM, y + 4 * _MM, f"校验码：{receipt['check_code']}")
     c.setFont(font, 11)
-    c.drawRightString(right, 25 * mm, receipt["authority"])
-    c.drawRightString(right, 19 * mm, receipt["filed_at_local"][:10])
+    c.drawRightString(right, 25 * _MM, receipt["authority"])
+    c.drawRightString(right, 19 * _MM, receipt["filed_at_local"][:10])
+    footer()
     c.showPage()
     c.save()
-    return buf.getvalue()
+    return buf.getvalue(), page
 
 
 def _wrap(text: str, width: float, font: str, size: float) -> list[str]:

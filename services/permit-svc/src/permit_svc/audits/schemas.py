@@ -11,7 +11,8 @@ from permit_svc.audits.rules import AuditResult, FindingStatus
 
 
 class FindingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # A description of spaces alone says nothing: stripped, it must still have words.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     description: str = Field(min_length=1, max_length=1000)
     rectification_deadline: Day
 
@@ -21,6 +22,7 @@ class AuditIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        str_strip_whitespace=True,
         json_schema_extra={
             "allOf": [
                 when("result", "pass", empty("findings")),
@@ -30,12 +32,13 @@ class AuditIn(BaseModel):
     )
     result: AuditResult
     findings: list[FindingIn] = Field(default_factory=list, max_length=100)
-    note: str | None = Field(None, max_length=1000)
+    #: Optional; given, it must say something (stripped, not empty).
+    note: str | None = Field(None, min_length=1, max_length=1000)
 
 
 class Rectification(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    note: str | None = Field(None, max_length=1000)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    note: str | None = Field(None, min_length=1, max_length=1000)
 
 
 class FindingOut(BaseModel):

@@ -62,7 +62,7 @@ class EnterpriseChange(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     address: str | None = Field(None, max_length=500)
     operating_status: OperatingStatus | None = None
-    reason: str | None = Field(None, max_length=500)
+    reason: str | None = Field(None, min_length=1, max_length=500)
 
     _not_null = field_validator("name", "address", "operating_status")(null_refused)
 

@@ -207,6 +207,7 @@ async def import_permits(
             p = new_permit(e, limits_to_kg(body.pollutants), now)
             p.status, p.last_action, p.permit_no = "issued", "import", permit_no
             p.valid_from, p.valid_to = body.valid_from, body.valid_to
+            p.in_force_from = body.valid_from
             new_rows.append({c.key: getattr(p, c.key) for c in Permit.__table__.columns})
             events.append(issued_event(p, e))
             report.add(raw.row, "created", row_key=body.uscc, id=p.id, number=permit_no)

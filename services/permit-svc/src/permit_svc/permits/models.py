@@ -35,6 +35,9 @@ class Permit(Base):
     source_filing_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     valid_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    #: The first day of the permit's unbroken validity: its first term's
+    #: start. A renewal (延续) moves `valid_from` to the new term, not this.
+    in_force_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     status_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     cancel_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)

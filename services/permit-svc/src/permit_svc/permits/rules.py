@@ -11,7 +11,7 @@ from typing import Literal
 from svc_common.errors import IllegalTransition
 from svc_common.i18n import msg
 
-from permit_svc.calendar import validity_end
+from permit_svc.calendar import add_years, validity_end
 
 PermitStatus = Literal[
     "applied", "rejected", "issued", "suspended", "revoked", "cancelled", "expired"
@@ -108,6 +108,18 @@ def permit_number(uscc: str, sequence: int) -> str:
 
 def registration_number(uscc: str, sequence: int) -> str:
     return document_number(uscc, sequence, REGISTRATION_SUFFIX)
+
+
+#: A discharge permit's statutory term (排污许可证有效期为五年).
+STATUTORY_TERM_YEARS = 5
+
+
+def longest_valid_to(valid_from: dt.date, years: int = STATUTORY_TERM_YEARS) -> dt.date:
+    """The latest `valid_to` a certificate's term may give: five years after
+    `valid_from`. A term ends the day before the anniversary, but certificates
+    written to the anniversary itself ("2021-03-01 至 2026-03-01") are common
+    and are not refused for that one day."""
+    return add_years(valid_from, years)
 
 
 def term(start: dt.date, years: int) -> tuple[dt.date, dt.date]:

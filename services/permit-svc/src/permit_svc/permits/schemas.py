@@ -12,7 +12,13 @@ from svc_common.i18n import msg
 from svc_common.types import Day, SignedTonnes, Tonnes, kg_to_tonnes, tonnes_to_kg
 from svc_common.uscc import USCC, validate_uscc
 
-from permit_svc.permits.rules import PERMIT_NO_RE, POLLUTANTS, PermitStatus
+from permit_svc.permits.rules import (
+    PERMIT_NO_RE,
+    POLLUTANTS,
+    STATUTORY_TERM_YEARS,
+    PermitStatus,
+    longest_valid_to,
+)
 
 
 class PollutantLimit(BaseModel):
@@ -76,20 +82,23 @@ class Reason(BaseModel):
 
 
 class OptionalReason(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str | None = Field(None, max_length=500)
+    # Optional; given, it must say something: stripped, not empty.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reason: str | None = Field(None, min_length=1, max_length=500)
 
 
 class Cancellation(BaseModel):
     """A cancellation (注销) and its reason; closure frees the permitted amounts."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     reason: CancelReason
-    note: str | None = Field(None, max_length=500)
+    note: str | None = Field(None, min_length=1, max_length=500)
 
 
 class ExistingPermit(BaseModel):
-    """A certificate already issued before this register (a bulk-import row)."""
+    """A certificate already issued before this register (a bulk-import row).
+    Its term is at most the statutory five years; it may start in the future
+    (a renewal issued ahead of its term), and then counts only from its start."""
 
     model_config = ConfigDict(extra="forbid")
     uscc: USCC
@@ -106,6 +115,17 @@ class ExistingPermit(BaseModel):
         if self.valid_to < self.valid_from:
             raise FieldValueError(
                 "valid_to", msg("valid_to is before valid_from", "valid_to 早于 valid_from")
+            )
+        if self.valid_to > longest_valid_to(self.valid_from):
+            years = STATUTORY_TERM_YEARS
+            raise FieldValueError(
+                "valid_to",
+                msg(
+                    f"is more than {years} years after valid_from: a discharge permit's term "
+                    f"is {years} years (at most {longest_valid_to(self.valid_from).isoformat()})",
+                    f"晚于 valid_from 超过 {years} 年：排污许可证有效期为 {years} 年"
+                    f"（最晚 {longest_valid_to(self.valid_from).isoformat()}）",
+                ),
             )
         if self.permit_no is not None and (
             not PERMIT_NO_RE.match(self.permit_no) or not self.permit_no.startswith(self.uscc)

@@ -241,6 +241,7 @@ async def issue(
             p.uscc, await next_sequence(s, Permit.permit_no, Permit.uscc, p.uscc)
         )
         p.valid_from, p.valid_to = rules.term(local_today(now), settings.permit_term_years)
+        p.in_force_from = p.valid_from
         step(s, principal, p, "issue", after, now, {"permit_no": p.permit_no, **drew})
         outbox.emit(s, issued_event(p, e))
     return to_out(p, e.name, settings.renewal_lead_days)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from svc_common.errors import IllegalTransition
 from svc_common.i18n import msg
@@ -26,6 +26,12 @@ LABELS_ZH = {
     "cancel": "注销",
     "expire": "期满",
 }
+
+
+def changes_nothing(details: dict[str, Any], new_details: dict[str, Any]) -> bool:
+    """A change (变更) whose form is the registration's current one: refused,
+    as a permit change that alters no amount is."""
+    return details == new_details
 
 
 def allowed_actions(status: str) -> list[str]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from svc_common.uscc import USCC, validate_uscc
 
 from permit_svc.registrations.rules import RegistrationStatus
@@ -25,8 +25,12 @@ class RegistrationFiling(BaseModel):
 
 
 class RegistrationChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    details: dict[str, Any]
+    """A change (变更): the form's new content and why; it must change something."""
+
+    # A reason of spaces alone says nothing: stripped, it must still have words.
+    # The form's keys are kept as written, as a filing keeps them.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    details: dict[Annotated[str, StringConstraints(strip_whitespace=False)], Any]
     reason: str = Field(min_length=1, max_length=500)
 
 

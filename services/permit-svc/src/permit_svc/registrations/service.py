@@ -12,7 +12,7 @@ from svc_common import outbox
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
 from svc_common.db import Database
-from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable
+from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
 from svc_common.events.schemas import permit as ev
 from svc_common.i18n import msg
 
@@ -245,6 +245,14 @@ async def change(
 ) -> RegistrationOut:
     async with db.transaction() as s:
         r, after, name = await _locked(s, principal, registration_id, "change")
+        if rules.changes_nothing(r.details, body.details):
+            raise field_error(
+                "details",
+                msg(
+                    "are the registration's current details; nothing changes",
+                    "与排污登记现有内容相同，没有变化",
+                ),
+            )
         r.details, r.status, r.status_reason, r.updated_at = body.details, after, body.reason, now
         record_audit(
             s, principal, "registration.change", "registration", r.id, {"reason": body.reason}

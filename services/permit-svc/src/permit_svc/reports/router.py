@@ -16,7 +16,14 @@ from permit_svc.scope import visible_districts
 
 router = APIRouter(prefix="/permit/reports", tags=["reports"])
 READERS = ("officer", "admin", "auditor", "investment")
-AS_OF = Query(None, description="the day validity is judged on; default today (Beijing time)")
+AS_OF = Query(
+    None,
+    description=(
+        "the day validity is judged on; default today (Beijing time). A past day "
+        "counts what the register held at its end: documents entered, audits made "
+        "and statuses changed since are left out or read back from the audit trail"
+    ),
+)
 
 
 @router.get("/coverage", response_model=CoverageReport)
@@ -27,8 +34,9 @@ async def coverage(
     db: Database = Depends(get_db),
 ) -> CoverageReport:
     """Permit coverage by district: sources that need a permit or registration and have none."""
-    today = as_of or local_today(utcnow())
-    return await service.coverage(db, visible_districts(principal, district), today)
+    now = utcnow()
+    day = as_of or local_today(now)
+    return await service.coverage(db, visible_districts(principal, district), day, now)
 
 
 @router.get("/audit-progress", response_model=AuditProgressReport)
@@ -38,5 +46,6 @@ async def audit_progress(
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> AuditProgressReport:
-    today = as_of or local_today(utcnow())
-    return await service.audit_progress(db, visible_districts(principal, district), today)
+    now = utcnow()
+    day = as_of or local_today(now)
+    return await service.audit_progress(db, visible_districts(principal, district), day, now)

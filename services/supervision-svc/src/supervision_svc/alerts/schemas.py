@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from svc_common.districts import DistrictCode, check_district
 from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
-from svc_common.types import RecordTime, Tonnes
+from svc_common.types import RecordTime, Tonnes, TotalTonnes
 
 
 class AlertIn(BaseModel):
@@ -66,6 +66,8 @@ class EnterpriseMeasure(BaseModel):
     measure: dict[str, Any]
     cut_percent: int
     why: list[str]
+    # One permit's amounts (each at most 1,000,000 t/a, as permit-svc's events
+    # carry them) and a share of them for at most 31 days: not sums.
     permitted_vocs_t: Tonnes
     permitted_nox_t: Tonnes
     expected_vocs_reduction_t: Tonnes
@@ -73,10 +75,13 @@ class EnterpriseMeasure(BaseModel):
 
 
 class DistrictReduction(BaseModel):
+    """A district's enterprises and their summed expected reductions: sums,
+    so TotalTonnes (no upper bound; a district's may pass 1,000,000 t)."""
+
     district: str
     enterprises: int
-    expected_vocs_reduction_t: Tonnes
-    expected_nox_reduction_t: Tonnes
+    expected_vocs_reduction_t: TotalTonnes
+    expected_nox_reduction_t: TotalTonnes
 
 
 class AlertMeasures(BaseModel):

@@ -34,7 +34,7 @@ from supervision_svc.alerts.schemas import (
 from supervision_svc.grading import rules
 from supervision_svc.grading.service import grades_on, guarantees_on, plans_for, policy_on
 from supervision_svc.registry.models import Enterprise, Permit
-from supervision_svc.registry.rules import IN_FORCE
+from supervision_svc.registry.rules import IN_FORCE, permit_valid_on
 from supervision_svc.settings import Settings
 
 
@@ -93,7 +93,7 @@ async def measures(
     permits: dict[str, Permit] = {}
     q = select(Permit).where(Permit.district.in_(districts), Permit.status.in_(sorted(IN_FORCE)))
     for p in await s.scalars(q):
-        if p.valid_to is None or p.valid_to >= day:
+        if permit_valid_on(p.status, p.valid_from, p.valid_to, day):
             permits[p.uscc] = p
     affected = set(permits) | set(grades) | set(guarantees) | set(plans)
     enterprises = {

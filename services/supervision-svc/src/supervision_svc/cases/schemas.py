@@ -16,6 +16,11 @@ MAX_FINE_CNY = 100_000_000
 
 
 class MeasureIn(BaseModel):
+    """warning (警告) | fine (罚款: fine_cny, whole yuan) | rectification
+    (责令整改: rectify_by, the deadline) | permit_suspension (暂扣许可证).
+    fine_cny belongs to a fine only and rectify_by to a rectification order
+    only; either given with another measure is a 422 naming it."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -26,6 +31,10 @@ class MeasureIn(BaseModel):
                     "then": absent("fine_cny"),
                 },
                 when("kind", "rectification", given("rectify_by")),
+                {
+                    "if": {"not": {"properties": {"kind": {"const": "rectification"}}}},
+                    "then": absent("rectify_by"),
+                },
             ]
         },
     )
@@ -53,6 +62,17 @@ class MeasureIn(BaseModel):
             raise FieldValueError(
                 "rectify_by",
                 msg("a rectification order needs rectify_by", "责令整改须给出 rectify_by"),
+            )
+        if self.kind != "rectification" and self.rectify_by is not None:
+            # The deadline is a rectification order's (责令改正期限): a warning,
+            # a fine or a suspension sets none, and a deadline stored with
+            # one would be checked and shown as if it bound the enterprise.
+            raise FieldValueError(
+                "rectify_by",
+                msg(
+                    f"rectify_by is given with a rectification order only, not with {self.kind}",
+                    "只有责令整改可给出整改期限 rectify_by",
+                ),
             )
         return self
 

@@ -23,7 +23,7 @@ from svc_common.guard import SPACES
 from svc_common.i18n import msg
 from svc_common.types import DecimalText, RecordTime
 
-from supervision_svc.validation import USCC
+from supervision_svc.validation import USCC, PersonName, Reason
 
 Channel = Literal["hotline", "wechat", "web", "letter", "visit"]
 Category = Literal["air", "odor", "noise", "water", "waste", "soil", "radiation", "other"]
@@ -160,14 +160,14 @@ class ComplaintRejectIn(ActionBody):
     """reject (不予受理): why the complaint is not accepted."""
 
     action: ClassVar[Action] = "reject"
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Reason
 
 
 class ComplaintAssignIn(ActionBody):
     """assign (交办): the officer who handles the complaint."""
 
     action: ClassVar[Action] = "assign"
-    officer: str = Field(min_length=1, max_length=100)
+    officer: PersonName
 
 
 class ComplaintReplyIn(ActionBody):
@@ -189,7 +189,7 @@ class ComplaintReopenIn(ActionBody):
     """reopen (重新办理): why the closed complaint is handled again."""
 
     action: ClassVar[Action] = "reopen"
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Reason
 
 
 #: The body of any complaint action; its class names the action.
@@ -314,7 +314,7 @@ class ImportedComplaint(BaseModel):
     accepted_at: RecordTime | None = None
     closed_at: RecordTime | None = None
     outcome: Outcome | None = None
-    rejected_reason: str | None = Field(None, min_length=1, max_length=500)
+    rejected_reason: Reason | None = None
     complainant_name: str | None = Field(None, max_length=50)
     complainant_phone: Phone | None = None
 

@@ -5,26 +5,61 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
-from svc_common.types import Day, null_refused, schema_extra
+from svc_common.errors import FieldValueError
+from svc_common.i18n import msg
+from svc_common.types import Day, given, null_refused, schema_extra, when
+
+from supervision_svc.validation import PersonName
 
 Source = Literal["visit", "inspection", "complaint", "other"]
 
 
 class DemandIn(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    """A new item of the list (POST /supervision/demands): open, with a
+    deadline not before today; it is completed by …/done. An item from a
+    complaint names the complaint (source_ref, its case number)."""
+
+    model_config = ConfigDict(
+        str_strip_whitespace=True,
+        extra="forbid",
+        json_schema_extra={"allOf": [when("source", "complaint", given("source_ref"))]},
+    )
 
     district: DistrictCode
     title: str = Field(min_length=1, max_length=200)
     detail: str = Field("", max_length=2000)
     source: Source
-    source_ref: str | None = Field(None, max_length=100, description="complaint case no. etc.")
-    owner: str = Field(min_length=1, max_length=100, description="责任人")
+    source_ref: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="complaint case no. etc.; required when the source is a complaint",
+    )
+    owner: PersonName = Field(description="责任人")
     deadline: Day
     progress_percent: int = Field(0, ge=0, le=100)
     progress_note: str | None = Field(None, max_length=2000)
-    #: Only for an import of the list as it stands: items already done.
+
+    @model_validator(mode="after")
+    def _reference(self) -> DemandIn:
+        if self.source == "complaint" and self.source_ref is None:
+            raise FieldValueError(
+                "source_ref",
+                msg(
+                    "an item from a complaint names it: source_ref (its case number)",
+                    "来源为投诉的事项须给出投诉编号 source_ref",
+                ),
+            )
+        return self
+
+
+class DemandRow(DemandIn):
+    """A row of the import (POST /supervision/demands:import), which takes
+    the list as it stands: an item may already be done (`status`), and its
+    deadline may have passed. Only the import takes `status`."""
+
     status: Literal["open", "done"] = "open"
 
 
@@ -42,7 +77,7 @@ class ProgressIn(BaseModel):
 
     progress_percent: int | None = Field(None, ge=0, le=100)
     progress_note: str | None = Field(None, max_length=2000)
-    owner: str | None = Field(None, min_length=1, max_length=100)
+    owner: PersonName | None = None
     deadline: Day | None = None
 
     _not_null = field_validator("progress_percent", "owner", "deadline")(null_refused)

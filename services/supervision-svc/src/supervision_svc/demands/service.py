@@ -25,7 +25,13 @@ from svc_common.i18n import msg
 from svc_common.uploads import RawRow
 
 from supervision_svc.demands.models import Demand
-from supervision_svc.demands.schemas import DemandIn, DemandOut, DemandReport, ProgressIn
+from supervision_svc.demands.schemas import (
+    DemandIn,
+    DemandOut,
+    DemandReport,
+    DemandRow,
+    ProgressIn,
+)
 from supervision_svc.validation import not_before_today
 
 
@@ -53,13 +59,16 @@ def to_out(d: Demand, now: dt.datetime) -> DemandOut:
     )
 
 
-def new_demand(principal: Principal, body: DemandIn, now: dt.datetime) -> Demand:
-    done = body.status == "done"
+def new_demand(
+    principal: Principal, body: DemandIn, now: dt.datetime, status: str = "open"
+) -> Demand:
+    """A new item; `status` done only for an imported row (DemandRow)."""
+    done = status == "done"
     return Demand(
         id=str(uuid.uuid4()),
         **body.model_dump(exclude={"progress_percent", "status"}),
         progress_percent=100 if done else body.progress_percent,
-        status=body.status,
+        status=status,
         done_at=now if done else None,
         created_by=principal.sub,
         created_at=now,
@@ -68,11 +77,10 @@ def new_demand(principal: Principal, body: DemandIn, now: dt.datetime) -> Demand
 
 
 async def create(s: AsyncSession, principal: Principal, body: DemandIn, now: dt.datetime) -> Demand:
-    """One new item; its deadline is not before today (the import, which
-    takes the list as it stands, keeps past deadlines)."""
+    """One new item, open; its deadline is not before today (the import,
+    which takes the list as it stands, keeps past deadlines and done items)."""
     principal.require_district(body.district)
-    if body.status == "open":
-        not_before_today(body.deadline, local_date(now), "deadline")
+    not_before_today(body.deadline, local_date(now), "deadline")
     d = new_demand(principal, body, now)
     s.add(d)
     record_audit(s, principal, "demand.create", "demand", d.id, body.model_dump(mode="json"))
@@ -91,7 +99,7 @@ async def import_demands(
             errors = [FieldError(field=raw.field, message=raw.error or "unreadable")]
         else:
             try:
-                body = DemandIn.model_validate(raw.data)
+                body = DemandRow.model_validate(raw.data)
             except ValidationError as exc:
                 errors = validation_errors(exc.errors())
             else:
@@ -105,7 +113,7 @@ async def import_demands(
         if errors:
             report.error(raw.row, errors)
             continue
-        d = new_demand(principal, body, now)
+        d = new_demand(principal, body, now, body.status)
         s.add(d)
         created += 1
         report.add(raw.row, "created", id=d.id)

@@ -9,7 +9,9 @@ Resolution order: the policy table's measure for the alert level and the
 enterprise's tier (a benchmark outranks its grade: 达到国家标杆 … 不停产、
 不限产; 达到天津市标杆 … 少减产、少限产); a per-plant plan (一厂一策) for
 that level replaces it; the guarantee list (保障性清单) then caps it at its
-allowed measure (不限产或少限产), never making it stricter.
+allowed measure (不限产或少限产), never making it stricter. "Milder" and
+"stricter" are judged by what the plant must cut (`Measure.severity`: the
+share of emissions first, the kind of measure only at the same share).
 """
 
 from __future__ import annotations
@@ -88,7 +90,14 @@ class Measure:
         return self.percent or stop_processes_default
 
     def severity(self, stop_processes_default: int) -> tuple[int, int]:
-        return (KINDS.index(self.kind), self.share_percent(stop_processes_default))
+        """How hard the measure is on the plant, for "milder" and "stricter":
+        first the share of emissions it must cut (`share_percent`: stopping
+        listed processes cuts the share stated, else the default), then, at
+        the same share, the kind (none < reduce < stop listed processes <
+        stop: reducing by 50 % is milder than stopping the processes that
+        make 50 %). So stopping 喷涂 at 30 % is milder than reducing by 60 %,
+        although stopping processes is the harder kind of measure."""
+        return (self.share_percent(stop_processes_default), KINDS.index(self.kind))
 
     def describe(self) -> str:
         """In English."""
@@ -135,7 +144,13 @@ def required_measure(
     guarantee: tuple[str, Measure] | None = None,
     stop_processes_default: int = 50,
 ) -> Required:
-    """The measure an enterprise must take at alert `level`, and why."""
+    """The measure an enterprise must take at alert `level`, and why.
+
+    The guarantee list caps the measure (保障类清单：不限产或少限产): its allowed
+    measure replaces the one required only when it is milder by `Measure.severity`,
+    that is when it cuts a smaller share of emissions (or the same share by
+    a milder kind of measure). It never makes a measure stricter: an allowed
+    "reduce 60 %" leaves a plan's "stop 喷涂 (30 %)" as it is."""
     tier = tier_of(grade, benchmark)
     measure = policy[(level, tier)]
     level_zh = LEVEL_ZH.get(level, level)

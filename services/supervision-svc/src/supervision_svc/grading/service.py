@@ -12,7 +12,7 @@ from svc_common import outbox
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
 from svc_common.db import Database, hold_lock
-from svc_common.errors import Conflict, NotFound, Unprocessable
+from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
 
@@ -245,15 +245,21 @@ async def set_policy(
 ) -> EmergencyPolicy:
     table = [r.model_dump() for r in body.rules]
     seen = [(r["level"], r["tier"]) for r in table]
-    if len(set(seen)) != len(seen):
-        raise Unprocessable(msg("a level and tier appear twice", "同一预警级别与分级出现两次"))
-    if missing := rules.missing_rules(table):
-        raise Unprocessable(
+    if (again := next((i for i, key in enumerate(seen) if key in seen[:i]), None)) is not None:
+        raise field_error(
+            f"rules.{again}",
             msg(
-                "the table must cover every level and tier; missing: " + ", ".join(missing),
-                "措施表须覆盖每个预警级别与分级；缺少：" + "、".join(missing),
+                "its level and tier appear twice in the table",
+                "其预警级别与分级在措施表中出现两次",
             ),
-            missing=missing,
+        )
+    if missing := rules.missing_rules(table):
+        why = msg(
+            "the table must cover every level and tier; missing: " + ", ".join(missing),
+            "措施表须覆盖每个预警级别与分级；缺少：" + "、".join(missing),
+        )
+        raise Unprocessable(
+            f"rules: {why}", errors=[FieldError(field="rules", message=why)], missing=missing
         )
     for r in table:
         r["measure"] = {k: v for k, v in r["measure"].items() if v not in (None, [])}

@@ -20,7 +20,9 @@ from supervision_svc.validation import USCC
 Item = Literal[
     "performance_grade", "ledger", "treatment_facilities", "online_monitoring", "permit_compliance"
 ]
-PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$")
+#: A plan's period: a year of 2000–2099 (as every date of the product; ASCII
+#: digits), a month, a quarter or a half of it.
+PERIOD = re.compile(r"^20[0-9]{2}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$")
 Officer = Annotated[str, Field(min_length=1, max_length=100, pattern=NON_BLANK)]
 
 
@@ -92,8 +94,8 @@ class PlanIn(BaseModel):
         if not PERIOD.match(v):
             raise ValueError(
                 msg(
-                    "must be like 2026, 2026-06, 2026-Q3 or 2026-H2",
-                    "格式应如 2026、2026-06、2026-Q3 或 2026-H2",
+                    "must be like 2026, 2026-06, 2026-Q3 or 2026-H2, in the years 2000–2099",
+                    "格式应如 2026、2026-06、2026-Q3 或 2026-H2，年份在 2000–2099 之间",
                 )
             )
         return v

@@ -13,7 +13,7 @@ from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.calendar import end_of_day, local_date, start_of_day
-from svc_common.errors import NotFound, Unprocessable, field_error
+from svc_common.errors import NotFound, field_error
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
 
@@ -33,7 +33,7 @@ from supervision_svc.inspections.schemas import (
 )
 from supervision_svc.numbering import next_number
 from supervision_svc.registry.models import Enterprise, Permit
-from supervision_svc.registry.rules import IN_FORCE
+from supervision_svc.registry.rules import IN_FORCE, permit_valid_on
 from supervision_svc.settings import Settings
 
 YEAR = dt.timedelta(days=365)
@@ -53,15 +53,16 @@ async def draw_facts(
             )
         )
     }
-    permitted = set(
-        await s.scalars(
-            select(Permit.uscc).where(
-                Permit.district == district,
-                Permit.status.in_(sorted(IN_FORCE)),
-                Permit.valid_to >= today,
+    # In force today by the register's one rule (valid_from ≤ today ≤ valid_to).
+    permitted = {
+        uscc
+        for uscc, status, valid_from, valid_to in await s.execute(
+            select(Permit.uscc, Permit.status, Permit.valid_from, Permit.valid_to).where(
+                Permit.district == district, Permit.status.in_(sorted(IN_FORCE))
             )
         )
-    )
+        if permit_valid_on(status, valid_from, valid_to, today)
+    }
     findings = dict(
         (
             await s.execute(
@@ -121,11 +122,12 @@ async def create_plan(
     principal.require_district(body.district)
     enterprises, facts = await draw_facts(s, body.district, now)
     if not facts:
-        raise Unprocessable(
+        raise field_error(
+            "district",
             msg(
                 "the district has no operating enterprise on the register to draw from",
                 "该区登记册中没有可抽取的在营企业",
-            )
+            ),
         )
     weights = {
         "low": settings.draw_weight_low,

@@ -227,6 +227,6 @@ async def permits_of_many(s: AsyncSession, usccs: list[str]) -> dict[str, list[P
 async def permit_in_force(s: AsyncSession, uscc: str, day: dt.date) -> Permit | None:
     """The enterprise's permit in force on `day` (one per enterprise: 一证式)."""
     for p in await permits_of(s, uscc):
-        if rules.permit_valid_on(p.status, p.valid_to, day):
+        if rules.permit_valid_on(p.status, p.valid_from, p.valid_to, day):
             return p
     return None

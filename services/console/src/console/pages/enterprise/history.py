@@ -12,16 +12,50 @@ from svc_common.i18n import msg
 from console.pages.workbench.queues import status_label
 from console.web import dec, parse_time
 
+#: The lists the enterprise page reads, as people name them.
+SOURCES = {
+    "permits": ("discharge permits", "排污许可证"),
+    "registrations": ("discharge registrations", "排污登记"),
+    "audits": ("permit audits", "许可质量审核"),
+    "filings": ("EIA filings", "环评文件"),
+    "forms": ("EIA registration forms", "环评登记表备案"),
+    "reservations": ("quota reservations", "总量指标预留"),
+}
+
+
+def unseen_said(source: str, status: int) -> str:
+    """Why a list is not on the page: the role may not read it (403), or it
+    could not be read now (any other failure; the page's note says why).
+    Never "none": the user would read it as the enterprise having none."""
+    en, zh = SOURCES[source]
+    if status == 403:
+        return msg(f"Your role cannot see {en}.", f"您的角色无权查看{zh}。")
+    return msg(
+        f"The {en} could not be read just now (see the note above).",
+        f"{zh}暂时无法读取（原因见页首）。",
+    )
+
+
+def left_out(sources: Sequence[str]) -> str:
+    """What the history leaves out (lists the page could not read)."""
+    names = [SOURCES[s] for s in SOURCES if s in sources and s != "reservations"]
+    return msg(
+        "The history leaves out: " + ", ".join(en for en, _ in names) + ".",
+        "历史记录未包括：" + "、".join(zh for _, zh in names) + "。",
+    )
+
 
 @dataclass
 class QuotaHeld:
     """VOCs quota tied to the enterprise: held for filings under review,
-    allocated to approved ones, and what its permits draw."""
+    allocated to approved ones, and what its permits draw. A figure is None
+    when a list it is drawn from could not be read (not available, never
+    0)."""
 
-    reserved_t: Decimal
-    allocated_t: Decimal
-    permitted_t: Decimal
-    drawn_t: Decimal
+    reserved_t: Decimal | None
+    allocated_t: Decimal | None
+    permitted_t: Decimal | None
+    drawn_t: Decimal | None
 
 
 def under_review_with_quota(filings: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -36,25 +70,36 @@ def under_review_with_quota(filings: Sequence[Mapping[str, Any]]) -> list[Mappin
 
 
 def quota_held(
-    filings: Sequence[Mapping[str, Any]],
-    permits: Sequence[Mapping[str, Any]],
+    filings: Sequence[Mapping[str, Any]] | None,
+    permits: Sequence[Mapping[str, Any]] | None,
     reservations: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    reservations_read: bool = True,
 ) -> QuotaHeld:
     """The ledger's amounts: a held reservation holds the increment times the
-    offset ratio (`required_t`; nothing of it allocated or released yet)."""
-    reservations = reservations or {}
-    reserved = Decimal(0)
-    for f in under_review_with_quota(filings):
-        r = reservations.get(str(f["reservation_id"]))
-        if r is not None and r.get("status") == "held":
-            reserved += dec(r.get("required_t"))
-    allocated = sum((dec(f.get("quota_allocated_t") or 0) for f in filings), Decimal(0))
-    live = [p for p in permits if p.get("status") in ("issued", "changed", "renewed")]
+    offset ratio (`required_t`; nothing of it allocated or released yet).
+    `filings` or `permits` None (not read: the role may not, or the service
+    failed), or the reservations not read, leave the figures drawn from them
+    None."""
+    reserved: Decimal | None = None
+    allocated: Decimal | None = None
+    if filings is not None:
+        allocated = sum((dec(f.get("quota_allocated_t") or 0) for f in filings), Decimal(0))
+        if reservations_read:
+            held = reservations or {}
+            reserved = Decimal(0)
+            for f in under_review_with_quota(filings):
+                r = held.get(str(f["reservation_id"]))
+                if r is not None and r.get("status") == "held":
+                    reserved += dec(r.get("required_t"))
+    permitted: Decimal | None = None
+    drawn: Decimal | None = None
+    if permits is not None:
+        live = [p for p in permits if p.get("status") in ("issued", "changed", "renewed")]
+        permitted = sum((dec(p.get("vocs_t")) for p in live), Decimal(0))
+        drawn = sum((dec(p.get("quota_drawn_t")) for p in live), Decimal(0))
     return QuotaHeld(
-        reserved_t=reserved,
-        allocated_t=allocated,
-        permitted_t=sum((dec(p.get("vocs_t")) for p in live), Decimal(0)),
-        drawn_t=sum((dec(p.get("quota_drawn_t")) for p in live), Decimal(0)),
+        reserved_t=reserved, allocated_t=allocated, permitted_t=permitted, drawn_t=drawn
     )
 
 

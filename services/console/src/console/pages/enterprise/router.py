@@ -69,15 +69,20 @@ async def enterprise(
             "/console/enterprise/?" + urlencode({"uscc": uscc[:40]}), status_code=303
         )
     notes: list[str] = []
+    #: The lists not read, with why (the role may not, or the service
+    #: failed): their sections and the figures drawn from them say so
+    #: instead of showing nothing, or 0.
+    unseen: dict[str, str] = {}
     t = user.token
 
-    async def read(service: str, path: str, **params: Any) -> list[dict[str, Any]]:
+    async def read(source: str, service: str, path: str, **params: Any) -> list[Any] | None:
         try:
             return list(await api.all_pages(service, path, token=t, params=params, max_items=1000))
         except ApiError as exc:
             if exc.status != 403:
-                notes.append(exc.message)
-            return []
+                notes.append(exc.said())
+            unseen[source] = history.unseen_said(source, exc.status)
+            return None
 
     try:
         company: dict[str, Any] | None = await api.get(
@@ -88,36 +93,41 @@ async def enterprise(
             raise
         company = None
     industry = await _industry_name(api, t, company)
-    permits = await read("permit", "/permit/permits", uscc=code)
-    registrations = await read("permit", "/permit/registrations", uscc=code)
-    audits = await read("permit", "/permit/audits", uscc=code)
-    filings = await read("eia", "/eia/filings", uscc=code)
-    forms = await read("eia", "/eia/registrations", uscc=code)
+    permits = await read("permits", "permit", "/permit/permits", uscc=code)
+    registrations = await read("registrations", "permit", "/permit/registrations", uscc=code)
+    audits = await read("audits", "permit", "/permit/audits", uscc=code)
+    filings = await read("filings", "eia", "/eia/filings", uscc=code)
+    forms = await read("forms", "eia", "/eia/registrations", uscc=code)
 
     # The enterprise's held reservations in one list (the ledger's amounts of
     # the filings under review), not one request per filing.
-    reservations = {
-        str(r["id"]): r
-        for r in await read("quota", "/quota/reservations", uscc=code, status="held")
-    }
+    held = await read("reservations", "quota", "/quota/reservations", uscc=code, status="held")
+    reservations = {str(r["id"]): r for r in held or []}
+    lists = (permits, registrations, audits, filings, forms)
     return render(
         request,
         "enterprise/page.html",
         uscc=code,
         company=company,
         industry=industry,
-        permits=permits,
-        registrations=registrations,
-        audits=audits,
-        filings=filings,
-        forms=forms,
-        quota=history.quota_held(filings, permits, reservations),
-        events=history.timeline(permits, registrations, audits, filings, forms),
+        permits=permits or [],
+        registrations=registrations or [],
+        audits=audits or [],
+        filings=filings or [],
+        forms=forms or [],
+        quota=history.quota_held(
+            filings, permits, reservations, reservations_read=held is not None
+        ),
+        events=history.timeline(*(x or [] for x in lists)),
+        unseen=unseen,
+        left_out=history.left_out(list(unseen)) if set(unseen) - {"reservations"} else None,
         notes=sorted(set(notes)),
         status_label=status_label,
         not_numbered=history.not_numbered,
         quota_label=quota_label,
         channel_label=channel_label,
-        nothing=company is None and not (permits or registrations or filings or forms),
+        # Nothing to show only when every list was read and is empty: a list
+        # the user may not read might hold the enterprise's records.
+        nothing=company is None and not unseen and not any(lists),
         msg=msg,
     )

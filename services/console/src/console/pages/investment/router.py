@@ -192,7 +192,7 @@ async def _check_all(
                     json={"district": d, "pollutant": pollutant, "increment_t": str(amount)},
                 )
             except ApiError as exc:
-                out.error = exc.message
+                out.error = exc.said()
                 return out
             out.checks.append(views.fit_of(check, pollutant))
         return out

@@ -39,6 +39,7 @@ async def verify(
     no = no.upper()
     result: dict[str, Any] | None = None
     problem: str | None = None
+    failed: ApiError | None = None
     if no or code:
         if not _NO.match(no):
             problem = msg(
@@ -53,8 +54,42 @@ async def verify(
                     "eia", f"/eia/public/receipts/{no}", token=None, params={"code": code}
                 )
             except ApiError as exc:
-                problem = exc.message
-    return render(request, "public/verify.html", no=no, code=code, result=result, problem=problem)
+                if exc.status >= 500:
+                    failed, problem = exc, _outage()
+                else:
+                    # A refused field by the page's word (校验码：…), never
+                    # the API's field name the detail repeats (code: …).
+                    problem = exc.said()
+    return _with_outage(
+        render(
+            request,
+            "public/verify.html",
+            no=no,
+            code=code,
+            result=result,
+            problem=problem,
+            status_code=failed.page_status if failed else 200,
+        ),
+        failed,
+    )
+
+
+def _outage() -> str:
+    """What a public page says of a service that failed or could not be
+    reached: to try again, not the service's name or what went wrong inside."""
+    return msg(
+        "This service is unavailable just now; please try again in a few minutes.",
+        "该服务暂时不可用，请稍后再试。",
+    )
+
+
+def _with_outage(response: Response, failed: ApiError | None) -> Response:
+    """A public page that could not be served as asked says so by its status
+    too (a monitor, a cache or a crawler must not take it for the page), and
+    a 503 when to try again."""
+    if failed is not None:
+        response.headers.update(failed.page_headers)
+    return response
 
 
 @router.get("/receipt/{no}")
@@ -82,14 +117,19 @@ async def receipt(
                 "没有与该备案号和校验码相符的备案回执。",
             ),
         )
-    r = await api.request(
-        "GET",
-        "eia",
-        f"/eia/public/receipts/{no}/receipt",
-        token=None,
-        params={"code": code, "format": format},
-    )
-    raise_for_problem(r)
+    try:
+        r = await api.request(
+            "GET",
+            "eia",
+            f"/eia/public/receipts/{no}/receipt",
+            token=None,
+            params={"code": code, "format": format},
+        )
+        raise_for_problem(r)
+    except ApiError as exc:
+        if exc.status < 500:
+            raise
+        return problem_page(request, exc.page_status, _outage(), headers=exc.page_headers)
     body = r.content
     media = r.headers.get("content-type", "text/html")
     if r.status_code == 200 and format == "html":
@@ -123,6 +163,7 @@ async def register(
     data: Any = None
     available = True
     problem: str | None = None
+    failed: ApiError | None = None
     try:
         data = await api.get(
             "quota",
@@ -141,13 +182,16 @@ async def register(
                 "start again from the first page.",
                 "该翻页链接不完整或已失效，请从第一页开始查看。",
             )
+        elif exc.status >= 500:
+            failed, problem = exc, _outage()
         else:
-            problem = exc.message
+            problem = exc.said()
     columns, rows = _table(data)
     parks = await _park_names(api, optional_user(request))
-    return render(
+    response = render(
         request,
         "public/register.html",
+        status_code=failed.page_status if failed else 200,
         available=available,
         problem=problem,
         columns=columns,
@@ -165,6 +209,7 @@ async def register(
         next_cursor=data.get("next_cursor") if isinstance(data, dict) else None,
         first_page=not cursor,
     )
+    return _with_outage(response, failed)
 
 
 async def _park_names(api: Services, user: User | None) -> dict[tuple[str, str], str]:

@@ -26,15 +26,119 @@ router = APIRouter(prefix="/console/workbench")
 ROLES = ("officer", "admin", "auditor")
 
 
-async def _safe(call: Awaitable[Any], errors: list[str], default: Any) -> Any:
-    """One queue's data; a service that fails leaves its section with a note
-    instead of taking the whole page down."""
-    try:
-        return await call
-    except ApiError as exc:
-        if exc.status != 403:  # a role that may not read a queue simply has none
-            errors.append(exc.message)
-        return default
+class Reads:
+    """The queues' reads. A service that fails leaves its section with a note
+    instead of taking the whole page down; a queue the role may not read
+    (403) or that failed says so on its section and its tab, never "nothing
+    waiting" and (0)."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        #: queue → why it is not (wholly) on the page
+        self.unseen: dict[str, str] = {}
+
+    async def __call__(self, queue: str, call: Awaitable[Any]) -> list[Any]:
+        try:
+            return list(await call)
+        except ApiError as exc:
+            if exc.status != 403:
+                self.errors.append(exc.said())
+            self.unseen.setdefault(queue, queue_unseen_said(exc.status))
+            return []
+
+
+def queue_unseen_said(status: int) -> str:
+    if status == 403:
+        return msg("Your role cannot see this queue.", "您的角色无权查看此项待办。")
+    return msg(
+        "This queue could not be read in full just now (see the note above).",
+        "此项待办暂时无法完整读取（原因见页首）。",
+    )
+
+
+#: The queues' tabs, in order, and what each is drawn from.
+TABS = ("filings", "overdue", "blocked", "reclaims", "checks", "expiring", "findings")
+DRAWN_FROM = {
+    "overdue": ("filings",),
+    "blocked": ("filings", "lapsed_short"),
+    "findings": ("audits",),
+}
+
+
+@dataclass
+class Queues:
+    """Every queue of the workbench as read for the signed-in user."""
+
+    filings: list[dict[str, Any]]
+    overdue: list[dict[str, Any]]
+    blocked: list[dict[str, Any]]
+    reclaims: list[dict[str, Any]]
+    checks: list[dict[str, Any]]
+    expiring: list[dict[str, Any]]
+    findings: list[Any]
+    errors: list[str]
+    unseen: dict[str, str]
+
+    def counts(self) -> dict[str, int | None]:
+        """Each tab's count; None for a queue not (wholly) read."""
+        return {k: None if k in self.unseen else len(getattr(self, k)) for k in TABS}
+
+
+async def read_queues(api: Services, t: str) -> Queues:
+    reads = Reads()
+    filings: list[dict[str, Any]] = []
+    for status in queues.UNDECIDED:
+        filings += await reads(
+            "filings",
+            api.all_pages("eia", "/eia/filings", token=t, params={"status": status}, max_items=500),
+        )
+    filings = queues.by_deadline(filings)
+    # Approved filings whose quota lapsed short: decided, so not in the queue
+    # above, but waiting for the district's officer to re-drive them.
+    lapsed_short = await reads(
+        "lapsed_short",
+        api.all_pages(
+            "eia",
+            "/eia/filings",
+            token=t,
+            params={"quota_status": queues.LAPSED_SHORT},
+            max_items=500,
+        ),
+    )
+    reclaims = await reads(
+        "reclaims",
+        api.all_pages(
+            "quota", "/quota/reclaims", token=t, params={"status": "pending"}, max_items=500
+        ),
+    )
+    checks = await reads(
+        "checks", api.all_pages("eia", "/eia/review-queue", token=t, max_items=500)
+    )
+    expiring = await reads(
+        "expiring",
+        api.all_pages(
+            "permit", "/permit/permits", token=t, params={"expiring_within_days": 60}, max_items=500
+        ),
+    )
+    audits = await reads(
+        "audits", api.all_pages("permit", "/permit/audits", token=t, max_items=2000)
+    )
+    unseen = dict(reads.unseen)
+    for queue, sources in DRAWN_FROM.items():
+        why = next((unseen[s] for s in sources if s in unseen), None)
+        if why is not None:
+            unseen.setdefault(queue, why)
+    return Queues(
+        filings=filings,
+        overdue=[f for f in filings if f.get("overdue")],
+        blocked=queues.quota_blocked(filings, lapsed_short),
+        reclaims=reclaims,
+        checks=checks,
+        expiring=expiring,
+        findings=queues.open_findings(audits),
+        errors=sorted(set(reads.errors)),
+        unseen=unseen,
+    )
 
 
 #: At most this many enterprises are looked up for the findings queue; any
@@ -74,50 +178,9 @@ async def workbench(
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
 ) -> Response:
-    errors: list[str] = []
     t = user.token
-    filings: list[dict[str, Any]] = []
-    for status in queues.UNDECIDED:
-        filings += await _safe(
-            api.all_pages("eia", "/eia/filings", token=t, params={"status": status}, max_items=500),
-            errors,
-            [],
-        )
-    filings = queues.by_deadline(filings)
-    # Approved filings whose quota lapsed short: decided, so not in the queue
-    # above, but waiting for the district's officer to re-drive them.
-    lapsed_short = await _safe(
-        api.all_pages(
-            "eia",
-            "/eia/filings",
-            token=t,
-            params={"quota_status": queues.LAPSED_SHORT},
-            max_items=500,
-        ),
-        errors,
-        [],
-    )
-    reclaims = await _safe(
-        api.all_pages(
-            "quota", "/quota/reclaims", token=t, params={"status": "pending"}, max_items=500
-        ),
-        errors,
-        [],
-    )
-    checks = await _safe(
-        api.all_pages("eia", "/eia/review-queue", token=t, max_items=500), errors, []
-    )
-    expiring = await _safe(
-        api.all_pages(
-            "permit", "/permit/permits", token=t, params={"expiring_within_days": 60}, max_items=500
-        ),
-        errors,
-        [],
-    )
-    audits = await _safe(
-        api.all_pages("permit", "/permit/audits", token=t, max_items=2000), errors, []
-    )
-    findings = queues.open_findings(audits)
+    q = await read_queues(api, t)
+    filings, checks, expiring, findings = q.filings, q.checks, q.expiring, q.findings
     companies = await _company_names(api, t, findings, [*filings, *checks, *expiring])
     # The names the console knows people by: the development users' (only
     # when they can sign in) and the signed-in user's own. With OpenID
@@ -129,14 +192,16 @@ async def workbench(
         "workbench/index.html",
         queues=queues,
         filings=filings,
-        overdue=[f for f in filings if f.get("overdue")],
-        blocked=queues.quota_blocked(filings, lapsed_short),
-        reclaims=reclaims,
+        overdue=q.overdue,
+        blocked=q.blocked,
+        reclaims=q.reclaims,
         checks=checks,
         expiring=expiring,
         findings=findings,
         companies=companies,
-        errors=sorted(set(errors)),
+        errors=q.errors,
+        unseen=q.unseen,
+        counts=q.counts(),
         may_act=user.role in ("officer", "admin"),
         # Confirming or rejecting a reclaim is an officer's (four eyes).
         may_confirm=user.role in OPS["reclaim-confirm"].roles,
@@ -239,8 +304,10 @@ async def act(
     # the user can correct it and send again.
     status = 200 if problem is None else 403 if user.role not in spec_roles(spec) else 422
     result: Any = None
+    called = False
     if problem is None and spec is not None:
         path = spec.path.format(id=id, sub=sub, action=action)
+        called = True
         try:
             result = await api.post(
                 spec.service,
@@ -269,6 +336,14 @@ async def act(
                 problem = session_ended() if exc.status == 401 else exc.said()
     done = msg("Done", "已办理") if problem is None else None
     said = queues.outcome(op, action, result) if problem is None else None
+    # The tabs' counts, read again once the service has answered (done, or
+    # refused: another officer may have acted first), go with the answer to
+    # replace the page's (htmx out-of-band): 收回待确认 (5) after a reclaim
+    # was rejected read (5) until the page was reloaded. Not after a service
+    # failure: the queues would be read from the service that just failed.
+    tabs: dict[str, Any] = {}
+    if is_htmx(request) and called and status < 500:
+        tabs = {"tabs_oob": True, "counts": (await read_queues(api, user.token)).counts()}
     if is_htmx(request) and op == "filing" and row == "filing" and isinstance(result, dict):
         # The filing's row drawn again from the filing as it now is: its
         # status, statutory deadline and countdown, and its next actions.
@@ -282,6 +357,7 @@ async def act(
             may_act=True,
             new_key=lambda: uuid.uuid4().hex,
             note={"ok": problem is None, "text": text},
+            **tabs,
         )
         response.headers["HX-Retarget"] = f'tr[data-filing="{id}"]'
         response.headers["HX-Reswap"] = "outerHTML"
@@ -297,6 +373,7 @@ async def act(
             op=op,
             action=action,
             outcome=said,
+            **tabs,
         )
     from console.web import flash
 
