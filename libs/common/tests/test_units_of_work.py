@@ -70,3 +70,41 @@ async def test_a_savepoint_released_is_undone_with_its_transaction(db_url: str) 
         pass
     assert await _notes(db) == []
     await db.dispose()
+
+
+async def test_a_snapshot_sees_one_moment_while_writes_commit(db_url: str) -> None:
+    """`Database.snapshot()`: every statement sees what was committed when
+    its first ran; a write committed between two statements shows in
+    neither (a plain read session on PostgreSQL shows it in the second),
+    nor does it join a request's unit of work, and it writes nothing."""
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+    from svc_common.db import ReadOnlySession
+
+    db = await _db(db_url)
+    async with db.transaction() as s:
+        s.add(Note(id=1, text="before"))
+    async with db.unit_of_work(), db.snapshot() as snap:
+        assert await snap.scalar(select(func.count()).select_from(Note)) == 1
+        async with db.transaction() as s:
+            s.add(Note(id=2, text="in the unit, not committed"))
+        async with db.session() as s:
+            assert await s.scalar(select(func.count()).select_from(Note)) == 2
+        assert await snap.scalar(select(func.count()).select_from(Note)) == 1
+    async with db.snapshot() as snap:
+        assert await snap.scalar(select(func.count()).select_from(Note)) == 1
+        async with db.transaction() as s:
+            s.add(Note(id=3, text="committed meanwhile"))
+        assert await _notes(db) == [1, 3]
+        assert (await snap.execute(select(Note.id).order_by(Note.id))).scalars().all() == [1]
+        snap.add(Note(id=4, text="refused"))
+        with pytest.raises(ReadOnlySession):
+            await snap.flush()
+    if db.is_postgres:
+        async with db.snapshot() as snap:
+            # A text() write passes the session's check; the server refuses it.
+            with pytest.raises(DBAPIError, match="read-only transaction"):
+                await snap.execute(text("INSERT INTO notes (id, text) VALUES (5, 'x')"))
+    assert await _notes(db) == [1, 3]
+    await db.dispose()

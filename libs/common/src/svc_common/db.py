@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
-from sqlalchemy.util.concurrency import greenlet_spawn
+from sqlalchemy.util.concurrency import await_only, greenlet_spawn
 
 from svc_common import fastjson
 from svc_common.failures import DatabaseUnreachable, is_stuck_connection
@@ -177,9 +177,13 @@ class DriverStatement:
             )
         return sql.text, sql.args(params)
 
-    async def fetch(self, db: Database, conn: Any, params: dict[str, Any]) -> list[Any]:
+    async def fetch(
+        self, db: Database, conn: Any, params: dict[str, Any], within: float | None = None
+    ) -> list[Any]:
+        """The rows; with `within`, at most that many seconds (else the
+        connection's command timeout) before TimeoutError (transient)."""
         sql, args = self.bound(db.engine.dialect, params)
-        return list(await conn.fetch(sql, *args))
+        return list(await conn.fetch(sql, *args, timeout=within))
 
     async def execute(self, db: Database, conn: Any, params: dict[str, Any]) -> None:
         sql, args = self.bound(db.engine.dialect, params)
@@ -548,11 +552,16 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # handed out, so a few hot connections serve the steady traffic and
         # keep their prepared statements warm; the rest sit idle.
         kwargs.setdefault("pool_use_lifo", True)
+        if connect_timeout is not None:
+            # Waiting for a pooled connection is bounded as opening one is:
+            # with every connection stuck on a server that stopped answering,
+            # a request is answered 503 then, not after SQLAlchemy's 30 s.
+            kwargs.setdefault("pool_timeout", connect_timeout)
     ping_idle = kwargs.pop("ping_idle_seconds", PING_IDLE_SECONDS)
     engine = create_async_engine(url, **kwargs)
     _unreachable_when_connect_fails(engine)
     if not kwargs.get("pool_pre_ping") and kwargs.get("poolclass") is not NullPool:
-        _ping_when_idle(engine, ping_idle)
+        _ping_when_idle(engine, ping_idle, within=connect_timeout or CHECK_WITHIN_SECONDS)
     return engine
 
 
@@ -585,7 +594,13 @@ def _unreachable_when_connect_fails(engine: AsyncEngine) -> None:
 PING_IDLE_SECONDS = 1.0
 
 
-def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+#: How long the check of a pooled connection (and `Database.fetch_alone`'s
+#: statement) may go unanswered when no connect timeout was given: the
+#: settings' default DB_CONNECT_TIMEOUT_SECONDS.
+CHECK_WITHIN_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: AsyncEngine, idle_seconds: float, within: float) -> None:
     @event.listens_for(engine.sync_engine, "checkin")
     def _returned(_dbapi_conn: Any, record: Any) -> None:
         if record is not None:
@@ -596,8 +611,27 @@ def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
         since = record.info.get("idle_since")
         if since is None or time.monotonic() - since <= idle_seconds:
             return  # new, or in use a moment ago
+        driver: Any = getattr(dbapi_conn, "driver_connection", None)
+        on_asyncpg = engine.dialect.driver == "asyncpg" and driver is not None
         try:
-            dbapi_conn.ping()
+            if on_asyncpg:
+                # One round trip, outside any transaction, bounded as opening
+                # a connection is: under the statements' own timeout (300 s)
+                # a paused server kept every request waiting for it.
+                await_only(driver.fetchrow(";", timeout=within))
+            else:
+                dbapi_conn.ping()
+        except TimeoutError as error:
+            # The server holds the connection open and does not answer: no
+            # other connection would fare better (a new one waits as long to
+            # open), so the unit of work fails now, as transient (503 with
+            # Retry-After). Aborted here, the pool's invalidation does not
+            # wait on a graceful close either.
+            if on_asyncpg:
+                driver.terminate()
+            raise DatabaseUnreachable(
+                f"the database did not answer a pooled connection's check within {within} s"
+            ) from error
         except Exception as error:
             # The pool throws this connection away and hands out another.
             raise exc.DisconnectionError(repr(error)) from error
@@ -687,6 +721,28 @@ class Database:
         self._read_sessionmaker = async_sessionmaker(
             reads, expire_on_commit=False, sync_session_class=ReadSession
         )
+        #: How long a statement that answers at once when the server does (a
+        #: lookup by key, one row's insert: `fetch_alone`) may go unanswered:
+        #: as long as a connection may take to open, or a lock to be waited
+        #: for, whichever is longer.
+        self.answer_within = max(
+            engine_kwargs.get("connect_timeout_seconds") or CHECK_WITHIN_SECONDS,
+            engine_kwargs.get("lock_timeout_seconds") or 0.0,
+        )
+        # A read of several statements that must agree with one another
+        # (`snapshot()`): on PostgreSQL one READ ONLY REPEATABLE READ
+        # transaction (asyncpg begins it so in its one BEGIN); on SQLite the
+        # session's own transaction, whose first read fixes its snapshot.
+        snapshots = (
+            self.engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            if self.is_postgres
+            else self.engine
+        )
+        self._snapshot_sessionmaker = async_sessionmaker(
+            snapshots, expire_on_commit=False, sync_session_class=ReadSession
+        )
         # SQLite has one writer per file; serialising writers in-process avoids
         # "database is locked" storms under concurrent requests.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -754,6 +810,24 @@ class Database:
             yield unit.session
             return
         async with self._read_sessionmaker() as session:
+            yield session
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A read session whose statements all see one snapshot (一致快照):
+        what was committed when its first statement ran, nothing committed
+        after. For a read of several statements whose results must agree
+        with one another while writers go on (quota-svc's reconciliation
+        and its ledger export): `session()` runs each statement on its own
+        snapshot on PostgreSQL, so a write committed between two of them
+        shows in the second and not the first. PostgreSQL: one READ ONLY
+        REPEATABLE READ transaction (never a serialization failure, never a
+        row lock; it holds back vacuum while it lasts, so keep it to one
+        read). SQLite: one read transaction (BEGIN; in WAL mode its first
+        read fixes what it sees, and writers go on beside it). Writes, row
+        locks and streamed results are refused, as in `session()`. Never
+        the request's unit of work: it sees only what is committed."""
+        async with self._snapshot_sessionmaker() as session:
             yield session
 
     @asynccontextmanager
@@ -868,10 +942,15 @@ class Database:
         On PostgreSQL in autocommit on the driver itself: one round trip
         instead of BEGIN, the statement and COMMIT. On SQLite through a
         plain connection (a write there would wait for the process's write
-        lock, which a request's unit of work holds: do not write with it)."""
+        lock, which a request's unit of work holds: do not write with it).
+        On PostgreSQL the statement waits at most `answer_within` seconds:
+        a lookup by key or one row's insert, which a queue of callers may
+        wait behind (svc_common.batching's lookups and inserts sent
+        together), so a server that stopped answering fails them all within
+        seconds, not after the statements' own timeout."""
         if self.on_asyncpg:
             async with self.driver() as conn:
-                return await statement.fetch(self, conn, params)
+                return await statement.fetch(self, conn, params, within=self.answer_within)
         async with self.engine.connect() as conn:
             result = await conn.execute(statement.statement, params)
             rows: list[Sequence[Any]] = list(result.all()) if result.returns_rows else []
@@ -905,8 +984,14 @@ class Database:
             yield driver
             broken = False
         except Exception as error:
-            # Still open, but the server has ended its session: not pooled again.
+            # Still open, but the server has ended its session: not pooled
+            # again. Nor one whose statement ran out of time: asyncpg may
+            # still be cancelling it (on a server that stopped answering,
+            # for good); aborted now, it costs no wait for a graceful close.
             broken = is_stuck_connection(error)
+            if isinstance(error, TimeoutError):
+                driver.terminate()
+                broken = True
             raise
         finally:
             # A pool disposed of meanwhile (the server stopping while a group

@@ -297,3 +297,59 @@ async def test_park_subpool_funding_is_reported(bureau: httpx.AsyncClient) -> No
     assert parks["JZ-PARK-0"]["funding_status"] == "funded"
     journal = (await c.get("/quota/journal", headers=admin())).json()["items"]
     assert all(e["amount_t"] != "0.000" for e in journal)  # no zero transfers
+
+
+async def test_a_saga_asked_again_and_again_is_listed_stuck_with_its_dead_letter(
+    tmp_path: pathlib.Path,
+) -> None:
+    """The stuck list (`older_than`, `bureau sagas stuck`) measures how long
+    the saga has waited since it first asked, not since the last re-ask:
+    eia-svc asks again every two minutes, so a filing measured from its
+    last ask was never five minutes old, and the QuotaSagaStuck alert's
+    list stayed empty while its filing waited. Once listed, `why_stuck`
+    names the dead letter that holds its request."""
+    from svc_common import clock
+    from svc_common.failures import PermanentFailure
+
+    from bureau.ops import SagaHold, why_stuck
+
+    start = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
+    with clock.using(clock.ManualClock(start)):
+        embedded = Embedded(tmp_path, log_json=False, quota_reask_after_seconds=120)
+        async with embedded.lifespan():
+            c = httpx.AsyncClient(transport=httpx.ASGITransport(app=embedded), base_url="http://b")
+            await _baseline(c, "10")
+            handlers = embedded.apps["/quota"].state.runtime.consumer.handlers
+
+            async def poisoned(s: Any, p: Any, env: Any) -> None:
+                raise PermanentFailure("cannot apply this request")
+
+            for t in ("eia.filing.accepted.v1", "eia.filing.quota_retry.v1"):
+                handlers._by_type[t] = poisoned
+            f = await accepted(c, "2")
+            stuck_url = "/eia/filings?quota_status=pending&older_than=PT5M"
+            for _ in range(3):
+                r = await c.post("/admin/clock", json={"advance": "PT3M"}, headers=admin())
+                assert r.status_code == 200, r.text
+                await asyncio.sleep(0.1)
+            f = await eventually(c, f["id"], lambda x: x["quota_asks"] == 3)
+            listed = (await c.get(stuck_url, headers=officer())).json()["items"]
+            assert [x["id"] for x in listed] == [f["id"]], f
+            # Asked again a moment ago, first asked nine minutes ago.
+            assert f["quota_asked_at"] > f["quota_first_asked_at"]
+            assert f["quota_first_asked_at"] == "2026-03-02T01:00:00+00:00"
+            longer = await c.get(stuck_url.replace("PT5M", "PT10M"), headers=officer())
+            assert longer.json()["items"] == []
+            for _ in range(200):
+                dead = (await c.get("/quota/admin/dead-letters", headers=admin())).json()["items"]
+                if sum(d["occurrences"] for d in dead) >= 4:
+                    break
+                await asyncio.sleep(0.02)
+            why = why_stuck(listed[0], SagaHold(dead={"quota": dead}))
+            assert {d["event_type"] for d in dead} == {
+                "eia.filing.accepted.v1",
+                "eia.filing.quota_retry.v1",
+            }
+            for d in dead:
+                assert any(f"死信 #{d['id']}" in line for line in why), why
+            await c.aclose()

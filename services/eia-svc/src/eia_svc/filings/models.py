@@ -49,6 +49,10 @@ class FilingRow(Base):
     #: When quota-svc was last asked (accept, retry or re-ask), and how many
     #: times it was asked again for want of an answer.
     quota_asked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: When quota-svc was first asked for the current request (accept, or an
+    #: officer's retry), kept across the re-asks: how long the saga has
+    #: waited (the stuck list, `older_than`).
+    quota_first_asked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     quota_asks: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 

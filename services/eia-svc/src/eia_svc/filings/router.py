@@ -122,6 +122,7 @@ def to_out(
         if f.quota_allocated_kg is None
         else kg_to_tonnes(f.quota_allocated_kg),
         quota_asked_at=_iso(f.quota_asked_at),
+        quota_first_asked_at=_iso(f.quota_first_asked_at),
         quota_asks=f.quota_asks or 0,
         quota_note=quota_note(service.quota_state(f), f.status, service.pool_park(f, parks or {})),
     )
@@ -304,8 +305,9 @@ async def list_filings(
         None,
         max_length=40,
         pattern=DURATION_PATTERN,
-        description="with quota_status: asked of quota-svc at least this long ago "
-        "(ISO 8601 duration, e.g. PT5M) — the stuck-saga list",
+        description="with quota_status: first asked of quota-svc for its current request "
+        "at least this long ago, however often asked again since (ISO 8601 duration, "
+        "e.g. PT5M) — the stuck-saga list",
         examples=["PT5M"],
     ),
     cursor: Cursor = None,
@@ -340,7 +342,11 @@ async def list_filings(
                     "必须是 ISO 8601 时长，例如 PT5M",
                 ),
             ) from exc
-        q = q.where(FilingRow.quota_asked_at <= now - age)
+        # How long the saga has waited since it asked, not since the
+        # sweeper last asked again: every QUOTA_REASK_AFTER_SECONDS (120 s)
+        # it moves `quota_asked_at` on, and no filing measured from that
+        # was ever five minutes old.
+        q = q.where(FilingRow.quota_first_asked_at <= now - age)
     if district:
         q = q.where(FilingRow.district == district)
     if status:

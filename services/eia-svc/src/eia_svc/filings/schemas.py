@@ -157,6 +157,9 @@ class FilingOut(BaseModel):
     quota_shortfall_t: Tonnes | None
     quota_allocated_t: Tonnes | None
     quota_asked_at: str | None = None
+    #: When quota-svc was first asked for the current request, kept across
+    #: the re-asks (the stuck list's `older_than` counts from it).
+    quota_first_asked_at: str | None = None
     quota_asks: int = 0
     #: What is happening to the quota and what to do, where it needs
     #: attention (blocked, lapsed, pending, lapsed_short), in the request's

@@ -133,7 +133,7 @@ def _accept(f: FilingRow, now: dt.datetime, limits: rules.ClockLimits) -> list[E
     set_quota(f, quota.on_request(f.vocs_increment_kg))
     if f.quota_status != "pending":
         return []
-    f.quota_asked_at = now
+    f.quota_asked_at = f.quota_first_asked_at = now
     return [quota_request(f, FilingAccepted)]
 
 
@@ -254,7 +254,8 @@ def act(
     if isinstance(body, FilingQuotaRetryIn):
         st = quota.retry(quota_state(f), f.status, allowed)
         set_quota(f, st)
-        f.quota_asked_at = now
+        # A new request: its wait starts now (re-asks keep it).
+        f.quota_asked_at = f.quota_first_asked_at = now
         events.append(quota_request(f, FilingQuotaRetry))
     else:
         new = rules.apply(review_state(f), action, allowed)

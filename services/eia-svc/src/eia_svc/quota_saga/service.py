@@ -134,6 +134,10 @@ async def reask_unanswered(s: AsyncSession, now: dt.datetime, after: dt.timedelt
         ):
             continue
         emit(s, quota_request(f, FilingQuotaRetry))
+        # The request's first ask stays (the stuck list counts from it); a
+        # row from before it was recorded starts from its last known ask.
+        if f.quota_first_asked_at is None:
+            f.quota_first_asked_at = f.quota_asked_at or f.accepted_at or now
         f.quota_asked_at = now
         f.quota_asks = (f.quota_asks or 0) + 1
         record_audit(

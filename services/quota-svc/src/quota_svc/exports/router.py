@@ -45,7 +45,10 @@ async def export_ledger(
     the journal, holdings, debts — a ZIP of CSV files or one XLSX workbook,
     one sheet per table. Importing it into an empty ledger gives identical
     balances."""
-    async with db.session() as s:
+    # Every table as of one moment: read each on its own snapshot, a write
+    # committed meanwhile tore the export (pools before a hold, lots after
+    # it), and its own import refused it.
+    async with db.snapshot() as s:
         data = await service.export_rows(s)
     body = service.to_zip(data) if format == "csv" else service.to_xlsx(data)
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")

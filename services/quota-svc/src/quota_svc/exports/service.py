@@ -50,6 +50,8 @@ async def _rows(s: AsyncSession, table: Table) -> list[list[str]]:
 
 
 async def export_rows(s: AsyncSession) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """Every sheet's header and rows, as `s` sees them: give it one snapshot
+    (`Database.snapshot()`), or the tables may disagree."""
     return {
         name: ([c.name for c in table.columns], await _rows(s, table))
         for name, table in SHEETS.items()

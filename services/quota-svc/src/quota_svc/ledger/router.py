@@ -287,7 +287,8 @@ async def reconciliation(
     db = rt.db
     results = await run_checks(db, districts, service=rt.service)
     out = []
-    async with db.session() as s:
+    # The pools and their journals as of one moment (see run_checks).
+    async with db.snapshot() as s:
         pools = await service.pools_of(s, districts, pollutant)
         for p, rec in zip(pools, await service.reconcile_pools(s, pools), strict=True):
             out.append(

@@ -182,21 +182,20 @@ async def _debts(s: AsyncSession, pool_ids: set[str], res: CheckResult) -> None:
             )
 
 
-async def _register(db: Database, res: CheckResult) -> None:
+async def _register(s: AsyncSession, res: CheckResult) -> None:
     async def entries() -> AsyncIterator[dict[str, str]]:
         last = 0
         while True:
-            async with db.session() as s:
-                rows = list(
-                    (
-                        await s.scalars(
-                            select(RegisterEntry)
-                            .where(RegisterEntry.seq > last)
-                            .order_by(RegisterEntry.seq)
-                            .limit(5000)
-                        )
-                    ).all()
-                )
+            rows = list(
+                (
+                    await s.scalars(
+                        select(RegisterEntry)
+                        .where(RegisterEntry.seq > last)
+                        .order_by(RegisterEntry.seq)
+                        .limit(5000)
+                    )
+                ).all()
+            )
             if not rows:
                 return
             for e in rows:
@@ -226,17 +225,22 @@ async def ledger_checks(s: AsyncSession, pools: list[Pool]) -> dict[int, CheckRe
 async def run_checks(
     db: Database, districts: list[str] | None = None, *, service: str = "quota-svc"
 ) -> list[CheckResult]:
-    """Run every numbered check (after chaining what is queued) and publish
-    the metric of each (labelled with `service`)."""
+    """Run every numbered check (after chaining what is queued) on one
+    snapshot of the ledger (`Database.snapshot`), and publish the metric of
+    each (labelled with `service`)."""
     await chain_pending(db)
-    async with db.session() as s:
+    # One snapshot for every statement: reads each on its own snapshot saw
+    # a write committed between two of them in one and not the other, and
+    # failed a sound ledger under load (a pool read before a hold, its lots
+    # after it).
+    async with db.snapshot() as s:
         stmt = select(Pool).order_by(Pool.id)
         if districts is not None:
             stmt = stmt.where(Pool.district.in_(districts))
         pools = list((await s.scalars(stmt)).all())
         results = await ledger_checks(s, pools)
-    results[6] = CheckResult(6)
-    await _register(db, results[6])
+        results[6] = CheckResult(6)
+        await _register(s, results[6])
     failed = [r for r in results.values() if not r.ok]
     if districts is None or set(districts) >= set(DISTRICTS):
         # Only a run over the whole ledger sets the figures: a district's
