@@ -41,7 +41,7 @@ async def balance(q: Quota, district: str, pool: str = "district") -> tuple[str,
 async def holdings(q: Quota, owner: str) -> list[dict[str, Any]]:
     r = await q.client.get(f"/quota/holdings?uscc={owner}", headers=INVESTMENT)
     assert r.status_code == 200, r.text
-    return list(r.json())
+    return list(r.json()["items"])
 
 
 async def lot(q: Quota, lot_id: int) -> dict[str, Any]:
