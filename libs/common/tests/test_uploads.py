@@ -20,9 +20,9 @@ from svc_common.guard import (
     json_problem,
 )
 from svc_common.uploads import (
+    XLSX_TYPE,
     PayloadTooLarge,
     RawRow,
-    XLSX_TYPE,
     UnsupportedMediaType,
     _csv_rows,
     _loads_line,
