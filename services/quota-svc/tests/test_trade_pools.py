@@ -6,10 +6,13 @@ numbered reconciliation checks keep passing."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from svc_common import testing
+from svc_common.events.schemas.eia import ParkRegistered
 
 from .conftest import ADMIN, ADMIN2, AUDITOR, BAODI, INVESTMENT, JIZHOU, OFFICER, OFFICER2, Quota
 from .test_ledger_beyond import post, reconciled, reserve, uscc
@@ -38,7 +41,7 @@ async def balance(q: Quota, district: str, pool: str = "district") -> tuple[str,
 async def holdings(q: Quota, owner: str) -> list[dict[str, Any]]:
     r = await q.client.get(f"/quota/holdings?uscc={owner}", headers=INVESTMENT)
     assert r.status_code == 200, r.text
-    return list(r.json())
+    return list(r.json()["items"])
 
 
 async def lot(q: Quota, lot_id: int) -> dict[str, Any]:
@@ -48,10 +51,17 @@ async def lot(q: Quota, lot_id: int) -> dict[str, Any]:
 
 
 async def park_of_ten(q: Quota) -> None:
-    """蓟州区: 20 t, 10 t of them carved into the park's sub-pool."""
+    """蓟州区: 20 t, 10 t of them carved into the park's sub-pool when the park
+    is registered (only a registered park has one)."""
     await q.baseline(JIZHOU, "20")
-    body = {"source": "district", "target": f"park:{PARK}", "amount_t": "10"}
-    await post(q, f"/quota/pools/{JIZHOU}/VOCs/transfers", body, ADMIN, 201)
+    park = ParkRegistered(
+        park_id=PARK,
+        district=JIZHOU,
+        name="蓟州经济开发区",
+        vocs_subpool_t=Decimal("10"),
+        covered_project_types=["furniture"],
+    )
+    await testing.deliver(q.app, park)
     assert await balance(q, JIZHOU) == ("10.000", "0.000", "0.000")
     assert await balance(q, JIZHOU, f"park:{PARK}") == ("10.000", "0.000", "0.000")
 
