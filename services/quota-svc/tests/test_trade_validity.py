@@ -38,7 +38,8 @@ async def q(db_url: str, manual: clock.ManualClock) -> AsyncIterator[Quota]:
 async def holdings(q: Quota, owner: str) -> list[dict[str, Any]]:
     r = await q.client.get(f"/quota/holdings?uscc={owner}", headers=INVESTMENT)
     assert r.status_code == 200, r.text
-    return sorted(r.json(), key=lambda h: (h["valid_until"], h["amount_t"]))
+    assert r.json()["next_cursor"] is None
+    return sorted(r.json()["items"], key=lambda h: (h["valid_until"], h["amount_t"]))
 
 
 async def sell(q: Quota, seller: str, buyer: str, amount: str, **extra: str) -> dict[str, Any]:
