@@ -148,7 +148,7 @@ async def test_trade_amends_both_permits_over_kafka(stack: Stack) -> None:
 
         assert await reclaims() == []
         holdings = await quota.get(f"/quota/holdings?uscc={buyer}", headers=OFFICER)
-        assert [h["rights_t"] for h in holdings.json()] == ["1.000"]
+        assert [h["rights_t"] for h in holdings.json()["items"]] == ["1.000"]
 
         # The public register (baseline, hold, allocation, the settled trade),
         # chained by its periodic job, verifies from its URL.

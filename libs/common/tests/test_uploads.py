@@ -20,6 +20,7 @@ from svc_common.guard import (
     json_problem,
 )
 from svc_common.uploads import (
+    XLSX_TYPE,
     PayloadTooLarge,
     RawRow,
     UnsupportedMediaType,
@@ -277,8 +278,7 @@ def test_csv_rows_match_the_plain_reading(
     for cells in lines:
         i += 1
         if not any(c.strip() for c in cells):
-            i -= 1
-            continue
+            continue  # no row, but the rows after it keep their places
         if len(cells) > len(header):
             want.append((i, None, "the row has more cells than the header"))
             continue
@@ -745,3 +745,29 @@ def test_lone_surrogates_are_found_where_a_parsed_value_holds_them() -> None:
     assert guard.lone_surrogate_at("\udc00") == "body"
     assert guard.lone_surrogate_at({"\udc00x": 1}) == "\\udc00x"
     assert guard.lone_surrogate_at({"a": "😀", "b": [1, None, 2.5]}) is None
+
+
+def test_a_row_is_numbered_where_the_sender_sees_it() -> None:
+    """A blank line among the rows was not counted, so every row after it
+    was reported one row early: the sender looked for the error in the
+    wrong row of the file. A blank line is still no row of the report."""
+    from openpyxl import Workbook
+
+    csv_text = "a,b\n1,x\n\n,\n2,y\n"
+    assert [(r.row, r.data) for r in _csv_rows(csv_text, 10, True)] == [
+        (1, {"a": "1", "b": "x"}),
+        (4, {"a": "2", "b": "y"}),
+    ]
+    ndjson = '{"a":1}\n\n   \n{"a":2}\n'
+    got = parse_upload("application/x-ndjson", ndjson.encode(), max_rows=10)
+    assert [(r.row, r.data) for r in got] == [(1, {"a": 1}), (4, {"a": 2})]
+    wb = Workbook()
+    ws = wb.active
+    for line in (["a", "b"], ["1", "x"], [None, None], ["2", "y"]):
+        ws.append(line)
+    out = io.BytesIO()
+    wb.save(out)
+    got = parse_upload(XLSX_TYPE, out.getvalue(), max_rows=10)
+    assert [r.row for r in got] == [1, 3]
+    # The limit counts rows, not the blank lines between them.
+    assert [r.error for r in _csv_rows("a\n1\n\n\n\n2\n", 2, True)] == [None, None]

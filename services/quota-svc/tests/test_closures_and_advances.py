@@ -132,7 +132,7 @@ async def advance_hold(q: Quota, project: str = "ADV-1") -> dict[str, Any]:
 async def debts(q: Quota) -> list[dict[str, Any]]:
     r = await q.client.get(f"/quota/debts?district={JIZHOU}", headers=AUDITOR)
     assert r.status_code == 200, r.text
-    return list(r.json())
+    return list(r.json()["items"])
 
 
 async def advance_lot(q: Quota, lot_id: int) -> dict[str, Any]:
@@ -252,5 +252,5 @@ async def test_an_expired_hold_withdraws_what_its_advance_still_owes(q: Quota) -
         "0.000",
     )
     r = await q.client.get(f"/quota/debts?district={JIZHOU}&status=withdrawn", headers=INVESTMENT)
-    assert [d["id"] for d in r.json()] == [debt["id"]]
+    assert [d["id"] for d in r.json()["items"]] == [debt["id"]]
     await reconciled(q)

@@ -128,7 +128,7 @@ async def test_200_concurrent_trades_and_reservations_on_one_pool(quota: Quota) 
     assert (a["available_t"], a["reserved_t"], a["allocated_t"]) == ("0.000", "111.000", "15.000")
     holdings = (
         await quota.client.get(f"/quota/holdings?district={JIZHOU}&limit=1000", headers=OFFICER)
-    ).json()
+    ).json()["items"]
     assert len(holdings) == 75 and all(h["amount_t"] == "0.200" for h in holdings)
     rec = (await quota.client.get("/quota/reconciliation", headers=ADMIN)).json()
     assert rec["ok"], [c for c in rec["checks"] if not c["ok"]]
@@ -780,7 +780,7 @@ async def test_an_advance_for_a_project_held_at_once_on_another_pool_keeps_nothi
     a = await quota.availability(JIZHOU)
     assert (a["credited_t"], a["reserved_t"], a["debt_t"]) == ("1.000", "0.000", "0.000"), a
     debts = await quota.client.get(f"/quota/debts?district={JIZHOU}", headers=ADMIN)
-    assert debts.json() == [], debts.text
+    assert debts.json()["items"] == [], debts.text
     await b.check_ledger()
 
 

@@ -178,7 +178,7 @@ async def test_jizhou_lineage_advance_and_swaps(q: Quota, manual: clock.ManualCl
     manual.advance_now(dt.timedelta(days=31))
     overdue = (
         await q.client.get(f"/quota/debts?district={JIZHOU}&overdue=true", headers=INVESTMENT)
-    ).json()
+    ).json()["items"]
     assert [(d["amount_t"], d["outstanding_t"], d["overdue"]) for d in overdue] == [
         ("3.000", "3.000", True)
     ]
@@ -194,7 +194,9 @@ async def test_jizhou_lineage_advance_and_swaps(q: Quota, manual: clock.ManualCl
     await confirm_all_pending(q)
     a = await q.availability(JIZHOU)
     assert (a["debt_t"], a["available_t"], a["credited_t"]) == ("0.000", "1.000", "9.000")
-    (repaid,) = (await q.client.get(f"/quota/debts?district={JIZHOU}", headers=AUDITOR)).json()
+    (repaid,) = (await q.client.get(f"/quota/debts?district={JIZHOU}", headers=AUDITOR)).json()[
+        "items"
+    ]
     assert (repaid["status"], repaid["repaid_t"]) == ("repaid", "3.000")
     three = await lineage(q, third["id"])
     (adv,) = three["lots"]
@@ -303,7 +305,9 @@ async def test_a_proposed_trade_can_be_withdrawn_or_declined(q: Quota) -> None:
         f"/quota/trades/{t3['id']}/cancel", json={"reason": "x"}, headers=OFFICER
     )
     assert r.status_code == 409
-    (sh,) = (await q.client.get(f"/quota/holdings?uscc={seller}", headers=INVESTMENT)).json()
+    (sh,) = (await q.client.get(f"/quota/holdings?uscc={seller}", headers=INVESTMENT)).json()[
+        "items"
+    ]
     assert sh["amount_t"] == "4.000"  # only the settled trade moved anything
     await reconciled(q)
 
@@ -312,7 +316,9 @@ async def test_trades_checked_four_eyes_and_cross_district(q: Quota) -> None:
     seller, buyer, other = uscc("SELLER1"), uscc("BUYER22"), uscc("BUYERB3")
     await q.baseline(JIZHOU, "20")
     await allocate_to(q, "proj-s", "3", seller)  # 6 t of quota, 3 t of rights
-    (h,) = (await q.client.get(f"/quota/holdings?uscc={seller}", headers=INVESTMENT)).json()
+    (h,) = (await q.client.get(f"/quota/holdings?uscc={seller}", headers=INVESTMENT)).json()[
+        "items"
+    ]
     assert (h["amount_t"], h["rights_t"], h["valid"]) == ("6.000", "3.000", True)
     assert h["valid_until"].startswith("2031-03-01")
     trade = {
@@ -366,9 +372,13 @@ async def test_trades_checked_four_eyes_and_cross_district(q: Quota) -> None:
         buyer,
         "2.000",
     )
-    (bh,) = (await q.client.get(f"/quota/holdings?uscc={buyer}", headers=INVESTMENT)).json()
+    (bh,) = (await q.client.get(f"/quota/holdings?uscc={buyer}", headers=INVESTMENT)).json()[
+        "items"
+    ]
     assert (bh["source"], bh["amount_t"], bh["rights_t"]) == ("trade", "2.000", "1.000")
-    (sh,) = (await q.client.get(f"/quota/holdings?uscc={seller}", headers=INVESTMENT)).json()
+    (sh,) = (await q.client.get(f"/quota/holdings?uscc={seller}", headers=INVESTMENT)).json()[
+        "items"
+    ]
     assert (sh["amount_t"], sh["rights_t"]) == ("4.000", "2.000")
     # Across districts, at the buyer district's ratio (滨海新区, attained: 1.0).
     await q.client.put(f"/quota/air-quality/{BINHAI}", json={"status": "attained"}, headers=ADMIN)
@@ -392,7 +402,9 @@ async def test_trades_checked_four_eyes_and_cross_district(q: Quota) -> None:
         0
     ]
     assert (bh["credited_t"], bh["allocated_t"], bh["available_t"]) == ("3.000", "3.000", "0.000")
-    (oh,) = (await q.client.get(f"/quota/holdings?uscc={other}", headers=INVESTMENT)).json()
+    (oh,) = (await q.client.get(f"/quota/holdings?uscc={other}", headers=INVESTMENT)).json()[
+        "items"
+    ]
     r = await q.client.get(f"/quota/lots/{oh['lots'][0][0]}", headers=AUDITOR)
     assert r.json()["ancestry"][-1]["source"] == "baseline"
     assert r.json()["ancestry"][-1]["district"] == JIZHOU
@@ -402,7 +414,7 @@ async def test_trades_checked_four_eyes_and_cross_district(q: Quota) -> None:
 async def holdings_of(q: Quota, owner: str) -> list[dict[str, Any]]:
     r = await q.client.get(f"/quota/holdings?uscc={owner}", headers=INVESTMENT)
     assert r.status_code == 200, r.text
-    return sorted(r.json(), key=lambda h: (h["retired_at"] or "", h["id"]))
+    return sorted(r.json()["items"], key=lambda h: (h["retired_at"] or "", h["id"]))
 
 
 async def test_a_reclaimed_plants_holdings_are_retired_not_sold_again(q: Quota) -> None:

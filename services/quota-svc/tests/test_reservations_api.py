@@ -7,8 +7,9 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import func, select
-from svc_common import testing
+from svc_common import clock, testing
 from svc_common.tables import AuditEntry
+from svc_common.types import utcnow
 from svc_common.uscc import make_uscc
 
 from .conftest import ADMIN, BAODI, INVESTMENT, JIZHOU, OFFICER, Quota
@@ -215,7 +216,6 @@ async def test_allocate_without_a_body_posts_the_whole_hold(quota: Quota) -> Non
 async def test_a_hold_takes_the_district_policy_in_force_when_made(quota: Quota) -> None:
     await quota.baseline(JIZHOU, "100")
     await quota.baseline(BAODI, "100")
-    now = dt.datetime.now(dt.UTC)
 
     async def policy(ratio: str, days: int, effective_from: dt.datetime) -> None:
         r = await quota.client.put(
@@ -229,12 +229,16 @@ async def test_a_hold_takes_the_district_policy_in_force_when_made(quota: Quota)
         )
         assert r.status_code == 200, r.text
 
-    await policy("1.50", 30, now - dt.timedelta(days=2))
-    # Two versions effective at the same moment: the last recorded wins.
-    await policy("3.00", 10, now - dt.timedelta(days=1))
-    await policy("2.50", 20, now - dt.timedelta(days=1))
-    await policy("4.00", 5, now + dt.timedelta(days=1))  # not in force yet
-    res = await _reserve(quota)
+    with clock.using(clock.ManualClock(utcnow())) as c:
+        assert isinstance(c, clock.ManualClock)
+        await policy("1.50", 30, c.now())
+        c.advance_now(dt.timedelta(days=1))
+        # Two versions effective at the same moment: the last recorded wins.
+        await policy("3.00", 10, c.now())
+        await policy("2.50", 20, c.now())
+        c.advance_now(dt.timedelta(hours=1))
+        await policy("4.00", 5, c.now() + dt.timedelta(days=1))  # not in force yet
+        res = await _reserve(quota)
     assert (res["offset_ratio"], res["required_t"]) == ("2.50", "6.250")
     held_for = dt.datetime.fromisoformat(res["expires_at"]) - dt.datetime.fromisoformat(
         res["created_at"]

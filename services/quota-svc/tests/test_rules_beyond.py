@@ -226,3 +226,18 @@ def test_retirement_takes_what_is_asked_oldest_first_and_never_more_than_held(
         # A holding is taken whole exactly when all its rights go.
         assert (part.amount_kg == amount) == (part.rights_kg == backed)
         left -= min(left, backed)
+
+
+def test_a_sale_keeps_each_kilogram_s_term() -> None:
+    """The lots a sale takes are grouped by the validity of the holding each
+    came from, earliest first: none is renewed, none cut short."""
+    early = dt.datetime(2031, 3, 1, 1, 0, tzinfo=dt.UTC)
+    late = dt.datetime(2032, 3, 1, 1, 0, tzinfo=dt.UTC)
+    draws = [(7, 1000), (3, 500), (7, 200)]
+    assert trading.by_term(draws, [late, early, late]) == [
+        (early, [(3, 500)]),
+        (late, [(7, 1000), (7, 200)]),
+    ]
+    assert trading.by_term([], []) == []
+    with pytest.raises(ValueError):
+        trading.by_term(draws, [early])

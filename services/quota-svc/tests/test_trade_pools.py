@@ -6,10 +6,13 @@ numbered reconciliation checks keep passing."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from svc_common import testing
+from svc_common.events.schemas.eia import ParkRegistered
 
 from .conftest import ADMIN, ADMIN2, AUDITOR, BAODI, INVESTMENT, JIZHOU, OFFICER, OFFICER2, Quota
 from .test_ledger_beyond import post, reconciled, reserve, uscc
@@ -38,7 +41,7 @@ async def balance(q: Quota, district: str, pool: str = "district") -> tuple[str,
 async def holdings(q: Quota, owner: str) -> list[dict[str, Any]]:
     r = await q.client.get(f"/quota/holdings?uscc={owner}", headers=INVESTMENT)
     assert r.status_code == 200, r.text
-    return list(r.json())
+    return list(r.json()["items"])
 
 
 async def lot(q: Quota, lot_id: int) -> dict[str, Any]:
@@ -48,10 +51,17 @@ async def lot(q: Quota, lot_id: int) -> dict[str, Any]:
 
 
 async def park_of_ten(q: Quota) -> None:
-    """蓟州区: 20 t, 10 t of them carved into the park's sub-pool."""
+    """蓟州区: 20 t, 10 t of them carved into the park's sub-pool when the park
+    is registered (only a registered park has one)."""
     await q.baseline(JIZHOU, "20")
-    body = {"source": "district", "target": f"park:{PARK}", "amount_t": "10"}
-    await post(q, f"/quota/pools/{JIZHOU}/VOCs/transfers", body, ADMIN, 201)
+    park = ParkRegistered(
+        park_id=PARK,
+        district=JIZHOU,
+        name="蓟州经济开发区",
+        vocs_subpool_t=Decimal("10"),
+        covered_project_types=["furniture"],
+    )
+    await testing.deliver(q.app, park)
     assert await balance(q, JIZHOU) == ("10.000", "0.000", "0.000")
     assert await balance(q, JIZHOU, f"park:{PARK}") == ("10.000", "0.000", "0.000")
 
@@ -173,14 +183,18 @@ async def test_a_sale_of_park_and_district_holdings_moves_each_in_its_pool(
         assert await balance(q, JIZHOU, f"park:{PARK}") == ("10.000", "0.000", "4.000")
         assert await balance(q, JIZHOU) == ("10.000", "0.000", "6.000")
     else:
-        # `trade_out` from each pool for what it gave; one holding bought in 宝坻区.
+        # `trade_out` from each pool for what it gave; bought in 宝坻区, one
+        # holding per validity sold (the two allocations' terms differ).
         assert done["buyer_rights_t"] == "5.000"
         assert await balance(q, JIZHOU, f"park:{PARK}") == ("6.000", "0.000", "0.000")
         assert await balance(q, JIZHOU) == ("9.000", "0.000", "5.000")
         assert await balance(q, BAODI) == ("5.000", "0.000", "5.000")
-        (bh,) = bought
-        assert (bh["pool_id"], bh["amount_t"], bh["rights_t"]) == (BAODI_POOL, "5.000", "5.000")
-        children = [(await lot(q, child))["lot"] for child, _ in bh["lots"]]
+        bought.sort(key=lambda h: str(h["valid_until"]))
+        assert [(h["pool_id"], h["amount_t"], h["rights_t"]) for h in bought] == [
+            (BAODI_POOL, "4.000", "4.000"),
+            (BAODI_POOL, "1.000", "1.000"),
+        ]
+        children = [(await lot(q, c))["lot"] for h in bought for c, _ in h["lots"]]
         assert [(c["pool_id"], c["parent_lot_id"], c["allocated_t"]) for c in children] == [
             (BAODI_POOL, park_lot, "4.000"),
             (BAODI_POOL, district_lot, "1.000"),

@@ -404,13 +404,14 @@ def _csv_rows(
         except csv.Error as exc:
             out.append(RawRow(i, None, _csv_error(exc)))
             continue
-        if i > max_rows:  # one past the limit is enough to refuse
-            out.append(RawRow(i, None, msg("over the row limit", "超出行数上限")))
-            break
         values = [c.strip() for c in cells]
         if not any(values):
-            i -= 1  # a blank line is not a row
+            # A blank line is no row of the report, but keeps its place: a
+            # row is numbered where the sender sees it.
             continue
+        if len(out) >= max_rows:  # one past the limit is enough to refuse
+            out.append(RawRow(i, None, msg("over the row limit", "超出行数上限")))
+            break
         if len(cells) > width:
             out.append(
                 RawRow(
@@ -517,6 +518,8 @@ def _plain_objects(text: str, max_rows: int, utf8: bytes | None = None) -> list[
     lines = squeezed.split(b"\n")
     if b"}{" in squeezed or len(lines) - lines.count(b"") != n:
         return None
+    if not all(lines[:n]):
+        return None  # a blank line among them: rows numbered by their lines
     return [RawRow(i, v) for i, v in enumerate(values, 1)]
 
 
@@ -547,11 +550,10 @@ def _ndjson_rows_by_line(text: str, max_rows: int, free_of_hazards: bool) -> lis
     escaped_surrogates = "\\u" in text and _SURROGATE_ESCAPE.search(text) is not None
     # Split at "\n" alone ("\r" before it is JSON's space): a value may hold
     # U+2028 and the like, which str.splitlines() would break it at.
-    for line in text.split("\n"):
+    for i, line in enumerate(text.split("\n"), 1):
         if not line.strip():
-            continue
-        i = len(out) + 1
-        if i > max_rows:
+            continue  # no row, but a row keeps its line's number
+        if len(out) >= max_rows:
             out.append(RawRow(i, None, msg("over the row limit", "超出行数上限")))
             break
         plainly_safe = json_shallow(line) if free_of_hazards else json_plainly_safe(line)
@@ -648,11 +650,10 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
         if (twice := repeated_column(names)) is not None:
             raise named_twice(twice)
         out: list[RawRow] = []
-        for values in lines:
+        for i, values in enumerate(lines, 1):
             if all(v is None or _cell_text(v) == "" for v in values):
-                continue  # Excel keeps formatted empty rows
-            i = len(out) + 1
-            if i > max_rows:
+                continue  # Excel keeps formatted empty rows; each keeps its place
+            if len(out) >= max_rows:
                 out.append(RawRow(i, None, msg("over the row limit", "超出行数上限")))
                 break
             cells = {n: _cell_text(v) for n, v in zip(names, values, strict=False) if n}

@@ -20,7 +20,7 @@ from svc_common.events.schemas.eia import (
     FilingWithdrawn,
     ParkRegistered,
 )
-from svc_common.events.schemas.permit import PermitCancelled, PermitChanged
+from svc_common.events.schemas.permit import PermitCancelled, PermitChanged, PermitIssued
 from svc_common.events.schemas.quota import (
     QuotaReservationRejected,
     QuotaSubpoolFunded,
@@ -29,7 +29,7 @@ from svc_common.events.schemas.quota import (
 from svc_common.failures import PermanentFailure
 from svc_common.inbox import EventHandlers
 from svc_common.outbox import emit
-from svc_common.types import kg_to_tonnes, tonnes_to_kg
+from svc_common.types import kg_to_tonnes, tonnes_to_kg, utcnow
 
 from quota_svc.ledger import rules as ledger_rules
 from quota_svc.ledger.rules import VOCS, Overdraft
@@ -37,7 +37,7 @@ from quota_svc.ledger.service import PoolRef, transfer
 from quota_svc.policy.rules import Policy
 from quota_svc.pollutants.rules import POLLUTANTS
 from quota_svc.reclaims import rules as reclaim_rules
-from quota_svc.reclaims.models import Reclaim
+from quota_svc.reclaims.models import PermitBacking, Reclaim
 from quota_svc.reclaims.service import Candidate, add_candidate
 from quota_svc.reservations import service as reservations
 from quota_svc.reservations.models import ReservationRow
@@ -355,9 +355,73 @@ def change_note(e: PermitChanged) -> str:
     return f"{e.enterprise_name}（{e.permit_no}）许可证变更" + (f"：{e.reason}" if e.reason else "")
 
 
+async def _backings(s: AsyncSession, permit_id: str) -> dict[str, PermitBacking]:
+    """The permit's reclaimable ceilings by pollutant, locked."""
+    rows = await s.scalars(
+        select(PermitBacking)
+        .where(PermitBacking.permit_id == permit_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {r.pollutant: r for r in rows}
+
+
+def _known(rows: dict[str, PermitBacking], pollutant: str) -> reclaim_rules.Backing | None:
+    row = rows.get(pollutant)
+    return reclaim_rules.Backing(row.amount_kg, row.backed_kg) if row is not None else None
+
+
+def _keep(
+    s: AsyncSession,
+    rows: dict[str, PermitBacking],
+    permit_id: str,
+    district: str,
+    pollutant: str,
+    b: reclaim_rules.Backing,
+    event_id: str,
+) -> None:
+    row = rows.get(pollutant)
+    if row is None:
+        row = rows[pollutant] = PermitBacking(
+            permit_id=permit_id, pollutant=pollutant, district=district
+        )
+        s.add(row)
+    row.amount_kg, row.backed_kg = b.amount_kg, b.backed_kg
+    row.last_event_id, row.updated_at = event_id, utcnow()
+
+
+def _seen(rows: dict[str, PermitBacking], env: Envelope) -> bool:
+    """The event already applied to the permit's ceilings (redelivered)."""
+    return any(r.last_event_id == env.id for r in rows.values())
+
+
+async def track_issued(s: AsyncSession, e: PermitIssued, env: Envelope) -> None:
+    """A permit issued or an existing certificate imported: its amounts are
+    the reclaimable ceiling of each kept pollutant (the first issue counts;
+    a row the ledger already has is left as it is)."""
+    rows = await _backings(s, e.permit_id)
+    for p in e.pollutants:
+        if p.pollutant in POLLUTANTS and p.pollutant not in rows:
+            b = reclaim_rules.issued_backing(tonnes_to_kg(p.amount_t))
+            _keep(s, rows, e.permit_id, e.district, p.pollutant, b, env.id)
+
+
 async def reclaim_on_cancel(s: AsyncSession, e: PermitCancelled, env: Envelope) -> None:
-    """One candidate per pollutant the closed permit frees (VOCs, NOx, COD, NH3-N)."""
-    for pollutant, freed in _freed_per_pollutant(e).items():
+    """One candidate per pollutant the closed permit frees (VOCs, NOx, COD,
+    NH3-N): its reclaimable ceiling (what the plant held or quota backed),
+    never more than announced; a permit the ledger has no record of frees
+    the amount announced. Every ceiling of the permit is then 0."""
+    rows = await _backings(s, e.permit_id)
+    if _seen(rows, env):
+        return
+    announced = _freed_per_pollutant(e)
+    freed_by_pollutant = {
+        pollutant: reclaim_rules.freed_on_cancel(_known(rows, pollutant), amount)
+        for pollutant, amount in announced.items()
+    }
+    for pollutant in sorted(set(rows) | set(announced)):
+        _keep(s, rows, e.permit_id, e.district, pollutant, reclaim_rules.Backing(0, 0), env.id)
+    for pollutant, freed in freed_by_pollutant.items():
         if not reclaim_rules.is_reclaimable_cancellation(e.reason, freed):
             continue
         _check_district(e.district)
@@ -389,18 +453,43 @@ async def reclaim_on_cancel(s: AsyncSession, e: PermitCancelled, env: Envelope) 
 
 
 async def reclaim_on_change(s: AsyncSession, e: PermitChanged, env: Envelope) -> None:
-    """A decrease of a kept pollutant on a permit is a candidate — unless it is
-    a trade's amendment (the sold rights went to the buyer, not the pool)."""
-    if e.trade_id:
+    """A decrease of a kept pollutant on a permit is a candidate for the
+    backed tonnes it takes away (`reclaim_rules.after_change`): never more
+    than the permit's reclaimable ceiling, so an increase no quota backed
+    and its cut make nothing. A trade's amendment frees nothing (the sold
+    rights went to the buyer, not the pool); it moves the ceilings."""
+    trade = bool(e.trade_id)
+    rows = await _backings(s, e.permit_id)
+    if _seen(rows, env):
         return
-    deltas: dict[str, int] = {
-        c.pollutant: tonnes_to_kg(c.delta_t)
-        for c in e.pollutant_changes
-        if c.pollutant in POLLUTANTS
-    }
-    deltas.setdefault(VOCS, tonnes_to_kg(e.vocs_delta_t))
-    for pollutant, delta in deltas.items():
-        freed = reclaim_rules.reclaim_from_change(delta)
+    freed_by_pollutant: dict[str, int] = {}
+    for c in e.pollutant_changes:
+        if c.pollutant not in POLLUTANTS or c.pollutant in freed_by_pollutant:
+            continue
+        b, freed = reclaim_rules.after_change(
+            _known(rows, c.pollutant),
+            tonnes_to_kg(c.before_t),
+            tonnes_to_kg(c.after_t),
+            pollutant=c.pollutant,
+            trade=trade,
+        )
+        _keep(s, rows, e.permit_id, e.district, c.pollutant, b, env.id)
+        freed_by_pollutant[c.pollutant] = freed
+    delta = tonnes_to_kg(e.vocs_delta_t)
+    if VOCS not in freed_by_pollutant and delta:
+        # An event naming VOCs by its delta alone (sent before per-pollutant changes).
+        known = _known(rows, VOCS)
+        if known is None:
+            freed_by_pollutant[VOCS] = 0 if trade else reclaim_rules.reclaim_from_change(delta)
+        else:
+            after = max(0, known.amount_kg + delta)
+            b, freed_by_pollutant[VOCS] = reclaim_rules.after_change(
+                known, known.amount_kg, after, pollutant=VOCS, trade=trade
+            )
+            _keep(s, rows, e.permit_id, e.district, VOCS, b, env.id)
+    if trade:
+        return
+    for pollutant, freed in freed_by_pollutant.items():
         if not freed:
             continue
         _check_district(e.district)
@@ -445,6 +534,7 @@ def build_handlers(default: Policy) -> EventHandlers:
     handlers.on(FilingApproved)(on_approved)
     handlers.on(FilingRejected, FilingWithdrawn)(release_for_filing)
     handlers.on(ParkRegistered)(carve_park_subpool)
+    handlers.on(PermitIssued)(track_issued)
     handlers.on(PermitCancelled)(reclaim_on_cancel)
     handlers.on(PermitChanged)(reclaim_on_change)
     return handlers

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require, require_citywide
-from svc_common.db import Database
+from svc_common.db import Database, hold_lock
 from svc_common.districts import DistrictCode
-from svc_common.errors import NotFound
+from svc_common.errors import NotFound, field_error
 from svc_common.i18n import msg
 from svc_common.service import get_db
 from svc_common.types import AwareDateTime, Ratio, utcnow
@@ -21,6 +21,7 @@ from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
 from quota_svc.airquality.rules import NAMES_ZH, AirQuality
 from quota_svc.api import READERS, check_district
 from quota_svc.ledger.rules import hundredths_to_ratio, ratio_to_hundredths
+from quota_svc.policy.rules import is_scheduled, start_of, start_problem
 from quota_svc.register import service as register
 
 router = APIRouter(prefix="/quota", tags=["air quality"])
@@ -30,7 +31,11 @@ class AirQualityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: AirQuality
-    effective_from: AwareDateTime | None = Field(None, description="default: now")
+    effective_from: AwareDateTime | None = Field(
+        None,
+        description="default: now; not in the past (5 minutes' tolerance, taken as now). "
+        "A status replaces any still scheduled for the district.",
+    )
 
     @field_validator("effective_from")
     @classmethod
@@ -40,12 +45,36 @@ class AirQualityIn(BaseModel):
         return v
 
 
+class ScheduledAirQualityOut(BaseModel):
+    """A status recorded to take effect later (not yet in force)."""
+
+    status: str
+    status_zh: str
+    effective_from: dt.datetime
+    set_by: str
+
+
 class AirQualityOut(BaseModel):
     district: str
     status: str | None
     status_zh: str | None
     effective_from: dt.datetime | None
     offset_ratio: Ratio | None = Field(None, description="the ratio the status calls for")
+    #: GET: true (the status in force now). PUT: whether the status just
+    #: recorded is in force already, or scheduled (then in `scheduled`).
+    in_force: bool = True
+    #: Statuses recorded to take effect later, soonest first (a new status
+    #: replaces those still scheduled).
+    scheduled: list[ScheduledAirQualityOut] = []
+
+
+def _scheduled_out(r: AirQualityStatus) -> ScheduledAirQualityOut:
+    return ScheduledAirQualityOut(
+        status=r.status,
+        status_zh=NAMES_ZH.get(AirQuality(r.status), r.status),
+        effective_from=r.effective_from,
+        set_by=r.set_by,
+    )
 
 
 class RatioIn(BaseModel):
@@ -79,20 +108,26 @@ async def set_air_quality(
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
 ) -> AirQualityOut:
-    """The district's air quality from `effective_from` on. Reservations made
-    from then on get the ratio it calls for (unless the district has an
-    explicit ratio); holds keep the ratio they were made with."""
+    """The district's air quality from now or a later `effective_from` on
+    (never back-dated). It replaces any status still scheduled for the
+    district: the latest decision holds. Reservations made from then on get
+    the ratio it calls for (unless the district has an explicit ratio);
+    holds keep the ratio they were made with."""
     check_district(district)
     principal.require_district(district)
     now = utcnow()
+    if problem := start_problem(body.effective_from, now):
+        raise field_error("effective_from", problem)
     row = AirQualityStatus(
         district=district,
         status=body.status.value,
-        effective_from=body.effective_from or now,
+        effective_from=start_of(body.effective_from, now),
         set_by=principal.sub,
         recorded_at=now,
     )
     async with db.transaction() as s:
+        await hold_lock(s, "quota.air_quality", district)
+        replaced = await service.replace_scheduled(s, district, now)
         s.add(row)
         ratio = await service.ratio_for_status(s, row.status)
         record_audit(
@@ -101,7 +136,18 @@ async def set_air_quality(
             "quota.air_quality.set",
             "district",
             district,
-            {"status": row.status, "effective_from": row.effective_from.isoformat()},
+            {
+                "status": row.status,
+                "effective_from": row.effective_from.isoformat(),
+                "replaced_scheduled": [
+                    {
+                        "status": r.status,
+                        "effective_from": r.effective_from.isoformat(),
+                        "set_by": r.set_by,
+                    }
+                    for r in replaced
+                ],
+            },
         )
         register.record(
             s,
@@ -110,13 +156,19 @@ async def set_air_quality(
             pollutant=None,
             status=row.status,
             effective_from=row.effective_from.isoformat(),
+            # The scheduled statuses this one withdrew (never in force).
+            replaces_scheduled=",".join(r.effective_from.isoformat() for r in replaced) or None,
         )
+        await s.flush()
+        scheduled = [_scheduled_out(r) for r in await service.scheduled_statuses(s, district, now)]
     return AirQualityOut(
         district=district,
         status=row.status,
         status_zh=NAMES_ZH[body.status],
         effective_from=row.effective_from,
         offset_ratio=hundredths_to_ratio(ratio) if ratio else None,
+        in_force=not is_scheduled(row.effective_from, now),
+        scheduled=scheduled,
     )
 
 
@@ -128,15 +180,18 @@ async def get_air_quality(
 ) -> AirQualityOut:
     check_district(district)
     principal.require_district(district)
+    now = utcnow()
     async with db.session() as s:
-        row = await service.status_in_force(s, district, utcnow())
+        row = await service.status_in_force(s, district, now)
         ratio = await service.ratio_for_status(s, row.status) if row else None
+        scheduled = [_scheduled_out(r) for r in await service.scheduled_statuses(s, district, now)]
     return AirQualityOut(
         district=district,
         status=row.status if row else None,
         status_zh=NAMES_ZH.get(AirQuality(row.status)) if row else None,
         effective_from=row.effective_from if row else None,
         offset_ratio=hundredths_to_ratio(ratio) if ratio else None,
+        scheduled=scheduled,
     )
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import BindParameter, CompoundSelect, Select, Table, bindparam, select, union_all
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
@@ -32,6 +41,32 @@ async def status_in_force(
     s: AsyncSession, district: str, at: dt.datetime
 ) -> AirQualityStatus | None:
     return await s.scalar(narrow_to_in_force(select(AirQualityStatus), district, at))
+
+
+async def scheduled_statuses(
+    s: AsyncSession, district: str, now: dt.datetime
+) -> list[AirQualityStatus]:
+    """The district's statuses not yet in force (policy.rules.is_scheduled),
+    soonest first."""
+    rows = await s.scalars(
+        select(AirQualityStatus)
+        .where(AirQualityStatus.district == district, AirQualityStatus.effective_from > now)
+        .order_by(AirQualityStatus.effective_from, AirQualityStatus.id)
+    )
+    return list(rows)
+
+
+async def replace_scheduled(
+    s: AsyncSession, district: str, now: dt.datetime
+) -> list[AirQualityStatus]:
+    """Withdraw the statuses still scheduled: a new status replaces them (the
+    same rule as the district settings, policy.service.replace_scheduled)."""
+    pending = await scheduled_statuses(s, district, now)
+    if pending:
+        await s.execute(
+            delete(AirQualityStatus).where(AirQualityStatus.id.in_([r.id for r in pending]))
+        )
+    return pending
 
 
 async def ratio_for_status(s: AsyncSession, status: str) -> int | None:

@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse
 from svc_common.answers import answer_data
 from svc_common.auth import Principal, require
 from svc_common.districts import DistrictCode
+from svc_common.errors import field_error
 from svc_common.service import Runtime, runtime
 from svc_common.types import tonnes_to_kg, utcnow
 
@@ -16,7 +17,7 @@ from quota_svc.availability.schemas import CheckIn, CheckOut, PoolAvailability
 from quota_svc.availability.service import availability
 from quota_svc.ledger.models import Pool
 from quota_svc.ledger.rules import VOCS, Balance
-from quota_svc.ledger.service import PoolRef, balance_of
+from quota_svc.ledger.service import PoolRef, balance_of, park_problem
 from quota_svc.policy.service import default_policy, policy_in_force
 from quota_svc.settings import Settings
 
@@ -57,6 +58,8 @@ async def what_if(
     )
     increment = tonnes_to_kg(body.increment_t)
     async with rt.db.session() as s:
+        if body.park_id and (problem := await park_problem(s, body.district, body.park_id)):
+            raise field_error("park_id", problem)
         policy = await policy_in_force(
             s, body.district, body.pollutant, utcnow(), default_policy(rt.settings)
         )

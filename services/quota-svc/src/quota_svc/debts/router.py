@@ -6,12 +6,20 @@ import datetime as dt
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import and_, not_, select
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
-from svc_common.pagination import MAX_LIMIT
+from svc_common.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    keyset_after,
+    keyset_page,
+)
 from svc_common.service import Runtime, get_db, runtime
 from svc_common.types import Tonnes, TotalTonnes, kg_to_tonnes, tonnes_to_kg, utcnow
 
@@ -171,29 +179,37 @@ async def get_advance_limit(
         return await _limit_out(rt, s, district, pollutant)
 
 
-@router.get("/debts", response_model=list[DebtOut])
+@router.get("/debts", response_model=Page[DebtOut])
 async def list_debts(
     district: DistrictCode | None = None,
     pollutant: OptionalPollutant = None,
-    overdue: bool | None = Query(None, description="true: only overdue debts"),
+    overdue: bool | None = Query(None, description="true: only overdue debts; false: the others"),
     status: DebtStatus | None = None,
-    limit: int = Query(MAX_LIMIT, ge=1, le=MAX_LIMIT),
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
-) -> list[DebtOut]:
-    """Debts of advance use, oldest first (the order they are repaid in)."""
+) -> Page[DebtOut]:
+    """Debts of advance use, oldest first (the order they are repaid in), a
+    page at a time (`next_cursor` until the last)."""
     districts = readable_districts(principal, district)
+    after = decode_cursor(cursor, "time", "str")
     now = utcnow()
     stmt = select(Debt).where(Debt.district.in_(districts))
     if pollutant:
         stmt = stmt.where(Debt.pollutant == check_pollutant(pollutant))
     if status:
         stmt = stmt.where(Debt.status == status.value)
+    # Overdue (rules.is_overdue): an open debt, so something left to repay, past its due.
+    overdue_now = and_(Debt.status == DebtStatus.OPEN.value, Debt.due_at < now)
     if overdue:
-        stmt = stmt.where(Debt.status == DebtStatus.OPEN.value, Debt.due_at < now)
+        stmt = stmt.where(overdue_now)
+    elif overdue is False:
+        stmt = stmt.where(not_(overdue_now))
+    if after is not None:
+        stmt = stmt.where(keyset_after(after, Debt.created_at, Debt.id))
     async with db.session() as s:
-        rows = (await s.scalars(stmt.order_by(Debt.created_at, Debt.id).limit(limit))).all()
-    out = [DebtOut.of(d, now) for d in rows]
-    if overdue is False:
-        out = [d for d in out if not d.overdue]
-    return out
+        rows = (await s.scalars(stmt.order_by(Debt.created_at, Debt.id).limit(limit + 1))).all()
+    return keyset_page(
+        rows, limit, lambda d: [d.created_at.isoformat(), d.id], lambda d: DebtOut.of(d, now)
+    )

@@ -147,6 +147,12 @@ async def transfer_between_pools(
     idem = f"api:{new_id()}"
     try:
         async with db.transaction() as s:
+            for field, ref in (("source", source), ("target", target)):
+                # Only a registered park of this district has a sub-pool.
+                if ref.park_id is not None and (
+                    problem := await service.park_problem(s, district, ref.park_id)
+                ):
+                    raise field_error(field, problem)
             await service.transfer(
                 s,
                 source,

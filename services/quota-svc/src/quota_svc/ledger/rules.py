@@ -47,6 +47,24 @@ def park_pool_id(district: str, pollutant: str, park_id: str) -> str:
     return f"{district}:{pollutant}:park:{park_id}"
 
 
+def park_problem(park_id: str, district: str, registered_in: str | None) -> str | None:
+    """Why `park_id` cannot have a sub-pool (园区子池) in `district`, or None.
+
+    `registered_in` is the district the park was registered in (eia-svc's
+    park register, 园区登记, as the ledger learnt it from
+    `eia.park.registered`), None if it never was. A park's sub-pool is only
+    ever one of a registered park in its own district: anything else would
+    be a pool no bundled EIA stands behind."""
+    if registered_in is None:
+        return msg(f"{park_id} is not a registered park", f"{park_id} 不是已登记的园区")
+    if registered_in != district:
+        return msg(
+            f"park {park_id} lies in district {registered_in}, not {district}",
+            f"园区 {park_id} 位于区 {registered_in}，而非 {district}",
+        )
+    return None
+
+
 def reserve_pool_id(district: str, pollutant: str) -> str:
     return f"{district}:{pollutant}:reserve"
 

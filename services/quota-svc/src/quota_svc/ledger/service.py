@@ -154,6 +154,29 @@ async def lock_pools(s: AsyncSession, *refs: PoolRef) -> dict[str, Pool]:
     return pools
 
 
+async def registered_park_district(s: AsyncSession, park_id: str) -> str | None:
+    """The district a park was registered in, None if it never was.
+
+    The park register (园区登记) is eia-svc's (`/eia/parks`); the ledger
+    learns of each park from `eia.park.registered`, on which it makes the
+    park's VOCs sub-pool in the park's district (`carve_park_subpool`, even
+    when nothing could be moved into it). No other path makes a park's pool
+    for a park the ledger has not seen registered, so that pool is the
+    ledger's record of the register, not a second copy of it."""
+    stmt = (
+        select(Pool.district)
+        .where(Pool.kind == PoolKind.PARK, Pool.pollutant == rules.VOCS, Pool.park_id == park_id)
+        .order_by(Pool.created_at, Pool.id)
+        .limit(1)
+    )
+    return cast(str | None, (await s.execute(stmt)).scalar_one_or_none())
+
+
+async def park_problem(s: AsyncSession, district: str, park_id: str) -> str | None:
+    """Why `park_id` cannot name a sub-pool in `district` (rules.park_problem), or None."""
+    return rules.park_problem(park_id, district, await registered_park_district(s, park_id))
+
+
 async def entry_exists(s: AsyncSession, idempotency_id: str) -> bool:
     found = await s.scalar(
         select(JournalEntry.id).where(JournalEntry.idempotency_id == idempotency_id)

@@ -19,7 +19,11 @@ class PolicyIn(BaseModel):
 
     offset_ratio: Ratio | None = Field(None, description="explicit ratio; none: by air quality")
     hold_days: int = Field(ge=1, le=MAX_HOLD_DAYS)
-    effective_from: AwareDateTime | None = Field(None, description="default: now")
+    effective_from: AwareDateTime | None = Field(
+        None,
+        description="default: now; not in the past (5 minutes' tolerance, taken as now). "
+        "A setting replaces any still scheduled for the district and pollutant.",
+    )
 
     @field_validator("effective_from")
     @classmethod
@@ -27,6 +31,17 @@ class PolicyIn(BaseModel):
         if v is not None and v.tzinfo is None:
             raise ValueError(msg("must carry a time zone", "必须带时区"))
         return v
+
+
+class ScheduledPolicyOut(BaseModel):
+    """A setting recorded to take effect later (not yet in force)."""
+
+    offset_ratio: Ratio | None = Field(description="none: by air quality")
+    hold_days: int
+    effective_from: dt.datetime
+    set_by: str
+    #: explicit or air_quality
+    ratio_source: str
 
 
 class PolicyOut(BaseModel):
@@ -38,3 +53,9 @@ class PolicyOut(BaseModel):
     set_by: str | None
     #: explicit, air_quality or default
     ratio_source: str = "explicit"
+    #: GET: true (the setting in force now). PUT: whether the setting just
+    #: recorded is in force already, or scheduled (then in `scheduled`).
+    in_force: bool = True
+    #: The settings recorded to take effect later, soonest first (a new
+    #: setting replaces those still scheduled, so at most one is recorded now).
+    scheduled: list[ScheduledPolicyOut] = []

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Label, Table, bindparam, select
+from sqlalchemy import ColumnElement, Label, Table, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.db import by_name
 from svc_common.types import utcnow
@@ -100,22 +100,53 @@ async def policies_with_source(
     return out
 
 
+async def scheduled_policies(
+    s: AsyncSession, district: str, pollutant: str, now: dt.datetime
+) -> list[DistrictPolicy]:
+    """The versions not yet in force (rules.is_scheduled), soonest first."""
+    rows = await s.scalars(
+        select(DistrictPolicy)
+        .where(
+            DistrictPolicy.district == district,
+            DistrictPolicy.pollutant == pollutant,
+            DistrictPolicy.effective_from > now,
+        )
+        .order_by(DistrictPolicy.effective_from, DistrictPolicy.id)
+    )
+    return list(rows)
+
+
+async def replace_scheduled(
+    s: AsyncSession, district: str, pollutant: str, now: dt.datetime
+) -> list[DistrictPolicy]:
+    """Withdraw the versions still scheduled (never in force, so no history
+    of what was in force changes): a new setting replaces them. Returns
+    them, for the audit entry and the register."""
+    pending = await scheduled_policies(s, district, pollutant, now)
+    if pending:
+        await s.execute(
+            delete(DistrictPolicy).where(DistrictPolicy.id.in_([r.id for r in pending]))
+        )
+    return pending
+
+
 def record_policy(
     s: AsyncSession,
     district: str,
     pollutant: str,
     policy: Policy,
-    effective_from: dt.datetime | None,
+    effective_from: dt.datetime,
     set_by: str,
     follows_air_quality: bool = False,
 ) -> DistrictPolicy:
+    """A new version from `effective_from` (rules.start_of: now or later)."""
     now = utcnow()
     row = DistrictPolicy(
         district=district,
         pollutant=pollutant,
         offset_ratio_hundredths=policy.offset_ratio_hundredths,
         hold_days=policy.hold_days,
-        effective_from=effective_from or now,
+        effective_from=effective_from,
         follows_air_quality=follows_air_quality,
         set_by=set_by,
         recorded_at=now,

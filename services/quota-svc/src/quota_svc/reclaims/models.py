@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 from svc_common.types import UTCDateTime, utcnow
 
@@ -37,3 +37,26 @@ class Reclaim(Base):
     decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reject_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class PermitBacking(Base):
+    """Per permit and pollutant, the reclaimable ceiling (可收回上限) the
+    ledger keeps from permit-svc's events (`rules.Backing`): a decrease or a
+    cancellation frees at most `backed_kg`, so raising a permit without
+    quota and cutting it back makes nothing. `last_event_id` is the event
+    that last changed it (a redelivered one changes nothing)."""
+
+    __tablename__ = "permit_backing"
+    __table_args__ = (
+        CheckConstraint(
+            "backed_kg >= 0 AND backed_kg <= amount_kg", name="ck_permit_backing_amounts"
+        ),
+    )
+
+    permit_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    pollutant: Mapped[str] = mapped_column(String(20), primary_key=True)
+    district: Mapped[str] = mapped_column(String(6))
+    amount_kg: Mapped[int] = mapped_column(BigInteger)
+    backed_kg: Mapped[int] = mapped_column(BigInteger)
+    last_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -3,13 +3,14 @@ life cycle and four eyes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from svc_common.auth import SYSTEM_SUB
 from svc_common.errors import Conflict, IllegalTransition
 from svc_common.i18n import msg
 
-from quota_svc.ledger.rules import EntryCode
+from quota_svc.ledger.rules import VOCS, EntryCode
 
 
 class ReclaimStatus(StrEnum):
@@ -48,8 +49,74 @@ def is_reclaimable_cancellation(reason: str, freed_kg: int) -> bool:
 
 
 def reclaim_from_change(vocs_delta_kg: int) -> int:
-    """The amount a permit change frees: only a decrease frees anything."""
+    """The amount a change of a permit the ledger has no record of frees
+    (one issued before the ledger kept `Backing`, seen only by a delta):
+    only a decrease frees anything."""
     return -vocs_delta_kg if vocs_delta_kg < 0 else 0
+
+
+@dataclass(frozen=True)
+class Backing:
+    """What the ledger knows of one pollutant on one permit: its permitted
+    amount as last seen (`amount_kg`) and the reclaimable ceiling
+    (`backed_kg`, 可收回上限): the part of it the district may take back.
+
+    The ceiling is the amount as first issued or imported (the district's
+    stock, or, for VOCs, drawn on allocated quota), plus increases backed by
+    quota (a VOCs increase, which permit-svc draws on allocated quota; a
+    trade's increase, bought quota), less what was sold (a trade's decrease)
+    and what a decrease or cancellation already freed. An increase of any
+    other pollutant is backed by nothing (permit-svc checks only VOCs): it
+    raises the amount, not the ceiling, so a later cut frees only the backed
+    tonnes it takes away (the unbacked ones go first) and a reclaim never
+    credits the pool more than the plant legitimately held. Invariant:
+    0 ≤ backed_kg ≤ amount_kg."""
+
+    amount_kg: int
+    backed_kg: int
+
+
+def issued_backing(amount_kg: int) -> Backing:
+    """A permit issued or an existing certificate imported: all of it is the
+    plant's (the district's stock, or drawn on allocated quota)."""
+    return Backing(amount_kg, amount_kg)
+
+
+def increase_is_backed(pollutant: str, *, trade: bool) -> bool:
+    """A trade's increase is bought quota; a VOCs increase is drawn on
+    allocated quota (permit-svc refuses it otherwise). Nothing else backs
+    an increase."""
+    return trade or pollutant == VOCS
+
+
+def after_change(
+    known: Backing | None, before_kg: int, after_kg: int, *, pollutant: str, trade: bool
+) -> tuple[Backing, int]:
+    """(the backing after a permit change from `before_kg` to `after_kg`,
+    the kg it frees for a reclaim candidate). A permit the ledger has no
+    record of (issued before it kept one) is taken as fully backed as it
+    stood. A decrease frees the backed tonnes it takes away, never more:
+    the ceiling falls to the new amount if it was above it; a trade's
+    decrease frees nothing (the rights went to the buyer) and takes what
+    was sold off the ceiling."""
+    backed = known.backed_kg if known is not None else before_kg
+    backed = min(backed, before_kg)
+    if after_kg >= before_kg:
+        if increase_is_backed(pollutant, trade=trade):
+            backed += after_kg - before_kg
+        return Backing(after_kg, backed), 0
+    if trade:
+        return Backing(after_kg, max(0, min(after_kg, backed - (before_kg - after_kg)))), 0
+    kept = min(backed, after_kg)
+    return Backing(after_kg, kept), backed - kept
+
+
+def freed_on_cancel(known: Backing | None, amount_kg: int) -> int:
+    """What a cancelled permit frees of a pollutant: its reclaimable
+    ceiling; for a permit the ledger has no record of, the amount announced."""
+    if known is None:
+        return amount_kg
+    return min(known.backed_kg, amount_kg)
 
 
 def retired_rights(source: str, amount_kg: int) -> int | None:

@@ -25,6 +25,7 @@ from svc_common.uscc import USCC, uscc_problem
 from quota_svc.api import READERS, readable_districts
 from quota_svc.debts.rules import AdvanceRefused
 from quota_svc.ledger.rules import hundredths_to_ratio
+from quota_svc.ledger.service import park_problem
 from quota_svc.lots import lineage
 from quota_svc.lots.rules import LotShort
 from quota_svc.lots.schemas import LineageOut
@@ -108,6 +109,12 @@ async def create_reservation(
                 "只有管理员可以批准先用后补或指定批次",
             )
         )
+    if body.park_id is not None:
+        # Only a registered park of this district has a sub-pool (as eia-svc
+        # refuses the park for a filing of another district).
+        async with rt.db.session() as s:
+            if problem := await park_problem(s, body.district, body.park_id):
+                raise field_error("park_id", problem)
     assert isinstance(rt.settings, Settings)
     req = service.ReserveRequest(
         district=body.district,

@@ -3,14 +3,22 @@ the proposer), cancel during the delay, read."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal, require
 from svc_common.districts import DistrictCode
 from svc_common.errors import Forbidden, NotFound
 from svc_common.i18n import msg
-from svc_common.pagination import MAX_LIMIT
+from svc_common.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    keyset_after,
+    keyset_page,
+)
 from svc_common.service import Runtime, runtime
 from svc_common.types import ResourceId, tonnes_to_kg
 
@@ -108,21 +116,23 @@ async def read_swap(
     return SwapOut.of(sw)
 
 
-@router.get("", response_model=list[SwapOut])
+@router.get("", response_model=Page[SwapOut])
 async def list_swaps(
     district: DistrictCode | None = None,
-    limit: int = Query(MAX_LIMIT, ge=1, le=MAX_LIMIT),
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
     principal: Principal = Depends(require(*READERS)),
     rt: Runtime = Depends(runtime),
-) -> list[SwapOut]:
+) -> Page[SwapOut]:
+    """Swaps from or to the caller's districts (or `district`), oldest first,
+    a page at a time (`next_cursor` until the last)."""
     districts = readable_districts(principal, district)
+    after = decode_cursor(cursor, "time", "str")
+    stmt = select(Swap).where(
+        or_(Swap.from_district.in_(districts), Swap.to_district.in_(districts))
+    )
+    if after is not None:
+        stmt = stmt.where(keyset_after(after, Swap.proposed_at, Swap.id))
     async with rt.db.session() as s:
-        rows = (
-            await s.scalars(
-                select(Swap)
-                .where(or_(Swap.from_district.in_(districts), Swap.to_district.in_(districts)))
-                .order_by(Swap.proposed_at, Swap.id)
-                .limit(limit)
-            )
-        ).all()
-    return [SwapOut.of(sw) for sw in rows]
+        rows = (await s.scalars(stmt.order_by(Swap.proposed_at, Swap.id).limit(limit + 1))).all()
+    return keyset_page(rows, limit, lambda sw: [sw.proposed_at.isoformat(), sw.id], SwapOut.of)

@@ -13,7 +13,8 @@ from quota_svc.models import Base
 
 
 class Holding(Base):
-    """Allocated quota an enterprise holds (排污权), valid five years. Made by
+    """Allocated quota an enterprise holds (排污权), valid five years from its
+    allocation (a holding bought keeps the term of what was sold). Made by
     an allocation or bought in a trade; retired by a reclaim of its plant.
     `amount_kg` is quota (what the pool allocated); `rights_kg` the emission
     it backs on the permit (amount ÷ offset ratio)."""

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.districts import DistrictCode
 from svc_common.errors import Conflict, NotFound, field_error
 from svc_common.i18n import msg
-from svc_common.pagination import MAX_LIMIT
+from svc_common.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    keyset_after,
+    keyset_page,
+)
 from svc_common.service import Runtime, runtime
 from svc_common.types import ResourceId, tonnes_to_kg, utcnow
 from svc_common.uscc import USCC, uscc_problem
@@ -37,29 +45,38 @@ def _settings(rt: Runtime) -> Settings:
     return rt.settings
 
 
-@router.get("/holdings", response_model=list[HoldingOut])
+@router.get("/holdings", response_model=Page[HoldingOut])
 async def list_holdings(
     uscc: USCC | None = None,
     district: DistrictCode | None = None,
     include_empty: bool = False,
-    limit: int = Query(MAX_LIMIT, ge=1, le=MAX_LIMIT),
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
     principal: Principal = Depends(require(*READERS)),
     rt: Runtime = Depends(runtime),
-) -> list[HoldingOut]:
+) -> Page[HoldingOut]:
     """An enterprise's emission rights (allocated quota it holds), each valid
-    five years from when it was acquired."""
+    five years from when it was acquired: oldest first, a page at a time
+    (`next_cursor` until the last)."""
     if uscc is not None and (problem := uscc_problem(uscc)):
         raise field_error("uscc", problem)
     districts = readable_districts(principal, district)
+    after = decode_cursor(cursor, "time", "str")
     stmt = select(Holding).where(Holding.district.in_(districts))
     if uscc:
         stmt = stmt.where(Holding.uscc == uscc)
     if not include_empty:
         stmt = stmt.where(Holding.amount_kg > 0)
+    if after is not None:
+        stmt = stmt.where(keyset_after(after, Holding.acquired_at, Holding.id))
     now = utcnow()
     async with rt.db.session() as s:
-        rows = (await s.scalars(stmt.order_by(Holding.acquired_at, Holding.id).limit(limit))).all()
-    return [HoldingOut.of(h, now) for h in rows]
+        rows = (
+            await s.scalars(stmt.order_by(Holding.acquired_at, Holding.id).limit(limit + 1))
+        ).all()
+    return keyset_page(
+        rows, limit, lambda h: [h.acquired_at.isoformat(), h.id], lambda h: HoldingOut.of(h, now)
+    )
 
 
 @router.post("/trades", status_code=201, response_model=TradeOut)

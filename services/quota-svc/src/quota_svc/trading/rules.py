@@ -11,7 +11,8 @@ from enum import StrEnum
 from svc_common.i18n import msg
 from svc_common.types import kg_to_tonnes
 
-#: A holding is valid for five years from when it was acquired (a permit's term).
+#: A holding is valid for five years from its allocation (a permit's term); a
+#: holding bought in a trade keeps the term of what was sold (`by_term`).
 VALIDITY_YEARS = 5
 
 
@@ -21,6 +22,24 @@ def valid_until(acquired: dt.datetime, years: int = VALIDITY_YEARS) -> dt.dateti
         return acquired.replace(year=acquired.year + years)
     except ValueError:
         return acquired.replace(year=acquired.year + years, day=28)
+
+
+def by_term(
+    draws: Sequence[tuple[int, int]], terms: Sequence[dt.datetime]
+) -> list[tuple[dt.datetime, list[tuple[int, int]]]]:
+    """The lots a sale takes, `draws` ([(lot, kg)…]), grouped by the validity
+    of the holding each came from (`terms`, one per draw), earliest first.
+    A sold holding keeps the validity of what was sold (five years from its
+    allocation, never renewed by a sale): the buyer gets one holding per
+    term, so every kilogram keeps its own term. Neither the latest term for
+    all (quota kept alive by selling it back and forth) nor the earliest
+    (the rest cut short) keeps the ledger exact."""
+    if len(draws) != len(terms):
+        raise ValueError("one term per draw")
+    groups: dict[dt.datetime, list[tuple[int, int]]] = {}
+    for (lot, kg), term in zip(draws, terms, strict=True):
+        groups.setdefault(term, []).append((lot, kg))
+    return sorted(groups.items(), key=lambda g: g[0])
 
 
 def rights_kg(quota_kg: int, ratio_h: int, cap_kg: int | None = None) -> int:

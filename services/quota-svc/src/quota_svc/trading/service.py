@@ -2,12 +2,14 @@
 person (four eyes) and settle in that same transaction: the seller's
 holdings give the quota oldest first, each part in the pool its holding is in
 (the district's, a park's or the reserve); the buyer gets a holding in each
-of those pools with the seller's lots (or, across districts, one holding of
-new lots of the buyer district made from them), and `quota.trade.settled`
-tells permit-svc to amend both permits."""
+of those pools with the seller's lots (or, across districts, holdings of
+new lots of the buyer district made from them), one for each validity sold:
+what was sold keeps its term (five years from its allocation, never renewed
+by a sale). `quota.trade.settled` tells permit-svc to amend both permits."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -207,6 +209,9 @@ class _Part:
     lots: Draws = field(default_factory=list)
     amount_kg: int = 0
     rights_kg: int = 0
+    #: The validity of each draw in `lots`: that of the holding it was taken
+    #: from, which the buyer's holding keeps.
+    terms: list[dt.datetime] = field(default_factory=list)
 
 
 def _take(holdings: list[Holding], amount_kg: int) -> list[_Part]:
@@ -223,6 +228,7 @@ def _take(holdings: list[Holding], amount_kg: int) -> list[_Part]:
         head, tail = lot_rules.split(lots.as_draws(h.lots), part)
         p = parts.setdefault(h.pool_id, _Part(h.pool_id))
         p.lots += head
+        p.terms += [h.valid_until] * len(head)
         p.amount_kg += part
         p.rights_kg += r
         h.amount_kg -= part
@@ -317,17 +323,20 @@ async def settle(s: AsyncSession, t: Trade, actor: Principal, default: Policy) -
     seller_rights = sum(p.rights_kg for p in parts)
     ref = f"trade:{t.id}"
     now = utcnow()
-    # The buyer's holdings: (pool, lots, quota) each.
-    bought: list[tuple[str, Draws, int]] = []
+    # The buyer's holdings: (pool, lots, quota, valid until) each, one per
+    # pool and term sold: what was sold keeps its validity.
+    bought: list[tuple[str, Draws, int, dt.datetime]] = []
     if not cross:
         # The tonnes stay allocated in the same lots of the same pools; only
         # their holder changes: the buyer holds them in each seller holding's pool.
         for p in parts:
             await lots.apply(s, p.pool_id, [(lot, Move.TRADE, kg) for lot, kg in p.lots], ref=ref)
-            bought.append((p.pool_id, p.lots, p.amount_kg))
+            for term, drawn in rules.by_term(p.lots, p.terms):
+                bought.append((p.pool_id, drawn, sum(kg for _, kg in drawn), term))
     else:
         in_pool = pools[buyer_pool.id]
         buyer_lots: Draws = []
+        buyer_terms: list[dt.datetime] = []
         for p in parts:
             out_pool = pools[p.pool_id]
             post_entry(
@@ -354,6 +363,7 @@ async def settle(s: AsyncSession, t: Trade, actor: Principal, default: Policy) -
                 allocated=True,
             )
             buyer_lots += [(lot, kg) for lot, (_, kg) in zip(created, p.lots, strict=True)]
+            buyer_terms += p.terms
             emit_balance_changed(s, out_pool, EntryCode.TRADE_OUT)
         post_entry(
             s,
@@ -366,9 +376,10 @@ async def settle(s: AsyncSession, t: Trade, actor: Principal, default: Policy) -
             ref=ref,
         )
         emit_balance_changed(s, in_pool, EntryCode.TRADE_IN)
-        bought.append((buyer_pool.id, buyer_lots, t.amount_kg))
-    shares = rules.rights_shares([kg for _, _, kg in bought], buyer_rights)
-    for (pool_id, drawn, amount), rights in zip(bought, shares, strict=True):
+        for term, drawn in rules.by_term(buyer_lots, buyer_terms):
+            bought.append((buyer_pool.id, drawn, sum(kg for _, kg in drawn), term))
+    shares = rules.rights_shares([kg for _, _, kg, _ in bought], buyer_rights)
+    for (pool_id, drawn, amount, term), rights in zip(bought, shares, strict=True):
         s.add(
             Holding(
                 id=new_id(),
@@ -385,7 +396,7 @@ async def settle(s: AsyncSession, t: Trade, actor: Principal, default: Policy) -
                 trade_id=t.id,
                 lots=[[lot, kg] for lot, kg in drawn],
                 acquired_at=now,
-                valid_until=rules.valid_until(now),
+                valid_until=term,
             )
         )
     t.status = TradeStatus.SETTLED.value
