@@ -156,6 +156,14 @@ async def test_statutory_clocks_of_every_channel_and_the_overdue_list(
     )
     bundled = await submit(c, filing(6, project_type="C2319", park_id="JZ-PARK"))
     decided = await submit(c, filing(7, project_type="C2319", park_id="JZ-PARK"))
+    # A major project's claim and a park wait for an officer: accepted on
+    # arrival (即到即受理), the claims confirmed (green channel).
+    green_report, green_form = [
+        await act(c, f["id"], "accept", json={"green_channel": True})
+        for f in (green_report, green_form)
+    ]
+    bundled = await act(c, bundled["id"], "accept")
+    await act(c, decided["id"], "accept")
     assert [f["channel"] for f in (green_report, green_form, bundled)] == [
         "green",
         "green",
@@ -333,7 +341,7 @@ async def _green_filing_on_ten_tonnes(
     c: httpx.AsyncClient, serial: int, increment_t: str
 ) -> dict[str, Any]:
     """Jizhou's VOCs pool at ratio 2.0 and 30-day holds with a 10 t
-    baseline, and a green-channel filing (accepted on arrival) asking for
+    baseline, and a green-channel filing (accepted by the officer) asking for
     `increment_t` × 2.0."""
     r = await c.put(
         f"/quota/settings/{JIZHOU}/VOCs",
@@ -343,7 +351,7 @@ async def _green_filing_on_ten_tonnes(
     assert r.status_code == 200, r.text
     r = await c.post(f"/quota/pools/{JIZHOU}/VOCs/baseline", json={"amount_t": "10"}, headers=ADMIN)
     assert r.status_code == 201, r.text
-    return await submit(
+    f = await submit(
         c,
         filing(
             serial,
@@ -354,13 +362,15 @@ async def _green_filing_on_ten_tonnes(
             major_kind="industrial_layout",
         ),
     )
+    # The officer accepts it, confirming the claim: its quota is asked.
+    return await act(c, f["id"], "accept", json={"green_channel": True})
 
 
 async def test_a_hold_expires_the_filing_lapses_and_a_retry_secures_it_again(
     bureau: httpx.AsyncClient,
 ) -> None:
     c = bureau
-    # A green-channel filing is accepted on arrival and asks for 1.5 × 2.0 = 3 t.
+    # A green-channel filing, once accepted, asks for 1.5 × 2.0 = 3 t.
     f = await _green_filing_on_ten_tonnes(c, 11, "1.5")
 
     async def read() -> dict[str, Any]:

@@ -504,16 +504,27 @@ class Demo:
         self.counts.add("filings")
         return result
 
-    def _act(self, filing: Filing, *actions: str, reason: str | None = None) -> Filing:
+    def _act(
+        self,
+        filing: Filing,
+        *actions: str,
+        reason: str | None = None,
+        green_channel: bool | None = None,
+    ) -> Filing:
         """The review actions in turn; `reason` goes with the decision
-        (approve, reject, withdraw), the only actions that take one."""
+        (approve, reject, withdraw), the only actions that take one;
+        `green_channel` with accept, the officer's decision on a filing's
+        major-project claim (绿色通道)."""
         for action in actions:
             if action in ("approve",):
                 filing = self._settled(filing)
             takes_reason = action in ("approve", "reject", "withdraw")
+            body: dict[str, Any] = {"reason": reason} if reason and takes_reason else {}
+            if action == "accept" and green_channel is not None:
+                body["green_channel"] = green_channel
             filing = self._post(
                 f"/eia/filings/{filing.id}/{action}",
-                {"reason": reason} if reason and takes_reason else {},
+                body,
                 shape=FILING,
                 key=self.key("act", filing.id, action),
                 role="officer",
@@ -628,7 +639,9 @@ class Demo:
             role="filer",
             sub="demo-filing-bot",
         )
-        # Green channel (绿色通道): a major livelihood project, accepted on arrival.
+        # Green channel (绿色通道): a major livelihood project whose claim the
+        # officer confirmed on accepting it; a major infrastructure project
+        # still waiting for the officer to accept it and decide its claim.
         green = self._filing(
             30,
             None,
@@ -639,7 +652,7 @@ class Demo:
             major_project=True,
             major_kind="livelihood",
         )
-        self._act(green, "evaluation-done")
+        self._act(green, "accept", "evaluation-done", green_channel=True)
         self._filing(
             31,
             None,
@@ -661,7 +674,7 @@ class Demo:
             vocs_increment_t="4.000",
             park_id="nangang",
         )
-        self._act(bundled, "approve")
+        self._act(bundled, "accept", "approve")
 
     def registration_forms(self) -> None:
         rng = random.Random(11)

@@ -1900,3 +1900,85 @@ async def test_a_signed_in_page_whose_service_is_down_asks_to_try_again_later(
     r = await client.get("/console/enterprise/91120119000000001C")
     assert r.status_code == 503, r.text[:300]
     assert r.headers["retry-after"] == "5"
+
+
+async def test_an_officer_sees_a_major_claim_first_and_decides_it_on_accepting(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A filing that claims to be a major project waits for the officer's
+    受理 like any other: the workbench lists it first (即到即受理), says what
+    it claims, and offers the acceptance as the decision on the claim, each
+    button eia-svc's accept with green_channel true or false."""
+    claim = _filing(
+        id="f2",
+        status="submitted",
+        quota_status="not_requested",
+        due_at=None,
+        overdue=False,
+        major_project=True,
+        major_kind="livelihood",
+        green_channel="requested",
+        allowed_actions=["accept"],
+        created_at="2026-11-05T02:00:00+00:00",
+    )
+    older = _filing(
+        id="f1",
+        due_at="2099-01-01T16:00:00+00:00",
+        due_on="2099-01-01",
+        overdue=False,
+        allowed_actions=["evaluation-done"],
+    )
+    listed = {"next_cursor": None}
+    stub.on(
+        "GET",
+        "/eia/filings",
+        lambda req: httpx.Response(
+            200,
+            json={
+                **listed,
+                "items": {"submitted": [claim], "accepted": [older]}.get(
+                    req.url.params.get("status", ""), []
+                ),
+            },
+        ),
+    )
+    token = await sign_in(client, "officer-jizhou")
+    page = (await client.get("/console/workbench/")).text
+    assert page.index('data-filing="f2"') < page.index('data-filing="f1"')
+    assert "申报重大项目（民生工程），申请绿色通道" in page
+    assert 'data-op="filing-accept-green"' in page and 'data-op="filing-accept-normal"' in page
+    assert 'data-op="filing-accept"' not in page
+
+    sent: list[Any] = []
+
+    def accept(req: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(req.content))
+        return httpx.Response(
+            200,
+            json={
+                **claim,
+                "status": "accepted",
+                "channel": "green" if sent[-1]["green_channel"] else "normal",
+                "green_channel": "confirmed" if sent[-1]["green_channel"] else "declined",
+                "allowed_actions": ["evaluation-done", "review-done"],
+            },
+        )
+
+    stub.on("POST", "/eia/filings/f2/accept", accept)
+    form = {"csrf_token": token, "op": "filing", "id": "f2", "row": "filing"}
+    hx = {"HX-Request": "true"}
+    r = await client.post(
+        "/console/workbench/act",
+        data={**form, "idem": "g" * 20, "action": "accept-green"},
+        headers=hx,
+    )
+    assert r.status_code == 200, r.text[:300]
+    assert "绿色通道" in r.text and "已确认重大项目（民生工程）" in r.text
+    r = await client.post(
+        "/console/workbench/act",
+        data={**form, "idem": "n" * 20, "action": "accept-normal"},
+        headers=hx,
+    )
+    assert r.status_code == 200, r.text[:300]
+    assert "未予确认，按常规程序办理" in r.text
+    assert sent == [{"green_channel": True}, {"green_channel": False}]

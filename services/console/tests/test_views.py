@@ -316,3 +316,25 @@ def test_quota_held_is_not_available_where_its_lists_were_not_read() -> None:
     filings = [{"status": "approved", "quota_allocated_t": "5.000"}]
     held = quota_held(filings, None, reservations_read=False)
     assert (held.reserved_t, held.allocated_t, held.permitted_t) == (None, Decimal("5.000"), None)
+
+
+def test_a_major_claim_is_accepted_by_deciding_it_and_comes_first() -> None:
+    claim = {
+        "id": "g",
+        "status": "submitted",
+        "due_at": None,
+        "created_at": "2026-03-09T00:00:00+00:00",
+        "green_channel": "requested",
+        "major_kind": "infrastructure",
+        "allowed_actions": ["accept", "withdraw"],
+    }
+    assert queues.next_actions(claim) == ["accept-green", "accept-normal"]
+    assert queues.api_action("accept-green") == queues.api_action("accept-normal") == "accept"
+    plain = {**claim, "id": "p", "green_channel": None, "created_at": "2026-03-01T00:00:00+00:00"}
+    assert queues.next_actions(plain) == ["accept"]
+    with use("zh"):
+        assert "重大基础设施" in (queues.green_channel_label(claim) or "")
+        assert queues.green_channel_label(plain) is None
+    soon = {"id": "s", "due_at": "2026-03-10T15:00:00+00:00", "created_at": "x"}
+    with clock.using(clock.ManualClock(dt.datetime(2026, 3, 10, 17, 0, tzinfo=dt.UTC))):
+        assert [f["id"] for f in queues.by_deadline([plain, soon, claim])] == ["g", "s", "p"]

@@ -422,8 +422,10 @@ async def filing_story(w: World, d: str) -> str:
             await w.eventually(read, lambda f: f["quota_status"] != "pending", f"quota of {rec.id}")
         )
 
-    if not green:
-        await act("accept")
+    # Every filing is accepted by an officer before it asks quota; a major
+    # project's claim is confirmed then (green channel).
+    accepted = await act("accept", json={"green_channel": True} if green else {})
+    rec.channel = accepted["channel"]
     if w.rng.random() < 0.1:
         await act("withdraw", json={"reason": "企业撤回"})  # races quota-svc's answer
         rec.decision = "withdrawn"

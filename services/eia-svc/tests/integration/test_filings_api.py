@@ -199,12 +199,13 @@ async def test_expired_hold_lapses_the_quota(client: httpx.AsyncClient) -> None:
     assert rej["reason"] == "不符合规划" and rej["project_ref"] == f["project_ref"]
 
 
-async def test_green_channel_accepts_on_arrival(client: httpx.AsyncClient) -> None:
+async def test_green_channel_once_an_officer_confirms_the_claim(client: httpx.AsyncClient) -> None:
     app: FastAPI = client.app  # type: ignore[attr-defined]
     body = filing(major_project=True, major_kind="livelihood", category="report_form")
     f = (await client.post("/eia/filings", json=body, headers=officer())).json()
+    assert f["status"] == "submitted" and f["green_channel"] == "requested"
+    f = (await act(client, f["id"], "accept", json={"green_channel": True})).json()
     assert f["channel"] == "green" and f["status"] == "accepted"
-    assert f["accepted_at"] == f["created_at"]
     assert f["due_on"] == last_day(f["accepted_at"], 10).isoformat()  # green: 10 days
     (req,) = await events_of(app, "eia.filing.accepted.v1")
     assert req["channel"] == "green"
@@ -241,7 +242,9 @@ async def test_bundled_eia_files_against_the_park(client: httpx.AsyncClient) -> 
     f = (
         await client.post("/eia/filings", json=filing(park_id="JZ-IND-01"), headers=officer())
     ).json()
-    assert f["channel"] == "bundled" and f["status"] == "accepted"
+    assert f["channel"] == "bundled" and f["status"] == "submitted"
+    f = (await act(client, f["id"], "accept")).json()
+    assert f["status"] == "accepted"
     # Its quota is asked: not approvable until secured, and may be asked again.
     assert f["allowed_actions"] == ["reject", "quota-retry", "withdraw"]
     (req,) = await events_of(app, "eia.filing.accepted.v1")
@@ -552,6 +555,7 @@ async def test_a_park_short_of_quota_is_named_not_the_district(client: httpx.Asy
     zh = {**officer(), "Accept-Language": "zh-CN"}
     f = (await client.post("/eia/filings", json=filing(park_id="nangang"), headers=zh)).json()
     assert f["channel"] == "bundled"
+    f = (await act(client, f["id"], "accept")).json()
     await testing.deliver(app, rejected(f, "2.000"))
     got = (await client.get(f"/eia/filings/{f['id']}", headers=zh)).json()
     assert got["quota_status"] == "blocked"

@@ -12,6 +12,8 @@ from eia_svc.filings.rules import (
     apply,
     channel_for,
     decision_due,
+    green_channel_problem,
+    green_channel_status,
     initial_state,
     is_overdue,
     last_day,
@@ -26,7 +28,12 @@ BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 def run(channel: str, *actions: str) -> ReviewState:
-    st = initial_state(channel)
+    """The state after `actions`; a green filing is one an officer accepted
+    confirming its major-project claim."""
+    if channel == "green":
+        st = apply(initial_state("normal"), "accept", green=True)
+    else:
+        st = initial_state(channel)
     for a in actions:
         st = apply(st, a)
     return st
@@ -64,8 +71,8 @@ def test_normal_channel_illegal_transitions_name_allowed(
     "order", [("evaluation-done", "review-done"), ("review-done", "evaluation-done")]
 )
 def test_green_channel_runs_evaluation_and_review_in_parallel(order: tuple[str, str]) -> None:
-    st = initial_state("green")
-    assert st.status == "accepted"  # 即到即受理
+    st = run("green")
+    assert st.status == "accepted" and st.channel == "green"  # 即受理即评估
     assert "accept" not in allowed_actions(st)
     half = apply(st, order[0])
     assert "approve" not in allowed_actions(half)
@@ -84,7 +91,8 @@ def test_green_channel_refuses_decision_before_both_steps() -> None:
 
 
 def test_bundled_channel_is_decided_directly() -> None:
-    st = initial_state("bundled")
+    assert allowed_actions(initial_state("bundled")) == ["accept", "withdraw"]
+    st = run("bundled", "accept")
     assert allowed_actions(st) == ["approve", "reject", "withdraw"]
     with pytest.raises(IllegalTransition):
         apply(st, "evaluation-done")
@@ -92,9 +100,31 @@ def test_bundled_channel_is_decided_directly() -> None:
 
 
 def test_channel_choice() -> None:
-    assert channel_for(False, False) == "normal"
-    assert channel_for(True, False) == "green"
-    assert channel_for(True, True) == "bundled"
+    """A major-project claim never chooses the green channel on submission:
+    every filing waits for an officer's acceptance, who decides it."""
+    assert channel_for(False) == "normal"
+    assert channel_for(True) == "bundled"
+    for channel in ("normal", "bundled"):
+        assert initial_state(channel).status == "submitted"
+    assert apply(initial_state("normal"), "accept", green=True).channel == "green"
+    assert apply(initial_state("normal"), "accept").channel == "normal"
+    assert apply(initial_state("bundled"), "accept", green=True).channel == "bundled"
+
+
+def test_green_channel_decided_only_for_a_major_claim() -> None:
+    assert green_channel_problem(True, "normal", None) is not None  # must decide
+    assert green_channel_problem(True, "normal", False) is None
+    assert green_channel_problem(True, "normal", True) is None
+    assert green_channel_problem(False, "normal", True) is not None
+    assert green_channel_problem(False, "normal", False) is not None
+    assert green_channel_problem(False, "normal", None) is None
+    assert green_channel_problem(True, "bundled", True) is not None  # the park covers it
+    assert green_channel_problem(True, "bundled", None) is None
+    assert green_channel_status(True, "normal", accepted=False) == "requested"
+    assert green_channel_status(True, "green", accepted=True) == "confirmed"
+    assert green_channel_status(True, "normal", accepted=True) == "declined"
+    assert green_channel_status(False, "normal", accepted=True) is None
+    assert green_channel_status(True, "bundled", accepted=False) is None
 
 
 def _end_of_beijing_day(day: dt.date) -> dt.datetime:
@@ -176,16 +206,19 @@ ACTIONS = ["accept", "evaluation-done", "review-done", "approve", "reject", "wit
     st.lists(st.sampled_from(ACTIONS), max_size=12),
 )
 def test_no_action_sequence_decides_without_its_steps(channel: str, actions: list[str]) -> None:
-    """Whatever is tried, in any order: illegal actions change nothing, and a
-    normal or green filing is approved only after both evaluation and review."""
-    state = initial_state(channel)
+    """Whatever is tried, in any order: illegal actions change nothing, a
+    filing is decided only after an officer's acceptance, and a normal or
+    green filing is approved only after both evaluation and review."""
+    state = initial_state("normal" if channel == "green" else channel)
     for a in actions:
         try:
-            nxt = apply(state, a)
+            nxt = apply(state, a, green=channel == "green")
         except IllegalTransition as exc:
             assert a not in allowed_actions(state)
             assert exc.extra["allowed"] == allowed_actions(state)
             continue
+        if nxt.status in ("approved", "rejected"):
+            assert state.status != "submitted"  # never decided unaccepted
         if nxt.status == "approved" and channel != "bundled":
             assert nxt.evaluation_done and nxt.review_done
         if state.status in ("approved", "rejected", "withdrawn"):
@@ -201,7 +234,7 @@ def test_every_review_state_and_action_has_a_chinese_name() -> None:
     states: set[str] = set(DECIDED)
     actions: set[str] = set(typing.get_args(Action))
     for channel in ("normal", "green", "bundled"):
-        frontier = [initial_state(channel)]
+        frontier = [run(channel)]
         while frontier:
             st_ = frontier.pop()
             states.add(st_.status)

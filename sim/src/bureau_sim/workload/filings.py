@@ -91,22 +91,29 @@ async def filing(w: Workload) -> Story:
     fid = op.response.body["id"]
     increment = body["vocs_increment_t"] != "0"
 
-    def act(action: str, who: Actor = officer, reason: str | None = None) -> Op:
+    def act(
+        action: str,
+        who: Actor = officer,
+        reason: str | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Op:
         return w.post(
             "eia",
             f"/eia/filings/{fid}/{action}",
             who,
-            {"reason": reason} if reason else {},
+            body if body is not None else {"reason": reason} if reason else {},
             f"filing.{action}",
         )
 
-    if channel == "normal":
-        yield w.days(0.3, 6)
-        op = act("accept")
-        async for pause in w.send(op):
-            yield pause
-        if op.status != 200:
-            return
+    # Every filing is accepted (受理) by an officer before it asks quota; a
+    # major project's claim is confirmed then (green channel), at once
+    # (即到即受理), a bundled filing's within the day, a normal one's later.
+    yield {"green": w.days(0, 0.05), "bundled": w.days(0.05, 1)}.get(channel, w.days(0.3, 6))
+    op = act("accept", body={"green_channel": True} if channel == "green" else {})
+    async for pause in w.send(op):
+        yield pause
+    if op.status != 200:
+        return
     if increment and rng.random() < w.cfg.quick_withdraw:
         # Withdrawn moments after acceptance: races quota-svc's answer.
         yield rng.uniform(0.05, 20)

@@ -95,6 +95,9 @@ def to_out(
         channel=f.channel,
         major_project=f.major_project,
         major_kind=f.major_kind,
+        green_channel=rules.green_channel_status(
+            f.major_project, f.channel, f.accepted_at is not None
+        ),
         park_id=f.park_id,
         control_unit=f.control_unit,
         vocs_increment_t=kg_to_tonnes(f.vocs_increment_kg),
@@ -141,9 +144,10 @@ async def submit_filing(
     principal: Principal = Depends(require("filer", "officer", "admin")),
     db: Database = Depends(get_db),
 ) -> FilingOut:
-    """Submit a report / report-form filing; a major project is accepted on
-    arrival (green channel), a project covered by its park's bundled EIA is
-    filed against it."""
+    """Submit a report / report-form filing, to be accepted (受理) by an
+    officer: a claimed major project asks for the green channel, which the
+    accepting officer confirms or declines; a project covered by its park's
+    bundled EIA is filed against it. No quota is asked before acceptance."""
     now = utcnow()
     async with db.transaction() as s:
         f = await service.create_filing(s, principal, body, now, _settings(request))
@@ -197,7 +201,9 @@ async def accept_filing(
     db: Database = Depends(get_db),
 ) -> Response:
     """Accept a submitted filing (受理): its statutory clock starts and its
-    quota is asked of quota-svc. No body, or `{}`."""
+    quota is asked of quota-svc. A filing that claims to be a major project
+    takes `{"green_channel": true}` (claim confirmed: green channel) or
+    `false` (normal procedure); any other no body, or `{}`."""
     return await _act(filing_id, body or FilingAcceptIn(), principal, db, _settings(request))
 
 

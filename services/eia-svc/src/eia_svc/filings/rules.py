@@ -40,12 +40,17 @@ LABELS_ZH = {
 class ReviewState:
     """Where a filing stands in its review.
 
+    Every channel starts `submitted` and is accepted (受理) by an officer:
+    a submitter's own claim (a major project, a park) is a request, never
+    an acceptance, and only acceptance asks quota-svc for a hold.
     Normal channel: submitted → accepted → evaluated (技术评估) → reviewed (审查)
     → approved | rejected, strictly in that order.
-    Green channel: accepted on arrival (即到即受理); evaluation and review run in
-    parallel (评估与审查同步), in either order; status becomes reviewed once
-    both are done, and only then may it be decided.
-    Bundled (多评合一): accepted on arrival against the park's bundled report, no
+    Green channel (the officer confirmed the major-project claim on
+    accepting it, 即到即受理: at the head of the queue): evaluation starts on
+    acceptance and runs in parallel with review (即受理即评估、评估与审查同步),
+    in either order; status becomes reviewed once both are done, and only
+    then may it be decided.
+    Bundled (多评合一): accepted against the park's bundled report, no
     separate evaluation or review; an officer decides it directly.
     Withdrawal is allowed in every channel until the decision."""
 
@@ -56,13 +61,16 @@ class ReviewState:
 
 
 def initial_state(channel: str) -> ReviewState:
-    return ReviewState(channel, "submitted" if channel == "normal" else "accepted")
+    """Every filing arrives submitted, awaiting an officer's acceptance (受理)."""
+    return ReviewState(channel, "submitted")
 
 
 def review_steps(st: ReviewState) -> list[str]:
     """The steps the review's state machine admits, quota aside."""
     if st.status in DECIDED:
         return []
+    if st.status == "submitted":
+        return ["accept", "withdraw"]
     if st.channel == "normal":
         step = {
             "submitted": ["accept"],
@@ -142,14 +150,18 @@ def withdraw_refusal(filing_id: str, may_reject: bool) -> str:
     )
 
 
-def apply(st: ReviewState, action: str, allowed: list[str] | None = None) -> ReviewState:
+def apply(
+    st: ReviewState, action: str, allowed: list[str] | None = None, green: bool = False
+) -> ReviewState:
     """The state after `action`, or IllegalTransition naming what is allowed
-    (`allowed`, the filing's actions, quota included; else the review's)."""
+    (`allowed`, the filing's actions, quota included; else the review's).
+    `green`: on acceptance, the officer confirmed the filing's major-project
+    claim (`accepted_channel`)."""
     if action not in review_steps(st):
         shown = review_steps(st) if allowed is None else allowed
         raise IllegalTransition(msg("filing", "环评文件"), st.status, action, shown, LABELS_ZH)
     if action == "accept":
-        return replace(st, status="accepted")
+        return replace(st, status="accepted", channel=accepted_channel(st.channel, green))
     if action in ("approve", "reject", "withdraw"):
         return replace(
             st, status={"approve": "approved", "reject": "rejected"}.get(action, "withdrawn")
@@ -215,12 +227,66 @@ def is_overdue(status: str, due_at: dt.datetime | None, now: dt.datetime) -> boo
     return status not in DECIDED and due_at is not None and now >= due_at
 
 
-def channel_for(major_project: bool, covered_by_park: bool) -> Channel:
-    """A project covered by its park's bundled EIA needs no separate one, even
-    when it is also a major project."""
-    if covered_by_park:
-        return "bundled"
-    return "green" if major_project else "normal"
+def channel_for(covered_by_park: bool) -> Channel:
+    """The channel a filing is submitted in. A project covered by its park's
+    bundled EIA needs no separate one, even when it also claims to be a
+    major project. A major-project claim does not choose the green channel:
+    the officer who accepts the filing does (`accepted_channel`)."""
+    return "bundled" if covered_by_park else "normal"
+
+
+def accepted_channel(channel: str, green: bool) -> str:
+    """The channel a filing is accepted in: green when the accepting officer
+    confirms its major-project claim (重大基础设施、民生工程、重大产业布局),
+    bundled stays bundled, anything else normal."""
+    if channel == "bundled":
+        return channel
+    return "green" if green else "normal"
+
+
+def requests_green_channel(major_project: bool, channel: str) -> bool:
+    """Whether the applicant asks for the green channel: it claims a major
+    project and no park's bundled report covers it."""
+    return major_project and channel != "bundled"
+
+
+GreenChannel = Literal["requested", "confirmed", "declined"]
+
+
+def green_channel_status(major_project: bool, channel: str, accepted: bool) -> GreenChannel | None:
+    """Where a filing's request for the green channel stands: `requested`
+    until an officer accepts the filing, then `confirmed` (accepted in the
+    green channel) or `declined` (accepted under the normal procedure);
+    None when it claims no major project or is bundled."""
+    if channel == "green":
+        return "confirmed"
+    if not requests_green_channel(major_project, channel):
+        return None
+    return "declined" if accepted else "requested"
+
+
+def green_channel_problem(major_project: bool, channel: str, green: bool | None) -> str | None:
+    """What is wrong with an acceptance's `green_channel`: the officer must
+    decide a major-project claim (true: confirmed, green channel; false:
+    the normal procedure), and decides nothing for any other filing."""
+    if requests_green_channel(major_project, channel) and green is None:
+        return msg(
+            "is required to accept a filing that claims to be a major project: true "
+            "confirms the claim (green channel), false accepts it under the normal procedure",
+            "受理申报重大项目的环评文件时必须填写：true 为确认重大项目、走绿色通道，"
+            "false 为按常规程序受理",
+        )
+    if not requests_green_channel(major_project, channel) and green is not None:
+        if channel == "bundled":
+            return msg(
+                "is not taken for a bundled filing: its park's bundled EIA covers it",
+                "多评合一的环评文件不适用：已由园区打捆环评覆盖",
+            )
+        return msg(
+            "is only for a filing that claims to be a major project (major_project true)",
+            "仅适用于申报重大项目（major_project 为 true）的环评文件",
+        )
+    return None
 
 
 def major_kind_problem(major_project: bool, major_kind: str | None) -> str | None:

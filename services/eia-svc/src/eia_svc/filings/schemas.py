@@ -28,7 +28,9 @@ class FilingIn(BaseModel):
     industry_code: IndustryCode | None = None
     category: Literal["report", "report_form"]
     vocs_increment_t: IncrementTonnes = Decimal(0)
-    #: Major infrastructure, livelihood or industrial-layout project → green channel.
+    #: The applicant claims a major infrastructure, livelihood or
+    #: industrial-layout project and so asks for the green channel (绿色通道);
+    #: the officer who accepts the filing confirms or declines the claim.
     major_project: bool = False
     major_kind: MajorKind | None = None
     park_id: str | None = Field(None, max_length=40)
@@ -48,9 +50,13 @@ Action = Literal[
 
 
 class FilingAcceptIn(ActionBody):
-    """accept (受理) takes nothing: no body, or an empty object."""
+    """accept (受理): for a filing that claims to be a major project,
+    `green_channel`, the officer's decision on the claim (true: confirmed,
+    green channel; false: the normal procedure), required; for any other
+    filing nothing (no body, or an empty object)."""
 
     action: ClassVar[Action] = "accept"
+    green_channel: bool | None = None
 
 
 class FilingEvaluationDoneIn(ActionBody):
@@ -134,6 +140,10 @@ class FilingOut(BaseModel):
     channel: str
     major_project: bool
     major_kind: str | None
+    #: The applicant's request for the green channel: `requested` until an
+    #: officer accepts the filing, then `confirmed` or `declined`; null when
+    #: it claims no major project (or is bundled).
+    green_channel: Literal["requested", "confirmed", "declined"] | None = None
     park_id: str | None
     control_unit: str | None
     vocs_increment_t: Tonnes

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import audit_row, record_audit
 from svc_common.auth import Principal
 from svc_common.db import Database, DriverStatement, by_attribute
-from svc_common.errors import NotFound
+from svc_common.errors import NotFound, field_error
 from svc_common.events.registry import EventPayload
 from svc_common.events.schemas.eia import (
     FilingAccepted,
@@ -24,13 +24,18 @@ from svc_common.events.schemas.eia import (
     FilingWithdrawn,
 )
 from svc_common.i18n import msg
-from svc_common.outbox import emit
 from svc_common.types import kg_to_tonnes, tonnes_to_kg
 from svc_common.writes import Writes, transient
 
 from eia_svc.filings import rules
 from eia_svc.filings.models import FilingRow
-from eia_svc.filings.schemas import DECISIONS, ActionIn, FilingIn, FilingQuotaRetryIn
+from eia_svc.filings.schemas import (
+    DECISIONS,
+    ActionIn,
+    FilingAcceptIn,
+    FilingIn,
+    FilingQuotaRetryIn,
+)
 from eia_svc.parks.models import ParkRow
 from eia_svc.parks.rules import is_covered, park_problem
 from eia_svc.parks.service import find_park
@@ -126,8 +131,9 @@ def quota_request(
 
 
 def _accept(f: FilingRow, now: dt.datetime, limits: rules.ClockLimits) -> list[EventPayload]:
-    """Acceptance (受理) starts the statutory clock and asks for quota: the
-    request to quota-svc, if the project needs quota."""
+    """Acceptance (受理) by an officer, in the channel it decided: starts the
+    statutory clock and asks for quota (the request to quota-svc, if the
+    project needs quota). Nothing else starts the quota saga."""
     f.accepted_at = now
     f.due_at = rules.decision_due(now, f.channel, f.category, limits)
     set_quota(f, quota.on_request(f.vocs_increment_kg))
@@ -159,7 +165,9 @@ async def create_filing(
     raise_if_any(issues)
     # Every role files only in its token's districts (admins and filers too).
     p.require_district(body.district)
-    channel = rules.channel_for(body.major_project, is_covered(park, body.project_type))
+    # A major-project claim or a park is the applicant's: the filing waits
+    # for an officer's acceptance (受理), which alone asks for quota.
+    channel = rules.channel_for(is_covered(park, body.project_type))
     st = rules.initial_state(channel)
     f = FilingRow(
         id=str(uuid.uuid4()),
@@ -187,9 +195,6 @@ async def create_filing(
         quota_attempt=0,
     )
     s.add(f)
-    if st.status == "accepted":  # green channel and bundled: accepted on arrival (即到即受理)
-        for event in _accept(f, now, limits_of(settings)):
-            emit(s, event)
     record_audit(
         s, p, "filing.create", "filing", f.id, {"channel": channel, "category": f.category}
     )
@@ -231,7 +236,9 @@ async def save_action(
     writes.save(FILINGS, "id", f, loaded)
     writes.events(s, events)
     reason = body.reason if isinstance(body, DECISIONS) else None
-    detail = {"status": f.status, "reason": reason}
+    detail: dict[str, Any] = {"status": f.status, "reason": reason}
+    if isinstance(body, FilingAcceptIn):  # the channel the officer accepted it in
+        detail["channel"] = f.channel
     writes.audit([audit_row(p, f"filing.{body.action}", "filing", f.id, detail)])
     await writes.execute(await s.connection())
 
@@ -258,10 +265,16 @@ def act(
         f.quota_asked_at = f.quota_first_asked_at = now
         events.append(quota_request(f, FilingQuotaRetry))
     else:
-        new = rules.apply(review_state(f), action, allowed)
+        green = isinstance(body, FilingAcceptIn) and body.green_channel is True
+        new = rules.apply(review_state(f), action, allowed, green)
+        if isinstance(body, FilingAcceptIn) and (
+            problem := rules.green_channel_problem(f.major_project, f.channel, body.green_channel)
+        ):
+            raise field_error("green_channel", problem)
         if action == "approve":
             quota.check_approvable(quota_state(f), park)
-        f.status, f.evaluation_done, f.review_done = (
+        f.channel, f.status, f.evaluation_done, f.review_done = (
+            new.channel,
             new.status,
             new.evaluation_done,
             new.review_done,

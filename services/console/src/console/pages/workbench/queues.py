@@ -17,6 +17,16 @@ from console.web import days_until, parse_time
 UNDECIDED = ("submitted", "accepted", "evaluated", "reviewed")
 #: What an officer does next to a filing, by the action's API name.
 OFFICER_ACTIONS = ("accept", "evaluation-done", "review-done", "approve", "reject", "quota-retry")
+#: Accepting a filing that claims to be a major project decides the claim:
+#: the workbench offers it as two actions, each eia-svc's `accept` with
+#: `green_channel` (true: claim confirmed, 绿色通道; false: 按常规程序受理).
+ACCEPT_DECISIONS = {"accept-green": True, "accept-normal": False}
+#: The kinds of major project (重大项目) a filing may claim.
+MAJOR_KINDS = {
+    "infrastructure": msg("major infrastructure", "重大基础设施"),
+    "livelihood": msg("livelihood project", "民生工程"),
+    "industrial_layout": msg("major industrial layout", "重大产业布局"),
+}
 RETRYABLE_QUOTA = ("blocked", "lapsed", "lapsed_short")
 #: The quota state of an approved filing whose hold lapsed before the
 #: allocation and whose district was short: the officer of the district
@@ -37,9 +47,19 @@ def quota_stuck(filing: Mapping[str, Any]) -> bool:
     return asked is not None and utcnow() - asked > QUOTA_STUCK_AFTER
 
 
+def api_action(action: str) -> str:
+    """eia-svc's action for a workbench action (both accept decisions are
+    `accept`)."""
+    return "accept" if action in ACCEPT_DECISIONS else action
+
+
 def action_label(action: str) -> str:
     return {
         "accept": msg("Accept", "受理"),
+        "accept-green": msg(
+            "Accept, major project confirmed (green channel)", "受理并确认重大项目（绿色通道）"
+        ),
+        "accept-normal": msg("Accept under the normal procedure", "按常规程序受理"),
         "evaluation-done": msg("Evaluation done", "技术评估完成"),
         "review-done": msg("Review done", "审查完成"),
         "approve": msg("Approve", "批准"),
@@ -181,12 +201,35 @@ def channel_label(channel: str) -> str:
     }.get(channel, channel)
 
 
+def green_channel_label(filing: Mapping[str, Any]) -> str | None:
+    """What the filing's claim to be a major project stands at: asked for
+    (the officer decides it on accepting the filing), confirmed, or not
+    confirmed (accepted under the normal procedure); None without a claim."""
+    kind = MAJOR_KINDS.get(str(filing.get("major_kind")), str(filing.get("major_kind") or ""))
+    return {
+        "requested": msg(
+            f"claims a major project ({kind}), asks for the green channel: "
+            "confirm or decline on accepting",
+            f"申报重大项目（{kind}），申请绿色通道：受理时确认或按常规程序办理",
+        ),
+        "confirmed": msg(f"major project confirmed ({kind})", f"已确认重大项目（{kind}）"),
+        "declined": msg(
+            f"claimed a major project ({kind}), not confirmed: normal procedure",
+            f"申报重大项目（{kind}）未予确认，按常规程序办理",
+        ),
+    }.get(str(filing.get("green_channel")))
+
+
 def next_actions(filing: Mapping[str, Any]) -> list[str]:
     # eia-svc lists quota-retry wherever it is allowed (a request just sent
     # too); the workbench offers it as below, once, where it needs doing.
     acts = [
         a for a in filing.get("allowed_actions", []) if a in OFFICER_ACTIONS and a != "quota-retry"
     ]
+    if "accept" in acts and filing.get("green_channel") == "requested":
+        # The officer decides the major-project claim on accepting it.
+        at = acts.index("accept")
+        acts[at : at + 1] = list(ACCEPT_DECISIONS)
     if filing.get("status") == "approved":
         # Decided: only a quota that lapsed short is re-driven (eia-svc
         # refuses a retry in any other approved state).
@@ -215,12 +258,15 @@ def quota_blocked(
 
 
 def by_deadline(filings: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Soonest statutory deadline first (限时办结); filings with no clock yet
+    """Filings asking for the green channel, not yet accepted, first (即到即
+    受理: accepted on arrival, their claim decided), oldest first; then the
+    soonest statutory deadline first (限时办结); filings with no clock yet
     (not accepted) after them, oldest first."""
 
     def key(f: Mapping[str, Any]) -> tuple[int, int, str]:
         n = days_until(f.get("due_on") or f.get("due_at"))
-        return (0 if n is not None else 1, n if n is not None else 0, str(f.get("created_at")))
+        rank = 0 if f.get("green_channel") == "requested" else 1 if n is not None else 2
+        return (rank, n if n is not None else 0, str(f.get("created_at")))
 
     return [dict(f) for f in sorted(filings, key=key)]
 

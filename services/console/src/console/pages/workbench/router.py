@@ -232,6 +232,8 @@ FILING_REASONS = ("approve", "reject", "withdraw")
 
 
 def _filing_body(reason: str, action: str) -> dict[str, Any] | None:
+    if action in queues.ACCEPT_DECISIONS:  # the officer's decision on a major claim
+        return {"green_channel": queues.ACCEPT_DECISIONS[action]}
     return {"reason": reason} if reason and action in FILING_REASONS else None
 
 
@@ -292,7 +294,9 @@ async def act(
         spec is not None
         and queues.valid_id(id)
         and (not spec.needs_sub or queues.valid_id(sub))
-        and (op != "filing" or action in queues.OFFICER_ACTIONS)
+        and (
+            op != "filing" or action in queues.OFFICER_ACTIONS or action in queues.ACCEPT_DECISIONS
+        )
     )
     if spec is None or not known:
         problem = msg("this action is not known", "无法识别的操作")
@@ -306,7 +310,7 @@ async def act(
     result: Any = None
     called = False
     if problem is None and spec is not None:
-        path = spec.path.format(id=id, sub=sub, action=action)
+        path = spec.path.format(id=id, sub=sub, action=queues.api_action(action))
         called = True
         try:
             result = await api.post(
@@ -318,7 +322,7 @@ async def act(
             )
         except ApiError as exc:
             status = exc.status if 400 <= exc.status < 500 else 503 if exc.status == 503 else 502
-            if op == "filing" and queues.stale(exc.problem, action):
+            if op == "filing" and queues.stale(exc.problem, queues.api_action(action)):
                 # Another officer (or the applicant) moved the filing on
                 # since the page was drawn: said plainly, with the filing as
                 # it is now, never the API's codes or actions the console
