@@ -229,6 +229,29 @@ def test_stuck_sagas_say_where_each_waits(monkeypatch: pytest.MonkeyPatch) -> No
         "quota-svc 无法查询 (could not be asked): 503 服务暂不可用: 本次请求所需的服务暂不可用"
     ]
 
+    # The table: how long each has waited, from its first ask, in Beijing time
+    # (re-asked since: its last ask is later).
+    answers["http://eia/eia/filings"]["items"][0] |= {
+        "quota_first_asked_at": "2026-12-03T09:00:00+00:00",
+        "quota_asks": 3,
+    }
+    table = CliRunner().invoke(
+        app,
+        [
+            "sagas",
+            "stuck",
+            "--service-url",
+            "eia=http://eia",
+            "--service-url",
+            "quota=http://quota",
+        ],
+        env={"COLUMNS": "300"},
+    )
+    assert table.exit_code == 1, table.output
+    lines = [line for line in table.output.splitlines() if "F1" in line or "F2" in line]
+    assert "2026-12-03 17:00" in lines[0] and "2026-12-03 18:00" in lines[1], table.output
+    assert "北京时间" in table.output and "T10:00" not in table.output
+
 
 def test_dead_letters_listed_say_when_more_are_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     """`bureau dlq list` showed the newest 100 and nothing else: after a bad

@@ -46,6 +46,7 @@ from bureau.client import (
     shown,
 )
 from bureau.commands.common import print_table
+from bureau.commands.exporting import BEIJING_HEADER, beijing_time
 from bureau.services import SERVICES
 
 console = Console()
@@ -112,6 +113,7 @@ class StuckFiling(Answer):
     quota_attempt: int
     quota_status: str | None = None
     quota_asked_at: str | None = None
+    quota_first_asked_at: str | None = None
     quota_asks: int = 0
     project_ref: str | None = None
     quota_note: str | None = None
@@ -226,9 +228,10 @@ def dlq_list(
         print(json.dumps(page, ensure_ascii=False, indent=2))
         return
     table = Table(title=f"{service}-svc dead letters ({status})")
-    for col in ("id", "group", "event type", "key", "attempts", "copies", "since", "last", "error"):
+    since, last = f"since ({BEIJING_HEADER})", f"last ({BEIJING_HEADER})"
+    for col in ("id", "group", "event type", "key", "attempts", "copies", since, last, "error"):
         # Numbers and times whole; names and the error folded, never cut.
-        whole = col in ("id", "attempts", "copies", "since", "last")
+        whole = col in ("id", "attempts", "copies", since, last)
         table.add_column(col, no_wrap=whole, overflow="fold")
     for d in page["items"]:
         table.add_row(
@@ -238,8 +241,8 @@ def dlq_list(
             d["key"] or "",
             str(d["attempts"]),
             str(d.get("occurrences", 1)),
-            d["created_at"][:19],
-            (d.get("last_seen_at") or d["created_at"])[:19],
+            beijing_time(d["created_at"]),
+            beijing_time(d.get("last_seen_at") or d["created_at"]),
             d["error"][:80],
         )
     print_table(console, table)
@@ -596,11 +599,11 @@ def sagas_stuck(
         "status",
         "quota",
         "attempt",
-        "asked at",
+        f"waiting since ({BEIJING_HEADER})",
         "asked again",
         "why",
     ):
-        whole = col in ("district", "attempt", "asked at", "asked again")
+        whole = col in ("district", "attempt", f"waiting since ({BEIJING_HEADER})", "asked again")
         table.add_column(col, no_wrap=whole, overflow="fold")
     for f in items:
         table.add_row(
@@ -609,7 +612,8 @@ def sagas_stuck(
             f["status"],
             str(f.get("quota_status") or "pending"),
             str(f["quota_attempt"]),
-            (f.get("quota_asked_at") or "")[:19],
+            # Since its first ask: re-asks every two minutes do not restart it.
+            beijing_time(f.get("quota_first_asked_at") or f.get("quota_asked_at") or ""),
             str(f.get("quota_asks", 0)),
             escape("\n".join(f["why"])),
         )
