@@ -33,7 +33,7 @@ from svc_common.types import kg_to_tonnes, tonnes_to_kg, utcnow
 
 from quota_svc.ledger import rules as ledger_rules
 from quota_svc.ledger.rules import VOCS, Overdraft
-from quota_svc.ledger.service import PoolRef, transfer
+from quota_svc.ledger.service import PoolRef, lock_pools, transfer
 from quota_svc.policy.rules import Policy
 from quota_svc.pollutants.rules import POLLUTANTS
 from quota_svc.reclaims import rules as reclaim_rules
@@ -296,6 +296,10 @@ async def carve_park_subpool(s: AsyncSession, e: ParkRegistered, env: Envelope) 
         pollutant=VOCS,
         amount_t=e.vocs_subpool_t,
     )
+    # The park's pool is made whatever moves into it: it is the ledger's
+    # record that the park is registered (ledger.service.registered_park_district),
+    # which a later transfer into it, a reservation or a check names.
+    await lock_pools(s, target)
     if amount == 0:  # nothing to move: no zero entries in the journal
         emit(s, funded)
         return
