@@ -470,8 +470,21 @@ async def reclaim_on_change(s: AsyncSession, e: PermitChanged, env: Envelope) ->
     for c in e.pollutant_changes:
         if c.pollutant not in POLLUTANTS or c.pollutant in freed_by_pollutant:
             continue
+        known = _known(rows, c.pollutant)
+        if known is not None and known.amount_kg != tonnes_to_kg(c.before_t):
+            # Not from the amount the ledger knows: a change applied before
+            # later ones, again (replayed after the inbox forgot it). Applied
+            # again, it would move the ceiling back and free what is held.
+            log.warning(
+                "permit change not from the amount kept: not applied again",
+                permit_id=e.permit_id,
+                pollutant=c.pollutant,
+                event_id=str(env.id),
+            )
+            freed_by_pollutant[c.pollutant] = 0
+            continue
         b, freed = reclaim_rules.after_change(
-            _known(rows, c.pollutant),
+            known,
             tonnes_to_kg(c.before_t),
             tonnes_to_kg(c.after_t),
             pollutant=c.pollutant,
