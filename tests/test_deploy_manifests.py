@@ -570,7 +570,6 @@ def test_k8s_env_comes_from_the_configmap_and_a_secret_per_service() -> None:
     example = {
         s["metadata"]["name"]: s["stringData"]
         for s in of_kind("Secret", load_yaml_docs(SECRETS_EXAMPLE))
-        if "DATABASE_URL" in s["stringData"]
     }
     assert not of_kind("Secret"), "real secrets do not belong in the kustomization"
     for d in service_deployments():
@@ -596,8 +595,10 @@ def test_k8s_env_comes_from_the_configmap_and_a_secret_per_service() -> None:
             else:
                 env[e["name"]] = "from-the-downward-api"
         assert secret_refs.get("DATABASE_URL") == f"{name}-db", name
+        # Tokens by JWT_JWKS_URL leave no JWT_SECRET: the cursors' own key.
+        assert secret_refs.get("CURSOR_SECRET") == "envbureau-cursor", name
         assert_known_settings(APP_SERVICES[name][0], env, f"k8s {name}")
-    db_urls = [make_url(s["DATABASE_URL"]) for s in example.values()]
+    db_urls = [make_url(s["DATABASE_URL"]) for s in example.values() if "DATABASE_URL" in s]
     assert len({u.database for u in db_urls}) == len(APP_SERVICES)
     assert all(u.password == "CHANGE-ME" for u in db_urls), "no real passwords in the example"
 

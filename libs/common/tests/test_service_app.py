@@ -1039,6 +1039,12 @@ def test_the_distributed_mode_refuses_the_development_secret() -> None:
         ServiceSettings(event_transport="kafka://127.0.0.1:9092", jwt_secret="s" * 40),
     )
     create_app(spec, ServiceSettings())  # the embedded default may use it
+    # Tokens checked against an identity provider's keys leave JWT_SECRET
+    # unused, but the pagination cursors' key would come from it.
+    jwks = {"event_transport": "kafka://127.0.0.1:9092", "jwt_jwks_url": "https://idp/certs"}
+    with pytest.raises(ValueError, match="CURSOR_SECRET"):
+        create_app(spec, ServiceSettings(**jwks))
+    create_app(spec, ServiceSettings(**jwks, cursor_secret="c" * 32))
 
 
 async def test_fastapis_own_telemetry_stays_off(

@@ -128,3 +128,18 @@ async def test_reservation_and_check_only_in_a_registered_park_of_the_district(
     )
     assert r.status_code == 201, r.text
     assert r.json()["pool_id"] == f"{BINHAI}:VOCs:park:nangang"
+
+
+async def test_a_park_registered_with_no_sub_pool_can_be_funded_later(quota: Quota) -> None:
+    """A park registered with 0 t of VOCs made no pool, so the ledger took it
+    for a park never registered: the transfer that funds it later, as the
+    handler's own docstring says an administrator does, was a 422."""
+    await quota.baseline(BINHAI, "10")
+    await register(quota, "lingang", BINHAI, tonnes="0")
+    assert f"{BINHAI}:VOCs:park:lingang" in await pool_ids(quota, BINHAI, "VOCs")
+    r = await quota.client.post(
+        f"/quota/pools/{BINHAI}/VOCs/transfers",
+        json={"source": "district", "target": "park:lingang", "amount_t": "1.5"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text

@@ -241,3 +241,22 @@ def test_the_ceiling_rule_without_a_database() -> None:
     assert after_change(None, 5000, 0, pollutant="NOx", trade=False) == (Backing(0, 0), 5000)
     assert freed_on_cancel(b, 100_000) == 1000
     assert freed_on_cancel(None, 7) == 7
+
+
+async def test_a_change_replayed_after_later_ones_changes_nothing(quota: Quota) -> None:
+    """A change whose starting amount is not the permit's as the ledger
+    keeps it was applied already, before later changes (a replay after the
+    inbox forgot it: a consumer reset to an old offset, say). Applied again
+    it moved the ceiling back and freed 2 t the plant still holds."""
+    cut = changed("PM-REPLAY", "VOCs", "10", "6")
+    await deliver_all(
+        quota,
+        [issued("PM-REPLAY", VOCs="10"), cut, changed("PM-REPLAY", "VOCs", "6", "8")],
+    )
+    await testing.deliver(quota.app, cut)  # the same change, again, later
+    assert await pending(quota) == [("permit_changed", "VOCs", "4.000")]
+    await testing.deliver(quota.app, changed("PM-REPLAY", "VOCs", "8", "0"))
+    assert await pending(quota) == [
+        ("permit_changed", "VOCs", "4.000"),
+        ("permit_changed", "VOCs", "8.000"),
+    ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from svc_common import clock
+from svc_common import clock, testing
 
 from .conftest import ADMIN, AUDITOR, NINGHE, T0, Service, officer
 
@@ -415,3 +415,39 @@ async def test_a_plan_of_a_district_with_nobody_to_draw_names_the_district(svc: 
         assert [e["field"] for e in r.json()["errors"]] == ["period"]
     r = await svc.http.post("/supervision/inspection-plans", json=body, headers=ADMIN)
     assert r.status_code == 201, r.text
+
+
+async def test_a_permit_renewed_ahead_of_its_new_term_stays_in_force(svc: Service) -> None:
+    """A renewal's new term starts the day after the old one ends, weeks
+    ahead: taking its start as the permit's made a renewed permit "not in
+    force" until then, a plant with a permit treated as one without."""
+    from svc_common.events.schemas import permit as pev
+
+    with clock.using(clock.ManualClock(T0 + dt.timedelta(days=19))):
+        uscc = await svc.enterprise(32, NINGHE, vocs="8")
+        await testing.deliver(
+            svc.app,
+            pev.PermitRenewed(
+                permit_id=f"permit-{uscc}",
+                permit_no=f"{uscc}001P",
+                uscc=uscc,
+                district=NINGHE,
+                valid_from=dt.date(2029, 1, 1),
+                valid_to=dt.date(2033, 12, 31),
+            ),
+        )
+        r = await svc.http.post(
+            "/supervision/inspections",
+            json=inspection(uscc, "台账缺失"),
+            headers=officer(NINGHE),
+        )
+        assert r.status_code == 201, r.text
+        (finding,) = r.json()["findings"]
+        case = {
+            "finding_id": finding["id"],
+            "legal_basis": "《排污许可管理条例》第三十四条",
+            "facts": "台账缺失",
+            "measure": {"kind": "permit_suspension"},
+        }
+        r = await svc.http.post("/supervision/cases", json=case, headers=officer(NINGHE))
+        assert r.status_code == 201, r.text

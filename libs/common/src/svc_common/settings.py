@@ -179,6 +179,14 @@ class ServiceSettings(BaseSettings):
                 "against the public development secret; set JWT_SECRET (32+ random "
                 "characters) or JWT_JWKS_URL"
             )
+        if self.is_kafka and self.cursor_secret is None and self.jwt_secret == DEV_JWT_SECRET:
+            # Tokens checked by JWT_JWKS_URL leave JWT_SECRET unused, but the
+            # cursors' key comes from it unless CURSOR_SECRET is set.
+            raise ValueError(
+                "refusing to start: pagination cursors would be signed with the public "
+                "development secret; set CURSOR_SECRET (16+ random characters, the same "
+                "for every replica) or JWT_SECRET"
+            )
 
     @property
     def uses_dev_secret(self) -> bool:

@@ -33,7 +33,7 @@ from svc_common.types import kg_to_tonnes, tonnes_to_kg, utcnow
 
 from quota_svc.ledger import rules as ledger_rules
 from quota_svc.ledger.rules import VOCS, Overdraft
-from quota_svc.ledger.service import PoolRef, transfer
+from quota_svc.ledger.service import PoolRef, lock_pools, transfer
 from quota_svc.policy.rules import Policy
 from quota_svc.pollutants.rules import POLLUTANTS
 from quota_svc.reclaims import rules as reclaim_rules
@@ -296,6 +296,10 @@ async def carve_park_subpool(s: AsyncSession, e: ParkRegistered, env: Envelope) 
         pollutant=VOCS,
         amount_t=e.vocs_subpool_t,
     )
+    # The park's pool is made whatever moves into it: it is the ledger's
+    # record that the park is registered (ledger.service.registered_park_district),
+    # which a later transfer into it, a reservation or a check names.
+    await lock_pools(s, target)
     if amount == 0:  # nothing to move: no zero entries in the journal
         emit(s, funded)
         return
@@ -466,8 +470,21 @@ async def reclaim_on_change(s: AsyncSession, e: PermitChanged, env: Envelope) ->
     for c in e.pollutant_changes:
         if c.pollutant not in POLLUTANTS or c.pollutant in freed_by_pollutant:
             continue
+        known = _known(rows, c.pollutant)
+        if known is not None and known.amount_kg != tonnes_to_kg(c.before_t):
+            # Not from the amount the ledger knows: a change applied before
+            # later ones, again (replayed after the inbox forgot it). Applied
+            # again, it would move the ceiling back and free what is held.
+            log.warning(
+                "permit change not from the amount kept: not applied again",
+                permit_id=e.permit_id,
+                pollutant=c.pollutant,
+                event_id=str(env.id),
+            )
+            freed_by_pollutant[c.pollutant] = 0
+            continue
         b, freed = reclaim_rules.after_change(
-            _known(rows, c.pollutant),
+            known,
             tonnes_to_kg(c.before_t),
             tonnes_to_kg(c.after_t),
             pollutant=c.pollutant,

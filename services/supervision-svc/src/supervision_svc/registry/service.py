@@ -133,7 +133,12 @@ async def on_permit_issued(s: AsyncSession, payload: ev.PermitIssued, env: Envel
         p = Permit(permit_id=payload.permit_id, uscc=payload.uscc, pollutants={})
         s.add(p)
     p.permit_no, p.district, p.status = payload.permit_no, payload.district, "issued"
-    p.valid_from, p.valid_to, p.updated_at = payload.valid_from, payload.valid_to, utcnow()
+    # A renewal (延续) continues the permit: its new term may start weeks
+    # ahead (the day after the old one ends), and until then the old term
+    # holds. So the permit stays in force from its first day, as permit-svc
+    # keeps `in_force_from`, not from the new term's.
+    start = payload.valid_from if p.valid_from is None else min(p.valid_from, payload.valid_from)
+    p.valid_from, p.valid_to, p.updated_at = start, payload.valid_to, utcnow()
     _set_amounts(p, _amounts(payload.pollutants))
 
 
@@ -162,7 +167,12 @@ async def on_permit_changed(s: AsyncSession, payload: ev.PermitChanged, env: Env
 async def on_permit_renewed(s: AsyncSession, payload: ev.PermitRenewed, env: Envelope) -> None:
     if (p := await _permit(s, payload.permit_id, env)) is None:
         return
-    p.valid_from, p.valid_to, p.updated_at = payload.valid_from, payload.valid_to, utcnow()
+    # A renewal (延续) continues the permit: its new term may start weeks
+    # ahead (the day after the old one ends), and until then the old term
+    # holds. So the permit stays in force from its first day, as permit-svc
+    # keeps `in_force_from`, not from the new term's.
+    start = payload.valid_from if p.valid_from is None else min(p.valid_from, payload.valid_from)
+    p.valid_from, p.valid_to, p.updated_at = start, payload.valid_to, utcnow()
 
 
 _STATUS_OF: dict[type[Any], str] = {
