@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from svc_common.calendar import CHINA_STANDARD_TIME
 
 from bureau.client import PAGE
 from bureau.commands.common import (
@@ -140,9 +141,8 @@ SOURCES: dict[What, tuple[str, str, list[str]]] = {
 }
 
 
-#: Beijing time (北京时间, UTC+8, no daylight saving): the services answer
-#: instants in UTC, officers read them in Beijing.
-BEIJING = dt.timezone(dt.timedelta(hours=8))
+#: The services answer instants in UTC; officers read them in Beijing time
+#: (北京时间: svc_common.calendar.CHINA_STANDARD_TIME).
 BEIJING_HEADER = "北京时间"
 #: The order in which a permit's pollutants get their columns (permit-svc's).
 POLLUTANT_ORDER = ("VOCs", "NOx", "SO2", "PM", "COD", "NH3-N", "TN", "TP")
@@ -160,7 +160,7 @@ def beijing_time(value: Any) -> Any:
         return value
     if at.tzinfo is None:  # the services answer UTC
         at = at.replace(tzinfo=dt.UTC)
-    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+    return at.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M")
 
 
 def _limits(value: Any) -> dict[str, Any]:
