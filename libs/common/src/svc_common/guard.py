@@ -197,7 +197,8 @@ def visible_text_problem(text: str, *, name: bool = False) -> str | None:
     byte-order marks, no-break or ideographic spaces, Hangul fillers or
     marks alone is refused, and so is one trailing a hidden character. A
     name (`name`) holds no hidden character anywhere: one would make it look
-    like another name. An empty text is the caller's to allow or not."""
+    like another name. An empty text is the caller's to allow or not (a
+    blank one is refused: it is empty once stripped)."""
     core = text.strip(WHITE_SPACE)
     if not core:
         return None if not text else _nothing_visible()

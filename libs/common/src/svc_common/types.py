@@ -169,6 +169,8 @@ class VisibleText:
     name: bool = False
 
     def check(self, value: str) -> str:
+        if self.min_length == 0 and not value.strip(guard.WHITE_SPACE):
+            return value  # an empty text allowed: blank too, where spaces are kept
         if problem := guard.visible_text_problem(value, name=self.name):
             raise ValueError(problem)
         return value
