@@ -13,7 +13,7 @@ from svc_common.errors import FieldValueError
 from svc_common.guard import visible_text_problem
 from svc_common.i18n import msg
 from svc_common.openapi import NON_BLANK
-from svc_common.types import DecimalText, RecordTime, empty, nonempty, when
+from svc_common.types import DecimalText, RecordTime, VisibleText, empty, nonempty, when
 
 from supervision_svc.inspections.rules import person_key, person_name
 from supervision_svc.validation import USCC
@@ -145,7 +145,7 @@ class PlanOut(BaseModel):
 class FindingIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    description: str = Field(min_length=2, max_length=1000)
+    description: Annotated[str, VisibleText(1000, min_length=2)]
     severity: Literal["minor", "serious"] = "minor"
 
 
