@@ -127,6 +127,8 @@ class PendingAnswer:
     unit: Unit | None = None
     #: The answer stored with the effect, once that transaction committed.
     kept: Answer | None = None
+    #: The language the request is answered in: a replay says it.
+    language: i18n.Lang = i18n.DEFAULT
 
 
 _PENDING: ContextVar[PendingAnswer | None] = ContextVar("idempotency-pending", default=None)
@@ -168,6 +170,10 @@ def _answer_of(response: Response) -> Answer:
 def _record(pending: PendingAnswer, answer: Answer) -> dict[str, Any]:
     """The key's record holding `answer`."""
     status, payload, ctype, extra = answer
+    if pending.language != i18n.DEFAULT:
+        # Only an answer not in the default language stores its own: a
+        # replay without one was given in the default.
+        extra = [*extra, (b"content-language", i18n.CONTENT_LANGUAGE[pending.language])]
     text_body, binary_body = _stored_body(payload)
     return {
         "owner": pending.owner,
@@ -306,7 +312,13 @@ class IdempotencyMiddleware:
                     # What a route may keep with an effect it commits in a
                     # group commit of its own (`answer_to_keep`).
                     pending = PendingAnswer(
-                        owner, key, scope["method"], scope["path"][:500], digest, unit
+                        owner,
+                        key,
+                        scope["method"],
+                        scope["path"][:500],
+                        digest,
+                        unit,
+                        language=i18n.lang(),
                     )
                 token = _PENDING.set(pending)
                 try:
@@ -421,6 +433,8 @@ async def _stored(
         )
     body = bytes(response_bytes) if response_bytes is not None else (response_body or "").encode()
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in json.loads(headers or "[]")]
+    if not any(k == b"content-language" for k, _ in extra):
+        extra.append((b"content-language", i18n.CONTENT_LANGUAGE[i18n.DEFAULT]))
     return (
         status_code or 200,
         body,
@@ -440,7 +454,9 @@ async def _store(
 ) -> Answer | None:
     """Store the answer in the request's unit of work. If a twin request with
     the key committed first, undo this one's effect and give the first answer."""
-    key_of = PendingAnswer(owner, key, scope["method"], scope["path"][:500], digest)
+    key_of = PendingAnswer(
+        owner, key, scope["method"], scope["path"][:500], digest, language=i18n.lang()
+    )
     params = _record(key_of, captured)
     try:
         if db.on_asyncpg and not unit.begun:
