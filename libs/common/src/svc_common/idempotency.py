@@ -426,8 +426,11 @@ async def _stored(
             scope,
             KeyReused(
                 i18n.msg(
-                    "this Idempotency-Key was already used for a different request",
-                    "此 Idempotency-Key 已用于另一个不同的请求",
+                    "this Idempotency-Key was already used for a different request: a retry "
+                    "must send the same method, path, query and body, byte for byte (the same "
+                    "JSON with other spacing or key order is another request)",
+                    "此 Idempotency-Key 已用于另一个不同的请求：重试须逐字节发送相同的方法、路径、"
+                    "查询参数和请求体（同样的 JSON 换了空白或键的顺序，也算另一个请求）",
                 )
             ),
         )
