@@ -54,6 +54,22 @@ async def test_reserve_repeated_holds_once(quota: Quota) -> None:
     assert other.status_code == 409 and other.json()["reservation_id"] == first["id"]
 
 
+async def test_a_replayed_hold_says_the_language_it_was_given_in(quota: Quota) -> None:
+    """On PostgreSQL the answer is kept with the hold by the pool's batch
+    (Writes.answer), not by the request: it still says its language."""
+    await quota.baseline(JIZHOU, "20")
+    h = {**OFFICER, "Idempotency-Key": "lang-1"}
+    first = await quota.client.post(
+        "/quota/reservations", json=PROJECT, headers={**h, "Accept-Language": "en"}
+    )
+    assert first.status_code == 201 and first.headers["content-language"] == "en"
+    again = await quota.client.post(
+        "/quota/reservations", json=PROJECT, headers={**h, "Accept-Language": "zh-CN"}
+    )
+    assert again.headers.get("idempotent-replayed") == "true", again.text
+    assert again.headers.get_list("content-language") == ["en"]
+
+
 async def test_a_request_for_the_project_on_other_terms_is_not_the_same_request(
     quota: Quota,
 ) -> None:
