@@ -422,9 +422,11 @@ async def test_a_reason_of_spaces_alone_is_refused(quota: Quota) -> None:
     )
     assert kept.status_code == 200 and kept.json()["note"] == "项目调整"
     doc = (await quota.client.get("/quota/openapi.json")).json()["components"]["schemas"]
-    from svc_common.openapi import stripped_length_pattern
+    from svc_common.guard import visible_text_pattern
 
-    assert doc["ReleaseIn"]["properties"]["reason"]["pattern"] == stripped_length_pattern(1, 500)
+    assert doc["ReleaseIn"]["properties"]["reason"]["pattern"] == visible_text_pattern(
+        1, 500, stripped=True
+    )
 
 
 async def test_an_enterprises_reservations_in_one_list(quota: Quota) -> None:
