@@ -68,6 +68,23 @@ def action_label(action: str) -> str:
     }.get(action, action)
 
 
+#: Why a permit was cancelled (注销), by permit-svc's `reason`: only a
+#: closure is 关停.
+CANCEL_REASONS = {
+    "closure": ("closure", "关停"),
+    "process_closed": ("process or facility closed", "生产工艺或设施关闭"),
+    "merged": ("merged into another permit", "合并至其他许可证"),
+    "other": ("other reason", "其他原因"),
+}
+
+
+def cancel_reason_label(reason: str | None) -> str:
+    """A permit's cancellation reason in words (the code itself if unknown,
+    rather than a reason it was not)."""
+    words = CANCEL_REASONS.get(str(reason or ""))
+    return msg(*words) if words else str(reason or "")
+
+
 def status_label(status: str) -> str:
     return {
         "submitted": msg("submitted", "已提交待受理"),
