@@ -2157,3 +2157,41 @@ def test_the_backed_part_of_a_permit_is_never_more_than_the_permit() -> None:
         Decimal("0.690"),
         Decimal("1.000"),
     )
+
+
+async def test_a_cancelled_permits_reclaim_is_labelled_by_its_reason(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """收回待确认 said 许可证注销（关停） of every cancelled permit's candidate,
+    whatever the reason: a permit revoked and then cancelled as 其他原因 is
+    no closure. The label follows the reason the candidate's note carries."""
+    page = {"next_cursor": None}
+    reclaim = {
+        "district": "120119",
+        "pollutant": "VOCs",
+        "amount_t": "0.670",
+        "status": "pending",
+        "source": "permit_cancelled",
+        "created_by": "system",
+        "created_at": "2026-11-02T02:00:00+00:00",
+    }
+    notes = {
+        "closed": "天津某厂（91120119000000001C001P）许可证注销：企业关停",
+        "other": "天津某厂（91120119000000001C001P）许可证注销：其他原因；撤销后注销",
+        "older": "天津某厂 (91120119000000001C001P) cancelled: closure",
+        "none": None,
+    }
+    items = [{**reclaim, "id": k, "note": v} for k, v in notes.items()]
+    stub.on("GET", "/quota/reclaims", {**page, "items": items})
+    stub.on("GET", "/eia/filings", {**page, "items": []})
+    await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/workbench/")
+    assert r.status_code == 200, r.text[:300]
+    rows = dict(re.findall(r'<tr data-reclaim="(\w+)">(.*?)</tr>', r.text, re.S))
+    source = {k: re.search(r"<td>([^<]*)", v).group(1) for k, v in rows.items()}  # type: ignore[union-attr]
+    assert source == {
+        "closed": "许可证注销（企业关停）",
+        "other": "许可证注销（其他原因）",
+        "older": "许可证注销（企业关停）",
+        "none": "许可证注销",
+    }
