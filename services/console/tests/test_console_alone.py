@@ -2195,3 +2195,58 @@ async def test_a_cancelled_permits_reclaim_is_labelled_by_its_reason(
         "older": "许可证注销（企业关停）",
         "none": "许可证注销",
     }
+
+
+async def test_the_public_register_says_its_codes_in_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/public/register (no sign-in) showed 来源： permit_changed,
+    permit_cancelled, reduction: the references' codes are said in words,
+    as docs/console.md promises, and so are a trade's refusal, a ratio set
+    by air quality, an air-quality status and a price in fen."""
+    entry = {
+        "seq": 1,
+        "at": "2026-11-02T02:00:00+00:00",
+        "district": "120115",
+        "pollutant": "VOCs",
+        "amount_t": "0.690",
+        "prev_hash": "0" * 64,
+        "hash": "a" * 64,
+    }
+    refs = {
+        "reclaim_confirmed": "permit=p-1;reclaim=r-1;source=permit_changed;uscc=X",
+        "reclaim_credit": "source=permit_cancelled",
+        "reduction_credit": "source=reduction",
+        "trade_refused": "reason=seller_holds_too_little;trade=t-1",
+        "ratio_setting": "effective_from=2026-11-02T02:00:00+00:00;ratio=air_quality",
+        "air_quality": "status=slightly_exceeded",
+        "trade_settled": "price_fen_per_t=1250000;trade=t-2",
+    }
+    items = [
+        {**entry, "seq": n, "kind": kind, "refs": text}
+        for n, (kind, text) in enumerate(refs.items(), start=1)
+    ]
+    stub.on("GET", "/quota/public/register", {"items": items, "next_cursor": None})
+    r = await client.get("/console/public/register")
+    assert_console_page(
+        r,
+        200,
+        "来源：</span>许可量核减",
+        "来源：</span>许可证注销",
+        "来源：</span>深度治理减排",
+        "原因：</span>卖方持有的有效指标不足",
+        "倍量替代比例：</span>按空气质量确定",
+        "空气质量状况：</span>轻度超标",
+        "成交价（元/吨）：</span>12,500.00",
+    )
+    table = _main(r.text).split('id="register"')[1]
+    for code in (
+        "permit_changed",
+        "permit_cancelled",
+        ">reduction<",
+        "seller_holds_too_little",
+        "air_quality",
+        "slightly_exceeded",
+        "price_fen_per_t",
+    ):
+        assert code not in table, code
