@@ -97,7 +97,9 @@ async def test_normal_channel_with_quota_secured_and_allocated(client: httpx.Asy
     assert f["status"] == "submitted" and f["channel"] == "normal"
     assert await events_of(app, "eia.filing.accepted.v1") == []
     r = await act(client, f["id"], "approve")
-    assert r.status_code == 409 and r.json()["allowed"] == ["accept", "withdraw"]
+    # What the officer may do: withdraw is the filer's (an officer gets 403).
+    assert r.status_code == 409 and r.json()["allowed"] == ["accept"]
+    assert "withdraw" not in r.json()["detail"]
     # Another district's filing is not found, for writes as for reads: a
     # 403 naming its district would tell that it exists.
     other = officer(BAODI)
