@@ -2250,3 +2250,20 @@ async def test_the_public_register_says_its_codes_in_words(
         "price_fen_per_t",
     ):
         assert code not in table, code
+
+
+def test_an_imported_certificate_is_recorded_not_applied_for() -> None:
+    """A certificate imported in bulk has an empty audit trail of its own:
+    its first line is 录入存量许可证, not 申请排污许可证."""
+    from console.pages.enterprise.history import timeline
+    from svc_common.i18n import use
+
+    permit, _, trail = _reduced_and_sold("91120115MA05XXXX1A")
+    with use("zh"):
+        events = timeline([permit], [], [], [], [], steps={"p-1": []})
+        assert [e["what"] for e in events] == ["录入存量许可证"]
+        events = timeline([permit], [], [], [], [], steps={"p-1": trail[:1]})
+        assert [e["what"] for e in events][-1] == "录入存量许可证"
+        issued_here = [e for e in trail if e["action"] != "permit.apply"]
+        events = timeline([permit], [], [], [], [], steps={"p-1": issued_here})
+        assert [e["what"] for e in events][-1] == "申请排污许可证"

@@ -160,9 +160,10 @@ def quota_held(
     offset ratio (`required_t`; nothing of it allocated or released yet).
     `filings` or `permits` None (not read: the role may not, or the service
     failed), or the reservations not read, leave the figures drawn from them
-    None. The backed part of the permits is what the holdings back now when
-    they were read (a permit's `quota_drawn_t` only ever grows: a sale or a
-    reclaim does not lower it), and never more than the permits permit."""
+    None. The backed part of the permits is what they drew on allocated
+    quota, but never more than the rights the enterprise still holds when
+    the holdings were read (a permit's `quota_drawn_t` only ever grows: a
+    sale or a reclaim does not lower it), nor than the permits permit."""
     reserved: Decimal | None = None
     allocated: Decimal | None = None
     if filings is not None:
@@ -179,11 +180,12 @@ def quota_held(
     if permits is not None:
         live = [p for p in permits if p.get("status") in ("issued", "changed", "renewed")]
         permitted = sum((dec(p.get("vocs_t")) for p in live), Decimal(0))
+        # Each is a bound of what backs the permits now: what they drew
+        # (a permit imported with no draw is backed by none of it), what
+        # the enterprise still holds, and what they permit.
+        drawn = min(sum((dec(p.get("quota_drawn_t")) for p in live), Decimal(0)), permitted)
         if holdings is not None:
-            drawn = backing_rights(holdings)
-        else:
-            drawn = sum((dec(p.get("quota_drawn_t")) for p in live), Decimal(0))
-        drawn = min(drawn, permitted)
+            drawn = min(drawn, backing_rights(holdings))
     return QuotaHeld(
         reserved_t=reserved,
         allocated_t=allocated,
@@ -295,7 +297,12 @@ def timeline(
         if trail is not None:
             actions = [str(e.get("action", "")).removeprefix("permit.") for e in trail]
             if not {"apply", "import"} & set(actions):
-                add(p.get("created_at"), msg("permit applied for", "申请排污许可证"), ref)
+                # A certificate imported in bulk has no step of its own (the
+                # import is audited once per upload): numbered and never
+                # issued here, it was recorded, not applied for.
+                imported = bool(p.get("permit_no")) and "issue" not in actions
+                first = permit_step("import") if imported else permit_step("apply")
+                add(p.get("created_at"), first or "", ref)
             for e, action in zip(trail, actions, strict=True):
                 what = permit_step(action, e.get("detail"))
                 if what is not None:
