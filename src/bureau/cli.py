@@ -132,12 +132,11 @@ def token(
         why = subject_problem(sub) if name_ok(sub) else None
         raise typer.BadParameter(
             f"主体无效：须为 1 至 {MAX_SUB_LENGTH} 个字符，不含控制字符、换行、空格或不可见字符，"
-            f"为 NFKC 规范形式、不混用多种字母文字，且不能是保留名 {', '.join(sorted(RESERVED_SUBS))} "
+            "为 NFKC 规范形式、不混用多种字母文字，"
+            f"且不能是保留名 {', '.join(sorted(RESERVED_SUBS))} "
             f"(not a subject the services accept: 1 to {MAX_SUB_LENGTH} characters, "
             "no control characters, line breaks, spaces or invisible characters, in NFKC form, "
-            "the letters of one script, not a reserved name"
-            + (f"; {why}" if why else "")
-            + ")",
+            "the letters of one script, not a reserved name" + (f"; {why}" if why else "") + ")",
             param_hint="--sub",
         )
     if not districts and role == "officer":

@@ -895,8 +895,8 @@ async def test_a_token_with_a_string_moment_or_a_key_given_twice_is_a_401(
         jwt.encode({**base, "exp": True}, DEV_JWT_SECRET),
     ]
     for payload in (
-        '{"sub":"li.hua","role":"officer","role":"admin","exp":%d}' % soon,
-        '{"sub":"li.hua","role":"admin","districts":["120119"],"districts":[],"exp":%d}' % soon,
+        f'{{"sub":"li.hua","role":"officer","role":"admin","exp":{soon}}}',
+        f'{{"sub":"li.hua","role":"admin","districts":["120119"],"districts":[],"exp":{soon}}}',
         '{"sub":"li.hua","role":"officer","districts":["120119"],"exp":NaN}',
     ):
         tokens.append(jwt.api_jws.encode(payload.encode(), DEV_JWT_SECRET, algorithm="HS256"))

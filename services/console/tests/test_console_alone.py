@@ -1215,7 +1215,8 @@ async def test_a_submitter_s_decision_refused_by_four_eyes_is_said(
     someone else handled it."""
     csrf = await sign_in(client, "officer-jizhou")
     detail = (
-        "四眼原则：环评文件 f1 由 li.hua 代为提交，提交人不得批准或不予批准，须由其他审批人员作出决定"
+        "四眼原则：环评文件 f1 由 li.hua 代为提交，"
+        "提交人不得批准或不予批准，须由其他审批人员作出决定"
     )
     problem = {
         "type": "urn:envbureau:problem:conflict",

@@ -128,9 +128,7 @@ async def test_an_import_row_of_another_district_is_told_only_that(svc: Service)
     permit_kind = await svc.enterprise(63, industry="2641", district=JIZHOU)
     own_closed = await svc.enterprise(64, industry="2641", operating_status="closed")
     jizhou = testing.auth("officer", [JIZHOU])
-    r = await svc.http.post(
-        "/permit/registrations", json={"uscc": registered_kind}, headers=jizhou
-    )
+    r = await svc.http.post("/permit/registrations", json={"uscc": registered_kind}, headers=jizhou)
     assert r.status_code == 201, r.text
     past = {**_permit_row(permit_kind), "valid_to": "2000-01-01", "valid_from": "1999-01-01"}
     uploads = {
@@ -149,7 +147,8 @@ async def test_an_import_row_of_another_district_is_told_only_that(svc: Service)
     }
     for path, rows in uploads.items():
         upload = "\n".join(json.dumps(row) for row in rows).encode()
-        for lang, words in (("zh-CN", "不在您负责的区内"), ("en", "is not in one of your districts")):
+        said = (("zh-CN", "不在您负责的区内"), ("en", "is not in one of your districts"))
+        for lang, words in said:
             r = await svc.http.post(
                 path, content=upload, headers={**NDJSON, "Accept-Language": lang}
             )

@@ -557,9 +557,7 @@ async def test_a_park_short_of_quota_is_named_not_the_district(client: httpx.Asy
     assert (await client.post("/eia/parks", json=park, headers=admin())).status_code == 201
     zh = {**officer(), "Accept-Language": "zh-CN"}
     f = (
-        await client.post(
-            "/eia/filings", json=filing(park_id="nangang"), headers={**zh, **clerk()}
-        )
+        await client.post("/eia/filings", json=filing(park_id="nangang"), headers={**zh, **clerk()})
     ).json()
     assert f["channel"] == "bundled"
     f = (await act(client, f["id"], "accept")).json()

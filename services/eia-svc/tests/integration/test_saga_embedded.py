@@ -97,9 +97,7 @@ async def test_secured_blocked_retried_and_allocated(bureau: httpx.AsyncClient) 
 
     await reviewed(c, first["id"])
     for f in (first, second):
-        assert (
-            await c.post(f"/eia/filings/{f['id']}/approve", headers=DECIDER)
-        ).status_code == 200
+        assert (await c.post(f"/eia/filings/{f['id']}/approve", headers=DECIDER)).status_code == 200
         done = await eventually(c, f["id"], lambda x: x["quota_status"] == "allocated")
         assert done["quota_allocated_t"] == "3.000"
     balance = (await c.get(f"/quota/balances/{JIZHOU}/VOCs", headers=admin())).json()

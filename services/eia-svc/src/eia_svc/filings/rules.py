@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from svc_common.calendar import end_of_day, is_working_day, local_date
 from svc_common.auth import same_person
+from svc_common.calendar import end_of_day, is_working_day, local_date
 from svc_common.errors import Conflict, IllegalTransition
 from svc_common.i18n import msg
 
@@ -150,9 +150,7 @@ def decides_own(action: str, submitted_by: str, submitted_role: str, actor: str)
     submitted as a reviewer, for an applicant: four eyes (四眼原则), one
     officer may not file, accept, review and approve a filing alone. A
     filing its applicant (a filer) submitted is decided by any reviewer."""
-    return (
-        action in DECISIONS and submitted_role in REVIEWERS and same_person(submitted_by, actor)
-    )
+    return action in DECISIONS and submitted_role in REVIEWERS and same_person(submitted_by, actor)
 
 
 def check_four_eyes(
