@@ -189,7 +189,7 @@ async def test_a_user_whose_sub_is_past_ascii_can_act(
     for sub, key in [
         ("li.hua", f"console:li.hua:{idem}"),
         ("李华", f"console:%E6%9D%8E%E5%8D%8E:{idem}"),
-        ("wu lei%", f"console:wu%20lei%25:{idem}"),
+        ("wu.lei%", f"console:wu.lei%25:{idem}"),
     ]:
         chosen = DevUser("someone", sub, "某人", "officer", ("120119",))
         monkeypatch.setattr(router, "dev_user", lambda _, u=chosen: u)

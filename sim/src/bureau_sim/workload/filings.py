@@ -158,6 +158,11 @@ async def filing(w: Workload) -> Story:
         if f["status"] in ("approved", "rejected", "withdrawn"):
             return
         q = f["quota_status"]
+        if q in ("secured", "not_required") and decider is not officer and rng.random() < 0.2:
+            # Now and then the officer who entered it tries to decide it
+            # himself: refused (four eyes), the other officer decides.
+            async for pause in w.send(act("approve", officer)):
+                yield pause
         if q in ("secured", "not_required"):
             if rng.random() < 0.85:
                 op = act("approve", decider)
