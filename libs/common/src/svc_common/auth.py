@@ -126,7 +126,9 @@ _INVISIBLE = re.compile(
 #: course ("user-张", "li.hua" next to "李华"): Han, kana, Hangul, Bopomofo.
 #: Any other two alphabets in one name (Latin and Cyrillic, Latin and
 #: Greek) make a look-alike ("lі.hua" with a Cyrillic і).
-_WITH_ANY_SCRIPT = frozenset({"CJK", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO", "IDEOGRAPHIC"})
+_WITH_ANY_SCRIPT = frozenset(
+    {"CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA", "HANGUL", "BOPOMOFO", "IDEOGRAPHIC"}
+)
 
 
 def _script(c: str) -> str | None:
@@ -344,10 +346,11 @@ _DISTRICT = re.compile(r"[0-9]{6}")  # fullmatch: no "120119\n"
 
 
 def districts_claim(claims: dict[str, Any]) -> list[str] | None:
-    """A token's districts, or None when its claim is not a list of codes.
-    Absent, the claim is an empty list (a citywide reader's); given, it must
-    be a list: an issuer's blank or null attribute (`""`, `null`, `false`)
-    is not read as "every district". Read the same way wherever a token is
+    """A token's districts, or None when its claim is not a list of the
+    city's district codes (`svc_common.districts.DISTRICTS`). Absent, the
+    claim is an empty list (a citywide reader's); given, it must be a list:
+    an issuer's blank or null attribute (`""`, `null`, `false`) is not read
+    as "every district". Read the same way wherever a token is
     (the services, the console's session, the CLI's messages)."""
     districts = claims.get("districts", [])
     if (
