@@ -221,6 +221,7 @@ async def test_a_sound_ledger_of_these_rows_imports(quota: Quota) -> None:
         "journal": 1,
         "holdings": 1,
         "debts": 1,
+        "permit_backing": 0,
     }
 
 

@@ -42,9 +42,10 @@ async def export_ledger(
     db: Database = Depends(get_db),
 ) -> Response:
     """Everything the balances are made of: pools, lots and their movements,
-    the journal, holdings, debts — a ZIP of CSV files or one XLSX workbook,
-    one sheet per table. Importing it into an empty ledger gives identical
-    balances."""
+    the journal, holdings, debts — and each permit's reclaimable ceiling
+    (permit_backing) — a ZIP of CSV files or one XLSX workbook, one sheet
+    per table. Importing it into an empty ledger gives identical balances
+    and ceilings."""
     # Every table as of one moment: read each on its own snapshot, a write
     # committed meanwhile tore the export (pools before a hold, lots after
     # it), and its own import refused it.

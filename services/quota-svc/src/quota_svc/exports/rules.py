@@ -128,7 +128,8 @@ def ledger_problem(sheets: Mapping[str, Rows]) -> str | None:
     """Why the rows of an export (sheet name → rows) are none a ledger of
     this system could hold — the first row, in file order, with a value
     outside the ledger's domain (a district, pollutant, pool kind, entry or
-    movement code it does not know, a pool id it would not build) or naming
+    movement code it does not know, a pool id it would not build, a
+    permit's ceiling above its amount or below 0) or naming
     a pool or lot the file does not hold — or None. Balances are left to the
     reconciliation checks."""
     pools = {
@@ -143,6 +144,7 @@ def ledger_problem(sheets: Mapping[str, Rows]) -> str | None:
         "journal": lambda row: _entry(row, pools),
         "holdings": lambda row: _holding(row, pools, lots),
         "debts": lambda row: _debt(row, pools, lots),
+        "permit_backing": lambda row: _backing(row),
     }
     for name, rows in sheets.items():
         for number, row in rows:
@@ -300,3 +302,23 @@ def _debt(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
     yield from _lot_ref(row, "lot_id", lots, optional=False)
     if problem := _member(DebtStatus, row.get("status"), "a debt status", "欠账状态"):
         yield "status", problem
+
+
+def _backing(row: Mapping[str, Any]) -> Problems:
+    """A permit's reclaimable ceiling: of a district and pollutant the
+    ledger keeps, never above the permit's amount nor below 0 (the table's
+    CHECK, named here by column rather than refused as a whole sheet)."""
+    yield from _place(row)
+    amount, backed = row.get("amount_kg"), row.get("backed_kg")
+    if not isinstance(amount, int) or not isinstance(backed, int):
+        return
+    if amount < 0:
+        yield "amount_kg", msg("is below 0", "小于 0")
+    elif not 0 <= backed <= amount:
+        yield (
+            "backed_kg",
+            msg(
+                f"should be from 0 to amount_kg ({amount})",
+                f"应在 0 到 amount_kg（{amount}）之间",
+            ),
+        )

@@ -1,6 +1,7 @@
 """Export of the ledger (pools, lots and their movements, journal, holdings,
-debts) as a ZIP of CSV files or one XLSX workbook, and the import of such an
-export into an empty ledger, which gives identical balances."""
+debts, permits' reclaimable ceilings) as a ZIP of CSV files or one XLSX
+workbook, and the import of such an export into an empty ledger, which gives
+identical balances and ceilings."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from quota_svc.debts.models import Debt
 from quota_svc.exports.rules import from_text, ledger_problem, to_text
 from quota_svc.ledger.models import JournalEntry, Pool
 from quota_svc.lots.models import LOTS, MOVEMENTS
+from quota_svc.reclaims.models import PermitBacking
 from quota_svc.reconciliation.service import ledger_checks
 from quota_svc.trading.models import Holding
 
@@ -32,7 +34,13 @@ SHEETS: dict[str, Table] = {
     "journal": cast(Table, JournalEntry.__table__),
     "holdings": cast(Table, Holding.__table__),
     "debts": cast(Table, Debt.__table__),
+    # Without it a restored ledger forgot what each permit's quota backed,
+    # and a plant closed after the restore freed all its permit announced.
+    "permit_backing": cast(Table, PermitBacking.__table__),
 }
+#: Sheets added after exports were first made: a file without one imports
+#: with that table empty, as such a file did before the sheet existed.
+OPTIONAL_SHEETS = frozenset({"permit_backing"})
 #: Tables with a generated integer key whose sequence follows an import.
 _SEQUENCED = {"lots": "id", "lot_movements": "id", "journal_entries": "id"}
 #: An upload larger than this is refused (413).
@@ -88,6 +96,8 @@ def to_xlsx(data: dict[str, tuple[list[str], list[list[str]]]]) -> bytes:
 def _read_zip(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]]]:
     with zipfile.ZipFile(io.BytesIO(content)) as z:
         for name in SHEETS:
+            if name in OPTIONAL_SHEETS and f"{name}.csv" not in z.namelist():
+                continue
             try:
                 raw = z.read(f"{name}.csv").decode("utf-8")
             except KeyError as exc:
@@ -100,6 +110,8 @@ def _read_xlsx(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]
     wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     for name in SHEETS:
         if name not in wb.sheetnames:
+            if name in OPTIONAL_SHEETS:
+                continue
             raise ImportRefused(msg(f"sheet {name} is missing", f"缺少工作表 {name}"))
         rows = [
             ["" if v is None else str(v) for v in row]
@@ -149,10 +161,16 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
     the file is not an export: unreadable, a row outside the ledger's domain
     or naming a pool or lot the file lacks, or a ledger whose reconciliation
     checks 1–5 fail once written); returns rows per sheet."""
-    if await s.scalar(select(func.count()).select_from(SHEETS["pools"])):
-        raise ImportRefused(
-            msg("the ledger is not empty: import only into a new one", "台账非空：只能导入到新台账")
-        )
+    # Ceilings with no pool yet are a ledger too: permit events applied
+    # before the restore, which the file's rows would clash with or join.
+    for name in ("pools", "permit_backing"):
+        if await s.scalar(select(func.count()).select_from(SHEETS[name])):
+            raise ImportRefused(
+                msg(
+                    "the ledger is not empty: import only into a new one",
+                    "台账非空：只能导入到新台账",
+                )
+            )
     try:
         sheets = list(_read_zip(content) if fmt == "csv" else _read_xlsx(content))
     except (zipfile.BadZipFile, KeyError, ValueError, IndexError, OSError) as exc:
@@ -164,7 +182,8 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
         read[name] = _values(name, header, rows)
     if problem := ledger_problem(read):
         raise ImportRefused(problem)
-    counts = {}
+    # A sheet an older export lacks is a table left empty.
+    counts = dict.fromkeys(SHEETS, 0)
     for name, numbered in read.items():
         values = [row for _, row in numbered]
         if values:
