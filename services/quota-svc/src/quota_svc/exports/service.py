@@ -16,7 +16,14 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.i18n import msg
-from svc_common.uploads import csv_cell, csv_cell_read, repeated_column, sheet_cell
+from svc_common.uploads import (
+    csv_cell,
+    csv_cell_read,
+    csv_writer,
+    repeated_column,
+    sheet_cell,
+    sheet_cell_read,
+)
 
 from quota_svc.debts.models import Debt
 from quota_svc.exports.rules import from_text, ledger_problem, to_text
@@ -71,7 +78,8 @@ def to_zip(data: dict[str, tuple[list[str], list[list[str]]]]) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for name, (header, rows) in data.items():
             out = io.StringIO()
-            w = csv.writer(out, lineterminator="\n")
+            # CRLF lines: a note's CR or LF is inside quotes (csv_writer).
+            w = csv_writer(out)
             w.writerow(header)
             # Safe to open in a spreadsheet, and read back exactly (_read_zip).
             w.writerows([csv_cell(v) for v in row] for row in rows)
@@ -86,7 +94,8 @@ def to_xlsx(data: dict[str, tuple[list[str], list[list[str]]]]) -> bytes:
         ws.append([sheet_cell(h) for h in header])
         for row in rows:
             # A cell holds no control characters: written as escapes (the
-            # CSV export keeps them as they are).
+            # CSV export keeps them as they are); a CR as `_x000D_`, which
+            # _read_xlsx reads back as a CR.
             ws.append([sheet_cell(v) for v in row])
     buf = io.BytesIO()
     wb.save(buf)
@@ -102,7 +111,18 @@ def _read_zip(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]]
                 raw = z.read(f"{name}.csv").decode("utf-8")
             except KeyError as exc:
                 raise ImportRefused(msg(f"{name}.csv is missing", f"缺少 {name}.csv")) from exc
-            rows = list(csv.reader(io.StringIO(raw)))
+            reader = csv.reader(io.StringIO(raw))
+            try:
+                rows = list(reader)
+            except csv.Error as exc:
+                raise ImportRefused(
+                    msg(
+                        f"{name}.csv: line {reader.line_num} is not valid CSV: {exc}",
+                        f"{name}.csv：第 {reader.line_num} 行不是有效的 CSV：{exc}",
+                    )
+                ) from exc
+            if not rows:
+                raise ImportRefused(msg(f"{name}.csv is empty", f"{name}.csv 为空"))
             yield name, rows[0], [[csv_cell_read(v) for v in row] for row in rows[1:]]
 
 
@@ -114,9 +134,11 @@ def _read_xlsx(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]
                 continue
             raise ImportRefused(msg(f"sheet {name} is missing", f"缺少工作表 {name}"))
         rows = [
-            ["" if v is None else str(v) for v in row]
+            ["" if v is None else str(sheet_cell_read(v)) for v in row]
             for row in wb[name].iter_rows(values_only=True)
         ]
+        if not rows:
+            raise ImportRefused(msg(f"sheet {name} is empty", f"工作表 {name} 为空"))
         yield name, rows[0], rows[1:]
 
 
@@ -173,7 +195,12 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
             )
     try:
         sheets = list(_read_zip(content) if fmt == "csv" else _read_xlsx(content))
-    except (zipfile.BadZipFile, KeyError, ValueError, IndexError, OSError) as exc:
+    except ImportRefused:
+        raise
+    except Exception as exc:
+        # Whatever the file's reading fails with (a ZIP cut short, bytes
+        # that are not UTF-8, a sheet's XML broken: openpyxl and its XML
+        # parser raise many kinds) is the file's fault, not the service's.
         raise ImportRefused(
             msg(f"not an export of this ledger: {exc}", f"不是本台账的导出文件：{exc}")
         ) from exc
