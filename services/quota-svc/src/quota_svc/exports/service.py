@@ -1,7 +1,10 @@
 """Export of the ledger (pools, lots and their movements, journal, holdings,
-debts, permits' reclaimable ceilings) as a ZIP of CSV files or one XLSX
-workbook, and the import of such an export into an empty ledger, which gives
-identical balances and ceilings."""
+debts, permits' reclaimable ceilings, reservations, swaps, trades, reclaims,
+adjustments and the district policy: offset ratios, air quality, advance
+limits) as a ZIP of CSV files or one XLSX workbook, and the import of such
+an export into an empty ledger, which gives a live ledger: identical
+balances and ceilings, and every hold still allocatable, releasable or
+expirable, every debt still withdrawable."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Table, delete, func, insert, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.i18n import msg
@@ -25,31 +28,74 @@ from svc_common.uploads import (
     sheet_cell_read,
 )
 
-from quota_svc.debts.models import Debt
-from quota_svc.exports.rules import from_text, ledger_problem, to_text
+from quota_svc.adjustments.models import Adjustment
+from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
+from quota_svc.debts.models import AdvanceLimit, Debt
+from quota_svc.exports.rules import from_text, holds_problem, ledger_problem, to_text
 from quota_svc.ledger.models import JournalEntry, Pool
 from quota_svc.lots.models import LOTS, MOVEMENTS
-from quota_svc.reclaims.models import PermitBacking
+from quota_svc.policy.models import DistrictPolicy
+from quota_svc.reclaims.models import PermitBacking, Reclaim
 from quota_svc.reconciliation.service import ledger_checks
-from quota_svc.trading.models import Holding
+from quota_svc.reservations.models import Reservation
+from quota_svc.swaps.models import Swap
+from quota_svc.trading.models import Holding, Trade
 
 #: Sheet name → table, in the order an import writes them (foreign keys first).
 SHEETS: dict[str, Table] = {
     "pools": cast(Table, Pool.__table__),
+    # The district policy: offset ratios and hold days, air quality and the
+    # ratio each status calls for, advance limits — scheduled rows too.
+    # Without them a restore answered availability with the defaults.
+    "district_settings": cast(Table, DistrictPolicy.__table__),
+    "air_quality": cast(Table, AirQualityStatus.__table__),
+    "air_quality_ratios": cast(Table, AirQualityRatio.__table__),
+    "advance_limits": cast(Table, AdvanceLimit.__table__),
     "lots": LOTS,
     "lot_movements": MOVEMENTS,
     "journal": cast(Table, JournalEntry.__table__),
+    # What holds or will move quota: a pool's reserved tonnes are its held
+    # reservations' and approved swaps'; without them a restore kept the
+    # tonnes held with nothing left to allocate, release or expire them.
+    "reservations": cast(Table, Reservation.__table__),
+    "swaps": cast(Table, Swap.__table__),
+    "trades": cast(Table, Trade.__table__),
     "holdings": cast(Table, Holding.__table__),
     "debts": cast(Table, Debt.__table__),
+    "reclaims": cast(Table, Reclaim.__table__),
+    "adjustments": cast(Table, Adjustment.__table__),
     # Without it a restored ledger forgot what each permit's quota backed,
     # and a plant closed after the restore freed all its permit announced.
     "permit_backing": cast(Table, PermitBacking.__table__),
 }
 #: Sheets added after exports were first made: a file without one imports
 #: with that table empty, as such a file did before the sheet existed.
-OPTIONAL_SHEETS = frozenset({"permit_backing"})
+OPTIONAL_SHEETS = frozenset(
+    {
+        "permit_backing",
+        "district_settings",
+        "air_quality",
+        "air_quality_ratios",
+        "advance_limits",
+        "reservations",
+        "swaps",
+        "trades",
+        "reclaims",
+        "adjustments",
+    }
+)
+#: Settings every installation starts with (the migration's status → ratio
+#: table): a file carrying the sheet replaces them; one without keeps them.
+REPLACED_SHEETS = frozenset({"air_quality_ratios"})
 #: Tables with a generated integer key whose sequence follows an import.
-_SEQUENCED = {"lots": "id", "lot_movements": "id", "journal_entries": "id"}
+_SEQUENCED = {
+    "lots": "id",
+    "lot_movements": "id",
+    "journal_entries": "id",
+    "district_settings": "id",
+    "air_quality": "id",
+    "advance_limits": "id",
+}
 #: An upload larger than this is refused (413).
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
 
@@ -184,8 +230,12 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
     or naming a pool or lot the file lacks, or a ledger whose reconciliation
     checks 1–5 fail once written); returns rows per sheet."""
     # Ceilings with no pool yet are a ledger too: permit events applied
-    # before the restore, which the file's rows would clash with or join.
-    for name in ("pools", "permit_backing"):
+    # before the restore, which the file's rows would clash with or join;
+    # so are settings, reservations, reclaims… (the ratio table aside, which
+    # every installation starts with and a file replaces).
+    for name in SHEETS:
+        if name in REPLACED_SHEETS:
+            continue
         if await s.scalar(select(func.count()).select_from(SHEETS[name])):
             raise ImportRefused(
                 msg(
@@ -209,10 +259,14 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
         read[name] = _values(name, header, rows)
     if problem := ledger_problem(read):
         raise ImportRefused(problem)
+    if problem := holds_problem(read):
+        raise ImportRefused(problem)
     # A sheet an older export lacks is a table left empty.
     counts = dict.fromkeys(SHEETS, 0)
     for name, numbered in read.items():
         values = [row for _, row in numbered]
+        if name in REPLACED_SHEETS:
+            await s.execute(delete(SHEETS[name]))
         if values:
             try:
                 # No savepoint: a refusal rolls the whole import back.
