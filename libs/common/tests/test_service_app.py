@@ -940,6 +940,34 @@ async def test_idempotency_key_replays_and_rejects_reuse(db_url: str) -> None:
         assert r.status_code == 201 and r.json()["audit_rows"] == 2
 
 
+async def test_a_replayed_answer_says_the_language_it_was_given_in(db_url: str) -> None:
+    """A retry asked in another language is the first answer, body and
+    `Content-Language` both: the header describes the body replayed."""
+    async with testing.running(demo_app(db_url)) as c:
+        for i, (first_lang, header) in enumerate((("en", "en"), ("zh-CN", "zh-CN"))):
+            other = "zh-CN" if first_lang == "en" else "en"
+            h = testing.auth("officer", ["120119"], idem=f"lang-{i}")
+            # Refused (another district's note): a body in the caller's language.
+            bad = {"text": "x", "district": "120115"}
+            first = await c.post(
+                "/demo/notes", json=bad, headers={**h, "Accept-Language": first_lang}
+            )
+            assert first.status_code == 403, first.text
+            assert first.headers["content-language"] == header
+            again = await c.post("/demo/notes", json=bad, headers={**h, "Accept-Language": other})
+            assert again.headers.get("idempotent-replayed") == "true", again.text
+            assert again.json()["detail"] == first.json()["detail"]
+            assert again.headers.get_list("content-language") == [header]
+        # A request answered afresh is in its own language.
+        h = testing.auth("officer", ["120119"], idem="lang-new")
+        r = await c.post(
+            "/demo/notes",
+            json={"text": "x", "district": "120119"},
+            headers={**h, "Accept-Language": "en"},
+        )
+        assert r.status_code == 201 and r.headers.get_list("content-language") == ["en"]
+
+
 async def test_concurrent_retries_are_each_replayed_their_own_answer(db_url: str) -> None:
     """Keys looked up together (PostgreSQL: one statement for the lookups of
     the moment, svc_common.batching.LookupsTogether) still answer each

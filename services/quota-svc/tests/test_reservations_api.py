@@ -54,6 +54,68 @@ async def test_reserve_repeated_holds_once(quota: Quota) -> None:
     assert other.status_code == 409 and other.json()["reservation_id"] == first["id"]
 
 
+async def test_a_replayed_hold_says_the_language_it_was_given_in(quota: Quota) -> None:
+    """On PostgreSQL the answer is kept with the hold by the pool's batch
+    (Writes.answer), not by the request: it still says its language."""
+    await quota.baseline(JIZHOU, "20")
+    h = {**OFFICER, "Idempotency-Key": "lang-1"}
+    first = await quota.client.post(
+        "/quota/reservations", json=PROJECT, headers={**h, "Accept-Language": "en"}
+    )
+    assert first.status_code == 201 and first.headers["content-language"] == "en"
+    again = await quota.client.post(
+        "/quota/reservations", json=PROJECT, headers={**h, "Accept-Language": "zh-CN"}
+    )
+    assert again.headers.get("idempotent-replayed") == "true", again.text
+    assert again.headers.get_list("content-language") == ["en"]
+
+
+async def test_a_request_for_the_project_on_other_terms_is_not_the_same_request(
+    quota: Quota,
+) -> None:
+    """The project's hold answers only a request for what it holds: another
+    enterprise, the priority reserve or another lot is a 409 naming the
+    hold, not a 200 saying the caller got what it asked for."""
+    await quota.baseline(JIZHOU, "20")
+    await quota.baseline(JIZHOU, "5")  # a second lot
+    lots = await quota.client.get("/quota/lots", params={"district": JIZHOU}, headers=ADMIN)
+    assert lots.status_code == 200, lots.text
+    ids = sorted(lot["id"] for lot in lots.json()["items"])
+    assert len(ids) == 2, ids
+    uscc = make_uscc(JIZHOU, 1)
+    first = await quota.client.post(
+        "/quota/reservations", json={**PROJECT, "uscc": uscc}, headers=OFFICER
+    )
+    assert first.status_code == 201, first.text
+    made = first.json()
+    lot = made["lots"][0][0]
+    other_lot = next(i for i in ids if i != lot)
+    for changed, headers in (
+        ({"uscc": make_uscc(JIZHOU, 2)}, OFFICER),
+        ({"uscc": None}, OFFICER),
+        ({"uscc": uscc, "priority_reserve": True}, ADMIN),
+        ({"uscc": uscc, "lot_id": other_lot}, ADMIN),
+    ):
+        r = await quota.client.post(
+            "/quota/reservations", json={**PROJECT, **changed}, headers=headers
+        )
+        assert r.status_code == 409, (changed, r.text)
+        assert (r.json()["reason"], r.json()["reservation_id"]) == ("project_reserved", made["id"])
+    # What the hold is: the same request, whoever asks it again (an admin's
+    # advance needs no shortfall lent where the hold exists).
+    for again, headers in (({"uscc": uscc}, OFFICER), ({"uscc": uscc, "advance": True}, ADMIN)):
+        r = await quota.client.post(
+            "/quota/reservations", json={**PROJECT, **again}, headers=headers
+        )
+        assert (r.status_code, r.json()["id"]) == (200, made["id"]), r.text
+    r = await quota.client.post(
+        "/quota/reservations", json={**PROJECT, "uscc": uscc, "lot_id": lot}, headers=ADMIN
+    )
+    assert (r.status_code, r.json()["id"]) == (200, made["id"]), r.text
+    a = await quota.availability(JIZHOU)
+    assert a["reserved_t"] == "5.000"
+
+
 async def test_allocate_and_release_resolve_once(quota: Quota) -> None:
     await quota.baseline(JIZHOU, "20")
     res = await _reserve(quota)
@@ -360,9 +422,11 @@ async def test_a_reason_of_spaces_alone_is_refused(quota: Quota) -> None:
     )
     assert kept.status_code == 200 and kept.json()["note"] == "项目调整"
     doc = (await quota.client.get("/quota/openapi.json")).json()["components"]["schemas"]
-    from svc_common.openapi import stripped_length_pattern
+    from svc_common.guard import visible_text_pattern
 
-    assert doc["ReleaseIn"]["properties"]["reason"]["pattern"] == stripped_length_pattern(1, 500)
+    assert doc["ReleaseIn"]["properties"]["reason"]["pattern"] == visible_text_pattern(
+        1, 500, stripped=True
+    )
 
 
 async def test_an_enterprises_reservations_in_one_list(quota: Quota) -> None:

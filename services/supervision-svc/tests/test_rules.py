@@ -12,7 +12,7 @@ from supervision_svc.complaints import rules as complaints
 from supervision_svc.grading import rules as grading
 from supervision_svc.inspections import rules as inspections
 from supervision_svc.registry import rules as registry
-from svc_common import i18n
+from svc_common import guard, i18n
 
 T = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
 R = complaints.DuplicateRules(
@@ -270,8 +270,8 @@ def test_a_persons_name_in_the_one_form() -> None:
     assert inspections.person_name(" ＺＨＡＮＧ ") == "ZHANG"
     assert inspections.person_name("张三") == "张三"
     assert inspections.person_key("Li.Hua") == inspections.person_key("li.hua")
-    assert inspections.hidden_characters("张三\u200b") and inspections.hidden_characters("a\tb")
-    assert not inspections.hidden_characters("李 华")
+    assert guard.hidden_characters("张三\u200b") and guard.hidden_characters("a\tb")
+    assert not guard.hidden_characters("李 华")
 
 
 def test_a_permit_is_valid_from_its_first_day_to_its_last() -> None:

@@ -31,9 +31,11 @@ middleware, outside this one, has bound it).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
@@ -148,6 +150,140 @@ def is_plain_name(text: str) -> bool:
     """Whether `text` may name someone: no character of REFUSED, no line
     break nor tab, no bidirectional mark, no lone surrogate."""
     return _NOT_IN_NAME.search(text) is None and not has_lone_surrogate(text)
+
+
+#: The characters pydantic strips around a text (`str_strip_whitespace`:
+#: Rust's `trim`, the Unicode White_Space property), as the inside of a
+#: character class and as the characters themselves. SPACES is the same
+#: less those REFUSED holds.
+WHITE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+WHITE_SPACE = "".join(c for c in map(chr, range(0x3001)) if re.match(f"[{WHITE}]", c))
+#: The general categories of characters a reader cannot see: controls (Cc),
+#: format characters (Cf: the zero-width space U+200B, the word joiner
+#: U+2060, the byte-order mark U+FEFF, the direction marks…), surrogates
+#: (Cs) and private-use characters (Co, drawn as nothing or as anything).
+HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co"})
+#: Letters and symbols every font draws as blank space though they are not
+#: spaces: the Hangul fillers and the blank braille pattern, the usual way
+#: to send an "empty" name past a check of spaces.
+BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def is_hidden(c: str) -> bool:
+    """Whether the character `c` is one a reader cannot see (HIDDEN_CATEGORIES,
+    BLANK_GLYPHS). Spaces are not hidden: they are seen as spaces."""
+    return c in BLANK_GLYPHS or unicodedata.category(c) in HIDDEN_CATEGORIES
+
+
+def hidden_characters(text: str) -> bool:
+    """Whether `text` holds a character a reader cannot see (or a tab, a line
+    break: controls): what a person's name may not hold anywhere."""
+    return any(map(is_hidden, text))
+
+
+def is_mark(c: str) -> bool:
+    """Whether `c` is a combining mark (Mn, Mc, Me: an accent, a variation
+    selector U+FE0F): drawn on the character before it, so a text cannot
+    begin with one (marks alone draw nothing, or a dotted circle)."""
+    return unicodedata.category(c).startswith("M")
+
+
+def visible_text_problem(text: str, *, name: bool = False) -> str | None:
+    """Why `text` says nothing a reader can see, or None. The pure check of
+    every required free text (a reason, a note, a title, a name; see
+    `types.VisibleText`): spaces around it aside (not taken off the value),
+    it begins with a visible character that is no combining mark and ends
+    with a visible one, so a text of zero-width spaces, word joiners,
+    byte-order marks, no-break or ideographic spaces, Hangul fillers or
+    marks alone is refused, and so is one trailing a hidden character. A
+    name (`name`) holds no hidden character anywhere: one would make it look
+    like another name. An empty text is the caller's to allow or not (a
+    blank one is refused: it is empty once stripped)."""
+    core = text.strip(WHITE_SPACE)
+    if not core:
+        return None if not text else _nothing_visible()
+    if name and hidden_characters(core):
+        return i18n.msg(
+            "a name holds an invisible or control character", "姓名中含有不可见字符或控制字符"
+        )
+    if is_hidden(core[0]) or is_mark(core[0]) or is_hidden(core[-1]):
+        return _nothing_visible()
+    return None
+
+
+def _nothing_visible() -> str:
+    return i18n.msg(
+        "must begin and end with a visible character: blank, invisible or control "
+        "characters (such as a zero-width space) or combining marks alone say nothing",
+        "首尾须为可见字符：空白、不可见字符或控制字符（如零宽空格）、单独的组合符号均无内容",
+    )
+
+
+def _hidden_runs(codes: range, hidden: Callable[[str], bool]) -> list[tuple[int, int]]:
+    """The runs of code points in `codes` for which `hidden` is true.
+    Surrogates are left out: no text holds one (the front door refuses a
+    lone surrogate), and regex engines that read patterns by code point
+    (Rust's, which schemathesis's validator uses) refuse `\ud800` in one."""
+    runs: list[tuple[int, int]] = []
+    for c in codes:
+        if 0xD800 <= c <= 0xDFFF or not hidden(chr(c)):
+            continue
+        if runs and runs[-1][1] == c - 1:
+            runs[-1] = (runs[-1][0], c)
+        else:
+            runs.append((c, c))
+    return runs
+
+
+def _class_char(c: int) -> str:
+    # Outside the BMP a character is written as itself (Python's `re` reads it).
+    return f"\\u{c:04x}" if c <= 0xFFFF else chr(c)
+
+
+@functools.cache
+def _char_class(kind: str) -> str:
+    """The hidden characters (`kind` "hidden") or the combining marks
+    ("mark") as the inside of a regex character class, from the same
+    unicodedata the checks use. Outside the BMP only planes 1, 2 (none),
+    and 14 hold format characters or marks; planes 15 and 16 are private use."""
+    test = is_hidden if kind == "hidden" else is_mark
+    runs = [
+        *_hidden_runs(range(0x10000), test),
+        *_hidden_runs(range(0x10000, 0x20000), test),
+        *_hidden_runs(range(0xE0000, 0xE1000), test),
+    ]
+    if kind == "hidden":
+        runs += [(0xF0000, 0xFFFFD), (0x100000, 0x10FFFD)]
+    return "".join(
+        _class_char(a) if a == b else f"{_class_char(a)}-{_class_char(b)}" for a, b in runs
+    )
+
+
+def visible_text_pattern(
+    low: int = 1, high: int | None = None, *, name: bool = False, stripped: bool = False
+) -> str:
+    """The JSON-schema pattern of a text `visible_text_problem` accepts and
+    the front door lets through: spaces around it (SPACES), then a text
+    beginning with a visible character that is no combining mark and ending
+    with a visible one, holding inside anything the door lets through (a
+    name: no hidden character); `low` 0: an empty text too. A field that
+    keeps its spaces leaves its length to minLength/maxLength; one of a
+    model that strips them (`stripped`) has its length once stripped,
+    `low`..`high`, in the pattern instead (as openapi.stripped_length_pattern)."""
+    hidden, marks = _char_class("hidden"), _char_class("mark")
+    first, last = f"[^{WHITE}{hidden}{marks}]", f"[^{WHITE}{hidden}]"
+    mid = f"[^{hidden}]" if name else f"[^{REFUSED}]"
+    if not stripped or (low <= 1 and high is None):
+        core = f"{first}(?:{mid}*{last})?"
+    elif high is None:
+        core = f"{first}{mid}{{{low - 2},}}{last}"
+    elif high == 1:
+        core = first
+    elif low <= 1:
+        core = f"{first}(?:{mid}{{0,{high - 2}}}{last})?"
+    else:
+        core = f"{first}{mid}{{{low - 2},{high - 2}}}{last}"
+    return f"^[{SPACES}]*(?:{core}){'?' if low == 0 else ''}[{SPACES}]*$"
 
 
 #: The error type of a text with a lone surrogate, as pydantic names it.

@@ -71,6 +71,10 @@ def set_lang(language: Lang) -> None:
     _lang.set(language)
 
 
+#: The `Content-Language` of an answer in each language.
+CONTENT_LANGUAGE: dict[Lang, bytes] = {"zh": b"zh-CN", "en": b"en"}
+
+
 #: Problem titles by HTTP status.
 _TITLES: dict[int, tuple[str, str]] = {
     400: ("Bad request", "请求有误"),

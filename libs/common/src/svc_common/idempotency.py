@@ -127,6 +127,8 @@ class PendingAnswer:
     unit: Unit | None = None
     #: The answer stored with the effect, once that transaction committed.
     kept: Answer | None = None
+    #: The language the request is answered in: a replay says it.
+    language: i18n.Lang = i18n.DEFAULT
 
 
 _PENDING: ContextVar[PendingAnswer | None] = ContextVar("idempotency-pending", default=None)
@@ -168,6 +170,10 @@ def _answer_of(response: Response) -> Answer:
 def _record(pending: PendingAnswer, answer: Answer) -> dict[str, Any]:
     """The key's record holding `answer`."""
     status, payload, ctype, extra = answer
+    if pending.language != i18n.DEFAULT:
+        # Only an answer not in the default language stores its own: a
+        # replay without one was given in the default.
+        extra = [*extra, (b"content-language", i18n.CONTENT_LANGUAGE[pending.language])]
     text_body, binary_body = _stored_body(payload)
     return {
         "owner": pending.owner,
@@ -306,7 +312,13 @@ class IdempotencyMiddleware:
                     # What a route may keep with an effect it commits in a
                     # group commit of its own (`answer_to_keep`).
                     pending = PendingAnswer(
-                        owner, key, scope["method"], scope["path"][:500], digest, unit
+                        owner,
+                        key,
+                        scope["method"],
+                        scope["path"][:500],
+                        digest,
+                        unit,
+                        language=i18n.lang(),
                     )
                 token = _PENDING.set(pending)
                 try:
@@ -414,13 +426,18 @@ async def _stored(
             scope,
             KeyReused(
                 i18n.msg(
-                    "this Idempotency-Key was already used for a different request",
-                    "此 Idempotency-Key 已用于另一个不同的请求",
+                    "this Idempotency-Key was already used for a different request: a retry "
+                    "must send the same method, path, query and body, byte for byte (the same "
+                    "JSON with other spacing or key order is another request)",
+                    "此 Idempotency-Key 已用于另一个不同的请求：重试须逐字节发送相同的方法、路径、"
+                    "查询参数和请求体（同样的 JSON 换了空白或键的顺序，也算另一个请求）",
                 )
             ),
         )
     body = bytes(response_bytes) if response_bytes is not None else (response_body or "").encode()
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in json.loads(headers or "[]")]
+    if not any(k == b"content-language" for k, _ in extra):
+        extra.append((b"content-language", i18n.CONTENT_LANGUAGE[i18n.DEFAULT]))
     return (
         status_code or 200,
         body,
@@ -440,7 +457,9 @@ async def _store(
 ) -> Answer | None:
     """Store the answer in the request's unit of work. If a twin request with
     the key committed first, undo this one's effect and give the first answer."""
-    key_of = PendingAnswer(owner, key, scope["method"], scope["path"][:500], digest)
+    key_of = PendingAnswer(
+        owner, key, scope["method"], scope["path"][:500], digest, language=i18n.lang()
+    )
     params = _record(key_of, captured)
     try:
         if db.on_asyncpg and not unit.begun:

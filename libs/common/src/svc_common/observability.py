@@ -135,12 +135,16 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
+                headers = [
                     *message.get("headers", ()),
                     (b"x-request-id", request_id.encode()),
                     (b"x-correlation-id", correlation_id.encode()),
-                    (b"content-language", b"zh-CN" if language == "zh" else b"en"),
                 ]
+                # A replayed answer says the language it was first given in
+                # (svc_common.idempotency); any other is in this request's.
+                if not any(k == b"content-language" for k, _ in headers):
+                    headers.append((b"content-language", i18n.CONTENT_LANGUAGE[language]))
+                message["headers"] = headers
             await send(message)
 
         with context.use(ctx), i18n.use(language):

@@ -36,7 +36,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE, FieldError
-from svc_common.guard import REFUSED, SPACES
+from svc_common.guard import REFUSED, SPACES, visible_text_pattern
 from svc_common.idempotency import MAX_KEY_LENGTH
 from svc_common.tokens import ROLES
 
@@ -401,9 +401,15 @@ def _stripped_text(schema: dict[str, Any], routes: Iterable[Any]) -> None:
                 low, high = text.get("minLength", 0), text.get("maxLength")
                 if text.get("type") != "string" or (low < 1 and high is None):
                     continue
-                if text.get("pattern", PLAIN_TEXT) != PLAIN_TEXT:
+                pattern = text.get("pattern", PLAIN_TEXT)
+                visible = [n for n in (False, True) if pattern == visible_text_pattern(low, name=n)]
+                if visible:  # types.VisibleText: its rule, with the stripped length
+                    pattern = visible_text_pattern(low, high, name=visible[0], stripped=True)
+                elif pattern == PLAIN_TEXT:
+                    pattern = stripped_length_pattern(low, high)
+                else:
                     continue  # a field's own pattern says what it takes
-                text["pattern"] = stripped_length_pattern(low, high)
+                text["pattern"] = pattern
                 text.pop("minLength", None)
                 text.pop("maxLength", None)
 

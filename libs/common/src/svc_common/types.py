@@ -20,7 +20,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, Integer
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
-from svc_common import clock, i18n
+from svc_common import clock, guard, i18n
 from svc_common.calendar import CHINA_STANDARD_TIME
 
 KG_PER_TONNE = 1000
@@ -146,6 +146,52 @@ class DecimalText:
             "description": self.description,
             "examples": [self.example],
         }
+
+
+@dataclass(frozen=True)
+class VisibleText:
+    """Metadata of a free text a person writes that must say something (a
+    reason for revoking, cancelling or rejecting, a note that is required, a
+    title, a name): `Annotated[str, VisibleText(500)]`, or `… | None = None`
+    where it may be left out. `min_length` to `max_length` characters (0: an
+    empty text too, for a field that always took one), and whatever its
+    length, spaces around it aside, it begins and ends with a character a
+    reader can see (guard.visible_text_problem, the one check): a text of
+    zero-width spaces, word joiners, byte-order marks or other invisible
+    characters, blank, or combining marks alone is a 422 naming the field.
+    A name (`name`) holds no invisible character anywhere. The value is not
+    changed: spaces around it are stripped only where its model strips them.
+    The document states the rule as a pattern (guard.visible_text_pattern;
+    svc_common.openapi puts the length in it for a model that strips)."""
+
+    max_length: int
+    min_length: int = 1
+    name: bool = False
+
+    def check(self, value: str) -> str:
+        if self.min_length == 0 and not value.strip(guard.WHITE_SPACE):
+            return value  # an empty text allowed: blank too, where spaces are kept
+        if problem := guard.visible_text_problem(value, name=self.name):
+            raise ValueError(problem)
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        text = core_schema.str_schema(min_length=self.min_length, max_length=self.max_length)
+        return core_schema.no_info_after_validator_function(self.check, text)
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        out: dict[str, Any] = handler(schema)
+        out["pattern"] = guard.visible_text_pattern(self.min_length, name=self.name)
+        out.setdefault(
+            "description",
+            "a name with no invisible or control character"
+            if self.name
+            else "text beginning and ending with a visible character, spaces around it aside "
+            "(not blank, not only zero-width or other invisible characters)",
+        )
+        return out
 
 
 def schema_extra(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.actions import ActionBody
 from svc_common.industries import IndustryCode
-from svc_common.types import IncrementTonnes, Tonnes
+from svc_common.types import IncrementTonnes, Tonnes, VisibleText
 
 from eia_svc.registrations.schemas import ScreenedDistrict, ScreenedUSCC
 
@@ -75,7 +75,7 @@ class FilingApproveIn(ActionBody):
     """approve (批准): a note on the decision, if any."""
 
     action: ClassVar[Action] = "approve"
-    reason: str | None = Field(None, max_length=2000)
+    reason: Annotated[str, VisibleText(2000, min_length=0)] | None = None
 
 
 class FilingRejectIn(ActionBody):
@@ -83,14 +83,14 @@ class FilingRejectIn(ActionBody):
     grounds (行政许可法 §38), so the applicant is told why."""
 
     action: ClassVar[Action] = "reject"
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Annotated[str, VisibleText(2000)]
 
 
 class FilingWithdrawIn(ActionBody):
     """withdraw (撤回): why, if said."""
 
     action: ClassVar[Action] = "withdraw"
-    reason: str | None = Field(None, max_length=2000)
+    reason: Annotated[str, VisibleText(2000, min_length=0)] | None = None
 
 
 class FilingQuotaRetryIn(ActionBody):

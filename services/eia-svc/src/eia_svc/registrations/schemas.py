@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from svc_common.districts import DISTRICT_SCHEMA
 from svc_common.industries import IndustryCode
-from svc_common.types import IncrementTonnes, Tonnes
+from svc_common.types import IncrementTonnes, Tonnes, VisibleText
 from svc_common.uscc import USCC_SCHEMA
 
 #: A USCC and a district as a filing gives them: checked by the screening
@@ -138,7 +138,7 @@ class RegistrationOut(BaseModel):
 
 
 class RevokeIn(BaseModel):
-    # A reason of spaces alone says nothing: stripped, it must still have words.
+    # A reason that shows nothing (spaces, zero-width characters) says nothing.
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Annotated[str, VisibleText(2000)]

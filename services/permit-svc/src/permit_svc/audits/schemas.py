@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
-from svc_common.types import Day, empty, nonempty, when
+from svc_common.types import Day, VisibleText, empty, nonempty, when
 
 from permit_svc.audits.rules import AuditResult, FindingStatus
 
 
 class FindingIn(BaseModel):
-    # A description of spaces alone says nothing: stripped, it must still have words.
+    # A description that shows nothing (spaces, zero-width characters) says nothing.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    description: str = Field(min_length=1, max_length=1000)
+    description: Annotated[str, VisibleText(1000)]
     rectification_deadline: Day
 
 
@@ -32,13 +33,13 @@ class AuditIn(BaseModel):
     )
     result: AuditResult
     findings: list[FindingIn] = Field(default_factory=list, max_length=100)
-    #: Optional; given, it must say something (stripped, not empty).
-    note: str | None = Field(None, min_length=1, max_length=1000)
+    #: Optional; given, it must show something.
+    note: Annotated[str, VisibleText(1000)] | None = None
 
 
 class Rectification(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    note: str | None = Field(None, min_length=1, max_length=1000)
+    note: Annotated[str, VisibleText(1000)] | None = None
 
 
 class FindingOut(BaseModel):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
 from svc_common.errors import FieldValueError
 from svc_common.industries import IndustryCode
-from svc_common.types import null_refused, schema_extra
+from svc_common.types import VisibleText, null_refused, schema_extra
 from svc_common.uscc import USCC, validate_uscc
 
 from permit_svc.enterprises.rules import (
@@ -34,7 +34,7 @@ class EnterpriseIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     uscc: USCC
-    name: str = Field(min_length=1, max_length=200)
+    name: Annotated[str, VisibleText(200)]
     district: DistrictCode = Field(description="GB/T 2260 code of the district")
     industry_code: IndustryCode
     address: str = Field("", max_length=500)
@@ -59,10 +59,10 @@ class EnterpriseChange(BaseModel):
         ),
     )
 
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Annotated[str, VisibleText(200)] | None = None
     address: str | None = Field(None, max_length=500)
     operating_status: OperatingStatus | None = None
-    reason: str | None = Field(None, min_length=1, max_length=500)
+    reason: Annotated[str, VisibleText(500)] | None = None
 
     _not_null = field_validator("name", "address", "operating_status")(null_refused)
 

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.errors import FieldValueError
 from svc_common.events.schemas.permit import CancelReason
 from svc_common.i18n import msg
-from svc_common.types import Day, SignedTonnes, Tonnes, kg_to_tonnes, tonnes_to_kg
+from svc_common.types import (
+    Day,
+    SignedTonnes,
+    Tonnes,
+    VisibleText,
+    kg_to_tonnes,
+    tonnes_to_kg,
+)
 from svc_common.uscc import USCC, validate_uscc
 
 from permit_svc.permits.rules import (
@@ -67,24 +74,24 @@ class PermitApplication(BaseModel):
 class PermitChange(BaseModel):
     """A change (变更): the full new list of permitted amounts and why."""
 
-    # A reason of spaces alone says nothing: stripped, it must still have words.
+    # A reason that shows nothing (spaces, zero-width characters) says nothing.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     pollutants: list[PollutantLimit] = Field(min_length=1, max_length=len(POLLUTANTS))
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Annotated[str, VisibleText(500)]
 
     _unique = field_validator("pollutants")(_unique_pollutants)
 
 
 class Reason(BaseModel):
-    # A reason of spaces alone says nothing: stripped, it must still have words.
+    # A reason that shows nothing (spaces, zero-width characters) says nothing.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Annotated[str, VisibleText(500)]
 
 
 class OptionalReason(BaseModel):
-    # Optional; given, it must say something: stripped, not empty.
+    # Optional; given, it must show something.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    reason: str | None = Field(None, min_length=1, max_length=500)
+    reason: Annotated[str, VisibleText(500)] | None = None
 
 
 class Cancellation(BaseModel):
@@ -92,7 +99,7 @@ class Cancellation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     reason: CancelReason
-    note: str | None = Field(None, min_length=1, max_length=500)
+    note: Annotated[str, VisibleText(500)] | None = None
 
 
 class ExistingPermit(BaseModel):

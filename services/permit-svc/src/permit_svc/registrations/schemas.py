@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from svc_common.types import VisibleText
 from svc_common.uscc import USCC, validate_uscc
 
 from permit_svc.registrations.rules import RegistrationStatus
@@ -27,17 +28,17 @@ class RegistrationFiling(BaseModel):
 class RegistrationChange(BaseModel):
     """A change (变更): the form's new content and why; it must change something."""
 
-    # A reason of spaces alone says nothing: stripped, it must still have words.
+    # A reason that shows nothing (spaces, zero-width characters) says nothing.
     # The form's keys are kept as written, as a filing keeps them.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     details: dict[Annotated[str, StringConstraints(strip_whitespace=False)], Any]
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Annotated[str, VisibleText(500)]
 
 
 class RegistrationCancellation(BaseModel):
-    # A reason of spaces alone says nothing: stripped, it must still have words.
+    # A reason that shows nothing (spaces, zero-width characters) says nothing.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Annotated[str, VisibleText(500)]
 
 
 class RegistrationOut(BaseModel):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.i18n import msg
-from svc_common.types import NonZeroSignedTonnes, SignedTonnes, kg_to_tonnes
+from svc_common.types import NonZeroSignedTonnes, SignedTonnes, VisibleText, kg_to_tonnes
 
 from quota_svc.adjustments.models import Adjustment
 
@@ -16,11 +17,11 @@ class AdjustmentIn(BaseModel):
     """A correction of the pool's credited amount: positive adds, negative
     removes (a reversing entry; the journal is never edited)."""
 
-    # A reason of spaces alone says nothing: stripped, it must still have words.
+    # A reason that shows nothing (spaces, zero-width characters) says nothing.
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     amount_t: NonZeroSignedTonnes
-    note: str = Field(min_length=1, max_length=1000, description="why")
+    note: Annotated[str, VisibleText(1000)] = Field(description="why")
 
     @field_validator("amount_t")
     @classmethod

@@ -12,6 +12,7 @@ from svc_common.types import (
     PositiveTonnes,
     SignedTonnes,
     TotalTonnes,
+    VisibleText,
     kg_to_tonnes,
 )
 
@@ -47,7 +48,7 @@ class BaselineIn(BaseModel):
     effective_at: AwareDateTime | None = Field(
         None, description="default: now; never in the future"
     )
-    note: str | None = Field(None, max_length=500)
+    note: Annotated[str, VisibleText(500, min_length=0)] | None = None
 
     _e = field_validator("effective_at")(_aware)
 
@@ -61,7 +62,7 @@ class TransferIn(BaseModel):
     source: str = Field(pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$")
     target: str = Field(pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$")
     amount_t: PositiveTonnes
-    note: str | None = Field(None, max_length=500)
+    note: Annotated[str, VisibleText(500, min_length=0)] | None = None
 
 
 class BalanceOut(BaseModel):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from svc_common.districts import DistrictCode
-from svc_common.types import PositiveTonnes, Tonnes, kg_to_tonnes
+from svc_common.types import PositiveTonnes, Tonnes, VisibleText, kg_to_tonnes
 from svc_common.uscc import USCC
 
 from quota_svc.ledger import rules
@@ -27,14 +27,14 @@ class ReclaimIn(BaseModel):
     source: Literal["manual", "reduction"] = "manual"
     uscc: USCC | None = None
     permit_id: str | None = Field(None, max_length=100)
-    note: str = Field(min_length=1, max_length=1000, description="what was closed or reduced")
+    note: Annotated[str, VisibleText(1000)] = Field(description="what was closed or reduced")
 
 
 class RejectIn(BaseModel):
-    # A reason of spaces alone says nothing: stripped, it must still have words.
+    # A reason that shows nothing (spaces, zero-width characters) says nothing.
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Annotated[str, VisibleText(1000)]
 
 
 class ReclaimOut(BaseModel):

@@ -68,12 +68,20 @@ def refused_problem(exc: service.ReservationRefused) -> Conflict:
     )
 
 
-def _same_request(r: ReservationRow, body: ReservationIn) -> bool:
+def _same_request(r: ReservationRow, body: ReservationIn, pool_id: str) -> bool:
+    """Whether the project's live hold is what this request asks for: the
+    same pool (district, pollutant, park or priority reserve), increment
+    and enterprise, drawn on the named lot if one is named. `advance` is
+    not compared: it allows a shortfall to be lent, and a hold that exists
+    needs none."""
     return (
         r.status == ReservationStatus.HELD
         and r.district == body.district
         and r.pollutant == body.pollutant
+        and r.pool_id == pool_id
         and r.increment_kg == tonnes_to_kg(body.increment_t)
+        and r.uscc == body.uscc
+        and (body.lot_id is None or all(lot == body.lot_id for lot, _ in r.lots or []))
     )
 
 
@@ -140,7 +148,11 @@ async def create_reservation(
         try:
             done = await service.reserve(s, req, principal, policy, limits, kept.render)
         except service.ProjectAlreadyReserved as exc:  # nothing was written
-            return None, ReservationOut.of(exc.existing), _same_request(exc.existing, body)
+            return (
+                None,
+                ReservationOut.of(exc.existing),
+                _same_request(exc.existing, body, req.pool().id),
+            )
         return done, None, False
 
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
@@ -14,6 +15,7 @@ from svc_common.types import (
     Ratio,
     Tonnes,
     TotalTonnes,
+    VisibleText,
     kg_to_tonnes,
 )
 from svc_common.uscc import USCC
@@ -77,10 +79,10 @@ class AllocateIn(BaseModel):
 
 
 class ReleaseIn(BaseModel):
-    # A reason of spaces alone says nothing: stripped, it must still have words.
+    # A reason that shows nothing (spaces, zero-width characters) says nothing.
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Annotated[str, VisibleText(500)]
 
 
 class ReservationOut(BaseModel):

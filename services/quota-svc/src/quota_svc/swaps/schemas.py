@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from svc_common.districts import DistrictCode
-from svc_common.types import PositiveTonnes, TotalTonnes, kg_to_tonnes
+from svc_common.types import PositiveTonnes, TotalTonnes, VisibleText, kg_to_tonnes
 
 from quota_svc.ledger import rules
 from quota_svc.ledger.schemas import PollutantName
@@ -20,16 +21,16 @@ class SwapIn(BaseModel):
     to_district: DistrictCode = Field(alias="to")
     pollutant: PollutantName = rules.VOCS
     amount_t: PositiveTonnes
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Annotated[str, VisibleText(1000)]
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
 
 class CancelIn(BaseModel):
-    # A reason of spaces alone says nothing: stripped, it must still have words.
+    # A reason that shows nothing (spaces, zero-width characters) says nothing.
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Annotated[str, VisibleText(1000)]
 
 
 class SwapOut(BaseModel):

@@ -8,7 +8,14 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from svc_common.districts import DistrictCode
-from svc_common.types import DecimalText, PositiveTonnes, Ratio, TotalTonnes, kg_to_tonnes
+from svc_common.types import (
+    DecimalText,
+    PositiveTonnes,
+    Ratio,
+    TotalTonnes,
+    VisibleText,
+    kg_to_tonnes,
+)
 from svc_common.uscc import validate_uscc
 
 from quota_svc.ledger import rules
@@ -36,10 +43,10 @@ PriceCny = Annotated[
 class TradeCancelIn(BaseModel):
     """Why a proposed trade is withdrawn or declined (撤回)."""
 
-    # A reason of spaces alone says nothing: stripped, it must still have words.
+    # A reason that shows nothing (spaces, zero-width characters) says nothing.
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Annotated[str, VisibleText(1000)]
 
 
 class TradeIn(BaseModel):

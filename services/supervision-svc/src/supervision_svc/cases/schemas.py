@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
-from svc_common.types import Day, absent, given, when
+from svc_common.types import Day, VisibleText, absent, given, when
 
 Measure = Literal["warning", "fine", "rectification", "permit_suspension"]
 #: The largest fine a district bureau imposes in one decision, with room: a bigger one is a typo.
@@ -81,7 +81,7 @@ class CaseIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     finding_id: str = Field(min_length=1, max_length=36)
-    legal_basis: str = Field(min_length=2, max_length=500)
+    legal_basis: Annotated[str, VisibleText(500, min_length=2)]
     facts: str = Field("", max_length=2000)
     measure: MeasureIn
 
@@ -96,7 +96,7 @@ class DecisionIn(BaseModel):
 class CloseIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    note: str = Field(min_length=1, max_length=2000, description="how it was rectified")
+    note: Annotated[str, VisibleText(2000)] = Field(description="how it was rectified")
 
 
 class CaseOut(BaseModel):

@@ -21,7 +21,7 @@ from svc_common.districts import DistrictCode
 from svc_common.errors import FieldValueError
 from svc_common.guard import SPACES
 from svc_common.i18n import msg
-from svc_common.types import DecimalText, RecordTime
+from svc_common.types import DecimalText, RecordTime, VisibleText
 
 from supervision_svc.validation import USCC, PersonName, Reason
 
@@ -126,7 +126,7 @@ class ComplaintIn(BaseModel):
     lng: Longitude | None = Field(None, description="WGS-84 longitude, ≤ 6 decimals")
     lat: Latitude | None = Field(None, description="WGS-84 latitude, ≤ 6 decimals")
     category: Category
-    description: str = Field(min_length=2, max_length=2000)
+    description: Annotated[str, VisibleText(2000, min_length=2)]
     uscc: USCC | None = Field(None, description="the enterprise complained about, if known")
     complainant: ContactIn = Field(default_factory=ContactIn)
 
@@ -174,7 +174,7 @@ class ComplaintReplyIn(ActionBody):
     """reply (答复): the reply to the complainant."""
 
     action: ClassVar[Action] = "reply"
-    reply: str = Field(min_length=1, max_length=2000)
+    reply: Annotated[str, VisibleText(2000)]
 
 
 class ComplaintCloseIn(ActionBody):
@@ -308,7 +308,7 @@ class ImportedComplaint(BaseModel):
     district: DistrictCode
     address: str = Field(min_length=1, max_length=300)
     category: Category
-    description: str = Field(min_length=2, max_length=2000)
+    description: Annotated[str, VisibleText(2000, min_length=2)]
     uscc: USCC | None = None
     status: Literal["received", "accepted", "closed", "rejected"] = "received"
     accepted_at: RecordTime | None = None

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
 from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
-from svc_common.types import Day, given, null_refused, schema_extra, when
+from svc_common.types import Day, VisibleText, given, null_refused, schema_extra, when
 
 from supervision_svc.validation import PersonName
 
@@ -28,7 +28,7 @@ class DemandIn(BaseModel):
     )
 
     district: DistrictCode
-    title: str = Field(min_length=1, max_length=200)
+    title: Annotated[str, VisibleText(200)]
     detail: str = Field("", max_length=2000)
     source: Source
     source_ref: str | None = Field(

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
 from svc_common.openapi import NON_BLANK
-from svc_common.types import Day, absent, empty, given, nonempty, when
+from svc_common.types import Day, VisibleText, absent, empty, given, nonempty, when
 
 Grade = Literal["A", "B", "C", "D", "leading"]
 Benchmark = Literal["national", "tianjin", "none"]
@@ -95,7 +95,7 @@ class GradeIn(BaseModel):
     industry: str = Field(min_length=1, max_length=100)
     valid_from: Day
     valid_to: Day
-    basis: str = Field(min_length=1, max_length=1000, description="评级依据")
+    basis: Annotated[str, VisibleText(1000)] = Field(description="评级依据")
 
     @model_validator(mode="after")
     def _validity(self) -> GradeIn:
@@ -156,7 +156,7 @@ class PlantPlanIn(BaseModel):
 
     level: Level
     measure: MeasureSpec
-    note: str = Field(min_length=1, max_length=1000)
+    note: Annotated[str, VisibleText(1000)]
 
 
 class PlantPlanOut(BaseModel):

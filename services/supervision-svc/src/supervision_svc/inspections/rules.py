@@ -76,11 +76,6 @@ def draw(weights: dict[str, int], k: int, seed: int) -> list[str]:
     return [uscc for _, uscc in keys[:k]]
 
 
-#: Control and format characters (a zero-width space, a direction mark): a
-#: name holding one looks like another name and is not.
-_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co"})
-
-
 def person_name(name: str) -> str:
     """An inspector's name in the one form: NFKC (full-width letters and
     digits as ASCII ones), spaces around it stripped."""
@@ -90,11 +85,6 @@ def person_name(name: str) -> str:
 def person_key(name: str) -> str:
     """What makes two names the same person's (双人执法 needs two people)."""
     return person_name(name).casefold()
-
-
-def hidden_characters(name: str) -> bool:
-    """True when the name holds a character a reader cannot see (or a tab, a line break)."""
-    return any(unicodedata.category(c) in _HIDDEN for c in name)
 
 
 def assign_inspectors(pool: list[str], drawn: list[str], seed: int) -> dict[str, list[str]]:

@@ -10,11 +10,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
 from svc_common.errors import FieldValueError
+from svc_common.guard import visible_text_problem
 from svc_common.i18n import msg
 from svc_common.openapi import NON_BLANK
-from svc_common.types import DecimalText, RecordTime, empty, nonempty, when
+from svc_common.types import DecimalText, RecordTime, VisibleText, empty, nonempty, when
 
-from supervision_svc.inspections.rules import hidden_characters, person_key, person_name
+from supervision_svc.inspections.rules import person_key, person_name
 from supervision_svc.validation import USCC
 
 Item = Literal[
@@ -45,13 +46,9 @@ def _names(v: list[str]) -> list[str]:
         raise ValueError(
             msg("each inspector is 1 to 100 characters", "每名执法人员为 1 至 100 个字符")
         )
-    if any(hidden_characters(x) for x in names):
-        raise ValueError(
-            msg(
-                "a name holds an invisible or control character",
-                "姓名中含有不可见字符或控制字符",
-            )
-        )
+    for x in names:
+        if problem := visible_text_problem(x, name=True):
+            raise ValueError(problem)
     return names
 
 
@@ -148,7 +145,7 @@ class PlanOut(BaseModel):
 class FindingIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    description: str = Field(min_length=2, max_length=1000)
+    description: Annotated[str, VisibleText(1000, min_length=2)]
     severity: Literal["minor", "serious"] = "minor"
 
 

@@ -1,0 +1,130 @@
+"""The one check of a free text that must say something (a reason, a
+required note, a title, a name): guard.visible_text_problem, the type built
+on it (types.VisibleText) and the pattern the documents state for it."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import pytest
+from pydantic import BaseModel, ConfigDict, ValidationError
+from svc_common import guard, i18n
+from svc_common.types import VisibleText
+
+SAYS_NOTHING = [
+    pytest.param("\u200b", id="zero-width space"),
+    pytest.param("\u200b\u2060", id="zero-width space and word joiner"),
+    pytest.param("\ufeff", id="byte-order mark"),
+    pytest.param("\u00a0", id="no-break space"),
+    pytest.param("\u3000\u3000", id="ideographic spaces"),
+    pytest.param(" \u00a0\u200b\u3000 ", id="spaces around a zero-width space"),
+    pytest.param("\u00ad\u180e\u2063", id="soft hyphen, vowel separator, invisible separator"),
+    pytest.param("\u3164", id="Hangul filler"),
+    pytest.param("\u2800", id="blank braille pattern"),
+    pytest.param("\u0301", id="a combining mark alone"),
+    pytest.param("\ufe0f", id="a variation selector alone"),
+    pytest.param("\U000e0041", id="a tag character"),
+    pytest.param("\ue000", id="private use"),
+    pytest.param("不予受理\u2060", id="ends with a word joiner"),
+    pytest.param("\u200b不予受理", id="begins with a zero-width space"),
+]
+
+SAYS_SOMETHING = [
+    pytest.param("不予受理", id="Chinese"),
+    pytest.param("材料不全，请补正后重新提交。", id="Chinese with punctuation"),
+    pytest.param("closure of the site", id="English"),
+    pytest.param(" 企业关停 ", id="spaces around it"),
+    pytest.param("不予\u200b受理", id="a zero-width space inside"),
+    pytest.param("第一行\n第二行", id="two lines"),
+    pytest.param("cafe\u0301", id="a combining mark after its letter"),
+    pytest.param("\u2764\ufe0f", id="an emoji with its variation selector"),
+    pytest.param("x", id="one character"),
+]
+
+
+@pytest.mark.parametrize("text", SAYS_NOTHING)
+def test_a_text_of_nothing_visible_is_refused(text: str) -> None:
+    assert guard.visible_text_problem(text) is not None
+    assert guard.visible_text_problem(text, name=True) is not None
+
+
+@pytest.mark.parametrize("text", SAYS_SOMETHING)
+def test_a_text_that_shows_something_is_accepted(text: str) -> None:
+    assert guard.visible_text_problem(text) is None
+
+
+def test_a_name_holds_no_hidden_character_anywhere() -> None:
+    assert guard.visible_text_problem("李 华", name=True) is None
+    assert guard.visible_text_problem(" ZHANG Wei ", name=True) is None
+    for name in ("li\u200bhua", "zhang\u202fwei\u2063", "张\t三", "张\u3164三"):
+        assert guard.visible_text_problem(name, name=True) is not None, name
+
+
+def test_the_refusal_speaks_both_languages() -> None:
+    with i18n.use("en"):
+        assert "visible" in (guard.visible_text_problem("\u200b") or "")
+        assert "invisible" in (guard.visible_text_problem("a\u200bb", name=True) or "")
+    with i18n.use("zh"):
+        assert "不可见字符" in (guard.visible_text_problem("\u200b") or "")
+        assert "不可见字符" in (guard.visible_text_problem("a\u200bb", name=True) or "")
+
+
+class _Stripped(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+    reason: Annotated[str, VisibleText(20)]
+    note: Annotated[str, VisibleText(20)] | None = None
+
+
+class _Kept(BaseModel):
+    reason: Annotated[str, VisibleText(20)]
+    note: Annotated[str, VisibleText(20, min_length=0)] | None = None
+
+
+@pytest.mark.parametrize("model", [_Stripped, _Kept])
+@pytest.mark.parametrize("text", SAYS_NOTHING)
+def test_the_type_refuses_naming_the_field(model: type[BaseModel], text: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        model.model_validate({"reason": text})
+    assert [e["loc"] for e in refused.value.errors()] == [("reason",)]
+    if model is _Kept and not text.strip(guard.WHITE_SPACE):
+        # Blank, where an empty note is allowed and spaces are kept: taken as before.
+        assert model.model_validate({"reason": "ok", "note": text}).note == text  # type: ignore[attr-defined]
+        return
+    with pytest.raises(ValidationError) as refused:
+        model.model_validate({"reason": "ok", "note": text})
+    assert [e["loc"] for e in refused.value.errors()] == [("note",)]
+
+
+def test_the_type_keeps_the_value_as_its_model_does() -> None:
+    # A model that strips keeps stripping; one that keeps spaces keeps them.
+    assert _Stripped(reason=" 企业关停 ").reason == "企业关停"
+    assert _Kept(reason=" 企业关停 ").reason == " 企业关停 "
+    assert _Kept(reason="ok", note="").note == ""  # an empty note stays allowed
+    assert _Kept(reason="ok", note="  ").note == "  "  # so does a blank one, kept as sent
+    with pytest.raises(ValidationError):
+        _Kept(reason="   ")  # but a required text that is blank says nothing
+    assert _Stripped(reason="ok").note is None
+    with pytest.raises(ValidationError):
+        _Stripped(reason="x" * 21)
+
+
+def test_the_pattern_says_what_the_check_says() -> None:
+    """The document's pattern refuses and accepts the same texts, in a
+    model that keeps spaces (length left to maxLength) and, bounded, in
+    one that strips them."""
+    kept = re.compile(guard.visible_text_pattern(1))
+    stripped = re.compile(guard.visible_text_pattern(1, 20, stripped=True))
+    name = re.compile(guard.visible_text_pattern(1, 20, name=True, stripped=True))
+    for param in SAYS_NOTHING:
+        text = param.values[0]
+        assert not kept.match(text) and not stripped.match(text), repr(text)
+    for param in SAYS_SOMETHING:
+        text = param.values[0]
+        assert kept.match(text) and stripped.match(text), repr(text)
+    assert name.match("李 华") and not name.match("li\u200bhua")
+    assert stripped.match(" " + "x" * 20 + "\u3000") and not stripped.match("x" * 21)
+    assert re.compile(guard.visible_text_pattern(0, 20, stripped=True)).match("  ")
+    schema = _Kept.model_json_schema()["properties"]["reason"]
+    assert schema["pattern"] == kept.pattern and schema["maxLength"] == 20
+    assert "visible" in schema["description"]

@@ -1,0 +1,87 @@
+"""A reason made of characters a reader cannot see (a zero-width space
+U+200B, a word joiner, a byte-order mark) says nothing: a filing's refusal
+(reject), an approval's or a withdrawal's note when given, and a
+registration's revocation are refused with a 422 naming `reason`, in
+Chinese and in English, and nothing changes (the shared VisibleText)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from ..conftest import count_rows, events_of, filer, filing, officer, registration
+from .test_action_bodies import _trace
+
+INVISIBLE = ("\u200b", "\u200b\u2060", "\ufeff", "\u00a0\u200b\u3000")
+
+
+async def _reviewed(client: httpx.AsyncClient) -> str:
+    """A filing accepted, evaluated and reviewed: a decision is next."""
+    r = await client.post("/eia/filings", json=filing(vocs_increment_t="0"), headers=officer())
+    assert r.status_code == 201, r.text
+    fid = str(r.json()["id"])
+    for step in ("accept", "evaluation-done", "review-done"):
+        r = await client.post(f"/eia/filings/{fid}/{step}", headers=officer())
+        assert r.status_code == 200, (step, r.text)
+    return fid
+
+
+def _refused(r: httpx.Response) -> None:
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json"), r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["reason"], r.text
+
+
+@pytest.mark.parametrize("action", ["reject", "approve", "withdraw"])
+async def test_a_decision_with_an_invisible_reason_is_refused(
+    client: httpx.AsyncClient, action: str
+) -> None:
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    fid = await _reviewed(client)
+    before = await _trace(app, fid)
+    for reason in INVISIBLE:
+        r = await client.post(
+            f"/eia/filings/{fid}/{action}", json={"reason": reason}, headers=officer()
+        )
+        _refused(r)
+    r = await client.post(
+        f"/eia/filings/{fid}/{action}",
+        json={"reason": "\u200b"},
+        headers={**officer(), "accept-language": "en"},
+    )
+    assert "visible character" in r.json()["errors"][0]["message"], r.text
+    r = await client.post(
+        f"/eia/filings/{fid}/{action}",
+        json={"reason": "\u200b"},
+        headers={**officer(), "accept-language": "zh-CN"},
+    )
+    assert "可见字符" in r.json()["errors"][0]["message"], r.text
+    assert await _trace(app, fid) == before
+    r = await client.post(
+        f"/eia/filings/{fid}/{action}", json={"reason": " 不符合\u200b规划 "}, headers=officer()
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["decision_note"] == "不符合\u200b规划", r.text
+
+
+async def test_an_optional_note_may_still_be_left_out_or_empty(client: httpx.AsyncClient) -> None:
+    """approve and withdraw took no note, or an empty one: they still do."""
+    for action, body in (("approve", {}), ("withdraw", {"reason": ""})):
+        fid = await _reviewed(client)
+        r = await client.post(f"/eia/filings/{fid}/{action}", json=body, headers=officer())
+        assert r.status_code == 200, (action, r.text)
+
+
+async def test_a_revocation_with_an_invisible_reason_is_refused(client: httpx.AsyncClient) -> None:
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    r = await client.post("/eia/registrations", json=registration(), headers=filer())
+    assert r.status_code == 201, r.text
+    fid = r.json()["filing_id"]
+    path = f"/eia/registrations/{fid}/revoke"
+    for reason in INVISIBLE:
+        _refused(await client.post(path, json={"reason": reason}, headers=officer()))
+    assert await events_of(app, "eia.registration.revoked.v1") == []
+    r = await client.get(f"/eia/registrations/{fid}", headers=officer())
+    assert r.json()["status"] != "revoked", r.text
+    assert await count_rows(app, "registrations") == 1

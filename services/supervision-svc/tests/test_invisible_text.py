@@ -1,0 +1,117 @@
+"""supervision-svc's reasons and names were checked for invisible
+characters already; its other texts that must say something were not. A
+complaint's description or reply, a demand's title, an enterprise's
+grading basis made of zero-width spaces (U+200B) or other characters a
+reader cannot see is a 422 naming the field, in Chinese and in English, and
+writes nothing; and a reason of combining marks alone, which the old check
+let through, is refused like one of zero-width spaces (svc_common's
+VisibleText, the one mechanism for every service)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+from svc_common import clock
+from svc_common.tables import AuditEntry, OutboxRow
+
+from .conftest import DONGLI, T0, Service, officer
+from .test_complaints_api import complaint
+
+INVISIBLE = ("\u200b", "\u200b\u2060", "\ufeff\ufeff", " \u3164 ")
+
+
+async def _writes(svc: Service) -> tuple[int, int]:
+    async with svc.db.session() as s:
+        audits = await s.scalar(select(func.count()).select_from(AuditEntry))
+        events = await s.scalar(select(func.count()).select_from(OutboxRow))
+    return int(audits or 0), int(events or 0)
+
+
+def _refused(r: Any, field: str) -> None:
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json"), r.text
+    assert [e["field"] for e in r.json()["errors"]] == [field], r.text
+
+
+async def test_a_complaint_of_invisible_text_is_refused(svc: Service) -> None:
+    with clock.using(clock.ManualClock(T0)):
+        before = await _writes(svc)
+        for text in INVISIBLE:
+            r = await svc.http.post(
+                "/supervision/complaints", json=complaint(description=text), headers=officer()
+            )
+            _refused(r, "description")
+        assert await _writes(svc) == before
+        r = await svc.http.post("/supervision/complaints", json=complaint(), headers=officer())
+        assert r.status_code == 201, r.text
+        url = f"/supervision/complaints/{r.json()['complaint']['id']}"
+        # Combining marks alone (an acute accent, a variation selector) show nothing.
+        for reason in ("\u0301", "\ufe0f\ufe0f"):
+            r = await svc.http.post(f"{url}/reject", json={"reason": reason}, headers=officer())
+            _refused(r, "reason")
+        assert (await svc.http.post(f"{url}/accept", headers=officer())).status_code == 200
+        r = await svc.http.post(f"{url}/assign", json={"officer": "李华"}, headers=officer())
+        assert r.status_code == 200, r.text
+        before = await _writes(svc)
+        r = await svc.http.post(
+            f"{url}/reply",
+            json={"reply": "\u200b"},
+            headers={**officer(), "Accept-Language": "en"},
+        )
+        _refused(r, "reply")
+        assert "visible character" in r.json()["errors"][0]["message"]
+        r = await svc.http.post(
+            f"{url}/reply",
+            json={"reply": "\u200b"},
+            headers={**officer(), "Accept-Language": "zh-CN"},
+        )
+        _refused(r, "reply")
+        assert "可见字符" in r.json()["errors"][0]["message"]
+        assert await _writes(svc) == before
+        assert (await svc.http.get(url, headers=officer())).json()["replied_at"] is None
+
+
+async def test_a_demand_of_invisible_title_is_refused_alone_or_in_an_import(
+    svc: Service,
+) -> None:
+    item = {
+        "district": DONGLI,
+        "title": "\u200b",
+        "source": "visit",
+        "owner": "王局",
+        "deadline": "2026-12-06",
+    }
+    with clock.using(clock.ManualClock(T0)):
+        before = await _writes(svc)
+        r = await svc.http.post("/supervision/demands", json=item, headers=officer())
+        _refused(r, "title")
+        assert await _writes(svc) == before
+        r = await svc.http.post(
+            "/supervision/demands:import",
+            content=json.dumps(item, ensure_ascii=False).encode(),
+            headers={**officer(), "content-type": "application/x-ndjson"},
+        )
+        assert r.json()["totals"]["error"] == 1, r.text
+        assert r.json()["results"][0]["errors"][0]["field"] == "title"
+        r = await svc.http.get(f"/supervision/demands?district={DONGLI}", headers=officer())
+        assert r.json()["items"] == [], r.text
+
+
+async def test_a_grade_of_invisible_basis_is_refused(svc: Service) -> None:
+    uscc = await svc.enterprise(9101)
+    with clock.using(clock.ManualClock(T0)):
+        before = await _writes(svc)
+        body = {
+            "grade": "A",
+            "industry": "工业涂装",
+            "basis": "\u2060",
+            "valid_from": "2026-01-01",
+            "valid_to": "2026-12-31",
+        }
+        r = await svc.http.put(f"/supervision/grades/{uscc}", json=body, headers=officer())
+        _refused(r, "basis")
+        assert await _writes(svc) == before
+        r = await svc.http.get(f"/supervision/grades/{uscc}", headers=officer())
+        assert r.status_code == 404 or r.json().get("grade") is None, r.text
