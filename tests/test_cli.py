@@ -35,6 +35,7 @@ def test_token_refuses_what_would_be_a_mistake() -> None:
     assert claims["districts"] == ["120115", "120119"] and claims["role"] == "officer"
     for args, why in (
         (["--role", "admin", "--district", "999999"], "not districts of the city"),
+        (["--role", "admin", "--district", "110101"], "not districts of the city"),
         (["--role", "officer"], "an officer acts in named districts"),
         (["--role", "admin", "--hours", "0"], "between 1 and 720"),
         (["--role", "admin", "--hours", "-5"], "between 1 and 720"),
@@ -47,10 +48,25 @@ def test_token_refuses_what_would_be_a_mistake() -> None:
     assert investment.exit_code == 0
 
 
-@pytest.mark.parametrize("sub", ["a" * 500, "system", " ", "li\nhua", "li\u202ehua"])
+@pytest.mark.parametrize(
+    "sub",
+    [
+        "a" * 500,
+        "system",
+        " ",
+        "li\nhua",
+        "li\u202ehua",
+        "zhao.qiang ",
+        "li.hua\u00a0",
+        "li.hua\u200b",
+        "\uff4c\uff49.\uff48\uff55\uff41",
+        "l\u0456.hua",
+    ],
+)
 def test_token_refuses_a_subject_every_service_would_refuse(sub: str) -> None:
-    """`--sub` of 500 characters (or `system`, a line break…) printed a token
-    every service then answered 401 令牌的主体（sub）无效."""
+    """`--sub` of 500 characters (or `system`, a line break, a trailing or
+    zero-width space, full-width letters, a Cyrillic і among Latin ones…)
+    printed a token every service then answered 401 令牌的主体（sub）无效."""
     r = runner.invoke(app, ["token", "--role", "admin", "--sub", sub])
     assert r.exit_code == 2, r.output
     assert "--sub" in r.output and "主体" in r.output, r.output
