@@ -35,6 +35,7 @@ def test_token_refuses_what_would_be_a_mistake() -> None:
     assert claims["districts"] == ["120115", "120119"] and claims["role"] == "officer"
     for args, why in (
         (["--role", "admin", "--district", "999999"], "not districts of the city"),
+        (["--role", "admin", "--district", "110101"], "not districts of the city"),
         (["--role", "officer"], "an officer acts in named districts"),
         (["--role", "admin", "--hours", "0"], "between 1 and 720"),
         (["--role", "admin", "--hours", "-5"], "between 1 and 720"),
@@ -47,10 +48,25 @@ def test_token_refuses_what_would_be_a_mistake() -> None:
     assert investment.exit_code == 0
 
 
-@pytest.mark.parametrize("sub", ["a" * 500, "system", " ", "li\nhua", "li\u202ehua"])
+@pytest.mark.parametrize(
+    "sub",
+    [
+        "a" * 500,
+        "system",
+        " ",
+        "li\nhua",
+        "li\u202ehua",
+        "zhao.qiang ",
+        "li.hua\u00a0",
+        "li.hua\u200b",
+        "\uff4c\uff49.\uff48\uff55\uff41",
+        "l\u0456.hua",
+    ],
+)
 def test_token_refuses_a_subject_every_service_would_refuse(sub: str) -> None:
-    """`--sub` of 500 characters (or `system`, a line break…) printed a token
-    every service then answered 401 令牌的主体（sub）无效."""
+    """`--sub` of 500 characters (or `system`, a line break, a trailing or
+    zero-width space, full-width letters, a Cyrillic і among Latin ones…)
+    printed a token every service then answered 401 令牌的主体（sub）无效."""
     r = runner.invoke(app, ["token", "--role", "admin", "--sub", sub])
     assert r.exit_code == 2, r.output
     assert "--sub" in r.output and "主体" in r.output, r.output
@@ -267,15 +283,128 @@ def test_migrate_creates_the_embedded_databases(tmp_path: Path) -> None:
 
 
 def test_an_exported_csv_never_runs_a_filed_name_as_a_formula() -> None:
-    """What people open is quoted; what the CLI uploads for an import is not
-    (the service would store the quote)."""
+    """What people open is quoted; what the CLI uploads for an import is
+    quoted alike, and the service's reader takes the quote off again, so
+    the service stores the name as it was (an apostrophe of its own too)."""
+    from svc_common.uploads import parse_upload
+
     from bureau.commands.common import rows_to_csv, rows_to_csv_for_people
 
     rows = [{"enterprise_name": '=HYPERLINK("http://evil/")', "vocs_t": "-3.000", "uscc": "9112"}]
     shown = rows_to_csv_for_people(rows).decode().splitlines()[1]
     assert shown == '"\'=HYPERLINK(""http://evil/"")",-3.000,9112'
-    sent = rows_to_csv([{"name": "@家环保科技", "phone": "+86 22 5555 0101", "note": "-"}])
-    assert sent.decode().splitlines()[1] == "@家环保科技,+86 22 5555 0101,-"
+    row = {"name": "@家环保科技", "phone": "+86 22 5555 0101", "note": "-", "own": "'=x"}
+    sent = rows_to_csv([row])
+    assert sent.decode().splitlines()[1] == "'@家环保科技,'+86 22 5555 0101,'-,''=x"
+    assert [r.data for r in parse_upload("text/csv", sent, max_rows=10)] == [row]
+
+
+#: Names the CSV-injection guard escapes, and names with an apostrophe of
+#: their own (which it escapes too, or leaves alone), by serial number.
+_GUARDED = {
+    701: "=1+1",
+    702: "@SUM(1,2)",
+    703: "+86 热线",
+    704: "-某企业",
+    705: "'=已有撇号",
+    706: "'撇号在前",
+    707: "''两个撇号",
+}
+
+
+def _named(server: EmbeddedServer) -> dict[str, str]:
+    got = {}
+    for n in _GUARDED:
+        r = httpx.get(
+            f"{server.url}/permit/enterprises/{make_uscc('120116', n)}",
+            headers=testing.auth("admin"),
+        )
+        assert r.status_code == 200, r.text
+        got[make_uscc("120116", n)] = r.json()["name"]
+    return got
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_export_and_import_keep_a_name_the_formula_guard_escapes(
+    server: EmbeddedServer, tmp_path: Path, suffix: str
+) -> None:
+    """`bureau export enterprises` writes `=1+1` as `'=1+1`; `bureau import`
+    (and `/permit/enterprises:import`) took the `'` for part of the name, so
+    each round trip added one (`'@SUM(1,2)`, then `''@SUM(1,2)`). Exported
+    and imported twice, the files are identical and no name changed."""
+    for n, name in _GUARDED.items():
+        r = httpx.post(
+            f"{server.url}/permit/enterprises",
+            json={
+                "uscc": make_uscc("120116", n),
+                "name": name,
+                "district": "120116",
+                "industry_code": "2641",
+            },
+            headers=testing.auth("admin"),
+        )
+        assert r.status_code in (201, 409), r.text
+    expected = {make_uscc("120116", n): name for n, name in _GUARDED.items()}
+    # A test before may have imported them already: start from the names.
+    for uscc, name in expected.items():
+        r = httpx.patch(
+            f"{server.url}/permit/enterprises/{uscc}",
+            json={"name": name},
+            headers=testing.auth("admin"),
+        )
+        assert r.status_code == 200 or "没有变化" in r.text, r.text
+    assert _named(server) == expected
+    exports = []
+    for round_trip in range(3):
+        out = tmp_path / f"enterprises-{round_trip}{suffix}"
+        r = runner.invoke(
+            app,
+            [
+                "export",
+                "enterprises",
+                "--district",
+                "120116",
+                "--out",
+                str(out),
+                "--api",
+                server.url,
+            ],
+        )
+        assert r.exit_code == 0, r.output
+        exports.append(out.read_bytes())
+        if suffix == ".csv":
+            text = out.read_text(encoding="utf-8-sig")
+            assert "'=1+1" in text and "''=1+1" not in text
+        r = runner.invoke(app, ["import", "enterprises", str(out), "--api", server.url])
+        assert r.exit_code == 0, r.output
+        assert _named(server) == expected
+    if suffix == ".csv":
+        assert exports[0] == exports[1] == exports[2]
+    else:
+        sheets = [
+            list(
+                load_workbook(io.BytesIO(x), read_only=True)
+                .worksheets[0]
+                .iter_rows(values_only=True)
+            )
+            for x in exports
+        ]
+        assert sheets[0] == sheets[1] == sheets[2]
+    # The service itself reads the CLI's export as the CLI does.
+    r = httpx.post(
+        f"{server.url}/permit/enterprises:import",
+        content=(tmp_path / "enterprises-0.csv").read_bytes()
+        if suffix == ".csv"
+        else (tmp_path / "enterprises-0.xlsx").read_bytes(),
+        headers={
+            **testing.auth("admin"),
+            "content-type": "text/csv"
+            if suffix == ".csv"
+            else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert _named(server) == expected
 
 
 def test_quota_check_with_a_refused_amount_is_a_usage_error(server: EmbeddedServer) -> None:

@@ -33,7 +33,8 @@ JIZHOU = "120119"
 SECRET = testing.DISTRIBUTED_SECRET
 ADMIN = testing.auth("admin", sub="admin.city", secret=SECRET)
 OFFICER = testing.auth("officer", [JIZHOU], sub="zhang.wei", secret=SECRET)  # 蓟州区 officer
-#: A second 蓟州区 officer: the reclaim of a permit zhang.wei cancelled is his.
+#: A second 蓟州区 officer: the reclaim of a permit zhang.wei cancelled is his,
+#: as are the decisions on the filings zhang.wei entered (four eyes).
 CHECKER = testing.auth("officer", [JIZHOU], sub="chen.jing", secret=SECRET)
 INVESTMENT = testing.auth("investment", sub="zhao.investment", secret=SECRET)
 
@@ -207,11 +208,11 @@ async def _story(
         for step in ("evaluation-done", "review-done"):
             r = await eia.post(f"/eia/filings/{f['id']}/{step}", headers=OFFICER)
             assert r.status_code == 200, r.text
-    r = await eia.post(f"/eia/filings/{third['id']}/approve", headers=OFFICER)
+    r = await eia.post(f"/eia/filings/{third['id']}/approve", headers=CHECKER)
     assert r.status_code == 409, "a blocked filing must not be approved"
 
     for f in (first, second):
-        r = await eia.post(f"/eia/filings/{f['id']}/approve", headers=OFFICER)
+        r = await eia.post(f"/eia/filings/{f['id']}/approve", headers=CHECKER)
         assert r.status_code == 200, r.text
 
     # Another closure brings 2.5 t; the officer retries the blocked filing.
@@ -220,7 +221,7 @@ async def _story(
     assert r.status_code == 200, r.text
     third = await _wait_quota(eia, third["id"], lambda s: s not in ("pending", "blocked"))
     assert third["quota_status"] == "secured", third
-    r = await eia.post(f"/eia/filings/{third['id']}/approve", headers=OFFICER)
+    r = await eia.post(f"/eia/filings/{third['id']}/approve", headers=CHECKER)
     assert r.status_code == 200, r.text
 
     # Every service agrees.

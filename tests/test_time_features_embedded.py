@@ -29,6 +29,8 @@ BAODI = "120115"
 ADMIN = testing.auth("admin", sub="admin.zhang")
 OFFICER = testing.auth("officer", [JIZHOU, BAODI], sub="officer.wang")
 FILER = testing.auth("filer", sub="filer.machine-1")
+#: Who decides the filings OFFICER entered for their applicants (four eyes).
+DECIDER = testing.auth("officer", [JIZHOU, BAODI], sub="officer.chen")
 #: 2026-03-02 09:00 in Beijing.
 START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -111,7 +113,8 @@ async def act(
     status: int = 200,
     json: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    r = await c.post(f"/eia/filings/{fid}/{action}", headers=OFFICER, json=json)
+    who = DECIDER if action in ("approve", "reject") else OFFICER
+    r = await c.post(f"/eia/filings/{fid}/{action}", headers=who, json=json)
     assert r.status_code == status, r.text
     return dict(r.json())
 

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from svc_common.auth import MAX_SUB_LENGTH, RESERVED_SUBS, subject_ok
+from svc_common.auth import MAX_SUB_LENGTH, RESERVED_SUBS, name_ok, subject_ok, subject_problem
 from svc_common.districts import DISTRICTS
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import ROLES, mint_token
@@ -129,11 +129,14 @@ def token(
     if sub and not subject_ok(sub):
         # The services' own rule (svc_common.auth): a token they would all
         # answer 401 令牌的主体（sub）无效 is not printed.
+        why = subject_problem(sub) if name_ok(sub) else None
         raise typer.BadParameter(
-            f"主体无效：须为 1 至 {MAX_SUB_LENGTH} 个字符，不含控制字符或换行，"
+            f"主体无效：须为 1 至 {MAX_SUB_LENGTH} 个字符，不含控制字符、换行、空格或不可见字符，"
+            "为 NFKC 规范形式、不混用多种字母文字，"
             f"且不能是保留名 {', '.join(sorted(RESERVED_SUBS))} "
             f"(not a subject the services accept: 1 to {MAX_SUB_LENGTH} characters, "
-            "no control characters or line breaks, not a reserved name)",
+            "no control characters, line breaks, spaces or invisible characters, in NFKC form, "
+            "the letters of one script, not a reserved name" + (f"; {why}" if why else "") + ")",
             param_hint="--sub",
         )
     if not districts and role == "officer":

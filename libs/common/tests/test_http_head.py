@@ -108,6 +108,38 @@ async def test_a_head_past_the_bound_is_refused(port: tuple[int, str], pieces: b
     assert answer.startswith(b"HTTP/1.1 431"), answer[:80]
 
 
+async def test_the_431_is_a_problem_like_every_other(port: tuple[int, str]) -> None:
+    """The 431 had an English title only and neither `instance` nor
+    `request_id`: its title is in both languages, Chinese first, as its
+    detail; it names the request's path and an id (the caller's safe
+    X-Request-ID, or a new one), echoed in X-Request-ID as every answer's."""
+    p, kind = port
+    if kind == "h11":
+        pytest.skip("h11 answers its own bound itself")
+    big = b"x-junk: " + b"a" * (MAX_HEAD_BYTES + 16384) + b"\r\n"
+    for given, path in ((b"", b"/quota/pools?x=1"), (b"x-request-id: rq-431\r\n", b"/a/b")):
+        answer = await _exchange(p, _get(given + big, path=path))
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 431"), answer[:80]
+        problem = json.loads(body)
+        assert problem["title"] == "请求头过大 / Request header fields too large"
+        assert problem["detail"].startswith("请求行与请求头合计过大")
+        assert problem["instance"] == path.split(b"?")[0].decode()
+        rid = problem["request_id"]
+        assert rid == "rq-431" if given else len(rid) == 36, rid
+        assert f"x-request-id: {rid}".encode() in head
+    # A request line past the bound: no path to repeat, an id all the same.
+    answer = await _exchange(p, _get(path=b"/?q=" + b"b" * (MAX_HEAD_BYTES + 1)))
+    problem = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert problem["status"] == 431 and problem["request_id"]
+    # An unreadable request: its 400 the same way.
+    answer = await _exchange(p, b"GET /a b HTTP/1.1\r\nhost: x\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), answer[:80]
+    problem = json.loads(body)
+    assert problem["title"].startswith("请求有误") and problem["request_id"]
+
+
 async def test_heads_within_the_bound_and_large_bodies_pass(port: tuple[int, str]) -> None:
     p, kind = port
     if kind == "h11":

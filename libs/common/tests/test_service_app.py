@@ -803,6 +803,120 @@ async def test_a_token_with_a_huge_exp_or_an_unkeepable_sub_is_a_401_writing_not
         assert r.status_code == 201 and "idempotent-replayed" not in r.headers
 
 
+LOOK_ALIKE_SUBS = [
+    "zhao.qiang ",
+    " zhao.qiang",
+    "li.hua\u00a0",
+    "li.hua\u200b",
+    "li\u2060.hua",
+    "li.hua\u3164",
+    "li.hua\u1160",
+    "li.hua\ufe0f",
+    "\uff4c\uff49.\uff48\uff55\uff41",  # ｌｉ.ｈｕａ, full width
+    "l\u0456.hua",  # a Cyrillic і among Latin letters
+    "\u03bffficer",  # a Greek omicron among Latin letters
+    "li hua",
+    "li.hu\u0061\u0301",  # á decomposed: not NFKC
+]
+
+
+async def test_a_token_with_a_second_spelling_of_a_name_is_a_401(db_url: str) -> None:
+    """One person with a second, slightly different `sub` (a trailing
+    space, a no-break or zero-width space, full-width letters, a Cyrillic
+    і among Latin letters) approved their own request: the four-eyes rules
+    compared subs as exact strings. A sub not in its one canonical form is
+    refused at the door, as any bad sub is; names in one alphabet, with Han
+    characters beside or not, and any case, are let in."""
+    soon = int(time.time()) + 600
+    body = {"text": "x", "district": "120119"}
+    async with testing.running(demo_app(db_url)) as c:
+        for sub in LOOK_ALIKE_SUBS:
+            token = jwt.encode(
+                {"sub": sub, "role": "officer", "districts": ["120119"], "exp": soon},
+                DEV_JWT_SECRET,
+            )
+            h = {"Authorization": f"Bearer {token}", "Accept-Language": "zh"}
+            r = await c.post("/demo/notes", json=body, headers=h)
+            assert r.status_code == 401, (sub, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["detail"] == "令牌的主体（sub）无效", r.text
+        for sub in ("li.hua", "Li.Hua", "张三", "user-张", "李华.li-hua", "иван.петров", "o'brien"):
+            h = testing.auth("officer", ["120119"], sub=sub)
+            r = await c.post("/demo/notes", json=body, headers=h)
+            assert r.status_code == 201, (sub, r.text)
+
+
+def test_same_person_reads_a_name_in_any_case_and_form() -> None:
+    from svc_common.auth import same_person, subject_ok
+
+    assert same_person("li.hua", "Li.Hua") and same_person("LI.HUA", "li.hua")
+    assert same_person("li.hua", "\uff4c\uff49.\uff48\uff55\uff41")
+    assert same_person("li.hua ", "li.hua\u200b")
+    assert same_person("straße", "STRASSE")
+    assert not same_person("li.hua", "li.hu")
+    assert not same_person("li.hua", "chen.jing")
+    assert not same_person(None, "li.hua") and not same_person(None, None)
+    assert all(not subject_ok(s) for s in LOOK_ALIKE_SUBS)
+
+
+async def test_a_token_for_a_district_not_of_the_city_is_a_401(db_url: str) -> None:
+    """`districts: ["110101"]` (Beijing's) or `["999999"]` was let in, every
+    list answered empty: the claim is refused as any bad districts claim is."""
+    soon = int(time.time()) + 600
+    async with testing.running(demo_app(db_url)) as c:
+        for districts in (["110101"], ["999999"], ["120119", "999999"]):
+            for role in ("officer", "auditor"):
+                token = jwt.encode(
+                    {"sub": "li.hua", "role": role, "districts": districts, "exp": soon},
+                    DEV_JWT_SECRET,
+                )
+                h = {"Authorization": f"Bearer {token}", "Accept-Language": "zh"}
+                r = await c.get("/demo/audit", headers=h)
+                assert r.status_code == 401, (districts, r.text)
+                assert r.headers["content-type"].startswith("application/problem+json")
+                assert r.json()["detail"] == "districts 声明必须是 GB/T 2260 区划代码的列表"
+        h = testing.auth("officer", ["120119"])
+        r = await c.post("/demo/notes", json={"text": "x", "district": "120119"}, headers=h)
+        assert r.status_code == 201, r.text
+
+
+async def test_a_token_with_a_string_moment_or_a_key_given_twice_is_a_401(
+    db_url: str,
+) -> None:
+    """`exp` as a string of digits was read as a moment (PyJWT's int()),
+    and a payload giving `role` twice was read as its last (`admin`):
+    each is a 401 "the token is not valid", nothing written."""
+    soon = int(time.time()) + 600
+    base = {"sub": "li.hua", "role": "officer", "districts": ["120119"], "exp": soon}
+    tokens = [
+        jwt.encode({**base, "exp": str(soon)}, DEV_JWT_SECRET),
+        jwt.encode({**base, "nbf": "0"}, DEV_JWT_SECRET),
+        jwt.encode({**base, "iat": str(soon - 10)}, DEV_JWT_SECRET),
+        jwt.encode({**base, "exp": True}, DEV_JWT_SECRET),
+    ]
+    for payload in (
+        f'{{"sub":"li.hua","role":"officer","role":"admin","exp":{soon}}}',
+        f'{{"sub":"li.hua","role":"admin","districts":["120119"],"districts":[],"exp":{soon}}}',
+        '{"sub":"li.hua","role":"officer","districts":["120119"],"exp":NaN}',
+    ):
+        tokens.append(jwt.api_jws.encode(payload.encode(), DEV_JWT_SECRET, algorithm="HS256"))
+    body = {"text": "x", "district": "120119"}
+    async with testing.running(demo_app(db_url)) as c:
+        for i, token in enumerate(tokens):
+            h = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"t-{i}"}
+            r = await c.post("/demo/notes", json=body, headers={**h, "Accept-Language": "zh"})
+            assert r.status_code == 401, (i, r.text)
+            assert r.json()["detail"] == "令牌无效", r.text
+            r = await c.get("/demo/audit", headers={**h, "Accept-Language": "en"})
+            assert r.status_code == 401 and "not valid" in r.json()["detail"], r.text
+        r = await c.get("/demo/audit", headers=testing.auth("auditor"))
+        assert r.json()["items"] == []
+        # The same, with numbers and each key once, is let in.
+        ok = jwt.encode({**base, "nbf": soon - 600, "iat": soon - 600.5}, DEV_JWT_SECRET)
+        r = await c.post("/demo/notes", json=body, headers={"Authorization": f"Bearer {ok}"})
+        assert r.status_code == 201, r.text
+
+
 async def test_idempotency_key_replays_and_rejects_reuse(db_url: str) -> None:
     async with testing.running(demo_app(db_url)) as c:
         h = testing.auth("officer", ["120119"], idem="k-1")

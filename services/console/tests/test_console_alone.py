@@ -190,7 +190,7 @@ async def test_a_user_whose_sub_is_past_ascii_can_act(
     for sub, key in [
         ("li.hua", f"console:li.hua:{idem}"),
         ("李华", f"console:%E6%9D%8E%E5%8D%8E:{idem}"),
-        ("wu lei%", f"console:wu%20lei%25:{idem}"),
+        ("wu.lei%", f"console:wu.lei%25:{idem}"),
     ]:
         chosen = DevUser("someone", sub, "某人", "officer", ("120119",))
         monkeypatch.setattr(router, "dev_user", lambda _, u=chosen: u)
@@ -1206,6 +1206,42 @@ async def test_a_rejection_without_a_reason_is_not_sent(
     )
     assert r.status_code == 422 and "请填写原因" in r.text
     assert not [c for c in stub.calls if c.method == "POST"]
+
+
+async def test_a_submitter_s_decision_refused_by_four_eyes_is_said(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """eia-svc refuses the decision of a filing to the officer who submitted
+    it (409, four eyes): the workbench says the service's words, not that
+    someone else handled it."""
+    csrf = await sign_in(client, "officer-jizhou")
+    detail = (
+        "四眼原则：环评文件 f1 由 li.hua 代为提交，"
+        "提交人不得批准或不予批准，须由其他审批人员作出决定"
+    )
+    problem = {
+        "type": "urn:envbureau:problem:conflict",
+        "title": "冲突",
+        "status": 409,
+        "detail": detail,
+        "reason": "submitter_decides",
+        "submitted_by": "li.hua",
+    }
+    stub.on(
+        "POST",
+        "/eia/filings/f1/approve",
+        lambda _r: httpx.Response(
+            409, json=problem, headers={"content-type": "application/problem+json"}
+        ),
+    )
+    form = {"op": "filing", "id": "f1", "action": "approve", "idem": "k" * 16}
+    r = await client.post(
+        "/console/workbench/act",
+        data={**form, "reason": "同意", "csrf_token": csrf},
+        headers={"HX-Request": "true"},
+    )
+    assert r.status_code == 409, r.text
+    assert "四眼原则" in r.text and "其他人办理" not in r.text
 
 
 async def test_each_filing_action_is_sent_only_what_it_takes(

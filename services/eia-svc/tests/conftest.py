@@ -77,6 +77,12 @@ def officer(district: str = JIZHOU) -> dict[str, str]:
     return testing.auth("officer", [district], sub=f"officer.{district}")
 
 
+def clerk(district: str = JIZHOU) -> dict[str, str]:
+    """An officer who enters filings for applicants (代为提交): four eyes,
+    another officer (`officer`) decides them."""
+    return testing.auth("officer", [district], sub=f"clerk.{district}")
+
+
 def admin() -> dict[str, str]:
     return testing.auth("admin")
 

@@ -11,7 +11,7 @@ from permit_svc.calendar import local_today
 from svc_common import testing
 from svc_common.types import utcnow
 
-from .conftest import BAODI, Service
+from .conftest import BAODI, JIZHOU, Service
 
 OFFICER = testing.auth("officer", [BAODI])
 NDJSON = {**OFFICER, "content-type": "application/x-ndjson"}
@@ -115,3 +115,51 @@ async def test_coverage_and_audit_progress_agree_on_a_closed_holder(svc: Service
     assert (progress["audited"], progress["not_audited"]) == (1, 1)
     assert progress["audited_percent"] == "50.0"
     assert progress["permits_of_closed_sources"] == 1
+
+
+async def test_an_import_row_of_another_district_is_told_only_that(svc: Service) -> None:
+    """An officer of 宝坻 importing rows for 蓟州 enterprises was told that
+    one had closed (该企业已关停…), another was under registration
+    (实行登记管理…), a third held a registration, before (instead of) that
+    it was not theirs: each such row gets the district refusal alone, in
+    both imports; the officer's own rows are answered as before."""
+    closed = await svc.enterprise(61, industry="2641", operating_status="closed", district=JIZHOU)
+    registered_kind = await svc.enterprise(62, industry="2921", district=JIZHOU)
+    permit_kind = await svc.enterprise(63, industry="2641", district=JIZHOU)
+    own_closed = await svc.enterprise(64, industry="2641", operating_status="closed")
+    jizhou = testing.auth("officer", [JIZHOU])
+    r = await svc.http.post("/permit/registrations", json={"uscc": registered_kind}, headers=jizhou)
+    assert r.status_code == 201, r.text
+    past = {**_permit_row(permit_kind), "valid_to": "2000-01-01", "valid_from": "1999-01-01"}
+    uploads = {
+        "/permit/permits:import": [
+            _permit_row(closed),
+            _permit_row(registered_kind),
+            past,
+            _permit_row(own_closed),
+        ],
+        "/permit/registrations:import": [
+            {"uscc": closed},
+            {"uscc": registered_kind},
+            {"uscc": permit_kind},
+            {"uscc": own_closed},
+        ],
+    }
+    for path, rows in uploads.items():
+        upload = "\n".join(json.dumps(row) for row in rows).encode()
+        said = (("zh-CN", "不在您负责的区内"), ("en", "is not in one of your districts"))
+        for lang, words in said:
+            r = await svc.http.post(
+                path, content=upload, headers={**NDJSON, "Accept-Language": lang}
+            )
+            assert r.status_code == 200, r.text
+            results = r.json()["results"]
+            assert [x["result"] for x in results] == ["error"] * 4, (path, results)
+            for x in results[:3]:
+                assert [(e["field"], e["message"]) for e in x["errors"]] == [("uscc", words)], (
+                    path,
+                    x,
+                )
+            # The officer's own enterprise: why it may not, as before.
+            assert words not in results[3]["errors"][0]["message"], results[3]
+    assert await svc.events("permit.issued.v1") == []

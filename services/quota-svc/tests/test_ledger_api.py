@@ -267,6 +267,31 @@ async def test_manual_reclaim_needs_a_second_officer(quota: Quota) -> None:
     assert (confirmed["source"], confirmed["confirmed_by"]) == ("reduction", "officer.zhao")
 
 
+async def test_the_proposer_under_another_case_of_their_sub_is_the_proposer(
+    quota: Quota,
+) -> None:
+    """Four eyes compared subs as exact strings: `Admin.Zhang` approved
+    what `admin.zhang` proposed, `Officer.Wang` confirmed what
+    `officer.wang` entered. A sub is one person's in any case
+    (svc_common.auth.same_person); nothing is written."""
+    await quota.baseline(JIZHOU, "10")
+    base = f"/quota/pools/{JIZHOU}/VOCs/adjustments"
+    r = await quota.client.post(base, json={"amount_t": "-2", "note": "double"}, headers=ADMIN)
+    adj = r.json()["id"]
+    for sub in ("Admin.Zhang", "ADMIN.ZHANG"):
+        h = testing.auth("admin", sub=sub)
+        for action in ("approve", "reject"):
+            same = await quota.client.post(f"{base}/{adj}/{action}", headers=h)
+            assert same.status_code == 409 and "four eyes" in same.json()["detail"], same.text
+    assert (await quota.availability(JIZHOU))["credited_t"] == "10.000"
+    body = {"district": JIZHOU, "amount_t": "1.2", "source": "manual", "note": "关停"}
+    rid = (await quota.client.post("/quota/reclaims", json=body, headers=OFFICER)).json()["id"]
+    h = testing.auth("officer", [JIZHOU], sub="Officer.Wang")
+    same = await quota.client.post(f"/quota/reclaims/{rid}/confirm", headers=h)
+    assert same.status_code == 409 and "four eyes" in same.json()["detail"], same.text
+    assert (await quota.availability(JIZHOU))["reclaimed_t"] == "0.000"
+
+
 async def test_priority_reserve_moves_are_admin_only(quota: Quota) -> None:
     await quota.baseline(JIZHOU, "10")
     url = f"/quota/pools/{JIZHOU}/VOCs/transfers"

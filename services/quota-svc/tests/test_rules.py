@@ -118,6 +118,43 @@ def test_four_eyes_for_every_candidate_a_person_gave_rise_to() -> None:
         reclaim_rules.check_four_eyes(source, "officer.wang", "officer.zhao")
 
 
+def test_four_eyes_reads_one_person_in_any_case_and_width() -> None:
+    """Every four-eyes rule of quota-svc compares with same_person: a sub
+    in another case or in full-width letters is the same officer."""
+    from quota_svc.adjustments import rules as adjustment_rules
+    from quota_svc.swaps import rules as swap_rules
+    from quota_svc.trading.models import Trade
+    from quota_svc.trading.service import check_four_eyes as check_trade
+    from svc_common.auth import Principal
+
+    for other in ("Officer.Wang", "OFFICER.WANG", "\uff4ffficer.wang", "officer.wang "):
+        with pytest.raises(Conflict):
+            reclaim_rules.check_four_eyes("manual", "officer.wang", other)
+        with pytest.raises(Conflict):
+            adjustment_rules.check_four_eyes("officer.wang", other)
+        with pytest.raises(Conflict):
+            check_trade(
+                Trade(status="proposed", proposed_by="officer.wang"),
+                Principal(other, "officer", frozenset({"120119"})),
+            )
+        for proposer, first in (("officer.wang", None), ("officer.li", "officer.wang")):
+            with pytest.raises(Conflict):
+                swap_rules.approval_side(
+                    status="proposed",
+                    approver=other,
+                    proposer=proposer,
+                    from_approved_by=first,
+                    to_approved_by=None,
+                    may_act_in_from=True,
+                    may_act_in_to=True,
+                )
+    adjustment_rules.check_four_eyes("officer.wang", "officer.zhao")
+    check_trade(
+        Trade(status="proposed", proposed_by="officer.wang"),
+        Principal("officer.zhao", "officer", frozenset({"120119"})),
+    )
+
+
 def test_what_if_check_and_availability_figures() -> None:
     c = check(increment_kg=3_000, ratio_hundredths=200, available_kg=5_000)
     assert (c.fits, c.required_kg, c.shortfall_kg) == (False, 6_000, 1_000)

@@ -33,6 +33,43 @@ def complaint(**over: Any) -> dict[str, Any]:
     return body
 
 
+async def test_a_filer_is_told_only_that_its_complaint_repeats(svc: Service) -> None:
+    """The 12369 channel's machine client (filer) posting a complaint was
+    answered the other complaints it matched (their ids, case numbers,
+    times and text similarity): it is told only that its complaint is a
+    likely repeat (and its cluster's size); an officer posting the same
+    is told which complaints, as before."""
+    with clock.using(clock.ManualClock(T0 + dt.timedelta(hours=1))):
+        r = await svc.http.post("/supervision/complaints", json=complaint(), headers=officer())
+        first = r.json()
+        later = (T0 + dt.timedelta(minutes=30)).isoformat()
+        again = complaint(
+            channel="wechat",
+            received_at=later,
+            description="化工厂晚上排气，味道刺鼻，睡不着觉",
+            complainant={"phone": "13900000000"},
+        )
+        filer = testing.auth("filer", sub="wechat-bot")
+        r = await svc.http.post("/supervision/complaints", json=again, headers=filer)
+        assert r.status_code == 201, r.text
+        check = r.json()["duplicate_check"]
+        assert check["repeat"] is True and check["cluster_size"] == 2
+        assert check["matches"] == []
+        assert first["complaint"]["id"] not in r.text
+        assert first["complaint"]["case_no"] not in r.text
+        r = await svc.http.post(
+            "/supervision/complaints",
+            json={**again, "complainant": {"phone": "13700000000"}},
+            headers=officer(),
+        )
+        assert r.status_code == 201, r.text
+        check = r.json()["duplicate_check"]
+        assert check["repeat"] is True and check["cluster_size"] == 3
+        assert first["complaint"]["id"] in {m["complaint_id"] for m in check["matches"]}
+        m = next(m for m in check["matches"] if m["complaint_id"] == first["complaint"]["id"])
+        assert m["reason"] == "same_place_similar_text" and m["case_no"]
+
+
 async def test_duplicate_check_clusters_and_personal_data(svc: Service) -> None:
     with clock.using(clock.ManualClock(T0 + dt.timedelta(hours=1))):
         r = await svc.http.post("/supervision/complaints", json=complaint(), headers=officer())
@@ -62,9 +99,8 @@ async def test_duplicate_check_clusters_and_personal_data(svc: Service) -> None:
         check = second["duplicate_check"]
         assert check["repeat"] is True and check["cluster_size"] == 2
         assert check["cluster_id"] == first["complaint"]["cluster_id"]
-        (m,) = check["matches"]
-        assert m["complaint_id"] == first["complaint"]["id"]
-        assert m["reason"] == "same_place_similar_text"
+        # A machine client is told that it repeats, not which complaints.
+        assert check["matches"] == []
         assert second["complaint"]["complainant"] is None  # a machine client sees none
         # A noise complaint elsewhere: its own cluster.
         r = await svc.http.post(

@@ -294,3 +294,13 @@ def test_a_permit_is_valid_from_its_first_day_to_its_last() -> None:
     assert registry.permit_valid_on("issued", None, end, dt.date(2000, 1, 1))
     assert registry.permit_valid_on("issued", None, None, dt.date(2099, 1, 1))
     assert not registry.permit_valid_on("suspended", start, end, start)
+
+
+def test_a_case_s_proposer_under_another_case_of_their_sub_does_not_decide_it() -> None:
+    from supervision_svc.cases import rules as case_rules
+    from svc_common.errors import Forbidden
+
+    for other in ("Li.Hua", "LI.HUA", "\uff4ci.hua", "li.hua\u200b"):
+        with pytest.raises(Forbidden):
+            case_rules.check_four_eyes("li.hua", other)
+    case_rules.check_four_eyes("li.hua", "chen.jing")

@@ -405,9 +405,12 @@ async def filing_story(w: World, d: str) -> str:
     rec = FilingRecord(f["id"], d, kg(increment), f["channel"])
     w.filings[rec.id] = rec
 
-    async def act(action: str, **kw: Any) -> dict[str, Any]:
+    # Four eyes: the officer who entered the filing does not decide it.
+    decider = w.officer(d, "b")
+
+    async def act(action: str, who: dict[str, str] = officer, **kw: Any) -> dict[str, Any]:
         r = await w.expect(
-            w.api.post("eia", f"/eia/filings/{rec.id}/{action}", officer, str(uuid.uuid4()), **kw),
+            w.api.post("eia", f"/eia/filings/{rec.id}/{action}", who, str(uuid.uuid4()), **kw),
             200,
             what=f"filing {action}",
         )
@@ -462,10 +465,10 @@ async def filing_story(w: World, d: str) -> str:
         await act(step)
     fate = w.rng.random()
     if fate < 0.75:
-        await act("approve")
+        await act("approve", decider)
         rec.decision = "approved"
     elif fate < 0.9:
-        await act("reject", json={"reason": "不符合审批要求"})
+        await act("reject", decider, json={"reason": "不符合审批要求"})
         rec.decision = "rejected"
     else:
         await act("withdraw", json={"reason": "企业撤回"})

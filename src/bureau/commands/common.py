@@ -3,7 +3,6 @@ a CSV/XLSX file into rows, writing rows and error reports."""
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import tempfile
@@ -124,24 +123,32 @@ def write_failed(path: Path, exc: OSError) -> typer.Exit:
 
 def rows_to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> bytes:
     """Rows as CSV for a service to read (an import's upload): every value
-    exactly as it is."""
-    return _csv(rows, columns, lambda v: v)
+    as it is, but guarded as in every CSV the system writes (csv_cell),
+    since the service's reader undoes the guard (csv_cell_read): a name
+    `'=1` read from the file (where it was `''=1`) is sent as `''=1` and
+    arrives as `'=1`, not as `=1`."""
+    from svc_common.uploads import csv_cell
+
+    return _csv(rows, columns, csv_cell)
 
 
 def rows_to_csv_for_people(
     rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None
 ) -> bytes:
     """Rows as CSV for people to open in a spreadsheet (an export): a name
-    someone filed must not run as a formula where it is opened (csv_cell)."""
+    someone filed must not run as a formula where it is opened (csv_cell),
+    and `bureau import` (or a service) reading the file back undoes that."""
     from svc_common.uploads import csv_cell
 
     return _csv(rows, columns, csv_cell)
 
 
 def _csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None, cell: Any) -> bytes:
+    from svc_common.uploads import csv_dict_writer  # CRLF: a lone CR is quoted
+
     cols = list(columns or (rows[0].keys() if rows else []))
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    w = csv_dict_writer(buf, cols, extrasaction="ignore")
     w.writeheader()
     for r in rows:
         w.writerow({c: cell(r.get(c)) for c in cols})

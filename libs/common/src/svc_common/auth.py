@@ -8,8 +8,11 @@ embedded default; RS256 against the identity provider's JWKS in production.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import time
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +21,7 @@ from typing import Any, TypeGuard
 import jwt
 from fastapi import Request
 
-from svc_common.districts import district_named
+from svc_common.districts import DISTRICTS, district_named
 from svc_common.errors import Forbidden, Unauthorized, Unavailable
 from svc_common.guard import is_plain_name
 from svc_common.i18n import msg
@@ -95,31 +98,153 @@ SYSTEM_SUB = "system"
 RESERVED_SUBS = frozenset({SYSTEM_SUB})
 
 
-def subject_ok(sub: object) -> TypeGuard[str]:
-    """Whether a token's `sub` can name a caller: a text of 1 to
-    MAX_SUB_LENGTH characters, not all spaces, that `guard.is_plain_name`
-    admits (no control character, line break, text-direction control nor
-    lone surrogate), and not one of RESERVED_SUBS. It is who acts in the
-    audit trail and the logs: a name that reads as another, or one no
-    database, log or answer can hold, is no name."""
+def name_ok(name: object) -> TypeGuard[str]:
+    """Whether a text can be shown as someone's name: 1 to MAX_SUB_LENGTH
+    characters, not all spaces, that `guard.is_plain_name` admits (no
+    control character, line break, text-direction control nor lone
+    surrogate), and not one of RESERVED_SUBS. A display name (the console's
+    "李华", "Li Hua") is held to this; a `sub` to `subject_ok`."""
     return (
-        isinstance(sub, str)
-        and 0 < len(sub) <= MAX_SUB_LENGTH
-        and bool(sub.strip())
-        and sub.strip().lower() not in RESERVED_SUBS
-        and is_plain_name(sub)
+        isinstance(name, str)
+        and 0 < len(name) <= MAX_SUB_LENGTH
+        and bool(name.strip())
+        and name.strip().casefold() not in RESERVED_SUBS
+        and is_plain_name(name)
     )
+
+
+#: Characters that show nothing though their category is a letter's or a
+#: mark's (Unicode's Default_Ignorable_Code_Point outside C* and Z*, and
+#: the Braille blank): in a `sub` they make a second name that reads as
+#: the first.
+_INVISIBLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164"
+    "\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]"
+)
+
+#: Scripts that are written beside Latin letters in one name as a matter of
+#: course ("user-张", "li.hua" next to "李华"): Han, kana, Hangul, Bopomofo.
+#: Any other two alphabets in one name (Latin and Cyrillic, Latin and
+#: Greek) make a look-alike ("lі.hua" with a Cyrillic і).
+_WITH_ANY_SCRIPT = frozenset(
+    {"CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA", "HANGUL", "BOPOMOFO", "IDEOGRAPHIC"}
+)
+
+
+def _script(c: str) -> str | None:
+    """The script of a letter, as the first word of its Unicode name
+    ("LATIN", "CYRILLIC", "GREEK"…); None for what is not a letter."""
+    if not unicodedata.category(c).startswith("L"):
+        return None
+    return unicodedata.name(c, "UNKNOWN").split(" ", 1)[0]
+
+
+def subject_problem(sub: str) -> str | None:
+    """Why `sub` is not in its one canonical form, in English (the CLI says
+    it), or None when it is: the same person must not get in under a second
+    spelling of their name that a four-eyes rule would read as another
+    person's."""
+    if unicodedata.normalize("NFKC", sub) != sub:
+        return "it is not in NFKC form (full-width or compatibility characters)"
+    if sub != sub.strip():
+        return "it has spaces around it"
+    for c in sub:
+        if unicodedata.category(c)[0] in "ZC" or _INVISIBLE.match(c):
+            return f"it holds an invisible or space character U+{ord(c):04X}"
+    scripts = {t for c in sub if (t := _script(c))} - _WITH_ANY_SCRIPT
+    if len(scripts) > 1:
+        return f"it mixes the letters of scripts {', '.join(sorted(scripts))}"
+    return None
+
+
+def subject_ok(sub: object) -> TypeGuard[str]:
+    """Whether a token's `sub` can name a caller: a name `name_ok` admits,
+    and canonical (`subject_problem`): NFKC, no space, no invisible
+    character, the letters of one alphabet (Han, kana and Hangul besides).
+    It is who acts in the audit trail and the logs, and whom the four-eyes
+    rules compare (`same_person`): a name that reads as another, or one no
+    database, log or answer can hold, is no name. The services, the
+    console's sign-in and `bureau token` all ask this."""
+    return name_ok(sub) and subject_problem(sub) is None
+
+
+def person_key(sub: str) -> str:
+    """What makes two subs one person's: NFKC, case folded, with no space
+    nor invisible character (a record made before subs were held to
+    `subject_ok` may hold one)."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", sub).casefold())
+    return "".join(
+        c for c in folded if unicodedata.category(c)[0] not in "ZC" and not _INVISIBLE.match(c)
+    )
+
+
+def same_person(a: str | None, b: str | None) -> bool:
+    """Whether two subs name the same person, for every four-eyes rule of
+    every service (a proposer and an approver, a submitter and a decider):
+    `Li.Hua` and `li.hua` are one officer. Nothing (None) is no one."""
+    if a is None or b is None:
+        return False
+    return person_key(a) == person_key(b)
+
+
+#: The claims that are moments: JSON numbers (RFC 7519 NumericDate), not a
+#: string of digits PyJWT would read as one.
+TIME_CLAIMS = ("exp", "nbf", "iat")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def expiry_of(claims: dict[str, Any]) -> float | None:
     """A token's `exp` as a moment (seconds since the epoch), or None when
-    it is none: PyJWT takes whatever int() reads (a string of digits too),
-    so it is read the same way here; an integer too large for any clock (a
-    float cannot hold it) is no moment."""
-    try:
-        return float(int(claims["exp"]))
-    except (KeyError, TypeError, ValueError, OverflowError):
+    it is none: a JSON number (not a string of digits, not true) that a
+    clock can hold (an integer too large for a float is no moment)."""
+    exp = claims.get("exp")
+    if not _is_number(exp):
         return None
+    try:
+        moment = float(exp)  # type: ignore[arg-type]
+    except OverflowError:
+        return None
+    return moment if math.isfinite(moment) else None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise jwt.DecodeError("a key is given twice in the token's payload")
+    return dict(pairs)
+
+
+def _no_constant(name: str) -> Any:
+    raise jwt.DecodeError(f"{name} is not a JSON number")
+
+
+class _StrictJWT(jwt.PyJWT):
+    """PyJWT reading the payload strictly, once the signature is verified:
+    a key given twice (`"role":"officer","role":"admin"`, which json.loads
+    would read as the last) and a moment (`exp`, `nbf`, `iat`) that is not
+    a JSON number (PyJWT reads a string of digits with int()) make the
+    token invalid. `_decode_payload` is PyJWT's hook for reading a payload
+    another way."""
+
+    def _decode_payload(self, decoded: dict[str, Any]) -> dict[str, Any]:
+        try:
+            payload = json.loads(
+                decoded["payload"], object_pairs_hook=_unique_keys, parse_constant=_no_constant
+            )
+        except (ValueError, RecursionError) as exc:
+            raise jwt.DecodeError(f"Invalid payload string: {exc}") from exc
+        if not isinstance(payload, dict):
+            raise jwt.DecodeError("Invalid payload string: must be a json object")
+        for name in TIME_CLAIMS:
+            if name in payload and not _is_number(payload[name]):
+                raise jwt.DecodeError(f"the {name} claim is not a JSON number")
+        return payload
+
+
+_STRICT_JWT = _StrictJWT()
 
 
 def _invalid(en: str, zh: str) -> Unauthorized:
@@ -158,7 +283,7 @@ class TokenVerifier:
                         "暂时无法获取身份提供方的公钥，请稍后重试",
                     )
                 ) from exc
-            return jwt.decode(
+            return _STRICT_JWT.decode(
                 token,
                 key,
                 algorithms=["RS256"],
@@ -166,7 +291,7 @@ class TokenVerifier:
                 issuer=self.settings.jwt_issuer,
                 options=options,
             )
-        return jwt.decode(
+        return _STRICT_JWT.decode(
             token,
             self.settings.jwt_secret,
             algorithms=[self.settings.jwt_algorithm],
@@ -221,16 +346,20 @@ _DISTRICT = re.compile(r"[0-9]{6}")  # fullmatch: no "120119\n"
 
 
 def districts_claim(claims: dict[str, Any]) -> list[str] | None:
-    """A token's districts, or None when its claim is not a list of codes.
-    Absent, the claim is an empty list (a citywide reader's); given, it must
-    be a list: an issuer's blank or null attribute (`""`, `null`, `false`)
-    is not read as "every district". Read the same way wherever a token is
+    """A token's districts, or None when its claim is not a list of the
+    city's district codes (`svc_common.districts.DISTRICTS`). Absent, the
+    claim is an empty list (a citywide reader's); given, it must be a list:
+    an issuer's blank or null attribute (`""`, `null`, `false`) is not read
+    as "every district". Read the same way wherever a token is
     (the services, the console's session, the CLI's messages)."""
     districts = claims.get("districts", [])
     if (
         not isinstance(districts, list)
         or len(districts) > 100
         or not all(isinstance(d, str) and _DISTRICT.fullmatch(d) for d in districts)
+        # A code of no district of the city (110101, 999999) is no scope:
+        # refused as the services refuse it in a request.
+        or not all(d in DISTRICTS for d in districts)
     ):
         return None
     return districts
@@ -322,7 +451,10 @@ __all__ = [
     "TokenVerifier",
     "current_principal",
     "mint_token",
+    "name_ok",
     "principal_of",
     "require",
     "require_citywide",
+    "same_person",
+    "subject_ok",
 ]

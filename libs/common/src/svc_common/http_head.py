@@ -20,9 +20,15 @@ pieces; one that came in a single read is at most that read (256 KiB).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+import structlog
+
+from svc_common import context
 from svc_common.errors import PROBLEM_JSON, TYPE_BASE
+
+log = structlog.get_logger("svc_common.request")
 
 #: The default bound on a request's line and headers together: four times
 #: a reverse proxy's usual 8 KiB header buffer, ample for a bearer token
@@ -33,49 +39,107 @@ MAX_HEAD_BYTES = 64 * 1024
 LINGER_SECONDS = 2.0
 
 
-def _problem_answer(status: int, reason: str, slug: str, detail: str) -> bytes:
+def _problem_answer(
+    status: int,
+    reason: str,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    request_id: str | None = None,
+) -> bytes:
     """A whole HTTP/1.1 answer with a problem+json body, closing the
-    connection. Its detail is in both languages: a request refused unread
-    has no Accept-Language."""
-    body = json.dumps(
-        {"type": TYPE_BASE + slug, "title": reason, "status": status, "detail": detail},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    ).encode()
+    connection: the members every problem has (svc_common.errors), its
+    `instance` (the request's path, when the parser read it) and its
+    `request_id` (echoed in X-Request-ID, as the middleware does). Its title
+    and detail are in both languages, Chinese first: a request refused
+    unread has no Accept-Language read."""
+    problem: dict[str, Any] = {
+        "type": TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        problem["instance"] = instance
+    if request_id:
+        problem["request_id"] = request_id
+    body = json.dumps(problem, ensure_ascii=False, separators=(",", ":")).encode()
     return (
         f"HTTP/1.1 {status} {reason}\r\n".encode()
         + b"content-type: "
         + PROBLEM_JSON.encode()
         + b"\r\n"
         b"content-language: zh-CN, en\r\n"
-        b"content-length: " + str(len(body)).encode() + b"\r\n"
+        + (b"x-request-id: " + request_id.encode() + b"\r\n" if request_id else b"")
+        + b"content-length: "
+        + str(len(body)).encode()
+        + b"\r\n"
         b"connection: close\r\n\r\n" + body
     )
 
 
-def _refusal(limit: int) -> bytes:
+def _refusal(limit: int, *, instance: str | None = None, request_id: str | None = None) -> bytes:
     return _problem_answer(
         431,
         "Request Header Fields Too Large",
         "request-head-too-large",
+        "请求头过大 / Request header fields too large",
         f"请求行与请求头合计过大（上限 {limit} 字节），请精简后重试 / "
         f"the request line and headers together are too large (at most {limit} bytes)",
+        instance=instance,
+        request_id=request_id,
     )
 
 
-#: What a request the parser could not read gets in place of uvicorn's
-#: text/plain "Invalid HTTP request received.": a malformed request line
-#: (a space or a byte past ASCII in its target, say), a header line that is
-#: not "name: value", a body length that is not a number.
-UNREADABLE = _problem_answer(
-    400,
-    "Bad Request",
-    "unreadable-request",
-    "请求不符合 HTTP/1.1 格式（请求行或请求头有误，"
-    "例如路径中含空格或非 ASCII 字节未经百分号编码），无法读取 / "
-    "the request is not well-formed HTTP/1.1 (a malformed request line or header, "
-    "such as a space or a byte past ASCII in the path not percent-encoded) and could not be read",
-)
+def _unreadable(*, instance: str | None = None, request_id: str | None = None) -> bytes:
+    """What a request the parser could not read gets in place of uvicorn's
+    text/plain "Invalid HTTP request received.": a malformed request line
+    (a space or a byte past ASCII in its target, say), a header line that
+    is not "name: value", a body length that is not a number."""
+    return _problem_answer(
+        400,
+        "Bad Request",
+        "unreadable-request",
+        "请求有误 / Bad request",
+        "请求不符合 HTTP/1.1 格式（请求行或请求头有误，"
+        "例如路径中含空格或非 ASCII 字节未经百分号编码），无法读取 / "
+        "the request is not well-formed HTTP/1.1 (a malformed request line or header, "
+        "such as a space or a byte past ASCII in the path not percent-encoded) "
+        "and could not be read",
+        instance=instance,
+        request_id=request_id,
+    )
+
+
+#: The most of a refused request's path its problem repeats as `instance`.
+MAX_INSTANCE = 1024
+#: A path an answer may repeat: printable ASCII, as a well-formed target is.
+_PATH = re.compile(rb"[!-~]{1,%d}" % MAX_INSTANCE)
+
+
+def instance_of(url: bytes | None) -> str | None:
+    """A refused request's path (its query left out, as for every problem),
+    when the parser has read it whole and it is one an answer may repeat:
+    printable ASCII, at most MAX_INSTANCE bytes; else None (the request line
+    itself too long, or unreadable)."""
+    if not url:
+        return None
+    path = url.split(b"?", 1)[0]
+    return path.decode("ascii") if _PATH.fullmatch(path) else None
+
+
+def request_id_of(headers: list[tuple[bytes, bytes]] | None) -> str:
+    """The refused request's id, as the middleware gives one (it never sees
+    this request): a safe X-Request-ID it sent before the bound was
+    passed, or a new one."""
+    for name, value in headers or ():
+        if name.lower() == b"x-request-id":
+            given = context.safe_id(value)
+            if given:
+                return given
+    return context.new_id()
 
 
 class _HeadTooLarge(Exception):
@@ -84,8 +148,6 @@ class _HeadTooLarge(Exception):
 
 def _bounded_httptools(limit: int) -> type:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-    too_large = _refusal(limit)
 
     class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """httptools, with a request's head bounded to `limit` bytes: its
@@ -97,7 +159,7 @@ def _bounded_httptools(limit: int) -> type:
             super().__init__(*args, **kwargs)
             self._in_head, self._head_read, self._head_parts = True, 0, 0
             self._too_large = self._refused = self._refuse_after = False
-            self._refusal = too_large
+            self._refusal = b""
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
@@ -108,7 +170,7 @@ def _bounded_httptools(limit: int) -> type:
             if self._in_head and self._head_read > limit and not self.transport.is_closing():
                 self._refuse()
 
-        def _refuse(self, refusal: bytes = too_large) -> None:
+        def _refuse(self, too_large: bool = True) -> None:
             """Answer `refusal` (the 431 unless said) and close, after the
             answers owed to the requests before this one on the connection
             (a request still running, or read and waiting in uvicorn's
@@ -120,9 +182,23 @@ def _bounded_httptools(limit: int) -> type:
             closes."""
             if self._refused:
                 return
-            self._refused, self._refusal = True, refusal
-            if refusal is too_large:
+            # Like every answer: the request's id (logged with it), its path.
+            request_id = request_id_of(self.headers)
+            instance = instance_of(self.url)
+            self._refused = True
+            if too_large:
+                self._refusal = _refusal(limit, instance=instance, request_id=request_id)
                 self.logger.warning("request head over %d bytes refused (431)", limit)
+                log.warning(
+                    "request",
+                    status=431,
+                    why=f"request head over {limit} bytes",
+                    instance=instance,
+                    request_id=request_id,
+                )
+            else:
+                self._refusal = _unreadable(instance=instance, request_id=request_id)
+                log.info("request", status=400, why="unreadable", request_id=request_id)
             if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
                 self._refuse_after = True  # sent by on_response_complete
                 return
@@ -152,7 +228,7 @@ def _bounded_httptools(limit: int) -> type:
             # uvicorn answers any error the parser raised, ours too, with a
             # text/plain 400 at once (before the answers owed); here each
             # goes as a problem+json, in its turn.
-            self._refuse(too_large if self._too_large else UNREADABLE)
+            self._refuse(self._too_large)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()

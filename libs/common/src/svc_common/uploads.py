@@ -391,6 +391,7 @@ def _csv_rows(
     # once (NUL; lone surrogates, by the caller, from the codec) and of the
     # header once (unnamed columns) spare them per row.
     may_have_nul = "\x00" in text
+    guarded = "'" in text
     may_have_control = has_control_chars(text)
     plain = all(header)
     width = len(header)
@@ -404,7 +405,9 @@ def _csv_rows(
         except csv.Error as exc:
             out.append(RawRow(i, None, _csv_error(exc)))
             continue
-        values = [c.strip() for c in cells]
+        # A cell the system's own CSV export guarded (`'=1+1`) is read as
+        # it was before (csv_cell_read): a round trip adds no `'`.
+        values = [csv_cell_read(c).strip() if guarded else c.strip() for c in cells]
         if not any(values):
             # A blank line is no row of the report, but keeps its place: a
             # row is numbered where the sender sees it.
@@ -612,7 +615,8 @@ def _cell_text(value: Any) -> str:
         if value.is_integer():
             return str(int(value))
         return format(Decimal(repr(value)).normalize(), "f")
-    return str(value)[:MAX_CELL].strip()
+    # OOXML's escapes (a CR written as `_x000D_`) read as what they stand for.
+    return str(sheet_cell_read(value))[:MAX_CELL].strip()
 
 
 def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
@@ -734,6 +738,11 @@ def error_report_xlsx(
     return out.getvalue()
 
 
+#: A text a sheet cell holds as OOXML writes a character XML cannot keep
+#: (`_x000D_` for a carriage return); `sheet_cell_read` undoes it.
+_OOXML_ESCAPE = re.compile("_x([0-9A-Fa-f]{4})_")
+
+
 def sheet_cell(v: Any) -> Any:
     """A value as a spreadsheet cell can hold it (every .xlsx the services
     write goes through here): a sheet holds no control characters (they are
@@ -741,7 +750,13 @@ def sheet_cell(v: Any) -> Any:
     and at most 32,767 characters in a cell; other values as JSON text. A
     text beginning with `=` is written as text, never as a formula (openpyxl
     would write it as one): a name someone filed must not run in the
-    spreadsheet of the officer who exports it."""
+    spreadsheet of the officer who exports it.
+
+    A carriage return is written as OOXML's escape `_x000D_`, as Excel
+    writes it (XML reads a raw one back as a line feed), and a text that
+    looks like such an escape gets its `_` escaped (`_x005F_`), so
+    `sheet_cell_read` (and Excel) read the text back exactly; openpyxl does
+    neither on its own."""
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.cell.rich_text import CellRichText
 
@@ -751,7 +766,19 @@ def sheet_cell(v: Any) -> Any:
     text = ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     if len(text) > SHEET_CELL_CHARS:
         text = text[: SHEET_CELL_CHARS - 1] + "…"
+    if "_x" in text:
+        text = _OOXML_ESCAPE.sub(lambda m: "_x005F" + m.group(), text)
+    text = text.replace("\r", "_x000D_")
     return CellRichText(text) if text.startswith("=") else text
+
+
+def sheet_cell_read(v: Any) -> Any:
+    """A cell's value as `sheet_cell` was given it: OOXML's escapes
+    (`_x000D_`, `_x005F_`) undone, as Excel reads them. Anything but a text
+    is returned as it is."""
+    if isinstance(v, str) and "_x" in v:
+        return _OOXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), v)
+    return v
 
 
 #: First characters that make a spreadsheet opening a CSV file read the
@@ -772,9 +799,42 @@ def csv_cell(v: Any) -> Any:
 
 
 def csv_cell_read(text: str) -> str:
-    """A cell as `csv_cell` was given it (a text escaped begins with `'`;
-    nothing else written by it does)."""
-    return text[1:] if text.startswith("'") else text
+    """A cell as `csv_cell` was given it: every CSV the system reads back
+    (an import, a bulk upload) undoes the guard here, and only the guard.
+    A `'` before a character the guard escapes (`'=1+1`, `''x`) is the
+    guard's and goes; any other leading `'` (`'abc`, `'-5`, which the guard
+    never writes) is the text's own and stays."""
+    if (
+        len(text) > 1
+        and text[0] == "'"
+        and text[1] in _CSV_TRIGGERS
+        and not _PLAIN_NUMBER.match(text, 1)
+    ):
+        return text[1:]
+    return text
+
+
+class CsvDialect(csv.excel):
+    """How every CSV the services and the CLI write is laid out: lines end
+    in CRLF (RFC 4180, as Excel writes them), so that a cell holding a line
+    feed or a carriage return, even alone, is quoted (the csv module quotes
+    a field holding a character of the line terminator: with LF alone, a
+    bare CR went unquoted and no reader could read the file back)."""
+
+    lineterminator = "\r\n"
+    quoting = csv.QUOTE_MINIMAL
+
+
+def csv_writer(out: Any) -> Any:
+    """`csv.writer` on `out` in `CsvDialect`: every CSV the system writes
+    goes through here (or `csv_dict_writer`); cells people open in a
+    spreadsheet go through `csv_cell` too."""
+    return csv.writer(out, dialect=CsvDialect)
+
+
+def csv_dict_writer(out: Any, fieldnames: Sequence[str], **kw: Any) -> csv.DictWriter[str]:
+    """`csv.DictWriter` on `out` in `CsvDialect` (`csv_writer`)."""
+    return csv.DictWriter(out, fieldnames=fieldnames, dialect=CsvDialect, **kw)
 
 
 def error_report_response(

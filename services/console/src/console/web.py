@@ -17,7 +17,7 @@ from starlette.requests import cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from svc_common import districts, i18n
-from svc_common.auth import role_name
+from svc_common.auth import role_name, same_person
 from svc_common.calendar import CHINA_STANDARD_TIME
 from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg, title
@@ -136,6 +136,8 @@ templates.env.globals.update(
     district_name=district_name,
     role_name=role_name,
     lang_href=lang_href,
+    # Four eyes' reading of two subs (a candidate "entered by you").
+    same_person=same_person,
 )
 templates.env.filters.update(
     beijing=beijing,

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import func, select
 from svc_common import clock, testing
 from svc_common.calendar import is_working_day
 from svc_common.events.schemas.quota import (
@@ -18,9 +19,10 @@ from svc_common.events.schemas.quota import (
     QuotaReservationRejected,
     QuotaReserved,
 )
+from svc_common.tables import AuditEntry
 from svc_common.types import utcnow
 
-from ..conftest import BAODI, JIZHOU, admin, events_of, filer, filing, officer
+from ..conftest import BAODI, JIZHOU, admin, clerk, events_of, filer, filing, officer
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
@@ -140,7 +142,7 @@ async def test_normal_channel_with_quota_secured_and_allocated(client: httpx.Asy
 
 async def test_blocked_filing_waits_for_a_retry(client: httpx.AsyncClient) -> None:
     app: FastAPI = client.app  # type: ignore[attr-defined]
-    f = (await client.post("/eia/filings", json=filing(), headers=officer())).json()
+    f = (await client.post("/eia/filings", json=filing(), headers=clerk())).json()
     await act(client, f["id"], "accept")
     await testing.deliver(app, rejected(f, "1.2"))
     blocked = await get(client, f["id"])
@@ -171,7 +173,7 @@ async def test_blocked_filing_waits_for_a_retry(client: httpx.AsyncClient) -> No
 
 async def test_expired_hold_lapses_the_quota(client: httpx.AsyncClient) -> None:
     app: FastAPI = client.app  # type: ignore[attr-defined]
-    f = (await client.post("/eia/filings", json=filing(), headers=officer())).json()
+    f = (await client.post("/eia/filings", json=filing(), headers=clerk())).json()
     await act(client, f["id"], "accept")
     await testing.deliver(app, reserved(f))
     expired = QuotaReleased(
@@ -204,7 +206,7 @@ async def test_expired_hold_lapses_the_quota(client: httpx.AsyncClient) -> None:
 async def test_green_channel_once_an_officer_confirms_the_claim(client: httpx.AsyncClient) -> None:
     app: FastAPI = client.app  # type: ignore[attr-defined]
     body = filing(major_project=True, major_kind="livelihood", category="report_form")
-    f = (await client.post("/eia/filings", json=body, headers=officer())).json()
+    f = (await client.post("/eia/filings", json=body, headers=clerk())).json()
     assert f["status"] == "submitted" and f["green_channel"] == "requested"
     f = (await act(client, f["id"], "accept", json={"green_channel": True})).json()
     assert f["channel"] == "green" and f["status"] == "accepted"
@@ -242,17 +244,18 @@ async def test_bundled_eia_files_against_the_park(client: httpx.AsyncClient) -> 
     assert (await client.post("/eia/parks", json=park, headers=admin())).status_code == 409
 
     f = (
-        await client.post("/eia/filings", json=filing(park_id="JZ-IND-01"), headers=officer())
+        await client.post("/eia/filings", json=filing(park_id="JZ-IND-01"), headers=clerk())
     ).json()
     assert f["channel"] == "bundled" and f["status"] == "submitted"
     f = (await act(client, f["id"], "accept")).json()
     assert f["status"] == "accepted"
     # Its quota is asked: not approvable until secured, and may be asked again.
-    assert f["allowed_actions"] == ["reject", "quota-retry", "withdraw"]
+    # (Withdraw is its submitter's, the clerk's; this officer decides it.)
+    assert f["allowed_actions"] == ["reject", "quota-retry"]
     (req,) = await events_of(app, "eia.filing.accepted.v1")
     assert req["park_id"] == "JZ-IND-01" and req["channel"] == "bundled"
     await testing.deliver(app, reserved(f))
-    assert (await get(client, f["id"]))["allowed_actions"] == ["approve", "reject", "withdraw"]
+    assert (await get(client, f["id"]))["allowed_actions"] == ["approve", "reject"]
     assert (await act(client, f["id"], "approve")).status_code == 200
     (approved,) = await events_of(app, "eia.filing.approved.v1")
     assert approved["park_id"] == "JZ-IND-01"
@@ -440,7 +443,7 @@ async def test_an_approved_filing_whose_quota_lapsed_short_is_redriven(
     an approved filing. Now it is lapsed short with the shortfall and a
     note; the retry asks quota-svc to hold and allocate at once."""
     app: FastAPI = client.app  # type: ignore[attr-defined]
-    f = (await client.post("/eia/filings", json=filing(), headers=officer())).json()
+    f = (await client.post("/eia/filings", json=filing(), headers=clerk())).json()
     await act(client, f["id"], "accept")
     await testing.deliver(app, reserved(f))
     for step in ("evaluation-done", "review-done", "approve"):
@@ -526,7 +529,7 @@ async def test_an_unanswered_redrive_of_an_approved_filing_is_asked_again(
     from eia_svc.quota_saga.service import reask_unanswered
 
     app: FastAPI = client.app  # type: ignore[attr-defined]
-    f = (await client.post("/eia/filings", json=filing(), headers=officer())).json()
+    f = (await client.post("/eia/filings", json=filing(), headers=clerk())).json()
     await act(client, f["id"], "accept")
     await testing.deliver(app, reserved(f))
     for step in ("evaluation-done", "review-done", "approve"):
@@ -555,7 +558,9 @@ async def test_a_park_short_of_quota_is_named_not_the_district(client: httpx.Asy
     }
     assert (await client.post("/eia/parks", json=park, headers=admin())).status_code == 201
     zh = {**officer(), "Accept-Language": "zh-CN"}
-    f = (await client.post("/eia/filings", json=filing(park_id="nangang"), headers=zh)).json()
+    f = (
+        await client.post("/eia/filings", json=filing(park_id="nangang"), headers={**zh, **clerk()})
+    ).json()
     assert f["channel"] == "bundled"
     f = (await act(client, f["id"], "accept")).json()
     await testing.deliver(app, rejected(f, "2.000"))
@@ -576,3 +581,58 @@ async def test_a_park_short_of_quota_is_named_not_the_district(client: httpx.Asy
         "该区总量指标不足"
         in (await client.get(f"/eia/filings/{other['id']}", headers=zh)).json()["quota_note"]
     )
+
+
+async def test_the_officer_who_submitted_a_filing_does_not_decide_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """One officer alone submitted a filing for its applicant, accepted it,
+    took it through evaluation and review and approved it, allocating the
+    district's quota. Four eyes: whoever submitted it (by any spelling of
+    their sub) may take it to the decision but not decide it (409, in the
+    caller's language, nothing written); another officer decides it. A
+    filing its applicant (a filer) submitted is decided as before."""
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    f = (await client.post("/eia/filings", json=filing(), headers=officer())).json()
+    for step in ("accept", "evaluation-done", "review-done"):
+        r = await act(client, f["id"], step)
+        assert r.status_code == 200, r.text
+    await testing.deliver(app, reserved(f))
+    mine = await get(client, f["id"])
+    assert mine["status"] == "reviewed" and mine["quota_status"] == "secured"
+    # Not offered to the submitter (the console shows what is offered)…
+    assert mine["allowed_actions"] == ["withdraw"]
+    # …and refused if asked, by any spelling of the same sub.
+    same = testing.auth("officer", [JIZHOU], sub=f"Officer.{JIZHOU}")
+    async with app.state.runtime.db.session() as s:
+        before = await s.scalar(select(func.count()).select_from(AuditEntry))
+    for headers, lang in ((officer(), "zh-CN"), (same, "en")):
+        for action, body in (("approve", {"reason": "同意"}), ("reject", {"reason": "不符合"})):
+            r = await act(
+                client, f["id"], action, headers={**headers, "Accept-Language": lang}, json=body
+            )
+            assert r.status_code == 409, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            p = r.json()
+            assert p["reason"] == "submitter_decides" and p["submitted_by"] == f"officer.{JIZHOU}"
+            if lang == "zh-CN":
+                assert p["detail"].startswith("四眼原则："), p
+            else:
+                assert p["detail"].startswith("four eyes:"), p
+    async with app.state.runtime.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(AuditEntry)) == before
+    assert await events_of(app, "eia.filing.approved.v1") == []
+    assert (await get(client, f["id"]))["status"] == "reviewed"
+    # Another officer of the district decides it.
+    other = clerk()
+    seen = (await client.get(f"/eia/filings/{f['id']}", headers=other)).json()
+    assert seen["allowed_actions"] == ["approve", "reject"]
+    r = await act(client, f["id"], "approve", headers=other, json={"reason": "同意"})
+    assert r.status_code == 200 and r.json()["status"] == "approved", r.text
+    # A filer's filing: the officer who accepted and reviewed it decides it.
+    g = (await client.post("/eia/filings", json=filing(), headers=filer())).json()
+    for step in ("accept", "evaluation-done", "review-done"):
+        assert (await act(client, g["id"], step)).status_code == 200
+    await testing.deliver(app, reserved(g))
+    r = await act(client, g["id"], "reject", json={"reason": "不符合规划"})
+    assert r.status_code == 200 and r.json()["status"] == "rejected", r.text

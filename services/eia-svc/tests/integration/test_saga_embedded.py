@@ -20,6 +20,8 @@ from ..conftest import JIZHOU, admin, filing, officer
 
 QUOTA_OFFICER = testing.auth("officer", [JIZHOU], sub="officer.quota.a")
 QUOTA_CHECKER = testing.auth("officer", [JIZHOU], sub="officer.quota.b")
+#: Who decides a filing `officer()` entered for its applicant (four eyes).
+DECIDER = testing.auth("officer", [JIZHOU], sub="officer.decider")
 
 
 @pytest.fixture
@@ -79,7 +81,7 @@ async def test_secured_blocked_retried_and_allocated(bureau: httpx.AsyncClient) 
     second = await eventually(c, second["id"], lambda f: f["quota_status"] != "pending")
     assert second["quota_status"] == "blocked" and second["quota_shortfall_t"] == "1.000"
     await reviewed(c, second["id"])
-    r = await c.post(f"/eia/filings/{second['id']}/approve", headers=officer())
+    r = await c.post(f"/eia/filings/{second['id']}/approve", headers=DECIDER)
     assert r.status_code == 409 and r.json()["quota_status"] == "blocked"
 
     # A closed plant's VOCs are reclaimed and confirmed (four eyes): 3.2 t available.
@@ -95,9 +97,7 @@ async def test_secured_blocked_retried_and_allocated(bureau: httpx.AsyncClient) 
 
     await reviewed(c, first["id"])
     for f in (first, second):
-        assert (
-            await c.post(f"/eia/filings/{f['id']}/approve", headers=officer())
-        ).status_code == 200
+        assert (await c.post(f"/eia/filings/{f['id']}/approve", headers=DECIDER)).status_code == 200
         done = await eventually(c, f["id"], lambda x: x["quota_status"] == "allocated")
         assert done["quota_allocated_t"] == "3.000"
     balance = (await c.get(f"/quota/balances/{JIZHOU}/VOCs", headers=admin())).json()

@@ -36,6 +36,7 @@ AT_END = (
     agreement.permit_drafts,
     agreement.reclaim_candidates,
     agreement.reclaims_four_eyes,
+    agreement.filings_four_eyes,
     agreement.parks_carved,
     agreement.supervision_register,
     agreement.suspensions,

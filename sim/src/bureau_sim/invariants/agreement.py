@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
+from svc_common.auth import same_person
+
 from bureau_sim.invariants.common import DECIDED, KEPT_POLLUTANTS, PERMIT_CATEGORIES, as_dict
 
 if TYPE_CHECKING:
@@ -222,10 +224,36 @@ async def reclaims_four_eyes(inv: Invariants) -> None:
                 f"reclaim {rid} ({source} of permit {pid}) names {created_by} as its "
                 f"creator; the permit's {action} was by {sorted(by)}",
             )
-        if status != "pending" and created_by != "system" and decided_by == created_by:
+        if (
+            status != "pending"
+            and created_by != "system"
+            and same_person(str(decided_by), str(created_by))
+        ):
             inv.fail(
                 "reclaims four eyes",
                 f"reclaim {rid} ({source}) {status} by {decided_by}, who gave rise to it",
+            )
+
+
+async def filings_four_eyes(inv: Invariants) -> None:
+    """No filing an officer (or admin) submitted for its applicant is
+    decided (approved or rejected) by that same person."""
+    submitted = {
+        str(fid): (str(by), str(role))
+        for fid, by, role in await inv.sim.read(
+            "eia", "SELECT id, submitted_by, submitted_role FROM filings"
+        )
+    }
+    for actor, action, target in await inv.sim.read(
+        "eia",
+        "SELECT actor, action, target_id FROM audit_log"
+        " WHERE action IN ('filing.approve', 'filing.reject')",
+    ):
+        by, role = submitted.get(str(target), ("", "filer"))
+        if role != "filer" and same_person(str(actor), by):
+            inv.fail(
+                "filings four eyes",
+                f"filing {target} submitted by {by} ({role}) had {action} by {actor}",
             )
 
 

@@ -65,7 +65,9 @@ async def filing(w: Workload) -> Story:
     else:
         e, code, category, _known = _project(w)
         park = next((p for p in city.parks if p[1] == e.district and code in p[2]), None)
-    officer = w.officers[e.district][rng.randrange(2)]
+    pair = w.officers[e.district]
+    seat = rng.randrange(2)
+    officer = pair[seat]
     channel = "normal"
     body: dict[str, Any] = {
         "project_name": f"{DISTRICTS[e.district]}项目",
@@ -83,6 +85,9 @@ async def filing(w: Workload) -> Story:
         body["major_project"], channel = True, "green"
         body["major_kind"] = rng.choice(["infrastructure", "livelihood", "industrial_layout"])
     submitter = rng.choice(w.applicants) if rng.random() < 0.5 else officer
+    # Four eyes: a filing an officer entered for its applicant is decided
+    # (approved or rejected) by the district's other officer.
+    decider = pair[1 - seat] if submitter is officer else officer
     op = w.post("eia", "/eia/filings", submitter, body, "filing.create")
     async for pause in w.send(op):
         yield pause
@@ -153,14 +158,19 @@ async def filing(w: Workload) -> Story:
         if f["status"] in ("approved", "rejected", "withdrawn"):
             return
         q = f["quota_status"]
+        if q in ("secured", "not_required") and decider is not officer and rng.random() < 0.2:
+            # Now and then the officer who entered it tries to decide it
+            # himself: refused (four eyes), the other officer decides.
+            async for pause in w.send(act("approve", officer)):
+                yield pause
         if q in ("secured", "not_required"):
             if rng.random() < 0.85:
-                op = act("approve")
+                op = act("approve", decider)
                 async for pause in w.send(op):
                     yield pause
                 approved = op.status == 200
             else:
-                async for pause in w.send(act("reject", officer, "不符合审批条件")):
+                async for pause in w.send(act("reject", decider, "不符合审批条件")):
                     yield pause
             break
         if q in ("blocked", "lapsed"):
@@ -169,7 +179,7 @@ async def filing(w: Workload) -> Story:
                 async for pause in w.send(act("quota-retry")):
                     yield pause
             elif x < 0.7:
-                async for pause in w.send(act("reject", officer, "总量指标不足")):
+                async for pause in w.send(act("reject", decider, "总量指标不足")):
                     yield pause
                 break
             elif x < 0.8:
@@ -178,7 +188,7 @@ async def filing(w: Workload) -> Story:
                 break
         elif q == "pending" and rng.random() < 0.2:
             # An impatient officer: refused while quota-svc has not answered.
-            op = act("approve")
+            op = act("approve", decider)
             async for pause in w.send(op):
                 yield pause
             if op.status == 200:

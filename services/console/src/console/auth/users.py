@@ -10,7 +10,14 @@ from typing import Any
 
 import jwt
 from fastapi import Request
-from svc_common.auth import districts_claim, expiry_of, mint_token, role_name, subject_ok
+from svc_common.auth import (
+    districts_claim,
+    expiry_of,
+    mint_token,
+    name_ok,
+    role_name,
+    subject_ok,
+)
 from svc_common.districts import district_name
 from svc_common.i18n import msg
 
@@ -118,8 +125,8 @@ def from_token(token: str, *, via: str, name: str | None = None) -> User:
     return User(
         sub=sub,
         role=str(claims.get("role", "")),
-        # A name that could not be shown as it is (subject_ok's rule) is the sub.
-        name=shown if subject_ok(shown) else sub,
+        # A name that could not be shown as it is (name_ok's rule) is the sub.
+        name=shown if name_ok(shown) else sub,
         token=token,
         exp=int(exp),
         districts=[str(d) for d in districts],

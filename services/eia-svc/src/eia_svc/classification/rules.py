@@ -10,6 +10,7 @@ from typing import Literal, get_args
 
 from svc_common.i18n import msg
 from svc_common.industries import industry_code_problem, normalise_industry_code
+from svc_common.uploads import csv_cell_read
 
 Category = Literal["report", "report_form", "registration_form", "exempt"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
@@ -90,7 +91,8 @@ def parse_table(text: str) -> tuple[list[ProjectType], list[RowError]]:
                     ),
                 )
             )
-        values = {c: (row.get(c) or "").strip() for c in COLUMNS}
+        # A cell a CSV export guarded (`'=…`) as it was (csv_cell_read).
+        values = {c: csv_cell_read(row.get(c) or "").strip() for c in COLUMNS}
         for col in COLUMNS:
             if not values[col]:
                 errors.append(RowError(line, col, msg("must not be empty", "不得为空")))

@@ -105,7 +105,7 @@ def to_out(
         evaluation_done=f.evaluation_done,
         review_done=f.review_done,
         allowed_actions=rules.actions_for(
-            service.allowed_actions(f), p.role, p.sub, f.submitted_by
+            service.allowed_actions(f), p.role, p.sub, f.submitted_by, f.submitted_role
         ),
         submitted_by=f.submitted_by,
         created_at=f.created_at.isoformat(),
@@ -188,8 +188,10 @@ def _check_may_act(p: Principal, f: FilingRow, body: ActionIn) -> None:
         and "withdraw" in acts
         and not rules.may_withdraw(f.submitted_by, p.sub)
     ):
-        allowed = rules.actions_for(acts, p.role, p.sub, f.submitted_by)
+        allowed = rules.actions_for(acts, p.role, p.sub, f.submitted_by, f.submitted_role)
         raise Forbidden(rules.withdraw_refusal(f.id, "reject" in allowed), allowed=allowed)
+    # Four eyes: who submitted a filing for its applicant does not decide it.
+    rules.check_four_eyes(f.id, body.action, f.submitted_by, f.submitted_role, p.sub)
 
 
 @router.post("/filings/{filing_id}/accept", response_model=FilingOut)

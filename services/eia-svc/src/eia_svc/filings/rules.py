@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from svc_common.auth import same_person
 from svc_common.calendar import end_of_day, is_working_day, local_date
-from svc_common.errors import IllegalTransition
+from svc_common.errors import Conflict, IllegalTransition
 from svc_common.i18n import msg
 
 Channel = Literal["normal", "green", "bundled"]
@@ -109,15 +110,27 @@ def allowed_actions(
 REVIEWERS = frozenset({"officer", "admin"})
 
 
-def actions_for(acts: list[str], role: str, actor: str, submitted_by: str) -> list[str]:
+#: The actions that decide a filing (批复), which four eyes keep from its
+#: submitter.
+DECISIONS = frozenset({"approve", "reject"})
+
+
+def actions_for(
+    acts: list[str], role: str, actor: str, submitted_by: str, submitted_role: str
+) -> list[str]:
     """Of the filing's actions now (`allowed_actions`), those `actor` of
-    `role` may take: a reviewer its review's steps and quota-retry, and
-    withdraw only if they submitted it; the applicant (a filer) withdraw
-    alone; anyone else (an auditor) none. The routes admit by the same
-    rules (their roles, `may_withdraw`)."""
+    `role` may take: a reviewer its review's steps and quota-retry, but
+    not the decision of a filing they submitted themselves (`decides_own`),
+    and withdraw only if they submitted it; the applicant (a filer)
+    withdraw alone; anyone else (an auditor) none. The routes admit by the
+    same rules (their roles, `may_withdraw`, `check_four_eyes`)."""
     own = may_withdraw(submitted_by, actor)
     if role in REVIEWERS:
-        return [a for a in acts if a != "withdraw" or own]
+        return [
+            a
+            for a in acts
+            if (a != "withdraw" or own) and not decides_own(a, submitted_by, submitted_role, actor)
+        ]
     if role == "filer" and own:
         return [a for a in acts if a == "withdraw"]
     return []
@@ -130,6 +143,31 @@ def may_withdraw(submitted_by: str, actor: str) -> bool:
     states why (行政许可法 §38); a withdrawal would end it with no reason
     and nothing saying an officer did it."""
     return actor == submitted_by
+
+
+def decides_own(action: str, submitted_by: str, submitted_role: str, actor: str) -> bool:
+    """Whether `actor` would decide (approve or reject) a filing they
+    submitted as a reviewer, for an applicant: four eyes (四眼原则), one
+    officer may not file, accept, review and approve a filing alone. A
+    filing its applicant (a filer) submitted is decided by any reviewer."""
+    return action in DECISIONS and submitted_role in REVIEWERS and same_person(submitted_by, actor)
+
+
+def check_four_eyes(
+    filing_id: str, action: str, submitted_by: str, submitted_role: str, actor: str
+) -> None:
+    """409 when `actor` would decide a filing they submitted (`decides_own`)."""
+    if decides_own(action, submitted_by, submitted_role, actor):
+        raise Conflict(
+            msg(
+                f"four eyes: filing {filing_id} was submitted by {submitted_by}, who may not "
+                "approve or reject it: another officer decides it",
+                f"四眼原则：环评文件 {filing_id} 由 {submitted_by} 代为提交，"
+                "提交人不得批准或不予批准，须由其他审批人员作出决定",
+            ),
+            reason="submitter_decides",
+            submitted_by=submitted_by,
+        )
 
 
 def withdraw_refusal(filing_id: str, may_reject: bool) -> str:

@@ -20,6 +20,7 @@ from svc_common.events.schemas import permit as ev
 from svc_common.i18n import msg
 from svc_common.industries import canonical_or_none, industry_code_problem
 from svc_common.pagination import Page, decode_cursor, keyset_after, keyset_page
+from svc_common.uploads import csv_cell_read
 
 from permit_svc.enterprises.models import Enterprise, Industry
 from permit_svc.enterprises.rules import CATEGORIES, IndustryClass
@@ -51,7 +52,10 @@ def parse_industry_table(text: str) -> list[IndustryClass]:
     out: dict[str, IndustryClass] = {}
     errors: list[FieldError] = []
     for line, rec in enumerate(reader, start=2):
-        given, name, cat = (rec.get(k, "").strip() for k in ("industry_code", "name", "category"))
+        # A cell a CSV export guarded (`'=…`) as it was (csv_cell_read).
+        given, name, cat = (
+            csv_cell_read(rec.get(k) or "").strip() for k in ("industry_code", "name", "category")
+        )
         code = canonical_or_none(given) or given
         if problem := industry_code_problem(given):
             errors.append(FieldError(field=f"line {line}.industry_code", message=problem))

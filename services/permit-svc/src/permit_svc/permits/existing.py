@@ -86,7 +86,16 @@ def _problems(
     today: dt.date,
 ) -> list[FieldError]:
     """Every reason this row cannot enter the register, named by field;
-    `already` is why its enterprise imports none, if it does not."""
+    `already` is why its enterprise imports none, if it does not. An
+    enterprise outside the caller's districts is refused for that alone:
+    nothing else about it (closed, under registration, its permits and
+    their numbers) is told to an officer who may not act there."""
+    if e is not None and not principal.may_act_in(e.district):
+        return [
+            FieldError(
+                field="uscc", message=msg("is not in one of your districts", "不在您负责的区内")
+            )
+        ]
     errors = []
     if e is None:
         errors.append(
@@ -105,12 +114,6 @@ def _problems(
                     "is under registration management: it files a registration, not a permit",
                     "实行登记管理：应排污登记，不申领许可证",
                 ),
-            )
-        )
-    elif not principal.may_act_in(e.district):
-        errors.append(
-            FieldError(
-                field="uscc", message=msg("is not in one of your districts", "不在您负责的区内")
             )
         )
     elif body.uscc in registered:

@@ -57,12 +57,20 @@ def to_out(r: Registration, enterprise_name: str) -> RegistrationOut:
 
 
 def eligibility(e: Enterprise | None, principal: Principal) -> list[FieldError]:
-    """Why enterprise `e` may not file a registration now (empty: it may)."""
+    """Why enterprise `e` may not file a registration now (empty: it may).
+    Outside the caller's districts, that alone: nothing else about the
+    enterprise (closed, its management) is told to whom may not act there."""
     if e is None:
         return [
             FieldError(
                 field="uscc",
                 message=msg("no enterprise has this code here", "本系统没有该代码的企业"),
+            )
+        ]
+    if not principal.may_act_in(e.district):
+        return [
+            FieldError(
+                field="uscc", message=msg("is not in one of your districts", "不在您负责的区内")
             )
         ]
     if e.operating_status == "closed":
@@ -77,12 +85,6 @@ def eligibility(e: Enterprise | None, principal: Principal) -> list[FieldError]:
                     f"该企业所属行业实行{CATEGORY_ZH.get(e.category, e.category)}："
                     "应申领排污许可证，不能排污登记",
                 ),
-            )
-        ]
-    if not principal.may_act_in(e.district):
-        return [
-            FieldError(
-                field="uscc", message=msg("is not in one of your districts", "不在您负责的区内")
             )
         ]
     return []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from svc_common.auth import same_person
 from svc_common.errors import Conflict, IllegalTransition
 from svc_common.i18n import msg
 
@@ -30,7 +31,7 @@ def check_decision(status: str, action: str) -> None:
 
 
 def check_four_eyes(proposed_by: str, decided_by: str) -> None:
-    if proposed_by == decided_by:
+    if same_person(proposed_by, decided_by):
         raise Conflict(
             msg(
                 "four eyes: an adjustment must be approved or rejected by someone other "

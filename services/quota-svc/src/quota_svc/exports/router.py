@@ -42,9 +42,13 @@ async def export_ledger(
     db: Database = Depends(get_db),
 ) -> Response:
     """Everything the balances are made of: pools, lots and their movements,
-    the journal, holdings, debts — a ZIP of CSV files or one XLSX workbook,
-    one sheet per table. Importing it into an empty ledger gives identical
-    balances."""
+    the journal, holdings, debts, each permit's reclaimable ceiling
+    (permit_backing), reservations, swaps, trades, reclaims, adjustments
+    and the district policy (settings, air quality and its ratio table,
+    advance limits) — a ZIP of CSV files or one XLSX workbook, one sheet
+    per table. Importing it into an empty ledger gives a live ledger:
+    identical balances, ceilings and availability, every hold still to be
+    allocated, released or expired."""
     # Every table as of one moment: read each on its own snapshot, a write
     # committed meanwhile tore the export (pools before a hold, lots after
     # it), and its own import refused it.

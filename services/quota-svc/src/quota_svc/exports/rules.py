@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -16,6 +16,8 @@ from svc_common.guard import lone_surrogate_at, surrogate_problem
 from svc_common.i18n import msg
 from svc_common.types import UTCDateTime
 
+from quota_svc.adjustments.rules import AdjustmentStatus
+from quota_svc.airquality.rules import AirQuality
 from quota_svc.debts.rules import DebtStatus
 from quota_svc.ledger.rules import (
     EntryCode,
@@ -27,6 +29,10 @@ from quota_svc.ledger.rules import (
     reserve_pool_id,
 )
 from quota_svc.lots.rules import Move
+from quota_svc.reclaims.rules import ReclaimStatus
+from quota_svc.reservations.rules import ReservationStatus
+from quota_svc.swaps.rules import SwapStatus
+from quota_svc.trading.rules import TradeStatus
 
 
 def to_text(value: Any) -> str:
@@ -128,7 +134,8 @@ def ledger_problem(sheets: Mapping[str, Rows]) -> str | None:
     """Why the rows of an export (sheet name → rows) are none a ledger of
     this system could hold — the first row, in file order, with a value
     outside the ledger's domain (a district, pollutant, pool kind, entry or
-    movement code it does not know, a pool id it would not build) or naming
+    movement code it does not know, a pool id it would not build, a
+    permit's ceiling above its amount or below 0) or naming
     a pool or lot the file does not hold — or None. Balances are left to the
     reconciliation checks."""
     pools = {
@@ -136,13 +143,32 @@ def ledger_problem(sheets: Mapping[str, Rows]) -> str | None:
         for _, row in sheets.get("pools", ())
     }
     lots = {row.get("id") for _, row in sheets.get("lots", ())}
-    checks = {
+    # A file without the sheet (an older export) names reservations it
+    # does not carry: those links are not checked.
+    reservations = (
+        {row.get("id") for _, row in sheets["reservations"]} if "reservations" in sheets else None
+    )
+    checks: dict[str, Callable[[Mapping[str, Any]], Problems]] = {
         "pools": lambda row: _pool(row),
+        "district_settings": lambda row: _place(row),
+        "air_quality": lambda row: _air_quality(row),
+        "air_quality_ratios": lambda row: _status(
+            row, AirQuality, "an air-quality status", "空气质量状况"
+        ),
+        "advance_limits": lambda row: _place(row),
         "lots": lambda row: _lot(row, pools, lots),
         "lot_movements": lambda row: _movement(row, pools, lots),
         "journal": lambda row: _entry(row, pools),
+        "reservations": lambda row: _reservation(row, pools, lots),
+        "swaps": lambda row: _swap(row, lots),
+        "trades": lambda row: _trade(row),
         "holdings": lambda row: _holding(row, pools, lots),
-        "debts": lambda row: _debt(row, pools, lots),
+        "debts": lambda row: _debt(row, pools, lots, reservations),
+        "reclaims": lambda row: _with_status(row, ReclaimStatus, "a reclaim status", "收回状态"),
+        "adjustments": lambda row: _with_status(
+            row, AdjustmentStatus, "an adjustment status", "调整状态"
+        ),
+        "permit_backing": lambda row: _backing(row),
     }
     for name, rows in sheets.items():
         for number, row in rows:
@@ -271,6 +297,11 @@ def _entry(row: Mapping[str, Any], pools: Pools) -> Problems:
 
 def _holding(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
     yield from _in_pool(row, pools)
+    yield from _drawn(row, lots)
+
+
+def _drawn(row: Mapping[str, Any], lots: set[Any]) -> Problems:
+    """A row's `lots`: none, or `[[lot id, kg], …]` of the file's lots."""
     drawn = row.get("lots")
     if drawn is None:
         return
@@ -295,8 +326,108 @@ def _holding(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
             return
 
 
-def _debt(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
+def _debt(
+    row: Mapping[str, Any], pools: Pools, lots: set[Any], reservations: set[Any] | None
+) -> Problems:
     yield from _in_pool(row, pools)
     yield from _lot_ref(row, "lot_id", lots, optional=False)
     if problem := _member(DebtStatus, row.get("status"), "a debt status", "欠账状态"):
         yield "status", problem
+    held = row.get("reservation_id")
+    if reservations is not None and held is not None and held not in reservations:
+        # Its credit is withdrawn with that reservation's release: without
+        # the reservation the debt could never be.
+        yield (
+            "reservation_id",
+            msg(f"the file holds no reservation {held!r}", f"文件中没有预占 {held!r}"),
+        )
+
+
+def _status(row: Mapping[str, Any], kind: type[StrEnum], en: str, zh: str) -> Problems:
+    if problem := _member(kind, row.get("status"), en, zh):
+        yield "status", problem
+
+
+def _with_status(row: Mapping[str, Any], kind: type[StrEnum], en: str, zh: str) -> Problems:
+    yield from _place(row)
+    yield from _status(row, kind, en, zh)
+
+
+def _air_quality(row: Mapping[str, Any]) -> Problems:
+    if problem := district_problem(_text(row.get("district"))):
+        yield "district", problem
+    yield from _status(row, AirQuality, "an air-quality status", "空气质量状况")
+
+
+def _reservation(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
+    yield from _in_pool(row, pools)
+    yield from _status(row, ReservationStatus, "a reservation status", "预占状态")
+    yield from _drawn(row, lots)
+
+
+def _swap(row: Mapping[str, Any], lots: set[Any]) -> Problems:
+    for column in ("from_district", "to_district"):
+        if problem := district_problem(_text(row.get(column))):
+            yield column, problem
+    if problem := pollutant_problem(_text(row.get("pollutant"))):
+        yield "pollutant", problem
+    yield from _status(row, SwapStatus, "a swap status", "调剂状态")
+    yield from _drawn(row, lots)
+
+
+def _trade(row: Mapping[str, Any]) -> Problems:
+    for column in ("district", "buyer_district"):
+        if problem := district_problem(_text(row.get(column))):
+            yield column, problem
+    if problem := pollutant_problem(_text(row.get("pollutant"))):
+        yield "pollutant", problem
+    yield from _status(row, TradeStatus, "a trade status", "交易状态")
+
+
+def holds_problem(sheets: Mapping[str, Rows]) -> str | None:
+    """Why the file's pools hold tonnes nothing in it holds, or None: a
+    pool's `reserved_kg` is its held reservations' `held_kg` and its
+    approved swaps' `amount_kg` (a swap holds in its source district's
+    pool), and a restore that kept more held would keep it for good. Not
+    checked for a file without both sheets (an older export)."""
+    if "reservations" not in sheets or "swaps" not in sheets:
+        return None
+    held: dict[Any, int] = {}
+    for _, row in sheets["reservations"]:
+        if row.get("status") == ReservationStatus.HELD:
+            pool_id = row.get("pool_id")
+            held[pool_id] = held.get(pool_id, 0) + int(row.get("held_kg") or 0)
+    for _, row in sheets["swaps"]:
+        if row.get("status") == SwapStatus.APPROVED:
+            pool_id = district_pool_id(_text(row.get("from_district")), _text(row.get("pollutant")))
+            held[pool_id] = held.get(pool_id, 0) + int(row.get("amount_kg") or 0)
+    for number, row in sheets.get("pools", ()):
+        pool_id, reserved = row.get("id"), int(row.get("reserved_kg") or 0)
+        if reserved != held.get(pool_id, 0):
+            return msg(
+                f"pools: row {number}, column reserved_kg: {reserved} kg reserved, but the "
+                f"file's held reservations and approved swaps hold {held.get(pool_id, 0)} kg",
+                f"pools：第 {number} 行 reserved_kg 列：预占 {reserved} 千克，"
+                f"但文件中预占中的项目和已批准的调剂共占 {held.get(pool_id, 0)} 千克",
+            )
+    return None
+
+
+def _backing(row: Mapping[str, Any]) -> Problems:
+    """A permit's reclaimable ceiling: of a district and pollutant the
+    ledger keeps, never above the permit's amount nor below 0 (the table's
+    CHECK, named here by column rather than refused as a whole sheet)."""
+    yield from _place(row)
+    amount, backed = row.get("amount_kg"), row.get("backed_kg")
+    if not isinstance(amount, int) or not isinstance(backed, int):
+        return
+    if amount < 0:
+        yield "amount_kg", msg("is below 0", "小于 0")
+    elif not 0 <= backed <= amount:
+        yield (
+            "backed_kg",
+            msg(
+                f"should be from 0 to amount_kg ({amount})",
+                f"应在 0 到 amount_kg（{amount}）之间",
+            ),
+        )

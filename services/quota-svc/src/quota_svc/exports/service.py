@@ -1,6 +1,10 @@
 """Export of the ledger (pools, lots and their movements, journal, holdings,
-debts) as a ZIP of CSV files or one XLSX workbook, and the import of such an
-export into an empty ledger, which gives identical balances."""
+debts, permits' reclaimable ceilings, reservations, swaps, trades, reclaims,
+adjustments and the district policy: offset ratios, air quality, advance
+limits) as a ZIP of CSV files or one XLSX workbook, and the import of such
+an export into an empty ledger, which gives a live ledger: identical
+balances and ceilings, and every hold still allocatable, releasable or
+expirable, every debt still withdrawable."""
 
 from __future__ import annotations
 
@@ -11,30 +15,87 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Table, delete, func, insert, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.i18n import msg
-from svc_common.uploads import csv_cell, csv_cell_read, repeated_column, sheet_cell
+from svc_common.uploads import (
+    csv_cell,
+    csv_cell_read,
+    csv_writer,
+    repeated_column,
+    sheet_cell,
+    sheet_cell_read,
+)
 
-from quota_svc.debts.models import Debt
-from quota_svc.exports.rules import from_text, ledger_problem, to_text
+from quota_svc.adjustments.models import Adjustment
+from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
+from quota_svc.debts.models import AdvanceLimit, Debt
+from quota_svc.exports.rules import from_text, holds_problem, ledger_problem, to_text
 from quota_svc.ledger.models import JournalEntry, Pool
 from quota_svc.lots.models import LOTS, MOVEMENTS
+from quota_svc.policy.models import DistrictPolicy
+from quota_svc.reclaims.models import PermitBacking, Reclaim
 from quota_svc.reconciliation.service import ledger_checks
-from quota_svc.trading.models import Holding
+from quota_svc.reservations.models import Reservation
+from quota_svc.swaps.models import Swap
+from quota_svc.trading.models import Holding, Trade
 
 #: Sheet name → table, in the order an import writes them (foreign keys first).
 SHEETS: dict[str, Table] = {
     "pools": cast(Table, Pool.__table__),
+    # The district policy: offset ratios and hold days, air quality and the
+    # ratio each status calls for, advance limits — scheduled rows too.
+    # Without them a restore answered availability with the defaults.
+    "district_settings": cast(Table, DistrictPolicy.__table__),
+    "air_quality": cast(Table, AirQualityStatus.__table__),
+    "air_quality_ratios": cast(Table, AirQualityRatio.__table__),
+    "advance_limits": cast(Table, AdvanceLimit.__table__),
     "lots": LOTS,
     "lot_movements": MOVEMENTS,
     "journal": cast(Table, JournalEntry.__table__),
+    # What holds or will move quota: a pool's reserved tonnes are its held
+    # reservations' and approved swaps'; without them a restore kept the
+    # tonnes held with nothing left to allocate, release or expire them.
+    "reservations": cast(Table, Reservation.__table__),
+    "swaps": cast(Table, Swap.__table__),
+    "trades": cast(Table, Trade.__table__),
     "holdings": cast(Table, Holding.__table__),
     "debts": cast(Table, Debt.__table__),
+    "reclaims": cast(Table, Reclaim.__table__),
+    "adjustments": cast(Table, Adjustment.__table__),
+    # Without it a restored ledger forgot what each permit's quota backed,
+    # and a plant closed after the restore freed all its permit announced.
+    "permit_backing": cast(Table, PermitBacking.__table__),
 }
+#: Sheets added after exports were first made: a file without one imports
+#: with that table empty, as such a file did before the sheet existed.
+OPTIONAL_SHEETS = frozenset(
+    {
+        "permit_backing",
+        "district_settings",
+        "air_quality",
+        "air_quality_ratios",
+        "advance_limits",
+        "reservations",
+        "swaps",
+        "trades",
+        "reclaims",
+        "adjustments",
+    }
+)
+#: Settings every installation starts with (the migration's status → ratio
+#: table): a file carrying the sheet replaces them; one without keeps them.
+REPLACED_SHEETS = frozenset({"air_quality_ratios"})
 #: Tables with a generated integer key whose sequence follows an import.
-_SEQUENCED = {"lots": "id", "lot_movements": "id", "journal_entries": "id"}
+_SEQUENCED = {
+    "lots": "id",
+    "lot_movements": "id",
+    "journal_entries": "id",
+    "district_settings": "id",
+    "air_quality": "id",
+    "advance_limits": "id",
+}
 #: An upload larger than this is refused (413).
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
 
@@ -63,7 +124,8 @@ def to_zip(data: dict[str, tuple[list[str], list[list[str]]]]) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for name, (header, rows) in data.items():
             out = io.StringIO()
-            w = csv.writer(out, lineterminator="\n")
+            # CRLF lines: a note's CR or LF is inside quotes (csv_writer).
+            w = csv_writer(out)
             w.writerow(header)
             # Safe to open in a spreadsheet, and read back exactly (_read_zip).
             w.writerows([csv_cell(v) for v in row] for row in rows)
@@ -78,7 +140,8 @@ def to_xlsx(data: dict[str, tuple[list[str], list[list[str]]]]) -> bytes:
         ws.append([sheet_cell(h) for h in header])
         for row in rows:
             # A cell holds no control characters: written as escapes (the
-            # CSV export keeps them as they are).
+            # CSV export keeps them as they are); a CR as `_x000D_`, which
+            # _read_xlsx reads back as a CR.
             ws.append([sheet_cell(v) for v in row])
     buf = io.BytesIO()
     wb.save(buf)
@@ -88,11 +151,24 @@ def to_xlsx(data: dict[str, tuple[list[str], list[list[str]]]]) -> bytes:
 def _read_zip(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]]]:
     with zipfile.ZipFile(io.BytesIO(content)) as z:
         for name in SHEETS:
+            if name in OPTIONAL_SHEETS and f"{name}.csv" not in z.namelist():
+                continue
             try:
                 raw = z.read(f"{name}.csv").decode("utf-8")
             except KeyError as exc:
                 raise ImportRefused(msg(f"{name}.csv is missing", f"缺少 {name}.csv")) from exc
-            rows = list(csv.reader(io.StringIO(raw)))
+            reader = csv.reader(io.StringIO(raw))
+            try:
+                rows = list(reader)
+            except csv.Error as exc:
+                raise ImportRefused(
+                    msg(
+                        f"{name}.csv: line {reader.line_num} is not valid CSV: {exc}",
+                        f"{name}.csv：第 {reader.line_num} 行不是有效的 CSV：{exc}",
+                    )
+                ) from exc
+            if not rows:
+                raise ImportRefused(msg(f"{name}.csv is empty", f"{name}.csv 为空"))
             yield name, rows[0], [[csv_cell_read(v) for v in row] for row in rows[1:]]
 
 
@@ -100,11 +176,15 @@ def _read_xlsx(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]
     wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     for name in SHEETS:
         if name not in wb.sheetnames:
+            if name in OPTIONAL_SHEETS:
+                continue
             raise ImportRefused(msg(f"sheet {name} is missing", f"缺少工作表 {name}"))
         rows = [
-            ["" if v is None else str(v) for v in row]
+            ["" if v is None else str(sheet_cell_read(v)) for v in row]
             for row in wb[name].iter_rows(values_only=True)
         ]
+        if not rows:
+            raise ImportRefused(msg(f"sheet {name} is empty", f"工作表 {name} 为空"))
         yield name, rows[0], rows[1:]
 
 
@@ -149,13 +229,28 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
     the file is not an export: unreadable, a row outside the ledger's domain
     or naming a pool or lot the file lacks, or a ledger whose reconciliation
     checks 1–5 fail once written); returns rows per sheet."""
-    if await s.scalar(select(func.count()).select_from(SHEETS["pools"])):
-        raise ImportRefused(
-            msg("the ledger is not empty: import only into a new one", "台账非空：只能导入到新台账")
-        )
+    # Ceilings with no pool yet are a ledger too: permit events applied
+    # before the restore, which the file's rows would clash with or join;
+    # so are settings, reservations, reclaims… (the ratio table aside, which
+    # every installation starts with and a file replaces).
+    for name in SHEETS:
+        if name in REPLACED_SHEETS:
+            continue
+        if await s.scalar(select(func.count()).select_from(SHEETS[name])):
+            raise ImportRefused(
+                msg(
+                    "the ledger is not empty: import only into a new one",
+                    "台账非空：只能导入到新台账",
+                )
+            )
     try:
         sheets = list(_read_zip(content) if fmt == "csv" else _read_xlsx(content))
-    except (zipfile.BadZipFile, KeyError, ValueError, IndexError, OSError) as exc:
+    except ImportRefused:
+        raise
+    except Exception as exc:
+        # Whatever the file's reading fails with (a ZIP cut short, bytes
+        # that are not UTF-8, a sheet's XML broken: openpyxl and its XML
+        # parser raise many kinds) is the file's fault, not the service's.
         raise ImportRefused(
             msg(f"not an export of this ledger: {exc}", f"不是本台账的导出文件：{exc}")
         ) from exc
@@ -164,9 +259,12 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
         read[name] = _values(name, header, rows)
     if problem := ledger_problem(read):
         raise ImportRefused(problem)
-    counts = {}
+    # A sheet an older export lacks is a table left empty.
+    counts = dict.fromkeys(SHEETS, 0)
     for name, numbered in read.items():
         values = [row for _, row in numbered]
+        if name in REPLACED_SHEETS:
+            await s.execute(delete(SHEETS[name]))
         if values:
             try:
                 # No savepoint: a refusal rolls the whole import back.
@@ -194,6 +292,10 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
                     + (f"（另有 {more} 处）" if more else ""),
                 )
             )
+    # Last: a file sound by every other rule whose reservations and swaps
+    # still do not hold what its pools hold would restore tonnes held for good.
+    if problem := holds_problem(read):
+        raise ImportRefused(problem)
     if s.get_bind().dialect.name == "postgresql":
         for table_name, col in _SEQUENCED.items():
             await s.execute(

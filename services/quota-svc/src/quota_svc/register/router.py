@@ -5,7 +5,6 @@ its own; JSON pages or the whole chain as CSV; the head to compare against."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import AsyncIterator
 from typing import Literal
@@ -26,6 +25,7 @@ from svc_common.pagination import (
     keyset_page,
 )
 from svc_common.service import get_db
+from svc_common.uploads import csv_dict_writer
 
 from quota_svc.api import check_district
 from quota_svc.register import rules
@@ -122,7 +122,7 @@ async def _csv(db: Database, base: object, after: int) -> AsyncIterator[bytes]:
 
     assert isinstance(base, Select)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=rules.CSV_FIELDS, lineterminator="\n")
+    writer = csv_dict_writer(buf, rules.CSV_FIELDS)
     writer.writeheader()
     yield buf.getvalue().encode("utf-8")
     last = after

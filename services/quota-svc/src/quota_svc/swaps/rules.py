@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from svc_common.auth import same_person
 from svc_common.errors import Conflict, Forbidden, IllegalTransition
 from svc_common.i18n import msg
 
@@ -56,7 +57,7 @@ def approval_side(
             ["cancel"] if status == "approved" else [],
             LABELS_ZH,
         )
-    if approver == proposer:
+    if same_person(approver, proposer):
         raise Conflict(
             msg(
                 "four eyes: the proposer of a swap may not approve it",
@@ -64,7 +65,7 @@ def approval_side(
             ),
             reason="proposer_approves",
         )
-    if approver in (from_approved_by, to_approved_by):
+    if same_person(approver, from_approved_by) or same_person(approver, to_approved_by):
         raise Conflict(
             msg(
                 "each district's approval must come from a different officer",

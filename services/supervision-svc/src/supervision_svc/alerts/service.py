@@ -5,7 +5,6 @@ permitted VOCs and NOx of its permit in force."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import uuid
@@ -21,7 +20,7 @@ from svc_common.districts import DISTRICTS
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
 from svc_common.types import kg_to_tonnes
-from svc_common.uploads import csv_cell
+from svc_common.uploads import csv_cell, csv_writer
 
 from supervision_svc.alerts.models import Alert
 from supervision_svc.alerts.schemas import (
@@ -191,7 +190,7 @@ def to_csv(m: AlertMeasures) -> str:
     """The measures as CSV for district teams, in the caller's language, with
     a BOM so spreadsheet programs read the Chinese as UTF-8."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
+    w = csv_writer(buf)
     w.writerow([msg(en, zh) for en, zh in CSV_COLUMNS])
     for i in m.items:
         w.writerow(

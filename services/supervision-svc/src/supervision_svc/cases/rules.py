@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from svc_common.auth import same_person
 from svc_common.errors import Conflict, Forbidden, IllegalTransition
 from svc_common.i18n import msg
 
@@ -42,7 +43,7 @@ def next_status(status: str, action: str) -> str:
 
 def check_four_eyes(proposed_by: str, decider: str) -> None:
     """The officer who decides a case is not the one who proposed it (四眼原则)."""
-    if proposed_by == decider:
+    if same_person(proposed_by, decider):
         raise Forbidden(
             msg(
                 "four eyes: a case is decided by another officer than the one who proposed it",

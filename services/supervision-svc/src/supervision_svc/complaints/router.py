@@ -72,6 +72,11 @@ async def receive_complaint(
     async with db.transaction() as s:
         created = await service.receive(s, principal, body, settings, now)
         (out,) = await queries.outs(s, principal, [created.complaint], now)
+    # A channel's machine client (filer) learns whether its complaint is a
+    # likely repeat (`repeat`, its cluster and how many reports it holds),
+    # never the other complaints it matched (their ids, case numbers,
+    # times, similarity): those are the handling officers'.
+    shown = [] if principal.role == "filer" else created.matches[:50]
     return ComplaintReceipt(
         complaint=out,
         duplicate_check=DuplicateCheck(
@@ -87,7 +92,7 @@ async def receive_complaint(
                     text_similarity=round(m.text_similarity, 3),
                     distance_m=None if m.distance_m is None else round(m.distance_m),
                 )
-                for m in created.matches[:50]
+                for m in shown
             ],
         ),
     )

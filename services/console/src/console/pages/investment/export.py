@@ -3,7 +3,6 @@ on a Chinese Windows PC opens it right)."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from svc_common.i18n import msg
-from svc_common.uploads import csv_cell, sheet_cell
+from svc_common.uploads import csv_cell, csv_writer, sheet_cell
 
 from console.web import dec
 
@@ -59,7 +58,7 @@ def _shown(row: dict[str, Any], key: str) -> Any:
 
 def to_csv(rows: Sequence[dict[str, Any]]) -> bytes:
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = csv_writer(buf)
     cols = columns()
     w.writerow([label for _, label in cols])
     for r in rows:
