@@ -264,7 +264,7 @@ def act(
     offered = (
         allowed
         if actor is None
-        else rules.actions_for(allowed, actor.role, actor.sub, f.submitted_by)
+        else rules.actions_for(allowed, actor.role, actor.sub, f.submitted_by, f.submitted_role)
     )
     if isinstance(body, FilingQuotaRetryIn):
         st = quota.retry(quota_state(f), f.status, allowed)
