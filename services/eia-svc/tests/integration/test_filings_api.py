@@ -216,7 +216,7 @@ async def test_green_channel_once_an_officer_confirms_the_claim(client: httpx.As
     await testing.deliver(app, reserved(f))
     assert (await act(client, f["id"], "review-done")).status_code == 200  # review first
     r = await act(client, f["id"], "approve")
-    assert r.status_code == 409 and r.json()["allowed"] == ["evaluation-done", "withdraw"]
+    assert r.status_code == 409 and r.json()["allowed"] == ["evaluation-done"]
     assert (await act(client, f["id"], "evaluation-done")).json()["status"] == "reviewed"
     assert (await act(client, f["id"], "approve")).json()["status"] == "approved"
 
