@@ -161,10 +161,14 @@ def test_import_sends_rows_and_reports_the_services_refusals(
         app, ["quota", "check", "--district", "120119", "--increment", "5", "--api", server.url]
     )
     assert fits.exit_code == 0 and "fits" in fits.output
+    # Chinese first, as the rest of the CLI speaks; the English after it.
+    first = fits.output.splitlines()[0]
+    assert "可以容纳" in first and "120119 VOCs 新增 5 吨/年" in first, fits.output
     short = runner.invoke(
         app, ["quota", "check", "--district", "120119", "--increment", "7", "--api", server.url]
     )
     assert short.exit_code == 1 and "short by 2.000 t" in short.output
+    assert "无法容纳，缺 2.000 吨" in short.output.splitlines()[0], short.output
 
 
 def _credited(server: EmbeddedServer, district: str) -> str:

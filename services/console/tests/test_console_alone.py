@@ -8,6 +8,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -1652,7 +1653,7 @@ async def test_an_enterprise_unknown_to_the_user_holds_no_quota_on_the_page(
     page = {"next_cursor": None, "items": []}
     for path in ("/permit/permits", "/permit/registrations", "/permit/audits"):
         stub.on("GET", path, page)
-    for path in ("/eia/registrations", "/eia/filings", "/quota/reservations"):
+    for path in ("/eia/registrations", "/eia/filings", "/quota/reservations", "/quota/holdings"):
         stub.on("GET", path, page)
     stub.on("GET", f"/permit/enterprises/{uscc}", lambda _: httpx.Response(403, json={}))
     await sign_in(client, "officer-baodi")
@@ -1732,7 +1733,7 @@ async def test_what_the_role_may_not_read_is_said_not_shown_as_nothing(
 ) -> None:
     """Investment staff (王芳): eia-svc refuses them the filings and the
     registration forms (403). The page said 无。 under 环评文件 and 0.000 吨/年
-    under 已批项目已分配, where an auditor sees the approved filing and
+    under 已批项目已分配 (now 已批项目累计分配), where an auditor sees the approved filing and
     5.000 t: the sections say the role cannot see them, the figures drawn
     from them are not available, and the history says what it leaves out."""
     uscc = "91120119000000001C"
@@ -1762,7 +1763,9 @@ async def test_what_the_role_may_not_read_is_said_not_shown_as_nothing(
     stub.on("GET", "/permit/registrations", {**page, "items": []})
     stub.on("GET", "/permit/audits", {**page, "items": []})
     stub.on("GET", "/quota/reservations", {**page, "items": []})
+    stub.on("GET", "/quota/holdings", {**page, "items": []})
     refused = {"title": "无权访问", "detail": "您的角色无权执行此操作"}
+    stub.on("GET", "/permit/audit", lambda _: httpx.Response(403, json=refused))
     for path in ("/eia/filings", "/eia/registrations"):
         stub.on("GET", path, lambda _: httpx.Response(403, json=refused))
     await sign_in(client, "investment")
@@ -1771,7 +1774,7 @@ async def test_what_the_role_may_not_read_is_said_not_shown_as_nothing(
     main = _main(r.text)
     filings = main.split('id="f-h"')[1].split("</section>")[0]
     assert "无。" not in filings
-    allocated = main.split("已批项目已分配</dt><dd>")[1].split("</dd>")[0]
+    allocated = main.split("已批项目累计分配</dt><dd>")[1].split("</dd>")[0]
     reserved = main.split("审批中预留</dt><dd>")[1].split("</dd>")[0]
     assert "0.000" not in allocated and "不可用" in allocated, allocated
     assert "0.000" not in reserved and "不可用" in reserved, reserved
@@ -1779,7 +1782,7 @@ async def test_what_the_role_may_not_read_is_said_not_shown_as_nothing(
     permitted = main.split("有效许可证许可量</dt><dd>")[1].split("</dd>")[0]
     assert "0.600" in permitted
     history = main.split('id="h-h"')[1].split("</section>")[0]
-    assert "历史记录未包括：环评文件、环评登记表备案" in history
+    assert "历史记录未包括：环评文件、环评登记表备案、许可证办理记录（审计日志）" in history
     assert "在您可查看的区内没有该代码的记录" not in main
 
     # A service that fails is not "nothing" either: a note, and the section
@@ -2018,3 +2021,285 @@ async def test_an_officer_sees_a_major_claim_first_and_decides_it_on_accepting(
     assert r.status_code == 200, r.text[:300]
     assert "未予确认，按常规程序办理" in r.text
     assert sent == [{"green_channel": True}, {"green_channel": False}]
+
+
+def _reduced_and_sold(uscc: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any]]:
+    """An enterprise whose 2.345 t/a project was approved (4.690 t allocated
+    at a ratio of 2), whose permit was then reduced (a reclaim confirmed:
+    0.690 t of its holding retired) and which sold 1.000 t: quota-svc's
+    holdings say 3.000 t held (1.500 rights) and 0.690 t retired."""
+    permit = {
+        "id": "p-1",
+        "permit_no": uscc + "001P",
+        "category": "key",
+        "status": "issued",
+        "last_action": "change",
+        "vocs_t": "1.500",
+        # permit-svc's draw only ever grows: neither the cut nor the sale lowers it.
+        "quota_drawn_t": "2.345",
+        "created_at": "2026-03-01T02:00:00+00:00",
+        "updated_at": "2026-09-01T06:30:00+00:00",
+    }
+    common = {
+        "uscc": uscc,
+        "district": "120115",
+        "pollutant": "VOCs",
+        "pool_id": "120115:VOCs",
+        "source": "allocation",
+        "offset_ratio": "2",
+        "reservation_id": "res-1",
+        "trade_id": None,
+        "acquired_at": "2026-03-01T01:00:00+00:00",
+        "valid_until": "2031-03-01T01:00:00+00:00",
+        "valid": True,
+    }
+    holdings = [
+        {
+            **common,
+            "id": "res-1",
+            "original_t": "4.690",
+            "amount_t": "3.000",
+            "rights_t": "1.500",
+            "retired_at": None,
+            "tradable": True,
+        },
+        {
+            **common,
+            "id": "h-retired",
+            "original_t": "0.690",
+            "amount_t": "0.690",
+            "rights_t": "0.345",
+            "retired_at": "2026-05-10T02:00:00+00:00",
+            "reclaim_id": "rc-1",
+            "tradable": False,
+        },
+    ]
+    trail = [
+        # Newest first, as GET /permit/audit answers.
+        {
+            "at": "2026-09-01T06:30:00+00:00",
+            "action": "permit.change",
+            "detail": {"trade_id": "t-1", "pollutant": "VOCs", "delta_kg": -500},
+        },
+        {"at": "2026-07-02T02:00:00+00:00", "action": "permit.reinstate", "detail": {}},
+        {
+            "at": "2026-06-01T02:00:00+00:00",
+            "action": "permit.suspend",
+            "detail": {"reason": "立案查处 JZ-2026-0007: 超标排放", "case_no": "JZ-2026-0007"},
+        },
+        {
+            "at": "2026-05-09T02:00:00+00:00",
+            "action": "permit.change",
+            "detail": {"vocs_delta_kg": -345},
+        },
+        {"at": "2026-03-02T02:00:00+00:00", "action": "permit.issue", "detail": {}},
+        {"at": "2026-03-01T02:00:00+00:00", "action": "permit.apply", "detail": {}},
+    ]
+    return permit, holdings, trail
+
+
+async def test_the_enterprise_quota_is_its_holdings_and_its_history_the_permits_steps(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """The page said 已批项目已分配 4.690 吨/年 (the sale and the retirement
+    ignored) and 其中由已分配指标支撑 2.345 吨/年 of a 1.500 吨/年 permit (the
+    "of which" larger than the whole), and its history had one line for the
+    permit's changes, 许可证：已核发 at the trade's amendment. Now: the
+    holdings' position, an "of which" never above the whole, and each step
+    of the permit's audit trail in words, in Beijing time."""
+    uscc = "91120115MA05XXXX1A"
+    page = {"next_cursor": None}
+    permit, holdings, trail = _reduced_and_sold(uscc)
+    stub.on("GET", "/permit/permits", {**page, "items": [permit]})
+    for path in ("/permit/registrations", "/permit/audits", "/eia/registrations"):
+        stub.on("GET", path, {**page, "items": []})
+    approved = _filing(
+        status="approved",
+        quota_status="allocated",
+        vocs_increment_t="2.345",
+        quota_allocated_t="4.690",
+        project_name="涂装线扩建",
+        decided_at="2026-02-20T02:00:00+00:00",
+    )
+    stub.on("GET", "/eia/filings", {**page, "items": [approved]})
+    stub.on("GET", "/quota/reservations", {**page, "items": []})
+
+    def holdings_of(request: httpx.Request) -> httpx.Response:
+        # The emptied holdings too: one sold out says how much was sold.
+        assert request.url.params["include_empty"] == "true"
+        return httpx.Response(200, json={**page, "items": holdings})
+
+    stub.on("GET", "/quota/holdings", holdings_of)
+
+    def audit_of(request: httpx.Request) -> httpx.Response:
+        assert request.url.params["target_id"] == "p-1"
+        return httpx.Response(200, json={**page, "items": trail})
+
+    stub.on("GET", "/permit/audit", audit_of)
+    await sign_in(client, "auditor")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    assert_console_page(r, 200)
+    main = _main(r.text)
+
+    def figure(label: str) -> str:
+        return main.split(f"{label}</dt><dd>")[1].split("</dd>")[0]
+
+    assert figure("现持有排污权") == "3.000 吨/年，对应许可排放量 1.500 吨/年"
+    assert figure("已收回注销") == "0.690 吨/年"
+    assert figure("已交易转出") == "1.000 吨/年"
+    assert figure("已批项目累计分配") == "4.690 吨/年"
+    assert figure("有效许可证许可量") == "1.500 吨/年"
+    assert figure("其中由现持有指标支撑") == "1.500 吨/年"
+    assert "2.345 吨/年" not in main.split('id="q-h"')[1].split("</section>")[0]
+
+    history = main.split('id="h-h"')[1].split("</section>")[0]
+    no = f'<span class="code">{uscc}001P</span>'
+    for when, what in (
+        ("2026-09-01 14:30", "因排污权交易变更许可证（VOCs -0.500 吨/年）"),
+        ("2026-07-02 10:00", "恢复许可证"),
+        ("2026-06-01 10:00", "因立案查处暂停许可证（案件编号 JZ-2026-0007）"),
+        ("2026-05-09 10:00", "变更许可证（VOCs -0.345 吨/年）"),
+        ("2026-03-02 10:00", "核发许可证"),
+        ("2026-03-01 10:00", "申请排污许可证"),
+    ):
+        assert f"{when}</time> {what} {no}" in history, (when, what, history)
+    assert "已核发" not in history and "历史记录未包括" not in history
+    assert history.count("申请排污许可证") == 1
+
+    # An officer may not read the audit trail: the permit's last step by its
+    # action (a change, not 已核发), and the history says what it leaves out.
+    stub.on("GET", "/permit/audit", lambda _: httpx.Response(403, json={"title": "无权访问"}))
+    await sign_in(client, "officer-baodi")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    history = _main(r.text).split('id="h-h"')[1].split("</section>")[0]
+    assert f"2026-09-01 14:30</time> 变更许可证 {no}" in history, history
+    assert "已核发" not in history
+    assert "历史记录未包括：许可证办理记录（审计日志）" in history
+    assert len([c for c in stub.calls if c.url.path == "/permit/audit"]) == 2
+
+
+def test_the_backed_part_of_a_permit_is_never_more_than_the_permit() -> None:
+    """Without the holdings, permit-svc's draw (which never shrinks) is
+    capped at what the permits permit."""
+    from console.pages.enterprise.history import quota_held
+
+    permit, holdings, _ = _reduced_and_sold("91120115MA05XXXX1A")
+    held = quota_held([], [permit])
+    assert (held.permitted_t, held.drawn_t) == (Decimal("1.500"), Decimal("1.500"))
+    held = quota_held([], [permit], holdings=holdings)
+    assert held.position is not None
+    assert (held.position.held_t, held.position.retired_t, held.position.sold_t) == (
+        Decimal("3.000"),
+        Decimal("0.690"),
+        Decimal("1.000"),
+    )
+
+
+async def test_a_cancelled_permits_reclaim_is_labelled_by_its_reason(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """收回待确认 said 许可证注销（关停） of every cancelled permit's candidate,
+    whatever the reason: a permit revoked and then cancelled as 其他原因 is
+    no closure. The label follows the reason the candidate's note carries."""
+    page = {"next_cursor": None}
+    reclaim = {
+        "district": "120119",
+        "pollutant": "VOCs",
+        "amount_t": "0.670",
+        "status": "pending",
+        "source": "permit_cancelled",
+        "created_by": "system",
+        "created_at": "2026-11-02T02:00:00+00:00",
+    }
+    notes = {
+        "closed": "天津某厂（91120119000000001C001P）许可证注销：企业关停",
+        "other": "天津某厂（91120119000000001C001P）许可证注销：其他原因；撤销后注销",
+        "older": "天津某厂 (91120119000000001C001P) cancelled: closure",
+        "none": None,
+    }
+    items = [{**reclaim, "id": k, "note": v} for k, v in notes.items()]
+    stub.on("GET", "/quota/reclaims", {**page, "items": items})
+    stub.on("GET", "/eia/filings", {**page, "items": []})
+    await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/workbench/")
+    assert r.status_code == 200, r.text[:300]
+    rows = dict(re.findall(r'<tr data-reclaim="(\w+)">(.*?)</tr>', r.text, re.S))
+    source = {k: re.search(r"<td>([^<]*)", v).group(1) for k, v in rows.items()}  # type: ignore[union-attr]
+    assert source == {
+        "closed": "许可证注销（企业关停）",
+        "other": "许可证注销（其他原因）",
+        "older": "许可证注销（企业关停）",
+        "none": "许可证注销",
+    }
+
+
+async def test_the_public_register_says_its_codes_in_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/public/register (no sign-in) showed 来源： permit_changed,
+    permit_cancelled, reduction: the references' codes are said in words,
+    as docs/console.md promises, and so are a trade's refusal, a ratio set
+    by air quality, an air-quality status and a price in fen."""
+    entry = {
+        "seq": 1,
+        "at": "2026-11-02T02:00:00+00:00",
+        "district": "120115",
+        "pollutant": "VOCs",
+        "amount_t": "0.690",
+        "prev_hash": "0" * 64,
+        "hash": "a" * 64,
+    }
+    refs = {
+        "reclaim_confirmed": "permit=p-1;reclaim=r-1;source=permit_changed;uscc=X",
+        "reclaim_credit": "source=permit_cancelled",
+        "reduction_credit": "source=reduction",
+        "trade_refused": "reason=seller_holds_too_little;trade=t-1",
+        "ratio_setting": "effective_from=2026-11-02T02:00:00+00:00;ratio=air_quality",
+        "air_quality": "status=slightly_exceeded",
+        "trade_settled": "price_fen_per_t=1250000;trade=t-2",
+    }
+    items = [
+        {**entry, "seq": n, "kind": kind, "refs": text}
+        for n, (kind, text) in enumerate(refs.items(), start=1)
+    ]
+    stub.on("GET", "/quota/public/register", {"items": items, "next_cursor": None})
+    r = await client.get("/console/public/register")
+    assert_console_page(
+        r,
+        200,
+        "来源：</span>许可量核减",
+        "来源：</span>许可证注销",
+        "来源：</span>深度治理减排",
+        "原因：</span>卖方持有的有效指标不足",
+        "倍量替代比例：</span>按空气质量确定",
+        "空气质量状况：</span>轻度超标",
+        "成交价（元/吨）：</span>12,500.00",
+    )
+    table = _main(r.text).split('id="register"')[1]
+    for code in (
+        "permit_changed",
+        "permit_cancelled",
+        ">reduction<",
+        "seller_holds_too_little",
+        "air_quality",
+        "slightly_exceeded",
+        "price_fen_per_t",
+    ):
+        assert code not in table, code
+
+
+def test_an_imported_certificate_is_recorded_not_applied_for() -> None:
+    """A certificate imported in bulk has an empty audit trail of its own:
+    its first line is 录入存量许可证, not 申请排污许可证."""
+    from console.pages.enterprise.history import timeline
+    from svc_common.i18n import use
+
+    permit, _, trail = _reduced_and_sold("91120115MA05XXXX1A")
+    with use("zh"):
+        events = timeline([permit], [], [], [], [], steps={"p-1": []})
+        assert [e["what"] for e in events] == ["录入存量许可证"]
+        events = timeline([permit], [], [], [], [], steps={"p-1": trail[:1]})
+        assert [e["what"] for e in events][-1] == "录入存量许可证"
+        issued_here = [e for e in trail if e["action"] != "permit.apply"]
+        events = timeline([permit], [], [], [], [], steps={"p-1": issued_here})
+        assert [e["what"] for e in events][-1] == "申请排污许可证"

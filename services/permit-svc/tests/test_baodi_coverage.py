@@ -1,6 +1,7 @@
 """Seed 002, 宝坻区: 274 enterprises hold permits, 4,275 are registered, 100%
-coverage; over 80% of permit holders audited (220 of 274 = 80.3%). Then three
-sources without either, listed by name. Generated through the bulk endpoints."""
+coverage; over 80% of permit holders audited (220 of 274 = 80.29…%, shown
+truncated: 80.2). Then three sources without either, listed by name.
+Generated through the bulk endpoints."""
 
 from __future__ import annotations
 
@@ -159,7 +160,7 @@ async def test_baodi_full_coverage_then_three_uncovered(svc: Service) -> None:
         220,
         54,
     )
-    assert progress["audited_percent"] == "80.3"
+    assert progress["audited_percent"] == "80.2"
     assert progress["valid_permits"] == coverage["with_valid_permit"]
     assert progress["permits_of_closed_sources"] == 1
 

@@ -128,13 +128,24 @@ def test_audit_rules() -> None:
         audit_rules.next_finding_status("rectified", "rectify")
 
 
-def test_percent_is_exact() -> None:
-    assert percent(220, 274) == Decimal("80.3")
+def test_percent_is_exact_and_truncated() -> None:
+    assert percent(220, 274) == Decimal("80.2")
     assert percent(4549, 4549) == Decimal("100.0")
     assert percent(4549, 4552) == Decimal("99.9")
-    assert percent(1, 8) == Decimal("12.5")  # half up, not banker's rounding
-    assert percent(1, 16) == Decimal("6.3")
+    assert percent(1, 8) == Decimal("12.5")
+    assert percent(1, 16) == Decimal("6.2")
     assert percent(0, 0) is None
+
+
+def test_coverage_is_100_only_when_every_source_is_covered() -> None:
+    """4549 of 4551 covered is 99.956…%: rounded half up it was published as
+    100.0 (100%全覆盖) with two sources uncovered."""
+    assert percent(4549, 4551) == Decimal("99.9")
+    assert percent(4550, 4551) == Decimal("99.9")
+    assert percent(4551, 4551) == Decimal("100.0")
+    # Nor 0.0 when something was done.
+    assert percent(1, 4551) == Decimal("0.1")
+    assert percent(0, 4551) == Decimal("0.0")
 
 
 def test_a_refused_step_names_the_state_and_action_in_chinese() -> None:

@@ -90,9 +90,18 @@ def test_attention_prefers_many_people_and_recent_reports() -> None:
 
 @pytest.mark.parametrize(
     ("closed", "accepted", "rate"),
-    [(1165, 1197, Decimal("97.3")), (271, 318, Decimal("85.2")), (1, 8, Decimal("12.5"))],
+    [
+        (1165, 1197, Decimal("97.3")),
+        (271, 318, Decimal("85.2")),
+        (1, 8, Decimal("12.5")),
+        # Truncated: not 100.0 with one complaint open, nor 0.0 with one closed.
+        (1999, 2000, Decimal("99.9")),
+        (2000, 2000, Decimal("100.0")),
+        (1, 2000, Decimal("0.1")),
+        (0, 2000, Decimal("0.0")),
+    ],
 )
-def test_closure_rate_one_decimal_half_up(closed: int, accepted: int, rate: Decimal) -> None:
+def test_closure_rate_one_decimal_truncated(closed: int, accepted: int, rate: Decimal) -> None:
     assert complaints.closure_rate(closed, accepted) == rate
 
 

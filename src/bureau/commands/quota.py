@@ -114,11 +114,25 @@ def check(
         raise typer.Exit(code=3) from exc
     finally:
         client.close()
-    verdict = "[green]fits[/green]" if r.fits else "[red]does not fit[/red]"
-    out.print(
-        f"{district} {pollutant} {increment} t/a × {r.offset_ratio} = {r.required_t} t "
-        f"needed, {r.available_t} t available: {verdict}"
-        + ("" if r.fits else f", short by {r.shortfall_t} t")
-    )
+    # One line each, never wrapped: a script greps the verdict.
+    out.print(verdict_said(district, pollutant, increment, r), soft_wrap=True)
     if not r.fits:
         raise typer.Exit(code=1)
+
+
+def verdict_said(district: str, pollutant: str, increment: str, r: Verdict) -> str:
+    """The what-if's answer as the CLI says everything: Chinese first, the
+    English after it in brackets (as `import` and `register` do)."""
+    what = escape(f"{district} {pollutant}")
+    if r.fits:
+        zh = "[green]可以容纳[/green]"
+        en = "fits"
+    else:
+        zh = f"[red]无法容纳[/red]，缺 {r.shortfall_t} 吨"
+        en = f"does not fit, short by {r.shortfall_t} t"
+    return (
+        f"{what} 新增 {escape(increment)} 吨/年 × 倍量替代比例 {r.offset_ratio} = "
+        f"需 {r.required_t} 吨，可用 {r.available_t} 吨：{zh}\n"
+        f"({what} {escape(increment)} t/a × {r.offset_ratio} = {r.required_t} t needed, "
+        f"{r.available_t} t available: {en})"
+    )

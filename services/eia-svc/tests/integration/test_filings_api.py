@@ -99,7 +99,9 @@ async def test_normal_channel_with_quota_secured_and_allocated(client: httpx.Asy
     assert f["status"] == "submitted" and f["channel"] == "normal"
     assert await events_of(app, "eia.filing.accepted.v1") == []
     r = await act(client, f["id"], "approve")
-    assert r.status_code == 409 and r.json()["allowed"] == ["accept", "withdraw"]
+    # What the officer may do: withdraw is the filer's (an officer gets 403).
+    assert r.status_code == 409 and r.json()["allowed"] == ["accept"]
+    assert "withdraw" not in r.json()["detail"]
     # Another district's filing is not found, for writes as for reads: a
     # 403 naming its district would tell that it exists.
     other = officer(BAODI)
@@ -214,7 +216,7 @@ async def test_green_channel_once_an_officer_confirms_the_claim(client: httpx.As
     await testing.deliver(app, reserved(f))
     assert (await act(client, f["id"], "review-done")).status_code == 200  # review first
     r = await act(client, f["id"], "approve")
-    assert r.status_code == 409 and r.json()["allowed"] == ["evaluation-done", "withdraw"]
+    assert r.status_code == 409 and r.json()["allowed"] == ["evaluation-done"]
     assert (await act(client, f["id"], "evaluation-done")).json()["status"] == "reviewed"
     assert (await act(client, f["id"], "approve")).json()["status"] == "approved"
 

@@ -10,15 +10,17 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from ..conftest import count_rows, events_of, filer, filing, officer, registration
+from ..conftest import clerk, count_rows, events_of, filer, filing, officer, registration
 from .test_action_bodies import _trace
 
 INVISIBLE = ("\u200b", "\u200b\u2060", "\ufeff", "\u00a0\u200b\u3000")
 
 
 async def _reviewed(client: httpx.AsyncClient) -> str:
-    """A filing accepted, evaluated and reviewed: a decision is next."""
-    r = await client.post("/eia/filings", json=filing(vocs_increment_t="0"), headers=officer())
+    """A filing entered by a clerk for its applicant, accepted, evaluated
+    and reviewed by the officer: a decision is next (the officer's; a
+    withdrawal the clerk's, who submitted it)."""
+    r = await client.post("/eia/filings", json=filing(vocs_increment_t="0"), headers=clerk())
     assert r.status_code == 201, r.text
     fid = str(r.json()["id"])
     for step in ("accept", "evaluation-done", "review-done"):
@@ -39,27 +41,26 @@ async def test_a_decision_with_an_invisible_reason_is_refused(
 ) -> None:
     app: FastAPI = client.app  # type: ignore[attr-defined]
     fid = await _reviewed(client)
+    who = clerk() if action == "withdraw" else officer()
     before = await _trace(app, fid)
     for reason in INVISIBLE:
-        r = await client.post(
-            f"/eia/filings/{fid}/{action}", json={"reason": reason}, headers=officer()
-        )
+        r = await client.post(f"/eia/filings/{fid}/{action}", json={"reason": reason}, headers=who)
         _refused(r)
     r = await client.post(
         f"/eia/filings/{fid}/{action}",
         json={"reason": "\u200b"},
-        headers={**officer(), "accept-language": "en"},
+        headers={**who, "accept-language": "en"},
     )
     assert "visible character" in r.json()["errors"][0]["message"], r.text
     r = await client.post(
         f"/eia/filings/{fid}/{action}",
         json={"reason": "\u200b"},
-        headers={**officer(), "accept-language": "zh-CN"},
+        headers={**who, "accept-language": "zh-CN"},
     )
     assert "可见字符" in r.json()["errors"][0]["message"], r.text
     assert await _trace(app, fid) == before
     r = await client.post(
-        f"/eia/filings/{fid}/{action}", json={"reason": " 不符合\u200b规划 "}, headers=officer()
+        f"/eia/filings/{fid}/{action}", json={"reason": " 不符合\u200b规划 "}, headers=who
     )
     assert r.status_code == 200, r.text
     assert r.json()["decision_note"] == "不符合\u200b规划", r.text
@@ -69,7 +70,8 @@ async def test_an_optional_note_may_still_be_left_out_or_empty(client: httpx.Asy
     """approve and withdraw took no note, or an empty one: they still do."""
     for action, body in (("approve", {}), ("withdraw", {"reason": ""})):
         fid = await _reviewed(client)
-        r = await client.post(f"/eia/filings/{fid}/{action}", json=body, headers=officer())
+        who = clerk() if action == "withdraw" else officer()
+        r = await client.post(f"/eia/filings/{fid}/{action}", json=body, headers=who)
         assert r.status_code == 200, (action, r.text)
 
 

@@ -63,16 +63,15 @@ async def test_state_conflict_in_chinese(client: httpx.AsyncClient) -> None:
     r = await client.post(f"/eia/filings/{fid}/approve", headers={**officer(), **ZH})
     assert r.status_code == 409
     assert r.json()["title"] == "当前状态不允许此操作"
-    # The state and the actions by their Chinese names, each with its code.
+    # The state and the actions by their Chinese names, each with its code;
+    # only what the officer may do (withdraw is the filer's: a 403 for them).
     assert r.json()["detail"] == (
         "环评文件当前为 已提交待受理（submitted），不能执行 批准（approve）；"
-        "现在可执行：受理（accept）、撤回（withdraw）"
+        "现在可执行：受理（accept）"
     )
     e = await client.post(f"/eia/filings/{fid}/approve", headers={**officer(), **EN})
     assert e.json()["type"] == r.json()["type"]
-    assert e.json()["detail"] == (
-        "cannot approve a filing that is submitted; allowed now: accept, withdraw"
-    )
+    assert e.json()["detail"] == ("cannot approve a filing that is submitted; allowed now: accept")
     assert r.json()["state"] == e.json()["state"] == "submitted"
 
 

@@ -50,3 +50,24 @@ def test_exempt_answer_says_no_filing_and_why() -> None:
 def test_report_answer_names_category_and_rule() -> None:
     c = classify(ProjectType("C2614", "有机化学原料制造", "C2614", "report", "全部"))
     assert c.needs_filing and "report (报告书)" in c.explanation and "全部" in c.explanation
+
+
+def test_a_comma_inside_a_cell_must_be_quoted() -> None:
+    """The shipped table's E4819 row had `原有道路维修、改造,不新增占地(…)`
+    unquoted: the loader kept 原有道路维修、改造 and dropped the condition, so
+    a road project taking new land was told it needs no EIA. A row of more
+    cells than the header is refused, naming its line."""
+    shipped = {t.code: t for t in parse_table(SHIPPED_TABLE.read_text(encoding="utf-8"))[0]}
+    assert shipped["E4819"].rule == "原有道路维修、改造,不新增占地(免于环评管理)"
+    text = (
+        "code,name,industry_code,category,rule\n"
+        "G5960,通用仓储,G5960,exempt,不涉及危险品的仓储\n"
+        "E4819,市政道路维修改造,E4819,exempt,原有道路维修、改造,不新增占地(免于环评管理)\n"
+    )
+    _, errors = parse_table(text)
+    assert [(e.line, e.field) for e in errors] == [(3, "rule")]
+    assert "6 cells" in errors[0].message and "must be quoted" in errors[0].message
+    rule = "原有道路维修、改造,不新增占地(免于环评管理)"
+    quoted = text.replace(rule, f'"{rule}"')
+    types, errors = parse_table(quoted)
+    assert errors == [] and types[1].rule == "原有道路维修、改造,不新增占地(免于环评管理)"

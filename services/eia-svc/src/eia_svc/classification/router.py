@@ -45,9 +45,14 @@ async def classify_project(
     if pt is None:
         raise field_error(
             "project_type",
+            # Not found in the table loaded here, which may be the shipped
+            # sample: the code may well be in the official 名录.
             msg(
-                f"{body.project_type} is not in the classification table",
-                f"{body.project_type} 不在分类管理名录中",
+                f"{body.project_type} is not in the classification table loaded in this "
+                "system: check the loaded table (the shipped one is a sample; an "
+                "administrator imports the official 名录)",
+                f"{body.project_type} 不在本系统已载入的分类管理名录中：请核对已载入的名录"
+                "（系统自带的名录仅为样表，正式名录由管理员导入）",
             ),
         )
     c = classify(pt)

@@ -61,8 +61,10 @@ def parse_table(text: str) -> tuple[list[ProjectType], list[RowError]]:
     types: list[ProjectType] = []
     errors: list[RowError] = []
     seen: set[str] = set()
-    for line, row in enumerate(reader, start=2):
-        if line - 1 > MAX_ROWS:
+    for count, row in enumerate(reader, start=1):
+        # The line the row ends on: a quoted cell may span lines.
+        line = reader.line_num
+        if count > MAX_ROWS:
             errors.append(
                 RowError(
                     line,
@@ -71,6 +73,24 @@ def parse_table(text: str) -> tuple[list[ProjectType], list[RowError]]:
                 )
             )
             break
+        header = list(reader.fieldnames or [])
+        if extra := row.get(None):
+            # DictReader puts the cells past the header's under None and
+            # reads on: a rule written with a comma lost what followed it
+            # (原有道路维修、改造,不新增占地 was read as 原有道路维修、改造).
+            cells = len(header) + len(extra)
+            errors.append(
+                RowError(
+                    line,
+                    header[-1],
+                    msg(
+                        f"the row has {cells} cells, more than the header's {len(header)}: "
+                        'a comma inside a cell must be quoted ("…,…")',
+                        f"该行有 {cells} 个单元格，多于表头的 {len(header)} 列："
+                        '单元格内含逗号时须用英文双引号将该单元格括起（"…,…"）',
+                    ),
+                )
+            )
         # A cell a CSV export guarded (`'=…`) as it was (csv_cell_read).
         values = {c: csv_cell_read(row.get(c) or "").strip() for c in COLUMNS}
         for col in COLUMNS:

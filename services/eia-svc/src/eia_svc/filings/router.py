@@ -168,7 +168,7 @@ async def _act(
         f, loaded = await service.lock_filing(s, filing_id)
         _check_may_act(principal, f, body)
         parks = await service.park_names(s, [f])
-        events = service.act(f, body, now, settings, service.pool_park(f, parks))
+        events = service.act(f, body, now, settings, service.pool_park(f, parks), actor=principal)
         await service.save_action(s, principal, f, loaded, body, events)
     return answer(FilingOut, to_out(f, now, principal, parks))
 

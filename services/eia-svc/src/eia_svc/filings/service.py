@@ -249,15 +249,23 @@ def act(
     now: dt.datetime,
     settings: Settings,
     park: str | None = None,
+    actor: Principal | None = None,
 ) -> list[EventPayload]:
     """Apply a review action to `f`, the action named by its body's class
     (whose model has required what the step needs: a rejection its reason,
     行政许可法 §38); the events it owes the quota saga. Illegal → 409 naming
-    the allowed. `park`: the name of the park whose sub-pool a bundled
-    filing draws on, for a refusal to name the pool that is short."""
+    the allowed: those `actor` may take (an officer is not offered a
+    withdrawal it would be refused, 403). `park`: the name of the park whose
+    sub-pool a bundled filing draws on, for a refusal to name the pool that
+    is short."""
     events: list[EventPayload] = []
     action = body.action
     allowed = allowed_actions(f)
+    offered = (
+        allowed
+        if actor is None
+        else rules.actions_for(allowed, actor.role, actor.sub, f.submitted_by, f.submitted_role)
+    )
     if isinstance(body, FilingQuotaRetryIn):
         st = quota.retry(quota_state(f), f.status, allowed)
         set_quota(f, st)
@@ -266,7 +274,7 @@ def act(
         events.append(quota_request(f, FilingQuotaRetry))
     else:
         green = isinstance(body, FilingAcceptIn) and body.green_channel is True
-        new = rules.apply(review_state(f), action, allowed, green)
+        new = rules.apply(review_state(f), action, offered, green)
         if isinstance(body, FilingAcceptIn) and (
             problem := rules.green_channel_problem(f.major_project, f.channel, body.green_channel)
         ):

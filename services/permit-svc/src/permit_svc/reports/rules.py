@@ -3,17 +3,19 @@ trail leave a permit or a registration in force."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+
+from svc_common.rates import completion_percent
 
 
 def percent(part: int, whole: int) -> Decimal | None:
-    """part/whole as a percentage with one decimal, rounded half up, exactly
-    (220/274 → 80.3); None when there is nothing to count."""
-    if whole <= 0:
-        return None
-    if not 0 <= part <= whole:
+    """part/whole as a percentage with one decimal, truncated (220/274 →
+    80.2; 4549/4551 → 99.9, never 100.0 with a source uncovered): the
+    shared rule of coverage and completion rates (`svc_common.rates`);
+    None when there is nothing to count."""
+    if whole > 0 and not 0 <= part <= whole:
         raise ValueError(f"part {part} is outside 0..{whole}")
-    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    return completion_percent(part, whole)
 
 
 #: The audit-trail actions that set a permit's status (permits/rules.py's

@@ -8,7 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, PlainSerializer
 
-#: A percentage with one decimal, sent as a string so it stays exact ("80.3").
+#: A percentage with one decimal, sent as a string so it stays exact ("80.2"),
+#: truncated: 100.0 only when all are counted (`svc_common.rates`).
 Percent = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str)]
 
 

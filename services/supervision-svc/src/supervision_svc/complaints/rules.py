@@ -17,11 +17,12 @@ import datetime as dt
 import math
 import unicodedata
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from functools import lru_cache
 
 from svc_common.errors import IllegalTransition
 from svc_common.i18n import msg
+from svc_common.rates import completion_percent
 
 Status = str
 #: status → {action: next status}
@@ -216,10 +217,8 @@ def attention(reports: int, complainants: int, last_at: dt.datetime, now: dt.dat
 
 
 def closure_rate(closed: int, accepted: int) -> Decimal | None:
-    """Closed ÷ accepted as a percentage with one decimal, rounded half up as
-    the bureau publishes it (1165 / 1197 → 97.3); None when nothing was accepted."""
-    if accepted <= 0:
-        return None
-    return (Decimal(closed) * 100 / Decimal(accepted)).quantize(
-        Decimal("0.1"), rounding=ROUND_HALF_UP
-    )
+    """Closed ÷ accepted as a percentage with one decimal (1165 / 1197 →
+    97.3), truncated as every completion rate is (`svc_common.rates`): 100.0
+    only when all were closed, 0.0 only when none; None when nothing was
+    accepted."""
+    return completion_percent(closed, accepted)

@@ -9,7 +9,7 @@ from typing import Any
 
 from svc_common.i18n import msg
 
-from console.pages.workbench.queues import status_label
+from console.pages.workbench.queues import cancel_reason_label, status_label
 from console.web import dec, parse_time
 
 #: The lists the enterprise page reads, as people name them.
@@ -20,7 +20,12 @@ SOURCES = {
     "filings": ("EIA filings", "环评文件"),
     "forms": ("EIA registration forms", "环评登记表备案"),
     "reservations": ("quota reservations", "总量指标预留"),
+    "holdings": ("emission rights held", "持有的排污权"),
+    "permit_steps": ("the permits' steps (audit trail)", "许可证办理记录（审计日志）"),
 }
+
+#: The lists whose absence the quota figures say, not the history.
+NOT_IN_HISTORY = {"reservations", "holdings"}
 
 
 def unseen_said(source: str, status: int) -> str:
@@ -38,7 +43,7 @@ def unseen_said(source: str, status: int) -> str:
 
 def left_out(sources: Sequence[str]) -> str:
     """What the history leaves out (lists the page could not read)."""
-    names = [SOURCES[s] for s in SOURCES if s in sources and s != "reservations"]
+    names = [SOURCES[s] for s in SOURCES if s in sources and s not in NOT_IN_HISTORY]
     return msg(
         "The history leaves out: " + ", ".join(en for en, _ in names) + ".",
         "历史记录未包括：" + "、".join(zh for _, zh in names) + "。",
@@ -46,16 +51,90 @@ def left_out(sources: Sequence[str]) -> str:
 
 
 @dataclass
+class Position:
+    """What an enterprise's holdings (排污权, `GET /quota/holdings`) of VOCs
+    quota say now: held and tradable, held but past its five years, retired
+    by a confirmed reclaim (收回注销), and sold in settled trades; the rights
+    (emission backed on the permit) of what it still holds."""
+
+    held_t: Decimal
+    held_rights_t: Decimal
+    expired_t: Decimal
+    retired_t: Decimal
+    sold_t: Decimal
+
+
+#: What a holding keeps from its allocation or purchase when a reclaim
+#: splits a part off it: the same for a holding and its split-off parts.
+LINEAGE = (
+    "district",
+    "pool_id",
+    "source",
+    "reservation_id",
+    "trade_id",
+    "acquired_at",
+    "valid_until",
+)
+
+
+def position(holdings: Sequence[Mapping[str, Any]], pollutant: str = "VOCs") -> Position:
+    """The holdings (with the emptied ones, `include_empty`) as a position.
+    quota-svc lowers a holding's `amount_t` only when it sells from it or
+    splits off a part a reclaim retires, the split keeping the holding's
+    allocation or trade and term: so each such lineage acquired its largest
+    `original_t`, and what the lineage no longer holds (retired or not) was
+    sold. No trade list per enterprise is needed."""
+    held = rights = expired = retired = Decimal(0)
+    lineage: dict[tuple[Any, ...], tuple[Decimal, Decimal]] = {}
+    for h in holdings:
+        if h.get("pollutant", pollutant) != pollutant:
+            continue
+        amount = dec(h.get("amount_t"))
+        if h.get("retired_at"):
+            retired += amount
+        elif h.get("valid", True):
+            held += amount
+            rights += dec(h.get("rights_t"))
+        else:
+            expired += amount
+        key = tuple(h.get(k) for k in LINEAGE)
+        acquired, left = lineage.get(key, (Decimal(0), Decimal(0)))
+        lineage[key] = (max(acquired, dec(h.get("original_t"))), left + amount)
+    sold = sum((max(Decimal(0), a - left) for a, left in lineage.values()), Decimal(0))
+    return Position(
+        held_t=held, held_rights_t=rights, expired_t=expired, retired_t=retired, sold_t=sold
+    )
+
+
+def backing_rights(holdings: Sequence[Mapping[str, Any]], pollutant: str = "VOCs") -> Decimal:
+    """The emission the enterprise's holdings back on its permit now: the
+    rights of what it holds and was not retired (an expired holding still
+    backs the permit until a reclaim retires it; it only cannot be sold)."""
+    return sum(
+        (
+            dec(h.get("rights_t"))
+            for h in holdings
+            if h.get("pollutant", pollutant) == pollutant and not h.get("retired_at")
+        ),
+        Decimal(0),
+    )
+
+
+@dataclass
 class QuotaHeld:
     """VOCs quota tied to the enterprise: held for filings under review,
-    allocated to approved ones, and what its permits draw. A figure is None
+    allocated to approved ones (in all, since the first: sales and
+    retirements are in `position`), what it holds now, and what its permits
+    in force permit and of that what allocated quota backs. A figure is None
     when a list it is drawn from could not be read (not available, never
     0)."""
 
     reserved_t: Decimal | None
     allocated_t: Decimal | None
     permitted_t: Decimal | None
+    #: The part of `permitted_t` backed by quota: never more than it.
     drawn_t: Decimal | None
+    position: Position | None = None
 
 
 def under_review_with_quota(filings: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -75,12 +154,16 @@ def quota_held(
     reservations: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     reservations_read: bool = True,
+    holdings: Sequence[Mapping[str, Any]] | None = None,
 ) -> QuotaHeld:
     """The ledger's amounts: a held reservation holds the increment times the
     offset ratio (`required_t`; nothing of it allocated or released yet).
     `filings` or `permits` None (not read: the role may not, or the service
     failed), or the reservations not read, leave the figures drawn from them
-    None."""
+    None. The backed part of the permits is what they drew on allocated
+    quota, but never more than the rights the enterprise still holds when
+    the holdings were read (a permit's `quota_drawn_t` only ever grows: a
+    sale or a reclaim does not lower it), nor than the permits permit."""
     reserved: Decimal | None = None
     allocated: Decimal | None = None
     if filings is not None:
@@ -97,9 +180,18 @@ def quota_held(
     if permits is not None:
         live = [p for p in permits if p.get("status") in ("issued", "changed", "renewed")]
         permitted = sum((dec(p.get("vocs_t")) for p in live), Decimal(0))
-        drawn = sum((dec(p.get("quota_drawn_t")) for p in live), Decimal(0))
+        # Each is a bound of what backs the permits now: what they drew
+        # (a permit imported with no draw is backed by none of it), what
+        # the enterprise still holds, and what they permit.
+        drawn = min(sum((dec(p.get("quota_drawn_t")) for p in live), Decimal(0)), permitted)
+        if holdings is not None:
+            drawn = min(drawn, backing_rights(holdings))
     return QuotaHeld(
-        reserved_t=reserved, allocated_t=allocated, permitted_t=permitted, drawn_t=drawn
+        reserved_t=reserved,
+        allocated_t=allocated,
+        permitted_t=permitted,
+        drawn_t=drawn,
+        position=position(holdings) if holdings is not None else None,
     )
 
 
@@ -108,15 +200,89 @@ def not_numbered() -> str:
     return msg("(not numbered yet)", "（尚未编号）")
 
 
+def _signed_tonnes(kg: Any) -> str:
+    try:
+        t = Decimal(int(kg)) / 1000
+    except (TypeError, ValueError):
+        return ""
+    return f"{t:+,.3f}"
+
+
+def permit_step(action: str, detail: Mapping[str, Any] | None = None) -> str | None:
+    """A step of a permit (its audit entry's `action`, `permit.` left off,
+    and `detail`) as people say it; None for entries that are no step of
+    the permit itself (a trade that found no permit elsewhere, say)."""
+    d = detail or {}
+    reason = str(d.get("reason") or "")
+    said = msg(": ", "：") + reason if reason else ""
+    vocs = msg("VOCs {} t/a", "VOCs {} 吨/年")
+    if action == "apply":
+        return msg("permit applied for", "申请排污许可证")
+    if action == "import":
+        return msg("permit recorded (issued before this register)", "录入存量许可证")
+    if action == "issue":
+        return msg("permit issued", "核发许可证")
+    if action == "reject":
+        return msg("permit refused", "不予许可") + said
+    if action == "change":
+        if d.get("trade_id"):
+            delta = _signed_tonnes(d.get("delta_kg"))
+            return msg("permit changed for a rights trade", "因排污权交易变更许可证") + (
+                msg(" (", "（") + vocs.format(delta) + msg(")", "）") if delta else ""
+            )
+        delta = _signed_tonnes(d.get("vocs_delta_kg"))
+        return msg("permit changed", "变更许可证") + (
+            msg(" (", "（") + vocs.format(delta) + msg(")", "）")
+            if delta and delta != "+0.000"
+            else ""
+        )
+    if action == "renew":
+        until = str(d.get("valid_to") or "")
+        return msg("permit renewed", "延续许可证") + (
+            msg(f" (valid to {until})", f"（有效期至 {until}）") if until else ""
+        )
+    if action == "suspend":
+        if d.get("case_no"):
+            case = str(d["case_no"])
+            return msg(
+                f"permit suspended by an enforcement case (立案查处, case {case})",
+                f"因立案查处暂停许可证（案件编号 {case}）",
+            )
+        return msg("permit suspended", "暂停许可证") + said
+    if action == "suspend_not_applied":
+        case = str(d.get("case_no") or "")
+        return msg(
+            f"enforcement case {case} decided a suspension; the permit was not in force",
+            f"立案查处（案件编号 {case}）决定暂停，许可证不在有效状态，未暂停",
+        )
+    if action == "reinstate":
+        return msg("permit reinstated", "恢复许可证") + said
+    if action == "revoke":
+        return msg("permit revoked", "撤销许可证") + said
+    if action == "cancel":
+        why = cancel_reason_label(d.get("reason")) if d.get("reason") else ""
+        return msg("permit cancelled", "注销许可证") + (
+            msg(" (", "（") + why + msg(")", "）") if why else ""
+        )
+    if action == "expire":
+        return msg("permit expired", "许可证有效期届满")
+    return None
+
+
 def timeline(
     permits: Sequence[Mapping[str, Any]],
     registrations: Sequence[Mapping[str, Any]],
     audits: Sequence[Mapping[str, Any]],
     filings: Sequence[Mapping[str, Any]],
     forms: Sequence[Mapping[str, Any]],
+    steps: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Every dated step of every record, newest first; each named as people
-    know it (a permit's number, a project's name), never by a record id."""
+    know it (a permit's number, a project's name), never by a record id.
+    A permit's steps are its audit trail (`steps`, by permit id: each issue,
+    change, suspension, reinstatement, trade); a permit whose trail was not
+    read shows its application and its last step only (`last_action` at
+    `updated_at`: its status alone misnamed a change as 已核发)."""
     events: list[dict[str, Any]] = []
 
     def add(when: Any, what: str, ref: str, *, name: bool = False) -> None:
@@ -127,9 +293,26 @@ def timeline(
     permit_nos = {p.get("id"): p.get("permit_no") or "" for p in permits}
     for p in permits:
         ref = p.get("permit_no") or not_numbered()
+        trail = (steps or {}).get(str(p.get("id")))
+        if trail is not None:
+            actions = [str(e.get("action", "")).removeprefix("permit.") for e in trail]
+            if not {"apply", "import"} & set(actions):
+                # A certificate imported in bulk has no step of its own (the
+                # import is audited once per upload): numbered and never
+                # issued here, it was recorded, not applied for.
+                imported = bool(p.get("permit_no")) and "issue" not in actions
+                first = permit_step("import") if imported else permit_step("apply")
+                add(p.get("created_at"), first or "", ref)
+            for e, action in zip(trail, actions, strict=True):
+                what = permit_step(action, e.get("detail"))
+                if what is not None:
+                    add(e.get("at"), what, ref)
+            continue
         add(p.get("created_at"), msg("permit applied for", "申请排污许可证"), ref)
         if p.get("status") != "applied":
-            add(p.get("updated_at"), msg("permit ", "许可证：") + status_label(p["status"]), ref)
+            last = permit_step(str(p.get("last_action") or ""))
+            what = last or msg("permit ", "许可证：") + status_label(p["status"])
+            add(p.get("updated_at"), what, ref)
     for r in registrations:
         ref = r.get("registration_no") or r.get("id", "")
         add(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -56,6 +57,27 @@ async def _industry_name(api: Services, token: str, company: dict[str, Any] | No
     return next((str(i["name"]) for i in table if i.get("industry_code") == code), None)
 
 
+#: At most this many permits' audit trails are read for one page.
+MAX_PERMIT_TRAILS = 20
+
+
+async def _permit_steps(
+    read: Callable[..., Awaitable[list[Any] | None]], permits: list[dict[str, Any]]
+) -> dict[str, list[Any]]:
+    """Each permit's audit trail (`GET /permit/audit?target_id=`), by permit
+    id: its steps with their reasons (a suspension names its case). The
+    trail is for citywide auditors and administrators: for anyone else the
+    first refusal ends the reads, and the history says it leaves the steps
+    out."""
+    steps: dict[str, list[Any]] = {}
+    for p in permits[:MAX_PERMIT_TRAILS]:
+        trail = await read("permit_steps", "permit", "/permit/audit", target_id=str(p["id"]))
+        if trail is None:
+            break
+        steps[str(p["id"])] = trail
+    return steps
+
+
 @router.get("/{uscc}")
 async def enterprise(
     request: Request,
@@ -103,6 +125,10 @@ async def enterprise(
     # the filings under review), not one request per filing.
     held = await read("reservations", "quota", "/quota/reservations", uscc=code, status="held")
     reservations = {str(r["id"]): r for r in held or []}
+    # What it holds now, retired and sold: its holdings, the emptied ones too
+    # (a holding sold out is what says how much was sold).
+    holdings = await read("holdings", "quota", "/quota/holdings", uscc=code, include_empty="true")
+    steps = await _permit_steps(read, permits or [])
     lists = (permits, registrations, audits, filings, forms)
     return render(
         request,
@@ -116,11 +142,22 @@ async def enterprise(
         filings=filings or [],
         forms=forms or [],
         quota=history.quota_held(
-            filings, permits, reservations, reservations_read=held is not None
+            filings,
+            permits,
+            reservations,
+            reservations_read=held is not None,
+            holdings=holdings,
         ),
-        events=history.timeline(*(x or [] for x in lists)),
+        events=history.timeline(
+            permits or [],
+            registrations or [],
+            audits or [],
+            filings or [],
+            forms or [],
+            steps=steps,
+        ),
         unseen=unseen,
-        left_out=history.left_out(list(unseen)) if set(unseen) - {"reservations"} else None,
+        left_out=(history.left_out(list(unseen)) if set(unseen) - history.NOT_IN_HISTORY else None),
         notes=sorted(set(notes)),
         status_label=status_label,
         not_numbered=history.not_numbered,
@@ -128,6 +165,6 @@ async def enterprise(
         channel_label=channel_label,
         # Nothing to show only when every list was read and is empty: a list
         # the user may not read might hold the enterprise's records.
-        nothing=company is None and not unseen and not any(lists),
+        nothing=company is None and not unseen and not any(lists) and not holdings,
         msg=msg,
     )

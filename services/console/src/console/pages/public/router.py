@@ -317,7 +317,55 @@ REGISTER_REFS = {
     "contract_sha256": ("contract reference digest (SHA-256)", "合同编号摘要 (SHA-256)"),
     "reason": ("reason", "原因"),
     "debt": ("debt", "欠量编号"),
+    "lot": ("lot", "批次编号"),
+    "due": ("due", "偿还期限"),
+    "term_days": ("term (days)", "期限（天）"),
+    "price_fen_per_t": ("price (yuan per tonne)", "成交价（元/吨）"),
+    "status": ("air quality", "空气质量状况"),
+    "replaces_scheduled": ("replaces the setting scheduled for", "取代原定生效时间的设定"),
+    "ref": ("reference", "关联编号"),
 }
+#: The codes an entry's references carry as values (quota-svc's own, which
+#: its hashes cover), by key, as people say them: the page says references
+#: in words (来源：许可量核减, not permit_changed).
+REGISTER_REF_VALUES: dict[str, dict[str, tuple[str, str]]] = {
+    "source": {
+        "permit_cancelled": ("permit cancelled", "许可证注销"),
+        "permit_changed": ("permit reduced", "许可量核减"),
+        "manual": ("entered by hand", "人工录入"),
+        "reduction": ("verified reduction (deep treatment)", "深度治理减排"),
+    },
+    "reason": {
+        "same_enterprise": ("seller and buyer are the same enterprise", "买卖双方为同一企业"),
+        "seller_holds_too_little": ("the seller holds too little", "卖方持有的有效指标不足"),
+        "buyer_need_not_met": (
+            "the amount backs no emission at the buyer district's ratio",
+            "按买方所在区倍量替代比例，该数量不足以支撑排放",
+        ),
+        "seller_reclaim_pending": (
+            "the seller's permit was cancelled and its reclaim awaits confirmation",
+            "卖方许可证已注销，收回待确认",
+        ),
+        "ledger_disagrees": ("the ledger disagrees", "台账不一致"),
+    },
+    "ratio": {"air_quality": ("set by air quality", "按空气质量确定")},
+    "status": {
+        "attained": ("attained", "达标"),
+        "slightly_exceeded": ("slightly exceeded", "轻度超标"),
+        "exceeded": ("exceeded", "超标"),
+        "severely_exceeded": ("severely exceeded", "严重超标"),
+    },
+}
+
+
+def _price(fen: str) -> str:
+    """A price in fen per tonne (the register's integer) in yuan."""
+    try:
+        return f"{int(fen) / 100:,.2f}"
+    except ValueError:
+        return fen
+
+
 _POOL_KINDS = {"reserve": ("priority reserve", "政府储备"), "park": ("park sub-pool", "园区子池")}
 
 
@@ -345,7 +393,8 @@ def register_refs(
 ) -> list[tuple[str, str]]:
     """An entry's references (the text its hash covers, `k=v;k=v`) as
     (label, value) pairs people read: keys in words, districts by name,
-    instants in Beijing time; a key the console does not know as it is.
+    instants in Beijing time, codes in words (`REGISTER_REF_VALUES`); a key
+    or a code the console does not know as it is.
     Values come percent-encoded for `%`, `;` and `=` (quota-svc's
     `ref_value`) and are shown decoded."""
     pairs = []
@@ -356,10 +405,15 @@ def register_refs(
         if not sep:
             key, value = "", part
         value = unquote(value)
-        if key in ("to", "from", "buyer_district"):
+        words = REGISTER_REF_VALUES.get(key, {}).get(value)
+        if words:
+            value = msg(*words)
+        elif key in ("to", "from", "buyer_district"):
             value = _district(value)
         elif key == "pool":
             value = _pool(value, parks)
+        elif key == "price_fen_per_t":
+            value = _price(value)
         else:
             value = beijing_in_text(value)
         pairs.append((register_label(key, REGISTER_REFS) if key else "", value))

@@ -68,6 +68,59 @@ def action_label(action: str) -> str:
     }.get(action, action)
 
 
+#: Why a permit was cancelled (注销), by permit-svc's `reason`, in quota-svc's
+#: words (its candidates' notes): only a closure is 企业关停.
+CANCEL_REASONS = {
+    "closure": ("enterprise closed", "企业关停"),
+    "process_closed": ("process closed", "生产工序关停"),
+    "merged": ("enterprises merged", "企业合并"),
+    "other": ("other reason", "其他原因"),
+}
+
+
+def cancel_reason_label(reason: str | None) -> str:
+    """A permit's cancellation reason in words (the code itself if unknown,
+    rather than a reason it was not)."""
+    words = CANCEL_REASONS.get(str(reason or ""))
+    return msg(*words) if words else str(reason or "")
+
+
+#: How quota-svc writes a cancelled permit's reason in a candidate's note
+#: (`天津…（…001P）许可证注销：企业关停；…`), and how it wrote it before
+#: (`… cancelled: closure`).
+_NOTE_REASONS = {
+    "企业关停": "closure",
+    "生产工序关停": "process_closed",
+    "企业合并": "merged",
+    "其他原因": "other",
+}
+_CANCEL_NOTE = re.compile(r"许可证注销：([^；;]+)|cancelled: (\w+)")
+
+
+def cancel_reason_of(note: str | None) -> str | None:
+    """The cancellation reason (`closure`, `other`…) a reclaim candidate's
+    note carries, or None when it names none the console knows."""
+    m = _CANCEL_NOTE.search(note or "")
+    if m is None:
+        return None
+    if m.group(1) is not None:
+        return _NOTE_REASONS.get(m.group(1).strip())
+    return m.group(2) if m.group(2) in CANCEL_REASONS else None
+
+
+def reclaim_source_label(reclaim: Mapping[str, Any]) -> str:
+    """Where a reclaim candidate comes from, in words: a cancelled permit by
+    its reason (关停 only for a closure: a permit revoked and then cancelled
+    for another reason is no closure), else `status_label` of its source."""
+    source = str(reclaim.get("source") or "")
+    if source != "permit_cancelled":
+        return status_label(source)
+    reason = cancel_reason_of(reclaim.get("note"))
+    if reason is None:
+        return status_label(source)
+    return msg("permit cancelled (", "许可证注销（") + cancel_reason_label(reason) + msg(")", "）")
+
+
 def status_label(status: str) -> str:
     return {
         "submitted": msg("submitted", "已提交待受理"),
@@ -101,7 +154,8 @@ def status_label(status: str) -> str:
         "released": msg("released", "已释放"),
         "open": msg("open", "待整改"),
         "rectified": msg("rectified", "已整改"),
-        "permit_cancelled": msg("permit cancelled (closure)", "许可证注销（关停）"),
+        # Any reason: a candidate's own reason is `reclaim_source_label`'s.
+        "permit_cancelled": msg("permit cancelled", "许可证注销"),
         "permit_changed": msg("permit reduced", "许可量核减"),
         "manual": msg("entered by hand", "人工录入"),
         "reduction": msg("reduction credit", "深度治理减排"),

@@ -1,0 +1,34 @@
+"""Coverage and completion rates: truncated to one decimal, so 100.0 and 0.0
+are said only of all and of none."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from svc_common.rates import completion_percent
+
+
+@pytest.mark.parametrize(
+    ("part", "whole", "shown"),
+    [
+        (4549, 4551, "99.9"),  # was 100.0, rounded half up: 100%全覆盖 with 2 uncovered
+        (4551, 4551, "100.0"),
+        (220, 274, "80.2"),
+        (1165, 1197, "97.3"),
+        (1, 8, "12.5"),
+        (1, 4551, "0.1"),  # more than none is not 0.0
+        (0, 4551, "0.0"),
+    ],
+)
+def test_a_rate_is_truncated_and_100_or_0_only_when_all_or_none(
+    part: int, whole: int, shown: str
+) -> None:
+    assert completion_percent(part, whole) == Decimal(shown)
+    assert format(completion_percent(part, whole), "f") == shown
+
+
+def test_nothing_to_count_has_no_rate() -> None:
+    assert completion_percent(0, 0) is None
+    with pytest.raises(ValueError):
+        completion_percent(-1, 5)
