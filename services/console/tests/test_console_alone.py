@@ -2303,3 +2303,131 @@ def test_an_imported_certificate_is_recorded_not_applied_for() -> None:
         issued_here = [e for e in trail if e["action"] != "permit.apply"]
         events = timeline([permit], [], [], [], [], steps={"p-1": issued_here})
         assert [e["what"] for e in events][-1] == "申请排污许可证"
+
+
+NGINX_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+
+def _not_a_problem(how: str) -> Handler:
+    """A service (or the proxy in front of it) failing without its
+    problem+json: an nginx 502 page, a bare 500, no answer in time."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if how == "html":
+            return httpx.Response(502, text=NGINX_502, headers={"Content-Type": "text/html"})
+        if how == "text":
+            return httpx.Response(500, text="500 Internal Server Error")
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    return answer
+
+
+def _nothing_raw(html: str) -> None:
+    """None of what the service sent or why it failed reaches the user."""
+    for raw in ("nginx", "Bad Gateway", "&lt;", "Internal Server Error", "-svc", "ReadTimeout"):
+        assert raw not in html, raw
+
+
+@pytest.mark.parametrize("how", ["html", "text", "timeout"])
+async def test_a_failure_without_a_problem_is_said_plainly_never_shown_raw(
+    client: httpx.AsyncClient, stub: Stub, how: str
+) -> None:
+    """An nginx 502 page was shown as HTML source in the workbench's banner
+    and beside an action's button and replaced the whole 招商 page; a bare
+    500 said "Internal Server Error"; a timeout "无法连接 quota-svc
+    （ReadTimeout）". Now a plain sentence in the user's language, the page
+    whole with a note on the section that could not be read, and the status
+    the console uses (503 + Retry-After for an outage, 502 for a bad answer)."""
+    failing = _not_a_problem(how)
+    status = {"html": 502, "text": 502, "timeout": 503}[how]
+    page = {"next_cursor": None, "items": []}
+    for path in ("/eia/filings", "/permit/permits", "/permit/audits", "/eia/review-queue"):
+        stub.on("GET", path, page)
+    stub.on("GET", "/quota/reclaims", failing)
+    stub.on("GET", "/quota/availability", failing)
+    stub.on("GET", "/eia/parks", [])
+    token = await sign_in(client, "officer-jizhou")
+
+    r = await client.get("/console/workbench/")
+    assert_console_page(r, 200, "服务暂不可用，请稍后重试")
+    _nothing_raw(_main(r.text))
+
+    stub.on("POST", "/quota/reclaims/rc1/confirm", failing)
+    form = {"csrf_token": token, "idem": "k" * 20, "op": "reclaim-confirm", "id": "rc1"}
+    act = await client.post("/console/workbench/act", data=form, headers={"HX-Request": "true"})
+    assert act.status_code == status and "服务暂不可用，请稍后重试" in act.text
+    _nothing_raw(act.text)
+
+    await sign_in(client, "investment")
+    inv = await client.get("/console/investment/")
+    assert_console_page(inv, status, "招商服务：各区总量指标", "暂时无法读取各区指标池")
+    _nothing_raw(_main(inv.text))
+    assert 'id="fit-h"' in inv.text and 'id="trend"' in inv.text  # the rest of the page
+    assert 'id="ranking"' not in inv.text  # no table of nothing
+    assert ("retry-after" in inv.headers) == (status == 503)
+    en = await client.get("/console/investment/", params={"lang": "en"})
+    assert "The service is unavailable just now; please try again shortly." in en.text
+    assert "服务暂不可用" not in _main(en.text)
+
+
+async def test_what_ifs_that_fail_give_no_verdict_and_never_wait_past_one_timeout(
+    stub: Stub,
+) -> None:
+    """The fit check said 目前没有区能够容纳该项目 when quota-svc's checks
+    failed, showed "Internal Server Error" in every row, and could wait 20 s
+    per batch of eight districts. Now: no verdict when no check could be
+    made; a district not checked is 未能试算, never 不足; the whole check is
+    bounded by one deadline."""
+    app = create(
+        Settings(dev_login=True, api_timeout_seconds=0.5), transport=httpx.MockTransport(stub)
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://console.test"
+    ) as c:
+        hx = {"HX-Request": "true"}
+        stub.on("POST", "/quota/checks", _not_a_problem("text"))
+        await sign_in(c, "investment")
+        r = await c.get("/console/investment/fit", params={"p_VOCs": "5"}, headers=hx)
+        assert r.status_code == 200
+        assert "试算暂时无法完成，请稍后重试" in r.text
+        assert "目前没有区能够容纳" not in r.text and "不足" not in r.text
+        _nothing_raw(r.text)
+
+        async def slow_in_some(request: httpx.Request) -> httpx.Response:
+            body = json.loads(request.content)
+            if body["district"] in ("120101", "120116"):
+                await asyncio.sleep(30)  # never answers in time
+            fits = body["district"] != "120119"
+            return httpx.Response(
+                200,
+                json={
+                    **body,
+                    "offset_ratio": "2",
+                    "required_t": "10.000",
+                    "available_t": "50.000" if fits else "1.000",
+                    "fits": fits,
+                    "shortfall_t": "0",
+                    "remaining_t": "40.000",
+                },
+            )
+
+        stub.on("POST", "/quota/checks", slow_in_some)
+        started = asyncio.get_running_loop().time()
+        r = await c.get("/console/investment/fit", params={"p_VOCs": "5"}, headers=hx)
+        assert asyncio.get_running_loop().time() - started < 2  # one deadline, not per batch
+        assert r.status_code == 200
+        assert "13 个区可以容纳该项目" in r.text
+        assert "2 个区未能试算（和平区、滨海新区）" in r.text, r.text[:600]
+        rows = {
+            m.group(1): m.group(2)
+            for m in re.finditer(r'data-district="(\d+)".*?class="verdict">([^<]*)<', r.text, re.S)
+        }
+        assert rows["120101"] == "未能试算" and rows["120116"] == "未能试算"
+        assert "不足" in rows["120119"] and "可以" in rows["120102"]
+        # The form cannot be sent twice while it waits.
+        page = await c.get("/console/investment/", headers={})
+        assert 'hx-disabled-elt="find button[type=submit]"' in page.text
