@@ -5,6 +5,7 @@ page is the only place they show. Fast: no server, no database."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import re
 from collections.abc import AsyncIterator, Callable
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from console.app import create
 from console.settings import Settings
+from console.web import today_beijing
 from sqlalchemy.ext.asyncio import create_async_engine
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -2431,3 +2433,118 @@ async def test_what_ifs_that_fail_give_no_verdict_and_never_wait_past_one_timeou
         # The form cannot be sent twice while it waits.
         page = await c.get("/console/investment/", headers={})
         assert 'hx-disabled-elt="find button[type=submit]"' in page.text
+
+
+def _illegal(entity: str, state: str, action: str) -> Handler:
+    """A service's refusal of an action its object's state no longer allows,
+    as svc_common words it (the codes in brackets)."""
+
+    def answer(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            409,
+            json={
+                "type": "urn:envbureau:problem:illegal-transition",
+                "title": "当前状态不允许此操作",
+                "status": 409,
+                "detail": f"{entity}当前为 已确认（{state}），不能执行 驳回（{action}）；"
+                "现在可执行：无",
+                "state": state,
+                "action": action,
+                "allowed": [],
+            },
+        )
+
+    return answer
+
+
+async def test_stale_reclaims_findings_and_renewals_are_said_as_a_filings_are(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A second officer's stale click on 驳回, 整改完成 or 延续 showed the
+    API's text with its codes ("收回候选当前为 已确认（confirmed），不能执行
+    驳回（reject）；现在可执行：无", "暂不能延续：延续申请自 2030-12-13 起可办理")
+    and left the row as it was. Now, as for a filing: someone else acted,
+    where it stands in words, and the row removed (it left the queue) or
+    drawn again from the object as it now is."""
+    page = {"next_cursor": None, "items": []}
+    for path in ("/eia/filings", "/permit/permits", "/permit/audits", "/eia/review-queue"):
+        stub.on("GET", path, page)
+    stub.on("GET", "/quota/reclaims", page)
+    token = await sign_in(client, "officer-jizhou")
+    hx = {"HX-Request": "true"}
+    base = {"csrf_token": token, "idem": "k" * 20}
+    codes = ("confirmed", "reject", "rectified", "rectify", "现在可执行", "暂不能延续", "起可办理")
+
+    stub.on("POST", "/quota/reclaims/rc1/reject", _illegal("收回候选", "confirmed", "reject"))
+    form = {**base, "op": "reclaim-reject", "id": "rc1", "reason": "重复", "row": "reclaim"}
+    r = await client.post("/console/workbench/act", data=form, headers=hx)
+    assert r.status_code == 409
+    assert "该收回候选已由其他人办理（当前：已确认），已按最新状态显示" in r.text
+    for code in codes:
+        assert code not in r.text, code
+    assert r.headers["hx-retarget"] == 'tr[data-reclaim="rc1"]'
+    assert r.headers["hx-reswap"] == "outerHTML"
+    assert r.text.lstrip().startswith('<tr data-reclaim="rc1" class="gone"><td colspan="6">')
+    assert "<form" not in r.text  # nothing left to act on
+
+    stub.on(
+        "POST", "/permit/audits/a1/findings/s1/rectify", _illegal("问题", "rectified", "rectify")
+    )
+    form = {**base, "op": "finding-rectify", "id": "a1", "sub": "s1", "row": "finding"}
+    r = await client.post("/console/workbench/act", data=form, headers=hx)
+    assert r.status_code == 409 and "该审核问题已由其他人办理（当前：已整改）" in r.text
+    assert r.headers["hx-retarget"] == 'tr[data-finding="a1/s1"]'
+
+    # Renewed by another officer: its status stays issued, its term moved on.
+    today = today_beijing()
+    later = (today + dt.timedelta(days=5 * 365)).isoformat()
+    soon = (today + dt.timedelta(days=20)).isoformat()
+    renewed = {
+        "id": "p1",
+        "permit_no": "91120119000000001C001P",
+        "uscc": "91120119000000001C",
+        "enterprise_name": "天津某涂装有限公司",
+        "district": "120119",
+        "status": "issued",
+        "valid_to": later,
+        "allowed_actions": ["change", "renew", "suspend", "revoke", "cancel"],
+    }
+    not_yet = {
+        "type": "urn:envbureau:problem:conflict",
+        "title": "冲突",
+        "status": 409,
+        "detail": "暂不能延续：延续申请自 2030-12-13 起可办理（到期前 365 天）",
+        "valid_to": later,
+    }
+    stub.on("POST", "/permit/permits/p1/renew", lambda _: httpx.Response(409, json=not_yet))
+    stub.on("GET", "/permit/permits/p1", renewed)
+    form = {**base, "op": "permit-renew", "id": "p1", "row": "permit"}
+    r = await client.post("/console/workbench/act", data=form, headers=hx)
+    assert r.status_code == 409
+    assert f"该许可证已由其他人办理（当前：已延续，有效期至 {later}）" in r.text, r.text
+    for code in codes:
+        assert code not in r.text, code
+    assert r.headers["hx-retarget"] == 'tr[data-permit="p1"]'
+    assert "<form" not in r.text  # it left the expiring queue
+
+    # Still expiring (suspended by someone else, say): its row drawn again
+    # from the permit as it now is, without 延续.
+    suspended = {**renewed, "status": "suspended", "valid_to": soon}
+    suspended["allowed_actions"] = ["resume", "revoke", "cancel"]
+    stub.on("GET", "/permit/permits/p1", suspended)
+    refused = _illegal("许可证", "suspended", "renew")
+    stub.on("POST", "/permit/permits/p1/renew", refused)
+    r = await client.post("/console/workbench/act", data=form, headers=hx)
+    assert (
+        r.status_code == 409
+        and f"该许可证已由其他人办理（当前：已暂停，有效期至 {soon}）" in r.text
+    )
+    assert r.text.lstrip().startswith('<tr data-permit="p1">') and "剩余 20 天" in r.text
+    assert 'data-op="permit-renew"' not in r.text
+
+    # Without script: the same sentence above the page drawn again.
+    stub.on("POST", "/quota/reclaims/rc1/reject", _illegal("收回候选", "confirmed", "reject"))
+    plain = {**base, "op": "reclaim-reject", "id": "rc1", "reason": "重复", "idem": "j" * 20}
+    assert (await client.post("/console/workbench/act", data=plain)).status_code == 303
+    text = (await client.get("/console/workbench/")).text
+    assert "该收回候选已由其他人办理（当前：已确认），已按最新状态显示" in text
