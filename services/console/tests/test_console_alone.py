@@ -2548,3 +2548,43 @@ async def test_stale_reclaims_findings_and_renewals_are_said_as_a_filings_are(
     assert (await client.post("/console/workbench/act", data=plain)).status_code == 303
     text = (await client.get("/console/workbench/")).text
     assert "该收回候选已由其他人办理（当前：已确认），已按最新状态显示" in text
+
+
+async def test_workbench_tables_have_captions_and_each_reason_names_its_row(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """docs/console.md says tables have captions: the workbench's had none;
+    every 原因 box was labelled "原因" alone, so a screen reader could not
+    tell one row's from another's; on a phone 办理 started off-screen with
+    no hint that the table scrolls."""
+    page = {"next_cursor": None}
+    filing = _filing(id="f1", project_name="涂装线", allowed_actions=["approve", "reject"])
+    filing |= {"status": "reviewed", "due_at": "2099-01-01T16:00:00+00:00", "overdue": False}
+    stub.on("GET", "/eia/filings", {**page, "items": [filing]})
+    reclaim = {
+        "id": "rc1",
+        "district": "120119",
+        "pollutant": "VOCs",
+        "amount_t": "0.670",
+        "status": "pending",
+        "source": "manual",
+        "created_by": "someone.else",
+        "created_at": "2026-11-02T02:00:00+00:00",
+        "note": "关停",
+    }
+    stub.on("GET", "/quota/reclaims", {**page, "items": [reclaim]})
+    for path in ("/permit/permits", "/permit/audits", "/eia/review-queue"):
+        stub.on("GET", path, {**page, "items": []})
+    await sign_in(client, "officer-jizhou")
+    main = _main((await client.get("/console/workbench/")).text)
+    tables = main.count('<table class="data">')
+    assert tables == 2 and main.count('<caption class="sr-only">') == tables
+    assert '<caption class="sr-only">待办环评文件（限时办结）</caption>' in main
+    labels = re.findall(r'<label for="r-[^"]+" class="sr-only">([^<]*)</label>', main)
+    # (the stub answers the filing for each undecided status: four rows)
+    assert list(dict.fromkeys(labels)) == ["不予批准原因：涂装线", "驳回原因：蓟州区 0.670 吨 VOCs"]
+    assert main.count('class="scroll-hint no-print" aria-hidden="true"') == tables
+    assert "← 左右滑动表格查看办理" in main
+    css = (await client.get("/console/static/console.css")).text
+    assert ".scroll-hint{display:none}" in css
+    assert ".scroll-hint{display:block" in css.split("@media (max-width:48rem){", 1)[1]
