@@ -5,6 +5,7 @@ page is the only place they show. Fast: no server, no database."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import re
 from collections.abc import AsyncIterator, Callable
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from console.app import create
 from console.settings import Settings
+from console.web import today_beijing
 from sqlalchemy.ext.asyncio import create_async_engine
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -2303,3 +2305,286 @@ def test_an_imported_certificate_is_recorded_not_applied_for() -> None:
         issued_here = [e for e in trail if e["action"] != "permit.apply"]
         events = timeline([permit], [], [], [], [], steps={"p-1": issued_here})
         assert [e["what"] for e in events][-1] == "申请排污许可证"
+
+
+NGINX_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+
+def _not_a_problem(how: str) -> Handler:
+    """A service (or the proxy in front of it) failing without its
+    problem+json: an nginx 502 page, a bare 500, no answer in time."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if how == "html":
+            return httpx.Response(502, text=NGINX_502, headers={"Content-Type": "text/html"})
+        if how == "text":
+            return httpx.Response(500, text="500 Internal Server Error")
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    return answer
+
+
+def _nothing_raw(html: str) -> None:
+    """None of what the service sent or why it failed reaches the user."""
+    for raw in ("nginx", "Bad Gateway", "&lt;", "Internal Server Error", "-svc", "ReadTimeout"):
+        assert raw not in html, raw
+
+
+@pytest.mark.parametrize("how", ["html", "text", "timeout"])
+async def test_a_failure_without_a_problem_is_said_plainly_never_shown_raw(
+    client: httpx.AsyncClient, stub: Stub, how: str
+) -> None:
+    """An nginx 502 page was shown as HTML source in the workbench's banner
+    and beside an action's button and replaced the whole 招商 page; a bare
+    500 said "Internal Server Error"; a timeout "无法连接 quota-svc
+    （ReadTimeout）". Now a plain sentence in the user's language, the page
+    whole with a note on the section that could not be read, and the status
+    the console uses (503 + Retry-After for an outage, 502 for a bad answer)."""
+    failing = _not_a_problem(how)
+    status = {"html": 502, "text": 502, "timeout": 503}[how]
+    page = {"next_cursor": None, "items": []}
+    for path in ("/eia/filings", "/permit/permits", "/permit/audits", "/eia/review-queue"):
+        stub.on("GET", path, page)
+    stub.on("GET", "/quota/reclaims", failing)
+    stub.on("GET", "/quota/availability", failing)
+    stub.on("GET", "/eia/parks", [])
+    token = await sign_in(client, "officer-jizhou")
+
+    r = await client.get("/console/workbench/")
+    assert_console_page(r, 200, "服务暂不可用，请稍后重试")
+    _nothing_raw(_main(r.text))
+
+    stub.on("POST", "/quota/reclaims/rc1/confirm", failing)
+    form = {"csrf_token": token, "idem": "k" * 20, "op": "reclaim-confirm", "id": "rc1"}
+    act = await client.post("/console/workbench/act", data=form, headers={"HX-Request": "true"})
+    assert act.status_code == status and "服务暂不可用，请稍后重试" in act.text
+    _nothing_raw(act.text)
+
+    await sign_in(client, "investment")
+    inv = await client.get("/console/investment/")
+    assert_console_page(inv, status, "招商服务：各区总量指标", "暂时无法读取各区指标池")
+    _nothing_raw(_main(inv.text))
+    assert 'id="fit-h"' in inv.text and 'id="trend"' in inv.text  # the rest of the page
+    assert 'id="ranking"' not in inv.text  # no table of nothing
+    assert ("retry-after" in inv.headers) == (status == 503)
+    en = await client.get("/console/investment/", params={"lang": "en"})
+    assert "The service is unavailable just now; please try again shortly." in en.text
+    assert "服务暂不可用" not in _main(en.text)
+
+
+async def test_what_ifs_that_fail_give_no_verdict_and_never_wait_past_one_timeout(
+    stub: Stub,
+) -> None:
+    """The fit check said 目前没有区能够容纳该项目 when quota-svc's checks
+    failed, showed "Internal Server Error" in every row, and could wait 20 s
+    per batch of eight districts. Now: no verdict when no check could be
+    made; a district not checked is 未能试算, never 不足; the whole check is
+    bounded by one deadline."""
+    app = create(
+        Settings(dev_login=True, api_timeout_seconds=0.5), transport=httpx.MockTransport(stub)
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://console.test"
+    ) as c:
+        hx = {"HX-Request": "true"}
+        stub.on("POST", "/quota/checks", _not_a_problem("text"))
+        await sign_in(c, "investment")
+        r = await c.get("/console/investment/fit", params={"p_VOCs": "5"}, headers=hx)
+        assert r.status_code == 200
+        assert "试算暂时无法完成，请稍后重试" in r.text
+        assert "目前没有区能够容纳" not in r.text and "不足" not in r.text
+        _nothing_raw(r.text)
+
+        async def slow_in_some(request: httpx.Request) -> httpx.Response:
+            body = json.loads(request.content)
+            if body["district"] in ("120101", "120116"):
+                await asyncio.sleep(30)  # never answers in time
+            fits = body["district"] != "120119"
+            return httpx.Response(
+                200,
+                json={
+                    **body,
+                    "offset_ratio": "2",
+                    "required_t": "10.000",
+                    "available_t": "50.000" if fits else "1.000",
+                    "fits": fits,
+                    "shortfall_t": "0",
+                    "remaining_t": "40.000",
+                },
+            )
+
+        stub.on("POST", "/quota/checks", slow_in_some)
+        started = asyncio.get_running_loop().time()
+        r = await c.get("/console/investment/fit", params={"p_VOCs": "5"}, headers=hx)
+        assert asyncio.get_running_loop().time() - started < 2  # one deadline, not per batch
+        assert r.status_code == 200
+        assert "13 个区可以容纳该项目" in r.text
+        assert "2 个区未能试算（和平区、滨海新区）" in r.text, r.text[:600]
+        rows = {
+            m.group(1): m.group(2)
+            for m in re.finditer(r'data-district="(\d+)".*?class="verdict">([^<]*)<', r.text, re.S)
+        }
+        assert rows["120101"] == "未能试算" and rows["120116"] == "未能试算"
+        assert "不足" in rows["120119"] and "可以" in rows["120102"]
+        # The form cannot be sent twice while it waits.
+        page = await c.get("/console/investment/", headers={})
+        assert 'hx-disabled-elt="find button[type=submit]"' in page.text
+
+
+def _illegal(entity: str, state: str, action: str) -> Handler:
+    """A service's refusal of an action its object's state no longer allows,
+    as svc_common words it (the codes in brackets)."""
+
+    def answer(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            409,
+            json={
+                "type": "urn:envbureau:problem:illegal-transition",
+                "title": "当前状态不允许此操作",
+                "status": 409,
+                "detail": f"{entity}当前为 已确认（{state}），不能执行 驳回（{action}）；"
+                "现在可执行：无",
+                "state": state,
+                "action": action,
+                "allowed": [],
+            },
+        )
+
+    return answer
+
+
+async def test_stale_reclaims_findings_and_renewals_are_said_as_a_filings_are(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A second officer's stale click on 驳回, 整改完成 or 延续 showed the
+    API's text with its codes ("收回候选当前为 已确认（confirmed），不能执行
+    驳回（reject）；现在可执行：无", "暂不能延续：延续申请自 2030-12-13 起可办理")
+    and left the row as it was. Now, as for a filing: someone else acted,
+    where it stands in words, and the row removed (it left the queue) or
+    drawn again from the object as it now is."""
+    page = {"next_cursor": None, "items": []}
+    for path in ("/eia/filings", "/permit/permits", "/permit/audits", "/eia/review-queue"):
+        stub.on("GET", path, page)
+    stub.on("GET", "/quota/reclaims", page)
+    token = await sign_in(client, "officer-jizhou")
+    hx = {"HX-Request": "true"}
+    base = {"csrf_token": token, "idem": "k" * 20}
+    codes = ("confirmed", "reject", "rectified", "rectify", "现在可执行", "暂不能延续", "起可办理")
+
+    stub.on("POST", "/quota/reclaims/rc1/reject", _illegal("收回候选", "confirmed", "reject"))
+    form = {**base, "op": "reclaim-reject", "id": "rc1", "reason": "重复", "row": "reclaim"}
+    r = await client.post("/console/workbench/act", data=form, headers=hx)
+    assert r.status_code == 409
+    assert "该收回候选已由其他人办理（当前：已确认），已按最新状态显示" in r.text
+    for code in codes:
+        assert code not in r.text, code
+    assert r.headers["hx-retarget"] == 'tr[data-reclaim="rc1"]'
+    assert r.headers["hx-reswap"] == "outerHTML"
+    assert r.text.lstrip().startswith('<tr data-reclaim="rc1" class="gone"><td colspan="6">')
+    assert "<form" not in r.text  # nothing left to act on
+
+    stub.on(
+        "POST", "/permit/audits/a1/findings/s1/rectify", _illegal("问题", "rectified", "rectify")
+    )
+    form = {**base, "op": "finding-rectify", "id": "a1", "sub": "s1", "row": "finding"}
+    r = await client.post("/console/workbench/act", data=form, headers=hx)
+    assert r.status_code == 409 and "该审核问题已由其他人办理（当前：已整改）" in r.text
+    assert r.headers["hx-retarget"] == 'tr[data-finding="a1/s1"]'
+
+    # Renewed by another officer: its status stays issued, its term moved on.
+    today = today_beijing()
+    later = (today + dt.timedelta(days=5 * 365)).isoformat()
+    soon = (today + dt.timedelta(days=20)).isoformat()
+    renewed = {
+        "id": "p1",
+        "permit_no": "91120119000000001C001P",
+        "uscc": "91120119000000001C",
+        "enterprise_name": "天津某涂装有限公司",
+        "district": "120119",
+        "status": "issued",
+        "valid_to": later,
+        "allowed_actions": ["change", "renew", "suspend", "revoke", "cancel"],
+    }
+    not_yet = {
+        "type": "urn:envbureau:problem:conflict",
+        "title": "冲突",
+        "status": 409,
+        "detail": "暂不能延续：延续申请自 2030-12-13 起可办理（到期前 365 天）",
+        "valid_to": later,
+    }
+    stub.on("POST", "/permit/permits/p1/renew", lambda _: httpx.Response(409, json=not_yet))
+    stub.on("GET", "/permit/permits/p1", renewed)
+    form = {**base, "op": "permit-renew", "id": "p1", "row": "permit"}
+    r = await client.post("/console/workbench/act", data=form, headers=hx)
+    assert r.status_code == 409
+    assert f"该许可证已由其他人办理（当前：已延续，有效期至 {later}）" in r.text, r.text
+    for code in codes:
+        assert code not in r.text, code
+    assert r.headers["hx-retarget"] == 'tr[data-permit="p1"]'
+    assert "<form" not in r.text  # it left the expiring queue
+
+    # Still expiring (suspended by someone else, say): its row drawn again
+    # from the permit as it now is, without 延续.
+    suspended = {**renewed, "status": "suspended", "valid_to": soon}
+    suspended["allowed_actions"] = ["resume", "revoke", "cancel"]
+    stub.on("GET", "/permit/permits/p1", suspended)
+    refused = _illegal("许可证", "suspended", "renew")
+    stub.on("POST", "/permit/permits/p1/renew", refused)
+    r = await client.post("/console/workbench/act", data=form, headers=hx)
+    assert (
+        r.status_code == 409
+        and f"该许可证已由其他人办理（当前：已暂停，有效期至 {soon}）" in r.text
+    )
+    assert r.text.lstrip().startswith('<tr data-permit="p1">') and "剩余 20 天" in r.text
+    assert 'data-op="permit-renew"' not in r.text
+
+    # Without script: the same sentence above the page drawn again.
+    stub.on("POST", "/quota/reclaims/rc1/reject", _illegal("收回候选", "confirmed", "reject"))
+    plain = {**base, "op": "reclaim-reject", "id": "rc1", "reason": "重复", "idem": "j" * 20}
+    assert (await client.post("/console/workbench/act", data=plain)).status_code == 303
+    text = (await client.get("/console/workbench/")).text
+    assert "该收回候选已由其他人办理（当前：已确认），已按最新状态显示" in text
+
+
+async def test_workbench_tables_have_captions_and_each_reason_names_its_row(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """docs/console.md says tables have captions: the workbench's had none;
+    every 原因 box was labelled "原因" alone, so a screen reader could not
+    tell one row's from another's; on a phone 办理 started off-screen with
+    no hint that the table scrolls."""
+    page = {"next_cursor": None}
+    filing = _filing(id="f1", project_name="涂装线", allowed_actions=["approve", "reject"])
+    filing |= {"status": "reviewed", "due_at": "2099-01-01T16:00:00+00:00", "overdue": False}
+    stub.on("GET", "/eia/filings", {**page, "items": [filing]})
+    reclaim = {
+        "id": "rc1",
+        "district": "120119",
+        "pollutant": "VOCs",
+        "amount_t": "0.670",
+        "status": "pending",
+        "source": "manual",
+        "created_by": "someone.else",
+        "created_at": "2026-11-02T02:00:00+00:00",
+        "note": "关停",
+    }
+    stub.on("GET", "/quota/reclaims", {**page, "items": [reclaim]})
+    for path in ("/permit/permits", "/permit/audits", "/eia/review-queue"):
+        stub.on("GET", path, {**page, "items": []})
+    await sign_in(client, "officer-jizhou")
+    main = _main((await client.get("/console/workbench/")).text)
+    tables = main.count('<table class="data">')
+    assert tables == 2 and main.count('<caption class="sr-only">') == tables
+    assert '<caption class="sr-only">待办环评文件（限时办结）</caption>' in main
+    labels = re.findall(r'<label for="r-[^"]+" class="sr-only">([^<]*)</label>', main)
+    # (the stub answers the filing for each undecided status: four rows)
+    assert list(dict.fromkeys(labels)) == ["不予批准原因：涂装线", "驳回原因：蓟州区 0.670 吨 VOCs"]
+    assert main.count('class="scroll-hint no-print" aria-hidden="true"') == tables
+    assert "← 左右滑动表格查看办理" in main
+    css = (await client.get("/console/static/console.css")).text
+    assert ".scroll-hint{display:none}" in css
+    assert ".scroll-hint{display:block" in css.split("@media (max-width:48rem){", 1)[1]

@@ -124,8 +124,12 @@ def test_fitting_districts_first_the_roomiest_first() -> None:
     )
     assert [f.district for f in ranked] == ["120116", "120113", "120101", "120119"]
     assert ranked[-1].margin == Decimal("-6") and not ranked[-1].fits
-    errored = views.DistrictFit("120102", error="quota-svc unavailable")
-    assert not errored.fits
+    # A district whose check could not be made has no verdict: after those
+    # that do not fit (its margin 0 is no nearness to fitting).
+    unchecked = views.DistrictFit("120102", failed=True)
+    assert not unchecked.fits
+    again = views.rank_fits([unchecked, *ranked])
+    assert [f.district for f in again][-2:] == ["120119", "120102"]
 
 
 def test_trend_points_are_month_starts_in_beijing_then_now() -> None:

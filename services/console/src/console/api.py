@@ -16,17 +16,40 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
+import structlog
 from svc_common import i18n
 from svc_common.i18n import msg
 from svc_common.idempotency import MAX_KEY_LENGTH, key_problem
 
 SERVICES = ("permit", "quota", "eia")
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 #: Seconds a page asks to wait before trying again a service it could not
 #: reach (a replica restarting, say).
 RETRY_UNREACHABLE = "5"
+
+
+def unavailable_said() -> str:
+    """What a page says of a service that failed, could not be reached or
+    answered with something other than its problem+json (a proxy's HTML
+    error page, a bare `Internal Server Error`): to try again, never the
+    service's name, an exception's class or the body it sent (those are
+    logged for the operators)."""
+    return msg(
+        "The service is unavailable just now; please try again shortly.",
+        "服务暂不可用，请稍后重试。",
+    )
+
+
+def not_done_said() -> str:
+    """A refusal (4xx) that came without the service's problem+json (a
+    proxy's page): the request was not done, without its markup."""
+    return msg(
+        "The request could not be completed; please try again shortly.",
+        "请求未能完成，请稍后重试。",
+    )
 
 
 class ApiError(Exception):
@@ -63,6 +86,9 @@ class ApiError(Exception):
     @property
     def message(self) -> str:
         detail = self.problem.get("detail") or self.problem.get("title") or ""
+        if not str(detail).strip():
+            # A problem that says nothing: the plain sentence, never "".
+            return not_done_said() if 400 <= self.status < 500 else unavailable_said()
         return str(detail)
 
     @property
@@ -215,15 +241,19 @@ class Services:
                 method, path, params=params, json=json, headers=headers
             )
         except httpx.HTTPError as exc:
+            # Which service and what went wrong are the operators' (the log),
+            # not the user's: the page says to try again.
+            log.warning(
+                "service could not be reached",
+                service=service,
+                method=method,
+                path=path,
+                error=type(exc).__name__,
+                message=str(exc)[:500],
+            )
             raise ApiError(
                 503,
-                {
-                    "title": i18n.msg("Service unavailable", "服务暂不可用"),
-                    "detail": i18n.msg(
-                        f"{service}-svc could not be reached ({type(exc).__name__})",
-                        f"无法连接 {service}-svc（{type(exc).__name__}）",
-                    ),
-                },
+                {"title": unavailable_title(), "detail": unavailable_said()},
                 retry_after=RETRY_UNREACHABLE,
             ) from exc
 
@@ -274,16 +304,41 @@ class Services:
             query["cursor"] = nxt
 
 
+def unavailable_title() -> str:
+    return msg("Service unavailable", "服务暂不可用")
+
+
 def raise_for_problem(r: httpx.Response) -> None:
-    """An answer of 400 or more as an ApiError (its problem's detail)."""
+    """An answer of 400 or more as an ApiError (its problem's detail). An
+    answer that is no problem object (a proxy's HTML error page, a plain
+    `Internal Server Error`) is logged as it came and said plainly: its
+    body is never shown."""
     if r.status_code >= 400:
         try:
             problem = r.json()
         except ValueError:
-            problem = {"detail": r.text[:500]}
+            problem = None
         if not isinstance(problem, dict):
-            problem = {"detail": str(problem)[:500]}
+            log.warning(
+                "service answered an error without a problem",
+                status=r.status_code,
+                url=str(r.request.url) if _has_request(r) else None,
+                content_type=r.headers.get("content-type"),
+                body=r.text[:500],
+            )
+            if 400 <= r.status_code < 500:
+                problem = {"title": msg("Not completed", "请求未能完成"), "detail": not_done_said()}
+            else:
+                problem = {"title": unavailable_title(), "detail": unavailable_said()}
         raise ApiError(r.status_code, problem, r.headers.get("retry-after"))
+
+
+def _has_request(r: httpx.Response) -> bool:
+    try:
+        r.request  # noqa: B018 (raises when the response was made without one)
+    except RuntimeError:
+        return False
+    return True
 
 
 def _json_or_raise(r: httpx.Response) -> Any:

@@ -52,3 +52,14 @@ def test_the_industry_is_named_when_it_is_the_projects_type() -> None:
     row.industry_code = "C3360"
     page = render_html(receipt_of(row, "米、面制品制造", secret="s" * 32))
     assert "<td>C3360</td>" in page
+
+
+def test_a_long_unbroken_name_wraps_in_its_cell_on_a_phone() -> None:
+    """A project or enterprise name holding a long token (an English trade
+    name, a model number) pushed the receipt to 429 px at 375 px: every text
+    cell may break anywhere, and the label column is narrower on a phone."""
+    page = render_html(receipt_of(_row("filed"), secret="s" * 32))
+    css = page.split("<style>", 1)[1].split("</style>", 1)[0]
+    cells = css.split("th,td{", 1)[1].split("}", 1)[0]
+    assert "overflow-wrap:anywhere" in cells
+    assert "@media (max-width:30em){th{width:6em}}" in css

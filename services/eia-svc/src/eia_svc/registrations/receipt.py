@@ -193,8 +193,10 @@ body{font-family:"Noto Serif CJK SC","Source Han Serif SC","SimSun","Songti SC",
 h1{text-align:center;font-size:1.5em;letter-spacing:.1em;margin-bottom:.2em}
 .no{text-align:center;margin-top:0}
 table{border-collapse:collapse;width:100%}
-th,td{border:1px solid #333;padding:.4em .6em;text-align:left;vertical-align:top}
+th,td{border:1px solid #333;padding:.4em .6em;text-align:left;vertical-align:top;
+ overflow-wrap:anywhere}
 th{width:14em;background:#f2f2f2;font-weight:600}
+@media (max-width:30em){th{width:6em}}
 .revoked{border:3px solid #a00;color:#a00;padding:.6em 1em;font-weight:700;margin:1em 0}
 .verify{display:flex;gap:1.5em;align-items:center;margin-top:1.2em}
 .verify svg{width:9em;height:9em}

@@ -14,7 +14,7 @@ from svc_common.districts import DISTRICTS, district_name
 from svc_common.i18n import msg
 from svc_common.types import utcnow
 
-from console.api import ApiError, Services, gather_limited
+from console.api import ApiError, Services
 from console.auth.users import User
 from console.deps import services, signed_in
 from console.pages.investment import export, views
@@ -43,6 +43,36 @@ async def _park_names(api: Services, user: User) -> dict[tuple[str, str], str]:
     return views.park_names(parks)
 
 
+async def _pools_or_note(
+    api: Services, user: User, pollutant: str
+) -> tuple[views.Pools, ApiError | None]:
+    """The pools, or none and why: a failed read leaves a note on the pools'
+    sections (the fit form and the trend work on their own), never the page
+    replaced by an error page."""
+    try:
+        return await _pools(api, user, pollutant), None
+    except ApiError as exc:
+        if exc.status == 401:
+            raise  # the session ended: sign in again
+        return views.Pools([], [], []), exc
+
+
+def _page(request: Request, failed: ApiError | None, **context: Any) -> Response:
+    """The 招商 page, with its status saying a section could not be read (a
+    monitor or a cache must not take it for the page): 503 with Retry-After
+    for a service out, 502 for a bad answer."""
+    response = render(
+        request,
+        "investment/index.html",
+        status_code=failed.page_status if failed else 200,
+        pools_error=failed.said() if failed else None,
+        **context,
+    )
+    if failed is not None:
+        response.headers.update(failed.page_headers)
+    return response
+
+
 @router.get("/")
 async def overview(
     request: Request,
@@ -50,10 +80,10 @@ async def overview(
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
 ) -> Response:
-    pools = await _pools(api, user, pollutant)
-    return render(
+    pools, failed = await _pools_or_note(api, user, pollutant)
+    return _page(
         request,
-        "investment/index.html",
+        failed,
         pollutant=pollutant,
         pollutants=views.POLLUTANTS,
         pools=pools,
@@ -142,10 +172,10 @@ async def fit(
     if is_htmx(request):
         return render(request, "investment/_fit.html", **context)
     pollutant = next(iter(increments), "VOCs")
-    pools = await _pools(api, user, pollutant)
-    return render(
+    pools, failed = await _pools_or_note(api, user, pollutant)
+    return _page(
         request,
-        "investment/index.html",
+        failed,
         pollutant=pollutant,
         pollutants=views.POLLUTANTS,
         pools=pools,
@@ -181,23 +211,44 @@ def _scope_said(outside: list[str], readable: list[str]) -> str:
 async def _check_all(
     api: Services, user: User, districts: list[str], increments: dict[str, Any]
 ) -> list[views.DistrictFit]:
-    async def one(d: str) -> views.DistrictFit:
-        out = views.DistrictFit(d)
-        for pollutant, amount in increments.items():
-            try:
-                check = await api.post(
-                    "quota",
-                    "/quota/checks",
-                    token=user.token,
-                    json={"district": d, "pollutant": pollutant, "increment_t": str(amount)},
-                )
-            except ApiError as exc:
-                out.error = exc.said()
-                return out
-            out.checks.append(views.fit_of(check, pollutant))
-        return out
+    """One what-if per district and pollutant, eight at a time, all within
+    one deadline (the API timeout): the user waits at most about one timeout,
+    not one per batch. A district whose check failed or did not finish in
+    time is one that could not be checked (未能试算), never one that does not
+    fit; why is logged by `Services`, not shown."""
+    out = {d: views.DistrictFit(d) for d in districts}
+    sem = asyncio.Semaphore(8)
 
-    return await gather_limited((one(d) for d in districts), limit=8)
+    async def one(d: str) -> None:
+        async with sem:
+            for pollutant, amount in increments.items():
+                try:
+                    check = await api.post(
+                        "quota",
+                        "/quota/checks",
+                        token=user.token,
+                        json={"district": d, "pollutant": pollutant, "increment_t": str(amount)},
+                    )
+                except ApiError as exc:
+                    if exc.status == 401:
+                        raise  # the session ended: sign in again
+                    out[d].checks.clear()
+                    out[d].failed = True
+                    return
+                out[d].checks.append(views.fit_of(check, pollutant))
+
+    tasks = [asyncio.create_task(one(d)) for d in districts]
+    _, late = await asyncio.wait(tasks, timeout=api.timeout)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
+    for d, task in zip(districts, tasks, strict=True):
+        if task in late:
+            out[d].checks.clear()
+            out[d].failed = True
+        elif (exc := task.exception()) is not None:
+            raise exc
+    return list(out.values())
 
 
 @router.get("/trend")

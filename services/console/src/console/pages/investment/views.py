@@ -131,7 +131,9 @@ class PollutantFit:
 class DistrictFit:
     district: str
     checks: list[PollutantFit] = field(default_factory=list)
-    error: str | None = None
+    #: The district's check could not be made (quota-svc failed, refused or
+    #: did not answer in time): no verdict either way (未能试算).
+    failed: bool = False
 
     @property
     def name(self) -> str:
@@ -139,7 +141,7 @@ class DistrictFit:
 
     @property
     def fits(self) -> bool:
-        return self.error is None and bool(self.checks) and all(c.fits for c in self.checks)
+        return not self.failed and bool(self.checks) and all(c.fits for c in self.checks)
 
     @property
     def margin(self) -> Decimal:
@@ -159,9 +161,10 @@ def fit_of(check: Mapping[str, Any], pollutant: str) -> PollutantFit:
 
 
 def rank_fits(fits: Iterable[DistrictFit]) -> list[DistrictFit]:
-    """Districts that take the project first, the roomiest first; then the rest,
-    the nearest to fitting first."""
-    return sorted(fits, key=lambda f: (not f.fits, -f.margin, f.district))
+    """Districts that take the project first, the roomiest first; then those
+    that do not, the nearest to fitting first; those that could not be
+    checked last (no verdict is drawn for them)."""
+    return sorted(fits, key=lambda f: (f.failed, not f.fits, -f.margin, f.district))
 
 
 def trend_points(now: dt.datetime, months: int = 12) -> list[dt.datetime]:

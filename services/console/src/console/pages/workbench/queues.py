@@ -206,33 +206,47 @@ def outcome(op: str, action: str, result: Any) -> str | None:
     return result_label(op, str(status)) if status else None
 
 
-def stale(problem: Mapping[str, Any], action: str) -> bool:
-    """Whether a service refused a filing's action because the filing is no
-    longer where the page showed it (eia-svc's illegal transition: someone
-    acted on it since the page was drawn)."""
+def stale(problem: Mapping[str, Any], action: str, op: str = "filing") -> bool:
+    """Whether a service refused an action because its object is no longer
+    where the page showed it (someone acted on it since the page was drawn):
+    the service's illegal transition for that action (a filing, a reclaim
+    candidate, an audit finding, a permit); for a renewal, permit-svc's
+    "not yet" too (暂不能延续：延续申请自…起可办理), which a permit the page
+    listed as expiring gives only once someone has renewed it."""
     kind = str(problem.get("type") or "")
-    return kind.endswith(":illegal-transition") and problem.get("action") in (None, action)
+    if kind.endswith(":illegal-transition") and problem.get("action") in (None, action):
+        return True
+    return op == "permit-renew" and kind.endswith(":conflict") and "valid_to" in problem
 
 
-def stale_said(state: str, *, redrawn: bool) -> str:
-    """A stale action said plainly: handled by someone else, where the filing
-    stands now (by its name, never its code); the row or the page shows it
+#: What each queue's stale refusal calls its object (该文件已由其他人办理).
+STALE_NOUNS = {
+    "filing": ("this filing", "该文件"),
+    "reclaim": ("this reclaim candidate", "该收回候选"),
+    "permit": ("this permit", "该许可证"),
+    "finding": ("this audit finding", "该审核问题"),
+}
+
+
+def stale_said(state: str, *, redrawn: bool, queue: str = "filing") -> str:
+    """A stale action said plainly: handled by someone else, where its object
+    stands now (`state`, in words, never a code); the row or the page shows it
     already when `redrawn`, else the page is to be reloaded."""
-    now = status_label(state) if state else ""
-    if redrawn and now:
+    en_noun, zh_noun = STALE_NOUNS.get(queue, STALE_NOUNS["filing"])
+    if redrawn and state:
         return msg(
-            f"Someone else has already handled this filing (now: {now}); it is shown as it is now.",
-            f"该文件已由其他人办理（当前：{now}），已按最新状态显示。",
+            f"Someone else has already handled {en_noun} (now: {state}); it is shown as it is now.",
+            f"{zh_noun}已由其他人办理（当前：{state}），已按最新状态显示。",
         )
-    if now:
+    if state:
         return msg(
-            f"Someone else has already handled this filing (now: {now}); "
+            f"Someone else has already handled {en_noun} (now: {state}); "
             "reload the page to see it.",
-            f"该文件已由其他人办理（当前：{now}），请刷新后查看。",
+            f"{zh_noun}已由其他人办理（当前：{state}），请刷新后查看。",
         )
     return msg(
-        "Someone else has already handled this filing; reload the page to see it.",
-        "该文件已由其他人办理，请刷新后查看。",
+        f"Someone else has already handled {en_noun}; reload the page to see it.",
+        f"{zh_noun}已由其他人办理，请刷新后查看。",
     )
 
 

@@ -20,7 +20,7 @@ from console.auth import csrf
 from console.auth.users import DEV_USERS, User
 from console.deps import services, signed_in
 from console.pages.workbench import queues
-from console.web import is_htmx, render, session_ended
+from console.web import days_until, is_htmx, render, session_ended
 
 router = APIRouter(prefix="/console/workbench")
 ROLES = ("officer", "admin", "auditor")
@@ -55,6 +55,11 @@ def queue_unseen_said(status: int) -> str:
         "此项待办暂时无法完整读取（原因见页首）。",
     )
 
+
+#: The permits the workbench lists: those expiring within this many days.
+EXPIRING_DAYS = 60
+#: The permits permit-svc lists as expiring: those in force.
+PERMITS_IN_FORCE = ("issued", "suspended")
 
 #: The queues' tabs, in order, and what each is drawn from.
 TABS = ("filings", "overdue", "blocked", "reclaims", "checks", "expiring", "findings")
@@ -117,7 +122,11 @@ async def read_queues(api: Services, t: str) -> Queues:
     expiring = await reads(
         "expiring",
         api.all_pages(
-            "permit", "/permit/permits", token=t, params={"expiring_within_days": 60}, max_items=500
+            "permit",
+            "/permit/permits",
+            token=t,
+            params={"expiring_within_days": EXPIRING_DAYS},
+            max_items=500,
         ),
     )
     audits = await reads(
@@ -220,6 +229,12 @@ class Op:
     body: Callable[[str, str], dict[str, Any] | None]
     needs_reason: bool = False
     needs_sub: bool = False
+    #: The queue whose row the action's form is in (`ROWS`): a stale
+    #: refusal redraws or removes that row.
+    queue: str | None = None
+    #: The service's name of the action (its illegal transition names it);
+    #: a filing's is the form's own.
+    verb: str = ""
 
 
 def _no_body(_: str, __: str) -> None:
@@ -238,10 +253,25 @@ def _filing_body(reason: str, action: str) -> dict[str, Any] | None:
 
 
 OPS: dict[str, Op] = {
-    "filing": Op("eia", "/eia/filings/{id}/{action}", ("officer", "admin"), _filing_body),
-    "reclaim-confirm": Op("quota", "/quota/reclaims/{id}/confirm", ("officer",), _no_body),
+    "filing": Op(
+        "eia", "/eia/filings/{id}/{action}", ("officer", "admin"), _filing_body, queue="filing"
+    ),
+    "reclaim-confirm": Op(
+        "quota",
+        "/quota/reclaims/{id}/confirm",
+        ("officer",),
+        _no_body,
+        queue="reclaim",
+        verb="confirm",
+    ),
     "reclaim-reject": Op(
-        "quota", "/quota/reclaims/{id}/reject", ("officer",), lambda r, _: {"reason": r}, True
+        "quota",
+        "/quota/reclaims/{id}/reject",
+        ("officer",),
+        lambda r, _: {"reason": r},
+        True,
+        queue="reclaim",
+        verb="reject",
     ),
     "check-clear": Op("eia", "/eia/review-queue/{id}/clear", ("officer", "admin"), _no_body),
     "check-revoke": Op(
@@ -251,13 +281,22 @@ OPS: dict[str, Op] = {
         lambda r, _: {"reason": r},
         True,
     ),
-    "permit-renew": Op("permit", "/permit/permits/{id}/renew", ("officer", "admin"), _no_body),
+    "permit-renew": Op(
+        "permit",
+        "/permit/permits/{id}/renew",
+        ("officer", "admin"),
+        _no_body,
+        queue="permit",
+        verb="renew",
+    ),
     "finding-rectify": Op(
         "permit",
         "/permit/audits/{id}/findings/{sub}/rectify",
         ("officer", "admin"),
         lambda r, _: {"note": r or None},
         needs_sub=True,
+        queue="finding",
+        verb="rectify",
     ),
 }
 
@@ -266,13 +305,133 @@ def spec_roles(spec: Op | None) -> tuple[str, ...]:
     return spec.roles if spec is not None else ("officer", "admin")
 
 
-async def _filing_now(api: Services, token: str, filing_id: str) -> dict[str, Any] | None:
-    """The filing as eia-svc has it now, or None when it cannot be read."""
+@dataclass
+class Now:
+    """Where an object a stale action concerned stands now: in words (never
+    its code), the object as its service answers now when it was read, and
+    whether it still belongs in its queue (its row redrawn) or not (its row
+    removed)."""
+
+    said: str
+    item: dict[str, Any] | None = None
+    listed: bool = False
+
+    @property
+    def known(self) -> bool:
+        """Whether where it stands is known (it was read, or the refusal
+        said): else the page is to be reloaded, its row left as it is."""
+        return bool(self.said) or self.item is not None
+
+
+async def _read(api: Services, token: str, service: str, path: str) -> dict[str, Any] | None:
+    """An object as its service has it now, or None when it cannot be read."""
     try:
-        now = await api.get("eia", f"/eia/filings/{filing_id}", token=token)
+        now = await api.get(service, path, token=token)
     except ApiError:
         return None
     return now if isinstance(now, dict) else None
+
+
+async def _filing_now(api: Services, token: str, id: str, problem: dict[str, Any]) -> Now:
+    now = await _read(api, token, "eia", f"/eia/filings/{id}")
+    state = str((now or {}).get("status") or problem.get("state") or "")
+    # Drawn again whatever its state (a decided filing's row says 已办结).
+    return Now(queues.status_label(state) if state else "", now, listed=True)
+
+
+async def _reclaim_now(api: Services, token: str, id: str, problem: dict[str, Any]) -> Now:
+    # quota-svc reads no single candidate: its refusal names the state.
+    state = str(problem.get("state") or "")
+    return Now(queues.result_label("reclaim", state) if state else "", None, state == "pending")
+
+
+async def _finding_now(api: Services, token: str, id: str, problem: dict[str, Any]) -> Now:
+    # permit-svc reads no single audit: its refusal names the finding's state.
+    state = str(problem.get("state") or "")
+    return Now(queues.status_label(state) if state else "", None, state == "open")
+
+
+async def _permit_now(api: Services, token: str, id: str, problem: dict[str, Any]) -> Now:
+    now = await _read(api, token, "permit", f"/permit/permits/{id}")
+    state = str((now or {}).get("status") or problem.get("state") or "")
+    valid_to = str((now or {}).get("valid_to") or problem.get("valid_to") or "")
+    left = days_until(valid_to) if valid_to else None
+    # Still in the reminder list: in force (permit-svc's `IN_FORCE`) and
+    # ending within its days.
+    listed = (
+        now is not None and state in PERMITS_IN_FORCE and left is not None and left <= EXPIRING_DAYS
+    )
+    if state in ("", "issued") and valid_to and (left is None or left > EXPIRING_DAYS):
+        # Renewed by someone else: its status stays issued, its term moved on.
+        return Now(msg(f"renewed, valid to {valid_to}", f"已延续，有效期至 {valid_to}"), now, False)
+    said = queues.status_label(state) if state else ""
+    if said and valid_to:
+        said += msg(f", valid to {valid_to}", f"，有效期至 {valid_to}")
+    return Now(said, now, listed)
+
+
+@dataclass(frozen=True)
+class Row:
+    """A queue whose rows a stale action redraws (from its object now) or
+    removes (when it no longer belongs in the queue): one mechanism for every
+    queue's actions, the filing's first."""
+
+    #: The row's `data-<queue>` attribute names it; the form's `row` field.
+    queue: str
+    #: Where the object stands now (`Now`).
+    now: Callable[[Services, str, str, dict[str, Any]], Awaitable[Now]]
+    #: The row drawn again, or None: the row is removed once stale.
+    template: str | None
+    #: The row's columns (a removed row's note spans them).
+    columns: int
+    #: The template's name for the object drawn.
+    item: str = "item"
+
+    def key(self, id: str, sub: str) -> str:
+        return f"{id}/{sub}" if sub else id
+
+    def selector(self, id: str, sub: str) -> str:
+        return f'tr[data-{self.queue}="{self.key(id, sub)}"]'
+
+
+ROWS = {
+    "filing": Row("filing", _filing_now, "workbench/_filing_row.html", 7, item="f"),
+    "reclaim": Row("reclaim", _reclaim_now, None, 6),
+    "permit": Row("permit", _permit_now, "workbench/_permit_row.html", 5, item="p"),
+    "finding": Row("finding", _finding_now, None, 5),
+}
+
+
+def _row_response(
+    request: Request,
+    kind: Row,
+    id: str,
+    sub: str,
+    item: dict[str, Any] | None,
+    status: int,
+    note: dict[str, Any],
+    tabs: dict[str, Any],
+) -> Response:
+    """The row of an action's object drawn again from `item` (the object as
+    it now is), or, without one, replaced by the action's note (the object
+    left the queue): swapped for the row the form was in."""
+    context: dict[str, Any] = {"note": note, "queues": queues, "may_act": True, **tabs}
+    if item is not None and kind.template is not None:
+        context |= {kind.item: item, "new_key": lambda: uuid.uuid4().hex}
+        response = render(request, kind.template, status_code=status, **context)
+    else:
+        response = render(
+            request,
+            "workbench/_gone_row.html",
+            status_code=status,
+            queue=kind.queue,
+            key=kind.key(id, sub),
+            columns=kind.columns,
+            **context,
+        )
+    response.headers["HX-Retarget"] = kind.selector(id, sub)
+    response.headers["HX-Reswap"] = "outerHTML"
+    return response
 
 
 @router.post("/act", dependencies=[Depends(csrf.verify)])
@@ -309,6 +468,9 @@ async def act(
     status = 200 if problem is None else 403 if user.role not in spec_roles(spec) else 422
     result: Any = None
     called = False
+    #: The row to swap for the form's: its queue and the object to draw it
+    #: from (None: the object left the queue, the row goes).
+    stale_row: tuple[Row, dict[str, Any] | None] | None = None
     if problem is None and spec is not None:
         path = spec.path.format(id=id, sub=sub, action=queues.api_action(action))
         called = True
@@ -322,18 +484,24 @@ async def act(
             )
         except ApiError as exc:
             status = exc.status if 400 <= exc.status < 500 else 503 if exc.status == 503 else 502
-            if op == "filing" and queues.stale(exc.problem, queues.api_action(action)):
-                # Another officer (or the applicant) moved the filing on
-                # since the page was drawn: said plainly, with the filing as
-                # it is now, never the API's codes or actions the console
-                # does not offer.
-                now = await _filing_now(api, user.token, id)
-                state = str((now or {}).get("status") or exc.problem.get("state") or "")
-                # Redrawn: the filing's row (htmx), or the whole page the
-                # browser is sent back to.
-                redrawn = now is not None and (row == "filing" or not is_htmx(request))
-                problem = queues.stale_said(state, redrawn=redrawn)
-                result = now
+            verb = queues.api_action(action) if op == "filing" else spec.verb
+            kind = ROWS.get(spec.queue or "")
+            if kind is not None and queues.stale(exc.problem, verb, op):
+                # Someone else (another officer, the applicant) moved the
+                # object on since the page was drawn: said plainly, with where
+                # it stands now, never the API's codes or actions the console
+                # does not offer; its row drawn again from it as it now is,
+                # or removed once it left the queue (or the whole page the
+                # browser is sent back to).
+                now = await kind.now(api, user.token, id, exc.problem)
+                in_row = is_htmx(request) and row == kind.queue
+                redrawn = not is_htmx(request) or (
+                    in_row and now.known and (now.item is not None or not now.listed)
+                )
+                problem = queues.stale_said(now.said, redrawn=redrawn, queue=kind.queue)
+                if in_row and redrawn:
+                    stale_row = (kind, now.item if now.listed else None)
+                result = now.item
             else:
                 # A refused field is said once, by the form's words (the
                 # detail repeats it with the API's field name).
@@ -348,24 +516,21 @@ async def act(
     tabs: dict[str, Any] = {}
     if is_htmx(request) and called and status < 500:
         tabs = {"tabs_oob": True, "counts": (await read_queues(api, user.token)).counts()}
-    if is_htmx(request) and op == "filing" and row == "filing" and isinstance(result, dict):
-        # The filing's row drawn again from the filing as it now is: its
-        # status, statutory deadline and countdown, and its next actions.
+    if (
+        stale_row is None
+        and is_htmx(request)
+        and op == "filing"
+        and row == "filing"
+        and isinstance(result, dict)
+    ):
+        # Done: the filing's row drawn again from the filing as it now is:
+        # its status, statutory deadline and countdown, and its next actions.
+        stale_row = (ROWS["filing"], result)
+    if stale_row is not None:
         text = problem or (f"{done} — {said}" if said else done or "")
-        response = render(
-            request,
-            "workbench/_filing_row.html",
-            status_code=status,
-            f=result,
-            queues=queues,
-            may_act=True,
-            new_key=lambda: uuid.uuid4().hex,
-            note={"ok": problem is None, "text": text},
-            **tabs,
-        )
-        response.headers["HX-Retarget"] = f'tr[data-filing="{id}"]'
-        response.headers["HX-Reswap"] = "outerHTML"
-        return response
+        kind, item = stale_row
+        note = {"ok": problem is None, "text": text}
+        return _row_response(request, kind, id, sub, item, status, note, tabs)
     if is_htmx(request):
         return render(
             request,
