@@ -273,10 +273,19 @@ def visible_text_pattern(
     hidden, marks = _char_class("hidden"), _char_class("mark")
     first, last = f"[^{WHITE}{hidden}{marks}]", f"[^{WHITE}{hidden}]"
     mid = f"[^{hidden}]" if name else f"[^{REFUSED}]"
-    if not stripped or (low <= 1 and high is None):
-        core = f"{first}(?:{mid}*{last})?"
-    elif high is None:
-        core = f"{first}{mid}{{{low - 2},}}{last}"
+    if not stripped:
+        low, high = min(low, 1), None  # its length is minLength/maxLength's
+    return length_pattern(first, mid, last, low, high)
+
+
+def length_pattern(first: str, mid: str, last: str, low: int, high: int | None) -> str:
+    """The pattern of a text of `low`..`high` characters once the spaces
+    around it (SPACES) are stripped, beginning with a character of class
+    `first`, ending with one of `last`, holding `mid` between (`low` 0: an
+    empty text too): what a model that strips its texts takes, written so
+    that a JSON-schema validator, which strips nothing, checks the length."""
+    if high is None:
+        core = f"{first}(?:{mid}*{last})?" if low <= 1 else f"{first}{mid}{{{low - 2},}}{last}"
     elif high == 1:
         core = first
     elif low <= 1:

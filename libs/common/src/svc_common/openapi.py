@@ -36,7 +36,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE, FieldError
-from svc_common.guard import REFUSED, SPACES, visible_text_pattern
+from svc_common.guard import REFUSED, WHITE, length_pattern, visible_text_pattern
 from svc_common.idempotency import MAX_KEY_LENGTH
 from svc_common.tokens import ROLES
 
@@ -414,25 +414,11 @@ def _stripped_text(schema: dict[str, Any], routes: Iterable[Any]) -> None:
                 text.pop("maxLength", None)
 
 
-#: What pydantic strips (Rust's `trim`: the Unicode White_Space property),
-#: spelt out: `\s` means other things in Python (which adds U+001C–U+001F)
-#: and in ECMA-262 (which adds U+FEFF and leaves out U+0085).
-_WHITE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-
-
 def stripped_length_pattern(low: int, high: int | None) -> str:
     """A text the front door lets through (none of REFUSED) whose length once
-    stripped of spaces is low..high."""
-    edge, mid = rf"[^{_WHITE}{REFUSED}]", rf"[^{REFUSED}]"
-    if high is None:
-        core = f"{edge}(?:{mid}*{edge})?" if low <= 1 else f"{edge}{mid}{{{low - 2},}}{edge}"
-    elif high == 1:
-        core = edge
-    elif low <= 1:
-        core = f"{edge}(?:{mid}{{0,{high - 2}}}{edge})?"
-    else:
-        core = f"{edge}{mid}{{{low - 2},{high - 2}}}{edge}"
-    return rf"^[{SPACES}]*(?:{core}){'?' if low == 0 else ''}[{SPACES}]*$"
+    stripped of spaces (guard.WHITE, what pydantic strips) is low..high."""
+    edge = f"[^{WHITE}{REFUSED}]"
+    return length_pattern(edge, f"[^{REFUSED}]", edge, low, high)
 
 
 _ITEM = re.compile(r"^/\{([A-Za-z_][A-Za-z0-9_]*)\}(/|$)")
