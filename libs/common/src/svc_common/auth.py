@@ -23,7 +23,7 @@ from fastapi import Request
 
 from svc_common.districts import DISTRICTS, district_named
 from svc_common.errors import Forbidden, Unauthorized, Unavailable
-from svc_common.guard import is_plain_name
+from svc_common.guard import is_hidden, is_plain_name
 from svc_common.i18n import msg
 from svc_common.settings import ServiceSettings
 from svc_common.tokens import ROLES, Role, mint_token
@@ -113,15 +113,6 @@ def name_ok(name: object) -> TypeGuard[str]:
     )
 
 
-#: Characters that show nothing though their category is a letter's or a
-#: mark's (Unicode's Default_Ignorable_Code_Point outside C* and Z*, and
-#: the Braille blank): in a `sub` they make a second name that reads as
-#: the first.
-_INVISIBLE = re.compile(
-    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164"
-    "\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]"
-)
-
 #: The scripts whose letters a `sub` may hold besides printable ASCII
 #: (Chinese staff are named in Han characters: 张三, 李华), as the first
 #: word(s) of a letter's Unicode name: Han, Hiragana, Katakana, Hangul,
@@ -150,7 +141,7 @@ def _name_letter(c: str) -> bool:
         not c.isascii()
         and unicodedata.category(c).startswith("L")
         and unicodedata.name(c, "").startswith(_NAME_SCRIPTS)
-        and not _INVISIBLE.match(c)
+        and not is_hidden(c)
     )
 
 
@@ -174,7 +165,7 @@ def subject_problem(sub: str) -> str | None:
             if 0 < i < len(sub) - 1 and _name_letter(sub[i - 1]) and _name_letter(sub[i + 1]):
                 continue
             return f"its name dot U+{ord(c):04X} is not between two Han, kana or Hangul letters"
-        if unicodedata.category(c)[0] in "ZC" or _INVISIBLE.match(c):
+        if unicodedata.category(c)[0] in "ZC" or is_hidden(c):
             return f"it holds an invisible or space character U+{ord(c):04X}"
         return (
             f"it holds U+{ord(c):04X}, neither printable ASCII nor a Han, kana, "
@@ -200,9 +191,7 @@ def person_key(sub: str) -> str:
     `subject_ok` may hold one), the two name dots one (they draw alike)."""
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", sub).casefold())
     folded = folded.replace("\u30fb", "\u00b7")
-    return "".join(
-        c for c in folded if unicodedata.category(c)[0] not in "ZC" and not _INVISIBLE.match(c)
-    )
+    return "".join(c for c in folded if unicodedata.category(c)[0] not in "ZC" and not is_hidden(c))
 
 
 def same_person(a: str | None, b: str | None) -> bool:
