@@ -214,6 +214,15 @@ def hidden_characters(text: str) -> bool:
     return any(map(is_hidden, text))
 
 
+def name_key(name: str) -> str:
+    """What makes two written names (not subs: svc_common.auth.person_key)
+    one person's: NFKC (full-width letters as ASCII ones), case folded, with
+    no hidden character (`is_hidden`) and every run of spaces one space, none
+    around it. "Zhang  San" and "zhang san", "张三" and "张\u200b三" are one."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    return " ".join("".join(c for c in folded if not is_hidden(c)).split())
+
+
 def is_mark(c: str) -> bool:
     """Whether `c` is a combining mark (Mn, Mc, Me: an accent, a variation
     selector U+FE0F): drawn on the character before it, so a text cannot
