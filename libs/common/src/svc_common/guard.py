@@ -261,20 +261,10 @@ def _nothing_visible() -> str:
     )
 
 
-def _hidden_runs(codes: range, hidden: Callable[[str], bool]) -> list[tuple[int, int]]:
-    """The runs of code points in `codes` for which `hidden` is true.
-    Surrogates are left out: no text holds one (the front door refuses a
-    lone surrogate), and regex engines that read patterns by code point
-    (Rust's, which schemathesis's validator uses) refuse `\ud800` in one."""
-    return _runs(c for c in codes if hidden(chr(c)))
-
-
 def _runs(codes: Iterable[int]) -> list[tuple[int, int]]:
-    """Ascending code points as runs of consecutive ones, surrogates left out."""
+    """Ascending code points as runs of consecutive ones."""
     runs: list[tuple[int, int]] = []
     for c in codes:
-        if 0xD800 <= c <= 0xDFFF:
-            continue
         if runs and runs[-1][1] == c - 1:
             runs[-1] = (runs[-1][0], c)
         else:
@@ -287,31 +277,47 @@ def _class_char(c: int) -> str:
     return f"\\u{c:04x}" if c <= 0xFFFF else chr(c)
 
 
+def _shown(kind: str) -> str:
+    """The characters a visible text may begin with (`kind` "first": visible,
+    no space, no combining mark), end with ("last": visible, no space) or
+    hold anywhere when it is a name ("name": visible or a space), as the
+    inside of a regex character class, from the same unicodedata the checks
+    use (this Python's: another Python may know more characters, and say
+    so in its documents). Written as the characters taken, not as those
+    left out: hidden characters (unassigned code points above all) are on
+    every plane, nearly a million, where those taken are some 140,000 —
+    and a generator of examples (hypothesis, for schemathesis) reads each
+    character of a class's ranges one by one. Surrogates are never taken:
+    no text holds one (the front door refuses a lone surrogate), and regex
+    engines that read patterns by code point (Rust's, which schemathesis's
+    validator uses) refuse `\\ud800` in one."""
+    return _shown_classes()[kind]
+
+
 @functools.cache
-def _char_class(kind: str) -> str:
-    """The hidden characters (`kind` "hidden") or the combining marks
-    ("mark") as the inside of a regex character class, from the same
-    unicodedata the checks use (it is this Python's: another Python may
-    know more characters, and say so in its documents). Hidden characters
-    are on every plane (unassigned code points: some 700 runs, a class of
-    about 10,000 characters); marks are on planes 0, 1 and 14 only."""
-    if kind == "hidden":
-        # is_hidden, inlined: a call per code point would double the time.
-        category, blank = unicodedata.category, BLANK_GLYPHS
-        hidden = [
-            c
-            for c in range(0x110000)
-            if (ch := chr(c)) in blank or category(ch) in HIDDEN_CATEGORIES
-        ]
-        runs = _runs(hidden)
-    else:
-        runs = [
-            *_hidden_runs(range(0x20000), is_mark),
-            *_hidden_runs(range(0xE0000, 0xE1000), is_mark),
-        ]
-    return "".join(
-        _class_char(a) if a == b else f"{_class_char(a)}-{_class_char(b)}" for a, b in runs
-    )
+def _shown_classes() -> dict[str, str]:
+    """`_shown`'s three classes, from one pass over the code points."""
+    category, blank = unicodedata.category, BLANK_GLYPHS
+    white = frozenset(WHITE_SPACE)
+    taken: dict[str, list[int]] = {"first": [], "last": [], "name": []}
+    for c in range(0x110000):
+        ch = chr(c)
+        cat = category(ch)
+        if ch in blank or cat in HIDDEN_CATEGORIES:  # is_hidden, inlined
+            continue
+        taken["name"].append(c)
+        if ch in white:
+            continue
+        taken["last"].append(c)
+        if not cat.startswith("M"):  # is_mark
+            taken["first"].append(c)
+    return {
+        kind: "".join(
+            _class_char(a) if a == b else f"{_class_char(a)}-{_class_char(b)}"
+            for a, b in _runs(codes)
+        )
+        for kind, codes in taken.items()
+    }
 
 
 def visible_text_pattern(
@@ -325,9 +331,8 @@ def visible_text_pattern(
     keeps its spaces leaves its length to minLength/maxLength; one of a
     model that strips them (`stripped`) has its length once stripped,
     `low`..`high`, in the pattern instead (as openapi.stripped_length_pattern)."""
-    hidden, marks = _char_class("hidden"), _char_class("mark")
-    first, last = f"[^{WHITE}{hidden}{marks}]", f"[^{WHITE}{hidden}]"
-    mid = f"[^{hidden}]" if name else f"[^{REFUSED}]"
+    first, last = f"[{_shown('first')}]", f"[{_shown('last')}]"
+    mid = f"[{_shown('name')}]" if name else f"[^{REFUSED}]"
     if not stripped:
         low, high = min(low, 1), None  # its length is minLength/maxLength's
     return length_pattern(first, mid, last, low, high)
