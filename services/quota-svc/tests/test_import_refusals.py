@@ -331,9 +331,10 @@ async def test_a_ledger_that_fails_a_reconciliation_check_refuses_the_import(
 async def test_a_table_refused_after_others_were_written_leaves_nothing(quota: Quota) -> None:
     """Pools are written before lots: a lot the table refuses (its id twice)
     must undo them too. Before, on SQLite, each table was written under a
-    savepoint whose release committed the tables before it."""
+    savepoint whose release committed the tables before it. The refusal
+    names the row repeating the key (before, the table alone)."""
     export, headers = await _export_of_an_empty_ledger(quota)
     twice = {**_LOT, "serial": "120119:VOCs:L000002"}
     tables = {**_SOUND, "lots.csv": [_LOT, twice]}
     detail = await _refused(quota, _ledger(export, headers, tables))
-    assert detail == "lots：有不符合台账规则的行（键重复或数额不一致）"
+    assert detail == "lots：第 3 行 id 列：与第 2 行的键 '1' 重复"

@@ -394,6 +394,15 @@ def _keep(
     row.last_event_id, row.updated_at = event_id, utcnow()
 
 
+def _freed(s: AsyncSession, rows: dict[str, PermitBacking], pollutant: str, r: Reclaim) -> None:
+    """Count a candidate just made from the permit's event in what the
+    permit freed (an export's import checks the candidates by it); one
+    found from before (a redelivered event) was counted then."""
+    row = rows.get(pollutant)
+    if row is not None and r in s.new:
+        row.freed_kg = (row.freed_kg or 0) + r.amount_kg
+
+
 def _seen(rows: dict[str, PermitBacking], env: Envelope) -> bool:
     """The event already applied to the permit's ceilings (redelivered)."""
     return any(r.last_event_id == env.id for r in rows.values())
@@ -439,7 +448,7 @@ async def reclaim_on_cancel(s: AsyncSession, e: PermitCancelled, env: Envelope) 
         )
         if existing is not None:
             continue
-        await add_candidate(
+        made = await add_candidate(
             s,
             Candidate(
                 district=e.district,
@@ -454,6 +463,7 @@ async def reclaim_on_cancel(s: AsyncSession, e: PermitCancelled, env: Envelope) 
             ),
             SYSTEM,
         )
+        _freed(s, rows, pollutant, made)
 
 
 async def reclaim_on_change(s: AsyncSession, e: PermitChanged, env: Envelope) -> None:
@@ -510,7 +520,7 @@ async def reclaim_on_change(s: AsyncSession, e: PermitChanged, env: Envelope) ->
         if not freed:
             continue
         _check_district(e.district)
-        await add_candidate(
+        made = await add_candidate(
             s,
             Candidate(
                 district=e.district,
@@ -525,6 +535,7 @@ async def reclaim_on_change(s: AsyncSession, e: PermitChanged, env: Envelope) ->
             ),
             SYSTEM,
         )
+        _freed(s, rows, pollutant, made)
 
 
 def build_handlers(default: Policy) -> EventHandlers:

@@ -44,7 +44,9 @@ class AdvanceLimitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit_t: Tonnes = Field(description="most the district may owe at once")
-    term_days: int = Field(ge=1, le=3650, description="days until an advance must be repaid")
+    term_days: int = Field(
+        ge=1, le=rules.MAX_TERM_DAYS, description="days until an advance must be repaid"
+    )
 
 
 class AdvanceLimitOut(BaseModel):

@@ -10,6 +10,9 @@ from enum import StrEnum
 from svc_common.i18n import msg
 from svc_common.types import kg_to_tonnes
 
+#: The longest term an advance may run (days), as the API takes it.
+MAX_TERM_DAYS = 3650
+
 
 class DebtStatus(StrEnum):
     OPEN = "open"  # 未偿

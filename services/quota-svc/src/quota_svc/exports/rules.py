@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Integer, Table
 from svc_common.guard import lone_surrogate_at, surrogate_problem
 from svc_common.i18n import msg
-from svc_common.types import UTCDateTime
+from svc_common.types import MAX_RATIO, MAX_TONNES, UTCDateTime, tonnes_to_kg
 
 from quota_svc.adjustments.rules import AdjustmentStatus
 from quota_svc.airquality.rules import AirQuality
-from quota_svc.debts.rules import DebtStatus
+from quota_svc.debts.rules import MAX_TERM_DAYS, DebtStatus, outstanding
 from quota_svc.ledger.rules import (
     EntryCode,
     PoolKind,
@@ -26,10 +26,12 @@ from quota_svc.ledger.rules import (
     district_problem,
     park_pool_id,
     pollutant_problem,
+    ratio_to_hundredths,
     reserve_pool_id,
 )
 from quota_svc.lots.rules import Move
-from quota_svc.reclaims.rules import ReclaimStatus
+from quota_svc.policy.rules import MAX_HOLD_DAYS, start_problem
+from quota_svc.reclaims.rules import ReclaimSource, ReclaimStatus
 from quota_svc.reservations.rules import ReservationStatus
 from quota_svc.swaps.rules import SwapStatus
 from quota_svc.trading.rules import TradeStatus
@@ -130,7 +132,9 @@ Rows = Sequence[tuple[int, Mapping[str, Any]]]
 Problems = Iterator[tuple[str, str]]
 
 
-def ledger_problem(sheets: Mapping[str, Rows]) -> str | None:
+def ledger_problem(
+    sheets: Mapping[str, Rows], keys: Mapping[str, Sequence[tuple[str, ...]]] | None = None
+) -> str | None:
     """Why the rows of an export (sheet name → rows) are none a ledger of
     this system could hold — the first row, in file order, with a value
     outside the ledger's domain (a district, pollutant, pool kind, entry or
@@ -148,36 +152,50 @@ def ledger_problem(sheets: Mapping[str, Rows]) -> str | None:
     reservations = (
         {row.get("id") for _, row in sheets["reservations"]} if "reservations" in sheets else None
     )
+    trades = {row.get("id") for _, row in sheets["trades"]} if "trades" in sheets else None
+    backing = (
+        {(row.get("permit_id"), row.get("pollutant")): row for _, row in sheets["permit_backing"]}
+        if "permit_backing" in sheets
+        else None
+    )
     checks: dict[str, Callable[[Mapping[str, Any]], Problems]] = {
         "pools": lambda row: _pool(row),
-        "district_settings": lambda row: _place(row),
+        "district_settings": lambda row: _setting(row),
         "air_quality": lambda row: _air_quality(row),
-        "air_quality_ratios": lambda row: _status(
-            row, AirQuality, "an air-quality status", "空气质量状况"
-        ),
-        "advance_limits": lambda row: _place(row),
+        "air_quality_ratios": lambda row: _aq_ratio(row),
+        "advance_limits": lambda row: _advance_limit(row),
         "lots": lambda row: _lot(row, pools, lots),
         "lot_movements": lambda row: _movement(row, pools, lots),
         "journal": lambda row: _entry(row, pools),
         "reservations": lambda row: _reservation(row, pools, lots),
         "swaps": lambda row: _swap(row, lots),
         "trades": lambda row: _trade(row),
-        "holdings": lambda row: _holding(row, pools, lots),
+        "holdings": lambda row: _holding(row, pools, lots, trades, reservations),
         "debts": lambda row: _debt(row, pools, lots, reservations),
-        "reclaims": lambda row: _with_status(row, ReclaimStatus, "a reclaim status", "收回状态"),
+        "reclaims": lambda row: _reclaim(row, backing),
         "adjustments": lambda row: _with_status(
             row, AdjustmentStatus, "an adjustment status", "调整状态"
         ),
         "permit_backing": lambda row: _backing(row),
     }
     for name, rows in sheets.items():
+        if found := _first_repeat(name, rows, (keys or {}).get(name, ())):
+            return found
         for number, row in rows:
             for column, why in checks[name](row):
-                return msg(
-                    f"{name}: row {number}, column {column}: {why}",
-                    f"{name}：第 {number} 行 {column} 列：{why}",
-                )
+                return at_row(name, number, column, why)
+    for check in (_freed_problem, _advance_problem, _trade_effect_problem):
+        if found := check(sheets):
+            return found
     return None
+
+
+def at_row(name: str, number: int, column: str, why: str) -> str:
+    """A refusal naming the table, the row (as the file numbers it) and the column."""
+    return msg(
+        f"{name}: row {number}, column {column}: {why}",
+        f"{name}：第 {number} 行 {column} 列：{why}",
+    )
 
 
 def _text(value: Any) -> str:
@@ -295,9 +313,30 @@ def _entry(row: Mapping[str, Any], pools: Pools) -> Problems:
         yield "code", problem
 
 
-def _holding(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
+def _holding(
+    row: Mapping[str, Any],
+    pools: Pools,
+    lots: set[Any],
+    trades: set[Any] | None,
+    reservations: set[Any] | None,
+) -> Problems:
     yield from _in_pool(row, pools)
     yield from _drawn(row, lots)
+    # What made it: a trade (its buyer's holding) or a reservation's
+    # allocation. A file without the row answers 404 for it, and a trade
+    # the file lost could be proposed again.
+    yield from _named(row, "trade_id", trades, "trade", "交易")
+    yield from _named(row, "reservation_id", reservations, "reservation", "预占")
+
+
+def _named(
+    row: Mapping[str, Any], column: str, known: set[Any] | None, en: str, zh: str
+) -> Problems:
+    """`column` names a row of a sheet the file holds (None: the file lacks
+    the sheet, an older export, not checked)."""
+    ref = row.get(column)
+    if known is not None and ref is not None and ref not in known:
+        yield column, msg(f"the file holds no {en} {ref!r}", f"文件中没有{zh} {ref!r}")
 
 
 def _drawn(row: Mapping[str, Any], lots: set[Any]) -> Problems:
@@ -333,14 +372,9 @@ def _debt(
     yield from _lot_ref(row, "lot_id", lots, optional=False)
     if problem := _member(DebtStatus, row.get("status"), "a debt status", "欠账状态"):
         yield "status", problem
-    held = row.get("reservation_id")
-    if reservations is not None and held is not None and held not in reservations:
-        # Its credit is withdrawn with that reservation's release: without
-        # the reservation the debt could never be.
-        yield (
-            "reservation_id",
-            msg(f"the file holds no reservation {held!r}", f"文件中没有预占 {held!r}"),
-        )
+    # Its credit is withdrawn with that reservation's release: without
+    # the reservation the debt could never be.
+    yield from _named(row, "reservation_id", reservations, "reservation", "预占")
 
 
 def _status(row: Mapping[str, Any], kind: type[StrEnum], en: str, zh: str) -> Problems:
@@ -357,6 +391,115 @@ def _air_quality(row: Mapping[str, Any]) -> Problems:
     if problem := district_problem(_text(row.get("district"))):
         yield "district", problem
     yield from _status(row, AirQuality, "an air-quality status", "空气质量状况")
+    yield from _start(row)
+
+
+# --- settings: the bounds the API takes them within (one definition each) ----
+
+#: An offset ratio in hundredths: above 0, at most MAX_RATIO (the Ratio type).
+RATIO_HUNDREDTHS = range(1, ratio_to_hundredths(MAX_RATIO) + 1)
+#: A hold's days (PUT /quota/settings).
+HOLD_DAYS = range(1, MAX_HOLD_DAYS + 1)
+#: An advance's term (PUT /quota/advance-limits).
+TERM_DAYS = range(1, MAX_TERM_DAYS + 1)
+#: An advance limit: the Tonnes type's 0 to MAX_TONNES, in kg.
+LIMIT_KG = range(0, tonnes_to_kg(MAX_TONNES) + 1)
+
+
+def _within(row: Mapping[str, Any], column: str, bounds: range) -> Problems:
+    value = row.get(column)
+    if not isinstance(value, int) or value not in bounds:
+        lo, hi = bounds.start, bounds.stop - 1
+        yield (
+            column,
+            msg(
+                f"{_text(value)} is outside what the API takes ({lo} to {hi})",
+                f"{_text(value)} 超出接口允许的范围（{lo} 至 {hi}）",
+            ),
+        )
+
+
+def _start(row: Mapping[str, Any]) -> Problems:
+    """A setting starts when it was recorded or later (`start_problem`: a
+    version starting before it was recorded rewrites what was in force)."""
+    start, recorded = row.get("effective_from"), row.get("recorded_at")
+    if not isinstance(start, dt.datetime) or not isinstance(recorded, dt.datetime):
+        return
+    if problem := start_problem(start, recorded):
+        yield "effective_from", problem
+
+
+def _setting(row: Mapping[str, Any]) -> Problems:
+    yield from _place(row)
+    yield from _within(row, "offset_ratio_hundredths", RATIO_HUNDREDTHS)
+    yield from _within(row, "hold_days", HOLD_DAYS)
+    yield from _start(row)
+
+
+def _aq_ratio(row: Mapping[str, Any]) -> Problems:
+    yield from _status(row, AirQuality, "an air-quality status", "空气质量状况")
+    yield from _within(row, "offset_ratio_hundredths", RATIO_HUNDREDTHS)
+
+
+def _advance_limit(row: Mapping[str, Any]) -> Problems:
+    yield from _place(row)
+    yield from _within(row, "limit_kg", LIMIT_KG)
+    yield from _within(row, "term_days", TERM_DAYS)
+
+
+# --- reclaims -----------------------------------------------------------------
+
+#: Candidates a permit's event made: their amount is what its ceiling freed.
+EVENT_SOURCES = frozenset({ReclaimSource.PERMIT_CANCELLED, ReclaimSource.PERMIT_CHANGED})
+
+
+def _reclaim(row: Mapping[str, Any], backing: Mapping[Any, Mapping[str, Any]] | None) -> Problems:
+    """A candidate: of a district and pollutant the ledger keeps, in that
+    district's own pool (a confirmation credits `pool_id`: another
+    district's pool would move quota between districts), for more than 0
+    kg (the live path makes none of 0: PositiveTonnes by hand, a permit's
+    event only when it frees something); one a permit's event made names
+    its permit, whose ceiling in the file is of the same district."""
+    yield from _place(row)
+    yield from _status(row, ReclaimStatus, "a reclaim status", "收回状态")
+    if problem := _member(ReclaimSource, row.get("source"), "a reclaim source", "收回来源"):
+        yield "source", problem
+        return
+    district, pollutant = _text(row.get("district")), _text(row.get("pollutant"))
+    if district_problem(district) is None and pollutant_problem(pollutant) is None:
+        want = district_pool_id(district, pollutant)
+        if row.get("pool_id") != want:
+            yield (
+                "pool_id",
+                msg(
+                    f"should be {want!r} (the pool of the candidate's district and pollutant)",
+                    f"应为 {want!r}（收回候选所属区和污染物的总量池）",
+                ),
+            )
+    amount = row.get("amount_kg")
+    if not isinstance(amount, int) or amount <= 0:
+        yield "amount_kg", msg("must be greater than 0", "必须大于 0")
+    if row.get("source") not in EVENT_SOURCES:
+        return
+    permit = row.get("permit_id")
+    if not permit:
+        yield (
+            "permit_id",
+            msg(
+                "a candidate a permit's event made names its permit",
+                "许可证事件产生的收回候选须有许可证编号",
+            ),
+        )
+        return
+    ceiling = None if backing is None else backing.get((permit, row.get("pollutant")))
+    if ceiling is not None and ceiling.get("district") != row.get("district"):
+        yield (
+            "district",
+            msg(
+                f"is not its permit's: {permit!r} is of {ceiling.get('district')!r}",
+                f"与其许可证不符：{permit!r} 属于 {ceiling.get('district')!r}",
+            ),
+        )
 
 
 def _reservation(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
@@ -431,3 +574,227 @@ def _backing(row: Mapping[str, Any]) -> Problems:
                 f"应在 0 到 amount_kg（{amount}）之间",
             ),
         )
+
+
+# --- keys ---------------------------------------------------------------------
+
+
+def unique_keys(table: Table) -> list[tuple[str, ...]]:
+    """A table's keys: its primary key, unique columns and constraints."""
+    found = [tuple(c.name for c in table.primary_key.columns)]
+    found += [(c.name,) for c in table.columns if c.unique]
+    for constraint in table.constraints:
+        columns = tuple(c.name for c in getattr(constraint, "columns", ()))
+        if getattr(constraint, "_type_bound", False) or not columns:
+            continue
+        if type(constraint).__name__ == "UniqueConstraint":
+            found.append(columns)
+    for index in table.indexes:
+        if index.unique and index.dialect_options["postgresql"].get("where") is None:
+            found.append(tuple(c.name for c in index.columns))
+    return list(dict.fromkeys(found))
+
+
+#: One live (held or allocated) reservation per project: the partial unique
+#: index `uq_reservations_live_project`.
+_LIVE = frozenset({ReservationStatus.HELD, ReservationStatus.ALLOCATED})
+
+
+def _first_repeat(name: str, rows: Rows, keys: Sequence[tuple[str, ...]]) -> str | None:
+    """The first row repeating an earlier row's key (the table would refuse
+    it as a whole), named with the row it repeats."""
+    seen: dict[tuple[str, ...], dict[tuple[Any, ...], int]] = {k: {} for k in keys}
+    live: dict[Any, int] = {}
+    for number, row in rows:
+        for key in keys:
+            value = tuple(row.get(c) for c in key)
+            if any(v is None for v in value):
+                continue  # NULLs repeat freely under a unique key
+            if (first := seen[key].get(value)) is not None:
+                shown = _text(value[0] if len(value) == 1 else value)
+                return at_row(
+                    name,
+                    number,
+                    ", ".join(key),
+                    msg(
+                        f"repeats row {first}'s key {shown!r}",
+                        f"与第 {first} 行的键 {shown!r} 重复",
+                    ),
+                )
+            seen[key][value] = number
+        if name == "reservations" and row.get("status") in _LIVE:
+            ref = row.get("project_ref")
+            if (first := live.get(ref)) is not None:
+                return at_row(
+                    name,
+                    number,
+                    "project_ref",
+                    msg(
+                        f"a second live reservation of project {ref!r} (row {first} is one)",
+                        f"项目 {ref!r} 的第二笔生效预占（第 {first} 行已有一笔）",
+                    ),
+                )
+            live[ref] = number
+    return None
+
+
+# --- what one table says of another's rows --------------------------------------
+
+
+def _freed_problem(sheets: Mapping[str, Rows]) -> str | None:
+    """The candidates a permit's events made add up to what those events
+    freed of its ceiling (`permit_backing.freed_kg`): a candidate raised in
+    the file would credit quota no permit backed; one dropped, lose some.
+    Not checked for a file without the column (an older export) nor for a
+    candidate of a permit the file keeps no ceiling of (one the ledger
+    first saw by a VOCs delta alone: its ceiling was never kept)."""
+    if "permit_backing" not in sheets or "reclaims" not in sheets:
+        return None
+    freed: dict[tuple[Any, Any], tuple[int, int]] = {
+        (row.get("permit_id"), row.get("pollutant")): (number, row["freed_kg"])
+        for number, row in sheets["permit_backing"]
+        if isinstance(row.get("freed_kg"), int)
+    }
+    made: dict[tuple[Any, Any], int] = {}
+    for number, row in sheets["reclaims"]:
+        key = (row.get("permit_id"), row.get("pollutant"))
+        if row.get("source") not in EVENT_SOURCES or key not in freed:
+            continue
+        made[key] = made.get(key, 0) + int(row.get("amount_kg") or 0)
+        if made[key] > freed[key][1]:
+            return at_row(
+                "reclaims",
+                number,
+                "amount_kg",
+                msg(
+                    f"permit {key[0]!r}'s events freed {freed[key][1]} kg of {key[1]} in all "
+                    f"(permit_backing row {freed[key][0]}); its candidates come to {made[key]} kg",
+                    f"许可证 {key[0]!r} 的事件共释放 {key[1]} {freed[key][1]} 千克"
+                    f"（permit_backing 第 {freed[key][0]} 行），其收回候选合计 {made[key]} 千克",
+                ),
+            )
+    for key, (number, kg) in freed.items():
+        if made.get(key, 0) != kg:
+            return at_row(
+                "permit_backing",
+                number,
+                "freed_kg",
+                msg(
+                    f"{kg} kg freed, but the file's candidates of permit {key[0]!r} "
+                    f"come to {made.get(key, 0)} kg",
+                    f"释放 {kg} 千克，但文件中许可证 {key[0]!r} 的收回候选"
+                    f"合计 {made.get(key, 0)} 千克",
+                ),
+            )
+    return None
+
+
+def _advance_problem(sheets: Mapping[str, Rows]) -> str | None:
+    """An advance (先用后补) is an advance lot and its debt, made together
+    (`debts.service.advance`): each advance lot has one debt, each debt an
+    advance lot; the debt's amount is the lot's, what it has repaid the
+    lot's `repaid_kg`, and it is open exactly while it still owes. A lot
+    without its debt would keep the advance as quota for good."""
+    lots = {row.get("id"): (number, row) for number, row in sheets.get("lots", ())}
+    debts: dict[Any, int] = {}
+    for number, debt in sheets.get("debts", ()):
+        lot_id = debt.get("lot_id")
+        if lot_id not in lots:
+            continue  # named by ledger_problem's row check
+        if (first := debts.get(lot_id)) is not None:
+            return at_row(
+                "debts",
+                number,
+                "lot_id",
+                msg(
+                    f"lot {lot_id} is already row {first}'s advance",
+                    f"批次 {lot_id} 已是第 {first} 行的先用后补批次",
+                ),
+            )
+        debts[lot_id] = number
+        lot_number, lot = lots[lot_id]
+        if lot.get("source") != "advance":
+            return at_row(
+                "debts",
+                number,
+                "lot_id",
+                msg(
+                    f"lot {lot_id} (lots row {lot_number}) is no advance lot",
+                    f"批次 {lot_id}（lots 第 {lot_number} 行）不是先用后补批次",
+                ),
+            )
+        for column, lot_column in (("amount_kg", "original_kg"), ("repaid_kg", "repaid_kg")):
+            want = int(lot.get(lot_column) or 0)
+            if int(debt.get(column) or 0) != want:
+                return at_row(
+                    "debts",
+                    number,
+                    column,
+                    msg(
+                        f"should be {want}, its advance lot's {lot_column} (lots row {lot_number})",
+                        f"应为 {want}，即其先用后补批次的 {lot_column}（lots 第 {lot_number} 行）",
+                    ),
+                )
+        owes = outstanding(
+            int(debt.get("amount_kg") or 0),
+            int(debt.get("repaid_kg") or 0),
+            int(debt.get("withdrawn_kg") or 0),
+        )
+        if (debt.get("status") == DebtStatus.OPEN) != (owes > 0):
+            return at_row(
+                "debts",
+                number,
+                "status",
+                msg(
+                    f"{debt.get('status')!r} while it still owes {owes} kg",
+                    f"尚欠 {owes} 千克，状态却为 {debt.get('status')!r}",
+                ),
+            )
+    for lot_id, (number, lot) in lots.items():
+        if lot.get("source") == "advance" and lot_id not in debts:
+            return at_row(
+                "lots",
+                number,
+                "id",
+                msg(
+                    f"advance lot {lot_id} has no debt in the file (debts.lot_id)",
+                    f"先用后补批次 {lot_id} 在文件中没有欠账（debts.lot_id）",
+                ),
+            )
+    return None
+
+
+def _trade_effect_problem(sheets: Mapping[str, Rows]) -> str | None:
+    """A trade's status agrees with what it did: one a holding was bought
+    in is settled (a proposed one could be approved and move the rights a
+    second time); one still proposed was decided by no one."""
+    if "trades" not in sheets:
+        return None
+    trades = {row.get("id"): (number, row) for number, row in sheets["trades"]}
+    for number, trade in sheets["trades"]:
+        if trade.get("status") == TradeStatus.PROPOSED:
+            for column in ("decided_by", "decided_at"):
+                if trade.get(column) is not None:
+                    return at_row(
+                        "trades",
+                        number,
+                        column,
+                        msg("a proposed trade is decided by no one", "待审核的交易不应有审核记录"),
+                    )
+    for number, holding in sheets.get("holdings", ()):
+        if (trade_id := holding.get("trade_id")) not in trades:
+            continue
+        trade_number, trade = trades[trade_id]
+        if trade.get("status") != TradeStatus.SETTLED:
+            return at_row(
+                "trades",
+                trade_number,
+                "status",
+                msg(
+                    f"{trade.get('status')!r}, but holdings row {number} was bought in it: "
+                    "it is settled",
+                    f"为 {trade.get('status')!r}，但 holdings 第 {number} 行"
+                    "由该交易买入：应为已交割",
+                ),
+            )
+    return None

@@ -31,7 +31,13 @@ from svc_common.uploads import (
 from quota_svc.adjustments.models import Adjustment
 from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
 from quota_svc.debts.models import AdvanceLimit, Debt
-from quota_svc.exports.rules import from_text, holds_problem, ledger_problem, to_text
+from quota_svc.exports.rules import (
+    from_text,
+    holds_problem,
+    ledger_problem,
+    to_text,
+    unique_keys,
+)
 from quota_svc.ledger.models import JournalEntry, Pool
 from quota_svc.lots.models import LOTS, MOVEMENTS
 from quota_svc.policy.models import DistrictPolicy
@@ -257,7 +263,7 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
     read: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for name, header, rows in sheets:
         read[name] = _values(name, header, rows)
-    if problem := ledger_problem(read):
+    if problem := ledger_problem(read, {name: unique_keys(SHEETS[name]) for name in read}):
         raise ImportRefused(problem)
     # A sheet an older export lacks is a table left empty.
     counts = dict.fromkeys(SHEETS, 0)

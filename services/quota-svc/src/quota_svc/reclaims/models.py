@@ -58,5 +58,8 @@ class PermitBacking(Base):
     district: Mapped[str] = mapped_column(String(6))
     amount_kg: Mapped[int] = mapped_column(BigInteger)
     backed_kg: Mapped[int] = mapped_column(BigInteger)
+    #: What the permit's events freed in all (the reclaim candidates its
+    #: cancellation or cuts made): an import checks those candidates by it.
+    freed_kg: Mapped[int] = mapped_column(BigInteger, default=0)
     last_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

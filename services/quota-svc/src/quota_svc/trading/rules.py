@@ -157,6 +157,24 @@ def closure_pending(reclaim_id: str, permit_id: str | None) -> TradeRefused:
     )
 
 
+def buyer_closing(buyer: str, reclaim_id: str, permit_id: str | None) -> TradeRefused:
+    """The buyer's permit here was cancelled (its plant closed) and the
+    reclaim of it is pending: rights sold to it would back no permit in
+    force, and its confirmation would retire them at once."""
+    permit = permit_id or "-"
+    return TradeRefused(
+        "buyer_permit_cancelled",
+        msg(
+            f"the buyer {buyer}'s permit {permit} was cancelled (reclaim {reclaim_id} is "
+            "pending): it holds no permit in force here to take the rights",
+            f"买方 {buyer} 的许可证 {permit} 已注销（收回 {reclaim_id} 待确认）："
+            "其在此无有效许可证，不得买入排污权",
+        ),
+        buyer=buyer,
+        reclaim_id=reclaim_id,
+    )
+
+
 @dataclass(frozen=True)
 class Sale:
     """The checked figures of a trade."""

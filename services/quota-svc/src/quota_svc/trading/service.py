@@ -148,6 +148,11 @@ async def check(
     closing = await pending_closure(s, t.seller_uscc, t.district, t.pollutant)
     if closing is not None and t.seller_uscc != t.buyer_uscc:
         raise rules.closure_pending(closing.id, closing.permit_id)
+    # What quota-svc knows of the buyer's permit: a cancellation whose
+    # reclaim is pending (permit-svc's other states it does not hold).
+    buying = await pending_closure(s, t.buyer_uscc, t.buyer_district, t.pollutant)
+    if buying is not None and t.seller_uscc != t.buyer_uscc:
+        raise rules.buyer_closing(t.buyer_uscc, buying.id, buying.permit_id)
     valid = [h for h in holdings if h.valid_until > now]
     policy = await policy_in_force(s, t.buyer_district, t.pollutant, now, default)
     buyer_rights = rules.check_trade(
