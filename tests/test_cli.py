@@ -61,6 +61,11 @@ def test_token_refuses_what_would_be_a_mistake() -> None:
         "li.hua\u200b",
         "\uff4c\uff49.\uff48\uff55\uff41",
         "l\u0456.hua",
+        "li\u0307.hua",
+        "l\u0131.hua",
+        "\u0441\u0430\u043e.\u0443\u0435",
+        "officer\u0661",
+        "t.adm\u0131n2",
     ],
 )
 def test_token_refuses_a_subject_every_service_would_refuse(sub: str) -> None:

@@ -131,12 +131,14 @@ def token(
         # answer 401 令牌的主体（sub）无效 is not printed.
         why = subject_problem(sub) if name_ok(sub) else None
         raise typer.BadParameter(
-            f"主体无效：须为 1 至 {MAX_SUB_LENGTH} 个字符，不含控制字符、换行、空格或不可见字符，"
-            "为 NFKC 规范形式、不混用多种字母文字，"
+            f"主体无效：须为 1 至 {MAX_SUB_LENGTH} 个字符，只含不带空格的可打印 ASCII 字符"
+            "或汉字、假名、谚文、注音字母（其间可有间隔号·），为 NFKC 规范形式，"
             f"且不能是保留名 {', '.join(sorted(RESERVED_SUBS))} "
             f"(not a subject the services accept: 1 to {MAX_SUB_LENGTH} characters, "
-            "no control characters, line breaks, spaces or invisible characters, in NFKC form, "
-            "the letters of one script, not a reserved name" + (f"; {why}" if why else "") + ")",
+            "printable ASCII with no space or Han, kana, Hangul or Bopomofo letters "
+            "(a name dot · between them), in NFKC form, not a reserved name"
+            + (f"; {why}" if why else "")
+            + ")",
             param_hint="--sub",
         )
     if not districts and role == "officer":

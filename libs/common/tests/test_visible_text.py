@@ -28,6 +28,20 @@ SAYS_NOTHING = [
     pytest.param("\ue000", id="private use"),
     pytest.param("不予受理\u2060", id="ends with a word joiner"),
     pytest.param("\u200b不予受理", id="begins with a zero-width space"),
+    # Code points no font draws: unassigned (Cn) or Default_Ignorable_Code_Point.
+    pytest.param("\u2065", id="unassigned, default ignorable"),
+    pytest.param("\U000e0002", id="an unassigned tag"),
+    pytest.param("\ufff0", id="unassigned specials"),
+    pytest.param("\U000e0080", id="unassigned past the tags"),
+    pytest.param("\U000e01f0", id="unassigned past the variation selectors"),
+    pytest.param("\ufdd0", id="a noncharacter"),
+    pytest.param("\U0003fffe", id="a noncharacter of plane 3"),
+    pytest.param("\U000a0000", id="unassigned plane 10"),
+    pytest.param("a\u034f", id="ends with a combining grapheme joiner"),
+    pytest.param("a\u17b4", id="ends with a Khmer inherent vowel"),
+    pytest.param("a\ufe0f", id="ends with a variation selector"),
+    pytest.param("a\U000e0100", id="ends with a supplementary variation selector"),
+    pytest.param("a\u180f", id="ends with a Mongolian variation selector"),
 ]
 
 SAYS_SOMETHING = [
@@ -38,7 +52,8 @@ SAYS_SOMETHING = [
     pytest.param("不予\u200b受理", id="a zero-width space inside"),
     pytest.param("第一行\n第二行", id="two lines"),
     pytest.param("cafe\u0301", id="a combining mark after its letter"),
-    pytest.param("\u2764\ufe0f", id="an emoji with its variation selector"),
+    pytest.param("\u2764\ufe0f 谢谢", id="an emoji with its variation selector inside"),
+    pytest.param("\U00020000\U00030000", id="CJK of planes 2 and 3"),
     pytest.param("x", id="one character"),
 ]
 
@@ -57,7 +72,7 @@ def test_a_text_that_shows_something_is_accepted(text: str) -> None:
 def test_a_name_holds_no_hidden_character_anywhere() -> None:
     assert guard.visible_text_problem("李 华", name=True) is None
     assert guard.visible_text_problem(" ZHANG Wei ", name=True) is None
-    for name in ("li\u200bhua", "zhang\u202fwei\u2063", "张\t三", "张\u3164三"):
+    for name in ("li\u200bhua", "zhang\u202fwei\u2063", "张\t三", "张\u3164三", "张\u2065三"):
         assert guard.visible_text_problem(name, name=True) is not None, name
 
 
@@ -128,3 +143,23 @@ def test_the_pattern_says_what_the_check_says() -> None:
     schema = _Kept.model_json_schema()["properties"]["reason"]
     assert schema["pattern"] == kept.pattern and schema["maxLength"] == 20
     assert "visible" in schema["description"]
+
+
+def test_the_pattern_agrees_with_the_check_on_every_character() -> None:
+    """Every code point (surrogates aside: no text holds one) as a text of
+    its own, at the end of a text and inside a name: the pattern takes it
+    exactly when the check does, unassigned ones and default-ignorable ones
+    included (the pattern lists the characters taken, from the same
+    unicodedata)."""
+    kept = re.compile(guard.visible_text_pattern(1))
+    name = re.compile(guard.visible_text_pattern(1, name=True))
+    for c in map(chr, range(0x110000)):
+        if 0xD800 <= ord(c) <= 0xDFFF or guard.has_control_chars(c):
+            continue  # the front door refuses these before any check
+        for text, pattern, is_name in (
+            (c, kept, False),
+            ("a" + c, kept, False),
+            ("a" + c + "b", name, True),
+        ):
+            ok = guard.visible_text_problem(text, name=is_name) is None
+            assert bool(pattern.match(text)) == ok, (hex(ord(c)), text)

@@ -836,6 +836,24 @@ async def test_the_public_register_pages_on_and_says_its_algorithm_in_chinese(
     assert "<script>" not in bad.text.split("<main")[1]
 
 
+async def test_every_register_entry_kind_is_said_in_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A withdrawn advance (先用后补撤回) was shown as its code
+    `advance_withdrawn`: every journal entry code of quota-svc has its
+    words, and the page shows them, not the code."""
+    from console.pages.public.router import REGISTER_KINDS
+    from quota_svc.ledger.rules import EntryCode
+
+    assert {c.value for c in EntryCode} <= REGISTER_KINDS.keys()
+    entry = {"seq": "1", "at": "2026-12-03T11:06:42Z", "district": "120119"}
+    body = {"items": [{**entry, "kind": "advance_withdrawn"}], "next_cursor": None}
+    stub.on("GET", "/quota/public/register", lambda _: httpx.Response(200, json=body))
+    r = await client.get("/console/public/register")
+    assert_console_page(r, 200, "先用后补撤回")
+    assert "advance_withdrawn" not in r.text
+
+
 async def test_the_registers_algorithm_in_chinese_from_quota_svc_reads_as_before(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:

@@ -205,6 +205,9 @@ async def test_oidc_sign_in_and_the_token_works_on_the_api(
         {"exp": "9" * 400},
         {"sub": "\ud800"},  # no page, log nor database can hold it
         {"sub": "wu\u202elei"},  # reads as another name
+        {"sub": "l\u0131.hua"},  # a dotless ı: reads as li.hua
+        {"sub": "\u0441\u0430\u043e.\u0443\u0435"},  # Cyrillic, reads as cao.ye
+        {"sub": "officer\u0661"},  # an Arabic-Indic digit one
         # Every service refuses a districts claim that is not a list of codes
         # (a blank attribute is not "citywide"): signed in, every page ended.
         {"districts": None},

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from permit_svc.enterprises.importing import STATUSES, _fast_rows, _Memo, _Validator
 from svc_common.auth import Principal
 from svc_common.districts import DISTRICTS
+from svc_common.guard import visible_text_problem
 from svc_common.industries import canonical_or_none
 from svc_common.uploads import RawRow
 from svc_common.uscc import CHARSET, is_valid_uscc, make_uscc
@@ -52,6 +53,8 @@ def _reference(
         category is None
         or not 0 < len(name) <= 200
         or len(address) > 500
+        or visible_text_problem(name)
+        or (address and visible_text_problem(address))
         or status not in STATUSES
         or district not in DISTRICTS
         or not principal.may_act_in(district)
@@ -88,10 +91,14 @@ usccs = st.one_of(
 )
 values = {
     "uscc": _spaced(usccs),
-    "name": _spaced(st.text(max_size=4) | st.just("名" * 200) | st.just("名" * 201)),
+    "name": _spaced(
+        st.text(max_size=4) | st.just("名" * 200) | st.just("名" * 201) | st.just("\u3164")
+    ),
     "district": _spaced(st.sampled_from([*sorted(DISTRICTS)[:3], "120119", "999999", ""])),
     "industry_code": _spaced(st.sampled_from(["2641", "C2641", "c2614", "3130", "9999", "C", ""])),
-    "address": _spaced(st.text(max_size=3) | st.just("路" * 500) | st.just("路" * 501)),
+    "address": _spaced(
+        st.text(max_size=3) | st.just("路" * 500) | st.just("路" * 501) | st.just("\u200b")
+    ),
     "operating_status": _spaced(st.sampled_from([*STATUSES, "Closed", "open", ""])),
 }
 others = st.one_of(st.none(), st.integers(), st.booleans(), st.lists(st.text(), max_size=1))
@@ -140,6 +147,12 @@ OFFICER = PRINCIPALS[1]
         ({"name": "   "}, ADMIN),
         ({"name": "名" * 201}, ADMIN),
         ({"address": "路" * 501}, ADMIN),
+        # A name or an address no one can see: the model's VisibleText says so.
+        ({"name": "\u200b"}, ADMIN),
+        ({"name": "\u3164"}, ADMIN),
+        ({"name": "企业\u200b"}, ADMIN),
+        ({"address": "\u200b"}, ADMIN),
+        ({"address": " \u3164 "}, ADMIN),
         ({"operating_status": "open"}, ADMIN),
         ({"name": 5}, ADMIN),
         ({"uscc": None}, ADMIN),

@@ -108,10 +108,14 @@ async def test_an_enterprise_finding_or_note_of_invisible_text_is_refused(svc: S
     uscc = make_uscc(BAODI, 8302)
     body = {"uscc": uscc, "name": "\u200b", "district": BAODI, "industry_code": "2641"}
     _refused(await svc.http.post("/permit/enterprises", json=body, headers=OFFICER), "name")
+    # An address, which may be left empty, is not one of invisible characters.
+    body = {**body, "name": "某企业", "address": "\u3164"}
+    _refused(await svc.http.post("/permit/enterprises", json=body, headers=OFFICER), "address")
     assert await _writes(svc) == before
     uscc = await svc.enterprise(8303)
     for change, field in (
         ({"name": "\u2060"}, "name"),
+        ({"address": "\u200b"}, "address"),
         ({"address": "宝坻", "reason": "\u200b"}, "reason"),
     ):
         r = await svc.http.patch(f"/permit/enterprises/{uscc}", json=change, headers=OFFICER)

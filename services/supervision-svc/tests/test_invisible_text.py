@@ -13,11 +13,11 @@ import json
 from typing import Any
 
 from sqlalchemy import func, select
-from svc_common import clock
+from svc_common import clock, testing
 from svc_common.tables import AuditEntry, OutboxRow
 
 from .conftest import DONGLI, T0, Service, officer
-from .test_complaints_api import complaint
+from .test_complaints_api import complaint, history
 
 INVISIBLE = ("\u200b", "\u200b\u2060", "\ufeff\ufeff", " \u3164 ")
 
@@ -43,7 +43,29 @@ async def test_a_complaint_of_invisible_text_is_refused(svc: Service) -> None:
                 "/supervision/complaints", json=complaint(description=text), headers=officer()
             )
             _refused(r, "description")
+        for text in INVISIBLE:
+            r = await svc.http.post(
+                "/supervision/complaints", json=complaint(address=text), headers=officer()
+            )
+            _refused(r, "address")
         assert await _writes(svc) == before
+        # An imported complaint's address and complainant's name alike.
+        rows = [
+            {**history(1, "received"), "address": "\u3164"},
+            {**history(2, "received"), "complainant_name": "\u200b"},
+            {**history(3, "received"), "complainant_name": "张\u200b三"},
+        ]
+        r = await svc.http.post(
+            "/supervision/complaints:import",
+            content="\n".join(json.dumps(x) for x in rows).encode(),
+            headers={**testing.auth("admin"), "content-type": "application/x-ndjson"},
+        )
+        assert r.status_code == 200, r.text
+        assert [[e["field"] for e in x["errors"]] for x in r.json()["results"]] == [
+            ["address"],
+            ["complainant_name"],
+            ["complainant_name"],
+        ], r.text
         r = await svc.http.post("/supervision/complaints", json=complaint(), headers=officer())
         assert r.status_code == 201, r.text
         url = f"/supervision/complaints/{r.json()['complaint']['id']}"

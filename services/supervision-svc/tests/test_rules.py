@@ -279,6 +279,8 @@ def test_a_persons_name_in_the_one_form() -> None:
     assert inspections.person_name(" ＺＨＡＮＧ ") == "ZHANG"
     assert inspections.person_name("张三") == "张三"
     assert inspections.person_key("Li.Hua") == inspections.person_key("li.hua")
+    assert inspections.person_key("Zhang  San") == inspections.person_key("zhang\u3000san")
+    assert inspections.person_key("张\u2065三") == inspections.person_key("张三")
     assert guard.hidden_characters("张三\u200b") and guard.hidden_characters("a\tb")
     assert not guard.hidden_characters("李 华")
 

@@ -23,7 +23,7 @@ from fastapi import Request
 
 from svc_common.districts import DISTRICTS, district_named
 from svc_common.errors import Forbidden, Unauthorized, Unavailable
-from svc_common.guard import is_plain_name
+from svc_common.guard import is_hidden, is_plain_name
 from svc_common.i18n import msg
 from svc_common.settings import ServiceSettings
 from svc_common.tokens import ROLES, Role, mint_token
@@ -113,54 +113,71 @@ def name_ok(name: object) -> TypeGuard[str]:
     )
 
 
-#: Characters that show nothing though their category is a letter's or a
-#: mark's (Unicode's Default_Ignorable_Code_Point outside C* and Z*, and
-#: the Braille blank): in a `sub` they make a second name that reads as
-#: the first.
-_INVISIBLE = re.compile(
-    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164"
-    "\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]"
+#: The scripts whose letters a `sub` may hold besides printable ASCII
+#: (Chinese staff are named in Han characters: 张三, 李华), as the first
+#: word(s) of a letter's Unicode name: Han, Hiragana, Katakana, Hangul,
+#: Bopomofo. No other script: Cyrillic, Greek, Latin with diacritics or a
+#: dotless ı each hold letters that read as ASCII ones ("сао.уе" for
+#: cao.ye, "lı.hua" for li.hua), a second name for one person.
+_NAME_SCRIPTS = (
+    "CJK UNIFIED IDEOGRAPH",
+    "CJK COMPATIBILITY IDEOGRAPH",
+    "IDEOGRAPHIC ",
+    "HIRAGANA ",
+    "KATAKANA ",
+    "KATAKANA-HIRAGANA ",
+    "HANGUL ",
+    "BOPOMOFO ",
 )
-
-#: Scripts that are written beside Latin letters in one name as a matter of
-#: course ("user-张", "li.hua" next to "李华"): Han, kana, Hangul, Bopomofo.
-#: Any other two alphabets in one name (Latin and Cyrillic, Latin and
-#: Greek) make a look-alike ("lі.hua" with a Cyrillic і).
-_WITH_ANY_SCRIPT = frozenset(
-    {"CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA", "HANGUL", "BOPOMOFO", "IDEOGRAPHIC"}
-)
+#: The name dots (间隔号) written between the parts of a name in Han
+#: letters (阿卜杜拉·买买提), U+00B7 or the katakana one U+30FB: only
+#: between two such letters (between Latin ones "li·hua" reads as li.hua).
+NAME_DOTS = "\u00b7\u30fb"
 
 
-def _script(c: str) -> str | None:
-    """The script of a letter, as the first word of its Unicode name
-    ("LATIN", "CYRILLIC", "GREEK"…); None for what is not a letter."""
-    if not unicodedata.category(c).startswith("L"):
-        return None
-    return unicodedata.name(c, "UNKNOWN").split(" ", 1)[0]
+def _name_letter(c: str) -> bool:
+    """Whether `c` is a letter of _NAME_SCRIPTS (not a blank Hangul filler)."""
+    return (
+        not c.isascii()
+        and unicodedata.category(c).startswith("L")
+        and unicodedata.name(c, "").startswith(_NAME_SCRIPTS)
+        and not is_hidden(c)
+    )
 
 
 def subject_problem(sub: str) -> str | None:
     """Why `sub` is not in its one canonical form, in English (the CLI says
     it), or None when it is: the same person must not get in under a second
     spelling of their name that a four-eyes rule would read as another
-    person's."""
+    person's. A sub is printable ASCII with no space (letters, digits and
+    the punctuation identity providers use: . _ - @ + ' …) and letters of
+    Han, Hiragana, Katakana, Hangul or Bopomofo (with a name dot, NAME_DOTS,
+    between two of them), in NFKC form; no combining mark, no digit but
+    ASCII's, no letter of another script."""
     if unicodedata.normalize("NFKC", sub) != sub:
         return "it is not in NFKC form (full-width or compatibility characters)"
     if sub != sub.strip():
         return "it has spaces around it"
-    for c in sub:
-        if unicodedata.category(c)[0] in "ZC" or _INVISIBLE.match(c):
+    for i, c in enumerate(sub):
+        if "!" <= c <= "~" or _name_letter(c):
+            continue
+        if c in NAME_DOTS:
+            if 0 < i < len(sub) - 1 and _name_letter(sub[i - 1]) and _name_letter(sub[i + 1]):
+                continue
+            return f"its name dot U+{ord(c):04X} is not between two Han, kana or Hangul letters"
+        if unicodedata.category(c)[0] in "ZC" or is_hidden(c):
             return f"it holds an invisible or space character U+{ord(c):04X}"
-    scripts = {t for c in sub if (t := _script(c))} - _WITH_ANY_SCRIPT
-    if len(scripts) > 1:
-        return f"it mixes the letters of scripts {', '.join(sorted(scripts))}"
+        return (
+            f"it holds U+{ord(c):04X}, neither printable ASCII nor a Han, kana, "
+            "Hangul or Bopomofo letter"
+        )
     return None
 
 
 def subject_ok(sub: object) -> TypeGuard[str]:
     """Whether a token's `sub` can name a caller: a name `name_ok` admits,
-    and canonical (`subject_problem`): NFKC, no space, no invisible
-    character, the letters of one alphabet (Han, kana and Hangul besides).
+    and canonical (`subject_problem`): printable ASCII with no space, and
+    Han, kana, Hangul or Bopomofo letters, in NFKC form.
     It is who acts in the audit trail and the logs, and whom the four-eyes
     rules compare (`same_person`): a name that reads as another, or one no
     database, log or answer can hold, is no name. The services, the
@@ -171,11 +188,10 @@ def subject_ok(sub: object) -> TypeGuard[str]:
 def person_key(sub: str) -> str:
     """What makes two subs one person's: NFKC, case folded, with no space
     nor invisible character (a record made before subs were held to
-    `subject_ok` may hold one)."""
+    `subject_ok` may hold one), the two name dots one (they draw alike)."""
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", sub).casefold())
-    return "".join(
-        c for c in folded if unicodedata.category(c)[0] not in "ZC" and not _INVISIBLE.match(c)
-    )
+    folded = folded.replace("\u30fb", "\u00b7")
+    return "".join(c for c in folded if unicodedata.category(c)[0] not in "ZC" and not is_hidden(c))
 
 
 def same_person(a: str | None, b: str | None) -> bool:

@@ -36,7 +36,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -161,17 +161,50 @@ WHITE_SPACE = "".join(c for c in map(chr, range(0x3001)) if re.match(f"[{WHITE}]
 #: The general categories of characters a reader cannot see: controls (Cc),
 #: format characters (Cf: the zero-width space U+200B, the word joiner
 #: U+2060, the byte-order mark U+FEFF, the direction marks…), surrogates
-#: (Cs) and private-use characters (Co, drawn as nothing or as anything).
-HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co"})
+#: (Cs), private-use characters (Co, drawn as nothing or as anything) and
+#: code points not assigned (Cn: unassigned ones, which a font draws as
+#: nothing, and the noncharacters U+FDD0–U+FDEF, U+xFFFE, U+xFFFF), as the
+#: `unicodedata` of this Python knows them.
+HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+#: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt, which
+#: `unicodedata` does not give): what a renderer shows as nothing unless it
+#: can draw it otherwise. Most are format characters or unassigned (above);
+#: these runs hold the rest, letters and marks by category: the combining
+#: grapheme joiner U+034F, the Hangul fillers, the Khmer inherent vowels
+#: U+17B4–U+17B5, the Mongolian and other variation selectors.
+DEFAULT_IGNORABLE = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
 #: Letters and symbols every font draws as blank space though they are not
 #: spaces: the Hangul fillers and the blank braille pattern, the usual way
-#: to send an "empty" name past a check of spaces.
-BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+#: to send an "empty" name past a check of spaces; with DEFAULT_IGNORABLE,
+#: every hidden character whose category is not one of HIDDEN_CATEGORIES.
+BLANK_GLYPHS = frozenset(
+    "\u2800" + "".join(chr(c) for a, b in DEFAULT_IGNORABLE for c in range(a, b + 1))
+)
 
 
 def is_hidden(c: str) -> bool:
     """Whether the character `c` is one a reader cannot see (HIDDEN_CATEGORIES,
-    BLANK_GLYPHS). Spaces are not hidden: they are seen as spaces."""
+    DEFAULT_IGNORABLE, BLANK_GLYPHS): the one definition, which a `sub`
+    (svc_common.auth) is held to as well. Spaces are not hidden: they are
+    seen as spaces."""
     return c in BLANK_GLYPHS or unicodedata.category(c) in HIDDEN_CATEGORIES
 
 
@@ -179,6 +212,15 @@ def hidden_characters(text: str) -> bool:
     """Whether `text` holds a character a reader cannot see (or a tab, a line
     break: controls): what a person's name may not hold anywhere."""
     return any(map(is_hidden, text))
+
+
+def name_key(name: str) -> str:
+    """What makes two written names (not subs: svc_common.auth.person_key)
+    one person's: NFKC (full-width letters as ASCII ones), case folded, with
+    no hidden character (`is_hidden`) and every run of spaces one space, none
+    around it. "Zhang  San" and "zhang san", "张三" and "张\u200b三" are one."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    return " ".join("".join(c for c in folded if not is_hidden(c)).split())
 
 
 def is_mark(c: str) -> bool:
@@ -219,15 +261,10 @@ def _nothing_visible() -> str:
     )
 
 
-def _hidden_runs(codes: range, hidden: Callable[[str], bool]) -> list[tuple[int, int]]:
-    """The runs of code points in `codes` for which `hidden` is true.
-    Surrogates are left out: no text holds one (the front door refuses a
-    lone surrogate), and regex engines that read patterns by code point
-    (Rust's, which schemathesis's validator uses) refuse `\ud800` in one."""
+def _runs(codes: Iterable[int]) -> list[tuple[int, int]]:
+    """Ascending code points as runs of consecutive ones."""
     runs: list[tuple[int, int]] = []
     for c in codes:
-        if 0xD800 <= c <= 0xDFFF or not hidden(chr(c)):
-            continue
         if runs and runs[-1][1] == c - 1:
             runs[-1] = (runs[-1][0], c)
         else:
@@ -240,23 +277,47 @@ def _class_char(c: int) -> str:
     return f"\\u{c:04x}" if c <= 0xFFFF else chr(c)
 
 
+def _shown(kind: str) -> str:
+    """The characters a visible text may begin with (`kind` "first": visible,
+    no space, no combining mark), end with ("last": visible, no space) or
+    hold anywhere when it is a name ("name": visible or a space), as the
+    inside of a regex character class, from the same unicodedata the checks
+    use (this Python's: another Python may know more characters, and say
+    so in its documents). Written as the characters taken, not as those
+    left out: hidden characters (unassigned code points above all) are on
+    every plane, nearly a million, where those taken are some 140,000 —
+    and a generator of examples (hypothesis, for schemathesis) reads each
+    character of a class's ranges one by one. Surrogates are never taken:
+    no text holds one (the front door refuses a lone surrogate), and regex
+    engines that read patterns by code point (Rust's, which schemathesis's
+    validator uses) refuse `\\ud800` in one."""
+    return _shown_classes()[kind]
+
+
 @functools.cache
-def _char_class(kind: str) -> str:
-    """The hidden characters (`kind` "hidden") or the combining marks
-    ("mark") as the inside of a regex character class, from the same
-    unicodedata the checks use. Outside the BMP only planes 1, 2 (none),
-    and 14 hold format characters or marks; planes 15 and 16 are private use."""
-    test = is_hidden if kind == "hidden" else is_mark
-    runs = [
-        *_hidden_runs(range(0x10000), test),
-        *_hidden_runs(range(0x10000, 0x20000), test),
-        *_hidden_runs(range(0xE0000, 0xE1000), test),
-    ]
-    if kind == "hidden":
-        runs += [(0xF0000, 0xFFFFD), (0x100000, 0x10FFFD)]
-    return "".join(
-        _class_char(a) if a == b else f"{_class_char(a)}-{_class_char(b)}" for a, b in runs
-    )
+def _shown_classes() -> dict[str, str]:
+    """`_shown`'s three classes, from one pass over the code points."""
+    category, blank = unicodedata.category, BLANK_GLYPHS
+    white = frozenset(WHITE_SPACE)
+    taken: dict[str, list[int]] = {"first": [], "last": [], "name": []}
+    for c in range(0x110000):
+        ch = chr(c)
+        cat = category(ch)
+        if ch in blank or cat in HIDDEN_CATEGORIES:  # is_hidden, inlined
+            continue
+        taken["name"].append(c)
+        if ch in white:
+            continue
+        taken["last"].append(c)
+        if not cat.startswith("M"):  # is_mark
+            taken["first"].append(c)
+    return {
+        kind: "".join(
+            _class_char(a) if a == b else f"{_class_char(a)}-{_class_char(b)}"
+            for a, b in _runs(codes)
+        )
+        for kind, codes in taken.items()
+    }
 
 
 def visible_text_pattern(
@@ -270,9 +331,8 @@ def visible_text_pattern(
     keeps its spaces leaves its length to minLength/maxLength; one of a
     model that strips them (`stripped`) has its length once stripped,
     `low`..`high`, in the pattern instead (as openapi.stripped_length_pattern)."""
-    hidden, marks = _char_class("hidden"), _char_class("mark")
-    first, last = f"[^{WHITE}{hidden}{marks}]", f"[^{WHITE}{hidden}]"
-    mid = f"[^{hidden}]" if name else f"[^{REFUSED}]"
+    first, last = f"[{_shown('first')}]", f"[{_shown('last')}]"
+    mid = f"[{_shown('name')}]" if name else f"[^{REFUSED}]"
     if not stripped:
         low, high = min(low, 1), None  # its length is minLength/maxLength's
     return length_pattern(first, mid, last, low, high)

@@ -6,11 +6,22 @@ Chinese and in English, and nothing changes (the shared VisibleText)."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from ..conftest import clerk, count_rows, events_of, filer, filing, officer, registration
+from ..conftest import (
+    admin,
+    clerk,
+    count_rows,
+    events_of,
+    filer,
+    filing,
+    officer,
+    registration,
+)
 from .test_action_bodies import _trace
 
 INVISIBLE = ("\u200b", "\u200b\u2060", "\ufeff", "\u00a0\u200b\u3000")
@@ -87,3 +98,62 @@ async def test_a_revocation_with_an_invisible_reason_is_refused(client: httpx.As
     r = await client.get(f"/eia/registrations/{fid}", headers=officer())
     assert r.json()["status"] != "revoked", r.text
     assert await count_rows(app, "registrations") == 1
+
+
+BLANK_NAMES = ("\u200b", "\u3164", "\u200b\u2060", "\u00a0\u3164\u3000")
+
+
+@pytest.mark.parametrize("field", ["project_name", "enterprise_name"])
+async def test_a_name_no_one_can_see_is_refused(client: httpx.AsyncClient, field: str) -> None:
+    """A filing or a registration named only by invisible characters (a
+    zero-width space, a Hangul filler) was filed (201), and a registration's
+    legal receipt carried blank names, shown authentic on public
+    verification. A 422 naming the field, and nothing is filed."""
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    for name in BLANK_NAMES:
+        r = await client.post("/eia/filings", json=filing(**{field: name}), headers=officer())
+        assert r.status_code == 422, (name, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == [field], r.text
+        r = await client.post(
+            "/eia/registrations", json=registration(**{field: name}), headers=filer()
+        )
+        assert r.status_code == 422, (name, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == [field], r.text
+    assert await count_rows(app, "filings") == 0
+    assert await count_rows(app, "registrations") == 0
+    # A bulk upload's row is read by the same model: that row is refused.
+    rows = [registration(row_key="r1"), registration(row_key="r2", **{field: "\u3164"})]
+    r = await client.post(
+        "/eia/registrations:bulk",
+        content="\n".join(json.dumps(x) for x in rows),
+        headers={**filer(), "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200, r.text
+    by_key = {x["row_key"]: x for x in r.json()["results"]}
+    assert "number" in by_key["r1"], r.text
+    assert [e["field"] for e in by_key["r2"]["errors"]] == [field], r.text
+    # Visible names with a space or a zero-width character inside still are.
+    r = await client.post(
+        "/eia/filings", json=filing(**{field: " 某\u200b项目 "}), headers=officer()
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_a_park_or_control_unit_no_one_can_see_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    park = {
+        "id": "JZ-IND-09",
+        "name": "\u3164",
+        "district": "120119",
+        "covered_project_types": ["C3670"],
+        "vocs_subpool_t": "1",
+    }
+    unit = {"name": "\u200b", "district": "120115", "kind": "key_control", "rule": "禁止新建"}
+    for url, body in (("/eia/parks", park), ("/eia/control-units/BD-ZD-09", unit)):
+        call = client.post if url == "/eia/parks" else client.put
+        r = await call(url, json=body, headers=admin())
+        assert r.status_code == 422, (url, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == ["name"], r.text
+        r = await call(url, json={**body, "name": "蓟州园区"}, headers=admin())
+        assert r.status_code in (200, 201), (url, r.text)

@@ -141,8 +141,10 @@ def may_withdraw(submitted_by: str, actor: str) -> bool:
     filing withdraws it (its filer, or the officer who entered it for the
     applicant). An officer who will not approve a filing rejects it and
     states why (行政许可法 §38); a withdrawal would end it with no reason
-    and nothing saying an officer did it."""
-    return actor == submitted_by
+    and nothing saying an officer did it. Whoever submitted it is read as
+    the four-eyes rules read a person (`same_person`): `Li.Hua` withdraws
+    what `li.hua` submitted, as `decides_own` refuses them its decision."""
+    return same_person(submitted_by, actor)
 
 
 def decides_own(action: str, submitted_by: str, submitted_role: str, actor: str) -> bool:

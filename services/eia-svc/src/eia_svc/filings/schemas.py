@@ -20,9 +20,9 @@ class FilingIn(BaseModel):
     # `vocs_increment_t` would file an increment of 0 that asks no quota.
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    project_name: str = Field(min_length=1, max_length=200)
+    project_name: Annotated[str, VisibleText(200)]
     uscc: ScreenedUSCC
-    enterprise_name: str = Field(min_length=1, max_length=200)
+    enterprise_name: Annotated[str, VisibleText(200)]
     district: ScreenedDistrict
     project_type: str = Field(min_length=1, max_length=40)
     industry_code: IndustryCode | None = None

@@ -30,9 +30,9 @@ class RegistrationIn(BaseModel):
     #: The filer's own key for this row; a replay with the same key returns the
     #: original filing instead of filing twice.
     row_key: str | None = Field(None, min_length=1, max_length=100)
-    project_name: str = Field(min_length=1, max_length=200)
+    project_name: Annotated[str, VisibleText(200)]
     uscc: ScreenedUSCC
-    enterprise_name: str = Field(min_length=1, max_length=200)
+    enterprise_name: Annotated[str, VisibleText(200)]
     district: ScreenedDistrict
     project_type: str = Field(min_length=1, max_length=40)
     industry_code: IndustryCode | None = None

@@ -28,10 +28,11 @@ from svc_common.events.schemas.eia import (
     RegistrationFormFiled,
     RegistrationFormsFiled,
 )
+from svc_common.guard import visible_text_problem
 from svc_common.i18n import msg
 from svc_common.industries import canonical_or_none
 from svc_common.outbox import emit_many
-from svc_common.types import IncrementTonnes, tonnes_to_kg
+from svc_common.types import IncrementTonnes, VisibleText, tonnes_to_kg
 from svc_common.uploads import RawRow
 from svc_common.uscc import uscc_problem, valid_usccs
 
@@ -249,6 +250,14 @@ _MAX_LENGTH: dict[str, int] = {
     for m in f.metadata
     if isinstance(getattr(m, "max_length", None), int)
 }
+#: The texts that must say something a reader can see (VisibleText: the
+#: project's and the enterprise's names), with the model's rule for each.
+_VISIBLE: dict[str, VisibleText] = {
+    name: m
+    for name, f in RegistrationIn.model_fields.items()
+    for m in f.metadata
+    if isinstance(m, VisibleText)
+}
 _make = checked_model(RegistrationIn)
 #: A value of a verdict memo never stored (compared by identity).
 _UNSEEN = object()
@@ -263,7 +272,8 @@ def plain_registration(
 ) -> RegistrationIn | None:
     """The registration the model makes of a plain row: one naming no other
     field, every value text with no space around it, of one to the field's
-    longest characters, its industry code and amount ones the model takes.
+    longest characters, a name one a reader can see (VisibleText's check),
+    its industry code and amount ones the model takes.
     None for any other row, which the model then checks and names what is
     wrong with. The verdicts on industry codes and amounts depend on the
     text alone and are kept in `industries` and `amounts` for the upload
@@ -277,6 +287,8 @@ def plain_registration(
         if type(v) is not str or not v or v[0].isspace() or v[-1].isspace():
             return None
         if len(v) > _MAX_LENGTH.get(name, len(v)):
+            return None
+        if (visible := _VISIBLE.get(name)) and visible_text_problem(v, name=visible.name):
             return None
         values[name] = v
     values["uscc"] = values["uscc"].upper()  # as RegistrationIn._upper

@@ -27,6 +27,7 @@ from svc_common.districts import DISTRICTS
 from svc_common.errors import FieldError
 from svc_common.errors import validation_errors as pydantic_errors
 from svc_common.events.schemas import permit as ev
+from svc_common.guard import visible_text_problem
 from svc_common.i18n import msg
 from svc_common.industries import canonical_or_none
 from svc_common.uscc import valid_usccs
@@ -120,6 +121,9 @@ def _fast_rows(datas: list[dict[str, Any] | None], memo: _Memo) -> list[tuple[An
             or not ours
             or not 0 < len(name) <= 200
             or len(address) > 500
+            # A name or address no one can see is the model's to name (VisibleText).
+            or visible_text_problem(name)
+            or (address and visible_text_problem(address))
             or status not in STATUSES
         ):
             out.append(None)

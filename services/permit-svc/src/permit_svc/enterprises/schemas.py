@@ -37,7 +37,7 @@ class EnterpriseIn(BaseModel):
     name: Annotated[str, VisibleText(200)]
     district: DistrictCode = Field(description="GB/T 2260 code of the district")
     industry_code: IndustryCode
-    address: str = Field("", max_length=500)
+    address: Annotated[str, VisibleText(500, min_length=0)] = ""
     operating_status: OperatingStatus = "operating"
 
     @field_validator("uscc")
@@ -60,7 +60,7 @@ class EnterpriseChange(BaseModel):
     )
 
     name: Annotated[str, VisibleText(200)] | None = None
-    address: str | None = Field(None, max_length=500)
+    address: Annotated[str, VisibleText(500, min_length=0)] | None = None
     operating_status: OperatingStatus | None = None
     reason: Annotated[str, VisibleText(500)] | None = None
 

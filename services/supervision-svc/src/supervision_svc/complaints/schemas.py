@@ -75,12 +75,17 @@ Longitude = Annotated[
 LNG_RANGE = (Decimal("114"), Decimal("121"))
 
 
+#: A complainant's name as given (may be empty: anonymous).
+ComplainantName = Annotated[str, VisibleText(50, min_length=0, name=True)]
+
+
 class ContactIn(BaseModel):
     """The complainant's personal data (may be anonymous)."""
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    name: str | None = Field(None, max_length=50)
+    #: Left out, empty or a name a reader can see (no invisible character).
+    name: ComplainantName | None = None
     phone: Phone | None = None
     wants_reply: bool = True
 
@@ -122,7 +127,7 @@ class ComplaintIn(BaseModel):
     channel: Channel
     received_at: RecordTime
     district: DistrictCode
-    address: str = Field(min_length=1, max_length=300)
+    address: Annotated[str, VisibleText(300)]
     lng: Longitude | None = Field(None, description="WGS-84 longitude, ≤ 6 decimals")
     lat: Latitude | None = Field(None, description="WGS-84 latitude, ≤ 6 decimals")
     category: Category
@@ -306,7 +311,7 @@ class ImportedComplaint(BaseModel):
     channel: Channel
     received_at: RecordTime
     district: DistrictCode
-    address: str = Field(min_length=1, max_length=300)
+    address: Annotated[str, VisibleText(300)]
     category: Category
     description: Annotated[str, VisibleText(2000, min_length=2)]
     uscc: USCC | None = None
@@ -315,7 +320,7 @@ class ImportedComplaint(BaseModel):
     closed_at: RecordTime | None = None
     outcome: Outcome | None = None
     rejected_reason: Reason | None = None
-    complainant_name: str | None = Field(None, max_length=50)
+    complainant_name: ComplainantName | None = None
     complainant_phone: Phone | None = None
 
     @model_validator(mode="after")

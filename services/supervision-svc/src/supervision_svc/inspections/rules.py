@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import Literal
 
+from svc_common.guard import name_key
+
 Tier = Literal["low", "normal", "high"]
 ITEMS = (
     "performance_grade",  # 环境绩效
@@ -83,8 +85,10 @@ def person_name(name: str) -> str:
 
 
 def person_key(name: str) -> str:
-    """What makes two names the same person's (双人执法 needs two people)."""
-    return person_name(name).casefold()
+    """What makes two names the same person's (双人执法 needs two people):
+    the shared `guard.name_key` (case, width, hidden characters and runs of
+    spaces aside)."""
+    return name_key(name)
 
 
 def assign_inspectors(pool: list[str], drawn: list[str], seed: int) -> dict[str, list[str]]:

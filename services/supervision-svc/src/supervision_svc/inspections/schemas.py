@@ -12,7 +12,6 @@ from svc_common.districts import DistrictCode
 from svc_common.errors import FieldValueError
 from svc_common.guard import visible_text_problem
 from svc_common.i18n import msg
-from svc_common.openapi import NON_BLANK
 from svc_common.types import DecimalText, RecordTime, VisibleText, empty, nonempty, when
 
 from supervision_svc.inspections.rules import person_key, person_name
@@ -24,7 +23,9 @@ Item = Literal[
 #: A plan's period: a year of 2000–2099 (as every date of the product; ASCII
 #: digits), a month, a quarter or a half of it.
 PERIOD = re.compile(r"^20[0-9]{2}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$")
-Officer = Annotated[str, Field(min_length=1, max_length=100, pattern=NON_BLANK)]
+#: An inspector's name: the shared rule of a person's name (no character a
+#: reader cannot see anywhere), its pattern the check's.
+Officer = Annotated[str, VisibleText(100, name=True)]
 
 
 SharePercent = Annotated[

@@ -272,6 +272,7 @@ REGISTER_KINDS = {
     "adjustment": ("adjustment", "人工调整"),
     "advance": ("advance", "先用后补"),
     "repay": ("repaid", "偿还"),
+    "advance_withdrawn": ("advance withdrawn", "先用后补撤回"),
     "swap_out": ("swapped out", "调剂调出"),
     "swap_in": ("swapped in", "调剂调入"),
     "trade_out": ("sold", "交易售出"),
