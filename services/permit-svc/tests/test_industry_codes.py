@@ -144,29 +144,3 @@ async def test_rows_written_before_are_migrated(db_url: str) -> None:
         assert e["industry_code"] == "C2641"
         table = (await http.get("/permit/industries", headers=OFFICER)).json()
         assert [t["industry_code"] for t in table] == ["C2641"]
-
-
-async def test_an_approved_filing_of_an_industry_not_in_the_table_is_a_dead_letter(
-    svc: Service,
-) -> None:
-    """Its quota is spent: no draft is not silence. The event is dead-lettered
-    with its reason, on the operators' list (`bureau dlq`) to re-drive once
-    the industry is in the table; nothing is drafted meanwhile."""
-    approved = FilingApproved(
-        filing_id="f-unclassified",
-        project_ref="eia:f-unclassified",
-        project_name="道路工程",
-        uscc=make_uscc(BAODI, 60),
-        enterprise_name="某建设公司",
-        district=BAODI,
-        industry_code="E4812",
-        category="report_form",
-        vocs_increment_t="0.5",  # type: ignore[arg-type]
-    )
-    await testing.deliver(svc.app, approved)
-    async with svc.app.state.runtime.db.session() as s:
-        dead = (await s.execute(sa.text("SELECT event_type, error FROM dead_letters"))).all()
-    assert [t for t, _ in dead] == ["eia.filing.approved.v1"]
-    assert "E4812" in dead[0][1] and "f-unclassified" in dead[0][1]
-    r = await svc.http.get(f"/permit/enterprises/{make_uscc(BAODI, 60)}", headers=OFFICER)
-    assert r.status_code == 404

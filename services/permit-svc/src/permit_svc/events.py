@@ -14,7 +14,6 @@ from svc_common.events.schemas.eia import FilingApproved
 from svc_common.events.schemas.permit import EnterpriseRegistered
 from svc_common.events.schemas.quota import QuotaAllocated, QuotaTradeSettled
 from svc_common.events.schemas.supervision import PermitSuspensionDecided
-from svc_common.failures import PermanentFailure
 from svc_common.inbox import EventHandlers
 from svc_common.types import tonnes_to_kg, utcnow
 
@@ -47,14 +46,12 @@ async def draft_application_for_approved_filing(
     if e is None:
         category = (await industry_categories(s)).get(industry)
         if category is None:
-            # Not a silent skip: the quota is spent, so an operator must see
-            # the missing draft (a dead letter, with its reason) and re-drive
-            # it once the industry is in the table (`bureau dlq`).
-            raise PermanentFailure(
-                f"approved filing {payload.filing_id} names industry {industry}, which is not "
-                "in the classification table (分类管理名录): no permit application drafted; "
-                "add the industry (POST /permit/industries:import), then re-drive this event"
+            log.warning(
+                "approved filing of an industry not in the classification table; no draft",
+                filing_id=payload.filing_id,
+                industry_code=payload.industry_code,
             )
+            return
         e = Enterprise(
             uscc=payload.uscc,
             name=payload.enterprise_name,
