@@ -121,8 +121,9 @@ def _fast_rows(datas: list[dict[str, Any] | None], memo: _Memo) -> list[tuple[An
             or not ours
             or not 0 < len(name) <= 200
             or len(address) > 500
-            # A name or address no one can see is the model's to name (VisibleText).
-            or visible_text_problem(name)
+            # A name or address no one can see, or a name with a hidden character
+            # anywhere, is the model's to name (NameText, VisibleText).
+            or visible_text_problem(name, name=True)
             or (address and visible_text_problem(address))
             or status not in STATUSES
         ):
