@@ -20,13 +20,17 @@ from typing import Any
 
 import pytest
 from quota_svc.exports.rules import ledger_problem
+from quota_svc.swaps.service import lock_swap, settle
 from svc_common import testing
 
-from .conftest import ADMIN, ADMIN2, BAODI, INVESTMENT, JIZHOU, Quota
+from .conftest import ADMIN, ADMIN2, AUDITOR, BAODI, INVESTMENT, JIZHOU, OFFICER, OFFICER2, Quota
+from .test_events import changed
 from .test_export_backing import export, fresh
 from .test_export_live_ledger import live_ledger
 from .test_ledger_beyond import post, uscc
 from .test_reclaim_backing import cancelled, issued
+
+BAODI_OFFICER = testing.auth("officer", [BAODI], sub="officer.baodi.wu")
 
 Rows = list[dict[str, str]]
 
@@ -53,6 +57,75 @@ async def tampered_ledger(q: Quota) -> None:
     }
     t = await post(q, "/quota/trades", sale, ADMIN, 201)
     assert (await post(q, f"/quota/trades/{t['id']}/approve", None, ADMIN2))["status"] == "settled"
+
+
+async def swaps_and_trades(q: Quota) -> None:
+    """Swaps in every state (one proposed between districts without pools,
+    one approved, one cancelled after both approvals, one settled), a
+    trade settled across districts, and the buyer's plant closed, its
+    reclaim confirmed: the buyer's holding retired in part (split)."""
+    await q.baseline(BAODI, "20")
+    await q.baseline(JIZHOU, "5")
+    swap = {"from": BAODI, "to": JIZHOU, "amount_t": "1", "reason": "调剂"}
+    await post(q, "/quota/swaps", {**swap, "from": "120101", "to": "120103"}, ADMIN, 201)
+    ids = [(await post(q, "/quota/swaps", swap, ADMIN, 201))["id"] for _ in range(3)]
+    for sid in ids:
+        await post(q, f"/quota/swaps/{sid}/approve", None, BAODI_OFFICER)
+        await post(q, f"/quota/swaps/{sid}/approve", None, OFFICER)
+    await post(q, f"/quota/swaps/{ids[1]}/cancel", {"reason": "撤回"}, OFFICER)
+    async with q.app.state.runtime.db.transaction() as s:
+        sw = await lock_swap(s, ids[2])
+        assert sw is not None
+        await settle(s, sw)
+    body = {"district": BAODI, "increment_t": "1", "project_ref": "BD-X", "uscc": SELLER}
+    held = await post(q, "/quota/reservations", body, ADMIN, 201)
+    await post(q, f"/quota/reservations/{held['id']}/allocate", {}, ADMIN)
+    sale = {
+        "seller": SELLER,
+        "buyer": BUYER,
+        "district": BAODI,
+        "buyer_district": JIZHOU,
+        "amount_t": "1",
+        "price_cny_per_t": "1.00",
+        "contract_ref": "C-x",
+    }
+    t = await post(q, "/quota/trades", sale, ADMIN, 201)
+    assert (await post(q, f"/quota/trades/{t['id']}/approve", None, ADMIN2))["status"] == "settled"
+    # A permit the ledger had no record of, cut by its VOCs delta alone:
+    # its candidate has no ceiling row, as the live path makes it.
+    cut = changed("PM-BUY", "-0.2", uscc=BUYER)
+    await testing.deliver(q.app, cut)
+    [pending] = (
+        await q.client.get(f"/quota/reclaims?district={JIZHOU}&status=pending", headers=OFFICER)
+    ).json()["items"]
+    await post(q, f"/quota/reclaims/{pending['id']}/confirm", None, OFFICER2)
+
+
+async def test_a_ledger_of_swaps_and_trades_in_every_state_restores(
+    quota: Quota, db_url: str, tmp_path: pathlib.Path
+) -> None:
+    """The references the import checks are those a live ledger holds: its
+    export imports, and the restore reconciles."""
+    await swaps_and_trades(quota)
+    r = await quota.client.get("/quota/swaps", headers=AUDITOR)
+    assert sorted(s["status"] for s in r.json()["items"]) == [
+        "approved",
+        "cancelled",
+        "proposed",
+        "settled",
+    ], r.text
+    r = await quota.client.get(f"/quota/holdings?uscc={BUYER}", headers=AUDITOR)
+    assert any(h["retired_at"] for h in r.json()["items"]), r.text
+    for fmt in ("csv", "xlsx"):
+        content = await export(quota, fmt)
+        async with fresh(db_url, tmp_path) as copy:
+            r = await copy.client.post(
+                f"/quota/import?format={fmt}", content=content, headers=ADMIN
+            )
+            assert r.status_code == 200, r.text
+            assert (r.json()["swaps"], r.json()["trades"], r.json()["reclaims"]) == (4, 1, 1)
+            rec = await copy.client.get("/quota/reconciliation", headers=AUDITOR)
+            assert rec.json()["ok"], rec.text
 
 
 def edited(content: bytes, name: str, edit: Callable[[Rows], Rows]) -> bytes:
