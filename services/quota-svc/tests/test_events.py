@@ -186,47 +186,6 @@ async def test_park_subpool_is_carved_or_its_shortfall_announced(quota: Quota) -
     assert (short["shortfall_t"], short["park_id"]) == ("46.000", "big")
 
 
-async def test_a_filing_of_a_park_the_ledger_never_saw_registered_holds_nothing(
-    quota: Quota,
-) -> None:
-    """A schema-valid accepted (or retried) filing naming a park eia-svc's
-    register never announced, or one of another district, is dead-lettered
-    with the reason and makes no pool. Before, it made the park's (empty)
-    pool on the spot, and the ledger took that park as registered from
-    then on: a reservation or transfer by hand into it was accepted."""
-    await quota.baseline(JIZHOU, "10")
-    elsewhere = ParkRegistered(
-        park_id="bh-park",
-        district="120116",
-        name="滨海某园区",
-        vocs_subpool_t=Decimal("0"),
-        covered_project_types=["furniture"],
-    )
-    await testing.deliver(quota.app, elsewhere)
-    await testing.deliver(quota.app, accepted("F-7", "1", park_id="ghost"))
-    await testing.deliver(quota.app, accepted("F-8", "1", park_id="bh-park"))
-    retry = FilingQuotaRetry(**{**accepted("F-9", "1", park_id="ghost").model_dump(), "attempt": 2})
-    await testing.deliver(quota.app, retry)
-    dead = await _dead_letters(quota)
-    assert [t for t, _ in dead] == [
-        "eia.filing.accepted.v1",
-        "eia.filing.accepted.v1",
-        "eia.filing.quota_retry.v1",
-    ]
-    assert "filing F-7: ghost is not a registered park" in dead[0][1], dead
-    assert "park bh-park lies in district 120116, not 120119" in dead[1][1], dead
-    assert await quota.events("quota.reserved.v1") == []
-    r = await quota.client.get("/quota/availability?district=120119", headers=OFFICER)
-    assert [p["pool_id"] for p in r.json()] == ["120119:VOCs"]
-    # Still no park to the ledger: a hold by hand in it is refused.
-    r = await quota.client.post(
-        "/quota/reservations",
-        json={"district": JIZHOU, "increment_t": "0.1", "project_ref": "P-1", "park_id": "ghost"},
-        headers=OFFICER,
-    )
-    assert r.status_code == 422, r.text
-
-
 def changed(permit: str, delta: str, uscc: str = USCC) -> PermitChanged:
     """A permit change (变更) of the VOCs amount by `delta` tonnes."""
     return PermitChanged(

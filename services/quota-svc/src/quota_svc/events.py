@@ -33,7 +33,7 @@ from svc_common.types import kg_to_tonnes, tonnes_to_kg, utcnow
 
 from quota_svc.ledger import rules as ledger_rules
 from quota_svc.ledger.rules import VOCS, Overdraft
-from quota_svc.ledger.service import PoolRef, lock_pools, park_problem, transfer
+from quota_svc.ledger.service import PoolRef, lock_pools, transfer
 from quota_svc.policy.rules import Policy
 from quota_svc.pollutants.rules import POLLUTANTS
 from quota_svc.reclaims import rules as reclaim_rules
@@ -53,18 +53,6 @@ def _check_district(code: str) -> None:
     problem = ledger_rules.district_problem(code)
     if problem:
         raise ValueError(problem)  # dead-lettered: not an event this ledger can apply
-
-
-async def _check_park(s: AsyncSession, e: FilingAccepted | FilingQuotaRetry) -> None:
-    """A filing's park is one the ledger saw registered in the filing's
-    district (`eia.park.registered` made its pool), as the API requires of
-    a reservation by hand. Holding for any other park would make its pool
-    on the spot, and that pool is the ledger's record of the park register
-    (`registered_park_district`): a forged filing's unknown park would be
-    taken as registered from then on. Dead-lettered with the reason, for
-    an operator (re-driven once the park's registration has arrived)."""
-    if e.park_id and (problem := await park_problem(s, e.district, e.park_id)):
-        raise PermanentFailure(f"filing {e.filing_id}: {problem}")
 
 
 def _filing_request(
@@ -89,7 +77,6 @@ async def reserve_for_filing(
 ) -> None:
     """Hold the project's need when its filing is accepted (or retried)."""
     _check_district(e.district)
-    await _check_park(s, e)
     req = _filing_request(e, f"filing:{e.filing_id}:attempt:{e.attempt}", e.attempt)
     try:
         done = await reservations.reserve(s, req, SYSTEM, default)
@@ -280,7 +267,6 @@ async def reallocate_for_filing(s: AsyncSession, e: FilingQuotaRetry, default: P
     shortfall is answered again (quota.reservation_rejected.v1, attempt n)
     and audited, for a retry once quota is reclaimed."""
     _check_district(e.district)
-    await _check_park(s, e)
     await _allocate_approved(s, e, default, f"filing:{e.filing_id}:attempt:{e.attempt}", e.attempt)
 
 
