@@ -300,9 +300,12 @@ def test_a_permit_is_valid_from_its_first_day_to_its_last() -> None:
 
 def test_a_case_s_proposer_under_another_case_of_their_sub_does_not_decide_it() -> None:
     from supervision_svc.cases import rules as case_rules
-    from svc_common.errors import Forbidden
+    from svc_common.errors import Conflict
 
     for other in ("Li.Hua", "LI.HUA", "\uff4ci.hua", "li.hua\u200b"):
-        with pytest.raises(Forbidden):
+        # The same 409 as every service's four-eyes refusal (it was a 403).
+        with pytest.raises(Conflict) as refused:
             case_rules.check_four_eyes("li.hua", other)
+        assert refused.value.status == 409
+        assert refused.value.extra["reason"] == "proposer_decides"
     case_rules.check_four_eyes("li.hua", "chen.jing")
