@@ -14,7 +14,6 @@ from permit_svc.enterprises.schemas import EnterpriseIn
 from pydantic import ValidationError
 from svc_common import testing
 from svc_common.auth import Principal
-from svc_common.bulk import TextRules
 from svc_common.types import VisibleText
 from svc_common.uscc import make_uscc
 
@@ -71,6 +70,8 @@ def test_the_fast_path_reads_its_bounds_from_the_model(monkeypatch: pytest.Monke
     """A model whose name takes at most 10 characters: the fast path, given
     its rules, leaves an 11-character name to the model (it had 200 and
     500 written into it, apart from the model's)."""
+
+    from svc_common.bulk import TextRules
 
     class Narrow(EnterpriseIn):
         name: Annotated[str, VisibleText(10)]
