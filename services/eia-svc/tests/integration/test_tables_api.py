@@ -179,7 +179,7 @@ async def test_tables_written_at_once_are_replaced_in_turn_not_refused(
     assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
 
 
-async def test_an_unquoted_comma_refuses_the_import_and_the_old_row_is_repaired(
+async def test_an_unquoted_comma_refuses_the_import_and_start_up_leaves_the_table(
     client: httpx.AsyncClient, make_app: Any, db_url: str
 ) -> None:
     """`POST /eia/project-types:import` refuses a row of more cells than the
