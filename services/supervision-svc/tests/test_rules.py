@@ -109,6 +109,13 @@ def test_closure_rate_of_nothing_is_none() -> None:
     assert complaints.closure_rate(0, 0) is None
 
 
+def test_more_closed_than_accepted_is_no_closure_rate() -> None:
+    """As permit-svc's coverage: a part past the whole is refused (it was
+    120.0), by the shared rule (svc_common.rates)."""
+    with pytest.raises(ValueError):
+        complaints.closure_rate(6, 5)
+
+
 def test_lifecycle_table() -> None:
     assert complaints.next_status("received", "accept") == "accepted"
     assert complaints.next_status("closed", "reopen") == "assigned"
