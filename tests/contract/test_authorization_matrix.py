@@ -196,6 +196,8 @@ PERMIT: dict[str, Recipe] = {
             "pollutants": [{"pollutant": "SO2", "amount_t": "1"}],
         },
         control_ok=(409,),
+        # Another district's enterprise is answered as an unknown code.
+        refused_as=(403, 404, 422),
     ),
     "listPermits": listing("/permit/permits"),
     "importExisting": upload(
@@ -244,6 +246,7 @@ PERMIT: dict[str, Recipe] = {
         "/permit/registrations",
         lambda w, d, f: {"uscc": w["reg_uscc", d]},
         control_ok=(409,),
+        refused_as=(403, 404, 422),
     ),
     "listRegistrations": listing("/permit/registrations"),
     "fileRegistrations": upload(

@@ -7,8 +7,10 @@ from svc_common.districts import DISTRICTS
 
 
 def visible_districts(principal: Principal, district: str | None) -> list[str] | None:
-    """Districts a read is limited to (None: no limit). Asking for a district
-    the caller may not act in is a 403, raised by `require_district`."""
+    """Districts a list is limited to (None: no limit). Asking for a district
+    the caller may not act in is a 403, raised by `require_district` (it
+    names the district the caller gave); one record of another district is
+    not found (`Principal.require_found`)."""
     if district is not None:
         principal.require_district(district)
         return [district]
