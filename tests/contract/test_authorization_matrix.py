@@ -157,6 +157,12 @@ def _permit_path(w: World, d: str, f: str) -> str:
 
 
 PERMIT: dict[str, Recipe] = {
+    # The whole trail is citywide (a scoped token without target_id: 403);
+    # one permit's trail is read in its district (an officer's too).
+    "listAudit": Recipe(
+        "district",
+        lambda w, d, f: Req("GET", "/permit/audit", params={"target_id": w["permit", d]}),
+    ),
     "listIndustries": _r("open", "GET", "/permit/industries"),
     "importIndustries": Recipe(
         "service",
