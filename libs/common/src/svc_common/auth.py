@@ -20,7 +20,6 @@ from typing import Any, Protocol, TypeGuard, TypeVar
 
 import jwt
 from fastapi import Request
-from sqlalchemy import ColumnElement, SQLColumnExpression, func
 
 from svc_common.districts import DISTRICTS, district_named
 from svc_common.errors import Forbidden, NotFound, Unauthorized, Unavailable
@@ -232,17 +231,6 @@ def same_person(a: str | None, b: str | None) -> bool:
     if a is None or b is None:
         return False
     return person_key(a) == person_key(b)
-
-
-def same_person_sql(column: SQLColumnExpression[str], sub: str) -> ColumnElement[bool]:
-    """`same_person` in a query: whether the sub stored in `column` names
-    the person `sub` does, for a list of one person's own records (a
-    filer's filings). A stored sub is one a token gave, which `subject_ok`
-    holds to printable ASCII and letters that have no case (Han, kana,
-    Hangul, Bopomofo) in NFKC form, with no space nor hidden character: its
-    `person_key` is its lower case with the katakana name dot read as the
-    middle one, which SQLite and PostgreSQL compute alike."""
-    return func.replace(func.lower(column), "\u30fb", "\u00b7") == person_key(sub)
 
 
 #: The claims that are moments: JSON numbers (RFC 7519 NumericDate), not a
@@ -514,6 +502,5 @@ __all__ = [
     "require",
     "require_citywide",
     "same_person",
-    "same_person_sql",
     "subject_ok",
 ]

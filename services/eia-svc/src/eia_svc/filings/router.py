@@ -9,7 +9,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 from svc_common.answers import answer
-from svc_common.auth import Principal, require, same_person, same_person_sql
+from svc_common.auth import Principal, require
 from svc_common.clock import DURATION_PATTERN, parse_duration
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
@@ -133,8 +133,7 @@ def to_out(
 
 def may_see(p: Principal, f: FilingRow) -> bool:
     if p.role == "filer":
-        # Its own: by person, as the four-eyes rules compare (`Filer.A` is `filer.a`).
-        return same_person(f.submitted_by, p.sub) and p.may_act_in(f.district)
+        return f.submitted_by == p.sub and p.may_act_in(f.district)
     return p.role in ("officer", "admin", "auditor") and p.may_act_in(f.district)
 
 
@@ -333,9 +332,7 @@ async def list_filings(
     now = utcnow()
     q = select(FilingRow)
     if principal.role == "filer":
-        # Its own filings, the person compared as `may_see` and every
-        # four-eyes rule compare (`same_person`), not the sub's spelling.
-        q = q.where(same_person_sql(FilingRow.submitted_by, principal.sub))
+        q = q.where(FilingRow.submitted_by == principal.sub)
     if district:
         principal.require_district(district)
     if (scope := principal.district_scope()) is not None:
