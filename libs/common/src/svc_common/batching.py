@@ -417,7 +417,8 @@ class GroupCommit:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         context = contextvars.copy_context()
         context.run(self.db.leave_unit)
-        self._queues.setdefault(key, []).append(_Queued(op, future, kind, hint, context))
+        queued = _Queued(op, future, kind, hint, context)
+        self._queues.setdefault(key, []).append(queued)
         waiting = self._waiting.get(key)
         if waiting is not None and not waiting.done():
             waiting.set_result(None)
@@ -425,6 +426,37 @@ class GroupCommit:
             # A fresh context: the worker must not join any request's unit.
             self._workers[key] = asyncio.create_task(
                 self._drain(key), name=f"group-commit-{key}", context=contextvars.Context()
+            )
+        return await self._outcome(key, queued)
+
+    async def _outcome(self, key: str, queued: _Queued[T]) -> T:
+        """The caller's wait: for its turn at most `Database.answer_within`
+        (then TimeoutError, transient: 503, nothing of it run), then for its
+        batch. A caller queued behind a batch that waits on a server that
+        stopped answering waited with it, then as long again for its own
+        batch's connection: its 503 came after twice the documented bound
+        (or the statements' 300 s). Once its batch has taken it, the
+        operation may commit: the caller waits for what it did."""
+        future = queued.future
+        within = self.db.answer_within
+        deadline = asyncio.timeout(within)
+        try:
+            async with deadline:
+                return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.cancel()  # the client went: left out of any batch not yet begun
+            raise
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # the operation's own failure
+        queue = self._queues.get(key, [])
+        if any(q is queued for q in queue):
+            # Not taken by a batch: it never runs.
+            self._queues[key] = [q for q in queue if q is not queued]
+            future.cancel()
+            raise TimeoutError(
+                f"the database did not answer within {within} s (waiting for the"
+                " batches ahead of this one)"
             )
         return await future
 
@@ -584,6 +616,9 @@ class GroupCommit:
                 admitted = await admit(s, [q.hint for q in of_kind])
                 of_kind = [q for q in of_kind if q.hint in admitted]
             joining += of_kind
+        # A caller may give up during an admit (its client gone, its wait
+        # over): it is left out, as before its turn.
+        joining = [q for q in joining if not q.future.cancelled()]
         if joining:
             taken = {id(q) for q in joining}
             # The queue may have grown during an admit: taken by identity.
@@ -864,14 +899,32 @@ class _Together(Generic[K, R]):
         self.batches = 0
         self.rows = 0
 
-    async def _submit(self, item: K) -> R:
+    async def _submit(self, item: K, within: float | None = None) -> R:
+        """`item`'s result. With `within`, the caller waits at most that many
+        seconds in all — behind the statement running, for a connection and
+        for its own statement — then TimeoutError (transient: 503); its
+        item is still sent, and its result dropped."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._worker is None:
             self._worker = asyncio.create_task(
                 self._drain(), name=type(self).__name__, context=contextvars.Context()
             )
-        return await future
+        if within is None:
+            return await future
+        deadline = asyncio.timeout(within)
+        try:
+            async with deadline:
+                return await asyncio.shield(future)
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # the lookup's own failure
+            # Nobody waits for it now: its failure, if it fails, is not news.
+            future.add_done_callback(_drop_outcome)
+            raise TimeoutError(
+                f"the database did not answer within {within} s (waiting behind other"
+                " lookups, for a connection and for this one)"
+            ) from None
 
     async def _drain(self) -> None:
         batch: list[tuple[K, asyncio.Future[R]]] = []
@@ -889,6 +942,11 @@ class _Together(Generic[K, R]):
 
     async def _send(self, batch: list[tuple[K, asyncio.Future[R]]]) -> None:
         raise NotImplementedError
+
+
+def _drop_outcome(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _settle(
@@ -975,8 +1033,11 @@ class LookupsTogether(_Together[tuple[Any, ...], Any]):
         self.one, self.many, self.key_names = one, many, key_names
 
     async def get(self, key: tuple[Any, ...]) -> Any:
-        """The row for `key`, or None."""
-        return await self._submit(key)
+        """The row for `key`, or None. Waits at most `Database.answer_within`
+        in all: a lookup queued behind one that waits out that bound used
+        to wait it out too, then as long again for its own connection and
+        statement (a write's 503 came after 18-25 s, not 15)."""
+        return await self._submit(key, within=self.db.answer_within)
 
     async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
         try:
