@@ -916,6 +916,9 @@ class _Together(Generic[K, R]):
         try:
             async with deadline:
                 return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.cancel()  # the caller went, as an unshielded wait would
+            raise
         except TimeoutError:
             if not deadline.expired():
                 raise  # the lookup's own failure
