@@ -436,29 +436,30 @@ class GroupCommit:
         stopped answering waited with it, then as long again for its own
         batch's connection: its 503 came after twice the documented bound
         (or the statements' 300 s). Once its batch has taken it, the
-        operation may commit: the caller waits for what it did."""
-        future = queued.future
-        within = self.db.answer_within
-        deadline = asyncio.timeout(within)
+        operation may commit: the caller waits for what it did. A timer, not
+        a timeout around the wait: this is every write's path, and a timer
+        costs the loop one handle (no shielded second future)."""
+        timer = asyncio.get_running_loop().call_later(
+            self.db.answer_within, self._overdue, key, queued
+        )
         try:
-            async with deadline:
-                return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            future.cancel()  # the client went: left out of any batch not yet begun
-            raise
-        except TimeoutError:
-            if not deadline.expired():
-                raise  # the operation's own failure
+            return await queued.future
+        finally:
+            timer.cancel()
+
+    def _overdue(self, key: str, queued: _Queued[Any]) -> None:
+        """`queued`'s wait for its turn is over: if no batch has taken it, it
+        leaves the queue and its caller gets a TimeoutError (never run)."""
         queue = self._queues.get(key, [])
-        if any(q is queued for q in queue):
-            # Not taken by a batch: it never runs.
-            self._queues[key] = [q for q in queue if q is not queued]
-            future.cancel()
-            raise TimeoutError(
-                f"the database did not answer within {within} s (waiting for the"
-                " batches ahead of this one)"
+        if queued.future.done() or not any(q is queued for q in queue):
+            return  # answered, or taken by a batch: its caller waits for it
+        self._queues[key] = [q for q in queue if q is not queued]
+        queued.future.set_exception(
+            TimeoutError(
+                f"the database did not answer within {self.db.answer_within} s (waiting for"
+                " the batches ahead of this one)"
             )
-        return await future
+        )
 
     async def _drain(self, key: str) -> None:
         hand: list[_Queued[Any]] = []  # the batch in hand
@@ -509,7 +510,7 @@ class GroupCommit:
         queue = self._queues.get(key, [])
         most = self._most(key)
         batch, self._queues[key] = queue[:most], queue[most:]
-        return sorted((q for q in batch if not q.future.cancelled()), key=lambda q: q.kind)
+        return sorted((q for q in batch if not q.future.done()), key=lambda q: q.kind)
 
     def _again(self, batch: list[_Queued[Any]], failed: Exception) -> list[_Queued[Any]] | None:
         """The operations of a batch that `failed` to run again as one, their
@@ -605,7 +606,7 @@ class GroupCommit:
             q
             for q in queue
             if q.kind >= kind
-            and not q.future.cancelled()
+            and not q.future.done()
             and (q.kind not in self.prepare or q.kind in self.admit)
         ][:room]
         joining: list[_Queued[Any]] = []
@@ -618,7 +619,7 @@ class GroupCommit:
             joining += of_kind
         # A caller may give up during an admit (its client gone, its wait
         # over): it is left out, as before its turn.
-        joining = [q for q in joining if not q.future.cancelled()]
+        joining = [q for q in joining if not q.future.done()]
         if joining:
             taken = {id(q) for q in joining}
             # The queue may have grown during an admit: taken by identity.
@@ -903,7 +904,8 @@ class _Together(Generic[K, R]):
         """`item`'s result. With `within`, the caller waits at most that many
         seconds in all — behind the statement running, for a connection and
         for its own statement — then TimeoutError (transient: 503); its
-        item is still sent, and its result dropped."""
+        item is still sent, and its result dropped (`_settle` leaves a
+        future already failed as it is)."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._worker is None:
@@ -912,22 +914,12 @@ class _Together(Generic[K, R]):
             )
         if within is None:
             return await future
-        deadline = asyncio.timeout(within)
+        # A timer, not a timeout around the wait: every write's lookup.
+        timer = asyncio.get_running_loop().call_later(within, _overdue, future, within)
         try:
-            async with deadline:
-                return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            future.cancel()  # the caller went, as an unshielded wait would
-            raise
-        except TimeoutError:
-            if not deadline.expired():
-                raise  # the lookup's own failure
-            # Nobody waits for it now: its failure, if it fails, is not news.
-            future.add_done_callback(_drop_outcome)
-            raise TimeoutError(
-                f"the database did not answer within {within} s (waiting behind other"
-                " lookups, for a connection and for this one)"
-            ) from None
+            return await future
+        finally:
+            timer.cancel()
 
     async def _drain(self) -> None:
         batch: list[tuple[K, asyncio.Future[R]]] = []
@@ -947,9 +939,14 @@ class _Together(Generic[K, R]):
         raise NotImplementedError
 
 
-def _drop_outcome(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
+def _overdue(future: asyncio.Future[Any], within: float) -> None:
+    if not future.done():
+        future.set_exception(
+            TimeoutError(
+                f"the database did not answer within {within} s (waiting behind other"
+                " lookups, for a connection and for this one)"
+            )
+        )
 
 
 def _settle(
