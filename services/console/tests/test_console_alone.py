@@ -854,6 +854,39 @@ async def test_every_register_entry_kind_is_said_in_words(
     assert "advance_withdrawn" not in r.text
 
 
+async def test_every_trade_refusal_reason_is_said_in_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A trade refused because the buyer's permit was cancelled showed as
+    `buyer_permit_cancelled`: every reason quota-svc refuses a trade for
+    (`RefusalReason`, the only codes `TradeRefused` takes) has its words."""
+    from console.pages.public.router import REGISTER_REF_VALUES
+    from quota_svc.trading.rules import RefusalReason
+
+    assert {r.value for r in RefusalReason} <= REGISTER_REF_VALUES["reason"].keys()
+    entry = {"seq": "1", "at": "2026-12-03T11:06:42Z", "district": "120119"}
+    refs = "reason=buyer_permit_cancelled;trade=t-1"
+    body = {"items": [{**entry, "kind": "trade_refused", "refs": refs}], "next_cursor": None}
+    stub.on("GET", "/quota/public/register", lambda _: httpx.Response(200, json=body))
+    r = await client.get("/console/public/register")
+    assert_console_page(r, 200, "原因：</span>买方许可证已注销，收回待确认")
+    assert "buyer_permit_cancelled" not in r.text
+
+
+def test_a_reclaims_source_is_said_by_one_table() -> None:
+    """The register and the workbench said a reduction credit in different
+    English: one table says every source quota-svc gives a reclaim."""
+    from console.pages.public.router import REGISTER_REF_VALUES
+    from console.pages.workbench.queues import RECLAIM_SOURCES, status_label
+    from quota_svc.reclaims.rules import ReclaimSource
+    from svc_common.i18n import use
+
+    assert REGISTER_REF_VALUES["source"] is RECLAIM_SOURCES
+    assert {s.value for s in ReclaimSource} <= RECLAIM_SOURCES.keys()
+    with use("en"):
+        assert status_label("reduction") == "verified reduction (deep treatment)"
+
+
 async def test_the_registers_algorithm_in_chinese_from_quota_svc_reads_as_before(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:

@@ -121,6 +121,16 @@ def reclaim_source_label(reclaim: Mapping[str, Any]) -> str:
     return msg("permit cancelled (", "许可证注销（") + cancel_reason_label(reason) + msg(")", "）")
 
 
+#: Where a reclaim candidate's quota comes from (quota-svc's `source`), in
+#: words: the workbench's queue and the public register's references both.
+RECLAIM_SOURCES = {
+    "permit_cancelled": ("permit cancelled", "许可证注销"),
+    "permit_changed": ("permit reduced", "许可量核减"),
+    "manual": ("entered by hand", "人工录入"),
+    "reduction": ("verified reduction (deep treatment)", "深度治理减排"),
+}
+
+
 def status_label(status: str) -> str:
     return {
         "submitted": msg("submitted", "已提交待受理"),
@@ -155,10 +165,7 @@ def status_label(status: str) -> str:
         "open": msg("open", "待整改"),
         "rectified": msg("rectified", "已整改"),
         # Any reason: a candidate's own reason is `reclaim_source_label`'s.
-        "permit_cancelled": msg("permit cancelled", "许可证注销"),
-        "permit_changed": msg("permit reduced", "许可量核减"),
-        "manual": msg("entered by hand", "人工录入"),
-        "reduction": msg("reduction credit", "深度治理减排"),
+        **{source: msg(*words) for source, words in RECLAIM_SOURCES.items()},
     }.get(status, status)
 
 
