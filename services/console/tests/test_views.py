@@ -252,6 +252,24 @@ def test_quota_held_by_an_enterprise() -> None:
     )
 
 
+def test_a_suspended_permit_is_in_force_on_the_enterprise_page() -> None:
+    """A suspended permit (暂停) still holds its amounts: the enterprise page
+    left it out of the permits in force, which it counts as the workbench
+    and permit-svc do."""
+    from permit_svc.permits.rules import IN_FORCE
+
+    assert queues.PERMITS_IN_FORCE == IN_FORCE
+    held = quota_held(
+        [],
+        [
+            {"status": "issued", "vocs_t": "0.600", "quota_drawn_t": "0.600"},
+            {"status": "suspended", "vocs_t": "1.000", "quota_drawn_t": "1.000"},
+            {"status": "revoked", "vocs_t": "9", "quota_drawn_t": "9"},
+        ],
+    )
+    assert (held.permitted_t, held.drawn_t) == (Decimal("1.600"), Decimal("1.600"))
+
+
 def test_an_approved_filing_is_offered_the_quota_retry_only_when_lapsed_short() -> None:
     """eia-svc re-drives an approved filing whose quota lapsed short; any
     other approved state is refused, so the workbench offers nothing there."""

@@ -27,6 +27,9 @@ MAJOR_KINDS = {
     "livelihood": msg("livelihood project", "民生工程"),
     "industrial_layout": msg("major industrial layout", "重大产业布局"),
 }
+#: A permit in force (permit-svc's `IN_FORCE`): a suspended permit still
+#: holds its amounts, and a change or a renewal leaves a permit `issued`.
+PERMITS_IN_FORCE = ("issued", "suspended")
 RETRYABLE_QUOTA = ("blocked", "lapsed", "lapsed_short")
 #: The quota state of an approved filing whose hold lapsed before the
 #: allocation and whose district was short: the officer of the district

@@ -58,8 +58,6 @@ def queue_unseen_said(status: int) -> str:
 
 #: The permits the workbench lists: those expiring within this many days.
 EXPIRING_DAYS = 60
-#: The permits permit-svc lists as expiring: those in force.
-PERMITS_IN_FORCE = ("issued", "suspended")
 
 #: The queues' tabs, in order, and what each is drawn from.
 TABS = ("filings", "overdue", "blocked", "reclaims", "checks", "expiring", "findings")
@@ -359,7 +357,10 @@ async def _permit_now(api: Services, token: str, id: str, problem: dict[str, Any
     # Still in the reminder list: in force (permit-svc's `IN_FORCE`) and
     # ending within its days.
     listed = (
-        now is not None and state in PERMITS_IN_FORCE and left is not None and left <= EXPIRING_DAYS
+        now is not None
+        and state in queues.PERMITS_IN_FORCE
+        and left is not None
+        and left <= EXPIRING_DAYS
     )
     if state in ("", "issued") and valid_to and (left is None or left > EXPIRING_DAYS):
         # Renewed by someone else: its status stays issued, its term moved on.
