@@ -2286,6 +2286,22 @@ async def test_a_cancelled_permits_reclaim_is_labelled_by_its_reason(
     }
 
 
+async def test_a_register_price_in_yuan_is_exact(client: httpx.AsyncClient, stub: Stub) -> None:
+    """A price in fen is said in yuan by decimal arithmetic: 9007199254740993
+    fen (past what a float holds exactly) is 90,071,992,547,409.93 yuan, not
+    .94; a negative one keeps its sign and cents."""
+    entry = {"at": "2026-11-02T02:00:00+00:00", "district": "120115", "kind": "trade_settled"}
+    items = [
+        {**entry, "seq": 1, "refs": "price_fen_per_t=9007199254740993;trade=t-1"},
+        {**entry, "seq": 2, "refs": "price_fen_per_t=5;trade=t-2"},
+    ]
+    stub.on("GET", "/quota/public/register", {"items": items, "next_cursor": None})
+    r = await client.get("/console/public/register")
+    assert_console_page(
+        r, 200, "成交价（元/吨）：</span>90,071,992,547,409.93", "成交价（元/吨）：</span>0.05"
+    )
+
+
 async def test_the_public_register_says_its_codes_in_words(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:

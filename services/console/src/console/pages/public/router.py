@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote, urlencode
 
@@ -361,9 +362,10 @@ REGISTER_REF_VALUES: dict[str, dict[str, tuple[str, str]]] = {
 
 
 def _price(fen: str) -> str:
-    """A price in fen per tonne (the register's integer) in yuan."""
+    """A price in fen per tonne (the register's integer) in yuan, exactly
+    (a float loses cents past 2**53 fen, or rounds them)."""
     try:
-        return f"{int(fen) / 100:,.2f}"
+        return f"{Decimal(int(fen)).scaleb(-2):,.2f}"
     except ValueError:
         return fen
 
