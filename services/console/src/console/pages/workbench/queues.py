@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from svc_common.auth import SYSTEM_SUB
+from svc_common.events.schemas.permit import CANCEL_REASON_WORDS
 from svc_common.i18n import msg
 from svc_common.types import utcnow
 
@@ -71,14 +72,9 @@ def action_label(action: str) -> str:
     }.get(action, action)
 
 
-#: Why a permit was cancelled (注销), by permit-svc's `reason`, in quota-svc's
-#: words (its candidates' notes): only a closure is 企业关停.
-CANCEL_REASONS = {
-    "closure": ("enterprise closed", "企业关停"),
-    "process_closed": ("process closed", "生产工序关停"),
-    "merged": ("enterprises merged", "企业合并"),
-    "other": ("other reason", "其他原因"),
-}
+#: Why a permit was cancelled (注销), by permit-svc's `reason`: the words
+#: quota-svc writes its candidates' notes by (only a closure is 企业关停).
+CANCEL_REASONS = CANCEL_REASON_WORDS
 
 
 def cancel_reason_label(reason: str | None) -> str:
@@ -90,13 +86,9 @@ def cancel_reason_label(reason: str | None) -> str:
 
 #: How quota-svc writes a cancelled permit's reason in a candidate's note
 #: (`天津…（…001P）许可证注销：企业关停；…`), and how it wrote it before
-#: (`… cancelled: closure`).
-_NOTE_REASONS = {
-    "企业关停": "closure",
-    "生产工序关停": "process_closed",
-    "企业合并": "merged",
-    "其他原因": "other",
-}
+#: (`… cancelled: closure`). Its candidates keep no reason code: the note's
+#: words are read back by the same table.
+_NOTE_REASONS = {zh: reason for reason, (_, zh) in CANCEL_REASON_WORDS.items()}
 _CANCEL_NOTE = re.compile(r"许可证注销：([^；;]+)|cancelled: (\w+)")
 
 
