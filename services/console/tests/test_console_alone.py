@@ -2617,6 +2617,60 @@ async def test_stale_reclaims_findings_and_renewals_are_said_as_a_filings_are(
     assert "该收回候选已由其他人办理（当前：已确认），已按最新状态显示" in text
 
 
+async def test_a_stale_post_hoc_check_is_said_as_the_other_queues_are(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A second officer's 属实 or 不实 on a filing someone else had checked
+    showed eia-svc's text with its codes and left the row as it was: now,
+    as for the other queues, someone else acted, where the check stands in
+    words, and the row (`data-check`) removed, the filing having left the
+    queue."""
+    page = {"next_cursor": None, "items": []}
+    for path in ("/eia/filings", "/permit/permits", "/permit/audits"):
+        stub.on("GET", path, page)
+    stub.on("GET", "/quota/reclaims", page)
+    form_ = {
+        "id": "g1",
+        "filing_no": "DJB-120119-2026-000123",
+        "project_name": "涂装线",
+        "uscc": "91120119000000001C",
+        "enterprise_name": "天津某涂装有限公司",
+        "filed_at": "2026-11-02T02:00:00+00:00",
+        "status": "filed",
+        "review_status": "pending",
+    }
+    stub.on("GET", "/eia/review-queue", {**page, "items": [form_]})
+    token = await sign_in(client, "officer-jizhou")
+    text = (await client.get("/console/workbench/")).text
+    assert '<tr data-check="g1">' in text
+    assert text.count('<input type="hidden" name="row" value="check">') == 2
+
+    hx = {"HX-Request": "true"}
+    base = {"csrf_token": token, "idem": "k" * 20, "id": "g1", "row": "check"}
+    codes = ("cleared", "revoked", "clear", "revoke", "现在可执行")
+    stub.on("GET", "/eia/registrations/g1", {**form_, "review_status": "cleared"})
+    stub.on("POST", "/eia/review-queue/g1/clear", _illegal("备案抽查", "cleared", "clear"))
+    r = await client.post("/console/workbench/act", data={**base, "op": "check-clear"}, headers=hx)
+    assert r.status_code == 409
+    assert "该登记表备案已由其他人办理（当前：抽查属实，已通过），已按最新状态显示" in r.text
+    for code in codes:
+        assert code not in r.text, code
+    assert r.headers["hx-retarget"] == 'tr[data-check="g1"]'
+    assert r.headers["hx-reswap"] == "outerHTML"
+    assert r.text.lstrip().startswith('<tr data-check="g1" class="gone"><td colspan="4">')
+
+    revoked = {**form_, "status": "revoked", "review_status": "revoked"}
+    stub.on("GET", "/eia/registrations/g1", revoked)
+    stub.on("POST", "/eia/registrations/g1/revoke", _illegal("登记表备案", "revoked", "revoke"))
+    form = {**base, "op": "check-revoke", "reason": "不实"}
+    r = await client.post("/console/workbench/act", data=form, headers=hx)
+    assert r.status_code == 409
+    assert "该登记表备案已由其他人办理（当前：抽查不实，已撤销备案）" in r.text
+    for code in codes:
+        assert code not in r.text, code
+    assert r.headers["hx-retarget"] == 'tr[data-check="g1"]'
+
+
 async def test_workbench_tables_have_captions_and_each_reason_names_its_row(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:

@@ -212,7 +212,8 @@ def stale(problem: Mapping[str, Any], action: str, op: str = "filing") -> bool:
     """Whether a service refused an action because its object is no longer
     where the page showed it (someone acted on it since the page was drawn):
     the service's illegal transition for that action (a filing, a reclaim
-    candidate, an audit finding, a permit); for a renewal, permit-svc's
+    candidate, a registration form's post-hoc check, an audit finding, a
+    permit); for a renewal, permit-svc's
     "not yet" too (暂不能延续：延续申请自…起可办理), which a permit the page
     listed as expiring gives only once someone has renewed it."""
     kind = str(problem.get("type") or "")
@@ -225,6 +226,7 @@ def stale(problem: Mapping[str, Any], action: str, op: str = "filing") -> bool:
 STALE_NOUNS = {
     "filing": ("this filing", "该文件"),
     "reclaim": ("this reclaim candidate", "该收回候选"),
+    "check": ("this registration form filing", "该登记表备案"),
     "permit": ("this permit", "该许可证"),
     "finding": ("this audit finding", "该审核问题"),
 }
@@ -250,6 +252,21 @@ def stale_said(state: str, *, redrawn: bool, queue: str = "filing") -> str:
         f"Someone else has already handled {en_noun}; reload the page to see it.",
         f"{zh_noun}已由其他人办理，请刷新后查看。",
     )
+
+
+#: Where a registration form filing's post-hoc check stands (eia-svc's
+#: `review_status`), and the filing itself once revoked.
+CHECK_STATES = {
+    "pending": ("sampled, being checked", "已抽中，事后抽查中"),
+    "cleared": ("checked and found true", "抽查属实，已通过"),
+    "revoked": ("found false, filing revoked", "抽查不实，已撤销备案"),
+    "not sampled": ("not sampled", "未抽中"),
+}
+
+
+def check_label(state: str) -> str:
+    words = CHECK_STATES.get(state)
+    return msg(*words) if words else status_label(state)
 
 
 def result_label(op: str, status: str) -> str:

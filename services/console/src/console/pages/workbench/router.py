@@ -271,13 +271,22 @@ OPS: dict[str, Op] = {
         queue="reclaim",
         verb="reject",
     ),
-    "check-clear": Op("eia", "/eia/review-queue/{id}/clear", ("officer", "admin"), _no_body),
+    "check-clear": Op(
+        "eia",
+        "/eia/review-queue/{id}/clear",
+        ("officer", "admin"),
+        _no_body,
+        queue="check",
+        verb="clear",
+    ),
     "check-revoke": Op(
         "eia",
         "/eia/registrations/{id}/revoke",
         ("officer", "admin"),
         lambda r, _: {"reason": r},
         True,
+        queue="check",
+        verb="revoke",
     ),
     "permit-renew": Op(
         "permit",
@@ -343,6 +352,16 @@ async def _reclaim_now(api: Services, token: str, id: str, problem: dict[str, An
     return Now(queues.result_label("reclaim", state) if state else "", None, state == "pending")
 
 
+async def _check_now(api: Services, token: str, id: str, problem: dict[str, Any]) -> Now:
+    # The filing as eia-svc has it now: its check's state (a revoked filing
+    # that was sampled says so there too), else the state the refusal named.
+    now = await _read(api, token, "eia", f"/eia/registrations/{id}")
+    state = str((now or {}).get("review_status") or problem.get("state") or "")
+    listed = now is not None and state == "pending" and now.get("status") == "filed"
+    # The queue's rows are not drawn alone: a row that left it is removed.
+    return Now(queues.check_label(state) if state else "", None, listed)
+
+
 async def _finding_now(api: Services, token: str, id: str, problem: dict[str, Any]) -> Now:
     # permit-svc reads no single audit: its refusal names the finding's state.
     state = str(problem.get("state") or "")
@@ -398,6 +417,7 @@ class Row:
 ROWS = {
     "filing": Row("filing", _filing_now, "workbench/_filing_row.html", 7, item="f"),
     "reclaim": Row("reclaim", _reclaim_now, None, 6),
+    "check": Row("check", _check_now, None, 4),
     "permit": Row("permit", _permit_now, "workbench/_permit_row.html", 5, item="p"),
     "finding": Row("finding", _finding_now, None, 5),
 }
