@@ -148,6 +148,66 @@ async def test_htmx_actions_show_refusals_with_their_status(
     assert r.status_code == 403 and "登录已失效，请重新登录" in r.text and "<html" not in r.text
 
 
+def _most(model: Any, field: str) -> int:
+    """The `VisibleText` maximum of a service schema's field."""
+    from svc_common.types import VisibleText
+
+    found = [m.max_length for m in model.model_fields[field].metadata if isinstance(m, VisibleText)]
+    if not found:  # `Annotated[str, VisibleText(n)] | None`
+        (inner,) = [a for a in model.model_fields[field].annotation.__args__ if a is not type(None)]
+        found = [m.max_length for m in inner.__metadata__ if isinstance(m, VisibleText)]
+    return int(found[0])
+
+
+async def test_a_reason_the_service_would_refuse_is_said_on_the_form(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A reason of zero-width spaces, or one longer than its service field
+    (quota-svc's rejection takes 1000 characters) passed the form (any
+    non-blank text up to 2000) and came back as the service's 422 naming
+    its field: the form now checks it as the services do, with each
+    field's own maximum, and says why in Chinese; nothing is sent."""
+    from console.pages.workbench.queues import REASON_MAX
+    from eia_svc.filings.schemas import FilingApproveIn, FilingRejectIn, FilingWithdrawIn
+    from eia_svc.registrations.schemas import RevokeIn
+    from permit_svc.audits.schemas import Rectification
+    from quota_svc.reclaims.schemas import RejectIn
+
+    assert {
+        "filing": _most(FilingRejectIn, "reason"),
+        "check-revoke": _most(RevokeIn, "reason"),
+        "reclaim-reject": _most(RejectIn, "reason"),
+        "finding-rectify": _most(Rectification, "note"),
+    } == REASON_MAX
+    assert {_most(FilingApproveIn, "reason"), _most(FilingWithdrawIn, "reason")} == {
+        REASON_MAX["filing"]
+    }
+
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(200, json={"id": "q1", "status": "rejected"})
+
+    stub.on("POST", "/quota/reclaims/q1/reject", answer)
+    stub.on("POST", "/eia/registrations/r1/revoke", answer)
+    token = await sign_in(client, "officer-jizhou")
+    hx = {"HX-Request": "true"}
+    form = {"csrf_token": token, "idem": "k" * 20, "op": "reclaim-reject", "id": "q1"}
+    r = await client.post("/console/workbench/act", data={**form, "reason": "\u200b"}, headers=hx)
+    assert r.status_code == 422 and "原因：首尾须为可见字符" in r.text, r.text
+    r = await client.post("/console/workbench/act", data={**form, "reason": "y" * 1001}, headers=hx)
+    assert r.status_code == 422 and "原因共 1001 个字符，最多 1000 个" in r.text, r.text
+    assert sent == []
+    # Within the field's maximum (spaces around it not counted), it is sent.
+    reason = " " + "y" * 1000 + " "
+    r = await client.post("/console/workbench/act", data={**form, "reason": reason}, headers=hx)
+    assert r.status_code == 200 and sent == ["/quota/reclaims/q1/reject"]
+    revoke = {**form, "op": "check-revoke", "id": "r1", "reason": "y" * 1500}
+    r = await client.post("/console/workbench/act", data=revoke, headers=hx)
+    assert r.status_code == 200 and sent[-1] == "/eia/registrations/r1/revoke"
+
+
 async def test_a_form_key_past_ascii_is_refused_as_a_spaced_one_is(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
@@ -1582,7 +1642,7 @@ async def test_refusals_name_fields_as_the_page_does_or_say_what_to_do(
     token = await sign_in(c, "officer-jizhou")
     hx = {"HX-Request": "true"}
     form = {"csrf_token": token, "op": "check-revoke", "id": "r1", "idem": "k" * 20}
-    r = await c.post("/console/workbench/act", data={**form, "reason": "y" * 2001}, headers=hx)
+    r = await c.post("/console/workbench/act", data={**form, "reason": "y" * 10_001}, headers=hx)
     assert r.status_code == 422 and "（原因）" in r.text and "reason" not in r.text
     stub.on(
         "POST",

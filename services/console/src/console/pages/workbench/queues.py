@@ -10,6 +10,7 @@ from typing import Any
 
 from svc_common.auth import SYSTEM_SUB
 from svc_common.events.schemas.permit import CANCEL_REASON_WORDS
+from svc_common.guard import visible_text_problem
 from svc_common.i18n import msg
 from svc_common.types import utcnow
 
@@ -49,6 +50,35 @@ def quota_stuck(filing: Mapping[str, Any]) -> bool:
         return False
     asked = parse_time(filing.get("quota_asked_at"))
     return asked is not None and utcnow() - asked > QUOTA_STUCK_AFTER
+
+
+#: The most characters an action's reason (or note) may have: the maximum of
+#: the service field it goes to (eia-svc's decisions and revocation, quota-
+#: svc's rejection, permit-svc's rectification note; their `VisibleText`,
+#: which the console's tests hold these to: the console reads the services
+#: only through their APIs, not their code).
+REASON_MAX = {"filing": 2000, "check-revoke": 2000, "reclaim-reject": 1000, "finding-rectify": 1000}
+
+
+def reason_problem(op: str, reason: str, *, required: bool) -> str | None:
+    """Why the services would refuse an action's reason, said on its form
+    before it is sent (a 422 from them said it with their field's name): one
+    left blank where required, one no reader can see (zero-width spaces…,
+    `visible_text_problem`, the services' own check), or one longer than its
+    field's maximum. Spaces around it are not counted (the console and the
+    services strip them)."""
+    text = reason.strip()
+    if not text:
+        return msg("give a reason", "请填写原因") if required else None
+    if problem := visible_text_problem(text):
+        return msg("reason: ", "原因：") + problem
+    most = REASON_MAX.get(op, min(REASON_MAX.values()))
+    if len(text) > most:
+        return msg(
+            f"the reason is {len(text)} characters long: at most {most} are allowed",
+            f"原因共 {len(text)} 个字符，最多 {most} 个",
+        )
+    return None
 
 
 def api_action(action: str) -> str:

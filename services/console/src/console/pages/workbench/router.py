@@ -250,6 +250,12 @@ def _filing_body(reason: str, action: str) -> dict[str, Any] | None:
     return {"reason": reason} if reason and action in FILING_REASONS else None
 
 
+def _sends_reason(op: str, action: str) -> bool:
+    """Whether the action's body carries the form's reason (the others
+    ignore it)."""
+    return op in queues.REASON_MAX and (op != "filing" or action in FILING_REASONS)
+
+
 OPS: dict[str, Op] = {
     "filing": Op(
         "eia", "/eia/filings/{id}/{action}", ("officer", "admin"), _filing_body, queue="filing"
@@ -462,7 +468,9 @@ async def act(
     id: str = Form(..., max_length=100),
     sub: str = Form("", max_length=100),
     action: str = Form("", max_length=40),
-    reason: str = Form("", max_length=2000),
+    # Past this the form is refused unread; below it, the reason's own
+    # maximum (`queues.REASON_MAX`) is said on the form.
+    reason: str = Form("", max_length=10_000),
     idem: str = Form(..., min_length=8, max_length=100),
     row: str = Form("", max_length=20),
     user: User = Depends(signed_in("officer", "admin")),
@@ -482,8 +490,12 @@ async def act(
         problem = msg("this action is not known", "无法识别的操作")
     elif user.role not in spec.roles:
         problem = msg("your role may not do this", "您的角色无权执行此操作")
-    elif (spec.needs_reason or (op == "filing" and action == "reject")) and not reason.strip():
-        problem = msg("give a reason", "请填写原因")
+    elif _sends_reason(op, action) and (
+        wrong := queues.reason_problem(
+            op, reason, required=spec.needs_reason or (op == "filing" and action == "reject")
+        )
+    ):
+        problem = wrong
     # The status of a refusal: htmx shows it beside the form, which stays so
     # the user can correct it and send again.
     status = 200 if problem is None else 403 if user.role not in spec_roles(spec) else 422
