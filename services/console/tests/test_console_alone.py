@@ -2764,6 +2764,11 @@ async def test_workbench_tables_have_captions_and_each_reason_names_its_row(
     labels = re.findall(r'<label for="r-[^"]+" class="sr-only">([^<]*)</label>', main)
     # (the stub answers the filing for each undecided status: four rows)
     assert list(dict.fromkeys(labels)) == ["不予批准原因：涂装线", "驳回原因：蓟州区 0.670 吨 VOCs"]
+    # Each box takes what its service field does (quota-svc's rejection 1000).
+    boxes = re.findall(
+        r'<input id="r-([a-z-]+)-[^"]*" name="reason" required maxlength="(\d+)"', main
+    )
+    assert dict(boxes) == {"filing": "2000", "reclaim-reject": "1000"}
     assert main.count('class="scroll-hint no-print" aria-hidden="true"') == tables
     assert "← 左右滑动表格查看办理" in main
     css = (await client.get("/console/static/console.css")).text
