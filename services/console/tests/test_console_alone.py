@@ -2279,16 +2279,31 @@ async def test_the_enterprise_quota_is_its_holdings_and_its_history_the_permits_
     assert "已核发" not in history and "历史记录未包括" not in history
     assert history.count("申请排污许可证") == 1
 
-    # An officer may not read the audit trail: the permit's last step by its
-    # action (a change, not 已核发), and the history says what it leaves out.
-    stub.on("GET", "/permit/audit", lambda _: httpx.Response(403, json={"title": "无权访问"}))
+    # An officer of the permit's district reads its trail too (permit-svc
+    # answers them for a record of their districts): every step, as above.
     await sign_in(client, "officer-baodi")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    history = _main(r.text).split('id="h-h"')[1].split("</section>")[0]
+    for when, what in (
+        ("2026-09-01 14:30", "因排污权交易变更许可证（VOCs -0.500 吨/年）"),
+        ("2026-06-01 10:00", "因立案查处暂停许可证（案件编号 JZ-2026-0007）"),
+        ("2026-03-02 10:00", "核发许可证"),
+    ):
+        assert f"{when}</time> {what} {no}" in history, (when, what, history)
+    assert "历史记录未包括" not in history
+    assert len([c for c in stub.calls if c.url.path == "/permit/audit"]) == 2
+
+    # A role that may not read the trail (investment staff): the permit's
+    # last step by its action (a change, not 已核发), and the history says
+    # what it leaves out.
+    stub.on("GET", "/permit/audit", lambda _: httpx.Response(403, json={"title": "无权访问"}))
+    await sign_in(client, "investment")
     r = await client.get(f"/console/enterprise/{uscc}")
     history = _main(r.text).split('id="h-h"')[1].split("</section>")[0]
     assert f"2026-09-01 14:30</time> 变更许可证 {no}" in history, history
     assert "已核发" not in history
     assert "历史记录未包括：许可证办理记录（审计日志）" in history
-    assert len([c for c in stub.calls if c.url.path == "/permit/audit"]) == 2
+    assert len([c for c in stub.calls if c.url.path == "/permit/audit"]) == 3
 
 
 def test_the_backed_part_of_a_permit_is_never_more_than_the_permit() -> None:
