@@ -310,7 +310,6 @@ def test_an_export_and_an_upload_are_written_by_one_csv_writer(tmp_path: Path) -
     two of one body."""
     from bureau.commands import common
 
-    assert not hasattr(common, "rows_to_csv_for_people") and not hasattr(common, "_csv")
     rows = [{"uscc": "9112", "name": "=1+1", "note": "'own"}]
     common.write_table(tmp_path / "out.csv", rows, ["uscc", "name", "note"])
     exported = (tmp_path / "out.csv").read_bytes()

@@ -141,10 +141,13 @@ def may_withdraw(submitted_by: str, actor: str) -> bool:
     filing withdraws it (its filer, or the officer who entered it for the
     applicant). An officer who will not approve a filing rejects it and
     states why (行政许可法 §38); a withdrawal would end it with no reason
-    and nothing saying an officer did it. Whoever submitted it is read as
-    the four-eyes rules read a person (`same_person`): `Li.Hua` withdraws
-    what `li.hua` submitted, as `decides_own` refuses them its decision."""
-    return same_person(submitted_by, actor)
+    and nothing saying an officer did it. A right is granted to the sub
+    that submitted, exactly as its token gave it (an identity provider's
+    `sub` is case-sensitive: `Li.Hua` is not `li.hua`'s account), as a
+    filer sees only what its own sub filed; only refusals (`decides_own`,
+    four eyes) read two spellings as one person, so that they err towards
+    refusing."""
+    return submitted_by == actor
 
 
 def decides_own(action: str, submitted_by: str, submitted_role: str, actor: str) -> bool:

@@ -343,18 +343,20 @@ async def _keep_own(
     kept = []
     for row, r in valid:
         if r[0] in foreign:
-            errors[row] = (r[0], [_not_yours(foreign[r[0]])])
+            errors[row] = (r[0], [_not_yours()])
         else:
             kept.append((row, r))
     return kept
 
 
-def _not_yours(district: str) -> FieldError:
+def _not_yours() -> FieldError:
+    # Not which district: the code is taken (an upsert cannot hide that),
+    # but where another district's enterprise is stays that district's.
     return FieldError(
         field="uscc",
         message=msg(
-            f"is registered in district {district}, not one of yours",
-            f"该企业登记在 {district}，不在您所辖的区",
+            "is registered in a district not one of yours",
+            "该企业登记在其他区，不在您所辖的区",
         ),
     )
 
@@ -386,7 +388,7 @@ async def _refused(
             continue
         district, industry = where.get(r[0], (None, None))
         if district is not None and not principal.may_act_in(district):
-            why = [_not_yours(district)]
+            why = [_not_yours()]
         else:
             why = [
                 FieldError(field=field, message=fixed_field_message(field, registered))

@@ -28,6 +28,7 @@ from permit_svc.enterprises.schemas import (
     EnterpriseOut,
     IndustryOut,
 )
+from permit_svc.missing import no_enterprise
 
 SHIPPED_TABLE = Path(__file__).parents[1] / "data" / "industries.csv"
 
@@ -226,9 +227,7 @@ async def change_enterprise(
         e = (
             await s.scalars(select(Enterprise).where(Enterprise.uscc == uscc).with_for_update())
         ).one_or_none()
-        if e is None:
-            raise NotFound(msg(f"no enterprise {uscc}", f"没有企业 {uscc}"))
-        principal.require_district(e.district)
+        e = principal.found(e, no_enterprise(uscc))
         before = {k: getattr(e, k) for k in changes}
         if before == changes:
             raise field_error(
@@ -265,7 +264,7 @@ async def get_enterprise(db: Database, uscc: str) -> EnterpriseOut:
     attribute (no entity loaded: `by_attribute`)."""
     found = await db.fetch_alone(_BY_USCC, {"uscc": uscc})
     if not found:
-        raise NotFound(msg(f"no enterprise {uscc}", f"没有企业 {uscc}"))
+        raise NotFound(no_enterprise(uscc))
     return to_out(cast(Enterprise, by_attribute(found[0])))
 
 
