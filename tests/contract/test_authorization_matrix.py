@@ -716,12 +716,13 @@ SUPERVISION: dict[str, Recipe] = {
     ),
     "listCases": listing("/supervision/cases"),
     # The four eyes: whoever proposed may not decide (the seeding admin
-    # proposed, so the citywide control is refused with 403).
+    # proposed, so the citywide control is refused with 409, as every
+    # four-eyes refusal).
     "decideCase": one(
         "POST",
         lambda w, d, f: f"/supervision/cases/{w['case', d]}/decide",
         {"approve": False},
-        control_ok=(403, 409),
+        control_ok=(409,),
     ),
     "closeCase": one(
         "POST",

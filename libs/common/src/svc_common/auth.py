@@ -22,7 +22,7 @@ import jwt
 from fastapi import Request
 
 from svc_common.districts import DISTRICTS, district_named
-from svc_common.errors import Forbidden, NotFound, Unauthorized, Unavailable
+from svc_common.errors import Conflict, Forbidden, NotFound, Unauthorized, Unavailable
 from svc_common.guard import is_hidden, is_plain_name
 from svc_common.i18n import msg
 from svc_common.settings import ServiceSettings
@@ -231,6 +231,20 @@ def same_person(a: str | None, b: str | None) -> bool:
     if a is None or b is None:
         return False
     return person_key(a) == person_key(b)
+
+
+def refuse_same_person(
+    first: str | None, second: str | None, *, en: str, zh: str, reason: str, **extra: Any
+) -> None:
+    """Every four-eyes refusal of every service: a 409 conflict when `first`
+    and `second` are one person (`same_person`, which errs towards
+    refusing), its detail the rule's own words (zh-CN first) and `reason`
+    its machine-readable code (`proposer_approves`, `submitter_decides`...),
+    with `extra` members (who acted first, say). The request is well-formed
+    and the caller may act; it is the record's state, who acted on it
+    first, that refuses it, so it is the same status in every service."""
+    if same_person(first, second):
+        raise Conflict(msg(en, zh), reason=reason, **extra)
 
 
 #: The claims that are moments: JSON numbers (RFC 7519 NumericDate), not a
@@ -499,6 +513,7 @@ __all__ = [
     "mint_token",
     "name_ok",
     "principal_of",
+    "refuse_same_person",
     "require",
     "require_citywide",
     "same_person",

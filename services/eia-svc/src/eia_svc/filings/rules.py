@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from svc_common.auth import same_person
+from svc_common.auth import refuse_same_person, same_person
 from svc_common.calendar import end_of_day, is_working_day, local_date
-from svc_common.errors import Conflict, IllegalTransition
+from svc_common.errors import IllegalTransition
 from svc_common.i18n import msg
 
 Channel = Literal["normal", "green", "bundled"]
@@ -162,14 +162,14 @@ def check_four_eyes(
     filing_id: str, action: str, submitted_by: str, submitted_role: str, actor: str
 ) -> None:
     """409 when `actor` would decide a filing they submitted (`decides_own`)."""
-    if decides_own(action, submitted_by, submitted_role, actor):
-        raise Conflict(
-            msg(
-                f"four eyes: filing {filing_id} was submitted by {submitted_by}, who may not "
-                "approve or reject it: another officer decides it",
-                f"四眼原则：环评文件 {filing_id} 由 {submitted_by} 代为提交，"
-                "提交人不得批准或不予批准，须由其他审批人员作出决定",
-            ),
+    if action in DECISIONS and submitted_role in REVIEWERS:
+        refuse_same_person(
+            submitted_by,
+            actor,
+            en=f"four eyes: filing {filing_id} was submitted by {submitted_by}, who may not "
+            "approve or reject it: another officer decides it",
+            zh=f"四眼原则：环评文件 {filing_id} 由 {submitted_by} 代为提交，"
+            "提交人不得批准或不予批准，须由其他审批人员作出决定",
             reason="submitter_decides",
             submitted_by=submitted_by,
         )
