@@ -32,6 +32,7 @@ from quota_svc.ledger.rules import (
 from quota_svc.lots.rules import Move
 from quota_svc.policy.rules import MAX_HOLD_DAYS, start_problem
 from quota_svc.reclaims.rules import ReclaimSource, ReclaimStatus
+from quota_svc.reservations.rules import LIVE as _LIVE
 from quota_svc.reservations.rules import ReservationStatus
 from quota_svc.swaps.rules import SwapStatus
 from quota_svc.trading.rules import TradeStatus
@@ -677,11 +678,6 @@ def unique_keys(table: Table) -> list[tuple[str, ...]]:
         if index.unique and index.dialect_options["postgresql"].get("where") is None:
             found.append(tuple(c.name for c in index.columns))
     return list(dict.fromkeys(found))
-
-
-#: One live (held or allocated) reservation per project: the partial unique
-#: index `uq_reservations_live_project`.
-_LIVE = frozenset({ReservationStatus.HELD, ReservationStatus.ALLOCATED})
 
 
 def _first_repeat(name: str, rows: Rows, keys: Sequence[tuple[str, ...]]) -> str | None:
