@@ -47,7 +47,7 @@ lint: venv ## ruff and mypy only
 sim: venv ## deterministic simulation of a city-year with faults: make sim [SEEDS=1000 JOBS=2 | SEED=17]
 	@.venv/bin/python -m bureau_sim $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),$(SIM_CI_SEEDS)) --jobs $(JOBS))
 
-run-kafka: venv ## distributed mode here: PostgreSQL, Kafka, services on 8001-8004, console on 8005
+run-kafka: venv ## distributed mode here: PostgreSQL, Kafka, services on 8001-8004, console on 8005 (PORT_BASE=9001: on 9001-9005)
 	@scripts/run-kafka.sh
 
 up: ## the docker compose stack (Docker engine + Compose v2; export JWT_SECRET, SESSION_SECRET)

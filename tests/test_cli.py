@@ -293,15 +293,27 @@ def test_an_exported_csv_never_runs_a_filed_name_as_a_formula() -> None:
     the service stores the name as it was (an apostrophe of its own too)."""
     from svc_common.uploads import parse_upload
 
-    from bureau.commands.common import rows_to_csv, rows_to_csv_for_people
+    from bureau.commands.common import rows_to_csv
 
     rows = [{"enterprise_name": '=HYPERLINK("http://evil/")', "vocs_t": "-3.000", "uscc": "9112"}]
-    shown = rows_to_csv_for_people(rows).decode().splitlines()[1]
+    shown = rows_to_csv(rows).decode().splitlines()[1]
     assert shown == '"\'=HYPERLINK(""http://evil/"")",-3.000,9112'
     row = {"name": "@家环保科技", "phone": "+86 22 5555 0101", "note": "-", "own": "'=x"}
     sent = rows_to_csv([row])
     assert sent.decode().splitlines()[1] == "'@家环保科技,'+86 22 5555 0101,'-,''=x"
     assert [r.data for r in parse_upload("text/csv", sent, max_rows=10)] == [row]
+
+
+def test_an_export_and_an_upload_are_written_by_one_csv_writer(tmp_path: Path) -> None:
+    """An export people open and an import's upload are the same CSV (a
+    BOM before the export's): one writer, `rows_to_csv`, where there were
+    two of one body."""
+    from bureau.commands import common
+
+    rows = [{"uscc": "9112", "name": "=1+1", "note": "'own"}]
+    common.write_table(tmp_path / "out.csv", rows, ["uscc", "name", "note"])
+    exported = (tmp_path / "out.csv").read_bytes()
+    assert exported == b"\xef\xbb\xbf" + common.rows_to_csv(rows, ["uscc", "name", "note"])
 
 
 #: Names the CSV-injection guard escapes, and names with an apostrophe of

@@ -383,7 +383,7 @@ def test_an_export_cut_off_while_written_leaves_the_file_as_it_was(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Workbook, "save", cut_off)
-    monkeypatch.setattr(common, "rows_to_csv_for_people", cut_off_csv)
+    monkeypatch.setattr(common, "rows_to_csv", cut_off_csv)
     with pytest.raises(KeyboardInterrupt):
         common.write_table(target, rows, ["uscc", "name"])
     assert target.read_bytes() == b"the list of yesterday"

@@ -284,6 +284,36 @@ def test_dead_letters_listed_say_when_more_are_waiting(monkeypatch: pytest.Monke
     assert "还有更多死信未列出" in r.output
 
 
+def test_dead_letters_of_unreadable_bytes_are_listed_readably(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A dead letter whose type was not UTF-8 was listed as `���` (what a
+    service stored before types were kept escaped, or sends still)."""
+    from typer.testing import CliRunner
+
+    from bureau.cli import app
+
+    def answer(method: str, url: str, **_: Any) -> httpx.Response:
+        item = {
+            "id": 3,
+            "consumer_group": "quota-svc",
+            "event_type": "eia.filing.\ufffd\ufffd",
+            "key": "F\x001",
+            "attempts": 3,
+            "created_at": "2026-12-03T10:00:00+00:00",
+            "error": "E",
+        }
+        return httpx.Response(200, json={"items": [item]}, request=httpx.Request(method, url))
+
+    monkeypatch.setattr(httpx, "request", answer)
+    monkeypatch.setenv("COLUMNS", "250")
+    r = CliRunner().invoke(app, ["dlq", "list", "--api", "http://q"])
+    assert r.exit_code == 0, r.output
+    assert "\ufffd" not in r.output
+    assert "（无法解码） eia.filing.\\ufffd\\ufffd" in r.output
+    assert "（无法解码） F\\x001" in r.output
+
+
 def test_stuck_sagas_list_approved_filings_whose_quota_lapsed_short(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

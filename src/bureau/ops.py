@@ -32,6 +32,7 @@ from rich.markup import escape
 from rich.table import Table
 from svc_common.auth import districts_claim
 from svc_common.districts import DISTRICTS
+from svc_common.readable import shown as readable_text
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token
 
@@ -237,8 +238,10 @@ def dlq_list(
         table.add_row(
             str(d["id"]),
             d["consumer_group"],
-            d["event_type"] or "?",
-            d["key"] or "",
+            # A type or key whose bytes were not UTF-8 read as （无法解码）
+            # and an escaped preview, also from a service that sends U+FFFD.
+            readable_text(d["event_type"]) or "?",
+            readable_text(d["key"]) or "",
             str(d["attempts"]),
             str(d.get("occurrences", 1)),
             beijing_time(d["created_at"]),

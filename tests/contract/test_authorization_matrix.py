@@ -157,6 +157,12 @@ def _permit_path(w: World, d: str, f: str) -> str:
 
 
 PERMIT: dict[str, Recipe] = {
+    # The whole trail is citywide (a scoped token without target_id: 403);
+    # one permit's trail is read in its district (an officer's too).
+    "listAudit": Recipe(
+        "district",
+        lambda w, d, f: Req("GET", "/permit/audit", params={"target_id": w["permit", d]}),
+    ),
     "listIndustries": _r("open", "GET", "/permit/industries"),
     "importIndustries": Recipe(
         "service",
@@ -196,6 +202,8 @@ PERMIT: dict[str, Recipe] = {
             "pollutants": [{"pollutant": "SO2", "amount_t": "1"}],
         },
         control_ok=(409,),
+        # Another district's enterprise is answered as an unknown code.
+        refused_as=(403, 404, 422),
     ),
     "listPermits": listing("/permit/permits"),
     "importExisting": upload(
@@ -244,6 +252,7 @@ PERMIT: dict[str, Recipe] = {
         "/permit/registrations",
         lambda w, d, f: {"uscc": w["reg_uscc", d]},
         control_ok=(409,),
+        refused_as=(403, 404, 422),
     ),
     "listRegistrations": listing("/permit/registrations"),
     "fileRegistrations": upload(
@@ -710,12 +719,13 @@ SUPERVISION: dict[str, Recipe] = {
     ),
     "listCases": listing("/supervision/cases"),
     # The four eyes: whoever proposed may not decide (the seeding admin
-    # proposed, so the citywide control is refused with 403).
+    # proposed, so the citywide control is refused with 409, as every
+    # four-eyes refusal).
     "decideCase": one(
         "POST",
         lambda w, d, f: f"/supervision/cases/{w['case', d]}/decide",
         {"approve": False},
-        control_ok=(403, 409),
+        control_ok=(409,),
     ),
     "closeCase": one(
         "POST",

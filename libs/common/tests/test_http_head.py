@@ -242,3 +242,63 @@ async def test_an_unreadable_request_is_answered_after_the_one_running(
     first, _, rest = answer.partition(b"\r\n\r\n")
     assert first.startswith(b"HTTP/1.1 200"), answer[:200]
     assert b"HTTP/1.1 400" in rest and b"unreadable-request" in rest, answer[:400]
+
+
+async def _refusal_after(port: int, first: bytes, then: bytes) -> tuple[bytes, bytes]:
+    """Sends `first` (if any) on a connection and reads its answer, then
+    sends `then` (in pieces); the answer to `first`, and what came after."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        answered = b""
+        if first:
+            writer.write(first)
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            length = int(head.lower().partition(b"content-length: ")[2].split(b"\r\n")[0])
+            answered = head + await asyncio.wait_for(reader.readexactly(length), 10)
+        for at in range(0, len(then), 8192):
+            writer.write(then[at : at + 8192])
+            await writer.drain()
+            await asyncio.sleep(0.002)
+        return answered, await asyncio.wait_for(reader.read(-1), 10)
+    except ConnectionResetError:
+        return answered, b""
+    finally:
+        writer.close()
+
+
+async def test_blank_lines_past_the_bound_before_any_request_get_the_431(
+    port: tuple[int, str],
+) -> None:
+    """Bare line ends before a request line count towards the bound; past
+    it, before any request began on the connection, the refusal crashed
+    (no request path read yet: "Fatal error on transport") and the client
+    got nothing. It gets the 431, with no path to repeat."""
+    p, kind = port
+    if kind == "h11":
+        pytest.skip("h11 bounds each head itself")
+    _, answer = await _refusal_after(p, b"", b"\r\n" * (MAX_HEAD_BYTES // 2 + 4096))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431"), answer[:80]
+    problem = json.loads(body)
+    assert problem["status"] == 431 and "instance" not in problem
+    assert len(problem["request_id"]) == 36
+
+
+async def test_a_refusal_between_requests_is_not_the_last_requests(
+    port: tuple[int, str],
+) -> None:
+    """On a kept-alive connection, blank lines past the bound after one
+    request's answer were refused with that request's path and X-Request-ID,
+    as if it were the one refused: the refusal names neither."""
+    p, kind = port
+    if kind == "h11":
+        pytest.skip("h11 bounds each head itself")
+    first = _get(b"x-request-id: rq-first\r\n", path=b"/first", close=False)
+    answered, answer = await _refusal_after(p, first, b"\r\n" * (MAX_HEAD_BYTES // 2 + 4096))
+    assert answered.startswith(b"HTTP/1.1 200"), answered[:80]
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431"), answer[:80]
+    problem = json.loads(body)
+    assert "instance" not in problem, problem
+    assert problem["request_id"] != "rq-first" and b"rq-first" not in head

@@ -32,3 +32,12 @@ def test_nothing_to_count_has_no_rate() -> None:
     assert completion_percent(0, 0) is None
     with pytest.raises(ValueError):
         completion_percent(-1, 5)
+
+
+def test_a_part_past_the_whole_is_no_rate() -> None:
+    """More closed than accepted is a counting error: refused, as permit-svc's
+    coverage refused it, not published as 120.0 (supervision-svc's closure
+    rate did)."""
+    with pytest.raises(ValueError, match=r"outside 0\.\.5"):
+        completion_percent(6, 5)
+    assert completion_percent(5, 5) == Decimal("100.0")

@@ -200,6 +200,8 @@ class _Database:
 
     is_postgres = True
     on_asyncpg = False
+    #: The longest a caller waits for its turn.
+    answer_within = 15.0
 
     def leave_unit(self) -> None: ...
 

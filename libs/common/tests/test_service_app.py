@@ -896,6 +896,20 @@ def test_same_person_reads_a_name_in_any_case_and_form() -> None:
     assert same_person("阿卜杜拉·买买提", "阿卜杜拉・买买提")
 
 
+def test_a_four_eyes_refusal_is_one_409_with_its_reason() -> None:
+    from svc_common.auth import refuse_same_person
+    from svc_common.errors import Conflict
+
+    words = {"en": "four eyes: another officer decides", "zh": "四眼原则：须由他人决定"}
+    with pytest.raises(Conflict) as refused:
+        refuse_same_person("li.hua", "Li.Hua", reason="proposer_decides", by="li.hua", **words)
+    body = refused.value.body()
+    assert body["status"] == 409 and body["reason"] == "proposer_decides"
+    assert body["by"] == "li.hua" and "four eyes" in body["detail"]
+    refuse_same_person("li.hua", "chen.jing", reason="proposer_decides", **words)
+    refuse_same_person(None, None, reason="proposer_decides", **words)
+
+
 def test_a_sub_is_ascii_or_han_kana_hangul_bopomofo_letters() -> None:
     """Each look-alike sub the re-test signed in with (li̇.hua, lı.hua, an
     all-Cyrillic сао.уе, officer١, t.admın2) is refused with a reason the

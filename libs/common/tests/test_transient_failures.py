@@ -329,6 +329,8 @@ async def test_a_redrive_that_applies_nothing_leaves_the_dead_letter_dead(db_url
         )
         (dl,) = (await c.get("/steps/admin/dead-letters", headers=admin)).json()["items"]
         assert "UnicodeDecodeError" in dl["error"]
+        # Listed so an operator can read it: not as U+FFFD, the byte kept.
+        assert dl["event_type"] == "（无法解码） test.step_taken.\\xff"
         r = await c.post(f"/steps/admin/dead-letters/{dl['id']}/redrive", headers=admin)
         assert r.status_code == 200 and r.json()["status"] == "dead", r.text
         assert "no handler" in r.json()["error"]

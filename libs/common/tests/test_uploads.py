@@ -771,3 +771,21 @@ def test_a_row_is_numbered_where_the_sender_sees_it() -> None:
     assert [r.row for r in got] == [1, 3]
     # The limit counts rows, not the blank lines between them.
     assert [r.error for r in _csv_rows("a\n1\n\n\n\n2\n", 2, True)] == [None, None]
+
+
+def test_a_reference_tables_rows_keep_their_lines_and_refuse_extra_cells() -> None:
+    """svc_common.uploads.table_rows, which eia-svc's project types and
+    permit-svc's industries are read with: the line each row ends on (a
+    blank line kept, a quoted cell over two lines), a missing column empty,
+    a guarded cell read back, an extra cell and an unreadable row named."""
+    text = '\ufeffa,b\r\n\r\n"x\ny",\'=1\r\n,\r\n1,2,3\r\n'
+    assert uploads.table_header(text) == ["a", "b"]
+    rows = list(uploads.table_rows(text, ["a", "b", "c"]))
+    assert [(r.line, r.cells, r.problem is None) for r in rows] == [
+        (4, {"a": "x\ny", "b": "=1", "c": ""}, True),
+        (6, {"a": "1", "b": "2", "c": ""}, False),
+    ]
+    assert "3 cells" in (rows[1].problem or "") and "2" in (rows[1].problem or "")
+    long = "a\n" + "x" * (uploads.MAX_CELL_CHARS + 1) + "\nok\n"
+    [bad, ok] = uploads.table_rows(long, ["a"])
+    assert bad.problem and not bad.cells and ok == uploads.TableRow(3, {"a": "ok"})

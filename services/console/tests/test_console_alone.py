@@ -148,6 +148,66 @@ async def test_htmx_actions_show_refusals_with_their_status(
     assert r.status_code == 403 and "登录已失效，请重新登录" in r.text and "<html" not in r.text
 
 
+def _most(model: Any, field: str) -> int:
+    """The `VisibleText` maximum of a service schema's field."""
+    from svc_common.types import VisibleText
+
+    found = [m.max_length for m in model.model_fields[field].metadata if isinstance(m, VisibleText)]
+    if not found:  # `Annotated[str, VisibleText(n)] | None`
+        (inner,) = [a for a in model.model_fields[field].annotation.__args__ if a is not type(None)]
+        found = [m.max_length for m in inner.__metadata__ if isinstance(m, VisibleText)]
+    return int(found[0])
+
+
+async def test_a_reason_the_service_would_refuse_is_said_on_the_form(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A reason of zero-width spaces, or one longer than its service field
+    (quota-svc's rejection takes 1000 characters) passed the form (any
+    non-blank text up to 2000) and came back as the service's 422 naming
+    its field: the form now checks it as the services do, with each
+    field's own maximum, and says why in Chinese; nothing is sent."""
+    from console.pages.workbench.queues import REASON_MAX
+    from eia_svc.filings.schemas import FilingApproveIn, FilingRejectIn, FilingWithdrawIn
+    from eia_svc.registrations.schemas import RevokeIn
+    from permit_svc.audits.schemas import Rectification
+    from quota_svc.reclaims.schemas import RejectIn
+
+    assert {
+        "filing": _most(FilingRejectIn, "reason"),
+        "check-revoke": _most(RevokeIn, "reason"),
+        "reclaim-reject": _most(RejectIn, "reason"),
+        "finding-rectify": _most(Rectification, "note"),
+    } == REASON_MAX
+    assert {_most(FilingApproveIn, "reason"), _most(FilingWithdrawIn, "reason")} == {
+        REASON_MAX["filing"]
+    }
+
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(200, json={"id": "q1", "status": "rejected"})
+
+    stub.on("POST", "/quota/reclaims/q1/reject", answer)
+    stub.on("POST", "/eia/registrations/r1/revoke", answer)
+    token = await sign_in(client, "officer-jizhou")
+    hx = {"HX-Request": "true"}
+    form = {"csrf_token": token, "idem": "k" * 20, "op": "reclaim-reject", "id": "q1"}
+    r = await client.post("/console/workbench/act", data={**form, "reason": "\u200b"}, headers=hx)
+    assert r.status_code == 422 and "原因：首尾须为可见字符" in r.text, r.text
+    r = await client.post("/console/workbench/act", data={**form, "reason": "y" * 1001}, headers=hx)
+    assert r.status_code == 422 and "原因共 1001 个字符，最多 1000 个" in r.text, r.text
+    assert sent == []
+    # Within the field's maximum (spaces around it not counted), it is sent.
+    reason = " " + "y" * 1000 + " "
+    r = await client.post("/console/workbench/act", data={**form, "reason": reason}, headers=hx)
+    assert r.status_code == 200 and sent == ["/quota/reclaims/q1/reject"]
+    revoke = {**form, "op": "check-revoke", "id": "r1", "reason": "y" * 1500}
+    r = await client.post("/console/workbench/act", data=revoke, headers=hx)
+    assert r.status_code == 200 and sent[-1] == "/eia/registrations/r1/revoke"
+
+
 async def test_a_form_key_past_ascii_is_refused_as_a_spaced_one_is(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
@@ -854,6 +914,39 @@ async def test_every_register_entry_kind_is_said_in_words(
     assert "advance_withdrawn" not in r.text
 
 
+async def test_every_trade_refusal_reason_is_said_in_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A trade refused because the buyer's permit was cancelled showed as
+    `buyer_permit_cancelled`: every reason quota-svc refuses a trade for
+    (`RefusalReason`, the only codes `TradeRefused` takes) has its words."""
+    from console.pages.public.router import REGISTER_REF_VALUES
+    from quota_svc.trading.rules import RefusalReason
+
+    assert {r.value for r in RefusalReason} <= REGISTER_REF_VALUES["reason"].keys()
+    entry = {"seq": "1", "at": "2026-12-03T11:06:42Z", "district": "120119"}
+    refs = "reason=buyer_permit_cancelled;trade=t-1"
+    body = {"items": [{**entry, "kind": "trade_refused", "refs": refs}], "next_cursor": None}
+    stub.on("GET", "/quota/public/register", lambda _: httpx.Response(200, json=body))
+    r = await client.get("/console/public/register")
+    assert_console_page(r, 200, "原因：</span>买方许可证已注销，收回待确认")
+    assert "buyer_permit_cancelled" not in r.text
+
+
+def test_a_reclaims_source_is_said_by_one_table() -> None:
+    """The register and the workbench said a reduction credit in different
+    English: one table says every source quota-svc gives a reclaim."""
+    from console.pages.public.router import REGISTER_REF_VALUES
+    from console.pages.workbench.queues import RECLAIM_SOURCES, status_label
+    from quota_svc.reclaims.rules import ReclaimSource
+    from svc_common.i18n import use
+
+    assert REGISTER_REF_VALUES["source"] is RECLAIM_SOURCES
+    assert {s.value for s in ReclaimSource} <= RECLAIM_SOURCES.keys()
+    with use("en"):
+        assert status_label("reduction") == "verified reduction (deep treatment)"
+
+
 async def test_the_registers_algorithm_in_chinese_from_quota_svc_reads_as_before(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
@@ -1549,7 +1642,7 @@ async def test_refusals_name_fields_as_the_page_does_or_say_what_to_do(
     token = await sign_in(c, "officer-jizhou")
     hx = {"HX-Request": "true"}
     form = {"csrf_token": token, "op": "check-revoke", "id": "r1", "idem": "k" * 20}
-    r = await c.post("/console/workbench/act", data={**form, "reason": "y" * 2001}, headers=hx)
+    r = await c.post("/console/workbench/act", data={**form, "reason": "y" * 10_001}, headers=hx)
     assert r.status_code == 422 and "（原因）" in r.text and "reason" not in r.text
     stub.on(
         "POST",
@@ -2186,16 +2279,31 @@ async def test_the_enterprise_quota_is_its_holdings_and_its_history_the_permits_
     assert "已核发" not in history and "历史记录未包括" not in history
     assert history.count("申请排污许可证") == 1
 
-    # An officer may not read the audit trail: the permit's last step by its
-    # action (a change, not 已核发), and the history says what it leaves out.
-    stub.on("GET", "/permit/audit", lambda _: httpx.Response(403, json={"title": "无权访问"}))
+    # An officer of the permit's district reads its trail too (permit-svc
+    # answers them for a record of their districts): every step, as above.
     await sign_in(client, "officer-baodi")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    history = _main(r.text).split('id="h-h"')[1].split("</section>")[0]
+    for when, what in (
+        ("2026-09-01 14:30", "因排污权交易变更许可证（VOCs -0.500 吨/年）"),
+        ("2026-06-01 10:00", "因立案查处暂停许可证（案件编号 JZ-2026-0007）"),
+        ("2026-03-02 10:00", "核发许可证"),
+    ):
+        assert f"{when}</time> {what} {no}" in history, (when, what, history)
+    assert "历史记录未包括" not in history
+    assert len([c for c in stub.calls if c.url.path == "/permit/audit"]) == 2
+
+    # A role that may not read the trail (investment staff): the permit's
+    # last step by its action (a change, not 已核发), and the history says
+    # what it leaves out.
+    stub.on("GET", "/permit/audit", lambda _: httpx.Response(403, json={"title": "无权访问"}))
+    await sign_in(client, "investment")
     r = await client.get(f"/console/enterprise/{uscc}")
     history = _main(r.text).split('id="h-h"')[1].split("</section>")[0]
     assert f"2026-09-01 14:30</time> 变更许可证 {no}" in history, history
     assert "已核发" not in history
     assert "历史记录未包括：许可证办理记录（审计日志）" in history
-    assert len([c for c in stub.calls if c.url.path == "/permit/audit"]) == 2
+    assert len([c for c in stub.calls if c.url.path == "/permit/audit"]) == 3
 
 
 def test_the_backed_part_of_a_permit_is_never_more_than_the_permit() -> None:
@@ -2251,6 +2359,22 @@ async def test_a_cancelled_permits_reclaim_is_labelled_by_its_reason(
         "older": "许可证注销（企业关停）",
         "none": "许可证注销",
     }
+
+
+async def test_a_register_price_in_yuan_is_exact(client: httpx.AsyncClient, stub: Stub) -> None:
+    """A price in fen is said in yuan by decimal arithmetic: 9007199254740993
+    fen (past what a float holds exactly) is 90,071,992,547,409.93 yuan, not
+    .94; a negative one keeps its sign and cents."""
+    entry = {"at": "2026-11-02T02:00:00+00:00", "district": "120115", "kind": "trade_settled"}
+    items = [
+        {**entry, "seq": 1, "refs": "price_fen_per_t=9007199254740993;trade=t-1"},
+        {**entry, "seq": 2, "refs": "price_fen_per_t=5;trade=t-2"},
+    ]
+    stub.on("GET", "/quota/public/register", {"items": items, "next_cursor": None})
+    r = await client.get("/console/public/register")
+    assert_console_page(
+        r, 200, "成交价（元/吨）：</span>90,071,992,547,409.93", "成交价（元/吨）：</span>0.05"
+    )
 
 
 async def test_the_public_register_says_its_codes_in_words(
@@ -2568,6 +2692,60 @@ async def test_stale_reclaims_findings_and_renewals_are_said_as_a_filings_are(
     assert "该收回候选已由其他人办理（当前：已确认），已按最新状态显示" in text
 
 
+async def test_a_stale_post_hoc_check_is_said_as_the_other_queues_are(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A second officer's 属实 or 不实 on a filing someone else had checked
+    showed eia-svc's text with its codes and left the row as it was: now,
+    as for the other queues, someone else acted, where the check stands in
+    words, and the row (`data-check`) removed, the filing having left the
+    queue."""
+    page = {"next_cursor": None, "items": []}
+    for path in ("/eia/filings", "/permit/permits", "/permit/audits"):
+        stub.on("GET", path, page)
+    stub.on("GET", "/quota/reclaims", page)
+    form_ = {
+        "id": "g1",
+        "filing_no": "DJB-120119-2026-000123",
+        "project_name": "涂装线",
+        "uscc": "91120119000000001C",
+        "enterprise_name": "天津某涂装有限公司",
+        "filed_at": "2026-11-02T02:00:00+00:00",
+        "status": "filed",
+        "review_status": "pending",
+    }
+    stub.on("GET", "/eia/review-queue", {**page, "items": [form_]})
+    token = await sign_in(client, "officer-jizhou")
+    text = (await client.get("/console/workbench/")).text
+    assert '<tr data-check="g1">' in text
+    assert text.count('<input type="hidden" name="row" value="check">') == 2
+
+    hx = {"HX-Request": "true"}
+    base = {"csrf_token": token, "idem": "k" * 20, "id": "g1", "row": "check"}
+    codes = ("cleared", "revoked", "clear", "revoke", "现在可执行")
+    stub.on("GET", "/eia/registrations/g1", {**form_, "review_status": "cleared"})
+    stub.on("POST", "/eia/review-queue/g1/clear", _illegal("备案抽查", "cleared", "clear"))
+    r = await client.post("/console/workbench/act", data={**base, "op": "check-clear"}, headers=hx)
+    assert r.status_code == 409
+    assert "该登记表备案已由其他人办理（当前：抽查属实，已通过），已按最新状态显示" in r.text
+    for code in codes:
+        assert code not in r.text, code
+    assert r.headers["hx-retarget"] == 'tr[data-check="g1"]'
+    assert r.headers["hx-reswap"] == "outerHTML"
+    assert r.text.lstrip().startswith('<tr data-check="g1" class="gone"><td colspan="4">')
+
+    revoked = {**form_, "status": "revoked", "review_status": "revoked"}
+    stub.on("GET", "/eia/registrations/g1", revoked)
+    stub.on("POST", "/eia/registrations/g1/revoke", _illegal("登记表备案", "revoked", "revoke"))
+    form = {**base, "op": "check-revoke", "reason": "不实"}
+    r = await client.post("/console/workbench/act", data=form, headers=hx)
+    assert r.status_code == 409
+    assert "该登记表备案已由其他人办理（当前：抽查不实，已撤销备案）" in r.text
+    for code in codes:
+        assert code not in r.text, code
+    assert r.headers["hx-retarget"] == 'tr[data-check="g1"]'
+
+
 async def test_workbench_tables_have_captions_and_each_reason_names_its_row(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
@@ -2601,6 +2779,11 @@ async def test_workbench_tables_have_captions_and_each_reason_names_its_row(
     labels = re.findall(r'<label for="r-[^"]+" class="sr-only">([^<]*)</label>', main)
     # (the stub answers the filing for each undecided status: four rows)
     assert list(dict.fromkeys(labels)) == ["不予批准原因：涂装线", "驳回原因：蓟州区 0.670 吨 VOCs"]
+    # Each box takes what its service field does (quota-svc's rejection 1000).
+    boxes = re.findall(
+        r'<input id="r-([a-z-]+)-[^"]*" name="reason" required maxlength="(\d+)"', main
+    )
+    assert dict(boxes) == {"filing": "2000", "reclaim-reject": "1000"}
     assert main.count('class="scroll-hint no-print" aria-hidden="true"') == tables
     assert "← 左右滑动表格查看办理" in main
     css = (await client.get("/console/static/console.css")).text

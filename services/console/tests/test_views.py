@@ -252,6 +252,59 @@ def test_quota_held_by_an_enterprise() -> None:
     )
 
 
+def test_a_suspended_permit_is_in_force_on_the_enterprise_page() -> None:
+    """A suspended permit (暂停) still holds its amounts: the enterprise page
+    left it out of the permits in force, which it counts as the workbench
+    and permit-svc do."""
+    from permit_svc.permits.rules import IN_FORCE
+
+    assert queues.PERMITS_IN_FORCE == IN_FORCE
+    held = quota_held(
+        [],
+        [
+            {"status": "issued", "vocs_t": "0.600", "quota_drawn_t": "0.600"},
+            {"status": "suspended", "vocs_t": "1.000", "quota_drawn_t": "1.000"},
+            {"status": "revoked", "vocs_t": "9", "quota_drawn_t": "9"},
+        ],
+    )
+    assert (held.permitted_t, held.drawn_t) == (Decimal("1.600"), Decimal("1.600"))
+
+
+def test_a_cancellation_reason_is_said_by_the_one_table_quota_svc_writes_by() -> None:
+    """The reasons a permit is cancelled for have their words once, beside
+    `CancelReason`: quota-svc writes a candidate's note by them, and the
+    workbench reads the reason back from the note and says it by them."""
+    from typing import get_args
+
+    from quota_svc.events import cancel_note
+    from svc_common.events.schemas.permit import (
+        CANCEL_REASON_WORDS,
+        CancelReason,
+        PermitCancelled,
+    )
+
+    assert CANCEL_REASON_WORDS.keys() == set(get_args(CancelReason))
+    assert queues.CANCEL_REASONS is CANCEL_REASON_WORDS
+    for reason, (en, zh) in CANCEL_REASON_WORDS.items():
+        e = PermitCancelled(
+            permit_id="p-1",
+            permit_no="91120119000000001C001P",
+            uscc="91120119000000001C",
+            enterprise_name="天津某厂",
+            district="120119",
+            reason=reason,  # type: ignore[arg-type]
+            note="另有说明",
+            pollutants_freed=[],
+            vocs_freed_t=Decimal("1"),
+        )
+        note = cancel_note(e)
+        assert queues.cancel_reason_of(note) == reason, note
+        with use("zh"):
+            assert queues.cancel_reason_label(reason) == zh
+        with use("en"):
+            assert queues.cancel_reason_label(reason) == en
+
+
 def test_an_approved_filing_is_offered_the_quota_retry_only_when_lapsed_short() -> None:
     """eia-svc re-drives an approved filing whose quota lapsed short; any
     other approved state is refused, so the workbench offers nothing there."""

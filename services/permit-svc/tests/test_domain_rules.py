@@ -135,6 +135,10 @@ def test_percent_is_exact_and_truncated() -> None:
     assert percent(1, 8) == Decimal("12.5")
     assert percent(1, 16) == Decimal("6.2")
     assert percent(0, 0) is None
+    # A part outside 0..whole is a counting error (svc_common.rates).
+    for part in (-1, 275):
+        with pytest.raises(ValueError):
+            percent(part, 274)
 
 
 def test_coverage_is_100_only_when_every_source_is_covered() -> None:

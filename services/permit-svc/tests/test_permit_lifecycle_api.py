@@ -375,8 +375,11 @@ async def test_district_scoping_and_roles(svc: Service) -> None:
     uscc = await svc.enterprise(7)
     body = {"uscc": uscc, "pollutants": [{"pollutant": "NOx", "amount_t": "1"}]}
     elsewhere = testing.auth("officer", ["120119"])
+    # Another district's enterprise is answered as one not here (422 on
+    # uscc), never a 403 naming where it is.
     r = await svc.http.post("/permit/permits", json=body, headers=elsewhere)
-    assert r.status_code == 403 and r.json()["district"] == BAODI
+    assert r.status_code == 422 and "district" not in r.json(), r.text
+    assert r.json()["errors"][0]["message"].startswith("no enterprise has this code here")
     r = await svc.http.post("/permit/permits", json=body, headers=testing.auth("auditor"))
     assert r.status_code == 403
     r = await svc.http.get("/permit/permits", headers=elsewhere)

@@ -20,13 +20,17 @@ from typing import Any
 
 import pytest
 from quota_svc.exports.rules import ledger_problem
+from quota_svc.swaps.service import lock_swap, settle
 from svc_common import testing
 
-from .conftest import ADMIN, ADMIN2, BAODI, INVESTMENT, JIZHOU, Quota
+from .conftest import ADMIN, ADMIN2, AUDITOR, BAODI, INVESTMENT, JIZHOU, OFFICER, OFFICER2, Quota
+from .test_events import changed
 from .test_export_backing import export, fresh
 from .test_export_live_ledger import live_ledger
 from .test_ledger_beyond import post, uscc
 from .test_reclaim_backing import cancelled, issued
+
+BAODI_OFFICER = testing.auth("officer", [BAODI], sub="officer.baodi.wu")
 
 Rows = list[dict[str, str]]
 
@@ -53,6 +57,75 @@ async def tampered_ledger(q: Quota) -> None:
     }
     t = await post(q, "/quota/trades", sale, ADMIN, 201)
     assert (await post(q, f"/quota/trades/{t['id']}/approve", None, ADMIN2))["status"] == "settled"
+
+
+async def swaps_and_trades(q: Quota) -> None:
+    """Swaps in every state (one proposed between districts without pools,
+    one approved, one cancelled after both approvals, one settled), a
+    trade settled across districts, and the buyer's plant closed, its
+    reclaim confirmed: the buyer's holding retired in part (split)."""
+    await q.baseline(BAODI, "20")
+    await q.baseline(JIZHOU, "5")
+    swap = {"from": BAODI, "to": JIZHOU, "amount_t": "1", "reason": "调剂"}
+    await post(q, "/quota/swaps", {**swap, "from": "120101", "to": "120103"}, ADMIN, 201)
+    ids = [(await post(q, "/quota/swaps", swap, ADMIN, 201))["id"] for _ in range(3)]
+    for sid in ids:
+        await post(q, f"/quota/swaps/{sid}/approve", None, BAODI_OFFICER)
+        await post(q, f"/quota/swaps/{sid}/approve", None, OFFICER)
+    await post(q, f"/quota/swaps/{ids[1]}/cancel", {"reason": "撤回"}, OFFICER)
+    async with q.app.state.runtime.db.transaction() as s:
+        sw = await lock_swap(s, ids[2])
+        assert sw is not None
+        await settle(s, sw)
+    body = {"district": BAODI, "increment_t": "1", "project_ref": "BD-X", "uscc": SELLER}
+    held = await post(q, "/quota/reservations", body, ADMIN, 201)
+    await post(q, f"/quota/reservations/{held['id']}/allocate", {}, ADMIN)
+    sale = {
+        "seller": SELLER,
+        "buyer": BUYER,
+        "district": BAODI,
+        "buyer_district": JIZHOU,
+        "amount_t": "1",
+        "price_cny_per_t": "1.00",
+        "contract_ref": "C-x",
+    }
+    t = await post(q, "/quota/trades", sale, ADMIN, 201)
+    assert (await post(q, f"/quota/trades/{t['id']}/approve", None, ADMIN2))["status"] == "settled"
+    # A permit the ledger had no record of, cut by its VOCs delta alone:
+    # its candidate has no ceiling row, as the live path makes it.
+    cut = changed("PM-BUY", "-0.2", uscc=BUYER)
+    await testing.deliver(q.app, cut)
+    [pending] = (
+        await q.client.get(f"/quota/reclaims?district={JIZHOU}&status=pending", headers=OFFICER)
+    ).json()["items"]
+    await post(q, f"/quota/reclaims/{pending['id']}/confirm", None, OFFICER2)
+
+
+async def test_a_ledger_of_swaps_and_trades_in_every_state_restores(
+    quota: Quota, db_url: str, tmp_path: pathlib.Path
+) -> None:
+    """The references the import checks are those a live ledger holds: its
+    export imports, and the restore reconciles."""
+    await swaps_and_trades(quota)
+    r = await quota.client.get("/quota/swaps", headers=AUDITOR)
+    assert sorted(s["status"] for s in r.json()["items"]) == [
+        "approved",
+        "cancelled",
+        "proposed",
+        "settled",
+    ], r.text
+    r = await quota.client.get(f"/quota/holdings?uscc={BUYER}", headers=AUDITOR)
+    assert any(h["retired_at"] for h in r.json()["items"]), r.text
+    for fmt in ("csv", "xlsx"):
+        content = await export(quota, fmt)
+        async with fresh(db_url, tmp_path) as copy:
+            r = await copy.client.post(
+                f"/quota/import?format={fmt}", content=content, headers=ADMIN
+            )
+            assert r.status_code == 200, r.text
+            assert (r.json()["swaps"], r.json()["trades"], r.json()["reclaims"]) == (4, 1, 1)
+            rec = await copy.client.get("/quota/reconciliation", headers=AUDITOR)
+            assert rec.json()["ok"], rec.text
 
 
 def edited(content: bytes, name: str, edit: Callable[[Rows], Rows]) -> bytes:
@@ -129,14 +202,71 @@ CASES: list[tuple[str, Callable[[Rows], Rows], str, str]] = [
     ("reservations", dropping(lambda r: r["project_ref"] == "BD-2"), "reservation_id", ""),
     ("trades", first(status="proposed"), "decided_by", "待审核的交易不应有审核记录"),
     ("trades", first(status="proposed", decided_by="", decided_at=""), "status", "应为已交割"),
+    # 6. what a row names in another sheet: pools, lots, reservations, reclaims
+    ("swaps", lambda rows: [*rows, SWAP], "from_district", "文件中没有总量池 '120101:VOCs'"),
+    (
+        "trades",
+        first(buyer_district="120101"),
+        "buyer_district",
+        "文件中没有总量池 '120101:VOCs'",
+    ),
+    (
+        "reclaims",
+        where(
+            "source",
+            "permit_cancelled",
+            district="120101",
+            pool_id="120101:VOCs",
+            status="confirmed",
+        ),
+        "pool_id",
+        "文件中没有总量池 '120101:VOCs'",
+    ),
+    ("reclaims", where("source", "permit_cancelled", status="confirmed"), "status", "入账的批次"),
+    ("lots", first(reclaim_id="rc-gone"), "reclaim_id", "文件中没有收回候选 'rc-gone'"),
+    ("journal", first(reclaim_id="rc-gone"), "reclaim_id", "文件中没有收回候选 'rc-gone'"),
+    # 7. a settled trade's buyer holds what it bought
+    ("holdings", dropping(lambda r: r["trade_id"] != ""), "status", "买方将一无所有"),
+    ("holdings", where("source", "trade", uscc=SELLER), "uscc", f"应为 '{BUYER}'"),
+    ("holdings", where("source", "trade", original_kg="1"), "amount_kg", "合计 1 千克"),
+    # 8. a closed plant's candidate has its permit's ceiling
+    ("permit_backing", dropping(lambda r: True), "permit_id", "可收回上限（permit_backing）"),
     # 5. keys
     ("holdings", twice(), "id", "与第 2 行的键"),
     ("debts", twice(), "id", "与第 2 行的键"),
     ("reservations", second_live_hold, "project_ref", "项目 'BD-1' 的第二笔生效预占"),
 ]
 
+#: A swap approved in both districts, from one whose pool the file lacks.
+SWAP = {
+    "id": "sw-forged",
+    "from_district": "120101",
+    "to_district": JIZHOU,
+    "pollutant": "VOCs",
+    "amount_kg": "1000",
+    "reason": "调剂",
+    "status": "approved",
+    "proposed_by": "officer.a",
+    "proposed_at": "2026-01-01T00:00:00+00:00",
+    "from_approved_by": "officer.b",
+    "from_approved_at": "2026-01-02T00:00:00+00:00",
+    "to_approved_by": "officer.c",
+    "to_approved_at": "2026-01-02T00:00:00+00:00",
+    "effective_at": "2026-01-09T00:00:00+00:00",
+}
+
 #: The table whose row a case's refusal names, where not the table edited.
-NAMED = {0: "reclaims", 4: "lots", 14: "holdings", 15: "holdings"}
+#: (A reservation dropped is named first by the lot movements of its hold,
+#: a sheet read before the holdings.)
+NAMED = {
+    0: "reclaims",
+    4: "lots",
+    14: "holdings",
+    15: "lot_movements",
+    24: "trades",
+    26: "trades",
+    27: "reclaims",
+}
 
 
 @pytest.mark.parametrize(
@@ -191,3 +321,126 @@ def test_the_rules_need_no_database() -> None:
     problem = ledger_problem({"district_settings": [(2, {**setting, "hold_days": 90})]})
     assert problem is not None
     assert problem.startswith("district_settings: row 2, column offset_ratio_hundredths: 100000")
+
+
+POOL = {"id": f"{JIZHOU}:VOCs", "district": JIZHOU, "pollutant": "VOCs", "kind": "district"}
+
+
+def _sheets(**sheets: list[dict[str, Any]]) -> dict[str, list[tuple[int, dict[str, Any]]]]:
+    """Sheets of rows numbered as a file would (the header is row 1)."""
+    return {name: list(enumerate(rows, start=2)) for name, rows in sheets.items()}
+
+
+@pytest.mark.parametrize(
+    ("swap", "column"),
+    [
+        ({"status": "proposed"}, None),
+        ({"status": "cancelled", "from_approved_by": "b"}, None),
+        ({"status": "approved", "from_approved_by": "b", "to_approved_by": "c"}, "from_district"),
+        ({"status": "cancelled", "from_approved_by": "b", "to_approved_by": "c"}, "from_district"),
+        ({"status": "settled", "from_district": JIZHOU}, "to_district"),
+    ],
+    ids=["proposed", "cancelled-unheld", "approved", "cancelled-held", "settled"],
+)
+def test_a_swap_names_the_pools_it_wrote_to(swap: dict[str, Any], column: str | None) -> None:
+    """A swap that held (the second approval) names its source district's
+    pool, a settled one its target's too; a proposal writes no pool, so a
+    live ledger may hold one of districts without any."""
+    row = {"id": "s", "from_district": BAODI, "to_district": "120101", "pollutant": "VOCs"}
+    problem = ledger_problem(_sheets(pools=[POOL], swaps=[{**row, **swap}]))
+    if column is None:
+        assert problem is None
+        return
+    assert problem is not None and problem.startswith(f"swaps: row 2, column {column}: ")
+    assert "the file holds no pool" in problem
+
+
+def test_a_settled_trade_names_its_pools_and_its_buyers_holdings() -> None:
+    trade = {
+        "id": "t",
+        "seller_uscc": "S",
+        "buyer_uscc": "B",
+        "district": JIZHOU,
+        "buyer_district": BAODI,
+        "pollutant": "VOCs",
+        "amount_kg": 500,
+        "status": "settled",
+    }
+    problem = ledger_problem(_sheets(pools=[POOL], trades=[trade]))
+    assert problem == (
+        "trades: row 2, column buyer_district: the file holds no pool '120115:VOCs'"
+    ), problem
+    # Within one district, the buyer holds in the seller's pools.
+    same = {**trade, "buyer_district": JIZHOU}
+    problem = ledger_problem(_sheets(pools=[POOL], trades=[same]))
+    assert problem is not None and problem.startswith("trades: row 2, column status: settled, but")
+    bought = {"id": "h", "uscc": "B", "pool_id": POOL["id"], "district": JIZHOU}
+    bought |= {"pollutant": "VOCs", "trade_id": "t", "original_kg": 300}
+    split = {**bought, "id": "h2", "original_kg": 200}
+    for holdings, found in [
+        ([bought, split], None),
+        # A reclaim's split adds a row: more than was bought, never less.
+        ([bought, split, {**split, "id": "h3"}], None),
+        ([bought], "trades: row 2, column amount_kg: 500 kg settled, but "),
+        ([bought, {**split, "uscc": "S"}], "holdings: row 3, column uscc: should be 'B'"),
+        ([{**bought, "pollutant": "NOx"}, split], "holdings: row 2, column pollutant: "),
+    ]:
+        problem = ledger_problem(_sheets(pools=[POOL], trades=[same], holdings=holdings))
+        assert (problem is None) if found is None else (problem or "").startswith(found), problem
+    # Nothing bought in a trade not settled.
+    for status in ("proposed", "refused", "cancelled"):
+        assert ledger_problem(_sheets(pools=[POOL], trades=[{**same, "status": status}])) is None
+
+
+@pytest.mark.parametrize(
+    ("source", "refused"),
+    [("permit_cancelled", True), ("permit_changed", False), ("manual", False)],
+)
+def test_a_closed_plants_candidate_has_its_permits_ceiling(source: str, refused: bool) -> None:
+    """A cancellation keeps the permit's ceiling (0 after it) with its
+    candidates; a change of a permit the ledger had no record of (its VOCs
+    delta alone) keeps none; a candidate by hand names no permit's."""
+    reclaim = {"id": "r", "district": JIZHOU, "pollutant": "VOCs", "pool_id": POOL["id"]}
+    reclaim |= {"amount_kg": 1000, "source": source, "status": "pending", "permit_id": "PM-1"}
+    problem = ledger_problem(_sheets(pools=[POOL], reclaims=[reclaim], permit_backing=[]))
+    if refused:
+        assert problem is not None
+        assert problem.startswith("reclaims: row 2, column permit_id: the file holds no ceiling")
+    else:
+        assert problem is None, problem
+    # An older export without the sheet: not checked.
+    assert ledger_problem(_sheets(pools=[POOL], reclaims=[reclaim])) is None
+    ceiling = {"permit_id": "PM-1", "pollutant": "VOCs", "district": JIZHOU, "amount_kg": 0}
+    ceiling |= {"backed_kg": 0, "freed_kg": 1000 if source != "manual" else 0}
+    sheets = _sheets(pools=[POOL], reclaims=[reclaim], permit_backing=[ceiling])
+    assert ledger_problem(sheets) is None
+
+
+def test_a_confirmed_reclaim_and_the_lots_it_credited_name_each_other() -> None:
+    reclaim = {"id": "r", "district": JIZHOU, "pollutant": "VOCs", "pool_id": POOL["id"]}
+    reclaim |= {"amount_kg": 1000, "source": "manual", "status": "confirmed"}
+    lot = {"id": 1, "pool_id": POOL["id"], "district": JIZHOU, "pollutant": "VOCs"}
+    credited = {**lot, "reclaim_id": "r", "source": "reclaim"}
+    assert ledger_problem(_sheets(pools=[POOL], lots=[credited], reclaims=[reclaim])) is None
+    problem = ledger_problem(_sheets(pools=[POOL], lots=[lot], reclaims=[reclaim]))
+    assert problem is not None and problem.startswith("reclaims: row 2, column status: confirmed")
+    problem = ledger_problem(_sheets(pools=[], lots=[], reclaims=[reclaim]))
+    assert problem == "reclaims: row 2, column pool_id: the file holds no pool '120119:VOCs'"
+    # Pending: no pool need exist yet (its confirmation makes it).
+    pending = {**reclaim, "status": "pending"}
+    assert ledger_problem(_sheets(pools=[], lots=[], reclaims=[pending])) is None
+    problem = ledger_problem(_sheets(pools=[POOL], lots=[credited], reclaims=[]))
+    assert problem == "lots: row 2, column reclaim_id: the file holds no reclaim 'r'"
+    # An older export without the sheet: not checked.
+    assert ledger_problem(_sheets(pools=[POOL], lots=[credited])) is None
+
+
+def test_a_lot_movement_names_a_reservation_of_the_file() -> None:
+    lot = {"id": 1, "pool_id": POOL["id"], "district": JIZHOU, "pollutant": "VOCs"}
+    move = {"id": 1, "lot_id": 1, "pool_id": POOL["id"], "code": "hold", "reservation_id": "x"}
+    problem = ledger_problem(_sheets(pools=[POOL], lots=[lot], lot_movements=[move]))
+    assert problem is None  # an older export without reservations: not checked
+    sheets = _sheets(pools=[POOL], lots=[lot], lot_movements=[move], reservations=[])
+    assert ledger_problem(sheets) == (
+        "lot_movements: row 2, column reservation_id: the file holds no reservation 'x'"
+    )

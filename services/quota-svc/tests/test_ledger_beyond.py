@@ -284,7 +284,7 @@ async def test_a_proposed_trade_can_be_withdrawn_or_declined(q: Quota) -> None:
     r = await q.client.post(
         f"/quota/trades/{t['id']}/cancel", json={"reason": "x"}, headers=BINHAI_OFFICER
     )
-    assert r.status_code == 403  # neither district's
+    assert r.status_code == 404  # neither district's: not found, as one that does not exist
     declined = await post(
         q, f"/quota/trades/{t['id']}/cancel", {"reason": "合同价格明显偏离市场价"}, OFFICER2
     )

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from svc_common import clock, testing
 from svc_common.tables import AuditEntry
+from svc_common.testing import as_not_found
 from svc_common.types import utcnow
 from svc_common.uscc import make_uscc
 
@@ -353,7 +354,10 @@ async def test_a_read_answers_what_the_write_answered(quota: Quota) -> None:
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
     elsewhere = testing.auth("officer", [BAODI], sub="officer.baodi")
-    assert (await quota.client.get(url, headers=elsewhere)).status_code == 403
+    # Another district's reservation: not found, as one that does not exist.
+    theirs = await quota.client.get(url, headers=elsewhere)
+    none = await quota.client.get("/quota/reservations/no-such-id", headers=elsewhere)
+    assert as_not_found(theirs, (made["id"], "ID")) == as_not_found(none, ("no-such-id", "ID"))
 
 
 async def test_an_eia_filings_ref_is_refused_in_the_callers_language(quota: Quota) -> None:

@@ -118,6 +118,52 @@ def test_four_eyes_for_every_candidate_a_person_gave_rise_to() -> None:
         reclaim_rules.check_four_eyes(source, "officer.wang", "officer.zhao")
 
 
+def test_every_four_eyes_refusal_names_its_reason() -> None:
+    """Each four-eyes refusal is the shared 409 with a machine-readable
+    `reason` (an adjustment's and a reclaim's had none)."""
+    from collections.abc import Callable
+
+    from quota_svc.adjustments import rules as adjustment_rules
+    from quota_svc.swaps import rules as swap_rules
+    from quota_svc.trading.models import Trade
+    from quota_svc.trading.service import check_four_eyes as check_trade
+    from svc_common.auth import Principal
+
+    def reason(call: Callable[..., object], *args: object, **kwargs: object) -> object:
+        with pytest.raises(Conflict) as refused:
+            call(*args, **kwargs)
+        assert refused.value.status == 409
+        return refused.value.extra.get("reason")
+
+    wang = "officer.wang"
+    assert reason(adjustment_rules.check_four_eyes, wang, wang) == "proposer_decides"
+    assert reason(reclaim_rules.check_four_eyes, "manual", wang, wang) == "enterer_decides"
+    assert (
+        reason(reclaim_rules.check_four_eyes, "permit_cancelled", wang, wang)
+        == "permit_officer_decides"
+    )
+    trade = Trade(status="proposed", proposed_by=wang)
+    officer = Principal(wang, "officer", frozenset({"120119"}))
+    assert reason(check_trade, trade, officer) == "proposer_approves"
+    for proposer, first, expected in (
+        (wang, None, "proposer_approves"),
+        ("officer.li", wang, "same_approver"),
+    ):
+        side = {"from_approved_by": first, "to_approved_by": None}
+        assert (
+            reason(
+                swap_rules.approval_side,
+                status="proposed",
+                approver=wang,
+                proposer=proposer,
+                may_act_in_from=True,
+                may_act_in_to=True,
+                **side,
+            )
+            == expected
+        )
+
+
 def test_four_eyes_reads_one_person_in_any_case_and_width() -> None:
     """Every four-eyes rule of quota-svc compares with same_person: a sub
     in another case or in full-width letters is the same officer."""

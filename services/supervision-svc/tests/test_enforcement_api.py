@@ -203,7 +203,8 @@ async def _finding_to_suspension(svc: Service) -> None:
     r = await svc.http.post(
         f"/supervision/cases/{c['id']}/decide", json={"approve": True}, headers=proposer
     )
-    assert r.status_code == 403 and "four eyes" in r.json()["detail"]
+    assert r.status_code == 409 and "four eyes" in r.json()["detail"]
+    assert r.json()["reason"] == "proposer_decides" and r.json()["proposed_by"] == "li.hua"
     decider = officer(NINGHE, "zhao.lei")
     r = await svc.http.post(
         f"/supervision/cases/{c['id']}/decide",

@@ -110,6 +110,13 @@ def test_closure_rate_of_nothing_is_none() -> None:
     assert complaints.closure_rate(0, 0) is None
 
 
+def test_more_closed_than_accepted_is_no_closure_rate() -> None:
+    """As permit-svc's coverage: a part past the whole is refused (it was
+    120.0), by the shared rule (svc_common.rates)."""
+    with pytest.raises(ValueError):
+        complaints.closure_rate(6, 5)
+
+
 def test_lifecycle_table() -> None:
     assert complaints.next_status("received", "accept") == "accepted"
     assert complaints.next_status("closed", "reopen") == "assigned"
@@ -326,9 +333,12 @@ def test_a_permit_is_valid_from_its_first_day_to_its_last() -> None:
 
 def test_a_case_s_proposer_under_another_case_of_their_sub_does_not_decide_it() -> None:
     from supervision_svc.cases import rules as case_rules
-    from svc_common.errors import Forbidden
+    from svc_common.errors import Conflict
 
     for other in ("Li.Hua", "LI.HUA", "\uff4ci.hua", "li.hua\u200b"):
-        with pytest.raises(Forbidden):
+        # The same 409 as every service's four-eyes refusal (it was a 403).
+        with pytest.raises(Conflict) as refused:
             case_rules.check_four_eyes("li.hua", other)
+        assert refused.value.status == 409
+        assert refused.value.extra["reason"] == "proposer_decides"
     case_rules.check_four_eyes("li.hua", "chen.jing")

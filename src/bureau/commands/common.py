@@ -122,36 +122,21 @@ def write_failed(path: Path, exc: OSError) -> typer.Exit:
 
 
 def rows_to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> bytes:
-    """Rows as CSV for a service to read (an import's upload): every value
-    as it is, but guarded as in every CSV the system writes (csv_cell),
-    since the service's reader undoes the guard (csv_cell_read): a name
-    `'=1` read from the file (where it was `''=1`) is sent as `''=1` and
-    arrives as `'=1`, not as `=1`."""
-    from svc_common.uploads import csv_cell
-
-    return _csv(rows, columns, csv_cell)
-
-
-def rows_to_csv_for_people(
-    rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None
-) -> bytes:
-    """Rows as CSV for people to open in a spreadsheet (an export): a name
-    someone filed must not run as a formula where it is opened (csv_cell),
-    and `bureau import` (or a service) reading the file back undoes that."""
-    from svc_common.uploads import csv_cell
-
-    return _csv(rows, columns, csv_cell)
-
-
-def _csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None, cell: Any) -> bytes:
-    from svc_common.uploads import csv_dict_writer  # CRLF: a lone CR is quoted
+    """Rows as CSV, for a service to read (an import's upload) and for people
+    to open in a spreadsheet (an export) alike: every value guarded as in
+    every CSV the system writes (csv_cell), so a name someone filed does not
+    run as a formula where it is opened, and the service's reader (or
+    `bureau import` reading an export back) undoes the guard
+    (csv_cell_read): a name `'=1` read from the file (where it was `''=1`)
+    is sent as `''=1` and arrives as `'=1`, not as `=1`."""
+    from svc_common.uploads import csv_cell, csv_dict_writer  # CRLF: a lone CR is quoted
 
     cols = list(columns or (rows[0].keys() if rows else []))
     buf = io.StringIO()
     w = csv_dict_writer(buf, cols, extrasaction="ignore")
     w.writeheader()
     for r in rows:
-        w.writerow({c: cell(r.get(c)) for c in cols})
+        w.writerow({c: csv_cell(r.get(c)) for c in cols})
     return buf.getvalue().encode("utf-8")
 
 
@@ -168,7 +153,7 @@ def write_table(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence
         with _replaced(path) as part:
             wb.save(part)
         return
-    data = b"\xef\xbb\xbf" + rows_to_csv_for_people(rows, columns)
+    data = b"\xef\xbb\xbf" + rows_to_csv(rows, columns)
     with _replaced(path) as part:
         part.write_bytes(data)
 

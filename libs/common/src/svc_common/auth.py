@@ -16,13 +16,13 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard
+from typing import Any, Protocol, TypeGuard, TypeVar
 
 import jwt
 from fastapi import Request
 
 from svc_common.districts import DISTRICTS, district_named
-from svc_common.errors import Forbidden, Unauthorized, Unavailable
+from svc_common.errors import Conflict, Forbidden, NotFound, Unauthorized, Unavailable
 from svc_common.guard import is_hidden, is_plain_name
 from svc_common.i18n import msg
 from svc_common.settings import ServiceSettings
@@ -42,6 +42,16 @@ def role_name(role: str) -> str:
     """A role as people call it, in the caller's language (an unknown role as it is)."""
     en, zh = ROLE_NAMES.get(role, (role, role))
     return msg(en, zh)
+
+
+class InDistrict(Protocol):
+    """A record of one district (an enterprise, a permit, a reservation…)."""
+
+    @property
+    def district(self) -> str: ...
+
+
+R = TypeVar("R", bound=InDistrict)
 
 
 #: Roles whose empty `districts` claim means every district. An officer acts
@@ -67,6 +77,26 @@ class Principal:
         if not self.districts:
             return None if self.role in CITYWIDE_WHEN_EMPTY else frozenset()
         return self.districts
+
+    def require_found(self, not_found: str, *districts: str | None) -> None:
+        """404 `not_found` unless the record is there and the caller's to
+        see: `districts` are its district (None: no such record; a trade or
+        a swap gives its two, either one enough). Another district's record
+        is answered as one that does not exist, byte for byte (the same
+        `not_found`): a 403 naming its district would tell anyone who may
+        read one district that a code, a permit or a reservation exists,
+        and where. A district the request itself names (a list's filter, a
+        pool's path, a new record's body) is refused by `require_district`
+        instead: that tells nothing the caller did not say."""
+        if not any(d is not None and self.may_act_in(d) for d in districts):
+            raise NotFound(not_found)
+
+    def found(self, record: R | None, not_found: str) -> R:
+        """`record`, when it is there and in one of the caller's districts;
+        else 404 `not_found`, as `require_found` says."""
+        self.require_found(not_found, None if record is None else record.district)
+        assert record is not None
+        return record
 
     def require_district(self, district: str) -> None:
         if not self.may_act_in(district):
@@ -201,6 +231,20 @@ def same_person(a: str | None, b: str | None) -> bool:
     if a is None or b is None:
         return False
     return person_key(a) == person_key(b)
+
+
+def refuse_same_person(
+    first: str | None, second: str | None, *, en: str, zh: str, reason: str, **extra: Any
+) -> None:
+    """Every four-eyes refusal of every service: a 409 conflict when `first`
+    and `second` are one person (`same_person`, which errs towards
+    refusing), its detail the rule's own words (zh-CN first) and `reason`
+    its machine-readable code (`proposer_approves`, `submitter_decides`...),
+    with `extra` members (who acted first, say). The request is well-formed
+    and the caller may act; it is the record's state, who acted on it
+    first, that refuses it, so it is the same status in every service."""
+    if same_person(first, second):
+        raise Conflict(msg(en, zh), reason=reason, **extra)
 
 
 #: The claims that are moments: JSON numbers (RFC 7519 NumericDate), not a
@@ -469,6 +513,7 @@ __all__ = [
     "mint_token",
     "name_ok",
     "principal_of",
+    "refuse_same_person",
     "require",
     "require_citywide",
     "same_person",

@@ -417,7 +417,8 @@ class GroupCommit:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         context = contextvars.copy_context()
         context.run(self.db.leave_unit)
-        self._queues.setdefault(key, []).append(_Queued(op, future, kind, hint, context))
+        queued = _Queued(op, future, kind, hint, context)
+        self._queues.setdefault(key, []).append(queued)
         waiting = self._waiting.get(key)
         if waiting is not None and not waiting.done():
             waiting.set_result(None)
@@ -426,7 +427,39 @@ class GroupCommit:
             self._workers[key] = asyncio.create_task(
                 self._drain(key), name=f"group-commit-{key}", context=contextvars.Context()
             )
-        return await future
+        return await self._outcome(key, queued)
+
+    async def _outcome(self, key: str, queued: _Queued[T]) -> T:
+        """The caller's wait: for its turn at most `Database.answer_within`
+        (then TimeoutError, transient: 503, nothing of it run), then for its
+        batch. A caller queued behind a batch that waits on a server that
+        stopped answering waited with it, then as long again for its own
+        batch's connection: its 503 came after twice the documented bound
+        (or the statements' 300 s). Once its batch has taken it, the
+        operation may commit: the caller waits for what it did. A timer, not
+        a timeout around the wait: this is every write's path, and a timer
+        costs the loop one handle (no shielded second future)."""
+        timer = asyncio.get_running_loop().call_later(
+            self.db.answer_within, self._overdue, key, queued
+        )
+        try:
+            return await queued.future
+        finally:
+            timer.cancel()
+
+    def _overdue(self, key: str, queued: _Queued[Any]) -> None:
+        """`queued`'s wait for its turn is over: if no batch has taken it, it
+        leaves the queue and its caller gets a TimeoutError (never run)."""
+        queue = self._queues.get(key, [])
+        if queued.future.done() or not any(q is queued for q in queue):
+            return  # answered, or taken by a batch: its caller waits for it
+        self._queues[key] = [q for q in queue if q is not queued]
+        queued.future.set_exception(
+            TimeoutError(
+                f"the database did not answer within {self.db.answer_within} s (waiting for"
+                " the batches ahead of this one)"
+            )
+        )
 
     async def _drain(self, key: str) -> None:
         hand: list[_Queued[Any]] = []  # the batch in hand
@@ -477,7 +510,7 @@ class GroupCommit:
         queue = self._queues.get(key, [])
         most = self._most(key)
         batch, self._queues[key] = queue[:most], queue[most:]
-        return sorted((q for q in batch if not q.future.cancelled()), key=lambda q: q.kind)
+        return sorted((q for q in batch if not q.future.done()), key=lambda q: q.kind)
 
     def _again(self, batch: list[_Queued[Any]], failed: Exception) -> list[_Queued[Any]] | None:
         """The operations of a batch that `failed` to run again as one, their
@@ -573,7 +606,7 @@ class GroupCommit:
             q
             for q in queue
             if q.kind >= kind
-            and not q.future.cancelled()
+            and not q.future.done()
             and (q.kind not in self.prepare or q.kind in self.admit)
         ][:room]
         joining: list[_Queued[Any]] = []
@@ -584,6 +617,9 @@ class GroupCommit:
                 admitted = await admit(s, [q.hint for q in of_kind])
                 of_kind = [q for q in of_kind if q.hint in admitted]
             joining += of_kind
+        # A caller may give up during an admit (its client gone, its wait
+        # over): it is left out, as before its turn.
+        joining = [q for q in joining if not q.future.done()]
         if joining:
             taken = {id(q) for q in joining}
             # The queue may have grown during an admit: taken by identity.
@@ -864,14 +900,26 @@ class _Together(Generic[K, R]):
         self.batches = 0
         self.rows = 0
 
-    async def _submit(self, item: K) -> R:
+    async def _submit(self, item: K, within: float | None = None) -> R:
+        """`item`'s result. With `within`, the caller waits at most that many
+        seconds in all — behind the statement running, for a connection and
+        for its own statement — then TimeoutError (transient: 503); its
+        item is still sent, and its result dropped (`_settle` leaves a
+        future already failed as it is)."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._worker is None:
             self._worker = asyncio.create_task(
                 self._drain(), name=type(self).__name__, context=contextvars.Context()
             )
-        return await future
+        if within is None:
+            return await future
+        # A timer, not a timeout around the wait: every write's lookup.
+        timer = asyncio.get_running_loop().call_later(within, _overdue, future, within)
+        try:
+            return await future
+        finally:
+            timer.cancel()
 
     async def _drain(self) -> None:
         batch: list[tuple[K, asyncio.Future[R]]] = []
@@ -889,6 +937,16 @@ class _Together(Generic[K, R]):
 
     async def _send(self, batch: list[tuple[K, asyncio.Future[R]]]) -> None:
         raise NotImplementedError
+
+
+def _overdue(future: asyncio.Future[Any], within: float) -> None:
+    if not future.done():
+        future.set_exception(
+            TimeoutError(
+                f"the database did not answer within {within} s (waiting behind other"
+                " lookups, for a connection and for this one)"
+            )
+        )
 
 
 def _settle(
@@ -975,8 +1033,11 @@ class LookupsTogether(_Together[tuple[Any, ...], Any]):
         self.one, self.many, self.key_names = one, many, key_names
 
     async def get(self, key: tuple[Any, ...]) -> Any:
-        """The row for `key`, or None."""
-        return await self._submit(key)
+        """The row for `key`, or None. Waits at most `Database.answer_within`
+        in all: a lookup queued behind one that waits out that bound used
+        to wait it out too, then as long again for its own connection and
+        statement (a write's 503 came after 18-25 s, not 15)."""
+        return await self._submit(key, within=self.db.answer_within)
 
     async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
         try:

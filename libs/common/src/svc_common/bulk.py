@@ -35,6 +35,8 @@ from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from svc_common.errors import FieldError
+from svc_common.guard import visible_text_problem
+from svc_common.types import VisibleText
 from svc_common.uploads import RawRow, error_report_response, wants_spreadsheet
 
 M = TypeVar("M", bound=BaseModel)
@@ -229,6 +231,41 @@ def gc_paused() -> Iterator[None]:
         _gc_pauses -= 1
         if _gc_pauses == 0:
             gc.enable()
+
+
+class TextRules:
+    """A model's rules for its text fields, for a bulk path that checks a
+    plain row without the model (a fast path): the longest text each field
+    takes (its `max_length` metadata) and those that must say something a
+    reader can see (VisibleText), read from the model's fields so the fast
+    path cannot drift from what the model takes."""
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        fields = model.model_fields.items()
+        self.max_length: dict[str, int] = {
+            name: m.max_length
+            for name, f in fields
+            for m in f.metadata
+            if isinstance(getattr(m, "max_length", None), int)
+        }
+        self.visible: dict[str, VisibleText] = {
+            name: m for name, f in fields for m in f.metadata if isinstance(m, VisibleText)
+        }
+
+    def plain(self, name: str, value: str) -> bool:
+        """Whether the model takes `value` (spaces around it already
+        stripped) for field `name` as far as its length and visibility go;
+        False leaves the row to the model, which says what is wrong."""
+        if len(value) > self.max_length.get(name, len(value)):
+            return False
+        visible = self.visible.get(name)
+        if visible is None:
+            return True
+        if not value:
+            return visible.min_length == 0
+        return len(value) >= visible.min_length and not visible_text_problem(
+            value, name=visible.name
+        )
 
 
 def checked_model(cls: type[M]) -> Callable[[dict[str, Any], set[str]], M]:

@@ -159,6 +159,11 @@ def _bounded_httptools(limit: int) -> type:
             super().__init__(*args, **kwargs)
             self._in_head, self._head_read, self._head_parts = True, 0, 0
             self._too_large = self._refused = self._refuse_after = False
+            # Whether the parser has begun a request since the last one
+            # ended: only then are self.url and self.headers the refused
+            # request's (uvicorn sets them when a request begins, and they
+            # hold the last request's until the next one does).
+            self._in_message = False
             self._refusal = b""
 
         def data_received(self, data: bytes) -> None:
@@ -171,7 +176,8 @@ def _bounded_httptools(limit: int) -> type:
                 self._refuse()
 
         def _refuse(self, too_large: bool = True) -> None:
-            """Answer `refusal` (the 431 unless said) and close, after the
+            """Answer the 431 (or, `too_large` false, the 400 for a request
+            that could not be read) and close, after the
             answers owed to the requests before this one on the connection
             (a request still running, or read and waiting in uvicorn's
             pipeline): HTTP/1.1 answers in order, so a refusal sent at once
@@ -182,9 +188,12 @@ def _bounded_httptools(limit: int) -> type:
             closes."""
             if self._refused:
                 return
-            # Like every answer: the request's id (logged with it), its path.
-            request_id = request_id_of(self.headers)
-            instance = instance_of(self.url)
+            # Like every answer: the request's id (logged with it), its path;
+            # neither when no request has begun (bare line ends past the
+            # bound, before the first request or after the last one's end).
+            begun = self._in_message
+            request_id = request_id_of(self.headers if begun else None)
+            instance = instance_of(self.url if begun else None)
             self._refused = True
             if too_large:
                 self._refusal = _refusal(limit, instance=instance, request_id=request_id)
@@ -232,7 +241,7 @@ def _bounded_httptools(limit: int) -> type:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self._head_parts = 0
+            self._head_parts, self._in_message = 0, True
 
         def on_url(self, url: bytes) -> None:
             # The request line's first part also counts its method, the
@@ -252,7 +261,7 @@ def _bounded_httptools(limit: int) -> type:
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
-            self._in_head, self._head_read = True, 0
+            self._in_head, self._head_read, self._in_message = True, 0, False
 
     return BoundedHttpToolsProtocol
 

@@ -31,6 +31,7 @@ from svc_common.events.envelope import Envelope, Message
 from svc_common.events.registry import EventPayload, registry
 from svc_common.failures import PermanentFailure, TransientFailure, is_transient
 from svc_common.held_chain import HeldChain
+from svc_common.readable import header_shown
 from svc_common.tables import DeadLetter, InboxRow
 from svc_common.tracing import Tracing
 from svc_common.transports.base import DLQ_SUFFIX, Transport
@@ -349,7 +350,8 @@ class InboxConsumer:
             "partition": msg.partition,
             "offset": msg.offset,
             "key": _storable(msg.key, 200),
-            "event_type": _storable(event_type, 200),
+            # Its bytes, escaped, if they are not readable text (not U+FFFD).
+            "event_type": _storable(header_shown(msg.headers, "ce_type"), 200),
             "headers": [
                 [_storable(k, None), _storable(v.decode("utf-8", "replace"), None)]
                 for k, v in msg.headers

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 
 from svc_common.auth import Principal, require_citywide
@@ -27,6 +27,7 @@ from svc_common.pagination import (
     keyset_after,
     keyset_page,
 )
+from svc_common.readable import shown
 from svc_common.service_deps import get_runtime
 from svc_common.tables import DeadLetter, OutboxRow
 from svc_common.types import SerialId, utcnow
@@ -53,6 +54,13 @@ class DeadLetterOut(BaseModel):
         "it holds the latest, which a re-drive applies"
     )
     last_seen_at: dt.datetime = Field(description="when the latest copy was dead-lettered")
+
+    @field_validator("event_type")
+    @classmethod
+    def _readable_type(cls, v: str | None) -> str | None:
+        # Rows kept before types were stored escaped hold U+FFFD for each
+        # byte that was not UTF-8: listed as （无法解码） with a preview.
+        return shown(v)
 
 
 class DeadLetterDetail(DeadLetterOut):

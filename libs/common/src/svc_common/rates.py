@@ -18,11 +18,13 @@ STEP = Decimal("0.1")
 def completion_percent(part: int, whole: int) -> Decimal | None:
     """part/whole as a percentage with one decimal, truncated (220/274 →
     80.2, 4549/4551 → 99.9, 4551/4551 → 100.0), at least 0.1 when part is
-    more than 0; None when there is nothing to count (whole 0)."""
+    more than 0; None when there is nothing to count (whole 0). A part
+    below 0 or above the whole is a counting error, not a rate: raised
+    rather than published as 105.0 or -0.1."""
     if whole <= 0:
         return None
-    if part < 0:
-        raise ValueError(f"part {part} is below 0")
+    if not 0 <= part <= whole:
+        raise ValueError(f"part {part} is outside 0..{whole}")
     value = (Decimal(part) * 100 / Decimal(whole)).quantize(STEP, ROUND_DOWN)
     if part > 0 and value == 0:
         return STEP

@@ -35,7 +35,7 @@ from svc_common import (
     strict_bodies,
     tracing,
 )
-from svc_common.audit_router import audit_router
+from svc_common.audit_router import AuditScope, audit_router
 from svc_common.auth import TokenVerifier
 from svc_common.clock_admin import clock_router
 from svc_common.db import Database
@@ -97,6 +97,10 @@ class ServiceSpec:
     gauges: list[metrics.GaugeCollector] = field(default_factory=list)
     #: Those families, cleared when the service stops.
     gauge_families: list[metrics.Family] = field(default_factory=list)
+    #: Where the service's records are, so that a reader scoped to districts
+    #: reads one record's audit trail (svc_common.audit_router); None: the
+    #: trail is for citywide auditors and administrators alone.
+    audit_scope: AuditScope | None = None
 
 
 async def _every(seconds: float, job: Periodic, rt: Runtime, name: str) -> None:
@@ -291,7 +295,7 @@ def create_app(
         add_routes(app, router)
     _add_probes(app, spec)
     _add_docs(app, spec)
-    add_routes(app, audit_router(spec.prefix))
+    add_routes(app, audit_router(spec.prefix, spec.audit_scope))
     add_routes(app, clock_router(spec.prefix))
     add_routes(app, ops_router(spec.prefix))
     strict_bodies.install(app)

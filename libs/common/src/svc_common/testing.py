@@ -140,6 +140,22 @@ def auth(
     return h
 
 
+def as_not_found(r: httpx.Response, *renamed: tuple[str, str]) -> bytes:
+    """A 404's body as sent, for comparing two answers byte for byte: its
+    `request_id` (one per request) blanked, and each (said, as) pair of
+    `renamed` replaced (the id asked for, which the detail and `instance`
+    name). Another district's record must read as one that does not exist
+    (`Principal.require_found`)."""
+    assert r.status_code == 404, r.text
+    body = r.content
+    request_id = r.json().get("request_id")
+    if request_id:
+        body = body.replace(request_id.encode(), b"")
+    for said, as_ in renamed:
+        body = body.replace(said.encode(), as_.encode())
+    return body
+
+
 async def deliver(app: FastAPI, payload: Any, **envelope_fields: Any) -> Any:
     """Push an event built from the shared schemas through a running app's
     inbox consumer, exactly as a transport would; returns the envelope (pass

@@ -28,7 +28,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -453,6 +453,71 @@ def _csv_rows(
             continue
         out.append(RawRow(i, row))
     return out
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One row of a small reference table read by `table_rows` (a
+    classification list): the line it ends on, its cells by column, and
+    why the row as a whole is refused, if it is."""
+
+    line: int
+    cells: dict[str, str]
+    problem: str | None = None
+
+
+def more_cells_problem(cells: int, width: int) -> str:
+    """A row of more cells than its header: a cell with an unquoted comma
+    (原有道路维修、改造,不新增占地 read as 原有道路维修、改造 and a cell past the
+    header), refused rather than cut."""
+    return msg(
+        f"the row has {cells} cells, more than the header's {width}: "
+        'a comma inside a cell must be quoted ("…,…")',
+        f"该行有 {cells} 个单元格，多于表头的 {width} 列："
+        '单元格内含逗号时须用英文双引号将该单元格括起（"…,…"）',
+    )
+
+
+def table_header(text: str) -> list[str]:
+    """The columns a table's first line names (a BOM before it dropped)."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        return [h.strip() for h in next(reader)]
+    except (StopIteration, csv.Error):
+        return []
+
+
+def table_rows(text: str, columns: Sequence[str]) -> Iterator[TableRow]:
+    """The rows of a CSV reference table under its header line, read alike
+    by every service that takes one: each row's `columns` (a cell the
+    system's CSV export guarded read back as it was, `csv_cell_read`, and
+    stripped; a column the header lacks is empty), numbered by the line it
+    ends on as a text editor counts lines (a quoted cell may span lines, a
+    blank line keeps its place); a row of more cells than the header, or
+    one the csv module cannot read, carries its `problem`. Rows with no
+    cell filled are no rows."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except (StopIteration, csv.Error):
+        return
+    at = {c: header.index(c) for c in columns if c in header}
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield TableRow(reader.line_num, {}, _csv_error(exc))
+            continue
+        if not any(c.strip() for c in cells):
+            continue
+        values = {
+            c: csv_cell_read(cells[i]).strip() if i < len(cells) else "" for c, i in at.items()
+        }
+        values.update((c, "") for c in columns if c not in at)
+        problem = more_cells_problem(len(cells), len(header)) if len(cells) > len(header) else None
+        yield TableRow(reader.line_num, values, problem)
 
 
 def _csv_error(exc: csv.Error) -> str:

@@ -155,17 +155,24 @@ async def test_a_filer_may_only_withdraw_its_own_filing(client: httpx.AsyncClien
     assert r.status_code == 200 and r.json()["status"] == "withdrawn", r.text
 
 
-async def test_the_submitter_withdraws_under_any_case_of_its_name(
+async def test_a_second_spelling_of_the_submitter_neither_withdraws_nor_decides(
     client: httpx.AsyncClient,
 ) -> None:
-    """`Clerk.120119` is `clerk.120119` to every four-eyes rule
-    (same_person): the withdrawal compared the two as exact text and
-    answered 403, while the decision rule read them as one person (and
-    refused them the decision). Its actions list says the same."""
+    """A right is granted to the exact sub that submitted; a refusal reads
+    two spellings as one person. `Clerk.120119` is another account than
+    `clerk.120119` (an identity provider's sub is case-sensitive), so it may
+    not withdraw what `clerk.120119` submitted (403, nothing changed); and to
+    the four-eyes rule it is the same person, so it may not decide it
+    either. Its actions list offers neither; the submitter still withdraws."""
     f = (await client.post("/eia/filings", json=filing(), headers=clerk())).json()
     again = testing.auth("officer", [JIZHOU], sub="Clerk.120119")
     shown = await client.get(f"/eia/filings/{f['id']}", headers=again)
-    assert "withdraw" in shown.json()["allowed_actions"], shown.text
+    assert "withdraw" not in shown.json()["allowed_actions"], shown.text
     assert "approve" not in shown.json()["allowed_actions"], shown.text
     r = await client.post(f"/eia/filings/{f['id']}/withdraw", headers=again)
+    assert r.status_code == 403, r.text
+    assert (await client.get(f"/eia/filings/{f['id']}", headers=clerk())).json()["status"] == f[
+        "status"
+    ]
+    r = await client.post(f"/eia/filings/{f['id']}/withdraw", headers=clerk())
     assert r.status_code == 200 and r.json()["status"] == "withdrawn", r.text

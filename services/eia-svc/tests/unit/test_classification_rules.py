@@ -71,3 +71,20 @@ def test_a_comma_inside_a_cell_must_be_quoted() -> None:
     quoted = text.replace(rule, f'"{rule}"')
     types, errors = parse_table(quoted)
     assert errors == [] and types[1].rule == "原有道路维修、改造,不新增占地(免于环评管理)"
+
+
+def test_a_row_is_named_by_its_physical_line() -> None:
+    """A blank line and a quoted cell over two lines before it: the bad row
+    is named by the line it is on (as permit-svc's industry table is,
+    svc_common.uploads.table_rows), an extra cell too."""
+    text = (
+        "code,name,industry_code,category,rule\n"
+        "\n"
+        'A1,ok,C2641,report,"全部\n（含扩建）"\n'
+        "A2,ok,C2642,report,r\n"
+        "A3,ok,C2643,nonsense,r\n"
+        "A4,ok,C2644,report,r,多余\n"
+    )
+    _, errors = parse_table(text)
+    assert [(e.line, e.field) for e in errors] == [(6, "category"), (7, "rule")]
+    assert "6 cells" in errors[1].message

@@ -20,6 +20,7 @@ from permit_svc.permits.router import router as permits_router
 from permit_svc.registrations import service as registrations
 from permit_svc.registrations.router import router as registrations_router
 from permit_svc.reports.router import router as reports_router
+from permit_svc.scope import audit_targets
 from permit_svc.settings import Settings
 
 DESCRIPTION = """Pollutant-discharge permit certificates (排污许可证) versus
@@ -62,6 +63,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         periodic=[(sweep, expire_due)],
         on_startup=[load_classification_table],
         own_topics=[permit_events.TOPIC],
+        audit_scope=audit_targets,
     )
 
 

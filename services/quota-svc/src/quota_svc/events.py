@@ -20,7 +20,12 @@ from svc_common.events.schemas.eia import (
     FilingWithdrawn,
     ParkRegistered,
 )
-from svc_common.events.schemas.permit import PermitCancelled, PermitChanged, PermitIssued
+from svc_common.events.schemas.permit import (
+    CANCEL_REASON_WORDS,
+    PermitCancelled,
+    PermitChanged,
+    PermitIssued,
+)
 from svc_common.events.schemas.quota import (
     QuotaReservationRejected,
     QuotaSubpoolFunded,
@@ -337,12 +342,7 @@ def _freed_per_pollutant(e: PermitCancelled) -> dict[str, int]:
 
 
 #: Why a permit was cancelled (注销), as the officer confirming the reclaim reads it.
-CANCEL_REASONS = {
-    "closure": "企业关停",
-    "process_closed": "生产工序关停",
-    "merged": "企业合并",
-    "other": "其他原因",
-}
+CANCEL_REASONS = {reason: zh for reason, (_, zh) in CANCEL_REASON_WORDS.items()}
 
 
 def cancel_note(e: PermitCancelled) -> str:

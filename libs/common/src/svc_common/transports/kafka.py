@@ -37,6 +37,7 @@ from prometheus_client import Gauge
 from svc_common.events.envelope import Message
 from svc_common.failures import TransientFailure
 from svc_common.transports.base import DLQ_SUFFIX, ProcessFn, Transport
+from svc_common.transports.kafka_client import paced
 
 log = structlog.get_logger(__name__)
 
@@ -161,7 +162,7 @@ class KafkaTransport(Transport):
         self._started = False
 
     def _new_producer(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
+        producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
             client_id=f"{self.client_id}-producer",
             acks="all",
@@ -170,6 +171,10 @@ class KafkaTransport(Transport):
             request_timeout_ms=REQUEST_TIMEOUT_MS,
             retry_backoff_ms=200,
         )
+        # Without it a send waiting for a partition's leader while the broker
+        # is away logs thousands of lines a second (`kafka_client`).
+        paced(producer.client)
+        return producer
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         async with self._producer_lock:
@@ -364,7 +369,11 @@ class KafkaTransport(Transport):
                 session_timeout_ms=10_000,
                 heartbeat_interval_ms=1_000,
                 metadata_max_age_ms=5_000,
+                # A failed fetch is retried after this; aiokafka's 100 ms
+                # logs two lines a try per consumer while the broker is away.
+                retry_backoff_ms=500,
             )
+            paced(consumer._client)
             consumer.subscribe(sub.topics, listener=_DrainOnRevoke(sub))
             try:
                 await consumer.start()

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 from svc_common.i18n import msg
 from svc_common.industries import industry_code_problem, normalise_industry_code
-from svc_common.uploads import csv_cell_read
+from svc_common.uploads import table_header, table_rows
 
 Category = Literal["report", "report_form", "registration_form", "exempt"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
@@ -51,8 +49,8 @@ class RowError:
 
 def parse_table(text: str) -> tuple[list[ProjectType], list[RowError]]:
     """Parse a classification CSV; every bad cell is reported, with its line."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    header = table_header(text)
+    missing = [c for c in COLUMNS if c not in header]
     if missing:
         return [], [
             RowError(1, c, msg("column is missing from the header", "表头缺少该列"))
@@ -61,9 +59,10 @@ def parse_table(text: str) -> tuple[list[ProjectType], list[RowError]]:
     types: list[ProjectType] = []
     errors: list[RowError] = []
     seen: set[str] = set()
-    for count, row in enumerate(reader, start=1):
-        # The line the row ends on: a quoted cell may span lines.
-        line = reader.line_num
+    # Each row with the line it ends on (a quoted cell may span lines), a
+    # row of more cells than the header refused (svc_common.uploads).
+    for count, row in enumerate(table_rows(text, COLUMNS), start=1):
+        line = row.line
         if count > MAX_ROWS:
             errors.append(
                 RowError(
@@ -73,26 +72,11 @@ def parse_table(text: str) -> tuple[list[ProjectType], list[RowError]]:
                 )
             )
             break
-        header = list(reader.fieldnames or [])
-        if extra := row.get(None):
-            # DictReader puts the cells past the header's under None and
-            # reads on: a rule written with a comma lost what followed it
-            # (原有道路维修、改造,不新增占地 was read as 原有道路维修、改造).
-            cells = len(header) + len(extra)
-            errors.append(
-                RowError(
-                    line,
-                    header[-1],
-                    msg(
-                        f"the row has {cells} cells, more than the header's {len(header)}: "
-                        'a comma inside a cell must be quoted ("…,…")',
-                        f"该行有 {cells} 个单元格，多于表头的 {len(header)} 列："
-                        '单元格内含逗号时须用英文双引号将该单元格括起（"…,…"）',
-                    ),
-                )
-            )
-        # A cell a CSV export guarded (`'=…`) as it was (csv_cell_read).
-        values = {c: csv_cell_read(row.get(c) or "").strip() for c in COLUMNS}
+        if row.problem:
+            errors.append(RowError(line, header[-1], row.problem))
+            if not row.cells:
+                continue  # unreadable: no cells to check
+        values = dict(row.cells)
         for col in COLUMNS:
             if not values[col]:
                 errors.append(RowError(line, col, msg("must not be empty", "不得为空")))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.db import dialect_insert
 from svc_common.errors import FieldError, Unprocessable
@@ -41,29 +41,12 @@ def parse_or_422(text: str) -> list[ProjectType]:
     return types
 
 
-#: Rows of the shipped table that an earlier copy had loaded wrong, by
-#: (code, rule as loaded) → the rule as it reads. The row's comma was not
-#: quoted, and the loader dropped the cell after it: a road project taking
-#: new land was told it needs no EIA. The table is loaded only into an empty
-#: one, so the file's fix alone would not reach a running service; a row the
-#: bureau has replaced (its own table imported) is never this one.
-SHIPPED_REPAIRS = {
-    ("E4819", "原有道路维修、改造"): "原有道路维修、改造,不新增占地(免于环评管理)",
-}
-
-
 async def load_shipped_table(rt: Runtime) -> None:
-    """Start-up: the shipped sample table is loaded when the table is empty;
-    otherwise the rows it once loaded wrong are repaired (`SHIPPED_REPAIRS`)."""
+    """Start-up: the shipped sample table is loaded when the table is empty
+    (a row an earlier copy loaded wrong was repaired by migration 0007)."""
     types = parse_or_422(SHIPPED_TABLE.read_text(encoding="utf-8"))
     async with rt.db.transaction() as s:
         if await s.scalar(select(func.count()).select_from(ProjectTypeRow)):
-            for (code, loaded), rule in SHIPPED_REPAIRS.items():
-                await s.execute(
-                    update(ProjectTypeRow)
-                    .where(ProjectTypeRow.code == code, ProjectTypeRow.rule == loaded)
-                    .values(rule=rule)
-                )
             return
         # Replicas starting together may both find the table empty: the second
         # one's rows clash and are skipped instead of failing its start-up.

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from svc_common.auth import same_person
+from svc_common.auth import refuse_same_person, same_person
 from svc_common.calendar import end_of_day, is_working_day, local_date
-from svc_common.errors import Conflict, IllegalTransition
+from svc_common.errors import IllegalTransition
 from svc_common.i18n import msg
 
 Channel = Literal["normal", "green", "bundled"]
@@ -141,10 +141,13 @@ def may_withdraw(submitted_by: str, actor: str) -> bool:
     filing withdraws it (its filer, or the officer who entered it for the
     applicant). An officer who will not approve a filing rejects it and
     states why (行政许可法 §38); a withdrawal would end it with no reason
-    and nothing saying an officer did it. Whoever submitted it is read as
-    the four-eyes rules read a person (`same_person`): `Li.Hua` withdraws
-    what `li.hua` submitted, as `decides_own` refuses them its decision."""
-    return same_person(submitted_by, actor)
+    and nothing saying an officer did it. A right is granted to the sub
+    that submitted, exactly as its token gave it (an identity provider's
+    `sub` is case-sensitive: `Li.Hua` is not `li.hua`'s account), as a
+    filer sees only what its own sub filed; only refusals (`decides_own`,
+    four eyes) read two spellings as one person, so that they err towards
+    refusing."""
+    return submitted_by == actor
 
 
 def decides_own(action: str, submitted_by: str, submitted_role: str, actor: str) -> bool:
@@ -159,14 +162,14 @@ def check_four_eyes(
     filing_id: str, action: str, submitted_by: str, submitted_role: str, actor: str
 ) -> None:
     """409 when `actor` would decide a filing they submitted (`decides_own`)."""
-    if decides_own(action, submitted_by, submitted_role, actor):
-        raise Conflict(
-            msg(
-                f"four eyes: filing {filing_id} was submitted by {submitted_by}, who may not "
-                "approve or reject it: another officer decides it",
-                f"四眼原则：环评文件 {filing_id} 由 {submitted_by} 代为提交，"
-                "提交人不得批准或不予批准，须由其他审批人员作出决定",
-            ),
+    if action in DECISIONS and submitted_role in REVIEWERS:
+        refuse_same_person(
+            submitted_by,
+            actor,
+            en=f"four eyes: filing {filing_id} was submitted by {submitted_by}, who may not "
+            "approve or reject it: another officer decides it",
+            zh=f"四眼原则：环评文件 {filing_id} 由 {submitted_by} 代为提交，"
+            "提交人不得批准或不予批准，须由其他审批人员作出决定",
             reason="submitter_decides",
             submitted_by=submitted_by,
         )

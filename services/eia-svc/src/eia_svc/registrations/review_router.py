@@ -8,7 +8,7 @@ from svc_common.audit import record_audit
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
-from svc_common.errors import IllegalTransition, NotFound
+from svc_common.errors import IllegalTransition
 from svc_common.events.schemas.eia import RegistrationFormRevoked
 from svc_common.i18n import msg
 from svc_common.outbox import emit
@@ -48,9 +48,7 @@ async def _for_officer(db: Database, principal: Principal, rid: str) -> Registra
         r = await s.get(RegistrationRow, rid)
     # Another district's filing is not found, as a read says (a 403 naming
     # its district would tell that it exists).
-    if r is None or not principal.may_act_in(r.district):
-        raise NotFound(msg(f"registration {rid} not found", f"未找到登记表备案 {rid}"))
-    return r
+    return principal.found(r, msg(f"registration {rid} not found", f"未找到登记表备案 {rid}"))
 
 
 @router.post("/review-queue/{rid}/clear", response_model=RegistrationOut)

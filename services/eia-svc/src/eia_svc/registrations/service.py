@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from svc_common.bulk import BulkResult, RowError, checked_model
+from svc_common.bulk import BulkResult, RowError, TextRules, checked_model
 from svc_common.context import new_ids
 from svc_common.db import dialect_insert, hold_lock, session_driver
 from svc_common.errors import validation_errors
@@ -28,11 +28,10 @@ from svc_common.events.schemas.eia import (
     RegistrationFormFiled,
     RegistrationFormsFiled,
 )
-from svc_common.guard import visible_text_problem
 from svc_common.i18n import msg
 from svc_common.industries import canonical_or_none
 from svc_common.outbox import emit_many
-from svc_common.types import IncrementTonnes, VisibleText, tonnes_to_kg
+from svc_common.types import IncrementTonnes, tonnes_to_kg
 from svc_common.uploads import RawRow
 from svc_common.uscc import uscc_problem, valid_usccs
 
@@ -241,23 +240,11 @@ def check_rows(
 
 
 #: RegistrationIn's fields in order with their defaults, those a row must
-#: give, and the longest text each takes (the model's max_length).
+#: give, and the model's rules for its texts (the longest each takes; the
+#: project's and the enterprise's names a reader must see: VisibleText).
 _DEFAULTS = {name: f.default for name, f in RegistrationIn.model_fields.items()}
 _REQUIRED = frozenset(n for n, f in RegistrationIn.model_fields.items() if f.is_required())
-_MAX_LENGTH: dict[str, int] = {
-    name: m.max_length
-    for name, f in RegistrationIn.model_fields.items()
-    for m in f.metadata
-    if isinstance(getattr(m, "max_length", None), int)
-}
-#: The texts that must say something a reader can see (VisibleText: the
-#: project's and the enterprise's names), with the model's rule for each.
-_VISIBLE: dict[str, VisibleText] = {
-    name: m
-    for name, f in RegistrationIn.model_fields.items()
-    for m in f.metadata
-    if isinstance(m, VisibleText)
-}
+_TEXT = TextRules(RegistrationIn)
 _make = checked_model(RegistrationIn)
 #: A value of a verdict memo never stored (compared by identity).
 _UNSEEN = object()
@@ -286,9 +273,7 @@ def plain_registration(
     for name, v in data.items():
         if type(v) is not str or not v or v[0].isspace() or v[-1].isspace():
             return None
-        if len(v) > _MAX_LENGTH.get(name, len(v)):
-            return None
-        if (visible := _VISIBLE.get(name)) and visible_text_problem(v, name=visible.name):
+        if not _TEXT.plain(name, v):
             return None
         values[name] = v
     values["uscc"] = values["uscc"].upper()  # as RegistrationIn._upper

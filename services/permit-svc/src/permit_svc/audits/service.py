@@ -18,6 +18,7 @@ from permit_svc.audits import rules
 from permit_svc.audits.models import AuditFinding, PermitAudit
 from permit_svc.audits.schemas import AuditIn, AuditOut, FindingOut, Rectification
 from permit_svc.calendar import local_today
+from permit_svc.missing import no_audit, no_permit
 from permit_svc.permits.models import Permit
 
 
@@ -69,9 +70,7 @@ async def record(
         )
     async with db.transaction() as s:
         p = await s.get(Permit, permit_id)
-        if p is None:
-            raise NotFound(msg(f"no permit {permit_id}", f"没有排污许可证 {permit_id}"))
-        principal.require_district(p.district)
+        p = principal.found(p, no_permit(permit_id))
         if p.status not in rules.AUDITABLE:
             raise Conflict(
                 msg(
@@ -126,9 +125,7 @@ async def rectify(
 ) -> AuditOut:
     async with db.transaction() as s:
         a = await s.get(PermitAudit, audit_id)
-        if a is None:
-            raise NotFound(msg(f"no audit {audit_id}", f"没有许可质量审核 {audit_id}"))
-        principal.require_district(a.district)
+        a = principal.found(a, no_audit(audit_id))
         f = (
             await s.scalars(
                 select(AuditFinding)

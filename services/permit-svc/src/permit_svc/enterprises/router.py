@@ -23,6 +23,7 @@ from permit_svc.enterprises.schemas import (
     EnterpriseOut,
     IndustryOut,
 )
+from permit_svc.missing import no_enterprise
 from permit_svc.scope import visible_districts
 
 router = APIRouter(prefix="/permit", tags=["enterprises"])
@@ -113,7 +114,9 @@ async def get_enterprise(
     db: Database = Depends(get_db),
 ) -> Response:
     e = await service.get_enterprise(db, uscc)
-    visible_districts(principal, e.district)
+    # Another district's enterprise is one not found: a 403 naming its
+    # district would tell that the code exists, and where.
+    principal.require_found(no_enterprise(uscc), e.district)
     return answer(EnterpriseOut, e)
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from pathlib import Path
 from typing import cast
 
@@ -20,7 +18,7 @@ from svc_common.events.schemas import permit as ev
 from svc_common.i18n import msg
 from svc_common.industries import canonical_or_none, industry_code_problem
 from svc_common.pagination import Page, decode_cursor, keyset_after, keyset_page
-from svc_common.uploads import csv_cell_read
+from svc_common.uploads import table_header, table_rows
 
 from permit_svc.enterprises.models import Enterprise, Industry
 from permit_svc.enterprises.rules import CATEGORIES, IndustryClass
@@ -30,14 +28,15 @@ from permit_svc.enterprises.schemas import (
     EnterpriseOut,
     IndustryOut,
 )
+from permit_svc.missing import no_enterprise
 
 SHIPPED_TABLE = Path(__file__).parents[1] / "data" / "industries.csv"
 
 
 def parse_industry_table(text: str) -> list[IndustryClass]:
     """Parse a classification table (CSV: industry_code,name,category); 422 per bad line."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = {"industry_code", "name", "category"} - set(reader.fieldnames or [])
+    columns = ("industry_code", "name", "category")
+    missing = set(columns) - set(table_header(text))
     if missing:
         raise Unprocessable(
             msg(
@@ -51,11 +50,15 @@ def parse_industry_table(text: str) -> list[IndustryClass]:
         )
     out: dict[str, IndustryClass] = {}
     errors: list[FieldError] = []
-    for line, rec in enumerate(reader, start=2):
-        # A cell a CSV export guarded (`'=…`) as it was (csv_cell_read).
-        given, name, cat = (
-            csv_cell_read(rec.get(k) or "").strip() for k in ("industry_code", "name", "category")
-        )
+    # Each row with the line it ends on (a quoted cell may span lines), a
+    # row of more cells than the header refused (svc_common.uploads).
+    for row in table_rows(text, columns):
+        line = row.line
+        if row.problem:
+            errors.append(FieldError(field=f"line {line}.category", message=row.problem))
+            if not row.cells:
+                continue  # unreadable: no cells to check
+        given, name, cat = (row.cells[k] for k in columns)
         code = canonical_or_none(given) or given
         if problem := industry_code_problem(given):
             errors.append(FieldError(field=f"line {line}.industry_code", message=problem))
@@ -224,9 +227,7 @@ async def change_enterprise(
         e = (
             await s.scalars(select(Enterprise).where(Enterprise.uscc == uscc).with_for_update())
         ).one_or_none()
-        if e is None:
-            raise NotFound(msg(f"no enterprise {uscc}", f"没有企业 {uscc}"))
-        principal.require_district(e.district)
+        e = principal.found(e, no_enterprise(uscc))
         before = {k: getattr(e, k) for k in changes}
         if before == changes:
             raise field_error(
@@ -263,7 +264,7 @@ async def get_enterprise(db: Database, uscc: str) -> EnterpriseOut:
     attribute (no entity loaded: `by_attribute`)."""
     found = await db.fetch_alone(_BY_USCC, {"uscc": uscc})
     if not found:
-        raise NotFound(msg(f"no enterprise {uscc}", f"没有企业 {uscc}"))
+        raise NotFound(no_enterprise(uscc))
     return to_out(cast(Enterprise, by_attribute(found[0])))
 
 

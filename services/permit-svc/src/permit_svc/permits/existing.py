@@ -87,15 +87,12 @@ def _problems(
 ) -> list[FieldError]:
     """Every reason this row cannot enter the register, named by field;
     `already` is why its enterprise imports none, if it does not. An
-    enterprise outside the caller's districts is refused for that alone:
-    nothing else about it (closed, under registration, its permits and
-    their numbers) is told to an officer who may not act there."""
+    enterprise outside the caller's districts is answered as one that is
+    not here (`Principal.require_found`): nothing about it (that it exists,
+    closed, under registration, its permits) is told to an officer who may
+    not act there."""
     if e is not None and not principal.may_act_in(e.district):
-        return [
-            FieldError(
-                field="uscc", message=msg("is not in one of your districts", "不在您负责的区内")
-            )
-        ]
+        e, already = None, None
     errors = []
     if e is None:
         errors.append(

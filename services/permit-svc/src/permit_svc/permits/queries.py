@@ -7,10 +7,10 @@ import datetime as dt
 from sqlalchemy import select
 from svc_common.db import Database
 from svc_common.errors import NotFound
-from svc_common.i18n import msg
 from svc_common.pagination import Page, decode_cursor, keyset_page
 
 from permit_svc.enterprises.models import Enterprise
+from permit_svc.missing import no_permit
 from permit_svc.permits import rules
 from permit_svc.permits.models import Permit
 from permit_svc.permits.schemas import PermitOut
@@ -28,7 +28,7 @@ async def get(db: Database, permit_id: str, settings: Settings) -> PermitOut:
             )
         ).one_or_none()
     if row is None:
-        raise NotFound(msg(f"no permit {permit_id}", f"没有排污许可证 {permit_id}"))
+        raise NotFound(no_permit(permit_id))
     return to_out(row[0], row[1], settings.renewal_lead_days)
 
 

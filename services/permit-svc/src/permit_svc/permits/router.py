@@ -15,6 +15,7 @@ from svc_common.uscc import USCC
 
 from permit_svc.bulk import MAX_ROWS, read_upload
 from permit_svc.calendar import local_today
+from permit_svc.missing import no_permit
 from permit_svc.permits import existing, queries, service
 from permit_svc.permits.rules import PermitStatus
 from permit_svc.permits.schemas import (
@@ -173,7 +174,7 @@ async def get_permit(
     settings: Settings = Depends(get_settings),
 ) -> PermitOut:
     p = await queries.get(db, permit_id, settings)
-    visible_districts(principal, p.district)
+    principal.require_found(no_permit(permit_id), p.district)
     return p
 
 

@@ -14,7 +14,7 @@ from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.db import Database
-from svc_common.errors import Conflict, FieldError, NotFound, field_error
+from svc_common.errors import Conflict, FieldError, field_error
 from svc_common.events.schemas import permit as ev
 from svc_common.events.schemas.common import PollutantAmount, PollutantChange
 from svc_common.i18n import msg
@@ -28,6 +28,7 @@ from permit_svc.enterprises.rules import (
     needs_permit,
 )
 from permit_svc.enterprises.service import snapshot
+from permit_svc.missing import no_permit
 from permit_svc.permits import rules
 from permit_svc.permits.models import Permit
 from permit_svc.permits.schemas import (
@@ -125,7 +126,9 @@ async def apply(
 ) -> PermitOut:
     async with db.transaction() as s:
         e = await s.get(Enterprise, body.uscc)
-        if e is None:
+        # Another district's enterprise is answered as one not here (a 403
+        # naming its district would tell that the code exists, and where).
+        if e is None or not principal.may_act_in(e.district):
             raise field_error(
                 "uscc",
                 msg(
@@ -133,7 +136,6 @@ async def apply(
                     "本系统没有该代码的企业，请先登记企业",
                 ),
             )
-        principal.require_district(e.district)
         refuse_if_closed(e)
         if not needs_permit(e.category):
             raise field_error(
@@ -159,9 +161,7 @@ async def _locked(
     p = (
         await s.scalars(select(Permit).where(Permit.id == permit_id).with_for_update())
     ).one_or_none()
-    if p is None:
-        raise NotFound(msg(f"no permit {permit_id}", f"没有排污许可证 {permit_id}"))
-    principal.require_district(p.district)
+    p = principal.found(p, no_permit(permit_id))
     after = rules.next_status(p.status, action)
     # Locking the enterprise serialises every quota draw of one enterprise.
     e = (

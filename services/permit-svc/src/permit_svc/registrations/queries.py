@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from svc_common.db import Database
 from svc_common.errors import NotFound
-from svc_common.i18n import msg
 from svc_common.pagination import Page, decode_cursor, keyset_after, keyset_page
 
 from permit_svc.enterprises.models import Enterprise
+from permit_svc.missing import no_registration
 from permit_svc.registrations.models import Registration
 from permit_svc.registrations.schemas import RegistrationOut
 from permit_svc.registrations.service import to_out
@@ -24,7 +24,7 @@ async def get(db: Database, registration_id: str) -> RegistrationOut:
             )
         ).one_or_none()
     if row is None:
-        raise NotFound(msg(f"no registration {registration_id}", f"没有排污登记 {registration_id}"))
+        raise NotFound(no_registration(registration_id))
     return to_out(row[0], row[1])
 
 

@@ -14,6 +14,7 @@ from svc_common.uploads import upload_openapi
 from svc_common.uscc import USCC
 
 from permit_svc.bulk import MAX_ROWS, read_upload
+from permit_svc.missing import no_registration
 from permit_svc.registrations import importing, queries, service
 from permit_svc.registrations.rules import RegistrationStatus
 from permit_svc.registrations.schemas import (
@@ -91,7 +92,7 @@ async def get_registration(
     db: Database = Depends(get_db),
 ) -> RegistrationOut:
     r = await queries.get(db, registration_id)
-    visible_districts(principal, r.district)
+    principal.require_found(no_registration(registration_id), r.district)
     return r
 
 

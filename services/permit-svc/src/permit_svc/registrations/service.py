@@ -12,7 +12,7 @@ from svc_common import outbox
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
 from svc_common.db import Database
-from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
+from svc_common.errors import Conflict, FieldError, Unprocessable, field_error
 from svc_common.events.schemas import permit as ev
 from svc_common.i18n import msg
 
@@ -25,6 +25,7 @@ from permit_svc.enterprises.rules import (
     holds_permit_message,
     needs_permit,
 )
+from permit_svc.missing import no_registration
 from permit_svc.permits.models import Permit
 from permit_svc.permits.rules import IN_FORCE, registration_number, term
 from permit_svc.registrations import rules
@@ -58,19 +59,14 @@ def to_out(r: Registration, enterprise_name: str) -> RegistrationOut:
 
 def eligibility(e: Enterprise | None, principal: Principal) -> list[FieldError]:
     """Why enterprise `e` may not file a registration now (empty: it may).
-    Outside the caller's districts, that alone: nothing else about the
-    enterprise (closed, its management) is told to whom may not act there."""
-    if e is None:
+    Outside the caller's districts, as if it were not here
+    (`Principal.require_found`): nothing about the enterprise (that it
+    exists, closed, its management) is told to whom may not act there."""
+    if e is None or not principal.may_act_in(e.district):
         return [
             FieldError(
                 field="uscc",
                 message=msg("no enterprise has this code here", "本系统没有该代码的企业"),
-            )
-        ]
-    if not principal.may_act_in(e.district):
-        return [
-            FieldError(
-                field="uscc", message=msg("is not in one of your districts", "不在您负责的区内")
             )
         ]
     if e.operating_status == "closed":
@@ -190,8 +186,6 @@ async def file(
                 select(Enterprise).where(Enterprise.uscc == body.uscc).with_for_update()
             )
         ).one_or_none()
-        if e is not None:
-            principal.require_district(e.district)
         errors = eligibility(e, principal)
         if errors:
             raise Unprocessable(f"uscc: {errors[0].message}", errors=errors)
@@ -230,9 +224,7 @@ async def _locked(
             select(Registration).where(Registration.id == registration_id).with_for_update()
         )
     ).one_or_none()
-    if r is None:
-        raise NotFound(msg(f"no registration {registration_id}", f"没有排污登记 {registration_id}"))
-    principal.require_district(r.district)
+    r = principal.found(r, no_registration(registration_id))
     after = rules.next_status(r.status, action)
     name = await s.scalar(select(Enterprise.name).where(Enterprise.uscc == r.uscc))
     return r, after, name or ""

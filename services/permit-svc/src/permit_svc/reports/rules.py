@@ -11,10 +11,9 @@ from svc_common.rates import completion_percent
 def percent(part: int, whole: int) -> Decimal | None:
     """part/whole as a percentage with one decimal, truncated (220/274 →
     80.2; 4549/4551 → 99.9, never 100.0 with a source uncovered): the
-    shared rule of coverage and completion rates (`svc_common.rates`);
-    None when there is nothing to count."""
-    if whole > 0 and not 0 <= part <= whole:
-        raise ValueError(f"part {part} is outside 0..{whole}")
+    shared rule of coverage and completion rates (`svc_common.rates`,
+    which refuses a part outside 0..whole); None when there is nothing to
+    count."""
     return completion_percent(part, whole)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from svc_common.auth import same_person
-from svc_common.errors import Conflict, IllegalTransition
+from svc_common.auth import refuse_same_person
+from svc_common.errors import IllegalTransition
 from svc_common.i18n import msg
 
 
@@ -31,12 +31,12 @@ def check_decision(status: str, action: str) -> None:
 
 
 def check_four_eyes(proposed_by: str, decided_by: str) -> None:
-    if same_person(proposed_by, decided_by):
-        raise Conflict(
-            msg(
-                "four eyes: an adjustment must be approved or rejected by someone other "
-                "than the person who proposed it",
-                "四眼原则：人工调整须由提出人以外的管理员批准或驳回",
-            ),
-            proposed_by=proposed_by,
-        )
+    refuse_same_person(
+        proposed_by,
+        decided_by,
+        en="four eyes: an adjustment must be approved or rejected by someone other "
+        "than the person who proposed it",
+        zh="四眼原则：人工调整须由提出人以外的管理员批准或驳回",
+        reason="proposer_decides",
+        proposed_by=proposed_by,
+    )

@@ -32,6 +32,7 @@ from quota_svc.ledger.rules import (
 from quota_svc.lots.rules import Move
 from quota_svc.policy.rules import MAX_HOLD_DAYS, start_problem
 from quota_svc.reclaims.rules import ReclaimSource, ReclaimStatus
+from quota_svc.reservations.rules import LIVE as _LIVE
 from quota_svc.reservations.rules import ReservationStatus
 from quota_svc.swaps.rules import SwapStatus
 from quota_svc.trading.rules import TradeStatus
@@ -153,6 +154,7 @@ def ledger_problem(
         {row.get("id") for _, row in sheets["reservations"]} if "reservations" in sheets else None
     )
     trades = {row.get("id") for _, row in sheets["trades"]} if "trades" in sheets else None
+    reclaims = {row.get("id") for _, row in sheets["reclaims"]} if "reclaims" in sheets else None
     backing = (
         {(row.get("permit_id"), row.get("pollutant")): row for _, row in sheets["permit_backing"]}
         if "permit_backing" in sheets
@@ -164,15 +166,15 @@ def ledger_problem(
         "air_quality": lambda row: _air_quality(row),
         "air_quality_ratios": lambda row: _aq_ratio(row),
         "advance_limits": lambda row: _advance_limit(row),
-        "lots": lambda row: _lot(row, pools, lots),
-        "lot_movements": lambda row: _movement(row, pools, lots),
-        "journal": lambda row: _entry(row, pools),
+        "lots": lambda row: _lot(row, pools, lots, reclaims),
+        "lot_movements": lambda row: _movement(row, pools, lots, reservations),
+        "journal": lambda row: _entry(row, pools, reclaims),
         "reservations": lambda row: _reservation(row, pools, lots),
-        "swaps": lambda row: _swap(row, lots),
-        "trades": lambda row: _trade(row),
-        "holdings": lambda row: _holding(row, pools, lots, trades, reservations),
+        "swaps": lambda row: _swap(row, pools, lots),
+        "trades": lambda row: _trade(row, pools),
+        "holdings": lambda row: _holding(row, pools, lots, trades, reservations, reclaims),
         "debts": lambda row: _debt(row, pools, lots, reservations),
-        "reclaims": lambda row: _reclaim(row, backing),
+        "reclaims": lambda row: _reclaim(row, pools, backing),
         "adjustments": lambda row: _with_status(
             row, AdjustmentStatus, "an adjustment status", "调整状态"
         ),
@@ -184,7 +186,13 @@ def ledger_problem(
         for number, row in rows:
             for column, why in checks[name](row):
                 return at_row(name, number, column, why)
-    for check in (_freed_problem, _advance_problem, _trade_effect_problem):
+    for check in (
+        _freed_problem,
+        _advance_problem,
+        _trade_effect_problem,
+        _bought_problem,
+        _reclaimed_lot_problem,
+    ):
         if found := check(sheets):
             return found
     return None
@@ -257,9 +265,23 @@ def _pool(row: Mapping[str, Any]) -> Problems:
 Pools = Mapping[Any, tuple[Any, Any]]
 
 
-def _pool_ref(row: Mapping[str, Any], pools: Pools) -> Problems:
-    if (pool_id := row.get("pool_id")) not in pools:
-        yield "pool_id", msg(f"the file holds no pool {pool_id!r}", f"文件中没有总量池 {pool_id!r}")
+def _pool_ref(
+    row: Mapping[str, Any], pools: Pools, column: str = "pool_id", pool_id: Any = None
+) -> Problems:
+    """The pool `column` names (or, for a row naming its pools by district,
+    `pool_id`, the one built from `column`): one the file holds."""
+    if pool_id is None:
+        pool_id = row.get(column)
+    if pool_id not in pools:
+        yield column, msg(f"the file holds no pool {pool_id!r}", f"文件中没有总量池 {pool_id!r}")
+
+
+def _district_pool_ref(row: Mapping[str, Any], pools: Pools, column: str) -> Problems:
+    """The district pool of the row's `column` district and its pollutant
+    (one a known district and pollutant build; others are named as such)."""
+    district, pollutant = _text(row.get(column)), _text(row.get("pollutant"))
+    if district_problem(district) is None and pollutant_problem(pollutant) is None:
+        yield from _pool_ref(row, pools, column, district_pool_id(district, pollutant))
 
 
 def _in_pool(row: Mapping[str, Any], pools: Pools) -> Problems:
@@ -294,23 +316,34 @@ def _no_lot(lot_id: Any) -> str:
     return msg(f"the file holds no lot {lot_id}", f"文件中没有批次 {lot_id}")
 
 
-def _lot(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
+def _lot(
+    row: Mapping[str, Any], pools: Pools, lots: set[Any], reclaims: set[Any] | None
+) -> Problems:
     yield from _in_pool(row, pools)
     yield from _lot_ref(row, "parent_lot_id", lots, optional=True)
+    # A reclaim's lot (its credit, or moved on from it) names the candidate
+    # confirmed: without it the lot's provenance answers 404.
+    yield from _named(row, "reclaim_id", reclaims, "reclaim", "收回候选")
 
 
-def _movement(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
+def _movement(
+    row: Mapping[str, Any], pools: Pools, lots: set[Any], reservations: set[Any] | None
+) -> Problems:
     yield from _lot_ref(row, "lot_id", lots, optional=False)
     yield from _pool_ref(row, pools)
     if problem := _member(Move, row.get("code"), "a lot movement code", "批次流水代码"):
         yield "code", problem
     yield from _lot_ref(row, "counter_lot_id", lots, optional=True)
+    # A hold, allocation or release of a reservation: a lot's lineage that
+    # names one the file lacks can no longer say whose tonnes they were.
+    yield from _named(row, "reservation_id", reservations, "reservation", "预占")
 
 
-def _entry(row: Mapping[str, Any], pools: Pools) -> Problems:
+def _entry(row: Mapping[str, Any], pools: Pools, reclaims: set[Any] | None) -> Problems:
     yield from _in_pool(row, pools)
     if problem := _member(EntryCode, row.get("code"), "a journal entry code", "台账分录代码"):
         yield "code", problem
+    yield from _named(row, "reclaim_id", reclaims, "reclaim", "收回候选")
 
 
 def _holding(
@@ -319,6 +352,7 @@ def _holding(
     lots: set[Any],
     trades: set[Any] | None,
     reservations: set[Any] | None,
+    reclaims: set[Any] | None,
 ) -> Problems:
     yield from _in_pool(row, pools)
     yield from _drawn(row, lots)
@@ -327,6 +361,8 @@ def _holding(
     # the file lost could be proposed again.
     yield from _named(row, "trade_id", trades, "trade", "交易")
     yield from _named(row, "reservation_id", reservations, "reservation", "预占")
+    # What retired it (收回注销).
+    yield from _named(row, "reclaim_id", reclaims, "reclaim", "收回候选")
 
 
 def _named(
@@ -451,15 +487,27 @@ def _advance_limit(row: Mapping[str, Any]) -> Problems:
 
 #: Candidates a permit's event made: their amount is what its ceiling freed.
 EVENT_SOURCES = frozenset({ReclaimSource.PERMIT_CANCELLED, ReclaimSource.PERMIT_CHANGED})
+#: Candidates whose permit always has a ceiling row: a cancellation keeps
+#: one (0 after it) for every pollutant it frees, in the transaction that
+#: makes the candidate (`events.reclaim_on_cancel`). A change may have none:
+#: a permit the ledger had no record of, changed by its VOCs delta alone
+#: (`reclaim_rules.reclaim_from_change`) — the file cannot tell it from a
+#: candidate made before the ledger kept ceilings (migration 0006), so a
+#: change's candidate without one is taken as such.
+NEEDS_CEILING = frozenset({ReclaimSource.PERMIT_CANCELLED})
 
 
-def _reclaim(row: Mapping[str, Any], backing: Mapping[Any, Mapping[str, Any]] | None) -> Problems:
+def _reclaim(
+    row: Mapping[str, Any], pools: Pools, backing: Mapping[Any, Mapping[str, Any]] | None
+) -> Problems:
     """A candidate: of a district and pollutant the ledger keeps, in that
     district's own pool (a confirmation credits `pool_id`: another
-    district's pool would move quota between districts), for more than 0
+    district's pool would move quota between districts), one the file
+    holds once it is confirmed (the credit made it), for more than 0
     kg (the live path makes none of 0: PositiveTonnes by hand, a permit's
     event only when it frees something); one a permit's event made names
-    its permit, whose ceiling in the file is of the same district."""
+    its permit, whose ceiling in the file is of the same district. A
+    cancellation's candidate has that ceiling (`NEEDS_CEILING`)."""
     yield from _place(row)
     yield from _status(row, ReclaimStatus, "a reclaim status", "收回状态")
     if problem := _member(ReclaimSource, row.get("source"), "a reclaim source", "收回来源"):
@@ -476,6 +524,8 @@ def _reclaim(row: Mapping[str, Any], backing: Mapping[Any, Mapping[str, Any]] | 
                     f"应为 {want!r}（收回候选所属区和污染物的总量池）",
                 ),
             )
+        elif row.get("status") == ReclaimStatus.CONFIRMED:
+            yield from _pool_ref(row, pools)
     amount = row.get("amount_kg")
     if not isinstance(amount, int) or amount <= 0:
         yield "amount_kg", msg("must be greater than 0", "必须大于 0")
@@ -492,6 +542,16 @@ def _reclaim(row: Mapping[str, Any], backing: Mapping[Any, Mapping[str, Any]] | 
         )
         return
     ceiling = None if backing is None else backing.get((permit, row.get("pollutant")))
+    if ceiling is None and backing is not None and row.get("source") in NEEDS_CEILING:
+        yield (
+            "permit_id",
+            msg(
+                f"the file holds no ceiling of {pollutant} for permit {permit!r} "
+                "(permit_backing): the cancellation that made the candidate keeps one",
+                f"文件中没有许可证 {permit!r} 的 {pollutant} 可收回上限（permit_backing）："
+                "产生该收回候选的注销事件会记下它",
+            ),
+        )
     if ceiling is not None and ceiling.get("district") != row.get("district"):
         yield (
             "district",
@@ -508,7 +568,21 @@ def _reservation(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Proble
     yield from _drawn(row, lots)
 
 
-def _swap(row: Mapping[str, Any], lots: set[Any]) -> Problems:
+def _swap_pools(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """The districts (columns) whose pool a swap has written to: the
+    source's once it held the tonnes (the second approval: approved, or
+    cancelled after both approvals, which released them), both once settled.
+    A proposal writes none (its pools may not exist yet)."""
+    status = row.get("status")
+    if status == SwapStatus.SETTLED:
+        return ("from_district", "to_district")
+    held = row.get("from_approved_by") is not None and row.get("to_approved_by") is not None
+    if status == SwapStatus.APPROVED or (status == SwapStatus.CANCELLED and held):
+        return ("from_district",)
+    return ()
+
+
+def _swap(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
     for column in ("from_district", "to_district"):
         if problem := district_problem(_text(row.get(column))):
             yield column, problem
@@ -516,15 +590,26 @@ def _swap(row: Mapping[str, Any], lots: set[Any]) -> Problems:
         yield "pollutant", problem
     yield from _status(row, SwapStatus, "a swap status", "调剂状态")
     yield from _drawn(row, lots)
+    # An approved swap without its source pool would settle or be released
+    # against a pool made empty on the spot (a 500, or tonnes held nowhere).
+    for column in _swap_pools(row):
+        yield from _district_pool_ref(row, pools, column)
 
 
-def _trade(row: Mapping[str, Any]) -> Problems:
+def _trade(row: Mapping[str, Any], pools: Pools) -> Problems:
     for column in ("district", "buyer_district"):
         if problem := district_problem(_text(row.get(column))):
             yield column, problem
     if problem := pollutant_problem(_text(row.get("pollutant"))):
         yield "pollutant", problem
     yield from _status(row, TradeStatus, "a trade status", "交易状态")
+    # Settled across districts, it credited the buyer district's pool
+    # (trade_in); within one, the buyer holds in the seller's pools, which
+    # its holdings name (`_bought_problem`).
+    if row.get("status") == TradeStatus.SETTLED and row.get("district") != row.get(
+        "buyer_district"
+    ):
+        yield from _district_pool_ref(row, pools, "buyer_district")
 
 
 def holds_problem(sheets: Mapping[str, Rows]) -> str | None:
@@ -595,11 +680,6 @@ def unique_keys(table: Table) -> list[tuple[str, ...]]:
     return list(dict.fromkeys(found))
 
 
-#: One live (held or allocated) reservation per project: the partial unique
-#: index `uq_reservations_live_project`.
-_LIVE = frozenset({ReservationStatus.HELD, ReservationStatus.ALLOCATED})
-
-
 def _first_repeat(name: str, rows: Rows, keys: Sequence[tuple[str, ...]]) -> str | None:
     """The first row repeating an earlier row's key (the table would refuse
     it as a whole), named with the row it repeats."""
@@ -646,8 +726,9 @@ def _freed_problem(sheets: Mapping[str, Rows]) -> str | None:
     freed of its ceiling (`permit_backing.freed_kg`): a candidate raised in
     the file would credit quota no permit backed; one dropped, lose some.
     Not checked for a file without the column (an older export) nor for a
-    candidate of a permit the file keeps no ceiling of (one the ledger
-    first saw by a VOCs delta alone: its ceiling was never kept)."""
+    change's candidate of a permit the file keeps no ceiling of (one the
+    ledger first saw by a VOCs delta alone: its ceiling was never kept); a
+    cancellation's always has one (`_reclaim`, `NEEDS_CEILING`)."""
     if "permit_backing" not in sheets or "reclaims" not in sheets:
         return None
     freed: dict[tuple[Any, Any], tuple[int, int]] = {
@@ -795,6 +876,90 @@ def _trade_effect_problem(sheets: Mapping[str, Rows]) -> str | None:
                     "it is settled",
                     f"为 {trade.get('status')!r}，但 holdings 第 {number} 行"
                     "由该交易买入：应为已交割",
+                ),
+            )
+    return None
+
+
+def _bought_problem(sheets: Mapping[str, Rows]) -> str | None:
+    """A settled trade's buyer holds what it bought (`trading.service.settle`
+    writes, in the settlement, the buyer's holdings naming the trade: of its
+    USCC, district and pollutant, their `original_kg` adding up to the
+    trade's amount). Later sales lower a holding's amount, never its
+    original; a reclaim splitting one adds a row: so the originals come to
+    the amount or more, never less. A trade settled with nothing bought
+    would have moved the seller's rights to no one."""
+    if "trades" not in sheets:
+        return None
+    bought: dict[Any, list[tuple[int, Mapping[str, Any]]]] = {}
+    for number, holding in sheets.get("holdings", ()):
+        bought.setdefault(holding.get("trade_id"), []).append((number, holding))
+    for number, trade in sheets["trades"]:
+        if trade.get("status") != TradeStatus.SETTLED:
+            continue
+        trade_id = trade.get("id")
+        if not (rows := bought.get(trade_id)):
+            return at_row(
+                "trades",
+                number,
+                "status",
+                msg(
+                    f"settled, but the file holds no holding bought in it (holdings.trade_id "
+                    f"{trade_id!r}): its buyer would hold nothing",
+                    f"为已交割，但文件中没有由该交易买入的持有量（holdings.trade_id "
+                    f"{trade_id!r}）：买方将一无所有",
+                ),
+            )
+        for holding_number, holding in rows:
+            for column, trade_column in (
+                ("uscc", "buyer_uscc"),
+                ("district", "buyer_district"),
+                ("pollutant", "pollutant"),
+            ):
+                if holding.get(column) != (want := trade.get(trade_column)):
+                    return at_row(
+                        "holdings",
+                        holding_number,
+                        column,
+                        msg(
+                            f"should be {want!r}, the {trade_column} of trade {trade_id!r} "
+                            f"it was bought in (trades row {number})",
+                            f"应为 {want!r}，即买入它的交易 {trade_id!r} 的 {trade_column}"
+                            f"（trades 第 {number} 行）",
+                        ),
+                    )
+        amount = int(trade.get("amount_kg") or 0)
+        if (got := sum(int(h.get("original_kg") or 0) for _, h in rows)) < amount:
+            return at_row(
+                "trades",
+                number,
+                "amount_kg",
+                msg(
+                    f"{amount} kg settled, but the holdings bought in it come to {got} kg",
+                    f"交割 {amount} 千克，但由该交易买入的持有量合计 {got} 千克",
+                ),
+            )
+    return None
+
+
+def _reclaimed_lot_problem(sheets: Mapping[str, Rows]) -> str | None:
+    """A confirmed candidate's credit made a lot naming it (`credits.credit`,
+    `lots.reclaim_id`): a file without that lot lost the tonnes' provenance,
+    or marks confirmed a candidate never credited (no one could then
+    confirm it, nor would the pool have the quota)."""
+    if "reclaims" not in sheets:
+        return None
+    credited = {row.get("reclaim_id") for _, row in sheets.get("lots", ())}
+    for number, row in sheets["reclaims"]:
+        if row.get("status") == ReclaimStatus.CONFIRMED and row.get("id") not in credited:
+            return at_row(
+                "reclaims",
+                number,
+                "status",
+                msg(
+                    f"confirmed, but the file holds no lot it credited (lots.reclaim_id "
+                    f"{row.get('id')!r})",
+                    f"为已确认，但文件中没有其入账的批次（lots.reclaim_id {row.get('id')!r}）",
                 ),
             )
     return None

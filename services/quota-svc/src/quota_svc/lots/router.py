@@ -7,7 +7,6 @@ from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
-from svc_common.errors import NotFound
 from svc_common.i18n import msg
 from svc_common.pagination import (
     DEFAULT_LIMIT,
@@ -61,8 +60,7 @@ async def read_lot(
     db: Database = Depends(get_db),
 ) -> LotDetail:
     async with db.session() as s:
-        lot = await s.get(Lot, lot_id)
-        if lot is None:
-            raise NotFound(msg(f"lot {lot_id} not found", f"批次 {lot_id} 不存在"))
-        principal.require_district(lot.district)
+        lot = principal.found(
+            await s.get(Lot, lot_id), msg(f"lot {lot_id} not found", f"批次 {lot_id} 不存在")
+        )
         return await lineage.detail(s, lot)

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
-from svc_common.errors import NotFound
 from svc_common.i18n import msg
 from svc_common.pagination import (
     DEFAULT_LIMIT,
@@ -84,13 +83,10 @@ async def enter_candidate(
 
 
 async def _locked(s: AsyncSession, reclaim_id: str, principal: Principal) -> Reclaim:
-    r = await service.lock_reclaim(s, reclaim_id)
-    if r is None:
-        raise NotFound(
-            msg(f"reclaim candidate {reclaim_id} not found", f"收回候选 {reclaim_id} 不存在")
-        )
-    principal.require_district(r.district)
-    return r
+    return principal.found(
+        await service.lock_reclaim(s, reclaim_id),
+        msg(f"reclaim candidate {reclaim_id} not found", f"收回候选 {reclaim_id} 不存在"),
+    )
 
 
 @router.post("/{reclaim_id}/confirm", response_model=ReclaimOut)

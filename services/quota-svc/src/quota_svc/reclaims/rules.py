@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from svc_common.auth import SYSTEM_SUB, same_person
-from svc_common.errors import Conflict, IllegalTransition
+from svc_common.auth import SYSTEM_SUB, refuse_same_person
+from svc_common.errors import IllegalTransition
 from svc_common.i18n import msg
 
 from quota_svc.ledger.rules import VOCS, EntryCode
@@ -149,24 +149,24 @@ def check_four_eyes(source: str, created_by: str, decided_by: str) -> None:
     event made it. A candidate no person made (SYSTEM_SUB: a permit event sent
     before events named their actor, or a change the system made) any officer
     decides."""
-    if not same_person(created_by, decided_by):
-        return
     if source in FOUR_EYES_SOURCES:
-        raise Conflict(
-            msg(
-                "four eyes: a manually entered candidate must be confirmed or rejected "
-                "by someone other than the person who entered it",
-                "四眼原则：人工录入的收回候选须由录入人以外的人员确认或驳回",
-            ),
+        refuse_same_person(
+            created_by,
+            decided_by,
+            en="four eyes: a manually entered candidate must be confirmed or rejected "
+            "by someone other than the person who entered it",
+            zh="四眼原则：人工录入的收回候选须由录入人以外的人员确认或驳回",
+            reason="enterer_decides",
             created_by=created_by,
         )
-    if created_by != SYSTEM_SUB:
-        raise Conflict(
-            msg(
-                "four eyes: the reclaim of what a permit's cancellation or reduction frees "
-                "must be confirmed or rejected by someone other than the person who "
-                "cancelled or changed the permit",
-                "四眼原则：许可证注销或核减释放的收回候选须由注销或变更该许可证以外的人员确认或驳回",
-            ),
+    elif created_by != SYSTEM_SUB:
+        refuse_same_person(
+            created_by,
+            decided_by,
+            en="four eyes: the reclaim of what a permit's cancellation or reduction frees "
+            "must be confirmed or rejected by someone other than the person who "
+            "cancelled or changed the permit",
+            zh="四眼原则：许可证注销或核减释放的收回候选须由注销或变更该许可证以外的人员确认或驳回",
+            reason="permit_officer_decides",
             created_by=created_by,
         )

@@ -270,6 +270,12 @@ def pool_batches(rt: Runtime) -> GroupCommit:
     return batches
 
 
+def _no_reservation(reservation_id: str) -> str:
+    """A reservation not found: one that does not exist, or another
+    district's (`Principal.found`), said alike."""
+    return msg(f"reservation {reservation_id} not found", f"预留 {reservation_id} 不存在")
+
+
 async def _locked(s: AsyncSession, reservation_id: str, principal: Principal) -> ReservationRow:
     return _acted_on(await service.lock_reservation(s, reservation_id), reservation_id, principal)
 
@@ -279,11 +285,7 @@ def _acted_on(
 ) -> ReservationRow:
     """The locked reservation a manual allocate or release acts on, or the
     problem: not found, another district's, or its filing's to resolve."""
-    if r is None:
-        raise NotFound(
-            msg(f"reservation {reservation_id} not found", f"预留 {reservation_id} 不存在")
-        )
-    principal.require_district(r.district)
+    r = principal.found(r, _no_reservation(reservation_id))
     # Made by an EIA filing's saga: the filing's review resolves it, and a
     # hand here would leave the filing saying what is no longer so.
     filing = r.filing_id
@@ -315,9 +317,7 @@ async def allocate_reservation(
     # holds no connection (the batch needs one).
     pool_id = await service.pool_of_reservation(rt.db, reservation_id)
     if pool_id is None:
-        raise NotFound(
-            msg(f"reservation {reservation_id} not found", f"预留 {reservation_id} 不存在")
-        )
+        raise NotFound(_no_reservation(reservation_id))
 
     kept = _Kept(_allocated)
 
@@ -392,12 +392,9 @@ async def get_reservation(
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> Response:
-    r = await service.find_reservation(db, reservation_id)
-    if r is None:
-        raise NotFound(
-            msg(f"reservation {reservation_id} not found", f"预留 {reservation_id} 不存在")
-        )
-    principal.require_district(r.district)
+    r = principal.found(
+        await service.find_reservation(db, reservation_id), _no_reservation(reservation_id)
+    )
     return answer(ReservationOut, ReservationOut.of(r))
 
 
@@ -411,12 +408,9 @@ async def reservation_lineage(
     it drew on, each lot's ancestry to its origin (a closed plant, a
     baseline…) and, for an advance, the later credits that repaid it."""
     async with db.session() as s:
-        r = await s.get(Reservation, reservation_id)
-        if r is None:
-            raise NotFound(
-                msg(f"reservation {reservation_id} not found", f"预留 {reservation_id} 不存在")
-            )
-        principal.require_district(r.district)
+        r = principal.found(
+            await s.get(Reservation, reservation_id), _no_reservation(reservation_id)
+        )
         lots = await lineage.of_reservation(s, r.id)
     return LineageOut(
         reservation_id=r.id,

@@ -8,7 +8,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal, require
 from svc_common.districts import DistrictCode
-from svc_common.errors import Forbidden, NotFound
+from svc_common.errors import Forbidden
 from svc_common.i18n import msg
 from svc_common.pagination import (
     DEFAULT_LIMIT,
@@ -33,9 +33,16 @@ from quota_svc.swaps.schemas import CancelIn, SwapIn, SwapOut
 router = APIRouter(prefix="/quota/swaps", tags=["swaps"])
 
 
-def _may_see(principal: Principal, sw: Swap) -> None:
-    if not (principal.may_act_in(sw.from_district) or principal.may_act_in(sw.to_district)):
-        principal.require_district(sw.from_district)
+def _no_swap(swap_id: str) -> str:
+    return msg(f"swap {swap_id} not found", f"调剂 {swap_id} 不存在")
+
+
+def _seen(principal: Principal, sw: Swap | None, swap_id: str) -> Swap:
+    """The swap, if either of its two districts is the caller's; else it is
+    not found, as one that does not exist (a 403 would tell it exists)."""
+    principal.require_found(_no_swap(swap_id), *((sw.from_district, sw.to_district) if sw else ()))
+    assert sw is not None
+    return sw
 
 
 @router.post("", status_code=201, response_model=SwapOut)
@@ -63,11 +70,7 @@ async def propose_swap(
 
 
 async def _locked(s: AsyncSession, swap_id: str, principal: Principal) -> Swap:
-    sw = await service.lock_swap(s, swap_id)
-    if sw is None:
-        raise NotFound(msg(f"swap {swap_id} not found", f"调剂 {swap_id} 不存在"))
-    _may_see(principal, sw)
-    return sw
+    return _seen(principal, await service.lock_swap(s, swap_id), swap_id)
 
 
 @router.post("/{swap_id}/approve", response_model=SwapOut)
@@ -109,10 +112,7 @@ async def read_swap(
     rt: Runtime = Depends(runtime),
 ) -> SwapOut:
     async with rt.db.session() as s:
-        sw = await s.get(Swap, swap_id)
-    if sw is None:
-        raise NotFound(msg(f"swap {swap_id} not found", f"调剂 {swap_id} 不存在"))
-    _may_see(principal, sw)
+        sw = _seen(principal, await s.get(Swap, swap_id), swap_id)
     return SwapOut.of(sw)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from svc_common.auth import same_person
+from svc_common.auth import refuse_same_person
 from svc_common.errors import Conflict, Forbidden, IllegalTransition
 from svc_common.i18n import msg
 
@@ -57,20 +57,19 @@ def approval_side(
             ["cancel"] if status == "approved" else [],
             LABELS_ZH,
         )
-    if same_person(approver, proposer):
-        raise Conflict(
-            msg(
-                "four eyes: the proposer of a swap may not approve it",
-                "四眼原则：调剂的提出人不得批准",
-            ),
-            reason="proposer_approves",
-        )
-    if same_person(approver, from_approved_by) or same_person(approver, to_approved_by):
-        raise Conflict(
-            msg(
-                "each district's approval must come from a different officer",
-                "两区的批准须由不同的审批人员作出",
-            ),
+    refuse_same_person(
+        approver,
+        proposer,
+        en="four eyes: the proposer of a swap may not approve it",
+        zh="四眼原则：调剂的提出人不得批准",
+        reason="proposer_approves",
+    )
+    for approved_by in (from_approved_by, to_approved_by):
+        refuse_same_person(
+            approver,
+            approved_by,
+            en="each district's approval must come from a different officer",
+            zh="两区的批准须由不同的审批人员作出",
             reason="same_approver",
         )
     if may_act_in_from and from_approved_by is None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.districts import DistrictCode
-from svc_common.errors import Conflict, NotFound, field_error
+from svc_common.errors import Conflict, field_error
 from svc_common.i18n import msg
 from svc_common.pagination import (
     DEFAULT_LIMIT,
@@ -107,16 +107,16 @@ async def propose_trade(
     return TradeOut.of(t)
 
 
-def _found(t: Trade | None, trade_id: str) -> Trade:
-    if t is None:
-        raise NotFound(msg(f"trade {trade_id} not found", f"交易 {trade_id} 不存在"))
+def _found(t: Trade | None, trade_id: str, principal: Principal) -> Trade:
+    """The trade, if the seller's district or the buyer's is the caller's:
+    either side may see, or withdraw, a trade. Else it is not found, as one
+    that does not exist (a 403 would tell that it exists)."""
+    principal.require_found(
+        msg(f"trade {trade_id} not found", f"交易 {trade_id} 不存在"),
+        *((t.district, t.buyer_district) if t else ()),
+    )
+    assert t is not None
     return t
-
-
-def _require_either_district(principal: Principal, t: Trade) -> None:
-    """The seller's district or the buyer's: either side may see, or withdraw, a trade."""
-    if not principal.may_act_in(t.buyer_district):
-        principal.require_district(t.district)
 
 
 @router.post("/trades/{trade_id}/approve", response_model=TradeOut)
@@ -130,7 +130,8 @@ async def approve_trade(
     transaction (or refused, with the reason recorded)."""
     refused: TradeRefused | None = None
     async with rt.db.transaction() as s:
-        t = _found(await service.lock_trade(s, trade_id), trade_id)
+        t = _found(await service.lock_trade(s, trade_id), trade_id, principal)
+        # Seen by one side, approved by one who may act in both (403).
         principal.require_district(t.district)
         principal.require_district(t.buyer_district)
         try:
@@ -157,8 +158,7 @@ async def cancel_trade(
     Nothing was held, so nothing is released; a settled or refused trade
     cannot be cancelled (409)."""
     async with rt.db.transaction() as s:
-        t = _found(await service.lock_trade(s, trade_id), trade_id)
-        _require_either_district(principal, t)
+        t = _found(await service.lock_trade(s, trade_id), trade_id, principal)
         service.cancel(s, t, principal, body.reason)
     return TradeOut.of(t)
 
@@ -170,6 +170,5 @@ async def read_trade(
     rt: Runtime = Depends(runtime),
 ) -> TradeOut:
     async with rt.db.session() as s:
-        t = _found(await s.get(Trade, trade_id), trade_id)
-    _require_either_district(principal, t)
+        t = _found(await s.get(Trade, trade_id), trade_id, principal)
     return TradeOut.of(t)

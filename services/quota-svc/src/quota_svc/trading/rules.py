@@ -129,12 +129,24 @@ LABELS_ZH = {
 }
 
 
+class RefusalReason(StrEnum):
+    """Why a trade is refused: the stable codes of `TradeRefused`, which the
+    public register keeps (a refused trade's `reason`) and the console says
+    in words, each of them."""
+
+    SAME_ENTERPRISE = "same_enterprise"
+    SELLER_HOLDS_TOO_LITTLE = "seller_holds_too_little"
+    BUYER_NEED_NOT_MET = "buyer_need_not_met"
+    SELLER_RECLAIM_PENDING = "seller_reclaim_pending"
+    BUYER_PERMIT_CANCELLED = "buyer_permit_cancelled"
+
+
 class TradeRefused(Exception):
     """A trade cannot go ahead; `reason` is a stable code, `detail` says why."""
 
-    def __init__(self, reason: str, detail: str, **extra: str) -> None:
+    def __init__(self, reason: RefusalReason, detail: str, **extra: str) -> None:
         super().__init__(detail)
-        self.reason = reason
+        self.reason: str = reason.value
         self.detail = detail
         self.extra = extra
 
@@ -145,7 +157,7 @@ def closure_pending(reclaim_id: str, permit_id: str | None) -> TradeRefused:
     holdings may be sold again."""
     permit = permit_id or "-"
     return TradeRefused(
-        "seller_reclaim_pending",
+        RefusalReason.SELLER_RECLAIM_PENDING,
         msg(
             f"the seller's permit {permit} was cancelled and reclaim {reclaim_id} is pending: "
             "once confirmed it retires everything the seller holds here, so none of it "
@@ -163,7 +175,7 @@ def buyer_closing(buyer: str, reclaim_id: str, permit_id: str | None) -> TradeRe
     force, and its confirmation would retire them at once."""
     permit = permit_id or "-"
     return TradeRefused(
-        "buyer_permit_cancelled",
+        RefusalReason.BUYER_PERMIT_CANCELLED,
         msg(
             f"the buyer {buyer}'s permit {permit} was cancelled (reclaim {reclaim_id} is "
             "pending): it holds no permit in force here to take the rights",
@@ -198,7 +210,7 @@ def check_trade(
     the buyer gets (amount ÷ the buyer district's ratio)."""
     if seller == buyer:
         raise TradeRefused(
-            "same_enterprise",
+            RefusalReason.SAME_ENTERPRISE,
             msg("seller and buyer are the same enterprise", "买卖双方为同一企业"),
         )
     if seller_valid_kg < amount_kg:
@@ -211,7 +223,7 @@ def check_trade(
             else ""
         )
         raise TradeRefused(
-            "seller_holds_too_little",
+            RefusalReason.SELLER_HOLDS_TOO_LITTLE,
             msg(
                 f"the seller holds {kg_to_tonnes(seller_valid_kg)} t of valid rights here, "
                 f"not {kg_to_tonnes(amount_kg)} t",
@@ -224,7 +236,7 @@ def check_trade(
     buyer_rights = rights_kg(amount_kg, buyer_ratio_h)
     if buyer_rights <= 0:
         raise TradeRefused(
-            "buyer_need_not_met",
+            RefusalReason.BUYER_NEED_NOT_MET,
             msg(
                 "at the buyer district's offset ratio this amount backs no emission at all",
                 "按买方所在区倍量削减替代比例，该数量不足以支撑任何排放量",

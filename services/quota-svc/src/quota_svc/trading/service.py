@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import record_audit
-from svc_common.auth import Principal, same_person
+from svc_common.auth import Principal, refuse_same_person
 from svc_common.context import new_id
 from svc_common.errors import Conflict, IllegalTransition
 from svc_common.events.schemas.quota import QuotaTradeSettled
@@ -195,14 +195,13 @@ async def lock_trade(s: AsyncSession, trade_id: str) -> Trade | None:
 def check_four_eyes(t: Trade, actor: Principal) -> None:
     if t.status != TradeStatus.PROPOSED:
         raise IllegalTransition(msg("trade", "交易"), t.status, "approve", [], rules.LABELS_ZH)
-    if same_person(t.proposed_by, actor.sub):
-        raise Conflict(
-            msg(
-                "four eyes: a trade is approved by someone other than its proposer",
-                "四眼原则：交易须由提出人以外的人员审核",
-            ),
-            reason="proposer_approves",
-        )
+    refuse_same_person(
+        t.proposed_by,
+        actor.sub,
+        en="four eyes: a trade is approved by someone other than its proposer",
+        zh="四眼原则：交易须由提出人以外的人员审核",
+        reason="proposer_approves",
+    )
 
 
 @dataclass

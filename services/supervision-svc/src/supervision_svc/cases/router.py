@@ -9,8 +9,6 @@ from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
-from svc_common.errors import NotFound
-from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
 from svc_common.service import get_db
 from svc_common.types import ResourceId, utcnow
@@ -76,9 +74,7 @@ async def get_case(
 ) -> CaseOut:
     async with db.session() as s:
         c = await s.get(EnforcementCase, case_id[:64])
-    if c is None or not principal.may_act_in(c.district):
-        raise NotFound(msg(f"no case {case_id[:64]}", f"没有案件 {case_id[:64]}"))
-    return service.to_out(c)
+    return service.to_out(principal.found(c, service.no_case(case_id)))
 
 
 @router.get("/cases", response_model=Page[CaseOut])

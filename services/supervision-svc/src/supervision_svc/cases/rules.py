@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from svc_common.auth import same_person
-from svc_common.errors import Conflict, Forbidden, IllegalTransition
+from svc_common.auth import refuse_same_person
+from svc_common.errors import Conflict, IllegalTransition
 from svc_common.i18n import msg
 
 TRANSITIONS: dict[str, dict[str, str]] = {
@@ -43,14 +43,14 @@ def next_status(status: str, action: str) -> str:
 
 def check_four_eyes(proposed_by: str, decider: str) -> None:
     """The officer who decides a case is not the one who proposed it (四眼原则)."""
-    if same_person(proposed_by, decider):
-        raise Forbidden(
-            msg(
-                "four eyes: a case is decided by another officer than the one who proposed it",
-                "双人审核：立案的决定须由提出人以外的人员作出",
-            ),
-            proposed_by=proposed_by,
-        )
+    refuse_same_person(
+        proposed_by,
+        decider,
+        en="four eyes: a case is decided by another officer than the one who proposed it",
+        zh="双人审核：立案的决定须由提出人以外的人员作出",
+        reason="proposer_decides",
+        proposed_by=proposed_by,
+    )
 
 
 def check_deadline_ahead(rectify_by: dt.date | None, today: dt.date) -> None:

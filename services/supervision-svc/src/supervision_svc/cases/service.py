@@ -12,7 +12,7 @@ from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.calendar import local_date
-from svc_common.errors import Conflict, NotFound, field_error
+from svc_common.errors import Conflict, field_error
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
 
@@ -124,9 +124,12 @@ async def load_for_update(s: AsyncSession, principal: Principal, case_id: str) -
             select(EnforcementCase).where(EnforcementCase.id == case_id[:64]).with_for_update()
         )
     ).one_or_none()
-    if c is None or not principal.may_act_in(c.district):
-        raise NotFound(msg(f"no case {case_id[:64]}", f"没有案件 {case_id[:64]}"))
-    return c
+    # Another district's case is not found, as one that does not exist.
+    return principal.found(c, no_case(case_id))
+
+
+def no_case(case_id: str) -> str:
+    return msg(f"no case {case_id[:64]}", f"没有案件 {case_id[:64]}")
 
 
 async def decide(

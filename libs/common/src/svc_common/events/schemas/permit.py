@@ -15,6 +15,14 @@ from svc_common.types import SignedTonnes, Tonnes
 TOPIC = "permit.events"
 
 CancelReason = Literal["closure", "process_closed", "merged", "other"]
+#: Each reason in words (English, Chinese): the one table quota-svc writes a
+#: reclaim candidate's note by and the console reads and says it by.
+CANCEL_REASON_WORDS: dict[str, tuple[str, str]] = {
+    "closure": ("enterprise closed", "企业关停"),
+    "process_closed": ("process closed", "生产工序关停"),
+    "merged": ("enterprises merged", "企业合并"),
+    "other": ("other reason", "其他原因"),
+}
 
 
 @event("permit.issued.v1", topic=TOPIC, key="permit_id")

@@ -9,7 +9,7 @@ from typing import Any
 
 from svc_common.i18n import msg
 
-from console.pages.workbench.queues import cancel_reason_label, status_label
+from console.pages.workbench.queues import PERMITS_IN_FORCE, cancel_reason_label, status_label
 from console.web import dec, parse_time
 
 #: The lists the enterprise page reads, as people name them.
@@ -178,7 +178,7 @@ def quota_held(
     permitted: Decimal | None = None
     drawn: Decimal | None = None
     if permits is not None:
-        live = [p for p in permits if p.get("status") in ("issued", "changed", "renewed")]
+        live = [p for p in permits if p.get("status") in PERMITS_IN_FORCE]
         permitted = sum((dec(p.get("vocs_t")) for p in live), Decimal(0))
         # Each is a bound of what backs the permits now: what they drew
         # (a permit imported with no draw is backed by none of it), what

@@ -65,10 +65,11 @@ async def _permit_steps(
     read: Callable[..., Awaitable[list[Any] | None]], permits: list[dict[str, Any]]
 ) -> dict[str, list[Any]]:
     """Each permit's audit trail (`GET /permit/audit?target_id=`), by permit
-    id: its steps with their reasons (a suspension names its case). The
-    trail is for citywide auditors and administrators: for anyone else the
-    first refusal ends the reads, and the history says it leaves the steps
-    out."""
+    id: its steps with their reasons (a suspension names its case). Citywide
+    auditors and administrators read every permit's, officers (and a
+    district's auditors and administrators) those of their districts' permits;
+    for a role that may not (investment staff) the first refusal ends the
+    reads, and the history says it leaves the steps out."""
     steps: dict[str, list[Any]] = {}
     for p in permits[:MAX_PERMIT_TRAILS]:
         trail = await read("permit_steps", "permit", "/permit/audit", target_id=str(p["id"]))

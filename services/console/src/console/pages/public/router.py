@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote, urlencode
 
@@ -18,6 +19,7 @@ from console.api import ApiError, Services, raise_for_problem
 from console.auth.users import User
 from console.deps import optional_user, services
 from console.pages.investment.views import park_names
+from console.pages.workbench.queues import RECLAIM_SOURCES
 from console.web import beijing_in_text, problem_page, render
 
 router = APIRouter(prefix="/console/public")
@@ -330,12 +332,8 @@ REGISTER_REFS = {
 #: its hashes cover), by key, as people say them: the page says references
 #: in words (来源：许可量核减, not permit_changed).
 REGISTER_REF_VALUES: dict[str, dict[str, tuple[str, str]]] = {
-    "source": {
-        "permit_cancelled": ("permit cancelled", "许可证注销"),
-        "permit_changed": ("permit reduced", "许可量核减"),
-        "manual": ("entered by hand", "人工录入"),
-        "reduction": ("verified reduction (deep treatment)", "深度治理减排"),
-    },
+    # A reclaim's source, as the workbench says it (one table).
+    "source": RECLAIM_SOURCES,
     "reason": {
         "same_enterprise": ("seller and buyer are the same enterprise", "买卖双方为同一企业"),
         "seller_holds_too_little": ("the seller holds too little", "卖方持有的有效指标不足"),
@@ -346,6 +344,10 @@ REGISTER_REF_VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "seller_reclaim_pending": (
             "the seller's permit was cancelled and its reclaim awaits confirmation",
             "卖方许可证已注销，收回待确认",
+        ),
+        "buyer_permit_cancelled": (
+            "the buyer's permit was cancelled and its reclaim awaits confirmation",
+            "买方许可证已注销，收回待确认",
         ),
         "ledger_disagrees": ("the ledger disagrees", "台账不一致"),
     },
@@ -360,9 +362,10 @@ REGISTER_REF_VALUES: dict[str, dict[str, tuple[str, str]]] = {
 
 
 def _price(fen: str) -> str:
-    """A price in fen per tonne (the register's integer) in yuan."""
+    """A price in fen per tonne (the register's integer) in yuan, exactly
+    (a float loses cents past 2**53 fen, or rounds them)."""
     try:
-        return f"{int(fen) / 100:,.2f}"
+        return f"{Decimal(int(fen)).scaleb(-2):,.2f}"
     except ValueError:
         return fen
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from svc_common.auth import SYSTEM_SUB
+from svc_common.events.schemas.permit import CANCEL_REASON_WORDS
+from svc_common.guard import visible_text_problem
 from svc_common.i18n import msg
 from svc_common.types import utcnow
 
@@ -27,6 +29,9 @@ MAJOR_KINDS = {
     "livelihood": msg("livelihood project", "民生工程"),
     "industrial_layout": msg("major industrial layout", "重大产业布局"),
 }
+#: A permit in force (permit-svc's `IN_FORCE`): a suspended permit still
+#: holds its amounts, and a change or a renewal leaves a permit `issued`.
+PERMITS_IN_FORCE = ("issued", "suspended")
 RETRYABLE_QUOTA = ("blocked", "lapsed", "lapsed_short")
 #: The quota state of an approved filing whose hold lapsed before the
 #: allocation and whose district was short: the officer of the district
@@ -45,6 +50,35 @@ def quota_stuck(filing: Mapping[str, Any]) -> bool:
         return False
     asked = parse_time(filing.get("quota_asked_at"))
     return asked is not None and utcnow() - asked > QUOTA_STUCK_AFTER
+
+
+#: The most characters an action's reason (or note) may have: the maximum of
+#: the service field it goes to (eia-svc's decisions and revocation, quota-
+#: svc's rejection, permit-svc's rectification note; their `VisibleText`,
+#: which the console's tests hold these to: the console reads the services
+#: only through their APIs, not their code).
+REASON_MAX = {"filing": 2000, "check-revoke": 2000, "reclaim-reject": 1000, "finding-rectify": 1000}
+
+
+def reason_problem(op: str, reason: str, *, required: bool) -> str | None:
+    """Why the services would refuse an action's reason, said on its form
+    before it is sent (a 422 from them said it with their field's name): one
+    left blank where required, one no reader can see (zero-width spaces…,
+    `visible_text_problem`, the services' own check), or one longer than its
+    field's maximum. Spaces around it are not counted (the console and the
+    services strip them)."""
+    text = reason.strip()
+    if not text:
+        return msg("give a reason", "请填写原因") if required else None
+    if problem := visible_text_problem(text):
+        return msg("reason: ", "原因：") + problem
+    most = REASON_MAX.get(op, min(REASON_MAX.values()))
+    if len(text) > most:
+        return msg(
+            f"the reason is {len(text)} characters long: at most {most} are allowed",
+            f"原因共 {len(text)} 个字符，最多 {most} 个",
+        )
+    return None
 
 
 def api_action(action: str) -> str:
@@ -68,14 +102,9 @@ def action_label(action: str) -> str:
     }.get(action, action)
 
 
-#: Why a permit was cancelled (注销), by permit-svc's `reason`, in quota-svc's
-#: words (its candidates' notes): only a closure is 企业关停.
-CANCEL_REASONS = {
-    "closure": ("enterprise closed", "企业关停"),
-    "process_closed": ("process closed", "生产工序关停"),
-    "merged": ("enterprises merged", "企业合并"),
-    "other": ("other reason", "其他原因"),
-}
+#: Why a permit was cancelled (注销), by permit-svc's `reason`: the words
+#: quota-svc writes its candidates' notes by (only a closure is 企业关停).
+CANCEL_REASONS = CANCEL_REASON_WORDS
 
 
 def cancel_reason_label(reason: str | None) -> str:
@@ -87,13 +116,9 @@ def cancel_reason_label(reason: str | None) -> str:
 
 #: How quota-svc writes a cancelled permit's reason in a candidate's note
 #: (`天津…（…001P）许可证注销：企业关停；…`), and how it wrote it before
-#: (`… cancelled: closure`).
-_NOTE_REASONS = {
-    "企业关停": "closure",
-    "生产工序关停": "process_closed",
-    "企业合并": "merged",
-    "其他原因": "other",
-}
+#: (`… cancelled: closure`). Its candidates keep no reason code: the note's
+#: words are read back by the same table.
+_NOTE_REASONS = {zh: reason for reason, (_, zh) in CANCEL_REASON_WORDS.items()}
 _CANCEL_NOTE = re.compile(r"许可证注销：([^；;]+)|cancelled: (\w+)")
 
 
@@ -119,6 +144,16 @@ def reclaim_source_label(reclaim: Mapping[str, Any]) -> str:
     if reason is None:
         return status_label(source)
     return msg("permit cancelled (", "许可证注销（") + cancel_reason_label(reason) + msg(")", "）")
+
+
+#: Where a reclaim candidate's quota comes from (quota-svc's `source`), in
+#: words: the workbench's queue and the public register's references both.
+RECLAIM_SOURCES = {
+    "permit_cancelled": ("permit cancelled", "许可证注销"),
+    "permit_changed": ("permit reduced", "许可量核减"),
+    "manual": ("entered by hand", "人工录入"),
+    "reduction": ("verified reduction (deep treatment)", "深度治理减排"),
+}
 
 
 def status_label(status: str) -> str:
@@ -155,10 +190,7 @@ def status_label(status: str) -> str:
         "open": msg("open", "待整改"),
         "rectified": msg("rectified", "已整改"),
         # Any reason: a candidate's own reason is `reclaim_source_label`'s.
-        "permit_cancelled": msg("permit cancelled", "许可证注销"),
-        "permit_changed": msg("permit reduced", "许可量核减"),
-        "manual": msg("entered by hand", "人工录入"),
-        "reduction": msg("reduction credit", "深度治理减排"),
+        **{source: msg(*words) for source, words in RECLAIM_SOURCES.items()},
     }.get(status, status)
 
 
@@ -210,7 +242,8 @@ def stale(problem: Mapping[str, Any], action: str, op: str = "filing") -> bool:
     """Whether a service refused an action because its object is no longer
     where the page showed it (someone acted on it since the page was drawn):
     the service's illegal transition for that action (a filing, a reclaim
-    candidate, an audit finding, a permit); for a renewal, permit-svc's
+    candidate, a registration form's post-hoc check, an audit finding, a
+    permit); for a renewal, permit-svc's
     "not yet" too (暂不能延续：延续申请自…起可办理), which a permit the page
     listed as expiring gives only once someone has renewed it."""
     kind = str(problem.get("type") or "")
@@ -223,6 +256,7 @@ def stale(problem: Mapping[str, Any], action: str, op: str = "filing") -> bool:
 STALE_NOUNS = {
     "filing": ("this filing", "该文件"),
     "reclaim": ("this reclaim candidate", "该收回候选"),
+    "check": ("this registration form filing", "该登记表备案"),
     "permit": ("this permit", "该许可证"),
     "finding": ("this audit finding", "该审核问题"),
 }
@@ -248,6 +282,21 @@ def stale_said(state: str, *, redrawn: bool, queue: str = "filing") -> str:
         f"Someone else has already handled {en_noun}; reload the page to see it.",
         f"{zh_noun}已由其他人办理，请刷新后查看。",
     )
+
+
+#: Where a registration form filing's post-hoc check stands (eia-svc's
+#: `review_status`), and the filing itself once revoked.
+CHECK_STATES = {
+    "pending": ("sampled, being checked", "已抽中，事后抽查中"),
+    "cleared": ("checked and found true", "抽查属实，已通过"),
+    "revoked": ("found false, filing revoked", "抽查不实，已撤销备案"),
+    "not sampled": ("not sampled", "未抽中"),
+}
+
+
+def check_label(state: str) -> str:
+    words = CHECK_STATES.get(state)
+    return msg(*words) if words else status_label(state)
 
 
 def result_label(op: str, status: str) -> str:

@@ -58,8 +58,6 @@ def queue_unseen_said(status: int) -> str:
 
 #: The permits the workbench lists: those expiring within this many days.
 EXPIRING_DAYS = 60
-#: The permits permit-svc lists as expiring: those in force.
-PERMITS_IN_FORCE = ("issued", "suspended")
 
 #: The queues' tabs, in order, and what each is drawn from.
 TABS = ("filings", "overdue", "blocked", "reclaims", "checks", "expiring", "findings")
@@ -252,6 +250,12 @@ def _filing_body(reason: str, action: str) -> dict[str, Any] | None:
     return {"reason": reason} if reason and action in FILING_REASONS else None
 
 
+def _sends_reason(op: str, action: str) -> bool:
+    """Whether the action's body carries the form's reason (the others
+    ignore it)."""
+    return op in queues.REASON_MAX and (op != "filing" or action in FILING_REASONS)
+
+
 OPS: dict[str, Op] = {
     "filing": Op(
         "eia", "/eia/filings/{id}/{action}", ("officer", "admin"), _filing_body, queue="filing"
@@ -273,13 +277,22 @@ OPS: dict[str, Op] = {
         queue="reclaim",
         verb="reject",
     ),
-    "check-clear": Op("eia", "/eia/review-queue/{id}/clear", ("officer", "admin"), _no_body),
+    "check-clear": Op(
+        "eia",
+        "/eia/review-queue/{id}/clear",
+        ("officer", "admin"),
+        _no_body,
+        queue="check",
+        verb="clear",
+    ),
     "check-revoke": Op(
         "eia",
         "/eia/registrations/{id}/revoke",
         ("officer", "admin"),
         lambda r, _: {"reason": r},
         True,
+        queue="check",
+        verb="revoke",
     ),
     "permit-renew": Op(
         "permit",
@@ -345,6 +358,16 @@ async def _reclaim_now(api: Services, token: str, id: str, problem: dict[str, An
     return Now(queues.result_label("reclaim", state) if state else "", None, state == "pending")
 
 
+async def _check_now(api: Services, token: str, id: str, problem: dict[str, Any]) -> Now:
+    # The filing as eia-svc has it now: its check's state (a revoked filing
+    # that was sampled says so there too), else the state the refusal named.
+    now = await _read(api, token, "eia", f"/eia/registrations/{id}")
+    state = str((now or {}).get("review_status") or problem.get("state") or "")
+    listed = now is not None and state == "pending" and now.get("status") == "filed"
+    # The queue's rows are not drawn alone: a row that left it is removed.
+    return Now(queues.check_label(state) if state else "", None, listed)
+
+
 async def _finding_now(api: Services, token: str, id: str, problem: dict[str, Any]) -> Now:
     # permit-svc reads no single audit: its refusal names the finding's state.
     state = str(problem.get("state") or "")
@@ -359,7 +382,10 @@ async def _permit_now(api: Services, token: str, id: str, problem: dict[str, Any
     # Still in the reminder list: in force (permit-svc's `IN_FORCE`) and
     # ending within its days.
     listed = (
-        now is not None and state in PERMITS_IN_FORCE and left is not None and left <= EXPIRING_DAYS
+        now is not None
+        and state in queues.PERMITS_IN_FORCE
+        and left is not None
+        and left <= EXPIRING_DAYS
     )
     if state in ("", "issued") and valid_to and (left is None or left > EXPIRING_DAYS):
         # Renewed by someone else: its status stays issued, its term moved on.
@@ -397,6 +423,7 @@ class Row:
 ROWS = {
     "filing": Row("filing", _filing_now, "workbench/_filing_row.html", 7, item="f"),
     "reclaim": Row("reclaim", _reclaim_now, None, 6),
+    "check": Row("check", _check_now, None, 4),
     "permit": Row("permit", _permit_now, "workbench/_permit_row.html", 5, item="p"),
     "finding": Row("finding", _finding_now, None, 5),
 }
@@ -441,7 +468,9 @@ async def act(
     id: str = Form(..., max_length=100),
     sub: str = Form("", max_length=100),
     action: str = Form("", max_length=40),
-    reason: str = Form("", max_length=2000),
+    # Past this the form is refused unread; below it, the reason's own
+    # maximum (`queues.REASON_MAX`) is said on the form.
+    reason: str = Form("", max_length=10_000),
     idem: str = Form(..., min_length=8, max_length=100),
     row: str = Form("", max_length=20),
     user: User = Depends(signed_in("officer", "admin")),
@@ -461,8 +490,12 @@ async def act(
         problem = msg("this action is not known", "无法识别的操作")
     elif user.role not in spec.roles:
         problem = msg("your role may not do this", "您的角色无权执行此操作")
-    elif (spec.needs_reason or (op == "filing" and action == "reject")) and not reason.strip():
-        problem = msg("give a reason", "请填写原因")
+    elif _sends_reason(op, action) and (
+        wrong := queues.reason_problem(
+            op, reason, required=spec.needs_reason or (op == "filing" and action == "reject")
+        )
+    ):
+        problem = wrong
     # The status of a refusal: htmx shows it beside the form, which stays so
     # the user can correct it and send again.
     status = 200 if problem is None else 403 if user.role not in spec_roles(spec) else 422

@@ -1,0 +1,56 @@
+"""aiokafka's client with its metadata refreshes paced while the broker is away.
+
+aiokafka's producer, holding a batch for a partition whose leader it does not
+know (a broker shutting down answers "leader -1"), asks its client for fresh
+metadata and waits for the answer, then asks again. The client's metadata
+task has no back-off of its own (`retry_backoff_ms` is not applied there):
+with the broker's port refused, each round fails at once and logs two lines
+("Unable connect to node", "Unable to update metadata"), some thousands of
+times a second for as long as the outage and the send last. Here a failed
+refresh of the client's own metadata waits before it answers, a capped
+exponential back-off reset by the next success, so those rounds, and their
+lines, come a few a second at most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiokafka.client import AIOKafkaClient
+
+#: Wait after the first failed metadata refresh, and the longest wait.
+METADATA_RETRY_FIRST_SECONDS = 0.2
+METADATA_RETRY_MAX_SECONDS = 2.0
+
+
+def metadata_retry_delay(failures: int) -> float:
+    """The wait after `failures` metadata refreshes in a row failed."""
+    return min(METADATA_RETRY_MAX_SECONDS, METADATA_RETRY_FIRST_SECONDS * 2 ** min(failures - 1, 8))
+
+
+class PacedClient(AIOKafkaClient):
+    """An `AIOKafkaClient` whose failed background metadata refreshes back off."""
+
+    _failed_refreshes = 0
+
+    async def _metadata_update(self, cluster_metadata: Any, topics: Any) -> bool:
+        updated: bool = await super()._metadata_update(cluster_metadata, topics)
+        if cluster_metadata is not self.cluster:
+            # A one-off fetch (`fetch_all_metadata`, the readiness probe):
+            # answered at once; its caller paces it.
+            return updated
+        if updated:
+            self._failed_refreshes = 0
+            return updated
+        self._failed_refreshes += 1
+        await asyncio.sleep(metadata_retry_delay(self._failed_refreshes))
+        return updated
+
+
+def paced(client: AIOKafkaClient) -> AIOKafkaClient:
+    """Make a producer's or consumer's own client a `PacedClient`. They build
+    it in their constructor, with no way to pass another class; the subclass
+    adds no state but a counter, so the instance's class is swapped."""
+    client.__class__ = PacedClient
+    return client

@@ -1,0 +1,87 @@
+"""`GET /permit/audit?target_id=`: an officer reads the whole trail of a
+permit (an enterprise, a registration) of their districts, as the
+console's enterprise page shows it; another district's record is not
+found, as one that does not exist; the whole trail stays citywide."""
+
+from __future__ import annotations
+
+import uuid
+
+from svc_common import testing
+from svc_common.testing import as_not_found
+
+from .conftest import BAODI, JIZHOU, Service
+
+OFFICER = testing.auth("officer", [BAODI])
+ELSEWHERE = testing.auth("officer", [JIZHOU])
+
+
+async def _permit_with_steps(svc: Service) -> tuple[str, str]:
+    uscc = await svc.enterprise(81)
+    r = await svc.http.post(
+        "/permit/permits",
+        json={"uscc": uscc, "pollutants": [{"pollutant": "NOx", "amount_t": "2"}]},
+        headers=OFFICER,
+    )
+    pid = r.json()["id"]
+    for action, body in (
+        ("issue", None),
+        ("suspend", {"reason": "超标排放"}),
+        ("reinstate", {"reason": "整改完成"}),
+    ):
+        r = await svc.http.post(f"/permit/permits/{pid}/{action}", json=body, headers=OFFICER)
+        assert r.status_code == 200, r.text
+    return uscc, pid
+
+
+async def test_an_officer_reads_the_whole_trail_of_a_permit_of_their_district(
+    svc: Service,
+) -> None:
+    uscc, pid = await _permit_with_steps(svc)
+    r = await svc.http.get("/permit/audit", params={"target_id": pid}, headers=OFFICER)
+    assert r.status_code == 200, r.text
+    steps = [e["action"] for e in r.json()["items"]]
+    assert steps == ["permit.reinstate", "permit.suspend", "permit.issue", "permit.apply"]
+    assert {e["target_type"] for e in r.json()["items"]} == {"permit"}
+    # As a citywide auditor reads it.
+    city = await svc.http.get(
+        "/permit/audit", params={"target_id": pid}, headers=testing.auth("auditor")
+    )
+    assert city.json()["items"] == r.json()["items"]
+    # An enterprise's own trail, by its code.
+    r = await svc.http.get("/permit/audit", params={"target_id": uscc}, headers=OFFICER)
+    assert [e["action"] for e in r.json()["items"]] == ["enterprise.create"]
+    # A district's auditor reads it too; filters apply within the record.
+    r = await svc.http.get(
+        "/permit/audit",
+        params={"target_id": pid, "action": "permit.suspend"},
+        headers=testing.auth("auditor", [BAODI]),
+    )
+    assert [e["detail"]["reason"] for e in r.json()["items"]] == ["超标排放"]
+
+
+async def test_another_districts_trail_is_not_found_and_the_whole_trail_stays_citywide(
+    svc: Service,
+) -> None:
+    _, pid = await _permit_with_steps(svc)
+    nobody = str(uuid.uuid4())
+    for lang in ("zh-CN", "en"):
+        said = {**ELSEWHERE, "Accept-Language": lang}
+        theirs = await svc.http.get("/permit/audit", params={"target_id": pid}, headers=said)
+        none = await svc.http.get("/permit/audit", params={"target_id": nobody}, headers=said)
+        assert as_not_found(theirs, (pid, "ID")) == as_not_found(none, (nobody, "ID"))
+    # An officer with no district acts nowhere.
+    r = await svc.http.get(
+        "/permit/audit", params={"target_id": pid}, headers=testing.auth("officer")
+    )
+    assert r.status_code == 404
+    # The whole trail, or one without a record, is a citywide reader's.
+    for who in (OFFICER, testing.auth("auditor", [BAODI])):
+        r = await svc.http.get("/permit/audit", headers=who)
+        assert r.status_code == 403 and r.json()["required"] == "citywide", r.text
+    r = await svc.http.get(
+        "/permit/audit", params={"target_id": pid}, headers=testing.auth("investment")
+    )
+    assert r.status_code == 403
+    r = await svc.http.get("/permit/audit", headers=testing.auth("auditor"))
+    assert r.status_code == 200 and len(r.json()["items"]) >= 5
