@@ -53,7 +53,7 @@ def _reference(
         category is None
         or not 0 < len(name) <= 200
         or len(address) > 500
-        or visible_text_problem(name)
+        or visible_text_problem(name, name=True)
         or (address and visible_text_problem(address))
         or status not in STATUSES
         or district not in DISTRICTS
