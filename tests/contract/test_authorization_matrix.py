@@ -701,6 +701,9 @@ SUPERVISION: dict[str, Recipe] = {
         lambda w, d, f: {"district": d, "period": str(TODAY.year), "count": 1},
     ),
     "getPlan": one("GET", lambda w, d, f: f"/supervision/inspection-plans/{w['plan', d]}"),
+    "getPlanCandidates": one(
+        "GET", lambda w, d, f: f"/supervision/inspection-plans/{w['plan', d]}/candidates"
+    ),
     "recordInspection": one(
         "POST", "/supervision/inspections", lambda w, d, f: _inspection(_u(w, d))
     ),

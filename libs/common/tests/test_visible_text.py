@@ -10,7 +10,7 @@ from typing import Annotated
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 from svc_common import guard, i18n
-from svc_common.types import VisibleText
+from svc_common.types import NameText, VisibleText
 
 SAYS_NOTHING = [
     pytest.param("\u200b", id="zero-width space"),
@@ -83,6 +83,54 @@ def test_the_refusal_speaks_both_languages() -> None:
     with i18n.use("zh"):
         assert "不可见字符" in (guard.visible_text_problem("\u200b") or "")
         assert "不可见字符" in (guard.visible_text_problem("a\u200bb", name=True) or "")
+
+
+HIDDEN_INSIDE_A_NAME = [
+    pytest.param("天津\u200b化工", id="zero-width space"),
+    pytest.param("天津\u200c化工", id="zero-width non-joiner"),
+    pytest.param("天津\u200d化工", id="zero-width joiner in Chinese"),
+    pytest.param("天津\u2060化工", id="word joiner"),
+    pytest.param("天津\ufeff化工", id="byte-order mark"),
+    pytest.param("天津\u00ad化工", id="soft hyphen"),
+    pytest.param("天津\u200f化工", id="right-to-left mark"),
+    pytest.param("天津\ufe0f化工", id="variation selector"),
+    pytest.param("绿色\U0001f468\u200d\U0001f469\u200d\U0001f467科技", id="emoji ZWJ sequence"),
+]
+
+
+class _Named(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+    name: Annotated[str, NameText(20)]
+    reason: Annotated[str, VisibleText(40)] = "ok"
+
+
+@pytest.mark.parametrize("text", HIDDEN_INSIDE_A_NAME)
+def test_a_name_refuses_a_hidden_character_inside_naming_it(text: str) -> None:
+    """Free text may hold them (an emoji sequence in a reason is fine); a
+    name may not: it would look like the name without it."""
+    assert guard.visible_text_problem(text) is None
+    assert _Named(name="天津化工", reason=text).reason == text
+    with pytest.raises(ValidationError) as refused:
+        _Named(name=text)
+    (error,) = refused.value.errors()
+    assert error["loc"] == ("name",)
+    at = guard.hidden_in_name(text)
+    assert at is not None and f"U+{ord(text[at]):04X}" in error["msg"]
+    assert not re.match(guard.visible_text_pattern(1, 20, name=True, stripped=True), text)
+
+
+def test_a_name_type_is_a_visible_text_of_names() -> None:
+    assert _Named(name=" 天津\U0001f331化工 ").name == "天津\U0001f331化工"  # one-character emoji
+    assert _Named(name="Zhang San").name == "Zhang San"
+    assert isinstance(NameText(20), VisibleText) and NameText(20).name
+    schema = _Named.model_json_schema()["properties"]["name"]
+    assert schema["pattern"] == guard.visible_text_pattern(1, name=True)
+    assert "zero-width" in schema["description"]
+    with i18n.use("zh"):
+        problem = guard.visible_text_problem("天津\u200b化工", name=True) or ""
+    assert (
+        problem.startswith("名称或姓名中不得含有不可见字符") and "第 3 个字符（U+200B）" in problem
+    )
 
 
 class _Stripped(BaseModel):

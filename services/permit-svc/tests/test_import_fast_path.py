@@ -53,7 +53,7 @@ def _reference(
         category is None
         or not 0 < len(name) <= 200
         or len(address) > 500
-        or visible_text_problem(name)
+        or visible_text_problem(name, name=True)
         or (address and visible_text_problem(address))
         or status not in STATUSES
         or district not in DISTRICTS
@@ -92,7 +92,11 @@ usccs = st.one_of(
 values = {
     "uscc": _spaced(usccs),
     "name": _spaced(
-        st.text(max_size=4) | st.just("名" * 200) | st.just("名" * 201) | st.just("\u3164")
+        st.text(max_size=4)
+        | st.just("名" * 200)
+        | st.just("名" * 201)
+        | st.just("\u3164")
+        | st.just("名\u00ad称")
     ),
     "district": _spaced(st.sampled_from([*sorted(DISTRICTS)[:3], "120119", "999999", ""])),
     "industry_code": _spaced(st.sampled_from(["2641", "C2641", "c2614", "3130", "9999", "C", ""])),
@@ -151,6 +155,8 @@ OFFICER = PRINCIPALS[1]
         ({"name": "\u200b"}, ADMIN),
         ({"name": "\u3164"}, ADMIN),
         ({"name": "企业\u200b"}, ADMIN),
+        ({"name": "天津\u200b某企业"}, ADMIN),  # hidden inside: NameText
+        ({"name": "天津\u200d某企业"}, ADMIN),
         ({"address": "\u200b"}, ADMIN),
         ({"address": " \u3164 "}, ADMIN),
         ({"operating_status": "open"}, ADMIN),

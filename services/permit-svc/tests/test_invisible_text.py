@@ -111,10 +111,14 @@ async def test_an_enterprise_finding_or_note_of_invisible_text_is_refused(svc: S
     # An address, which may be left empty, is not one of invisible characters.
     body = {**body, "name": "某企业", "address": "\u3164"}
     _refused(await svc.http.post("/permit/enterprises", json=body, headers=OFFICER), "address")
+    # A name with a character no one can see inside looks like another name.
+    body = {**body, "address": "", "name": "某\u200b企业"}
+    _refused(await svc.http.post("/permit/enterprises", json=body, headers=OFFICER), "name")
     assert await _writes(svc) == before
     uscc = await svc.enterprise(8303)
     for change, field in (
         ({"name": "\u2060"}, "name"),
+        ({"name": "某\u00ad企业"}, "name"),
         ({"address": "\u200b"}, "address"),
         ({"address": "宝坻", "reason": "\u200b"}, "reason"),
     ):

@@ -5,8 +5,10 @@ enforcement report."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any
 
+from supervision_svc.inspections import rules
 from svc_common import clock, guard, testing
 
 from .conftest import ADMIN, AUDITOR, NINGHE, T0, Service, officer
@@ -73,6 +75,77 @@ async def test_draw_is_weighted_reproducible_and_recorded(svc: Service) -> None:
     body.pop("seed")
     r = await svc.http.post("/supervision/inspection-plans", json=body, headers=officer(NINGHE))
     assert isinstance(r.json()["seed"], int)
+
+
+async def test_plan_shows_its_candidates_by_tier_and_redraws_from_its_inputs(
+    svc: Service,
+) -> None:
+    """The plan says, per tier, how many were eligible (with a digest of
+    who) and drawn, and all the draw read: its candidates, with the seed,
+    the sample size and the inspector pool, give the same draw again."""
+    graded = await svc.enterprise(1, NINGHE, vocs="5")
+    others = [await svc.enterprise(i, NINGHE) for i in range(2, 8)]
+    r = await svc.http.put(
+        f"/supervision/grades/{graded}",
+        json={
+            "grade": "A",
+            "industry": "涂装",
+            "valid_from": "2026-01-01",
+            "valid_to": "2026-12-31",
+            "basis": "重点行业绩效分级评定",
+        },
+        headers=officer(NINGHE),
+    )
+    assert r.status_code == 200, r.text
+    body = {
+        "district": NINGHE,
+        "period": "2026",
+        "count": 3,
+        "inspector_pool": ["zhang.wei", "li.hua", "wang.fang", "li.hua"],
+    }
+    r = await svc.http.post("/supervision/inspection-plans", json=body, headers=officer(NINGHE))
+    assert r.status_code == 201, r.text
+    plan = r.json()
+    assert plan["method"] == rules.DRAW_METHOD
+    assert (plan["requested_count"], plan["share_percent"], plan["sample_size"]) == (3, None, 3)
+    assert plan["inspector_pool"] == ["li.hua", "wang.fang", "zhang.wei"]
+    assert [(t["tier"], t["weight"], t["eligible"]) for t in plan["tiers"]] == [
+        ("high", 4, 0),
+        ("normal", 2, 6),
+        ("low", 1, 1),
+    ]
+    assert sum(t["drawn"] for t in plan["tiers"]) == 3
+    low = next(t for t in plan["tiers"] if t["tier"] == "low")
+    assert low["candidates_sha256"] == hashlib.sha256(f"{graded}\n".encode()).hexdigest()
+    r = await svc.http.get(f"/supervision/inspection-plans/{plan['id']}", headers=AUDITOR)
+    assert r.json() == plan
+
+    r = await svc.http.get(
+        f"/supervision/inspection-plans/{plan['id']}/candidates", headers=AUDITOR
+    )
+    assert r.status_code == 200, r.text
+    listed = r.json()
+    assert listed["population"] == 7
+    candidates = listed["candidates"]
+    assert [c["uscc"] for c in candidates] == sorted([graded, *others])
+    for t in plan["tiers"]:
+        usccs = [c["uscc"] for c in candidates if c["tier"] == t["tier"]]
+        assert rules.candidates_digest(usccs) == t["candidates_sha256"]
+        assert sum(c["drawn"] for c in candidates if c["tier"] == t["tier"]) == t["drawn"]
+    drawn, assigned = rules.redraw(
+        rules.DrawInputs(
+            seed=plan["seed"],
+            sample_size=plan["sample_size"],
+            weights={c["uscc"]: c["weight"] for c in candidates},
+            inspector_pool=tuple(plan["inspector_pool"]),
+        )
+    )
+    assert drawn == [x["uscc"] for x in plan["selection"]]
+    assert assigned == {x["uscc"]: x["inspectors"] for x in plan["selection"]}
+    r = await svc.http.get(
+        f"/supervision/inspection-plans/{plan['id']}/candidates", headers=officer()
+    )
+    assert r.status_code == 404  # another district's officer
 
 
 async def test_finding_case_four_eyes_suspension_and_report(svc: Service) -> None:

@@ -4,6 +4,7 @@ rate, working days, draw weights and reproducibility, the measure table."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import Counter
 from decimal import Decimal
 
@@ -154,6 +155,31 @@ def test_draw_is_reproducible_and_follows_the_weights() -> None:
     # Heavier enterprises are drawn far more often (about 3.2× for 4:1 weights here).
     assert drawn["H"] > 2.5 * drawn["L"]
     assert len(set(inspections.draw(weights, 200, 1))) == 200
+
+
+def test_tier_counts_and_digests() -> None:
+    tiers: dict[str, inspections.Tier] = {"B2": "low", "A1": "high", "C3": "normal", "A0": "high"}
+    counts = inspections.tier_counts(tiers, {"low": 1, "normal": 2, "high": 4}, ["A0", "C3"])
+    assert [(c.tier, c.weight, c.eligible, c.drawn) for c in counts] == [
+        ("high", 4, 2, 1),
+        ("normal", 2, 1, 1),
+        ("low", 1, 1, 0),
+    ]
+    # What `printf 'A0\nA1\n' | sha256sum` prints, whatever order they come in.
+    assert counts[0].candidates_sha256 == hashlib.sha256(b"A0\nA1\n").hexdigest()
+    assert inspections.candidates_digest(["A1", "A0"]) == counts[0].candidates_sha256
+    assert inspections.candidates_digest([]) == hashlib.sha256(b"").hexdigest()
+
+
+def test_redraw_from_the_recorded_inputs_gives_the_same_plan() -> None:
+    weights = {f"U{i:03d}": (1, 2, 4)[i % 3] for i in range(60)}
+    pool = ("li.hua", "sun.li", "wang.fang")
+    inputs = inspections.DrawInputs(seed=2**62, sample_size=7, weights=weights, inspector_pool=pool)
+    drawn, assigned = inspections.redraw(inputs)
+    assert drawn == inspections.draw(weights, 7, 2**62)
+    assert assigned == inspections.assign_inspectors(list(pool), drawn, 2**62)
+    assert inspections.redraw(inputs) == (drawn, assigned)
+    assert inspections.redraw(inspections.DrawInputs(1, 7, weights))[1] == {}
 
 
 def test_sample_size_and_inspectors() -> None:

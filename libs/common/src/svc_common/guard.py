@@ -214,6 +214,19 @@ def hidden_characters(text: str) -> bool:
     return any(map(is_hidden, text))
 
 
+def hidden_in_name(text: str) -> int | None:
+    """Where the first character a reader cannot see (`is_hidden`) is in
+    `text`, or None: a name may hold none, anywhere. The joiners too — the
+    zero-width joiner U+200D of emoji sequences (👨‍👩‍👧) and the non-joiner
+    U+200C of Persian and Indic spelling — and the variation selector
+    U+FE0F: names here are registered names and people's names, in
+    standard characters (规范汉字, Latin letters), where none of them is
+    written, while each makes "张三" and "张\u200d三" two names. An emoji
+    that is one character (🌱) is visible and may be in a name; free texts
+    (reasons, notes) keep every sequence."""
+    return next((i for i, c in enumerate(text) if is_hidden(c)), None)
+
+
 def name_key(name: str) -> str:
     """What makes two written names (not subs: svc_common.auth.person_key)
     one person's: NFKC (full-width letters as ASCII ones), case folded, with
@@ -238,15 +251,19 @@ def visible_text_problem(text: str, *, name: bool = False) -> str | None:
     with a visible one, so a text of zero-width spaces, word joiners,
     byte-order marks, no-break or ideographic spaces, Hangul fillers or
     marks alone is refused, and so is one trailing a hidden character. A
-    name (`name`) holds no hidden character anywhere: one would make it look
-    like another name. An empty text is the caller's to allow or not (a
-    blank one is refused: it is empty once stripped)."""
+    name (`name`) holds no hidden character anywhere (`hidden_in_name`):
+    one would make it look like another name. An empty text is the caller's
+    to allow or not (a blank one is refused: it is empty once stripped)."""
     core = text.strip(WHITE_SPACE)
     if not core:
         return None if not text else _nothing_visible()
-    if name and hidden_characters(core):
+    if name and (at := hidden_in_name(core)) is not None:
+        code = f"U+{ord(core[at]):04X}"
         return i18n.msg(
-            "a name holds an invisible or control character", "姓名中含有不可见字符或控制字符"
+            f"a name may hold no invisible or control character: character {at + 1} "
+            f"({code}) cannot be seen, and would make two names that look the same differ",
+            f"名称或姓名中不得含有不可见字符或控制字符：第 {at + 1} 个字符（{code}）看不见，"
+            "会使看起来相同的两个名称不同",
         )
     if is_hidden(core[0]) or is_mark(core[0]) or is_hidden(core[-1]):
         return _nothing_visible()

@@ -186,12 +186,28 @@ class VisibleText:
         out["pattern"] = guard.visible_text_pattern(self.min_length, name=self.name)
         out.setdefault(
             "description",
-            "a name with no invisible or control character"
+            "a name: no invisible or control character anywhere (zero-width space or "
+            "joiner, word joiner, byte-order mark, soft hyphen, direction marks, "
+            "variation selectors)"
             if self.name
             else "text beginning and ending with a visible character, spaces around it aside "
             "(not blank, not only zero-width or other invisible characters)",
         )
         return out
+
+
+@dataclass(frozen=True)
+class NameText(VisibleText):
+    """Metadata of a name (an enterprise's, a project's, a park's, a
+    person's): `Annotated[str, NameText(200)]`. A `VisibleText` that holds
+    no invisible character anywhere (guard.hidden_in_name: zero-width
+    spaces and joiners, word joiners, byte-order marks, soft hyphens,
+    direction marks, variation selectors), not only at its ends: "天津某化工
+    有限公司" with a zero-width space inside looks like the name without it
+    and is another. A 422 names the field and the character. Free texts
+    (reasons, notes) are `VisibleText`: they may hold an emoji sequence."""
+
+    name: bool = True
 
 
 def schema_extra(

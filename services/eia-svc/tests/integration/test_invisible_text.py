@@ -132,9 +132,69 @@ async def test_a_name_no_one_can_see_is_refused(client: httpx.AsyncClient, field
     by_key = {x["row_key"]: x for x in r.json()["results"]}
     assert "number" in by_key["r1"], r.text
     assert [e["field"] for e in by_key["r2"]["errors"]] == [field], r.text
-    # Visible names with a space or a zero-width character inside still are.
+    # Visible names with a space inside, or spaces around, still are.
+    r = await client.post("/eia/filings", json=filing(**{field: " 某 项目 "}), headers=officer())
+    assert r.status_code == 201, r.text
+
+
+#: Names that look like another with the hidden character taken out.
+HIDDEN_INSIDE = (
+    "天津某\u200b化工有限公司",  # zero-width space
+    "天津某\u200c化工有限公司",  # zero-width non-joiner
+    "天津某\u200d化工有限公司",  # zero-width joiner inside Chinese
+    "天津某\u2060化工有限公司",  # word joiner
+    "天津某\ufeff化工有限公司",  # byte-order mark
+    "天津某\u00ad化工有限公司",  # soft hyphen
+    "天津某\u200e化工有限公司",  # left-to-right mark
+    "天津某化工\U0001f468\u200d\U0001f469有限公司",  # an emoji ZWJ sequence
+)
+
+
+@pytest.mark.parametrize("field", ["project_name", "enterprise_name"])
+async def test_a_name_with_a_hidden_character_inside_is_refused(
+    client: httpx.AsyncClient, field: str
+) -> None:
+    """Two names that look the same were two names: one with a zero-width
+    character inside was filed (201). A 422 naming the field and the
+    character, Chinese first; a reason keeps its emoji sequences."""
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+    for name in HIDDEN_INSIDE:
+        r = await client.post("/eia/filings", json=filing(**{field: name}), headers=officer())
+        assert r.status_code == 422, (name, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == [field], r.text
+        r = await client.post(
+            "/eia/registrations", json=registration(**{field: name}), headers=filer()
+        )
+        assert r.status_code == 422, (name, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == [field], r.text
+    assert await count_rows(app, "filings") == 0
+    assert await count_rows(app, "registrations") == 0
     r = await client.post(
-        "/eia/filings", json=filing(**{field: " 某\u200b项目 "}), headers=officer()
+        "/eia/filings",
+        json=filing(**{field: "天津某\u200b化工有限公司"}),
+        headers={**officer(), "accept-language": "zh-CN"},
+    )
+    message = r.json()["errors"][0]["message"]
+    assert "不可见字符" in message and "第 4 个字符（U+200B）" in message, message
+    r = await client.post(
+        "/eia/filings",
+        json=filing(**{field: "天津某\u200b化工有限公司"}),
+        headers={**officer(), "accept-language": "en"},
+    )
+    assert "character 4 (U+200B)" in r.json()["errors"][0]["message"], r.text
+    # A bulk upload's row is refused the same, its fast path too.
+    rows = [registration(row_key="r1"), registration(row_key="r2", **{field: HIDDEN_INSIDE[0]})]
+    r = await client.post(
+        "/eia/registrations:bulk",
+        content="\n".join(json.dumps(x) for x in rows),
+        headers={**filer(), "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200, r.text
+    by_key = {x["row_key"]: x for x in r.json()["results"]}
+    assert [e["field"] for e in by_key["r2"]["errors"]] == [field], r.text
+    # A name with an emoji of one character is visible, and taken.
+    r = await client.post(
+        "/eia/filings", json=filing(**{field: "天津绿色\U0001f331科技有限公司"}), headers=officer()
     )
     assert r.status_code == 201, r.text
 
@@ -153,6 +213,9 @@ async def test_a_park_or_control_unit_no_one_can_see_is_refused(
     for url, body in (("/eia/parks", park), ("/eia/control-units/BD-ZD-09", unit)):
         call = client.post if url == "/eia/parks" else client.put
         r = await call(url, json=body, headers=admin())
+        assert r.status_code == 422, (url, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == ["name"], r.text
+        r = await call(url, json={**body, "name": "蓟州\u200b园区"}, headers=admin())
         assert r.status_code == 422, (url, r.text)
         assert [e["field"] for e in r.json()["errors"]] == ["name"], r.text
         r = await call(url, json={**body, "name": "蓟州园区"}, headers=admin())

@@ -21,7 +21,9 @@ row_data = st.fixed_dictionaries(
     {
         "project_name": st.sampled_from(["项目", "项目", " 项目 ", "", "\u3164", "项\u200b"]),
         "uscc": st.sampled_from([VALID, VALID, VALID.lower(), "91350100M000100Y44", "X"]),
-        "enterprise_name": st.sampled_from(["某公司", "某公司", "\u200b", "某\u034f"]),
+        "enterprise_name": st.sampled_from(
+            ["某公司", "某公司", "\u200b", "某\u034f", "某\u2060公司"]
+        ),
         "district": st.sampled_from(["120115", "120115", "120119", "110101", ""]),
         "project_type": st.sampled_from(["Q8412", "Q8412", "G5960", "C2614", "X9999"]),
     },

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 from svc_common.districts import DistrictCode
 from svc_common.industries import PREFIX_PATTERN
-from svc_common.types import VisibleText
+from svc_common.types import NameText
 
 from eia_svc.control_units.rules import UnitKind
 
@@ -16,7 +16,7 @@ class ControlUnitFields(BaseModel):
     """What a control unit is written with: the request's fields, and the
     answer's but its code."""
 
-    name: Annotated[str, VisibleText(200)]
+    name: Annotated[str, NameText(200)]
     district: DistrictCode
     kind: UnitKind
     #: GB/T 4754 codes or prefixes (C26, C2614; 26 is read as C26), checked

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.actions import ActionBody
 from svc_common.industries import IndustryCode
-from svc_common.types import IncrementTonnes, Tonnes, VisibleText
+from svc_common.types import IncrementTonnes, NameText, Tonnes, VisibleText
 
 from eia_svc.registrations.schemas import ScreenedDistrict, ScreenedUSCC
 
@@ -20,9 +20,9 @@ class FilingIn(BaseModel):
     # `vocs_increment_t` would file an increment of 0 that asks no quota.
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    project_name: Annotated[str, VisibleText(200)]
+    project_name: Annotated[str, NameText(200)]
     uscc: ScreenedUSCC
-    enterprise_name: Annotated[str, VisibleText(200)]
+    enterprise_name: Annotated[str, NameText(200)]
     district: ScreenedDistrict
     project_type: str = Field(min_length=1, max_length=40)
     industry_code: IndustryCode | None = None

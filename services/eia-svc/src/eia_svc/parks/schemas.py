@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from svc_common.districts import DistrictCode
-from svc_common.types import Tonnes, VisibleText
+from svc_common.types import NameText, Tonnes
 
 
 class ParkFields(BaseModel):
@@ -14,7 +14,7 @@ class ParkFields(BaseModel):
     of the answer's."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")
-    name: Annotated[str, VisibleText(200)]
+    name: Annotated[str, NameText(200)]
     district: DistrictCode
     covered_project_types: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
         min_length=1, max_length=500

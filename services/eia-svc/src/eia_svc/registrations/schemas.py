@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from svc_common.districts import DISTRICT_SCHEMA
 from svc_common.industries import IndustryCode
-from svc_common.types import IncrementTonnes, Tonnes, VisibleText
+from svc_common.types import IncrementTonnes, NameText, Tonnes, VisibleText
 from svc_common.uscc import USCC_SCHEMA
 
 #: A USCC and a district as a filing gives them: checked by the screening
@@ -30,9 +30,9 @@ class RegistrationIn(BaseModel):
     #: The filer's own key for this row; a replay with the same key returns the
     #: original filing instead of filing twice.
     row_key: str | None = Field(None, min_length=1, max_length=100)
-    project_name: Annotated[str, VisibleText(200)]
+    project_name: Annotated[str, NameText(200)]
     uscc: ScreenedUSCC
-    enterprise_name: Annotated[str, VisibleText(200)]
+    enterprise_name: Annotated[str, NameText(200)]
     district: ScreenedDistrict
     project_type: str = Field(min_length=1, max_length=40)
     industry_code: IndustryCode | None = None

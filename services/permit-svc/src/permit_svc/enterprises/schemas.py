@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from svc_common.districts import DistrictCode
 from svc_common.errors import FieldValueError
 from svc_common.industries import IndustryCode
-from svc_common.types import VisibleText, null_refused, schema_extra
+from svc_common.types import NameText, VisibleText, null_refused, schema_extra
 from svc_common.uscc import USCC, validate_uscc
 
 from permit_svc.enterprises.rules import (
@@ -34,7 +34,7 @@ class EnterpriseIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     uscc: USCC
-    name: Annotated[str, VisibleText(200)]
+    name: Annotated[str, NameText(200)]
     district: DistrictCode = Field(description="GB/T 2260 code of the district")
     industry_code: IndustryCode
     address: Annotated[str, VisibleText(500, min_length=0)] = ""
@@ -59,7 +59,7 @@ class EnterpriseChange(BaseModel):
         ),
     )
 
-    name: Annotated[str, VisibleText(200)] | None = None
+    name: Annotated[str, NameText(200)] | None = None
     address: Annotated[str, VisibleText(500, min_length=0)] | None = None
     operating_status: OperatingStatus | None = None
     reason: Annotated[str, VisibleText(500)] | None = None

@@ -14,7 +14,8 @@ from supervision_svc.models import Base
 
 class InspectionPlan(Base):
     """A double-random draw (双随机抽查计划), reproducible from its seed: the
-    candidates with their weights and the selection are kept with it."""
+    candidates with their tiers and weights, the inspector pool, the method
+    and the selection are kept with it (rules.DrawInputs)."""
 
     __tablename__ = "inspection_plans"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -27,6 +28,10 @@ class InspectionPlan(Base):
     weights: Mapped[dict[str, Any]] = mapped_column(JSONType)
     candidates: Mapped[list[Any]] = mapped_column(JSONType)
     selection: Mapped[list[Any]] = mapped_column(JSONType)
+    #: The inspectors the second random drew from, in the one form, sorted;
+    #: None for a plan drawn before the pool was kept (migration 0004).
+    inspector_pool: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
+    draw_method: Mapped[str] = mapped_column(String(40))
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 

@@ -22,6 +22,7 @@ from supervision_svc.inspections.schemas import (
     EnforcementReport,
     InspectionIn,
     InspectionOut,
+    PlanCandidates,
     PlanIn,
     PlanOut,
 )
@@ -49,17 +50,34 @@ async def draw_plan(
     return service.plan_out(plan)
 
 
+async def _plan(db: Database, principal: Principal, plan_id: str) -> InspectionPlan:
+    async with db.session() as s:
+        plan = await s.get(InspectionPlan, plan_id[:64])
+    if plan is None or not principal.may_act_in(plan.district):
+        raise NotFound(msg(f"no inspection plan {plan_id[:64]}", f"没有抽查计划 {plan_id[:64]}"))
+    return plan
+
+
 @router.get("/inspection-plans/{plan_id}", response_model=PlanOut)
 async def get_plan(
     plan_id: ResourceId,
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> PlanOut:
-    async with db.session() as s:
-        plan = await s.get(InspectionPlan, plan_id[:64])
-    if plan is None or not principal.may_act_in(plan.district):
-        raise NotFound(msg(f"no inspection plan {plan_id[:64]}", f"没有抽查计划 {plan_id[:64]}"))
-    return service.plan_out(plan)
+    return service.plan_out(await _plan(db, principal, plan_id))
+
+
+@router.get("/inspection-plans/{plan_id}/candidates", response_model=PlanCandidates)
+async def get_plan_candidates(
+    plan_id: ResourceId,
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> PlanCandidates:
+    """Every candidate of the draw (the district's operating enterprises on
+    the day) with its tier and weight, in USCC order: with the plan's seed,
+    sample size and inspector pool, what redraws it. Each tier's USCCs hash
+    to the plan's `candidates_sha256` of that tier."""
+    return service.plan_candidates(await _plan(db, principal, plan_id))
 
 
 @router.post("/inspections", status_code=201, response_model=InspectionOut)

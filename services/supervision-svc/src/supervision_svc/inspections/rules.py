@@ -6,13 +6,18 @@ Spirakis' keys: each candidate, in USCC order, takes u from a Mersenne
 Twister seeded with the plan's recorded seed, and the k largest
 log(u) / weight win. The same seed and candidates give the same plan on any
 machine (Python's `random` is specified to reproduce its sequence for a seed).
+A plan records what the draw read (`DrawInputs`) and, per tier, how many
+were eligible and drawn with a digest of who (`tier_counts`), so an auditor
+redraws it (`redraw`) and checks the candidates against the digests.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import Literal
@@ -20,6 +25,12 @@ from typing import Literal
 from svc_common.guard import name_key
 
 Tier = Literal["low", "normal", "high"]
+#: The tiers, heaviest first: the order a plan lists them in.
+TIERS: tuple[Tier, ...] = ("high", "normal", "low")
+#: The name of this module's draw (`draw` and `assign_inspectors`), recorded
+#: with each plan: a later change of the method gets a new name, so a plan
+#: always says which method redraws it.
+DRAW_METHOD = "efraimidis-spirakis/mt19937/v1"
 ITEMS = (
     "performance_grade",  # 环境绩效
     "ledger",  # 环保台账
@@ -99,3 +110,61 @@ def assign_inspectors(pool: list[str], drawn: list[str], seed: int) -> dict[str,
     rng = random.Random(f"inspectors:{seed}")
     ordered = sorted(set(pool))
     return {uscc: sorted(rng.sample(ordered, 2)) for uscc in drawn}
+
+
+@dataclass(frozen=True)
+class DrawInputs:
+    """All a plan's draw read: with them `redraw` gives its selection and
+    inspectors again, on any machine."""
+
+    seed: int
+    sample_size: int
+    weights: dict[str, int]  # by USCC, every candidate
+    inspector_pool: tuple[str, ...] = ()
+
+
+def redraw(inputs: DrawInputs) -> tuple[list[str], dict[str, list[str]]]:
+    """The enterprises drawn, in the order drawn, and each one's two
+    inspectors (none without a pool): what the plan recorded."""
+    drawn = draw(inputs.weights, inputs.sample_size, inputs.seed)
+    return drawn, assign_inspectors(list(inputs.inspector_pool), drawn, inputs.seed)
+
+
+def candidates_digest(usccs: Iterable[str]) -> str:
+    """SHA-256 (hex) of the USCCs in ascending order, each followed by a line
+    feed: what `sort | sha256sum` gives of a file of them, one a line, so a
+    list of candidates is checked against a plan without a program."""
+    return hashlib.sha256("".join(f"{u}\n" for u in sorted(usccs)).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class TierCount:
+    """One tier of a plan: its weight, how many were eligible and drawn, and
+    the digest of the eligible USCCs (`candidates_digest`)."""
+
+    tier: Tier
+    weight: int
+    eligible: int
+    drawn: int
+    candidates_sha256: str
+
+
+def tier_counts(
+    tiers: dict[str, Tier], weights: dict[str, int], drawn: Iterable[str]
+) -> list[TierCount]:
+    """Every tier, heaviest first (one with no candidate too: 0 eligible says
+    so), from each candidate's tier, the tiers' weights and the drawn."""
+    chosen = set(drawn)
+    out = []
+    for t in TIERS:
+        members = [u for u, x in tiers.items() if x == t]
+        out.append(
+            TierCount(
+                tier=t,
+                weight=weights[t],
+                eligible=len(members),
+                drawn=sum(u in chosen for u in members),
+                candidates_sha256=candidates_digest(members),
+            )
+        )
+    return out

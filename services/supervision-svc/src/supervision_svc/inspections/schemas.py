@@ -131,16 +131,55 @@ class DrawnOut(BaseModel):
     inspectors: list[str]
 
 
+class TierOut(BaseModel):
+    """One tier of a draw: who was eligible (their count and the SHA-256 of
+    their USCCs sorted, one a line with a line feed after each), its weight
+    and how many were drawn."""
+
+    tier: str
+    weight: int
+    eligible: int
+    drawn: int
+    candidates_sha256: str
+
+
 class PlanOut(BaseModel):
+    """A draw with all it read: `seed`, `sample_size`, the candidates by tier
+    (`tiers`; each one's USCC, tier and weight at `…/candidates`), the
+    `inspector_pool` and the `method`, so anyone can draw it again."""
+
     id: str
     district: str
     period: str
+    method: str = Field(description="the draw's method (rules.DRAW_METHOD)")
     seed: int
-    population: int
+    requested_count: int | None
+    share_percent: str | None
+    population: int = Field(description="candidates: the district's operating enterprises")
+    sample_size: int = Field(description="how many were drawn")
     weights: dict[str, int]
+    tiers: list[TierOut] = Field(description="high, normal, low")
+    inspector_pool: list[str] | None = Field(
+        description="the pool of the second random, sorted; null: not kept (a plan before 0004)"
+    )
     selection: list[DrawnOut]
     created_by: str
     created_at: dt.datetime
+
+
+class CandidateOut(BaseModel):
+    uscc: str
+    tier: str
+    weight: int
+    drawn: bool
+
+
+class PlanCandidates(BaseModel):
+    """Every candidate of a plan in USCC order, the order the draw read them."""
+
+    plan_id: str
+    population: int
+    candidates: list[CandidateOut]
 
 
 class FindingIn(BaseModel):

@@ -23,13 +23,16 @@ from supervision_svc.grading.service import grades_on
 from supervision_svc.inspections import rules
 from supervision_svc.inspections.models import Finding, Inspection, InspectionPlan
 from supervision_svc.inspections.schemas import (
+    CandidateOut,
     DrawnOut,
     EnforcementReport,
     FindingOut,
     InspectionIn,
     InspectionOut,
+    PlanCandidates,
     PlanIn,
     PlanOut,
+    TierOut,
 )
 from supervision_svc.numbering import next_number
 from supervision_svc.registry.models import Enterprise, Permit
@@ -138,8 +141,8 @@ async def create_plan(
     by_uscc = {u: weights[t] for u, t in tiers.items()}
     seed = body.seed if body.seed is not None else secrets.randbelow(2**62)
     k = rules.sample_size(len(facts), body.count, body.share_percent)
-    drawn = rules.draw(by_uscc, k, seed)
-    inspectors = rules.assign_inspectors(body.inspector_pool, drawn, seed)
+    pool = sorted(set(body.inspector_pool))
+    drawn, inspectors = rules.redraw(rules.DrawInputs(seed, k, by_uscc, tuple(pool)))
     plan = InspectionPlan(
         id=str(uuid.uuid4()),
         district=body.district,
@@ -150,6 +153,8 @@ async def create_plan(
         population=len(facts),
         weights=weights,
         candidates=[[u, tiers[u], by_uscc[u]] for u in sorted(by_uscc)],
+        inspector_pool=pool,
+        draw_method=rules.DRAW_METHOD,
         selection=[
             {
                 "uscc": u,
@@ -176,16 +181,35 @@ async def create_plan(
 
 
 def plan_out(p: InspectionPlan) -> PlanOut:
+    tiers = {u: t for u, t, _ in p.candidates}
+    drawn = [x["uscc"] for x in p.selection]
     return PlanOut(
         id=p.id,
         district=p.district,
         period=p.period,
+        method=p.draw_method,
         seed=p.seed,
+        requested_count=p.requested_count,
+        share_percent=p.requested_share,
         population=p.population,
+        sample_size=len(drawn),
         weights=p.weights,
+        tiers=[TierOut(**vars(c)) for c in rules.tier_counts(tiers, p.weights, drawn)],
+        inspector_pool=p.inspector_pool,
         selection=[DrawnOut(**x) for x in p.selection],
         created_by=p.created_by,
         created_at=p.created_at,
+    )
+
+
+def plan_candidates(p: InspectionPlan) -> PlanCandidates:
+    drawn = {x["uscc"] for x in p.selection}
+    return PlanCandidates(
+        plan_id=p.id,
+        population=p.population,
+        candidates=[
+            CandidateOut(uscc=u, tier=t, weight=w, drawn=u in drawn) for u, t, w in p.candidates
+        ],
     )
 
 
