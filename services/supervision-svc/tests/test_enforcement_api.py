@@ -560,3 +560,24 @@ async def test_a_permit_renewed_ahead_of_its_new_term_stays_in_force(svc: Servic
         }
         r = await svc.http.post("/supervision/cases", json=case, headers=officer(NINGHE))
         assert r.status_code == 201, r.text
+
+
+def test_a_pool_holds_each_inspector_once_as_a_person() -> None:
+    """Two spellings, "Zhang San" and "zhang  san", are one person (双人执法 needs two): a
+    pool naming them both was taken as two inspectors, so the draw could
+    send one person as both of an enterprise's inspectors. The pool keeps
+    each person once, under the first spelling, and one person twice is a
+    pool of one."""
+    import pytest
+    from pydantic import ValidationError
+    from supervision_svc.inspections.schemas import PlanIn
+
+    base = {"district": NINGHE, "count": 3, "period": "2026"}
+    plan = PlanIn.model_validate(
+        {**base, "inspector_pool": ["Zhang San", "li.hua", "zhang  san", "ＺＨＡＮＧ ＳＡＮ"]}
+    )
+    assert plan.inspector_pool == ["Zhang San", "li.hua"]
+    with pytest.raises(ValidationError, match="at least two inspectors"):
+        PlanIn.model_validate({**base, "inspector_pool": ["Zhang San", "zhang san"]})
+    drawn = rules.assign_inspectors(plan.inspector_pool, ["X"], seed=7)
+    assert rules.person_key(drawn["X"][0]) != rules.person_key(drawn["X"][1])

@@ -342,3 +342,18 @@ def test_a_case_s_proposer_under_another_case_of_their_sub_does_not_decide_it() 
         assert refused.value.status == 409
         assert refused.value.extra["reason"] == "proposer_decides"
     case_rules.check_four_eyes("li.hua", "chen.jing")
+
+
+def test_inspectors_and_subs_are_one_person_by_the_same_rule() -> None:
+    """The four-eyes rules (`auth.person_key`) read 阿卜杜拉・买买提 and
+    阿卜杜拉·买买提 as one person; 双人执法 (`guard.name_key`) read them as
+    two, so one inspector under both dots passed as a pair. One rule now:
+    a sub's key is a written name's key with no space."""
+    from svc_common.auth import person_key as sub_key
+    from svc_common.guard import name_key
+
+    for a, b in [("阿卜杜拉・买买提", "阿卜杜拉·买买提"), ("阿卜杜拉･买买提", "阿卜杜拉·买买提")]:
+        assert sub_key(a) == sub_key(b)
+        assert name_key(a) == name_key(b)
+    for name in ["Zhang  San", "ＺＨＡＮＧ san", "张\u200b三", "阿卜杜拉・买买提"]:
+        assert sub_key(name) == name_key(name).replace(" ", "")

@@ -230,9 +230,12 @@ def hidden_in_name(text: str) -> int | None:
 def name_key(name: str) -> str:
     """What makes two written names (not subs: svc_common.auth.person_key)
     one person's: NFKC (full-width letters as ASCII ones), case folded, with
-    no hidden character (`is_hidden`) and every run of spaces one space, none
-    around it. "Zhang  San" and "zhang san", "张三" and "张\u200b三" are one."""
+    no hidden character (`is_hidden`), the two name dots (U+30FB, U+00B7:
+    they draw alike) one, and every run of spaces one space, none around
+    it. "Zhang  San" and "zhang san", "张三" and "张\u200b三",
+    "阿卜杜拉・买买提" and "阿卜杜拉·买买提" are one."""
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    folded = folded.replace("\u30fb", "\u00b7")
     return " ".join("".join(c for c in folded if not is_hidden(c)).split())
 
 

@@ -101,8 +101,14 @@ class PlanIn(BaseModel):
     @field_validator("inspector_pool")
     @classmethod
     def _pool(cls, v: list[str]) -> list[str]:
-        names = _names(v)
-        if len(set(names)) == 1:
+        # One person once, under the first spelling given: "Zhang San" and
+        # "zhang  san" in one pool would be drawn as the two inspectors of
+        # an enterprise, a pair the inspection then refuses (双人执法).
+        people: dict[str, str] = {}
+        for name in _names(v):
+            people.setdefault(person_key(name), name)
+        names = list(people.values())
+        if len(names) == 1:
             # The second random draws two inspectors for each enterprise: a
             # pool of one drew nobody, silently.
             raise ValueError(
