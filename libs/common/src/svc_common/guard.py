@@ -200,6 +200,17 @@ BLANK_GLYPHS = frozenset(
 )
 
 
+#: What may end a free text though a reader does not see it alone: a
+#: variation selector (❤️ is U+2764 U+FE0F) or a tag character (the flags
+#: of England, Scotland and Wales end in U+E007F), each drawn as part of
+#: the character before it. A name holds none (`hidden_in_name`).
+GLYPH_TAILS = frozenset(
+    chr(c)
+    for a, b in ((0xFE00, 0xFE0F), (0xE0020, 0xE007F), (0xE0100, 0xE01EF))
+    for c in range(a, b + 1)
+)
+
+
 def is_hidden(c: str) -> bool:
     """Whether the character `c` is one a reader cannot see (HIDDEN_CATEGORIES,
     DEFAULT_IGNORABLE, BLANK_GLYPHS): the one definition, which a `sub`
@@ -268,7 +279,9 @@ def visible_text_problem(text: str, *, name: bool = False) -> str | None:
             f"名称或姓名中不得含有不可见字符或控制字符：第 {at + 1} 个字符（{code}）看不见，"
             "会使看起来相同的两个名称不同",
         )
-    if is_hidden(core[0]) or is_mark(core[0]) or is_hidden(core[-1]):
+    if is_hidden(core[0]) or is_mark(core[0]):
+        return _nothing_visible()
+    if is_hidden(core[-1]) and core[-1] not in GLYPH_TAILS:
         return _nothing_visible()
     return None
 
@@ -299,7 +312,8 @@ def _class_char(c: int) -> str:
 
 def _shown(kind: str) -> str:
     """The characters a visible text may begin with (`kind` "first": visible,
-    no space, no combining mark), end with ("last": visible, no space) or
+    no space, no combining mark), end with when it is a name ("last":
+    visible, no space) or a free text ("end": those and GLYPH_TAILS), or
     hold anywhere when it is a name ("name": visible or a space), as the
     inside of a regex character class, from the same unicodedata the checks
     use (this Python's: another Python may know more characters, and say
@@ -316,19 +330,22 @@ def _shown(kind: str) -> str:
 
 @functools.cache
 def _shown_classes() -> dict[str, str]:
-    """`_shown`'s three classes, from one pass over the code points."""
+    """`_shown`'s four classes, from one pass over the code points."""
     category, blank = unicodedata.category, BLANK_GLYPHS
     white = frozenset(WHITE_SPACE)
-    taken: dict[str, list[int]] = {"first": [], "last": [], "name": []}
+    taken: dict[str, list[int]] = {"first": [], "last": [], "end": [], "name": []}
     for c in range(0x110000):
         ch = chr(c)
         cat = category(ch)
         if ch in blank or cat in HIDDEN_CATEGORIES:  # is_hidden, inlined
+            if ch in GLYPH_TAILS:
+                taken["end"].append(c)
             continue
         taken["name"].append(c)
         if ch in white:
             continue
         taken["last"].append(c)
+        taken["end"].append(c)
         if not cat.startswith("M"):  # is_mark
             taken["first"].append(c)
     return {
@@ -351,7 +368,7 @@ def visible_text_pattern(
     keeps its spaces leaves its length to minLength/maxLength; one of a
     model that strips them (`stripped`) has its length once stripped,
     `low`..`high`, in the pattern instead (as openapi.stripped_length_pattern)."""
-    first, last = f"[{_shown('first')}]", f"[{_shown('last')}]"
+    first, last = f"[{_shown('first')}]", f"[{_shown('last' if name else 'end')}]"
     mid = f"[{_shown('name')}]" if name else f"[^{REFUSED}]"
     if not stripped:
         low, high = min(low, 1), None  # its length is minLength/maxLength's
