@@ -435,6 +435,24 @@ def test_a_confirmed_reclaim_and_the_lots_it_credited_name_each_other() -> None:
     assert ledger_problem(_sheets(pools=[POOL], lots=[credited])) is None
 
 
+def test_a_reclaim_confirmed_before_lots_is_in_its_pools_opening_lot() -> None:
+    """A ledger older than lots (migration 0003) folded each pool's credits
+    into one opening lot that names no reclaim: its own export was refused
+    for a confirmed reclaim with no lot. Taken as far as the opening lot's
+    tonnes reach; beyond them, or in a pool with no opening lot, refused."""
+    reclaim = {"id": "r", "district": JIZHOU, "pollutant": "VOCs", "pool_id": POOL["id"]}
+    reclaim |= {"amount_kg": 1000, "source": "manual", "status": "confirmed"}
+    opening = {"id": 1, "pool_id": POOL["id"], "district": JIZHOU, "pollutant": "VOCs"}
+    opening |= {"source": "opening", "original_kg": 1500}
+    assert ledger_problem(_sheets(pools=[POOL], lots=[opening], reclaims=[reclaim])) is None
+    second = {**reclaim, "id": "r2"}
+    problem = ledger_problem(_sheets(pools=[POOL], lots=[opening], reclaims=[reclaim, second]))
+    assert problem is not None and problem.startswith("reclaims: row 3, column status: confirmed")
+    baseline = {**opening, "source": "baseline"}
+    problem = ledger_problem(_sheets(pools=[POOL], lots=[baseline], reclaims=[reclaim]))
+    assert problem is not None and problem.startswith("reclaims: row 2, column status: confirmed")
+
+
 def test_a_lot_movement_names_a_reservation_of_the_file() -> None:
     lot = {"id": 1, "pool_id": POOL["id"], "district": JIZHOU, "pollutant": "VOCs"}
     move = {"id": 1, "lot_id": 1, "pool_id": POOL["id"], "code": "hold", "reservation_id": "x"}

@@ -926,7 +926,18 @@ class _Together(Generic[K, R]):
         try:
             while self._queue:
                 batch, self._queue = self._queue[: self.max_items], self._queue[self.max_items :]
-                await self._send(batch)
+                # Lookups whose wait ran out (503, `within`): nobody reads
+                # them, and sending them would keep fresh callers behind
+                # them while the database is slow. A caller who went (its
+                # future cancelled) still has its row sent, as ever: an
+                # insert of an answer is kept for the retry.
+                batch = [
+                    (item, future)
+                    for item, future in batch
+                    if not future.done() or future.cancelled()
+                ]
+                if batch:
+                    await self._send(batch)
                 batch = []
         finally:
             self._worker = None

@@ -946,20 +946,34 @@ def _reclaimed_lot_problem(sheets: Mapping[str, Rows]) -> str | None:
     """A confirmed candidate's credit made a lot naming it (`credits.credit`,
     `lots.reclaim_id`): a file without that lot lost the tonnes' provenance,
     or marks confirmed a candidate never credited (no one could then
-    confirm it, nor would the pool have the quota)."""
+    confirm it, nor would the pool have the quota). A ledger older than
+    lots (migration 0003) folded each pool's credits into one opening lot
+    naming none: its pool's confirmed reclaims with no lot are taken as far
+    as that opening lot's tonnes reach."""
     if "reclaims" not in sheets:
         return None
-    credited = {row.get("reclaim_id") for _, row in sheets.get("lots", ())}
+    lots = [row for _, row in sheets.get("lots", ())]
+    credited = {row.get("reclaim_id") for row in lots}
+    opening: dict[Any, int] = {}
+    for row in lots:
+        if row.get("source") == "opening":
+            pool = row.get("pool_id")
+            opening[pool] = opening.get(pool, 0) + int(row.get("original_kg") or 0)
     for number, row in sheets["reclaims"]:
-        if row.get("status") == ReclaimStatus.CONFIRMED and row.get("id") not in credited:
-            return at_row(
-                "reclaims",
-                number,
-                "status",
-                msg(
-                    f"confirmed, but the file holds no lot it credited (lots.reclaim_id "
-                    f"{row.get('id')!r})",
-                    f"为已确认，但文件中没有其入账的批次（lots.reclaim_id {row.get('id')!r}）",
-                ),
-            )
+        if row.get("status") != ReclaimStatus.CONFIRMED or row.get("id") in credited:
+            continue
+        pool = row.get("pool_id")
+        if pool in opening and (left := opening[pool] - int(row.get("amount_kg") or 0)) >= 0:
+            opening[pool] = left  # in the opening lot, as credited before lots
+            continue
+        return at_row(
+            "reclaims",
+            number,
+            "status",
+            msg(
+                f"confirmed, but the file holds no lot it credited (lots.reclaim_id "
+                f"{row.get('id')!r})",
+                f"为已确认，但文件中没有其入账的批次（lots.reclaim_id {row.get('id')!r}）",
+            ),
+        )
     return None
