@@ -85,3 +85,16 @@ async def test_another_districts_trail_is_not_found_and_the_whole_trail_stays_ci
     assert r.status_code == 403
     r = await svc.http.get("/permit/audit", headers=testing.auth("auditor"))
     assert r.status_code == 200 and len(r.json()["items"]) >= 5
+
+
+async def test_the_document_says_the_trail_of_no_record_is_not_found(svc: Service) -> None:
+    """An officer's `target_id` of no record in their districts is a 404;
+    the route's document listed 200, 400, 401, 403, 422 and 503 only, so a
+    client (and a contract check) read the 404 as undocumented."""
+    doc = (await svc.http.get("/permit/openapi.json")).json()
+    responses = doc["paths"]["/permit/audit"]["get"]["responses"]
+    assert "404" in responses
+    assert "application/problem+json" in responses["404"]["content"]
+    officer = testing.auth("officer", [JIZHOU], sub="officer.jizhou")
+    r = await svc.http.get("/permit/audit", params={"target_id": "no-such"}, headers=officer)
+    assert str(r.status_code) in responses, r.text

@@ -76,7 +76,15 @@ def audit_router(prefix: str, scope: AuditScope | None = None) -> APIRouter:
     router = APIRouter(tags=["audit trail"])
     readers = require(*SCOPED_READERS) if scope else require_citywide("auditor", "admin")
 
-    @router.get(f"{prefix}/audit", response_model=Page[AuditEntryOut])
+    # With a scope, a `target_id` of no record the caller's districts hold
+    # is not found (404), as the record itself would be: the document says so.
+    found: dict[int | str, dict[str, Any]] = {
+        404: {"description": "no record `target_id` in the caller's districts"}
+    }
+
+    @router.get(
+        f"{prefix}/audit", response_model=Page[AuditEntryOut], responses=found if scope else {}
+    )
     async def list_audit(
         target_id: str | None = Query(None, max_length=200),
         action: str | None = Query(None, max_length=100),
