@@ -146,7 +146,7 @@ async def _suspension_story(permit: httpx.AsyncClient, sup: httpx.AsyncClient) -
     r = await sup.post(
         f"/supervision/cases/{case['id']}/decide", json={"approve": True}, headers=li
     )
-    assert r.status_code == 403  # four eyes
+    assert r.status_code == 409 and r.json()["reason"] == "proposer_decides"  # four eyes
     r = await sup.post(
         f"/supervision/cases/{case['id']}/decide", json={"approve": True}, headers=zhao
     )
