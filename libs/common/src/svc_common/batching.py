@@ -904,8 +904,8 @@ class _Together(Generic[K, R]):
         """`item`'s result. With `within`, the caller waits at most that many
         seconds in all — behind the statement running, for a connection and
         for its own statement — then TimeoutError (transient: 503); its
-        item is still sent, and its result dropped (`_settle` leaves a
-        future already failed as it is)."""
+        item is left out of any statement not yet sent (`_drain`), and
+        `_settle` leaves its future, already failed, as it is."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._worker is None:
