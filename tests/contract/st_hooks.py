@@ -57,7 +57,7 @@ def shared_from_regex(regex: Any, *, fullmatch: bool = False, alphabet: Any = No
     pattern. Hypothesis's `from_regex` is lazy and cached per thread:
     schemathesis runs each batch of operations in new worker threads, and
     each `.filter()` it puts on the lazy strategy builds the whole pattern
-    again (twice: once with the alphabet as given, once unwrapped). Every
+    again (twice over, for a lazy alphabet: as given, then unwrapped). Every
     operation with a free text paid that, most of the run's time. Here the
     strategy is built once and the built one is shared, across threads
     too: the same pattern and alphabet, the same values drawn. A pattern
@@ -74,6 +74,9 @@ def shared_from_regex(regex: Any, *, fullmatch: bool = False, alphabet: Any = No
     with _regex_lock:
         found = _regex_strategies.get(key)
     if found is None:
+        # A lazy alphabet would have hypothesis build the pattern twice:
+        # once with it as given, once unwrapped.
+        alphabet = getattr(alphabet, "wrapped_strategy", alphabet)
         lazy = _from_regex(regex, fullmatch=fullmatch, alphabet=alphabet)
         try:
             found = lazy.wrapped_strategy

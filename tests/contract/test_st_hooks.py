@@ -52,6 +52,7 @@ def build(alphabet):
 utf8 = build(st.characters(codec="utf-8"))
 utf8.validate()
 once = len(builds)
+assert once == 1, f"built {once} times"
 assert build(st.characters(codec="utf-8")) is utf8, "built again in another thread"
 # Schemathesis filters what it gets: a filter draws from the built strategy.
 build(st.characters(codec="utf-8")).filter(bool).validate()
