@@ -175,6 +175,9 @@ async def test_redrive_drafts_once_the_cause_is_fixed(svc: Service) -> None:
     assert testing.as_not_found(other, ("EIA-2026-0007", "X")) == testing.as_not_found(
         missing, ("EIA-2026-9999", "X")
     )
+    # It takes no body.
+    r = await svc.http.post(path, json={"force": True}, headers=ADMIN)
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     # The code is still unclassified: refused, with the reason.
     r = await svc.http.post(path, headers=ADMIN)
     assert r.status_code == 409, r.text
