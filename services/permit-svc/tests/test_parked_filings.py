@@ -218,3 +218,16 @@ async def test_the_table_comes_and_goes_with_its_migration(db_url: str) -> None:
     assert "parked_filings" not in await tables()
     await asyncio.to_thread(command.upgrade, cfg, "head")
     assert "parked_filings" in await tables()
+
+
+def test_the_park_rules() -> None:
+    from permit_svc.parked import rules
+
+    # A known enterprise has its category; a new one needs the table's.
+    assert rules.park_reason(True, None) is None
+    assert rules.park_reason(False, "key") is None
+    assert rules.park_reason(False, None) == "industry_unclassified"
+    assert rules.redrive_refusal("waiting", None, PESTICIDES) is None
+    assert "already drafted" in (rules.redrive_refusal("drafted", None, PESTICIDES) or "")
+    refusal = rules.redrive_refusal("waiting", "industry_unclassified", PESTICIDES) or ""
+    assert PESTICIDES in refusal and "classification table" in refusal
