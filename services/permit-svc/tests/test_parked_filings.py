@@ -220,6 +220,23 @@ async def test_the_table_comes_and_goes_with_its_migration(db_url: str) -> None:
     assert "parked_filings" in await tables()
 
 
+async def test_the_approval_sent_again_after_the_enterprise_is_registered_settles_it(
+    svc: Service,
+) -> None:
+    """Drafted by the event's handler (its enterprise known now), a parked
+    filing is no longer listed as waiting."""
+    event = approved(8)
+    await testing.deliver(svc.app, event)
+    await svc.enterprise(8, industry="C2641")
+    await testing.deliver(svc.app, event)  # re-published with a new id
+    assert (await parked(svc))["items"] == []
+    (done,) = (await parked(svc, "?state=drafted"))["items"]
+    (draft,) = (await svc.http.get("/permit/permits?status=applied", headers=OFFICER)).json()[
+        "items"
+    ]
+    assert done["permit_id"] == draft["id"]
+
+
 def test_the_park_rules() -> None:
     from permit_svc.parked import rules
 

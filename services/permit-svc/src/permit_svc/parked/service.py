@@ -72,18 +72,38 @@ async def draft_parked(
     """Draft a waiting filing by the handler's code path; when that is done,
     it is marked drafted, audited."""
     outcome = await draft_application(s, _filing(row), actor, now, via)
-    if outcome.parked is not None:
-        return outcome
-    row.state, row.drafted_at, row.permit_id = rules.DRAFTED, now, outcome.permit_id
+    if outcome.parked is None:
+        _mark_drafted(s, row, outcome.permit_id, actor, now, via)
+    return outcome
+
+
+def _mark_drafted(
+    s: AsyncSession,
+    row: ParkedFiling,
+    permit_id: str | None,
+    actor: Principal,
+    now: dt.datetime,
+    via: str,
+) -> None:
+    row.state, row.drafted_at, row.permit_id = rules.DRAFTED, now, permit_id
     record_audit(
         s,
         actor,
         "parked_filing.draft",
         "parked_filing",
         row.filing_id,
-        {"via": via, "industry_code": row.industry_code, "permit_id": outcome.permit_id},
+        {"via": via, "industry_code": row.industry_code, "permit_id": permit_id},
     )
-    return outcome
+
+
+async def settle_parked(
+    s: AsyncSession, filing_id: str, permit_id: str | None, now: dt.datetime, via: str
+) -> None:
+    """The approval, sent again, was drafted by its handler (its enterprise
+    registered meanwhile): a parked filing of it waits no more."""
+    row = await s.get(ParkedFiling, filing_id, with_for_update=True)
+    if row is not None and row.state == rules.WAITING:
+        _mark_drafted(s, row, permit_id, SYSTEM, now, via)
 
 
 async def draft_waiting(
