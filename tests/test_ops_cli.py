@@ -425,3 +425,50 @@ def test_each_service_is_looked_for_where_its_url_says() -> None:
         env={**os.environ, "COLUMNS": "200", "QUOTA_URL": elsewhere},
     )
     assert closed in " ".join(dlq.stderr.split()) and elsewhere not in dlq.stderr
+
+
+def test_parked_filings_are_listed_and_re_driven(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An approved filing permit-svc could not draft (its industry not in
+    the classification table) was a line in the log only; `bureau sagas
+    parked` lists it with the reason and how to re-drive it, and
+    `redrive-parked` says why permit-svc still refuses."""
+    from typer.testing import CliRunner
+
+    from bureau.cli import app
+
+    item = {
+        "filing_id": "EIA-2026-0001",
+        "district": "120115",
+        "uscc": "91120115000000001J",
+        "industry_code": "C2631",
+        "received_at": "2026-12-03T10:00:00+00:00",
+        "reason": "industry_unclassified",
+        "reason_text": "行业代码 C2631 不在分类管理名录中",
+        "state": "waiting",
+        "permit_id": None,
+    }
+    asked: list[str] = []
+
+    def answer(method: str, url: str, **kw: Any) -> httpx.Response:
+        asked.append(f"{method} {url}")
+        request = httpx.Request(method, url)
+        if method == "POST":
+            problem = {"title": "冲突", "detail": "行业代码 C2631 不在分类管理名录中"}
+            return httpx.Response(409, json=problem, request=request)
+        return httpx.Response(200, json={"items": [item], "next_cursor": None}, request=request)
+
+    monkeypatch.setattr(httpx, "request", answer)
+    args = ["sagas", "parked", "--service-url", "permit=http://permit"]
+    r = CliRunner().invoke(app, [*args, "--json"])
+    assert r.exit_code == 1, r.output
+    (listed,) = json.loads(r.output)
+    assert listed["why"][0] == item["reason_text"]
+    assert "bureau sagas redrive-parked EIA-2026-0001" in listed["why"][1]
+    assert asked == ["GET http://permit/permit/parked-filings?state=waiting&limit=1000"]
+    table = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
+    assert table.exit_code == 1 and "C2631" in table.output and "2026-12-03 18:00" in table.output
+    r = CliRunner().invoke(
+        app, ["sagas", "redrive-parked", "EIA-2026-0001", "--service-url", "permit=http://permit"]
+    )
+    assert r.exit_code == 1 and "不在分类管理名录中" in r.output, r.output
+    assert asked[-1] == "POST http://permit/permit/parked-filings/EIA-2026-0001/redrive"

@@ -9,6 +9,8 @@ same in the embedded default and in the distributed mode:
     bureau outbox status                     # every service's unsent events
     bureau sagas stuck --older-than PT5M     # filings waiting for quota-svc, and where;
                                              # approved ones whose quota lapsed short
+    bureau sagas parked                      # approved filings permit-svc could not draft
+    bureau sagas redrive-parked EIA-…        # draft them, once the cause is fixed
 
 `--url` (or `--api`, as the other commands call it) is the embedded
 default's address or a gateway; `--service-url
@@ -56,7 +58,9 @@ console = Console()
 errors = Console(stderr=True)
 dlq = typer.Typer(help="Dead letters: messages a service could not apply.", no_args_is_help=True)
 outbox = typer.Typer(help="The transactional outbox of each service.", no_args_is_help=True)
-sagas = typer.Typer(help="Quota sagas (filing ↔ reservation) that do not converge.")
+sagas = typer.Typer(
+    help="Sagas that do not converge: quota (filing ↔ reservation), permit drafting (parked)."
+)
 
 #: `--api` / BUREAU_API as well: the name every other command uses for the
 #: same address (an operator typing it was told "No such option: --api").
@@ -627,6 +631,9 @@ def sagas_stuck(
 
 
 def register(app: typer.Typer) -> None:
+    # Its commands join `sagas` when imported; it reads this module.
+    from bureau import parked  # noqa: F401
+
     app.add_typer(dlq, name="dlq")
     app.add_typer(outbox, name="outbox")
     app.add_typer(sagas, name="sagas")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import ClassVar
 
 from svc_common.events.envelope import Message
@@ -74,3 +75,58 @@ async def test_the_producer_starts_outside_the_request_that_first_needs_it(monke
     assert await t.publish_batch([Message(topic="x.events", key="k", value=b"{}")]) == [None]
     assert seen == [context.TraceContext()]
     assert context.current().request_id == "req-1"  # the caller's own context is untouched
+
+
+async def test_sends_of_a_cancelled_publish_are_read_and_logged_when_they_end(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The relay stopping mid-publish leaves the producer to deliver or fail
+    what it was handed: that outcome is read and logged, not left to asyncio
+    to print as "Future exception was never retrieved"."""
+    import gc
+
+    from aiokafka.errors import LeaderNotAvailableError
+    from structlog.testing import capture_logs
+
+    WedgedProducer.instances.clear()
+    monkeypatch.setattr(KafkaTransport, "_new_producer", lambda self: WedgedProducer(False))
+    t = KafkaTransport("127.0.0.1:1", client_id="t")
+    loop = asyncio.get_running_loop()
+    gc.collect()
+    contexts: list[dict[str, object]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: contexts.append(context))
+    try:
+        with capture_logs() as logs:
+            sent: list[asyncio.Future[None]] = []
+            both_handed = asyncio.Event()
+            send = WedgedProducer.send
+
+            async def recording(
+                self: WedgedProducer, topic: str, **kw: object
+            ) -> asyncio.Future[None]:
+                sent.append(await send(self, topic, **kw))
+                if len(sent) == 2:
+                    both_handed.set()
+                return sent[-1]
+
+            monkeypatch.setattr(WedgedProducer, "send", recording)
+            msg = Message(topic="x.events", key="k", value=b"{}")
+            publish = asyncio.create_task(t.publish_batch([msg, msg]))
+            await both_handed.wait()
+            publish.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publish
+            # What the producer does with them afterwards.
+            sent[0].set_result(None)
+            sent[1].set_exception(LeaderNotAvailableError())
+            sent.clear()
+            del publish
+            for _ in range(3):
+                await asyncio.sleep(0)
+                gc.collect()
+    finally:
+        loop.set_exception_handler(previous)
+    assert [c.get("message") for c in contexts] == []
+    ended = [e for e in logs if e["event"] == "Kafka sends no longer waited for have ended"]
+    assert len(ended) == 1, logs
+    assert ended[0]["delivered"] == 1 and ended[0]["failed"] == 1
+    assert "LeaderNotAvailableError" in ended[0]["error"]

@@ -2328,7 +2328,9 @@ async def test_a_cancelled_permits_reclaim_is_labelled_by_its_reason(
 ) -> None:
     """收回待确认 said 许可证注销（关停） of every cancelled permit's candidate,
     whatever the reason: a permit revoked and then cancelled as 其他原因 is
-    no closure. The label follows the reason the candidate's note carries."""
+    no closure. The label follows the candidate's reason code (quota-svc's
+    `reason`), never the words of its note: a note can say anything (the
+    cancellation's own note is in it), and a code unknown says the source."""
     page = {"next_cursor": None}
     reclaim = {
         "district": "120119",
@@ -2339,13 +2341,18 @@ async def test_a_cancelled_permits_reclaim_is_labelled_by_its_reason(
         "created_by": "system",
         "created_at": "2026-11-02T02:00:00+00:00",
     }
-    notes = {
-        "closed": "天津某厂（91120119000000001C001P）许可证注销：企业关停",
-        "other": "天津某厂（91120119000000001C001P）许可证注销：其他原因；撤销后注销",
-        "older": "天津某厂 (91120119000000001C001P) cancelled: closure",
-        "none": None,
+    closure_note = "天津某厂（91120119000000001C001P）许可证注销：企业关停"
+    codes = {
+        "closed": ("closure", closure_note),
+        # Its note reads as a closure (the officer's note said so): the code says otherwise.
+        "other": ("other", "天津某厂（91120119000000001C001P）许可证注销：其他原因；原为企业关停"),
+        "process": ("process_closed", closure_note),
+        "unknown": ("unknown", closure_note),
+        "none": (None, closure_note),
+        "new": ("a_reason_added_later", closure_note),
     }
-    items = [{**reclaim, "id": k, "note": v} for k, v in notes.items()]
+    items = [{**reclaim, "id": k, "reason": v, "note": n} for k, (v, n) in codes.items()]
+    items.append({**reclaim, "id": "cut", "source": "permit_changed", "reason": None})
     stub.on("GET", "/quota/reclaims", {**page, "items": items})
     stub.on("GET", "/eia/filings", {**page, "items": []})
     await sign_in(client, "officer-jizhou")
@@ -2356,8 +2363,11 @@ async def test_a_cancelled_permits_reclaim_is_labelled_by_its_reason(
     assert source == {
         "closed": "许可证注销（企业关停）",
         "other": "许可证注销（其他原因）",
-        "older": "许可证注销（企业关停）",
+        "process": "许可证注销（生产工序关停）",
+        "unknown": "许可证注销",
         "none": "许可证注销",
+        "new": "许可证注销",
+        "cut": "许可量核减",
     }
 
 

@@ -272,11 +272,13 @@ def test_a_suspended_permit_is_in_force_on_the_enterprise_page() -> None:
 
 def test_a_cancellation_reason_is_said_by_the_one_table_quota_svc_writes_by() -> None:
     """The reasons a permit is cancelled for have their words once, beside
-    `CancelReason`: quota-svc writes a candidate's note by them, and the
-    workbench reads the reason back from the note and says it by them."""
+    `CancelReason`: quota-svc writes a candidate's note by them and keeps
+    the reason as a code of its own (`ReclaimReason`: every `CancelReason`,
+    and `unknown`), which the workbench says by the same words."""
     from typing import get_args
 
     from quota_svc.events import cancel_note
+    from quota_svc.reclaims.rules import ReclaimReason, cancel_reason, reason_of_note
     from svc_common.events.schemas.permit import (
         CANCEL_REASON_WORDS,
         CancelReason,
@@ -284,6 +286,7 @@ def test_a_cancellation_reason_is_said_by_the_one_table_quota_svc_writes_by() ->
     )
 
     assert CANCEL_REASON_WORDS.keys() == set(get_args(CancelReason))
+    assert {m.value for m in ReclaimReason} == {*get_args(CancelReason), "unknown"}
     assert queues.CANCEL_REASONS is CANCEL_REASON_WORDS
     for reason, (en, zh) in CANCEL_REASON_WORDS.items():
         e = PermitCancelled(
@@ -297,10 +300,13 @@ def test_a_cancellation_reason_is_said_by_the_one_table_quota_svc_writes_by() ->
             pollutants_freed=[],
             vocs_freed_t=Decimal("1"),
         )
-        note = cancel_note(e)
-        assert queues.cancel_reason_of(note) == reason, note
+        assert cancel_reason(reason) == reason
+        # What migration 0010 and an older export's import read back.
+        assert reason_of_note("permit_cancelled", cancel_note(e)) == reason
+        candidate = {"source": "permit_cancelled", "reason": reason, "note": "说明"}
         with use("zh"):
             assert queues.cancel_reason_label(reason) == zh
+            assert queues.reclaim_source_label(candidate) == f"许可证注销（{zh}）"
         with use("en"):
             assert queues.cancel_reason_label(reason) == en
 

@@ -120,15 +120,33 @@ async def test_plan_shows_its_candidates_by_tier_and_redraws_from_its_inputs(
     r = await svc.http.get(f"/supervision/inspection-plans/{plan['id']}", headers=AUDITOR)
     assert r.json() == plan
 
-    r = await svc.http.get(
-        f"/supervision/inspection-plans/{plan['id']}/candidates", headers=AUDITOR
-    )
-    assert r.status_code == 200, r.text
-    listed = r.json()
-    assert listed["population"] == 7
-    candidates = listed["candidates"]
+    # Read a page at a time (3 of 7 a page: three pages), hashing each tier's
+    # USCCs as they come, the way an auditor checks a city-wide plan.
+    candidates: list[dict[str, Any]] = []
+    digests = {t["tier"]: hashlib.sha256() for t in plan["tiers"]}
+    pages = 0
+    query: dict[str, Any] = {"limit": 3}
+    while True:
+        r = await svc.http.get(
+            f"/supervision/inspection-plans/{plan['id']}/candidates",
+            params=query,
+            headers=AUDITOR,
+        )
+        assert r.status_code == 200, r.text
+        listed = r.json()
+        assert listed["population"] == 7 and listed["plan_id"] == plan["id"]
+        assert len(listed["candidates"]) <= 3
+        pages += 1
+        for c in listed["candidates"]:
+            digests[c["tier"]].update(f"{c['uscc']}\n".encode())
+        candidates += listed["candidates"]
+        if not listed["next_cursor"]:
+            break
+        query["cursor"] = listed["next_cursor"]
+    assert pages == 3
     assert [c["uscc"] for c in candidates] == sorted([graded, *others])
     for t in plan["tiers"]:
+        assert digests[t["tier"]].hexdigest() == t["candidates_sha256"]
         usccs = [c["uscc"] for c in candidates if c["tier"] == t["tier"]]
         assert rules.candidates_digest(usccs) == t["candidates_sha256"]
         assert sum(c["drawn"] for c in candidates if c["tier"] == t["tier"]) == t["drawn"]
@@ -146,6 +164,36 @@ async def test_plan_shows_its_candidates_by_tier_and_redraws_from_its_inputs(
         f"/supervision/inspection-plans/{plan['id']}/candidates", headers=officer()
     )
     assert r.status_code == 404  # another district's officer
+
+
+async def test_plan_candidates_are_paged_with_a_bounded_limit(svc: Service) -> None:
+    """A city-wide plan holds thousands of candidates: they come a page at a
+    time (100 by default), `limit` at most 1000, a cursor only as answered."""
+    usccs = sorted([await svc.enterprise(i, NINGHE) for i in range(1, 6)])
+    body = {"district": NINGHE, "period": "2026", "count": 2, "seed": 7}
+    r = await svc.http.post("/supervision/inspection-plans", json=body, headers=officer(NINGHE))
+    assert r.status_code == 201, r.text
+    url = f"/supervision/inspection-plans/{r.json()['id']}/candidates"
+
+    r = await svc.http.get(url, headers=AUDITOR)
+    assert r.status_code == 200, r.text
+    assert [c["uscc"] for c in r.json()["candidates"]] == usccs
+    assert r.json()["next_cursor"] is None  # all on the one page: no empty one to ask for
+    r = await svc.http.get(url, params={"limit": 4}, headers=AUDITOR)
+    assert [c["uscc"] for c in r.json()["candidates"]] == usccs[:4]
+    r = await svc.http.get(
+        url, params={"limit": 4, "cursor": r.json()["next_cursor"]}, headers=AUDITOR
+    )
+    assert [c["uscc"] for c in r.json()["candidates"]] == usccs[4:]
+    assert r.json()["next_cursor"] is None
+
+    for params in ({"limit": 1001}, {"limit": 0}, {"cursor": "not-a-cursor-of-this-api"}):
+        r = await svc.http.get(url, params=params, headers=AUDITOR)
+        assert r.status_code == 422, (params, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert next(iter(params)) in r.text
+    r = await svc.http.get(url, params={"limit": 1000}, headers=AUDITOR)
+    assert r.status_code == 200 and len(r.json()["candidates"]) == 5
 
 
 async def test_finding_case_four_eyes_suspension_and_report(svc: Service) -> None:

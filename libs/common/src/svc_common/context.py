@@ -30,6 +30,9 @@ class TraceContext:
     correlation_id: str | None = None
     causation_id: str | None = None
     traceparent: str | None = None
+    #: The request's path: a list's cursors are bound to the path that
+    #: returned them (svc_common.pagination). None while an event is handled.
+    path: str | None = None
 
 
 _current: ContextVar[TraceContext] = ContextVar("trace_context", default=TraceContext())  # noqa: B039 - frozen

@@ -126,7 +126,10 @@ class RequestContextMiddleware:
             (headers.get(b"traceparent") or b"").decode("latin-1") or None
         )
         ctx = context.TraceContext(
-            request_id=request_id, correlation_id=correlation_id, traceparent=traceparent
+            request_id=request_id,
+            correlation_id=correlation_id,
+            traceparent=traceparent,
+            path=scope.get("path"),
         )
         language = i18n.negotiate((headers.get(b"accept-language") or b"").decode("latin-1"))
         status = 500

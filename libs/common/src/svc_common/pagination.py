@@ -6,13 +6,14 @@ base64url JSON followed by a tag: the first 8 bytes of an HMAC-SHA256 of
 the key's text (11 base64url characters), keyed by a key derived from the
 service's configured `JWT_SECRET` (`configure`, called when the app is
 made), so every replica of a service reads the cursors of the others, and
-a restart keeps them. `decode_cursor` answers 422 naming `cursor` for a
-cursor whose tag does not match (forged, edited, truncated, or made under
-another secret) and checks the shape of a tagged one against what the list
-expects (an id, a time and an id, …), so a bad cursor can never reach a
-query. The tag tells this API's cursors from others, not one list's from
-another's: a cursor of another list whose sort key has the same shape is
-read as a position in this one (it shows nothing the caller may not list).
+a restart keeps them. The tag covers the path of the request that
+returned the cursor too (the list it belongs to, with its path's ids: one
+plan's candidates, not another's), so a cursor reads only on that path;
+filters in the query may change between pages. `decode_cursor` answers 422
+naming `cursor` for a cursor whose tag does not match (forged, edited,
+truncated, made under another secret, or returned by another list) and
+checks the shape of a tagged one against what the list expects (an id, a
+time and an id, …), so a bad cursor can never reach a query.
 
 Every list reads the same way: decode the cursor, narrow the query to the
 rows after it (`keyset_after`), order by the sort key, fetch `limit + 1`
@@ -35,6 +36,7 @@ from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, or_
 
+from svc_common import context
 from svc_common.errors import field_error
 from svc_common.guard import has_lone_surrogate
 from svc_common.i18n import msg
@@ -95,7 +97,10 @@ def configure(secret: str) -> None:
 
 
 def _tag(body: str) -> str:
-    digest = hmac.new(_key, body.encode("ascii"), hashlib.sha256).digest()[:_TAG_BYTES]
+    """The tag of `body` on the current request's path (none outside one)."""
+    path = (context.current().path or "").encode("utf-8", "surrogatepass")
+    mac = hmac.new(_key, path + b"\n" + body.encode("ascii"), hashlib.sha256)
+    digest = mac.digest()[:_TAG_BYTES]
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 

@@ -15,6 +15,8 @@ from permit_svc.audits.router import router as audits_router
 from permit_svc.enterprises.router import router as enterprises_router
 from permit_svc.enterprises.service import load_shipped_table_if_empty
 from permit_svc.events import handlers
+from permit_svc.metrics import FAMILIES, parked_figures
+from permit_svc.parked.router import router as parked_router
 from permit_svc.permits import expiry as permits
 from permit_svc.permits.router import router as permits_router
 from permit_svc.registrations import service as registrations
@@ -58,10 +60,13 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
             registrations_router,
             audits_router,
             reports_router,
+            parked_router,
         ],
         handlers=handlers,
         periodic=[(sweep, expire_due)],
         on_startup=[load_classification_table],
+        gauges=[parked_figures],
+        gauge_families=FAMILIES,
         own_topics=[permit_events.TOPIC],
         audit_scope=audit_targets,
     )

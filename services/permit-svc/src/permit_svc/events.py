@@ -7,22 +7,19 @@ from __future__ import annotations
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from svc_common import outbox
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.events.envelope import Envelope
 from svc_common.events.schemas.eia import FilingApproved
-from svc_common.events.schemas.permit import EnterpriseRegistered
 from svc_common.events.schemas.quota import QuotaAllocated, QuotaTradeSettled
 from svc_common.events.schemas.supervision import PermitSuspensionDecided
 from svc_common.inbox import EventHandlers
 from svc_common.types import tonnes_to_kg, utcnow
 
-from permit_svc.enterprises.models import Enterprise
-from permit_svc.enterprises.rules import needs_permit
-from permit_svc.enterprises.service import industry_categories, snapshot
+from permit_svc.enterprises.service import hold_industry_table
+from permit_svc.parked.drafting import ApprovedFiling, draft_application
+from permit_svc.parked.service import park, settle_parked
 from permit_svc.permits.models import Permit
-from permit_svc.permits.rules import VOCS
-from permit_svc.permits.service import new_permit, status_step
+from permit_svc.permits.service import status_step
 from permit_svc.quota_backing.service import record_allocation
 from permit_svc.trades import amend_for_trade, record_trade_backing
 
@@ -35,75 +32,23 @@ async def draft_application_for_approved_filing(
     s: AsyncSession, payload: FilingApproved, env: Envelope
 ) -> None:
     """An approved EIA becomes a permit application (申请) carrying the
-    project's approved VOCs increment; one per filing."""
-    existing = await s.scalar(select(Permit.id).where(Permit.source_filing_id == payload.filing_id))
-    if existing is not None:
-        return
+    project's approved VOCs increment; one per filing. One that cannot be
+    drafted now (a new enterprise of an industry not in the classification
+    table) is parked, with its reason, in this transaction: drafted when the
+    table gains its code, listed and re-driven meanwhile (permit_svc.parked)."""
+    f = ApprovedFiling.of_event(payload)
     now = utcnow()
-    e = await s.get(Enterprise, payload.uscc)
-    # The payload's schema reads either form of the code as the lettered one.
-    industry = payload.industry_code
-    if e is None:
-        category = (await industry_categories(s)).get(industry)
-        if category is None:
-            log.warning(
-                "approved filing of an industry not in the classification table; no draft",
-                filing_id=payload.filing_id,
-                industry_code=payload.industry_code,
-            )
-            return
-        e = Enterprise(
-            uscc=payload.uscc,
-            name=payload.enterprise_name,
-            district=payload.district,
-            industry_code=industry,
-            category=category,
-            address="",
-            operating_status="operating",
-            created_at=now,
-            updated_at=now,
-        )
-        s.add(e)
-        record_audit(s, SYSTEM, "enterprise.create", "enterprise", e.uscc, {"from": env.type})
-        outbox.emit(s, EnterpriseRegistered(**snapshot(e)))
-    if not needs_permit(e.category):
-        return  # registration management: the enterprise files a registration itself
-    vocs_kg = tonnes_to_kg(payload.vocs_increment_t)
-    p = new_permit(
-        e,
-        {VOCS: vocs_kg} if vocs_kg else {},
-        now,
-        project_ref=payload.project_ref,
-        source_filing_id=payload.filing_id,
-    )
-    s.add(p)
-    record_audit(
-        s,
-        SYSTEM,
-        "permit.apply",
-        "permit",
-        p.id,
-        {"filing_id": payload.filing_id, "project_ref": payload.project_ref, "vocs_kg": vocs_kg},
-    )
-    if e.district != payload.district:
-        # The draft is the enterprise's, in its district; the project's quota
-        # was allocated from the filing's district's pool, which backs no
-        # permit of an enterprise elsewhere: as it stands this draft cannot
-        # be issued. Drafted all the same, and said, for an officer to see why.
-        details = {
-            "filing_id": payload.filing_id,
-            "project_ref": payload.project_ref,
-            "filing_district": payload.district,
-            "enterprise_district": e.district,
-        }
-        record_audit(s, SYSTEM, "permit.draft.other_district", "permit", p.id, details)
-        log.warning(
-            "approved filing of another district than its enterprise's: the draft lands in "
-            "the enterprise's district, which the filing's quota allocation does not back",
-            permit_id=p.id,
-            uscc=e.uscc,
-            **details,
-        )
+    outcome = await draft_application(s, f, SYSTEM, now, env.type)
+    if outcome.parked is None:
+        await settle_parked(s, f.filing_id, outcome.permit_id, now, env.type)
+        return
+    # A table replaced at this moment drafts the waiting filings of its
+    # codes: take its turn and look again, so that this filing is not parked
+    # just after the table gained its code, left waiting for nothing.
+    await hold_industry_table(s)
+    outcome = await draft_application(s, f, SYSTEM, now, env.type)
+    if outcome.parked is not None:
+        await park(s, f, outcome.parked, now)
 
 
 @handlers.on(QuotaAllocated)

@@ -21,3 +21,10 @@ def no_registration(registration_id: str) -> str:
 
 def no_audit(audit_id: str) -> str:
     return msg(f"no audit {audit_id}", f"没有许可质量审核 {audit_id}")
+
+
+def no_parked_filing(filing_id: str) -> str:
+    return msg(
+        f"no approved filing {filing_id} waits to be drafted here",
+        f"没有待起草许可申请的环评批复 {filing_id}",
+    )

@@ -9,6 +9,7 @@ from svc_common.auth import Principal
 from svc_common.districts import DISTRICTS
 
 from permit_svc.enterprises.models import Enterprise
+from permit_svc.parked.models import ParkedFiling
 from permit_svc.permits.models import Permit
 from permit_svc.registrations.models import Registration
 
@@ -30,8 +31,8 @@ def visible_districts(principal: Principal, district: str | None) -> list[str] |
 
 async def audit_targets(s: AsyncSession, target_id: str) -> dict[str, str]:
     """Where the records whose audit trail is `target_id`'s are, by the
-    target type their entries name: a permit, a registration (by id) or an
-    enterprise (by USCC). Read by the audit trail's route
+    target type their entries name: a permit, a registration (by id), an
+    enterprise (by USCC) or a parked filing (by filing id). Read by the audit trail's route
     (svc_common.audit_router), so that an officer reads the steps of a
     permit of their districts (the console's enterprise page)."""
     found: dict[str, str] = {}
@@ -39,6 +40,7 @@ async def audit_targets(s: AsyncSession, target_id: str) -> dict[str, str]:
         ("permit", Permit.district, Permit.id),
         ("registration", Registration.district, Registration.id),
         ("enterprise", Enterprise.district, Enterprise.uscc),
+        ("parked_filing", ParkedFiling.district, ParkedFiling.filing_id),
     ):
         where = await s.scalar(select(district).where(key == target_id))
         if where is not None:

@@ -394,12 +394,12 @@ def _keep(
     row.last_event_id, row.updated_at = event_id, utcnow()
 
 
-def _freed(s: AsyncSession, rows: dict[str, PermitBacking], pollutant: str, r: Reclaim) -> None:
-    """Count a candidate just made from the permit's event in what the
+def _freed(rows: dict[str, PermitBacking], pollutant: str, r: Reclaim, made: bool) -> None:
+    """Count a candidate just `made` from the permit's event in what the
     permit freed (an export's import checks the candidates by it); one
     found from before (a redelivered event) was counted then."""
     row = rows.get(pollutant)
-    if row is not None and r in s.new:
+    if row is not None and made:
         row.freed_kg = (row.freed_kg or 0) + r.amount_kg
 
 
@@ -448,7 +448,7 @@ async def reclaim_on_cancel(s: AsyncSession, e: PermitCancelled, env: Envelope) 
         )
         if existing is not None:
             continue
-        made = await add_candidate(
+        r, made = await add_candidate(
             s,
             Candidate(
                 district=e.district,
@@ -459,11 +459,12 @@ async def reclaim_on_cancel(s: AsyncSession, e: PermitCancelled, env: Envelope) 
                 permit_id=e.permit_id,
                 source_event_id=env.id,
                 note=cancel_note(e),
+                reason=reclaim_rules.cancel_reason(e.reason),
                 entered_by=e.actor,
             ),
             SYSTEM,
         )
-        _freed(s, rows, pollutant, made)
+        _freed(rows, pollutant, r, made)
 
 
 async def reclaim_on_change(s: AsyncSession, e: PermitChanged, env: Envelope) -> None:
@@ -520,7 +521,7 @@ async def reclaim_on_change(s: AsyncSession, e: PermitChanged, env: Envelope) ->
         if not freed:
             continue
         _check_district(e.district)
-        made = await add_candidate(
+        r, made = await add_candidate(
             s,
             Candidate(
                 district=e.district,
@@ -535,7 +536,7 @@ async def reclaim_on_change(s: AsyncSession, e: PermitChanged, env: Envelope) ->
             ),
             SYSTEM,
         )
-        _freed(s, rows, pollutant, made)
+        _freed(rows, pollutant, r, made)
 
 
 def build_handlers(default: Policy) -> EventHandlers:

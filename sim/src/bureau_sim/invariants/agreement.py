@@ -124,7 +124,9 @@ async def allocations_learned(inv: Invariants) -> None:
 
 
 async def permit_drafts(inv: Invariants) -> None:
-    """An approved filing whose enterprise needs a permit has one draft."""
+    """An approved filing whose enterprise needs a permit has one draft; one
+    whose enterprise permit-svc could not make (its industry not in the
+    classification table) waits, parked, rather than vanishing."""
     read = inv.sim.read
     filings = await _filings(inv)
     categories = dict(await read("permit", "SELECT uscc, category FROM enterprises"))
@@ -134,7 +136,18 @@ async def permit_drafts(inv: Invariants) -> None:
             "permit", "SELECT source_filing_id FROM permits WHERE source_filing_id IS NOT NULL"
         )
     )
+    parked = {
+        r[0]
+        for r in await read(
+            "permit", "SELECT filing_id FROM parked_filings WHERE state = 'waiting'"
+        )
+    }
     for fid, row in filings.items():
+        if row[1] == "approved" and row[6] not in categories and fid not in parked:
+            inv.fail(
+                "approved filings drafted or parked",
+                f"filing {fid} is approved, its enterprise unknown to permit-svc, and not parked",
+            )
         needs = row[1] == "approved" and categories.get(row[6]) in PERMIT_CATEGORIES
         if drafts.get(fid, 0) != (1 if needs else 0):
             inv.fail(

@@ -31,13 +31,13 @@ from aiokafka import (
     TopicPartition,
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from prometheus_client import Gauge
 
 from svc_common.events.envelope import Message
 from svc_common.failures import TransientFailure
 from svc_common.transports.base import DLQ_SUFFIX, ProcessFn, Transport
-from svc_common.transports.kafka_client import paced
+from svc_common.transports.kafka_client import discard_producer, paced
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +77,46 @@ def record_message(r: ConsumerRecord[bytes, bytes]) -> Message:
         partition=r.partition,
         offset=r.offset,
     )
+
+
+def _read_late(futures: list[asyncio.Future[object]], given_up: str) -> None:
+    """Read, whenever they end, the deliveries of sends a publish stopped
+    waiting for, and log them once all have ended. An exception set on a
+    future no one reads is printed by asyncio, at collection, as "Future
+    exception was never retrieved", which reads like a crash; a late
+    delivery means the relay sends the message again (the consumers'
+    inboxes drop the copy)."""
+    for f in futures:
+        if f.done() and not f.cancelled():
+            f.exception()  # ended while a cancelled publish was not looking
+    pending = [f for f in futures if not f.done()]
+    if not pending:
+        return
+    left = len(pending)
+    delivered = 0
+    errors: list[BaseException] = []
+
+    def ended(f: asyncio.Future[object]) -> None:
+        nonlocal left, delivered
+        left -= 1
+        if not f.cancelled():
+            exc = f.exception()
+            if exc is None:
+                delivered += 1
+            else:
+                errors.append(exc)
+        if left == 0:
+            log.warning(
+                "Kafka sends no longer waited for have ended",
+                given_up=given_up,
+                messages=len(pending),
+                delivered=delivered,
+                failed=len(errors),
+                error=repr(errors[0]) if errors else None,
+            )
+
+    for f in pending:
+        f.add_done_callback(ended)
 
 
 class _Subscription:
@@ -200,8 +240,36 @@ class KafkaTransport(Transport):
             old, self._producer = self._producer, None
         if old is not None:
             log.warning("rebuilding Kafka producer after failures")
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(old.stop(), timeout=flush_timeout)
+            await self._close_producer(old, flush_timeout=flush_timeout)
+
+    async def _close_producer(self, producer: AIOKafkaProducer, *, flush_timeout: float) -> None:
+        """Stop a producer: what it holds is delivered or failed within
+        `flush_timeout`. One whose flush does not end (the broker still
+        away) is brought down and its messages failed now: a producer left
+        running delivered them after the relay was told they were not, or
+        failed them into futures no one read ("Future exception was never
+        retrieved ... LeaderNotAvailableError" after a broker restart)."""
+        try:
+            await asyncio.wait_for(producer.stop(), timeout=flush_timeout)
+            return
+        except Exception as exc:
+            reason = repr(exc)
+        try:
+            held = await discard_producer(
+                producer,
+                KafkaTimeoutError("delivery not confirmed by the broker; producer discarded"),
+                wait=REQUEST_TIMEOUT_MS / 1000,
+            )
+        except Exception:
+            # It reads aiokafka's internals: were they to change, the relay
+            # goes on as before (the old producer left to itself), said here.
+            log.exception("Kafka producer could not be discarded; left to end by itself")
+            return
+        log.warning(
+            "Kafka producer did not flush; its unconfirmed messages failed",
+            messages=held,
+            error=reason,
+        )
 
     async def start(self) -> None:
         if self._started:
@@ -219,9 +287,8 @@ class KafkaTransport(Transport):
                     await sub.task
                 sub.task = None
         if self._producer is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._producer.stop(), timeout=10)
-            self._producer = None
+            producer, self._producer = self._producer, None
+            await self._close_producer(producer, flush_timeout=10)
 
     def retrying(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -274,45 +341,56 @@ class KafkaTransport(Transport):
             await self._count_failure(all_failed=True)
             return [exc] * len(messages)
         handed: list[asyncio.Future[object] | BaseException] = []
-        for m in messages:
-            try:
-                # Each send has its own deadline (it waits only when a
-                # partition's batch is full), and none runs as a task: with
-                # the topic's metadata known, `send` appends to a batch
-                # without yielding, so a pass's messages leave in one produce
-                # request instead of one round trip each (a task per send,
-                # as wait_for makes, lets the sender ship the first alone).
-                async with asyncio.timeout(self.publish_timeout):
-                    handed.append(
-                        await producer.send(
-                            m.topic,
-                            value=m.value,
-                            key=m.key.encode() if m.key is not None else None,
-                            headers=m.headers,
+        try:
+            for m in messages:
+                try:
+                    # Each send has its own deadline (it waits only when a
+                    # partition's batch is full), and none runs as a task: with
+                    # the topic's metadata known, `send` appends to a batch
+                    # without yielding, so a pass's messages leave in one produce
+                    # request instead of one round trip each (a task per send,
+                    # as wait_for makes, lets the sender ship the first alone).
+                    async with asyncio.timeout(self.publish_timeout):
+                        handed.append(
+                            await producer.send(
+                                m.topic,
+                                value=m.value,
+                                key=m.key.encode() if m.key is not None else None,
+                                headers=m.headers,
+                            )
                         )
-                    )
-            except Exception as exc:
-                # Not handed to the producer, nor is anything after it (a
-                # later event of the same key must not overtake it).
-                handed.extend([exc] * (len(messages) - len(handed)))
-                break
-        pending = [f for f in handed if isinstance(f, asyncio.Future)]
-        if pending:
-            _, unresolved = await asyncio.wait(pending, timeout=self.delivery_timeout)
-            if unresolved:
-                # Stopping the producer flushes or fails every batch it holds.
-                await self._rebuild_producer(flush_timeout=self.delivery_timeout)
-                await asyncio.wait(unresolved, timeout=1.0)
+                except Exception as exc:
+                    # Not handed to the producer, nor is anything after it (a
+                    # later event of the same key must not overtake it).
+                    handed.extend([exc] * (len(messages) - len(handed)))
+                    break
+            pending = [f for f in handed if isinstance(f, asyncio.Future)]
+            if pending:
+                _, unresolved = await asyncio.wait(pending, timeout=self.delivery_timeout)
+                if unresolved:
+                    # Stopping the producer flushes or fails every batch it holds.
+                    await self._rebuild_producer(flush_timeout=self.delivery_timeout)
+                    await asyncio.wait(unresolved, timeout=1.0)
+        except BaseException:
+            # Cancelled (the relay stopping): what was handed over is still
+            # delivered or failed by the producer, with no one waiting.
+            _read_late([f for f in handed if isinstance(f, asyncio.Future)], "publish cancelled")
+            raise
         results: list[BaseException | None] = []
+        late: list[asyncio.Future[object]] = []
         for f in handed:
             if isinstance(f, BaseException):
                 results.append(f)
             elif not f.done():
+                # Still held by a producer that may deliver or fail it later:
+                # that outcome is read and logged when it comes.
+                late.append(f)
                 results.append(TimeoutError("delivery not confirmed by the broker"))
             elif f.cancelled():
                 results.append(asyncio.CancelledError("delivery cancelled"))
             else:
                 results.append(f.exception())
+        _read_late(late, "reported unconfirmed")
         await self._count_failure(all_failed=all(r is not None for r in results))
         return results
 

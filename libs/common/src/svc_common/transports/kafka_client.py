@@ -54,3 +54,49 @@ def paced(client: AIOKafkaClient) -> AIOKafkaClient:
     adds no state but a counter, so the instance's class is swapped."""
     client.__class__ = PacedClient
     return client
+
+
+async def discard_producer(producer: Any, exc: BaseException, *, wait: float) -> int:
+    """Bring down a producer whose `stop()` did not finish (it waits, without
+    end, for batches the broker never acknowledged). Returns the messages it
+    still held, each of whose futures now fails with `exc`.
+
+    Left alone, such a producer lived on: its sender kept retrying the
+    batches and, once the broker was back, delivered them after they had
+    been reported unconfirmed (sent again by the relay), or failed them —
+    with `LeaderNotAvailableError` when the restarted broker named no leader
+    yet — into futures no one held any more, which asyncio prints at
+    collection as "Future exception was never retrieved". aiokafka has no
+    way to abort a producer, so this reaches into its sender and
+    accumulator (aiokafka 0.14, pinned in uv.lock).
+    """
+    sender = producer._sender
+    task = sender.sender_task if sender is not None else None
+    if task is not None and not task.done():
+        # Cancelled, the sender waits for its requests in flight (each ends
+        # within the request timeout), so none is left running when its
+        # batches are failed below.
+        task.cancel()
+        await asyncio.wait([task], timeout=wait)
+    if task is not None and task.done() and not task.cancelled():
+        task.exception()  # ended by an error the producer already failed its batches with
+    accumulator = producer._message_accumulator
+    batches = [b for queue in accumulator._batches.values() for b in queue]
+    batches += list(accumulator._pending_batches)
+    # A batch sent once and queued again for a retry is out of the pending
+    # set, where the callback that its failure runs expects to find it.
+    accumulator._pending_batches.update(batches)
+    held = 0
+    for batch in batches:
+        held += sum(1 for fut, _ in batch._msg_futures if not fut.done())
+        batch.failure(exception=exc)
+        # `failure` also fails the batch's own future and its drain waiter,
+        # which only aiokafka awaits and, here, never will: read so asyncio
+        # does not report them as never retrieved.
+        for fut in (batch.future, batch._drain_waiter):
+            if fut.done() and not fut.cancelled():
+                fut.exception()
+    accumulator._batches.clear()
+    accumulator._exception = exc  # a late `send` on it fails at once
+    await producer.client.close()
+    return held

@@ -18,6 +18,7 @@ from svc_common.events.schemas import permit as ev
 from svc_common.i18n import msg
 from svc_common.industries import canonical_or_none, industry_code_problem
 from svc_common.pagination import Page, decode_cursor, keyset_after, keyset_page
+from svc_common.types import utcnow
 from svc_common.uploads import table_header, table_rows
 
 from permit_svc.enterprises.models import Enterprise, Industry
@@ -117,13 +118,20 @@ async def list_industries(db: Database) -> list[IndustryOut]:
     return [IndustryOut(industry_code=r.code, name=r.name, category=r.category) for r in rows]
 
 
+async def hold_industry_table(s: AsyncSession) -> None:
+    """Take the classification table's lock until `s`'s transaction ends:
+    its replacements, and a filing about to be parked for want of a code,
+    take turns (svc_common.db.hold_lock)."""
+    await hold_lock(s, "permit.industries", "table")
+
+
 async def replace_industries(
     db: Database, principal: Principal, table: list[IndustryClass]
 ) -> BulkReportBuilder:
     """Replace the classification table and re-derive every enterprise's category."""
     async with db.transaction() as s:
         # Two replacements at once take turns: the second replaces the first.
-        await hold_lock(s, "permit.industries", "table")
+        await hold_industry_table(s)
         in_use = set((await s.scalars(select(Enterprise.industry_code).distinct())).all())
         dropped = in_use - {r.code for r in table}
         if dropped:
@@ -153,13 +161,24 @@ async def replace_industries(
                 .values(category=r.category)
             )
             changed += res.rowcount  # type: ignore[attr-defined]
+        # Approved filings parked for want of their code are drafted now,
+        # in this transaction. Imported here: drafting reads this module.
+        from permit_svc.parked.service import draft_waiting
+
+        drafted = await draft_waiting(
+            s, principal, {r.code for r in table}, utcnow(), "industries.import"
+        )
         record_audit(
             s,
             principal,
             "industries.import",
             "industry_table",
             "current",
-            {"industries": len(table), "enterprises_recategorised": changed},
+            {
+                "industries": len(table),
+                "enterprises_recategorised": changed,
+                "parked_filings_drafted": drafted,
+            },
         )
     report = BulkReportBuilder()
     for row, r in enumerate(table, start=1):

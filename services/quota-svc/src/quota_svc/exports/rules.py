@@ -31,7 +31,7 @@ from quota_svc.ledger.rules import (
 )
 from quota_svc.lots.rules import Move
 from quota_svc.policy.rules import MAX_HOLD_DAYS, start_problem
-from quota_svc.reclaims.rules import ReclaimSource, ReclaimStatus
+from quota_svc.reclaims.rules import ReclaimReason, ReclaimSource, ReclaimStatus, reason_of_note
 from quota_svc.reservations.rules import LIVE as _LIVE
 from quota_svc.reservations.rules import ReservationStatus
 from quota_svc.swaps.rules import SwapStatus
@@ -497,6 +497,38 @@ EVENT_SOURCES = frozenset({ReclaimSource.PERMIT_CANCELLED, ReclaimSource.PERMIT_
 NEEDS_CEILING = frozenset({ReclaimSource.PERMIT_CANCELLED})
 
 
+def with_reclaim_reasons(rows: Rows) -> list[tuple[int, dict[str, Any]]]:
+    """The candidates of an export made before they kept a reason (the
+    sheet has no `reason` column), each with the one migration 0010 gives
+    such a row: read from its note where this service wrote it, else
+    `unknown`; none for a candidate not of a cancelled permit."""
+    out = []
+    for number, row in rows:
+        reason = reason_of_note(row.get("source"), row.get("note"))
+        out.append((number, {**row, "reason": reason.value if reason is not None else None}))
+    return out
+
+
+def _reclaim_reason(row: Mapping[str, Any]) -> Problems:
+    """A cancelled permit's candidate has a reason the API knows; one of
+    another source has none (the live path gives it none). A row without
+    the column is not checked: the import fills it (`with_reclaim_reasons`)."""
+    if "reason" not in row:
+        return
+    reason = row.get("reason")
+    if row.get("source") == ReclaimSource.PERMIT_CANCELLED:
+        if problem := _member(ReclaimReason, reason, "a reclaim reason", "收回原因"):
+            yield "reason", problem
+    elif reason is not None:
+        yield (
+            "reason",
+            msg(
+                "only a cancelled permit's candidate has a reason (leave it empty)",
+                "只有许可证注销产生的收回候选有原因代码（应为空）",
+            ),
+        )
+
+
 def _reclaim(
     row: Mapping[str, Any], pools: Pools, backing: Mapping[Any, Mapping[str, Any]] | None
 ) -> Problems:
@@ -513,6 +545,7 @@ def _reclaim(
     if problem := _member(ReclaimSource, row.get("source"), "a reclaim source", "收回来源"):
         yield "source", problem
         return
+    yield from _reclaim_reason(row)
     district, pollutant = _text(row.get("district")), _text(row.get("pollutant"))
     if district_problem(district) is None and pollutant_problem(pollutant) is None:
         want = district_pool_id(district, pollutant)

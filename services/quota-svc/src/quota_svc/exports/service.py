@@ -37,6 +37,7 @@ from quota_svc.exports.rules import (
     ledger_problem,
     to_text,
     unique_keys,
+    with_reclaim_reasons,
 )
 from quota_svc.ledger.models import JournalEntry, Pool
 from quota_svc.lots.models import LOTS, MOVEMENTS
@@ -263,6 +264,9 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
     read: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for name, header, rows in sheets:
         read[name] = _values(name, header, rows)
+        if name == "reclaims" and "reason" not in header:
+            # An export made before candidates kept a reason (migration 0010).
+            read[name] = with_reclaim_reasons(read[name])
     if problem := ledger_problem(read, {name: unique_keys(SHEETS[name]) for name in read}):
         raise ImportRefused(problem)
     # A sheet an older export lacks is a table left empty.

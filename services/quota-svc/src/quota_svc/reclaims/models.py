@@ -32,6 +32,9 @@ class Reclaim(Base):
     permit_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     source_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: `rules.ReclaimReason` of a cancelled permit's candidate; None for
+    #: other sources. A code, so no one reads it back from `note`.
+    reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -78,7 +78,7 @@ async def enter_candidate(
         note=body.note,
     )
     async with db.transaction() as s:
-        r = await service.add_candidate(s, candidate, principal)
+        r, _ = await service.add_candidate(s, candidate, principal)
     return ReclaimOut.of(r)
 
 

@@ -3,11 +3,13 @@ life cycle and four eyes."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 from svc_common.auth import SYSTEM_SUB, refuse_same_person
 from svc_common.errors import IllegalTransition
+from svc_common.events.schemas.permit import CANCEL_REASON_WORDS
 from svc_common.i18n import msg
 
 from quota_svc.ledger.rules import VOCS, EntryCode
@@ -34,6 +36,49 @@ class ReclaimSource(StrEnum):
     PERMIT_CHANGED = "permit_changed"  # 变更 with a VOCs decrease
     MANUAL = "manual"  # entered by an officer
     REDUCTION = "reduction"  # 深度治理减排, verified extra treatment
+
+
+class ReclaimReason(StrEnum):
+    """Why a cancelled permit's quota became a candidate: the permit's
+    cancellation reason as permit-svc sent it (`CancelReason`), or
+    `unknown` for a candidate made before the reason was kept whose note
+    does not say it. Other sources have none (their `source` says why)."""
+
+    CLOSURE = "closure"  # 企业关停
+    PROCESS_CLOSED = "process_closed"  # 生产工序关停
+    MERGED = "merged"  # 企业合并 (frees nothing: never a candidate's)
+    OTHER = "other"  # 其他原因
+    UNKNOWN = "unknown"  # made before the reason was kept, and the note says none
+
+
+def cancel_reason(reason: str) -> ReclaimReason:
+    """The candidate's reason for a permit cancelled for `reason`."""
+    return ReclaimReason(reason) if reason in _REASONS else ReclaimReason.UNKNOWN
+
+
+_REASONS = frozenset(m.value for m in ReclaimReason) - {ReclaimReason.UNKNOWN.value}
+#: The notes this service wrote for a cancelled permit's candidate, and the
+#: reason in each: `天津…（…001P）许可证注销：企业关停；…` (`events.cancel_note`),
+#: and before it `天津… (…001P) cancelled: closure; …`. What follows the
+#: reason is the cancellation's own note, so only what precedes it is read.
+_NOTE_WORDS = {zh: reason for reason, (_, zh) in CANCEL_REASON_WORDS.items()}
+_NOTES = (
+    re.compile(r"（[^（）]*）许可证注销：(" + "|".join(_NOTE_WORDS) + r")(?:；|$)"),
+    re.compile(r" \([^()]*\) cancelled: (" + "|".join(CANCEL_REASON_WORDS) + r")(?:; |$)"),
+)
+
+
+def reason_of_note(source: str | None, note: str | None) -> ReclaimReason | None:
+    """The reason of a candidate kept without one (made before it was kept,
+    or read from an export made then), from its note where the note is one
+    this service wrote; `unknown` for a cancelled permit's candidate whose
+    note is not; None for other sources, which have no reason."""
+    if source != ReclaimSource.PERMIT_CANCELLED:
+        return None
+    for pattern in _NOTES:
+        if m := pattern.search(note or ""):
+            return cancel_reason(_NOTE_WORDS.get(m.group(1), m.group(1)))
+    return ReclaimReason.UNKNOWN
 
 
 #: Cancellation reasons whose freed amount is a reclaim candidate. A merger

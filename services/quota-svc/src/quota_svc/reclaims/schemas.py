@@ -13,6 +13,7 @@ from svc_common.uscc import USCC
 from quota_svc.ledger import rules
 from quota_svc.ledger.schemas import PollutantName
 from quota_svc.reclaims.models import Reclaim
+from quota_svc.reclaims.rules import ReclaimReason
 
 
 class ReclaimIn(BaseModel):
@@ -49,6 +50,12 @@ class ReclaimOut(BaseModel):
     permit_id: str | None
     source_event_id: str | None
     note: str | None
+    reason: ReclaimReason | None = Field(
+        description="why a cancelled permit's quota is a candidate: the permit's "
+        "cancellation reason (closure 企业关停, process_closed 生产工序关停, "
+        "merged 企业合并, other 其他原因), or unknown for a candidate made before "
+        "the reason was kept whose note does not say it; null for other sources"
+    )
     created_by: str
     created_at: dt.datetime
     decided_by: str | None
@@ -69,6 +76,7 @@ class ReclaimOut(BaseModel):
             permit_id=r.permit_id,
             source_event_id=r.source_event_id,
             note=r.note,
+            reason=ReclaimReason(r.reason) if r.reason is not None else None,
             created_by=r.created_by,
             created_at=r.created_at,
             decided_by=r.decided_by,

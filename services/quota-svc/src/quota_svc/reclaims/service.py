@@ -35,14 +35,18 @@ class Candidate:
     permit_id: str | None = None
     source_event_id: str | None = None
     note: str | None = None
+    #: Why, for a cancelled permit's candidate (`rules.ReclaimReason`).
+    reason: rules.ReclaimReason | None = None
     #: Who gave rise to it, when not `actor`: the person who cancelled or
     #: cut the permit whose event made it (four eyes: someone else decides).
     entered_by: str | None = None
 
 
-async def add_candidate(s: AsyncSession, c: Candidate, actor: Principal) -> Reclaim:
-    """A pending candidate; one per source event and pollutant (a re-sent
-    event finds the first). Its creator is `c.entered_by`, else `actor`."""
+async def add_candidate(s: AsyncSession, c: Candidate, actor: Principal) -> tuple[Reclaim, bool]:
+    """A pending candidate, and whether this call made it; one per source
+    event and pollutant (a re-sent event finds the first: made False). Its
+    creator is `c.entered_by`, else `actor`. The flag, not the session's
+    `new`, says it: a flush (any query's autoflush) empties `new`."""
     if c.source_event_id is not None:
         existing = await s.scalar(
             select(Reclaim).where(
@@ -50,7 +54,7 @@ async def add_candidate(s: AsyncSession, c: Candidate, actor: Principal) -> Recl
             )
         )
         if existing is not None:
-            return existing
+            return existing, False
     r = Reclaim(
         id=new_id(),
         district=c.district,
@@ -63,6 +67,7 @@ async def add_candidate(s: AsyncSession, c: Candidate, actor: Principal) -> Recl
         permit_id=c.permit_id,
         source_event_id=c.source_event_id,
         note=c.note,
+        reason=c.reason.value if c.reason is not None else None,
         created_by=c.entered_by or actor.sub,
         created_at=utcnow(),
     )
@@ -75,7 +80,7 @@ async def add_candidate(s: AsyncSession, c: Candidate, actor: Principal) -> Recl
     if r.created_by != actor.sub:
         detail["entered_by"] = r.created_by
     record_audit(s, actor, "quota.reclaim.candidate", "reclaim", r.id, detail)
-    return r
+    return r, True
 
 
 async def lock_reclaim(s: AsyncSession, reclaim_id: str) -> Reclaim | None:

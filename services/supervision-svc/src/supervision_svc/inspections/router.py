@@ -29,7 +29,7 @@ from supervision_svc.inspections.schemas import (
 from supervision_svc.registry.models import Enterprise
 from supervision_svc.scope import READERS, WRITERS, district_param, visible_districts
 from supervision_svc.settings import Settings, get_settings
-from supervision_svc.validation import cursor_position, report_period, uscc_param
+from supervision_svc.validation import cursor_position, cursor_str, report_period, uscc_param
 
 router = APIRouter(prefix="/supervision", tags=["inspections"])
 
@@ -70,14 +70,18 @@ async def get_plan(
 @router.get("/inspection-plans/{plan_id}/candidates", response_model=PlanCandidates)
 async def get_plan_candidates(
     plan_id: ResourceId,
+    cursor: Cursor = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> PlanCandidates:
-    """Every candidate of the draw (the district's operating enterprises on
-    the day) with its tier and weight, in USCC order: with the plan's seed,
-    sample size and inspector pool, what redraws it. Each tier's USCCs hash
-    to the plan's `candidates_sha256` of that tier."""
-    return service.plan_candidates(await _plan(db, principal, plan_id))
+    """The candidates of the draw (the district's operating enterprises on
+    the day) with their tier and weight, in USCC order, a page at a time
+    (`next_cursor` until the last): with the plan's seed, sample size and
+    inspector pool, what redraws it. Each tier's USCCs, read from every page
+    in turn, hash to the plan's `candidates_sha256` of that tier."""
+    after = cursor_str(cursor) if cursor else None
+    return service.plan_candidates(await _plan(db, principal, plan_id), after, limit)
 
 
 @router.post("/inspections", status_code=201, response_model=InspectionOut)

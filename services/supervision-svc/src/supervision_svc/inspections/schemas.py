@@ -181,11 +181,15 @@ class CandidateOut(BaseModel):
 
 
 class PlanCandidates(BaseModel):
-    """Every candidate of a plan in USCC order, the order the draw read them."""
+    """A page of a plan's candidates in USCC order, the order the draw read
+    them; `next_cursor` until the last. All pages in turn give every
+    candidate in that order, so each tier's USCCs, taken page by page, hash
+    to the tier's `candidates_sha256` (docs/supervision-svc.md)."""
 
     plan_id: str
-    population: int
+    population: int = Field(description="candidates in all pages")
     candidates: list[CandidateOut]
+    next_cursor: str | None = None
 
 
 class FindingIn(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import secrets
 import uuid
@@ -16,6 +17,7 @@ from svc_common.calendar import end_of_day, local_date, start_of_day
 from svc_common.errors import NotFound, field_error
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
+from svc_common.pagination import keyset_page
 
 from supervision_svc.cases.models import EnforcementCase
 from supervision_svc.complaints.models import Complaint
@@ -202,14 +204,25 @@ def plan_out(p: InspectionPlan) -> PlanOut:
     )
 
 
-def plan_candidates(p: InspectionPlan) -> PlanCandidates:
+def plan_candidates(p: InspectionPlan, after: str | None, limit: int) -> PlanCandidates:
+    """A page of the plan's candidates in USCC order: the `limit` after the
+    USCC `after` (from the start without one). The candidates are kept with
+    the plan in USCC order (`create_plan`), so a page is a slice of them."""
     drawn = {x["uscc"] for x in p.selection}
+    rows = p.candidates
+    if after is not None:
+        rows = rows[bisect.bisect_right([u for u, _, _ in rows], after) :]
+    page = keyset_page(
+        rows[: limit + 1],
+        limit,
+        lambda r: r[0],
+        lambda r: CandidateOut(uscc=r[0], tier=r[1], weight=r[2], drawn=r[0] in drawn),
+    )
     return PlanCandidates(
         plan_id=p.id,
         population=p.population,
-        candidates=[
-            CandidateOut(uscc=u, tier=t, weight=w, drawn=u in drawn) for u, t, w in p.candidates
-        ],
+        candidates=page.items,
+        next_cursor=page.next_cursor,
     )
 
 

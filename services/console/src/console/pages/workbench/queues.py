@@ -102,8 +102,8 @@ def action_label(action: str) -> str:
     }.get(action, action)
 
 
-#: Why a permit was cancelled (注销), by permit-svc's `reason`: the words
-#: quota-svc writes its candidates' notes by (only a closure is 企业关停).
+#: Why a permit was cancelled (注销), by permit-svc's `reason` (and a
+#: reclaim candidate's, quota-svc's code of it): only a closure is 企业关停.
 CANCEL_REASONS = CANCEL_REASON_WORDS
 
 
@@ -114,34 +114,16 @@ def cancel_reason_label(reason: str | None) -> str:
     return msg(*words) if words else str(reason or "")
 
 
-#: How quota-svc writes a cancelled permit's reason in a candidate's note
-#: (`天津…（…001P）许可证注销：企业关停；…`), and how it wrote it before
-#: (`… cancelled: closure`). Its candidates keep no reason code: the note's
-#: words are read back by the same table.
-_NOTE_REASONS = {zh: reason for reason, (_, zh) in CANCEL_REASON_WORDS.items()}
-_CANCEL_NOTE = re.compile(r"许可证注销：([^；;]+)|cancelled: (\w+)")
-
-
-def cancel_reason_of(note: str | None) -> str | None:
-    """The cancellation reason (`closure`, `other`…) a reclaim candidate's
-    note carries, or None when it names none the console knows."""
-    m = _CANCEL_NOTE.search(note or "")
-    if m is None:
-        return None
-    if m.group(1) is not None:
-        return _NOTE_REASONS.get(m.group(1).strip())
-    return m.group(2) if m.group(2) in CANCEL_REASONS else None
-
-
 def reclaim_source_label(reclaim: Mapping[str, Any]) -> str:
     """Where a reclaim candidate comes from, in words: a cancelled permit by
     its reason (关停 only for a closure: a permit revoked and then cancelled
-    for another reason is no closure), else `status_label` of its source."""
+    for another reason is no closure), else `status_label` of its source.
+    The reason is quota-svc's code (`reason`), never read from the note:
+    `unknown` (a candidate from before the code was kept whose note named
+    none) or a code the console does not know says the source alone."""
     source = str(reclaim.get("source") or "")
-    if source != "permit_cancelled":
-        return status_label(source)
-    reason = cancel_reason_of(reclaim.get("note"))
-    if reason is None:
+    reason = str(reclaim.get("reason") or "")
+    if source != "permit_cancelled" or reason not in CANCEL_REASONS:
         return status_label(source)
     return msg("permit cancelled (", "许可证注销（") + cancel_reason_label(reason) + msg(")", "）")
 
