@@ -7,6 +7,9 @@ would, so the fuzzer reaches the domain code rather than stopping at 401/422:
 - text/csv and NDJSON upload bodies are generated as tables of rows;
 - each operation is called with a token of one of the roles it admits
   (`x-roles` in the document), district-scoped for officers.
+
+And one makes generation affordable: a pattern's strategy is built once per
+run, not once per operation (`shared_from_regex`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import datetime as dt
 import json
 import random
 import re
+import threading
 import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +29,66 @@ from svc_common.auth import mint_token
 from svc_common.districts import DISTRICTS
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.uscc import CHARSET, check_character
+
+_from_regex = st.from_regex
+_regex_strategies: dict[tuple[Any, ...], st.SearchStrategy[Any]] = {}
+_regex_lock = threading.Lock()
+#: An alphabet named by its arguments alone (`characters(codec='utf-8')`):
+#: its repr says all it draws. A filtered or mapped one may not (lambdas
+#: print alike), so it is never shared.
+_PLAIN_ALPHABET = re.compile(r"characters\([^()<]*\)")
+
+
+def _alphabet_key(alphabet: Any) -> Any:
+    if alphabet is None or isinstance(alphabet, str):
+        return alphabet
+    shown = repr(alphabet)
+    if isinstance(alphabet, st.SearchStrategy) and _PLAIN_ALPHABET.fullmatch(shown):
+        return ("characters", shown)
+    raise TypeError("an alphabet that its repr does not name")
+
+
+def shared_from_regex(regex: Any, *, fullmatch: bool = False, alphabet: Any = None) -> Any:
+    """`st.from_regex`, built once per pattern for the whole run.
+
+    Building a pattern's strategy reads each character of its classes one
+    by one: the classes of a visible text (guard._shown: the characters a
+    text may begin or end with) hold some 140,000, 3 to 5 seconds a
+    pattern. Hypothesis's `from_regex` is lazy and cached per thread:
+    schemathesis runs each batch of operations in new worker threads, and
+    each `.filter()` it puts on the lazy strategy builds the whole pattern
+    again (twice over, for a lazy alphabet: as given, then unwrapped). Every
+    operation with a free text paid that, most of the run's time. Here the
+    strategy is built once and the built one is shared, across threads
+    too: the same pattern and alphabet, the same values drawn. A pattern
+    that cannot be built is left lazy, so the error comes where it did."""
+    try:
+        key = (
+            regex if isinstance(regex, re.Pattern) else (type(regex), regex),
+            bool(fullmatch),
+            _alphabet_key(alphabet),
+        )
+        hash(key)
+    except TypeError:
+        return _from_regex(regex, fullmatch=fullmatch, alphabet=alphabet)
+    with _regex_lock:
+        found = _regex_strategies.get(key)
+    if found is None:
+        # A lazy alphabet would have hypothesis build the pattern twice:
+        # once with it as given, once unwrapped.
+        alphabet = getattr(alphabet, "wrapped_strategy", alphabet)
+        lazy = _from_regex(regex, fullmatch=fullmatch, alphabet=alphabet)
+        try:
+            found = lazy.wrapped_strategy
+        except Exception:
+            return lazy
+        with _regex_lock:
+            found = _regex_strategies.setdefault(key, found)
+    return found
+
+
+# Schemathesis calls it as `st.from_regex`, looked up at each call.
+st.from_regex = shared_from_regex  # type: ignore[assignment]
 
 ALL_DISTRICTS = sorted(DISTRICTS)
 #: Registration-authority codes (1..9, A, N, Y) and entity kinds the USCC uses.

@@ -1,0 +1,79 @@
+"""The schemathesis hooks (st_hooks.py) build each pattern's strategy once per
+run: the class of a visible text takes seconds to build, and schemathesis
+generates each batch of operations in new threads, where hypothesis's own
+cache (one per thread) starts empty.
+
+Run in a child process: the hooks replace `hypothesis.strategies.from_regex`
+for the schemathesis process, and this test session keeps its own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+_CHILD = r"""
+import re
+import threading
+
+from hypothesis import strategies as st
+import hypothesis.strategies._internal.regex as regex_internals
+
+import st_hooks
+
+builds = []
+_build = regex_internals.base_regex_strategy
+
+
+def counted(*args, **kwargs):
+    builds.append(1)
+    return _build(*args, **kwargs)
+
+
+regex_internals.base_regex_strategy = counted
+
+# Any pattern: a visible text's (guard.visible_text_pattern) is the one that
+# costs, and takes seconds.
+pattern = re.compile(r"^[a-z\u4e00-\u9fff]+$")
+built = []
+
+
+def build(alphabet):
+    # As schemathesis does, in a worker thread of its own.
+    t = threading.Thread(target=lambda: built.append(st.from_regex(pattern, alphabet=alphabet)))
+    t.start()
+    t.join()
+    return built[-1]
+
+
+utf8 = build(st.characters(codec="utf-8"))
+utf8.validate()
+once = len(builds)
+assert once == 1, f"built {once} times"
+assert build(st.characters(codec="utf-8")) is utf8, "built again in another thread"
+# Schemathesis filters what it gets: a filter draws from the built strategy.
+build(st.characters(codec="utf-8")).filter(bool).validate()
+assert len(builds) == once, f"the pattern was built {len(builds) - once} more times"
+assert build(st.characters(codec="ascii")) is not utf8, "another alphabet, another strategy"
+filtered = build(st.characters(codec="utf-8").filter(lambda c: c != "a"))
+assert filtered is not utf8, "a filtered alphabet is not named by its repr"
+assert build(st.characters(codec="utf-8").filter(lambda c: c != "b")) is not filtered
+assert st.from_regex(pattern, fullmatch=True) is not st.from_regex(pattern)
+value = utf8.example()
+assert pattern.search(value), value
+print("ok")
+"""
+
+
+def test_a_pattern_strategy_is_built_once_for_every_thread() -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
