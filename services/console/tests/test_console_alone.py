@@ -2799,3 +2799,118 @@ async def test_workbench_tables_have_captions_and_each_reason_names_its_row(
     css = (await client.get("/console/static/console.css")).text
     assert ".scroll-hint{display:none}" in css
     assert ".scroll-hint{display:block" in css.split("@media (max-width:48rem){", 1)[1]
+
+
+def _parked(filing_id: str = "f-park-1", **f: Any) -> dict[str, Any]:
+    """permit-svc's parked filing (GET /permit/parked-filings), waiting."""
+    return {
+        "filing_id": filing_id,
+        "uscc": "91120119MA05PARK1X",
+        "enterprise_name": "蓟州区新材料有限公司",
+        "district": "120119",
+        "industry_code": "C2929",
+        "project_ref": "EIA-2026-0042",
+        "vocs_increment_t": "1.250",
+        # 2026-12-01 17:30 UTC: 12-02 in Beijing.
+        "received_at": "2026-12-01T17:30:00+00:00",
+        "reason": "industry_unclassified",
+        "reason_text": "行业代码 C2929 不在分类管理名录中，无法确定企业的管理类别；"
+        "管理员在名录中补充该代码后即起草许可申请",
+        "state": "waiting",
+        "drafted_at": None,
+        "permit_id": None,
+    } | f
+
+
+async def test_the_workbench_lists_parked_filings_and_an_admin_redrives_them(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """An approved filing permit-svc could not draft (its industry not in the
+    classification table) waited where no page showed it. The workbench
+    lists the waiting ones of the user's districts with their reason and how
+    long they have waited (Beijing days); an administrator re-drives one
+    (重新推动), an officer only sees it; permit-svc's 409 (still
+    unclassified) is said as any refusal."""
+    from svc_common import clock
+
+    page = {"next_cursor": None, "items": []}
+    for path in ("/eia/filings", "/eia/review-queue", "/quota/reclaims", "/permit/permits"):
+        stub.on("GET", path, page)
+    stub.on("GET", "/permit/audits", page)
+    asked: list[httpx.Request] = []
+
+    def parked(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        return httpx.Response(200, json={"next_cursor": None, "items": [_parked()]})
+
+    stub.on("GET", "/permit/parked-filings", parked)
+    # 2026-12-04 16:30 UTC is 12-05 00:30 in Beijing: three days after 12-02.
+    at = clock.ManualClock(dt.datetime(2026, 12, 4, 16, 30, tzinfo=dt.UTC))
+    await sign_in(client, "officer-jizhou")
+    with clock.using(at):
+        r = await client.get("/console/workbench/")
+    assert asked and asked[0].url.params.get("state") == "waiting"
+    main = _main(r.text)
+    assert "待分类 (1)" in main.split('aria-label="待办"')[1].split("</nav>")[0]
+    section = main.split('id="parked"')[1].split("</section>")[0]
+    assert "待分类的环评批复" in section
+    row = re.search(r'<tr data-parked="f-park-1">(.*?)</tr>', section, re.S)
+    assert row, section
+    for text in (
+        "蓟州区新材料有限公司",
+        "C2929",
+        "不在分类管理名录中",
+        "2026-12-02",
+        "已等待 3 天",
+    ):
+        assert text in row.group(1), text
+    # An officer does not re-drive.
+    assert "重新推动" not in section and "<form" not in section
+
+    token = await sign_in(client, "admin")
+    with clock.using(at):
+        r = await client.get("/console/workbench/")
+    row = re.search(r'<tr data-parked="f-park-1">(.*?)</tr>', r.text, re.S)
+    assert row and "重新推动" in row.group(1)
+    assert 'name="csrf_token"' in row.group(1) and 'value="parked-redrive"' in row.group(1)
+    form = {"csrf_token": token, "idem": "k" * 20, "op": "parked-redrive", "id": "f-park-1"}
+    hx = {"HX-Request": "true"}
+    still = {
+        "type": "urn:envbureau:problem:conflict",
+        "title": "冲突",
+        "status": 409,
+        "detail": _parked()["reason_text"],
+        "reason": "industry_unclassified",
+        "industry_code": "C2929",
+    }
+    stub.on(
+        "POST",
+        "/permit/parked-filings/f-park-1/redrive",
+        lambda _: httpx.Response(409, json=still),
+    )
+    r = await client.post("/console/workbench/act", data=form, headers=hx)
+    assert r.status_code == 409 and "不在分类管理名录中" in r.text
+    assert 'class="result error"' in r.text
+    drafted = _parked(state="drafted", permit_id="p-77", drafted_at="2026-12-04T16:31:00+00:00")
+    stub.on("POST", "/permit/parked-filings/f-park-1/redrive", drafted)
+    r = await client.post("/console/workbench/act", data={**form, "idem": "j" * 20}, headers=hx)
+    assert r.status_code == 200 and "已办理 — 已起草排污许可申请" in r.text
+    posts = [c for c in stub.calls if c.method == "POST"]
+    assert [c.url.path for c in posts] == ["/permit/parked-filings/f-park-1/redrive"] * 2
+    assert all(c.content in (b"", b"null") for c in posts)
+
+    # An officer's re-drive is refused by the console, permit-svc not asked.
+    token = await sign_in(client, "officer-jizhou")
+    r = await client.post(
+        "/console/workbench/act", data={**form, "csrf_token": token, "idem": "m" * 20}, headers=hx
+    )
+    assert r.status_code == 403 and "您的角色无权执行此操作" in r.text
+    assert len([c for c in stub.calls if c.method == "POST"]) == 2
+
+    # permit-svc down: the section says it was not read, never "nothing waiting".
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on("GET", "/permit/parked-filings", lambda _: httpx.Response(503, json=down))
+    main = _main((await client.get("/console/workbench/")).text)
+    assert "待分类 (—)" in main
+    section = main.split('id="parked"')[1].split("</section>")[0]
+    assert "此项待办暂时无法完整读取" in section and "暂无待分类" not in section

@@ -195,6 +195,27 @@ def test_queues_order_by_deadline_and_countdown_in_beijing_days() -> None:
         assert [f.finding["id"] for f in queues.open_findings(audits)] == ["4", "1"]
 
 
+def test_a_parked_filing_waits_in_beijing_days() -> None:
+    """How long a parked filing has waited counts Beijing calendar days: it
+    arrived 12-01 17:30 UTC, 12-02 in Beijing; at 12-04 16:30 UTC (12-05
+    00:30 in Beijing) it has waited three days, not two."""
+    arrived = "2026-12-01T17:30:00+00:00"
+    with clock.using(clock.ManualClock(dt.datetime(2026, 12, 4, 16, 30, tzinfo=dt.UTC))):
+        assert queues.days_waiting(arrived) == 3
+        with use("zh"):
+            assert queues.waiting_said(arrived) == "已等待 3 天"
+    with clock.using(clock.ManualClock(dt.datetime(2026, 12, 2, 3, 0, tzinfo=dt.UTC))):
+        assert queues.days_waiting(arrived) == 0
+        with use("zh"):
+            assert queues.waiting_said(arrived) == "今日收到"
+    assert queues.days_waiting(None) is None and queues.waiting_said("x") == ""
+    with use("zh"):
+        drafted = {"state": "drafted", "permit_id": "p1"}
+        assert queues.outcome("parked-redrive", "", drafted) == "已起草排污许可申请"
+        registered = {"state": "drafted", "permit_id": None}
+        assert "登记管理" in (queues.outcome("parked-redrive", "", registered) or "")
+
+
 def test_next_actions_add_the_quota_retry_when_blocked() -> None:
     f = {"allowed_actions": ["approve", "reject", "withdraw"], "quota_status": "blocked"}
     assert queues.next_actions(f) == ["approve", "reject", "quota-retry"]

@@ -14,7 +14,7 @@ from svc_common.guard import visible_text_problem
 from svc_common.i18n import msg
 from svc_common.types import utcnow
 
-from console.web import days_until, parse_time
+from console.web import BEIJING, days_until, parse_time, today_beijing
 
 UNDECIDED = ("submitted", "accepted", "evaluated", "reviewed")
 #: What an officer does next to a filing, by the action's API name.
@@ -210,6 +210,8 @@ def outcome(op: str, action: str, result: Any) -> str | None:
     short, and by how much), not with the filing's unchanged status."""
     if not isinstance(result, dict):
         return None
+    if op == "parked-redrive":
+        return redrive_outcome(result)
     if action == "quota-retry":
         said = quota_label(str(result.get("quota_status") or ""))
         short = result.get("quota_shortfall_t")
@@ -397,6 +399,38 @@ def open_findings(audits: Sequence[Mapping[str, Any]], within_days: int = 30) ->
                 out.append(item)
     out.sort(key=lambda x: (x.days_left or 0, x.audit_id))
     return out
+
+
+def days_waiting(received_at: Any) -> int | None:
+    """Whole Beijing calendar days since a parked filing arrived (0: today)."""
+    t = parse_time(received_at)
+    if t is None:
+        return None
+    return (today_beijing() - t.astimezone(BEIJING).date()).days
+
+
+def waiting_said(received_at: Any) -> str:
+    """How long a parked filing has waited, in Beijing days."""
+    n = days_waiting(received_at)
+    if n is None:
+        return ""
+    if n <= 0:
+        return msg("arrived today", "今日收到")
+    return msg(f"waiting {n} days", f"已等待 {n} 天")
+
+
+def redrive_outcome(parked: Mapping[str, Any]) -> str | None:
+    """What a re-drive of a parked filing did: permit-svc drafts the permit
+    application, or, for an industry the table manages by registration,
+    only registers the enterprise (it files the registration itself)."""
+    if parked.get("state") != "drafted":
+        return None
+    if parked.get("permit_id"):
+        return msg("permit application drafted", "已起草排污许可申请")
+    return msg(
+        "enterprise registered; it is managed by registration and files it itself",
+        "企业已登记，属登记管理，由企业自行填报排污登记表",
+    )
 
 
 _ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")

@@ -60,7 +60,7 @@ def queue_unseen_said(status: int) -> str:
 EXPIRING_DAYS = 60
 
 #: The queues' tabs, in order, and what each is drawn from.
-TABS = ("filings", "overdue", "blocked", "reclaims", "checks", "expiring", "findings")
+TABS = ("filings", "overdue", "blocked", "parked", "reclaims", "checks", "expiring", "findings")
 DRAWN_FROM = {
     "overdue": ("filings",),
     "blocked": ("filings", "lapsed_short"),
@@ -75,6 +75,8 @@ class Queues:
     filings: list[dict[str, Any]]
     overdue: list[dict[str, Any]]
     blocked: list[dict[str, Any]]
+    #: Approved filings permit-svc could not draft (industry unclassified).
+    parked: list[dict[str, Any]]
     reclaims: list[dict[str, Any]]
     checks: list[dict[str, Any]]
     expiring: list[dict[str, Any]]
@@ -105,6 +107,19 @@ async def read_queues(api: Services, t: str) -> Queues:
             "/eia/filings",
             token=t,
             params={"quota_status": queues.LAPSED_SHORT},
+            max_items=500,
+        ),
+    )
+    # Approved filings permit-svc parked (their industry not in the
+    # classification table), the longest waiting first: of the user's
+    # districts, as permit-svc answers for the token.
+    parked = await reads(
+        "parked",
+        api.all_pages(
+            "permit",
+            "/permit/parked-filings",
+            token=t,
+            params={"state": "waiting"},
             max_items=500,
         ),
     )
@@ -139,6 +154,7 @@ async def read_queues(api: Services, t: str) -> Queues:
         filings=filings,
         overdue=[f for f in filings if f.get("overdue")],
         blocked=queues.quota_blocked(filings, lapsed_short),
+        parked=parked,
         reclaims=reclaims,
         checks=checks,
         expiring=expiring,
@@ -188,7 +204,8 @@ async def workbench(
     t = user.token
     q = await read_queues(api, t)
     filings, checks, expiring, findings = q.filings, q.checks, q.expiring, q.findings
-    companies = await _company_names(api, t, findings, [*filings, *checks, *expiring])
+    known = [*filings, *checks, *expiring, *q.parked]
+    companies = await _company_names(api, t, findings, known)
     # The names the console knows people by: the development users' (only
     # when they can sign in) and the signed-in user's own. With OpenID
     # Connect there is no directory to ask: anyone else shows by login id.
@@ -201,6 +218,7 @@ async def workbench(
         filings=filings,
         overdue=q.overdue,
         blocked=q.blocked,
+        parked=q.parked,
         reclaims=q.reclaims,
         checks=checks,
         expiring=expiring,
@@ -212,6 +230,8 @@ async def workbench(
         may_act=user.role in ("officer", "admin"),
         # Confirming or rejecting a reclaim is an officer's (four eyes).
         may_confirm=user.role in OPS["reclaim-confirm"].roles,
+        # Re-driving a parked filing is an administrator's (permit-svc's).
+        may_redrive=user.role in OPS["parked-redrive"].roles,
         people=people,
         new_key=lambda: uuid.uuid4().hex,
     )
@@ -301,6 +321,14 @@ OPS: dict[str, Op] = {
         _no_body,
         queue="permit",
         verb="renew",
+    ),
+    # A 409 (still unclassified, or drafted already) is said as any refusal.
+    "parked-redrive": Op(
+        "permit",
+        "/permit/parked-filings/{id}/redrive",
+        ("admin",),
+        _no_body,
+        verb="redrive",
     ),
     "finding-rectify": Op(
         "permit",
