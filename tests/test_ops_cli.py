@@ -101,6 +101,24 @@ def test_dead_letters_outbox_and_sagas_from_the_command_line(tmp_path: Path) -> 
         }
         stuck = _bureau("sagas", "stuck", "--older-than", "PT5M", url=url)
         assert stuck.returncode == 0 and "none" in stuck.stdout
+        orphans = _bureau("sagas", "orphans", url=url)
+        assert orphans.returncode == 0 and "none" in orphans.stdout, orphans.stderr
+        # A hold for a filing eia-svc never had (what an event that was not
+        # eia-svc's leaves): both services are read, and it is listed.
+        with sqlite3.connect(tmp_path / "quota.db") as db:
+            db.execute(
+                "INSERT INTO reservations (id, idempotency_id, project_ref, attempt, district, "
+                "pollutant, pool_id, increment_kg, offset_ratio_hundredths, held_kg, "
+                "allocated_kg, released_kg, status, created_by, created_at, expires_at) VALUES "
+                "('R-ORPHAN', 'k-orphan', 'eia:EIA-NEVER-FILED', 1, '120115', 'VOCs', "
+                "'120115:VOCs', 1000, 200, 2000, 0, 0, 'held', 'forged', "
+                "'2026-12-03 10:00:00.000000', '2099-12-10 10:00:00.000000')"
+            )
+        orphans = _bureau("sagas", "orphans", "--json", url=url)
+        assert orphans.returncode == 1, orphans.stderr
+        (orphan,) = json.loads(orphans.stdout)
+        assert (orphan["id"], orphan["filing_id"]) == ("R-ORPHAN", "EIA-NEVER-FILED")
+        assert "eia-svc 无此环评文件" in orphan["why"][0]
         bad_token = subprocess.run(
             [*BUREAU, "dlq", "list", "--url", url, "--token", "nonsense"],
             capture_output=True,
@@ -472,3 +490,78 @@ def test_parked_filings_are_listed_and_re_driven(monkeypatch: pytest.MonkeyPatch
     )
     assert r.exit_code == 1 and "不在分类管理名录中" in r.output, r.output
     assert asked[-1] == "POST http://permit/permit/parked-filings/EIA-2026-0001/redrive"
+
+
+def test_quota_held_for_filings_no_one_waits_on_is_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """quota-svc's held reservations read against eia-svc's filings: a hold
+    for a filing eia-svc has not (404) or cannot have (422), one closed, or
+    one eia-svc says holds nothing is listed with why and how to release
+    it; a hold its filing still waits on, and one made by hand, are not."""
+    from typer.testing import CliRunner
+
+    from bureau.cli import app
+    from bureau.orphans import why_orphaned
+
+    def hold(rid: str, ref: str) -> dict[str, Any]:
+        return {
+            "id": rid,
+            "project_ref": ref,
+            "district": "120115",
+            "status": "held",
+            "required_t": "1.200",
+            "created_at": "2026-12-03T10:00:00+00:00",
+            "expires_at": "2026-12-10T10:00:00+00:00",
+        }
+
+    held = [
+        hold("R1", "eia:EIA-GONE"),
+        hold("R2", "eia:EIA-WITHDRAWN"),
+        hold("R3", "eia:EIA-WAITING"),
+        hold("R4", "investment-desk-7"),
+        hold("R5", "eia:EIA-ALLOCATED"),
+        hold("R6", "eia:../x"),
+    ]
+    filings = {
+        "EIA-WITHDRAWN": {"status": "withdrawn", "quota_status": "released"},
+        "EIA-WAITING": {"status": "accepted", "quota_status": "secured"},
+        "EIA-ALLOCATED": {"status": "approved", "quota_status": "allocated"},
+    }
+    asked: list[str] = []
+
+    def answer(method: str, url: str, **kw: Any) -> httpx.Response:
+        asked.append(url)
+        request = httpx.Request(method, url)
+        if "/quota/reservations" in url:
+            if "cursor=" not in url:  # two pages: the second after the first's cursor
+                page = {"items": held[:3], "next_cursor": "c2"}
+            else:
+                page = {"items": held[3:], "next_cursor": None}
+            return httpx.Response(200, json=page, request=request)
+        filing_id = url.rsplit("/", 1)[1]
+        if filing_id == "..%2Fx":
+            return httpx.Response(422, json={"title": "请求内容无效"}, request=request)
+        if filing_id not in filings:
+            return httpx.Response(404, json={"title": "未找到"}, request=request)
+        return httpx.Response(200, json={"id": filing_id, **filings[filing_id]}, request=request)
+
+    monkeypatch.setattr(httpx, "request", answer)
+    args = ["sagas", "orphans", "--service-url", "quota=http://quota", "--url", "http://eia"]
+    r = CliRunner().invoke(app, [*args, "--json"])
+    assert r.exit_code == 1, r.output
+    listed = {i["id"]: i for i in json.loads(r.output)}
+    assert sorted(listed) == ["R1", "R2", "R5", "R6"]
+    assert listed["R1"]["why"][0] == why_orphaned(None)
+    assert "withdrawn" in listed["R2"]["why"][0] and "allocated" in listed["R5"]["why"][0]
+    assert "POST /quota/reservations/R2/release" in listed["R2"]["why"][1]
+    assert "http://quota/quota/reservations?status=held&limit=1000&cursor=c2" in asked
+    assert "http://eia/eia/filings/..%2Fx" in asked
+    assert not any("investment-desk-7" in u for u in asked)
+    table = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
+    assert table.exit_code == 1 and "EIA-GONE" in table.output, table.output
+    assert "2026-12-03 18:00" in table.output
+    waiting = {"status": "accepted", "quota_status": "pending"}
+    filings["EIA-GONE"] = filings["EIA-WITHDRAWN"] = waiting
+    filings["EIA-ALLOCATED"] = {"status": "accepted", "quota_status": "secured"}
+    held.pop()
+    clean = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
+    assert clean.exit_code == 0 and "none" in clean.output, clean.output

@@ -189,17 +189,27 @@ def _base(service: str, url: str, overrides: list[str] | None) -> str:
 
 
 def _call(
-    method: str, base: str, path: str, token: str | None, shape: TypeAdapter[Any], **kw: Any
+    method: str,
+    base: str,
+    path: str,
+    token: str | None,
+    shape: TypeAdapter[Any],
+    *,
+    absent: tuple[int, ...] = (),
+    **kw: Any,
 ) -> Any:
     """The service's JSON as it answered it (`--json` prints it as it is),
     once checked to be of `shape` (bureau.client.expect): an answer of
-    another shape ends the command as every other command, exit code 3."""
+    another shape ends the command as every other command, exit code 3.
+    None for a status of `absent` (a record the service has not)."""
     headers = {"Authorization": f"Bearer {_token(token)}", "Accept-Language": "zh-CN"}
     try:
         r = httpx.request(method, base + path, headers=headers, timeout=30, **kw)
     except httpx.HTTPError as exc:
         errors.print(f"[red]{escape(str(Unreachable(method, base + path, exc)))}[/red]")
         raise typer.Exit(Unreachable.exit_code) from exc
+    if r.status_code in absent:
+        return None
     try:
         # Said and coded as every command says a refusal (bureau.client).
         body = read_answer(method, base + path, path, r, ok=range(200, 400))
@@ -631,8 +641,8 @@ def sagas_stuck(
 
 
 def register(app: typer.Typer) -> None:
-    # Its commands join `sagas` when imported; it reads this module.
-    from bureau import parked  # noqa: F401
+    # Their commands join `sagas` when imported; they read this module.
+    from bureau import orphans, parked  # noqa: F401
 
     app.add_typer(dlq, name="dlq")
     app.add_typer(outbox, name="outbox")
