@@ -470,9 +470,12 @@ def test_parked_filings_are_listed_and_re_driven(monkeypatch: pytest.MonkeyPatch
     def answer(method: str, url: str, **kw: Any) -> httpx.Response:
         asked.append(f"{method} {url}")
         request = httpx.Request(method, url)
-        if method == "POST":
+        if method == "POST" and "EIA-2026-0001" in url:
             problem = {"title": "冲突", "detail": "行业代码 C2631 不在分类管理名录中"}
             return httpx.Response(409, json=problem, request=request)
+        if method == "POST":
+            done = {**item, "filing_id": "EIA-2026-0002", "state": "drafted", "permit_id": "P-9"}
+            return httpx.Response(200, json=done, request=request)
         return httpx.Response(200, json={"items": [item], "next_cursor": None}, request=request)
 
     monkeypatch.setattr(httpx, "request", answer)
@@ -485,11 +488,15 @@ def test_parked_filings_are_listed_and_re_driven(monkeypatch: pytest.MonkeyPatch
     assert asked == ["GET http://permit/permit/parked-filings?state=waiting&limit=1000"]
     table = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
     assert table.exit_code == 1 and "C2631" in table.output and "2026-12-03 18:00" in table.output
+    # One refused does not stop the next: each is tried, the refusal said,
+    # and the exit code is the refusal's.
+    ids = ["EIA-2026-0001", "EIA-2026-0002"]
     r = CliRunner().invoke(
-        app, ["sagas", "redrive-parked", "EIA-2026-0001", "--service-url", "permit=http://permit"]
+        app, ["sagas", "redrive-parked", *ids, "--service-url", "permit=http://permit"]
     )
     assert r.exit_code == 1 and "不在分类管理名录中" in r.output, r.output
-    assert asked[-1] == "POST http://permit/permit/parked-filings/EIA-2026-0001/redrive"
+    assert "EIA-2026-0002: drafted P-9" in r.output, r.output
+    assert asked[-2:] == [f"POST http://permit/permit/parked-filings/{i}/redrive" for i in ids]
 
 
 def test_quota_held_for_filings_no_one_waits_on_is_listed(monkeypatch: pytest.MonkeyPatch) -> None:
