@@ -4,6 +4,7 @@ operator uses them: a poison event is dead-lettered, listed, shown, re-driven
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sqlite3
@@ -470,9 +471,12 @@ def test_parked_filings_are_listed_and_re_driven(monkeypatch: pytest.MonkeyPatch
     def answer(method: str, url: str, **kw: Any) -> httpx.Response:
         asked.append(f"{method} {url}")
         request = httpx.Request(method, url)
-        if method == "POST":
+        if method == "POST" and "EIA-2026-0001" in url:
             problem = {"title": "冲突", "detail": "行业代码 C2631 不在分类管理名录中"}
             return httpx.Response(409, json=problem, request=request)
+        if method == "POST":
+            done = {**item, "filing_id": "EIA-2026-0002", "state": "drafted", "permit_id": "P-9"}
+            return httpx.Response(200, json=done, request=request)
         return httpx.Response(200, json={"items": [item], "next_cursor": None}, request=request)
 
     monkeypatch.setattr(httpx, "request", answer)
@@ -485,11 +489,15 @@ def test_parked_filings_are_listed_and_re_driven(monkeypatch: pytest.MonkeyPatch
     assert asked == ["GET http://permit/permit/parked-filings?state=waiting&limit=1000"]
     table = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
     assert table.exit_code == 1 and "C2631" in table.output and "2026-12-03 18:00" in table.output
+    # One refused does not stop the next: each is tried, the refusal said,
+    # and the exit code is the refusal's.
+    ids = ["EIA-2026-0001", "EIA-2026-0002"]
     r = CliRunner().invoke(
-        app, ["sagas", "redrive-parked", "EIA-2026-0001", "--service-url", "permit=http://permit"]
+        app, ["sagas", "redrive-parked", *ids, "--service-url", "permit=http://permit"]
     )
     assert r.exit_code == 1 and "不在分类管理名录中" in r.output, r.output
-    assert asked[-1] == "POST http://permit/permit/parked-filings/EIA-2026-0001/redrive"
+    assert "EIA-2026-0002: drafted P-9" in r.output, r.output
+    assert asked[-2:] == [f"POST http://permit/permit/parked-filings/{i}/redrive" for i in ids]
 
 
 def test_quota_held_for_filings_no_one_waits_on_is_listed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -502,14 +510,16 @@ def test_quota_held_for_filings_no_one_waits_on_is_listed(monkeypatch: pytest.Mo
     from bureau.cli import app
     from bureau.orphans import why_orphaned
 
-    def hold(rid: str, ref: str) -> dict[str, Any]:
+    just_now = dt.datetime.now(dt.UTC).isoformat()
+
+    def hold(rid: str, ref: str, made: str = "2026-12-03T10:00:00+00:00") -> dict[str, Any]:
         return {
             "id": rid,
             "project_ref": ref,
             "district": "120115",
             "status": "held",
             "required_t": "1.200",
-            "created_at": "2026-12-03T10:00:00+00:00",
+            "created_at": made,
             "expires_at": "2026-12-10T10:00:00+00:00",
         }
 
@@ -520,17 +530,30 @@ def test_quota_held_for_filings_no_one_waits_on_is_listed(monkeypatch: pytest.Mo
         hold("R4", "investment-desk-7"),
         hold("R5", "eia:EIA-ALLOCATED"),
         hold("R6", "eia:../x"),
+        hold("R7", "eia:EIA-JUST-MADE", made=just_now),  # its answer may be on its way
+        hold("R8", "eia:EIA-JUST-REJECTED"),  # its release may be on its way
+        hold("R9", "eia:EIA-RELEASED-MEANWHILE"),  # released after the list was read
     ]
     filings = {
         "EIA-WITHDRAWN": {"status": "withdrawn", "quota_status": "released"},
         "EIA-WAITING": {"status": "accepted", "quota_status": "secured"},
         "EIA-ALLOCATED": {"status": "approved", "quota_status": "allocated"},
+        "EIA-JUST-REJECTED": {
+            "status": "rejected",
+            "quota_status": "secured",
+            "decided_at": just_now,
+        },
+        "EIA-RELEASED-MEANWHILE": {"status": "withdrawn", "quota_status": "released"},
     }
     asked: list[str] = []
 
     def answer(method: str, url: str, **kw: Any) -> httpx.Response:
         asked.append(url)
         request = httpx.Request(method, url)
+        if "/quota/reservations/" in url:  # one hold, read again
+            (again,) = [h for h in held if url.endswith("/" + h["id"])]
+            status = "released" if again["id"] == "R9" else "held"
+            return httpx.Response(200, json={**again, "status": status}, request=request)
         if "/quota/reservations" in url:
             if "cursor=" not in url:  # two pages: the second after the first's cursor
                 page = {"items": held[:3], "next_cursor": "c2"}
@@ -555,13 +578,13 @@ def test_quota_held_for_filings_no_one_waits_on_is_listed(monkeypatch: pytest.Mo
     assert "POST /quota/reservations/R2/release" in listed["R2"]["why"][1]
     assert "http://quota/quota/reservations?status=held&limit=1000&cursor=c2" in asked
     assert "http://eia/eia/filings/..%2Fx" in asked
-    assert not any("investment-desk-7" in u for u in asked)
+    assert not any("investment-desk-7" in u or "EIA-JUST-MADE" in u for u in asked)
     table = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
     assert table.exit_code == 1 and "EIA-GONE" in table.output, table.output
     assert "2026-12-03 18:00" in table.output
     waiting = {"status": "accepted", "quota_status": "pending"}
     filings["EIA-GONE"] = filings["EIA-WITHDRAWN"] = waiting
     filings["EIA-ALLOCATED"] = {"status": "accepted", "quota_status": "secured"}
-    held.pop()
+    del held[5]  # R6
     clean = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
     assert clean.exit_code == 0 and "none" in clean.output, clean.output

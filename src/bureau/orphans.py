@@ -11,14 +11,16 @@ each such hold, with why and how to release it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
 from pydantic import TypeAdapter
 from rich.markup import escape
 from rich.table import Table
+from svc_common import clock
 from svc_common.events.schemas.eia import FILING_REF_PREFIX
 
 from bureau.client import Answer, Page
@@ -42,6 +44,7 @@ class HeldReservation(Answer):
     id: str
     project_ref: str
     district: str
+    status: str
     required_t: str
     created_at: str
     expires_at: str
@@ -50,9 +53,11 @@ class HeldReservation(Answer):
 class FilingState(Answer):
     status: str
     quota_status: str
+    decided_at: str | None = None
 
 
 HELD = TypeAdapter(Page[HeldReservation])
+ONE_HELD = TypeAdapter(HeldReservation)
 FILING = TypeAdapter(FilingState)
 #: Pages of 1,000 held reservations read.
 _PAGES = 20
@@ -62,6 +67,13 @@ _PAGES = 20
 _HOLDING = ("secured", "pending")
 #: Filing states in which nothing of the district's quota may stay held.
 _CLOSED = {"rejected": "已驳回 (rejected)", "withdrawn": "已撤回 (withdrawn)"}
+
+
+def settling(filing: dict[str, Any] | None, cutoff: dt.datetime) -> bool:
+    """Whether a filing decided after `cutoff` may still have its release on
+    its way to quota-svc (a consumer behind): not yet a disagreement."""
+    decided: str | None = (filing or {}).get("decided_at")
+    return decided is not None and dt.datetime.fromisoformat(decided) > cutoff
 
 
 def why_orphaned(filing: dict[str, Any] | None) -> str | None:
@@ -118,24 +130,38 @@ def _filing(base: str, filing_id: str, token: str | None) -> dict[str, Any] | No
 
 @sagas.command("orphans")
 def sagas_orphans(
+    older_than: Annotated[str, typer.Option(help="ISO 8601 duration")] = "PT5M",
     url: UrlOpt = "http://127.0.0.1:8000",
     service_url: ServiceUrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Quota held for EIA filings eia-svc does not know or has closed, the
-    oldest first, with why and how to release each. Exit code 1 while any
-    is listed."""
+    """Quota held longer than `--older-than` for EIA filings eia-svc does
+    not know, has closed (longer than that ago) or says hold nothing, the
+    oldest first, with why and how to release each; each hold read again
+    last, so one quota-svc resolved meanwhile is not listed. Exit code 1
+    while any is listed."""
+    try:  # here, not as a refusal: exit code 1 is "found", a typo is 2
+        cutoff = clock.now() - clock.parse_duration(older_than)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--older-than") from None
     quota, eia = _base("quota", url, service_url), _base("eia", url, service_url)
     held, more = _held(quota, token)
     items: list[dict[str, Any]] = []
     for r in held:
         if not r["project_ref"].startswith(FILING_REF_PREFIX):
             continue  # a hold investment staff made by hand: no filing to agree with
+        if dt.datetime.fromisoformat(r["created_at"]) > cutoff:
+            continue  # its filing's answer may be on its way
         filing_id = r["project_ref"][len(FILING_REF_PREFIX) :]
-        why = why_orphaned(_filing(eia, filing_id, token))
-        if why is not None:
-            items.append({**r, "filing_id": filing_id, "why": [why, how_to_release(r["id"])]})
+        filing = _filing(eia, filing_id, token)
+        why = why_orphaned(filing)
+        if why is None or settling(filing, cutoff):
+            continue
+        now = _call("GET", quota, f"/quota/reservations/{r['id']}", token, ONE_HELD, absent=(404,))
+        if now is None or now["status"] != "held":
+            continue  # resolved since the list was read
+        items.append({**r, "filing_id": filing_id, "why": [why, how_to_release(r["id"])]})
     if scope := _districts_of(token):
         errors.print(
             f"[yellow]只检查了令牌所辖的区 (only these districts): {', '.join(scope)}[/yellow]"

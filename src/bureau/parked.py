@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 from pydantic import TypeAdapter
@@ -24,6 +25,7 @@ from bureau.ops import (
     _base,
     _call,
     _districts_of,
+    _gravest,
     console,
     errors,
     sagas,
@@ -105,8 +107,18 @@ def sagas_redrive_parked(
     token: TokenOpt = None,
 ) -> None:
     """Draft parked filings' applications now (an administrator, after the
-    cause is fixed). One still refused ends the command with its reason."""
+    cause is fixed). Each is tried: one refused (still unclassified, drafted
+    already) is said with its reason and the next is tried; the exit code
+    is then the gravest refusal's."""
     base = _base("permit", url, service_url)
+    refused: set[int] = set()
     for filing_id in filing_ids:
-        out = _call("POST", base, f"/permit/parked-filings/{filing_id}/redrive", token, ONE)
+        path = f"/permit/parked-filings/{quote(filing_id, safe='')}/redrive"
+        try:
+            out = _call("POST", base, path, token, ONE)
+        except typer.Exit as exc:  # said by _call
+            refused.add(exc.exit_code)
+            continue
         console.print(f"[green]{filing_id}: {out['state']} {out.get('permit_id') or ''}[/green]")
+    if refused:
+        raise typer.Exit(_gravest(refused))

@@ -286,6 +286,15 @@ PERMIT: dict[str, Recipe] = {
     "listAudits": listing("/permit/audits"),
     "coverage": listing("/permit/reports/coverage"),
     "auditProgress": listing("/permit/reports/audit-progress"),
+    "listParkedFilings": listing("/permit/parked-filings"),
+    # No filing is parked in the seeded world (its industries are all
+    # classified): the roles are checked, and an unknown filing is a 404
+    # in every district, as another district's is (test_parked_filings).
+    "redriveParkedFiling": one(
+        "POST",
+        lambda w, d, f: f"/permit/parked-filings/EIA-NOT-PARKED-{d}/redrive",
+        control_ok=(404,),
+    ),
 }
 
 

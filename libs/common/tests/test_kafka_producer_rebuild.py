@@ -130,3 +130,20 @@ async def test_sends_of_a_cancelled_publish_are_read_and_logged_when_they_end(mo
     assert len(ended) == 1, logs
     assert ended[0]["delivered"] == 1 and ended[0]["failed"] == 1
     assert "LeaderNotAvailableError" in ended[0]["error"]
+
+
+async def test_a_failure_on_an_old_producer_leaves_the_new_one_alone(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The relay and the dead-letter publish share the transport: when one
+    caller's sends failed on a producer another caller has already thrown
+    away, the producer now in use (with the other caller's sends in it) is
+    not the one rebuilt."""
+    monkeypatch.setattr(kafka_transport, "REBUILD_AFTER_FAILURES", 1)
+    t = KafkaTransport("127.0.0.1:1", client_id="t", publish_timeout=0.2)
+    old, current = WedgedProducer(healthy=False), WedgedProducer(healthy=True)
+    t._producer = current  # type: ignore[assignment]
+    await t._count_failure(old, all_failed=True)  # type: ignore[arg-type]
+    assert t._producer is current and not current.stopped
+    await t._count_failure(None, all_failed=True)  # no producer could be had
+    assert t._producer is current and not current.stopped
+    await t._count_failure(current, all_failed=True)  # type: ignore[arg-type]
+    assert t._producer is None and current.stopped

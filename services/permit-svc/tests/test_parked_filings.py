@@ -156,7 +156,11 @@ async def test_the_list_is_the_caller_s_districts(svc: Service) -> None:
     assert len((await parked(svc, f"?industry_code=2631&district={BAODI}"))["items"]) == 2
     r = await svc.http.get(f"/permit/parked-filings?district={JIZHOU}", headers=OFFICER)
     assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
+    # An auditor reads the queue (the workbench admits auditors); investment
+    # staff do not: it is the bureau's own work.
     r = await svc.http.get("/permit/parked-filings", headers=testing.auth("auditor"))
+    assert r.status_code == 200 and len(r.json()["items"]) == 3, r.text  # citywide
+    r = await svc.http.get("/permit/parked-filings", headers=testing.auth("investment"))
     assert r.status_code == 403
     r = await svc.http.get("/permit/parked-filings?state=lost", headers=OFFICER)
     assert r.status_code == 422

@@ -232,11 +232,17 @@ class KafkaTransport(Transport):
                 self._producer = producer
             return self._producer
 
-    async def _rebuild_producer(self, *, flush_timeout: float) -> None:
-        """Throw the producer away (a broker outage can wedge it). Its stop
-        flushes or fails what it holds, so nothing it had is delivered later
-        behind the relay's back."""
+    async def _rebuild_producer(
+        self, failed: AIOKafkaProducer | None, *, flush_timeout: float
+    ) -> None:
+        """Throw away the producer `failed` (a broker outage can wedge it).
+        Its stop flushes or fails what it holds, so nothing it had is
+        delivered later behind the relay's back. Only that one: the relay
+        and the dead-letter publish share the transport, and another caller
+        may have rebuilt it already and be sending on the new one."""
         async with self._producer_lock:
+            if failed is None or self._producer is not failed:
+                return
             old, self._producer = self._producer, None
         if old is not None:
             log.warning("rebuilding Kafka producer after failures")
@@ -338,7 +344,7 @@ class KafkaTransport(Transport):
                 self._ensure_producer(), timeout=self.publish_timeout
             )
         except Exception as exc:
-            await self._count_failure(all_failed=True)
+            await self._count_failure(None, all_failed=True)
             return [exc] * len(messages)
         handed: list[asyncio.Future[object] | BaseException] = []
         try:
@@ -369,7 +375,7 @@ class KafkaTransport(Transport):
                 _, unresolved = await asyncio.wait(pending, timeout=self.delivery_timeout)
                 if unresolved:
                     # Stopping the producer flushes or fails every batch it holds.
-                    await self._rebuild_producer(flush_timeout=self.delivery_timeout)
+                    await self._rebuild_producer(producer, flush_timeout=self.delivery_timeout)
                     await asyncio.wait(unresolved, timeout=1.0)
         except BaseException:
             # Cancelled (the relay stopping): what was handed over is still
@@ -391,17 +397,19 @@ class KafkaTransport(Transport):
             else:
                 results.append(f.exception())
         _read_late(late, "reported unconfirmed")
-        await self._count_failure(all_failed=all(r is not None for r in results))
+        await self._count_failure(producer, all_failed=all(r is not None for r in results))
         return results
 
-    async def _count_failure(self, *, all_failed: bool) -> None:
+    async def _count_failure(self, producer: AIOKafkaProducer | None, *, all_failed: bool) -> None:
+        """Count a publish whose every message failed on `producer` (None:
+        none could be had); enough in a row rebuild that producer."""
         if not all_failed:
             self._failures = 0
             return
         self._failures += 1
         if self._failures >= REBUILD_AFTER_FAILURES:
             self._failures = 0
-            await self._rebuild_producer(flush_timeout=self.delivery_timeout)
+            await self._rebuild_producer(producer, flush_timeout=self.delivery_timeout)
 
     async def consumer_lag(self) -> dict[tuple[str, str, int], int]:
         """End offset minus committed offset of each partition assigned here.

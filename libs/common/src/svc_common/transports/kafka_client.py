@@ -17,7 +17,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import structlog
 from aiokafka.client import AIOKafkaClient
+
+log = structlog.get_logger(__name__)
 
 #: Wait after the first failed metadata refresh, and the longest wait.
 METADATA_RETRY_FIRST_SECONDS = 0.2
@@ -80,6 +83,12 @@ async def discard_producer(producer: Any, exc: BaseException, *, wait: float) ->
         await asyncio.wait([task], timeout=wait)
     if task is not None and task.done() and not task.cancelled():
         task.exception()  # ended by an error the producer already failed its batches with
+    elif task is not None and not task.done():
+        # Still waiting on a request (the batches are failed below all the
+        # same; one the broker took is sent again, and the inboxes drop the
+        # copy): its end is read whenever it comes, not printed by asyncio.
+        log.warning("Kafka producer discarded with a request still in flight")
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
     accumulator = producer._message_accumulator
     batches = [b for queue in accumulator._batches.values() for b in queue]
     batches += list(accumulator._pending_batches)

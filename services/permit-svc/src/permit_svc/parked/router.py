@@ -27,7 +27,9 @@ async def list_parked_filings(
     industry_code: IndustryCode | None = None,
     cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    principal: Principal = Depends(require("officer", "admin")),
+    # Auditors read them as they read the rest of permit-svc (its READERS
+    # but investment staff: this is the bureau's own work queue).
+    principal: Principal = Depends(require("officer", "admin", "auditor")),
     db: Database = Depends(get_db),
 ) -> Page[ParkedFilingOut]:
     """Approved EIA filings whose permit application could not be drafted
