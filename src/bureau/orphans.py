@@ -12,19 +12,16 @@ each such hold, with why and how to release it."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
 from pydantic import TypeAdapter
 from rich.markup import escape
-from rich.table import Table
 from svc_common import clock
 from svc_common.events.schemas.eia import FILING_REF_PREFIX
 
 from bureau.client import Answer, Page
-from bureau.commands.common import print_table
 from bureau.commands.exporting import BEIJING_HEADER, beijing_time
 from bureau.ops import (
     JsonOpt,
@@ -33,10 +30,9 @@ from bureau.ops import (
     UrlOpt,
     _base,
     _call,
-    _districts_of,
-    console,
     errors,
     sagas,
+    show_saga_list,
 )
 
 
@@ -162,32 +158,24 @@ def sagas_orphans(
         if now is None or now["status"] != "held":
             continue  # resolved since the list was read
         items.append({**r, "filing_id": filing_id, "why": [why, how_to_release(r["id"])]})
-    if scope := _districts_of(token):
-        errors.print(
-            f"[yellow]只检查了令牌所辖的区 (only these districts): {', '.join(scope)}[/yellow]"
-        )
     if more:
         errors.print(
             f"[yellow]只检查了最早的 {len(held)} 项预留 "
             f"(only the {len(held)} oldest holds)[/yellow]"
         )
-    if as_json:
-        print(json.dumps(items, ensure_ascii=False, indent=2))
-        raise typer.Exit(1 if items else 0)
-    table = Table(title="quota held for EIA filings no one waits on")
     columns = ("reservation", "filing", "district", "t", f"since ({BEIJING_HEADER})", "why")
-    for col in columns:
-        table.add_column(col, no_wrap=col != "why", overflow="fold")
-    for item in items:
-        table.add_row(
+    show_saga_list(
+        items,
+        token,
+        as_json,
+        "quota held for EIA filings no one waits on",
+        [(col, col != "why") for col in columns],
+        lambda item: [
             item["id"],
             item["filing_id"],
             item["district"],
             item["required_t"],
             beijing_time(item["created_at"]),
             escape("\n".join(item["why"])),
-        )
-    print_table(console, table)
-    if not items:
-        console.print("[green]none[/green]")
-    raise typer.Exit(1 if items else 0)
+        ],
+    )
