@@ -21,6 +21,7 @@ of `make run-kafka`: permit 8001, quota 8002, eia 8003). The token comes from
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Callable
@@ -83,6 +84,18 @@ TokenOpt = Annotated[
 ]
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help=" | ".join(SERVICES))]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
+OlderThanOpt = Annotated[str, typer.Option(help="ISO 8601 duration")]
+
+
+def older_than_of(text: str) -> dt.timedelta:
+    """`--older-than` read here, not by a service's 422: a typo is a usage
+    error (exit code 2), not "found" (1)."""
+    from svc_common.clock import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--older-than") from None
 
 
 class DeadLetter(Answer):
@@ -555,7 +568,7 @@ def why_lapsed_short(filing: dict[str, Any]) -> list[str]:
 
 @sagas.command("stuck")
 def sagas_stuck(
-    older_than: Annotated[str, typer.Option(help="ISO 8601 duration")] = "PT5M",
+    older_than: OlderThanOpt = "PT5M",
     url: UrlOpt = "http://127.0.0.1:8000",
     service_url: ServiceUrlOpt = None,
     token: TokenOpt = None,
@@ -568,12 +581,7 @@ def sagas_stuck(
     Then approved filings whose quota lapsed short (hold expired before the
     allocation, district short), whatever their age, with the shortfall and
     how to re-drive them (quota-retry once quota is reclaimed)."""
-    from svc_common.clock import parse_duration
-
-    try:  # here, not by eia-svc's 422: exit code 1 is "stuck", a typo is 2
-        parse_duration(older_than)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--older-than") from None
+    older_than_of(older_than)
     base = _base("eia", url, service_url)
     page = _call(
         "GET",

@@ -12,10 +12,9 @@ each such hold, with why and how to release it."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
-import typer
 from pydantic import TypeAdapter
 from rich.markup import escape
 from svc_common import clock
@@ -25,12 +24,14 @@ from bureau.client import Answer, Page
 from bureau.commands.exporting import BEIJING_HEADER, beijing_time
 from bureau.ops import (
     JsonOpt,
+    OlderThanOpt,
     ServiceUrlOpt,
     TokenOpt,
     UrlOpt,
     _base,
     _call,
     errors,
+    older_than_of,
     sagas,
     show_saga_list,
 )
@@ -126,7 +127,7 @@ def _filing(base: str, filing_id: str, token: str | None) -> dict[str, Any] | No
 
 @sagas.command("orphans")
 def sagas_orphans(
-    older_than: Annotated[str, typer.Option(help="ISO 8601 duration")] = "PT5M",
+    older_than: OlderThanOpt = "PT5M",
     url: UrlOpt = "http://127.0.0.1:8000",
     service_url: ServiceUrlOpt = None,
     token: TokenOpt = None,
@@ -137,10 +138,7 @@ def sagas_orphans(
     oldest first, with why and how to release each; each hold read again
     last, so one quota-svc resolved meanwhile is not listed. Exit code 1
     while any is listed."""
-    try:  # here, not as a refusal: exit code 1 is "found", a typo is 2
-        cutoff = clock.now() - clock.parse_duration(older_than)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--older-than") from None
+    cutoff = clock.now() - older_than_of(older_than)
     quota, eia = _base("quota", url, service_url), _base("eia", url, service_url)
     held, more = _held(quota, token)
     items: list[dict[str, Any]] = []
