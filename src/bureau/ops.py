@@ -21,10 +21,12 @@ of `make run-kafka`: permit 8001, quota 8002, eia 8003). The token comes from
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
@@ -82,6 +84,18 @@ TokenOpt = Annotated[
 ]
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help=" | ".join(SERVICES))]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
+OlderThanOpt = Annotated[str, typer.Option(help="ISO 8601 duration")]
+
+
+def older_than_of(text: str) -> dt.timedelta:
+    """`--older-than` read here, not by a service's 422: a typo is a usage
+    error (exit code 2), not "found" (1)."""
+    from svc_common.clock import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--older-than") from None
 
 
 class DeadLetter(Answer):
@@ -554,7 +568,7 @@ def why_lapsed_short(filing: dict[str, Any]) -> list[str]:
 
 @sagas.command("stuck")
 def sagas_stuck(
-    older_than: Annotated[str, typer.Option(help="ISO 8601 duration")] = "PT5M",
+    older_than: OlderThanOpt = "PT5M",
     url: UrlOpt = "http://127.0.0.1:8000",
     service_url: ServiceUrlOpt = None,
     token: TokenOpt = None,
@@ -567,12 +581,7 @@ def sagas_stuck(
     Then approved filings whose quota lapsed short (hold expired before the
     allocation, district short), whatever their age, with the shortfall and
     how to re-drive them (quota-retry once quota is reclaimed)."""
-    from svc_common.clock import parse_duration
-
-    try:  # here, not by eia-svc's 422: exit code 1 is "stuck", a typo is 2
-        parse_duration(older_than)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--older-than") from None
+    older_than_of(older_than)
     base = _base("eia", url, service_url)
     page = _call(
         "GET",
@@ -594,36 +603,15 @@ def sagas_stuck(
     for f in items:
         if f.get("quota_status") == "lapsed_short":
             f["why"] = why_lapsed_short(f)
-    scope = _districts_of(token)
-    if scope:
-        # A district officer's token sees its districts' filings only: "none"
-        # is not "none anywhere".
-        places = "、".join(f"{DISTRICTS.get(d, d)}（{d}）" for d in scope)
-        errors.print(
-            f"[yellow]只检查了令牌所辖的区：{escape(places)}；全市请用不限辖区的令牌 "
-            f"(only the token's districts were looked at: {escape(', '.join(scope))})[/yellow]"
-        )
-    if as_json:
-        print(json.dumps(items, ensure_ascii=False, indent=2))
-        # The same exit code as the table's: a script tells "stuck" from "none".
-        raise typer.Exit(1 if items else 0)
-    table = Table(
-        title=f"quota sagas stuck: unanswered for {older_than}, or approved with quota lapsed short"
-    )
-    for col in (
-        "filing",
-        "district",
-        "status",
-        "quota",
-        "attempt",
-        f"waiting since ({BEIJING_HEADER})",
-        "asked again",
-        "why",
-    ):
-        whole = col in ("district", "attempt", f"waiting since ({BEIJING_HEADER})", "asked again")
-        table.add_column(col, no_wrap=whole, overflow="fold")
-    for f in items:
-        table.add_row(
+    whole = ("district", "attempt", f"waiting since ({BEIJING_HEADER})", "asked again")
+    columns = ("filing", "district", "status", "quota", "attempt", *whole[2:], "why")
+    show_saga_list(
+        items,
+        token,
+        as_json,
+        f"quota sagas stuck: unanswered for {older_than}, or approved with quota lapsed short",
+        [(col, col in whole) for col in columns],
+        lambda f: [
             f["id"],
             f["district"],
             f["status"],
@@ -633,7 +621,38 @@ def sagas_stuck(
             beijing_time(f.get("quota_first_asked_at") or f.get("quota_asked_at") or ""),
             str(f.get("quota_asks", 0)),
             escape("\n".join(f["why"])),
+        ],
+    )
+
+
+def show_saga_list(
+    items: list[dict[str, Any]],
+    token: str | None,
+    as_json: bool,
+    title: str,
+    columns: list[tuple[str, bool]],
+    row: Callable[[dict[str, Any]], list[str]],
+) -> NoReturn:
+    """Show a `bureau sagas` list and end the command: which districts were
+    looked at when the token is bound to some ("none" is then not "none
+    anywhere"), then the items as the services answered them (`--json`,
+    each with its `why`) or a table of `columns` (name, kept on one line)
+    filled by `row`, "none" when empty. Exit code 1 while any is listed, the
+    same for both: a script tells "found" from "none"."""
+    if scope := _districts_of(token):
+        places = "、".join(f"{DISTRICTS.get(d, d)}（{d}）" for d in scope)
+        errors.print(
+            f"[yellow]只检查了令牌所辖的区：{escape(places)}；全市请用不限辖区的令牌 "
+            f"(only the token's districts were looked at: {escape(', '.join(scope))})[/yellow]"
         )
+    if as_json:
+        print(json.dumps(items, ensure_ascii=False, indent=2))
+        raise typer.Exit(1 if items else 0)
+    table = Table(title=title)
+    for col, whole in columns:
+        table.add_column(col, no_wrap=whole, overflow="fold")
+    for item in items:
+        table.add_row(*row(item))
     print_table(console, table)
     if not items:
         console.print("[green]none[/green]")

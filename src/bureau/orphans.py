@@ -12,31 +12,28 @@ each such hold, with why and how to release it."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
-import typer
 from pydantic import TypeAdapter
 from rich.markup import escape
-from rich.table import Table
 from svc_common import clock
 from svc_common.events.schemas.eia import FILING_REF_PREFIX
 
 from bureau.client import Answer, Page
-from bureau.commands.common import print_table
 from bureau.commands.exporting import BEIJING_HEADER, beijing_time
 from bureau.ops import (
     JsonOpt,
+    OlderThanOpt,
     ServiceUrlOpt,
     TokenOpt,
     UrlOpt,
     _base,
     _call,
-    _districts_of,
-    console,
     errors,
+    older_than_of,
     sagas,
+    show_saga_list,
 )
 
 
@@ -130,7 +127,7 @@ def _filing(base: str, filing_id: str, token: str | None) -> dict[str, Any] | No
 
 @sagas.command("orphans")
 def sagas_orphans(
-    older_than: Annotated[str, typer.Option(help="ISO 8601 duration")] = "PT5M",
+    older_than: OlderThanOpt = "PT5M",
     url: UrlOpt = "http://127.0.0.1:8000",
     service_url: ServiceUrlOpt = None,
     token: TokenOpt = None,
@@ -141,10 +138,7 @@ def sagas_orphans(
     oldest first, with why and how to release each; each hold read again
     last, so one quota-svc resolved meanwhile is not listed. Exit code 1
     while any is listed."""
-    try:  # here, not as a refusal: exit code 1 is "found", a typo is 2
-        cutoff = clock.now() - clock.parse_duration(older_than)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--older-than") from None
+    cutoff = clock.now() - older_than_of(older_than)
     quota, eia = _base("quota", url, service_url), _base("eia", url, service_url)
     held, more = _held(quota, token)
     items: list[dict[str, Any]] = []
@@ -162,32 +156,24 @@ def sagas_orphans(
         if now is None or now["status"] != "held":
             continue  # resolved since the list was read
         items.append({**r, "filing_id": filing_id, "why": [why, how_to_release(r["id"])]})
-    if scope := _districts_of(token):
-        errors.print(
-            f"[yellow]只检查了令牌所辖的区 (only these districts): {', '.join(scope)}[/yellow]"
-        )
     if more:
         errors.print(
             f"[yellow]只检查了最早的 {len(held)} 项预留 "
             f"(only the {len(held)} oldest holds)[/yellow]"
         )
-    if as_json:
-        print(json.dumps(items, ensure_ascii=False, indent=2))
-        raise typer.Exit(1 if items else 0)
-    table = Table(title="quota held for EIA filings no one waits on")
     columns = ("reservation", "filing", "district", "t", f"since ({BEIJING_HEADER})", "why")
-    for col in columns:
-        table.add_column(col, no_wrap=col != "why", overflow="fold")
-    for item in items:
-        table.add_row(
+    show_saga_list(
+        items,
+        token,
+        as_json,
+        "quota held for EIA filings no one waits on",
+        [(col, col != "why") for col in columns],
+        lambda item: [
             item["id"],
             item["filing_id"],
             item["district"],
             item["required_t"],
             beijing_time(item["created_at"]),
             escape("\n".join(item["why"])),
-        )
-    print_table(console, table)
-    if not items:
-        console.print("[green]none[/green]")
-    raise typer.Exit(1 if items else 0)
+        ],
+    )

@@ -5,17 +5,14 @@ the classification table), each with its reason and how to re-drive it;
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 from urllib.parse import quote
 
 import typer
 from pydantic import TypeAdapter
 from rich.markup import escape
-from rich.table import Table
 
 from bureau.client import Answer, Page
-from bureau.commands.common import print_table
 from bureau.commands.exporting import BEIJING_HEADER, beijing_time
 from bureau.ops import (
     JsonOpt,
@@ -24,11 +21,11 @@ from bureau.ops import (
     UrlOpt,
     _base,
     _call,
-    _districts_of,
     _gravest,
     console,
     errors,
     sagas,
+    show_saga_list,
 )
 
 
@@ -72,31 +69,24 @@ def sagas_parked(
     items = page["items"]
     for item in items:
         item["why"] = [item["reason_text"], how_to_redrive(item)]
-    if scope := _districts_of(token):
-        errors.print(
-            f"[yellow]只检查了令牌所辖的区 (only these districts): {', '.join(scope)}[/yellow]"
-        )
     if page.get("next_cursor"):
         errors.print("[yellow]只列出了最早的 1000 件 (only the 1000 longest waiting)[/yellow]")
-    if as_json:
-        print(json.dumps(items, ensure_ascii=False, indent=2))
-        raise typer.Exit(1 if items else 0)
-    table = Table(title="approved filings parked: no permit application drafted")
-    for col in ("filing", "district", "uscc", "industry", f"since ({BEIJING_HEADER})", "why"):
-        table.add_column(col, no_wrap=col != "why", overflow="fold")
-    for item in items:
-        table.add_row(
+    columns = ("filing", "district", "uscc", "industry", f"since ({BEIJING_HEADER})", "why")
+    show_saga_list(
+        items,
+        token,
+        as_json,
+        "approved filings parked: no permit application drafted",
+        [(col, col != "why") for col in columns],
+        lambda item: [
             item["filing_id"],
             item["district"],
             item["uscc"],
             item["industry_code"],
             beijing_time(item["received_at"]),
             escape("\n".join(item["why"])),
-        )
-    print_table(console, table)
-    if not items:
-        console.print("[green]none[/green]")
-    raise typer.Exit(1 if items else 0)
+        ],
+    )
 
 
 @sagas.command("redrive-parked")
