@@ -1,24 +1,23 @@
 """Prints the schemathesis run's figures and wall time at the end of the
-test session (the CI log keeps them)."""
+test session (the CI log keeps them). They travel as the test report's
+property `schemathesis`, so they are printed also when the test ran on
+another worker (pytest-xdist, as in `make test`)."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
+
+_LINES: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, value in report.user_properties:
+        if name == "schemathesis" and report.when == "call":
+            _LINES[:] = str(value).splitlines()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    # The module's name depends on the import mode: find it by its file.
-    lines = next(
-        (
-            m.SUMMARY
-            for m in list(sys.modules.values())
-            if str(getattr(m, "__file__", "") or "").endswith("contract/test_schemathesis.py")
-        ),
-        None,
-    )
-    if lines:
+    if _LINES:
         terminalreporter.section("API contract fuzzing (schemathesis)")
-        for line in lines:
+        for line in _LINES:
             terminalreporter.write_line(line)
