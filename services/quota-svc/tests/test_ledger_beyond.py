@@ -710,6 +710,36 @@ async def test_a_trades_contract_reference_is_published_as_its_digest(q: Quota) 
     assert "13800138001" not in r.text and "张三" not in r.text
 
 
+async def test_a_trades_contract_reference_is_one_its_holder_can_match(q: Quota) -> None:
+    """The register shows the reference's digest for whoever holds the
+    contract to match: " HT-1", "HT\u200b-1" or a blank one were taken,
+    published as the digest of what no contract says."""
+    seller, buyer = uscc("SELLER8"), uscc("BUYER88")
+    await q.baseline(JIZHOU, "20")
+    await allocate_to(q, "proj-d", "3", seller)
+    trade = {
+        "seller": seller,
+        "buyer": buyer,
+        "district": JIZHOU,
+        "amount_t": "1",
+        "price_cny_per_t": "100",
+    }
+    for ref in (" ", "\u200b", " HT-1", "HT-1\u3000", "HT\u200b-1", "HT-1\u2060"):
+        r = await q.client.post(
+            "/quota/trades",
+            json={**trade, "contract_ref": ref},
+            headers={**OFFICER, "accept-language": "zh-CN"},
+        )
+        assert r.status_code == 422, (ref, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        (error,) = r.json()["errors"]
+        assert error["field"] == "contract_ref" and "编号" in error["message"], r.text
+    r = await q.client.post(
+        "/quota/trades", json={**trade, "contract_ref": "HT-1 补充协议"}, headers=OFFICER
+    )
+    assert r.status_code == 201, r.text
+
+
 def test_a_reference_value_reads_as_one_value() -> None:
     from quota_svc.register import rules as register_rules
 

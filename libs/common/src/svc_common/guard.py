@@ -287,6 +287,35 @@ def visible_text_problem(text: str, *, name: bool = False) -> str | None:
     return None
 
 
+def ref_text_problem(text: str) -> str | None:
+    """Why `text` cannot be a reference typed by hand (`types.RefText`: a
+    project's ref, a contract's), or None: it has no spaces around it, holds
+    no hidden character anywhere (`hidden_in_name`) and does not begin with
+    a combining mark. A reference is matched exactly elsewhere (a permit's
+    project ref against quota-svc's allocations, a contract's against the
+    public register's digest): " P-1", "P-1 " and "P\u200b-1" look like
+    "P-1" and match nothing, or make a second project of the same one."""
+    if text != text.strip(WHITE_SPACE):
+        return i18n.msg("a reference may not begin or end with a space", "编号首尾不得有空白字符")
+    if (at := hidden_in_name(text)) is not None:
+        code = f"U+{ord(text[at]):04X}"
+        return i18n.msg(
+            f"a reference may hold no invisible or control character: character {at + 1} "
+            f"({code}) cannot be seen, and would make two references that look the same differ",
+            f"编号中不得含有不可见字符或控制字符：第 {at + 1} 个字符（{code}）看不见，"
+            "会使看起来相同的两个编号不同",
+        )
+    if text and is_mark(text[0]):
+        return _nothing_visible()
+    return None
+
+
+def ref_text_pattern() -> str:
+    """The JSON-schema pattern of what `ref_text_problem` accepts (one
+    character at least: the length is minLength/maxLength's)."""
+    return f"^[{_shown('first')}](?:[{_shown('name')}]*[{_shown('last')}])?$"
+
+
 def _nothing_visible() -> str:
     return i18n.msg(
         "must begin and end with a visible character: blank, invisible or control "
