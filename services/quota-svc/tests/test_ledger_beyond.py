@@ -740,6 +740,32 @@ async def test_a_trades_contract_reference_is_one_its_holder_can_match(q: Quota)
     assert r.status_code == 201, r.text
 
 
+async def test_a_manual_reclaim_s_permit_is_an_id_not_a_text_published(q: Quota) -> None:
+    """A manual reclaim's `permit_id` went to the public register as typed
+    (`permit=经办人张三 13800138001`), for good in its hash chain: text typed
+    by hand, a name and a telephone number with it. It is an id now."""
+    await q.baseline(JIZHOU, "20")
+    body = {"district": JIZHOU, "amount_t": "1", "source": "manual", "note": "关停"}
+    for permit in ("经办人张三 13800138001", "PM 1", " PM-1", "PM-1;buyer=x", "-PM", "x" * 65):
+        r = await q.client.post(
+            "/quota/reclaims",
+            json={**body, "permit_id": permit},
+            headers={**OFFICER, "accept-language": "zh-CN"},
+        )
+        assert r.status_code == 422, (permit, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert [e["field"] for e in r.json()["errors"]] == ["permit_id"], r.text
+    r = await q.client.get("/quota/reclaims", params={"district": JIZHOU}, headers=OFFICER)
+    assert r.json()["items"] == []
+    permit = "3f2b8c1e-5d4a-4e0b-9c7d-2a1b0c9d8e7f"
+    made = await post(q, "/quota/reclaims", {**body, "permit_id": permit}, OFFICER, 201)
+    await post(q, f"/quota/reclaims/{made['id']}/confirm", None, OFFICER2)
+    await chain_pending(q.app.state.runtime.db)
+    r = await q.client.get("/quota/public/register", params={"limit": 500})
+    (entry,) = [e for e in r.json()["items"] if e["kind"] == "reclaim_confirmed"]
+    assert f"permit={permit}" in entry["refs"]
+
+
 def test_a_reference_value_reads_as_one_value() -> None:
     from quota_svc.register import rules as register_rules
 

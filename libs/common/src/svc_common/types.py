@@ -54,10 +54,12 @@ POSITIVE_INCREMENT_PATTERN = (
 #: An offset ratio: more than 0, at most 10, ≤ 2 decimals.
 RATIO_PATTERN = r"^(10(\.0{1,2})?|[1-9](\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
 
+#: What an id of a record is written with (a UUID, a number this API gave
+#: out, a permit's number): 1–64 characters of A–Z a–z 0–9 _ . : -.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+
 #: The id of a resource in a path (a UUID or a number this API gave out).
-ResourceId = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-]
+ResourceId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
 #: A number this API gave out as an id (a 64-bit key), in a path: anything
 #: past 64 bits is refused as a 422, never reaches the database.
