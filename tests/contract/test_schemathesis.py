@@ -54,7 +54,7 @@ def test_schemathesis_finds_nothing(
         *lines,
     ]
     report = "\n".join(summary)
-    # Printed at the end of the session (tests/contract/conftest.py).
+    # Printed at the end of the session (the root conftest.py).
     record_property("schemathesis", report)
     for f in figures:
         assert f.documented > 0 and f.operations == f.documented, (
