@@ -70,7 +70,7 @@ OPTIONAL = (
 )
 #: The columns a row may have (EnterpriseIn's fields): any other is refused
 #: by the model, so a row with one goes to it (a misspelt `adress` would
-#: otherwise update the enterprise with no address).
+#: otherwise be dropped: the address meant to change silently kept).
 FIELDS = frozenset(EnterpriseIn.model_fields)
 #: The longest name and address the model takes, and that they be texts a
 #: reader can see (VisibleText), as the model says them: the fast path
