@@ -36,7 +36,8 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -210,6 +211,35 @@ def visible_text_problem(text: str, *, name: bool = False) -> str | None:
     if is_hidden(core[-1]) and core[-1] not in GLYPH_TAILS:
         return _nothing_visible()
     return None
+
+
+def ref_text_problem(text: str) -> str | None:
+    """Why `text` cannot be a reference typed by hand (`types.RefText`: a
+    project's ref, a contract's), or None: it has no spaces around it, holds
+    no hidden character anywhere (`hidden_in_name`) and does not begin with
+    a combining mark. A reference is matched exactly elsewhere (a permit's
+    project ref against quota-svc's allocations, a contract's against the
+    public register's digest): " P-1", "P-1 " and "P\u200b-1" look like
+    "P-1" and match nothing, or make a second project of the same one."""
+    if text != text.strip(WHITE_SPACE):
+        return i18n.msg("a reference may not begin or end with a space", "编号首尾不得有空白字符")
+    if (at := hidden_in_name(text)) is not None:
+        code = f"U+{ord(text[at]):04X}"
+        return i18n.msg(
+            f"a reference may hold no invisible or control character: character {at + 1} "
+            f"({code}) cannot be seen, and would make two references that look the same differ",
+            f"编号中不得含有不可见字符或控制字符：第 {at + 1} 个字符（{code}）看不见，"
+            "会使看起来相同的两个编号不同",
+        )
+    if text and is_mark(text[0]):
+        return _nothing_visible()
+    return None
+
+
+def ref_text_pattern() -> str:
+    """The JSON-schema pattern of what `ref_text_problem` accepts (one
+    character at least: the length is minLength/maxLength's)."""
+    return f"^[{_shown('first')}](?:[{_shown('name')}]*[{_shown('last')}])?$"
 
 
 def _nothing_visible() -> str:
@@ -531,6 +561,33 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, problem: Problem) 
     await scope_problem(problem, scope)(scope, receive, send)
 
 
+@dataclass(frozen=True)
+class QueryArity:
+    """Which query parameters take one value, for the front door
+    (`guard.InputGuardMiddleware`), which refuses one given twice before
+    any route is chosen: `single`, the names every route that reads them
+    reads as one value (`?limit=`, `?cursor=`); `listed_on`, the names some
+    route reads as one value and another as a list (quota-svc's `at`: one
+    moment on `/balances/{district}/{pollutant}`, many on `/balances`),
+    with the routes (methods, path pattern) that take them as a list, where
+    alone they may repeat."""
+
+    single: frozenset[str] = frozenset()
+    listed_on: Mapping[str, tuple[tuple[frozenset[str], re.Pattern[str]], ...]] = field(
+        default_factory=dict
+    )
+
+    def once_only(self, name: str, method: str, path: str) -> bool:
+        """Whether `name` given twice in a request `method path` is refused."""
+        if name in self.single:
+            return True
+        routes = self.listed_on.get(name)
+        if routes is None:
+            return False  # a list wherever it is read, or read nowhere
+        method = "GET" if method == "HEAD" else method  # HEAD is answered as GET
+        return not any(method in methods and regex.match(path) for methods, regex in routes)
+
+
 class InputGuardMiddleware:
     def __init__(
         self,
@@ -538,14 +595,14 @@ class InputGuardMiddleware:
         *,
         max_body_bytes: int,
         max_upload_bytes: int,
-        single_params: frozenset[str] = frozenset(),
+        single_params: QueryArity | None = None,
     ) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.max_upload = max_upload_bytes
-        #: Query parameters that take one value wherever they appear
-        #: (`openapi.single_query_params`): given twice, a request is refused.
-        self.single_params = single_params
+        #: Query parameters that take one value (`openapi.single_query_params`):
+        #: given twice where the route reads one, a request is refused.
+        self.single_params = single_params or QueryArity()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -558,7 +615,7 @@ class InputGuardMiddleware:
         if query and (problem := _query_problem(query)):
             await _refuse(scope, receive, send, BadQuery(problem))
             return
-        if query and (twice := _given_twice(query, self.single_params)):
+        if query and (twice := _given_twice(query, self.single_params, scope)):
             await _refuse(scope, receive, send, _twice_problem(twice))
             return
         headers = dict(scope["headers"])
@@ -806,16 +863,16 @@ def _query_problem(query: bytes) -> str | None:
     return None
 
 
-def _given_twice(query: bytes, single: frozenset[str]) -> str | None:
-    """The first parameter of `single` the query string gives twice, or None."""
-    if not single or b"&" not in query:
+def _given_twice(query: bytes, arity: QueryArity, scope: Scope) -> str | None:
+    """The first parameter the query string gives twice where the request's
+    route reads it as one value (`arity`), or None."""
+    if b"&" not in query:
         return None
     seen: set[str] = set()
     for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-        if name in single:
-            if name in seen:
-                return name
-            seen.add(name)
+        if name in seen and arity.once_only(name, scope["method"], scope["path"]):
+            return name
+        seen.add(name)
     return None
 
 
