@@ -52,6 +52,13 @@ from svc_common.errors import (
     UnsupportedMediaType,
     scope_problem,
 )
+from svc_common.names import BLANK_GLYPHS as BLANK_GLYPHS
+from svc_common.names import DEFAULT_IGNORABLE as DEFAULT_IGNORABLE
+from svc_common.names import HIDDEN_CATEGORIES as HIDDEN_CATEGORIES
+from svc_common.names import REFUSED as REFUSED
+from svc_common.names import has_lone_surrogate as has_lone_surrogate
+from svc_common.names import is_hidden as is_hidden
+from svc_common.names import is_plain_name as is_plain_name
 
 #: Media types of bulk uploads, which may be larger than a JSON request.
 UPLOAD_TYPES = (
@@ -72,13 +79,6 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
 _LONG_NUMBER = re.compile(rb"[0-9]{%d,}" % (MAX_NUMBER_DIGITS + 1))
 
-#: What no text here may hold, as the inside of a character class: NUL
-#: (PostgreSQL cannot store it); the other C0 controls but tab, line feed and
-#: carriage return; DEL and the C1 controls; and the bidirectional
-#: embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), which
-#: make a name read as another in the registers people check. Visible text
-#: never needs them. The OpenAPI documents say the same (openapi.PLAIN_TEXT).
-REFUSED = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069"
 #: The spaces a text may carry around it, as the inside of a character class:
 #: Unicode White_Space (what pydantic strips) but those REFUSED holds
 #: (U+000B, U+000C, U+0085). A pattern that allows spaces uses this, not
@@ -127,78 +127,12 @@ def has_control_chars(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
-#: A UTF-16 surrogate code point. In a text read from JSON it is one left
-#: alone by a `\ud800` escape (an escaped pair reads as the one character
-#: it encodes), which UTF-8 cannot encode: no database, file nor answer can
-#: hold it.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def has_lone_surrogate(text: str) -> bool:
-    """Whether a text holds a lone surrogate (`lone_surrogate_at`)."""
-    return _SURROGATE.search(text) is not None
-
-
-#: What a name may not hold besides REFUSED and lone surrogates: a name (who
-#: acted, as a token's `sub` gives it to the audit trail and the logs) is one
-#: line with no tab, and holds none of the implicit bidirectional marks
-#: (U+061C, U+200E, U+200F), which, unseen like the overrides REFUSED holds,
-#: make one name read as another.
-_NOT_IN_NAME = re.compile(f"[{REFUSED}\t\n\r\u2028\u2029\u061c\u200e\u200f]")
-
-
-def is_plain_name(text: str) -> bool:
-    """Whether `text` may name someone: no character of REFUSED, no line
-    break nor tab, no bidirectional mark, no lone surrogate."""
-    return _NOT_IN_NAME.search(text) is None and not has_lone_surrogate(text)
-
-
 #: The characters pydantic strips around a text (`str_strip_whitespace`:
 #: Rust's `trim`, the Unicode White_Space property), as the inside of a
 #: character class and as the characters themselves. SPACES is the same
 #: less those REFUSED holds.
 WHITE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 WHITE_SPACE = "".join(c for c in map(chr, range(0x3001)) if re.match(f"[{WHITE}]", c))
-#: The general categories of characters a reader cannot see: controls (Cc),
-#: format characters (Cf: the zero-width space U+200B, the word joiner
-#: U+2060, the byte-order mark U+FEFF, the direction marks…), surrogates
-#: (Cs), private-use characters (Co, drawn as nothing or as anything) and
-#: code points not assigned (Cn: unassigned ones, which a font draws as
-#: nothing, and the noncharacters U+FDD0–U+FDEF, U+xFFFE, U+xFFFF), as the
-#: `unicodedata` of this Python knows them.
-HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
-#: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt, which
-#: `unicodedata` does not give): what a renderer shows as nothing unless it
-#: can draw it otherwise. Most are format characters or unassigned (above);
-#: these runs hold the rest, letters and marks by category: the combining
-#: grapheme joiner U+034F, the Hangul fillers, the Khmer inherent vowels
-#: U+17B4–U+17B5, the Mongolian and other variation selectors.
-DEFAULT_IGNORABLE = (
-    (0x00AD, 0x00AD),
-    (0x034F, 0x034F),
-    (0x061C, 0x061C),
-    (0x115F, 0x1160),
-    (0x17B4, 0x17B5),
-    (0x180B, 0x180F),
-    (0x200B, 0x200F),
-    (0x202A, 0x202E),
-    (0x2060, 0x206F),
-    (0x3164, 0x3164),
-    (0xFE00, 0xFE0F),
-    (0xFEFF, 0xFEFF),
-    (0xFFA0, 0xFFA0),
-    (0xFFF0, 0xFFF8),
-    (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A),
-    (0xE0000, 0xE0FFF),
-)
-#: Letters and symbols every font draws as blank space though they are not
-#: spaces: the Hangul fillers and the blank braille pattern, the usual way
-#: to send an "empty" name past a check of spaces; with DEFAULT_IGNORABLE,
-#: every hidden character whose category is not one of HIDDEN_CATEGORIES.
-BLANK_GLYPHS = frozenset(
-    "\u2800" + "".join(chr(c) for a, b in DEFAULT_IGNORABLE for c in range(a, b + 1))
-)
 
 
 #: What may end a free text though a reader does not see it alone: a
@@ -210,14 +144,6 @@ GLYPH_TAILS = frozenset(
     for a, b in ((0xFE00, 0xFE0F), (0xE0020, 0xE007F), (0xE0100, 0xE01EF))
     for c in range(a, b + 1)
 )
-
-
-def is_hidden(c: str) -> bool:
-    """Whether the character `c` is one a reader cannot see (HIDDEN_CATEGORIES,
-    DEFAULT_IGNORABLE, BLANK_GLYPHS): the one definition, which a `sub`
-    (svc_common.auth) is held to as well. Spaces are not hidden: they are
-    seen as spaces."""
-    return c in BLANK_GLYPHS or unicodedata.category(c) in HIDDEN_CATEGORIES
 
 
 def hidden_characters(text: str) -> bool:
