@@ -9,6 +9,35 @@ import pytest
 from svc_common import i18n, testing
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked slow first: `make test` runs the suite on two
+    workers (pytest-xdist), which take tests in this order, so the longest
+    start early and the run does not end with one worker busy alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+#: The schemathesis run's figures (tests/contract/test_schemathesis.py): the
+#: test's report carries them as its property `schemathesis`, so they reach
+#: this process also when the test ran on a worker (pytest-xdist runs no
+#: conftest of a subfolder here: these hooks live at the root).
+_FUZZ_FIGURES: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, value in report.user_properties:
+        if name == "schemathesis" and report.when == "call":
+            _FUZZ_FIGURES[:] = str(value).splitlines()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The schemathesis figures and wall time, at the end of the session
+    (the CI log keeps them)."""
+    if _FUZZ_FIGURES:
+        terminalreporter.section("API contract fuzzing (schemathesis)")
+        for line in _FUZZ_FIGURES:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(autouse=True)
 def english_messages() -> Iterator[None]:
     """Rules and handlers called directly speak English in tests (a request

@@ -49,4 +49,19 @@ ASYNCAPI_PARSER_DIR=$(scripts/asyncapi-parser.sh)
 export ASYNCAPI_PARSER_DIR
 
 echo "== tests"
-.venv/bin/pytest -q -p no:cacheprovider "$@"
+if [ $# -gt 0 ]; then
+  # A selection of one's own runs as given (add -n 2 for two workers).
+  .venv/bin/pytest -q -p no:cacheprovider "$@"
+else
+  # Two workers (pytest-xdist): most tests wait on PostgreSQL, Chromium or a
+  # process they started, so two share this 2-CPU machine well. The tests
+  # that use Kafka run after them, one at a time, with those marked serial:
+  # the services they start share topics and consumer groups, and some stop
+  # the broker or restart PostgreSQL. The 30 slowest are listed, to see
+  # where the run's time goes.
+  rc=0
+  .venv/bin/pytest -q -p no:cacheprovider -n "${TEST_WORKERS:-2}" --durations=30 \
+    -m "not kafka and not serial" || rc=$?
+  .venv/bin/pytest -q -p no:cacheprovider -m "kafka or serial" || rc=$?
+  exit "$rc"
+fi

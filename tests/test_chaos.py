@@ -359,6 +359,7 @@ def test_instances_name_their_service() -> None:
 @pytest.mark.kafka
 @pytest.mark.pg
 @pytest.mark.slow
+@pytest.mark.serial  # it restarts PostgreSQL
 async def test_bounded_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
     kafka_ctl, pg_ctl = os.environ.get("KAFKA_CTL"), os.environ.get("PG_CTL")
     if not kafka_ctl or not pg_ctl:

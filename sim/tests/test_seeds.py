@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from bureau_sim.config import SimConfig
 from bureau_sim.run import Templates, run_seed
 
@@ -12,6 +13,7 @@ from bureau_sim.run import Templates, run_seed
 CI_SEEDS = int(os.environ.get("SIM_CI_SEEDS", "12"))
 
 
+@pytest.mark.slow
 async def test_the_ci_seeds_violate_no_invariant() -> None:
     cfg = SimConfig()
     templates = Templates(cfg)

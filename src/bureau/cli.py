@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from svc_common.auth import MAX_SUB_LENGTH, RESERVED_SUBS, name_ok, subject_ok, subject_problem
 from svc_common.districts import DISTRICTS
+from svc_common.names import MAX_SUB_LENGTH, RESERVED_SUBS, name_ok, subject_ok, subject_problem
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import ROLES, mint_token
 

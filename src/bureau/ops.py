@@ -34,8 +34,7 @@ from pydantic import TypeAdapter
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from svc_common.auth import districts_claim
-from svc_common.districts import DISTRICTS
+from svc_common.districts import DISTRICTS, districts_claim
 from svc_common.readable import shown as readable_text
 from svc_common.settings import DEV_JWT_SECRET
 from svc_common.tokens import mint_token

@@ -18,7 +18,6 @@ from urllib.parse import quote
 from pydantic import TypeAdapter
 from rich.markup import escape
 from svc_common import clock
-from svc_common.events.schemas.eia import FILING_REF_PREFIX
 
 from bureau.client import Answer, Page
 from bureau.commands.exporting import BEIJING_HEADER, beijing_time
@@ -138,6 +137,9 @@ def sagas_orphans(
     oldest first, with why and how to release each; each hold read again
     last, so one quota-svc resolved meanwhile is not listed. Exit code 1
     while any is listed."""
+    # The events' schemas load at the first use, not with the command line.
+    from svc_common.events.schemas.eia import FILING_REF_PREFIX
+
     cutoff = clock.now() - older_than_of(older_than)
     quota, eia = _base("quota", url, service_url), _base("eia", url, service_url)
     held, more = _held(quota, token)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from quota_svc.register.rules import verify
 from rich.console import Console
 
 from bureau.client import Unreachable, read_answer, shown
@@ -94,6 +93,8 @@ def verify_command(
     source: Annotated[str, typer.Argument(help="a CSV or JSON file, or the register's URL")],
 ) -> None:
     """Recompute every hash; exit 1 naming the first entry that breaks the chain."""
+    from quota_svc.register.rules import verify  # quota-svc's package: only here
+
     entries: list[dict[str, Any]]
     if source.startswith(("http://", "https://")):
         entries = _from_url(source)

@@ -14,6 +14,7 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,12 +27,12 @@ _spec.loader.exec_module(fuzz)
 
 #: Examples per operation in `make test` (CONTRACT_EXAMPLES overrides).
 EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "3"))
-#: Lines for the end of the test session (tests/contract/conftest.py).
-SUMMARY: list[str] = []
 
 
 @pytest.mark.slow
-def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
+def test_schemathesis_finds_nothing(
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     def cpu() -> float:
         used = resource.getrusage(resource.RUSAGE_CHILDREN)
         return used.ru_utime + used.ru_stime
@@ -46,13 +47,15 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
         f"{f.failures} failures {f.seconds:>6.1f} s  {f.phases}"
         for f in figures
     ]
-    SUMMARY[:] = [
+    summary = [
         f"schemathesis, {EXAMPLES} examples per operation: {sum(f.cases for f in figures)} "
         f"cases, {sum(f.failures for f in figures)} failures, wall {wall:.0f} s, "
         f"CPU {cpu_used:.0f} s (load average {os.getloadavg()[0]:.1f})",
         *lines,
     ]
-    report = "\n".join(SUMMARY)
+    report = "\n".join(summary)
+    # Printed at the end of the session (the root conftest.py).
+    record_property("schemathesis", report)
     for f in figures:
         assert f.documented > 0 and f.operations == f.documented, (
             f"{f.service}: not every documented operation was called:\n{report}"

@@ -13,11 +13,14 @@ import logging
 import socket
 import uuid
 
+import pytest
 from aiokafka.protocol.metadata import MetadataResponse_v0
 from aiokafka.structs import TopicPartition
 from svc_common import testing
 from svc_common.events.envelope import Message
 from svc_common.transports.kafka import KafkaTransport
+
+pytestmark = pytest.mark.kafka
 
 
 class Counting(logging.Handler):

@@ -2,7 +2,8 @@
 verdicts on districts and industries, the USCCs' check characters all at
 once) gives for every row what the row-by-row checks it replaced gave
 (`_reference`, kept here as it was, but for the unknown columns now
-refused): a row it lets through is one they let through, with the same
+refused, and for the optional columns a row leaves out, kept as stored:
+KEEP): a row it lets through is one they let through, with the same
 values, and a row it refuses goes to the model, which names what is wrong.
 Named cases fail if any one check is left out."""
 
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from permit_svc.enterprises.importing import STATUSES, _fast_rows, _Memo, _Validator
+from permit_svc.enterprises.importing import KEEP, STATUSES, _fast_rows, _Memo, _Validator
 from svc_common.auth import Principal
 from svc_common.districts import DISTRICTS
 from svc_common.guard import visible_text_problem
@@ -33,7 +34,8 @@ def _reference(
     data: dict[str, Any], categories: dict[str, str], principal: Principal
 ) -> tuple[Any, ...] | None:
     """The row-by-row checks the fast path replaced, as they were; and a
-    column the model does not know refuses the row (the model names it)."""
+    column the model does not know refuses the row (the model names it);
+    an address left out, or no status given, is KEEP (kept as stored)."""
     if set(data) - {"uscc", "name", "district", "industry_code", "address", "operating_status"}:
         return None
     try:
@@ -41,8 +43,9 @@ def _reference(
         name = data["name"].strip()
         district = data["district"].strip()
         industry = data["industry_code"].strip()
-        address = (data.get("address") or "").strip()
-        status = (data.get("operating_status") or "operating").strip()
+        address = (data["address"] or "").strip() if "address" in data else KEEP
+        status = data.get("operating_status", "")
+        status = KEEP if status is None or status == "" else status.strip()
     except (KeyError, AttributeError):
         return None
     category = categories.get(industry)
@@ -52,10 +55,10 @@ def _reference(
     if (
         category is None
         or not 0 < len(name) <= 200
-        or len(address) > 500
+        or (address is not KEEP and len(address) > 500)
         or visible_text_problem(name, name=True)
         or (address and visible_text_problem(address))
-        or status not in STATUSES
+        or (status is not KEEP and status not in STATUSES)
         or district not in DISTRICTS
         or not principal.may_act_in(district)
         or not is_valid_uscc(uscc)
@@ -193,11 +196,12 @@ def test_what_is_let_through_is_cleaned() -> None:
         "C2641",
         "key",
         "宝坻区某路1号",
-        "operating",
+        KEEP,  # no status given: kept as stored, "operating" for a new enterprise
     )
     assert got[0] == first
-    assert got[3] is not None and got[3][5] == ""
-    assert got[4] is not None and got[4][5] == "" and got[4][6] == "operating"
+    # Left out: kept as stored. A null address is empty; an empty status is none given.
+    assert got[3] is not None and got[3][5] is KEEP and got[3][6] is KEEP
+    assert got[4] is not None and got[4][5] == "" and got[4][6] is KEEP
     assert got[5] is not None and got[5][6] == "closed"
 
 

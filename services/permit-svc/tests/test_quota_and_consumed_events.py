@@ -323,3 +323,39 @@ async def test_a_draw_of_nothing_claims_no_allocation(svc: Service) -> None:
     assert r.status_code == 200 and r.json()["quota_drawn_t"] == "0.000", r.text
     (r,) = await issue_answers(svc, await apply(svc, drawing, "1", project="P-29"))
     assert r.status_code == 200 and r.json()["quota_drawn_t"] == "1.000", r.text
+
+
+async def test_an_application_s_project_ref_is_one_quota_svc_could_have_given(
+    svc: Service,
+) -> None:
+    """The ref is matched exactly against quota-svc's allocations, which take
+    a ref with no space around it nor anything invisible in it. " P-1" or
+    "P\u200b-1" looked like the project and matched none of its allocations:
+    the permit was refused for want of quota the project had; "" or " "
+    named no project at all."""
+    uscc = await svc.enterprise(31)
+    for ref, why in [
+        (" P-31", "首尾不得有空白"),
+        ("P-31 ", "首尾不得有空白"),
+        (" ", "首尾不得有空白"),
+        ("", "至少"),
+        ("P\u200b-31", "第 2 个字符（U+200B）"),
+        ("P-31\u2060", "第 5 个字符（U+2060）"),
+        ("\u0301P-31", "首尾须为可见字符"),
+    ]:
+        body = {
+            "uscc": uscc,
+            "pollutants": [{"pollutant": "VOCs", "amount_t": "1"}],
+            "project_ref": ref,
+        }
+        r = await svc.http.post(
+            "/permit/permits", json=body, headers={**OFFICER, "accept-language": "zh-CN"}
+        )
+        assert r.status_code == 422, (ref, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        (error,) = r.json()["errors"]
+        assert error["field"] == "project_ref" and why in error["message"], (ref, r.text)
+    r = await svc.http.get("/permit/permits", params={"uscc": uscc}, headers=OFFICER)
+    assert r.json()["items"] == []
+    # Spaces inside a ref, and no ref at all, stay as they were.
+    assert await apply(svc, uscc, "1", project="P 31 扩建")

@@ -54,6 +54,15 @@ async def test_balance_at_a_past_moment_is_what_it_was_then(quota: Quota) -> Non
         f"/quota/balances/{JIZHOU}/VOCs?at=2026-01-01T00:00:00", headers=INVESTMENT
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "at"
+    # One moment asked twice: the last was answered, as if the first was not sent.
+    r = await quota.client.get(
+        f"/quota/balances/{JIZHOU}/VOCs?at=2026-06-01T00:00:00Z&at=2025-12-31T23:00:00%2B08:00",
+        headers={**INVESTMENT, "accept-language": "en"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"] == [
+        {"field": "at", "message": "may be given once", "type": "repeated_parameter"}
+    ]
 
 
 async def test_balance_history_agrees_with_each_balance_at_its_moment(quota: Quota) -> None:

@@ -710,6 +710,62 @@ async def test_a_trades_contract_reference_is_published_as_its_digest(q: Quota) 
     assert "13800138001" not in r.text and "张三" not in r.text
 
 
+async def test_a_trades_contract_reference_is_one_its_holder_can_match(q: Quota) -> None:
+    """The register shows the reference's digest for whoever holds the
+    contract to match: " HT-1", "HT\u200b-1" or a blank one were taken,
+    published as the digest of what no contract says."""
+    seller, buyer = uscc("SELLER8"), uscc("BUYER88")
+    await q.baseline(JIZHOU, "20")
+    await allocate_to(q, "proj-d", "3", seller)
+    trade = {
+        "seller": seller,
+        "buyer": buyer,
+        "district": JIZHOU,
+        "amount_t": "1",
+        "price_cny_per_t": "100",
+    }
+    for ref in (" ", "\u200b", " HT-1", "HT-1\u3000", "HT\u200b-1", "HT-1\u2060"):
+        r = await q.client.post(
+            "/quota/trades",
+            json={**trade, "contract_ref": ref},
+            headers={**OFFICER, "accept-language": "zh-CN"},
+        )
+        assert r.status_code == 422, (ref, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        (error,) = r.json()["errors"]
+        assert error["field"] == "contract_ref" and "编号" in error["message"], r.text
+    r = await q.client.post(
+        "/quota/trades", json={**trade, "contract_ref": "HT-1 补充协议"}, headers=OFFICER
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_a_manual_reclaim_s_permit_is_an_id_not_a_text_published(q: Quota) -> None:
+    """A manual reclaim's `permit_id` went to the public register as typed
+    (`permit=经办人张三 13800138001`), for good in its hash chain: text typed
+    by hand, a name and a telephone number with it. It is an id now."""
+    await q.baseline(JIZHOU, "20")
+    body = {"district": JIZHOU, "amount_t": "1", "source": "manual", "note": "关停"}
+    for permit in ("经办人张三 13800138001", "PM 1", " PM-1", "PM-1;buyer=x", "-PM", "x" * 65):
+        r = await q.client.post(
+            "/quota/reclaims",
+            json={**body, "permit_id": permit},
+            headers={**OFFICER, "accept-language": "zh-CN"},
+        )
+        assert r.status_code == 422, (permit, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert [e["field"] for e in r.json()["errors"]] == ["permit_id"], r.text
+    r = await q.client.get("/quota/reclaims", params={"district": JIZHOU}, headers=OFFICER)
+    assert r.json()["items"] == []
+    permit = "3f2b8c1e-5d4a-4e0b-9c7d-2a1b0c9d8e7f"
+    made = await post(q, "/quota/reclaims", {**body, "permit_id": permit}, OFFICER, 201)
+    await post(q, f"/quota/reclaims/{made['id']}/confirm", None, OFFICER2)
+    await chain_pending(q.app.state.runtime.db)
+    r = await q.client.get("/quota/public/register", params={"limit": 500})
+    (entry,) = [e for e in r.json()["items"] if e["kind"] == "reclaim_confirmed"]
+    assert f"permit={permit}" in entry["refs"]
+
+
 def test_a_reference_value_reads_as_one_value() -> None:
     from quota_svc.register import rules as register_rules
 

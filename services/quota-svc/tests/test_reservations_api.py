@@ -234,6 +234,11 @@ async def test_bad_input_is_a_422_naming_the_field(quota: Quota) -> None:
         ({**PROJECT, "project_ref": " P-1"}, "project_ref"),
         ({**PROJECT, "project_ref": "P-1 "}, "project_ref"),
         ({**PROJECT, "project_ref": " "}, "project_ref"),
+        # ... and nothing invisible in it: "P\u200b-1" reads as P-1 and was a
+        # second project, holding the same project's quota twice.
+        ({**PROJECT, "project_ref": "P\u200b-1"}, "project_ref"),
+        ({**PROJECT, "project_ref": "P-1\ufe0f"}, "project_ref"),
+        ({**PROJECT, "project_ref": "\u0301P-1"}, "project_ref"),
     ]
     for body, field in cases:
         r = await quota.client.post("/quota/reservations", json=body, headers=OFFICER)
@@ -539,3 +544,27 @@ async def test_an_allocation_finds_its_pool_without_a_lookup_once_its_process_kn
     for rid in ("a", "b", "c"):
         service.remember_pool_of(db, rid, f"{JIZHOU}:VOCs")
     assert list(service._known_pools(db)) == ["b", "c"]
+
+
+async def test_a_project_ref_that_looks_like_another_is_not_a_second_project(
+    quota: Quota,
+) -> None:
+    """A project's ref is unique among live holds: one with a zero-width
+    space, a word joiner or a byte-order mark in it looked like the held
+    one and held the project's quota a second time."""
+    await quota.baseline(JIZHOU, "30")
+    held = await _reserve(quota)
+    for hidden in ("\u200b", "\u2060", "\ufeff", "\u200d"):
+        ref = PROJECT["project_ref"][:1] + hidden + PROJECT["project_ref"][1:]
+        r = await quota.client.post(
+            "/quota/reservations",
+            json={**PROJECT, "project_ref": ref},
+            headers={**OFFICER, "accept-language": "en"},
+        )
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        (error,) = r.json()["errors"]
+        assert error["field"] == "project_ref", r.text
+        assert f"character 2 (U+{ord(hidden):04X}) cannot be seen" in error["message"]
+    assert (await quota.availability(JIZHOU))["reserved_t"] == held["required_t"]
+    assert len(await quota.events("quota.reserved.v1")) == 1

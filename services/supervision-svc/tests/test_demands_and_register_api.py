@@ -17,14 +17,37 @@ from svc_common.uscc import make_uscc
 from .conftest import ADMIN, AUDITOR, DONGLI, T0, WUQING, Service, officer
 
 
-def demand(i: int, done: bool) -> dict[str, Any]:
+async def complaints(svc: Service, district: str, n: int) -> list[str]:
+    """The case numbers of `n` complaints received in `district` (imported)."""
+    rows = [
+        {
+            "channel": "hotline",
+            "received_at": (T0 - dt.timedelta(days=1, minutes=i)).isoformat(),
+            "district": district,
+            "address": f"第{i}号点位",
+            "category": "odor",
+            "description": f"编号{i:04d}：夜间异味扰民",
+            "status": "received",
+        }
+        for i in range(n)
+    ]
+    r = await svc.http.post(
+        "/supervision/complaints:import",
+        content="\n".join(json.dumps(x, ensure_ascii=False) for x in rows).encode(),
+        headers={**ADMIN, "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200 and r.json()["totals"]["error"] == 0, r.text[:2000]
+    return [x["number"] for x in r.json()["results"]]
+
+
+def demand(i: int, done: bool, refs: list[str]) -> dict[str, Any]:
     source = ["visit", "inspection", "complaint"][i % 3]
     return {
         "district": [DONGLI, WUQING][i % 2],
         "title": f"诉求事项{i}：解决小区周边餐饮油烟扰民",
         "source": source,
         # An item from a complaint names it (its 12369 case number).
-        **({"source_ref": f"12369-120110-2026-{i:06d}"} if source == "complaint" else {}),
+        **({"source_ref": refs[i % len(refs)]} if source == "complaint" else {}),
         "owner": f"责任人{i % 7}",
         "deadline": "2026-09-30",
         "status": "done" if done else "open",
@@ -33,7 +56,8 @@ def demand(i: int, done: bool) -> dict[str, Any]:
 
 
 async def test_demands_list_report_and_progress(svc: Service) -> None:
-    rows = [demand(i, i < 271) for i in range(318)] + [{"title": "x"}]
+    refs = await complaints(svc, DONGLI, 5)
+    rows = [demand(i, i < 271, refs) for i in range(318)] + [{"title": "x"}]
     r = await svc.http.post(
         "/supervision/demands:import",
         content="\n".join(json.dumps(x, ensure_ascii=False) for x in rows).encode(),
@@ -55,7 +79,7 @@ async def test_demands_list_report_and_progress(svc: Service) -> None:
                 "district": DONGLI,
                 "title": "河道异味整治",
                 "source": "complaint",
-                "source_ref": "12369-120110-2026-000001",
+                "source_ref": refs[0],
                 "owner": "li.hua",
                 "deadline": "2026-06-10",
             },
@@ -285,6 +309,7 @@ async def test_a_new_demand_is_open_and_a_complaints_names_its_reference(svc: Se
         "deadline": "2026-12-06",
     }
     admin = {**ADMIN, "Accept-Language": "en"}
+    refs = await complaints(svc, "120111", 2)
     with clock.using(clock.ManualClock(T0)):
         for status in ("done", "open"):
             r = await svc.http.post(
@@ -301,7 +326,7 @@ async def test_a_new_demand_is_open_and_a_complaints_names_its_reference(svc: Se
             assert [e["field"] for e in r.json()["errors"]] == ["source_ref"]
         r = await svc.http.post(
             "/supervision/demands",
-            json={**from_complaint, "source_ref": "12369-120111-2026-000001"},
+            json={**from_complaint, "source_ref": refs[0]},
             headers=admin,
         )
         assert r.status_code == 201, r.text
@@ -309,7 +334,7 @@ async def test_a_new_demand_is_open_and_a_complaints_names_its_reference(svc: Se
         rows = [
             {**item, "status": "done", "deadline": "2026-05-31"},
             {**from_complaint, "status": "done"},
-            {**from_complaint, "source_ref": "12369-120111-2026-000002"},
+            {**from_complaint, "source_ref": refs[1]},
         ]
         r = await svc.http.post(
             "/supervision/demands:import",
@@ -321,3 +346,64 @@ async def test_a_new_demand_is_open_and_a_complaints_names_its_reference(svc: Se
         assert r.json()["results"][1]["errors"][0]["field"] == "source_ref"
         r = await svc.http.get("/supervision/demands?district=120111&status=done", headers=admin)
         assert [d["deadline"] for d in r.json()["items"]] == ["2026-05-31"]
+
+
+async def test_an_item_from_a_complaint_names_one_the_caller_may_see(svc: Service) -> None:
+    """A complaint item's source_ref was taken whatever it said: a case
+    number no complaint has, or another district's, is a 422 naming
+    source_ref (the row's error in an import), and nothing is written. An
+    inspection's reference (perhaps another authority's) is not looked up."""
+    (ours,) = await complaints(svc, DONGLI, 1)
+    (theirs,) = await complaints(svc, WUQING, 1)
+    item = {
+        "district": DONGLI,
+        "title": "河道异味整治",
+        "source": "complaint",
+        "owner": "li.hua",
+        "deadline": "2026-06-30",
+    }
+    with clock.using(clock.ManualClock(T0)):
+        for ref, who in (
+            ("12369-120119-2026-999999", officer()),
+            ("12369-120119-2026-999999", ADMIN),
+            (theirs, officer()),  # another district's: as if there were none
+        ):
+            for language, words in (("en", "no complaint"), ("zh-CN", "投诉")):
+                r = await svc.http.post(
+                    "/supervision/demands",
+                    json={**item, "source_ref": ref},
+                    headers={**who, "Accept-Language": language},
+                )
+                assert r.status_code == 422, r.text
+                assert r.headers["content-type"].startswith("application/problem+json")
+                (error,) = r.json()["errors"]
+                assert error["field"] == "source_ref" and words in error["message"], error
+                assert ref in error["message"]
+        r = await svc.http.get("/supervision/demands", headers=ADMIN)
+        assert r.json()["items"] == []  # nothing written
+        r = await svc.http.post(
+            "/supervision/demands", json={**item, "source_ref": ours}, headers=officer()
+        )
+        assert r.status_code == 201, r.text
+        r = await svc.http.post(
+            "/supervision/demands",
+            json={**item, "source": "inspection", "source_ref": "津环督〔2026〕12号"},
+            headers=officer(),
+        )
+        assert r.status_code == 201, r.text
+        rows = [
+            {**item, "source_ref": ours},
+            {**item, "source_ref": "12369-120110-2026-999999"},
+            {**item, "source_ref": theirs},
+        ]
+        r = await svc.http.post(
+            "/supervision/demands:import",
+            content="\n".join(json.dumps(x, ensure_ascii=False) for x in rows).encode(),
+            headers={**officer(), "content-type": "application/x-ndjson"},
+        )
+        assert r.status_code == 200, r.text
+        results = r.json()["results"]
+        assert [x["result"] for x in results] == ["created", "error", "error"]
+        assert [e["field"] for x in results[1:] for e in x["errors"]] == ["source_ref"] * 2
+        r = await svc.http.get("/supervision/demands", headers=ADMIN)
+        assert len(r.json()["items"]) == 3

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from svc_common.calendar import CHINA_STANDARD_TIME
+from svc_common.clock import CHINA_STANDARD_TIME
 
 from bureau.client import PAGE
 from bureau.commands.common import (
@@ -142,7 +142,7 @@ SOURCES: dict[What, tuple[str, str, list[str]]] = {
 
 
 #: The services answer instants in UTC; officers read them in Beijing time
-#: (北京时间: svc_common.calendar.CHINA_STANDARD_TIME).
+#: (北京时间: svc_common.clock.CHINA_STANDARD_TIME).
 BEIJING_HEADER = "北京时间"
 #: The order in which a permit's pollutants get their columns (permit-svc's).
 POLLUTANT_ORDER = ("VOCs", "NOx", "SO2", "PM", "COD", "NH3-N", "TN", "TP")

@@ -11,19 +11,26 @@ from __future__ import annotations
 import json
 import math
 import time
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeGuard, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import jwt
 from fastapi import Request
 
-from svc_common.districts import DISTRICTS, district_named
+from svc_common.districts import district_named
+from svc_common.districts import districts_claim as districts_claim
 from svc_common.errors import Conflict, Forbidden, NotFound, Unauthorized, Unavailable
-from svc_common.guard import is_hidden, is_plain_name, name_key
+from svc_common.guard import name_key
 from svc_common.i18n import msg
+from svc_common.names import MAX_SUB_LENGTH as MAX_SUB_LENGTH
+from svc_common.names import NAME_DOTS as NAME_DOTS
+from svc_common.names import RESERVED_SUBS as RESERVED_SUBS
+from svc_common.names import SYSTEM_SUB as SYSTEM_SUB
+from svc_common.names import name_ok as name_ok
+from svc_common.names import subject_ok as subject_ok
+from svc_common.names import subject_problem as subject_problem
 from svc_common.settings import ServiceSettings
 from svc_common.tokens import ROLES, Role, mint_token
 
@@ -117,101 +124,6 @@ CACHE_SIZE = 4096
 #: How far ahead of this machine's clock an issuer's may run before a token
 #: it minted for the longest lifetime allowed is refused as too long-lived.
 LEEWAY_SECONDS = 60
-#: The longest `sub` a token may give: two of them and a comma fit where a
-#: decision names both its officers (a lot's `confirmed_by`, 400).
-MAX_SUB_LENGTH = 199
-#: The name the services act under themselves (svc_common.audit.SYSTEM),
-#: which four-eyes rules read as "no one" (a reclaim born of an event with
-#: no actor may be decided by anyone): no token may give it.
-SYSTEM_SUB = "system"
-RESERVED_SUBS = frozenset({SYSTEM_SUB})
-
-
-def name_ok(name: object) -> TypeGuard[str]:
-    """Whether a text can be shown as someone's name: 1 to MAX_SUB_LENGTH
-    characters, not all spaces, that `guard.is_plain_name` admits (no
-    control character, line break, text-direction control nor lone
-    surrogate), and not one of RESERVED_SUBS. A display name (the console's
-    "李华", "Li Hua") is held to this; a `sub` to `subject_ok`."""
-    return (
-        isinstance(name, str)
-        and 0 < len(name) <= MAX_SUB_LENGTH
-        and bool(name.strip())
-        and name.strip().casefold() not in RESERVED_SUBS
-        and is_plain_name(name)
-    )
-
-
-#: The scripts whose letters a `sub` may hold besides printable ASCII
-#: (Chinese staff are named in Han characters: 张三, 李华), as the first
-#: word(s) of a letter's Unicode name: Han, Hiragana, Katakana, Hangul,
-#: Bopomofo. No other script: Cyrillic, Greek, Latin with diacritics or a
-#: dotless ı each hold letters that read as ASCII ones ("сао.уе" for
-#: cao.ye, "lı.hua" for li.hua), a second name for one person.
-_NAME_SCRIPTS = (
-    "CJK UNIFIED IDEOGRAPH",
-    "CJK COMPATIBILITY IDEOGRAPH",
-    "IDEOGRAPHIC ",
-    "HIRAGANA ",
-    "KATAKANA ",
-    "KATAKANA-HIRAGANA ",
-    "HANGUL ",
-    "BOPOMOFO ",
-)
-#: The name dots (间隔号) written between the parts of a name in Han
-#: letters (阿卜杜拉·买买提), U+00B7 or the katakana one U+30FB: only
-#: between two such letters (between Latin ones "li·hua" reads as li.hua).
-NAME_DOTS = "\u00b7\u30fb"
-
-
-def _name_letter(c: str) -> bool:
-    """Whether `c` is a letter of _NAME_SCRIPTS (not a blank Hangul filler)."""
-    return (
-        not c.isascii()
-        and unicodedata.category(c).startswith("L")
-        and unicodedata.name(c, "").startswith(_NAME_SCRIPTS)
-        and not is_hidden(c)
-    )
-
-
-def subject_problem(sub: str) -> str | None:
-    """Why `sub` is not in its one canonical form, in English (the CLI says
-    it), or None when it is: the same person must not get in under a second
-    spelling of their name that a four-eyes rule would read as another
-    person's. A sub is printable ASCII with no space (letters, digits and
-    the punctuation identity providers use: . _ - @ + ' …) and letters of
-    Han, Hiragana, Katakana, Hangul or Bopomofo (with a name dot, NAME_DOTS,
-    between two of them), in NFKC form; no combining mark, no digit but
-    ASCII's, no letter of another script."""
-    if unicodedata.normalize("NFKC", sub) != sub:
-        return "it is not in NFKC form (full-width or compatibility characters)"
-    if sub != sub.strip():
-        return "it has spaces around it"
-    for i, c in enumerate(sub):
-        if "!" <= c <= "~" or _name_letter(c):
-            continue
-        if c in NAME_DOTS:
-            if 0 < i < len(sub) - 1 and _name_letter(sub[i - 1]) and _name_letter(sub[i + 1]):
-                continue
-            return f"its name dot U+{ord(c):04X} is not between two Han, kana or Hangul letters"
-        if unicodedata.category(c)[0] in "ZC" or is_hidden(c):
-            return f"it holds an invisible or space character U+{ord(c):04X}"
-        return (
-            f"it holds U+{ord(c):04X}, neither printable ASCII nor a Han, kana, "
-            "Hangul or Bopomofo letter"
-        )
-    return None
-
-
-def subject_ok(sub: object) -> TypeGuard[str]:
-    """Whether a token's `sub` can name a caller: a name `name_ok` admits,
-    and canonical (`subject_problem`): printable ASCII with no space, and
-    Han, kana, Hangul or Bopomofo letters, in NFKC form.
-    It is who acts in the audit trail and the logs, and whom the four-eyes
-    rules compare (`same_person`): a name that reads as another, or one no
-    database, log or answer can hold, is no name. The services, the
-    console's sign-in and `bureau token` all ask this."""
-    return name_ok(sub) and subject_problem(sub) is None
 
 
 def person_key(sub: str) -> str:
@@ -399,25 +311,6 @@ class TokenVerifier:
                 f"令牌的有效期超过 {most} 小时：请申请有效期更短的令牌",
             )
         return Principal(sub=sub, role=role, districts=frozenset(districts)), expires
-
-
-def districts_claim(claims: dict[str, Any]) -> list[str] | None:
-    """A token's districts, or None when its claim is not a list of the
-    city's district codes (`svc_common.districts.DISTRICTS`). Absent, the
-    claim is an empty list (a citywide reader's); given, it must be a list:
-    an issuer's blank or null attribute (`""`, `null`, `false`) is not read
-    as "every district". Read the same way wherever a token is
-    (the services, the console's session, the CLI's messages)."""
-    districts = claims.get("districts", [])
-    if (
-        not isinstance(districts, list)
-        or len(districts) > 100
-        # A code of no district of the city (110101, 999999, "120119\n") is
-        # no scope: refused as the services refuse it in a request.
-        or not all(isinstance(d, str) and d in DISTRICTS for d in districts)
-    ):
-        return None
-    return districts
 
 
 def principal_of(request: Request) -> Principal:

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import holidays
 
-CHINA_STANDARD_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
+from svc_common.clock import CHINA_STANDARD_TIME as CHINA_STANDARD_TIME
 
 
 @lru_cache(maxsize=1)

@@ -23,6 +23,10 @@ from typing import Protocol
 
 from svc_common.i18n import msg
 
+#: Beijing time (北京时间), UTC+8 all year: the city's working days
+#: (svc_common.calendar) and the times shown to people are read in it.
+CHINA_STANDARD_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
+
 
 class Clock(Protocol):
     def now(self) -> dt.datetime:

@@ -3,7 +3,7 @@ list every service checks district codes against."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, WithJsonSchema
 
@@ -92,3 +92,22 @@ DISTRICT_SCHEMA = {
 
 #: A request field holding a district code of the city.
 DistrictCode = Annotated[str, AfterValidator(check_district), WithJsonSchema(DISTRICT_SCHEMA)]
+
+
+def districts_claim(claims: dict[str, Any]) -> list[str] | None:
+    """A token's districts, or None when its claim is not a list of the
+    city's district codes (`svc_common.districts.DISTRICTS`). Absent, the
+    claim is an empty list (a citywide reader's); given, it must be a list:
+    an issuer's blank or null attribute (`""`, `null`, `false`) is not read
+    as "every district". Read the same way wherever a token is
+    (the services, the console's session, the CLI's messages)."""
+    districts = claims.get("districts", [])
+    if (
+        not isinstance(districts, list)
+        or len(districts) > 100
+        # A code of no district of the city (110101, 999999, "120119\n") is
+        # no scope: refused as the services refuse it in a request.
+        or not all(isinstance(d, str) and d in DISTRICTS for d in districts)
+    ):
+        return None
+    return districts

@@ -36,7 +36,8 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -51,6 +52,13 @@ from svc_common.errors import (
     UnsupportedMediaType,
     scope_problem,
 )
+from svc_common.names import BLANK_GLYPHS as BLANK_GLYPHS
+from svc_common.names import DEFAULT_IGNORABLE as DEFAULT_IGNORABLE
+from svc_common.names import HIDDEN_CATEGORIES as HIDDEN_CATEGORIES
+from svc_common.names import REFUSED as REFUSED
+from svc_common.names import has_lone_surrogate as has_lone_surrogate
+from svc_common.names import is_hidden as is_hidden
+from svc_common.names import is_plain_name as is_plain_name
 
 #: Media types of bulk uploads, which may be larger than a JSON request.
 UPLOAD_TYPES = (
@@ -71,13 +79,6 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
 _LONG_NUMBER = re.compile(rb"[0-9]{%d,}" % (MAX_NUMBER_DIGITS + 1))
 
-#: What no text here may hold, as the inside of a character class: NUL
-#: (PostgreSQL cannot store it); the other C0 controls but tab, line feed and
-#: carriage return; DEL and the C1 controls; and the bidirectional
-#: embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), which
-#: make a name read as another in the registers people check. Visible text
-#: never needs them. The OpenAPI documents say the same (openapi.PLAIN_TEXT).
-REFUSED = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069"
 #: The spaces a text may carry around it, as the inside of a character class:
 #: Unicode White_Space (what pydantic strips) but those REFUSED holds
 #: (U+000B, U+000C, U+0085). A pattern that allows spaces uses this, not
@@ -126,78 +127,12 @@ def has_control_chars(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
-#: A UTF-16 surrogate code point. In a text read from JSON it is one left
-#: alone by a `\ud800` escape (an escaped pair reads as the one character
-#: it encodes), which UTF-8 cannot encode: no database, file nor answer can
-#: hold it.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def has_lone_surrogate(text: str) -> bool:
-    """Whether a text holds a lone surrogate (`lone_surrogate_at`)."""
-    return _SURROGATE.search(text) is not None
-
-
-#: What a name may not hold besides REFUSED and lone surrogates: a name (who
-#: acted, as a token's `sub` gives it to the audit trail and the logs) is one
-#: line with no tab, and holds none of the implicit bidirectional marks
-#: (U+061C, U+200E, U+200F), which, unseen like the overrides REFUSED holds,
-#: make one name read as another.
-_NOT_IN_NAME = re.compile(f"[{REFUSED}\t\n\r\u2028\u2029\u061c\u200e\u200f]")
-
-
-def is_plain_name(text: str) -> bool:
-    """Whether `text` may name someone: no character of REFUSED, no line
-    break nor tab, no bidirectional mark, no lone surrogate."""
-    return _NOT_IN_NAME.search(text) is None and not has_lone_surrogate(text)
-
-
 #: The characters pydantic strips around a text (`str_strip_whitespace`:
 #: Rust's `trim`, the Unicode White_Space property), as the inside of a
 #: character class and as the characters themselves. SPACES is the same
 #: less those REFUSED holds.
 WHITE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 WHITE_SPACE = "".join(c for c in map(chr, range(0x3001)) if re.match(f"[{WHITE}]", c))
-#: The general categories of characters a reader cannot see: controls (Cc),
-#: format characters (Cf: the zero-width space U+200B, the word joiner
-#: U+2060, the byte-order mark U+FEFF, the direction marks…), surrogates
-#: (Cs), private-use characters (Co, drawn as nothing or as anything) and
-#: code points not assigned (Cn: unassigned ones, which a font draws as
-#: nothing, and the noncharacters U+FDD0–U+FDEF, U+xFFFE, U+xFFFF), as the
-#: `unicodedata` of this Python knows them.
-HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
-#: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt, which
-#: `unicodedata` does not give): what a renderer shows as nothing unless it
-#: can draw it otherwise. Most are format characters or unassigned (above);
-#: these runs hold the rest, letters and marks by category: the combining
-#: grapheme joiner U+034F, the Hangul fillers, the Khmer inherent vowels
-#: U+17B4–U+17B5, the Mongolian and other variation selectors.
-DEFAULT_IGNORABLE = (
-    (0x00AD, 0x00AD),
-    (0x034F, 0x034F),
-    (0x061C, 0x061C),
-    (0x115F, 0x1160),
-    (0x17B4, 0x17B5),
-    (0x180B, 0x180F),
-    (0x200B, 0x200F),
-    (0x202A, 0x202E),
-    (0x2060, 0x206F),
-    (0x3164, 0x3164),
-    (0xFE00, 0xFE0F),
-    (0xFEFF, 0xFEFF),
-    (0xFFA0, 0xFFA0),
-    (0xFFF0, 0xFFF8),
-    (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A),
-    (0xE0000, 0xE0FFF),
-)
-#: Letters and symbols every font draws as blank space though they are not
-#: spaces: the Hangul fillers and the blank braille pattern, the usual way
-#: to send an "empty" name past a check of spaces; with DEFAULT_IGNORABLE,
-#: every hidden character whose category is not one of HIDDEN_CATEGORIES.
-BLANK_GLYPHS = frozenset(
-    "\u2800" + "".join(chr(c) for a, b in DEFAULT_IGNORABLE for c in range(a, b + 1))
-)
 
 
 #: What may end a free text though a reader does not see it alone: a
@@ -209,14 +144,6 @@ GLYPH_TAILS = frozenset(
     for a, b in ((0xFE00, 0xFE0F), (0xE0020, 0xE007F), (0xE0100, 0xE01EF))
     for c in range(a, b + 1)
 )
-
-
-def is_hidden(c: str) -> bool:
-    """Whether the character `c` is one a reader cannot see (HIDDEN_CATEGORIES,
-    DEFAULT_IGNORABLE, BLANK_GLYPHS): the one definition, which a `sub`
-    (svc_common.auth) is held to as well. Spaces are not hidden: they are
-    seen as spaces."""
-    return c in BLANK_GLYPHS or unicodedata.category(c) in HIDDEN_CATEGORIES
 
 
 def hidden_characters(text: str) -> bool:
@@ -284,6 +211,35 @@ def visible_text_problem(text: str, *, name: bool = False) -> str | None:
     if is_hidden(core[-1]) and core[-1] not in GLYPH_TAILS:
         return _nothing_visible()
     return None
+
+
+def ref_text_problem(text: str) -> str | None:
+    """Why `text` cannot be a reference typed by hand (`types.RefText`: a
+    project's ref, a contract's), or None: it has no spaces around it, holds
+    no hidden character anywhere (`hidden_in_name`) and does not begin with
+    a combining mark. A reference is matched exactly elsewhere (a permit's
+    project ref against quota-svc's allocations, a contract's against the
+    public register's digest): " P-1", "P-1 " and "P\u200b-1" look like
+    "P-1" and match nothing, or make a second project of the same one."""
+    if text != text.strip(WHITE_SPACE):
+        return i18n.msg("a reference may not begin or end with a space", "编号首尾不得有空白字符")
+    if (at := hidden_in_name(text)) is not None:
+        code = f"U+{ord(text[at]):04X}"
+        return i18n.msg(
+            f"a reference may hold no invisible or control character: character {at + 1} "
+            f"({code}) cannot be seen, and would make two references that look the same differ",
+            f"编号中不得含有不可见字符或控制字符：第 {at + 1} 个字符（{code}）看不见，"
+            "会使看起来相同的两个编号不同",
+        )
+    if text and is_mark(text[0]):
+        return _nothing_visible()
+    return None
+
+
+def ref_text_pattern() -> str:
+    """The JSON-schema pattern of what `ref_text_problem` accepts (one
+    character at least: the length is minLength/maxLength's)."""
+    return f"^[{_shown('first')}](?:[{_shown('name')}]*[{_shown('last')}])?$"
 
 
 def _nothing_visible() -> str:
@@ -605,6 +561,33 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, problem: Problem) 
     await scope_problem(problem, scope)(scope, receive, send)
 
 
+@dataclass(frozen=True)
+class QueryArity:
+    """Which query parameters take one value, for the front door
+    (`guard.InputGuardMiddleware`), which refuses one given twice before
+    any route is chosen: `single`, the names every route that reads them
+    reads as one value (`?limit=`, `?cursor=`); `listed_on`, the names some
+    route reads as one value and another as a list (quota-svc's `at`: one
+    moment on `/balances/{district}/{pollutant}`, many on `/balances`),
+    with the routes (methods, path pattern) that take them as a list, where
+    alone they may repeat."""
+
+    single: frozenset[str] = frozenset()
+    listed_on: Mapping[str, tuple[tuple[frozenset[str], re.Pattern[str]], ...]] = field(
+        default_factory=dict
+    )
+
+    def once_only(self, name: str, method: str, path: str) -> bool:
+        """Whether `name` given twice in a request `method path` is refused."""
+        if name in self.single:
+            return True
+        routes = self.listed_on.get(name)
+        if routes is None:
+            return False  # a list wherever it is read, or read nowhere
+        method = "GET" if method == "HEAD" else method  # HEAD is answered as GET
+        return not any(method in methods and regex.match(path) for methods, regex in routes)
+
+
 class InputGuardMiddleware:
     def __init__(
         self,
@@ -612,14 +595,14 @@ class InputGuardMiddleware:
         *,
         max_body_bytes: int,
         max_upload_bytes: int,
-        single_params: frozenset[str] = frozenset(),
+        single_params: QueryArity | None = None,
     ) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.max_upload = max_upload_bytes
-        #: Query parameters that take one value wherever they appear
-        #: (`openapi.single_query_params`): given twice, a request is refused.
-        self.single_params = single_params
+        #: Query parameters that take one value (`openapi.single_query_params`):
+        #: given twice where the route reads one, a request is refused.
+        self.single_params = single_params or QueryArity()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -632,7 +615,7 @@ class InputGuardMiddleware:
         if query and (problem := _query_problem(query)):
             await _refuse(scope, receive, send, BadQuery(problem))
             return
-        if query and (twice := _given_twice(query, self.single_params)):
+        if query and (twice := _given_twice(query, self.single_params, scope)):
             await _refuse(scope, receive, send, _twice_problem(twice))
             return
         headers = dict(scope["headers"])
@@ -880,16 +863,16 @@ def _query_problem(query: bytes) -> str | None:
     return None
 
 
-def _given_twice(query: bytes, single: frozenset[str]) -> str | None:
-    """The first parameter of `single` the query string gives twice, or None."""
-    if not single or b"&" not in query:
+def _given_twice(query: bytes, arity: QueryArity, scope: Scope) -> str | None:
+    """The first parameter the query string gives twice where the request's
+    route reads it as one value (`arity`), or None."""
+    if b"&" not in query:
         return None
     seen: set[str] = set()
     for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-        if name in single:
-            if name in seen:
-                return name
-            seen.add(name)
+        if name in seen and arity.once_only(name, scope["method"], scope["path"]):
+            return name
+        seen.add(name)
     return None
 
 

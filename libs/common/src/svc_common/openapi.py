@@ -34,9 +34,16 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.routing import compile_path
 
 from svc_common.errors import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE, FieldError
-from svc_common.guard import REFUSED, WHITE, length_pattern, visible_text_pattern
+from svc_common.guard import (
+    REFUSED,
+    WHITE,
+    QueryArity,
+    length_pattern,
+    visible_text_pattern,
+)
 from svc_common.idempotency import MAX_KEY_LENGTH
 from svc_common.tokens import ROLES
 
@@ -491,21 +498,29 @@ def install(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def single_query_params(app: FastAPI) -> frozenset[str]:
-    """The query parameters every route that has them reads as one value
-    (`?limit=`, `?cursor=`); a name some route reads as a list (`?at=` …
-    `&at=`) is left out everywhere. The framework keeps the last of two
-    values silently, so a caller who sent two would not know which one was
-    acted on."""
+def single_query_params(app: FastAPI) -> QueryArity:
+    """The query parameters a route reads as one value (`QueryArity`). The
+    framework keeps the last of two values silently, so a caller who sent
+    two would not know which one was acted on; a name another route reads
+    as a list (`?at=` … `&at=`) is refused twice only where it is one value
+    (before, it was let through everywhere: `?at=A&at=B` on a route reading
+    one moment answered for B)."""
     single: set[str] = set()
-    listed: set[str] = set()
+    listed: dict[str, list[tuple[frozenset[str], re.Pattern[str]]]] = {}
 
-    def visit(dependant: Dependant) -> None:
+    def visit(dependant: Dependant, route: tuple[frozenset[str], re.Pattern[str]]) -> None:
         for param in dependant.query_params:
-            (single if is_scalar_field(param) else listed).add(param.alias)
+            if is_scalar_field(param):
+                single.add(param.alias)
+            else:
+                listed.setdefault(param.alias, []).append(route)
         for dep in dependant.dependencies:
-            visit(dep)
+            visit(dep, route)
 
     for ctx in api_routes(app.routes):
-        visit(ctx.original_route.dependant)
-    return frozenset(single - listed)
+        regex, _, _ = compile_path(str(ctx.path))
+        visit(ctx.original_route.dependant, (frozenset(ctx.methods or ()), regex))
+    return QueryArity(
+        single=frozenset(single - listed.keys()),
+        listed_on={name: tuple(routes) for name, routes in listed.items() if name in single},
+    )

@@ -54,10 +54,12 @@ POSITIVE_INCREMENT_PATTERN = (
 #: An offset ratio: more than 0, at most 10, ≤ 2 decimals.
 RATIO_PATTERN = r"^(10(\.0{1,2})?|[1-9](\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
 
+#: What an id of a record is written with (a UUID, a number this API gave
+#: out, a permit's number): 1–64 characters of A–Z a–z 0–9 _ . : -.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+
 #: The id of a resource in a path (a UUID or a number this API gave out).
-ResourceId = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-]
+ResourceId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
 #: A number this API gave out as an id (a 64-bit key), in a path: anything
 #: past 64 bits is refused as a 422, never reaches the database.
@@ -208,6 +210,36 @@ class NameText(VisibleText):
     (reasons, notes) are `VisibleText`: they may hold an emoji sequence."""
 
     name: bool = True
+
+
+@dataclass(frozen=True)
+class RefText:
+    """Metadata of a reference a person types to name something kept
+    elsewhere, matched exactly there: a project's ref (quota-svc's
+    reservation and permit-svc's permit give it alike), a trade's contract
+    ref (its SHA-256 in the public register). `Annotated[str, RefText(100)]`:
+    1 to `max_length` characters, no spaces around it, no invisible
+    character anywhere, not beginning with a combining mark
+    (guard.ref_text_problem): " P-1" and "P\u200b-1" look like "P-1" and are
+    other refs. Spaces inside are kept. A 422 names the field and why."""
+
+    max_length: int
+
+    def check(self, value: str) -> str:
+        if problem := guard.ref_text_problem(value):
+            raise ValueError(problem)
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        text = core_schema.str_schema(min_length=1, max_length=self.max_length)
+        return core_schema.no_info_after_validator_function(self.check, text)
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        out: dict[str, Any] = handler(schema)
+        out["pattern"] = guard.ref_text_pattern()
+        return out
 
 
 def schema_extra(

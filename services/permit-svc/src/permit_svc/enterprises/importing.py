@@ -4,7 +4,15 @@ plainly valid takes a fast path of direct checks; any other row goes through
 the pydantic model, which names each bad field and why. Whichever path a
 row took, the upsert writes an existing enterprise only where the row keeps
 its district and industry (they are not changed in place); a row that
-would change them is refused, naming the field."""
+would change them is refused, naming the field.
+
+An optional column a row leaves out (`address`, `operating_status`: a file
+with only the columns its sender means to change) keeps the stored value of
+an existing enterprise; a new one gets the default. Such a row's record
+holds None there (KEEP); the upsert leaves the column out of its update
+list and reads the stored value back (RETURNING) for the event. A cell
+present but empty is a value: an empty address is "" (a status cannot be
+empty: an empty status cell is as if left out)."""
 
 from __future__ import annotations
 
@@ -48,9 +56,21 @@ UPDATED = ("name", "address", "operating_status")
 #: enterprise was registered, even by a request made while the import ran.
 KEEPS_FIXED = " AND ".join(f"enterprises.{c} = excluded.{c}" for c in FIXED_FIELDS)
 STATUSES = frozenset({"operating", "suspended", "closed"})
+#: In a record, a column the row left out: kept as stored (a new enterprise
+#: gets OPTIONAL's default).
+KEEP = None
+#: The optional columns: their place in a record, and what a new enterprise gets.
+OPTIONAL = (
+    ("address", COLUMNS.index("address"), EnterpriseIn.model_fields["address"].default),
+    (
+        "operating_status",
+        COLUMNS.index("operating_status"),
+        EnterpriseIn.model_fields["operating_status"].default,
+    ),
+)
 #: The columns a row may have (EnterpriseIn's fields): any other is refused
 #: by the model, so a row with one goes to it (a misspelt `adress` would
-#: otherwise update the enterprise with no address).
+#: otherwise be dropped: the address meant to change silently kept).
 FIELDS = frozenset(EnterpriseIn.model_fields)
 #: The longest name and address the model takes, and that they be texts a
 #: reader can see (VisibleText), as the model says them: the fast path
@@ -108,8 +128,11 @@ def _fast_rows(datas: list[dict[str, Any] | None], memo: _Memo) -> list[tuple[An
             name = data["name"].strip()
             district = data["district"].strip()
             industry = data["industry_code"].strip()
-            address = (data.get("address") or "").strip()
-            status = (data.get("operating_status") or "operating").strip()
+            # Left out: KEEP; present, if null or blank, the empty address.
+            address = (data["address"] or "").strip() if "address" in data else KEEP
+            # No status given (left out, null or blank): KEEP.
+            given = data.get("operating_status", "")
+            status = KEEP if given is None or given == "" else given.strip()
         except (KeyError, AttributeError):
             out.append(None)
             continue
@@ -124,8 +147,8 @@ def _fast_rows(datas: list[dict[str, Any] | None], memo: _Memo) -> list[tuple[An
             or not ours
             # Too long, empty, or no one can see it: the model's to name.
             or not _TEXT.plain("name", name)
-            or not _TEXT.plain("address", address)
-            or status not in STATUSES
+            or (address is not KEEP and not _TEXT.plain("address", address))
+            or (status is not KEEP and status not in STATUSES)
         ):
             out.append(None)
             continue
@@ -142,6 +165,9 @@ def _slow(
     data: dict[str, Any], categories: dict[str, str], principal: Principal
 ) -> tuple[Any, ...] | list[FieldError]:
     """The model's verdict, with every field error; then the checks it cannot make."""
+    if data.get("operating_status", 0) in (None, ""):
+        # No status given, as on the fast path: not the model's to refuse.
+        data = {k: v for k, v in data.items() if k != "operating_status"}
     try:
         body = EnterpriseIn.model_validate(data)
     except ValidationError as exc:
@@ -169,39 +195,103 @@ def _slow(
         body.district,
         body.industry_code,
         category,
-        body.address,
-        body.operating_status,
+        body.address if "address" in body.model_fields_set else KEEP,
+        body.operating_status if "operating_status" in body.model_fields_set else KEEP,
     )
+
+
+def _shapes(
+    chunk: list[tuple[Any, ...]],
+) -> list[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
+    """The chunk's records by the optional columns they leave out (KEEP):
+    each group is one statement, whose update list leaves those columns out.
+    Their places hold the default, which only a new enterprise takes. A
+    file's rows all have its columns: nearly always one group, the chunk."""
+    places = [i for _, i, _ in OPTIONAL]
+    if KEEP not in {r[i] for i in places for r in chunk}:
+        return [((), chunk)]  # a file of every column: the fast path as it was
+    groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+    for r in chunk:
+        key = tuple(r[i] is KEEP for _, i, _ in OPTIONAL)
+        groups.setdefault(key, []).append(r)
+    out: list[tuple[tuple[str, ...], list[tuple[Any, ...]]]] = []
+    for key, rows in groups.items():
+        if not any(key):
+            out.append(((), rows))
+            continue
+        kept = [(c, i, d) for (c, i, d), k in zip(OPTIONAL, key, strict=True) if k]
+        filled = []
+        for r in rows:
+            values = list(r)
+            for _, i, default in kept:
+                values[i] = default
+            filled.append(tuple(values))
+        out.append((tuple(c for c, _, _ in kept), filled))
+    return out
+
+
+def _set_clause(kept: tuple[str, ...]) -> str:
+    """What an upsert updates: UPDATED but the columns the rows left out."""
+    return ", ".join(f"{c} = excluded.{c}" for c in (*UPDATED, "updated_at") if c not in kept)
+
+
+def _stored(
+    records: list[tuple[Any, ...]], kept: tuple[str, ...], returned: dict[str, tuple[Any, ...]]
+) -> dict[str, tuple[Any, ...]]:
+    """The written records with the values the rows left out as stored (as
+    RETURNING gave them, `returned`: USCC → the kept columns' values)."""
+    at = [COLUMNS.index(c) for c in kept]
+    out = {}
+    for r in records:
+        values = returned.get(r[0])
+        if values is None:
+            continue  # not written
+        row = list(r)
+        for i, v in zip(at, values, strict=True):
+            row[i] = v
+        out[r[0]] = tuple(row)
+    return out
 
 
 async def _upsert_pg(
     s: AsyncSession, chunk: list[tuple[Any, ...]], now: dt.datetime
-) -> tuple[set[str], set[str]]:
+) -> tuple[set[str], set[str], dict[str, tuple[Any, ...]]]:
     """One INSERT … SELECT FROM unnest(arrays) ON CONFLICT per chunk; returns
     the USCCs inserted (xmax = 0) and all those written (the others were
     updated). An enterprise is updated only where the row keeps its district
     and industry (KEEPS_FIXED): one registered in another district or
     industry, even by a request that came in after the rows were checked, is
     not written (nor moved into an officer's district), and its row is
-    refused."""
-    arrays = {c: [r[i] for r in chunk] for i, c in enumerate(COLUMNS)}
-    sql = text(
-        f"INSERT INTO enterprises ({', '.join(COLUMNS)}, created_at, updated_at) "
-        f"SELECT {', '.join('u.' + c for c in COLUMNS)}, CAST(:now AS timestamptz), "
-        "CAST(:now AS timestamptz) FROM unnest("
-        + ", ".join(f"CAST(:{c} AS text[])" for c in COLUMNS)
-        + f") AS u({', '.join(COLUMNS)}) ON CONFLICT (uscc) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in (*UPDATED, "updated_at"))
-        + f" WHERE {KEEPS_FIXED} RETURNING uscc, (xmax = 0) AS inserted"
-    )
-    params = {**arrays, "now": now}
+    refused.
+
+    Rows that leave optional columns out (`_shapes`) are their own
+    statement, which does not update those columns and returns their stored
+    values: the records as written, by USCC (the third value)."""
     inserted: set[str] = set()
     written: set[str] = set()
-    for uscc, new in await s.execute(sql, params):
-        written.add(uscc)
-        if new:
-            inserted.add(uscc)
-    return inserted, written
+    stored: dict[str, tuple[Any, ...]] = {}
+    for kept, rows in _shapes(chunk):
+        arrays = {c: [r[i] for r in rows] for i, c in enumerate(COLUMNS)}
+        sql = text(
+            f"INSERT INTO enterprises ({', '.join(COLUMNS)}, created_at, updated_at) "
+            f"SELECT {', '.join('u.' + c for c in COLUMNS)}, CAST(:now AS timestamptz), "
+            "CAST(:now AS timestamptz) FROM unnest("
+            + ", ".join(f"CAST(:{c} AS text[])" for c in COLUMNS)
+            + f") AS u({', '.join(COLUMNS)}) ON CONFLICT (uscc) DO UPDATE SET "
+            + _set_clause(kept)
+            + f" WHERE {KEEPS_FIXED} RETURNING uscc, (xmax = 0) AS inserted"
+            + "".join(f", enterprises.{c}" for c in kept)
+        )
+        returned = {}
+        for uscc, new, *values in await s.execute(sql, {**arrays, "now": now}):
+            written.add(uscc)
+            if new:
+                inserted.add(uscc)
+            if kept:
+                returned[uscc] = tuple(values)
+        if kept:
+            stored.update(_stored(rows, kept, returned))
+    return inserted, written, stored
 
 
 #: SQLite gives a new row the rowid after the table's largest unless that is
@@ -211,7 +301,7 @@ _SQLITE_MAX_ROWID = 2**63 - 1
 
 async def _upsert_sqlite(
     s: AsyncSession, chunk: list[tuple[Any, ...]], now: dt.datetime
-) -> tuple[set[str], set[str]]:
+) -> tuple[set[str], set[str], dict[str, tuple[Any, ...]]]:
     """Multi-row INSERT … ON CONFLICT statements, and which rows they
     inserted and wrote. (No other write can come in between: SQLite has one
     writer at a time, and a write after this transaction's reads fails it
@@ -228,6 +318,8 @@ async def _upsert_sqlite(
     enterprise's district or industry) shows as a change missing: then the
     chunk's enterprises are read to tell which. Near the largest rowid
     SQLite may number new rows at random: then the USCCs are looked up.
+    As on PostgreSQL, rows that leave optional columns out are statements
+    of their own, returning the stored values (the third value).
 
     Sent on the aiosqlite connection, in the import's transaction, each
     statement in one hand-off to SQLite's thread: through SQLAlchemy each
@@ -249,16 +341,23 @@ async def _upsert_sqlite(
         existing = {u for (u,) in found}
     row = "(" + ", ".join("?" * (len(COLUMNS) + 2)) + ")"
     stamps = (stamp, stamp)
-    for i in range(0, len(chunk), SQLITE_ROWS_PER_STATEMENT):
-        part = chunk[i : i + SQLITE_ROWS_PER_STATEMENT]
-        sql = (
-            f"INSERT INTO enterprises ({', '.join(COLUMNS)}, created_at, updated_at) "
-            f"VALUES {', '.join([row] * len(part))} ON CONFLICT (uscc) DO UPDATE SET "
-            + ", ".join(f"{c} = excluded.{c}" for c in (*UPDATED, "updated_at"))
-            + f" WHERE {KEEPS_FIXED}"
-        )
-        params = tuple(itertools.chain.from_iterable(r + stamps for r in part))
-        await driver.execute_fetchall(sql, params)
+    stored: dict[str, tuple[Any, ...]] = {}
+    for kept, rows in _shapes(chunk):
+        returning = " RETURNING uscc, " + ", ".join(kept) if kept else ""
+        returned = {}
+        for i in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
+            part = rows[i : i + SQLITE_ROWS_PER_STATEMENT]
+            sql = (
+                f"INSERT INTO enterprises ({', '.join(COLUMNS)}, created_at, updated_at) "
+                f"VALUES {', '.join([row] * len(part))} ON CONFLICT (uscc) DO UPDATE SET "
+                + _set_clause(kept)
+                + f" WHERE {KEEPS_FIXED}{returning}"
+            )
+            params = tuple(itertools.chain.from_iterable(r + stamps for r in part))
+            for uscc, *values in await driver.execute_fetchall(sql, params):
+                returned[uscc] = tuple(values)
+        if kept:
+            stored.update(_stored(rows, kept, returned))
     ((new, changes_after),) = await driver.execute_fetchall(
         "SELECT count(*), total_changes() FROM enterprises WHERE rowid > ?", (top,)
     )
@@ -273,13 +372,13 @@ async def _upsert_sqlite(
         )
         written -= {u for u, d, i in found if (d, i) != fixed[u]}
     if existing is not None:
-        return written - existing, written
+        return written - existing, written, stored
     if new == len(written):
-        return written, written
+        return written, written, stored
     if new == 0:
-        return set(), written
+        return set(), written, stored
     found = await driver.execute_fetchall("SELECT uscc FROM enterprises WHERE rowid > ?", (top,))
-    return {u for (u,) in found}, written
+    return {u for (u,) in found}, written, stored
 
 
 class _Validator:
@@ -463,11 +562,13 @@ async def import_enterprises(
                 valid = await _keep_own(s, principal, valid, validator.errors)
             if not valid:
                 continue
-            inserted, written_now = await upsert(s, [r for _, r in valid], now)
+            inserted, written_now, stored = await upsert(s, [r for _, r in valid], now)
             if len(written_now) < len(valid):
                 valid = await _refused(s, principal, valid, written_now, validator.errors)
                 if not valid:
                     continue
+            if stored:  # the event tells the values as stored, not KEEP
+                valid = [(row, stored.get(r[0], r)) for row, r in valid]
             outbox.emit(s, _imported_event(batch, [r for _, r in valid], now))
             created += len(inserted)
             written += len(valid)

@@ -11,6 +11,7 @@ from svc_common.events.schemas.permit import CancelReason
 from svc_common.i18n import msg
 from svc_common.types import (
     Day,
+    RefText,
     SignedTonnes,
     Tonnes,
     VisibleText,
@@ -63,8 +64,10 @@ class PermitApplication(BaseModel):
     model_config = ConfigDict(extra="forbid")
     uscc: USCC
     pollutants: list[PollutantLimit] = Field(min_length=1, max_length=len(POLLUTANTS))
-    project_ref: str | None = Field(
-        None, max_length=100, description="the new or expanded project this permit is for"
+    # Matched exactly against quota-svc's allocations of the project: a ref
+    # with spaces around it or an invisible character in it matched none.
+    project_ref: Annotated[str, RefText(100)] | None = Field(
+        None, description="the new or expanded project this permit is for"
     )
 
     _uscc = field_validator("uscc")(validate_uscc)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from svc_common.districts import DistrictCode
-from svc_common.types import PositiveTonnes, Tonnes, VisibleText, kg_to_tonnes
+from svc_common.types import ID_PATTERN, PositiveTonnes, Tonnes, VisibleText, kg_to_tonnes
 from svc_common.uscc import USCC
 
 from quota_svc.ledger import rules
@@ -27,7 +27,14 @@ class ReclaimIn(BaseModel):
     amount_t: PositiveTonnes
     source: Literal["manual", "reduction"] = "manual"
     uscc: USCC | None = None
-    permit_id: str | None = Field(None, max_length=100)
+    # An id, not a text: it is published in the public register (`permit=`),
+    # where a name or a telephone number typed here would stay for good.
+    permit_id: str | None = Field(
+        None,
+        max_length=64,
+        pattern=ID_PATTERN,
+        description="permit-svc's id of the permit (or its number): letters, digits, _ . : -",
+    )
     note: Annotated[str, VisibleText(1000)] = Field(description="what was closed or reduced")
 
 

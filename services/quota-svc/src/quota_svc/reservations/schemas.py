@@ -7,12 +7,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
-from svc_common.guard import REFUSED
 from svc_common.i18n import msg
 from svc_common.types import (
     PositiveIncrementTonnes,
     PositiveTonnes,
     Ratio,
+    RefText,
     Tonnes,
     TotalTonnes,
     VisibleText,
@@ -34,11 +34,9 @@ class ReservationIn(BaseModel):
     district: DistrictCode
     pollutant: PollutantName = rules.VOCS
     increment_t: PositiveIncrementTonnes = Field(description="the project's VOCs increment, t/a")
-    project_ref: str = Field(
-        min_length=1,
-        max_length=100,
-        # An identifier: no spaces around it (" P-1" and "P-1" were two refs).
-        pattern=rf"^[^\s{REFUSED}](?:[^{REFUSED}]*[^\s{REFUSED}])?$",
+    # An identifier: no spaces around it, nothing invisible in it (" P-1" and
+    # "P\u200b-1" were refs other than "P-1", so one project held twice).
+    project_ref: Annotated[str, RefText(100)] = Field(
         description="the project's reference, unique among live reservations, with no "
         "spaces around it; refs beginning `eia:` (in any case or width) are EIA "
         "filings', reserved by their review alone",

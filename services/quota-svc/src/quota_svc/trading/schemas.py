@@ -12,6 +12,7 @@ from svc_common.types import (
     DecimalText,
     PositiveTonnes,
     Ratio,
+    RefText,
     TotalTonnes,
     VisibleText,
     kg_to_tonnes,
@@ -61,7 +62,9 @@ class TradeIn(BaseModel):
     pollutant: PollutantName = rules.VOCS
     amount_t: PositiveTonnes = Field(description="quota sold, t/a")
     price_cny_per_t: PriceCny
-    contract_ref: str = Field(min_length=1, max_length=100)
+    # Matched by its SHA-256 in the public register: " HT-1" or "HT\u200b-1"
+    # reads as HT-1 and matches no one's contract.
+    contract_ref: Annotated[str, RefText(100)]
 
 
 class TradeOut(BaseModel):

@@ -35,7 +35,10 @@ class DemandIn(BaseModel):
         None,
         min_length=1,
         max_length=100,
-        description="complaint case no. etc.; required when the source is a complaint",
+        description=(
+            "complaint case no. etc.; required when the source is a complaint, and then"
+            " a complaint received or imported here, in the caller's districts"
+        ),
     )
     owner: PersonName = Field(description="责任人")
     deadline: Day

@@ -24,6 +24,7 @@ from svc_common.errors import (
 from svc_common.i18n import msg
 from svc_common.uploads import RawRow
 
+from supervision_svc.complaints.models import Complaint
 from supervision_svc.demands.models import Demand
 from supervision_svc.demands.schemas import (
     DemandIn,
@@ -76,11 +77,52 @@ def new_demand(
     )
 
 
+#: Case numbers looked up per statement (well under SQLite's 32,766 variables).
+_REFS_PER_QUERY = 1000
+
+
+def _complaint_ref(body: DemandIn) -> str | None:
+    """The complaint an item names: the only source_ref kept here. An
+    inspection's may be another authority's (a 督察 referral), a visit's
+    or other's is free text, so those are not looked up."""
+    return body.source_ref if body.source == "complaint" else None
+
+
+async def unseen_complaints(s: AsyncSession, principal: Principal, refs: set[str]) -> set[str]:
+    """The case numbers among `refs` that name no complaint the caller may
+    see: none at all, or another district's (told apart by no one: a
+    refusal that differed would tell that the case exists, and where)."""
+    seen: set[str] = set()
+    ordered = sorted(refs)
+    for i in range(0, len(ordered), _REFS_PER_QUERY):
+        part = ordered[i : i + _REFS_PER_QUERY]
+        found = await s.execute(
+            select(Complaint.case_no, Complaint.district).where(Complaint.case_no.in_(part))
+        )
+        seen.update(c for c, d in found if principal.may_act_in(d))
+    return refs - seen
+
+
+def _no_complaint(ref: str) -> FieldError:
+    return FieldError(
+        field="source_ref",
+        message=msg(
+            f"no complaint {ref} in your districts: an item from a complaint names"
+            " one received or imported here",
+            f"您所辖的区没有编号为 {ref} 的投诉：来源为投诉的事项须引用本系统已受理或导入的投诉",
+        ),
+    )
+
+
 async def create(s: AsyncSession, principal: Principal, body: DemandIn, now: dt.datetime) -> Demand:
     """One new item, open; its deadline is not before today (the import,
-    which takes the list as it stands, keeps past deadlines and done items)."""
+    which takes the list as it stands, keeps past deadlines and done items).
+    An item from a complaint names one the caller may see."""
     principal.require_district(body.district)
     not_before_today(body.deadline, local_date(now), "deadline")
+    ref = _complaint_ref(body)
+    if ref is not None and await unseen_complaints(s, principal, {ref}):
+        raise field_error("source_ref", _no_complaint(ref).message)
     d = new_demand(principal, body, now)
     s.add(d)
     record_audit(s, principal, "demand.create", "demand", d.id, body.model_dump(mode="json"))
@@ -90,28 +132,20 @@ async def create(s: AsyncSession, principal: Principal, body: DemandIn, now: dt.
 async def import_demands(
     s: AsyncSession, principal: Principal, rows: list[RawRow], now: dt.datetime
 ) -> BulkReportBuilder:
-    """Each row `created` (the item's id) or `error`."""
+    """Each row `created` (the item's id) or `error`. The complaints the
+    rows name are looked up together, after every row is read."""
     report = BulkReportBuilder()
     created = 0
+    read: list[tuple[RawRow, DemandRow | list[FieldError]]] = []
     for raw in rows:
-        errors: list[FieldError] = []
-        if raw.data is None:
-            errors = [FieldError(field=raw.field, message=raw.error or "unreadable")]
-        else:
-            try:
-                body = DemandRow.model_validate(raw.data)
-            except ValidationError as exc:
-                errors = validation_errors(exc.errors())
-            else:
-                if not principal.may_act_in(body.district):
-                    errors = [
-                        FieldError(
-                            field="district",
-                            message=msg("is not one of your districts", "不是您所辖的区"),
-                        )
-                    ]
-        if errors:
-            report.error(raw.row, errors)
+        read.append((raw, _read_row(principal, raw)))
+    refs = {r for _, b in read if isinstance(b, DemandRow) and (r := _complaint_ref(b))}
+    unseen = await unseen_complaints(s, principal, refs) if refs else set()
+    for raw, body in read:
+        if isinstance(body, DemandRow) and (ref := _complaint_ref(body)) in unseen:
+            body = [_no_complaint(ref)]
+        if isinstance(body, list):
+            report.error(raw.row, body)
             continue
         d = new_demand(principal, body, now, body.status)
         s.add(d)
@@ -126,6 +160,24 @@ async def import_demands(
         {"received": len(rows), "created": created},
     )
     return report
+
+
+def _read_row(principal: Principal, raw: RawRow) -> DemandRow | list[FieldError]:
+    """A row as an item, or why it is none (all but the complaint it names)."""
+    if raw.data is None:
+        return [FieldError(field=raw.field, message=raw.error or "unreadable")]
+    try:
+        body = DemandRow.model_validate(raw.data)
+    except ValidationError as exc:
+        return validation_errors(exc.errors())
+    if not principal.may_act_in(body.district):
+        return [
+            FieldError(
+                field="district",
+                message=msg("is not one of your districts", "不是您所辖的区"),
+            )
+        ]
+    return body
 
 
 async def load_for_update(s: AsyncSession, principal: Principal, demand_id: str) -> Demand:
