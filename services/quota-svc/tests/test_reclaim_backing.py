@@ -283,6 +283,14 @@ async def test_a_candidate_by_hand_names_a_permit_of_its_own_district(quota: Quo
             assert error["field"] == "permit_id" and words in error["message"], error
             assert "PM-J" in error["message"] and JIZHOU in error["message"], error
             assert BAODI in error["message"], error
+    # An officer of the candidate's district alone is refused too, told
+    # only that the permit is not of it.
+    baodi = testing.auth("officer", [BAODI], sub="officer.baodi")
+    r = await quota.client.post("/quota/reclaims", json=body, headers=baodi)
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["errors"]
+    assert error["field"] == "permit_id" and "PM-J" in error["message"], error
+    assert JIZHOU not in error["message"] and BAODI in error["message"], error
     r = await quota.client.get("/quota/reclaims", params={"district": BAODI}, headers=ADMIN)
     assert r.json()["items"] == []  # nothing written
     for district, permit in ((JIZHOU, "PM-J"), (BAODI, "PM-NEVER-ANNOUNCED")):

@@ -80,7 +80,7 @@ async def enter_candidate(
     )
     async with db.transaction() as s:
         if body.permit_id is not None and (
-            problem := await service.permit_problem(s, body.permit_id, body.district)
+            problem := await service.permit_problem(s, principal, body.permit_id, body.district)
         ):
             raise field_error("permit_id", problem)
         r, _ = await service.add_candidate(s, candidate, principal)

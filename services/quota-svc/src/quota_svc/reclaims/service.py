@@ -84,18 +84,24 @@ async def add_candidate(s: AsyncSession, c: Candidate, actor: Principal) -> tupl
     return r, True
 
 
-async def permit_problem(s: AsyncSession, permit_id: str, district: str) -> str | None:
+async def permit_problem(
+    s: AsyncSession, principal: Principal, permit_id: str, district: str
+) -> str | None:
     """Why a candidate of `district` entered by hand may not name `permit_id`,
     or None: the ledger knows the permit (from permit-svc's events) to be
     another district's, whose closure credits that district's pool, not
     this one's (quota moves between districts only by a swap or a trade).
-    A permit the ledger never heard of is taken as named."""
+    A permit the ledger never heard of is taken as named (the field was
+    always free: a permit issued before the ledger kept them, a number).
+    The other district is named only to a caller who may act there."""
     known = await s.scalar(
         select(PermitBacking.district).where(PermitBacking.permit_id == permit_id).limit(1)
     )
     if known is None:
         return None
-    return other_district_problem(("permit", "许可证"), permit_id, known, district)
+    return other_district_problem(
+        ("permit", "许可证"), permit_id, known, district, name_theirs=principal.may_act_in(known)
+    )
 
 
 async def lock_reclaim(s: AsyncSession, reclaim_id: str) -> Reclaim | None:
