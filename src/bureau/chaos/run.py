@@ -83,9 +83,10 @@ class Report:
         for f in self.faults:
             extra = f" {f['detail']}" if f["detail"] else ""
             back = "never" if f["seconds"] is None else f"{f['seconds']:.1f} s"
+            # A graceful stop's figure is how long the replica took to stop.
+            what = "stopped after" if f["name"].startswith("graceful") else "answering again after"
             lines.append(
-                f"fault: {f['name']} — {f['target']} at {f['at_s']:.0f} s, "
-                f"answering again after {back}{extra}"
+                f"fault: {f['name']} — {f['target']} at {f['at_s']:.0f} s, {what} {back}{extra}"
             )
         ev = self.figures.get("events", {})
         lines.append(
@@ -168,6 +169,32 @@ class Scraper:
     @property
     def total(self) -> int:
         return int(sum(self.seen.values()))
+
+
+ROLLING = "rolling deploy"
+
+
+def graceful_problems(found: list[str], stats: Stats, scraper: Scraper) -> list[str]:
+    """What a graceful stop must not do while a rolling deploy runs: stop
+    listening before it says it is not ready, leave a request unanswered
+    (refused, reset) or answer it 5xx but 503 with Retry-After, hand its
+    partitions over with applied messages uncommitted (the next owner is
+    given them again) or publish an event twice (the same)."""
+    problems = list(found)
+    for phase, why in stats.no_answer_by_phase.items():
+        if phase.endswith(ROLLING) and why:
+            problems.append(f"requests with no answer during {phase}: {dict(why)}")
+    problems += [
+        f"{n} answers 503 with no Retry-After during {phase}"
+        for phase, n in stats.bare_503.items()
+        if phase.endswith(ROLLING) and n
+    ]
+    problems += [
+        f"{n} messages delivered again during {phase}"
+        for phase, n in scraper.by_phase.items()
+        if phase.endswith(ROLLING) and n
+    ]
+    return problems
 
 
 async def run(
@@ -284,6 +311,11 @@ async def run(
             ]
             or ([] if monkey.ready_during_outage else ["no replica was probed"]),
         )
+        if settings.roll:
+            findings.add(
+                "a rolling deploy answers every request and hands over cleanly",
+                graceful_problems(monkey.graceful_problems, stats, scraper),
+            )
         if fault_error:
             findings.add("faults injected and undone", [fault_error])
         report.seconds["check"] = time.monotonic() - t_drained
