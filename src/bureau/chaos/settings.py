@@ -1,8 +1,9 @@
 """The chaos suite's sizes, read from CHAOS_* environment variables.
 
 Two profiles: `full` (`make chaos`: the broker stopped for 60 s, four kills,
-a rolling deploy of every service) and `bounded` (the run inside `make test`: the same faults, shorter). Any
-single size can be overridden by its variable; docs/RELIABILITY.md lists them.
+a rolling deploy of every service) and `bounded` (the run inside `make
+test`: the same faults but the rolling deploy, shorter). Any single size
+can be overridden by its variable; docs/RELIABILITY.md lists them.
 """
 
 from __future__ import annotations
