@@ -38,6 +38,8 @@ class Stats:
     #: Requests that got no answer at all, by why (then retried), and by phase.
     no_answer: Counter[str] = field(default_factory=Counter)
     no_answer_by_phase: dict[str, Counter[str]] = field(default_factory=dict)
+    #: Each request with no answer: (time.monotonic(), replica's base URL, why).
+    failures: list[tuple[float, str, str]] = field(default_factory=list)
     #: 503 answers with no Retry-After, by phase.
     bare_503: Counter[str] = field(default_factory=Counter)
     retries: int = 0
@@ -112,6 +114,7 @@ class Api:
                 why = type(exc).__name__
                 self.stats.no_answer[why] += 1
                 self.stats.no_answer_by_phase.setdefault(self.stats.phase, Counter())[why] += 1
+                self.stats.failures.append((time.monotonic(), base, why))
             else:
                 self.stats.record(service, r.status_code)
                 if r.status_code != 503:

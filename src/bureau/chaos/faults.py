@@ -102,6 +102,8 @@ class Monkey:
         #: replicas whose /ready was other than 503 right after SIGTERM.
         self.graceful_problems: list[str] = []
         self.refused_first: dict[str, str] = {}
+        #: (instance, its base URL, SIGTERM, exit) of each graceful stop.
+        self.stopping: list[tuple[str, str, float, float]] = []
 
     def _since(self) -> float:
         return round(time.monotonic() - self.t0, 1)
@@ -316,9 +318,13 @@ class Monkey:
     async def _replace(self, old: str, fault: Fault) -> None:
         service = service_of(old)
         new = self.stack.add_replica(service)
+        # Sent nothing before it is ready, as a Service's endpoints.
+        self.stack.out_of_rotation.add(new)
         fault.detail["replaced_by"] = new
         await self.stack.wait_ready(RECOVERY_SECONDS, [new], events=False)
+        self.stack.out_of_rotation.discard(new)
         fault.detail["sagas_in_flight"] = await self._sagas_in_flight()
+        url = self.stack.url(old)
         stopped_at = time.monotonic()
         self.stack.terminate(old)
         # The balancer's readiness probe, every 0.2 s: out of rotation at
@@ -338,6 +344,7 @@ class Monkey:
                 "(killed, as the orchestrator would)"
             )
             code = None
+        self.stopping.append((old, url, stopped_at, time.monotonic()))
         fault.seconds = round(time.monotonic() - stopped_at, 1)
         fault.detail["exit"] = code
         if code not in (None, 0, -signal.SIGTERM):

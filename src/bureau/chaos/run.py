@@ -177,23 +177,25 @@ class Scraper:
 ROLLING = "rolling deploy"
 
 
-def graceful_problems(
-    found: list[str], refused_first: dict[str, str], stats: Stats, scraper: Scraper
-) -> list[str]:
+def graceful_problems(monkey: Monkey, stats: Stats, scraper: Scraper) -> list[str]:
     """What a graceful stop must not do while a rolling deploy runs: stop
-    listening before it says it is not ready, leave a request unanswered
-    (refused, reset) or answer it 5xx but 503 with Retry-After, hand its
-    partitions over with applied messages uncommitted (the next owner is
-    given them again) or publish an event twice (the same)."""
+    listening before it says it is not ready, leave a request it was sent
+    unanswered (refused, reset, timed out) between its SIGTERM and its exit,
+    answer 5xx but 503 with Retry-After, hand its partitions over with
+    applied messages uncommitted (the next owner is given them again) or
+    publish an event twice (the same)."""
     problems = []
-    if refused_first:
+    if monkey.refused_first:
         problems.append(
             "stopped listening before /ready answered 503: "
-            + ", ".join(f"{i} ({why})" for i, why in sorted(refused_first.items()))
+            + ", ".join(f"{i} ({why})" for i, why in sorted(monkey.refused_first.items()))
         )
-    for phase, why in stats.no_answer_by_phase.items():
-        if phase.endswith(ROLLING) and why:
-            problems.append(f"requests with no answer during {phase}: {dict(why)}")
+    for instance, url, since, until in monkey.stopping:
+        lost = Counter(
+            why for at, base, why in stats.failures if base == url and since <= at <= until + 1
+        )
+        if lost:
+            problems.append(f"{instance}: no answer to {dict(lost)} while it stopped")
     problems += [
         f"{n} answers 503 with no Retry-After during {phase}"
         for phase, n in stats.bare_503.items()
@@ -204,7 +206,7 @@ def graceful_problems(
         for phase, n in scraper.by_phase.items()
         if phase.endswith(ROLLING) and n
     ]
-    return problems + found
+    return problems + monkey.graceful_problems
 
 
 async def run(
@@ -324,7 +326,7 @@ async def run(
         if settings.roll:
             findings.add(
                 "a rolling deploy answers every request and hands over cleanly",
-                graceful_problems(monkey.graceful_problems, monkey.refused_first, stats, scraper),
+                graceful_problems(monkey, stats, scraper),
             )
         if fault_error:
             findings.add("faults injected and undone", [fault_error])
