@@ -277,3 +277,21 @@ async def _committed(bootstrap: str, group: str, topic: str) -> int:
         await admin.close()
     meta = offsets.get(TopicPartition(topic, 0))
     return meta.offset if meta is not None else 0
+
+
+def test_sigterm_waits_out_the_delay_and_sigint_does_not() -> None:
+    import uvicorn
+    from fastapi import FastAPI
+    from svc_common.graceful import DrainingServer, is_draining
+
+    app = FastAPI()
+    server = DrainingServer(uvicorn.Config(app), delay=3)
+    server.handle_exit(signal.SIGTERM, None)
+    assert is_draining(app) and not server.should_exit
+    server.handle_exit(signal.SIGTERM, None)  # a second one: no more delay
+    assert server.should_exit
+
+    other = FastAPI()
+    at_terminal = DrainingServer(uvicorn.Config(other), delay=3)
+    at_terminal.handle_exit(signal.SIGINT, None)
+    assert at_terminal.should_exit and not is_draining(other)

@@ -4,16 +4,18 @@ uvicorn, sent SIGTERM, stops listening at once: requests a load balancer
 still routes to the replica (it learns of the stop from the readiness probe,
 or from Kubernetes' endpoints, a moment later) are refused, and a client
 sending on a kept-alive connection as it is closed has it reset. Here the
-first SIGTERM (or SIGINT) only marks the app as stopping: /ready answers 503
+first SIGTERM only marks the app as stopping: /ready answers 503
 (`stopping: true`) while every request is still accepted and answered, for
 `delay` seconds; then uvicorn's own shutdown runs (stop listening, finish
 the requests in flight within timeout_graceful_shutdown, the app's lifespan
-shutdown). A second signal stops it at once, as uvicorn does.
+shutdown). A second signal, or SIGINT (Ctrl-C), skips the delay; a second
+SIGINT forces the exit, as in uvicorn.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 import time
 from types import FrameType
@@ -49,7 +51,14 @@ class DrainingServer(uvicorn.Server):
         self._stopping_since: float | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._stopping_since is None and self.delay > 0 and not self.should_exit:
+        # SIGTERM is the orchestrator's; Ctrl-C (SIGINT) at a terminal has
+        # no balancer to wait for, and stops listening at once.
+        if (
+            sig == signal.SIGTERM
+            and self._stopping_since is None
+            and self.delay > 0
+            and not self.should_exit
+        ):
             # Runs in the signal handler: only flags, no I/O but a log line.
             self._captured_signals.append(sig)
             self._stopping_since = time.monotonic()

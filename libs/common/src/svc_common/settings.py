@@ -134,8 +134,8 @@ class ServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    #: A graceful stop (SIGTERM, as Kubernetes and docker compose send; a
-    #: second SIGINT forces it), in three steps; docs/operations.md sums
+    #: A graceful stop (SIGTERM, as Kubernetes and docker compose send;
+    #: SIGINT skips step 1, a second SIGINT forces it), in three steps; docs/operations.md sums
     #: them up against the deploy files' grace periods.
     #: 1. For this long /ready answers 503 while requests are still accepted
     #: and answered, so a load balancer takes the replica out of rotation
