@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -270,6 +271,110 @@ def test_an_exported_table_imports_back_and_an_unknown_column_is_refused(
         f"{server.url}/permit/enterprises/{rows[0]['uscc']}", headers=testing.auth("admin")
     )
     assert got.json()["name"] == rows[0]["name"] + "（改）"  # nothing was written
+
+
+ADDRESS = "宝坻区某路1号"
+#: Four enterprises' lines under one header: the first ends before
+#: `address` (both optional columns left out: kept), the second before
+#: `operating_status` (kept), the third empties the address, the fourth
+#: leaves the status cell empty (no status given: kept).
+_HEADER = "uscc,name,district,industry_code,address,operating_status"
+_LINES = {
+    801: "{u},企业801,120115,2641",
+    802: "{u},企业802,120115,2641,新地址802",
+    803: "{u},企业803,120115,2641,,operating",
+    804: "{u},企业804,120115,2641,新地址804,",
+}
+_WANTED = {
+    801: ("企业801", ADDRESS, "suspended"),
+    802: ("企业802", "新地址802", "suspended"),
+    803: ("企业803", "", "operating"),
+    804: ("企业804", "新地址804", "suspended"),
+}
+
+
+def _registered_as_before(server: EmbeddedServer) -> None:
+    """Each of `_LINES`' enterprises with an address and suspended."""
+    rows = [
+        {
+            "uscc": make_uscc("120115", n),
+            "name": "原名",
+            "district": "120115",
+            "industry_code": "2641",
+            "address": ADDRESS,
+            "operating_status": "suspended",
+        }
+        for n in _LINES
+    ]
+    r = httpx.post(
+        f"{server.url}/permit/enterprises:import",
+        content="\n".join(json.dumps(x) for x in rows).encode(),
+        headers={**testing.auth("admin"), "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200 and r.json()["totals"]["error"] == 0, r.text
+
+
+def _stored(server: EmbeddedServer) -> dict[int, tuple[str, str, str]]:
+    out = {}
+    for n in _LINES:
+        got = httpx.get(
+            f"{server.url}/permit/enterprises/{make_uscc('120115', n)}",
+            headers=testing.auth("admin"),
+        )
+        assert got.status_code == 200, got.text
+        e = got.json()
+        out[n] = (e["name"], e["address"], e["operating_status"])
+    return out
+
+
+@pytest.mark.parametrize("first", [801, 804], ids=["first-line-short", "first-line-whole"])
+def test_each_row_is_imported_with_its_own_columns(
+    server: EmbeddedServer, tmp_path: Path, first: int
+) -> None:
+    """`bureau import enterprises` sent each chunk under the columns of its
+    first row: a first line ending before `address` dropped every other
+    row's address (the changes silently lost), and under a whole first
+    line a line ending early sent "" for what it left out (the address
+    emptied, where the service reading the same file keeps it). Each row
+    now does what the service does with it read from the file itself."""
+    order = [first, *(n for n in _LINES if n != first)]
+    f = tmp_path / "enterprises.csv"
+    lines = [_LINES[n].format(u=make_uscc("120115", n)) for n in order]
+    f.write_text("\n".join([_HEADER, *lines]) + "\n", encoding="utf-8")
+
+    _registered_as_before(server)
+    r = runner.invoke(app, ["import", "enterprises", str(f), "--api", server.url])
+    assert r.exit_code == 0, r.output
+    assert _stored(server) == _WANTED
+
+    # The service, given the same file, reads it alike.
+    _registered_as_before(server)
+    direct = httpx.post(
+        f"{server.url}/permit/enterprises:import",
+        content=f.read_bytes(),
+        headers={**testing.auth("admin"), "content-type": "text/csv"},
+    )
+    assert direct.status_code == 200 and direct.json()["totals"]["error"] == 0, direct.text
+    assert _stored(server) == _WANTED
+
+
+def test_every_bulk_upload_keeps_each_rows_columns() -> None:
+    """The one way `bureau import` writes a chunk of rows for a service:
+    JSON lines, each row with its own keys; or, for the CSV-only tables
+    (industries, project types), a CSV under every column any row has,
+    not the first row's."""
+    from svc_common.uploads import parse_upload, table_rows
+
+    from bureau.commands.importing import upload_body
+
+    rows = [{"a": "1"}, {"a": "2", "b": ""}, {"a": "3", "c": "=x"}]
+    body, media = upload_body(rows, json_lines=True)
+    assert media == "application/x-ndjson"
+    assert [r.data for r in parse_upload(media, body, max_rows=10)] == rows
+    body, media = upload_body(rows, json_lines=False)
+    assert body.decode().splitlines()[0] == "a,b,c"
+    read = [r.cells for r in table_rows(body.decode(), ("a", "b", "c"))]
+    assert read == [{"a": "1", "b": "", "c": ""}, {"a": "2", "b": "", "c": ""}, rows[2] | {"b": ""}]
 
 
 def test_migrate_creates_the_embedded_databases(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from svc_common import testing
 from svc_common.events.schemas.common import PollutantAmount, PollutantChange
 from svc_common.events.schemas.permit import PermitCancelled, PermitChanged, PermitIssued
 
-from .conftest import INVESTMENT, JIZHOU, OFFICER, Quota
+from .conftest import ADMIN, BAODI, INVESTMENT, JIZHOU, OFFICER, Quota
 
 USCC = "91120225MA05XXXX0X"
 CUT_BY = "officer.zhao"  # who changes the permit; officer.wang confirms
@@ -260,3 +260,43 @@ async def test_a_change_replayed_after_later_ones_changes_nothing(quota: Quota) 
         ("permit_changed", "VOCs", "4.000"),
         ("permit_changed", "VOCs", "8.000"),
     ]
+
+
+async def test_a_candidate_by_hand_names_a_permit_of_its_own_district(quota: Quota) -> None:
+    """A candidate entered by hand (POST /quota/reclaims) in one district
+    could name a permit the ledger knows to be another district's: one
+    district's closure credited to another's pool, past the two approvals a
+    swap needs. Now a 422 naming permit_id and both districts, for an
+    administrator and an officer of both districts alike; a permit the
+    ledger never heard of is taken as before."""
+    await testing.deliver(quota.app, issued("PM-J", VOCs="5"))
+    body = {"district": BAODI, "amount_t": "1", "note": "现场检查发现关停", "permit_id": "PM-J"}
+    both = testing.auth("officer", [JIZHOU, BAODI], sub="officer.two")
+    for who in (ADMIN, both):
+        for language, words in (("en", "district"), ("zh-CN", "所在区")):
+            r = await quota.client.post(
+                "/quota/reclaims", json=body, headers={**who, "Accept-Language": language}
+            )
+            assert r.status_code == 422, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            (error,) = r.json()["errors"]
+            assert error["field"] == "permit_id" and words in error["message"], error
+            assert "PM-J" in error["message"] and JIZHOU in error["message"], error
+            assert BAODI in error["message"], error
+    # An officer of the candidate's district alone is refused too, told
+    # only that the permit is not of it.
+    baodi = testing.auth("officer", [BAODI], sub="officer.baodi")
+    r = await quota.client.post("/quota/reclaims", json=body, headers=baodi)
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["errors"]
+    assert error["field"] == "permit_id" and "PM-J" in error["message"], error
+    assert JIZHOU not in error["message"] and BAODI in error["message"], error
+    r = await quota.client.get("/quota/reclaims", params={"district": BAODI}, headers=ADMIN)
+    assert r.json()["items"] == []  # nothing written
+    for district, permit in ((JIZHOU, "PM-J"), (BAODI, "PM-NEVER-ANNOUNCED")):
+        r = await quota.client.post(
+            "/quota/reclaims",
+            json={**body, "district": district, "permit_id": permit},
+            headers=ADMIN,
+        )
+        assert r.status_code == 201, r.text

@@ -40,14 +40,17 @@ async def complaints(svc: Service, district: str, n: int) -> list[str]:
     return [x["number"] for x in r.json()["results"]]
 
 
-def demand(i: int, done: bool, refs: list[str]) -> dict[str, Any]:
+def demand(i: int, done: bool, refs: dict[str, list[str]]) -> dict[str, Any]:
     source = ["visit", "inspection", "complaint"][i % 3]
+    district = [DONGLI, WUQING][i % 2]
+    ours = refs[district]
     return {
-        "district": [DONGLI, WUQING][i % 2],
+        "district": district,
         "title": f"诉求事项{i}：解决小区周边餐饮油烟扰民",
         "source": source,
-        # An item from a complaint names it (its 12369 case number).
-        **({"source_ref": refs[i % len(refs)]} if source == "complaint" else {}),
+        # An item from a complaint names it (its 12369 case number, one of
+        # the item's district).
+        **({"source_ref": ours[i % len(ours)]} if source == "complaint" else {}),
         "owner": f"责任人{i % 7}",
         "deadline": "2026-09-30",
         "status": "done" if done else "open",
@@ -56,7 +59,7 @@ def demand(i: int, done: bool, refs: list[str]) -> dict[str, Any]:
 
 
 async def test_demands_list_report_and_progress(svc: Service) -> None:
-    refs = await complaints(svc, DONGLI, 5)
+    refs = {d: await complaints(svc, d, 5) for d in (DONGLI, WUQING)}
     rows = [demand(i, i < 271, refs) for i in range(318)] + [{"title": "x"}]
     r = await svc.http.post(
         "/supervision/demands:import",
@@ -79,7 +82,7 @@ async def test_demands_list_report_and_progress(svc: Service) -> None:
                 "district": DONGLI,
                 "title": "河道异味整治",
                 "source": "complaint",
-                "source_ref": refs[0],
+                "source_ref": refs[DONGLI][0],
                 "owner": "li.hua",
                 "deadline": "2026-06-10",
             },
@@ -407,3 +410,54 @@ async def test_an_item_from_a_complaint_names_one_the_caller_may_see(svc: Servic
         assert [e["field"] for x in results[1:] for e in x["errors"]] == ["source_ref"] * 2
         r = await svc.http.get("/supervision/demands", headers=ADMIN)
         assert len(r.json()["items"]) == 3
+
+
+async def test_an_item_from_a_complaint_is_of_the_complaints_district(svc: Service) -> None:
+    """A caller seeing several districts (an administrator, an officer of
+    two) created an item of one district from another district's complaint:
+    the complaint was looked up among all the caller's districts, not the
+    item's. Now a 422 naming source_ref and both districts (the row's error
+    in an import), and nothing is written."""
+    (dongli,) = await complaints(svc, DONGLI, 1)
+    (wuqing,) = await complaints(svc, WUQING, 1)
+    item = {
+        "district": DONGLI,
+        "title": "河道异味整治",
+        "source": "complaint",
+        "owner": "li.hua",
+        "deadline": "2026-06-30",
+    }
+    both = testing.auth("officer", [DONGLI, WUQING], sub="officer.two")
+    with clock.using(clock.ManualClock(T0)):
+        for who in (ADMIN, both):
+            for language, words in (("en", "district"), ("zh-CN", "所在区")):
+                r = await svc.http.post(
+                    "/supervision/demands",
+                    json={**item, "source_ref": wuqing},
+                    headers={**who, "Accept-Language": language},
+                )
+                assert r.status_code == 422, r.text
+                assert r.headers["content-type"].startswith("application/problem+json")
+                (error,) = r.json()["errors"]
+                assert error["field"] == "source_ref", error
+                assert wuqing in error["message"] and words in error["message"], error
+                assert WUQING in error["message"] and DONGLI in error["message"], error
+        r = await svc.http.get("/supervision/demands", headers=ADMIN)
+        assert r.json()["items"] == []  # nothing written
+        rows = [
+            {**item, "source_ref": dongli},
+            {**item, "source_ref": wuqing},
+            {**item, "district": WUQING, "source_ref": wuqing},
+        ]
+        for who in (ADMIN, both):
+            r = await svc.http.post(
+                "/supervision/demands:import",
+                content="\n".join(json.dumps(x, ensure_ascii=False) for x in rows).encode(),
+                headers={**who, "content-type": "application/x-ndjson"},
+            )
+            assert r.status_code == 200, r.text
+            results = r.json()["results"]
+            assert [x["result"] for x in results] == ["created", "error", "created"]
+            assert [e["field"] for e in results[1]["errors"]] == ["source_ref"]
+        r = await svc.http.get("/supervision/demands", headers=ADMIN)
+        assert sorted(d["district"] for d in r.json()["items"]) == [DONGLI, DONGLI, WUQING, WUQING]

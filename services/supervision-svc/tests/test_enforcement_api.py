@@ -11,7 +11,7 @@ from typing import Any
 from supervision_svc.inspections import rules
 from svc_common import clock, guard, testing
 
-from .conftest import ADMIN, AUDITOR, NINGHE, T0, Service, officer
+from .conftest import ADMIN, AUDITOR, DONGLI, NINGHE, T0, Service, officer
 
 INSPECTED = "2026-06-15T02:00:00+00:00"
 
@@ -629,3 +629,39 @@ def test_a_pool_holds_each_inspector_once_as_a_person() -> None:
         PlanIn.model_validate({**base, "inspector_pool": ["Zhang San", "zhang san"]})
     drawn = rules.assign_inspectors(plan.inspector_pool, ["X"], seed=7)
     assert rules.person_key(drawn["X"][0]) != rules.person_key(drawn["X"][1])
+
+
+async def test_an_inspection_names_a_plan_of_its_enterprises_district(svc: Service) -> None:
+    """A record names only records of its own district, whoever writes it:
+    an administrator (who sees every district) recording an inspection of a
+    东丽区 enterprise under a 宁河区 plan is refused (422 naming plan_id)
+    and nothing is recorded; under its own district's plan it is taken."""
+    for i in range(1, 4):
+        await svc.enterprise(i, NINGHE)
+    dongli = await svc.enterprise(21, DONGLI)
+    ninghe = await svc.enterprise(22, NINGHE)
+    plans = {}
+    for district in (NINGHE, DONGLI):
+        body = {"district": district, "period": "2026", "count": 1, "seed": 3}
+        r = await svc.http.post("/supervision/inspection-plans", json=body, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        plans[district] = r.json()["id"]
+    r = await svc.http.post(
+        "/supervision/inspections",
+        json=inspection(dongli, plan_id=plans[NINGHE]),
+        headers=ADMIN,
+    )
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["plan_id"]
+    report = f"/supervision/reports/enforcement?district={DONGLI}&from=2026-01-01&to=2026-12-31"
+    r = await svc.http.get(report, headers=ADMIN)
+    assert r.status_code == 200 and r.json()["inspections"] == 0, r.text  # nothing recorded
+    for uscc, district in ((dongli, DONGLI), (ninghe, NINGHE)):
+        r = await svc.http.post(
+            "/supervision/inspections",
+            json=inspection(uscc, plan_id=plans[district]),
+            headers=ADMIN,
+        )
+        assert r.status_code == 201, r.text
+    r = await svc.http.get(report, headers=ADMIN)
+    assert r.json()["inspections"] == 1

@@ -4,6 +4,7 @@ a CSV/XLSX file into rows, writing rows and error reports."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -128,16 +129,26 @@ def rows_to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None
     run as a formula where it is opened, and the service's reader (or
     `bureau import` reading an export back) undoes the guard
     (csv_cell_read): a name `'=1` read from the file (where it was `''=1`)
-    is sent as `''=1` and arrives as `'=1`, not as `=1`."""
+    is sent as `''=1` and arrives as `'=1`, not as `=1`. Without `columns`,
+    every column any row has, in the order they first appear (not the first
+    row's alone, which dropped a later row's); a row without one of them
+    has an empty cell there."""
     from svc_common.uploads import csv_cell, csv_dict_writer  # CRLF: a lone CR is quoted
 
-    cols = list(columns or (rows[0].keys() if rows else []))
+    cols = list(columns or dict.fromkeys(k for r in rows for k in r))
     buf = io.StringIO()
     w = csv_dict_writer(buf, cols, extrasaction="ignore")
     w.writeheader()
     for r in rows:
         w.writerow({c: csv_cell(r.get(c)) for c in cols})
     return buf.getvalue().encode("utf-8")
+
+
+def rows_to_ndjson(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """Rows as JSON lines, one a row, each with its own keys and no other:
+    a column a row left out stays out of its line (an empty cell is "").
+    No guard against formulas: a JSON reader takes each text as it is."""
+    return "".join(json.dumps(dict(r), ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
 
 
 def write_table(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:

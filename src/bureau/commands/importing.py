@@ -40,6 +40,7 @@ from bureau.commands.common import (
     console,
     read_rows,
     rows_to_csv,
+    rows_to_ndjson,
     writable,
     write_error_report,
     write_failed,
@@ -188,6 +189,22 @@ def _tonnes(v: str) -> str:
         return v
 
 
+def upload_body(rows: list[dict[str, str]], *, json_lines: bool) -> tuple[bytes, str]:
+    """The body (and its media type) that sends `rows` to a bulk import as
+    the file gave them, whatever rows share the request: JSON lines, each
+    row with its own columns only, where the service takes them (for an
+    enterprise, a column its row left out, as a CSV line that ends before
+    it, keeps the stored value; an empty cell is a value, as the service
+    reads the file itself); else a CSV under every column any row has,
+    for the tables whose reader takes a cell missing for an empty one
+    (svc_common.uploads.table_rows). Never the columns of one row for all:
+    under the first row's, a later row's `address` was dropped, or sent
+    as "" where the row had left it out."""
+    if json_lines:
+        return rows_to_ndjson(rows), "application/x-ndjson"
+    return rows_to_csv(rows), "text/csv; charset=utf-8"
+
+
 def send(
     kind: Kind,
     client: Api,
@@ -204,12 +221,13 @@ def send(
         for start in range(0, len(good), 2000):
             chunk = good[start : start + 2000]
             sent = [{k: v for k, v in (r.data or {}).items() if k not in derived} for r in chunk]
+            upload, media = upload_body(sent, json_lines=True)
             report = client.call(
                 "POST",
                 "/permit/enterprises:import",
                 shape=BULK_REPORT,
-                content=rows_to_csv(sent),
-                content_type="text/csv; charset=utf-8",
+                content=upload,
+                content_type=media,
             )
             for i, errs in _row_errors(report.results).items():
                 if not 0 < i <= len(chunk):
@@ -225,14 +243,10 @@ def send(
         path = (
             "/permit/industries:import" if kind is Kind.industries else "/eia/project-types:import"
         )
+        # CSV only: these tables are replaced whole, and read by table_rows.
+        upload, media = upload_body([r.data or {} for r in good], json_lines=False)
         try:
-            client.call(
-                "POST",
-                path,
-                shape=UNREAD,
-                content=rows_to_csv([r.data or {} for r in good]),
-                content_type="text/csv; charset=utf-8",
-            )
+            client.call("POST", path, shape=UNREAD, content=upload, content_type=media)
         except ApiFailed as exc:
             # The whole table is replaced or nothing is: every reason on row 1.
             failures[good[0].row if good else 1] = _problem_errors(exc, 1)

@@ -64,6 +64,33 @@ def district_named(code: str) -> tuple[str, str]:
     return (f"{name} ({code})", f"{name}（{code}）") if name else (code, code)
 
 
+def other_district_problem(
+    what: tuple[str, str], ref: str, ref_district: str, district: str, *, name_theirs: bool = True
+) -> str | None:
+    """Why a record of `district` may not name record `ref` (`what` it is, in
+    English and in Chinese) of `ref_district`, or None when both are of one
+    district. A record names only records of its own district, whoever
+    writes it: a caller seeing several districts (an administrator, an
+    officer of two) would otherwise tie one district's work to another's.
+    `name_theirs` False: the other district is not named (a caller who may
+    not act there learns only that the record is not of this district)."""
+    if ref_district == district:
+        return None
+    ours = district_named(district)
+    if not name_theirs:
+        return msg(
+            f"{what[0]} {ref} is not of {ours[0]}, this record's district: a record"
+            " names only records of its own district",
+            f"{what[1]} {ref} 不属于本记录所在的{ours[1]}：只能引用本区的记录",
+        )
+    theirs = district_named(ref_district)
+    return msg(
+        f"{what[0]} {ref} is in district {theirs[0]}, not in {ours[0]}, this record's"
+        " district: a record names only records of its own district",
+        f"{what[1]} {ref} 所在区为{theirs[1]}，而非本记录所在的{ours[1]}：只能引用本区的记录",
+    )
+
+
 def district_problem(code: str) -> str | None:
     """Why `code` is not one of the city's districts, or None when it is one."""
     if code in DISTRICTS:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
+from svc_common.errors import field_error
 from svc_common.i18n import msg
 from svc_common.pagination import (
     DEFAULT_LIMIT,
@@ -78,6 +79,10 @@ async def enter_candidate(
         note=body.note,
     )
     async with db.transaction() as s:
+        if body.permit_id is not None and (
+            problem := await service.permit_problem(s, principal, body.permit_id, body.district)
+        ):
+            raise field_error("permit_id", problem)
         r, _ = await service.add_candidate(s, candidate, principal)
     return ReclaimOut.of(r)
 

@@ -33,7 +33,10 @@ class ReclaimIn(BaseModel):
         None,
         max_length=64,
         pattern=ID_PATTERN,
-        description="permit-svc's id of the permit (or its number): letters, digits, _ . : -",
+        description=(
+            "permit-svc's id of the permit (or its number): letters, digits, _ . : -;"
+            " a permit the ledger knows must be of the candidate's district"
+        ),
     )
     note: Annotated[str, VisibleText(1000)] = Field(description="what was closed or reduced")
 

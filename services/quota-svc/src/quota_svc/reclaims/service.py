@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
 from svc_common.context import new_id
+from svc_common.districts import other_district_problem
 from svc_common.events.schemas.quota import QuotaReclaimConfirmed
 from svc_common.outbox import emit
 from svc_common.types import kg_to_tonnes, utcnow
@@ -18,7 +19,7 @@ from quota_svc.credits import Provenance, credit
 from quota_svc.ledger.rules import EntryCode
 from quota_svc.ledger.service import PoolRef, emit_balance_changed, lock_pools
 from quota_svc.reclaims import rules
-from quota_svc.reclaims.models import Reclaim
+from quota_svc.reclaims.models import PermitBacking, Reclaim
 from quota_svc.reclaims.rules import ReclaimStatus
 from quota_svc.register import service as register
 from quota_svc.trading import service as trading
@@ -81,6 +82,26 @@ async def add_candidate(s: AsyncSession, c: Candidate, actor: Principal) -> tupl
         detail["entered_by"] = r.created_by
     record_audit(s, actor, "quota.reclaim.candidate", "reclaim", r.id, detail)
     return r, True
+
+
+async def permit_problem(
+    s: AsyncSession, principal: Principal, permit_id: str, district: str
+) -> str | None:
+    """Why a candidate of `district` entered by hand may not name `permit_id`,
+    or None: the ledger knows the permit (from permit-svc's events) to be
+    another district's, whose closure credits that district's pool, not
+    this one's (quota moves between districts only by a swap or a trade).
+    A permit the ledger never heard of is taken as named (the field was
+    always free: a permit issued before the ledger kept them, a number).
+    The other district is named only to a caller who may act there."""
+    known = await s.scalar(
+        select(PermitBacking.district).where(PermitBacking.permit_id == permit_id).limit(1)
+    )
+    if known is None:
+        return None
+    return other_district_problem(
+        ("permit", "许可证"), permit_id, known, district, name_theirs=principal.may_act_in(known)
+    )
 
 
 async def lock_reclaim(s: AsyncSession, reclaim_id: str) -> Reclaim | None:

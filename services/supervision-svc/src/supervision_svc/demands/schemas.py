@@ -19,7 +19,8 @@ Source = Literal["visit", "inspection", "complaint", "other"]
 class DemandIn(BaseModel):
     """A new item of the list (POST /supervision/demands): open, with a
     deadline not before today; it is completed by …/done. An item from a
-    complaint names the complaint (source_ref, its case number)."""
+    complaint names the complaint (source_ref, its case number), one of the
+    item's district."""
 
     model_config = ConfigDict(
         str_strip_whitespace=True,
@@ -37,7 +38,7 @@ class DemandIn(BaseModel):
         max_length=100,
         description=(
             "complaint case no. etc.; required when the source is a complaint, and then"
-            " a complaint received or imported here, in the caller's districts"
+            " a complaint received or imported here, of the item's district"
         ),
     )
     owner: PersonName = Field(description="责任人")

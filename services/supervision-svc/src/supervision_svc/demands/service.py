@@ -14,6 +14,7 @@ from svc_common.auth import Principal
 from svc_common.bulk import BulkReportBuilder
 from svc_common.calendar import end_of_day, local_date
 from svc_common.db import Database
+from svc_common.districts import other_district_problem
 from svc_common.errors import (
     FieldError,
     IllegalTransition,
@@ -88,41 +89,55 @@ def _complaint_ref(body: DemandIn) -> str | None:
     return body.source_ref if body.source == "complaint" else None
 
 
-async def unseen_complaints(s: AsyncSession, principal: Principal, refs: set[str]) -> set[str]:
-    """The case numbers among `refs` that name no complaint the caller may
-    see: none at all, or another district's (told apart by no one: a
-    refusal that differed would tell that the case exists, and where)."""
-    seen: set[str] = set()
+async def complaint_districts(
+    s: AsyncSession, principal: Principal, refs: set[str]
+) -> dict[str, str]:
+    """The district of each complaint among `refs` (case numbers) the caller
+    may see; one of another district the caller may not act in is left out,
+    as one that does not exist (a refusal that differed would tell that the
+    case exists, and where)."""
+    seen: dict[str, str] = {}
     ordered = sorted(refs)
     for i in range(0, len(ordered), _REFS_PER_QUERY):
         part = ordered[i : i + _REFS_PER_QUERY]
         found = await s.execute(
             select(Complaint.case_no, Complaint.district).where(Complaint.case_no.in_(part))
         )
-        seen.update(c for c, d in found if principal.may_act_in(d))
-    return refs - seen
+        seen.update((c, d) for c, d in found if principal.may_act_in(d))
+    return seen
 
 
-def _no_complaint(ref: str) -> FieldError:
-    return FieldError(
-        field="source_ref",
-        message=msg(
-            f"no complaint {ref} in your districts: an item from a complaint names"
-            " one received or imported here",
-            f"您所辖的区没有编号为 {ref} 的投诉：来源为投诉的事项须引用本系统已受理或导入的投诉",
-        ),
-    )
+def _reference_problem(body: DemandIn, districts: dict[str, str]) -> FieldError | None:
+    """Why the complaint `body` names will not do (`districts`: those of the
+    complaints the caller may see), or None: the item is of the complaint's
+    district, whoever creates it (an administrator sees every district)."""
+    ref = _complaint_ref(body)
+    if ref is None:
+        return None
+    if ref not in districts:
+        return FieldError(
+            field="source_ref",
+            message=msg(
+                f"no complaint {ref} in your districts: an item from a complaint names"
+                " one received or imported here",
+                f"您所辖的区没有编号为 {ref} 的投诉："
+                "来源为投诉的事项须引用本系统已受理或导入的投诉",
+            ),
+        )
+    problem = other_district_problem(("complaint", "投诉"), ref, districts[ref], body.district)
+    return None if problem is None else FieldError(field="source_ref", message=problem)
 
 
 async def create(s: AsyncSession, principal: Principal, body: DemandIn, now: dt.datetime) -> Demand:
     """One new item, open; its deadline is not before today (the import,
     which takes the list as it stands, keeps past deadlines and done items).
-    An item from a complaint names one the caller may see."""
+    An item from a complaint names one the caller may see, of its district."""
     principal.require_district(body.district)
     not_before_today(body.deadline, local_date(now), "deadline")
     ref = _complaint_ref(body)
-    if ref is not None and await unseen_complaints(s, principal, {ref}):
-        raise field_error("source_ref", _no_complaint(ref).message)
+    districts = await complaint_districts(s, principal, {ref}) if ref is not None else {}
+    if problem := _reference_problem(body, districts):
+        raise field_error(problem.field, problem.message)
     d = new_demand(principal, body, now)
     s.add(d)
     record_audit(s, principal, "demand.create", "demand", d.id, body.model_dump(mode="json"))
@@ -140,10 +155,10 @@ async def import_demands(
     for raw in rows:
         read.append((raw, _read_row(principal, raw)))
     refs = {r for _, b in read if isinstance(b, DemandRow) and (r := _complaint_ref(b))}
-    unseen = await unseen_complaints(s, principal, refs) if refs else set()
+    districts = await complaint_districts(s, principal, refs) if refs else {}
     for raw, body in read:
-        if isinstance(body, DemandRow) and (ref := _complaint_ref(body)) in unseen:
-            body = [_no_complaint(ref)]
+        if isinstance(body, DemandRow) and (problem := _reference_problem(body, districts)):
+            body = [problem]
         if isinstance(body, list):
             report.error(raw.row, body)
             continue
