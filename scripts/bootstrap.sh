@@ -26,9 +26,14 @@ uv_bin() {
 }
 
 UV=$(uv_bin)
-stamp=.venv/.synced
+# The stamp's name changed when the sync began to compile: a .venv made
+# before is synced (and compiled) once more.
+stamp=.venv/.synced-compiled
 if [ ! -x .venv/bin/python ] || [ ! -f "$stamp" ] || [ uv.lock -nt "$stamp" ] \
    || [ pyproject.toml -nt "$stamp" ]; then
-  "$UV" sync --frozen --python "$PYTHON" --quiet
+  # Compiled once here, as pip does by default: a Python that may not write
+  # its caches (PYTHONDONTWRITEBYTECODE) would otherwise compile every module
+  # of FastAPI, SQLAlchemy and pydantic again in every process it starts.
+  "$UV" sync --frozen --python "$PYTHON" --quiet --compile-bytecode
   touch "$stamp"
 fi

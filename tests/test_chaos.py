@@ -383,6 +383,7 @@ async def test_bounded_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
         "postgresql restart with a backlog",
         "replica joins",
         "broker stopped",
+        "graceful stop (SIGTERM)",
     ):
         assert fault in names, names
     assert all(f["seconds"] is not None for f in report.faults), report.faults

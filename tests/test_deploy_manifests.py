@@ -811,3 +811,42 @@ def test_k8s_console_calls_the_services_through_their_service_objects() -> None:
     assert_known_settings(module, env, "k8s console")
     for probe, path in (("readinessProbe", "/ready"), ("livenessProbe", "/health")):
         assert container[probe]["httpGet"]["path"] == path
+
+
+def _seconds(duration: str) -> float:
+    """A compose duration ("90s", "1m30s") in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def test_grace_periods_outlast_the_longest_graceful_stop() -> None:
+    """SIGTERM stops a replica in steps bounded by its SHUTDOWN_* settings
+    (docs/operations.md, "Stopping a replica"); the orchestrator must not
+    kill it before they are over (docker's default, 10 s, did)."""
+    from svc_common.graceful import longest_stop_seconds
+
+    for name, svc in app_services().items():
+        module = module_of(svc["command"])
+        env = {k: interpolate(v) for k, v in env_dict(svc.get("environment")).items()}
+        settings = settings_class(module)(**{k.lower(): v for k, v in env.items()})
+        grace = _seconds(str(svc.get("stop_grace_period", "10s")))
+        assert grace >= longest_stop_seconds(settings), f"compose {name}: {grace} s"
+    configmaps = {c["metadata"]["name"]: c["data"] for c in of_kind("ConfigMap")}
+    for d in service_deployments():
+        name = d["metadata"]["name"]
+        pod = d["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        env: dict[str, str] = {}
+        for source in container.get("envFrom", []):
+            env.update(configmaps[source["configMapRef"]["name"]])
+        env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+        shutdown = {k: v for k, v in env.items() if k.startswith("SHUTDOWN_")}
+        settings = settings_class(APP_SERVICES[name][0])(
+            **{k.lower(): v for k, v in shutdown.items()}
+        )
+        command = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command")
+        pre_stop = float(command[1]) if command and command[0] == "sleep" else 0.0
+        grace = pod.get("terminationGracePeriodSeconds", 30)
+        assert grace >= pre_stop + longest_stop_seconds(settings), f"k8s {name}: {grace} s"

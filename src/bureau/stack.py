@@ -71,6 +71,10 @@ class Stack:
     db_urls: dict[str, str] = field(default_factory=dict)
     #: Instances stopped with SIGSTOP (resumed before any other signal).
     paused: set[str] = field(default_factory=set)
+    #: Instances a load balancer sends nothing more (stopping: `urls` leaves
+    #: them out), and instances replaced for good (`retire`).
+    out_of_rotation: set[str] = field(default_factory=set)
+    retired: list[str] = field(default_factory=list)
 
     def instances(self, service: str) -> list[str]:
         """The service's instances, running or not, in the order they were added."""
@@ -89,7 +93,9 @@ class Stack:
         return f"http://127.0.0.1:{self.ports[self._instance(name)]}"
 
     def urls(self, service: str) -> list[str]:
-        return [f"http://127.0.0.1:{self.ports[i]}" for i in self.instances(service)]
+        """Where a balancer sends the service's requests: its instances in rotation."""
+        serving = [i for i in self.instances(service) if i not in self.out_of_rotation]
+        return [f"http://127.0.0.1:{self.ports[i]}" for i in serving or self.instances(service)]
 
     async def start(self, within: float = 90.0) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -130,8 +136,12 @@ class Stack:
 
     def add_replica(self, svc: str, env: dict[str, str] | None = None) -> str:
         """Start one more replica of `svc`; returns its instance name."""
-        n = len(self.instances(svc)) + 1
-        instance = f"{svc}-{n}"
+        taken = [
+            int(i.rsplit("-", 1)[1])
+            for i in [*self.instances(svc), *self.retired]
+            if service_of(i) == svc
+        ]
+        instance = f"{svc}-{max(taken, default=0) + 1}"
         self.start_instance(instance, env)
         return instance
 
@@ -151,6 +161,27 @@ class Stack:
             proc.kill()
             proc.wait()
         self.paused.discard(instance)
+
+    def terminate(self, name: str) -> None:
+        """SIGTERM, as Kubernetes or docker compose stop a container: the
+        process stops gracefully, in its own time."""
+        instance = self._instance(name)
+        if instance in self.paused:
+            self.resume(instance)
+        self.procs[instance].terminate()
+
+    def retire(self, name: str) -> None:
+        """Forget a stopped instance (replaced by another): no request, probe
+        or check goes to it any more. Its log stays."""
+        instance = self._instance(name)
+        self.retired.append(instance)
+        self.out_of_rotation.discard(instance)
+        self.paused.discard(instance)
+        del self.ports[instance]
+        proc = self.procs.pop(instance, None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
     def pause(self, name: str) -> None:
         """SIGSTOP: the process holds its connections and answers nothing."""

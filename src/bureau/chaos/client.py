@@ -35,8 +35,13 @@ class Stats:
     statuses: Counter[int] = field(default_factory=Counter)
     by_phase: dict[str, Counter[int]] = field(default_factory=dict)
     by_service: dict[str, Counter[int]] = field(default_factory=dict)
-    #: Requests that got no answer at all, by why (then retried).
+    #: Requests that got no answer at all, by why (then retried), and by phase.
     no_answer: Counter[str] = field(default_factory=Counter)
+    no_answer_by_phase: dict[str, Counter[str]] = field(default_factory=dict)
+    #: Each request with no answer: (time.monotonic(), replica's base URL, why).
+    failures: list[tuple[float, str, str]] = field(default_factory=list)
+    #: 503 answers with no Retry-After, by phase.
+    bare_503: Counter[str] = field(default_factory=Counter)
     retries: int = 0
     #: Retried writes answered from their Idempotency-Key: the first try was
     #: applied but its answer lost (a replica killed, a connection dropped).
@@ -106,7 +111,10 @@ class Api:
                 async with self._slots:
                     r = await self.http.request(method, base + path, headers=headers, **kw)
             except httpx.TransportError as exc:
-                self.stats.no_answer[type(exc).__name__] += 1
+                why = type(exc).__name__
+                self.stats.no_answer[why] += 1
+                self.stats.no_answer_by_phase.setdefault(self.stats.phase, Counter())[why] += 1
+                self.stats.failures.append((time.monotonic(), base, why))
             else:
                 self.stats.record(service, r.status_code)
                 if r.status_code != 503:
@@ -126,6 +134,8 @@ class Api:
                         self.stats.replays += 1
                     return r
                 after = r.headers.get("retry-after", "")
+                if not after:
+                    self.stats.bare_503[self.stats.phase] += 1
                 if after.isdigit():
                     wait = min(MAX_BACKOFF_SECONDS, float(after)) * random.uniform(0.5, 1.0)
             if time.monotonic() + wait > give_up_at:

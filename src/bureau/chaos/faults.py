@@ -12,7 +12,15 @@
 4. a replica joining mid-load: one more quota-svc replica (its consumer
    group rebalances under load);
 5. the broker stopped for `broker_down_seconds`, then started;
-6. more kill -9s, round the services (`kills` in all).
+6. more kill -9s, round the services (`kills` in all);
+7. a rolling deploy: every replica of the services in `roll` replaced, one
+   at a time per service, the services side by side (as `kubectl apply` of a
+   new version rolls each Deployment): a new replica is started and ready
+   first (maxSurge 1, maxUnavailable 0), then the old one is sent SIGTERM.
+   The load balancer (the client's rotation) takes it out once its /ready
+   answers 503; it must say so while it still accepts, answer what it
+   accepted, and exit within `stop_grace_seconds` (then SIGKILL, as the
+   orchestrator would). Sagas are under way all along: the load never stops.
 
 A process that dies is started again a second later by a supervisor (as
 Kubernetes or systemd would), again and again until it is ready: a replica
@@ -25,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -89,6 +98,12 @@ class Monkey:
         self._recovering: set[str] = set()
         #: /ready of each replica half-way through the broker outage.
         self.ready_during_outage: dict[str, int] = {}
+        #: What went wrong in the rolling deploy's graceful stops; the
+        #: replicas whose /ready was other than 503 right after SIGTERM.
+        self.graceful_problems: list[str] = []
+        self.refused_first: dict[str, str] = {}
+        #: (instance, its base URL, SIGTERM, exit) of each graceful stop.
+        self.stopping: list[tuple[str, str, float, float]] = []
 
     def _since(self) -> float:
         return round(time.monotonic() - self.t0, 1)
@@ -137,6 +152,10 @@ class Monkey:
             if name in self.stack.ports:
                 self.kill(name)
         await self.recovered()
+        roll = [svc for svc in self.settings.roll.split(",") if svc and self.stack.instances(svc)]
+        if roll:
+            await self.gap()
+            await self.rolling_deploy(roll)
         self._phase("after the faults")
 
     async def recovered(self) -> None:
@@ -281,6 +300,83 @@ class Monkey:
             )
         )
         self._phase("broker back")
+
+    async def rolling_deploy(self, services: list[str]) -> None:
+        self._phase("rolling deploy")
+        await asyncio.gather(*(self._roll(svc) for svc in services))
+
+    async def _roll(self, service: str) -> None:
+        for old in [i for i in self.stack.instances(service) if self.stack.alive(i)]:
+            fault = Fault("graceful stop (SIGTERM)", old, self._since())
+            self.faults.append(fault)
+            try:
+                await self._replace(old, fault)
+            except Exception as exc:  # reported with the fault; the roll goes on
+                fault.detail["error"] = repr(exc)[:300]
+                self.graceful_problems.append(f"{old}: {exc!r:.300}")
+
+    async def _replace(self, old: str, fault: Fault) -> None:
+        service = service_of(old)
+        new = self.stack.add_replica(service)
+        # Sent nothing before it is ready, as a Service's endpoints.
+        self.stack.out_of_rotation.add(new)
+        fault.detail["replaced_by"] = new
+        await self.stack.wait_ready(RECOVERY_SECONDS, [new], events=False)
+        self.stack.out_of_rotation.discard(new)
+        fault.detail["sagas_in_flight"] = await self._sagas_in_flight()
+        url = self.stack.url(old)
+        stopped_at = time.monotonic()
+        self.stack.terminate(old)
+        # The balancer's readiness probe, every 0.2 s: out of rotation at
+        # its first 503. Refused before that, the replica stopped listening
+        # while it was still sent requests.
+        seen = await self._until_not_ready(old)
+        fault.detail["not_ready_after_s"] = round(time.monotonic() - stopped_at, 2)
+        self.stack.out_of_rotation.add(old)
+        if seen != 503:
+            self.refused_first[old] = str(seen)
+        proc = self.stack.procs[old]
+        try:
+            code = await asyncio.to_thread(proc.wait, self.settings.stop_grace_seconds)
+        except subprocess.TimeoutExpired:
+            self.graceful_problems.append(
+                f"{old}: still running {self.settings.stop_grace_seconds:.0f} s after SIGTERM "
+                "(killed, as the orchestrator would)"
+            )
+            code = None
+        self.stopping.append((old, url, stopped_at, time.monotonic()))
+        fault.seconds = round(time.monotonic() - stopped_at, 1)
+        fault.detail["exit"] = code
+        if code not in (None, 0, -signal.SIGTERM):
+            self.graceful_problems.append(f"{old}: exited {code} after SIGTERM")
+        self.stack.retire(old)
+
+    async def _until_not_ready(self, instance: str) -> int | str:
+        """/ready of a stopping replica until it is other than 200: its
+        status, or why it did not answer."""
+        svc = service_of(instance)
+        async with httpx.AsyncClient(timeout=2) as c:
+            while True:
+                try:
+                    r = await c.get(f"{self.stack.url(instance)}/{svc}/ready")
+                except httpx.HTTPError as exc:
+                    return type(exc).__name__
+                if r.status_code != 200:
+                    return r.status_code
+                await asyncio.sleep(0.2)
+
+    async def _sagas_in_flight(self) -> int | None:
+        """Filings waiting for their quota (the saga under way) right now."""
+        from bureau.chaos.checks import fetch
+
+        try:
+            rows = await fetch(
+                self.stack.db_urls["eia"],
+                "SELECT count(*) AS n FROM filings WHERE quota_status = 'pending'",
+            )
+        except Exception:
+            return None
+        return int(rows[0]["n"])
 
     async def _probe_ready(self) -> dict[str, int]:
         """/ready of every serving replica: {instance: status code}."""

@@ -42,6 +42,7 @@ class Report:
     answers_by_phase: dict[str, dict[str, int]] = field(default_factory=dict)
     answers_by_service: dict[str, dict[str, int]] = field(default_factory=dict)
     no_answer: dict[str, int] = field(default_factory=dict)
+    no_answer_by_phase: dict[str, dict[str, int]] = field(default_factory=dict)
     retries: int = 0
     replayed: int = 0
     four_eyes_refusals: int = 0
@@ -80,12 +81,15 @@ class Report:
             + str(dict(self.no_answer))
             + f"; retries {self.retries}; writes answered by replay of their key {self.replayed}"
         )
+        for phase, why in self.no_answer_by_phase.items():
+            lines.append(f"  during {phase}: {why}")
         for f in self.faults:
             extra = f" {f['detail']}" if f["detail"] else ""
             back = "never" if f["seconds"] is None else f"{f['seconds']:.1f} s"
+            # A graceful stop's figure is how long the replica took to stop.
+            what = "stopped after" if f["name"].startswith("graceful") else "answering again after"
             lines.append(
-                f"fault: {f['name']} — {f['target']} at {f['at_s']:.0f} s, "
-                f"answering again after {back}{extra}"
+                f"fault: {f['name']} — {f['target']} at {f['at_s']:.0f} s, {what} {back}{extra}"
             )
         ev = self.figures.get("events", {})
         lines.append(
@@ -168,6 +172,41 @@ class Scraper:
     @property
     def total(self) -> int:
         return int(sum(self.seen.values()))
+
+
+ROLLING = "rolling deploy"
+
+
+def graceful_problems(monkey: Monkey, stats: Stats, scraper: Scraper) -> list[str]:
+    """What a graceful stop must not do while a rolling deploy runs: stop
+    listening before it says it is not ready, leave a request it was sent
+    unanswered (refused, reset, timed out) between its SIGTERM and its exit,
+    answer 5xx but 503 with Retry-After, hand its partitions over with
+    applied messages uncommitted (the next owner is given them again) or
+    publish an event twice (the same)."""
+    problems = []
+    if monkey.refused_first:
+        problems.append(
+            "stopped listening before /ready answered 503: "
+            + ", ".join(f"{i} ({why})" for i, why in sorted(monkey.refused_first.items()))
+        )
+    for instance, url, since, until in monkey.stopping:
+        lost = Counter(
+            why for at, base, why in stats.failures if base == url and since <= at <= until + 1
+        )
+        if lost:
+            problems.append(f"{instance}: no answer to {dict(lost)} while it stopped")
+    problems += [
+        f"{n} answers 503 with no Retry-After during {phase}"
+        for phase, n in stats.bare_503.items()
+        if phase.endswith(ROLLING) and n
+    ]
+    problems += [
+        f"{n} messages delivered again during {phase}"
+        for phase, n in scraper.by_phase.items()
+        if phase.endswith(ROLLING) and n
+    ]
+    return problems + monkey.graceful_problems
 
 
 async def run(
@@ -284,6 +323,11 @@ async def run(
             ]
             or ([] if monkey.ready_during_outage else ["no replica was probed"]),
         )
+        if settings.roll:
+            findings.add(
+                "a rolling deploy answers every request and hands over cleanly",
+                graceful_problems(monkey, stats, scraper),
+            )
         if fault_error:
             findings.add("faults injected and undone", [fault_error])
         report.seconds["check"] = time.monotonic() - t_drained
@@ -308,6 +352,7 @@ async def run(
         svc: {str(k): v for k, v in sorted(c.items())} for svc, c in stats.by_service.items()
     }
     report.no_answer = dict(stats.no_answer)
+    report.no_answer_by_phase = {p: dict(c) for p, c in stats.no_answer_by_phase.items()}
     report.retries = stats.retries
     report.replayed = stats.replays
     report.four_eyes_refusals = world.four_eyes_refusals

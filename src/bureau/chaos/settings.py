@@ -1,8 +1,10 @@
 """The chaos suite's sizes, read from CHAOS_* environment variables.
 
-Two profiles: `full` (`make chaos`: the broker stopped for 60 s, four kills)
-and `bounded` (the run inside `make test`: the same faults, shorter). Any
-single size can be overridden by its variable; docs/RELIABILITY.md lists them.
+Two profiles: `full` (`make chaos`: the broker stopped for 60 s, four kills,
+a rolling deploy of every service) and `bounded` (the run inside `make
+test`: the same faults, shorter, the rolling deploy of permit-svc alone).
+Any single size can be overridden by its variable; docs/RELIABILITY.md
+lists them.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "kills": 2,
         "tail_seconds": 2.0,
         "drain_seconds": 120.0,
+        # One replica (permit-svc's only one, on the filing saga's path):
+        # about 16 s more; every service would be minutes.
+        "roll": "permit",
     },
 }
 
@@ -69,6 +74,12 @@ class ChaosSettings:
     pg_down_seconds: float = 3.0
     #: kill -9 of a replica (then restarted), this many times in all.
     kills: int = 4
+    #: The rolling deploy: the services whose replicas are replaced one by
+    #: one (SIGTERM, a new process in each's place), comma-separated; empty:
+    #: none. A stopping replica is killed if still running after
+    #: `stop_grace_seconds` (docker-compose.yml's stop_grace_period).
+    roll: str = "quota,eia,permit,supervision"
+    stop_grace_seconds: float = 60.0
     #: Longest wait for the system to drain after the load stops.
     drain_seconds: float = 240.0
     #: A client gives up on a request (retrying with its Idempotency-Key)

@@ -362,6 +362,8 @@ class OutboxRelay:
         self._drain_due = True
         #: When the last drain ended (the one clock's time), or None: none yet.
         self._drained_at: dt.datetime | None = None
+        #: A graceful stop asked for its last pass (`stop`).
+        self._stopping = False
         db.on_outbox_direct(self.take)
         db.on_outbox_commit(self.wake)
 
@@ -379,12 +381,25 @@ class OutboxRelay:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop the loop. With `grace`, gracefully: the pass under way ends
+        (a pass cancelled after handing rows to the transport but before
+        marking them sent left them to be published again by another
+        replica: sent twice), then a last pass publishes what this process
+        committed, all within `grace` seconds; past it, the loop is cancelled."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if grace > 0:
+            self._stopping = True
+            self._wake.set()
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(task), timeout=grace)
+        if not task.done():
+            log.warning("outbox relay stopped before its last pass ended", service=self.service)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def _run(self) -> None:
         retry: asyncio.TimerHandle | None = None
@@ -402,6 +417,14 @@ class OutboxRelay:
             if retry is not None:
                 retry.cancel()
                 retry = None
+            if self._stopping:
+                # The last pass: this process's leased rows and any due
+                # (what fails stays unsent, for another replica's sweep).
+                try:
+                    await self.run_pass(swept=True)
+                except Exception as exc:
+                    log.warning("outbox relay's last pass failed", error=repr(exc))
+                return
             if not swept and self.coalesce_seconds:
                 # Let the commits of concurrent requests pile up: one pass
                 # then relays them all, instead of one pass per commit.

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import gc
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ from svc_common.clock_admin import clock_router
 from svc_common.db import Database
 from svc_common.errors import install_error_handlers
 from svc_common.events.registry import load_all
+from svc_common.graceful import is_draining
 from svc_common.guard import InputGuardMiddleware
 from svc_common.head_requests import HeadAsGet
 from svc_common.held_chain import spare_chains
@@ -261,8 +263,15 @@ def create_app(
                     await t
             await refresher.stop()
             metrics.detach(rt, spec.gauge_families)
-            await relay.stop()
+            # The requests are answered by now (the server stops the app after
+            # them): the consumers finish their batch, commit and leave their
+            # group; then the relay publishes what requests and handlers
+            # committed; then the producer flushes.
+            grace = settings.shutdown_drain_seconds
             if transport is None:  # a shared transport is stopped by its owner
+                await tr.stop_consuming(grace)
+            await relay.stop(grace)
+            if transport is None:
                 await tr.stop()
             if consumer is not None:
                 await consumer.close()
@@ -356,19 +365,24 @@ def _add_docs(app: FastAPI, spec: ServiceSpec) -> None:
 def serve(app: Any, settings: ServiceSettings) -> None:
     """Run an app with uvicorn, its lines in the process's one log format.
     uvicorn's access line is off: the request line of RequestContextMiddleware
-    says more (route template, latency, caller, ids) in the same format."""
+    says more (route template, latency, caller, ids) in the same format.
+    SIGTERM stops it gracefully (`graceful.DrainingServer`)."""
     import uvicorn
 
+    from svc_common.graceful import DrainingServer
+
     tune_gc(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop=settings.server_loop,
         log_config=None,
         access_log=False,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_seconds),
         **http_head.uvicorn_options(settings.server_http, settings.max_head_bytes),
     )
+    DrainingServer(config, delay=settings.shutdown_delay_seconds).run()
 
 
 def tune_gc(settings: ServiceSettings) -> None:
@@ -403,6 +417,11 @@ class Readiness(BaseModel):
     retrying: dict[str, str] = Field(
         description="partitions or streams paused on a transient failure, with the error"
     )
+    stopping: bool = Field(
+        False,
+        description="the replica is stopping (SIGTERM): it still answers what it is sent "
+        "for SHUTDOWN_DELAY_SECONDS, but should be sent nothing new",
+    )
 
 
 _METRICS_DOC: dict[int | str, dict[str, Any]] = {
@@ -430,16 +449,18 @@ def _add_probes(app: FastAPI, spec: ServiceSpec) -> None:
         with `events=true`: a broker outage must not take the API out of
         service (the outbox keeps what is written until the broker is back)."""
         rt = get_runtime(request)
+        draining = is_draining(request.app)
         db_ok = await rt.db.ping()
         tr_ok = await rt.transport.ready() if events else rt.extras.get("transport_up")
         retrying = rt.transport.retrying()
-        ok = db_ok and (tr_ok is True or not events)
+        ok = db_ok and (tr_ok is True or not events) and not draining
         body = Readiness(
             status="ready" if ok else "not ready",
             service=spec.name,
             database=db_ok,
             transport=tr_ok,
             retrying=retrying,
+            stopping=draining,
         )
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 

@@ -134,6 +134,23 @@ class ServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    #: A graceful stop (SIGTERM, as Kubernetes and docker compose send;
+    #: SIGINT skips step 1, a second SIGINT forces it), in three steps; docs/operations.md sums
+    #: them up against the deploy files' grace periods.
+    #: 1. For this long /ready answers 503 while requests are still accepted
+    #: and answered, so a load balancer takes the replica out of rotation
+    #: before it stops listening. 0: it stops listening at once.
+    shutdown_delay_seconds: float = Field(3.0, ge=0, le=120)
+    #: 2. Then it stops listening and the requests in flight are finished and
+    #: answered; any still running this long after are cancelled (uvicorn's
+    #: timeout_graceful_shutdown). Above the lock timeout a request can wait.
+    shutdown_timeout_seconds: float = Field(20.0, gt=0, le=600)
+    #: 3. Then its consumers finish the batch in hand, commit its offsets and
+    #: leave their group, and the outbox relay publishes what this replica
+    #: committed; each within this long (else it is cancelled: a consumer's
+    #: unfinished messages are redelivered to the replica taking over, the
+    #: relay's unsent rows are published by another replica).
+    shutdown_drain_seconds: float = Field(10.0, gt=0, le=120)
     # uvicorn's event loop and HTTP parser. "auto" takes uvloop and httptools
     # (C implementations, installed with the services); the pure-Python ones
     # stay selectable for comparison (bench/quota_reservations.py --server-impl).

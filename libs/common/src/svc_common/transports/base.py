@@ -19,6 +19,11 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     async def stop(self) -> None: ...
 
+    async def stop_consuming(self, grace: float) -> None:  # noqa: B027 - optional
+        """Stop delivering messages, letting what is being applied finish
+        (within `grace` seconds) and be acknowledged; publishing goes on
+        until `stop`. Nothing to do where delivery is synchronous."""
+
     @abc.abstractmethod
     async def publish_batch(self, messages: list[Message]) -> list[BaseException | None]:
         """Publish in order; one result per message (None = acknowledged)."""

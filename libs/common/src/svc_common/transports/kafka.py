@@ -48,6 +48,13 @@ REBUILD_AFTER_FAILURES = 2
 #: Back-off of a partition paused on a transient failure: first and longest wait.
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
+#: A stopping consumer's bounds: committing what it applied, then leaving its
+#: group; and a stopping producer's flush (then as long again to fail what it
+#: still holds, if the broker does not answer).
+COMMIT_ON_STOP_SECONDS = 5.0
+LEAVE_GROUP_SECONDS = 10.0
+PRODUCER_FLUSH_SECONDS = 10.0
+PRODUCER_STOP_SECONDS = PRODUCER_FLUSH_SECONDS + REQUEST_TIMEOUT_MS / 1000
 
 RETRYING = Gauge(
     "consumer_partition_retrying",
@@ -284,17 +291,37 @@ class KafkaTransport(Transport):
         for sub in self._subs:
             sub.task = asyncio.create_task(self._consume(sub), name=f"consume-{sub.group}")
 
-    async def stop(self) -> None:
+    async def stop_consuming(self, grace: float) -> None:
+        """A graceful stop of every consumer: the batch in hand is applied
+        and its offsets committed (waiting up to `grace` seconds for it),
+        then the consumer leaves its group, so the replica taking over its
+        partitions starts where this one ended. Cancelled mid-batch (before,
+        on every stop), the messages it had applied went uncommitted and
+        were delivered again to the next owner."""
         self._started = False
         for sub in self._subs:
-            if sub.task is not None:
-                sub.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await sub.task
-                sub.task = None
+            task, sub.task = sub.task, None
+            if task is None:
+                continue
+            try:
+                # Held between batches only: once taken, no batch is in hand.
+                await asyncio.wait_for(sub.batch_lock.acquire(), timeout=grace)
+            except TimeoutError:
+                log.warning("consumer still applying a batch; stopped", group=sub.group)
+                task.cancel()
+            else:
+                try:
+                    task.cancel()  # in its poll, or waiting for the next batch's turn
+                finally:
+                    sub.batch_lock.release()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def stop(self) -> None:
+        await self.stop_consuming(grace=0)
         if self._producer is not None:
             producer, self._producer = self._producer, None
-            await self._close_producer(producer, flush_timeout=10)
+            await self._close_producer(producer, flush_timeout=PRODUCER_FLUSH_SECONDS)
 
     def retrying(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -471,9 +498,13 @@ class KafkaTransport(Transport):
                 log.warning("consumer failed; restarting", group=sub.group, error=repr(exc))
                 await asyncio.sleep(1)
             finally:
+                # What was applied is committed, however the loop ended (a
+                # batch cut short included), before the group is left.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(sub.commit_done(), timeout=COMMIT_ON_STOP_SECONDS)
                 sub.consumer = None
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(consumer.stop(), timeout=10)
+                    await asyncio.wait_for(consumer.stop(), timeout=LEAVE_GROUP_SECONDS)
 
     async def _poll(self, sub: _Subscription, consumer: AIOKafkaConsumer) -> None:
         while True:
