@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from quota_svc.exports.rules import ledger_problem
 from quota_svc.swaps.service import lock_swap, settle
-from svc_common import testing
+from svc_common import i18n, testing
 
 from .conftest import ADMIN, ADMIN2, AUDITOR, BAODI, INVESTMENT, JIZHOU, OFFICER, OFFICER2, Quota
 from .test_events import changed
@@ -462,3 +462,30 @@ def test_a_lot_movement_names_a_reservation_of_the_file() -> None:
     assert ledger_problem(sheets) == (
         "lot_movements: row 2, column reservation_id: the file holds no reservation 'x'"
     )
+
+
+def test_a_row_names_only_its_own_pools_lot() -> None:
+    """A movement, a debt or a hold's draws name a lot of their own pool (the
+    ledger writes no other): one of another pool was taken, counted in one
+    pool's lots while balancing another's."""
+    other = {"id": "120115:VOCs", "district": "120115", "pollutant": "VOCs", "kind": "district"}
+    theirs = {"id": 1, "pool_id": other["id"], "district": "120115", "pollutant": "VOCs"}
+    theirs |= {"source": "advance", "original_kg": 10, "repaid_kg": 0}
+    ours = {**theirs, "pool_id": POOL["id"], "district": JIZHOU}
+    of_ours = {"pool_id": POOL["id"], "district": JIZHOU, "pollutant": "VOCs"}
+    move = {"id": 1, "lot_id": 1, "code": "credit", "amount_kg": 10, "pool_id": POOL["id"]}
+    debt = {"id": "d", "lot_id": 1, "status": "open", "amount_kg": 10, "repaid_kg": 0, **of_ours}
+    debt |= {"withdrawn_kg": 0}
+    held = {"id": "r", "status": "held", "lots": [[1, 10]], **of_ours}
+    said = "批次 1 属于总量池 '120115:VOCs'，而非本行的总量池 '120119:VOCs'"
+    for sheet, row, column in (
+        ("lot_movements", move, "lot_id"),
+        ("reservations", held, "lots"),
+        ("debts", debt, "lot_id"),
+    ):
+        # The advance lot's debt, after the row (the file's first problem is named).
+        sheets = {sheet: [row]} if sheet == "debts" else {sheet: [row], "debts": [debt]}
+        assert ledger_problem(_sheets(pools=[POOL, other], lots=[ours], **sheets)) is None
+        with i18n.use("zh"):
+            problem = ledger_problem(_sheets(pools=[POOL, other], lots=[theirs], **sheets))
+        assert problem == f"{sheet}：第 2 行 {column} 列：{said}", problem

@@ -568,3 +568,74 @@ async def test_a_project_ref_that_looks_like_another_is_not_a_second_project(
         assert f"character 2 (U+{ord(hidden):04X}) cannot be seen" in error["message"]
     assert (await quota.availability(JIZHOU))["reserved_t"] == held["required_t"]
     assert len(await quota.events("quota.reserved.v1")) == 1
+
+
+async def _lots_of(quota: Quota, district: str, pollutant: str = "VOCs") -> list[int]:
+    r = await quota.client.get(
+        "/quota/lots", params={"district": district, "pollutant": pollutant}, headers=ADMIN
+    )
+    assert r.status_code == 200, r.text
+    return sorted(int(lot["id"]) for lot in r.json()["items"])
+
+
+async def test_a_named_lot_of_another_pool_is_refused_on_its_field(quota: Quota) -> None:
+    """A lot of another district's or pollutant's pool, or no lot at all, is
+    not short: a 422 on `lot_id` says what it is (it was a 409 `lot_short`
+    saying "0 t available" of a lot that may have plenty). A lot of the
+    pool that lacks the need is still short."""
+    await quota.baseline(JIZHOU, "20")
+    await quota.baseline(JIZHOU, "5")  # a second, small lot
+    await quota.baseline(BAODI, "50")
+    r = await quota.client.post(
+        f"/quota/pools/{JIZHOU}/NOx/baseline", json={"amount_t": "50"}, headers=ADMIN
+    )
+    assert r.status_code == 201, r.text
+    [_, small] = await _lots_of(quota, JIZHOU)
+    [baodis] = await _lots_of(quota, BAODI)
+    [nox] = await _lots_of(quota, JIZHOU, "NOx")
+    # An admin bound to 蓟州区 alone may not act in 宝坻区: it is not named.
+    jizhou_admin = testing.auth("admin", [JIZHOU], sub="admin.jizhou")
+
+    async def refused(lot_id: int, headers: dict[str, str], lang: str = "zh-CN") -> str:
+        r = await quota.client.post(
+            "/quota/reservations",
+            json={**PROJECT, "lot_id": lot_id},
+            headers={**headers, "Accept-Language": lang},
+        )
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        [error] = r.json()["errors"]
+        assert error["field"] == "lot_id", error
+        return str(error["message"])
+
+    said = await refused(baodis, ADMIN)
+    assert f"批次 {baodis} 所在区为宝坻区（{BAODI}）" in said and "蓟州区" in said, said
+    said = await refused(baodis, ADMIN, "en")
+    assert f"lot {baodis} is in district 宝坻区 ({BAODI})" in said, said
+    said = await refused(baodis, jizhou_admin)
+    assert "不属于本记录所在的蓟州区" in said and "宝坻区" not in said and BAODI not in said, said
+    said = await refused(nox, ADMIN)
+    assert "氮氧化物（NOx）" in said and "挥发性有机物（VOCs）" in said, said
+    said = await refused(nox, ADMIN, "en")
+    assert f"lot {nox} is of a pool of nitrogen oxides (NOx)" in said, said
+    assert await refused(999_999, ADMIN) == "批次 999999 不存在"
+    assert await refused(999_999, ADMIN, "en") == "there is no lot 999999"
+    # Nothing was held, anywhere.
+    assert (await quota.availability(JIZHOU))["reserved_t"] == "0.000"
+    assert (await quota.availability(BAODI))["reserved_t"] == "0.000"
+    # The pool's own lot, short of the need (6 t of a 5 t lot, the pool
+    # holding 25 t): a 409 lot_short, as before.
+    r = await quota.client.post(
+        "/quota/reservations", json={**PROJECT, "increment_t": "3", "lot_id": small}, headers=ADMIN
+    )
+    assert r.status_code == 409, r.text
+    assert (r.json()["reason"], r.json()["lot_id"], r.json()["available_t"]) == (
+        "lot_short",
+        small,
+        "5.000",
+    )
+    # And the pool's lot that has it gives it.
+    r = await quota.client.post(
+        "/quota/reservations", json={**PROJECT, "lot_id": small}, headers=ADMIN
+    )
+    assert r.status_code == 201 and r.json()["lots"] == [[small, 5000]], r.text

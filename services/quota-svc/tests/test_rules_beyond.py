@@ -40,6 +40,46 @@ def test_lots_short_say_which_in_the_callers_language() -> None:
         assert str(LotShort(None, 8000, 7000)) == "the pool's lots can give 7000 kg, not 8000 kg"
 
 
+def test_a_named_lot_is_the_pools_or_refused_saying_whose_it_is() -> None:
+    """A lot of another pool is no shortage: it says whose it is (the other
+    district named only to a caller who may act there), or that there is
+    no such lot."""
+    pool = PoolRef.district_pool("120119", "VOCs")
+    ours = (pool.id, pool.district, pool.pollutant)
+    park = PoolRef.park("120119", "VOCs", "P-1")
+    reserve = PoolRef.reserve("120119", "VOCs")
+
+    def problem(lot: tuple[str, str, str] | None, name_theirs: bool = True) -> str | None:
+        return lots.named_lot_problem(7, lot, ours, name_theirs=name_theirs)
+
+    assert problem(ours) is None
+    with i18n.use("zh"):
+        assert problem(None) == "批次 7 不存在"
+        baodi = ("120115:VOCs", "120115", "VOCs")
+        assert problem(baodi) == (
+            "批次 7 所在区为宝坻区（120115），而非本记录所在的蓟州区（120119）：只能引用本区的记录"
+        )
+        assert problem(baodi, name_theirs=False) == (
+            "批次 7 不属于本记录所在的蓟州区（120119）：只能引用本区的记录"
+        )
+        assert problem(("120119:NOx", "120119", "NOx")) == (
+            "批次 7 属于氮氧化物（NOx）的总量池，而非本预留的挥发性有机物（VOCs）："
+            "只能动用本总量池的批次"
+        )
+        for other in (park, reserve):
+            said = problem((other.id, other.district, other.pollutant))
+            assert said == (
+                f"批次 7 属于总量池 {other.id}，而非本预留动用的总量池 120119:VOCs："
+                "只能动用本总量池的批次"
+            )
+    with i18n.use("en"):
+        assert problem(None) == "there is no lot 7"
+        said = problem((park.id, park.district, park.pollutant))
+        assert said is not None and said.startswith(
+            f"lot 7 is of pool {park.id}, not of 120119:VOCs"
+        )
+
+
 @given(
     st.lists(st.integers(min_value=1, max_value=10_000), min_size=1, max_size=8),
     st.data(),

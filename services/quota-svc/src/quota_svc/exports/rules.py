@@ -147,7 +147,7 @@ def ledger_problem(
         row.get("id"): (row.get("district"), row.get("pollutant"))
         for _, row in sheets.get("pools", ())
     }
-    lots = {row.get("id") for _, row in sheets.get("lots", ())}
+    lots = {row.get("id"): row.get("pool_id") for _, row in sheets.get("lots", ())}
     # A file without the sheet (an older export) names reservations it
     # does not carry: those links are not checked.
     reservations = (
@@ -263,6 +263,8 @@ def _pool(row: Mapping[str, Any]) -> Problems:
 
 #: The file's pools: id → (district, pollutant).
 Pools = Mapping[Any, tuple[Any, Any]]
+#: The file's lots: id → the pool it is of.
+Lots = Mapping[Any, Any]
 
 
 def _pool_ref(
@@ -305,7 +307,7 @@ def _in_pool(row: Mapping[str, Any], pools: Pools) -> Problems:
             )
 
 
-def _lot_ref(row: Mapping[str, Any], column: str, lots: set[Any], *, optional: bool) -> Problems:
+def _lot_ref(row: Mapping[str, Any], column: str, lots: Lots, *, optional: bool) -> Problems:
     lot_id = row.get(column)
     if (lot_id is None and optional) or lot_id in lots:
         return
@@ -316,9 +318,21 @@ def _no_lot(lot_id: Any) -> str:
     return msg(f"the file holds no lot {lot_id}", f"文件中没有批次 {lot_id}")
 
 
-def _lot(
-    row: Mapping[str, Any], pools: Pools, lots: set[Any], reclaims: set[Any] | None
-) -> Problems:
+def _lot_of_pool(lot_id: Any, pool_id: Any, lots: Lots) -> str | None:
+    """Why a row of pool `pool_id` may not name the file's lot `lot_id`, or
+    None: the ledger moves, holds and lends a lot's tonnes only on its own
+    pool's rows (a lot of another pool would be counted in one pool's
+    lots and balance another's)."""
+    theirs = lots.get(lot_id)
+    if lot_id not in lots or theirs == pool_id:
+        return None  # one the file lacks is named as such
+    return msg(
+        f"lot {lot_id} is of pool {theirs!r}, not of this row's pool {pool_id!r}",
+        f"批次 {lot_id} 属于总量池 {theirs!r}，而非本行的总量池 {pool_id!r}",
+    )
+
+
+def _lot(row: Mapping[str, Any], pools: Pools, lots: Lots, reclaims: set[Any] | None) -> Problems:
     yield from _in_pool(row, pools)
     yield from _lot_ref(row, "parent_lot_id", lots, optional=True)
     # A reclaim's lot (its credit, or moved on from it) names the candidate
@@ -327,10 +341,12 @@ def _lot(
 
 
 def _movement(
-    row: Mapping[str, Any], pools: Pools, lots: set[Any], reservations: set[Any] | None
+    row: Mapping[str, Any], pools: Pools, lots: Lots, reservations: set[Any] | None
 ) -> Problems:
     yield from _lot_ref(row, "lot_id", lots, optional=False)
     yield from _pool_ref(row, pools)
+    if problem := _lot_of_pool(row.get("lot_id"), row.get("pool_id"), lots):
+        yield "lot_id", problem
     if problem := _member(Move, row.get("code"), "a lot movement code", "批次流水代码"):
         yield "code", problem
     yield from _lot_ref(row, "counter_lot_id", lots, optional=True)
@@ -349,7 +365,7 @@ def _entry(row: Mapping[str, Any], pools: Pools, reclaims: set[Any] | None) -> P
 def _holding(
     row: Mapping[str, Any],
     pools: Pools,
-    lots: set[Any],
+    lots: Lots,
     trades: set[Any] | None,
     reservations: set[Any] | None,
     reclaims: set[Any] | None,
@@ -375,8 +391,9 @@ def _named(
         yield column, msg(f"the file holds no {en} {ref!r}", f"文件中没有{zh} {ref!r}")
 
 
-def _drawn(row: Mapping[str, Any], lots: set[Any]) -> Problems:
-    """A row's `lots`: none, or `[[lot id, kg], …]` of the file's lots."""
+def _drawn(row: Mapping[str, Any], lots: Lots, *, of_pool: bool = False) -> Problems:
+    """A row's `lots`: none, or `[[lot id, kg], …]` of the file's lots
+    (`of_pool`: of the row's pool, as a reservation's hold draws them)."""
     drawn = row.get("lots")
     if drawn is None:
         return
@@ -399,13 +416,18 @@ def _drawn(row: Mapping[str, Any], lots: set[Any]) -> Problems:
         if lot_id not in lots:
             yield "lots", _no_lot(lot_id)
             return
+        if of_pool and (problem := _lot_of_pool(lot_id, row.get("pool_id"), lots)):
+            yield "lots", problem
+            return
 
 
 def _debt(
-    row: Mapping[str, Any], pools: Pools, lots: set[Any], reservations: set[Any] | None
+    row: Mapping[str, Any], pools: Pools, lots: Lots, reservations: set[Any] | None
 ) -> Problems:
     yield from _in_pool(row, pools)
     yield from _lot_ref(row, "lot_id", lots, optional=False)
+    if problem := _lot_of_pool(row.get("lot_id"), row.get("pool_id"), lots):
+        yield "lot_id", problem
     if problem := _member(DebtStatus, row.get("status"), "a debt status", "欠账状态"):
         yield "status", problem
     # Its credit is withdrawn with that reservation's release: without
@@ -595,10 +617,10 @@ def _reclaim(
         )
 
 
-def _reservation(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
+def _reservation(row: Mapping[str, Any], pools: Pools, lots: Lots) -> Problems:
     yield from _in_pool(row, pools)
     yield from _status(row, ReservationStatus, "a reservation status", "预占状态")
-    yield from _drawn(row, lots)
+    yield from _drawn(row, lots, of_pool=True)
 
 
 def _swap_pools(row: Mapping[str, Any]) -> tuple[str, ...]:
@@ -615,7 +637,7 @@ def _swap_pools(row: Mapping[str, Any]) -> tuple[str, ...]:
     return ()
 
 
-def _swap(row: Mapping[str, Any], pools: Pools, lots: set[Any]) -> Problems:
+def _swap(row: Mapping[str, Any], pools: Pools, lots: Lots) -> Problems:
     for column in ("from_district", "to_district"):
         if problem := district_problem(_text(row.get(column))):
             yield column, problem

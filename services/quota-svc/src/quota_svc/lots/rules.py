@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
+from svc_common.districts import other_district_problem
 from svc_common.i18n import msg
+
+from quota_svc.pollutants.rules import POLLUTANTS
 
 #: [(lot_id, kg), ...] in the order drawn (oldest lot first).
 Draws = list[tuple[int, int]]
@@ -60,6 +63,52 @@ class LotShort(Exception):
         self.lot_id = lot_id
         self.wanted_kg = wanted_kg
         self.available_kg = available_kg
+
+
+def named_lot_problem(
+    lot_id: int,
+    lot: tuple[str, str, str] | None,
+    pool: tuple[str, str, str],
+    *,
+    name_theirs: bool,
+) -> str | None:
+    """Why a hold on `pool` (its id, district, pollutant) may not draw on the
+    named lot `lot_id` (`lot`: its pool id, district and pollutant, None
+    when there is no such lot), or None when the lot is the pool's. A lot
+    gives tonnes only to holds on its own pool: one of another district,
+    pollutant or pool is not short of them, it is not this hold's to draw
+    on. `name_theirs` False: the lot's district is not named (a caller who
+    may not act there)."""
+    if lot is None:
+        return msg(f"there is no lot {lot_id}", f"批次 {lot_id} 不存在")
+    lot_pool, lot_district, lot_pollutant = lot
+    pool_id, district, pollutant = pool
+    if lot_pool == pool_id:
+        return None
+    if problem := other_district_problem(
+        ("lot", "批次"), str(lot_id), lot_district, district, name_theirs=name_theirs
+    ):
+        return problem
+    if lot_pollutant != pollutant:
+        theirs, ours = _pollutant_named(lot_pollutant), _pollutant_named(pollutant)
+        return msg(
+            f"lot {lot_id} is of a pool of {theirs[0]}, not of {ours[0]}, this"
+            " reservation's pollutant: a hold draws only on lots of its own pool",
+            f"批次 {lot_id} 属于{theirs[1]}的总量池，而非本预留的{ours[1]}：只能动用本总量池的批次",
+        )
+    # The district's pool, a park's sub-pool (园区子池) or the priority reserve.
+    return msg(
+        f"lot {lot_id} is of pool {lot_pool}, not of {pool_id}, the pool this reservation"
+        " draws on: a hold draws only on lots of its own pool",
+        f"批次 {lot_id} 属于总量池 {lot_pool}，而非本预留动用的总量池 {pool_id}："
+        "只能动用本总量池的批次",
+    )
+
+
+def _pollutant_named(code: str) -> tuple[str, str]:
+    """A pollutant as people call it, its code beside (English, Chinese)."""
+    p = POLLUTANTS.get(code)
+    return (f"{p.name_en} ({code})", f"{p.name_zh}（{code}）") if p else (code, code)
 
 
 def draw_oldest_first(open_lots: Iterable[tuple[int, int]], amount_kg: int) -> Draws:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from svc_common.auth import Principal
 from svc_common.db import DriverStatement
 from svc_common.types import utcnow
 from svc_common.writes import Writes
@@ -32,6 +33,9 @@ _OPEN_LOTS = DriverStatement(
 _LOT = select(LOTS.c.id, LOTS.c.pool_id, LOTS.c.available_kg).where(
     LOTS.c.id == bindparam("lot_id")
 )
+_LOT_PLACE = select(LOTS.c.pool_id, LOTS.c.district, LOTS.c.pollutant).where(
+    LOTS.c.id == bindparam("lot_id")
+)
 
 
 async def _conn(s: AsyncSession | AsyncConnection) -> AsyncConnection:
@@ -42,6 +46,23 @@ async def open_lots(s: AsyncSession | AsyncConnection, pool_id: str) -> list[tup
     """(lot id, available kg) of the pool's lots with something left, oldest first."""
     rows = await _OPEN_LOTS.fetch_in(await _conn(s), {"pool_id": pool_id})
     return [(r[0], r[1]) for r in rows]
+
+
+async def named_lot_problem(
+    s: AsyncSession | AsyncConnection,
+    lot_id: int,
+    pool: tuple[str, str, str],
+    principal: Principal,
+) -> str | None:
+    """Why a hold on `pool` (id, district, pollutant) may not draw on the lot
+    an admin named (rules.named_lot_problem), or None. Read before the hold
+    and without the pool's lock: a lot never changes pool. The lot's
+    district is named only to a caller who may act there."""
+    row = (await (await _conn(s)).execute(_LOT_PLACE, {"lot_id": lot_id})).first()
+    lot = (row.pool_id, row.district, row.pollutant) if row is not None else None
+    return rules.named_lot_problem(
+        lot_id, lot, pool, name_theirs=lot is not None and principal.may_act_in(lot[1])
+    )
 
 
 #: A batch's memo (svc_common.batching) key for a locked pool's open lots.
@@ -55,9 +76,10 @@ async def draw(
     lot_id: int | None = None,
     memo: dict[Any, Any] | None = None,
 ) -> Draws:
-    """Which lots give `amount_kg`: the named lot (LotShort if it is not in
-    the pool or lacks it), else the pool's lots oldest first; with a batch's
-    `memo`, its lots as the batch's earlier operations left them."""
+    """Which lots give `amount_kg`: the named lot (LotShort if it lacks it;
+    callers refuse a lot of another pool first, `named_lot_problem`), else
+    the pool's lots oldest first; with a batch's `memo`, its lots as the
+    batch's earlier operations left them."""
     conn = await _conn(s)
     if lot_id is not None:
         row = (await conn.execute(_LOT, {"lot_id": lot_id})).first()

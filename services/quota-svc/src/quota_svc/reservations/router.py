@@ -29,6 +29,7 @@ from quota_svc.ledger.service import park_problem
 from quota_svc.lots import lineage
 from quota_svc.lots.rules import LotShort
 from quota_svc.lots.schemas import LineageOut
+from quota_svc.lots.service import named_lot_problem
 from quota_svc.policy.service import default_policy
 from quota_svc.reservations import service
 from quota_svc.reservations.models import Reservation, ReservationRow
@@ -117,12 +118,6 @@ async def create_reservation(
                 "只有管理员可以批准先用后补或指定批次",
             )
         )
-    if body.park_id is not None:
-        # Only a registered park of this district has a sub-pool (as eia-svc
-        # refuses the park for a filing of another district).
-        async with rt.db.session() as s:
-            if problem := await park_problem(s, body.district, body.park_id):
-                raise field_error("park_id", problem)
     assert isinstance(rt.settings, Settings)
     req = service.ReserveRequest(
         district=body.district,
@@ -136,6 +131,24 @@ async def create_reservation(
         lot_id=body.lot_id,
         advance=body.advance,
     )
+    if body.park_id is not None or body.lot_id is not None:
+        # Rare requests, read here rather than in the pool's batch: a
+        # request naming neither costs no round trip for them.
+        async with rt.db.session() as s:
+            # Only a registered park of this district has a sub-pool (as
+            # eia-svc refuses the park for a filing of another district).
+            if body.park_id is not None and (
+                problem := await park_problem(s, body.district, body.park_id)
+            ):
+                raise field_error("park_id", problem)
+            # A lot of another pool is not short: it is not this hold's.
+            pool = req.pool()
+            if body.lot_id is not None and (
+                problem := await named_lot_problem(
+                    s, body.lot_id, (pool.id, pool.district, pool.pollutant), principal
+                )
+            ):
+                raise field_error("lot_id", problem)
     policy, limits = default_policy(rt.settings), advance_limits(rt.settings)
 
     kept = _Kept(_created)

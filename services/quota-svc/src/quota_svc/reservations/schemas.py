@@ -46,7 +46,10 @@ class ReservationIn(BaseModel):
     park_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
     priority_reserve: bool = Field(False, description="draw on the 政府储备 (admin only)")
     lot_id: int | None = Field(
-        None, ge=1, description="draw on this lot rather than the oldest ones (admin only)"
+        None,
+        ge=1,
+        description="draw on this lot of the reservation's pool rather than the oldest ones "
+        "(admin only); a lot of another pool, or none, is refused with 422",
     )
     advance: bool = Field(
         False,
