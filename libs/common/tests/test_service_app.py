@@ -1011,6 +1011,35 @@ async def test_idempotency_key_replays_and_rejects_reuse(db_url: str) -> None:
         assert r.status_code == 201 and r.json()["audit_rows"] == 2
 
 
+async def test_an_unusable_idempotency_key_is_named_as_the_field_refused(db_url: str) -> None:
+    """A key reused for another request (422) or one that cannot be a key
+    (400) names `Idempotency-Key` in `errors`, why in the caller's language,
+    as every refused field is named: a client showing the errors of a 4xx
+    had nothing to show but the detail."""
+    async with testing.running(demo_app(db_url)) as c:
+        h = testing.auth("officer", ["120119"], idem="k-named")
+        body = {"text": "once", "district": "120119"}
+        assert (await c.post("/demo/notes", json=body, headers=h)).status_code == 201
+        for lang, words in (("zh-CN", "已用于另一个不同的请求"), ("en", "different request")):
+            r = await c.post(
+                "/demo/notes",
+                json={**body, "text": "twice"},
+                headers={**h, "Accept-Language": lang},
+            )
+            assert r.status_code == 422, r.text
+            (error,) = r.json()["errors"]
+            assert error["field"] == "Idempotency-Key" and words in error["message"], r.text
+            assert error["type"] == "idempotency_key_reused"
+        r = await c.post(
+            "/demo/notes",
+            json=body,
+            headers={**h, "Idempotency-Key": "a b", "Accept-Language": "zh-CN"},
+        )
+        assert r.status_code == 400, r.text
+        (error,) = r.json()["errors"]
+        assert error["field"] == "Idempotency-Key" and "不含空格" in error["message"], r.text
+
+
 async def test_a_replayed_answer_says_the_language_it_was_given_in(db_url: str) -> None:
     """A retry asked in another language is the first answer, body and
     `Content-Language` both: the header describes the body replayed."""
