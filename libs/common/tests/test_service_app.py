@@ -655,10 +655,34 @@ async def test_the_guards_own_problems_name_the_path_and_the_request(db_url: str
             "type": "urn:envbureau:problem:bad-query",
             "title": "请求有误",
             "status": 400,
-            "detail": "查询参数不是 UTF-8 编码",
+            "detail": "q: 不是 UTF-8 编码",
             "instance": "/demo/health",
+            "errors": [{"field": "q", "message": "不是 UTF-8 编码", "type": "bad_query"}],
             "request_id": "req-raw",
         }
+
+
+async def test_a_query_parameter_that_is_no_text_is_named(db_url: str) -> None:
+    """A query value (or name) that is not UTF-8, holds a NUL or a control
+    or text-direction character is a 400 naming the parameter in `errors`
+    and in `detail`, with why, in the caller's language: it said only what
+    was wrong somewhere in the query."""
+    async with testing.running(demo_app(db_url)) as c:
+        for query, field, why in (
+            ("limit=5&district=%FF", "district", "不是 UTF-8 编码"),
+            ("status=a%00", "status", "不允许包含 NUL 字符"),
+            ("q=%E2%80%AEabc", "q", "不允许包含控制字符或文字方向控制字符"),
+            ("a=1&b+c=x%01", "b c", "不允许包含控制字符或文字方向控制字符"),
+            ("%FF=1", "query", "不是 UTF-8 编码"),
+        ):
+            r = await c.get(f"/demo/health?{query}", headers={"Accept-Language": "zh-CN"})
+            assert r.status_code == 400, (query, r.text)
+            problem = r.json()
+            assert problem["type"].endswith("bad-query")
+            assert problem["errors"] == [{"field": field, "message": why, "type": "bad_query"}]
+            assert problem["detail"] == f"{field}: {why}", r.text
+        r = await c.get("/demo/health?district=%FF", headers={"Accept-Language": "en"})
+        assert r.json()["detail"] == "district: is not UTF-8", r.text
 
 
 async def test_a_path_of_bytes_that_are_not_utf8_is_a_400(db_url: str) -> None:

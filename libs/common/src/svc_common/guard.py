@@ -612,8 +612,8 @@ class InputGuardMiddleware:
             await _refuse(scope, receive, send, BadPath(problem))
             return
         query: bytes = scope.get("query_string", b"")
-        if query and (problem := _query_problem(query)):
-            await _refuse(scope, receive, send, BadQuery(problem))
+        if query and (refused := _query_problem(query)):
+            await _refuse(scope, receive, send, refused)
             return
         if query and (twice := _given_twice(query, self.single_params, scope)):
             await _refuse(scope, receive, send, _twice_problem(twice))
@@ -850,16 +850,32 @@ def _path_problem(scope: Scope) -> str | None:
     return None
 
 
-def _query_problem(query: bytes) -> str | None:
+def _text_problem(raw: bytes) -> str | None:
+    """Why an unescaped query name or value is no text a route may read."""
     try:
-        raw = unquote_to_bytes(query.replace(b"+", b" "))
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return i18n.msg("the query string is not UTF-8", "查询参数不是 UTF-8 编码")
+        return i18n.msg("is not UTF-8", "不是 UTF-8 编码")
     if b"\x00" in raw:
         return i18n.msg("NUL characters are not allowed", "不允许包含 NUL 字符")
     if has_control_chars(text):
         return control_problem()
+    return None
+
+
+def _query_problem(query: bytes) -> BadQuery | None:
+    """The first query parameter that is no text (not UTF-8, a NUL, control
+    characters), named as every refused field is, or None. A name that is
+    itself no text is named `query`."""
+    for part in query.split(b"&"):
+        name, _, value = part.partition(b"=")
+        name, value = (unquote_to_bytes(x.replace(b"+", b" ")) for x in (name, value))
+        field, why = "query", _text_problem(name)
+        if why is None:
+            field, why = name.decode("utf-8") or "query", _text_problem(value)
+        if why is not None:
+            errors = [FieldError(field=field, message=why, type="bad_query")]
+            return BadQuery(f"{field}: {why}", errors=errors)
     return None
 
 
