@@ -444,3 +444,24 @@ def test_an_imported_complaints_rejected_reason_must_show_something() -> None:
     # No surrogate in a pattern: Rust's regex (schemathesis's validator) refuses
     # `\ud800`, and the pattern would be dropped, "" then counted valid.
     assert "\\ud8" not in name.pattern and "\\ud8" not in reason.pattern
+
+
+async def test_an_import_touching_more_clusters_than_a_statement_holds_is_counted(
+    svc: Service,
+) -> None:
+    """An import of up to 50,000 complaints touches up to one cluster per
+    row, and each touched cluster's figures are counted again. Counted in
+    one statement naming every cluster, 35,000 of them were a 503 "retry
+    later" on PostgreSQL (at most 32,767 values a statement) that no retry
+    could mend, and nothing was imported. Counted directly here (an import
+    that size takes a minute): every cluster is counted, none is lost."""
+    from supervision_svc.complaints.service import refresh_clusters
+
+    r = await svc.http.post("/supervision/complaints", json=complaint(), headers=officer())
+    assert r.status_code == 201, r.text
+    known = r.json()["complaint"]["cluster_id"]
+    ids = {f"c-{i}" for i in range(33_000)} | {known}
+    async with svc.db.transaction() as s:
+        sizes = await refresh_clusters(s, ids)
+    assert len(sizes) == len(ids) and sizes[known] == 1
+    assert set(sizes.values()) == {0, 1}

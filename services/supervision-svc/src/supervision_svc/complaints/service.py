@@ -19,7 +19,7 @@ from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
 from svc_common.bulk import BulkReportBuilder
 from svc_common.calendar import local_date, working_deadline
-from svc_common.db import Database
+from svc_common.db import Database, in_chunks
 from svc_common.errors import NotFound, field_error, validation_errors
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
@@ -209,22 +209,24 @@ async def refresh_clusters(s: AsyncSession, ids: set[str]) -> dict[str, int]:
     await s.flush()
     open_case = case((Complaint.status.in_(sorted(rules.OPEN)), 1), else_=0)
     anonymous = case((Complaint.complainant_key.is_(None), 1), else_=0)
-    q = (
-        select(
-            Complaint.cluster_id,
-            func.count(),
-            func.count(func.distinct(Complaint.complainant_key)),
-            func.sum(anonymous),
-            func.sum(open_case),
-            func.min(Complaint.received_at),
-            func.max(Complaint.received_at),
-        )
-        .where(Complaint.cluster_id.in_(sorted(ids)), Complaint.status != "rejected")
-        .group_by(Complaint.cluster_id)
-    )
+    figured = select(
+        Complaint.cluster_id,
+        func.count(),
+        func.count(func.distinct(Complaint.complainant_key)),
+        func.sum(anonymous),
+        func.sum(open_case),
+        func.min(Complaint.received_at),
+        func.max(Complaint.received_at),
+    ).group_by(Complaint.cluster_id)
+    found = []
+    # A slice of the clusters at a time: an import touches up to one per row
+    # (50,000), past the 32,767 values a PostgreSQL statement may carry.
+    for chunk in in_chunks(sorted(ids)):
+        q = figured.where(Complaint.cluster_id.in_(chunk), Complaint.status != "rejected")
+        found += (await s.execute(q)).all()
     sizes = dict.fromkeys(ids, 0)
     figures = []
-    for cid, n, people, anon, open_n, first, last in (await s.execute(q)).all():
+    for cid, n, people, anon, open_n, first, last in found:
         sizes[cid] = n
         figures.append(
             {
