@@ -662,6 +662,52 @@ async def test_the_guards_own_problems_name_the_path_and_the_request(db_url: str
         }
 
 
+async def test_a_body_refused_for_how_it_was_sent_names_the_header(db_url: str) -> None:
+    """415, 413 and the 400s about a request's headers name what was
+    refused in `errors` (the header, or `body`), with why in the caller's
+    language, as every other refused input: they said it only in `detail`."""
+    auth = testing.auth("officer", ["120119"])
+    note = json.dumps({"text": "x", "district": "120119"}).encode()
+    cases = [
+        ({"content-type": "text/plain"}, note, 415, "Content-Type"),
+        ({"content-type": "application/json; charset=latin-1"}, note, 415, "Content-Type"),
+        (
+            {"content-type": "application/json", "content-encoding": "gzip"},
+            note,
+            415,
+            "Content-Encoding",
+        ),
+        ({"content-type": "application/json"}, b"{" + b" " * 2**20 + b"}", 413, "body"),
+        (
+            {"content-type": "application/json", "content-length": "many"},
+            b"",
+            400,
+            "Content-Length",
+        ),
+    ]
+    async with testing.running(demo_app(db_url)) as c:
+        for headers, body, status, field in cases:
+            r = await c.post(
+                "/demo/notes",
+                content=body,
+                headers={**auth, **headers, "Accept-Language": "zh-CN"},
+            )
+            assert r.status_code == status, (headers, r.text[:300])
+            (error,) = r.json()["errors"]
+            assert error["field"] == field and error["message"] == r.json()["detail"], r.text
+            assert any("\u4e00" <= ch <= "\u9fff" for ch in error["message"]), r.text
+        r = await c.post(
+            "/demo/notes",
+            content=note,
+            headers=[
+                *auth.items(),
+                ("content-type", "application/json"),
+                ("content-type", "application/json"),
+            ],
+        )
+        assert r.status_code == 400 and r.json()["errors"][0]["field"] == "Content-Type", r.text
+
+
 async def test_a_query_parameter_that_is_no_text_is_named(db_url: str) -> None:
     """A query value (or name) that is not UTF-8, holds a NUL or a control
     or text-direction character is a 400 naming the parameter in `errors`

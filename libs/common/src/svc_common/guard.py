@@ -627,7 +627,8 @@ class InputGuardMiddleware:
         for name, shown in _ONCE:
             if sum(1 for n, _ in scope["headers"] if n == name) > 1:
                 once = i18n.msg(f"a request has one {shown} header", f"请求只能有一个 {shown} 头")
-                await _refuse(scope, receive, send, Problem(once))
+                errors = [FieldError(field=shown, message=once, type="repeated_header")]
+                await _refuse(scope, receive, send, Problem(once, errors=errors))
                 return
         media = (
             headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower().decode("latin-1")
@@ -639,7 +640,8 @@ class InputGuardMiddleware:
                 too_big = int(declared) > limit
             except ValueError:
                 bad = i18n.msg("bad Content-Length", "Content-Length 无效")
-                await _refuse(scope, receive, send, Problem(bad))
+                errors = [FieldError(field="Content-Length", message=bad, type="bad_header")]
+                await _refuse(scope, receive, send, Problem(bad, errors=errors))
                 return
             if too_big:
                 await _refuse(scope, receive, send, _too_large(limit))
@@ -818,7 +820,8 @@ def _encoded() -> UnsupportedMediaType:
         i18n.msg(
             "the request body must be sent uncompressed (no Content-Encoding)",
             "请求内容须以未压缩形式发送（不带 Content-Encoding）",
-        )
+        ),
+        header="Content-Encoding",
     )
 
 
