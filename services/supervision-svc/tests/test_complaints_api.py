@@ -472,11 +472,10 @@ async def test_an_import_compares_each_complaint_with_its_window_only(
 ) -> None:
     """A complaint can only repeat one received in the window before it (30
     days), yet an import compared each of its rows with every other of the
-    same district and category: 4,000 such rows took 38 s, 50,000 most of
-    an hour with the service's writes waiting. Counted by the comparisons
-    made (never by the clock): 600 rows a day apart make at most the
-    window's 31 each, not the 180,000 of all pairs; and the rows a window
-    apart still join, those further do not."""
+    same district and category (all pairs: quadratic in the upload).
+    Counted by the comparisons made (never by the clock): 600 rows a day
+    apart make at most the window's 31 each, not the 180,000 of all pairs;
+    and the rows a window apart still join, those further do not."""
     from supervision_svc.complaints import rules
 
     calls = 0
