@@ -532,3 +532,44 @@ async def test_a_long_unbroken_name_does_not_widen_a_phones_page(
         await p.screenshot(path=str(artifacts / "phone-long-name.png"), full_page=True)
     finally:
         await ctx.close()
+
+
+async def test_back_after_signing_out_does_not_show_the_record_again(
+    demo_server: Server, artifacts: Path
+) -> None:
+    """Chrome keeps a page it left in its back-forward cache and shows it again
+    on Back without asking the server — after 退出 too, on a computer the
+    next person uses. Playwright turns that cache off by default; here it is
+    on, as in the browsers people use. A signed-in page is not to be kept."""
+    if not HAVE_CHROMIUM:
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    os.environ["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"] = "1"
+    from playwright.async_api import async_playwright
+
+    uscc = "91120119000000001C"
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            ignore_default_args=["--disable-back-forward-cache"],
+        )
+        try:
+            p = await (await b.new_context(locale="zh-CN")).new_page()
+            p.set_default_timeout(15_000)
+            await sign_in(p, demo_server, "auditor")
+            await p.goto(f"{demo_server.url}/console/enterprise/{uscc}")
+            record = await p.inner_text("h1")
+            assert uscc in record
+            await p.click("form[action='/console/logout'] button")
+            await p.wait_for_load_state("networkidle")
+            # A page restored from that cache fires no load event: wait for
+            # the navigation only, then for whichever page is shown.
+            await p.go_back(wait_until="commit")
+            await p.wait_for_function("document.readyState === 'complete'")
+            shown = await p.inner_text("main")
+            await p.screenshot(path=str(artifacts / "back-after-sign-out.png"))
+            assert record not in shown and uscc not in shown, shown[:200]
+            assert "/console/login" in p.url, p.url
+        finally:
+            await b.close()

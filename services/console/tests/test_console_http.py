@@ -238,3 +238,24 @@ async def test_the_cookie_is_secure_over_https() -> None:
         assert r.status_code == 303
         assert "secure" in r.headers["set-cookie"].lower()
         assert (await c.get("/console/")).text.count("孙丽") >= 1
+
+
+def test_no_page_may_be_stored_but_the_static_files(browser_like: httpx.Client) -> None:
+    """A stored page is shown again on Back after 退出 (the back-forward
+    cache): the console's pages and answers are no-store, its static files
+    and icon are not (they hold nothing of anyone's)."""
+    c = browser_like
+    sign_in(c, "auditor")
+    for path in (
+        "/console/",
+        "/console/enterprise/91120119000000001C",
+        "/console/workbench/",
+        "/console/investment/export.csv?pollutant=VOCs",
+        "/console/public/verify",
+        "/console/login",
+    ):
+        r = c.get(path)
+        assert r.status_code == 200, (path, r.status_code)
+        assert r.headers.get("cache-control") == "no-store", path
+    assert "no-store" not in c.get("/console/static/console.css").headers.get("cache-control", "")
+    assert c.get("/favicon.ico").headers["cache-control"].startswith("public")
