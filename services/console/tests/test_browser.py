@@ -573,3 +573,39 @@ async def test_back_after_signing_out_does_not_show_the_record_again(
             assert "/console/login" in p.url, p.url
         finally:
             await b.close()
+
+
+async def test_a_mistyped_filing_number_or_code_is_said_beside_its_field(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """回执核验's form: a number not of the form DJB-…, or a check code too
+    short, is said beside the field concerned, which is marked invalid for a
+    screen reader; the verdict's place stays for the verdict. Both were said
+    under the form, neither field marked."""
+    p = page
+    forms = admin_get(demo_server, "/eia/registrations", limit=10)
+    assert isinstance(forms, dict)
+    filing_no = forms["items"][0]["filing_no"]
+
+    await p.goto(f"{demo_server.url}/console/public/verify")
+    await p.fill("#no", "12011920260001")
+    await p.fill("#code", "ABCD1234")
+    await p.click("main form button[type=submit]")
+    await p.wait_for_selector("#no[aria-invalid=true]")
+    said = await p.inner_text("#no-err")
+    assert "备案号的格式如" in said, said
+    # Beside its field: in the field's box, and the field points at it.
+    assert await p.locator(".field:has(#no) #no-err").count() == 1
+    assert await p.get_attribute("#no", "aria-describedby") == "no-err"
+    assert await p.get_attribute("#code", "aria-invalid") is None
+    assert await p.locator("#verdict").count() == 0
+    await shot(p, artifacts, "verify-bad-number", full=False)
+
+    # eia-svc refuses a code under 4 characters: beside the code field.
+    await p.fill("#no", filing_no)
+    await p.fill("#code", "AB")
+    await p.click("main form button[type=submit]")
+    await p.wait_for_selector("#code[aria-invalid=true]")
+    assert "校验码" in await p.inner_text(".field:has(#code) #code-err")
+    assert await p.get_attribute("#no", "aria-invalid") is None
+    assert await p.locator("#verdict").count() == 0
