@@ -609,3 +609,42 @@ async def test_a_mistyped_filing_number_or_code_is_said_beside_its_field(
     assert "校验码" in await p.inner_text(".field:has(#code) #code-err")
     assert await p.get_attribute("#no", "aria-invalid") is None
     assert await p.locator("#verdict").count() == 0
+
+
+async def test_a_refused_amount_is_said_beside_its_field_and_cleared_when_corrected(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """招商's project form: an amount that is not a number of tonnes (abc),
+    or above one project's bound, is marked and said beside its own field,
+    what was typed kept; corrected and sent again, the marks go. It was
+    said only in a note under the form, no field marked."""
+    p = page
+    await sign_in(p, demo_server, "investment")
+    await p.fill("#p_VOCs", "abc")
+    await p.fill("#p_NOx", "200000")
+    await p.fill("#p_COD", "1.5")
+    await p.click("form.project button[type=submit]")
+    await p.wait_for_selector("#p_VOCs[aria-invalid=true]")
+    assert "大于 0" in await p.inner_text("#field-VOCs #err-VOCs")
+    assert "不得超过" in await p.inner_text("#field-NOx #err-NOx")
+    assert await p.get_attribute("#p_NOx", "aria-invalid") == "true"
+    assert await p.get_attribute("#p_COD", "aria-invalid") is None
+    assert await p.locator("#err-COD").count() == 0
+    # What was typed stays, to be corrected; the summary under the form too.
+    assert await p.input_value("#p_VOCs") == "abc"
+    assert await p.input_value("#p_NOx") == "200000"
+    assert "VOCs" in await p.inner_text("#fit-result")
+    await shot(p, artifacts, "investment-bad-amounts", full=False)
+
+    await p.fill("#p_VOCs", "5")
+    await p.fill("#p_NOx", "")
+    await p.click("form.project button[type=submit]")
+    await p.wait_for_selector("#fit-table")
+    assert await p.locator("[aria-invalid=true]").count() == 0
+    assert await p.locator(".field-error").count() == 0
+    assert await p.input_value("#p_VOCs") == "5"
+
+    # The page without htmx (the form's own GET) marks the same field.
+    await p.goto(f"{demo_server.url}/console/investment/fit?p_VOCs=-1")
+    assert await p.get_attribute("#p_VOCs", "aria-invalid") == "true"
+    assert await p.locator("#field-VOCs #err-VOCs").count() == 1
