@@ -648,3 +648,37 @@ async def test_a_refused_amount_is_said_beside_its_field_and_cleared_when_correc
     await p.goto(f"{demo_server.url}/console/investment/fit?p_VOCs=-1")
     assert await p.get_attribute("#p_VOCs", "aria-invalid") == "true"
     assert await p.locator("#field-VOCs #err-VOCs").count() == 1
+
+
+async def test_the_fit_result_has_its_address_reload_and_back_keep_it(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """招商's answer (which districts fit) is at an address of its own:
+    reloaded, the same answer, the amounts typed kept; Back, the form as it
+    was before. Reload used to show the empty form, what was typed lost.
+    htmx keeps no copy of the page in the browser's storage (one would be
+    shown on Back after 退出)."""
+    p = page
+    await sign_in(p, demo_server, "investment")
+    start = p.url
+    await p.fill("#p_VOCs", "5")
+    await p.click("form.project button[type=submit]")
+    await p.wait_for_selector("#fit-table")
+    await p.wait_for_url("**/console/investment/fit?**")
+    assert "p_VOCs=5" in p.url, p.url
+    fitting = await p.locator("#fit-table tr.fits[data-district]").count()
+    assert fitting > 0
+
+    await p.reload()
+    await p.wait_for_selector("#fit-table")
+    assert await p.input_value("#p_VOCs") == "5"
+    assert await p.locator("#fit-table tr.fits[data-district]").count() == fitting
+
+    await p.go_back()
+    await p.wait_for_load_state("networkidle")
+    assert p.url == start, p.url
+    assert await p.locator("#fit-table").count() == 0
+    await p.go_forward()
+    await p.wait_for_selector("#fit-table")
+    cached = await p.evaluate("() => sessionStorage.getItem('htmx-history-cache')")
+    assert cached in (None, "[]"), (cached or "")[:200]
