@@ -682,3 +682,18 @@ async def test_the_fit_result_has_its_address_reload_and_back_keep_it(
     await p.wait_for_selector("#fit-table")
     cached = await p.evaluate("() => sessionStorage.getItem('htmx-history-cache')")
     assert cached in (None, "[]"), (cached or "")[:200]
+
+    # After an answer drawn in place, the page's English link keeps that
+    # answer's question (it kept the page's first one: here the answer for
+    # 5 t, or on the empty form a refusal, no amount given).
+    await p.fill("#p_VOCs", "6")
+    await p.click("form.project button[type=submit]")
+    await p.wait_for_url("**p_VOCs=6**")
+    await p.wait_for_selector("#fit-table caption:has-text('6.000')")
+    await p.click("#lang-switch")
+    await p.wait_for_selector("#fit-table")
+    assert "lang=en" in p.url and "p_VOCs=6" in p.url, p.url
+    assert await p.input_value("#p_VOCs") == "6"
+    assert "districts can take this project" in await p.inner_text("#fit-summary")
+    await p.click("#lang-switch")  # back to Chinese for the tests after
+    await p.wait_for_selector("#fit-table")
