@@ -13,11 +13,12 @@ from urllib.parse import urlencode
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from svc_common import security_headers
 from svc_common.auth import role_name
+from svc_common.graceful import is_draining
 from svc_common.head_requests import HeadAsGet
 from svc_common.i18n import msg
 from svc_common.tracing import FASTAPI_TELEMETRY
@@ -239,5 +240,9 @@ def _install_handlers(app: FastAPI) -> None:
         return {"status": "ok", "service": "console"}
 
     @app.get("/ready", include_in_schema=False)
-    async def ready() -> dict[str, str]:
-        return {"status": "ready", "service": "console"}
+    async def ready(request: Request) -> JSONResponse:
+        """503 once the process is stopping (SIGTERM), while it still answers
+        what it is sent: a balancer sends it nothing new (as a service's)."""
+        stopping = is_draining(request.app)
+        body = {"status": "not ready" if stopping else "ready", "service": "console"}
+        return JSONResponse(body | {"stopping": stopping}, status_code=503 if stopping else 200)
