@@ -40,6 +40,7 @@ from console.web import (
     HERE,
     SECURITY_HEADERS,
     LanguageMiddleware,
+    NoStore,
     is_htmx,
     problem_page,
     render,
@@ -97,6 +98,7 @@ def create(
     )
     app.add_middleware(LanguageMiddleware)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(NoStore)
     # Outside Starlette's ServerErrorMiddleware too: its 500 page carries them.
     security_headers.outermost(app, SECURITY_HEADERS)
     return app
