@@ -6,8 +6,19 @@ are absolute, and the API side of every ratio is Python on one core a
 replica while the raw side is mostly PostgreSQL: on a machine slower at
 running Python the same code misses aims it meets elsewhere
 (bench/RESULTS.md, 2026-12-05). The figures here let two runs be compared:
-a pure-Python loop (10^7 additions, best of three) and one-row INSERT
-transactions on one connection (commits a second, with their fsync).
+a pure-Python loop (10^7 additions, best of three), one-row INSERT
+transactions on one connection (commits a second) and `SELECT 1` on one
+connection (round trips a second).
+
+The cluster `make bench` starts has no durability to pay for (fsync,
+synchronous_commit and full_page_writes off: deploy/local/postgres.sh), so
+a commit never waits for the disk: both PostgreSQL figures are mostly the
+round trip between two processes, a client woken when the server answers
+and the server when the client writes. How long a wakeup takes is what
+the host's load moves most: 45 µs a round trip on an idle machine, 300-400
+µs on a busy one. The raw side of the hot-pool figure makes about six
+round trips a transaction and the API's batches share theirs, so this
+figure, not the disk, decides which side the hour favours (bench/RESULTS.md).
 
     TEST_PG_ADMIN_URL=… .venv/bin/python bench/machine_speed.py
 """
@@ -40,9 +51,10 @@ def python_loop_seconds() -> float:
     return best
 
 
-async def commits_per_second(admin: str) -> float:
+async def commits_per_second(admin: str) -> tuple[float, float]:
     """One-row INSERT transactions a second on one connection, in a
-    database of its own (dropped after)."""
+    database of its own (dropped after), and `SELECT 1` round trips a
+    second on the same connection."""
     name = f"bench_speed_{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(admin)
     try:
@@ -53,7 +65,11 @@ async def commits_per_second(admin: str) -> float:
             start = time.perf_counter()
             for i in range(COMMITS):
                 await db.execute("INSERT INTO t VALUES ($1)", i)
-            return COMMITS / (time.perf_counter() - start)
+            commits = COMMITS / (time.perf_counter() - start)
+            start = time.perf_counter()
+            for _ in range(COMMITS):
+                await db.fetchval("SELECT 1")
+            return commits, COMMITS / (time.perf_counter() - start)
         finally:
             await db.close()
     finally:
@@ -66,8 +82,12 @@ def main() -> None:
     print(f"pure-Python loop of 10^7 additions: {python_loop_seconds():.2f} s (best of 3)")
     admin = os.environ.get("TEST_PG_ADMIN_URL")
     if admin:
-        rate = asyncio.run(commits_per_second(admin))
-        print(f"PostgreSQL one-row commits on one connection: {rate:.0f}/s")
+        commits, trips = asyncio.run(commits_per_second(admin))
+        print(f"PostgreSQL one-row commits on one connection: {commits:.0f}/s")
+        print(
+            f"PostgreSQL round trips (SELECT 1) on one connection: {trips:.0f}/s"
+            f" ({1e6 / trips:.0f} µs each; the cluster does not fsync)"
+        )
 
 
 if __name__ == "__main__":

@@ -824,17 +824,21 @@ def _seconds(duration: str) -> float:
 def test_grace_periods_outlast_the_longest_graceful_stop() -> None:
     """SIGTERM stops a replica in steps bounded by its SHUTDOWN_* settings
     (docs/operations.md, "Stopping a replica"); the orchestrator must not
-    kill it before they are over (docker's default, 10 s, did)."""
+    kill it before they are over (docker's default, 10 s, did). The console
+    stops the same way, without consumers or a relay to wait for."""
     from svc_common.graceful import longest_stop_seconds
 
-    for name, svc in app_services().items():
+    served = {**app_services(), CONSOLE[0]: compose()["services"][CONSOLE[0]]}
+    for name, svc in served.items():
         module = module_of(svc["command"])
         env = {k: interpolate(v) for k, v in env_dict(svc.get("environment")).items()}
         settings = settings_class(module)(**{k.lower(): v for k, v in env.items()})
         grace = _seconds(str(svc.get("stop_grace_period", "10s")))
         assert grace >= longest_stop_seconds(settings), f"compose {name}: {grace} s"
     configmaps = {c["metadata"]["name"]: c["data"] for c in of_kind("ConfigMap")}
-    for d in service_deployments():
+    modules = {name: module for name, (module, _) in APP_SERVICES.items()}
+    modules[CONSOLE[0]] = CONSOLE[1]
+    for d in of_kind("Deployment"):
         name = d["metadata"]["name"]
         pod = d["spec"]["template"]["spec"]
         (container,) = pod["containers"]
@@ -843,9 +847,7 @@ def test_grace_periods_outlast_the_longest_graceful_stop() -> None:
             env.update(configmaps[source["configMapRef"]["name"]])
         env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
         shutdown = {k: v for k, v in env.items() if k.startswith("SHUTDOWN_")}
-        settings = settings_class(APP_SERVICES[name][0])(
-            **{k.lower(): v for k, v in shutdown.items()}
-        )
+        settings = settings_class(modules[name])(**{k.lower(): v for k, v in shutdown.items()})
         command = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command")
         pre_stop = float(command[1]) if command and command[0] == "sleep" else 0.0
         grace = pod.get("terminationGracePeriodSeconds", 30)

@@ -532,3 +532,168 @@ async def test_a_long_unbroken_name_does_not_widen_a_phones_page(
         await p.screenshot(path=str(artifacts / "phone-long-name.png"), full_page=True)
     finally:
         await ctx.close()
+
+
+async def test_back_after_signing_out_does_not_show_the_record_again(
+    demo_server: Server, artifacts: Path
+) -> None:
+    """Chrome keeps a page it left in its back-forward cache and shows it again
+    on Back without asking the server — after 退出 too, on a computer the
+    next person uses. Playwright turns that cache off by default; here it is
+    on, as in the browsers people use. A signed-in page is not to be kept."""
+    if not HAVE_CHROMIUM:
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    os.environ["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"] = "1"
+    from playwright.async_api import async_playwright
+
+    uscc = "91120119000000001C"
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            ignore_default_args=["--disable-back-forward-cache"],
+        )
+        try:
+            p = await (await b.new_context(locale="zh-CN")).new_page()
+            p.set_default_timeout(15_000)
+            await sign_in(p, demo_server, "auditor")
+            await p.goto(f"{demo_server.url}/console/enterprise/{uscc}")
+            record = await p.inner_text("h1")
+            assert uscc in record
+            await p.click("form[action='/console/logout'] button")
+            await p.wait_for_load_state("networkidle")
+            # A page restored from that cache fires no load event: wait for
+            # the navigation only, then for whichever page is shown.
+            await p.go_back(wait_until="commit")
+            await p.wait_for_function("document.readyState === 'complete'")
+            shown = await p.inner_text("main")
+            await p.screenshot(path=str(artifacts / "back-after-sign-out.png"))
+            assert record not in shown and uscc not in shown, shown[:200]
+            assert "/console/login" in p.url, p.url
+        finally:
+            await b.close()
+
+
+async def test_a_mistyped_filing_number_or_code_is_said_beside_its_field(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """回执核验's form: a number not of the form DJB-…, or a check code too
+    short, is said beside the field concerned, which is marked invalid for a
+    screen reader; the verdict's place stays for the verdict. Both were said
+    under the form, neither field marked."""
+    p = page
+    forms = admin_get(demo_server, "/eia/registrations", limit=10)
+    assert isinstance(forms, dict)
+    filing_no = forms["items"][0]["filing_no"]
+
+    await p.goto(f"{demo_server.url}/console/public/verify")
+    await p.fill("#no", "12011920260001")
+    await p.fill("#code", "ABCD1234")
+    await p.click("main form button[type=submit]")
+    await p.wait_for_selector("#no[aria-invalid=true]")
+    said = await p.inner_text("#no-err")
+    assert "备案号的格式如" in said, said
+    # Beside its field: in the field's box, and the field points at it.
+    assert await p.locator(".field:has(#no) #no-err").count() == 1
+    assert await p.get_attribute("#no", "aria-describedby") == "no-err"
+    assert await p.get_attribute("#code", "aria-invalid") is None
+    assert await p.locator("#verdict").count() == 0
+    await shot(p, artifacts, "verify-bad-number", full=False)
+
+    # eia-svc refuses a code under 4 characters: beside the code field.
+    await p.fill("#no", filing_no)
+    await p.fill("#code", "AB")
+    await p.click("main form button[type=submit]")
+    await p.wait_for_selector("#code[aria-invalid=true]")
+    assert "校验码" in await p.inner_text(".field:has(#code) #code-err")
+    assert await p.get_attribute("#no", "aria-invalid") is None
+    assert await p.locator("#verdict").count() == 0
+
+
+async def test_a_refused_amount_is_said_beside_its_field_and_cleared_when_corrected(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """招商's project form: an amount that is not a number of tonnes (abc),
+    or above one project's bound, is marked and said beside its own field,
+    what was typed kept; corrected and sent again, the marks go. It was
+    said only in a note under the form, no field marked."""
+    p = page
+    await sign_in(p, demo_server, "investment")
+    await p.fill("#p_VOCs", "abc")
+    await p.fill("#p_NOx", "200000")
+    await p.fill("#p_COD", "1.5")
+    await p.click("form.project button[type=submit]")
+    await p.wait_for_selector("#p_VOCs[aria-invalid=true]")
+    assert "大于 0" in await p.inner_text("#field-VOCs #err-VOCs")
+    assert "不得超过" in await p.inner_text("#field-NOx #err-NOx")
+    assert await p.get_attribute("#p_NOx", "aria-invalid") == "true"
+    assert await p.get_attribute("#p_COD", "aria-invalid") is None
+    assert await p.locator("#err-COD").count() == 0
+    # What was typed stays, to be corrected; the summary under the form too.
+    assert await p.input_value("#p_VOCs") == "abc"
+    assert await p.input_value("#p_NOx") == "200000"
+    assert "VOCs" in await p.inner_text("#fit-result")
+    await shot(p, artifacts, "investment-bad-amounts", full=False)
+
+    await p.fill("#p_VOCs", "5")
+    await p.fill("#p_NOx", "")
+    await p.click("form.project button[type=submit]")
+    await p.wait_for_selector("#fit-table")
+    assert await p.locator("[aria-invalid=true]").count() == 0
+    assert await p.locator(".field-error").count() == 0
+    assert await p.input_value("#p_VOCs") == "5"
+
+    # The page without htmx (the form's own GET) marks the same field.
+    await p.goto(f"{demo_server.url}/console/investment/fit?p_VOCs=-1")
+    assert await p.get_attribute("#p_VOCs", "aria-invalid") == "true"
+    assert await p.locator("#field-VOCs #err-VOCs").count() == 1
+
+
+async def test_the_fit_result_has_its_address_reload_and_back_keep_it(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """招商's answer (which districts fit) is at an address of its own:
+    reloaded, the same answer, the amounts typed kept; Back, the form as it
+    was before. Reload used to show the empty form, what was typed lost.
+    htmx keeps no copy of the page in the browser's storage (one would be
+    shown on Back after 退出)."""
+    p = page
+    await sign_in(p, demo_server, "investment")
+    start = p.url
+    await p.fill("#p_VOCs", "5")
+    await p.click("form.project button[type=submit]")
+    await p.wait_for_selector("#fit-table")
+    await p.wait_for_url("**/console/investment/fit?**")
+    assert "p_VOCs=5" in p.url, p.url
+    fitting = await p.locator("#fit-table tr.fits[data-district]").count()
+    assert fitting > 0
+
+    await p.reload()
+    await p.wait_for_selector("#fit-table")
+    assert await p.input_value("#p_VOCs") == "5"
+    assert await p.locator("#fit-table tr.fits[data-district]").count() == fitting
+
+    await p.go_back()
+    await p.wait_for_load_state("networkidle")
+    assert p.url == start, p.url
+    assert await p.locator("#fit-table").count() == 0
+    await p.go_forward()
+    await p.wait_for_selector("#fit-table")
+    cached = await p.evaluate("() => sessionStorage.getItem('htmx-history-cache')")
+    assert cached in (None, "[]"), (cached or "")[:200]
+
+    # After an answer drawn in place, the page's English link keeps that
+    # answer's question (it kept the page's first one: here the answer for
+    # 5 t, or on the empty form a refusal, no amount given).
+    await p.fill("#p_VOCs", "6")
+    await p.click("form.project button[type=submit]")
+    await p.wait_for_url("**p_VOCs=6**")
+    await p.wait_for_selector("#fit-table caption:has-text('6.000')")
+    await p.click("#lang-switch")
+    await p.wait_for_selector("#fit-table")
+    assert "lang=en" in p.url and "p_VOCs=6" in p.url, p.url
+    assert await p.input_value("#p_VOCs") == "6"
+    assert "districts can take this project" in await p.inner_text("#fit-summary")
+    await p.click("#lang-switch")  # back to Chinese for the tests after
+    await p.wait_for_selector("#fit-table")

@@ -238,3 +238,40 @@ async def test_the_cookie_is_secure_over_https() -> None:
         assert r.status_code == 303
         assert "secure" in r.headers["set-cookie"].lower()
         assert (await c.get("/console/")).text.count("孙丽") >= 1
+
+
+def test_no_page_may_be_stored_but_the_static_files(browser_like: httpx.Client) -> None:
+    """A stored page is shown again on Back after 退出 (the back-forward
+    cache): the console's pages and answers are no-store, its static files
+    and icon are not (they hold nothing of anyone's)."""
+    c = browser_like
+    sign_in(c, "auditor")
+    for path in (
+        "/console/",
+        "/console/enterprise/91120119000000001C",
+        "/console/workbench/",
+        "/console/investment/export.csv?pollutant=VOCs",
+        "/console/public/verify",
+        "/console/login",
+    ):
+        r = c.get(path)
+        assert r.status_code == 200, (path, r.status_code)
+        assert r.headers.get("cache-control") == "no-store", path
+    assert "no-store" not in c.get("/console/static/console.css").headers.get("cache-control", "")
+    assert c.get("/favicon.ico").headers["cache-control"].startswith("public")
+
+
+def test_a_code_with_a_wrong_check_character_leads_to_the_search_form(
+    browser_like: httpx.Client,
+) -> None:
+    """/console/enterprise/<18 characters whose last is wrong>: the search
+    form with the code and what is wrong beside the field, not a page of
+    permit-svc's refusal (422 请求内容无效)."""
+    c = browser_like
+    sign_in(c, "officer-baodi")
+    r = c.get("/console/enterprise/911201150000000000")
+    assert r.status_code == 303, r.status_code
+    assert r.headers["location"] == "/console/enterprise/?uscc=911201150000000000"
+    form = c.get(r.headers["location"])
+    assert form.status_code == 200
+    assert 'aria-invalid="true"' in form.text and "应为 &#39;F&#39;" in form.text, form.text[-900:]

@@ -338,3 +338,97 @@ async def test_a_table_refused_after_others_were_written_leaves_nothing(quota: Q
     tables = {**_SOUND, "lots.csv": [_LOT, twice]}
     detail = await _refused(quota, _ledger(export, headers, tables))
     assert detail == "lots：第 3 行 id 列：与第 2 行的键 '1' 重复"
+
+
+# A second pool, 宝坻区's VOCs, with a lot of its own: lot 2.
+_BAODI = {**_ZERO, "id": "120115:VOCs", "district": "120115"}
+_BAODI_LOT = {
+    **_LOT,
+    "id": "2",
+    "serial": "120115:VOCs:L000001",
+    "pool_id": "120115:VOCs",
+    "district": "120115",
+    "source": "baseline",
+}
+#: A swap settled from 蓟州区 to 宝坻区: its lots are those its approval held
+#: in 蓟州区's pool (lot 1).
+_SWAP = {
+    "id": "sw-1",
+    "from_district": "120119",
+    "to_district": "120115",
+    "pollutant": "VOCs",
+    "amount_kg": "1000",
+    "reason": "调剂",
+    "status": "settled",
+    "proposed_by": "officer.a",
+    "proposed_at": _T,
+    "from_approved_by": "officer.b",
+    "from_approved_at": _T,
+    "to_approved_by": "officer.c",
+    "to_approved_at": _T,
+    "effective_at": _T,
+    "settled_at": _T,
+    "lots": "[[1,0]]",
+}
+_TWO_POOLS = {**_SOUND, "pools.csv": [_ZERO, _BAODI], "lots.csv": [_LOT, _BAODI_LOT]}
+_OF_ANOTHER_POOL = [
+    (
+        "holdings.csv",
+        _HOLDING,
+        {"lots": "[[2,0]]"},
+        "holdings：第 2 行 lots 列：批次 2 属于总量池 '120115:VOCs'，"
+        "而非本行的总量池 '120119:VOCs'",
+        "holdings: row 2, column lots: lot 2 is of pool '120115:VOCs', "
+        "not of this row's pool '120119:VOCs'",
+    ),
+    (
+        "holdings.csv",
+        _HOLDING,
+        {"lots": "[[1,0],[2,0]]"},
+        "holdings：第 2 行 lots 列：批次 2 属于总量池 '120115:VOCs'",
+        "holdings: row 2, column lots: lot 2 is of pool '120115:VOCs'",
+    ),
+    (
+        "swaps.csv",
+        _SWAP,
+        {"lots": "[[2,0]]"},
+        "swaps：第 2 行 lots 列：批次 2 属于总量池 '120115:VOCs'，"
+        "而非本调剂调出区的总量池 '120119:VOCs'",
+        "swaps: row 2, column lots: lot 2 is of pool '120115:VOCs', not of the pool of "
+        "the swap's source district (from_district) '120119:VOCs'",
+    ),
+    # Not in the file at all: refused before too.
+    (
+        "swaps.csv",
+        _SWAP,
+        {"lots": "[[9,0]]"},
+        "swaps：第 2 行 lots 列：文件中没有批次 9",
+        "swaps: row 2, column lots: the file holds no lot 9",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "row", "cells", "zh", "en"),
+    _OF_ANOTHER_POOL,
+    ids=["holding", "holding-second-lot", "swap", "swap-no-such-lot"],
+)
+async def test_a_holding_or_swap_naming_another_pools_lot_refuses_the_import(
+    quota: Quota, name: str, row: dict[str, str], cells: dict[str, str], zh: str, en: str
+) -> None:
+    """A holding's lots are of its own pool (an allocation keeps its hold's,
+    a trade the seller's, or across districts the buyer pool's new ones), a
+    swap's of its source district's pool (held at its approval, moved out
+    when settled). Before, a lot of another district's pool was imported:
+    the holding's tonnes allocated in one pool's lots and another's
+    balance, the swap's released or moved out of a pool that never held it."""
+    export, headers = await _export_of_an_empty_ledger(quota)
+    tables = {**_TWO_POOLS, name: [{**row, **cells}]}
+    detail = await _refused(quota, _ledger(export, headers, tables))
+    assert detail.startswith(zh), detail
+    detail = await _refused(quota, _ledger(export, headers, tables), "en")
+    assert detail.startswith(en), detail
+    # The same file with the row naming its own pool's lot imports.
+    sound = _ledger(export, headers, {**_TWO_POOLS, name: [row]})
+    r = await quota.client.post("/quota/import?format=csv", content=sound, headers=ADMIN)
+    assert r.status_code == 200, r.text

@@ -477,10 +477,12 @@ def test_a_row_names_only_its_own_pools_lot() -> None:
     debt = {"id": "d", "lot_id": 1, "status": "open", "amount_kg": 10, "repaid_kg": 0, **of_ours}
     debt |= {"withdrawn_kg": 0}
     held = {"id": "r", "status": "held", "lots": [[1, 10]], **of_ours}
+    holding = {"id": "h", "lots": [[1, 10]], **of_ours}
     said = "批次 1 属于总量池 '120115:VOCs'，而非本行的总量池 '120119:VOCs'"
     for sheet, row, column in (
         ("lot_movements", move, "lot_id"),
         ("reservations", held, "lots"),
+        ("holdings", holding, "lots"),
         ("debts", debt, "lot_id"),
     ):
         # The advance lot's debt, after the row (the file's first problem is named).
@@ -489,3 +491,31 @@ def test_a_row_names_only_its_own_pools_lot() -> None:
         with i18n.use("zh"):
             problem = ledger_problem(_sheets(pools=[POOL, other], lots=[theirs], **sheets))
         assert problem == f"{sheet}：第 2 行 {column} 列：{said}", problem
+
+
+@pytest.mark.parametrize("status", ["approved", "cancelled", "settled"])
+def test_a_swap_names_only_its_source_pools_lots(status: str) -> None:
+    """A swap's lots are those its approval held in the source district's
+    pool, kept as they were once it is released or settled (the target's
+    lots are new ones): one of the target's, or of another district's or
+    pollutant's pool, was imported."""
+    other = {"id": "120115:VOCs", "district": "120115", "pollutant": "VOCs", "kind": "district"}
+    lot = {"id": 1, "pool_id": POOL["id"], "district": JIZHOU, "pollutant": "VOCs"}
+    theirs = {"id": 2, "pool_id": other["id"], "district": "120115", "pollutant": "VOCs"}
+    swap = {"id": "s", "from_district": JIZHOU, "to_district": "120115", "pollutant": "VOCs"}
+    swap |= {"status": status, "from_approved_by": "b", "to_approved_by": "c", "lots": [[1, 10]]}
+    sheets = {"pools": [POOL, other], "lots": [lot, theirs]}
+    assert ledger_problem(_sheets(**sheets, swaps=[swap])) is None
+    with i18n.use("zh"):
+        problem = ledger_problem(_sheets(**sheets, swaps=[{**swap, "lots": [[1, 5], [2, 5]]}]))
+    assert problem == (
+        "swaps：第 2 行 lots 列：批次 2 属于总量池 '120115:VOCs'，"
+        "而非本调剂调出区的总量池 '120119:VOCs'"
+    ), problem
+    # Its source district's pool of another pollutant.
+    nox = {**swap, "pollutant": "NOx"}
+    problem = ledger_problem(_sheets(**sheets, swaps=[nox]))
+    assert problem == (
+        "swaps: row 2, column lots: lot 1 is of pool '120119:VOCs', not of the pool of the "
+        "swap's source district (from_district) '120119:NOx'"
+    ), problem

@@ -23,7 +23,7 @@ from operator import itemgetter
 from typing import Any, TypeVar, cast
 
 import structlog
-from sqlalchemy import event, exc, text
+from sqlalchemy import Table, event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -487,6 +487,19 @@ async def hold_lock(s: AsyncSession, name: str, key: str) -> None:
     SQLite: nothing to do, its one writer at a time already serialises them."""
     if s.get_bind().dialect.name == "postgresql":
         await s.execute(_NAMED_LOCK, {"name": name, "key": key})
+
+
+async def hold_tables(s: AsyncSession, *tables: Table) -> None:
+    """Keep every other writer of `tables` out until `s`'s transaction ends
+    (reads go on): a write that decides on a whole table's contents (a
+    restore into an empty ledger) sees them as they stay. A writer already
+    under way is waited for, one coming later waits, so the two end as one
+    after the other. PostgreSQL: SHARE ROW EXCLUSIVE, which no INSERT,
+    UPDATE or DELETE shares and which excludes itself. SQLite: nothing to
+    do, its one writer at a time already serialises them."""
+    if tables and s.get_bind().dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        await s.execute(text(f"LOCK TABLE {names} IN SHARE ROW EXCLUSIVE MODE"))
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:

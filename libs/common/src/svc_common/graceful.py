@@ -15,6 +15,7 @@ SIGINT forces the exit, as in uvicorn.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import sys
 import time
@@ -24,7 +25,7 @@ from typing import Any
 import structlog
 import uvicorn
 
-from svc_common.settings import ServiceSettings
+from svc_common.settings import ServiceSettings, StopSettings
 
 log = structlog.get_logger(__name__)
 
@@ -85,16 +86,33 @@ class DrainingServer(uvicorn.Server):
             sys.exit(STARTUP_FAILURE)
 
 
-def longest_stop_seconds(settings: ServiceSettings) -> float:
+def serve_draining(app: Any, settings: StopSettings, **options: Any) -> None:
+    """Serve `app` until a signal stops it gracefully (`DrainingServer`, the
+    delay and the in-flight timeout of `settings`): the one way the
+    services and the console run. `options` are uvicorn.Config's (host,
+    port, log_config…). The app's /ready answers 503 with `stopping: true`
+    while `is_draining(app)`."""
+    config = uvicorn.Config(
+        app,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_seconds),
+        **options,
+    )
+    DrainingServer(config, delay=settings.shutdown_delay_seconds).run()
+
+
+def longest_stop_seconds(settings: StopSettings) -> float:
     """The longest a graceful stop can take with these settings, each step
     at its bound (docs/operations.md, "Stopping a replica"): what a
     deployment's grace period must exceed. Usually it is the delay and a
-    second or two."""
+    second or two. A process with no consumers and no outbox relay (the
+    console) stops after its requests in flight."""
+    served = settings.shutdown_delay_seconds + settings.shutdown_timeout_seconds
+    if not isinstance(settings, ServiceSettings):
+        return served
     from svc_common.transports import kafka
 
     return (
-        settings.shutdown_delay_seconds
-        + settings.shutdown_timeout_seconds
+        served
         + settings.shutdown_drain_seconds  # the consumers' batch in hand
         + kafka.COMMIT_ON_STOP_SECONDS
         + kafka.LEAVE_GROUP_SECONDS

@@ -56,6 +56,7 @@ from svc_common.names import BLANK_GLYPHS as BLANK_GLYPHS
 from svc_common.names import DEFAULT_IGNORABLE as DEFAULT_IGNORABLE
 from svc_common.names import HIDDEN_CATEGORIES as HIDDEN_CATEGORIES
 from svc_common.names import REFUSED as REFUSED
+from svc_common.names import first_hidden
 from svc_common.names import has_lone_surrogate as has_lone_surrogate
 from svc_common.names import is_hidden as is_hidden
 from svc_common.names import is_plain_name as is_plain_name
@@ -149,7 +150,7 @@ GLYPH_TAILS = frozenset(
 def hidden_characters(text: str) -> bool:
     """Whether `text` holds a character a reader cannot see (or a tab, a line
     break: controls): what a person's name may not hold anywhere."""
-    return any(map(is_hidden, text))
+    return first_hidden(text) is not None
 
 
 def hidden_in_name(text: str) -> int | None:
@@ -162,7 +163,7 @@ def hidden_in_name(text: str) -> int | None:
     written, while each makes "张三" and "张\u200d三" two names. An emoji
     that is one character (🌱) is visible and may be in a name; free texts
     (reasons, notes) keep every sequence."""
-    return next((i for i, c in enumerate(text) if is_hidden(c)), None)
+    return first_hidden(text)
 
 
 def name_key(name: str) -> str:
@@ -174,7 +175,9 @@ def name_key(name: str) -> str:
     "阿卜杜拉・买买提" and "阿卜杜拉·买买提" are one."""
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
     folded = folded.replace("\u30fb", "\u00b7")
-    return " ".join("".join(c for c in folded if not is_hidden(c)).split())
+    if first_hidden(folded) is not None:
+        folded = "".join(c for c in folded if not is_hidden(c))
+    return " ".join(folded.split())
 
 
 def is_mark(c: str) -> bool:

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import gc
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -367,22 +366,19 @@ def serve(app: Any, settings: ServiceSettings) -> None:
     uvicorn's access line is off: the request line of RequestContextMiddleware
     says more (route template, latency, caller, ids) in the same format.
     SIGTERM stops it gracefully (`graceful.DrainingServer`)."""
-    import uvicorn
-
-    from svc_common.graceful import DrainingServer
+    from svc_common.graceful import serve_draining
 
     tune_gc(settings)
-    config = uvicorn.Config(
+    serve_draining(
         app,
+        settings,
         host=settings.host,
         port=settings.port,
         loop=settings.server_loop,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_seconds),
         **http_head.uvicorn_options(settings.server_http, settings.max_head_bytes),
     )
-    DrainingServer(config, delay=settings.shutdown_delay_seconds).run()
 
 
 def tune_gc(settings: ServiceSettings) -> None:

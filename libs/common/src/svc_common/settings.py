@@ -19,7 +19,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_JWT_SECRET = "envbureau-embedded-dev-secret-change-me-0123456789"
 
 
-class ServiceSettings(BaseSettings):
+class StopSettings(BaseSettings):
+    """How a served process stops (SIGTERM, as Kubernetes and docker compose
+    send; SIGINT skips step 1, a second SIGINT forces it): the services' and
+    the console's alike (`svc_common.graceful.serve_draining`);
+    docs/operations.md sums the steps up against the deploy files' grace
+    periods."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    #: 1. For this long /ready answers 503 while requests are still accepted
+    #: and answered, so a load balancer takes the replica out of rotation
+    #: before it stops listening. 0: it stops listening at once.
+    shutdown_delay_seconds: float = Field(3.0, ge=0, le=120)
+    #: 2. Then it stops listening and the requests in flight are finished and
+    #: answered; any still running this long after are cancelled (uvicorn's
+    #: timeout_graceful_shutdown). Above the lock timeout a request can wait.
+    shutdown_timeout_seconds: float = Field(20.0, gt=0, le=600)
+
+
+class ServiceSettings(StopSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     service_name: str = "service"
@@ -134,17 +153,8 @@ class ServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    #: A graceful stop (SIGTERM, as Kubernetes and docker compose send;
-    #: SIGINT skips step 1, a second SIGINT forces it), in three steps; docs/operations.md sums
-    #: them up against the deploy files' grace periods.
-    #: 1. For this long /ready answers 503 while requests are still accepted
-    #: and answered, so a load balancer takes the replica out of rotation
-    #: before it stops listening. 0: it stops listening at once.
-    shutdown_delay_seconds: float = Field(3.0, ge=0, le=120)
-    #: 2. Then it stops listening and the requests in flight are finished and
-    #: answered; any still running this long after are cancelled (uvicorn's
-    #: timeout_graceful_shutdown). Above the lock timeout a request can wait.
-    shutdown_timeout_seconds: float = Field(20.0, gt=0, le=600)
+    #: A graceful stop: steps 1 and 2 are every served process's
+    #: (`StopSettings`), step 3 a service's own.
     #: 3. Then its consumers finish the batch in hand, commit its offsets and
     #: leave their group, and the outbox relay publishes what this replica
     #: committed; each within this long (else it is cancelled: a consumer's

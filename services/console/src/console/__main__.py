@@ -1,13 +1,14 @@
 """Run the console alone: `python -m console`, configured by env (PERMIT_URL,
-QUOTA_URL, EIA_URL, SESSION_SECRET, OIDC_*, HOST, PORT)."""
+QUOTA_URL, EIA_URL, SESSION_SECRET, OIDC_*, HOST, PORT, SHUTDOWN_*). SIGTERM
+stops it gracefully, as it does a service (`svc_common.graceful`)."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-import uvicorn
 from svc_common import http_head
+from svc_common.graceful import serve_draining
 from svc_common.settings import DEV_JWT_SECRET
 
 from console.app import create
@@ -23,8 +24,9 @@ def main() -> None:
             "console: DEV_LOGIN would sign tokens with the public development secret; "
             "set JWT_SECRET (the services' own) or use OIDC_*"
         )
-    uvicorn.run(
+    serve_draining(
         create(settings),
+        settings,
         host=settings.host,
         port=settings.port,
         log_config=None,

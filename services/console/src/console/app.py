@@ -13,11 +13,12 @@ from urllib.parse import urlencode
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from svc_common import security_headers
 from svc_common.auth import role_name
+from svc_common.graceful import is_draining
 from svc_common.head_requests import HeadAsGet
 from svc_common.i18n import msg
 from svc_common.tracing import FASTAPI_TELEMETRY
@@ -39,6 +40,7 @@ from console.web import (
     HERE,
     SECURITY_HEADERS,
     LanguageMiddleware,
+    NoStore,
     is_htmx,
     problem_page,
     render,
@@ -96,6 +98,7 @@ def create(
     )
     app.add_middleware(LanguageMiddleware)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(NoStore)
     # Outside Starlette's ServerErrorMiddleware too: its 500 page carries them.
     security_headers.outermost(app, SECURITY_HEADERS)
     return app
@@ -237,5 +240,9 @@ def _install_handlers(app: FastAPI) -> None:
         return {"status": "ok", "service": "console"}
 
     @app.get("/ready", include_in_schema=False)
-    async def ready() -> dict[str, str]:
-        return {"status": "ready", "service": "console"}
+    async def ready(request: Request) -> JSONResponse:
+        """503 once the process is stopping (SIGTERM), while it still answers
+        what it is sent: a balancer sends it nothing new (as a service's)."""
+        stopping = is_draining(request.app)
+        body = {"status": "not ready" if stopping else "ready", "service": "console"}
+        return JSONResponse(body | {"stopping": stopping}, status_code=503 if stopping else 200)

@@ -6,11 +6,14 @@ from __future__ import annotations
 import secrets
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-from svc_common.settings import DEV_JWT_SECRET
+from pydantic_settings import SettingsConfigDict
+from svc_common.settings import DEV_JWT_SECRET, StopSettings
 
 
-class Settings(BaseSettings):
+class Settings(StopSettings):
+    """SHUTDOWN_DELAY_SECONDS and SHUTDOWN_TIMEOUT_SECONDS (`StopSettings`):
+    how it stops on SIGTERM, as the services do."""
+
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     #: Base URL of each service (the console calls `<url>/permit/...`). In the

@@ -246,3 +246,31 @@ SECURITY_HEADERS = {
         "img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
     ),
 }
+
+
+class NoStore:
+    """Every page and answer of the console is `Cache-Control: no-store`
+    unless it says otherwise (the static files and the icon, which hold
+    nothing of anyone's). A browser keeps a page it may store in its
+    back-forward cache and shows it again on Back without asking: after
+    退出, on a shared computer, the next person saw the enterprise record or
+    the workbench of the one who signed out (and a workbench form drawn
+    again from the cache carried a used Idempotency-Key)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith("/console/static/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def add(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                if not any(bytes(k).lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+            await send(message)
+
+        await self.app(scope, receive, add)

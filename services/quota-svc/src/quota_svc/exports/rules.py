@@ -318,17 +318,24 @@ def _no_lot(lot_id: Any) -> str:
     return msg(f"the file holds no lot {lot_id}", f"文件中没有批次 {lot_id}")
 
 
-def _lot_of_pool(lot_id: Any, pool_id: Any, lots: Lots) -> str | None:
+#: Whose pool a row's lots must be of, as a refusal names it (English, Chinese).
+_ROW_POOL = ("this row's pool", "本行的总量池")
+_SWAP_POOL = ("the pool of the swap's source district (from_district)", "本调剂调出区的总量池")
+
+
+def _lot_of_pool(
+    lot_id: Any, pool_id: Any, lots: Lots, whose: tuple[str, str] = _ROW_POOL
+) -> str | None:
     """Why a row of pool `pool_id` may not name the file's lot `lot_id`, or
-    None: the ledger moves, holds and lends a lot's tonnes only on its own
-    pool's rows (a lot of another pool would be counted in one pool's
-    lots and balance another's)."""
+    None: the ledger moves, holds, allocates and lends a lot's tonnes only
+    on its own pool's rows (a lot of another pool would be counted in one
+    pool's lots and balance another's)."""
     theirs = lots.get(lot_id)
     if lot_id not in lots or theirs == pool_id:
         return None  # one the file lacks is named as such
     return msg(
-        f"lot {lot_id} is of pool {theirs!r}, not of this row's pool {pool_id!r}",
-        f"批次 {lot_id} 属于总量池 {theirs!r}，而非本行的总量池 {pool_id!r}",
+        f"lot {lot_id} is of pool {theirs!r}, not of {whose[0]} {pool_id!r}",
+        f"批次 {lot_id} 属于总量池 {theirs!r}，而非{whose[1]} {pool_id!r}",
     )
 
 
@@ -371,7 +378,12 @@ def _holding(
     reclaims: set[Any] | None,
 ) -> Problems:
     yield from _in_pool(row, pools)
-    yield from _drawn(row, lots)
+    # An allocation's holding keeps the lots its reservation drew, a trade's
+    # the seller's (or, across districts, the buyer pool's new lots), a
+    # split its share: all of its own pool. A lot of another pool would
+    # leave the holding's tonnes allocated in one pool's lots and another's
+    # balance, and a sale would move them out of the wrong pool.
+    yield from _drawn(row, lots, pool_id=row.get("pool_id"))
     # What made it: a trade (its buyer's holding) or a reservation's
     # allocation. A file without the row answers 404 for it, and a trade
     # the file lost could be proposed again.
@@ -391,9 +403,12 @@ def _named(
         yield column, msg(f"the file holds no {en} {ref!r}", f"文件中没有{zh} {ref!r}")
 
 
-def _drawn(row: Mapping[str, Any], lots: Lots, *, of_pool: bool = False) -> Problems:
-    """A row's `lots`: none, or `[[lot id, kg], …]` of the file's lots
-    (`of_pool`: of the row's pool, as a reservation's hold draws them)."""
+def _drawn(
+    row: Mapping[str, Any], lots: Lots, *, pool_id: Any, whose: tuple[str, str] = _ROW_POOL
+) -> Problems:
+    """A row's `lots`: none, or `[[lot id, kg], …]` of the file's lots, each
+    of pool `pool_id` (None: a pool the row's other columns could not name,
+    refused by them; its lots are only checked to be the file's)."""
     drawn = row.get("lots")
     if drawn is None:
         return
@@ -416,7 +431,7 @@ def _drawn(row: Mapping[str, Any], lots: Lots, *, of_pool: bool = False) -> Prob
         if lot_id not in lots:
             yield "lots", _no_lot(lot_id)
             return
-        if of_pool and (problem := _lot_of_pool(lot_id, row.get("pool_id"), lots)):
+        if pool_id is not None and (problem := _lot_of_pool(lot_id, pool_id, lots, whose)):
             yield "lots", problem
             return
 
@@ -620,7 +635,7 @@ def _reclaim(
 def _reservation(row: Mapping[str, Any], pools: Pools, lots: Lots) -> Problems:
     yield from _in_pool(row, pools)
     yield from _status(row, ReservationStatus, "a reservation status", "预占状态")
-    yield from _drawn(row, lots, of_pool=True)
+    yield from _drawn(row, lots, pool_id=row.get("pool_id"))
 
 
 def _swap_pools(row: Mapping[str, Any]) -> tuple[str, ...]:
@@ -637,6 +652,15 @@ def _swap_pools(row: Mapping[str, Any]) -> tuple[str, ...]:
     return ()
 
 
+def _swap_source_pool(row: Mapping[str, Any]) -> str | None:
+    """The pool a swap holds and moves out of: its source district's (None
+    for a district or pollutant the ledger does not know, refused as such)."""
+    district, pollutant = _text(row.get("from_district")), _text(row.get("pollutant"))
+    if district_problem(district) is not None or pollutant_problem(pollutant) is not None:
+        return None
+    return district_pool_id(district, pollutant)
+
+
 def _swap(row: Mapping[str, Any], pools: Pools, lots: Lots) -> Problems:
     for column in ("from_district", "to_district"):
         if problem := district_problem(_text(row.get(column))):
@@ -644,7 +668,11 @@ def _swap(row: Mapping[str, Any], pools: Pools, lots: Lots) -> Problems:
     if problem := pollutant_problem(_text(row.get("pollutant"))):
         yield "pollutant", problem
     yield from _status(row, SwapStatus, "a swap status", "调剂状态")
-    yield from _drawn(row, lots)
+    # Its lots are those its second approval held in the source district's
+    # pool (kept as they were once settled: the target's lots are new ones
+    # naming them as parent). A lot of another pool would be released or
+    # moved out of a pool that never held it.
+    yield from _drawn(row, lots, pool_id=_swap_source_pool(row), whose=_SWAP_POOL)
     # An approved swap without its source pool would settle or be released
     # against a pool made empty on the spot (a 500, or tonnes held nowhere).
     for column in _swap_pools(row):

@@ -18,6 +18,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import Table, delete, func, insert, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.db import hold_tables
 from svc_common.i18n import msg
 from svc_common.uploads import (
     csv_cell,
@@ -236,6 +237,10 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
     the file is not an export: unreadable, a row outside the ledger's domain
     or naming a pool or lot the file lacks, or a ledger whose reconciliation
     checks 1–5 fail once written); returns rows per sheet."""
+    # Every other write waits until the import ends (and one under way is
+    # waited for): a ledger found empty stays so until the file is in it,
+    # and of two imports at once the second finds the first's rows.
+    await hold_tables(s, *SHEETS.values())
     # Ceilings with no pool yet are a ledger too: permit events applied
     # before the restore, which the file's rows would clash with or join;
     # so are settings, reservations, reclaims… (the ratio table aside, which

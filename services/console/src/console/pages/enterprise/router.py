@@ -112,6 +112,13 @@ async def enterprise(
             "permit", f"/permit/enterprises/{code}", token=t
         )
     except ApiError as exc:
+        if exc.status == 422:
+            # Not a code permit-svc takes (its check character wrong: a
+            # link typed by hand): the search form, which says what is wrong
+            # beside the field, not the refusal on a page of its own.
+            return RedirectResponse(
+                "/console/enterprise/?" + urlencode({"uscc": code}), status_code=303
+            )
         if exc.status not in (403, 404):
             raise
         company = None

@@ -88,6 +88,7 @@ async def overview(
         pollutants=views.POLLUTANTS,
         pools=pools,
         project={},
+        field_errors={},
         chosen=[],
         result=None,
         readable=[d for d in DISTRICTS if user.may_act_in(d)],
@@ -168,22 +169,40 @@ async def fit(
         "increments": increments,
         "chosen": chosen,
         "scope": scope,
+        "project": {k: q.get(k, "") for k in q},
+        "field_errors": _field_errors(problems, too_large),
+        "pollutants": views.POLLUTANTS,
     }
     if is_htmx(request):
-        return render(request, "investment/_fit.html", **context)
+        # The amount fields come with the result (out of band): each one
+        # refused is marked and said beside it, the others no longer are.
+        return render(request, "investment/_fit.html", oob=True, **context)
     pollutant = next(iter(increments), "VOCs")
     pools, failed = await _pools_or_note(api, user, pollutant)
     return _page(
         request,
         failed,
         pollutant=pollutant,
-        pollutants=views.POLLUTANTS,
         pools=pools,
-        project={k: q.get(k, "") for k in q},
         readable=readable,
         max_increment=views.MAX_INCREMENT_TONNES,
         **context,
     )
+
+
+def _field_errors(problems: list[str], too_large: list[str]) -> dict[str, str]:
+    """What is wrong with each refused amount, said beside its field."""
+    out = {
+        p: msg(
+            "Enter t/a above 0, with at most 3 decimals.",
+            "请按吨/年填写大于 0、最多 3 位小数的数量。",
+        )
+        for p in problems
+    }
+    top = views.MAX_INCREMENT_TONNES
+    for p in too_large:
+        out[p] = msg(f"At most {top} t/a for one project.", f"单个项目不得超过 {top} 吨/年。")
+    return out
 
 
 def _scope_said(outside: list[str], readable: list[str]) -> str:

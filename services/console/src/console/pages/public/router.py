@@ -41,14 +41,19 @@ async def verify(
     no = no.upper()
     result: dict[str, Any] | None = None
     problem: str | None = None
+    #: The field a refusal concerns ("no", "code"): said beside that field,
+    #: which is marked invalid; None: the verdict's place under the form.
+    field: str | None = None
     failed: ApiError | None = None
     if no or code:
         if not _NO.match(no):
+            field = "no"
             problem = msg(
                 "A filing number looks like DJB-120119-2026-000123.",
                 "备案号的格式如 DJB-120119-2026-000123。",
             )
         elif not code:
+            field = "code"
             problem = msg("Enter the check code printed on the receipt.", "请填写回执上的校验码。")
         else:
             try:
@@ -62,6 +67,8 @@ async def verify(
                     # A refused field by the page's word (校验码：…), never
                     # the API's field name the detail repeats (code: …).
                     problem = exc.said()
+                    named = {str(e.get("field")) for e in exc.field_errors}
+                    field = next((f for f in ("no", "code") if f in named), None)
     return _with_outage(
         render(
             request,
@@ -70,6 +77,7 @@ async def verify(
             code=code,
             result=result,
             problem=problem,
+            field=field,
             status_code=failed.page_status if failed else 200,
         ),
         failed,
