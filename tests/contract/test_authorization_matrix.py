@@ -714,7 +714,11 @@ SUPERVISION: dict[str, Recipe] = {
         "GET", lambda w, d, f: f"/supervision/inspection-plans/{w['plan', d]}/candidates"
     ),
     "recordInspection": one(
-        "POST", "/supervision/inspections", lambda w, d, f: _inspection(_u(w, d))
+        "POST",
+        "/supervision/inspections",
+        lambda w, d, f: _inspection(_u(w, d)),
+        # Another district's enterprise is answered as an unknown one.
+        refused_as=(403, 404, 422),
     ),
     "listInspections": listing("/supervision/inspections"),
     "getInspection": one("GET", lambda w, d, f: f"/supervision/inspections/{w['inspection', d]}"),

@@ -655,10 +655,80 @@ async def test_the_guards_own_problems_name_the_path_and_the_request(db_url: str
             "type": "urn:envbureau:problem:bad-query",
             "title": "请求有误",
             "status": 400,
-            "detail": "查询参数不是 UTF-8 编码",
+            "detail": "q: 不是 UTF-8 编码",
             "instance": "/demo/health",
+            "errors": [{"field": "q", "message": "不是 UTF-8 编码", "type": "bad_query"}],
             "request_id": "req-raw",
         }
+
+
+async def test_a_body_refused_for_how_it_was_sent_names_the_header(db_url: str) -> None:
+    """415, 413 and the 400s about a request's headers name what was
+    refused in `errors` (the header, or `body`), with why in the caller's
+    language, as every other refused input: they said it only in `detail`."""
+    auth = testing.auth("officer", ["120119"])
+    note = json.dumps({"text": "x", "district": "120119"}).encode()
+    cases = [
+        ({"content-type": "text/plain"}, note, 415, "Content-Type"),
+        ({"content-type": "application/json; charset=latin-1"}, note, 415, "Content-Type"),
+        (
+            {"content-type": "application/json", "content-encoding": "gzip"},
+            note,
+            415,
+            "Content-Encoding",
+        ),
+        ({"content-type": "application/json"}, b"{" + b" " * 2**20 + b"}", 413, "body"),
+        (
+            {"content-type": "application/json", "content-length": "many"},
+            b"",
+            400,
+            "Content-Length",
+        ),
+    ]
+    async with testing.running(demo_app(db_url)) as c:
+        for headers, body, status, field in cases:
+            r = await c.post(
+                "/demo/notes",
+                content=body,
+                headers={**auth, **headers, "Accept-Language": "zh-CN"},
+            )
+            assert r.status_code == status, (headers, r.text[:300])
+            (error,) = r.json()["errors"]
+            assert error["field"] == field and error["message"] == r.json()["detail"], r.text
+            assert any("\u4e00" <= ch <= "\u9fff" for ch in error["message"]), r.text
+        r = await c.post(
+            "/demo/notes",
+            content=note,
+            headers=[
+                *auth.items(),
+                ("content-type", "application/json"),
+                ("content-type", "application/json"),
+            ],
+        )
+        assert r.status_code == 400 and r.json()["errors"][0]["field"] == "Content-Type", r.text
+
+
+async def test_a_query_parameter_that_is_no_text_is_named(db_url: str) -> None:
+    """A query value (or name) that is not UTF-8, holds a NUL or a control
+    or text-direction character is a 400 naming the parameter in `errors`
+    and in `detail`, with why, in the caller's language: it said only what
+    was wrong somewhere in the query."""
+    async with testing.running(demo_app(db_url)) as c:
+        for query, field, why in (
+            ("limit=5&district=%FF", "district", "不是 UTF-8 编码"),
+            ("status=a%00", "status", "不允许包含 NUL 字符"),
+            ("q=%E2%80%AEabc", "q", "不允许包含控制字符或文字方向控制字符"),
+            ("a=1&b+c=x%01", "b c", "不允许包含控制字符或文字方向控制字符"),
+            ("%FF=1", "query", "不是 UTF-8 编码"),
+        ):
+            r = await c.get(f"/demo/health?{query}", headers={"Accept-Language": "zh-CN"})
+            assert r.status_code == 400, (query, r.text)
+            problem = r.json()
+            assert problem["type"].endswith("bad-query")
+            assert problem["errors"] == [{"field": field, "message": why, "type": "bad_query"}]
+            assert problem["detail"] == f"{field}: {why}", r.text
+        r = await c.get("/demo/health?district=%FF", headers={"Accept-Language": "en"})
+        assert r.json()["detail"] == "district: is not UTF-8", r.text
 
 
 async def test_a_path_of_bytes_that_are_not_utf8_is_a_400(db_url: str) -> None:
@@ -1009,6 +1079,35 @@ async def test_idempotency_key_replays_and_rejects_reuse(db_url: str) -> None:
         h2 = testing.auth("officer", ["120119"], sub="someone.else", idem="k-1")
         r = await c.post("/demo/notes", json={**body, "text": "twice"}, headers=h2)
         assert r.status_code == 201 and r.json()["audit_rows"] == 2
+
+
+async def test_an_unusable_idempotency_key_is_named_as_the_field_refused(db_url: str) -> None:
+    """A key reused for another request (422) or one that cannot be a key
+    (400) names `Idempotency-Key` in `errors`, why in the caller's language,
+    as every refused field is named: a client showing the errors of a 4xx
+    had nothing to show but the detail."""
+    async with testing.running(demo_app(db_url)) as c:
+        h = testing.auth("officer", ["120119"], idem="k-named")
+        body = {"text": "once", "district": "120119"}
+        assert (await c.post("/demo/notes", json=body, headers=h)).status_code == 201
+        for lang, words in (("zh-CN", "已用于另一个不同的请求"), ("en", "different request")):
+            r = await c.post(
+                "/demo/notes",
+                json={**body, "text": "twice"},
+                headers={**h, "Accept-Language": lang},
+            )
+            assert r.status_code == 422, r.text
+            (error,) = r.json()["errors"]
+            assert error["field"] == "Idempotency-Key" and words in error["message"], r.text
+            assert error["type"] == "idempotency_key_reused"
+        r = await c.post(
+            "/demo/notes",
+            json=body,
+            headers={**h, "Idempotency-Key": "a b", "Accept-Language": "zh-CN"},
+        )
+        assert r.status_code == 400, r.text
+        (error,) = r.json()["errors"]
+        assert error["field"] == "Idempotency-Key" and "不含空格" in error["message"], r.text
 
 
 async def test_a_replayed_answer_says_the_language_it_was_given_in(db_url: str) -> None:

@@ -444,3 +444,73 @@ def test_an_imported_complaints_rejected_reason_must_show_something() -> None:
     # No surrogate in a pattern: Rust's regex (schemathesis's validator) refuses
     # `\ud800`, and the pattern would be dropped, "" then counted valid.
     assert "\\ud8" not in name.pattern and "\\ud8" not in reason.pattern
+
+
+async def test_an_import_touching_more_clusters_than_a_statement_holds_is_counted(
+    svc: Service,
+) -> None:
+    """An import of up to 50,000 complaints touches up to one cluster per
+    row, and each touched cluster's figures are counted again. Counted in
+    one statement naming every cluster, 35,000 of them were a 503 "retry
+    later" on PostgreSQL (at most 32,767 values a statement) that no retry
+    could mend, and nothing was imported. Counted directly here (an import
+    that size takes a minute): every cluster is counted, none is lost."""
+    from supervision_svc.complaints.service import refresh_clusters
+
+    r = await svc.http.post("/supervision/complaints", json=complaint(), headers=officer())
+    assert r.status_code == 201, r.text
+    known = r.json()["complaint"]["cluster_id"]
+    ids = {f"c-{i}" for i in range(33_000)} | {known}
+    async with svc.db.transaction() as s:
+        sizes = await refresh_clusters(s, ids)
+    assert len(sizes) == len(ids) and sizes[known] == 1
+    assert set(sizes.values()) == {0, 1}
+
+
+async def test_an_import_compares_each_complaint_with_its_window_only(
+    svc: Service, monkeypatch: Any
+) -> None:
+    """A complaint can only repeat one received in the window before it (30
+    days), yet an import compared each of its rows with every other of the
+    same district and category (all pairs: quadratic in the upload).
+    Counted by the comparisons made (never by the clock): 600 rows a day
+    apart make at most the window's 31 each, not the 180,000 of all pairs;
+    and the rows a window apart still join, those further do not."""
+    from supervision_svc.complaints import rules
+
+    calls = 0
+    match = rules.match
+
+    def counted(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return match(*args)
+
+    monkeypatch.setattr(rules, "match", counted)
+    start = dt.datetime(2024, 1, 1, 2, tzinfo=dt.UTC)
+    SAME = "某工地夜间施工噪音扰民"
+    rows = [
+        {
+            "channel": "hotline",
+            "received_at": (start + dt.timedelta(days=i)).isoformat(),
+            "district": DONGLI,
+            "address": f"东丽区某路{i}号",
+            "category": "noise",
+            "description": SAME if i in (0, 30, 61) else f"第{i}号问题{i * 7919}",
+        }
+        for i in range(600)
+    ]
+    body = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows)
+    r = await svc.http.post(
+        "/supervision/complaints:import",
+        content=body.encode(),
+        headers={**ADMIN, "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200 and r.json()["totals"]["created"] == 600, r.text[:500]
+    assert calls <= 600 * 31, calls
+    ids = {x["row"]: x["id"] for x in r.json()["results"]}
+    clusters = {}
+    for row in (1, 31, 62):
+        got = await svc.http.get(f"/supervision/complaints/{ids[row]}", headers=AUDITOR)
+        clusters[row] = got.json()["cluster_id"]
+    assert clusters[1] == clusters[31] != clusters[62]

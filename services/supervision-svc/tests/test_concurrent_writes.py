@@ -112,3 +112,28 @@ async def test_one_days_emergency_policy_written_at_once_is_replaced_in_turn(
         )
     )
     assert [r.status_code for r in answers] == [200] * 5, [r.text for r in answers]
+
+
+async def test_the_same_grading_sent_twice_is_recorded_once(svc: Service) -> None:
+    """A PUT of a grading is idempotent as PUT is: the same grading sent
+    again (a client or proxy retrying it, or sent twice at once, without an
+    Idempotency-Key) answers the grading in force and records nothing more;
+    it made a second identical record in the history, a second
+    `supervision.grade.set.v1` and audit entry. A different grading, even
+    back to an earlier grade, is a new record."""
+    uscc = await svc.enterprise(8300)
+    body = {"grade": "B", "industry": "工业涂装", "basis": "2026年绩效评定", **YEAR}
+    url = f"/supervision/grades/{uscc}"
+    answers = await asyncio.gather(
+        *(svc.http.put(url, json=body, headers=officer(sub=f"officer.{k}")) for k in range(4))
+    )
+    assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
+    assert len({r.text for r in answers}) == 1
+    again = await svc.http.put(url, json=body, headers=officer())
+    assert again.json() == answers[0].json()
+    for grade in ("C", "B"):
+        r = await svc.http.put(url, json={**body, "grade": grade}, headers=officer())
+        assert r.status_code == 200 and r.json()["grade"] == grade
+    r = await svc.http.get(url, headers=officer())
+    assert [h["grade"] for h in r.json()["history"]] == ["B", "C", "B"]
+    assert len(await svc.events("supervision.grade.set.v1")) == 3

@@ -10,6 +10,7 @@ from typing import Any
 
 from supervision_svc.inspections import rules
 from svc_common import clock, guard, testing
+from svc_common.uscc import make_uscc
 
 from .conftest import ADMIN, AUDITOR, DONGLI, NINGHE, T0, Service, officer
 
@@ -665,3 +666,25 @@ async def test_an_inspection_names_a_plan_of_its_enterprises_district(svc: Servi
         assert r.status_code == 201, r.text
     r = await svc.http.get(report, headers=ADMIN)
     assert r.json()["inspections"] == 1
+
+
+async def test_an_inspection_of_another_districts_enterprise_reads_as_an_unknown_one(
+    svc: Service,
+) -> None:
+    """An officer naming in a body an enterprise of a district it does not
+    hold is refused as for one that is not on the register (422 on uscc,
+    byte for byte but request_id): a 403 naming the district told anyone
+    with a token that the USCC exists, and where. Nothing is recorded."""
+    ninghe = await svc.enterprise(31, NINGHE)
+    unknown = make_uscc(NINGHE, 9931)
+    answers = []
+    for uscc in (ninghe, unknown):
+        r = await svc.http.post(
+            "/supervision/inspections", json=inspection(uscc, "台账缺失"), headers=officer()
+        )
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["uscc"]
+        answers.append(r.json() | {"request_id": None})
+    assert answers[0] == answers[1]
+    r = await svc.http.get(f"/supervision/inspections?uscc={ninghe}", headers=AUDITOR)
+    assert r.json()["items"] == []

@@ -110,11 +110,25 @@ class Unauthorized(Problem):
 
 
 class UnsupportedMediaType(Problem):
+    """A body refused for how it was sent, naming in `errors` the header that
+    says so (`header`: Content-Type, or Content-Encoding), as every refused
+    input is named."""
+
     status, code, title = 415, "unsupported-media-type", "Unsupported media type"
+
+    def __init__(self, detail: str, *, header: str = "Content-Type", **extra: Any) -> None:
+        named = FieldError(field=header, message=detail, type="unsupported_media_type")
+        super().__init__(detail, errors=extra.pop("errors", None) or [named], **extra)
 
 
 class PayloadTooLarge(Problem):
+    """A body larger than allowed (bytes, rows or unzipped): `errors` names it."""
+
     status, code, title = 413, "payload-too-large", "Payload too large"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        named = FieldError(field="body", message=detail, type="too_large")
+        super().__init__(detail, errors=extra.pop("errors", None) or [named], **extra)
 
 
 class Unavailable(Problem):

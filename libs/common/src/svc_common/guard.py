@@ -615,8 +615,8 @@ class InputGuardMiddleware:
             await _refuse(scope, receive, send, BadPath(problem))
             return
         query: bytes = scope.get("query_string", b"")
-        if query and (problem := _query_problem(query)):
-            await _refuse(scope, receive, send, BadQuery(problem))
+        if query and (refused := _query_problem(query)):
+            await _refuse(scope, receive, send, refused)
             return
         if query and (twice := _given_twice(query, self.single_params, scope)):
             await _refuse(scope, receive, send, _twice_problem(twice))
@@ -630,7 +630,8 @@ class InputGuardMiddleware:
         for name, shown in _ONCE:
             if sum(1 for n, _ in scope["headers"] if n == name) > 1:
                 once = i18n.msg(f"a request has one {shown} header", f"请求只能有一个 {shown} 头")
-                await _refuse(scope, receive, send, Problem(once))
+                errors = [FieldError(field=shown, message=once, type="repeated_header")]
+                await _refuse(scope, receive, send, Problem(once, errors=errors))
                 return
         media = (
             headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower().decode("latin-1")
@@ -642,7 +643,8 @@ class InputGuardMiddleware:
                 too_big = int(declared) > limit
             except ValueError:
                 bad = i18n.msg("bad Content-Length", "Content-Length 无效")
-                await _refuse(scope, receive, send, Problem(bad))
+                errors = [FieldError(field="Content-Length", message=bad, type="bad_header")]
+                await _refuse(scope, receive, send, Problem(bad, errors=errors))
                 return
             if too_big:
                 await _refuse(scope, receive, send, _too_large(limit))
@@ -821,7 +823,8 @@ def _encoded() -> UnsupportedMediaType:
         i18n.msg(
             "the request body must be sent uncompressed (no Content-Encoding)",
             "请求内容须以未压缩形式发送（不带 Content-Encoding）",
-        )
+        ),
+        header="Content-Encoding",
     )
 
 
@@ -853,16 +856,32 @@ def _path_problem(scope: Scope) -> str | None:
     return None
 
 
-def _query_problem(query: bytes) -> str | None:
+def _text_problem(raw: bytes) -> str | None:
+    """Why an unescaped query name or value is no text a route may read."""
     try:
-        raw = unquote_to_bytes(query.replace(b"+", b" "))
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return i18n.msg("the query string is not UTF-8", "查询参数不是 UTF-8 编码")
+        return i18n.msg("is not UTF-8", "不是 UTF-8 编码")
     if b"\x00" in raw:
         return i18n.msg("NUL characters are not allowed", "不允许包含 NUL 字符")
     if has_control_chars(text):
         return control_problem()
+    return None
+
+
+def _query_problem(query: bytes) -> BadQuery | None:
+    """The first query parameter that is no text (not UTF-8, a NUL, control
+    characters), named as every refused field is, or None. A name that is
+    itself no text is named `query`."""
+    for part in query.split(b"&"):
+        name, _, value = part.partition(b"=")
+        name, value = (unquote_to_bytes(x.replace(b"+", b" ")) for x in (name, value))
+        field, why = "query", _text_problem(name)
+        if why is None:
+            field, why = name.decode("utf-8") or "query", _text_problem(value)
+        if why is not None:
+            errors = [FieldError(field=field, message=why, type="bad_query")]
+            return BadQuery(f"{field}: {why}", errors=errors)
     return None
 
 

@@ -45,7 +45,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from svc_common import faults, i18n
 from svc_common.batching import InsertsTogether, LookupsTogether
 from svc_common.db import Database, DriverStatement, Unit
-from svc_common.errors import PROBLEM_JSON, Problem, Unauthorized, Unavailable, scope_problem
+from svc_common.errors import (
+    PROBLEM_JSON,
+    FieldError,
+    Problem,
+    Unauthorized,
+    Unavailable,
+    scope_problem,
+)
 from svc_common.failures import TransientFailure, is_transient, is_unique_violation
 from svc_common.guard import replayed
 from svc_common.routes import allowed_methods, keeps_answer
@@ -194,12 +201,25 @@ def _record(pending: PendingAnswer, answer: Answer) -> dict[str, Any]:
     }
 
 
-class KeyInvalid(Problem):
-    code = "idempotency-key-invalid"
+class _KeyProblem(Problem):
+    """A refused Idempotency-Key, named in `errors` as every refused field
+    is (a header here), with why: a client listing a 4xx's errors has the
+    field to show, not only the detail."""
+
+    error_type = "idempotency_key"
+
+    def __init__(self, detail: str) -> None:
+        error = FieldError(field="Idempotency-Key", message=detail, type=self.error_type)
+        super().__init__(detail, errors=[error])
 
 
-class KeyReused(Problem):
+class KeyInvalid(_KeyProblem):
+    code, error_type = "idempotency-key-invalid", "idempotency_key_invalid"
+
+
+class KeyReused(_KeyProblem):
     status, code, title = 422, "idempotency-key-reused", "Unprocessable request"
+    error_type = "idempotency_key_reused"
 
 
 def _answer(scope: Scope, problem: Problem) -> Answer:

@@ -147,3 +147,27 @@ async def test_a_project_type_table_is_held_to_the_same_rules(client: httpx.Asyn
     assert [e["field"] for e in r.json()["errors"]] == ["line 2.name"]
     types = (await client.get("/eia/project-types", headers=admin())).json()
     assert "X9999" not in [t["code"] for t in types]
+
+
+@pytest.mark.parametrize("field", ["park_id", "control_unit"])
+@pytest.mark.parametrize("given", ["", "   "])
+async def test_an_empty_park_or_control_unit_is_refused_naming_it(
+    client: httpx.AsyncClient, field: str, given: str
+) -> None:
+    """A park or control unit sent empty (or blank: the model strips it) is
+    a 422 naming the field, as an empty row_key is. An empty park was taken
+    and kept as `park_id: ""` on the filing and its receipt, a park no one
+    registered; an empty control unit was refused as " 不是已知的环境管控单元",
+    naming nothing. Leaving the field out, or null, is the way to give none."""
+    from ..conftest import filing
+
+    for path, body in (("/eia/filings", filing()), ("/eia/registrations", registration())):
+        r = await client.post(
+            path, json={**body, field: given}, headers={**filer(), "accept-language": "zh-CN"}
+        )
+        assert r.status_code == 422, (path, r.text)
+        assert [(e["field"], e["message"]) for e in r.json()["errors"]] == [
+            (field, "至少需要 1 个字符")
+        ], r.text
+    app = client.app  # type: ignore[attr-defined]
+    assert await count_rows(app, "filings") == await count_rows(app, "registrations") == 0

@@ -33,8 +33,8 @@ class FilingIn(BaseModel):
     #: the officer who accepts the filing confirms or declines the claim.
     major_project: bool = False
     major_kind: MajorKind | None = None
-    park_id: str | None = Field(None, max_length=40)
-    control_unit: str | None = Field(None, max_length=40)
+    park_id: str | None = Field(None, min_length=1, max_length=40)
+    control_unit: str | None = Field(None, min_length=1, max_length=40)
 
     @field_validator("uscc")
     @classmethod

@@ -37,8 +37,8 @@ class RegistrationIn(BaseModel):
     project_type: str = Field(min_length=1, max_length=40)
     industry_code: IndustryCode | None = None
     vocs_increment_t: IncrementTonnes = Decimal(0)
-    control_unit: str | None = Field(None, max_length=40)
-    park_id: str | None = Field(None, max_length=40)
+    control_unit: str | None = Field(None, min_length=1, max_length=40)
+    park_id: str | None = Field(None, min_length=1, max_length=40)
 
     @field_validator("uscc")
     @classmethod

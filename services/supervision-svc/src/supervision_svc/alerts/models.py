@@ -21,5 +21,5 @@ class Alert(Base):
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(String(1000), nullable=True)
-    issued_by: Mapped[str] = mapped_column(String(100))
+    issued_by: Mapped[str] = mapped_column(String(200))
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

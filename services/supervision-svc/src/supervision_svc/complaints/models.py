@@ -59,7 +59,7 @@ class Complaint(Base):
     complainant_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     status: Mapped[str] = mapped_column(String(10))
     #: 首问负责: the officer who first took the complaint and answers for it.
-    first_responsible: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    first_responsible: Mapped[str | None] = mapped_column(String(200), nullable=True)
     assigned_to: Mapped[str | None] = mapped_column(String(100), nullable=True)
     accept_due: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -75,7 +75,7 @@ class Complaint(Base):
     overdue_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cluster_id: Mapped[str] = mapped_column(ForeignKey("complaint_clusters.id"), index=True)
     repeat: Mapped[bool] = mapped_column(default=False)
-    created_by: Mapped[str] = mapped_column(String(100))
+    created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 

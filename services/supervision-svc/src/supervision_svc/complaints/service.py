@@ -3,6 +3,7 @@ the lifecycle with its statutory clocks, the overdue sweep."""
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import uuid
@@ -19,7 +20,7 @@ from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
 from svc_common.bulk import BulkReportBuilder
 from svc_common.calendar import local_date, working_deadline
-from svc_common.db import Database
+from svc_common.db import Database, in_chunks
 from svc_common.errors import NotFound, field_error, validation_errors
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
@@ -133,7 +134,10 @@ class Clusters:
 
     def __init__(self, s: AsyncSession, r: rules.DuplicateRules) -> None:
         self.s, self.r = s, r
+        #: Per (district, category), the candidates in order of receipt, and
+        #: their times (to take those of a complaint's window by bisection).
         self.pool: dict[tuple[str, str], list[rules.ComplaintFacts]] = {}
+        self.times: dict[tuple[str, str], list[dt.datetime]] = {}
         self.cluster_of: dict[str, str] = {}
         self.merged: dict[str, str] = {}
         self.first_seen: dict[str, dt.datetime] = {}
@@ -166,13 +170,21 @@ class Clusters:
             found.append(facts(c))
             self.cluster_of[c.id] = c.cluster_id
             self.first_seen.setdefault(c.cluster_id, first)
+        found.sort(key=lambda f: f.received_at)
         self.pool[key] = found
+        self.times[key] = [f.received_at for f in found]
 
     def place(self, c: Complaint) -> tuple[str, list[rules.Match], bool]:
         """The cluster of new complaint `c` (created if needed), its matches,
         and whether the cluster is new."""
         f = facts(c)
-        matches = rules.duplicates(f, self.pool[(c.district, c.category)], self.r)
+        key = (c.district, c.category)
+        pool, times = self.pool[key], self.times[key]
+        # Only those received in the window before it can match it
+        # (rules.match): an import of thousands compared each with all.
+        lo = bisect.bisect_left(times, f.received_at - self.r.window)
+        hi = bisect.bisect_right(times, f.received_at)
+        matches = rules.duplicates(f, pool[lo:hi], self.r)
         clusters = {self.find(self.cluster_of[m.earlier.id]) for m in matches}
         if clusters:
             target = min(clusters, key=lambda k: (self.first_seen[k], k))
@@ -183,7 +195,8 @@ class Clusters:
             target, new = str(uuid.uuid4()), True
             self.first_seen[target] = c.received_at
         self.cluster_of[c.id] = target
-        self.pool[(c.district, c.category)].append(f)
+        pool.insert(hi, f)
+        times.insert(hi, f.received_at)
         self.touched.add(target)
         return target, matches, new
 
@@ -209,22 +222,24 @@ async def refresh_clusters(s: AsyncSession, ids: set[str]) -> dict[str, int]:
     await s.flush()
     open_case = case((Complaint.status.in_(sorted(rules.OPEN)), 1), else_=0)
     anonymous = case((Complaint.complainant_key.is_(None), 1), else_=0)
-    q = (
-        select(
-            Complaint.cluster_id,
-            func.count(),
-            func.count(func.distinct(Complaint.complainant_key)),
-            func.sum(anonymous),
-            func.sum(open_case),
-            func.min(Complaint.received_at),
-            func.max(Complaint.received_at),
-        )
-        .where(Complaint.cluster_id.in_(sorted(ids)), Complaint.status != "rejected")
-        .group_by(Complaint.cluster_id)
-    )
+    figured = select(
+        Complaint.cluster_id,
+        func.count(),
+        func.count(func.distinct(Complaint.complainant_key)),
+        func.sum(anonymous),
+        func.sum(open_case),
+        func.min(Complaint.received_at),
+        func.max(Complaint.received_at),
+    ).group_by(Complaint.cluster_id)
+    found = []
+    # A slice of the clusters at a time: an import touches up to one per row
+    # (50,000), past the 32,767 values a PostgreSQL statement may carry.
+    for chunk in in_chunks(sorted(ids)):
+        q = figured.where(Complaint.cluster_id.in_(chunk), Complaint.status != "rejected")
+        found += (await s.execute(q)).all()
     sizes = dict.fromkeys(ids, 0)
     figures = []
-    for cid, n, people, anon, open_n, first, last in (await s.execute(q)).all():
+    for cid, n, people, anon, open_n, first, last in found:
         sizes[cid] = n
         figures.append(
             {

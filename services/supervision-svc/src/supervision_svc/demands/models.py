@@ -29,7 +29,7 @@ class Demand(Base):
     status: Mapped[str] = mapped_column(String(10))
     done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     overdue_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    created_by: Mapped[str] = mapped_column(String(100))
+    created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 

@@ -28,7 +28,7 @@ class GradeRecord(Base):
     valid_from: Mapped[dt.date] = mapped_column(Date)
     valid_to: Mapped[dt.date] = mapped_column(Date)
     basis: Mapped[str] = mapped_column(String(1000))
-    set_by: Mapped[str] = mapped_column(String(100))
+    set_by: Mapped[str] = mapped_column(String(200))
     set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
@@ -54,7 +54,7 @@ class GuaranteeEntry(Base):
     valid_to: Mapped[dt.date] = mapped_column(Date)
     allowed_measure: Mapped[dict[str, Any]] = mapped_column(JSONType)
     note: Mapped[str | None] = mapped_column(String(1000), nullable=True)
-    set_by: Mapped[str] = mapped_column(String(100))
+    set_by: Mapped[str] = mapped_column(String(200))
     set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -70,7 +70,7 @@ class PlantPlan(Base):
     level: Mapped[str] = mapped_column(String(10))
     measure: Mapped[dict[str, Any]] = mapped_column(JSONType)
     note: Mapped[str] = mapped_column(String(1000))
-    set_by: Mapped[str] = mapped_column(String(100))
+    set_by: Mapped[str] = mapped_column(String(200))
     set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("uscc", "level", name="uq_plant_plans_uscc_level"),)
@@ -85,5 +85,5 @@ class EmergencyPolicy(Base):
     effective_from: Mapped[dt.date] = mapped_column(Date, unique=True)
     rules: Mapped[list[Any]] = mapped_column(JSONType)
     note: Mapped[str | None] = mapped_column(String(1000), nullable=True)
-    set_by: Mapped[str] = mapped_column(String(100))
+    set_by: Mapped[str] = mapped_column(String(200))
     set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -17,6 +17,7 @@ share of emissions first, the kind of measure only at the same share).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
@@ -277,3 +278,11 @@ def policy_table(rules: list[dict[str, Any]]) -> dict[tuple[str, str], Measure]:
 def missing_rules(rules: list[dict[str, Any]]) -> list[str]:
     have = {(r["level"], r["tier"]) for r in rules}
     return [f"{lv}/{t}" for t in TIERS for lv in LEVELS if (lv, t) not in have]
+
+
+def same_grading(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> bool:
+    """Whether a grading given says exactly what the latest recorded one
+    says (grade, benchmark, industry, validity, basis): then it changes
+    nothing, whoever sends it again. A grading that differs in anything is
+    a new record, even one going back to an earlier grade."""
+    return all(recorded.get(k) == v for k, v in given.items())

@@ -32,7 +32,7 @@ class InspectionPlan(Base):
     #: None for a plan drawn before the pool was kept (migration 0004).
     inspector_pool: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
     draw_method: Mapped[str] = mapped_column(String(40))
-    created_by: Mapped[str] = mapped_column(String(100))
+    created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
@@ -48,7 +48,7 @@ class Inspection(Base):
     inspectors: Mapped[list[str]] = mapped_column(JSONType)
     plan_id: Mapped[str | None] = mapped_column(ForeignKey("inspection_plans.id"), nullable=True)
     items: Mapped[list[Any]] = mapped_column(JSONType)
-    created_by: Mapped[str] = mapped_column(String(100))
+    created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_inspections_district_at", "district", "inspected_at"),)

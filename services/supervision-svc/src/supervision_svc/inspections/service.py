@@ -230,7 +230,9 @@ async def record_inspection(
     s: AsyncSession, principal: Principal, body: InspectionIn, now: dt.datetime
 ) -> tuple[Inspection, list[Finding], Enterprise]:
     e = await s.get(Enterprise, body.uscc)
-    if e is None:
+    # An enterprise of a district the caller may not act in reads as one not
+    # on the register: a 403 naming its district would say it exists, and where.
+    if e is None or not principal.may_act_in(e.district):
         raise field_error(
             "uscc",
             msg(
@@ -238,7 +240,6 @@ async def record_inspection(
                 "不在登记册中（排污许可服务尚未登记该企业）",
             ),
         )
-    principal.require_district(e.district)
     if body.inspected_at > now + dt.timedelta(minutes=5):
         raise field_error("inspected_at", msg("is in the future", "晚于当前时间"))
     if body.plan_id is not None:
