@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from supervision_svc.grading.models import GuaranteeEntry
 from svc_common import clock
 
-from .conftest import ADMIN, T0, Service, officer
+from .conftest import ADMIN, AUDITOR, T0, Service, officer
 from .test_complaints_api import complaint
 
 YEAR = {"valid_from": "2026-01-01", "valid_to": "2026-12-31"}
@@ -137,3 +137,44 @@ async def test_the_same_grading_sent_twice_is_recorded_once(svc: Service) -> Non
     r = await svc.http.get(url, headers=officer())
     assert [h["grade"] for h in r.json()["history"]] == ["B", "C", "B"]
     assert len(await svc.events("supervision.grade.set.v1")) == 3
+
+
+async def _entries(svc: Service, uscc: str) -> int:
+    async with svc.db.session() as s:
+        q = select(func.count()).where(GuaranteeEntry.uscc == uscc)
+        return int(await s.scalar(q) or 0)
+
+
+async def test_the_same_guarantee_entry_sent_twice_is_recorded_once(svc: Service) -> None:
+    """A PUT on the guarantee list (保障性清单) is idempotent as PUT is: the
+    same entry sent again (retried, or twice at once, without an
+    Idempotency-Key) answers the entry in force and writes nothing; each
+    one ended the entry and made a new one, so the history grew with every
+    retry, and the audit trail with it. A different entry replaces it."""
+    uscc = await svc.enterprise(8400)
+    url = f"/supervision/guarantee-list/{uscc}"
+    body = {
+        "reason": "livelihood",
+        "allowed_measure": {"kind": "stop_processes", "processes": ["喷涂"]},
+        "note": "供暖保障",
+        **YEAR,
+    }
+    answers = await asyncio.gather(
+        *(svc.http.put(url, json=body, headers=officer(sub=f"officer.{k}")) for k in range(4))
+    )
+    assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
+    assert len({r.text for r in answers}) == 1
+    again = await svc.http.put(url, json=body, headers=officer())
+    assert again.json() == answers[0].json()
+    assert await _entries(svc, uscc) == 1
+    changed = {**body, "allowed_measure": {"kind": "reduce", "percent": 10}}
+    r = await svc.http.put(url, json=changed, headers=officer())
+    assert r.status_code == 200 and r.json()["allowed_measure"]["percent"] == 10
+    assert await _entries(svc, uscc) == 2 and await _open_entries(svc, uscc) == 1
+    trail = await svc.http.get(
+        "/supervision/audit",
+        params={"target_id": uscc, "action": "guarantee.put"},
+        headers=AUDITOR,
+    )
+    assert trail.status_code == 200, trail.text
+    assert len(trail.json()["items"]) == 2, trail.json()

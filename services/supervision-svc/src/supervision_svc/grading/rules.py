@@ -280,9 +280,12 @@ def missing_rules(rules: list[dict[str, Any]]) -> list[str]:
     return [f"{lv}/{t}" for t in TIERS for lv in LEVELS if (lv, t) not in have]
 
 
-def same_grading(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> bool:
-    """Whether a grading given says exactly what the latest recorded one
-    says (grade, benchmark, industry, validity, basis): then it changes
-    nothing, whoever sends it again. A grading that differs in anything is
-    a new record, even one going back to an earlier grade."""
+def says_the_same(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> bool:
+    """Whether what a PUT gives says exactly what the record in force says:
+    a grading (grade, benchmark, industry, validity, basis), a guarantee
+    list entry (保障性清单: reason, validity, the measure allowed, note).
+    Then it changes nothing, whoever sends it again (a retry, or the same
+    PUT twice at once): no second record, event or audit entry. One that
+    differs in anything is a new record, even one going back to an earlier
+    grade."""
     return all(recorded.get(k) == v for k, v in given.items())

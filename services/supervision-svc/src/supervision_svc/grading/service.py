@@ -69,7 +69,7 @@ async def set_grade(
         .order_by(GradeRecord.set_at.desc(), GradeRecord.id.desc())
         .limit(1)
     )
-    if latest is not None and rules.same_grading(_grading(latest), body.model_dump()):
+    if latest is not None and rules.says_the_same(_grading(latest), body.model_dump()):
         # The same grading again (a PUT retried, or sent twice at once) is
         # the one in force: no second record, event or audit entry.
         return grade_out(latest, e.name)
@@ -142,8 +142,14 @@ def guarantee_out(g: GuaranteeEntry, name: str) -> GuaranteeOut:
 async def put_guarantee(
     s: AsyncSession, principal: Principal, uscc: str, body: GuaranteeIn, now: dt.datetime
 ) -> GuaranteeOut:
-    """Put an enterprise on the list; an entry it had is ended and replaced."""
+    """Put an enterprise on the list; an entry it had is ended and replaced,
+    unless it says what `body` says: then it is the one in force, and
+    nothing is written (a PUT sent again)."""
     e = await known_enterprise(s, principal, uscc, lock=True)
+    given = body.model_dump() | {"allowed_measure": body.allowed_measure.as_dict()}
+    for current in await _open_guarantees(s, uscc):
+        if rules.says_the_same(_entry(current), given):
+            return guarantee_out(current, e.name)
     await _end_guarantees(s, uscc, now)
     g = GuaranteeEntry(
         uscc=uscc,
@@ -161,14 +167,19 @@ async def put_guarantee(
     return guarantee_out(g, e.name)
 
 
+async def _open_guarantees(s: AsyncSession, uscc: str) -> list[GuaranteeEntry]:
+    """The enterprise's entries not ended (one, or none: puts take turns)."""
+    q = select(GuaranteeEntry).where(GuaranteeEntry.uscc == uscc, GuaranteeEntry.ended_at.is_(None))
+    return list(await s.scalars(q))
+
+
+def _entry(g: GuaranteeEntry) -> dict[str, Any]:
+    """What a guarantee list entry says (`GuaranteeIn`'s fields), as recorded."""
+    return {name: getattr(g, name) for name in GuaranteeIn.model_fields}
+
+
 async def _end_guarantees(s: AsyncSession, uscc: str, now: dt.datetime) -> int:
-    current = list(
-        await s.scalars(
-            select(GuaranteeEntry).where(
-                GuaranteeEntry.uscc == uscc, GuaranteeEntry.ended_at.is_(None)
-            )
-        )
-    )
+    current = await _open_guarantees(s, uscc)
     for g in current:
         g.ended_at = now
     return len(current)
