@@ -514,3 +514,26 @@ async def test_an_import_compares_each_complaint_with_its_window_only(
         got = await svc.http.get(f"/supervision/complaints/{ids[row]}", headers=AUDITOR)
         clusters[row] = got.json()["cluster_id"]
     assert clusters[1] == clusters[31] != clusters[62]
+
+
+async def test_a_reopened_complaint_nobody_was_assigned_goes_back_to_be_assigned(
+    svc: Service,
+) -> None:
+    """The 12369 platform's export names no officer: a complaint imported
+    as closed, then reopened, went to 已交办 (assigned) with nobody
+    assigned, a step no one could take next but another assignment. It
+    goes back to 已受理 (accepted), to be assigned; a reopened complaint
+    that was assigned goes back to its officer, as before."""
+    row = {**history(2, "closed"), "district": DONGLI}
+    r = await svc.http.post(
+        "/supervision/complaints:import",
+        content=json.dumps(row, ensure_ascii=False).encode(),
+        headers={**ADMIN, "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200 and r.json()["totals"]["created"] == 1, r.text
+    url = f"/supervision/complaints/{r.json()['results'][0]['id']}"
+    r = await svc.http.post(f"{url}/reopen", json={"reason": "群众再次反映"}, headers=officer())
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["assigned_to"]) == ("accepted", None)
+    r = await svc.http.post(f"{url}/assign", json={"officer": "李华"}, headers=officer())
+    assert (r.json()["status"], r.json()["assigned_to"]) == ("assigned", "李华")

@@ -67,6 +67,18 @@ def next_status(status: str, action: str) -> str:
     return after
 
 
+def status_after(status: str, action: str, *, assigned_to: str | None) -> str:
+    """The status `action` leads a complaint in `status` to (`next_status`),
+    given whom it is assigned to. A closed complaint reopened goes back to
+    its officer (已交办); one that names none (imported as closed from the
+    12369 platform, which exports no officer) goes back to be assigned
+    (已受理), not to 已交办 with nobody handling it."""
+    after = next_status(status, action)
+    if action == "reopen" and assigned_to is None:
+        return "accepted"
+    return after
+
+
 def is_overdue(
     status: str, accept_due: dt.datetime, close_due: dt.datetime | None, now: dt.datetime
 ) -> bool:

@@ -465,7 +465,7 @@ async def act(
     model has required what the step needs); validated completely before
     anything changes."""
     action = body.action
-    after = rules.next_status(c.status, action)
+    after = rules.status_after(c.status, action, assigned_to=c.assigned_to)
     detail: dict[str, Any] = {"from": c.status, "to": after}
     if isinstance(body, ComplaintAcceptIn):
         c.accepted_at = now
