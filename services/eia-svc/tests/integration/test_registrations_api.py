@@ -155,6 +155,13 @@ async def test_posthoc_check_queue_clear_and_revoke(make_app: Callable[..., Fast
         clear = f"/eia/review-queue/{b['filing_id']}/clear"
         assert (await c.post(clear, headers=officer())).json()["review_status"] == "cleared"
         assert (await c.post(clear, headers=officer())).status_code == 409
+        # Revoked later, for another reason: the check passed stays passed
+        # (it read "抽查不实，已撤销", a check that found nothing false).
+        path = f"/eia/registrations/{b['filing_id']}/revoke"
+        r = await c.post(path, json={"reason": "群众举报核实未批先建"}, headers=officer())
+        assert (r.json()["status"], r.json()["review_status"]) == ("revoked", "cleared")
+        r = await c.get(f"/eia/registrations/{a['filing_id']}", headers=officer())
+        assert (r.json()["status"], r.json()["review_status"]) == ("revoked", "revoked")
         left = await c.get("/eia/review-queue", headers=officer())
         assert left.json()["items"] == []
         filed = await events_of(app, "eia.registration.filed.v1")

@@ -99,7 +99,10 @@ async def revoke_registration(
             principal.sub,
             body.reason,
         )
-        if r.review_status is not None:
+        if r.review_status == "pending":
+            # The check under way found it false (抽查不实). A check already
+            # passed stays as it ended: the filing is revoked for another
+            # reason, which the revocation's own reason says.
             r.review_status, r.reviewed_by = "revoked", principal.sub
         emit(
             s,
