@@ -92,16 +92,7 @@ def test_sigterm_turns_ready_off_while_requests_are_still_answered(tmp_path: Pat
         [sys.executable, str(script), str(QUOTA_MIGRATIONS)], env=env, stdout=log, stderr=log
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "served.log").read_text()
-            try:
-                if httpx.get(f"{base}/demo/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "not ready"
-            time.sleep(0.1)
+        testing.wait_until_ready(proc, f"{base}/demo/ready", tmp_path / "served.log")
 
         slow: dict[str, Any] = {}
 
@@ -118,18 +109,8 @@ def test_sigterm_turns_ready_off_while_requests_are_still_answered(tmp_path: Pat
         proc.send_signal(signal.SIGTERM)
         # The first answer of /ready other than 200 is a 503 saying why, not
         # a refused connection.
-        seen: Any = None
-        until = time.monotonic() + 1.5
-        while time.monotonic() < until:
-            try:
-                r = httpx.get(f"{base}/demo/ready", timeout=2)
-            except httpx.HTTPError as exc:
-                seen = repr(exc)
-                break
-            if r.status_code != 200:
-                seen = (r.status_code, r.json().get("stopping"))
-                break
-            time.sleep(0.05)
+        seen = testing.first_not_ok(f"{base}/demo/ready")
+        seen = (seen[0], seen[1].get("stopping")) if isinstance(seen, tuple) else seen
         assert seen == (503, True)
         # Still accepted and answered meanwhile (a balancer not yet told).
         assert httpx.get(f"{base}/demo/health", timeout=2).status_code == 200

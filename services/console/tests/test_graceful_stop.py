@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from svc_common import testing
 
 #: How long the stub quota-svc takes to answer the public register.
 SLOW_SECONDS = 2.5
@@ -76,18 +77,8 @@ def test_sigterm_turns_ready_off_while_pages_are_still_served(
     log = log_path.open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "console"], env=env, stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                r = httpx.get(f"{base}/ready", timeout=2)
-                if r.status_code == 200:
-                    assert r.json() == {"status": "ready", "service": "console", "stopping": False}
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "not ready"
-            time.sleep(0.1)
+        r = testing.wait_until_ready(proc, f"{base}/ready", log_path)
+        assert r.json() == {"status": "ready", "service": "console", "stopping": False}
 
         slow: dict[str, Any] = {}
 
@@ -104,18 +95,7 @@ def test_sigterm_turns_ready_off_while_pages_are_still_served(
         proc.send_signal(signal.SIGTERM)
         # The first answer of /ready other than 200 is a 503 saying why, not
         # a refused connection.
-        seen: Any = None
-        until = time.monotonic() + 1.5
-        while time.monotonic() < until:
-            try:
-                r = httpx.get(f"{base}/ready", timeout=2)
-            except httpx.HTTPError as exc:
-                seen = repr(exc)
-                break
-            if r.status_code != 200:
-                seen = (r.status_code, r.json())
-                break
-            time.sleep(0.05)
+        seen = testing.first_not_ok(f"{base}/ready")
         assert seen == (503, {"status": "not ready", "service": "console", "stopping": True})
         # Still accepted and answered meanwhile (a balancer not yet told).
         assert httpx.get(f"{base}/health", timeout=2).status_code == 200

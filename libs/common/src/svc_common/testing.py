@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
@@ -333,3 +334,35 @@ async def other_sessions(url: str) -> list[tuple[str | None, int]]:
     finally:
         await other.dispose()
     return [(r[0], int(r[1])) for r in rows]
+
+
+def wait_until_ready(proc: Any, url: str, log: Any, within: float = 60) -> httpx.Response:
+    """The first 200 of GET `url` from the served process `proc` (a
+    subprocess.Popen), polled until `within` seconds have passed; fails
+    with the process's log (`log`, a Path) if it exits first."""
+    deadline = time.monotonic() + within
+    while True:
+        assert proc.poll() is None, log.read_text()
+        with contextlib.suppress(httpx.HTTPError):
+            r = httpx.get(url, timeout=2)
+            if r.status_code == 200:
+                return r
+        assert time.monotonic() < deadline, f"{url} not ready within {within} s"
+        time.sleep(0.1)
+
+
+def first_not_ok(url: str, within: float = 1.5) -> tuple[int, Any] | str | None:
+    """What GET `url` first answers other than 200 within `within` seconds:
+    (status, JSON body), or the error that came instead (a refused
+    connection, as its repr), or None if it kept answering 200. For a
+    stopping replica's /ready, whose first refusal must be a 503 saying why."""
+    until = time.monotonic() + within
+    while time.monotonic() < until:
+        try:
+            r = httpx.get(url, timeout=2)
+        except httpx.HTTPError as exc:
+            return repr(exc)
+        if r.status_code != 200:
+            return r.status_code, r.json()
+        time.sleep(0.05)
+    return None

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
@@ -69,7 +70,7 @@ async def set_grade(
         .order_by(GradeRecord.set_at.desc(), GradeRecord.id.desc())
         .limit(1)
     )
-    if latest is not None and rules.says_the_same(_grading(latest), body.model_dump()):
+    if latest is not None and rules.says_the_same(_said(latest, GradeIn), body.model_dump()):
         # The same grading again (a PUT retried, or sent twice at once) is
         # the one in force: no second record, event or audit entry.
         return grade_out(latest, e.name)
@@ -92,9 +93,9 @@ async def set_grade(
     return grade_out(g, e.name)
 
 
-def _grading(g: GradeRecord) -> dict[str, Any]:
-    """What a grading says (`GradeIn`'s fields), as recorded."""
-    return {name: getattr(g, name) for name in GradeIn.model_fields}
+def _said(record: GradeRecord | GuaranteeEntry, model: type[BaseModel]) -> dict[str, Any]:
+    """What a record says, as `model` (the PUT's body) names its fields."""
+    return {name: getattr(record, name) for name in model.model_fields}
 
 
 async def grades_on(
@@ -148,7 +149,7 @@ async def put_guarantee(
     e = await known_enterprise(s, principal, uscc, lock=True)
     given = body.model_dump() | {"allowed_measure": body.allowed_measure.as_dict()}
     for current in await _open_guarantees(s, uscc):
-        if rules.says_the_same(_entry(current), given):
+        if rules.says_the_same(_said(current, GuaranteeIn), given):
             return guarantee_out(current, e.name)
     await _end_guarantees(s, uscc, now)
     g = GuaranteeEntry(
@@ -171,11 +172,6 @@ async def _open_guarantees(s: AsyncSession, uscc: str) -> list[GuaranteeEntry]:
     """The enterprise's entries not ended (one, or none: puts take turns)."""
     q = select(GuaranteeEntry).where(GuaranteeEntry.uscc == uscc, GuaranteeEntry.ended_at.is_(None))
     return list(await s.scalars(q))
-
-
-def _entry(g: GuaranteeEntry) -> dict[str, Any]:
-    """What a guarantee list entry says (`GuaranteeIn`'s fields), as recorded."""
-    return {name: getattr(g, name) for name in GuaranteeIn.model_fields}
 
 
 async def _end_guarantees(s: AsyncSession, uscc: str, now: dt.datetime) -> int:
