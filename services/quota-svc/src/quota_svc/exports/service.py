@@ -106,6 +106,10 @@ _SEQUENCED = {
 }
 #: An upload larger than this is refused (413).
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
+#: A file whose ZIP (the CSV export's, or the workbook's) unpacks to more
+#: than this is refused (413) before any of it is unpacked: every sheet is
+#: read whole into memory, and a few KiB of a ZIP bomb unpack to GiBs.
+MAX_IMPORT_UNZIPPED = 512 * 1024 * 1024
 
 
 class ImportRefused(Exception):
