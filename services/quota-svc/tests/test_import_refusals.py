@@ -43,6 +43,17 @@ async def test_a_column_named_twice_refuses_the_import(quota: Quota) -> None:
     assert r.json()["detail"] == f"pools：列 {twice} 在表头中出现了两次"
 
 
+async def test_a_csv_saved_with_a_byte_order_mark_imports(quota: Quota) -> None:
+    """A spreadsheet saving a CSV as UTF-8 (Excel's "CSV UTF-8") writes a
+    byte order mark first: the header's first column read as "\\ufeffid",
+    and the file was refused as having an unknown column."""
+    export, headers = await _export_of_an_empty_ledger(quota)
+    upload = _edited(export, "pools.csv", "\ufeff" + headers["pools.csv"] + "\r\n")
+    r = await quota.client.post("/quota/import?format=csv", content=upload, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["pools"] == 0
+
+
 async def test_a_json_cell_with_a_lone_surrogate_refuses_the_import(quota: Quota) -> None:
     """The cell was stored (escaped) and read back into every answer naming
     the holding, which no answer can then be written with."""

@@ -166,7 +166,9 @@ def _read_zip(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]]
             if name in OPTIONAL_SHEETS and f"{name}.csv" not in z.namelist():
                 continue
             try:
-                raw = z.read(f"{name}.csv").decode("utf-8")
+                # A spreadsheet saving "CSV UTF-8" writes a byte order mark
+                # first, which read as part of the first column's name.
+                raw = z.read(f"{name}.csv").decode("utf-8-sig")
             except KeyError as exc:
                 raise ImportRefused(msg(f"{name}.csv is missing", f"缺少 {name}.csv")) from exc
             reader = csv.reader(io.StringIO(raw))
