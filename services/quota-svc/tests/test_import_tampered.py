@@ -337,6 +337,21 @@ def test_a_whole_number_reads_only_as_the_export_writes_it(text: str) -> None:
     assert from_text(lots, "original_kg", "-12") == -12
 
 
+@pytest.mark.parametrize(
+    ("sheet", "column", "why"),
+    [
+        ("lots", "original_kg", "a whole number is required"),
+        ("pools", "credited_kg", "a whole number is required"),
+        ("district_settings", "follows_air_quality", "true or false is required"),
+    ],
+)
+def test_an_empty_number_or_yes_no_cell_is_refused(sheet: str, column: str, why: str) -> None:
+    """A cleared cell of a column that holds no empty value read as 0 kg
+    (a pool's credited tonnes, a lot's), or as a text no yes/no column takes."""
+    with pytest.raises(ValueError, match=f"{sheet}\\.{column}: {why}"):
+        from_text(SHEETS[sheet], column, "")
+
+
 @pytest.mark.parametrize("text", ["yes", "ture", "True ", "2", "on"])
 def test_a_boolean_reads_only_as_true_or_false(text: str) -> None:
     """Any text but true or 1 read as false: an edited "yes" (or a typo)

@@ -72,6 +72,12 @@ def from_text(table: Table, column: str, text: str | None) -> Any:
             return None
         if isinstance(t, UTCDateTime):
             raise _unreadable(table, column, "", "a time is required", "缺少时间")
+        # The export writes every number and yes/no it holds: an empty cell
+        # was one cleared (read as 0 kg, or a yes/no no table could take).
+        if isinstance(t, (BigInteger, Integer)) or _is_int(t):
+            raise _unreadable(table, column, "", "a whole number is required", "缺少整数")
+        if isinstance(t, Boolean):
+            raise _unreadable(table, column, "", "true or false is required", "缺少 true 或 false")
         return _empty(t)
     if isinstance(t, UTCDateTime):
         try:
@@ -117,7 +123,7 @@ def from_text(table: Table, column: str, text: str | None) -> Any:
 
 
 def _empty(t: Any) -> Any:
-    return "" if not isinstance(t, (BigInteger, Integer)) else 0
+    return ""
 
 
 def _is_int(t: Any) -> bool:
