@@ -13,10 +13,12 @@ reordering ("夜间刺鼻气味" / "刺鼻气味夜间").
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import math
 import unicodedata
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 
@@ -208,6 +210,81 @@ def duplicates(
     """Every earlier open complaint reporting the same problem, best first."""
     found = [m for c in candidates if (m := match(new, c, r)) is not None]
     return sorted(found, key=lambda m: (-m.score, m.earlier.received_at, m.earlier.id))
+
+
+@dataclass
+class _Postings:
+    """Complaints (by slot) in order of receipt, to take a window's by bisection."""
+
+    times: list[dt.datetime] = field(default_factory=list)
+    slots: list[int] = field(default_factory=list)
+
+    def add(self, at: dt.datetime, slot: int) -> None:
+        i = bisect.bisect_right(self.times, at)
+        self.times.insert(i, at)
+        self.slots.insert(i, slot)
+
+    def within(self, since: dt.datetime, until: dt.datetime) -> list[int]:
+        lo = bisect.bisect_left(self.times, since)
+        return self.slots[lo : bisect.bisect_right(self.times, until)]
+
+
+class DuplicateIndex:
+    """The complaints of one district and category a new one is checked
+    against (`duplicates`), indexed by what can make two of them duplicates,
+    so each is compared only with plausible matches, not with every
+    complaint of its window (an import of 50,000 made them by the billion).
+
+    `match` takes the same enterprise, or text whose similarity reaches
+    `text_min` (at the same place) or `text_alone`. While both are above 0,
+    such text shares at least one bigram, and exactly `c` shared bigrams
+    give the similarity 2c / (|x| + |y|) `similarity` computes: so the
+    plausible matches are the complaints of the same enterprise and those
+    whose shared bigrams, counted through an inverted index, reach the lower
+    threshold. Either way only the window's are taken (received in the
+    `window` before, as `match` requires). A threshold of 0 makes any text
+    similar enough: then every complaint of the window is compared. The
+    matches are those `duplicates` finds among all the complaints added."""
+
+    def __init__(self, r: DuplicateRules) -> None:
+        self.r = r
+        self.threshold = min(r.text_min, r.text_alone)
+        self._facts: list[ComplaintFacts] = []
+        self._sizes: list[int] = []
+        self._all = _Postings()
+        self._by_bigram: dict[str, _Postings] = {}
+        self._by_uscc: dict[str, _Postings] = {}
+
+    def add(self, f: ComplaintFacts) -> None:
+        slot = len(self._facts)
+        grams = bigrams(f.description)
+        self._facts.append(f)
+        self._sizes.append(len(grams))
+        self._all.add(f.received_at, slot)
+        for g in grams:
+            self._by_bigram.setdefault(g, _Postings()).add(f.received_at, slot)
+        if f.uscc:
+            self._by_uscc.setdefault(f.uscc, _Postings()).add(f.received_at, slot)
+
+    def candidates(self, new: ComplaintFacts) -> list[ComplaintFacts]:
+        """The complaints added that may match `new` (a superset of its matches)."""
+        since, until = new.received_at - self.r.window, new.received_at
+        if self.threshold <= 0:
+            return [self._facts[i] for i in self._all.within(since, until)]
+        grams = bigrams(new.description)
+        shared: Counter[int] = Counter()
+        for g in grams:
+            if (postings := self._by_bigram.get(g)) is not None:
+                shared.update(postings.within(since, until))
+        n, sizes, t = len(grams), self._sizes, self.threshold
+        chosen = {i for i, c in shared.items() if 2 * c / (n + sizes[i]) >= t}
+        if new.uscc and (same := self._by_uscc.get(new.uscc)) is not None:
+            chosen.update(same.within(since, until))
+        return [self._facts[i] for i in sorted(chosen)]
+
+    def duplicates(self, new: ComplaintFacts) -> list[Match]:
+        """`duplicates(new, <every complaint added>, r)`, comparing fewer."""
+        return duplicates(new, self.candidates(new), self.r)
 
 
 # ---------------------------------------------------------------- attention
