@@ -235,49 +235,66 @@ class DuplicateIndex:
     so each is compared only with plausible matches, not with every
     complaint of its window (an import of 50,000 made them by the billion).
 
-    `match` takes the same enterprise, or text whose similarity reaches
-    `text_min` (at the same place) or `text_alone`. While both are above 0,
-    such text shares at least one bigram, and exactly `c` shared bigrams
-    give the similarity 2c / (|x| + |y|) `similarity` computes: so the
-    plausible matches are the complaints of the same enterprise and those
-    whose shared bigrams, counted through an inverted index, reach the lower
-    threshold. Either way only the window's are taken (received in the
-    `window` before, as `match` requires). A threshold of 0 makes any text
-    similar enough: then every complaint of the window is compared. The
-    matches are those `duplicates` finds among all the complaints added."""
+    `match` takes the same enterprise; or text whose similarity reaches
+    `text_min` at the same place (coordinates, or addresses similar enough);
+    or text reaching `text_alone`. While both text thresholds are above 0,
+    similar text shares bigrams, and `c` shared bigrams give exactly the
+    similarity `similarity` computes, 2c / (|x| + |y|): so the shared
+    bigrams of the descriptions, and of the addresses, are counted through
+    inverted indexes, and the plausible matches are those of the same
+    enterprise, those whose counts reach the thresholds, and those with
+    coordinates on both sides and text reaching `text_min` (the distance is
+    left to `match`). Only the window's complaints are counted (received in
+    the `window` before, as `match` requires). A text threshold of 0 makes
+    any text similar enough: then every complaint of the window is compared.
+    Either way the matches are those `duplicates` finds among all the
+    complaints added."""
 
     def __init__(self, r: DuplicateRules) -> None:
         self.r = r
-        self.threshold = min(r.text_min, r.text_alone)
+        self.indexed = r.text_min > 0 and r.text_alone > 0
         self._facts: list[ComplaintFacts] = []
-        self._sizes: list[int] = []
+        self._sizes: list[tuple[int, int]] = []  # bigrams of (description, address)
         self._all = _Postings()
-        self._by_bigram: dict[str, _Postings] = {}
+        self._by_text: dict[str, _Postings] = {}
+        self._by_address: dict[str, _Postings] = {}
         self._by_uscc: dict[str, _Postings] = {}
 
     def add(self, f: ComplaintFacts) -> None:
-        slot = len(self._facts)
-        grams = bigrams(f.description)
+        slot, at = len(self._facts), f.received_at
+        text, address = bigrams(f.description), bigrams(f.address)
         self._facts.append(f)
-        self._sizes.append(len(grams))
-        self._all.add(f.received_at, slot)
-        for g in grams:
-            self._by_bigram.setdefault(g, _Postings()).add(f.received_at, slot)
+        self._sizes.append((len(text), len(address)))
+        self._all.add(at, slot)
+        for grams, index in ((text, self._by_text), (address, self._by_address)):
+            for g in grams:
+                index.setdefault(g, _Postings()).add(at, slot)
         if f.uscc:
-            self._by_uscc.setdefault(f.uscc, _Postings()).add(f.received_at, slot)
+            self._by_uscc.setdefault(f.uscc, _Postings()).add(at, slot)
 
     def candidates(self, new: ComplaintFacts) -> list[ComplaintFacts]:
         """The complaints added that may match `new` (a superset of its matches)."""
         since, until = new.received_at - self.r.window, new.received_at
-        if self.threshold <= 0:
+        if not self.indexed:
             return [self._facts[i] for i in self._all.within(since, until)]
-        grams = bigrams(new.description)
-        shared: Counter[int] = Counter()
-        for g in grams:
-            if (postings := self._by_bigram.get(g)) is not None:
-                shared.update(postings.within(since, until))
-        n, sizes, t = len(grams), self._sizes, self.threshold
-        chosen = {i for i, c in shared.items() if 2 * c / (n + sizes[i]) >= t}
+        text, address = bigrams(new.description), bigrams(new.address)
+        shared_text = _shared(self._by_text, text, since, until)
+        shared_address = _shared(self._by_address, address, since, until)
+        r, sizes, n, na = self.r, self._sizes, len(text), len(address)
+        located = new.lat is not None and new.lng is not None
+        chosen = set()
+        for i, c in shared_text.items():
+            similar = 2 * c / (n + sizes[i][0])
+            if similar >= r.text_alone:
+                chosen.add(i)
+            elif similar >= r.text_min:
+                f = self._facts[i]
+                if located and f.lat is not None and f.lng is not None:
+                    chosen.add(i)  # near or not: `match` measures the distance
+                elif new.address and f.address:
+                    ca = shared_address.get(i, 0)
+                    if r.address_min <= 0 or (ca and 2 * ca / (na + sizes[i][1]) >= r.address_min):
+                        chosen.add(i)
         if new.uscc and (same := self._by_uscc.get(new.uscc)) is not None:
             chosen.update(same.within(since, until))
         return [self._facts[i] for i in sorted(chosen)]
@@ -285,6 +302,17 @@ class DuplicateIndex:
     def duplicates(self, new: ComplaintFacts) -> list[Match]:
         """`duplicates(new, <every complaint added>, r)`, comparing fewer."""
         return duplicates(new, self.candidates(new), self.r)
+
+
+def _shared(
+    index: dict[str, _Postings], grams: frozenset[str], since: dt.datetime, until: dt.datetime
+) -> Counter[int]:
+    """How many of `grams` each complaint of the window has (those with none left out)."""
+    counts: Counter[int] = Counter()
+    for g in grams:
+        if (postings := index.get(g)) is not None:
+            counts.update(postings.within(since, until))
+    return counts
 
 
 # ---------------------------------------------------------------- attention
