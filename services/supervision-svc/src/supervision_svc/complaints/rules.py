@@ -282,8 +282,15 @@ class DuplicateIndex:
         shared_address = _shared(self._by_address, address, since, until)
         r, sizes, n, na = self.r, self._sizes, len(text), len(address)
         located = new.lat is not None and new.lng is not None
+        # A complaint has at least the `c` bigrams it shares, so its text is
+        # at most 2c / (n + c) similar: below the lower threshold at fewer
+        # than `fewest` shared (the same float division, rounded the same way).
+        lower = min(r.text_min, r.text_alone)
+        fewest = next((c for c in range(1, n + 1) if 2 * c / (n + c) >= lower), n + 1)
         chosen = set()
         for i, c in shared_text.items():
+            if c < fewest:
+                continue
             similar = 2 * c / (n + sizes[i][0])
             if similar >= r.text_alone:
                 chosen.add(i)
