@@ -327,7 +327,7 @@ async def _lock_pools_then_holdings(
         try:
             pools = await lock_pools(s, *(PoolRef.of_id(p) for p in pool_ids), *also)
             holdings, buyer_rights, ratio_h = await check(s, t, default, lock=True)
-        except BaseException:
+        except Exception:  # a refusal: nothing of the savepoint is kept
             await savepoint.rollback()
             raise
         unlocked = {h.pool_id for h in holdings} - pools.keys()
