@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from html import unescape
 from typing import Any
 
 import httpx
@@ -1248,6 +1249,27 @@ async def test_a_code_typed_full_width_finds_the_enterprise(client: httpx.AsyncC
     )
     r = await client.get("/console/enterprise/a%26lang=en%23x")
     assert r.headers["location"] == "/console/enterprise/?uscc=a%26lang%3Den%23x"
+
+
+async def test_a_code_longer_than_the_form_gets_the_search_form_with_why(
+    client: httpx.AsyncClient,
+) -> None:
+    """A code longer than the field takes (41 characters, or a whole
+    paragraph pasted into the address): the search form with how many
+    characters it has beside the field, not the generic 422 page; the field
+    keeps what it can hold, escaped."""
+    await sign_in(client, "auditor")
+    for typed, count in (("9" * 41, 41), ("<b>x</b>" + "9" * 2000, 2008)):
+        r = await client.get("/console/enterprise/", params={"uscc": typed})
+        assert_console_page(r, 200, 'aria-invalid="true"', f"实际为 {count} 个")
+        assert "<b>x" not in r.text
+        field = re.search(r'<input id="uscc" name="uscc" value="([^"]*)"', r.text)
+        assert field and unescape(field.group(1)) == typed[:40]
+    # By its path: the same form, the length counted on all of it.
+    r = await client.get("/console/enterprise/" + "9" * 300, follow_redirects=True)
+    assert_console_page(r, 200, "实际为 300 个")
+    en = await client.get("/console/enterprise/", params={"uscc": "9" * 41, "lang": "en"})
+    assert en.status_code == 200 and "must be 18 characters, got 41" in en.text
 
 
 async def test_a_receipt_typed_full_width_is_verified(

@@ -27,10 +27,21 @@ ROLES = ("officer", "admin", "auditor", "investment")
 _USCC = re.compile(r"^[0-9A-Z]{18}$")
 
 
+#: The most characters the search field holds (its `maxlength` in
+#: enterprise/search.html): a longer code typed into the address is
+#: refused beside the field, which shows its first characters.
+FIELD_CHARS = 40
+#: The most characters of a path that is not a code carried back to the
+#: search: enough to count a code's length by, short enough for any address.
+CARRIED_CHARS = 300
+
+
 @router.get("/")
 async def search(
     request: Request,
-    uscc: str | None = Query(None, max_length=40),
+    # No max_length: a code too long for the field is answered beside it
+    # (必须是 18 个字符，实际为 41 个), not with the generic page of a 422.
+    uscc: str | None = Query(None),
     user: User = Depends(signed_in(*ROLES)),
 ) -> Response:
     if uscc:
@@ -40,7 +51,8 @@ async def search(
         problem = uscc_problem(code)
         if problem is None:
             return RedirectResponse(f"/console/enterprise/{code}", status_code=303)
-        return render(request, "enterprise/search.html", uscc=uscc, problem=problem)
+        shown = uscc[:FIELD_CHARS]
+        return render(request, "enterprise/search.html", uscc=shown, problem=problem)
     return render(request, "enterprise/search.html", uscc="", problem=None)
 
 
@@ -89,7 +101,8 @@ async def enterprise(
     code = uscc.upper()
     if not _USCC.match(code):
         return RedirectResponse(
-            "/console/enterprise/?" + urlencode({"uscc": uscc[:40]}), status_code=303
+            "/console/enterprise/?" + urlencode({"uscc": uscc[:CARRIED_CHARS]}),
+            status_code=303,
         )
     notes: list[str] = []
     #: The lists not read, with why (the role may not, or the service
