@@ -1251,6 +1251,25 @@ async def test_a_code_typed_full_width_finds_the_enterprise(client: httpx.AsyncC
     assert r.headers["location"] == "/console/enterprise/?uscc=a%26lang%3Den%23x"
 
 
+async def test_a_code_pasted_with_spaces_or_invisible_characters_finds_the_enterprise(
+    client: httpx.AsyncClient,
+) -> None:
+    """The search is a look-up: a code copied from a PDF in groups (9112 0119
+    …), or from a web page with a zero-width space or a soft hyphen in it, is
+    the code the reader sees, not a refusal of a character nobody can see."""
+    await sign_in(client, "auditor")
+    for typed in (
+        "9112 0119 0000 00A9 CG",
+        "91120\u200b119000000A9CG",
+        "\ufeff91120119000000A9CG",
+        "9112\u00ad0119000000A9CG\u3000",
+        "９１１２\u200d０１１９００００００Ａ９ＣＧ",
+    ):
+        r = await client.get("/console/enterprise/", params={"uscc": typed})
+        assert r.status_code == 303, (typed, r.text[-600:])
+        assert r.headers["location"] == "/console/enterprise/91120119000000A9CG"
+
+
 async def test_a_code_longer_than_the_form_gets_the_search_form_with_why(
     client: httpx.AsyncClient,
 ) -> None:

@@ -36,6 +36,15 @@ FIELD_CHARS = 40
 CARRIED_CHARS = 300
 
 
+def _as_seen(typed: str) -> str:
+    """The code a reader sees in what was typed or pasted: typed in a Chinese
+    input method's full-width mode (９１１２…Ａ９ＣＧ), copied from a PDF in groups
+    (9112 0119 …) or from a web page with a zero-width space or a soft hyphen
+    in it, it is the same code (a look-up, not a record to keep as written)."""
+    text = unicodedata.normalize("NFKC", typed)
+    return "".join(c for c in text if not c.isspace() and unicodedata.category(c) != "Cf").upper()
+
+
 @router.get("/")
 async def search(
     request: Request,
@@ -45,9 +54,7 @@ async def search(
     user: User = Depends(signed_in(*ROLES)),
 ) -> Response:
     if uscc:
-        # Typed in a Chinese input method's full-width mode (９１１２…Ａ９ＣＧ), a
-        # code is the same code.
-        code = unicodedata.normalize("NFKC", uscc).strip().upper()
+        code = _as_seen(uscc)
         problem = uscc_problem(code)
         if problem is None:
             return RedirectResponse(f"/console/enterprise/{code}", status_code=303)
