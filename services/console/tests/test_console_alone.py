@@ -1251,6 +1251,36 @@ async def test_a_code_typed_full_width_finds_the_enterprise(client: httpx.AsyncC
     assert r.headers["location"] == "/console/enterprise/?uscc=a%26lang%3Den%23x"
 
 
+async def test_an_address_ending_in_a_line_break_is_no_500(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A code, a filing number or a record id followed by a line break
+    (`%0A`, a link copied with its end of line) passed the console's checks
+    (`$` matches before a final line break) and went into a service's
+    address, which cannot hold one: a bare 500 "Internal Server Error".
+    The enterprise code leads to the search, which finds the enterprise; a
+    receipt's number is not found; an action on such an id is not known."""
+    token = await sign_in(client, "officer-jizhou")
+    for path in ("91120119000000A9CG%0A", "91120119000000a9cg%0A"):
+        r = await client.get("/console/enterprise/" + path)
+        assert r.status_code == 303, (path, r.status_code)
+        search = await client.get(r.headers["location"])
+        assert search.headers["location"] == "/console/enterprise/91120119000000A9CG"
+    r = await client.get(
+        "/console/public/receipt/DJB-120119-2026-000006%0A", params={"code": "ABCD"}
+    )
+    assert_console_page(r, 404, "没有与该备案号和校验码相符的备案回执")
+    for field in ("id", "sub"):
+        form = {"op": "finding-rectify", "id": "a1", "sub": "f1", "idem": "k" * 20}
+        r = await client.post(
+            "/console/workbench/act",
+            data={**form, field: form[field] + "\n", "csrf_token": token},
+            headers={"HX-Request": "true"},
+        )
+        assert r.status_code == 422 and "无法识别的操作" in r.text, (field, r.text[:300])
+    assert not [c for c in stub.calls if "\n" in c.url.path]
+
+
 async def test_a_code_pasted_with_spaces_or_invisible_characters_finds_the_enterprise(
     client: httpx.AsyncClient,
 ) -> None:

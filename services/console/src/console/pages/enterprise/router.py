@@ -24,7 +24,9 @@ from console.web import render
 
 router = APIRouter(prefix="/console/enterprise")
 ROLES = ("officer", "admin", "auditor", "investment")
-_USCC = re.compile(r"^[0-9A-Z]{18}$")
+#: Matched whole (fullmatch): `$` let a final line break through, into
+#: permit-svc's address, which cannot hold one (a 500).
+_USCC = re.compile(r"[0-9A-Z]{18}")
 
 
 #: The most characters the search field holds (its `maxlength` in
@@ -106,7 +108,7 @@ async def enterprise(
     api: Services = Depends(services),
 ) -> Response:
     code = uscc.upper()
-    if not _USCC.match(code):
+    if not _USCC.fullmatch(code):
         return RedirectResponse(
             "/console/enterprise/?" + urlencode({"uscc": uscc[:CARRIED_CHARS]}),
             status_code=303,
