@@ -17,6 +17,7 @@ from typing import Annotated
 from pydantic import AfterValidator, WithJsonSchema
 
 from svc_common.i18n import msg
+from svc_common.names import is_hidden
 
 #: The 31 characters a USCC may use: digits, then capitals without I, O, S, V, Z.
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -61,7 +62,7 @@ def _hidden_problem(code: str) -> str | None:
                 f"character {pos} is a space (U+{ord(c):04X}): remove it",
                 f"第 {pos} 位是空格（U+{ord(c):04X}），请删除",
             )
-        if not c.isprintable():
+        if is_hidden(c):
             return msg(
                 f"character {pos} is an invisible character (U+{ord(c):04X}): remove it",
                 f"第 {pos} 位是不可见字符（U+{ord(c):04X}），请删除",

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from svc_common.i18n import msg
+from svc_common.names import is_hidden
 from svc_common.uscc import uscc_problem
 
 from console.api import ApiError, Services
@@ -44,7 +45,7 @@ def _as_seen(typed: str) -> str:
     (9112 0119 …) or from a web page with a zero-width space or a soft hyphen
     in it, it is the same code (a look-up, not a record to keep as written)."""
     text = unicodedata.normalize("NFKC", typed)
-    return "".join(c for c in text if not c.isspace() and unicodedata.category(c) != "Cf").upper()
+    return "".join(c for c in text if not c.isspace() and not is_hidden(c)).upper()
 
 
 @router.get("/")
