@@ -34,15 +34,24 @@ ADJUST = f"/quota/pools/{JIZHOU}/VOCs/adjustments"
 
 
 async def sold_and_retired_in_part(q: Quota) -> None:
-    """In 蓟州区: a seller allocated 3 t (of 4 t held: 1 t back as the
+    """In 蓟州区: 1 t moved to the priority reserve and 0.5 t of it
+    allocated there; a seller allocated 3 t (of 8 t held: 5 t back as the
     remainder) over two lots, 1 t of it sold within the district and 0.5 t
     to 宝坻区, then cut by a permit change (retired in part); a hold
     released, one still held; adjustments approved up and down, one
     rejected, one proposed; a swap to 宝坻区 approved (held), one proposed."""
-    await q.baseline(JIZHOU, "2")
+    await q.baseline(JIZHOU, "3")
     await q.baseline(BAODI, "5")
     up = await post(q, ADJUST, {"amount_t": "6", "note": "补录"}, ADMIN, 201)
     await post(q, f"{ADJUST}/{up['id']}/approve", None, ADMIN2)
+    # 1 t moved to the priority reserve (its lot a child of the baseline's),
+    # part of it allocated there.
+    reserve = {"source": "district", "target": "reserve", "amount_t": "1", "note": "储备"}
+    await post(q, f"/quota/pools/{JIZHOU}/VOCs/transfers", reserve, ADMIN, 201)
+    school = {"district": JIZHOU, "increment_t": "0.25", "project_ref": "XS-0"}
+    school |= {"priority_reserve": True}
+    school_id = (await post(q, "/quota/reservations", school, ADMIN, 201))["id"]
+    await post(q, f"/quota/reservations/{school_id}/allocate", {}, ADMIN)
     body = {"district": JIZHOU, "increment_t": "4", "project_ref": "XS-1", "uscc": SELLER}
     held = await post(q, "/quota/reservations", body, ADMIN, 201)
     await post(q, f"/quota/reservations/{held['id']}/allocate", {"amount_t": "3"}, ADMIN)
