@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import zipfile
 
+import pytest
+
 from .conftest import ADMIN, AUDITOR, INVESTMENT, JIZHOU, Quota
 from .test_import_refusals import _T, _export_of_an_empty_ledger
 
@@ -31,7 +33,11 @@ def _edited(export: bytes, name: str, edit: str) -> bytes:
     return out.getvalue()
 
 
-async def test_an_export_of_more_pools_than_one_statement_takes(quota: Quota) -> None:
+async def test_an_export_of_more_pools_than_one_statement_takes(db_url: str, quota: Quota) -> None:
+    if not db_url.startswith("postgresql"):
+        # SQLite takes up to 250,000 bind parameters as built here: no limit
+        # to reach with a file the import's 1 MiB admits.
+        pytest.skip("the bind-parameter limit of PostgreSQL's protocol")
     export, headers = await _export_of_an_empty_ledger(quota)
     header = headers["pools.csv"].split(",")
     rows = [
