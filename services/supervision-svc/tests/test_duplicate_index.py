@@ -54,7 +54,7 @@ def cases(draw: Any) -> tuple[rules.DuplicateRules, list[rules.ComplaintFacts]]:
     return r, [draw(complaint(i)) for i in range(n)]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases(), st.randoms(use_true_random=False))
 def test_the_index_finds_what_comparing_every_pair_finds(
     case: tuple[rules.DuplicateRules, list[rules.ComplaintFacts]], rnd: Any
