@@ -415,7 +415,7 @@ _SWAP = {
     "to_approved_at": _T,
     "effective_at": _T,
     "settled_at": _T,
-    "lots": "[[1,0]]",
+    "lots": "[[1,1000]]",
 }
 _TWO_POOLS = {**_SOUND, "pools.csv": [_ZERO, _BAODI], "lots.csv": [_LOT, _BAODI_LOT]}
 _OF_ANOTHER_POOL = [
@@ -438,7 +438,7 @@ _OF_ANOTHER_POOL = [
     (
         "swaps.csv",
         _SWAP,
-        {"lots": "[[2,0]]"},
+        {"lots": "[[2,1000]]"},
         "swaps：第 2 行 lots 列：批次 2 属于总量池 '120115:VOCs'，"
         "而非本调剂调出区的总量池 '120119:VOCs'",
         "swaps: row 2, column lots: lot 2 is of pool '120115:VOCs', not of the pool of "
@@ -448,7 +448,7 @@ _OF_ANOTHER_POOL = [
     (
         "swaps.csv",
         _SWAP,
-        {"lots": "[[9,0]]"},
+        {"lots": "[[9,1000]]"},
         "swaps：第 2 行 lots 列：文件中没有批次 9",
         "swaps: row 2, column lots: the file holds no lot 9",
     ),

@@ -25,7 +25,9 @@ from console.web import beijing_in_text, problem_page, render
 router = APIRouter(prefix="/console/public")
 #: The script eia-svc's receipt carries for its print button when served alone.
 _RECEIPT_SCRIPT = re.compile(rb"<script data-receipt-print>.*?</script>", re.S)
-_NO = re.compile(r"^[A-Z]{2,10}-\d{6}-\d{4}-\d{1,9}$")
+#: A filing number, matched whole (fullmatch) in ASCII digits: `$` let a
+#: final line break through, into eia-svc's address (a 500).
+_NO = re.compile(r"[A-Z]{2,10}-[0-9]{6}-[0-9]{4}-[0-9]{1,9}")
 
 
 @router.get("/verify")
@@ -46,7 +48,7 @@ async def verify(
     field: str | None = None
     failed: ApiError | None = None
     if no or code:
-        if not _NO.match(no):
+        if not _NO.fullmatch(no):
             field = "no"
             problem = msg(
                 "A filing number looks like DJB-120119-2026-000123.",
@@ -118,7 +120,7 @@ async def receipt(
         return RedirectResponse(
             "/console/public/verify?" + urlencode({"no": no[:60]}), status_code=303
         )
-    if not _NO.match(no):
+    if not _NO.fullmatch(no):
         return problem_page(
             request,
             404,
