@@ -618,8 +618,8 @@ TotalTonnes = Annotated[
 ]
 
 
-# ASCII digits only: with Unicode's (`\d` alone), ２０２６-１２-０７ passed for the
-# form and was then refused as a day that does not exist.
+# ASCII digits (re.ASCII): `\d` reads any Unicode digit, so "２０２６-…"
+# passed the format and was then called no real date.
 _ISO_DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$",
     re.IGNORECASE | re.ASCII,

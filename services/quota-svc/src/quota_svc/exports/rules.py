@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
@@ -52,6 +53,9 @@ def to_text(value: Any) -> str:
 
 #: What a BIGINT column holds (PostgreSQL's and SQLite's 64-bit integers).
 _INT_RANGE = range(-(2**63), 2**63)
+#: A whole number as `to_text` writes one.
+_WHOLE = re.compile(r"-?[0-9]+")
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
 def _unreadable(table: Table, column: str, text: str, en: str, zh: str) -> ValueError:
@@ -68,6 +72,12 @@ def from_text(table: Table, column: str, text: str | None) -> Any:
             return None
         if isinstance(t, UTCDateTime):
             raise _unreadable(table, column, "", "a time is required", "缺少时间")
+        # The export writes every number and yes/no it holds: an empty cell
+        # was one cleared (read as 0 kg, or a yes/no no table could take).
+        if isinstance(t, (BigInteger, Integer)) or _is_int(t):
+            raise _unreadable(table, column, "", "a whole number is required", "缺少整数")
+        if isinstance(t, Boolean):
+            raise _unreadable(table, column, "", "true or false is required", "缺少 true 或 false")
         return _empty(t)
     if isinstance(t, UTCDateTime):
         try:
@@ -85,12 +95,16 @@ def from_text(table: Table, column: str, text: str | None) -> Any:
             )
         return parsed
     if isinstance(t, Boolean):
-        return text.lower() in ("true", "1")
+        # As the export writes it (a spreadsheet may capitalise it); any
+        # other text read as false turned a setting off.
+        if (flag := _BOOLEANS.get(text.lower())) is None:
+            raise _unreadable(table, column, text, "not true or false", "不是 true 或 false")
+        return flag
     if isinstance(t, (BigInteger, Integer)) or _is_int(t):
-        try:
-            number = int(text)
-        except ValueError:
-            number = None
+        # ASCII digits only: int() also reads "１２", "١٢", "+12", " 12"
+        # and "1_2", none of which an export writes (and refuses 4,300 digits
+        # with an error of its own).
+        number = int(text) if len(text) <= 20 and _WHOLE.fullmatch(text) else None
         if number is None or number not in _INT_RANGE:
             raise _unreadable(table, column, text, "not a whole number", "不是整数")
         return number
@@ -109,7 +123,7 @@ def from_text(table: Table, column: str, text: str | None) -> Any:
 
 
 def _empty(t: Any) -> Any:
-    return "" if not isinstance(t, (BigInteger, Integer)) else 0
+    return ""
 
 
 def _is_int(t: Any) -> bool:

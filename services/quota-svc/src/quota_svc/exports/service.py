@@ -108,6 +108,10 @@ _SEQUENCED = {
 }
 #: An upload larger than this is refused (413).
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
+#: A file whose ZIP (the CSV export's, or the workbook's) unpacks to more
+#: than this is refused (413) before any of it is unpacked: every sheet is
+#: read whole into memory, and a few KiB of a ZIP bomb unpack to GiBs.
+MAX_IMPORT_UNZIPPED = 512 * 1024 * 1024
 
 
 class ImportRefused(Exception):
@@ -164,7 +168,9 @@ def _read_zip(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]]
             if name in OPTIONAL_SHEETS and f"{name}.csv" not in z.namelist():
                 continue
             try:
-                raw = z.read(f"{name}.csv").decode("utf-8")
+                # A spreadsheet saving "CSV UTF-8" writes a byte order mark
+                # first, which read as part of the first column's name.
+                raw = z.read(f"{name}.csv").decode("utf-8-sig")
             except KeyError as exc:
                 raise ImportRefused(msg(f"{name}.csv is missing", f"缺少 {name}.csv")) from exc
             reader = csv.reader(io.StringIO(raw))
