@@ -427,7 +427,9 @@ async def test_an_actions_answer_updates_the_tabs_counts(
     page: Page, demo_server: Server, artifacts: Path
 ) -> None:
     """李华 rejects (驳回) a reclaim 陈静 entered: the row said 已办理 — 已驳回
-    while the tab still read 收回待确认 (5) until a reload."""
+    while the tab still read 收回待确认 (5) until a reload. With the keyboard:
+    the answer replaced the focused button and focus fell to the page's top,
+    so the next Tab started over from the header."""
     p = page
     pending = admin_get(demo_server, "/quota/reclaims", district="120119", status="pending")
     assert isinstance(pending, dict)
@@ -440,9 +442,16 @@ async def test_an_actions_answer_updates_the_tabs_counts(
         f"tr[data-reclaim='{target['id']}'] form.act:has(button[data-op='reclaim-reject'])"
     )
     await form.locator("input[name=reason]").fill("重复录入")
-    await form.locator("button").click()
+    await form.locator("button").focus()
+    await p.keyboard.press("Enter")
     await p.locator(f"tr[data-reclaim='{target['id']}'] .result.ok").wait_for()
     assert "已驳回" in await p.inner_text(f"tr[data-reclaim='{target['id']}']")
+    # Focus is on the answer, where the button was (not back at the top).
+    focused = await p.evaluate(
+        "() => { const a = document.activeElement;"
+        " return a && a.matches('.result') ? a.closest('tr').dataset.reclaim : a && a.tagName }"
+    )
+    assert focused == target["id"]
     await p.wait_for_function(
         "n => document.querySelector(\"nav.queues a[href='#reclaims']\").textContent"
         " === '收回待确认 (' + n + ')'",

@@ -1,7 +1,8 @@
 // The console's own script: no inline script anywhere (the CSP forbids it).
 // - every htmx request carries the session's CSRF token;
 // - [data-print] buttons print the page;
-// - the trend chart is drawn with Chart.js when its data arrives.
+// - the trend chart is drawn with Chart.js when its data arrives;
+// - focus lost with a swapped-out form goes to the answer that replaced it.
 (function () {
   "use strict";
   var csrf = document.body ? document.body.getAttribute("data-csrf") : null;
@@ -124,6 +125,23 @@
       canvas.setAttribute("data-drawn", "true");
     });
   }
-  document.addEventListener("htmx:afterSwap", function (e) { drawTrend(e.detail.target); });
+  // An answer that replaces the form whose button had focus (a workbench
+  // action done, a row redrawn) would leave focus on the page itself: a
+  // keyboard user's next Tab would start again from the header. Focus goes
+  // to the answer instead, where the button was. Focus still in the page
+  // (a refusal beside a form that stays) is left where it is.
+  function keepFocus(target) {
+    var active = document.activeElement;
+    if (active && active !== document.body && document.contains(active)) { return; }
+    if (!target || !document.contains(target)) { return; }
+    var said = target.querySelector(".result") || target.querySelector("button, a[href], input, select, textarea");
+    if (!said) { return; }
+    if (said.classList.contains("result")) { said.setAttribute("tabindex", "-1"); }
+    said.focus();
+  }
+  document.addEventListener("htmx:afterSwap", function (e) {
+    keepFocus(e.detail.target);
+    drawTrend(e.detail.target);
+  });
   document.addEventListener("DOMContentLoaded", function () { drawTrend(document); });
 })();
