@@ -217,6 +217,11 @@ async def test_officer_accepts_a_filing_and_confirms_a_reclaim(
     said = await p.inner_text(row)
     assert "该文件已由其他人办理（当前：已评估）" in said, said
     assert "evaluat" not in said and "撤回" not in said and "已受理" not in said, said
+    # The redrawn row took the clicked button with it: focus is on its note,
+    # not back at the top of the page.
+    assert await p.evaluate(
+        "row => document.activeElement === document.querySelector(row + ' .result')", row
+    )
     await shot(p, artifacts, "workbench-stale")
 
     # 蓟州区: a closed plant's reclaim, confirmed by an officer of the district.

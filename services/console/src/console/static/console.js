@@ -126,21 +126,27 @@
     });
   }
   // An answer that replaces the form whose button had focus (a workbench
-  // action done, a row redrawn) would leave focus on the page itself: a
+  // action done, a row redrawn after a stale action) would leave focus on the page itself: a
   // keyboard user's next Tab would start again from the header. Focus goes
   // to the answer instead, where the button was. Focus still in the page
   // (a refusal beside a form that stays) is left where it is.
-  function keepFocus(target) {
+  function keepFocus(target, xhr) {
     var active = document.activeElement;
     if (active && active !== document.body && document.contains(active)) { return; }
-    if (!target || !document.contains(target)) { return; }
+    // A row redrawn whole (HX-Reswap: outerHTML) leaves the event's target
+    // out of the page: its replacement is found by the server's selector.
+    if (target && !document.contains(target)) {
+      var retarget = xhr ? xhr.getResponseHeader("HX-Retarget") : null;
+      target = retarget ? document.querySelector(retarget) : null;
+    }
+    if (!target) { return; }
     var said = target.querySelector(".result") || target.querySelector("button, a[href], input, select, textarea");
     if (!said) { return; }
     if (said.classList.contains("result")) { said.setAttribute("tabindex", "-1"); }
     said.focus();
   }
   document.addEventListener("htmx:afterSwap", function (e) {
-    keepFocus(e.detail.target);
+    keepFocus(e.detail.target, e.detail.xhr);
     drawTrend(e.detail.target);
   });
   document.addEventListener("DOMContentLoaded", function () { drawTrend(document); });
