@@ -141,8 +141,15 @@ async def test_investment_staff_find_the_districts_that_fit_a_5_t_project(
     await shot(page, artifacts, "investment")
     p = page
     await p.fill("#p_VOCs", "5")
-    await p.click("form.project button[type=submit]")
+    # With the keyboard: the button is disabled while the check runs; focus
+    # comes back to it (it fell to the page, and Tab began at the header).
+    await p.focus("form.project button[type=submit]")
+    await p.keyboard.press("Enter")
     await p.wait_for_selector("#fit-table")
+    await p.wait_for_function(
+        "() => document.activeElement.matches('form.project button[type=submit]')",
+        timeout=5_000,
+    )
     shown_fit = set(
         await p.eval_on_selector_all(
             "#fit-table tr.fits[data-district]", "rows => rows.map(r => r.dataset.district)"

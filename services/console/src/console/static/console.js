@@ -125,29 +125,44 @@
       canvas.setAttribute("data-drawn", "true");
     });
   }
-  // An answer that replaces the form whose button had focus (a workbench
-  // action done, a row redrawn after a stale action) would leave focus on the page itself: a
-  // keyboard user's next Tab would start again from the header. Focus goes
-  // to the answer instead, where the button was. Focus still in the page
-  // (a refusal beside a form that stays) is left where it is.
-  function keepFocus(target, xhr) {
-    var active = document.activeElement;
-    if (active && active !== document.body && document.contains(active)) { return; }
-    // A row redrawn whole (HX-Reswap: outerHTML) leaves the event's target
-    // out of the page: its replacement is found by the server's selector.
+  // A request made from a focused control can take the focus away: its
+  // form replaced by the answer (a workbench action done, a row redrawn
+  // after a stale action) or its button disabled while it ran (the fit
+  // form). Focus then fell to the page itself and a keyboard user's next
+  // Tab started again from the header. It goes back to the control when it
+  // is still there, else to the answer that replaced it. A request the user
+  // did not make from the focus (the trend's load) moves nothing.
+  var focusBefore = new WeakMap();
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var a = document.activeElement;
+    var elt = e.detail.elt;
+    if (e.detail.xhr && a && a !== document.body && elt && elt.contains(a)) {
+      focusBefore.set(e.detail.xhr, a);
+    }
+  });
+  function answerIn(target, xhr) {
+    // A row redrawn whole (HX-Reswap: outerHTML) leaves the target out of
+    // the page: its replacement is found by the server's selector.
     if (target && !document.contains(target)) {
       var retarget = xhr ? xhr.getResponseHeader("HX-Retarget") : null;
       target = retarget ? document.querySelector(retarget) : null;
     }
-    if (!target) { return; }
-    var said = target.querySelector(".result") || target.querySelector("button, a[href], input, select, textarea");
-    if (!said) { return; }
-    if (said.classList.contains("result")) { said.setAttribute("tabindex", "-1"); }
-    said.focus();
+    return target ? target.querySelector(".result, .problem, .summary") : null;
   }
-  document.addEventListener("htmx:afterSwap", function (e) {
-    keepFocus(e.detail.target, e.detail.xhr);
-    drawTrend(e.detail.target);
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var xhr = e.detail.xhr;
+    var was = xhr ? focusBefore.get(xhr) : null;
+    if (!was) { return; }
+    focusBefore.delete(xhr);
+    var active = document.activeElement;
+    if (active && active !== document.body && document.contains(active)) { return; }
+    if (document.contains(was) && !was.disabled) { was.focus(); return; }
+    var said = answerIn(e.detail.target, xhr);
+    if (said) {
+      said.setAttribute("tabindex", "-1");
+      said.focus();
+    }
   });
+  document.addEventListener("htmx:afterSwap", function (e) { drawTrend(e.detail.target); });
   document.addEventListener("DOMContentLoaded", function () { drawTrend(document); });
 })();
