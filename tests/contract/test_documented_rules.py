@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
+from supervision_svc.grading.rules import LEVELS, TIERS, missing_rules
 
 HERE = Path(__file__).resolve().parent
 
@@ -30,6 +33,45 @@ def _validator(service: str, component: str) -> Draft202012Validator:
     doc = DOCS[service]
     schema = {"$ref": f"#/components/schemas/{component}", "components": doc["components"]}
     return Draft202012Validator(schema)
+
+
+def _row(level: str, tier: str) -> dict[str, Any]:
+    return {"level": level, "tier": tier, "measure": {"kind": "none"}}
+
+
+PAIRS = [(lv, t) for t in TIERS for lv in LEVELS]
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.sampled_from(PAIRS), min_size=1, max_size=len(PAIRS)))
+def test_the_emergency_table_is_documented_as_the_check_reads_it(
+    rows: list[tuple[str, str]],
+) -> None:
+    """One rule per alert level and tier (service.set_policy: none missing,
+    none twice): the document admits a table exactly when the check does."""
+    table = [_row(lv, t) for lv, t in rows]
+    body = {"effective_from": "2027-01-01", "rules": table}
+    documented = _validator("supervision", "PolicyIn").is_valid(body)
+    checked = not missing_rules(table) and len(set(rows)) == len(rows)
+    assert documented == checked
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        PAIRS,
+        list(reversed(PAIRS)),
+        PAIRS[:-1],
+        [*PAIRS[:-1], PAIRS[0]],
+        [PAIRS[0]],
+    ],
+    ids=["whole", "any-order", "one-missing", "one-twice", "one-row"],
+)
+def test_the_emergency_table_examples(rows: list[tuple[str, str]]) -> None:
+    table = [_row(lv, t) for lv, t in rows]
+    body = {"effective_from": "2027-01-01", "rules": table}
+    documented = _validator("supervision", "PolicyIn").is_valid(body)
+    assert documented == (len(rows) == len(PAIRS) and set(rows) == set(PAIRS))
 
 
 @pytest.mark.parametrize("component", ["TradeIn"])
