@@ -13,7 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
+from pydantic import ValidationError
 from supervision_svc.grading.rules import LEVELS, TIERS, missing_rules
+from supervision_svc.inspections.schemas import PlanIn
 
 HERE = Path(__file__).resolve().parent
 
@@ -72,6 +74,21 @@ def test_the_emergency_table_examples(rows: list[tuple[str, str]]) -> None:
     body = {"effective_from": "2027-01-01", "rules": table}
     documented = _validator("supervision", "PolicyIn").is_valid(body)
     assert documented == (len(rows) == len(PAIRS) and set(rows) == set(PAIRS))
+
+
+@pytest.mark.parametrize(
+    ("pool", "accepted"),
+    [([], True), (["张三"], False), (["张三", "李四"], True), (["张三", "李四", "王五"], True)],
+)
+def test_an_inspector_pool_of_one_is_documented_as_refused(pool: list[str], accepted: bool) -> None:
+    body = {"district": "120119", "period": "2026", "count": 1, "inspector_pool": pool}
+    assert _validator("supervision", "PlanIn").is_valid(body) is accepted
+    try:
+        PlanIn.model_validate(body)
+        checked = True
+    except ValidationError:
+        checked = False
+    assert checked is accepted
 
 
 @pytest.mark.parametrize("component", ["TradeIn"])
