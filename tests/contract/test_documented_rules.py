@@ -5,6 +5,10 @@ the check that enforces it, both ways."""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -108,3 +112,59 @@ def test_a_trades_parties_are_documented_as_uscc(component: str) -> None:
     for party in ("seller", "buyer"):
         assert not validator.is_valid({**body, party: "Ĭ70ĐÞ򽄬·°=ĳ񫢎k­vħ򵘘󳒧"})
         assert not validator.is_valid({**body, party: "91120119000000005q"})
+
+
+def _effective_from_examples() -> list[tuple[str, str]]:
+    found = []
+    for name, schema in DOCS["quota"]["components"]["schemas"].items():
+        prop = schema.get("properties", {}).get("effective_from")
+        if prop is None or not name.endswith("In"):
+            continue
+        for option in prop.get("anyOf", [prop]):
+            if option.get("format") == "date-time":
+                found += [(name, e) for e in option.get("examples", [])]
+    return found
+
+
+def test_a_settings_start_is_exemplified_by_a_time_it_takes() -> None:
+    """A district setting starts now or later (policy.rules.start_problem):
+    the document's example of its start is one the API takes, not a past
+    instant every client trying it gets a 422 for."""
+    examples = _effective_from_examples()
+    assert {name for name, _ in examples} >= {"PolicyIn", "AirQualityIn"}
+    now = dt.datetime.now(dt.UTC)
+    for name, example in examples:
+        assert dt.datetime.fromisoformat(example) > now + dt.timedelta(days=365), name
+
+
+_CHILD = r"""
+import datetime as dt, json
+import st_hooks
+now = dt.datetime.now(dt.UTC)
+body = {"status": "attained", "effective_from": "2000-01-01T00:00:00Z"}
+st_hooks._consistent(body)
+assert dt.datetime.fromisoformat(body["effective_from"]) > now, body
+later = (now + dt.timedelta(days=3)).isoformat()
+body = {"status": "attained", "effective_from": later}
+st_hooks._consistent(body)
+assert body["effective_from"] == later, body
+table = {"effective_from": "2000-01-01", "rules": []}
+st_hooks._consistent(table)
+assert table["effective_from"] == "2000-01-01", table
+print("ok")
+"""
+
+
+def test_the_fuzzers_settings_start_now_or_later() -> None:
+    """The hooks make a generated setting start now or later, as a client
+    would (no schema can say "not in the past"); a day (the emergency
+    table's) is left as drawn. In a child: the hooks patch hypothesis."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
