@@ -25,11 +25,13 @@ from permit_svc.settings import Settings as PermitSettings
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from quota_svc.app import create as create_quota
 from quota_svc.settings import Settings as QuotaSettings
+from starlette.datastructures import State
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from supervision_svc.app import create as create_supervision
 from supervision_svc.settings import Settings as SupervisionSettings
 from svc_common import i18n
+from svc_common.graceful import is_draining
 from svc_common.security_headers import SecurityHeaders
 from svc_common.transports.local import LocalTransport
 
@@ -80,6 +82,15 @@ class Embedded:
             transport=httpx.ASGITransport(app=self),
         )
         self._own = SecurityHeaders(self._own_answers)
+        # Where a graceful stop (svc_common.graceful) marks the process as
+        # stopping, as it marks a service's app.
+        self.state = State()
+
+    @property
+    def served_apps(self) -> list[Any]:
+        """The apps this one dispatches to: a graceful stop marks each of
+        them stopping too (`svc_common.graceful.mark_draining`)."""
+        return [*self.apps.values(), self.console]
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -145,13 +156,17 @@ class Embedded:
         await target(scope, receive, send)
 
     async def _ready(self, scope: Scope, receive: Receive, send: Send) -> None:
-        results = {}
+        # As a service's /ready: 503 with `stopping: true` once SIGTERM was
+        # sent, while every request is still answered for the delay.
+        stopping = is_draining(self)
+        results: dict[str, Any] = {}
         for prefix, app in self.apps.items():
             rt = app.state.runtime
             results[prefix.strip("/")] = await rt.db.ping()
-        ok = all(results.values())
+        ok = all(results.values()) and not stopping
         await JSONResponse(
-            results | {"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503
+            results | {"status": "ready" if ok else "not ready", "stopping": stopping},
+            status_code=200 if ok else 503,
         )(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -175,6 +175,35 @@ def test_every_input_is_bounded_and_shared_fields_are_constrained(service: str) 
     assert not problems, "\n".join(problems)
 
 
+#: The lists of a district's records that answer one JSON array, and why
+#: they need no pages. Any other does: it takes `limit` and `cursor` and
+#: answers `{items, next_cursor}` (svc_common.pagination).
+BOUNDED_LISTS = {
+    "/quota/availability": "a row per pool of the districts asked (17 × 4 at most)",
+    "/quota/balances": "a row per pool",
+    "/eia/control-units": "the city's control units, a handful per district",
+    "/supervision/complaints/clusters": "bounded by its own `limit`",
+}
+
+
+@pytest.mark.parametrize("service", sorted(DOCS))
+def test_lists_of_records_are_paged(service: str) -> None:
+    doc = DOCS[service]
+    problems = []
+    for path, item in doc["paths"].items():
+        op = item.get("get")
+        if op is None or path in BOUNDED_LISTS:
+            continue
+        query = {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
+        ok = op["responses"].get("200", {}).get("content", {}).get("application/json", {})
+        schema = _resolve(doc, ok.get("schema", {}))
+        if "district" in query and schema.get("type") == "array":
+            problems.append(f"GET {path}: a district's records in one array, no pages")
+        if "next_cursor" in schema.get("properties", {}) and not {"limit", "cursor"} <= query:
+            problems.append(f"GET {path}: pages without `limit` and `cursor`")
+    assert not problems, "\n".join(problems)
+
+
 UPLOAD_TYPES = {"text/csv", "application/x-ndjson"}
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Literal
 
 import pytest
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_validator
 from svc_common import clock, i18n
 from svc_common.errors import Conflict, IllegalTransition, validation_errors
-from svc_common.types import utcnow
+from svc_common.types import AwareDateTime, utcnow
 
 T0 = dt.datetime(2026, 3, 1, 0, 0, tzinfo=dt.UTC)
 
@@ -52,10 +53,29 @@ def test_durations(text: str, delta: dt.timedelta) -> None:
     assert clock.parse_duration(text) == delta
 
 
-@pytest.mark.parametrize("text", ["", "P", "PT", "61D", "P1Y", "P1M", "P-1D", "P99999D", "x" * 50])
+@pytest.mark.parametrize(
+    "text", ["", "P", "PT", "61D", "P1Y", "P1M", "P-1D", "P99999D", "x" * 50, "P１D", "PT٥M"]
+)
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError):
         clock.parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["P１D", "P١D", "PT٥M", "P1DT１H"])
+def test_a_duration_in_other_digits_is_refused_as_its_pattern_says(text: str) -> None:
+    """Python's `\\d` (and the Rust regex pydantic checks a pattern with)
+    reads any Unicode digit, a document's (ECMA-262) only 0-9: `P１D` was
+    taken as one day where the document says it is no duration."""
+    with pytest.raises(ValueError, match="ISO 8601"):
+        clock.parse_duration(text)
+    assert re.fullmatch(clock.DURATION_PATTERN, text) is None
+
+
+@pytest.mark.parametrize("text", ["２０２６-03-01T09:30:00+08:00", "2026-03-01T0٩:30:00+08:00"])
+def test_a_time_in_other_digits_is_refused_as_not_iso_8601(text: str) -> None:
+    """It passed the format's check and was then called no real date."""
+    with pytest.raises(ValidationError, match="must be an ISO 8601 date and time"):
+        TypeAdapter(AwareDateTime).validate_python(text)
 
 
 @pytest.mark.parametrize(

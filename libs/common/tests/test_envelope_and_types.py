@@ -20,6 +20,8 @@ from svc_common.events.schemas.permit import PermitCancelled, PermitChanged
 from svc_common.outbox import build_envelope, outbox_rows
 from svc_common.settings import DEV_JWT_SECRET, ServiceSettings
 from svc_common.types import (
+    AwareDateTime,
+    Day,
     RecordTime,
     SignedTonnes,
     Tonnes,
@@ -376,3 +378,23 @@ def test_a_recorded_time_is_in_2000_to_2099_in_beijing_time() -> None:
     ):
         with pytest.raises(ValidationError, match="in Beijing time"):
             record.validate_python(outside)
+
+
+@pytest.mark.parametrize(
+    ("adapter", "typed", "said"),
+    [
+        (Day, "２０２６-１２-０７", "must be a date as YYYY-MM-DD"),
+        (Day, "2026-12-٠٧", "must be a date as YYYY-MM-DD"),
+        (Day, "2026-02-30", "is not a real date"),
+        (AwareDateTime, "２０２６-03-01T09:30:00+08:00", "must be an ISO 8601 date and time"),
+        (AwareDateTime, "2026-02-30T09:30:00+08:00", "is not a real date and time"),
+    ],
+)
+def test_a_date_in_other_digits_is_refused_for_its_form_not_as_unreal(
+    adapter: object, typed: str, said: str
+) -> None:
+    """A date typed in full-width (or Arabic-Indic) digits is refused for
+    how it is written (YYYY-MM-DD), not as a day that does not exist, which
+    2026-12-07 does: only 2月30日 is not a real date."""
+    with pytest.raises(ValidationError, match=said):
+        TypeAdapter(adapter).validate_python(typed)

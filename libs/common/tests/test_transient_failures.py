@@ -32,6 +32,7 @@ from svc_common.failures import (
     DatabaseUnreachable,
     PermanentFailure,
     TransientFailure,
+    is_too_many_parameters,
     is_transient,
 )
 from svc_common.inbox import EventHandlers, InboxConsumer
@@ -148,6 +149,28 @@ def _asyncpg_internal(says: str) -> BaseException:
 )
 def test_classification(exc: BaseException, transient: bool) -> None:
     assert is_transient(exc) is transient
+
+
+async def test_a_statement_with_too_many_parameters_is_not_transient(db_url: str) -> None:
+    """More bind parameters than PostgreSQL's protocol (32767) or SQLite
+    (32766 by default; 250000 as Debian builds it) takes: asyncpg raises an
+    InterfaceError and SQLite an OperationalError, classes that otherwise
+    mean the database is away, but the same statement fails again whatever
+    its state (it was 503 with Retry-After, an event retried for ever)."""
+    db = await _open(db_url)
+    n = 40_000 if db.is_postgres else 300_000
+    try:
+        async with db.session() as s:
+            with pytest.raises(Exception) as raised:
+                await s.execute(select(Step.id).where(Step.n.in_(list(range(n)))))
+        assert is_too_many_parameters(raised.value)
+        assert is_transient(raised.value) is False
+        try:
+            raise RuntimeError("while applying") from raised.value
+        except RuntimeError as wrapped:
+            assert is_transient(wrapped) is False
+    finally:
+        await db.dispose()
 
 
 def test_permanent_wins_over_a_transient_cause() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from svc_common import i18n
 from svc_common.uscc import (
     CHARSET,
     WEIGHTS,
@@ -78,6 +79,48 @@ def test_make_uscc_gives_valid_distinct_codes(serial: int) -> None:
 def test_rejections_say_why(code: str, reason: str) -> None:
     with pytest.raises(InvalidUSCC, match=reason):
         validate_uscc(code)
+
+
+@pytest.mark.parametrize(
+    ("code", "english", "chinese"),
+    [
+        # A code pasted from a web page or a PDF: 18 characters to the eye.
+        (
+            "91120\u200b115000000001J",
+            "character 6 is an invisible character (U+200B): remove it",
+            "第 6 位是不可见字符（U+200B），请删除",
+        ),
+        (
+            "9112 0115 0000 0000 1J",
+            "character 5 is a space (U+0020): remove it",
+            "第 5 位是空格（U+0020），请删除",
+        ),
+        (
+            "91120115000000001J\u3000",
+            "character 19 is a space (U+3000): remove it",
+            "第 19 位是空格（U+3000），请删除",
+        ),
+        (
+            "9112011500000000\x001J",
+            "character 17 is an invisible character (U+0000): remove it",
+            "第 17 位是不可见字符（U+0000），请删除",
+        ),
+        # Typed in lower case, or in an input method's full-width mode.
+        ("91120115000000001j", "write it in capitals", "请改为大写"),
+        ("９1120115000000001J", "a full-width character", "全角字符，请改为半角"),
+    ],
+)
+def test_a_code_that_looks_right_is_refused_saying_what_is_hidden_in_it(
+    code: str, english: str, chinese: str
+) -> None:
+    """A code that reads as the right one (a zero-width space inside it,
+    spaces between its groups, a lower-case letter, a full-width digit) is
+    refused naming that character and what to do, not for a length the
+    reader cannot see ("must be 18 characters, got 19")."""
+    with i18n.use("en"):
+        assert english in str(uscc_problem(code))
+    with i18n.use("zh"):
+        assert chinese in str(uscc_problem(code))
 
 
 #: The standard's table, written out here rather than taken from the module:

@@ -351,6 +351,31 @@ async def test_enterprise_page_and_english(
     assert await p.get_attribute("html", "lang") == "en"
 
 
+async def test_a_code_typed_into_the_address_is_answered_beside_the_field(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """A code longer than the search field takes, typed straight into the
+    address, gets the search form with the reason beside the field (it got
+    the generic 422 page); one pasted with a zero-width space and spaces
+    between its groups opens the enterprise."""
+    p = page
+    filings = admin_get(demo_server, "/eia/filings", district="120119")
+    assert isinstance(filings, dict)
+    uscc = filings["items"][0]["uscc"]
+    await sign_in(p, demo_server, "auditor")
+    r = await p.goto(f"{demo_server.url}/console/enterprise/?uscc={uscc}{'9' * 30}")
+    assert r is not None and r.status == 200
+    await p.wait_for_selector("#uscc[aria-invalid=true]")
+    assert "实际为 48 个" in await p.inner_text("#uscc-err")
+    assert await p.get_attribute("#uscc", "aria-describedby") == "uscc-err"
+    await shot(p, artifacts, "enterprise-code-too-long", full=False)
+
+    await p.fill("#uscc", f"{uscc[:4]} {uscc[4:8]}\u200b{uscc[8:]}")
+    await p.keyboard.press("Enter")
+    await p.wait_for_selector("#h-h")
+    assert uscc in await p.inner_text("main")
+
+
 #: The outermost elements reaching past the screen's right edge (what a
 #: scroll box holds is not the page's width).
 WIDEST = """() => [...document.querySelectorAll('body *')]

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from html import unescape
 from typing import Any
 
 import httpx
@@ -96,8 +97,15 @@ async def test_errors_are_the_consoles_own_pages_in_chinese(client: httpx.AsyncC
     )
     long_no = "DJB-" + "9" * 70
     r = await c.get("/console/public/verify", params={"no": long_no})
-    assert_console_page(r, 422, "请求内容无效")
-    assert "9" * 70 not in r.text
+    # Longer than its field: the form, with why beside the field (it was
+    # the generic page of a 422), the field holding what it can.
+    assert_console_page(r, 200, 'id="no-err"', "备案号的格式如")
+    assert "9" * 70 not in r.text and "9" * 56 in r.text
+    r = await c.get(
+        "/console/public/verify", params={"no": "DJB-120119-2026-000006", "code": "A" * 41}
+    )
+    assert_console_page(r, 200, 'id="code-err"', "校验码有 41 个字符")
+    assert f'name="code" value="{"A" * 40}"' in r.text
     en = await c.get("/console/nope", params={"lang": "en"})
     assert en.status_code == 404 and "Not found" in en.text and '<html lang="en"' in en.text
 
@@ -891,9 +899,14 @@ async def test_the_public_register_pages_on_and_says_its_algorithm_in_chinese(
     r = await client.get("/console/public/register", params={"cursor": "MTAw"})
     assert_console_page(r, 200, '<td class="n">101</td>', "第一页")
     assert "下一页" not in r.text
-    bad = await client.get("/console/public/register", params={"cursor": '"><script>'})
-    assert_console_page(bad, 422, "请求内容无效")
-    assert "<script>" not in bad.text.split("<main")[1]
+    # A link made up or cut short: said so on the page (it was the generic
+    # page of a 422), not sent on to quota-svc.
+    calls = len(stub.calls)
+    for made_up in ('"><script>', "M" * 65):
+        bad = await client.get("/console/public/register", params={"cursor": made_up})
+        assert_console_page(bad, 200, "该翻页链接不完整或已失效")
+        assert "<script>" not in bad.text.split("<main")[1]
+    assert len(stub.calls) == calls
 
 
 async def test_every_register_entry_kind_is_said_in_words(
@@ -1248,6 +1261,76 @@ async def test_a_code_typed_full_width_finds_the_enterprise(client: httpx.AsyncC
     )
     r = await client.get("/console/enterprise/a%26lang=en%23x")
     assert r.headers["location"] == "/console/enterprise/?uscc=a%26lang%3Den%23x"
+
+
+async def test_an_address_ending_in_a_line_break_is_no_500(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A code, a filing number or a record id followed by a line break
+    (`%0A`, a link copied with its end of line) passed the console's checks
+    (`$` matches before a final line break) and went into a service's
+    address, which cannot hold one: a bare 500 "Internal Server Error".
+    The enterprise code leads to the search, which finds the enterprise; a
+    receipt's number is not found; an action on such an id is not known."""
+    token = await sign_in(client, "officer-jizhou")
+    for path in ("91120119000000A9CG%0A", "91120119000000a9cg%0A"):
+        r = await client.get("/console/enterprise/" + path)
+        assert r.status_code == 303, (path, r.status_code)
+        search = await client.get(r.headers["location"])
+        assert search.headers["location"] == "/console/enterprise/91120119000000A9CG"
+    r = await client.get(
+        "/console/public/receipt/DJB-120119-2026-000006%0A", params={"code": "ABCD"}
+    )
+    assert_console_page(r, 404, "没有与该备案号和校验码相符的备案回执")
+    for field in ("id", "sub"):
+        form = {"op": "finding-rectify", "id": "a1", "sub": "f1", "idem": "k" * 20}
+        r = await client.post(
+            "/console/workbench/act",
+            data={**form, field: form[field] + "\n", "csrf_token": token},
+            headers={"HX-Request": "true"},
+        )
+        assert r.status_code == 422 and "无法识别的操作" in r.text, (field, r.text[:300])
+    assert not [c for c in stub.calls if "\n" in c.url.path]
+
+
+async def test_a_code_pasted_with_spaces_or_invisible_characters_finds_the_enterprise(
+    client: httpx.AsyncClient,
+) -> None:
+    """The search is a look-up: a code copied from a PDF in groups (9112 0119
+    …), or from a web page with a zero-width space or a soft hyphen in it, is
+    the code the reader sees, not a refusal of a character nobody can see."""
+    await sign_in(client, "auditor")
+    for typed in (
+        "9112 0119 0000 00A9 CG",
+        "91120\u200b119000000A9CG",
+        "\ufeff91120119000000A9CG",
+        "9112\u00ad0119000000A9CG\u3000",
+        "９１１２\u200d０１１９００００００Ａ９ＣＧ",
+    ):
+        r = await client.get("/console/enterprise/", params={"uscc": typed})
+        assert r.status_code == 303, (typed, r.text[-600:])
+        assert r.headers["location"] == "/console/enterprise/91120119000000A9CG"
+
+
+async def test_a_code_longer_than_the_form_gets_the_search_form_with_why(
+    client: httpx.AsyncClient,
+) -> None:
+    """A code longer than the field takes (41 characters, or a whole
+    paragraph pasted into the address): the search form with how many
+    characters it has beside the field, not the generic 422 page; the field
+    keeps what it can hold, escaped."""
+    await sign_in(client, "auditor")
+    for typed, count in (("9" * 41, 41), ("<b>x</b>" + "9" * 2000, 2008)):
+        r = await client.get("/console/enterprise/", params={"uscc": typed})
+        assert_console_page(r, 200, 'aria-invalid="true"', f"实际为 {count} 个")
+        assert "<b>x" not in r.text
+        field = re.search(r'<input id="uscc" name="uscc" value="([^"]*)"', r.text)
+        assert field and unescape(field.group(1)) == typed[:40]
+    # By its path: the same form, the length counted on all of it.
+    r = await client.get("/console/enterprise/" + "9" * 300, follow_redirects=True)
+    assert_console_page(r, 200, "实际为 300 个")
+    en = await client.get("/console/enterprise/", params={"uscc": "9" * 41, "lang": "en"})
+    assert en.status_code == 200 and "must be 18 characters, got 41" in en.text
 
 
 async def test_a_receipt_typed_full_width_is_verified(

@@ -179,3 +179,20 @@ async def test_one_upload_brings_an_enterprise_s_certificate_in_once(svc: Servic
     assert "本系统已有该企业的排污许可证" in zh["results"][0]["errors"][0]["message"]
     assert [len(await _permits_of(svc, u)) for u in (a, b)] == [1, 1]
     assert len(await svc.events("permit.issued.v1")) == 2
+
+
+async def test_a_certificate_number_not_of_ascii_digits_is_refused(svc: Service) -> None:
+    """A certificate's number is its enterprise's code, three digits and P,
+    as printed: one with full-width or Arabic-Indic digits, or a line break
+    after it (a cell copied with its end of line), is refused naming
+    `permit_no`, not stored as a number nobody can look up."""
+    rows = []
+    for serial, tail in ((9401, "００１P"), (9402, "٠٠١P"), (9403, "001P\n")):
+        uscc = await svc.enterprise(serial)
+        rows.append(_row(uscc, permit_no=uscc + tail))
+    report = await _import(svc, *rows)
+    assert report["totals"]["created"] == 0, report
+    for result in report["results"]:
+        assert [e["field"] for e in result["errors"]] == ["permit_no"], result
+    for row in rows:
+        assert await _permits_of(svc, row["uscc"]) == []

@@ -8,6 +8,7 @@ import io
 import zipfile
 
 import pytest
+from quota_svc.exports import service
 
 from .conftest import ADMIN, AUDITOR, Quota
 
@@ -42,6 +43,17 @@ async def test_a_column_named_twice_refuses_the_import(quota: Quota) -> None:
     assert r.json()["detail"] == f"pools：列 {twice} 在表头中出现了两次"
 
 
+async def test_a_csv_saved_with_a_byte_order_mark_imports(quota: Quota) -> None:
+    """A spreadsheet saving a CSV as UTF-8 (Excel's "CSV UTF-8") writes a
+    byte order mark first: the header's first column read as "\\ufeffid",
+    and the file was refused as having an unknown column."""
+    export, headers = await _export_of_an_empty_ledger(quota)
+    upload = _edited(export, "pools.csv", "\ufeff" + headers["pools.csv"] + "\r\n")
+    r = await quota.client.post("/quota/import?format=csv", content=upload, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["pools"] == 0
+
+
 async def test_a_json_cell_with_a_lone_surrogate_refuses_the_import(quota: Quota) -> None:
     """The cell was stored (escaped) and read back into every answer naming
     the holding, which no answer can then be written with."""
@@ -64,6 +76,41 @@ async def test_a_json_cell_with_a_lone_surrogate_refuses_the_import(quota: Quota
     assert r.json()["detail"].startswith("holdings: holdings.lots: is not valid Unicode text")
     r = await quota.client.get("/quota/holdings?include_empty=true", headers=AUDITOR)
     assert r.status_code == 200 and r.json()["items"] == [], r.text
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+async def test_a_file_that_unpacks_too_large_refuses_the_import_unread(
+    quota: Quota, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """A ZIP bomb: a few KiB sent, unpacked whole into memory (a sheet's
+    blank rows are skipped, so the CSV one even imported). What the ZIP's
+    directory says its members unpack to is bounded before any is read."""
+    monkeypatch.setattr(service, "MAX_IMPORT_UNZIPPED", 1024 * 1024, raising=False)
+    r = await quota.client.get(f"/quota/export?format={fmt}", headers=AUDITOR)
+    assert r.status_code == 200, r.text
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(r.content)) as zin,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout,
+    ):
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename in ("pools.csv", "xl/worksheets/sheet1.xml"):
+                data += b"\r\n" * (1024 * 1024) if fmt == "csv" else b" " * (2 * 1024 * 1024)
+            zout.writestr(item.filename, data)
+    upload = out.getvalue()
+    assert len(upload) < 64 * 1024
+    r = await quota.client.post(
+        f"/quota/import?format={fmt}", content=upload, headers={**ADMIN, "accept-language": "zh-CN"}
+    )
+    assert r.status_code == 413, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"][0]["field"] == "body"
+    assert "解压后超过 1 MiB" in r.json()["detail"]
+    # Nothing was written: the export itself still imports.
+    r = await quota.client.get(f"/quota/export?format={fmt}", headers=AUDITOR)
+    r = await quota.client.post(f"/quota/import?format={fmt}", content=r.content, headers=ADMIN)
+    assert r.status_code == 200, r.text
 
 
 _T = "2026-01-01T00:00:00+00:00"
@@ -368,7 +415,7 @@ _SWAP = {
     "to_approved_at": _T,
     "effective_at": _T,
     "settled_at": _T,
-    "lots": "[[1,0]]",
+    "lots": "[[1,1000]]",
 }
 _TWO_POOLS = {**_SOUND, "pools.csv": [_ZERO, _BAODI], "lots.csv": [_LOT, _BAODI_LOT]}
 _OF_ANOTHER_POOL = [
@@ -391,7 +438,7 @@ _OF_ANOTHER_POOL = [
     (
         "swaps.csv",
         _SWAP,
-        {"lots": "[[2,0]]"},
+        {"lots": "[[2,1000]]"},
         "swaps：第 2 行 lots 列：批次 2 属于总量池 '120115:VOCs'，"
         "而非本调剂调出区的总量池 '120119:VOCs'",
         "swaps: row 2, column lots: lot 2 is of pool '120115:VOCs', not of the pool of "
@@ -401,7 +448,7 @@ _OF_ANOTHER_POOL = [
     (
         "swaps.csv",
         _SWAP,
-        {"lots": "[[9,0]]"},
+        {"lots": "[[9,1000]]"},
         "swaps：第 2 行 lots 列：文件中没有批次 9",
         "swaps: row 2, column lots: the file holds no lot 9",
     ),

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from quota_svc.exports.rules import ledger_problem
+from quota_svc.exports.rules import from_text, ledger_problem
+from quota_svc.exports.service import SHEETS
 from quota_svc.swaps.service import lock_swap, settle
 from svc_common import i18n, testing
 
@@ -321,6 +322,45 @@ def test_the_rules_need_no_database() -> None:
     problem = ledger_problem({"district_settings": [(2, {**setting, "hold_days": 90})]})
     assert problem is not None
     assert problem.startswith("district_settings: row 2, column offset_ratio_hundredths: 100000")
+
+
+@pytest.mark.parametrize(
+    "text", ["１２", "١٢", "+12", " 12", "12 ", "1_2", "12.0", "1e3", "9" * 5000, "9" * 19]
+)
+def test_a_whole_number_reads_only_as_the_export_writes_it(text: str) -> None:
+    """int() read full-width and Arabic-Indic digits, a sign, spaces and
+    underscores: an edited cell "１２" or "1_000" imported as 12 or 1000 kg."""
+    lots = SHEETS["lots"]
+    with pytest.raises(ValueError, match=r"lots\.original_kg: not a whole number"):
+        from_text(lots, "original_kg", text)
+    assert from_text(lots, "original_kg", "12") == 12
+    assert from_text(lots, "original_kg", "-12") == -12
+
+
+@pytest.mark.parametrize(
+    ("sheet", "column", "why"),
+    [
+        ("lots", "original_kg", "a whole number is required"),
+        ("pools", "credited_kg", "a whole number is required"),
+        ("district_settings", "follows_air_quality", "true or false is required"),
+    ],
+)
+def test_an_empty_number_or_yes_no_cell_is_refused(sheet: str, column: str, why: str) -> None:
+    """A cleared cell of a column that holds no empty value read as 0 kg
+    (a pool's credited tonnes, a lot's), or as a text no yes/no column takes."""
+    with pytest.raises(ValueError, match=f"{sheet}\\.{column}: {why}"):
+        from_text(SHEETS[sheet], column, "")
+
+
+@pytest.mark.parametrize("text", ["yes", "ture", "True ", "2", "on"])
+def test_a_boolean_reads_only_as_true_or_false(text: str) -> None:
+    """Any text but true or 1 read as false: an edited "yes" (or a typo)
+    turned a district's ratio following its air quality off."""
+    settings = SHEETS["district_settings"]
+    with pytest.raises(ValueError, match=r"district_settings\.follows_air_quality: not true"):
+        from_text(settings, "follows_air_quality", text)
+    assert from_text(settings, "follows_air_quality", "true") is True
+    assert from_text(settings, "follows_air_quality", "false") is False
 
 
 POOL = {"id": f"{JIZHOU}:VOCs", "district": JIZHOU, "pollutant": "VOCs", "kind": "district"}

@@ -143,3 +143,35 @@ async def test_a_park_registered_with_no_sub_pool_can_be_funded_later(quota: Quo
         headers=ADMIN,
     )
     assert r.status_code == 201, r.text
+
+
+async def test_balance_of_a_park_only_for_a_registered_park_of_the_district(
+    quota: Quota,
+) -> None:
+    """A park's balance read for a park never registered, or one registered
+    in another district, answered 200 with a park of 0 t: a mistyped park id
+    read as an empty park instead of being refused on `pool`."""
+    await quota.baseline(BINHAI, "10")
+    await register(quota, "nangang", BINHAI)
+    for district, park, why in (
+        (BINHAI, "nangnag", "nangnag"),
+        (HEPING, "nangang", BINHAI),
+    ):
+        r = await quota.client.get(
+            f"/quota/balances/{district}/VOCs", params={"pool": f"park:{park}"}, headers=ADMIN
+        )
+        assert why in refused_on(r, "pool")
+        assert r.headers["content-type"].startswith("application/problem+json")
+    r = await quota.client.get(
+        f"/quota/balances/{BINHAI}/VOCs",
+        params={"pool": "park:nangang"},
+        headers={**ADMIN, "Accept-Language": "zh-CN"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["available_t"] == "2.000"
+    r = await quota.client.get(
+        f"/quota/balances/{BINHAI}/VOCs",
+        params={"pool": "park:nangnag"},
+        headers={**ADMIN, "Accept-Language": "zh-CN"},
+    )
+    assert "不是已登记的园区" in refused_on(r, "pool")

@@ -353,3 +353,11 @@ def test_every_state_has_a_chinese_name() -> None:
         assert {s.value for s in states} <= set(labels), states
     held = reservation_rules.ReservationStatus.HELD
     assert set(reservation_rules.ALLOWED[held]) <= set(reservation_rules.LABELS_ZH)
+
+
+def test_a_park_id_with_a_line_break_after_it_names_no_pool() -> None:
+    """`$` matches before a final line break: "P1\\n" named a sub-pool."""
+    assert rules.park_pool_id("120119", "VOCs", "P1") == "120119:VOCs:park:P1"
+    for bad in ("P1\n", "", "P 1", "P1/2"):
+        with pytest.raises(ValueError):
+            rules.park_pool_id("120119", "VOCs", bad)

@@ -516,6 +516,64 @@ async def test_an_import_compares_each_complaint_with_its_window_only(
     assert clusters[1] == clusters[31] != clusters[62]
 
 
+async def test_an_import_compares_each_complaint_with_its_plausible_matches_only(
+    svc: Service, monkeypatch: Any
+) -> None:
+    """Within one window an import still compared every pair of its rows of
+    a district and category (200 rows of one day: 19,900 comparisons).
+    Only those sharing its enterprise or enough of its text can match
+    (rules.DuplicateIndex): ten problems of twenty reports each make at most
+    ten times 190, and the same ten clusters."""
+    from supervision_svc.complaints import rules
+
+    calls = 0
+    match = rules.match
+
+    def counted(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return match(*args)
+
+    monkeypatch.setattr(rules, "match", counted)
+    start = dt.datetime(2024, 3, 1, 2, tzinfo=dt.UTC)
+    topics = [
+        "化工厂夜间刺鼻气味",
+        "建筑工地扬尘漫天",
+        "餐馆油烟直排",
+        "汽修店喷漆异味",
+        "垃圾站恶臭熏人",
+        "印刷厂废气难闻",
+        "锅炉冒黑烟",
+        "河道污水发黑",
+        "物流园货车轰鸣",
+        "养殖场粪便腥臊",
+    ]
+    rows = [
+        {
+            "channel": "hotline",
+            "received_at": (start + dt.timedelta(minutes=i)).isoformat(),
+            "district": DONGLI,
+            "address": f"东丽区某路{i}号",
+            "category": "air",
+            "description": topics[i % 10],
+        }
+        for i in range(200)
+    ]
+    body = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows)
+    r = await svc.http.post(
+        "/supervision/complaints:import",
+        content=body.encode(),
+        headers={**ADMIN, "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200 and r.json()["totals"]["created"] == 200, r.text[:500]
+    assert calls <= 10 * 190, calls
+    clusters = set()
+    for x in r.json()["results"][:20]:
+        got = await svc.http.get(f"/supervision/complaints/{x['id']}", headers=AUDITOR)
+        clusters.add((got.json()["description"], got.json()["cluster_id"]))
+    assert len(clusters) == 10 and len({c for _, c in clusters}) == 10
+
+
 async def test_a_reopened_complaint_nobody_was_assigned_goes_back_to_be_assigned(
     svc: Service,
 ) -> None:

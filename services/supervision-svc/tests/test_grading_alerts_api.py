@@ -420,3 +420,55 @@ def test_a_districts_summed_reduction_is_total_tonnes() -> None:
         district=DONGLI, enterprises=13, expected_vocs_reduction_t=big, expected_nox_reduction_t=big
     )
     assert d.model_dump(mode="json")["expected_vocs_reduction_t"] == "1104109.591"
+
+
+async def test_the_guarantee_list_is_read_a_page_at_a_time(svc: Service) -> None:
+    """`GET /supervision/guarantee-list` pages as the service's other lists
+    do (limit, then the signed `next_cursor`), in USCC order, each district
+    seeing its own. Before, it answered every entry in one array."""
+    with clock.using(clock.ManualClock(T0)):
+        dongli = [await svc.enterprise(n, name=f"保障企业{n}") for n in range(1, 6)]
+        wuqing = await svc.enterprise(9, WUQING)
+        for uscc, district in [*((u, DONGLI) for u in dongli), (wuqing, WUQING)]:
+            r = await svc.http.put(
+                f"/supervision/guarantee-list/{uscc}",
+                json={"reason": "livelihood", "allowed_measure": {"kind": "none"}, **YEAR},
+                headers=officer(district),
+            )
+            assert r.status_code == 200, r.text
+        # One entry ended: it is on no page.
+        r = await svc.http.delete(f"/supervision/guarantee-list/{dongli[2]}", headers=officer())
+        assert r.status_code == 204, r.text
+
+        seen: list[str] = []
+        pages = 0
+        params: dict[str, Any] = {"limit": 2}
+        while True:
+            r = await svc.http.get("/supervision/guarantee-list", params=params, headers=officer())
+            assert r.status_code == 200, r.text
+            page = r.json()
+            assert len(page["items"]) <= 2
+            seen += [g["uscc"] for g in page["items"]]
+            pages += 1
+            if page["next_cursor"] is None:
+                break
+            params["cursor"] = page["next_cursor"]
+        live = sorted(u for u in dongli if u != dongli[2])
+        assert (seen, pages) == (live, 2)
+        names = {g["uscc"]: g["enterprise_name"] for g in page["items"]}
+        assert names[live[-1]] == "保障企业5"
+
+        # The default page holds them all; an auditor reads every district.
+        r = await svc.http.get("/supervision/guarantee-list", headers=AUDITOR)
+        assert r.status_code == 200, r.text
+        assert [g["uscc"] for g in r.json()["items"]] == sorted([*live, wuqing])
+        assert r.json()["next_cursor"] is None
+
+        # A cursor this list did not give is refused, naming the field.
+        r = await svc.http.get(
+            "/supervision/guarantee-list",
+            params={"cursor": "bm90LWEtY3Vyc29yAAAAAAAAAAA"},
+            headers=officer(),
+        )
+        assert r.status_code == 422, r.text
+        assert "cursor" in r.text

@@ -144,17 +144,20 @@ def manual() -> ManualClock | None:
 
 
 _DURATION = re.compile(
-    r"^P(?!$)(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
-    r"(?:T(?=\d)(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?$"
+    r"^P(?!$)(?:(?P<w>[0-9]+)W)?(?:(?P<d>[0-9]+)D)?"
+    r"(?:T(?=[0-9])(?:(?P<h>[0-9]+)H)?(?:(?P<m>[0-9]+)M)?(?:(?P<s>[0-9]+)S)?)?$"
 )
 
 
+#: Digits are [0-9], not `\d`: Python's (and the Rust regex pydantic checks
+#: a pattern with) reads any Unicode digit, so `P１D` was one day, where a
+#: document's `\d` (ECMA-262) is 0-9 alone.
 #: The durations the API takes, as its documents state them: weeks, days,
 #: hours, minutes, seconds with few enough digits that any of them stays
 #: under parse_duration's ten-year bound (no look-arounds: every regex engine
 #: that reads the document must take it).
-_T = r"T(?:\d{1,4}H(?:\d{1,5}M)?(?:\d{1,7}S)?|\d{1,5}M(?:\d{1,7}S)?|\d{1,7}S)"
-DURATION_PATTERN = rf"^P(?:\d{{1,2}}W(?:\d{{1,3}}D)?(?:{_T})?|\d{{1,3}}D(?:{_T})?|{_T})$"
+_T = r"T(?:[0-9]{1,4}H(?:[0-9]{1,5}M)?(?:[0-9]{1,7}S)?|[0-9]{1,5}M(?:[0-9]{1,7}S)?|[0-9]{1,7}S)"
+DURATION_PATTERN = rf"^P(?:[0-9]{{1,2}}W(?:[0-9]{{1,3}}D)?(?:{_T})?|[0-9]{{1,3}}D(?:{_T})?|{_T})$"
 
 
 def parse_duration(text: str) -> dt.timedelta:

@@ -89,6 +89,25 @@ def is_stuck_connection(exc: BaseException) -> bool:
     )
 
 
+#: What a statement with more bind parameters than the database takes
+#: raises: asyncpg's InterfaceError (a class that otherwise means a lost
+#: connection) and SQLite's OperationalError (otherwise a locked database).
+_TOO_MANY_PARAMETERS = ("number of query arguments cannot exceed", "too many SQL variables")
+
+
+def is_too_many_parameters(exc: BaseException) -> bool:
+    """A statement built with more bind parameters than the database takes
+    (PostgreSQL's protocol: 32767; SQLite: 32766): the statement is wrong
+    for its input, whatever the database's state, and the same statement
+    sent again fails again. Not transient: a request is not told to retry
+    (503) nor an event retried for ever; a path that takes a list from its
+    input chunks or bounds it (a 4xx) before it gets here."""
+    for e in (exc, getattr(exc, "orig", None)):
+        if e is not None and any(says in str(e) for says in _TOO_MANY_PARAMETERS):
+            return True
+    return False
+
+
 def _one_is_transient(exc: BaseException) -> bool:
     if isinstance(exc, TransientFailure):
         return True
@@ -138,7 +157,7 @@ def is_transient(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, PermanentFailure):
+        if isinstance(current, PermanentFailure) or is_too_many_parameters(current):
             return False
         if _one_is_transient(current):
             return True

@@ -34,10 +34,15 @@ STARTUP_FAILURE = 3
 
 
 def mark_draining(app: Any) -> None:
-    """Tell the app its process is stopping (its readiness turns 503)."""
+    """Tell the app its process is stopping (its readiness turns 503). An
+    app that dispatches to others in the same process (`bureau run`'s
+    embedded default: `served_apps`) tells them too, so each one's /ready
+    says so as well as the process-wide one."""
     state = getattr(app, "state", None)
     if state is not None:
         state.draining = True
+    for inner in getattr(app, "served_apps", ()):
+        mark_draining(inner)
 
 
 def is_draining(app: Any) -> bool:

@@ -618,10 +618,13 @@ TotalTonnes = Annotated[
 ]
 
 
+# ASCII digits (re.ASCII): `\d` reads any Unicode digit, so "２０２６-…"
+# passed the format and was then called no real date.
 _ISO_DATETIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$", re.IGNORECASE
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$",
+    re.IGNORECASE | re.ASCII,
 )
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 
 
 def _parse_aware(value: Any) -> dt.datetime:

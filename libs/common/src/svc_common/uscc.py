@@ -9,6 +9,7 @@ where 31 → 0.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from operator import eq, mul
 from typing import Annotated
@@ -16,6 +17,7 @@ from typing import Annotated
 from pydantic import AfterValidator, WithJsonSchema
 
 from svc_common.i18n import msg
+from svc_common.names import is_hidden
 
 #: The 31 characters a USCC may use: digits, then capitals without I, O, S, V, Z.
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -49,8 +51,40 @@ def _check_character(first17: str) -> str:
     return CHARSET[(31 - sum(map(mul, values, WEIGHTS)) % 31) % 31]
 
 
+def _hidden_problem(code: str) -> str | None:
+    """Why a code that may read as the right one is not: a space or an
+    invisible character in it (pasted from a web page or a PDF: a zero-width
+    space, spaces between its groups), named by its place, not counted in a
+    length the reader cannot see."""
+    for pos, c in enumerate(code, start=1):
+        if c.isspace():
+            return msg(
+                f"character {pos} is a space (U+{ord(c):04X}): remove it",
+                f"第 {pos} 位是空格（U+{ord(c):04X}），请删除",
+            )
+        if is_hidden(c):
+            return msg(
+                f"character {pos} is an invisible character (U+{ord(c):04X}): remove it",
+                f"第 {pos} 位是不可见字符（U+{ord(c):04X}），请删除",
+            )
+    return None
+
+
+def _what_to_type(c: str) -> tuple[str, str]:
+    """What to type instead of a character outside CHARSET, when it is one
+    of its characters written otherwise (English, Chinese)."""
+    if c.upper() in CHARS:
+        return "; write it in capitals", "；请改为大写"
+    if unicodedata.normalize("NFKC", c).upper() in CHARS:
+        return "; it is a full-width character: type it half-width", "；这是全角字符，请改为半角"
+    return "", ""
+
+
 def uscc_problem(code: str) -> str | None:
     """Why `code` is not a valid USCC, or None when it is one."""
+    # Only a code not all ASCII letters and digits can hide anything.
+    if not (code.isascii() and code.isalnum()) and (hidden := _hidden_problem(code)):
+        return hidden
     if len(code) != LENGTH:
         return msg(
             f"must be {LENGTH} characters, got {len(code)}",
@@ -58,12 +92,13 @@ def uscc_problem(code: str) -> str | None:
         )
     if not CHARS.issuperset(code):
         pos, c = next((i, c) for i, c in enumerate(code, start=1) if c not in VALUE)
+        en, zh = _what_to_type(c)
         return msg(
             (
                 f"character {c!r} at position {pos} is not allowed "
-                "(only 0-9 and capitals A-Z without I, O, S, V, Z)"
+                f"(only 0-9 and capitals A-Z without I, O, S, V, Z){en}"
             ),
-            (f"第 {pos} 位字符 {c!r} 不允许（只能是 0-9 和除 I、O、S、V、Z 以外的大写字母）"),
+            (f"第 {pos} 位字符 {c!r} 不允许（只能是 0-9 和除 I、O、S、V、Z 以外的大写字母）{zh}"),
         )
     expected = _check_character(code[:17])
     if code[17] != expected:

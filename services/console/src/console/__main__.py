@@ -30,6 +30,9 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_config=None,
+        # The request line of the app's RequestContextMiddleware replaces
+        # uvicorn's access line, which would write each query string.
+        access_log=False,
         proxy_headers=True,
         **http_head.uvicorn_options("auto", settings.max_head_bytes),
     )

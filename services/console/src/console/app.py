@@ -21,6 +21,7 @@ from svc_common.auth import role_name
 from svc_common.graceful import is_draining
 from svc_common.head_requests import HeadAsGet
 from svc_common.i18n import msg
+from svc_common.observability import RequestContextMiddleware, configure_logging
 from svc_common.tracing import FASTAPI_TELEMETRY
 
 from console.api import ApiError, Services, field_label
@@ -54,6 +55,9 @@ def create(
     settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
     settings = settings or Settings()
+    # The services' one log format (a no-op where they configured it first,
+    # as in the embedded default).
+    configure_logging(settings.log_level, json_logs=settings.log_json)
     sessions = make_store(settings.session_store_url)
     services = Services(
         settings.service_urls, transport=transport, timeout=settings.api_timeout_seconds
@@ -99,6 +103,10 @@ def create(
     app.add_middleware(LanguageMiddleware)
     app.add_middleware(HeadAsGet)
     app.add_middleware(NoStore)
+    # As a service's: the request's ids, its count and one log line (the
+    # route's template, never the query string, which may carry a name or a
+    # phone number); it replaces uvicorn's access line (`python -m console`).
+    app.add_middleware(RequestContextMiddleware, service="console", prefix=PREFIX)
     # Outside Starlette's ServerErrorMiddleware too: its 500 page carries them.
     security_headers.outermost(app, SECURITY_HEADERS)
     return app

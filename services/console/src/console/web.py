@@ -229,9 +229,15 @@ class LanguageMiddleware:
             chosen = i18n.negotiate(headers.get("accept-language"))
 
         async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start" and asked in ("zh", "en"):
-                value = f"{LANG_COOKIE}={chosen}; Path=/; Max-Age=31536000; SameSite=Lax"
-                message.setdefault("headers", []).append((b"set-cookie", value.encode()))
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                # The page's language, not only Accept-Language's (which the
+                # request middleware outside would otherwise say).
+                if not any(k.lower() == b"content-language" for k, _ in headers):
+                    headers.append((b"content-language", i18n.CONTENT_LANGUAGE[chosen]))
+                if asked in ("zh", "en"):
+                    value = f"{LANG_COOKIE}={chosen}; Path=/; Max-Age=31536000; SameSite=Lax"
+                    headers.append((b"set-cookie", value.encode()))
             await send(message)
 
         with i18n.use(chosen):

@@ -17,7 +17,7 @@ from svc_common.types import tonnes_to_kg, utcnow
 
 from permit_svc.enterprises.service import hold_industry_table
 from permit_svc.parked.drafting import ApprovedFiling, draft_application
-from permit_svc.parked.service import park, settle_parked
+from permit_svc.parked.service import lock_parked, park, settle_parked
 from permit_svc.permits.models import Permit
 from permit_svc.permits.service import status_step
 from permit_svc.quota_backing.service import record_allocation
@@ -38,9 +38,17 @@ async def draft_application_for_approved_filing(
     table gains its code, listed and re-driven meanwhile (permit_svc.parked)."""
     f = ApprovedFiling.of_event(payload)
     now = utcnow()
+    # Locks in the one order (see permit_svc.parked.service): the
+    # parked row of a filing parked before (this approval sent again) comes
+    # before what drafting writes, as a re-drive of it takes them.
+    parked_row = await lock_parked(s, f.filing_id)
     outcome = await draft_application(s, f, SYSTEM, now, env.type)
     if outcome.parked is None:
-        await settle_parked(s, f.filing_id, outcome.permit_id, now, env.type)
+        settle_parked(s, parked_row, outcome.permit_id, now, env.type)
+        return
+    if parked_row is not None:
+        # Parked already: a table gaining its code drafts it (its replacement
+        # waits for this row's lock), a re-drive too.
         return
     # A table replaced at this moment drafts the waiting filings of its
     # codes: take its turn and look again, so that this filing is not parked

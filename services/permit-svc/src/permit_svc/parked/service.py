@@ -96,12 +96,32 @@ def _mark_drafted(
     )
 
 
-async def settle_parked(
-    s: AsyncSession, filing_id: str, permit_id: str | None, now: dt.datetime, via: str
+# The lock order of drafting a filing's application, whoever drafts it (the
+# approval's handler, a re-drive, a table's replacement): the classification
+# table's lock when taken (a replacement; a filing about to be parked), then
+# the filing's parked row, then what drafting writes (its enterprise and its
+# application, whose unique keys a concurrent twin waits on). The handler
+# used to lock the parked row after drafting: with a re-drive of the same
+# filing holding the row and waiting on the handler's application, the two
+# deadlocked.
+
+
+async def lock_parked(s: AsyncSession, filing_id: str) -> ParkedFiling | None:
+    """The filing's parked row, locked until `s`'s transaction ends (before
+    drafting: the lock order above); None if it was never parked."""
+    return await s.get(ParkedFiling, filing_id, with_for_update=True, populate_existing=True)
+
+
+def settle_parked(
+    s: AsyncSession,
+    row: ParkedFiling | None,
+    permit_id: str | None,
+    now: dt.datetime,
+    via: str,
 ) -> None:
     """The approval, sent again, was drafted by its handler (its enterprise
-    registered meanwhile): a parked filing of it waits no more."""
-    row = await s.get(ParkedFiling, filing_id, with_for_update=True)
+    registered meanwhile): a parked filing of it (`row`, locked by
+    `lock_parked` before drafting) waits no more."""
     if row is not None and row.state == rules.WAITING:
         _mark_drafted(s, row, permit_id, SYSTEM, now, via)
 
@@ -178,6 +198,7 @@ async def redrive(
     """Draft a waiting filing now (after its cause was fixed): 409 with the
     reason when it still cannot be drafted, or when it is drafted already."""
     async with db.transaction() as s:
+        # The parked row, then drafting's writes (the lock order above).
         row = (
             await s.scalars(
                 select(ParkedFiling).where(ParkedFiling.filing_id == filing_id).with_for_update()

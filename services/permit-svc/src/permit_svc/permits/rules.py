@@ -74,7 +74,10 @@ NEVER_ISSUED = ("applied", "rejected")
 
 PERMIT_SUFFIX = "P"
 REGISTRATION_SUFFIX = "W"
-PERMIT_NO_RE = re.compile(r"^[0-9A-Z]{18}\d{3}P$")
+#: A certificate's number as printed: ASCII digits only (`\d` took full-width
+#: and Arabic-Indic ones) and nothing after the P (`$` let a line break
+#: through). Matched with `fullmatch`.
+PERMIT_NO_RE = re.compile(r"[0-9A-Z]{18}[0-9]{3}P")
 #: Pollutant codes a permit may list (VOCs first: the total-quantity-controlled one).
 POLLUTANTS = ("VOCs", "NOx", "SO2", "PM", "COD", "NH3-N", "TN", "TP")
 VOCS = "VOCs"

@@ -138,7 +138,7 @@ class ExistingPermit(BaseModel):
                 ),
             )
         if self.permit_no is not None and (
-            not PERMIT_NO_RE.match(self.permit_no) or not self.permit_no.startswith(self.uscc)
+            not PERMIT_NO_RE.fullmatch(self.permit_no) or not self.permit_no.startswith(self.uscc)
         ):
             raise FieldValueError(
                 "permit_no",

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.audit import audit_row, record_audit
 from svc_common.auth import Principal
 from svc_common.context import new_id
-from svc_common.db import DriverStatement, by_name
+from svc_common.db import DriverStatement, by_name, in_chunks
 from svc_common.types import utcnow
 
 from quota_svc.debts import rules
@@ -61,11 +61,16 @@ async def outstanding_by_pool(s: AsyncSession, pool_ids: list[str]) -> dict[str,
     if not pool_ids:
         return {}
     now = utcnow()
-    rows = await s.execute(
-        select(Debt.pool_id, _LEFT, Debt.due_at).where(
-            Debt.pool_id.in_(pool_ids), Debt.status == DebtStatus.OPEN.value
+    # By chunks of ids: a ledger may hold more pools than one statement takes.
+    rows = [
+        row
+        for chunk in in_chunks(pool_ids)
+        for row in await s.execute(
+            select(Debt.pool_id, _LEFT, Debt.due_at).where(
+                Debt.pool_id.in_(chunk), Debt.status == DebtStatus.OPEN.value
+            )
         )
-    )
+    ]
     by_pool: dict[str, list[tuple[int, dt.datetime]]] = {}
     for pool_id, left, due in rows:
         by_pool.setdefault(pool_id, []).append((left, due))

@@ -12,6 +12,7 @@ from svc_common.errors import Conflict, PayloadTooLarge
 from svc_common.i18n import msg
 from svc_common.service import get_db
 from svc_common.types import utcnow
+from svc_common.uploads import unzipped_bytes
 
 from quota_svc.exports import service
 
@@ -85,6 +86,13 @@ async def import_ledger(
     content = await request.body()
     if len(content) > service.MAX_IMPORT_BYTES:
         raise PayloadTooLarge(msg("the file is too large", "文件过大"))
+    unzipped = unzipped_bytes(content)
+    if unzipped is not None and unzipped > service.MAX_IMPORT_UNZIPPED:
+        mib = service.MAX_IMPORT_UNZIPPED // 2**20
+        raise PayloadTooLarge(
+            msg(f"the file unpacks to more than {mib} MiB", f"文件解压后超过 {mib} MiB"),
+            max_unzipped_bytes=service.MAX_IMPORT_UNZIPPED,
+        )
     try:
         async with db.transaction() as s:
             counts = await service.import_into_empty(s, content, format)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
@@ -52,6 +53,9 @@ def to_text(value: Any) -> str:
 
 #: What a BIGINT column holds (PostgreSQL's and SQLite's 64-bit integers).
 _INT_RANGE = range(-(2**63), 2**63)
+#: A whole number as `to_text` writes one.
+_WHOLE = re.compile(r"-?[0-9]+")
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
 def _unreadable(table: Table, column: str, text: str, en: str, zh: str) -> ValueError:
@@ -68,6 +72,12 @@ def from_text(table: Table, column: str, text: str | None) -> Any:
             return None
         if isinstance(t, UTCDateTime):
             raise _unreadable(table, column, "", "a time is required", "缺少时间")
+        # The export writes every number and yes/no it holds: an empty cell
+        # was one cleared (read as 0 kg, or a yes/no no table could take).
+        if isinstance(t, (BigInteger, Integer)) or _is_int(t):
+            raise _unreadable(table, column, "", "a whole number is required", "缺少整数")
+        if isinstance(t, Boolean):
+            raise _unreadable(table, column, "", "true or false is required", "缺少 true 或 false")
         return _empty(t)
     if isinstance(t, UTCDateTime):
         try:
@@ -85,12 +95,16 @@ def from_text(table: Table, column: str, text: str | None) -> Any:
             )
         return parsed
     if isinstance(t, Boolean):
-        return text.lower() in ("true", "1")
+        # As the export writes it (a spreadsheet may capitalise it); any
+        # other text read as false turned a setting off.
+        if (flag := _BOOLEANS.get(text.lower())) is None:
+            raise _unreadable(table, column, text, "not true or false", "不是 true 或 false")
+        return flag
     if isinstance(t, (BigInteger, Integer)) or _is_int(t):
-        try:
-            number = int(text)
-        except ValueError:
-            number = None
+        # ASCII digits only: int() also reads "１２", "١٢", "+12", " 12"
+        # and "1_2", none of which an export writes (and refuses 4,300 digits
+        # with an error of its own).
+        number = int(text) if len(text) <= 20 and _WHOLE.fullmatch(text) else None
         if number is None or number not in _INT_RANGE:
             raise _unreadable(table, column, text, "not a whole number", "不是整数")
         return number
@@ -109,7 +123,7 @@ def from_text(table: Table, column: str, text: str | None) -> Any:
 
 
 def _empty(t: Any) -> Any:
-    return "" if not isinstance(t, (BigInteger, Integer)) else 0
+    return ""
 
 
 def _is_int(t: Any) -> bool:
@@ -175,9 +189,7 @@ def ledger_problem(
         "holdings": lambda row: _holding(row, pools, lots, trades, reservations, reclaims),
         "debts": lambda row: _debt(row, pools, lots, reservations),
         "reclaims": lambda row: _reclaim(row, pools, backing),
-        "adjustments": lambda row: _with_status(
-            row, AdjustmentStatus, "an adjustment status", "调整状态"
-        ),
+        "adjustments": lambda row: _adjustment(row, pools),
         "permit_backing": lambda row: _backing(row),
     }
     for name, rows in sheets.items():
@@ -191,10 +203,54 @@ def ledger_problem(
         _advance_problem,
         _trade_effect_problem,
         _bought_problem,
+        _allocated_lots_problem,
         _reclaimed_lot_problem,
+        _adjusted_problem,
     ):
         if found := check(sheets):
             return found
+    return None
+
+
+#: The times a ledger may hold after now: a hold's expiry, a holding's
+#: validity, a swap's settlement, a debt's due date, a scheduled setting.
+#: Every other time is of something done (made, recorded, decided, posted).
+MAY_BE_LATER: Mapping[str, frozenset[str]] = {
+    "district_settings": frozenset({"effective_from"}),
+    "air_quality": frozenset({"effective_from"}),
+    "reservations": frozenset({"expires_at"}),
+    "swaps": frozenset({"effective_at"}),
+    "holdings": frozenset({"valid_until"}),
+    "debts": frozenset({"due_at"}),
+}
+#: How far ahead of the importing server's clock a file's times may be: the
+#: exporting server's clock may have run a little ahead of it.
+CLOCK_SLACK = dt.timedelta(hours=1)
+
+
+def future_problem(sheets: Mapping[str, Rows], now: dt.datetime) -> str | None:
+    """The first time of something done that is later than `now` (and
+    `CLOCK_SLACK`), or None. The live path takes no such time (a baseline
+    effective later than now is refused); a pool whose last entry was
+    effective in, say, 2099 would date every later entry 2099, and its
+    balance at any earlier moment would leave them out."""
+    for name, rows in sheets.items():
+        later = MAY_BE_LATER.get(name, frozenset())
+        for number, row in rows:
+            for column, value in row.items():
+                if column in later or not isinstance(value, dt.datetime):
+                    continue
+                if value > now + CLOCK_SLACK:
+                    shown, at = value.isoformat(), now.isoformat(timespec="seconds")
+                    return at_row(
+                        name,
+                        number,
+                        column,
+                        msg(
+                            f"{shown} is later than now ({at}): a ledger records what was done",
+                            f"{shown} 晚于当前时间（{at}）：台账只记录已发生的事",
+                        ),
+                    )
     return None
 
 
@@ -382,8 +438,10 @@ def _holding(
     # the seller's (or, across districts, the buyer pool's new lots), a
     # split its share: all of its own pool. A lot of another pool would
     # leave the holding's tonnes allocated in one pool's lots and another's
-    # balance, and a sale would move them out of the wrong pool.
-    yield from _drawn(row, lots, pool_id=row.get("pool_id"))
+    # balance, and a sale would move them out of the wrong pool. Its lots
+    # are its kilograms (a holding sold or retired in part keeps the lots of
+    # what is left, `lots.rules.split`; one sold out keeps none).
+    yield from _drawn(row, lots, pool_id=row.get("pool_id"), total="amount_kg", required=True)
     # What made it: a trade (its buyer's holding) or a reservation's
     # allocation. A file without the row answers 404 for it, and a trade
     # the file lost could be proposed again.
@@ -404,13 +462,23 @@ def _named(
 
 
 def _drawn(
-    row: Mapping[str, Any], lots: Lots, *, pool_id: Any, whose: tuple[str, str] = _ROW_POOL
+    row: Mapping[str, Any],
+    lots: Lots,
+    *,
+    pool_id: Any,
+    whose: tuple[str, str] = _ROW_POOL,
+    total: str | None = None,
+    required: bool = False,
 ) -> Problems:
-    """A row's `lots`: none, or `[[lot id, kg], …]` of the file's lots, each
-    of pool `pool_id` (None: a pool the row's other columns could not name,
-    refused by them; its lots are only checked to be the file's)."""
+    """A row's `lots`: none (unless `required`: as none named), or `[[lot
+    id, kg], …]` of the file's lots, each of pool `pool_id` (None: a pool
+    the row's other columns could not name, refused by them; its lots are
+    only checked to be the file's), none of them below 0 kg, and (`total`)
+    adding up to that column's kilograms."""
     drawn = row.get("lots")
     if drawn is None:
+        if required and total and (problem := drawn_total_problem([], row.get(total), total)):
+            yield "lots", problem
         return
     pairs = isinstance(drawn, list) and all(
         isinstance(pair, list)
@@ -427,13 +495,40 @@ def _drawn(
             ),
         )
         return
-    for lot_id, _ in drawn:
+    for lot_id, kg in drawn:
         if lot_id not in lots:
             yield "lots", _no_lot(lot_id)
             return
         if pool_id is not None and (problem := _lot_of_pool(lot_id, pool_id, lots, whose)):
             yield "lots", problem
             return
+        if kg < 0:
+            yield (
+                "lots",
+                msg(f"lot {lot_id}: {kg} kg is below 0", f"批次 {lot_id}：{kg} 千克小于 0"),
+            )
+            return
+    if total is not None and (problem := drawn_total_problem(drawn, row.get(total), total)):
+        yield "lots", problem
+
+
+def drawn_total_problem(drawn: Sequence[Sequence[int]], want: Any, column: str) -> str | None:
+    """Why the kilograms of a row's lots are not its `column`'s (`want`), or
+    None: every split the ledger makes (an allocation taking the oldest part
+    of its hold, a sale or a retirement taking a holding's oldest part)
+    leaves each part with the lots of exactly its kilograms. Lots adding up
+    to more or less would sell, retire, release or move tonnes the row does
+    not have, out of lots that never gave them. Not checked without a whole
+    number to check against (a column the file lacks)."""
+    if not isinstance(want, int) or isinstance(want, bool):
+        return None
+    got = sum(kg for _, kg in drawn)
+    if got == want:
+        return None
+    return msg(
+        f"its lots come to {got} kg, but {column} is {want} kg",
+        f"所列批次合计 {got} 千克，而 {column} 为 {want} 千克",
+    )
 
 
 def _debt(
@@ -458,6 +553,30 @@ def _status(row: Mapping[str, Any], kind: type[StrEnum], en: str, zh: str) -> Pr
 def _with_status(row: Mapping[str, Any], kind: type[StrEnum], en: str, zh: str) -> Problems:
     yield from _place(row)
     yield from _status(row, kind, en, zh)
+
+
+def _adjustment(row: Mapping[str, Any], pools: Pools) -> Problems:
+    """A correction: of its district's own pool of its pollutant (the one
+    `adjustments.service.propose` names and its approval posts to: another
+    pool would say one district's quota was corrected while another's
+    balance moved), by a signed amount other than 0 (the API takes no 0);
+    once approved, of a pool the file holds."""
+    yield from _with_status(row, AdjustmentStatus, "an adjustment status", "调整状态")
+    district, pollutant = _text(row.get("district")), _text(row.get("pollutant"))
+    if district_problem(district) is None and pollutant_problem(pollutant) is None:
+        want = district_pool_id(district, pollutant)
+        if row.get("pool_id") != want:
+            yield (
+                "pool_id",
+                msg(
+                    f"should be {want!r} (the pool of the adjustment's district and pollutant)",
+                    f"应为 {want!r}（人工调整所属区和污染物的总量池）",
+                ),
+            )
+        elif row.get("status") == AdjustmentStatus.APPROVED:
+            yield from _pool_ref(row, pools)
+    if row.get("amount_kg") == 0:
+        yield "amount_kg", msg("must not be 0", "不得为 0")
 
 
 def _air_quality(row: Mapping[str, Any]) -> Problems:
@@ -635,7 +754,11 @@ def _reclaim(
 def _reservation(row: Mapping[str, Any], pools: Pools, lots: Lots) -> Problems:
     yield from _in_pool(row, pools)
     yield from _status(row, ReservationStatus, "a reservation status", "预占状态")
-    yield from _drawn(row, lots, pool_id=row.get("pool_id"))
+    # Its lots are what it held (kept as they were once allocated, released
+    # or expired). One resolved before the ledger kept lots (migration
+    # 0003) has none; a live one always has.
+    live = row.get("status") in _LIVE
+    yield from _drawn(row, lots, pool_id=row.get("pool_id"), total="held_kg", required=live)
 
 
 def _swap_pools(row: Mapping[str, Any]) -> tuple[str, ...]:
@@ -670,13 +793,28 @@ def _swap(row: Mapping[str, Any], pools: Pools, lots: Lots) -> Problems:
     yield from _status(row, SwapStatus, "a swap status", "调剂状态")
     # Its lots are those its second approval held in the source district's
     # pool (kept as they were once settled: the target's lots are new ones
-    # naming them as parent). A lot of another pool would be released or
-    # moved out of a pool that never held it.
-    yield from _drawn(row, lots, pool_id=_swap_source_pool(row), whose=_SWAP_POOL)
+    # naming them as parent), its whole amount. A lot of another pool would
+    # be released or moved out of a pool that never held it. A swap not yet
+    # held (a proposal, or one cancelled before both approvals) has none.
+    held = bool(_swap_pools(row))
+    if not held and row.get("lots") is not None:
+        yield (
+            "lots",
+            msg(
+                "a swap not approved by both districts holds no lots (leave it empty)",
+                "未经双方批准的调剂不占用批次（应为空）",
+            ),
+        )
+    yield from _drawn(
+        row, lots, pool_id=_swap_source_pool(row), whose=_SWAP_POOL, total="amount_kg"
+    )
     # An approved swap without its source pool would settle or be released
     # against a pool made empty on the spot (a 500, or tonnes held nowhere).
     for column in _swap_pools(row):
         yield from _district_pool_ref(row, pools, column)
+    missing = held and row.get("lots") is None
+    if missing and (problem := drawn_total_problem([], row.get("amount_kg"), "amount_kg")):
+        yield "lots", problem
 
 
 def _trade(row: Mapping[str, Any], pools: Pools) -> Problems:
@@ -721,6 +859,61 @@ def holds_problem(sheets: Mapping[str, Rows]) -> str | None:
                 f"pools：第 {number} 行 reserved_kg 列：预占 {reserved} 千克，"
                 f"但文件中预占中的项目和已批准的调剂共占 {held.get(pool_id, 0)} 千克",
             )
+    # Lot by lot too: a pool's holds moved from one of its lots to another
+    # would release tonnes into a lot that never held them (and leave the
+    # other's held for good).
+    holders = [row for _, row in sheets["reservations"] if row.get("status") == "held"]
+    holders += [row for _, row in sheets["swaps"] if row.get("status") == SwapStatus.APPROVED]
+    return _lot_use_problem(
+        sheets,
+        "held_kg",
+        holders,
+        ("the file's held reservations and approved swaps", "文件中预占中的项目和已批准的调剂"),
+    )
+
+
+def _allocated_lots_problem(sheets: Mapping[str, Rows]) -> str | None:
+    """Each lot's allocated kilograms are those the file's holdings name:
+    an allocation gives its holding the lots it allocated, a sale within a
+    district moves them to the buyer's holding, one across districts moves
+    them out into the buyer's new lots, which its holdings name; a
+    retirement keeps them. A holding naming another of its pool's lots
+    would sell or retire tonnes out of a lot that never allocated them."""
+    return _lot_use_problem(
+        sheets,
+        "allocated_kg",
+        [row for _, row in sheets.get("holdings", ())],
+        ("the file's holdings", "文件中的持有量"),
+    )
+
+
+def _lot_use_problem(
+    sheets: Mapping[str, Rows],
+    column: str,
+    users: Sequence[Mapping[str, Any]],
+    who: tuple[str, str],
+) -> str | None:
+    """The first lot whose `column` is not what `users`' lots name of it."""
+    named: dict[Any, int] = {}
+    for row in users:
+        drawn = row.get("lots")
+        if not isinstance(drawn, list):
+            continue  # none, or refused by the row's own check
+        for lot_id, kg in drawn:
+            named[lot_id] = named.get(lot_id, 0) + kg
+    for number, lot in sheets.get("lots", ()):
+        have = lot.get(column)
+        if not isinstance(have, int) or have == (got := named.get(lot.get("id"), 0)):
+            continue
+        return at_row(
+            "lots",
+            number,
+            column,
+            msg(
+                f"{have} kg, but {who[0]} name {got} kg of lot {lot.get('id')}",
+                f"为 {have} 千克，但{who[1]}所列批次 {lot.get('id')} 合计 {got} 千克",
+            ),
+        )
     return None
 
 
@@ -1022,6 +1215,74 @@ def _bought_problem(sheets: Mapping[str, Rows]) -> str | None:
                     f"交割 {amount} 千克，但由该交易买入的持有量合计 {got} 千克",
                 ),
             )
+    return None
+
+
+def _adjusted_problem(sheets: Mapping[str, Rows]) -> str | None:
+    """An approved adjustment posted one journal entry (`adjustment:<id>`,
+    code adjustment) of its amount to its pool; one proposed or rejected
+    posted none, and every adjustment entry is an approved adjustment's.
+    An amount or status edited on one side only would show one correction
+    and balance another (or approve again what was posted). Not checked for
+    a file without the sheet (an older export)."""
+    if "adjustments" not in sheets:
+        return None
+    posted: dict[Any, tuple[int, Mapping[str, Any]]] = {}
+    for number, entry in sheets.get("journal", ()):
+        key = _text(entry.get("idempotency_id"))
+        if entry.get("code") == EntryCode.ADJUSTMENT or key.startswith("adjustment:"):
+            posted[key.removeprefix("adjustment:")] = (number, entry)
+    for number, row in sheets["adjustments"]:
+        found = posted.pop(row.get("id"), None)
+        approved = row.get("status") == AdjustmentStatus.APPROVED
+        if found is None:
+            if approved:
+                return at_row(
+                    "adjustments",
+                    number,
+                    "status",
+                    msg(
+                        f"approved, but the file's journal has no entry of it "
+                        f"(idempotency_id 'adjustment:{row.get('id')}')",
+                        f"为已批准，但文件的台账分录中没有其分录"
+                        f"（idempotency_id 'adjustment:{row.get('id')}'）",
+                    ),
+                )
+            continue
+        entry_number, entry = found
+        if not approved:
+            return at_row(
+                "adjustments",
+                number,
+                "status",
+                msg(
+                    f"{row.get('status')!r}, but journal row {entry_number} posted it: approved",
+                    f"为 {row.get('status')!r}，但 journal 第 {entry_number} 行已过账：应为已批准",
+                ),
+            )
+        for column in ("pool_id", "amount_kg"):
+            if row.get(column) != (want := entry.get(column)):
+                return at_row(
+                    "adjustments",
+                    number,
+                    column,
+                    msg(
+                        f"should be {want!r}, that of the entry posting it (journal row "
+                        f"{entry_number})",
+                        f"应为 {want!r}，即其过账分录的值（journal 第 {entry_number} 行）",
+                    ),
+                )
+    if posted:
+        key, (number, _) = next(iter(posted.items()))
+        return at_row(
+            "journal",
+            number,
+            "idempotency_id",
+            msg(
+                f"an adjustment's entry, but the file holds no adjustment {key!r}",
+                f"为人工调整的分录，但文件中没有人工调整 {key!r}",
+            ),
+        )
     return None
 
 

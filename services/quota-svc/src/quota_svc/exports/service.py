@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.db import hold_tables
 from svc_common.i18n import msg
+from svc_common.types import utcnow
 from svc_common.uploads import (
     csv_cell,
     csv_cell_read,
@@ -34,6 +35,7 @@ from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
 from quota_svc.debts.models import AdvanceLimit, Debt
 from quota_svc.exports.rules import (
     from_text,
+    future_problem,
     holds_problem,
     ledger_problem,
     to_text,
@@ -106,6 +108,10 @@ _SEQUENCED = {
 }
 #: An upload larger than this is refused (413).
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
+#: A file whose ZIP (the CSV export's, or the workbook's) unpacks to more
+#: than this is refused (413) before any of it is unpacked: every sheet is
+#: read whole into memory, and a few KiB of a ZIP bomb unpack to GiBs.
+MAX_IMPORT_UNZIPPED = 512 * 1024 * 1024
 
 
 class ImportRefused(Exception):
@@ -162,7 +168,9 @@ def _read_zip(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]]
             if name in OPTIONAL_SHEETS and f"{name}.csv" not in z.namelist():
                 continue
             try:
-                raw = z.read(f"{name}.csv").decode("utf-8")
+                # A spreadsheet saving "CSV UTF-8" writes a byte order mark
+                # first, which read as part of the first column's name.
+                raw = z.read(f"{name}.csv").decode("utf-8-sig")
             except KeyError as exc:
                 raise ImportRefused(msg(f"{name}.csv is missing", f"缺少 {name}.csv")) from exc
             reader = csv.reader(io.StringIO(raw))
@@ -235,8 +243,10 @@ def _values(
 async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[str, int]:
     """Write an export into an empty ledger (ImportRefused otherwise, or if
     the file is not an export: unreadable, a row outside the ledger's domain
-    or naming a pool or lot the file lacks, or a ledger whose reconciliation
-    checks 1–5 fail once written); returns rows per sheet."""
+    or naming a pool or lot the file lacks, sections that disagree (a row's
+    lots and its kilograms, an adjustment and its journal entry), a time of
+    something done later than now, or a ledger whose reconciliation checks
+    1–5 fail once written); returns rows per sheet."""
     # Every other write waits until the import ends (and one under way is
     # waited for): a ledger found empty stays so until the file is in it,
     # and of two imports at once the second finds the first's rows.
@@ -273,6 +283,8 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
             # An export made before candidates kept a reason (migration 0010).
             read[name] = with_reclaim_reasons(read[name])
     if problem := ledger_problem(read, {name: unique_keys(SHEETS[name]) for name in read}):
+        raise ImportRefused(problem)
+    if problem := future_problem(read, utcnow()):
         raise ImportRefused(problem)
     # A sheet an older export lacks is a table left empty.
     counts = dict.fromkeys(SHEETS, 0)

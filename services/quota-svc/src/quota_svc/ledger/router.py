@@ -38,7 +38,7 @@ from quota_svc.api import (
 )
 from quota_svc.credits import Provenance, credit
 from quota_svc.ledger import service
-from quota_svc.ledger.models import JournalEntry
+from quota_svc.ledger.models import JournalEntry, Pool
 from quota_svc.ledger.rules import EntryCode, Overdraft
 from quota_svc.ledger.schemas import (
     BalanceOut,
@@ -254,6 +254,15 @@ async def read_balance(
     when = at or utcnow()  # AwareDateTime: a time without its offset is refused (422)
     ref = pool_ref(district, pollutant, pool)
     async with db.session() as s:
+        # As a transfer into it: a park never registered, or registered in
+        # another district, has no pool here (a mistyped id read as 0 t).
+        # A pool made before that check (docs/quota-svc.md) is still read.
+        if (
+            ref.park_id is not None
+            and (problem := await service.park_problem(s, district, ref.park_id))
+            and await s.get(Pool, ref.id) is None
+        ):
+            raise field_error("pool", problem)
         bal = (await service.balances_at_many(s, [ref.id], [when]))[(ref.id, when)]
     return BalanceOut.of(ref.id, bal, when)
 

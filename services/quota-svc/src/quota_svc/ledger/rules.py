@@ -42,7 +42,7 @@ def district_pool_id(district: str, pollutant: str) -> str:
 
 
 def park_pool_id(district: str, pollutant: str, park_id: str) -> str:
-    if not _PARK.match(park_id):
+    if not _PARK.fullmatch(park_id):  # `$` alone lets a final line break through
         raise ValueError(msg(f"{park_id!r} is not a park id", f"{park_id!r} 不是园区编号"))
     return f"{district}:{pollutant}:park:{park_id}"
 

@@ -639,14 +639,15 @@ async def pools_of(s: AsyncSession, districts: Iterable[str], pollutant: str | N
 
 async def credited_by_reclaims(s: AsyncSession, pool_ids: list[str]) -> dict[str, int]:
     """Total credited by reclaims and reduction credits, per pool."""
-    if not pool_ids:
-        return {}
-    rows = await s.execute(
-        select(JournalEntry.pool_id, func.sum(JournalEntry.amount_kg))
-        .where(
-            JournalEntry.pool_id.in_(pool_ids),
-            JournalEntry.code.in_(rules.RECLAIM_CODES),
+    out: dict[str, int] = {}
+    for chunk in in_chunks(pool_ids):  # a ledger may hold more pools than one statement takes
+        rows = await s.execute(
+            select(JournalEntry.pool_id, func.sum(JournalEntry.amount_kg))
+            .where(
+                JournalEntry.pool_id.in_(chunk),
+                JournalEntry.code.in_(rules.RECLAIM_CODES),
+            )
+            .group_by(JournalEntry.pool_id)
         )
-        .group_by(JournalEntry.pool_id)
-    )
-    return {pid: int(total or 0) for pid, total in rows.all()}
+        out.update((pid, int(total or 0)) for pid, total in rows.all())
+    return out

@@ -65,14 +65,24 @@ async def _lots(s: AsyncSession, pools: list[Pool], res: CheckResult) -> None:
 
 
 async def _lineage(s: AsyncSession, pool_ids: set[str], res: CheckResult) -> None:
+    # The pools' rows by their ids in chunks (`in_chunks`): an imported
+    # ledger may hold more pools than one statement takes bind parameters.
+    chunks = list(in_chunks(sorted(pool_ids)))
     moves: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for lot_id, code, kg in await s.execute(
-        select(LotMovement.lot_id, LotMovement.code, LotMovement.amount_kg)
-        .where(LotMovement.pool_id.in_(pool_ids))
-        .order_by(LotMovement.id)
-    ):
-        moves[lot_id].append((code, kg))
-    for lot in (await s.scalars(select(Lot).where(Lot.pool_id.in_(pool_ids)))).all():
+    for chunk in chunks:
+        # A lot's movements are all in its pool: in one chunk, in order.
+        for lot_id, code, kg in await s.execute(
+            select(LotMovement.lot_id, LotMovement.code, LotMovement.amount_kg)
+            .where(LotMovement.pool_id.in_(chunk))
+            .order_by(LotMovement.id)
+        ):
+            moves[lot_id].append((code, kg))
+    lots = [
+        lot
+        for chunk in chunks
+        for lot in (await s.scalars(select(Lot).where(Lot.pool_id.in_(chunk)))).all()
+    ]
+    for lot in lots:
         replayed = lot_rules.replay(moves[lot.id], lot.original_kg)
         stored = {
             "available_kg": lot.available_kg,
@@ -82,15 +92,19 @@ async def _lineage(s: AsyncSession, pool_ids: set[str], res: CheckResult) -> Non
         }
         if replayed != stored:
             res.fail(f"lot {lot.serial}: stored {stored}, movements {replayed}")
-    live = await s.execute(
-        select(
-            Reservation.id,
-            Reservation.status,
-            Reservation.held_kg,
-            Reservation.allocated_kg,
-            Reservation.lots,
-        ).where(Reservation.pool_id.in_(pool_ids), Reservation.status.in_(["held", "allocated"]))
-    )
+    live = [
+        row
+        for chunk in chunks
+        for row in await s.execute(
+            select(
+                Reservation.id,
+                Reservation.status,
+                Reservation.held_kg,
+                Reservation.allocated_kg,
+                Reservation.lots,
+            ).where(Reservation.pool_id.in_(chunk), Reservation.status.in_(["held", "allocated"]))
+        )
+    ]
     holding: dict[str, int] = {}
     for rid, status, held, allocated, drawn in live:
         want = held if status == "held" else allocated
@@ -138,7 +152,11 @@ async def _holdings(s: AsyncSession, pools: list[Pool], res: CheckResult) -> Non
 
 
 async def _debts(s: AsyncSession, pool_ids: set[str], res: CheckResult) -> None:
-    debts = (await s.scalars(select(Debt).where(Debt.pool_id.in_(pool_ids)))).all()
+    debts = [
+        d
+        for chunk in in_chunks(sorted(pool_ids))
+        for d in (await s.scalars(select(Debt).where(Debt.pool_id.in_(chunk)))).all()
+    ]
     lot_ids = list({d.lot_id for d in debts})
     lots = {
         lot.id: lot

@@ -307,6 +307,37 @@ async def _check_parts(
             )
 
 
+async def _lock_pools_then_holdings(
+    s: AsyncSession, t: Trade, default: Policy, also: list[PoolRef]
+) -> tuple[dict[str, Pool], list[Holding], int, int]:
+    """Lock the pools a settlement moves quota in, then the seller's
+    holdings, and `check` the trade: (the pools by id, `check`'s answer).
+
+    The ledger's one lock order: every pool first, all at once in sorted id
+    order (`lock_pools`), then the holdings. The pools are those the
+    seller's holdings were in when read, before any lock, and `also` (the
+    buyer district's, across districts). A holding of a pool not among them
+    (allocated from it since the read) would need its pool locked after the
+    holdings, out of that order: a settlement holding that pool and waiting
+    for one of these would deadlock with this one. Then the locks are undone
+    (a savepoint) and taken again in order, that pool with them."""
+    pool_ids = await _seller_pool_ids(s, t)
+    while True:
+        savepoint = await s.begin_nested()
+        try:
+            pools = await lock_pools(s, *(PoolRef.of_id(p) for p in pool_ids), *also)
+            holdings, buyer_rights, ratio_h = await check(s, t, default, lock=True)
+        except Exception:  # a refusal: nothing of the savepoint is kept
+            await savepoint.rollback()
+            raise
+        unlocked = {h.pool_id for h in holdings} - pools.keys()
+        if not unlocked:
+            await savepoint.commit()  # the locks stay the transaction's
+            return pools, holdings, buyer_rights, ratio_h
+        await savepoint.rollback()
+        pool_ids |= unlocked
+
+
 async def settle(s: AsyncSession, t: Trade, actor: Principal, default: Policy) -> Trade:
     """Approve and settle in one transaction (raises TradeRefused; Conflict,
     with nothing written, if the ledger disagrees with the seller's holdings).
@@ -314,15 +345,10 @@ async def settle(s: AsyncSession, t: Trade, actor: Principal, default: Policy) -
     check_four_eyes(t, actor)
     cross = t.district != t.buyer_district
     buyer_pool = PoolRef.district_pool(t.buyer_district, t.pollutant)
-    # The pools first (the one lock order: pools, then holdings): those the
-    # seller's holdings are in and, across districts, the buyer district's.
-    refs = [PoolRef.of_id(pid) for pid in await _seller_pool_ids(s, t)]
-    pools = await lock_pools(s, *refs, *([buyer_pool] if cross else []))
-    holdings, buyer_rights, ratio_h = await check(s, t, default, lock=True)
+    pools, holdings, buyer_rights, ratio_h = await _lock_pools_then_holdings(
+        s, t, default, [buyer_pool] if cross else []
+    )
     parts = _take(holdings, t.amount_kg)
-    if missing := [PoolRef.of_id(p.pool_id) for p in parts if p.pool_id not in pools]:
-        # A holding allocated from another pool since the read above.
-        pools.update(await lock_pools(s, *missing))
     await _check_parts(s, parts, pools, cross=cross)
     seller_rights = sum(p.rights_kg for p in parts)
     ref = f"trade:{t.id}"

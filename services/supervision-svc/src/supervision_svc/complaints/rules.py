@@ -13,10 +13,12 @@ reordering ("夜间刺鼻气味" / "刺鼻气味夜间").
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import math
 import unicodedata
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 
@@ -208,6 +210,116 @@ def duplicates(
     """Every earlier open complaint reporting the same problem, best first."""
     found = [m for c in candidates if (m := match(new, c, r)) is not None]
     return sorted(found, key=lambda m: (-m.score, m.earlier.received_at, m.earlier.id))
+
+
+@dataclass
+class _Postings:
+    """Complaints (by slot) in order of receipt, to take a window's by bisection."""
+
+    times: list[dt.datetime] = field(default_factory=list)
+    slots: list[int] = field(default_factory=list)
+
+    def add(self, at: dt.datetime, slot: int) -> None:
+        i = bisect.bisect_right(self.times, at)
+        self.times.insert(i, at)
+        self.slots.insert(i, slot)
+
+    def within(self, since: dt.datetime, until: dt.datetime) -> list[int]:
+        lo = bisect.bisect_left(self.times, since)
+        return self.slots[lo : bisect.bisect_right(self.times, until)]
+
+
+class DuplicateIndex:
+    """The complaints of one district and category a new one is checked
+    against (`duplicates`), indexed by what can make two of them duplicates,
+    so each is compared only with plausible matches, not with every
+    complaint of its window (an import of 50,000 made them by the billion).
+
+    `match` takes the same enterprise; or text whose similarity reaches
+    `text_min` at the same place (coordinates, or addresses similar enough);
+    or text reaching `text_alone`. While both text thresholds are above 0,
+    similar text shares bigrams, and `c` shared bigrams give exactly the
+    similarity `similarity` computes, 2c / (|x| + |y|): so the shared
+    bigrams of the descriptions, and of the addresses, are counted through
+    inverted indexes, and the plausible matches are those of the same
+    enterprise, those whose counts reach the thresholds, and those with
+    coordinates on both sides and text reaching `text_min` (the distance is
+    left to `match`). Only the window's complaints are counted (received in
+    the `window` before, as `match` requires). A text threshold of 0 makes
+    any text similar enough: then every complaint of the window is compared.
+    Either way the matches are those `duplicates` finds among all the
+    complaints added."""
+
+    def __init__(self, r: DuplicateRules) -> None:
+        self.r = r
+        self.indexed = r.text_min > 0 and r.text_alone > 0
+        self._facts: list[ComplaintFacts] = []
+        self._sizes: list[tuple[int, int]] = []  # bigrams of (description, address)
+        self._all = _Postings()
+        self._by_text: dict[str, _Postings] = {}
+        self._by_address: dict[str, _Postings] = {}
+        self._by_uscc: dict[str, _Postings] = {}
+
+    def add(self, f: ComplaintFacts) -> None:
+        slot, at = len(self._facts), f.received_at
+        text, address = bigrams(f.description), bigrams(f.address)
+        self._facts.append(f)
+        self._sizes.append((len(text), len(address)))
+        self._all.add(at, slot)
+        for grams, index in ((text, self._by_text), (address, self._by_address)):
+            for g in grams:
+                index.setdefault(g, _Postings()).add(at, slot)
+        if f.uscc:
+            self._by_uscc.setdefault(f.uscc, _Postings()).add(at, slot)
+
+    def candidates(self, new: ComplaintFacts) -> list[ComplaintFacts]:
+        """The complaints added that may match `new` (a superset of its matches)."""
+        since, until = new.received_at - self.r.window, new.received_at
+        if not self.indexed:
+            return [self._facts[i] for i in self._all.within(since, until)]
+        text, address = bigrams(new.description), bigrams(new.address)
+        shared_text = _shared(self._by_text, text, since, until)
+        shared_address = _shared(self._by_address, address, since, until)
+        r, sizes, n, na = self.r, self._sizes, len(text), len(address)
+        located = new.lat is not None and new.lng is not None
+        # A complaint has at least the `c` bigrams it shares, so its text is
+        # at most 2c / (n + c) similar: below the lower threshold at fewer
+        # than `fewest` shared (the same float division, rounded the same way).
+        lower = min(r.text_min, r.text_alone)
+        fewest = next((c for c in range(1, n + 1) if 2 * c / (n + c) >= lower), n + 1)
+        chosen = set()
+        for i, c in shared_text.items():
+            if c < fewest:
+                continue
+            similar = 2 * c / (n + sizes[i][0])
+            if similar >= r.text_alone:
+                chosen.add(i)
+            elif similar >= r.text_min:
+                f = self._facts[i]
+                if located and f.lat is not None and f.lng is not None:
+                    chosen.add(i)  # near or not: `match` measures the distance
+                elif new.address and f.address:
+                    ca = shared_address.get(i, 0)
+                    if r.address_min <= 0 or (ca and 2 * ca / (na + sizes[i][1]) >= r.address_min):
+                        chosen.add(i)
+        if new.uscc and (same := self._by_uscc.get(new.uscc)) is not None:
+            chosen.update(same.within(since, until))
+        return [self._facts[i] for i in sorted(chosen)]
+
+    def duplicates(self, new: ComplaintFacts) -> list[Match]:
+        """`duplicates(new, <every complaint added>, r)`, comparing fewer."""
+        return duplicates(new, self.candidates(new), self.r)
+
+
+def _shared(
+    index: dict[str, _Postings], grams: frozenset[str], since: dt.datetime, until: dt.datetime
+) -> Counter[int]:
+    """How many of `grams` each complaint of the window has (those with none left out)."""
+    counts: Counter[int] = Counter()
+    for g in grams:
+        if (postings := index.get(g)) is not None:
+            counts.update(postings.within(since, until))
+    return counts
 
 
 # ---------------------------------------------------------------- attention

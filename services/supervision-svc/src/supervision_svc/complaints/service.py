@@ -3,7 +3,6 @@ the lifecycle with its statutory clocks, the overdue sweep."""
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import hashlib
 import uuid
@@ -134,10 +133,9 @@ class Clusters:
 
     def __init__(self, s: AsyncSession, r: rules.DuplicateRules) -> None:
         self.s, self.r = s, r
-        #: Per (district, category), the candidates in order of receipt, and
-        #: their times (to take those of a complaint's window by bisection).
-        self.pool: dict[tuple[str, str], list[rules.ComplaintFacts]] = {}
-        self.times: dict[tuple[str, str], list[dt.datetime]] = {}
+        #: Per (district, category), the complaints a new one may repeat,
+        #: indexed by what makes two of them duplicates.
+        self.index: dict[tuple[str, str], rules.DuplicateIndex] = {}
         self.cluster_of: dict[str, str] = {}
         self.merged: dict[str, str] = {}
         self.first_seen: dict[str, dt.datetime] = {}
@@ -150,7 +148,7 @@ class Clusters:
 
     async def load(self, district: str, category: str, since: dt.datetime) -> None:
         key = (district, category)
-        if key in self.pool:
+        if key in self.index:
             return
         q = (
             select(Complaint, ComplaintCluster.first_received_at)
@@ -165,26 +163,18 @@ class Clusters:
             .order_by(Complaint.received_at.desc())
             .limit(5000)
         )
-        found = []
+        index = self.index[key] = rules.DuplicateIndex(self.r)
         for c, first in (await self.s.execute(q)).all():
-            found.append(facts(c))
+            index.add(facts(c))
             self.cluster_of[c.id] = c.cluster_id
             self.first_seen.setdefault(c.cluster_id, first)
-        found.sort(key=lambda f: f.received_at)
-        self.pool[key] = found
-        self.times[key] = [f.received_at for f in found]
 
     def place(self, c: Complaint) -> tuple[str, list[rules.Match], bool]:
         """The cluster of new complaint `c` (created if needed), its matches,
         and whether the cluster is new."""
         f = facts(c)
-        key = (c.district, c.category)
-        pool, times = self.pool[key], self.times[key]
-        # Only those received in the window before it can match it
-        # (rules.match): an import of thousands compared each with all.
-        lo = bisect.bisect_left(times, f.received_at - self.r.window)
-        hi = bisect.bisect_right(times, f.received_at)
-        matches = rules.duplicates(f, pool[lo:hi], self.r)
+        index = self.index[(c.district, c.category)]
+        matches = index.duplicates(f)
         clusters = {self.find(self.cluster_of[m.earlier.id]) for m in matches}
         if clusters:
             target = min(clusters, key=lambda k: (self.first_seen[k], k))
@@ -195,8 +185,7 @@ class Clusters:
             target, new = str(uuid.uuid4()), True
             self.first_seen[target] = c.received_at
         self.cluster_of[c.id] = target
-        pool.insert(hi, f)
-        times.insert(hi, f.received_at)
+        index.add(f)
         self.touched.add(target)
         return target, matches, new
 

@@ -125,27 +125,34 @@ async def remove_guarantee(
     return Response(status_code=204)
 
 
-@router.get("/guarantee-list", response_model=list[GuaranteeOut])
+@router.get("/guarantee-list", response_model=Page[GuaranteeOut])
 async def list_guarantees(
     district: DistrictCode | None = None,
-    on: Day | None = None,
+    on: Day | None = Query(None, description="Asia/Shanghai date; default today"),
+    cursor: Cursor = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
-) -> list[GuaranteeOut]:
+) -> Page[GuaranteeOut]:
+    """The guarantee list (保障性清单) in force on a date, by USCC, a page at
+    a time: follow `next_cursor` until it is null."""
     districts = visible_districts(principal, district)
     day = on or local_date(utcnow())
+    after = cursor_str(cursor) if cursor else None
     async with db.session() as s:
-        entries = await service.guarantees_on(s, day, districts)
+        entries = await service.guarantee_page(s, day, districts, after=after, limit=limit)
         names = dict(
             (
                 await s.execute(
                     select(Enterprise.uscc, Enterprise.name).where(
-                        Enterprise.uscc.in_(list(entries))
+                        Enterprise.uscc.in_([g.uscc for g in entries[:limit]])
                     )
                 )
             ).all()
         )
-    return [service.guarantee_out(g, names.get(u, "")) for u, g in sorted(entries.items())]
+    return keyset_page(
+        entries, limit, lambda g: g.uscc, lambda g: service.guarantee_out(g, names.get(g.uscc, ""))
+    )
 
 
 def _plan_out(p: PlantPlan) -> PlantPlanOut:

@@ -16,6 +16,7 @@ from svc_common.db import Database, hold_lock
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
+from svc_common.pagination import keyset_after
 
 from supervision_svc.grading import rules
 from supervision_svc.grading.models import EmergencyPolicy, GradeRecord, GuaranteeEntry, PlantPlan
@@ -201,6 +202,30 @@ async def guarantees_on(
     if districts is not None:
         q = q.where(GuaranteeEntry.district.in_(sorted(districts)))
     return {g.uscc: g for g in await s.scalars(q.order_by(GuaranteeEntry.id))}
+
+
+async def guarantee_page(
+    s: AsyncSession,
+    day: dt.date,
+    districts: Iterable[str] | None,
+    *,
+    after: str | None,
+    limit: int,
+) -> list[GuaranteeEntry]:
+    """The entries in force on `day` after the USCC `after`, by USCC: `limit
+    + 1` at most (`keyset_page` keeps `limit`). An enterprise has one entry
+    not ended at most (puts take turns on its row), so the USCC is the key."""
+    q = select(GuaranteeEntry).where(
+        GuaranteeEntry.ended_at.is_(None),
+        GuaranteeEntry.valid_from <= day,
+        GuaranteeEntry.valid_to >= day,
+    )
+    if districts is not None:
+        q = q.where(GuaranteeEntry.district.in_(sorted(districts)))
+    if after is not None:
+        q = q.where(keyset_after(after, GuaranteeEntry.uscc))
+    q = q.order_by(GuaranteeEntry.uscc, GuaranteeEntry.id).limit(limit + 1)
+    return list(await s.scalars(q))
 
 
 async def put_plan(

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from svc_common.i18n import msg
+from svc_common.names import is_hidden
 from svc_common.uscc import uscc_problem
 
 from console.api import ApiError, Services
@@ -24,23 +25,44 @@ from console.web import render
 
 router = APIRouter(prefix="/console/enterprise")
 ROLES = ("officer", "admin", "auditor", "investment")
-_USCC = re.compile(r"^[0-9A-Z]{18}$")
+#: Matched whole (fullmatch): `$` let a final line break through, into
+#: permit-svc's address, which cannot hold one (a 500).
+_USCC = re.compile(r"[0-9A-Z]{18}")
+
+
+#: The most characters the search field holds (its `maxlength` in
+#: enterprise/search.html): a longer code typed into the address is
+#: refused beside the field, which shows its first characters.
+FIELD_CHARS = 40
+#: The most characters of a path that is not a code carried back to the
+#: search: enough to count a code's length by, short enough for any address.
+CARRIED_CHARS = 300
+
+
+def _as_seen(typed: str) -> str:
+    """The code a reader sees in what was typed or pasted: typed in a Chinese
+    input method's full-width mode (９１１２…Ａ９ＣＧ), copied from a PDF in groups
+    (9112 0119 …) or from a web page with a zero-width space or a soft hyphen
+    in it, it is the same code (a look-up, not a record to keep as written)."""
+    text = unicodedata.normalize("NFKC", typed)
+    return "".join(c for c in text if not c.isspace() and not is_hidden(c)).upper()
 
 
 @router.get("/")
 async def search(
     request: Request,
-    uscc: str | None = Query(None, max_length=40),
+    # No max_length: a code too long for the field is answered beside it
+    # (必须是 18 个字符，实际为 41 个), not with the generic page of a 422.
+    uscc: str | None = Query(None),
     user: User = Depends(signed_in(*ROLES)),
 ) -> Response:
     if uscc:
-        # Typed in a Chinese input method's full-width mode (９１１２…Ａ９ＣＧ), a
-        # code is the same code.
-        code = unicodedata.normalize("NFKC", uscc).strip().upper()
+        code = _as_seen(uscc)
         problem = uscc_problem(code)
         if problem is None:
             return RedirectResponse(f"/console/enterprise/{code}", status_code=303)
-        return render(request, "enterprise/search.html", uscc=uscc, problem=problem)
+        shown = uscc[:FIELD_CHARS]
+        return render(request, "enterprise/search.html", uscc=shown, problem=problem)
     return render(request, "enterprise/search.html", uscc="", problem=None)
 
 
@@ -87,9 +109,10 @@ async def enterprise(
     api: Services = Depends(services),
 ) -> Response:
     code = uscc.upper()
-    if not _USCC.match(code):
+    if not _USCC.fullmatch(code):
         return RedirectResponse(
-            "/console/enterprise/?" + urlencode({"uscc": uscc[:40]}), status_code=303
+            "/console/enterprise/?" + urlencode({"uscc": uscc[:CARRIED_CHARS]}),
+            status_code=303,
         )
     notes: list[str] = []
     #: The lists not read, with why (the role may not, or the service

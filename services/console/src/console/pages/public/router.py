@@ -25,14 +25,24 @@ from console.web import beijing_in_text, problem_page, render
 router = APIRouter(prefix="/console/public")
 #: The script eia-svc's receipt carries for its print button when served alone.
 _RECEIPT_SCRIPT = re.compile(rb"<script data-receipt-print>.*?</script>", re.S)
-_NO = re.compile(r"^[A-Z]{2,10}-\d{6}-\d{4}-\d{1,9}$")
+#: A filing number, matched whole (fullmatch) in ASCII digits: `$` let a
+#: final line break through, into eia-svc's address (a 500).
+_NO = re.compile(r"[A-Z]{2,10}-[0-9]{6}-[0-9]{4}-[0-9]{1,9}")
+
+
+#: The most characters the verify form's fields hold (their `maxlength` in
+#: public/verify.html): what is longer, typed into the address, is refused
+#: beside its field, which shows its first characters.
+NO_CHARS, CODE_CHARS = 60, 40
 
 
 @router.get("/verify")
 async def verify(
     request: Request,
-    no: str = Query("", max_length=60),
-    code: str = Query("", max_length=40),
+    # No max_length: a value too long for its field is answered beside it,
+    # not with the generic page of a 422.
+    no: str = Query(""),
+    code: str = Query(""),
     api: Services = Depends(services),
 ) -> Response:
     # Typed in a Chinese input method's full-width mode (ＤＪＢ－１２０１１９…),
@@ -46,7 +56,7 @@ async def verify(
     field: str | None = None
     failed: ApiError | None = None
     if no or code:
-        if not _NO.match(no):
+        if not _NO.fullmatch(no):
             field = "no"
             problem = msg(
                 "A filing number looks like DJB-120119-2026-000123.",
@@ -55,6 +65,13 @@ async def verify(
         elif not code:
             field = "code"
             problem = msg("Enter the check code printed on the receipt.", "请填写回执上的校验码。")
+        elif len(code) > CODE_CHARS:
+            field = "code"
+            problem = msg(
+                f"The check code has {len(code)} characters: enter the short code "
+                "printed on the receipt.",
+                f"校验码有 {len(code)} 个字符：请填写回执上印的校验码。",
+            )
         else:
             try:
                 result = await api.get(
@@ -73,8 +90,8 @@ async def verify(
         render(
             request,
             "public/verify.html",
-            no=no,
-            code=code,
+            no=no[:NO_CHARS],
+            code=code[:CODE_CHARS],
             result=result,
             problem=problem,
             field=field,
@@ -102,6 +119,20 @@ def _with_outage(response: Response, failed: ApiError | None) -> Response:
     return response
 
 
+#: What a register page link's cursor may be (quota-svc signs it in
+#: URL-safe base64).
+_CURSOR = re.compile(r"[A-Za-z0-9_\-=]{1,64}")
+
+
+def _stale_link() -> str:
+    """What the register says of a page link cut short or made up, with the
+    way back to the first page (the pager)."""
+    return msg(
+        "This page link is not complete or no longer valid: start again from the first page.",
+        "该翻页链接不完整或已失效，请从第一页开始查看。",
+    )
+
+
 @router.get("/receipt/{no}")
 async def receipt(
     request: Request,
@@ -118,7 +149,7 @@ async def receipt(
         return RedirectResponse(
             "/console/public/verify?" + urlencode({"no": no[:60]}), status_code=303
         )
-    if not _NO.match(no):
+    if not _NO.fullmatch(no):
         return problem_page(
             request,
             404,
@@ -163,7 +194,9 @@ async def receipt(
 @router.get("/register")
 async def register(
     request: Request,
-    cursor: str = Query("", max_length=64, pattern=r"^[A-Za-z0-9_\-=]*$"),
+    # No pattern: a link cut short or made up is said so on the page, not
+    # with the generic page of a 422.
+    cursor: str = Query(""),
     api: Services = Depends(services),
 ) -> Response:
     """The public quota register (总量指标公示), a page at a time (the
@@ -174,28 +207,27 @@ async def register(
     available = True
     problem: str | None = None
     failed: ApiError | None = None
-    try:
-        data = await api.get(
-            "quota",
-            "/quota/public/register",
-            token=None,
-            params={"cursor": cursor} if cursor else None,
-        )
-    except ApiError as exc:
-        if exc.status in (404, 405):
-            available = False
-        elif cursor and exc.status == 422:
-            # A page link cut short or made up: said plainly, with the way
-            # back to the first page (the pager below).
-            problem = msg(
-                "This page link is not complete or no longer valid: "
-                "start again from the first page.",
-                "该翻页链接不完整或已失效，请从第一页开始查看。",
+    if cursor and not _CURSOR.fullmatch(cursor):
+        problem = _stale_link()  # not sent on: no register cursor looks so
+    else:
+        try:
+            data = await api.get(
+                "quota",
+                "/quota/public/register",
+                token=None,
+                params={"cursor": cursor} if cursor else None,
             )
-        elif exc.status >= 500:
-            failed, problem = exc, _outage()
-        else:
-            problem = exc.said()
+        except ApiError as exc:
+            if exc.status in (404, 405):
+                available = False
+            elif cursor and exc.status == 422:
+                # A page link cut short or made up: said plainly, with the way
+                # back to the first page (the pager below).
+                problem = _stale_link()
+            elif exc.status >= 500:
+                failed, problem = exc, _outage()
+            else:
+                problem = exc.said()
     columns, rows = _table(data)
     parks = await _park_names(api, optional_user(request))
     response = render(

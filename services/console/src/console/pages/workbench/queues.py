@@ -433,8 +433,10 @@ def redrive_outcome(parked: Mapping[str, Any]) -> str | None:
     )
 
 
-_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
+#: Matched whole (fullmatch): `$` let a final line break through, into a
+#: service's address, which cannot hold one (a 500).
+_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,100}")
 
 
 def valid_id(value: str | None) -> bool:
-    return bool(value) and bool(_ID.match(value or ""))
+    return bool(value) and bool(_ID.fullmatch(value or ""))
