@@ -388,3 +388,53 @@ async def test_bounded_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
         assert fault in names, names
     assert all(f["seconds"] is not None for f in report.faults), report.faults
     assert sum(report.answers.values()) > 100
+
+
+async def test_a_request_waiting_for_its_slot_goes_to_a_replica_still_in_rotation() -> None:
+    """The load's client picks a replica when its request can go, as a
+    balancer picks one when it connects: a request that waited for a slot
+    while a replica was taken out of rotation (a rolling deploy) goes to
+    another, not to one stopped since."""
+    import asyncio
+
+    import httpx
+
+    from bureau.chaos.client import Api
+
+    class Rotation:
+        def __init__(self) -> None:
+            self.out: set[str] = set()
+
+        def urls(self, service: str) -> list[str]:
+            return [u for u in ("http://a", "http://b") if u not in self.out]
+
+    first_in = asyncio.Event()
+    let_go = asyncio.Event()
+    seen: list[str] = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.url.scheme}://{request.url.host}")
+        if len(seen) == 1:
+            first_in.set()
+            await let_go.wait()
+        return httpx.Response(200)
+
+    rotation = Rotation()
+    api = Api(cast(Any, rotation), Stats(), concurrency=1, deadline=10)
+    await api.http.aclose()
+    api.http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    try:
+        one = asyncio.create_task(api.request("x", "GET", "/", headers={}))
+        await first_in.wait()
+        # The next two queue for the slot (turns 1 and 2: b, then a), then a
+        # leaves the rotation.
+        two = asyncio.create_task(api.request("x", "GET", "/", headers={}))
+        three = asyncio.create_task(api.request("x", "GET", "/", headers={}))
+        await asyncio.sleep(0.05)
+        rotation.out.add("http://a")
+        let_go.set()
+        await asyncio.gather(one, two, three)
+    finally:
+        await api.aclose()
+    assert seen[0] == "http://a"
+    assert seen[1:] == ["http://b", "http://b"], seen

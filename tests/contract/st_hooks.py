@@ -184,7 +184,8 @@ def _when(value: Any) -> dt.datetime | dt.date | None:
 def _consistent(node: Any) -> Any:
     """Relations between fields that JSON Schema cannot state, made to hold:
     a period ends after it starts (alerts: within 31 days), a list names each
-    pollutant or checklist item once, a transfer's pools differ."""
+    pollutant or checklist item once, a transfer's pools differ, a setting
+    starts now or later."""
     if isinstance(node, list):
         for item in node:
             _consistent(item)
@@ -234,6 +235,11 @@ def _consistent(node: Any) -> Any:
         at = _when(node.get(name))
         if isinstance(at, dt.datetime) and at.tzinfo and at > now:
             node[name] = (now - dt.timedelta(hours=1)).isoformat()
+    # A district setting starts now or later (quota-svc's effective_from,
+    # an instant; the emergency table's is a day, which may be any).
+    start = _when(node.get("effective_from"))
+    if isinstance(start, dt.datetime) and start.tzinfo is not None and start < now:
+        node["effective_from"] = (now + dt.timedelta(days=1)).isoformat()
     for name in ("rectification_deadline", "rectify_by", "deadline"):
         day = _when(node.get(name))
         # Deadlines set now are not before today, a day in Beijing, which

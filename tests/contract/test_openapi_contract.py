@@ -148,6 +148,10 @@ def _bounded(schema: dict[str, Any]) -> bool:
     return any(k in schema for k in ("maxLength", "enum", "const", "pattern", "format"))
 
 
+#: Fields that hold an enterprise's code: the shared USCC (a trade's parties too).
+USCC_FIELDS = {"uscc", "seller", "buyer"}
+
+
 @pytest.mark.parametrize("service", sorted(DOCS))
 def test_every_input_is_bounded_and_shared_fields_are_constrained(service: str) -> None:
     doc = DOCS[service]
@@ -160,7 +164,7 @@ def test_every_input_is_bounded_and_shared_fields_are_constrained(service: str) 
             problems.append(f"{label} {field}: an unbounded string")
         if name == "district" and sorted(schema.get("enum", [])) != sorted(DISTRICTS):
             problems.append(f"{label} {field}: not the shared DistrictCode")
-        if name == "uscc" and schema.get("format") != "uscc":
+        if name in USCC_FIELDS and schema.get("format") != "uscc":
             problems.append(f"{label} {field}: not the shared USCC")
         if name == "cursor" and not (schema.get("maxLength") and schema.get("pattern")):
             problems.append(f"{label} {field}: not the shared Cursor")

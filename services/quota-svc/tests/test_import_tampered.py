@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import pathlib
+import uuid
 import zipfile
 from collections.abc import Callable
 from typing import Any
@@ -21,8 +22,10 @@ from typing import Any
 import pytest
 from quota_svc.exports.rules import from_text, ledger_problem
 from quota_svc.exports.service import SHEETS
+from quota_svc.swaps.models import Swap
 from quota_svc.swaps.service import lock_swap, settle
 from svc_common import i18n, testing
+from svc_common.types import utcnow
 
 from .conftest import ADMIN, ADMIN2, AUDITOR, BAODI, INVESTMENT, JIZHOU, OFFICER, OFFICER2, Quota
 from .test_events import changed
@@ -60,6 +63,26 @@ async def tampered_ledger(q: Quota) -> None:
     assert (await post(q, f"/quota/trades/{t['id']}/approve", None, ADMIN2))["status"] == "settled"
 
 
+async def proposed_without_pools(q: Quota) -> None:
+    """A proposed swap between two districts that have no pools, as a ledger
+    kept before a proposal was checked against its source pool may hold
+    (the API now refuses it: test_swap_overdraft)."""
+    async with q.app.state.runtime.db.transaction() as s:
+        s.add(
+            Swap(
+                id=str(uuid.uuid4()),
+                from_district="120101",
+                to_district="120103",
+                pollutant="VOCs",
+                amount_kg=1000,
+                reason="调剂",
+                status="proposed",
+                proposed_by="admin.zhang",
+                proposed_at=utcnow(),
+            )
+        )
+
+
 async def swaps_and_trades(q: Quota) -> None:
     """Swaps in every state (one proposed between districts without pools,
     one approved, one cancelled after both approvals, one settled), a
@@ -68,7 +91,7 @@ async def swaps_and_trades(q: Quota) -> None:
     await q.baseline(BAODI, "20")
     await q.baseline(JIZHOU, "5")
     swap = {"from": BAODI, "to": JIZHOU, "amount_t": "1", "reason": "调剂"}
-    await post(q, "/quota/swaps", {**swap, "from": "120101", "to": "120103"}, ADMIN, 201)
+    await proposed_without_pools(q)
     ids = [(await post(q, "/quota/swaps", swap, ADMIN, 201))["id"] for _ in range(3)]
     for sid in ids:
         await post(q, f"/quota/swaps/{sid}/approve", None, BAODI_OFFICER)

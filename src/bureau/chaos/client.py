@@ -103,12 +103,18 @@ class Api:
         give_up_at = time.monotonic() + self.deadline
         tries = 0
         while True:
-            urls = self.stack.urls(service)
-            base = urls[next(self._turn) % len(urls)]
             tries += 1
             wait = min(MAX_BACKOFF_SECONDS, 0.1 * 2 ** min(tries, 5)) * random.uniform(0.5, 1.0)
+            base = ""
             try:
                 async with self._slots:
+                    # The replica is chosen once the request can go, as a
+                    # balancer chooses one when it connects: chosen before
+                    # waiting for a slot (seconds on a busy machine), it
+                    # could be one taken out of rotation meanwhile, and
+                    # stopped since.
+                    urls = self.stack.urls(service)
+                    base = urls[next(self._turn) % len(urls)]
                     r = await self.http.request(method, base + path, headers=headers, **kw)
             except httpx.TransportError as exc:
                 why = type(exc).__name__

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -366,3 +367,16 @@ def first_not_ok(url: str, within: float = 1.5) -> tuple[int, Any] | str | None:
             return r.status_code, r.json()
         time.sleep(0.05)
     return None
+
+
+def stopped_gracefully(proc: Any, url: str, log: Any, within: float = 40) -> None:
+    """The served process `proc`, sent SIGTERM, has ended as a graceful stop
+    ends (uvicorn raises the signal it was sent once done, or exits 0), and
+    GET `url` is refused: it listens no more. Fails with its log (a Path)."""
+    proc.wait(timeout=within)
+    assert proc.returncode in (0, -signal.SIGTERM), log.read_text()
+    try:
+        httpx.get(url, timeout=2)
+    except httpx.ConnectError:
+        return
+    raise AssertionError(f"{url} still answered after the process ended")

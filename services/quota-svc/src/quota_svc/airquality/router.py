@@ -14,7 +14,7 @@ from svc_common.districts import DistrictCode
 from svc_common.errors import NotFound, field_error
 from svc_common.i18n import msg
 from svc_common.service import get_db
-from svc_common.types import AwareDateTime, Ratio, utcnow
+from svc_common.types import Ratio, utcnow
 
 from quota_svc.airquality import service
 from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
@@ -22,6 +22,7 @@ from quota_svc.airquality.rules import NAMES_ZH, AirQuality
 from quota_svc.api import READERS, check_district
 from quota_svc.ledger.rules import hundredths_to_ratio, ratio_to_hundredths
 from quota_svc.policy.rules import is_scheduled, start_of, start_problem
+from quota_svc.policy.schemas import StartTime
 from quota_svc.register import service as register
 
 router = APIRouter(prefix="/quota", tags=["air quality"])
@@ -31,7 +32,7 @@ class AirQualityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: AirQuality
-    effective_from: AwareDateTime | None = Field(
+    effective_from: StartTime | None = Field(
         None,
         description="default: now; not in the past (5 minutes' tolerance, taken as now). "
         "A status replaces any still scheduled for the district.",

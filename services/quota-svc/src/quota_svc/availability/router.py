@@ -48,7 +48,10 @@ async def what_if(
     principal: Principal = Depends(require(*READERS)),
     rt: Runtime = Depends(runtime),
 ) -> CheckOut:
-    """Would this project fit now? Writes nothing."""
+    """Would this project fit now? Writes nothing.
+
+    Beyond the schema (422 naming the field): a `park_id` must be a park
+    registered in the district."""
     principal.require_district(body.district)
     assert isinstance(rt.settings, Settings)
     ref = (

@@ -555,6 +555,29 @@ def _with_status(row: Mapping[str, Any], kind: type[StrEnum], en: str, zh: str) 
     yield from _status(row, kind, en, zh)
 
 
+def _own_district_pool(
+    row: Mapping[str, Any], pools: Pools, *, posted: bool, whose: tuple[str, str]
+) -> Problems:
+    """A row that posts to its district's own pool of its pollutant (an
+    adjustment, a reclaim candidate): its `pool_id` is that pool's, and the
+    file holds that pool once the row has posted (`posted`). `whose` names
+    the row in the refusal (English, Chinese)."""
+    district, pollutant = _text(row.get("district")), _text(row.get("pollutant"))
+    if district_problem(district) is not None or pollutant_problem(pollutant) is not None:
+        return  # refused by those columns' own checks
+    want = district_pool_id(district, pollutant)
+    if row.get("pool_id") != want:
+        yield (
+            "pool_id",
+            msg(
+                f"should be {want!r} (the pool of {whose[0]} district and pollutant)",
+                f"应为 {want!r}（{whose[1]}区和污染物的总量池）",
+            ),
+        )
+    elif posted:
+        yield from _pool_ref(row, pools)
+
+
 def _adjustment(row: Mapping[str, Any], pools: Pools) -> Problems:
     """A correction: of its district's own pool of its pollutant (the one
     `adjustments.service.propose` names and its approval posts to: another
@@ -562,19 +585,12 @@ def _adjustment(row: Mapping[str, Any], pools: Pools) -> Problems:
     balance moved), by a signed amount other than 0 (the API takes no 0);
     once approved, of a pool the file holds."""
     yield from _with_status(row, AdjustmentStatus, "an adjustment status", "调整状态")
-    district, pollutant = _text(row.get("district")), _text(row.get("pollutant"))
-    if district_problem(district) is None and pollutant_problem(pollutant) is None:
-        want = district_pool_id(district, pollutant)
-        if row.get("pool_id") != want:
-            yield (
-                "pool_id",
-                msg(
-                    f"should be {want!r} (the pool of the adjustment's district and pollutant)",
-                    f"应为 {want!r}（人工调整所属区和污染物的总量池）",
-                ),
-            )
-        elif row.get("status") == AdjustmentStatus.APPROVED:
-            yield from _pool_ref(row, pools)
+    yield from _own_district_pool(
+        row,
+        pools,
+        posted=row.get("status") == AdjustmentStatus.APPROVED,
+        whose=("the adjustment's", "人工调整所属"),
+    )
     if row.get("amount_kg") == 0:
         yield "amount_kg", msg("must not be 0", "不得为 0")
 
@@ -702,19 +718,12 @@ def _reclaim(
         yield "source", problem
         return
     yield from _reclaim_reason(row)
-    district, pollutant = _text(row.get("district")), _text(row.get("pollutant"))
-    if district_problem(district) is None and pollutant_problem(pollutant) is None:
-        want = district_pool_id(district, pollutant)
-        if row.get("pool_id") != want:
-            yield (
-                "pool_id",
-                msg(
-                    f"should be {want!r} (the pool of the candidate's district and pollutant)",
-                    f"应为 {want!r}（收回候选所属区和污染物的总量池）",
-                ),
-            )
-        elif row.get("status") == ReclaimStatus.CONFIRMED:
-            yield from _pool_ref(row, pools)
+    yield from _own_district_pool(
+        row,
+        pools,
+        posted=row.get("status") == ReclaimStatus.CONFIRMED,
+        whose=("the candidate's", "收回候选所属"),
+    )
     amount = row.get("amount_kg")
     if not isinstance(amount, int) or amount <= 0:
         yield "amount_kg", msg("must be greater than 0", "必须大于 0")
@@ -730,6 +739,7 @@ def _reclaim(
             ),
         )
         return
+    pollutant = _text(row.get("pollutant"))
     ceiling = None if backing is None else backing.get((permit, row.get("pollutant")))
     if ceiling is None and backing is not None and row.get("source") in NEEDS_CEILING:
         yield (

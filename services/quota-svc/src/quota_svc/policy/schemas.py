@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from svc_common.i18n import msg
 from svc_common.types import AwareDateTime, Ratio
 
-from quota_svc.policy.rules import MAX_HOLD_DAYS
+from quota_svc.policy.rules import MAX_HOLD_DAYS, NOW_TOLERANCE
+
+#: When a district setting (a ratio, an air-quality status) starts: an
+#: instant as AwareDateTime reads it, now or later (rules.start_problem,
+#: checked against the clock when the request arrives: no schema can say
+#: "not in the past", so the description does). Its example is one that
+#: stays in the future, so a client trying the document's example is not
+#: refused for it.
+StartTime = Annotated[
+    AwareDateTime,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO 8601 with its UTC offset; now or later, never in the past "
+            f"({int(NOW_TOLERANCE.total_seconds() // 60)} minutes' tolerance, taken as now: "
+            "a time earlier than that is a 422)",
+            "examples": ["2099-01-01T00:00:00+08:00"],
+        }
+    ),
+]
 
 
 class PolicyIn(BaseModel):
@@ -19,7 +40,7 @@ class PolicyIn(BaseModel):
 
     offset_ratio: Ratio | None = Field(None, description="explicit ratio; none: by air quality")
     hold_days: int = Field(ge=1, le=MAX_HOLD_DAYS)
-    effective_from: AwareDateTime | None = Field(
+    effective_from: StartTime | None = Field(
         None,
         description="default: now; not in the past (5 minutes' tolerance, taken as now). "
         "A setting replaces any still scheduled for the district and pollutant.",

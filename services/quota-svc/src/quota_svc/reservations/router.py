@@ -103,6 +103,12 @@ async def create_reservation(
     principal: Principal = Depends(require("officer", "admin")),
     rt: Runtime = Depends(runtime),
 ) -> Response:
+    """Hold quota of the district's pool for a project.
+
+    Beyond the schema (422 naming the field): a `park_id` must be a park
+    registered in the district, a `lot_id` a lot of the district's pool of
+    that pollutant. Only an admin draws on the priority reserve, approves
+    advance use or names a lot (403)."""
     principal.require_district(body.district)
     if body.priority_reserve and principal.role != "admin":
         raise Forbidden(

@@ -57,7 +57,7 @@ async def propose_swap(
             district=body.from_district,
         )
     async with rt.db.transaction() as s:
-        sw = service.propose(
+        sw = await service.propose(
             s,
             body.from_district,
             body.to_district,

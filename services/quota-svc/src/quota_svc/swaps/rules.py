@@ -8,6 +8,7 @@ from enum import StrEnum
 from svc_common.auth import refuse_same_person
 from svc_common.errors import Conflict, Forbidden, IllegalTransition
 from svc_common.i18n import msg
+from svc_common.types import kg_to_tonnes
 
 
 class SwapStatus(StrEnum):
@@ -36,6 +37,28 @@ def check_proposal(from_district: str, to_district: str) -> None:
             ),
             reason="same_district",
         )
+
+
+def check_source_covers(pool_id: str, amount_kg: int, available_kg: int) -> None:
+    """A swap may not ask for more than the source pool has available now.
+    Checked at proposal so the officer learns at once, not after two
+    approvals; approval checks again (the pool may have shrunk since)."""
+    if amount_kg <= available_kg:
+        return
+    avail = kg_to_tonnes(max(available_kg, 0))
+    short = kg_to_tonnes(amount_kg - max(available_kg, 0))
+    raise Conflict(
+        msg(
+            f"the swap asks for more than pool {pool_id} has available: "
+            f"{avail} t available, short by {short} t",
+            f"调剂量超过调出区总量池 {pool_id} 的可用量：可用 {avail} 吨，缺口 {short} 吨",
+        ),
+        reason="exceeds_available",
+        field="amount_t",
+        pool_id=pool_id,
+        available_t=str(avail),
+        shortfall_t=str(short),
+    )
 
 
 def approval_side(

@@ -17,8 +17,15 @@ from svc_common.db import Database
 from svc_common.types import utcnow
 
 from quota_svc.debts import service as debts
+from quota_svc.ledger.models import Pool
 from quota_svc.ledger.rules import EntryCode
-from quota_svc.ledger.service import PoolRef, emit_balance_changed, lock_pools, post_entry
+from quota_svc.ledger.service import (
+    PoolRef,
+    balance_of,
+    emit_balance_changed,
+    lock_pools,
+    post_entry,
+)
 from quota_svc.lots import service as lots
 from quota_svc.lots.rules import Move
 from quota_svc.register import service as register
@@ -27,7 +34,7 @@ from quota_svc.swaps.models import Swap
 from quota_svc.swaps.rules import SwapStatus
 
 
-def propose(
+async def propose(
     s: AsyncSession,
     from_district: str,
     to_district: str,
@@ -37,6 +44,9 @@ def propose(
     actor: Principal,
 ) -> Swap:
     rules.check_proposal(from_district, to_district)
+    source = PoolRef.district_pool(from_district, pollutant)
+    pool = await s.get(Pool, source.id)
+    rules.check_source_covers(source.id, amount_kg, balance_of(pool).available if pool else 0)
     sw = Swap(
         id=new_id(),
         from_district=from_district,

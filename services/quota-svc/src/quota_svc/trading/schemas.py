@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from svc_common.districts import DistrictCode
 from svc_common.types import (
     DecimalText,
@@ -17,14 +17,11 @@ from svc_common.types import (
     VisibleText,
     kg_to_tonnes,
 )
-from svc_common.uscc import validate_uscc
+from svc_common.uscc import USCC
 
 from quota_svc.ledger import rules
 from quota_svc.ledger.schemas import PollutantName
 from quota_svc.trading.models import Holding, Trade
-
-USCCCode = Annotated[str, Field(min_length=18, max_length=18), AfterValidator(validate_uscc)]
-
 
 #: A price in yuan per tonne: an exact decimal string like an amount (no
 #: JSON number, no exponent), 0 to 100,000,000, to the fen. The pattern is
@@ -55,8 +52,8 @@ class TradeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    seller: USCCCode
-    buyer: USCCCode
+    seller: USCC
+    buyer: USCC
     district: DistrictCode = Field(description="the seller's district, where the rights are held")
     buyer_district: DistrictCode | None = Field(None, description="default: the same district")
     pollutant: PollutantName = rules.VOCS

@@ -29,7 +29,12 @@ async def propose_case(
     db: Database = Depends(get_db),
 ) -> CaseOut:
     """Open a case on a finding with its legal basis and proposed measure
-    (warning, fine in whole yuan, rectification order, permit suspension)."""
+    (warning, fine in whole yuan, rectification order, permit suspension).
+
+    Beyond the schema (422 naming the field): `finding_id` must be a
+    finding recorded by an inspection in one of the caller's districts;
+    `measure.rectify_by` not before today (Beijing time). A finding that
+    already has a case or is rectified is a 409."""
     async with db.transaction() as s:
         c = await service.propose(s, principal, body, utcnow())
     return service.to_out(c)

@@ -38,6 +38,11 @@ async def create_demand(
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
 ) -> DemandOut:
+    """An item of the list of the public's demands (群众诉求清单).
+
+    Beyond the schema (422 naming the field): an item from a complaint
+    names in `source_ref` a complaint received or imported here in the
+    item's district; `deadline` not before today (Beijing time)."""
     now = utcnow()
     async with db.transaction() as s:
         d = await service.create(s, principal, body, now)
@@ -85,6 +90,11 @@ async def complete_demand(
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
 ) -> DemandOut:
+    """An item of the list of the public's demands (群众诉求清单).
+
+    Beyond the schema (422 naming the field): an item from a complaint
+    names in `source_ref` a complaint received or imported here in the
+    item's district; `deadline` not before today (Beijing time)."""
     now = utcnow()
     async with db.transaction() as s:
         d = await service.load_for_update(s, principal, demand_id)

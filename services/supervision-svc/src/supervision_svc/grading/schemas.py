@@ -11,6 +11,8 @@ from svc_common.i18n import msg
 from svc_common.openapi import NON_BLANK
 from svc_common.types import Day, VisibleText, absent, empty, given, nonempty, when
 
+from supervision_svc.grading.rules import LEVELS, TIERS
+
 Grade = Literal["A", "B", "C", "D", "leading"]
 Benchmark = Literal["national", "tianjin", "none"]
 Level = Literal["yellow", "orange", "red"]
@@ -176,13 +178,45 @@ class PolicyRule(BaseModel):
     measure: MeasureSpec
 
 
+#: The table's rows: one per alert level and tier, in any order.
+TABLE_SIZE = len(LEVELS) * len(TIERS)
+
+
+def _whole_table() -> dict[str, Any]:
+    """The table's completeness as JSON Schema, from the levels and tiers the
+    check (service.set_policy: rules.missing_rules, a row given twice) reads:
+    exactly TABLE_SIZE rows, and a row of each level and tier among them, so
+    each once. A client checking a table against the document is then never
+    refused for what the document does not say."""
+    return {
+        "minItems": TABLE_SIZE,
+        "maxItems": TABLE_SIZE,
+        "allOf": [
+            {
+                "contains": {
+                    "required": ["level", "tier"],
+                    "properties": {"level": {"const": lv}, "tier": {"const": t}},
+                }
+            }
+            for t in TIERS
+            for lv in LEVELS
+        ],
+        "description": f"one rule per alert level and tier ({len(LEVELS)} × {len(TIERS)} = "
+        f"{TABLE_SIZE}), in any order: a table missing one, or naming one twice, is a 422",
+    }
+
+
 class PolicyIn(BaseModel):
     """A complete table: one rule per alert level and tier (3 × 8)."""
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     effective_from: Day
-    rules: list[PolicyRule] = Field(min_length=1, max_length=24)
+    # The pydantic bounds stay loose: a short table is refused by the check,
+    # naming the rows it misses, rather than by its length alone.
+    rules: list[PolicyRule] = Field(
+        min_length=1, max_length=TABLE_SIZE, json_schema_extra=_whole_table()
+    )
     note: str | None = Field(None, max_length=1000)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import SYSTEM, record_audit
@@ -191,9 +191,9 @@ async def remove_guarantee(
     record_audit(s, principal, "guarantee.remove", "enterprise", uscc, None)
 
 
-async def guarantees_on(
-    s: AsyncSession, day: dt.date, districts: Iterable[str] | None = None
-) -> dict[str, GuaranteeEntry]:
+def _in_force_on(day: dt.date, districts: Iterable[str] | None) -> Select[Any]:
+    """The guarantee entries in force on `day` (not ended, `day` within
+    their validity), of `districts` (None: all)."""
     q = select(GuaranteeEntry).where(
         GuaranteeEntry.ended_at.is_(None),
         GuaranteeEntry.valid_from <= day,
@@ -201,6 +201,13 @@ async def guarantees_on(
     )
     if districts is not None:
         q = q.where(GuaranteeEntry.district.in_(sorted(districts)))
+    return q
+
+
+async def guarantees_on(
+    s: AsyncSession, day: dt.date, districts: Iterable[str] | None = None
+) -> dict[str, GuaranteeEntry]:
+    q = _in_force_on(day, districts)
     return {g.uscc: g for g in await s.scalars(q.order_by(GuaranteeEntry.id))}
 
 
@@ -215,13 +222,7 @@ async def guarantee_page(
     """The entries in force on `day` after the USCC `after`, by USCC: `limit
     + 1` at most (`keyset_page` keeps `limit`). An enterprise has one entry
     not ended at most (puts take turns on its row), so the USCC is the key."""
-    q = select(GuaranteeEntry).where(
-        GuaranteeEntry.ended_at.is_(None),
-        GuaranteeEntry.valid_from <= day,
-        GuaranteeEntry.valid_to >= day,
-    )
-    if districts is not None:
-        q = q.where(GuaranteeEntry.district.in_(sorted(districts)))
+    q = _in_force_on(day, districts)
     if after is not None:
         q = q.where(keyset_after(after, GuaranteeEntry.uscc))
     q = q.order_by(GuaranteeEntry.uscc, GuaranteeEntry.id).limit(limit + 1)

@@ -44,7 +44,12 @@ async def draw_plan(
     """Draw enterprises to inspect by double random (双随机), weighted: lower
     for lawful A-grade or benchmark enterprises with a clean record
     (减少检查频次), higher for open findings or substantiated complaints.
-    The seed is recorded: the same seed over the same register draws the same."""
+    The seed is recorded: the same seed over the same register draws the same.
+
+    Beyond the schema (422 naming the field): the district must have
+    operating enterprises on the register to draw from; an
+    `inspector_pool` must hold two different people (names equal but for
+    case, width, hidden characters or runs of spaces are one person)."""
     async with db.transaction() as s:
         plan = await service.create_plan(s, principal, body, settings, utcnow())
     return service.plan_out(plan)
@@ -91,7 +96,14 @@ async def record_inspection(
     db: Database = Depends(get_db),
 ) -> InspectionOut:
     """An on-site inspection by at least two inspectors, its items (绩效,
-    台账, 治污设施运行, 在线监测, 按证排污) and the findings of each."""
+    台账, 治污设施运行, 在线监测, 按证排污) and the findings of each.
+
+    Beyond the schema (422 naming the field): `uscc` must be an enterprise
+    on the register (announced by permit-svc) in one of the caller's
+    districts; `inspected_at` not in the future; `plan_id`, when given, a
+    plan of the enterprise's district; `inspectors` two different people
+    (names equal but for case, width, hidden characters or runs of spaces
+    are one person); each item at most once."""
     async with db.transaction() as s:
         i, findings, e = await service.record_inspection(s, principal, body, utcnow())
     return service.inspection_out(i, findings, e.name)

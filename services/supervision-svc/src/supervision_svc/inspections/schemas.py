@@ -84,7 +84,16 @@ class PlanIn(BaseModel):
     count: int | None = Field(None, ge=1, le=100_000)
     share_percent: SharePercent | None = Field(None, gt=0, le=100)
     seed: int | None = Field(None, ge=0, le=2**62, description="omit: a fresh one is recorded")
-    inspector_pool: list[Officer] = Field(default_factory=list, max_length=200)
+    # Empty, or two people at least (_pool): the document says as much as
+    # JSON Schema can; two spellings of one name are told apart by _pool only.
+    inspector_pool: list[Officer] = Field(
+        default_factory=list,
+        max_length=200,
+        description="the inspectors the second random draws two from for each enterprise: "
+        "none, or at least two different people (names equal but for case, width, hidden "
+        "characters or runs of spaces are one person)",
+        json_schema_extra={"anyOf": [{"maxItems": 0}, {"minItems": 2}]},
+    )
 
     @field_validator("period")
     @classmethod
