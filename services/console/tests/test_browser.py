@@ -141,8 +141,15 @@ async def test_investment_staff_find_the_districts_that_fit_a_5_t_project(
     await shot(page, artifacts, "investment")
     p = page
     await p.fill("#p_VOCs", "5")
-    await p.click("form.project button[type=submit]")
+    # With the keyboard: the button is disabled while the check runs; focus
+    # comes back to it (it fell to the page, and Tab began at the header).
+    await p.focus("form.project button[type=submit]")
+    await p.keyboard.press("Enter")
     await p.wait_for_selector("#fit-table")
+    await p.wait_for_function(
+        "() => document.activeElement.matches('form.project button[type=submit]')",
+        timeout=5_000,
+    )
     shown_fit = set(
         await p.eval_on_selector_all(
             "#fit-table tr.fits[data-district]", "rows => rows.map(r => r.dataset.district)"
@@ -217,6 +224,11 @@ async def test_officer_accepts_a_filing_and_confirms_a_reclaim(
     said = await p.inner_text(row)
     assert "该文件已由其他人办理（当前：已评估）" in said, said
     assert "evaluat" not in said and "撤回" not in said and "已受理" not in said, said
+    # The redrawn row took the clicked button with it: focus is on its note,
+    # not back at the top of the page.
+    assert await p.evaluate(
+        "row => document.activeElement === document.querySelector(row + ' .result')", row
+    )
     await shot(p, artifacts, "workbench-stale")
 
     # 蓟州区: a closed plant's reclaim, confirmed by an officer of the district.
@@ -427,7 +439,9 @@ async def test_an_actions_answer_updates_the_tabs_counts(
     page: Page, demo_server: Server, artifacts: Path
 ) -> None:
     """李华 rejects (驳回) a reclaim 陈静 entered: the row said 已办理 — 已驳回
-    while the tab still read 收回待确认 (5) until a reload."""
+    while the tab still read 收回待确认 (5) until a reload. With the keyboard:
+    the answer replaced the focused button and focus fell to the page's top,
+    so the next Tab started over from the header."""
     p = page
     pending = admin_get(demo_server, "/quota/reclaims", district="120119", status="pending")
     assert isinstance(pending, dict)
@@ -440,9 +454,16 @@ async def test_an_actions_answer_updates_the_tabs_counts(
         f"tr[data-reclaim='{target['id']}'] form.act:has(button[data-op='reclaim-reject'])"
     )
     await form.locator("input[name=reason]").fill("重复录入")
-    await form.locator("button").click()
+    await form.locator("button").focus()
+    await p.keyboard.press("Enter")
     await p.locator(f"tr[data-reclaim='{target['id']}'] .result.ok").wait_for()
     assert "已驳回" in await p.inner_text(f"tr[data-reclaim='{target['id']}']")
+    # Focus is on the answer, where the button was (not back at the top).
+    focused = await p.evaluate(
+        "() => { const a = document.activeElement;"
+        " return a && a.matches('.result') ? a.closest('tr').dataset.reclaim : a && a.tagName }"
+    )
+    assert focused == target["id"]
     await p.wait_for_function(
         "n => document.querySelector(\"nav.queues a[href='#reclaims']\").textContent"
         " === '收回待确认 (' + n + ')'",

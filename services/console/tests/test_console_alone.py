@@ -2997,3 +2997,31 @@ async def test_the_workbench_lists_parked_filings_and_an_admin_redrives_them(
     assert "待分类 (—)" in main
     section = main.split('id="parked"')[1].split("</section>")[0]
     assert "此项待办暂时无法完整读取" in section and "暂无待分类" not in section
+
+
+async def test_the_trend_without_javascript_is_a_page_of_the_console(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """Without JavaScript the investment page links 查看变化表 to the trend:
+    it opened a bare fragment, with no title, no menu, no style sheet and no
+    way back. It is now a console page, its table open, with the way back;
+    htmx still gets the fragment it puts in the page."""
+    stub.on(
+        "GET",
+        "/quota/balances",
+        lambda req: httpx.Response(
+            200,
+            json=[
+                {"at": at, "district": "120119", "available_t": "5", "credited_t": "5"}
+                for at in req.url.params.get_list("at")
+            ],
+        ),
+    )
+    await sign_in(client, "investment")
+    page = await client.get("/console/investment/trend", params={"pollutant": "VOCs"})
+    assert_console_page(page, 200, "近 12 个月各区可用量变化")
+    assert "<title>VOCs 近 12 个月各区可用量变化 · " in page.text
+    assert 'href="/console/investment/?pollutant=VOCs"' in page.text
+    assert "<details open>" in page.text
+    part = await client.get("/console/investment/trend", headers={"HX-Request": "true"})
+    assert part.status_code == 200 and "<html" not in part.text and "<details>" in part.text

@@ -1,7 +1,8 @@
 // The console's own script: no inline script anywhere (the CSP forbids it).
 // - every htmx request carries the session's CSRF token;
 // - [data-print] buttons print the page;
-// - the trend chart is drawn with Chart.js when its data arrives.
+// - the trend chart is drawn with Chart.js when its data arrives;
+// - focus lost with a swapped-out form goes to the answer that replaced it.
 (function () {
   "use strict";
   var csrf = document.body ? document.body.getAttribute("data-csrf") : null;
@@ -124,6 +125,44 @@
       canvas.setAttribute("data-drawn", "true");
     });
   }
+  // A request made from a focused control can take the focus away: its
+  // form replaced by the answer (a workbench action done, a row redrawn
+  // after a stale action) or its button disabled while it ran (the fit
+  // form). Focus then fell to the page itself and a keyboard user's next
+  // Tab started again from the header. It goes back to the control when it
+  // is still there, else to the answer that replaced it. A request the user
+  // did not make from the focus (the trend's load) moves nothing.
+  var focusBefore = new WeakMap();
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var a = document.activeElement;
+    var elt = e.detail.elt;
+    if (e.detail.xhr && a && a !== document.body && elt && elt.contains(a)) {
+      focusBefore.set(e.detail.xhr, a);
+    }
+  });
+  function answerIn(target, xhr) {
+    // A row redrawn whole (HX-Reswap: outerHTML) leaves the target out of
+    // the page: its replacement is found by the server's selector.
+    if (target && !document.contains(target)) {
+      var retarget = xhr ? xhr.getResponseHeader("HX-Retarget") : null;
+      target = retarget ? document.querySelector(retarget) : null;
+    }
+    return target ? target.querySelector(".result, .problem, .summary") : null;
+  }
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var xhr = e.detail.xhr;
+    var was = xhr ? focusBefore.get(xhr) : null;
+    if (!was) { return; }
+    focusBefore.delete(xhr);
+    var active = document.activeElement;
+    if (active && active !== document.body && document.contains(active)) { return; }
+    if (document.contains(was) && !was.disabled) { was.focus(); return; }
+    var said = answerIn(e.detail.target, xhr);
+    if (said) {
+      said.setAttribute("tabindex", "-1");
+      said.focus();
+    }
+  });
   document.addEventListener("htmx:afterSwap", function (e) { drawTrend(e.detail.target); });
   document.addEventListener("DOMContentLoaded", function () { drawTrend(document); });
 })();

@@ -290,9 +290,11 @@ async def trend(
     )
     series = views.trend_series(districts, points, views.by_district_and_moment(history, points))
     labels = [p.strftime("%Y-%m") for p in points[:-1]] + [msg("now", "当前")]
+    # htmx puts the fragment in the investment page; without JavaScript its
+    # <noscript> link opens the trend as a page of its own.
     return render(
         request,
-        "investment/_trend.html",
+        "investment/_trend.html" if is_htmx(request) else "investment/trend.html",
         pollutant=pollutant,
         labels=labels,
         series=series,
