@@ -218,22 +218,48 @@ def test_a_baselines_file_imported_again_credits_nothing_twice(
     assert _credited(server, "120116") == "7.500"
 
 
-def test_export_writes_csv_and_xlsx(server: EmbeddedServer, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def to_export(server: EmbeddedServer, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """What the export tests read, written by them: an enterprise and a
+    baseline of 和平区 (120101), which no other test here touches. The
+    module's tests share one server per worker, and pytest-xdist may run the
+    import tests on the other worker. The enterprise's USCC."""
+    base = tmp_path_factory.mktemp("to-export")
+    uscc = make_uscc("120101", 777)
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["uscc", "name", "district", "industry_code", "address"])
+    ws.append([uscc, "天津和平某印务有限公司", "120101", "2641", "南营门街道"])
+    wb.save(base / "enterprise.xlsx")
+    r = runner.invoke(
+        app, ["import", "enterprises", str(base / "enterprise.xlsx"), "--api", server.url]
+    )
+    assert r.exit_code == 0, r.output
+    (base / "baseline.csv").write_text(
+        "district,pollutant,amount_t,note\n120101,VOCs,3.000,存量基数\n", encoding="utf-8"
+    )
+    r = runner.invoke(app, ["import", "baselines", str(base / "baseline.csv"), "--api", server.url])
+    assert r.exit_code == 0, r.output
+    return uscc
+
+
+def test_export_writes_csv_and_xlsx(server: EmbeddedServer, to_export: str, tmp_path: Path) -> None:
     out = tmp_path / "enterprises.csv"
     r = runner.invoke(app, ["export", "enterprises", "--out", str(out), "--api", server.url])
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
-    assert make_uscc("120115", 501) in {row["uscc"] for row in rows}
+    assert to_export in {row["uscc"] for row in rows}
     journal = tmp_path / "journal.xlsx"
     r = runner.invoke(app, ["export", "journal", "--out", str(journal), "--api", server.url])
     assert r.exit_code == 0, r.output
     sheet = list(load_workbook(journal, read_only=True).worksheets[0].iter_rows(values_only=True))
     assert sheet[0][:3] == ("id", "pool_id", "code")
-    assert any(row[1] == "120119:VOCs" and row[2] == "baseline" for row in sheet[1:])
+    assert any(row[1] == "120101:VOCs" and row[2] == "baseline" for row in sheet[1:])
 
 
 def test_an_exported_table_imports_back_and_an_unknown_column_is_refused(
-    server: EmbeddedServer, tmp_path: Path
+    server: EmbeddedServer, to_export: str, tmp_path: Path
 ) -> None:
     """`bureau export enterprises` writes `category` (derived from the
     industry), which the import leaves out; a column the service does not
