@@ -36,6 +36,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,8 +83,13 @@ class Monkey:
         pg_ctl: str,
         crash_instance: str | None = None,
         crash_marker: str | None = None,
+        settled: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.stack = stack
+        #: Waits until the redeliveries the faults before the rolling deploy
+        #: caused are counted (in their phases): a kill -9's tail would
+        #: otherwise be taken for the graceful stops' (run.Scraper.settled).
+        self.settled = settled
         self.settings = settings
         self.stats = stats
         self.kafka_ctl = kafka_ctl
@@ -155,6 +161,8 @@ class Monkey:
         roll = [svc for svc in self.settings.roll.split(",") if svc and self.stack.instances(svc)]
         if roll:
             await self.gap()
+            if self.settled is not None:
+                await self.settled()
             await self.rolling_deploy(roll)
         self._phase("after the faults")
 

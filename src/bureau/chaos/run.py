@@ -173,6 +173,19 @@ class Scraper:
     def total(self) -> int:
         return int(sum(self.seen.values()))
 
+    async def settled(self, within: float = 30.0, every: float = 1.0) -> None:
+        """Scrape until two scrapes in a row find no new redelivery (or
+        `within` seconds pass): the redeliveries of the faults so far (a
+        replica killed mid-batch, its partitions handed over) are then
+        counted in their own phases, not in the next one's."""
+        until = time.monotonic() + within
+        quiet = 0
+        while quiet < 2 and time.monotonic() < until:
+            before = self.total
+            await asyncio.sleep(every)
+            await self.scrape()
+            quiet = quiet + 1 if self.total == before else 0
+
 
 ROLLING = "rolling deploy"
 
@@ -265,6 +278,7 @@ async def run(
         pg_ctl=pg_ctl,
         crash_instance=crash_instance,
         crash_marker=str(crash_marker),
+        settled=scraper.settled,
     )
     fault_error: str | None = None
     try:
