@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from supervision_svc.alerts import rules
 from svc_common import clock
 from svc_common.errors import Conflict, Unprocessable
 from svc_common.tables import AuditEntry
@@ -243,6 +242,8 @@ async def test_overlapping_alerts_issued_at_once_one_is_refused(svc: Service) ->
 
 
 def test_lift_time_rules() -> None:
+    from supervision_svc.alerts import rules
+
     start = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
     end = start + dt.timedelta(days=7)
     now = start + dt.timedelta(days=2)
@@ -262,6 +263,8 @@ def test_lift_time_rules() -> None:
 
 
 def test_overlap_rules() -> None:
+    from supervision_svc.alerts import rules
+
     t = [dt.datetime(2026, 6, d, tzinfo=dt.UTC) for d in range(1, 10)]
     a = rules.Period("a", "yellow", ("120110", "120117"), t[1], t[4])
     cancelled = rules.Period("c", "red", ("120110",), t[2], t[2])
