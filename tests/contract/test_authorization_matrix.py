@@ -563,6 +563,8 @@ EIA: dict[str, Recipe] = {
     },
     "getFiling": _filer_one("GET", lambda w, d, f: f"/eia/filings/{w['filing', d, f]}"),
     "listParks": _r("open", "GET", "/eia/parks"),
+    # The parks' names, for the public quota register: anyone.
+    "listParkNames": Recipe("public", lambda w, d, f: Req("GET", "/eia/public/parks")),
     "registerPark": one(
         "POST",
         "/eia/parks",
