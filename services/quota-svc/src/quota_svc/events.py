@@ -184,11 +184,18 @@ async def _hold_again_for_approval(
 ) -> ReservationRow | None:
     """Hold an approved project's need again after its hold lapsed, at the
     ratio in force now; None (the shortfall announced, for `attempt`) if the
-    pool lacks it."""
+    pool lacks it. Renewed meanwhile by the filing's other event (its
+    approval and an officer's re-drive, handled at once, both found the
+    hold lapsed): that hold, locked, as a later look-up would have found
+    it, and nothing renewed twice."""
     req = _filing_request(e, idempotency_id, attempt)
     detail = {"lapsed_reservation_id": lapsed.id if lapsed else None, "attempt": attempt}
     try:
         done = await reservations.reserve(s, req, SYSTEM, default)
+    except reservations.ProjectAlreadyReserved as exc:  # nothing was written
+        # Not the filing's (made by hand under its ref): dead-lettered, as
+        # the look-up would have done.
+        return await reservations.lock_reservation(s, _made_for(exc.existing, e).id)
     except reservations.ReservationRefused as exc:
         log.warning("approved project's lapsed hold cannot be renewed", project_ref=e.project_ref)
         emit(s, _refused(e, exc, attempt))
