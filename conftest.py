@@ -59,13 +59,17 @@ def english_messages() -> Iterator[None]:
 def migration_template_dbs() -> Iterator[migration_templates.Templates | None]:
     """An app's lifespan that migrates an empty database to head copies the
     first such migration of its service in this process instead of running
-    Alembic again (svc_common.migration_templates); TEST_MIGRATE_FROM_SCRATCH=1
+    Alembic again (svc_common.migration_templates): on SQLite, and on
+    PostgreSQL too under TEST_PG_TEMPLATES=1; TEST_MIGRATE_FROM_SCRATCH=1
     migrates every database from nothing. Tests that call Alembic (or
     svc_common.migrate) themselves always run the migrations."""
     if os.environ.get(migration_templates.SWITCH) == "1":
         yield None
         return
-    templates = migration_templates.Templates(lambda: os.environ.get("TEST_PG_ADMIN_URL") or None)
+    templates = migration_templates.Templates(
+        lambda: os.environ.get("TEST_PG_ADMIN_URL") or None,
+        pg=os.environ.get(migration_templates.PG_SWITCH) == "1",
+    )
     with pytest.MonkeyPatch.context() as mp:
         # The lifespan calls the name service.py imported.
         mp.setattr(service, "upgrade_async", templates.upgrade_async)
