@@ -5,6 +5,7 @@ that holds anything, or a revision but head, goes through Alembic."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from svc_common import testing
+from svc_common import clock, testing
 from svc_common.migrate import upgrade
 from svc_common.migration_templates import Templates, schema_key
 
@@ -159,6 +160,33 @@ def test_the_key_follows_the_first_party_modules_the_migrations_import(
         "from svc_common.calendar import local_date\n" + SECOND
     )
     assert len({plain, with_import, schema_key(migrations)}) == 3
+
+
+async def test_under_a_manual_clock_a_copy_holds_the_time_a_migration_would_write(
+    migrations: Path, templates: Templates, tmp_path: Path
+) -> None:
+    """quota-svc seeds its default ratios stamped with the clock's time; a
+    ledger refuses a time later than now."""
+    (migrations / "versions" / "0003_stamp.py").write_text(
+        _step(
+            "0003",
+            "0002",
+            "    from svc_common.clock import now\n"
+            "    t = op.create_table('stamps', sa.Column('at', sa.String(40)))\n"
+            "    op.bulk_insert(t, [{'at': now().isoformat()}])",
+        )
+    )
+    stamps: list[object] = []
+    for i, start in enumerate(["2026-12-07T06:00:00", "2026-03-01T01:00:00"] * 2):
+        url = _sqlite_url(tmp_path, f"at-{i}")
+        with clock.using(clock.ManualClock(dt.datetime.fromisoformat(start + "+00:00"))):
+            await templates.upgrade_async(migrations, url)
+        stamps += _sqlite_rows(url, "SELECT at FROM stamps")
+    assert (templates.migrated, templates.copied) == (2, 2)
+    assert [str(s[0])[:19] for s in stamps] == [
+        "2026-12-07T06:00:00",
+        "2026-03-01T01:00:00",
+    ] * 2
 
 
 @pytest.mark.pg

@@ -14,8 +14,12 @@ creating it again from the template. A database
 that holds anything (a migration test that stopped at an older revision and
 inserted rows) and any revision but head go through Alembic as before.
 
-Rows that a migration seeds carry the time of the template's migration, not
-of the copy's (quota-svc's default air-quality ratios' `set_at`).
+Rows that a migration seeds carry the clock's time (quota-svc's default
+air-quality ratios' `set_at`), which a ledger refuses to find later than
+now: under a manual clock the template is also keyed by the clock's time, so
+a copy holds what a migration at that moment would have written; under the
+system clock a copy holds an earlier time, as a database migrated at an
+earlier start would.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import asyncio
 import contextlib
 import hashlib
 import importlib.util
+import itertools
 import os
 import shutil
 import sqlite3
@@ -38,7 +43,7 @@ from typing import Any, TypeVar
 import asyncpg
 from sqlalchemy.engine import URL, make_url
 
-from svc_common import migrate
+from svc_common import clock, migrate
 
 #: Set to 1 to migrate every test database from nothing (no templates).
 SWITCH = "TEST_MIGRATE_FROM_SCRATCH"
@@ -107,8 +112,10 @@ class Templates:
         self._pg_admin_url = pg_admin_url
         self._use_pg = pg
         self._dir: Path | None = None
-        self._made: dict[tuple[str, str, str], str] = {}
+        #: (schema key, dialect, server, clock key) -> the template's file or name.
+        self._made: dict[tuple[str, str, str, str], str] = {}
         self._lock = threading.Lock()
+        self._serial = itertools.count()
         self._db_locks: dict[str, threading.Lock] = {}
         #: How many databases were copied and migrated (for the tests of this).
         self.copied = 0
@@ -135,7 +142,7 @@ class Templates:
     def close(self) -> None:
         with self._lock:
             made, self._made = self._made, {}
-        pg = [(server, name) for (_k, dialect, server), name in made.items() if dialect == "pg"]
+        pg = [(server, name) for (_k, dialect, server, _c), name in made.items() if dialect == "pg"]
         for server, name in pg:
             # The server may have gone first: it is a throwaway one.
             with contextlib.suppress(OSError, asyncpg.PostgresError):
@@ -155,7 +162,7 @@ class Templates:
         if not _sqlite_empty(path):
             migrate.upgrade(migrations_dir, database_url)
             return
-        key = (schema_key(migrations_dir), "sqlite", "")
+        key = (schema_key(migrations_dir), "sqlite", "", _clock_key())
         template = self._made.get(key)
         if template is not None:
             _sqlite_copy(Path(template), path)
@@ -163,7 +170,7 @@ class Templates:
             return
         migrate.upgrade(migrations_dir, database_url)
         self.migrated += 1
-        target = self._tmp_dir() / f"{key[0][:16]}.db"
+        target = self._tmp_dir() / f"{next(self._serial)}-{key[0][:16]}.db"
         _sqlite_copy(path, target)
         with self._lock:
             self._made[key] = str(target)
@@ -189,8 +196,7 @@ class Templates:
         ):
             migrate.upgrade(migrations_dir, database_url)
             return
-        server = admin_url
-        key = (schema_key(migrations_dir), "pg", server)
+        key = (schema_key(migrations_dir), "pg", admin_url, _clock_key())
         template = self._made.get(key)
         if template is not None and _run(
             _pg_copy(_asyncpg_dsn(url), admin_url, url.database, template)
@@ -202,7 +208,7 @@ class Templates:
         if not empty or template is not None:
             return
         self.migrated += 1
-        name = f"{PG_PREFIX}{os.getpid()}_{key[0][:16]}"
+        name = f"{PG_PREFIX}{os.getpid()}_{next(self._serial)}_{key[0][:16]}"
         try:
             _run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"'))
             _run(_admin(admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{url.database}"', True))
@@ -216,6 +222,13 @@ class Templates:
         first migrates or copies, the others find it done)."""
         with self._lock:
             return self._db_locks.setdefault(database_url, threading.Lock())
+
+
+def _clock_key() -> str:
+    """The manual clock's time, if one is installed (a test's, usually at
+    the same start): a migration's seeded rows carry it."""
+    manual = clock.manual()
+    return "" if manual is None else manual.now().isoformat()
 
 
 def _sqlite_empty(path: Path) -> bool:
