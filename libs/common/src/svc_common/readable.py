@@ -29,6 +29,14 @@ def _escaped(text: str) -> str:
     )
 
 
+def escaped(text: str) -> str:
+    """`text` with each character that prints as nothing (a zero-width
+    space, a line break, a control) written as its escape (`\\u200b`,
+    `\\n`): how a message quotes a code or id a person sent, so that
+    `nan\\u200bgang` is not read as `nangang`, a code that exists."""
+    return _escaped(text)
+
+
 def _marked(preview: str) -> str:
     if len(preview) > PREVIEW_CHARS:
         preview = preview[:PREVIEW_CHARS] + "…"
