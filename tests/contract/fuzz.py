@@ -71,11 +71,14 @@ class Figures:
 #: Parameters that name a record, and where the demonstration data's records
 #: are listed: (the parameter as schemathesis's config names it, the list,
 #: the field of each item holding the value, `a.b` through a list at `a`;
-#: how many, if not `DEMO_IDS_PER_PARAMETER`). A receipt's number and its
+#: how many, if not `DEMO_IDS_PER_PARAMETER`; a parameter may take two
+#: lists' ids). A receipt's number and its
 #: check code are drawn apart: two of each, so that they match often.
 DEMO_RECORDS: tuple[tuple[str, str, str, int | None], ...] = (
     ("path.filing_id", "/eia/filings", "id", None),
     ("path.rid", "/eia/registrations", "id", None),
+    # and those sampled for a post-hoc check, which only may be cleared
+    ("path.rid", "/eia/review-queue", "id", 5),
     ("path.filing_no", "/eia/registrations", "filing_no", 2),
     ("query.code", "/eia/registrations", "check_code", 2),
     ("path.permit_id", "/permit/permits", "id", None),
@@ -171,8 +174,9 @@ def load_demo(base: str, log: Path) -> dict[str, list[str | int]]:
             with urllib.request.urlopen(request, timeout=30) as r:
                 pages[path] = json.load(r)["items"]
         found = [v for item in pages[path] for v in _values(item, field_path)]
-        if found:
-            ids[parameter] = list(dict.fromkeys(found))[: count or DEMO_IDS_PER_PARAMETER]
+        found = found[: count or DEMO_IDS_PER_PARAMETER]
+        if found:  # a parameter listed twice takes the ids of both lists
+            ids[parameter] = list(dict.fromkeys([*ids.get(parameter, []), *found]))
     return ids
 
 
