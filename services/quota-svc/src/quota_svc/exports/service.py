@@ -33,6 +33,7 @@ from svc_common.uploads import (
 from quota_svc.adjustments.models import Adjustment
 from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
 from quota_svc.debts.models import AdvanceLimit, Debt
+from quota_svc.exports.lineage import lineage_problem
 from quota_svc.exports.rules import (
     from_text,
     future_problem,
@@ -314,6 +315,8 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
             # An export made before candidates kept a reason (migration 0010).
             read[name] = with_reclaim_reasons(read[name])
     if problem := ledger_problem(read, {name: unique_keys(SHEETS[name]) for name in read}):
+        raise ImportRefused(problem)
+    if problem := lineage_problem(read):
         raise ImportRefused(problem)
     if problem := future_problem(read, utcnow()):
         raise ImportRefused(problem)
