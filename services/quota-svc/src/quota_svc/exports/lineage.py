@@ -373,8 +373,12 @@ def _trade_problem(sheets: Mapping[str, Rows]) -> str | None:
             continue
         cross = t.get("district") != t.get("buyer_district")
         sides: list[tuple[str, str, int]] = [
-            ("trade movements", "交易流水", sum(_moved(mine, Move.TRADE).values())),
-            ("sold_out movements", "sold_out 流水", sum(_moved(mine, Move.SOLD_OUT).values())),
+            ("trade movements", "交易（trade）流水", sum(_moved(mine, Move.TRADE).values())),
+            (
+                "sold_out movements",
+                "调出（sold_out）流水",
+                sum(_moved(mine, Move.SOLD_OUT).values()),
+            ),
             (
                 f"lots bought (lots.ref trade:{tid})",
                 f"买入批次（lots.ref trade:{tid}）",
