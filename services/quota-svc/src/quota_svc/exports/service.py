@@ -269,7 +269,8 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
     """Write an export into an empty ledger (ImportRefused otherwise, or if
     the file is not an export: unreadable, a row outside the ledger's domain
     or naming a pool or lot the file lacks, sections that disagree (a row's
-    lots and its kilograms, an adjustment and its journal entry), a time of
+    lots and its kilograms, an adjustment and its journal entry, a row and
+    the lineage written beside it: `lineage.lineage_problem`), a time of
     something done later than now, or a ledger whose reconciliation checks
     1–5 fail once written); returns rows per sheet."""
     # Every other write waits until the import ends (and one under way is
