@@ -563,6 +563,8 @@ EIA: dict[str, Recipe] = {
     },
     "getFiling": _filer_one("GET", lambda w, d, f: f"/eia/filings/{w['filing', d, f]}"),
     "listParks": _r("open", "GET", "/eia/parks"),
+    # The parks' names, for the public quota register: anyone.
+    "listParkNames": Recipe("public", lambda w, d, f: Req("GET", "/eia/public/parks")),
     "registerPark": one(
         "POST",
         "/eia/parks",
@@ -640,8 +642,12 @@ def _plant_plan() -> dict[str, Any]:
     return {"level": "orange", "measure": {"kind": "reduce", "percent": 30}, "note": "限产三成"}
 
 
-def _alert(d: str) -> dict[str, Any]:
+def _alert(d: str, seed: bool = False) -> dict[str, Any]:
+    """The seeded alert is in force now (it may be lifted); each issued one
+    has its own earlier period, as one district is under one alert at a time."""
     start = dt.datetime.combine(TODAY, dt.time(8), dt.timezone(dt.timedelta(hours=8)))
+    if not seed:
+        start -= dt.timedelta(days=3 * next(_serial))
     return {
         "level": "orange",
         "districts": [d],
@@ -768,6 +774,10 @@ SUPERVISION: dict[str, Recipe] = {
     "getPolicy": _r("open", "GET", "/supervision/emergency-policy", control_ok=(404,)),
     "issueAlert": one("POST", "/supervision/alerts", lambda w, d, f: _alert(d)),
     "getAlert": one("GET", lambda w, d, f: f"/supervision/alerts/{w['alert', d]}"),
+    # The first lift ends the alert: every later one is refused as lifted.
+    "liftAlert": one(
+        "POST", lambda w, d, f: f"/supervision/alerts/{w['alert', d]}/lift", {}, control_ok=(409,)
+    ),
     "alertMeasures": one(
         "GET", lambda w, d, f: f"/supervision/alerts/{w['alert', d]}/measures", control_ok=(409,)
     ),
@@ -939,7 +949,9 @@ async def seed(c: httpx.AsyncClient) -> World:
         await _ok(await c.put(f"/supervision/guarantee-list/{u}", json=_guarantee(), headers=h))
         await _ok(await c.put(f"/supervision/plant-plans/{u}", json=_plant_plan(), headers=h))
         w["alert", d] = (
-            await _ok(await c.post("/supervision/alerts", json=_alert(d), headers=h), 201)
+            await _ok(
+                await c.post("/supervision/alerts", json=_alert(d, seed=True), headers=h), 201
+            )
         )["id"]
     return w
 

@@ -29,7 +29,7 @@ _spec.loader.exec_module(fuzz)
 EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "3"))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=300)
 def test_schemathesis_finds_nothing(
     tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:

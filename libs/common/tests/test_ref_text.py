@@ -5,12 +5,13 @@ and the pattern the documents state for it."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated
 
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 from svc_common import guard, i18n
-from svc_common.types import RefText
+from svc_common.types import ProjectRef, RefText
 
 
 class _Ref(BaseModel):
@@ -55,6 +56,7 @@ def test_the_refusal_names_the_character_in_both_languages() -> None:
     assert said == "编号首尾不得有空白字符"
 
 
+@pytest.mark.slow(seconds=24)
 def test_the_pattern_agrees_with_the_check_on_every_character() -> None:
     """Every code point (surrogates and what the front door refuses aside)
     alone, at the end of a ref and inside one: the document's pattern takes
@@ -70,3 +72,23 @@ def test_the_pattern_agrees_with_the_check_on_every_character() -> None:
         for text in (c, "a" + c, "a" + c + "b"):
             ok = guard.ref_text_problem(text) is None
             assert bool(pattern.match(text)) == ok, (hex(ord(c)), text)
+
+
+class _Project(BaseModel):
+    ref: ProjectRef
+
+
+def test_a_project_ref_takes_full_width_ascii_as_ascii_and_nothing_else() -> None:
+    """The full-width ASCII forms and the ideographic space are what NFKC
+    makes of them; other compatibility forms, case and other scripts stay
+    as typed. A ref that is no ref in either form is refused as before."""
+    wide = "".join(map(chr, range(0xFF01, 0xFF5F))) + "\u3000"
+    assert guard.fold_width(wide) == unicodedata.normalize("NFKC", wide)
+    assert guard.fold_width(wide) == "".join(map(chr, range(0x21, 0x7F))) + " "
+    assert _Project(ref="Ｐ－９").ref == "P-9"
+    assert _Project(ref="ｐ－９").ref == "p-9"
+    assert _Project(ref="津环审〔２０２６〕１２号　Ａ").ref == "津环审〔2026〕12号 A"
+    assert _Project(ref="①ﬁｶ").ref == "①ﬁｶ"
+    assert _Ref(ref="Ｐ－９").ref == "Ｐ－９"  # a contract's ref: kept as typed
+    with pytest.raises(ValidationError):
+        _Project(ref="\u3000Ｐ－９")

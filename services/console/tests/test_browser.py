@@ -328,6 +328,22 @@ async def test_anyone_verifies_a_receipt_without_signing_in(
         await p.goto(f"{demo_server.url}/console/public/register?cursor={cursor}")
         await p.click("nav.pager >> text=第一页")
         await p.wait_for_url("**/console/public/register")
+    # Filtered by the form (a GET form: no script needed): that district's
+    # and pollutant's entries only; a district made up is said beside its
+    # field, and on a phone nothing scrolls sideways.
+    await p.select_option("#district", "120116")
+    await p.select_option("#pollutant", "VOCs")
+    await p.click("#register-filters button[type=submit]")
+    await p.wait_for_url("**/console/public/register?district=120116&pollutant=VOCs")
+    main = await p.inner_text("main")
+    districts = await p.locator("#register tbody td:nth-child(3) .code").all_inner_texts()
+    assert set(districts) <= {"120116"} and (districts or "没有符合筛选条件的条目" in main)
+    await p.set_viewport_size({"width": 375, "height": 812})
+    await p.goto(f"{demo_server.url}/console/public/register?district=999999")
+    assert "不是天津市 16 个区的区划代码" in await p.inner_text("#district-err")
+    assert await p.get_attribute("#district", "aria-invalid") == "true"
+    width = await p.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= 375, (width, await p.evaluate(WIDEST))
 
 
 @pytest.mark.parametrize("service", ["permit", "quota", "eia"])

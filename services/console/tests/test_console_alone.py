@@ -1238,7 +1238,9 @@ async def test_the_public_register_says_its_references_in_words(
     assert "pool=" not in cells and "120116:VOCs" not in cells
     assert "指标池：</span>滨海新区 VOCs 政府储备" in cells
     assert "调入区：</span>蓟州区（120119）" in cells
-    assert "流水号：</span>api:2b7d:in" in cells
+    # The journal entry by the register's number for it, its reference kept
+    # for an auditor in the title.
+    assert '流水号：</span><span title="api:2b7d:in">第 35 号 · 转入</span>' in cells
     assert "生效时间：</span>2026-12-03 01:55:14" in cells
     assert '<td class="n">-1,770.000</td>' in cells
     assert (
@@ -1809,18 +1811,122 @@ async def test_the_public_register_names_a_park_as_its_register_does(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
     """滨海新区 VOCs 园区子池 天津南港工业区, as the investment page names it, not
-    园区子池 nangang (for a signed-in reader: eia-svc's park list needs a
-    token; anyone else sees the id)."""
+    园区子池 nangang: for anyone, signed in or not (eia-svc's public park list,
+    one read a page); a signed-in reader of an eia-svc without that list by
+    the list their token reads."""
     entry = {"seq": "7", "at": "2026-12-03T13:08:07Z", "district": "120116", "kind": "reserve"}
     entry |= {"refs": "entry=e1;pool=120116:VOCs:park:nangang"}
-    stub.on("GET", "/quota/public/register", {"items": [entry], "next_cursor": None})
-    stub.on(
-        "GET", "/eia/parks", [{"district": "120116", "id": "nangang", "name": "天津南港工业区"}]
-    )
+    stub.on("GET", "/quota/public/register", {"items": [entry, {**entry, "seq": "8"}]})
+    parks = [{"district": "120116", "id": "nangang", "name": "天津南港工业区"}]
+    stub.on("GET", "/eia/public/parks", parks)
+    r = await client.get("/console/public/register")  # not signed in
+    assert_console_page(r, 200, "滨海新区 VOCs 园区子池 天津南港工业区")
+    assert "nangang" not in r.text
+    assert [c.url.path for c in stub.calls].count("/eia/public/parks") == 1
+    del stub.routes[("GET", "/eia/public/parks")]
+    stub.on("GET", "/eia/parks", parks)
     await sign_in(client, "investment")
     r = await client.get("/console/public/register")
     assert_console_page(r, 200, "滨海新区 VOCs 园区子池 天津南港工业区")
     assert "nangang" not in r.text
+
+
+async def test_the_public_register_numbers_journal_entries_and_says_what_happened(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """流水号 showed the ledger's own references (`res:3ae8…:allocate`,
+    `park:nangang:out`): it shows the register's number for the entry and,
+    where the entry says more than its kind, what happened in words; the
+    reference stays for an auditor in the title (and the API, the CSV)."""
+    rid = "3ae8be47-9c86-41e0-beea-bdfc798961f6"
+    base = {"at": "2026-12-03T13:08:07Z", "district": "120116", "pollutant": "VOCs"}
+    items = [
+        {**base, "seq": "44", "kind": "allocate", "refs": f"entry=res:{rid}:allocate"},
+        {**base, "seq": "39", "kind": "transfer", "refs": "entry=park:nangang:out"},
+        {**base, "seq": "40", "kind": "transfer", "refs": "entry=park:nangang:in"},
+        {**base, "seq": "45", "kind": "release", "refs": f"entry=res:{rid}:remainder"},
+    ]
+    stub.on("GET", "/quota/public/register", {"items": items, "next_cursor": None})
+    stub.on(
+        "GET", "/eia/public/parks", [{"district": "120116", "id": "nangang", "name": "南港工业区"}]
+    )
+    r = await client.get("/console/public/register")
+    assert_console_page(r, 200)
+    said = _main(r.text).split("<tbody>")[1]
+    assert f'<span title="res:{rid}:allocate">第 44 号</span>' in said
+    assert '<span title="park:nangang:out">第 39 号 · 转出至园区子池 南港工业区</span>' in said
+    assert '<span title="park:nangang:in">第 40 号 · 转入</span>' in said
+    assert f'<span title="res:{rid}:remainder">第 45 号 · 余量释放</span>' in said
+    # The references are in titles only, never the text a reader reads.
+    visible = re.sub(r'title="[^"]*"', "", said)
+    assert "res:" not in visible and ":out" not in visible and rid not in visible
+    en = await client.get("/console/public/register", params={"lang": "en"})
+    assert "No. 39 · out to the park sub-pool 南港工业区" in en.text
+
+
+async def test_the_public_register_is_filtered_by_district_and_pollutant(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """The register had no filter: a form (GET, no script) filters it by
+    district and pollutant through quota-svc's own filter, and its page
+    links keep the filter; a district or a pollutant made up is said beside
+    its field, and nothing is asked of quota-svc."""
+    entry = {"seq": "9", "at": "2026-12-03T13:08:07Z", "district": "120119", "kind": "baseline"}
+    entry |= {"pollutant": "NOx", "refs": "entry=api:1"}
+    asked: list[dict[str, str]] = []
+
+    def register(request: httpx.Request) -> httpx.Response:
+        asked.append(dict(request.url.params))
+        return httpx.Response(200, json={"items": [entry], "next_cursor": "MTAw"})
+
+    stub.on("GET", "/quota/public/register", register)
+    r = await client.get("/console/public/register")
+    assert_console_page(r, 200, 'id="register-filters"', '<option value="">全部区</option>')
+    assert '<option value="120119">蓟州区</option>' in r.text
+    assert '<option value="NOx">NOx</option>' in r.text
+    r = await client.get(
+        "/console/public/register", params={"district": "120119", "pollutant": "nox"}
+    )
+    assert asked[-1] == {"district": "120119", "pollutant": "NOx"}
+    assert_console_page(r, 200, '<option value="120119" selected>蓟州区</option>')
+    assert '<option value="NOx" selected>NOx</option>' in r.text
+    nxt = 'href="/console/public/register?district=120119&amp;pollutant=NOx&amp;cursor=MTAw"'
+    assert nxt in r.text
+    r = await client.get(
+        "/console/public/register", params={"district": "120119", "cursor": "MTAw"}
+    )
+    assert asked[-1] == {"district": "120119", "cursor": "MTAw"}
+    assert '<a href="/console/public/register?district=120119">第一页</a>' in r.text
+
+    calls = len(stub.calls)
+    r = await client.get(
+        "/console/public/register", params={"district": "120199", "pollutant": "CO2"}
+    )
+    assert_console_page(r, 200)
+    main = _main(r.text)
+    assert 'aria-invalid="true" aria-describedby="district-err"' in main
+    assert "&#39;120199&#39; 不是天津市 16 个区的区划代码" in main.split('id="district-err"')[1]
+    assert 'aria-invalid="true" aria-describedby="pollutant-err"' in main
+    assert "不是总量控制污染物" in main.split('id="pollutant-err"')[1]
+    assert 'id="register"' not in main and len(stub.calls) == calls
+
+    # quota-svc's own refusal of a filter, beside the field it names.
+    stub.on(
+        "GET",
+        "/quota/public/register",
+        lambda _: httpx.Response(
+            422,
+            json={
+                "title": "请求参数有误",
+                "detail": "pollutant：'NOx' 暂不公示",
+                "errors": [{"field": "pollutant", "message": "'NOx' 暂不公示"}],
+            },
+            headers={"content-type": "application/problem+json"},
+        ),
+    )
+    r = await client.get("/console/public/register", params={"pollutant": "NOx"})
+    assert_console_page(r, 200)
+    assert "暂不公示" in _main(r.text).split('id="pollutant-err"')[1]
 
 
 async def test_a_fit_link_outside_the_users_districts_says_so(

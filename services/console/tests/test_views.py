@@ -362,13 +362,13 @@ def test_register_refs_decode_values_and_name_the_contract_digest() -> None:
     digest = "ab" * 32
     text = f"contract_sha256={digest};reason=HT-1%3Bbuyer%3DX 50%25;to=120115"
     with use("zh"):
-        assert register_refs(text) == [
+        assert [(r.label, r.text) for r in register_refs(text)] == [
             ("合同编号摘要 (SHA-256)", digest),
             ("原因", "HT-1;buyer=X 50%"),
             ("调入区", "宝坻区（120115）"),
         ]
     with use("en"):
-        assert register_refs(text)[:2] == [
+        assert [(r.label, r.text) for r in register_refs(text)[:2]] == [
             ("contract reference digest (SHA-256)", digest),
             ("reason", "HT-1;buyer=X 50%"),
         ]
@@ -422,3 +422,18 @@ def test_a_major_claim_is_accepted_by_deciding_it_and_comes_first() -> None:
     soon = {"id": "s", "due_at": "2026-03-10T15:00:00+00:00", "created_at": "x"}
     with clock.using(clock.ManualClock(dt.datetime(2026, 3, 10, 17, 0, tzinfo=dt.UTC))):
         assert [f["id"] for f in queues.by_deadline([plain, soon, claim])] == ["g", "s", "p"]
+
+
+def test_an_instant_at_the_calendars_end_is_shown_not_a_failed_page() -> None:
+    """A service may send 9999-12-31T23:59:59Z for "never": it has no Beijing
+    time (past year 9999), so it is shown in UTC where the page shows it."""
+    from console.web import beijing, beijing_date, days_until, tonnes
+
+    end = "9999-12-31T23:59:59Z"
+    assert beijing(end) == "9999-12-31 23:59"
+    assert beijing_date(end) == "9999-12-31"
+    assert (days_until(end) or 0) > 2_000_000
+    assert (queues.days_waiting(end) or 0) < -2_000_000
+    assert beijing("2026-12-01T16:00:00Z") == "2026-12-02 00:00"  # Beijing time otherwise
+    assert tonnes("Infinity") == tonnes("NaN") == "0.000"
+    assert tonnes("1234.5") == "1,234.500"

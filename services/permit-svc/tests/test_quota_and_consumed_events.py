@@ -359,3 +359,37 @@ async def test_an_application_s_project_ref_is_one_quota_svc_could_have_given(
     assert r.json()["items"] == []
     # Spaces inside a ref, and no ref at all, stay as they were.
     assert await apply(svc, uscc, "1", project="P 31 扩建")
+
+
+async def test_a_full_width_project_ref_is_the_project_quota_svc_allocated_to(
+    svc: Service,
+) -> None:
+    """quota-svc takes "Ｐ－３２" (a Chinese input method in full-width mode)
+    as "P-32": a permit citing it in full-width was matched against the
+    allocations as typed, found none, and was refused for want of quota the
+    project had. It is read as quota-svc reads it: stored as "P-32" and
+    backed by the project's allocation; an allocation announced in
+    full-width (before quota-svc folded refs) backs the ASCII form too."""
+    uscc, other = await svc.enterprise(32), await svc.enterprise(33)
+    await testing.deliver(svc.app, allocation("res-32", "P-32", None, "1"))
+    r = await svc.http.post(
+        "/permit/permits",
+        json={
+            "uscc": uscc,
+            "pollutants": [{"pollutant": "VOCs", "amount_t": "1"}],
+            "project_ref": "Ｐ－３２",
+        },
+        headers=OFFICER,
+    )
+    assert (r.status_code, r.json()["project_ref"]) == (201, "P-32"), r.text
+    (r,) = await issue_answers(svc, r.json()["id"])
+    assert r.status_code == 200 and r.json()["quota_drawn_t"] == "1.000", r.text
+    # Announced in full-width, cited in ASCII.
+    await testing.deliver(svc.app, allocation("res-33", "Ｐ－３３", None, "1"))
+    (r,) = await issue_answers(svc, await apply(svc, other, "1", project="P-33"))
+    assert r.status_code == 200 and r.json()["quota_drawn_t"] == "1.000", r.text
+    # Case is kept: "p-34" is another project than "P-34", with nothing allocated.
+    third = await svc.enterprise(34)
+    await testing.deliver(svc.app, allocation("res-34", "P-34", None, "1"))
+    (r,) = await issue_answers(svc, await apply(svc, third, "1", project="ｐ－３４"))
+    assert r.status_code == 409 and r.json()["available_t"] == "0.000", r.text

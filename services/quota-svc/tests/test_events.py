@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from quota_svc import events as quota_events
 from quota_svc.app import create
 from quota_svc.reservations import service as reservations_service
 from quota_svc.reservations.models import ReservationRow
@@ -27,7 +28,7 @@ from svc_common.events.schemas.eia import (
     ParkRegistered,
 )
 from svc_common.events.schemas.permit import PermitCancelled, PermitChanged
-from svc_common.tables import AuditEntry
+from svc_common.tables import AuditEntry, DeadLetter
 
 from .conftest import AUDITOR, JIZHOU, OFFICER, Quota
 
@@ -439,3 +440,114 @@ async def test_an_approval_racing_the_hold_expiry_allocates_anew(
     assert alloc["project_ref"] == "proj-F-1" and alloc["amount_t"] == "6.000"
     r = await quota.client.get("/quota/reconciliation", headers=AUDITOR)
     assert r.json()["ok"] is True, r.text
+
+
+@pytest.mark.parametrize("second", ["approval", "redrive"])
+async def test_an_approval_and_a_redrive_renewing_one_lapsed_hold_at_once_renew_it_once(
+    quota: Quota, monkeypatch: pytest.MonkeyPatch, second: str
+) -> None:
+    """A filing's approval and an officer's re-drive of it both found its
+    hold lapsed, and both held it again: the second's hold met the first's
+    on the project's unique live hold, raised, and its event was retried
+    (it converged on the retry). The second now finds the hold renewed and
+    is done with it, as a retry would be: nothing raised, nothing retried,
+    the hold renewed and allocated once.
+
+    On PostgreSQL the first commits between the second's look-ups and its
+    hold (read committed). SQLite's writers take turns in one process: the
+    first commits before the second, whose look-ups read what they would
+    have read before it (nothing live, the lapsed hold)."""
+    db = quota.app.state.runtime.db
+    consumer = quota.app.state.runtime.consumer
+    consumer.max_attempts = 1  # a handler that raises is dead-lettered, not retried
+    await quota.baseline(JIZHOU, "10")
+    await testing.deliver(quota.app, accepted("F-1", "3"))
+    [held] = await quota.events("quota.reserved.v1")
+    later = dt.datetime.fromisoformat(held["expires_at"]) + dt.timedelta(seconds=1)
+    assert await expire_due(db, later) == 1
+    lapsed = await reservations_service.find_reservation(db, held["reservation_id"])
+    assert lapsed is not None and lapsed.status == "expired"
+
+    events = {"approval": approved("F-1", "3"), "redrive": redrive(attempt=2)}
+    second_event = events[second]
+    first_event = events["redrive" if second == "approval" else "approval"]
+    latest_hold = quota_events._latest_hold
+    raced: list[bool] = []
+
+    async def first_commits_meanwhile(
+        s: AsyncSession, e: quota_events.ApprovedFiling
+    ) -> ReservationRow | None:
+        if db.is_sqlite:
+            return lapsed  # read before the first committed
+        found = await latest_hold(s, e)
+        if type(e) is type(second_event) and not raced:
+            raced.append(True)
+            assert found is not None and found.id == lapsed.id
+            await testing.deliver(quota.app, first_event)  # in its own transaction
+        return found
+
+    async def nothing_live(s: AsyncSession, project_ref: str) -> ReservationRow | None:
+        return None  # read before the first committed
+
+    if db.is_sqlite:
+        await testing.deliver(quota.app, first_event)
+        monkeypatch.setattr(reservations_service, "find_live", nothing_live)
+    monkeypatch.setattr(quota_events, "_latest_hold", first_commits_meanwhile)
+    await testing.deliver(quota.app, second_event)
+    monkeypatch.undo()
+    assert raced or db.is_sqlite
+
+    async with db.session() as s:
+        assert list(await s.scalars(select(DeadLetter.error))) == []
+        actions = list(
+            await s.scalars(select(AuditEntry.action).where(AuditEntry.target_id == "proj-F-1"))
+        )
+    assert actions.count("quota.allocate.lapsed_renewed") == 1
+    a = await quota.availability(JIZHOU)
+    assert (a["allocated_t"], a["reserved_t"], a["available_t"]) == ("6.000", "0.000", "4.000")
+    renewed = (await quota.events("quota.reserved.v1"))[1:]
+    allocated = await quota.events("quota.allocated.v1")
+    assert len(renewed) == 1 and allocated[0]["reservation_id"] == renewed[0]["reservation_id"]
+    # As when the two come one after the other: a re-drive after the
+    # approval is answered with the allocation; an approval after the
+    # re-drive finds it allocated and says nothing.
+    assert allocated == [allocated[0]] * (2 if second == "redrive" else 1)
+    r = await quota.client.get("/quota/reconciliation", headers=AUDITOR)
+    assert r.json()["ok"] is True, r.text
+
+
+async def test_an_approval_finding_the_hold_renewed_by_a_redrive_meanwhile_says_nothing_skipped(
+    quota: Quota, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-drive renewed and allocated a lapsed hold after the approval
+    looked for a live one and before it looked for a lapsed one (read
+    committed): the approval found neither, warned "approved project holds
+    no quota" and audited `quota.allocate.skipped` though the quota was
+    allocated. It now finds the re-drive's allocation, as when the two come
+    one after the other: nothing said, nothing allocated twice."""
+    db = quota.app.state.runtime.db
+    await quota.baseline(JIZHOU, "10")
+    await testing.deliver(quota.app, accepted("F-1", "3"))
+    [held] = await quota.events("quota.reserved.v1")
+    later = dt.datetime.fromisoformat(held["expires_at"]) + dt.timedelta(seconds=1)
+    assert await expire_due(db, later) == 1
+    await testing.deliver(quota.app, redrive(attempt=2))
+
+    async def nothing_live(s: AsyncSession, project_ref: str) -> ReservationRow | None:
+        return None  # read before the re-drive committed
+
+    monkeypatch.setattr(reservations_service, "find_live", nothing_live)
+    await testing.deliver(quota.app, approved("F-1", "3"))
+    monkeypatch.undo()
+
+    async with db.session() as s:
+        assert list(await s.scalars(select(DeadLetter.error))) == []
+        actions = list(
+            await s.scalars(select(AuditEntry.action).where(AuditEntry.target_id == "proj-F-1"))
+        )
+    assert "quota.allocate.skipped" not in actions
+    assert actions.count("quota.allocate.lapsed_renewed") == 1
+    allocated = await quota.events("quota.allocated.v1")
+    assert len(allocated) == 1
+    a = await quota.availability(JIZHOU)
+    assert (a["allocated_t"], a["reserved_t"], a["available_t"]) == ("6.000", "0.000", "4.000")

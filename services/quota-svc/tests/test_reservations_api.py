@@ -570,6 +570,79 @@ async def test_a_project_ref_that_looks_like_another_is_not_a_second_project(
     assert len(await quota.events("quota.reserved.v1")) == 1
 
 
+def full_width(ref: str) -> str:
+    """`ref` as a Chinese input method in full-width mode types it."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in ref)
+
+
+async def test_a_full_width_project_ref_is_the_same_project(quota: Quota) -> None:
+    """Typed with a Chinese input method in full-width mode, "ＪＺ－２０２６－００１"
+    was another project than "JZ-2026-001": one project held twice. It is
+    the same ref, stored and matched in ASCII: a second hold of it is the
+    409 of any project held, in whichever form it comes first; the same
+    request in the other form is answered with the hold. Case counts."""
+    await quota.baseline(JIZHOU, "30")
+    wide = full_width(PROJECT["project_ref"])
+    assert wide == "ＪＺ－２０２６－００１"
+    held = await _reserve(quota)
+    r = await quota.client.post(
+        "/quota/reservations",
+        json={**PROJECT, "project_ref": wide, "uscc": make_uscc(JIZHOU, 1)},
+        headers=OFFICER,
+    )
+    assert r.status_code == 409, r.text
+    assert (r.json()["reason"], r.json()["reservation_id"]) == ("project_reserved", held["id"])
+    assert "JZ-2026-001" in r.json()["detail"]
+    # The same request in full-width, or half of it, finds the hold it made.
+    for ref in (wide, "ＪＺ-2026-００１"):
+        r = await quota.client.post(
+            "/quota/reservations", json={**PROJECT, "project_ref": ref}, headers=OFFICER
+        )
+        assert (r.status_code, r.json()["id"]) == (200, held["id"]), r.text
+    # Held first in full-width: kept as ASCII, and the ASCII form finds it.
+    first = await quota.client.post(
+        "/quota/reservations",
+        json={**PROJECT, "project_ref": "Ｐ－９\u3000Ａ"},
+        headers=OFFICER,
+    )
+    assert first.status_code == 201, first.text
+    assert first.json()["project_ref"] == "P-9 A"
+    r = await quota.client.post(
+        "/quota/reservations",
+        json={**PROJECT, "project_ref": "P-9 A", "increment_t": "1"},
+        headers=OFFICER,
+    )
+    assert (r.status_code, r.json()["reservation_id"]) == (409, first.json()["id"]), r.text
+    [reserved] = [
+        e for e in await quota.events("quota.reserved.v1") if e["project_ref"] != "JZ-2026-001"
+    ]
+    assert reserved["project_ref"] == "P-9 A"
+    # Case is kept and counts: "p-9 a" is another project.
+    r = await quota.client.post(
+        "/quota/reservations",
+        json={**PROJECT, "project_ref": "ｐ－９ ａ"},
+        headers=OFFICER,
+    )
+    assert (r.status_code, r.json()["project_ref"]) == (201, "p-9 a"), r.text
+    # An ideographic space around it is a space around it: refused.
+    r = await quota.client.post(
+        "/quota/reservations",
+        json={**PROJECT, "project_ref": "\u3000Ｐ－１０"},
+        headers=OFFICER,
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == "project_ref"
+    assert len(await quota.events("quota.reserved.v1")) == 3
+
+
+async def test_the_api_says_how_a_project_ref_is_read(quota: Quota) -> None:
+    r = await quota.client.get("/quota/openapi.json")
+    assert r.status_code == 200, r.text
+    field = r.json()["components"]["schemas"]["ReservationIn"]["properties"]["project_ref"]
+    assert "full-width" in field["description"] and "P-9" in field["description"]
+    assert "letter case is kept" in field["description"]
+
+
 async def _lots_of(quota: Quota, district: str, pollutant: str = "VOCs") -> list[int]:
     r = await quota.client.get(
         "/quota/lots", params={"district": district, "pollutant": pollutant}, headers=ADMIN

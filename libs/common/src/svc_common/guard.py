@@ -239,6 +239,21 @@ def ref_text_problem(text: str) -> str | None:
     return None
 
 
+#: Full-width ASCII forms (U+FF01–U+FF5E) and the ideographic space (U+3000)
+#: as the ASCII characters NFKC makes of them: U+FF01 is "!", U+FF5E "~".
+_FULL_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
+def fold_width(text: str) -> str:
+    """`text` with its full-width ASCII forms as the ASCII characters they
+    are, and nothing else changed: "Ｐ－９" (a Chinese IME in full-width
+    mode types these) is "P-9", an ideographic space inside is a space.
+    Letter case is kept. Other compatibility forms NFKC would change ("①",
+    "ﬁ", half-width katakana) are kept too: nobody types one of them for
+    an ASCII character, and what a reference says is not reinterpreted."""
+    return text.translate(_FULL_WIDTH)
+
+
 def ref_text_pattern() -> str:
     """The JSON-schema pattern of what `ref_text_problem` accepts (one
     character at least: the length is minLength/maxLength's)."""

@@ -221,14 +221,17 @@ class RefText:
     1 to `max_length` characters, no spaces around it, no invisible
     character anywhere, not beginning with a combining mark
     (guard.ref_text_problem): " P-1" and "P\u200b-1" look like "P-1" and are
-    other refs. Spaces inside are kept. A 422 names the field and why."""
+    other refs. Spaces inside are kept. A 422 names the field and why.
+    `fold_width`: full-width ASCII forms are taken as ASCII (guard.fold_width:
+    "Ｐ－９" is "P-9"), for a ref that names one thing however it was typed."""
 
     max_length: int
+    fold_width: bool = False
 
     def check(self, value: str) -> str:
         if problem := guard.ref_text_problem(value):
             raise ValueError(problem)
-        return value
+        return guard.fold_width(value) if self.fold_width else value
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
         from pydantic_core import core_schema
@@ -240,6 +243,20 @@ class RefText:
         out: dict[str, Any] = handler(schema)
         out["pattern"] = guard.ref_text_pattern()
         return out
+
+
+#: A project's reference as people type it (quota-svc's reservation, permit-svc's
+#: permit): a `RefText` of 100 characters whose full-width ASCII forms are
+#: taken as ASCII, so "Ｐ-9" typed with a Chinese IME in full-width mode is
+#: the project "P-9", stored and matched so. Case is kept: "p-9" is another.
+ProjectRef = Annotated[str, RefText(100, fold_width=True)]
+
+#: What the API descriptions of a project ref say of its forms.
+PROJECT_REF_FORMS = (
+    "full-width letters, digits and signs (Ｐ－９, as a Chinese input method types them "
+    "in full-width mode) are taken as their ASCII forms (P-9) and stored so; letter case "
+    "is kept and counts (p-9 is another ref than P-9)"
+)
 
 
 def schema_extra(

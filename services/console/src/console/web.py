@@ -48,10 +48,20 @@ def parse_time(value: Any) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
+def in_beijing(t: dt.datetime) -> dt.datetime:
+    """`t` in Beijing time; an instant within eight hours of the calendar's
+    end (9999-12-31, a "never expires" some systems write) has no Beijing
+    time, and stays in UTC rather than failing the page."""
+    try:
+        return t.astimezone(BEIJING)
+    except OverflowError:
+        return t.astimezone(dt.UTC)
+
+
 def beijing(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """An instant as people in the bureau read it: Beijing time."""
     t = parse_time(value)
-    return t.astimezone(BEIJING).strftime(fmt) if t else (str(value) if value else "")
+    return in_beijing(t).strftime(fmt) if t else (str(value) if value else "")
 
 
 _INSTANT_IN_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
@@ -85,15 +95,18 @@ def days_until(value: Any) -> int | None:
         t = parse_time(value)
         if t is None:
             return None
-        day = t.astimezone(BEIJING).date()
+        day = in_beijing(t).date()
     return (day - today_beijing()).days
 
 
 def dec(value: Any) -> Decimal:
+    """A service's amount as a Decimal; 0 for what is not a finite number
+    ("Infinity" would fail the page where it is rounded)."""
     try:
-        return Decimal(str(value))
+        d = Decimal(str(value))
     except (InvalidOperation, ValueError):
         return Decimal(0)
+    return d if d.is_finite() else Decimal(0)
 
 
 def tonnes(value: Any) -> str:

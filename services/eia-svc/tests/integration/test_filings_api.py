@@ -242,6 +242,11 @@ async def test_bundled_eia_files_against_the_park(client: httpx.AsyncClient) -> 
     (registered,) = await events_of(app, "eia.park.registered.v1")
     assert registered["vocs_subpool_t"] == "12.500" and registered["park_id"] == "JZ-IND-01"
     assert (await client.post("/eia/parks", json=park, headers=admin())).status_code == 409
+    # Its name is public (the public quota register names its sub-pool by it):
+    # id, name and district, without a token, nothing of its funding.
+    r = await client.get("/eia/public/parks")
+    assert r.status_code == 200, r.text
+    assert r.json() == [{"id": "JZ-IND-01", "name": "蓟州经济开发区", "district": JIZHOU}]
 
     f = (
         await client.post("/eia/filings", json=filing(park_id="JZ-IND-01"), headers=clerk())

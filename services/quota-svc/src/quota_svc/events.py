@@ -155,10 +155,12 @@ async def _live_locked(
     return await reservations.lock_reservation(s, live.id)
 
 
-async def _lapsed_hold(s: AsyncSession, e: ApprovedFiling) -> ReservationRow | None:
-    """The filing's latest reservation, if it expired: the hold lapsed while
-    the approval was on its way (the filing still showed it secured when the
-    officer approved it)."""
+async def _latest_hold(s: AsyncSession, e: ApprovedFiling) -> ReservationRow | None:
+    """The filing's latest reservation, whatever its state: expired, the
+    hold lapsed while the approval was on its way (the filing still showed
+    it secured when the officer approved it); live, the filing's other event
+    (a re-drive, or the approval) held it again after this one found
+    nothing live (read committed: its look-up ran before that commit)."""
     t = reservations.RESERVATIONS
     conn = await s.connection()
     row = (
@@ -169,9 +171,7 @@ async def _lapsed_hold(s: AsyncSession, e: ApprovedFiling) -> ReservationRow | N
             .limit(1)
         )
     ).first()
-    if row is None or row.status != ReservationStatus.EXPIRED:
-        return None
-    return ReservationRow.of(row)
+    return ReservationRow.of(row) if row is not None else None
 
 
 async def _hold_again_for_approval(
@@ -184,11 +184,18 @@ async def _hold_again_for_approval(
 ) -> ReservationRow | None:
     """Hold an approved project's need again after its hold lapsed, at the
     ratio in force now; None (the shortfall announced, for `attempt`) if the
-    pool lacks it."""
+    pool lacks it. Renewed meanwhile by the filing's other event (its
+    approval and an officer's re-drive, handled at once, both found the
+    hold lapsed): that hold, locked, as a later look-up would have found
+    it, and nothing renewed twice."""
     req = _filing_request(e, idempotency_id, attempt)
     detail = {"lapsed_reservation_id": lapsed.id if lapsed else None, "attempt": attempt}
     try:
         done = await reservations.reserve(s, req, SYSTEM, default)
+    except reservations.ProjectAlreadyReserved as exc:  # nothing was written
+        # Not the filing's (made by hand under its ref): dead-lettered, as
+        # the look-up would have done.
+        return await reservations.lock_reservation(s, _made_for(exc.existing, e).id)
     except reservations.ReservationRefused as exc:
         log.warning("approved project's lapsed hold cannot be renewed", project_ref=e.project_ref)
         emit(s, _refused(e, exc, attempt))
@@ -232,7 +239,19 @@ async def _allocate_approved(
         # hold lapsed just now, and is held again like any lapsed one.
         lapsed: ReservationRow | None = r
     elif r is None:
-        lapsed = await _lapsed_hold(s, e)
+        latest = await _latest_hold(s, e)
+        if latest is not None and latest.status in (
+            ReservationStatus.HELD,
+            ReservationStatus.ALLOCATED,
+        ):
+            # Held again by the filing's other event since the look-up:
+            # as if the look-up had found it (not "holds no quota").
+            r = await reservations.lock_reservation(s, latest.id)
+            lapsed = None
+        elif latest is not None and latest.status == ReservationStatus.EXPIRED:
+            lapsed = latest
+        else:
+            lapsed = None
     else:
         lapsed = None
     renew = lapsed is not None or (attempt is not None and r is None)

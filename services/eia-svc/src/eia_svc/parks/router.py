@@ -17,7 +17,7 @@ from svc_common.types import kg_to_tonnes, tonnes_to_kg, utcnow
 
 from eia_svc.classification.service import all_types
 from eia_svc.parks.models import ParkRow
-from eia_svc.parks.schemas import ParkIn, ParkOut
+from eia_svc.parks.schemas import ParkIn, ParkName, ParkOut
 
 router = APIRouter(prefix="/eia", tags=["parks"])
 
@@ -103,3 +103,13 @@ async def list_parks(
 ) -> list[ParkOut]:
     async with db.session() as s:
         return [_out(r) for r in (await s.execute(select(ParkRow).order_by(ParkRow.id))).scalars()]
+
+
+@router.get("/public/parks", response_model=list[ParkName])
+async def list_park_names(db: Database = Depends(get_db)) -> list[ParkName]:
+    """Public, no token: every registered park's id, name and district, so
+    the public quota register names a park's sub-pool (园区子池 天津南港工业区)
+    for anyone, not by its id."""
+    async with db.session() as s:
+        rows = (await s.execute(select(ParkRow).order_by(ParkRow.id))).scalars()
+        return [ParkName(id=r.id, name=r.name, district=r.district) for r in rows]

@@ -34,3 +34,12 @@ class ParkOut(ParkFields):
     #: pending | funded | unfunded (then `funding_shortfall_t` says by how much).
     funding_status: str = "pending"
     funding_shortfall_t: Tonnes | None = None
+
+
+class ParkName(BaseModel):
+    """A park as the public may read it: its id, name and district (what a
+    public register's park sub-pool is shown by), nothing of its funding."""
+
+    id: str
+    name: str
+    district: str

@@ -10,8 +10,9 @@ from svc_common.errors import FieldValueError
 from svc_common.events.schemas.permit import CancelReason
 from svc_common.i18n import msg
 from svc_common.types import (
+    PROJECT_REF_FORMS,
     Day,
-    RefText,
+    ProjectRef,
     SignedTonnes,
     Tonnes,
     VisibleText,
@@ -65,9 +66,11 @@ class PermitApplication(BaseModel):
     uscc: USCC
     pollutants: list[PollutantLimit] = Field(min_length=1, max_length=len(POLLUTANTS))
     # Matched exactly against quota-svc's allocations of the project: a ref
-    # with spaces around it or an invisible character in it matched none.
-    project_ref: Annotated[str, RefText(100)] | None = Field(
-        None, description="the new or expanded project this permit is for"
+    # with spaces around it or an invisible character in it matched none,
+    # and a full-width one is folded as quota-svc folds it.
+    project_ref: ProjectRef | None = Field(
+        None,
+        description=f"the new or expanded project this permit is for; {PROJECT_REF_FORMS}",
     )
 
     _uscc = field_validator("uscc")(validate_uscc)

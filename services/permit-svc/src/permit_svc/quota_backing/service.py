@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.db import dialect_insert
 from svc_common.events.envelope import Envelope
 from svc_common.events.schemas.quota import QuotaAllocated
+from svc_common.guard import fold_width
 from svc_common.types import tonnes_to_kg, utcnow
 
 from permit_svc.permits.models import Permit
@@ -21,7 +22,9 @@ async def record_allocation(s: AsyncSession, payload: QuotaAllocated, env: Envel
     result = await s.execute(
         stmt.values(
             reservation_id=payload.reservation_id,
-            project_ref=payload.project_ref,
+            # As a permit's ref is taken (types.ProjectRef): an allocation of
+            # "Ｐ-9" announced before quota-svc folded refs backs "P-9".
+            project_ref=fold_width(payload.project_ref),
             uscc=payload.uscc,
             district=payload.district,
             pollutant=payload.pollutant,
@@ -64,7 +67,8 @@ async def backing_kg(
                     QuotaAllocation.uscc.is_(None),
                     QuotaAllocation.district == district,
                     QuotaAllocation.pollutant == CONTROLLED_POLLUTANT,
-                    QuotaAllocation.project_ref == project_ref,
+                    # A permit kept with its ref as typed before refs were folded.
+                    QuotaAllocation.project_ref == fold_width(project_ref),
                 )
                 .values(uscc=uscc)
                 .returning(QuotaAllocation.reservation_id)

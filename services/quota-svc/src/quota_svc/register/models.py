@@ -33,7 +33,13 @@ class RegisterEntry(Base):
     the previous entry and its own hash over both (a hash chain)."""
 
     __tablename__ = "register_entries"
-    __table_args__ = (Index("ix_register_district", "district", "seq"),)
+    # A page filtered by district, pollutant or both reads its index in
+    # sequence order: no filter scans the whole register.
+    __table_args__ = (
+        Index("ix_register_district", "district", "seq"),
+        Index("ix_register_pollutant", "pollutant", "seq"),
+        Index("ix_register_district_pollutant", "district", "pollutant", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -27,7 +27,7 @@ from svc_common.pagination import (
 from svc_common.service import get_db
 from svc_common.uploads import csv_dict_writer
 
-from quota_svc.api import check_district
+from quota_svc.api import OptionalPollutant, check_district, check_pollutant
 from quota_svc.register import rules
 from quota_svc.register.models import RegisterEntry
 from quota_svc.register.service import public_fields
@@ -39,13 +39,18 @@ _CSV_BATCH = 2000
 
 
 class RegisterItem(BaseModel):
-    seq: str
+    seq: str = Field(description="The entry's number in the register: 1, 2, 3… without gaps")
     at: str
     district: str
     pollutant: str
     kind: str
     amount_t: str
-    refs: str
+    refs: str = Field(
+        description="The entry's public references as its hash covers them, `key=value` "
+        "pairs joined by `;` (sorted; values percent-encoded for `%`, `;` and `=`): the "
+        "ledger's own identifiers (`entry`: the journal entry's reference, `pool`, "
+        "`reservation`…) for auditors; the console's register page says them in words"
+    )
     prev_hash: str
     hash: str
 
@@ -89,19 +94,26 @@ class Head(BaseModel):
 async def read_register(
     format: Literal["json", "csv"] = "json",
     district: DistrictCode | None = None,
+    pollutant: OptionalPollutant = None,
     cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     db: Database = Depends(get_db),
 ) -> RegisterPage | StreamingResponse:
     """Public, no token. JSON is paged (`next_cursor`); CSV is the whole
     chain from the start (or after the cursor) in one download, so anyone can
-    verify it (`bureau register verify`)."""
+    verify it (`bureau register verify`). `district` and `pollutant` keep a
+    district's or a pollutant's entries (both: their common ones), each read
+    by its index in sequence order."""
     if district is not None:
         check_district(district)
+    if pollutant is not None:
+        check_pollutant(pollutant)
     after = decode_int_cursor(cursor)
     base = select(RegisterEntry)
     if district:
         base = base.where(RegisterEntry.district == district)
+    if pollutant:
+        base = base.where(RegisterEntry.pollutant == pollutant)
     if format == "csv":
         return StreamingResponse(
             _csv(db, base, after or 0),

@@ -9,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from svc_common.districts import DistrictCode
 from svc_common.i18n import msg
 from svc_common.types import (
+    PROJECT_REF_FORMS,
     PositiveIncrementTonnes,
     PositiveTonnes,
+    ProjectRef,
     Ratio,
-    RefText,
     Tonnes,
     TotalTonnes,
     VisibleText,
@@ -35,11 +36,14 @@ class ReservationIn(BaseModel):
     pollutant: PollutantName = rules.VOCS
     increment_t: PositiveIncrementTonnes = Field(description="the project's VOCs increment, t/a")
     # An identifier: no spaces around it, nothing invisible in it (" P-1" and
-    # "P\u200b-1" were refs other than "P-1", so one project held twice).
-    project_ref: Annotated[str, RefText(100)] = Field(
+    # "P\u200b-1" were refs other than "P-1", so one project held twice), and
+    # full-width forms folded ("Ｐ-1" was another project too). Case counts:
+    # refs are approval numbers and project codes, matched as written by
+    # permit-svc, and the live-project index is on the ref as stored.
+    project_ref: ProjectRef = Field(
         description="the project's reference, unique among live reservations, with no "
-        "spaces around it; refs beginning `eia:` (in any case or width) are EIA "
-        "filings', reserved by their review alone",
+        f"spaces around it; {PROJECT_REF_FORMS}; refs beginning `eia:` (in any case or "
+        "width) are EIA filings', reserved by their review alone",
         json_schema_extra={"not": {"pattern": "^[Ee][Ii][Aa]:"}},
     )
     uscc: USCC | None = None

@@ -15,22 +15,55 @@ from svc_common.types import ResourceId, utcnow
 
 from supervision_svc.alerts import service
 from supervision_svc.alerts.models import Alert
-from supervision_svc.alerts.schemas import AlertIn, AlertMeasures, AlertOut
+from supervision_svc.alerts.schemas import AlertIn, AlertLift, AlertMeasures, AlertOut
 from supervision_svc.scope import READERS, WRITERS, district_param
 from supervision_svc.settings import Settings, get_settings
 
 router = APIRouter(prefix="/supervision", tags=["alerts"])
 
 
-@router.post("/alerts", status_code=201, response_model=AlertOut)
+OVERLAP: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "A district is already under an alert in this period that the "
+        "request does not name in `replaces` (`overlapping` lists them)"
+    }
+}
+
+
+@router.post("/alerts", status_code=201, response_model=AlertOut, responses=OVERLAP)
 async def issue_alert(
     body: AlertIn,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
 ) -> AlertOut:
-    """Issue an alert (yellow, orange, red) for districts and a period."""
+    """Issue an alert (yellow, orange, red) for districts and a period.
+
+    One district is under one alert at a time: a period overlapping an alert
+    in force in any of the districts is refused (409) unless `replaces`
+    names it, which changes the level (升级/降级): the alerts named are
+    lifted at this one's start, in the same transaction."""
     async with db.transaction() as s:
-        a = service.issue(s, principal, body, utcnow())
+        a = await service.issue(s, principal, body, utcnow())
+    return service.alert_out(a)
+
+
+LIFTED: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The alert was already lifted, or (with no `at`) has already ended"}
+}
+
+
+@router.post("/alerts/{alert_id}/lift", response_model=AlertOut, responses=LIFTED)
+async def lift_alert(
+    alert_id: ResourceId,
+    body: AlertLift | None = None,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> AlertOut:
+    """Lift an alert early (解除预警): it ends at `at` (default now), not
+    before its start, before its planned end and not in the future; its
+    measures and expected reductions then count the shortened period."""
+    async with db.transaction() as s:
+        a = await service.lift(s, principal, alert_id, body or AlertLift(), utcnow())
     return service.alert_out(a)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode, check_district
 from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
-from svc_common.types import RecordTime, Tonnes, TotalTonnes
+from svc_common.types import ID_PATTERN, RecordTime, Tonnes, TotalTonnes
+
+AlertId = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
 
 class AlertIn(BaseModel):
@@ -22,6 +24,18 @@ class AlertIn(BaseModel):
     starts_at: RecordTime = Field(alias="from")
     ends_at: RecordTime = Field(alias="to")
     note: str | None = Field(None, max_length=1000)
+    #: The alerts in force in these districts during this one's period that it
+    #: replaces (a level change, 升级/降级): lifted at its start.
+    replaces: list[AlertId] = Field(
+        default_factory=list, max_length=16, json_schema_extra={"uniqueItems": True}
+    )
+
+    @field_validator("replaces")
+    @classmethod
+    def _replaces(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(msg("an alert appears twice", "预警重复"))
+        return v
 
     @field_validator("districts")
     @classmethod
@@ -50,6 +64,24 @@ class AlertOut(BaseModel):
     note: str | None
     issued_by: str
     issued_at: dt.datetime
+    #: The alerts this one replaced (lifted at its start).
+    replaces: list[str]
+    #: Lifted early (解除预警): when it ended (null: in force to `ends_at`), by
+    #: whom, why, and the alert that replaced it if a level change lifted it.
+    lifted_at: dt.datetime | None
+    lifted_by: str | None
+    lift_reason: str | None
+    replaced_by: str | None
+
+
+class AlertLift(BaseModel):
+    """Lifting an alert early (解除预警)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    #: When it ends: by default now (or its start, if it has not begun).
+    at: RecordTime | None = None
+    reason: str | None = Field(None, max_length=1000)
 
 
 class EnterpriseMeasure(BaseModel):

@@ -16,15 +16,19 @@ from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.calendar import local_date
+from svc_common.db import hold_lock
 from svc_common.districts import DISTRICTS
+from svc_common.errors import NotFound
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
 from svc_common.types import kg_to_tonnes
 from svc_common.uploads import csv_cell, csv_writer
 
+from supervision_svc.alerts import rules as alert_rules
 from supervision_svc.alerts.models import Alert
 from supervision_svc.alerts.schemas import (
     AlertIn,
+    AlertLift,
     AlertMeasures,
     AlertOut,
     DistrictReduction,
@@ -47,12 +51,47 @@ def alert_out(a: Alert) -> AlertOut:
         note=a.note,
         issued_by=a.issued_by,
         issued_at=a.issued_at,
+        replaces=a.replaces or [],
+        lifted_at=a.lifted_at,
+        lifted_by=a.lifted_by,
+        lift_reason=a.lift_reason,
+        replaced_by=a.replaced_by,
     )
 
 
-def issue(s: AsyncSession, principal: Principal, body: AlertIn, now: dt.datetime) -> Alert:
+def _period(a: Alert) -> alert_rules.Period:
+    return alert_rules.Period(a.id, a.level, tuple(a.districts), a.starts_at, a.in_force_until)
+
+
+async def _alerts_during(s: AsyncSession, starts: dt.datetime, ends: dt.datetime) -> list[Alert]:
+    """Alerts planned to be in force at some moment of [starts, ends), locked
+    (the rules then judge by their actual end)."""
+    q = (
+        select(Alert)
+        .where(Alert.starts_at < ends, Alert.ends_at > starts)
+        .order_by(Alert.id)
+        .with_for_update()
+    )
+    return list(await s.scalars(q))
+
+
+async def issue(s: AsyncSession, principal: Principal, body: AlertIn, now: dt.datetime) -> Alert:
+    """Issue an alert; the alerts it replaces are lifted at its start. One
+    issue per district at a time (PostgreSQL: a lock per district, taken in
+    district order), so two overlapping alerts issued at once cannot both
+    pass the overlap check."""
     for d in body.districts:
         principal.require_district(d)
+    for d in body.districts:
+        await hold_lock(s, "alert-district", d)
+    others = {a.id: a for a in await _alerts_during(s, body.starts_at, body.ends_at)}
+    replaced = alert_rules.to_replace(
+        body.districts,
+        body.starts_at,
+        body.ends_at,
+        [_period(a) for a in others.values()],
+        body.replaces,
+    )
     a = Alert(
         id=str(uuid.uuid4()),
         level=body.level,
@@ -62,6 +101,7 @@ def issue(s: AsyncSession, principal: Principal, body: AlertIn, now: dt.datetime
         note=body.note,
         issued_by=principal.sub,
         issued_at=now,
+        replaces=[r.id for r in replaced] or None,
     )
     s.add(a)
     record_audit(s, principal, "alert.issue", "alert", a.id, body.model_dump(mode="json"))
@@ -75,7 +115,54 @@ def issue(s: AsyncSession, principal: Principal, body: AlertIn, now: dt.datetime
             ends_at=a.ends_at,
         ),
     )
+    for r in replaced:
+        old = others[r.id]
+        _lift(s, principal, old, max(a.starts_at, old.starts_at), None, replaced_by=a.id)
     return a
+
+
+async def lift(
+    s: AsyncSession, principal: Principal, alert_id: str, body: AlertLift, now: dt.datetime
+) -> Alert:
+    """Lift an alert early (解除预警): by a caller who may issue it (every one
+    of its districts), at `body.at` or now (alert_rules.lift_time)."""
+    a = (
+        await s.scalars(select(Alert).where(Alert.id == alert_id[:64]).with_for_update())
+    ).one_or_none()
+    if a is None or not any(principal.may_act_in(d) for d in a.districts):
+        raise NotFound(msg(f"no alert {alert_id[:64]}", f"没有预警 {alert_id[:64]}"))
+    for d in a.districts:
+        principal.require_district(d)
+    at = alert_rules.lift_time(a.starts_at, a.ends_at, a.lifted_at, body.at, now)
+    _lift(s, principal, a, at, body.reason, replaced_by=None)
+    return a
+
+
+def _lift(
+    s: AsyncSession,
+    principal: Principal,
+    a: Alert,
+    at: dt.datetime,
+    reason: str | None,
+    *,
+    replaced_by: str | None,
+) -> None:
+    """Record the lift, audited like the issue, and announce it."""
+    a.lifted_at, a.lifted_by, a.lift_reason, a.replaced_by = at, principal.sub, reason, replaced_by
+    detail = {"lifted_at": at.isoformat(), "reason": reason, "replaced_by": replaced_by}
+    record_audit(s, principal, "alert.lift", "alert", a.id, detail)
+    outbox.emit(
+        s,
+        ev.AlertLifted(
+            alert_id=a.id,
+            level=a.level,
+            districts=a.districts,
+            starts_at=a.starts_at,
+            planned_ends_at=a.ends_at,
+            lifted_at=at,
+            replaced_by=replaced_by,
+        ),
+    )
 
 
 async def measures(
@@ -123,8 +210,9 @@ async def measures(
         vocs_kg, nox_kg = (held.vocs_kg, held.nox_kg) if held else (0, 0)
         if held is None:
             req.why.append(rules.no_permit())
-        vocs_cut = rules.expected_reduction_kg(vocs_kg, cut, a.starts_at, a.ends_at)
-        nox_cut = rules.expected_reduction_kg(nox_kg, cut, a.starts_at, a.ends_at)
+        # The alert's actual length: up to its lift if lifted early.
+        vocs_cut = rules.expected_reduction_kg(vocs_kg, cut, a.starts_at, a.in_force_until)
+        nox_cut = rules.expected_reduction_kg(nox_kg, cut, a.starts_at, a.in_force_until)
         t = totals[e.district]
         t[0], t[1], t[2] = t[0] + 1, t[1] + vocs_cut, t[2] + nox_cut
         items.append(

@@ -125,3 +125,18 @@ class AlertIssued(EventPayload):
     districts: list[str]
     starts_at: dt.datetime
     ends_at: dt.datetime
+
+
+@event("supervision.alert.lifted.v1", topic=TOPIC, key="alert_id")
+class AlertLifted(EventPayload):
+    """A heavy-pollution weather alert was lifted early (解除预警): it ended at
+    `lifted_at` instead of its planned end; `replaced_by` names the alert of
+    another level that replaced it (升级/降级), if that is why."""
+
+    alert_id: str
+    level: AlertLevel
+    districts: list[str]
+    starts_at: dt.datetime
+    planned_ends_at: dt.datetime
+    lifted_at: dt.datetime
+    replaced_by: str | None = None

@@ -7,18 +7,18 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from svc_common.districts import district_name, district_named
+from svc_common.districts import DISTRICTS, district_name, district_named, district_problem
 from svc_common.i18n import msg
 
 from console.api import ApiError, Services, raise_for_problem
 from console.auth.users import User
 from console.deps import optional_user, services
-from console.pages.investment.views import park_names
+from console.pages.investment.views import POLLUTANTS, park_names
 from console.pages.workbench.queues import RECLAIM_SOURCES
 from console.web import beijing_in_text, problem_page, render
 
@@ -191,35 +191,83 @@ async def receipt(
     return Response(body, status_code=r.status_code, media_type=media, headers=headers)
 
 
+#: The pollutants the register is filtered by, by the name the filter takes
+#: (`vocs` typed into the address is VOCs).
+_POLLUTANTS = {p.lower(): p for p in POLLUTANTS}
+#: The register's filters, in the order the form and its links carry them.
+_FILTERS = ("district", "pollutant")
+
+
+def filter_problems(district: str, pollutant: str) -> dict[str, str]:
+    """Why a filter typed into the address is none the register has, by
+    field (said beside it on the page; nothing is asked of quota-svc)."""
+    problems = {}
+    if district and (problem := district_problem(district[:20])):
+        problems["district"] = problem
+    if pollutant and pollutant.lower() not in _POLLUTANTS:
+        shown, listed = pollutant[:20], "、".join(POLLUTANTS)
+        problems["pollutant"] = msg(
+            f"{shown!r} is not a pollutant under total-quantity control"
+            f" (one of {', '.join(POLLUTANTS)})",
+            f"{shown!r} 不是总量控制污染物（应为 {listed} 之一）",
+        )
+    return problems
+
+
+def register_href(filters: Mapping[str, str], cursor: str | None = None) -> str:
+    """A register page's address: its filters kept, and a page's cursor."""
+    query = {k: v for k, v in filters.items() if v} | ({"cursor": cursor} if cursor else {})
+    return "/console/public/register" + ("?" + urlencode(query) if query else "")
+
+
 @router.get("/register")
 async def register(
     request: Request,
     # No pattern: a link cut short or made up is said so on the page, not
-    # with the generic page of a 422.
+    # with the generic page of a 422; a filter the register has not, beside
+    # its field.
     cursor: str = Query(""),
+    district: str = Query(""),
+    pollutant: str = Query(""),
     api: Services = Depends(services),
 ) -> Response:
     """The public quota register (总量指标公示), a page at a time (the
-    register's `next_cursor` is the next page's link). Until quota-svc
-    publishes `GET /quota/public/register` the page says so instead of
-    failing."""
+    register's `next_cursor` is the next page's link), of one district or
+    pollutant or all (the form's filters, kept in the page links). Until
+    quota-svc publishes `GET /quota/public/register` the page says so
+    instead of failing."""
+    district, pollutant = (unicodedata.normalize("NFKC", v).strip() for v in (district, pollutant))
+    pollutant = _POLLUTANTS.get(pollutant.lower(), pollutant)
     data: Any = None
     available = True
     problem: str | None = None
     failed: ApiError | None = None
-    if cursor and not _CURSOR.fullmatch(cursor):
+    errors = filter_problems(district, pollutant)
+    filters = {
+        k: v for k, v in (("district", district), ("pollutant", pollutant)) if k not in errors
+    }
+    if errors:
+        pass  # said beside the fields; no register filter looks so
+    elif cursor and not _CURSOR.fullmatch(cursor):
         problem = _stale_link()  # not sent on: no register cursor looks so
     else:
+        params = {k: v for k, v in filters.items() if v} | ({"cursor": cursor} if cursor else {})
         try:
             data = await api.get(
-                "quota",
-                "/quota/public/register",
-                token=None,
-                params={"cursor": cursor} if cursor else None,
+                "quota", "/quota/public/register", token=None, params=params or None
             )
         except ApiError as exc:
+            named = {str(e.get("field")) for e in exc.field_errors} & set(_FILTERS)
             if exc.status in (404, 405):
                 available = False
+            elif exc.status == 422 and named:
+                # quota-svc refuses a filter: beside its field, in its words.
+                errors = {
+                    f: str(e.get("message") or exc.said())
+                    for e in exc.field_errors
+                    if (f := str(e.get("field"))) in named
+                }
+                filters = {k: v for k, v in filters.items() if k not in named}
             elif cursor and exc.status == 422:
                 # A page link cut short or made up: said plainly, with the way
                 # back to the first page (the pager below).
@@ -229,18 +277,29 @@ async def register(
             else:
                 problem = exc.said()
     columns, rows = _table(data)
-    parks = await _park_names(api, optional_user(request))
+    # The parks' names only for a page that names a park (one read, not one a row).
+    named_parks = any("park" in str(r.get("refs", "")) for r in rows)
+    parks = await _park_names(api, optional_user(request)) if named_parks else {}
+    next_cursor = data.get("next_cursor") if isinstance(data, dict) else None
     response = render(
         request,
         "public/register.html",
         status_code=failed.page_status if failed else 200,
         available=available,
         problem=problem,
+        errors=errors,
+        district=district,
+        pollutant=pollutant,
+        filtered=any(filters.values()),
+        districts=DISTRICTS,
+        pollutants=POLLUTANTS,
         columns=columns,
         rows=rows,
         label=register_label,
         kinds=REGISTER_KINDS,
-        refs=lambda text: register_refs(text, parks),
+        refs=lambda r: register_refs(
+            r.get("refs"), parks, seq=r.get("seq"), kind=r.get("kind"), district=r.get("district")
+        ),
         meta={
             k: register_value(v)
             for k, v in data.items()
@@ -248,23 +307,27 @@ async def register(
         }
         if isinstance(data, dict)
         else {},
-        next_cursor=data.get("next_cursor") if isinstance(data, dict) else None,
+        next_href=register_href(filters, next_cursor) if next_cursor else None,
+        first_href=register_href(filters),
         first_page=not cursor,
     )
     return _with_outage(response, failed)
 
 
 async def _park_names(api: Services, user: User | None) -> dict[tuple[str, str], str]:
-    """The parks' names from eia-svc's park register, read with the signed-in
-    user's token (the register itself needs none, eia-svc's park list does):
-    for anyone not signed in, or when eia-svc does not answer, a park shows
-    by its id."""
-    if user is None:
-        return {}
+    """The parks' names from eia-svc's park register, one read a page (its
+    public list, which needs no token: a park shows by its name to anyone);
+    from an eia-svc without that list, the list a signed-in user's token
+    reads; when neither answers, a park shows by its id."""
     try:
-        parks = await api.get("eia", "/eia/parks", token=user.token)
+        parks = await api.get("eia", "/eia/public/parks", token=None)
     except ApiError:
-        return {}
+        if user is None:
+            return {}
+        try:
+            parks = await api.get("eia", "/eia/parks", token=user.token)
+        except ApiError:
+            return {}
     return park_names(parks) if isinstance(parks, list) else {}
 
 
@@ -432,14 +495,64 @@ def _pool(value: str, parks: Mapping[tuple[str, str], str] | None = None) -> str
     return " ".join(w for w in words if w)
 
 
+class RefLine(NamedTuple):
+    """One of an entry's references as the page shows it: its label, its
+    value in words, and the register's own text where the words replace an
+    identifier (the page's `title`, for an auditor to match the CSV)."""
+
+    label: str
+    text: str
+    raw: str | None = None
+
+
+#: The last part of a journal entry's reference (`res:…:allocate`,
+#: `park:nangang:out`): which step of its record the entry is, as people say it.
+_ENTRY_STEPS = {
+    "out": ("out", "转出"),
+    "in": ("in", "转入"),
+    "hold": ("held", "冻结"),
+    "remainder": ("remainder released", "余量释放"),
+}
+
+
+def _entry(
+    ref: str,
+    seq: Any,
+    kind: Any,
+    district: str,
+    parks: Mapping[tuple[str, str], str],
+) -> str:
+    """A journal entry's reference (`res:3ae8…:allocate`, machine text) as a
+    reader's: the register's own number for it (第 44 号) and, where the entry
+    says more than its kind, what happened (转出至园区子池 天津南港工业区)."""
+    head, _, step = ref.rpartition(":")
+    origin, _, park = head.partition(":")
+    # A step the kind column says (预留, 分配…) is not said again.
+    words = None if step == str(kind) else _ENTRY_STEPS.get(step) or REGISTER_KINDS.get(step)
+    said = msg(*words) if words else ""
+    if origin == "park" and park and step == "out":
+        name = parks.get((district, park)) or park
+        said = msg(f"out to the park sub-pool {name}", f"转出至园区子池 {name}")
+    if not str(seq or "").isdigit():
+        return " · ".join(w for w in (ref, said) if w)
+    number = msg(f"No. {int(str(seq))}", f"第 {int(str(seq))} 号")
+    return f"{number} · {said}" if said else number
+
+
 def register_refs(
-    text: Any, parks: Mapping[tuple[str, str], str] | None = None
-) -> list[tuple[str, str]]:
+    text: Any,
+    parks: Mapping[tuple[str, str], str] | None = None,
+    *,
+    seq: Any = None,
+    kind: Any = None,
+    district: Any = None,
+) -> list[RefLine]:
     """An entry's references (the text its hash covers, `k=v;k=v`) as
-    (label, value) pairs people read: keys in words, districts by name,
-    instants in Beijing time, codes in words (`REGISTER_REF_VALUES`); a key
-    or a code the console does not know as it is.
-    Values come percent-encoded for `%`, `;` and `=` (quota-svc's
+    lines people read: keys in words, districts by name, instants in
+    Beijing time, codes in words (`REGISTER_REF_VALUES`), the journal
+    entry (流水号) by the register's number for it (`seq`) with its raw
+    reference kept as `raw`; a key or a code the console does not know as
+    it is. Values come percent-encoded for `%`, `;` and `=` (quota-svc's
     `ref_value`) and are shown decoded."""
     pairs = []
     for part in str(text or "").split(";"):
@@ -449,6 +562,11 @@ def register_refs(
         if not sep:
             key, value = "", part
         value = unquote(value)
+        label = register_label(key, REGISTER_REFS) if key else ""
+        if key == "entry":
+            said = _entry(value, seq, kind, str(district or ""), parks or {})
+            pairs.append(RefLine(label, said, value))
+            continue
         words = REGISTER_REF_VALUES.get(key, {}).get(value)
         if words:
             value = msg(*words)
@@ -460,7 +578,7 @@ def register_refs(
             value = _price(value)
         else:
             value = beijing_in_text(value)
-        pairs.append((register_label(key, REGISTER_REFS) if key else "", value))
+        pairs.append(RefLine(label, value))
     return pairs
 
 

@@ -14,7 +14,7 @@ from svc_common.guard import visible_text_problem
 from svc_common.i18n import msg
 from svc_common.types import utcnow
 
-from console.web import BEIJING, days_until, parse_time, today_beijing
+from console.web import days_until, in_beijing, parse_time, today_beijing
 
 UNDECIDED = ("submitted", "accepted", "evaluated", "reviewed")
 #: What an officer does next to a filing, by the action's API name.
@@ -406,7 +406,7 @@ def days_waiting(received_at: Any) -> int | None:
     t = parse_time(received_at)
     if t is None:
         return None
-    return (today_beijing() - t.astimezone(BEIJING).date()).days
+    return (today_beijing() - in_beijing(t).date()).days
 
 
 def waiting_said(received_at: Any) -> str:
