@@ -33,7 +33,7 @@ def _bureau(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 def test_dead_letters_outbox_and_sagas_from_the_command_line(tmp_path: Path) -> None:
     port = testing.free_port()
     url = f"http://127.0.0.1:{port}"

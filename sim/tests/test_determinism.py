@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from bureau_sim.config import SimConfig
 from bureau_sim.run import Templates, run_seed
 
@@ -35,6 +36,7 @@ SETTINGS: dict[str, Any] = {
 }
 
 
+@pytest.mark.slow(seconds=24)
 async def test_a_seed_replays_exactly() -> None:
     cfg = SimConfig(**SETTINGS)
     templates = Templates(cfg)

@@ -55,7 +55,7 @@ async def test_the_late_refusal_after_a_withdrawal_ignored(
 
 
 @pytest.mark.pg
-@pytest.mark.slow
+@pytest.mark.slow(seconds=18)
 async def test_a_reservation_check_without_the_pool_lock(monkeypatch: pytest.MonkeyPatch) -> None:
     """On PostgreSQL, where a row lock is what keeps two reservations of one
     pool apart (on SQLite one writer at a time keeps them apart anyway).
@@ -64,7 +64,7 @@ async def test_a_reservation_check_without_the_pool_lock(monkeypatch: pytest.Mon
     await _caught(monkeypatch, "pool-lock", control=True)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=56)
 async def test_a_relay_that_publishes_a_keys_rows_out_of_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

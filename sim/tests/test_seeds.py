@@ -13,7 +13,7 @@ from bureau_sim.run import Templates, run_seed
 CI_SEEDS = int(os.environ.get("SIM_CI_SEEDS", "12"))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=75)
 async def test_the_ci_seeds_violate_no_invariant() -> None:
     cfg = SimConfig()
     templates = Templates(cfg)

@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo
 
 import schemathesis
 from hypothesis import strategies as st
+from hypothesis.strategies._internal import regex as regex_internals
+from hypothesis.strategies._internal.lazy import unwrap_strategies
 from svc_common.auth import mint_token
 from svc_common.districts import DISTRICTS
 from svc_common.settings import DEV_JWT_SECRET
@@ -89,6 +91,39 @@ def shared_from_regex(regex: Any, *, fullmatch: bool = False, alphabet: Any = No
 
 # Schemathesis calls it as `st.from_regex`, looked up at each call.
 st.from_regex = shared_from_regex  # type: ignore[assignment]
+
+_regex_element = regex_internals._strategy
+_class_strategies: dict[tuple[Any, ...], st.SearchStrategy[str]] = {}
+
+
+def shared_class(codes: Any, context: Any, is_unicode: bool, alphabet: Any) -> Any:
+    """Hypothesis's strategy for one element of a parsed pattern, with a
+    character class (`[...]`) built once per run, not once per pattern.
+
+    Schemathesis's coverage phase writes a field's length into its pattern
+    (`{0,19}` for a maxLength of 20), so every length of a visible text is
+    a pattern of its own, and `shared_from_regex` builds each of them: the
+    same three classes of some 140,000 characters each time, read one
+    character at a time (most of the CPU of the run). A class's strategy
+    is the characters it matches within the alphabet, nothing else: the
+    class (its members and the flags that read them) and the alphabet's
+    characters name it, so the built one is shared, the same characters
+    drawn the same way."""
+    chars = getattr(unwrap_strategies(alphabet), "intervals", None) if is_unicode else None
+    if chars is None or not (isinstance(codes, tuple) and codes[0] == regex_internals.sre.IN):
+        return _regex_element(codes, context, is_unicode, alphabet=alphabet)
+    key = (tuple(codes[1]), int(context.flags), chars)
+    with _regex_lock:
+        found = _class_strategies.get(key)
+    if found is None:
+        found = _regex_element(codes, context, is_unicode, alphabet=alphabet)
+        with _regex_lock:
+            found = _class_strategies.setdefault(key, found)
+    return found
+
+
+# Hypothesis looks it up by name at each element (its `recurse`).
+regex_internals._strategy = shared_class
 
 ALL_DISTRICTS = sorted(DISTRICTS)
 #: Registration-authority codes (1..9, A, N, Y) and entity kinds the USCC uses.

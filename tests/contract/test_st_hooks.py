@@ -77,3 +77,62 @@ def test_a_pattern_strategy_is_built_once_for_every_thread() -> None:
         [sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+_CLASS_CHILD = r"""
+import re
+
+from hypothesis import strategies as st
+import hypothesis.strategies._internal.regex as regex_internals
+
+import st_hooks
+
+builders = []
+
+
+class Counted(regex_internals.CharactersBuilder):
+    def __init__(self, **kwargs):
+        builders.append(1)
+        super().__init__(**kwargs)
+
+
+regex_internals.CharactersBuilder = Counted
+
+# Two lengths of one field, as schemathesis's coverage phase writes them
+# into the pattern: two patterns, one class.
+short = re.compile(r"^[a-z\u4e00-\u9fff]{1,5}$")
+longer = re.compile(r"^[a-z\u4e00-\u9fff]{1,9}$")
+st.from_regex(short, fullmatch=True).validate()
+assert len(builders) == 1, f"built {len(builders)} classes"
+drawn = st.from_regex(longer, fullmatch=True)
+drawn.validate()
+assert len(builders) == 1, "the same class was built again for another pattern"
+value = drawn.example()
+assert longer.fullmatch(value), value
+# Another class, or the same one read without regard to case, is another.
+st.from_regex(re.compile(r"^[a-y\u4e00-\u9fff]{1,5}$"), fullmatch=True).validate()
+assert len(builders) == 2, f"built {len(builders)} classes"
+ignoring_case = re.compile(r"^[a-z\u4e00-\u9fff]{1,5}$", re.IGNORECASE)
+st.from_regex(ignoring_case, fullmatch=True).validate()
+assert len(builders) == 3, f"built {len(builders)} classes"
+# Another alphabet: the class's characters within it.
+ascii_only = st.from_regex(short, fullmatch=True, alphabet=st.characters(codec="ascii"))
+ascii_only.validate()
+assert len(builders) == 4, f"built {len(builders)} classes"
+assert all(c.isascii() for c in ascii_only.example()), "drawn from the wider alphabet"
+print("ok")
+"""
+
+
+def test_a_character_class_is_built_once_for_every_pattern_holding_it() -> None:
+    """Schemathesis's coverage phase writes each field's length into its
+    pattern: a visible text's classes (some 140,000 characters each) were
+    built again for every length, most of the run's CPU."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _CLASS_CHILD], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]

@@ -45,6 +45,10 @@ async def test_wedged_producer_is_rebuilt_and_publishing_resumes(monkeypatch) ->
     )
     monkeypatch.setattr(kafka_transport, "REBUILD_AFTER_FAILURES", 2)
     t = KafkaTransport("127.0.0.1:1", client_id="t", publish_timeout=0.2)
+    # A handed-over send is waited for this long before it counts as failed
+    # (20 s in service: twice the producer's request timeout): the same
+    # path, without 40 s of waiting on futures that never complete.
+    t.delivery_timeout = 0.2
     msg = Message(topic="x.events", key="k", value=b"{}")
 
     results = [await t.publish_batch([msg]) for _ in range(2)]

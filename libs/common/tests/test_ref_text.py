@@ -56,6 +56,7 @@ def test_the_refusal_names_the_character_in_both_languages() -> None:
     assert said == "编号首尾不得有空白字符"
 
 
+@pytest.mark.slow(seconds=24)
 def test_the_pattern_agrees_with_the_check_on_every_character() -> None:
     """Every code point (surrogates and what the front door refuses aside)
     alone, at the end of a ref and inside one: the document's pattern takes

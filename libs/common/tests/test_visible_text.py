@@ -216,6 +216,7 @@ def test_the_pattern_says_what_the_check_says() -> None:
     assert "visible" in schema["description"]
 
 
+@pytest.mark.slow(seconds=16)
 def test_the_pattern_agrees_with_the_check_on_every_character() -> None:
     """Every code point (surrogates aside: no text holds one) as a text of
     its own, at the end of a text and inside a name: the pattern takes it

@@ -471,7 +471,7 @@ async def test_an_approval_and_a_redrive_renewing_one_lapsed_hold_at_once_renew_
     events = {"approval": approved("F-1", "3"), "redrive": redrive(attempt=2)}
     second_event = events[second]
     first_event = events["redrive" if second == "approval" else "approval"]
-    lapsed_hold = quota_events._lapsed_hold
+    latest_hold = quota_events._latest_hold
     raced: list[bool] = []
 
     async def first_commits_meanwhile(
@@ -479,7 +479,7 @@ async def test_an_approval_and_a_redrive_renewing_one_lapsed_hold_at_once_renew_
     ) -> ReservationRow | None:
         if db.is_sqlite:
             return lapsed  # read before the first committed
-        found = await lapsed_hold(s, e)
+        found = await latest_hold(s, e)
         if type(e) is type(second_event) and not raced:
             raced.append(True)
             assert found is not None and found.id == lapsed.id
@@ -492,7 +492,7 @@ async def test_an_approval_and_a_redrive_renewing_one_lapsed_hold_at_once_renew_
     if db.is_sqlite:
         await testing.deliver(quota.app, first_event)
         monkeypatch.setattr(reservations_service, "find_live", nothing_live)
-    monkeypatch.setattr(quota_events, "_lapsed_hold", first_commits_meanwhile)
+    monkeypatch.setattr(quota_events, "_latest_hold", first_commits_meanwhile)
     await testing.deliver(quota.app, second_event)
     monkeypatch.undo()
     assert raced or db.is_sqlite
@@ -514,3 +514,40 @@ async def test_an_approval_and_a_redrive_renewing_one_lapsed_hold_at_once_renew_
     assert allocated == [allocated[0]] * (2 if second == "redrive" else 1)
     r = await quota.client.get("/quota/reconciliation", headers=AUDITOR)
     assert r.json()["ok"] is True, r.text
+
+
+async def test_an_approval_finding_the_hold_renewed_by_a_redrive_meanwhile_says_nothing_skipped(
+    quota: Quota, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-drive renewed and allocated a lapsed hold after the approval
+    looked for a live one and before it looked for a lapsed one (read
+    committed): the approval found neither, warned "approved project holds
+    no quota" and audited `quota.allocate.skipped` though the quota was
+    allocated. It now finds the re-drive's allocation, as when the two come
+    one after the other: nothing said, nothing allocated twice."""
+    db = quota.app.state.runtime.db
+    await quota.baseline(JIZHOU, "10")
+    await testing.deliver(quota.app, accepted("F-1", "3"))
+    [held] = await quota.events("quota.reserved.v1")
+    later = dt.datetime.fromisoformat(held["expires_at"]) + dt.timedelta(seconds=1)
+    assert await expire_due(db, later) == 1
+    await testing.deliver(quota.app, redrive(attempt=2))
+
+    async def nothing_live(s: AsyncSession, project_ref: str) -> ReservationRow | None:
+        return None  # read before the re-drive committed
+
+    monkeypatch.setattr(reservations_service, "find_live", nothing_live)
+    await testing.deliver(quota.app, approved("F-1", "3"))
+    monkeypatch.undo()
+
+    async with db.session() as s:
+        assert list(await s.scalars(select(DeadLetter.error))) == []
+        actions = list(
+            await s.scalars(select(AuditEntry.action).where(AuditEntry.target_id == "proj-F-1"))
+        )
+    assert "quota.allocate.skipped" not in actions
+    assert actions.count("quota.allocate.lapsed_renewed") == 1
+    allocated = await quota.events("quota.allocated.v1")
+    assert len(allocated) == 1
+    a = await quota.availability(JIZHOU)
+    assert (a["allocated_t"], a["reserved_t"], a["available_t"]) == ("6.000", "0.000", "4.000")

@@ -33,6 +33,7 @@ def _edited(export: bytes, name: str, edit: str) -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.slow(seconds=24)
 async def test_an_export_of_more_pools_than_one_statement_takes(db_url: str, quota: Quota) -> None:
     if not db_url.startswith("postgresql"):
         # SQLite takes up to 250,000 bind parameters as built here: no limit

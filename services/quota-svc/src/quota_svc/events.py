@@ -155,10 +155,12 @@ async def _live_locked(
     return await reservations.lock_reservation(s, live.id)
 
 
-async def _lapsed_hold(s: AsyncSession, e: ApprovedFiling) -> ReservationRow | None:
-    """The filing's latest reservation, if it expired: the hold lapsed while
-    the approval was on its way (the filing still showed it secured when the
-    officer approved it)."""
+async def _latest_hold(s: AsyncSession, e: ApprovedFiling) -> ReservationRow | None:
+    """The filing's latest reservation, whatever its state: expired, the
+    hold lapsed while the approval was on its way (the filing still showed
+    it secured when the officer approved it); live, the filing's other event
+    (a re-drive, or the approval) held it again after this one found
+    nothing live (read committed: its look-up ran before that commit)."""
     t = reservations.RESERVATIONS
     conn = await s.connection()
     row = (
@@ -169,9 +171,7 @@ async def _lapsed_hold(s: AsyncSession, e: ApprovedFiling) -> ReservationRow | N
             .limit(1)
         )
     ).first()
-    if row is None or row.status != ReservationStatus.EXPIRED:
-        return None
-    return ReservationRow.of(row)
+    return ReservationRow.of(row) if row is not None else None
 
 
 async def _hold_again_for_approval(
@@ -239,7 +239,19 @@ async def _allocate_approved(
         # hold lapsed just now, and is held again like any lapsed one.
         lapsed: ReservationRow | None = r
     elif r is None:
-        lapsed = await _lapsed_hold(s, e)
+        latest = await _latest_hold(s, e)
+        if latest is not None and latest.status in (
+            ReservationStatus.HELD,
+            ReservationStatus.ALLOCATED,
+        ):
+            # Held again by the filing's other event since the look-up:
+            # as if the look-up had found it (not "holds no quota").
+            r = await reservations.lock_reservation(s, latest.id)
+            lapsed = None
+        elif latest is not None and latest.status == ReservationStatus.EXPIRED:
+            lapsed = latest
+        else:
+            lapsed = None
     else:
         lapsed = None
     renew = lapsed is not None or (attempt is not None and r is None)
