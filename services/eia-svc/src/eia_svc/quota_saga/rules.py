@@ -272,10 +272,11 @@ def check_approvable(st: QuotaState, park: str | None = None) -> None:
     if approvable(st):
         return
     pool, pool_zh = short_pool(park)
+    when, when_zh = refill(park)
     hint = {
         "blocked": msg(
-            f"{pool} lacks quota; retry (quota-retry) once quota is reclaimed",
-            f"{pool_zh}；收回指标入库后请重新申请（quota-retry）",
+            f"{pool} lacks quota; {when[0].lower()}{when[1:]}, retry (quota-retry)",
+            f"{pool_zh}；{when_zh}请重新申请（quota-retry）",
         ),
         "lapsed": msg(
             "the quota hold expired; retry (quota-retry) to secure it again",
@@ -292,7 +293,7 @@ def check_approvable(st: QuotaState, park: str | None = None) -> None:
             f"the filing's VOCs quota is {st.status}, not secured: it cannot be approved",
             f"该项目 VOCs 总量指标状态为 {named_zh(st.status, LABELS_ZH)}，尚未落实，不能批准",
         )
-        + (f" ({hint})" if hint else ""),
+        + (msg(f" ({hint})", f"（{hint}）") if hint else ""),
         quota_status=st.status,
         allowed=["quota-retry"] if st.status in RETRYABLE else [],
     )
