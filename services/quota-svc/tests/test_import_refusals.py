@@ -77,8 +77,15 @@ async def test_a_csv_saved_with_a_byte_order_mark_imports(quota: Quota) -> None:
             "pools.csv 不是 UTF-8 编码的文本：请按导出时的格式另存为 CSV UTF-8",
             "pools.csv is not UTF-8 text: save it as CSV UTF-8",
         ),
+        (
+            "csv",
+            # A lone carriage return in a cell with no quotes round it.
+            lambda export: _edited(export, "pools.csv", "id,district\r\nab\rc,120119\r\n"),
+            "pools.csv 第 2 行：该行不是有效的 CSV：有单元格含换行符（单独的回车符）却未加双引号",
+            "pools.csv, line 2: the row is not valid CSV: a cell holds a line break",
+        ),
     ],
-    ids=["csv-not-a-zip", "xlsx-not-a-zip", "csv-not-utf8"],
+    ids=["csv-not-a-zip", "xlsx-not-a-zip", "csv-not-utf8", "csv-cr-unquoted"],
 )
 async def test_a_file_not_a_zip_or_not_utf8_is_refused_in_plain_words(
     quota: Quota, fmt: str, upload_of: Any, zh: str, en: str
@@ -97,7 +104,7 @@ async def test_a_file_not_a_zip_or_not_utf8_is_refused_in_plain_words(
         assert r.status_code == 409, r.text
         detail = r.json()["detail"]
         assert detail.startswith(want), detail
-        for python in ("zip file", "codec", "byte 0x", "position"):
+        for python in ("zip file", "codec", "byte 0x", "position", "universal-newline"):
             assert python not in detail, detail
     r = await quota.client.get("/quota/availability", headers=AUDITOR)
     assert r.status_code == 200 and {p["credited_t"] for p in r.json()} <= {"0.000"}, r.text

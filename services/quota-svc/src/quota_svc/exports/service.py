@@ -24,6 +24,7 @@ from svc_common.types import utcnow
 from svc_common.uploads import (
     csv_cell,
     csv_cell_read,
+    csv_problem,
     csv_writer,
     repeated_column,
     sheet_cell,
@@ -202,12 +203,9 @@ def _read_zip(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]]
             try:
                 rows = list(reader)
             except csv.Error as exc:
-                raise ImportRefused(
-                    msg(
-                        f"{name}.csv: line {reader.line_num} is not valid CSV: {exc}",
-                        f"{name}.csv：第 {reader.line_num} 行不是有效的 CSV：{exc}",
-                    )
-                ) from exc
+                line = reader.line_num
+                said = msg(f"{name}.csv, line {line}: ", f"{name}.csv 第 {line} 行：")
+                raise ImportRefused(said + csv_problem(exc)) from exc
             if not rows:
                 raise ImportRefused(msg(f"{name}.csv is empty", f"{name}.csv 为空"))
             yield name, rows[0], [[csv_cell_read(v) for v in row] for row in rows[1:]]
