@@ -62,10 +62,11 @@ schemas: venv ## export event JSON Schemas and the AsyncAPI document to docs/eve
 FUZZ_EXAMPLES ?= 300
 FUZZ_CASES ?= 30000
 FUZZ_MINUTES ?=
-fuzz: venv ## schemathesis at full size, niced: ~FUZZ_CASES cases per service, or FUZZ_MINUTES each (figures in fuzz-report/)
+FUZZ_DEMO ?=
+fuzz: venv ## schemathesis at full size, niced: ~FUZZ_CASES cases per service, or FUZZ_MINUTES each; FUZZ_DEMO=1: on the demo data (figures in fuzz-report/)
 	nice -n 10 .venv/bin/python tests/contract/fuzz.py --max-examples $(FUZZ_EXAMPLES) \
 	  --cases-per-service $(FUZZ_CASES) $(if $(FUZZ_MINUTES),--minutes $(FUZZ_MINUTES)) \
-	  --seed 20261201 --out fuzz-report
+	  $(if $(FUZZ_DEMO),--demo) --seed 20261201 --out fuzz-report
 
 bench: venv ## run the benchmarks (figures in bench/RESULTS.md)
 	@scripts/bench.sh

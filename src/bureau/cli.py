@@ -1,5 +1,5 @@
 """`bureau`: run the system, mint development tokens, export event schemas,
-and the administrator's work (import, export, quota, migrate, demo).
+and the administrator's work (import, export, quota, alert, migrate, demo).
 
 Typer + Rich: typed options with --help for free, readable output. Each of
 the administrator's commands lives in its own module under bureau.commands
@@ -178,6 +178,7 @@ def schemas(
 
 
 # The administrator's commands, each in its own module.
+from bureau.commands import alerts as _alerts  # noqa: E402
 from bureau.commands import demo as _demo  # noqa: E402
 from bureau.commands import exporting as _exporting  # noqa: E402
 from bureau.commands import importing as _importing  # noqa: E402
@@ -187,6 +188,7 @@ from bureau.commands import quota as _quota  # noqa: E402
 app.command("import")(_importing.import_table)
 app.command("export")(_exporting.export_list)
 app.add_typer(_quota.app, name="quota")
+app.add_typer(_alerts.app, name="alert")
 app.command("migrate")(_migrate.migrate)
 app.command("demo")(_demo.demo)
 

@@ -227,6 +227,21 @@ def check_token(token: str | None) -> str | None:
     return token
 
 
+@dataclass(frozen=True)
+class Exchange(Generic[T]):
+    """One call's answer: `value` read as its shape, `body` as answered
+    (JSON, or the text of a CSV), and the response itself."""
+
+    value: T
+    body: Any
+    response: httpx.Response
+
+    @property
+    def replayed(self) -> bool:
+        """Answered from an earlier request with the same Idempotency-Key."""
+        return self.response.headers.get("idempotent-replayed") == "true"
+
+
 @dataclass
 class Api:
     """Calls `/permit/...`, `/quota/...`, `/eia/...` at their base URLs."""
@@ -294,6 +309,40 @@ class Api:
     ) -> T:
         """The service's answer read as `shape` (`expect`): what the caller
         reads of it, checked, or Unreachable when it is not the service's."""
+        return self.exchange(
+            method,
+            path,
+            shape=shape,
+            role=role,
+            districts=districts,
+            sub=sub,
+            json=json,
+            content=content,
+            content_type=content_type,
+            params=params,
+            key=key,
+            ok=ok,
+        ).value
+
+    def exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        shape: TypeAdapter[T],
+        role: str = "admin",
+        districts: tuple[str, ...] = (),
+        sub: str | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        key: str | None = None,
+        ok: tuple[int, ...] = (200, 201),
+    ) -> Exchange[T]:
+        """As `call`, with the answer as it came too: its JSON as the
+        service wrote it (`--json` prints that) and the response (its
+        bytes, for a file saved as the service wrote it; its headers)."""
         headers = {
             "Authorization": f"Bearer {self.bearer(role, districts, sub)}",
             "Accept-Language": os.environ.get("BUREAU_LANG", "zh-CN"),
@@ -309,7 +358,8 @@ class Api:
             )
         except httpx.TransportError as exc:
             raise Unreachable(method, url, exc) from exc
-        return expect(shape, read_answer(method, url, path, r, ok), method, url, r)
+        body = read_answer(method, url, path, r, ok)
+        return Exchange(expect(shape, body, method, url, r), body, r)
 
     def pages(
         self,

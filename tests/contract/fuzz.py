@@ -15,6 +15,13 @@ generated OpenAPI) and runs the same phases with one check, no server error
 (5xx) whatever a browser sends, signed in as a development user of each role
 (st_hooks.py) with the session's CSRF token.
 
+With `--demo` the server is loaded with the demonstration data first
+(`bureau demo`), and the fuzzing phase is given the ids of its records for
+the path parameters that name one (`DEMO_RECORDS`: a filing, a permit, a
+reservation…), half the time (schemathesis's parameter dictionaries, in a
+copy of schemathesis.toml written to the output directory): on an empty
+server every such operation answers 404 and its own logic is never run.
+
 Prints one line of figures per service and exits non-zero on any failure.
 """
 
@@ -61,6 +68,35 @@ class Figures:
     failure_kinds: dict[str, int] = field(default_factory=dict)
 
 
+#: Parameters that name a record, and where the demonstration data's records
+#: are listed: (the parameter as schemathesis's config names it, the list,
+#: the field of each item holding the value, `a.b` through a list at `a`;
+#: how many, if not `DEMO_IDS_PER_PARAMETER`; a parameter may take two
+#: lists' ids). A receipt's number and its
+#: check code are drawn apart: two of each, so that they match often.
+DEMO_RECORDS: tuple[tuple[str, str, str, int | None], ...] = (
+    ("path.filing_id", "/eia/filings", "id", None),
+    ("path.rid", "/eia/registrations", "id", None),
+    # and those sampled for a post-hoc check, which only may be cleared
+    ("path.rid", "/eia/review-queue", "id", 5),
+    ("path.filing_no", "/eia/registrations", "filing_no", 2),
+    ("query.code", "/eia/registrations", "check_code", 2),
+    ("path.permit_id", "/permit/permits", "id", None),
+    ("path.registration_id", "/permit/registrations", "id", None),
+    ("path.uscc", "/permit/enterprises", "uscc", None),
+    ("path.audit_id", "/permit/audits", "id", None),
+    ("path.finding_id", "/permit/audits", "findings.id", None),
+    ("path.reservation_id", "/quota/reservations", "id", None),
+    ("path.reclaim_id", "/quota/reclaims", "id", None),
+    ("path.lot_id", "/quota/lots", "id", None),
+)
+#: How often the fuzzing phase uses a demonstration record's id where one
+#: fits; the other cases keep generated ids (the 404 and 422 paths).
+DEMO_PROBABILITY = 0.5
+#: Ids per parameter: the first page of its list.
+DEMO_IDS_PER_PARAMETER = 20
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,6 +139,63 @@ def embedded_server(data_dir: Path, log: Path) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _values(item: object, field_path: str) -> list[str | int]:
+    head, _, rest = field_path.partition(".")
+    value = item.get(head) if isinstance(item, dict) else None
+    if rest:
+        return [v for sub in value or [] for v in _values(sub, rest)]
+    return [value] if isinstance(value, str | int) else []
+
+
+def load_demo(base: str, log: Path) -> dict[str, list[str | int]]:
+    """Load the demonstration data into the server at `base` and return the
+    ids of its records by parameter (`DEMO_RECORDS`), read with an admin's
+    development token."""
+    from svc_common.auth import mint_token
+    from svc_common.settings import DEV_JWT_SECRET
+
+    with log.open("ab") as out:
+        subprocess.run(
+            [str(VENV_BIN / "bureau"), "demo", "--api", base],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            check=True,
+        )
+    token = mint_token(DEV_JWT_SECRET, sub="admin.fuzz", role="admin", districts=[])
+    pages: dict[str, list[object]] = {}
+    ids: dict[str, list[str | int]] = {}
+    for parameter, path, field_path, count in DEMO_RECORDS:
+        if path not in pages:
+            url = f"{base}{path}?limit={DEMO_IDS_PER_PARAMETER}"
+            request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=30) as r:
+                pages[path] = json.load(r)["items"]
+        found = [v for item in pages[path] for v in _values(item, field_path)]
+        found = found[: count or DEMO_IDS_PER_PARAMETER]
+        if found:  # a parameter listed twice takes the ids of both lists
+            ids[parameter] = list(dict.fromkeys([*ids.get(parameter, []), *found]))
+    return ids
+
+
+def demo_config(ids: dict[str, list[str | int]], out: Path) -> Path:
+    """schemathesis.toml with a dictionary of the records' ids for each
+    parameter, bound to it with `DEMO_PROBABILITY`; written to `out`."""
+    lines = [(HERE / "schemathesis.toml").read_text(), "", "# Added by fuzz.py --demo."]
+    bindings = []
+    for parameter, values in ids.items():
+        name = parameter.replace(".", "_")
+        lines += [f"[dictionaries.{name}]", f"values = {json.dumps(values, ensure_ascii=False)}"]
+        bindings.append(
+            f"{json.dumps(parameter)} = {{ dictionary = {json.dumps(name)}, "
+            f"probability = {DEMO_PROBABILITY} }}"
+        )
+    lines += ["", "[parameters]", *bindings, ""]
+    path = out / "schemathesis.demo.toml"
+    path.write_text("\n".join(lines))
+    return path
 
 
 _SUMMARY = re.compile(r"(\d+) generated")
@@ -184,6 +277,7 @@ def run_service(
     seed: int | None,
     workers: int,
     phases: str,
+    config: Path = HERE / "schemathesis.toml",
 ) -> Figures:
     out.mkdir(parents=True, exist_ok=True)
     ndjson = out / f"{service}.ndjson"
@@ -199,7 +293,7 @@ def run_service(
     cmd = [
         str(VENV_BIN / "st"),
         "--config-file",
-        str(HERE / "schemathesis.toml"),
+        str(config),
         "run",
         document,
         "--url",
@@ -252,10 +346,13 @@ def run(
     workers: int = 1,
     phases: str = "examples,coverage,fuzzing,stateful",
     lanes: int = 2,
+    demo: bool = False,
 ) -> list[Figures]:
     """Run the services' schemathesis sessions against one embedded server,
     `lanes` at a time (two keep both cores of the CI machine busy: while one
-    session generates, the server answers the other)."""
+    session generates, the server answers the other); with `demo`, a server
+    loaded with the demonstration data, whose records' ids the fuzzing
+    phase is given (`load_demo`, `demo_config`)."""
     out.mkdir(parents=True, exist_ok=True)
     # Longest first, so the lanes finish together.
     order = sorted(services, key=lambda s: _LENGTH.index(s) if s in _LENGTH else len(_LENGTH))
@@ -264,6 +361,9 @@ def run(
         embedded_server(Path(data), out / "server.log") as base,
         ThreadPoolExecutor(max_workers=max(1, lanes)) as pool,
     ):
+        config = HERE / "schemathesis.toml"
+        if demo:
+            config = demo_config(load_demo(base, out / "server.log"), out)
         futures = {
             s: pool.submit(
                 run_service,
@@ -276,6 +376,7 @@ def run(
                 seed=seed,
                 workers=workers,
                 phases=phases,
+                config=config,
             )
             for s in order
         }
@@ -309,6 +410,12 @@ def main() -> int:
     p.add_argument("--phases", default="examples,coverage,fuzzing,stateful")
     p.add_argument("--lanes", type=int, default=2, help="services fuzzed at the same time")
     p.add_argument("--out", type=Path, default=Path("fuzz-report"))
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="load the demonstration data first and give the fuzzing phase its records' ids "
+        "for the path parameters that name a record (half the time)",
+    )
     args = p.parse_args()
     started = time.monotonic()
     if args.minutes:
@@ -327,6 +434,7 @@ def main() -> int:
         workers=args.workers,
         phases=args.phases,
         lanes=args.lanes,
+        demo=args.demo,
     )
     for f in figures:
         print(json.dumps(asdict(f), ensure_ascii=False))
@@ -337,6 +445,7 @@ def main() -> int:
         "minutes_per_service": args.minutes,
         "seed": args.seed,
         "lanes": args.lanes,
+        "demo": args.demo,
         "wall_seconds": round(time.monotonic() - started, 1),
         "cases": sum(f.cases for f in figures),
         "failures": sum(f.failures for f in figures),

@@ -176,6 +176,9 @@ def test_the_fuzzers_settings_start_now_or_later() -> None:
         ("quota", "/quota/settings/{district}/{pollutant}", "PUT", True),
         ("supervision", "/supervision/emergency-policy", "PUT", False),
         ("supervision", "/supervision/cases", "POST", True),
+        # The details it already has: only a registration that exists says
+        # (reached by `fuzz.py --demo`, which gives the fuzzer real ids).
+        ("permit", "/permit/registrations/{registration_id}/change", "POST", True),
     ],
 )
 def test_only_rules_no_schema_states_are_tolerated_as_422(

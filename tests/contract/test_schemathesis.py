@@ -64,3 +64,32 @@ def test_schemathesis_finds_nothing(
             f"schemathesis found failures in {f.service}; see {tmp_path}/{f.service}.txt\n"
             + (tmp_path / f"{f.service}.txt").read_text()[-6000:]
         )
+
+
+def test_the_demo_config_gives_the_records_ids_to_their_parameters(tmp_path: Path) -> None:
+    """`fuzz.py --demo`: the ids read from the demonstration data become a
+    parameter dictionary of each parameter, drawn half the time, in a copy
+    of schemathesis.toml that keeps every setting of the original."""
+    from schemathesis.config import SchemathesisConfig
+
+    audits = [{"id": "a1", "findings": [{"id": "f1"}, {"id": "f2"}]}, {"id": "a2"}]
+    assert [v for a in audits for v in fuzz._values(a, "findings.id")] == ["f1", "f2"]
+    ids = {"path.filing_id": ["F-1", "F\u200b2"], "path.lot_id": [1, 2], "query.code": ["X"]}
+    config = SchemathesisConfig.from_path(str(fuzz.demo_config(ids, tmp_path)))
+    bound = config.projects.default.parameters
+    assert set(bound) == set(ids)
+    assert {b.dictionary: b.probability for b in bound.values()} == {
+        "path_filing_id": fuzz.DEMO_PROBABILITY,
+        "path_lot_id": fuzz.DEMO_PROBABILITY,
+        "query_code": fuzz.DEMO_PROBABILITY,
+    }
+    values = {name: [e.value for e in d.entries] for name, d in config.dictionaries.items()}
+    assert values == {
+        "path_filing_id": ["F-1", "F\u200b2"],
+        "path_lot_id": [1, 2],
+        "query_code": ["X"],
+    }
+    original = SchemathesisConfig.from_path(str(fuzz.HERE / "schemathesis.toml"))
+    assert len(config.projects.default.operations.operations) == len(
+        original.projects.default.operations.operations
+    )

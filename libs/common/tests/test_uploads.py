@@ -789,3 +789,20 @@ def test_a_reference_tables_rows_keep_their_lines_and_refuse_extra_cells() -> No
     long = "a\n" + "x" * (uploads.MAX_CELL_CHARS + 1) + "\nok\n"
     [bad, ok] = uploads.table_rows(long, ["a"])
     assert bad.problem and not bad.cells and ok == uploads.TableRow(3, {"a": "ok"})
+
+
+def test_a_row_python_cannot_read_as_csv_is_refused_in_words_not_pythons() -> None:
+    """csv.Error's own text ("new-line character seen in unquoted field - do
+    you need to open the file in universal-newline mode?") was the reason
+    given, in both languages."""
+    with pytest.raises(csv.Error) as caught:
+        list(csv.reader(io.StringIO("a,b\r\nx\ry,z\r\n")))
+    for lang, want in (
+        ("zh", "该行不是有效的 CSV：有单元格含换行符（单独的回车符）却未加双引号"),
+        ("en", "the row is not valid CSV: a cell holds a line break (a lone carriage return)"),
+    ):
+        with i18n.use(lang):
+            said = uploads.csv_problem(caught.value)
+        assert said.startswith(want) and "universal" not in said, said
+    with i18n.use("en"):
+        assert uploads.csv_problem(csv.Error("anything else")) == "the row is not valid CSV"

@@ -178,7 +178,9 @@ async def test_reserved_tonnes_nothing_holds_are_refused(
 ) -> None:
     """A file whose reservations sheet no longer holds a held row (marked
     released: dropped, its hold's lot movements name it first) would
-    restore a frozen pool: refused, naming the pool's row, nothing written."""
+    restore a frozen pool: refused, nothing written. Its lots' movements
+    say it was never released, and are checked first: the refusal names
+    the reservation's row (before, the pool's reserved_kg)."""
     await live_ledger(quota)
     content = await export(quota, "csv")
     out = io.BytesIO()
@@ -201,7 +203,9 @@ async def test_reserved_tonnes_nothing_holds_are_refused(
             headers={**ADMIN, "accept-language": "zh-CN"},
         )
         assert r.status_code == 409, r.text
-        assert r.json()["detail"].startswith("pools：第 ") and "reserved_kg" in r.json()["detail"]
+        detail = r.json()["detail"]
+        assert detail.startswith("reservations：第 ") and " lots 列：" in detail, detail
+        assert "但其分配和释放流水交回该批次 0 千克" in detail, detail
         r = await copy.client.get("/quota/availability", headers=INVESTMENT)
         assert r.status_code == 200, r.text
         assert {p["credited_t"] for p in r.json()} == {"0.000"}

@@ -196,9 +196,11 @@ async def test_an_export_whose_sections_disagree_is_refused(
             "an approved swap's hold moved to another lot",
             "swaps",
             _first_with_lots(lambda r: r["status"] == "approved", _other_lot(lambda: jizhou_lots)),
+            # Its hold movements name the lot it held (before this was
+            # checked, the lot's held_kg named it).
+            "swaps",
             "lots",
-            "held_kg",
-            "文件中预占中的项目和已批准的调剂所列批次",
+            "但其占用流水",
         ),
         (
             "a held reservation's lots one kg more",

@@ -109,6 +109,26 @@ def writable(path: Path, hint: str) -> Path:
     return path
 
 
+def new_file(path: Path, hint: str, force: bool = False) -> Path:
+    """`path` if a file can be written there (`writable`) and none is there
+    already, unless `force`: checked before any request, so that a list
+    someone kept is not replaced by mistake."""
+    writable(path, hint)
+    if path.exists() and not force:
+        raise typer.BadParameter(
+            f"{path} 已存在，未覆盖；覆盖请加 --force (already exists: not overwritten; "
+            "--force to replace it)",
+            param_hint=hint,
+        )
+    return path
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """`data` as the whole of `path`, put in its place once written."""
+    with _replaced(path) as part:
+        part.write_bytes(data)
+
+
 def folder(path: Path, hint: str) -> Path:
     """`path` if it is a folder or can be made one (a file there is not)."""
     if path.exists() and not path.is_dir():

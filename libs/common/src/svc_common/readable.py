@@ -22,7 +22,11 @@ def readable(text: str) -> bool:
     return text.isprintable() and "\ufffd" not in text
 
 
-def _escaped(text: str) -> str:
+def escaped(text: str) -> str:
+    """`text` with each character that prints as nothing (a zero-width
+    space, a line break, a control) written as its escape (`\\u200b`,
+    `\\n`): how a message quotes a code or id a person sent, so that
+    `nan\\u200bgang` is not read as `nangang`, a code that exists."""
     return "".join(
         c if c.isprintable() and c != "\ufffd" else c.encode("unicode_escape").decode("ascii")
         for c in text
@@ -39,7 +43,7 @@ def shown(text: str | None) -> str | None:
     """`text` as is if it is readable, else marked unreadable with an escaped preview."""
     if text is None or readable(text):
         return text
-    return _marked(_escaped(text))
+    return _marked(escaped(text))
 
 
 def shown_bytes(raw: bytes) -> str:
@@ -48,8 +52,8 @@ def shown_bytes(raw: bytes) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return _marked(_escaped(raw.decode("utf-8", "backslashreplace")))
-    return text if readable(text) else _marked(_escaped(text))
+        return _marked(escaped(raw.decode("utf-8", "backslashreplace")))
+    return text if readable(text) else _marked(escaped(text))
 
 
 def header_shown(headers: list[tuple[str, bytes]], name: str) -> str | None:

@@ -403,7 +403,7 @@ def _csv_rows(
         except StopIteration:
             break
         except csv.Error as exc:
-            out.append(RawRow(i, None, _csv_error(exc)))
+            out.append(RawRow(i, None, csv_problem(exc)))
             continue
         # A cell the system's own CSV export guarded (`'=1+1`) is read as
         # it was before (csv_cell_read): a round trip adds no `'`.
@@ -508,7 +508,7 @@ def table_rows(text: str, columns: Sequence[str]) -> Iterator[TableRow]:
         except StopIteration:
             return
         except csv.Error as exc:
-            yield TableRow(reader.line_num, {}, _csv_error(exc))
+            yield TableRow(reader.line_num, {}, csv_problem(exc))
             continue
         if not any(c.strip() for c in cells):
             continue
@@ -520,13 +520,23 @@ def table_rows(text: str, columns: Sequence[str]) -> Iterator[TableRow]:
         yield TableRow(reader.line_num, values, problem)
 
 
-def _csv_error(exc: csv.Error) -> str:
+def csv_problem(exc: csv.Error) -> str:
+    """Why Python's CSV reader refused a row, in words people read (its
+    own text is English and speaks of Python: "do you need to open the file
+    in universal-newline mode?")."""
     if "field larger" in str(exc):
         return msg(
             f"a cell is longer than {MAX_CELL_CHARS} characters",
             f"有单元格超过 {MAX_CELL_CHARS} 个字符",
         )
-    return msg(f"the row is not valid CSV: {exc}", f"该行不是有效的 CSV：{exc}")
+    if "new-line character" in str(exc):
+        return msg(
+            "the row is not valid CSV: a cell holds a line break (a lone carriage return) "
+            "and is not in double quotes; save the file again as CSV from the spreadsheet",
+            "该行不是有效的 CSV：有单元格含换行符（单独的回车符）却未加双引号，"
+            "请用电子表格软件重新另存为 CSV",
+        )
+    return msg("the row is not valid CSV", "该行不是有效的 CSV")
 
 
 #: The C scanner `json.loads` itself ends in (set by JSONDecoder's constructor).

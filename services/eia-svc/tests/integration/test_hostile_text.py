@@ -171,3 +171,39 @@ async def test_an_empty_park_or_control_unit_is_refused_naming_it(
         ], r.text
     app = client.app  # type: ignore[attr-defined]
     assert await count_rows(app, "filings") == await count_rows(app, "registrations") == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "given", "shown"),
+    [
+        ("park_id", "nan\u200bgang", "nan\\u200bgang"),
+        ("control_unit", "TJ\u200b01", "TJ\\u200b01"),
+        ("control_unit", "TJ\n01", "TJ\\n01"),
+        ("project_type", "C3670\u2060", "C3670\\u2060"),
+    ],
+)
+async def test_a_code_with_an_invisible_character_is_quoted_with_it_shown(
+    client: httpx.AsyncClient, field: str, given: str, shown: str
+) -> None:
+    """A park, control unit or project type that holds a character that
+    prints as nothing is refused quoting the code with that character
+    escaped. Quoted as sent, "nan\\u200bgang 不是已登记的园区" read "nangang
+    不是已登记的园区" — a park that is registered — and a line break split
+    the message: the applicant could not see what to correct."""
+    from ..conftest import filing
+
+    for path, body in (("/eia/filings", filing()), ("/eia/registrations", registration())):
+        for lang in ("zh-CN", "en"):
+            r = await client.post(
+                path, json={**body, field: given}, headers={**filer(), "accept-language": lang}
+            )
+            assert r.status_code == 422, (path, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            errors = {e["field"]: e["message"] for e in r.json()["errors"]}
+            assert errors[field].startswith(f"{shown} "), (path, lang, errors)
+            assert given not in errors[field]
+    r = await client.post("/eia/classify", json={"project_type": "C3670\u200b"}, headers=filer())
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["message"].startswith("C3670\\u200b "), r.text
+    app = client.app  # type: ignore[attr-defined]
+    assert await count_rows(app, "filings") == await count_rows(app, "registrations") == 0

@@ -244,3 +244,49 @@ def test_the_quota_note_says_what_happens_and_what_to_do() -> None:
         assert note is not None and "1.200 t" in note and "quota-retry" in note
     assert quota_note(QuotaState("allocated", 1, "r", None, 3000), "approved") is None
     assert quota_note(QuotaState("secured", 1, "r"), "reviewed") is None
+
+
+@pytest.mark.parametrize("status, filing", [("blocked", "accepted"), ("lapsed_short", "approved")])
+def test_a_park_short_of_quota_is_refilled_by_a_transfer_not_a_reclaim(
+    status: str, filing: str
+) -> None:
+    """A reclaim credits the district's pool, never a park's sub-pool: a
+    bundled filing short in its park's sub-pool was told to wait for a
+    reclaim, which would never reach it. The district's filing still is."""
+    st = QuotaState(status, 1, None, 2000)
+    with i18n.use("zh"):
+        park = quota_note(st, filing, park="南港工业区") or ""
+        district = quota_note(st, filing) or ""
+    assert "园区“南港工业区”的总量子池指标不足" in park, park
+    assert "待管理员从所在区总量池向园区子池划转指标后，请重新申请总量" in park, park
+    assert "收回指标入库" not in park, park
+    assert "收回指标入库后请重新申请总量" in district, district
+    with i18n.use("en"):
+        park = quota_note(st, filing, park="Nangang") or ""
+    assert "Once an administrator transfers quota into the park's sub-pool, retry" in park
+    assert "reclaimed" not in park, park
+
+
+def test_an_approval_refused_for_quota_says_how_the_short_pool_is_refilled() -> None:
+    """The 409 of an approval whose quota is blocked: in Chinese its hint is
+    in full-width brackets (it was "(园区…)"), and a park's sub-pool is
+    refilled by a transfer, a district's by a reclaim."""
+    blocked = QuotaState("blocked", 1, None, 2000)
+    with i18n.use("zh"):
+        with pytest.raises(Conflict) as park:
+            check_approvable(blocked, park="南港工业区")
+        with pytest.raises(Conflict) as district:
+            check_approvable(blocked)
+    assert park.value.detail.endswith(
+        "不能批准（园区“南港工业区”的总量子池指标不足；"
+        "待管理员从所在区总量池向园区子池划转指标后，请重新申请（quota-retry））"
+    ), park.value.detail
+    assert district.value.detail.endswith(
+        "（该区总量指标不足；收回指标入库后请重新申请（quota-retry））"
+    ), district.value.detail
+    with i18n.use("en"), pytest.raises(Conflict) as en:
+        check_approvable(blocked, park="Nangang")
+    assert en.value.detail.endswith(
+        " (the sub-pool of park Nangang lacks quota; once an administrator transfers "
+        "quota into the park's sub-pool, retry (quota-retry))"
+    ), en.value.detail

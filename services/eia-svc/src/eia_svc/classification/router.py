@@ -9,6 +9,7 @@ from svc_common.bulk import BulkReport, BulkReportBuilder, BulkResult
 from svc_common.db import Database, hold_lock
 from svc_common.errors import PayloadTooLarge, field_error
 from svc_common.i18n import msg
+from svc_common.readable import escaped
 from svc_common.service import get_db
 from svc_common.uploads import csv_text, upload_openapi
 
@@ -48,10 +49,10 @@ async def classify_project(
             # Not found in the table loaded here, which may be the shipped
             # sample: the code may well be in the official 名录.
             msg(
-                f"{body.project_type} is not in the classification table loaded in this "
-                "system: check the loaded table (the shipped one is a sample; an "
+                f"{escaped(body.project_type)} is not in the classification table loaded in "
+                "this system: check the loaded table (the shipped one is a sample; an "
                 "administrator imports the official 名录)",
-                f"{body.project_type} 不在本系统已载入的分类管理名录中：请核对已载入的名录"
+                f"{escaped(body.project_type)} 不在本系统已载入的分类管理名录中：请核对已载入的名录"
                 "（系统自带的名录仅为样表，正式名录由管理员导入）",
             ),
         )

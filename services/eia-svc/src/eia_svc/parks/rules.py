@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from svc_common.i18n import msg
+from svc_common.readable import escaped
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,9 @@ class Park:
 def park_problem(park: Park | None, park_id: str, district: str) -> str | None:
     """Why a project cannot name this park, or None."""
     if park is None:
-        return msg(f"{park_id} is not a registered park", f"{park_id} 不是已登记的园区")
+        # An id holding an invisible character would read as a park that is registered.
+        shown = escaped(park_id)
+        return msg(f"{shown} is not a registered park", f"{shown} 不是已登记的园区")
     if park.district != district:
         return msg(
             f"park {park.id} {park.name} lies in district {park.district}, not {district}",

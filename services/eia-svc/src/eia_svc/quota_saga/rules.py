@@ -197,6 +197,19 @@ def short_pool(park: str | None) -> tuple[str, str]:
     return "the district", "该区总量指标不足"
 
 
+def refill(park: str | None) -> tuple[str, str]:
+    """What must happen before a retry can find the quota (English,
+    Chinese): a district's pool is refilled by reclaims from closed plants;
+    a park's sub-pool only by an administrator's transfer into it from its
+    district's pool (a reclaim credits the district, never the park)."""
+    if park:
+        return (
+            "Once an administrator transfers quota into the park's sub-pool",
+            "待管理员从所在区总量池向园区子池划转指标后，",
+        )
+    return "Once quota is reclaimed", "收回指标入库后"
+
+
 def quota_note(st: QuotaState, filing_status: str, park: str | None = None) -> str | None:
     """What is happening to a filing's quota and what to do, where it needs
     someone's attention or patience (None where it does not): in the
@@ -205,15 +218,15 @@ def quota_note(st: QuotaState, filing_status: str, park: str | None = None) -> s
     sub-pool a bundled filing draws on (the pool a shortfall is in)."""
     short = "" if st.shortfall_kg is None else f"{kg_to_tonnes(st.shortfall_kg)}"
     pool, pool_zh = short_pool(park)
+    when, when_zh = refill(park)
     if st.status == "lapsed_short":
         return msg(
             f"Approved, but the quota hold expired before it was allocated and {pool} "
-            f"lacks {short or 'the'} t to hold it again: nothing is allocated. Once quota is "
-            "reclaimed, retry (quota-retry): quota-svc holds and allocates "
-            "it in one step.",
+            f"lacks {short or 'the'} t to hold it again: nothing is allocated. {when}, "
+            "retry (quota-retry): quota-svc holds and allocates it in one step.",
             f"已批准，但总量预留在分配前已过期，{pool_zh}"
             + (f"（缺口 {short} 吨）" if short else "")
-            + "，无法重新预留，尚未分配。收回指标入库后请重新申请总量（quota-retry），"
+            + f"，无法重新预留，尚未分配。{when_zh}请重新申请总量（quota-retry），"
             "总量服务将一次完成预留和分配。",
         )
     if st.status == "pending" and filing_status == "approved":
@@ -227,11 +240,11 @@ def quota_note(st: QuotaState, filing_status: str, park: str | None = None) -> s
         return None
     if st.status == "blocked":
         return msg(
-            f"{pool[0].upper()}{pool[1:]} lacks {short or 'the'} t of quota. Once quota is "
-            "reclaimed, retry (quota-retry).",
+            f"{pool[0].upper()}{pool[1:]} lacks {short or 'the'} t of quota. {when}, "
+            "retry (quota-retry).",
             pool_zh
             + (f"（缺口 {short} 吨）" if short else "")
-            + "。收回指标入库后请重新申请总量（quota-retry）。",
+            + f"。{when_zh}请重新申请总量（quota-retry）。",
         )
     if st.status == "lapsed":
         return msg(
@@ -259,10 +272,11 @@ def check_approvable(st: QuotaState, park: str | None = None) -> None:
     if approvable(st):
         return
     pool, pool_zh = short_pool(park)
+    when, when_zh = refill(park)
     hint = {
         "blocked": msg(
-            f"{pool} lacks quota; retry (quota-retry) once quota is reclaimed",
-            f"{pool_zh}；收回指标入库后请重新申请（quota-retry）",
+            f"{pool} lacks quota; {when[0].lower()}{when[1:]}, retry (quota-retry)",
+            f"{pool_zh}；{when_zh}请重新申请（quota-retry）",
         ),
         "lapsed": msg(
             "the quota hold expired; retry (quota-retry) to secure it again",
@@ -279,7 +293,7 @@ def check_approvable(st: QuotaState, park: str | None = None) -> None:
             f"the filing's VOCs quota is {st.status}, not secured: it cannot be approved",
             f"该项目 VOCs 总量指标状态为 {named_zh(st.status, LABELS_ZH)}，尚未落实，不能批准",
         )
-        + (f" ({hint})" if hint else ""),
+        + (msg(f" ({hint})", f"（{hint}）") if hint else ""),
         quota_status=st.status,
         allowed=["quota-retry"] if st.status in RETRYABLE else [],
     )

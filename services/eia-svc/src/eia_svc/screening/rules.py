@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from svc_common.districts import district_problem
 from svc_common.i18n import msg
 from svc_common.industries import canonical_or_none
+from svc_common.readable import escaped
 from svc_common.types import kg_to_tonnes
 from svc_common.uscc import uscc_problem
 
@@ -53,6 +54,7 @@ def check_identity(facts: ProjectFacts) -> list[Issue]:
 
 
 def _not_in_table(code: str) -> Issue:
+    code = escaped(code)  # a code holding an invisible character reads as another
     return Issue(
         "project_type",
         msg(
@@ -228,12 +230,13 @@ def check_control_unit(
         return []
     unit = units.get(facts.control_unit)
     if unit is None:
+        code = escaped(facts.control_unit)  # "a\u200bb" is not read as "ab"
         return [
             Issue(
                 "control_unit",
                 msg(
-                    f"{facts.control_unit} is not a known control unit",
-                    f"{facts.control_unit} 不是已知的环境管控单元",
+                    f"{code} is not a known control unit",
+                    f"{code} 不是已知的环境管控单元",
                 ),
             )
         ]

@@ -72,6 +72,9 @@ async def change_registration(
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
 ) -> RegistrationOut:
+    """Change a registration's details (变更). Beyond the schema: a change
+    that changes nothing (the details it already has) is a 422 on
+    `details`."""
     return await service.change(db, principal, registration_id, body, utcnow())
 
 

@@ -24,6 +24,7 @@ from svc_common.types import utcnow
 from svc_common.uploads import (
     csv_cell,
     csv_cell_read,
+    csv_problem,
     csv_writer,
     repeated_column,
     sheet_cell,
@@ -33,6 +34,7 @@ from svc_common.uploads import (
 from quota_svc.adjustments.models import Adjustment
 from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
 from quota_svc.debts.models import AdvanceLimit, Debt
+from quota_svc.exports.lineage import lineage_problem
 from quota_svc.exports.rules import (
     from_text,
     future_problem,
@@ -118,6 +120,21 @@ class ImportRefused(Exception):
     pass
 
 
+#: What each format's file is, as a refusal names it (English, Chinese).
+_FORMAT_NAMES = {
+    "csv": ("ZIP of CSV files", "CSV 文件压缩包（ZIP）"),
+    "xlsx": ("XLSX workbook", "XLSX 工作簿"),
+}
+
+
+def _not_a_zip(fmt: str) -> str:
+    en, zh = _FORMAT_NAMES[fmt]
+    return msg(
+        f"the file is not a {en} (format={fmt}): upload the file GET /quota/export wrote",
+        f"该文件不是{zh}（format={fmt}）：请上传 GET /quota/export 导出的文件",
+    )
+
+
 async def _rows(s: AsyncSession, table: Table) -> list[list[str]]:
     key = list(table.primary_key.columns)
     result = await s.execute(select(table).order_by(*key))
@@ -173,16 +190,22 @@ def _read_zip(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]]
                 raw = z.read(f"{name}.csv").decode("utf-8-sig")
             except KeyError as exc:
                 raise ImportRefused(msg(f"{name}.csv is missing", f"缺少 {name}.csv")) from exc
+            except UnicodeDecodeError as exc:
+                # Saved in another encoding (a spreadsheet's "CSV" is GBK on
+                # a Chinese PC): said plainly, not in the decoder's words.
+                raise ImportRefused(
+                    msg(
+                        f"{name}.csv is not UTF-8 text: save it as CSV UTF-8, as it was exported",
+                        f"{name}.csv 不是 UTF-8 编码的文本：请按导出时的格式另存为 CSV UTF-8",
+                    )
+                ) from exc
             reader = csv.reader(io.StringIO(raw))
             try:
                 rows = list(reader)
             except csv.Error as exc:
-                raise ImportRefused(
-                    msg(
-                        f"{name}.csv: line {reader.line_num} is not valid CSV: {exc}",
-                        f"{name}.csv：第 {reader.line_num} 行不是有效的 CSV：{exc}",
-                    )
-                ) from exc
+                line = reader.line_num
+                said = msg(f"{name}.csv, line {line}: ", f"{name}.csv 第 {line} 行：")
+                raise ImportRefused(said + csv_problem(exc)) from exc
             if not rows:
                 raise ImportRefused(msg(f"{name}.csv is empty", f"{name}.csv 为空"))
             yield name, rows[0], [[csv_cell_read(v) for v in row] for row in rows[1:]]
@@ -244,7 +267,8 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
     """Write an export into an empty ledger (ImportRefused otherwise, or if
     the file is not an export: unreadable, a row outside the ledger's domain
     or naming a pool or lot the file lacks, sections that disagree (a row's
-    lots and its kilograms, an adjustment and its journal entry), a time of
+    lots and its kilograms, an adjustment and its journal entry, a row and
+    the lineage written beside it: `lineage.lineage_problem`), a time of
     something done later than now, or a ledger whose reconciliation checks
     1–5 fail once written); returns rows per sheet."""
     # Every other write waits until the import ends (and one under way is
@@ -269,12 +293,19 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
         sheets = list(_read_zip(content) if fmt == "csv" else _read_xlsx(content))
     except ImportRefused:
         raise
+    except zipfile.BadZipFile as exc:
+        # Both formats are ZIP files: anything else (a CSV file alone, a
+        # page of HTML, a file cut short) is said so, in the reader's stead.
+        raise ImportRefused(_not_a_zip(fmt)) from exc
     except Exception as exc:
-        # Whatever the file's reading fails with (a ZIP cut short, bytes
-        # that are not UTF-8, a sheet's XML broken: openpyxl and its XML
-        # parser raise many kinds) is the file's fault, not the service's.
+        # Whatever else the file's reading fails with (a sheet's XML broken:
+        # openpyxl and its XML parser raise many kinds) is the file's fault,
+        # not the service's; their English is no answer for the user.
         raise ImportRefused(
-            msg(f"not an export of this ledger: {exc}", f"不是本台账的导出文件：{exc}")
+            msg(
+                f"not an export of this ledger: the {_FORMAT_NAMES[fmt][0]} cannot be read",
+                f"不是本台账的导出文件：无法读取该{_FORMAT_NAMES[fmt][1]}",
+            )
         ) from exc
     read: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for name, header, rows in sheets:
@@ -283,6 +314,8 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
             # An export made before candidates kept a reason (migration 0010).
             read[name] = with_reclaim_reasons(read[name])
     if problem := ledger_problem(read, {name: unique_keys(SHEETS[name]) for name in read}):
+        raise ImportRefused(problem)
+    if problem := lineage_problem(read):
         raise ImportRefused(problem)
     if problem := future_problem(read, utcnow()):
         raise ImportRefused(problem)
