@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from svc_common import i18n, testing
+from svc_common import i18n, migration_templates, service, testing
 
 
 def _expected_seconds(item: pytest.Item) -> float:
@@ -52,6 +53,28 @@ def english_messages() -> Iterator[None]:
     picks its language from Accept-Language; the test client asks for en)."""
     with i18n.use("en"):
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def migration_template_dbs() -> Iterator[migration_templates.Templates | None]:
+    """An app's lifespan that migrates an empty database to head copies the
+    first such migration of its service in this process instead of running
+    Alembic again (svc_common.migration_templates): on SQLite, and on
+    PostgreSQL too under TEST_PG_TEMPLATES=1; TEST_MIGRATE_FROM_SCRATCH=1
+    migrates every database from nothing. Tests that call Alembic (or
+    svc_common.migrate) themselves always run the migrations."""
+    if os.environ.get(migration_templates.SWITCH) == "1":
+        yield None
+        return
+    templates = migration_templates.Templates(
+        lambda: os.environ.get("TEST_PG_ADMIN_URL") or None,
+        pg=os.environ.get(migration_templates.PG_SWITCH) == "1",
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        # The lifespan calls the name service.py imported.
+        mp.setattr(service, "upgrade_async", templates.upgrade_async)
+        yield templates
+    templates.close()
 
 
 @pytest.fixture(params=["sqlite", "pg"])

@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
-from structlog.testing import capture_logs
 from svc_common import testing
 from svc_common.events.schemas.eia import FilingApproved
 from svc_common.events.schemas.quota import QuotaAllocated
@@ -143,7 +142,7 @@ async def test_a_filing_of_another_district_than_its_enterprise_s_is_drafted_and
         category="report_form",
         vocs_increment_t=Decimal("1.2"),
     )
-    with capture_logs() as logs:
+    with testing.captured_logs() as logs:
         await testing.deliver(svc.app, approved)
     r = await svc.http.get("/permit/permits?status=applied", headers=OFFICER)
     (draft,) = r.json()["items"]
@@ -167,7 +166,7 @@ async def test_a_filing_of_another_district_than_its_enterprise_s_is_drafted_and
     assert warning["log_level"] == "warning" and warning["permit_id"] == draft["id"]
     assert {k: warning[k] for k in details} == details
     # A filing of the enterprise's own district is drafted without either.
-    with capture_logs() as logs:
+    with testing.captured_logs() as logs:
         await testing.deliver(
             svc.app, approved.model_copy(update={"filing_id": "EIA-2026-0045", "district": BAODI})
         )

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+import structlog
 from fastapi import FastAPI
+from structlog.testing import capture_logs
 
 from svc_common.auth import mint_token
 from svc_common.settings import DEV_JWT_SECRET
@@ -60,6 +63,26 @@ def kafka_bootstrap() -> str:
         _missing("TEST_KAFKA_BOOTSTRAP")
     assert bootstrap
     return bootstrap
+
+
+@contextlib.contextmanager
+def captured_logs() -> Iterator[list[MutableMapping[str, Any]]]:
+    """structlog's `capture_logs`, whatever an earlier test on this worker
+    configured: an app started with LOG_LEVEL=CRITICAL (the simulation's)
+    filters a warning out before any processor sees it, so every level
+    passes here. A module's logger first used before this keeps what it
+    was configured with (cache_logger_on_first_use): give the test a fresh
+    one (monkeypatch the module's `log`)."""
+    saved = structlog.get_config()
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        with capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(**saved)
 
 
 async def create_pg_database(prefix: str = "t") -> str:
