@@ -75,7 +75,7 @@ async def test_an_unquoted_carriage_return_is_refused_naming_the_table(
         )
         assert r.status_code == 409, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
-        assert r.json()["detail"].startswith("journal.csv：第 2 行"), r.json()
+        assert r.json()["detail"].startswith("journal.csv 第 2 行：该行不是有效的 CSV"), r.json()
         assert await notes(copy) == []
 
 
