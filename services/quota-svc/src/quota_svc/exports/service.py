@@ -35,6 +35,7 @@ from quota_svc.adjustments.models import Adjustment
 from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
 from quota_svc.debts.models import AdvanceLimit, Debt
 from quota_svc.exports.lineage import lineage_problem
+from quota_svc.exports.refs import folded_ref_problem, with_folded_refs
 from quota_svc.exports.rules import (
     from_text,
     future_problem,
@@ -313,6 +314,12 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
         if name == "reclaims" and "reason" not in header:
             # An export made before candidates kept a reason (migration 0010).
             read[name] = with_reclaim_reasons(read[name])
+        if name == "reservations":
+            # An export made before migration 0011 may hold full-width refs:
+            # stored so, the project was found by no request for it.
+            if problem := folded_ref_problem(read[name]):
+                raise ImportRefused(problem)
+            read[name] = with_folded_refs(read[name])
     if problem := ledger_problem(read, {name: unique_keys(SHEETS[name]) for name in read}):
         raise ImportRefused(problem)
     if problem := lineage_problem(read):
