@@ -192,3 +192,19 @@ async def test_bad_filters_are_refused_naming_the_field(svc: Service) -> None:
         assert any("\u4e00" <= ch <= "\u9fff" for ch in r.json()["detail"]), r.json()
     filer = testing.auth("filer", sub="filer.x")
     await expect(await svc.http.get("/supervision/alerts", headers=filer), 403)
+
+
+async def test_no_such_alert_is_one_answer_on_every_route(svc: Service) -> None:
+    """An alert that is not there and one of another district are the same
+    404, worded once, whether read or lifted."""
+    with clock.using(clock.ManualClock(NOW)):
+        wuqing = await issue(svc, "red", [WUQING], bj(3), bj(5))
+    answers = []
+    for alert_id in ("no-such", wuqing["id"]):
+        for method, tail in (("GET", ""), ("GET", "/measures"), ("POST", "/lift")):
+            r = await svc.http.request(
+                method, f"/supervision/alerts/{alert_id}{tail}", headers={**officer(), **ZH}
+            )
+            await expect(r, 404)
+            answers.append(r.json()["detail"].replace(alert_id, "<id>"))
+    assert set(answers) == {"没有预警 <id>"}

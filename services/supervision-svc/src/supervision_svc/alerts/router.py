@@ -9,8 +9,6 @@ from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
-from svc_common.errors import NotFound
-from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
 from svc_common.service import get_db
 from svc_common.types import RecordTime, ResourceId, utcnow
@@ -124,10 +122,8 @@ async def _load(
 ) -> tuple[Alert, list[str]]:
     district = district_param(district)
     async with db.session() as s:
-        a = await s.get(Alert, alert_id[:64])
-    visible = [d for d in a.districts if principal.may_act_in(d)] if a else []
-    if a is None or not visible:
-        raise NotFound(msg(f"no alert {alert_id[:64]}", f"没有预警 {alert_id[:64]}"))
+        a = service.found(principal, await s.get(Alert, alert_id[:64]), alert_id)
+    visible = [d for d in a.districts if principal.may_act_in(d)]
     if district is not None:
         principal.require_district(district)
         visible = [d for d in visible if d == district]
