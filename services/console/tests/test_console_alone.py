@@ -1238,9 +1238,10 @@ async def test_the_public_register_says_its_references_in_words(
     assert "pool=" not in cells and "120116:VOCs" not in cells
     assert "指标池：</span>滨海新区 VOCs 政府储备" in cells
     assert "调入区：</span>蓟州区（120119）" in cells
-    # The journal entry by the register's number for it, its reference kept
-    # for an auditor in the title.
-    assert '流水号：</span><span title="api:2b7d:in">第 35 号 · 转入</span>' in cells
+    # The entry's number once, in its column, the journal entry's reference
+    # kept for an auditor in its title; the references say what happened.
+    assert '<td class="n"><span title="流水号：api:2b7d:in">35</span></td>' in cells
+    assert "摘要：</span>转入</li>" in cells and "第 35 号" not in cells
     assert "生效时间：</span>2026-12-03 01:55:14" in cells
     assert '<td class="n">-1,770.000</td>' in cells
     assert (
@@ -1831,13 +1832,14 @@ async def test_the_public_register_names_a_park_as_its_register_does(
     assert "nangang" not in r.text
 
 
-async def test_the_public_register_numbers_journal_entries_and_says_what_happened(
+async def test_the_public_register_numbers_each_entry_once_and_says_what_happened(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
     """流水号 showed the ledger's own references (`res:3ae8…:allocate`,
-    `park:nangang:out`): it shows the register's number for the entry and,
-    where the entry says more than its kind, what happened in words; the
-    reference stays for an auditor in the title (and the API, the CSV)."""
+    `park:nangang:out`), then the entry's number again (第 44 号 beside 序号
+    44): the number shows once, in the 序号 column, and where the entry
+    says more than its kind, 摘要 says what happened in words; the reference
+    stays for an auditor in the number's title (and the API, the CSV)."""
     rid = "3ae8be47-9c86-41e0-beea-bdfc798961f6"
     base = {"at": "2026-12-03T13:08:07Z", "district": "120116", "pollutant": "VOCs"}
     items = [
@@ -1853,15 +1855,22 @@ async def test_the_public_register_numbers_journal_entries_and_says_what_happene
     r = await client.get("/console/public/register")
     assert_console_page(r, 200)
     said = _main(r.text).split("<tbody>")[1]
-    assert f'<span title="res:{rid}:allocate">第 44 号</span>' in said
-    assert '<span title="park:nangang:out">第 39 号 · 转出至园区子池 南港工业区</span>' in said
-    assert '<span title="park:nangang:in">第 40 号 · 转入</span>' in said
-    assert f'<span title="res:{rid}:remainder">第 45 号 · 余量释放</span>' in said
+    rows = dict(re.findall(r'<td class="n"><span title="流水号：([^"]+)">(\d+)</span>', said))
+    assert rows == {
+        f"res:{rid}:allocate": "44",
+        "park:nangang:out": "39",
+        "park:nangang:in": "40",
+        f"res:{rid}:remainder": "45",
+    }
+    assert "第 44 号" not in said and "流水号：</span>" not in said
+    lines = re.findall(r"摘要：</span>([^<]*)</li>", said)
+    assert lines == ["转出至园区子池 南港工业区", "转入", "余量释放"]  # 44: its kind says it
     # The references are in titles only, never the text a reader reads.
     visible = re.sub(r'title="[^"]*"', "", said)
     assert "res:" not in visible and ":out" not in visible and rid not in visible
     en = await client.get("/console/public/register", params={"lang": "en"})
-    assert "No. 39 · out to the park sub-pool 南港工业区" in en.text
+    assert "details: </span>out to the park sub-pool 南港工业区" in en.text
+    assert 'title="journal entry: park:nangang:out">39<' in en.text
 
 
 async def test_the_public_register_is_filtered_by_district_and_pollutant(

@@ -297,6 +297,7 @@ async def register(
         rows=rows,
         label=register_label,
         kinds=REGISTER_KINDS,
+        entry_title=lambda r: entry_title(r.get("refs")),
         refs=lambda r: register_refs(
             r.get("refs"), parks, seq=r.get("seq"), kind=r.get("kind"), district=r.get("district")
         ),
@@ -505,6 +506,9 @@ class RefLine(NamedTuple):
     raw: str | None = None
 
 
+#: The label of what a journal entry says beyond its kind (摘要, as a
+#: Chinese ledger heads the line that says what happened).
+_ENTRY_SUMMARY = ("details", "摘要")
 #: The last part of a journal entry's reference (`res:…:allocate`,
 #: `park:nangang:out`): which step of its record the entry is, as people say it.
 _ENTRY_STEPS = {
@@ -517,26 +521,33 @@ _ENTRY_STEPS = {
 
 def _entry(
     ref: str,
-    seq: Any,
     kind: Any,
     district: str,
     parks: Mapping[tuple[str, str], str],
 ) -> str:
-    """A journal entry's reference (`res:3ae8…:allocate`, machine text) as a
-    reader's: the register's own number for it (第 44 号) and, where the entry
-    says more than its kind, what happened (转出至园区子池 天津南港工业区)."""
+    """What a journal entry's reference (`res:3ae8…:allocate`, machine text)
+    says beyond the entry's kind, in words (转出至园区子池 天津南港工业区); ""
+    where the kind column says it all (预留, 分配…)."""
     head, _, step = ref.rpartition(":")
     origin, _, park = head.partition(":")
-    # A step the kind column says (预留, 分配…) is not said again.
     words = None if step == str(kind) else _ENTRY_STEPS.get(step) or REGISTER_KINDS.get(step)
     said = msg(*words) if words else ""
     if origin == "park" and park and step == "out":
         name = parks.get((district, park)) or park
         said = msg(f"out to the park sub-pool {name}", f"转出至园区子池 {name}")
-    if not str(seq or "").isdigit():
-        return " · ".join(w for w in (ref, said) if w)
-    number = msg(f"No. {int(str(seq))}", f"第 {int(str(seq))} 号")
-    return f"{number} · {said}" if said else number
+    return said
+
+
+def entry_title(text: Any) -> str | None:
+    """The journal entry's reference an entry's references carry
+    (`entry=res:…:allocate`), for the title of the entry's number (序号): an
+    auditor matches it with the API and the CSV; a reader sees the number
+    once, in its column."""
+    for part in str(text or "").split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key == "entry":
+            return f"{register_label(key, REGISTER_REFS)}{msg(': ', '：')}{unquote(value)}"
+    return None
 
 
 def register_refs(
@@ -550,9 +561,10 @@ def register_refs(
     """An entry's references (the text its hash covers, `k=v;k=v`) as
     lines people read: keys in words, districts by name, instants in
     Beijing time, codes in words (`REGISTER_REF_VALUES`), the journal
-    entry (流水号) by the register's number for it (`seq`) with its raw
-    reference kept as `raw`; a key or a code the console does not know as
-    it is. Values come percent-encoded for `%`, `;` and `=` (quota-svc's
+    entry (流水号) only by what it says beyond its kind (摘要: its number is
+    the entry's own, `seq`, shown in its column, with the reference in that
+    number's title: `entry_title`); a key or a code the console does not
+    know as it is. Values come percent-encoded for `%`, `;` and `=` (quota-svc's
     `ref_value`) and are shown decoded."""
     pairs = []
     for part in str(text or "").split(";"):
@@ -564,8 +576,13 @@ def register_refs(
         value = unquote(value)
         label = register_label(key, REGISTER_REFS) if key else ""
         if key == "entry":
-            said = _entry(value, seq, kind, str(district or ""), parks or {})
-            pairs.append(RefLine(label, said, value))
+            # With the entry's number in its column (序号, titled with this
+            # reference), the line says only what the kind does not.
+            if not str(seq or "").isdigit():
+                said = _entry(value, kind, str(district or ""), parks or {})
+                pairs.append(RefLine(label, " · ".join(w for w in (value, said) if w)))
+            elif said := _entry(value, kind, str(district or ""), parks or {}):
+                pairs.append(RefLine(msg(*_ENTRY_SUMMARY), said))
             continue
         words = REGISTER_REF_VALUES.get(key, {}).get(value)
         if words:
