@@ -1873,6 +1873,35 @@ async def test_the_public_register_numbers_each_entry_once_and_says_what_happene
     assert 'title="journal entry: park:nangang:out">39<' in en.text
 
 
+async def test_the_public_register_shows_a_records_id_by_its_first_characters(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """预留编号 showed a reservation's whole UUID (cd9e44dc-5459-…), a line
+    of machine text: a record's id shows by its first characters, which tell
+    the entries of one reservation apart, the whole id (what the API and
+    the CSV publish, nothing more) in the title."""
+    rid = "cd9e44dc-5459-4cd1-a1c3-b4d8e1f6c1fd"
+    trade = "0b7c2f1e-1111-4a4a-9a9a-123456789abc"
+    base = {"at": "2026-12-03T13:08:07Z", "district": "120119", "pollutant": "VOCs"}
+    items = [
+        {
+            **base,
+            "seq": "43",
+            "kind": "reserve",
+            "refs": f"entry=res:{rid}:reserve;reservation={rid}",
+        },
+        {**base, "seq": "50", "kind": "trade_settled", "refs": f"trade={trade}"},
+    ]
+    stub.on("GET", "/quota/public/register", {"items": items, "next_cursor": None})
+    r = await client.get("/console/public/register")
+    assert_console_page(r, 200)
+    said = _main(r.text).split("<tbody>")[1]
+    assert f'预留编号：</span><span title="{rid}">cd9e44dc…</span>' in said
+    assert f'交易编号：</span><span title="{trade}">0b7c2f1e…</span>' in said
+    visible = re.sub(r'title="[^"]*"', "", said)
+    assert rid not in visible and trade not in visible
+
+
 async def test_the_public_register_is_filtered_by_district_and_pollutant(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:

@@ -496,6 +496,12 @@ def _pool(value: str, parks: Mapping[tuple[str, str], str] | None = None) -> str
     return " ".join(w for w in words if w)
 
 
+#: A record's id in an entry's references (a reservation's, a trade's…): a
+#: UUID, shown by its first characters (the hashes' way: `3ae8be47…`).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_SHORT_ID = 8
+
+
 class RefLine(NamedTuple):
     """One of an entry's references as the page shows it: its label, its
     value in words, and the register's own text where the words replace an
@@ -563,8 +569,9 @@ def register_refs(
     Beijing time, codes in words (`REGISTER_REF_VALUES`), the journal
     entry (流水号) only by what it says beyond its kind (摘要: its number is
     the entry's own, `seq`, shown in its column, with the reference in that
-    number's title: `entry_title`); a key or a code the console does not
-    know as it is. Values come percent-encoded for `%`, `;` and `=` (quota-svc's
+    number's title: `entry_title`), a record's id (UUID) by its first
+    characters with the whole id kept as `raw`; a key or a code the console
+    does not know as it is. Values come percent-encoded for `%`, `;` and `=` (quota-svc's
     `ref_value`) and are shown decoded."""
     pairs = []
     for part in str(text or "").split(";"):
@@ -583,6 +590,12 @@ def register_refs(
                 pairs.append(RefLine(label, " · ".join(w for w in (value, said) if w)))
             elif said := _entry(value, kind, str(district or ""), parks or {}):
                 pairs.append(RefLine(msg(*_ENTRY_SUMMARY), said))
+            continue
+        if _UUID.fullmatch(value):
+            # A record's id (a reservation's, a trade's…): its first
+            # characters tell a page's entries of one record apart; the
+            # whole id, as the API and the CSV publish it, is the title.
+            pairs.append(RefLine(label, value[:_SHORT_ID] + "…", value))
             continue
         words = REGISTER_REF_VALUES.get(key, {}).get(value)
         if words:
