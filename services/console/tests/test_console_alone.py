@@ -899,14 +899,18 @@ async def test_the_public_register_pages_on_and_says_its_algorithm_in_chinese(
     r = await client.get("/console/public/register", params={"cursor": "MTAw"})
     assert_console_page(r, 200, '<td class="n">101</td>', "第一页")
     assert "下一页" not in r.text
+
     # A link made up or cut short: said so on the page (it was the generic
     # page of a 422), not sent on to quota-svc.
-    calls = len(stub.calls)
+    def register_reads() -> int:
+        return sum(c.url.path == "/quota/public/register" for c in stub.calls)
+
+    calls = register_reads()
     for made_up in ('"><script>', "M" * 65):
         bad = await client.get("/console/public/register", params={"cursor": made_up})
         assert_console_page(bad, 200, "该翻页链接不完整或已失效")
         assert "<script>" not in bad.text.split("<main")[1]
-    assert len(stub.calls) == calls
+    assert register_reads() == calls
 
 
 async def test_every_register_entry_kind_is_said_in_words(
@@ -1918,16 +1922,17 @@ async def test_the_public_register_is_filtered_by_district_and_pollutant(
         return httpx.Response(200, json={"items": [entry], "next_cursor": "MTAw"})
 
     stub.on("GET", "/quota/public/register", register)
+    stub.on("GET", "/quota/pollutants", QUOTA_POLLUTANTS)
     r = await client.get("/console/public/register")
     assert_console_page(r, 200, 'id="register-filters"', '<option value="">全部区</option>')
     assert '<option value="120119">蓟州区</option>' in r.text
-    assert '<option value="NOx">NOx</option>' in r.text
+    assert '<option value="NOx">NOx（氮氧化物）</option>' in r.text
     r = await client.get(
         "/console/public/register", params={"district": "120119", "pollutant": "nox"}
     )
     assert asked[-1] == {"district": "120119", "pollutant": "NOx"}
     assert_console_page(r, 200, '<option value="120119" selected>蓟州区</option>')
-    assert '<option value="NOx" selected>NOx</option>' in r.text
+    assert '<option value="NOx" selected>NOx（氮氧化物）</option>' in r.text
     nxt = 'href="/console/public/register?district=120119&amp;pollutant=NOx&amp;cursor=MTAw"'
     assert nxt in r.text
     r = await client.get(
@@ -1936,7 +1941,7 @@ async def test_the_public_register_is_filtered_by_district_and_pollutant(
     assert asked[-1] == {"district": "120119", "cursor": "MTAw"}
     assert '<a href="/console/public/register?district=120119">第一页</a>' in r.text
 
-    calls = len(stub.calls)
+    calls = len(asked)
     r = await client.get(
         "/console/public/register", params={"district": "120199", "pollutant": "CO2"}
     )
@@ -1946,7 +1951,7 @@ async def test_the_public_register_is_filtered_by_district_and_pollutant(
     assert "&#39;120199&#39; 不是天津市 16 个区的区划代码" in main.split('id="district-err"')[1]
     assert 'aria-invalid="true" aria-describedby="pollutant-err"' in main
     assert "不是总量控制污染物" in main.split('id="pollutant-err"')[1]
-    assert 'id="register"' not in main and len(stub.calls) == calls
+    assert 'id="register"' not in main and len(asked) == calls
 
     # quota-svc's own refusal of a filter, beside the field it names.
     stub.on(
@@ -1965,6 +1970,44 @@ async def test_the_public_register_is_filtered_by_district_and_pollutant(
     r = await client.get("/console/public/register", params={"pollutant": "NOx"})
     assert_console_page(r, 200)
     assert "暂不公示" in _main(r.text).split('id="pollutant-err"')[1]
+
+
+#: quota-svc's `GET /quota/pollutants` (its public list), as it answers.
+QUOTA_POLLUTANTS = [
+    {"code": "VOCs", "name_zh": "挥发性有机物", "name_en": "volatile organic compounds"},
+    {"code": "NOx", "name_zh": "氮氧化物", "name_en": "nitrogen oxides"},
+    {"code": "COD", "name_zh": "化学需氧量", "name_en": "chemical oxygen demand"},
+    {"code": "NH3-N", "name_zh": "氨氮", "name_en": "ammonia nitrogen"},
+]
+
+
+async def test_the_register_filters_by_the_pollutants_quota_svc_keeps(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """The pollutant filter's options were written into the console: a
+    pollutant quota-svc comes to keep (总磷 TP) could not be chosen, and
+    typed into the address it was refused. The options are quota-svc's own
+    list (its public `GET /quota/pollutants`), each code with its name; when
+    that list cannot be read, the filter is left to quota-svc to check."""
+    asked: list[dict[str, str]] = []
+
+    def register(request: httpx.Request) -> httpx.Response:
+        asked.append(dict(request.url.params))
+        return httpx.Response(200, json={"items": [], "next_cursor": None})
+
+    stub.on("GET", "/quota/public/register", register)
+    tp = {"code": "TP", "name_zh": "总磷", "name_en": "total phosphorus"}
+    stub.on("GET", "/quota/pollutants", [*QUOTA_POLLUTANTS, tp])
+    r = await client.get("/console/public/register", params={"pollutant": "tp"})
+    assert_console_page(r, 200, '<option value="TP" selected>TP（总磷）</option>')
+    assert asked[-1] == {"pollutant": "TP"} and 'id="pollutant-err"' not in r.text
+    en = await client.get("/console/public/register", params={"lang": "en"})
+    assert '<option value="TP">TP (total phosphorus)</option>' in en.text
+
+    del stub.routes[("GET", "/quota/pollutants")]
+    r = await client.get("/console/public/register", params={"pollutant": "SO2"})
+    assert r.status_code == 200 and '<option value="SO2" selected>SO2</option>' in r.text
+    assert asked[-1] == {"pollutant": "SO2"}
 
 
 async def test_a_fit_link_outside_the_users_districts_says_so(

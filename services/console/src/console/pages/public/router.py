@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlencode
@@ -18,7 +18,7 @@ from svc_common.i18n import msg
 from console.api import ApiError, Services, raise_for_problem
 from console.auth.users import User
 from console.deps import optional_user, services
-from console.pages.investment.views import POLLUTANTS, park_names
+from console.pages.investment.views import park_names
 from console.pages.workbench.queues import RECLAIM_SOURCES
 from console.web import beijing_in_text, problem_page, render
 
@@ -191,24 +191,51 @@ async def receipt(
     return Response(body, status_code=r.status_code, media_type=media, headers=headers)
 
 
-#: The pollutants the register is filtered by, by the name the filter takes
-#: (`vocs` typed into the address is VOCs).
-_POLLUTANTS = {p.lower(): p for p in POLLUTANTS}
 #: The register's filters, in the order the form and its links carry them.
 _FILTERS = ("district", "pollutant")
 
 
-def filter_problems(district: str, pollutant: str) -> dict[str, str]:
+class Pollutant(NamedTuple):
+    """A pollutant the register is filtered by: its code (the filter's
+    value, as the register writes it) and its name in the reader's language."""
+
+    code: str
+    name: str
+
+
+async def register_pollutants(api: Services) -> list[Pollutant] | None:
+    """The pollutants under total-quantity control as quota-svc keeps them
+    (its public `GET /quota/pollutants`, the list it checks the register's
+    filter against): one a service adds is in the filter with no change to
+    the console. None when it does not answer: the filter is then checked
+    by quota-svc alone."""
+    try:
+        data = await api.get("quota", "/quota/pollutants", token=None)
+    except ApiError:
+        return None
+    if not isinstance(data, list):
+        return None
+    return [
+        Pollutant(code, msg(str(p.get("name_en") or ""), str(p.get("name_zh") or "")))
+        for p in data
+        if isinstance(p, dict) and (code := str(p.get("code") or ""))
+    ]
+
+
+def filter_problems(
+    district: str, pollutant: str, pollutants: Sequence[str] | None
+) -> dict[str, str]:
     """Why a filter typed into the address is none the register has, by
-    field (said beside it on the page; nothing is asked of quota-svc)."""
+    field (said beside it on the page; nothing is asked of quota-svc).
+    `pollutants`: the codes quota-svc keeps (None: unknown, left to it)."""
     problems = {}
     if district and (problem := district_problem(district[:20])):
         problems["district"] = problem
-    if pollutant and pollutant.lower() not in _POLLUTANTS:
-        shown, listed = pollutant[:20], "、".join(POLLUTANTS)
+    if pollutant and pollutants is not None and pollutant not in pollutants:
+        shown, listed = pollutant[:20], "、".join(pollutants)
         problems["pollutant"] = msg(
             f"{shown!r} is not a pollutant under total-quantity control"
-            f" (one of {', '.join(POLLUTANTS)})",
+            f" (one of {', '.join(pollutants)})",
             f"{shown!r} 不是总量控制污染物（应为 {listed} 之一）",
         )
     return problems
@@ -237,12 +264,15 @@ async def register(
     quota-svc publishes `GET /quota/public/register` the page says so
     instead of failing."""
     district, pollutant = (unicodedata.normalize("NFKC", v).strip() for v in (district, pollutant))
-    pollutant = _POLLUTANTS.get(pollutant.lower(), pollutant)
+    pollutants = await register_pollutants(api)
+    codes = [p.code for p in pollutants] if pollutants is not None else None
+    # `vocs` typed into the address is VOCs.
+    pollutant = next((c for c in codes or () if c.lower() == pollutant.lower()), pollutant)
     data: Any = None
     available = True
     problem: str | None = None
     failed: ApiError | None = None
-    errors = filter_problems(district, pollutant)
+    errors = filter_problems(district, pollutant, codes)
     filters = {
         k: v for k, v in (("district", district), ("pollutant", pollutant)) if k not in errors
     }
@@ -292,7 +322,7 @@ async def register(
         pollutant=pollutant,
         filtered=any(filters.values()),
         districts=DISTRICTS,
-        pollutants=POLLUTANTS,
+        pollutants=_options(pollutants, filters.get("pollutant", "")),
         columns=columns,
         rows=rows,
         label=register_label,
@@ -313,6 +343,15 @@ async def register(
         first_page=not cursor,
     )
     return _with_outage(response, failed)
+
+
+def _options(pollutants: list[Pollutant] | None, chosen: str) -> list[Pollutant]:
+    """The pollutant filter's options; the one chosen kept when quota-svc's
+    list could not be read (the form then still says what is shown)."""
+    options = list(pollutants or ())
+    if chosen and chosen not in {p.code for p in options}:
+        options.append(Pollutant(chosen, ""))
+    return options
 
 
 async def _park_names(api: Services, user: User | None) -> dict[tuple[str, str], str]:
