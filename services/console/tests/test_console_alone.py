@@ -1925,6 +1925,7 @@ async def test_the_public_register_is_filtered_by_district_and_pollutant(
     stub.on("GET", "/quota/pollutants", QUOTA_POLLUTANTS)
     r = await client.get("/console/public/register")
     assert_console_page(r, 200, 'id="register-filters"', '<option value="">全部区</option>')
+    assert 'id="register-extract"' not in r.text
     assert '<option value="120119">蓟州区</option>' in r.text
     assert '<option value="NOx">NOx（氮氧化物）</option>' in r.text
     r = await client.get(
@@ -1935,6 +1936,12 @@ async def test_the_public_register_is_filtered_by_district_and_pollutant(
     assert '<option value="NOx" selected>NOx（氮氧化物）</option>' in r.text
     nxt = 'href="/console/public/register?district=120119&amp;pollutant=NOx&amp;cursor=MTAw"'
     assert nxt in r.text
+    # A filtered page is no chain to verify: it says so, and leads to the
+    # full register.
+    extract = _main(r.text).split('id="register-extract">')[1].split("</p>")[0]
+    assert "以下为登记簿的筛选摘录，不是完整登记簿" in extract
+    assert "哈希链只能在完整登记簿上核验" in extract
+    assert '<a href="/console/public/register">查看完整登记簿</a>' in extract
     r = await client.get(
         "/console/public/register", params={"district": "120119", "cursor": "MTAw"}
     )
