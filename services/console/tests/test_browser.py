@@ -428,7 +428,10 @@ async def test_on_a_phone_no_page_scrolls_sideways(
         uscc = admin_get(demo_server, "/eia/filings", district="120119")["items"][0]["uscc"]
         wide: dict[str, list[str]] = {}
         for user, paths in (
-            ("officer-jizhou", ["/console/workbench/", f"/console/enterprise/{uscc}"]),
+            (
+                "officer-jizhou",
+                ["/console/workbench/", f"/console/enterprise/{uscc}", "/console/alerts/"],
+            ),
             ("investment", ["/console/investment/"]),
         ):
             await sign_in(p, demo_server, user)

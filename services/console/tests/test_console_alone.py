@@ -3219,3 +3219,43 @@ async def test_the_trend_without_javascript_is_a_page_of_the_console(
     assert "<details open>" in page.text
     part = await client.get("/console/investment/trend", headers={"HX-Request": "true"})
     assert part.status_code == 200 and "<html" not in part.text and "<details>" in part.text
+
+
+async def test_the_alerts_page_says_when_supervision_svc_cannot_be_read(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """supervision-svc out: a note where the alerts would be and a 503 with
+    Retry-After, never "no alert is in force" (an officer would stand the
+    district's enterprises down); read, each state asked of it by the user's
+    token, in Beijing time."""
+    alert = {
+        "id": "a-1",
+        "level": "red",
+        "districts": ["120119"],
+        "starts_at": "2026-12-06T16:00:00Z",
+        "ends_at": "2026-12-08T16:00:00Z",
+        "note": "<b>加强管控</b>",
+        "lifted_at": None,
+        "state": "in_force",
+    }
+
+    def alerts(request: httpx.Request) -> httpx.Response:
+        state = request.url.params["state"]
+        return httpx.Response(200, json={"items": [alert] if state == "in_force" else []})
+
+    stub.on("GET", "/supervision/alerts", alerts)
+    await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/alerts/")
+    assert_console_page(r, 200, "红色预警", "蓟州区", "2026-12-07 00:00", "2026-12-09 00:00")
+    assert "&lt;b&gt;加强管控&lt;/b&gt;" in r.text and "没有即将开始的预警" in r.text
+    asked = [c for c in stub.calls if c.url.path == "/supervision/alerts"]
+    assert sorted(c.url.params["state"] for c in asked) == ["in_force", "upcoming"]
+    assert all(c.headers["authorization"].startswith("Bearer ") for c in asked)
+
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on("GET", "/supervision/alerts", lambda _: httpx.Response(503, json=down))
+    r = await client.get("/console/alerts/")
+    assert_console_page(r, 503, "暂时无法读取预警", "本次请求所需的服务暂不可用")
+    assert "Retry-After" in r.headers and "没有生效的预警" not in r.text
+    await sign_in(client, "investment")
+    assert (await client.get("/console/alerts/")).status_code == 403
