@@ -138,7 +138,7 @@ for svc in permit quota eia supervision; do
   echo "$svc-svc: http://127.0.0.1:$port/$svc/docs (log: $STATE_DIR/$svc-svc.log)"
 done
 PERMIT_URL=http://127.0.0.1:${port_of[permit]} QUOTA_URL=http://127.0.0.1:${port_of[quota]} \
-  EIA_URL=http://127.0.0.1:${port_of[eia]} \
+  EIA_URL=http://127.0.0.1:${port_of[eia]} SUPERVISION_URL=http://127.0.0.1:${port_of[supervision]} \
   DEV_LOGIN=true PUBLIC_URL="$console_url" PORT=${port_of[console]} LOG_JSON=true \
   .venv/bin/python -m console >"$STATE_DIR/console.log" 2>&1 &
 pids+=($!)

@@ -372,11 +372,25 @@ class Api:
         """Every item of a paginated list, each page read as `shape`. A
         cursor answered twice would read the same pages for ever:
         Unreachable (exit code 3)."""
+        for answer in self.page_answers(path, shape=shape, role=role, params=params):
+            yield from answer.value.items
+
+    def page_answers(
+        self,
+        path: str,
+        *,
+        shape: TypeAdapter[Page[T]],
+        role: str = "admin",
+        params: Mapping[str, Any] | None = None,
+    ) -> Iterator[Exchange[Page[T]]]:
+        """Every page of a paginated list as `pages` reads it, each with
+        its JSON as answered (for `--json`)."""
         query = {"limit": 500, **(params or {})}
         seen: set[str] = set()
         while True:
-            page = self.call("GET", path, shape=shape, role=role, params=query)
-            yield from page.items
+            answer = self.exchange("GET", path, shape=shape, role=role, params=query)
+            yield answer
+            page = answer.value
             if not page.next_cursor:
                 return
             if page.next_cursor in seen:

@@ -8,12 +8,15 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from bureau.client import Unreachable, read_answer, shown
+
+if TYPE_CHECKING:
+    from quota_svc.register.rules import Break, Extract
 
 app = typer.Typer(help="The public quota register (公开登记簿).")
 console = Console(stderr=True)
@@ -36,7 +39,22 @@ def _not_a_register(source: str, why: str) -> typer.BadParameter:
     )
 
 
-def _from_text(text: str, source: str = "") -> list[dict[str, str]]:
+Entries = list[dict[str, str]]
+
+
+def _from_text(text: str, source: str = "") -> tuple[Extract | None, Entries]:
+    """A copy's entries, and what a filtered extract states in its first
+    lines (its filter and head; None for a copy of the whole register)."""
+    from quota_svc.register.rules import split_extract  # quota-svc's package: only here
+
+    try:
+        extract, text = split_extract(text)
+    except ValueError as exc:
+        raise _not_a_register(source, f"an extract, but {exc}") from None
+    return extract, _entries(text, source)
+
+
+def _entries(text: str, source: str) -> Entries:
     stripped = text.lstrip()
     if stripped.startswith("{") or stripped.startswith("["):
         try:
@@ -67,7 +85,7 @@ def _decode(data: bytes, source: str) -> str:
     raise _not_a_register(source, "neither UTF-8 nor GB18030/GBK text")
 
 
-def _from_url(url: str) -> list[dict[str, str]]:
+def _from_url(url: str) -> tuple[Extract | None, Entries]:
     """Every entry of a live register: the CSV download in one request. A
     register that cannot be reached or refuses ends the command as every
     other call to a service does (exit code 3 or 1), not a traceback."""
@@ -88,32 +106,82 @@ def _from_url(url: str) -> list[dict[str, str]]:
     return _from_text(answer if isinstance(answer, str) else r.text, said)
 
 
+def _load(source: str) -> tuple[Extract | None, Entries]:
+    if source.startswith(("http://", "https://")):
+        return _from_url(source)
+    path = Path(source)
+    if not path.is_file():
+        raise typer.BadParameter(f"no such file: {source}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise typer.BadParameter(f"{source}: {exc.strerror}") from None
+    return _from_text(_decode(data, source), source)
+
+
+def _broken(broken: Break, where: str = "") -> typer.Exit:
+    console.print(
+        f"[bold red]broken[/bold red]{where} at entry seq={broken.seq} "
+        f"(position {broken.position}): {broken.reason}"
+    )
+    return typer.Exit(1)
+
+
 @app.command("verify")
 def verify_command(
     source: Annotated[str, typer.Argument(help="a CSV or JSON file, or the register's URL")],
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            help="the full register (a CSV or JSON file, or its URL) a filtered extract "
+            "is checked against",
+        ),
+    ] = None,
 ) -> None:
-    """Recompute every hash; exit 1 naming the first entry that breaks the chain."""
-    from quota_svc.register.rules import verify  # quota-svc's package: only here
+    """Recompute every hash; exit 1 naming the first entry that breaks the chain.
+    A filtered extract (its first lines say so) is no chain alone: with
+    --against, the full register's chain is recomputed and the extract must be
+    its entries of the filter up to the head the extract names."""
+    from quota_svc.register.rules import verify, verify_extract  # quota-svc's: only here
 
-    entries: list[dict[str, Any]]
-    if source.startswith(("http://", "https://")):
-        entries = _from_url(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise typer.BadParameter(f"no such file: {source}")
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise typer.BadParameter(f"{source}: {exc.strerror}") from None
-        entries = _from_text(_decode(data, source), source)
+    extract, entries = _load(source)
+    if extract is None and against is not None:
+        raise typer.BadParameter(
+            f"{source}: 不是筛选摘录，无需 --against"
+            " (not a filtered extract: it is verified alone)",
+            param_hint="--against",
+        )
+    if extract is not None:
+        if against is None:
+            raise typer.BadParameter(
+                f"{source}: 筛选摘录不是完整登记簿，不能单独核验：请用 --against 给出完整登记簿"
+                " (a filtered extract is not the full register: verify it --against the"
+                " full register's CSV or URL)",
+                param_hint="--against",
+            )
+        full_extract, full = _load(against)
+        if full_extract is not None:
+            raise typer.BadParameter(
+                f"{against}: 也是筛选摘录，不是完整登记簿 (an extract too, not the full register)",
+                param_hint="--against",
+            )
+        _, broken = verify(full)
+        if broken is not None:
+            raise _broken(broken, " (the full register)")
+        broken = verify_extract(extract, entries, full)
+        if broken is not None:
+            raise _broken(broken, " (the extract)")
+        kept = ";".join(f"{k}={v}" for k, v in extract.filters.items() if v)
+        console.print(
+            f"[green]intact[/green]: {len(entries)} entries, the full register's entries of "
+            f"{kept} up to seq={extract.head_seq}, head {extract.head_hash}"
+        )
+        print(extract.head_hash)
+        return
     checked, broken = verify(entries)
     if broken is not None:
-        console.print(
-            f"[bold red]broken[/bold red] at entry seq={broken.seq} "
-            f"(position {broken.position}): {broken.reason}"
-        )
-        raise typer.Exit(1)
+        raise _broken(broken)
     head = entries[-1]["hash"] if entries else "-"
     console.print(f"[green]intact[/green]: {checked} entries, head {head}")
     print(head)

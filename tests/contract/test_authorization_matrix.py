@@ -774,6 +774,7 @@ SUPERVISION: dict[str, Recipe] = {
     "getPolicy": _r("open", "GET", "/supervision/emergency-policy", control_ok=(404,)),
     "issueAlert": one("POST", "/supervision/alerts", lambda w, d, f: _alert(d)),
     "getAlert": one("GET", lambda w, d, f: f"/supervision/alerts/{w['alert', d]}"),
+    "listAlerts": listing("/supervision/alerts"),
     # The first lift ends the alert: every later one is refused as lifted.
     "liftAlert": one(
         "POST", lambda w, d, f: f"/supervision/alerts/{w['alert', d]}/lift", {}, control_ok=(409,)

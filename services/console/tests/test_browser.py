@@ -338,6 +338,9 @@ async def test_anyone_verifies_a_receipt_without_signing_in(
     main = await p.inner_text("main")
     districts = await p.locator("#register tbody td:nth-child(3) .code").all_inner_texts()
     assert set(districts) <= {"120116"} and (districts or "没有符合筛选条件的条目" in main)
+    # An extract, said so; the pollutants are quota-svc's, by code and name.
+    assert "不是完整登记簿" in await p.inner_text("#register-extract")
+    assert await p.inner_text("#pollutant option:checked") == "VOCs（挥发性有机物）"
     await p.set_viewport_size({"width": 375, "height": 812})
     await p.goto(f"{demo_server.url}/console/public/register?district=999999")
     assert "不是天津市 16 个区的区划代码" in await p.inner_text("#district-err")
@@ -425,7 +428,10 @@ async def test_on_a_phone_no_page_scrolls_sideways(
         uscc = admin_get(demo_server, "/eia/filings", district="120119")["items"][0]["uscc"]
         wide: dict[str, list[str]] = {}
         for user, paths in (
-            ("officer-jizhou", ["/console/workbench/", f"/console/enterprise/{uscc}"]),
+            (
+                "officer-jizhou",
+                ["/console/workbench/", f"/console/enterprise/{uscc}", "/console/alerts/"],
+            ),
             ("investment", ["/console/investment/"]),
         ):
             await sign_in(p, demo_server, user)

@@ -899,14 +899,18 @@ async def test_the_public_register_pages_on_and_says_its_algorithm_in_chinese(
     r = await client.get("/console/public/register", params={"cursor": "MTAw"})
     assert_console_page(r, 200, '<td class="n">101</td>', "第一页")
     assert "下一页" not in r.text
+
     # A link made up or cut short: said so on the page (it was the generic
     # page of a 422), not sent on to quota-svc.
-    calls = len(stub.calls)
+    def register_reads() -> int:
+        return sum(c.url.path == "/quota/public/register" for c in stub.calls)
+
+    calls = register_reads()
     for made_up in ('"><script>', "M" * 65):
         bad = await client.get("/console/public/register", params={"cursor": made_up})
         assert_console_page(bad, 200, "该翻页链接不完整或已失效")
         assert "<script>" not in bad.text.split("<main")[1]
-    assert len(stub.calls) == calls
+    assert register_reads() == calls
 
 
 async def test_every_register_entry_kind_is_said_in_words(
@@ -1238,9 +1242,10 @@ async def test_the_public_register_says_its_references_in_words(
     assert "pool=" not in cells and "120116:VOCs" not in cells
     assert "指标池：</span>滨海新区 VOCs 政府储备" in cells
     assert "调入区：</span>蓟州区（120119）" in cells
-    # The journal entry by the register's number for it, its reference kept
-    # for an auditor in the title.
-    assert '流水号：</span><span title="api:2b7d:in">第 35 号 · 转入</span>' in cells
+    # The entry's number once, in its column, the journal entry's reference
+    # kept for an auditor in its title; the references say what happened.
+    assert '<td class="n"><span title="流水号：api:2b7d:in">35</span></td>' in cells
+    assert "摘要：</span>转入</li>" in cells and "第 35 号" not in cells
     assert "生效时间：</span>2026-12-03 01:55:14" in cells
     assert '<td class="n">-1,770.000</td>' in cells
     assert (
@@ -1831,13 +1836,14 @@ async def test_the_public_register_names_a_park_as_its_register_does(
     assert "nangang" not in r.text
 
 
-async def test_the_public_register_numbers_journal_entries_and_says_what_happened(
+async def test_the_public_register_numbers_each_entry_once_and_says_what_happened(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
     """流水号 showed the ledger's own references (`res:3ae8…:allocate`,
-    `park:nangang:out`): it shows the register's number for the entry and,
-    where the entry says more than its kind, what happened in words; the
-    reference stays for an auditor in the title (and the API, the CSV)."""
+    `park:nangang:out`), then the entry's number again (第 44 号 beside 序号
+    44): the number shows once, in the 序号 column, and where the entry
+    says more than its kind, 摘要 says what happened in words; the reference
+    stays for an auditor in the number's title (and the API, the CSV)."""
     rid = "3ae8be47-9c86-41e0-beea-bdfc798961f6"
     base = {"at": "2026-12-03T13:08:07Z", "district": "120116", "pollutant": "VOCs"}
     items = [
@@ -1853,15 +1859,51 @@ async def test_the_public_register_numbers_journal_entries_and_says_what_happene
     r = await client.get("/console/public/register")
     assert_console_page(r, 200)
     said = _main(r.text).split("<tbody>")[1]
-    assert f'<span title="res:{rid}:allocate">第 44 号</span>' in said
-    assert '<span title="park:nangang:out">第 39 号 · 转出至园区子池 南港工业区</span>' in said
-    assert '<span title="park:nangang:in">第 40 号 · 转入</span>' in said
-    assert f'<span title="res:{rid}:remainder">第 45 号 · 余量释放</span>' in said
+    rows = dict(re.findall(r'<td class="n"><span title="流水号：([^"]+)">(\d+)</span>', said))
+    assert rows == {
+        f"res:{rid}:allocate": "44",
+        "park:nangang:out": "39",
+        "park:nangang:in": "40",
+        f"res:{rid}:remainder": "45",
+    }
+    assert "第 44 号" not in said and "流水号：</span>" not in said
+    lines = re.findall(r"摘要：</span>([^<]*)</li>", said)
+    assert lines == ["转出至园区子池 南港工业区", "转入", "余量释放"]  # 44: its kind says it
     # The references are in titles only, never the text a reader reads.
     visible = re.sub(r'title="[^"]*"', "", said)
     assert "res:" not in visible and ":out" not in visible and rid not in visible
     en = await client.get("/console/public/register", params={"lang": "en"})
-    assert "No. 39 · out to the park sub-pool 南港工业区" in en.text
+    assert "details: </span>out to the park sub-pool 南港工业区" in en.text
+    assert 'title="journal entry: park:nangang:out">39<' in en.text
+
+
+async def test_the_public_register_shows_a_records_id_by_its_first_characters(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """预留编号 showed a reservation's whole UUID (cd9e44dc-5459-…), a line
+    of machine text: a record's id shows by its first characters, which tell
+    the entries of one reservation apart, the whole id (what the API and
+    the CSV publish, nothing more) in the title."""
+    rid = "cd9e44dc-5459-4cd1-a1c3-b4d8e1f6c1fd"
+    trade = "0b7c2f1e-1111-4a4a-9a9a-123456789abc"
+    base = {"at": "2026-12-03T13:08:07Z", "district": "120119", "pollutant": "VOCs"}
+    items = [
+        {
+            **base,
+            "seq": "43",
+            "kind": "reserve",
+            "refs": f"entry=res:{rid}:reserve;reservation={rid}",
+        },
+        {**base, "seq": "50", "kind": "trade_settled", "refs": f"trade={trade}"},
+    ]
+    stub.on("GET", "/quota/public/register", {"items": items, "next_cursor": None})
+    r = await client.get("/console/public/register")
+    assert_console_page(r, 200)
+    said = _main(r.text).split("<tbody>")[1]
+    assert f'预留编号：</span><span title="{rid}">cd9e44dc…</span>' in said
+    assert f'交易编号：</span><span title="{trade}">0b7c2f1e…</span>' in said
+    visible = re.sub(r'title="[^"]*"', "", said)
+    assert rid not in visible and trade not in visible
 
 
 async def test_the_public_register_is_filtered_by_district_and_pollutant(
@@ -1880,25 +1922,33 @@ async def test_the_public_register_is_filtered_by_district_and_pollutant(
         return httpx.Response(200, json={"items": [entry], "next_cursor": "MTAw"})
 
     stub.on("GET", "/quota/public/register", register)
+    stub.on("GET", "/quota/pollutants", QUOTA_POLLUTANTS)
     r = await client.get("/console/public/register")
     assert_console_page(r, 200, 'id="register-filters"', '<option value="">全部区</option>')
+    assert 'id="register-extract"' not in r.text
     assert '<option value="120119">蓟州区</option>' in r.text
-    assert '<option value="NOx">NOx</option>' in r.text
+    assert '<option value="NOx">NOx（氮氧化物）</option>' in r.text
     r = await client.get(
         "/console/public/register", params={"district": "120119", "pollutant": "nox"}
     )
     assert asked[-1] == {"district": "120119", "pollutant": "NOx"}
     assert_console_page(r, 200, '<option value="120119" selected>蓟州区</option>')
-    assert '<option value="NOx" selected>NOx</option>' in r.text
+    assert '<option value="NOx" selected>NOx（氮氧化物）</option>' in r.text
     nxt = 'href="/console/public/register?district=120119&amp;pollutant=NOx&amp;cursor=MTAw"'
     assert nxt in r.text
+    # A filtered page is no chain to verify: it says so, and leads to the
+    # full register.
+    extract = _main(r.text).split('id="register-extract">')[1].split("</p>")[0]
+    assert "以下为登记簿的筛选摘录，不是完整登记簿" in extract
+    assert "哈希链只能在完整登记簿上核验" in extract
+    assert '<a href="/console/public/register">查看完整登记簿</a>' in extract
     r = await client.get(
         "/console/public/register", params={"district": "120119", "cursor": "MTAw"}
     )
     assert asked[-1] == {"district": "120119", "cursor": "MTAw"}
     assert '<a href="/console/public/register?district=120119">第一页</a>' in r.text
 
-    calls = len(stub.calls)
+    calls = len(asked)
     r = await client.get(
         "/console/public/register", params={"district": "120199", "pollutant": "CO2"}
     )
@@ -1908,7 +1958,7 @@ async def test_the_public_register_is_filtered_by_district_and_pollutant(
     assert "&#39;120199&#39; 不是天津市 16 个区的区划代码" in main.split('id="district-err"')[1]
     assert 'aria-invalid="true" aria-describedby="pollutant-err"' in main
     assert "不是总量控制污染物" in main.split('id="pollutant-err"')[1]
-    assert 'id="register"' not in main and len(stub.calls) == calls
+    assert 'id="register"' not in main and len(asked) == calls
 
     # quota-svc's own refusal of a filter, beside the field it names.
     stub.on(
@@ -1927,6 +1977,44 @@ async def test_the_public_register_is_filtered_by_district_and_pollutant(
     r = await client.get("/console/public/register", params={"pollutant": "NOx"})
     assert_console_page(r, 200)
     assert "暂不公示" in _main(r.text).split('id="pollutant-err"')[1]
+
+
+#: quota-svc's `GET /quota/pollutants` (its public list), as it answers.
+QUOTA_POLLUTANTS = [
+    {"code": "VOCs", "name_zh": "挥发性有机物", "name_en": "volatile organic compounds"},
+    {"code": "NOx", "name_zh": "氮氧化物", "name_en": "nitrogen oxides"},
+    {"code": "COD", "name_zh": "化学需氧量", "name_en": "chemical oxygen demand"},
+    {"code": "NH3-N", "name_zh": "氨氮", "name_en": "ammonia nitrogen"},
+]
+
+
+async def test_the_register_filters_by_the_pollutants_quota_svc_keeps(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """The pollutant filter's options were written into the console: a
+    pollutant quota-svc comes to keep (总磷 TP) could not be chosen, and
+    typed into the address it was refused. The options are quota-svc's own
+    list (its public `GET /quota/pollutants`), each code with its name; when
+    that list cannot be read, the filter is left to quota-svc to check."""
+    asked: list[dict[str, str]] = []
+
+    def register(request: httpx.Request) -> httpx.Response:
+        asked.append(dict(request.url.params))
+        return httpx.Response(200, json={"items": [], "next_cursor": None})
+
+    stub.on("GET", "/quota/public/register", register)
+    tp = {"code": "TP", "name_zh": "总磷", "name_en": "total phosphorus"}
+    stub.on("GET", "/quota/pollutants", [*QUOTA_POLLUTANTS, tp])
+    r = await client.get("/console/public/register", params={"pollutant": "tp"})
+    assert_console_page(r, 200, '<option value="TP" selected>TP（总磷）</option>')
+    assert asked[-1] == {"pollutant": "TP"} and 'id="pollutant-err"' not in r.text
+    en = await client.get("/console/public/register", params={"lang": "en"})
+    assert '<option value="TP">TP (total phosphorus)</option>' in en.text
+
+    del stub.routes[("GET", "/quota/pollutants")]
+    r = await client.get("/console/public/register", params={"pollutant": "SO2"})
+    assert r.status_code == 200 and '<option value="SO2" selected>SO2</option>' in r.text
+    assert asked[-1] == {"pollutant": "SO2"}
 
 
 async def test_a_fit_link_outside_the_users_districts_says_so(
@@ -3131,3 +3219,43 @@ async def test_the_trend_without_javascript_is_a_page_of_the_console(
     assert "<details open>" in page.text
     part = await client.get("/console/investment/trend", headers={"HX-Request": "true"})
     assert part.status_code == 200 and "<html" not in part.text and "<details>" in part.text
+
+
+async def test_the_alerts_page_says_when_supervision_svc_cannot_be_read(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """supervision-svc out: a note where the alerts would be and a 503 with
+    Retry-After, never "no alert is in force" (an officer would stand the
+    district's enterprises down); read, each state asked of it by the user's
+    token, in Beijing time."""
+    alert = {
+        "id": "a-1",
+        "level": "red",
+        "districts": ["120119"],
+        "starts_at": "2026-12-06T16:00:00Z",
+        "ends_at": "2026-12-08T16:00:00Z",
+        "note": "<b>加强管控</b>",
+        "lifted_at": None,
+        "state": "in_force",
+    }
+
+    def alerts(request: httpx.Request) -> httpx.Response:
+        state = request.url.params["state"]
+        return httpx.Response(200, json={"items": [alert] if state == "in_force" else []})
+
+    stub.on("GET", "/supervision/alerts", alerts)
+    await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/alerts/")
+    assert_console_page(r, 200, "红色预警", "蓟州区", "2026-12-07 00:00", "2026-12-09 00:00")
+    assert "&lt;b&gt;加强管控&lt;/b&gt;" in r.text and "没有即将开始的预警" in r.text
+    asked = [c for c in stub.calls if c.url.path == "/supervision/alerts"]
+    assert sorted(c.url.params["state"] for c in asked) == ["in_force", "upcoming"]
+    assert all(c.headers["authorization"].startswith("Bearer ") for c in asked)
+
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on("GET", "/supervision/alerts", lambda _: httpx.Response(503, json=down))
+    r = await client.get("/console/alerts/")
+    assert_console_page(r, 503, "暂时无法读取预警", "本次请求所需的服务暂不可用")
+    assert "Retry-After" in r.headers and "没有生效的预警" not in r.text
+    await sign_in(client, "investment")
+    assert (await client.get("/console/alerts/")).status_code == 403

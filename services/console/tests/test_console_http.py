@@ -4,11 +4,13 @@ actions, the public pages, and the console app alone (HTTPS cookies)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -275,3 +277,45 @@ def test_a_code_with_a_wrong_check_character_leads_to_the_search_form(
     form = c.get(r.headers["location"])
     assert form.status_code == 200
     assert 'aria-invalid="true"' in form.text and "应为 &#39;F&#39;" in form.text, form.text[-900:]
+
+
+def test_an_officer_sees_the_alerts_in_force_in_its_districts(
+    browser_like: httpx.Client, demo_server: Server
+) -> None:
+    """The alerts page: those in force in the officer's districts and those
+    about to begin, in Beijing time; another district's are not listed."""
+    c = browser_like
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    hour = dt.datetime.now(beijing).replace(minute=0, second=0, microsecond=0)
+    admin = testing.auth("admin", sub="admin.console-test")
+
+    def issue(district: str, level: str, start: dt.datetime, hours: int) -> dict[str, Any]:
+        body = {
+            "level": level,
+            "districts": [district],
+            "from": start.isoformat(),
+            "to": (start + dt.timedelta(hours=hours)).isoformat(),
+            "note": f"控制台测试 {level}",
+        }
+        r = c.post("/supervision/alerts", json=body, headers=admin)
+        assert r.status_code == 201, r.text
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    now = issue("120119", "orange", hour - dt.timedelta(hours=1), 24)
+    later = issue("120119", "red", hour + dt.timedelta(days=2), 24)
+    baodi = issue("120115", "yellow", hour - dt.timedelta(hours=1), 24)
+    sign_in(c, "officer-jizhou")
+    page = c.get("/console/alerts/")
+    assert page.status_code == 200, page.text
+    in_force = page.text.split('id="in-force"')[1].split("</table>")[0]
+    upcoming = page.text.split('id="upcoming"')[1].split("</table>")[0]
+    assert now["id"] in in_force and "橙色预警" in in_force and "蓟州区" in in_force
+    assert (hour - dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M") in in_force
+    assert later["id"] in upcoming and "红色预警" in upcoming
+    assert baodi["id"] not in page.text
+    assert 'href="/console/alerts/" aria-current="page"' in page.text
+    sign_in(c, "admin")
+    assert baodi["id"] in c.get("/console/alerts/").text
+    sign_in(c, "investment")
+    assert c.get("/console/alerts/").status_code == 403

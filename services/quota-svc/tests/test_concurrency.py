@@ -880,3 +880,120 @@ async def test_a_reservation_that_waited_for_the_pool_draws_on_the_lots_as_left(
     (lot, kg), *more = r.json()["lots"]
     assert not more and lot != l1 and kg == 2000, r.json()["lots"]
     await b.check_ledger()
+
+
+def _count_lot_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The pools whose open lots are read from the database from now on."""
+    from quota_svc.lots import service as lots
+
+    reads: list[str] = []
+    statement = lots._OPEN_LOTS
+
+    async def counted(conn: Any, params: dict[str, Any]) -> Any:
+        reads.append(params["pool_id"])
+        return await type(statement).fetch_in(statement, conn, params)
+
+    monkeypatch.setattr(statement, "fetch_in", counted)
+    return reads
+
+
+async def test_a_batch_after_this_process_last_one_takes_its_lots_as_left(
+    quota: Quota, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool's next batch in this process, finding the pool's row as the
+    last batch committed it (no transaction wrote it since), takes the open
+    lots that batch left instead of reading them again under the lock, and
+    draws on them as they are: the first batch empties L1, the next draws
+    from L2 without a read, and an allocation-only batch between them
+    (returning a remainder to L1) is carried over too."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite: no batches")
+    for amount in ("4", "4", "4"):  # lots L1, L2, L3 of 4 t each
+        await quota.baseline(JIZHOU, amount)
+    b = _Batches(quota)
+    reads = _count_lot_reads(monkeypatch)
+    # Ratio 2.0: each holds 2 t; the first two empty L1.
+    first = await b.one_batch(b.reserve("K-1", 1000, 1), b.reserve("K-2", 1000, 1))
+    assert reads == [b.pool_id]
+    second = await b.one_batch(b.reserve("K-3", 1000, 1), b.reserve("K-4", 1000, 1))
+    assert reads == [b.pool_id], "the second batch read the lots again"
+    # Allocate 1 t of K-1's 2 t: 1 t returns to L1.
+    assert await b.one_batch(b.allocate(first[0], 1000), b.allocate(first[1], 2000)) == [
+        "allocated",
+        "allocated",
+    ]
+    third = await b.one_batch(b.reserve("K-5", 500, 1), b.reserve("K-6", 1000, 1))
+    assert reads == [b.pool_id], "a batch after the allocations read the lots again"
+    lots_of = {}
+    for rid in [*second, *third]:
+        got = await quota.client.get(f"/quota/reservations/{rid}", headers=OFFICER)
+        lots_of[got.json()["project_ref"]] = [kg for _lot, kg in got.json()["lots"]]
+    # K-3 and K-4 emptied L2; K-5's 1 t came from L1 (the remainder), K-6 from L3.
+    l1, l2, l3 = sorted(
+        {
+            lot
+            for r in [*first, *second, *third]
+            for lot, _ in (
+                (await quota.client.get(f"/quota/reservations/{r}", headers=OFFICER)).json()["lots"]
+            )
+        }
+    )
+    got5 = (await quota.client.get(f"/quota/reservations/{third[0]}", headers=OFFICER)).json()
+    got6 = (await quota.client.get(f"/quota/reservations/{third[1]}", headers=OFFICER)).json()
+    assert got5["lots"] == [[l1, 1000]] and got6["lots"] == [[l3, 2000]], (got5, got6, l2)
+    assert lots_of["K-3"] == [2000] and lots_of["K-4"] == [2000]
+    a = await quota.availability(JIZHOU)
+    assert (a["reserved_t"], a["allocated_t"], a["available_t"]) == ("7.000", "3.000", "2.000")
+    await b.check_ledger()
+
+
+async def test_a_pool_written_since_the_last_batch_has_its_lots_read_again(
+    quota: Quota, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another transaction (another replica's, an operation alone) writes
+    the pool between two batches of this process, while the second waits
+    for the pool's lock: that batch reads the lots again, once it holds the
+    lock, and draws on them as the other transaction left them (what the
+    last batch remembered would draw on a lot emptied meanwhile)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite: no batches")
+    from quota_svc.reservations import service
+
+    for amount in ("4", "4", "4"):  # lots L1, L2, L3 of 4 t each
+        await quota.baseline(JIZHOU, amount)
+    b = _Batches(quota)
+    reads = _count_lot_reads(monkeypatch)
+    first = await b.one_batch(b.reserve("Q-1", 500, 1), b.reserve("Q-2", 500, 1))
+    assert len(reads) == 1  # 2 t of L1 held, 2 t left there
+    other = service.ReserveRequest(
+        district=JIZHOU,
+        pollutant="VOCs",
+        increment_kg=2000,  # 4 t at ratio 2.0: L1's last 2 t and 2 t of L2
+        project_ref="Q-OTHER",
+        idempotency_id="other:1",
+    )
+    held, go = asyncio.Event(), asyncio.Event()
+
+    async def hold_alone() -> Any:
+        async with b.rt.db.transaction() as s:
+            done = await service.reserve(s, other, b.officer, b.policy, b.limits)
+            held.set()
+            await go.wait()
+            return done
+
+    holding = asyncio.create_task(hold_alone())
+    await held.wait()
+    assert len(reads) == 2  # the other's own (no batch, no memo)
+    batch = asyncio.create_task(b.one_batch(b.reserve("Q-3", 1000, 1), b.reserve("Q-4", 500, 1)))
+    await b.a_lock_is_awaited("the batch")
+    go.set()
+    alone = await holding
+    second = await batch
+    assert len(reads) == 3, "the batch took the lots of its last batch, written since"
+    l1, l2 = (lot for lot, _kg in alone.reservation.lots)
+    got3 = (await quota.client.get(f"/quota/reservations/{second[0]}", headers=OFFICER)).json()
+    got4 = (await quota.client.get(f"/quota/reservations/{second[1]}", headers=OFFICER)).json()
+    # L2 had 2 t left: Q-3's 2 t; Q-4's 1 t from L3.
+    assert got3["lots"] == [[l2, 2000]] and got4["lots"][0][0] not in (l1, l2), (got3, got4)
+    assert first[0] != first[1]
+    await b.check_ledger()

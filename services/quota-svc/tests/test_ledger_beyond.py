@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from quota_svc.app import create
+from quota_svc.register.rules import split_extract
 from quota_svc.register.service import chain_pending
 from quota_svc.settings import Settings
 from quota_svc.swaps.service import settle_due
@@ -525,7 +526,8 @@ async def test_the_register_is_filtered_by_pollutant_and_district_by_index(q: Qu
     assert await kept(pollutant="NOx", district=BINHAI) == [(BINHAI, "NOx")]
     assert await kept(pollutant="VOCs", district=BINHAI) == []
     csv_text = (await q.client.get("/quota/public/register?format=csv&pollutant=NOx")).text
-    assert [row["pollutant"] for row in csv.DictReader(io.StringIO(csv_text))] == ["NOx", "NOx"]
+    _, rows = split_extract(csv_text)
+    assert [row["pollutant"] for row in csv.DictReader(io.StringIO(rows))] == ["NOx", "NOx"]
     for field, value in (("pollutant", "CO2"), ("district", "120199")):
         r = await q.client.get("/quota/public/register", params={field: value})
         assert r.status_code == 422, r.text
@@ -555,6 +557,59 @@ async def test_the_register_is_filtered_by_pollutant_and_district_by_index(q: Qu
                 )
             )
             assert f"USING INDEX {index}" in plan and "TEMP B-TREE" not in plan, plan
+
+
+async def test_a_filtered_csv_says_it_is_an_extract_and_verifies_against_the_register(
+    q: Quota, tmp_path: Path
+) -> None:
+    """A filtered CSV (`?format=csv&pollutant=NOx`) looked like the register
+    and `bureau register verify` called it broken (its sequence jumps, its
+    prev_hash are of entries left out). Its first lines now say it is an
+    extract, with its filter and the head it was cut at; verified alone it
+    is refused as no chain, and against the full register it is intact only
+    when it is exactly that register's entries of its filter up to its head."""
+    for district, pollutant in ((JIZHOU, "VOCs"), (JIZHOU, "NOx"), (BINHAI, "NOx")):
+        r = await q.client.post(
+            f"/quota/pools/{district}/{pollutant}/baseline", json={"amount_t": "1"}, headers=ADMIN
+        )
+        assert r.status_code == 201, r.text
+    await chain_pending(q.app.state.runtime.db)
+    head = (await q.client.get("/quota/public/head")).json()
+    r = await q.client.get("/quota/public/register?format=csv&pollutant=NOx")
+    assert 'filename="quota-register-extract.csv"' in r.headers["content-disposition"]
+    said = r.text.splitlines()[:4]
+    assert said == [
+        "# 公开登记簿筛选摘录，不是完整登记簿 (a filtered extract of the public register: "
+        "not the full register)",
+        "# filter: pollutant=NOx",
+        f"# head: seq={head['seq']};hash={head['hash']}",
+        "# 核验：bureau register verify 本文件 --against 完整登记簿（其 CSV 或网址）"
+        " (verify: bureau register verify FILE --against the full register's CSV or URL)",
+    ]
+    assert not any("," in line for line in said)  # each whole in a spreadsheet's first cell
+    full = (await q.client.get("/quota/public/register?format=csv")).text
+    assert not full.startswith("#")  # the whole register reads as it did
+    extract, whole = tmp_path / "nox.csv", tmp_path / "register.csv"
+    extract.write_text(r.text, encoding="utf-8")
+    whole.write_text(full, encoding="utf-8")
+
+    runner = CliRunner()
+    alone = runner.invoke(register_cli, ["verify", str(extract)])
+    assert alone.exit_code == 2 and "筛选摘录不是完整登记簿" in alone.output
+    ok = runner.invoke(register_cli, ["verify", str(extract), "--against", str(whole)])
+    assert ok.exit_code == 0, ok.output
+    assert head["hash"] in ok.stdout and "pollutant=NOx" in ok.output
+
+    lines = r.text.splitlines(keepends=True)
+    data = [i for i, line in enumerate(lines) if line.startswith(("1,", "2,", "3,"))]
+    short = tmp_path / "short.csv"  # an entry of the filter left out
+    short.write_text("".join(lines[: data[0]] + lines[data[0] + 1 :]), encoding="utf-8")
+    bad = runner.invoke(register_cli, ["verify", str(short), "--against", str(whole)])
+    assert bad.exit_code == 1 and "missing" in bad.output, bad.output
+    changed = tmp_path / "changed.csv"  # an entry's amount rewritten
+    changed.write_text(r.text.replace(",1.000,", ",9.000,", 1), encoding="utf-8")
+    bad = runner.invoke(register_cli, ["verify", str(changed), "--against", str(whole)])
+    assert bad.exit_code == 1 and "differs" in bad.output, bad.output
 
 
 async def test_the_registers_algorithm_is_said_in_the_callers_language(q: Quota) -> None:

@@ -1,15 +1,12 @@
-"""`bureau alert issue|lift|show|measures`: heavy-pollution weather alerts
-(重污染天气预警) of supervision-svc, without hand-written HTTP requests.
+"""`bureau alert issue|lift|list|show|measures`: heavy-pollution weather
+alerts (重污染天气预警) of supervision-svc, without hand-written HTTP requests.
 
 Times are typed as people say them, in Beijing time: `2026-12-08T00:00`
 or `2026-12-08 08:30` (no offset: Beijing time), a date alone
 (`2026-12-08`: that day's 00:00 in Beijing, for `--to` as well, so an
 alert `--to 2026-12-10` ends as 10 December begins), or with an offset
 (`…+08:00`, `…Z`). They are sent as the API wants them, with their offset
-(`2026-12-08T00:00:00+08:00`), and every time shown is Beijing time.
-
-There is no listing of alerts in the API (GET /supervision/alerts/{id}
-only), so there is no `alert list`."""
+(`2026-12-08T00:00:00+08:00`), and every time shown is Beijing time."""
 
 from __future__ import annotations
 
@@ -28,7 +25,7 @@ from rich.table import Table
 from svc_common.clock import CHINA_STANDARD_TIME
 from svc_common.districts import DISTRICTS
 
-from bureau.client import Amount, Answer
+from bureau.client import Amount, Answer, Page
 from bureau.commands.common import (
     ApiOption,
     TokenOption,
@@ -42,13 +39,15 @@ from bureau.commands.common import (
 from bureau.commands.exporting import BEIJING_HEADER, beijing_time
 
 app = typer.Typer(
-    help="Heavy-pollution weather alerts (重污染天气预警): issue, lift, show, measures.",
+    help="Heavy-pollution weather alerts (重污染天气预警): issue, lift, list, show, measures.",
     no_args_is_help=True,
 )
 #: The table or the `--json` a script reads; what went wrong goes to stderr.
 out = Console()
 
 LEVELS = {"yellow": "黄色", "orange": "橙色", "red": "红色"}
+#: An alert's state by the service's clock (GET /supervision/alerts?state=).
+STATES = {"in_force": "生效中", "upcoming": "未开始", "ended": "已结束", "lifted": "已解除"}
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the service's JSON as it is")]
 KeyOpt = Annotated[
@@ -77,6 +76,12 @@ class AlertView(Answer):
     lifted_by: str | None = None
     lift_reason: str | None = None
     replaced_by: str | None = None
+
+
+class ListedAlert(AlertView):
+    """An alert of the list (GET /supervision/alerts): with its state."""
+
+    state: str
 
 
 class Measure(Answer):
@@ -108,6 +113,7 @@ class Measures(Answer):
 
 
 ALERT = TypeAdapter(AlertView)
+ALERTS = TypeAdapter(Page[ListedAlert])
 MEASURES = TypeAdapter(Measures)
 CSV_TEXT = TypeAdapter(str)
 
@@ -279,6 +285,90 @@ def show(
     finally:
         client.close()
     _show(answer.value, answer.body, as_json)
+
+
+def _one_of(value: str | None, allowed: dict[str, str], hint: str) -> None:
+    """A value the API takes from `allowed`, else a usage error before any request."""
+    if value is not None and value not in allowed:
+        said = "、".join(f"{k}（{v}）" for k, v in allowed.items())
+        raise typer.BadParameter(
+            f"须为 {said} 之一 (must be one of {', '.join(allowed)})", param_hint=hint
+        )
+
+
+def alerts_table(alerts: list[ListedAlert], title: str) -> Table:
+    """One alert a row, the latest start first; ids and times are never cut."""
+    t = Table(title=title)
+    for col, whole in (
+        ("预警 id", True),
+        ("级别 level", True),
+        ("状态 state", True),
+        ("区 districts", False),
+        (f"开始 from ({BEIJING_HEADER})", True),
+        (f"结束 to ({BEIJING_HEADER})", True),
+        (f"解除 lifted ({BEIJING_HEADER})", True),
+    ):
+        t.add_column(col, no_wrap=whole, overflow="fold")
+    for a in alerts:
+        t.add_row(
+            a.id,
+            f"{LEVELS.get(a.level, a.level)} {a.level}",
+            f"{STATES.get(a.state, a.state)} {a.state}",
+            escape(_districts(a.districts)),
+            beijing_time(a.starts_at),
+            beijing_time(a.ends_at),
+            beijing_time(a.lifted_at) if a.lifted_at else "",
+        )
+    return t
+
+
+@app.command("list")
+def list_alerts(
+    district: Annotated[
+        str | None, typer.Option(help="only the alerts naming this district (its code)")
+    ] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(help="in_force | upcoming | ended | lifted (生效中/未开始/已结束/已解除)"),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="only those in force at this time, Beijing time (a date alone: its 00:00)"
+        ),
+    ] = None,
+    level: Annotated[str | None, typer.Option(help="yellow | orange | red")] = None,
+    base: ApiOption = None,
+    token: TokenOption = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The alerts the token may see, the latest start first, each with its
+    state by the service's clock: which alert is in force in a district
+    (`--state in_force`), or was at a time (`--at`). Every page is read."""
+    _one_of(state, STATES, "--state")
+    _one_of(level, LEVELS, "--level")
+    params = {"district": district, "state": state, "level": level}
+    if at:
+        params["at"] = beijing_instant(at, "--at")
+    client = api(base, token)
+    try:
+        pages = list(
+            client.page_answers(
+                "/supervision/alerts",
+                shape=ALERTS,
+                params={k: v for k, v in params.items() if v is not None},
+            )
+        )
+    finally:
+        client.close()
+    if as_json:
+        items = [item for p in pages for item in p.body["items"]]
+        print(json.dumps({"items": items, "next_cursor": None}, ensure_ascii=False, indent=2))
+        return
+    alerts = [a for p in pages for a in p.value.items]
+    print_table(out, alerts_table(alerts, f"重污染天气预警 (alerts): {len(alerts)}"))
+    if not alerts:
+        out.print("没有符合条件的预警 (no alert)")
 
 
 def measures_table(m: Measures) -> Table:

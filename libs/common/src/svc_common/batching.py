@@ -44,6 +44,13 @@ path that writes them some other way clears the memo first). Only
 a batch of two or more has one; an operation alone, or in any other unit of
 work, gets None and reads the database as ever.
 
+What a batch may carry over (`batch_carried(unit)`): the memo of the last
+batch of its key this process committed, read only, or None. Whether what
+it remembers is still so is for the operation to tell (a quota pool's open
+lots are trusted only while the pool's row is as that batch committed it:
+quota_svc.ledger's `pool_as_left`); it saves the next batch a read under its
+lock. A batch that fails, or an operation that runs alone, leaves none.
+
 What a batch on the driver may also take: an operation's last write
 (`batch_writes(unit)`, BatchWrites), sent at the batch's end with the other
 operations' of the same statement, one pipelined `executemany` for a run of
@@ -146,6 +153,8 @@ BATCH_OPERATIONS = Histogram(
 
 #: The key of a batch's memo in its unit's `info`.
 _MEMO = "svc_common.batching.memo"
+#: The key of the memo carried over from the key's last batch (`batch_carried`).
+_CARRIED = "svc_common.batching.carried"
 #: The key of a batch's unsent writes (BatchWrites) in its unit's `info`.
 _WRITES = "svc_common.batching.writes"
 #: How long a busy key's worker keeps its connection, with the next
@@ -166,6 +175,16 @@ def batch_memo(unit: Any) -> dict[Any, Any] | None:
     docstring), or None when `unit` is not a batch of two or more."""
     info = getattr(unit, "info", None)
     return info.get(_MEMO) if isinstance(info, dict) else None
+
+
+def batch_carried(unit: Any) -> dict[Any, Any] | None:
+    """The memo of the last batch of this batch's key that this process
+    committed (see the module's docstring): to read, never to change, and
+    to trust only as far as the operation can check it is still so. None:
+    `unit` is not a batch of two or more, or its key's last batch failed,
+    ran alone, or was never."""
+    info = getattr(unit, "info", None)
+    return info.get(_CARRIED) if isinstance(info, dict) else None
 
 
 class LastStep(Protocol):
@@ -380,6 +399,8 @@ class GroupCommit:
         self._unanswered: dict[str, tuple[list[_Queued[Any]], list[Any], asyncio.TimerHandle]] = {}
         #: By key: at most this many in its next batches (see `_turns`).
         self._split: dict[str, int] = {}
+        #: By key: the memo of its last batch committed (`batch_carried`).
+        self._carried: dict[str, dict[Any, Any]] = {}
         # The series of BATCH_SECONDS and BATCH_OPERATIONS, bound once.
         self._phases = tuple(
             BATCH_SECONDS.labels(service, name, phase) for phase in ("run", "write", "commit")
@@ -550,6 +571,7 @@ class GroupCommit:
         `again`: run again after a unique index refused it (`_again`): the
         operations' twins are looked for before they run."""
         s.info[_MEMO] = {}
+        s.info[_CARRIED] = self._carried.pop(key, None)
         if self.on_driver:
             writes = s.info[_WRITES] = BatchWrites()
         # Every kind's prepare before the first operation: the rows a prepare
@@ -767,6 +789,7 @@ class GroupCommit:
                 # The last batch was answered before this one's writes
                 # (`_steps`), or at its take if this one is alone.
                 self._observe(unit, len(hand), begun, ran)
+                self._carry(key, unit)
                 if turn > 1 and len(hand) > 1 and self._queues.get(key):
                     # The next batch is queued: it runs its operations
                     # first, and answers these as it sends its writes.
@@ -816,6 +839,7 @@ class GroupCommit:
         """In a session (not on the driver): one batch of `key`, one
         transaction (`batch` grows by those that join it late)."""
         if len(batch) == 1:
+            self._carried.pop(key, None)
             await self._alone(batch[0])
             return
         failed: Exception | None = None
@@ -833,6 +857,7 @@ class GroupCommit:
             else:
                 failed = None
                 self._observe(s, len(batch), begun, ran)
+                self._carry(key, s)
                 break
             left = None if again else self._again(batch, failed)
             if left is None:
@@ -852,6 +877,16 @@ class GroupCommit:
                 await self._alone(q)
             return
         self._settle(batch, results)
+
+    def _carry(self, key: str, unit: Any) -> None:
+        """`unit` committed: its memo, if a batch's, is carried to the key's
+        next batch; after an operation alone, none is (its memo was taken
+        by the batch that began, `_steps`, and is not put back)."""
+        memo = batch_memo(unit)
+        if memo is not None:
+            self._carried[key] = memo
+        else:
+            self._carried.pop(key, None)
 
     def _unit(self) -> AbstractAsyncContextManager[Any]:
         """A batch's transaction: on the driver, or a session's."""

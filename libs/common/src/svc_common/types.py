@@ -16,8 +16,11 @@ from typing import Annotated, Any
 
 from fastapi import Path
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
-from sqlalchemy import JSON, BigInteger, DateTime, Integer
+from sqlalchemy import JSON, BigInteger, ColumnElement, DateTime, Integer, exists, select
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from svc_common import clock, guard, i18n
@@ -34,6 +37,32 @@ MAX_INCREMENT_TONNES = Decimal("100000")
 MAX_RATIO = Decimal("10")
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class _ListTexts(FunctionElement[Any]):
+    """The strings of a JSONType list, one row each (column `value`):
+    `json_each` on SQLite, `jsonb_array_elements_text` on PostgreSQL."""
+
+    name = "list_texts"
+    inherit_cache = True
+
+
+@compiles(_ListTexts)
+def _list_texts(element: _ListTexts, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_each({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_ListTexts, "postgresql")
+def _list_texts_pg(element: _ListTexts, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"jsonb_array_elements_text({compiler.process(element.clauses, **kw)})"
+
+
+def list_has_any(column: Any, values: list[str]) -> ColumnElement[bool]:
+    """Whether a JSONType column holding a list of strings (an alert's
+    districts) holds any of `values`, on either database (none: false)."""
+    texts = _ListTexts(column).table_valued("value")
+    return exists(select(1).select_from(texts).where(texts.c.value.in_(values)))
+
 
 #: The amounts the API takes, as patterns exact enough that any string they
 #: match is accepted (so a client can check before sending): decimal

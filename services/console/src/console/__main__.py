@@ -1,5 +1,5 @@
 """Run the console alone: `python -m console`, configured by env (PERMIT_URL,
-QUOTA_URL, EIA_URL, SESSION_SECRET, OIDC_*, HOST, PORT, SHUTDOWN_*). SIGTERM
+QUOTA_URL, EIA_URL, SUPERVISION_URL, SESSION_SECRET, OIDC_*, HOST, PORT, SHUTDOWN_*). SIGTERM
 stops it gracefully, as it does a service (`svc_common.graceful`)."""
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from svc_common import i18n
 from svc_common.i18n import msg
 from svc_common.idempotency import MAX_KEY_LENGTH, key_problem
 
-SERVICES = ("permit", "quota", "eia")
+SERVICES = ("permit", "quota", "eia", "supervision")
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
@@ -173,7 +173,7 @@ _BEARER = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 class Services:
-    """Clients of permit-svc, quota-svc and eia-svc."""
+    """Clients of permit-svc, quota-svc, eia-svc and supervision-svc."""
 
     def __init__(
         self,

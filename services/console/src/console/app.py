@@ -31,6 +31,7 @@ from console.auth.session import SessionCookies
 from console.auth.store import make_store
 from console.auth.users import from_session, sign_out
 from console.errors import CsrfRejected, LoginRequired, RoleRefused, SessionStoreDown
+from console.pages.alerts.router import router as alerts_router
 from console.pages.enterprise.router import router as enterprise_router
 from console.pages.home import router as home_router
 from console.pages.investment.router import router as investment_router
@@ -90,6 +91,7 @@ def create(
         investment_router,
         workbench_router,
         enterprise_router,
+        alerts_router,
         public_router,
     ):
         app.include_router(router)

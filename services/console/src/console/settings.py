@@ -21,6 +21,7 @@ class Settings(StopSettings):
     permit_url: str = "http://127.0.0.1:8001"
     quota_url: str = "http://127.0.0.1:8002"
     eia_url: str = "http://127.0.0.1:8003"
+    supervision_url: str = "http://127.0.0.1:8004"
     api_timeout_seconds: float = Field(20.0, gt=0)
 
     #: Signs the session cookie. Unset: a random one per process (sessions end
@@ -62,4 +63,9 @@ class Settings(StopSettings):
 
     @property
     def service_urls(self) -> dict[str, str]:
-        return {"permit": self.permit_url, "quota": self.quota_url, "eia": self.eia_url}
+        return {
+            "permit": self.permit_url,
+            "quota": self.quota_url,
+            "eia": self.eia_url,
+            "supervision": self.supervision_url,
+        }

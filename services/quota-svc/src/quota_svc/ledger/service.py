@@ -10,7 +10,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, literal, select, true, union_all
+from sqlalchemy import (
+    Select,
+    Table,
+    Text,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from svc_common.db import DriverStatement, by_name, dialect_insert, in_chunks
 from svc_common.events.schemas.quota import QuotaBalanceChanged
@@ -338,6 +349,39 @@ LOCK_POOL: Select[Any] = (
     select(*_POOL_COLUMNS).where(POOLS.c.id == bindparam("pool_id")).with_for_update(of=POOLS)
 )
 _LOCK_ONE_POOL = DriverStatement(LOCK_POOL)
+
+#: Columns to add to a pool's lock in a batch (PostgreSQL): the row's
+#: version, the id of the transaction that wrote it last (xmin), and this
+#: transaction's own id, for `pool_as_left`.
+POOL_VERSIONS = (
+    literal_column(f"{POOLS.name}.xmin::text", Text).label("pool_xmin"),
+    func.pg_current_xact_id().cast(Text).label("xact_id"),
+)
+#: LOCK_POOL with POOL_VERSIONS, as a DriverStatement.
+LOCK_POOL_IN_BATCH = DriverStatement(LOCK_POOL.add_columns(*POOL_VERSIONS))
+#: A batch's memo key: the id of its transaction, from its pool's lock.
+_MEMO_XACT = "ledger.xact"
+#: xmin is the low 32 bits of the writer's 64-bit transaction id.
+_XID_BITS = 0xFFFFFFFF
+
+
+def pool_as_left(memo: dict[Any, Any] | None, carried: dict[Any, Any] | None, row: Any) -> bool:
+    """Whether the pool just locked in a batch (`row`, read with
+    POOL_VERSIONS) is as this process's last batch of it committed it
+    (`carried`, that batch's memo: svc_common.batching.batch_carried): no
+    transaction has written the row since. Every change of a pool's lots
+    posts to the pool, so what that batch remembered of its lots is still
+    so (and if not, a lot's CHECKs refuse a draw on what it lacks, and the
+    batch runs again alone). Keeps this transaction's id in `memo`, for
+    the next batch's asking."""
+    m = by_name(row)
+    pool_id = m["id"]
+    if memo is not None:
+        memo[(_MEMO_XACT, pool_id)] = int(str(m["xact_id"])) & _XID_BITS
+    if carried is None:
+        return False
+    last = carried.get((_MEMO_XACT, pool_id))
+    return last is not None and last == int(str(m["pool_xmin"]))
 
 
 async def lock_pool_rows(

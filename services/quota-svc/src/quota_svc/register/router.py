@@ -101,9 +101,11 @@ async def read_register(
 ) -> RegisterPage | StreamingResponse:
     """Public, no token. JSON is paged (`next_cursor`); CSV is the whole
     chain from the start (or after the cursor) in one download, so anyone can
-    verify it (`bureau register verify`). `district` and `pollutant` keep a
-    district's or a pollutant's entries (both: their common ones), each read
-    by its index in sequence order."""
+    verify it (`bureau register verify`); filtered, an extract that says so
+    in its first lines with its filter and the head it was cut at, verified
+    against the full register (`bureau register verify FILE --against …`).
+    `district` and `pollutant` keep a district's or a pollutant's entries
+    (both: their common ones), each read by its index in sequence order."""
     if district is not None:
         check_district(district)
     if pollutant is not None:
@@ -115,10 +117,20 @@ async def read_register(
     if pollutant:
         base = base.where(RegisterEntry.pollutant == pollutant)
     if format == "csv":
+        extract = None
+        if district or pollutant:
+            # Not a chain to verify alone: it says so, and is cut at the
+            # head it names, against which the full register verifies it.
+            head = await register_head(db)
+            filters = {"district": district or "", "pollutant": pollutant or ""}
+            extract = rules.Extract(
+                filters | {"after": str(after) if after else ""}, head.seq, head.hash
+            )
+        name = "quota-register-extract.csv" if extract else "quota-register.csv"
         return StreamingResponse(
-            _csv(db, base, after or 0),
+            _csv(db, base, after or 0, extract),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="quota-register.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
     stmt = base.order_by(RegisterEntry.seq).limit(limit + 1)
     if after is not None:
@@ -129,10 +141,15 @@ async def read_register(
     return RegisterPage(items=page.items, next_cursor=page.next_cursor, algorithm=msg(*ALGORITHM))
 
 
-async def _csv(db: Database, base: object, after: int) -> AsyncIterator[bytes]:
+async def _csv(
+    db: Database, base: object, after: int, extract: rules.Extract | None = None
+) -> AsyncIterator[bytes]:
     from sqlalchemy import Select
 
     assert isinstance(base, Select)
+    if extract is not None:
+        base = base.where(RegisterEntry.seq <= extract.head_seq)
+        yield extract.lines().encode("utf-8")
     buf = io.StringIO()
     writer = csv_dict_writer(buf, rules.CSV_FIELDS)
     writer.writeheader()

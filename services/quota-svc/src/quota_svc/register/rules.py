@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -123,3 +123,121 @@ def verify(
         except ValueError:
             return n, Break(seq, n, "seq is not a number")
     return n, None
+
+
+# A filtered CSV (`district`, `pollutant`) is an extract: its entries'
+# `prev_hash` are those of entries it leaves out, so it is no chain to
+# verify alone. It says so in its first lines, with its filter and the head
+# it was cut at, and is verified against the full register: the full chain
+# intact, reaching that head, and the extract exactly its entries of the
+# filter up to it.
+EXTRACT_MARK = "#"
+_EXTRACT_TITLE = (
+    "# 公开登记簿筛选摘录，不是完整登记簿 (a filtered extract of the public register: "
+    "not the full register)"
+)
+_EXTRACT_HOW = (
+    "# 核验：bureau register verify 本文件 --against 完整登记簿（其 CSV 或网址）"
+    " (verify: bureau register verify FILE --against the full register's CSV or URL)"
+)
+#: The filters an extract is cut by, as its `# filter:` line names them.
+EXTRACT_FILTERS = ("district", "pollutant", "after")
+
+
+@dataclass(frozen=True)
+class Extract:
+    """What a filtered CSV states in its first lines: its filter (district,
+    pollutant, and the cursor's `after` seq, each where given) and the
+    register's head when it was cut (entries after it are not in it)."""
+
+    filters: Mapping[str, str]
+    head_seq: int
+    head_hash: str
+
+    def lines(self) -> str:
+        """The lines before the CSV's header (no comma in them: a
+        spreadsheet shows each whole in its first cell)."""
+        kept = ";".join(f"{k}={v}" for k, v in self.filters.items() if v)
+        return "\r\n".join(
+            (
+                _EXTRACT_TITLE,
+                f"# filter: {kept}",
+                f"# head: seq={self.head_seq};hash={self.head_hash}",
+                _EXTRACT_HOW,
+                "",
+            )
+        )
+
+    def keeps(self, entry: Mapping[str, str]) -> bool:
+        """Whether the full register's `entry` belongs in this extract."""
+        seq = _seq(entry)
+        if seq < 1 or seq > self.head_seq or seq <= int(self.filters.get("after") or 0):
+            return False
+        return all(entry.get(k) == v for k, v in self.filters.items() if k != "after" and v)
+
+
+def _seq(entry: Mapping[str, str]) -> int:
+    try:
+        return int(str(entry.get("seq", "")))
+    except ValueError:
+        return -1
+
+
+def _pairs(text: str) -> dict[str, str]:
+    return dict(p.partition("=")[::2] for p in text.split(";") if "=" in p)
+
+
+def split_extract(text: str) -> tuple[Extract | None, str]:
+    """A CSV's statement that it is an extract (its `#` lines), read, and
+    the CSV after it; (None, text) for a CSV without one."""
+    lines = text.splitlines(keepends=True)
+    said = 0
+    while said < len(lines) and lines[said].startswith(EXTRACT_MARK):
+        said += 1
+    if not said:
+        return None, text
+    fields: dict[str, str] = {}
+    for line in lines[:said]:
+        key, _, value = line[1:].strip().partition(": ")
+        if key in ("filter", "head"):
+            fields |= {f"{key}.{k}": v for k, v in _pairs(value).items()}
+    try:
+        extract = Extract(
+            filters={k: fields[f"filter.{k}"] for k in EXTRACT_FILTERS if f"filter.{k}" in fields},
+            head_seq=int(fields["head.seq"]),
+            head_hash=fields["head.hash"],
+        )
+    except (KeyError, ValueError):
+        raise ValueError("its first lines do not state its filter and head") from None
+    return extract, "".join(lines[said:])
+
+
+def verify_extract(
+    extract: Extract,
+    rows: Sequence[Mapping[str, str]],
+    full: Sequence[Mapping[str, str]],
+) -> Break | None:
+    """An extract's rows against the full register (`full`, its chain
+    verified by the caller): the full register reaches the extract's head,
+    and the extract is its entries of the filter up to that head, each the
+    same in every field, none missing, none added."""
+    at_head = next((e for e in full if str(e.get("seq")) == str(extract.head_seq)), None)
+    if extract.head_seq and at_head is None:
+        return Break(str(extract.head_seq), 0, "the full register does not reach the head")
+    if at_head is not None and at_head.get("hash") != extract.head_hash:
+        return Break(str(extract.head_seq), 0, "the full register's entry there has another hash")
+    expected = [e for e in full if extract.keeps(e)]
+    for n, (got, want) in enumerate(zip(rows, expected, strict=False), start=1):
+        if str(got.get("seq")) != str(want.get("seq")):
+            if _seq(got) < _seq(want):
+                return Break(str(got.get("seq")), n, "is not one of the filter's entries")
+            return Break(str(want.get("seq")), n, "the register's entry is missing")
+        if any(str(got.get(k, "")) != str(want.get(k, "")) for k in CSV_FIELDS):
+            return Break(str(got.get("seq")), n, "differs from the full register's entry")
+    if len(rows) > len(expected):
+        extra = rows[len(expected)]
+        return Break(str(extra.get("seq")), len(expected) + 1, "is not in the register's entries")
+    if len(rows) < len(expected):
+        gone = expected[len(rows)]
+        return Break(str(gone.get("seq")), len(rows) + 1, "the register's entry is missing")
+    return None

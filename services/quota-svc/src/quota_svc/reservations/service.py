@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, AsyncSessionTr
 from starlette.responses import Response
 from svc_common.audit import SYSTEM, audit_row
 from svc_common.auth import Principal
-from svc_common.batching import LookupsTogether, batch_memo, batch_writes
+from svc_common.batching import LookupsTogether, batch_carried, batch_memo, batch_writes
 from svc_common.context import new_id
 from svc_common.db import Database, DriverStatement, by_name
 from svc_common.events.registry import EventPayload
@@ -30,6 +30,8 @@ from quota_svc.ledger import rules as ledger_rules
 from quota_svc.ledger.rules import Balance, EntryCode, Overdraft
 from quota_svc.ledger.service import (
     LOCK_POOL,
+    LOCK_POOL_IN_BATCH,
+    POOL_VERSIONS,
     POOLS,
     PoolRef,
     PoolState,
@@ -38,6 +40,7 @@ from quota_svc.ledger.service import (
     balance_of,
     lock_pool_rows,
     lock_pools,
+    pool_as_left,
     remember_pool,
     remembered_pool,
 )
@@ -69,6 +72,25 @@ _MEMO_POLICY = "reservations.policy"
 _LOCK_POOL_AND_POLICY = DriverStatement(
     LOCK_POOL.add_columns(*policy_columns(bindparam("district"), bindparam("pollutant")))
 )
+#: The same in a batch: with the pool row's version (ledger's POOL_VERSIONS).
+_LOCK_POOL_AND_POLICY_IN_BATCH = DriverStatement(
+    LOCK_POOL.add_columns(
+        *policy_columns(bindparam("district"), bindparam("pollutant")), *POOL_VERSIONS
+    )
+)
+
+
+def _adopt_if_as_left(s: AsyncSession, memo: dict[Any, Any] | None, row: Any) -> None:
+    """In a batch, the pool just locked (`row`): its open lots as this
+    process's last batch of the pool left them, if no one has written the
+    pool since (ledger's `pool_as_left`; lots' `adopt`)."""
+    if memo is None:
+        return
+    carried = batch_carried(s)
+    if pool_as_left(memo, carried, row):
+        lots.adopt(memo, carried, by_name(row)["id"])
+
+
 #: The policy in force now alone: for a reservation that joined a batch
 #: under way (`admit_reservations_late`), the pool as the batch left it.
 _POLICY_IN_FORCE = DriverStatement(
@@ -264,8 +286,11 @@ async def reserve(
     policy = memo.get((_MEMO_POLICY, ref.id)) if memo is not None else None
     params = {"district": req.district, "pollutant": req.pollutant, "at": now}
     if pool is None:
-        # One round trip: the pool locked and the policy in force.
-        row = (await lock_pool_rows(conn, ref, stmt=_LOCK_POOL_AND_POLICY, params=params))[ref.id]
+        # One round trip: the pool locked and the policy in force (in a
+        # batch, and the row's version: its lots may be the last batch's).
+        stmt = _LOCK_POOL_AND_POLICY if memo is None else _LOCK_POOL_AND_POLICY_IN_BATCH
+        row = (await lock_pool_rows(conn, ref, stmt=stmt, params=params))[ref.id]
+        _adopt_if_as_left(s, memo, row)
         policy = policy_of(row, req.pollutant, default)
         pool = PoolState.of(row)
     elif policy is None:
@@ -678,10 +703,18 @@ def _pool_ref(r: ReservationRow) -> PoolRef:
 
 
 async def _lock_pools_of(
-    conn: AsyncConnection, reservations: list[ReservationRow]
+    conn: AsyncConnection, reservations: list[ReservationRow], s: AsyncSession | None = None
 ) -> dict[str, PoolState]:
     # All the pools at once, in the one lock order (after the reservations).
-    rows = await lock_pool_rows(conn, *{_pool_ref(r) for r in reservations})
+    refs = {_pool_ref(r) for r in reservations}
+    memo = batch_memo(s) if s is not None else None
+    if memo is None or len(refs) != 1:
+        rows = await lock_pool_rows(conn, *refs)
+    else:
+        # A batch's first lock of its pool: with the row's version.
+        rows = await lock_pool_rows(conn, *refs, stmt=LOCK_POOL_IN_BATCH)
+        for row in rows.values():
+            _adopt_if_as_left(cast(AsyncSession, s), memo, row)
     return {pid: PoolState.of(row) for pid, row in rows.items()}
 
 
@@ -702,7 +735,7 @@ async def allocate(
     conn = await s.connection()
     memo = batch_memo(s)
     known = remembered_pool(memo, r.pool_id) or pool
-    postings = Postings({r.pool_id: known} if known else await _lock_pools_of(conn, [r]))
+    postings = Postings({r.pool_id: known} if known else await _lock_pools_of(conn, [r], s))
     pool = postings.post(
         r.pool_id,
         EntryCode.ALLOCATE,

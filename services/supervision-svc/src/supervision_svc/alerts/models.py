@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 from svc_common.types import JSONType, UTCDateTime
 
@@ -19,6 +19,8 @@ class Alert(Base):
     why, and the alert that replaced it if a level change lifted it."""
 
     __tablename__ = "alerts"
+    #: The list: the latest start first, a page after (starts_at, id).
+    __table_args__ = (Index("ix_alerts_starts_at_id", "starts_at", "id"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     level: Mapped[str] = mapped_column(String(10))
     districts: Mapped[list[str]] = mapped_column(JSONType)

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
-from svc_common.errors import NotFound
-from svc_common.i18n import msg
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
 from svc_common.service import get_db
-from svc_common.types import ResourceId, utcnow
+from svc_common.types import RecordTime, ResourceId, utcnow
 
 from supervision_svc.alerts import service
 from supervision_svc.alerts.models import Alert
-from supervision_svc.alerts.schemas import AlertIn, AlertLift, AlertMeasures, AlertOut
-from supervision_svc.scope import READERS, WRITERS, district_param
+from supervision_svc.alerts.rules import State
+from supervision_svc.alerts.schemas import (
+    AlertIn,
+    AlertItem,
+    AlertLift,
+    AlertMeasures,
+    AlertOut,
+    Level,
+)
+from supervision_svc.scope import READERS, WRITERS, district_param, visible_districts
 from supervision_svc.settings import Settings, get_settings
+from supervision_svc.validation import cursor_position
 
 router = APIRouter(prefix="/supervision", tags=["alerts"])
 
@@ -67,15 +76,54 @@ async def lift_alert(
     return service.alert_out(a)
 
 
+@router.get("/alerts", response_model=Page[AlertItem])
+async def list_alerts(
+    district: DistrictCode | None = None,
+    state: State | None = None,
+    level: Level | None = None,
+    at: RecordTime | None = None,
+    cursor: Cursor = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> Page[AlertItem]:
+    """Alerts touching the caller's districts (or `district`), the latest
+    start first, each with its `state` by the clock: in_force, upcoming,
+    ended (its planned end passed) or lifted (ended early, or cancelled).
+    `at`: the alerts in force at that instant (which alert was in force on
+    a day); `state`, `level` and `at` combine."""
+    now = utcnow()
+    q = select(Alert)
+    districts = visible_districts(principal, district)
+    if districts is not None:
+        q = q.where(service.touching(districts))
+    if state:
+        q = q.where(service.state_condition(state, now))
+    if level:
+        q = q.where(Alert.level == level)
+    if at:
+        q = q.where(service.in_force_condition(at))
+    if cursor:
+        position = cursor_position(cursor)
+        q = q.where(keyset_after(position, Alert.starts_at, Alert.id, descending=True))
+    q = q.order_by(Alert.starts_at.desc(), Alert.id.desc()).limit(limit + 1)
+    async with db.session() as s:
+        rows = list((await s.scalars(q)).all())
+    return keyset_page(
+        rows,
+        limit,
+        lambda a: [a.starts_at.isoformat(), a.id],
+        lambda a: service.alert_item(a, now),
+    )
+
+
 async def _load(
     db: Database, principal: Principal, alert_id: str, district: str | None
 ) -> tuple[Alert, list[str]]:
     district = district_param(district)
     async with db.session() as s:
-        a = await s.get(Alert, alert_id[:64])
-    visible = [d for d in a.districts if principal.may_act_in(d)] if a else []
-    if a is None or not visible:
-        raise NotFound(msg(f"no alert {alert_id[:64]}", f"没有预警 {alert_id[:64]}"))
+        a = service.found(principal, await s.get(Alert, alert_id[:64]), alert_id)
+    visible = [d for d in a.districts if principal.may_act_in(d)]
     if district is not None:
         principal.require_district(district)
         visible = [d for d in visible if d == district]

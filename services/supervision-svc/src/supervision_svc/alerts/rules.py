@@ -1,5 +1,6 @@
-"""Pure rules of an alert's period: when it may be lifted early (解除预警),
-and which alerts of the same districts a new one may overlap.
+"""Pure rules of an alert's period: when it is in force and its state,
+when it may be lifted early (解除预警), and which alerts of the same
+districts a new one may overlap.
 
 One district is under one alert at a time: two alerts in force at once would
 give an enterprise two contradictory orders. A level change (升级/降级) is a
@@ -13,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from svc_common.clock import CHINA_STANDARD_TIME
 from svc_common.errors import Conflict, FieldError, Unprocessable
@@ -35,6 +37,36 @@ class Period:
     districts: tuple[str, ...]
     starts: dt.datetime
     ends: dt.datetime
+
+
+#: Where an alert stands against the clock (GET /supervision/alerts?state=).
+State = Literal["in_force", "upcoming", "ended", "lifted"]
+
+
+def in_force_at(
+    starts: dt.datetime, ends: dt.datetime, lifted_at: dt.datetime | None, at: dt.datetime
+) -> bool:
+    """Whether an alert planned for [starts, ends) is in force at `at`: from
+    its start to its actual end (when it was lifted, else its planned end).
+    An alert lifted at its start (cancelled) is never in force."""
+    return starts <= at < (lifted_at if lifted_at is not None else ends)
+
+
+def state(
+    starts: dt.datetime, ends: dt.datetime, lifted_at: dt.datetime | None, now: dt.datetime
+) -> State:
+    """An alert's state at `now`: in force (in_force_at); else lifted once
+    its lift has taken effect (`lifted_at` passed) or if it was cancelled
+    (lifted at its start, which may be ahead); else upcoming before its
+    start, ended after its planned end. An alert lifted a little ahead of
+    the clock (lift_time's slack) is in force, or upcoming, until then.
+
+    The list's SQL (service.state_condition) states the same rule."""
+    if in_force_at(starts, ends, lifted_at, now):
+        return "in_force"
+    if lifted_at is not None and (lifted_at <= now or lifted_at <= starts):
+        return "lifted"
+    return "upcoming" if now < starts else "ended"
 
 
 def beijing(at: dt.datetime) -> str:

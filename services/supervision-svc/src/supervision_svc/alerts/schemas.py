@@ -11,13 +11,17 @@ from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
 from svc_common.types import ID_PATTERN, RecordTime, Tonnes, TotalTonnes
 
+from supervision_svc.alerts.rules import State
+
 AlertId = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
+#: An alert's level (预警级别): 黄色, 橙色, 红色.
+Level = Literal["yellow", "orange", "red"]
 
 
 class AlertIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    level: Literal["yellow", "orange", "red"]
+    level: Level
     districts: list[DistrictCode] = Field(
         min_length=1, max_length=16, json_schema_extra={"uniqueItems": True}
     )
@@ -72,6 +76,13 @@ class AlertOut(BaseModel):
     lifted_by: str | None
     lift_reason: str | None
     replaced_by: str | None
+
+
+class AlertItem(AlertOut):
+    """An alert in the list: as GET one answers it, with its state now
+    (in_force, upcoming, ended, lifted: alerts.rules.state)."""
+
+    state: State
 
 
 class AlertLift(BaseModel):

@@ -10,7 +10,7 @@ import io
 import uuid
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import record_audit
@@ -18,16 +18,16 @@ from svc_common.auth import Principal
 from svc_common.calendar import local_date
 from svc_common.db import hold_lock
 from svc_common.districts import DISTRICTS
-from svc_common.errors import NotFound
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
-from svc_common.types import kg_to_tonnes
+from svc_common.types import kg_to_tonnes, list_has_any
 from svc_common.uploads import csv_cell, csv_writer
 
 from supervision_svc.alerts import rules as alert_rules
 from supervision_svc.alerts.models import Alert
 from supervision_svc.alerts.schemas import (
     AlertIn,
+    AlertItem,
     AlertLift,
     AlertMeasures,
     AlertOut,
@@ -57,6 +57,58 @@ def alert_out(a: Alert) -> AlertOut:
         lift_reason=a.lift_reason,
         replaced_by=a.replaced_by,
     )
+
+
+def alert_item(a: Alert, now: dt.datetime) -> AlertItem:
+    """An alert in the list: `alert_out` with its state at `now`."""
+    state = alert_rules.state(a.starts_at, a.ends_at, a.lifted_at, now)
+    return AlertItem(**alert_out(a).model_dump(), state=state)
+
+
+def no_alert(alert_id: str) -> str:
+    """The 404 of an alert that is not there or not the caller's to see:
+    one answer for both (Principal.require_found), on every route."""
+    return msg(f"no alert {alert_id[:64]}", f"没有预警 {alert_id[:64]}")
+
+
+def found(principal: Principal, a: Alert | None, alert_id: str) -> Alert:
+    """`a` when it is there and touches one of the caller's districts; else
+    404 `no_alert`."""
+    principal.require_found(no_alert(alert_id), *(a.districts if a else [None]))
+    assert a is not None
+    return a
+
+
+def in_force_condition(at: dt.datetime) -> ColumnElement[bool]:
+    """alert_rules.in_force_at, in SQL: the alerts in force at `at`."""
+    return and_(
+        Alert.starts_at <= at,
+        or_(and_(Alert.lifted_at.is_(None), Alert.ends_at > at), Alert.lifted_at > at),
+    )
+
+
+def state_condition(state: alert_rules.State, now: dt.datetime) -> ColumnElement[bool]:
+    """alert_rules.state, in SQL: the alerts in `state` at `now`."""
+    lifted = and_(
+        Alert.lifted_at.is_not(None),
+        or_(Alert.lifted_at <= now, Alert.lifted_at <= Alert.starts_at),
+    )
+    if state == "in_force":
+        return in_force_condition(now)
+    if state == "lifted":
+        return lifted
+    if state == "upcoming":
+        # Not begun, and not cancelled (lifted at its start).
+        return and_(
+            Alert.starts_at > now,
+            or_(Alert.lifted_at.is_(None), Alert.lifted_at > Alert.starts_at),
+        )
+    return and_(Alert.lifted_at.is_(None), Alert.ends_at <= now)
+
+
+def touching(districts: list[str]) -> ColumnElement[bool]:
+    """The alerts naming any of `districts`."""
+    return list_has_any(Alert.districts, districts)
 
 
 def _period(a: Alert) -> alert_rules.Period:
@@ -126,11 +178,8 @@ async def lift(
 ) -> Alert:
     """Lift an alert early (解除预警): by a caller who may issue it (every one
     of its districts), at `body.at` or now (alert_rules.lift_time)."""
-    a = (
-        await s.scalars(select(Alert).where(Alert.id == alert_id[:64]).with_for_update())
-    ).one_or_none()
-    if a is None or not any(principal.may_act_in(d) for d in a.districts):
-        raise NotFound(msg(f"no alert {alert_id[:64]}", f"没有预警 {alert_id[:64]}"))
+    q = select(Alert).where(Alert.id == alert_id[:64]).with_for_update()
+    a = found(principal, (await s.scalars(q)).one_or_none(), alert_id)
     for d in a.districts:
         principal.require_district(d)
     at = alert_rules.lift_time(a.starts_at, a.ends_at, a.lifted_at, body.at, now)

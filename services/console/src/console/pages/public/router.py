@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlencode
@@ -18,7 +18,7 @@ from svc_common.i18n import msg
 from console.api import ApiError, Services, raise_for_problem
 from console.auth.users import User
 from console.deps import optional_user, services
-from console.pages.investment.views import POLLUTANTS, park_names
+from console.pages.investment.views import park_names
 from console.pages.workbench.queues import RECLAIM_SOURCES
 from console.web import beijing_in_text, problem_page, render
 
@@ -191,24 +191,51 @@ async def receipt(
     return Response(body, status_code=r.status_code, media_type=media, headers=headers)
 
 
-#: The pollutants the register is filtered by, by the name the filter takes
-#: (`vocs` typed into the address is VOCs).
-_POLLUTANTS = {p.lower(): p for p in POLLUTANTS}
 #: The register's filters, in the order the form and its links carry them.
 _FILTERS = ("district", "pollutant")
 
 
-def filter_problems(district: str, pollutant: str) -> dict[str, str]:
+class Pollutant(NamedTuple):
+    """A pollutant the register is filtered by: its code (the filter's
+    value, as the register writes it) and its name in the reader's language."""
+
+    code: str
+    name: str
+
+
+async def register_pollutants(api: Services) -> list[Pollutant] | None:
+    """The pollutants under total-quantity control as quota-svc keeps them
+    (its public `GET /quota/pollutants`, the list it checks the register's
+    filter against): one a service adds is in the filter with no change to
+    the console. None when it does not answer: the filter is then checked
+    by quota-svc alone."""
+    try:
+        data = await api.get("quota", "/quota/pollutants", token=None)
+    except ApiError:
+        return None
+    if not isinstance(data, list):
+        return None
+    return [
+        Pollutant(code, msg(str(p.get("name_en") or ""), str(p.get("name_zh") or "")))
+        for p in data
+        if isinstance(p, dict) and (code := str(p.get("code") or ""))
+    ]
+
+
+def filter_problems(
+    district: str, pollutant: str, pollutants: Sequence[str] | None
+) -> dict[str, str]:
     """Why a filter typed into the address is none the register has, by
-    field (said beside it on the page; nothing is asked of quota-svc)."""
+    field (said beside it on the page; nothing is asked of quota-svc).
+    `pollutants`: the codes quota-svc keeps (None: unknown, left to it)."""
     problems = {}
     if district and (problem := district_problem(district[:20])):
         problems["district"] = problem
-    if pollutant and pollutant.lower() not in _POLLUTANTS:
-        shown, listed = pollutant[:20], "、".join(POLLUTANTS)
+    if pollutant and pollutants is not None and pollutant not in pollutants:
+        shown, listed = pollutant[:20], "、".join(pollutants)
         problems["pollutant"] = msg(
             f"{shown!r} is not a pollutant under total-quantity control"
-            f" (one of {', '.join(POLLUTANTS)})",
+            f" (one of {', '.join(pollutants)})",
             f"{shown!r} 不是总量控制污染物（应为 {listed} 之一）",
         )
     return problems
@@ -237,12 +264,15 @@ async def register(
     quota-svc publishes `GET /quota/public/register` the page says so
     instead of failing."""
     district, pollutant = (unicodedata.normalize("NFKC", v).strip() for v in (district, pollutant))
-    pollutant = _POLLUTANTS.get(pollutant.lower(), pollutant)
+    pollutants = await register_pollutants(api)
+    codes = [p.code for p in pollutants] if pollutants is not None else None
+    # `vocs` typed into the address is VOCs.
+    pollutant = next((c for c in codes or () if c.lower() == pollutant.lower()), pollutant)
     data: Any = None
     available = True
     problem: str | None = None
     failed: ApiError | None = None
-    errors = filter_problems(district, pollutant)
+    errors = filter_problems(district, pollutant, codes)
     filters = {
         k: v for k, v in (("district", district), ("pollutant", pollutant)) if k not in errors
     }
@@ -292,11 +322,12 @@ async def register(
         pollutant=pollutant,
         filtered=any(filters.values()),
         districts=DISTRICTS,
-        pollutants=POLLUTANTS,
+        pollutants=_options(pollutants, filters.get("pollutant", "")),
         columns=columns,
         rows=rows,
         label=register_label,
         kinds=REGISTER_KINDS,
+        entry_title=lambda r: entry_title(r.get("refs")),
         refs=lambda r: register_refs(
             r.get("refs"), parks, seq=r.get("seq"), kind=r.get("kind"), district=r.get("district")
         ),
@@ -312,6 +343,15 @@ async def register(
         first_page=not cursor,
     )
     return _with_outage(response, failed)
+
+
+def _options(pollutants: list[Pollutant] | None, chosen: str) -> list[Pollutant]:
+    """The pollutant filter's options; the one chosen kept when quota-svc's
+    list could not be read (the form then still says what is shown)."""
+    options = list(pollutants or ())
+    if chosen and chosen not in {p.code for p in options}:
+        options.append(Pollutant(chosen, ""))
+    return options
 
 
 async def _park_names(api: Services, user: User | None) -> dict[tuple[str, str], str]:
@@ -495,6 +535,12 @@ def _pool(value: str, parks: Mapping[tuple[str, str], str] | None = None) -> str
     return " ".join(w for w in words if w)
 
 
+#: A record's id in an entry's references (a reservation's, a trade's…): a
+#: UUID, shown by its first characters (the hashes' way: `3ae8be47…`).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_SHORT_ID = 8
+
+
 class RefLine(NamedTuple):
     """One of an entry's references as the page shows it: its label, its
     value in words, and the register's own text where the words replace an
@@ -505,6 +551,9 @@ class RefLine(NamedTuple):
     raw: str | None = None
 
 
+#: The label of what a journal entry says beyond its kind (摘要, as a
+#: Chinese ledger heads the line that says what happened).
+_ENTRY_SUMMARY = ("details", "摘要")
 #: The last part of a journal entry's reference (`res:…:allocate`,
 #: `park:nangang:out`): which step of its record the entry is, as people say it.
 _ENTRY_STEPS = {
@@ -517,26 +566,33 @@ _ENTRY_STEPS = {
 
 def _entry(
     ref: str,
-    seq: Any,
     kind: Any,
     district: str,
     parks: Mapping[tuple[str, str], str],
 ) -> str:
-    """A journal entry's reference (`res:3ae8…:allocate`, machine text) as a
-    reader's: the register's own number for it (第 44 号) and, where the entry
-    says more than its kind, what happened (转出至园区子池 天津南港工业区)."""
+    """What a journal entry's reference (`res:3ae8…:allocate`, machine text)
+    says beyond the entry's kind, in words (转出至园区子池 天津南港工业区); ""
+    where the kind column says it all (预留, 分配…)."""
     head, _, step = ref.rpartition(":")
     origin, _, park = head.partition(":")
-    # A step the kind column says (预留, 分配…) is not said again.
     words = None if step == str(kind) else _ENTRY_STEPS.get(step) or REGISTER_KINDS.get(step)
     said = msg(*words) if words else ""
     if origin == "park" and park and step == "out":
         name = parks.get((district, park)) or park
         said = msg(f"out to the park sub-pool {name}", f"转出至园区子池 {name}")
-    if not str(seq or "").isdigit():
-        return " · ".join(w for w in (ref, said) if w)
-    number = msg(f"No. {int(str(seq))}", f"第 {int(str(seq))} 号")
-    return f"{number} · {said}" if said else number
+    return said
+
+
+def entry_title(text: Any) -> str | None:
+    """The journal entry's reference an entry's references carry
+    (`entry=res:…:allocate`), for the title of the entry's number (序号): an
+    auditor matches it with the API and the CSV; a reader sees the number
+    once, in its column."""
+    for part in str(text or "").split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key == "entry":
+            return f"{register_label(key, REGISTER_REFS)}{msg(': ', '：')}{unquote(value)}"
+    return None
 
 
 def register_refs(
@@ -550,9 +606,11 @@ def register_refs(
     """An entry's references (the text its hash covers, `k=v;k=v`) as
     lines people read: keys in words, districts by name, instants in
     Beijing time, codes in words (`REGISTER_REF_VALUES`), the journal
-    entry (流水号) by the register's number for it (`seq`) with its raw
-    reference kept as `raw`; a key or a code the console does not know as
-    it is. Values come percent-encoded for `%`, `;` and `=` (quota-svc's
+    entry (流水号) only by what it says beyond its kind (摘要: its number is
+    the entry's own, `seq`, shown in its column, with the reference in that
+    number's title: `entry_title`), a record's id (UUID) by its first
+    characters with the whole id kept as `raw`; a key or a code the console
+    does not know as it is. Values come percent-encoded for `%`, `;` and `=` (quota-svc's
     `ref_value`) and are shown decoded."""
     pairs = []
     for part in str(text or "").split(";"):
@@ -564,8 +622,19 @@ def register_refs(
         value = unquote(value)
         label = register_label(key, REGISTER_REFS) if key else ""
         if key == "entry":
-            said = _entry(value, seq, kind, str(district or ""), parks or {})
-            pairs.append(RefLine(label, said, value))
+            # With the entry's number in its column (序号, titled with this
+            # reference), the line says only what the kind does not.
+            if not str(seq or "").isdigit():
+                said = _entry(value, kind, str(district or ""), parks or {})
+                pairs.append(RefLine(label, " · ".join(w for w in (value, said) if w)))
+            elif said := _entry(value, kind, str(district or ""), parks or {}):
+                pairs.append(RefLine(msg(*_ENTRY_SUMMARY), said))
+            continue
+        if _UUID.fullmatch(value):
+            # A record's id (a reservation's, a trade's…): its first
+            # characters tell a page's entries of one record apart; the
+            # whole id, as the API and the CSV publish it, is the title.
+            pairs.append(RefLine(label, value[:_SHORT_ID] + "…", value))
             continue
         words = REGISTER_REF_VALUES.get(key, {}).get(value)
         if words:
