@@ -6,7 +6,8 @@ reservation's or a settled swap's lots moved to another lot of the pool
 (its movements still name the first), a settled swap whose new lots were
 no longer its own, a trade's or a confirmed reclaim's amount changed
 alone, a lot's parent changed, a holding backing more rights than its
-allocation or trade gave, a trade decided before it was proposed. A
+allocation or trade gave, a trade decided before it was proposed, a
+swap settled before it was approved. A
 ledger with all of these in it (allocations with a remainder, sales within
 and across districts, retirements in part, transfers, swaps in every
 state, reclaims confirmed) still imports, in both formats."""
@@ -205,6 +206,17 @@ async def test_an_export_whose_lineage_disagrees_is_refused(
             "早于 proposed_at",
         ),
         (
+            "7. a swap settled two days before it was approved (after it was proposed)",
+            "swaps",
+            _row(
+                lambda r: r["status"] == "settled",
+                lambda r: {**_earlier("proposed_at", 3)(r), **_earlier("settled_at", 2)(r)},
+            ),
+            "swaps",
+            "settled_at",
+            "早于 from_approved_at",
+        ),
+        (
             "7. a reservation released a day before it was made",
             "reservations",
             _row(lambda r: r["project_ref"] == "XS-2", _earlier("resolved_at", 1)),
@@ -290,4 +302,32 @@ def test_times_within_a_row_keep_their_order_within_the_clock_slack() -> None:
     assert problem == (
         "trades：第 2 行 decided_at 列：2026-02-28T22:00:00+00:00 早于 proposed_at"
         "（2026-03-01T00:00:00+00:00）"
+    )
+
+
+def test_a_swap_settles_after_both_approvals_within_the_clock_slack() -> None:
+    """Only an approved swap settles; its effective time may be later (a
+    settlement run for a later moment settles it early by the clock)."""
+    swap = {
+        "id": "s",
+        "status": "settled",
+        "proposed_at": _T - dt.timedelta(days=3),
+        "from_approved_at": _T - dt.timedelta(days=1),
+        "to_approved_at": _T,
+        "effective_at": _T + dt.timedelta(days=7),
+    }
+    for settled, refused in (
+        (_T, False),
+        (_T - dt.timedelta(minutes=30), False),
+        (_T - dt.timedelta(hours=2), True),
+    ):
+        problem = lineage_problem(_sheets(swaps=[{**swap, "settled_at": settled}]))
+        assert (problem is not None) == refused, problem
+    with i18n.use("zh"):
+        problem = lineage_problem(
+            _sheets(swaps=[{**swap, "settled_at": _T - dt.timedelta(days=2)}])
+        )
+    assert problem == (
+        "swaps：第 2 行 settled_at 列：2026-02-27T00:00:00+00:00 早于 from_approved_at"
+        "（2026-02-28T00:00:00+00:00）"
     )

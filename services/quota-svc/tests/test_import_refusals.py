@@ -5,13 +5,17 @@ is refused with why, and nothing is written."""
 from __future__ import annotations
 
 import io
+import pathlib
 import zipfile
 from typing import Any
 
 import pytest
 from quota_svc.exports import service
+from sqlalchemy import func, select
+from svc_common.tables import AuditEntry, OutboxRow
 
-from .conftest import ADMIN, AUDITOR, Quota
+from .conftest import ADMIN, AUDITOR, INVESTMENT, Quota
+from .test_export_backing import fresh
 
 
 def _edited(export: bytes, name: str, edit: str, encoding: str = "utf-8") -> bytes:
@@ -49,10 +53,70 @@ async def test_a_csv_saved_with_a_byte_order_mark_imports(quota: Quota) -> None:
     byte order mark first: the header's first column read as "\\ufeffid",
     and the file was refused as having an unknown column."""
     export, headers = await _export_of_an_empty_ledger(quota)
-    upload = _edited(export, "pools.csv", "\ufeff" + headers["pools.csv"] + "\r\n")
+    sound = _ledger(export, headers, _SOUND)
+    with zipfile.ZipFile(io.BytesIO(sound)) as z:
+        pools = z.read("pools.csv").decode()
+    upload = _edited(sound, "pools.csv", "\ufeff" + pools)
     r = await quota.client.post("/quota/import?format=csv", content=upload, headers=ADMIN)
     assert r.status_code == 200, r.text
-    assert r.json()["pools"] == 0
+    assert r.json()["pools"] == 1
+
+
+async def _written(q: Quota) -> tuple[int, int]:
+    """(audit entries, outbox events) the service holds."""
+    async with q.app.state.runtime.db.session() as s:
+        audit = await s.scalar(select(func.count()).select_from(AuditEntry))
+        events = await s.scalar(select(func.count()).select_from(OutboxRow))
+    return int(audit or 0), int(events or 0)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+async def test_a_file_with_nothing_to_restore_is_refused(
+    quota: Quota, db_url: str, tmp_path: pathlib.Path, fmt: str
+) -> None:
+    """The export of an empty ledger (every table empty, the ratio table a
+    new installation starts with) restores nothing: 422 saying so, in both
+    languages, and nothing recorded. Before, it was a 200 recorded in the
+    audit trail as a restore of the ledger (`quota.import`)."""
+    r = await quota.client.get(f"/quota/export?format={fmt}", headers=AUDITOR)
+    assert r.status_code == 200, r.text
+    async with fresh(db_url, tmp_path) as copy:
+        before = await _written(copy)
+        for language, said in (
+            ("zh-CN", "没有可恢复的内容：该文件各表均无数据"),
+            ("en", "nothing to restore: the file holds no rows"),
+        ):
+            answer = await copy.client.post(
+                f"/quota/import?format={fmt}",
+                content=r.content,
+                headers={**ADMIN, "accept-language": language},
+            )
+            assert answer.status_code == 422, answer.text
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            problem = answer.json()
+            assert problem["detail"].startswith(said), problem
+            assert [e["field"] for e in problem["errors"]] == ["body"], problem
+        assert await _written(copy) == before
+
+
+async def test_a_file_of_a_ratio_table_alone_restores_it(
+    quota: Quota, db_url: str, tmp_path: pathlib.Path
+) -> None:
+    """A file whose only rows set other ratios than the ledger's is a
+    restore of them (the table a file replaces), recorded as such."""
+    r = await quota.client.put(
+        "/quota/air-quality-ratios/exceeded", json={"offset_ratio": "2.5"}, headers=ADMIN
+    )
+    assert r.status_code == 200, r.text
+    export, _ = await _export_of_an_empty_ledger(quota)
+    async with fresh(db_url, tmp_path) as copy:
+        before = await _written(copy)
+        r = await copy.client.post("/quota/import?format=csv", content=export, headers=ADMIN)
+        assert r.status_code == 200, r.text
+        assert r.json()["air_quality_ratios"] == 4 and r.json()["pools"] == 0
+        assert (await _written(copy))[0] == before[0] + 1
+        r = await copy.client.get("/quota/air-quality-ratios", headers=INVESTMENT)
+        assert "2.50" in r.text, r.text
 
 
 @pytest.mark.parametrize(
@@ -163,10 +227,12 @@ async def test_a_file_that_unpacks_too_large_refuses_the_import_unread(
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["errors"][0]["field"] == "body"
     assert "解压后超过 1 MiB" in r.json()["detail"]
-    # Nothing was written: the export itself still imports.
+    # Nothing was written: the ledger is still empty (one written to
+    # refuses every import as not empty, 409), so its own export, empty
+    # too, has nothing to restore.
     r = await quota.client.get(f"/quota/export?format={fmt}", headers=AUDITOR)
     r = await quota.client.post(f"/quota/import?format={fmt}", content=r.content, headers=ADMIN)
-    assert r.status_code == 200, r.text
+    assert r.status_code == 422, r.text
 
 
 _T = "2026-01-01T00:00:00+00:00"

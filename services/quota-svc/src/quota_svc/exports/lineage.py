@@ -582,8 +582,11 @@ def _numbered_by(rows: Rows, column: str) -> dict[Any, list[tuple[int, Row]]]:
 #: (table, earlier column, later column): what a row's own path writes in
 #: that order (the later in the same step from the same clock, or a later
 #: step that requires the earlier: a hold is resolved after it was made, a
-#: swap approved after it was proposed). A setting's start is checked by
-#: `rules.start_problem`.
+#: swap approved after it was proposed, settled after both approvals: only
+#: an approved swap settles). Not its `effective_at` before its
+#: `settled_at`: a settlement run for a later moment (`swaps.service.
+#: settle_due(now=…)`) settles it before then by the clock. A setting's
+#: start is checked by `rules.start_problem`.
 TIME_ORDER: tuple[tuple[str, str, str], ...] = (
     ("reservations", "created_at", "expires_at"),
     ("reservations", "created_at", "resolved_at"),
@@ -591,6 +594,8 @@ TIME_ORDER: tuple[tuple[str, str, str], ...] = (
     ("swaps", "proposed_at", "to_approved_at"),
     ("swaps", "proposed_at", "cancelled_at"),
     ("swaps", "proposed_at", "settled_at"),
+    ("swaps", "from_approved_at", "settled_at"),
+    ("swaps", "to_approved_at", "settled_at"),
     ("trades", "proposed_at", "decided_at"),
     ("reclaims", "created_at", "decided_at"),
     ("adjustments", "proposed_at", "decided_at"),

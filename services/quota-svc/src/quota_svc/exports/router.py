@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from svc_common.audit import record_audit
 from svc_common.auth import Principal, require_citywide
 from svc_common.db import Database
-from svc_common.errors import Conflict, PayloadTooLarge
+from svc_common.errors import Conflict, FieldError, PayloadTooLarge, Unprocessable
 from svc_common.i18n import msg
 from svc_common.service import get_db
 from svc_common.types import utcnow
@@ -99,4 +99,10 @@ async def import_ledger(
             record_audit(s, principal, "quota.import", "ledger", "quota", counts)
     except service.ImportRefused as exc:
         raise Conflict(str(exc)) from exc
+    except service.NothingToRestore as exc:
+        # Sound but empty: no restore happened, so none is audited.
+        said = str(exc)
+        raise Unprocessable(
+            said, errors=[FieldError(field="body", message=said, type="nothing_to_restore")]
+        ) from exc
     return counts

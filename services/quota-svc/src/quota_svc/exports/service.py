@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 from openpyxl import Workbook, load_workbook
@@ -35,7 +35,9 @@ from quota_svc.adjustments.models import Adjustment
 from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
 from quota_svc.debts.models import AdvanceLimit, Debt
 from quota_svc.exports.lineage import lineage_problem
+from quota_svc.exports.refs import folded_ref_problem, with_folded_refs
 from quota_svc.exports.rules import (
+    Rows,
     from_text,
     future_problem,
     holds_problem,
@@ -98,7 +100,11 @@ OPTIONAL_SHEETS = frozenset(
 )
 #: Settings every installation starts with (the migration's status → ratio
 #: table): a file carrying the sheet replaces them; one without keeps them.
-REPLACED_SHEETS = frozenset({"air_quality_ratios"})
+#: Each with the columns that say what a row sets (the others, who set it
+#: and when: every installation's differ).
+REPLACED_SHEETS: Mapping[str, tuple[str, ...]] = {
+    "air_quality_ratios": ("status", "offset_ratio_hundredths"),
+}
 #: Tables with a generated integer key whose sequence follows an import.
 _SEQUENCED = {
     "lots": "id",
@@ -118,6 +124,12 @@ MAX_IMPORT_UNZIPPED = 512 * 1024 * 1024
 
 class ImportRefused(Exception):
     pass
+
+
+class NothingToRestore(Exception):
+    """A sound file that would change nothing the ledger answers from (an
+    empty ledger's export, most likely exported where the restore was
+    meant to go): refused, so no restore is reported or recorded."""
 
 
 #: What each format's file is, as a refusal names it (English, Chinese).
@@ -263,6 +275,21 @@ def _values(
     return values
 
 
+async def _changes_nothing(s: AsyncSession, read: Mapping[str, Rows]) -> bool:
+    """The file holds no row of any table, or only a replaced table's rows
+    setting what the ledger's already do."""
+    for name, numbered in read.items():
+        if name not in REPLACED_SHEETS:
+            if numbered:
+                return False
+            continue
+        columns = [SHEETS[name].c[c] for c in REPLACED_SHEETS[name]]
+        have = {tuple(row) for row in (await s.execute(select(*columns))).all()}
+        if {tuple(row.get(c.name) for c in columns) for _, row in numbered} != have:
+            return False
+    return True
+
+
 async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[str, int]:
     """Write an export into an empty ledger (ImportRefused otherwise, or if
     the file is not an export: unreadable, a row outside the ledger's domain
@@ -270,7 +297,8 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
     lots and its kilograms, an adjustment and its journal entry, a row and
     the lineage written beside it: `lineage.lineage_problem`), a time of
     something done later than now, or a ledger whose reconciliation checks
-    1–5 fail once written); returns rows per sheet."""
+    1–5 fail once written); NothingToRestore if it holds no rows (or only
+    the ratio table this ledger has); returns rows per sheet."""
     # Every other write waits until the import ends (and one under way is
     # waited for): a ledger found empty stays so until the file is in it,
     # and of two imports at once the second finds the first's rows.
@@ -313,6 +341,22 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
         if name == "reclaims" and "reason" not in header:
             # An export made before candidates kept a reason (migration 0010).
             read[name] = with_reclaim_reasons(read[name])
+        if name == "reservations":
+            # An export made before migration 0011 may hold full-width refs:
+            # stored so, the project was found by no request for it.
+            if problem := folded_ref_problem(read[name]):
+                raise ImportRefused(problem)
+            read[name] = with_folded_refs(read[name])
+    if await _changes_nothing(s, read):
+        raise NothingToRestore(
+            msg(
+                "nothing to restore: the file holds no rows (every table is empty, and its "
+                "air_quality_ratios, if any, are the ratios this ledger already has): upload "
+                "the export of the ledger to restore",
+                "没有可恢复的内容：该文件各表均无数据（如有 air_quality_ratios，也与本台账现有的"
+                "比例相同）：请上传要恢复的台账的导出文件",
+            )
+        )
     if problem := ledger_problem(read, {name: unique_keys(SHEETS[name]) for name in read}):
         raise ImportRefused(problem)
     if problem := lineage_problem(read):
