@@ -91,7 +91,7 @@ async def test_two_live_holds_of_one_project_once_folded_are_refused(
 async def test_a_live_ref_no_request_could_name_once_folded_is_refused(
     quota: Quota, db_url: str, tmp_path: pathlib.Path
 ) -> None:
-    """"ＢＤ－１" typed with a trailing ideographic space folds to "BD-1 ",
+    """A ref "ＢＤ－１" typed with a trailing ideographic space folds to "BD-1 ",
     a ref the API refuses (a space around it): stored so, as it was, no
     request found the project and one for "BD-1" held it a second time.
     The import is refused (409 naming the row and column, and why), and
@@ -104,7 +104,10 @@ async def test_a_live_ref_no_request_could_name_once_folded_is_refused(
     )
     async with fresh(db_url, tmp_path) as copy:
         for language, said in (
-            ("zh-CN", "project_ref 列：'ＢＤ－１\\u3000'：编号首尾不得有空白字符；任何请求都无法指明"),
+            (
+                "zh-CN",
+                "project_ref 列：'ＢＤ－１\\u3000'：编号首尾不得有空白字符；任何请求都无法指明",
+            ),
             ("en", "column project_ref: 'ＢＤ－１\\u3000': a reference may not begin or end"),
         ):
             r = await copy.client.post(
