@@ -639,9 +639,9 @@ async def test_an_extract_whose_first_lines_were_edited_is_refused_not_a_traceba
             1,
         ),
     }
-    for name, (text, code) in edits.items():
+    for name, (written, code) in edits.items():
         path = tmp_path / name
-        path.write_text(text, encoding="utf-8", newline="")
+        path.write_text(written, encoding="utf-8", newline="")
         res = CliRunner().invoke(register_cli, ["verify", str(path), "--against", str(whole)])
         assert res.exit_code == code, (name, res.exception, res.output)
         said = " ".join(res.output.split())

@@ -232,11 +232,10 @@ def verify_extract(
     verified by the caller): the full register reaches the extract's head,
     and the extract is its entries of the filter up to that head, each the
     same in every field, none missing, none added."""
-    if extract.head_seq == 0:
+    if extract.head_seq == 0 and extract.head_hash != GENESIS:
         # Cut before the first entry: its head is the chain's start, nothing
         # to find in the register (any other hash there is not one it had).
-        if extract.head_hash != GENESIS:
-            return Break("0", 0, "an empty register's head is 64 zeros, not this hash")
+        return Break("0", 0, "an empty register's head is 64 zeros, not this hash")
     at_head = next((e for e in full if str(e.get("seq")) == str(extract.head_seq)), None)
     if extract.head_seq and at_head is None:
         return Break(str(extract.head_seq), 0, "the full register does not reach the head")
