@@ -2096,6 +2096,8 @@ async def test_without_quota_svcs_pollutants_the_investment_page_says_so(
     page = await client.get("/console/investment/")
     assert_console_page(page, 503, 'id="pollutants-unseen"', "暂时无法读取总量控制污染物名录")
     assert page.headers["retry-after"] == "30"
+    tp = await client.get("/console/investment/", params={"pollutant": "TP"})
+    assert tp.status_code == 503 and '<option value="TP" selected>TP</option>' in tp.text
 
     hx = {"HX-Request": "true"}
     params = {"p_VOCs": "5", "p_TP": "1"}

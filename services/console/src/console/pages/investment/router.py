@@ -112,6 +112,10 @@ async def overview(
 ) -> Response:
     pollutants, unlisted = await _pollutants(api)
     pollutant = pollutant or (pollutants[0].code if pollutants else "")
+    if pollutant and pollutant not in {p.code for p in pollutants}:
+        # The selector still says which pollutant the page is of (quota-svc
+        # refuses one it does not keep, in its own words, on the pools).
+        pollutants.append(Pollutant(pollutant, ""))
     pools, failed = (
         (views.Pools([], [], []), unlisted)
         if unlisted is not None
