@@ -33,7 +33,8 @@ class Stub:
     """The services: a route → answer table; anything else is a 404 problem."""
 
     def __init__(self) -> None:
-        self.routes: dict[tuple[str, str], Any] = {}
+        # quota-svc's public pollutant list, which the 招商 page needs.
+        self.routes: dict[tuple[str, str], Any] = {("GET", "/quota/pollutants"): QUOTA_POLLUTANTS}
         self.calls: list[httpx.Request] = []
 
     def on(self, method: str, path: str, answer: Any) -> None:
@@ -518,7 +519,8 @@ async def test_fit_asks_once_per_district_and_refuses_more_than_the_city_has(
     r = await client.get("/console/investment/fit", params=odd, headers=hx)
     assert r.status_code == 200
     assert "不是本市的区划代码：120199、&lt;b&gt;x&lt;/b&gt;" in r.text
-    assert len(stub.calls) == before  # nothing asked of quota-svc
+    # Nothing checked (quota-svc's pollutant list is read, as for any fit).
+    assert not [c for c in stub.calls[before:] if c.url.path != "/quota/pollutants"]
 
 
 async def test_the_receipt_through_the_console_prints_with_the_consoles_script(
@@ -2015,6 +2017,105 @@ async def test_the_register_filters_by_the_pollutants_quota_svc_keeps(
     r = await client.get("/console/public/register", params={"pollutant": "SO2"})
     assert r.status_code == 200 and '<option value="SO2" selected>SO2</option>' in r.text
     assert asked[-1] == {"pollutant": "SO2"}
+
+
+def _check_all_fit(request: httpx.Request) -> httpx.Response:
+    """quota-svc's what-if, fitting every project (2:1 offset)."""
+    body = json.loads(request.content)
+    return httpx.Response(
+        200,
+        json={
+            **body,
+            "offset_ratio": "2",
+            "required_t": str(Decimal(body["increment_t"]) * 2),
+            "available_t": "50.000",
+            "fits": True,
+            "shortfall_t": "0",
+            "remaining_t": "40.000",
+        },
+    )
+
+
+async def test_the_investment_page_offers_and_checks_the_pollutants_quota_svc_keeps(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """招商's pollutants were written into the console (VOCs, NOx, COD,
+    NH3-N): a pollutant quota-svc comes to keep (总磷 TP) had no amount
+    field and no place in the pools' selector, and an amount typed for it
+    in a link was dropped in silence. They are quota-svc's own list, each
+    code with its name; an amount for a pollutant it does not keep is said
+    beside its field, never dropped."""
+    tp = {"code": "TP", "name_zh": "总磷", "name_en": "total phosphorus"}
+    stub.on("GET", "/quota/pollutants", [*QUOTA_POLLUTANTS, tp])
+    stub.on("GET", "/quota/availability", [])
+    stub.on("GET", "/eia/parks", [])
+    stub.on("POST", "/quota/checks", _check_all_fit)
+    await sign_in(client, "investment")
+    page = await client.get("/console/investment/")
+    assert_console_page(page, 200, '<option value="TP" >TP（总磷）</option>')
+    assert '<option value="VOCs" selected>VOCs（挥发性有机物）</option>' in page.text
+    assert '<label for="p_TP">TP（总磷） 新增量（吨/年）</label>' in page.text
+
+    hx = {"HX-Request": "true"}
+    params = {"p_VOCs": "5", "p_TP": "0.5", "district": "120119"}
+    r = await client.get("/console/investment/fit", params=params, headers=hx)
+    assert r.status_code == 200 and "1 个区可以容纳该项目" in r.text
+    asked = [json.loads(c.content) for c in stub.calls if c.url.path == "/quota/checks"]
+    assert {(a["pollutant"], a["increment_t"]) for a in asked} == {
+        ("VOCs", "5.000"),
+        ("TP", "0.500"),
+    }
+    assert "<td>TP（总磷）</td>" in r.text
+
+    # A link carrying an amount for a pollutant quota-svc does not keep.
+    before = len(stub.calls)
+    r = await client.get("/console/investment/fit", params={"p_VOCs": "5", "p_SO2": "3"})
+    assert_console_page(r, 200, "不是总量控制污染物（应为 VOCs、NOx、COD、NH3-N、TP 之一）：SO2")
+    assert 'name="p_SO2" inputmode="decimal" autocomplete="off" value="3" aria-invalid="true"' in (
+        r.text
+    )
+    assert not [c for c in stub.calls[before:] if c.url.path == "/quota/checks"]
+    en = await client.get("/console/investment/", params={"lang": "en"})
+    assert '<option value="TP" >TP (total phosphorus)</option>' in en.text
+
+
+async def test_without_quota_svcs_pollutants_the_investment_page_says_so(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """quota-svc out: its pollutant list cannot be read. The page is a 503
+    with Retry-After saying so (not a 500, not a form without fields); the
+    fit checks nothing and names each amount typed as not checked, its field
+    kept with what was typed."""
+    out = {"title": "服务暂不可用", "detail": "总量服务暂不可用，请稍后重试。"}
+    down = lambda _: httpx.Response(503, json=out, headers={"Retry-After": "30"})  # noqa: E731
+    for path in ("/quota/pollutants", "/quota/availability"):
+        stub.on("GET", path, down)
+    stub.on("POST", "/quota/checks", down)
+    stub.on("GET", "/eia/parks", [])
+    await sign_in(client, "investment")
+    page = await client.get("/console/investment/")
+    assert_console_page(page, 503, 'id="pollutants-unseen"', "暂时无法读取总量控制污染物名录")
+    assert page.headers["retry-after"] == "30"
+    tp = await client.get("/console/investment/", params={"pollutant": "TP"})
+    assert tp.status_code == 503 and '<option value="TP" selected>TP</option>' in tp.text
+
+    hx = {"HX-Request": "true"}
+    params = {"p_VOCs": "5", "p_TP": "1"}
+    r = await client.get("/console/investment/fit", params=params, headers=hx)
+    assert r.status_code == 503 and r.headers["retry-after"] == "30"
+    assert "暂时无法读取总量控制污染物名录，无法试算，请稍后重试。未试算：VOCs、TP。" in r.text
+    assert 'name="p_TP" inputmode="decimal" autocomplete="off" value="1"' in r.text
+    assert not [c for c in stub.calls if c.url.path == "/quota/checks"]
+    whole = await client.get("/console/investment/fit", params=params)
+    assert_console_page(whole, 503, "未试算：VOCs、TP")
+    assert whole.headers["retry-after"] == "30"
+
+    # A quota-svc without the list (404): a bad answer, 502, not the user's 404.
+    del stub.routes[("GET", "/quota/pollutants")]
+    r = await client.get("/console/investment/fit", params=params, headers=hx)
+    assert r.status_code == 502 and "未试算：VOCs、TP" in r.text
+    en = await client.get("/console/investment/", params={"lang": "en"})
+    assert "list of pollutants under total-quantity control could not be read" in en.text
 
 
 async def test_a_fit_link_outside_the_users_districts_says_so(

@@ -14,6 +14,9 @@ from svc_common import clock
 from svc_common.i18n import use
 from svc_common.types import utcnow
 
+#: The pollutants quota-svc keeps (its `GET /quota/pollutants` codes).
+QUOTA_CODES = ("VOCs", "NOx", "COD", "NH3-N")
+
 
 def pool(district: str, kind: str = "district", **f: str) -> dict[str, object]:
     base = {
@@ -65,7 +68,7 @@ def test_split_ranks_district_pools_and_keeps_parks_and_reserves_apart() -> None
 def test_project_amounts_are_positive_tonnes_with_three_decimals(
     typed: str, problems: list[str]
 ) -> None:
-    increments, found, too_large = views.parse_project({"p_VOCs": typed, "p_NOx": ""})
+    increments, found, too_large = views.parse_project({"p_VOCs": typed, "p_NOx": ""}, QUOTA_CODES)
     assert found == problems and too_large == []
     assert ("VOCs" in increments) is (not problems)
     assert "NOx" not in increments
@@ -92,7 +95,7 @@ def test_project_amounts_as_people_type_them_and_quota_svcs_upper_bound(
     """Spaces and full-width digits (an IME's) are taken, as the amount
     quota-svc takes; above its largest increment of one project is said as
     that, not as a badly written number."""
-    increments, problems, large = views.parse_project({"p_VOCs": typed})
+    increments, problems, large = views.parse_project({"p_VOCs": typed}, QUOTA_CODES)
     assert problems == [] and large == too_large
     assert (str(increments["VOCs"]) if increments else None) == sent
 

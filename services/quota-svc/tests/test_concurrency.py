@@ -283,6 +283,32 @@ class _Batches:
 
         return op, kind, rid
 
+    async def hold_alone(self, ref: str, increment_kg: int) -> tuple[asyncio.Task[Any], Any]:
+        """A reservation of `ref` alone, in its own transaction, that keeps
+        the pool locked until the event returned is set; returns once it
+        holds the pool, with its task (its `Reserved`) and that event."""
+        from quota_svc.reservations import service
+
+        req = service.ReserveRequest(
+            district=JIZHOU,
+            pollutant="VOCs",
+            increment_kg=increment_kg,
+            project_ref=ref,
+            idempotency_id=f"alone:{ref}",
+        )
+        held, go = asyncio.Event(), asyncio.Event()
+
+        async def hold() -> Any:
+            async with self.rt.db.transaction() as s:
+                done = await service.reserve(s, req, self.officer, self.policy, self.limits)
+                held.set()
+                await go.wait()
+                return done
+
+        holding = asyncio.create_task(hold())
+        await held.wait()
+        return holding, go
+
     async def a_lock_is_awaited(self, who: str) -> None:
         """Until a session of the database waits for a row lock (`who`: what
         should be waiting, for the failure's message)."""
@@ -844,27 +870,8 @@ async def test_a_reservation_that_waited_for_the_pool_draws_on_the_lots_as_left(
         pytest.skip("SQLite: one writer at a time, nothing waits on a row lock")
     for amount in ("4", "4"):  # lots L1 and L2 of 4 t each
         await quota.baseline(JIZHOU, amount)
-    from quota_svc.reservations import service
-
     b = _Batches(quota)
-    first = service.ReserveRequest(
-        district=JIZHOU,
-        pollutant="VOCs",
-        increment_kg=2000,  # 4 t at ratio 2.0: all of L1
-        project_ref="W-1",
-        idempotency_id="waited:1",
-    )
-    held, go = asyncio.Event(), asyncio.Event()
-
-    async def hold_all_of_l1() -> Any:
-        async with b.rt.db.transaction() as s:
-            done = await service.reserve(s, first, b.officer, b.policy, b.limits)
-            held.set()
-            await go.wait()
-            return done
-
-    holding = asyncio.create_task(hold_all_of_l1())
-    await held.wait()
+    holding, go = await b.hold_alone("W-1", 2000)  # 4 t at ratio 2.0: all of L1
     waiting = asyncio.create_task(
         quota.client.post(
             "/quota/reservations",
@@ -925,23 +932,20 @@ async def test_a_batch_after_this_process_last_one_takes_its_lots_as_left(
     third = await b.one_batch(b.reserve("K-5", 500, 1), b.reserve("K-6", 1000, 1))
     assert reads == [b.pool_id], "a batch after the allocations read the lots again"
     lots_of = {}
-    for rid in [*second, *third]:
-        got = await quota.client.get(f"/quota/reservations/{rid}", headers=OFFICER)
-        lots_of[got.json()["project_ref"]] = [kg for _lot, kg in got.json()["lots"]]
-    # K-3 and K-4 emptied L2; K-5's 1 t came from L1 (the remainder), K-6 from L3.
-    l1, l2, l3 = sorted(
-        {
-            lot
-            for r in [*first, *second, *third]
-            for lot, _ in (
-                (await quota.client.get(f"/quota/reservations/{r}", headers=OFFICER)).json()["lots"]
-            )
-        }
-    )
-    got5 = (await quota.client.get(f"/quota/reservations/{third[0]}", headers=OFFICER)).json()
-    got6 = (await quota.client.get(f"/quota/reservations/{third[1]}", headers=OFFICER)).json()
-    assert got5["lots"] == [[l1, 1000]] and got6["lots"] == [[l3, 2000]], (got5, got6, l2)
-    assert lots_of["K-3"] == [2000] and lots_of["K-4"] == [2000]
+    for rid in [*first, *second, *third]:
+        got = (await quota.client.get(f"/quota/reservations/{rid}", headers=OFFICER)).json()
+        lots_of[got["project_ref"]] = [tuple(drawn) for drawn in got["lots"]]
+    l1, l2, l3 = sorted({lot for drawn in lots_of.values() for lot, _kg in drawn})
+    # K-1 and K-2 emptied L1, K-3 and K-4 L2; K-5's 1 t came from L1 (K-1's
+    # remainder, returned by the allocation-only batch), K-6's 2 t from L3.
+    assert lots_of == {
+        "K-1": [(l1, 2000)],
+        "K-2": [(l1, 2000)],
+        "K-3": [(l2, 2000)],
+        "K-4": [(l2, 2000)],
+        "K-5": [(l1, 1000)],
+        "K-6": [(l3, 2000)],
+    }
     a = await quota.availability(JIZHOU)
     assert (a["reserved_t"], a["allocated_t"], a["available_t"]) == ("7.000", "3.000", "2.000")
     await b.check_ledger()
@@ -957,32 +961,14 @@ async def test_a_pool_written_since_the_last_batch_has_its_lots_read_again(
     last batch remembered would draw on a lot emptied meanwhile)."""
     if not db_url.startswith("postgresql"):
         pytest.skip("SQLite: no batches")
-    from quota_svc.reservations import service
-
     for amount in ("4", "4", "4"):  # lots L1, L2, L3 of 4 t each
         await quota.baseline(JIZHOU, amount)
     b = _Batches(quota)
     reads = _count_lot_reads(monkeypatch)
     first = await b.one_batch(b.reserve("Q-1", 500, 1), b.reserve("Q-2", 500, 1))
     assert len(reads) == 1  # 2 t of L1 held, 2 t left there
-    other = service.ReserveRequest(
-        district=JIZHOU,
-        pollutant="VOCs",
-        increment_kg=2000,  # 4 t at ratio 2.0: L1's last 2 t and 2 t of L2
-        project_ref="Q-OTHER",
-        idempotency_id="other:1",
-    )
-    held, go = asyncio.Event(), asyncio.Event()
-
-    async def hold_alone() -> Any:
-        async with b.rt.db.transaction() as s:
-            done = await service.reserve(s, other, b.officer, b.policy, b.limits)
-            held.set()
-            await go.wait()
-            return done
-
-    holding = asyncio.create_task(hold_alone())
-    await held.wait()
+    # 4 t at ratio 2.0: L1's last 2 t and 2 t of L2.
+    holding, go = await b.hold_alone("Q-OTHER", 2000)
     assert len(reads) == 2  # the other's own (no batch, no memo)
     batch = asyncio.create_task(b.one_batch(b.reserve("Q-3", 1000, 1), b.reserve("Q-4", 500, 1)))
     await b.a_lock_is_awaited("the batch")

@@ -18,11 +18,41 @@ from console.api import ApiError, Services
 from console.auth.users import User
 from console.deps import services, signed_in
 from console.pages.investment import export, views
+from console.pollutants import Pollutant, quota_pollutants
 from console.web import is_htmx, problem_page, render, today_beijing
 
 router = APIRouter(prefix="/console/investment")
 ROLES = ("investment", "officer", "admin", "auditor")
-POLLUTANT = Query("VOCs", pattern=r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$")
+_CODE = r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$"
+POLLUTANT = Query("VOCs", pattern=_CODE)
+#: The overview's pollutant: blank is the first of quota-svc's list.
+CHOSEN = Query("", pattern=_CODE)
+
+
+async def _pollutants(api: Services) -> tuple[list[Pollutant], ApiError | None]:
+    """quota-svc's pollutants, or none and why: without its list the page
+    can neither offer a pollutant nor check an amount, and says so (503 with
+    Retry-After when quota-svc is out, as for its pools)."""
+    try:
+        return await quota_pollutants(api), None
+    except ApiError as exc:
+        return [], exc
+
+
+def _unlisted_said(typed: list[str]) -> str:
+    """What the page says when quota-svc's pollutant list cannot be read;
+    the amounts typed are named, so none is taken for checked."""
+    said = msg(
+        "The list of pollutants under total-quantity control could not be read just now,"
+        " so no project can be checked; please try again shortly.",
+        "暂时无法读取总量控制污染物名录，无法试算，请稍后重试。",
+    )
+    if typed:
+        said += msg(
+            " Not checked: " + ", ".join(typed) + ".",
+            "未试算：" + "、".join(typed) + "。",
+        )
+    return said
 
 
 async def _pools(api: Services, user: User, pollutant: str) -> views.Pools:
@@ -76,16 +106,27 @@ def _page(request: Request, failed: ApiError | None, **context: Any) -> Response
 @router.get("/")
 async def overview(
     request: Request,
-    pollutant: str = POLLUTANT,
+    pollutant: str = CHOSEN,
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
 ) -> Response:
-    pools, failed = await _pools_or_note(api, user, pollutant)
+    pollutants, unlisted = await _pollutants(api)
+    pollutant = pollutant or (pollutants[0].code if pollutants else "")
+    if pollutant and pollutant not in {p.code for p in pollutants}:
+        # The selector still says which pollutant the page is of (quota-svc
+        # refuses one it does not keep, in its own words, on the pools).
+        pollutants.append(Pollutant(pollutant, ""))
+    pools, failed = (
+        (views.Pools([], [], []), unlisted)
+        if unlisted is not None
+        else await _pools_or_note(api, user, pollutant)
+    )
     return _page(
         request,
         failed,
         pollutant=pollutant,
-        pollutants=views.POLLUTANTS,
+        pollutants=pollutants,
+        unlisted=_unlisted_said([]) if unlisted else None,
         pools=pools,
         project={},
         field_errors={},
@@ -115,7 +156,18 @@ async def fit(
                 f"最多选择 {len(DISTRICTS)} 个区。",
             ),
         )
-    increments, problems, too_large = views.parse_project({k: q.get(k, "") for k in q})
+    form = {k: q.get(k, "") for k in q}
+    pollutants, unlisted = await _pollutants(api)
+    # Amounts typed for a pollutant quota-svc does not list (or for any,
+    # when its list cannot be read): their fields stay, marked, and are said.
+    listed = [p.code for p in pollutants]
+    not_listed = views.typed_pollutants(form, listed)
+    pollutants += [Pollutant(code, "") for code in not_listed]
+    # Without quota-svc's list the amounts typed are still read: one badly
+    # written is said beside its field, as it would be once the list is back.
+    increments, problems, too_large = views.parse_project(
+        form, listed if unlisted is None else not_listed
+    )
     chosen = list(dict.fromkeys(d for d in asked if d in DISTRICTS))
     # A code that is no district (a link typed or cut short) is said, not
     # dropped: with none left, every district would have been checked instead.
@@ -128,13 +180,28 @@ async def fit(
     scope = _scope_said(outside, readable) if outside else None
     error = None
     fits: list[views.DistrictFit] = []
-    if unknown:
+    if unlisted is not None:
+        error = _unlisted_said(not_listed)
+    elif unknown:
         error = msg(
             "Not a district of the city: " + ", ".join(unknown),
             "不是本市的区划代码：" + "、".join(unknown),
         )
-    elif problems or too_large:
+    elif problems or too_large or not_listed:
         said = []
+        if not_listed:
+            said.append(
+                msg(
+                    "Not a pollutant under total-quantity control (one of "
+                    + ", ".join(listed)
+                    + "): "
+                    + ", ".join(not_listed),
+                    "不是总量控制污染物（应为 "
+                    + "、".join(listed)
+                    + " 之一）："
+                    + "、".join(not_listed),
+                )
+            )
         if problems:
             said.append(
                 msg(
@@ -169,16 +236,31 @@ async def fit(
         "increments": increments,
         "chosen": chosen,
         "scope": scope,
-        "project": {k: q.get(k, "") for k in q},
-        "field_errors": _field_errors(problems, too_large),
-        "pollutants": views.POLLUTANTS,
+        "project": form,
+        "field_errors": _field_errors(problems, too_large, [] if unlisted else not_listed),
+        "pollutants": pollutants,
+        "labels": {p.code: p.label for p in pollutants},
+        "unlisted": None,  # said as the fit's error
     }
     if is_htmx(request):
         # The amount fields come with the result (out of band): each one
         # refused is marked and said beside it, the others no longer are.
-        return render(request, "investment/_fit.html", oob=True, **context)
-    pollutant = next(iter(increments), "VOCs")
-    pools, failed = await _pools_or_note(api, user, pollutant)
+        response = render(
+            request,
+            "investment/_fit.html",
+            status_code=unlisted.page_status if unlisted else 200,
+            oob=True,
+            **context,
+        )
+        if unlisted is not None:
+            response.headers.update(unlisted.page_headers)
+        return response
+    pollutant = next(iter(increments), listed[0] if listed else "")
+    pools, failed = (
+        (views.Pools([], [], []), unlisted)
+        if unlisted is not None
+        else await _pools_or_note(api, user, pollutant)
+    )
     return _page(
         request,
         failed,
@@ -190,9 +272,18 @@ async def fit(
     )
 
 
-def _field_errors(problems: list[str], too_large: list[str]) -> dict[str, str]:
+def _field_errors(
+    problems: list[str], too_large: list[str], not_listed: list[str]
+) -> dict[str, str]:
     """What is wrong with each refused amount, said beside its field."""
     out = {
+        p: msg(
+            "Not a pollutant under total-quantity control: not checked.",
+            "不是总量控制污染物，未试算。",
+        )
+        for p in not_listed
+    }
+    out |= {
         p: msg(
             "Enter t/a above 0, with at most 3 decimals.",
             "请按吨/年填写大于 0、最多 3 位小数的数量。",

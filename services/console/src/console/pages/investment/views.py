@@ -16,8 +16,6 @@ from svc_common.types import MAX_INCREMENT_TONNES
 
 from console.web import BEIJING, dec
 
-#: The pollutants under total-quantity control in Tianjin (VOCs first).
-POLLUTANTS = ("VOCs", "NOx", "COD", "NH3-N")
 FIGURES = ("credited_t", "reserved_t", "allocated_t", "available_t", "reclaimed_t")
 
 
@@ -87,16 +85,17 @@ _AMOUNT = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 
 
 def parse_project(
-    form: Mapping[str, str],
+    form: Mapping[str, str], pollutants: Iterable[str]
 ) -> tuple[dict[str, Decimal], list[str], list[str]]:
-    """The project's increments by pollutant (blank = none), to three places
-    as quota-svc takes them; the pollutants whose amount is not a number of
-    tonnes above 0 with at most 3 decimals; and those above the largest
-    increment quota-svc accepts for one project (MAX_INCREMENT_TONNES)."""
+    """The project's increments by pollutant (`p_VOCs`, one of `pollutants`;
+    blank = none), to three places as quota-svc takes them; the pollutants
+    whose amount is not a number of tonnes above 0 with at most 3 decimals;
+    and those above the largest increment quota-svc accepts for one project
+    (MAX_INCREMENT_TONNES)."""
     increments: dict[str, Decimal] = {}
     problems: list[str] = []
     too_large: list[str] = []
-    for p in POLLUTANTS:
+    for p in pollutants:
         raw = unicodedata.normalize("NFKC", form.get(f"p_{p}") or "").strip()
         if not raw:
             continue
@@ -110,6 +109,26 @@ def parse_project(
         else:
             increments[p] = value.quantize(Decimal("0.001"))
     return increments, problems, too_large
+
+
+#: A pollutant's code as an amount field's name carries it (`p_<code>`).
+_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$")
+
+
+def typed_pollutants(form: Mapping[str, str], listed: Iterable[str] = ()) -> list[str]:
+    """The pollutants an amount was typed for (a `p_<code>` field not blank)
+    that are not among `listed`: a link made before quota-svc stopped
+    keeping one, or typed by hand, or any at all when quota-svc's list could
+    not be read. Said to the user, never dropped in silence."""
+    known = set(listed)
+    return [
+        code
+        for key, value in form.items()
+        if key.startswith("p_")
+        and _CODE.match(code := key[2:])
+        and code not in known
+        and unicodedata.normalize("NFKC", value or "").strip()
+    ]
 
 
 @dataclass

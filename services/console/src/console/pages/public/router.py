@@ -20,6 +20,7 @@ from console.auth.users import User
 from console.deps import optional_user, services
 from console.pages.investment.views import park_names
 from console.pages.workbench.queues import RECLAIM_SOURCES
+from console.pollutants import Pollutant, register_pollutants
 from console.web import beijing_in_text, problem_page, render
 
 router = APIRouter(prefix="/console/public")
@@ -193,33 +194,6 @@ async def receipt(
 
 #: The register's filters, in the order the form and its links carry them.
 _FILTERS = ("district", "pollutant")
-
-
-class Pollutant(NamedTuple):
-    """A pollutant the register is filtered by: its code (the filter's
-    value, as the register writes it) and its name in the reader's language."""
-
-    code: str
-    name: str
-
-
-async def register_pollutants(api: Services) -> list[Pollutant] | None:
-    """The pollutants under total-quantity control as quota-svc keeps them
-    (its public `GET /quota/pollutants`, the list it checks the register's
-    filter against): one a service adds is in the filter with no change to
-    the console. None when it does not answer: the filter is then checked
-    by quota-svc alone."""
-    try:
-        data = await api.get("quota", "/quota/pollutants", token=None)
-    except ApiError:
-        return None
-    if not isinstance(data, list):
-        return None
-    return [
-        Pollutant(code, msg(str(p.get("name_en") or ""), str(p.get("name_zh") or "")))
-        for p in data
-        if isinstance(p, dict) and (code := str(p.get("code") or ""))
-    ]
 
 
 def filter_problems(
