@@ -336,6 +336,10 @@ def test_a_swaps_lots_are_its_amount_once_held(
 ) -> None:
     swap = {"id": "s", "from_district": JIZHOU, "to_district": BAODI, "pollutant": "VOCs"}
     swap |= {"status": status, "amount_kg": 10, "lots": lots, **approvals}
+    if status in ("approved", "settled"):  # the times its path wrote (rules._swap_times)
+        at = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+        swap |= dict.fromkeys(("from_approved_at", "to_approved_at", "effective_at"), at)
+        swap |= {"settled_at": at} if status == "settled" else {}
     other = {**POOL, "id": f"{BAODI}:VOCs", "district": BAODI}
     problem = ledger_problem(_sheets(pools=[POOL, other], lots=[LOT], swaps=[swap]))
     if found is None:

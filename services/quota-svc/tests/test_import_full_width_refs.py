@@ -12,7 +12,7 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-from quota_svc.exports.refs import folded_ref_problem, with_folded_refs
+from quota_svc.exports.refs import folded_ref_problem, unnamed_ref_problem, with_folded_refs
 from svc_common import i18n
 
 from .conftest import ADMIN, BAODI, INVESTMENT, Quota
@@ -88,6 +88,39 @@ async def test_two_live_holds_of_one_project_once_folded_are_refused(
         assert {p["credited_t"] for p in r.json()} <= {"0.000"}, r.text
 
 
+async def test_a_live_ref_no_request_could_name_once_folded_is_refused(
+    quota: Quota, db_url: str, tmp_path: pathlib.Path
+) -> None:
+    """A ref "ＢＤ－１" typed with a trailing ideographic space folds to "BD-1 ",
+    a ref the API refuses (a space around it): stored so, as it was, no
+    request found the project and one for "BD-1" held it a second time.
+    The import is refused (409 naming the row and column, and why), and
+    nothing is written."""
+    await live_ledger(quota)
+    content = edited(
+        await export(quota, "csv"),
+        "reservations",
+        where("project_ref", "BD-1", project_ref=WIDE + "\u3000"),
+    )
+    async with fresh(db_url, tmp_path) as copy:
+        for language, said in (
+            (
+                "zh-CN",
+                "project_ref 列：'ＢＤ－１\\u3000'：编号首尾不得有空白字符；任何请求都无法指明",
+            ),
+            ("en", "column project_ref: 'ＢＤ－１\\u3000': a reference may not begin or end"),
+        ):
+            r = await copy.client.post(
+                "/quota/import?format=csv",
+                content=content,
+                headers={**ADMIN, "accept-language": language},
+            )
+            assert r.status_code == 409, r.text
+            assert said in r.json()["detail"], r.json()["detail"]
+        r = await copy.client.get("/quota/availability", headers=INVESTMENT)
+        assert {p["credited_t"] for p in r.json()} <= {"0.000"}, r.text
+
+
 # --- the rules, without a database ---------------------------------------------
 
 
@@ -118,3 +151,16 @@ def test_a_live_pair_of_one_project_once_folded_names_both_rows() -> None:
         assert "row 2's live reservation ('Ｐ-9')" in found
         # The same ref written alike twice is the repeated-key rule's.
         assert folded_ref_problem([_res(2, "P-9"), _res(3, "P-9")]) is None
+
+
+def test_only_a_live_ref_the_api_would_refuse_is_refused() -> None:
+    with i18n.use("en"):
+        # Inside, an ideographic space is a space the API keeps (`HT-1 补充协议`).
+        assert unnamed_ref_problem([_res(2, "ＢＤ\u3000１")]) is None
+        # A resolved one is history, kept as written.
+        assert unnamed_ref_problem([_res(2, " P-9", "released")]) is None
+        for ref in ("P-9\u3000", " P-9", "P\u200b-9", "\u3000"):
+            found = unnamed_ref_problem([_res(2, "P-1"), _res(3, ref, "allocated")])
+            assert found is not None and found.startswith(
+                f"reservations: row 3, column project_ref: {ref!r}: a reference may"
+            ), found

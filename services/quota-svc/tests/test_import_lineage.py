@@ -7,7 +7,7 @@ reservation's or a settled swap's lots moved to another lot of the pool
 no longer its own, a trade's or a confirmed reclaim's amount changed
 alone, a lot's parent changed, a holding backing more rights than its
 allocation or trade gave, a trade decided before it was proposed, a
-swap settled before it was approved. A
+swap settled before it was approved or without its approvals. A
 ledger with all of these in it (allocations with a remainder, sales within
 and across districts, retirements in part, transfers, swaps in every
 state, reclaims confirmed) still imports, in both formats."""
@@ -215,6 +215,25 @@ async def test_an_export_whose_lineage_disagrees_is_refused(
             "swaps",
             "settled_at",
             "早于 from_approved_at",
+        ),
+        (
+            "7. a settled swap whose approvals were erased (so none is after it)",
+            "swaps",
+            _row(
+                lambda r: r["status"] == "settled",
+                lambda r: {"from_approved_at": "", "to_approved_at": ""},
+            ),
+            "swaps",
+            "from_approved_at",
+            "为空，但该调剂状态为 'settled'：调剂到此状态时已记录该时间",
+        ),
+        (
+            "7. a settled swap without when it settled",
+            "swaps",
+            _row(lambda r: r["status"] == "settled", lambda r: {"settled_at": ""}),
+            "swaps",
+            "settled_at",
+            "为空，但该调剂状态为 'settled'：调剂到此状态时已记录该时间",
         ),
         (
             "7. a reservation released a day before it was made",

@@ -12,6 +12,7 @@ a second live hold of a project was refused naming the table alone."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import pathlib
 import uuid
@@ -567,6 +568,10 @@ def test_a_swap_names_only_its_source_pools_lots(status: str) -> None:
     theirs = {"id": 2, "pool_id": other["id"], "district": "120115", "pollutant": "VOCs"}
     swap = {"id": "s", "from_district": JIZHOU, "to_district": "120115", "pollutant": "VOCs"}
     swap |= {"status": status, "from_approved_by": "b", "to_approved_by": "c", "lots": [[1, 10]]}
+    # The times its path wrote (rules._swap_times).
+    at = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    swap |= dict.fromkeys(("from_approved_at", "to_approved_at", "effective_at"), at)
+    swap |= {"settled_at": at} if status == "settled" else {}
     sheets = {"pools": [POOL, other], "lots": [lot, theirs]}
     assert ledger_problem(_sheets(**sheets, swaps=[swap])) is None
     with i18n.use("zh"):

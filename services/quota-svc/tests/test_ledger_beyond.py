@@ -612,6 +612,42 @@ async def test_a_filtered_csv_says_it_is_an_extract_and_verifies_against_the_reg
     assert bad.exit_code == 1 and "differs" in bad.output, bad.output
 
 
+async def test_an_extract_whose_first_lines_were_edited_is_refused_not_a_traceback(
+    q: Quota, tmp_path: Path
+) -> None:
+    """An extract's `#` lines edited by hand: an `after` that is no number
+    stopped `bureau register verify --against` with a ValueError traceback,
+    and a head of seq=0 with any hash was "intact", printing that hash as
+    the register's head. Both are refused now, saying why."""
+    await q.baseline(JIZHOU, "1")
+    await chain_pending(q.app.state.runtime.db)
+    r = await q.client.get("/quota/public/register?format=csv&district=" + JIZHOU)
+    whole = tmp_path / "register.csv"
+    whole.write_text((await q.client.get("/quota/public/register?format=csv")).text)
+    header = r.text.split("\r\n")
+    edits = {
+        "after.csv": (r.text.replace(f"district={JIZHOU}", f"district={JIZHOU};after=abc"), 2),
+        "zero.csv": (
+            "\r\n".join(
+                [
+                    "# filter: district=" + JIZHOU,
+                    "# head: seq=0;hash=" + "ab" * 32,
+                    next(line for line in header if line.startswith("seq,")),
+                    "",
+                ]
+            ),
+            1,
+        ),
+    }
+    for name, (written, code) in edits.items():
+        path = tmp_path / name
+        path.write_text(written, encoding="utf-8", newline="")
+        res = CliRunner().invoke(register_cli, ["verify", str(path), "--against", str(whole)])
+        assert res.exit_code == code, (name, res.exception, res.output)
+        said = " ".join(res.output.split())
+        assert "intact" not in said and ("after is not a number" in said or "64 zeros" in said)
+
+
 async def test_the_registers_algorithm_is_said_in_the_callers_language(q: Quota) -> None:
     """`algorithm` describes how an entry's hash is computed: it was English
     under a zh-CN answer; it is said in the caller's language now (Chinese

@@ -194,6 +194,25 @@ async def test_bad_filters_are_refused_naming_the_field(svc: Service) -> None:
     await expect(await svc.http.get("/supervision/alerts", headers=filer), 403)
 
 
+async def test_an_offset_plus_sent_unencoded_is_refused_saying_how_to_write_it(
+    svc: Service,
+) -> None:
+    """`?at=2026-06-04T12:00:00+08:00` typed into a URL arrives with a space
+    for its '+': the 422 names `at` and says to write %2B08:00 or Z, in
+    Chinese first and in English; written so, the same instant is accepted."""
+    a = await issue(svc, "yellow", [DONGLI], bj(4), bj(5))
+    for lang, said in ((ZH, "读作空格"), ({"Accept-Language": "en"}, "arrived as a space")):
+        r = await svc.http.get(
+            "/supervision/alerts?at=2026-06-04T12:00:00+08:00", headers={**ADMIN, **lang}
+        )
+        await expect(r, 422, "at")
+        detail = r.json()["detail"]
+        assert said in detail and "%2B08:00" in detail and "Z" in detail, detail
+    for written in ("2026-06-04T12:00:00%2B08:00", "2026-06-04T04:00:00Z"):
+        r = await svc.http.get(f"/supervision/alerts?at={written}", headers=ADMIN)
+        assert [x["id"] for x in r.json()["items"]] == [a["id"]], r.text
+
+
 async def test_no_such_alert_is_one_answer_on_every_route(svc: Service) -> None:
     """An alert that is not there and one of another district are the same
     404, worded once, whether read or lifted."""

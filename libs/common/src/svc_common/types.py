@@ -752,6 +752,8 @@ _RECORD_CLOCK = (
 )
 RECORD_TIME_PATTERN = rf"^(?:{_RECORD_DAY}){_RECORD_CLOCK}$"
 _RECORD_TIME = re.compile(RECORD_TIME_PATTERN)
+#: A UTC offset whose '+' a query string decoded as a space.
+_PLUS_AS_SPACE = re.compile(r" ((?:[01][0-9]|2[0-3]):[0-5][0-9])$")
 
 
 def _parse_record_time(value: Any) -> dt.datetime:
@@ -761,6 +763,19 @@ def _parse_record_time(value: Any) -> dt.datetime:
         at = _parse_aware(value)
     elif isinstance(value, str) and _RECORD_TIME.match(value):
         at = _parse_aware(value)
+    elif isinstance(value, str) and _RECORD_TIME.match(_PLUS_AS_SPACE.sub(r"+\1", value)):
+        # A query string turns an unencoded '+' into a space, so
+        # ?at=…T09:30:00+08:00 arrives as "…T09:30:00 08:00": say how to write it.
+        raise ValueError(
+            i18n.msg(
+                "its UTC offset's '+' arrived as a space (a URL reads '+' as a space): "
+                "write the offset as %2B08:00, e.g. 2026-03-01T09:30:00%2B08:00, "
+                "or give the time in UTC with Z, e.g. 2026-03-01T01:30:00Z",
+                "时区偏移中的“+”在网址中被读作空格：请将偏移写作 %2B08:00，"
+                "例如 2026-03-01T09:30:00%2B08:00，或以 Z 表示 UTC 时间，"
+                "例如 2026-03-01T01:30:00Z",
+            )
+        )
     else:
         raise ValueError(
             i18n.msg(

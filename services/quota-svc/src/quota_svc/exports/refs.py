@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from svc_common.guard import fold_width
+from svc_common.guard import fold_width, ref_text_problem
 from svc_common.i18n import msg
 
 from quota_svc.exports.rules import Rows, at_row
@@ -56,6 +56,34 @@ def folded_ref_problem(reservations: Rows) -> str | None:
                 f"{ref!r} 按迁移 0011 起的存储方式（全角字符转为半角）即 {key!r}，与第 {earlier} "
                 f"行生效预占的项目（{was!r}）相同：同一项目将被预占两次；请在导出的台账中释放"
                 "其中一笔后重新导出",
+            ),
+        )
+    return None
+
+
+def unnamed_ref_problem(reservations: Rows) -> str | None:
+    """The first live reservation whose ref, folded, is one the API refuses
+    (`guard.ref_text_problem`: a space around it, an invisible character
+    in it; "ＢＤ－１\u3000" folds to "BD-1 "), or None. Restored so, no
+    request could name its project: a request for "BD-1" would hold the
+    project a second time. A resolved one is history and is kept as written."""
+    for number, row in reservations:
+        ref = row.get("project_ref")
+        if row.get("status") not in _LIVE or not isinstance(ref, str):
+            continue
+        if (why := ref_text_problem(_folded(ref))) is None:
+            continue
+        return at_row(
+            "reservations",
+            number,
+            "project_ref",
+            msg(
+                f"{ref!r}: {why}; no request could name this live reservation's project, "
+                "and one for it would hold it a second time: write the ref in the file as "
+                "the project's permit names it, or release the reservation in the ledger "
+                "exported and export it again",
+                f"{ref!r}：{why}；任何请求都无法指明该生效预占的项目，再次申请将重复预占：请在文件中"
+                "按该项目许可证上的编号改写，或在导出的台账中释放该预占后重新导出",
             ),
         )
     return None

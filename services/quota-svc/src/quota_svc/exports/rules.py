@@ -794,6 +794,33 @@ def _swap_source_pool(row: Mapping[str, Any]) -> str | None:
     return district_pool_id(district, pollutant)
 
 
+#: The times a swap's path wrote by each status: both approvals (the
+#: second sets when it takes effect), then its settlement. A settled swap
+#: with an approval's time erased restored as one settled that district never
+#: approved, and passed the check that it settled after its approvals
+#: (`lineage.TIME_ORDER` compares only times given); an approved one without
+#: `effective_at` would never settle.
+_APPROVED_TIMES = ("from_approved_at", "to_approved_at", "effective_at")
+_SWAP_TIMES: Mapping[str, tuple[str, ...]] = {
+    SwapStatus.APPROVED: _APPROVED_TIMES,
+    SwapStatus.SETTLED: (*_APPROVED_TIMES, "settled_at"),
+}
+
+
+def _swap_times(row: Mapping[str, Any]) -> Problems:
+    status = str(row.get("status"))
+    for column in _SWAP_TIMES.get(status, ()):
+        if row.get(column) is None:
+            yield (
+                column,
+                msg(
+                    f"empty, but the swap is {status}: it was written when the swap got there",
+                    f"为空，但该调剂状态为 {status!r}：调剂到此状态时已记录该时间",
+                ),
+            )
+            return
+
+
 def _swap(row: Mapping[str, Any], pools: Pools, lots: Lots) -> Problems:
     for column in ("from_district", "to_district"):
         if problem := district_problem(_text(row.get(column))):
@@ -825,6 +852,7 @@ def _swap(row: Mapping[str, Any], pools: Pools, lots: Lots) -> Problems:
     missing = held and row.get("lots") is None
     if missing and (problem := drawn_total_problem([], row.get("amount_kg"), "amount_kg")):
         yield "lots", problem
+    yield from _swap_times(row)
 
 
 def _trade(row: Mapping[str, Any], pools: Pools) -> Problems:

@@ -35,7 +35,7 @@ from quota_svc.adjustments.models import Adjustment
 from quota_svc.airquality.models import AirQualityRatio, AirQualityStatus
 from quota_svc.debts.models import AdvanceLimit, Debt
 from quota_svc.exports.lineage import lineage_problem
-from quota_svc.exports.refs import folded_ref_problem, with_folded_refs
+from quota_svc.exports.refs import folded_ref_problem, unnamed_ref_problem, with_folded_refs
 from quota_svc.exports.rules import (
     Rows,
     from_text,
@@ -344,7 +344,7 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
         if name == "reservations":
             # An export made before migration 0011 may hold full-width refs:
             # stored so, the project was found by no request for it.
-            if problem := folded_ref_problem(read[name]):
+            if problem := folded_ref_problem(read[name]) or unnamed_ref_problem(read[name]):
                 raise ImportRefused(problem)
             read[name] = with_folded_refs(read[name])
     if await _changes_nothing(s, read):

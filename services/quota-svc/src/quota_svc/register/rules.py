@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -209,7 +210,17 @@ def split_extract(text: str) -> tuple[Extract | None, str]:
         )
     except (KeyError, ValueError):
         raise ValueError("its first lines do not state its filter and head") from None
+    # As the service writes them: a seq a number (an edited `after=abc`
+    # would otherwise stop the check with a traceback), a hash 64 hex digits.
+    if not _NUMBER.fullmatch(fields["head.seq"]) or not _HASH.fullmatch(extract.head_hash):
+        raise ValueError("its head is not seq=<number>;hash=<64 hex digits>")
+    if not _NUMBER.fullmatch(extract.filters.get("after") or "0"):
+        raise ValueError("its filter's after is not a number")
     return extract, "".join(lines[said:])
+
+
+_NUMBER = re.compile(r"[0-9]{1,18}")
+_HASH = re.compile(r"[0-9a-f]{64}")
 
 
 def verify_extract(
@@ -221,6 +232,10 @@ def verify_extract(
     verified by the caller): the full register reaches the extract's head,
     and the extract is its entries of the filter up to that head, each the
     same in every field, none missing, none added."""
+    if extract.head_seq == 0 and extract.head_hash != GENESIS:
+        # Cut before the first entry: its head is the chain's start, nothing
+        # to find in the register (any other hash there is not one it had).
+        return Break("0", 0, "an empty register's head is 64 zeros, not this hash")
     at_head = next((e for e in full if str(e.get("seq")) == str(extract.head_seq)), None)
     if extract.head_seq and at_head is None:
         return Break(str(extract.head_seq), 0, "the full register does not reach the head")
