@@ -3360,3 +3360,48 @@ async def test_the_alerts_page_says_when_supervision_svc_cannot_be_read(
     assert "Retry-After" in r.headers and "没有生效的预警" not in r.text
     await sign_in(client, "investment")
     assert (await client.get("/console/alerts/")).status_code == 403
+
+
+async def test_an_alerts_measures_are_downloaded_as_supervision_svc_writes_them(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/alerts/{id}/measures.csv: supervision-svc's CSV byte for
+    byte, with its file name; its refusal (no measures table in force) in
+    its words; a service out, a 503 with Retry-After; an id that is no
+    alert's, a 404 without asking."""
+    alert_id = "0e6b930a-8825-4861-b682-6eda8eee7893"
+    path = f"/supervision/alerts/{alert_id}/measures.csv"
+    csv = "\ufeff企业,措施\r\n天津某厂,停产\r\n".encode()
+    named = 'attachment; filename="alert-0e6b930a-120119.csv"'
+    stub.on(
+        "GET",
+        path,
+        lambda _: httpx.Response(
+            200,
+            content=csv,
+            headers={"content-type": "text/csv; charset=utf-8", "content-disposition": named},
+        ),
+    )
+    await sign_in(client, "officer-jizhou")
+    r = await client.get(f"/console/alerts/{alert_id}/measures.csv")
+    assert r.status_code == 200 and r.content == csv, r.text
+    assert r.headers["content-disposition"] == named
+    assert r.headers["content-type"].startswith("text/csv")
+    (asked,) = [c for c in stub.calls if c.url.path == path]
+    assert asked.headers["authorization"].startswith("Bearer ")
+
+    refused = {"title": "冲突", "detail": "预警当日没有生效的应急减排清单"}
+    stub.on("GET", path, lambda _: httpx.Response(409, json=refused))
+    r = await client.get(f"/console/alerts/{alert_id}/measures.csv")
+    assert_console_page(r, 409, "预警当日没有生效的应急减排清单")
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on("GET", path, lambda _: httpx.Response(503, json=down))
+    r = await client.get(f"/console/alerts/{alert_id}/measures.csv")
+    assert_console_page(r, 503, "本次请求所需的服务暂不可用")
+    assert "Retry-After" in r.headers
+    before = len(stub.calls)
+    r = await client.get("/console/alerts/not-an-alert/measures.csv")
+    assert_console_page(r, 404, "没有该预警")
+    assert len(stub.calls) == before
+    await sign_in(client, "investment")
+    assert (await client.get(f"/console/alerts/{alert_id}/measures.csv")).status_code == 403

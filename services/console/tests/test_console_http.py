@@ -315,6 +315,16 @@ def test_an_officer_sees_the_alerts_in_force_in_its_districts(
     assert later["id"] in upcoming and "红色预警" in upcoming
     assert baodi["id"] not in page.text
     assert 'href="/console/alerts/" aria-current="page"' in page.text
+    # Its measures, as supervision-svc writes them for the officer's token.
+    link = f"/console/alerts/{now['id']}/measures.csv"
+    assert f'href="{link}"' in in_force
+    officer = testing.auth("officer", districts=["120119"], sub="officer.console-test")
+    direct = c.get(f"/supervision/alerts/{now['id']}/measures.csv", headers=officer)
+    got = c.get(link)
+    assert (got.status_code, got.headers["content-type"]) == (200, direct.headers["content-type"])
+    assert got.content == direct.content and got.content.startswith(b"\xef\xbb\xbf")
+    assert got.headers["content-disposition"] == direct.headers["content-disposition"]
+    assert c.get(f"/console/alerts/{baodi['id']}/measures.csv").status_code == 404
     sign_in(c, "admin")
     assert baodi["id"] in c.get("/console/alerts/").text
     sign_in(c, "investment")

@@ -1,24 +1,33 @@
 """The alerts page (重污染天气预警): the heavy-pollution alerts in force in the
 user's districts, and those about to begin, as supervision-svc lists them
-(GET /supervision/alerts: an officer's token sees its districts' alerts)."""
+(GET /supervision/alerts: an officer's token sees its districts' alerts),
+each with its list of measures (减排措施清单) to download for the district
+teams who call on the enterprises."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from svc_common.i18n import msg
 
-from console.api import ApiError, Services
+from console.api import ApiError, Services, raise_for_problem
 from console.auth.users import User
 from console.deps import services, signed_in
-from console.web import render
+from console.web import problem_page, render
 
 router = APIRouter(prefix="/console/alerts")
 #: supervision-svc's readers.
 ROLES = ("officer", "admin", "auditor")
 #: The states the page shows, in its order: in force first.
 SHOWN = ("in_force", "upcoming")
+#: An alert's id as supervision-svc makes them (a UUID); anything else in
+#: the address is no alert, said without asking the service.
+_ALERT_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
 async def _alerts(api: Services, user: User, state: str) -> list[Any]:
@@ -56,3 +65,34 @@ async def alerts(
     if failed is not None:
         response.headers.update(failed.page_headers)
     return response
+
+
+@router.get("/{alert_id}/measures.csv")
+async def measures_csv(
+    alert_id: str,
+    request: Request,
+    user: User = Depends(signed_in(*ROLES)),
+    api: Services = Depends(services),
+) -> Response:
+    """The alert's measures (减排措施清单) as supervision-svc writes them
+    (`GET /supervision/alerts/{id}/measures.csv`, UTF-8 with BOM): every
+    affected enterprise of the user's districts with its required measure
+    and why, and each district's expected reductions. A refusal (no such
+    alert for this user, no measures table in force on its day) is the
+    service's words on the console's error page; a service out, a 503."""
+    if not _ALERT_ID.fullmatch(alert_id):
+        return problem_page(request, 404, msg("No such alert.", "没有该预警。"))
+    try:
+        r = await api.request(
+            "GET", "supervision", f"/supervision/alerts/{alert_id}/measures.csv", token=user.token
+        )
+        raise_for_problem(r)
+    except ApiError as exc:
+        if exc.status == 401:
+            raise  # the session ended: sign in again
+        return problem_page(request, exc.page_status, exc.said(), headers=exc.page_headers)
+    headers = {}
+    if "content-disposition" in r.headers:
+        headers["content-disposition"] = r.headers["content-disposition"]
+    media = r.headers.get("content-type", "text/csv; charset=utf-8")
+    return Response(r.content, media_type=media, headers=headers)
