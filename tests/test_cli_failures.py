@@ -129,7 +129,8 @@ def test_register_verify_of_a_register_out_of_reach_says_so(unavailable: str) ->
     closed = f"http://127.0.0.1:{testing.free_port()}"
     down = _bureau("register", "verify", closed)
     _no_traceback(down)
-    assert down.returncode == 3 and "无法连接服务" in down.stderr
+    assert down.returncode == 3 and "无法连接该登记簿网址" in down.stderr
+    assert "BUREAU_API" not in down.stderr  # the URL was given, not --api
     refused = _bureau("register", "verify", unavailable)
     _no_traceback(refused)
     assert refused.returncode != 0 and "503" in refused.stderr

@@ -62,10 +62,17 @@ class Unreachable(Exception):
 
     exit_code = 3
 
-    def __init__(self, method: str, url: str, exc: Exception | str) -> None:
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        exc: Exception | str,
+        hint: str = "无法连接服务，请确认系统在运行、--api / BUREAU_API 地址正确",
+    ) -> None:
+        """`hint`: what to check, for an address the user gave some other way
+        than --api (a register's URL to verify)."""
         super().__init__(
-            f"cannot reach {shown(url)} ({method}): {exc or type(exc).__name__} — "
-            "无法连接服务，请确认系统在运行、--api / BUREAU_API 地址正确"
+            f"cannot reach {shown(url)} ({method}): {exc or type(exc).__name__} — {hint}"
         )
 
 

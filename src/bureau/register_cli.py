@@ -98,7 +98,9 @@ def _from_url(url: str) -> tuple[Extract | None, Entries]:
         with httpx.Client(timeout=60) as client:
             r = client.get(base, params={"format": "csv"})
     except httpx.HTTPError as exc:
-        raise Unreachable("GET", base, exc) from None
+        # The address is the one given for the register, not --api's.
+        hint = "无法连接该登记簿网址，请确认网址正确、服务在运行 (check the register's URL)"
+        raise Unreachable("GET", base, exc, hint) from None
     # As for every command: a refusal, or a page that is not the service's
     # (exit code 3), said without a password the URL holds.
     said = shown(base)
