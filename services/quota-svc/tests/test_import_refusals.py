@@ -193,7 +193,7 @@ async def test_a_json_cell_with_a_lone_surrogate_refuses_the_import(quota: Quota
     upload = _edited(export, "holdings.csv", f"{','.join(header)}\n{row}\n")
     r = await quota.client.post("/quota/import?format=csv", content=upload, headers=ADMIN)
     assert r.status_code == 409, r.text
-    assert r.json()["detail"].startswith("holdings: holdings.lots: is not valid Unicode text")
+    assert r.json()["detail"].startswith("holdings: row 2, column lots: is not valid Unicode text")
     r = await quota.client.get("/quota/holdings?include_empty=true", headers=AUDITOR)
     assert r.status_code == 200 and r.json()["items"] == [], r.text
 
@@ -253,10 +253,13 @@ _POOL = {
 @pytest.mark.parametrize(
     ("cells", "detail"),
     [
-        ({"created_at": ""}, "pools: pools.created_at：缺少时间：''"),
-        ({"last_effective_at": "2026-13-01T00:00:00+00:00"}, "pools.last_effective_at：不是 ISO"),
-        ({"credited_kg": "9" * 23}, "pools.credited_kg：不是整数"),
-        ({"credited_kg": "1.5"}, "pools.credited_kg：不是整数"),
+        ({"created_at": ""}, "pools：第 2 行 created_at 列：缺少时间：''"),
+        (
+            {"last_effective_at": "2026-13-01T00:00:00+00:00"},
+            "pools：第 2 行 last_effective_at 列：不是 ISO",
+        ),
+        ({"credited_kg": "9" * 23}, "pools：第 2 行 credited_kg 列：不是整数"),
+        ({"credited_kg": "1.5"}, "pools：第 2 行 credited_kg 列：不是整数：'1.5'"),
         ({"credited_kg": "-5", "reserved_kg": "7"}, "pools：有不符合台账规则的行"),
         (None, "pools：第 2 行有 2 个单元格，表头有 10 个"),
     ],

@@ -355,7 +355,7 @@ def test_a_whole_number_reads_only_as_the_export_writes_it(text: str) -> None:
     """int() read full-width and Arabic-Indic digits, a sign, spaces and
     underscores: an edited cell "１２" or "1_000" imported as 12 or 1000 kg."""
     lots = SHEETS["lots"]
-    with pytest.raises(ValueError, match=r"lots\.original_kg: not a whole number"):
+    with pytest.raises(ValueError, match=r"^not a whole number: "):
         from_text(lots, "original_kg", text)
     assert from_text(lots, "original_kg", "12") == 12
     assert from_text(lots, "original_kg", "-12") == -12
@@ -372,7 +372,7 @@ def test_a_whole_number_reads_only_as_the_export_writes_it(text: str) -> None:
 def test_an_empty_number_or_yes_no_cell_is_refused(sheet: str, column: str, why: str) -> None:
     """A cleared cell of a column that holds no empty value read as 0 kg
     (a pool's credited tonnes, a lot's), or as a text no yes/no column takes."""
-    with pytest.raises(ValueError, match=f"{sheet}\\.{column}: {why}"):
+    with pytest.raises(ValueError, match=f"^{why}: ''$"):
         from_text(SHEETS[sheet], column, "")
 
 
@@ -381,7 +381,7 @@ def test_a_boolean_reads_only_as_true_or_false(text: str) -> None:
     """Any text but true or 1 read as false: an edited "yes" (or a typo)
     turned a district's ratio following its air quality off."""
     settings = SHEETS["district_settings"]
-    with pytest.raises(ValueError, match=r"district_settings\.follows_air_quality: not true"):
+    with pytest.raises(ValueError, match=r"^not true or false: "):
         from_text(settings, "follows_air_quality", text)
     assert from_text(settings, "follows_air_quality", "true") is True
     assert from_text(settings, "follows_air_quality", "false") is False

@@ -58,10 +58,13 @@ _WHOLE = re.compile(r"-?[0-9]+")
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
-def _unreadable(table: Table, column: str, text: str, en: str, zh: str) -> ValueError:
-    return ValueError(
-        msg(f"{table.name}.{column}: {en}: {text!r}", f"{table.name}.{column}：{zh}：{text!r}")
-    )
+class CellRefused(ValueError):
+    """A cell no row of its column could hold, and why (with what it holds);
+    the import names the table, the row and the column (`at_row`)."""
+
+
+def _unreadable(text: str, en: str, zh: str) -> CellRefused:
+    return CellRefused(msg(f"{en}: {text!r}", f"{zh}：{text!r}"))
 
 
 def from_text(table: Table, column: str, text: str | None) -> Any:
@@ -71,34 +74,27 @@ def from_text(table: Table, column: str, text: str | None) -> Any:
         if col.nullable:
             return None
         if isinstance(t, UTCDateTime):
-            raise _unreadable(table, column, "", "a time is required", "缺少时间")
+            raise _unreadable("", "a time is required", "缺少时间")
         # The export writes every number and yes/no it holds: an empty cell
         # was one cleared (read as 0 kg, or a yes/no no table could take).
         if isinstance(t, (BigInteger, Integer)) or _is_int(t):
-            raise _unreadable(table, column, "", "a whole number is required", "缺少整数")
+            raise _unreadable("", "a whole number is required", "缺少整数")
         if isinstance(t, Boolean):
-            raise _unreadable(table, column, "", "true or false is required", "缺少 true 或 false")
+            raise _unreadable("", "true or false is required", "缺少 true 或 false")
         return _empty(t)
     if isinstance(t, UTCDateTime):
         try:
             parsed = dt.datetime.fromisoformat(text)
         except ValueError:
-            raise _unreadable(
-                table, column, text, "not an ISO 8601 time", "不是 ISO 8601 时间"
-            ) from None
+            raise _unreadable(text, "not an ISO 8601 time", "不是 ISO 8601 时间") from None
         if parsed.tzinfo is None:
-            raise ValueError(
-                msg(
-                    f"{table.name}.{column}: time without a UTC offset: {text!r}",
-                    f"{table.name}.{column}：时间缺少时区偏移：{text!r}",
-                )
-            )
+            raise _unreadable(text, "time without a UTC offset", "时间缺少时区偏移")
         return parsed
     if isinstance(t, Boolean):
         # As the export writes it (a spreadsheet may capitalise it); any
         # other text read as false turned a setting off.
         if (flag := _BOOLEANS.get(text.lower())) is None:
-            raise _unreadable(table, column, text, "not true or false", "不是 true 或 false")
+            raise _unreadable(text, "not true or false", "不是 true 或 false")
         return flag
     if isinstance(t, (BigInteger, Integer)) or _is_int(t):
         # ASCII digits only: int() also reads "１２", "١٢", "+12", " 12"
@@ -106,18 +102,15 @@ def from_text(table: Table, column: str, text: str | None) -> Any:
         # with an error of its own).
         number = int(text) if len(text) <= 20 and _WHOLE.fullmatch(text) else None
         if number is None or number not in _INT_RANGE:
-            raise _unreadable(table, column, text, "not a whole number", "不是整数")
+            raise _unreadable(text, "not a whole number", "不是整数")
         return number
     if isinstance(t, JSON) or _is_json(t):
         try:
             value = json.loads(text)
         except ValueError:
-            raise _unreadable(table, column, text, "not JSON", "不是 JSON") from None
+            raise _unreadable(text, "not JSON", "不是 JSON") from None
         if lone_surrogate_at(value) is not None:  # `"\ud800"`: no answer could hold it
-            problem = surrogate_problem()
-            raise ValueError(
-                msg(f"{table.name}.{column}: {problem}", f"{table.name}.{column}：{problem}")
-            )
+            raise CellRefused(surrogate_problem())
         return value
     return text
 

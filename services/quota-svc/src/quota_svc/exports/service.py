@@ -38,6 +38,7 @@ from quota_svc.exports.lineage import lineage_problem
 from quota_svc.exports.refs import folded_ref_problem, unnamed_ref_problem, with_folded_refs
 from quota_svc.exports.rules import (
     Rows,
+    at_row,
     from_text,
     future_problem,
     holds_problem,
@@ -266,12 +267,13 @@ def _values(
                     f"{name}：第 {number} 行有 {len(row)} 个单元格，表头有 {len(header)} 个",
                 )
             )
-        try:
-            values.append(
-                (number, {h: from_text(table, h, v) for h, v in zip(header, row, strict=True)})
-            )
-        except ValueError as exc:
-            raise ImportRefused(f"{name}: {exc}") from exc
+        cells: dict[str, Any] = {}
+        for h, v in zip(header, row, strict=True):
+            try:
+                cells[h] = from_text(table, h, v)
+            except ValueError as exc:  # CellRefused: why, with what the cell holds
+                raise ImportRefused(at_row(name, number, h, str(exc))) from exc
+        values.append((number, cells))
     return values
 
 
