@@ -99,6 +99,25 @@ async def test_a_file_with_nothing_to_restore_is_refused(
         assert await _written(copy) == before
 
 
+async def test_a_ratio_table_repeating_a_row_is_refused_for_it_not_as_empty(
+    quota: Quota,
+) -> None:
+    """The ledger's own ratios with one row written twice are no sound
+    export: refused naming the repeated row (409), as any table repeating a
+    key is, not told "nothing to restore" (the check of the file comes
+    before the check of what it would change)."""
+    export, _ = await _export_of_an_empty_ledger(quota)
+    with zipfile.ZipFile(io.BytesIO(export)) as z:
+        lines = z.read("air_quality_ratios.csv").decode().splitlines()
+    assert len(lines) > 2, lines  # a header and the ratios a ledger starts with
+    upload = _edited(export, "air_quality_ratios.csv", "\n".join([*lines, lines[1]]) + "\n")
+    r = await quota.client.post(
+        "/quota/import?format=csv", content=upload, headers={**ADMIN, "accept-language": "zh-CN"}
+    )
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"].startswith(f"air_quality_ratios：第 {len(lines) + 1} 行"), r.text
+
+
 async def test_a_file_of_a_ratio_table_alone_restores_it(
     quota: Quota, db_url: str, tmp_path: pathlib.Path
 ) -> None:

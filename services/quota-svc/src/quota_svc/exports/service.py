@@ -349,6 +349,14 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
             if problem := folded_ref_problem(read[name]) or unnamed_ref_problem(read[name]):
                 raise ImportRefused(problem)
             read[name] = with_folded_refs(read[name])
+    if problem := ledger_problem(read, {name: unique_keys(SHEETS[name]) for name in read}):
+        raise ImportRefused(problem)
+    if problem := lineage_problem(read):
+        raise ImportRefused(problem)
+    if problem := future_problem(read, utcnow()):
+        raise ImportRefused(problem)
+    # Asked once the file is found sound: a file repeating a row (a key)
+    # is refused for that, whatever it would change.
     if await _changes_nothing(s, read):
         raise NothingToRestore(
             msg(
@@ -359,12 +367,6 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
                 "比例相同）：请上传要恢复的台账的导出文件",
             )
         )
-    if problem := ledger_problem(read, {name: unique_keys(SHEETS[name]) for name in read}):
-        raise ImportRefused(problem)
-    if problem := lineage_problem(read):
-        raise ImportRefused(problem)
-    if problem := future_problem(read, utcnow()):
-        raise ImportRefused(problem)
     # A sheet an older export lacks is a table left empty.
     counts = dict.fromkeys(SHEETS, 0)
     for name, numbered in read.items():
