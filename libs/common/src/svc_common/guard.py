@@ -56,7 +56,7 @@ from svc_common.names import BLANK_GLYPHS as BLANK_GLYPHS
 from svc_common.names import DEFAULT_IGNORABLE as DEFAULT_IGNORABLE
 from svc_common.names import HIDDEN_CATEGORIES as HIDDEN_CATEGORIES
 from svc_common.names import REFUSED as REFUSED
-from svc_common.names import char_class, common_seen, first_hidden
+from svc_common.names import first_hidden
 from svc_common.names import has_lone_surrogate as has_lone_surrogate
 from svc_common.names import is_hidden as is_hidden
 from svc_common.names import is_plain_name as is_plain_name
@@ -187,20 +187,6 @@ def is_mark(c: str) -> bool:
     return unicodedata.category(c).startswith("M")
 
 
-@functools.cache
-def _plainly_visible() -> re.Pattern[str]:
-    """What matches a text `visible_text_problem` finds nothing wrong with,
-    name or not, told by one match: common characters a reader sees
-    (names.common_seen) of which the first is neither a space nor a
-    combining mark. Built from the definitions themselves on first use, so
-    it cannot say otherwise than the checks it stands in for; the bulk
-    imports check a name and an address on every row, and these four
-    checks a character each cost more than the match (bench/RESULTS.md)."""
-    seen = common_seen()
-    first = [c for c in seen if c not in WHITE_SPACE and not is_mark(c)]
-    return re.compile(f"[{char_class(first)}][{char_class(seen)}]*")
-
-
 def visible_text_problem(text: str, *, name: bool = False) -> str | None:
     """Why `text` says nothing a reader can see, or None. The pure check of
     every required free text (a reason, a note, a title, a name; see
@@ -212,8 +198,6 @@ def visible_text_problem(text: str, *, name: bool = False) -> str | None:
     name (`name`) holds no hidden character anywhere (`hidden_in_name`):
     one would make it look like another name. An empty text is the caller's
     to allow or not (a blank one is refused: it is empty once stripped)."""
-    if _plainly_visible().fullmatch(text) is not None:
-        return None  # nearly every text: the checks below would all pass
     core = text.strip(WHITE_SPACE)
     if not core:
         return None if not text else _nothing_visible()

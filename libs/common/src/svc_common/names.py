@@ -110,24 +110,15 @@ def _all_seen() -> re.Pattern[str]:
     use: some 21,000 characters, a few milliseconds), so it cannot say
     otherwise than the definition, whatever Unicode version this Python's
     `unicodedata` knows."""
-    return re.compile(f"[{char_class(common_seen())}]*")
-
-
-def common_seen() -> list[str]:
-    """The characters of _COMMON_RUNS that `is_hidden` lets be seen, in order."""
-    return [chr(c) for a, b in _COMMON_RUNS for c in range(a, b + 1) if not is_hidden(chr(c))]
-
-
-def char_class(chars: list[str]) -> str:
-    """The inside of a regular expression's character class matching
-    `chars` (in code point order), as ranges of consecutive ones."""
+    seen = [chr(c) for a, b in _COMMON_RUNS for c in range(a, b + 1) if not is_hidden(chr(c))]
     runs: list[str] = []
-    for c in chars:
+    for c in seen:
         if runs and ord(runs[-1][-1]) + 1 == ord(c):
             runs[-1] = runs[-1][0] + c
         else:
             runs.append(c)
-    return "".join(re.escape(r[0]) + ("-" + re.escape(r[-1]) if len(r) > 1 else "") for r in runs)
+    parts = "".join(re.escape(r[0]) + ("-" + re.escape(r[-1]) if len(r) > 1 else "") for r in runs)
+    return re.compile(f"[{parts}]*")
 
 
 def first_hidden(text: str) -> int | None:
