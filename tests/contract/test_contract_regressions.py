@@ -297,6 +297,10 @@ async def test_a_service_refusing_a_console_request_is_a_4xx_page(
     from console.settings import Settings
 
     def quota(request: httpx.Request) -> httpx.Response:
+        # The list the page offers (read first since the 招商 page takes its
+        # pollutants from quota-svc); what is refused is the pools' figures.
+        if request.url.path == "/quota/pollutants":
+            return httpx.Response(200, json=[{"code": "VOCs", "name_zh": "挥发性有机物"}])
         return httpx.Response(
             service_status,
             json={"title": "refused", "status": service_status, "detail": "pollutant: unknown"},

@@ -634,7 +634,11 @@ async def test_back_after_signing_out_does_not_show_the_record_again(
             # A page restored from that cache fires no load event: wait for
             # the navigation only, then for whichever page is shown.
             await p.go_back(wait_until="commit")
-            await p.wait_for_function("document.readyState === 'complete'")
+            # A function, not an expression: Playwright evals an expression
+            # again at each poll, and a poll after the first (not readyState
+            # complete yet) runs under the page's policy, which refuses eval
+            # (script-src 'self'); a function is evaled once, at the first.
+            await p.wait_for_function("() => document.readyState === 'complete'")
             shown = await p.inner_text("main")
             await p.screenshot(path=str(artifacts / "back-after-sign-out.png"))
             assert record not in shown and uscc not in shown, shown[:200]
