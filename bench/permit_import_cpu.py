@@ -13,38 +13,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import statistics
 import tempfile
 import time
 
-from permit_import import rows
-from permit_svc.app import create
-from permit_svc.settings import Settings
+from permit_import import rows, through_api
 from svc_common import testing
 
 
 async def once(n: int, batch: int) -> float:
     data = rows(n)
-    bodies = [
-        "\n".join(json.dumps(r, ensure_ascii=False) for r in data[i : i + batch]).encode()
-        for i in range(0, n, batch)
-    ]
-    headers = {**testing.auth("admin"), "content-type": "application/x-ndjson"}
     with tempfile.TemporaryDirectory() as tmp:
         async with testing.database_url("sqlite", tmp, prefix="bench_cpu") as url:
-            app = create(Settings(database_url=url, log_json=False, log_level="WARNING"))
-            async with testing.running(app) as client:
-                started = time.process_time()
-                answers = [
-                    await client.post("/permit/enterprises:import", content=b, headers=headers)
-                    for b in bodies
-                ]
-                cpu = time.process_time() - started
-    for r in answers:
-        assert r.status_code == 200 and r.json()["totals"]["error"] == 0, r.text[:300]
-    return cpu
+            return await through_api(url, data, batch, clock=time.process_time)
 
 
 async def main() -> None:

@@ -407,14 +407,7 @@ async def test_a_batch_sends_its_writes_together_at_its_end(
     b = _Batches(quota)
     held = await b.one_batch(*(b.reserve(f"W-{i}", 1000, 1) for i in range(4)))
     sent = b.batches.statements_sent
-    locked_alone: list[Any] = []
-    one = service._LOCK_RESERVATION
-
-    async def counted(conn: Any, params: dict[str, Any]) -> Any:
-        locked_alone.append(params["rid"])
-        return await type(one).fetch_in(one, conn, params)
-
-    monkeypatch.setattr(one, "fetch_in", counted)
+    locked_alone = _count_runs(monkeypatch, service._LOCK_RESERVATION, "rid")
     results = await b.one_batch(
         b.reserve("W-4", 1000, 1),
         b.allocate(held[0], 2000),
@@ -889,19 +882,23 @@ async def test_a_reservation_that_waited_for_the_pool_draws_on_the_lots_as_left(
     await b.check_ledger()
 
 
+def _count_runs(monkeypatch: pytest.MonkeyPatch, statement: Any, param: str) -> list[Any]:
+    """The `param` of each run of a DriverStatement from now on."""
+    runs: list[Any] = []
+
+    async def counted(conn: Any, params: dict[str, Any]) -> Any:
+        runs.append(params[param])
+        return await type(statement).fetch_in(statement, conn, params)
+
+    monkeypatch.setattr(statement, "fetch_in", counted)
+    return runs
+
+
 def _count_lot_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The pools whose open lots are read from the database from now on."""
     from quota_svc.lots import service as lots
 
-    reads: list[str] = []
-    statement = lots._OPEN_LOTS
-
-    async def counted(conn: Any, params: dict[str, Any]) -> Any:
-        reads.append(params["pool_id"])
-        return await type(statement).fetch_in(statement, conn, params)
-
-    monkeypatch.setattr(statement, "fetch_in", counted)
-    return reads
+    return _count_runs(monkeypatch, lots._OPEN_LOTS, "pool_id")
 
 
 async def test_a_batch_after_this_process_last_one_takes_its_lots_as_left(

@@ -82,15 +82,12 @@ async def measures_csv(
     service's words on the console's error page; a service out, a 503."""
     if not _ALERT_ID.fullmatch(alert_id):
         return problem_page(request, 404, msg("No such alert.", "没有该预警。"))
-    try:
-        r = await api.request(
-            "GET", "supervision", f"/supervision/alerts/{alert_id}/measures.csv", token=user.token
-        )
-        raise_for_problem(r)
-    except ApiError as exc:
-        if exc.status == 401:
-            raise  # the session ended: sign in again
-        return problem_page(request, exc.page_status, exc.said(), headers=exc.page_headers)
+    # A refusal or an outage is an ApiError: the app's handler says it (a
+    # 401 signs the user out), as for every page.
+    r = await api.request(
+        "GET", "supervision", f"/supervision/alerts/{alert_id}/measures.csv", token=user.token
+    )
+    raise_for_problem(r)
     headers = {}
     if "content-disposition" in r.headers:
         headers["content-disposition"] = r.headers["content-disposition"]
