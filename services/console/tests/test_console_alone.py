@@ -2118,6 +2118,52 @@ async def test_without_quota_svcs_pollutants_the_investment_page_says_so(
     assert "list of pollutants under total-quantity control could not be read" in en.text
 
 
+async def test_the_investment_pages_links_read_a_blank_or_full_width_pollutant(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A blank pollutant is the first of quota-svc's list on every 招商
+    address, not only the overview: the page made while that list could not
+    be read links its export and trend with `?pollutant=`, which were a 422
+    (请求内容无效（污染物）) for a link of its own, where quota-svc being out
+    is a 503 with Retry-After. A pollutant typed full-width or in another
+    case is the one quota-svc keeps, as on the register page."""
+    out = {"title": "服务暂不可用", "detail": "总量服务暂不可用，请稍后重试。"}
+    down = lambda _: httpx.Response(503, json=out, headers={"Retry-After": "30"})  # noqa: E731
+    stub.on("GET", "/quota/pollutants", down)
+    stub.on("GET", "/eia/parks", [])
+    await sign_in(client, "investment")
+    page = await client.get("/console/investment/")
+    assert page.status_code == 503
+    links = re.findall(r'(?:href|hx-get)="(/console/investment/(?:export|trend)[^"]*)"', page.text)
+    assert links and all(link.endswith("pollutant=") for link in links), links
+    for link in dict.fromkeys(links):
+        r = await client.get(link.replace("&amp;", "&"))
+        assert r.status_code == 503, (link, r.status_code)
+        assert r.headers["retry-after"] == "30" and "请求内容无效" not in r.text
+
+    stub.on("GET", "/quota/pollutants", QUOTA_POLLUTANTS)
+    asked: list[str] = []
+
+    def pools(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["pollutant"])
+        return httpx.Response(200, json=[])
+
+    stub.on("GET", "/quota/availability", pools)
+    stub.on("GET", "/quota/balances", [])
+    for typed, code in (("", "VOCs"), ("ＮＯｘ", "NOx"), (" nh3-n ", "NH3-N")):
+        r = await client.get("/console/investment/", params={"pollutant": typed})
+        assert r.status_code == 200 and asked[-1] == code, (typed, r.status_code)
+        assert f'<option value="{code}" selected>' in r.text
+        csv = await client.get("/console/investment/export.csv", params={"pollutant": typed})
+        assert csv.status_code == 200 and asked[-1] == code
+        assert f"quota-{code}-" in csv.headers["content-disposition"]
+        trend = await client.get("/console/investment/trend", params={"pollutant": typed})
+        assert trend.status_code == 200 and code in trend.text
+    # What no code looks like, even folded, is still refused naming the field.
+    r = await client.get("/console/investment/export.csv", params={"pollutant": "＜x＞"})
+    assert_console_page(r, 422, "（污染物）")
+
+
 async def test_a_fit_link_outside_the_users_districts_says_so(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:

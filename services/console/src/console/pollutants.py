@@ -5,6 +5,8 @@ console. Read by the public register and the 招商 page."""
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from svc_common.i18n import msg
@@ -26,6 +28,15 @@ class Pollutant(NamedTuple):
         if not self.name:
             return self.code
         return f"{self.code}{msg(' (', '（')}{self.name}{msg(')', '）')}"
+
+
+def as_listed(typed: str, codes: Iterable[str]) -> str:
+    """A pollutant typed into an address as quota-svc writes it: full-width
+    folded (NFKC), spaces around it dropped, and any case of a code quota-svc
+    keeps (`vocs`, `ＶＯＣｓ`) that code; anything else as typed (folded), for
+    the page or quota-svc to refuse in its words."""
+    folded = unicodedata.normalize("NFKC", typed).strip()
+    return next((c for c in codes if c.lower() == folded.lower()), folded)
 
 
 async def quota_pollutants(api: Services) -> list[Pollutant]:

@@ -6,9 +6,12 @@ export and print."""
 from __future__ import annotations
 
 import asyncio
+import re
+import unicodedata
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from svc_common.districts import DISTRICTS, district_name
 from svc_common.i18n import msg
@@ -18,15 +21,34 @@ from console.api import ApiError, Services
 from console.auth.users import User
 from console.deps import services, signed_in
 from console.pages.investment import export, views
-from console.pollutants import Pollutant, quota_pollutants
+from console.pollutants import Pollutant, as_listed, quota_pollutants
 from console.web import is_htmx, problem_page, render, today_beijing
 
 router = APIRouter(prefix="/console/investment")
 ROLES = ("investment", "officer", "admin", "auditor")
-_CODE = r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$"
-POLLUTANT = Query("VOCs", pattern=_CODE)
-#: The overview's pollutant: blank is the first of quota-svc's list.
-CHOSEN = Query("", pattern=_CODE)
+#: What a pollutant's code looks like (VOCs, NH3-N), once folded.
+_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,19}")
+
+
+def typed_pollutant(pollutant: str = Query("", max_length=64)) -> str:
+    """The pollutant in the page's address, folded as the register page
+    folds it (full-width, spaces around it); blank is the first of
+    quota-svc's list, so a page made while that list could not be read
+    links its export and trend with `?pollutant=` (`_chosen`). Anything no
+    code looks like is refused, naming the field (污染物)."""
+    folded = unicodedata.normalize("NFKC", pollutant).strip()
+    if folded and not _CODE.fullmatch(folded):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "string_pattern_mismatch",
+                    "loc": ("query", "pollutant"),
+                    "msg": "not a pollutant's code",
+                    "input": pollutant,
+                }
+            ]
+        )
+    return folded
 
 
 async def _pollutants(api: Services) -> tuple[list[Pollutant], ApiError | None]:
@@ -61,6 +83,21 @@ async def _pools(api: Services, user: User, pollutant: str) -> views.Pools:
         _park_names(api, user),
     )
     return views.split(rows, parks)
+
+
+async def _chosen(api: Services, typed: str) -> str:
+    """The pollutant a trend or an export is of, as quota-svc writes it;
+    blank, the first of its list. Without the list a blank one is unknown:
+    its ApiError is the answer (503 with Retry-After when quota-svc is out,
+    not a 422 for the link the page itself made); one typed is left for
+    quota-svc to take or refuse."""
+    try:
+        listed = await quota_pollutants(api)
+    except ApiError:
+        if not typed:
+            raise
+        return typed
+    return as_listed(typed, [p.code for p in listed]) or listed[0].code
 
 
 async def _park_names(api: Services, user: User) -> dict[tuple[str, str], str]:
@@ -106,12 +143,14 @@ def _page(request: Request, failed: ApiError | None, **context: Any) -> Response
 @router.get("/")
 async def overview(
     request: Request,
-    pollutant: str = CHOSEN,
+    pollutant: str = Depends(typed_pollutant),
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
 ) -> Response:
     pollutants, unlisted = await _pollutants(api)
-    pollutant = pollutant or (pollutants[0].code if pollutants else "")
+    pollutant = as_listed(pollutant, [p.code for p in pollutants]) or (
+        pollutants[0].code if pollutants else ""
+    )
     if pollutant and pollutant not in {p.code for p in pollutants}:
         # The selector still says which pollutant the page is of (quota-svc
         # refuses one it does not keep, in its own words, on the pools).
@@ -364,13 +403,14 @@ async def _check_all(
 @router.get("/trend")
 async def trend(
     request: Request,
-    pollutant: str = POLLUTANT,
+    pollutant: str = Depends(typed_pollutant),
     months: int = Query(12, ge=1, le=24),
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
 ) -> Response:
     """Available quota per district at the start of each of the last months,
     read from the ledger's balance at those moments (`?at=`)."""
+    pollutant = await _chosen(api, pollutant)
     points = views.trend_points(utcnow(), months)
     districts = [d for d in DISTRICTS if user.may_act_in(d)]
     history = await api.get(
@@ -396,12 +436,13 @@ async def trend(
 @router.get("/export.{fmt}")
 async def export_ranking(
     fmt: str,
-    pollutant: str = POLLUTANT,
+    pollutant: str = Depends(typed_pollutant),
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
 ) -> Response:
     if fmt not in ("csv", "xlsx"):
         return Response(status_code=404)
+    pollutant = await _chosen(api, pollutant)
     pools = await _pools(api, user, pollutant)
     rows = [
         {**p, "district_name": district_name(p["district"])}

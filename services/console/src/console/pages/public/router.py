@@ -20,7 +20,7 @@ from console.auth.users import User
 from console.deps import optional_user, services
 from console.pages.investment.views import park_names
 from console.pages.workbench.queues import RECLAIM_SOURCES
-from console.pollutants import Pollutant, register_pollutants
+from console.pollutants import Pollutant, as_listed, register_pollutants
 from console.web import beijing_in_text, problem_page, render
 
 router = APIRouter(prefix="/console/public")
@@ -237,11 +237,11 @@ async def register(
     pollutant or all (the form's filters, kept in the page links). Until
     quota-svc publishes `GET /quota/public/register` the page says so
     instead of failing."""
-    district, pollutant = (unicodedata.normalize("NFKC", v).strip() for v in (district, pollutant))
+    district = unicodedata.normalize("NFKC", district).strip()
     pollutants = await register_pollutants(api)
     codes = [p.code for p in pollutants] if pollutants is not None else None
     # `vocs` typed into the address is VOCs.
-    pollutant = next((c for c in codes or () if c.lower() == pollutant.lower()), pollutant)
+    pollutant = as_listed(pollutant, codes or ())
     data: Any = None
     available = True
     problem: str | None = None
