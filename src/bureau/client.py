@@ -106,9 +106,7 @@ def kind_of(r: httpx.Response) -> str:
     return r.headers.get("content-type", "?").split(";")[0]
 
 
-def not_the_service(
-    method: str, url: str, r: httpx.Response, hint: str = API_HINT
-) -> Unreachable:
+def not_the_service(method: str, url: str, r: httpx.Response, hint: str = API_HINT) -> Unreachable:
     """An HTML page where the service's JSON was expected (a proxy's sign-in
     or error page, a wrong --api): the service was not reached."""
     said = f"{r.status_code} {kind_of(r)} is not the service's answer"

@@ -241,7 +241,8 @@ async def test_measures_of_a_district_the_alert_does_not_cover_say_so(svc: Servi
         url = f"/supervision/alerts/{a['id']}{tail}"
         r = await svc.http.get(url, params={"district": WUQING}, headers={**ADMIN, **ZH})
         await expect(r, 422, "district")
-        assert "武清区（120114）不在该预警范围内（该预警的区：东丽区（120110））" in r.json()["detail"]
+        said = "武清区（120114）不在该预警范围内（该预警的区：东丽区（120110））"
+        assert said in r.json()["detail"], r.json()
         r = await svc.http.get(
             url, params={"district": WUQING}, headers={**ADMIN, "Accept-Language": "en"}
         )
