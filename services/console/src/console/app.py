@@ -46,6 +46,7 @@ from console.web import (
     is_htmx,
     problem_page,
     render,
+    render_with_failure,
     session_ended,
 )
 
@@ -223,15 +224,13 @@ def _install_handlers(app: FastAPI) -> None:
             # A part of a page (the fit form's answer, the trend): the
             # message where that part goes, not a whole page inside it.
             return problem_page(request, exc.page_status, exc.said(), headers=exc.page_headers)
-        response = render(
+        return render_with_failure(
             request,
             "error.html",
-            status_code=exc.page_status,
+            exc,
             heading=str(exc.problem.get("title") or msg("Error", "错误")),
             detail=exc.said(),
         )
-        response.headers.update(exc.page_headers)
-        return response
 
     @app.get("/", include_in_schema=False)
     async def root() -> Response:

@@ -19,7 +19,7 @@ from console.auth.users import User
 from console.deps import services, signed_in
 from console.pages.investment import export, views
 from console.pollutants import Pollutant, quota_pollutants
-from console.web import is_htmx, problem_page, render, today_beijing
+from console.web import is_htmx, problem_page, render, render_with_failure, today_beijing
 
 router = APIRouter(prefix="/console/investment")
 ROLES = ("investment", "officer", "admin", "auditor")
@@ -91,16 +91,13 @@ def _page(request: Request, failed: ApiError | None, **context: Any) -> Response
     """The 招商 page, with its status saying a section could not be read (a
     monitor or a cache must not take it for the page): 503 with Retry-After
     for a service out, 502 for a bad answer."""
-    response = render(
+    return render_with_failure(
         request,
         "investment/index.html",
-        status_code=failed.page_status if failed else 200,
+        failed,
         pools_error=failed.said() if failed else None,
         **context,
     )
-    if failed is not None:
-        response.headers.update(failed.page_headers)
-    return response
 
 
 @router.get("/")
@@ -245,16 +242,7 @@ async def fit(
     if is_htmx(request):
         # The amount fields come with the result (out of band): each one
         # refused is marked and said beside it, the others no longer are.
-        response = render(
-            request,
-            "investment/_fit.html",
-            status_code=unlisted.page_status if unlisted else 200,
-            oob=True,
-            **context,
-        )
-        if unlisted is not None:
-            response.headers.update(unlisted.page_headers)
-        return response
+        return render_with_failure(request, "investment/_fit.html", unlisted, oob=True, **context)
     pollutant = next(iter(increments), listed[0] if listed else "")
     pools, failed = (
         (views.Pools([], [], []), unlisted)
