@@ -7,6 +7,7 @@ embedded app (see bureau.embedded)."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
@@ -37,6 +38,7 @@ from console.pages.home import router as home_router
 from console.pages.investment.router import router as investment_router
 from console.pages.public.router import router as public_router
 from console.pages.workbench.router import router as workbench_router
+from console.pollutants import PollutantList
 from console.settings import Settings
 from console.web import (
     HERE,
@@ -83,6 +85,10 @@ def create(
     )
     app.state.settings = settings
     app.state.services = services
+    app.state.pollutants = PollutantList(
+        dt.timedelta(seconds=settings.pollutants_fresh_seconds),
+        dt.timedelta(seconds=settings.pollutants_stale_seconds),
+    )
     app.state.sessions = sessions
     app.state.oauth = oidc.make_oauth(settings)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -16,9 +16,9 @@ from svc_common.types import utcnow
 
 from console.api import ApiError, Services
 from console.auth.users import User
-from console.deps import services, signed_in
+from console.deps import pollutant_list, services, signed_in
 from console.pages.investment import export, views
-from console.pollutants import Pollutant, quota_pollutants
+from console.pollutants import Pollutant, PollutantList
 from console.web import is_htmx, problem_page, render, render_with_failure, today_beijing
 
 router = APIRouter(prefix="/console/investment")
@@ -29,12 +29,14 @@ POLLUTANT = Query("VOCs", pattern=_CODE)
 CHOSEN = Query("", pattern=_CODE)
 
 
-async def _pollutants(api: Services) -> tuple[list[Pollutant], ApiError | None]:
+async def _pollutants(
+    listing: PollutantList, api: Services
+) -> tuple[list[Pollutant], ApiError | None]:
     """quota-svc's pollutants, or none and why: without its list the page
     can neither offer a pollutant nor check an amount, and says so (503 with
     Retry-After when quota-svc is out, as for its pools)."""
     try:
-        return await quota_pollutants(api), None
+        return await listing.read(api), None
     except ApiError as exc:
         return [], exc
 
@@ -106,13 +108,14 @@ async def overview(
     pollutant: str = CHOSEN,
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
+    listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
-    pollutants, unlisted = await _pollutants(api)
+    pollutants, unlisted = await _pollutants(listing, api)
     pollutant = pollutant or (pollutants[0].code if pollutants else "")
     if pollutant and pollutant not in {p.code for p in pollutants}:
         # The selector still says which pollutant the page is of (quota-svc
         # refuses one it does not keep, in its own words, on the pools).
-        pollutants.append(Pollutant(pollutant, ""))
+        pollutants.append(Pollutant(pollutant))
     pools, failed = (
         (views.Pools([], [], []), unlisted)
         if unlisted is not None
@@ -139,6 +142,7 @@ async def fit(
     request: Request,
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
+    listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     """Which districts take this project: one what-if per district and pollutant
     (POST /quota/checks writes nothing)."""
@@ -154,12 +158,12 @@ async def fit(
             ),
         )
     form = {k: q.get(k, "") for k in q}
-    pollutants, unlisted = await _pollutants(api)
+    pollutants, unlisted = await _pollutants(listing, api)
     # Amounts typed for a pollutant quota-svc does not list (or for any,
     # when its list cannot be read): their fields stay, marked, and are said.
     listed = [p.code for p in pollutants]
     not_listed = views.typed_pollutants(form, listed)
-    pollutants += [Pollutant(code, "") for code in not_listed]
+    pollutants += [Pollutant(code) for code in not_listed]
     # Without quota-svc's list the amounts typed are still read: one badly
     # written is said beside its field, as it would be once the list is back.
     increments, problems, too_large = views.parse_project(

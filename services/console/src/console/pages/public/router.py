@@ -17,10 +17,10 @@ from svc_common.i18n import msg
 
 from console.api import ApiError, Services, raise_for_problem
 from console.auth.users import User
-from console.deps import optional_user, services
+from console.deps import optional_user, pollutant_list, services
 from console.pages.investment.views import park_names
 from console.pages.workbench.queues import RECLAIM_SOURCES
-from console.pollutants import Pollutant, register_pollutants
+from console.pollutants import Pollutant, PollutantList
 from console.web import beijing_in_text, problem_page, render_with_failure
 
 router = APIRouter(prefix="/console/public")
@@ -220,6 +220,7 @@ async def register(
     district: str = Query(""),
     pollutant: str = Query(""),
     api: Services = Depends(services),
+    listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     """The public quota register (总量指标公示), a page at a time (the
     register's `next_cursor` is the next page's link), of one district or
@@ -227,7 +228,7 @@ async def register(
     quota-svc publishes `GET /quota/public/register` the page says so
     instead of failing."""
     district, pollutant = (unicodedata.normalize("NFKC", v).strip() for v in (district, pollutant))
-    pollutants = await register_pollutants(api)
+    pollutants = await listing.read_or_none(api)
     codes = [p.code for p in pollutants] if pollutants is not None else None
     # `vocs` typed into the address is VOCs.
     pollutant = next((c for c in codes or () if c.lower() == pollutant.lower()), pollutant)
@@ -312,7 +313,7 @@ def _options(pollutants: list[Pollutant] | None, chosen: str) -> list[Pollutant]
     list could not be read (the form then still says what is shown)."""
     options = list(pollutants or ())
     if chosen and chosen not in {p.code for p in options}:
-        options.append(Pollutant(chosen, ""))
+        options.append(Pollutant(chosen))
     return options
 
 
