@@ -2216,6 +2216,103 @@ async def test_without_quota_svcs_pollutants_the_investment_page_says_so(
     assert "list of pollutants under total-quantity control could not be read" in en.text
 
 
+def _investment_links(html: str) -> list[str]:
+    """The page's trend and export addresses (its links, the trend's htmx load)."""
+    found = re.findall(r'(?:href|hx-get)="(/console/investment/(?:trend|export)[^"]*)"', html)
+    return [unescape(u) for u in found]
+
+
+async def test_the_trend_and_export_are_of_the_pollutant_the_page_is_of(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """The trend and the export defaulted to VOCs where the page took the
+    first of quota-svc's list: each is of the pollutant its page is of (the
+    links carry it), the page's default without one, and one quota-svc does
+    not keep is refused with the page's status and words."""
+    from svc_common import clock
+
+    pollutants = [QUOTA_POLLUTANTS[1], QUOTA_POLLUTANTS[0], *QUOTA_POLLUTANTS[2:]]  # NOx first
+    stub.on("GET", "/quota/pollutants", pollutants)
+    asked: list[tuple[str, str]] = []
+    refusal = {
+        "title": "请求参数有误",
+        "detail": "pollutant：'SO2' 不是总量控制污染物",
+        "errors": [{"field": "pollutant", "message": "'SO2' 不是总量控制污染物"}],
+    }
+
+    def pools(answer: Any) -> Handler:
+        def handle(request: httpx.Request) -> httpx.Response:
+            pollutant = request.url.params["pollutant"]
+            asked.append((request.url.path, pollutant))
+            if pollutant == "SO2":
+                return httpx.Response(
+                    422, json=refusal, headers={"content-type": "application/problem+json"}
+                )
+            return httpx.Response(200, json=answer)
+
+        return handle
+
+    stub.on("GET", "/quota/availability", pools([]))
+    stub.on("GET", "/quota/balances", pools([]))
+    stub.on("GET", "/eia/parks", [])
+    await sign_in(client, "investment")
+    hx = {"HX-Request": "true"}
+
+    page = await client.get("/console/investment/", params={"pollutant": "COD"})
+    links = _investment_links(page.text)
+    assert sorted(links) == [
+        "/console/investment/export.csv?pollutant=COD",
+        "/console/investment/export.xlsx?pollutant=COD",
+        "/console/investment/trend?pollutant=COD",
+        "/console/investment/trend?pollutant=COD",
+    ]
+    for link in links:
+        asked.clear()
+        r = await client.get(link, headers=hx if "trend" in link else {})
+        assert r.status_code == 200 and [p for _, p in asked] == ["COD"], link
+    r = await client.get("/console/investment/export.csv", params={"pollutant": "COD"})
+    assert 'filename="quota-COD-' in r.headers["content-disposition"]
+    r = await client.get("/console/investment/trend", params={"pollutant": "COD"})
+    assert '<a href="/console/investment/?pollutant=COD">' in r.text
+
+    # None asked: quota-svc's first, as the page.
+    for link in (
+        "/console/investment/",
+        "/console/investment/trend",
+        "/console/investment/export.csv",
+    ):
+        asked.clear()
+        r = await client.get(link)
+        assert r.status_code == 200 and [p for _, p in asked] == ["NOx"], link
+
+    # One quota-svc does not keep: its refusal, the page's status and words.
+    page = await client.get("/console/investment/", params={"pollutant": "SO2"})
+    assert_console_page(page, 422, "不是总量控制污染物")
+    for link in _investment_links(page.text):
+        r = await client.get(link, headers=hx if "trend" in link else {})
+        assert r.status_code == 422 and "不是总量控制污染物" in r.text, link
+
+    # quota-svc's list unread: the page is of none, its links carry none,
+    # and each says what the page says (503 with Retry-After).
+    out = {"title": "服务暂不可用", "detail": "总量服务暂不可用，请稍后重试。"}
+    down = lambda _: httpx.Response(503, json=out, headers={"Retry-After": "30"})  # noqa: E731
+    stub.on("GET", "/quota/pollutants", down)
+    # Past the ten minutes the list read last serves (console.pollutants).
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=11)
+    with clock.using(clock.ManualClock(later)):
+        page = await client.get("/console/investment/")
+        assert_console_page(page, 503)
+        links = _investment_links(page.text)
+        assert sorted(set(links)) == [
+            "/console/investment/export.csv",
+            "/console/investment/export.xlsx",
+            "/console/investment/trend",
+        ]
+        for link in links:
+            r = await client.get(link, headers=hx if "trend" in link else {})
+            assert r.status_code == 503 and r.headers["retry-after"] == "30", link
+
+
 async def test_a_fit_link_outside_the_users_districts_says_so(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:

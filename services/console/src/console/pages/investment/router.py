@@ -24,8 +24,8 @@ from console.web import is_htmx, problem_page, render, render_with_failure, toda
 router = APIRouter(prefix="/console/investment")
 ROLES = ("investment", "officer", "admin", "auditor")
 _CODE = r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$"
-POLLUTANT = Query("VOCs", pattern=_CODE)
-#: The overview's pollutant: blank is the first of quota-svc's list.
+#: The pollutant the page is of, and its trend and export with it (their
+#: links carry the page's): none is the first of quota-svc's list.
 CHOSEN = Query("", pattern=_CODE)
 
 
@@ -39,6 +39,21 @@ async def _pollutants(
         return await listing.read(api), None
     except ApiError as exc:
         return [], exc
+
+
+def _first(pollutants: list[Pollutant]) -> str:
+    """The pollutant a page asked for none is of: the first of quota-svc's
+    list (VOCs), "" when it could not be read."""
+    return pollutants[0].code if pollutants else ""
+
+
+async def _chosen(pollutant: str, listing: PollutantList, api: Services) -> str:
+    """The pollutant the trend or the export is of: the one its link
+    carries (the page's), or, for none, the page's default. quota-svc's list
+    unread, a link without one is said as the page says it (503 with
+    Retry-After, 502); a pollutant quota-svc does not keep is refused by it,
+    in its words, as on the page's pools."""
+    return pollutant or _first(await listing.read(api))
 
 
 def _unlisted_said(typed: list[str]) -> str:
@@ -111,7 +126,7 @@ async def overview(
     listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     pollutants, unlisted = await _pollutants(listing, api)
-    pollutant = pollutant or (pollutants[0].code if pollutants else "")
+    pollutant = pollutant or _first(pollutants)
     if pollutant and pollutant not in {p.code for p in pollutants}:
         # The selector still says which pollutant the page is of (quota-svc
         # refuses one it does not keep, in its own words, on the pools).
@@ -356,13 +371,15 @@ async def _check_all(
 @router.get("/trend")
 async def trend(
     request: Request,
-    pollutant: str = POLLUTANT,
+    pollutant: str = CHOSEN,
     months: int = Query(12, ge=1, le=24),
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
+    listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     """Available quota per district at the start of each of the last months,
     read from the ledger's balance at those moments (`?at=`)."""
+    pollutant = await _chosen(pollutant, listing, api)
     points = views.trend_points(utcnow(), months)
     districts = [d for d in DISTRICTS if user.may_act_in(d)]
     history = await api.get(
@@ -388,12 +405,14 @@ async def trend(
 @router.get("/export.{fmt}")
 async def export_ranking(
     fmt: str,
-    pollutant: str = POLLUTANT,
+    pollutant: str = CHOSEN,
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
+    listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     if fmt not in ("csv", "xlsx"):
         return Response(status_code=404)
+    pollutant = await _chosen(pollutant, listing, api)
     pools = await _pools(api, user, pollutant)
     rows = [
         {**p, "district_name": district_name(p["district"])}
