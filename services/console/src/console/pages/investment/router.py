@@ -16,27 +16,44 @@ from svc_common.types import utcnow
 
 from console.api import ApiError, Services
 from console.auth.users import User
-from console.deps import services, signed_in
+from console.deps import pollutant_list, services, signed_in
 from console.pages.investment import export, views
-from console.pollutants import Pollutant, quota_pollutants
-from console.web import is_htmx, problem_page, render, today_beijing
+from console.pollutants import Pollutant, PollutantList
+from console.web import is_htmx, problem_page, render, render_with_failure, today_beijing
 
 router = APIRouter(prefix="/console/investment")
 ROLES = ("investment", "officer", "admin", "auditor")
 _CODE = r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$"
-POLLUTANT = Query("VOCs", pattern=_CODE)
-#: The overview's pollutant: blank is the first of quota-svc's list.
+#: The pollutant the page is of, and its trend and export with it (their
+#: links carry the page's): none is the first of quota-svc's list.
 CHOSEN = Query("", pattern=_CODE)
 
 
-async def _pollutants(api: Services) -> tuple[list[Pollutant], ApiError | None]:
+async def _pollutants(
+    listing: PollutantList, api: Services
+) -> tuple[list[Pollutant], ApiError | None]:
     """quota-svc's pollutants, or none and why: without its list the page
     can neither offer a pollutant nor check an amount, and says so (503 with
     Retry-After when quota-svc is out, as for its pools)."""
     try:
-        return await quota_pollutants(api), None
+        return await listing.read(api), None
     except ApiError as exc:
         return [], exc
+
+
+def _first(pollutants: list[Pollutant]) -> str:
+    """The pollutant a page asked for none is of: the first of quota-svc's
+    list (VOCs), "" when it could not be read."""
+    return pollutants[0].code if pollutants else ""
+
+
+async def _chosen(pollutant: str, listing: PollutantList, api: Services) -> str:
+    """The pollutant the trend or the export is of: the one its link
+    carries (the page's), or, for none, the page's default. quota-svc's list
+    unread, a link without one is said as the page says it (503 with
+    Retry-After, 502); a pollutant quota-svc does not keep is refused by it,
+    in its words, as on the page's pools."""
+    return pollutant or _first(await listing.read(api))
 
 
 def _unlisted_said(typed: list[str]) -> str:
@@ -91,16 +108,13 @@ def _page(request: Request, failed: ApiError | None, **context: Any) -> Response
     """The 招商 page, with its status saying a section could not be read (a
     monitor or a cache must not take it for the page): 503 with Retry-After
     for a service out, 502 for a bad answer."""
-    response = render(
+    return render_with_failure(
         request,
         "investment/index.html",
-        status_code=failed.page_status if failed else 200,
+        failed,
         pools_error=failed.said() if failed else None,
         **context,
     )
-    if failed is not None:
-        response.headers.update(failed.page_headers)
-    return response
 
 
 @router.get("/")
@@ -109,13 +123,14 @@ async def overview(
     pollutant: str = CHOSEN,
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
+    listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
-    pollutants, unlisted = await _pollutants(api)
-    pollutant = pollutant or (pollutants[0].code if pollutants else "")
+    pollutants, unlisted = await _pollutants(listing, api)
+    pollutant = pollutant or _first(pollutants)
     if pollutant and pollutant not in {p.code for p in pollutants}:
         # The selector still says which pollutant the page is of (quota-svc
         # refuses one it does not keep, in its own words, on the pools).
-        pollutants.append(Pollutant(pollutant, ""))
+        pollutants.append(Pollutant(pollutant))
     pools, failed = (
         (views.Pools([], [], []), unlisted)
         if unlisted is not None
@@ -142,6 +157,7 @@ async def fit(
     request: Request,
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
+    listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     """Which districts take this project: one what-if per district and pollutant
     (POST /quota/checks writes nothing)."""
@@ -157,12 +173,12 @@ async def fit(
             ),
         )
     form = {k: q.get(k, "") for k in q}
-    pollutants, unlisted = await _pollutants(api)
+    pollutants, unlisted = await _pollutants(listing, api)
     # Amounts typed for a pollutant quota-svc does not list (or for any,
     # when its list cannot be read): their fields stay, marked, and are said.
     listed = [p.code for p in pollutants]
     not_listed = views.typed_pollutants(form, listed)
-    pollutants += [Pollutant(code, "") for code in not_listed]
+    pollutants += [Pollutant(code) for code in not_listed]
     # Without quota-svc's list the amounts typed are still read: one badly
     # written is said beside its field, as it would be once the list is back.
     increments, problems, too_large = views.parse_project(
@@ -245,16 +261,7 @@ async def fit(
     if is_htmx(request):
         # The amount fields come with the result (out of band): each one
         # refused is marked and said beside it, the others no longer are.
-        response = render(
-            request,
-            "investment/_fit.html",
-            status_code=unlisted.page_status if unlisted else 200,
-            oob=True,
-            **context,
-        )
-        if unlisted is not None:
-            response.headers.update(unlisted.page_headers)
-        return response
+        return render_with_failure(request, "investment/_fit.html", unlisted, oob=True, **context)
     pollutant = next(iter(increments), listed[0] if listed else "")
     pools, failed = (
         (views.Pools([], [], []), unlisted)
@@ -364,13 +371,15 @@ async def _check_all(
 @router.get("/trend")
 async def trend(
     request: Request,
-    pollutant: str = POLLUTANT,
+    pollutant: str = CHOSEN,
     months: int = Query(12, ge=1, le=24),
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
+    listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     """Available quota per district at the start of each of the last months,
     read from the ledger's balance at those moments (`?at=`)."""
+    pollutant = await _chosen(pollutant, listing, api)
     points = views.trend_points(utcnow(), months)
     districts = [d for d in DISTRICTS if user.may_act_in(d)]
     history = await api.get(
@@ -396,12 +405,14 @@ async def trend(
 @router.get("/export.{fmt}")
 async def export_ranking(
     fmt: str,
-    pollutant: str = POLLUTANT,
+    pollutant: str = CHOSEN,
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
+    listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     if fmt not in ("csv", "xlsx"):
         return Response(status_code=404)
+    pollutant = await _chosen(pollutant, listing, api)
     pools = await _pools(api, user, pollutant)
     rows = [
         {**p, "district_name": district_name(p["district"])}

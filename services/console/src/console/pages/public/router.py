@@ -17,11 +17,11 @@ from svc_common.i18n import msg
 
 from console.api import ApiError, Services, raise_for_problem
 from console.auth.users import User
-from console.deps import optional_user, services
+from console.deps import optional_user, pollutant_list, services
 from console.pages.investment.views import park_names
 from console.pages.workbench.queues import RECLAIM_SOURCES
-from console.pollutants import Pollutant, register_pollutants
-from console.web import beijing_in_text, problem_page, render
+from console.pollutants import Pollutant, PollutantList
+from console.web import beijing_in_text, problem_page, render_with_failure
 
 router = APIRouter(prefix="/console/public")
 #: The script eia-svc's receipt carries for its print button when served alone.
@@ -87,18 +87,16 @@ async def verify(
                     problem = exc.said()
                     named = {str(e.get("field")) for e in exc.field_errors}
                     field = next((f for f in ("no", "code") if f in named), None)
-    return _with_outage(
-        render(
-            request,
-            "public/verify.html",
-            no=no[:NO_CHARS],
-            code=code[:CODE_CHARS],
-            result=result,
-            problem=problem,
-            field=field,
-            status_code=failed.page_status if failed else 200,
-        ),
+    # A page that could not be served as asked says so by its status too.
+    return render_with_failure(
+        request,
+        "public/verify.html",
         failed,
+        no=no[:NO_CHARS],
+        code=code[:CODE_CHARS],
+        result=result,
+        problem=problem,
+        field=field,
     )
 
 
@@ -109,15 +107,6 @@ def _outage() -> str:
         "This service is unavailable just now; please try again in a few minutes.",
         "该服务暂时不可用，请稍后再试。",
     )
-
-
-def _with_outage(response: Response, failed: ApiError | None) -> Response:
-    """A public page that could not be served as asked says so by its status
-    too (a monitor, a cache or a crawler must not take it for the page), and
-    a 503 when to try again."""
-    if failed is not None:
-        response.headers.update(failed.page_headers)
-    return response
 
 
 #: What a register page link's cursor may be (quota-svc signs it in
@@ -258,6 +247,7 @@ async def register(
     district: str = Query(""),
     pollutant: str = Query(""),
     api: Services = Depends(services),
+    listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     """The public quota register (总量指标公示), a page at a time (the
     register's `next_cursor` is the next page's link), of one district or
@@ -272,7 +262,7 @@ async def register(
         "" if k in repeated else unicodedata.normalize("NFKC", v).strip()
         for k, v in (("district", district), ("pollutant", pollutant))
     )
-    pollutants = await register_pollutants(api)
+    pollutants = await listing.read_or_none(api)
     codes = [p.code for p in pollutants] if pollutants is not None else None
     # `vocs` typed into the address is VOCs.
     pollutant = next((c for c in codes or () if c.lower() == pollutant.lower()), pollutant)
@@ -320,10 +310,10 @@ async def register(
     named_parks = any("park" in str(r.get("refs", "")) for r in rows)
     parks = await _park_names(api, optional_user(request)) if named_parks else {}
     next_cursor = data.get("next_cursor") if isinstance(data, dict) else None
-    response = render(
+    return render_with_failure(
         request,
         "public/register.html",
-        status_code=failed.page_status if failed else 200,
+        failed,
         available=available,
         problem=problem,
         errors=errors,
@@ -351,7 +341,6 @@ async def register(
         first_href=register_href(filters),
         first_page=not cursor,
     )
-    return _with_outage(response, failed)
 
 
 def _options(pollutants: list[Pollutant] | None, chosen: str) -> list[Pollutant]:
@@ -359,7 +348,7 @@ def _options(pollutants: list[Pollutant] | None, chosen: str) -> list[Pollutant]
     list could not be read (the form then still says what is shown)."""
     options = list(pollutants or ())
     if chosen and chosen not in {p.code for p in options}:
-        options.append(Pollutant(chosen, ""))
+        options.append(Pollutant(chosen))
     return options
 
 
