@@ -1981,6 +1981,50 @@ async def test_the_public_register_is_filtered_by_district_and_pollutant(
     assert "暂不公示" in _main(r.text).split('id="pollutant-err"')[1]
 
 
+async def test_a_register_filter_given_twice_is_said_beside_its_field(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """`?district=120119&district=120115` (a link made by hand) showed the
+    last district's entries as if it were the only one asked for. The
+    register filters by one district and one pollutant, as quota-svc's does
+    (a 422 naming the parameter there): a filter given twice is said beside
+    its field, which selects none, and nothing is asked of quota-svc; a page
+    link with two cursors is a link not valid."""
+    asked: list[dict[str, str]] = []
+
+    def register(request: httpx.Request) -> httpx.Response:
+        asked.append(dict(request.url.params))
+        return httpx.Response(200, json={"items": [], "next_cursor": None})
+
+    stub.on("GET", "/quota/public/register", register)
+    stub.on("GET", "/quota/pollutants", QUOTA_POLLUTANTS)
+    r = await client.get("/console/public/register?district=120119&district=120115")
+    assert_console_page(r, 200)
+    main = _main(r.text)
+    assert 'aria-invalid="true" aria-describedby="district-err"' in main
+    said = main.split('id="district-err"')[1].split("</p>")[0]
+    assert "公示名录一次只能按一个区筛选，地址中给出了 2 个：蓟州区、宝坻区；请只选择一个。" in said
+    assert " selected>" not in main.split('id="district"')[1].split("</select>")[0]
+    assert 'id="register"' not in main and asked == []
+
+    r = await client.get(
+        "/console/public/register?pollutant=VOCs&pollutant=NOx&district=120119",
+        headers={"Accept-Language": "en"},
+    )
+    main = _main(r.text)
+    said = main.split('id="pollutant-err"')[1].split("</p>")[0]
+    assert "filtered by one pollutant at a time; the address gives 2: VOCs, NOx" in said
+    assert 'id="district-err"' not in main and asked == []
+
+    r = await client.get("/console/public/register?cursor=MTAw&cursor=MjAw")
+    assert_console_page(r, 200, "该翻页链接不完整或已失效")
+    assert asked == []
+
+    # One of each is read as before.
+    r = await client.get("/console/public/register?district=120119&pollutant=NOx")
+    assert asked == [{"district": "120119", "pollutant": "NOx"}]
+
+
 #: quota-svc's `GET /quota/pollutants` (its public list), as it answers.
 QUOTA_POLLUTANTS = [
     {"code": "VOCs", "name_zh": "挥发性有机物", "name_en": "volatile organic compounds"},

@@ -28,6 +28,7 @@ from svc_common.districts import DISTRICTS
 from bureau.client import Amount, Answer, Page
 from bureau.commands.common import (
     ApiOption,
+    ForceOption,
     TokenOption,
     api,
     console,
@@ -426,7 +427,7 @@ def measures(
         Path | None,
         typer.Option("--out", help="save the service's CSV (UTF-8 with BOM) to this file"),
     ] = None,
-    force: Annotated[bool, typer.Option(help="with --out: replace a file there")] = False,
+    force: ForceOption = False,
     base: ApiOption = None,
     token: TokenOption = None,
     as_json: JsonOpt = False,

@@ -204,6 +204,33 @@ def filter_problems(
     return problems
 
 
+#: What a filter given twice in the address is (the register is filtered by
+#: one of each), as the page says it: English, Chinese.
+_ONE_OF = {"district": ("one district", "一个区"), "pollutant": ("one pollutant", "一种污染物")}
+
+
+def repeated_filters(given: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Why a filter the address gives more than once (`?district=120119&
+    district=120115`, a link made by hand) is refused, by field: the
+    register filters by one district and one pollutant, as quota-svc's
+    `GET /quota/public/register` does (it refuses the same with a 422
+    naming the parameter), so none is picked in silence. `given`: each
+    filter's values in the address."""
+    problems = {}
+    for name, (en, zh) in _ONE_OF.items():
+        values = [unicodedata.normalize("NFKC", v).strip()[:20] for v in given.get(name, ())]
+        if len(values) > 1:
+            said = [district_name(v) if name == "district" else v for v in values[:5]]
+            more = "…" if len(values) > 5 else ""
+            problems[name] = msg(
+                f"The register is filtered by {en} at a time; the address gives "
+                f"{len(values)}: {', '.join(said)}{more}. Choose one.",
+                f"公示名录一次只能按{zh}筛选，地址中给出了 {len(values)} 个："
+                f"{'、'.join(said)}{more}；请只选择一个。",
+            )
+    return problems
+
+
 def register_href(filters: Mapping[str, str], cursor: str | None = None) -> str:
     """A register page's address: its filters kept, and a page's cursor."""
     query = {k: v for k, v in filters.items() if v} | ({"cursor": cursor} if cursor else {})
@@ -227,7 +254,14 @@ async def register(
     pollutant or all (the form's filters, kept in the page links). Until
     quota-svc publishes `GET /quota/public/register` the page says so
     instead of failing."""
-    district, pollutant = (unicodedata.normalize("NFKC", v).strip() for v in (district, pollutant))
+    given = request.query_params
+    repeated = repeated_filters({k: given.getlist(k) for k in _FILTERS})
+    # A filter given twice selects neither: the field shows all, beside its
+    # refusal.
+    district, pollutant = (
+        "" if k in repeated else unicodedata.normalize("NFKC", v).strip()
+        for k, v in (("district", district), ("pollutant", pollutant))
+    )
     pollutants = await listing.read_or_none(api)
     codes = [p.code for p in pollutants] if pollutants is not None else None
     pollutant = as_listed(pollutant, pollutants)
@@ -235,14 +269,15 @@ async def register(
     available = True
     problem: str | None = None
     failed: ApiError | None = None
-    errors = filter_problems(district, pollutant, codes)
+    errors = filter_problems(district, pollutant, codes) | repeated
     filters = {
         k: v for k, v in (("district", district), ("pollutant", pollutant)) if k not in errors
     }
     if errors:
         pass  # said beside the fields; no register filter looks so
-    elif cursor and not _CURSOR.fullmatch(cursor):
-        problem = _stale_link()  # not sent on: no register cursor looks so
+    elif cursor and (not _CURSOR.fullmatch(cursor) or len(given.getlist("cursor")) > 1):
+        # Not sent on: no register cursor looks so, and a link has one.
+        problem = _stale_link()
     else:
         params = {k: v for k, v in filters.items() if v} | ({"cursor": cursor} if cursor else {})
         try:
