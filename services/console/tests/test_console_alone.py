@@ -2357,6 +2357,41 @@ async def test_the_trend_and_export_are_of_the_pollutant_the_page_is_of(
             assert r.status_code == 503 and r.headers["retry-after"] == "30", link
 
 
+async def test_the_investment_pollutant_may_be_blank_or_in_any_case(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """`?pollutant=nox` was sent to quota-svc as typed (and refused), where
+    the public register reads it as NOx; `?pollutant=` was a 422 where no
+    pollutant is the page's default. Both now name what the page is of:
+    the listed code, on the page, its trend and its export."""
+    stub.on("GET", "/quota/pollutants", QUOTA_POLLUTANTS)
+    asked: list[str] = []
+
+    def pools(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["pollutant"])
+        return httpx.Response(200, json=[])
+
+    stub.on("GET", "/quota/availability", pools)
+    stub.on("GET", "/quota/balances", pools)
+    stub.on("GET", "/eia/parks", [])
+    await sign_in(client, "investment")
+    hx = {"HX-Request": "true"}
+    for given, meant in (("nox", "NOx"), ("Cod", "COD"), ("", "VOCs")):
+        for link in (
+            "/console/investment/",
+            "/console/investment/trend",
+            "/console/investment/export.csv",
+        ):
+            asked.clear()
+            r = await client.get(
+                link, params={"pollutant": given}, headers=hx if "trend" in link else {}
+            )
+            assert r.status_code == 200 and set(asked) == {meant}, (link, given, asked)
+        page = await client.get("/console/investment/", params={"pollutant": given})
+        assert f'<option value="{meant}" selected>' in page.text
+        assert f"/console/investment/trend?pollutant={meant}" in page.text
+
+
 async def test_a_fit_link_outside_the_users_districts_says_so(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:

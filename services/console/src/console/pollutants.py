@@ -61,6 +61,15 @@ def listed_pollutants(data: Any) -> list[Pollutant]:
     return listed
 
 
+def as_listed(code: str, pollutants: list[Pollutant] | None) -> str:
+    """The pollutant `code` names, as quota-svc writes it: `vocs` or `Vocs`
+    typed into an address is VOCs (codes differ by more than case); a code
+    it does not list, or any when its list is unread, is kept as given, for
+    quota-svc to refuse in its words."""
+    folded = code.casefold()
+    return next((p.code for p in pollutants or () if p.code.casefold() == folded), code)
+
+
 class PollutantList:
     """quota-svc's list, read for a process at most once in `fresh` (time
     from the one clock): the pages that offer pollutants read it on every

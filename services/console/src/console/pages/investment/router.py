@@ -18,14 +18,16 @@ from console.api import ApiError, Services
 from console.auth.users import User
 from console.deps import pollutant_list, services, signed_in
 from console.pages.investment import export, views
-from console.pollutants import Pollutant, PollutantList
+from console.pollutants import Pollutant, PollutantList, as_listed
 from console.web import is_htmx, problem_page, render, render_with_failure, today_beijing
 
 router = APIRouter(prefix="/console/investment")
 ROLES = ("investment", "officer", "admin", "auditor")
-_CODE = r"^[A-Za-z][A-Za-z0-9_.\-]{0,19}$"
+#: A pollutant's code as an address may carry it, or blank.
+_CODE = r"^([A-Za-z][A-Za-z0-9_.\-]{0,19})?$"
 #: The pollutant the page is of, and its trend and export with it (their
-#: links carry the page's): none is the first of quota-svc's list.
+#: links carry the page's): none (or blank) is the first of quota-svc's
+#: list; any case names the listed one (`vocs` is VOCs).
 CHOSEN = Query("", pattern=_CODE)
 
 
@@ -53,7 +55,10 @@ async def _chosen(pollutant: str, listing: PollutantList, api: Services) -> str:
     unread, a link without one is said as the page says it (503 with
     Retry-After, 502); a pollutant quota-svc does not keep is refused by it,
     in its words, as on the page's pools."""
-    return pollutant or _first(await listing.read(api))
+    if not pollutant:
+        return _first(await listing.read(api))
+    # As the page does; its list unread, the pollutant goes as given.
+    return as_listed(pollutant, await listing.read_or_none(api))
 
 
 def _unlisted_said(typed: list[str]) -> str:
@@ -126,7 +131,7 @@ async def overview(
     listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     pollutants, unlisted = await _pollutants(listing, api)
-    pollutant = pollutant or _first(pollutants)
+    pollutant = as_listed(pollutant, pollutants) or _first(pollutants)
     if pollutant and pollutant not in {p.code for p in pollutants}:
         # The selector still says which pollutant the page is of (quota-svc
         # refuses one it does not keep, in its own words, on the pools).

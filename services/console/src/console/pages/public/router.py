@@ -20,7 +20,7 @@ from console.auth.users import User
 from console.deps import optional_user, pollutant_list, services
 from console.pages.investment.views import park_names
 from console.pages.workbench.queues import RECLAIM_SOURCES
-from console.pollutants import Pollutant, PollutantList
+from console.pollutants import Pollutant, PollutantList, as_listed
 from console.web import beijing_in_text, problem_page, render_with_failure
 
 router = APIRouter(prefix="/console/public")
@@ -264,8 +264,7 @@ async def register(
     )
     pollutants = await listing.read_or_none(api)
     codes = [p.code for p in pollutants] if pollutants is not None else None
-    # `vocs` typed into the address is VOCs.
-    pollutant = next((c for c in codes or () if c.lower() == pollutant.lower()), pollutant)
+    pollutant = as_listed(pollutant, pollutants)
     data: Any = None
     available = True
     problem: str | None = None
