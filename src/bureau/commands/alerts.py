@@ -62,7 +62,9 @@ KeyOpt = Annotated[
 
 
 class AlertView(Answer):
-    """An alert as the commands read it (GET /supervision/alerts/{id})."""
+    """An alert as the commands read it (GET /supervision/alerts/{id}, the
+    list, issue, lift): with its state by the service's clock (None from a
+    service that does not say it)."""
 
     id: str
     level: str
@@ -77,12 +79,7 @@ class AlertView(Answer):
     lifted_by: str | None = None
     lift_reason: str | None = None
     replaced_by: str | None = None
-
-
-class ListedAlert(AlertView):
-    """An alert of the list (GET /supervision/alerts): with its state."""
-
-    state: str
+    state: str | None = None
 
 
 class Measure(Answer):
@@ -114,7 +111,7 @@ class Measures(Answer):
 
 
 ALERT = TypeAdapter(AlertView)
-ALERTS = TypeAdapter(Page[ListedAlert])
+ALERTS = TypeAdapter(Page[AlertView])
 MEASURES = TypeAdapter(Measures)
 CSV_TEXT = TypeAdapter(str)
 
@@ -160,6 +157,7 @@ def alert_table(a: AlertView) -> Table:
     t.add_column("value", overflow="fold")
     rows = [
         ("级别 level", f"{LEVELS.get(a.level, a.level)} ({a.level})"),
+        ("状态 state", f"{STATES.get(a.state, a.state)} ({a.state})" if a.state else ""),
         ("区 districts", _districts(a.districts)),
         (f"开始 from ({BEIJING_HEADER})", beijing_time(a.starts_at)),
         (f"结束 to ({BEIJING_HEADER})", beijing_time(a.ends_at)),
@@ -297,7 +295,7 @@ def _one_of(value: str | None, allowed: dict[str, str], hint: str) -> None:
         )
 
 
-def alerts_table(alerts: list[ListedAlert], title: str) -> Table:
+def alerts_table(alerts: list[AlertView], title: str) -> Table:
     """One alert a row, the latest start first; ids and times are never cut."""
     t = Table(title=title)
     for col, whole in (
@@ -314,7 +312,7 @@ def alerts_table(alerts: list[ListedAlert], title: str) -> Table:
         t.add_row(
             a.id,
             f"{LEVELS.get(a.level, a.level)} {a.level}",
-            f"{STATES.get(a.state, a.state)} {a.state}",
+            f"{STATES.get(a.state, a.state)} {a.state}" if a.state else "",
             escape(_districts(a.districts)),
             beijing_time(a.starts_at),
             beijing_time(a.ends_at),
