@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -132,6 +133,7 @@ def test_an_alert_is_issued_changed_lifted_shown_and_its_measures_saved(
     assert shown.exit_code == 0, shown.output
     text = " ".join(shown.stdout.split())
     assert "橙色 (orange)" in text and "2026-03-08 00:00" in text and "2026-03-10 12:00" in text
+    assert re.search(r"状态 state │ 已解除 \(lifted\)", text)  # by the service's clock
     assert "已解除 lifted 2026-03-09 00:00" in text and str(red["id"]) in text
     lifted = _alert(
         "lift", str(red["id"]), "--at", "2026-03-09 18:30", "--reason", "气象条件好转", *api

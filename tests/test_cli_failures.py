@@ -195,6 +195,36 @@ def test_a_report_or_export_that_cannot_be_written_is_refused_before_any_work(
     assert not (tmp_path / "missing").exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["export", "permits", "--out", "kept.csv"],
+        ["export", "permits"],  # its default file, permits.csv
+        ["alert", "measures", "A1", "--out", "kept.csv"],
+    ],
+)
+def test_every_out_keeps_a_file_already_there_unless_forced(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """`bureau export … --out FILE` replaced a file already there, while
+    `bureau alert measures --out FILE` refused it: every `--out` refuses
+    one (exit 2, saying so in both languages, before any request) unless
+    `--force`."""
+    kept = tmp_path / ("kept.csv" if "--out" in command else "permits.csv")
+    kept.write_bytes(b"the list of yesterday")
+    closed = f"http://127.0.0.1:{testing.free_port()}"  # nothing is asked
+    r = _bureau(*command, "--api", closed, cwd=tmp_path)
+    _no_traceback(r)
+    assert r.returncode == 2, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "已存在，未覆盖；覆盖请加 --force" in said and "already exists" in said, r.stderr
+    assert kept.read_bytes() == b"the list of yesterday"
+    # Forced, the command goes on to ask the service (here, not reachable: 3).
+    forced = _bureau(*command, "--force", "--api", closed, cwd=tmp_path)
+    _no_traceback(forced)
+    assert forced.returncode == 3, forced.stderr
+
+
 COMMANDS = (
     ["quota", "show"],
     ["export", "permits"],

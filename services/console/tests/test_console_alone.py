@@ -1981,6 +1981,50 @@ async def test_the_public_register_is_filtered_by_district_and_pollutant(
     assert "暂不公示" in _main(r.text).split('id="pollutant-err"')[1]
 
 
+async def test_a_register_filter_given_twice_is_said_beside_its_field(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """`?district=120119&district=120115` (a link made by hand) showed the
+    last district's entries as if it were the only one asked for. The
+    register filters by one district and one pollutant, as quota-svc's does
+    (a 422 naming the parameter there): a filter given twice is said beside
+    its field, which selects none, and nothing is asked of quota-svc; a page
+    link with two cursors is a link not valid."""
+    asked: list[dict[str, str]] = []
+
+    def register(request: httpx.Request) -> httpx.Response:
+        asked.append(dict(request.url.params))
+        return httpx.Response(200, json={"items": [], "next_cursor": None})
+
+    stub.on("GET", "/quota/public/register", register)
+    stub.on("GET", "/quota/pollutants", QUOTA_POLLUTANTS)
+    r = await client.get("/console/public/register?district=120119&district=120115")
+    assert_console_page(r, 200)
+    main = _main(r.text)
+    assert 'aria-invalid="true" aria-describedby="district-err"' in main
+    said = main.split('id="district-err"')[1].split("</p>")[0]
+    assert "公示名录一次只能按一个区筛选，地址中给出了 2 个：蓟州区、宝坻区；请只选择一个。" in said
+    assert " selected>" not in main.split('id="district"')[1].split("</select>")[0]
+    assert 'id="register"' not in main and asked == []
+
+    r = await client.get(
+        "/console/public/register?pollutant=VOCs&pollutant=NOx&district=120119",
+        headers={"Accept-Language": "en"},
+    )
+    main = _main(r.text)
+    said = main.split('id="pollutant-err"')[1].split("</p>")[0]
+    assert "filtered by one pollutant at a time; the address gives 2: VOCs, NOx" in said
+    assert 'id="district-err"' not in main and asked == []
+
+    r = await client.get("/console/public/register?cursor=MTAw&cursor=MjAw")
+    assert_console_page(r, 200, "该翻页链接不完整或已失效")
+    assert asked == []
+
+    # One of each is read as before.
+    r = await client.get("/console/public/register?district=120119&pollutant=NOx")
+    assert asked == [{"district": "120119", "pollutant": "NOx"}]
+
+
 #: quota-svc's `GET /quota/pollutants` (its public list), as it answers.
 QUOTA_POLLUTANTS = [
     {"code": "VOCs", "name_zh": "挥发性有机物", "name_en": "volatile organic compounds"},
@@ -1998,6 +2042,8 @@ async def test_the_register_filters_by_the_pollutants_quota_svc_keeps(
     typed into the address it was refused. The options are quota-svc's own
     list (its public `GET /quota/pollutants`), each code with its name; when
     that list cannot be read, the filter is left to quota-svc to check."""
+    from svc_common import clock
+
     asked: list[dict[str, str]] = []
 
     def register(request: httpx.Request) -> httpx.Response:
@@ -2007,16 +2053,112 @@ async def test_the_register_filters_by_the_pollutants_quota_svc_keeps(
     stub.on("GET", "/quota/public/register", register)
     tp = {"code": "TP", "name_zh": "总磷", "name_en": "total phosphorus"}
     stub.on("GET", "/quota/pollutants", [*QUOTA_POLLUTANTS, tp])
-    r = await client.get("/console/public/register", params={"pollutant": "tp"})
-    assert_console_page(r, 200, '<option value="TP" selected>TP（总磷）</option>')
-    assert asked[-1] == {"pollutant": "TP"} and 'id="pollutant-err"' not in r.text
-    en = await client.get("/console/public/register", params={"lang": "en"})
-    assert '<option value="TP">TP (total phosphorus)</option>' in en.text
+    at = clock.ManualClock(dt.datetime(2026, 12, 4, 2, 0, tzinfo=dt.UTC))
+    with clock.using(at):
+        r = await client.get("/console/public/register", params={"pollutant": "tp"})
+        assert_console_page(r, 200, '<option value="TP" selected>TP（总磷）</option>')
+        assert asked[-1] == {"pollutant": "TP"} and 'id="pollutant-err"' not in r.text
+        # The list read once serves a reader of either language.
+        en = await client.get("/console/public/register", params={"lang": "en"})
+        assert '<option value="TP">TP (total phosphorus)</option>' in en.text
 
-    del stub.routes[("GET", "/quota/pollutants")]
-    r = await client.get("/console/public/register", params={"pollutant": "SO2"})
+        # A quota-svc without the list (404), once the list read is no
+        # longer fresh (console.pollutants.PollutantList).
+        del stub.routes[("GET", "/quota/pollutants")]
+        at.advance_now(dt.timedelta(seconds=61))
+        r = await client.get("/console/public/register", params={"pollutant": "SO2"})
     assert r.status_code == 200 and '<option value="SO2" selected>SO2</option>' in r.text
     assert asked[-1] == {"pollutant": "SO2"}
+
+
+def _pollutant_reads(stub: Stub) -> int:
+    return len([c for c in stub.calls if c.url.path == "/quota/pollutants"])
+
+
+async def test_the_pollutant_list_is_read_once_a_minute_and_a_failure_is_not_kept(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """quota-svc's pollutant list was read on every request of the pages
+    that offer it. One read now serves every page for 60 s (the one clock);
+    then it is read again. A failed read is not kept: the next request asks
+    again, and a list read back serves the page at once."""
+    from svc_common import clock
+
+    stub.on("GET", "/quota/availability", [])
+    stub.on("GET", "/eia/parks", [])
+    stub.on("GET", "/quota/public/register", {"items": [], "next_cursor": None})
+    await sign_in(client, "investment")
+    at = clock.ManualClock(dt.datetime(2026, 12, 4, 2, 0, tzinfo=dt.UTC))
+    with clock.using(at):
+        assert_console_page(await client.get("/console/investment/"), 200)
+        at.advance_now(dt.timedelta(seconds=30))
+        r = await client.get("/console/public/register")
+        assert_console_page(r, 200, '<option value="NOx">NOx（氮氧化物）</option>')
+        # The list read once serves a reader of either language.
+        en = await client.get("/console/investment/", params={"lang": "en"})
+        assert en.status_code == 200 and "NOx (nitrogen oxides)" in en.text
+        assert _pollutant_reads(stub) == 1
+
+        at.advance_now(dt.timedelta(seconds=31))
+        tp = {"code": "TP", "name_zh": "总磷", "name_en": "total phosphorus"}
+        stub.on("GET", "/quota/pollutants", [*QUOTA_POLLUTANTS, tp])
+        r = await client.get("/console/investment/", params={"lang": "zh"})
+        assert_console_page(r, 200, '<option value="TP" >TP（总磷）</option>')
+        assert _pollutant_reads(stub) == 2
+
+        # quota-svc out, with no list read within the last ten minutes: said
+        # (503), and not kept — the list back, the next page has it.
+        at.advance_now(dt.timedelta(minutes=11))
+        out = {"title": "服务暂不可用", "detail": "总量服务暂不可用，请稍后重试。"}
+        stub.on(
+            "GET",
+            "/quota/pollutants",
+            lambda _: httpx.Response(503, json=out, headers={"Retry-After": "30"}),
+        )
+        r = await client.get("/console/investment/")
+        assert_console_page(r, 503, "暂时无法读取总量控制污染物名录")
+        assert r.headers["retry-after"] == "30"
+        assert _pollutant_reads(stub) == 3
+        stub.on("GET", "/quota/pollutants", QUOTA_POLLUTANTS)
+        r = await client.get("/console/investment/")
+        assert_console_page(r, 200, '<option value="VOCs" selected>VOCs（挥发性有机物）</option>')
+        assert "TP" not in r.text and _pollutant_reads(stub) == 4
+
+
+async def test_while_quota_svc_is_out_the_last_pollutant_list_serves_ten_minutes(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """quota-svc failing or out of reach after the list was read: the list
+    read last serves the pages (asked for again on each, as it is no longer
+    fresh) until ten minutes after it was read; then the page says the list
+    cannot be read. quota-svc answering without the list (a 4xx) is said at
+    once: it is up and has no such list."""
+    from svc_common import clock
+
+    stub.on("GET", "/quota/availability", [])
+    stub.on("GET", "/eia/parks", [])
+    await sign_in(client, "investment")
+    at = clock.ManualClock(dt.datetime(2026, 12, 4, 2, 0, tzinfo=dt.UTC))
+    with clock.using(at):
+        assert_console_page(await client.get("/console/investment/"), 200)
+        stub.on("GET", "/quota/pollutants", lambda _: httpx.Response(500, text="boom"))
+        at.advance_now(dt.timedelta(minutes=5))
+        r = await client.get("/console/investment/")
+        assert_console_page(r, 200, '<option value="NOx" >NOx（氮氧化物）</option>')
+        assert 'id="pollutants-unseen"' not in r.text and _pollutant_reads(stub) == 2
+        at.advance_now(dt.timedelta(minutes=4, seconds=59))
+        assert_console_page(await client.get("/console/investment/"), 200)
+        at.advance_now(dt.timedelta(seconds=1))
+        r = await client.get("/console/investment/")
+        assert_console_page(r, 502, 'id="pollutants-unseen"')
+        assert _pollutant_reads(stub) == 4
+
+        stub.on("GET", "/quota/pollutants", QUOTA_POLLUTANTS)
+        assert_console_page(await client.get("/console/investment/"), 200)
+        at.advance_now(dt.timedelta(seconds=61))
+        del stub.routes[("GET", "/quota/pollutants")]
+        r = await client.get("/console/investment/")
+        assert_console_page(r, 502, 'id="pollutants-unseen"')
 
 
 def _check_all_fit(request: httpx.Request) -> httpx.Response:
@@ -2118,29 +2260,110 @@ async def test_without_quota_svcs_pollutants_the_investment_page_says_so(
     assert "list of pollutants under total-quantity control could not be read" in en.text
 
 
-async def test_the_investment_pages_links_read_a_blank_or_full_width_pollutant(
+def _investment_links(html: str) -> list[str]:
+    """The page's trend and export addresses (its links, the trend's htmx load)."""
+    found = re.findall(r'(?:href|hx-get)="(/console/investment/(?:trend|export)[^"]*)"', html)
+    return [unescape(u) for u in found]
+
+
+async def test_the_trend_and_export_are_of_the_pollutant_the_page_is_of(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
-    """A blank pollutant is the first of quota-svc's list on every 招商
-    address, not only the overview: the page made while that list could not
-    be read links its export and trend with `?pollutant=`, which were a 422
-    (请求内容无效（污染物）) for a link of its own, where quota-svc being out
-    is a 503 with Retry-After. A pollutant typed full-width or in another
-    case is the one quota-svc keeps, as on the register page."""
+    """The trend and the export defaulted to VOCs where the page took the
+    first of quota-svc's list: each is of the pollutant its page is of (the
+    links carry it), the page's default without one, and one quota-svc does
+    not keep is refused with the page's status and words."""
+    from svc_common import clock
+
+    pollutants = [QUOTA_POLLUTANTS[1], QUOTA_POLLUTANTS[0], *QUOTA_POLLUTANTS[2:]]  # NOx first
+    stub.on("GET", "/quota/pollutants", pollutants)
+    asked: list[tuple[str, str]] = []
+    refusal = {
+        "title": "请求参数有误",
+        "detail": "pollutant：'SO2' 不是总量控制污染物",
+        "errors": [{"field": "pollutant", "message": "'SO2' 不是总量控制污染物"}],
+    }
+
+    def pools(answer: Any) -> Handler:
+        def handle(request: httpx.Request) -> httpx.Response:
+            pollutant = request.url.params["pollutant"]
+            asked.append((request.url.path, pollutant))
+            if pollutant == "SO2":
+                return httpx.Response(
+                    422, json=refusal, headers={"content-type": "application/problem+json"}
+                )
+            return httpx.Response(200, json=answer)
+
+        return handle
+
+    stub.on("GET", "/quota/availability", pools([]))
+    stub.on("GET", "/quota/balances", pools([]))
+    stub.on("GET", "/eia/parks", [])
+    await sign_in(client, "investment")
+    hx = {"HX-Request": "true"}
+
+    page = await client.get("/console/investment/", params={"pollutant": "COD"})
+    links = _investment_links(page.text)
+    assert sorted(links) == [
+        "/console/investment/export.csv?pollutant=COD",
+        "/console/investment/export.xlsx?pollutant=COD",
+        "/console/investment/trend?pollutant=COD",
+        "/console/investment/trend?pollutant=COD",
+    ]
+    for link in links:
+        asked.clear()
+        r = await client.get(link, headers=hx if "trend" in link else {})
+        assert r.status_code == 200 and [p for _, p in asked] == ["COD"], link
+    r = await client.get("/console/investment/export.csv", params={"pollutant": "COD"})
+    assert 'filename="quota-COD-' in r.headers["content-disposition"]
+    r = await client.get("/console/investment/trend", params={"pollutant": "COD"})
+    assert '<a href="/console/investment/?pollutant=COD">' in r.text
+
+    # None asked: quota-svc's first, as the page.
+    for link in (
+        "/console/investment/",
+        "/console/investment/trend",
+        "/console/investment/export.csv",
+    ):
+        asked.clear()
+        r = await client.get(link)
+        assert r.status_code == 200 and [p for _, p in asked] == ["NOx"], link
+
+    # One quota-svc does not keep: its refusal, the page's status and words.
+    page = await client.get("/console/investment/", params={"pollutant": "SO2"})
+    assert_console_page(page, 422, "不是总量控制污染物")
+    for link in _investment_links(page.text):
+        r = await client.get(link, headers=hx if "trend" in link else {})
+        assert r.status_code == 422 and "不是总量控制污染物" in r.text, link
+
+    # quota-svc's list unread: the page is of none, its links carry none,
+    # and each says what the page says (503 with Retry-After).
     out = {"title": "服务暂不可用", "detail": "总量服务暂不可用，请稍后重试。"}
     down = lambda _: httpx.Response(503, json=out, headers={"Retry-After": "30"})  # noqa: E731
     stub.on("GET", "/quota/pollutants", down)
-    stub.on("GET", "/eia/parks", [])
-    await sign_in(client, "investment")
-    page = await client.get("/console/investment/")
-    assert page.status_code == 503
-    links = re.findall(r'(?:href|hx-get)="(/console/investment/(?:export|trend)[^"]*)"', page.text)
-    assert links and all(link.endswith("pollutant=") for link in links), links
-    for link in dict.fromkeys(links):
-        r = await client.get(link.replace("&amp;", "&"))
-        assert r.status_code == 503, (link, r.status_code)
-        assert r.headers["retry-after"] == "30" and "请求内容无效" not in r.text
+    # Past the ten minutes the list read last serves (console.pollutants).
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=11)
+    with clock.using(clock.ManualClock(later)):
+        page = await client.get("/console/investment/")
+        assert_console_page(page, 503)
+        links = _investment_links(page.text)
+        assert sorted(set(links)) == [
+            "/console/investment/export.csv",
+            "/console/investment/export.xlsx",
+            "/console/investment/trend",
+        ]
+        for link in links:
+            r = await client.get(link, headers=hx if "trend" in link else {})
+            assert r.status_code == 503 and r.headers["retry-after"] == "30", link
 
+
+async def test_the_investment_pollutant_may_be_blank_or_in_any_case(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """`?pollutant=nox` was sent to quota-svc as typed (and refused), where
+    the public register reads it as NOx; `?pollutant=` was a 422 where no
+    pollutant is the page's default. Both now name what the page is of:
+    the listed code, on the page, its trend and its export."""
     stub.on("GET", "/quota/pollutants", QUOTA_POLLUTANTS)
     asked: list[str] = []
 
@@ -2149,19 +2372,24 @@ async def test_the_investment_pages_links_read_a_blank_or_full_width_pollutant(
         return httpx.Response(200, json=[])
 
     stub.on("GET", "/quota/availability", pools)
-    stub.on("GET", "/quota/balances", [])
-    for typed, code in (("", "VOCs"), ("ＮＯｘ", "NOx"), (" nh3-n ", "NH3-N")):
-        r = await client.get("/console/investment/", params={"pollutant": typed})
-        assert r.status_code == 200 and asked[-1] == code, (typed, r.status_code)
-        assert f'<option value="{code}" selected>' in r.text
-        csv = await client.get("/console/investment/export.csv", params={"pollutant": typed})
-        assert csv.status_code == 200 and asked[-1] == code
-        assert f"quota-{code}-" in csv.headers["content-disposition"]
-        trend = await client.get("/console/investment/trend", params={"pollutant": typed})
-        assert trend.status_code == 200 and code in trend.text
-    # What no code looks like, even folded, is still refused naming the field.
-    r = await client.get("/console/investment/export.csv", params={"pollutant": "＜x＞"})
-    assert_console_page(r, 422, "（污染物）")
+    stub.on("GET", "/quota/balances", pools)
+    stub.on("GET", "/eia/parks", [])
+    await sign_in(client, "investment")
+    hx = {"HX-Request": "true"}
+    for given, meant in (("nox", "NOx"), ("Cod", "COD"), ("", "VOCs")):
+        for link in (
+            "/console/investment/",
+            "/console/investment/trend",
+            "/console/investment/export.csv",
+        ):
+            asked.clear()
+            r = await client.get(
+                link, params={"pollutant": given}, headers=hx if "trend" in link else {}
+            )
+            assert r.status_code == 200 and set(asked) == {meant}, (link, given, asked)
+        page = await client.get("/console/investment/", params={"pollutant": given})
+        assert f'<option value="{meant}" selected>' in page.text
+        assert f"/console/investment/trend?pollutant={meant}" in page.text
 
 
 async def test_a_fit_link_outside_the_users_districts_says_so(

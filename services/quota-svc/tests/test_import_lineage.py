@@ -7,7 +7,8 @@ reservation's or a settled swap's lots moved to another lot of the pool
 no longer its own, a trade's or a confirmed reclaim's amount changed
 alone, a lot's parent changed, a holding backing more rights than its
 allocation or trade gave, a trade decided before it was proposed, a
-swap settled before it was approved or without its approvals. A
+swap settled or cancelled before it was approved, or settled without
+its approvals. A
 ledger with all of these in it (allocations with a remainder, sales within
 and across districts, retirements in part, transfers, swaps in every
 state, reclaims confirmed) still imports, in both formats."""
@@ -217,6 +218,17 @@ async def test_an_export_whose_lineage_disagrees_is_refused(
             "早于 from_approved_at",
         ),
         (
+            "7. a swap cancelled two days before its approvals (after it was proposed)",
+            "swaps",
+            _row(
+                lambda r: r["status"] == "cancelled",
+                lambda r: {**_earlier("proposed_at", 3)(r), **_earlier("cancelled_at", 2)(r)},
+            ),
+            "swaps",
+            "cancelled_at",
+            "早于 from_approved_at",
+        ),
+        (
             "7. a settled swap whose approvals were erased (so none is after it)",
             "swaps",
             _row(
@@ -350,3 +362,32 @@ def test_a_swap_settles_after_both_approvals_within_the_clock_slack() -> None:
         "swaps：第 2 行 settled_at 列：2026-02-27T00:00:00+00:00 早于 from_approved_at"
         "（2026-02-28T00:00:00+00:00）"
     )
+
+
+def test_a_swap_is_cancelled_after_each_approval_it_has_within_the_clock_slack() -> None:
+    """A cancelled swap is approved no more: one cancelled before an
+    approval it records is refused as one settled before them is; one
+    cancelled before any approval (none recorded) is not."""
+    swap = {
+        "id": "s",
+        "status": "cancelled",
+        "proposed_at": _T - dt.timedelta(days=3),
+        "from_approved_at": _T - dt.timedelta(days=1),
+        "to_approved_at": _T,
+    }
+    for cancelled, refused in (
+        (_T, False),
+        (_T - dt.timedelta(minutes=30), False),
+        (_T - dt.timedelta(hours=2), True),
+    ):
+        problem = lineage_problem(_sheets(swaps=[{**swap, "cancelled_at": cancelled}]))
+        assert (problem is not None) == refused, problem
+    one_side = {**swap, "to_approved_at": None, "cancelled_at": _T - dt.timedelta(days=2)}
+    with i18n.use("zh"):
+        problem = lineage_problem(_sheets(swaps=[one_side]))
+    assert problem == (
+        "swaps：第 2 行 cancelled_at 列：2026-02-27T00:00:00+00:00 早于 from_approved_at"
+        "（2026-02-28T00:00:00+00:00）"
+    )
+    unapproved = {**one_side, "from_approved_at": None}
+    assert lineage_problem(_sheets(swaps=[unapproved])) is None

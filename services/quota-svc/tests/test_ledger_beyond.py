@@ -533,6 +533,19 @@ async def test_the_register_is_filtered_by_pollutant_and_district_by_index(q: Qu
         assert r.status_code == 422, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
         assert [e["field"] for e in r.json()["errors"]] == [field], r.json()
+    # One district (one pollutant) at a time: given twice, refused naming it,
+    # never the last one read in silence (the console's page says the same).
+    for field, values in (("district", [JIZHOU, BINHAI]), ("pollutant", ["NOx", "VOCs"])):
+        r = await q.client.get(
+            "/quota/public/register",
+            params=[(field, v) for v in values],
+            headers={"Accept-Language": "zh-CN"},
+        )
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["errors"] == [
+            {"field": field, "message": "只能给出一次", "type": "repeated_parameter"}
+        ], r.json()
     db = q.app.state.runtime.db
     indexes = {
         "pollutant = 'NOx'": "ix_register_pollutant",

@@ -97,6 +97,11 @@ async def test_the_list_states_what_the_rule_says_on_the_database(svc: Service) 
         assert {a["id"]: a["state"] for a in everything["items"]} == {
             i: rules.state(*p, now) for i, p in made.items()
         }
+        # GET one answers each alert exactly as the list does, state included.
+        for item in everything["items"]:
+            r = await svc.http.get(f"/supervision/alerts/{item['id']}", headers=ADMIN)
+            assert r.status_code == 200, r.text
+            assert r.json() == item
         for state in ("in_force", "upcoming", "ended", "lifted"):
             want = {i for i, p in made.items() if rules.state(*p, now) == state}
             assert set(await _ids(svc, state=state, limit=1000)) == want, state

@@ -28,6 +28,7 @@ from svc_common.districts import DISTRICTS
 from bureau.client import Amount, Answer, Page
 from bureau.commands.common import (
     ApiOption,
+    ForceOption,
     TokenOption,
     api,
     console,
@@ -61,7 +62,9 @@ KeyOpt = Annotated[
 
 
 class AlertView(Answer):
-    """An alert as the commands read it (GET /supervision/alerts/{id})."""
+    """An alert as the commands read it (GET /supervision/alerts/{id}, the
+    list, issue, lift): with its state by the service's clock (None from a
+    service that does not say it)."""
 
     id: str
     level: str
@@ -76,12 +79,7 @@ class AlertView(Answer):
     lifted_by: str | None = None
     lift_reason: str | None = None
     replaced_by: str | None = None
-
-
-class ListedAlert(AlertView):
-    """An alert of the list (GET /supervision/alerts): with its state."""
-
-    state: str
+    state: str | None = None
 
 
 class Measure(Answer):
@@ -113,7 +111,7 @@ class Measures(Answer):
 
 
 ALERT = TypeAdapter(AlertView)
-ALERTS = TypeAdapter(Page[ListedAlert])
+ALERTS = TypeAdapter(Page[AlertView])
 MEASURES = TypeAdapter(Measures)
 CSV_TEXT = TypeAdapter(str)
 
@@ -159,6 +157,7 @@ def alert_table(a: AlertView) -> Table:
     t.add_column("value", overflow="fold")
     rows = [
         ("级别 level", f"{LEVELS.get(a.level, a.level)} ({a.level})"),
+        ("状态 state", f"{STATES.get(a.state, a.state)} ({a.state})" if a.state else ""),
         ("区 districts", _districts(a.districts)),
         (f"开始 from ({BEIJING_HEADER})", beijing_time(a.starts_at)),
         (f"结束 to ({BEIJING_HEADER})", beijing_time(a.ends_at)),
@@ -296,7 +295,7 @@ def _one_of(value: str | None, allowed: dict[str, str], hint: str) -> None:
         )
 
 
-def alerts_table(alerts: list[ListedAlert], title: str) -> Table:
+def alerts_table(alerts: list[AlertView], title: str) -> Table:
     """One alert a row, the latest start first; ids and times are never cut."""
     t = Table(title=title)
     for col, whole in (
@@ -313,7 +312,7 @@ def alerts_table(alerts: list[ListedAlert], title: str) -> Table:
         t.add_row(
             a.id,
             f"{LEVELS.get(a.level, a.level)} {a.level}",
-            f"{STATES.get(a.state, a.state)} {a.state}",
+            f"{STATES.get(a.state, a.state)} {a.state}" if a.state else "",
             escape(_districts(a.districts)),
             beijing_time(a.starts_at),
             beijing_time(a.ends_at),
@@ -442,7 +441,7 @@ def measures(
         Path | None,
         typer.Option("--out", help="save the service's CSV (UTF-8 with BOM) to this file"),
     ] = None,
-    force: Annotated[bool, typer.Option(help="with --out: replace a file there")] = False,
+    force: ForceOption = False,
     base: ApiOption = None,
     token: TokenOption = None,
     as_json: JsonOpt = False,

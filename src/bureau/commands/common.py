@@ -43,6 +43,12 @@ TokenOption = Annotated[
     ),
 ]
 
+#: Every command writing a file (`--out`) refuses one already there unless
+#: told to replace it (`new_file`): a list someone kept is not lost by mistake.
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="with --out: replace a file already there")
+]
+
 
 #: The fewest cells a folded column of a table is given at a terminal.
 _FOLDED = 8
@@ -112,7 +118,8 @@ def writable(path: Path, hint: str) -> Path:
 def new_file(path: Path, hint: str, force: bool = False) -> Path:
     """`path` if a file can be written there (`writable`) and none is there
     already, unless `force`: checked before any request, so that a list
-    someone kept is not replaced by mistake."""
+    someone kept is not replaced by mistake. Every `--out` of the CLI
+    (`ForceOption`) goes through it, exit code 2 when refused."""
     writable(path, hint)
     if path.exists() and not force:
         raise typer.BadParameter(

@@ -15,10 +15,11 @@ from svc_common.clock import CHINA_STANDARD_TIME
 from bureau.client import PAGE
 from bureau.commands.common import (
     ApiOption,
+    ForceOption,
     TokenOption,
     api,
     console,
-    writable,
+    new_file,
     write_failed,
     write_table,
 )
@@ -214,16 +215,23 @@ def for_people(
 
 def export_list(
     what: Annotated[What, typer.Argument(help="which list")],
-    out: Annotated[Path | None, typer.Option(help=".csv (UTF-8 with BOM) or .xlsx")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help=".csv (UTF-8 with BOM) or .xlsx (default: WHAT.csv here); a file already "
+            "there is kept unless --force"
+        ),
+    ] = None,
     district: Annotated[str | None, typer.Option(help="one district's only")] = None,
     pollutant: Annotated[str | None, typer.Option(help="journal: one pollutant's only")] = None,
+    force: ForceOption = False,
     base: ApiOption = None,
     token: TokenOption = None,
 ) -> None:
     """Export permits, registrations, EIA filings, registration forms, the
     quota journal or enterprises."""
     path, role, columns = SOURCES[what]
-    target = writable(out or Path(f"{what.value}.csv"), "--out")
+    target = new_file(out or Path(f"{what.value}.csv"), "--out", force)
     params: dict[str, Any] = {}
     if district:
         params["district"] = district

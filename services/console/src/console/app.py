@@ -7,6 +7,7 @@ embedded app (see bureau.embedded)."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
@@ -37,6 +38,7 @@ from console.pages.home import router as home_router
 from console.pages.investment.router import router as investment_router
 from console.pages.public.router import router as public_router
 from console.pages.workbench.router import router as workbench_router
+from console.pollutants import PollutantList
 from console.settings import Settings
 from console.web import (
     HERE,
@@ -46,6 +48,7 @@ from console.web import (
     is_htmx,
     problem_page,
     render,
+    render_with_failure,
     session_ended,
 )
 
@@ -82,6 +85,10 @@ def create(
     )
     app.state.settings = settings
     app.state.services = services
+    app.state.pollutants = PollutantList(
+        dt.timedelta(seconds=settings.pollutants_fresh_seconds),
+        dt.timedelta(seconds=settings.pollutants_stale_seconds),
+    )
     app.state.sessions = sessions
     app.state.oauth = oidc.make_oauth(settings)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -223,15 +230,13 @@ def _install_handlers(app: FastAPI) -> None:
             # A part of a page (the fit form's answer, the trend): the
             # message where that part goes, not a whole page inside it.
             return problem_page(request, exc.page_status, exc.said(), headers=exc.page_headers)
-        response = render(
+        return render_with_failure(
             request,
             "error.html",
-            status_code=exc.page_status,
+            exc,
             heading=str(exc.problem.get("title") or msg("Error", "错误")),
             detail=exc.said(),
         )
-        response.headers.update(exc.page_headers)
-        return response
 
     @app.get("/", include_in_schema=False)
     async def root() -> Response:

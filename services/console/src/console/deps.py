@@ -10,6 +10,7 @@ from fastapi import Request
 from console.api import Services
 from console.auth.users import User, from_session
 from console.errors import LoginRequired, RoleRefused
+from console.pollutants import PollutantList
 
 
 async def services(request: Request) -> Services:
@@ -17,6 +18,12 @@ async def services(request: Request) -> Services:
     dependency runs in a worker thread)."""
     svc: Services = request.app.state.services
     return svc
+
+
+async def pollutant_list(request: Request) -> PollutantList:
+    """Dependency: quota-svc's pollutant list, as this process keeps it."""
+    pollutants: PollutantList = request.app.state.pollutants
+    return pollutants
 
 
 def optional_user(request: Request) -> User | None:

@@ -23,6 +23,12 @@ class Settings(StopSettings):
     eia_url: str = "http://127.0.0.1:8003"
     supervision_url: str = "http://127.0.0.1:8004"
     api_timeout_seconds: float = Field(20.0, gt=0)
+    #: How long quota-svc's pollutant list, once read, serves the pages
+    #: without being read again (0: read on every request), and how long
+    #: after it was read it still serves them while quota-svc is failing or
+    #: out of reach (console.pollutants.PollutantList).
+    pollutants_fresh_seconds: float = Field(60.0, ge=0)
+    pollutants_stale_seconds: float = Field(600.0, ge=0)
 
     #: Signs the session cookie. Unset: a random one per process (sessions end
     #: at a restart); set it, the same on every replica, in production.

@@ -24,6 +24,7 @@ from svc_common.i18n import msg, title
 from svc_common.security_headers import BASE_HEADERS
 from svc_common.types import utcnow
 
+from console.api import ApiError
 from console.auth import csrf
 from console.auth.users import from_session
 
@@ -188,6 +189,21 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         "dev_login": request.app.state.settings.dev_login,
     }
     return templates.TemplateResponse(request, name, base | context, status_code=status_code)
+
+
+def render_with_failure(
+    request: Request, name: str, failed: ApiError | None, **context: Any
+) -> Response:
+    """A page that shows what it could read and says by its status what it
+    could not: `failed`, a read of a service that failed, gives the status
+    (the service's 4xx for a refusal, 502 for a bad answer, 503 for a
+    service out) and the headers (Retry-After on a 503), so a monitor, a
+    cache or a crawler does not take the page for a whole one; 200 when
+    nothing failed."""
+    response = render(request, name, status_code=failed.page_status if failed else 200, **context)
+    if failed is not None:
+        response.headers.update(failed.page_headers)
+    return response
 
 
 def problem_page(

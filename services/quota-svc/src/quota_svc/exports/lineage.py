@@ -583,7 +583,9 @@ def _numbered_by(rows: Rows, column: str) -> dict[Any, list[tuple[int, Row]]]:
 #: that order (the later in the same step from the same clock, or a later
 #: step that requires the earlier: a hold is resolved after it was made, a
 #: swap approved after it was proposed, settled after both approvals: only
-#: an approved swap settles). Not its `effective_at` before its
+#: an approved swap settles; cancelled after each approval it has: a
+#: cancelled swap is approved no more, so an approval after its
+#: cancellation never happened). Not its `effective_at` before its
 #: `settled_at`: a settlement run for a later moment (`swaps.service.
 #: settle_due(now=…)`) settles it before then by the clock. A setting's
 #: start is checked by `rules.start_problem`.
@@ -593,6 +595,8 @@ TIME_ORDER: tuple[tuple[str, str, str], ...] = (
     ("swaps", "proposed_at", "from_approved_at"),
     ("swaps", "proposed_at", "to_approved_at"),
     ("swaps", "proposed_at", "cancelled_at"),
+    ("swaps", "from_approved_at", "cancelled_at"),
+    ("swaps", "to_approved_at", "cancelled_at"),
     ("swaps", "proposed_at", "settled_at"),
     ("swaps", "from_approved_at", "settled_at"),
     ("swaps", "to_approved_at", "settled_at"),

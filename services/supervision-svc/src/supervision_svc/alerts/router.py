@@ -20,7 +20,6 @@ from supervision_svc.alerts.models import Alert
 from supervision_svc.alerts.rules import State
 from supervision_svc.alerts.schemas import (
     AlertIn,
-    AlertItem,
     AlertLift,
     AlertMeasures,
     AlertOut,
@@ -53,9 +52,10 @@ async def issue_alert(
     in force in any of the districts is refused (409) unless `replaces`
     names it, which changes the level (升级/降级): the alerts named are
     lifted at this one's start, in the same transaction."""
+    now = utcnow()
     async with db.transaction() as s:
-        a = await service.issue(s, principal, body, utcnow())
-    return service.alert_out(a)
+        a = await service.issue(s, principal, body, now)
+    return service.alert_out(a, now)
 
 
 LIFTED: dict[int | str, dict[str, Any]] = {
@@ -73,12 +73,13 @@ async def lift_alert(
     """Lift an alert early (解除预警): it ends at `at` (default now), not
     before its start, before its planned end and not in the future; its
     measures and expected reductions then count the shortened period."""
+    now = utcnow()
     async with db.transaction() as s:
-        a = await service.lift(s, principal, alert_id, body or AlertLift(), utcnow())
-    return service.alert_out(a)
+        a = await service.lift(s, principal, alert_id, body or AlertLift(), now)
+    return service.alert_out(a, now)
 
 
-@router.get("/alerts", response_model=Page[AlertItem])
+@router.get("/alerts", response_model=Page[AlertOut])
 async def list_alerts(
     district: DistrictCode | None = None,
     state: State | None = None,
@@ -88,7 +89,7 @@ async def list_alerts(
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
-) -> Page[AlertItem]:
+) -> Page[AlertOut]:
     """Alerts touching the caller's districts (or `district`), the latest
     start first, each with its `state` by the clock: in_force, upcoming,
     ended (its planned end passed) or lifted (ended early, or cancelled).
@@ -115,7 +116,7 @@ async def list_alerts(
         rows,
         limit,
         lambda a: [a.starts_at.isoformat(), a.id],
-        lambda a: service.alert_item(a, now),
+        lambda a: service.alert_out(a, now),
     )
 
 
@@ -156,8 +157,9 @@ async def get_alert(
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> AlertOut:
+    """One alert, as the list gives it: with its `state` by the clock."""
     a, _ = await _load(db, principal, alert_id, None)
-    return service.alert_out(a)
+    return service.alert_out(a, utcnow())
 
 
 NO_POLICY: dict[int | str, dict[str, Any]] = {
@@ -179,7 +181,7 @@ async def alert_measures(
     alert's districts only (another is a 422 naming the alert's)."""
     a, districts = await _load(db, principal, alert_id, district)
     async with db.session() as s:
-        return await service.measures(s, a, districts, settings)
+        return await service.measures(s, a, districts, settings, utcnow())
 
 
 @router.get(
@@ -197,7 +199,7 @@ async def alert_measures_csv(
     """The measures as CSV (UTF-8 with BOM) for district teams."""
     a, districts = await _load(db, principal, alert_id, district)
     async with db.session() as s:
-        m = await service.measures(s, a, districts, settings)
+        m = await service.measures(s, a, districts, settings, utcnow())
     name = f"alert-{a.id}-{'-'.join(districts)}.csv"
     return Response(
         service.to_csv(m),

@@ -76,12 +76,8 @@ class AlertOut(BaseModel):
     lifted_by: str | None
     lift_reason: str | None
     replaced_by: str | None
-
-
-class AlertItem(AlertOut):
-    """An alert in the list: as GET one answers it, with its state now
-    (in_force, upcoming, ended, lifted: alerts.rules.state)."""
-
+    #: Its state by the clock when answered (in_force, upcoming, ended,
+    #: lifted: alerts.rules.state), the same on every route and in the list.
     state: State
 
 

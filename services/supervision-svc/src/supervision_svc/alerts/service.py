@@ -27,7 +27,6 @@ from supervision_svc.alerts import rules as alert_rules
 from supervision_svc.alerts.models import Alert
 from supervision_svc.alerts.schemas import (
     AlertIn,
-    AlertItem,
     AlertLift,
     AlertMeasures,
     AlertOut,
@@ -41,7 +40,9 @@ from supervision_svc.registry.rules import IN_FORCE, permit_valid_on
 from supervision_svc.settings import Settings
 
 
-def alert_out(a: Alert) -> AlertOut:
+def alert_out(a: Alert, now: dt.datetime) -> AlertOut:
+    """An alert as every route answers it (one, the list, issue, lift,
+    measures): with its state at `now`."""
     return AlertOut(
         id=a.id,
         level=a.level,
@@ -56,13 +57,8 @@ def alert_out(a: Alert) -> AlertOut:
         lifted_by=a.lifted_by,
         lift_reason=a.lift_reason,
         replaced_by=a.replaced_by,
+        state=alert_rules.state(a.starts_at, a.ends_at, a.lifted_at, now),
     )
-
-
-def alert_item(a: Alert, now: dt.datetime) -> AlertItem:
-    """An alert in the list: `alert_out` with its state at `now`."""
-    state = alert_rules.state(a.starts_at, a.ends_at, a.lifted_at, now)
-    return AlertItem(**alert_out(a).model_dump(), state=state)
 
 
 def no_alert(alert_id: str) -> str:
@@ -215,7 +211,7 @@ def _lift(
 
 
 async def measures(
-    s: AsyncSession, a: Alert, districts: list[str], settings: Settings
+    s: AsyncSession, a: Alert, districts: list[str], settings: Settings, now: dt.datetime
 ) -> AlertMeasures:
     """Affected: operating enterprises of the districts with a permit in force,
     a grade, a guarantee entry or a per-plant plan on the alert's first day."""
@@ -284,7 +280,7 @@ async def measures(
             )
         )
     return AlertMeasures(
-        alert=alert_out(a),
+        alert=alert_out(a, now),
         policy_effective_from=policy.effective_from,
         grades_on=day,
         items=items,

@@ -16,7 +16,7 @@ from svc_common.i18n import msg
 from console.api import ApiError, Services, raise_for_problem
 from console.auth.users import User
 from console.deps import services, signed_in
-from console.web import problem_page, render
+from console.web import problem_page, render_with_failure
 
 router = APIRouter(prefix="/console/alerts")
 #: supervision-svc's readers.
@@ -54,17 +54,14 @@ async def alerts(
         if exc.status == 401:
             raise  # the session ended: sign in again
         failed = exc
-    response = render(
+    return render_with_failure(
         request,
         "alerts/index.html",
-        status_code=failed.page_status if failed else 200,
+        failed,
         in_force=lists.get("in_force", []),
         upcoming=lists.get("upcoming", []),
         alerts_error=failed.said() if failed else None,
     )
-    if failed is not None:
-        response.headers.update(failed.page_headers)
-    return response
 
 
 @router.get("/{alert_id}/measures.csv")

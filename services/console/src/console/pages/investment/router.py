@@ -6,12 +6,9 @@ export and print."""
 from __future__ import annotations
 
 import asyncio
-import re
-import unicodedata
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from svc_common.districts import DISTRICTS, district_name
 from svc_common.i18n import msg
@@ -19,46 +16,49 @@ from svc_common.types import utcnow
 
 from console.api import ApiError, Services
 from console.auth.users import User
-from console.deps import services, signed_in
+from console.deps import pollutant_list, services, signed_in
 from console.pages.investment import export, views
-from console.pollutants import Pollutant, as_listed, quota_pollutants
-from console.web import is_htmx, problem_page, render, today_beijing
+from console.pollutants import Pollutant, PollutantList, as_listed
+from console.web import is_htmx, problem_page, render, render_with_failure, today_beijing
 
 router = APIRouter(prefix="/console/investment")
 ROLES = ("investment", "officer", "admin", "auditor")
-#: What a pollutant's code looks like (VOCs, NH3-N), once folded.
-_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,19}")
+#: A pollutant's code as an address may carry it, or blank.
+_CODE = r"^([A-Za-z][A-Za-z0-9_.\-]{0,19})?$"
+#: The pollutant the page is of, and its trend and export with it (their
+#: links carry the page's): none (or blank) is the first of quota-svc's
+#: list; any case names the listed one (`vocs` is VOCs).
+CHOSEN = Query("", pattern=_CODE)
 
 
-def typed_pollutant(pollutant: str = Query("", max_length=64)) -> str:
-    """The pollutant in the page's address, folded as the register page
-    folds it (full-width, spaces around it); blank is the first of
-    quota-svc's list, so a page made while that list could not be read
-    links its export and trend with `?pollutant=` (`_chosen`). Anything no
-    code looks like is refused, naming the field (污染物)."""
-    folded = unicodedata.normalize("NFKC", pollutant).strip()
-    if folded and not _CODE.fullmatch(folded):
-        raise RequestValidationError(
-            [
-                {
-                    "type": "string_pattern_mismatch",
-                    "loc": ("query", "pollutant"),
-                    "msg": "not a pollutant's code",
-                    "input": pollutant,
-                }
-            ]
-        )
-    return folded
-
-
-async def _pollutants(api: Services) -> tuple[list[Pollutant], ApiError | None]:
+async def _pollutants(
+    listing: PollutantList, api: Services
+) -> tuple[list[Pollutant], ApiError | None]:
     """quota-svc's pollutants, or none and why: without its list the page
     can neither offer a pollutant nor check an amount, and says so (503 with
     Retry-After when quota-svc is out, as for its pools)."""
     try:
-        return await quota_pollutants(api), None
+        return await listing.read(api), None
     except ApiError as exc:
         return [], exc
+
+
+def _first(pollutants: list[Pollutant]) -> str:
+    """The pollutant a page asked for none is of: the first of quota-svc's
+    list (VOCs), "" when it could not be read."""
+    return pollutants[0].code if pollutants else ""
+
+
+async def _chosen(pollutant: str, listing: PollutantList, api: Services) -> str:
+    """The pollutant the trend or the export is of: the one its link
+    carries (the page's), or, for none, the page's default. quota-svc's list
+    unread, a link without one is said as the page says it (503 with
+    Retry-After, 502); a pollutant quota-svc does not keep is refused by it,
+    in its words, as on the page's pools."""
+    if not pollutant:
+        return _first(await listing.read(api))
+    # As the page does; its list unread, the pollutant goes as given.
+    return as_listed(pollutant, await listing.read_or_none(api))
 
 
 def _unlisted_said(typed: list[str]) -> str:
@@ -83,21 +83,6 @@ async def _pools(api: Services, user: User, pollutant: str) -> views.Pools:
         _park_names(api, user),
     )
     return views.split(rows, parks)
-
-
-async def _chosen(api: Services, typed: str) -> str:
-    """The pollutant a trend or an export is of, as quota-svc writes it;
-    blank, the first of its list. Without the list a blank one is unknown:
-    its ApiError is the answer (503 with Retry-After when quota-svc is out,
-    not a 422 for the link the page itself made); one typed is left for
-    quota-svc to take or refuse."""
-    try:
-        listed = await quota_pollutants(api)
-    except ApiError:
-        if not typed:
-            raise
-        return typed
-    return as_listed(typed, [p.code for p in listed]) or listed[0].code
 
 
 async def _park_names(api: Services, user: User) -> dict[tuple[str, str], str]:
@@ -128,33 +113,29 @@ def _page(request: Request, failed: ApiError | None, **context: Any) -> Response
     """The 招商 page, with its status saying a section could not be read (a
     monitor or a cache must not take it for the page): 503 with Retry-After
     for a service out, 502 for a bad answer."""
-    response = render(
+    return render_with_failure(
         request,
         "investment/index.html",
-        status_code=failed.page_status if failed else 200,
+        failed,
         pools_error=failed.said() if failed else None,
         **context,
     )
-    if failed is not None:
-        response.headers.update(failed.page_headers)
-    return response
 
 
 @router.get("/")
 async def overview(
     request: Request,
-    pollutant: str = Depends(typed_pollutant),
+    pollutant: str = CHOSEN,
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
+    listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
-    pollutants, unlisted = await _pollutants(api)
-    pollutant = as_listed(pollutant, [p.code for p in pollutants]) or (
-        pollutants[0].code if pollutants else ""
-    )
+    pollutants, unlisted = await _pollutants(listing, api)
+    pollutant = as_listed(pollutant, pollutants) or _first(pollutants)
     if pollutant and pollutant not in {p.code for p in pollutants}:
         # The selector still says which pollutant the page is of (quota-svc
         # refuses one it does not keep, in its own words, on the pools).
-        pollutants.append(Pollutant(pollutant, ""))
+        pollutants.append(Pollutant(pollutant))
     pools, failed = (
         (views.Pools([], [], []), unlisted)
         if unlisted is not None
@@ -181,6 +162,7 @@ async def fit(
     request: Request,
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
+    listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     """Which districts take this project: one what-if per district and pollutant
     (POST /quota/checks writes nothing)."""
@@ -196,12 +178,12 @@ async def fit(
             ),
         )
     form = {k: q.get(k, "") for k in q}
-    pollutants, unlisted = await _pollutants(api)
+    pollutants, unlisted = await _pollutants(listing, api)
     # Amounts typed for a pollutant quota-svc does not list (or for any,
     # when its list cannot be read): their fields stay, marked, and are said.
     listed = [p.code for p in pollutants]
     not_listed = views.typed_pollutants(form, listed)
-    pollutants += [Pollutant(code, "") for code in not_listed]
+    pollutants += [Pollutant(code) for code in not_listed]
     # Without quota-svc's list the amounts typed are still read: one badly
     # written is said beside its field, as it would be once the list is back.
     increments, problems, too_large = views.parse_project(
@@ -284,16 +266,7 @@ async def fit(
     if is_htmx(request):
         # The amount fields come with the result (out of band): each one
         # refused is marked and said beside it, the others no longer are.
-        response = render(
-            request,
-            "investment/_fit.html",
-            status_code=unlisted.page_status if unlisted else 200,
-            oob=True,
-            **context,
-        )
-        if unlisted is not None:
-            response.headers.update(unlisted.page_headers)
-        return response
+        return render_with_failure(request, "investment/_fit.html", unlisted, oob=True, **context)
     pollutant = next(iter(increments), listed[0] if listed else "")
     pools, failed = (
         (views.Pools([], [], []), unlisted)
@@ -403,14 +376,15 @@ async def _check_all(
 @router.get("/trend")
 async def trend(
     request: Request,
-    pollutant: str = Depends(typed_pollutant),
+    pollutant: str = CHOSEN,
     months: int = Query(12, ge=1, le=24),
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
+    listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     """Available quota per district at the start of each of the last months,
     read from the ledger's balance at those moments (`?at=`)."""
-    pollutant = await _chosen(api, pollutant)
+    pollutant = await _chosen(pollutant, listing, api)
     points = views.trend_points(utcnow(), months)
     districts = [d for d in DISTRICTS if user.may_act_in(d)]
     history = await api.get(
@@ -436,13 +410,14 @@ async def trend(
 @router.get("/export.{fmt}")
 async def export_ranking(
     fmt: str,
-    pollutant: str = Depends(typed_pollutant),
+    pollutant: str = CHOSEN,
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
+    listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     if fmt not in ("csv", "xlsx"):
         return Response(status_code=404)
-    pollutant = await _chosen(api, pollutant)
+    pollutant = await _chosen(pollutant, listing, api)
     pools = await _pools(api, user, pollutant)
     rows = [
         {**p, "district_name": district_name(p["district"])}

@@ -17,11 +17,11 @@ from svc_common.i18n import msg
 
 from console.api import ApiError, Services, raise_for_problem
 from console.auth.users import User
-from console.deps import optional_user, services
+from console.deps import optional_user, pollutant_list, services
 from console.pages.investment.views import park_names
 from console.pages.workbench.queues import RECLAIM_SOURCES
-from console.pollutants import Pollutant, as_listed, register_pollutants
-from console.web import beijing_in_text, problem_page, render
+from console.pollutants import Pollutant, PollutantList, as_listed
+from console.web import beijing_in_text, problem_page, render_with_failure
 
 router = APIRouter(prefix="/console/public")
 #: The script eia-svc's receipt carries for its print button when served alone.
@@ -87,18 +87,16 @@ async def verify(
                     problem = exc.said()
                     named = {str(e.get("field")) for e in exc.field_errors}
                     field = next((f for f in ("no", "code") if f in named), None)
-    return _with_outage(
-        render(
-            request,
-            "public/verify.html",
-            no=no[:NO_CHARS],
-            code=code[:CODE_CHARS],
-            result=result,
-            problem=problem,
-            field=field,
-            status_code=failed.page_status if failed else 200,
-        ),
+    # A page that could not be served as asked says so by its status too.
+    return render_with_failure(
+        request,
+        "public/verify.html",
         failed,
+        no=no[:NO_CHARS],
+        code=code[:CODE_CHARS],
+        result=result,
+        problem=problem,
+        field=field,
     )
 
 
@@ -109,15 +107,6 @@ def _outage() -> str:
         "This service is unavailable just now; please try again in a few minutes.",
         "该服务暂时不可用，请稍后再试。",
     )
-
-
-def _with_outage(response: Response, failed: ApiError | None) -> Response:
-    """A public page that could not be served as asked says so by its status
-    too (a monitor, a cache or a crawler must not take it for the page), and
-    a 503 when to try again."""
-    if failed is not None:
-        response.headers.update(failed.page_headers)
-    return response
 
 
 #: What a register page link's cursor may be (quota-svc signs it in
@@ -215,6 +204,33 @@ def filter_problems(
     return problems
 
 
+#: What a filter given twice in the address is (the register is filtered by
+#: one of each), as the page says it: English, Chinese.
+_ONE_OF = {"district": ("one district", "一个区"), "pollutant": ("one pollutant", "一种污染物")}
+
+
+def repeated_filters(given: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Why a filter the address gives more than once (`?district=120119&
+    district=120115`, a link made by hand) is refused, by field: the
+    register filters by one district and one pollutant, as quota-svc's
+    `GET /quota/public/register` does (it refuses the same with a 422
+    naming the parameter), so none is picked in silence. `given`: each
+    filter's values in the address."""
+    problems = {}
+    for name, (en, zh) in _ONE_OF.items():
+        values = [unicodedata.normalize("NFKC", v).strip()[:20] for v in given.get(name, ())]
+        if len(values) > 1:
+            said = [district_name(v) if name == "district" else v for v in values[:5]]
+            more = "…" if len(values) > 5 else ""
+            problems[name] = msg(
+                f"The register is filtered by {en} at a time; the address gives "
+                f"{len(values)}: {', '.join(said)}{more}. Choose one.",
+                f"公示名录一次只能按{zh}筛选，地址中给出了 {len(values)} 个："
+                f"{'、'.join(said)}{more}；请只选择一个。",
+            )
+    return problems
+
+
 def register_href(filters: Mapping[str, str], cursor: str | None = None) -> str:
     """A register page's address: its filters kept, and a page's cursor."""
     query = {k: v for k, v in filters.items() if v} | ({"cursor": cursor} if cursor else {})
@@ -231,29 +247,37 @@ async def register(
     district: str = Query(""),
     pollutant: str = Query(""),
     api: Services = Depends(services),
+    listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     """The public quota register (总量指标公示), a page at a time (the
     register's `next_cursor` is the next page's link), of one district or
     pollutant or all (the form's filters, kept in the page links). Until
     quota-svc publishes `GET /quota/public/register` the page says so
     instead of failing."""
-    district = unicodedata.normalize("NFKC", district).strip()
-    pollutants = await register_pollutants(api)
+    given = request.query_params
+    repeated = repeated_filters({k: given.getlist(k) for k in _FILTERS})
+    # A filter given twice selects neither: the field shows all, beside its
+    # refusal.
+    district, pollutant = (
+        "" if k in repeated else unicodedata.normalize("NFKC", v).strip()
+        for k, v in (("district", district), ("pollutant", pollutant))
+    )
+    pollutants = await listing.read_or_none(api)
     codes = [p.code for p in pollutants] if pollutants is not None else None
-    # `vocs` typed into the address is VOCs.
-    pollutant = as_listed(pollutant, codes or ())
+    pollutant = as_listed(pollutant, pollutants)
     data: Any = None
     available = True
     problem: str | None = None
     failed: ApiError | None = None
-    errors = filter_problems(district, pollutant, codes)
+    errors = filter_problems(district, pollutant, codes) | repeated
     filters = {
         k: v for k, v in (("district", district), ("pollutant", pollutant)) if k not in errors
     }
     if errors:
         pass  # said beside the fields; no register filter looks so
-    elif cursor and not _CURSOR.fullmatch(cursor):
-        problem = _stale_link()  # not sent on: no register cursor looks so
+    elif cursor and (not _CURSOR.fullmatch(cursor) or len(given.getlist("cursor")) > 1):
+        # Not sent on: no register cursor looks so, and a link has one.
+        problem = _stale_link()
     else:
         params = {k: v for k, v in filters.items() if v} | ({"cursor": cursor} if cursor else {})
         try:
@@ -285,10 +309,10 @@ async def register(
     named_parks = any("park" in str(r.get("refs", "")) for r in rows)
     parks = await _park_names(api, optional_user(request)) if named_parks else {}
     next_cursor = data.get("next_cursor") if isinstance(data, dict) else None
-    response = render(
+    return render_with_failure(
         request,
         "public/register.html",
-        status_code=failed.page_status if failed else 200,
+        failed,
         available=available,
         problem=problem,
         errors=errors,
@@ -316,7 +340,6 @@ async def register(
         first_href=register_href(filters),
         first_page=not cursor,
     )
-    return _with_outage(response, failed)
 
 
 def _options(pollutants: list[Pollutant] | None, chosen: str) -> list[Pollutant]:
@@ -324,7 +347,7 @@ def _options(pollutants: list[Pollutant] | None, chosen: str) -> list[Pollutant]
     list could not be read (the form then still says what is shown)."""
     options = list(pollutants or ())
     if chosen and chosen not in {p.code for p in options}:
-        options.append(Pollutant(chosen, ""))
+        options.append(Pollutant(chosen))
     return options
 
 
