@@ -357,7 +357,7 @@ def list_alerts(
         params["at"] = beijing_instant(at, "--at")
     asked = {k: v for k, v in params.items() if v is not None}
     client = api(base, token)
-    found: dict[str, tuple[ListedAlert, Any]] = {}
+    found: dict[str, tuple[AlertView, Any]] = {}
     try:
         asked_districts: list[str | None] = list(dict.fromkeys(district or []))
         for one in asked_districts or [None]:
