@@ -213,6 +213,37 @@ def test_alerts_are_listed_with_their_state_in_beijing_time(server: EmbeddedServ
     assert none.exit_code == 0 and "没有符合条件的预警" in none.stdout, none.output
 
 
+def test_alerts_of_several_districts_are_listed_each_once(server: EmbeddedServer) -> None:
+    """`list --district A --district B`, as `issue` takes them, listed B's
+    alerts alone (the last given), silently; it lists the alerts naming
+    either, each once, the latest start first, as the service orders one."""
+    api = ["--api", server.url]
+    jinnan, beichen = "120112", "120113"  # no other CLI test issues alerts there
+    issued = [
+        _alert(
+            "issue",
+            "--level",
+            "yellow",
+            *(f for d in ds for f in ("--district", d)),
+            "--from",
+            start,
+            "--to",
+            end,
+            *api,
+        )
+        for ds, start, end in (
+            ([jinnan], "2026-02-01", "2026-02-02"),
+            ([beichen], "2026-02-03", "2026-02-04"),
+            ([jinnan, beichen], "2026-02-05", "2026-02-06"),
+        )
+    ]
+    both = _alert("list", "--district", jinnan, "--district", beichen, *api)
+    ids = [a["id"] for a in both["items"]]  # type: ignore[index]
+    assert ids == [a["id"] for a in reversed(issued)], ids
+    table = runner.invoke(app, ["alert", "list", "--district", jinnan, "--district", beichen, *api])
+    assert table.exit_code == 0 and "(alerts): 3" in table.stdout, table.output
+
+
 def test_alert_list_refuses_with_the_documented_exit_codes(server: EmbeddedServer) -> None:
     closed = f"http://127.0.0.1:{testing.free_port()}"
     for args, hint in (

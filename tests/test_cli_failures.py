@@ -136,6 +136,17 @@ def test_register_verify_of_a_register_out_of_reach_says_so(unavailable: str) ->
     assert refused.returncode != 0 and "503" in refused.stderr
 
 
+def test_register_verify_of_a_page_at_its_url_says_to_check_that_url(login_page: str) -> None:
+    """The register's URL answering a page (a proxy's sign-in, the console's
+    address given for it) said to check --api / BUREAU_API, which the
+    command was not given: the URL given is the one to check, as when
+    nothing answers there."""
+    page = _bureau("register", "verify", login_page)
+    _no_traceback(page)
+    assert page.returncode == 3 and "not the service" in page.stderr, page.stderr
+    assert "无法连接该登记簿网址" in page.stderr and "BUREAU_API" not in page.stderr
+
+
 def test_register_verify_of_a_page_says_not_the_service_without_a_password(
     login_page: str,
 ) -> None:

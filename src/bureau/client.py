@@ -56,6 +56,10 @@ class ApiFailed(Exception):
         super().__init__(message)
 
 
+#: What to check when a service was not reached at --api.
+API_HINT = "无法连接服务，请确认系统在运行、--api / BUREAU_API 地址正确"
+
+
 class Unreachable(Exception):
     """No answer at all (nothing listening, DNS, timeout): exit code 3, a
     service that could not answer, with where it was looked for."""
@@ -67,7 +71,7 @@ class Unreachable(Exception):
         method: str,
         url: str,
         exc: Exception | str,
-        hint: str = "无法连接服务，请确认系统在运行、--api / BUREAU_API 地址正确",
+        hint: str = API_HINT,
     ) -> None:
         """`hint`: what to check, for an address the user gave some other way
         than --api (a register's URL to verify)."""
@@ -102,19 +106,21 @@ def kind_of(r: httpx.Response) -> str:
     return r.headers.get("content-type", "?").split(";")[0]
 
 
-def not_the_service(method: str, url: str, r: httpx.Response) -> Unreachable:
+def not_the_service(method: str, url: str, r: httpx.Response, hint: str = API_HINT) -> Unreachable:
     """An HTML page where the service's JSON was expected (a proxy's sign-in
     or error page, a wrong --api): the service was not reached."""
-    return Unreachable(method, url, f"{r.status_code} {kind_of(r)} is not the service's answer")
+    said = f"{r.status_code} {kind_of(r)} is not the service's answer"
+    return Unreachable(method, url, said, hint)
 
 
-def not_the_services_json(method: str, url: str, r: httpx.Response, why: str) -> Unreachable:
+def not_the_services_json(
+    method: str, url: str, r: httpx.Response, why: str, hint: str = API_HINT
+) -> Unreachable:
     """JSON the service does not answer (a proxy's, another program's at
     --api, a list that never ends): the service was not reached, exit code
     3 as for a page, with what was wrong in it."""
-    return Unreachable(
-        method, url, f"answered {r.status_code} {kind_of(r)}, not the service's JSON ({why})"
-    )
+    said = f"answered {r.status_code} {kind_of(r)}, not the service's JSON ({why})"
+    return Unreachable(method, url, said, hint)
 
 
 T = TypeVar("T")
@@ -189,7 +195,12 @@ def expect(shape: TypeAdapter[T], body: Any, method: str, url: str, r: httpx.Res
 
 
 def read_answer(
-    method: str, url: str, path: str, r: httpx.Response, ok: Collection[int] = (200, 201)
+    method: str,
+    url: str,
+    path: str,
+    r: httpx.Response,
+    ok: Collection[int] = (200, 201),
+    hint: str = API_HINT,
 ) -> Any:
     """What the service answered to `method` `path` (at `url`): its JSON, or
     the text of a status in `ok` that is not JSON (an export's CSV).
@@ -197,16 +208,17 @@ def read_answer(
     proxy's sign-in, another site's 404) at a status below 500: the service
     answers JSON, so it was not reached (a 5xx page is a gateway's, which
     ApiFailed tells to retry, with the same exit code), and for an answer
-    that says it is JSON and is not."""
+    that says it is JSON and is not. `hint`: what to check then, for an
+    address given some other way than --api (a register's URL)."""
     body: Any
     try:
         body = r.json()
     except ValueError:
         if is_html(r) and r.status_code < 500:
-            raise not_the_service(method, url, r) from None
+            raise not_the_service(method, url, r, hint) from None
         if "json" in kind_of(r).lower() and r.status_code in ok:
             # Said to be JSON, and not: not the service, not a text to read.
-            raise not_the_services_json(method, url, r, "not JSON") from None
+            raise not_the_services_json(method, url, r, "not JSON", hint) from None
         body = r.text
     if r.status_code not in ok:
         raise ApiFailed(method, path, r.status_code, body)

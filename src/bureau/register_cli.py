@@ -85,6 +85,11 @@ def _decode(data: bytes, source: str) -> str:
     raise _not_a_register(source, "neither UTF-8 nor GB18030/GBK text")
 
 
+#: What to check when the register's URL (given to the command, or to
+#: --against) answers nothing, or something that is not the service.
+_URL_HINT = "无法连接该登记簿网址，请确认网址正确、服务在运行 (check the register's URL)"
+
+
 def _from_url(url: str) -> tuple[Extract | None, Entries]:
     """Every entry of a live register: the CSV download in one request. A
     register that cannot be reached or refuses ends the command as every
@@ -99,12 +104,11 @@ def _from_url(url: str) -> tuple[Extract | None, Entries]:
             r = client.get(base, params={"format": "csv"})
     except httpx.HTTPError as exc:
         # The address is the one given for the register, not --api's.
-        hint = "无法连接该登记簿网址，请确认网址正确、服务在运行 (check the register's URL)"
-        raise Unreachable("GET", base, exc, hint) from None
+        raise Unreachable("GET", base, exc, _URL_HINT) from None
     # As for every command: a refusal, or a page that is not the service's
     # (exit code 3), said without a password the URL holds.
     said = shown(base)
-    answer = read_answer("GET", said, said, r, ok=(200,))
+    answer = read_answer("GET", said, said, r, ok=(200,), hint=_URL_HINT)
     return _from_text(answer if isinstance(answer, str) else r.text, said)
 
 

@@ -179,6 +179,10 @@ def test_the_fuzzers_settings_start_now_or_later() -> None:
         # The details it already has: only a registration that exists says
         # (reached by `fuzz.py --demo`, which gives the fuzzer real ids).
         ("permit", "/permit/registrations/{registration_id}/change", "POST", True),
+        # A district must be one of the alert's: only the alert says which.
+        ("supervision", "/supervision/alerts/{alert_id}/measures", "GET", True),
+        ("supervision", "/supervision/alerts/{alert_id}/measures.csv", "GET", True),
+        ("supervision", "/supervision/alerts", "GET", False),
     ],
 )
 def test_only_rules_no_schema_states_are_tolerated_as_422(

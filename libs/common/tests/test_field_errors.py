@@ -3,9 +3,13 @@ depth of the body; any other refusal keeps pydantic's own place."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytest
-from pydantic import BaseModel, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from svc_common.errors import FieldValueError, validation_errors
+from svc_common.i18n import use
+from svc_common.types import ID_PATTERN
 
 
 class Period(BaseModel):
@@ -40,3 +44,27 @@ def test_the_field_to_mend_is_named(periods: list[dict], field: str, message: st
     assert error.field == field
     if message:
         assert error.message == message
+
+
+class Ref(BaseModel):
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    code: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+
+def test_an_id_that_matches_no_id_is_said_in_words_not_as_its_pattern() -> None:
+    """An id in a path or a body (`/supervision/alerts/{id}`, an alert's
+    `replaces`) that no id looks like was refused with the regex itself
+    ("格式不符合 ^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"); it is said in words, in
+    the caller's language. A pattern said in no words is still given as is."""
+    with pytest.raises(ValidationError) as raised:
+        Ref.model_validate({"id": "../../x", "code": "x"})
+    with use("zh"):
+        said, code = validation_errors(raised.value.errors())
+    assert said.message == "不是本接口给出的编号（由字母、数字及 _ . : - 组成，以字母或数字开头）"
+    assert "^" not in said.message
+    assert code.message == "格式不符合 ^[A-Z]{2}$"
+    with use("en"):
+        (said, _) = validation_errors(raised.value.errors())
+    assert said.message.startswith("is not an id this API gives out"), said.message
+    # The document keeps the pattern for clients that check against it.
+    assert Ref.model_json_schema()["properties"]["id"]["pattern"] == ID_PATTERN

@@ -279,7 +279,7 @@ _POOL = {
         ),
         ({"credited_kg": "9" * 23}, "pools：第 2 行 credited_kg 列：不是整数"),
         ({"credited_kg": "1.5"}, "pools：第 2 行 credited_kg 列：不是整数：'1.5'"),
-        ({"credited_kg": "-5", "reserved_kg": "7"}, "pools：有不符合台账规则的行"),
+        ({"credited_kg": "-5", "reserved_kg": "7"}, "pools：第 2 行：不符合台账规则 ck_pools_"),
         (None, "pools：第 2 行有 2 个单元格，表头有 10 个"),
     ],
     ids=["empty-time", "bad-time", "huge-kg", "fraction-kg", "negative-balance", "short-row"],
@@ -629,3 +629,18 @@ async def test_a_holding_or_swap_naming_another_pools_lot_refuses_the_import(
         return
     r = await quota.client.post("/quota/import?format=csv", content=sound, headers=ADMIN)
     assert r.status_code == 200, r.text
+
+
+async def test_a_row_the_tables_checks_refuse_is_named_with_the_rule(quota: Quota) -> None:
+    """A negative balance passes every check of the file and is refused by
+    the table's own: the refusal said only "pools：有不符合台账规则的行（键重复
+    或数额不一致）", no row, where every other refusal names it. It names
+    the row and the rule it breaks, in both languages, nothing written."""
+    export, headers = await _export_of_an_empty_ledger(quota)
+    overdrawn = {**_BAODI, "credited_kg": "5", "reserved_kg": "7"}
+    tables = {**_SOUND, "pools.csv": [_ZERO, overdrawn]}
+    detail = await _refused(quota, _ledger(export, headers, tables))
+    rule = "ck_pools_available (credited_kg - reserved_kg - allocated_kg >= 0)"
+    assert detail == f"pools：第 3 行：不符合台账规则 {rule}", detail
+    detail = await _refused(quota, _ledger(export, headers, tables), "en")
+    assert detail == f"pools: row 3: breaks the ledger's rule {rule}", detail

@@ -625,6 +625,36 @@ async def test_a_filtered_csv_says_it_is_an_extract_and_verifies_against_the_reg
     assert bad.exit_code == 1 and "differs" in bad.output, bad.output
 
 
+async def test_a_csv_after_a_cursor_is_an_extract_not_a_broken_register(
+    q: Quota, tmp_path: Path
+) -> None:
+    """`?format=csv&cursor=…` streams the chain after the cursor: its first
+    entry's prev_hash is of an entry it leaves out, and it had no `#` lines,
+    so `bureau register verify` called an untampered download broken (exit
+    1, "prev_hash is not the previous entry's hash"). It is an extract
+    (`# filter: after=N`), intact against the full register."""
+    for pollutant in ("VOCs", "NOx", "COD"):
+        r = await q.client.post(
+            f"/quota/pools/{JIZHOU}/{pollutant}/baseline", json={"amount_t": "1"}, headers=ADMIN
+        )
+        assert r.status_code == 201, r.text
+    await chain_pending(q.app.state.runtime.db)
+    cursor = (await q.client.get("/quota/public/register?limit=1")).json()["next_cursor"]
+    r = await q.client.get("/quota/public/register", params={"format": "csv", "cursor": cursor})
+    assert 'filename="quota-register-extract.csv"' in r.headers["content-disposition"]
+    assert r.text.splitlines()[1] == "# filter: after=1", r.text
+    tail, whole = tmp_path / "tail.csv", tmp_path / "register.csv"
+    tail.write_text(r.text, encoding="utf-8", newline="")
+    full = (await q.client.get("/quota/public/register?format=csv")).text
+    assert not full.startswith("#")
+    whole.write_text(full, encoding="utf-8", newline="")
+    runner = CliRunner()
+    alone = runner.invoke(register_cli, ["verify", str(tail)])
+    assert alone.exit_code == 2 and "筛选摘录不是完整登记簿" in alone.output, alone.output
+    ok = runner.invoke(register_cli, ["verify", str(tail), "--against", str(whole)])
+    assert ok.exit_code == 0 and "intact: 2 entries" in " ".join(ok.output.split()), ok.output
+
+
 async def test_an_extract_whose_first_lines_were_edited_is_refused_not_a_traceback(
     q: Quota, tmp_path: Path
 ) -> None:

@@ -232,3 +232,28 @@ async def test_no_such_alert_is_one_answer_on_every_route(svc: Service) -> None:
             await expect(r, 404)
             answers.append(r.json()["detail"].replace(alert_id, "<id>"))
     assert set(answers) == {"没有预警 <id>"}
+
+
+async def test_measures_of_a_district_the_alert_does_not_cover_say_so(svc: Service) -> None:
+    """`?district=` of a district the alert does not cover answered 200 with
+    no enterprise (没有受影响的企业 in `bureau alert measures`), as if the
+    alert spared the district; it is a 422 naming `district` and the alert's
+    districts, in the caller's language, for the JSON and the CSV alike."""
+    await svc.enterprise(1, DONGLI, vocs="10")
+    with clock.using(clock.ManualClock(NOW)):
+        a = await issue(svc, "orange", [DONGLI], bj(4), bj(5))
+    for tail in ("/measures", "/measures.csv"):
+        url = f"/supervision/alerts/{a['id']}{tail}"
+        r = await svc.http.get(url, params={"district": WUQING}, headers={**ADMIN, **ZH})
+        await expect(r, 422, "district")
+        said = "武清区（120114）不在该预警范围内（该预警的区：东丽区（120110））"
+        assert said in r.json()["detail"], r.json()
+        r = await svc.http.get(
+            url, params={"district": WUQING}, headers={**ADMIN, "Accept-Language": "en"}
+        )
+        await expect(r, 422, "district")
+        assert "is not under this alert" in r.json()["detail"]
+        # Its own district is still answered, and one not of the city a 422 as before.
+        r = await svc.http.get(url, params={"district": DONGLI}, headers=ADMIN)
+        assert r.status_code == 200, r.text
+        await expect(await svc.http.get(url, params={"district": "999999"}, headers=ADMIN), 422)

@@ -324,7 +324,11 @@ def alerts_table(alerts: list[AlertView], title: str) -> Table:
 @app.command("list")
 def list_alerts(
     district: Annotated[
-        str | None, typer.Option(help="only the alerts naming this district (its code)")
+        list[str] | None,
+        typer.Option(
+            help="only the alerts naming this district (its code); repeat for several: "
+            "the alerts naming any of them, each once"
+        ),
     ] = None,
     state: Annotated[
         str | None,
@@ -343,28 +347,40 @@ def list_alerts(
 ) -> None:
     """The alerts the token may see, the latest start first, each with its
     state by the service's clock: which alert is in force in a district
-    (`--state in_force`), or was at a time (`--at`). Every page is read."""
+    (`--state in_force`), or was at a time (`--at`). Every page is read.
+    The service takes one district a request: several `--district` are one
+    list each, merged (the last given was taken alone before)."""
     _one_of(state, STATES, "--state")
     _one_of(level, LEVELS, "--level")
-    params = {"district": district, "state": state, "level": level}
+    params = {"state": state, "level": level}
     if at:
         params["at"] = beijing_instant(at, "--at")
+    asked = {k: v for k, v in params.items() if v is not None}
     client = api(base, token)
+    found: dict[str, tuple[AlertView, Any]] = {}
     try:
-        pages = list(
-            client.page_answers(
+        asked_districts: list[str | None] = list(dict.fromkeys(district or []))
+        for one in asked_districts or [None]:
+            for page in client.page_answers(
                 "/supervision/alerts",
                 shape=ALERTS,
-                params={k: v for k, v in params.items() if v is not None},
-            )
-        )
+                params=asked | ({"district": one} if one else {}),
+            ):
+                for alert, body in zip(page.value.items, page.body["items"], strict=True):
+                    found.setdefault(alert.id, (alert, body))
     finally:
         client.close()
+    # As the service orders one list: the latest start first, then by id.
+    merged = sorted(
+        found.values(),
+        key=lambda a: (dt.datetime.fromisoformat(a[0].starts_at), a[0].id),
+        reverse=True,
+    )
     if as_json:
-        items = [item for p in pages for item in p.body["items"]]
+        items = [body for _, body in merged]
         print(json.dumps({"items": items, "next_cursor": None}, ensure_ascii=False, indent=2))
         return
-    alerts = [a for p in pages for a in p.value.items]
+    alerts = [alert for alert, _ in merged]
     print_table(out, alerts_table(alerts, f"重污染天气预警 (alerts): {len(alerts)}"))
     if not alerts:
         out.print("没有符合条件的预警 (no alert)")

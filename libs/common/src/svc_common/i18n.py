@@ -178,11 +178,27 @@ def _listed_in_chinese(expected: str) -> str:
     return f"{head}、{last}" if sep else expected.replace(", ", "、")
 
 
+#: Patterns said in words when a value does not match them (pattern →
+#: English, Chinese): a regular expression is no reason people read.
+_PATTERNS_SAID: dict[str, tuple[str, str]] = {}
+
+
+def said_as(pattern: str, en: str, zh: str) -> str:
+    """`pattern`, which a refusal says as `en` / `zh` instead of itself
+    (the API's document keeps the pattern)."""
+    _PATTERNS_SAID[pattern] = (en, zh)
+    return pattern
+
+
 def pydantic_message(error_type: str | None, ctx: dict[str, Any] | None, english: str) -> str:
     """A pydantic error's message in the current language. A validator's own
     message (value_error / assertion_error) was written with `msg` already."""
     if error_type in ("value_error", "assertion_error"):
         return english.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if error_type == "string_pattern_mismatch" and (
+        said := _PATTERNS_SAID.get(_ctx(ctx, "pattern"))
+    ):
+        return msg(*said)
     template = _PYDANTIC.get(error_type or "")
     if template is None:
         return english if _lang.get() == "en" else f"无效：{english}"

@@ -85,7 +85,11 @@ RATIO_PATTERN = r"^(10(\.0{1,2})?|[1-9](\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$
 
 #: What an id of a record is written with (a UUID, a number this API gave
 #: out, a permit's number): 1–64 characters of A–Z a–z 0–9 _ . : -.
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+ID_PATTERN = i18n.said_as(
+    r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+    "is not an id this API gives out (letters, digits and _ . : -, a letter or digit first)",
+    "不是本接口给出的编号（由字母、数字及 _ . : - 组成，以字母或数字开头）",
+)
 
 #: The id of a resource in a path (a UUID or a number this API gave out).
 ResourceId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]

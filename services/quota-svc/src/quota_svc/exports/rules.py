@@ -1352,3 +1352,16 @@ def _reclaimed_lot_problem(sheets: Mapping[str, Rows]) -> str | None:
             ),
         )
     return None
+
+
+def broken_rule(table: Table, error: str) -> str | None:
+    """The rule of `table` a database error names (a check's name and what
+    it says, `ck_pools_credited (credited_kg >= 0)`; a key's or reference's
+    name), or None when it names none of them. SQLite and PostgreSQL both
+    put the constraint's name in their message."""
+    for constraint in table.constraints:
+        name = constraint.name
+        if isinstance(name, str) and name and re.search(rf"\b{re.escape(name)}\b", error):
+            said = getattr(constraint, "sqltext", None)
+            return f"{name} ({said})" if said is not None else name
+    return None

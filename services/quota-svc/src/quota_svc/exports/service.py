@@ -39,6 +39,7 @@ from quota_svc.exports.refs import folded_ref_problem, unnamed_ref_problem, with
 from quota_svc.exports.rules import (
     Rows,
     at_row,
+    broken_rule,
     from_text,
     future_problem,
     holds_problem,
@@ -138,6 +139,34 @@ _FORMAT_NAMES = {
     "csv": ("ZIP of CSV files", "CSV 文件压缩包（ZIP）"),
     "xlsx": ("XLSX workbook", "XLSX 工作簿"),
 }
+
+
+async def _refused_row(
+    s: AsyncSession, name: str, numbered: list[tuple[int, dict[str, Any]]]
+) -> str:
+    """Why the database refused a table's rows, naming the first row it
+    refuses and the rule (each row tried alone, in its own savepoint, as the
+    refusal is being answered), as every other refusal of an import does."""
+    table = SHEETS[name]
+    for number, row in numbered:
+        try:
+            async with s.begin_nested():
+                await s.execute(insert(table), [row])
+        except (sa_exc.IntegrityError, sa_exc.DataError) as exc:
+            rule = broken_rule(table, str(exc.orig))
+            if rule is None:
+                return msg(
+                    f"{name}: row {number}: refused by the ledger's rules",
+                    f"{name}：第 {number} 行：不符合台账规则",
+                )
+            return msg(
+                f"{name}: row {number}: breaks the ledger's rule {rule}",
+                f"{name}：第 {number} 行：不符合台账规则 {rule}",
+            )
+    return msg(
+        f"{name}: rows the ledger's rules refuse (a duplicate key or an inconsistent amount)",
+        f"{name}：有不符合台账规则的行（键重复或数额不一致）",
+    )
 
 
 def _not_a_zip(fmt: str) -> str:
@@ -375,18 +404,14 @@ async def import_into_empty(s: AsyncSession, content: bytes, fmt: str) -> dict[s
             await s.execute(delete(SHEETS[name]))
         if values:
             try:
-                # No savepoint: a refusal rolls the whole import back.
-                await s.execute(insert(SHEETS[name]), values)
+                # A savepoint only to name the row a refusal is for; the
+                # refusal itself rolls the whole import back.
+                async with s.begin_nested():
+                    await s.execute(insert(SHEETS[name]), values)
             except (sa_exc.IntegrityError, sa_exc.DataError) as exc:
                 # A row the table's keys or checks refuse (a duplicate id, a
                 # negative balance): the file is no export of a sound ledger.
-                raise ImportRefused(
-                    msg(
-                        f"{name}: rows the ledger's rules refuse (a duplicate key or an "
-                        "inconsistent amount)",
-                        f"{name}：有不符合台账规则的行（键重复或数额不一致）",
-                    )
-                ) from exc
+                raise ImportRefused(await _refused_row(s, name, numbered)) from exc
         counts[name] = len(values)
     pools = list((await s.scalars(select(Pool).order_by(Pool.id))).all())
     for check in (await ledger_checks(s, pools)).values():

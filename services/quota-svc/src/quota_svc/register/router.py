@@ -100,8 +100,8 @@ async def read_register(
     db: Database = Depends(get_db),
 ) -> RegisterPage | StreamingResponse:
     """Public, no token. JSON is paged (`next_cursor`); CSV is the whole
-    chain from the start (or after the cursor) in one download, so anyone can
-    verify it (`bureau register verify`); filtered, an extract that says so
+    chain from the start in one download, so anyone can verify it (`bureau
+    register verify`); filtered or after a cursor, an extract that says so
     in its first lines with its filter and the head it was cut at, verified
     against the full register (`bureau register verify FILE --against …`).
     `district` and `pollutant` keep a district's or a pollutant's entries
@@ -118,9 +118,11 @@ async def read_register(
         base = base.where(RegisterEntry.pollutant == pollutant)
     if format == "csv":
         extract = None
-        if district or pollutant:
-            # Not a chain to verify alone: it says so, and is cut at the
-            # head it names, against which the full register verifies it.
+        if district or pollutant or after:
+            # Not a chain to verify alone (filtered, or after a cursor: its
+            # first entry's prev_hash is of one it leaves out): it says so,
+            # and is cut at the head it names, against which the full
+            # register verifies it.
             head = await register_head(db)
             filters = {"district": district or "", "pollutant": pollutant or ""}
             extract = rules.Extract(

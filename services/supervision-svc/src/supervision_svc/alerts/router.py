@@ -8,7 +8,9 @@ from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.db import Database
-from svc_common.districts import DistrictCode
+from svc_common.districts import DistrictCode, district_named
+from svc_common.errors import field_error
+from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
 from svc_common.service import get_db
 from svc_common.types import RecordTime, ResourceId, utcnow
@@ -127,8 +129,26 @@ async def _load(
     visible = [d for d in a.districts if principal.may_act_in(d)]
     if district is not None:
         principal.require_district(district)
+        if district not in a.districts:
+            # Not an empty list: "no enterprise affected" would read as the
+            # alert's verdict on a district it does not cover (a code mistyped).
+            raise not_covered(district, a.districts)
         visible = [d for d in visible if d == district]
     return a, visible
+
+
+def not_covered(district: str, covered: list[str]) -> Exception:
+    """422 naming `district`: not one of the alert's districts, which are said."""
+    en = ", ".join(district_named(d)[0] for d in covered)
+    zh = "、".join(district_named(d)[1] for d in covered)
+    return field_error(
+        "district",
+        msg(
+            f"{district_named(district)[0]} is not under this alert (its districts: {en})",
+            f"{district_named(district)[1]}不在该预警范围内（该预警的区：{zh}）",
+        ),
+        "district_not_in_alert",
+    )
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
@@ -157,7 +177,8 @@ async def alert_measures(
 ) -> AlertMeasures:
     """Every affected enterprise with its required measure and why (grade,
     benchmark, guarantee list, 一厂一策), and the expected VOCs and NOx
-    reductions per district from permitted amounts."""
+    reductions per district from permitted amounts. `district`: one of the
+    alert's districts only (another is a 422 naming the alert's)."""
     a, districts = await _load(db, principal, alert_id, district)
     async with db.session() as s:
         return await service.measures(s, a, districts, settings, utcnow())
