@@ -438,3 +438,77 @@ async def test_a_request_waiting_for_its_slot_goes_to_a_replica_still_in_rotatio
         await api.aclose()
     assert seen[0] == "http://a"
     assert seen[1:] == ["http://b", "http://b"], seen
+
+
+def test_a_group_with_a_killed_member_is_not_yet_handed_over() -> None:
+    live = {"eia-svc": 2, "quota-svc": 1, "supervision-svc": 0}
+    settled = {
+        "eia-svc": ("Stable", ["eia-svc-1-eia-svc", "eia-svc-2-eia-svc"]),
+        "quota-svc": ("Stable", ["quota-svc-1-quota-svc"]),
+    }
+    assert checks.stale_groups(settled, live) == {}
+    # eia-1 killed and started again: the dead member and its restart.
+    restarted = {**settled, "eia-svc": ("PreparingRebalance", ["eia-svc-1-eia-svc"] * 2)}
+    assert set(checks.stale_groups(restarted, live)) == {"eia-svc"}
+    assert set(checks.stale_groups({**restarted, "eia-svc": ("Stable", ["a", "a"])}, live)) == {
+        "eia-svc"
+    }
+    # quota-1 killed, not back: still listed until its session expires.
+    assert checks.stale_groups(settled, {**live, "quota-svc": 0}) == {
+        "quota-svc": "Stable, 1 members for 0 replicas"
+    }
+    # A group no replica has joined yet, with none running: nothing to hand over.
+    # Several groups are asked of the real broker in the next test.
+    assert checks.stale_groups(settled, {**live, "permit-svc": 0}) == {}
+
+
+@pytest.mark.kafka
+async def test_a_member_killed_with_9_is_listed_until_its_session_expires() -> None:
+    """What the rolling deploy waits for before it starts, against the real
+    broker: a consumer killed with -9 stays in its group's membership (its
+    partitions with it) until its session times out, then leaves it."""
+    import asyncio
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    bootstrap = testing.kafka_bootstrap()
+    group, topic = f"handover-{uuid.uuid4().hex[:8]}", f"handover-{uuid.uuid4().hex[:8]}"
+    script = (
+        "import asyncio\n"
+        "from aiokafka import AIOKafkaConsumer\n"
+        "async def main():\n"
+        f"    c = AIOKafkaConsumer({topic!r}, bootstrap_servers={bootstrap!r},\n"
+        f"        group_id={group!r}, client_id='member-1', session_timeout_ms=6000,\n"
+        "        heartbeat_interval_ms=500)\n"
+        "    await c.start()\n"
+        "    while not c.assignment():\n"
+        "        await c.getmany(timeout_ms=200)\n"
+        "    print('joined', flush=True)\n"
+        "    await asyncio.sleep(600)\n"
+        "asyncio.run(main())\n"
+    )
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once; its line read in a thread
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout=60)
+        assert line.strip() == "joined"
+        assert checks.stale_groups(await checks.group_members(bootstrap, [group]), {group: 1}) == {}
+    finally:
+        proc.kill()
+        proc.wait()
+    # Asked with another group, one no consumer ever joined.
+    never = f"handover-never-{uuid.uuid4().hex[:8]}"
+    described = await checks.group_members(bootstrap, [group, never])
+    assert described[group][1] == ["member-1"]
+    assert described[never] == ("Dead", [])
+    assert checks.stale_groups(described, {group: 0, never: 0}) == {
+        group: "Stable, 1 members for 0 replicas"
+    }
+    until = time.monotonic() + 30
+    while checks.stale_groups(await checks.group_members(bootstrap, [group]), {group: 0}):
+        assert time.monotonic() < until, "the killed member never left its group"
+        await asyncio.sleep(0.5)

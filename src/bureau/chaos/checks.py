@@ -606,3 +606,42 @@ async def topic_depth(bootstrap: str, topics: list[str], marks: dict[TopicPartit
     """Messages put on `topics` since the marks."""
     ends = await topic_ends(bootstrap, topics)
     return sum(end - marks.get(tp, 0) for tp, end in ends.items())
+
+
+async def group_members(bootstrap: str, groups: list[str]) -> dict[str, tuple[str, list[str]]]:
+    """Each consumer group's state ("Stable", "PreparingRebalance", …) and
+    the client ids of its members, as the broker's coordinator has them: a
+    member killed with -9 stays listed until its session expires."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="chaos-check")
+    await admin.start()
+    out: dict[str, tuple[str, list[str]]] = {}
+    try:
+        # One group a request: aiokafka misreads the broker's answer about
+        # several ("Buffer underrun decoding string"), and drops the connection.
+        for group in groups:
+            for response in await admin.describe_consumer_groups([group]):
+                # (error_code, group, state, protocol_type, protocol, members, …);
+                # a member is (member_id, client_id, client_host, metadata, assignment).
+                for g in response.groups:
+                    out[g[1]] = (g[2], [m[1] for m in g[5]])
+    finally:
+        await admin.close()
+    return out
+
+
+def stale_groups(
+    described: dict[str, tuple[str, list[str]]], live: dict[str, int]
+) -> dict[str, str]:
+    """The groups whose membership does not match the live replicas, and
+    how: `live` is how many replicas of each group are running. A group
+    rebalancing, with a member beyond its live replicas (one killed and not
+    yet expired), or with a client id twice (one killed and its restart)
+    has not handed the killed member's partitions over yet."""
+    out: dict[str, str] = {}
+    for group, n in live.items():
+        state, clients = described.get(group, ("Dead", []))
+        if n == 0 and not clients:
+            continue
+        if state != "Stable" or len(clients) != n or len(set(clients)) != len(clients):
+            out[group] = f"{state}, {len(clients)} members for {n} replicas"
+    return out

@@ -88,7 +88,8 @@ class Monkey:
         self.stack = stack
         #: Waits until the redeliveries the faults before the rolling deploy
         #: caused are counted (in their phases): a kill -9's tail would
-        #: otherwise be taken for the graceful stops' (run.Scraper.settled).
+        #: otherwise be taken for the graceful stops' (run.handed_over, then
+        #: run.Scraper.settled).
         self.settled = settled
         self.settings = settings
         self.stats = stats

@@ -98,6 +98,8 @@ class Report:
             f"quota requests asked again {self.figures.get('reasks')}"
         )
         lines.append(f"  redeliveries by phase: {self.duplicates_by_phase}")
+        if stale := self.figures.get("groups_stale_before_roll"):
+            lines.append(f"  consumer groups not handed over as the rolling deploy began: {stale}")
         lines.append(f"filings (status/quota): {self.figures.get('filings')}")
         lines.append(
             f"reservations: {self.figures.get('reservations')}, "
@@ -187,6 +189,29 @@ class Scraper:
             quiet = quiet + 1 if self.total == before else 0
 
 
+async def handed_over(stack: Stack, bootstrap: str, within: float = 45.0) -> dict[str, str]:
+    """Wait until every consumer group holds only its live replicas, as
+    the broker's coordinator has it (or `within` seconds pass: the groups
+    still stale then, and how). A replica killed with -9 stays a member
+    until its session expires (10 s); only then are its partitions given to
+    another, which is sent again what the dead one applied but had not
+    committed. Those redeliveries are the kill's: a graceful stop started
+    before they come would be blamed for them."""
+    groups = {checks.GROUPS[svc]: svc for svc in stack.services}
+    until = time.monotonic() + within
+    while True:
+        live = {
+            g: sum(1 for i in stack.instances(svc) if stack.alive(i)) for g, svc in groups.items()
+        }
+        try:
+            stale = checks.stale_groups(await checks.group_members(bootstrap, list(groups)), live)
+        except Exception as exc:  # the broker not answering: said, and waited on
+            stale = {"*": repr(exc)[:200]}
+        if not stale or time.monotonic() > until:
+            return stale
+        await asyncio.sleep(1.0)
+
+
 ROLLING = "rolling deploy"
 
 
@@ -269,6 +294,12 @@ async def run(
     )
     world = World(api, DISTRICTS[: settings.districts], random.Random(settings.seed))
     scraper = Scraper(stack, stats)
+    stale_before_roll: dict[str, str] = {}
+
+    async def settled() -> None:
+        stale_before_roll.update(await handed_over(stack, kafka_bootstrap))
+        await scraper.settled()
+
     tasks: list[asyncio.Task[Any]] = []
     monkey = Monkey(
         stack,
@@ -278,7 +309,7 @@ async def run(
         pg_ctl=pg_ctl,
         crash_instance=crash_instance,
         crash_marker=str(crash_marker),
-        settled=scraper.settled,
+        settled=settled,
     )
     fault_error: str | None = None
     try:
@@ -347,6 +378,8 @@ async def run(
         report.seconds["check"] = time.monotonic() - t_drained
         report.checks = [asdict(c) for c in findings.checks]
         report.figures = findings.figures
+        if stale_before_roll:
+            report.figures["groups_stale_before_roll"] = stale_before_roll
         report.passed = not findings.failed
     finally:
         for t in tasks:
