@@ -2392,6 +2392,50 @@ async def test_the_investment_pollutant_may_be_blank_or_in_any_case(
         assert f"/console/investment/trend?pollutant={meant}" in page.text
 
 
+async def test_the_investment_pollutant_may_be_typed_full_width(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """`?pollutant=ＶＯＣｓ` (a Chinese IME in full-width mode) was a 422 page:
+    the address's pattern refused it before the pollutant was looked up. It
+    now names the listed code, spaces around it aside, as the public
+    register reads it (and quota-svc); one quota-svc does not keep is still
+    its refusal, named as read."""
+    stub.on("GET", "/quota/pollutants", QUOTA_POLLUTANTS)
+    asked: list[str] = []
+
+    def pools(request: httpx.Request) -> httpx.Response:
+        pollutant = request.url.params["pollutant"]
+        asked.append(pollutant)
+        if pollutant == "SO2":
+            return httpx.Response(
+                422, json={"title": "请求有误", "detail": "pollutant: 'SO2' 不是总量控制污染物"}
+            )
+        return httpx.Response(200, json=[])
+
+    stub.on("GET", "/quota/availability", pools)
+    stub.on("GET", "/quota/balances", pools)
+    stub.on("GET", "/eia/parks", [])
+    await sign_in(client, "investment")
+    hx = {"HX-Request": "true"}
+    for given, meant in (("ＶＯＣｓ", "VOCs"), (" ｎｏｘ\u3000", "NOx"), ("ＮＨ３－Ｎ", "NH3-N")):
+        for link in (
+            "/console/investment/",
+            "/console/investment/trend",
+            "/console/investment/export.csv",
+        ):
+            asked.clear()
+            r = await client.get(
+                link, params={"pollutant": given}, headers=hx if "trend" in link else {}
+            )
+            assert r.status_code == 200 and set(asked) == {meant}, (link, given, asked)
+        page = await client.get("/console/investment/", params={"pollutant": given})
+        assert f'<option value="{meant}" selected>' in page.text
+    asked.clear()
+    page = await client.get("/console/investment/", params={"pollutant": "ＳＯ２"})
+    assert_console_page(page, 422, "不是总量控制污染物")
+    assert asked == ["SO2"]
+
+
 async def test_a_fit_link_outside_the_users_districts_says_so(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:

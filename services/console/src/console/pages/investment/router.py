@@ -6,11 +6,13 @@ export and print."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BeforeValidator
 from svc_common.districts import DISTRICTS, district_name
+from svc_common.guard import typed_code
 from svc_common.i18n import msg
 from svc_common.types import utcnow
 
@@ -27,8 +29,13 @@ ROLES = ("investment", "officer", "admin", "auditor")
 _CODE = r"^([A-Za-z][A-Za-z0-9_.\-]{0,19})?$"
 #: The pollutant the page is of, and its trend and export with it (their
 #: links carry the page's): none (or blank) is the first of quota-svc's
-#: list; any case names the listed one (`vocs` is VOCs).
-CHOSEN = Query("", pattern=_CODE)
+#: list; any case, full-width letters and digits and spaces around it name
+#: the listed one (`vocs` and `ＶＯＣｓ` are VOCs: read as typed first).
+Chosen = Annotated[
+    str,
+    Query(pattern=_CODE),
+    BeforeValidator(lambda v: typed_code(v) if isinstance(v, str) else v),
+]
 
 
 async def _pollutants(
@@ -125,7 +132,7 @@ def _page(request: Request, failed: ApiError | None, **context: Any) -> Response
 @router.get("/")
 async def overview(
     request: Request,
-    pollutant: str = CHOSEN,
+    pollutant: Chosen = "",
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
     listing: PollutantList = Depends(pollutant_list),
@@ -376,7 +383,7 @@ async def _check_all(
 @router.get("/trend")
 async def trend(
     request: Request,
-    pollutant: str = CHOSEN,
+    pollutant: Chosen = "",
     months: int = Query(12, ge=1, le=24),
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
@@ -410,7 +417,7 @@ async def trend(
 @router.get("/export.{fmt}")
 async def export_ranking(
     fmt: str,
-    pollutant: str = CHOSEN,
+    pollutant: Chosen = "",
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
     listing: PollutantList = Depends(pollutant_list),
