@@ -2025,6 +2025,49 @@ async def test_a_register_filter_given_twice_is_said_beside_its_field(
     assert asked == [{"district": "120119", "pollutant": "NOx"}]
 
 
+async def test_an_investment_pollutant_given_twice_is_said_beside_its_field(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """`?pollutant=VOCs&pollutant=NOx` (a link made by hand) showed NOx's
+    pools, trend and export as if it were the only one asked for, where the
+    public register says a filter given twice beside its field: the 招商 page
+    now does the same (`console.filters.repeated_filters`), reads no pools,
+    and its trend and export refuse such a link in the same words."""
+    asked: list[str] = []
+
+    def pools(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["pollutant"])
+        return httpx.Response(200, json=[])
+
+    stub.on("GET", "/quota/pollutants", QUOTA_POLLUTANTS)
+    stub.on("GET", "/quota/availability", pools)
+    stub.on("GET", "/quota/balances", pools)
+    stub.on("GET", "/eia/parks", [])
+    await sign_in(client, "investment")
+    r = await client.get("/console/investment/?pollutant=VOCs&pollutant=NOx")
+    assert_console_page(r, 200)
+    main = _main(r.text)
+    assert 'aria-invalid="true" aria-describedby="pollutant-err"' in main
+    said = main.split('id="pollutant-err"')[1].split("</p>")[0]
+    assert "本页一次只能按一种污染物筛选，地址中给出了 2 个：VOCs、NOx；请只选择一个。" in said
+    assert " selected>" not in main.split('id="pollutant"')[1].split("</select>")[0]
+    assert 'id="ranking"' not in main and "/console/investment/trend" not in main
+    assert "/console/investment/export" not in main and asked == []
+    hx = {"HX-Request": "true"}
+    for link in ("/console/investment/trend", "/console/investment/export.csv"):
+        r = await client.get(
+            f"{link}?pollutant=VOCs&pollutant=vocs",
+            headers={**(hx if "trend" in link else {}), "Accept-Language": "en"},
+        )
+        assert r.status_code == 422, (link, r.text)
+        assert "filtered by one pollutant at a time; the address gives 2: VOCs, vocs" in r.text
+    assert asked == []
+    # One is read as before.
+    r = await client.get("/console/investment/?pollutant=NOx")
+    assert_console_page(r, 200)
+    assert asked == ["NOx"] and 'id="pollutant-err"' not in _main(r.text)
+
+
 #: quota-svc's `GET /quota/pollutants` (its public list), as it answers.
 QUOTA_POLLUTANTS = [
     {"code": "VOCs", "name_zh": "挥发性有机物", "name_en": "volatile organic compounds"},
