@@ -225,6 +225,45 @@ def test_every_out_keeps_a_file_already_there_unless_forced(
     assert forced.returncode == 3, forced.stderr
 
 
+def test_an_import_report_and_the_schemas_keep_a_file_already_there_unless_forced(
+    tmp_path: Path,
+) -> None:
+    """`bureau import … --errors FILE` and `bureau schemas --out FOLDER`
+    replaced a file already there in silence, where every `--out` refuses
+    one: both refuse it now (exit 2, in the same words, nothing written)
+    unless `--force`."""
+    table = tmp_path / "baselines.csv"
+    table.write_text("district,amount_t\n120119,-1\n", encoding="utf-8")
+    kept = tmp_path / "kept.csv"
+    kept.write_bytes(b"the report of yesterday")
+    events = tmp_path / "events"
+    events.mkdir()
+    asyncapi = events / "asyncapi.json"
+    asyncapi.write_bytes(b"the document of yesterday")
+    commands = (
+        (["import", "baselines", str(table), "--dry-run", "--errors", str(kept)], kept, 1),
+        (["schemas", "--out", str(events)], asyncapi, 0),
+    )
+    for command, file, done in commands:
+        r = _bureau(*command)
+        _no_traceback(r)
+        assert r.returncode == 2, (command, r.stderr)
+        said = " ".join(r.stderr.split())
+        assert "已存在，未覆盖；覆盖请加 --force" in said and "already exists" in said, said
+        assert file.read_bytes().endswith(b"of yesterday")
+        forced = _bureau(*command, "--force")
+        _no_traceback(forced)
+        assert forced.returncode == done, (command, forced.stderr)
+        assert not file.read_bytes().endswith(b"of yesterday")
+    assert "must be a number" in kept.read_text(encoding="utf-8-sig")
+    assert json.loads(asyncapi.read_text())["asyncapi"]
+    # The import's own report, FILE.errors.csv, is replaced by the next import.
+    for _ in range(2):
+        r = _bureau("import", "baselines", str(table), "--dry-run")
+        assert r.returncode == 1, r.stderr
+    assert (tmp_path / "baselines.errors.csv").is_file()
+
+
 COMMANDS = (
     ["quota", "show"],
     ["export", "permits"],
