@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from bureau.client import Unreachable, read_answer, shown
+from bureau.client import ApiFailed, Unreachable, read_answer, shown
 
 if TYPE_CHECKING:
     from quota_svc.register.rules import Break, Extract
@@ -90,10 +90,19 @@ def _decode(data: bytes, source: str) -> str:
 _URL_HINT = "无法连接该登记簿网址，请确认网址正确、服务在运行 (check the register's URL)"
 
 
+#: A broken chain (a register tampered with) is exit code 1; a register
+#: that could not be read is 3, as a service that cannot be reached is for
+#: every command: nothing answering at its URL, a page that is not the
+#: service's, a refusal (a 404 at a wrong URL), a 5xx. A script can tell
+#: "tampered" from "not verified".
+BROKEN = 1
+NOT_READ = Unreachable.exit_code
+
+
 def _from_url(url: str) -> tuple[Extract | None, Entries]:
     """Every entry of a live register: the CSV download in one request. A
-    register that cannot be reached or refuses ends the command as every
-    other call to a service does (exit code 3 or 1), not a traceback."""
+    register that cannot be read there ends the command with one line saying
+    why and exit code 3 (`NOT_READ`), never 1, a broken chain's."""
     import httpx
 
     base = url.split("?", 1)[0]
@@ -108,7 +117,14 @@ def _from_url(url: str) -> tuple[Extract | None, Entries]:
     # As for every command: a refusal, or a page that is not the service's
     # (exit code 3), said without a password the URL holds.
     said = shown(base)
-    answer = read_answer("GET", said, said, r, ok=(200,), hint=_URL_HINT)
+    try:
+        answer = read_answer("GET", said, said, r, ok=(200,), hint=_URL_HINT)
+    except ApiFailed as exc:
+        if exc.status >= 500:  # exit code 3 already, saying to retry
+            raise
+        # A refusal (404 at a wrong URL, a proxy's 401) is not a broken
+        # register, nor a token to mend (the register is public).
+        raise Unreachable("GET", base, f"answered {exc.status}: {exc.detail}", _URL_HINT) from None
     return _from_text(answer if isinstance(answer, str) else r.text, said)
 
 
@@ -130,7 +146,7 @@ def _broken(broken: Break, where: str = "") -> typer.Exit:
         f"[bold red]broken[/bold red]{where} at entry seq={broken.seq} "
         f"(position {broken.position}): {broken.reason}"
     )
-    return typer.Exit(1)
+    return typer.Exit(BROKEN)
 
 
 @app.command("verify")
@@ -148,7 +164,13 @@ def verify_command(
     """Recompute every hash; exit 1 naming the first entry that breaks the chain.
     A filtered extract (its first lines say so) is no chain alone: with
     --against, the full register's chain is recomputed and the extract must be
-    its entries of the filter up to the head the extract names."""
+    its entries of the filter up to the head the extract names.
+
+    Exit codes: 0 intact (the head's hash printed); 1 broken: the chain, or
+    the extract against it, was tampered with; 2 a usage error (not a copy
+    of the register, an extract without --against); 3 the register could
+    not be read at its URL (nothing answering, a 404 or other refusal, a
+    page that is not the service's, 5xx): not verified, not found broken."""
     from quota_svc.register.rules import verify, verify_extract  # quota-svc's: only here
 
     extract, entries = _load(source)
