@@ -185,6 +185,25 @@ def _alone(source: str, copy: _Copy) -> str:
     )
 
 
+def _older_than(against: str, full: Entries, head_seq: int) -> None:
+    """A saved copy of the full register that ends before the extract's
+    head is older than the extract, not proof it was tampered with: said,
+    exit code 2, nothing verified. The live register (a URL) that ends
+    before it is: no register the service kept ever reached that head."""
+    if against.startswith(("http://", "https://")):
+        return
+    last = max((int(e.get("seq") or 0) for e in full), default=0)
+    if last < head_seq:
+        raise typer.BadParameter(
+            f"{against}: 这份完整登记簿止于第 {last} 条，摘录截至第 {head_seq} 条：它比摘录旧，"
+            "请用更新的完整登记簿或其网址核验"
+            f" (this copy of the full register ends at seq={last}, before the extract's head"
+            f" seq={head_seq}: it is older than the extract; verify against a newer copy or the"
+            " register's URL)",
+            param_hint="--against",
+        )
+
+
 @app.command("verify")
 def verify_command(
     source: Annotated[str, typer.Argument(help="a CSV or JSON file, or the register's URL")],
@@ -206,7 +225,8 @@ def verify_command(
 
     Exit codes: 0 intact (the head's hash printed); 1 broken: the chain, or
     the extract against it, was tampered with; 2 a usage error (not a copy
-    of the register, an extract without --against); 3 the register could
+    of the register, an extract without --against, a saved full register
+    older than the extract); 3 the register could
     not be read at its URL (nothing answering, a 404 or other refusal, a
     page that is not the service's, 5xx): not verified, not found broken."""
     from quota_svc.register.rules import verify, verify_extract  # quota-svc's: only here
@@ -237,6 +257,7 @@ def verify_command(
         _, broken = verify(full)
         if broken is not None:
             raise _broken(broken, " (the full register)")
+        _older_than(against, full, extract.head_seq)
         broken = verify_extract(extract, entries, full)
         if broken is not None:
             raise _broken(broken, " (the extract)")

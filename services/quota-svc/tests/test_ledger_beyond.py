@@ -625,6 +625,41 @@ async def test_a_filtered_csv_says_it_is_an_extract_and_verifies_against_the_reg
     assert bad.exit_code == 1 and "differs" in bad.output, bad.output
 
 
+async def test_an_extract_against_an_older_saved_register_is_said_older_not_broken(
+    q: Quota, tmp_path: Path
+) -> None:
+    """A full register saved yesterday, an extract downloaded today: the
+    saved copy ends before the extract's head. That was "broken … the full
+    register does not reach the head" (exit 1, as if tampered with); it is
+    said to be older than the extract (exit 2, nothing verified)."""
+    r = await q.client.post(
+        f"/quota/pools/{JIZHOU}/NOx/baseline", json={"amount_t": "1"}, headers=ADMIN
+    )
+    assert r.status_code == 201, r.text
+    await chain_pending(q.app.state.runtime.db)
+    whole = tmp_path / "register-yesterday.csv"
+    whole.write_text((await q.client.get("/quota/public/register?format=csv")).text, "utf-8")
+    r = await q.client.post(
+        f"/quota/pools/{BINHAI}/NOx/baseline", json={"amount_t": "2"}, headers=ADMIN
+    )
+    assert r.status_code == 201, r.text
+    await chain_pending(q.app.state.runtime.db)
+    extract = tmp_path / "nox-today.csv"
+    extract.write_text(
+        (await q.client.get("/quota/public/register?format=csv&pollutant=NOx")).text, "utf-8"
+    )
+    runner = CliRunner()
+    stale = runner.invoke(register_cli, ["verify", str(extract), "--against", str(whole)])
+    # The message as said, its box and line breaks taken out.
+    said = "".join(c for c in stale.output if c not in "│╭╮╰╯─ \n")
+    assert stale.exit_code == 2, stale.output
+    assert "比摘录旧" in said and "olderthantheextract" in said and "broken" not in said
+    # The same extract against today's register is intact.
+    whole.write_text((await q.client.get("/quota/public/register?format=csv")).text, "utf-8")
+    ok = runner.invoke(register_cli, ["verify", str(extract), "--against", str(whole)])
+    assert ok.exit_code == 0, ok.output
+
+
 async def test_a_csv_after_a_cursor_is_an_extract_not_a_broken_register(
     q: Quota, tmp_path: Path
 ) -> None:
