@@ -57,7 +57,7 @@ down: ## stop the docker compose stack
 	docker compose down
 
 schemas: venv ## export event JSON Schemas and the AsyncAPI document to docs/events
-	.venv/bin/bureau schemas --out docs/events
+	.venv/bin/bureau schemas --out docs/events --force
 
 FUZZ_EXAMPLES ?= 300
 FUZZ_CASES ?= 30000

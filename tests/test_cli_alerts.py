@@ -132,8 +132,10 @@ def test_an_alert_is_issued_changed_lifted_shown_and_its_measures_saved(
     shown = runner.invoke(app, ["alert", "show", str(issued["id"]), *api])
     assert shown.exit_code == 0, shown.output
     text = " ".join(shown.stdout.split())
-    assert "橙色 (orange)" in text and "2026-03-08 00:00" in text and "2026-03-10 12:00" in text
-    assert re.search(r"状态 state │ 已解除 \(lifted\)", text)  # by the service's clock
+    assert (
+        "橙色预警（orange）" in text and "2026-03-08 00:00" in text and "2026-03-10 12:00" in text
+    )
+    assert re.search(r"状态 state │ 已解除（lifted）", text)  # by the service's clock
     assert "已解除 lifted 2026-03-09 00:00" in text and str(red["id"]) in text
     lifted = _alert(
         "lift", str(red["id"]), "--at", "2026-03-09 18:30", "--reason", "气象条件好转", *api
@@ -206,9 +208,9 @@ def test_alerts_are_listed_with_their_state_in_beijing_time(server: EmbeddedServ
     table = runner.invoke(app, ["alert", "list", "--district", district, *api])
     assert table.exit_code == 0, table.output
     text = " ".join(table.stdout.split())
-    assert str(old["id"]) in text and "黄色 yellow" in text and "已结束 ended" in text
+    assert str(old["id"]) in text and "黄色预警（yellow）" in text and "已结束（ended）" in text
     assert "2026-01-05 00:00" in text and "2026-01-07 00:00" in text  # Beijing time
-    assert "未开始 upcoming" in text and "西青区" in text
+    assert "未开始（upcoming）" in text and "西青区" in text
     none = runner.invoke(app, ["alert", "list", "--district", district, "--state", "lifted", *api])
     assert none.exit_code == 0 and "没有符合条件的预警" in none.stdout, none.output
 

@@ -159,8 +159,41 @@ def test_register_verify_of_a_page_says_not_the_service_without_a_password(
         secret = url.replace("http://", "http://user:s3cretpw@")
         r = _bureau("register", "verify", secret)
         _no_traceback(r)
-        assert r.returncode == 1 and "404" in r.stderr, r.stderr
+        assert r.returncode == 3 and "404" in r.stderr, r.stderr
         assert "s3cretpw" not in r.stderr + r.stdout, r.stderr
+
+
+def test_register_verify_tells_a_register_not_read_from_a_broken_one(tmp_path: Path) -> None:
+    """A 404 at the register's URL (a wrong URL, another service's JSON or
+    text) ended with exit code 1, a broken chain's: a script could not tell
+    "tampered" from "not verified". A register not read there is exit code
+    3 (as when nothing answers), given to verify or to --against; a broken
+    chain stays 1."""
+    from quota_svc.register.rules import CSV_FIELDS, GENESIS
+
+    entry = {f: "" for f in CSV_FIELDS} | {"seq": "1", "prev_hash": GENESIS, "hash": "ab" * 32}
+    tampered = tmp_path / "register.csv"
+    tampered.write_text(",".join(CSV_FIELDS) + "\n" + ",".join(entry.values()) + "\n")
+    broken = _bureau("register", "verify", str(tampered))
+    _no_traceback(broken)
+    assert broken.returncode == 1 and "broken" in broken.stderr, broken.stderr
+    extract = tmp_path / "extract.csv"
+    extract.write_text(
+        f"# filter: district=120119\n# head: seq=0;hash={GENESIS}\n{','.join(CSV_FIELDS)}\n"
+    )
+    for status, body, kind in (
+        (404, b'{"detail":"Not Found"}', "application/json"),
+        (404, b"404 page not found", "text/plain"),
+        (403, b"forbidden", "text/plain"),
+    ):
+        for url in _answering(status, body, kind):
+            for args in ([url], [str(extract), "--against", url]):
+                r = _bureau("register", "verify", *args)
+                _no_traceback(r)
+                assert r.returncode == 3, (status, args, r.stderr)
+                said = " ".join(r.stderr.split())
+                assert f"answered {status}" in said and "无法连接该登记簿网址" in said, said
+                assert "broken" not in said and "intact" not in said
 
 
 def test_register_verify_reads_a_copy_saved_as_gbk(tmp_path: Path) -> None:
@@ -223,6 +256,45 @@ def test_every_out_keeps_a_file_already_there_unless_forced(
     forced = _bureau(*command, "--force", "--api", closed, cwd=tmp_path)
     _no_traceback(forced)
     assert forced.returncode == 3, forced.stderr
+
+
+def test_an_import_report_and_the_schemas_keep_a_file_already_there_unless_forced(
+    tmp_path: Path,
+) -> None:
+    """`bureau import … --errors FILE` and `bureau schemas --out FOLDER`
+    replaced a file already there in silence, where every `--out` refuses
+    one: both refuse it now (exit 2, in the same words, nothing written)
+    unless `--force`."""
+    table = tmp_path / "baselines.csv"
+    table.write_text("district,amount_t\n120119,-1\n", encoding="utf-8")
+    kept = tmp_path / "kept.csv"
+    kept.write_bytes(b"the report of yesterday")
+    events = tmp_path / "events"
+    events.mkdir()
+    asyncapi = events / "asyncapi.json"
+    asyncapi.write_bytes(b"the document of yesterday")
+    commands = (
+        (["import", "baselines", str(table), "--dry-run", "--errors", str(kept)], kept, 1),
+        (["schemas", "--out", str(events)], asyncapi, 0),
+    )
+    for command, file, done in commands:
+        r = _bureau(*command)
+        _no_traceback(r)
+        assert r.returncode == 2, (command, r.stderr)
+        said = " ".join(r.stderr.split())
+        assert "已存在，未覆盖；覆盖请加 --force" in said and "already exists" in said, said
+        assert file.read_bytes().endswith(b"of yesterday")
+        forced = _bureau(*command, "--force")
+        _no_traceback(forced)
+        assert forced.returncode == done, (command, forced.stderr)
+        assert not file.read_bytes().endswith(b"of yesterday")
+    assert "must be a number" in kept.read_text(encoding="utf-8-sig")
+    assert json.loads(asyncapi.read_text())["asyncapi"]
+    # The import's own report, FILE.errors.csv, is replaced by the next import.
+    for _ in range(2):
+        r = _bureau("import", "baselines", str(table), "--dry-run")
+        assert r.returncode == 1, r.stderr
+    assert (tmp_path / "baselines.errors.csv").is_file()
 
 
 COMMANDS = (

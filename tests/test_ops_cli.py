@@ -384,6 +384,47 @@ def test_stuck_sagas_list_approved_filings_whose_quota_lapsed_short(
     assert table.exit_code == 1 and "lapsed_short" in table.output and "F9" in table.output
 
 
+def test_the_sagas_commands_say_a_filings_states_as_eia_svc_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`sagas stuck` showed a filing's state and quota state as codes
+    (approved, lapsed_short), `sagas orphans` in words of its own (已驳回
+    for a filing eia-svc and the console call 不予批准) or as a code in a
+    Chinese sentence: both now say them as eia-svc's messages do (its
+    labels, `named_zh`): the Chinese name, then the code."""
+    from typer.testing import CliRunner
+
+    from bureau.cli import app
+    from bureau.orphans import why_orphaned
+
+    rejected = why_orphaned({"status": "rejected", "quota_status": "secured"})
+    assert rejected is not None and "环评文件不予批准（rejected）" in rejected, rejected
+    allocated = why_orphaned({"status": "approved", "quota_status": "allocated"})
+    assert allocated is not None and "总量状态为已分配（allocated）" in allocated, allocated
+    short = {
+        "id": "F9",
+        "district": "120119",
+        "status": "approved",
+        "quota_status": "lapsed_short",
+        "quota_attempt": 2,
+        "quota_asked_at": "2026-12-03T10:00:00+00:00",
+        "quota_note": "已批准，但总量预留在分配前已过期",
+    }
+
+    def answer(method: str, url: str, **kw: Any) -> httpx.Response:
+        items = [short] if "quota_status=lapsed_short" in url else []
+        return httpx.Response(
+            200, json={"items": items, "next_cursor": None}, request=httpx.Request(method, url)
+        )
+
+    monkeypatch.setattr(httpx, "request", answer)
+    args = ["sagas", "stuck", "--service-url", "eia=http://eia"]
+    table = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
+    said = " ".join(table.output.split())
+    assert table.exit_code == 1, table.output
+    assert "已批准（approved）" in said and "批准后预留过期且总量不足（lapsed_short）" in said
+
+
 def test_stuck_sagas_with_a_district_token_say_they_looked_at_its_districts_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

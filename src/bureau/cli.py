@@ -22,7 +22,7 @@ from svc_common.tokens import ROLES, mint_token
 
 from bureau import ops
 from bureau.client import ApiFailed, Unreachable
-from bureau.commands.common import folder
+from bureau.commands.common import folder, new_file
 from bureau.services import PACKAGES, SERVICES
 
 console = Console(stderr=True)
@@ -165,13 +165,22 @@ def schemas(
     out: Annotated[Path, typer.Option(help="folder for the JSON Schemas and AsyncAPI")] = Path(
         "docs/events"
     ),
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="replace the files already in --out (as `make schemas` does)"),
+    ] = False,
 ) -> None:
-    """Export every event payload's JSON Schema and the AsyncAPI document."""
+    """Export every event payload's JSON Schema and the AsyncAPI document.
+    A file of them already in --out is refused (exit 2, nothing written)
+    unless --force, as every --out of the CLI does."""
     from bureau.contracts import event_documents
 
     folder(out, "--out")
-    out.mkdir(parents=True, exist_ok=True)
     files = event_documents()
+    if out.is_dir():
+        for name in files:
+            new_file(out / name, "--out", force)
+    out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (out / name).write_text(text)
     console.print(f"wrote {len(files) - 1} schemas and asyncapi.json to {out}")

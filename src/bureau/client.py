@@ -46,6 +46,7 @@ class ApiFailed(Exception):
             detail = str(body.get("detail") or body.get("title") or body)[:1000]
         else:
             detail = said_of(body)
+        self.detail = detail
         message = f"{method} {path} → {status}: {detail}"
         if status >= 500:
             self.exit_code = Unreachable.exit_code

@@ -551,6 +551,24 @@ def why_stuck(filing: dict[str, Any], hold: SagaHold) -> list[str]:
     return why
 
 
+def filing_state(status: str) -> str:
+    """An EIA filing's review state as eia-svc's own messages say it, its
+    Chinese name and its code: "不予批准（rejected）" (the code alone where
+    it has none); every `bureau sagas` command says it so."""
+    from eia_svc.filings.rules import LABELS_ZH  # eia-svc's package: only here
+    from svc_common.errors import named_zh
+
+    return named_zh(status, LABELS_ZH)
+
+
+def quota_state(status: str) -> str:
+    """An EIA filing's quota state, as `filing_state`: "总量确认中（pending）"."""
+    from eia_svc.quota_saga.rules import LABELS_ZH
+    from svc_common.errors import named_zh
+
+    return named_zh(status, LABELS_ZH)
+
+
 def why_lapsed_short(filing: dict[str, Any]) -> list[str]:
     """Why an approved filing's quota is not allocated (its hold lapsed and
     the district was short), and how it is re-driven: it waits for quota,
@@ -613,8 +631,8 @@ def sagas_stuck(
         lambda f: [
             f["id"],
             f["district"],
-            f["status"],
-            str(f.get("quota_status") or "pending"),
+            filing_state(f["status"]),
+            quota_state(str(f.get("quota_status") or "pending")),
             str(f["quota_attempt"]),
             # Since its first ask: re-asks every two minutes do not restart it.
             beijing_time(f.get("quota_first_asked_at") or f.get("quota_asked_at") or ""),

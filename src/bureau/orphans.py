@@ -30,7 +30,9 @@ from bureau.ops import (
     _base,
     _call,
     errors,
+    filing_state,
     older_than_of,
+    quota_state,
     sagas,
     show_saga_list,
 )
@@ -62,7 +64,7 @@ _PAGES = 20
 #: disagreement.
 _HOLDING = ("secured", "pending")
 #: Filing states in which nothing of the district's quota may stay held.
-_CLOSED = {"rejected": "已驳回 (rejected)", "withdrawn": "已撤回 (withdrawn)"}
+_CLOSED = ("rejected", "withdrawn")
 
 
 def settling(filing: dict[str, Any] | None, cutoff: dt.datetime) -> bool:
@@ -83,13 +85,13 @@ def why_orphaned(filing: dict[str, Any] | None) -> str | None:
         )
     if filing["status"] in _CLOSED:
         return (
-            f"环评文件{_CLOSED[filing['status']]}，释放事件未到达 "
+            f"环评文件{filing_state(filing['status'])}，释放事件未到达 "
             f"(the filing is closed; its release never arrived)"
         )
     if filing["quota_status"] not in _HOLDING:
         return (
-            f"eia-svc 记该文件总量状态为 {filing['quota_status']}，而 quota-svc 仍预留 "
-            f"(eia-svc says quota {filing['quota_status']}, quota-svc still holds it)"
+            f"eia-svc 记该文件总量状态为{quota_state(filing['quota_status'])}，而 quota-svc "
+            f"仍预留 (eia-svc says quota {filing['quota_status']}, quota-svc still holds it)"
         )
     return None
 

@@ -654,6 +654,41 @@ async def test_a_filtered_csv_says_it_is_an_extract_and_verifies_against_the_reg
     assert bad.exit_code == 1 and "differs" in bad.output, bad.output
 
 
+async def test_an_extract_against_an_older_saved_register_is_said_older_not_broken(
+    q: Quota, tmp_path: Path
+) -> None:
+    """A full register saved yesterday, an extract downloaded today: the
+    saved copy ends before the extract's head. That was "broken … the full
+    register does not reach the head" (exit 1, as if tampered with); it is
+    said to be older than the extract (exit 2, nothing verified)."""
+    r = await q.client.post(
+        f"/quota/pools/{JIZHOU}/NOx/baseline", json={"amount_t": "1"}, headers=ADMIN
+    )
+    assert r.status_code == 201, r.text
+    await chain_pending(q.app.state.runtime.db)
+    whole = tmp_path / "register-yesterday.csv"
+    whole.write_text((await q.client.get("/quota/public/register?format=csv")).text, "utf-8")
+    r = await q.client.post(
+        f"/quota/pools/{BINHAI}/NOx/baseline", json={"amount_t": "2"}, headers=ADMIN
+    )
+    assert r.status_code == 201, r.text
+    await chain_pending(q.app.state.runtime.db)
+    extract = tmp_path / "nox-today.csv"
+    extract.write_text(
+        (await q.client.get("/quota/public/register?format=csv&pollutant=NOx")).text, "utf-8"
+    )
+    runner = CliRunner()
+    stale = runner.invoke(register_cli, ["verify", str(extract), "--against", str(whole)])
+    # The message as said, its box and line breaks taken out.
+    said = "".join(c for c in stale.output if c not in "│╭╮╰╯─ \n")
+    assert stale.exit_code == 2, stale.output
+    assert "比摘录旧" in said and "olderthantheextract" in said and "broken" not in said
+    # The same extract against today's register is intact.
+    whole.write_text((await q.client.get("/quota/public/register?format=csv")).text, "utf-8")
+    ok = runner.invoke(register_cli, ["verify", str(extract), "--against", str(whole)])
+    assert ok.exit_code == 0, ok.output
+
+
 async def test_a_csv_after_a_cursor_is_an_extract_not_a_broken_register(
     q: Quota, tmp_path: Path
 ) -> None:
@@ -682,6 +717,57 @@ async def test_a_csv_after_a_cursor_is_an_extract_not_a_broken_register(
     assert alone.exit_code == 2 and "筛选摘录不是完整登记簿" in alone.output, alone.output
     ok = runner.invoke(register_cli, ["verify", str(tail), "--against", str(whole)])
     assert ok.exit_code == 0 and "intact: 2 entries" in " ".join(ok.output.split()), ok.output
+
+
+async def test_a_json_page_after_a_cursor_is_an_extract_not_a_broken_register(
+    q: Quota, tmp_path: Path
+) -> None:
+    """A JSON page fetched with a cursor, saved and verified, was "broken at
+    entry seq=3 … prev_hash is not the previous entry's hash" (exit 1, a
+    tampered register's verdict) though untampered: its first entry's
+    prev_hash is of the entry before the page. It is the extract of the
+    entries after that one up to its last: alone, a usage error saying it is
+    a page after a cursor (exit 2); against the full register, intact, and
+    an entry of it changed is broken."""
+    for district, pollutant in (
+        (JIZHOU, "VOCs"),
+        (JIZHOU, "NOx"),
+        (JIZHOU, "COD"),
+        (BINHAI, "NOx"),
+    ):
+        r = await q.client.post(
+            f"/quota/pools/{district}/{pollutant}/baseline", json={"amount_t": "1"}, headers=ADMIN
+        )
+        assert r.status_code == 201, r.text
+    await chain_pending(q.app.state.runtime.db)
+    first = await q.client.get("/quota/public/register", params={"limit": 2})
+    cursor = first.json()["next_cursor"]
+    second = await q.client.get("/quota/public/register", params={"limit": 2, "cursor": cursor})
+    assert [i["seq"] for i in second.json()["items"]] == ["3", "4"], second.text
+    page1, page2, whole = tmp_path / "page1.json", tmp_path / "page2.json", tmp_path / "all.csv"
+    page1.write_text(first.text, encoding="utf-8")
+    page2.write_text(second.text, encoding="utf-8")
+    whole.write_text((await q.client.get("/quota/public/register?format=csv")).text)
+    head = second.json()["items"][-1]["hash"]
+
+    runner = CliRunner()
+    start = runner.invoke(register_cli, ["verify", str(page1)])  # from seq 1: a chain alone
+    assert start.exit_code == 0, start.output
+    alone = runner.invoke(register_cli, ["verify", str(page2)])
+    said = " ".join(alone.output.split())
+    assert alone.exit_code == 2, said
+    assert "第 2 条之后的一页" in said and "after entry seq=2, fetched with a cursor" in said
+    assert "--against" in said and "broken" not in said
+    ok = runner.invoke(register_cli, ["verify", str(page2), "--against", str(whole)])
+    assert ok.exit_code == 0, ok.output
+    assert "intact: 2 entries" in " ".join(ok.output.split()) and head in ok.stdout
+    # Verified against a page itself, not the full register: refused.
+    page = runner.invoke(register_cli, ["verify", str(page2), "--against", str(page2)])
+    assert page.exit_code == 2 and "a page after a cursor" in page.output, page.output
+    changed = tmp_path / "changed.json"
+    changed.write_text(second.text.replace('"1.000"', '"9.000"', 1), encoding="utf-8")
+    bad = runner.invoke(register_cli, ["verify", str(changed), "--against", str(whole)])
+    assert bad.exit_code == 1 and "differs" in bad.output, bad.output
 
 
 async def test_an_extract_whose_first_lines_were_edited_is_refused_not_a_traceback(

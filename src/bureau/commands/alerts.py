@@ -46,9 +46,28 @@ app = typer.Typer(
 #: The table or the `--json` a script reads; what went wrong goes to stderr.
 out = Console()
 
-LEVELS = {"yellow": "黄色", "orange": "橙色", "red": "红色"}
-#: An alert's state by the service's clock (GET /supervision/alerts?state=).
-STATES = {"in_force": "生效中", "upcoming": "未开始", "ended": "已结束", "lifted": "已解除"}
+
+def levels() -> dict[str, str]:
+    """An alert's levels and their Chinese names, supervision-svc's own."""
+    from supervision_svc.grading.rules import LEVEL_ZH  # its package: only here (start-up)
+
+    return LEVEL_ZH
+
+
+def states() -> dict[str, str]:
+    """An alert's states by the service's clock (GET /supervision/alerts?state=)
+    and their Chinese names, supervision-svc's own."""
+    from supervision_svc.alerts.rules import STATE_ZH
+
+    return STATE_ZH
+
+
+def said(code: str, labels: dict[str, str]) -> str:
+    """A level or state as every command says it: "生效中（in_force）"."""
+    from svc_common.errors import named_zh
+
+    return named_zh(code, labels)
+
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the service's JSON as it is")]
 KeyOpt = Annotated[
@@ -156,8 +175,8 @@ def alert_table(a: AlertView) -> Table:
     t.add_column("field", no_wrap=True)
     t.add_column("value", overflow="fold")
     rows = [
-        ("级别 level", f"{LEVELS.get(a.level, a.level)} ({a.level})"),
-        ("状态 state", f"{STATES.get(a.state, a.state)} ({a.state})" if a.state else ""),
+        ("级别 level", said(a.level, levels())),
+        ("状态 state", said(a.state, states()) if a.state else ""),
         ("区 districts", _districts(a.districts)),
         (f"开始 from ({BEIJING_HEADER})", beijing_time(a.starts_at)),
         (f"结束 to ({BEIJING_HEADER})", beijing_time(a.ends_at)),
@@ -214,11 +233,7 @@ def issue(
     """Issue an alert for districts and a period. One district is under one
     alert at a time: to change the level, name the alert in force with
     `--replaces` (it is lifted at this one's start)."""
-    if level not in LEVELS:
-        raise typer.BadParameter(
-            f"须为 {' | '.join(LEVELS)} 之一 (must be one of {', '.join(LEVELS)})",
-            param_hint="--level",
-        )
+    _one_of(level, levels(), "--level")
     body: dict[str, Any] = {
         "level": level,
         "districts": district,
@@ -311,8 +326,8 @@ def alerts_table(alerts: list[AlertView], title: str) -> Table:
     for a in alerts:
         t.add_row(
             a.id,
-            f"{LEVELS.get(a.level, a.level)} {a.level}",
-            f"{STATES.get(a.state, a.state)} {a.state}" if a.state else "",
+            said(a.level, levels()),
+            said(a.state, states()) if a.state else "",
             escape(_districts(a.districts)),
             beijing_time(a.starts_at),
             beijing_time(a.ends_at),
@@ -350,8 +365,8 @@ def list_alerts(
     (`--state in_force`), or was at a time (`--at`). Every page is read.
     The service takes one district a request: several `--district` are one
     list each, merged (the last given was taken alone before)."""
-    _one_of(state, STATES, "--state")
-    _one_of(level, LEVELS, "--level")
+    _one_of(state, states(), "--state")
+    _one_of(level, levels(), "--level")
     params = {"state": state, "level": level}
     if at:
         params["at"] = beijing_instant(at, "--at")

@@ -48,6 +48,10 @@ TokenOption = Annotated[
 ForceOption = Annotated[
     bool, typer.Option("--force", help="with --out: replace a file already there")
 ]
+#: `bureau import`'s: the file its `--errors` names is such a file too.
+ReportForceOption = Annotated[
+    bool, typer.Option("--force", help="with --errors: replace a file already there")
+]
 
 
 #: The fewest cells a folded column of a table is given at a terminal.
@@ -119,7 +123,8 @@ def new_file(path: Path, hint: str, force: bool = False) -> Path:
     """`path` if a file can be written there (`writable`) and none is there
     already, unless `force`: checked before any request, so that a list
     someone kept is not replaced by mistake. Every `--out` of the CLI
-    (`ForceOption`) goes through it, exit code 2 when refused."""
+    (`ForceOption`), `bureau import --errors` and each file `bureau schemas`
+    writes go through it, exit code 2 when refused."""
     writable(path, hint)
     if path.exists() and not force:
         raise typer.BadParameter(

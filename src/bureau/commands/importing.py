@@ -35,9 +35,11 @@ if TYPE_CHECKING:
     from svc_common.uploads import RawRow
 from bureau.commands.common import (
     ApiOption,
+    ReportForceOption,
     TokenOption,
     api,
     console,
+    new_file,
     read_rows,
     rows_to_csv,
     rows_to_ndjson,
@@ -321,21 +323,33 @@ def import_table(
     ] = False,
     errors: Annotated[
         Path | None,
-        typer.Option(help="where to write the failing rows and why (.csv or .xlsx)"),
+        typer.Option(
+            help="where to write the failing rows and why (.csv or .xlsx); a file already "
+            "there is refused unless --force. Default: FILE.errors.csv, the report of "
+            "FILE's last import, replaced by the next"
+        ),
     ] = None,
+    force: ReportForceOption = False,
     base: ApiOption = None,
     token: TokenOption = None,
 ) -> None:
     """Import enterprises, industries, project types, control units, parks or
     quota baselines."""
     rows = read_rows(file)
-    report_path = writable(errors or file.with_name(f"{file.stem}.errors.csv"), "--errors")
-    if report_path.resolve() == file.resolve():
+    report_path = errors or file.with_name(f"{file.stem}.errors.csv")
+    if report_path.resolve() == file.resolve():  # even with --force
         raise typer.BadParameter(
             f"{report_path} 是要导入的文件本身，报告会覆盖它 (is the file imported: "
             "the report would overwrite it)",
             param_hint="--errors",
         )
+    # A file named by --errors may be one someone kept: refused as every
+    # --out is. FILE.errors.csv is the report of FILE's last import, which
+    # importing FILE again (its failing rows mended) replaces.
+    if errors is not None:
+        new_file(report_path, "--errors", force)
+    else:
+        writable(report_path, "--errors")
     failures = check_rows(kind, rows)
     sendable = [r for r in rows if r.row not in failures]
     console.print(

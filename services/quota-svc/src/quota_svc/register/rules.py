@@ -219,6 +219,26 @@ def split_extract(text: str) -> tuple[Extract | None, str]:
     return extract, "".join(lines[said:])
 
 
+def page_extract(entries: Sequence[Mapping[str, str]]) -> Extract | None:
+    """A JSON page of the register read after a cursor, as the extract it is
+    without saying so: the register's entries after the one before its
+    first (`after`: a JSON page carries its first entry's seq and that
+    entry's `prev_hash`, which the full register must have as the hash of
+    entry `after`) up to its last (its head). None for a page from the
+    start (seq 1), verified alone as a chain from 64 zeros, and for one
+    whose seqs are not first, first + 1, … last (a filtered page, which
+    does not say its filter, or entries removed): verified as a copy, its
+    gap is said as broken."""
+    if not entries:
+        return None
+    first, last = _seq(entries[0]), _seq(entries[-1])
+    head_hash = str(entries[-1].get("hash", ""))
+    span = first > 1 and last - first + 1 == len(entries)
+    if not span or not _HASH.fullmatch(head_hash):
+        return None
+    return Extract({"after": str(first - 1)}, last, head_hash)
+
+
 _NUMBER = re.compile(r"[0-9]{1,18}")
 _HASH = re.compile(r"[0-9a-f]{64}")
 

@@ -41,6 +41,13 @@ class Period:
 
 #: Where an alert stands against the clock (GET /supervision/alerts?state=).
 State = Literal["in_force", "upcoming", "ended", "lifted"]
+#: Each state's Chinese name, as `bureau alert` and the messages say it.
+STATE_ZH: dict[str, str] = {
+    "in_force": "生效中",
+    "upcoming": "未开始",
+    "ended": "已结束",
+    "lifted": "已解除",
+}
 
 
 def in_force_at(
