@@ -3751,6 +3751,11 @@ async def test_the_complaints_page_lists_the_open_ones_the_soonest_due_first(
     alone = {**cluster, "id": "k-1", "reports": 1, "summary": "只反映过一次"}
     stub.on("GET", "/supervision/complaints", complaints)
     stub.on("GET", "/supervision/complaints/clusters", [cluster, alone])
+    # The enterprise by its name from permit-svc; one it does not answer
+    # for (c-3's, a 404) by its code alone.
+    company = {"uscc": "91120119MA05W8LL0A", "name": "天津<宏泰>化工有限公司"}
+    stub.on("GET", "/permit/enterprises/91120119MA05W8LL0A", company)
+    by_state["accepted"][0]["uscc"] = "91120119MA05W8LM8X"
     await sign_in(client, "officer-jizhou")
     r = await client.get("/console/complaints/")
     assert_console_page(r, 200, "已接收", "已受理", "已答复", "蓟州区", "异味")
@@ -3766,7 +3771,9 @@ async def test_the_complaints_page_lists_the_open_ones_the_soonest_due_first(
     assert "剩余 2 天" in rows["c-1"] and "2026-12-01" in rows["c-1"]
     assert "&lt;script&gt;x&lt;/script&gt;夜间排放刺鼻气味" in rows["c-1"] and "…" in rows["c-1"]
     assert "<script>x" not in r.text and "很" * 80 not in r.text
-    assert "剩余 20 天" in rows["c-3"] and "未指明" in rows["c-3"]
+    assert "天津&lt;宏泰&gt;化工有限公司<br>" in rows["c-2"]
+    assert "剩余 20 天" in rows["c-3"] and "91120119MA05W8LM8X</a>" in rows["c-3"]
+    assert "<br><a" not in rows["c-3"] and "未指明" in rows["c-1"]
     asked = [c for c in stub.calls if c.url.path == "/supervision/complaints"]
     assert sorted(c.url.params["status"] for c in asked) == sorted(
         ["received", "accepted", "assigned", "replied"]
@@ -3774,6 +3781,7 @@ async def test_the_complaints_page_lists_the_open_ones_the_soonest_due_first(
     assert all(c.headers["authorization"].startswith("Bearer ") for c in stub.calls)
     clusters = r.text.split('id="clusters"')[1].split("</table>")[0]
     assert "17.3" in clusters and "化工厂&lt;b&gt;夜间&lt;/b&gt;" in clusters
+    assert "天津&lt;宏泰&gt;化工有限公司" in clusters
     assert "2026-11-21" in clusters and "只反映过一次" not in r.text
     en = await client.get("/console/complaints/", params={"lang": "en"})
     assert "3 days overdue" in en.text and "accept by" in en.text

@@ -369,6 +369,10 @@ def test_an_officer_sees_the_open_complaints_of_its_districts(
     assert 'href="/console/complaints/" aria-current="page"' in page.text
     clusters = page.text.split('id="clusters"')[1].split("</table>")[0]
     assert "异味" in clusters and "2（2）" in clusters
+    # The enterprise complained about by its name, as permit-svc registers it.
+    named = next(x for x in open_jz if x["uscc"])
+    company = c.get(f"/permit/enterprises/{named['uscc']}", headers=admin).json()
+    assert company["name"] in table and company["name"] in clusters
     sign_in(c, "auditor")
     page = c.get("/console/complaints/")
     assert page.status_code == 200

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from console.api import ApiError, Services
 from console.auth.users import User
+from console.companies import company_names
 from console.deps import services, signed_in
 from console.pages.complaints.views import (
     CLUSTERS_SHOWN,
@@ -82,6 +83,10 @@ async def complaints(
             if exc.status == 401:
                 raise
             failed["clusters"] = exc
+    # A complaint names its enterprise by USCC only: its name from
+    # permit-svc, the code alone where that read fails.
+    usccs = [str(x["uscc"]) for x in [*rows, *clusters] if x.get("uscc")]
+    names = await company_names(api, user.token, usccs) if usccs else {}
     first = next(iter(failed.values()), None)
     return render_with_failure(
         request,
@@ -89,6 +94,7 @@ async def complaints(
         first,
         rows=rows,
         clusters=clusters,
+        names=names,
         clusters_shown=CLUSTERS_SHOWN,
         complaints_error=failed["complaints"].said() if "complaints" in failed else None,
         clusters_error=first.said() if first else None,
