@@ -806,3 +806,59 @@ def test_a_row_python_cannot_read_as_csv_is_refused_in_words_not_pythons() -> No
         assert said.startswith(want) and "universal" not in said, said
     with i18n.use("en"):
         assert uploads.csv_problem(csv.Error("anything else")) == "the row is not valid CSV"
+
+
+def _formula_workbook() -> bytes:
+    """A sheet as a script writes it (openpyxl: formulas, no values), then
+    two formulas given saved values as a spreadsheet program saves them: a
+    number, and an empty text (`=""`, `t="str"` with an empty value)."""
+    import zipfile
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    for line in (
+        ["name", "amount_t", "note"],
+        ["a", "=2*3", "x"],
+        ["b", "=2*2", '=""'],
+        [None, None, "=A1"],
+    ):
+        ws.append(line)
+    out = io.BytesIO()
+    wb.save(out)
+    saved = io.BytesIO()
+    with zipfile.ZipFile(out) as zin, zipfile.ZipFile(saved, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"<f>2*2</f><v />", b"<f>2*2</f><v>4</v>")
+                empty = b'<c r="C3"><f>""</f><v />'
+                data = data.replace(empty, empty.replace(b"<c ", b'<c t="str" '))
+            zout.writestr(item, data)
+    return saved.getvalue()
+
+
+def test_a_formula_with_no_saved_value_is_refused_by_row_and_column() -> None:
+    """openpyxl reads such a cell (data_only) as None: it passed for an empty
+    cell, refused as a missing value or taken as empty. A saved value is
+    read, an empty text result too; the header's formula refuses the sheet."""
+    body = _formula_workbook()
+    with i18n.use("zh"):
+        rows = parse_upload(XLSX_TYPE, body, max_rows=10)
+    assert [(r.row, r.data, r.field) for r in rows] == [
+        (1, None, "amount_t"),
+        (2, {"name": "b", "amount_t": "4", "note": ""}, "row"),
+        (3, None, "note"),
+    ]
+    assert rows[0].error is not None and rows[0].error.startswith("该单元格是公式")
+    assert "选择性粘贴为数值" in rows[0].error
+    with i18n.use("en"):
+        [first, *_] = parse_upload(XLSX_TYPE, body, max_rows=10, drop_empty_cells=True)
+    assert (first.error or "").startswith("the cell is a formula with no saved value")
+    header = _xlsx([["name", '=UPPER("x")'], ["a", 1]])
+    with i18n.use("zh"), pytest.raises(Unprocessable) as refused:
+        parse_upload(XLSX_TYPE, header, max_rows=10)
+    detail = refused.value.detail
+    assert detail.startswith("body: 表头单元格 B1：该单元格是公式"), detail

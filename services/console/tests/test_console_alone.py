@@ -2025,6 +2025,49 @@ async def test_a_register_filter_given_twice_is_said_beside_its_field(
     assert asked == [{"district": "120119", "pollutant": "NOx"}]
 
 
+async def test_an_investment_pollutant_given_twice_is_said_beside_its_field(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """`?pollutant=VOCs&pollutant=NOx` (a link made by hand) showed NOx's
+    pools, trend and export as if it were the only one asked for, where the
+    public register says a filter given twice beside its field: the 招商 page
+    now does the same (`console.filters.repeated_filters`), reads no pools,
+    and its trend and export refuse such a link in the same words."""
+    asked: list[str] = []
+
+    def pools(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["pollutant"])
+        return httpx.Response(200, json=[])
+
+    stub.on("GET", "/quota/pollutants", QUOTA_POLLUTANTS)
+    stub.on("GET", "/quota/availability", pools)
+    stub.on("GET", "/quota/balances", pools)
+    stub.on("GET", "/eia/parks", [])
+    await sign_in(client, "investment")
+    r = await client.get("/console/investment/?pollutant=VOCs&pollutant=NOx")
+    assert_console_page(r, 200)
+    main = _main(r.text)
+    assert 'aria-invalid="true" aria-describedby="pollutant-err"' in main
+    said = main.split('id="pollutant-err"')[1].split("</p>")[0]
+    assert "本页一次只能按一种污染物筛选，地址中给出了 2 个：VOCs、NOx；请只选择一个。" in said
+    assert " selected>" not in main.split('id="pollutant"')[1].split("</select>")[0]
+    assert 'id="ranking"' not in main and "/console/investment/trend" not in main
+    assert "/console/investment/export" not in main and asked == []
+    hx = {"HX-Request": "true"}
+    for link in ("/console/investment/trend", "/console/investment/export.csv"):
+        r = await client.get(
+            f"{link}?pollutant=VOCs&pollutant=vocs",
+            headers={**(hx if "trend" in link else {}), "Accept-Language": "en"},
+        )
+        assert r.status_code == 422, (link, r.text)
+        assert "filtered by one pollutant at a time; the address gives 2: VOCs, vocs" in r.text
+    assert asked == []
+    # One is read as before.
+    r = await client.get("/console/investment/?pollutant=NOx")
+    assert_console_page(r, 200)
+    assert asked == ["NOx"] and 'id="pollutant-err"' not in _main(r.text)
+
+
 #: quota-svc's `GET /quota/pollutants` (its public list), as it answers.
 QUOTA_POLLUTANTS = [
     {"code": "VOCs", "name_zh": "挥发性有机物", "name_en": "volatile organic compounds"},
@@ -2390,6 +2433,50 @@ async def test_the_investment_pollutant_may_be_blank_or_in_any_case(
         page = await client.get("/console/investment/", params={"pollutant": given})
         assert f'<option value="{meant}" selected>' in page.text
         assert f"/console/investment/trend?pollutant={meant}" in page.text
+
+
+async def test_the_investment_pollutant_may_be_typed_full_width(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """`?pollutant=ＶＯＣｓ` (a Chinese IME in full-width mode) was a 422 page:
+    the address's pattern refused it before the pollutant was looked up. It
+    now names the listed code, spaces around it aside, as the public
+    register reads it (and quota-svc); one quota-svc does not keep is still
+    its refusal, named as read."""
+    stub.on("GET", "/quota/pollutants", QUOTA_POLLUTANTS)
+    asked: list[str] = []
+
+    def pools(request: httpx.Request) -> httpx.Response:
+        pollutant = request.url.params["pollutant"]
+        asked.append(pollutant)
+        if pollutant == "SO2":
+            return httpx.Response(
+                422, json={"title": "请求有误", "detail": "pollutant: 'SO2' 不是总量控制污染物"}
+            )
+        return httpx.Response(200, json=[])
+
+    stub.on("GET", "/quota/availability", pools)
+    stub.on("GET", "/quota/balances", pools)
+    stub.on("GET", "/eia/parks", [])
+    await sign_in(client, "investment")
+    hx = {"HX-Request": "true"}
+    for given, meant in (("ＶＯＣｓ", "VOCs"), (" ｎｏｘ\u3000", "NOx"), ("ＮＨ３－Ｎ", "NH3-N")):
+        for link in (
+            "/console/investment/",
+            "/console/investment/trend",
+            "/console/investment/export.csv",
+        ):
+            asked.clear()
+            r = await client.get(
+                link, params={"pollutant": given}, headers=hx if "trend" in link else {}
+            )
+            assert r.status_code == 200 and set(asked) == {meant}, (link, given, asked)
+        page = await client.get("/console/investment/", params={"pollutant": given})
+        assert f'<option value="{meant}" selected>' in page.text
+    asked.clear()
+    page = await client.get("/console/investment/", params={"pollutant": "ＳＯ２"})
+    assert_console_page(page, 422, "不是总量控制污染物")
+    assert asked == ["SO2"]
 
 
 async def test_a_fit_link_outside_the_users_districts_says_so(

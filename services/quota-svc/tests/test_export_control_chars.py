@@ -102,3 +102,34 @@ async def test_an_xlsx_with_broken_sheet_xml_is_a_409(quota: Quota) -> None:
             zout.writestr(item.filename, data)
     r = await quota.client.post("/quota/import?format=xlsx", content=out.getvalue(), headers=ADMIN)
     assert r.status_code == 409, r.text
+
+
+async def test_a_formula_with_no_saved_value_is_refused_where_it_is(
+    quota: Quota, db_url: str, tmp_path: pathlib.Path
+) -> None:
+    """An export edited by a script (openpyxl writes a formula and no value):
+    the cell read as empty and was refused as "缺少整数：''", as if cleared."""
+    from openpyxl import load_workbook as load
+
+    await quota.baseline(JIZHOU, "1", note="x")
+    book = load(io.BytesIO(await export(quota, "xlsx")))
+    pools = book["pools"]
+    header = [c.value for c in pools[1]]
+    column = header.index("credited_kg") + 1
+    pools.cell(2, column).value = "=1000*1"
+    out = io.BytesIO()
+    book.save(out)
+    async with fresh(db_url, tmp_path) as copy:
+        for language, want in (
+            ("zh-CN", "pools：第 2 行 credited_kg 列：该单元格是公式，文件中没有保存其计算结果"),
+            ("en", "pools: row 2, column credited_kg: the cell is a formula with no saved value"),
+        ):
+            r = await copy.client.post(
+                "/quota/import?format=xlsx",
+                content=out.getvalue(),
+                headers={**ADMIN, "accept-language": language},
+            )
+            assert r.status_code == 409, r.text
+            assert r.json()["detail"].startswith(want), r.json()
+            assert "粘贴为数值" in r.json()["detail"] or "Paste Special" in r.json()["detail"]
+        assert await notes(copy) == []

@@ -128,6 +128,35 @@ async def test_four_pollutants_each_through_the_ledger(q: Quota) -> None:
     await reconciled(q)
 
 
+async def test_a_pollutant_typed_in_a_path_or_query_reads_as_the_console_reads_it(
+    q: Quota,
+) -> None:
+    """`ＶＯＣｓ` (a Chinese IME in full-width mode), `vocs` or ` NOx ` in a
+    path or a query was refused as no pollutant ("'ＶＯＣｓ' 不是总量控制污染物"),
+    where the console's pages read it as VOCs; an adjustment's pool was not
+    found. Each now reads as the pollutant it names; one it names none of is
+    refused naming it as it reads."""
+    await post(q, f"/quota/pools/{JIZHOU}/ｎｏｘ/baseline", {"amount_t": "2"}, ADMIN, 201)
+    await post(q, f"/quota/pools/{JIZHOU}/VOCs/baseline", {"amount_t": "10"}, ADMIN, 201)
+    for typed in ("ＶＯＣｓ", "vocs", "%20Vocs%E3%80%80"):
+        r = await q.client.get(f"/quota/balances/{JIZHOU}/{typed}", headers=AUDITOR)
+        assert r.status_code == 200, (typed, r.text)
+        assert (r.json()["pool_id"], r.json()["available_t"]) == (f"{JIZHOU}:VOCs", "10.000")
+        r = await q.client.get(f"/quota/availability?pollutant={typed}", headers=INVESTMENT)
+        assert r.status_code == 200, (typed, r.text)
+        assert {p["pool_id"].split(":")[1] for p in r.json()} == {"VOCs"}, r.text
+    r = await q.client.get("/quota/journal", params={"pollutant": " ＮＯｘ"}, headers=AUDITOR)
+    assert r.status_code == 200
+    assert [(e["pool_id"], e["amount_t"]) for e in r.json()["items"]] == [
+        (f"{JIZHOU}:NOx", "2.000")
+    ]
+    zh = {**INVESTMENT, "accept-language": "zh-CN"}
+    r = await q.client.get("/quota/availability", params={"pollutant": "ＳＯ２"}, headers=zh)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == "pollutant"
+    assert "'SO2' 不是总量控制污染物" in r.json()["detail"], r.json()
+
+
 async def test_jizhou_lineage_advance_and_swaps(q: Quota, manual: clock.ManualClock) -> None:
     """蓟州区: two closed plants' lots consumed by two projects (lineage from
     project to plant); an advance of 3 t repaid by a later reclaim; a swap

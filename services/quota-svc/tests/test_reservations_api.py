@@ -151,6 +151,25 @@ async def test_allocate_and_release_resolve_once(quota: Quota) -> None:
     assert (allocated["amount_t"], allocated["increment_t"]) == ("4.000", "2.000")
 
 
+async def test_a_reservation_id_in_upper_case_is_the_same_reservation(quota: Quota) -> None:
+    """An id pasted in upper case (a spreadsheet, a letter) was a 404: a
+    UUID is the same in either case. Its reads and its writes (a direct
+    route: allocate) find the one reservation; another id keeps its case."""
+    await quota.baseline(JIZHOU, "20")
+    res = await _reserve(quota)
+    upper = res["id"].upper()
+    assert upper != res["id"]
+    for path in ("/quota/reservations/{}", "/quota/reservations/{}/lineage"):
+        r = await quota.client.get(path.format(upper), headers=OFFICER)
+        assert r.status_code == 200, (path, r.text)
+    r = await quota.client.get(f"/quota/reservations/{upper}", headers=OFFICER)
+    assert r.json()["id"] == res["id"]
+    r = await quota.client.post(f"/quota/reservations/{upper}/allocate", json={}, headers=OFFICER)
+    assert r.status_code == 200 and r.json()["status"] == "allocated", r.text
+    r = await quota.client.get("/quota/reservations/NOT-A-UUID", headers=OFFICER)
+    assert r.status_code == 404 and "NOT-A-UUID" in r.json()["detail"], r.text
+
+
 async def test_a_whole_hold_allocated_backs_the_whole_increment_and_a_sliver_nothing(
     quota: Quota,
 ) -> None:

@@ -152,6 +152,21 @@ async def test_duplicate_check_clusters_and_personal_data(svc: Service) -> None:
     assert received["case_no"] == first["complaint"]["case_no"] and "complainant" not in received
 
 
+async def test_a_complaint_id_in_upper_case_is_the_same_complaint(svc: Service) -> None:
+    """An id typed or pasted in upper case was a 404 (a UUID is the same in
+    either case): it reads and accepts the one complaint, in the one shared
+    path type (`svc_common.types.ResourceId`), as quota-svc's do."""
+    r = await svc.http.post("/supervision/complaints", json=complaint(), headers=officer())
+    made = r.json()["complaint"]
+    upper = made["id"].upper()
+    r = await svc.http.get(f"/supervision/complaints/{upper}", headers=officer())
+    assert r.status_code == 200 and r.json()["id"] == made["id"], r.text
+    r = await svc.http.post(f"/supervision/complaints/{upper}/accept", headers=officer())
+    assert r.status_code == 200 and r.json()["id"] == made["id"], r.text
+    r = await svc.http.get(f"/supervision/complaints/{upper}", headers=officer(WUQING))
+    assert r.status_code == 404  # another district's, in either case
+
+
 async def test_lifecycle_statutory_clocks_and_overdue_sweep(svc: Service) -> None:
     c = clock.ManualClock(T0)  # Monday 10:00 in Beijing
     with clock.using(c):

@@ -254,6 +254,25 @@ def fold_width(text: str) -> str:
     return text.translate(_FULL_WIDTH)
 
 
+def typed_code(text: str) -> str:
+    """A code of a closed list (a pollutant's) as a user typed it, read as
+    the ASCII it stands for: NFKC (the full-width letters and digits a
+    Chinese IME types, "ＶＯＣｓ", as ASCII ones), spaces around it dropped."""
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def listed_code(text: str, codes: Iterable[str]) -> str:
+    """The one of `codes` that `text` names as a user types it: in NFKC form,
+    spaces around it aside, in any letter case ("ｖｏｃｓ " and "vocs" are
+    VOCs: the codes of a closed list differ by more than these). One it
+    names none of is returned as `typed_code` reads it, for its reader to
+    refuse in its words. The console's pages and quota-svc's paths and
+    queries read a pollutant so."""
+    typed = typed_code(text)
+    folded = typed.casefold()
+    return next((c for c in codes if c.casefold() == folded), typed)
+
+
 def ref_text_pattern() -> str:
     """The JSON-schema pattern of what `ref_text_problem` accepts (one
     character at least: the length is minLength/maxLength's)."""

@@ -91,8 +91,27 @@ ID_PATTERN = i18n.said_as(
     "不是本接口给出的编号（由字母、数字及 _ . : - 组成，以字母或数字开头）",
 )
 
-#: The id of a resource in a path (a UUID or a number this API gave out).
-ResourceId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
+#: A UUID as text, in either case.
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+
+
+def uuid_as_given_out(value: Any) -> Any:
+    """A UUID as the services give one out and keep it, in lower case: a
+    UUID is the same in either case (RFC 9562), and one typed or pasted in
+    upper case (a letter, a spreadsheet) was a 404. Any other id is left as
+    it is: a permit's number keeps its case."""
+    if isinstance(value, str) and len(value) == 36 and _UUID.fullmatch(value):
+        return value.lower()
+    return value
+
+
+#: The id of a resource in a path (a UUID or a number this API gave out); a
+#: UUID in upper case names the same resource as in lower case.
+ResourceId = Annotated[
+    str,
+    Path(min_length=1, max_length=64, pattern=ID_PATTERN),
+    BeforeValidator(uuid_as_given_out),
+]
 
 #: A number this API gave out as an id (a 64-bit key), in a path: anything
 #: past 64 bits is refused as a 422, never reaches the database.

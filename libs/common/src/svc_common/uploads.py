@@ -8,7 +8,9 @@ The files people actually have: a CSV saved by Excel on a Chinese Windows PC
 is GBK (GB18030 is its superset), with or without a UTF-8 BOM elsewhere. The
 charset a client declares is used; otherwise UTF-8 (BOM or not) is tried,
 then GB18030. An .xlsx is read with openpyxl in read-only mode, bounded in
-size, rows and columns. The failing rows of an upload can be answered as a
+size, rows and columns (`XlsxBook`, which every workbook read goes
+through: a formula cell with no saved value, as a script writes one, is
+refused where it is, never read as empty). The failing rows of an upload can be answered as a
 spreadsheet (`error_report_xlsx`) with their cells and reasons.
 
 A header naming a column twice refuses the upload (which of the two a reader
@@ -706,9 +708,122 @@ def unzipped_bytes(body: bytes) -> int | None:
         return None
 
 
+class UnsavedFormula:
+    """A sheet cell holding a formula and no value: a workbook written by a
+    script (openpyxl, a report generator) keeps the formula but nothing
+    calculated it, so there is nothing to read. Read as None, as openpyxl
+    gives it, it passed for an empty cell and was refused as one
+    ("缺少整数：''"), or taken as empty where a cell may be."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNSAVED_FORMULA"
+
+
+#: How `XlsxBook.rows` gives a formula cell with no saved value.
+UNSAVED_FORMULA = UnsavedFormula()
+
+
+def unsaved_formula_problem() -> str:
+    return msg(
+        "the cell is a formula with no saved value (the file was saved without "
+        "calculating it): paste the cells as values (Paste Special → Values) and upload again",
+        "该单元格是公式，文件中没有保存其计算结果（保存文件的程序未计算公式）："
+        "请将单元格“选择性粘贴为数值”后重新上传",
+    )
+
+
+#: A formula element (`<f>`, with any namespace prefix) in a sheet's XML.
+_FORMULA_ELEMENT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s/>]")
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _unsaved_formulas(archive: zipfile.ZipFile, path: str) -> dict[int, set[int]]:
+    """The cells of a worksheet (its part in the workbook's ZIP) holding a
+    formula and no saved value, row → columns (1-based, numbered as openpyxl
+    numbers them when a row or cell omits its reference). openpyxl writes
+    such a cell with an empty `<v/>`; an empty value is a saved one only
+    for a formula whose result is a text (`t="str"`: Excel's and
+    LibreOffice's `=""`). A sheet without a formula (found by a scan of its
+    bytes) is not parsed."""
+    from openpyxl.utils.cell import coordinate_to_tuple
+    from openpyxl.xml.functions import iterparse
+
+    with archive.open(path) as src:
+        tail = b""
+        while chunk := src.read(1 << 20):
+            if _FORMULA_ELEMENT.search(tail + chunk):
+                break
+            tail = chunk[-64:]
+        else:
+            return {}
+    out: dict[int, set[int]] = {}
+    row = 0
+    with archive.open(path) as src:
+        for _, element in iterparse(src):
+            if _local(element.tag) != "row":
+                continue
+            ref = element.get("r")
+            row = int(float(ref)) if ref else row + 1
+            column = 0
+            for cell in element:
+                ref = cell.get("r")
+                column = coordinate_to_tuple(ref)[1] if ref else column + 1
+                saved = {_local(child.tag): child.text for child in cell}
+                if "f" in saved and not saved.get("v") and cell.get("t") != "str":
+                    out.setdefault(row, set()).add(column)
+            element.clear()
+    return out
+
+
+class XlsxBook:
+    """An .xlsx read for its values as a spreadsheet program last saved them
+    (openpyxl, read-only, `data_only`), a formula cell with no saved value
+    given as UNSAVED_FORMULA, not as an empty cell. Every workbook an upload
+    or an import reads is read here."""
+
+    def __init__(self, body: bytes) -> None:
+        from openpyxl import load_workbook
+
+        self._body = body
+        self._book = load_workbook(io.BytesIO(body), read_only=True, data_only=True)
+
+    @property
+    def sheetnames(self) -> list[str]:
+        return list(self._book.sheetnames)
+
+    def rows(
+        self, sheet: str | None = None, max_col: int | None = None
+    ) -> Iterator[tuple[Any, ...]]:
+        """A sheet's rows (the first sheet's unless named), from row 1, as
+        tuples of cell values."""
+        ws = self._book.worksheets[0] if sheet is None else self._book[sheet]
+        lines = ws.iter_rows(values_only=True, max_col=max_col)
+        path = getattr(ws, "_worksheet_path", None)
+        with zipfile.ZipFile(io.BytesIO(self._body)) as archive:
+            unsaved = _unsaved_formulas(archive, path) if path else {}
+        if not unsaved:
+            yield from lines
+            return
+        for number, values in enumerate(lines, 1):
+            if (columns := unsaved.get(number)) is not None:
+                values = tuple(
+                    UNSAVED_FORMULA if v is None and j in columns else v
+                    for j, v in enumerate(values, 1)
+                )
+            yield values
+
+    def close(self) -> None:
+        self._book.close()
+
+
 def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
     """The first sheet of a workbook: header row, then one row per line."""
-    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
 
     unreadable = field_error(
         "body",
@@ -726,25 +841,36 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
             max_unzipped_bytes=MAX_XLSX_UNZIPPED,
         )
     try:
-        wb = load_workbook(io.BytesIO(body), read_only=True, data_only=True)
+        book = XlsxBook(body)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise unreadable from exc
     try:
-        ws = wb.worksheets[0]
-        lines = ws.iter_rows(values_only=True, max_col=MAX_COLUMNS)
+        lines = book.rows(max_col=MAX_COLUMNS)
         header = next(lines, None)
         if header is None:
             return []
+        if UNSAVED_FORMULA in header:
+            column = get_column_letter(header.index(UNSAVED_FORMULA) + 1)
+            raise field_error(
+                "body",
+                msg(f"header cell {column}1: ", f"表头单元格 {column}1：")
+                + unsaved_formula_problem(),
+            )
         names = [_cell_text(h) for h in header]
         if (twice := repeated_column(names)) is not None:
             raise named_twice(twice)
         out: list[RawRow] = []
         for i, values in enumerate(lines, 1):
-            if all(v is None or _cell_text(v) == "" for v in values):
+            if all(v is None or (v is not UNSAVED_FORMULA and _cell_text(v) == "") for v in values):
                 continue  # Excel keeps formatted empty rows; each keeps its place
             if len(out) >= max_rows:
                 out.append(RawRow(i, None, msg("over the row limit", "超出行数上限")))
                 break
+            if UNSAVED_FORMULA in values:
+                j = values.index(UNSAVED_FORMULA)
+                name = names[j] if j < len(names) and names[j] else get_column_letter(j + 1)
+                out.append(RawRow(i, None, unsaved_formula_problem(), name))
+                continue
             cells = {n: _cell_text(v) for n, v in zip(names, values, strict=False) if n}
             if any(has_control_chars(v) for v in cells.values()):
                 out.append(RawRow(i, None, control_problem()))
@@ -775,7 +901,7 @@ def _xlsx_rows(body: bytes, max_rows: int, drop_empty: bool) -> list[RawRow]:
         # sheet's XML cut short or broken is found here, not when it opens.
         raise unreadable from exc
     finally:
-        wb.close()
+        book.close()
 
 
 def wants_spreadsheet(request: Request) -> bool:

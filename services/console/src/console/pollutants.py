@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any, NamedTuple
 
 import structlog
+from svc_common.guard import listed_code
 from svc_common.i18n import msg
 from svc_common.types import utcnow
 
@@ -62,12 +63,12 @@ def listed_pollutants(data: Any) -> list[Pollutant]:
 
 
 def as_listed(code: str, pollutants: list[Pollutant] | None) -> str:
-    """The pollutant `code` names, as quota-svc writes it: `vocs` or `Vocs`
-    typed into an address is VOCs (codes differ by more than case); a code
-    it does not list, or any when its list is unread, is kept as given, for
-    quota-svc to refuse in its words."""
-    folded = code.casefold()
-    return next((p.code for p in pollutants or () if p.code.casefold() == folded), code)
+    """The pollutant `code` names, as quota-svc writes it: `vocs`, `Vocs`
+    or the full-width `ＶＯＣｓ` a Chinese IME types into an address is VOCs
+    (`svc_common.guard.listed_code`, as quota-svc reads it); a code it does
+    not list, or any when its list is unread, is kept as typed (in NFKC
+    form, spaces around it dropped), for quota-svc to refuse in its words."""
+    return listed_code(code, (p.code for p in pollutants or ()))
 
 
 class PollutantList:

@@ -14,7 +14,8 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
+from openpyxl.utils import get_column_letter
 from sqlalchemy import Table, delete, func, insert, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,8 @@ from svc_common.db import hold_tables
 from svc_common.i18n import msg
 from svc_common.types import utcnow
 from svc_common.uploads import (
+    UNSAVED_FORMULA,
+    XlsxBook,
     csv_cell,
     csv_cell_read,
     csv_problem,
@@ -29,6 +32,7 @@ from svc_common.uploads import (
     repeated_column,
     sheet_cell,
     sheet_cell_read,
+    unsaved_formula_problem,
 )
 
 from quota_svc.adjustments.models import Adjustment
@@ -254,19 +258,31 @@ def _read_zip(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]]
 
 
 def _read_xlsx(content: bytes) -> Iterator[tuple[str, list[str], list[list[str]]]]:
-    wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    for name in SHEETS:
-        if name not in wb.sheetnames:
-            if name in OPTIONAL_SHEETS:
-                continue
-            raise ImportRefused(msg(f"sheet {name} is missing", f"缺少工作表 {name}"))
-        rows = [
-            ["" if v is None else str(sheet_cell_read(v)) for v in row]
-            for row in wb[name].iter_rows(values_only=True)
-        ]
-        if not rows:
-            raise ImportRefused(msg(f"sheet {name} is empty", f"工作表 {name} 为空"))
-        yield name, rows[0], rows[1:]
+    book = XlsxBook(content)
+    try:
+        for name in SHEETS:
+            if name not in book.sheetnames:
+                if name in OPTIONAL_SHEETS:
+                    continue
+                raise ImportRefused(msg(f"sheet {name} is missing", f"缺少工作表 {name}"))
+            rows: list[list[str]] = []
+            for number, row in enumerate(book.rows(name), 1):
+                rows.append(_sheet_row(name, number, row, rows[0] if rows else []))
+            if not rows:
+                raise ImportRefused(msg(f"sheet {name} is empty", f"工作表 {name} 为空"))
+            yield name, rows[0], rows[1:]
+    finally:
+        book.close()
+
+
+def _sheet_row(name: str, number: int, row: tuple[Any, ...], header: list[str]) -> list[str]:
+    """A sheet's row as text; a formula cell with no saved value is refused
+    by its row and column (the header's name, or the column's letter)."""
+    if UNSAVED_FORMULA in row:
+        j = row.index(UNSAVED_FORMULA)
+        column = header[j] if j < len(header) and header[j] else get_column_letter(j + 1)
+        raise ImportRefused(at_row(name, number, column, unsaved_formula_problem()))
+    return ["" if v is None else str(sheet_cell_read(v)) for v in row]
 
 
 def _values(

@@ -6,17 +6,20 @@ export and print."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BeforeValidator
 from svc_common.districts import DISTRICTS, district_name
+from svc_common.guard import typed_code
 from svc_common.i18n import msg
 from svc_common.types import utcnow
 
 from console.api import ApiError, Services
 from console.auth.users import User
 from console.deps import pollutant_list, services, signed_in
+from console.filters import repeated_filters
 from console.pages.investment import export, views
 from console.pollutants import Pollutant, PollutantList, as_listed
 from console.web import is_htmx, problem_page, render, render_with_failure, today_beijing
@@ -27,8 +30,13 @@ ROLES = ("investment", "officer", "admin", "auditor")
 _CODE = r"^([A-Za-z][A-Za-z0-9_.\-]{0,19})?$"
 #: The pollutant the page is of, and its trend and export with it (their
 #: links carry the page's): none (or blank) is the first of quota-svc's
-#: list; any case names the listed one (`vocs` is VOCs).
-CHOSEN = Query("", pattern=_CODE)
+#: list; any case, full-width letters and digits and spaces around it name
+#: the listed one (`vocs` and `ＶＯＣｓ` are VOCs: read as typed first).
+Chosen = Annotated[
+    str,
+    Query(pattern=_CODE),
+    BeforeValidator(lambda v: typed_code(v) if isinstance(v, str) else v),
+]
 
 
 async def _pollutants(
@@ -59,6 +67,14 @@ async def _chosen(pollutant: str, listing: PollutantList, api: Services) -> str:
         return _first(await listing.read(api))
     # As the page does; its list unread, the pollutant goes as given.
     return as_listed(pollutant, await listing.read_or_none(api))
+
+
+def _twice(request: Request) -> str | None:
+    """Why the address gives the pollutant more than once (`?pollutant=VOCs&
+    pollutant=NOx`, a link made by hand), or None: the page is of one
+    pollutant, and neither is taken in silence (`console.filters`)."""
+    given = {"pollutant": request.query_params.getlist("pollutant")}
+    return repeated_filters(given).get("pollutant")
 
 
 def _unlisted_said(typed: list[str]) -> str:
@@ -113,6 +129,7 @@ def _page(request: Request, failed: ApiError | None, **context: Any) -> Response
     """The 招商 page, with its status saying a section could not be read (a
     monitor or a cache must not take it for the page): 503 with Retry-After
     for a service out, 502 for a bad answer."""
+    context.setdefault("filter_error", None)
     return render_with_failure(
         request,
         "investment/index.html",
@@ -125,25 +142,29 @@ def _page(request: Request, failed: ApiError | None, **context: Any) -> Response
 @router.get("/")
 async def overview(
     request: Request,
-    pollutant: str = CHOSEN,
+    pollutant: Chosen = "",
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
     listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     pollutants, unlisted = await _pollutants(listing, api)
-    pollutant = as_listed(pollutant, pollutants) or _first(pollutants)
+    # A pollutant given twice selects neither: said beside the selector, which
+    # shows none, and no pools are read.
+    twice = _twice(request)
+    pollutant = "" if twice else as_listed(pollutant, pollutants) or _first(pollutants)
     if pollutant and pollutant not in {p.code for p in pollutants}:
         # The selector still says which pollutant the page is of (quota-svc
         # refuses one it does not keep, in its own words, on the pools).
         pollutants.append(Pollutant(pollutant))
     pools, failed = (
         (views.Pools([], [], []), unlisted)
-        if unlisted is not None
+        if unlisted is not None or twice
         else await _pools_or_note(api, user, pollutant)
     )
     return _page(
         request,
         failed,
+        filter_error=twice,
         pollutant=pollutant,
         pollutants=pollutants,
         unlisted=_unlisted_said([]) if unlisted else None,
@@ -376,7 +397,7 @@ async def _check_all(
 @router.get("/trend")
 async def trend(
     request: Request,
-    pollutant: str = CHOSEN,
+    pollutant: Chosen = "",
     months: int = Query(12, ge=1, le=24),
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
@@ -384,6 +405,8 @@ async def trend(
 ) -> Response:
     """Available quota per district at the start of each of the last months,
     read from the ledger's balance at those moments (`?at=`)."""
+    if twice := _twice(request):
+        return problem_page(request, 422, twice)
     pollutant = await _chosen(pollutant, listing, api)
     points = views.trend_points(utcnow(), months)
     districts = [d for d in DISTRICTS if user.may_act_in(d)]
@@ -409,14 +432,17 @@ async def trend(
 
 @router.get("/export.{fmt}")
 async def export_ranking(
+    request: Request,
     fmt: str,
-    pollutant: str = CHOSEN,
+    pollutant: Chosen = "",
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
     listing: PollutantList = Depends(pollutant_list),
 ) -> Response:
     if fmt not in ("csv", "xlsx"):
         return Response(status_code=404)
+    if twice := _twice(request):
+        return problem_page(request, 422, twice)
     pollutant = await _chosen(pollutant, listing, api)
     pools = await _pools(api, user, pollutant)
     rows = [

@@ -18,6 +18,7 @@ from svc_common.i18n import msg
 from console.api import ApiError, Services, raise_for_problem
 from console.auth.users import User
 from console.deps import optional_user, pollutant_list, services
+from console.filters import repeated_filters
 from console.pages.investment.views import park_names
 from console.pages.workbench.queues import RECLAIM_SOURCES
 from console.pollutants import Pollutant, PollutantList, as_listed
@@ -183,6 +184,8 @@ async def receipt(
 
 #: The register's filters, in the order the form and its links carry them.
 _FILTERS = ("district", "pollutant")
+#: What the register is called where it refuses a filter given twice.
+REGISTER = ("The register", "公示名录")
 
 
 def filter_problems(
@@ -201,33 +204,6 @@ def filter_problems(
             f" (one of {', '.join(pollutants)})",
             f"{shown!r} 不是总量控制污染物（应为 {listed} 之一）",
         )
-    return problems
-
-
-#: What a filter given twice in the address is (the register is filtered by
-#: one of each), as the page says it: English, Chinese.
-_ONE_OF = {"district": ("one district", "一个区"), "pollutant": ("one pollutant", "一种污染物")}
-
-
-def repeated_filters(given: Mapping[str, Sequence[str]]) -> dict[str, str]:
-    """Why a filter the address gives more than once (`?district=120119&
-    district=120115`, a link made by hand) is refused, by field: the
-    register filters by one district and one pollutant, as quota-svc's
-    `GET /quota/public/register` does (it refuses the same with a 422
-    naming the parameter), so none is picked in silence. `given`: each
-    filter's values in the address."""
-    problems = {}
-    for name, (en, zh) in _ONE_OF.items():
-        values = [unicodedata.normalize("NFKC", v).strip()[:20] for v in given.get(name, ())]
-        if len(values) > 1:
-            said = [district_name(v) if name == "district" else v for v in values[:5]]
-            more = "…" if len(values) > 5 else ""
-            problems[name] = msg(
-                f"The register is filtered by {en} at a time; the address gives "
-                f"{len(values)}: {', '.join(said)}{more}. Choose one.",
-                f"公示名录一次只能按{zh}筛选，地址中给出了 {len(values)} 个："
-                f"{'、'.join(said)}{more}；请只选择一个。",
-            )
     return problems
 
 
@@ -255,7 +231,7 @@ async def register(
     quota-svc publishes `GET /quota/public/register` the page says so
     instead of failing."""
     given = request.query_params
-    repeated = repeated_filters({k: given.getlist(k) for k in _FILTERS})
+    repeated = repeated_filters({k: given.getlist(k) for k in _FILTERS}, REGISTER)
     # A filter given twice selects neither: the field shows all, beside its
     # refusal.
     district, pollutant = (
