@@ -13,6 +13,9 @@ the services' APIs, so every page of the console has something to show.
 - EIA filings in every state (submitted, accepted, evaluated, reviewed,
   approved, rejected, withdrawn; green channel; bundled) and registration
   forms filed in bulk, one revoked, some sampled for a post-hoc check.
+- 12369 complaints (投诉) of 蓟州区 and 宝坻区: two reports of the same
+  odour from one plant (a cluster), one of them accepted; one past its
+  acceptance deadline; one rejected.
 
 Every POST carries an Idempotency-Key derived from its step: running the
 demo again replays the first answers instead of loading everything twice."""
@@ -59,9 +62,22 @@ class Registration(Answer):
     status: str
 
 
+class Complaint(Answer):
+    """A complaint as the demo reads it (supervision-svc's receipt)."""
+
+    id: str
+    district: str
+    status: str
+
+
+class ComplaintReceipt(Answer):
+    complaint: Complaint
+
+
 PERMITS = TypeAdapter(Page[Permit])
 FILING = TypeAdapter(Filing)
 REGISTRATION = TypeAdapter(Registration)
+COMPLAINT_RECEIPT = TypeAdapter(ComplaintReceipt)
 BAODI, JIZHOU, BINHAI, WUQING, XIQING = "120115", "120119", "120116", "120114", "120111"
 
 #: VOCs baseline stock (存量基数), t/a, and a second credit six months ago.
@@ -259,6 +275,7 @@ class Demo:
             ("permit quality audits (许可质量审核)", self.audits),
             ("EIA filings in every state (环评审批)", self.filings),
             ("registration forms filed online (登记表备案)", self.registration_forms),
+            ("12369 complaints (环保投诉)", self.complaints),
         ]
 
     def run(self) -> Counts:
@@ -725,6 +742,109 @@ class Demo:
                     f"/eia/registrations/{first}/revoke",
                     {"reason": "事后抽查发现建设内容与备案信息不符"},
                     key=self.key("revoke", first),
+                )
+
+    # ----------------------------------------------------------- complaints
+    def complaints(self) -> None:
+        """12369 complaints as the platform's machine client posts them: two
+        reports of one plant's odour in 蓟州区 (a cluster; the first accepted
+        by the district's officer), a noise complaint received twelve days
+        ago and not yet accepted (past its acceptance deadline), one
+        rejected, and one in 宝坻区. Received on days before today: each
+        day's run keys them by its date, so a run again the same day
+        replays them."""
+        pop = self._population()
+        plant, baodi = pop["jizhou_permit"][4], pop["baodi_permit"][-1]
+        today = self.now.astimezone(BEIJING).date()
+
+        def received(days_back: int, hour: int, minute: int) -> str:
+            day = today - dt.timedelta(days=days_back)
+            return dt.datetime.combine(day, dt.time(hour, minute), BEIJING).isoformat()
+
+        rows: list[tuple[dict[str, Any], tuple[str, ...]]] = [
+            (
+                {
+                    "channel": "hotline",
+                    "received_at": received(3, 21, 40),
+                    "district": JIZHOU,
+                    "address": plant.address,
+                    "category": "odor",
+                    "description": f"{plant.name}夜间排放刺鼻气味，附近居民无法开窗",
+                    "uscc": plant.uscc,
+                    "complainant": {"name": "刘先生", "phone": "13800000001"},
+                },
+                ("accept",),
+            ),
+            (
+                {
+                    "channel": "wechat",
+                    "received_at": received(1, 22, 15),
+                    "district": JIZHOU,
+                    "address": plant.address,
+                    "category": "odor",
+                    "description": "化工厂晚上排气，味道刺鼻，已经好几天了",
+                    "uscc": plant.uscc,
+                    "complainant": {"name": "", "phone": "13800000002", "wants_reply": False},
+                },
+                (),
+            ),
+            (
+                {
+                    "channel": "web",
+                    "received_at": received(12, 6, 30),
+                    "district": JIZHOU,
+                    "address": "天津市蓟州区渔阳镇文昌街工地",
+                    "category": "noise",
+                    "description": "工地凌晨施工，打桩噪声扰民",
+                    "complainant": {"name": "王女士", "phone": "13800000003"},
+                },
+                (),
+            ),
+            (
+                {
+                    "channel": "letter",
+                    "received_at": received(4, 10, 0),
+                    "district": JIZHOU,
+                    "address": "天津市蓟州区上仓镇",
+                    "category": "other",
+                    "description": "反映邻里纠纷，与环境无关",
+                },
+                ("reject",),
+            ),
+            (
+                {
+                    "channel": "hotline",
+                    "received_at": received(2, 15, 5),
+                    "district": BAODI,
+                    "address": baodi.address,
+                    "category": "air",
+                    "description": f"{baodi.name}烟囱冒黑烟，粉尘落在附近小区",
+                    "uscc": baodi.uscc,
+                },
+                (),
+            ),
+        ]
+        for n, (body, acts) in enumerate(rows):
+            receipt = self._post(
+                "/supervision/complaints",
+                body,
+                shape=COMPLAINT_RECEIPT,
+                key=self.key("complaint", today, n),
+                role="filer",
+                sub="demo-12369-bot",
+            )
+            self.counts.add("complaints")
+            c = receipt.complaint
+            for action in acts:
+                self._post(
+                    f"/supervision/complaints/{c.id}/{action}",
+                    {"reason": "不属于生态环境部门职责范围，已告知向街道反映"}
+                    if action == "reject"
+                    else {},
+                    key=self.key("complaint", c.id, action),
+                    role="officer",
+                    districts=(c.district,),
+                    sub=f"officer.{c.district}",
                 )
 
     # -------------------------------------------------------------- helpers

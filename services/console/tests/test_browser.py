@@ -769,3 +769,41 @@ async def test_the_fit_result_has_its_address_reload_and_back_keep_it(
     assert "districts can take this project" in await p.inner_text("#fit-summary")
     await p.click("#lang-switch")  # back to Chinese for the tests after
     await p.wait_for_selector("#fit-table")
+
+
+async def test_an_officer_reads_the_complaints_of_the_district_on_a_phone_too(
+    browser: Browser, page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """李华 opens 环保投诉 from the navigation: the open complaints of 蓟州区
+    with their states, deadlines and time left, the odour reported twice
+    among the repeated problems; on a phone the tables scroll in their own
+    boxes, with the hint above them, and the page does not."""
+    p = page
+    await sign_in(p, demo_server, "officer-jizhou")
+    await p.click("nav >> text=环保投诉")
+    await p.wait_for_selector("#open-complaints")
+    assert await p.get_attribute("nav a[href='/console/complaints/']", "aria-current") == "page"
+    rows = p.locator("#open-complaints tbody tr")
+    assert await rows.count() >= 3
+    table = await p.inner_text("#open-complaints")
+    assert "已接收" in table and "已受理" in table and "宝坻区" not in table
+    assert all(
+        ("剩余" in t or "今日到期" in t or "已超期" in t)
+        for t in await p.locator("#open-complaints tbody tr td:last-child").all_inner_texts()
+    )
+    assert "异味" in await p.inner_text("#clusters")
+    await shot(p, artifacts, "complaints")
+
+    ctx = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    try:
+        phone = await ctx.new_page()
+        phone.set_default_timeout(15_000)
+        await sign_in(phone, demo_server, "officer-jizhou", "?next=/console/complaints/")
+        await phone.wait_for_selector("#open-complaints")
+        assert await phone.evaluate("document.documentElement.scrollWidth") <= 390, (
+            await phone.evaluate(WIDEST)
+        )
+        assert await phone.locator(".scroll-hint").first.is_visible()
+        await phone.screenshot(path=str(artifacts / "phone-complaints.png"), full_page=False)
+    finally:
+        await ctx.close()

@@ -3766,3 +3766,147 @@ async def test_an_alerts_measures_are_downloaded_as_supervision_svc_writes_them(
     assert len(stub.calls) == before
     await sign_in(client, "investment")
     assert (await client.get(f"/console/alerts/{alert_id}/measures.csv")).status_code == 403
+
+
+def _complaint(n: int, status: str, **over: Any) -> dict[str, Any]:
+    """A complaint as supervision-svc answers one (ComplaintOut)."""
+    return {
+        "id": f"c-{n}",
+        "case_no": f"12369-120119-2026-{n:06d}",
+        "channel": "hotline",
+        "received_at": "2026-12-01T02:00:00Z",
+        "district": "120119",
+        "address": "天津市蓟州区渔阳镇",
+        "category": "odor",
+        "description": f"投诉 {n}",
+        "uscc": None,
+        "status": status,
+        "accept_due": "2026-12-03T16:00:00Z",
+        "close_due": None if status == "received" else "2027-01-13T16:00:00Z",
+        "overdue": False,
+        "repeat": False,
+        "cluster_id": f"k-{n}",
+        **over,
+    }
+
+
+async def test_the_complaints_page_lists_the_open_ones_the_soonest_due_first(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/complaints/: each open state asked of supervision-svc by the
+    user's token; the soonest deadline first, by its clock (受理 until
+    accepted, then 办结), its Beijing day — the service's deadline is the
+    first instant after it, 00:00 the next day in Beijing — and the days
+    left in Beijing days; states by supervision-svc's names; the text
+    escaped and cut; the repeated problems by attention, those reported
+    once left out."""
+    today = today_beijing()
+
+    def due(days: int) -> str:
+        """A deadline on the Beijing day `days` from today, as supervision-svc
+        writes it (svc_common.calendar.end_of_day)."""
+        day = today + dt.timedelta(days=days + 1)
+        return dt.datetime.combine(day, dt.time(), dt.timezone(dt.timedelta(hours=8))).isoformat()
+
+    long_text = "<script>x</script>夜间排放刺鼻气味" + "很" * 80 + "e\u0301"
+    by_state = {
+        "received": [
+            _complaint(1, "received", accept_due=due(2), description=long_text),
+            _complaint(2, "received", accept_due=due(-3), uscc="91120119MA05W8LL0A"),
+        ],
+        "accepted": [_complaint(3, "accepted", close_due=due(20))],
+        "assigned": [],
+        "replied": [_complaint(4, "replied", close_due=due(0), repeat=True)],
+    }
+
+    def complaints(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"items": by_state[request.url.params["status"]]})
+
+    cluster = {
+        "id": "k-9",
+        "district": "120119",
+        "category": "odor",
+        "uscc": "91120119MA05W8LL0A",
+        "reports": 3,
+        "complainants": 2,
+        "open_reports": 2,
+        "first_received_at": "2026-11-20T16:30:00Z",
+        "last_received_at": "2026-12-01T02:00:00Z",
+        "attention": 17.26,
+        "summary": "化工厂<b>夜间</b>排放刺鼻气味",
+    }
+    alone = {**cluster, "id": "k-1", "reports": 1, "summary": "只反映过一次"}
+    stub.on("GET", "/supervision/complaints", complaints)
+    stub.on("GET", "/supervision/complaints/clusters", [cluster, alone])
+    # The enterprise by its name from permit-svc; one it does not answer
+    # for (c-3's, a 404) by its code alone.
+    company = {"uscc": "91120119MA05W8LL0A", "name": "天津<宏泰>化工有限公司"}
+    stub.on("GET", "/permit/enterprises/91120119MA05W8LL0A", company)
+    by_state["accepted"][0]["uscc"] = "91120119MA05W8LM8X"
+    await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/complaints/")
+    assert_console_page(r, 200, "已接收", "已受理", "已答复", "蓟州区", "异味")
+    table = r.text.split('id="open-complaints"')[1].split("</table>")[0]
+    order = re.findall(r'data-complaint="(c-\d)"', table)
+    assert order == ["c-2", "c-4", "c-1", "c-3"]
+    rows = dict(zip(order, table.split("data-complaint=")[1:], strict=True))
+    assert (today - dt.timedelta(days=3)).isoformat() in rows["c-2"]
+    assert "已超期 3 天" in rows["c-2"] and "受理期限" in rows["c-2"]
+    assert 'href="/console/enterprise/91120119MA05W8LL0A"' in rows["c-2"]
+    assert "今日到期" in rows["c-4"] and "办结期限" in rows["c-4"] and "重复反映" in rows["c-4"]
+    assert today.isoformat() in rows["c-4"]
+    assert "剩余 2 天" in rows["c-1"] and "2026-12-01" in rows["c-1"]
+    assert "&lt;script&gt;x&lt;/script&gt;夜间排放刺鼻气味" in rows["c-1"] and "…" in rows["c-1"]
+    assert "<script>x" not in r.text and "很" * 80 not in r.text
+    assert "天津&lt;宏泰&gt;化工有限公司<br>" in rows["c-2"]
+    assert "剩余 20 天" in rows["c-3"] and "91120119MA05W8LM8X</a>" in rows["c-3"]
+    assert "<br><a" not in rows["c-3"] and "未指明" in rows["c-1"]
+    asked = [c for c in stub.calls if c.url.path == "/supervision/complaints"]
+    assert sorted(c.url.params["status"] for c in asked) == sorted(
+        ["received", "accepted", "assigned", "replied"]
+    )
+    assert all(c.headers["authorization"].startswith("Bearer ") for c in stub.calls)
+    clusters = r.text.split('id="clusters"')[1].split("</table>")[0]
+    assert "17.3" in clusters and "化工厂&lt;b&gt;夜间&lt;/b&gt;" in clusters
+    assert "天津&lt;宏泰&gt;化工有限公司" in clusters
+    assert "2026-11-21" in clusters and "只反映过一次" not in r.text
+    en = await client.get("/console/complaints/", params={"lang": "en"})
+    assert "3 days overdue" in en.text and "accept by" in en.text
+
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on("GET", "/supervision/complaints", lambda _: httpx.Response(503, json=down))
+    r = await client.get("/console/complaints/", params={"lang": "zh"})
+    assert_console_page(r, 503, "暂时无法读取投诉", "本次请求所需的服务暂不可用")
+    assert "Retry-After" in r.headers and "没有未办结的投诉" not in r.text
+    assert 'id="open-complaints"' not in r.text and "没有重复反映" not in r.text
+    # The clusters alone failing: the complaints shown, a note for the rest.
+    stub.on("GET", "/supervision/complaints", complaints)
+    stub.on("GET", "/supervision/complaints/clusters", lambda _: httpx.Response(500, text="x"))
+    r = await client.get("/console/complaints/")
+    assert_console_page(r, 502, 'id="open-complaints"', "暂时无法读取重复反映的问题")
+    stub.on("GET", "/supervision/complaints/clusters", [])
+    await sign_in(client, "auditor")
+    assert (await client.get("/console/complaints/")).status_code == 200
+    await sign_in(client, "investment")
+    assert (await client.get("/console/complaints/")).status_code == 403
+
+
+def test_a_complaints_state_and_category_are_named_as_supervision_svc_names_them() -> None:
+    """The page's state names are supervision-svc's own (`LABELS_ZH`), and
+    every state and category it gives a complaint has words."""
+    from console.pages.complaints.views import CATEGORIES, STATES
+    from supervision_svc.complaints.rules import LABELS_ZH
+    from supervision_svc.complaints.schemas import Category, Status
+
+    assert set(STATES) == set(Status.__args__)
+    assert {s: zh for s, (_, zh) in STATES.items()} == {s: LABELS_ZH[s] for s in STATES}
+    assert set(CATEGORIES) == set(Category.__args__)
+
+
+def test_a_complaints_summary_is_cut_between_characters() -> None:
+    from console.pages.complaints.views import summary
+
+    assert summary("  夜间\n排放  ") == "夜间 排放"
+    assert summary("a" * 59 + "e\u0301x") == "a" * 59 + "…"
+    assert summary("a" * 58 + "👩\u200d🔧") == "a" * 58 + "…"
+    assert summary("a" * 60) == "a" * 60

@@ -329,3 +329,53 @@ def test_an_officer_sees_the_alerts_in_force_in_its_districts(
     assert baodi["id"] in c.get("/console/alerts/").text
     sign_in(c, "investment")
     assert c.get("/console/alerts/").status_code == 403
+
+
+def test_an_officer_sees_the_open_complaints_of_its_districts(
+    browser_like: httpx.Client, demo_server: Server
+) -> None:
+    """The complaints page: the open complaints of the officer's districts
+    (the demonstration's 蓟州区 ones), the soonest due first, by their
+    states' names; not a rejected one, not another district's; the odour
+    reported twice among the repeated problems. An auditor reads every
+    district's; investment staff may not open it."""
+    c = browser_like
+    admin = testing.auth("admin", sub="admin.console-test")
+
+    def listed(district: str) -> list[dict[str, Any]]:
+        r = c.get("/supervision/complaints", params={"district": district}, headers=admin)
+        assert r.status_code == 200, r.text
+        items: list[dict[str, Any]] = r.json()["items"]
+        return items
+
+    jizhou, baodi = listed("120119"), listed("120115")
+    open_jz = [x for x in jizhou if x["status"] not in ("closed", "rejected")]
+    rejected = [x for x in jizhou if x["status"] == "rejected"]
+    assert open_jz and rejected and baodi
+    soonest = sorted(
+        open_jz,
+        key=lambda x: (
+            x["accept_due"] if x["status"] == "received" else x["close_due"],
+            x["received_at"],
+        ),
+    )
+    sign_in(c, "officer-jizhou")
+    page = c.get("/console/complaints/")
+    assert page.status_code == 200, page.text
+    table = page.text.split('id="open-complaints"')[1].split("</table>")[0]
+    assert re.findall(r'data-complaint="([^"]+)"', table) == [x["id"] for x in soonest]
+    assert "已接收" in table and "已受理" in table and "蓟州区" in table
+    assert all(x["case_no"] not in page.text for x in rejected + baodi)
+    assert 'href="/console/complaints/" aria-current="page"' in page.text
+    clusters = page.text.split('id="clusters"')[1].split("</table>")[0]
+    assert "异味" in clusters and "2（2）" in clusters
+    # The enterprise complained about by its name, as permit-svc registers it.
+    named = next(x for x in open_jz if x["uscc"])
+    company = c.get(f"/permit/enterprises/{named['uscc']}", headers=admin).json()
+    assert company["name"] in table and company["name"] in clusters
+    sign_in(c, "auditor")
+    page = c.get("/console/complaints/")
+    assert page.status_code == 200
+    assert all(x["case_no"] in page.text for x in open_jz) and baodi[0]["case_no"] in page.text
+    sign_in(c, "investment")
+    assert c.get("/console/complaints/").status_code == 403

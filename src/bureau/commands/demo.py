@@ -22,7 +22,8 @@ def demo(
 ) -> None:
     """A realistic Tianjin: quota of the 16 districts, 宝坻区's permits and
     registrations, 蓟州区's tight VOCs pool and closed plants, EIA filings in
-    every state, registration forms. Safe to run again (replayed)."""
+    every state, registration forms, 12369 complaints. Safe to run again
+    (replayed)."""
     from rich.markup import escape
 
     from bureau.client import UNAVAILABLE, ApiFailed

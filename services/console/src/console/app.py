@@ -33,6 +33,7 @@ from console.auth.store import make_store
 from console.auth.users import from_session, sign_out
 from console.errors import CsrfRejected, LoginRequired, RoleRefused, SessionStoreDown
 from console.pages.alerts.router import router as alerts_router
+from console.pages.complaints.router import router as complaints_router
 from console.pages.enterprise.router import router as enterprise_router
 from console.pages.home import router as home_router
 from console.pages.investment.router import router as investment_router
@@ -99,6 +100,7 @@ def create(
         workbench_router,
         enterprise_router,
         alerts_router,
+        complaints_router,
         public_router,
     ):
         app.include_router(router)

@@ -3,6 +3,7 @@ people read (Beijing dates, tonnes), and the common page context."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -100,6 +101,19 @@ def days_until(value: Any) -> int | None:
     return (day - today_beijing()).days
 
 
+def deadline_day(value: Any) -> str:
+    """The Beijing date, as `YYYY-MM-DD`, of a deadline a service writes as
+    the first instant after its day (svc_common.calendar.end_of_day: 00:00
+    in Beijing the day after, as supervision-svc's complaint clocks are):
+    the day it is met on, not the day after. "" for what is no instant."""
+    t = parse_time(value)
+    if t is None:
+        return ""
+    with contextlib.suppress(OverflowError):  # the calendar's first instant
+        t -= dt.timedelta(microseconds=1)
+    return in_beijing(t).date().isoformat()
+
+
 def dec(value: Any) -> Decimal:
     """A service's amount as a Decimal; 0 for what is not a finite number
     ("Infinity" would fail the page where it is rounded)."""
@@ -156,6 +170,7 @@ templates.env.globals.update(
 templates.env.filters.update(
     beijing=beijing,
     beijing_date=beijing_date,
+    deadline_day=deadline_day,
     beijing_in_text=beijing_in_text,
     tonnes=tonnes,
     countdown=countdown,

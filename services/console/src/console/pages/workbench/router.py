@@ -15,9 +15,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from svc_common.i18n import msg
 
-from console.api import ApiError, Services, gather_limited, idempotency_key
+from console.api import ApiError, Services, idempotency_key
 from console.auth import csrf
 from console.auth.users import DEV_USERS, User
+from console.companies import company_names
 from console.deps import services, signed_in
 from console.pages.workbench import queues
 from console.web import days_until, is_htmx, render, session_ended
@@ -164,37 +165,6 @@ async def read_queues(api: Services, t: str) -> Queues:
     )
 
 
-#: At most this many enterprises are looked up for the findings queue; any
-#: more show by their code (a district's whole register is never read).
-MAX_NAME_LOOKUPS = 40
-
-
-async def _company_names(
-    api: Services, token: str, findings: list[Any], known: list[dict[str, Any]]
-) -> dict[str, str]:
-    """An audit names its enterprise by USCC only: the name from what the
-    page read already, else one read of the enterprise (eight at a time, at
-    most MAX_NAME_LOOKUPS); the code alone when neither has it."""
-    names = {
-        str(x["uscc"]): str(x["enterprise_name"])
-        for x in known
-        if x.get("uscc") and x.get("enterprise_name")
-    }
-    missing = sorted({f.uscc for f in findings if f.uscc not in names})[:MAX_NAME_LOOKUPS]
-
-    async def one(uscc: str) -> tuple[str, str | None]:
-        try:
-            company = await api.get("permit", f"/permit/enterprises/{uscc}", token=token)
-        except ApiError:
-            return uscc, None
-        return uscc, str(company.get("name") or "") or None
-
-    for uscc, name in await gather_limited((one(u) for u in missing), limit=8):
-        if name:
-            names[uscc] = name
-    return names
-
-
 @router.get("/")
 async def workbench(
     request: Request,
@@ -205,7 +175,8 @@ async def workbench(
     q = await read_queues(api, t)
     filings, checks, expiring, findings = q.filings, q.checks, q.expiring, q.findings
     known = [*filings, *checks, *expiring, *q.parked]
-    companies = await _company_names(api, t, findings, known)
+    # An audit names its enterprise by USCC only.
+    companies = await company_names(api, t, (f.uscc for f in findings), known)
     # The names the console knows people by: the development users' (only
     # when they can sign in) and the signed-in user's own. With OpenID
     # Connect there is no directory to ask: anyone else shows by login id.
