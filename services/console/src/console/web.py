@@ -179,6 +179,16 @@ templates.env.filters.update(
 )
 
 
+#: A record's id as supervision-svc makes them (a UUID).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def is_uuid(value: str) -> bool:
+    """Whether an id in an address is a UUID: anything else is no alert's or
+    complaint's, said without asking the service."""
+    return bool(_UUID.fullmatch(value))
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
