@@ -4030,7 +4030,8 @@ async def test_an_officer_acts_on_a_complaint_as_on_the_workbench(
     assert "已办理 — 已受理" in (await client.get(r.headers["location"])).text
     r = await client.post(url, data={**form, "op": "reject", "reason": "重复"})
     assert r.status_code == 303
-    assert "该投诉已由其他人办理" in (await client.get(r.headers["location"])).text
+    back = (await client.get(r.headers["location"])).text
+    assert "该投诉已由其他人办理（当前：已受理），已按最新状态显示" in back
 
 
 async def test_only_a_complaints_officers_and_admins_may_act_on_it(

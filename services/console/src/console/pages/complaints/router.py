@@ -223,10 +223,13 @@ async def act(
             if queues.stale(exc.problem, op):
                 # Someone else moved the complaint on since the page was
                 # drawn: said plainly, where it stands now, never the API's
-                # codes or its list of actions.
+                # codes or its list of actions (without htmx, the page the
+                # browser is sent back to shows it as it now is).
                 state = str(exc.problem.get("state") or "")
                 problem = queues.stale_said(
-                    state_label(state) if state else "", redrawn=False, queue="complaint"
+                    state_label(state) if state else "",
+                    redrawn=not is_htmx(request),
+                    queue="complaint",
                 )
             else:
                 problem = session_ended() if exc.status == 401 else exc.said()
