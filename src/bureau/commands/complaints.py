@@ -225,6 +225,17 @@ def show(
     _show(answer.value, answer.body, as_json)
 
 
+def stands(c: ComplaintView) -> dict[str, Any]:
+    """Where a complaint stands, as a step's key takes it in: a complaint
+    may take the same step with the same words twice in its life (closed
+    again with the same outcome after a reopen, assigned back to an officer
+    it had), and a key of the request alone replayed the first step's
+    answer then, the complaint left as it was. Run again after a lost
+    answer, the step has moved the complaint on: the new key's request is
+    refused in the service's words (已办结, say), never taken twice."""
+    return {"status": c.status, "reopen_count": c.reopen_count, "assigned_to": c.assigned_to}
+
+
 def _step(
     complaint_id: str,
     action: str,
@@ -235,15 +246,21 @@ def _step(
     as_json: bool,
 ) -> None:
     """One step of a complaint's handling (POST …/{id}/{action}), sent with
-    an Idempotency-Key made of the request unless `--key` gives one."""
+    an Idempotency-Key made of the request and of where the complaint stands
+    (`stands`) unless `--key` gives one."""
     client = api(base, token)
     try:
+        if key is None:
+            now = client.exchange("GET", _path(complaint_id), shape=COMPLAINT, ok=(200,))
+            key = request_key(
+                "complaint", f"{action}:{complaint_id}", {**body, "_stands": stands(now.value)}
+            )
         answer = client.exchange(
             "POST",
             _path(complaint_id, f"/{action}"),
             shape=COMPLAINT,
             json=body,
-            key=key or request_key("complaint", f"{action}:{complaint_id}", body),
+            key=key,
             ok=(200,),
         )
     finally:
