@@ -172,6 +172,8 @@ def test_alert_commands_refuse_with_the_documented_exit_codes(server: EmbeddedSe
     ):
         r = runner.invoke(app, ["alert", "issue", "--district", DISTRICT, *args, "--api", closed])
         assert r.exit_code == 2 and hint in r.output, r.output
+    # The levels it takes said as every command says them: name, then code.
+    assert "黄色预警（yellow）" in r.output, r.output
     r = runner.invoke(app, ["alert", "lift", "A1", "--at", "tomorrow", "--api", closed])
     assert r.exit_code == 2 and "--at" in r.output, r.output
     missing = _bureau("alert", "show", "no-such-alert", "--api", server.url)

@@ -1,5 +1,6 @@
 """`bureau`: run the system, mint development tokens, export event schemas,
-and the administrator's work (import, export, quota, alert, migrate, demo).
+and the administrator's work (import, export, quota, alert, complaint,
+migrate, demo).
 
 Typer + Rich: typed options with --help for free, readable output. Each of
 the administrator's commands lives in its own module under bureau.commands
@@ -188,6 +189,7 @@ def schemas(
 
 # The administrator's commands, each in its own module.
 from bureau.commands import alerts as _alerts  # noqa: E402
+from bureau.commands import complaints as _complaints  # noqa: E402
 from bureau.commands import demo as _demo  # noqa: E402
 from bureau.commands import exporting as _exporting  # noqa: E402
 from bureau.commands import importing as _importing  # noqa: E402
@@ -198,6 +200,7 @@ app.command("import")(_importing.import_table)
 app.command("export")(_exporting.export_list)
 app.add_typer(_quota.app, name="quota")
 app.add_typer(_alerts.app, name="alert")
+app.add_typer(_complaints.app, name="complaint")
 app.command("migrate")(_migrate.migrate)
 app.command("demo")(_demo.demo)
 

@@ -32,3 +32,15 @@ def test_days_are_beijing_days() -> None:
         2026, 3, 1, 16, 0, tzinfo=dt.UTC
     )
     assert calendar.end_of_day(dt.date(2026, 3, 2)) == dt.datetime(2026, 3, 2, 16, 0, tzinfo=dt.UTC)
+
+
+def test_a_deadline_is_said_as_the_day_it_is_met_on() -> None:
+    """A deadline written as the first instant after its day (`end_of_day`)
+    is that day in Beijing, not the day after."""
+    due = calendar.end_of_day(dt.date(2026, 3, 2))
+    assert calendar.deadline_day(due) == dt.date(2026, 3, 2)
+    assert calendar.deadline_day(due + dt.timedelta(microseconds=1)) == dt.date(2026, 3, 3)
+    first = dt.datetime.min.replace(tzinfo=dt.UTC)
+    assert calendar.deadline_day(first) == dt.date(1, 1, 1)
+    never = dt.datetime.max.replace(tzinfo=dt.UTC)
+    assert calendar.deadline_day(never) == dt.date(9999, 12, 31)

@@ -11,7 +11,6 @@ alert `--to 2026-12-10` ends as 10 December begins), or with an offset
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,11 +28,17 @@ from bureau.client import Amount, Answer, Page
 from bureau.commands.common import (
     ApiOption,
     ForceOption,
+    JsonOption,
+    KeyOption,
     TokenOption,
     api,
     console,
     new_file,
+    one_of,
     print_table,
+    request_key,
+    said,
+    say_replayed,
     write_bytes,
     write_failed,
 )
@@ -60,24 +65,6 @@ def states() -> dict[str, str]:
     from supervision_svc.alerts.rules import STATE_ZH
 
     return STATE_ZH
-
-
-def said(code: str, labels: dict[str, str]) -> str:
-    """A level or state as every command says it: "生效中（in_force）"."""
-    from svc_common.errors import named_zh
-
-    return named_zh(code, labels)
-
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="print the service's JSON as it is")]
-KeyOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--key",
-        help="Idempotency-Key; default: made of the request, so the same command run "
-        "again within the service's 72 hours is answered as the first time",
-    ),
-]
 
 
 class AlertView(Answer):
@@ -154,11 +141,9 @@ def beijing_instant(text: str, hint: str) -> str:
 
 
 def _key(what: str, body: dict[str, Any]) -> str:
-    """The same request, the same key: run again (a timeout, a lost
-    answer), it is answered as the first time, not refused as a second
-    alert overlapping the first or a lift of a lifted alert."""
-    text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return f"bureau:alert:{what}:{hashlib.sha256(text.encode()).hexdigest()[:40]}"
+    """The same request, the same key (`request_key`): run again, it is not
+    refused as a second alert overlapping the first or a lift of a lifted alert."""
+    return request_key("alert", what, body)
 
 
 def _path(alert_id: str, tail: str = "") -> str:
@@ -200,12 +185,7 @@ def alert_table(a: AlertView) -> Table:
 
 
 def _show(a: AlertView, body: Any, as_json: bool, replayed: bool = False) -> None:
-    if replayed:
-        console.print(
-            "[yellow]相同的请求此前已发送，以下为当时的应答；要再发一次同样的请求，请用 --key "
-            "另取一个键 (the same request was sent before: its answer is shown; "
-            "--key another key to send it again)[/yellow]"
-        )
+    say_replayed(replayed)
     if as_json:
         print(json.dumps(body, ensure_ascii=False, indent=2))
         return
@@ -225,15 +205,15 @@ def issue(
         list[str] | None,
         typer.Option(help="an alert in force this one replaces (a level change); repeat"),
     ] = None,
-    key: KeyOpt = None,
+    key: KeyOption = None,
     base: ApiOption = None,
     token: TokenOption = None,
-    as_json: JsonOpt = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Issue an alert for districts and a period. One district is under one
     alert at a time: to change the level, name the alert in force with
     `--replaces` (it is lifted at this one's start)."""
-    _one_of(level, levels(), "--level")
+    one_of(level, levels(), "--level")
     body: dict[str, Any] = {
         "level": level,
         "districts": district,
@@ -259,10 +239,10 @@ def lift(
     alert_id: Annotated[str, typer.Argument(metavar="ID", help="the alert's id")],
     at: Annotated[str | None, typer.Option(help="when it ends, Beijing time; default now")] = None,
     reason: Annotated[str | None, typer.Option(help="why (解除原因)")] = None,
-    key: KeyOpt = None,
+    key: KeyOption = None,
     base: ApiOption = None,
     token: TokenOption = None,
-    as_json: JsonOpt = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Lift an alert early (解除预警): it ends at `--at`, by default now."""
     body: dict[str, Any] = {}
@@ -290,7 +270,7 @@ def show(
     alert_id: Annotated[str, typer.Argument(metavar="ID", help="the alert's id")],
     base: ApiOption = None,
     token: TokenOption = None,
-    as_json: JsonOpt = False,
+    as_json: JsonOption = False,
 ) -> None:
     """One alert, lifted or not, in Beijing time."""
     client = api(base, token)
@@ -299,15 +279,6 @@ def show(
     finally:
         client.close()
     _show(answer.value, answer.body, as_json)
-
-
-def _one_of(value: str | None, allowed: dict[str, str], hint: str) -> None:
-    """A value the API takes from `allowed`, else a usage error before any request."""
-    if value is not None and value not in allowed:
-        said = "、".join(f"{k}（{v}）" for k, v in allowed.items())
-        raise typer.BadParameter(
-            f"须为 {said} 之一 (must be one of {', '.join(allowed)})", param_hint=hint
-        )
 
 
 def alerts_table(alerts: list[AlertView], title: str) -> Table:
@@ -358,15 +329,15 @@ def list_alerts(
     level: Annotated[str | None, typer.Option(help="yellow | orange | red")] = None,
     base: ApiOption = None,
     token: TokenOption = None,
-    as_json: JsonOpt = False,
+    as_json: JsonOption = False,
 ) -> None:
     """The alerts the token may see, the latest start first, each with its
     state by the service's clock: which alert is in force in a district
     (`--state in_force`), or was at a time (`--at`). Every page is read.
     The service takes one district a request: several `--district` are one
     list each, merged (the last given was taken alone before)."""
-    _one_of(state, states(), "--state")
-    _one_of(level, levels(), "--level")
+    one_of(state, states(), "--state")
+    one_of(level, levels(), "--level")
     params = {"state": state, "level": level}
     if at:
         params["at"] = beijing_instant(at, "--at")
@@ -459,7 +430,7 @@ def measures(
     force: ForceOption = False,
     base: ApiOption = None,
     token: TokenOption = None,
-    as_json: JsonOpt = False,
+    as_json: JsonOption = False,
 ) -> None:
     """The enterprises the alert affects, each with its measure and expected
     VOCs and NOx reductions, with each district's totals; or, with `--out`,

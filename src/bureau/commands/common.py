@@ -3,6 +3,7 @@ a CSV/XLSX file into rows, writing rows and error reports."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -52,6 +53,57 @@ ForceOption = Annotated[
 ReportForceOption = Annotated[
     bool, typer.Option("--force", help="with --errors: replace a file already there")
 ]
+
+
+#: Every command that prints a service's answer: `--json` prints it as it is.
+JsonOption = Annotated[bool, typer.Option("--json", help="print the service's JSON as it is")]
+#: Every command that writes (`bureau alert issue`, `bureau complaint close`…).
+KeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key",
+        help="Idempotency-Key; default: made of the request, so the same command run "
+        "again within the service's 72 hours is answered as the first time",
+    ),
+]
+
+
+def request_key(kind: str, what: str, body: Mapping[str, Any]) -> str:
+    """The Idempotency-Key a write is sent with unless `--key` gives one:
+    the same request, the same key. Run again (a timeout, a lost answer),
+    it is answered as the first time, not refused as a second alert
+    overlapping the first or a step the record has taken already."""
+    text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return f"bureau:{kind}:{what}:{hashlib.sha256(text.encode()).hexdigest()[:40]}"
+
+
+def say_replayed(replayed: bool) -> None:
+    """Said (to stderr) when the service answered a write from an earlier
+    request with the same Idempotency-Key: the answer shown is that one's."""
+    if replayed:
+        console.print(
+            "[yellow]相同的请求此前已发送，以下为当时的应答；要再发一次同样的请求，请用 --key "
+            "另取一个键 (the same request was sent before: its answer is shown; "
+            "--key another key to send it again)[/yellow]"
+        )
+
+
+def said(code: str, labels: Mapping[str, str]) -> str:
+    """A level, state or step as every command says it: "生效中（in_force）",
+    the service's Chinese name and its code (`svc_common.errors.named_zh`)."""
+    from svc_common.errors import named_zh
+
+    return named_zh(code, labels)
+
+
+def one_of(value: str | None, allowed: Mapping[str, str], hint: str) -> None:
+    """A value the API takes from `allowed` (code → Chinese name), else a
+    usage error naming the option before any request."""
+    if value is not None and value not in allowed:
+        listed = "、".join(said(k, allowed) for k in allowed)
+        raise typer.BadParameter(
+            f"须为 {listed} 之一 (must be one of {', '.join(allowed)})", param_hint=hint
+        )
 
 
 #: The fewest cells a folded column of a table is given at a terminal.

@@ -12,6 +12,7 @@ clock of calendar days on a working day (`is_working_day`, `end_of_day`)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from functools import lru_cache
 
@@ -38,6 +39,20 @@ def start_of_day(day: dt.date) -> dt.datetime:
 def end_of_day(day: dt.date) -> dt.datetime:
     """The first instant after `day` in Beijing: a deadline on `day` is met before it."""
     return start_of_day(day + dt.timedelta(days=1))
+
+
+def deadline_day(deadline: dt.datetime) -> dt.date:
+    """The Beijing day a deadline written as the first instant after it
+    (`end_of_day`, as supervision-svc's complaint clocks are) is met on:
+    that day, not the day after, as people are told it. At the calendar's
+    ends (a "never" some systems write, 9999-12-31) it is the UTC day
+    rather than a failure."""
+    with contextlib.suppress(OverflowError):  # the calendar's first instant
+        deadline -= dt.timedelta(microseconds=1)
+    try:
+        return local_date(deadline)
+    except OverflowError:  # within eight hours of the calendar's end
+        return deadline.astimezone(dt.UTC).date()
 
 
 @lru_cache(maxsize=8192)

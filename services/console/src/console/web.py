@@ -3,7 +3,6 @@ people read (Beijing dates, tonnes), and the common page context."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import re
@@ -17,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.requests import cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from svc_common import districts, i18n
+from svc_common import calendar, districts, i18n
 from svc_common.auth import role_name, same_person
 from svc_common.calendar import CHINA_STANDARD_TIME
 from svc_common.districts import DISTRICTS
@@ -107,11 +106,7 @@ def deadline_day(value: Any) -> str:
     in Beijing the day after, as supervision-svc's complaint clocks are):
     the day it is met on, not the day after. "" for what is no instant."""
     t = parse_time(value)
-    if t is None:
-        return ""
-    with contextlib.suppress(OverflowError):  # the calendar's first instant
-        t -= dt.timedelta(microseconds=1)
-    return in_beijing(t).date().isoformat()
+    return "" if t is None else calendar.deadline_day(t).isoformat()
 
 
 def dec(value: Any) -> Decimal:
