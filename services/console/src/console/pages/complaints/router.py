@@ -36,8 +36,8 @@ from console.pages.complaints.views import (
     state_label,
 )
 from console.pages.workbench import queues
-from console.pages.workbench.router import back_to
 from console.web import (
+    back_to,
     days_until,
     deadline_day,
     is_htmx,

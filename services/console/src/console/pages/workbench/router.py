@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from svc_common.i18n import msg
 
 from console.api import ApiError, Services, idempotency_key
@@ -21,7 +21,7 @@ from console.auth.users import DEV_USERS, User
 from console.companies import company_names
 from console.deps import services, signed_in
 from console.pages.workbench import queues
-from console.web import days_until, flash, is_htmx, render, session_ended
+from console.web import back_to, days_until, is_htmx, render, session_ended
 
 router = APIRouter(prefix="/console/workbench")
 ROLES = ("officer", "admin", "auditor")
@@ -577,16 +577,3 @@ async def act(
             **tabs,
         )
     return back_to(request, "/console/workbench/", problem, said)
-
-
-def back_to(request: Request, page: str, problem: str | None, said: str | None) -> Response:
-    """An action's form sent without htmx (post/redirect/get): its outcome
-    (the refusal, or 已办理 — what became of its object) flashed, and the
-    browser sent back to `page` (303), so a reload sends nothing again.
-    Every page's actions end so: the workbench's, a complaint's."""
-    if problem:
-        flash(request, problem, "error")
-    else:
-        done = msg("Done", "已办理")
-        flash(request, f"{done} — {said}" if said else done, "ok")
-    return RedirectResponse(page, status_code=303)
