@@ -4,11 +4,16 @@ console app alone in-process for the cookie and sign-in tests."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from svc_common import testing
 
 from bureau.stack import EmbeddedServer
 
@@ -45,3 +50,22 @@ def artifacts() -> Path:
     path = ARTIFACTS / "browser"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def receive_complaint(url: str, description: str, address: str) -> dict[str, Any]:
+    """A complaint of 蓟州区 received now through supervision-svc's API, as
+    the 12369 platform's machine client posts one (a test's own: the
+    demonstration's stay as they are for the other tests)."""
+    body = {
+        "channel": "web",
+        "received_at": (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat(),
+        "district": "120119",
+        "address": address,
+        "category": "water",
+        "description": description,
+    }
+    headers = testing.auth("filer", sub="console-test-12369", idem=str(uuid.uuid4()))
+    r = httpx.post(f"{url}/supervision/complaints", json=body, headers=headers, timeout=30)
+    assert r.status_code == 201, r.text
+    complaint: dict[str, Any] = r.json()["complaint"]
+    return complaint

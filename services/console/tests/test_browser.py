@@ -21,7 +21,7 @@ import pytest
 from playwright.async_api import Browser, Page, Route
 from svc_common import testing
 
-from .conftest import ROOT, Server
+from .conftest import ROOT, Server, receive_complaint
 
 pytestmark = pytest.mark.browser
 
@@ -807,3 +807,30 @@ async def test_an_officer_reads_the_complaints_of_the_district_on_a_phone_too(
         await phone.screenshot(path=str(artifacts / "phone-complaints.png"), full_page=False)
     finally:
         await ctx.close()
+
+
+async def test_an_officer_accepts_a_complaint_through_its_form(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """李华 opens a received complaint from the complaints page and clicks
+    受理: the complaint is drawn again in place, 已受理 with its next action
+    (交办), and the list says so."""
+    complaint = receive_complaint(
+        demo_server.url, "夜间有人向河道倾倒不明液体，气味刺鼻", "天津市蓟州区邦均镇桥下"
+    )
+    p = page
+    await sign_in(p, demo_server, "officer-jizhou", "?next=/console/complaints/")
+    await p.wait_for_selector("#open-complaints")
+    await p.click(f"a[href='/console/complaints/{complaint['id']}']")
+    await p.wait_for_selector("#complaint")
+    assert await p.inner_text("#complaint-state") == "已接收"
+    await p.click("form.act button[data-op=accept]")
+    await p.wait_for_selector("#complaint .result.ok")
+    assert "已办理 — 已受理" in await p.inner_text("#complaint .result")
+    assert await p.inner_text("#complaint-state") == "已受理"
+    assert await p.locator("button[data-op=assign]").count() == 1
+    assert await p.locator("button[data-op=accept]").count() == 0
+    await shot(p, artifacts, "complaint-accepted")
+    await p.goto(f"{demo_server.url}/console/complaints/")
+    row = p.locator(f"tr[data-complaint='{complaint['id']}']")
+    assert "已受理" in await row.inner_text()

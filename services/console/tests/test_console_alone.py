@@ -3910,3 +3910,193 @@ def test_a_complaints_summary_is_cut_between_characters() -> None:
     assert summary("a" * 59 + "e\u0301x") == "a" * 59 + "…"
     assert summary("a" * 58 + "👩\u200d🔧") == "a" * 58 + "…"
     assert summary("a" * 60) == "a" * 60
+
+
+#: A complaint's id as supervision-svc makes them.
+CID = "5b0f3c1e-8a51-4c55-9d1a-2f0c6f3b7e10"
+
+
+def _acted(before: dict[str, Any]) -> Handler:
+    """supervision-svc's answer to an action: the complaint in the state the
+    action leads to, with the actions allowed there (its TRANSITIONS)."""
+    after = {"accept": "accepted", "reject": "rejected", "assign": "assigned"}
+    after |= {"reply": "replied", "close": "closed"}
+    allowed = {"accepted": ["assign"], "assigned": ["assign", "reply"]}
+    allowed |= {"replied": ["reply", "close"], "closed": ["reopen"], "rejected": []}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        status = after[request.url.path.rsplit("/", 1)[1]]
+        return httpx.Response(
+            200, json={**before, "status": status, "allowed_actions": allowed[status]}
+        )
+
+    return answer
+
+
+async def test_an_officer_acts_on_a_complaint_as_on_the_workbench(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/complaints/{id}: the complaint, linked from the list, with
+    the forms of the actions supervision-svc allows it now and only those;
+    each form posted as the workbench's are (its CSRF token, its
+    Idempotency-Key), sent only the fields its action takes; the answer
+    redraws the complaint in its new state with its next actions; a 409
+    said beside the form in words, never the API's codes."""
+    received = _complaint(1, "received", id=CID, allowed_actions=["accept", "reject"])
+    stub.on("GET", f"/supervision/complaints/{CID}", received)
+    stub.on("GET", "/supervision/complaints", {"items": [received]})
+    stub.on("GET", "/supervision/complaints/clusters", [])
+    sent: list[httpx.Request] = []
+
+    def recorded(answer: Handler) -> Handler:
+        def record(request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            return answer(request)
+
+        return record
+
+    for action in ("accept", "reject", "assign", "reply", "close"):
+        stub.on("POST", f"/supervision/complaints/{CID}/{action}", recorded(_acted(received)))
+    token = await sign_in(client, "officer-jizhou")
+    listed = await client.get("/console/complaints/")
+    assert f'href="/console/complaints/{CID}"' in listed.text and "仅供查阅" not in listed.text
+    page = await client.get(f"/console/complaints/{CID}")
+    assert_console_page(page, 200, "12369-120119-2026-000001", "已接收", "受理期限")
+    assert sorted(re.findall(r'data-op="([a-z]+)"', page.text)) == ["accept", "reject"]
+    assert page.text.count(f'action="/console/complaints/{CID}/act"') == 2
+    assert page.text.count('name="csrf_token"') >= 2 and 'name="idem"' in page.text
+    assert 'id="read-only"' not in page.text
+    hx = {"HX-Request": "true"}
+    form = {"csrf_token": token, "idem": "k" * 20}
+    url = f"/console/complaints/{CID}/act"
+
+    r = await client.post(url, data={**form, "op": "accept"}, headers=hx)
+    assert r.status_code == 200 and "<html" not in r.text, r.text
+    assert "已办理 — 已受理" in r.text and 'data-op="assign"' in r.text
+    assert 'data-op="accept"' not in r.text
+    assert sent[-1].content == b"" and sent[-1].headers["idempotency-key"].endswith("k" * 20)
+    assert sent[-1].headers["authorization"].startswith("Bearer ")
+    bodies = {
+        "reject": ({"reason": " 不属于职责范围 "}, {"reason": "不属于职责范围"}),
+        "assign": ({"reason": "王伟"}, {"officer": "王伟"}),
+        "reply": ({"reason": "已责令整改"}, {"reply": "已责令整改"}),
+        "close": (
+            {"reason": "现场核实", "choice": "substantiated"},
+            {"outcome": "substantiated", "note": "现场核实"},
+        ),
+    }
+    for op, (typed, body) in bodies.items():
+        r = await client.post(url, data={**form, "op": op, **typed}, headers=hx)
+        assert r.status_code == 200 and "已办理" in r.text, (op, r.text)
+        assert sent[-1].url.path.endswith(f"/{op}") and json.loads(sent[-1].content) == body
+    r = await client.post(
+        url, data={**form, "op": "close", "choice": "not_substantiated"}, headers=hx
+    )
+    assert r.status_code == 200 and json.loads(sent[-1].content) == {
+        "outcome": "not_substantiated",
+        "note": None,
+    }
+
+    # Refused on the form as supervision-svc would refuse it: nothing sent.
+    count = len(sent)
+    for typed, said in (
+        ({"op": "reject"}, "请填写原因"),
+        ({"op": "assign", "reason": "\u200b"}, "承办人：首尾须为可见字符"),
+        ({"op": "reply", "reason": "y" * 2001}, "答复内容共 2001 个字符，最多 2000 个"),
+        ({"op": "close", "choice": "maybe"}, "无法识别的操作"),
+        ({"op": "reopen", "reason": "再查"}, "无法识别的操作"),
+    ):
+        r = await client.post(url, data={**form, **typed}, headers=hx)
+        assert r.status_code == 422 and said in r.text and 'class="result error"' in r.text
+    assert len(sent) == count
+
+    # Someone else accepted it first: supervision-svc's 409, said beside the
+    # form in words (the script keeps the form and what was typed).
+    stub.on("POST", f"/supervision/complaints/{CID}/reject", _illegal("投诉", "accepted", "reject"))
+    r = await client.post(url, data={**form, "op": "reject", "reason": "重复"}, headers=hx)
+    assert r.status_code == 409 and "<html" not in r.text
+    assert "该投诉已由其他人办理（当前：已受理）" in r.text and "accepted" not in r.text
+    # supervision-svc's refusal of a field, by the form's word for it.
+    refused = {"title": "请求内容无效", "errors": [{"field": "officer", "message": "过长"}]}
+    stub.on(
+        "POST", f"/supervision/complaints/{CID}/assign", lambda _: httpx.Response(422, json=refused)
+    )
+    r = await client.post(url, data={**form, "op": "assign", "reason": "王伟"}, headers=hx)
+    assert r.status_code == 422 and "承办人：过长" in r.text
+
+    # Without htmx: post/redirect/get, the outcome on the complaint's page.
+    r = await client.post(url, data={**form, "op": "accept"})
+    assert r.status_code == 303 and r.headers["location"] == f"/console/complaints/{CID}"
+    assert "已办理 — 已受理" in (await client.get(r.headers["location"])).text
+    r = await client.post(url, data={**form, "op": "reject", "reason": "重复"})
+    assert r.status_code == 303
+    back = (await client.get(r.headers["location"])).text
+    assert "该投诉已由其他人办理（当前：已受理），已按最新状态显示" in back
+
+
+async def test_only_a_complaints_officers_and_admins_may_act_on_it(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """An auditor reads a complaint with no form and its POST is refused, as
+    investment staff's are; a form without the session's CSRF token is
+    refused; an officer of another district sees no form; an id that is no
+    UUID is no complaint, said without asking supervision-svc."""
+    received = _complaint(1, "received", id=CID, allowed_actions=["accept", "reject"])
+    stub.on("GET", f"/supervision/complaints/{CID}", received)
+    stub.on("POST", f"/supervision/complaints/{CID}/accept", _acted(received))
+    url = f"/console/complaints/{CID}/act"
+
+    def posted() -> int:
+        return sum(1 for c in stub.calls if c.method == "POST")
+
+    token = await sign_in(client, "officer-jizhou")
+    r = await client.post(url, data={"op": "accept", "idem": "k" * 20})
+    assert r.status_code == 403 and posted() == 0
+    r = await client.post(url, data={"csrf_token": "x" * 40, "op": "accept", "idem": "k" * 20})
+    assert r.status_code == 403 and posted() == 0
+    r = await client.post(url, data={"csrf_token": token, "op": "accept", "idem": "k" * 20})
+    assert r.status_code == 303 and posted() == 1
+
+    for who in ("auditor", "investment"):
+        token = await sign_in(client, who)
+        r = await client.post(url, data={"csrf_token": token, "op": "accept", "idem": "k" * 20})
+        assert r.status_code == 403, who
+    assert posted() == 1
+    await sign_in(client, "auditor")
+    page = await client.get(f"/console/complaints/{CID}")
+    assert_console_page(page, 200, 'id="read-only"', "12369-120119-2026-000001")
+    assert 'class="act"' not in page.text and "data-op=" not in page.text
+    await sign_in(client, "officer-baodi")
+    page = await client.get(f"/console/complaints/{CID}")
+    assert page.status_code == 200 and 'class="act"' not in page.text
+    await sign_in(client, "admin")
+    page = await client.get(f"/console/complaints/{CID}")
+    assert sorted(re.findall(r'data-op="([a-z]+)"', page.text)) == ["accept", "reject"]
+    await sign_in(client, "investment")
+    assert (await client.get(f"/console/complaints/{CID}")).status_code == 403
+
+    await sign_in(client, "officer-jizhou")
+    before = len(stub.calls)
+    r = await client.get("/console/complaints/not-a-complaint")
+    assert_console_page(r, 404, "没有该投诉")
+    assert len(stub.calls) == before
+
+
+def test_a_complaints_forms_take_what_supervision_svc_takes() -> None:
+    """The forms' maxima are supervision-svc's fields' and the outcomes its
+    `Outcome`: the console reads the service through its API, not its code."""
+    from console.pages.complaints.views import ACTS, OUTCOMES
+    from supervision_svc.complaints.schemas import (
+        ComplaintAssignIn,
+        ComplaintCloseIn,
+        ComplaintRejectIn,
+        ComplaintReplyIn,
+        Outcome,
+    )
+
+    assert ACTS["reject"].most == _most(ComplaintRejectIn, "reason")
+    assert ACTS["assign"].most == _most(ComplaintAssignIn, "officer")
+    assert ACTS["reply"].most == _most(ComplaintReplyIn, "reply")
+    note = ComplaintCloseIn.model_fields["note"].metadata
+    assert [ACTS["close"].most] == [m.max_length for m in note if hasattr(m, "max_length")]
+    assert set(OUTCOMES) == set(Outcome.__args__)

@@ -17,7 +17,7 @@ import pytest
 from openpyxl import load_workbook
 from svc_common import testing
 
-from .conftest import Server
+from .conftest import Server, receive_complaint
 
 
 def csrf_of(html: str) -> str:
@@ -379,3 +379,49 @@ def test_an_officer_sees_the_open_complaints_of_its_districts(
     assert all(x["case_no"] in page.text for x in open_jz) and baodi[0]["case_no"] in page.text
     sign_in(c, "investment")
     assert c.get("/console/complaints/").status_code == 403
+
+
+def test_an_officer_accepts_a_complaint_from_its_page(
+    browser_like: httpx.Client, demo_server: Server
+) -> None:
+    """李华 (蓟州区) opens a received complaint from the complaints page and
+    accepts it with its form (post/redirect/get): supervision-svc has it
+    accepted, the list says 已受理, the same form sent again is answered
+    once (its Idempotency-Key); an auditor reads the page with no form."""
+    c = browser_like
+    complaint = receive_complaint(
+        demo_server.url, "河道里出现大量死鱼，水面发黑发臭", "天津市蓟州区下营镇河道旁"
+    )
+    cid = complaint["id"]
+
+    def row() -> str:
+        listed = c.get("/console/complaints/")
+        assert listed.status_code == 200, listed.text
+        return listed.text.split(f'data-complaint="{cid}"')[1].split("</tr>")[0]
+
+    sign_in(c, "officer-jizhou")
+    assert "已接收" in row() and f'href="/console/complaints/{cid}"' in row()
+    page = c.get(f"/console/complaints/{cid}")
+    assert page.status_code == 200 and complaint["case_no"] in page.text
+    assert sorted(re.findall(r'data-op="([a-z]+)"', page.text)) == ["accept", "reject"]
+    accept = page.text.split('value="accept"')[0].rsplit("<form", 1)[1]
+    idem = re.search(r'name="idem" value="([^"]+)"', accept)
+    assert idem
+    form = {"csrf_token": csrf_of(page.text), "op": "accept", "idem": idem.group(1)}
+    r = c.post(f"/console/complaints/{cid}/act", data=form)
+    assert r.status_code == 303 and r.headers["location"] == f"/console/complaints/{cid}"
+    after = c.get(r.headers["location"])
+    assert "已办理 — 已受理" in after.text and 'data-op="assign"' in after.text
+    assert 'data-op="accept"' not in after.text
+    admin = testing.auth("admin", sub="admin.console-test")
+    now = c.get(f"/supervision/complaints/{cid}", headers=admin).json()
+    assert now["status"] == "accepted" and now["accepted_at"]
+    assert "已受理" in row() and "已接收" not in row() and "办结期限" in row()
+    # The same form sent again (a double click): answered once, not refused.
+    again = c.post(f"/console/complaints/{cid}/act", data=form)
+    assert again.status_code == 303
+    assert "已办理 — 已受理" in c.get(again.headers["location"]).text
+    sign_in(c, "auditor")
+    page = c.get(f"/console/complaints/{cid}")
+    assert page.status_code == 200 and 'class="act"' not in page.text
+    assert 'id="read-only"' in page.text

@@ -118,6 +118,9 @@ class ApiError(Exception):
 FIELD_WORDS = {
     "reason": ("reason", "原因"),
     "note": ("note", "说明"),
+    "officer": ("officer", "承办人"),
+    "reply": ("reply", "答复内容"),
+    "outcome": ("outcome", "办结结果"),
     "pollutant": ("pollutant", "污染物"),
     "district": ("district", "区"),
     "uscc": ("USCC", "统一社会信用代码"),

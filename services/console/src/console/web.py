@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.requests import cookie_parser
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from svc_common import calendar, districts, i18n
 from svc_common.auth import role_name, same_person
@@ -174,6 +174,16 @@ templates.env.filters.update(
 )
 
 
+#: A record's id as supervision-svc makes them (a UUID).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def is_uuid(value: str) -> bool:
+    """Whether an id in an address is a UUID: anything else is no alert's or
+    complaint's, said without asking the service."""
+    return bool(_UUID.fullmatch(value))
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
@@ -182,6 +192,19 @@ def flash(request: Request, text: str, kind: str = "ok") -> None:
     items = list(request.session.get("flash", []))[-4:]
     items.append({"text": text, "kind": kind})
     request.session["flash"] = items
+
+
+def back_to(request: Request, page: str, problem: str | None, said: str | None) -> Response:
+    """An action's form sent without htmx (post/redirect/get): its outcome
+    (the refusal, or 已办理 — what became of its object) flashed, and the
+    browser sent back to `page` (303), so a reload sends nothing again.
+    Every page's actions end so: the workbench's, a complaint's."""
+    if problem:
+        flash(request, problem, "error")
+    else:
+        done = msg("Done", "已办理")
+        flash(request, f"{done} — {said}" if said else done, "ok")
+    return RedirectResponse(page, status_code=303)
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:

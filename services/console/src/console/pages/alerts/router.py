@@ -6,7 +6,6 @@ teams who call on the enterprises."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,18 +15,13 @@ from svc_common.i18n import msg
 from console.api import ApiError, Services, raise_for_problem
 from console.auth.users import User
 from console.deps import services, signed_in
-from console.web import problem_page, render_with_failure
+from console.web import is_uuid, problem_page, render_with_failure
 
 router = APIRouter(prefix="/console/alerts")
 #: supervision-svc's readers.
 ROLES = ("officer", "admin", "auditor")
 #: The states the page shows, in its order: in force first.
 SHOWN = ("in_force", "upcoming")
-#: An alert's id as supervision-svc makes them (a UUID); anything else in
-#: the address is no alert, said without asking the service.
-_ALERT_ID = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
 
 
 async def _alerts(api: Services, user: User, state: str) -> list[Any]:
@@ -77,7 +71,7 @@ async def measures_csv(
     and why, and each district's expected reductions. A refusal (no such
     alert for this user, no measures table in force on its day) is the
     service's words on the console's error page; a service out, a 503."""
-    if not _ALERT_ID.fullmatch(alert_id):
+    if not is_uuid(alert_id):  # no alert's id: said without asking the service
         return problem_page(request, 404, msg("No such alert.", "没有该预警。"))
     # A refusal or an outage is an ApiError: the app's handler says it (a
     # 401 signs the user out), as for every page.

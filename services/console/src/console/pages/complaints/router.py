@@ -8,29 +8,52 @@ through supervision-svc's API."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
+from svc_common.i18n import msg
 
-from console.api import ApiError, Services
+from console.api import ApiError, Services, idempotency_key
+from console.auth import csrf
 from console.auth.users import User
 from console.companies import company_names
 from console.deps import services, signed_in
 from console.pages.complaints.views import (
+    ACTS,
     CLUSTERS_SHOWN,
     OPEN,
+    OUTCOMES,
+    act_label,
     category_label,
+    clock,
     clock_label,
     cluster_rows,
+    offered,
     open_rows,
+    outcome_label,
     state_label,
 )
-from console.web import render_with_failure
+from console.pages.workbench import queues
+from console.web import (
+    back_to,
+    days_until,
+    deadline_day,
+    is_htmx,
+    is_uuid,
+    problem_page,
+    render,
+    render_with_failure,
+    session_ended,
+)
 
 router = APIRouter(prefix="/console/complaints")
 #: supervision-svc's readers.
 ROLES = ("officer", "admin", "auditor")
+#: Who acts on a complaint (supervision-svc's writers): an officer in its
+#: districts, an administrator citywide.
+ACTORS = ("officer", "admin")
 #: How many clusters are asked for: the best ranked, of which those with two
 #: reports or more are shown (a complaint alone is a cluster of one).
 CLUSTERS_ASKED = 200
@@ -101,4 +124,134 @@ async def complaints(
         state_label=state_label,
         category_label=category_label,
         clock_label=clock_label,
+    )
+
+
+def _no_complaint(request: Request) -> Response:
+    return problem_page(request, 404, msg("No such complaint.", "没有该投诉。"))
+
+
+def _shown(user: User, c: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """What the complaint's part of its page is drawn from: the complaint
+    with its clock, and its actions' forms for who may act on it."""
+    kind, due = clock(c)
+    day = deadline_day(due) if c.get("status") in OPEN else ""
+    may_act = user.role in ACTORS and user.may_act_in(str(c.get("district") or ""))
+    return {
+        "c": c,
+        "clock_kind": kind,
+        "due_on": day,
+        "days_left": days_until(day) if day else None,
+        "may_act": may_act,
+        "actions": offered(c) if may_act else [],
+        "acts": ACTS,
+        "outcomes": [(k, msg(*w)) for k, w in OUTCOMES.items()],
+        "queues": queues,
+        "state_label": state_label,
+        "category_label": category_label,
+        "clock_label": clock_label,
+        "outcome_label": outcome_label,
+        "act_label": act_label,
+        "new_key": lambda: uuid.uuid4().hex,
+        **context,
+    }
+
+
+@router.get("/{complaint_id}")
+async def complaint(
+    complaint_id: str,
+    request: Request,
+    user: User = Depends(signed_in(*ROLES)),
+    api: Services = Depends(services),
+) -> Response:
+    """One complaint as supervision-svc has it now, with the forms of the
+    actions it allows now (for its district's officers and the
+    administrators; an auditor reads it). An id that is no UUID is no
+    complaint's, said without asking the service; a refusal (no such
+    complaint for this user: another district's) is the service's, on the
+    console's page."""
+    if not is_uuid(complaint_id):
+        return _no_complaint(request)
+    c = await api.get("supervision", f"/supervision/complaints/{complaint_id}", token=user.token)
+    if not isinstance(c, dict):
+        raise ApiError(502, {})  # not the complaint it documents: a bad answer
+    names = await company_names(api, user.token, [str(c["uscc"])]) if c.get("uscc") else {}
+    return render(request, "complaints/detail.html", **_shown(user, c, names=names))
+
+
+@router.post("/{complaint_id}/act", dependencies=[Depends(csrf.verify)])
+async def act(
+    complaint_id: str,
+    request: Request,
+    op: str = Form(..., max_length=40),
+    # Past this the form is refused unread; below it, the text's own
+    # maximum (`Act.most`) is said on the form.
+    reason: str = Form("", max_length=10_000),
+    choice: str = Form("", max_length=40),
+    idem: str = Form(..., min_length=8, max_length=100),
+    user: User = Depends(signed_in(*ACTORS)),
+    api: Services = Depends(services),
+) -> Response:
+    """A complaint's action, as the workbench's `act`: checked on the form
+    as supervision-svc checks it (nothing sent when refused), then sent with
+    the user's token and the form's Idempotency-Key. With htmx a success
+    redraws the complaint from supervision-svc's answer (its state, its
+    next actions) and a refusal is said beside its form, which keeps what
+    was typed; without, post/redirect/get back to the complaint's page."""
+    page = f"/console/complaints/{complaint_id}"
+    spec = ACTS.get(op)
+    problem: str | None = None
+    if spec is None or not is_uuid(complaint_id) or (op == "close" and choice not in OUTCOMES):
+        problem = msg("this action is not known", "无法识别的操作")
+    elif spec.text is not None:
+        problem = queues.text_problem(
+            reason, required=not spec.optional, most=spec.most, words=spec.text
+        )
+    status = 200 if problem is None else 422
+    result: Any = None
+    if problem is None and spec is not None:
+        try:
+            result = await api.post(
+                "supervision",
+                f"/supervision/complaints/{complaint_id}/{op}",
+                token=user.token,
+                json=spec.body(reason.strip(), choice),
+                idempotency_key=idempotency_key(user.sub, idem),
+            )
+        except ApiError as exc:
+            status = exc.page_status
+            if queues.stale(exc.problem, op):
+                # Someone else moved the complaint on since the page was
+                # drawn: said plainly, where it stands now, never the API's
+                # codes or its list of actions (without htmx, the page the
+                # browser is sent back to shows it as it now is).
+                state = str(exc.problem.get("state") or "")
+                problem = queues.stale_said(
+                    state_label(state) if state else "",
+                    redrawn=not is_htmx(request),
+                    queue="complaint",
+                )
+            else:
+                problem = session_ended() if exc.status == 401 else exc.said()
+    said = (
+        state_label(str(result["status"]))
+        if isinstance(result, dict) and result.get("status")
+        else None
+    )
+    if not is_htmx(request):
+        return back_to(request, page, problem, said)
+    if problem is None and isinstance(result, dict):
+        done = msg("Done", "已办理")
+        note = {"ok": True, "text": f"{done} — {said}" if said else done}
+        uscc = result.get("uscc")
+        names = await company_names(api, user.token, [str(uscc)]) if uscc else {}
+        context = _shown(user, result, note=note, names=names)
+        return render(request, "complaints/_complaint.html", **context)
+    return render(
+        request,
+        "workbench/_result.html",
+        status_code=status,
+        ok=problem is None,
+        text=problem or msg("Done", "已办理"),
+        outcome=said,
     )

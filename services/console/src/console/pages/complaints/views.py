@@ -5,7 +5,8 @@ clock it runs on; the duplicate clusters as readers see them."""
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from svc_common.i18n import msg
@@ -146,3 +147,83 @@ def cluster_rows(clusters: Iterable[Any]) -> list[dict[str, Any]]:
 
 def _count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+#: How a closed complaint turned out (supervision-svc's `Outcome`).
+OUTCOMES = {
+    "substantiated": ("substantiated", "属实"),
+    "not_substantiated": ("not substantiated", "不属实"),
+    "referred": ("referred elsewhere", "已转办"),
+}
+
+
+def outcome_label(outcome: str) -> str:
+    words = OUTCOMES.get(outcome)
+    return msg(*words) if words else outcome
+
+
+@dataclass(frozen=True)
+class Act:
+    """One of a complaint's actions the console offers (supervision-svc's
+    `POST /supervision/complaints/{id}/<action>`): its button, and the body
+    sent from the form's text and choice, only the fields the action takes
+    (supervision-svc refuses any other)."""
+
+    label: tuple[str, str]
+    body: Callable[[str, str], dict[str, Any] | None]
+    #: The form's text: what it is called and asked for when blank, its
+    #: maximum (the service field's, which the tests hold to its schema),
+    #: whether it may be left blank, and whether it is long (a textarea).
+    text: tuple[tuple[str, str], tuple[str, str]] | None = None
+    most: int = 0
+    optional: bool = False
+    long: bool = False
+    danger: bool = False
+
+
+#: The actions, in the lifecycle's order; reopening a closed complaint is
+#: supervision-svc's API only (a closed complaint leaves the page's list).
+ACTS = {
+    "accept": Act(("Accept", "受理"), lambda _, __: None),
+    "reject": Act(
+        ("Reject", "不予受理"),
+        lambda text, _: {"reason": text},
+        (("reason", "原因"), ("give a reason", "请填写原因")),
+        500,
+        danger=True,
+    ),
+    "assign": Act(
+        ("Assign", "交办"),
+        lambda text, _: {"officer": text},
+        (("officer", "承办人"), ("name the officer", "请填写承办人")),
+        100,
+    ),
+    "reply": Act(
+        ("Reply", "答复"),
+        lambda text, _: {"reply": text},
+        (("reply", "答复内容"), ("write the reply", "请填写答复内容")),
+        2000,
+        long=True,
+    ),
+    "close": Act(
+        ("Close", "办结"),
+        lambda text, choice: {"outcome": choice, "note": text or None},
+        (("note", "说明"), ("", "")),
+        2000,
+        optional=True,
+    ),
+}
+
+
+def act_label(action: str) -> str:
+    act = ACTS.get(action)
+    return msg(*act.label) if act else action
+
+
+def offered(complaint: Mapping[str, Any]) -> list[str]:
+    """The actions the page offers for a complaint: those supervision-svc
+    allows in its state now (its `allowed_actions`) that the console has a
+    form for, in the lifecycle's order."""
+    allowed = complaint.get("allowed_actions")
+    allowed = allowed if isinstance(allowed, list) else []
+    return [a for a in ACTS if a in allowed]

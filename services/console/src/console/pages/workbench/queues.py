@@ -67,16 +67,34 @@ def reason_problem(op: str, reason: str, *, required: bool) -> str | None:
     `visible_text_problem`, the services' own check), or one longer than its
     field's maximum. Spaces around it are not counted (the console and the
     services strip them)."""
-    text = reason.strip()
+    return text_problem(
+        reason, required=required, most=REASON_MAX.get(op, min(REASON_MAX.values()))
+    )
+
+
+#: A form's reason: what `text_problem` calls it, and asks for when blank.
+REASON_WORDS = (("reason", "原因"), ("give a reason", "请填写原因"))
+
+
+def text_problem(
+    text: str,
+    *,
+    required: bool,
+    most: int,
+    words: tuple[tuple[str, str], tuple[str, str]] = REASON_WORDS,
+) -> str | None:
+    """`reason_problem` for any text of an action's form (a reason, an
+    officer's name, a reply): `words` names it, and asks for it when blank."""
+    (en, zh), ask = words
+    text = text.strip()
     if not text:
-        return msg("give a reason", "请填写原因") if required else None
+        return msg(*ask) if required else None
     if problem := visible_text_problem(text):
-        return msg("reason: ", "原因：") + problem
-    most = REASON_MAX.get(op, min(REASON_MAX.values()))
+        return msg(f"{en}: ", f"{zh}：") + problem
     if len(text) > most:
         return msg(
-            f"the reason is {len(text)} characters long: at most {most} are allowed",
-            f"原因共 {len(text)} 个字符，最多 {most} 个",
+            f"the {en} is {len(text)} characters long: at most {most} are allowed",
+            f"{zh}共 {len(text)} 个字符，最多 {most} 个",
         )
     return None
 
@@ -243,6 +261,7 @@ STALE_NOUNS = {
     "check": ("this registration form filing", "该登记表备案"),
     "permit": ("this permit", "该许可证"),
     "finding": ("this audit finding", "该审核问题"),
+    "complaint": ("this complaint", "该投诉"),
 }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from svc_common.i18n import msg
 
 from console.api import ApiError, Services, idempotency_key
@@ -21,7 +21,7 @@ from console.auth.users import DEV_USERS, User
 from console.companies import company_names
 from console.deps import services, signed_in
 from console.pages.workbench import queues
-from console.web import days_until, is_htmx, render, session_ended
+from console.web import back_to, days_until, is_htmx, render, session_ended
 
 router = APIRouter(prefix="/console/workbench")
 ROLES = ("officer", "admin", "auditor")
@@ -576,10 +576,4 @@ async def act(
             outcome=said,
             **tabs,
         )
-    from console.web import flash
-
-    if problem:
-        flash(request, problem, "error")
-    else:
-        flash(request, f"{done} — {said}" if said else done or "", "ok")
-    return RedirectResponse("/console/workbench/", status_code=303)
+    return back_to(request, "/console/workbench/", problem, said)
