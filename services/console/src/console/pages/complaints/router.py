@@ -3,8 +3,9 @@ districts as supervision-svc lists them (GET /supervision/complaints: an
 officer's token sees its districts' complaints), the one due soonest first
 with its statutory clock in Beijing days, and the problems reported more
 than once ranked by attention (GET /supervision/complaints/clusters).
-Reading only: a complaint is accepted, assigned, replied to and closed
-through supervision-svc's API."""
+Each complaint's own page (`/console/complaints/{id}`) offers its
+district's officers and the administrators the actions supervision-svc
+allows it now, with the workbench's forms."""
 
 from __future__ import annotations
 
