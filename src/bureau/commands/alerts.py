@@ -38,7 +38,7 @@ from bureau.commands.common import (
     print_table,
     request_key,
     said,
-    say_replayed,
+    show_answer,
     write_bytes,
     write_failed,
 )
@@ -184,12 +184,8 @@ def alert_table(a: AlertView) -> Table:
     return t
 
 
-def _show(a: AlertView, body: Any, as_json: bool, replayed: bool = False) -> None:
-    say_replayed(replayed)
-    if as_json:
-        print(json.dumps(body, ensure_ascii=False, indent=2))
-        return
-    print_table(out, alert_table(a))
+def _show(shown: AlertView, body: Any, as_json: bool, replayed: bool = False) -> None:
+    show_answer(out, lambda: alert_table(shown), body, as_json, replayed)
 
 
 @app.command()

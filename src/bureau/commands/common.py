@@ -8,7 +8,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -108,6 +108,19 @@ def one_of(value: str | None, allowed: Mapping[str, str], hint: str) -> None:
 
 #: The fewest cells a folded column of a table is given at a terminal.
 _FOLDED = 8
+
+
+def show_answer(
+    out: Console, table: Callable[[], Table], body: Any, as_json: bool, replayed: bool = False
+) -> None:
+    """A write's or a read's answer: the service's JSON as it is (`--json`),
+    else `table()` drawn whole (`print_table`), after the note that it is an
+    earlier request's answer when it is (`say_replayed`)."""
+    say_replayed(replayed)
+    if as_json:
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    print_table(out, table())
 
 
 def print_table(out: Console, table: Table) -> None:

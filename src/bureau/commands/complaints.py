@@ -29,7 +29,7 @@ from bureau.commands.common import (
     print_table,
     request_key,
     said,
-    say_replayed,
+    show_answer,
 )
 from bureau.commands.exporting import BEIJING_HEADER, beijing_time
 
@@ -199,12 +199,8 @@ def complaint_table(c: ComplaintView) -> Table:
     return t
 
 
-def _show(answer_value: ComplaintView, body: Any, as_json: bool, replayed: bool = False) -> None:
-    say_replayed(replayed)
-    if as_json:
-        print(json.dumps(body, ensure_ascii=False, indent=2))
-        return
-    print_table(out, complaint_table(answer_value))
+def _show(shown: ComplaintView, body: Any, as_json: bool, replayed: bool = False) -> None:
+    show_answer(out, lambda: complaint_table(shown), body, as_json, replayed)
 
 
 @app.command()
