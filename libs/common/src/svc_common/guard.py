@@ -255,9 +255,10 @@ def fold_width(text: str) -> str:
 
 
 def typed_code(text: str) -> str:
-    """A code of a closed list (a pollutant's) as a user typed it, read as
-    the ASCII it stands for: NFKC (the full-width letters and digits a
-    Chinese IME types, "ＶＯＣｓ", as ASCII ones), spaces around it dropped."""
+    """A code or number (a pollutant's, a district's, a filing's) as a user
+    typed it, read as the ASCII it stands for: NFKC (the full-width letters
+    and digits a Chinese IME types, "ＶＯＣｓ", as ASCII ones), spaces around
+    it dropped. The console reads every such field through it."""
     return unicodedata.normalize("NFKC", text).strip()
 
 

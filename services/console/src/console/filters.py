@@ -7,10 +7,10 @@ with filters reads them through `repeated_filters`."""
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping, Sequence
 
 from svc_common.districts import district_name
+from svc_common.guard import typed_code
 from svc_common.i18n import msg
 
 #: What a filter given twice in the address is (a page is filtered by one of
@@ -30,7 +30,7 @@ def repeated_filters(
     problems = {}
     page_en, page_zh = page
     for name, (en, zh) in ONE_OF.items():
-        values = [unicodedata.normalize("NFKC", v).strip()[:20] for v in given.get(name, ())]
+        values = [typed_code(v)[:20] for v in given.get(name, ())]
         if len(values) > 1:
             said = [district_name(v) if name == "district" else v for v in values[:5]]
             more = "…" if len(values) > 5 else ""

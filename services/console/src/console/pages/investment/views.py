@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from svc_common.districts import district_name
+from svc_common.guard import typed_code
 from svc_common.types import MAX_INCREMENT_TONNES
 
 from console.web import BEIJING, dec
@@ -96,7 +96,7 @@ def parse_project(
     problems: list[str] = []
     too_large: list[str] = []
     for p in pollutants:
-        raw = unicodedata.normalize("NFKC", form.get(f"p_{p}") or "").strip()
+        raw = typed_code(form.get(f"p_{p}") or "")
         if not raw:
             continue
         value = Decimal(raw) if _AMOUNT.match(raw) else None
@@ -127,7 +127,7 @@ def typed_pollutants(form: Mapping[str, str], listed: Iterable[str] = ()) -> lis
         if key.startswith("p_")
         and _CODE.match(code := key[2:])
         and code not in known
-        and unicodedata.normalize("NFKC", value or "").strip()
+        and typed_code(value or "")
     ]
 
 

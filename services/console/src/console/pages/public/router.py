@@ -4,7 +4,6 @@ code; the public quota register once quota-svc publishes it."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -13,6 +12,7 @@ from urllib.parse import unquote, urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from svc_common.districts import DISTRICTS, district_name, district_named, district_problem
+from svc_common.guard import typed_code
 from svc_common.i18n import msg
 
 from console.api import ApiError, Services, raise_for_problem
@@ -49,7 +49,7 @@ async def verify(
 ) -> Response:
     # Typed in a Chinese input method's full-width mode (ＤＪＢ－１２０１１９…),
     # a number or a code is the same one.
-    no, code = (unicodedata.normalize("NFKC", v).strip() for v in (no, code))
+    no, code = (typed_code(v) for v in (no, code))
     no = no.upper()
     result: dict[str, Any] | None = None
     problem: str | None = None
@@ -235,7 +235,7 @@ async def register(
     # A filter given twice selects neither: the field shows all, beside its
     # refusal.
     district, pollutant = (
-        "" if k in repeated else unicodedata.normalize("NFKC", v).strip()
+        "" if k in repeated else typed_code(v)
         for k, v in (("district", district), ("pollutant", pollutant))
     )
     pollutants = await listing.read_or_none(api)
