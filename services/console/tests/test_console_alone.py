@@ -3920,7 +3920,7 @@ def _acted(before: dict[str, Any]) -> Handler:
     """supervision-svc's answer to an action: the complaint in the state the
     action leads to, with the actions allowed there (its TRANSITIONS)."""
     after = {"accept": "accepted", "reject": "rejected", "assign": "assigned"}
-    after |= {"reply": "replied", "close": "closed"}
+    after |= {"reply": "replied", "close": "closed", "reopen": "assigned"}
     allowed = {"accepted": ["assign"], "assigned": ["assign", "reply"]}
     allowed |= {"replied": ["reply", "close"], "closed": ["reopen"], "rejected": []}
 
@@ -3955,7 +3955,7 @@ async def test_an_officer_acts_on_a_complaint_as_on_the_workbench(
 
         return record
 
-    for action in ("accept", "reject", "assign", "reply", "close"):
+    for action in ("accept", "reject", "assign", "reply", "close", "reopen"):
         stub.on("POST", f"/supervision/complaints/{CID}/{action}", recorded(_acted(received)))
     token = await sign_in(client, "officer-jizhou")
     listed = await client.get("/console/complaints/")
@@ -3984,6 +3984,7 @@ async def test_an_officer_acts_on_a_complaint_as_on_the_workbench(
             {"reason": "现场核实", "choice": "substantiated"},
             {"outcome": "substantiated", "note": "现场核实"},
         ),
+        "reopen": ({"reason": " 群众再次反映 "}, {"reason": "群众再次反映"}),
     }
     for op, (typed, body) in bodies.items():
         r = await client.post(url, data={**form, "op": op, **typed}, headers=hx)
@@ -4004,7 +4005,9 @@ async def test_an_officer_acts_on_a_complaint_as_on_the_workbench(
         ({"op": "assign", "reason": "\u200b"}, "承办人：首尾须为可见字符"),
         ({"op": "reply", "reason": "y" * 2001}, "答复内容共 2001 个字符，最多 2000 个"),
         ({"op": "close", "choice": "maybe"}, "无法识别的操作"),
-        ({"op": "reopen", "reason": "再查"}, "无法识别的操作"),
+        ({"op": "reopen"}, "请填写原因"),
+        ({"op": "reopen", "reason": "r" * 501}, "原因共 501 个字符，最多 500 个"),
+        ({"op": "resolve", "reason": "再查"}, "无法识别的操作"),
     ):
         r = await client.post(url, data={**form, **typed}, headers=hx)
         assert r.status_code == 422 and said in r.text and 'class="result error"' in r.text
@@ -4023,6 +4026,18 @@ async def test_an_officer_acts_on_a_complaint_as_on_the_workbench(
     )
     r = await client.post(url, data={**form, "op": "assign", "reason": "王伟"}, headers=hx)
     assert r.status_code == 422 and "承办人：过长" in r.text
+
+    # A closed complaint (reached by its address) is reopened with the reason.
+    closed = {**received, "status": "closed", "allowed_actions": ["reopen"]}
+    closed |= {"closed_at": "2026-12-05T02:00:00Z", "outcome": "substantiated"}
+    stub.on("GET", f"/supervision/complaints/{CID}", closed)
+    page = await client.get(f"/console/complaints/{CID}")
+    assert_console_page(page, 200, "已办结", "重新办理")
+    assert re.findall(r'data-op="([a-z]+)"', page.text) == ["reopen"]
+    r = await client.post(url, data={**form, "op": "reopen", "reason": "再次反映"}, headers=hx)
+    assert r.status_code == 200 and "已办理 — 已交办" in r.text and 'data-op="reply"' in r.text
+    assert json.loads(sent[-1].content) == {"reason": "再次反映"}
+    stub.on("GET", f"/supervision/complaints/{CID}", received)
 
     # Without htmx: post/redirect/get, the outcome on the complaint's page.
     r = await client.post(url, data={**form, "op": "accept"})
@@ -4090,6 +4105,7 @@ def test_a_complaints_forms_take_what_supervision_svc_takes() -> None:
         ComplaintAssignIn,
         ComplaintCloseIn,
         ComplaintRejectIn,
+        ComplaintReopenIn,
         ComplaintReplyIn,
         Outcome,
     )
@@ -4097,6 +4113,7 @@ def test_a_complaints_forms_take_what_supervision_svc_takes() -> None:
     assert ACTS["reject"].most == _most(ComplaintRejectIn, "reason")
     assert ACTS["assign"].most == _most(ComplaintAssignIn, "officer")
     assert ACTS["reply"].most == _most(ComplaintReplyIn, "reply")
+    assert ACTS["reopen"].most == _most(ComplaintReopenIn, "reason")
     note = ComplaintCloseIn.model_fields["note"].metadata
     assert [ACTS["close"].most] == [m.max_length for m in note if hasattr(m, "max_length")]
     assert set(OUTCOMES) == set(Outcome.__args__)
