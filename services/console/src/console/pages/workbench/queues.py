@@ -262,6 +262,7 @@ STALE_NOUNS = {
     "permit": ("this permit", "该许可证"),
     "finding": ("this audit finding", "该审核问题"),
     "complaint": ("this complaint", "该投诉"),
+    "case": ("this case", "该案件"),
 }
 
 
