@@ -4291,6 +4291,7 @@ async def test_an_inspections_page_shows_what_it_found_and_its_cases(
     stub.on("GET", f"/supervision/inspections/{IID}", _inspection(2, id=IID, findings=found))
     other = _case(9, "closed", finding_id="f-elsewhere")
     stub.on("GET", "/supervision/cases", {"items": [_case(2, "proposed", id=KID), other]})
+    stub.on("GET", "/supervision/demands", {"items": [], "next_cursor": None})
     await sign_in(client, "auditor")
     r = await client.get(f"/console/inspections/{IID}")
     assert_console_page(r, 200, "JC-120119-2026-0002", "李华、陈静", "2026-12-02 01:30")
@@ -4302,15 +4303,117 @@ async def test_an_inspections_page_shows_what_it_found_and_its_cases(
     assert asked.url.params["district"] == "120119"
 
     stub.on("GET", "/supervision/cases", lambda _: httpx.Response(503, json={"detail": "停机"}))
+    before = len(stub.calls)
     r = await client.get(f"/console/inspections/{IID}")
     assert_console_page(r, 503, "暂时无法读取立案案件：停机", "活性炭吸附装置")
-    assert "Retry-After" in r.headers
+    # The demands list not asked of a service that failed: said unread too.
+    assert "Retry-After" in r.headers and "暂时无法读取群众诉求清单：停机" in r.text
+    assert not [c for c in stub.calls[before:] if c.url.path == "/supervision/demands"]
     before = len(stub.calls)
     r = await client.get("/console/inspections/not-an-inspection")
     assert_console_page(r, 404, "没有该检查记录")
     assert len(stub.calls) == before
     await sign_in(client, "investment")
     assert (await client.get(f"/console/inspections/{IID}")).status_code == 403
+
+
+#: An item of the demands list's id as supervision-svc makes them.
+DID = "3f2e1d0c-9b8a-4766-a5b4-c3d2e1f0a9b8"
+
+
+def _demand(n: int, **over: Any) -> dict[str, Any]:
+    """An item of the demands list as supervision-svc answers one (DemandOut)."""
+    return {
+        "id": f"d-{n}",
+        "district": "120119",
+        "title": f"督促企业更换活性炭 {n}",
+        "detail": "",
+        "source": "inspection",
+        "source_ref": "JC-120119-2026-0002",
+        "owner": "王伟",
+        "deadline": "2099-01-31",
+        "progress_percent": 40,
+        "progress_note": "已采购",
+        "status": "open",
+        "overdue": False,
+        "done_at": None,
+        "created_at": "2026-12-02T02:00:00Z",
+        "updated_at": "2026-12-02T02:00:00Z",
+        **over,
+    }
+
+
+async def test_an_item_of_the_demands_list_is_done_from_its_inspections_page(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """The items of the demands list an inspection is the source of (the
+    district's list read; another inspection's, a complaint's left out),
+    each open one with its 办结 form for the district's officers, posted as
+    a case's action (a note if any); a 409 said in words; without htmx,
+    back to the inspection's page; an auditor reads them with no form; the
+    list's read failing alone leaves a note."""
+    stub.on("GET", f"/supervision/inspections/{IID}", _inspection(2, id=IID))
+    mine = _demand(1, id=DID)
+    demands = [
+        _demand(2, status="done", progress_percent=100),
+        mine,
+        _demand(3, source_ref="JC-120119-2026-0009"),
+        _demand(4, source="complaint"),
+    ]
+    stub.on("GET", "/supervision/demands", {"items": demands, "next_cursor": None})
+    sent: list[httpx.Request] = []
+
+    def done(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={**mine, "status": "done", "progress_percent": 100})
+
+    stub.on("POST", f"/supervision/demands/{DID}/done", done)
+    token = await sign_in(client, "officer-jizhou")
+    r = await client.get(f"/console/inspections/{IID}")
+    assert_console_page(r, 200, 'id="demands"', "群众诉求清单事项", "责任人：王伟", "进展 40%")
+    listed = r.text.split('id="demands"')[1].split("</ul>")[0]
+    assert re.findall(r'id="demand-(d-\d|[0-9a-f-]{36})"', listed) == [DID, "d-2"]
+    assert "已办结" in listed and "督促企业更换活性炭 3" not in r.text and "活性炭 4" not in r.text
+    assert r.text.count('data-op="done"') == 1
+    (asked,) = [c for c in stub.calls if c.url.path == "/supervision/demands"]
+    assert asked.url.params["district"] == "120119"
+    hx = {"HX-Request": "true"}
+    form = {"csrf_token": token, "idem": "k" * 20, "op": "done", "sub": IID}
+    url = f"/console/demands/{DID}/act"
+    r = await client.post(url, data={**form, "reason": " 已更换 "}, headers=hx)
+    assert r.status_code == 200 and "<html" not in r.text, r.text
+    assert "已办理 — 已办结" in r.text and 'data-op="done"' not in r.text
+    assert json.loads(sent[-1].content) == {"note": "已更换"}
+    assert sent[-1].headers["idempotency-key"].endswith("k" * 20)
+    r = await client.post(url, data=form, headers=hx)
+    assert r.status_code == 200 and json.loads(sent[-1].content) == {"note": None}
+    count = len(sent)
+    r = await client.post(url, data={**form, "reason": "y" * 2001}, headers=hx)
+    assert r.status_code == 422 and "说明共 2001 个字符，最多 2000 个" in r.text
+    r = await client.post(url, data={**form, "op": "reopen"}, headers=hx)
+    assert r.status_code == 422 and "无法识别的操作" in r.text
+    assert len(sent) == count
+    refused = {
+        "type": "urn:envbureau:problem:illegal-transition",
+        "title": "当前状态不允许此操作",
+        "detail": "诉求当前为 已办结（done），不能执行 done",
+        "state": "done",
+        "action": "done",
+    }
+    stub.on("POST", f"/supervision/demands/{DID}/done", lambda _: httpx.Response(409, json=refused))
+    r = await client.post(url, data=form, headers=hx)
+    assert r.status_code == 409 and "该诉求事项已由其他人办理（当前：已办结）" in r.text
+    r = await client.post(url, data=form)
+    assert r.status_code == 303 and r.headers["location"] == f"/console/inspections/{IID}"
+    assert "该诉求事项已由其他人办理" in (await client.get(r.headers["location"])).text
+
+    await sign_in(client, "auditor")
+    r = await client.get(f"/console/inspections/{IID}")
+    assert r.status_code == 200 and 'id="demands"' in r.text and 'class="act"' not in r.text
+    stub.on("GET", "/supervision/demands", lambda _: httpx.Response(500, text="x"))
+    r = await client.get(f"/console/inspections/{IID}")
+    assert_console_page(r, 502, 'id="demands-unseen"', "暂时无法读取群众诉求清单")
+    assert "暂时无法读取立案案件" not in r.text
 
 
 def _case_acted(before: dict[str, Any]) -> Handler:
@@ -4449,3 +4552,12 @@ def test_inspections_and_cases_are_named_as_supervision_svc_names_them() -> None
     assert CASE_ACTS["close"].most == _most(CloseIn, "note")
     note = DecisionIn.model_fields["note"].metadata
     assert [CASE_ACTS["approve"].most] == [m.max_length for m in note if hasattr(m, "max_length")]
+    from console.pages.inspections.views import DEMAND_DONE, DEMAND_STATES
+    from supervision_svc.demands.router import DoneIn
+    from supervision_svc.demands.service import DEMAND_LABELS_ZH
+
+    assert {s: zh for s, (_, zh) in DEMAND_STATES.items()} == {
+        s: DEMAND_LABELS_ZH[s] for s in ("open", "done")
+    }
+    note = DoneIn.model_fields["note"].metadata
+    assert [DEMAND_DONE.most] == [m.max_length for m in note if hasattr(m, "max_length")]

@@ -36,7 +36,7 @@ from console.pages.alerts.router import router as alerts_router
 from console.pages.complaints.router import router as complaints_router
 from console.pages.enterprise.router import router as enterprise_router
 from console.pages.home import router as home_router
-from console.pages.inspections.router import cases_router
+from console.pages.inspections.router import cases_router, demands_router
 from console.pages.inspections.router import router as inspections_router
 from console.pages.investment.router import router as investment_router
 from console.pages.public.router import router as public_router
@@ -105,6 +105,7 @@ def create(
         complaints_router,
         inspections_router,
         cases_router,
+        demands_router,
         public_router,
     ):
         app.include_router(router)

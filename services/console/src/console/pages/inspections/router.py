@@ -27,6 +27,7 @@ from console.deps import services, signed_in
 from console.pages.inspections.views import (
     CASE_ACTS,
     DECISIONS,
+    DEMAND_DONE,
     ENDPOINTS,
     INSPECTIONS_SHOWN,
     OPEN_CASES,
@@ -34,8 +35,10 @@ from console.pages.inspections.views import (
     case_offered,
     case_rows,
     case_state_label,
+    demand_state_label,
     finding_label,
     findings_said,
+    inspection_demands,
     inspection_rows,
     item_label,
     measure_label,
@@ -56,6 +59,7 @@ from console.web import (
 
 router = APIRouter(prefix="/console/inspections")
 cases_router = APIRouter(prefix="/console/cases")
+demands_router = APIRouter(prefix="/console/demands")
 #: supervision-svc's readers.
 ROLES = ("officer", "admin", "auditor")
 #: Who acts on a case (supervision-svc's writers): an officer in its
@@ -69,6 +73,7 @@ _LABELS = {
     "finding_label": finding_label,
     "case_state_label": case_state_label,
     "measure_label": measure_label,
+    "demand_state_label": demand_state_label,
 }
 
 
@@ -153,11 +158,14 @@ async def inspection(
     user: User = Depends(signed_in(*ROLES)),
     api: Services = Depends(services),
 ) -> Response:
-    """One inspection: its inspectors, its items and what each found, and
-    the cases opened on its findings (the district's cases read from
-    supervision-svc; their read failing leaves a note, the inspection
-    shown). An id that is no UUID is no inspection's, said without asking
-    the service; another district's is the service's 404."""
+    """One inspection: its inspectors, its items and what each found, the
+    cases opened on its findings (the district's cases read from
+    supervision-svc) and the items of the demands list it is the source of
+    (the district's list read), each open one with its 办结 form for the
+    district's officers and the administrators; a read failing leaves a
+    note, the inspection shown. An id that is no UUID is no inspection's,
+    said without asking the service; another district's is the service's
+    404."""
     if not is_uuid(inspection_id):
         return problem_page(request, 404, msg("No such inspection.", "没有该检查记录。"))
     i = await api.get("supervision", f"/supervision/inspections/{inspection_id}", token=user.token)
@@ -165,7 +173,7 @@ async def inspection(
         raise ApiError(502, {})
     findings = [f for f in i.get("findings") or [] if isinstance(f, Mapping)]
     cases: list[Any] = []
-    failed: ApiError | None = None
+    failed: dict[str, ApiError] = {}
     if any(f.get("status") != "open" for f in findings):
         try:
             cases = await api.all_pages(
@@ -177,7 +185,23 @@ async def inspection(
         except ApiError as exc:
             if exc.status == 401:
                 raise
-            failed = exc
+            failed["cases"] = exc
+    demands: list[Mapping[str, Any]] = []
+    if not failed:  # a service that failed once is not asked again for the page
+        try:
+            demands = inspection_demands(
+                await api.all_pages(
+                    "supervision",
+                    "/supervision/demands",
+                    token=user.token,
+                    params={"district": str(i.get("district") or "")},
+                ),
+                str(i.get("inspection_no") or ""),
+            )
+        except ApiError as exc:
+            if exc.status == 401:
+                raise
+            failed["demands"] = exc
     # The district's cases by their finding (the page shows its findings').
     by_finding: dict[str, list[Any]] = {}
     for c in cases:
@@ -186,14 +210,36 @@ async def inspection(
     return render_with_failure(
         request,
         "inspections/detail.html",
-        failed,
+        next(iter(failed.values()), None),
         i=i,
         findings=findings,
         by_finding=by_finding,
         result=findings_said(i),
-        cases_error=failed.said() if failed else None,
-        **_LABELS,
+        cases_error=failed["cases"].said() if "cases" in failed else None,
+        demands_error=next(iter(failed.values())).said() if failed else None,
+        **_demands_shown(user, demands, str(i.get("id") or "")),
     )
+
+
+def _demands_shown(
+    user: User, demands: list[Mapping[str, Any]], inspection_id: str, **context: Any
+) -> dict[str, Any]:
+    """What the demands' part of an inspection's page is drawn from: the
+    items, and the 办结 form of each open one for who may act on it."""
+    return {
+        "demands": demands,
+        "may_act_on": lambda d: (
+            user.role in ACTORS
+            and user.may_act_in(str(d.get("district") or ""))
+            and d.get("status") == "open"
+        ),
+        "done": DEMAND_DONE,
+        "inspection_id": inspection_id,
+        "queues": queues,
+        "new_key": lambda: uuid.uuid4().hex,
+        **_LABELS,
+        **context,
+    }
 
 
 def _no_case(request: Request) -> Response:
@@ -341,6 +387,75 @@ async def act(
         return render(
             request, "inspections/_case.html", **_shown(user, result, note=note, names=names)
         )
+    return render(
+        request,
+        "workbench/_result.html",
+        status_code=status,
+        ok=problem is None,
+        text=problem or msg("Done", "已办理"),
+        outcome=said,
+    )
+
+
+@demands_router.post("/{demand_id}/act", dependencies=[Depends(csrf.verify)])
+async def demand_act(
+    demand_id: str,
+    request: Request,
+    op: str = Form(..., max_length=40),
+    reason: str = Form("", max_length=10_000),
+    # The inspection whose page the form is on: where the browser is sent
+    # back to without htmx.
+    sub: str = Form("", max_length=100),
+    idem: str = Form(..., min_length=8, max_length=100),
+    user: User = Depends(signed_in(*ACTORS)),
+    api: Services = Depends(services),
+) -> Response:
+    """An item of the demands list completed (办结, `…/done` with a note if
+    any) from the page of the inspection it came from, as a case's action:
+    with htmx a success redraws the item from supervision-svc's answer;
+    without, post/redirect/get back to the inspection's page."""
+    page = f"/console/inspections/{sub}" if is_uuid(sub) else "/console/inspections/"
+    problem: str | None = None
+    if op != "done" or not is_uuid(demand_id):
+        problem = msg("this action is not known", "无法识别的操作")
+    elif DEMAND_DONE.text is not None:
+        problem = queues.text_problem(
+            reason, required=False, most=DEMAND_DONE.most, words=DEMAND_DONE.text
+        )
+    status = 200 if problem is None else 422
+    result: Any = None
+    if problem is None:
+        try:
+            result = await api.post(
+                "supervision",
+                f"/supervision/demands/{demand_id}/done",
+                token=user.token,
+                json=DEMAND_DONE.body(reason.strip(), ""),
+                idempotency_key=idempotency_key(user.sub, idem),
+            )
+        except ApiError as exc:
+            status = exc.page_status
+            if queues.stale(exc.problem, op):
+                state = str(exc.problem.get("state") or "")
+                problem = queues.stale_said(
+                    demand_state_label(state) if state else "",
+                    redrawn=not is_htmx(request),
+                    queue="demand",
+                )
+            else:
+                problem = session_ended() if exc.status == 401 else exc.said()
+    said = (
+        demand_state_label(str(result["status"]))
+        if isinstance(result, dict) and result.get("status")
+        else None
+    )
+    if not is_htmx(request):
+        return back_to(request, page, problem, said)
+    if problem is None and isinstance(result, dict):
+        done = msg("Done", "已办理")
+        note = {"ok": True, "text": f"{done} — {said}" if said else done}
+        context = _demands_shown(user, [result], sub, d=result, note=note)
+        return render(request, "inspections/_demand.html", **context)
     return render(
         request,
         "workbench/_result.html",

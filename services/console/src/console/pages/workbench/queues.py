@@ -263,6 +263,7 @@ STALE_NOUNS = {
     "finding": ("this audit finding", "该审核问题"),
     "complaint": ("this complaint", "该投诉"),
     "case": ("this case", "该案件"),
+    "demand": ("this demand item", "该诉求事项"),
 }
 
 
