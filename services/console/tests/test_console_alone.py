@@ -4530,6 +4530,11 @@ async def test_an_officer_decides_and_closes_a_case_from_its_page(
     await sign_in(client, "admin")
     page = await client.get(f"/console/cases/{KID}")
     assert sorted(re.findall(r'data-op="([a-z]+)"', page.text)) == ["approve", "reject"]
+    en = await client.get(f"/console/cases/{KID}", params={"lang": "en"})
+    assert "awaiting decision" in en.text and "rectification order" in en.text
+    assert ">Approve</button>" in en.text and "What was found" in en.text
+    assert "待决定" not in en.text
+    await client.get("/console/", params={"lang": "zh"})
     before = len(stub.calls)
     assert_console_page(await client.get("/console/cases/not-a-case"), 404, "没有该案件")
     assert len(stub.calls) == before
