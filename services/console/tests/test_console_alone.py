@@ -4211,6 +4211,9 @@ async def test_the_inspections_page_lists_the_latest_and_the_cases_under_way(
     def listed(request: httpx.Request) -> httpx.Response:
         if request.url.params.get("cursor") == "next-1":
             return httpx.Response(200, json={"items": [_inspection(0)], "next_cursor": None})
+        if request.url.params.get("cursor"):
+            refused = {"title": "请求参数无效", "errors": [{"field": "cursor", "message": "无效"}]}
+            return httpx.Response(422, json=refused)
         return httpx.Response(200, json={"items": inspections, "next_cursor": "next-1"})
 
     stub.on("GET", "/supervision/inspections", listed)
@@ -4255,6 +4258,9 @@ async def test_the_inspections_page_lists_the_latest_and_the_cases_under_way(
     earlier = await client.get("/console/inspections/", params={"cursor": "next-1"})
     assert_console_page(earlier, 200, 'data-inspection="i-0"', "（更早）", "最近的检查")
     assert 'id="earlier"' not in earlier.text
+    # A page link supervision-svc does not take: its refusal, in the page's words.
+    bad = await client.get("/console/inspections/", params={"cursor": "x"})
+    assert_console_page(bad, 422, 'id="inspections-unseen"', "翻页链接：无效")
     en = await client.get("/console/inspections/", params={"lang": "en"})
     assert "2 problem(s) found (1 serious)" in en.text and "2 days overdue" in en.text
 
