@@ -424,3 +424,54 @@ async def test_a_misspelt_field_is_refused_not_defaulted(quota: Quota) -> None:
         r = await quota.client.request(method, path, json=body, headers=ADMIN)
         assert r.status_code == 422, (path, r.text)
         assert [e["field"] for e in r.json()["errors"]] == ["x"], (path, r.text)
+
+
+async def test_a_pool_or_park_of_no_such_form_is_said_in_words_not_as_a_pattern(
+    quota: Quota,
+) -> None:
+    """A pool (`?pool=`, a transfer's `source`), a park id, a cursor that is
+    of no form this API takes was refused with the regex itself ("格式不符合
+    ^(district|reserve|park:[A-Za-z0-9_.\\-]{1,64})$"): each is said in words,
+    in the caller's language, and nothing is written."""
+    await quota.baseline(JIZHOU, "30", effective_at="2026-01-01T00:00:00+08:00")
+    refused = (
+        ("GET", f"/quota/balances/{JIZHOU}/VOCs?pool=park:a%20b", None, "pool", "park:园区编号"),
+        ("GET", "/quota/balances?pollutant=VOCs&pool=park:P1", None, "pool", "district 或 reserve"),
+        ("GET", "/quota/journal?cursor=a%20b", None, "cursor", "不是本接口返回的翻页游标"),
+        (
+            "POST",
+            f"/quota/pools/{JIZHOU}/VOCs/transfers",
+            {"source": "the district", "target": "reserve", "amount_t": "1"},
+            "source",
+            "必须是 district、reserve 或 park:园区编号",
+        ),
+        (
+            "POST",
+            "/quota/checks",
+            {"district": JIZHOU, "increment_t": "1", "park_id": "园区一"},
+            "park_id",
+            "不是园区编号",
+        ),
+        (
+            "POST",
+            "/quota/reservations",
+            {"district": JIZHOU, "increment_t": "1", "project_ref": "P-1", "park_id": "a b"},
+            "park_id",
+            "不是园区编号",
+        ),
+    )
+    for method, path, body, field, words in refused:
+        for lang in ("zh-CN", "en"):
+            r = await quota.client.request(
+                method, path, json=body, headers={**ADMIN, "accept-language": lang}
+            )
+            assert r.status_code == 422, (path, r.text)
+            (error,) = r.json()["errors"]
+            assert error["field"] == field
+            assert "^" not in error["message"] and "[A-Za-z" not in error["message"], error
+            if lang == "zh-CN":
+                assert words in error["message"], error
+            else:
+                assert error["message"].isascii(), error
+    pool = await quota.availability(JIZHOU)
+    assert (pool["credited_t"], pool["reserved_t"]) == ("30.000", "0.000")

@@ -91,6 +91,14 @@ ID_PATTERN = i18n.said_as(
     "不是本接口给出的编号（由字母、数字及 _ . : - 组成，以字母或数字开头）",
 )
 
+#: A code an administrator gives a thing (a park's id, a control unit's
+#: code): 1–40 letters, digits, - or _.
+CODE_PATTERN = i18n.said_as(
+    r"^[A-Za-z0-9_-]{1,40}$",
+    "must be 1-40 letters, digits, '-' or '_'",
+    "须为 1-40 个字母、数字、- 或 _",
+)
+
 #: A UUID as text, in either case.
 _UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 
