@@ -105,3 +105,34 @@ async def test_per_row_bulk_errors_in_both_languages(svc: Service) -> None:
         assert r.status_code == 200, r.text
         (row,) = r.json()["results"]
         assert [(e["field"], e["message"]) for e in row["errors"]] == [("uscc", text)]
+
+
+async def test_a_district_typed_in_full_width_digits_is_refused_saying_what_to_write(
+    svc: Service,
+) -> None:
+    """`?district=１２０１１５` (a Chinese IME in full-width mode) was refused
+    as "'１２０１１５' 不是天津市 16 个区的区划代码", which names digits that
+    look like a district's as none: the refusal now says to write the code
+    in half-width, in a query and in a body alike, and nothing is written."""
+    wide = "１２０１１５"
+    r = await svc.http.get("/permit/permits", params={"district": wide}, headers=ZH)
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["errors"]
+    assert error["field"] == "district"
+    assert "请写作半角的 120115" in error["message"], error
+    body = {
+        "uscc": make_uscc(BAODI, 902),
+        "name": "天津宝坻某涂料有限公司",
+        "district": wide,
+        "industry_code": "2641",
+    }
+    r = await svc.http.post("/permit/enterprises", json=body, headers=EN)
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["errors"]
+    assert error["field"] == "district"
+    assert "full-width digits or spaces: write 120115" in error["message"], error
+    r = await svc.http.get(f"/permit/enterprises/{body['uscc']}", headers=OFFICER)
+    assert r.status_code == 404
+    # A code that is no district is still said to be none.
+    r = await svc.http.get("/permit/permits", params={"district": "１１０１０１"}, headers=ZH)
+    assert "不是天津市 16 个区的区划代码" in r.json()["errors"][0]["message"]
