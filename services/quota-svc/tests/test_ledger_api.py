@@ -475,3 +475,30 @@ async def test_a_pool_or_park_of_no_such_form_is_said_in_words_not_as_a_pattern(
                 assert error["message"].isascii(), error
     pool = await quota.availability(JIZHOU)
     assert (pool["credited_t"], pool["reserved_t"]) == ("30.000", "0.000")
+
+
+async def test_a_moment_in_a_query_is_read_as_clients_write_it(quota: Quota) -> None:
+    """`?at=` written by .NET ("o" format: seven decimals of a second) or
+    Java's Instant (nine) was refused as "必须是带时区偏移的 ISO 8601
+    日期时间", which it is: it is read to the microsecond. One whose '+'
+    the URL made a space (`?at=…T09:30:00+08:00` unencoded) was refused in
+    the same words, naming the form it was written in; it is now said how
+    to write the offset, as for a record's time."""
+    await quota.baseline(JIZHOU, "30", effective_at="2026-01-01T00:00:00+08:00")
+    path = f"/quota/balances/{JIZHOU}/VOCs"
+    for at, moment in (
+        ("2026-06-01T09:30:00.1234567+08:00", "2026-06-01T01:30:00.123456Z"),
+        ("2026-06-01T01:30:00.123456789Z", "2026-06-01T01:30:00.123456Z"),
+    ):
+        r = await quota.client.get(path, params={"at": at}, headers=INVESTMENT)
+        assert r.status_code == 200, r.text
+        assert r.json()["credited_t"] == "30.000"
+        assert dt.datetime.fromisoformat(r.json()["at"]) == dt.datetime.fromisoformat(moment)
+    for lang, said in (("zh-CN", "请将偏移写作 %2B08:00"), ("en", "write the offset as %2B08:00")):
+        r = await quota.client.get(
+            f"{path}?at=2026-06-01T09:30:00+08:00",
+            headers={**INVESTMENT, "accept-language": lang},
+        )
+        assert r.status_code == 422, r.text
+        (error,) = r.json()["errors"]
+        assert error["field"] == "at" and said in error["message"], error
