@@ -506,7 +506,9 @@ def test_an_officer_draws_a_plan_and_reads_whom_it_drew(
     page = c.get(where)
     assert page.status_code == 200, page.text
     assert "已办理 — 已抽取 1 家企业" in page.text and drawn["name"] in page.text
-    assert drawn["uscc"] in page.text and "李华、陈静" in page.text and "尚未检查" in page.text
+    assert sorted(drawn["inspectors"]) == ["李华", "陈静"]  # in the order drawn
+    assert drawn["uscc"] in page.text and "尚未检查" in page.text
+    assert "、".join(drawn["inspectors"]) in page.text
     listed = c.get("/console/inspections/plans/").text
     assert f'data-plan="{plan_id}"' in listed and "2099-H2" in listed
     # A refusal: the form as it was typed, the reason in Chinese.
