@@ -4650,6 +4650,8 @@ async def test_the_plans_page_lists_the_draws_of_the_users_districts(
     await sign_in(client, "officer-jizhou")
     index = await client.get("/console/inspections/")
     assert 'href="/console/inspections/plans/"' in index.text and "抽查计划" in index.text
+    typed = await client.get("/console/inspections/plans")  # no slash: not an inspection
+    assert typed.status_code == 307 and typed.headers["location"] == "/console/inspections/plans/"
     r = await client.get("/console/inspections/plans/")
     assert_console_page(r, 200, 'id="plans"', "双随机抽查计划", 'aria-current="page"')
     table = r.text.split('id="plans"')[1].split("</table>")[0]

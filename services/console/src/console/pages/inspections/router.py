@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from svc_common.auth import same_person
 from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg
@@ -178,6 +178,13 @@ def _draw_form(request: Request, user: User, **context: Any) -> dict[str, Any]:
         "new_key": lambda: uuid.uuid4().hex,
         **context,
     }
+
+
+@router.get("/plans", include_in_schema=False)
+async def plans_without_slash() -> Response:
+    """The plans' page typed without its slash: the page, as the other
+    sections' are (Starlette's redirect), not an inspection called "plans"."""
+    return RedirectResponse("/console/inspections/plans/", status_code=307)
 
 
 @router.get("/plans/")
