@@ -137,3 +137,72 @@ async def test_a_grade_of_invisible_basis_is_refused(svc: Service) -> None:
         assert await _writes(svc) == before
         r = await svc.http.get(f"/supervision/grades/{uscc}", headers=officer())
         assert r.status_code == 404 or r.json().get("grade") is None, r.text
+
+
+async def test_a_grade_s_industry_or_a_stopped_process_no_one_can_see_is_refused(
+    svc: Service,
+) -> None:
+    """A grading's industry and the processes a measure stops were plain
+    strings: an industry of a zero-width space, a Hangul filler or an
+    accent alone was recorded as the grading's industry, a plant plan or a
+    guarantee entry stopped a process named by one, and a process named
+    twice ("烧结", "烧结 ") was stopped twice. Each is now refused with a 422
+    naming the field, in Chinese and in English, and nothing is written."""
+    uscc = await svc.enterprise(9102)
+    grade = {
+        "grade": "A",
+        "industry": "工业涂装",
+        "basis": "绩效分级评定文件",
+        "valid_from": "2026-01-01",
+        "valid_to": "2026-12-31",
+    }
+    guarantee = {
+        "reason": "livelihood",
+        "valid_from": "2026-06-01",
+        "valid_to": "2026-12-31",
+        "allowed_measure": {"kind": "stop_processes", "processes": ["喷涂"]},
+    }
+    plan = {"level": "red", "measure": {"kind": "stop_processes", "processes": ["喷涂"]}}
+    with clock.using(clock.ManualClock(T0)):
+        before = await _writes(svc)
+        for text in (*INVISIBLE, "\u0301"):
+            r = await svc.http.put(
+                f"/supervision/grades/{uscc}", json={**grade, "industry": text}, headers=officer()
+            )
+            _refused(r, "industry")
+        for processes, field in (
+            (["\u200b"], "processes.0"),
+            (["喷涂", "\u3164"], "processes.1"),
+            (["烧结", "烧结 "], "processes"),
+        ):
+            measure = {"kind": "stop_processes", "processes": processes}
+            r = await svc.http.put(
+                f"/supervision/plant-plans/{uscc}",
+                json={**plan, "measure": measure, "note": "一厂一策"},
+                headers={**officer(), "Accept-Language": "zh-CN"},
+            )
+            _refused(r, f"measure.{field}")
+            r = await svc.http.put(
+                f"/supervision/guarantee-list/{uscc}",
+                json={**guarantee, "allowed_measure": measure},
+                headers={**officer(), "Accept-Language": "en"},
+            )
+            _refused(r, f"allowed_measure.{field}")
+        r = await svc.http.put(
+            f"/supervision/plant-plans/{uscc}",
+            json={**plan, "measure": {"kind": "stop_processes", "processes": ["烧结", "烧结 "]}},
+            headers={**officer(), "Accept-Language": "en"},
+        )
+        assert "appears twice" in r.text, r.text
+        assert await _writes(svc) == before
+        r = await svc.http.get(f"/supervision/grades/{uscc}", headers=officer())
+        assert r.json()["history"] == [], r.text
+        r = await svc.http.get(f"/supervision/plant-plans/{uscc}", headers=officer())
+        assert r.status_code == 404 or r.json() == [], r.text
+        # The same texts, visible and once each, are taken.
+        r = await svc.http.put(f"/supervision/grades/{uscc}", json=grade, headers=officer())
+        assert r.status_code == 200, r.text
+        r = await svc.http.put(
+            f"/supervision/plant-plans/{uscc}", json={**plan, "note": "一厂一策"}, headers=officer()
+        )
+        assert r.status_code == 200, r.text

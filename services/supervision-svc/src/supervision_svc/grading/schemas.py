@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
-from svc_common.openapi import NON_BLANK
 from svc_common.types import Day, VisibleText, absent, empty, given, nonempty, when
 
 from supervision_svc.grading.rules import LEVELS, TIERS
@@ -52,18 +51,17 @@ class MeasureSpec(BaseModel):
 
     kind: Literal["none", "reduce", "stop_processes", "stop"]
     percent: int | None = Field(None, ge=1, le=100)
-    processes: list[Annotated[str, Field(min_length=1, max_length=100, pattern=NON_BLANK)]] = Field(
-        default_factory=list, max_length=20
+    #: Each a process a reader can see (VisibleText), named once.
+    processes: list[Annotated[str, VisibleText(100)]] = Field(
+        default_factory=list, max_length=20, json_schema_extra={"uniqueItems": True}
     )
 
     @field_validator("processes")
     @classmethod
     def _processes(cls, v: list[str]) -> list[str]:
-        if any(not 1 <= len(p.strip()) <= 100 for p in v):
-            raise ValueError(
-                msg("each process is 1 to 100 characters", "每道工序为 1 至 100 个字符")
-            )
-        return [p.strip() for p in v]
+        if len(set(v)) != len(v):
+            raise ValueError(msg("a process appears twice", "工序重复"))
+        return v
 
     @model_validator(mode="after")
     def _fields(self) -> MeasureSpec:
@@ -94,7 +92,7 @@ class GradeIn(BaseModel):
 
     grade: Grade
     benchmark: Benchmark = "none"
-    industry: str = Field(min_length=1, max_length=100)
+    industry: Annotated[str, VisibleText(100)]
     valid_from: Day
     valid_to: Day
     basis: Annotated[str, VisibleText(1000)] = Field(description="评级依据")
