@@ -688,3 +688,85 @@ async def test_an_inspection_of_another_districts_enterprise_reads_as_an_unknown
     assert answers[0] == answers[1]
     r = await svc.http.get(f"/supervision/inspections?uscc={ninghe}", headers=AUDITOR)
     assert r.json()["items"] == []
+
+
+async def test_a_record_named_by_its_uuid_in_upper_case_is_that_record(svc: Service) -> None:
+    """An id in a path was read in either case, one in a body or a query
+    was not: a case on a finding named `A4F5…` in upper case (pasted from a
+    spreadsheet) was refused as "不是您可处理的问题", an inspection under a
+    plan so named as "不是该区的抽查计划", a level change replacing an
+    alert so named as not an alert in force, and `?cluster_id=` found no
+    complaint. A UUID is the same record in either case: each is taken."""
+    uscc = await svc.enterprise(1)
+    with clock.using(clock.ManualClock(T0)):
+        r = await svc.http.post(
+            "/supervision/inspection-plans",
+            json={"district": DONGLI, "period": "2026", "count": 1, "seed": 1},
+            headers=officer(),
+        )
+        assert r.status_code == 201, r.text
+        plan_id = r.json()["id"]
+        r = await svc.http.post(
+            "/supervision/inspections",
+            json=inspection(uscc, "台账缺失", inspected_at=T0.isoformat(), plan_id=plan_id.upper()),
+            headers=officer(),
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["plan_id"] == plan_id
+        (finding,) = r.json()["findings"]
+        case = {
+            "finding_id": finding["id"].upper(),
+            "legal_basis": "《中华人民共和国大气污染防治法》第九十九条",
+            "measure": {"kind": "warning"},
+        }
+        r = await svc.http.post("/supervision/cases", json=case, headers=officer())
+        assert r.status_code == 201, r.text
+        assert r.json()["finding_id"] == finding["id"]
+        # Named twice, in either case, it is one finding: the second is a conflict.
+        r = await svc.http.post(
+            "/supervision/cases", json={**case, "finding_id": finding["id"]}, headers=officer()
+        )
+        assert r.status_code == 409, r.text
+
+        alert = {
+            "level": "yellow",
+            "districts": [DONGLI],
+            "from": "2026-06-02T00:00:00+08:00",
+            "to": "2026-06-04T00:00:00+08:00",
+        }
+        r = await svc.http.post("/supervision/alerts", json=alert, headers=officer())
+        assert r.status_code == 201, r.text
+        yellow = r.json()["id"]
+        for replaces in ([yellow.upper(), yellow], [yellow.upper(), yellow.upper()]):
+            r = await svc.http.post(
+                "/supervision/alerts",
+                json={**alert, "level": "orange", "replaces": replaces},
+                headers=officer(),
+            )
+            assert r.status_code == 422 and "replaces" in r.text, r.text
+        r = await svc.http.post(
+            "/supervision/alerts",
+            json={**alert, "level": "orange", "replaces": [yellow.upper()]},
+            headers=officer(),
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["replaces"] == [yellow]
+
+        r = await svc.http.post(
+            "/supervision/complaints",
+            json={
+                "channel": "hotline",
+                "received_at": T0.isoformat(),
+                "district": DONGLI,
+                "address": "东丽区某路",
+                "category": "air",
+                "description": "工厂冒黑烟",
+            },
+            headers=officer(),
+        )
+        assert r.status_code == 201, r.text
+        cluster = r.json()["complaint"]["cluster_id"]
+        r = await svc.http.get(
+            f"/supervision/complaints?cluster_id={cluster.upper()}", headers=officer()
+        )
+        assert [c["cluster_id"] for c in r.json()["items"]] == [cluster], r.text

@@ -113,6 +113,12 @@ ResourceId = Annotated[
     BeforeValidator(uuid_as_given_out),
 ]
 
+#: The id of a record named in a body or a query (the finding a case is on,
+#: the plan an inspection is under, the alerts a level change replaces): as
+#: in a path (`ResourceId`), a UUID in upper case names the same record. The
+#: field keeps its own length and pattern: `finding_id: RecordRef = Field(…)`.
+RecordRef = Annotated[str, BeforeValidator(uuid_as_given_out)]
+
 #: A number this API gave out as an id (a 64-bit key), in a path: anything
 #: past 64 bits is refused as a 422, never reaches the database.
 SerialId = Annotated[int, Path(ge=1, le=2**63 - 1)]

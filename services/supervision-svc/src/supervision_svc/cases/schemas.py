@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
-from svc_common.types import Day, VisibleText, absent, given, when
+from svc_common.types import Day, RecordRef, VisibleText, absent, given, when
 
 Measure = Literal["warning", "fine", "rectification", "permit_suspension"]
 #: The largest fine a district bureau imposes in one decision, with room: a bigger one is a typo.
@@ -80,7 +80,7 @@ class MeasureIn(BaseModel):
 class CaseIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    finding_id: str = Field(min_length=1, max_length=36)
+    finding_id: RecordRef = Field(min_length=1, max_length=36)
     legal_basis: Annotated[str, VisibleText(500, min_length=2)]
     facts: str = Field("", max_length=2000)
     measure: MeasureIn
