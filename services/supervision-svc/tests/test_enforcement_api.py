@@ -770,3 +770,48 @@ async def test_a_record_named_by_its_uuid_in_upper_case_is_that_record(svc: Serv
             f"/supervision/complaints?cluster_id={cluster.upper()}", headers=officer()
         )
         assert [c["cluster_id"] for c in r.json()["items"]] == [cluster], r.text
+
+
+async def test_an_inspection_under_a_plan_is_of_an_enterprise_the_plan_drew(svc: Service) -> None:
+    """The double-random plan chooses whom to inspect: an officer recorded
+    an inspection of any enterprise of the district under a plan that had
+    not drawn it (201), so an inspection chosen by hand read as one of the
+    random draw, in the record and in `supervision.inspection.recorded.v1`.
+    It is now a 422 naming plan_id, in the caller's language, and nothing is
+    recorded; the enterprises the plan drew are inspected under it."""
+    usccs = [await svc.enterprise(i) for i in range(1, 5)]
+    r = await svc.http.post(
+        "/supervision/inspection-plans",
+        json={"district": DONGLI, "period": "2026", "count": 2, "seed": 5},
+        headers=officer(),
+    )
+    assert r.status_code == 201, r.text
+    plan = r.json()
+    drawn = {x["uscc"] for x in plan["selection"]}
+    (left, *_) = sorted(set(usccs) - drawn)
+    for headers, words in (
+        ({**officer(), "Accept-Language": "zh-CN"}, "抽查计划未抽中该企业"),
+        ({**ADMIN, "Accept-Language": "en"}, "did not draw this enterprise"),
+    ):
+        r = await svc.http.post(
+            "/supervision/inspections",
+            json=inspection(left, "台账缺失", plan_id=plan["id"]),
+            headers=headers,
+        )
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["plan_id"], r.text
+        assert words in r.json()["detail"], r.text
+    r = await svc.http.get(f"/supervision/inspections?uscc={left}", headers=AUDITOR)
+    assert r.json()["items"] == [], r.text
+    assert await svc.events("supervision.inspection.recorded.v1") == []
+    # Without a plan it is an inspection as any other; each drawn one is
+    # inspected under the plan.
+    r = await svc.http.post("/supervision/inspections", json=inspection(left), headers=officer())
+    assert r.status_code == 201 and r.json()["plan_id"] is None, r.text
+    for uscc in sorted(drawn):
+        r = await svc.http.post(
+            "/supervision/inspections",
+            json=inspection(uscc, plan_id=plan["id"]),
+            headers=officer(),
+        )
+        assert r.status_code == 201 and r.json()["plan_id"] == plan["id"], r.text
