@@ -578,3 +578,21 @@ async def test_a_demand_s_owner_deadline_or_progress_cannot_be_cleared(svc: Serv
     props = schema["components"]["schemas"]["ProgressIn"]["properties"]
     assert "null" not in json.dumps([props[n] for n in ("deadline", "owner", "progress_percent")])
     assert "null" in json.dumps(props["progress_note"])
+
+
+async def test_a_report_to_the_calendar_s_first_days_runs_from_its_first_day(
+    svc: Service,
+) -> None:
+    """`?to=0001-01-02` alone was a 500: `from` defaulted to 1 January of
+    that year, 0001-01-01, whose start in Beijing is before the first
+    moment a time can hold. `from` defaults to that day only as far back as
+    a date may be given (0001-01-02); the report answers, empty."""
+    for path in ("/supervision/reports/complaints", "/supervision/reports/enforcement"):
+        for to in ("0001-01-02", "0001-12-31"):
+            r = await svc.http.get(f"{path}?to={to}", headers=officer())
+            assert r.status_code == 200, r.text
+            assert (r.json()["from"], r.json()["to"]) == ("0001-01-02", to)
+        r = await svc.http.get(f"{path}?from=0001-01-02&to=0001-01-02", headers=officer())
+        assert r.status_code == 200, r.text
+        r = await svc.http.get(f"{path}?to=9999-12-30", headers=officer())
+        assert r.status_code == 200 and r.json()["from"] == "9999-01-01", r.text
