@@ -861,3 +861,35 @@ Day = Annotated[
         }
     ),
 ]
+
+
+def _parse_record_day(value: Any) -> dt.date:
+    day = _parse_day(value)
+    if not RECORD_YEARS[0] <= day.year <= RECORD_YEARS[1]:
+        raise ValueError(
+            i18n.msg(
+                f"must be in the years 2000–2099 (it is {day.isoformat()})",
+                f"须在 2000–2099 年之间（给出的是 {day.isoformat()}）",
+            )
+        )
+    return day
+
+
+#: A day the product keeps (a grading's or a guarantee entry's validity, a
+#: policy's first day, a deadline): a `Day` in the years RECORD_YEARS, the
+#: years of the times it records (RecordTime) and of its case numbers; older
+#: or later is a typing error. A day only read (a report's period, `?on=`)
+#: is a `Day`.
+RecordDay = Annotated[
+    dt.date,
+    BeforeValidator(_parse_record_day),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": rf"^(?:{_RECORD_DAY})$",
+            "description": "YYYY-MM-DD in the years 2000–2099",
+            "examples": ["2026-03-01"],
+        }
+    ),
+]

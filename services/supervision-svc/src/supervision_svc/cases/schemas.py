@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
-from svc_common.types import Day, RecordRef, VisibleText, absent, given, when
+from svc_common.types import Day, RecordDay, RecordRef, VisibleText, absent, given, when
 
 Measure = Literal["warning", "fine", "rectification", "permit_suspension"]
 #: The largest fine a district bureau imposes in one decision, with room: a bigger one is a typo.
@@ -41,7 +41,7 @@ class MeasureIn(BaseModel):
 
     kind: Measure
     fine_cny: int | None = Field(None, ge=1, le=MAX_FINE_CNY, description="whole yuan")
-    rectify_by: Day | None = None
+    rectify_by: RecordDay | None = None
 
     @model_validator(mode="after")
     def _fields(self) -> MeasureIn:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from svc_common.districts import DistrictCode
 from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
-from svc_common.types import Day, VisibleText, given, null_refused, schema_extra, when
+from svc_common.types import RecordDay, VisibleText, given, null_refused, schema_extra, when
 
 from supervision_svc.validation import PersonName
 
@@ -42,7 +42,7 @@ class DemandIn(BaseModel):
         ),
     )
     owner: PersonName = Field(description="责任人")
-    deadline: Day
+    deadline: RecordDay
     progress_percent: int = Field(0, ge=0, le=100)
     progress_note: str | None = Field(None, max_length=2000)
 
@@ -82,7 +82,7 @@ class ProgressIn(BaseModel):
     progress_percent: int | None = Field(None, ge=0, le=100)
     progress_note: str | None = Field(None, max_length=2000)
     owner: PersonName | None = None
-    deadline: Day | None = None
+    deadline: RecordDay | None = None
 
     _not_null = field_validator("progress_percent", "owner", "deadline")(null_refused)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
-from svc_common.types import Day, VisibleText, absent, empty, given, nonempty, when
+from svc_common.types import RecordDay, VisibleText, absent, empty, given, nonempty, when
 
 from supervision_svc.grading.rules import LEVELS, TIERS
 
@@ -93,8 +93,8 @@ class GradeIn(BaseModel):
     grade: Grade
     benchmark: Benchmark = "none"
     industry: Annotated[str, VisibleText(100)]
-    valid_from: Day
-    valid_to: Day
+    valid_from: RecordDay
+    valid_to: RecordDay
     basis: Annotated[str, VisibleText(1000)] = Field(description="评级依据")
 
     @model_validator(mode="after")
@@ -127,8 +127,8 @@ class GuaranteeIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     reason: GuaranteeReason
-    valid_from: Day
-    valid_to: Day
+    valid_from: RecordDay
+    valid_to: RecordDay
     allowed_measure: MeasureSpec
     note: str | None = Field(None, max_length=1000)
 
@@ -209,7 +209,7 @@ class PolicyIn(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    effective_from: Day
+    effective_from: RecordDay
     # The pydantic bounds stay loose: a short table is refused by the check,
     # naming the rows it misses, rather than by its length alone.
     rules: list[PolicyRule] = Field(
