@@ -676,3 +676,49 @@ async def test_a_day_of_a_record_is_in_the_bureau_s_years(svc: Service) -> None:
         headers=ADMIN,
     )
     assert r.status_code == 200, r.text
+
+
+async def test_a_number_of_too_many_digits_is_refused_at_its_field(svc: Service) -> None:
+    """A number of more than 30 digits is refused before the body is read
+    (Python would spend itself on a 100 000-digit one), and the refusal
+    named the whole "body" (an import's "row"), leaving the caller every
+    value of the request to search. It now names the field holding it, in
+    the caller's language; nothing is written."""
+    long = "1" * 31
+    for raw, field in (
+        (f'{{"channel": {long}}}', "channel"),
+        (f'{{"complainant": {{"wants_reply": {long}}}}}', "complainant.wants_reply"),
+        (f'{{"lat": 0.{"0" * 40}1}}', "lat"),
+        (f'{{"lng": {"9" * 5000}}}', "lng"),
+        (f'{{"description": "{"1" * 40}", "district": -{long}e5}}', "district"),
+        (f'{{"complainant": {{"name": "张三"}}, "x": [1, {long}]}}', "x.1"),
+    ):
+        for lang, words in (("zh-CN", "数字位数超过 30 位"), ("en", "more than 30 digits")):
+            r = await svc.http.post(
+                "/supervision/complaints",
+                content=raw.encode(),
+                headers={**officer(), "content-type": "application/json", "Accept-Language": lang},
+            )
+            await expect(r, 422, field)
+            detail = r.json()["detail"]
+            assert detail.startswith(f"{field}: ") and words in detail, r.text
+    line = json.dumps({**base(), "description": "工厂冒黑烟"}, ensure_ascii=False)
+    line = line[:-1] + f', "lat": {long}}}'
+    r = await svc.http.post(
+        "/supervision/complaints:import",
+        content=line.encode(),
+        headers={**ADMIN, "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200, r.text
+    assert [e["field"] for e in r.json()["results"][0]["errors"]] == ["lat"], r.text
+    async with svc.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(Complaint)) == 0
+    # Too deep as well, the body is refused for its depth, as the whole body.
+    deep = "[" * 40 + "]" * 40
+    r = await svc.http.post(
+        "/supervision/complaints",
+        content=f'{{"lat": {long}, "x": {deep}}}'.encode(),
+        headers={**officer(), "content-type": "application/json", "Accept-Language": "en"},
+    )
+    await expect(r, 422, "body")
+    assert "nested more than" in r.json()["detail"], r.text
