@@ -82,7 +82,7 @@ class CaseIn(BaseModel):
 
     finding_id: RecordRef = Field(min_length=1, max_length=36)
     legal_basis: Annotated[str, VisibleText(500, min_length=2)]
-    facts: str = Field("", max_length=2000)
+    facts: Annotated[str, VisibleText(2000, min_length=0)] = ""
     measure: MeasureIn
 
 
@@ -90,7 +90,7 @@ class DecisionIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     approve: bool
-    note: str | None = Field(None, max_length=2000)
+    note: Annotated[str, VisibleText(2000, min_length=0)] | None = None
 
 
 class CloseIn(BaseModel):

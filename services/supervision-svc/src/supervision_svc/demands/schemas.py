@@ -30,7 +30,7 @@ class DemandIn(BaseModel):
 
     district: DistrictCode
     title: Annotated[str, VisibleText(200)]
-    detail: str = Field("", max_length=2000)
+    detail: Annotated[str, VisibleText(2000, min_length=0)] = ""
     source: Source
     source_ref: str | None = Field(
         None,
@@ -44,7 +44,7 @@ class DemandIn(BaseModel):
     owner: PersonName = Field(description="责任人")
     deadline: RecordDay
     progress_percent: int = Field(0, ge=0, le=100)
-    progress_note: str | None = Field(None, max_length=2000)
+    progress_note: Annotated[str, VisibleText(2000, min_length=0)] | None = None
 
     @model_validator(mode="after")
     def _reference(self) -> DemandIn:
@@ -80,7 +80,7 @@ class ProgressIn(BaseModel):
     )
 
     progress_percent: int | None = Field(None, ge=0, le=100)
-    progress_note: str | None = Field(None, max_length=2000)
+    progress_note: Annotated[str, VisibleText(2000, min_length=0)] | None = None
     owner: PersonName | None = None
     deadline: RecordDay | None = None
 

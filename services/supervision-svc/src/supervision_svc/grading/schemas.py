@@ -130,7 +130,7 @@ class GuaranteeIn(BaseModel):
     valid_from: RecordDay
     valid_to: RecordDay
     allowed_measure: MeasureSpec
-    note: str | None = Field(None, max_length=1000)
+    note: Annotated[str, VisibleText(1000, min_length=0)] | None = None
 
     @model_validator(mode="after")
     def _validity(self) -> GuaranteeIn:
@@ -215,7 +215,7 @@ class PolicyIn(BaseModel):
     rules: list[PolicyRule] = Field(
         min_length=1, max_length=TABLE_SIZE, json_schema_extra=_whole_table()
     )
-    note: str | None = Field(None, max_length=1000)
+    note: Annotated[str, VisibleText(1000, min_length=0)] | None = None
 
 
 class PolicyOut(BaseModel):

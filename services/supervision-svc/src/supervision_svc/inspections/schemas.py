@@ -222,7 +222,7 @@ class ItemIn(BaseModel):
 
     item: Item
     result: Literal["compliant", "problem", "not_checked"]
-    note: str | None = Field(None, max_length=1000)
+    note: Annotated[str, VisibleText(1000, min_length=0)] | None = None
     findings: list[FindingIn] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
