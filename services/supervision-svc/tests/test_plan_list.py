@@ -90,7 +90,9 @@ async def test_the_inspections_of_a_plan_are_listed_by_its_id(svc: Service) -> N
     plan = await _draw(svc, NINGHE, "2026", count=2)
     other = await _draw(svc, NINGHE, "2026-H2", count=1)
     recorded = []
-    for uscc, plan_id in ((usccs[0], plan["id"]), (usccs[1], other["id"]), (usccs[1], None)):
+    # Each under a plan that drew it (an enterprise it did not draw is refused).
+    (drawn,) = [x["uscc"] for x in other["selection"]]
+    for uscc, plan_id in ((usccs[0], plan["id"]), (drawn, other["id"]), (usccs[1], None)):
         r = await svc.http.post(
             "/supervision/inspections", json=inspection(uscc, plan_id=plan_id), headers=ADMIN
         )

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.orm import defer
@@ -16,7 +14,7 @@ from svc_common.errors import NotFound
 from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
 from svc_common.service import get_db
-from svc_common.types import ID_PATTERN, Day, ResourceId, utcnow, uuid_as_given_out
+from svc_common.types import ID_PATTERN, Day, RecordRef, ResourceId, utcnow
 from svc_common.uscc import USCC
 
 from supervision_svc.inspections import service
@@ -132,7 +130,7 @@ async def record_inspection(
     Beyond the schema (422 naming the field): `uscc` must be an enterprise
     on the register (announced by permit-svc) in one of the caller's
     districts; `inspected_at` not in the future; `plan_id`, when given, a
-    plan of the enterprise's district; `inspectors` two different people
+    plan of the enterprise's district that drew the enterprise; `inspectors` two different people
     (names equal but for case, width, hidden characters or runs of spaces
     are one person); each item at most once."""
     async with db.transaction() as s:
@@ -154,7 +152,7 @@ async def get_inspection(
 async def list_inspections(
     district: DistrictCode | None = None,
     uscc: USCC | None = None,
-    plan_id: Annotated[str | None, Query(max_length=64, pattern=ID_PATTERN)] = None,
+    plan_id: RecordRef | None = Query(None, max_length=36, pattern=ID_PATTERN),
     cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
@@ -171,7 +169,7 @@ async def list_inspections(
     if uscc:
         q = q.where(Inspection.uscc == uscc_param(uscc))
     if plan_id:
-        q = q.where(Inspection.plan_id == uuid_as_given_out(plan_id))
+        q = q.where(Inspection.plan_id == plan_id)
     if cursor:
         q = q.where(
             keyset_after(
