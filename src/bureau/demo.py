@@ -16,6 +16,9 @@ the services' APIs, so every page of the console has something to show.
 - 12369 complaints (投诉) of 蓟州区 and 宝坻区: two reports of the same
   odour from one plant (a cluster), one of them accepted; one past its
   acceptance deadline; one rejected.
+- on-site inspections (执法检查) of two 蓟州区 plants: one compliant, one
+  with a serious finding, on which a rectification order (立案查处) is
+  proposed and awaits another officer's decision.
 
 Every POST carries an Idempotency-Key derived from its step: running the
 demo again replays the first answers instead of loading everything twice."""
@@ -78,6 +81,20 @@ PERMITS = TypeAdapter(Page[Permit])
 FILING = TypeAdapter(Filing)
 REGISTRATION = TypeAdapter(Registration)
 COMPLAINT_RECEIPT = TypeAdapter(ComplaintReceipt)
+
+
+class FindingRef(Answer):
+    id: str
+
+
+class Inspection(Answer):
+    """An inspection as the demo reads it (its findings' ids)."""
+
+    id: str
+    findings: list[FindingRef]
+
+
+INSPECTION = TypeAdapter(Inspection)
 BAODI, JIZHOU, BINHAI, WUQING, XIQING = "120115", "120119", "120116", "120114", "120111"
 
 #: VOCs baseline stock (存量基数), t/a, and a second credit six months ago.
@@ -276,6 +293,7 @@ class Demo:
             ("EIA filings in every state (环评审批)", self.filings),
             ("registration forms filed online (登记表备案)", self.registration_forms),
             ("12369 complaints (环保投诉)", self.complaints),
+            ("inspections and an enforcement case (执法检查、立案查处)", self.inspections),
         ]
 
     def run(self) -> Counts:
@@ -846,6 +864,81 @@ class Demo:
                     districts=(c.district,),
                     sub=f"officer.{c.district}",
                 )
+
+    # ---------------------------------------------------------- inspections
+    def inspections(self, within: float = 30.0) -> None:
+        """Two on-site inspections of 蓟州区 plants yesterday by two
+        officers: one compliant, one finding the VOCs treatment's activated
+        carbon long unchanged (serious), on which a rectification order is
+        proposed by the district's officer and awaits another officer's
+        decision (四眼原则). supervision-svc knows an enterprise once
+        permit-svc has announced it (events): the plants are waited for.
+        Each day's run keys them by its date."""
+        pop = self._population()
+        plants = pop["jizhou_permit"][5], pop["jizhou_permit"][6]
+        today = self.now.astimezone(BEIJING).date()
+        deadline = time.monotonic() + within
+        for plant in plants:
+            while True:
+                try:
+                    self.api.call("GET", f"/supervision/enterprises/{plant.uscc}", shape=UNREAD)
+                    break
+                except ApiFailed as exc:
+                    if exc.status != 404 or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+        day = today - dt.timedelta(days=1)
+        findings = [
+            {
+                "item": "treatment_facilities",
+                "result": "problem",
+                "note": "VOCs 治理设施活性炭吸附装置",
+                "findings": [
+                    {"description": "活性炭逾期未更换，吸附效率明显下降", "severity": "serious"}
+                ],
+            },
+            {"item": "ledger", "result": "compliant"},
+        ]
+        compliant = [
+            {"item": "ledger", "result": "compliant"},
+            {"item": "permit_compliance", "result": "compliant"},
+        ]
+        for n, (plant, items) in enumerate(zip(plants, (compliant, findings), strict=True)):
+            inspection = self._post(
+                "/supervision/inspections",
+                {
+                    "uscc": plant.uscc,
+                    "inspected_at": dt.datetime.combine(
+                        day, dt.time(9 + 5 * n, 30), BEIJING
+                    ).isoformat(),
+                    "inspectors": ["李华", "陈静"],
+                    "items": items,
+                },
+                shape=INSPECTION,
+                key=self.key("inspection", today, n),
+                role="officer",
+                districts=(JIZHOU,),
+                sub=f"officer.{JIZHOU}",
+            )
+            self.counts.add("inspections")
+            for f in inspection.findings:
+                self._post(
+                    "/supervision/cases",
+                    {
+                        "finding_id": f.id,
+                        "legal_basis": "《中华人民共和国大气污染防治法》第四十五条、第一百零八条",
+                        "facts": "现场检查发现活性炭逾期未更换，VOCs 治理设施未正常运行",
+                        "measure": {
+                            "kind": "rectification",
+                            "rectify_by": (today + dt.timedelta(days=30)).isoformat(),
+                        },
+                    },
+                    key=self.key("case", f.id),
+                    role="officer",
+                    districts=(JIZHOU,),
+                    sub=f"officer.{JIZHOU}",
+                )
+                self.counts.add("cases")
 
     # -------------------------------------------------------------- helpers
     def _post(

@@ -809,6 +809,42 @@ async def test_an_officer_reads_the_complaints_of_the_district_on_a_phone_too(
         await ctx.close()
 
 
+async def test_an_officer_decides_an_enforcement_case_through_its_form(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """李华 opens 执法检查 from the navigation: 蓟州区's inspections with
+    what they found and the rectification order under way; from the
+    inspection with the finding to its case, which 李华 (not its proposer)
+    approves with 批准: the case is drawn again in place, 已决定 with its
+    next action (结案), and supervision-svc has it decided."""
+    p = page
+    await sign_in(p, demo_server, "officer-jizhou")
+    await p.click("nav >> text=执法检查")
+    await p.wait_for_selector("#inspections")
+    assert await p.get_attribute("nav a[href='/console/inspections/']", "aria-current") == "page"
+    table = await p.inner_text("#inspections")
+    assert "蓟州区" in table and "宝坻区" not in table and "已立案" in table
+    assert "责令整改" in await p.inner_text("#open-cases")
+    await shot(p, artifacts, "inspections")
+    await p.click("#inspections tr:has-text('已立案') th a")
+    await p.wait_for_selector("#findings")
+    assert "活性炭逾期未更换" in await p.inner_text("#findings")
+    await p.click("#findings a[href^='/console/cases/']")
+    await p.wait_for_selector("#case")
+    case_id = p.url.rsplit("/", 1)[1]
+    if await p.inner_text("#case-state") == "待决定":  # the demonstration's, as loaded
+        await p.fill("form.act:has(button[data-op=approve]) input[name=reason]", "同意责令整改")
+        await p.click("form.act button[data-op=approve]")
+        await p.wait_for_selector("#case .result.ok")
+        assert "已办理 — 已决定" in await p.inner_text("#case .result")
+    assert await p.inner_text("#case-state") == "已决定"
+    assert await p.locator("button[data-op=close]").count() == 1
+    assert await p.locator("button[data-op=approve]").count() == 0
+    await shot(p, artifacts, "case-decided")
+    case = admin_get(demo_server, f"/supervision/cases/{case_id}")
+    assert case["status"] == "decided" and case["decision_note"] == "同意责令整改"
+
+
 async def test_an_officer_accepts_a_complaint_through_its_form(
     page: Page, demo_server: Server, artifacts: Path
 ) -> None:

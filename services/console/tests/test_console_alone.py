@@ -3920,7 +3920,7 @@ def _acted(before: dict[str, Any]) -> Handler:
     """supervision-svc's answer to an action: the complaint in the state the
     action leads to, with the actions allowed there (its TRANSITIONS)."""
     after = {"accept": "accepted", "reject": "rejected", "assign": "assigned"}
-    after |= {"reply": "replied", "close": "closed"}
+    after |= {"reply": "replied", "close": "closed", "reopen": "assigned"}
     allowed = {"accepted": ["assign"], "assigned": ["assign", "reply"]}
     allowed |= {"replied": ["reply", "close"], "closed": ["reopen"], "rejected": []}
 
@@ -3955,7 +3955,7 @@ async def test_an_officer_acts_on_a_complaint_as_on_the_workbench(
 
         return record
 
-    for action in ("accept", "reject", "assign", "reply", "close"):
+    for action in ("accept", "reject", "assign", "reply", "close", "reopen"):
         stub.on("POST", f"/supervision/complaints/{CID}/{action}", recorded(_acted(received)))
     token = await sign_in(client, "officer-jizhou")
     listed = await client.get("/console/complaints/")
@@ -3984,6 +3984,7 @@ async def test_an_officer_acts_on_a_complaint_as_on_the_workbench(
             {"reason": "现场核实", "choice": "substantiated"},
             {"outcome": "substantiated", "note": "现场核实"},
         ),
+        "reopen": ({"reason": " 群众再次反映 "}, {"reason": "群众再次反映"}),
     }
     for op, (typed, body) in bodies.items():
         r = await client.post(url, data={**form, "op": op, **typed}, headers=hx)
@@ -4004,7 +4005,9 @@ async def test_an_officer_acts_on_a_complaint_as_on_the_workbench(
         ({"op": "assign", "reason": "\u200b"}, "承办人：首尾须为可见字符"),
         ({"op": "reply", "reason": "y" * 2001}, "答复内容共 2001 个字符，最多 2000 个"),
         ({"op": "close", "choice": "maybe"}, "无法识别的操作"),
-        ({"op": "reopen", "reason": "再查"}, "无法识别的操作"),
+        ({"op": "reopen"}, "请填写原因"),
+        ({"op": "reopen", "reason": "r" * 501}, "原因共 501 个字符，最多 500 个"),
+        ({"op": "resolve", "reason": "再查"}, "无法识别的操作"),
     ):
         r = await client.post(url, data={**form, **typed}, headers=hx)
         assert r.status_code == 422 and said in r.text and 'class="result error"' in r.text
@@ -4023,6 +4026,18 @@ async def test_an_officer_acts_on_a_complaint_as_on_the_workbench(
     )
     r = await client.post(url, data={**form, "op": "assign", "reason": "王伟"}, headers=hx)
     assert r.status_code == 422 and "承办人：过长" in r.text
+
+    # A closed complaint (reached by its address) is reopened with the reason.
+    closed = {**received, "status": "closed", "allowed_actions": ["reopen"]}
+    closed |= {"closed_at": "2026-12-05T02:00:00Z", "outcome": "substantiated"}
+    stub.on("GET", f"/supervision/complaints/{CID}", closed)
+    page = await client.get(f"/console/complaints/{CID}")
+    assert_console_page(page, 200, "已办结", "重新办理")
+    assert re.findall(r'data-op="([a-z]+)"', page.text) == ["reopen"]
+    r = await client.post(url, data={**form, "op": "reopen", "reason": "再次反映"}, headers=hx)
+    assert r.status_code == 200 and "已办理 — 已交办" in r.text and 'data-op="reply"' in r.text
+    assert json.loads(sent[-1].content) == {"reason": "再次反映"}
+    stub.on("GET", f"/supervision/complaints/{CID}", received)
 
     # Without htmx: post/redirect/get, the outcome on the complaint's page.
     r = await client.post(url, data={**form, "op": "accept"})
@@ -4090,6 +4105,7 @@ def test_a_complaints_forms_take_what_supervision_svc_takes() -> None:
         ComplaintAssignIn,
         ComplaintCloseIn,
         ComplaintRejectIn,
+        ComplaintReopenIn,
         ComplaintReplyIn,
         Outcome,
     )
@@ -4097,6 +4113,459 @@ def test_a_complaints_forms_take_what_supervision_svc_takes() -> None:
     assert ACTS["reject"].most == _most(ComplaintRejectIn, "reason")
     assert ACTS["assign"].most == _most(ComplaintAssignIn, "officer")
     assert ACTS["reply"].most == _most(ComplaintReplyIn, "reply")
-    note = ComplaintCloseIn.model_fields["note"].metadata
-    assert [ACTS["close"].most] == [m.max_length for m in note if hasattr(m, "max_length")]
+    assert ACTS["reopen"].most == _most(ComplaintReopenIn, "reason")
+    assert ACTS["close"].most == _most(ComplaintCloseIn, "note")
     assert set(OUTCOMES) == set(Outcome.__args__)
+
+
+#: An inspection's and a case's ids as supervision-svc makes them.
+IID = "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
+KID = "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b"
+
+
+def _inspection(n: int, **over: Any) -> dict[str, Any]:
+    """An inspection as supervision-svc answers one (InspectionOut)."""
+    return {
+        "id": f"i-{n}",
+        "inspection_no": f"JC-120119-2026-{n:04d}",
+        "uscc": "91120119MA05W8LL0A",
+        "enterprise_name": "天津<宏泰>化工有限公司",
+        "district": "120119",
+        "inspected_at": "2026-12-01T17:30:00Z",
+        "inspectors": ["李华", "陈静"],
+        "plan_id": None,
+        "items": [
+            {"item": "ledger", "result": "compliant", "note": None},
+            {"item": "treatment_facilities", "result": "problem", "note": "活性炭未更换"},
+            {"item": "online_monitoring", "result": "not_checked", "note": None},
+        ],
+        "findings": [],
+        **over,
+    }
+
+
+def _finding(n: int, status: str = "open", severity: str = "minor") -> dict[str, Any]:
+    return {
+        "id": f"f-{n}",
+        "item": "treatment_facilities",
+        "description": f"活性炭吸附装置<未>按期更换 {n}",
+        "severity": severity,
+        "status": status,
+    }
+
+
+def _case(n: int, status: str, **over: Any) -> dict[str, Any]:
+    """A case as supervision-svc answers one (CaseOut)."""
+    allowed = {"proposed": ["approve", "reject"], "decided": ["close"]}
+    return {
+        "id": f"k-{n}",
+        "case_no": f"LA-120119-2026-{n:04d}",
+        "finding_id": f"f-{n}",
+        "uscc": "91120119MA05W8LM8X",
+        "district": "120119",
+        "legal_basis": "《大气污染防治法》第一百零八条",
+        "facts": "",
+        "measure": "rectification",
+        "fine_cny": None,
+        "rectify_by": None,
+        "permit_id": None,
+        "permit_no": None,
+        "status": status,
+        "allowed_actions": allowed.get(status, []),
+        "proposed_by": "chen.jing",
+        "proposed_at": "2026-12-02T02:00:00Z",
+        "decided_by": None,
+        "decided_at": None,
+        "decision_note": None,
+        "closed_at": None,
+        "closing_note": None,
+        **over,
+    }
+
+
+async def test_the_inspections_page_lists_the_latest_and_the_cases_under_way(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/inspections/ (执法检查, in the nav): supervision-svc's
+    inspections by the user's token, in its order (latest first), a page
+    at a time, each with its date in Beijing, its enterprise by name, what
+    it found and whether a case was opened; the cases under way, those
+    awaiting a decision first, then by their rectification deadline, with
+    the days left; a service out leaves a note (503 with Retry-After, 502),
+    never an empty list; investment staff are refused."""
+    today = today_beijing()
+    soon, past = (today + dt.timedelta(days=5)).isoformat(), (today - dt.timedelta(days=2))
+    inspections = [
+        _inspection(2, findings=[_finding(2, "case_opened", "serious"), _finding(3)]),
+        _inspection(1, inspected_at="2026-11-20T03:00:00Z"),
+    ]
+    cases = {
+        "proposed": [_case(7, "proposed", measure="fine", fine_cny=50000)],
+        "decided": [
+            _case(5, "decided", rectify_by=soon),
+            _case(6, "decided", rectify_by=past.isoformat()),
+        ],
+    }
+
+    def listed(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("cursor") == "next-1":
+            return httpx.Response(200, json={"items": [_inspection(0)], "next_cursor": None})
+        if request.url.params.get("cursor"):
+            refused = {"title": "请求参数无效", "errors": [{"field": "cursor", "message": "无效"}]}
+            return httpx.Response(422, json=refused)
+        return httpx.Response(200, json={"items": inspections, "next_cursor": "next-1"})
+
+    stub.on("GET", "/supervision/inspections", listed)
+    stub.on(
+        "GET",
+        "/supervision/cases",
+        lambda r: httpx.Response(200, json={"items": cases[r.url.params["status"]]}),
+    )
+    stub.on("GET", "/permit/enterprises/91120119MA05W8LM8X", {"name": "天津永安涂装有限公司"})
+    await sign_in(client, "officer-jizhou")
+    home = await client.get("/console/")
+    assert 'href="/console/inspections/"' in home.text and "执法检查" in home.text
+    r = await client.get("/console/inspections/")
+    assert_console_page(r, 200, "执法检查", "蓟州区", 'aria-current="page"')
+    table = r.text.split('id="inspections"')[1].split("</table>")[0]
+    assert re.findall(r'data-inspection="(i-\d)"', table) == ["i-2", "i-1"]
+    rows = dict(zip(["i-2", "i-1"], table.split("data-inspection=")[1:], strict=True))
+    # 17:30 UTC on 1 December is 2 December in Beijing.
+    assert "2026-12-02" in rows["i-2"] and "2026-11-20" in rows["i-1"]
+    assert "天津&lt;宏泰&gt;化工有限公司" in rows["i-2"] and "<宏泰>" not in r.text
+    assert "检查 2 项，发现问题 2 个（严重 1 个）" in rows["i-2"] and "已立案" in rows["i-2"]
+    assert "活性炭吸附装置&lt;未&gt;按期更换 2" in rows["i-2"]
+    assert "未发现问题" in rows["i-1"] and "已立案" not in rows["i-1"]
+    assert 'href="/console/inspections/i-2"' in rows["i-2"]
+    assert 'href="/console/inspections/?cursor=next-1"' in r.text
+    (asked,) = [c for c in stub.calls if c.url.path == "/supervision/inspections"]
+    assert asked.url.params["limit"] == "50" and "cursor" not in asked.url.params
+    assert sorted(c.url.params["status"] for c in stub.calls if c.url.path.endswith("/cases")) == [
+        "decided",
+        "proposed",
+    ]
+    assert all(c.headers["authorization"].startswith("Bearer ") for c in stub.calls)
+    open_cases = r.text.split('id="open-cases"')[1].split("</table>")[0]
+    assert re.findall(r'data-case="(k-\d)"', open_cases) == ["k-7", "k-6", "k-5"]
+    crows = dict(zip(["k-7", "k-6", "k-5"], open_cases.split("data-case=")[1:], strict=True))
+    assert "待决定" in crows["k-7"] and "罚款 50,000 元" in crows["k-7"]
+    assert "已超期 2 天" in crows["k-6"] and past.isoformat() in crows["k-6"]
+    assert "剩余 5 天" in crows["k-5"] and "已决定" in crows["k-5"] and "责令整改" in crows["k-5"]
+    assert (
+        "天津永安涂装有限公司<br>" in crows["k-5"] and 'href="/console/cases/k-5"' in crows["k-5"]
+    )
+    earlier = await client.get("/console/inspections/", params={"cursor": "next-1"})
+    assert_console_page(earlier, 200, 'data-inspection="i-0"', "（更早）", "最近的检查")
+    assert 'id="earlier"' not in earlier.text
+    # A page link supervision-svc does not take: its refusal, in the page's words.
+    bad = await client.get("/console/inspections/", params={"cursor": "x"})
+    assert_console_page(bad, 422, 'id="inspections-unseen"', "翻页链接：无效")
+    en = await client.get("/console/inspections/", params={"lang": "en"})
+    assert "2 problem(s) found (1 serious)" in en.text and "2 days overdue" in en.text
+
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on("GET", "/supervision/inspections", lambda _: httpx.Response(503, json=down))
+    r = await client.get("/console/inspections/", params={"lang": "zh"})
+    assert_console_page(r, 503, "暂时无法读取执法检查记录", "暂时无法读取立案案件")
+    assert "Retry-After" in r.headers and "没有执法检查记录" not in r.text
+    assert "没有办理中的立案案件" not in r.text and 'id="open-cases"' not in r.text
+    # The cases alone failing: the inspections shown, a note for the rest.
+    stub.on("GET", "/supervision/inspections", listed)
+    stub.on("GET", "/supervision/cases", lambda _: httpx.Response(500, text="x"))
+    r = await client.get("/console/inspections/")
+    assert_console_page(r, 502, 'id="inspections"', "暂时无法读取立案案件")
+    assert "没有办理中的立案案件" not in r.text
+    stub.on("GET", "/supervision/inspections", {"items": [], "next_cursor": None})
+    stub.on("GET", "/supervision/cases", {"items": []})
+    await sign_in(client, "auditor")
+    r = await client.get("/console/inspections/")
+    assert_console_page(r, 200, "您所辖区没有执法检查记录", "您所辖区没有办理中的立案案件")
+    await sign_in(client, "investment")
+    assert (await client.get("/console/inspections/")).status_code == 403
+    assert 'href="/console/inspections/"' not in (await client.get("/console/")).text
+
+
+async def test_an_inspections_page_shows_what_it_found_and_its_cases(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/inspections/{id}: its items and findings, and the cases
+    opened on them (the district's cases read, those of its findings
+    shown); the cases' read failing leaves a note, the inspection shown;
+    an id that is no UUID is said without asking supervision-svc."""
+    found = [_finding(2, "case_opened", "serious"), _finding(3)]
+    stub.on("GET", f"/supervision/inspections/{IID}", _inspection(2, id=IID, findings=found))
+    other = _case(9, "closed", finding_id="f-elsewhere")
+    stub.on("GET", "/supervision/cases", {"items": [_case(2, "proposed", id=KID), other]})
+    stub.on("GET", "/supervision/demands", {"items": [], "next_cursor": None})
+    await sign_in(client, "auditor")
+    r = await client.get(f"/console/inspections/{IID}")
+    assert_console_page(r, 200, "JC-120119-2026-0002", "李华、陈静", "2026-12-02 01:30")
+    assert "治污设施运行：发现问题——活性炭未更换" in r.text and "在线监测：未检查" in r.text
+    assert "活性炭吸附装置&lt;未&gt;按期更换 2" in r.text and "严重" in r.text
+    assert f'href="/console/cases/{KID}"' in r.text and "LA-120119-2026-0002" in r.text
+    assert "LA-120119-2026-0009" not in r.text and "未立案" in r.text
+    (asked,) = [c for c in stub.calls if c.url.path == "/supervision/cases"]
+    assert asked.url.params["district"] == "120119"
+
+    stub.on("GET", "/supervision/cases", lambda _: httpx.Response(503, json={"detail": "停机"}))
+    before = len(stub.calls)
+    r = await client.get(f"/console/inspections/{IID}")
+    assert_console_page(r, 503, "暂时无法读取立案案件：停机", "活性炭吸附装置")
+    # The demands list not asked of a service that failed: said unread too.
+    assert "Retry-After" in r.headers and "暂时无法读取群众诉求清单：停机" in r.text
+    assert not [c for c in stub.calls[before:] if c.url.path == "/supervision/demands"]
+    before = len(stub.calls)
+    r = await client.get("/console/inspections/not-an-inspection")
+    assert_console_page(r, 404, "没有该检查记录")
+    assert len(stub.calls) == before
+    await sign_in(client, "investment")
+    assert (await client.get(f"/console/inspections/{IID}")).status_code == 403
+
+
+#: An item of the demands list's id as supervision-svc makes them.
+DID = "3f2e1d0c-9b8a-4766-a5b4-c3d2e1f0a9b8"
+
+
+def _demand(n: int, **over: Any) -> dict[str, Any]:
+    """An item of the demands list as supervision-svc answers one (DemandOut)."""
+    return {
+        "id": f"d-{n}",
+        "district": "120119",
+        "title": f"督促企业更换活性炭 {n}",
+        "detail": "",
+        "source": "inspection",
+        "source_ref": "JC-120119-2026-0002",
+        "owner": "王伟",
+        "deadline": "2099-01-31",
+        "progress_percent": 40,
+        "progress_note": "已采购",
+        "status": "open",
+        "overdue": False,
+        "done_at": None,
+        "created_at": "2026-12-02T02:00:00Z",
+        "updated_at": "2026-12-02T02:00:00Z",
+        **over,
+    }
+
+
+async def test_an_item_of_the_demands_list_is_done_from_its_inspections_page(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """The items of the demands list an inspection is the source of (the
+    district's list read; another inspection's, a complaint's left out),
+    each open one with its 办结 form for the district's officers, posted as
+    a case's action (a note if any); a 409 said in words; without htmx,
+    back to the inspection's page; an auditor reads them with no form; the
+    list's read failing alone leaves a note."""
+    stub.on("GET", f"/supervision/inspections/{IID}", _inspection(2, id=IID))
+    mine = _demand(1, id=DID)
+    demands = [
+        _demand(2, status="done", progress_percent=100),
+        mine,
+        _demand(3, source_ref="JC-120119-2026-0009"),
+        _demand(4, source="complaint"),
+    ]
+    stub.on("GET", "/supervision/demands", {"items": demands, "next_cursor": None})
+    sent: list[httpx.Request] = []
+
+    def done(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={**mine, "status": "done", "progress_percent": 100})
+
+    stub.on("POST", f"/supervision/demands/{DID}/done", done)
+    token = await sign_in(client, "officer-jizhou")
+    r = await client.get(f"/console/inspections/{IID}")
+    assert_console_page(r, 200, 'id="demands"', "群众诉求清单事项", "责任人：王伟", "进展 40%")
+    listed = r.text.split('id="demands"')[1].split("</ul>")[0]
+    assert re.findall(r'id="demand-(d-\d|[0-9a-f-]{36})"', listed) == [DID, "d-2"]
+    assert "已办结" in listed and "督促企业更换活性炭 3" not in r.text and "活性炭 4" not in r.text
+    assert r.text.count('data-op="done"') == 1
+    (asked,) = [c for c in stub.calls if c.url.path == "/supervision/demands"]
+    assert asked.url.params["district"] == "120119"
+    hx = {"HX-Request": "true"}
+    form = {"csrf_token": token, "idem": "k" * 20, "op": "done", "sub": IID}
+    url = f"/console/demands/{DID}/act"
+    r = await client.post(url, data={**form, "reason": " 已更换 "}, headers=hx)
+    assert r.status_code == 200 and "<html" not in r.text, r.text
+    assert "已办理 — 已办结" in r.text and 'data-op="done"' not in r.text
+    assert json.loads(sent[-1].content) == {"note": "已更换"}
+    assert sent[-1].headers["idempotency-key"].endswith("k" * 20)
+    r = await client.post(url, data=form, headers=hx)
+    assert r.status_code == 200 and json.loads(sent[-1].content) == {"note": None}
+    count = len(sent)
+    r = await client.post(url, data={**form, "reason": "y" * 2001}, headers=hx)
+    assert r.status_code == 422 and "说明共 2001 个字符，最多 2000 个" in r.text
+    r = await client.post(url, data={**form, "op": "reopen"}, headers=hx)
+    assert r.status_code == 422 and "无法识别的操作" in r.text
+    assert len(sent) == count
+    refused = {
+        "type": "urn:envbureau:problem:illegal-transition",
+        "title": "当前状态不允许此操作",
+        "detail": "诉求当前为 已办结（done），不能执行 done",
+        "state": "done",
+        "action": "done",
+    }
+    stub.on("POST", f"/supervision/demands/{DID}/done", lambda _: httpx.Response(409, json=refused))
+    r = await client.post(url, data=form, headers=hx)
+    assert r.status_code == 409 and "该诉求事项已由其他人办理（当前：已办结）" in r.text
+    r = await client.post(url, data=form)
+    assert r.status_code == 303 and r.headers["location"] == f"/console/inspections/{IID}"
+    assert "该诉求事项已由其他人办理" in (await client.get(r.headers["location"])).text
+
+    await sign_in(client, "auditor")
+    r = await client.get(f"/console/inspections/{IID}")
+    assert r.status_code == 200 and 'id="demands"' in r.text and 'class="act"' not in r.text
+    stub.on("GET", "/supervision/demands", lambda _: httpx.Response(500, text="x"))
+    r = await client.get(f"/console/inspections/{IID}")
+    assert_console_page(r, 502, 'id="demands-unseen"', "暂时无法读取群众诉求清单")
+    assert "暂时无法读取立案案件" not in r.text
+
+
+def _case_acted(before: dict[str, Any]) -> Handler:
+    """supervision-svc's answer to a case's action: the case in the state it
+    leads to, with the actions allowed there (its TRANSITIONS)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if request.url.path.endswith("/close"):
+            status, allowed = "closed", []
+        else:
+            status, allowed = ("decided", ["close"]) if body["approve"] else ("rejected", [])
+        return httpx.Response(200, json={**before, "status": status, "allowed_actions": allowed})
+
+    return answer
+
+
+async def test_an_officer_decides_and_closes_a_case_from_its_page(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/cases/{id}: the case, the finding it was opened on with its
+    inspection, and the forms of the actions supervision-svc allows it now,
+    posted as a complaint's (CSRF token, Idempotency-Key, only the fields
+    the action takes); the answer redraws the case; a 409 said beside the
+    form in words; no decision offered to its proposer (four eyes); an
+    auditor, another district's officer read it with no form."""
+    proposed = _case(2, "proposed", id=KID, rectify_by="2099-01-31", uscc="91120119MA05W8LL0A")
+    stub.on("GET", f"/supervision/cases/{KID}", proposed)
+    inspection = _inspection(2, id=IID, findings=[_finding(2, "case_opened")])
+    stub.on("GET", "/supervision/inspections", {"items": [inspection], "next_cursor": None})
+    sent: list[httpx.Request] = []
+
+    def recorded(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return _case_acted(proposed)(request)
+
+    for endpoint in ("decide", "close"):
+        stub.on("POST", f"/supervision/cases/{KID}/{endpoint}", recorded)
+    token = await sign_in(client, "officer-jizhou")
+    page = await client.get(f"/console/cases/{KID}")
+    assert_console_page(page, 200, "LA-120119-2026-0002", "待决定", "2099-01-31", "责令整改")
+    assert "活性炭吸附装置&lt;未&gt;按期更换 2" in page.text
+    assert f'href="/console/inspections/{IID}"' in page.text and "天津&lt;宏泰&gt;" in page.text
+    assert sorted(re.findall(r'data-op="([a-z]+)"', page.text)) == ["approve", "reject"]
+    assert page.text.count(f'action="/console/cases/{KID}/act"') == 2
+    assert 'id="read-only"' not in page.text and 'id="four-eyes"' not in page.text
+    (asked,) = [c for c in stub.calls if c.url.path == "/supervision/inspections"]
+    assert asked.url.params["uscc"] == "91120119MA05W8LL0A"
+    assert not [c for c in stub.calls if c.url.path.startswith("/permit/")]
+    hx = {"HX-Request": "true"}
+    form = {"csrf_token": token, "idem": "k" * 20}
+    url = f"/console/cases/{KID}/act"
+
+    r = await client.post(url, data={**form, "op": "approve"}, headers=hx)
+    assert r.status_code == 200 and "<html" not in r.text, r.text
+    assert "已办理 — 已决定" in r.text and 'data-op="close"' in r.text
+    assert 'data-op="approve"' not in r.text
+    assert sent[-1].url.path.endswith("/decide")
+    assert json.loads(sent[-1].content) == {"approve": True, "note": None}
+    assert sent[-1].headers["idempotency-key"].endswith("k" * 20)
+    r = await client.post(url, data={**form, "op": "reject", "reason": " 证据不足 "}, headers=hx)
+    assert r.status_code == 200 and "已办理 — 已驳回" in r.text
+    assert json.loads(sent[-1].content) == {"approve": False, "note": "证据不足"}
+    r = await client.post(url, data={**form, "op": "close", "reason": "已更换活性炭"}, headers=hx)
+    assert r.status_code == 200 and "已办理 — 已结案" in r.text
+    assert sent[-1].url.path.endswith("/close") and json.loads(sent[-1].content) == {
+        "note": "已更换活性炭"
+    }
+
+    # Refused on the form as supervision-svc would refuse it: nothing sent.
+    count = len(sent)
+    for typed, said in (
+        ({"op": "close"}, "请填写整改情况"),
+        ({"op": "close", "reason": "\u200b"}, "整改情况：首尾须为可见字符"),
+        ({"op": "approve", "reason": "y" * 2001}, "说明共 2001 个字符，最多 2000 个"),
+        ({"op": "decide"}, "无法识别的操作"),
+    ):
+        r = await client.post(url, data={**form, **typed}, headers=hx)
+        assert r.status_code == 422 and said in r.text and 'class="result error"' in r.text
+    assert len(sent) == count
+
+    # Someone else decided it first: supervision-svc's 409, in words.
+    stub.on("POST", f"/supervision/cases/{KID}/decide", _illegal("立案案件", "decided", "reject"))
+    r = await client.post(url, data={**form, "op": "reject"}, headers=hx)
+    assert r.status_code == 409 and "<html" not in r.text
+    assert "该案件已由其他人办理（当前：已决定）" in r.text and "decided" not in r.text
+    # Without htmx: post/redirect/get, the outcome on the case's page.
+    r = await client.post(url, data={**form, "op": "reject"})
+    assert r.status_code == 303 and r.headers["location"] == f"/console/cases/{KID}"
+    back = (await client.get(r.headers["location"])).text
+    assert "该案件已由其他人办理（当前：已决定），已按最新状态显示" in back
+    stub.on("POST", f"/supervision/cases/{KID}/decide", recorded)
+    r = await client.post(url, data={**form, "op": "approve"})
+    assert r.status_code == 303
+    assert "已办理 — 已决定" in (await client.get(r.headers["location"])).text
+
+    # Its proposer is offered no decision; others read it with no form.
+    await sign_in(client, "officer-jizhou-2")
+    page = await client.get(f"/console/cases/{KID}")
+    assert_console_page(page, 200, 'id="four-eyes"', "须由其他人员作出决定")
+    assert "data-op=" not in page.text
+    for who in ("auditor", "officer-baodi"):
+        await sign_in(client, who)
+        page = await client.get(f"/console/cases/{KID}")
+        assert_console_page(page, 200, 'id="read-only"', "LA-120119-2026-0002")
+        assert 'class="act"' not in page.text, who
+    count = len(sent)
+    for who in ("auditor", "investment"):
+        token = await sign_in(client, who)
+        r = await client.post(url, data={"csrf_token": token, "op": "approve", "idem": "k" * 20})
+        assert r.status_code == 403, who
+    assert len(sent) == count
+    assert (await client.get(f"/console/cases/{KID}")).status_code == 403
+    await sign_in(client, "admin")
+    page = await client.get(f"/console/cases/{KID}")
+    assert sorted(re.findall(r'data-op="([a-z]+)"', page.text)) == ["approve", "reject"]
+    en = await client.get(f"/console/cases/{KID}", params={"lang": "en"})
+    assert "awaiting decision" in en.text and "rectification order" in en.text
+    assert ">Approve</button>" in en.text and "What was found" in en.text
+    assert "待决定" not in en.text
+    await client.get("/console/", params={"lang": "zh"})
+    before = len(stub.calls)
+    assert_console_page(await client.get("/console/cases/not-a-case"), 404, "没有该案件")
+    assert len(stub.calls) == before
+
+
+def test_inspections_and_cases_are_named_as_supervision_svc_names_them() -> None:
+    """The page's words for a case's states are supervision-svc's own
+    (`LABELS_ZH`); every item, result, measure it gives has words; the
+    forms' maxima are its fields'."""
+    from console.pages.inspections.views import CASE_ACTS, CASE_STATES, ITEMS, MEASURES, RESULTS
+    from supervision_svc.cases.rules import LABELS_ZH, TRANSITIONS
+    from supervision_svc.cases.schemas import CloseIn, DecisionIn, Measure
+    from supervision_svc.inspections.schemas import Item, ItemIn
+
+    assert set(CASE_STATES) == set(TRANSITIONS)
+    assert {s: zh for s, (_, zh) in CASE_STATES.items()} == {s: LABELS_ZH[s] for s in CASE_STATES}
+    assert {a for acts in TRANSITIONS.values() for a in acts} == set(CASE_ACTS)
+    assert set(ITEMS) == set(Item.__args__) and set(MEASURES) == set(Measure.__args__)
+    assert set(RESULTS) == set(ItemIn.model_fields["result"].annotation.__args__)
+    assert CASE_ACTS["close"].most == _most(CloseIn, "note")
+    assert CASE_ACTS["approve"].most == _most(DecisionIn, "note")
+    from console.pages.inspections.views import DEMAND_DONE, DEMAND_STATES
+    from supervision_svc.demands.router import DoneIn
+    from supervision_svc.demands.service import DEMAND_LABELS_ZH
+
+    assert {s: zh for s, (_, zh) in DEMAND_STATES.items()} == {
+        s: DEMAND_LABELS_ZH[s] for s in ("open", "done")
+    }
+    assert DEMAND_DONE.most == _most(DoneIn, "note")

@@ -425,3 +425,50 @@ def test_an_officer_accepts_a_complaint_from_its_page(
     page = c.get(f"/console/complaints/{cid}")
     assert page.status_code == 200 and 'class="act"' not in page.text
     assert 'id="read-only"' in page.text
+
+
+def test_an_officer_sees_the_inspections_and_cases_of_its_districts(
+    browser_like: httpx.Client, demo_server: Server
+) -> None:
+    """The inspections page over the demonstration's data: 蓟州区's
+    inspections, the latest first, with their enterprise by name and the
+    case opened on the serious finding, which is listed under way with its
+    rectification deadline; an officer of 宝坻区 sees none of them, an
+    auditor all; the inspection's page links the case, whose page offers
+    李华 (not its proposer) the decision."""
+    c = browser_like
+    admin = testing.auth("admin", sub="admin.console-test")
+    r = c.get("/supervision/inspections", params={"district": "120119"}, headers=admin)
+    assert r.status_code == 200, r.text
+    inspections = r.json()["items"]
+    cases = c.get("/supervision/cases", params={"district": "120119"}, headers=admin).json()
+    (case,) = [x for x in cases["items"] if x["status"] in ("proposed", "decided")]
+    assert len(inspections) >= 2
+    sign_in(c, "officer-jizhou")
+    page = c.get("/console/inspections/")
+    assert page.status_code == 200, page.text
+    table = page.text.split('id="inspections"')[1].split("</table>")[0]
+    assert re.findall(r'data-inspection="([^"]+)"', table) == [x["id"] for x in inspections]
+    assert all(x["enterprise_name"] in table for x in inspections)
+    assert "已立案" in table and "未发现问题" in table and "严重 1 个" in table
+    under_way = page.text.split('id="open-cases"')[1].split("</table>")[0]
+    assert case["case_no"] in under_way and case["rectify_by"] in under_way
+    assert "责令整改" in under_way and "剩余 30 天" in under_way
+    found = next(x for x in inspections if x["findings"])
+    detail = c.get(f"/console/inspections/{found['id']}")
+    assert detail.status_code == 200 and f'href="/console/cases/{case["id"]}"' in detail.text
+    assert "活性炭逾期未更换" in detail.text
+    page = c.get(f"/console/cases/{case['id']}")
+    assert page.status_code == 200 and found["inspection_no"] in page.text
+    if case["status"] == "proposed":
+        assert sorted(re.findall(r'data-op="([a-z]+)"', page.text)) == ["approve", "reject"]
+    sign_in(c, "officer-baodi")
+    page = c.get("/console/inspections/")
+    assert page.status_code == 200 and all(x["id"] not in page.text for x in inspections)
+    assert case["case_no"] not in page.text
+    assert c.get(f"/console/cases/{case['id']}").status_code == 404
+    sign_in(c, "auditor")
+    page = c.get("/console/inspections/")
+    assert all(x["id"] in page.text for x in inspections) and case["case_no"] in page.text
+    sign_in(c, "investment")
+    assert c.get("/console/inspections/").status_code == 403

@@ -508,19 +508,37 @@ def _text_path(
     return _path_where(value, lambda v: isinstance(v, str) and holds(v), holds, path)
 
 
+class _LongNumber(str):
+    """A number of a JSON document written with more than MAX_NUMBER_DIGITS
+    digits in a run, kept as it is written (never converted: Python refuses
+    an int of more than 4,300 digits, and spends itself on one just under)."""
+
+
+def _number_read(written: str) -> Any:
+    """What `refused_text_at` reads a JSON number as: a `_LongNumber` if it
+    is one json_problem refuses, else 0 (its value is never needed)."""
+    return _LongNumber(written) if _LONG_NUMBER.search(written.encode("ascii")) else 0
+
+
 def refused_text_at(body: bytes) -> str | None:
     """Where the first text of a JSON document that holds a character of
-    REFUSED (NUL included), raw or escaped, is, as the field a problem names
+    REFUSED (NUL included), raw or escaped, is, or else its first number of
+    more digits than MAX_NUMBER_DIGITS, as the field a problem names
     (`complainant.name`; `body` for the document itself), or None when it
     cannot be told (the document does not parse). Read only once the
     document is refused (`json_problem`): the refusal then names the field
     to mend, not the whole body."""
     try:
         # strict=False: a raw control character inside a text is what is looked for.
-        value = json.loads(body.decode("utf-8"), strict=False)
+        value = json.loads(
+            body.decode("utf-8"), strict=False, parse_int=_number_read, parse_float=_number_read
+        )
     except (ValueError, RecursionError):
         return None
     path = _text_path(value, has_control_chars)
+    if path is None and not _too_deep(_JSON_STRING.sub(b'""', body), MAX_JSON_DEPTH):
+        # Refused for no text and not for its depth: for a number (json_problem's order).
+        path = _path_where(value, lambda v: type(v) is _LongNumber)
     return None if path is None else ".".join(map(str, path)) or "body"
 
 
@@ -571,6 +589,16 @@ class _TooLarge(Exception):
     pass
 
 
+def _too_deep(outside: bytes, max_depth: int) -> bool:
+    """Whether a JSON document, its texts taken out, nests deeper than `max_depth`."""
+    depth = 0
+    for m in _BRACKETS.finditer(outside):
+        depth += 1 if m.group() in (b"[", b"{") else -1
+        if depth > max_depth:
+            return True
+    return False
+
+
 def json_problem(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> str | None:
     """Why a JSON body must be refused before parsing, or None."""
     # Read as text (bytes that are not UTF-8 kept as lone surrogates, which
@@ -583,14 +611,11 @@ def json_problem(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> str | None:
     if _CONTROL.search(text) or _ESCAPED_CONTROL.search(escapes):
         return control_problem()
     outside = _JSON_STRING.sub(b'""', body)
-    depth = 0
-    for m in _BRACKETS.finditer(outside):
-        depth += 1 if m.group() in (b"[", b"{") else -1
-        if depth > max_depth:
-            return i18n.msg(
-                f"the JSON is nested more than {max_depth} levels deep",
-                f"JSON 嵌套超过 {max_depth} 层",
-            )
+    if _too_deep(outside, max_depth):
+        return i18n.msg(
+            f"the JSON is nested more than {max_depth} levels deep",
+            f"JSON 嵌套超过 {max_depth} 层",
+        )
     if _LONG_NUMBER.search(outside):
         return i18n.msg(
             f"a number has more than {MAX_NUMBER_DIGITS} digits",

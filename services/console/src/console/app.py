@@ -36,6 +36,8 @@ from console.pages.alerts.router import router as alerts_router
 from console.pages.complaints.router import router as complaints_router
 from console.pages.enterprise.router import router as enterprise_router
 from console.pages.home import router as home_router
+from console.pages.inspections.router import cases_router, demands_router
+from console.pages.inspections.router import router as inspections_router
 from console.pages.investment.router import router as investment_router
 from console.pages.public.router import router as public_router
 from console.pages.workbench.router import router as workbench_router
@@ -101,6 +103,9 @@ def create(
         enterprise_router,
         alerts_router,
         complaints_router,
+        inspections_router,
+        cases_router,
+        demands_router,
         public_router,
     ):
         app.include_router(router)

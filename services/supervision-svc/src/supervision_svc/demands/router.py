@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.bulk import BulkReport
@@ -14,7 +14,7 @@ from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
 from svc_common.service import get_db
-from svc_common.types import ResourceId, utcnow
+from svc_common.types import ResourceId, VisibleText, utcnow
 from svc_common.uploads import read_upload, upload_openapi
 
 from supervision_svc.demands import service
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/supervision", tags=["demands"])
 
 class DoneIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
-    note: str | None = Field(None, max_length=2000)
+    note: Annotated[str, VisibleText(2000, min_length=0)] | None = None
 
 
 @router.post("/demands", status_code=201, response_model=DemandOut)

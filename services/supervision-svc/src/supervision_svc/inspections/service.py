@@ -248,6 +248,17 @@ async def record_inspection(
             raise field_error(
                 "plan_id", msg("is not a plan of this district", "不是该区的抽查计划")
             )
+        # The draw chose whom to inspect: an enterprise it did not draw is
+        # inspected outside the plan, not recorded as of the random draw.
+        if e.uscc not in {x["uscc"] for x in plan.selection}:
+            raise field_error(
+                "plan_id",
+                msg(
+                    f"the plan did not draw this enterprise ({e.uscc}): record the "
+                    "inspection without plan_id",
+                    f"抽查计划未抽中该企业（{e.uscc}）：请不带 plan_id 记录此次检查",
+                ),
+            )
     year = local_date(body.inspected_at).year
     seq = await next_number(s, f"inspection:{e.district}:{year}")
     i = Inspection(

@@ -181,8 +181,9 @@ class Act:
     danger: bool = False
 
 
-#: The actions, in the lifecycle's order; reopening a closed complaint is
-#: supervision-svc's API only (a closed complaint leaves the page's list).
+#: The actions, in the lifecycle's order: a closed complaint (reached by
+#: its address; it leaves the page's list) is reopened (重新办理) with the
+#: reason, and goes back to its officer.
 ACTS = {
     "accept": Act(("Accept", "受理"), lambda _, __: None),
     "reject": Act(
@@ -211,6 +212,12 @@ ACTS = {
         (("note", "说明"), ("", "")),
         2000,
         optional=True,
+    ),
+    "reopen": Act(
+        ("Reopen", "重新办理"),
+        lambda text, _: {"reason": text},
+        (("reason", "原因"), ("give a reason", "请填写原因")),
+        500,
     ),
 }
 

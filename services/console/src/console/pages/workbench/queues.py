@@ -262,6 +262,8 @@ STALE_NOUNS = {
     "permit": ("this permit", "该许可证"),
     "finding": ("this audit finding", "该审核问题"),
     "complaint": ("this complaint", "该投诉"),
+    "case": ("this case", "该案件"),
+    "demand": ("this demand item", "该诉求事项"),
 }
 
 

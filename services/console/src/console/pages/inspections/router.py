@@ -1,0 +1,466 @@
+"""The inspections page (执法检查): the on-site inspections of the user's
+districts as supervision-svc lists them (GET /supervision/inspections: an
+officer's token sees its districts'), the latest first, a page at a time,
+and the enforcement cases under way (立案查处, GET /supervision/cases).
+An inspection's own page (`/console/inspections/{id}`) shows what it
+found and the cases opened on it; a case's (`/console/cases/{id}`) offers
+its district's officers and the administrators the actions supervision-svc
+allows it now, with the workbench's forms, as a complaint's page does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import Response
+from svc_common.auth import same_person
+from svc_common.i18n import msg
+
+from console.api import ApiError, Services, idempotency_key
+from console.auth import csrf
+from console.auth.users import User
+from console.companies import company_names
+from console.deps import services, signed_in
+from console.pages.inspections.views import (
+    CASE_ACTS,
+    DECISIONS,
+    DEMAND_DONE,
+    ENDPOINTS,
+    INSPECTIONS_SHOWN,
+    OPEN_CASES,
+    case_act_label,
+    case_offered,
+    case_rows,
+    case_state_label,
+    demand_state_label,
+    finding_label,
+    findings_said,
+    inspection_demands,
+    inspection_rows,
+    item_label,
+    measure_label,
+    result_label,
+    severity_label,
+)
+from console.pages.workbench import queues
+from console.web import (
+    back_to,
+    days_until,
+    is_htmx,
+    is_uuid,
+    problem_page,
+    render,
+    render_with_failure,
+    session_ended,
+)
+
+router = APIRouter(prefix="/console/inspections")
+cases_router = APIRouter(prefix="/console/cases")
+demands_router = APIRouter(prefix="/console/demands")
+#: supervision-svc's readers.
+ROLES = ("officer", "admin", "auditor")
+#: Who acts on a case (supervision-svc's writers): an officer in its
+#: districts, an administrator citywide.
+ACTORS = ("officer", "admin")
+
+_LABELS = {
+    "item_label": item_label,
+    "result_label": result_label,
+    "severity_label": severity_label,
+    "finding_label": finding_label,
+    "case_state_label": case_state_label,
+    "measure_label": measure_label,
+    "demand_state_label": demand_state_label,
+}
+
+
+def _page(answer: Any) -> Mapping[str, Any]:
+    if not isinstance(answer, Mapping) or not isinstance(answer.get("items"), list):
+        raise ApiError(502, {})  # not the page it documents: a bad answer
+    return answer
+
+
+async def _open_cases(api: Services, user: User) -> list[Any]:
+    found: list[Any] = []
+    for status in OPEN_CASES:
+        found += await api.all_pages(
+            "supervision", "/supervision/cases", token=user.token, params={"status": status}
+        )
+    return found
+
+
+@router.get("/")
+async def inspections(
+    request: Request,
+    # A page's link (supervision-svc's `next_cursor`), passed on as it is:
+    # one it does not take is its 422, said where the list would be.
+    cursor: str = Query("", max_length=500),
+    user: User = Depends(signed_in(*ROLES)),
+    api: Services = Depends(services),
+) -> Response:
+    """The inspections, the latest first (`INSPECTIONS_SHOWN` a page, the
+    next page's link below them), and the cases under way. supervision-svc
+    failing leaves a note where a list would be, with the page's status
+    saying so (503 with Retry-After, 502), never an empty list."""
+    failed: dict[str, ApiError] = {}
+    rows: list[dict[str, Any]] = []
+    cases: list[dict[str, Any]] = []
+    next_cursor: str | None = None
+    params: dict[str, Any] = {"limit": INSPECTIONS_SHOWN} | ({"cursor": cursor} if cursor else {})
+    try:
+        page = _page(
+            await api.get(
+                "supervision", "/supervision/inspections", token=user.token, params=params
+            )
+        )
+        rows = inspection_rows(page["items"])
+        next_cursor = str(page.get("next_cursor") or "") or None
+    except ApiError as exc:
+        if exc.status == 401:
+            raise  # the session ended: sign in again
+        failed["inspections"] = exc
+    if not failed:  # a service that failed once is not asked again for the page
+        try:
+            cases = case_rows(await _open_cases(api, user))
+        except ApiError as exc:
+            if exc.status == 401:
+                raise
+            failed["cases"] = exc
+    # An inspection names its enterprise (supervision-svc's register); a
+    # case by USCC only: its name from the inspections, else permit-svc.
+    usccs = [str(c["uscc"]) for c in cases if c.get("uscc")]
+    names = await company_names(api, user.token, usccs, known=rows) if usccs else {}
+    first = next(iter(failed.values()), None)
+    return render_with_failure(
+        request,
+        "inspections/index.html",
+        first,
+        rows=rows,
+        cases=cases,
+        names=names,
+        first_page=not cursor,
+        next_href="/console/inspections/?" + urlencode({"cursor": next_cursor})
+        if next_cursor
+        else None,
+        inspections_error=failed["inspections"].said() if "inspections" in failed else None,
+        cases_error=first.said() if first else None,
+        **_LABELS,
+    )
+
+
+@router.get("/{inspection_id}")
+async def inspection(
+    inspection_id: str,
+    request: Request,
+    user: User = Depends(signed_in(*ROLES)),
+    api: Services = Depends(services),
+) -> Response:
+    """One inspection: its inspectors, its items and what each found, the
+    cases opened on its findings (the district's cases read from
+    supervision-svc) and the items of the demands list it is the source of
+    (the district's list read), each open one with its 办结 form for the
+    district's officers and the administrators; a read failing leaves a
+    note, the inspection shown. An id that is no UUID is no inspection's,
+    said without asking the service; another district's is the service's
+    404."""
+    if not is_uuid(inspection_id):
+        return problem_page(request, 404, msg("No such inspection.", "没有该检查记录。"))
+    i = await api.get("supervision", f"/supervision/inspections/{inspection_id}", token=user.token)
+    if not isinstance(i, dict):
+        raise ApiError(502, {})
+    findings = [f for f in i.get("findings") or [] if isinstance(f, Mapping)]
+    cases: list[Any] = []
+    failed: dict[str, ApiError] = {}
+    if any(f.get("status") != "open" for f in findings):
+        try:
+            cases = await api.all_pages(
+                "supervision",
+                "/supervision/cases",
+                token=user.token,
+                params={"district": str(i.get("district") or "")},
+            )
+        except ApiError as exc:
+            if exc.status == 401:
+                raise
+            failed["cases"] = exc
+    demands: list[Mapping[str, Any]] = []
+    if not failed:  # a service that failed once is not asked again for the page
+        try:
+            demands = inspection_demands(
+                await api.all_pages(
+                    "supervision",
+                    "/supervision/demands",
+                    token=user.token,
+                    params={"district": str(i.get("district") or "")},
+                ),
+                str(i.get("inspection_no") or ""),
+            )
+        except ApiError as exc:
+            if exc.status == 401:
+                raise
+            failed["demands"] = exc
+    # The district's cases by their finding (the page shows its findings').
+    by_finding: dict[str, list[Any]] = {}
+    for c in cases:
+        if isinstance(c, Mapping):
+            by_finding.setdefault(str(c.get("finding_id")), []).append(c)
+    return render_with_failure(
+        request,
+        "inspections/detail.html",
+        next(iter(failed.values()), None),
+        i=i,
+        findings=findings,
+        by_finding=by_finding,
+        result=findings_said(i),
+        cases_error=failed["cases"].said() if "cases" in failed else None,
+        demands_error=next(iter(failed.values())).said() if failed else None,
+        **_demands_shown(user, demands, str(i.get("id") or "")),
+    )
+
+
+def _demands_shown(
+    user: User, demands: list[Mapping[str, Any]], inspection_id: str, **context: Any
+) -> dict[str, Any]:
+    """What the demands' part of an inspection's page is drawn from: the
+    items, and the 办结 form of each open one for who may act on it."""
+    return {
+        "demands": demands,
+        "may_act_on": lambda d: (
+            user.role in ACTORS
+            and user.may_act_in(str(d.get("district") or ""))
+            and d.get("status") == "open"
+        ),
+        "done": DEMAND_DONE,
+        "inspection_id": inspection_id,
+        "queues": queues,
+        "new_key": lambda: uuid.uuid4().hex,
+        **_LABELS,
+        **context,
+    }
+
+
+def _no_case(request: Request) -> Response:
+    return problem_page(request, 404, msg("No such case.", "没有该案件。"))
+
+
+def _shown(user: User, c: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """What the case's part of its page is drawn from: the case with its
+    rectification deadline, and its actions' forms for who may act on it."""
+    day = str(c.get("rectify_by") or "") if c.get("status") in OPEN_CASES else ""
+    may_act = user.role in ACTORS and user.may_act_in(str(c.get("district") or ""))
+    proposer = same_person(str(c.get("proposed_by") or ""), user.sub)
+    return {
+        "c": c,
+        "due_on": day,
+        "days_left": days_until(day) if day else None,
+        "may_act": may_act,
+        "actions": case_offered(c, proposer=proposer) if may_act else [],
+        # The decision is another officer's: said where its forms would be.
+        "four_eyes": may_act
+        and proposer
+        and any(a in DECISIONS for a in case_offered(c, proposer=False)),
+        "acts": CASE_ACTS,
+        "queues": queues,
+        "act_label": case_act_label,
+        "new_key": lambda: uuid.uuid4().hex,
+        **_LABELS,
+        **context,
+    }
+
+
+async def _found_by(api: Services, user: User, c: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The inspection whose finding the case was opened on, and the finding
+    (the enterprise's inspections read; None when none has it)."""
+    inspections = await api.all_pages(
+        "supervision", "/supervision/inspections", token=user.token, params={"uscc": c["uscc"]}
+    )
+    for i in inspections:
+        found = i.get("findings") if isinstance(i, Mapping) else None
+        for f in found if isinstance(found, list) else []:
+            if isinstance(f, Mapping) and f.get("id") == c.get("finding_id"):
+                return {"inspection": i, "finding": f}
+    return None
+
+
+@cases_router.get("/{case_id}")
+async def case(
+    case_id: str,
+    request: Request,
+    user: User = Depends(signed_in(*ROLES)),
+    api: Services = Depends(services),
+) -> Response:
+    """One case as supervision-svc has it now, the finding it was opened on
+    (with its inspection), and the forms of the actions it allows now for
+    its district's officers and the administrators (no decision for the
+    officer who proposed it); an auditor reads it."""
+    if not is_uuid(case_id):
+        return _no_case(request)
+    c = await api.get("supervision", f"/supervision/cases/{case_id}", token=user.token)
+    if not isinstance(c, dict):
+        raise ApiError(502, {})
+    failed: ApiError | None = None
+    origin: dict[str, Any] | None = None
+    if c.get("uscc"):
+        try:
+            origin = await _found_by(api, user, c)
+        except ApiError as exc:
+            if exc.status == 401:
+                raise
+            failed = exc
+    known = [origin["inspection"]] if origin else []
+    names = await company_names(api, user.token, [str(c["uscc"])], known=known)
+    return render_with_failure(
+        request,
+        "inspections/case.html",
+        failed,
+        **_shown(user, c, names=names, origin=origin),
+        origin_error=failed.said() if failed else None,
+    )
+
+
+@cases_router.post("/{case_id}/act", dependencies=[Depends(csrf.verify)])
+async def act(
+    case_id: str,
+    request: Request,
+    op: str = Form(..., max_length=40),
+    # Past this the form is refused unread; below it, the text's own
+    # maximum (`Act.most`) is said on the form.
+    reason: str = Form("", max_length=10_000),
+    idem: str = Form(..., min_length=8, max_length=100),
+    user: User = Depends(signed_in(*ACTORS)),
+    api: Services = Depends(services),
+) -> Response:
+    """A case's action, as a complaint's: checked on the form as
+    supervision-svc checks it (nothing sent when refused), then sent with
+    the user's token and the form's Idempotency-Key. With htmx a success
+    redraws the case from supervision-svc's answer and a refusal is said
+    beside its form, which keeps what was typed; without, post/redirect/get
+    back to the case's page."""
+    page = f"/console/cases/{case_id}"
+    spec = CASE_ACTS.get(op)
+    problem: str | None = None
+    if spec is None or not is_uuid(case_id):
+        problem = msg("this action is not known", "无法识别的操作")
+    elif spec.text is not None:
+        problem = queues.text_problem(
+            reason, required=not spec.optional, most=spec.most, words=spec.text
+        )
+    status = 200 if problem is None else 422
+    result: Any = None
+    if problem is None and spec is not None:
+        try:
+            result = await api.post(
+                "supervision",
+                f"/supervision/cases/{case_id}/{ENDPOINTS[op]}",
+                token=user.token,
+                json=spec.body(reason.strip(), ""),
+                idempotency_key=idempotency_key(user.sub, idem),
+            )
+        except ApiError as exc:
+            status = exc.page_status
+            if queues.stale(exc.problem, op):
+                # Someone else decided or closed the case since the page was
+                # drawn: said plainly, where it stands now.
+                state = str(exc.problem.get("state") or "")
+                problem = queues.stale_said(
+                    case_state_label(state) if state else "",
+                    redrawn=not is_htmx(request),
+                    queue="case",
+                )
+            else:
+                problem = session_ended() if exc.status == 401 else exc.said()
+    said = (
+        case_state_label(str(result["status"]))
+        if isinstance(result, dict) and result.get("status")
+        else None
+    )
+    if not is_htmx(request):
+        return back_to(request, page, problem, said)
+    if problem is None and isinstance(result, dict):
+        done = msg("Done", "已办理")
+        note = {"ok": True, "text": f"{done} — {said}" if said else done}
+        uscc = result.get("uscc")
+        names = await company_names(api, user.token, [str(uscc)]) if uscc else {}
+        return render(
+            request, "inspections/_case.html", **_shown(user, result, note=note, names=names)
+        )
+    return render(
+        request,
+        "workbench/_result.html",
+        status_code=status,
+        ok=problem is None,
+        text=problem or msg("Done", "已办理"),
+        outcome=said,
+    )
+
+
+@demands_router.post("/{demand_id}/act", dependencies=[Depends(csrf.verify)])
+async def demand_act(
+    demand_id: str,
+    request: Request,
+    op: str = Form(..., max_length=40),
+    reason: str = Form("", max_length=10_000),
+    # The inspection whose page the form is on: where the browser is sent
+    # back to without htmx.
+    sub: str = Form("", max_length=100),
+    idem: str = Form(..., min_length=8, max_length=100),
+    user: User = Depends(signed_in(*ACTORS)),
+    api: Services = Depends(services),
+) -> Response:
+    """An item of the demands list completed (办结, `…/done` with a note if
+    any) from the page of the inspection it came from, as a case's action:
+    with htmx a success redraws the item from supervision-svc's answer;
+    without, post/redirect/get back to the inspection's page."""
+    page = f"/console/inspections/{sub}" if is_uuid(sub) else "/console/inspections/"
+    problem: str | None = None
+    if op != "done" or not is_uuid(demand_id):
+        problem = msg("this action is not known", "无法识别的操作")
+    elif DEMAND_DONE.text is not None:
+        problem = queues.text_problem(
+            reason, required=False, most=DEMAND_DONE.most, words=DEMAND_DONE.text
+        )
+    status = 200 if problem is None else 422
+    result: Any = None
+    if problem is None:
+        try:
+            result = await api.post(
+                "supervision",
+                f"/supervision/demands/{demand_id}/done",
+                token=user.token,
+                json=DEMAND_DONE.body(reason.strip(), ""),
+                idempotency_key=idempotency_key(user.sub, idem),
+            )
+        except ApiError as exc:
+            status = exc.page_status
+            if queues.stale(exc.problem, op):
+                state = str(exc.problem.get("state") or "")
+                problem = queues.stale_said(
+                    demand_state_label(state) if state else "",
+                    redrawn=not is_htmx(request),
+                    queue="demand",
+                )
+            else:
+                problem = session_ended() if exc.status == 401 else exc.said()
+    said = (
+        demand_state_label(str(result["status"]))
+        if isinstance(result, dict) and result.get("status")
+        else None
+    )
+    if not is_htmx(request):
+        return back_to(request, page, problem, said)
+    if problem is None and isinstance(result, dict):
+        done = msg("Done", "已办理")
+        note = {"ok": True, "text": f"{done} — {said}" if said else done}
+        context = _demands_shown(user, [result], sub, d=result, note=note)
+        return render(request, "inspections/_demand.html", **context)
+    return render(
+        request,
+        "workbench/_result.html",
+        status_code=status,
+        ok=problem is None,
+        text=problem or msg("Done", "已办理"),
+        outcome=said,
+    )

@@ -1,0 +1,245 @@
+"""What the inspections page shows of supervision-svc's answers (pure
+functions): the on-site inspections (执法检查) with what they found, and the
+enforcement cases (立案查处) opened on the findings, each in words."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from svc_common.i18n import msg
+
+from console.pages.complaints.views import Act, summary
+from console.web import days_until, parse_time
+
+#: An inspection's items as supervision-svc names them (its `Item`).
+ITEMS = {
+    "performance_grade": ("performance grade", "环境绩效"),
+    "ledger": ("environmental ledger", "环保台账"),
+    "treatment_facilities": ("treatment facilities", "治污设施运行"),
+    "online_monitoring": ("online monitoring", "在线监测"),
+    "permit_compliance": ("discharge as permitted", "按证排污"),
+}
+#: An item's result.
+RESULTS = {
+    "compliant": ("compliant", "合规"),
+    "problem": ("problem found", "发现问题"),
+    "not_checked": ("not checked", "未检查"),
+}
+SEVERITIES = {"minor": ("minor", "一般"), "serious": ("serious", "严重")}
+#: Where a finding stands (supervision-svc's findings' `status`).
+FINDING_STATES = {
+    "open": ("no case yet", "未立案"),
+    "case_opened": ("case opened", "已立案"),
+    "rectified": ("rectified", "已整改"),
+}
+#: A case's states as supervision-svc names them (its `LABELS_ZH` in
+#: cases/rules.py, which the console's tests hold this to), in English too.
+CASE_STATES = {
+    "proposed": ("awaiting decision", "待决定"),
+    "decided": ("decided", "已决定"),
+    "rejected": ("rejected", "已驳回"),
+    "closed": ("closed", "已结案"),
+}
+#: The cases still under way: the page lists them (rejected and closed ones
+#: are done, shown with their inspection).
+OPEN_CASES = ("proposed", "decided")
+#: A case's measure (supervision-svc's `Measure`).
+MEASURES = {
+    "warning": ("warning", "警告"),
+    "fine": ("fine", "罚款"),
+    "rectification": ("rectification order", "责令整改"),
+    "permit_suspension": ("permit suspension", "暂扣许可证"),
+}
+#: The most inspections a page lists (one page of supervision-svc's list).
+INSPECTIONS_SHOWN = 50
+
+
+def _label(table: Mapping[str, tuple[str, str]], code: Any) -> str:
+    """A code by its words (the code itself if supervision-svc adds one the
+    console does not know, rather than words it does not mean)."""
+    words = table.get(str(code or ""))
+    return msg(*words) if words else str(code or "")
+
+
+def item_label(item: str) -> str:
+    return _label(ITEMS, item)
+
+
+def result_label(result: str) -> str:
+    return _label(RESULTS, result)
+
+
+def severity_label(severity: str) -> str:
+    return _label(SEVERITIES, severity)
+
+
+def finding_label(status: str) -> str:
+    return _label(FINDING_STATES, status)
+
+
+def case_state_label(status: str) -> str:
+    return _label(CASE_STATES, status)
+
+
+def measure_label(case: Mapping[str, Any]) -> str:
+    """A case's measure in words, a fine with its amount in yuan."""
+    said = _label(MEASURES, case.get("measure"))
+    fine = case.get("fine_cny")
+    if case.get("measure") == "fine" and isinstance(fine, int):
+        return said + msg(f" of ¥{fine:,}", f" {fine:,} 元")
+    return said
+
+
+def _findings(inspection: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    found = inspection.get("findings")
+    return [f for f in found if isinstance(f, Mapping)] if isinstance(found, list) else []
+
+
+def findings_said(inspection: Mapping[str, Any]) -> str:
+    """An inspection's result in a few words: the items checked and the
+    problems found (the serious ones among them), or none found."""
+    items = inspection.get("items")
+    checked = sum(
+        1
+        for i in (items if isinstance(items, list) else [])
+        if isinstance(i, Mapping) and i.get("result") != "not_checked"
+    )
+    found = _findings(inspection)
+    serious = sum(1 for f in found if f.get("severity") == "serious")
+    head = msg(f"{checked} item(s) checked: ", f"检查 {checked} 项，")
+    if not found:
+        return head + msg("no problem found", "未发现问题")
+    tail = msg(f" ({serious} serious)", f"（严重 {serious} 个）") if serious else ""
+    return head + msg(f"{len(found)} problem(s) found", f"发现问题 {len(found)} 个") + tail
+
+
+def cases_opened(inspection: Mapping[str, Any]) -> int:
+    """How many of an inspection's findings a case was opened on (立案: one
+    under way, or closed once rectified)."""
+    return sum(1 for f in _findings(inspection) if f.get("status") in ("case_opened", "rectified"))
+
+
+def inspection_rows(inspections: Iterable[Any]) -> list[dict[str, Any]]:
+    """The inspections in supervision-svc's order (latest first), each with
+    its result in words, its first finding on one line, and its cases."""
+    rows = []
+    for i in inspections:
+        if not isinstance(i, Mapping):
+            continue
+        found = _findings(i)
+        rows.append(
+            {
+                **i,
+                "result": findings_said(i),
+                "first_finding": summary(found[0].get("description")) if found else "",
+                "cases": cases_opened(i),
+                "problems": len(found),
+            }
+        )
+    return rows
+
+
+def case_rows(cases: Iterable[Any]) -> list[dict[str, Any]]:
+    """The cases under way, those awaiting a decision first (the oldest
+    proposed first), then the decided ones by their rectification deadline
+    (a Beijing date; the soonest first, those with none last), each with the
+    days left (negative: past)."""
+    rows = []
+    for c in cases:
+        if not isinstance(c, Mapping) or c.get("status") not in OPEN_CASES:
+            continue
+        day = str(c.get("rectify_by") or "")
+        rows.append({**c, "due_on": day, "days_left": days_until(day) if day else None})
+
+    def key(r: Mapping[str, Any]) -> tuple[int, str, float, str]:
+        proposed = parse_time(r.get("proposed_at"))
+        return (
+            OPEN_CASES.index(str(r["status"])),
+            r["due_on"] or "9999-12-31",
+            proposed.timestamp() if proposed else 0.0,
+            str(r.get("case_no") or ""),
+        )
+
+    return sorted(rows, key=key)
+
+
+#: A case's actions the console offers, in the lifecycle's order: each is
+#: one of supervision-svc's `allowed_actions`, posted to `ENDPOINTS[op]`
+#: with only the fields it takes (its `DecisionIn`, `CloseIn`).
+CASE_ACTS = {
+    "approve": Act(
+        ("Approve", "批准"),
+        lambda text, _: {"approve": True, "note": text or None},
+        (("note", "说明"), ("", "")),
+        2000,
+        optional=True,
+    ),
+    "reject": Act(
+        ("Reject", "驳回"),
+        lambda text, _: {"approve": False, "note": text or None},
+        (("note", "说明"), ("", "")),
+        2000,
+        optional=True,
+        danger=True,
+    ),
+    "close": Act(
+        ("Close the case", "结案"),
+        lambda text, _: {"note": text},
+        (("how it was rectified", "整改情况"), ("say how it was rectified", "请填写整改情况")),
+        2000,
+        long=True,
+    ),
+}
+#: Where each action is posted (`POST /supervision/cases/{id}/<endpoint>`):
+#: approving and rejecting are the one decision.
+ENDPOINTS = {"approve": "decide", "reject": "decide", "close": "close"}
+#: The actions that decide a case: never by the officer who proposed it
+#: (supervision-svc's four eyes).
+DECISIONS = ("approve", "reject")
+
+
+def case_act_label(action: str) -> str:
+    act = CASE_ACTS.get(action)
+    return msg(*act.label) if act else action
+
+
+def case_offered(case: Mapping[str, Any], *, proposer: bool) -> list[str]:
+    """The actions the page offers for a case: those supervision-svc allows
+    in its state now that the console has a form for, in the lifecycle's
+    order; no decision for the officer who proposed it (`proposer`), whom
+    supervision-svc refuses one."""
+    allowed = case.get("allowed_actions")
+    allowed = allowed if isinstance(allowed, list) else []
+    return [a for a in CASE_ACTS if a in allowed and not (proposer and a in DECISIONS)]
+
+
+#: Where an item of the demands list (诉求清单) stands (supervision-svc's
+#: `DEMAND_LABELS_ZH`).
+DEMAND_STATES = {"open": ("in progress", "办理中"), "done": ("done", "已办结")}
+#: Completing an item (`POST /supervision/demands/{id}/done`, its `DoneIn`).
+DEMAND_DONE = Act(
+    ("Mark done", "办结"),
+    lambda text, _: {"note": text or None},
+    (("note", "说明"), ("", "")),
+    2000,
+    optional=True,
+)
+
+
+def demand_state_label(status: str) -> str:
+    return _label(DEMAND_STATES, status)
+
+
+def inspection_demands(demands: Iterable[Any], inspection_no: str) -> list[Mapping[str, Any]]:
+    """The items of the demands list that name the inspection as their
+    source (source `inspection`, `source_ref` its number), the open first."""
+    found = [
+        d
+        for d in demands
+        if isinstance(d, Mapping)
+        and d.get("source") == "inspection"
+        and inspection_no
+        and d.get("source_ref") == inspection_no
+    ]
+    return sorted(found, key=lambda d: (d.get("status") != "open", str(d.get("deadline") or "")))
