@@ -461,3 +461,16 @@ async def test_an_item_from_a_complaint_is_of_the_complaints_district(svc: Servi
             assert [e["field"] for e in results[1]["errors"]] == ["source_ref"]
         r = await svc.http.get("/supervision/demands", headers=ADMIN)
         assert sorted(d["district"] for d in r.json()["items"]) == [DONGLI, DONGLI, WUQING, WUQING]
+
+
+def test_the_api_document_says_what_completing_an_item_does() -> None:
+    """`POST /demands/{id}/done` was described by the creating endpoint's
+    words (an item "from a complaint names in source_ref …"): its own say
+    it completes an open item, and when it is refused."""
+    from supervision_svc.app import create
+
+    paths = create().openapi()["paths"]
+    done = paths["/supervision/demands/{demand_id}/done"]["post"]["description"]
+    created = paths["/supervision/demands"]["post"]["description"]
+    assert done != created and "source_ref" not in done
+    assert "办结" in done and "409" in done

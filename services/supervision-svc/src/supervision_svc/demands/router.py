@@ -90,11 +90,12 @@ async def complete_demand(
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
 ) -> DemandOut:
-    """An item of the list of the public's demands (群众诉求清单).
+    """Complete an open item (办结): `done`, at 100 %, with `note` (optional)
+    as its last progress note. Done after the end of its deadline's day
+    (Beijing time), it keeps when it became overdue.
 
-    Beyond the schema (422 naming the field): an item from a complaint
-    names in `source_ref` a complaint received or imported here in the
-    item's district; `deadline` not before today (Beijing time)."""
+    A 409 for an item already done; a 404 for one not in the caller's
+    districts."""
     now = utcnow()
     async with db.transaction() as s:
         d = await service.load_for_update(s, principal, demand_id)

@@ -182,6 +182,23 @@ class PlanOut(BaseModel):
     created_at: dt.datetime
 
 
+class PlanSummary(BaseModel):
+    """A plan in the list: what was asked and how many were drawn, without
+    the selection, the candidates or the pool (its own page has them)."""
+
+    id: str
+    district: str
+    period: str
+    method: str
+    seed: int
+    requested_count: int | None
+    share_percent: str | None
+    population: int = Field(description="candidates: the district's operating enterprises")
+    sample_size: int = Field(description="how many were drawn")
+    created_by: str
+    created_at: dt.datetime
+
+
 class CandidateOut(BaseModel):
     uscc: str
     tier: str

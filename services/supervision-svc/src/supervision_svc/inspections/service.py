@@ -34,6 +34,7 @@ from supervision_svc.inspections.schemas import (
     PlanCandidates,
     PlanIn,
     PlanOut,
+    PlanSummary,
     TierOut,
 )
 from supervision_svc.numbering import next_number
@@ -199,6 +200,22 @@ def plan_out(p: InspectionPlan) -> PlanOut:
         tiers=[TierOut(**vars(c)) for c in rules.tier_counts(tiers, p.weights, drawn)],
         inspector_pool=p.inspector_pool,
         selection=[DrawnOut(**x) for x in p.selection],
+        created_by=p.created_by,
+        created_at=p.created_at,
+    )
+
+
+def plan_summary(p: InspectionPlan) -> PlanSummary:
+    return PlanSummary(
+        id=p.id,
+        district=p.district,
+        period=p.period,
+        method=p.draw_method,
+        seed=p.seed,
+        requested_count=p.requested_count,
+        share_percent=p.requested_share,
+        population=p.population,
+        sample_size=len(p.selection),
         created_by=p.created_by,
         created_at=p.created_at,
     )
