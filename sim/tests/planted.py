@@ -241,7 +241,10 @@ CASES = {
     "relay-order": Case(
         "a relay that publishes a key's rows out of order",
         lambda: (OutboxRelay, "_in_key_order", every_claimed_row),
-        lambda: dense(broker_outage=0.02, quick_withdraw=0.7, filings=30),
+        # A flaky broker fails a batch from some row on: that row waits for
+        # its retry while the next pass claims its key's later rows. (An
+        # outage fails every row alike, and caught it in 1 seed of 12.)
+        lambda: dense(broker_flaky=0.15, quick_withdraw=0.7, filings=30),
         "events of one aggregate in order",
         "before its earlier event",
     ),

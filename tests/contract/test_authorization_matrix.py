@@ -715,6 +715,7 @@ SUPERVISION: dict[str, Recipe] = {
         "/supervision/inspection-plans",
         lambda w, d, f: {"district": d, "period": str(TODAY.year), "count": 1},
     ),
+    "listPlans": listing("/supervision/inspection-plans"),
     "getPlan": one("GET", lambda w, d, f: f"/supervision/inspection-plans/{w['plan', d]}"),
     "getPlanCandidates": one(
         "GET", lambda w, d, f: f"/supervision/inspection-plans/{w['plan', d]}/candidates"

@@ -136,3 +136,106 @@ def test_a_character_class_is_built_once_for_every_pattern_holding_it() -> None:
         [sys.executable, "-c", _CLASS_CHILD], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+_BULK_CHILD = r"""
+import re
+
+from hypothesis import strategies as st
+import hypothesis.strategies._internal.regex as regex_internals
+from svc_common import guard
+
+import st_hooks
+
+added = []
+_add_char = regex_internals.CharactersBuilder.add_char
+
+
+def counted(self, c):
+    added.append(c)
+    return _add_char(self, c)
+
+
+regex_internals.CharactersBuilder.add_char = counted
+plain = regex_internals.Context(flags=re.RegexFlag(0))
+
+
+def members(pattern):
+    (code, value), = regex_internals.sre_parse.parse(pattern)
+    assert code == regex_internals.sre.IN, pattern
+    return list(value)
+
+
+# Literals, ranges overlapping, touching and out of order, astral ones,
+# negated; within a wide alphabet, a narrow one, and one that leaves none.
+classes = [
+    r"[a-z]",
+    r"[zq-tabc]",
+    r"[a-fd-kl-m0é-ā一-丐]",
+    r"[🌀-🌐　a]",
+    r"[^a-z一-鿿]",
+    r"[^!-~]",
+    r"[-.:_]",
+]
+alphabets = [
+    st.characters(codec="utf-8"),
+    st.characters(codec="ascii"),
+    st.characters(min_codepoint=0x4E00, max_codepoint=0x4E05),
+]
+compared = refused = 0
+for pattern in classes:
+    for alphabet in alphabets:
+        try:
+            bulk = st_hooks._class_in_bulk(members(pattern), plain, alphabet)
+        except regex_internals.IncompatibleWithAlphabet:
+            bulk = None
+        try:
+            own = st_hooks._regex_element(
+                (regex_internals.sre.IN, members(pattern)), plain, True, alphabet=alphabet
+            )
+        except regex_internals.IncompatibleWithAlphabet:
+            own = None
+        assert (bulk is None) == (own is None), (pattern, alphabet)
+        if own is None:
+            refused += 1
+        else:
+            assert bulk.intervals == own.intervals, (pattern, alphabet)
+            compared += 1
+assert compared >= 15 and refused >= 2, (compared, refused)
+
+# The classes of the documents' patterns (a visible text's, a name's, a
+# reference's) are taken range by range, and draw what they match.
+added.clear()
+for pattern in (
+    guard.visible_text_pattern(1),
+    guard.visible_text_pattern(1, name=True),
+    guard.ref_text_pattern(),
+):
+    drawn = st.from_regex(re.compile(pattern), fullmatch=True)
+    for _ in range(5):
+        value = drawn.example()
+        assert re.fullmatch(pattern, value), value
+assert not added, f"{len(added)} characters added one by one"
+
+# What the bulk build leaves to hypothesis's own: a class read without
+# regard to case (each letter's other case is added), or with a category.
+ignoring_case = regex_internals.Context(flags=re.IGNORECASE)
+assert st_hooks._class_in_bulk(members("[a-z]"), ignoring_case, alphabets[0]) is None
+assert st_hooks._class_in_bulk(members(r"[\w-]"), plain, alphabets[0]) is None
+print("ok")
+"""
+
+
+def test_a_character_class_is_built_from_its_ranges_to_the_same_characters() -> None:
+    """A visible text's classes hold some 140,000 characters in a few
+    thousand ranges: hypothesis's builder takes them one by one, seconds a
+    class in each schemathesis process; the hooks give it each range whole,
+    and the class draws from the same characters."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _BULK_CHILD], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]

@@ -5,6 +5,7 @@ on it (types.VisibleText) and the pattern the documents state for it."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated
 
 import pytest
@@ -235,3 +236,32 @@ def test_the_pattern_agrees_with_the_check_on_every_character() -> None:
         ):
             ok = guard.visible_text_problem(text, name=is_name) is None
             assert bool(pattern.match(text)) == ok, (hex(ord(c)), text)
+
+
+def test_the_classes_are_read_from_the_stored_runs_when_they_are_this_pythons(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The patterns' classes cost a pass over every code point (over a second
+    in each service's start): they are read from svc_common.shown_runs_data
+    when it was written from this Python's unicodedata and today's
+    definitions, and are the same as found again; under another fingerprint
+    they are found again."""
+    from svc_common import shown_runs_data as stored
+
+    found = guard.find_shown_runs()
+    if unicodedata.unidata_version == stored.UNIDATA_VERSION:
+        assert guard._shown_fingerprint() == stored.FINGERPRINT, (
+            "the definitions of hidden, space or glyph tail changed: "
+            "`.venv/bin/python -m svc_common.guard` writes the runs again"
+        )
+        assert guard.shown_runs() == found, "`.venv/bin/python -m svc_common.guard`"
+
+        def not_again() -> None:
+            raise AssertionError("found again")
+
+        monkeypatch.setattr(guard, "find_shown_runs", not_again)
+        assert guard.shown_runs() == found
+        monkeypatch.undo()
+    monkeypatch.setattr(stored, "FINGERPRINT", "another Python's")
+    monkeypatch.setattr(stored, "RUNS", {"first": "21-7e"})
+    assert guard.shown_runs() == found

@@ -430,7 +430,12 @@ async def test_on_a_phone_no_page_scrolls_sideways(
         for user, paths in (
             (
                 "officer-jizhou",
-                ["/console/workbench/", f"/console/enterprise/{uscc}", "/console/alerts/"],
+                [
+                    "/console/workbench/",
+                    f"/console/enterprise/{uscc}",
+                    "/console/alerts/",
+                    "/console/inspections/plans/",
+                ],
             ),
             ("investment", ["/console/investment/"]),
         ):
@@ -843,6 +848,44 @@ async def test_an_officer_decides_an_enforcement_case_through_its_form(
     await shot(p, artifacts, "case-decided")
     case = admin_get(demo_server, f"/supervision/cases/{case_id}")
     assert case["status"] == "decided" and case["decision_note"] == "同意责令整改"
+
+
+async def test_an_officer_draws_a_plan_through_its_form(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """李华 opens 抽查计划 from the 执法检查 page and draws one 蓟州区
+    enterprise: a period supervision-svc refuses is said beside the form,
+    which keeps what was typed (and takes a new Idempotency-Key); corrected,
+    the draw is said with a link to the plan, whose page names the
+    enterprise drawn and its two inspectors."""
+    p = page
+    await sign_in(p, demo_server, "officer-jizhou", "?next=/console/inspections/")
+    await p.click("#inspection-tabs >> text=抽查计划")
+    await p.wait_for_selector("#draw form.act")
+    form = p.locator("#draw form.act")
+    key = await form.locator("input[name=idem]").input_value()
+    await p.fill("#draw-period", "2099-Q5")
+    await p.fill("#draw-count", "1")
+    await p.fill("#draw-pool", "李华\n陈静")
+    await form.locator("button[data-op=draw]").click()
+    await form.locator(".outcome .result.error").wait_for()
+    assert "抽查期间：" in await form.locator(".outcome").inner_text()
+    assert await p.input_value("#draw-period") == "2099-Q5"
+    assert await p.input_value("#draw-pool") == "李华\n陈静"
+    assert await form.locator("input[name=idem]").input_value() != key
+    await shot(p, artifacts, "plan-refused")
+    await p.fill("#draw-period", "2099-Q4")
+    await form.locator("button[data-op=draw]").click()
+    await p.wait_for_selector("#draw .result.ok")
+    assert "已办理 — 已抽取 1 家企业" in await p.inner_text("#draw .result")
+    await p.click("#drawn-plan")
+    await p.wait_for_selector("#drawn-enterprises")
+    plan = admin_get(demo_server, f"/supervision/inspection-plans/{p.url.rsplit('/', 1)[1]}")
+    (drawn,) = plan["selection"]
+    row = await p.inner_text(f"tr[data-uscc='{drawn['uscc']}']")
+    assert drawn["name"] in row and "尚未检查" in row
+    assert sorted(drawn["inspectors"]) == ["李华", "陈静"] and "、" in row
+    await shot(p, artifacts, "plan")
 
 
 async def test_an_officer_accepts_a_complaint_through_its_form(

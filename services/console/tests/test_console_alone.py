@@ -4119,8 +4119,7 @@ def test_a_complaints_forms_take_what_supervision_svc_takes() -> None:
     assert ACTS["assign"].most == _most(ComplaintAssignIn, "officer")
     assert ACTS["reply"].most == _most(ComplaintReplyIn, "reply")
     assert ACTS["reopen"].most == _most(ComplaintReopenIn, "reason")
-    note = ComplaintCloseIn.model_fields["note"].metadata
-    assert [ACTS["close"].most] == [m.max_length for m in note if hasattr(m, "max_length")]
+    assert ACTS["close"].most == _most(ComplaintCloseIn, "note")
     assert set(OUTCOMES) == set(Outcome.__args__)
 
 
@@ -4566,8 +4565,7 @@ def test_inspections_and_cases_are_named_as_supervision_svc_names_them() -> None
     assert set(ITEMS) == set(Item.__args__) and set(MEASURES) == set(Measure.__args__)
     assert set(RESULTS) == set(ItemIn.model_fields["result"].annotation.__args__)
     assert CASE_ACTS["close"].most == _most(CloseIn, "note")
-    note = DecisionIn.model_fields["note"].metadata
-    assert [CASE_ACTS["approve"].most] == [m.max_length for m in note if hasattr(m, "max_length")]
+    assert CASE_ACTS["approve"].most == _most(DecisionIn, "note")
     from console.pages.inspections.views import DEMAND_DONE, DEMAND_STATES
     from supervision_svc.demands.router import DoneIn
     from supervision_svc.demands.service import DEMAND_LABELS_ZH
@@ -4575,5 +4573,283 @@ def test_inspections_and_cases_are_named_as_supervision_svc_names_them() -> None
     assert {s: zh for s, (_, zh) in DEMAND_STATES.items()} == {
         s: DEMAND_LABELS_ZH[s] for s in ("open", "done")
     }
-    note = DoneIn.model_fields["note"].metadata
-    assert [DEMAND_DONE.most] == [m.max_length for m in note if hasattr(m, "max_length")]
+    assert DEMAND_DONE.most == _most(DoneIn, "note")
+
+
+#: A plan's id as supervision-svc makes them.
+PID = "5b4a3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
+
+
+def _plan(n: int = 1, **over: Any) -> dict[str, Any]:
+    """A plan as supervision-svc answers one (PlanOut): two of three drawn."""
+    return {
+        "id": PID if n == 1 else f"{n:08d}-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
+        "district": "120119",
+        "period": "2026-Q4",
+        "method": "efraimidis-spirakis/mt19937/v1",
+        "seed": 20261201,
+        "requested_count": 2,
+        "share_percent": None,
+        "population": 3,
+        "sample_size": 2,
+        "weights": {"low": 1, "normal": 2, "high": 4},
+        "tiers": [
+            {"tier": "high", "weight": 4, "eligible": 1, "drawn": 1, "candidates_sha256": "x"},
+            {"tier": "normal", "weight": 2, "eligible": 1, "drawn": 1, "candidates_sha256": "y"},
+            {"tier": "low", "weight": 1, "eligible": 1, "drawn": 0, "candidates_sha256": "z"},
+        ],
+        "inspector_pool": ["李华", "王伟", "陈静"],
+        "selection": [
+            {
+                "uscc": "91120119MA05W8LL0A",
+                "name": "天津宏泰化工有限公司（旧名）",
+                "tier": "high",
+                "weight": 4,
+                "inspectors": ["李华", "陈静"],
+            },
+            {
+                "uscc": "91120119MA05W8LM8X",
+                "name": "",
+                "tier": "normal",
+                "weight": 2,
+                "inspectors": ["王伟", "李华"],
+            },
+        ],
+        "created_by": "li.hua",
+        "created_at": "2026-12-01T17:30:00Z",
+        **over,
+    }
+
+
+def _summary(plan: dict[str, Any]) -> dict[str, Any]:
+    """A plan as supervision-svc lists it (PlanSummary)."""
+    return {k: v for k, v in plan.items() if k not in ("weights", "tiers", "selection")} | {
+        "inspector_pool": None
+    }
+
+
+async def test_the_plans_page_lists_the_draws_of_the_users_districts(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/inspections/plans/ (抽查计划, a tab of 执法检查): the plans
+    supervision-svc lists for the user's token (its districts'), the latest
+    first, a page at a time, each with its district, period, how many were
+    drawn of how many, what was asked, and who drew it when; the draw form
+    for the district's officers (their district chosen) and the
+    administrators; an auditor reads with no form; supervision-svc out
+    leaves a note (503 with Retry-After), never an empty list; investment
+    staff are refused."""
+    share = _plan(2, requested_count=None, share_percent="12.5", created_by="admin.zhao")
+
+    def listed(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("cursor") == "next-1":
+            return httpx.Response(200, json={"items": [_summary(share)], "next_cursor": None})
+        return httpx.Response(200, json={"items": [_summary(_plan())], "next_cursor": "next-1"})
+
+    stub.on("GET", "/supervision/inspection-plans", listed)
+    stub.on("GET", "/supervision/inspections", {"items": [], "next_cursor": None})
+    stub.on("GET", "/supervision/cases", {"items": []})
+    await sign_in(client, "officer-jizhou")
+    index = await client.get("/console/inspections/")
+    assert 'href="/console/inspections/plans/"' in index.text and "抽查计划" in index.text
+    typed = await client.get("/console/inspections/plans")  # no slash: not an inspection
+    assert typed.status_code == 307 and typed.headers["location"] == "/console/inspections/plans/"
+    r = await client.get("/console/inspections/plans/")
+    assert_console_page(r, 200, 'id="plans"', "双随机抽查计划", 'aria-current="page"')
+    table = r.text.split('id="plans"')[1].split("</table>")[0]
+    assert re.findall(r'data-plan="([0-9a-f-]{36})"', table) == [PID]
+    assert f'href="/console/inspections/plans/{PID}"' in table and "2026-Q4" in table
+    assert "蓟州区" in table and "2 / 3 家" in table and "2 家" in table
+    assert "2026-12-02 01:30" in table and "li.hua" in table  # Beijing time
+    (asked,) = [c for c in stub.calls if c.url.path == "/supervision/inspection-plans"]
+    assert asked.url.params["limit"] == "50" and "cursor" not in asked.url.params
+    assert "district" not in asked.url.params
+    assert asked.headers["authorization"].startswith("Bearer ")
+    assert 'href="/console/inspections/plans/?cursor=next-1"' in r.text
+    # The draw form: the officer's one district chosen, nothing else to choose.
+    form = r.text.split('id="draw"')[1].split("</form>")[0]
+    assert re.findall(r'<option value="(\d*)"', form) == ["120119"] and "selected" in form
+    assert 'name="idem"' in form and 'name="csrf_token"' in form and 'class="act draw"' in form
+    earlier = await client.get("/console/inspections/plans/", params={"cursor": "next-1"})
+    assert_console_page(earlier, 200, "按比例 12.5%", "admin.zhao", "（更早）", "最近的抽查计划")
+    assert 'id="earlier"' not in earlier.text
+    en = await client.get("/console/inspections/plans/", params={"lang": "en"})
+    assert "2 of 3" in en.text and "Double-random plans" in en.text
+    await client.get("/console/", params={"lang": "zh"})
+
+    await sign_in(client, "admin")
+    r = await client.get("/console/inspections/plans/")
+    form = r.text.split('id="draw"')[1].split("</form>")[0]
+    assert len(re.findall(r'<option value="\d{6}"', form)) == 16 and "请选择" in form
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on("GET", "/supervision/inspection-plans", lambda _: httpx.Response(503, json=down))
+    r = await client.get("/console/inspections/plans/")
+    assert_console_page(r, 503, 'id="plans-unseen"', "暂时无法读取抽查计划")
+    assert "Retry-After" in r.headers and "尚无抽查计划" not in r.text
+
+    stub.on("GET", "/supervision/inspection-plans", {"items": [], "next_cursor": None})
+    await sign_in(client, "auditor")
+    r = await client.get("/console/inspections/plans/")
+    assert_console_page(r, 200, "您所辖区尚无抽查计划", 'id="read-only"')
+    assert 'class="act draw"' not in r.text
+    await sign_in(client, "investment")
+    assert (await client.get("/console/inspections/plans/")).status_code == 403
+    assert (await client.get(f"/console/inspections/plans/{PID}")).status_code == 403
+
+
+async def test_a_plan_is_drawn_from_the_plans_page(client: httpx.AsyncClient, stub: Stub) -> None:
+    """The draw form, posted as a case's action: checked on the form (a
+    district of the user's, a period, a number or a share, not both:
+    nothing sent when refused), then `POST /supervision/inspection-plans`
+    with the user's token and the form's Idempotency-Key, the inspectors a
+    name a line; supervision-svc's refusal said beside the form by the
+    form's words; without htmx, post/redirect/get — to the plan drawn, or
+    back to the form as it was typed; an auditor is refused."""
+    sent: list[httpx.Request] = []
+
+    def drawn(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(201, json=_plan())
+
+    stub.on("POST", "/supervision/inspection-plans", drawn)
+    stub.on("GET", "/supervision/inspection-plans", {"items": [], "next_cursor": None})
+    token = await sign_in(client, "officer-jizhou")
+    hx = {"HX-Request": "true"}
+    url = "/console/inspections/plans/"
+    form = {
+        "csrf_token": token,
+        "idem": "k" * 20,
+        "district": "120119",
+        "period": " ２０２６-q4 ",
+        "count": "２",
+        "share_percent": "",
+        "inspector_pool": "李华\n王伟、陈静\n\n",
+    }
+    r = await client.post(url, data=form, headers=hx)
+    assert r.status_code == 200 and "<html" not in r.text, r.text
+    assert "已办理 — 已抽取 2 家企业" in r.text
+    assert f'href="/console/inspections/plans/{PID}"' in r.text
+    assert 'class="act draw"' in r.text  # a fresh form for the next draw
+    assert json.loads(sent[-1].content) == {
+        "district": "120119",
+        "period": "2026-Q4",
+        "count": 2,
+        "inspector_pool": ["李华", "王伟", "陈静"],
+    }
+    assert sent[-1].headers["idempotency-key"].endswith("k" * 20)
+    assert sent[-1].headers["authorization"].startswith("Bearer ")
+    r = await client.post(url, data={**form, "count": "", "share_percent": "10%"}, headers=hx)
+    assert r.status_code == 200 and json.loads(sent[-1].content)["share_percent"] == "10"
+    assert "count" not in json.loads(sent[-1].content)
+
+    # Refused on the form: nothing sent.
+    count = len(sent)
+    for typed, said in (
+        ({"share_percent": "10"}, "请填写抽取家数或抽取比例（二选一）"),
+        ({"count": ""}, "请填写抽取家数或抽取比例（二选一）"),
+        ({"count": "两家"}, "抽取家数应为正整数"),
+        ({"count": "0"}, "抽取家数应为正整数"),
+        ({"period": " "}, "请填写抽查期间"),
+        ({"district": "120115"}, "请选择您所辖的区"),
+        ({"district": ""}, "请选择您所辖的区"),
+    ):
+        r = await client.post(url, data={**form, **typed}, headers=hx)
+        assert r.status_code == 422 and said in r.text, (typed, r.text)
+        assert 'class="result error"' in r.text
+    assert len(sent) == count
+
+    # supervision-svc's refusal, by the form's word for the field.
+    refused = {
+        "title": "请求参数无效",
+        "detail": "period: …",
+        "errors": [{"field": "period", "message": "格式应如 2026、2026-06、2026-Q3 或 2026-H2"}],
+    }
+    stub.on("POST", "/supervision/inspection-plans", lambda _: httpx.Response(422, json=refused))
+    r = await client.post(url, data={**form, "period": "2026-Q5"}, headers=hx)
+    assert r.status_code == 422 and "抽查期间：格式应如 2026" in r.text and "period" not in r.text
+    # Without htmx: back to the plans' page, the refusal flashed above the
+    # form as it was typed.
+    r = await client.post(url, data={**form, "period": "2026-Q5"})
+    assert r.status_code == 303 and r.headers["location"] == url
+    back = await client.get(url)
+    assert "抽查期间：格式应如 2026" in back.text
+    again = back.text.split('id="draw"')[1].split("</form>")[0]
+    assert 'value="2026-Q5"' in again and 'value="２"' in again and "王伟、陈静" in again
+    # Once: the next visit shows the form empty.
+    assert 'value="2026-Q5"' not in (await client.get(url)).text
+    stub.on("POST", "/supervision/inspection-plans", drawn)
+    r = await client.post(url, data=form)
+    assert r.status_code == 303 and r.headers["location"] == f"/console/inspections/plans/{PID}"
+
+    count = len(sent)
+    for who in ("auditor", "investment"):
+        token = await sign_in(client, who)
+        r = await client.post(url, data={**form, "csrf_token": token})
+        assert r.status_code == 403, who
+    assert len(sent) == count
+
+
+async def test_a_plans_page_shows_whom_it_drew_and_who_is_inspected(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/inspections/plans/{id}: what was asked, the candidates by
+    tier, the enterprises drawn by name (the register's, else permit-svc's)
+    with their inspectors, and the inspections recorded under the plan
+    (`plan_id`), each linked, the others not yet inspected; the
+    inspections' read failing leaves a note, the plan shown; an id that is
+    no UUID is said without asking supervision-svc."""
+    stub.on("GET", f"/supervision/inspection-plans/{PID}", _plan())
+    done = _inspection(4, id=IID, plan_id=PID, enterprise_name="天津宏泰化工有限公司")
+    stub.on("GET", "/supervision/inspections", {"items": [done], "next_cursor": None})
+    stub.on("GET", "/permit/enterprises/91120119MA05W8LM8X", {"name": "天津永安涂装有限公司"})
+    await sign_in(client, "auditor")
+    r = await client.get(f"/console/inspections/plans/{PID}")
+    assert_console_page(r, 200, "蓟州区 2026-Q4", "在营企业 3 家中抽取 2 家", "1 / 2 家")
+    assert "2 家" in r.text and "20261201" in r.text and "li.hua" in r.text
+    assert "重点检查（权重 4）：候选 1 家，抽中 1 家" in r.text
+    assert "减少频次（权重 1）：候选 1 家，抽中 0 家" in r.text
+    table = r.text.split('id="drawn-enterprises"')[1].split("</table>")[0]
+    rows = dict(
+        zip(
+            ["91120119MA05W8LL0A", "91120119MA05W8LM8X"],
+            table.split("data-uscc=")[1:],
+            strict=True,
+        )
+    )
+    assert "天津宏泰化工有限公司<br>" in rows["91120119MA05W8LL0A"] and "旧名" not in r.text
+    assert "李华、陈静" in rows["91120119MA05W8LL0A"]
+    assert f'href="/console/inspections/{IID}"' in rows["91120119MA05W8LL0A"]
+    assert "JC-120119-2026-0004" in rows["91120119MA05W8LL0A"]
+    assert "天津永安涂装有限公司<br>" in rows["91120119MA05W8LM8X"]
+    assert "尚未检查" in rows["91120119MA05W8LM8X"] and "王伟、李华" in rows["91120119MA05W8LM8X"]
+    (asked,) = [c for c in stub.calls if c.url.path == "/supervision/inspections"]
+    assert asked.url.params["plan_id"] == PID
+    assert 'class="act' not in r.text  # nothing to do on a plan
+
+    down = {"detail": "停机"}
+    stub.on("GET", "/supervision/inspections", lambda _: httpx.Response(503, json=down))
+    r = await client.get(f"/console/inspections/plans/{PID}")
+    assert_console_page(r, 503, 'id="inspections-unseen"', "暂时无法读取本计划下的检查记录：停机")
+    assert "Retry-After" in r.headers and "尚未检查" not in r.text and "李华、陈静" in r.text
+    before = len(stub.calls)
+    r = await client.get("/console/inspections/plans/not-a-plan")
+    assert_console_page(r, 404, "没有该抽查计划")
+    assert len(stub.calls) == before
+    stub.on(
+        "GET",
+        f"/supervision/inspection-plans/{PID}",
+        lambda _: httpx.Response(404, json={"title": "未找到", "detail": f"没有抽查计划 {PID}"}),
+    )
+    r = await client.get(f"/console/inspections/plans/{PID}")
+    assert_console_page(r, 404, "没有抽查计划")
+
+
+def test_a_draws_tiers_and_fields_are_supervision_svcs() -> None:
+    """The page's tiers are the draw's, and the draw form's fields the ones
+    supervision-svc's `PlanIn` takes."""
+    from console.pages.inspections.views import DRAW_FIELDS, TIERS
+    from supervision_svc.inspections.rules import TIERS as DRAWN
+    from supervision_svc.inspections.schemas import PlanIn
+
+    assert tuple(TIERS) == DRAWN
+    assert set(DRAW_FIELDS) <= set(PlanIn.model_fields)

@@ -472,3 +472,56 @@ def test_an_officer_sees_the_inspections_and_cases_of_its_districts(
     assert all(x["id"] in page.text for x in inspections) and case["case_no"] in page.text
     sign_in(c, "investment")
     assert c.get("/console/inspections/").status_code == 403
+
+
+def test_an_officer_draws_a_plan_and_reads_whom_it_drew(
+    browser_like: httpx.Client, demo_server: Server
+) -> None:
+    """The draw form over HTTP (no htmx): 李华 draws one 蓟州区 enterprise
+    with two inspectors; post/redirect/get lands on the plan's page, which
+    names the enterprise drawn (as supervision-svc's plan has it) and its
+    inspectors, not yet inspected; the plans' page lists it; an officer of
+    宝坻区 neither lists nor reads it; an auditor reads it with no form."""
+    c = browser_like
+    sign_in(c, "officer-jizhou")
+    page = c.get("/console/inspections/plans/")
+    assert page.status_code == 200, page.text
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "idem": uuid.uuid4().hex,
+        "district": "120119",
+        "period": "2099-H2",
+        "count": "1",
+        "inspector_pool": "李华\n陈静",
+    }
+    r = c.post("/console/inspections/plans/", data=form)
+    assert r.status_code == 303, r.text
+    where = r.headers["location"]
+    assert where.startswith("/console/inspections/plans/"), where
+    plan_id = where.rsplit("/", 1)[1]
+    admin = testing.auth("admin", sub="admin.console-test")
+    plan = c.get(f"/supervision/inspection-plans/{plan_id}", headers=admin).json()
+    ((drawn,),) = [plan["selection"]]
+    assert plan["created_by"] == "li.hua" and plan["period"] == "2099-H2"
+    page = c.get(where)
+    assert page.status_code == 200, page.text
+    assert "已办理 — 已抽取 1 家企业" in page.text and drawn["name"] in page.text
+    assert sorted(drawn["inspectors"]) == ["李华", "陈静"]  # in the order drawn
+    assert drawn["uscc"] in page.text and "尚未检查" in page.text
+    assert "、".join(drawn["inspectors"]) in page.text
+    listed = c.get("/console/inspections/plans/").text
+    assert f'data-plan="{plan_id}"' in listed and "2099-H2" in listed
+    # A refusal: the form as it was typed, the reason in Chinese.
+    form = {**form, "csrf_token": csrf_of(listed), "idem": uuid.uuid4().hex, "period": "2099-Q5"}
+    r = c.post("/console/inspections/plans/", data=form)
+    assert r.status_code == 303 and r.headers["location"] == "/console/inspections/plans/"
+    back = c.get("/console/inspections/plans/").text
+    assert "抽查期间：" in back and 'value="2099-Q5"' in back
+    sign_in(c, "officer-baodi")
+    assert plan_id not in c.get("/console/inspections/plans/").text
+    assert c.get(where).status_code == 404
+    sign_in(c, "auditor")
+    page = c.get(where)
+    assert page.status_code == 200 and drawn["uscc"] in page.text
+    plans = c.get("/console/inspections/plans/")
+    assert plan_id in plans.text and 'class="act draw"' not in plans.text

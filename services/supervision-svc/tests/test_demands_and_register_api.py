@@ -113,16 +113,16 @@ async def test_a_new_or_moved_deadline_is_not_before_today(svc: Service) -> None
     import takes the list as it stands, past deadlines included."""
     item = {"district": DONGLI, "title": "油烟扰民", "source": "visit", "owner": "li.hua"}
     with clock.using(clock.ManualClock(dt.datetime(2026, 6, 19, 17, 0, tzinfo=dt.UTC))):
-        for day in ("2026-06-19", "0001-01-02"):
+        for day, message in (
+            ("2026-06-19", "must not be before today (2026-06-20, Beijing time)"),
+            ("0001-01-02", "must be in the years 2000–2099 (it is 0001-01-02)"),
+        ):
             r = await svc.http.post(
                 "/supervision/demands", json={**item, "deadline": day}, headers=officer()
             )
             assert r.status_code == 422, r.text
-            assert r.json()["errors"] == [
-                {
-                    "field": "deadline",
-                    "message": "must not be before today (2026-06-20, Beijing time)",
-                }
+            assert [(e["field"], e["message"]) for e in r.json()["errors"]] == [
+                ("deadline", message)
             ]
         r = await svc.http.post(
             "/supervision/demands", json={**item, "deadline": "2026-06-20"}, headers=officer()
@@ -461,3 +461,16 @@ async def test_an_item_from_a_complaint_is_of_the_complaints_district(svc: Servi
             assert [e["field"] for e in results[1]["errors"]] == ["source_ref"]
         r = await svc.http.get("/supervision/demands", headers=ADMIN)
         assert sorted(d["district"] for d in r.json()["items"]) == [DONGLI, DONGLI, WUQING, WUQING]
+
+
+def test_the_api_document_says_what_completing_an_item_does() -> None:
+    """`POST /demands/{id}/done` was described by the creating endpoint's
+    words (an item "from a complaint names in source_ref …"): its own say
+    it completes an open item, and when it is refused."""
+    from supervision_svc.app import create
+
+    paths = create().openapi()["paths"]
+    done = paths["/supervision/demands/{demand_id}/done"]["post"]["description"]
+    created = paths["/supervision/demands"]["post"]["description"]
+    assert done != created and "source_ref" not in done
+    assert "办结" in done and "409" in done

@@ -370,15 +370,15 @@ async def test_a_rectification_order_is_not_due_before_the_day_it_is_made(svc: S
         assert r.status_code == 201, r.text
         (finding,) = r.json()["findings"]
         case = {"finding_id": finding["id"], "legal_basis": "《大气污染防治法》第九十九条"}
-        for day in ("2026-06-19", "0001-01-02"):
+        for day, message in (
+            ("0001-01-02", "must be in the years 2000–2099 (it is 0001-01-02)"),
+            ("2026-06-19", "must not be before today (2026-06-20, Beijing time)"),
+        ):
             order = {**case, "measure": {"kind": "rectification", "rectify_by": day}}
             r = await svc.http.post("/supervision/cases", json=order, headers=officer(NINGHE))
             assert r.status_code == 422, r.text
             (error,) = r.json()["errors"]
-            assert error == {
-                "field": "measure.rectify_by",
-                "message": "must not be before today (2026-06-20, Beijing time)",
-            }
+            assert (error["field"], error["message"]) == ("measure.rectify_by", message)
         chinese = {**officer(NINGHE), "Accept-Language": "zh-CN"}
         r = await svc.http.post("/supervision/cases", json=order, headers=chinese)
         assert r.status_code == 422
@@ -688,3 +688,130 @@ async def test_an_inspection_of_another_districts_enterprise_reads_as_an_unknown
     assert answers[0] == answers[1]
     r = await svc.http.get(f"/supervision/inspections?uscc={ninghe}", headers=AUDITOR)
     assert r.json()["items"] == []
+
+
+async def test_a_record_named_by_its_uuid_in_upper_case_is_that_record(svc: Service) -> None:
+    """An id in a path was read in either case, one in a body or a query
+    was not: a case on a finding named `A4F5…` in upper case (pasted from a
+    spreadsheet) was refused as "不是您可处理的问题", an inspection under a
+    plan so named as "不是该区的抽查计划", a level change replacing an
+    alert so named as not an alert in force, and `?cluster_id=` found no
+    complaint. A UUID is the same record in either case: each is taken."""
+    uscc = await svc.enterprise(1)
+    with clock.using(clock.ManualClock(T0)):
+        r = await svc.http.post(
+            "/supervision/inspection-plans",
+            json={"district": DONGLI, "period": "2026", "count": 1, "seed": 1},
+            headers=officer(),
+        )
+        assert r.status_code == 201, r.text
+        plan_id = r.json()["id"]
+        r = await svc.http.post(
+            "/supervision/inspections",
+            json=inspection(uscc, "台账缺失", inspected_at=T0.isoformat(), plan_id=plan_id.upper()),
+            headers=officer(),
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["plan_id"] == plan_id
+        (finding,) = r.json()["findings"]
+        case = {
+            "finding_id": finding["id"].upper(),
+            "legal_basis": "《中华人民共和国大气污染防治法》第九十九条",
+            "measure": {"kind": "warning"},
+        }
+        r = await svc.http.post("/supervision/cases", json=case, headers=officer())
+        assert r.status_code == 201, r.text
+        assert r.json()["finding_id"] == finding["id"]
+        # Named twice, in either case, it is one finding: the second is a conflict.
+        r = await svc.http.post(
+            "/supervision/cases", json={**case, "finding_id": finding["id"]}, headers=officer()
+        )
+        assert r.status_code == 409, r.text
+
+        alert = {
+            "level": "yellow",
+            "districts": [DONGLI],
+            "from": "2026-06-02T00:00:00+08:00",
+            "to": "2026-06-04T00:00:00+08:00",
+        }
+        r = await svc.http.post("/supervision/alerts", json=alert, headers=officer())
+        assert r.status_code == 201, r.text
+        yellow = r.json()["id"]
+        for replaces in ([yellow.upper(), yellow], [yellow.upper(), yellow.upper()]):
+            r = await svc.http.post(
+                "/supervision/alerts",
+                json={**alert, "level": "orange", "replaces": replaces},
+                headers=officer(),
+            )
+            assert r.status_code == 422 and "replaces" in r.text, r.text
+        r = await svc.http.post(
+            "/supervision/alerts",
+            json={**alert, "level": "orange", "replaces": [yellow.upper()]},
+            headers=officer(),
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["replaces"] == [yellow]
+
+        r = await svc.http.post(
+            "/supervision/complaints",
+            json={
+                "channel": "hotline",
+                "received_at": T0.isoformat(),
+                "district": DONGLI,
+                "address": "东丽区某路",
+                "category": "air",
+                "description": "工厂冒黑烟",
+            },
+            headers=officer(),
+        )
+        assert r.status_code == 201, r.text
+        cluster = r.json()["complaint"]["cluster_id"]
+        r = await svc.http.get(
+            f"/supervision/complaints?cluster_id={cluster.upper()}", headers=officer()
+        )
+        assert [c["cluster_id"] for c in r.json()["items"]] == [cluster], r.text
+
+
+async def test_an_inspection_under_a_plan_is_of_an_enterprise_the_plan_drew(svc: Service) -> None:
+    """The double-random plan chooses whom to inspect: an officer recorded
+    an inspection of any enterprise of the district under a plan that had
+    not drawn it (201), so an inspection chosen by hand read as one of the
+    random draw, in the record and in `supervision.inspection.recorded.v1`.
+    It is now a 422 naming plan_id, in the caller's language, and nothing is
+    recorded; the enterprises the plan drew are inspected under it."""
+    usccs = [await svc.enterprise(i) for i in range(1, 5)]
+    r = await svc.http.post(
+        "/supervision/inspection-plans",
+        json={"district": DONGLI, "period": "2026", "count": 2, "seed": 5},
+        headers=officer(),
+    )
+    assert r.status_code == 201, r.text
+    plan = r.json()
+    drawn = {x["uscc"] for x in plan["selection"]}
+    (left, *_) = sorted(set(usccs) - drawn)
+    for headers, words in (
+        ({**officer(), "Accept-Language": "zh-CN"}, "抽查计划未抽中该企业"),
+        ({**ADMIN, "Accept-Language": "en"}, "did not draw this enterprise"),
+    ):
+        r = await svc.http.post(
+            "/supervision/inspections",
+            json=inspection(left, "台账缺失", plan_id=plan["id"]),
+            headers=headers,
+        )
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["plan_id"], r.text
+        assert words in r.json()["detail"], r.text
+    r = await svc.http.get(f"/supervision/inspections?uscc={left}", headers=AUDITOR)
+    assert r.json()["items"] == [], r.text
+    assert await svc.events("supervision.inspection.recorded.v1") == []
+    # Without a plan it is an inspection as any other; each drawn one is
+    # inspected under the plan.
+    r = await svc.http.post("/supervision/inspections", json=inspection(left), headers=officer())
+    assert r.status_code == 201 and r.json()["plan_id"] is None, r.text
+    for uscc in sorted(drawn):
+        r = await svc.http.post(
+            "/supervision/inspections",
+            json=inspection(uscc, plan_id=plan["id"]),
+            headers=officer(),
+        )
+        assert r.status_code == 201 and r.json()["plan_id"] == plan["id"], r.text

@@ -578,3 +578,147 @@ async def test_a_demand_s_owner_deadline_or_progress_cannot_be_cleared(svc: Serv
     props = schema["components"]["schemas"]["ProgressIn"]["properties"]
     assert "null" not in json.dumps([props[n] for n in ("deadline", "owner", "progress_percent")])
     assert "null" in json.dumps(props["progress_note"])
+
+
+async def test_a_report_to_the_calendar_s_first_days_runs_from_its_first_day(
+    svc: Service,
+) -> None:
+    """`?to=0001-01-02` alone was a 500: `from` defaulted to 1 January of
+    that year, 0001-01-01, whose start in Beijing is before the first
+    moment a time can hold. `from` defaults to that day only as far back as
+    a date may be given (0001-01-02); the report answers, empty."""
+    for path in ("/supervision/reports/complaints", "/supervision/reports/enforcement"):
+        for to in ("0001-01-02", "0001-12-31"):
+            r = await svc.http.get(f"{path}?to={to}", headers=officer())
+            assert r.status_code == 200, r.text
+            assert (r.json()["from"], r.json()["to"]) == ("0001-01-02", to)
+        r = await svc.http.get(f"{path}?from=0001-01-02&to=0001-01-02", headers=officer())
+        assert r.status_code == 200, r.text
+        r = await svc.http.get(f"{path}?to=9999-12-30", headers=officer())
+        assert r.status_code == 200 and r.json()["from"] == "9999-01-01", r.text
+
+
+async def test_a_day_of_a_record_is_in_the_bureau_s_years(svc: Service) -> None:
+    """A grading valid in the year 1 or 9999, a guarantee entry so, the
+    emergency policy effective from 0001-01-02 or 9999-01-01, a demand due
+    in 9999 or a rectification order due in 2100 were recorded: every day
+    the product keeps is of a year from 2000 to 2099, as the times of what
+    it records are (a typing error otherwise). Each is a 422 naming the
+    field, in the caller's language, and nothing is written."""
+    uscc = await svc.enterprise(41, DONGLI)
+    grade = {
+        "grade": "B",
+        "industry": "工业涂装",
+        "basis": "绩效分级评定文件",
+        "valid_from": "2026-01-01",
+        "valid_to": "2026-12-31",
+    }
+    guarantee = {
+        "reason": "livelihood",
+        "valid_from": "2026-06-01",
+        "valid_to": "2026-12-31",
+        "allowed_measure": {"kind": "reduce", "percent": 10},
+    }
+    demand = {
+        "district": DONGLI,
+        "title": "道路扬尘",
+        "source": "visit",
+        "owner": "张敏",
+        "deadline": "2099-12-31",
+    }
+    policy = (await svc.http.get("/supervision/emergency-policy", headers=ADMIN)).json()
+    # What the requests write (the overdue sweep's entries and the import's
+    # own, which lists its refused rows, aside).
+    _written = (
+        select(func.count())
+        .select_from(AuditEntry)
+        .where(AuditEntry.action.not_in(("demand.mark_overdue", "demand.import")))
+    )
+    put, post = svc.http.put, svc.http.post
+    writes = [
+        (put, f"/supervision/grades/{uscc}", grade, ("valid_from", "valid_to")),
+        (put, f"/supervision/guarantee-list/{uscc}", guarantee, ("valid_from", "valid_to")),
+        (put, "/supervision/emergency-policy", {"rules": policy["rules"]}, ("effective_from",)),
+        (post, "/supervision/demands", demand, ("deadline",)),
+    ]
+    async with svc.db.session() as s:
+        before = await s.scalar(_written)
+    for send, path, body, fields in writes:
+        for day in ("0001-01-02", "1999-12-31", "2100-01-01", "9999-12-30"):
+            for lang, words in (("zh-CN", "须在 2000–2099 年之间"), ("en", "2000–2099")):
+                r = await send(
+                    path,
+                    json={**body, **dict.fromkeys(fields, day)},
+                    headers={**ADMIN, "Accept-Language": lang},
+                )
+                for field in fields:
+                    await expect(r, 422, field)
+                    (error,) = [e for e in r.json()["errors"] if e["field"] == field]
+                    assert words in error["message"], (path, field, day, r.text)
+    r = await post(
+        "/supervision/demands:import",
+        content=json.dumps({**demand, "deadline": "9999-12-30"}, ensure_ascii=False).encode(),
+        headers={**ADMIN, "content-type": "application/x-ndjson"},
+    )
+    assert [e["field"] for e in r.json()["results"][0]["errors"]] == ["deadline"], r.text
+    async with svc.db.session() as s:
+        assert await s.scalar(_written) == before
+    # The years' first and last days are taken.
+    r = await put(
+        f"/supervision/grades/{uscc}",
+        json={**grade, "valid_from": "2099-01-01", "valid_to": "2099-12-31"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 200, r.text
+    r = await put(
+        "/supervision/emergency-policy",
+        json={"rules": policy["rules"], "effective_from": "2000-01-01"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 200, r.text
+
+
+async def test_a_number_of_too_many_digits_is_refused_at_its_field(svc: Service) -> None:
+    """A number of more than 30 digits is refused before the body is read
+    (Python would spend itself on a 100 000-digit one), and the refusal
+    named the whole "body" (an import's "row"), leaving the caller every
+    value of the request to search. It now names the field holding it, in
+    the caller's language; nothing is written."""
+    long = "1" * 31
+    for raw, field in (
+        (f'{{"channel": {long}}}', "channel"),
+        (f'{{"complainant": {{"wants_reply": {long}}}}}', "complainant.wants_reply"),
+        (f'{{"lat": 0.{"0" * 40}1}}', "lat"),
+        (f'{{"lng": {"9" * 5000}}}', "lng"),
+        (f'{{"description": "{"1" * 40}", "district": -{long}e5}}', "district"),
+        (f'{{"complainant": {{"name": "张三"}}, "x": [1, {long}]}}', "x.1"),
+    ):
+        for lang, words in (("zh-CN", "数字位数超过 30 位"), ("en", "more than 30 digits")):
+            r = await svc.http.post(
+                "/supervision/complaints",
+                content=raw.encode(),
+                headers={**officer(), "content-type": "application/json", "Accept-Language": lang},
+            )
+            await expect(r, 422, field)
+            detail = r.json()["detail"]
+            assert detail.startswith(f"{field}: ") and words in detail, r.text
+    line = json.dumps({**base(), "description": "工厂冒黑烟"}, ensure_ascii=False)
+    line = line[:-1] + f', "lat": {long}}}'
+    r = await svc.http.post(
+        "/supervision/complaints:import",
+        content=line.encode(),
+        headers={**ADMIN, "content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200, r.text
+    assert [e["field"] for e in r.json()["results"][0]["errors"]] == ["lat"], r.text
+    async with svc.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(Complaint)) == 0
+    # Too deep as well, the body is refused for its depth, as the whole body.
+    deep = "[" * 40 + "]" * 40
+    r = await svc.http.post(
+        "/supervision/complaints",
+        content=f'{{"lat": {long}, "x": {deep}}}'.encode(),
+        headers={**officer(), "content-type": "application/json", "Accept-Language": "en"},
+    )
+    await expect(r, 422, "body")
+    assert "nested more than" in r.json()["detail"], r.text

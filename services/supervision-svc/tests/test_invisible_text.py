@@ -137,3 +137,203 @@ async def test_a_grade_of_invisible_basis_is_refused(svc: Service) -> None:
         assert await _writes(svc) == before
         r = await svc.http.get(f"/supervision/grades/{uscc}", headers=officer())
         assert r.status_code == 404 or r.json().get("grade") is None, r.text
+
+
+async def test_a_grade_s_industry_or_a_stopped_process_no_one_can_see_is_refused(
+    svc: Service,
+) -> None:
+    """A grading's industry and the processes a measure stops were plain
+    strings: an industry of a zero-width space, a Hangul filler or an
+    accent alone was recorded as the grading's industry, a plant plan or a
+    guarantee entry stopped a process named by one, and a process named
+    twice ("烧结", "烧结 ") was stopped twice. Each is now refused with a 422
+    naming the field, in Chinese and in English, and nothing is written."""
+    uscc = await svc.enterprise(9102)
+    grade = {
+        "grade": "A",
+        "industry": "工业涂装",
+        "basis": "绩效分级评定文件",
+        "valid_from": "2026-01-01",
+        "valid_to": "2026-12-31",
+    }
+    guarantee = {
+        "reason": "livelihood",
+        "valid_from": "2026-06-01",
+        "valid_to": "2026-12-31",
+        "allowed_measure": {"kind": "stop_processes", "processes": ["喷涂"]},
+    }
+    plan = {"level": "red", "measure": {"kind": "stop_processes", "processes": ["喷涂"]}}
+    with clock.using(clock.ManualClock(T0)):
+        before = await _writes(svc)
+        for text in (*INVISIBLE, "\u0301"):
+            r = await svc.http.put(
+                f"/supervision/grades/{uscc}", json={**grade, "industry": text}, headers=officer()
+            )
+            _refused(r, "industry")
+        for processes, field in (
+            (["\u200b"], "processes.0"),
+            (["喷涂", "\u3164"], "processes.1"),
+            (["烧结", "烧结 "], "processes"),
+        ):
+            measure = {"kind": "stop_processes", "processes": processes}
+            r = await svc.http.put(
+                f"/supervision/plant-plans/{uscc}",
+                json={**plan, "measure": measure, "note": "一厂一策"},
+                headers={**officer(), "Accept-Language": "zh-CN"},
+            )
+            _refused(r, f"measure.{field}")
+            r = await svc.http.put(
+                f"/supervision/guarantee-list/{uscc}",
+                json={**guarantee, "allowed_measure": measure},
+                headers={**officer(), "Accept-Language": "en"},
+            )
+            _refused(r, f"allowed_measure.{field}")
+        r = await svc.http.put(
+            f"/supervision/plant-plans/{uscc}",
+            json={**plan, "measure": {"kind": "stop_processes", "processes": ["烧结", "烧结 "]}},
+            headers={**officer(), "Accept-Language": "en"},
+        )
+        assert "appears twice" in r.text, r.text
+        assert await _writes(svc) == before
+        r = await svc.http.get(f"/supervision/grades/{uscc}", headers=officer())
+        assert r.json()["history"] == [], r.text
+        r = await svc.http.get(f"/supervision/plant-plans/{uscc}", headers=officer())
+        assert r.status_code == 404 or r.json() == [], r.text
+        # The same texts, visible and once each, are taken.
+        r = await svc.http.put(f"/supervision/grades/{uscc}", json=grade, headers=officer())
+        assert r.status_code == 200, r.text
+        r = await svc.http.put(
+            f"/supervision/plant-plans/{uscc}", json={**plan, "note": "一厂一策"}, headers=officer()
+        )
+        assert r.status_code == 200, r.text
+
+
+async def test_an_optional_note_of_invisible_text_is_refused(svc: Service) -> None:
+    """The notes and reasons a request may leave out were plain strings in
+    supervision-svc (in permit-svc and quota-svc they are VisibleText): an
+    alert's note, a lift's reason, a case's facts and decision note, a
+    demand's detail and progress notes, an inspection item's note, a
+    complaint's closing note, a guarantee entry's and the policy table's
+    note of zero-width spaces alone were recorded as if something had been
+    said. Each is now a 422 naming the field; left out, empty or blank it is
+    taken as before."""
+    from .test_enforcement_api import inspection
+
+    zw = "\u200b\u2060"
+    uscc = await svc.enterprise(9103)
+    admin = testing.auth("admin", sub="admin.city")
+    with clock.using(clock.ManualClock(T0)):
+        # An alert and its lift.
+        alert = {
+            "level": "yellow",
+            "districts": [DONGLI],
+            "from": "2026-06-02T00:00:00+08:00",
+            "to": "2026-06-03T00:00:00+08:00",
+        }
+        _refused(
+            await svc.http.post(
+                "/supervision/alerts", json={**alert, "note": zw}, headers=officer()
+            ),
+            "note",
+        )
+        r = await svc.http.post(
+            "/supervision/alerts", json={**alert, "note": ""}, headers=officer()
+        )
+        assert r.status_code == 201, r.text
+        lift = f"/supervision/alerts/{r.json()['id']}/lift"
+        _refused(await svc.http.post(lift, json={"reason": zw}, headers=officer()), "reason")
+        # An inspection item's note; a case's facts and decision note.
+        body = inspection(uscc, "台账缺失", inspected_at=T0.isoformat())
+        body["items"][0]["note"] = zw
+        _refused(
+            await svc.http.post("/supervision/inspections", json=body, headers=officer()),
+            "items.0.note",
+        )
+        body["items"][0]["note"] = " "
+        r = await svc.http.post("/supervision/inspections", json=body, headers=officer())
+        assert r.status_code == 201, r.text
+        case = {
+            "finding_id": r.json()["findings"][0]["id"],
+            "legal_basis": "《中华人民共和国大气污染防治法》第九十九条",
+            "measure": {"kind": "warning"},
+        }
+        _refused(
+            await svc.http.post(
+                "/supervision/cases", json={**case, "facts": zw}, headers=officer()
+            ),
+            "facts",
+        )
+        r = await svc.http.post("/supervision/cases", json=case, headers=officer())
+        assert r.status_code == 201, r.text
+        decide = f"/supervision/cases/{r.json()['id']}/decide"
+        _refused(
+            await svc.http.post(decide, json={"approve": True, "note": zw}, headers=admin), "note"
+        )
+        # A demand's detail and progress notes, and its completion note.
+        demand = {
+            "district": DONGLI,
+            "title": "道路扬尘",
+            "source": "visit",
+            "owner": "张敏",
+            "deadline": "2026-12-31",
+        }
+        for field in ("detail", "progress_note"):
+            _refused(
+                await svc.http.post(
+                    "/supervision/demands", json={**demand, field: zw}, headers=officer()
+                ),
+                field,
+            )
+        r = await svc.http.post(
+            "/supervision/demands", json={**demand, "detail": ""}, headers=officer()
+        )
+        assert r.status_code == 201, r.text
+        item = f"/supervision/demands/{r.json()['id']}"
+        _refused(
+            await svc.http.patch(item, json={"progress_note": zw}, headers=officer()),
+            "progress_note",
+        )
+        _refused(await svc.http.post(f"{item}/done", json={"note": zw}, headers=officer()), "note")
+        # A complaint's closing note.
+        r = await svc.http.post("/supervision/complaints", json=complaint(), headers=officer())
+        url = f"/supervision/complaints/{r.json()['complaint']['id']}"
+        for step, step_body in (
+            ("accept", None),
+            ("assign", {"officer": "李华"}),
+            ("reply", {"reply": "已处理"}),
+        ):
+            assert (
+                await svc.http.post(f"{url}/{step}", json=step_body, headers=officer())
+            ).status_code == 200
+        _refused(
+            await svc.http.post(
+                f"{url}/close", json={"outcome": "referred", "note": zw}, headers=officer()
+            ),
+            "note",
+        )
+        # A guarantee entry's and the policy table's notes.
+        guarantee = {
+            "reason": "livelihood",
+            "valid_from": "2026-06-01",
+            "valid_to": "2026-12-31",
+            "allowed_measure": {"kind": "none"},
+            "note": zw,
+        }
+        _refused(
+            await svc.http.put(
+                f"/supervision/guarantee-list/{uscc}", json=guarantee, headers=officer()
+            ),
+            "note",
+        )
+        policy = (await svc.http.get("/supervision/emergency-policy", headers=admin)).json()
+        table = {"effective_from": "2026-07-01", "rules": policy["rules"], "note": zw}
+        _refused(
+            await svc.http.put("/supervision/emergency-policy", json=table, headers=admin), "note"
+        )
+        # Nothing of it was written.
+        r = await svc.http.get(f"/supervision/guarantee-list?district={DONGLI}", headers=officer())
+        assert r.json()["items"] == [], r.text
+        r = await svc.http.get("/supervision/emergency-policy?on=2026-07-02", headers=admin)
+        assert r.json()["effective_from"] != "2026-07-01", r.text
+        r = await svc.http.get(url, headers=officer())
+        assert r.json()["status"] == "replied", r.text

@@ -32,12 +32,14 @@ middleware, outside this one, has bound it).
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -324,7 +326,52 @@ def _shown(kind: str) -> str:
 
 @functools.cache
 def _shown_classes() -> dict[str, str]:
-    """`_shown`'s four classes, from one pass over the code points."""
+    """`_shown`'s four classes, from their runs of code points (`shown_runs`)."""
+    return {
+        kind: "".join(
+            _class_char(a) if a == b else f"{_class_char(a)}-{_class_char(b)}" for a, b in runs
+        )
+        for kind, runs in shown_runs().items()
+    }
+
+
+def shown_runs() -> dict[str, list[tuple[int, int]]]:
+    """The code points of `_shown`'s four classes, as runs. Finding them
+    reads every code point's category, over a second of CPU in each process
+    that builds a document or a model with a visible text (every service,
+    at start); so they are kept in `svc_common.shown_runs_data`, written by
+    `python -m svc_common.guard`, and read from there when they were
+    written from the same unicodedata version and the same definitions
+    (`_shown_fingerprint`). Under another Python they are found again.
+    A test finds them again and compares."""
+    from svc_common import shown_runs_data as stored
+
+    if _shown_fingerprint() == stored.FINGERPRINT:
+        return {
+            kind: [
+                (int(a, 16), int(b or a, 16))
+                for a, _, b in (run.partition("-") for run in text.split())
+            ]
+            for kind, text in stored.RUNS.items()
+        }
+    return find_shown_runs()
+
+
+def _shown_fingerprint() -> str:
+    """What `find_shown_runs` reads, hashed: this Python's unicodedata
+    version and the sets that say what is hidden, a space, a glyph's tail."""
+    parts = [
+        unicodedata.unidata_version,
+        ",".join(sorted(HIDDEN_CATEGORIES)),
+        "".join(sorted(BLANK_GLYPHS)),
+        "".join(sorted(GLYPH_TAILS)),
+        "".join(sorted(WHITE_SPACE)),
+    ]
+    return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def find_shown_runs() -> dict[str, list[tuple[int, int]]]:
+    """`shown_runs` from this Python's unicodedata: one pass over the code points."""
     category, blank = unicodedata.category, BLANK_GLYPHS
     white = frozenset(WHITE_SPACE)
     taken: dict[str, list[int]] = {"first": [], "last": [], "end": [], "name": []}
@@ -342,13 +389,33 @@ def _shown_classes() -> dict[str, str]:
         taken["end"].append(c)
         if not cat.startswith("M"):  # is_mark
             taken["first"].append(c)
-    return {
-        kind: "".join(
-            _class_char(a) if a == b else f"{_class_char(a)}-{_class_char(b)}"
-            for a, b in _runs(codes)
-        )
-        for kind, codes in taken.items()
-    }
+    return {kind: _runs(codes) for kind, codes in taken.items()}
+
+
+def write_shown_runs(path: Path) -> None:
+    """Write `svc_common.shown_runs_data` from this Python's unicodedata."""
+    lines = [
+        '"""The runs of code points of guard._shown\'s classes, written by',
+        "`python -m svc_common.guard` (guard.shown_runs): read when FINGERPRINT is",
+        'this Python\'s (guard._shown_fingerprint), else they are found again."""',
+        "",
+        f"UNIDATA_VERSION = {json.dumps(unicodedata.unidata_version)}",
+        f"FINGERPRINT = {json.dumps(_shown_fingerprint())}",
+        "RUNS = {",
+    ]
+    for kind, runs in find_shown_runs().items():
+        words = [f"{a:x}" if a == b else f"{a:x}-{b:x}" for a, b in runs]
+        lines.append(f"    {json.dumps(kind)}: (")
+        line = ""
+        for word in words:
+            if len(line) + len(word) + 1 > 84:
+                lines.append(f'        "{line}"')
+                line = ""
+            line += word + " "
+        lines.append(f'        "{line}"')
+        lines.append("    ),")
+    lines.append("}")
+    path.write_text("\n".join(lines) + "\n")
 
 
 def visible_text_pattern(
@@ -441,19 +508,37 @@ def _text_path(
     return _path_where(value, lambda v: isinstance(v, str) and holds(v), holds, path)
 
 
+class _LongNumber(str):
+    """A number of a JSON document written with more than MAX_NUMBER_DIGITS
+    digits in a run, kept as it is written (never converted: Python refuses
+    an int of more than 4,300 digits, and spends itself on one just under)."""
+
+
+def _number_read(written: str) -> Any:
+    """What `refused_text_at` reads a JSON number as: a `_LongNumber` if it
+    is one json_problem refuses, else 0 (its value is never needed)."""
+    return _LongNumber(written) if _LONG_NUMBER.search(written.encode("ascii")) else 0
+
+
 def refused_text_at(body: bytes) -> str | None:
     """Where the first text of a JSON document that holds a character of
-    REFUSED (NUL included), raw or escaped, is, as the field a problem names
+    REFUSED (NUL included), raw or escaped, is, or else its first number of
+    more digits than MAX_NUMBER_DIGITS, as the field a problem names
     (`complainant.name`; `body` for the document itself), or None when it
     cannot be told (the document does not parse). Read only once the
     document is refused (`json_problem`): the refusal then names the field
     to mend, not the whole body."""
     try:
         # strict=False: a raw control character inside a text is what is looked for.
-        value = json.loads(body.decode("utf-8"), strict=False)
+        value = json.loads(
+            body.decode("utf-8"), strict=False, parse_int=_number_read, parse_float=_number_read
+        )
     except (ValueError, RecursionError):
         return None
     path = _text_path(value, has_control_chars)
+    if path is None and not _too_deep(_JSON_STRING.sub(b'""', body), MAX_JSON_DEPTH):
+        # Refused for no text and not for its depth: for a number (json_problem's order).
+        path = _path_where(value, lambda v: type(v) is _LongNumber)
     return None if path is None else ".".join(map(str, path)) or "body"
 
 
@@ -504,6 +589,16 @@ class _TooLarge(Exception):
     pass
 
 
+def _too_deep(outside: bytes, max_depth: int) -> bool:
+    """Whether a JSON document, its texts taken out, nests deeper than `max_depth`."""
+    depth = 0
+    for m in _BRACKETS.finditer(outside):
+        depth += 1 if m.group() in (b"[", b"{") else -1
+        if depth > max_depth:
+            return True
+    return False
+
+
 def json_problem(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> str | None:
     """Why a JSON body must be refused before parsing, or None."""
     # Read as text (bytes that are not UTF-8 kept as lone surrogates, which
@@ -516,14 +611,11 @@ def json_problem(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> str | None:
     if _CONTROL.search(text) or _ESCAPED_CONTROL.search(escapes):
         return control_problem()
     outside = _JSON_STRING.sub(b'""', body)
-    depth = 0
-    for m in _BRACKETS.finditer(outside):
-        depth += 1 if m.group() in (b"[", b"{") else -1
-        if depth > max_depth:
-            return i18n.msg(
-                f"the JSON is nested more than {max_depth} levels deep",
-                f"JSON 嵌套超过 {max_depth} 层",
-            )
+    if _too_deep(outside, max_depth):
+        return i18n.msg(
+            f"the JSON is nested more than {max_depth} levels deep",
+            f"JSON 嵌套超过 {max_depth} 层",
+        )
     if _LONG_NUMBER.search(outside):
         return i18n.msg(
             f"a number has more than {MAX_NUMBER_DIGITS} digits",
@@ -995,3 +1087,7 @@ async def _read_bounded(receive: Receive, limit: int) -> bytes:
         if not message.get("more_body"):
             break
     return b"".join(chunks)
+
+
+if __name__ == "__main__":
+    write_shown_runs(Path(__file__).with_name("shown_runs_data.py"))

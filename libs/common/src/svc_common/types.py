@@ -121,6 +121,12 @@ ResourceId = Annotated[
     BeforeValidator(uuid_as_given_out),
 ]
 
+#: The id of a record named in a body or a query (the finding a case is on,
+#: the plan an inspection is under, the alerts a level change replaces): as
+#: in a path (`ResourceId`), a UUID in upper case names the same record. The
+#: field keeps its own length and pattern: `finding_id: RecordRef = Field(…)`.
+RecordRef = Annotated[str, BeforeValidator(uuid_as_given_out)]
+
 #: A number this API gave out as an id (a 64-bit key), in a path: anything
 #: past 64 bits is refused as a 422, never reaches the database.
 SerialId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -874,6 +880,38 @@ Day = Annotated[
             "format": "date",
             "pattern": r"^(?!0001-01-01$|9999-12-31$)[0-9]{4}-[0-9]{2}-[0-9]{2}$",
             "description": "YYYY-MM-DD, 0001-01-02 to 9999-12-30",
+            "examples": ["2026-03-01"],
+        }
+    ),
+]
+
+
+def _parse_record_day(value: Any) -> dt.date:
+    day = _parse_day(value)
+    if not RECORD_YEARS[0] <= day.year <= RECORD_YEARS[1]:
+        raise ValueError(
+            i18n.msg(
+                f"must be in the years 2000–2099 (it is {day.isoformat()})",
+                f"须在 2000–2099 年之间（给出的是 {day.isoformat()}）",
+            )
+        )
+    return day
+
+
+#: A day the product keeps (a grading's or a guarantee entry's validity, a
+#: policy's first day, a deadline): a `Day` in the years RECORD_YEARS, the
+#: years of the times it records (RecordTime) and of its case numbers; older
+#: or later is a typing error. A day only read (a report's period, `?on=`)
+#: is a `Day`.
+RecordDay = Annotated[
+    dt.date,
+    BeforeValidator(_parse_record_day),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": rf"^(?:{_RECORD_DAY})$",
+            "description": "YYYY-MM-DD in the years 2000–2099",
             "examples": ["2026-03-01"],
         }
     ),

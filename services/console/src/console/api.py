@@ -128,6 +128,10 @@ FIELD_WORDS = {
     "code": ("check code", "校验码"),
     "no": ("filing number", "备案号"),
     "cursor": ("page link", "翻页链接"),
+    "period": ("period", "抽查期间"),
+    "count": ("enterprises to draw", "抽取家数"),
+    "share_percent": ("share to draw", "抽取比例"),
+    "inspector_pool": ("inspectors", "执法人员库"),
 }
 
 

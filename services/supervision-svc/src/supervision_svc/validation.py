@@ -58,14 +58,21 @@ def date_range(start: dt.date | None, end: dt.date | None) -> None:
         raise field_error("to", msg("the range must not exceed ten years", "时间范围不得超过十年"))
 
 
+#: The first day a date may be given as (svc_common.types.Day): the day
+#: before begins, in Beijing, before the first moment a time can hold.
+FIRST_DAY = dt.date.min + dt.timedelta(days=1)
+
+
 def report_period(
     start: dt.date | None, end: dt.date | None, today: dt.date
 ) -> tuple[dt.date, dt.date]:
     """A report's period of Beijing dates: to `end` (today if not given)
     from `start` (1 January of `end`'s year if not given: 今年以来 when
-    neither is); refused as `date_range` refuses it."""
+    neither is; in the year 1 its first day a date may be given, 0001-01-02,
+    as 0001-01-01 begins before the first moment a time can hold in
+    Beijing); refused as `date_range` refuses it."""
     end = end or today
-    start = start or end.replace(month=1, day=1)
+    start = start or max(end.replace(month=1, day=1), FIRST_DAY)
     date_range(start, end)
     return start, end
 

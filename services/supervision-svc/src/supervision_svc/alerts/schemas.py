@@ -9,11 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from svc_common.districts import DistrictCode, check_district
 from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
-from svc_common.types import ID_PATTERN, RecordTime, Tonnes, TotalTonnes
+from svc_common.types import ID_PATTERN, RecordRef, RecordTime, Tonnes, TotalTonnes, VisibleText
 
 from supervision_svc.alerts.rules import State
 
-AlertId = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
+AlertId = Annotated[RecordRef, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 #: An alert's level (预警级别): 黄色, 橙色, 红色.
 Level = Literal["yellow", "orange", "red"]
 
@@ -27,7 +27,7 @@ class AlertIn(BaseModel):
     )
     starts_at: RecordTime = Field(alias="from")
     ends_at: RecordTime = Field(alias="to")
-    note: str | None = Field(None, max_length=1000)
+    note: Annotated[str, VisibleText(1000, min_length=0)] | None = None
     #: The alerts in force in these districts during this one's period that it
     #: replaces (a level change, 升级/降级): lifted at its start.
     replaces: list[AlertId] = Field(
@@ -88,7 +88,7 @@ class AlertLift(BaseModel):
 
     #: When it ends: by default now (or its start, if it has not begun).
     at: RecordTime | None = None
-    reason: str | None = Field(None, max_length=1000)
+    reason: Annotated[str, VisibleText(1000, min_length=0)] | None = None
 
 
 class EnterpriseMeasure(BaseModel):

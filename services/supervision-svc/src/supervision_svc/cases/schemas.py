@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
-from svc_common.types import Day, VisibleText, absent, given, when
+from svc_common.types import Day, RecordDay, RecordRef, VisibleText, absent, given, when
 
 Measure = Literal["warning", "fine", "rectification", "permit_suspension"]
 #: The largest fine a district bureau imposes in one decision, with room: a bigger one is a typo.
@@ -41,7 +41,7 @@ class MeasureIn(BaseModel):
 
     kind: Measure
     fine_cny: int | None = Field(None, ge=1, le=MAX_FINE_CNY, description="whole yuan")
-    rectify_by: Day | None = None
+    rectify_by: RecordDay | None = None
 
     @model_validator(mode="after")
     def _fields(self) -> MeasureIn:
@@ -80,9 +80,9 @@ class MeasureIn(BaseModel):
 class CaseIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    finding_id: str = Field(min_length=1, max_length=36)
+    finding_id: RecordRef = Field(min_length=1, max_length=36)
     legal_basis: Annotated[str, VisibleText(500, min_length=2)]
-    facts: str = Field("", max_length=2000)
+    facts: Annotated[str, VisibleText(2000, min_length=0)] = ""
     measure: MeasureIn
 
 
@@ -90,7 +90,7 @@ class DecisionIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     approve: bool
-    note: str | None = Field(None, max_length=2000)
+    note: Annotated[str, VisibleText(2000, min_length=0)] | None = None
 
 
 class CloseIn(BaseModel):

@@ -17,7 +17,7 @@ from svc_common.errors import NotFound
 from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
 from svc_common.service import get_db
-from svc_common.types import Day, ResourceId, utcnow
+from svc_common.types import Day, RecordRef, ResourceId, utcnow
 from svc_common.uploads import read_upload, upload_openapi
 
 from supervision_svc.complaints import queries, service
@@ -157,7 +157,7 @@ async def list_complaints(
     status: Status | None = None,
     category: Category | None = None,
     overdue: bool = False,
-    cluster_id: str | None = Query(None, max_length=36),
+    cluster_id: RecordRef | None = Query(None, max_length=36),
     cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),

@@ -187,7 +187,7 @@ class ComplaintCloseIn(ActionBody):
 
     action: ClassVar[Action] = "close"
     outcome: Outcome
-    note: str | None = Field(None, max_length=2000)
+    note: Annotated[str, VisibleText(2000, min_length=0)] | None = None
 
 
 class ComplaintReopenIn(ActionBody):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from svc_common.auth import Principal, require
 from svc_common.bulk import BulkReport
@@ -14,7 +14,7 @@ from svc_common.db import Database
 from svc_common.districts import DistrictCode
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
 from svc_common.service import get_db
-from svc_common.types import ResourceId, utcnow
+from svc_common.types import ResourceId, VisibleText, utcnow
 from svc_common.uploads import read_upload, upload_openapi
 
 from supervision_svc.demands import service
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/supervision", tags=["demands"])
 
 class DoneIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
-    note: str | None = Field(None, max_length=2000)
+    note: Annotated[str, VisibleText(2000, min_length=0)] | None = None
 
 
 @router.post("/demands", status_code=201, response_model=DemandOut)
@@ -90,11 +90,12 @@ async def complete_demand(
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
 ) -> DemandOut:
-    """An item of the list of the public's demands (群众诉求清单).
+    """Complete an open item (办结): `done`, at 100 %, with `note` (optional)
+    as its last progress note. Done after the end of its deadline's day
+    (Beijing time), it keeps when it became overdue.
 
-    Beyond the schema (422 naming the field): an item from a complaint
-    names in `source_ref` a complaint received or imported here in the
-    item's district; `deadline` not before today (Beijing time)."""
+    A 409 for an item already done; a 404 for one not in the caller's
+    districts."""
     now = utcnow()
     async with db.transaction() as s:
         d = await service.load_for_update(s, principal, demand_id)

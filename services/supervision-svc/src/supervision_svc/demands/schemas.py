@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from svc_common.districts import DistrictCode
 from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
-from svc_common.types import Day, VisibleText, given, null_refused, schema_extra, when
+from svc_common.types import RecordDay, VisibleText, given, null_refused, schema_extra, when
 
 from supervision_svc.validation import PersonName
 
@@ -30,7 +30,7 @@ class DemandIn(BaseModel):
 
     district: DistrictCode
     title: Annotated[str, VisibleText(200)]
-    detail: str = Field("", max_length=2000)
+    detail: Annotated[str, VisibleText(2000, min_length=0)] = ""
     source: Source
     source_ref: str | None = Field(
         None,
@@ -42,9 +42,9 @@ class DemandIn(BaseModel):
         ),
     )
     owner: PersonName = Field(description="责任人")
-    deadline: Day
+    deadline: RecordDay
     progress_percent: int = Field(0, ge=0, le=100)
-    progress_note: str | None = Field(None, max_length=2000)
+    progress_note: Annotated[str, VisibleText(2000, min_length=0)] | None = None
 
     @model_validator(mode="after")
     def _reference(self) -> DemandIn:
@@ -80,9 +80,9 @@ class ProgressIn(BaseModel):
     )
 
     progress_percent: int | None = Field(None, ge=0, le=100)
-    progress_note: str | None = Field(None, max_length=2000)
+    progress_note: Annotated[str, VisibleText(2000, min_length=0)] | None = None
     owner: PersonName | None = None
-    deadline: Day | None = None
+    deadline: RecordDay | None = None
 
     _not_null = field_validator("progress_percent", "owner", "deadline")(null_refused)
 

@@ -8,8 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
-from svc_common.openapi import NON_BLANK
-from svc_common.types import Day, VisibleText, absent, empty, given, nonempty, when
+from svc_common.types import RecordDay, VisibleText, absent, empty, given, nonempty, when
 
 from supervision_svc.grading.rules import LEVELS, TIERS
 
@@ -52,18 +51,17 @@ class MeasureSpec(BaseModel):
 
     kind: Literal["none", "reduce", "stop_processes", "stop"]
     percent: int | None = Field(None, ge=1, le=100)
-    processes: list[Annotated[str, Field(min_length=1, max_length=100, pattern=NON_BLANK)]] = Field(
-        default_factory=list, max_length=20
+    #: Each a process a reader can see (VisibleText), named once.
+    processes: list[Annotated[str, VisibleText(100)]] = Field(
+        default_factory=list, max_length=20, json_schema_extra={"uniqueItems": True}
     )
 
     @field_validator("processes")
     @classmethod
     def _processes(cls, v: list[str]) -> list[str]:
-        if any(not 1 <= len(p.strip()) <= 100 for p in v):
-            raise ValueError(
-                msg("each process is 1 to 100 characters", "每道工序为 1 至 100 个字符")
-            )
-        return [p.strip() for p in v]
+        if len(set(v)) != len(v):
+            raise ValueError(msg("a process appears twice", "工序重复"))
+        return v
 
     @model_validator(mode="after")
     def _fields(self) -> MeasureSpec:
@@ -94,9 +92,9 @@ class GradeIn(BaseModel):
 
     grade: Grade
     benchmark: Benchmark = "none"
-    industry: str = Field(min_length=1, max_length=100)
-    valid_from: Day
-    valid_to: Day
+    industry: Annotated[str, VisibleText(100)]
+    valid_from: RecordDay
+    valid_to: RecordDay
     basis: Annotated[str, VisibleText(1000)] = Field(description="评级依据")
 
     @model_validator(mode="after")
@@ -129,10 +127,10 @@ class GuaranteeIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     reason: GuaranteeReason
-    valid_from: Day
-    valid_to: Day
+    valid_from: RecordDay
+    valid_to: RecordDay
     allowed_measure: MeasureSpec
-    note: str | None = Field(None, max_length=1000)
+    note: Annotated[str, VisibleText(1000, min_length=0)] | None = None
 
     @model_validator(mode="after")
     def _validity(self) -> GuaranteeIn:
@@ -211,13 +209,13 @@ class PolicyIn(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    effective_from: Day
+    effective_from: RecordDay
     # The pydantic bounds stay loose: a short table is refused by the check,
     # naming the rows it misses, rather than by its length alone.
     rules: list[PolicyRule] = Field(
         min_length=1, max_length=TABLE_SIZE, json_schema_extra=_whole_table()
     )
-    note: str | None = Field(None, max_length=1000)
+    note: Annotated[str, VisibleText(1000, min_length=0)] | None = None
 
 
 class PolicyOut(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 from svc_common.auth import Principal, require
 from svc_common.calendar import local_date
 from svc_common.db import Database
@@ -13,7 +14,7 @@ from svc_common.errors import NotFound
 from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
 from svc_common.service import get_db
-from svc_common.types import Day, ResourceId, utcnow
+from svc_common.types import ID_PATTERN, Day, RecordRef, ResourceId, utcnow
 from svc_common.uscc import USCC
 
 from supervision_svc.inspections import service
@@ -25,6 +26,7 @@ from supervision_svc.inspections.schemas import (
     PlanCandidates,
     PlanIn,
     PlanOut,
+    PlanSummary,
 )
 from supervision_svc.registry.models import Enterprise
 from supervision_svc.scope import READERS, WRITERS, district_param, visible_districts
@@ -61,6 +63,33 @@ async def _plan(db: Database, principal: Principal, plan_id: str) -> InspectionP
     if plan is None or not principal.may_act_in(plan.district):
         raise NotFound(msg(f"no inspection plan {plan_id[:64]}", f"没有抽查计划 {plan_id[:64]}"))
     return plan
+
+
+@router.get("/inspection-plans", response_model=Page[PlanSummary])
+async def list_plans(
+    district: DistrictCode | None = None,
+    cursor: Cursor = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> Page[PlanSummary]:
+    """The plans of the caller's districts (or `district`), the latest drawn
+    first, each as asked and how many were drawn; its selection, candidates
+    and pool at `/inspection-plans/{id}`."""
+    P = InspectionPlan
+    # The candidates (a district's whole register) are the plan's page's.
+    q = select(P).options(defer(P.candidates))
+    districts = visible_districts(principal, district)
+    if districts is not None:
+        q = q.where(P.district.in_(districts))
+    if cursor:
+        q = q.where(keyset_after(cursor_position(cursor), P.created_at, P.id, descending=True))
+    q = q.order_by(P.created_at.desc(), P.id.desc()).limit(limit + 1)
+    async with db.session() as s:
+        rows = list((await s.scalars(q)).all())
+    return keyset_page(
+        rows, limit, lambda p: [p.created_at.isoformat(), p.id], service.plan_summary
+    )
 
 
 @router.get("/inspection-plans/{plan_id}", response_model=PlanOut)
@@ -101,7 +130,7 @@ async def record_inspection(
     Beyond the schema (422 naming the field): `uscc` must be an enterprise
     on the register (announced by permit-svc) in one of the caller's
     districts; `inspected_at` not in the future; `plan_id`, when given, a
-    plan of the enterprise's district; `inspectors` two different people
+    plan of the enterprise's district that drew the enterprise; `inspectors` two different people
     (names equal but for case, width, hidden characters or runs of spaces
     are one person); each item at most once."""
     async with db.transaction() as s:
@@ -123,12 +152,14 @@ async def get_inspection(
 async def list_inspections(
     district: DistrictCode | None = None,
     uscc: USCC | None = None,
+    plan_id: RecordRef | None = Query(None, max_length=36, pattern=ID_PATTERN),
     cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> Page[InspectionOut]:
-    """Latest first."""
+    """Latest first; `uscc`: an enterprise's, `plan_id`: those recorded
+    under a plan (none for a plan of a district the caller may not see)."""
     q = select(Inspection, Enterprise.name).outerjoin(
         Enterprise, Enterprise.uscc == Inspection.uscc
     )
@@ -137,6 +168,8 @@ async def list_inspections(
         q = q.where(Inspection.district.in_(districts))
     if uscc:
         q = q.where(Inspection.uscc == uscc_param(uscc))
+    if plan_id:
+        q = q.where(Inspection.plan_id == plan_id)
     if cursor:
         q = q.where(
             keyset_after(

@@ -12,7 +12,7 @@ from svc_common.districts import DistrictCode
 from svc_common.errors import FieldValueError
 from svc_common.guard import visible_text_problem
 from svc_common.i18n import msg
-from svc_common.types import DecimalText, RecordTime, VisibleText, empty, nonempty, when
+from svc_common.types import DecimalText, RecordRef, RecordTime, VisibleText, empty, nonempty, when
 
 from supervision_svc.inspections.rules import person_key, person_name
 from supervision_svc.validation import USCC
@@ -182,6 +182,23 @@ class PlanOut(BaseModel):
     created_at: dt.datetime
 
 
+class PlanSummary(BaseModel):
+    """A plan in the list: what was asked and how many were drawn, without
+    the selection, the candidates or the pool (its own page has them)."""
+
+    id: str
+    district: str
+    period: str
+    method: str
+    seed: int
+    requested_count: int | None
+    share_percent: str | None
+    population: int = Field(description="candidates: the district's operating enterprises")
+    sample_size: int = Field(description="how many were drawn")
+    created_by: str
+    created_at: dt.datetime
+
+
 class CandidateOut(BaseModel):
     uscc: str
     tier: str
@@ -222,7 +239,7 @@ class ItemIn(BaseModel):
 
     item: Item
     result: Literal["compliant", "problem", "not_checked"]
-    note: str | None = Field(None, max_length=1000)
+    note: Annotated[str, VisibleText(1000, min_length=0)] | None = None
     findings: list[FindingIn] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
@@ -247,7 +264,7 @@ class InspectionIn(BaseModel):
         min_length=2, max_length=10, json_schema_extra={"uniqueItems": True}
     )
     items: list[ItemIn] = Field(min_length=1, max_length=5)
-    plan_id: str | None = Field(None, max_length=36)
+    plan_id: RecordRef | None = Field(None, max_length=36)
 
     @field_validator("inspectors")
     @classmethod

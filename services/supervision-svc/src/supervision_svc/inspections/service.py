@@ -34,6 +34,7 @@ from supervision_svc.inspections.schemas import (
     PlanCandidates,
     PlanIn,
     PlanOut,
+    PlanSummary,
     TierOut,
 )
 from supervision_svc.numbering import next_number
@@ -204,6 +205,22 @@ def plan_out(p: InspectionPlan) -> PlanOut:
     )
 
 
+def plan_summary(p: InspectionPlan) -> PlanSummary:
+    return PlanSummary(
+        id=p.id,
+        district=p.district,
+        period=p.period,
+        method=p.draw_method,
+        seed=p.seed,
+        requested_count=p.requested_count,
+        share_percent=p.requested_share,
+        population=p.population,
+        sample_size=len(p.selection),
+        created_by=p.created_by,
+        created_at=p.created_at,
+    )
+
+
 def plan_candidates(p: InspectionPlan, after: str | None, limit: int) -> PlanCandidates:
     """A page of the plan's candidates in USCC order: the `limit` after the
     USCC `after` (from the start without one). The candidates are kept with
@@ -247,6 +264,17 @@ async def record_inspection(
         if plan is None or plan.district != e.district:
             raise field_error(
                 "plan_id", msg("is not a plan of this district", "不是该区的抽查计划")
+            )
+        # The draw chose whom to inspect: an enterprise it did not draw is
+        # inspected outside the plan, not recorded as of the random draw.
+        if e.uscc not in {x["uscc"] for x in plan.selection}:
+            raise field_error(
+                "plan_id",
+                msg(
+                    f"the plan did not draw this enterprise ({e.uscc}): record the "
+                    "inspection without plan_id",
+                    f"抽查计划未抽中该企业（{e.uscc}）：请不带 plan_id 记录此次检查",
+                ),
             )
     year = local_date(body.inspected_at).year
     seq = await next_number(s, f"inspection:{e.district}:{year}")

@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from svc_common.auth import same_person
+from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg
 
 from console.api import ApiError, Services, idempotency_key
@@ -31,19 +32,25 @@ from console.pages.inspections.views import (
     ENDPOINTS,
     INSPECTIONS_SHOWN,
     OPEN_CASES,
+    PLANS_SHOWN,
     case_act_label,
     case_offered,
     case_rows,
     case_state_label,
     demand_state_label,
+    draw_body,
+    drawn_rows,
     finding_label,
     findings_said,
     inspection_demands,
     inspection_rows,
     item_label,
     measure_label,
+    plan_rows,
+    plan_size,
     result_label,
     severity_label,
+    tier_label,
 )
 from console.pages.workbench import queues
 from console.web import (
@@ -148,6 +155,194 @@ async def inspections(
         inspections_error=failed["inspections"].said() if "inspections" in failed else None,
         cases_error=first.said() if first else None,
         **_LABELS,
+    )
+
+
+#: Where a draw refused without htmx keeps what was typed until the plans'
+#: page is drawn again (the session's, as its flashes).
+DRAFT = "plan_draft"
+
+
+def _draw_form(request: Request, user: User, **context: Any) -> dict[str, Any]:
+    """What the draw form is drawn from: the districts the user may draw in
+    (an officer's, all for an administrator), what was typed (a refused
+    draw's, else the user's one district chosen) and a fresh key."""
+    choices = [d for d in DISTRICTS if user.may_act_in(d)] if user.role in ACTORS else []
+    typed = context.pop("typed", None) or {}
+    if not typed.get("district") and len(choices) == 1:
+        typed = {**typed, "district": choices[0]}
+    return {
+        "may_draw": bool(choices),
+        "draw_districts": choices,
+        "typed": typed,
+        "new_key": lambda: uuid.uuid4().hex,
+        **context,
+    }
+
+
+@router.get("/plans", include_in_schema=False)
+async def plans_without_slash() -> Response:
+    """The plans' page typed without its slash: the page, as the other
+    sections' are (Starlette's redirect), not an inspection called "plans"."""
+    return RedirectResponse("/console/inspections/plans/", status_code=307)
+
+
+@router.get("/plans/")
+async def plans(
+    request: Request,
+    cursor: str = Query("", max_length=500),
+    user: User = Depends(signed_in(*ROLES)),
+    api: Services = Depends(services),
+) -> Response:
+    """The double-random plans (抽查计划) of the user's districts, the latest
+    drawn first (`PLANS_SHOWN` a page, the next page's link below them), and
+    for the districts' officers and the administrators the form that draws
+    one. supervision-svc failing leaves a note where the list would be, with
+    the page's status saying so, never an empty list."""
+    failed: ApiError | None = None
+    rows: list[dict[str, Any]] = []
+    next_cursor: str | None = None
+    params: dict[str, Any] = {"limit": PLANS_SHOWN} | ({"cursor": cursor} if cursor else {})
+    try:
+        page = _page(
+            await api.get(
+                "supervision", "/supervision/inspection-plans", token=user.token, params=params
+            )
+        )
+        rows = plan_rows(page["items"])
+        next_cursor = str(page.get("next_cursor") or "") or None
+    except ApiError as exc:
+        if exc.status == 401:
+            raise
+        failed = exc
+    draft = request.session.pop(DRAFT, None)
+    return render_with_failure(
+        request,
+        "inspections/plans.html",
+        failed,
+        rows=rows,
+        first_page=not cursor,
+        next_href="/console/inspections/plans/?" + urlencode({"cursor": next_cursor})
+        if next_cursor
+        else None,
+        plans_error=failed.said() if failed else None,
+        **_draw_form(request, user, typed=draft if isinstance(draft, dict) else None),
+    )
+
+
+@router.post("/plans/", dependencies=[Depends(csrf.verify)])
+async def draw(
+    request: Request,
+    district: str = Form("", max_length=20),
+    period: str = Form("", max_length=40),
+    count: str = Form("", max_length=20),
+    share_percent: str = Form("", max_length=20),
+    inspector_pool: str = Form("", max_length=20_000),
+    idem: str = Form(..., min_length=8, max_length=100),
+    user: User = Depends(signed_in(*ACTORS)),
+    api: Services = Depends(services),
+) -> Response:
+    """A double-random draw (`POST /supervision/inspection-plans`) from the
+    plans' page, as a case's action: checked on the form first (nothing sent
+    when refused), then sent with the user's token and the form's
+    Idempotency-Key. With htmx a refusal is said beside the form, which
+    keeps what was typed, and a draw redraws the form with a link to its
+    plan; without, post/redirect/get: to the plan's page, or back to the
+    plans' page with the form as it was typed."""
+    typed = {
+        "district": district,
+        "period": period,
+        "count": count,
+        "share_percent": share_percent,
+        "inspector_pool": inspector_pool,
+    }
+    body, problem = draw_body(typed, user.may_act_in)
+    status = 200 if problem is None else 422
+    plan: Any = None
+    if body is not None:
+        try:
+            plan = await api.post(
+                "supervision",
+                "/supervision/inspection-plans",
+                token=user.token,
+                json=body,
+                idempotency_key=idempotency_key(user.sub, idem),
+            )
+        except ApiError as exc:
+            status = exc.page_status
+            problem = session_ended() if exc.status == 401 else exc.said()
+    if problem is None and not (isinstance(plan, dict) and is_uuid(str(plan.get("id") or ""))):
+        problem, status = ApiError(502, {}).said(), 502  # not the plan it documents
+    said = (
+        None
+        if problem is not None
+        else msg(
+            f"{plan.get('sample_size')} enterprise(s) drawn",
+            f"已抽取 {plan.get('sample_size')} 家企业",
+        )
+    )
+    if not is_htmx(request):
+        if problem is not None:
+            request.session[DRAFT] = typed
+            return back_to(request, "/console/inspections/plans/", problem, None)
+        return back_to(request, f"/console/inspections/plans/{plan['id']}", None, said)
+    if problem is None:
+        done = msg("Done", "已办理")
+        note = {"ok": True, "text": f"{done} — {said}", "plan": plan}
+        return render(request, "inspections/_draw.html", **_draw_form(request, user, note=note))
+    return render(
+        request, "workbench/_result.html", status_code=status, ok=False, text=problem, outcome=None
+    )
+
+
+@router.get("/plans/{plan_id}")
+async def plan(
+    plan_id: str,
+    request: Request,
+    user: User = Depends(signed_in(*ROLES)),
+    api: Services = Depends(services),
+) -> Response:
+    """One plan: what was asked, the candidates by tier, and the enterprises
+    drawn (by name) with their inspectors and the inspections recorded under
+    the plan (`GET /supervision/inspections?plan_id=`), each linked; the
+    inspections' read failing leaves a note, the plan shown. An id that is
+    no UUID is no plan's, said without asking the service; another
+    district's is the service's 404."""
+    if not is_uuid(plan_id):
+        return problem_page(request, 404, msg("No such plan.", "没有该抽查计划。"))
+    p = await api.get("supervision", f"/supervision/inspection-plans/{plan_id}", token=user.token)
+    if not isinstance(p, dict):
+        raise ApiError(502, {})
+    failed: ApiError | None = None
+    inspections: list[Any] = []
+    try:
+        inspections = await api.all_pages(
+            "supervision", "/supervision/inspections", token=user.token, params={"plan_id": plan_id}
+        )
+    except ApiError as exc:
+        if exc.status == 401:
+            raise
+        failed = exc
+    selection = p.get("selection")
+    known = [
+        {"uscc": x.get("uscc"), "enterprise_name": x.get("name")}
+        for x in (selection if isinstance(selection, list) else [])
+        if isinstance(x, Mapping)
+    ]
+    names = await company_names(
+        api, user.token, [str(k["uscc"]) for k in known if k["uscc"]], known=[*known, *inspections]
+    )
+    rows = drawn_rows(p, inspections, names)
+    return render_with_failure(
+        request,
+        "inspections/plan.html",
+        failed,
+        p=p,
+        rows=rows,
+        size=plan_size(p),
+        inspected=sum(1 for r in rows if r["inspections"]),
+        inspections_error=failed.said() if failed else None,
+        tier_label=tier_label,
     )
 
 

@@ -4,7 +4,9 @@ enforcement cases (立案查处) opened on the findings, each in words."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from svc_common.i18n import msg
@@ -243,3 +245,106 @@ def inspection_demands(demands: Iterable[Any], inspection_no: str) -> list[Mappi
         and d.get("source_ref") == inspection_no
     ]
     return sorted(found, key=lambda d: (d.get("status") != "open", str(d.get("deadline") or "")))
+
+
+#: The most plans a page lists (one page of supervision-svc's list).
+PLANS_SHOWN = 50
+#: A draw's tiers (supervision-svc's `rules.tier`): more checks for open
+#: findings or substantiated complaints, fewer for lawful A-grade or
+#: benchmark enterprises with a clean record (减少检查频次).
+TIERS = {
+    "high": ("more checks", "重点检查"),
+    "normal": ("normal", "一般"),
+    "low": ("fewer checks", "减少频次"),
+}
+#: What a draw asks that people type, as supervision-svc's `PlanIn` names it.
+DRAW_FIELDS = ("district", "period", "count", "share_percent", "inspector_pool")
+#: How an inspector pool may be typed: a name a line, or names separated by
+#: commas, 、 or semicolons (a list pasted from a document).
+_POOL_SEPARATORS = re.compile(r"[\n\r,，、;；]+")
+
+
+def tier_label(tier: str) -> str:
+    return _label(TIERS, tier)
+
+
+def plan_size(plan: Mapping[str, Any]) -> str:
+    """What a draw asked for: a number of enterprises, or a share of them."""
+    share = plan.get("share_percent")
+    if share not in (None, ""):
+        return msg(f"{share} % of them", f"按比例 {share}%")
+    count = plan.get("requested_count")
+    return msg(f"{count} enterprise(s)", f"{count} 家") if count is not None else ""
+
+
+def plan_rows(plans: Iterable[Any]) -> list[dict[str, Any]]:
+    """The plans in supervision-svc's order (the latest drawn first), each
+    with what it asked for in words."""
+    return [{**p, "size": plan_size(p)} for p in plans if isinstance(p, Mapping)]
+
+
+def drawn_rows(
+    plan: Mapping[str, Any], inspections: Iterable[Any], names: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The enterprises a plan drew, in its order, each with its name (the
+    register's now, else the plan's at the draw), its inspectors and the
+    inspections recorded under the plan (the earliest first)."""
+    under: dict[str, list[Mapping[str, Any]]] = {}
+    for i in inspections:
+        if isinstance(i, Mapping) and i.get("uscc"):
+            under.setdefault(str(i["uscc"]), []).append(i)
+    rows = []
+    selection = plan.get("selection")
+    for x in selection if isinstance(selection, list) else []:
+        if not isinstance(x, Mapping):
+            continue
+        uscc = str(x.get("uscc") or "")
+        done = sorted(under.get(uscc, []), key=lambda i: str(i.get("inspected_at") or ""))
+        inspectors = x.get("inspectors")
+        rows.append(
+            {
+                "uscc": uscc,
+                "enterprise_name": names.get(uscc) or str(x.get("name") or ""),
+                "tier": str(x.get("tier") or ""),
+                "inspectors": [str(n) for n in inspectors] if isinstance(inspectors, list) else [],
+                "inspections": done,
+            }
+        )
+    return rows
+
+
+def draw_body(
+    typed: Mapping[str, str], may_act_in: Callable[[str], bool]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The body of `POST /supervision/inspection-plans` from the draw form,
+    or what is wrong with the form (nothing is sent then): a district the
+    user acts in; a period; a number of enterprises or a share of them, not
+    both (supervision-svc's one-of); the inspectors, a name a line. Letters
+    and digits typed full-width (a Chinese IME) are read as ASCII ones; the
+    values' own rules (a period's form, a share's range, two people in a
+    pool) are supervision-svc's, said by its refusal."""
+    district = typed.get("district", "").strip()
+    if not district or not may_act_in(district):
+        return None, msg("choose one of your districts", "请选择您所辖的区")
+    period = unicodedata.normalize("NFKC", typed.get("period", "")).strip().upper()
+    if not period:
+        return None, msg("enter the period (2026, 2026-06, 2026-Q3 …)", "请填写抽查期间")
+    count = unicodedata.normalize("NFKC", typed.get("count", "")).strip()
+    share = unicodedata.normalize("NFKC", typed.get("share_percent", "")).strip().rstrip("%")
+    if bool(count) == bool(share):
+        return None, msg(
+            "give the number of enterprises to draw or their share, one of the two",
+            "请填写抽取家数或抽取比例（二选一）",
+        )
+    body: dict[str, Any] = {"district": district, "period": period}
+    if count:
+        if not count.isascii() or not count.isdigit() or int(count) < 1:
+            return None, msg(
+                "the number to draw is a whole number of 1 or more", "抽取家数应为正整数"
+            )
+        body["count"] = int(count)
+    else:
+        body["share_percent"] = share.strip()
+    pool = [n.strip() for n in _POOL_SEPARATORS.split(typed.get("inspector_pool", ""))]
+    body["inspector_pool"] = [n for n in pool if n]
+    return body, None
