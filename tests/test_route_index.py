@@ -109,3 +109,29 @@ def test_no_request_could_reach_two_routes_of_one_method(
         )
     ]
     assert both == []
+
+
+@pytest.mark.parametrize("module", [m for m in APPS if m != "console.app"])
+def test_every_query_parameter_a_document_lists_is_read_by_its_operation(
+    module: str, tmp_path: Any, monkeypatch: Any
+) -> None:
+    """The guard refuses a query parameter no route of the request reads
+    (`QueryArity.read_by`); one an operation's document lists must never be
+    among them, whether the route declares it or reads it itself and
+    documents it (an upload's `report`, in `openapi_extra`)."""
+    from svc_common.openapi import single_query_params
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/db.sqlite")
+    app = importlib.import_module(module).create()
+    arity = single_query_params(app)
+    unread: dict[str, set[str]] = {}
+    listed = 0
+    for path, operations in app.openapi()["paths"].items():
+        for method, op in operations.items():
+            names = {p["name"] for p in op.get("parameters", ()) if p.get("in") == "query"}
+            listed += len(names)
+            read = arity.read_by(method.upper(), _PARAM.sub("x1", path))
+            if names - (read or set()):
+                unread[f"{method.upper()} {path}"] = names - (read or set())
+    assert unread == {}
+    assert listed > 20

@@ -88,6 +88,11 @@ async def test_errors_are_the_consoles_own_pages_in_chinese(client: httpx.AsyncC
     r = await c.get("/console/workbench/act")
     assert_console_page(r, 405, "不支持该请求方法")
     assert "POST" in r.headers["allow"]
+    # An address that answers GET answers HEAD too, and its Allow says so.
+    r = await c.put("/console/public/verify")
+    assert_console_page(r, 405, "不支持该请求方法")
+    assert r.headers["allow"] == "GET, HEAD"
+    assert (await c.head("/console/public/verify")).status_code == 200
     await sign_in(c, "investment")
     weird = "<x>" + "é" * 30
     r = await c.get("/console/investment/", params={"pollutant": weird})

@@ -98,3 +98,16 @@ async def test_the_document_says_the_trail_of_no_record_is_not_found(svc: Servic
     officer = testing.auth("officer", [JIZHOU], sub="officer.jizhou")
     r = await svc.http.get("/permit/audit", params={"target_id": "no-such"}, headers=officer)
     assert str(r.status_code) in responses, r.text
+
+
+async def test_a_permits_trail_is_read_by_its_id_in_upper_case(svc: Service) -> None:
+    """`/permit/permits/{ID}` finds a permit by its UUID in upper case (a
+    UUID is the same in either case), but `/permit/audit?target_id=` with it
+    answered an empty trail to a citywide auditor and 404 to the officer of
+    its district: the same id reads the same trail."""
+    _, pid = await _permit_with_steps(svc)
+    for who in (OFFICER, testing.auth("auditor")):
+        lower = await svc.http.get("/permit/audit", params={"target_id": pid}, headers=who)
+        upper = await svc.http.get("/permit/audit", params={"target_id": pid.upper()}, headers=who)
+        assert upper.status_code == 200, upper.text
+        assert upper.json()["items"] == lower.json()["items"] != []

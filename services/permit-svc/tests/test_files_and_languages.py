@@ -105,3 +105,71 @@ async def test_per_row_bulk_errors_in_both_languages(svc: Service) -> None:
         assert r.status_code == 200, r.text
         (row,) = r.json()["results"]
         assert [(e["field"], e["message"]) for e in row["errors"]] == [("uscc", text)]
+
+
+async def test_a_district_typed_in_full_width_digits_is_refused_saying_what_to_write(
+    svc: Service,
+) -> None:
+    """`?district=１２０１１５` (a Chinese IME in full-width mode) was refused
+    as "'１２０１１５' 不是天津市 16 个区的区划代码", which names digits that
+    look like a district's as none: the refusal now says to write the code
+    in half-width, in a query and in a body alike, and nothing is written."""
+    wide = "１２０１１５"
+    r = await svc.http.get("/permit/permits", params={"district": wide}, headers=ZH)
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["errors"]
+    assert error["field"] == "district"
+    assert "请写作半角的 120115" in error["message"], error
+    body = {
+        "uscc": make_uscc(BAODI, 902),
+        "name": "天津宝坻某涂料有限公司",
+        "district": wide,
+        "industry_code": "2641",
+    }
+    r = await svc.http.post("/permit/enterprises", json=body, headers=EN)
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["errors"]
+    assert error["field"] == "district"
+    assert "full-width digits or spaces: write 120115" in error["message"], error
+    r = await svc.http.get(f"/permit/enterprises/{body['uscc']}", headers=OFFICER)
+    assert r.status_code == 404
+    # A code that is no district is still said to be none.
+    r = await svc.http.get("/permit/permits", params={"district": "１１０１０１"}, headers=ZH)
+    assert "不是天津市 16 个区的区划代码" in r.json()["errors"][0]["message"]
+
+
+async def test_a_query_parameter_no_operation_reads_is_refused_not_ignored(
+    svc: Service,
+) -> None:
+    """`?distrct=120119` (misspelt) listed every district's enterprises, as
+    if no filter had been asked for; `?sort=name` was ignored. A query
+    parameter the operation does not read is a 422 naming it, with those it
+    takes, as a body's unknown field is; nothing is read or written."""
+    await svc.enterprise(903)
+    r = await svc.http.get("/permit/enterprises", params={"distrct": JIZHOU}, headers=ZH)
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["errors"]
+    assert error["field"] == "distrct" and error["type"] == "unknown_parameter"
+    assert error["message"].startswith("不是此操作的查询参数（可用：")
+    assert "district" in error["message"] and "cursor" in error["message"]
+    r = await svc.http.get(
+        "/permit/permits", params={"sort": "name", "order": "desc", "limit": 1}, headers=EN
+    )
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["sort", "order"]
+    assert "is not a query parameter of this operation" in r.json()["detail"]
+    # A write takes none: refused before anything is written.
+    uscc = make_uscc(BAODI, 904)
+    body = {"uscc": uscc, "name": "天津宝坻某化工厂", "district": BAODI, "industry_code": "2641"}
+    r = await svc.http.post("/permit/enterprises?dry_run=1", json=body, headers=EN)
+    assert r.status_code == 422, r.text
+    assert "(it takes none)" in r.json()["errors"][0]["message"]
+    assert (await svc.http.get(f"/permit/enterprises/{uscc}", headers=OFFICER)).status_code == 404
+    # Those it reads still work, and HEAD reads what GET reads.
+    r = await svc.http.get("/permit/enterprises", params={"district": BAODI}, headers=OFFICER)
+    assert r.status_code == 200, r.text
+    r = await svc.http.head("/permit/enterprises", params={"limit": 1}, headers=OFFICER)
+    assert r.status_code == 200
+    # A path no route answers is still a 404, whatever its query.
+    r = await svc.http.get("/permit/nowhere", params={"x": 1}, headers=OFFICER)
+    assert r.status_code == 404

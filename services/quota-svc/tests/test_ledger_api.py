@@ -424,3 +424,81 @@ async def test_a_misspelt_field_is_refused_not_defaulted(quota: Quota) -> None:
         r = await quota.client.request(method, path, json=body, headers=ADMIN)
         assert r.status_code == 422, (path, r.text)
         assert [e["field"] for e in r.json()["errors"]] == ["x"], (path, r.text)
+
+
+async def test_a_pool_or_park_of_no_such_form_is_said_in_words_not_as_a_pattern(
+    quota: Quota,
+) -> None:
+    """A pool (`?pool=`, a transfer's `source`), a park id, a cursor that is
+    of no form this API takes was refused with the regex itself ("格式不符合
+    ^(district|reserve|park:[A-Za-z0-9_.\\-]{1,64})$"): each is said in words,
+    in the caller's language, and nothing is written."""
+    await quota.baseline(JIZHOU, "30", effective_at="2026-01-01T00:00:00+08:00")
+    refused = (
+        ("GET", f"/quota/balances/{JIZHOU}/VOCs?pool=park:a%20b", None, "pool", "park:园区编号"),
+        ("GET", "/quota/balances?pollutant=VOCs&pool=park:P1", None, "pool", "district 或 reserve"),
+        ("GET", "/quota/journal?cursor=a%20b", None, "cursor", "不是本接口返回的翻页游标"),
+        (
+            "POST",
+            f"/quota/pools/{JIZHOU}/VOCs/transfers",
+            {"source": "the district", "target": "reserve", "amount_t": "1"},
+            "source",
+            "必须是 district、reserve 或 park:园区编号",
+        ),
+        (
+            "POST",
+            "/quota/checks",
+            {"district": JIZHOU, "increment_t": "1", "park_id": "园区一"},
+            "park_id",
+            "不是园区编号",
+        ),
+        (
+            "POST",
+            "/quota/reservations",
+            {"district": JIZHOU, "increment_t": "1", "project_ref": "P-1", "park_id": "a b"},
+            "park_id",
+            "不是园区编号",
+        ),
+    )
+    for method, path, body, field, words in refused:
+        for lang in ("zh-CN", "en"):
+            r = await quota.client.request(
+                method, path, json=body, headers={**ADMIN, "accept-language": lang}
+            )
+            assert r.status_code == 422, (path, r.text)
+            (error,) = r.json()["errors"]
+            assert error["field"] == field
+            assert "^" not in error["message"] and "[A-Za-z" not in error["message"], error
+            if lang == "zh-CN":
+                assert words in error["message"], error
+            else:
+                assert error["message"].isascii(), error
+    pool = await quota.availability(JIZHOU)
+    assert (pool["credited_t"], pool["reserved_t"]) == ("30.000", "0.000")
+
+
+async def test_a_moment_in_a_query_is_read_as_clients_write_it(quota: Quota) -> None:
+    """`?at=` written by .NET ("o" format: seven decimals of a second) or
+    Java's Instant (nine) was refused as "必须是带时区偏移的 ISO 8601
+    日期时间", which it is: it is read to the microsecond. One whose '+'
+    the URL made a space (`?at=…T09:30:00+08:00` unencoded) was refused in
+    the same words, naming the form it was written in; it is now said how
+    to write the offset, as for a record's time."""
+    await quota.baseline(JIZHOU, "30", effective_at="2026-01-01T00:00:00+08:00")
+    path = f"/quota/balances/{JIZHOU}/VOCs"
+    for at, moment in (
+        ("2026-06-01T09:30:00.1234567+08:00", "2026-06-01T01:30:00.123456Z"),
+        ("2026-06-01T01:30:00.123456789Z", "2026-06-01T01:30:00.123456Z"),
+    ):
+        r = await quota.client.get(path, params={"at": at}, headers=INVESTMENT)
+        assert r.status_code == 200, r.text
+        assert r.json()["credited_t"] == "30.000"
+        assert dt.datetime.fromisoformat(r.json()["at"]) == dt.datetime.fromisoformat(moment)
+    for lang, said in (("zh-CN", "请将偏移写作 %2B08:00"), ("en", "write the offset as %2B08:00")):
+        r = await quota.client.get(
+            f"{path}?at=2026-06-01T09:30:00+08:00",
+            headers={**INVESTMENT, "accept-language": lang},
+        )
+        assert r.status_code == 422, r.text
+        (error,) = r.json()["errors"]
+        assert error["field"] == "at" and said in error["message"], error

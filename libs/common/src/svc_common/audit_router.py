@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +29,7 @@ from svc_common.pagination import (
 )
 from svc_common.service_deps import get_db
 from svc_common.tables import AuditEntry
+from svc_common.types import uuid_as_given_out
 
 
 class AuditEntryOut(BaseModel):
@@ -86,7 +87,10 @@ def audit_router(prefix: str, scope: AuditScope | None = None) -> APIRouter:
         f"{prefix}/audit", response_model=Page[AuditEntryOut], responses=found if scope else {}
     )
     async def list_audit(
-        target_id: str | None = Query(None, max_length=200),
+        # A UUID in upper case is the record its lower case is, as in a path.
+        target_id: Annotated[
+            str | None, Query(max_length=200), BeforeValidator(uuid_as_given_out)
+        ] = None,
         action: str | None = Query(None, max_length=100),
         actor: str | None = Query(None, max_length=200),
         cursor: Cursor = None,

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
-from svc_common.i18n import msg
+from svc_common.i18n import msg, said_as
 
 #: Beijing time (北京时间), UTC+8 all year: the city's working days
 #: (svc_common.calendar) and the times shown to people are read in it.
@@ -157,7 +157,17 @@ _DURATION = re.compile(
 #: under parse_duration's ten-year bound (no look-arounds: every regex engine
 #: that reads the document must take it).
 _T = r"T(?:[0-9]{1,4}H(?:[0-9]{1,5}M)?(?:[0-9]{1,7}S)?|[0-9]{1,5}M(?:[0-9]{1,7}S)?|[0-9]{1,7}S)"
-DURATION_PATTERN = rf"^P(?:[0-9]{{1,2}}W(?:[0-9]{{1,3}}D)?(?:{_T})?|[0-9]{{1,3}}D(?:{_T})?|{_T})$"
+#: What a duration refused is said as (by parse_duration, and in words
+#: instead of DURATION_PATTERN when a parameter does not match it).
+_NOT_A_DURATION = (
+    "must be an ISO 8601 duration such as P61D or PT5M (weeks, days, hours, "
+    "minutes, seconds; no years or months)",
+    "必须是 ISO 8601 时长，如 P61D 或 PT5M（周、日、时、分、秒；不接受年和月）",
+)
+DURATION_PATTERN = said_as(
+    rf"^P(?:[0-9]{{1,2}}W(?:[0-9]{{1,3}}D)?(?:{_T})?|[0-9]{{1,3}}D(?:{_T})?|{_T})$",
+    *_NOT_A_DURATION,
+)
 
 
 def parse_duration(text: str) -> dt.timedelta:
@@ -166,13 +176,7 @@ def parse_duration(text: str) -> dt.timedelta:
     depends on the date, which a statutory clock must not leave implicit."""
     m = _DURATION.match(text.strip()) if len(text) <= 40 else None
     if not m:
-        raise ValueError(
-            msg(
-                "must be an ISO 8601 duration such as P61D or PT5M (weeks, days, hours, "
-                "minutes, seconds; no years or months)",
-                "必须是 ISO 8601 时长，如 P61D 或 PT5M（周、日、时、分、秒；不接受年和月）",
-            )
-        )
+        raise ValueError(msg(*_NOT_A_DURATION))
     parts = {k: int(v) for k, v in m.groupdict().items() if v}
     delta = dt.timedelta(
         weeks=parts.get("w", 0),

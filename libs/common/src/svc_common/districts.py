@@ -95,6 +95,18 @@ def district_problem(code: str) -> str | None:
     """Why `code` is not one of the city's districts, or None when it is one."""
     if code in DISTRICTS:
         return None
+    # Imported here: the CLI reads district codes without the server side
+    # (starlette) the guard brings.
+    from svc_common.guard import typed_code
+
+    if isinstance(code, str) and (meant := typed_code(code)) in DISTRICTS:
+        # "１２０１１６" (a Chinese IME's full-width digits) or " 120116 ":
+        # the code is refused, as a unified social credit code is, but the
+        # refusal says what to write, not that the digits name no district.
+        return msg(
+            f"{code!r} is written with full-width digits or spaces: write {meant}",
+            f"{code!r} 含全角数字或空格：请写作半角的 {meant}",
+        )
     return msg(
         f"{code!r} is not one of Tianjin's 16 district codes (GB/T 2260, e.g. 120119 蓟州区)",
         f"{code!r} 不是天津市 16 个区的区划代码（GB/T 2260，如 120119 蓟州区）",

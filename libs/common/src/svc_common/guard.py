@@ -706,6 +706,11 @@ class QueryArity:
     listed_on: Mapping[str, tuple[tuple[frozenset[str], re.Pattern[str]], ...]] = field(
         default_factory=dict
     )
+    #: Every route (methods, path pattern) with the names of the query
+    #: parameters it reads: a name none of a request's routes reads is
+    #: refused (`?distrct=` listed every district, `?a=` for `?at=` answered
+    #: now's balance for a past one), as a body's unknown field is.
+    read_on: tuple[tuple[frozenset[str], re.Pattern[str], frozenset[str]], ...] = ()
 
     def once_only(self, name: str, method: str, path: str) -> bool:
         """Whether `name` given twice in a request `method path` is refused."""
@@ -716,6 +721,13 @@ class QueryArity:
             return False  # a list wherever it is read, or read nowhere
         method = "GET" if method == "HEAD" else method  # HEAD is answered as GET
         return not any(method in methods and regex.match(path) for methods, regex in routes)
+
+    def read_by(self, method: str, path: str) -> frozenset[str] | None:
+        """The query parameters the routes answering `method path` read, or
+        None when no route answers it (a 404 or 405 says so, not this)."""
+        method = "GET" if method == "HEAD" else method
+        found = [names for ms, regex, names in self.read_on if method in ms and regex.match(path)]
+        return frozenset().union(*found) if found else None
 
 
 class InputGuardMiddleware:
@@ -747,6 +759,9 @@ class InputGuardMiddleware:
             return
         if query and (twice := _given_twice(query, self.single_params, scope)):
             await _refuse(scope, receive, send, _twice_problem(twice))
+            return
+        if query and (unknown := _not_read(query, self.single_params, scope)):
+            await _refuse(scope, receive, send, unknown)
             return
         headers = dict(scope["headers"])
         # One of each header read in two places, or the two could read
@@ -1023,6 +1038,32 @@ def _given_twice(query: bytes, arity: QueryArity, scope: Scope) -> str | None:
             return name
         seen.add(name)
     return None
+
+
+def _not_read(query: bytes, arity: QueryArity, scope: Scope) -> Unprocessable | None:
+    """A 422 naming each query parameter the request's route does not read
+    (with those it does), or None."""
+    read = arity.read_by(scope["method"], scope["path"])
+    if read is None:
+        return None
+    given = dict.fromkeys(n for n, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+    unknown = [n for n in given if n not in read]
+    if not unknown:
+        return None
+    takes = sorted(read)
+    why = (
+        i18n.msg(
+            f"is not a query parameter of this operation (it takes {', '.join(takes)})",
+            f"不是此操作的查询参数（可用：{'、'.join(takes)}）",
+        )
+        if takes
+        else i18n.msg(
+            "is not a query parameter of this operation (it takes none)",
+            "不是此操作的查询参数（此操作不接受查询参数）",
+        )
+    )
+    errors = [FieldError(field=n, message=why, type="unknown_parameter") for n in unknown]
+    return Unprocessable("; ".join(f"{n}: {why}" for n in unknown), errors=errors)
 
 
 def _twice_problem(name: str) -> Unprocessable:

@@ -504,23 +504,36 @@ def single_query_params(app: FastAPI) -> QueryArity:
     two would not know which one was acted on; a name another route reads
     as a list (`?at=` … `&at=`) is refused twice only where it is one value
     (before, it was let through everywhere: `?at=A&at=B` on a route reading
-    one moment answered for B)."""
+    one moment answered for B). With them, the names each route reads at
+    all (`QueryArity.read_on`): one it does not read is refused, not
+    ignored."""
     single: set[str] = set()
     listed: dict[str, list[tuple[frozenset[str], re.Pattern[str]]]] = {}
+    read_on: list[tuple[frozenset[str], re.Pattern[str], frozenset[str]]] = []
 
-    def visit(dependant: Dependant, route: tuple[frozenset[str], re.Pattern[str]]) -> None:
+    def visit(
+        dependant: Dependant, route: tuple[frozenset[str], re.Pattern[str]], read: set[str]
+    ) -> None:
         for param in dependant.query_params:
+            read.add(param.alias)
             if is_scalar_field(param):
                 single.add(param.alias)
             else:
                 listed.setdefault(param.alias, []).append(route)
         for dep in dependant.dependencies:
-            visit(dep, route)
+            visit(dep, route, read)
 
     for ctx in api_routes(app.routes):
         regex, _, _ = compile_path(str(ctx.path))
-        visit(ctx.original_route.dependant, (frozenset(ctx.methods or ()), regex))
+        route = (frozenset(ctx.methods or ()), regex)
+        read: set[str] = set()
+        visit(ctx.original_route.dependant, route, read)
+        # And those the route reads itself and documents (an upload's `report`).
+        extra = getattr(ctx.original_route, "openapi_extra", None) or {}
+        read.update(p["name"] for p in extra.get("parameters", ()) if p.get("in") == "query")
+        read_on.append((*route, frozenset(read)))
     return QueryArity(
         single=frozenset(single - listed.keys()),
         listed_on={name: tuple(routes) for name, routes in listed.items() if name in single},
+        read_on=tuple(read_on),
     )

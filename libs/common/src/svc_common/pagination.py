@@ -39,7 +39,7 @@ from sqlalchemy import ColumnElement, SQLColumnExpression, and_, or_
 from svc_common import context
 from svc_common.errors import field_error
 from svc_common.guard import has_lone_surrogate
-from svc_common.i18n import msg
+from svc_common.i18n import msg, said_as
 from svc_common.settings import DEV_JWT_SECRET
 
 T = TypeVar("T")
@@ -53,12 +53,15 @@ _MAX_INT = 2**63 - 1
 
 Kind = Literal["int", "str", "time", "date", "date?"]
 
+#: What a cursor refused is said as, whether its characters or its content
+#: show that this API never returned it.
+_NOT_A_CURSOR = ("is not a cursor this API returned", "不是本接口返回的翻页游标")
 #: The `cursor` query parameter of every list: `next_cursor` of the page before.
 Cursor = Annotated[
     str | None,
     Query(
         max_length=MAX_CURSOR_LENGTH,
-        pattern=r"^[A-Za-z0-9_-]+$",
+        pattern=said_as(r"^[A-Za-z0-9_-]+$", *_NOT_A_CURSOR),
         description="`next_cursor` of the previous page, as returned (anything else is a 422)",
     ),
 ]
@@ -113,7 +116,7 @@ def encode_cursor(value: Any) -> str:
 def _bad() -> Exception:
     return field_error(
         "cursor",
-        msg("is not a cursor this API returned", "不是本接口返回的翻页游标"),
+        msg(*_NOT_A_CURSOR),
         "cursor_invalid",
     )
 

@@ -91,6 +91,14 @@ ID_PATTERN = i18n.said_as(
     "不是本接口给出的编号（由字母、数字及 _ . : - 组成，以字母或数字开头）",
 )
 
+#: A code an administrator gives a thing (a park's id, a control unit's
+#: code): 1–40 letters, digits, - or _.
+CODE_PATTERN = i18n.said_as(
+    r"^[A-Za-z0-9_-]{1,40}$",
+    "must be 1-40 letters, digits, '-' or '_'",
+    "须为 1-40 个字母、数字、- 或 _",
+)
+
 #: A UUID as text, in either case.
 _UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 
@@ -694,11 +702,33 @@ TotalTonnes = Annotated[
 
 
 # ASCII digits (re.ASCII): `\d` reads any Unicode digit, so "２０２６-…"
-# passed the format and was then called no real date.
+# passed the format and was then called no real date. Up to nine decimals
+# of a second, read to the microsecond the services keep (cut, not rounded:
+# never a moment later than the one written): .NET writes seven
+# ("o" format), Java's Instant nine.
 _ISO_DATETIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$",
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$",
     re.IGNORECASE | re.ASCII,
 )
+#: A UTC offset whose '+' a query string decoded as a space.
+_PLUS_AS_SPACE = re.compile(r" ((?:[01][0-9]|2[0-3]):[0-5][0-9])$")
+
+
+def _plus_as_space() -> ValueError:
+    """A query string turns an unencoded '+' into a space, so
+    ?at=…T09:30:00+08:00 arrives as "…T09:30:00 08:00": say how to write it."""
+    return ValueError(
+        i18n.msg(
+            "its UTC offset's '+' arrived as a space (a URL reads '+' as a space): "
+            "write the offset as %2B08:00, e.g. 2026-03-01T09:30:00%2B08:00, "
+            "or give the time in UTC with Z, e.g. 2026-03-01T01:30:00Z",
+            "时区偏移中的“+”在网址中被读作空格：请将偏移写作 %2B08:00，"
+            "例如 2026-03-01T09:30:00%2B08:00，或以 Z 表示 UTC 时间，"
+            "例如 2026-03-01T01:30:00Z",
+        )
+    )
+
+
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 
 
@@ -710,6 +740,12 @@ def _parse_aware(value: Any) -> dt.datetime:
             parsed = dt.datetime.fromisoformat(value.strip().replace("z", "Z"))
         except ValueError as exc:
             raise ValueError(i18n.msg("is not a real date and time", "不是有效的日期时间")) from exc
+    elif (
+        isinstance(value, str)
+        and len(value) <= 40
+        and _ISO_DATETIME.match(_PLUS_AS_SPACE.sub(r"+\1", value.strip()))
+    ):
+        raise _plus_as_space()
     else:
         raise ValueError(
             i18n.msg(
@@ -781,8 +817,6 @@ _RECORD_CLOCK = (
 )
 RECORD_TIME_PATTERN = rf"^(?:{_RECORD_DAY}){_RECORD_CLOCK}$"
 _RECORD_TIME = re.compile(RECORD_TIME_PATTERN)
-#: A UTC offset whose '+' a query string decoded as a space.
-_PLUS_AS_SPACE = re.compile(r" ((?:[01][0-9]|2[0-3]):[0-5][0-9])$")
 
 
 def _parse_record_time(value: Any) -> dt.datetime:
@@ -793,18 +827,7 @@ def _parse_record_time(value: Any) -> dt.datetime:
     elif isinstance(value, str) and _RECORD_TIME.match(value):
         at = _parse_aware(value)
     elif isinstance(value, str) and _RECORD_TIME.match(_PLUS_AS_SPACE.sub(r"+\1", value)):
-        # A query string turns an unencoded '+' into a space, so
-        # ?at=…T09:30:00+08:00 arrives as "…T09:30:00 08:00": say how to write it.
-        raise ValueError(
-            i18n.msg(
-                "its UTC offset's '+' arrived as a space (a URL reads '+' as a space): "
-                "write the offset as %2B08:00, e.g. 2026-03-01T09:30:00%2B08:00, "
-                "or give the time in UTC with Z, e.g. 2026-03-01T01:30:00Z",
-                "时区偏移中的“+”在网址中被读作空格：请将偏移写作 %2B08:00，"
-                "例如 2026-03-01T09:30:00%2B08:00，或以 Z 表示 UTC 时间，"
-                "例如 2026-03-01T01:30:00Z",
-            )
-        )
+        raise _plus_as_space()
     else:
         raise ValueError(
             i18n.msg(

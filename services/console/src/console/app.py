@@ -23,6 +23,7 @@ from svc_common.graceful import is_draining
 from svc_common.head_requests import HeadAsGet
 from svc_common.i18n import msg
 from svc_common.observability import RequestContextMiddleware, configure_logging
+from svc_common.routes import allow_header, allowed_methods
 from svc_common.tracing import FASTAPI_TELEMETRY
 
 from console.api import ApiError, Services, field_label
@@ -147,6 +148,10 @@ def _install_handlers(app: FastAPI) -> None:
         status = exc.status_code if 400 <= exc.status_code < 600 else 500
         detail = texts.get(status, msg("The request could not be served.", "无法处理此请求。"))
         headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
+        if status == 405 and (methods := allowed_methods(request.app, request.url.path)):
+            # Every method the address answers, HEAD with GET (HeadAsGet), as
+            # the services' Allow says; the router's named GET alone.
+            headers = {"Allow": allow_header(methods)}
         return problem_page(request, status, detail, headers=headers)
 
     @app.exception_handler(RequestValidationError)

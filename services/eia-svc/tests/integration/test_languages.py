@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 from svc_common import testing
 
-from ..conftest import JIZHOU, filer, filing, officer, registration
+from ..conftest import JIZHOU, admin, filer, filing, officer, registration
 
 ZH = {"Accept-Language": "zh-CN"}
 EN = {"Accept-Language": "en"}
@@ -100,3 +100,64 @@ async def test_a_refused_check_or_revocation_in_chinese(make_app: Callable[..., 
         assert en.json()["detail"] == (
             "cannot revoke a registration that is revoked; allowed now: none"
         )
+
+
+async def test_a_value_of_no_such_form_is_said_in_words_not_as_a_pattern(
+    client: httpx.AsyncClient,
+) -> None:
+    """A stuck-list age (`older_than`), a filing number on the public receipt
+    check, a park's id or a control unit's code of no form this API takes was
+    refused with the regex itself ("格式不符合 ^P(?:[0-9]{1,2}W…"): each is
+    said in words, in the caller's language, and nothing is written."""
+    refused = (
+        ("GET", "/eia/filings?older_than=5%20minutes", None, officer(), "older_than", "PT5M"),
+        (
+            "GET",
+            "/eia/public/receipts/djb-120119-2026-1?code=abcd",
+            None,
+            {},
+            "filing_no",
+            "DJB-120119-2026-000001",
+        ),
+        (
+            "GET",
+            "/eia/public/receipts/DJB-１２０１１９-2026-1/receipt?code=abcd",
+            None,
+            {},
+            "filing_no",
+            "DJB-120119-2026-000001",
+        ),
+        (
+            "POST",
+            "/eia/parks",
+            {
+                "id": "园区 1",
+                "name": "某园区",
+                "district": JIZHOU,
+                "covered_project_types": ["C2641"],
+                "vocs_subpool_t": "10",
+            },
+            admin(),
+            "id",
+            "1-40 个字母、数字、- 或 _",
+        ),
+        (
+            "PUT",
+            "/eia/control-units/a.b",
+            {"name": "某单元", "district": JIZHOU, "kind": "priority", "rule": "r"},
+            admin(),
+            "code",
+            "1-40 个字母、数字、- 或 _",
+        ),
+    )
+    for method, path, body, auth, field, words in refused:
+        for lang, said in (("zh-CN", words), ("en", None)):
+            r = await client.request(
+                method, path, json=body, headers={**auth, "Accept-Language": lang}
+            )
+            assert r.status_code == 422, (path, r.text)
+            error = next(e for e in r.json()["errors"] if e["field"] == field)
+            assert "^" not in error["message"] and "[0-9]" not in error["message"], error
+            assert said in error["message"] if said else error["message"].isascii(), error
+    parks = await client.get("/eia/parks", headers=admin())
+    assert parks.json() == [] or all(p["id"] != "园区 1" for p in parks.json()), parks.text

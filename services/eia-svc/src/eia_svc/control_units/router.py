@@ -15,13 +15,13 @@ from svc_common.errors import field_error
 from svc_common.i18n import msg
 from svc_common.industries import industry_code_problem, normalise_industry_code
 from svc_common.service import get_db
-from svc_common.types import utcnow
+from svc_common.types import CODE_PATTERN, utcnow
 
 from eia_svc.control_units.models import ControlUnitRow
 from eia_svc.control_units.schemas import ControlUnitIn, ControlUnitOut
 
 router = APIRouter(prefix="/eia", tags=["control units"])
-CODE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+CODE = re.compile(CODE_PATTERN)
 
 
 def _out(row: ControlUnitRow) -> ControlUnitOut:
@@ -37,7 +37,7 @@ def _out(row: ControlUnitRow) -> ControlUnitOut:
 
 @router.put("/control-units/{code}", response_model=ControlUnitOut)
 async def put_control_unit(
-    code: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,40}$", description="the unit's code")],
+    code: Annotated[str, Path(pattern=CODE_PATTERN, description="the unit's code")],
     body: ControlUnitIn,
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),

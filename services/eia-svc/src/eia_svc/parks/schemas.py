@@ -6,14 +6,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from svc_common.districts import DistrictCode
-from svc_common.types import NameText, Tonnes
+from svc_common.types import CODE_PATTERN, NameText, Tonnes
 
 
 class ParkFields(BaseModel):
     """What a park is registered with: the request's fields, and the first
     of the answer's."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    id: str = Field(pattern=CODE_PATTERN)
     name: Annotated[str, NameText(200)]
     district: DistrictCode
     covered_project_types: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(

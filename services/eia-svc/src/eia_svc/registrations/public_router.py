@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from svc_common.db import Database
 from svc_common.errors import NotFound
+from svc_common.i18n import said_as
 from svc_common.service import get_db
 
 from eia_svc.registrations import receipt
@@ -20,7 +21,14 @@ from eia_svc.registrations.schemas import ReceiptVerification
 
 router = APIRouter(prefix="/eia/public", tags=["public receipt verification"])
 
-FILING_NO = Path(pattern=r"^[A-Z]{2,10}-\d{6}-\d{4}-\d{1,9}$", max_length=40)
+#: A filing number as a receipt prints it (DJB-120119-2026-000001); one that
+#: is none is said so in words, not as the pattern.
+FILING_NO_PATTERN = said_as(
+    r"^[A-Z]{2,10}-[0-9]{6}-[0-9]{4}-[0-9]{1,9}$",
+    "is not a filing number as a receipt prints it, such as DJB-120119-2026-000001",
+    "不是回执上的备案号，备案号形如 DJB-120119-2026-000001",
+)
+FILING_NO = Path(pattern=FILING_NO_PATTERN, max_length=40)
 CODE = Query(min_length=4, max_length=40, description="the check code printed on the receipt")
 
 

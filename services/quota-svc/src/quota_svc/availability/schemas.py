@@ -72,7 +72,7 @@ class CheckIn(BaseModel):
     district: DistrictCode
     pollutant: PollutantName = rules.VOCS
     increment_t: PositiveIncrementTonnes
-    park_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    park_id: str | None = Field(None, pattern=rules.PARK_ID_PATTERN)
 
 
 class CheckOut(BaseModel):

@@ -39,7 +39,12 @@ from quota_svc.api import (
 from quota_svc.credits import Provenance, credit
 from quota_svc.ledger import service
 from quota_svc.ledger.models import JournalEntry, Pool
-from quota_svc.ledger.rules import EntryCode, Overdraft
+from quota_svc.ledger.rules import (
+    DISTRICT_OR_RESERVE_PATTERN,
+    POOL_PATTERN,
+    EntryCode,
+    Overdraft,
+)
 from quota_svc.ledger.schemas import (
     BalanceOut,
     BaselineIn,
@@ -217,7 +222,7 @@ async def read_balance_history(
         description="the moments, repeated (`at=…&at=…`), at most 25; none: now",
     ),
     district: DistrictCode | None = None,
-    pool: str = Query("district", pattern=r"^(district|reserve)$"),
+    pool: str = Query("district", pattern=DISTRICT_OR_RESERVE_PATTERN),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> list[DistrictBalanceOut]:
@@ -242,7 +247,7 @@ async def read_balance(
     district: DistrictCode,
     pollutant: PollutantPath,
     at: AwareDateTime | None = None,
-    pool: str = Query("district", pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$"),
+    pool: str = Query("district", pattern=POOL_PATTERN),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
 ) -> BalanceOut:

@@ -12,13 +12,32 @@ from enum import StrEnum
 
 from svc_common.districts import DISTRICTS as DISTRICTS
 from svc_common.districts import district_problem as district_problem
-from svc_common.i18n import msg
+from svc_common.i18n import msg, said_as
 from svc_common.types import scaled_text
 
 from quota_svc.pollutants.rules import pollutant_problem as pollutant_problem
 
 VOCS = "VOCs"
-_PARK = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+#: A park's id (园区编号) in a request: 1–64 letters, digits and _ . -
+#: (refused in words, not as the pattern).
+PARK_ID_PATTERN = said_as(
+    r"^[A-Za-z0-9_.\-]{1,64}$",
+    "is not a park id (1-64 letters, digits, '_', '.' or '-')",
+    "不是园区编号（1-64 个字母、数字、_、. 或 -）",
+)
+_PARK = re.compile(PARK_ID_PATTERN)
+#: A pool of a district named in a request: the district pool, the
+#: priority reserve or a park's sub-pool.
+POOL_PATTERN = said_as(
+    r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$",
+    "must be district, reserve or park:<park id> (a park id of 1-64 letters, digits, "
+    "'_', '.' or '-')",
+    "必须是 district、reserve 或 park:园区编号（园区编号为 1-64 个字母、数字、_、. 或 -）",
+)
+#: A pool whose history is read for every district: no park's.
+DISTRICT_OR_RESERVE_PATTERN = said_as(
+    r"^(district|reserve)$", "must be district or reserve", "必须是 district 或 reserve"
+)
 
 
 def check_pollutant(name: str) -> str:

@@ -17,7 +17,7 @@ from svc_common.types import (
 )
 
 from quota_svc.ledger.models import JournalEntry
-from quota_svc.ledger.rules import Balance, check_pollutant
+from quota_svc.ledger.rules import POOL_PATTERN, Balance, check_pollutant
 from quota_svc.pollutants.rules import POLLUTANTS
 
 #: A request field naming a pollutant (VOCs first; the ledger is pollutant-generic).
@@ -59,8 +59,8 @@ class TransferIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str = Field(pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$")
-    target: str = Field(pattern=r"^(district|reserve|park:[A-Za-z0-9_.\-]{1,64})$")
+    source: str = Field(pattern=POOL_PATTERN)
+    target: str = Field(pattern=POOL_PATTERN)
     amount_t: PositiveTonnes
     note: Annotated[str, VisibleText(500, min_length=0)] | None = None
 

@@ -47,7 +47,7 @@ class ReservationIn(BaseModel):
         json_schema_extra={"not": {"pattern": "^[Ee][Ii][Aa]:"}},
     )
     uscc: USCC | None = None
-    park_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    park_id: str | None = Field(None, pattern=rules.PARK_ID_PATTERN)
     priority_reserve: bool = Field(False, description="draw on the 政府储备 (admin only)")
     lot_id: int | None = Field(
         None,
