@@ -289,6 +289,22 @@ class Services:
         )
         return _json_or_raise(r)
 
+    async def patch(
+        self,
+        service: str,
+        path: str,
+        *,
+        token: str | None,
+        json: Any = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """A PATCH (a change to a record, an item's progress), with the
+        Idempotency-Key of its form, as a POST."""
+        r = await self.request(
+            "PATCH", service, path, token=token, json=json, idempotency_key=idempotency_key
+        )
+        return _json_or_raise(r)
+
     async def all_pages(
         self,
         service: str,

@@ -35,9 +35,10 @@ from console.auth.users import from_session, sign_out
 from console.errors import CsrfRejected, LoginRequired, RoleRefused, SessionStoreDown
 from console.pages.alerts.router import router as alerts_router
 from console.pages.complaints.router import router as complaints_router
+from console.pages.demands.router import router as demands_router
 from console.pages.enterprise.router import router as enterprise_router
 from console.pages.home import router as home_router
-from console.pages.inspections.router import cases_router, demands_router
+from console.pages.inspections.router import cases_router
 from console.pages.inspections.router import router as inspections_router
 from console.pages.investment.router import router as investment_router
 from console.pages.public.router import router as public_router

@@ -25,10 +25,11 @@ from console.auth import csrf
 from console.auth.users import User
 from console.companies import company_names
 from console.deps import services, signed_in
+from console.pages.demands.router import demands_shown
+from console.pages.demands.views import inspection_demands
 from console.pages.inspections.views import (
     CASE_ACTS,
     DECISIONS,
-    DEMAND_DONE,
     ENDPOINTS,
     INSPECTIONS_SHOWN,
     OPEN_CASES,
@@ -37,12 +38,10 @@ from console.pages.inspections.views import (
     case_offered,
     case_rows,
     case_state_label,
-    demand_state_label,
     draw_body,
     drawn_rows,
     finding_label,
     findings_said,
-    inspection_demands,
     inspection_rows,
     item_label,
     measure_label,
@@ -66,7 +65,6 @@ from console.web import (
 
 router = APIRouter(prefix="/console/inspections")
 cases_router = APIRouter(prefix="/console/cases")
-demands_router = APIRouter(prefix="/console/demands")
 #: supervision-svc's readers.
 ROLES = ("officer", "admin", "auditor")
 #: Who acts on a case (supervision-svc's writers): an officer in its
@@ -80,7 +78,6 @@ _LABELS = {
     "finding_label": finding_label,
     "case_state_label": case_state_label,
     "measure_label": measure_label,
-    "demand_state_label": demand_state_label,
 }
 
 
@@ -412,29 +409,9 @@ async def inspection(
         result=findings_said(i),
         cases_error=failed["cases"].said() if "cases" in failed else None,
         demands_error=next(iter(failed.values())).said() if failed else None,
-        **_demands_shown(user, demands, str(i.get("id") or "")),
-    )
-
-
-def _demands_shown(
-    user: User, demands: list[Mapping[str, Any]], inspection_id: str, **context: Any
-) -> dict[str, Any]:
-    """What the demands' part of an inspection's page is drawn from: the
-    items, and the 办结 form of each open one for who may act on it."""
-    return {
-        "demands": demands,
-        "may_act_on": lambda d: (
-            user.role in ACTORS
-            and user.may_act_in(str(d.get("district") or ""))
-            and d.get("status") == "open"
-        ),
-        "done": DEMAND_DONE,
-        "inspection_id": inspection_id,
-        "queues": queues,
-        "new_key": lambda: uuid.uuid4().hex,
+        **demands_shown(user, demands, back=str(i.get("id") or "")),
         **_LABELS,
-        **context,
-    }
+    )
 
 
 def _no_case(request: Request) -> Response:
@@ -582,75 +559,6 @@ async def act(
         return render(
             request, "inspections/_case.html", **_shown(user, result, note=note, names=names)
         )
-    return render(
-        request,
-        "workbench/_result.html",
-        status_code=status,
-        ok=problem is None,
-        text=problem or msg("Done", "已办理"),
-        outcome=said,
-    )
-
-
-@demands_router.post("/{demand_id}/act", dependencies=[Depends(csrf.verify)])
-async def demand_act(
-    demand_id: str,
-    request: Request,
-    op: str = Form(..., max_length=40),
-    reason: str = Form("", max_length=10_000),
-    # The inspection whose page the form is on: where the browser is sent
-    # back to without htmx.
-    sub: str = Form("", max_length=100),
-    idem: str = Form(..., min_length=8, max_length=100),
-    user: User = Depends(signed_in(*ACTORS)),
-    api: Services = Depends(services),
-) -> Response:
-    """An item of the demands list completed (办结, `…/done` with a note if
-    any) from the page of the inspection it came from, as a case's action:
-    with htmx a success redraws the item from supervision-svc's answer;
-    without, post/redirect/get back to the inspection's page."""
-    page = f"/console/inspections/{sub}" if is_uuid(sub) else "/console/inspections/"
-    problem: str | None = None
-    if op != "done" or not is_uuid(demand_id):
-        problem = msg("this action is not known", "无法识别的操作")
-    elif DEMAND_DONE.text is not None:
-        problem = queues.text_problem(
-            reason, required=False, most=DEMAND_DONE.most, words=DEMAND_DONE.text
-        )
-    status = 200 if problem is None else 422
-    result: Any = None
-    if problem is None:
-        try:
-            result = await api.post(
-                "supervision",
-                f"/supervision/demands/{demand_id}/done",
-                token=user.token,
-                json=DEMAND_DONE.body(reason.strip(), ""),
-                idempotency_key=idempotency_key(user.sub, idem),
-            )
-        except ApiError as exc:
-            status = exc.page_status
-            if queues.stale(exc.problem, op):
-                state = str(exc.problem.get("state") or "")
-                problem = queues.stale_said(
-                    demand_state_label(state) if state else "",
-                    redrawn=not is_htmx(request),
-                    queue="demand",
-                )
-            else:
-                problem = session_ended() if exc.status == 401 else exc.said()
-    said = (
-        demand_state_label(str(result["status"]))
-        if isinstance(result, dict) and result.get("status")
-        else None
-    )
-    if not is_htmx(request):
-        return back_to(request, page, problem, said)
-    if problem is None and isinstance(result, dict):
-        done = msg("Done", "已办理")
-        note = {"ok": True, "text": f"{done} — {said}" if said else done}
-        context = _demands_shown(user, [result], sub, d=result, note=note)
-        return render(request, "inspections/_demand.html", **context)
     return render(
         request,
         "workbench/_result.html",
