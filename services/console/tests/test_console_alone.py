@@ -4740,6 +4740,14 @@ def test_inspections_and_cases_are_named_as_supervision_svc_names_them() -> None
         s: DEMAND_LABELS_ZH[s] for s in ("open", "done")
     }
     assert DEMAND_DONE.most == _most(DoneIn, "note")
+    from console.pages.demands.views import DEMAND_ACTS, SOURCES
+    from supervision_svc.demands.schemas import ProgressIn, Source
+
+    assert DEMAND_ACTS["progress"].most == _most(ProgressIn, "progress_note")
+    assert set(SOURCES) == set(Source.__args__)
+    # What the progress form sends is what supervision-svc takes.
+    ProgressIn.model_validate(DEMAND_ACTS["progress"].body("", "0"))
+    ProgressIn.model_validate(DEMAND_ACTS["progress"].body("已签合同", "100"))
 
 
 #: A plan's id as supervision-svc makes them.
