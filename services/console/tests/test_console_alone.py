@@ -5027,3 +5027,173 @@ def test_a_draws_tiers_and_fields_are_supervision_svcs() -> None:
 
     assert tuple(TIERS) == DRAWN
     assert set(DRAW_FIELDS) <= set(PlanIn.model_fields)
+
+
+#: supervision-svc's reports as it answers them (ComplaintReport,
+#: EnforcementReport, DemandReport), for 蓟州区.
+COMPLAINT_REPORT = {
+    "district": None,
+    "from": "2026-12-01",
+    "to": "2026-12-03",
+    "received": 1210,
+    "rejected": 13,
+    "accepted": 1197,
+    "closed": 1165,
+    "closure_rate_percent": "97.3",
+    "overdue": 4,
+    "repeated": 31,
+    "by_category": [
+        {"category": "odor", "received": 700, "accepted": 690, "closed": 680, "repeated": 20},
+        {"category": "noise", "received": 510, "accepted": 507, "closed": 485, "repeated": 11},
+    ],
+}
+ENFORCEMENT_REPORT = {
+    "district": None,
+    "from": "2026-12-01",
+    "to": "2026-12-03",
+    "inspections": 181,
+    "enterprises_inspected": 174,
+    "problems_found": 28,
+    "cases_filed": 10,
+    "cases_decided": 8,
+    "cases_closed": 5,
+}
+DEMAND_REPORT = {"district": None, "total": 318, "done": 271, "in_progress": 47, "overdue": 6}
+
+
+def _reports(stub: Stub) -> None:
+    stub.on("GET", "/supervision/reports/complaints", COMPLAINT_REPORT)
+    stub.on("GET", "/supervision/reports/enforcement", ENFORCEMENT_REPORT)
+    stub.on("GET", "/supervision/reports/demands", DEMAND_REPORT)
+
+
+async def test_the_supervision_reports_are_of_this_month_unless_asked(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/reports/: supervision-svc's three reports as tables, with
+    the user's token (an officer's districts'), complaints and enforcement
+    for this month in Beijing by default (the demands list as it stands),
+    or for the period the form asks; a date refused is said beside its
+    field (422), nothing asked; the 招商 staff are refused."""
+    from svc_common import clock
+
+    _reports(stub)
+    await sign_in(client, "officer-jizhou")
+    # 2026-12-02 17:30 UTC is already 12-03 in Beijing.
+    with clock.using(clock.ManualClock(dt.datetime(2026, 12, 2, 17, 30, tzinfo=dt.UTC))):
+        r = await client.get("/console/reports/")
+    assert_console_page(r, 200, "监管统计", "范围：蓟州区", "有效投诉受理", "1197", "97.3")
+    assert 'href="/console/reports/" aria-current="page"' in r.text
+    assert "检查企业" in r.text and "174" in r.text and "汇集" in r.text and "318" in r.text
+    assert "异味" in r.text and "690" in r.text and "群众诉求清单（截至当前）" in r.text
+    assert 'name="from" value="2026-12-01"' in r.text and 'name="to" value="2026-12-03"' in r.text
+    asked = {c.url.path: c for c in stub.calls if "/reports/" in c.url.path}
+    for name in ("complaints", "enforcement"):
+        params = asked[f"/supervision/reports/{name}"].url.params
+        assert (params["from"], params["to"]) == ("2026-12-01", "2026-12-03")
+    assert not asked["/supervision/reports/demands"].url.params
+    assert 'href="/console/reports/complaints.xlsx?from=2026-12-01&amp;to=2026-12-03"' in r.text
+
+    r = await client.get("/console/reports/", params={"from": "２０２６-01-01", "to": "2026-06-30"})
+    assert r.status_code == 200 and "2026-01-01" in r.text
+    params = stub.calls[-3].url.params
+    assert (params["from"], params["to"]) == ("2026-01-01", "2026-06-30")
+    before = len(stub.calls)
+    r = await client.get("/console/reports/", params={"from": "2026-13-01", "to": "2026-06-30"})
+    assert_console_page(r, 422, 'id="from-err"', "日期格式应为 YYYY-MM-DD")
+    assert 'name="from" value="2026-13-01"' in r.text and 'id="report-complaints"' not in r.text
+    r = await client.get("/console/reports/", params={"from": "2026-07-01", "to": "2026-06-30"})
+    assert_console_page(r, 422, 'id="from-err"', "起始日期不得晚于截止日期")
+    assert len(stub.calls) == before
+    refused = {
+        "title": "请求内容无效",
+        "detail": "x",
+        "errors": [{"field": "to", "message": "时间范围不得超过十年"}],
+    }
+    stub.on("GET", "/supervision/reports/complaints", lambda _: httpx.Response(422, json=refused))
+    r = await client.get("/console/reports/", params={"from": "2000-01-01", "to": "2026-06-30"})
+    assert_console_page(r, 422, "截止日期：时间范围不得超过十年")
+
+    await sign_in(client, "investment")
+    assert (await client.get("/console/reports/")).status_code == 403
+    assert (await client.get("/console/reports/demands.xlsx")).status_code == 403
+    assert 'href="/console/reports/"' not in (await client.get("/console/")).text
+
+
+async def test_a_supervision_report_failing_is_said_never_an_empty_table(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """supervision-svc out leaves a note where the reports would be (503
+    with Retry-After), a bad answer a 502, never a table of nothing; the
+    reports after a failed one are not asked."""
+    _reports(stub)
+    out = {"title": "服务暂不可用", "detail": "停机维护"}
+    down = lambda _: httpx.Response(503, json=out, headers={"Retry-After": "30"})  # noqa: E731
+    stub.on("GET", "/supervision/reports/enforcement", down)
+    await sign_in(client, "auditor")
+    r = await client.get("/console/reports/")
+    assert_console_page(r, 503, 'id="reports-unseen"', "暂时无法读取监管统计：停机维护")
+    assert r.headers["retry-after"] == "30" and 'id="report-complaints"' not in r.text
+    assert not [c for c in stub.calls if c.url.path == "/supervision/reports/demands"]
+    r = await client.get("/console/reports/enforcement.xlsx")
+    assert_console_page(r, 503, "停机维护")
+    assert r.headers["retry-after"] == "30"
+    stub.on("GET", "/supervision/reports/enforcement", [ENFORCEMENT_REPORT])
+    r = await client.get("/console/reports/")
+    assert_console_page(r, 502, 'id="reports-unseen"')
+    assert (await client.get("/console/reports/enforcement.xlsx")).status_code == 502
+    assert_console_page(await client.get("/console/reports/grades.xlsx"), 404, "没有该统计报表")
+
+
+async def test_each_supervision_report_downloads_as_a_spreadsheet(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/reports/<name>.xlsx: the report of the period asked (this
+    month by default) as openpyxl reads it — what, of whom and of what
+    period above a table of its figures, numbers as numbers (the closure
+    rate exact), the complaints by category on a second sheet."""
+    import io
+
+    from openpyxl import load_workbook
+    from svc_common import clock
+
+    _reports(stub)
+    await sign_in(client, "admin")
+    with clock.using(clock.ManualClock(dt.datetime(2026, 12, 2, 17, 30, tzinfo=dt.UTC))):
+        r = await client.get("/console/reports/complaints.xlsx")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert (
+        'filename="supervision-complaints-20261201-20261203.xlsx"'
+        in (r.headers["content-disposition"])
+    )
+    book = load_workbook(io.BytesIO(r.content))
+    figures, categories = book.worksheets
+    rows = [[c.value for c in row] for row in figures.iter_rows()]
+    assert [r[0] for r in rows[:3]] == [
+        "12369 环保投诉",
+        "范围：全市",
+        "统计期间：2026-12-01 至 2026-12-03",
+    ]
+    values = {row[0]: row[1] for row in rows[4:]}
+    assert values["有效投诉受理"] == 1197 and values["办结"] == 1165
+    assert values["办结率（%）"] == 97.3 and values["重复反映"] == 31
+    cats = [[c.value for c in row] for row in categories.iter_rows(min_row=6)]
+    assert cats == [["异味", 700, 690, 680, 20], ["噪声", 510, 507, 485, 11]]
+
+    r = await client.get("/console/reports/enforcement.xlsx", params={"from": "2026-01-01"})
+    sheet = load_workbook(io.BytesIO(r.content)).worksheets[0]
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert rows[2][0].startswith("统计期间：2026-01-01 至 ")
+    assert {row[0]: row[1] for row in rows[4:]}["立案查处"] == 10
+    asked = [c for c in stub.calls if c.url.path == "/supervision/reports/enforcement"][-1]
+    assert asked.url.params["from"] == "2026-01-01"
+    r = await client.get("/console/reports/demands.xlsx")
+    rows = [
+        [c.value for c in row] for row in load_workbook(io.BytesIO(r.content)).active.iter_rows()
+    ]
+    assert rows[2][0] == "截至当前" and {row[0]: row[1] for row in rows[4:]}["汇集"] == 318
+    before = len(stub.calls)
+    r = await client.get("/console/reports/demands.xlsx", params={"to": "tomorrow"})
+    assert_console_page(r, 422, "日期格式应为 YYYY-MM-DD")
+    assert len(stub.calls) == before

@@ -132,6 +132,8 @@ FIELD_WORDS = {
     "count": ("enterprises to draw", "抽取家数"),
     "share_percent": ("share to draw", "抽取比例"),
     "inspector_pool": ("inspectors", "执法人员库"),
+    "from": ("first day", "起始日期"),
+    "to": ("last day", "截止日期"),
 }
 
 

@@ -42,6 +42,7 @@ from console.pages.inspections.router import cases_router
 from console.pages.inspections.router import router as inspections_router
 from console.pages.investment.router import router as investment_router
 from console.pages.public.router import router as public_router
+from console.pages.reports.router import router as reports_router
 from console.pages.workbench.router import router as workbench_router
 from console.pollutants import PollutantList
 from console.settings import Settings
@@ -108,6 +109,7 @@ def create(
         inspections_router,
         cases_router,
         demands_router,
+        reports_router,
         public_router,
     ):
         app.include_router(router)
