@@ -5178,6 +5178,8 @@ async def test_each_supervision_report_downloads_as_a_spreadsheet(
     values = {row[0]: row[1] for row in rows[4:]}
     assert values["有效投诉受理"] == 1197 and values["办结"] == 1165
     assert values["办结率（%）"] == 97.3 and values["重复反映"] == 31
+    # The table's header in bold, frozen as the sheet scrolls.
+    assert figures.freeze_panes == "A6" and figures["A5"].value == "指标" and figures["A5"].font.b
     cats = [[c.value for c in row] for row in categories.iter_rows(min_row=6)]
     assert cats == [["异味", 700, 690, 680, 20], ["噪声", 510, 507, 485, 11]]
 
