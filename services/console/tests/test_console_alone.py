@@ -4935,9 +4935,7 @@ async def test_the_grading_page_lists_the_grades_and_the_guarantee_list(
     more = await client.get("/console/grading/", params={"cursor": "next-1"})
     assert_console_page(more, 200, f'data-grade="{GU2}"', "（续）")
     en = await client.get("/console/grading/", params={"lang": "en"})
-    assert (
-        "grade B" in en.text and "reduce output 30%" in en.text and "livelihood" in en.text
-    )
+    assert "grade B" in en.text and "reduce output 30%" in en.text and "livelihood" in en.text
 
     down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
     stub.on("GET", "/supervision/grades", lambda _: httpx.Response(503, json=down))
