@@ -5149,3 +5149,23 @@ async def test_a_grade_is_set_and_the_guarantee_list_kept_from_the_enterprises_p
         )
         assert r.status_code == 403, who
     assert len(sent) + len(puts) == count
+
+
+def test_the_grading_words_are_supervision_svcs_own() -> None:
+    """Every grade, benchmark, guarantee reason, alert level and measure
+    supervision-svc takes has words on the page, its Chinese ones its own
+    (rules.GRADE_ZH, BENCHMARK_ZH, GUARANTEE_ZH, LEVEL_ZH)."""
+    from typing import get_args
+
+    from console.pages.grading.views import BENCHMARKS, GRADES, KINDS, LEVELS, REASONS
+    from supervision_svc.grading import rules, schemas
+
+    for table, codes, zh in (
+        (GRADES, schemas.Grade, rules.GRADE_ZH),
+        (BENCHMARKS, schemas.Benchmark, rules.BENCHMARK_ZH),
+        (REASONS, schemas.GuaranteeReason, rules.GUARANTEE_ZH),
+        (LEVELS, schemas.Level, rules.LEVEL_ZH),
+    ):
+        assert list(table) == list(get_args(codes))
+        assert {c: words[1] for c, words in table.items()} == zh
+    assert tuple(KINDS) == rules.KINDS
