@@ -20,6 +20,7 @@ from svc_common.auth import same_person
 from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg
 
+from console import actions
 from console.api import ApiError, Services, idempotency_key
 from console.auth import csrf
 from console.auth.users import User
@@ -536,60 +537,37 @@ async def act(
     back to the case's page."""
     page = f"/console/cases/{case_id}"
     spec = CASE_ACTS.get(op)
-    problem: str | None = None
     if spec is None or not is_uuid(case_id):
-        problem = msg("this action is not known", "无法识别的操作")
-    elif spec.text is not None:
-        problem = queues.text_problem(
+        outcome = actions.refused(msg("this action is not known", "无法识别的操作"))
+    elif spec.text is not None and (
+        problem := queues.text_problem(
             reason, required=not spec.optional, most=spec.most, words=spec.text
         )
-    status = 200 if problem is None else 422
-    result: Any = None
-    if problem is None and spec is not None:
-        try:
-            result = await api.post(
-                "supervision",
-                f"/supervision/cases/{case_id}/{ENDPOINTS[op]}",
-                token=user.token,
-                json=spec.body(reason.strip(), ""),
-                idempotency_key=idempotency_key(user.sub, idem),
-            )
-        except ApiError as exc:
-            status = exc.page_status
-            if queues.stale(exc.problem, op):
-                # Someone else decided or closed the case since the page was
-                # drawn: said plainly, where it stands now.
-                state = str(exc.problem.get("state") or "")
-                problem = queues.stale_said(
-                    case_state_label(state) if state else "",
-                    redrawn=not is_htmx(request),
-                    queue="case",
-                )
-            else:
-                problem = session_ended() if exc.status == 401 else exc.said()
-    said = (
-        case_state_label(str(result["status"]))
-        if isinstance(result, dict) and result.get("status")
-        else None
-    )
-    if not is_htmx(request):
-        return back_to(request, page, problem, said)
-    if problem is None and isinstance(result, dict):
-        done = msg("Done", "已办理")
-        note = {"ok": True, "text": f"{done} — {said}" if said else done}
+    ):
+        outcome = actions.refused(problem)
+    else:
+        # Someone else deciding or closing the case since the page was
+        # drawn is said plainly, where it stands now.
+        outcome = await actions.send(
+            request,
+            api,
+            user,
+            service="supervision",
+            path=f"/supervision/cases/{case_id}/{ENDPOINTS[op]}",
+            body=spec.body(reason.strip(), ""),
+            idem=idem,
+            op=op,
+            queue="case",
+            state_label=case_state_label,
+        )
+
+    async def redraw(result: dict[str, Any], note: dict[str, Any]) -> Response:
         uscc = result.get("uscc")
         names = await company_names(api, user.token, [str(uscc)]) if uscc else {}
-        return render(
-            request, "inspections/_case.html", **_shown(user, result, note=note, names=names)
-        )
-    return render(
-        request,
-        "workbench/_result.html",
-        status_code=status,
-        ok=problem is None,
-        text=problem or msg("Done", "已办理"),
-        outcome=said,
-    )
+        context = _shown(user, result, note=note, names=names)
+        return render(request, "inspections/_case.html", **context)
+
+    return await actions.answer(request, page, outcome, case_state_label, redraw)
 
 
 @demands_router.post("/{demand_id}/act", dependencies=[Depends(csrf.verify)])
@@ -610,52 +588,30 @@ async def demand_act(
     with htmx a success redraws the item from supervision-svc's answer;
     without, post/redirect/get back to the inspection's page."""
     page = f"/console/inspections/{sub}" if is_uuid(sub) else "/console/inspections/"
-    problem: str | None = None
     if op != "done" or not is_uuid(demand_id):
-        problem = msg("this action is not known", "无法识别的操作")
-    elif DEMAND_DONE.text is not None:
-        problem = queues.text_problem(
+        outcome = actions.refused(msg("this action is not known", "无法识别的操作"))
+    elif DEMAND_DONE.text is not None and (
+        problem := queues.text_problem(
             reason, required=False, most=DEMAND_DONE.most, words=DEMAND_DONE.text
         )
-    status = 200 if problem is None else 422
-    result: Any = None
-    if problem is None:
-        try:
-            result = await api.post(
-                "supervision",
-                f"/supervision/demands/{demand_id}/done",
-                token=user.token,
-                json=DEMAND_DONE.body(reason.strip(), ""),
-                idempotency_key=idempotency_key(user.sub, idem),
-            )
-        except ApiError as exc:
-            status = exc.page_status
-            if queues.stale(exc.problem, op):
-                state = str(exc.problem.get("state") or "")
-                problem = queues.stale_said(
-                    demand_state_label(state) if state else "",
-                    redrawn=not is_htmx(request),
-                    queue="demand",
-                )
-            else:
-                problem = session_ended() if exc.status == 401 else exc.said()
-    said = (
-        demand_state_label(str(result["status"]))
-        if isinstance(result, dict) and result.get("status")
-        else None
-    )
-    if not is_htmx(request):
-        return back_to(request, page, problem, said)
-    if problem is None and isinstance(result, dict):
-        done = msg("Done", "已办理")
-        note = {"ok": True, "text": f"{done} — {said}" if said else done}
+    ):
+        outcome = actions.refused(problem)
+    else:
+        outcome = await actions.send(
+            request,
+            api,
+            user,
+            service="supervision",
+            path=f"/supervision/demands/{demand_id}/done",
+            body=DEMAND_DONE.body(reason.strip(), ""),
+            idem=idem,
+            op=op,
+            queue="demand",
+            state_label=demand_state_label,
+        )
+
+    async def redraw(result: dict[str, Any], note: dict[str, Any]) -> Response:
         context = _demands_shown(user, [result], sub, d=result, note=note)
         return render(request, "inspections/_demand.html", **context)
-    return render(
-        request,
-        "workbench/_result.html",
-        status_code=status,
-        ok=problem is None,
-        text=problem or msg("Done", "已办理"),
-        outcome=said,
-    )
+
+    return await actions.answer(request, page, outcome, demand_state_label, redraw)
