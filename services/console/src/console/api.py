@@ -391,3 +391,11 @@ async def gather_limited(calls: Iterable[Awaitable[T]], limit: int = 8) -> list[
             return await call
 
     return list(await asyncio.gather(*(one(c) for c in calls)))
+
+
+def page_of(answer: Any) -> Mapping[str, Any]:
+    """A service's page of a list (its `items`, its `next_cursor`) as read;
+    an answer that is not one is a bad answer (502), never an empty list."""
+    if not isinstance(answer, Mapping) or not isinstance(answer.get("items"), list):
+        raise ApiError(502, {})
+    return answer

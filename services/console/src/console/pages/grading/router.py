@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from svc_common.i18n import msg
 from svc_common.uscc import is_valid_uscc
 
-from console.api import ApiError, Services, idempotency_key
+from console.api import ApiError, Services, idempotency_key, page_of
 from console.auth import csrf
 from console.auth.users import User
 from console.companies import company_names
@@ -42,7 +42,7 @@ from console.pages.grading.views import (
     plant_plan_rows,
     reason_label,
 )
-from console.pages.inspections.router import ACTORS, ROLES, _page
+from console.pages.inspections.router import ACTORS, ROLES
 from console.web import back_to, is_htmx, problem_page, render, render_with_failure, session_ended
 
 router = APIRouter(prefix="/console/grading")
@@ -78,7 +78,7 @@ async def grading(
     next_cursor: str | None = None
     params: dict[str, Any] = {"limit": GRADES_SHOWN} | ({"cursor": cursor} if cursor else {})
     try:
-        page = _page(
+        page = page_of(
             await api.get("supervision", "/supervision/grades", token=user.token, params=params)
         )
         rows = grade_rows(page["items"])

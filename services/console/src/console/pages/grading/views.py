@@ -13,7 +13,7 @@ from typing import Any
 
 from svc_common.i18n import msg
 
-from console.pages.inspections.views import _label
+from console.web import worded
 
 #: A grade as supervision-svc names it (its `Grade`; rules.GRADE_ZH).
 GRADES = {
@@ -58,20 +58,20 @@ GUARANTEE_FIELDS = ("reason", "valid_from", "valid_to", "kind", "percent", "proc
 
 
 def grade_label(grade: str) -> str:
-    return _label(GRADES, grade)
+    return worded(GRADES, grade)
 
 
 def benchmark_label(benchmark: str) -> str:
     """A benchmark in words; "" for none (a grade says enough)."""
-    return "" if benchmark in ("", "none", None) else _label(BENCHMARKS, benchmark)
+    return "" if benchmark in ("", "none", None) else worded(BENCHMARKS, benchmark)
 
 
 def reason_label(reason: str) -> str:
-    return _label(REASONS, reason)
+    return worded(REASONS, reason)
 
 
 def level_label(level: str) -> str:
-    return _label(LEVELS, level)
+    return worded(LEVELS, level)
 
 
 def measure_said(measure: Any) -> str:
@@ -80,7 +80,7 @@ def measure_said(measure: Any) -> str:
     if not isinstance(measure, Mapping):
         return ""
     kind = str(measure.get("kind") or "")
-    said = _label(KINDS, kind)
+    said = worded(KINDS, kind)
     percent = measure.get("percent")
     processes = measure.get("processes")
     names = [str(p) for p in processes] if isinstance(processes, list) else []
