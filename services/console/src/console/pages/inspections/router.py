@@ -21,7 +21,7 @@ from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg
 
 from console import actions
-from console.api import ApiError, Services, idempotency_key
+from console.api import ApiError, Services, idempotency_key, page_of
 from console.auth import csrf
 from console.auth.users import User
 from console.companies import company_names
@@ -85,12 +85,6 @@ _LABELS = {
 }
 
 
-def _page(answer: Any) -> Mapping[str, Any]:
-    if not isinstance(answer, Mapping) or not isinstance(answer.get("items"), list):
-        raise ApiError(502, {})  # not the page it documents: a bad answer
-    return answer
-
-
 async def _open_cases(api: Services, user: User) -> list[Any]:
     found: list[Any] = []
     for status in OPEN_CASES:
@@ -119,7 +113,7 @@ async def inspections(
     next_cursor: str | None = None
     params: dict[str, Any] = {"limit": INSPECTIONS_SHOWN} | ({"cursor": cursor} if cursor else {})
     try:
-        page = _page(
+        page = page_of(
             await api.get(
                 "supervision", "/supervision/inspections", token=user.token, params=params
             )
@@ -205,7 +199,7 @@ async def plans(
     next_cursor: str | None = None
     params: dict[str, Any] = {"limit": PLANS_SHOWN} | ({"cursor": cursor} if cursor else {})
     try:
-        page = _page(
+        page = page_of(
             await api.get(
                 "supervision", "/supervision/inspection-plans", token=user.token, params=params
             )
