@@ -972,3 +972,42 @@ async def test_an_officer_records_a_demands_progress_through_its_form(
     assert await p.input_value(f"#r-progress-{second}-") == "已通知企业"
     assert await form.locator("input[name=idem]").input_value() != key
     await shot(p, artifacts, "demand-refused")
+
+
+async def test_an_officer_keeps_the_guarantee_list_through_its_form(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """李华 opens 绩效分级 from the nav, then the listed 蓟州区 plant's page
+    (its grade history and guarantee-list entry); a validity supervision-svc
+    refuses is said beside the form, which keeps what was typed (and takes
+    a new Idempotency-Key); corrected, the page is drawn again with 已办理."""
+    (entry,) = admin_get(demo_server, "/supervision/guarantee-list", district="120119")["items"]
+    p = page
+    await sign_in(p, demo_server, "officer-jizhou")
+    await p.click("nav >> text=绩效分级")
+    await p.wait_for_selector("#grades")
+    await shot(p, artifacts, "grading")
+    await p.click(f"#guarantees a[href='/console/grading/{entry['uscc']}']")
+    await p.wait_for_selector("#guarantee-form")
+    assert "民生保障" in await p.inner_text("#entry")
+    form = p.locator("#guarantee-form")
+    key = await form.locator("input[name=idem]").input_value()
+    await p.select_option("#guarantee-reason", "livelihood")
+    await p.fill("#guarantee-from", entry["valid_to"])
+    await p.fill("#guarantee-to", entry["valid_from"])
+    await p.select_option("#guarantee-kind", "reduce")
+    await p.fill("#guarantee-percent", str(entry["allowed_measure"]["percent"]))
+    await p.fill("#guarantee-note", entry["note"] or "")
+    await form.locator("button[data-op=guarantee]").click()
+    await form.locator(".outcome .result.error").wait_for()
+    assert "有效期止：" in await form.locator(".outcome").inner_text()
+    assert await p.input_value("#guarantee-from") == entry["valid_to"]
+    assert await form.locator("input[name=idem]").input_value() != key
+    await shot(p, artifacts, "guarantee-refused")
+    await p.fill("#guarantee-from", entry["valid_from"])
+    await p.fill("#guarantee-to", entry["valid_to"])
+    await form.locator("button[data-op=guarantee]").click()
+    await p.wait_for_selector("#flash p.flash.ok")
+    assert "已办理 — 已纳入保障类正面清单" in await p.inner_text("body")
+    (now,) = admin_get(demo_server, "/supervision/guarantee-list", district="120119")["items"]
+    assert now == entry  # the same as listed: supervision-svc recorded nothing new

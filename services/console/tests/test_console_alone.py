@@ -5199,3 +5199,319 @@ async def test_each_supervision_report_downloads_as_a_spreadsheet(
     r = await client.get("/console/reports/demands.xlsx", params={"to": "tomorrow"})
     assert_console_page(r, 422, "日期格式应为 YYYY-MM-DD")
     assert len(stub.calls) == before
+
+
+#: Enterprises of 蓟州区 as supervision-svc's register has them.
+GU1, GU2 = "91120119000000001C", "91120119000000002F"
+
+
+def _grade(uscc: str = GU1, **over: Any) -> dict[str, Any]:
+    """A grade as supervision-svc answers one (GradeOut)."""
+    return {
+        "uscc": uscc,
+        "enterprise_name": "天津<宏泰>化工有限公司",
+        "district": "120119",
+        "grade": "B",
+        "benchmark": "none",
+        "industry": "涂装",
+        "valid_from": "2026-01-01",
+        "valid_to": "2026-12-31",
+        "basis": "2026 年度绩效评级<复核>",
+        "set_by": "li.hua",
+        "set_at": "2026-01-02T02:00:00Z",
+        **over,
+    }
+
+
+def _guarantee(uscc: str = GU2, **over: Any) -> dict[str, Any]:
+    """A guarantee-list entry as supervision-svc answers one (GuaranteeOut)."""
+    return {
+        "uscc": uscc,
+        "enterprise_name": "天津市蓟州区供热公司",
+        "district": "120119",
+        "reason": "livelihood",
+        "valid_from": "2026-10-01",
+        "valid_to": "2027-03-31",
+        "allowed_measure": {"kind": "reduce", "percent": 30},
+        "note": None,
+        "set_by": "li.hua",
+        "set_at": "2026-10-01T02:00:00Z",
+        **over,
+    }
+
+
+async def test_the_grading_page_lists_the_grades_and_the_guarantee_list(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/grading/ (绩效分级, in the nav): supervision-svc's grades in
+    force by the user's token, a page at a time, each enterprise by name
+    with its grade, industry, validity and basis, and the guarantee list
+    with what an enterprise may be asked to do at most; a service out
+    leaves a note (503 with Retry-After, 502), never an empty list;
+    investment staff, whom supervision-svc does not let read, neither see
+    nor open it."""
+    grades = [_grade(), _grade(GU2, grade="A", benchmark="tianjin", enterprise_name="")]
+
+    def listed(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("cursor") == "next-1":
+            return httpx.Response(200, json={"items": [_grade(GU2)], "next_cursor": None})
+        return httpx.Response(200, json={"items": grades, "next_cursor": "next-1"})
+
+    stub.on("GET", "/supervision/grades", listed)
+    stub.on("GET", "/supervision/guarantee-list", {"items": [_guarantee()], "next_cursor": None})
+    await sign_in(client, "officer-jizhou")
+    home = await client.get("/console/")
+    assert 'href="/console/grading/"' in home.text and "绩效分级" in home.text
+    r = await client.get("/console/grading/")
+    assert_console_page(r, 200, "重污染天气绩效分级", 'aria-current="page"')
+    table = r.text.split('id="grades"')[1].split("</table>")[0]
+    assert re.findall(r'data-grade="(\w+)"', table) == [GU1, GU2]
+    rows = dict(zip([GU1, GU2], table.split("data-grade=")[1:], strict=True))
+    assert "天津&lt;宏泰&gt;化工有限公司" in rows[GU1] and "<宏泰>" not in r.text
+    assert "B级" in rows[GU1] and "非标杆" not in rows[GU1] and "涂装" in rows[GU1]
+    assert "2026-01-01 – 2026-12-31" in rows[GU1] and "2026 年度绩效评级&lt;复核&gt;" in rows[GU1]
+    assert f'href="/console/grading/{GU1}"' in rows[GU1] and "蓟州区" in rows[GU1]
+    assert "A级" in rows[GU2] and "天津市标杆" in rows[GU2]
+    listed_g = r.text.split('id="guarantees"')[1].split("</table>")[0]
+    assert "天津市蓟州区供热公司" in listed_g and "民生保障" in listed_g and "限产 30%" in listed_g
+    (asked,) = [c for c in stub.calls if c.url.path == "/supervision/grades"]
+    assert asked.url.params["limit"] == "50" and "cursor" not in asked.url.params
+    assert all(c.headers["authorization"].startswith("Bearer ") for c in stub.calls)
+    assert 'href="/console/grading/?cursor=next-1"' in r.text
+    more = await client.get("/console/grading/", params={"cursor": "next-1"})
+    assert_console_page(more, 200, f'data-grade="{GU2}"', "（续）")
+    en = await client.get("/console/grading/", params={"lang": "en"})
+    assert "grade B" in en.text and "reduce output 30%" in en.text and "livelihood" in en.text
+
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on("GET", "/supervision/grades", lambda _: httpx.Response(503, json=down))
+    r = await client.get("/console/grading/", params={"lang": "zh"})
+    assert_console_page(r, 503, "暂时无法读取绩效等级", "暂时无法读取保障类正面清单")
+    assert "Retry-After" in r.headers and "没有有效的企业绩效等级" not in r.text
+    assert "没有列入保障类正面清单" not in r.text
+    # The guarantee list alone failing: the grades shown, a note for the rest.
+    stub.on("GET", "/supervision/grades", listed)
+    stub.on("GET", "/supervision/guarantee-list", lambda _: httpx.Response(500, text="x"))
+    r = await client.get("/console/grading/")
+    assert_console_page(r, 502, 'id="grades"', "暂时无法读取保障类正面清单")
+    assert "没有列入保障类正面清单" not in r.text
+    stub.on("GET", "/supervision/grades", {"items": [], "next_cursor": None})
+    stub.on("GET", "/supervision/guarantee-list", {"items": [], "next_cursor": None})
+    await sign_in(client, "auditor")
+    r = await client.get("/console/grading/")
+    assert_console_page(r, 200, "您所辖区没有有效的企业绩效等级", "没有列入保障类正面清单的企业")
+    await sign_in(client, "investment")
+    assert (await client.get("/console/grading/")).status_code == 403
+    assert 'href="/console/grading/"' not in (await client.get("/console/")).text
+
+
+async def test_an_enterprises_grading_page_shows_its_grades_list_entry_and_plant_plan(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/grading/{uscc}: the grade in force and every grading, the
+    guarantee-list entry in force (its district's list read) and the plant
+    plan (一厂一策) by alert level; the forms for the district's officer,
+    none for an auditor; the plant plan's read failing leaves a note, the
+    grades shown; a code that is no USCC is said without asking."""
+    old = _grade(GU2, grade="C", valid_to="2025-12-31", set_at="2025-01-02T02:00:00Z")
+    stub.on(
+        "GET",
+        f"/supervision/grades/{GU2}",
+        {"uscc": GU2, "current": _grade(GU2), "history": [_grade(GU2), old]},
+    )
+    stub.on(
+        "GET",
+        f"/supervision/plant-plans/{GU2}",
+        [
+            {"uscc": GU2, "level": "red", "measure": {"kind": "stop"}, "note": "全厂停产"},
+            {
+                "uscc": GU2,
+                "level": "yellow",
+                "measure": {"kind": "stop_processes", "processes": ["喷涂", "烘干"]},
+                "note": "停喷涂",
+            },
+        ],
+    )
+    entry = _guarantee(enterprise_name="天津<宏泰>化工有限公司")
+    stub.on("GET", "/supervision/guarantee-list", {"items": [entry], "next_cursor": None})
+    await sign_in(client, "officer-jizhou")
+    r = await client.get(f"/console/grading/{GU2}")
+    assert_console_page(r, 200, "天津&lt;宏泰&gt;化工有限公司", "蓟州区")
+    assert "B级" in r.text.split('id="current"')[1].split("</dd>")[0]
+    history = r.text.split('id="history"')[1].split("</table>")[0]
+    assert history.index("B级") < history.index("C级") and "2025-12-31" in history
+    entry = r.text.split('id="entry"')[1].split("</dd>")[0]
+    assert "民生保障" in entry and "限产 30%" in entry
+    (asked,) = [c for c in stub.calls if c.url.path == "/supervision/guarantee-list"]
+    assert asked.url.params["district"] == "120119"
+    plans = r.text.split('id="plans"')[1].split("</ul>")[0]
+    assert plans.index("黄色预警") < plans.index("红色预警")
+    assert "停产部分工序：喷涂、烘干" in plans and "全厂停产" in plans
+    assert 'id="grade-form"' in r.text and 'id="guarantee-remove"' in r.text
+    assert 'value="涂装"' in r.text  # the grade in force's industry, to start from
+    await sign_in(client, "auditor")
+    r = await client.get(f"/console/grading/{GU2}")
+    assert 'id="read-only"' in r.text and 'id="grade-form"' not in r.text
+    stub.on(
+        "GET",
+        f"/supervision/plant-plans/{GU2}",
+        lambda _: httpx.Response(503, json={"title": "服务暂不可用", "detail": "稍后重试"}),
+    )
+    r = await client.get(f"/console/grading/{GU2}")
+    assert_console_page(r, 503, "暂时无法读取一厂一策", 'id="history"')
+    assert "Retry-After" in r.headers and "尚未登记一厂一策" not in r.text
+    count = len(stub.calls)
+    r = await client.get("/console/grading/not-a-code")
+    assert_console_page(r, 404, "没有该企业")
+    assert len(stub.calls) == count
+
+
+async def test_a_grade_is_set_and_the_guarantee_list_kept_from_the_enterprises_page(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """The grade form, posted as a plan's draw: checked on the form (nothing
+    sent when refused), then `PUT /supervision/grades/{uscc}` with the
+    user's token and the form's Idempotency-Key; with htmx a refusal said
+    beside the form (supervision-svc's by the form's words) and a change
+    sends the browser to the page drawn again; without, post/redirect/get
+    back to the page, a refused form as it was typed. The guarantee list's
+    put and take-off likewise; an auditor is refused."""
+    sent: list[httpx.Request] = []
+
+    def graded(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json=_grade(GU2, grade="A"))
+
+    stub.on("PUT", f"/supervision/grades/{GU2}", graded)
+    stub.on("GET", f"/supervision/grades/{GU2}", {"uscc": GU2, "current": None, "history": []})
+    stub.on("GET", f"/supervision/plant-plans/{GU2}", [])
+    stub.on("GET", "/supervision/guarantee-list", {"items": [], "next_cursor": None})
+    stub.on("GET", f"/permit/enterprises/{GU2}", {"name": "天津永安涂装有限公司"})
+    token = await sign_in(client, "officer-jizhou")
+    hx = {"HX-Request": "true"}
+    url = f"/console/grading/{GU2}/grade"
+    form = {
+        "csrf_token": token,
+        "idem": "g" * 20,
+        "grade": "A",
+        "benchmark": "",
+        "industry": " 涂装 ",
+        "valid_from": "２０２６-01-01",
+        "valid_to": "2026-12-31",
+        "basis": "现场核查",
+    }
+    r = await client.post(url, data=form, headers=hx)
+    assert r.status_code == 200 and r.headers["hx-redirect"] == f"/console/grading/{GU2}"
+    assert json.loads(sent[-1].content) == {
+        "grade": "A",
+        "benchmark": "none",
+        "industry": "涂装",
+        "valid_from": "2026-01-01",
+        "valid_to": "2026-12-31",
+        "basis": "现场核查",
+    }
+    assert sent[-1].headers["idempotency-key"].endswith("g" * 20)
+    assert sent[-1].headers["authorization"].startswith("Bearer ")
+    page = await client.get(f"/console/grading/{GU2}")
+    assert "已办理 — 绩效等级：A级" in page.text and "天津永安涂装有限公司" in page.text
+
+    count = len(sent)
+    for typed, said in (
+        ({"grade": "E"}, "请选择绩效等级"),
+        ({"industry": " "}, "请填写行业"),
+        ({"valid_to": "2026-13-01"}, "请按 YYYY-MM-DD 填写有效期止日期"),
+        ({"basis": ""}, "请填写评级依据"),
+    ):
+        r = await client.post(url, data={**form, **typed}, headers=hx)
+        assert r.status_code == 422 and said in r.text, (typed, r.text)
+        assert 'class="result error"' in r.text
+    assert len(sent) == count
+    refused = {
+        "title": "请求参数无效",
+        "detail": "valid_to: …",
+        "errors": [{"field": "valid_to", "message": "有效期不得超过十年"}],
+    }
+    stub.on("PUT", f"/supervision/grades/{GU2}", lambda _: httpx.Response(422, json=refused))
+    r = await client.post(url, data={**form, "valid_to": "2040-01-01"}, headers=hx)
+    assert r.status_code == 422 and "有效期止：有效期不得超过十年" in r.text
+    # Without htmx: back to the page, the refusal flashed, the form as typed.
+    r = await client.post(url, data={**form, "valid_to": "2040-01-01"})
+    assert r.status_code == 303 and r.headers["location"] == f"/console/grading/{GU2}"
+    back = await client.get(f"/console/grading/{GU2}")
+    assert "有效期止：有效期不得超过十年" in back.text
+    again = back.text.split('id="grade-form"')[1].split("</form>")[0]
+    assert 'value="2040-01-01"' in again and "现场核查" in again
+    assert 'value="A" selected' in again
+    assert 'value="2040-01-01"' not in (await client.get(f"/console/grading/{GU2}")).text
+
+    puts: list[httpx.Request] = []
+
+    def kept(request: httpx.Request) -> httpx.Response:
+        puts.append(request)
+        return httpx.Response(204) if request.method == "DELETE" else httpx.Response(200, json={})
+
+    stub.on("PUT", f"/supervision/guarantee-list/{GU2}", kept)
+    stub.on("DELETE", f"/supervision/guarantee-list/{GU2}", kept)
+    listed = {
+        "csrf_token": token,
+        "idem": "h" * 20,
+        "reason": "major_project",
+        "valid_from": "2026-10-01",
+        "valid_to": "2027-03-31",
+        "kind": "stop_processes",
+        "percent": "40%",
+        "processes": "喷涂、烘干\n",
+        "note": "",
+    }
+    r = await client.post(f"/console/grading/{GU2}/guarantee", data=listed)
+    assert r.status_code == 303
+    assert json.loads(puts[-1].content) == {
+        "reason": "major_project",
+        "valid_from": "2026-10-01",
+        "valid_to": "2027-03-31",
+        "allowed_measure": {"kind": "stop_processes", "percent": 40, "processes": ["喷涂", "烘干"]},
+        "note": None,
+    }
+    r = await client.post(
+        f"/console/grading/{GU2}/guarantee",
+        data={**listed, "kind": "reduce", "percent": ""},
+        headers=hx,
+    )
+    assert r.status_code == 422 and "请填写限产比例" in r.text and len(puts) == 1
+    r = await client.post(
+        f"/console/grading/{GU2}/guarantee/remove", data={"csrf_token": token, "idem": "r" * 20}
+    )
+    assert r.status_code == 303 and puts[-1].method == "DELETE"
+    assert puts[-1].headers["idempotency-key"].endswith("r" * 20)
+    assert "已移出保障类正面清单" in (await client.get(f"/console/grading/{GU2}")).text
+
+    count = len(sent) + len(puts)
+    for who in ("auditor", "investment"):
+        token = await sign_in(client, who)
+        r = await client.post(url, data={**form, "csrf_token": token})
+        assert r.status_code == 403, who
+        r = await client.post(
+            f"/console/grading/{GU2}/guarantee/remove", data={"csrf_token": token, "idem": "r" * 20}
+        )
+        assert r.status_code == 403, who
+    assert len(sent) + len(puts) == count
+
+
+def test_the_grading_words_are_supervision_svcs_own() -> None:
+    """Every grade, benchmark, guarantee reason, alert level and measure
+    supervision-svc takes has words on the page, its Chinese ones its own
+    (rules.GRADE_ZH, BENCHMARK_ZH, GUARANTEE_ZH, LEVEL_ZH)."""
+    from typing import get_args
+
+    from console.pages.grading.views import BENCHMARKS, GRADES, KINDS, LEVELS, REASONS
+    from supervision_svc.grading import rules, schemas
+
+    for table, codes, zh in (
+        (GRADES, schemas.Grade, rules.GRADE_ZH),
+        (BENCHMARKS, schemas.Benchmark, rules.BENCHMARK_ZH),
+        (REASONS, schemas.GuaranteeReason, rules.GUARANTEE_ZH),
+        (LEVELS, schemas.Level, rules.LEVEL_ZH),
+    ):
+        assert list(table) == list(get_args(codes))
+        assert {c: words[1] for c, words in table.items()} == zh
+    assert tuple(KINDS) == rules.KINDS

@@ -584,3 +584,59 @@ def test_an_officer_records_a_demands_progress_and_completes_it(
     assert {row[0]: row[1] for row in rows[4:]}["已完成"] == after["done"]
     sign_in(c, "investment")
     assert c.get("/console/reports/").status_code == 403
+
+
+def test_an_officer_reads_and_sets_the_grades_of_its_districts(
+    browser_like: httpx.Client, demo_server: Server
+) -> None:
+    """The grading page over the demonstration's data: 蓟州区's two grades
+    and its guarantee-list entry, each enterprise by name; the A-grade
+    plant's page with its plant plan by alert level; the grade form sent
+    without htmx (post/redirect/get) with what supervision-svc has, which
+    records nothing new; the demonstration's grading run again changes
+    nothing; an officer of 宝坻区 sees none of it."""
+    from bureau.client import Api
+    from bureau.demo import Demo
+
+    c = browser_like
+    admin = testing.auth("admin", sub="admin.console-test")
+    grades = c.get("/supervision/grades", params={"district": "120119"}, headers=admin).json()
+    listed = c.get("/supervision/guarantee-list", params={"district": "120119"}, headers=admin)
+    assert len(grades["items"]) == 2 and len(listed.json()["items"]) == 1
+    sign_in(c, "officer-jizhou")
+    page = c.get("/console/grading/")
+    assert page.status_code == 200, page.text
+    table = page.text.split('id="grades"')[1].split("</table>")[0]
+    assert re.findall(r'data-grade="([^"]+)"', table) == [g["uscc"] for g in grades["items"]]
+    assert all(g["enterprise_name"] in table for g in grades["items"])
+    assert "A级" in table and "B级" in table
+    entry = listed.json()["items"][0]
+    guarantees = page.text.split('id="guarantees"')[1].split("</table>")[0]
+    assert entry["enterprise_name"] in guarantees and "民生保障" in guarantees
+    graded = next(g for g in grades["items"] if g["grade"] == "A")
+    detail = c.get(f"/console/grading/{graded['uscc']}")
+    assert detail.status_code == 200, detail.text
+    plans = detail.text.split('id="plans"')[1].split("</ul>")[0]
+    assert plans.index("黄色预警") < plans.index("橙色预警") < plans.index("红色预警")
+    assert "限产 20%" in plans and "停产部分工序：喷涂" in plans
+    before = c.get(f"/supervision/grades/{graded['uscc']}", headers=admin).json()["history"]
+    form = {
+        "csrf_token": csrf_of(detail.text),
+        "idem": uuid.uuid4().hex,
+        **{k: graded[k] for k in ("grade", "benchmark", "industry", "valid_from", "valid_to")},
+        "basis": graded["basis"],
+    }
+    r = c.post(f"/console/grading/{graded['uscc']}/grade", data=form)
+    assert r.status_code == 303 and r.headers["location"] == f"/console/grading/{graded['uscc']}"
+    assert "已办理 — 绩效等级：A级" in c.get(r.headers["location"]).text
+    api = Api(demo_server.url)
+    try:
+        Demo(api, say=lambda _: None).grading()
+    finally:
+        api.close()
+    after = c.get(f"/supervision/grades/{graded['uscc']}", headers=admin).json()["history"]
+    assert after == before
+    sign_in(c, "officer-baodi")
+    page = c.get("/console/grading/")
+    assert page.status_code == 200 and all(g["uscc"] not in page.text for g in grades["items"])
+    assert c.get(f"/console/grading/{graded['uscc']}").status_code == 404

@@ -134,6 +134,16 @@ FIELD_WORDS = {
     "inspector_pool": ("inspectors", "执法人员库"),
     "from": ("first day", "起始日期"),
     "to": ("last day", "截止日期"),
+    "grade": ("grade", "绩效等级"),
+    "benchmark": ("benchmark", "标杆"),
+    "industry": ("industry", "行业"),
+    "valid_from": ("valid from", "有效期起"),
+    "valid_to": ("valid to", "有效期止"),
+    "basis": ("basis", "评级依据"),
+    "allowed_measure": ("measure allowed", "可采取的措施"),
+    "allowed_measure.kind": ("measure allowed", "可采取的措施"),
+    "allowed_measure.percent": ("reduction (%)", "限产比例"),
+    "allowed_measure.processes": ("processes stopped", "停产工序"),
 }
 
 
@@ -281,8 +291,24 @@ class Services:
     ) -> Any:
         """A POST; a state change passes the Idempotency-Key of its form (a
         what-if, which writes nothing, passes none)."""
+        return await self.write(
+            "POST", service, path, token=token, json=json, idempotency_key=idempotency_key
+        )
+
+    async def write(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        *,
+        token: str | None,
+        json: Any = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """A state change by `method` (POST, PUT, DELETE) with its form's
+        Idempotency-Key; the answer's JSON, None for a 204."""
         r = await self.request(
-            "POST",
+            method,
             service,
             path,
             token=token,
@@ -383,3 +409,11 @@ async def gather_limited(calls: Iterable[Awaitable[T]], limit: int = 8) -> list[
             return await call
 
     return list(await asyncio.gather(*(one(c) for c in calls)))
+
+
+def page_of(answer: Any) -> Mapping[str, Any]:
+    """A service's page of a list (its `items`, its `next_cursor`) as read;
+    an answer that is not one is a bad answer (502), never an empty list."""
+    if not isinstance(answer, Mapping) or not isinstance(answer.get("items"), list):
+        raise ApiError(502, {})
+    return answer

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -342,3 +343,11 @@ class NoStore:
             await send(message)
 
         await self.app(scope, receive, add)
+
+
+def worded(table: Mapping[str, tuple[str, str]], code: Any) -> str:
+    """A code by its words in the reader's language (the code itself if a
+    service adds one the console does not know, rather than words it does
+    not mean)."""
+    words = table.get(str(code or ""))
+    return msg(*words) if words else str(code or "")

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from svc_common.i18n import msg
 
-from console.api import ApiError, Services, idempotency_key
+from console import actions
+from console.api import ApiError, Services
 from console.auth import csrf
 from console.auth.users import User
 from console.companies import company_names
@@ -38,15 +39,12 @@ from console.pages.complaints.views import (
 )
 from console.pages.workbench import queues
 from console.web import (
-    back_to,
     days_until,
     deadline_day,
-    is_htmx,
     is_uuid,
     problem_page,
     render,
     render_with_failure,
-    session_ended,
 )
 
 router = APIRouter(prefix="/console/complaints")
@@ -201,58 +199,32 @@ async def act(
     was typed; without, post/redirect/get back to the complaint's page."""
     page = f"/console/complaints/{complaint_id}"
     spec = ACTS.get(op)
-    problem: str | None = None
     if spec is None or not is_uuid(complaint_id) or (op == "close" and choice not in OUTCOMES):
-        problem = msg("this action is not known", "无法识别的操作")
-    elif spec.text is not None:
-        problem = queues.text_problem(
+        outcome = actions.refused(msg("this action is not known", "无法识别的操作"))
+    elif spec.text is not None and (
+        problem := queues.text_problem(
             reason, required=not spec.optional, most=spec.most, words=spec.text
         )
-    status = 200 if problem is None else 422
-    result: Any = None
-    if problem is None and spec is not None:
-        try:
-            result = await api.post(
-                "supervision",
-                f"/supervision/complaints/{complaint_id}/{op}",
-                token=user.token,
-                json=spec.body(reason.strip(), choice),
-                idempotency_key=idempotency_key(user.sub, idem),
-            )
-        except ApiError as exc:
-            status = exc.page_status
-            if queues.stale(exc.problem, op):
-                # Someone else moved the complaint on since the page was
-                # drawn: said plainly, where it stands now, never the API's
-                # codes or its list of actions (without htmx, the page the
-                # browser is sent back to shows it as it now is).
-                state = str(exc.problem.get("state") or "")
-                problem = queues.stale_said(
-                    state_label(state) if state else "",
-                    redrawn=not is_htmx(request),
-                    queue="complaint",
-                )
-            else:
-                problem = session_ended() if exc.status == 401 else exc.said()
-    said = (
-        state_label(str(result["status"]))
-        if isinstance(result, dict) and result.get("status")
-        else None
-    )
-    if not is_htmx(request):
-        return back_to(request, page, problem, said)
-    if problem is None and isinstance(result, dict):
-        done = msg("Done", "已办理")
-        note = {"ok": True, "text": f"{done} — {said}" if said else done}
+    ):
+        outcome = actions.refused(problem)
+    else:
+        outcome = await actions.send(
+            request,
+            api,
+            user,
+            service="supervision",
+            path=f"/supervision/complaints/{complaint_id}/{op}",
+            body=spec.body(reason.strip(), choice),
+            idem=idem,
+            op=op,
+            queue="complaint",
+            state_label=state_label,
+        )
+
+    async def redraw(result: dict[str, Any], note: dict[str, Any]) -> Response:
         uscc = result.get("uscc")
         names = await company_names(api, user.token, [str(uscc)]) if uscc else {}
         context = _shown(user, result, note=note, names=names)
         return render(request, "complaints/_complaint.html", **context)
-    return render(
-        request,
-        "workbench/_result.html",
-        status_code=status,
-        ok=problem is None,
-        text=problem or msg("Done", "已办理"),
-        outcome=said,
-    )
+
+    return await actions.answer(request, page, outcome, state_label, redraw)

@@ -8,6 +8,7 @@ pages post them here."""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,7 +18,8 @@ from fastapi.responses import RedirectResponse, Response
 from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg
 
-from console.api import ApiError, Services, idempotency_key
+from console import actions
+from console.api import ApiError, Services
 from console.auth import csrf
 from console.auth.users import User
 from console.deps import services, signed_in
@@ -32,13 +34,10 @@ from console.pages.demands.views import (
 )
 from console.pages.workbench import queues
 from console.web import (
-    back_to,
-    is_htmx,
     is_uuid,
     problem_page,
     render,
     render_with_failure,
-    session_ended,
 )
 
 router = APIRouter(prefix="/console/demands")
@@ -180,58 +179,42 @@ async def demand_act(
     problem: str | None = None
     if spec is None or not is_uuid(demand_id):
         problem = msg("this action is not known", "无法识别的操作")
-    elif op == "progress" and (problem := percent_problem(choice)) is not None:
-        pass
-    elif spec.text is not None:
+    elif op == "progress":
+        problem = percent_problem(choice)
+    if problem is None and spec is not None and spec.text is not None:
         problem = queues.text_problem(reason, required=False, most=spec.most, words=spec.text)
-    status = 200 if problem is None else 422
-    result: Any = None
-    if problem is None and spec is not None:
+    if problem is not None or spec is None:
+        outcome = actions.refused(problem or "")
+    else:
         method, tail = ENDPOINTS[op]
-        send = api.patch if method == "PATCH" else api.post
-        try:
-            result = await send(
-                "supervision",
-                f"/supervision/demands/{demand_id}{tail}",
-                token=user.token,
-                json=spec.body(reason.strip(), choice.strip().rstrip("%")),
-                idempotency_key=idempotency_key(user.sub, idem),
-            )
-        except ApiError as exc:
-            status = exc.page_status
-            if queues.stale(exc.problem, op):
-                # Someone else completed the item since the page was drawn.
-                state = str(exc.problem.get("state") or "")
-                problem = queues.stale_said(
-                    demand_state_label(state) if state else "",
-                    redrawn=not is_htmx(request),
-                    queue="demand",
-                )
-            else:
-                problem = session_ended() if exc.status == 401 else exc.said()
-    said = (
-        demand_state_label(str(result["status"]))
-        if isinstance(result, dict) and result.get("status")
-        else None
-    )
-    if op == "progress" and isinstance(result, dict) and result.get("status") == "open":
-        said = msg(
-            f"progress {result.get('progress_percent')}%", f"进展 {result.get('progress_percent')}%"
+        outcome = await actions.send(
+            request,
+            api,
+            user,
+            service="supervision",
+            path=f"/supervision/demands/{demand_id}{tail}",
+            body=spec.body(
+                reason.strip(), unicodedata.normalize("NFKC", choice).strip().rstrip("%")
+            ),
+            idem=idem,
+            op=op,
+            queue="demand",
+            state_label=demand_state_label,
+            method=method,
         )
-    if not is_htmx(request):
-        return back_to(request, page, problem, said)
-    if problem is None and isinstance(result, dict):
-        done = msg("Done", "已办理")
-        note = {"ok": True, "text": f"{done} — {said}" if said else done}
+
+    def progress_said(result: dict[str, Any]) -> str | None:
+        if op != "progress" or result.get("status") != "open":
+            return None
+        n = result.get("progress_percent")
+        return msg(f"progress {n}%", f"进展 {n}%")
+
+    async def redraw(result: dict[str, Any], note: dict[str, Any]) -> Response:
         context = demands_shown(
             user, [result], back=sub, d=result, note=note, show_source=not is_uuid(sub)
         )
         return render(request, "demands/_demand.html", **context)
-    return render(
-        request,
-        "workbench/_result.html",
-        status_code=status,
-        ok=problem is None,
-        text=problem or msg("Done", "已办理"),
-        outcome=said,
+
+    return await actions.answer(
+        request, page, outcome, demand_state_label, redraw, said=progress_said
     )

@@ -12,7 +12,7 @@ from typing import Any
 from svc_common.i18n import msg
 
 from console.pages.complaints.views import Act
-from console.web import days_until
+from console.web import days_until, worded
 
 #: Where an item stands (supervision-svc's `DEMAND_LABELS_ZH`).
 DEMAND_STATES = {"open": ("in progress", "办理中"), "done": ("done", "已办结")}
@@ -50,17 +50,12 @@ DEMAND_DONE = DEMAND_ACTS["done"]
 ENDPOINTS = {"progress": ("PATCH", ""), "done": ("POST", "/done")}
 
 
-def _label(table: Mapping[str, tuple[str, str]], code: Any) -> str:
-    words = table.get(str(code or ""))
-    return msg(*words) if words else str(code or "")
-
-
 def demand_state_label(status: str) -> str:
-    return _label(DEMAND_STATES, status)
+    return worded(DEMAND_STATES, status)
 
 
 def source_label(source: str) -> str:
-    return _label(SOURCES, source)
+    return worded(SOURCES, source)
 
 
 def percent_choices(current: Any) -> list[tuple[str, str]]:

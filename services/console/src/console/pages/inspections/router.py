@@ -20,7 +20,8 @@ from svc_common.auth import same_person
 from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg
 
-from console.api import ApiError, Services, idempotency_key
+from console import actions
+from console.api import ApiError, Services, idempotency_key, page_of
 from console.auth import csrf
 from console.auth.users import User
 from console.companies import company_names
@@ -81,12 +82,6 @@ _LABELS = {
 }
 
 
-def _page(answer: Any) -> Mapping[str, Any]:
-    if not isinstance(answer, Mapping) or not isinstance(answer.get("items"), list):
-        raise ApiError(502, {})  # not the page it documents: a bad answer
-    return answer
-
-
 async def _open_cases(api: Services, user: User) -> list[Any]:
     found: list[Any] = []
     for status in OPEN_CASES:
@@ -115,7 +110,7 @@ async def inspections(
     next_cursor: str | None = None
     params: dict[str, Any] = {"limit": INSPECTIONS_SHOWN} | ({"cursor": cursor} if cursor else {})
     try:
-        page = _page(
+        page = page_of(
             await api.get(
                 "supervision", "/supervision/inspections", token=user.token, params=params
             )
@@ -201,7 +196,7 @@ async def plans(
     next_cursor: str | None = None
     params: dict[str, Any] = {"limit": PLANS_SHOWN} | ({"cursor": cursor} if cursor else {})
     try:
-        page = _page(
+        page = page_of(
             await api.get(
                 "supervision", "/supervision/inspection-plans", token=user.token, params=params
             )
@@ -513,57 +508,34 @@ async def act(
     back to the case's page."""
     page = f"/console/cases/{case_id}"
     spec = CASE_ACTS.get(op)
-    problem: str | None = None
     if spec is None or not is_uuid(case_id):
-        problem = msg("this action is not known", "无法识别的操作")
-    elif spec.text is not None:
-        problem = queues.text_problem(
+        outcome = actions.refused(msg("this action is not known", "无法识别的操作"))
+    elif spec.text is not None and (
+        problem := queues.text_problem(
             reason, required=not spec.optional, most=spec.most, words=spec.text
         )
-    status = 200 if problem is None else 422
-    result: Any = None
-    if problem is None and spec is not None:
-        try:
-            result = await api.post(
-                "supervision",
-                f"/supervision/cases/{case_id}/{ENDPOINTS[op]}",
-                token=user.token,
-                json=spec.body(reason.strip(), ""),
-                idempotency_key=idempotency_key(user.sub, idem),
-            )
-        except ApiError as exc:
-            status = exc.page_status
-            if queues.stale(exc.problem, op):
-                # Someone else decided or closed the case since the page was
-                # drawn: said plainly, where it stands now.
-                state = str(exc.problem.get("state") or "")
-                problem = queues.stale_said(
-                    case_state_label(state) if state else "",
-                    redrawn=not is_htmx(request),
-                    queue="case",
-                )
-            else:
-                problem = session_ended() if exc.status == 401 else exc.said()
-    said = (
-        case_state_label(str(result["status"]))
-        if isinstance(result, dict) and result.get("status")
-        else None
-    )
-    if not is_htmx(request):
-        return back_to(request, page, problem, said)
-    if problem is None and isinstance(result, dict):
-        done = msg("Done", "已办理")
-        note = {"ok": True, "text": f"{done} — {said}" if said else done}
+    ):
+        outcome = actions.refused(problem)
+    else:
+        # Someone else deciding or closing the case since the page was
+        # drawn is said plainly, where it stands now.
+        outcome = await actions.send(
+            request,
+            api,
+            user,
+            service="supervision",
+            path=f"/supervision/cases/{case_id}/{ENDPOINTS[op]}",
+            body=spec.body(reason.strip(), ""),
+            idem=idem,
+            op=op,
+            queue="case",
+            state_label=case_state_label,
+        )
+
+    async def redraw(result: dict[str, Any], note: dict[str, Any]) -> Response:
         uscc = result.get("uscc")
         names = await company_names(api, user.token, [str(uscc)]) if uscc else {}
-        return render(
-            request, "inspections/_case.html", **_shown(user, result, note=note, names=names)
-        )
-    return render(
-        request,
-        "workbench/_result.html",
-        status_code=status,
-        ok=problem is None,
-        text=problem or msg("Done", "已办理"),
-        outcome=said,
-    )
+        context = _shown(user, result, note=note, names=names)
+        return render(request, "inspections/_case.html", **context)
+
+    return await actions.answer(request, page, outcome, case_state_label, redraw)

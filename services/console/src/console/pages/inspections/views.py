@@ -12,7 +12,7 @@ from typing import Any
 from svc_common.i18n import msg
 
 from console.pages.complaints.views import Act, summary
-from console.web import days_until, parse_time
+from console.web import days_until, parse_time, worded
 
 #: An inspection's items as supervision-svc names them (its `Item`).
 ITEMS = {
@@ -57,36 +57,29 @@ MEASURES = {
 INSPECTIONS_SHOWN = 50
 
 
-def _label(table: Mapping[str, tuple[str, str]], code: Any) -> str:
-    """A code by its words (the code itself if supervision-svc adds one the
-    console does not know, rather than words it does not mean)."""
-    words = table.get(str(code or ""))
-    return msg(*words) if words else str(code or "")
-
-
 def item_label(item: str) -> str:
-    return _label(ITEMS, item)
+    return worded(ITEMS, item)
 
 
 def result_label(result: str) -> str:
-    return _label(RESULTS, result)
+    return worded(RESULTS, result)
 
 
 def severity_label(severity: str) -> str:
-    return _label(SEVERITIES, severity)
+    return worded(SEVERITIES, severity)
 
 
 def finding_label(status: str) -> str:
-    return _label(FINDING_STATES, status)
+    return worded(FINDING_STATES, status)
 
 
 def case_state_label(status: str) -> str:
-    return _label(CASE_STATES, status)
+    return worded(CASE_STATES, status)
 
 
 def measure_label(case: Mapping[str, Any]) -> str:
     """A case's measure in words, a fine with its amount in yuan."""
-    said = _label(MEASURES, case.get("measure"))
+    said = worded(MEASURES, case.get("measure"))
     fine = case.get("fine_cny")
     if case.get("measure") == "fine" and isinstance(fine, int):
         return said + msg(f" of ¥{fine:,}", f" {fine:,} 元")
@@ -234,7 +227,7 @@ _POOL_SEPARATORS = re.compile(r"[\n\r,，、;；]+")
 
 
 def tier_label(tier: str) -> str:
-    return _label(TIERS, tier)
+    return worded(TIERS, tier)
 
 
 def plan_size(plan: Mapping[str, Any]) -> str:

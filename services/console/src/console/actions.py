@@ -1,0 +1,126 @@
+"""An action's form on a record's page (办理), sent to the service and
+answered: the steps every such form shares, whatever its record (a
+complaint, an enforcement case, an item of the demands list).
+
+The form is checked first by its page (`refused` when it fails: nothing
+sent); `send` posts it with the user's token and the form's
+Idempotency-Key and says a refusal in the reader's words (a record someone
+else moved on since the page was drawn said as such, never the API's codes);
+`answer` ends the request: post/redirect/get without htmx, else the record
+redrawn from the service's answer or the refusal said beside its form."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+from svc_common.i18n import msg
+
+from console.api import ApiError, Services, idempotency_key
+from console.auth.users import User
+from console.pages.workbench import queues
+from console.web import back_to, is_htmx, render, session_ended
+
+#: A record's state in the reader's words ("" when unknown).
+StateLabel = Callable[[str], str]
+#: The record's part of its page drawn again from the service's answer,
+#: with the note saying what became of it.
+Redraw = Callable[[dict[str, Any], dict[str, Any]], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of an action's form: the service's answer, or the
+    refusal said with the page's status."""
+
+    result: Any = None
+    problem: str | None = None
+    status: int = 200
+
+
+def refused(problem: str) -> Outcome:
+    """The form refused by its page, as the service would refuse it."""
+    return Outcome(problem=problem, status=422)
+
+
+async def send(
+    request: Request,
+    api: Services,
+    user: User,
+    *,
+    service: str,
+    path: str,
+    body: Mapping[str, Any] | None,
+    idem: str,
+    op: str,
+    queue: str,
+    state_label: StateLabel,
+    method: str = "POST",
+) -> Outcome:
+    """The action posted (`body`, None for an action that takes none) with
+    the user's token and the form's key (the same form sent twice is one
+    action). A refusal because the record moved on since the page was drawn
+    is said plainly with where it stands now; a session ended is said as
+    such; any other refusal in the service's words. A change to a record
+    (an item's progress) is `method` PATCH, sent the same way."""
+    call = api.patch if method == "PATCH" else api.post
+    try:
+        result = await call(
+            service,
+            path,
+            token=user.token,
+            json=body,
+            idempotency_key=idempotency_key(user.sub, idem),
+        )
+    except ApiError as exc:
+        if queues.stale(exc.problem, op):
+            state = str(exc.problem.get("state") or "")
+            problem = queues.stale_said(
+                state_label(state) if state else "",
+                redrawn=not is_htmx(request),
+                queue=queue,
+            )
+        else:
+            problem = session_ended() if exc.status == 401 else exc.said()
+        return Outcome(problem=problem, status=exc.page_status)
+    return Outcome(result=result)
+
+
+async def answer(
+    request: Request,
+    page: str,
+    outcome: Outcome,
+    state_label: StateLabel,
+    redraw: Redraw,
+    said: Callable[[dict[str, Any]], str | None] | None = None,
+) -> Response:
+    """The request's end. Without htmx: back to `page` (post/redirect/get)
+    with the outcome flashed. With htmx: the record redrawn from the
+    service's answer, or the refusal said beside the form, which keeps what
+    was typed. What became of the record is said by its state, or by
+    `said` from the answer (an item's progress: 进展 60%)."""
+    result = outcome.result
+    told = said(result) if said is not None and isinstance(result, dict) else None
+    said_now = told or (
+        state_label(str(result["status"]))
+        if isinstance(result, dict) and result.get("status")
+        else None
+    )
+    if not is_htmx(request):
+        return back_to(request, page, outcome.problem, said_now)
+    done = msg("Done", "已办理")
+    if outcome.problem is None and isinstance(result, dict):
+        return await redraw(
+            result, {"ok": True, "text": f"{done} — {said_now}" if said_now else done}
+        )
+    return render(
+        request,
+        "workbench/_result.html",
+        status_code=outcome.status,
+        ok=outcome.problem is None,
+        text=outcome.problem or done,
+        outcome=said_now,
+    )
