@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
 from sqlalchemy import JSON, BigInteger, ColumnElement, DateTime, Integer, exists, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
@@ -115,17 +115,23 @@ def uuid_as_given_out(value: Any) -> Any:
 
 #: The id of a resource in a path (a UUID or a number this API gave out); a
 #: UUID in upper case names the same resource as in lower case.
-ResourceId = Annotated[
-    str,
-    Path(min_length=1, max_length=64, pattern=ID_PATTERN),
-    BeforeValidator(uuid_as_given_out),
-]
+#: A UUID read as given out (lower case). It goes after a field's pattern:
+#: pydantic leaves a pattern given after a before-validator out of the API's
+#: document (it still checks it), and a client reading the document would
+#: send what is then refused.
+AS_GIVEN_OUT = BeforeValidator(uuid_as_given_out)
+
+ResourceId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN), AS_GIVEN_OUT]
 
 #: The id of a record named in a body or a query (the finding a case is on,
 #: the plan an inspection is under, the alerts a level change replaces): as
 #: in a path (`ResourceId`), a UUID in upper case names the same record. The
-#: field keeps its own length and pattern: `finding_id: RecordRef = Field(…)`.
-RecordRef = Annotated[str, BeforeValidator(uuid_as_given_out)]
+#: field keeps its own length: `finding_id: RecordRef = Field(…)`; one that
+#: checks the id's pattern is a `RecordId`.
+RecordRef = Annotated[str, AS_GIVEN_OUT]
+
+#: A `RecordRef` of the form this API gives ids out in (`ID_PATTERN`).
+RecordId = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN), AS_GIVEN_OUT]
 
 #: A number this API gave out as an id (a 64-bit key), in a path: anything
 #: past 64 bits is refused as a 422, never reaches the database.

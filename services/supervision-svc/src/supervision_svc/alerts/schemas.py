@@ -9,11 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from svc_common.districts import DistrictCode, check_district
 from svc_common.errors import FieldValueError
 from svc_common.i18n import msg
-from svc_common.types import ID_PATTERN, RecordRef, RecordTime, Tonnes, TotalTonnes, VisibleText
+from svc_common.types import RecordId, RecordTime, Tonnes, TotalTonnes, VisibleText
 
 from supervision_svc.alerts.rules import State
 
-AlertId = Annotated[RecordRef, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
+AlertId = RecordId
 #: An alert's level (预警级别): 黄色, 橙色, 红色.
 Level = Literal["yellow", "orange", "red"]
 

@@ -14,7 +14,7 @@ from svc_common.errors import NotFound
 from svc_common.i18n import msg
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, keyset_after, keyset_page
 from svc_common.service import get_db
-from svc_common.types import ID_PATTERN, Day, RecordRef, ResourceId, utcnow
+from svc_common.types import Day, RecordId, ResourceId, utcnow
 from svc_common.uscc import USCC
 
 from supervision_svc.inspections import service
@@ -152,7 +152,7 @@ async def get_inspection(
 async def list_inspections(
     district: DistrictCode | None = None,
     uscc: USCC | None = None,
-    plan_id: RecordRef | None = Query(None, max_length=36, pattern=ID_PATTERN),
+    plan_id: RecordId | None = Query(None),
     cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
