@@ -4280,6 +4280,11 @@ async def test_the_inspections_page_lists_the_latest_and_the_cases_under_way(
     r = await client.get("/console/inspections/")
     assert_console_page(r, 502, 'id="inspections"', "暂时无法读取立案案件")
     assert "没有办理中的立案案件" not in r.text
+    # An answer that is no page of a list (read page by page) is a bad answer.
+    for not_a_page in ([], {"items": None}, "x"):
+        stub.on("GET", "/supervision/cases", not_a_page)
+        r = await client.get("/console/inspections/")
+        assert_console_page(r, 502, 'id="inspections"', "暂时无法读取立案案件")
     stub.on("GET", "/supervision/inspections", {"items": [], "next_cursor": None})
     stub.on("GET", "/supervision/cases", {"items": []})
     await sign_in(client, "auditor")

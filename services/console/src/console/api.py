@@ -342,13 +342,14 @@ class Services:
         params: Mapping[str, Any] | None = None,
         max_items: int = 10_000,
     ) -> list[Any]:
-        """Every item of a paginated list (`items`, `next_cursor`), bounded."""
+        """Every item of a paginated list (`items`, `next_cursor`), bounded;
+        an answer that is no such page is a bad answer (502)."""
         items: list[Any] = []
         query = dict(params or {})
         query.setdefault("limit", 500)
         while True:
-            page = await self.get(service, path, token=token, params=query)
-            items.extend(page.get("items", []))
+            page = page_of(await self.get(service, path, token=token, params=query))
+            items.extend(page["items"])
             nxt = page.get("next_cursor")
             if not nxt or len(items) >= max_items:
                 return items[:max_items]
