@@ -915,6 +915,65 @@ async def test_an_officer_accepts_a_complaint_through_its_form(
     assert "已受理" in await row.inner_text()
 
 
+def _new_demand(server: Server, title: str) -> str:
+    """An item of 蓟州区's demands list made through supervision-svc's API."""
+    import datetime as dt
+    import uuid
+
+    body = {
+        "district": "120119",
+        "title": title,
+        "source": "other",
+        "owner": "王伟",
+        "deadline": (dt.date.today() + dt.timedelta(days=10)).isoformat(),
+    }
+    headers = testing.auth("admin", idem=str(uuid.uuid4()))
+    r = httpx.post(f"{server.url}/supervision/demands", json=body, headers=headers, timeout=30)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def _complete(server: Server, demand_id: str) -> None:
+    import uuid
+
+    headers = testing.auth("admin", idem=str(uuid.uuid4()))
+    r = httpx.post(f"{server.url}/supervision/demands/{demand_id}/done", headers=headers)
+    assert r.status_code == 200, r.text
+
+
+async def test_an_officer_records_a_demands_progress_through_its_form(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """李华 opens 群众诉求清单 from the nav and records an item's progress:
+    the item redrawn with it; an item someone else completed meanwhile is
+    said beside its form in Chinese, the note typed kept (and a new
+    Idempotency-Key)."""
+    first = _new_demand(demo_server, "清理河道垃圾（浏览器测试）")
+    second = _new_demand(demo_server, "督促企业更换活性炭（浏览器测试）")
+    p = page
+    await sign_in(p, demo_server, "officer-jizhou")
+    await p.click("nav >> text=群众诉求清单")
+    await p.wait_for_selector(f"#demand-{first} form.act")
+    await p.select_option(f"#c-progress-{first}", "50")
+    await p.fill(f"#r-progress-{first}-", "已清理一半")
+    await p.click(f"#demand-{first} button[data-op=progress]")
+    await p.wait_for_selector(f"#demand-{first} .result.ok")
+    item = await p.inner_text(f"#demand-{first}")
+    assert "已办理 — 进展 50%" in item and "进展 50%：已清理一半" in item
+    await shot(p, artifacts, "demands")
+    _complete(demo_server, second)  # by someone else since the page was drawn
+    form = p.locator(f"#demand-{second} form.act").first
+    key = await form.locator("input[name=idem]").input_value()
+    await p.fill(f"#r-progress-{second}-", "已通知企业")
+    await form.locator("button[data-op=progress]").click()
+    await form.locator(".outcome .result.error").wait_for()
+    said = await form.locator(".outcome").inner_text()
+    assert "该诉求事项已由其他人办理（当前：已办结）" in said
+    assert await p.input_value(f"#r-progress-{second}-") == "已通知企业"
+    assert await form.locator("input[name=idem]").input_value() != key
+    await shot(p, artifacts, "demand-refused")
+
+
 async def test_an_officer_keeps_the_guarantee_list_through_its_form(
     page: Page, demo_server: Server, artifacts: Path
 ) -> None:

@@ -4280,6 +4280,11 @@ async def test_the_inspections_page_lists_the_latest_and_the_cases_under_way(
     r = await client.get("/console/inspections/")
     assert_console_page(r, 502, 'id="inspections"', "暂时无法读取立案案件")
     assert "没有办理中的立案案件" not in r.text
+    # An answer that is no page of a list (read page by page) is a bad answer.
+    for not_a_page in ([], {"items": None}, "x"):
+        stub.on("GET", "/supervision/cases", not_a_page)
+        r = await client.get("/console/inspections/")
+        assert_console_page(r, 502, 'id="inspections"', "暂时无法读取立案案件")
     stub.on("GET", "/supervision/inspections", {"items": [], "next_cursor": None})
     stub.on("GET", "/supervision/cases", {"items": []})
     await sign_in(client, "auditor")
@@ -4426,6 +4431,172 @@ async def test_an_item_of_the_demands_list_is_done_from_its_inspections_page(
     assert "暂时无法读取立案案件" not in r.text
 
 
+async def test_the_demands_list_shows_its_items_open_first_by_deadline(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/demands/: the items of the user's districts (the user's
+    token: supervision-svc scopes an officer's), the open ones first by
+    their deadline with 已超期 N 天 / 剩余 N 天 in Beijing days, then those
+    done; each with its district, source (linked through
+    /console/demands/source), owner and progress, and an officer's forms;
+    an auditor reads with no form, investment staff are refused; none is
+    said; supervision-svc out leaves a note (503 with Retry-After), a bad
+    answer a 502, never an empty list."""
+    today = today_beijing()
+    late = (today - dt.timedelta(days=3)).isoformat()
+    soon = (today + dt.timedelta(days=5)).isoformat()
+    items = [
+        _demand(1, deadline=soon, id=DID),
+        _demand(2, status="done", progress_percent=100, deadline="2000-01-01"),
+        _demand(3, deadline=late, overdue=True, source="complaint", source_ref="TS-1"),
+        _demand(4, deadline="2099-01-31", source="visit", source_ref=None),
+    ]
+    stub.on("GET", "/supervision/demands", {"items": items, "next_cursor": None})
+    await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/demands/")
+    assert_console_page(r, 200, "群众诉求清单", "已超期 3 天", "剩余 5 天", "责任人：王伟")
+    assert 'href="/console/demands/" aria-current="page"' in r.text
+    listed = r.text.split('id="demands"')[1].split("</ul>")[0]
+    order = re.findall(r'id="demand-(d-\d|[0-9a-f-]{36})"', listed)
+    assert order == ["d-3", DID, "d-4", "d-2"]
+    assert "办理中：3 项 · 已超期：1 项 · 已办结：1 项" in r.text
+    assert "来源：投诉" in listed and "来源：走访" in listed and "蓟州区" in listed
+    assert "/console/demands/source?kind=complaint&amp;ref=TS-1&amp;district=120119" in listed
+    assert "/console/demands/source?kind=inspection" in listed
+    # An open item's two forms; none for the one done.
+    assert listed.count('data-op="progress"') == 3 and listed.count('data-op="done"') == 3
+    (asked,) = [c for c in stub.calls if c.url.path == "/supervision/demands"]
+    assert "district" not in asked.url.params and asked.headers["authorization"]
+
+    await sign_in(client, "auditor")
+    r = await client.get("/console/demands/")
+    assert r.status_code == 200 and "督促企业更换活性炭 1" in r.text
+    assert 'class="act"' not in r.text
+    stub.on("GET", "/supervision/demands", {"items": [], "next_cursor": None})
+    r = await client.get("/console/demands/")
+    assert_console_page(r, 200, "您所辖区的群众诉求清单暂无事项")
+    out = {"title": "服务暂不可用", "detail": "停机维护"}
+    down = lambda _: httpx.Response(503, json=out, headers={"Retry-After": "30"})  # noqa: E731
+    stub.on("GET", "/supervision/demands", down)
+    r = await client.get("/console/demands/")
+    assert_console_page(r, 503, 'id="demands-unseen"', "暂时无法读取群众诉求清单：停机维护")
+    assert r.headers["retry-after"] == "30" and 'id="demands"' not in r.text
+    stub.on("GET", "/supervision/demands", lambda _: httpx.Response(500, text="x"))
+    assert_console_page(await client.get("/console/demands/"), 502, 'id="demands-unseen"')
+    await sign_in(client, "investment")
+    assert (await client.get("/console/demands/")).status_code == 403
+    assert 'href="/console/demands/"' not in (await client.get("/console/")).text
+
+
+async def test_an_items_progress_and_done_are_sent_from_the_demands_list(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """An item's progress (a percent chosen, a note if any) is PATCHed and
+    its 办结 POSTed from the demands list, each with the form's
+    Idempotency-Key; with htmx the item is redrawn from supervision-svc's
+    answer, a refusal (a percent not 0–100, a note too long: nothing sent;
+    supervision-svc's 422; someone else's 办结, its 409) said beside the
+    form in Chinese; without htmx, back to the list (303) with the outcome
+    flashed."""
+    mine = _demand(1, id=DID)
+    stub.on("GET", "/supervision/demands", {"items": [mine], "next_cursor": None})
+    sent: list[httpx.Request] = []
+
+    def patched(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        body = json.loads(request.content)
+        return httpx.Response(200, json={**mine, **body})
+
+    stub.on("PATCH", f"/supervision/demands/{DID}", patched)
+    token = await sign_in(client, "officer-jizhou")
+    page = await client.get("/console/demands/")
+    assert 'name="choice"' in page.text and '<option value="40">40%</option>' in page.text
+    hx = {"HX-Request": "true"}
+    form = {"csrf_token": token, "idem": "p" * 20, "op": "progress"}
+    url = f"/console/demands/{DID}/act"
+    r = await client.post(url, data={**form, "choice": "７０", "reason": " 已签合同 "}, headers=hx)
+    assert r.status_code == 200 and "<html" not in r.text, r.text
+    assert "已办理 — 进展 70%" in r.text and "进展 70%：已签合同" in r.text
+    assert sent[-1].method == "PATCH"
+    assert json.loads(sent[-1].content) == {"progress_percent": 70, "progress_note": "已签合同"}
+    assert sent[-1].headers["idempotency-key"].endswith("p" * 20)
+    # Without htmx: post/redirect/get back to the list, the outcome flashed.
+    r = await client.post(url, data={**form, "choice": "80"})
+    assert r.status_code == 303 and r.headers["location"] == "/console/demands/"
+    assert json.loads(sent[-1].content) == {"progress_percent": 80, "progress_note": None}
+    assert "已办理 — 进展 80%" in (await client.get("/console/demands/")).text
+    count = len(sent)
+    for bad in ("101", "", "七十"):
+        r = await client.post(url, data={**form, "choice": bad}, headers=hx)
+        assert r.status_code == 422 and "请选择办理进展（0–100%）" in r.text
+    r = await client.post(url, data={**form, "choice": "50", "reason": "y" * 2001}, headers=hx)
+    assert r.status_code == 422 and "进展说明共 2001 个字符，最多 2000 个" in r.text
+    assert len(sent) == count
+    refused = {"title": "请求内容无效", "detail": "deadline：不得早于今天"}
+    stub.on("PATCH", f"/supervision/demands/{DID}", lambda _: httpx.Response(422, json=refused))
+    r = await client.post(url, data={**form, "choice": "50"}, headers=hx)
+    assert r.status_code == 422 and "不得早于今天" in r.text
+    r = await client.post(url, data={**form, "choice": "50"})
+    assert r.status_code == 303 and r.headers["location"] == "/console/demands/"
+    assert "不得早于今天" in (await client.get("/console/demands/")).text
+
+    stub.on(
+        "POST",
+        f"/supervision/demands/{DID}/done",
+        lambda _: httpx.Response(200, json={**mine, "status": "done", "progress_percent": 100}),
+    )
+    done = {**form, "op": "done", "idem": "d" * 20}
+    r = await client.post(url, data=done, headers=hx)
+    assert r.status_code == 200 and "已办理 — 已办结" in r.text and 'class="act"' not in r.text
+    stale = {
+        "type": "urn:envbureau:problem:illegal-transition",
+        "title": "当前状态不允许此操作",
+        "detail": "诉求当前为 已办结（done），不能执行 progress",
+        "state": "done",
+        "action": "progress",
+    }
+    stub.on("PATCH", f"/supervision/demands/{DID}", lambda _: httpx.Response(409, json=stale))
+    r = await client.post(url, data={**form, "choice": "50"}, headers=hx)
+    assert r.status_code == 409 and "该诉求事项已由其他人办理（当前：已办结）" in r.text
+
+    await sign_in(client, "auditor")
+    token = csrf_of((await client.get("/console/demands/")).text)
+    r = await client.post(url, data={**form, "csrf_token": token, "choice": "50"}, headers=hx)
+    assert r.status_code == 403
+
+
+async def test_an_items_source_link_leads_to_its_page(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """An item names its source by number only: its link reads the
+    district's inspections or complaints when followed and leads to the one
+    with that number; none found, or a link made by hand, is said (404)."""
+    stub.on(
+        "GET",
+        "/supervision/inspections",
+        {"items": [_inspection(2, id=IID), _inspection(3)], "next_cursor": None},
+    )
+    stub.on(
+        "GET",
+        "/supervision/complaints",
+        {"items": [{"id": DID, "case_no": "TS-1"}, {"id": "x", "case_no": "TS-2"}]},
+    )
+    await sign_in(client, "officer-jizhou")
+    q = {"kind": "inspection", "ref": "JC-120119-2026-0002", "district": "120119"}
+    r = await client.get("/console/demands/source", params=q)
+    assert r.status_code == 303 and r.headers["location"] == f"/console/inspections/{IID}"
+    (asked,) = [c for c in stub.calls if c.url.path == "/supervision/inspections"]
+    assert asked.url.params["district"] == "120119"
+    q = {"kind": "complaint", "ref": "TS-1", "district": "120119"}
+    r = await client.get("/console/demands/source", params=q)
+    assert r.status_code == 303 and r.headers["location"] == f"/console/complaints/{DID}"
+    before = len(stub.calls)
+    for bad in ({**q, "ref": "TS-9"}, {**q, "kind": "visit"}, {**q, "district": "x"}):
+        r = await client.get("/console/demands/source", params=bad)
+        assert_console_page(r, 404, "未找到该事项的来源")
+    assert len(stub.calls) == before + 1  # only the number not found was looked for
+
+
 def _case_acted(before: dict[str, Any]) -> Handler:
     """supervision-svc's answer to a case's action: the case in the state it
     leads to, with the actions allowed there (its TRANSITIONS)."""
@@ -4566,7 +4737,7 @@ def test_inspections_and_cases_are_named_as_supervision_svc_names_them() -> None
     assert set(RESULTS) == set(ItemIn.model_fields["result"].annotation.__args__)
     assert CASE_ACTS["close"].most == _most(CloseIn, "note")
     assert CASE_ACTS["approve"].most == _most(DecisionIn, "note")
-    from console.pages.inspections.views import DEMAND_DONE, DEMAND_STATES
+    from console.pages.demands.views import DEMAND_DONE, DEMAND_STATES
     from supervision_svc.demands.router import DoneIn
     from supervision_svc.demands.service import DEMAND_LABELS_ZH
 
@@ -4574,6 +4745,14 @@ def test_inspections_and_cases_are_named_as_supervision_svc_names_them() -> None
         s: DEMAND_LABELS_ZH[s] for s in ("open", "done")
     }
     assert DEMAND_DONE.most == _most(DoneIn, "note")
+    from console.pages.demands.views import DEMAND_ACTS, SOURCES
+    from supervision_svc.demands.schemas import ProgressIn, Source
+
+    assert DEMAND_ACTS["progress"].most == _most(ProgressIn, "progress_note")
+    assert set(SOURCES) == set(Source.__args__)
+    # What the progress form sends is what supervision-svc takes.
+    ProgressIn.model_validate(DEMAND_ACTS["progress"].body("", "0"))
+    ProgressIn.model_validate(DEMAND_ACTS["progress"].body("已签合同", "100"))
 
 
 #: A plan's id as supervision-svc makes them.
@@ -4853,6 +5032,178 @@ def test_a_draws_tiers_and_fields_are_supervision_svcs() -> None:
 
     assert tuple(TIERS) == DRAWN
     assert set(DRAW_FIELDS) <= set(PlanIn.model_fields)
+
+
+#: supervision-svc's reports as it answers them (ComplaintReport,
+#: EnforcementReport, DemandReport), for 蓟州区.
+COMPLAINT_REPORT = {
+    "district": None,
+    "from": "2026-12-01",
+    "to": "2026-12-03",
+    "received": 1210,
+    "rejected": 13,
+    "accepted": 1197,
+    "closed": 1165,
+    "closure_rate_percent": "97.3",
+    "overdue": 4,
+    "repeated": 31,
+    "by_category": [
+        {"category": "odor", "received": 700, "accepted": 690, "closed": 680, "repeated": 20},
+        {"category": "noise", "received": 510, "accepted": 507, "closed": 485, "repeated": 11},
+    ],
+}
+ENFORCEMENT_REPORT = {
+    "district": None,
+    "from": "2026-12-01",
+    "to": "2026-12-03",
+    "inspections": 181,
+    "enterprises_inspected": 174,
+    "problems_found": 28,
+    "cases_filed": 10,
+    "cases_decided": 8,
+    "cases_closed": 5,
+}
+DEMAND_REPORT = {"district": None, "total": 318, "done": 271, "in_progress": 47, "overdue": 6}
+
+
+def _reports(stub: Stub) -> None:
+    stub.on("GET", "/supervision/reports/complaints", COMPLAINT_REPORT)
+    stub.on("GET", "/supervision/reports/enforcement", ENFORCEMENT_REPORT)
+    stub.on("GET", "/supervision/reports/demands", DEMAND_REPORT)
+
+
+async def test_the_supervision_reports_are_of_this_month_unless_asked(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/reports/: supervision-svc's three reports as tables, with
+    the user's token (an officer's districts'), complaints and enforcement
+    for this month in Beijing by default (the demands list as it stands),
+    or for the period the form asks; a date refused is said beside its
+    field (422), nothing asked; the 招商 staff are refused."""
+    from svc_common import clock
+
+    _reports(stub)
+    await sign_in(client, "officer-jizhou")
+    # 2026-12-02 17:30 UTC is already 12-03 in Beijing.
+    with clock.using(clock.ManualClock(dt.datetime(2026, 12, 2, 17, 30, tzinfo=dt.UTC))):
+        r = await client.get("/console/reports/")
+    assert_console_page(r, 200, "监管统计", "范围：蓟州区", "有效投诉受理", "1197", "97.3")
+    assert 'href="/console/reports/" aria-current="page"' in r.text
+    assert "检查企业" in r.text and "174" in r.text and "汇集" in r.text and "318" in r.text
+    assert "异味" in r.text and "690" in r.text and "群众诉求清单（截至当前）" in r.text
+    assert 'name="from" value="2026-12-01"' in r.text and 'name="to" value="2026-12-03"' in r.text
+    asked = {c.url.path: c for c in stub.calls if "/reports/" in c.url.path}
+    for name in ("complaints", "enforcement"):
+        params = asked[f"/supervision/reports/{name}"].url.params
+        assert (params["from"], params["to"]) == ("2026-12-01", "2026-12-03")
+    assert not asked["/supervision/reports/demands"].url.params
+    assert 'href="/console/reports/complaints.xlsx?from=2026-12-01&amp;to=2026-12-03"' in r.text
+
+    r = await client.get("/console/reports/", params={"from": "２０２６-01-01", "to": "2026-06-30"})
+    assert r.status_code == 200 and "2026-01-01" in r.text
+    params = stub.calls[-3].url.params
+    assert (params["from"], params["to"]) == ("2026-01-01", "2026-06-30")
+    before = len(stub.calls)
+    r = await client.get("/console/reports/", params={"from": "2026-13-01", "to": "2026-06-30"})
+    assert_console_page(r, 422, 'id="from-err"', "日期格式应为 YYYY-MM-DD")
+    assert 'name="from" value="2026-13-01"' in r.text and 'id="report-complaints"' not in r.text
+    r = await client.get("/console/reports/", params={"from": "2026-07-01", "to": "2026-06-30"})
+    assert_console_page(r, 422, 'id="from-err"', "起始日期不得晚于截止日期")
+    assert len(stub.calls) == before
+    refused = {
+        "title": "请求内容无效",
+        "detail": "x",
+        "errors": [{"field": "to", "message": "时间范围不得超过十年"}],
+    }
+    stub.on("GET", "/supervision/reports/complaints", lambda _: httpx.Response(422, json=refused))
+    r = await client.get("/console/reports/", params={"from": "2000-01-01", "to": "2026-06-30"})
+    assert_console_page(r, 422, "截止日期：时间范围不得超过十年")
+
+    await sign_in(client, "investment")
+    assert (await client.get("/console/reports/")).status_code == 403
+    assert (await client.get("/console/reports/demands.xlsx")).status_code == 403
+    assert 'href="/console/reports/"' not in (await client.get("/console/")).text
+
+
+async def test_a_supervision_report_failing_is_said_never_an_empty_table(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """supervision-svc out leaves a note where the reports would be (503
+    with Retry-After), a bad answer a 502, never a table of nothing; the
+    reports after a failed one are not asked."""
+    _reports(stub)
+    out = {"title": "服务暂不可用", "detail": "停机维护"}
+    down = lambda _: httpx.Response(503, json=out, headers={"Retry-After": "30"})  # noqa: E731
+    stub.on("GET", "/supervision/reports/enforcement", down)
+    await sign_in(client, "auditor")
+    r = await client.get("/console/reports/")
+    assert_console_page(r, 503, 'id="reports-unseen"', "暂时无法读取监管统计：停机维护")
+    assert r.headers["retry-after"] == "30" and 'id="report-complaints"' not in r.text
+    assert not [c for c in stub.calls if c.url.path == "/supervision/reports/demands"]
+    r = await client.get("/console/reports/enforcement.xlsx")
+    assert_console_page(r, 503, "停机维护")
+    assert r.headers["retry-after"] == "30"
+    stub.on("GET", "/supervision/reports/enforcement", [ENFORCEMENT_REPORT])
+    r = await client.get("/console/reports/")
+    assert_console_page(r, 502, 'id="reports-unseen"')
+    assert (await client.get("/console/reports/enforcement.xlsx")).status_code == 502
+    assert_console_page(await client.get("/console/reports/grades.xlsx"), 404, "没有该统计报表")
+
+
+async def test_each_supervision_report_downloads_as_a_spreadsheet(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/reports/<name>.xlsx: the report of the period asked (this
+    month by default) as openpyxl reads it — what, of whom and of what
+    period above a table of its figures, numbers as numbers (the closure
+    rate exact), the complaints by category on a second sheet."""
+    import io
+
+    from openpyxl import load_workbook
+    from svc_common import clock
+
+    _reports(stub)
+    await sign_in(client, "admin")
+    with clock.using(clock.ManualClock(dt.datetime(2026, 12, 2, 17, 30, tzinfo=dt.UTC))):
+        r = await client.get("/console/reports/complaints.xlsx")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert (
+        'filename="supervision-complaints-20261201-20261203.xlsx"'
+        in (r.headers["content-disposition"])
+    )
+    book = load_workbook(io.BytesIO(r.content))
+    figures, categories = book.worksheets
+    rows = [[c.value for c in row] for row in figures.iter_rows()]
+    assert [r[0] for r in rows[:3]] == [
+        "12369 环保投诉",
+        "范围：全市",
+        "统计期间：2026-12-01 至 2026-12-03",
+    ]
+    values = {row[0]: row[1] for row in rows[4:]}
+    assert values["有效投诉受理"] == 1197 and values["办结"] == 1165
+    assert values["办结率（%）"] == 97.3 and values["重复反映"] == 31
+    # The table's header in bold, frozen as the sheet scrolls.
+    assert figures.freeze_panes == "A6" and figures["A5"].value == "指标" and figures["A5"].font.b
+    cats = [[c.value for c in row] for row in categories.iter_rows(min_row=6)]
+    assert cats == [["异味", 700, 690, 680, 20], ["噪声", 510, 507, 485, 11]]
+
+    r = await client.get("/console/reports/enforcement.xlsx", params={"from": "2026-01-01"})
+    sheet = load_workbook(io.BytesIO(r.content)).worksheets[0]
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert rows[2][0].startswith("统计期间：2026-01-01 至 ")
+    assert {row[0]: row[1] for row in rows[4:]}["立案查处"] == 10
+    asked = [c for c in stub.calls if c.url.path == "/supervision/reports/enforcement"][-1]
+    assert asked.url.params["from"] == "2026-01-01"
+    r = await client.get("/console/reports/demands.xlsx")
+    rows = [
+        [c.value for c in row] for row in load_workbook(io.BytesIO(r.content)).active.iter_rows()
+    ]
+    assert rows[2][0] == "截至当前" and {row[0]: row[1] for row in rows[4:]}["汇集"] == 318
+    before = len(stub.calls)
+    r = await client.get("/console/reports/demands.xlsx", params={"to": "tomorrow"})
+    assert_console_page(r, 422, "日期格式应为 YYYY-MM-DD")
+    assert len(stub.calls) == before
 
 
 #: Enterprises of 蓟州区 as supervision-svc's register has them.

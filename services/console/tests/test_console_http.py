@@ -527,6 +527,65 @@ def test_an_officer_draws_a_plan_and_reads_whom_it_drew(
     assert plan_id in plans.text and 'class="act draw"' not in plans.text
 
 
+def test_an_officer_records_a_demands_progress_and_completes_it(
+    browser_like: httpx.Client, demo_server: Server
+) -> None:
+    """李华 (蓟州区) records an item's progress from the demands list
+    (supervision-svc's PATCH, with the form's Idempotency-Key: the same
+    form sent again is answered once) and completes it (办结); the reports
+    page counts it and its spreadsheet opens with the same figures."""
+    c = browser_like
+    admin = testing.auth("admin", sub="admin.console-test", idem=str(uuid.uuid4()))
+    body = {
+        "district": "120119",
+        "title": "督促下营镇河道清理（控制台测试）",
+        "source": "other",
+        "owner": "王伟",
+        "deadline": (dt.date.today() + dt.timedelta(days=10)).isoformat(),
+    }
+    r = c.post("/supervision/demands", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    did = r.json()["id"]
+    sign_in(c, "officer-jizhou")
+    page = c.get("/console/demands/")
+    assert page.status_code == 200 and body["title"] in page.text, page.text[:500]
+    item = page.text.split(f'id="demand-{did}"')[1].split("</li>")[0]
+    progress = item.split('value="progress"')[0].rsplit("<form", 1)[1]
+    idem = re.search(r'name="idem" value="([^"]+)"', progress)
+    assert idem
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "op": "progress",
+        "idem": idem.group(1),
+        "choice": "60",
+        "reason": "已清理大半",
+    }
+    for _ in range(2):  # a double click: answered once
+        r = c.post(f"/console/demands/{did}/act", data=form)
+        assert r.status_code == 303 and r.headers["location"] == "/console/demands/"
+        assert "已办理 — 进展 60%" in c.get("/console/demands/").text
+    now = c.get("/supervision/demands", params={"district": "120119"}, headers=admin).json()
+    (mine,) = [d for d in now["items"] if d["id"] == did]
+    assert (mine["progress_percent"], mine["progress_note"]) == (60, "已清理大半")
+    before = c.get("/supervision/reports/demands", headers=admin).json()
+    done = {**form, "op": "done", "idem": uuid.uuid4().hex, "reason": ""}
+    r = c.post(f"/console/demands/{did}/act", data=done)
+    assert r.status_code == 303 and "已办理 — 已办结" in c.get("/console/demands/").text
+    after = c.get("/supervision/reports/demands", headers=admin).json()
+    assert after["done"] == before["done"] + 1
+    sign_in(c, "auditor")
+    page = c.get("/console/reports/")
+    assert page.status_code == 200 and "群众诉求清单" in page.text
+    r = c.get("/console/reports/demands.xlsx")
+    assert r.status_code == 200
+    rows = [
+        [x.value for x in row] for row in load_workbook(io.BytesIO(r.content)).active.iter_rows()
+    ]
+    assert {row[0]: row[1] for row in rows[4:]}["已完成"] == after["done"]
+    sign_in(c, "investment")
+    assert c.get("/console/reports/").status_code == 403
+
+
 def test_an_officer_reads_and_sets_the_grades_of_its_districts(
     browser_like: httpx.Client, demo_server: Server
 ) -> None:

@@ -58,14 +58,17 @@ async def send(
     op: str,
     queue: str,
     state_label: StateLabel,
+    method: str = "POST",
 ) -> Outcome:
     """The action posted (`body`, None for an action that takes none) with
     the user's token and the form's key (the same form sent twice is one
     action). A refusal because the record moved on since the page was drawn
     is said plainly with where it stands now; a session ended is said as
-    such; any other refusal in the service's words."""
+    such; any other refusal in the service's words. A change to a record
+    (an item's progress) is `method` PATCH, sent the same way."""
+    call = api.patch if method == "PATCH" else api.post
     try:
-        result = await api.post(
+        result = await call(
             service,
             path,
             token=user.token,
@@ -87,28 +90,37 @@ async def send(
 
 
 async def answer(
-    request: Request, page: str, outcome: Outcome, state_label: StateLabel, redraw: Redraw
+    request: Request,
+    page: str,
+    outcome: Outcome,
+    state_label: StateLabel,
+    redraw: Redraw,
+    said: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> Response:
     """The request's end. Without htmx: back to `page` (post/redirect/get)
     with the outcome flashed. With htmx: the record redrawn from the
     service's answer, or the refusal said beside the form, which keeps what
-    was typed."""
+    was typed. What became of the record is said by its state, or by
+    `said` from the answer (an item's progress: 进展 60%)."""
     result = outcome.result
-    said = (
+    told = said(result) if said is not None and isinstance(result, dict) else None
+    said_now = told or (
         state_label(str(result["status"]))
         if isinstance(result, dict) and result.get("status")
         else None
     )
     if not is_htmx(request):
-        return back_to(request, page, outcome.problem, said)
+        return back_to(request, page, outcome.problem, said_now)
     done = msg("Done", "已办理")
     if outcome.problem is None and isinstance(result, dict):
-        return await redraw(result, {"ok": True, "text": f"{done} — {said}" if said else done})
+        return await redraw(
+            result, {"ok": True, "text": f"{done} — {said_now}" if said_now else done}
+        )
     return render(
         request,
         "workbench/_result.html",
         status_code=outcome.status,
         ok=outcome.problem is None,
         text=outcome.problem or done,
-        outcome=said,
+        outcome=said_now,
     )

@@ -132,6 +132,8 @@ FIELD_WORDS = {
     "count": ("enterprises to draw", "抽取家数"),
     "share_percent": ("share to draw", "抽取比例"),
     "inspector_pool": ("inspectors", "执法人员库"),
+    "from": ("first day", "起始日期"),
+    "to": ("last day", "截止日期"),
     "grade": ("grade", "绩效等级"),
     "benchmark": ("benchmark", "标杆"),
     "industry": ("industry", "行业"),
@@ -315,6 +317,22 @@ class Services:
         )
         return _json_or_raise(r)
 
+    async def patch(
+        self,
+        service: str,
+        path: str,
+        *,
+        token: str | None,
+        json: Any = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """A PATCH (a change to a record, an item's progress), with the
+        Idempotency-Key of its form, as a POST."""
+        r = await self.request(
+            "PATCH", service, path, token=token, json=json, idempotency_key=idempotency_key
+        )
+        return _json_or_raise(r)
+
     async def all_pages(
         self,
         service: str,
@@ -324,13 +342,14 @@ class Services:
         params: Mapping[str, Any] | None = None,
         max_items: int = 10_000,
     ) -> list[Any]:
-        """Every item of a paginated list (`items`, `next_cursor`), bounded."""
+        """Every item of a paginated list (`items`, `next_cursor`), bounded;
+        an answer that is no such page is a bad answer (502)."""
         items: list[Any] = []
         query = dict(params or {})
         query.setdefault("limit", 500)
         while True:
-            page = await self.get(service, path, token=token, params=query)
-            items.extend(page.get("items", []))
+            page = page_of(await self.get(service, path, token=token, params=query))
+            items.extend(page["items"])
             nxt = page.get("next_cursor")
             if not nxt or len(items) >= max_items:
                 return items[:max_items]

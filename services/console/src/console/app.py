@@ -35,13 +35,15 @@ from console.auth.users import from_session, sign_out
 from console.errors import CsrfRejected, LoginRequired, RoleRefused, SessionStoreDown
 from console.pages.alerts.router import router as alerts_router
 from console.pages.complaints.router import router as complaints_router
+from console.pages.demands.router import router as demands_router
 from console.pages.enterprise.router import router as enterprise_router
 from console.pages.grading.router import router as grading_router
 from console.pages.home import router as home_router
-from console.pages.inspections.router import cases_router, demands_router
+from console.pages.inspections.router import cases_router
 from console.pages.inspections.router import router as inspections_router
 from console.pages.investment.router import router as investment_router
 from console.pages.public.router import router as public_router
+from console.pages.reports.router import router as reports_router
 from console.pages.workbench.router import router as workbench_router
 from console.pollutants import PollutantList
 from console.settings import Settings
@@ -108,6 +110,7 @@ def create(
         inspections_router,
         cases_router,
         demands_router,
+        reports_router,
         grading_router,
         public_router,
     ):

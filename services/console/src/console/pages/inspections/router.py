@@ -26,10 +26,11 @@ from console.auth import csrf
 from console.auth.users import User
 from console.companies import company_names
 from console.deps import services, signed_in
+from console.pages.demands.router import demands_shown
+from console.pages.demands.views import inspection_demands
 from console.pages.inspections.views import (
     CASE_ACTS,
     DECISIONS,
-    DEMAND_DONE,
     ENDPOINTS,
     INSPECTIONS_SHOWN,
     OPEN_CASES,
@@ -38,12 +39,10 @@ from console.pages.inspections.views import (
     case_offered,
     case_rows,
     case_state_label,
-    demand_state_label,
     draw_body,
     drawn_rows,
     finding_label,
     findings_said,
-    inspection_demands,
     inspection_rows,
     item_label,
     measure_label,
@@ -67,7 +66,6 @@ from console.web import (
 
 router = APIRouter(prefix="/console/inspections")
 cases_router = APIRouter(prefix="/console/cases")
-demands_router = APIRouter(prefix="/console/demands")
 #: supervision-svc's readers.
 ROLES = ("officer", "admin", "auditor")
 #: Who acts on a case (supervision-svc's writers): an officer in its
@@ -81,7 +79,6 @@ _LABELS = {
     "finding_label": finding_label,
     "case_state_label": case_state_label,
     "measure_label": measure_label,
-    "demand_state_label": demand_state_label,
 }
 
 
@@ -407,29 +404,9 @@ async def inspection(
         result=findings_said(i),
         cases_error=failed["cases"].said() if "cases" in failed else None,
         demands_error=next(iter(failed.values())).said() if failed else None,
-        **_demands_shown(user, demands, str(i.get("id") or "")),
-    )
-
-
-def _demands_shown(
-    user: User, demands: list[Mapping[str, Any]], inspection_id: str, **context: Any
-) -> dict[str, Any]:
-    """What the demands' part of an inspection's page is drawn from: the
-    items, and the 办结 form of each open one for who may act on it."""
-    return {
-        "demands": demands,
-        "may_act_on": lambda d: (
-            user.role in ACTORS
-            and user.may_act_in(str(d.get("district") or ""))
-            and d.get("status") == "open"
-        ),
-        "done": DEMAND_DONE,
-        "inspection_id": inspection_id,
-        "queues": queues,
-        "new_key": lambda: uuid.uuid4().hex,
+        **demands_shown(user, demands, back=str(i.get("id") or "")),
         **_LABELS,
-        **context,
-    }
+    )
 
 
 def _no_case(request: Request) -> Response:
@@ -562,50 +539,3 @@ async def act(
         return render(request, "inspections/_case.html", **context)
 
     return await actions.answer(request, page, outcome, case_state_label, redraw)
-
-
-@demands_router.post("/{demand_id}/act", dependencies=[Depends(csrf.verify)])
-async def demand_act(
-    demand_id: str,
-    request: Request,
-    op: str = Form(..., max_length=40),
-    reason: str = Form("", max_length=10_000),
-    # The inspection whose page the form is on: where the browser is sent
-    # back to without htmx.
-    sub: str = Form("", max_length=100),
-    idem: str = Form(..., min_length=8, max_length=100),
-    user: User = Depends(signed_in(*ACTORS)),
-    api: Services = Depends(services),
-) -> Response:
-    """An item of the demands list completed (办结, `…/done` with a note if
-    any) from the page of the inspection it came from, as a case's action:
-    with htmx a success redraws the item from supervision-svc's answer;
-    without, post/redirect/get back to the inspection's page."""
-    page = f"/console/inspections/{sub}" if is_uuid(sub) else "/console/inspections/"
-    if op != "done" or not is_uuid(demand_id):
-        outcome = actions.refused(msg("this action is not known", "无法识别的操作"))
-    elif DEMAND_DONE.text is not None and (
-        problem := queues.text_problem(
-            reason, required=False, most=DEMAND_DONE.most, words=DEMAND_DONE.text
-        )
-    ):
-        outcome = actions.refused(problem)
-    else:
-        outcome = await actions.send(
-            request,
-            api,
-            user,
-            service="supervision",
-            path=f"/supervision/demands/{demand_id}/done",
-            body=DEMAND_DONE.body(reason.strip(), ""),
-            idem=idem,
-            op=op,
-            queue="demand",
-            state_label=demand_state_label,
-        )
-
-    async def redraw(result: dict[str, Any], note: dict[str, Any]) -> Response:
-        context = _demands_shown(user, [result], sub, d=result, note=note)
-        return render(request, "inspections/_demand.html", **context)
-
-    return await actions.answer(request, page, outcome, demand_state_label, redraw)

@@ -209,37 +209,6 @@ def case_offered(case: Mapping[str, Any], *, proposer: bool) -> list[str]:
     return [a for a in CASE_ACTS if a in allowed and not (proposer and a in DECISIONS)]
 
 
-#: Where an item of the demands list (诉求清单) stands (supervision-svc's
-#: `DEMAND_LABELS_ZH`).
-DEMAND_STATES = {"open": ("in progress", "办理中"), "done": ("done", "已办结")}
-#: Completing an item (`POST /supervision/demands/{id}/done`, its `DoneIn`).
-DEMAND_DONE = Act(
-    ("Mark done", "办结"),
-    lambda text, _: {"note": text or None},
-    (("note", "说明"), ("", "")),
-    2000,
-    optional=True,
-)
-
-
-def demand_state_label(status: str) -> str:
-    return worded(DEMAND_STATES, status)
-
-
-def inspection_demands(demands: Iterable[Any], inspection_no: str) -> list[Mapping[str, Any]]:
-    """The items of the demands list that name the inspection as their
-    source (source `inspection`, `source_ref` its number), the open first."""
-    found = [
-        d
-        for d in demands
-        if isinstance(d, Mapping)
-        and d.get("source") == "inspection"
-        and inspection_no
-        and d.get("source_ref") == inspection_no
-    ]
-    return sorted(found, key=lambda d: (d.get("status") != "open", str(d.get("deadline") or "")))
-
-
 #: The most plans a page lists (one page of supervision-svc's list).
 PLANS_SHOWN = 50
 #: A draw's tiers (supervision-svc's `rules.tier`): more checks for open

@@ -7,11 +7,10 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
 from svc_common.i18n import msg
-from svc_common.uploads import csv_cell, csv_writer, sheet_cell
+from svc_common.uploads import csv_cell, csv_writer
 
+from console import sheets
 from console.web import dec
 
 
@@ -68,32 +67,27 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> bytes:
 
 
 def to_xlsx(rows: Sequence[dict[str, Any]], title: str) -> bytes:
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = title[:31]
     cols = columns()
-    ws.append([label for _, label in cols])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for r in rows:
-        # Exact values (Decimal, as the API gives them), never binary floats.
-        ws.append(
-            [
-                dec(r.get(k)) if k in NUMERIC and r.get(k) is not None else sheet_cell(_shown(r, k))
-                for k, _ in cols
-            ]
-        )
     # Tonnes show three decimals and a ratio two, as on the pages (1,770.000,
     # not 1770; 1.50, not 1.5).
-    for i, (k, _) in enumerate(cols, start=1):
-        shown = "#,##0.000" if k.endswith("_t") else "0.00" if k == "offset_ratio" else None
-        if k in NUMERIC and shown:
-            for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
-                cell.number_format = shown
-    for i, (_, label) in enumerate(cols, start=1):
-        ws.column_dimensions[ws.cell(1, i).column_letter].width = max(10, len(label) * 2)
-    ws.freeze_panes = "A2"
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    formats = {
+        i: "#,##0.000" if k.endswith("_t") else "0.00"
+        for i, (k, _) in enumerate(cols)
+        if k in NUMERIC and (k.endswith("_t") or k == "offset_ratio")
+    }
+    return sheets.to_xlsx(
+        [
+            sheets.Sheet(
+                title,
+                [label for _, label in cols],
+                [
+                    [
+                        dec(r.get(k)) if k in NUMERIC and r.get(k) is not None else _shown(r, k)
+                        for k, _ in cols
+                    ]
+                    for r in rows
+                ],
+                formats,
+            )
+        ]
+    )
