@@ -194,7 +194,9 @@ async def test_a_failed_message_leaves_nothing_and_ends_the_chain(pg_url: str) -
         await t.consumer.process(_msg(t.board, 1))
         await t.consumer.process(_msg(t.board, -1))  # written, then raised: dead-lettered
         assert await _idle_in_transaction(t.db) == []
-        assert _checked_out(t.db) == 0
+        # Given back once the failed chain's rollback is done (on a loaded
+        # machine that may be a moment after the message's end): never kept.
+        assert await testing.until(lambda: _checked_out(t.db) == 0), _checked_out(t.db)
         # Reaching for the session: undone on the driver, run again in a session.
         await t.consumer.process(_msg(t.board, 2, orm=True))
         third = _msg(t.board, 3)

@@ -1258,9 +1258,13 @@ async def test_idempotency_keys_are_whole_and_bounded(db_url: str) -> None:
         assert a.status_code == 403  # no district: refused, and the refusal is stored
         assert b.status_code == 201 and b.json()["text"] == "other"  # not a's answer
         too_long = testing.auth("officer", ["120119"], idem="k" * 256)
-        r = await c.post("/demo/notes?x=1", json=body, headers=too_long)
+        r = await c.post("/demo/notes", json=body, headers=too_long)
         assert r.status_code == 400 and r.json()["type"].endswith("idempotency-key-invalid")
         assert r.json()["instance"] == "/demo/notes" and r.json()["request_id"]
+        # A query the operation does not take is refused first; the problem's
+        # instance is the path, never the query.
+        r = await c.post("/demo/notes?x=1", json=body, headers=too_long)
+        assert r.status_code == 422 and r.json()["instance"] == "/demo/notes"
         spaced = testing.auth("officer", ["120119"], idem="a key")
         assert (await c.post("/demo/notes", json=body, headers=spaced)).status_code == 400
 
