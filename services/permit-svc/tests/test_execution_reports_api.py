@@ -4,6 +4,7 @@ refusals naming the field, and the missed-report list (逾期未报)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -231,3 +232,17 @@ async def test_missed_reports_by_district_paged(svc: Service) -> None:
     assert r.status_code == 200, r.text
     page = (await svc.http.get(path, params={"limit": 10}, headers=OFFICER)).json()
     assert {x["permit_id"] for x in page["items"]} == {key}
+
+
+async def test_filings_of_one_period_at_once_are_numbered_in_turn(svc: Service) -> None:
+    permit_id = await _permit(svc, 8112)
+    answers = await asyncio.gather(
+        *(_file(svc, permit_id, "2025-Q3", VOCs=str(n)) for n in range(1, 5))
+    )
+    assert [r.status_code for r in answers] == [201] * 4, [r.text for r in answers]
+    path = f"/permit/permits/{permit_id}/execution-reports"
+    every = (await svc.http.get(path, params={"superseded": "true"}, headers=OFFICER)).json()
+    versions = every["items"]
+    assert [x["version"] for x in versions] == [1, 2, 3, 4]
+    assert [x["current"] for x in versions] == [False, False, False, True]
+    assert [x["supersedes"] for x in versions] == [None] + [x["id"] for x in versions[:3]]
