@@ -201,11 +201,7 @@ async def act(
     spec = ACTS.get(op)
     if spec is None or not is_uuid(complaint_id) or (op == "close" and choice not in OUTCOMES):
         outcome = actions.refused(msg("this action is not known", "无法识别的操作"))
-    elif spec.text is not None and (
-        problem := queues.text_problem(
-            reason, required=not spec.optional, most=spec.most, words=spec.text
-        )
-    ):
+    elif problem := spec.text_problem(reason):
         outcome = actions.refused(problem)
     else:
         outcome = await actions.send(

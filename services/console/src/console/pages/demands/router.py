@@ -181,8 +181,8 @@ async def demand_act(
         problem = msg("this action is not known", "无法识别的操作")
     elif op == "progress":
         problem = percent_problem(choice)
-    if problem is None and spec is not None and spec.text is not None:
-        problem = queues.text_problem(reason, required=False, most=spec.most, words=spec.text)
+    if problem is None and spec is not None:
+        problem = spec.text_problem(reason)
     if problem is not None or spec is None:
         outcome = actions.refused(problem or "")
     else:

@@ -14,18 +14,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
 from svc_common.i18n import msg
 from svc_common.uscc import is_valid_uscc
 
-from console.api import ApiError, Services, idempotency_key, page_of
+from console import actions
+from console.api import ApiError, Services
 from console.auth import csrf
 from console.auth.users import User
 from console.companies import company_names
 from console.deps import services, signed_in
+from console.listing import ListPage, list_page
 from console.pages.grading.views import (
     BENCHMARKS,
     GRADES,
@@ -43,7 +44,7 @@ from console.pages.grading.views import (
     reason_label,
 )
 from console.pages.inspections.router import ACTORS, ROLES
-from console.web import back_to, is_htmx, problem_page, render, render_with_failure, session_ended
+from console.web import is_htmx, problem_page, render_with_failure
 
 router = APIRouter(prefix="/console/grading")
 #: Where a form refused without htmx keeps what was typed until the
@@ -75,14 +76,18 @@ async def grading(
     failed: dict[str, ApiError] = {}
     rows: list[dict[str, Any]] = []
     guarantees: list[dict[str, Any]] = []
-    next_cursor: str | None = None
-    params: dict[str, Any] = {"limit": GRADES_SHOWN} | ({"cursor": cursor} if cursor else {})
+    links = ListPage([], not cursor, None)
     try:
-        page = page_of(
-            await api.get("supervision", "/supervision/grades", token=user.token, params=params)
+        links = await list_page(
+            api,
+            user.token,
+            "supervision",
+            "/supervision/grades",
+            page="/console/grading/",
+            cursor=cursor,
+            limit=GRADES_SHOWN,
         )
-        rows = grade_rows(page["items"])
-        next_cursor = str(page.get("next_cursor") or "") or None
+        rows = grade_rows(links.items)
     except ApiError as exc:
         if exc.status == 401:
             raise  # the session ended: sign in again
@@ -108,10 +113,7 @@ async def grading(
         first,
         rows=rows,
         guarantees=guarantees,
-        first_page=not cursor,
-        next_href="/console/grading/?" + urlencode({"cursor": next_cursor})
-        if next_cursor
-        else None,
+        **links.links(),
         grades_error=failed["grades"].said() if "grades" in failed else None,
         guarantees_error=first.said() if first else None,
         **_LABELS,
@@ -234,37 +236,30 @@ async def _send(
     idem: str,
     said: str,
 ) -> Response:
-    """A form's change sent to supervision-svc with the user's token and
-    the form's Idempotency-Key, unless the form was refused (`problem`:
-    nothing is sent). With htmx a refusal is said beside the form, which
-    keeps what was typed, and a change sends the browser to the
-    enterprise's page drawn again; without, post/redirect/get back to it,
-    a refused form as it was typed."""
+    """A form's change sent to supervision-svc as any record's action
+    (`actions.send`), unless the form was refused (`problem`: nothing is
+    sent). With htmx a refusal is said beside the form, which keeps what
+    was typed, and a change sends the browser to the enterprise's page
+    drawn again; without, post/redirect/get back to it, a refused form as
+    it was typed."""
     page = f"/console/grading/{uscc}" if is_valid_uscc(uscc) else "/console/grading/"
-    status = 200 if problem is None else 422
-    if problem is None:
-        try:
-            await api.write(
-                method,
-                "supervision",
-                path,
-                token=user.token,
-                json=body,
-                idempotency_key=idempotency_key(user.sub, idem),
-            )
-        except ApiError as exc:
-            status = exc.page_status
-            problem = session_ended() if exc.status == 401 else exc.said()
-    if not is_htmx(request):
-        if problem is not None:
-            request.session[DRAFT] = {"uscc": uscc, "form": form, "typed": typed}
-        return back_to(request, page, problem, said)
-    if problem is None:
-        back_to(request, page, None, said)  # flashed for the page drawn again
-        return Response(status_code=200, headers={"HX-Redirect": page})
-    return render(
-        request, "workbench/_result.html", status_code=status, ok=False, text=problem, outcome=None
+    outcome = (
+        actions.refused(problem)
+        if problem is not None
+        else await actions.send(
+            request,
+            api,
+            user,
+            service="supervision",
+            path=path,
+            body=body,
+            idem=idem,
+            method=method,
+        )
     )
+    if outcome.problem is not None and not is_htmx(request):
+        request.session[DRAFT] = {"uscc": uscc, "form": form, "typed": typed}
+    return await actions.answer(request, page, outcome, str, None, said=lambda _: said)
 
 
 def _not_an_enterprise() -> str:

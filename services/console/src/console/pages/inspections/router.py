@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -21,11 +20,12 @@ from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg
 
 from console import actions
-from console.api import ApiError, Services, idempotency_key, page_of
+from console.api import ApiError, Services, idempotency_key
 from console.auth import csrf
 from console.auth.users import User
 from console.companies import company_names
 from console.deps import services, signed_in
+from console.listing import ListPage, list_page
 from console.pages.demands.router import demands_shown
 from console.pages.demands.views import inspection_demands
 from console.pages.inspections.views import (
@@ -107,16 +107,18 @@ async def inspections(
     failed: dict[str, ApiError] = {}
     rows: list[dict[str, Any]] = []
     cases: list[dict[str, Any]] = []
-    next_cursor: str | None = None
-    params: dict[str, Any] = {"limit": INSPECTIONS_SHOWN} | ({"cursor": cursor} if cursor else {})
+    links = ListPage([], not cursor, None)
     try:
-        page = page_of(
-            await api.get(
-                "supervision", "/supervision/inspections", token=user.token, params=params
-            )
+        links = await list_page(
+            api,
+            user.token,
+            "supervision",
+            "/supervision/inspections",
+            page="/console/inspections/",
+            cursor=cursor,
+            limit=INSPECTIONS_SHOWN,
         )
-        rows = inspection_rows(page["items"])
-        next_cursor = str(page.get("next_cursor") or "") or None
+        rows = inspection_rows(links.items)
     except ApiError as exc:
         if exc.status == 401:
             raise  # the session ended: sign in again
@@ -140,10 +142,7 @@ async def inspections(
         rows=rows,
         cases=cases,
         names=names,
-        first_page=not cursor,
-        next_href="/console/inspections/?" + urlencode({"cursor": next_cursor})
-        if next_cursor
-        else None,
+        **links.links(),
         inspections_error=failed["inspections"].said() if "inspections" in failed else None,
         cases_error=first.said() if first else None,
         **_LABELS,
@@ -193,16 +192,18 @@ async def plans(
     the page's status saying so, never an empty list."""
     failed: ApiError | None = None
     rows: list[dict[str, Any]] = []
-    next_cursor: str | None = None
-    params: dict[str, Any] = {"limit": PLANS_SHOWN} | ({"cursor": cursor} if cursor else {})
+    links = ListPage([], not cursor, None)
     try:
-        page = page_of(
-            await api.get(
-                "supervision", "/supervision/inspection-plans", token=user.token, params=params
-            )
+        links = await list_page(
+            api,
+            user.token,
+            "supervision",
+            "/supervision/inspection-plans",
+            page="/console/inspections/plans/",
+            cursor=cursor,
+            limit=PLANS_SHOWN,
         )
-        rows = plan_rows(page["items"])
-        next_cursor = str(page.get("next_cursor") or "") or None
+        rows = plan_rows(links.items)
     except ApiError as exc:
         if exc.status == 401:
             raise
@@ -213,10 +214,7 @@ async def plans(
         "inspections/plans.html",
         failed,
         rows=rows,
-        first_page=not cursor,
-        next_href="/console/inspections/plans/?" + urlencode({"cursor": next_cursor})
-        if next_cursor
-        else None,
+        **links.links(),
         plans_error=failed.said() if failed else None,
         **_draw_form(request, user, typed=draft if isinstance(draft, dict) else None),
     )
@@ -510,11 +508,7 @@ async def act(
     spec = CASE_ACTS.get(op)
     if spec is None or not is_uuid(case_id):
         outcome = actions.refused(msg("this action is not known", "无法识别的操作"))
-    elif spec.text is not None and (
-        problem := queues.text_problem(
-            reason, required=not spec.optional, most=spec.most, words=spec.text
-        )
-    ):
+    elif problem := spec.text_problem(reason):
         outcome = actions.refused(problem)
     else:
         # Someone else deciding or closing the case since the page was
