@@ -5520,3 +5520,78 @@ def test_the_grading_words_are_supervision_svcs_own() -> None:
         assert list(table) == list(get_args(codes))
         assert {c: words[1] for c, words in table.items()} == zh
     assert tuple(KINDS) == rules.KINDS
+
+
+async def test_a_form_refused_without_htmx_comes_back_as_typed_beside_its_field(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A plain form post (no htmx) that is refused, by the page's check or
+    by the service's 422, sends the browser back to its page with the form
+    as it was typed and the refusal beside the field it names (or the
+    form); the next visit shows the form empty. A complaint's action, an
+    item of the demands list's progress and a plan's draw alike."""
+    received = _complaint(1, "received", id=CID, allowed_actions=["accept", "reject"])
+    stub.on("GET", f"/supervision/complaints/{CID}", received)
+    refused = {
+        "title": "请求参数无效",
+        "detail": "reason: …",
+        "errors": [{"field": "reason", "message": "不得只含标点"}],
+    }
+    stub.on(
+        "POST",
+        f"/supervision/complaints/{CID}/reject",
+        lambda _: httpx.Response(422, json=refused),
+    )
+    token = await sign_in(client, "officer-jizhou")
+    page = f"/console/complaints/{CID}"
+    url = f"{page}/act"
+    form = {"csrf_token": token, "idem": "k" * 20, "op": "reject"}
+
+    def reject_form(html: str) -> str:
+        return html.split('data-op="accept"')[1].split("</form>")[1]
+
+    r = await client.post(url, data={**form, "reason": "。。。"})
+    assert r.status_code == 303 and r.headers["location"] == page
+    back = await client.get(page)
+    assert_console_page(back, 200)
+    again = reject_form(back.text)
+    assert 'value="。。。"' in again and 'aria-invalid="true"' in again
+    assert f'id="r-reject-{CID}--err" class="problem" role="alert">原因：不得只含标点' in again
+    assert "。。。" not in (await client.get(page)).text  # once
+    # The page's own check: nothing sent, the text kept beside its refusal.
+    r = await client.post(url, data={**form, "reason": "太长" * 300})
+    assert r.status_code == 303
+    again = reject_form((await client.get(page)).text)
+    assert "太长" * 300 in again and "原因共 600 个字符，最多 500 个" in again
+
+    mine = _demand(1, id=DID)
+    stub.on("GET", "/supervision/demands", {"items": [mine], "next_cursor": None})
+    url = f"/console/demands/{DID}/act"
+    form = {"csrf_token": token, "idem": "p" * 20, "op": "progress"}
+    r = await client.post(url, data={**form, "choice": "七十", "reason": "已签合同"})
+    assert r.status_code == 303 and r.headers["location"] == "/console/demands/"
+    back = (await client.get("/console/demands/")).text
+    again = back.split('data-op="progress"')[0].rsplit("<form", 1)[1]
+    assert ">已签合同</textarea>" in again or 'value="已签合同"' in again
+    assert f'id="c-progress-{DID}-err" class="problem" role="alert">请选择办理进展' in again
+
+    stub.on("GET", "/supervision/inspection-plans", {"items": [], "next_cursor": None})
+    refused = {
+        "title": "请求参数无效",
+        "detail": "period: …",
+        "errors": [{"field": "period", "message": "格式应如 2026、2026-06、2026-Q3 或 2026-H2"}],
+    }
+    stub.on("POST", "/supervision/inspection-plans", lambda _: httpx.Response(422, json=refused))
+    url = "/console/inspections/plans/"
+    draw = {
+        "csrf_token": token,
+        "idem": "d" * 20,
+        "district": "120119",
+        "period": "2026-Q5",
+        "count": "2",
+        "inspector_pool": "李华\n王伟",
+    }
+    assert (await client.post(url, data=draw)).status_code == 303
+    again = (await client.get(url)).text.split('id="draw"')[1].split("</form>")[0]
+    assert 'value="2026-Q5"' in again
+    assert 'id="draw-period-err" class="problem" role="alert">抽查期间：格式应如' in again

@@ -71,11 +71,34 @@ class Outcome:
     result: Any = None
     problem: str | None = None
     status: int = 200
+    #: The field the refusal names (the service's first, or the page's),
+    #: where a form sent without htmx says it when drawn again.
+    field: str | None = None
 
 
-def refused(problem: str) -> Outcome:
+def refused(problem: str, field: str | None = None) -> Outcome:
     """The form refused by its page, as the service would refuse it."""
-    return Outcome(problem=problem, status=422)
+    return Outcome(problem=problem, status=422, field=field)
+
+
+#: The fields of an action's form (`workbench/_form.html`): its text and its
+#: choice. A service names the field of its own body (承办人 is `officer`,
+#: 办结结果 `outcome`): those of a choice are the form's choice, any other
+#: the form's text.
+CHOICE_FIELDS = ("outcome", "progress_percent")
+
+
+def act_form(op: str, record: str, sub: str = "", action: str = "") -> str:
+    """The name of an action's form on its page (as `workbench/_form.html`
+    names it): its op, its record's id, its sub and action if any."""
+    return "-".join(p for p in (op, record, sub, action) if p)
+
+
+def act_field(field: str | None) -> str | None:
+    """The field of an action's form a service's refusal names, if any."""
+    if field in (None, "", "body"):
+        return None
+    return "choice" if field == "choice" or field in CHOICE_FIELDS else "reason"
 
 
 async def send(
@@ -119,7 +142,8 @@ async def send(
             )
         else:
             problem = session_ended() if exc.status == 401 else exc.said()
-        return Outcome(problem=problem, status=exc.page_status)
+        named = exc.field_errors[0].get("field") if exc.field_errors else None
+        return Outcome(problem=problem, status=exc.page_status, field=named)
     return Outcome(result=result)
 
 
@@ -130,6 +154,10 @@ async def answer(
     state_label: StateLabel,
     redraw: Redraw | None,
     said: Callable[[dict[str, Any]], str | None] | None = None,
+    *,
+    form: str | None = None,
+    typed: Mapping[str, str] | None = None,
+    field: Callable[[str | None], str | None] = lambda f: f,
 ) -> Response:
     """The request's end. Without htmx: back to `page` (post/redirect/get)
     with the outcome flashed. With htmx: the record redrawn from the
@@ -138,7 +166,10 @@ async def answer(
     `said` from the answer (an item's progress: 进展 60%; {} for an answer
     with no record, a 204). A page whose forms change more than the record
     they are on (an enterprise's grading) has no `redraw`: with htmx a
-    change sends the browser to `page` drawn again, the outcome flashed."""
+    change sends the browser to `page` drawn again, the outcome flashed.
+    A refused `form` sent without htmx is drawn again as it was `typed`,
+    the refusal beside the field it names (`field`: the form's name for
+    the field the refusal names)."""
     result = outcome.result
     told = said(result if isinstance(result, dict) else {}) if said is not None else None
     said_now = told or (
@@ -147,7 +178,15 @@ async def answer(
         else None
     )
     if not is_htmx(request):
-        return back_to(request, page, outcome.problem, said_now)
+        return back_to(
+            request,
+            page,
+            outcome.problem,
+            said_now,
+            form=form,
+            typed=typed,
+            field=field(outcome.field),
+        )
     done = msg("Done", "已办理")
     if outcome.problem is None and redraw is None:
         back_to(request, page, None, said_now)  # flashed for the page drawn again

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -195,13 +195,66 @@ def flash(request: Request, text: str, kind: str = "ok") -> None:
     request.session["flash"] = items
 
 
-def back_to(request: Request, page: str, problem: str | None, said: str | None) -> Response:
+#: Where a form refused without htmx keeps what was typed, and why it was
+#: refused, until its page is drawn again (the session's, as its flashes):
+#: `page`, `form` (which form of the page), `typed` (its fields as typed),
+#: `problem` and `field` (the field the refusal names, None for the form).
+DRAFT = "draft"
+
+
+def field_named(field: str | None, fields: Iterable[str]) -> str | None:
+    """The form's field a refusal names (a service's `allowed_measure.percent`
+    is the form's `percent`, `allowed_measure` its `kind`), or None when it
+    names none of `fields` (the refusal is the form's)."""
+    fields = list(fields)
+    for name in (field, (field or "").rsplit(".", 1)[-1]):
+        if name in fields:
+            return name
+    return "kind" if field == "allowed_measure" and "kind" in fields else None
+
+
+def drafted(request: Request, form: str) -> dict[str, Any] | None:
+    """What was typed in `form` of this page when it was last refused
+    without htmx (its `typed`, `problem`, `field`), else None; `render`
+    forgets it once the page is drawn."""
+    draft = request.session.get(DRAFT)
+    if (
+        isinstance(draft, dict)
+        and draft.get("page") == request.url.path
+        and draft.get("form") == form
+        and isinstance(draft.get("typed"), dict)
+    ):
+        return draft
+    return None
+
+
+def back_to(
+    request: Request,
+    page: str,
+    problem: str | None,
+    said: str | None,
+    *,
+    form: str | None = None,
+    typed: Mapping[str, str] | None = None,
+    field: str | None = None,
+) -> Response:
     """An action's form sent without htmx (post/redirect/get): its outcome
     (the refusal, or 已办理 — what became of its object) flashed, and the
     browser sent back to `page` (303), so a reload sends nothing again.
-    Every page's actions end so: the workbench's, a complaint's."""
+    Every page's actions end so: the workbench's, a complaint's. A refused
+    `form` keeps what was `typed` for the page drawn again (`DRAFT`), the
+    refusal said beside its `field` (or the form, for none)."""
     if problem:
         flash(request, problem, "error")
+        if form is not None:
+            fields = dict(typed or {})
+            request.session[DRAFT] = {
+                "page": page.split("?", 1)[0],
+                "form": form,
+                "typed": fields,
+                "problem": problem,
+                "field": field_named(field, fields),
+            }
     else:
         done = msg("Done", "已办理")
         flash(request, f"{done} — {said}" if said else done, "ok")
@@ -212,11 +265,16 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     """A page or fragment with what every template needs."""
     user = from_session(request)
     flashes = request.session.pop("flash", []) if not is_htmx(request) else []
+    # A refused form's draft is for one drawing of its page.
+    draft = request.session.pop(DRAFT, None) if not is_htmx(request) else None
     base = {
         "user": user,
         "lang": i18n.lang(),
         "csrf": csrf.token(request),
         "flashes": flashes,
+        "draft": draft
+        if isinstance(draft, dict) and draft.get("page") == request.url.path
+        else None,
         "path": request.url.path,
         "query": str(request.url.query),
         "now_beijing": utcnow().astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),

@@ -44,12 +44,9 @@ from console.pages.grading.views import (
     reason_label,
 )
 from console.pages.inspections.router import ACTORS, ROLES
-from console.web import is_htmx, problem_page, render_with_failure
+from console.web import drafted, problem_page, render_with_failure
 
 router = APIRouter(prefix="/console/grading")
-#: Where a form refused without htmx keeps what was typed until the
-#: enterprise's page is drawn again (the session's, as its flashes).
-DRAFT = "grading_draft"
 #: The most guarantee-list entries a page lists.
 GUARANTEES_SHOWN = 500
 
@@ -125,7 +122,7 @@ def _no_enterprise(request: Request) -> Response:
 
 
 def _forms(
-    user: User, district: str, current: Mapping[str, Any] | None, draft: Any, uscc: str
+    request: Request, user: User, district: str, current: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """What the forms are drawn from: whether the user may act on the
     enterprise (an officer of its district, an administrator), what was
@@ -139,8 +136,9 @@ def _forms(
         },
         "guarantee": {},
     }
-    if isinstance(draft, dict) and draft.get("uscc") == uscc and draft.get("form") in typed:
-        typed[draft["form"]] = dict(draft.get("typed") or {})
+    for form in typed:
+        if draft := drafted(request, form):
+            typed[form] = dict(draft["typed"])
     return {
         "may_act": may_act,
         "typed": typed,
@@ -216,7 +214,7 @@ async def enterprise(
         plans=plans,
         plans_error=failed["plans"].said() if "plans" in failed else None,
         guarantee_error=first.said() if first else None,
-        **_forms(user, district, current, request.session.pop(DRAFT, None), uscc),
+        **_forms(request, user, district, current),
         **_LABELS,
     )
 
@@ -257,9 +255,9 @@ async def _send(
             method=method,
         )
     )
-    if outcome.problem is not None and not is_htmx(request):
-        request.session[DRAFT] = {"uscc": uscc, "form": form, "typed": typed}
-    return await actions.answer(request, page, outcome, str, None, said=lambda _: said)
+    return await actions.answer(
+        request, page, outcome, str, None, said=lambda _: said, form=form, typed=typed
+    )
 
 
 def _not_an_enterprise() -> str:

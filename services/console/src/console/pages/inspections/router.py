@@ -56,6 +56,7 @@ from console.pages.workbench import queues
 from console.web import (
     back_to,
     days_until,
+    drafted,
     is_htmx,
     is_uuid,
     problem_page,
@@ -149,11 +150,6 @@ async def inspections(
     )
 
 
-#: Where a draw refused without htmx keeps what was typed until the plans'
-#: page is drawn again (the session's, as its flashes).
-DRAFT = "plan_draft"
-
-
 def _draw_form(request: Request, user: User, **context: Any) -> dict[str, Any]:
     """What the draw form is drawn from: the districts the user may draw in
     (an officer's, all for an administrator), what was typed (a refused
@@ -208,7 +204,7 @@ async def plans(
         if exc.status == 401:
             raise
         failed = exc
-    draft = request.session.pop(DRAFT, None)
+    draft = drafted(request, "draw")
     return render_with_failure(
         request,
         "inspections/plans.html",
@@ -216,7 +212,7 @@ async def plans(
         rows=rows,
         **links.links(),
         plans_error=failed.said() if failed else None,
-        **_draw_form(request, user, typed=draft if isinstance(draft, dict) else None),
+        **_draw_form(request, user, typed=draft["typed"] if draft else None),
     )
 
 
@@ -249,6 +245,7 @@ async def draw(
     body, problem = draw_body(typed, user.may_act_in)
     status = 200 if problem is None else 422
     plan: Any = None
+    field: str | None = None
     if body is not None:
         try:
             plan = await api.post(
@@ -261,6 +258,7 @@ async def draw(
         except ApiError as exc:
             status = exc.page_status
             problem = session_ended() if exc.status == 401 else exc.said()
+            field = exc.field_errors[0].get("field") if exc.field_errors else None
     if problem is None and not (isinstance(plan, dict) and is_uuid(str(plan.get("id") or ""))):
         problem, status = ApiError(502, {}).said(), 502  # not the plan it documents
     said = (
@@ -273,8 +271,15 @@ async def draw(
     )
     if not is_htmx(request):
         if problem is not None:
-            request.session[DRAFT] = typed
-            return back_to(request, "/console/inspections/plans/", problem, None)
+            return back_to(
+                request,
+                "/console/inspections/plans/",
+                problem,
+                None,
+                form="draw",
+                typed=typed,
+                field=field,
+            )
         return back_to(request, f"/console/inspections/plans/{plan['id']}", None, said)
     if problem is None:
         done = msg("Done", "已办理")
@@ -509,7 +514,7 @@ async def act(
     if spec is None or not is_uuid(case_id):
         outcome = actions.refused(msg("this action is not known", "无法识别的操作"))
     elif problem := spec.text_problem(reason):
-        outcome = actions.refused(problem)
+        outcome = actions.refused(problem, "reason")
     else:
         # Someone else deciding or closing the case since the page was
         # drawn is said plainly, where it stands now.
@@ -532,4 +537,13 @@ async def act(
         context = _shown(user, result, note=note, names=names)
         return render(request, "inspections/_case.html", **context)
 
-    return await actions.answer(request, page, outcome, case_state_label, redraw)
+    return await actions.answer(
+        request,
+        page,
+        outcome,
+        case_state_label,
+        redraw,
+        form=actions.act_form(op, case_id),
+        typed={"reason": reason},
+        field=actions.act_field,
+    )

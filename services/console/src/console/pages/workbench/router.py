@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from svc_common.i18n import msg
 
+from console.actions import act_field, act_form
 from console.api import ApiError, Services, idempotency_key
 from console.auth import csrf
 from console.auth.users import DEV_USERS, User
@@ -477,6 +478,7 @@ async def act(
 ) -> Response:
     spec = OPS.get(op)
     problem: str | None = None
+    field: str | None = None
     known = (
         spec is not None
         and queues.valid_id(id)
@@ -494,7 +496,7 @@ async def act(
             op, reason, required=spec.needs_reason or (op == "filing" and action == "reject")
         )
     ):
-        problem = wrong
+        problem, field = wrong, "reason"
     # The status of a refusal: htmx shows it beside the form, which stays so
     # the user can correct it and send again.
     status = 200 if problem is None else 403 if user.role not in spec_roles(spec) else 422
@@ -538,6 +540,7 @@ async def act(
                 # A refused field is said once, by the form's words (the
                 # detail repeats it with the API's field name).
                 problem = session_ended() if exc.status == 401 else exc.said()
+                field = exc.field_errors[0].get("field") if exc.field_errors else None
     done = msg("Done", "已办理") if problem is None else None
     said = queues.outcome(op, action, result) if problem is None else None
     # The tabs' counts, read again once the service has answered (done, or
@@ -576,4 +579,12 @@ async def act(
             outcome=said,
             **tabs,
         )
-    return back_to(request, "/console/workbench/", problem, said)
+    return back_to(
+        request,
+        "/console/workbench/",
+        problem,
+        said,
+        form=act_form(op, id, sub, action),
+        typed={"reason": reason},
+        field=act_field(field),
+    )
