@@ -839,6 +839,7 @@ async def test_who_entered_a_reclaim_is_named_when_the_console_knows_them(
         {**reclaim, "id": "c", "created_by": "someone.else"},
     ]
     stub.on("GET", "/quota/reclaims", {"next_cursor": None, "items": items})
+    subs = {r["id"]: r["created_by"] for r in items}
 
     async def entered(dev_login: bool) -> dict[str, str]:
         app = create(Settings(dev_login=True), transport=httpx.MockTransport(stub))
@@ -848,8 +849,11 @@ async def test_who_entered_a_reclaim_is_named_when_the_console_knows_them(
             await sign_in(c, "officer-jizhou")
             app.state.settings.dev_login = dev_login  # as if signed in some other way
             page = (await c.get("/console/workbench/")).text
-        rows = re.findall(r'<tr data-reclaim="(\w)">.*?</td><td>([^<]*)<br>', page, re.S)
-        return dict(rows)
+        person = r'(?:<span class="person" title="([^"]*)">)?([^<]*)'
+        rows = re.findall(r'<tr data-reclaim="(\w)">.*?</td><td>' + person, page, re.S)
+        # A name the console knows has the login id in its title.
+        assert all(title in ("", sub) for key, title, _ in rows for sub in [subs[key]]), rows
+        return {key: name for key, _, name in rows}
 
     assert await entered(True) == {"a": "李华", "b": "陈静", "c": "someone.else"}
     assert await entered(False) == {"a": "李华", "b": "chen.jing", "c": "someone.else"}
@@ -5595,3 +5599,39 @@ async def test_a_form_refused_without_htmx_comes_back_as_typed_beside_its_field(
     again = (await client.get(url)).text.split('id="draw"')[1].split("</form>")[0]
     assert 'value="2026-Q5"' in again
     assert 'id="draw-period-err" class="problem" role="alert">抽查期间：格式应如' in again
+
+
+async def test_people_are_shown_by_name_with_their_login_id_in_the_title(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """Who set a grade, proposed or decided a case, drew a plan, inspected:
+    by the name the console knows them by (a development user, the
+    signed-in user), the login id in the name's title; one it does not
+    know by the login id as it is, escaped; the services' own 系统."""
+    unknown = "officer.<120119>"
+    old = _grade(GU2, grade="C", set_by=unknown, set_at="2025-01-02T02:00:00Z")
+    stub.on(
+        "GET",
+        f"/supervision/grades/{GU2}",
+        {"uscc": GU2, "current": _grade(GU2), "history": [_grade(GU2, set_by="chen.jing"), old]},
+    )
+    stub.on("GET", f"/supervision/plant-plans/{GU2}", [])
+    stub.on("GET", "/supervision/guarantee-list", {"items": [], "next_cursor": None})
+    await sign_in(client, "auditor")
+    history = (await client.get(f"/console/grading/{GU2}")).text.split('id="history"')[1]
+    history = history.split("</table>")[0]
+    assert '<span class="person" title="chen.jing">陈静</span>' in history
+    assert "officer.&lt;120119&gt;" in history and 'title="officer.' not in history
+
+    decided = _case(2, "decided", id=KID, decided_by="admin.zhao")
+    decided["decided_at"] = "2026-12-03T02:00:00Z"
+    stub.on("GET", f"/supervision/cases/{KID}", decided)
+    stub.on("GET", "/supervision/inspections", {"items": [], "next_cursor": None})
+    page = (await client.get(f"/console/cases/{KID}")).text
+    assert '<span class="person" title="chen.jing">陈静</span>' in page
+    assert '<span class="person" title="admin.zhao">赵强</span>' in page
+    # The signed-in user is known by name even without development sign-in.
+    plans = {"items": [_plan(1, created_by="sun.li")], "next_cursor": None}
+    stub.on("GET", "/supervision/inspection-plans", plans)
+    page = (await client.get("/console/inspections/plans/")).text
+    assert '<span class="person" title="sun.li">孙丽</span>' in page

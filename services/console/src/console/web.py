@@ -14,11 +14,13 @@ from urllib.parse import parse_qs, urlencode
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from markupsafe import Markup
 from starlette.requests import cookie_parser
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from svc_common import calendar, districts, i18n
-from svc_common.auth import role_name, same_person
+from svc_common.auth import SYSTEM_SUB, role_name, same_person
 from svc_common.calendar import CHINA_STANDARD_TIME
 from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg, title
@@ -27,7 +29,7 @@ from svc_common.types import utcnow
 
 from console.api import ApiError
 from console.auth import csrf
-from console.auth.users import from_session
+from console.auth.users import DEV_USERS, User, from_session
 
 HERE = Path(__file__).parent
 #: Beijing time, the one clock people read (svc_common.calendar).
@@ -154,6 +156,34 @@ def lang_href(request: Request, lang: str) -> str:
     return "?" + urlencode([*kept, ("lang", lang)])
 
 
+def people(request: Request, user: User | None) -> dict[str, str]:
+    """The names the console knows people by, login id → name: the
+    development users' (only when they can sign in) and the signed-in
+    user's own. With OpenID Connect there is no directory to ask: anyone
+    else shows by login id."""
+    known = {u.sub: u.name for u in DEV_USERS} if request.app.state.settings.dev_login else {}
+    if user is not None:
+        known[user.sub] = user.name
+    return known
+
+
+@pass_context
+def person(context: Mapping[str, Any], sub: Any) -> Markup | str:
+    """A person a service names by login id (who proposed a case, set a
+    grade, drew a plan; an inspector) by the name the console knows them by
+    (`people`, in the page's context), the login id in its title; one it
+    does not know as it is; the services' own actions 系统; nothing for
+    none."""
+    if sub in (None, ""):
+        return ""
+    if sub == SYSTEM_SUB:
+        return msg("system", "系统")
+    name = (context.get("people") or {}).get(str(sub))
+    if not name or name == str(sub):
+        return str(sub)
+    return Markup('<span class="person" title="{}">{}</span>').format(str(sub), name)
+
+
 templates.env.globals.update(
     msg=i18n.msg,
     DISTRICTS=DISTRICTS,
@@ -169,6 +199,7 @@ templates.env.filters.update(
     deadline_day=deadline_day,
     beijing_in_text=beijing_in_text,
     tonnes=tonnes,
+    person=person,
     countdown=countdown,
     days_until=days_until,
     tojson_attr=lambda v: json.dumps(v, ensure_ascii=False),
@@ -269,6 +300,7 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     draft = request.session.pop(DRAFT, None) if not is_htmx(request) else None
     base = {
         "user": user,
+        "people": people(request, user),
         "lang": i18n.lang(),
         "csrf": csrf.token(request),
         "flashes": flashes,

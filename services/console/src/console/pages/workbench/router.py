@@ -18,7 +18,7 @@ from svc_common.i18n import msg
 from console.actions import act_field, act_form
 from console.api import ApiError, Services, idempotency_key
 from console.auth import csrf
-from console.auth.users import DEV_USERS, User
+from console.auth.users import User
 from console.companies import company_names
 from console.deps import services, signed_in
 from console.pages.workbench import queues
@@ -178,11 +178,6 @@ async def workbench(
     known = [*filings, *checks, *expiring, *q.parked]
     # An audit names its enterprise by USCC only.
     companies = await company_names(api, t, (f.uscc for f in findings), known)
-    # The names the console knows people by: the development users' (only
-    # when they can sign in) and the signed-in user's own. With OpenID
-    # Connect there is no directory to ask: anyone else shows by login id.
-    people = {u.sub: u.name for u in DEV_USERS} if request.app.state.settings.dev_login else {}
-    people[user.sub] = user.name
     return render(
         request,
         "workbench/index.html",
@@ -204,7 +199,6 @@ async def workbench(
         may_confirm=user.role in OPS["reclaim-confirm"].roles,
         # Re-driving a parked filing is an administrator's (permit-svc's).
         may_redrive=user.role in OPS["parked-redrive"].roles,
-        people=people,
         new_key=lambda: uuid.uuid4().hex,
     )
 
