@@ -231,6 +231,24 @@ def flash(request: Request, text: str, kind: str = "ok") -> None:
 #: `page`, `form` (which form of the page), `typed` (its fields as typed),
 #: `problem` and `field` (the field the refusal names, None for the form).
 DRAFT = "draft"
+#: The most a draft keeps of what was typed, as JSON (the session is the
+#: signed cookie, which a browser drops past 4 KB — signing the user out —
+#: with the CSRF token and the flashes in it too): a field that would take
+#: it past this is not kept, its refusal still said.
+DRAFT_BUDGET = 1200
+
+
+def _within_budget(typed: Mapping[str, str]) -> dict[str, str]:
+    """What was typed, each field kept whole while the draft stays within
+    `DRAFT_BUDGET` (a field too long to keep is left out)."""
+    kept: dict[str, str] = {}
+    used = 0
+    for name, value in typed.items():
+        size = len(json.dumps({name: value}))
+        if used + size <= DRAFT_BUDGET:
+            kept[name] = value
+            used += size
+    return kept
 
 
 def field_named(field: str | None, fields: Iterable[str]) -> str | None:
@@ -274,7 +292,8 @@ def back_to(
     browser sent back to `page` (303), so a reload sends nothing again.
     Every page's actions end so: the workbench's, a complaint's. A refused
     `form` keeps what was `typed` for the page drawn again (`DRAFT`), the
-    refusal said beside its `field` (or the form, for none)."""
+    refusal said beside its `field` (or the form, for none); a field too
+    long to keep in the session cookie (`DRAFT_BUDGET`) comes back empty."""
     if problem:
         flash(request, problem, "error")
         if form is not None:
@@ -282,7 +301,7 @@ def back_to(
             request.session[DRAFT] = {
                 "page": page.split("?", 1)[0],
                 "form": form,
-                "typed": fields,
+                "typed": _within_budget(fields),
                 "problem": problem,
                 "field": field_named(field, fields),
             }
