@@ -5688,3 +5688,74 @@ async def test_the_supervision_reports_are_filtered_by_a_district_the_user_may_s
     assert_console_page(r, 422, "请选择您可查看的区")
     assert len(stub.calls) == before
 
+
+async def test_an_officer_records_an_enterprises_plant_plan_by_alert_level(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/grading/{uscc}: the 一厂一策 form (alert level, measure,
+    note) for the district's officers, none for an auditor; checked first
+    (nothing sent when refused), then `PUT /supervision/plant-plans/{uscc}`
+    with the form's Idempotency-Key; with htmx a change draws the page
+    again, without a refusal comes back as typed beside its field."""
+    sent: list[httpx.Request] = []
+
+    def planned(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        body = json.loads(request.content)
+        return httpx.Response(200, json={"uscc": GU2, **body, "set_by": "li.hua"})
+
+    stub.on("PUT", f"/supervision/plant-plans/{GU2}", planned)
+    stub.on("GET", f"/supervision/grades/{GU2}", {"uscc": GU2, "current": None, "history": []})
+    stub.on("GET", f"/supervision/plant-plans/{GU2}", [])
+    stub.on("GET", "/supervision/guarantee-list", {"items": [], "next_cursor": None})
+    token = await sign_in(client, "officer-jizhou")
+    page = await client.get(f"/console/grading/{GU2}")
+    form_html = page.text.split('id="plan-form"')[1].split("</form>")[0]
+    assert "红色预警" in form_html and 'name="note"' in form_html and "停产部分工序" in form_html
+    url = f"/console/grading/{GU2}/plan"
+    form = {
+        "csrf_token": token,
+        "idem": "q" * 20,
+        "level": "orange",
+        "kind": "stop_processes",
+        "percent": "４０%",
+        "processes": "喷涂、烘干",
+        "note": " 停喷涂线 ",
+    }
+    hx = {"HX-Request": "true"}
+    r = await client.post(url, data=form, headers=hx)
+    assert r.status_code == 200 and r.headers["hx-redirect"] == f"/console/grading/{GU2}"
+    assert json.loads(sent[-1].content) == {
+        "level": "orange",
+        "measure": {"kind": "stop_processes", "percent": 40, "processes": ["喷涂", "烘干"]},
+        "note": "停喷涂线",
+    }
+    assert sent[-1].headers["idempotency-key"].endswith("q" * 20)
+    assert "已办理 — 一厂一策：橙色预警" in (await client.get(f"/console/grading/{GU2}")).text
+    count = len(sent)
+    for typed, said in (
+        ({"level": "purple"}, "请选择预警级别"),
+        ({"kind": ""}, "请选择减排措施"),
+        ({"kind": "reduce", "percent": ""}, "请填写限产比例"),
+        ({"note": " "}, "请填写措施说明"),
+    ):
+        r = await client.post(url, data={**form, **typed}, headers=hx)
+        assert r.status_code == 422 and said in r.text, (typed, r.text)
+    assert len(sent) == count
+    refused = {
+        "title": "请求参数无效",
+        "detail": "measure.percent: …",
+        "errors": [{"field": "measure.percent", "message": "应不大于 100"}],
+    }
+    stub.on("PUT", f"/supervision/plant-plans/{GU2}", lambda _: httpx.Response(422, json=refused))
+    r = await client.post(url, data={**form, "kind": "reduce", "percent": "120"})
+    assert r.status_code == 303 and r.headers["location"] == f"/console/grading/{GU2}"
+    again = (await client.get(f"/console/grading/{GU2}")).text.split('id="plan-form"')[1]
+    again = again.split("</form>")[0]
+    assert 'value="120"' in again and 'value="orange" selected' in again
+    assert 'id="plan-percent-err" class="problem" role="alert">限产比例：应不大于 100' in again
+
+    token = await sign_in(client, "auditor")
+    assert 'id="plan-form"' not in (await client.get(f"/console/grading/{GU2}")).text
+    r = await client.post(url, data={**form, "csrf_token": token})
+    assert r.status_code == 403

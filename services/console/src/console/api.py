@@ -144,6 +144,11 @@ FIELD_WORDS = {
     "allowed_measure.kind": ("measure allowed", "可采取的措施"),
     "allowed_measure.percent": ("reduction (%)", "限产比例"),
     "allowed_measure.processes": ("processes stopped", "停产工序"),
+    "level": ("alert level", "预警级别"),
+    "measure": ("measure", "减排措施"),
+    "measure.kind": ("measure", "减排措施"),
+    "measure.percent": ("reduction (%)", "限产比例"),
+    "measure.processes": ("processes stopped", "停产工序"),
 }
 
 

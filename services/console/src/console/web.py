@@ -253,13 +253,13 @@ def _within_budget(typed: Mapping[str, str]) -> dict[str, str]:
 
 def field_named(field: str | None, fields: Iterable[str]) -> str | None:
     """The form's field a refusal names (a service's `allowed_measure.percent`
-    is the form's `percent`, `allowed_measure` its `kind`), or None when it
+    is the form's `percent`, a `measure` its `kind`), or None when it
     names none of `fields` (the refusal is the form's)."""
     fields = list(fields)
     for name in (field, (field or "").rsplit(".", 1)[-1]):
         if name in fields:
             return name
-    return "kind" if field == "allowed_measure" and "kind" in fields else None
+    return "kind" if field in ("allowed_measure", "measure") and "kind" in fields else None
 
 
 def drafted(request: Request, form: str) -> dict[str, Any] | None:

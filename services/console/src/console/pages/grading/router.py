@@ -32,6 +32,7 @@ from console.pages.grading.views import (
     GRADES,
     GRADES_SHOWN,
     KINDS,
+    LEVELS,
     REASONS,
     benchmark_label,
     grade_body,
@@ -40,6 +41,7 @@ from console.pages.grading.views import (
     guarantee_body,
     guarantee_rows,
     level_label,
+    plant_plan_body,
     plant_plan_rows,
     reason_label,
 )
@@ -135,6 +137,7 @@ def _forms(
             "benchmark": str((current or {}).get("benchmark") or "none"),
         },
         "guarantee": {},
+        "plan": {},
     }
     for form in typed:
         if draft := drafted(request, form):
@@ -146,6 +149,7 @@ def _forms(
         "benchmarks": BENCHMARKS,
         "reasons": REASONS,
         "kinds": KINDS,
+        "levels": LEVELS,
         "new_key": lambda: uuid.uuid4().hex,
     }
 
@@ -373,4 +377,39 @@ async def remove_guarantee(
         typed={},
         idem=idem,
         said=msg("taken off the guarantee list", "已移出保障类正面清单"),
+    )
+
+
+@router.post("/{uscc}/plan", dependencies=[Depends(csrf.verify)])
+async def put_plant_plan(
+    uscc: str,
+    request: Request,
+    level: str = Form("", max_length=20),
+    kind: str = Form("", max_length=40),
+    percent: str = Form("", max_length=20),
+    processes: str = Form("", max_length=5000),
+    note: str = Form("", max_length=2000),
+    idem: str = Form(..., min_length=8, max_length=100),
+    user: User = Depends(signed_in(*ACTORS)),
+    api: Services = Depends(services),
+) -> Response:
+    """The enterprise's own measure at an alert level recorded (一厂一策,
+    `PUT /supervision/plant-plans/{uscc}`; the level's measure it had is
+    replaced), as its grade is set."""
+    typed = {"level": level, "kind": kind, "percent": percent, "processes": processes, "note": note}
+    body, problem = plant_plan_body(typed) if is_valid_uscc(uscc) else (None, _not_an_enterprise())
+    said = level_label(str((body or {}).get("level") or ""))
+    return await _send(
+        request,
+        user,
+        api,
+        uscc=uscc,
+        form="plan",
+        method="PUT",
+        path=f"/supervision/plant-plans/{uscc}",
+        body=body,
+        problem=problem,
+        typed=typed,
+        idem=idem,
+        said=msg(f"plant plan: {said}", f"一厂一策：{said}"),
     )
