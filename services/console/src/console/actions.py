@@ -142,8 +142,7 @@ async def send(
             )
         else:
             problem = session_ended() if exc.status == 401 else exc.said()
-        named = exc.field_errors[0].get("field") if exc.field_errors else None
-        return Outcome(problem=problem, status=exc.page_status, field=named)
+        return Outcome(problem=problem, status=exc.page_status, field=exc.field)
     return Outcome(result=result)
 
 

@@ -96,6 +96,13 @@ class ApiError(Exception):
         errors = self.problem.get("errors")
         return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
 
+    @property
+    def field(self) -> str | None:
+        """The first field the refusal names (the service's `errors`), where
+        a form says it; None for one that names none."""
+        named = next(iter(self.field_errors), {}).get("field")
+        return str(named) if named else None
+
     def said(self) -> str:
         """What to tell the user: each refused field once, by the words the
         page uses (污染物：…), not the detail repeating the API's field names

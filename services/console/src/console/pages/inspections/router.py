@@ -258,7 +258,7 @@ async def draw(
         except ApiError as exc:
             status = exc.page_status
             problem = session_ended() if exc.status == 401 else exc.said()
-            field = exc.field_errors[0].get("field") if exc.field_errors else None
+            field = exc.field
     if problem is None and not (isinstance(plan, dict) and is_uuid(str(plan.get("id") or ""))):
         problem, status = ApiError(502, {}).said(), 502  # not the plan it documents
     said = (

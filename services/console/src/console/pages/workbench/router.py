@@ -534,7 +534,7 @@ async def act(
                 # A refused field is said once, by the form's words (the
                 # detail repeats it with the API's field name).
                 problem = session_ended() if exc.status == 401 else exc.said()
-                field = exc.field_errors[0].get("field") if exc.field_errors else None
+                field = exc.field
     done = msg("Done", "已办理") if problem is None else None
     said = queues.outcome(op, action, result) if problem is None else None
     # The tabs' counts, read again once the service has answered (done, or
