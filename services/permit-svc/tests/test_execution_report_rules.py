@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from permit_svc.execution_reports import rules
 from permit_svc.execution_reports.rules import Finding, Period
+from svc_common import i18n
 
 D = dt.date
 
@@ -52,6 +53,11 @@ def test_monthly_is_a_frequency_no_category_owes_by_default() -> None:
         Period("monthly", 2025, 3), "key", D(2024, 1, 1), None, D(2025, 6, 1)
     )
     assert refusal is not None and "no monthly reports" in refusal
+    with i18n.use("zh"):
+        zh = rules.period_refusal(
+            Period("monthly", 2025, 3), "simplified", D(2024, 1, 1), None, D(2025, 6, 1)
+        )
+    assert zh == "简化管理的许可证无需提交月度执行报告（应提交：年度）"
 
 
 def test_only_periods_from_validity_start_and_within_validity() -> None:

@@ -17,6 +17,8 @@ from typing import Literal
 from svc_common.i18n import msg
 from svc_common.types import kg_to_tonnes
 
+from permit_svc.enterprises.rules import CATEGORY_ZH
+
 Frequency = Literal["annual", "quarterly", "monthly"]
 FindingCode = Literal["over_permitted", "quarters_over_permitted", "months_over_permitted"]
 
@@ -167,7 +169,8 @@ def period_refusal(
         return msg(
             f"a permit under {category} management owes no {period.frequency} reports "
             f"(it owes: {en_owed})",
-            f"该许可证（{category}）无需提交{FREQUENCY_WORDS[period.frequency][1]}执行报告"
+            f"{CATEGORY_ZH.get(category, category)}的许可证无需提交"
+            f"{FREQUENCY_WORDS[period.frequency][1]}执行报告"
             f"（应提交：{zh_owed}）",
         )
     if period.last_day >= today:
