@@ -313,6 +313,30 @@ async def test_a_csrf_token_past_ascii_is_refused_as_a_wrong_one_is(
     assert not [c for c in stub.calls if c.method == "POST"]
 
 
+async def test_a_slash_redirect_names_no_host_the_client_sent(client: httpx.AsyncClient) -> None:
+    """`/console/workbench` (no trailing slash) with `Host: evil.example`
+    was redirected to `http://evil.example/console/workbench/`: Starlette
+    writes the whole address from the Host header. The Location is now the
+    path and query alone, whatever the Host; a Location on another host
+    (the identity provider's sign-in) is left as it is."""
+    from console.web import _own_path
+
+    for host in ("evil.example", "console.test", "127.0.0.1:8000"):
+        for path, there in (
+            ("/console/workbench", "/console/workbench/"),
+            ("/console", "/console/"),
+            ("/console/public/verify/?no=DJB-1", "/console/public/verify?no=DJB-1"),
+        ):
+            r = await client.get(path, headers={"Host": host})
+            assert r.status_code == 307, (host, path, r.status_code)
+            assert r.headers["location"] == there, (host, path, r.headers["location"])
+    assert _own_path(b"https://idp.example/auth?x=1", b"console.test") == (
+        b"https://idp.example/auth?x=1"
+    )
+    assert _own_path(b"http://Console.test", b"console.test") == b"/"
+    assert _own_path(b"/console/", b"console.test") == b"/console/"
+
+
 def test_a_form_key_names_any_user_in_ascii_and_each_user_apart() -> None:
     from console.api import idempotency_key
     from svc_common.idempotency import key_problem
