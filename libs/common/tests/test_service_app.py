@@ -467,6 +467,29 @@ async def test_a_compressed_body_is_a_415_not_a_nul(db_url: str) -> None:
         assert r.status_code == 201 and r.json()["audit_rows"] == 1, r.text
 
 
+async def test_a_body_in_a_transfer_coding_but_chunked_is_a_415_not_a_nul(db_url: str) -> None:
+    """`Transfer-Encoding: gzip, chunked`: uvicorn's HTTP server takes the
+    chunks apart and hands the gzip'd bytes on as they are, which were
+    checked as the JSON body: a 422 saying the body held NUL characters. It
+    is refused as a compressed body is, naming Transfer-Encoding; chunked
+    alone is read as before."""
+    async with testing.running(demo_app(db_url)) as c:
+        body = json.dumps({"text": "zipped", "district": "120119"}).encode()
+        h = {**testing.auth("officer", ["120119"]), "content-type": "application/json"}
+        for coding in ("gzip, chunked", "x-gzip,chunked", "deflate , chunked", "br"):
+            r = await c.post(
+                "/demo/notes",
+                content=gzip.compress(body),
+                headers={**h, "transfer-encoding": coding, "accept-language": "zh-CN"},
+            )
+            assert r.status_code == 415, (coding, r.text)
+            problem = r.json()
+            assert "Transfer-Encoding" in problem["detail"] and "压缩" in problem["detail"]
+            assert problem["errors"][0]["field"] == "Transfer-Encoding", r.text
+        r = await c.post("/demo/notes", content=body, headers={**h, "transfer-encoding": "chunked"})
+        assert r.status_code == 201 and r.json()["audit_rows"] == 1, r.text
+
+
 async def test_a_json_body_declared_in_another_charset_is_a_415_not_a_nul(db_url: str) -> None:
     """A JSON body declared `charset=utf-16` (and sent so) was read as UTF-8
     bytes: a 422 saying the body held NUL characters. JSON is UTF-8: another
