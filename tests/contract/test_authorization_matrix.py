@@ -848,7 +848,9 @@ async def seed(c: httpx.AsyncClient) -> World:
     levels = ("yellow", "orange", "red")
     tiers = ("benchmark_national", "benchmark_tianjin", "leading", "A", "B", "C", "D", "ungraded")
     w["policy"] = {
-        "effective_from": str(TODAY),
+        # A table takes effect today or later (Beijing): two days after
+        # TODAY (yesterday) is tomorrow, still ahead if the run passes midnight.
+        "effective_from": str(TODAY + dt.timedelta(days=2)),
         "rules": [
             {"level": lv, "tier": t, "measure": {"kind": "none"}} for lv in levels for t in tiers
         ],

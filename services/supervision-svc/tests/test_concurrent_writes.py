@@ -101,16 +101,17 @@ async def test_one_days_emergency_policy_written_at_once_is_replaced_in_turn(
     svc: Service,
 ) -> None:
     table = (await svc.http.get("/supervision/emergency-policy", headers=ADMIN)).json()["rules"]
-    answers = await asyncio.gather(
-        *(
-            svc.http.put(
-                "/supervision/emergency-policy",
-                json={"effective_from": "2026-11-01", "rules": table, "note": f"第{k}版"},
-                headers=ADMIN,
+    with clock.using(clock.ManualClock(T0)):  # 1 November is ahead
+        answers = await asyncio.gather(
+            *(
+                svc.http.put(
+                    "/supervision/emergency-policy",
+                    json={"effective_from": "2026-11-01", "rules": table, "note": f"第{k}版"},
+                    headers=ADMIN,
+                )
+                for k in range(5)
             )
-            for k in range(5)
         )
-    )
     assert [r.status_code for r in answers] == [200] * 5, [r.text for r in answers]
 
 
