@@ -130,7 +130,8 @@ async def record_inspection(
     Beyond the schema (422 naming the field): `uscc` must be an enterprise
     on the register (announced by permit-svc) in one of the caller's
     districts; `inspected_at` not in the future; `plan_id`, when given, a
-    plan of the enterprise's district that drew the enterprise; `inspectors` two different people
+    plan of the enterprise's district that drew the enterprise, and then
+    `inspected_at` a day (Asia/Shanghai) of the plan's period; `inspectors` two different people
     (names equal but for case, width, hidden characters or runs of spaces
     are one person); each item at most once."""
     async with db.transaction() as s:

@@ -13,6 +13,8 @@ redraws it (`redraw`) and checks the candidates against the digests.
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import hashlib
 import math
 import random
@@ -23,6 +25,7 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Literal
 
 from svc_common.guard import name_key
+from svc_common.i18n import msg
 
 Tier = Literal["low", "normal", "high"]
 #: The tiers, heaviest first: the order a plan lists them in.
@@ -168,3 +171,43 @@ def tier_counts(
             )
         )
     return out
+
+
+def period_days(period: str) -> tuple[dt.date, dt.date] | None:
+    """The first and last day of a plan's period (schemas.PERIOD): a year
+    (`2026`), a month (`2026-06`), a quarter (`2026-Q3`) or a half
+    (`2026-H2`). None for a period no calendar holds (year 0000: a plan
+    drawn before periods were checked)."""
+    year, _, part = period.partition("-")
+    y = int(year)
+    if not dt.MINYEAR <= y <= dt.MAXYEAR:
+        return None
+    if not part:
+        first_month, months = 1, 12
+    elif part[0] == "Q":
+        first_month, months = 3 * int(part[1]) - 2, 3
+    elif part[0] == "H":
+        first_month, months = 6 * int(part[1]) - 5, 6
+    else:
+        first_month, months = int(part), 1
+    last_month = first_month + months - 1
+    return (
+        dt.date(y, first_month, 1),
+        dt.date(y, last_month, calendar.monthrange(y, last_month)[1]),
+    )
+
+
+def outside_period_problem(day: dt.date, period: str) -> str | None:
+    """Why an inspection on `day` (Beijing) cannot be recorded under a plan
+    of `period`, or None: the plan drew whom to inspect in its period; an
+    inspection on another day is not one of that draw."""
+    days = period_days(period)
+    if days is None or days[0] <= day <= days[1]:
+        return None
+    first, last = days
+    return msg(
+        f"is {day} (Beijing time), outside the plan's period {period} ({first} to {last}): "
+        "record it under a plan of its period, or without plan_id",
+        f"为 {day}（北京时间），不在抽查计划的期间 {period}（{first} 至 {last}）内："
+        "请在该期间的抽查计划下记录，或不带 plan_id 记录",
+    )

@@ -276,6 +276,8 @@ async def record_inspection(
                     f"抽查计划未抽中该企业（{e.uscc}）：请不带 plan_id 记录此次检查",
                 ),
             )
+        if problem := rules.outside_period_problem(local_date(body.inspected_at), plan.period):
+            raise field_error("inspected_at", problem)
     year = local_date(body.inspected_at).year
     seq = await next_number(s, f"inspection:{e.district}:{year}")
     i = Inspection(
