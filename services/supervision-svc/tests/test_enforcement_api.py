@@ -68,13 +68,22 @@ async def test_draw_is_weighted_reproducible_and_recorded(svc: Service) -> None:
     tiers = {x["uscc"]: x["tier"] for x in plan["selection"]}
     assert tiers.get(graded, "low") == "low" and set(tiers) <= {graded, *others}
     assert all(len(x["inspectors"]) == 2 for x in plan["selection"])
-    again = await svc.http.post("/supervision/inspection-plans", json=body, headers=ADMIN)
+    # The same seed over the same register draws the same (another period:
+    # a period is drawn once).
+    again = await svc.http.post(
+        "/supervision/inspection-plans", json={**body, "period": "2026-Q4"}, headers=ADMIN
+    )
+    assert again.status_code == 201, again.text
     assert [x["uscc"] for x in again.json()["selection"]] == [x["uscc"] for x in plan["selection"]]
     r = await svc.http.get(f"/supervision/inspection-plans/{plan['id']}", headers=AUDITOR)
     assert r.json()["selection"] == plan["selection"]
     # Without a seed one is generated and recorded.
     body.pop("seed")
-    r = await svc.http.post("/supervision/inspection-plans", json=body, headers=officer(NINGHE))
+    r = await svc.http.post(
+        "/supervision/inspection-plans",
+        json={**body, "period": "2026-H1"},
+        headers=officer(NINGHE),
+    )
     assert isinstance(r.json()["seed"], int)
 
 
@@ -881,3 +890,37 @@ def test_a_plans_period_is_its_days() -> None:
     assert period_days("2026-H2") == (dt.date(2026, 7, 1), dt.date(2026, 12, 31))
     # A plan drawn before periods were checked: no calendar holds year 0.
     assert period_days("0000-H2") is None
+
+
+async def test_a_period_of_a_district_is_drawn_once(svc: Service) -> None:
+    """The same district and period could be drawn again, giving a second
+    plan (and a second list of enterprises to choose from). A second draw
+    is a 409 naming the plan the period has, with its id, in the caller's
+    language, and nothing is written; another period, or another district's
+    same period, is drawn."""
+    await svc.enterprise(1, NINGHE)
+    await svc.enterprise(2, DONGLI)
+    body = {"district": NINGHE, "period": "2026-Q3", "count": 1, "seed": 11}
+    r = await svc.http.post("/supervision/inspection-plans", json=body, headers=officer(NINGHE))
+    assert r.status_code == 201, r.text
+    plan = r.json()
+    for headers, words in (
+        ({**ADMIN, "Accept-Language": "zh-CN"}, f"区 120117 已有 2026-Q3 的抽查计划 {plan['id']}"),
+        (
+            {**officer(NINGHE), "Accept-Language": "en"},
+            f"district 120117 already has inspection plan {plan['id']} for 2026-Q3",
+        ),
+    ):
+        r = await svc.http.post(
+            "/supervision/inspection-plans", json={**body, "seed": 12}, headers=headers
+        )
+        assert r.status_code == 409, r.text
+        problem = r.json()
+        assert problem["reason"] == "plan_exists" and words in problem["detail"], r.text
+        assert problem["existing_plan"]["id"] == plan["id"]
+        assert [e["field"] for e in problem["errors"]] == ["period"]
+    r = await svc.http.get("/supervision/inspection-plans", headers=AUDITOR)
+    assert [p["id"] for p in r.json()["items"]] == [plan["id"]]
+    for other in ({**body, "period": "2026-Q4"}, {**body, "district": DONGLI}):
+        r = await svc.http.post("/supervision/inspection-plans", json=other, headers=ADMIN)
+        assert r.status_code == 201, r.text

@@ -48,6 +48,11 @@ async def draw_plan(
     (减少检查频次), higher for open findings or substantiated complaints.
     The seed is recorded: the same seed over the same register draws the same.
 
+    A district's period is drawn once: a second draw of it is a 409
+    (`reason: plan_exists`) naming the plan it has in `existing_plan` (its
+    id) and the field `period`; two sent at once take turns, the second
+    refused.
+
     Beyond the schema (422 naming the field): the district must have
     operating enterprises on the register to draw from; an
     `inspector_pool` must hold two different people (names equal but for

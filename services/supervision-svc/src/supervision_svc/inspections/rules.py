@@ -19,11 +19,13 @@ import hashlib
 import math
 import random
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import Literal
 
+from svc_common.calendar import CHINA_STANDARD_TIME
+from svc_common.errors import Conflict, FieldError
 from svc_common.guard import name_key
 from svc_common.i18n import msg
 
@@ -210,4 +212,52 @@ def outside_period_problem(day: dt.date, period: str) -> str | None:
         "record it under a plan of its period, or without plan_id",
         f"为 {day}（北京时间），不在抽查计划的期间 {period}（{first} 至 {last}）内："
         "请在该期间的抽查计划下记录，或不带 plan_id 记录",
+    )
+
+
+@dataclass(frozen=True)
+class DrawnPlan:
+    """A plan already drawn for a district and period: what a refused second
+    draw names."""
+
+    id: str
+    created_by: str
+    created_at: dt.datetime
+
+
+def refuse_second_draw(district: str, period: str, drawn: Sequence[DrawnPlan]) -> None:
+    """One double-random draw per district and period: the officers inspect
+    the enterprises it drew, and a second draw would give a second list to
+    choose from (a draw repeated until it suits). A period that has a plan
+    (`drawn`, the earliest first) is refused with 409 naming it; there is no
+    redraw: the plan's seed redraws the same selection (`redraw`)."""
+    if not drawn:
+        return
+    first = drawn[0]
+    at = first.created_at.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M")
+    raise Conflict(
+        msg(
+            f"district {district} already has inspection plan {first.id} for {period}, "
+            f"drawn by {first.created_by} at {at} (Beijing time): a period is drawn once; "
+            "inspect the enterprises that plan drew",
+            f"区 {district} 已有 {period} 的抽查计划 {first.id}（{first.created_by} 于北京时间 "
+            f"{at} 抽取）：每个期间只抽取一次，请按该计划抽中的企业检查",
+        ),
+        errors=[
+            FieldError(
+                field="period",
+                message=msg(
+                    f"already drawn for district {district}: plan {first.id}",
+                    f"区 {district} 该期间已抽取：抽查计划 {first.id}",
+                ),
+            )
+        ],
+        reason="plan_exists",
+        existing_plan={
+            "id": first.id,
+            "district": district,
+            "period": period,
+            "created_by": first.created_by,
+            "created_at": first.created_at.isoformat(),
+        },
     )
