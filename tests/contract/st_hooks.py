@@ -175,6 +175,11 @@ def usccs(draw: st.DrawFn) -> str:
 
 
 schemathesis.openapi.format("uscc", usccs())
+#: A certificate's number (许可证编号): a code, three digits, P.
+schemathesis.openapi.format(
+    "permit-no",
+    st.builds(lambda code, serial: f"{code}{serial:03d}P", usccs(), st.integers(0, 999)),
+)
 
 #: Column names the bulk endpoints read, so generated tables touch real fields.
 _COLUMNS = (

@@ -839,6 +839,7 @@ async def test_who_entered_a_reclaim_is_named_when_the_console_knows_them(
         {**reclaim, "id": "c", "created_by": "someone.else"},
     ]
     stub.on("GET", "/quota/reclaims", {"next_cursor": None, "items": items})
+    subs = {r["id"]: r["created_by"] for r in items}
 
     async def entered(dev_login: bool) -> dict[str, str]:
         app = create(Settings(dev_login=True), transport=httpx.MockTransport(stub))
@@ -848,8 +849,11 @@ async def test_who_entered_a_reclaim_is_named_when_the_console_knows_them(
             await sign_in(c, "officer-jizhou")
             app.state.settings.dev_login = dev_login  # as if signed in some other way
             page = (await c.get("/console/workbench/")).text
-        rows = re.findall(r'<tr data-reclaim="(\w)">.*?</td><td>([^<]*)<br>', page, re.S)
-        return dict(rows)
+        person = r'(?:<span class="person" title="([^"]*)">)?([^<]*)'
+        rows = re.findall(r'<tr data-reclaim="(\w)">.*?</td><td>' + person, page, re.S)
+        # A name the console knows has the login id in its title.
+        assert all(title in ("", sub) for key, title, _ in rows for sub in [subs[key]]), rows
+        return {key: name for key, _, name in rows}
 
     assert await entered(True) == {"a": "李华", "b": "陈静", "c": "someone.else"}
     assert await entered(False) == {"a": "李华", "b": "chen.jing", "c": "someone.else"}
@@ -5520,3 +5524,238 @@ def test_the_grading_words_are_supervision_svcs_own() -> None:
         assert list(table) == list(get_args(codes))
         assert {c: words[1] for c, words in table.items()} == zh
     assert tuple(KINDS) == rules.KINDS
+
+
+async def test_a_form_refused_without_htmx_comes_back_as_typed_beside_its_field(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """A plain form post (no htmx) that is refused, by the page's check or
+    by the service's 422, sends the browser back to its page with the form
+    as it was typed and the refusal beside the field it names (or the
+    form); the next visit shows the form empty. A complaint's action, an
+    item of the demands list's progress and a plan's draw alike."""
+    received = _complaint(1, "received", id=CID, allowed_actions=["accept", "reject"])
+    stub.on("GET", f"/supervision/complaints/{CID}", received)
+    refused = {
+        "title": "请求参数无效",
+        "detail": "reason: …",
+        "errors": [{"field": "reason", "message": "不得只含标点"}],
+    }
+    stub.on(
+        "POST",
+        f"/supervision/complaints/{CID}/reject",
+        lambda _: httpx.Response(422, json=refused),
+    )
+    token = await sign_in(client, "officer-jizhou")
+    page = f"/console/complaints/{CID}"
+    url = f"{page}/act"
+    form = {"csrf_token": token, "idem": "k" * 20, "op": "reject"}
+
+    def reject_form(html: str) -> str:
+        return html.split('data-op="accept"')[1].split("</form>")[1]
+
+    r = await client.post(url, data={**form, "reason": "。。。"})
+    assert r.status_code == 303 and r.headers["location"] == page
+    back = await client.get(page)
+    assert_console_page(back, 200)
+    again = reject_form(back.text)
+    assert 'value="。。。"' in again and 'aria-invalid="true"' in again
+    assert f'id="r-reject-{CID}--err" class="problem" role="alert">原因：不得只含标点' in again
+    assert "。。。" not in (await client.get(page)).text  # once
+    # The page's own check: nothing sent, the text kept beside its refusal.
+    r = await client.post(url, data={**form, "reason": "无法\u200b受理"})
+    assert r.status_code == 303
+    again = reject_form((await client.get(page)).text)
+    assert 'value="无法\u200b受理"' in again and f'id="r-reject-{CID}--err"' in again
+    # A text too long to keep in the session's cookie (a browser drops one
+    # past 4 KB, and the user with it) is not kept; its refusal is said.
+    r = await client.post(url, data={**form, "reason": "太长" * 300})
+    assert r.status_code == 303 and len(r.headers["set-cookie"]) < 3000
+    back = await client.get(page)
+    assert "原因共 600 个字符，最多 500 个" in reject_form(back.text)
+    assert "太长太长" not in back.text
+
+    mine = _demand(1, id=DID)
+    stub.on("GET", "/supervision/demands", {"items": [mine], "next_cursor": None})
+    url = f"/console/demands/{DID}/act"
+    form = {"csrf_token": token, "idem": "p" * 20, "op": "progress"}
+    r = await client.post(url, data={**form, "choice": "七十", "reason": "已签合同"})
+    assert r.status_code == 303 and r.headers["location"] == "/console/demands/"
+    back = (await client.get("/console/demands/")).text
+    again = back.split('data-op="progress"')[0].rsplit("<form", 1)[1]
+    assert ">已签合同</textarea>" in again or 'value="已签合同"' in again
+    assert f'id="c-progress-{DID}-err" class="problem" role="alert">请选择办理进展' in again
+
+    stub.on("GET", "/supervision/inspection-plans", {"items": [], "next_cursor": None})
+    refused = {
+        "title": "请求参数无效",
+        "detail": "period: …",
+        "errors": [{"field": "period", "message": "格式应如 2026、2026-06、2026-Q3 或 2026-H2"}],
+    }
+    stub.on("POST", "/supervision/inspection-plans", lambda _: httpx.Response(422, json=refused))
+    url = "/console/inspections/plans/"
+    draw = {
+        "csrf_token": token,
+        "idem": "d" * 20,
+        "district": "120119",
+        "period": "2026-Q5",
+        "count": "2",
+        "inspector_pool": "李华\n王伟",
+    }
+    assert (await client.post(url, data=draw)).status_code == 303
+    again = (await client.get(url)).text.split('id="draw"')[1].split("</form>")[0]
+    assert 'value="2026-Q5"' in again
+    assert 'id="draw-period-err" class="problem" role="alert">抽查期间：格式应如' in again
+
+
+async def test_people_are_shown_by_name_with_their_login_id_in_the_title(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """Who set a grade, proposed or decided a case, drew a plan, inspected:
+    by the name the console knows them by (a development user, the
+    signed-in user), the login id in the name's title; one it does not
+    know by the login id as it is, escaped; the services' own 系统."""
+    unknown = "officer.<120119>"
+    old = _grade(GU2, grade="C", set_by=unknown, set_at="2025-01-02T02:00:00Z")
+    stub.on(
+        "GET",
+        f"/supervision/grades/{GU2}",
+        {"uscc": GU2, "current": _grade(GU2), "history": [_grade(GU2, set_by="chen.jing"), old]},
+    )
+    stub.on("GET", f"/supervision/plant-plans/{GU2}", [])
+    stub.on("GET", "/supervision/guarantee-list", {"items": [], "next_cursor": None})
+    await sign_in(client, "auditor")
+    history = (await client.get(f"/console/grading/{GU2}")).text.split('id="history"')[1]
+    history = history.split("</table>")[0]
+    assert '<span class="person" title="chen.jing">陈静</span>' in history
+    assert "officer.&lt;120119&gt;" in history and 'title="officer.' not in history
+
+    decided = _case(2, "decided", id=KID, decided_by="admin.zhao")
+    decided["decided_at"] = "2026-12-03T02:00:00Z"
+    stub.on("GET", f"/supervision/cases/{KID}", decided)
+    stub.on("GET", "/supervision/inspections", {"items": [], "next_cursor": None})
+    page = (await client.get(f"/console/cases/{KID}")).text
+    assert '<span class="person" title="chen.jing">陈静</span>' in page
+    assert '<span class="person" title="admin.zhao">赵强</span>' in page
+    # The signed-in user is known by name even without development sign-in.
+    plans = {"items": [_plan(1, created_by="sun.li")], "next_cursor": None}
+    stub.on("GET", "/supervision/inspection-plans", plans)
+    page = (await client.get("/console/inspections/plans/")).text
+    assert '<span class="person" title="sun.li">孙丽</span>' in page
+
+
+async def test_the_supervision_reports_are_filtered_by_a_district_the_user_may_see(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/reports/?district=: the districts offered are those the
+    user may see (an officer's, every one for a citywide token); the one
+    chosen is asked of supervision-svc for every report and kept in the
+    downloads, whose spreadsheet is of it too; one the user may not see,
+    or one given twice, is said beside the field (422), nothing asked."""
+    import io
+
+    from openpyxl import load_workbook
+
+    _reports(stub)
+    await sign_in(client, "admin")
+    r = await client.get("/console/reports/")
+    select = r.text.split('id="period-district"')[1].split("</select>")[0]
+    assert 'value="120119"' in select and 'value="120115"' in select and "全部" in select
+    r = await client.get("/console/reports/", params={"district": "１２０１１５"})
+    assert_console_page(r, 200, 'value="120115" selected')
+    asked = [c for c in stub.calls if "/reports/" in c.url.path][-3:]
+    assert [c.url.params.get("district") for c in asked] == ["120115"] * 3
+    assert "district=120115" in r.text.split('id="report-complaints"')[1]
+    xlsx = re.search(r'href="(/console/reports/demands\.xlsx\?[^"]+)"', r.text)
+    assert xlsx and "district=120115" in xlsx.group(1)
+    r = await client.get(unescape(xlsx.group(1)))
+    assert r.status_code == 200
+    assert stub.calls[-1].url.params["district"] == "120115"
+    rows = [[c.value for c in row] for row in load_workbook(io.BytesIO(r.content)).worksheets[0]]
+    assert rows[1][0] == "范围：宝坻区"
+
+    await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/reports/")
+    select = r.text.split('id="period-district"')[1].split("</select>")[0]
+    assert 'value="120119"' in select and 'value="120115"' not in select
+    before = len(stub.calls)
+    r = await client.get("/console/reports/", params={"district": "120115"})
+    assert_console_page(r, 422, 'id="district-err"', "请选择您可查看的区")
+    assert 'id="report-complaints"' not in r.text
+    r = await client.get("/console/reports/?district=120119&district=120119")
+    assert_console_page(r, 422, 'id="district-err"', "一次只能按一个区筛选")
+    r = await client.get("/console/reports/complaints.xlsx", params={"district": "120115"})
+    assert_console_page(r, 422, "请选择您可查看的区")
+    assert len(stub.calls) == before
+
+
+async def test_an_officer_records_an_enterprises_plant_plan_by_alert_level(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/grading/{uscc}: the 一厂一策 form (alert level, measure,
+    note) for the district's officers, none for an auditor; checked first
+    (nothing sent when refused), then `PUT /supervision/plant-plans/{uscc}`
+    with the form's Idempotency-Key; with htmx a change draws the page
+    again, without a refusal comes back as typed beside its field."""
+    sent: list[httpx.Request] = []
+
+    def planned(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        body = json.loads(request.content)
+        return httpx.Response(200, json={"uscc": GU2, **body, "set_by": "li.hua"})
+
+    stub.on("PUT", f"/supervision/plant-plans/{GU2}", planned)
+    stub.on("GET", f"/supervision/grades/{GU2}", {"uscc": GU2, "current": None, "history": []})
+    stub.on("GET", f"/supervision/plant-plans/{GU2}", [])
+    stub.on("GET", "/supervision/guarantee-list", {"items": [], "next_cursor": None})
+    token = await sign_in(client, "officer-jizhou")
+    page = await client.get(f"/console/grading/{GU2}")
+    form_html = page.text.split('id="plan-form"')[1].split("</form>")[0]
+    assert "红色预警" in form_html and 'name="note"' in form_html and "停产部分工序" in form_html
+    url = f"/console/grading/{GU2}/plan"
+    form = {
+        "csrf_token": token,
+        "idem": "q" * 20,
+        "level": "orange",
+        "kind": "stop_processes",
+        "percent": "４０%",
+        "processes": "喷涂、烘干",
+        "note": " 停喷涂线 ",
+    }
+    hx = {"HX-Request": "true"}
+    r = await client.post(url, data=form, headers=hx)
+    assert r.status_code == 200 and r.headers["hx-redirect"] == f"/console/grading/{GU2}"
+    assert json.loads(sent[-1].content) == {
+        "level": "orange",
+        "measure": {"kind": "stop_processes", "percent": 40, "processes": ["喷涂", "烘干"]},
+        "note": "停喷涂线",
+    }
+    assert sent[-1].headers["idempotency-key"].endswith("q" * 20)
+    assert "已办理 — 一厂一策：橙色预警" in (await client.get(f"/console/grading/{GU2}")).text
+    count = len(sent)
+    for typed, said in (
+        ({"level": "purple"}, "请选择预警级别"),
+        ({"kind": ""}, "请选择减排措施"),
+        ({"kind": "reduce", "percent": ""}, "请填写限产比例"),
+        ({"note": " "}, "请填写措施说明"),
+    ):
+        r = await client.post(url, data={**form, **typed}, headers=hx)
+        assert r.status_code == 422 and said in r.text, (typed, r.text)
+    assert len(sent) == count
+    refused = {
+        "title": "请求参数无效",
+        "detail": "measure.percent: …",
+        "errors": [{"field": "measure.percent", "message": "应不大于 100"}],
+    }
+    stub.on("PUT", f"/supervision/plant-plans/{GU2}", lambda _: httpx.Response(422, json=refused))
+    r = await client.post(url, data={**form, "kind": "reduce", "percent": "120"})
+    assert r.status_code == 303 and r.headers["location"] == f"/console/grading/{GU2}"
+    again = (await client.get(f"/console/grading/{GU2}")).text.split('id="plan-form"')[1]
+    again = again.split("</form>")[0]
+    assert 'value="120"' in again and 'value="orange" selected' in again
+    assert 'id="plan-percent-err" class="problem" role="alert">限产比例：应不大于 100' in again
+
+    token = await sign_in(client, "auditor")
+    assert 'id="plan-form"' not in (await client.get(f"/console/grading/{GU2}")).text
+    r = await client.post(url, data={**form, "csrf_token": token})
+    assert r.status_code == 403

@@ -96,6 +96,13 @@ class ApiError(Exception):
         errors = self.problem.get("errors")
         return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
 
+    @property
+    def field(self) -> str | None:
+        """The first field the refusal names (the service's `errors`), where
+        a form says it; None for one that names none."""
+        named = next(iter(self.field_errors), {}).get("field")
+        return str(named) if named else None
+
     def said(self) -> str:
         """What to tell the user: each refused field once, by the words the
         page uses (污染物：…), not the detail repeating the API's field names
@@ -144,6 +151,11 @@ FIELD_WORDS = {
     "allowed_measure.kind": ("measure allowed", "可采取的措施"),
     "allowed_measure.percent": ("reduction (%)", "限产比例"),
     "allowed_measure.processes": ("processes stopped", "停产工序"),
+    "level": ("alert level", "预警级别"),
+    "measure": ("measure", "减排措施"),
+    "measure.kind": ("measure", "减排措施"),
+    "measure.percent": ("reduction (%)", "限产比例"),
+    "measure.processes": ("processes stopped", "停产工序"),
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -14,11 +14,13 @@ from urllib.parse import parse_qs, urlencode
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from markupsafe import Markup
 from starlette.requests import cookie_parser
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from svc_common import calendar, districts, i18n
-from svc_common.auth import role_name, same_person
+from svc_common.auth import SYSTEM_SUB, role_name, same_person
 from svc_common.calendar import CHINA_STANDARD_TIME
 from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg, title
@@ -27,7 +29,7 @@ from svc_common.types import utcnow
 
 from console.api import ApiError
 from console.auth import csrf
-from console.auth.users import from_session
+from console.auth.users import DEV_USERS, User, from_session
 
 HERE = Path(__file__).parent
 #: Beijing time, the one clock people read (svc_common.calendar).
@@ -154,6 +156,34 @@ def lang_href(request: Request, lang: str) -> str:
     return "?" + urlencode([*kept, ("lang", lang)])
 
 
+def people(request: Request, user: User | None) -> dict[str, str]:
+    """The names the console knows people by, login id → name: the
+    development users' (only when they can sign in) and the signed-in
+    user's own. With OpenID Connect there is no directory to ask: anyone
+    else shows by login id."""
+    known = {u.sub: u.name for u in DEV_USERS} if request.app.state.settings.dev_login else {}
+    if user is not None:
+        known[user.sub] = user.name
+    return known
+
+
+@pass_context
+def person(context: Mapping[str, Any], sub: Any) -> Markup | str:
+    """A person a service names by login id (who proposed a case, set a
+    grade, drew a plan; an inspector) by the name the console knows them by
+    (`people`, in the page's context), the login id in its title; one it
+    does not know as it is; the services' own actions 系统; nothing for
+    none."""
+    if sub in (None, ""):
+        return ""
+    if sub == SYSTEM_SUB:
+        return msg("system", "系统")
+    name = (context.get("people") or {}).get(str(sub))
+    if not name or name == str(sub):
+        return str(sub)
+    return Markup('<span class="person" title="{}">{}</span>').format(str(sub), name)
+
+
 templates.env.globals.update(
     msg=i18n.msg,
     DISTRICTS=DISTRICTS,
@@ -169,6 +199,7 @@ templates.env.filters.update(
     deadline_day=deadline_day,
     beijing_in_text=beijing_in_text,
     tonnes=tonnes,
+    person=person,
     countdown=countdown,
     days_until=days_until,
     tojson_attr=lambda v: json.dumps(v, ensure_ascii=False),
@@ -195,13 +226,85 @@ def flash(request: Request, text: str, kind: str = "ok") -> None:
     request.session["flash"] = items
 
 
-def back_to(request: Request, page: str, problem: str | None, said: str | None) -> Response:
+#: Where a form refused without htmx keeps what was typed, and why it was
+#: refused, until its page is drawn again (the session's, as its flashes):
+#: `page`, `form` (which form of the page), `typed` (its fields as typed),
+#: `problem` and `field` (the field the refusal names, None for the form).
+DRAFT = "draft"
+#: The most a draft keeps of what was typed, as JSON (the session is the
+#: signed cookie, which a browser drops past 4 KB — signing the user out —
+#: with the CSRF token and the flashes in it too): a field that would take
+#: it past this is not kept, its refusal still said.
+DRAFT_BUDGET = 1200
+
+
+def _within_budget(typed: Mapping[str, str]) -> dict[str, str]:
+    """What was typed, each field kept whole while the draft stays within
+    `DRAFT_BUDGET` (a field too long to keep is left out)."""
+    kept: dict[str, str] = {}
+    used = 0
+    for name, value in typed.items():
+        size = len(json.dumps({name: value}))
+        if used + size <= DRAFT_BUDGET:
+            kept[name] = value
+            used += size
+    return kept
+
+
+def field_named(field: str | None, fields: Iterable[str]) -> str | None:
+    """The form's field a refusal names (a service's `allowed_measure.percent`
+    is the form's `percent`, a `measure` its `kind`), or None when it
+    names none of `fields` (the refusal is the form's)."""
+    fields = list(fields)
+    for name in (field, (field or "").rsplit(".", 1)[-1]):
+        if name in fields:
+            return name
+    return "kind" if field in ("allowed_measure", "measure") and "kind" in fields else None
+
+
+def drafted(request: Request, form: str) -> dict[str, Any] | None:
+    """What was typed in `form` of this page when it was last refused
+    without htmx (its `typed`, `problem`, `field`), else None; `render`
+    forgets it once the page is drawn."""
+    draft = request.session.get(DRAFT)
+    if (
+        isinstance(draft, dict)
+        and draft.get("page") == request.url.path
+        and draft.get("form") == form
+        and isinstance(draft.get("typed"), dict)
+    ):
+        return draft
+    return None
+
+
+def back_to(
+    request: Request,
+    page: str,
+    problem: str | None,
+    said: str | None,
+    *,
+    form: str | None = None,
+    typed: Mapping[str, str] | None = None,
+    field: str | None = None,
+) -> Response:
     """An action's form sent without htmx (post/redirect/get): its outcome
     (the refusal, or 已办理 — what became of its object) flashed, and the
     browser sent back to `page` (303), so a reload sends nothing again.
-    Every page's actions end so: the workbench's, a complaint's."""
+    Every page's actions end so: the workbench's, a complaint's. A refused
+    `form` keeps what was `typed` for the page drawn again (`DRAFT`), the
+    refusal said beside its `field` (or the form, for none); a field too
+    long to keep in the session cookie (`DRAFT_BUDGET`) comes back empty."""
     if problem:
         flash(request, problem, "error")
+        if form is not None:
+            fields = dict(typed or {})
+            request.session[DRAFT] = {
+                "page": page.split("?", 1)[0],
+                "form": form,
+                "typed": _within_budget(fields),
+                "problem": problem,
+                "field": field_named(field, fields),
+            }
     else:
         done = msg("Done", "已办理")
         flash(request, f"{done} — {said}" if said else done, "ok")
@@ -212,11 +315,17 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     """A page or fragment with what every template needs."""
     user = from_session(request)
     flashes = request.session.pop("flash", []) if not is_htmx(request) else []
+    # A refused form's draft is for one drawing of its page.
+    draft = request.session.pop(DRAFT, None) if not is_htmx(request) else None
     base = {
         "user": user,
+        "people": people(request, user),
         "lang": i18n.lang(),
         "csrf": csrf.token(request),
         "flashes": flashes,
+        "draft": draft
+        if isinstance(draft, dict) and draft.get("page") == request.url.path
+        else None,
         "path": request.url.path,
         "query": str(request.url.query),
         "now_beijing": utcnow().astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),

@@ -43,6 +43,7 @@ async def list_permits(
     limit: int,
     settings: Settings,
     uscc: str | None = None,
+    permit_no: str | None = None,
 ) -> Page[PermitOut]:
     """Ordered by valid-to date (soonest first, applications last), then id."""
     after = decode_cursor(cursor, "date?", "str")
@@ -58,6 +59,8 @@ async def list_permits(
         q = q.where(Permit.status == status)
     if uscc is not None:
         q = q.where(Permit.uscc == uscc.upper())
+    if permit_no is not None:
+        q = q.where(Permit.permit_no == permit_no)
     if expiring_within_days is not None:
         # The renewal reminder list (延续提醒): in force and ending soon.
         q = q.where(

@@ -24,6 +24,7 @@ from permit_svc.permits.schemas import (
     OptionalReason,
     PermitApplication,
     PermitChange,
+    PermitNo,
     PermitOut,
     Reason,
 )
@@ -184,13 +185,15 @@ async def list_permits(
     status: PermitStatus | None = None,
     expiring_within_days: int | None = Query(None, ge=0, le=3650),
     uscc: USCC | None = None,
+    permit_no: PermitNo | None = None,
     cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ) -> Page[PermitOut]:
-    """Permits, soonest-expiring first; `expiring_within_days=60` is the renewal reminder list."""
+    """Permits, soonest-expiring first; `expiring_within_days=60` is the renewal reminder list,
+    `permit_no` finds the permit of a certificate's number (许可证编号)."""
     return await queries.list_permits(
         db,
         districts=visible_districts(principal, district),
@@ -201,4 +204,5 @@ async def list_permits(
         limit=limit,
         settings=settings,
         uscc=uscc,
+        permit_no=permit_no,
     )

@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from svc_common.errors import FieldValueError
 from svc_common.events.schemas.permit import CancelReason
 from svc_common.i18n import msg
@@ -22,12 +30,40 @@ from svc_common.types import (
 from svc_common.uscc import USCC, validate_uscc
 
 from permit_svc.permits.rules import (
+    PERMIT_NO_LENGTH,
     PERMIT_NO_RE,
     POLLUTANTS,
     STATUTORY_TERM_YEARS,
     PermitStatus,
     longest_valid_to,
+    permit_no_problem,
 )
+
+
+def validate_permit_no(number: str) -> str:
+    """`number` if it is a certificate's number, else a ValueError saying why."""
+    if problem := permit_no_problem(number):
+        raise ValueError(problem)
+    return number
+
+
+#: A query or path naming a permit by its certificate's number (许可证编号).
+PermitNo = Annotated[
+    str,
+    AfterValidator(validate_permit_no),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "permit-no",
+            "pattern": "^[0-9A-HJ-NP-RTUW-Y]{18}[0-9]{3}P$",
+            "minLength": PERMIT_NO_LENGTH,
+            "maxLength": PERMIT_NO_LENGTH,
+            "description": "a permit certificate's number (许可证编号): the holder's unified "
+            "social credit code, 3 digits, P",
+            "examples": ["91120119000000005Q001P"],
+        }
+    ),
+]
 
 
 class PollutantLimit(BaseModel):

@@ -201,12 +201,8 @@ async def act(
     spec = ACTS.get(op)
     if spec is None or not is_uuid(complaint_id) or (op == "close" and choice not in OUTCOMES):
         outcome = actions.refused(msg("this action is not known", "无法识别的操作"))
-    elif spec.text is not None and (
-        problem := queues.text_problem(
-            reason, required=not spec.optional, most=spec.most, words=spec.text
-        )
-    ):
-        outcome = actions.refused(problem)
+    elif problem := spec.text_problem(reason):
+        outcome = actions.refused(problem, "reason")
     else:
         outcome = await actions.send(
             request,
@@ -227,4 +223,13 @@ async def act(
         context = _shown(user, result, note=note, names=names)
         return render(request, "complaints/_complaint.html", **context)
 
-    return await actions.answer(request, page, outcome, state_label, redraw)
+    return await actions.answer(
+        request,
+        page,
+        outcome,
+        state_label,
+        redraw,
+        form=actions.act_form(op, complaint_id),
+        typed={"reason": reason, "choice": choice},
+        field=actions.act_field,
+    )

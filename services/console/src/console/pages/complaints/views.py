@@ -5,12 +5,12 @@ clock it runs on; the duplicate clusters as readers see them."""
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from svc_common.i18n import msg
 
+from console.actions import Act
 from console.web import days_until, deadline_day, parse_time
 
 #: A complaint's states as supervision-svc names them (its `LABELS_ZH` in
@@ -160,25 +160,6 @@ OUTCOMES = {
 def outcome_label(outcome: str) -> str:
     words = OUTCOMES.get(outcome)
     return msg(*words) if words else outcome
-
-
-@dataclass(frozen=True)
-class Act:
-    """One of a complaint's actions the console offers (supervision-svc's
-    `POST /supervision/complaints/{id}/<action>`): its button, and the body
-    sent from the form's text and choice, only the fields the action takes
-    (supervision-svc refuses any other)."""
-
-    label: tuple[str, str]
-    body: Callable[[str, str], dict[str, Any] | None]
-    #: The form's text: what it is called and asked for when blank, its
-    #: maximum (the service field's, which the tests hold to its schema),
-    #: whether it may be left blank, and whether it is long (a textarea).
-    text: tuple[tuple[str, str], tuple[str, str]] | None = None
-    most: int = 0
-    optional: bool = False
-    long: bool = False
-    danger: bool = False
 
 
 #: The actions, in the lifecycle's order: a closed complaint (reached by

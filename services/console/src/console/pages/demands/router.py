@@ -177,14 +177,15 @@ async def demand_act(
     page = _back_page(sub)
     spec = DEMAND_ACTS.get(op)
     problem: str | None = None
+    field: str | None = None
     if spec is None or not is_uuid(demand_id):
         problem = msg("this action is not known", "无法识别的操作")
-    elif op == "progress":
-        problem = percent_problem(choice)
-    if problem is None and spec is not None and spec.text is not None:
-        problem = queues.text_problem(reason, required=False, most=spec.most, words=spec.text)
+    elif op == "progress" and (problem := percent_problem(choice)):
+        field = "choice"
+    if problem is None and spec is not None and (problem := spec.text_problem(reason)):
+        field = "reason"
     if problem is not None or spec is None:
-        outcome = actions.refused(problem or "")
+        outcome = actions.refused(problem or "", field)
     else:
         method, tail = ENDPOINTS[op]
         outcome = await actions.send(
@@ -216,5 +217,13 @@ async def demand_act(
         return render(request, "demands/_demand.html", **context)
 
     return await actions.answer(
-        request, page, outcome, demand_state_label, redraw, said=progress_said
+        request,
+        page,
+        outcome,
+        demand_state_label,
+        redraw,
+        said=progress_said,
+        form=actions.act_form(op, demand_id, sub),
+        typed={"reason": reason, "choice": choice},
+        field=actions.act_field,
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 from svc_common.i18n import msg
 
-from console.pages.complaints.views import Act
+from console.actions import Act
 from console.web import days_until, worded
 
 #: Where an item stands (supervision-svc's `DEMAND_LABELS_ZH`).

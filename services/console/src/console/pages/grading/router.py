@@ -14,23 +14,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
 from svc_common.i18n import msg
 from svc_common.uscc import is_valid_uscc
 
-from console.api import ApiError, Services, idempotency_key, page_of
+from console import actions
+from console.api import ApiError, Services
 from console.auth import csrf
 from console.auth.users import User
 from console.companies import company_names
 from console.deps import services, signed_in
+from console.listing import ListPage, list_page
 from console.pages.grading.views import (
     BENCHMARKS,
     GRADES,
     GRADES_SHOWN,
     KINDS,
+    LEVELS,
     REASONS,
     benchmark_label,
     grade_body,
@@ -39,16 +41,14 @@ from console.pages.grading.views import (
     guarantee_body,
     guarantee_rows,
     level_label,
+    plant_plan_body,
     plant_plan_rows,
     reason_label,
 )
 from console.pages.inspections.router import ACTORS, ROLES
-from console.web import back_to, is_htmx, problem_page, render, render_with_failure, session_ended
+from console.web import drafted, problem_page, render_with_failure
 
 router = APIRouter(prefix="/console/grading")
-#: Where a form refused without htmx keeps what was typed until the
-#: enterprise's page is drawn again (the session's, as its flashes).
-DRAFT = "grading_draft"
 #: The most guarantee-list entries a page lists.
 GUARANTEES_SHOWN = 500
 
@@ -75,14 +75,18 @@ async def grading(
     failed: dict[str, ApiError] = {}
     rows: list[dict[str, Any]] = []
     guarantees: list[dict[str, Any]] = []
-    next_cursor: str | None = None
-    params: dict[str, Any] = {"limit": GRADES_SHOWN} | ({"cursor": cursor} if cursor else {})
+    links = ListPage([], not cursor, None)
     try:
-        page = page_of(
-            await api.get("supervision", "/supervision/grades", token=user.token, params=params)
+        links = await list_page(
+            api,
+            user.token,
+            "supervision",
+            "/supervision/grades",
+            page="/console/grading/",
+            cursor=cursor,
+            limit=GRADES_SHOWN,
         )
-        rows = grade_rows(page["items"])
-        next_cursor = str(page.get("next_cursor") or "") or None
+        rows = grade_rows(links.items)
     except ApiError as exc:
         if exc.status == 401:
             raise  # the session ended: sign in again
@@ -108,10 +112,7 @@ async def grading(
         first,
         rows=rows,
         guarantees=guarantees,
-        first_page=not cursor,
-        next_href="/console/grading/?" + urlencode({"cursor": next_cursor})
-        if next_cursor
-        else None,
+        **links.links(),
         grades_error=failed["grades"].said() if "grades" in failed else None,
         guarantees_error=first.said() if first else None,
         **_LABELS,
@@ -123,7 +124,7 @@ def _no_enterprise(request: Request) -> Response:
 
 
 def _forms(
-    user: User, district: str, current: Mapping[str, Any] | None, draft: Any, uscc: str
+    request: Request, user: User, district: str, current: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """What the forms are drawn from: whether the user may act on the
     enterprise (an officer of its district, an administrator), what was
@@ -136,9 +137,11 @@ def _forms(
             "benchmark": str((current or {}).get("benchmark") or "none"),
         },
         "guarantee": {},
+        "plan": {},
     }
-    if isinstance(draft, dict) and draft.get("uscc") == uscc and draft.get("form") in typed:
-        typed[draft["form"]] = dict(draft.get("typed") or {})
+    for form in typed:
+        if draft := drafted(request, form):
+            typed[form] = dict(draft["typed"])
     return {
         "may_act": may_act,
         "typed": typed,
@@ -146,6 +149,7 @@ def _forms(
         "benchmarks": BENCHMARKS,
         "reasons": REASONS,
         "kinds": KINDS,
+        "levels": LEVELS,
         "new_key": lambda: uuid.uuid4().hex,
     }
 
@@ -214,7 +218,7 @@ async def enterprise(
         plans=plans,
         plans_error=failed["plans"].said() if "plans" in failed else None,
         guarantee_error=first.said() if first else None,
-        **_forms(user, district, current, request.session.pop(DRAFT, None), uscc),
+        **_forms(request, user, district, current),
         **_LABELS,
     )
 
@@ -234,36 +238,29 @@ async def _send(
     idem: str,
     said: str,
 ) -> Response:
-    """A form's change sent to supervision-svc with the user's token and
-    the form's Idempotency-Key, unless the form was refused (`problem`:
-    nothing is sent). With htmx a refusal is said beside the form, which
-    keeps what was typed, and a change sends the browser to the
-    enterprise's page drawn again; without, post/redirect/get back to it,
-    a refused form as it was typed."""
+    """A form's change sent to supervision-svc as any record's action
+    (`actions.send`), unless the form was refused (`problem`: nothing is
+    sent). With htmx a refusal is said beside the form, which keeps what
+    was typed, and a change sends the browser to the enterprise's page
+    drawn again; without, post/redirect/get back to it, a refused form as
+    it was typed."""
     page = f"/console/grading/{uscc}" if is_valid_uscc(uscc) else "/console/grading/"
-    status = 200 if problem is None else 422
-    if problem is None:
-        try:
-            await api.write(
-                method,
-                "supervision",
-                path,
-                token=user.token,
-                json=body,
-                idempotency_key=idempotency_key(user.sub, idem),
-            )
-        except ApiError as exc:
-            status = exc.page_status
-            problem = session_ended() if exc.status == 401 else exc.said()
-    if not is_htmx(request):
-        if problem is not None:
-            request.session[DRAFT] = {"uscc": uscc, "form": form, "typed": typed}
-        return back_to(request, page, problem, said)
-    if problem is None:
-        back_to(request, page, None, said)  # flashed for the page drawn again
-        return Response(status_code=200, headers={"HX-Redirect": page})
-    return render(
-        request, "workbench/_result.html", status_code=status, ok=False, text=problem, outcome=None
+    outcome = (
+        actions.refused(problem)
+        if problem is not None
+        else await actions.send(
+            request,
+            api,
+            user,
+            service="supervision",
+            path=path,
+            body=body,
+            idem=idem,
+            method=method,
+        )
+    )
+    return await actions.answer(
+        request, page, outcome, str, None, said=lambda _: said, form=form, typed=typed
     )
 
 
@@ -380,4 +377,39 @@ async def remove_guarantee(
         typed={},
         idem=idem,
         said=msg("taken off the guarantee list", "已移出保障类正面清单"),
+    )
+
+
+@router.post("/{uscc}/plan", dependencies=[Depends(csrf.verify)])
+async def put_plant_plan(
+    uscc: str,
+    request: Request,
+    level: str = Form("", max_length=20),
+    kind: str = Form("", max_length=40),
+    percent: str = Form("", max_length=20),
+    processes: str = Form("", max_length=5000),
+    note: str = Form("", max_length=2000),
+    idem: str = Form(..., min_length=8, max_length=100),
+    user: User = Depends(signed_in(*ACTORS)),
+    api: Services = Depends(services),
+) -> Response:
+    """The enterprise's own measure at an alert level recorded (一厂一策,
+    `PUT /supervision/plant-plans/{uscc}`; the level's measure it had is
+    replaced), as its grade is set."""
+    typed = {"level": level, "kind": kind, "percent": percent, "processes": processes, "note": note}
+    body, problem = plant_plan_body(typed) if is_valid_uscc(uscc) else (None, _not_an_enterprise())
+    said = level_label(str((body or {}).get("level") or ""))
+    return await _send(
+        request,
+        user,
+        api,
+        uscc=uscc,
+        form="plan",
+        method="PUT",
+        path=f"/supervision/plant-plans/{uscc}",
+        body=body,
+        problem=problem,
+        typed=typed,
+        idem=idem,
+        said=msg(f"plant plan: {said}", f"一厂一策：{said}"),
     )

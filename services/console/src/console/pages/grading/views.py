@@ -2,7 +2,8 @@
 functions): enterprises' performance grades for heavy-pollution-weather
 measures (绩效分级), the guarantee list (保障类正面清单) and an enterprise's
 own measures per alert level (一厂一策), each in words; and the bodies of
-the forms that set a grade or put an enterprise on the guarantee list."""
+the forms that set a grade, put an enterprise on the guarantee list or
+record its plant plan."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ GRADES_SHOWN = 50
 #: What the grade form and the guarantee form ask that people type.
 GRADE_FIELDS = ("grade", "benchmark", "industry", "valid_from", "valid_to", "basis")
 GUARANTEE_FIELDS = ("reason", "valid_from", "valid_to", "kind", "percent", "processes", "note")
+PLAN_FIELDS = ("level", "kind", "percent", "processes", "note")
 
 
 def grade_label(grade: str) -> str:
@@ -185,9 +187,38 @@ def guarantee_body(typed: Mapping[str, str]) -> tuple[dict[str, Any] | None, str
     days, problem = _period(typed)
     if days is None:
         return None, problem
+    measure, problem = _measure(typed, msg("choose the measure allowed", "请选择可采取的措施"))
+    if measure is None:
+        return None, problem
+    note = typed.get("note", "").strip()
+    return {"reason": reason, **days, "allowed_measure": measure, "note": note or None}, None
+
+
+def plant_plan_body(typed: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+    """The body of `PUT /supervision/plant-plans/{uscc}` from the plant plan
+    form (一厂一策), or what is wrong with it (nothing is sent then): the
+    alert level, the enterprise's own measure at it (as the guarantee
+    form's: a reduction by a percentage, processes stopped, production
+    stopped, or none) and the note supervision-svc requires."""
+    level = typed.get("level", "").strip()
+    if level not in LEVELS:
+        return None, msg("choose the alert level", "请选择预警级别")
+    measure, problem = _measure(typed, msg("choose the measure", "请选择减排措施"))
+    if measure is None:
+        return None, problem
+    note = typed.get("note", "").strip()
+    if not note:
+        return None, msg("say what the plan asks of the enterprise", "请填写措施说明")
+    return {"level": level, "measure": measure, "note": note}, None
+
+
+def _measure(typed: Mapping[str, str], ask: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A measure as supervision-svc takes it (its `MeasureSpec`) from a
+    form's kind, percent and processes, or what is wrong with them (`ask`
+    when no kind is chosen)."""
     kind = typed.get("kind", "").strip()
     if kind not in KINDS:
-        return None, msg("choose the measure allowed", "请选择可采取的措施")
+        return None, ask
     measure: dict[str, Any] = {"kind": kind}
     percent = _typed(typed.get("percent", "")).rstrip("%").strip()
     if kind in ("reduce", "stop_processes") and percent:
@@ -201,5 +232,4 @@ def guarantee_body(typed: Mapping[str, str]) -> tuple[dict[str, Any] | None, str
         measure["processes"] = [p.strip() for p in raw.splitlines() if p.strip()]
         if not measure["processes"]:
             return None, msg("name the processes stopped", "请填写停产工序")
-    note = typed.get("note", "").strip()
-    return {"reason": reason, **days, "allowed_measure": measure, "note": note or None}, None
+    return measure, None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -21,11 +20,12 @@ from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg
 
 from console import actions
-from console.api import ApiError, Services, idempotency_key, page_of
+from console.api import ApiError, Services, idempotency_key
 from console.auth import csrf
 from console.auth.users import User
 from console.companies import company_names
 from console.deps import services, signed_in
+from console.listing import ListPage, list_page
 from console.pages.demands.router import demands_shown
 from console.pages.demands.views import inspection_demands
 from console.pages.inspections.views import (
@@ -56,6 +56,7 @@ from console.pages.workbench import queues
 from console.web import (
     back_to,
     days_until,
+    drafted,
     is_htmx,
     is_uuid,
     problem_page,
@@ -107,16 +108,18 @@ async def inspections(
     failed: dict[str, ApiError] = {}
     rows: list[dict[str, Any]] = []
     cases: list[dict[str, Any]] = []
-    next_cursor: str | None = None
-    params: dict[str, Any] = {"limit": INSPECTIONS_SHOWN} | ({"cursor": cursor} if cursor else {})
+    links = ListPage([], not cursor, None)
     try:
-        page = page_of(
-            await api.get(
-                "supervision", "/supervision/inspections", token=user.token, params=params
-            )
+        links = await list_page(
+            api,
+            user.token,
+            "supervision",
+            "/supervision/inspections",
+            page="/console/inspections/",
+            cursor=cursor,
+            limit=INSPECTIONS_SHOWN,
         )
-        rows = inspection_rows(page["items"])
-        next_cursor = str(page.get("next_cursor") or "") or None
+        rows = inspection_rows(links.items)
     except ApiError as exc:
         if exc.status == 401:
             raise  # the session ended: sign in again
@@ -140,19 +143,11 @@ async def inspections(
         rows=rows,
         cases=cases,
         names=names,
-        first_page=not cursor,
-        next_href="/console/inspections/?" + urlencode({"cursor": next_cursor})
-        if next_cursor
-        else None,
+        **links.links(),
         inspections_error=failed["inspections"].said() if "inspections" in failed else None,
         cases_error=first.said() if first else None,
         **_LABELS,
     )
-
-
-#: Where a draw refused without htmx keeps what was typed until the plans'
-#: page is drawn again (the session's, as its flashes).
-DRAFT = "plan_draft"
 
 
 def _draw_form(request: Request, user: User, **context: Any) -> dict[str, Any]:
@@ -193,32 +188,31 @@ async def plans(
     the page's status saying so, never an empty list."""
     failed: ApiError | None = None
     rows: list[dict[str, Any]] = []
-    next_cursor: str | None = None
-    params: dict[str, Any] = {"limit": PLANS_SHOWN} | ({"cursor": cursor} if cursor else {})
+    links = ListPage([], not cursor, None)
     try:
-        page = page_of(
-            await api.get(
-                "supervision", "/supervision/inspection-plans", token=user.token, params=params
-            )
+        links = await list_page(
+            api,
+            user.token,
+            "supervision",
+            "/supervision/inspection-plans",
+            page="/console/inspections/plans/",
+            cursor=cursor,
+            limit=PLANS_SHOWN,
         )
-        rows = plan_rows(page["items"])
-        next_cursor = str(page.get("next_cursor") or "") or None
+        rows = plan_rows(links.items)
     except ApiError as exc:
         if exc.status == 401:
             raise
         failed = exc
-    draft = request.session.pop(DRAFT, None)
+    draft = drafted(request, "draw")
     return render_with_failure(
         request,
         "inspections/plans.html",
         failed,
         rows=rows,
-        first_page=not cursor,
-        next_href="/console/inspections/plans/?" + urlencode({"cursor": next_cursor})
-        if next_cursor
-        else None,
+        **links.links(),
         plans_error=failed.said() if failed else None,
-        **_draw_form(request, user, typed=draft if isinstance(draft, dict) else None),
+        **_draw_form(request, user, typed=draft["typed"] if draft else None),
     )
 
 
@@ -251,6 +245,7 @@ async def draw(
     body, problem = draw_body(typed, user.may_act_in)
     status = 200 if problem is None else 422
     plan: Any = None
+    field: str | None = None
     if body is not None:
         try:
             plan = await api.post(
@@ -263,6 +258,7 @@ async def draw(
         except ApiError as exc:
             status = exc.page_status
             problem = session_ended() if exc.status == 401 else exc.said()
+            field = exc.field
     if problem is None and not (isinstance(plan, dict) and is_uuid(str(plan.get("id") or ""))):
         problem, status = ApiError(502, {}).said(), 502  # not the plan it documents
     said = (
@@ -275,8 +271,15 @@ async def draw(
     )
     if not is_htmx(request):
         if problem is not None:
-            request.session[DRAFT] = typed
-            return back_to(request, "/console/inspections/plans/", problem, None)
+            return back_to(
+                request,
+                "/console/inspections/plans/",
+                problem,
+                None,
+                form="draw",
+                typed=typed,
+                field=field,
+            )
         return back_to(request, f"/console/inspections/plans/{plan['id']}", None, said)
     if problem is None:
         done = msg("Done", "已办理")
@@ -510,12 +513,8 @@ async def act(
     spec = CASE_ACTS.get(op)
     if spec is None or not is_uuid(case_id):
         outcome = actions.refused(msg("this action is not known", "无法识别的操作"))
-    elif spec.text is not None and (
-        problem := queues.text_problem(
-            reason, required=not spec.optional, most=spec.most, words=spec.text
-        )
-    ):
-        outcome = actions.refused(problem)
+    elif problem := spec.text_problem(reason):
+        outcome = actions.refused(problem, "reason")
     else:
         # Someone else deciding or closing the case since the page was
         # drawn is said plainly, where it stands now.
@@ -538,4 +537,13 @@ async def act(
         context = _shown(user, result, note=note, names=names)
         return render(request, "inspections/_case.html", **context)
 
-    return await actions.answer(request, page, outcome, case_state_label, redraw)
+    return await actions.answer(
+        request,
+        page,
+        outcome,
+        case_state_label,
+        redraw,
+        form=actions.act_form(op, case_id),
+        typed={"reason": reason},
+        field=actions.act_field,
+    )

@@ -11,7 +11,8 @@ from typing import Any
 
 from svc_common.i18n import msg
 
-from console.pages.complaints.views import Act, summary
+from console.actions import Act
+from console.pages.complaints.views import summary
 from console.web import days_until, parse_time, worded
 
 #: An inspection's items as supervision-svc names them (its `Item`).

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from svc_common.guard import typed_code
 from svc_common.i18n import msg
 
+from console.filters import repeated_filters
 from console.pages.complaints.views import category_label
 from console.sheets import Sheet
 from console.web import district_name
@@ -117,6 +119,21 @@ def period_of(
     if problems or a is None or b is None:
         return None, problems
     return (a, b), {}
+
+
+def district_of(given: Sequence[str], visible: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """The district the form asks the reports of ("" for all the user's),
+    or why it is refused (nothing is asked of supervision-svc then): one
+    of `visible`, the districts the user may see (typed full-width or with
+    spaces around it, read as its code); one the address gives twice picks
+    none (`repeated_filters`)."""
+    problems = repeated_filters({"district": given})
+    if problems:
+        return "", problems
+    code = typed_code(given[0]) if given else ""
+    if code and code not in visible:
+        return "", {"district": msg("choose one of your districts", "请选择您可查看的区")}
+    return code, {}
 
 
 def figures(name: str, report: Mapping[str, Any]) -> list[tuple[str, Any]]:

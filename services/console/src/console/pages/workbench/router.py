@@ -15,9 +15,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from svc_common.i18n import msg
 
+from console.actions import act_field, act_form
 from console.api import ApiError, Services, idempotency_key
 from console.auth import csrf
-from console.auth.users import DEV_USERS, User
+from console.auth.users import User
 from console.companies import company_names
 from console.deps import services, signed_in
 from console.pages.workbench import queues
@@ -177,11 +178,6 @@ async def workbench(
     known = [*filings, *checks, *expiring, *q.parked]
     # An audit names its enterprise by USCC only.
     companies = await company_names(api, t, (f.uscc for f in findings), known)
-    # The names the console knows people by: the development users' (only
-    # when they can sign in) and the signed-in user's own. With OpenID
-    # Connect there is no directory to ask: anyone else shows by login id.
-    people = {u.sub: u.name for u in DEV_USERS} if request.app.state.settings.dev_login else {}
-    people[user.sub] = user.name
     return render(
         request,
         "workbench/index.html",
@@ -203,7 +199,6 @@ async def workbench(
         may_confirm=user.role in OPS["reclaim-confirm"].roles,
         # Re-driving a parked filing is an administrator's (permit-svc's).
         may_redrive=user.role in OPS["parked-redrive"].roles,
-        people=people,
         new_key=lambda: uuid.uuid4().hex,
     )
 
@@ -477,6 +472,7 @@ async def act(
 ) -> Response:
     spec = OPS.get(op)
     problem: str | None = None
+    field: str | None = None
     known = (
         spec is not None
         and queues.valid_id(id)
@@ -494,7 +490,7 @@ async def act(
             op, reason, required=spec.needs_reason or (op == "filing" and action == "reject")
         )
     ):
-        problem = wrong
+        problem, field = wrong, "reason"
     # The status of a refusal: htmx shows it beside the form, which stays so
     # the user can correct it and send again.
     status = 200 if problem is None else 403 if user.role not in spec_roles(spec) else 422
@@ -538,6 +534,7 @@ async def act(
                 # A refused field is said once, by the form's words (the
                 # detail repeats it with the API's field name).
                 problem = session_ended() if exc.status == 401 else exc.said()
+                field = exc.field
     done = msg("Done", "已办理") if problem is None else None
     said = queues.outcome(op, action, result) if problem is None else None
     # The tabs' counts, read again once the service has answered (done, or
@@ -576,4 +573,12 @@ async def act(
             outcome=said,
             **tabs,
         )
-    return back_to(request, "/console/workbench/", problem, said)
+    return back_to(
+        request,
+        "/console/workbench/",
+        problem,
+        said,
+        form=act_form(op, id, sub, action),
+        typed={"reason": reason},
+        field=act_field(field),
+    )
