@@ -4470,7 +4470,7 @@ async def test_an_item_of_the_demands_list_is_done_from_its_inspections_page(
     refused = {
         "type": "urn:envbureau:problem:illegal-transition",
         "title": "当前状态不允许此操作",
-        "detail": "诉求当前为 已办结（done），不能执行 done",
+        "detail": "诉求当前为 已办结（done），不能执行 办结（done）；现在可执行：无",
         "state": "done",
         "action": "done",
     }
@@ -4610,7 +4610,7 @@ async def test_an_items_progress_and_done_are_sent_from_the_demands_list(
     stale = {
         "type": "urn:envbureau:problem:illegal-transition",
         "title": "当前状态不允许此操作",
-        "detail": "诉求当前为 已办结（done），不能执行 progress",
+        "detail": "诉求当前为 已办结（done），不能执行 更新进展（progress）；现在可执行：无",
         "state": "done",
         "action": "progress",
     }
