@@ -111,7 +111,7 @@ class Unauthorized(Problem):
 
 class UnsupportedMediaType(Problem):
     """A body refused for how it was sent, naming in `errors` the header that
-    says so (`header`: Content-Type, or Content-Encoding), as every refused
+    says so (`header`: Content-Type, Content-Encoding or Transfer-Encoding), as every refused
     input is named."""
 
     status, code, title = 415, "unsupported-media-type", "Unsupported media type"
