@@ -311,10 +311,15 @@ def _consistent(node: Any) -> Any:
         if isinstance(at, dt.datetime) and at.tzinfo and at > now:
             node[name] = (now - dt.timedelta(hours=1)).isoformat()
     # A district setting starts now or later (quota-svc's effective_from,
-    # an instant; the emergency table's is a day, which may be any).
+    # an instant); the emergency table takes effect today or later (a day
+    # in Beijing).
     start = _when(node.get("effective_from"))
     if isinstance(start, dt.datetime) and start.tzinfo is not None and start < now:
         node["effective_from"] = (now + dt.timedelta(days=1)).isoformat()
+    elif isinstance(start, dt.date) and not isinstance(start, dt.datetime):
+        today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+        if start < today and today.year < 2099:
+            node["effective_from"] = (today + dt.timedelta(days=1)).isoformat()
     for name in ("rectification_deadline", "rectify_by", "deadline"):
         day = _when(node.get(name))
         # Deadlines set now are not before today, a day in Beijing, which

@@ -52,6 +52,9 @@ X, Y = "filer.x", "filer.y"
 TODAY = (dt.datetime.now(ZoneInfo("Asia/Shanghai")) - dt.timedelta(days=1)).date()
 SERVICES = ("permit", "quota", "eia", "supervision")
 _serial = itertools.count(1)
+#: Months a draw is for, each once (a district's period is drawn once; the
+#: world's plans are of a whole year).
+_months = (f"{2000 + n // 12}-{n % 12 + 1:02d}" for n in itertools.count())
 
 
 def caller(role: str) -> dict[str, str]:
@@ -730,7 +733,7 @@ SUPERVISION: dict[str, Recipe] = {
     "drawPlan": one(
         "POST",
         "/supervision/inspection-plans",
-        lambda w, d, f: {"district": d, "period": str(TODAY.year), "count": 1},
+        lambda w, d, f: {"district": d, "period": next(_months), "count": 1},
     ),
     "listPlans": listing("/supervision/inspection-plans"),
     "getPlan": one("GET", lambda w, d, f: f"/supervision/inspection-plans/{w['plan', d]}"),
@@ -860,7 +863,9 @@ async def seed(c: httpx.AsyncClient) -> World:
     levels = ("yellow", "orange", "red")
     tiers = ("benchmark_national", "benchmark_tianjin", "leading", "A", "B", "C", "D", "ungraded")
     w["policy"] = {
-        "effective_from": str(TODAY),
+        # A table takes effect today or later (Beijing): two days after
+        # TODAY (yesterday) is tomorrow, still ahead if the run passes midnight.
+        "effective_from": str(TODAY + dt.timedelta(days=2)),
         "rules": [
             {"level": lv, "tier": t, "measure": {"kind": "none"}} for lv in levels for t in tiers
         ],

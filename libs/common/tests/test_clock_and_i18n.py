@@ -157,6 +157,47 @@ def test_problem_titles_and_details_are_localised() -> None:
         assert Conflict("x").body()["title"] == "Conflict"
 
 
+@pytest.mark.parametrize(
+    ("entity", "state", "action"),
+    [
+        ("demand", "done", "done"),
+        ("filing", "reviewed with quota secured", "quota-retry"),
+        ("filing", "accepted", "evaluation-done"),
+        ("adjustment", "rejected", "approve"),
+        ("registration check", "not sampled", "clear"),
+    ],
+)
+def test_a_refused_step_reads_as_english_whatever_its_code(
+    entity: str, state: str, action: str
+) -> None:
+    """The action's code was pasted in as a verb ("cannot done a demand
+    that is done", "cannot evaluation-done a filing", "a adjustment"): the
+    codes are the API's words, not all of them verbs, nor every entity
+    taking "a"."""
+    with i18n.use("en"):
+        detail = IllegalTransition(entity, state, action, ["cancel"]).body()["detail"]
+    assert detail == (
+        f"the action '{action}' is not allowed while the {entity} is {state}; allowed now: cancel"
+    )
+
+
+def test_a_step_named_like_a_state_has_its_own_chinese_name() -> None:
+    labels = {"open": "办理中", "done": "已办结"}
+    with i18n.use("zh"):
+        refused = IllegalTransition(
+            "诉求",
+            "done",
+            "done",
+            ["progress"],
+            labels,
+            actions_zh={"done": "办结", "progress": "更新进展"},
+        )
+    assert (
+        refused.detail
+        == "诉求当前为 已办结（done），不能执行 办结（done）；现在可执行：更新进展（progress）"
+    )
+
+
 def test_a_refused_role_is_named_as_people_call_it() -> None:
     from svc_common.auth import Principal, _admitted
     from svc_common.errors import Forbidden

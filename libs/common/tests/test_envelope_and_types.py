@@ -255,6 +255,33 @@ def test_a_token_with_a_time_no_clock_can_hold_is_not_valid() -> None:
         assert 'error="invalid_token"' in (refused.value.www_authenticate or ""), claims
 
 
+def test_a_token_minted_by_a_clock_a_little_ahead_is_valid() -> None:
+    # An issuer whose clock runs two seconds ahead of this one mints `iat`
+    # and `nbf` two seconds from now here: PyJWT refused them until then,
+    # a 401 "the token is not valid" on the first page after signing in.
+    # The same leeway as the lifetime's bound (60 s) is allowed; past it,
+    # the refusal says why, in the caller's language.
+    from svc_common.auth import LEEWAY_SECONDS
+    from svc_common.i18n import use
+
+    verifier = TokenVerifier(ServiceSettings())
+    now = int(time.time())
+    base = {"sub": "m", "role": "filer", "exp": now + 600}
+    for claims in ({"iat": now + 2}, {"nbf": now + 2}, {"iat": now + 30, "nbf": now + 30}):
+        tok = jwt.encode({**base, **claims}, DEV_JWT_SECRET)
+        assert verifier.verify(tok).sub == "m", claims
+    for name in ("iat", "nbf"):
+        tok = jwt.encode({**base, name: now + LEEWAY_SECONDS + 30}, DEV_JWT_SECRET)
+        with use("en"), pytest.raises(Unauthorized, match=f"not valid yet: its {name} is more"):
+            verifier.verify(tok)
+        with use("zh"), pytest.raises(Unauthorized, match=f"令牌尚未生效：其 {name}"):
+            verifier.verify(tok)
+    # An expired token gets no leeway: refused from its first second.
+    expired = jwt.encode({**base, "exp": now - 1}, DEV_JWT_SECRET)
+    with use("en"), pytest.raises(Unauthorized, match="the token has expired"):
+        verifier.verify(expired)
+
+
 @pytest.mark.parametrize(
     "sub",
     [

@@ -244,6 +244,27 @@ async def test_every_answer_forbids_framing_and_sniffing(db_url: str) -> None:
             assert r.headers["referrer-policy"] == "same-origin", r.url
 
 
+async def test_an_answer_to_a_request_with_a_token_is_not_stored(db_url: str) -> None:
+    """An answer to a request with `Authorization` (a record, a list, a
+    refusal) carried no Cache-Control: a browser could keep it on disk and
+    show it again to the next user of the machine. It is `no-store`, as the
+    console's pages are; an answer to a request without a token (a probe,
+    the document) is left to HTTP's rules."""
+    async with testing.running(demo_app(db_url)) as c:
+        officer = testing.auth("officer", ["120119"])
+        for r in (
+            await c.post("/demo/notes", json={"text": "x", "district": "120119"}, headers=officer),
+            await c.get("/demo/audit", headers=testing.auth("auditor")),
+            await c.head("/demo/audit", headers=testing.auth("auditor")),
+            await c.get("/demo/audit", headers={"Authorization": "Bearer nope"}),
+            await c.get("/demo/pages?limit=x", headers=officer),
+            await c.get("/demo/nowhere", headers=officer),
+        ):
+            assert r.headers.get("cache-control") == "no-store", (r.request.url, r.status_code)
+        for r in (await c.get("/demo/health"), await c.get("/demo/openapi.json")):
+            assert "cache-control" not in r.headers, r.request.url
+
+
 def _carries_security_headers(r: httpx.Response) -> None:
     assert r.headers.get("x-frame-options") == "DENY", (r.status_code, r.headers)
     assert r.headers.get("x-content-type-options") == "nosniff", r.headers
@@ -443,6 +464,29 @@ async def test_a_compressed_body_is_a_415_not_a_nul(db_url: str) -> None:
             assert r.headers["content-type"].startswith("application/problem+json")
             assert "Content-Encoding" in r.json()["detail"] and "压缩" in r.json()["detail"]
         r = await c.post("/demo/notes", content=body, headers={**h, "content-encoding": "identity"})
+        assert r.status_code == 201 and r.json()["audit_rows"] == 1, r.text
+
+
+async def test_a_body_in_a_transfer_coding_but_chunked_is_a_415_not_a_nul(db_url: str) -> None:
+    """`Transfer-Encoding: gzip, chunked`: uvicorn's HTTP server takes the
+    chunks apart and hands the gzip'd bytes on as they are, which were
+    checked as the JSON body: a 422 saying the body held NUL characters. It
+    is refused as a compressed body is, naming Transfer-Encoding; chunked
+    alone is read as before."""
+    async with testing.running(demo_app(db_url)) as c:
+        body = json.dumps({"text": "zipped", "district": "120119"}).encode()
+        h = {**testing.auth("officer", ["120119"]), "content-type": "application/json"}
+        for coding in ("gzip, chunked", "x-gzip,chunked", "deflate , chunked", "br"):
+            r = await c.post(
+                "/demo/notes",
+                content=gzip.compress(body),
+                headers={**h, "transfer-encoding": coding, "accept-language": "zh-CN"},
+            )
+            assert r.status_code == 415, (coding, r.text)
+            problem = r.json()
+            assert "Transfer-Encoding" in problem["detail"] and "压缩" in problem["detail"]
+            assert problem["errors"][0]["field"] == "Transfer-Encoding", r.text
+        r = await c.post("/demo/notes", content=body, headers={**h, "transfer-encoding": "chunked"})
         assert r.status_code == 201 and r.json()["audit_rows"] == 1, r.text
 
 

@@ -282,6 +282,61 @@ async def test_a_user_whose_sub_is_past_ascii_can_act(
         assert call.headers["idempotency-key"] == key
 
 
+async def test_a_csrf_token_past_ascii_is_refused_as_a_wrong_one_is(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """`X-CSRF-Token: é` or a form's `csrf_token=中` was a 500 text/plain
+    (hmac.compare_digest takes no str past ASCII), signed in or not: it is
+    the console's 403 page, as any token but the session's is, and nothing
+    is sent to a service."""
+    await client.get("/console/login")
+    for form, headers in (
+        ({"user": "admin", "csrf_token": "中" * 43}, {}),
+        ({"user": "admin"}, {"X-CSRF-Token": "é".encode()}),
+    ):
+        r = await client.post("/console/login/dev", data=form, headers=headers)
+        assert_console_page(r, 403, "表单已失效")
+    assert (await client.get("/console/workbench/")).status_code == 303  # nobody signed in
+    token = await sign_in(client, "officer-jizhou")
+    form = {"op": "permit-renew", "id": "p1", "idem": "k" * 20}
+    for given in ("中", token[:-1] + "é", "\u00e9" * 43):
+        r = await client.post("/console/workbench/act", data={**form, "csrf_token": given})
+        assert_console_page(r, 403, "表单已失效")
+        r = await client.post(
+            "/console/workbench/act",
+            data=form,
+            headers={"X-CSRF-Token": given.encode()},
+        )
+        assert_console_page(r, 403, "表单已失效")
+    r = await client.post("/console/logout", headers={"X-CSRF-Token": "é".encode()})
+    assert_console_page(r, 403, "表单已失效")
+    assert not [c for c in stub.calls if c.method == "POST"]
+
+
+async def test_a_slash_redirect_names_no_host_the_client_sent(client: httpx.AsyncClient) -> None:
+    """`/console/workbench` (no trailing slash) with `Host: evil.example`
+    was redirected to `http://evil.example/console/workbench/`: Starlette
+    writes the whole address from the Host header. The Location is now the
+    path and query alone, whatever the Host; a Location on another host
+    (the identity provider's sign-in) is left as it is."""
+    from console.web import _own_path
+
+    for host in ("evil.example", "console.test", "127.0.0.1:8000"):
+        for path, there in (
+            ("/console/workbench", "/console/workbench/"),
+            ("/console", "/console/"),
+            ("/console/public/verify/?no=DJB-1", "/console/public/verify?no=DJB-1"),
+        ):
+            r = await client.get(path, headers={"Host": host})
+            assert r.status_code == 307, (host, path, r.status_code)
+            assert r.headers["location"] == there, (host, path, r.headers["location"])
+    assert _own_path(b"https://idp.example/auth?x=1", b"console.test") == (
+        b"https://idp.example/auth?x=1"
+    )
+    assert _own_path(b"http://Console.test", b"console.test") == b"/"
+    assert _own_path(b"/console/", b"console.test") == b"/console/"
+
+
 def test_a_form_key_names_any_user_in_ascii_and_each_user_apart() -> None:
     from console.api import idempotency_key
     from svc_common.idempotency import key_problem
@@ -4415,7 +4470,7 @@ async def test_an_item_of_the_demands_list_is_done_from_its_inspections_page(
     refused = {
         "type": "urn:envbureau:problem:illegal-transition",
         "title": "当前状态不允许此操作",
-        "detail": "诉求当前为 已办结（done），不能执行 done",
+        "detail": "诉求当前为 已办结（done），不能执行 办结（done）；现在可执行：无",
         "state": "done",
         "action": "done",
     }
@@ -4555,7 +4610,7 @@ async def test_an_items_progress_and_done_are_sent_from_the_demands_list(
     stale = {
         "type": "urn:envbureau:problem:illegal-transition",
         "title": "当前状态不允许此操作",
-        "detail": "诉求当前为 已办结（done），不能执行 progress",
+        "detail": "诉求当前为 已办结（done），不能执行 更新进展（progress）；现在可执行：无",
         "state": "done",
         "action": "progress",
     }

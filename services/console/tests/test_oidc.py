@@ -245,3 +245,45 @@ async def test_an_access_token_the_services_would_refuse_signs_no_one_in(
         assert "登录失败" in login.text
         r = await console.get("/console/workbench/")
         assert r.status_code == 303 and r.headers["location"].startswith("/console/login")
+
+
+async def test_a_failed_sign_in_is_said_in_the_consoles_words(provider: Provider) -> None:
+    """The way back from the identity provider with an error was flashed
+    with the library's own words after 登录失败：, in English
+    ("mismatching_state: CSRF Warning! State not equal in request and
+    response.") and, for an `error_description` in the address, whatever
+    the address said: a link to the callback could put its own text on the
+    console's sign-in page ("请致电 …"). The page says what happened in the
+    console's words, in the user's language; the provider's text stays in
+    the log."""
+    from console.app import create
+    from console.settings import Settings
+
+    app = create(
+        Settings(
+            oidc_issuer=provider.issuer, oidc_client_id="envbureau-console", oidc_client_secret="s"
+        )
+    )
+    transport = httpx.ASGITransport(app=app)
+    planted = "请致电 400-000-0000 找回账号"
+    async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as console:
+        for query, said in (
+            # An old tab, or another tab's sign-in: the state is not this one's.
+            ({"code": "c", "state": "not-this-one"}, "本次登录已失效"),
+            ({"error": "access_denied", "error_description": planted, "state": "x"}, "登录未完成"),
+            ({"error": "server_error", "error_description": planted}, "登录未完成"),
+        ):
+            await console.get("/console/login/oidc")
+            done = await console.get("/console/auth/callback", params=query)
+            assert done.status_code == 303 and done.headers["location"] == "/console/login"
+            login = await console.get("/console/login")
+            assert "登录失败" in login.text and said in login.text, (query, login.text)
+            for foreign in (planted, "CSRF Warning", "mismatching_state", "access_denied"):
+                assert foreign not in login.text, (query, foreign)
+            assert (await console.get("/console/workbench/")).status_code == 303
+        await console.get("/console/login/oidc")
+        await console.get(
+            "/console/auth/callback", params={"code": "c", "state": "not-this-one", "lang": "en"}
+        )
+        login = await console.get("/console/login")
+        assert "Sign-in failed" in login.text and "CSRF Warning" not in login.text

@@ -124,7 +124,7 @@ def test_audit_rules() -> None:
     assert audit_rules.is_overdue("open", day, day + dt.timedelta(days=1))
     assert not audit_rules.is_overdue("open", day, day)
     assert not audit_rules.is_overdue("rectified", day, day + dt.timedelta(days=9))
-    with pytest.raises(IllegalTransition, match="finding that is rectified"):
+    with pytest.raises(IllegalTransition, match="while the finding is rectified"):
         audit_rules.next_finding_status("rectified", "rectify")
 
 
@@ -174,7 +174,9 @@ def test_a_refused_step_names_the_state_and_action_in_chinese() -> None:
     )
     with use("en"), pytest.raises(IllegalTransition) as english:
         rules.next_status("revoked", "issue")
-    assert english.value.detail == "cannot issue a permit that is revoked; allowed now: cancel"
+    assert english.value.detail == (
+        "the action 'issue' is not allowed while the permit is revoked; allowed now: cancel"
+    )
 
 
 @pytest.mark.parametrize(

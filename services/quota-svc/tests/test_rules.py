@@ -333,7 +333,7 @@ def test_a_refused_step_names_the_state_and_action_in_chinese() -> None:
     with use("en"), pytest.raises(IllegalTransition) as english:
         check_action("released", "allocate")
     assert english.value.detail == (
-        "cannot allocate a reservation that is released; allowed now: none"
+        "the action 'allocate' is not allowed while the reservation is released; allowed now: none"
     )
 
 

@@ -378,7 +378,8 @@ def test_a_refused_step_names_the_state_and_action_in_chinese() -> None:
         rules.next_status("received", "close")
     assert (
         english.value.detail
-        == "cannot close a complaint that is received; allowed now: accept, reject"
+        == "the action 'close' is not allowed while the complaint is received; "
+        "allowed now: accept, reject"
     )
 
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+import pytest
 from sqlalchemy import func, select
+from supervision_svc.app import create
 from supervision_svc.grading.models import GuaranteeEntry
-from svc_common import clock
+from supervision_svc.inspections.models import InspectionPlan
+from supervision_svc.settings import Settings
+from svc_common import clock, testing
 
-from .conftest import ADMIN, AUDITOR, T0, Service, officer
+from .conftest import ADMIN, AUDITOR, NINGHE, T0, Service, officer
 from .test_complaints_api import complaint
 
 YEAR = {"valid_from": "2026-01-01", "valid_to": "2026-12-31"}
@@ -101,16 +105,17 @@ async def test_one_days_emergency_policy_written_at_once_is_replaced_in_turn(
     svc: Service,
 ) -> None:
     table = (await svc.http.get("/supervision/emergency-policy", headers=ADMIN)).json()["rules"]
-    answers = await asyncio.gather(
-        *(
-            svc.http.put(
-                "/supervision/emergency-policy",
-                json={"effective_from": "2026-11-01", "rules": table, "note": f"第{k}版"},
-                headers=ADMIN,
+    with clock.using(clock.ManualClock(T0)):  # 1 November is ahead
+        answers = await asyncio.gather(
+            *(
+                svc.http.put(
+                    "/supervision/emergency-policy",
+                    json={"effective_from": "2026-11-01", "rules": table, "note": f"第{k}版"},
+                    headers=ADMIN,
+                )
+                for k in range(5)
             )
-            for k in range(5)
         )
-    )
     assert [r.status_code for r in answers] == [200] * 5, [r.text for r in answers]
 
 
@@ -178,3 +183,31 @@ async def test_the_same_guarantee_entry_sent_twice_is_recorded_once(svc: Service
     )
     assert trail.status_code == 200, trail.text
     assert len(trail.json()["items"]) == 2, trail.json()
+
+
+@pytest.mark.pg
+async def test_one_district_and_period_drawn_at_once_gives_one_plan(pg_url: str) -> None:
+    """On real PostgreSQL, where the draws run side by side: six draws of
+    one district and period sent at once made six plans. One is drawn; the
+    others wait their turn and are each a 409 naming it."""
+    app = create(Settings(database_url=pg_url, log_json=False, log_level="WARNING"))
+    async with testing.running(app) as http:
+        svc = Service(app, http)
+        for serial in range(1, 31):
+            await svc.enterprise(serial, NINGHE)
+        answers = await asyncio.gather(
+            *(
+                http.post(
+                    "/supervision/inspection-plans",
+                    json={"district": NINGHE, "period": "2026-H2", "count": 5, "seed": k},
+                    headers=officer(NINGHE, sub=f"officer.{k}"),
+                )
+                for k in range(6)
+            )
+        )
+        codes = sorted(r.status_code for r in answers)
+        assert codes == [201, 409, 409, 409, 409, 409], [r.text for r in answers]
+        (drawn,) = [r.json()["id"] for r in answers if r.status_code == 201]
+        assert {r.json()["existing_plan"]["id"] for r in answers if r.status_code == 409} == {drawn}
+        async with svc.db.session() as s:
+            assert await s.scalar(select(func.count()).select_from(InspectionPlan)) == 1

@@ -102,8 +102,24 @@ async def test_demands_list_report_and_progress(svc: Service) -> None:
         assert [x["id"] for x in r.json()["items"]] == [item["id"]]
         r = await svc.http.post(f"/supervision/demands/{item['id']}/done", headers=officer())
         assert r.json()["status"] == "done" and r.json()["overdue"] is False
-        r = await svc.http.post(f"/supervision/demands/{item['id']}/done", headers=officer())
+        r = await svc.http.post(
+            f"/supervision/demands/{item['id']}/done",
+            headers={**officer(), "Accept-Language": "zh-CN"},
+        )
         assert r.status_code == 409
+        # The step and the state share the code `done`: the step is 办结,
+        # the state 已办结; in English the action is named, not conjugated.
+        assert r.json()["detail"] == (
+            "诉求当前为 已办结（done），不能执行 办结（done）；现在可执行：无"
+        )
+        r = await svc.http.post(
+            f"/supervision/demands/{item['id']}/done",
+            headers={**officer(), "Accept-Language": "en"},
+        )
+        assert r.json()["detail"] == (
+            "the action 'done' is not allowed while the demand is done; allowed now: none"
+        )
+        assert r.json()["type"] == "urn:envbureau:problem:illegal-transition"
     r = await svc.http.get(f"/supervision/reports/demands?district={DONGLI}", headers=officer())
     assert (r.json()["total"], r.json()["done"]) == (160, 137)
 

@@ -68,13 +68,22 @@ async def test_draw_is_weighted_reproducible_and_recorded(svc: Service) -> None:
     tiers = {x["uscc"]: x["tier"] for x in plan["selection"]}
     assert tiers.get(graded, "low") == "low" and set(tiers) <= {graded, *others}
     assert all(len(x["inspectors"]) == 2 for x in plan["selection"])
-    again = await svc.http.post("/supervision/inspection-plans", json=body, headers=ADMIN)
+    # The same seed over the same register draws the same (another period:
+    # a period is drawn once).
+    again = await svc.http.post(
+        "/supervision/inspection-plans", json={**body, "period": "2026-Q4"}, headers=ADMIN
+    )
+    assert again.status_code == 201, again.text
     assert [x["uscc"] for x in again.json()["selection"]] == [x["uscc"] for x in plan["selection"]]
     r = await svc.http.get(f"/supervision/inspection-plans/{plan['id']}", headers=AUDITOR)
     assert r.json()["selection"] == plan["selection"]
     # Without a seed one is generated and recorded.
     body.pop("seed")
-    r = await svc.http.post("/supervision/inspection-plans", json=body, headers=officer(NINGHE))
+    r = await svc.http.post(
+        "/supervision/inspection-plans",
+        json={**body, "period": "2026-H1"},
+        headers=officer(NINGHE),
+    )
     assert isinstance(r.json()["seed"], int)
 
 
@@ -815,3 +824,103 @@ async def test_an_inspection_under_a_plan_is_of_an_enterprise_the_plan_drew(svc:
             headers=officer(),
         )
         assert r.status_code == 201 and r.json()["plan_id"] == plan["id"], r.text
+
+
+async def test_an_inspection_under_a_plan_is_on_a_day_of_its_period(svc: Service) -> None:
+    """A plan draws whom to inspect in its period: an inspection under a
+    2026-Q3 plan on 30 June (Beijing) was recorded as of that draw. It is a
+    422 naming inspected_at, with the plan's period and days, in the
+    caller's language, and nothing is recorded; the first minutes of 1 July
+    in Beijing (still 30 June in UTC) are of the period."""
+    with clock.using(clock.ManualClock(dt.datetime(2026, 10, 5, 2, 0, tzinfo=dt.UTC))):
+        usccs = [await svc.enterprise(i) for i in range(1, 4)]
+        r = await svc.http.post(
+            "/supervision/inspection-plans",
+            json={"district": DONGLI, "period": "2026-Q3", "count": 3, "seed": 5},
+            headers=officer(),
+        )
+        assert r.status_code == 201, r.text
+        plan = r.json()["id"]
+        for at, lang, words in (
+            (
+                "2026-06-30T15:59:00+00:00",
+                "zh-CN",
+                "为 2026-06-30（北京时间），不在抽查计划的期间 2026-Q3"
+                "（2026-07-01 至 2026-09-30）内：请在该期间的抽查计划下记录，"
+                "或不带 plan_id 记录",
+            ),
+            (
+                "2026-10-01T00:00:00+08:00",
+                "en",
+                "is 2026-10-01 (Beijing time), outside the plan's period 2026-Q3 "
+                "(2026-07-01 to 2026-09-30): record it under a plan of its period, "
+                "or without plan_id",
+            ),
+        ):
+            r = await svc.http.post(
+                "/supervision/inspections",
+                json=inspection(usccs[0], "台账缺失", plan_id=plan, inspected_at=at),
+                headers={**officer(), "Accept-Language": lang},
+            )
+            assert r.status_code == 422, r.text
+            assert [(e["field"], e["message"]) for e in r.json()["errors"]] == [
+                ("inspected_at", words)
+            ]
+        assert await svc.events("supervision.inspection.recorded.v1") == []
+        for uscc, at in (
+            (usccs[0], "2026-06-30T16:00:00+00:00"),  # 00:00 on 1 July in Beijing
+            (usccs[1], "2026-09-30T23:59:00+08:00"),
+        ):
+            r = await svc.http.post(
+                "/supervision/inspections",
+                json=inspection(uscc, plan_id=plan, inspected_at=at),
+                headers=officer(),
+            )
+            assert r.status_code == 201 and r.json()["plan_id"] == plan, r.text
+
+
+def test_a_plans_period_is_its_days() -> None:
+    from supervision_svc.inspections.rules import period_days
+
+    assert period_days("2026") == (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
+    assert period_days("2024-02") == (dt.date(2024, 2, 1), dt.date(2024, 2, 29))
+    assert period_days("2026-Q3") == (dt.date(2026, 7, 1), dt.date(2026, 9, 30))
+    assert period_days("2026-Q4") == (dt.date(2026, 10, 1), dt.date(2026, 12, 31))
+    assert period_days("2026-H1") == (dt.date(2026, 1, 1), dt.date(2026, 6, 30))
+    assert period_days("2026-H2") == (dt.date(2026, 7, 1), dt.date(2026, 12, 31))
+    # A plan drawn before periods were checked: no calendar holds year 0.
+    assert period_days("0000-H2") is None
+
+
+async def test_a_period_of_a_district_is_drawn_once(svc: Service) -> None:
+    """The same district and period could be drawn again, giving a second
+    plan (and a second list of enterprises to choose from). A second draw
+    is a 409 naming the plan the period has, with its id, in the caller's
+    language, and nothing is written; another period, or another district's
+    same period, is drawn."""
+    await svc.enterprise(1, NINGHE)
+    await svc.enterprise(2, DONGLI)
+    body = {"district": NINGHE, "period": "2026-Q3", "count": 1, "seed": 11}
+    r = await svc.http.post("/supervision/inspection-plans", json=body, headers=officer(NINGHE))
+    assert r.status_code == 201, r.text
+    plan = r.json()
+    for headers, words in (
+        ({**ADMIN, "Accept-Language": "zh-CN"}, f"区 120117 已有 2026-Q3 的抽查计划 {plan['id']}"),
+        (
+            {**officer(NINGHE), "Accept-Language": "en"},
+            f"district 120117 already has inspection plan {plan['id']} for 2026-Q3",
+        ),
+    ):
+        r = await svc.http.post(
+            "/supervision/inspection-plans", json={**body, "seed": 12}, headers=headers
+        )
+        assert r.status_code == 409, r.text
+        problem = r.json()
+        assert problem["reason"] == "plan_exists" and words in problem["detail"], r.text
+        assert problem["existing_plan"]["id"] == plan["id"]
+        assert [e["field"] for e in problem["errors"]] == ["period"]
+    r = await svc.http.get("/supervision/inspection-plans", headers=AUDITOR)
+    assert [p["id"] for p in r.json()["items"]] == [plan["id"]]
+    for other in ({**body, "period": "2026-Q4"}, {**body, "district": DONGLI}):
+        r = await svc.http.post("/supervision/inspection-plans", json=other, headers=ADMIN)
+        assert r.status_code == 201, r.text

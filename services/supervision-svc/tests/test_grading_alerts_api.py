@@ -179,10 +179,74 @@ async def _alert_story(svc: Service) -> None:
     assert r.json()["effective_from"] == "2020-01-01"
 
 
+async def test_a_policy_table_takes_effect_today_or_later(svc: Service) -> None:
+    """A table dated before today (Beijing) would change the measures of
+    alerts already issued, whose measures are the table in force on their
+    first day: it is refused, naming `effective_from`. Today is fine. At
+    01:00 on 1 July in Beijing it is still 30 June in UTC."""
+    c = clock.ManualClock(dt.datetime(2026, 6, 30, 2, 0, tzinfo=dt.UTC))
+    with clock.using(c):
+        await svc.enterprise(9100, vocs="36.5")
+        r = await svc.http.post(
+            "/supervision/alerts",
+            json={
+                "level": "red",
+                "districts": [DONGLI],
+                "from": "2026-06-30T20:00:00+08:00",
+                "to": "2026-07-02T20:00:00+08:00",
+            },
+            headers=ADMIN,
+        )
+        assert r.status_code == 201, r.text
+        alert = r.json()["id"]
+        await c.advance(dt.timedelta(hours=15))  # 01:00 on 1 July in Beijing
+        table = (await svc.http.get("/supervision/emergency-policy", headers=ADMIN)).json()
+        for rule in table["rules"]:
+            rule["measure"] = {"kind": "stop"}
+        for lang, message in (
+            (
+                "zh-CN",
+                "不得早于今天（北京时间 2026-07-01）：措施表自今天或以后生效，"
+                "已发布预警的减排措施仍按当时有效的措施表",
+            ),
+            (
+                "en",
+                "must not be before today (2026-07-01, Beijing time): a table takes effect "
+                "today or later, so alerts already issued keep the measures of the table "
+                "in force then",
+            ),
+        ):
+            r = await svc.http.put(
+                "/supervision/emergency-policy",
+                json={"effective_from": "2026-06-30", "rules": table["rules"]},
+                headers={**ADMIN, "Accept-Language": lang},
+            )
+            assert r.status_code == 422, r.text
+            assert [(e["field"], e["message"]) for e in r.json()["errors"]] == [
+                ("effective_from", message)
+            ]
+        m = (await svc.http.get(f"/supervision/alerts/{alert}/measures", headers=ADMIN)).json()
+        assert m["policy_effective_from"] == "2020-01-01"
+        assert {i["measure"]["kind"] for i in m["items"]} == {"stop_processes"}
+        r = await svc.http.put(
+            "/supervision/emergency-policy",
+            json={"effective_from": "2026-07-01", "rules": table["rules"]},
+            headers=ADMIN,
+        )
+        assert r.status_code == 200, r.text
+        m = (await svc.http.get(f"/supervision/alerts/{alert}/measures", headers=ADMIN)).json()
+        assert m["policy_effective_from"] == "2020-01-01"
+
+
 async def test_the_shipped_policy_tables_note_is_in_the_callers_language(svc: Service) -> None:
     """The shipped emergency policy table's note was English under a zh-CN
     answer: it is said in the caller's language now; an administrator's own
     note is answered as written."""
+    with clock.using(clock.ManualClock(T0)):  # 1 November is ahead
+        await _shipped_note(svc)
+
+
+async def _shipped_note(svc: Service) -> None:
     url = "/supervision/emergency-policy?on=2026-10-31"
     zh = await svc.http.get(url, headers={**AUDITOR, "Accept-Language": "zh-CN"})
     assert zh.status_code == 200 and zh.headers["content-language"] == "zh-CN", zh.text

@@ -88,7 +88,7 @@ async def test_no_plan_is_an_empty_list(svc: Service) -> None:
 async def test_the_inspections_of_a_plan_are_listed_by_its_id(svc: Service) -> None:
     usccs = [await svc.enterprise(i, NINGHE) for i in range(1, 3)]
     plan = await _draw(svc, NINGHE, "2026", count=2)
-    other = await _draw(svc, NINGHE, "2026-H2", count=1)
+    other = await _draw(svc, NINGHE, "2026-H1", count=1)  # the inspections are in June
     recorded = []
     # Each under a plan that drew it (an enterprise it did not draw is refused).
     (drawn,) = [x["uscc"] for x in other["selection"]]

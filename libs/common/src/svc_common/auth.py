@@ -121,8 +121,10 @@ class Principal:
 #: Tokens verified recently: a token is verified once per process, not on
 #: every request (its expiry is still checked on every use).
 CACHE_SIZE = 4096
-#: How far ahead of this machine's clock an issuer's may run before a token
-#: it minted for the longest lifetime allowed is refused as too long-lived.
+#: How far ahead of this machine's clock an issuer's may run: before a token
+#: it minted for the longest lifetime allowed is refused as too long-lived,
+#: and before one it minted just now (`iat`, `nbf` a second or two ahead of
+#: this clock) is refused as not yet valid.
 LEEWAY_SECONDS = 60
 
 
@@ -167,18 +169,23 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def expiry_of(claims: dict[str, Any]) -> float | None:
-    """A token's `exp` as a moment (seconds since the epoch), or None when
-    it is none: a JSON number (not a string of digits, not true) that a
-    clock can hold (an integer too large for a float is no moment)."""
-    exp = claims.get("exp")
-    if not _is_number(exp):
+def moment_of(claims: dict[str, Any], name: str) -> float | None:
+    """A token's time claim `name` as a moment (seconds since the epoch), or
+    None when it is none: a JSON number (not a string of digits, not true)
+    that a clock can hold (an integer too large for a float is no moment)."""
+    value = claims.get(name)
+    if not _is_number(value):
         return None
     try:
-        moment = float(exp)  # type: ignore[arg-type]
+        moment = float(value)  # type: ignore[arg-type]
     except OverflowError:
         return None
     return moment if math.isfinite(moment) else None
+
+
+def expiry_of(claims: dict[str, Any]) -> float | None:
+    """A token's `exp` as a moment, or None (`moment_of`)."""
+    return moment_of(claims, "exp")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -243,7 +250,10 @@ class TokenVerifier:
         return principal
 
     def _decode(self, token: str) -> dict[str, Any]:
-        options: Any = {"require": ["sub", "exp"]}
+        # `iat` and `nbf` are checked by `_verify`, with the issuer's clock
+        # allowed to run ahead of this one (PyJWT's leeway would let an
+        # expired token in as long).
+        options: Any = {"require": ["sub", "exp"], "verify_iat": False, "verify_nbf": False}
         if self._jwks is not None:
             try:
                 key = self._jwks.get_signing_key_from_jwt(token).key
@@ -282,6 +292,20 @@ class TokenVerifier:
             # The library's own words stay in the log; the caller learns only
             # that the token is not acceptable.
             raise _invalid("the token is not valid", "令牌无效") from exc
+        now = time.time()
+        for name in ("nbf", "iat"):
+            if name not in claims:
+                continue
+            moment = moment_of(claims, name)
+            if moment is None:
+                raise _invalid("the token is not valid", "令牌无效")
+            if moment > now + LEEWAY_SECONDS:
+                raise _invalid(
+                    f"the token is not valid yet: its {name} is more than {LEEWAY_SECONDS} s "
+                    "ahead of this server's clock (check the issuer's clock)",
+                    f"令牌尚未生效：其 {name} 比本服务器时间晚 {LEEWAY_SECONDS} 秒以上"
+                    "（请检查签发方的时钟）",
+                )
         sub, role = claims.get("sub"), claims.get("role")
         if not isinstance(sub, str) or not sub.strip():
             raise _invalid("the token names no subject (sub)", "令牌缺少主体（sub）")
@@ -304,7 +328,7 @@ class TokenVerifier:
         if expires is None:
             raise _invalid("the token is not valid", "令牌无效")
         most = self.settings.jwt_max_lifetime_hours
-        if expires > time.time() + most * 3600 + LEEWAY_SECONDS:
+        if expires > now + most * 3600 + LEEWAY_SECONDS:
             raise _invalid(
                 f"the token expires more than {most} hour{'s' if most != 1 else ''} from now: "
                 "ask for a shorter-lived one",

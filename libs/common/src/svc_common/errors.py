@@ -111,7 +111,7 @@ class Unauthorized(Problem):
 
 class UnsupportedMediaType(Problem):
     """A body refused for how it was sent, naming in `errors` the header that
-    says so (`header`: Content-Type, or Content-Encoding), as every refused
+    says so (`header`: Content-Type, Content-Encoding or Transfer-Encoding), as every refused
     input is named."""
 
     status, code, title = 415, "unsupported-media-type", "Unsupported media type"
@@ -156,20 +156,36 @@ class IllegalTransition(Conflict):
         action: str,
         allowed: list[str],
         labels_zh: Mapping[str, str] | None = None,
+        *,
+        actions_zh: Mapping[str, str] | None = None,
     ) -> None:
         """`labels_zh` names states and actions in Chinese for the Chinese
         message, each followed by its code (the API's word): "投诉当前为
-        已办结（closed），不能执行 受理（accept）"."""
+        已办结（closed），不能执行 受理（accept）". `actions_zh` names the
+        actions whose code is also a state's (a demand's `done`, 办结, is
+        the step; 已办结 the state), looked up first for the action and the
+        allowed ones.
+
+        The English names the action by its code, quoted, rather than using
+        it as a verb: the codes are the API's words (`done`, `quota-retry`,
+        `evaluation-done`), not all of them verbs, and `state` may be a
+        phrase ("reviewed with quota secured")."""
         listed = ", ".join(allowed) if allowed else i18n.msg("none", "无")
 
         def zh(code: str) -> str:
             return named_zh(code, labels_zh)
 
-        listed_zh = "、".join(map(zh, allowed)) if labels_zh and allowed else listed
+        def zh_action(code: str) -> str:
+            return named_zh(code, actions_zh) if actions_zh and code in actions_zh else zh(code)
+
+        labelled = labels_zh or actions_zh
+        listed_zh = "、".join(map(zh_action, allowed)) if labelled and allowed else listed
         super().__init__(
             i18n.msg(
-                f"cannot {action} a {entity} that is {state}; allowed now: {listed}",
-                f"{entity}当前为 {zh(state)}，不能执行 {zh(action)}；现在可执行：{listed_zh}",
+                f"the action '{action}' is not allowed while the {entity} is {state}; "
+                f"allowed now: {listed}",
+                f"{entity}当前为 {zh(state)}，不能执行 {zh_action(action)}；"
+                f"现在可执行：{listed_zh}",
             ),
             state=state,
             action=action,

@@ -8,7 +8,8 @@ parses it, so hostile input gets a clear 4xx and never a 500.
   overrides (REFUSED), numbers with absurdly many digits (Python
   refuses ints over 4,300 digits with an error of its own), bytes that are
   not UTF-8;
-- a body is not compressed (any Content-Encoding but identity is a 415);
+- a body is not compressed (any Content-Encoding but identity is a 415, and
+  so is any transfer coding but chunked: `Transfer-Encoding: gzip, chunked`);
 - a JSON body is UTF-8 (RFC 8259): one whose Content-Type declares another
   charset (`charset=utf-16`) is a 415 saying so, not read as UTF-8 bytes
   (where UTF-16's zero bytes would be refused as NUL characters);
@@ -805,6 +806,12 @@ class InputGuardMiddleware:
         if body and coding not in (b"identity", b""):
             await _refuse(scope, receive, send, _encoded())
             return
+        # The HTTP server takes a chunked body apart and leaves any other
+        # transfer coding (`gzip, chunked`) to the application: unread, the
+        # body would be checked as its compressed bytes too.
+        if body and _transfer_coded(scope["headers"]):
+            await _refuse(scope, receive, send, _encoded("Transfer-Encoding"))
+            return
         is_json = media == "application/json" or media.endswith("+json")
         if body and is_json and (charset := _declared_charset(headers)) is not None:
             await _refuse(scope, receive, send, _not_utf8_declared(charset))
@@ -960,14 +967,28 @@ def _not_utf8_declared(charset: bytes) -> UnsupportedMediaType:
     )
 
 
-def _encoded() -> UnsupportedMediaType:
-    return UnsupportedMediaType(
-        i18n.msg(
+def _transfer_coded(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a request's Transfer-Encoding names a coding but chunked."""
+    return any(
+        coding.strip().lower() not in (b"chunked", b"")
+        for name, value in headers
+        if name.lower() == b"transfer-encoding"
+        for coding in value.split(b",")
+    )
+
+
+def _encoded(header: str = "Content-Encoding") -> UnsupportedMediaType:
+    if header == "Content-Encoding":
+        said = i18n.msg(
             "the request body must be sent uncompressed (no Content-Encoding)",
             "请求内容须以未压缩形式发送（不带 Content-Encoding）",
-        ),
-        header="Content-Encoding",
-    )
+        )
+    else:
+        said = i18n.msg(
+            "the request body must be sent uncompressed (Transfer-Encoding: chunked at most)",
+            "请求内容须以未压缩形式发送（Transfer-Encoding 只接受 chunked）",
+        )
+    return UnsupportedMediaType(said, header=header)
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

@@ -90,7 +90,7 @@ WHY: dict[int, str] = {
     413: "The body is larger than the service accepts (see the API contract).",
     415: "The body's media type is not one this operation accepts: an upload of another "
     "type, a JSON body sent as another media type, declared in another charset than UTF-8, "
-    "or compressed (Content-Encoding).",
+    "or compressed (Content-Encoding, or a Transfer-Encoding but chunked).",
     422: "A field is missing or invalid (each is named in `errors`), the JSON is too deep or "
     "holds NUL, control characters, text-direction overrides or absurd numbers, or an "
     "Idempotency-Key was reused for another request.",

@@ -8,6 +8,12 @@ A service's pages (Swagger UI and ReDoc start with an inline script, the
 receipt prints with one) get only `frame-ancestors` as their policy; the
 console, which has no inline script, passes its stricter policy instead.
 
+An answer to a request that carried `Authorization` is someone's own
+(a ledger, a workbench's records, a complaint's complainant): it is
+`Cache-Control: no-store` unless the route says otherwise, so no browser or
+proxy keeps it on disk or shows it again to whoever uses the machine next,
+as the console's pages are (`console.web.NoStore`).
+
 `outermost` puts them outside the whole stack, Starlette's own
 ServerErrorMiddleware included: that one answers an unexpected exception
 (the 500, and the 503 of a lost connection no other handler names) from
@@ -30,9 +36,14 @@ BASE_HEADERS: dict[str, str] = {
 }
 
 
+#: What an answer to a request with a bearer token carries unless it set it.
+NO_STORE = (b"cache-control", b"no-store")
+
+
 class SecurityHeaders:
     """Adds `headers` (BASE_HEADERS by default) to each HTTP answer that does
-    not carry them already."""
+    not carry them already, and `Cache-Control: no-store` to each answer to
+    a request that carried `Authorization`."""
 
     def __init__(self, app: ASGIApp, headers: Mapping[str, str] | None = None) -> None:
         self.app = app
@@ -45,11 +56,15 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        private = any(k.lower() == b"authorization" for k, _ in scope.get("headers", ()))
+
         async def add(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
                 present = {bytes(k).lower() for k, _ in headers}
                 headers.extend((k, v) for k, v in self.headers if k not in present)
+                if private and NO_STORE[0] not in present:
+                    headers.append(NO_STORE)
             await send(message)
 
         await self.app(scope, receive, add)

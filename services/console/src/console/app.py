@@ -52,6 +52,7 @@ from console.web import (
     SECURITY_HEADERS,
     LanguageMiddleware,
     NoStore,
+    RelativeRedirects,
     is_htmx,
     problem_page,
     render,
@@ -125,6 +126,7 @@ def create(
     app.add_middleware(LanguageMiddleware)
     app.add_middleware(HeadAsGet)
     app.add_middleware(NoStore)
+    app.add_middleware(RelativeRedirects)
     # As a service's: the request's ids, its count and one log line (the
     # route's template, never the query string, which may carry a name or a
     # phone number); it replaces uvicorn's access line (`python -m console`).

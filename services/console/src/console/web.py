@@ -454,6 +454,47 @@ class NoStore:
         await self.app(scope, receive, add)
 
 
+class RelativeRedirects:
+    """A redirect to the console's own address says only its path and
+    query. Starlette's trailing-slash redirect (`/console/workbench` →
+    `/console/workbench/`) wrote the whole address from the request's
+    `Host` header, so `Host: evil.example` was answered `Location:
+    http://evil.example/console/workbench/`: an address of another site
+    taken from what the client sent (Host header injection, a poisoned
+    cache's redirect). A Location on the host the request named is cut to
+    its path; one elsewhere (the identity provider's sign-in) is kept."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = next((bytes(v) for k, v in scope["headers"] if k.lower() == b"host"), None)
+
+        async def relative(message: Message) -> None:
+            if message["type"] == "http.response.start" and 300 <= message["status"] < 400:
+                message["headers"] = [
+                    (k, _own_path(bytes(v), host) if bytes(k).lower() == b"location" else v)
+                    for k, v in message.get("headers", [])
+                ]
+            await send(message)
+
+        await self.app(scope, receive, relative)
+
+
+def _own_path(location: bytes, host: bytes | None) -> bytes:
+    """`location` without its scheme and host when that host is `host`."""
+    scheme, sep, rest = location.partition(b"://")
+    if not sep or scheme.lower() not in (b"http", b"https") or host is None:
+        return location
+    netloc, slash, path = rest.partition(b"/")
+    if netloc.lower() != host.lower():
+        return location
+    return slash + path or b"/"
+
+
 def worded(table: Mapping[str, tuple[str, str]], code: Any) -> str:
     """A code by its words in the reader's language (the code itself if a
     service adds one the console does not know, rather than words it does

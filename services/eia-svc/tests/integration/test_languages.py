@@ -71,7 +71,9 @@ async def test_state_conflict_in_chinese(client: httpx.AsyncClient) -> None:
     )
     e = await client.post(f"/eia/filings/{fid}/approve", headers={**officer(), **EN})
     assert e.json()["type"] == r.json()["type"]
-    assert e.json()["detail"] == ("cannot approve a filing that is submitted; allowed now: accept")
+    assert e.json()["detail"] == (
+        "the action 'approve' is not allowed while the filing is submitted; allowed now: accept"
+    )
     assert r.json()["state"] == e.json()["state"] == "submitted"
 
 
@@ -98,7 +100,8 @@ async def test_a_refused_check_or_revocation_in_chinese(make_app: Callable[..., 
         )
         en = await c.post(revoke, json=body, headers={**officer(), **EN})
         assert en.json()["detail"] == (
-            "cannot revoke a registration that is revoked; allowed now: none"
+            "the action 'revoke' is not allowed while the registration is revoked; "
+            "allowed now: none"
         )
 
 

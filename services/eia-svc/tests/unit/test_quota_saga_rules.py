@@ -91,7 +91,8 @@ def test_a_refused_retry_names_the_states_and_actions_in_chinese() -> None:
     with use("en"), pytest.raises(IllegalTransition) as english:
         retry(QuotaState("secured", 1, "r"), "reviewed", ["approve", "reject", "withdraw"])
     assert english.value.detail == (
-        "cannot quota-retry a filing that is reviewed with quota secured; "
+        "the action 'quota-retry' is not allowed while the filing is reviewed with quota "
+        "secured; "
         "allowed now: approve, reject, withdraw"
     )
 

@@ -25,14 +25,23 @@ def token(request: Request) -> str:
     return t
 
 
+def _bytes(text: str) -> bytes:
+    # A form field may hold a lone surrogate; it matches no token either way.
+    return text.encode("utf-8", "surrogatepass")
+
+
 async def verify(request: Request) -> None:
     """Dependency of every state-changing route: 403 unless the request
-    carries the session's token."""
+    carries the session's token. Compared as UTF-8 bytes: `compare_digest`
+    refuses a str past ASCII with a TypeError (a 500), and a header or a
+    form field may hold anything (`X-CSRF-Token: é`, `csrf_token=中`)."""
     expected = request.session.get("csrf")
     given = request.headers.get(HEADER)
     if given is None:
         form = await request.form()
         value = form.get(FIELD)
         given = value if isinstance(value, str) else None
-    if not (isinstance(expected, str) and given and hmac.compare_digest(expected, given)):
+    if not (
+        isinstance(expected, str) and given and hmac.compare_digest(_bytes(expected), _bytes(given))
+    ):
         raise CsrfRejected()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
+import structlog
+from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from svc_common.i18n import msg
@@ -23,6 +25,7 @@ from console.auth.users import (
 from console.web import flash, render
 
 router = APIRouter(prefix="/console")
+log = structlog.get_logger(__name__)
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -81,7 +84,10 @@ async def oidc_callback(request: Request) -> Response:
     try:
         token: dict[str, Any] = await oidc.client(oauth).authorize_access_token(request)
     except Exception as exc:  # authlib's errors: state, code or token refused
-        flash(request, msg(f"sign-in failed: {exc}", f"登录失败：{exc}"), "error")
+        # The library's words (English, and for an `error_description` in
+        # the address whatever the address says) go to the log, not the page.
+        log.warning("oidc sign-in failed", error=type(exc).__name__, said=str(exc)[:500])
+        flash(request, _sign_in_failed(exc), "error")
         return RedirectResponse("/console/login", status_code=303)
     info = token.get("userinfo") or {}
     name = info.get("name") or info.get("preferred_username")
@@ -100,6 +106,29 @@ async def oidc_callback(request: Request) -> Response:
         return RedirectResponse("/console/login", status_code=303)
     await sign_in(request, user)
     return RedirectResponse(_safe_next(after) or user.home, status_code=303)
+
+
+def _sign_in_failed(exc: Exception) -> str:
+    """Why the way back from the identity provider signed no one in, in
+    the console's words and the user's language."""
+    if isinstance(exc, MismatchingStateError):
+        # An old tab, a sign-in finished in another tab, or a session ended.
+        return msg(
+            "Sign-in failed: this sign-in has expired (it may have been finished in another "
+            "window). Please sign in again.",
+            "登录失败：本次登录已失效（可能已在其他窗口完成或已超时），请重新登录。",
+        )
+    if isinstance(exc, OAuthError) and exc.error == "access_denied":
+        return msg(
+            "Sign-in failed: sign-in was not completed (cancelled, or refused by the "
+            "identity provider).",
+            "登录失败：登录未完成（已取消，或被身份提供方拒绝）。",
+        )
+    return msg(
+        "Sign-in failed: the identity provider did not complete the sign-in. "
+        "Please try again shortly.",
+        "登录失败：登录未完成，身份提供方未能完成登录，请稍后重试。",
+    )
 
 
 @router.post("/logout", dependencies=[Depends(csrf.verify)])

@@ -204,8 +204,10 @@ async def load_for_update(s: AsyncSession, principal: Principal, demand_id: str)
     return d
 
 
-#: States and actions in Chinese, for a refused step's message.
-DEMAND_LABELS_ZH = {"open": "办理中", "done": "已办结", "progress": "更新进展"}
+#: States in Chinese, for a refused step's message.
+DEMAND_LABELS_ZH = {"open": "办理中", "done": "已办结"}
+#: Steps in Chinese: `done` is the step (办结) as well as the state (已办结).
+DEMAND_ACTIONS_ZH = {"progress": "更新进展", "done": "办结"}
 
 
 def progress(
@@ -215,7 +217,14 @@ def progress(
     if not changes:
         raise field_error("body", msg("names nothing to change", "没有要修改的内容"))
     if d.status != "open":
-        raise IllegalTransition(msg("demand", "诉求"), d.status, "progress", [], DEMAND_LABELS_ZH)
+        raise IllegalTransition(
+            msg("demand", "诉求"),
+            d.status,
+            "progress",
+            [],
+            DEMAND_LABELS_ZH,
+            actions_zh=DEMAND_ACTIONS_ZH,
+        )
     if body.deadline is not None:
         not_before_today(body.deadline, local_date(now), "deadline")
     for k, v in changes.items():
@@ -230,7 +239,14 @@ def complete(
     s: AsyncSession, principal: Principal, d: Demand, note: str | None, now: dt.datetime
 ) -> None:
     if d.status != "open":
-        raise IllegalTransition(msg("demand", "诉求"), d.status, "done", [], DEMAND_LABELS_ZH)
+        raise IllegalTransition(
+            msg("demand", "诉求"),
+            d.status,
+            "done",
+            [],
+            DEMAND_LABELS_ZH,
+            actions_zh=DEMAND_ACTIONS_ZH,
+        )
     d.status, d.done_at, d.progress_percent, d.updated_at = "done", now, 100, now
     if note:
         d.progress_note = note

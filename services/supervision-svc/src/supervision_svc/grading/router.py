@@ -200,7 +200,12 @@ async def set_policy(
     db: Database = Depends(get_db),
 ) -> PolicyOut:
     """A new version of the emergency policy table, in force from
-    `effective_from` (the version of the same date is replaced)."""
+    `effective_from` (the version of the same date is replaced).
+
+    Beyond the schema (422 naming the field): `effective_from` is today
+    (Asia/Shanghai) or later, so alerts already issued keep the measures of
+    the table in force on their first day; `rules` covers every level and
+    tier once."""
     async with db.transaction() as s:
         return _policy_out(await service.set_policy(s, principal, body, utcnow()))
 

@@ -280,6 +280,23 @@ def missing_rules(rules: list[dict[str, Any]]) -> list[str]:
     return [f"{lv}/{t}" for t in TIERS for lv in LEVELS if (lv, t) not in have]
 
 
+def policy_start_problem(effective_from: dt.date, today: dt.date) -> str | None:
+    """Why a policy table cannot take effect from `effective_from`, or None.
+    A table takes effect today (Beijing) or later: one dated before today
+    would change the measures of alerts already issued (an alert's measures
+    are the table in force on its first day, `policy_effective_from`), so
+    the history would no longer say what was required then."""
+    if effective_from < today:
+        return msg(
+            f"must not be before today ({today}, Beijing time): a table takes effect "
+            "today or later, so alerts already issued keep the measures of the table "
+            "in force then",
+            f"不得早于今天（北京时间 {today}）：措施表自今天或以后生效，"
+            "已发布预警的减排措施仍按当时有效的措施表",
+        )
+    return None
+
+
 def says_the_same(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> bool:
     """Whether what a PUT gives says exactly what the record in force says:
     a grading (grade, benchmark, industry, validity, basis), a guarantee

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import SYSTEM, record_audit
 from svc_common.auth import Principal
+from svc_common.calendar import local_date
 from svc_common.db import Database, hold_lock
 from svc_common.errors import Conflict, FieldError, NotFound, Unprocessable, field_error
 from svc_common.events.schemas import supervision as ev
@@ -292,6 +293,8 @@ async def policy_on(s: AsyncSession, day: dt.date) -> EmergencyPolicy:
 async def set_policy(
     s: AsyncSession, principal: Principal, body: PolicyIn, now: dt.datetime
 ) -> EmergencyPolicy:
+    if problem := rules.policy_start_problem(body.effective_from, local_date(now)):
+        raise field_error("effective_from", problem)
     table = [r.model_dump() for r in body.rules]
     seen = [(r["level"], r["tier"]) for r in table]
     if (again := next((i for i, key in enumerate(seen) if key in seen[:i]), None)) is not None:

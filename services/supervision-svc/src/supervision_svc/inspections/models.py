@@ -35,6 +35,10 @@ class InspectionPlan(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
+    #: A draw looks for the district's plan of the period (one per period,
+    #: service.create_plan; not unique: plans drawn twice before are kept).
+    __table_args__ = (Index("ix_inspection_plans_district_period", "district", "period"),)
+
 
 class Inspection(Base):
     """An on-site inspection (执法检查) by at least two inspectors."""

@@ -48,6 +48,11 @@ async def draw_plan(
     (减少检查频次), higher for open findings or substantiated complaints.
     The seed is recorded: the same seed over the same register draws the same.
 
+    A district's period is drawn once: a second draw of it is a 409
+    (`reason: plan_exists`) naming the plan it has in `existing_plan` (its
+    id) and the field `period`; two sent at once take turns, the second
+    refused.
+
     Beyond the schema (422 naming the field): the district must have
     operating enterprises on the register to draw from; an
     `inspector_pool` must hold two different people (names equal but for
@@ -130,7 +135,8 @@ async def record_inspection(
     Beyond the schema (422 naming the field): `uscc` must be an enterprise
     on the register (announced by permit-svc) in one of the caller's
     districts; `inspected_at` not in the future; `plan_id`, when given, a
-    plan of the enterprise's district that drew the enterprise; `inspectors` two different people
+    plan of the enterprise's district that drew the enterprise, and then
+    `inspected_at` a day (Asia/Shanghai) of the plan's period; `inspectors` two different people
     (names equal but for case, width, hidden characters or runs of spaces
     are one person); each item at most once."""
     async with db.transaction() as s:

@@ -13,16 +13,21 @@ redraws it (`redraw`) and checks the candidates against the digests.
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import hashlib
 import math
 import random
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import Literal
 
+from svc_common.calendar import CHINA_STANDARD_TIME
+from svc_common.errors import Conflict, FieldError
 from svc_common.guard import name_key
+from svc_common.i18n import msg
 
 Tier = Literal["low", "normal", "high"]
 #: The tiers, heaviest first: the order a plan lists them in.
@@ -168,3 +173,91 @@ def tier_counts(
             )
         )
     return out
+
+
+def period_days(period: str) -> tuple[dt.date, dt.date] | None:
+    """The first and last day of a plan's period (schemas.PERIOD): a year
+    (`2026`), a month (`2026-06`), a quarter (`2026-Q3`) or a half
+    (`2026-H2`). None for a period no calendar holds (year 0000: a plan
+    drawn before periods were checked)."""
+    year, _, part = period.partition("-")
+    y = int(year)
+    if not dt.MINYEAR <= y <= dt.MAXYEAR:
+        return None
+    if not part:
+        first_month, months = 1, 12
+    elif part[0] == "Q":
+        first_month, months = 3 * int(part[1]) - 2, 3
+    elif part[0] == "H":
+        first_month, months = 6 * int(part[1]) - 5, 6
+    else:
+        first_month, months = int(part), 1
+    last_month = first_month + months - 1
+    return (
+        dt.date(y, first_month, 1),
+        dt.date(y, last_month, calendar.monthrange(y, last_month)[1]),
+    )
+
+
+def outside_period_problem(day: dt.date, period: str) -> str | None:
+    """Why an inspection on `day` (Beijing) cannot be recorded under a plan
+    of `period`, or None: the plan drew whom to inspect in its period; an
+    inspection on another day is not one of that draw."""
+    days = period_days(period)
+    if days is None or days[0] <= day <= days[1]:
+        return None
+    first, last = days
+    return msg(
+        f"is {day} (Beijing time), outside the plan's period {period} ({first} to {last}): "
+        "record it under a plan of its period, or without plan_id",
+        f"为 {day}（北京时间），不在抽查计划的期间 {period}（{first} 至 {last}）内："
+        "请在该期间的抽查计划下记录，或不带 plan_id 记录",
+    )
+
+
+@dataclass(frozen=True)
+class DrawnPlan:
+    """A plan already drawn for a district and period: what a refused second
+    draw names."""
+
+    id: str
+    created_by: str
+    created_at: dt.datetime
+
+
+def refuse_second_draw(district: str, period: str, drawn: Sequence[DrawnPlan]) -> None:
+    """One double-random draw per district and period: the officers inspect
+    the enterprises it drew, and a second draw would give a second list to
+    choose from (a draw repeated until it suits). A period that has a plan
+    (`drawn`, the earliest first) is refused with 409 naming it; there is no
+    redraw: the plan's seed redraws the same selection (`redraw`)."""
+    if not drawn:
+        return
+    first = drawn[0]
+    at = first.created_at.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M")
+    raise Conflict(
+        msg(
+            f"district {district} already has inspection plan {first.id} for {period}, "
+            f"drawn by {first.created_by} at {at} (Beijing time): a period is drawn once; "
+            "inspect the enterprises that plan drew",
+            f"区 {district} 已有 {period} 的抽查计划 {first.id}（{first.created_by} 于北京时间 "
+            f"{at} 抽取）：每个期间只抽取一次，请按该计划抽中的企业检查",
+        ),
+        errors=[
+            FieldError(
+                field="period",
+                message=msg(
+                    f"already drawn for district {district}: plan {first.id}",
+                    f"区 {district} 该期间已抽取：抽查计划 {first.id}",
+                ),
+            )
+        ],
+        reason="plan_exists",
+        existing_plan={
+            "id": first.id,
+            "district": district,
+            "period": period,
+            "created_by": first.created_by,
+            "created_at": first.created_at.isoformat(),
+        },
+    )

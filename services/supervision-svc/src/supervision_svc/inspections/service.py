@@ -14,6 +14,7 @@ from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
 from svc_common.calendar import end_of_day, local_date, start_of_day
+from svc_common.db import hold_lock
 from svc_common.errors import NotFound, field_error
 from svc_common.events.schemas import supervision as ev
 from svc_common.i18n import msg
@@ -126,6 +127,18 @@ async def create_plan(
     s: AsyncSession, principal: Principal, body: PlanIn, settings: Settings, now: dt.datetime
 ) -> InspectionPlan:
     principal.require_district(body.district)
+    # One draw per district and period: two sent at once take turns
+    # (PostgreSQL: a transaction lock), so the second sees the first's plan.
+    await hold_lock(s, "supervision.inspection_plan", f"{body.district}:{body.period}")
+    P = InspectionPlan
+    earlier = await s.execute(
+        select(P.id, P.created_by, P.created_at)
+        .where(P.district == body.district, P.period == body.period)
+        .order_by(P.created_at, P.id)
+    )
+    rules.refuse_second_draw(
+        body.district, body.period, [rules.DrawnPlan(*row) for row in earlier.all()]
+    )
     enterprises, facts = await draw_facts(s, body.district, now)
     if not facts:
         raise field_error(
@@ -276,6 +289,8 @@ async def record_inspection(
                     f"抽查计划未抽中该企业（{e.uscc}）：请不带 plan_id 记录此次检查",
                 ),
             )
+        if problem := rules.outside_period_problem(local_date(body.inspected_at), plan.period):
+            raise field_error("inspected_at", problem)
     year = local_date(body.inspected_at).year
     seq = await next_number(s, f"inspection:{e.district}:{year}")
     i = Inspection(
