@@ -5814,3 +5814,95 @@ async def test_an_officer_records_an_enterprises_plant_plan_by_alert_level(
     assert 'id="plan-form"' not in (await client.get(f"/console/grading/{GU2}")).text
     r = await client.post(url, data={**form, "csrf_token": token})
     assert r.status_code == 403
+
+
+def _missed(n: int, period: str, **over: Any) -> dict[str, Any]:
+    """A missed period as permit-svc lists one (MissedReportOut)."""
+    return {
+        "permit_id": f"p-{n}",
+        "permit_no": f"91120119MA05W8LM8X00{n}P",
+        "uscc": "91120119MA05W8LM8X",
+        "district": "120119",
+        "category": "key",
+        "period": period,
+        "frequency": "annual",
+        "period_start": "2025-01-01",
+        "period_end": "2025-12-31",
+        "due_date": "2026-01-15",
+        "days_overdue": 326,
+        **over,
+    }
+
+
+async def test_the_missed_report_list_names_each_period_in_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/execution-reports/ (逾期未报, in the nav): permit-svc's
+    missed-report list by the user's token, a page at a time, each
+    enterprise by name linked to its page, the period in words, the due
+    date and 逾期 N 天; of one district when the form asks (one the user
+    may not see refused beside the field, nothing asked); permit-svc out
+    leaves a note (503 with Retry-After), never an empty list; investment
+    staff are refused."""
+    missed = [
+        _missed(1, "2025"),
+        _missed(1, "2025-Q3", frequency="quarterly", due_date="2025-10-15", days_overdue=418),
+        _missed(2, "2025-07", frequency="monthly", uscc="91120119MA05W8LM9Y", days_overdue=5),
+    ]
+
+    def listed(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("cursor") == "next-1":
+            return httpx.Response(200, json={"items": [_missed(3, "2024")], "next_cursor": None})
+        return httpx.Response(200, json={"items": missed, "next_cursor": "next-1"})
+
+    stub.on("GET", "/permit/execution-reports/missed", listed)
+    stub.on("GET", "/permit/enterprises/91120119MA05W8LM8X", {"name": "天津永安涂装有限公司"})
+    await sign_in(client, "officer-jizhou")
+    home = await client.get("/console/")
+    assert 'href="/console/execution-reports/"' in home.text and "逾期未报" in home.text
+    r = await client.get("/console/execution-reports/")
+    assert_console_page(r, 200, "逾期未报", 'aria-current="page"')
+    table = r.text.split('id="missed"')[1].split("</table>")[0]
+    rows = table.split("data-missed=")[1:]
+    assert re.findall(r'data-missed="([^"]+)"', table) == ["p-1/2025", "p-1/2025-Q3", "p-2/2025-07"]
+    assert "2025年度" in rows[0] and "2026-01-15" in rows[0] and "逾期 326 天" in rows[0]
+    assert "2025年第3季度" in rows[1] and "逾期 418 天" in rows[1]
+    assert "2025年7月" in rows[2] and "逾期 5 天" in rows[2]
+    assert '<a href="/console/enterprise/91120119MA05W8LM8X">天津永安涂装有限公司</a>' in rows[0]
+    # One the register does not name (its read failed): by its code, linked.
+    assert '<a href="/console/enterprise/91120119MA05W8LM9Y">91120119MA05W8LM9Y</a>' in rows[2]
+    assert "91120119MA05W8LM8X001P" in rows[0] and "蓟州区" in rows[0]
+    (asked,) = [c for c in stub.calls if c.url.path.endswith("/missed")]
+    assert asked.url.params["limit"] == "50" and "cursor" not in asked.url.params
+    assert asked.headers["authorization"].startswith("Bearer ")
+    assert 'href="/console/execution-reports/?cursor=next-1"' in r.text
+    more = await client.get("/console/execution-reports/", params={"cursor": "next-1"})
+    assert_console_page(more, 200, 'data-missed="p-3/2024"', "（续）", "第一页")
+    en = await client.get("/console/execution-reports/", params={"lang": "en"})
+    assert "Q3 2025" in en.text and "418 days overdue" in en.text
+
+    # A district: asked of permit-svc, kept in the next page's link.
+    r = await client.get("/console/execution-reports/", params={"district": "120119", "lang": "zh"})
+    *_, asked = [c for c in stub.calls if c.url.path.endswith("/missed")]
+    assert asked.url.params["district"] == "120119"
+    assert 'href="/console/execution-reports/?district=120119&amp;cursor=next-1"' in r.text
+    before = len(stub.calls)
+    r = await client.get("/console/execution-reports/", params={"district": "120115"})
+    assert_console_page(r, 422, 'id="district-err"', "请选择您可查看的区")
+    r = await client.get("/console/execution-reports/?district=120119&district=120119")
+    assert_console_page(r, 422, 'id="district-err"', "一次只能按一个区筛选")
+    assert len(stub.calls) == before
+
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on("GET", "/permit/execution-reports/missed", lambda _: httpx.Response(503, json=down))
+    r = await client.get("/console/execution-reports/", params={"lang": "zh"})
+    assert_console_page(r, 503, 'id="missed-unseen"', "暂时无法读取逾期未报清单")
+    assert "Retry-After" in r.headers and "没有逾期未报" not in r.text
+    stub.on("GET", "/permit/execution-reports/missed", {"items": [], "next_cursor": None})
+    await sign_in(client, "auditor")
+    r = await client.get("/console/execution-reports/")
+    assert_console_page(r, 200, "您所辖区没有逾期未报的执行报告")
+    assert 'value="120115"' in r.text  # a citywide reader chooses any district
+    await sign_in(client, "investment")
+    assert (await client.get("/console/execution-reports/")).status_code == 403
+    assert 'href="/console/execution-reports/"' not in (await client.get("/console/")).text
