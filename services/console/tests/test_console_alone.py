@@ -5906,3 +5906,97 @@ async def test_the_missed_report_list_names_each_period_in_words(
     await sign_in(client, "investment")
     assert (await client.get("/console/execution-reports/")).status_code == 403
     assert 'href="/console/execution-reports/"' not in (await client.get("/console/")).text
+
+
+def _execution_report(n: int, period: str, **over: Any) -> dict[str, Any]:
+    """An execution report as permit-svc lists one (ExecutionReportOut)."""
+    return {
+        "id": f"r-{n}",
+        "permit_id": "p-1",
+        "uscc": "91120225MA05XXXX1A",
+        "district": "120116",
+        "period": period,
+        "frequency": "annual",
+        "period_start": "2025-01-01",
+        "period_end": "2025-12-31",
+        "due_date": "2026-01-15",
+        "version": 1,
+        "current": True,
+        "supersedes": None,
+        "emissions": [{"pollutant": "VOCs", "amount_t": "12.000"}],
+        "findings": [],
+        "late": False,
+        "note": None,
+        "filed_by": "li.hua",
+        "filed_at": "2026-01-09T17:30:00Z",
+        **over,
+    }
+
+
+async def test_the_enterprise_page_shows_each_permits_execution_reports(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """Each issued permit's execution reports on the enterprise page: the
+    period in words, the Beijing date filed, the version, 逾期提交 when
+    late, and the findings in permit-svc's words; permit-svc failing to
+    list them is said in their section, the rest of the page shown."""
+    uscc = "91120225MA05XXXX1A"
+    page = {"next_cursor": None, "items": []}
+    for path in ("/permit/registrations", "/permit/audits", "/permit/audit"):
+        stub.on("GET", path, page)
+    for path in ("/eia/registrations", "/eia/filings", "/quota/reservations"):
+        stub.on("GET", path, page)
+    permit = {
+        "id": "p-1",
+        "permit_no": "91120225MA05XXXX1A001P",
+        "category": "key",
+        "status": "issued",
+        "valid_from": "2025-01-01",
+        "valid_to": "2029-12-31",
+        "vocs_t": "10.000",
+    }
+    applied = {**permit, "id": "p-2", "permit_no": None, "status": "applied"}
+    stub.on("GET", "/permit/permits", {**page, "items": [permit, applied]})
+    over = "VOCs：实际排放量 12 吨超过许可排放量 10 吨/年（超许可排放量）"
+    reports = [
+        _execution_report(
+            1,
+            "2025",
+            version=2,
+            supersedes="r-0",
+            late=True,
+            findings=[
+                {
+                    "code": "over_permitted",
+                    "pollutant": "VOCs",
+                    "reported_t": "12.000",
+                    "permitted_t": "10.000",
+                    "message": over,
+                }
+            ],
+        ),
+        _execution_report(2, "2025-Q3", frequency="quarterly", filed_at="2025-10-10T02:00:00Z"),
+    ]
+    stub.on("GET", "/permit/permits/p-1/execution-reports", {**page, "items": reports})
+    await sign_in(client, "auditor")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    assert_console_page(r, 200, "排污许可证执行报告")
+    table = r.text.split('id="reports-p-1"')[1].split("</table>")[0]
+    first, second = table.split("data-report=")[1:]
+    # 17:30 UTC on 9 January is 10 January in Beijing.
+    assert "2025年度" in first and "2026-01-10" in first and ">2</td>" in first
+    assert "逾期提交" in first and over in first
+    assert "2025年第3季度" in second and "2025-10-10" in second and "逾期提交" not in second
+    assert "按期提交" in second and "—" in second
+    # A permit never issued owes none: its list is not asked for.
+    asked = [c.url.path for c in stub.calls if c.url.path.endswith("/execution-reports")]
+    assert asked == ["/permit/permits/p-1/execution-reports"]
+
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on(
+        "GET", "/permit/permits/p-1/execution-reports", lambda _: httpx.Response(503, json=down)
+    )
+    r = await client.get(f"/console/enterprise/{uscc}")
+    assert_console_page(r, 200, "排污许可证执行报告暂时无法读取", "91120225MA05XXXX1A001P")
+    assert 'id="reports-p-1"' not in r.text and "尚未提交执行报告" not in r.text
+    assert "历史记录未包括" not in r.text

@@ -20,6 +20,7 @@ from console.api import ApiError, Services
 from console.auth.users import User
 from console.deps import services, signed_in
 from console.pages.enterprise import history
+from console.pages.execution_reports.views import report_rows
 from console.pages.workbench.queues import channel_label, quota_label, status_label
 from console.web import render
 
@@ -101,6 +102,31 @@ async def _permit_steps(
     return steps
 
 
+#: A permit never issued owes no execution report: its list is not read.
+NEVER_ISSUED = ("applied", "rejected")
+
+
+async def _execution_reports(
+    read: Callable[..., Awaitable[list[Any] | None]], permits: list[dict[str, Any]]
+) -> dict[str, list[Any]]:
+    """Each issued permit's execution reports (`GET
+    /permit/permits/{id}/execution-reports`, the current version of each
+    period), by permit id, with their periods and findings in words; the
+    first read failing ends the reads, and the section says why."""
+    found: dict[str, list[Any]] = {}
+    for p in permits[:MAX_PERMIT_TRAILS]:
+        if p.get("status") in NEVER_ISSUED:
+            continue
+        pid = str(p["id"])
+        reports = await read(
+            "execution_reports", "permit", f"/permit/permits/{pid}/execution-reports"
+        )
+        if reports is None:
+            break
+        found[pid] = report_rows(reports)
+    return found
+
+
 @router.get("/{uscc}")
 async def enterprise(
     request: Request,
@@ -160,6 +186,7 @@ async def enterprise(
     # (a holding sold out is what says how much was sold).
     holdings = await read("holdings", "quota", "/quota/holdings", uscc=code, include_empty="true")
     steps = await _permit_steps(read, permits or [])
+    execution_reports = await _execution_reports(read, permits or [])
     lists = (permits, registrations, audits, filings, forms)
     return render(
         request,
@@ -168,6 +195,7 @@ async def enterprise(
         company=company,
         industry=industry,
         permits=permits or [],
+        execution_reports=execution_reports,
         registrations=registrations or [],
         audits=audits or [],
         filings=filings or [],
