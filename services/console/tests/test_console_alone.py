@@ -6000,3 +6000,30 @@ async def test_the_enterprise_page_shows_each_permits_execution_reports(
     assert_console_page(r, 200, "排污许可证执行报告暂时无法读取", "91120225MA05XXXX1A001P")
     assert 'id="reports-p-1"' not in r.text and "尚未提交执行报告" not in r.text
     assert "历史记录未包括" not in r.text
+
+
+async def test_a_permit_number_finds_its_holder(client: httpx.AsyncClient) -> None:
+    """The enterprise search takes a permit's certificate number too (the
+    holder's code, three digits and P; typed full-width or in groups, or in
+    the address): the holder's page. A number that is none is said beside
+    the field in permit-svc's words."""
+    await sign_in(client, "auditor")
+    holder = "/console/enterprise/91120119000000A9CG"
+    for typed in (
+        "91120119000000A9CG001P",
+        "９１１２０１１９００００００Ａ９ＣＧ００１ｐ",
+        "9112 0119 0000 00A9 CG00 1P",
+    ):
+        r = await client.get("/console/enterprise/", params={"uscc": typed})
+        assert r.status_code == 303 and r.headers["location"] == holder, typed
+    r = await client.get("/console/enterprise/91120119000000A9CG001P", follow_redirects=True)
+    assert r.status_code == 200 and str(r.url).endswith(holder)
+    for typed, said in (
+        ("91120119000000A9CG001W", "以 W 结尾：这是排污登记编号，不是许可证编号"),
+        ("91120119000000A9CX001P", "许可证编号：前 18 位是统一社会信用代码：校验码错误"),
+        ("91120119000000A9CG0A1P", "第 19-21 位必须是数字"),
+    ):
+        r = await client.get("/console/enterprise/", params={"uscc": typed})
+        assert_console_page(r, 200, 'aria-invalid="true"', said)
+    page = await client.get("/console/enterprise/")
+    assert "统一社会信用代码或许可证编号" in page.text

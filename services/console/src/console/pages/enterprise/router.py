@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from svc_common.i18n import msg
 from svc_common.names import is_hidden
-from svc_common.uscc import uscc_problem
+from svc_common.uscc import LENGTH as USCC_LENGTH
+from svc_common.uscc import PERMIT_NO_LENGTH, permit_no_problem, uscc_problem
 
 from console.api import ApiError, Services
 from console.auth.users import User
@@ -59,7 +60,16 @@ async def search(
 ) -> Response:
     if uscc:
         code = _as_seen(uscc)
-        problem = uscc_problem(code)
+        if len(code) == PERMIT_NO_LENGTH:
+            # A permit's certificate number (许可证编号): its holder's code,
+            # three digits and P, opens the holder's page.
+            problem = permit_no_problem(code)
+            if problem is None:
+                holder = code[:USCC_LENGTH]
+                return RedirectResponse(f"/console/enterprise/{holder}", status_code=303)
+            problem = msg("permit number: ", "许可证编号：") + problem
+        else:
+            problem = uscc_problem(code)
         if problem is None:
             return RedirectResponse(f"/console/enterprise/{code}", status_code=303)
         shown = uscc[:FIELD_CHARS]
