@@ -291,6 +291,18 @@ PERMIT: dict[str, Recipe] = {
         control_ok=(409,),
     ),
     "listAudits": listing("/permit/audits"),
+    # The seeded permit was issued today: last year's report is refused
+    # (422, before its validity) once the caller may file it.
+    "fileExecutionReport": one(
+        "POST",
+        lambda w, d, f: _permit_path(w, d, f) + "/execution-reports",
+        {"period": str(TODAY.year - 1), "emissions": [{"pollutant": "NOx", "amount_t": "1"}]},
+        control_ok=(422,),
+    ),
+    "listExecutionReports": one(
+        "GET", lambda w, d, f: _permit_path(w, d, f) + "/execution-reports"
+    ),
+    "listMissedExecutionReports": listing("/permit/execution-reports/missed"),
     "coverage": listing("/permit/reports/coverage"),
     "auditProgress": listing("/permit/reports/audit-progress"),
     "listParkedFilings": listing("/permit/parked-filings"),

@@ -15,6 +15,7 @@ from permit_svc.audits.router import router as audits_router
 from permit_svc.enterprises.router import router as enterprises_router
 from permit_svc.enterprises.service import load_shipped_table_if_empty
 from permit_svc.events import handlers
+from permit_svc.execution_reports.router import router as execution_reports_router
 from permit_svc.metrics import FAMILIES, parked_figures
 from permit_svc.parked.router import router as parked_router
 from permit_svc.permits import expiry as permits
@@ -59,6 +60,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
             permits_router,
             registrations_router,
             audits_router,
+            execution_reports_router,
             reports_router,
             parked_router,
         ],

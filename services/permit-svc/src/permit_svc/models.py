@@ -15,6 +15,7 @@ def _register_domain_tables() -> None:
     # Imported for their side effect: each module adds its tables to Base.
     from permit_svc.audits import models as _audits  # noqa: F401
     from permit_svc.enterprises import models as _enterprises  # noqa: F401
+    from permit_svc.execution_reports import models as _execution_reports  # noqa: F401
     from permit_svc.parked import models as _parked  # noqa: F401
     from permit_svc.permits import models as _permits  # noqa: F401
     from permit_svc.quota_backing import models as _quota  # noqa: F401

@@ -184,6 +184,41 @@ class RegistrationExpired(EventPayload):
     expired_on: dt.date
 
 
+class ReportFinding(BaseModel):
+    """A plausibility finding on an execution report: `over_permitted` (an
+    annual amount above the permitted amount, 超许可排放量),
+    `quarters_over_permitted` / `months_over_permitted` (the year's quarterly
+    or monthly reports together above it); `reported_t` is the amount (or
+    the sum) found above `permitted_t`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    code: Literal["over_permitted", "quarters_over_permitted", "months_over_permitted"]
+    pollutant: str
+    reported_t: Tonnes
+    permitted_t: Tonnes
+
+
+@event("permit.execution_report.filed.v1", topic=TOPIC, key="permit_id")
+class ExecutionReportFiled(EventPayload):
+    """A permit execution report (排污许可证执行报告) was filed for a period
+    (`2025`, `2025-Q3`, `2025-07`). A second filing for the period is a
+    correction: a new `version` that `supersedes` the report before."""
+
+    report_id: str
+    permit_id: str
+    permit_no: str | None
+    uscc: str
+    district: str
+    period: str
+    frequency: Literal["annual", "quarterly", "monthly"]
+    version: int
+    supersedes: str | None = None
+    emissions: list[PollutantAmount]
+    findings: list[ReportFinding]
+    #: Filed after the period's due date.
+    late: bool
+
+
 # ---------------------------------------------------------------- enterprises
 #: What the register says about an enterprise's operation.
 OperatingStatus = Literal["operating", "suspended", "closed"]

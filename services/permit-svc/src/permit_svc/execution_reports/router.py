@@ -1,0 +1,73 @@
+"""HTTP API of execution reports: filing (and correcting) a report, a
+permit's reports, and the missed-report list."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+from svc_common.auth import Principal, require
+from svc_common.db import Database
+from svc_common.districts import DistrictCode
+from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
+from svc_common.service import get_db
+from svc_common.types import Day, ResourceId, utcnow
+
+from permit_svc.calendar import local_today
+from permit_svc.execution_reports import service
+from permit_svc.execution_reports.schemas import (
+    ExecutionReportIn,
+    ExecutionReportOut,
+    MissedReportOut,
+)
+from permit_svc.scope import visible_districts
+
+router = APIRouter(prefix="/permit", tags=["execution reports"])
+WRITERS = ("officer", "admin")
+READERS = ("officer", "admin", "auditor", "investment")
+
+
+@router.post(
+    "/permits/{permit_id}/execution-reports", response_model=ExecutionReportOut, status_code=201
+)
+async def file_execution_report(
+    permit_id: ResourceId,
+    body: ExecutionReportIn,
+    principal: Principal = Depends(require(*WRITERS)),
+    db: Database = Depends(get_db),
+) -> ExecutionReportOut:
+    """File a permit's execution report (执行报告) for a period that has ended:
+    the actual emissions of the pollutants it limits. Amounts above the
+    permitted amount are accepted and flagged as findings (超许可排放量). A
+    second filing for the period is a correction: a new version that
+    supersedes the one before, which is kept."""
+    return await service.file(db, principal, permit_id, body, utcnow())
+
+
+@router.get("/permits/{permit_id}/execution-reports", response_model=Page[ExecutionReportOut])
+async def list_execution_reports(
+    permit_id: ResourceId,
+    superseded: bool = Query(False, description="also the versions later corrected"),
+    cursor: Cursor = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> Page[ExecutionReportOut]:
+    """A permit's execution reports by period: the current version of each,
+    or every version with `superseded=true`."""
+    return await service.list_reports(db, principal, permit_id, superseded, cursor, limit)
+
+
+@router.get("/execution-reports/missed", response_model=Page[MissedReportOut])
+async def list_missed_execution_reports(
+    district: DistrictCode | None = None,
+    as_of: Day | None = Query(None, description="the day overdue is judged on; default today"),
+    cursor: Cursor = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(require(*READERS)),
+    db: Database = Depends(get_db),
+) -> Page[MissedReportOut]:
+    """The missed-report list (逾期未报): for each permit in force, the
+    periods it owes whose due date has passed with no report filed."""
+    today = as_of or local_today(utcnow())
+    return await service.list_missed(
+        db, visible_districts(principal, district), today, cursor, limit
+    )

@@ -1,0 +1,105 @@
+"""Request and response bodies of the execution-report API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from svc_common.i18n import msg, said_as
+from svc_common.types import Tonnes, VisibleText
+
+from permit_svc.execution_reports.rules import PERIOD_PATTERN, FindingCode, Frequency
+from permit_svc.permits.rules import POLLUTANTS
+from permit_svc.permits.schemas import PollutantLimit
+
+#: A period code as the API takes it; a refusal says what it should be.
+PeriodCode = Annotated[
+    str,
+    Field(
+        pattern=said_as(
+            PERIOD_PATTERN,
+            "is not a period: a year (2025), a quarter (2025-Q3) or a month (2025-07)",
+            "不是报告期：应为年度（2025）、季度（2025-Q3）或月度（2025-07）",
+        ),
+        description="a year (`2025`), a quarter (`2025-Q3`) or a month (`2025-07`)",
+        examples=["2025", "2025-Q3"],
+    ),
+]
+
+
+class EmissionIn(BaseModel):
+    """Actual emissions of one pollutant in the period, tonnes (exact, ≤ 3 places)."""
+
+    model_config = ConfigDict(extra="forbid")
+    pollutant: Literal["VOCs", "NOx", "SO2", "PM", "COD", "NH3-N", "TN", "TP"]
+    amount_t: Tonnes
+
+
+def _unique(items: list[EmissionIn]) -> list[EmissionIn]:
+    seen = set()
+    for e in items:
+        if e.pollutant in seen:
+            raise ValueError(msg(f"{e.pollutant} is listed twice", f"{e.pollutant} 重复列出"))
+        seen.add(e.pollutant)
+    return items
+
+
+class ExecutionReportIn(BaseModel):
+    """An execution report (执行报告) of a permit for one period: the actual
+    emissions (实际排放量) of the pollutants the permit limits."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    period: PeriodCode
+    emissions: list[EmissionIn] = Field(min_length=1, max_length=len(POLLUTANTS))
+    #: Optional; given, it must show something.
+    note: Annotated[str, VisibleText(1000)] | None = None
+
+    _unique = field_validator("emissions")(_unique)
+
+
+class FindingOut(BaseModel):
+    """A plausibility finding: the report is accepted and flagged."""
+
+    code: FindingCode
+    pollutant: str
+    reported_t: Tonnes
+    permitted_t: Tonnes
+    message: str
+
+
+class ExecutionReportOut(BaseModel):
+    id: str
+    permit_id: str
+    uscc: str
+    district: str
+    period: str
+    frequency: Frequency
+    period_start: dt.date
+    period_end: dt.date
+    due_date: dt.date
+    version: int
+    current: bool
+    supersedes: str | None
+    emissions: list[PollutantLimit]
+    findings: list[FindingOut]
+    late: bool
+    note: str | None
+    filed_by: str
+    filed_at: dt.datetime
+
+
+class MissedReportOut(BaseModel):
+    """A period whose report is overdue (逾期未报)."""
+
+    permit_id: str
+    permit_no: str | None
+    uscc: str
+    district: str
+    category: str
+    period: str
+    frequency: Frequency
+    period_start: dt.date
+    period_end: dt.date
+    due_date: dt.date
+    days_overdue: int
