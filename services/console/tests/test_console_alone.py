@@ -5814,3 +5814,216 @@ async def test_an_officer_records_an_enterprises_plant_plan_by_alert_level(
     assert 'id="plan-form"' not in (await client.get(f"/console/grading/{GU2}")).text
     r = await client.post(url, data={**form, "csrf_token": token})
     assert r.status_code == 403
+
+
+def _missed(n: int, period: str, **over: Any) -> dict[str, Any]:
+    """A missed period as permit-svc lists one (MissedReportOut)."""
+    return {
+        "permit_id": f"p-{n}",
+        "permit_no": f"91120119MA05W8LM8X00{n}P",
+        "uscc": "91120119MA05W8LM8X",
+        "district": "120119",
+        "category": "key",
+        "period": period,
+        "frequency": "annual",
+        "period_start": "2025-01-01",
+        "period_end": "2025-12-31",
+        "due_date": "2026-01-15",
+        "days_overdue": 326,
+        **over,
+    }
+
+
+async def test_the_missed_report_list_names_each_period_in_words(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """/console/execution-reports/ (逾期未报, in the nav): permit-svc's
+    missed-report list by the user's token, a page at a time, each
+    enterprise by name linked to its page, the period in words, the due
+    date and 逾期 N 天; of one district when the form asks (one the user
+    may not see refused beside the field, nothing asked); permit-svc out
+    leaves a note (503 with Retry-After), never an empty list; investment
+    staff are refused."""
+    missed = [
+        _missed(1, "2025"),
+        _missed(1, "2025-Q3", frequency="quarterly", due_date="2025-10-15", days_overdue=418),
+        _missed(2, "2025-07", frequency="monthly", uscc="91120119MA05W8LM9Y", days_overdue=5),
+    ]
+
+    def listed(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("cursor") == "next-1":
+            return httpx.Response(200, json={"items": [_missed(3, "2024")], "next_cursor": None})
+        return httpx.Response(200, json={"items": missed, "next_cursor": "next-1"})
+
+    stub.on("GET", "/permit/execution-reports/missed", listed)
+    stub.on("GET", "/permit/enterprises/91120119MA05W8LM8X", {"name": "天津永安涂装有限公司"})
+    await sign_in(client, "officer-jizhou")
+    home = await client.get("/console/")
+    assert 'href="/console/execution-reports/"' in home.text and "逾期未报" in home.text
+    r = await client.get("/console/execution-reports/")
+    assert_console_page(r, 200, "逾期未报", 'aria-current="page"')
+    table = r.text.split('id="missed"')[1].split("</table>")[0]
+    rows = table.split("data-missed=")[1:]
+    assert re.findall(r'data-missed="([^"]+)"', table) == ["p-1/2025", "p-1/2025-Q3", "p-2/2025-07"]
+    assert "2025年度" in rows[0] and "2026-01-15" in rows[0] and "逾期 326 天" in rows[0]
+    assert "2025年第3季度" in rows[1] and "逾期 418 天" in rows[1]
+    assert "2025年7月" in rows[2] and "逾期 5 天" in rows[2]
+    assert '<a href="/console/enterprise/91120119MA05W8LM8X">天津永安涂装有限公司</a>' in rows[0]
+    # One the register does not name (its read failed): by its code, linked.
+    assert '<a href="/console/enterprise/91120119MA05W8LM9Y">91120119MA05W8LM9Y</a>' in rows[2]
+    assert "91120119MA05W8LM8X001P" in rows[0] and "蓟州区" in rows[0]
+    (asked,) = [c for c in stub.calls if c.url.path.endswith("/missed")]
+    assert asked.url.params["limit"] == "50" and "cursor" not in asked.url.params
+    assert asked.headers["authorization"].startswith("Bearer ")
+    assert 'href="/console/execution-reports/?cursor=next-1"' in r.text
+    more = await client.get("/console/execution-reports/", params={"cursor": "next-1"})
+    assert_console_page(more, 200, 'data-missed="p-3/2024"', "（续）", "第一页")
+    en = await client.get("/console/execution-reports/", params={"lang": "en"})
+    assert "Q3 2025" in en.text and "418 days overdue" in en.text
+
+    # A district: asked of permit-svc, kept in the next page's link.
+    r = await client.get("/console/execution-reports/", params={"district": "120119", "lang": "zh"})
+    *_, asked = [c for c in stub.calls if c.url.path.endswith("/missed")]
+    assert asked.url.params["district"] == "120119"
+    assert 'href="/console/execution-reports/?district=120119&amp;cursor=next-1"' in r.text
+    before = len(stub.calls)
+    r = await client.get("/console/execution-reports/", params={"district": "120115"})
+    assert_console_page(r, 422, 'id="district-err"', "请选择您可查看的区")
+    r = await client.get("/console/execution-reports/?district=120119&district=120119")
+    assert_console_page(r, 422, 'id="district-err"', "一次只能按一个区筛选")
+    assert len(stub.calls) == before
+
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on("GET", "/permit/execution-reports/missed", lambda _: httpx.Response(503, json=down))
+    r = await client.get("/console/execution-reports/", params={"lang": "zh"})
+    assert_console_page(r, 503, 'id="missed-unseen"', "暂时无法读取逾期未报清单")
+    assert "Retry-After" in r.headers and "没有逾期未报" not in r.text
+    stub.on("GET", "/permit/execution-reports/missed", {"items": [], "next_cursor": None})
+    await sign_in(client, "auditor")
+    r = await client.get("/console/execution-reports/")
+    assert_console_page(r, 200, "您所辖区没有逾期未报的执行报告")
+    assert 'value="120115"' in r.text  # a citywide reader chooses any district
+    await sign_in(client, "investment")
+    assert (await client.get("/console/execution-reports/")).status_code == 403
+    assert 'href="/console/execution-reports/"' not in (await client.get("/console/")).text
+
+
+def _execution_report(n: int, period: str, **over: Any) -> dict[str, Any]:
+    """An execution report as permit-svc lists one (ExecutionReportOut)."""
+    return {
+        "id": f"r-{n}",
+        "permit_id": "p-1",
+        "uscc": "91120225MA05XXXX1A",
+        "district": "120116",
+        "period": period,
+        "frequency": "annual",
+        "period_start": "2025-01-01",
+        "period_end": "2025-12-31",
+        "due_date": "2026-01-15",
+        "version": 1,
+        "current": True,
+        "supersedes": None,
+        "emissions": [{"pollutant": "VOCs", "amount_t": "12.000"}],
+        "findings": [],
+        "late": False,
+        "note": None,
+        "filed_by": "li.hua",
+        "filed_at": "2026-01-09T17:30:00Z",
+        **over,
+    }
+
+
+async def test_the_enterprise_page_shows_each_permits_execution_reports(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """Each issued permit's execution reports on the enterprise page: the
+    period in words, the Beijing date filed, the version, 逾期提交 when
+    late, and the findings in permit-svc's words; permit-svc failing to
+    list them is said in their section, the rest of the page shown."""
+    uscc = "91120225MA05XXXX1A"
+    page = {"next_cursor": None, "items": []}
+    for path in ("/permit/registrations", "/permit/audits", "/permit/audit"):
+        stub.on("GET", path, page)
+    for path in ("/eia/registrations", "/eia/filings", "/quota/reservations"):
+        stub.on("GET", path, page)
+    permit = {
+        "id": "p-1",
+        "permit_no": "91120225MA05XXXX1A001P",
+        "category": "key",
+        "status": "issued",
+        "valid_from": "2025-01-01",
+        "valid_to": "2029-12-31",
+        "vocs_t": "10.000",
+    }
+    applied = {**permit, "id": "p-2", "permit_no": None, "status": "applied"}
+    stub.on("GET", "/permit/permits", {**page, "items": [permit, applied]})
+    over = "VOCs：实际排放量 12 吨超过许可排放量 10 吨/年（超许可排放量）"
+    reports = [
+        _execution_report(
+            1,
+            "2025",
+            version=2,
+            supersedes="r-0",
+            late=True,
+            findings=[
+                {
+                    "code": "over_permitted",
+                    "pollutant": "VOCs",
+                    "reported_t": "12.000",
+                    "permitted_t": "10.000",
+                    "message": over,
+                }
+            ],
+        ),
+        _execution_report(2, "2025-Q3", frequency="quarterly", filed_at="2025-10-10T02:00:00Z"),
+    ]
+    stub.on("GET", "/permit/permits/p-1/execution-reports", {**page, "items": reports})
+    await sign_in(client, "auditor")
+    r = await client.get(f"/console/enterprise/{uscc}")
+    assert_console_page(r, 200, "排污许可证执行报告")
+    table = r.text.split('id="reports-p-1"')[1].split("</table>")[0]
+    first, second = table.split("data-report=")[1:]
+    # 17:30 UTC on 9 January is 10 January in Beijing.
+    assert "2025年度" in first and "2026-01-10" in first and ">2</td>" in first
+    assert "逾期提交" in first and over in first
+    assert "2025年第3季度" in second and "2025-10-10" in second and "逾期提交" not in second
+    assert "按期提交" in second and "—" in second
+    # A permit never issued owes none: its list is not asked for.
+    asked = [c.url.path for c in stub.calls if c.url.path.endswith("/execution-reports")]
+    assert asked == ["/permit/permits/p-1/execution-reports"]
+
+    down = {"title": "服务暂不可用", "detail": "本次请求所需的服务暂不可用"}
+    stub.on(
+        "GET", "/permit/permits/p-1/execution-reports", lambda _: httpx.Response(503, json=down)
+    )
+    r = await client.get(f"/console/enterprise/{uscc}")
+    assert_console_page(r, 200, "排污许可证执行报告暂时无法读取", "91120225MA05XXXX1A001P")
+    assert 'id="reports-p-1"' not in r.text and "尚未提交执行报告" not in r.text
+    assert "历史记录未包括" not in r.text
+
+
+async def test_a_permit_number_finds_its_holder(client: httpx.AsyncClient) -> None:
+    """The enterprise search takes a permit's certificate number too (the
+    holder's code, three digits and P; typed full-width or in groups, or in
+    the address): the holder's page. A number that is none is said beside
+    the field in permit-svc's words."""
+    await sign_in(client, "auditor")
+    holder = "/console/enterprise/91120119000000A9CG"
+    for typed in (
+        "91120119000000A9CG001P",
+        "９１１２０１１９００００００Ａ９ＣＧ００１ｐ",
+        "9112 0119 0000 00A9 CG00 1P",
+    ):
+        r = await client.get("/console/enterprise/", params={"uscc": typed})
+        assert r.status_code == 303 and r.headers["location"] == holder, typed
+    r = await client.get("/console/enterprise/91120119000000A9CG001P", follow_redirects=True)
+    assert r.status_code == 200 and str(r.url).endswith(holder)
+    for typed, said in (
+        ("91120119000000A9CG001W", "以 W 结尾：这是排污登记编号，不是许可证编号"),
+        ("91120119000000A9CX001P", "许可证编号：前 18 位是统一社会信用代码：校验码错误"),
+        ("91120119000000A9CG0A1P", "第 19-21 位必须是数字"),
+    ):
+        r = await client.get("/console/enterprise/", params={"uscc": typed})
+        assert_console_page(r, 200, 'aria-invalid="true"', said)
+    page = await client.get("/console/enterprise/")
+    assert "统一社会信用代码或许可证编号" in page.text

@@ -640,3 +640,37 @@ def test_an_officer_reads_and_sets_the_grades_of_its_districts(
     page = c.get("/console/grading/")
     assert page.status_code == 200 and all(g["uscc"] not in page.text for g in grades["items"])
     assert c.get(f"/console/grading/{graded['uscc']}").status_code == 404
+
+
+def test_an_officer_sees_the_missed_execution_reports_of_its_districts(
+    browser_like: httpx.Client, demo_server: Server
+) -> None:
+    """The missed-report page over the demonstration's data: permit-svc's
+    missed-report list of 宝坻区 (its first page, in its order), each
+    period in words; an enterprise's page shows its permits' execution
+    reports section, with no note of a failed read."""
+    c = browser_like
+    admin = testing.auth("admin", sub="admin.console-test")
+    r = c.get(
+        "/permit/execution-reports/missed",
+        params={"district": "120115", "limit": 50},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    missed = r.json()["items"]
+    assert missed  # the demonstration files no execution report
+    sign_in(c, "officer-baodi")
+    page = c.get("/console/execution-reports/")
+    assert page.status_code == 200, page.text
+    table = page.text.split('id="missed"')[1].split("</table>")[0]
+    assert re.findall(r'data-missed="([^"]+)"', table) == [
+        f"{x['permit_id']}/{x['period']}" for x in missed
+    ]
+    assert f"逾期 {missed[0]['days_overdue']} 天" in table
+    assert ("更多逾期未报" in page.text) == bool(r.json()["next_cursor"])
+    uscc = missed[0]["uscc"]
+    enterprise = c.get(f"/console/enterprise/{uscc}")
+    assert enterprise.status_code == 200 and "排污许可证执行报告" in enterprise.text
+    assert "执行报告暂时无法读取" not in enterprise.text
+    sign_in(c, "investment")
+    assert c.get("/console/execution-reports/").status_code == 403

@@ -13,6 +13,7 @@ from permit_svc.permits import rules
 from permit_svc.registrations import rules as reg_rules
 from permit_svc.reports.rules import percent
 from svc_common.errors import IllegalTransition
+from svc_common.uscc import PERMIT_NO_RE
 
 ALL_ACTIONS = (
     "issue",
@@ -69,7 +70,7 @@ def test_numbers() -> None:
     uscc = "91350100M000100Y43"
     assert rules.permit_number(uscc, 1) == uscc + "001P"
     assert rules.registration_number(uscc, 12) == uscc + "012W"
-    assert rules.PERMIT_NO_RE.match(rules.permit_number(uscc, 999))
+    assert PERMIT_NO_RE.match(rules.permit_number(uscc, 999))
     with pytest.raises(ValueError):
         rules.permit_number(uscc, 1000)
 

@@ -9,6 +9,7 @@ where 31 → 0.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from operator import eq, mul
@@ -112,6 +113,49 @@ def uscc_problem(code: str) -> str | None:
                 f"{code[:17]} 的第 18 位应为 {expected}"
             ),
         )
+    return None
+
+
+#: The last character of a discharge permit's number (许可证编号) and of a
+#: discharge registration's (排污登记编号): the holder's code, a serial, then it.
+PERMIT_SUFFIX = "P"
+REGISTRATION_SUFFIX = "W"
+#: A certificate's number as printed: ASCII digits only (`\d` took full-width
+#: and Arabic-Indic ones) and nothing after the P (`$` let a line break
+#: through). Matched with `fullmatch`.
+PERMIT_NO_RE = re.compile(r"[0-9A-Z]{18}[0-9]{3}P")
+#: How long a certificate's number is: the holder's code, a serial, the P.
+PERMIT_NO_LENGTH = LENGTH + 3 + 1
+
+
+def permit_no_problem(number: str) -> str | None:
+    """Why `number` is not a certificate's number (许可证编号: the holder's
+    unified social credit code, three digits, P), or None when it is one."""
+    if len(number) != PERMIT_NO_LENGTH:
+        return msg(
+            f"must be {PERMIT_NO_LENGTH} characters (the enterprise's code, 3 digits and P), "
+            f"got {len(number)}",
+            f"必须是 {PERMIT_NO_LENGTH} 个字符（统一社会信用代码 + 3 位数字 + P），"
+            f"实际为 {len(number)} 个",
+        )
+    if problem := uscc_problem(number[:LENGTH]):
+        return msg(
+            f"the enterprise's code (its first {LENGTH} characters): {problem}",
+            f"前 {LENGTH} 位是统一社会信用代码：{problem}",
+        )
+    serial, last = number[LENGTH:-1], number[-1]
+    if not (serial.isascii() and serial.isdigit()):
+        return msg(
+            f"characters {LENGTH + 1}-{LENGTH + 3} must be digits, got {serial!r}",
+            f"第 {LENGTH + 1}-{LENGTH + 3} 位必须是数字，实际为 {serial!r}",
+        )
+    if last == REGISTRATION_SUFFIX:
+        return msg(
+            "ends in W: that is a registration's number (排污登记), not a permit's",
+            "以 W 结尾：这是排污登记编号，不是许可证编号",
+        )
+    if last != PERMIT_SUFFIX:
+        return msg(f"must end in P, got {last!r}", f"必须以 P 结尾，实际为 {last!r}")
     return None
 
 

@@ -37,6 +37,7 @@ from console.pages.alerts.router import router as alerts_router
 from console.pages.complaints.router import router as complaints_router
 from console.pages.demands.router import router as demands_router
 from console.pages.enterprise.router import router as enterprise_router
+from console.pages.execution_reports.router import router as execution_reports_router
 from console.pages.grading.router import router as grading_router
 from console.pages.home import router as home_router
 from console.pages.inspections.router import cases_router
@@ -111,6 +112,7 @@ def create(
         inspections_router,
         cases_router,
         demands_router,
+        execution_reports_router,
         reports_router,
         grading_router,
         public_router,

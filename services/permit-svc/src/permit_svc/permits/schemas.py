@@ -27,16 +27,19 @@ from svc_common.types import (
     kg_to_tonnes,
     tonnes_to_kg,
 )
-from svc_common.uscc import USCC, validate_uscc
-
-from permit_svc.permits.rules import (
+from svc_common.uscc import (
     PERMIT_NO_LENGTH,
     PERMIT_NO_RE,
+    USCC,
+    permit_no_problem,
+    validate_uscc,
+)
+
+from permit_svc.permits.rules import (
     POLLUTANTS,
     STATUTORY_TERM_YEARS,
     PermitStatus,
     longest_valid_to,
-    permit_no_problem,
 )
 
 

@@ -22,10 +22,12 @@ SOURCES = {
     "reservations": ("quota reservations", "总量指标预留"),
     "holdings": ("emission rights held", "持有的排污权"),
     "permit_steps": ("the permits' steps (audit trail)", "许可证办理记录（审计日志）"),
+    "execution_reports": ("the permits' execution reports", "排污许可证执行报告"),
 }
 
-#: The lists whose absence the quota figures say, not the history.
-NOT_IN_HISTORY = {"reservations", "holdings"}
+#: The lists whose absence the quota figures or their own section say,
+#: not the history.
+NOT_IN_HISTORY = {"reservations", "holdings", "execution_reports"}
 
 
 def unseen_said(source: str, status: int) -> str:

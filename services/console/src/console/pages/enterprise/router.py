@@ -14,12 +14,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from svc_common.i18n import msg
 from svc_common.names import is_hidden
-from svc_common.uscc import uscc_problem
+from svc_common.uscc import LENGTH as USCC_LENGTH
+from svc_common.uscc import PERMIT_NO_LENGTH, permit_no_problem, uscc_problem
 
 from console.api import ApiError, Services
 from console.auth.users import User
 from console.deps import services, signed_in
 from console.pages.enterprise import history
+from console.pages.execution_reports.views import report_rows
 from console.pages.workbench.queues import channel_label, quota_label, status_label
 from console.web import render
 
@@ -58,7 +60,16 @@ async def search(
 ) -> Response:
     if uscc:
         code = _as_seen(uscc)
-        problem = uscc_problem(code)
+        if len(code) == PERMIT_NO_LENGTH:
+            # A permit's certificate number (许可证编号): its holder's code,
+            # three digits and P, opens the holder's page.
+            problem = permit_no_problem(code)
+            if problem is None:
+                holder = code[:USCC_LENGTH]
+                return RedirectResponse(f"/console/enterprise/{holder}", status_code=303)
+            problem = msg("permit number: ", "许可证编号：") + problem
+        else:
+            problem = uscc_problem(code)
         if problem is None:
             return RedirectResponse(f"/console/enterprise/{code}", status_code=303)
         shown = uscc[:FIELD_CHARS]
@@ -99,6 +110,31 @@ async def _permit_steps(
             break
         steps[str(p["id"])] = trail
     return steps
+
+
+#: A permit never issued owes no execution report: its list is not read.
+NEVER_ISSUED = ("applied", "rejected")
+
+
+async def _execution_reports(
+    read: Callable[..., Awaitable[list[Any] | None]], permits: list[dict[str, Any]]
+) -> dict[str, list[Any]]:
+    """Each issued permit's execution reports (`GET
+    /permit/permits/{id}/execution-reports`, the current version of each
+    period), by permit id, with their periods and findings in words; the
+    first read failing ends the reads, and the section says why."""
+    found: dict[str, list[Any]] = {}
+    for p in permits[:MAX_PERMIT_TRAILS]:
+        if p.get("status") in NEVER_ISSUED:
+            continue
+        pid = str(p["id"])
+        reports = await read(
+            "execution_reports", "permit", f"/permit/permits/{pid}/execution-reports"
+        )
+        if reports is None:
+            break
+        found[pid] = report_rows(reports)
+    return found
 
 
 @router.get("/{uscc}")
@@ -160,6 +196,7 @@ async def enterprise(
     # (a holding sold out is what says how much was sold).
     holdings = await read("holdings", "quota", "/quota/holdings", uscc=code, include_empty="true")
     steps = await _permit_steps(read, permits or [])
+    execution_reports = await _execution_reports(read, permits or [])
     lists = (permits, registrations, audits, filings, forms)
     return render(
         request,
@@ -168,6 +205,7 @@ async def enterprise(
         company=company,
         industry=industry,
         permits=permits or [],
+        execution_reports=execution_reports,
         registrations=registrations or [],
         audits=audits or [],
         filings=filings or [],
