@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from svc_common.i18n import msg, said_as
+from svc_common.i18n import said_as
 from svc_common.types import Tonnes, VisibleText
 
 from permit_svc.execution_reports.rules import PERIOD_PATTERN, FindingCode, Frequency
 from permit_svc.permits.rules import POLLUTANTS
-from permit_svc.permits.schemas import PollutantLimit
+from permit_svc.permits.schemas import PollutantAmountIn, PollutantLimit, unique_pollutants
 
 #: A period code as the API takes it; a refusal says what it should be.
 PeriodCode = Annotated[
@@ -28,21 +28,8 @@ PeriodCode = Annotated[
 ]
 
 
-class EmissionIn(BaseModel):
+class EmissionIn(PollutantAmountIn):
     """Actual emissions of one pollutant in the period, tonnes (exact, ≤ 3 places)."""
-
-    model_config = ConfigDict(extra="forbid")
-    pollutant: Literal["VOCs", "NOx", "SO2", "PM", "COD", "NH3-N", "TN", "TP"]
-    amount_t: Tonnes
-
-
-def _unique(items: list[EmissionIn]) -> list[EmissionIn]:
-    seen = set()
-    for e in items:
-        if e.pollutant in seen:
-            raise ValueError(msg(f"{e.pollutant} is listed twice", f"{e.pollutant} 重复列出"))
-        seen.add(e.pollutant)
-    return items
 
 
 class ExecutionReportIn(BaseModel):
@@ -55,7 +42,7 @@ class ExecutionReportIn(BaseModel):
     #: Optional; given, it must show something.
     note: Annotated[str, VisibleText(1000)] | None = None
 
-    _unique = field_validator("emissions")(_unique)
+    _unique = field_validator("emissions")(unique_pollutants)
 
 
 class FindingOut(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -69,15 +69,24 @@ PermitNo = Annotated[
 ]
 
 
-class PollutantLimit(BaseModel):
-    """A permitted amount of one pollutant, t/a (exact decimals, ≤ 3 places)."""
+class PollutantAmountIn(BaseModel):
+    """An amount of one pollutant in tonnes (exact decimals, ≤ 3 places)."""
 
     model_config = ConfigDict(extra="forbid")
     pollutant: Literal["VOCs", "NOx", "SO2", "PM", "COD", "NH3-N", "TN", "TP"]
     amount_t: Tonnes
 
 
-def _unique_pollutants(items: list[PollutantLimit]) -> list[PollutantLimit]:
+class PollutantLimit(PollutantAmountIn):
+    """A permitted amount of one pollutant, t/a (exact decimals, ≤ 3 places)."""
+
+
+Amounts = TypeVar("Amounts", bound=PollutantAmountIn)
+
+
+def unique_pollutants(items: list[Amounts]) -> list[Amounts]:
+    """`items` when each pollutant is listed once, else a ValueError naming it
+    (a field validator of every list of amounts)."""
     seen = set()
     for p in items:
         if p.pollutant in seen:
@@ -113,7 +122,7 @@ class PermitApplication(BaseModel):
     )
 
     _uscc = field_validator("uscc")(validate_uscc)
-    _unique = field_validator("pollutants")(_unique_pollutants)
+    _unique = field_validator("pollutants")(unique_pollutants)
 
 
 class PermitChange(BaseModel):
@@ -124,7 +133,7 @@ class PermitChange(BaseModel):
     pollutants: list[PollutantLimit] = Field(min_length=1, max_length=len(POLLUTANTS))
     reason: Annotated[str, VisibleText(500)]
 
-    _unique = field_validator("pollutants")(_unique_pollutants)
+    _unique = field_validator("pollutants")(unique_pollutants)
 
 
 class Reason(BaseModel):
@@ -160,7 +169,7 @@ class ExistingPermit(BaseModel):
     valid_to: Day
 
     _uscc = field_validator("uscc")(validate_uscc)
-    _unique = field_validator("pollutants")(_unique_pollutants)
+    _unique = field_validator("pollutants")(unique_pollutants)
 
     @model_validator(mode="after")
     def _check(self) -> ExistingPermit:
