@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from permit_svc.app import create
+from permit_svc.settings import Settings
 from svc_common import clock, testing
 
 from .conftest import BAODI, JIZHOU, Service
@@ -246,3 +248,28 @@ async def test_filings_of_one_period_at_once_are_numbered_in_turn(svc: Service) 
     assert [x["version"] for x in versions] == [1, 2, 3, 4]
     assert [x["current"] for x in versions] == [False, False, False, True]
     assert [x["supersedes"] for x in versions] == [None] + [x["id"] for x in versions[:3]]
+
+
+async def test_periods_before_the_register_followed_them_are_not_missed(db_url: str) -> None:
+    """EXECUTION_REPORTS_OWED_FROM: a permit brought in with years behind it
+    owes this register no report of a period that ended before that day
+    (filed where the bureau kept them then); those after it are missed."""
+    settings = Settings(
+        database_url=db_url,
+        log_json=False,
+        log_level="WARNING",
+        execution_reports_owed_from=dt.date(2025, 10, 1),
+    )
+    app = create(settings)
+    async with testing.running(app) as http:
+        svc = Service(app, http)
+        key = await _permit(svc, 8120)  # valid from 10 May 2025: Q2 and Q3 before the day
+        page = (
+            await http.get(
+                "/permit/execution-reports/missed", params={"limit": 50}, headers=OFFICER
+            )
+        ).json()
+    assert sorted(x["period"] for x in page["items"] if x["permit_id"] == key) == [
+        "2025",
+        "2025-Q4",
+    ]

@@ -3,6 +3,8 @@ plus this service's own statutory periods (env: PERMIT_TERM_YEARS, …)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import Request
 from pydantic import Field
 from svc_common.service import get_runtime
@@ -20,6 +22,13 @@ class Settings(ServiceSettings):
     )
     renewal_window_days: int = Field(
         365, ge=1, description="a renewal can be made only this close to expiry"
+    )
+    execution_reports_owed_from: dt.date | None = Field(
+        None,
+        description="the first day of the periods whose execution reports (执行报告) this "
+        "register follows: a period that ended before it is not on the missed-report list "
+        "(its report was filed where the bureau kept them then); unset, every period of a "
+        "permit's validity is",
     )
     expiry_sweep_seconds: float = Field(300.0, gt=0, description="how often expiry is swept")
 

@@ -19,6 +19,7 @@ from permit_svc.execution_reports.schemas import (
     MissedReportOut,
 )
 from permit_svc.scope import visible_districts
+from permit_svc.settings import Settings, get_settings
 
 router = APIRouter(prefix="/permit", tags=["execution reports"])
 WRITERS = ("officer", "admin")
@@ -64,10 +65,16 @@ async def list_missed_execution_reports(
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
     db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
 ) -> Page[MissedReportOut]:
     """The missed-report list (逾期未报): for each permit in force, the
     periods it owes whose due date has passed with no report filed."""
     today = as_of or local_today(utcnow())
     return await service.list_missed(
-        db, visible_districts(principal, district), today, cursor, limit
+        db,
+        visible_districts(principal, district),
+        today,
+        cursor,
+        limit,
+        settings.execution_reports_owed_from,
     )

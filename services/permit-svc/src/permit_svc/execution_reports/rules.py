@@ -139,13 +139,17 @@ def missed_periods(
     validity_end: dt.date | None,
     today: dt.date,
     filed: set[str],
+    owed_from: dt.date | None = None,
 ) -> list[Period]:
     """Periods owed whose due date has passed by `today` (the due day itself
-    is in time) with no report filed (逾期未报), ordered by code."""
+    is in time) with no report filed (逾期未报), ordered by code; none that
+    ended before `owed_from`, the day the register began to follow them."""
     return [
         p
         for p in owed_periods(category, validity_start, validity_end, today)
-        if p.due_date < today and p.code not in filed
+        if p.due_date < today
+        and p.code not in filed
+        and (owed_from is None or p.last_day >= owed_from)
     ]
 
 

@@ -267,6 +267,7 @@ async def list_missed(
     today: dt.date,
     cursor: str | None,
     limit: int,
+    owed_from: dt.date | None = None,
 ) -> Page[MissedReportOut]:
     """Periods of permits in force whose report is overdue on `today`
     (逾期未报), by permit id, then period. Periods are not stored: each
@@ -306,7 +307,9 @@ async def list_missed(
                 valid = validity(p)
                 if valid is None:
                     continue
-                for period in rules.missed_periods(p.category, *valid, today, filed[p.id]):
+                for period in rules.missed_periods(
+                    p.category, *valid, today, filed[p.id], owed_from
+                ):
                     if after is not None and (p.id, period.code) <= after:
                         continue
                     found.append(_missed(p, period, today))
