@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -117,6 +118,35 @@ class ApiError(Exception):
         if not self.field_errors:
             return self.message
         return msg("; ", "；").join(field_said(e) for e in self.field_errors)
+
+
+class PageParts:
+    """The parts of a page read from the services, one after another: a
+    part whose read fails is noted, its note shown where it would be and
+    the page's status saying so (`render_with_failure`); a 401 ends the
+    page (the session ended: sign in again). A page asks nothing more of
+    the services once one part failed (`if not parts.failed`)."""
+
+    def __init__(self) -> None:
+        self.failed: dict[str, ApiError] = {}
+
+    @contextmanager
+    def reading(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except ApiError as exc:
+            if exc.status == 401:
+                raise
+            self.failed[name] = exc
+
+    @property
+    def first(self) -> ApiError | None:
+        """The first failure, which sets the page's status."""
+        return next(iter(self.failed.values()), None)
+
+    def said(self, name: str) -> str | None:
+        """The note of part `name`, when its read failed."""
+        return self.failed[name].said() if name in self.failed else None
 
 
 #: The fields a page sends as its forms and addresses name them; a body

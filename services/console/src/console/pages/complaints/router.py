@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from svc_common.i18n import msg
 
 from console import actions
-from console.api import ApiError, Services
+from console.api import ApiError, PageParts, Services
 from console.auth import csrf
 from console.auth.users import User
 from console.companies import company_names
@@ -89,27 +89,19 @@ async def complaints(
     clusters by attention. supervision-svc failing leaves a note where a
     list would be, with the page's status saying so (503 with Retry-After,
     502), never an empty list."""
-    failed: dict[str, ApiError] = {}
+    parts = PageParts()
     rows: list[dict[str, Any]] = []
     clusters: list[dict[str, Any]] = []
-    try:
+    with parts.reading("complaints"):
         rows = open_rows(await _open_complaints(api, user))
-    except ApiError as exc:
-        if exc.status == 401:
-            raise  # the session ended: sign in again
-        failed["complaints"] = exc
-    if not failed:  # a service that failed once is not asked again for the page
-        try:
+    if not parts.failed:  # a service that failed once is not asked again for the page
+        with parts.reading("clusters"):
             clusters = cluster_rows(await _clusters(api, user))
-        except ApiError as exc:
-            if exc.status == 401:
-                raise
-            failed["clusters"] = exc
     # A complaint names its enterprise by USCC only: its name from
     # permit-svc, the code alone where that read fails.
     usccs = [str(x["uscc"]) for x in [*rows, *clusters] if x.get("uscc")]
     names = await company_names(api, user.token, usccs) if usccs else {}
-    first = next(iter(failed.values()), None)
+    first = parts.first
     return render_with_failure(
         request,
         "complaints/index.html",
@@ -118,7 +110,7 @@ async def complaints(
         clusters=clusters,
         names=names,
         clusters_shown=CLUSTERS_SHOWN,
-        complaints_error=failed["complaints"].said() if "complaints" in failed else None,
+        complaints_error=parts.said("complaints"),
         clusters_error=first.said() if first else None,
         state_label=state_label,
         category_label=category_label,

@@ -21,7 +21,7 @@ from svc_common.i18n import msg
 from svc_common.uscc import is_valid_uscc
 
 from console import actions
-from console.api import ApiError, Services
+from console.api import ApiError, PageParts, Services
 from console.auth import csrf
 from console.auth.users import User
 from console.companies import company_names
@@ -72,11 +72,11 @@ async def grading(
     page's link below them) and the guarantee list. supervision-svc failing
     leaves a note where a list would be, with the page's status saying so
     (503 with Retry-After, 502), never an empty list."""
-    failed: dict[str, ApiError] = {}
+    parts = PageParts()
     rows: list[dict[str, Any]] = []
     guarantees: list[dict[str, Any]] = []
     links = ListPage([], not cursor, None)
-    try:
+    with parts.reading("grades"):
         links = await list_page(
             api,
             user.token,
@@ -87,12 +87,8 @@ async def grading(
             limit=GRADES_SHOWN,
         )
         rows = grade_rows(links.items)
-    except ApiError as exc:
-        if exc.status == 401:
-            raise  # the session ended: sign in again
-        failed["grades"] = exc
-    if not failed:  # a service that failed once is not asked again for the page
-        try:
+    if not parts.failed:  # a service that failed once is not asked again for the page
+        with parts.reading("guarantees"):
             guarantees = guarantee_rows(
                 await api.all_pages(
                     "supervision",
@@ -101,11 +97,7 @@ async def grading(
                     max_items=GUARANTEES_SHOWN,
                 )
             )
-        except ApiError as exc:
-            if exc.status == 401:
-                raise
-            failed["guarantees"] = exc
-    first = next(iter(failed.values()), None)
+    first = parts.first
     return render_with_failure(
         request,
         "grading/index.html",
@@ -113,7 +105,7 @@ async def grading(
         rows=rows,
         guarantees=guarantees,
         **links.links(),
-        grades_error=failed["grades"].said() if "grades" in failed else None,
+        grades_error=parts.said("grades"),
         guarantees_error=first.said() if first else None,
         **_LABELS,
     )
@@ -175,20 +167,16 @@ async def enterprise(
     history = grade_rows(h["history"])
     current = h.get("current") if isinstance(h.get("current"), Mapping) else None
     district = str((current or (history[0] if history else {})).get("district") or "")
-    failed: dict[str, ApiError] = {}
+    parts = PageParts()
     plans: list[dict[str, Any]] = []
     entry: dict[str, Any] | None = None
-    try:
+    with parts.reading("plans"):
         answer = await api.get("supervision", f"/supervision/plant-plans/{uscc}", token=user.token)
         if not isinstance(answer, list):
             raise ApiError(502, {})
         plans = plant_plan_rows(answer)
-    except ApiError as exc:
-        if exc.status == 401:
-            raise
-        failed["plans"] = exc
-    if not failed:
-        try:
+    if not parts.failed:
+        with parts.reading("guarantee"):
             listed = await api.all_pages(
                 "supervision",
                 "/supervision/guarantee-list",
@@ -197,14 +185,10 @@ async def enterprise(
                 max_items=GUARANTEES_SHOWN,
             )
             entry = next(iter(g for g in guarantee_rows(listed) if g.get("uscc") == uscc), None)
-        except ApiError as exc:
-            if exc.status == 401:
-                raise
-            failed["guarantee"] = exc
     known = [x for x in (current, *history, entry) if x]
     district = district or str((entry or {}).get("district") or "")
     names = await company_names(api, user.token, [uscc], known=known)
-    first = next(iter(failed.values()), None)
+    first = parts.first
     return render_with_failure(
         request,
         "grading/detail.html",
@@ -216,7 +200,7 @@ async def enterprise(
         history=history,
         entry=entry,
         plans=plans,
-        plans_error=failed["plans"].said() if "plans" in failed else None,
+        plans_error=parts.said("plans"),
         guarantee_error=first.said() if first else None,
         **_forms(request, user, district, current),
         **_LABELS,

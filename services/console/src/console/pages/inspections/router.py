@@ -20,7 +20,7 @@ from svc_common.districts import DISTRICTS
 from svc_common.i18n import msg
 
 from console import actions
-from console.api import ApiError, Services, idempotency_key
+from console.api import ApiError, PageParts, Services, idempotency_key
 from console.auth import csrf
 from console.auth.users import User
 from console.companies import company_names
@@ -105,11 +105,11 @@ async def inspections(
     next page's link below them), and the cases under way. supervision-svc
     failing leaves a note where a list would be, with the page's status
     saying so (503 with Retry-After, 502), never an empty list."""
-    failed: dict[str, ApiError] = {}
+    parts = PageParts()
     rows: list[dict[str, Any]] = []
     cases: list[dict[str, Any]] = []
     links = ListPage([], not cursor, None)
-    try:
+    with parts.reading("inspections"):
         links = await list_page(
             api,
             user.token,
@@ -120,22 +120,14 @@ async def inspections(
             limit=INSPECTIONS_SHOWN,
         )
         rows = inspection_rows(links.items)
-    except ApiError as exc:
-        if exc.status == 401:
-            raise  # the session ended: sign in again
-        failed["inspections"] = exc
-    if not failed:  # a service that failed once is not asked again for the page
-        try:
+    if not parts.failed:  # a service that failed once is not asked again for the page
+        with parts.reading("cases"):
             cases = case_rows(await _open_cases(api, user))
-        except ApiError as exc:
-            if exc.status == 401:
-                raise
-            failed["cases"] = exc
     # An inspection names its enterprise (supervision-svc's register); a
     # case by USCC only: its name from the inspections, else permit-svc.
     usccs = [str(c["uscc"]) for c in cases if c.get("uscc")]
     names = await company_names(api, user.token, usccs, known=rows) if usccs else {}
-    first = next(iter(failed.values()), None)
+    first = parts.first
     return render_with_failure(
         request,
         "inspections/index.html",
@@ -144,7 +136,7 @@ async def inspections(
         cases=cases,
         names=names,
         **links.links(),
-        inspections_error=failed["inspections"].said() if "inspections" in failed else None,
+        inspections_error=parts.said("inspections"),
         cases_error=first.said() if first else None,
         **_LABELS,
     )
@@ -363,22 +355,18 @@ async def inspection(
         raise ApiError(502, {})
     findings = [f for f in i.get("findings") or [] if isinstance(f, Mapping)]
     cases: list[Any] = []
-    failed: dict[str, ApiError] = {}
+    parts = PageParts()
     if any(f.get("status") != "open" for f in findings):
-        try:
+        with parts.reading("cases"):
             cases = await api.all_pages(
                 "supervision",
                 "/supervision/cases",
                 token=user.token,
                 params={"district": str(i.get("district") or "")},
             )
-        except ApiError as exc:
-            if exc.status == 401:
-                raise
-            failed["cases"] = exc
     demands: list[Mapping[str, Any]] = []
-    if not failed:  # a service that failed once is not asked again for the page
-        try:
+    if not parts.failed:  # a service that failed once is not asked again for the page
+        with parts.reading("demands"):
             demands = inspection_demands(
                 await api.all_pages(
                     "supervision",
@@ -388,10 +376,6 @@ async def inspection(
                 ),
                 str(i.get("inspection_no") or ""),
             )
-        except ApiError as exc:
-            if exc.status == 401:
-                raise
-            failed["demands"] = exc
     # The district's cases by their finding (the page shows its findings').
     by_finding: dict[str, list[Any]] = {}
     for c in cases:
@@ -400,13 +384,13 @@ async def inspection(
     return render_with_failure(
         request,
         "inspections/detail.html",
-        next(iter(failed.values()), None),
+        parts.first,
         i=i,
         findings=findings,
         by_finding=by_finding,
         result=findings_said(i),
-        cases_error=failed["cases"].said() if "cases" in failed else None,
-        demands_error=next(iter(failed.values())).said() if failed else None,
+        cases_error=parts.said("cases"),
+        demands_error=parts.first.said() if parts.first else None,
         **demands_shown(user, demands, back=str(i.get("id") or "")),
         **_LABELS,
     )
