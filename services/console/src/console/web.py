@@ -229,7 +229,8 @@ def flash(request: Request, text: str, kind: str = "ok") -> None:
 #: Where a form refused without htmx keeps what was typed, and why it was
 #: refused, until its page is drawn again (the session's, as its flashes):
 #: `page`, `form` (which form of the page), `typed` (its fields as typed),
-#: `problem` and `field` (the field the refusal names, None for the form).
+#: `problem` and `field` (the field the refusal names, None for the form),
+#: and a `link` (`href`, `text`) to what the refusal names, if any.
 DRAFT = "draft"
 #: The most a draft keeps of what was typed, as JSON (the session is the
 #: signed cookie, which a browser drops past 4 KB — signing the user out —
@@ -286,14 +287,16 @@ def back_to(
     form: str | None = None,
     typed: Mapping[str, str] | None = None,
     field: str | None = None,
+    link: Mapping[str, str] | None = None,
 ) -> Response:
     """An action's form sent without htmx (post/redirect/get): its outcome
     (the refusal, or 已办理 — what became of its object) flashed, and the
     browser sent back to `page` (303), so a reload sends nothing again.
     Every page's actions end so: the workbench's, a complaint's. A refused
     `form` keeps what was `typed` for the page drawn again (`DRAFT`), the
-    refusal said beside its `field` (or the form, for none); a field too
-    long to keep in the session cookie (`DRAFT_BUDGET`) comes back empty."""
+    refusal said beside its `field` (or the form, for none), with the
+    `link` (`href`, `text`) to what it names if any; a field too long to
+    keep in the session cookie (`DRAFT_BUDGET`) comes back empty."""
     if problem:
         flash(request, problem, "error")
         if form is not None:
@@ -305,6 +308,8 @@ def back_to(
                 "problem": problem,
                 "field": field_named(field, fields),
             }
+            if link:
+                request.session[DRAFT]["link"] = {"href": link["href"], "text": link["text"]}
     else:
         done = msg("Done", "已办理")
         flash(request, f"{done} — {said}" if said else done, "ok")
