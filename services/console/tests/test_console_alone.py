@@ -1616,6 +1616,79 @@ async def test_an_unexpected_failure_is_a_500_that_cannot_be_framed_either(stub:
     assert "default-src 'self'" in r.headers["content-security-policy"]
 
 
+async def test_an_unexpected_failure_is_the_consoles_own_page_with_the_request_id(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception no handler answers (a fault of the console's: a page's
+    bug, an API call failing with anything but the console's ApiError) was
+    Starlette's plain-text "Internal Server Error". It is the console's 500
+    page, zh-CN first and English when chosen, with the request's id that
+    its log lines carry for staff to quote, and never what failed; it is
+    logged with its traceback and that id. A service out stays the 503
+    page."""
+    from console import web
+
+    logged: list[tuple[str, dict[str, Any], BaseException | None, Any]] = []
+
+    class Log:
+        def exception(self, event: str, **kw: Any) -> None:
+            import sys
+
+            import structlog
+
+            ids = structlog.contextvars.get_contextvars().get("request_id")
+            logged.append((event, kw, sys.exc_info()[1], ids))
+
+    monkeypatch.setattr(web, "log", Log(), raising=False)
+    app = create(Settings(dev_login=True), transport=httpx.MockTransport(stub))
+
+    async def bug() -> None:
+        raise RuntimeError("a bug: secret 13912345678")
+
+    app.add_api_route("/console/bug", bug)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as c:
+        r = await c.get("/console/bug", headers={"X-Request-ID": "req-bug-1"})
+        assert_console_page(r, 500, "出错了", "错误已记录", 'id="request-id">req-bug-1<')
+        assert r.headers["x-request-id"] == "req-bug-1"
+        assert r.headers["cache-control"] == "no-store"
+        assert "13912345678" not in r.text and "RuntimeError" not in r.text
+        assert "Traceback" not in r.text
+        ((event, kw, exc, request_id),) = logged
+        assert event == "unhandled error" and kw == {"path": "/console/bug"}
+        assert isinstance(exc, RuntimeError) and request_id == "req-bug-1"
+        r = await c.get("/console/bug", params={"lang": "en"})
+        assert r.status_code == 500 and '<html lang="en"' in r.text
+        assert "Something went wrong" in r.text and "request number" in r.text
+        assert r.headers["x-request-id"] in r.text
+        # A fragment for htmx, said where the action was, with the number.
+        r = await c.get("/console/bug", headers={"HX-Request": "true", "X-Request-ID": "req-2"})
+        assert r.status_code == 500 and "<html" not in r.text and "req-2" in r.text
+
+        # An API call failing with an exception of its own (not ApiError).
+        def broken(request: httpx.Request) -> httpx.Response:
+            raise ValueError("not a transport's error")
+
+        stub.on("GET", "/supervision/inspection-plans", broken)
+        await sign_in(c, "officer-jizhou")
+        r = await c.get("/console/inspections/plans/", headers={"X-Request-ID": "req-api-1"})
+        assert r.status_code == 500 and 'id="request-id">req-api-1<' in r.text
+        assert "退出" in r.text or "officer" in r.text  # the page of the user signed in
+        assert isinstance(logged[-1][2], ValueError) and logged[-1][3] == "req-api-1"
+
+        # A service out (unreachable, or saying so) is still its 503 page.
+        def unreachable(request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError("refused", request=request)
+
+        count = len(logged)
+        for answer in (unreachable, lambda _: httpx.Response(503, json={"detail": "停机"})):
+            stub.on("GET", "/supervision/inspection-plans", answer)
+            r = await c.get("/console/inspections/plans/")
+            assert r.status_code == 503 and "Retry-After" in r.headers, r.text
+            assert 'id="request-id"' not in r.text
+        assert len(logged) == count
+
+
 async def test_the_workbench_offers_the_redrive_of_an_approved_filing_lapsed_short(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
