@@ -49,6 +49,29 @@ def test_token_refuses_what_would_be_a_mistake() -> None:
     assert investment.exit_code == 0
 
 
+def test_token_names_a_filers_enterprise() -> None:
+    """`--uscc`: the enterprise a filer's token acts for, checked as every
+    service checks a code; refused for another role, whose token would not
+    use it."""
+    code = make_uscc("120119", 77)
+    ok = runner.invoke(app, ["token", "--role", "filer", "--uscc", code])
+    assert ok.exit_code == 0, ok.output
+    claims = jwt.decode(ok.output.strip(), DEV_JWT_SECRET, algorithms=["HS256"])
+    assert (claims["role"], claims["uscc"]) == ("filer", code)
+    plain = runner.invoke(app, ["token", "--role", "filer"])
+    assert "uscc" not in jwt.decode(plain.output.strip(), DEV_JWT_SECRET, algorithms=["HS256"])
+    wrong = code[:17] + ("0" if code[17] != "0" else "1")
+    for args, why in (
+        (["--role", "filer", "--uscc", wrong], "校验码错误"),
+        (["--role", "filer", "--uscc", code[:10]], "必须是 18 个字符"),
+        (["--role", "admin", "--uscc", code], "only a filer's token names an enterprise"),
+    ):
+        r = runner.invoke(app, ["token", *args], env={"COLUMNS": "400"})
+        assert r.exit_code == 2, (args, r.output)
+        said = " ".join(r.output.split())
+        assert why in said and "--uscc" in said, (args, r.output)
+
+
 @pytest.mark.parametrize(
     "sub",
     [

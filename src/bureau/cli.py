@@ -112,6 +112,12 @@ def token(
     ] = "",
     sub: Annotated[str, typer.Option(help="subject; defaults to a name of the role")] = "",
     hours: Annotated[int, typer.Option(help="validity in hours (1 to 720)")] = 12,
+    uscc: Annotated[
+        str,
+        typer.Option(
+            help="filer only: the unified social credit code of the enterprise it acts for"
+        ),
+    ] = "",
 ) -> None:
     """Print a development JWT signed with the embedded default's secret."""
     import datetime as dt
@@ -149,6 +155,26 @@ def token(
             "an officer acts in named districts: give --district",
             param_hint="--district",
         )
+    if uscc:
+        # The services' own check (svc_common.uscc): a code they would answer
+        # 401 for is not printed, nor one on a token that cannot use it.
+        from svc_common.i18n import use
+        from svc_common.uscc import uscc_problem
+
+        if role != "filer":
+            raise typer.BadParameter(
+                "只有申报单位（filer）的令牌指明企业 (only a filer's token names an enterprise)",
+                param_hint="--uscc",
+            )
+        if uscc_problem(uscc):
+            with use("zh"):
+                zh = uscc_problem(uscc)
+            with use("en"):
+                en = uscc_problem(uscc)
+            raise typer.BadParameter(
+                f"不是有效的统一社会信用代码：{zh} (not a unified social credit code: {en})",
+                param_hint="--uscc",
+            )
     secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
     print(
         mint_token(
@@ -157,6 +183,7 @@ def token(
             role=role,
             districts=districts,
             ttl=dt.timedelta(hours=hours),
+            uscc=uscc or None,
         )
     )
 
