@@ -66,11 +66,14 @@ def run(
     from svc_common.service import serve as serve_app
     from svc_common.settings import ServiceSettings
 
-    from bureau.embedded import Embedded
+    from bureau.embedded import OWED_FROM_VAR, Embedded, demonstration_owed_from
 
     folder(data_dir, "--data-dir")
     secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
     base = os.environ.get("PUBLIC_URL") or f"http://{host}:{port}"
+    # The demonstration's 逾期未报 list starts last year, not at its permits'
+    # first years (the user's own setting stands).
+    owed_from = demonstration_owed_from(os.environ)
     embedded = Embedded(data_dir, jwt_secret=secret, public_url=base)
     if sys.stderr.isatty():  # the welcome is for a person at a terminal, not a log
         table = Table(title="Environment bureau — embedded default", show_lines=False)
@@ -81,6 +84,11 @@ def run(
             table.add_row(f"{name}-svc", f"{base}/{name}/docs")
         console.print(table)
         console.print(f"SQLite files under [bold]{data_dir.resolve()}[/bold]; events in-process.")
+        if owed_from is not None:
+            console.print(
+                f"逾期未报 follows reports from {owed_from.isoformat()} "
+                f"({OWED_FROM_VAR}; set it to choose another day)."
+            )
         console.print(
             f"Open [bold]{base}/console/[/bold] and sign in as a development user; "
             "load the demonstration data with [bold]make demo[/bold]."
