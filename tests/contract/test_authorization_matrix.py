@@ -316,9 +316,11 @@ PERMIT: dict[str, Recipe] = {
             "uscc": w["uscc", d],
             "pollutants": [{"pollutant": "SO2", "amount_t": "1"}],
         },
-        refused_in_body=lambda body: not body["accepted"]
-        and any(
-            c["code"] == "enterprise_unknown" and not c["passed"] for c in body["prechecks"]
+        refused_in_body=lambda body: (
+            not body["accepted"]
+            and any(
+                c["code"] == "enterprise_unknown" and not c["passed"] for c in body["prechecks"]
+            )
         ),
     ),
     "listExecutionReports": one(
