@@ -41,7 +41,7 @@ async def application_prechecks(
 
 
 @router.post("/prechecks", response_model=PrecheckReport)
-async def dry_run(
+async def precheck_application(
     body: PermitApplication,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
