@@ -295,12 +295,14 @@ PERMIT: dict[str, Recipe] = {
     ),
     "listAudits": listing("/permit/audits"),
     # The seeded permit was issued today: last year's report is refused
-    # (422, before its validity) once the caller may file it.
+    # (422, before its validity) once the caller may file it. A filer acts
+    # for the enterprise its token names: the matrix's filer names none (403).
     "fileExecutionReport": one(
         "POST",
         lambda w, d, f: _permit_path(w, d, f) + "/execution-reports",
         {"period": str(TODAY.year - 1), "emissions": [{"pollutant": "NOx", "amount_t": "1"}]},
         control_ok=(422,),
+        makers_only=("filer",),
     ),
     # The seeded permit is in force: its checks are judged again only for
     # an application, so a caller who may read them gets the 409.
@@ -324,7 +326,9 @@ PERMIT: dict[str, Recipe] = {
         ),
     ),
     "listExecutionReports": one(
-        "GET", lambda w, d, f: _permit_path(w, d, f) + "/execution-reports"
+        "GET",
+        lambda w, d, f: _permit_path(w, d, f) + "/execution-reports",
+        makers_only=("filer",),
     ),
     "listMissedExecutionReports": listing("/permit/execution-reports/missed"),
     "coverage": listing("/permit/reports/coverage"),

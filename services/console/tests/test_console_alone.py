@@ -5877,7 +5877,9 @@ async def test_the_missed_report_list_names_each_period_in_words(
     (asked,) = [c for c in stub.calls if c.url.path.endswith("/missed")]
     assert asked.url.params["limit"] == "50" and "cursor" not in asked.url.params
     assert asked.headers["authorization"].startswith("Bearer ")
-    assert 'href="/console/execution-reports/?cursor=next-1"' in r.text
+    today = today_beijing().isoformat()
+    assert asked.url.params["as_of"] == today  # judged today unless the form asks
+    assert f'href="/console/execution-reports/?as_of={today}&amp;cursor=next-1"' in r.text
     more = await client.get("/console/execution-reports/", params={"cursor": "next-1"})
     assert_console_page(more, 200, 'data-missed="p-3/2024"', "（续）", "第一页")
     en = await client.get("/console/execution-reports/", params={"lang": "en"})
@@ -5887,7 +5889,10 @@ async def test_the_missed_report_list_names_each_period_in_words(
     r = await client.get("/console/execution-reports/", params={"district": "120119", "lang": "zh"})
     *_, asked = [c for c in stub.calls if c.url.path.endswith("/missed")]
     assert asked.url.params["district"] == "120119"
-    assert 'href="/console/execution-reports/?district=120119&amp;cursor=next-1"' in r.text
+    assert (
+        f'href="/console/execution-reports/?district=120119&amp;as_of={today}&amp;cursor=next-1"'
+        in r.text
+    )
     before = len(stub.calls)
     r = await client.get("/console/execution-reports/", params={"district": "120115"})
     assert_console_page(r, 422, 'id="district-err"', "请选择您可查看的区")
@@ -5908,6 +5913,58 @@ async def test_the_missed_report_list_names_each_period_in_words(
     await sign_in(client, "investment")
     assert (await client.get("/console/execution-reports/")).status_code == 403
     assert 'href="/console/execution-reports/"' not in (await client.get("/console/")).text
+
+
+async def test_the_missed_report_list_is_judged_on_the_day_asked(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """逾期未报 as of a day (`as_of`, a Beijing day; today by default, shown
+    in the field): passed to permit-svc, kept in the page links; a day
+    permit-svc refuses is its 422 beside the field, and a day given twice
+    is refused beside it with nothing asked."""
+
+    def listed(request: httpx.Request) -> httpx.Response:
+        day = request.url.params.get("as_of", "")
+        if day != "2026-01-15":
+            problem = {
+                "title": "请求内容无效",
+                "detail": "as_of: 不是有效的日期",
+                "errors": [{"field": "as_of", "message": "不是有效的日期", "type": "value_error"}],
+            }
+            return httpx.Response(422, json=problem)
+        return httpx.Response(
+            200, json={"items": [_missed(1, "2025-Q2", days_overdue=184)], "next_cursor": "n-2"}
+        )
+
+    stub.on("GET", "/permit/execution-reports/missed", listed)
+    stub.on("GET", "/permit/enterprises/91120119MA05W8LM8X", {"name": "天津永安涂装有限公司"})
+    await sign_in(client, "officer-jizhou")
+    page = "/console/execution-reports/"
+    # Full-width digits and spaces around the day are read as the day.
+    for typed in ("2026-01-15", " ２０２６-０１-１５ "):
+        r = await client.get(page, params={"as_of": typed, "district": "120119"})
+        assert_console_page(r, 200, 'data-missed="p-1/2025-Q2"', "截至 2026-01-15")
+        *_, asked = [c for c in stub.calls if c.url.path.endswith("/missed")]
+        assert asked.url.params["as_of"] == "2026-01-15", typed
+        assert 'id="missed-as-of" name="as_of" value="2026-01-15"' in r.text
+        assert (
+            'href="/console/execution-reports/?district=120119&amp;as_of=2026-01-15&amp;cursor=n-2"'
+            in r.text
+        )
+    more = await client.get(page, params={"as_of": "2026-01-15", "cursor": "n-2"})
+    assert 'href="/console/execution-reports/?as_of=2026-01-15"' in more.text  # 第一页
+    # No day typed: today, shown in the field.
+    r = await client.get(page)
+    assert f'name="as_of" value="{today_beijing().isoformat()}"' in r.text
+    # A day permit-svc refuses: its words beside the field, the day as typed.
+    r = await client.get(page, params={"as_of": "2026-13-01"})
+    assert_console_page(r, 422, 'id="as_of-err"', ">不是有效的日期</p>")
+    assert 'value="2026-13-01" maxlength="40" aria-invalid="true"' in r.text
+    assert 'id="missed-unseen"' not in r.text
+    before = len(stub.calls)
+    r = await client.get(page + "?as_of=2026-01-15&as_of=2026-01-16")
+    assert_console_page(r, 422, 'id="as_of-err"', "一次只能按一个日期筛选")
+    assert len(stub.calls) == before
 
 
 def _execution_report(n: int, period: str, **over: Any) -> dict[str, Any]:
