@@ -49,6 +49,29 @@ def test_token_refuses_what_would_be_a_mistake() -> None:
     assert investment.exit_code == 0
 
 
+def test_token_names_a_filers_enterprise() -> None:
+    """`--uscc`: the enterprise a filer's token acts for, checked as every
+    service checks a code; refused for another role, whose token would not
+    use it."""
+    code = make_uscc("120119", 77)
+    ok = runner.invoke(app, ["token", "--role", "filer", "--uscc", code])
+    assert ok.exit_code == 0, ok.output
+    claims = jwt.decode(ok.output.strip(), DEV_JWT_SECRET, algorithms=["HS256"])
+    assert (claims["role"], claims["uscc"]) == ("filer", code)
+    plain = runner.invoke(app, ["token", "--role", "filer"])
+    assert "uscc" not in jwt.decode(plain.output.strip(), DEV_JWT_SECRET, algorithms=["HS256"])
+    wrong = code[:17] + ("0" if code[17] != "0" else "1")
+    for args, why in (
+        (["--role", "filer", "--uscc", wrong], "校验码错误"),
+        (["--role", "filer", "--uscc", code[:10]], "必须是 18 个字符"),
+        (["--role", "admin", "--uscc", code], "only a filer's token names an enterprise"),
+    ):
+        r = runner.invoke(app, ["token", *args], env={"COLUMNS": "400"})
+        assert r.exit_code == 2, (args, r.output)
+        said = " ".join(r.output.split())
+        assert why in said and "--uscc" in said, (args, r.output)
+
+
 @pytest.mark.parametrize(
     "sub",
     [
@@ -401,6 +424,47 @@ def test_every_bulk_upload_keeps_each_rows_columns() -> None:
     assert body.decode().splitlines()[0] == "a,b,c"
     read = [r.cells for r in table_rows(body.decode(), ("a", "b", "c"))]
     assert read == [{"a": "1", "b": "", "c": ""}, {"a": "2", "b": "", "c": ""}, rows[2] | {"b": ""}]
+
+
+def test_run_follows_missed_reports_from_last_year_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bureau run` (the demonstration) sets EXECUTION_REPORTS_OWED_FROM to
+    1 January of the year before the one clock's today, so its 逾期未报 list
+    does not go back to its permits' first years; a day the user set (in
+    any case) stands."""
+    import datetime as dt
+
+    import svc_common.service
+    from svc_common.calendar import local_date
+
+    served: list[Any] = []
+    monkeypatch.setattr(svc_common.service, "serve", lambda app, settings: served.append(app))
+    names = ("EXECUTION_REPORTS_OWED_FROM", "execution_reports_owed_from", "CLOCK", "CLOCK_START")
+    for name in names:
+        # Set first so that what `run` writes in this process is undone.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+    def owed_from() -> Any:
+        (embedded,) = served
+        served.clear()
+        return embedded.apps["/permit"].state.token_verifier.settings.execution_reports_owed_from
+
+    r = runner.invoke(app, ["run", "--data-dir", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    year = local_date(dt.datetime.now(dt.UTC)).year
+    assert owed_from() == dt.date(year - 1, 1, 1)
+    # A manual clock's start is the demonstration's today.
+    monkeypatch.delenv("EXECUTION_REPORTS_OWED_FROM")
+    monkeypatch.setenv("CLOCK", "manual")
+    monkeypatch.setenv("CLOCK_START", "2031-06-01T00:00:00Z")
+    assert runner.invoke(app, ["run", "--data-dir", str(tmp_path / "b")]).exit_code == 0
+    assert owed_from() == dt.date(2030, 1, 1)
+    monkeypatch.delenv("CLOCK")
+    monkeypatch.setenv("execution_reports_owed_from", "2019-07-01")
+    assert runner.invoke(app, ["run", "--data-dir", str(tmp_path / "c")]).exit_code == 0
+    assert owed_from() == dt.date(2019, 7, 1)
 
 
 def test_migrate_creates_the_embedded_databases(tmp_path: Path) -> None:

@@ -66,11 +66,14 @@ def run(
     from svc_common.service import serve as serve_app
     from svc_common.settings import ServiceSettings
 
-    from bureau.embedded import Embedded
+    from bureau.embedded import OWED_FROM_VAR, Embedded, demonstration_owed_from
 
     folder(data_dir, "--data-dir")
     secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
     base = os.environ.get("PUBLIC_URL") or f"http://{host}:{port}"
+    # The demonstration's 逾期未报 list starts last year, not at its permits'
+    # first years (the user's own setting stands).
+    owed_from = demonstration_owed_from(os.environ)
     embedded = Embedded(data_dir, jwt_secret=secret, public_url=base)
     if sys.stderr.isatty():  # the welcome is for a person at a terminal, not a log
         table = Table(title="Environment bureau — embedded default", show_lines=False)
@@ -81,6 +84,11 @@ def run(
             table.add_row(f"{name}-svc", f"{base}/{name}/docs")
         console.print(table)
         console.print(f"SQLite files under [bold]{data_dir.resolve()}[/bold]; events in-process.")
+        if owed_from is not None:
+            console.print(
+                f"逾期未报 follows reports from {owed_from.isoformat()} "
+                f"({OWED_FROM_VAR}; set it to choose another day)."
+            )
         console.print(
             f"Open [bold]{base}/console/[/bold] and sign in as a development user; "
             "load the demonstration data with [bold]make demo[/bold]."
@@ -112,6 +120,12 @@ def token(
     ] = "",
     sub: Annotated[str, typer.Option(help="subject; defaults to a name of the role")] = "",
     hours: Annotated[int, typer.Option(help="validity in hours (1 to 720)")] = 12,
+    uscc: Annotated[
+        str,
+        typer.Option(
+            help="filer only: the unified social credit code of the enterprise it acts for"
+        ),
+    ] = "",
 ) -> None:
     """Print a development JWT signed with the embedded default's secret."""
     import datetime as dt
@@ -149,6 +163,26 @@ def token(
             "an officer acts in named districts: give --district",
             param_hint="--district",
         )
+    if uscc:
+        # The services' own check (svc_common.uscc): a code they would answer
+        # 401 for is not printed, nor one on a token that cannot use it.
+        from svc_common.i18n import use
+        from svc_common.uscc import uscc_problem
+
+        if role != "filer":
+            raise typer.BadParameter(
+                "只有申报单位（filer）的令牌指明企业 (only a filer's token names an enterprise)",
+                param_hint="--uscc",
+            )
+        if uscc_problem(uscc):
+            with use("zh"):
+                zh = uscc_problem(uscc)
+            with use("en"):
+                en = uscc_problem(uscc)
+            raise typer.BadParameter(
+                f"不是有效的统一社会信用代码：{zh} (not a unified social credit code: {en})",
+                param_hint="--uscc",
+            )
     secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
     print(
         mint_token(
@@ -157,6 +191,7 @@ def token(
             role=role,
             districts=districts,
             ttl=dt.timedelta(hours=hours),
+            uscc=uscc or None,
         )
     )
 

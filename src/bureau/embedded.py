@@ -10,7 +10,8 @@ this same app."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import datetime as dt
+from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,35 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from supervision_svc.app import create as create_supervision
 from supervision_svc.settings import Settings as SupervisionSettings
-from svc_common import i18n
+from svc_common import clock, i18n
+from svc_common.calendar import local_date
 from svc_common.graceful import is_draining
 from svc_common.security_headers import SecurityHeaders
+from svc_common.settings import ServiceSettings
 from svc_common.transports.local import LocalTransport
+
+#: permit-svc's setting of the first day of the periods the missed-report
+#: list (逾期未报) follows (`Settings.execution_reports_owed_from`).
+OWED_FROM_VAR = "EXECUTION_REPORTS_OWED_FROM"
+
+
+def demonstration_owed_from(environ: MutableMapping[str, str]) -> dt.date | None:
+    """Set `EXECUTION_REPORTS_OWED_FROM` in `environ` for the demonstration
+    (`bureau run`), unless the user set it (in any case, as the settings
+    read it): 1 January of the year before today, today read from the one
+    clock as it will start (`CLOCK=manual` with `CLOCK_START`: that day).
+    The demonstration's permits are valid from up to five years back, and
+    an unbounded list went back to their first years; the year before is
+    always whole and overdue, so the list is never empty in January. The
+    day set, or None when the user's stands."""
+    if any(name.upper() == OWED_FROM_VAR for name in environ):
+        return None
+    settings = ServiceSettings()
+    start = settings.clock_start if settings.clock == "manual" else None
+    today = local_date(start or clock.now())
+    day = dt.date(today.year - 1, 1, 1)
+    environ[OWED_FROM_VAR] = day.isoformat()
+    return day
 
 
 class Embedded:

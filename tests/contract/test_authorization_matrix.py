@@ -97,6 +97,9 @@ class Recipe:
     #: (an eia filing's withdrawal is its applicant's): 403 in their own
     #: district too, for a record someone else made.
     makers_only: tuple[str, ...] = ()
+    #: A 200 whose body is the refusal: a dry run answers what the real
+    #: request would refuse (another district's record: unknown) as a check.
+    refused_in_body: Callable[[Any], bool] | None = None
 
 
 def _r(kind: str, method: str, path: Any, body: Any = None, **kw: Any) -> Recipe:
@@ -292,15 +295,40 @@ PERMIT: dict[str, Recipe] = {
     ),
     "listAudits": listing("/permit/audits"),
     # The seeded permit was issued today: last year's report is refused
-    # (422, before its validity) once the caller may file it.
+    # (422, before its validity) once the caller may file it. A filer acts
+    # for the enterprise its token names: the matrix's filer names none (403).
     "fileExecutionReport": one(
         "POST",
         lambda w, d, f: _permit_path(w, d, f) + "/execution-reports",
         {"period": str(TODAY.year - 1), "emissions": [{"pollutant": "NOx", "amount_t": "1"}]},
         control_ok=(422,),
+        makers_only=("filer",),
+    ),
+    # The seeded permit is in force: its checks are judged again only for
+    # an application, so a caller who may read them gets the 409.
+    "applicationPrechecks": one(
+        "GET", lambda w, d, f: _permit_path(w, d, f) + "/prechecks", control_ok=(409,)
+    ),
+    # A dry run answers another district's enterprise as an unknown code:
+    # a 200 whose `accepted` is false, never a refusal that tells it exists.
+    "precheckApplication": one(
+        "POST",
+        "/permit/prechecks",
+        lambda w, d, f: {
+            "uscc": w["uscc", d],
+            "pollutants": [{"pollutant": "SO2", "amount_t": "1"}],
+        },
+        refused_in_body=lambda body: (
+            not body["accepted"]
+            and any(
+                c["code"] == "enterprise_unknown" and not c["passed"] for c in body["prechecks"]
+            )
+        ),
     ),
     "listExecutionReports": one(
-        "GET", lambda w, d, f: _permit_path(w, d, f) + "/execution-reports"
+        "GET",
+        lambda w, d, f: _permit_path(w, d, f) + "/execution-reports",
+        makers_only=("filer",),
     ),
     "listMissedExecutionReports": listing("/permit/execution-reports/missed"),
     "coverage": listing("/permit/reports/coverage"),
@@ -1144,7 +1172,11 @@ async def test_no_role_crosses_its_districts_or_another_filers_records(
                             r.status_code >= 400 or _wrote_rows(r.json())
                         ):
                             bad(role, f"{whose}: refused (403, or every row refused)", r)
-                    elif r.status_code not in recipe.refused_as:
+                    elif r.status_code not in recipe.refused_as and not (
+                        r.status_code == 200
+                        and recipe.refused_in_body is not None
+                        and recipe.refused_in_body(r.json())
+                    ):
                         bad(role, f"{whose}: refused {recipe.refused_as}", r)
                 elif r.status_code == 401 or (
                     r.status_code == 403 and role not in recipe.makers_only

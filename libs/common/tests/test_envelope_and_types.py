@@ -425,3 +425,74 @@ def test_a_date_in_other_digits_is_refused_for_its_form_not_as_unreal(
     2026-12-07 does: only 2月30日 is not a real date."""
     with pytest.raises(ValidationError, match=said):
         TypeAdapter(adapter).validate_python(typed)
+
+
+def test_a_filers_token_names_its_enterprise_or_is_refused() -> None:
+    """The `uscc` claim: the enterprise a filer's token acts for, a unified
+    social credit code checked as everywhere else; a malformed one is a
+    401 saying so (null or blank is not read as no enterprise)."""
+    from svc_common.i18n import use
+    from svc_common.uscc import make_uscc
+
+    verifier = TokenVerifier(ServiceSettings())
+    code = make_uscc("120119", 42)
+    p = verifier.verify(mint_token(DEV_JWT_SECRET, sub="erp.x", role="filer", uscc=code))
+    assert (p.role, p.uscc) == ("filer", code)
+    assert verifier.verify(mint_token(DEV_JWT_SECRET, sub="erp.y", role="filer")).uscc is None
+    wrong_check = code[:17] + ("0" if code[17] != "0" else "1")
+    base = {"sub": "erp.x", "role": "filer", "exp": int(time.time()) + 600}
+    for bad in (wrong_check, code.lower(), code[:17], "", None, 42, [code]):
+        tok = jwt.encode({**base, "uscc": bad}, DEV_JWT_SECRET)
+        with use("en"), pytest.raises(Unauthorized, match="uscc claim") as refused:
+            verifier.verify(tok)
+        assert 'error="invalid_token"' in (refused.value.www_authenticate or ""), bad
+    tok = jwt.encode({**base, "uscc": wrong_check}, DEV_JWT_SECRET)
+    said = "uscc 声明不是有效的统一社会信用代码：校验码"
+    with use("zh"), pytest.raises(Unauthorized, match=said):
+        verifier.verify(tok)
+    # Minting refuses what no service would take, and a claim no role but a
+    # filer's reads.
+    with pytest.raises(ValueError, match="unified social credit code"):
+        mint_token(DEV_JWT_SECRET, sub="erp.x", role="filer", uscc=wrong_check)
+    with pytest.raises(ValueError, match="only a filer"):
+        mint_token(DEV_JWT_SECRET, sub="o", role="officer", uscc=code)
+
+
+def test_a_verified_uscc_is_cached_with_its_token() -> None:
+    """The claim is read once, when the token is verified: the next use of
+    the same token is the cache's, its enterprise with it."""
+    from svc_common.uscc import make_uscc
+
+    verifier = TokenVerifier(ServiceSettings())
+    tok = mint_token(DEV_JWT_SECRET, sub="erp.x", role="filer", uscc=make_uscc("120119", 43))
+    first = verifier.verify(tok)
+    assert verifier.verify(tok) is first and first.uscc == make_uscc("120119", 43)
+
+
+def test_a_filers_enterprise_scopes_the_records_it_finds() -> None:
+    """`found_of_enterprise`: a filer finds its own enterprise's record;
+    another enterprise's is not found, in the same words; a filer naming no
+    enterprise is refused (403); other roles are held by districts only."""
+    from dataclasses import dataclass as record
+
+    from svc_common.auth import Principal
+    from svc_common.errors import Forbidden, NotFound
+
+    @record
+    class Rec:
+        district: str
+        uscc: str
+
+    mine, theirs = Rec("120119", "A" * 18), Rec("120119", "B" * 18)
+    filer = Principal("erp.x", "filer", uscc="A" * 18)
+    assert filer.found_of_enterprise(mine, "none") is mine
+    with pytest.raises(NotFound, match=r"^none$"):
+        filer.found_of_enterprise(theirs, "none")
+    with pytest.raises(NotFound, match=r"^none$"):
+        Principal("erp.x", "filer", frozenset({"120115"}), uscc="A" * 18).found_of_enterprise(
+            mine, "none"
+        )
+    with pytest.raises(Forbidden, match="names no enterprise"):
+        Principal("erp.y", "filer").found_of_enterprise(mine, "none")
+    officer = Principal("li.hua", "officer", frozenset({"120119"}))
+    assert officer.found_of_enterprise(theirs, "none") is theirs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, Route
 from svc_common import testing
+from svc_common.uscc import make_uscc
 
 from .conftest import ROOT, Server, receive_complaint
 
@@ -558,6 +560,66 @@ async def test_a_failure_is_said_beside_the_form_not_dropped(
     await p.click("form.project button[type=submit]")
     await p.locator("#fit-result .result.error").wait_for()
     assert said in await p.inner_text("#fit-result")
+
+
+def admin_post(server: Server, path: str, body: dict[str, Any]) -> Any:
+    headers = testing.auth("admin", idem=f"console-test-{uuid.uuid4()}")
+    r = httpx.post(f"{server.url}{path}", json=body, headers=headers, timeout=30)
+    assert r.status_code < 300, r.text
+    return r.json()
+
+
+async def test_an_officer_decides_a_permit_application_from_the_workbench(
+    page: Page, demo_server: Server, artifacts: Path
+) -> None:
+    """The workbench's 许可申请: 核发 of an application whose VOCs increase no
+    allocated quota backs is refused beside its row in permit-svc's words
+    (尚缺 … 吨/年), the row and its forms staying; 不予许可 with a reason
+    then decides it (已不予许可) and the tab's count goes down."""
+    p = page
+    uscc = make_uscc("120119", 880_001)
+    admin_post(
+        demo_server,
+        "/permit/enterprises",
+        {
+            "uscc": uscc,
+            "name": "天津测试涂装有限公司",
+            "district": "120119",
+            "industry_code": "C3360",
+        },
+    )
+    app = admin_post(
+        demo_server,
+        "/permit/permits",
+        {"uscc": uscc, "pollutants": [{"pollutant": "VOCs", "amount_t": "2.500"}]},
+    )
+    applied = admin_get(demo_server, "/permit/permits", district="120119", status="applied")
+    n = len(applied["items"])
+    await sign_in(p, demo_server, "officer-jizhou")
+    tab = p.locator("nav.queues a[href='#applications']")
+    assert await tab.inner_text() == f"许可申请 ({n})"
+    row = p.locator(f"tr[data-application='{app['id']}']")
+    assert "天津测试涂装有限公司" in await row.inner_text()
+    issue = row.locator("form.act:has(button[data-op='permit-issue'])")
+    await issue.locator("button").click()
+    await issue.locator(".outcome .result.error").wait_for()
+    said = await issue.locator(".outcome").inner_text()
+    assert "总量控制" in said and "尚缺 2.500 吨/年" in said, said
+    assert await row.locator("button[data-op='permit-reject']").count() == 1
+    await shot(p, artifacts, "workbench-application-short")
+    refuse = row.locator("form.act:has(button[data-op='permit-reject'])")
+    await refuse.locator("input[name=reason]").fill("未取得总量指标")
+    await refuse.locator("button").click()
+    await row.locator(".result.ok").wait_for()
+    assert "已不予许可" in await row.inner_text()
+    await p.wait_for_function(
+        "n => document.querySelector(\"nav.queues a[href='#applications']\").textContent"
+        " === '许可申请 (' + n + ')'",
+        arg=n - 1,
+        timeout=5_000,
+    )
+    now = admin_get(demo_server, f"/permit/permits/{app['id']}")
+    assert now["status"] == "rejected" and now["status_reason"] == "未取得总量指标"
 
 
 #: A project's name of 90 letters and no space (a filer's typing, a pasted

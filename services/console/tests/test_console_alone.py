@@ -185,6 +185,7 @@ async def test_a_reason_the_service_would_refuse_is_said_on_the_form(
     from eia_svc.filings.schemas import FilingApproveIn, FilingRejectIn, FilingWithdrawIn
     from eia_svc.registrations.schemas import RevokeIn
     from permit_svc.audits.schemas import Rectification
+    from permit_svc.permits.schemas import Reason
     from quota_svc.reclaims.schemas import RejectIn
 
     assert {
@@ -192,6 +193,7 @@ async def test_a_reason_the_service_would_refuse_is_said_on_the_form(
         "check-revoke": _most(RevokeIn, "reason"),
         "reclaim-reject": _most(RejectIn, "reason"),
         "finding-rectify": _most(Rectification, "note"),
+        "permit-reject": _most(Reason, "reason"),
     } == REASON_MAX
     assert {_most(FilingApproveIn, "reason"), _most(FilingWithdrawIn, "reason")} == {
         REASON_MAX["filing"]
@@ -6045,7 +6047,9 @@ async def test_the_missed_report_list_names_each_period_in_words(
     (asked,) = [c for c in stub.calls if c.url.path.endswith("/missed")]
     assert asked.url.params["limit"] == "50" and "cursor" not in asked.url.params
     assert asked.headers["authorization"].startswith("Bearer ")
-    assert 'href="/console/execution-reports/?cursor=next-1"' in r.text
+    today = today_beijing().isoformat()
+    assert asked.url.params["as_of"] == today  # judged today unless the form asks
+    assert f'href="/console/execution-reports/?as_of={today}&amp;cursor=next-1"' in r.text
     more = await client.get("/console/execution-reports/", params={"cursor": "next-1"})
     assert_console_page(more, 200, 'data-missed="p-3/2024"', "（续）", "第一页")
     en = await client.get("/console/execution-reports/", params={"lang": "en"})
@@ -6055,7 +6059,10 @@ async def test_the_missed_report_list_names_each_period_in_words(
     r = await client.get("/console/execution-reports/", params={"district": "120119", "lang": "zh"})
     *_, asked = [c for c in stub.calls if c.url.path.endswith("/missed")]
     assert asked.url.params["district"] == "120119"
-    assert 'href="/console/execution-reports/?district=120119&amp;cursor=next-1"' in r.text
+    assert (
+        f'href="/console/execution-reports/?district=120119&amp;as_of={today}&amp;cursor=next-1"'
+        in r.text
+    )
     before = len(stub.calls)
     r = await client.get("/console/execution-reports/", params={"district": "120115"})
     assert_console_page(r, 422, 'id="district-err"', "请选择您可查看的区")
@@ -6076,6 +6083,58 @@ async def test_the_missed_report_list_names_each_period_in_words(
     await sign_in(client, "investment")
     assert (await client.get("/console/execution-reports/")).status_code == 403
     assert 'href="/console/execution-reports/"' not in (await client.get("/console/")).text
+
+
+async def test_the_missed_report_list_is_judged_on_the_day_asked(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """逾期未报 as of a day (`as_of`, a Beijing day; today by default, shown
+    in the field): passed to permit-svc, kept in the page links; a day
+    permit-svc refuses is its 422 beside the field, and a day given twice
+    is refused beside it with nothing asked."""
+
+    def listed(request: httpx.Request) -> httpx.Response:
+        day = request.url.params.get("as_of", "")
+        if day != "2026-01-15":
+            problem = {
+                "title": "请求内容无效",
+                "detail": "as_of: 不是有效的日期",
+                "errors": [{"field": "as_of", "message": "不是有效的日期", "type": "value_error"}],
+            }
+            return httpx.Response(422, json=problem)
+        return httpx.Response(
+            200, json={"items": [_missed(1, "2025-Q2", days_overdue=184)], "next_cursor": "n-2"}
+        )
+
+    stub.on("GET", "/permit/execution-reports/missed", listed)
+    stub.on("GET", "/permit/enterprises/91120119MA05W8LM8X", {"name": "天津永安涂装有限公司"})
+    await sign_in(client, "officer-jizhou")
+    page = "/console/execution-reports/"
+    # Full-width digits and spaces around the day are read as the day.
+    for typed in ("2026-01-15", " ２０２６-０１-１５ "):
+        r = await client.get(page, params={"as_of": typed, "district": "120119"})
+        assert_console_page(r, 200, 'data-missed="p-1/2025-Q2"', "截至 2026-01-15")
+        *_, asked = [c for c in stub.calls if c.url.path.endswith("/missed")]
+        assert asked.url.params["as_of"] == "2026-01-15", typed
+        assert 'id="missed-as-of" name="as_of" value="2026-01-15"' in r.text
+        assert (
+            'href="/console/execution-reports/?district=120119&amp;as_of=2026-01-15&amp;cursor=n-2"'
+            in r.text
+        )
+    more = await client.get(page, params={"as_of": "2026-01-15", "cursor": "n-2"})
+    assert 'href="/console/execution-reports/?as_of=2026-01-15"' in more.text  # 第一页
+    # No day typed: today, shown in the field.
+    r = await client.get(page)
+    assert f'name="as_of" value="{today_beijing().isoformat()}"' in r.text
+    # A day permit-svc refuses: its words beside the field, the day as typed.
+    r = await client.get(page, params={"as_of": "2026-13-01"})
+    assert_console_page(r, 422, 'id="as_of-err"', ">不是有效的日期</p>")
+    assert 'value="2026-13-01" maxlength="40" aria-invalid="true"' in r.text
+    assert 'id="missed-unseen"' not in r.text
+    before = len(stub.calls)
+    r = await client.get(page + "?as_of=2026-01-15&as_of=2026-01-16")
+    assert_console_page(r, 422, 'id="as_of-err"', "一次只能按一个日期筛选")
+    assert len(stub.calls) == before
 
 
 def _execution_report(n: int, period: str, **over: Any) -> dict[str, Any]:
@@ -6197,3 +6256,267 @@ async def test_a_permit_number_finds_its_holder(client: httpx.AsyncClient) -> No
         assert_console_page(r, 200, 'aria-invalid="true"', said)
     page = await client.get("/console/enterprise/")
     assert "统一社会信用代码或许可证编号" in page.text
+
+
+def _application(**fields: Any) -> dict[str, Any]:
+    """A permit application as permit-svc lists it (the fields the console
+    reads)."""
+    return {
+        "id": "a1",
+        "permit_no": None,
+        "uscc": "91120119000000001C",
+        "enterprise_name": "天津某涂装有限公司",
+        "district": "120119",
+        "industry_code": "C3360",
+        "category": "key",
+        "status": "applied",
+        "last_action": "apply",
+        "allowed_actions": ["issue", "reject"],
+        "pollutants": [
+            {"pollutant": "VOCs", "amount_t": "1.200"},
+            {"pollutant": "NOx", "amount_t": "0.350"},
+        ],
+        "vocs_t": "1.200",
+        "quota_drawn_t": "0",
+        "project_ref": None,
+        "source_filing_id": None,
+        "valid_from": None,
+        "valid_to": None,
+        "created_at": "2026-11-02T02:00:00+00:00",
+        **fields,
+    }
+
+
+#: permit-svc's checks of an application, as it will answer them: each
+#: with its code, whether it passed, the field it concerns and its message
+#: (in the reader's language).
+PRECHECKS = [
+    {"code": "industry", "passed": True, "field": None, "message": "行业已分类"},
+    {
+        "code": "vocs_backing",
+        "passed": False,
+        "field": "pollutants",
+        "message": "VOCs 1.200 吨/年尚无已分配的总量指标",
+    },
+    {
+        "code": "eia_approved",
+        "passed": False,
+        "field": None,
+        "message": "未找到该项目的环评批复",
+    },
+]
+
+
+def _applications_stub(stub: Stub, applied: list[dict[str, Any]]) -> None:
+    """The workbench's reads: `applied` for `GET /permit/permits?status=
+    applied`, no permit expiring, every other queue empty."""
+    page = {"next_cursor": None, "items": []}
+    for path in ("/eia/filings", "/eia/review-queue", "/permit/audits", "/quota/reclaims"):
+        stub.on("GET", path, page)
+
+    def permits(request: httpx.Request) -> httpx.Response:
+        status = request.url.params.get("status")
+        items = applied if status == "applied" else []
+        return httpx.Response(200, json={"next_cursor": None, "items": items})
+
+    stub.on("GET", "/permit/permits", permits)
+
+
+def _row(html: str, attr: str, key: str) -> str:
+    m = re.search(rf'<tr data-{attr}="{re.escape(key)}"[^>]*>(.*?)</tr>', html, re.S)
+    assert m, (attr, key, html[:500])
+    return m.group(1)
+
+
+async def test_the_workbench_lists_permit_applications_awaiting_a_decision(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """The workbench had no queue of permit applications: an officer could
+    neither issue (核发) nor refuse (不予许可) one from the console. The tab
+    许可申请 lists `GET /permit/permits?status=applied`, the longest waiting
+    first: the enterprise, district, category and amounts in words, the
+    project, whether it was drafted from an EIA filing, how long it has
+    waited, and permit-svc's checks that did not pass (需关注, with its
+    count) when it gives them; an application without them says nothing of
+    them. An auditor reads it without a form."""
+    today = today_beijing()
+    older = dt.datetime.combine(today - dt.timedelta(days=12), dt.time(2), dt.UTC).isoformat()
+    newer = dt.datetime.combine(today - dt.timedelta(days=3), dt.time(2), dt.UTC).isoformat()
+    checked = _application(
+        id="a2",
+        uscc="91120119000000002A",
+        enterprise_name="天津某印刷有限公司",
+        category="simplified",
+        project_ref="EIA-120119-2026-0007",
+        source_filing_id="f7",
+        created_at=older,
+        prechecks=PRECHECKS,
+        attention=2,
+    )
+    plain = _application(created_at=newer)
+    _applications_stub(stub, [plain, checked])
+    await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/workbench/")
+    assert_console_page(r, 200, "许可申请 (2)", "待核发的排污许可申请")
+    (read,) = [
+        c for c in stub.calls if c.url.path == "/permit/permits" and "status" in c.url.params
+    ]
+    assert read.url.params["status"] == "applied"
+    section = _main(r.text).split('id="applications"')[1].split("</section>")[0]
+    # The longest waiting first.
+    assert section.index('data-application="a2"') < section.index('data-application="a1"')
+    row = _row(r.text, "application", "a2")
+    assert 'href="/console/enterprise/91120119000000002A">天津某印刷有限公司</a>' in row
+    assert "蓟州区" in row and "简化管理" in row
+    assert "VOCs" in row and "1.200" in row and "NOx" in row and "0.350" in row
+    assert "吨/年" in row and "EIA-120119-2026-0007" in row and "由环评批复起草" in row
+    assert "已等待 12 天" in row
+    assert "需关注" in row and 'data-attention="2"' in row
+    flagged = re.findall(r'<li data-precheck="([^"]+)"[^>]*>([^<]*)</li>', row)
+    assert flagged == [
+        ("vocs_backing", "VOCs 1.200 吨/年尚无已分配的总量指标"),
+        ("eia_approved", "未找到该项目的环评批复"),
+    ]
+    assert "行业已分类" not in row  # a check that passed is not flagged
+    assert 'data-op="permit-issue"' in row and 'data-op="permit-reject"' in row
+    assert "核发" in row and "不予许可" in row
+    row = _row(r.text, "application", "a1")
+    assert "重点管理" in row and "直接申请" in row and "已等待 3 天" in row
+    assert "需关注" not in row and "预检" not in row and "data-precheck" not in row
+    assert 'data-op="permit-issue"' in row
+
+    # Every check passed: no flag.
+    passed = [{**c, "passed": True} for c in PRECHECKS]
+    _applications_stub(stub, [{**checked, "prechecks": passed, "attention": 0}])
+    row = _row((await client.get("/console/workbench/")).text, "application", "a2")
+    assert "需关注" not in row and "data-precheck" not in row and "预检通过" in row
+
+    # In English when the user picks it.
+    _applications_stub(stub, [plain, checked])
+    r = await client.get("/console/workbench/", params={"lang": "en"})
+    assert "Permit applications (2)" in r.text
+    row = _row(r.text, "application", "a2")
+    assert "Simplified management" in row and "Needs attention" in row and "t/a" in row
+    assert "Drafted from an approved EIA filing" in row and "Refuse" in row
+
+    # An auditor reads the queue; only officers and administrators act.
+    await sign_in(client, "auditor")
+    r = await client.get("/console/workbench/", params={"lang": "zh"})
+    assert "许可申请 (2)" in r.text
+    row = _row(r.text, "application", "a2")
+    assert "需关注" in row and "<form" not in row
+    # Investment staff have no workbench, and so no such tab.
+    await sign_in(client, "investment")
+    r = await client.get("/console/workbench/")
+    assert "许可申请" not in r.text
+
+
+async def test_an_officer_issues_or_refuses_a_permit_application(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """核发 posts `POST /permit/permits/{id}/issue` with no body and says the
+    permit's number; 不予许可 posts `/reject` with the reason (required,
+    checked on the form as permit-svc checks it) and says 已不予许可; each
+    answer brings the tabs' counts read again. issue's 409 when the VOCs
+    increase is not backed by quota is said beside the row in permit-svc's
+    words, not as a generic error; the same without htmx. An application
+    someone else decided first is said so, its row replaced."""
+    applied = [_application(id="a1"), _application(id="a2", uscc="91120119000000002A")]
+    _applications_stub(stub, applied)
+    sent: list[tuple[str, bytes]] = []
+    no = "91120119000000001C001P"
+
+    def issue(request: httpx.Request) -> httpx.Response:
+        sent.append((request.url.path, request.content))
+        applied.pop(0)
+        return httpx.Response(200, json={**_application(), "status": "issued", "permit_no": no})
+
+    def reject(request: httpx.Request) -> httpx.Response:
+        sent.append((request.url.path, request.content))
+        applied.pop(0)
+        return httpx.Response(200, json={**_application(id="a2"), "status": "rejected"})
+
+    stub.on("POST", "/permit/permits/a1/issue", issue)
+    stub.on("POST", "/permit/permits/a2/reject", reject)
+    token = await sign_in(client, "officer-jizhou")
+    assert "许可申请 (2)" in (await client.get("/console/workbench/")).text
+    hx = {"HX-Request": "true"}
+    base = {"csrf_token": token, "idem": "k" * 20, "row": "application"}
+
+    r = await client.post(
+        "/console/workbench/act", data={**base, "op": "permit-issue", "id": "a1"}, headers=hx
+    )
+    assert r.status_code == 200, r.text
+    assert sent == [("/permit/permits/a1/issue", b"")]
+    assert f"已办理 — 已核发，许可证编号 {no}" in r.text
+    tabs = re.search(r'<nav id="queue-tabs"[^>]*hx-swap-oob="true"[^>]*>(.*?)</nav>', r.text, re.S)
+    assert tabs and "许可申请 (1)" in tabs.group(1), r.text
+
+    # 不予许可 needs a reason, checked before anything is sent.
+    form = {**base, "op": "permit-reject", "id": "a2", "idem": "j" * 20}
+    r = await client.post("/console/workbench/act", data=form, headers=hx)
+    assert r.status_code == 422 and "请填写原因" in r.text and len(sent) == 1
+    r = await client.post("/console/workbench/act", data={**form, "reason": "y" * 501}, headers=hx)
+    assert r.status_code == 422 and "原因共 501 个字符，最多 500 个" in r.text and len(sent) == 1
+    r = await client.post(
+        "/console/workbench/act", data={**form, "reason": " 不符合产业政策 "}, headers=hx
+    )
+    assert r.status_code == 200 and "已办理 — 已不予许可" in r.text, r.text
+    assert sent[-1][0] == "/permit/permits/a2/reject"
+    assert json.loads(sent[-1][1]) == {"reason": "不符合产业政策"}
+    assert "许可申请 (0)" in r.text
+
+    # Not backed by quota: permit-svc's 409, said beside the form.
+    short = {
+        "type": "urn:envbureau:problem:conflict",
+        "title": "冲突",
+        "status": 409,
+        "detail": "总量控制：VOCs 增加 1.200 吨/年需要已分配的总量指标，尚缺 0.500 吨/年",
+        "missing_t": "0.500",
+        "required_t": "1.200",
+        "available_t": "0.700",
+    }
+    stub.on("POST", "/permit/permits/a3/issue", lambda _: httpx.Response(409, json=short))
+    quota = {**base, "op": "permit-issue", "id": "a3", "idem": "m" * 20}
+    r = await client.post("/console/workbench/act", data=quota, headers=hx)
+    assert r.status_code == 409
+    assert 'class="result error"' in r.text and short["detail"] in r.text, r.text
+    assert "hx-retarget" not in r.headers and "其他人" not in r.text
+    # Without htmx: the same words, beside the form on the page drawn again.
+    _applications_stub(stub, [_application(id="a3")])
+    r = await client.post("/console/workbench/act", data={**quota, "idem": "n" * 20})
+    assert r.status_code == 303 and r.headers["location"] == "/console/workbench/"
+    page = (await client.get("/console/workbench/")).text
+    row = _row(page, "application", "a3")
+    assert short["detail"] in row, row
+
+    # Without htmx, done: 已办理 with the permit's number above the page.
+    stub.on("POST", "/permit/permits/a3/issue", issue)
+    applied[:] = [_application(id="a3")]
+    r = await client.post("/console/workbench/act", data={**quota, "idem": "p" * 20})
+    assert r.status_code == 303
+    page = (await client.get("/console/workbench/")).text
+    assert f"已办理 — 已核发，许可证编号 {no}" in page
+
+    # Decided by someone else first: said so, its row replaced by the note.
+    stub.on("POST", "/permit/permits/a4/issue", _illegal("许可证", "rejected", "issue"))
+    stub.on("GET", "/permit/permits/a4", {**_application(id="a4"), "status": "rejected"})
+    r = await client.post(
+        "/console/workbench/act",
+        data={**base, "op": "permit-issue", "id": "a4", "idem": "q" * 20},
+        headers=hx,
+    )
+    assert r.status_code == 409
+    assert "该许可申请已由其他人办理（当前：已不予许可）" in r.text, r.text
+    assert r.headers["hx-retarget"] == 'tr[data-application="a4"]'
+    assert r.text.lstrip().startswith('<tr data-application="a4" class="gone"><td colspan="7">')
+
+    # Investment staff may not act.
+    token = await sign_in(client, "investment")
+    r = await client.post(
+        "/console/workbench/act",
+        data={**base, "csrf_token": token, "op": "permit-issue", "id": "a1", "idem": "r" * 20},
+    )
+    assert r.status_code in (303, 403)
+    posted = [c.url.path for c in stub.calls if c.method == "POST"]
+    assert posted.count("/permit/permits/a1/issue") == 1

@@ -14,6 +14,7 @@ import pytest
 from permit_svc.app import create
 from permit_svc.settings import Settings
 from svc_common import clock, testing
+from svc_common.uscc import make_uscc
 
 from .conftest import BAODI, JIZHOU, Service
 
@@ -273,3 +274,67 @@ async def test_periods_before_the_register_followed_them_are_not_missed(db_url: 
         "2025",
         "2025-Q4",
     ]
+
+
+async def test_a_filer_files_and_reads_for_its_own_enterprise_only(svc: Service) -> None:
+    """An enterprise's own reporting system (申报单位, role filer) acts for
+    the enterprise its token names (`uscc`): its permits' reports are
+    filed and read; another enterprise's permit, in its district or not,
+    is answered as one that does not exist; with no enterprise named the
+    token is refused, and the missed-report list is not a filer's."""
+    own = await _permit(svc, 8130)
+    other = await _permit(svc, 8131)
+    headers = testing.auth("filer", sub="erp.8130", uscc=make_uscc(BAODI, 8130))
+    r = await _file(svc, own, "2025", headers=headers, VOCs="1")
+    assert r.status_code == 201, r.text
+    assert r.json()["filed_by"] == "erp.8130"
+    r = await svc.http.get(f"/permit/permits/{own}/execution-reports", headers=headers)
+    assert r.status_code == 200 and [x["period"] for x in r.json()["items"]] == ["2025"], r.text
+    # Audited under the filer's sub, as any filing is.
+    audit = (
+        await svc.http.get(
+            "/permit/audit",
+            params={"target_id": own, "action": "execution_report.file"},
+            headers=testing.auth("admin"),
+        )
+    ).json()
+    assert [e["actor"] for e in audit["items"]] == ["erp.8130"], audit
+    # Another enterprise's permit reads as a permit that does not exist.
+    missing = "00000000-0000-4000-8000-000000000000"
+    for path in (other, missing):
+        r = await _file(svc, path, "2025", headers=headers, VOCs="1")
+        assert r.status_code == 404, r.text
+    foreign = await _file(svc, other, "2025", headers=headers, VOCs="1")
+    nothing = await _file(svc, missing, "2025", headers=headers, VOCs="1")
+    assert testing.as_not_found(foreign, (other, "X")) == testing.as_not_found(
+        nothing, (missing, "X")
+    )
+    listed = await svc.http.get(f"/permit/permits/{other}/execution-reports", headers=headers)
+    absent = await svc.http.get(f"/permit/permits/{missing}/execution-reports", headers=headers)
+    assert testing.as_not_found(listed, (other, "X")) == testing.as_not_found(
+        absent, (missing, "X")
+    )
+    # A filer's token that names no enterprise: 403, saying so.
+    bare = testing.auth("filer", sub="erp.8130")
+    for r in (
+        await _file(svc, own, "2025-Q3", headers=bare, VOCs="1"),
+        await svc.http.get(f"/permit/permits/{own}/execution-reports", headers=bare),
+    ):
+        assert r.status_code == 403, r.text
+        assert "names no enterprise" in r.json()["detail"], r.text
+    r = await _file(svc, own, "2025-Q3", headers={**bare, **ZH}, VOCs="1")
+    assert "令牌未指明企业" in r.json()["detail"], r.text
+    # The missed-report list is the bureau's.
+    for h in (headers, bare):
+        r = await svc.http.get("/permit/execution-reports/missed", headers=h)
+        assert r.status_code == 403, r.text
+    # An answer kept for a key is replayed to a token for the same
+    # enterprise only: the same sub acting for another is not given it.
+    keyed = testing.auth("filer", sub="erp.8130", uscc=make_uscc(BAODI, 8130), idem="er-8130")
+    first = await _file(svc, own, "2025-Q3", headers=keyed, VOCs="1")
+    assert first.status_code == 201, first.text
+    keyed = testing.auth("filer", sub="erp.8130", uscc=make_uscc(BAODI, 8131), idem="er-8130")
+    again = await _file(svc, own, "2025-Q3", headers=keyed, VOCs="1")
+    assert again.status_code == 422 and first.json()["id"] not in again.text, again.text
+    # Only the two filings were made.
+    assert len(await svc.events("permit.execution_report.filed.v1")) == 2

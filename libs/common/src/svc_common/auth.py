@@ -2,8 +2,13 @@
 
 Claims: `sub`, `role` (officer | investment | filer | admin | auditor),
 `districts` (GB/T 2260 codes the caller may act in; empty means all, for the
-roles that read across districts), `exp`. HS256 with JWT_SECRET in the
-embedded default; RS256 against the identity provider's JWKS in production.
+roles that read across districts), `exp`, and for a filer (an enterprise's
+own reporting system, 申报单位) an optional `uscc`: the unified social credit
+code of the enterprise it acts for (svc_common.uscc; a malformed one is a
+401). A filer's token with it acts on that enterprise's records only
+(`Principal.found_of_enterprise`); other roles' tokens are not limited by
+it. HS256 with JWT_SECRET in the embedded default; RS256 against the
+identity provider's JWKS in production.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from svc_common.names import subject_ok as subject_ok
 from svc_common.names import subject_problem as subject_problem
 from svc_common.settings import ServiceSettings
 from svc_common.tokens import ROLES, Role, mint_token
+from svc_common.uscc import uscc_problem
 
 #: Roles as people call them (a refusal names them so; the console too).
 ROLE_NAMES: dict[str, tuple[str, str]] = {
@@ -60,6 +66,16 @@ class InDistrict(Protocol):
 R = TypeVar("R", bound=InDistrict)
 
 
+class OfEnterprise(InDistrict, Protocol):
+    """A record of one enterprise (a permit, a report…), in its district."""
+
+    @property
+    def uscc(self) -> str: ...
+
+
+E = TypeVar("E", bound=OfEnterprise)
+
+
 #: Roles whose empty `districts` claim means every district. An officer acts
 #: only in the districts its token names (none named: nowhere).
 CITYWIDE_WHEN_EMPTY = frozenset({"admin", "auditor", "investment", "filer"})
@@ -70,6 +86,8 @@ class Principal:
     sub: str
     role: str
     districts: frozenset[str] = field(default_factory=frozenset)
+    #: The enterprise a filer's token acts for (its `uscc` claim), or None.
+    uscc: str | None = None
 
     def may_act_in(self, district: str) -> bool:
         if not self.districts:
@@ -103,6 +121,34 @@ class Principal:
         self.require_found(not_found, None if record is None else record.district)
         assert record is not None
         return record
+
+    def enterprise_scope(self) -> str | None:
+        """The enterprise the caller acts for, or None when it is not
+        limited to one: a filer acts for the enterprise its token names
+        (`uscc`), and a filer's token naming none is refused (403) where
+        an enterprise's records are read or written. Other roles are
+        limited by their districts only."""
+        if self.role != "filer":
+            return None
+        if self.uscc is None:
+            raise Forbidden(
+                msg(
+                    "the token names no enterprise (uscc): a filer acts for the enterprise "
+                    "its token names",
+                    "令牌未指明企业（uscc）：申报单位只能以令牌所指明的企业身份操作",
+                ),
+                required="uscc",
+            )
+        return self.uscc
+
+    def found_of_enterprise(self, record: E | None, not_found: str) -> E:
+        """`found`, and for a filer the record of its own enterprise only
+        (`enterprise_scope`): another enterprise's record is answered as
+        one that does not exist, byte for byte, as another district's is."""
+        scope = self.enterprise_scope()
+        if scope is not None and record is not None and record.uscc != scope:
+            record = None
+        return self.found(record, not_found)
 
     def require_district(self, district: str) -> None:
         if not self.may_act_in(district):
@@ -322,6 +368,15 @@ class TokenVerifier:
                 "the districts claim must be a list of GB/T 2260 district codes",
                 "districts 声明必须是 GB/T 2260 区划代码的列表",
             )
+        uscc = claims.get("uscc")
+        if "uscc" in claims:
+            # Given, it is a code: not read as "no enterprise" when null or blank.
+            why = uscc_problem(uscc) if isinstance(uscc, str) else msg("not a string", "不是字符串")
+            if why:
+                raise _invalid(
+                    f"the uscc claim is not a unified social credit code: {why}",
+                    f"uscc 声明不是有效的统一社会信用代码：{why}",
+                )
         # Required and read by PyJWT; read the same way here, so that the
         # lifetime's bound sees it.
         expires = expiry_of(claims)
@@ -334,7 +389,8 @@ class TokenVerifier:
                 "ask for a shorter-lived one",
                 f"令牌的有效期超过 {most} 小时：请申请有效期更短的令牌",
             )
-        return Principal(sub=sub, role=role, districts=frozenset(districts)), expires
+        principal = Principal(sub=sub, role=role, districts=frozenset(districts), uscc=uscc)
+        return principal, expires
 
 
 def principal_of(request: Request) -> Principal:

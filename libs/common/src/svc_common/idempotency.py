@@ -5,10 +5,11 @@ For POST, PUT, PATCH and DELETE the middleware opens the request's unit of
 work (`Database.unit_of_work`): the route's transactions join it, its answer
 is held back until the unit commits, and a commit that fails becomes a 503
 with nothing written. With an `Idempotency-Key` (scoped to the caller, the
-token's `sub`; replayed only to a token of the same role and districts, or a
-caller whose rights changed would be given what it may no longer see) the
-answer is stored in that unit too, so a crash leaves either no effect (a retry
-runs the request) or the effect with its answer (a retry replays it). There is
+token's `sub`; replayed only to a token of the same role, districts and
+enterprise (a filer's `uscc`), or a caller whose rights changed would be
+given what it may no longer see) the answer is stored in that unit too, so a
+crash leaves either no effect (a retry runs the request) or the effect with
+its answer (a retry replays it). There is
 no claim to go stale: a twin request racing the first waits on the key's
 unique index and, when the first commits, rolls its own effect back and
 replays the first answer. Reusing a key for another request is a 422; 5xx
@@ -382,8 +383,9 @@ async def _settle(
 def _owner(state: Any, headers: dict[bytes, bytes]) -> tuple[str | None, str]:
     """The caller a key is scoped to (None without a valid token: the route
     then answers 401 and nothing is stored), and the rights its token gives
-    (role and districts), which are part of the request: an answer is
-    replayed only to a token that may still be given it."""
+    (role, districts and a filer's enterprise), which are part of the
+    request: an answer is replayed only to a token that may still be given
+    it."""
     auth = headers.get(b"authorization", b"")
     if auth[:7].lower() != b"bearer ":
         return None, ""
@@ -391,7 +393,10 @@ def _owner(state: Any, headers: dict[bytes, bytes]) -> tuple[str | None, str]:
         caller = state.token_verifier.verify(auth[7:].strip().decode("ascii"))
     except (Unauthorized, UnicodeDecodeError):
         return None, ""
-    return str(caller.sub), f"{caller.role}:{','.join(sorted(caller.districts))}"
+    rights = f"{caller.role}:{','.join(sorted(caller.districts))}"
+    # Written only when there is one: the rights of every other token, and
+    # so the keys already stored, read as they did.
+    return str(caller.sub), rights + (f":{caller.uscc}" if caller.uscc else "")
 
 
 def _digest(scope: Scope, body: bytes, rights: str) -> str:

@@ -126,7 +126,8 @@ BEARER_DESCRIPTION = (
     "with claims `sub` (who, required), `role` (one of: "
     + ", ".join(ROLES)
     + "), `districts` (GB/T 2260 codes the caller may act in; empty means citywide for "
-    "admin, auditor, investment and filer, nowhere for an officer) and `exp`."
+    "admin, auditor, investment and filer, nowhere for an officer), `exp` and, for a filer, "
+    "`uscc` (the unified social credit code of the enterprise it acts for)."
 )
 BEARER_SCHEME = {
     "type": "http",

@@ -141,10 +141,18 @@ DISTRIBUTED_SECRET = "envbureau-tests-distributed-secret-7f3c9a1e5b2d4f60"
 
 
 def token(
-    role: str, districts: Iterable[str] = (), sub: str | None = None, secret: str | None = None
+    role: str,
+    districts: Iterable[str] = (),
+    sub: str | None = None,
+    secret: str | None = None,
+    uscc: str | None = None,
 ) -> str:
     return mint_token(
-        secret or DEV_JWT_SECRET, sub=sub or f"{role}.test", role=role, districts=districts
+        secret or DEV_JWT_SECRET,
+        sub=sub or f"{role}.test",
+        role=role,
+        districts=districts,
+        uscc=uscc,
     )
 
 
@@ -154,11 +162,13 @@ def auth(
     sub: str | None = None,
     *,
     secret: str | None = None,
+    uscc: str | None = None,
     **headers: str,
 ) -> dict[str, str]:
     """Headers for a request as `role` (with an Idempotency-Key if given as idem=…),
-    signed with the development secret or `secret`."""
-    h = {"Authorization": f"Bearer {token(role, districts, sub, secret)}"}
+    signed with the development secret or `secret`; a filer's token naming
+    the enterprise `uscc`."""
+    h = {"Authorization": f"Bearer {token(role, districts, sub, secret, uscc)}"}
     if "idem" in headers:
         h["Idempotency-Key"] = headers.pop("idem")
     h.update(headers)

@@ -15,7 +15,11 @@ from svc_common.i18n import msg
 
 #: What a filter given twice in the address is (a page is filtered by one of
 #: each), as a page says it: English, Chinese.
-ONE_OF = {"district": ("one district", "一个区"), "pollutant": ("one pollutant", "一种污染物")}
+ONE_OF = {
+    "district": ("one district", "一个区"),
+    "pollutant": ("one pollutant", "一种污染物"),
+    "as_of": ("one day", "一个日期"),
+}
 
 
 def repeated_filters(

@@ -20,6 +20,7 @@ from permit_svc.metrics import FAMILIES, parked_figures
 from permit_svc.parked.router import router as parked_router
 from permit_svc.permits import expiry as permits
 from permit_svc.permits.router import router as permits_router
+from permit_svc.prechecks.router import router as prechecks_router
 from permit_svc.registrations import service as registrations
 from permit_svc.registrations.router import router as registrations_router
 from permit_svc.reports.router import router as reports_router
@@ -58,6 +59,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         routers=[
             enterprises_router,
             permits_router,
+            prechecks_router,
             registrations_router,
             audits_router,
             execution_reports_router,

@@ -38,6 +38,24 @@ def closed_message() -> str:
     )
 
 
+def unknown_here_message() -> str:
+    """Why an application names an enterprise not registered here (another
+    district's is answered alike: a 403 would tell that it exists, and where)."""
+    return msg(
+        "no enterprise has this code here; register it first",
+        "本系统没有该代码的企业，请先登记企业",
+    )
+
+
+def registration_management_message() -> str:
+    """Why an enterprise of a registration-management industry applies for no permit."""
+    return msg(
+        "the enterprise's industry is under registration management (登记管理): "
+        "file a registration, not a permit",
+        "该企业所属行业实行登记管理：应填报排污登记，而非申请排污许可证",
+    )
+
+
 def holds_permit_message(permit_no: str) -> str:
     """Why an enterprise holding a permit in force files no registration: it
     is covered by a permit or by a registration, never by both."""

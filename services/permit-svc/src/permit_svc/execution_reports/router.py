@@ -22,8 +22,12 @@ from permit_svc.scope import visible_districts
 from permit_svc.settings import Settings, get_settings
 
 router = APIRouter(prefix="/permit", tags=["execution reports"])
-WRITERS = ("officer", "admin")
-READERS = ("officer", "admin", "auditor", "investment")
+#: A filer (an enterprise's own reporting system) files and reads the
+#: reports of the enterprise its token names (`uscc`) only; the
+#: missed-report list, of every enterprise, is the bureau's.
+WRITERS = ("officer", "admin", "filer")
+READERS = ("officer", "admin", "auditor", "investment", "filer")
+MISSED_READERS = ("officer", "admin", "auditor", "investment")
 
 
 @router.post(
@@ -53,7 +57,8 @@ async def list_execution_reports(
     db: Database = Depends(get_db),
 ) -> Page[ExecutionReportOut]:
     """A permit's execution reports by period: the current version of each,
-    or every version with `superseded=true`."""
+    or every version with `superseded=true`. A filer reads those of the
+    enterprise its token names (`uscc`) only."""
     return await service.list_reports(db, principal, permit_id, superseded, cursor, limit)
 
 
@@ -63,7 +68,7 @@ async def list_missed_execution_reports(
     as_of: Day | None = Query(None, description="the day overdue is judged on; default today"),
     cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    principal: Principal = Depends(require(*READERS)),
+    principal: Principal = Depends(require(*MISSED_READERS)),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ) -> Page[MissedReportOut]:

@@ -92,13 +92,14 @@ async def file(
     today = local_today(now)
     period = rules.parse_period(body.period)
     assert period is not None  # the body's pattern is the rule's
+    principal.enterprise_scope()  # a filer's token naming no enterprise: 403, nothing locked
     async with db.transaction() as s:
         # The permit's row serialises its filings: versions are numbered
         # in turn and a quarter's sum sees the quarters filed before it.
         p = (
             await s.scalars(select(Permit).where(Permit.id == permit_id).with_for_update())
         ).one_or_none()
-        p = principal.found(p, no_permit(permit_id))
+        p = principal.found_of_enterprise(p, no_permit(permit_id))
         valid = validity(p)
         if p.status not in rules.MAY_FILE or valid is None:
             raise Conflict(
@@ -256,7 +257,7 @@ async def list_reports(
     if after is not None:
         q = q.where(keyset_after(after, ExecutionReport.period, ExecutionReport.version))
     async with db.session() as s:
-        principal.found(await s.get(Permit, permit_id), no_permit(permit_id))
+        principal.found_of_enterprise(await s.get(Permit, permit_id), no_permit(permit_id))
         rows = list((await s.scalars(q)).all())
     return keyset_page(rows, limit, lambda r: [r.period, r.version], to_out)
 

@@ -24,6 +24,8 @@ from permit_svc.parked import rules
 from permit_svc.permits.models import Permit
 from permit_svc.permits.rules import VOCS
 from permit_svc.permits.service import new_permit
+from permit_svc.prechecks import service as prechecks
+from permit_svc.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -102,6 +104,9 @@ async def draft_application(
         now,
         project_ref=f.project_ref,
         source_filing_id=f.filing_id,
+    )
+    await prechecks.stamp(
+        s, p, e, list(p.pollutants.items()), now, Settings().execution_reports_owed_from
     )
     s.add(p)
     record_audit(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -40,6 +41,12 @@ class Permit(Base):
     in_force_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     status_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     cancel_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    #: The pre-acceptance checks (受理时校验) judged when it was applied for:
+    #: each {code, passed, field, …its message's parameters} (prechecks.rules.Check);
+    #: None for a permit applied for before they were kept, or imported.
+    prechecks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
+    #: How many of `prechecks` did not pass.
+    attention: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

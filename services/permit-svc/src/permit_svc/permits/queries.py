@@ -44,6 +44,7 @@ async def list_permits(
     settings: Settings,
     uscc: str | None = None,
     permit_no: str | None = None,
+    attention: bool | None = None,
 ) -> Page[PermitOut]:
     """Ordered by valid-to date (soonest first, applications last), then id."""
     after = decode_cursor(cursor, "date?", "str")
@@ -61,6 +62,8 @@ async def list_permits(
         q = q.where(Permit.uscc == uscc.upper())
     if permit_no is not None:
         q = q.where(Permit.permit_no == permit_no)
+    if attention is not None:
+        q = q.where(Permit.attention > 0 if attention else Permit.attention == 0)
     if expiring_within_days is not None:
         # The renewal reminder list (延续提醒): in force and ending soon.
         q = q.where(

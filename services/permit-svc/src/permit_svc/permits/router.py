@@ -41,9 +41,12 @@ async def apply(
     body: PermitApplication,
     principal: Principal = Depends(require(*WRITERS)),
     db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
 ) -> PermitOut:
-    """Apply for a permit (申请); it is issued by `…/issue`."""
-    return await service.apply(db, principal, body, utcnow())
+    """Apply for a permit (申请); it is issued by `…/issue`. An application
+    accepted keeps its pre-acceptance checks (`prechecks`, `attention`):
+    advisory, for the officer to see before issuing."""
+    return await service.apply(db, principal, body, utcnow(), settings.execution_reports_owed_from)
 
 
 @router.post(
@@ -186,6 +189,11 @@ async def list_permits(
     expiring_within_days: int | None = Query(None, ge=0, le=3650),
     uscc: USCC | None = None,
     permit_no: PermitNo | None = None,
+    attention: bool | None = Query(
+        None,
+        description="true: those whose pre-acceptance checks kept found something "
+        "needing attention; false: those that found nothing",
+    ),
     cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*READERS)),
@@ -205,4 +213,5 @@ async def list_permits(
         settings=settings,
         uscc=uscc,
         permit_no=permit_no,
+        attention=attention,
     )

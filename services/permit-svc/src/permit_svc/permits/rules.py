@@ -77,6 +77,12 @@ POLLUTANTS = ("VOCs", "NOx", "SO2", "PM", "COD", "NH3-N", "TN", "TP")
 VOCS = "VOCs"
 
 
+def in_order(amounts: dict[str, int]) -> list[tuple[str, int]]:
+    """A permit's amounts in the order of `POLLUTANTS` (as they are shown)."""
+    order = {p: i for i, p in enumerate(POLLUTANTS)}
+    return sorted(amounts.items(), key=lambda kv: order.get(kv[0], 99))
+
+
 def allowed_actions(status: str) -> list[str]:
     """What a caller may do to a permit in `status`, for 409 answers."""
     return [a for a in TRANSITIONS.get(status, {}) if a not in CLOCK_ACTIONS]

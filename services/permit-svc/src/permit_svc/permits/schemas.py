@@ -39,8 +39,10 @@ from permit_svc.permits.rules import (
     POLLUTANTS,
     STATUTORY_TERM_YEARS,
     PermitStatus,
+    in_order,
     longest_valid_to,
 )
+from permit_svc.prechecks.schemas import PrecheckOut
 
 
 def validate_permit_no(number: str) -> str:
@@ -100,11 +102,7 @@ def limits_to_kg(items: list[PollutantLimit]) -> dict[str, int]:
 
 
 def kg_to_limits(amounts: dict[str, int]) -> list[PollutantLimit]:
-    order = {p: i for i, p in enumerate(POLLUTANTS)}
-    return [
-        PollutantLimit(pollutant=p, amount_t=kg_to_tonnes(kg))
-        for p, kg in sorted(amounts.items(), key=lambda kv: order.get(kv[0], 99))
-    ]
+    return [PollutantLimit(pollutant=p, amount_t=kg_to_tonnes(kg)) for p, kg in in_order(amounts)]
 
 
 class PermitApplication(BaseModel):
@@ -222,6 +220,12 @@ class PermitOut(BaseModel):
     renewal_due: dt.date | None
     status_reason: str | None
     cancel_reason: str | None
+    prechecks: list[PrecheckOut] | None = Field(
+        description="the pre-acceptance checks judged when it was applied for "
+        "(受理时校验结果), said in the caller's language; null for a permit applied for "
+        "before they were kept, or imported"
+    )
+    attention: int = Field(description="how many of `prechecks` did not pass")
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime

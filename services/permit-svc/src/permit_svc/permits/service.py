@@ -26,6 +26,8 @@ from permit_svc.enterprises.rules import (
     closed_message,
     holds_registration_message,
     needs_permit,
+    registration_management_message,
+    unknown_here_message,
 )
 from permit_svc.enterprises.service import snapshot
 from permit_svc.missing import no_permit
@@ -39,6 +41,9 @@ from permit_svc.permits.schemas import (
     kg_to_limits,
     limits_to_kg,
 )
+from permit_svc.prechecks import service as prechecks
+from permit_svc.prechecks.rules import Check
+from permit_svc.prechecks.schemas import out as precheck_out
 from permit_svc.quota_backing.service import backing_kg
 from permit_svc.registrations.service import active_numbers
 from permit_svc.settings import Settings
@@ -66,6 +71,10 @@ def to_out(p: Permit, enterprise_name: str, lead_days: int = 60) -> PermitOut:
         renewal_due=rules.renewal_due(p.valid_to, lead_days) if p.valid_to else None,
         status_reason=p.status_reason,
         cancel_reason=p.cancel_reason,
+        prechecks=None
+        if p.prechecks is None
+        else [precheck_out(Check.of_stored(c)) for c in p.prechecks],
+        attention=p.attention or 0,
         version=p.version,
         created_at=p.created_at,
         updated_at=p.updated_at,
@@ -122,32 +131,27 @@ async def refuse_if_registered(s: AsyncSession, e: Enterprise) -> None:
 
 
 async def apply(
-    db: Database, principal: Principal, body: PermitApplication, now: dt.datetime
+    db: Database,
+    principal: Principal,
+    body: PermitApplication,
+    now: dt.datetime,
+    owed_from: dt.date | None = None,
 ) -> PermitOut:
+    """Accept an application, or refuse it (an error naming `uscc`); one
+    accepted keeps its advisory pre-acceptance checks (prechecks)."""
     async with db.transaction() as s:
         e = await s.get(Enterprise, body.uscc)
         # Another district's enterprise is answered as one not here (a 403
         # naming its district would tell that the code exists, and where).
         if e is None or not principal.may_act_in(e.district):
-            raise field_error(
-                "uscc",
-                msg(
-                    "no enterprise has this code here; register it first",
-                    "本系统没有该代码的企业，请先登记企业",
-                ),
-            )
+            raise field_error("uscc", unknown_here_message())
         refuse_if_closed(e)
         if not needs_permit(e.category):
-            raise field_error(
-                "uscc",
-                msg(
-                    "the enterprise's industry is under registration management (登记管理): "
-                    "file a registration, not a permit",
-                    "该企业所属行业实行登记管理：应填报排污登记，而非申请排污许可证",
-                ),
-            )
+            raise field_error("uscc", registration_management_message())
         await refuse_if_registered(s, e)
-        p = new_permit(e, limits_to_kg(body.pollutants), now, project_ref=body.project_ref)
+        amounts = limits_to_kg(body.pollutants)
+        p = new_permit(e, amounts, now, project_ref=body.project_ref)
+        await prechecks.stamp(s, p, e, list(amounts.items()), now, owed_from)
         s.add(p)
         record_audit(s, principal, "permit.apply", "permit", p.id, body.model_dump(mode="json"))
     return to_out(p, e.name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.db import dialect_insert
 from svc_common.events.envelope import Envelope
@@ -82,7 +82,54 @@ async def backing_kg(
             QuotaAllocation.district == district,
         )
     )
+    return int(allocated or 0), await _drawn_kg(s, uscc), sorted(claimed)
+
+
+async def _drawn_kg(s: AsyncSession, uscc: str) -> int:
     drawn = await s.scalar(
         select(func.coalesce(func.sum(Permit.quota_drawn_kg), 0)).where(Permit.uscc == uscc)
     )
-    return int(allocated or 0), int(drawn or 0), sorted(claimed)
+    return int(drawn or 0)
+
+
+def _of(uscc: str, district: str, project_ref: str | None) -> ColumnElement[bool]:
+    """The VOCs allocations a draw of `uscc` through `project_ref` would
+    count (`backing_kg`): those naming it, and its project's unclaimed ones."""
+    mine = QuotaAllocation.uscc == uscc
+    if project_ref is not None:
+        mine = mine | (
+            QuotaAllocation.uscc.is_(None)
+            & (QuotaAllocation.project_ref == fold_width(project_ref))
+        )
+    return (
+        (QuotaAllocation.pollutant == CONTROLLED_POLLUTANT)
+        & (QuotaAllocation.district == district)
+        & mine
+    )
+
+
+async def backing_preview(
+    s: AsyncSession, uscc: str, district: str, project_ref: str | None
+) -> tuple[int, int, bool]:
+    """(allocated, drawn, project_known) as a draw through `project_ref` now
+    would find them, claiming nothing (a read: the pre-acceptance checks).
+    `project_known`: an allocation of the project backs the enterprise or is
+    unclaimed in its district."""
+    allocated = await s.scalar(
+        select(func.coalesce(func.sum(QuotaAllocation.increment_kg), 0)).where(
+            _of(uscc, district, project_ref)
+        )
+    )
+    known = False
+    if project_ref is not None:
+        known = bool(
+            await s.scalar(
+                select(func.count())
+                .select_from(QuotaAllocation)
+                .where(
+                    _of(uscc, district, project_ref),
+                    QuotaAllocation.project_ref == fold_width(project_ref),
+                )
+            )
+        )
+    return int(allocated or 0), await _drawn_kg(s, uscc), known

@@ -57,7 +57,13 @@ def quota_stuck(filing: Mapping[str, Any]) -> bool:
 #: svc's rejection, permit-svc's rectification note; their `VisibleText`,
 #: which the console's tests hold these to: the console reads the services
 #: only through their APIs, not their code).
-REASON_MAX = {"filing": 2000, "check-revoke": 2000, "reclaim-reject": 1000, "finding-rectify": 1000}
+REASON_MAX = {
+    "filing": 2000,
+    "check-revoke": 2000,
+    "reclaim-reject": 1000,
+    "finding-rectify": 1000,
+    "permit-reject": 500,
+}
 
 
 def reason_problem(op: str, reason: str, *, required: bool) -> str | None:
@@ -230,6 +236,8 @@ def outcome(op: str, action: str, result: Any) -> str | None:
         return None
     if op == "parked-redrive":
         return redrive_outcome(result)
+    if op in APPLICATION_OPS:
+        return application_said(result)
     if action == "quota-retry":
         said = quota_label(str(result.get("quota_status") or ""))
         short = result.get("quota_shortfall_t")
@@ -260,6 +268,7 @@ STALE_NOUNS = {
     "reclaim": ("this reclaim candidate", "该收回候选"),
     "check": ("this registration form filing", "该登记表备案"),
     "permit": ("this permit", "该许可证"),
+    "application": ("this permit application", "该许可申请"),
     "finding": ("this audit finding", "该审核问题"),
     "complaint": ("this complaint", "该投诉"),
     "case": ("this case", "该案件"),
@@ -423,7 +432,8 @@ def open_findings(audits: Sequence[Mapping[str, Any]], within_days: int = 30) ->
 
 
 def days_waiting(received_at: Any) -> int | None:
-    """Whole Beijing calendar days since a parked filing arrived (0: today)."""
+    """Whole Beijing calendar days since a parked filing arrived, or a permit
+    application was made (0: today)."""
     t = parse_time(received_at)
     if t is None:
         return None
@@ -431,13 +441,67 @@ def days_waiting(received_at: Any) -> int | None:
 
 
 def waiting_said(received_at: Any) -> str:
-    """How long a parked filing has waited, in Beijing days."""
+    """How long a parked filing or a permit application has waited, in
+    Beijing days."""
     n = days_waiting(received_at)
     if n is None:
         return ""
     if n <= 0:
         return msg("arrived today", "今日收到")
     return msg(f"waiting {n} days", f"已等待 {n} 天")
+
+
+#: The decisions on a permit application (核发, 不予许可): the workbench's
+#: operations of the applications queue.
+APPLICATION_OPS = ("permit-issue", "permit-reject")
+#: A permit's management category (permit-svc's `category`), in words.
+PERMIT_CATEGORIES = {
+    "key": ("Key management", "重点管理"),
+    "simplified": ("Simplified management", "简化管理"),
+}
+
+
+def permit_category_label(category: str | None) -> str:
+    words = PERMIT_CATEGORIES.get(str(category or ""))
+    return msg(*words) if words else str(category or "")
+
+
+def application_said(permit: Mapping[str, Any]) -> str:
+    """Where a permit application stands, in the decision's words: issued
+    with its number (已核发，许可证编号 …), refused (已不予许可), else its
+    status in words."""
+    status = str(permit.get("status") or "")
+    if status == "issued" and permit.get("permit_no"):
+        no = permit["permit_no"]
+        return msg(f"issued, permit number {no}", f"已核发，许可证编号 {no}")
+    if status == "rejected":
+        return msg("refused", "已不予许可")
+    return status_label(status)
+
+
+def by_waiting(permits: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Permit applications still awaiting a decision (`applied`), the
+    longest waiting (the earliest applied) first."""
+    waiting = [dict(p) for p in permits if p.get("status") == "applied"]
+    return sorted(waiting, key=lambda p: (str(p.get("created_at") or ""), str(p.get("id"))))
+
+
+def failed_prechecks(permit: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The checks permit-svc ran on an application (`prechecks`) that did
+    not pass, each with its message (permit-svc's, in the reader's
+    language); None when the application carries no checks (a permit-svc
+    that does not run them), so the page says nothing of them."""
+    checks = permit.get("prechecks")
+    if not isinstance(checks, list):
+        return None
+    return [dict(c) for c in checks if isinstance(c, dict) and c.get("passed") is not True]
+
+
+def attention_count(permit: Mapping[str, Any]) -> int:
+    """How many points of an application need the officer's attention
+    (permit-svc's `attention`; 0 when it says none or nothing)."""
+    n = permit.get("attention")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 0
 
 
 def redrive_outcome(parked: Mapping[str, Any]) -> str | None:

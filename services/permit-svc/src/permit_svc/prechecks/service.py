@@ -1,0 +1,172 @@
+"""Reading the facts the pre-acceptance checks judge an application by, and
+the checks: kept on an application when it is accepted (`stamp`), judged
+again for one (`live`), and judged for a body not submitted (`dry_run`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from svc_common.auth import Principal
+from svc_common.db import Database
+from svc_common.errors import Conflict
+from svc_common.i18n import msg
+
+from permit_svc.audits.models import AuditFinding, PermitAudit
+from permit_svc.calendar import local_today
+from permit_svc.enterprises.models import Enterprise
+from permit_svc.enterprises.rules import needs_permit
+from permit_svc.execution_reports import rules as reports
+from permit_svc.execution_reports.models import ExecutionReport
+from permit_svc.execution_reports.service import validity
+from permit_svc.missing import no_permit
+from permit_svc.permits.models import Permit
+from permit_svc.permits.rules import IN_FORCE, in_order
+from permit_svc.permits.schemas import PermitApplication, limits_to_kg
+from permit_svc.prechecks import rules
+from permit_svc.prechecks.schemas import PrecheckReport, report
+from permit_svc.quota_backing.service import backing_preview
+from permit_svc.registrations.service import active_numbers
+
+
+async def facts(
+    s: AsyncSession,
+    e: Enterprise,
+    pollutants: list[tuple[str, int]],
+    project_ref: str | None,
+    today: dt.date,
+    owed_from: dt.date | None,
+    application_id: str | None = None,
+) -> rules.Facts:
+    """The facts of an application of enterprise `e` (`application_id`: the
+    application itself, left out of the enterprise's pending ones)."""
+    permits = list(
+        (
+            await s.scalars(
+                select(Permit).where(Permit.uscc == e.uscc).order_by(Permit.created_at, Permit.id)
+            )
+        ).all()
+    )
+    in_force = [p for p in permits if p.status in IN_FORCE]
+    pending = [p.id for p in permits if p.status == "applied" and p.id != application_id]
+    allocated, drawn, known = await backing_preview(s, e.uscc, e.district, project_ref)
+    open_findings, earliest = (
+        await s.execute(
+            select(func.count(), func.min(AuditFinding.rectification_deadline))
+            .select_from(AuditFinding)
+            .join(PermitAudit, PermitAudit.id == AuditFinding.audit_id)
+            .where(PermitAudit.uscc == e.uscc, AuditFinding.status == "open")
+        )
+    ).one()
+    return rules.Facts(
+        pollutants=pollutants,
+        project_ref=project_ref,
+        in_force_permit_no=next((p.permit_no for p in in_force if p.permit_no), None),
+        in_force_vocs_kg=sum(p.vocs_kg for p in in_force),
+        allocated_kg=allocated,
+        drawn_kg=drawn,
+        project_known=known,
+        pending_ids=pending,
+        open_findings=int(open_findings or 0),
+        earliest_deadline=earliest,
+        missed_reports=await _missed(s, permits, today, owed_from),
+    )
+
+
+async def _missed(
+    s: AsyncSession, permits: list[Permit], today: dt.date, owed_from: dt.date | None
+) -> int:
+    """Overdue execution reports of `permits`, as the missed-report list counts them."""
+    owing = [p for p in permits if p.status in reports.OWING and p.valid_from is not None]
+    if not owing:
+        return 0
+    filed: dict[str, set[str]] = defaultdict(set)
+    rows = await s.execute(
+        select(ExecutionReport.permit_id, ExecutionReport.period).where(
+            ExecutionReport.permit_id.in_([p.id for p in owing]),
+            ExecutionReport.is_current.is_(True),
+        )
+    )
+    for permit_id, code in rows:
+        filed[permit_id].add(code)
+    count = 0
+    for p in owing:
+        valid = validity(p)
+        if valid is not None:
+            count += len(reports.missed_periods(p.category, *valid, today, filed[p.id], owed_from))
+    return count
+
+
+async def stamp(
+    s: AsyncSession,
+    p: Permit,
+    e: Enterprise,
+    pollutants: list[tuple[str, int]],
+    now: dt.datetime,
+    owed_from: dt.date | None,
+) -> None:
+    """Keep on application `p` (not yet added to the session) its advisory
+    checks as of its acceptance; `pollutants` in the order it listed them."""
+    found = await facts(s, e, pollutants, p.project_ref, local_today(now), owed_from)
+    checks = rules.advisory(found)
+    p.prechecks = [c.stored() for c in checks]
+    p.attention = rules.attention(checks)
+
+
+async def live(
+    db: Database,
+    principal: Principal,
+    permit_id: str,
+    now: dt.datetime,
+    owed_from: dt.date | None,
+) -> PrecheckReport:
+    """The advisory checks of application `permit_id` judged now."""
+    async with db.session() as s:
+        p = principal.found(await s.get(Permit, permit_id), no_permit(permit_id))
+        if p.status != "applied":
+            raise Conflict(
+                msg(
+                    f"a permit that is {p.status} is no application: its checks are those "
+                    "kept when it was applied for (prechecks)",
+                    f"状态为 {p.status} 的许可证已不是待受理的申请：其校验结果见受理时的 prechecks",
+                ),
+                state=p.status,
+            )
+        e = (await s.scalars(select(Enterprise).where(Enterprise.uscc == p.uscc))).one()
+        found = await facts(
+            s, e, in_order(p.pollutants), p.project_ref, local_today(now), owed_from, p.id
+        )
+    return report(rules.advisory(found), refused=False)
+
+
+async def dry_run(
+    db: Database,
+    principal: Principal,
+    body: PermitApplication,
+    now: dt.datetime,
+    owed_from: dt.date | None,
+) -> PrecheckReport:
+    """What `POST /permit/permits` would make of `body`, writing nothing: its
+    refusals as failed checks, then (an enterprise known here) the advisory ones."""
+    pollutants = list(limits_to_kg(body.pollutants).items())
+    async with db.session() as s:
+        e = await s.get(Enterprise, body.uscc)
+        # As `apply`: another district's enterprise is one not here.
+        if e is None or not principal.may_act_in(e.district):
+            checks = rules.refusals(
+                known=False, closed=False, needs_permit=True, registration_no=None
+            )
+            checks.append(rules.zero_amount(rules.Facts(pollutants, body.project_ref)))
+            return report(checks, refused=True)
+        registration_no = (await active_numbers(s, [e.uscc])).get(e.uscc)
+        checks = rules.refusals(
+            known=True,
+            closed=e.operating_status == "closed",
+            needs_permit=needs_permit(e.category),
+            registration_no=registration_no,
+        )
+        refused = rules.attention(checks) > 0
+        found = await facts(s, e, pollutants, body.project_ref, local_today(now), owed_from)
+    return report(checks + rules.advisory(found), refused=refused)
