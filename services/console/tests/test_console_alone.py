@@ -1618,6 +1618,79 @@ async def test_an_unexpected_failure_is_a_500_that_cannot_be_framed_either(stub:
     assert "default-src 'self'" in r.headers["content-security-policy"]
 
 
+async def test_an_unexpected_failure_is_the_consoles_own_page_with_the_request_id(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception no handler answers (a fault of the console's: a page's
+    bug, an API call failing with anything but the console's ApiError) was
+    Starlette's plain-text "Internal Server Error". It is the console's 500
+    page, zh-CN first and English when chosen, with the request's id that
+    its log lines carry for staff to quote, and never what failed; it is
+    logged with its traceback and that id. A service out stays the 503
+    page."""
+    from console import web
+
+    logged: list[tuple[str, dict[str, Any], BaseException | None, Any]] = []
+
+    class Log:
+        def exception(self, event: str, **kw: Any) -> None:
+            import sys
+
+            import structlog
+
+            ids = structlog.contextvars.get_contextvars().get("request_id")
+            logged.append((event, kw, sys.exc_info()[1], ids))
+
+    monkeypatch.setattr(web, "log", Log(), raising=False)
+    app = create(Settings(dev_login=True), transport=httpx.MockTransport(stub))
+
+    async def bug() -> None:
+        raise RuntimeError("a bug: secret 13912345678")
+
+    app.add_api_route("/console/bug", bug)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as c:
+        r = await c.get("/console/bug", headers={"X-Request-ID": "req-bug-1"})
+        assert_console_page(r, 500, "出错了", "错误已记录", 'id="request-id">req-bug-1<')
+        assert r.headers["x-request-id"] == "req-bug-1"
+        assert r.headers["cache-control"] == "no-store"
+        assert "13912345678" not in r.text and "RuntimeError" not in r.text
+        assert "Traceback" not in r.text
+        ((event, kw, exc, request_id),) = logged
+        assert event == "unhandled error" and kw == {"path": "/console/bug"}
+        assert isinstance(exc, RuntimeError) and request_id == "req-bug-1"
+        r = await c.get("/console/bug", params={"lang": "en"})
+        assert r.status_code == 500 and '<html lang="en"' in r.text
+        assert "Something went wrong" in r.text and "request number" in r.text
+        assert r.headers["x-request-id"] in r.text
+        # A fragment for htmx, said where the action was, with the number.
+        r = await c.get("/console/bug", headers={"HX-Request": "true", "X-Request-ID": "req-2"})
+        assert r.status_code == 500 and "<html" not in r.text and "req-2" in r.text
+
+        # An API call failing with an exception of its own (not ApiError).
+        def broken(request: httpx.Request) -> httpx.Response:
+            raise ValueError("not a transport's error")
+
+        stub.on("GET", "/supervision/inspection-plans", broken)
+        await sign_in(c, "officer-jizhou")
+        r = await c.get("/console/inspections/plans/", headers={"X-Request-ID": "req-api-1"})
+        assert r.status_code == 500 and 'id="request-id">req-api-1<' in r.text
+        assert "退出" in r.text or "officer" in r.text  # the page of the user signed in
+        assert isinstance(logged[-1][2], ValueError) and logged[-1][3] == "req-api-1"
+
+        # A service out (unreachable, or saying so) is still its 503 page.
+        def unreachable(request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError("refused", request=request)
+
+        count = len(logged)
+        for answer in (unreachable, lambda _: httpx.Response(503, json={"detail": "停机"})):
+            stub.on("GET", "/supervision/inspection-plans", answer)
+            r = await c.get("/console/inspections/plans/")
+            assert r.status_code == 503 and "Retry-After" in r.headers, r.text
+            assert 'id="request-id"' not in r.text
+        assert len(logged) == count
+
+
 async def test_the_workbench_offers_the_redrive_of_an_approved_filing_lapsed_short(
     client: httpx.AsyncClient, stub: Stub
 ) -> None:
@@ -5027,6 +5100,103 @@ async def test_a_plan_is_drawn_from_the_plans_page(client: httpx.AsyncClient, st
         r = await client.post(url, data={**form, "csrf_token": token})
         assert r.status_code == 403, who
     assert len(sent) == count
+
+
+async def test_a_draw_refused_for_a_plan_drawn_links_that_plan(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """supervision-svc refusing a draw because a plan of the district has
+    the period, or one overlapping it (409 `existing_plan`): the refusal
+    beside the form links that plan's page, with htmx and without; another
+    refusal links nothing."""
+    other = "0000000a-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
+    refused = {
+        "title": "Conflict",
+        "detail": "区 120119 已有 2026-Q3 的抽查计划 …",
+        "errors": [
+            {"field": "period", "message": f"与区 120119 已抽取的 2026-Q3 重叠：抽查计划 {other}"}
+        ],
+        "reason": "plan_exists",
+        "existing_plan": {"id": other, "district": "120119", "period": "2026-Q3"},
+    }
+    stub.on("POST", "/supervision/inspection-plans", lambda _: httpx.Response(409, json=refused))
+    stub.on("GET", "/supervision/inspection-plans", {"items": [], "next_cursor": None})
+    token = await sign_in(client, "officer-jizhou")
+    url = "/console/inspections/plans/"
+    form = {"csrf_token": token, "idem": "k" * 20, "district": "120119", "period": "2026"}
+    form |= {"count": "2", "share_percent": "", "inspector_pool": ""}
+    r = await client.post(url, data=form, headers={"HX-Request": "true"})
+    assert r.status_code == 409 and "<html" not in r.text, r.text
+    assert "抽查期间：与区 120119 已抽取的 2026-Q3 重叠" in r.text
+    assert f'<a href="/console/inspections/plans/{other}" class="refused-link">' in r.text
+    assert "查看已抽取的抽查计划：蓟州区 2026-Q3" in r.text
+    r = await client.post(url, data=form)
+    assert r.status_code == 303 and r.headers["location"] == url
+    back = _main((await client.get(url)).text)
+    said = back.split('id="draw-period-err"')[1].split("</p>")[0]
+    assert "与区 120119 已抽取的 2026-Q3 重叠" in said
+    assert f'href="/console/inspections/plans/{other}"' in said
+    # Another refusal names no plan: nothing linked.
+    stub.on(
+        "POST",
+        "/supervision/inspection-plans",
+        lambda _: httpx.Response(409, json={**refused, "existing_plan": None}),
+    )
+    r = await client.post(url, data=form, headers={"HX-Request": "true"})
+    assert r.status_code == 409 and "refused-link" not in r.text
+
+
+async def test_a_form_refused_by_the_console_says_so_beside_its_field(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """The draw and grading forms refused by the console's own checks
+    (nothing sent) and sent without htmx: the refusal is beside the field
+    it concerns, that field marked invalid, as supervision-svc's refusals
+    are, not only at the form's end."""
+    stub.on("GET", "/supervision/inspection-plans", {"items": [], "next_cursor": None})
+    stub.on("GET", f"/supervision/grades/{GU2}", {"uscc": GU2, "current": None, "history": []})
+    stub.on("GET", f"/supervision/plant-plans/{GU2}", [])
+    stub.on("GET", "/supervision/guarantee-list", {"items": [], "next_cursor": None})
+    stub.on("GET", f"/permit/enterprises/{GU2}", {"name": "天津永安涂装有限公司"})
+    token = await sign_in(client, "officer-jizhou")
+    url = "/console/inspections/plans/"
+    draw = {"csrf_token": token, "idem": "k" * 20, "district": "120119", "period": "2026"}
+    draw |= {"count": "2", "share_percent": "", "inspector_pool": ""}
+    for typed, fid, said in (
+        ({"district": "120115"}, "draw-district", "请选择您所辖的区"),
+        ({"period": " "}, "draw-period", "请填写抽查期间"),
+        ({"count": "0"}, "draw-count", "抽取家数应为正整数"),
+        ({"count": ""}, "draw-count", "请填写抽取家数或抽取比例（二选一）"),
+    ):
+        r = await client.post(url, data={**draw, **typed})
+        assert r.status_code == 303, (typed, r.text)
+        main = _main((await client.get(url)).text)
+        assert f'id="{fid}-err" class="problem" role="alert">{said}' in main, (typed, main)
+        assert 'aria-invalid="true"' in main.split(f'id="{fid}"')[1].split(">")[0], typed
+    page = f"/console/grading/{GU2}"
+    grade = {"csrf_token": token, "idem": "g" * 20, "grade": "A", "benchmark": ""}
+    grade |= {"industry": "涂装", "valid_from": "2026-01-01", "valid_to": "2026-12-31"}
+    grade |= {"basis": "现场核查"}
+    listed = {"csrf_token": token, "idem": "h" * 20, "reason": "major_project"}
+    listed |= {"valid_from": "2026-10-01", "valid_to": "2027-03-31", "kind": "reduce"}
+    listed |= {"percent": "", "processes": "", "note": ""}
+    plan = {"csrf_token": token, "idem": "p" * 20, "level": "red", "kind": "stop_processes"}
+    plan |= {"percent": "", "processes": "", "note": "停喷涂"}
+    for path, body, typed, fid, said in (
+        ("grade", grade, {"grade": "E"}, "grade-grade", "请选择绩效等级"),
+        ("grade", grade, {"industry": " "}, "grade-industry", "请填写行业"),
+        ("grade", grade, {"valid_to": "2026-13-01"}, "grade-to", "请按 YYYY-MM-DD 填写有效期止"),
+        ("grade", grade, {"basis": ""}, "grade-basis", "请填写评级依据"),
+        ("guarantee", listed, {}, "guarantee-percent", "请填写限产比例"),
+        ("guarantee", listed, {"kind": ""}, "guarantee-kind", "请选择可采取的措施"),
+        ("plan", plan, {}, "plan-processes", "请填写停产工序"),
+        ("plan", plan, {"processes": "喷涂", "note": ""}, "plan-note", "请填写措施说明"),
+    ):
+        r = await client.post(f"{page}/{path}", data={**body, **typed})
+        assert r.status_code == 303, (typed, r.text)
+        main = _main((await client.get(page)).text)
+        assert f'id="{fid}-err" class="problem" role="alert">{said}' in main, (path, typed)
+    assert not [c for c in stub.calls if c.method in ("POST", "PUT")]
 
 
 async def test_a_plans_page_shows_whom_it_drew_and_who_is_inspected(

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from supervision_svc.app import create
 from supervision_svc.grading.models import GuaranteeEntry
 from supervision_svc.inspections.models import InspectionPlan
+from supervision_svc.inspections.rules import periods_overlap
 from supervision_svc.settings import Settings
 from svc_common import clock, testing
 
@@ -211,3 +212,43 @@ async def test_one_district_and_period_drawn_at_once_gives_one_plan(pg_url: str)
         assert {r.json()["existing_plan"]["id"] for r in answers if r.status_code == 409} == {drawn}
         async with svc.db.session() as s:
             assert await s.scalar(select(func.count()).select_from(InspectionPlan)) == 1
+        # Overlapping periods of a year at once (each holds August 2027):
+        # one is drawn, the others are each a 409 naming it.
+        periods = ["2027", "2027-H2", "2027-Q3", "2027-08", "2027-Q3", "2027-H2"]
+        answers = await asyncio.gather(
+            *(
+                http.post(
+                    "/supervision/inspection-plans",
+                    json={"district": NINGHE, "period": period, "count": 5, "seed": k},
+                    headers=officer(NINGHE, sub=f"officer.{k}"),
+                )
+                for k, period in enumerate(periods)
+            )
+        )
+        codes = sorted(r.status_code for r in answers)
+        assert codes == [201, 409, 409, 409, 409, 409], [r.text for r in answers]
+        (drawn,) = [r.json()["id"] for r in answers if r.status_code == 201]
+        assert {r.json()["existing_plan"]["id"] for r in answers if r.status_code == 409} == {drawn}
+        # A year and its quarters at once: the year alone, or quarters,
+        # never both; every refusal names a plan drawn that overlaps it.
+        periods = ["2028", "2028-Q1", "2028-Q2", "2028-Q3", "2028-Q4", "2028"]
+        answers = await asyncio.gather(
+            *(
+                http.post(
+                    "/supervision/inspection-plans",
+                    json={"district": NINGHE, "period": period, "count": 5, "seed": k},
+                    headers=officer(NINGHE, sub=f"officer.{k}"),
+                )
+                for k, period in enumerate(periods)
+            )
+        )
+        made = {r.json()["id"]: r.json()["period"] for r in answers if r.status_code == 201}
+        assert sorted(made.values()) in (["2028"], ["2028-Q1", "2028-Q2", "2028-Q3", "2028-Q4"])
+        for period, r in zip(periods, answers, strict=True):
+            if r.status_code != 201:
+                assert r.status_code == 409, r.text
+                named = r.json()["existing_plan"]
+                assert made.get(named["id"]) == named["period"], r.text
+                assert periods_overlap(named["period"], period)
+        async with svc.db.session() as s:
+            assert await s.scalar(select(func.count()).select_from(InspectionPlan)) == 2 + len(made)

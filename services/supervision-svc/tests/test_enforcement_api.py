@@ -924,3 +924,59 @@ async def test_a_period_of_a_district_is_drawn_once(svc: Service) -> None:
     for other in ({**body, "period": "2026-Q4"}, {**body, "district": DONGLI}):
         r = await svc.http.post("/supervision/inspection-plans", json=other, headers=ADMIN)
         assert r.status_code == 201, r.text
+
+
+async def test_a_period_overlapping_a_plans_is_not_drawn(svc: Service) -> None:
+    """Periods were compared as written: 2026 and 2026-Q3, or 2026-Q3 and
+    2026-08, were both drawn for one district though they overlap. A draw
+    whose period shares a day with a plan's is a 409 naming that plan, its
+    id and period, in the caller's language; periods that do not overlap,
+    and another district, are drawn."""
+    await svc.enterprise(1, NINGHE)
+    await svc.enterprise(2, DONGLI)
+    body = {"district": NINGHE, "period": "2026-Q3", "count": 1, "seed": 11}
+    r = await svc.http.post("/supervision/inspection-plans", json=body, headers=officer(NINGHE))
+    assert r.status_code == 201, r.text
+    q3 = r.json()["id"]
+    for period in ("2026", "2026-H2", "2026-08", "2026-07", "2026-09"):
+        r = await svc.http.post(
+            "/supervision/inspection-plans",
+            json={**body, "period": period},
+            headers={**officer(NINGHE), "Accept-Language": "en"},
+        )
+        assert r.status_code == 409, (period, r.text)
+        problem = r.json()
+        assert problem["reason"] == "plan_exists"
+        assert problem["existing_plan"]["id"] == q3
+        assert problem["existing_plan"]["period"] == "2026-Q3"
+        assert f"plan {q3} for 2026-Q3, which overlaps {period}" in problem["detail"]
+        assert problem["errors"] == [
+            {
+                "field": "period",
+                "message": f"overlaps 2026-Q3, already drawn for district {NINGHE}: plan {q3}",
+            }
+        ]
+    r = await svc.http.post(
+        "/supervision/inspection-plans",
+        json={**body, "period": "2026"},
+        headers={**ADMIN, "Accept-Language": "zh-CN"},
+    )
+    assert r.status_code == 409
+    assert f"区 {NINGHE} 已有 2026-Q3 的抽查计划 {q3}" in r.json()["detail"]
+    assert "与 2026 重叠" in r.json()["detail"]
+    for period in ("2026-Q2", "2026-10", "2027"):
+        r = await svc.http.post(
+            "/supervision/inspection-plans", json={**body, "period": period}, headers=ADMIN
+        )
+        assert r.status_code == 201, (period, r.text)
+    # 2026-10 is drawn: the fourth quarter overlaps it now.
+    r = await svc.http.post(
+        "/supervision/inspection-plans", json={**body, "period": "2026-Q4"}, headers=ADMIN
+    )
+    assert r.status_code == 409 and r.json()["existing_plan"]["period"] == "2026-10", r.text
+    r = await svc.http.post(
+        "/supervision/inspection-plans",
+        json={**body, "district": DONGLI, "period": "2026"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text

@@ -87,14 +87,21 @@ async def test_no_plan_is_an_empty_list(svc: Service) -> None:
 
 async def test_the_inspections_of_a_plan_are_listed_by_its_id(svc: Service) -> None:
     usccs = [await svc.enterprise(i, NINGHE) for i in range(1, 3)]
-    plan = await _draw(svc, NINGHE, "2026", count=2)
-    other = await _draw(svc, NINGHE, "2026-H1", count=1)  # the inspections are in June
+    plan = await _draw(svc, NINGHE, "2026-Q2", count=2)  # the inspections are in June
+    other = await _draw(svc, NINGHE, "2026-Q1", count=1)  # but its own, in March
     recorded = []
     # Each under a plan that drew it (an enterprise it did not draw is refused).
     (drawn,) = [x["uscc"] for x in other["selection"]]
-    for uscc, plan_id in ((usccs[0], plan["id"]), (drawn, other["id"]), (usccs[1], None)):
+    march = {"inspected_at": "2026-03-10T02:00:00Z"}
+    for uscc, plan_id, when in (
+        (usccs[0], plan["id"], {}),
+        (drawn, other["id"], march),
+        (usccs[1], None, {}),
+    ):
         r = await svc.http.post(
-            "/supervision/inspections", json=inspection(uscc, plan_id=plan_id), headers=ADMIN
+            "/supervision/inspections",
+            json=inspection(uscc, plan_id=plan_id, **when),
+            headers=ADMIN,
         )
         assert r.status_code == 201, r.text
         recorded.append(r.json()["id"])

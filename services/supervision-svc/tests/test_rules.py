@@ -191,6 +191,70 @@ def test_sample_size_and_inspectors() -> None:
     assert all(len(set(v)) == 2 and set(v) <= set(pool) for v in a.values())
 
 
+@pytest.mark.parametrize(
+    ("a", "b", "overlap"),
+    [
+        ("2026", "2026", True),
+        ("2026", "2026-Q3", True),
+        ("2026", "2026-08", True),
+        ("2026", "2026-H1", True),
+        ("2026-Q3", "2026-H2", True),
+        ("2026-Q3", "2026-08", True),
+        ("2026-Q3", "2026-09", True),
+        ("2026-H1", "2026-06", True),
+        ("2026-Q3", "2026-Q4", False),
+        ("2026-Q3", "2026-06", False),
+        ("2026-Q3", "2026-10", False),
+        ("2026-H1", "2026-H2", False),
+        ("2026-H1", "2026-Q3", False),
+        ("2026-08", "2026-09", False),
+        ("2026", "2027", False),
+        ("2026", "2027-Q1", False),
+        ("2026-12", "2027-01", False),
+        # A plan drawn before periods were checked: its year is no calendar's.
+        ("0000", "0000", True),
+        ("0000", "0000-Q1", False),
+        ("0000", "2026", False),
+    ],
+)
+def test_plans_periods_overlap_when_they_share_a_day(a: str, b: str, overlap: bool) -> None:
+    assert inspections.periods_overlap(a, b) is overlap
+    assert inspections.periods_overlap(b, a) is overlap
+    if overlap and "0000" not in a:
+        # Two periods that overlap are of one year: the draw's lock.
+        assert inspections.period_year(a) == inspections.period_year(b)
+
+
+def test_a_draw_overlapping_a_plan_is_refused_naming_the_earliest() -> None:
+    from svc_common.errors import Conflict
+
+    at = dt.datetime(2026, 3, 2, 1, 30, tzinfo=dt.UTC)
+    drawn = [
+        inspections.DrawnPlan("p-q3", "2026-Q3", "li.hua", at),
+        inspections.DrawnPlan("p-h2", "2026-H2", "wang.fang", at + dt.timedelta(days=1)),
+        inspections.DrawnPlan("p-old", "2025", "li.hua", at),
+    ]
+    for period in ("2026-Q1", "2026-H1", "2026-06", "2027", "2024"):
+        inspections.refuse_second_draw("120117", period, drawn)  # nothing overlaps
+    for period, first in (("2026", "p-q3"), ("2026-08", "p-q3"), ("2026-Q4", "p-h2")):
+        with pytest.raises(Conflict) as refused:
+            inspections.refuse_second_draw("120117", period, drawn)
+        extra = refused.value.extra
+        assert extra["reason"] == "plan_exists"
+        assert extra["existing_plan"]["id"] == first, period
+        assert extra["existing_plan"]["period"] == {"p-q3": "2026-Q3", "p-h2": "2026-H2"}[first]
+    with i18n.use("zh"), pytest.raises(Conflict) as refused:
+        inspections.refuse_second_draw("120117", "2026", drawn)
+    said = str(refused.value.detail)
+    assert "已有 2026-Q3 的抽查计划 p-q3（li.hua 于北京时间 2026-03-02 09:30 抽取）" in said
+    assert "与 2026 重叠" in said
+    with i18n.use("en"), pytest.raises(Conflict) as refused:
+        inspections.refuse_second_draw("120117", "2026-08", drawn)
+    assert "already has inspection plan p-q3 for 2026-Q3, which overlaps 2026-08" in str(
+        refused.value.detail
+    )
+
+
 TABLE = grading.policy_table(grading.default_rules())
 
 

@@ -54,6 +54,7 @@ from console.web import (
     LanguageMiddleware,
     NoStore,
     RelativeRedirects,
+    UnexpectedErrorPage,
     is_htmx,
     problem_page,
     render,
@@ -119,6 +120,9 @@ def create(
     ):
         app.include_router(router)
     _install_handlers(app)
+    # Innermost: an exception no handler answers is the console's 500 page,
+    # in the user's language, with the request's id (web.UnexpectedErrorPage).
+    app.add_middleware(UnexpectedErrorPage)
     app.add_middleware(
         SessionCookies,
         secret=settings.session_secret,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+import structlog
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
@@ -19,7 +20,7 @@ from markupsafe import Markup
 from starlette.requests import cookie_parser
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from svc_common import calendar, districts, i18n
+from svc_common import calendar, context, districts, i18n
 from svc_common.auth import SYSTEM_SUB, role_name, same_person
 from svc_common.calendar import CHINA_STANDARD_TIME
 from svc_common.districts import DISTRICTS
@@ -229,7 +230,8 @@ def flash(request: Request, text: str, kind: str = "ok") -> None:
 #: Where a form refused without htmx keeps what was typed, and why it was
 #: refused, until its page is drawn again (the session's, as its flashes):
 #: `page`, `form` (which form of the page), `typed` (its fields as typed),
-#: `problem` and `field` (the field the refusal names, None for the form).
+#: `problem` and `field` (the field the refusal names, None for the form),
+#: and a `link` (`href`, `text`) to what the refusal names, if any.
 DRAFT = "draft"
 #: The most a draft keeps of what was typed, as JSON (the session is the
 #: signed cookie, which a browser drops past 4 KB — signing the user out —
@@ -286,14 +288,16 @@ def back_to(
     form: str | None = None,
     typed: Mapping[str, str] | None = None,
     field: str | None = None,
+    link: Mapping[str, str] | None = None,
 ) -> Response:
     """An action's form sent without htmx (post/redirect/get): its outcome
     (the refusal, or 已办理 — what became of its object) flashed, and the
     browser sent back to `page` (303), so a reload sends nothing again.
     Every page's actions end so: the workbench's, a complaint's. A refused
     `form` keeps what was `typed` for the page drawn again (`DRAFT`), the
-    refusal said beside its `field` (or the form, for none); a field too
-    long to keep in the session cookie (`DRAFT_BUDGET`) comes back empty."""
+    refusal said beside its `field` (or the form, for none), with the
+    `link` (`href`, `text`) to what it names if any; a field too long to
+    keep in the session cookie (`DRAFT_BUDGET`) comes back empty."""
     if problem:
         flash(request, problem, "error")
         if form is not None:
@@ -305,6 +309,8 @@ def back_to(
                 "problem": problem,
                 "field": field_named(field, fields),
             }
+            if link:
+                request.session[DRAFT]["link"] = {"href": link["href"], "text": link["text"]}
     else:
         done = msg("Done", "已办理")
         flash(request, f"{done} — {said}" if said else done, "ok")
@@ -374,6 +380,69 @@ def problem_page(
 
 def session_ended() -> str:
     return msg("Your session has ended: sign in again.", "登录已失效，请重新登录")
+
+
+log = structlog.get_logger(__name__)
+
+
+def unexpected_page(request: Request) -> Response:
+    """The page of an exception no handler answers (a fault of the console's
+    own): 500, in the user's language, with the request's id (the one its
+    log lines carry: X-Request-ID) for staff to quote, never what failed (a
+    fragment for htmx, said where the action was)."""
+    request_id = context.current().request_id or ""
+    detail = msg(
+        "The console failed to serve this request; the fault has been logged. Please try "
+        "again; if it happens again, give the administrators the request number.",
+        "控制台处理此请求时出错，错误已记录。请重试；如再次出现，请向管理员提供请求编号。",
+    )
+    if is_htmx(request):
+        number = msg(f" Request number: {request_id}", f"请求编号：{request_id}")
+        return render(request, "_problem.html", status_code=500, text=detail + number)
+    return render(
+        request,
+        "error.html",
+        status_code=500,
+        heading=msg("Something went wrong", "出错了"),
+        detail=detail,
+        request_id=request_id,
+    )
+
+
+class UnexpectedErrorPage:
+    """An exception no handler of the console answers: logged with its
+    traceback and the request's ids (`unhandled error`, as the services log
+    theirs), and answered with the console's own 500 page
+    (`unexpected_page`) instead of Starlette's plain-text "Internal Server
+    Error". Inside the session and language middleware (the page in the
+    user's language, for the user signed in) and the request's context (its
+    ids, its log line). A service out is not this: the console's API calls
+    raise `ApiError`, its 503 page. An answer already begun is left as it
+    is (the exception passes on)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            log.exception("unhandled error", path=scope.get("path"))
+            if started:
+                raise
+            response = unexpected_page(Request(scope, receive))
+            await response(scope, receive, send)
 
 
 class LanguageMiddleware:

@@ -35,8 +35,9 @@ class InspectionPlan(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
-    #: A draw looks for the district's plan of the period (one per period,
-    #: service.create_plan; not unique: plans drawn twice before are kept).
+    #: A draw reads the district's plans (by the index's first column) for
+    #: one whose period overlaps its own (service.create_plan); not unique:
+    #: plans drawn twice, or for overlapping periods, before are kept.
     __table_args__ = (Index("ix_inspection_plans_district_period", "district", "period"),)
 
 

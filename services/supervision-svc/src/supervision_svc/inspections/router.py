@@ -48,10 +48,11 @@ async def draw_plan(
     (减少检查频次), higher for open findings or substantiated complaints.
     The seed is recorded: the same seed over the same register draws the same.
 
-    A district's period is drawn once: a second draw of it is a 409
-    (`reason: plan_exists`) naming the plan it has in `existing_plan` (its
-    id) and the field `period`; two sent at once take turns, the second
-    refused.
+    A district's day is drawn once: a draw whose period overlaps a plan's
+    of the district (`2026` and `2026-Q3`, `2026-Q3` and `2026-08`) is a
+    409 (`reason: plan_exists`) naming that plan in `existing_plan` (its id
+    and period) and the field `period`; two sent at once take turns, the
+    second refused.
 
     Beyond the schema (422 naming the field): the district must have
     operating enterprises on the register to draw from; an

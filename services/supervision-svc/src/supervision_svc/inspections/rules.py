@@ -215,48 +215,85 @@ def outside_period_problem(day: dt.date, period: str) -> str | None:
     )
 
 
+def period_year(period: str) -> str:
+    """The year every day of a period (schemas.PERIOD) lies in, as written:
+    a month, a quarter and a half are each of one year, so two periods of
+    different years never overlap (the draw's lock is per district and
+    year)."""
+    return period.partition("-")[0]
+
+
+def periods_overlap(a: str, b: str) -> bool:
+    """Whether two plans' periods share a day: `2026` overlaps `2026-Q3`
+    and `2026-08`, `2026-Q3` overlaps `2026-H2` and `2026-08`, `2026-Q3`
+    and `2026-Q4` do not. A period no calendar holds (year 0000, a plan
+    drawn before periods were checked) overlaps only itself."""
+    if a == b:
+        return True
+    days_a, days_b = period_days(a), period_days(b)
+    if days_a is None or days_b is None:
+        return False
+    return days_a[0] <= days_b[1] and days_b[0] <= days_a[1]
+
+
 @dataclass(frozen=True)
 class DrawnPlan:
-    """A plan already drawn for a district and period: what a refused second
-    draw names."""
+    """A plan already drawn for a district: what a refused second draw of
+    its period, or of one overlapping it, names."""
 
     id: str
+    period: str
     created_by: str
     created_at: dt.datetime
 
 
 def refuse_second_draw(district: str, period: str, drawn: Sequence[DrawnPlan]) -> None:
-    """One double-random draw per district and period: the officers inspect
-    the enterprises it drew, and a second draw would give a second list to
-    choose from (a draw repeated until it suits). A period that has a plan
-    (`drawn`, the earliest first) is refused with 409 naming it; there is no
-    redraw: the plan's seed redraws the same selection (`redraw`)."""
-    if not drawn:
+    """One double-random draw for a district's day: the officers inspect
+    the enterprises it drew, and a second draw of a period overlapping it
+    (`2026-Q3` after `2026`, `2026-08` after `2026-Q3`) would give a second
+    list to choose from (a draw repeated until it suits). A draw whose
+    period overlaps that of a plan of `drawn` (the district's, the earliest
+    first) is refused with 409 naming the earliest such plan, its id and
+    period; there is no redraw: the plan's seed redraws the same selection
+    (`redraw`)."""
+    first = next((p for p in drawn if periods_overlap(p.period, period)), None)
+    if first is None:
         return
-    first = drawn[0]
     at = first.created_at.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M")
-    raise Conflict(
-        msg(
+    if first.period == period:
+        detail = msg(
             f"district {district} already has inspection plan {first.id} for {period}, "
             f"drawn by {first.created_by} at {at} (Beijing time): a period is drawn once; "
             "inspect the enterprises that plan drew",
             f"区 {district} 已有 {period} 的抽查计划 {first.id}（{first.created_by} 于北京时间 "
             f"{at} 抽取）：每个期间只抽取一次，请按该计划抽中的企业检查",
-        ),
-        errors=[
-            FieldError(
-                field="period",
-                message=msg(
-                    f"already drawn for district {district}: plan {first.id}",
-                    f"区 {district} 该期间已抽取：抽查计划 {first.id}",
-                ),
-            )
-        ],
+        )
+        field = msg(
+            f"already drawn for district {district}: plan {first.id}",
+            f"区 {district} 该期间已抽取：抽查计划 {first.id}",
+        )
+    else:
+        detail = msg(
+            f"district {district} already has inspection plan {first.id} for {first.period}, "
+            f"which overlaps {period}, drawn by {first.created_by} at {at} (Beijing time): "
+            "a day of a district is drawn once; inspect the enterprises that plan drew, "
+            "or draw a period it does not cover",
+            f"区 {district} 已有 {first.period} 的抽查计划 {first.id}（{first.created_by} "
+            f"于北京时间 {at} 抽取），与 {period} 重叠：同一区的同一时段只抽取一次，"
+            "请按该计划抽中的企业检查，或抽取该计划未覆盖的期间",
+        )
+        field = msg(
+            f"overlaps {first.period}, already drawn for district {district}: plan {first.id}",
+            f"与区 {district} 已抽取的 {first.period} 重叠：抽查计划 {first.id}",
+        )
+    raise Conflict(
+        detail,
+        errors=[FieldError(field="period", message=field)],
         reason="plan_exists",
         existing_plan={
             "id": first.id,
             "district": district,
-            "period": period,
+            "period": first.period,
             "created_by": first.created_by,
             "created_at": first.created_at.isoformat(),
         },

@@ -127,13 +127,19 @@ async def create_plan(
     s: AsyncSession, principal: Principal, body: PlanIn, settings: Settings, now: dt.datetime
 ) -> InspectionPlan:
     principal.require_district(body.district)
-    # One draw per district and period: two sent at once take turns
-    # (PostgreSQL: a transaction lock), so the second sees the first's plan.
-    await hold_lock(s, "supervision.inspection_plan", f"{body.district}:{body.period}")
+    # One draw for a district's day: a period overlapping a plan's is
+    # refused. Every period lies within its year, so two draws that could
+    # overlap are of one year and take turns (PostgreSQL: a transaction
+    # lock per district and year): the second sees the first's plan.
+    await hold_lock(
+        s, "supervision.inspection_plan", f"{body.district}:{rules.period_year(body.period)}"
+    )
     P = InspectionPlan
+    # Every plan of the district (a few a year), its period read by the
+    # rule: one drawn before periods were checked may be written otherwise.
     earlier = await s.execute(
-        select(P.id, P.created_by, P.created_at)
-        .where(P.district == body.district, P.period == body.period)
+        select(P.id, P.period, P.created_by, P.created_at)
+        .where(P.district == body.district)
         .order_by(P.created_at, P.id)
     )
     rules.refuse_second_draw(

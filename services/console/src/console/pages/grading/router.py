@@ -217,21 +217,21 @@ async def _send(
     method: str,
     path: str,
     body: dict[str, Any] | None,
-    problem: str | None,
+    refusal: actions.Outcome | None,
     typed: dict[str, str],
     idem: str,
     said: str,
 ) -> Response:
     """A form's change sent to supervision-svc as any record's action
-    (`actions.send`), unless the form was refused (`problem`: nothing is
-    sent). With htmx a refusal is said beside the form, which keeps what
-    was typed, and a change sends the browser to the enterprise's page
-    drawn again; without, post/redirect/get back to it, a refused form as
-    it was typed."""
+    (`actions.send`), unless the form was refused (`refusal`, naming the
+    field it concerns: nothing is sent). With htmx a refusal is said beside
+    the form, which keeps what was typed, and a change sends the browser to
+    the enterprise's page drawn again; without, post/redirect/get back to
+    it, a refused form as it was typed, the refusal beside its field."""
     page = f"/console/grading/{uscc}" if is_valid_uscc(uscc) else "/console/grading/"
     outcome = (
-        actions.refused(problem)
-        if problem is not None
+        refusal
+        if refusal is not None
         else await actions.send(
             request,
             api,
@@ -248,8 +248,8 @@ async def _send(
     )
 
 
-def _not_an_enterprise() -> str:
-    return msg("no such enterprise", "没有该企业")
+def _not_an_enterprise() -> actions.Outcome:
+    return actions.refused(msg("no such enterprise", "没有该企业"))
 
 
 @router.post("/{uscc}/grade", dependencies=[Depends(csrf.verify)])
@@ -277,7 +277,7 @@ async def set_grade(
         "valid_to": valid_to,
         "basis": basis,
     }
-    body, problem = grade_body(typed) if is_valid_uscc(uscc) else (None, _not_an_enterprise())
+    body, refusal = grade_body(typed) if is_valid_uscc(uscc) else (None, _not_an_enterprise())
     said = grade_label(str((body or {}).get("grade") or ""))
     return await _send(
         request,
@@ -288,7 +288,7 @@ async def set_grade(
         method="PUT",
         path=f"/supervision/grades/{uscc}",
         body=body,
-        problem=problem,
+        refusal=refusal,
         typed=typed,
         idem=idem,
         said=msg(f"graded {said}", f"绩效等级：{said}"),
@@ -321,7 +321,7 @@ async def put_guarantee(
         "processes": processes,
         "note": note,
     }
-    body, problem = guarantee_body(typed) if is_valid_uscc(uscc) else (None, _not_an_enterprise())
+    body, refusal = guarantee_body(typed) if is_valid_uscc(uscc) else (None, _not_an_enterprise())
     return await _send(
         request,
         user,
@@ -331,7 +331,7 @@ async def put_guarantee(
         method="PUT",
         path=f"/supervision/guarantee-list/{uscc}",
         body=body,
-        problem=problem,
+        refusal=refusal,
         typed=typed,
         idem=idem,
         said=msg("on the guarantee list", "已纳入保障类正面清单"),
@@ -357,7 +357,7 @@ async def remove_guarantee(
         method="DELETE",
         path=f"/supervision/guarantee-list/{uscc}",
         body=None,
-        problem=None if is_valid_uscc(uscc) else _not_an_enterprise(),
+        refusal=None if is_valid_uscc(uscc) else _not_an_enterprise(),
         typed={},
         idem=idem,
         said=msg("taken off the guarantee list", "已移出保障类正面清单"),
@@ -381,7 +381,7 @@ async def put_plant_plan(
     `PUT /supervision/plant-plans/{uscc}`; the level's measure it had is
     replaced), as its grade is set."""
     typed = {"level": level, "kind": kind, "percent": percent, "processes": processes, "note": note}
-    body, problem = plant_plan_body(typed) if is_valid_uscc(uscc) else (None, _not_an_enterprise())
+    body, refusal = plant_plan_body(typed) if is_valid_uscc(uscc) else (None, _not_an_enterprise())
     said = level_label(str((body or {}).get("level") or ""))
     return await _send(
         request,
@@ -392,7 +392,7 @@ async def put_plant_plan(
         method="PUT",
         path=f"/supervision/plant-plans/{uscc}",
         body=body,
-        problem=problem,
+        refusal=refusal,
         typed=typed,
         idem=idem,
         said=msg(f"plant plan: {said}", f"一厂一策：{said}"),

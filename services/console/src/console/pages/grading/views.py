@@ -14,6 +14,7 @@ from typing import Any
 
 from svc_common.i18n import msg
 
+from console.actions import Outcome, refused
 from console.web import worded
 
 #: A grade as supervision-svc names it (its `Grade`; rules.GRADE_ZH).
@@ -128,9 +129,10 @@ def _typed(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip()
 
 
-def _period(typed: Mapping[str, str]) -> tuple[dict[str, str] | None, str | None]:
-    """The validity typed (two calendar dates), or what is wrong with it;
-    its rules (not after the end, at most ten years) are supervision-svc's."""
+def _period(typed: Mapping[str, str]) -> tuple[dict[str, str] | None, Outcome | None]:
+    """The validity typed (two calendar dates), or its refusal naming the
+    date; its rules (not after the end, at most ten years) are
+    supervision-svc's."""
     days = {}
     for name, words in (
         ("valid_from", ("valid from", "有效期起")),
@@ -140,32 +142,36 @@ def _period(typed: Mapping[str, str]) -> tuple[dict[str, str] | None, str | None
         try:
             days[name] = dt.date.fromisoformat(value).isoformat()
         except ValueError:
-            return None, msg(
-                f"enter the {words[0]} date as YYYY-MM-DD", f"请按 YYYY-MM-DD 填写{words[1]}日期"
+            return None, refused(
+                msg(
+                    f"enter the {words[0]} date as YYYY-MM-DD",
+                    f"请按 YYYY-MM-DD 填写{words[1]}日期",
+                ),
+                name,
             )
     return days, None
 
 
-def grade_body(typed: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+def grade_body(typed: Mapping[str, str]) -> tuple[dict[str, Any] | None, Outcome | None]:
     """The body of `PUT /supervision/grades/{uscc}` from the grade form, or
-    what is wrong with the form (nothing is sent then): a grade, a
+    its refusal naming the field (nothing is sent then): a grade, a
     benchmark (none by default), the industry, the validity and the basis
     (评级依据)."""
     grade = typed.get("grade", "").strip()
     if grade not in GRADES:
-        return None, msg("choose a grade", "请选择绩效等级")
+        return None, refused(msg("choose a grade", "请选择绩效等级"), "grade")
     benchmark = typed.get("benchmark", "").strip() or "none"
     if benchmark not in BENCHMARKS:
-        return None, msg("choose a benchmark, or none", "请选择标杆类别")
+        return None, refused(msg("choose a benchmark, or none", "请选择标杆类别"), "benchmark")
     industry = typed.get("industry", "").strip()
     if not industry:
-        return None, msg("enter the industry", "请填写行业")
+        return None, refused(msg("enter the industry", "请填写行业"), "industry")
     days, problem = _period(typed)
     if days is None:
         return None, problem
     basis = typed.get("basis", "").strip()
     if not basis:
-        return None, msg("say what the grade is based on", "请填写评级依据")
+        return None, refused(msg("say what the grade is based on", "请填写评级依据"), "basis")
     return {
         "grade": grade,
         "benchmark": benchmark,
@@ -175,15 +181,15 @@ def grade_body(typed: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | N
     }, None
 
 
-def guarantee_body(typed: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+def guarantee_body(typed: Mapping[str, str]) -> tuple[dict[str, Any] | None, Outcome | None]:
     """The body of `PUT /supervision/guarantee-list/{uscc}` from the
-    guarantee form, or what is wrong with it (nothing is sent then): why it
+    guarantee form, or its refusal naming the field (nothing is sent then): why it
     is listed, the validity, the most it may be asked to do in an alert (a
     reduction by a percentage, stopping named processes — a line or 、 each —
     or none) and a note if any."""
     reason = typed.get("reason", "").strip()
     if reason not in REASONS:
-        return None, msg("choose why it is listed", "请选择纳入原因")
+        return None, refused(msg("choose why it is listed", "请选择纳入原因"), "reason")
     days, problem = _period(typed)
     if days is None:
         return None, problem
@@ -194,42 +200,46 @@ def guarantee_body(typed: Mapping[str, str]) -> tuple[dict[str, Any] | None, str
     return {"reason": reason, **days, "allowed_measure": measure, "note": note or None}, None
 
 
-def plant_plan_body(typed: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+def plant_plan_body(typed: Mapping[str, str]) -> tuple[dict[str, Any] | None, Outcome | None]:
     """The body of `PUT /supervision/plant-plans/{uscc}` from the plant plan
-    form (一厂一策), or what is wrong with it (nothing is sent then): the
+    form (一厂一策), or its refusal naming the field (nothing is sent then): the
     alert level, the enterprise's own measure at it (as the guarantee
     form's: a reduction by a percentage, processes stopped, production
     stopped, or none) and the note supervision-svc requires."""
     level = typed.get("level", "").strip()
     if level not in LEVELS:
-        return None, msg("choose the alert level", "请选择预警级别")
+        return None, refused(msg("choose the alert level", "请选择预警级别"), "level")
     measure, problem = _measure(typed, msg("choose the measure", "请选择减排措施"))
     if measure is None:
         return None, problem
     note = typed.get("note", "").strip()
     if not note:
-        return None, msg("say what the plan asks of the enterprise", "请填写措施说明")
+        return None, refused(
+            msg("say what the plan asks of the enterprise", "请填写措施说明"), "note"
+        )
     return {"level": level, "measure": measure, "note": note}, None
 
 
-def _measure(typed: Mapping[str, str], ask: str) -> tuple[dict[str, Any] | None, str | None]:
+def _measure(typed: Mapping[str, str], ask: str) -> tuple[dict[str, Any] | None, Outcome | None]:
     """A measure as supervision-svc takes it (its `MeasureSpec`) from a
-    form's kind, percent and processes, or what is wrong with them (`ask`
-    when no kind is chosen)."""
+    form's kind, percent and processes, or their refusal naming the field
+    (`ask` when no kind is chosen)."""
     kind = typed.get("kind", "").strip()
     if kind not in KINDS:
-        return None, ask
+        return None, refused(ask, "kind")
     measure: dict[str, Any] = {"kind": kind}
     percent = _typed(typed.get("percent", "")).rstrip("%").strip()
     if kind in ("reduce", "stop_processes") and percent:
         if not percent.isascii() or not percent.isdigit():
-            return None, msg("the reduction is a whole percentage", "限产比例应为整数百分比")
+            return None, refused(
+                msg("the reduction is a whole percentage", "限产比例应为整数百分比"), "percent"
+            )
         measure["percent"] = int(percent)
     elif kind == "reduce":
-        return None, msg("enter the reduction (%)", "请填写限产比例")
+        return None, refused(msg("enter the reduction (%)", "请填写限产比例"), "percent")
     if kind == "stop_processes":
         raw = typed.get("processes", "").replace("、", "\n").replace("，", "\n").replace(",", "\n")
         measure["processes"] = [p.strip() for p in raw.splitlines() if p.strip()]
         if not measure["processes"]:
-            return None, msg("name the processes stopped", "请填写停产工序")
+            return None, refused(msg("name the processes stopped", "请填写停产工序"), "processes")
     return measure, None

@@ -41,6 +41,7 @@ from console.pages.inspections.views import (
     case_state_label,
     draw_body,
     drawn_rows,
+    existing_plan_link,
     finding_label,
     findings_said,
     inspection_rows,
@@ -234,10 +235,13 @@ async def draw(
         "share_percent": share_percent,
         "inspector_pool": inspector_pool,
     }
-    body, problem = draw_body(typed, user.may_act_in)
+    body, refusal = draw_body(typed, user.may_act_in)
+    problem, field = (refusal.problem, refusal.field) if refusal else (None, None)
     status = 200 if problem is None else 422
     plan: Any = None
-    field: str | None = None
+    # The plan a refusal names (its period, or one overlapping it, drawn
+    # already), linked beside it.
+    link: dict[str, str] | None = None
     if body is not None:
         try:
             plan = await api.post(
@@ -251,6 +255,7 @@ async def draw(
             status = exc.page_status
             problem = session_ended() if exc.status == 401 else exc.said()
             field = exc.field
+            link = existing_plan_link(exc.problem) if exc.status == 409 else None
     if problem is None and not (isinstance(plan, dict) and is_uuid(str(plan.get("id") or ""))):
         problem, status = ApiError(502, {}).said(), 502  # not the plan it documents
     said = (
@@ -271,6 +276,7 @@ async def draw(
                 form="draw",
                 typed=typed,
                 field=field,
+                link=link,
             )
         return back_to(request, f"/console/inspections/plans/{plan['id']}", None, said)
     if problem is None:
@@ -278,7 +284,13 @@ async def draw(
         note = {"ok": True, "text": f"{done} — {said}", "plan": plan}
         return render(request, "inspections/_draw.html", **_draw_form(request, user, note=note))
     return render(
-        request, "workbench/_result.html", status_code=status, ok=False, text=problem, outcome=None
+        request,
+        "workbench/_result.html",
+        status_code=status,
+        ok=False,
+        text=problem,
+        outcome=None,
+        link=link,
     )
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from svc_common.i18n import msg
 
-from console.actions import Act
+from console.actions import Act, Outcome, refused
 from console.pages.complaints.views import summary
-from console.web import days_until, parse_time, worded
+from console.web import days_until, district_name, is_uuid, parse_time, worded
 
 #: An inspection's items as supervision-svc names them (its `Item`).
 ITEMS = {
@@ -276,34 +276,57 @@ def drawn_rows(
     return rows
 
 
+def existing_plan_link(problem: Mapping[str, Any]) -> dict[str, str] | None:
+    """The page of the plan a refused draw names (supervision-svc's 409
+    `existing_plan`: its period, or one overlapping it, already drawn),
+    linked beside the refusal; None for any other refusal, or a plan whose
+    id is no UUID (no page of the console's)."""
+    plan = problem.get("existing_plan")
+    if not isinstance(plan, Mapping) or not is_uuid(str(plan.get("id") or "")):
+        return None
+    district = district_name(str(plan.get("district") or ""))
+    period = str(plan.get("period") or "")
+    named = " ".join(x for x in (district, period) if x)
+    return {
+        "href": f"/console/inspections/plans/{plan['id']}",
+        "text": msg(f"see the plan drawn: {named}", f"查看已抽取的抽查计划：{named}"),
+    }
+
+
 def draw_body(
     typed: Mapping[str, str], may_act_in: Callable[[str], bool]
-) -> tuple[dict[str, Any] | None, str | None]:
+) -> tuple[dict[str, Any] | None, Outcome | None]:
     """The body of `POST /supervision/inspection-plans` from the draw form,
-    or what is wrong with the form (nothing is sent then): a district the
-    user acts in; a period; a number of enterprises or a share of them, not
-    both (supervision-svc's one-of); the inspectors, a name a line. Letters
-    and digits typed full-width (a Chinese IME) are read as ASCII ones; the
-    values' own rules (a period's form, a share's range, two people in a
-    pool) are supervision-svc's, said by its refusal."""
+    or its refusal naming the field it concerns (nothing is sent then): a
+    district the user acts in; a period; a number of enterprises or a share
+    of them, not both (supervision-svc's one-of); the inspectors, a name a
+    line. Letters and digits typed full-width (a Chinese IME) are read as
+    ASCII ones; the values' own rules (a period's form, a share's range,
+    two people in a pool) are supervision-svc's, said by its refusal."""
     district = typed.get("district", "").strip()
     if not district or not may_act_in(district):
-        return None, msg("choose one of your districts", "请选择您所辖的区")
+        return None, refused(msg("choose one of your districts", "请选择您所辖的区"), "district")
     period = unicodedata.normalize("NFKC", typed.get("period", "")).strip().upper()
     if not period:
-        return None, msg("enter the period (2026, 2026-06, 2026-Q3 …)", "请填写抽查期间")
+        return None, refused(
+            msg("enter the period (2026, 2026-06, 2026-Q3 …)", "请填写抽查期间"), "period"
+        )
     count = unicodedata.normalize("NFKC", typed.get("count", "")).strip()
     share = unicodedata.normalize("NFKC", typed.get("share_percent", "")).strip().rstrip("%")
     if bool(count) == bool(share):
-        return None, msg(
-            "give the number of enterprises to draw or their share, one of the two",
-            "请填写抽取家数或抽取比例（二选一）",
+        return None, refused(
+            msg(
+                "give the number of enterprises to draw or their share, one of the two",
+                "请填写抽取家数或抽取比例（二选一）",
+            ),
+            "count",
         )
     body: dict[str, Any] = {"district": district, "period": period}
     if count:
         if not count.isascii() or not count.isdigit() or int(count) < 1:
-            return None, msg(
-                "the number to draw is a whole number of 1 or more", "抽取家数应为正整数"
+            return None, refused(
+                msg("the number to draw is a whole number of 1 or more", "抽取家数应为正整数"),
+                "count",
             )
         body["count"] = int(count)
     else:
