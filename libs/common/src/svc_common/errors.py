@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svc_common import context, i18n
 from svc_common.failures import TransientFailure, is_transient, is_unique_violation
@@ -345,8 +345,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if is_unique_violation(exc):
             return _concurrent_write(request, exc)
         if not is_transient(exc):
-            return await _unexpected(request, exc)
-        return _unavailable(request, exc)
+            return unexpected_response(request, exc)
+        return unavailable_response(request, exc)
 
     def _concurrent_write(request: Request, exc: Exception) -> JSONResponse:
         # A route checks before it writes; a concurrent request that wrote the
@@ -362,18 +362,6 @@ def install_error_handlers(app: FastAPI) -> None:
             ),
             request,
         )
-
-    def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.warning(
-            "request failed: dependency unavailable", path=request.url.path, error=repr(exc)
-        )
-        p = Unavailable(
-            i18n.msg(
-                "a service this request needs is unavailable; retry shortly",
-                "本次请求所需的服务暂不可用，请稍后重试",
-            )
-        )
-        return problem_response(p, request)  # with Retry-After
 
     # Infrastructure failures (database down or restarting, connection reset,
     # serialization failure…) are a 503 with Retry-After, never a 500.
@@ -391,15 +379,71 @@ def install_error_handlers(app: FastAPI) -> None:
     ):
         app.add_exception_handler(cls, _infrastructure)
 
+    # Answered by `UnexpectedErrors` inside the request's context; this is
+    # for an app without it (Starlette's ServerErrorMiddleware calls it).
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if is_transient(exc):
-            # An error no handler names, raised while a lost connection was
-            # being handled: the cause is still the database.
-            return _unavailable(request, exc)
-        log.exception("unhandled error", path=request.url.path)
-        p = Problem(
-            i18n.msg("an unexpected error occurred; it has been logged", "发生意外错误，已记录")
+        return unexpected_response(request, exc)
+
+
+def unavailable_response(request: Request, exc: Exception) -> JSONResponse:
+    """A 503 with Retry-After: a dependency (the database, the broker) failed."""
+    log.warning("request failed: dependency unavailable", path=request.url.path, error=repr(exc))
+    p = Unavailable(
+        i18n.msg(
+            "a service this request needs is unavailable; retry shortly",
+            "本次请求所需的服务暂不可用，请稍后重试",
         )
-        p.status, p.code, p.title = 500, "internal", "Internal error"
-        return problem_response(p, request)
+    )
+    return problem_response(p, request)  # with Retry-After
+
+
+def unexpected_response(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to an exception no handler names: logged with its
+    traceback, a 500 problem saying only that (a 503 when the cause is a
+    lost connection)."""
+    if is_transient(exc):
+        # An error no handler names, raised while a lost connection was
+        # being handled: the cause is still the database.
+        return unavailable_response(request, exc)
+    log.exception("unhandled error", path=request.url.path)
+    p = Problem(
+        i18n.msg("an unexpected error occurred; it has been logged", "发生意外错误，已记录")
+    )
+    p.status, p.code, p.title = 500, "internal", "Internal error"
+    return problem_response(p, request)
+
+
+class UnexpectedErrors:
+    """An exception no handler answers, answered inside the request's
+    context (svc_common.observability.RequestContextMiddleware, outside
+    this): its 500 carries the `request_id` and `X-Request-ID` its log line
+    `unhandled error` carries, and its language, and it ends the request.
+    Left to Starlette's ServerErrorMiddleware, outside every middleware, the
+    500 had no request id, was always in Chinese, and the exception went on
+    to the server (uvicorn closed the connection; a client in the same
+    process, the embedded console, got the exception instead of the answer).
+    An answer already begun is left as it is (the exception passes on)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:
+                raise
+            response = unexpected_response(Request(scope, receive), exc)
+            await response(scope, receive, send)
