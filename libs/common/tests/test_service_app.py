@@ -299,7 +299,16 @@ async def test_a_500_and_a_503_carry_the_security_headers_too(tmp_path: Path) ->
                 assert r.status_code == 503, r.text
                 _carries_security_headers(r)
 
-    assert any(s.name.startswith("GET /demo/bug") for s in exporter.get_finished_spans())
+    (bug,) = [
+        s
+        for s in exporter.get_finished_spans()
+        if s.name.startswith("GET /demo/bug") and s.kind == trace.SpanKind.SERVER
+    ]
+    # The exception is on the request's span, answered inside it.
+    assert [e.attributes["exception.type"] for e in bug.events if e.name == "exception"] == [
+        "RuntimeError"
+    ]
+    assert bug.status.status_code == trace.StatusCode.ERROR
 
 
 async def test_a_500_carries_the_request_id_of_its_log_line_and_ends_there(
