@@ -237,6 +237,32 @@ async def test_missed_reports_by_district_paged(svc: Service) -> None:
     assert {x["permit_id"] for x in page["items"]} == {key}
 
 
+async def test_the_missed_list_is_judged_at_most_a_year_ahead(svc: Service) -> None:
+    """`as_of` far ahead (9999-12-30) made the list walk every period of
+    every permit up to that day, 500 permits at a time: a cheap request
+    costing the service much. More than a year after today (by the
+    service's clock) is a 422 at `as_of`; a year ahead is still judged."""
+    key = await _permit(svc, 8113)
+    path = "/permit/execution-reports/missed"
+    for as_of, lang, said in (
+        ("9999-12-30", "zh-CN", "不得晚于今天起 1 年（最晚 2027-03-10；给出的是 9999-12-30）"),
+        ("2027-03-11", "en", "must be at most 1 year after today (2027-03-10 at the latest"),
+    ):
+        r = await svc.http.get(
+            path, params={"as_of": as_of}, headers={**OFFICER, "Accept-Language": lang}
+        )
+        assert r.status_code == 422, r.text
+        (error,) = r.json()["errors"]
+        assert error["field"] == "as_of" and said in error["message"], error
+        assert r.json()["detail"].startswith("as_of: "), r.text
+    r = await svc.http.get(path, params={"as_of": "2027-03-10", "limit": 50}, headers=OFFICER)
+    assert r.status_code == 200, r.text
+    owed = sorted(x["period"] for x in r.json()["items"] if x["permit_id"] == key)
+    assert owed == ["2025", "2025-Q2", "2025-Q3", "2025-Q4", "2026"] + [
+        f"2026-Q{q}" for q in range(1, 5)
+    ]
+
+
 async def test_filings_of_one_period_at_once_are_numbered_in_turn(svc: Service) -> None:
     permit_id = await _permit(svc, 8112)
     answers = await asyncio.gather(
