@@ -8,12 +8,14 @@ import asyncio
 import datetime as dt
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from permit_svc.app import create
 from permit_svc.settings import Settings
 from svc_common import clock, testing
+from svc_common.events.schemas.eia import FilingApproved
 from svc_common.uscc import make_uscc
 
 from .conftest import BAODI, JIZHOU, Service
@@ -300,6 +302,60 @@ async def test_periods_before_the_register_followed_them_are_not_missed(db_url: 
         "2025",
         "2025-Q4",
     ]
+
+
+async def test_an_application_drafted_from_an_event_follows_the_app_s_owed_from(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The precheck stamped on an application drafted from an approved EIA
+    (an event handler, which gets no request) counts missed reports from
+    the app's EXECUTION_REPORTS_OWED_FROM: it read the setting from the
+    environment instead, so an app built with another setting was not
+    followed. So does a parked filing re-driven by an administrator."""
+    monkeypatch.delenv("EXECUTION_REPORTS_OWED_FROM", raising=False)
+    settings = Settings(
+        database_url=db_url,
+        log_json=False,
+        log_level="WARNING",
+        execution_reports_owed_from=dt.date(2025, 10, 1),
+    )
+    app = create(settings)
+
+    def approved(serial: int, code: str) -> FilingApproved:
+        return FilingApproved(
+            filing_id=f"EIA-2026-{serial}",
+            project_ref=f"P-{serial}",
+            project_name="扩建项目",
+            uscc=make_uscc(BAODI, serial),
+            enterprise_name=f"企业{serial}",
+            district=BAODI,
+            industry_code=code,
+            category="report",
+            vocs_increment_t=Decimal("1"),
+        )
+
+    async def missed_check(uscc: str) -> str:
+        r = await http.get("/permit/permits", params={"uscc": uscc}, headers=OFFICER)
+        (drafted,) = [p for p in r.json()["items"] if p["status"] == "applied"]
+        (check,) = [c for c in drafted["prechecks"] if c["code"] == "missed_execution_reports"]
+        message: str = check["message"]
+        return message
+
+    async with testing.running(app) as http:
+        svc = Service(app, http)
+        # Valid from 10 May 2025: Q2 and Q3 ended before the day, 2025 and Q4 after.
+        await _permit(svc, 8125)
+        await testing.deliver(app, approved(8125, "C2641"))
+        assert "2 overdue" in await missed_check(make_uscc(BAODI, 8125))
+        # An approval of an enterprise not known, of a code not classified:
+        # parked; re-driven once the enterprise and its permit are entered.
+        await testing.deliver(app, approved(8126, "C2631"))
+        await _permit(svc, 8126)
+        r = await http.post(
+            "/permit/parked-filings/EIA-2026-8126/redrive", headers=testing.auth("admin")
+        )
+        assert r.status_code == 200 and r.json()["state"] == "drafted", r.text
+        assert "2 overdue" in await missed_check(make_uscc(BAODI, 8126))
 
 
 async def test_a_filer_files_and_reads_for_its_own_enterprise_only(svc: Service) -> None:
