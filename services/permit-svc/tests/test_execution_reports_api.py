@@ -358,6 +358,35 @@ async def test_an_application_drafted_from_an_event_follows_the_app_s_owed_from(
         assert "2 overdue" in await missed_check(make_uscc(BAODI, 8126))
 
 
+async def test_a_filer_is_not_shown_which_officer_filed_a_report(svc: Service) -> None:
+    """`filed_by` is the filer's login (`sub`): an officer's is the
+    bureau's own business, not the enterprise's. A filer reading its
+    permit's reports sees `filed_by` of the versions it filed itself (its
+    exact `sub`) and null for the others (an officer's, another system's);
+    every other reader sees every `filed_by`."""
+    own = await _permit(svc, 8132)
+    officer = testing.auth("officer", [BAODI], sub="wang.officer")
+    assert (await _file(svc, own, "2025", headers=officer, VOCs="1")).status_code == 201
+    filer = testing.auth("filer", sub="erp.8132", uscc=make_uscc(BAODI, 8132))
+    r = await _file(svc, own, "2025", headers=filer, VOCs="2")  # a correction of the officer's
+    assert r.status_code == 201 and r.json()["filed_by"] == "erp.8132", r.text
+    other = testing.auth("filer", sub="erp2.8132", uscc=make_uscc(BAODI, 8132))
+    assert (await _file(svc, own, "2025-Q3", headers=other, VOCs="1")).status_code == 201
+    path = f"/permit/permits/{own}/execution-reports"
+    params = {"superseded": "true"}
+
+    async def shown(headers: dict[str, str]) -> list[tuple[str, int, str | None]]:
+        r = await svc.http.get(path, params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        return [(x["period"], x["version"], x["filed_by"]) for x in r.json()["items"]]
+
+    assert await shown(filer) == [("2025", 1, None), ("2025", 2, "erp.8132"), ("2025-Q3", 1, None)]
+    assert "wang.officer" not in (await svc.http.get(path, params=params, headers=filer)).text
+    everyone = [("2025", 1, "wang.officer"), ("2025", 2, "erp.8132"), ("2025-Q3", 1, "erp2.8132")]
+    for reader in (OFFICER, testing.auth("auditor"), testing.auth("admin")):
+        assert await shown(reader) == everyone
+
+
 async def test_a_filer_files_and_reads_for_its_own_enterprise_only(svc: Service) -> None:
     """An enterprise's own reporting system (申报单位, role filer) acts for
     the enterprise its token names (`uscc`): its permits' reports are
