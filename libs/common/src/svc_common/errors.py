@@ -7,14 +7,14 @@ with a problem too, never a stack trace.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -416,17 +416,22 @@ def unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 class UnexpectedErrors:
-    """Answers an exception no handler names (`unexpected`) inside the
-    request's context: Starlette would answer it from its
-    ServerErrorMiddleware, outside every middleware, so the 500 (or 503)
-    and its "unhandled error" line, the one with the traceback, carried
-    neither the request id (X-Request-ID, `request_id`) nor the request's
-    language. Added just inside RequestContextMiddleware, which then counts
-    and logs the request with its status. An answer already begun is left
-    as it is: the exception passes on."""
+    """Answers an exception no handler names inside the request's context:
+    Starlette would answer it from its ServerErrorMiddleware, outside every
+    middleware, so the 500 (or 503) and its "unhandled error" line, the one
+    with the traceback, carried neither the request id (X-Request-ID,
+    `request_id`) nor the request's language. A service adds it just inside
+    RequestContextMiddleware, which then counts and logs the request with its
+    status; the console innermost, with its own page as `answer`. An answer
+    already begun is left as it is: the exception passes on."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, answer: Callable[[Request, Exception], Response] | None = None
+    ) -> None:
         self.app = app
+        #: Logs the exception with its traceback and answers it (`unexpected`
+        #: by default: a problem).
+        self.answer = answer or unexpected
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -445,4 +450,4 @@ class UnexpectedErrors:
         except Exception as exc:
             if started:
                 raise
-            await unexpected(Request(scope, receive), exc)(scope, receive, send)
+            await self.answer(Request(scope, receive), exc)(scope, receive, send)
