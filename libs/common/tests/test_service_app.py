@@ -352,6 +352,67 @@ async def test_a_500_carries_the_request_id_of_its_log_line_and_ends_there(
     assert logged == [("unhandled error", "req-500")]
 
 
+async def test_a_500_and_a_503_answered_last_carry_the_request_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception no handler names was answered by the last handler from
+    Starlette's ServerErrorMiddleware, outside the request-context
+    middleware: the 500 (and the 503 of a lost connection seen there) went
+    out without X-Request-ID or `request_id`, in zh-CN whatever was asked,
+    and its "unhandled error" line, the one with the traceback, carried no
+    request id to find it by. They are answered inside the request's
+    context now, as every other problem is."""
+    import sys
+
+    import structlog
+    from svc_common import errors
+
+    logged: list[tuple[str, dict[str, Any], BaseException | None, Any]] = []
+
+    class Log:
+        def _line(self, event: str, **kw: Any) -> None:
+            ids = structlog.contextvars.get_contextvars().get("request_id")
+            logged.append((event, kw, sys.exc_info()[1], ids))
+
+        exception = warning = _line
+
+    monkeypatch.setattr(errors, "log", Log())
+    app = demo_app(f"sqlite+aiosqlite:///{tmp_path}/ids.db")
+    async with testing.running(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo") as raw:
+            headers = {**testing.auth("officer"), "X-Request-ID": "req-bug-1"}
+            r = await raw.get("/demo/bug", headers={**headers, "Accept-Language": "en"})
+            assert r.status_code == 500, r.text
+            assert r.headers["content-type"] == "application/problem+json"
+            assert r.headers.get("x-request-id") == "req-bug-1"
+            body = r.json()
+            assert body["request_id"] == "req-bug-1" and body["instance"] == "/demo/bug"
+            assert body["detail"] == "an unexpected error occurred; it has been logged"
+            assert "a bug" not in r.text and "Traceback" not in r.text
+            ((event, kw, exc, request_id),) = logged
+            assert event == "unhandled error" and kw == {"path": "/demo/bug"}
+            assert isinstance(exc, RuntimeError) and request_id == "req-bug-1"
+
+            logged.clear()
+            headers["X-Request-ID"] = "req-reset-1"
+            r = await raw.get("/demo/odd-after-reset", headers=headers)
+            assert r.status_code == 503, r.text
+            assert r.headers.get("retry-after")
+            assert r.headers.get("x-request-id") == "req-reset-1"
+            assert r.json()["request_id"] == "req-reset-1"
+            assert r.json()["detail"] == "本次请求所需的服务暂不可用，请稍后重试"
+            ((event, _kw, _exc, request_id),) = logged
+            assert event == "request failed: dependency unavailable"
+            assert request_id == "req-reset-1"
+
+            # A 503 for a database the handlers name was in the context already.
+            headers["X-Request-ID"] = "req-lost-1"
+            r = await raw.get("/demo/driver-lost", headers=headers)
+            assert r.status_code == 503 and r.json()["request_id"] == "req-lost-1"
+            assert r.headers.get("x-request-id") == "req-lost-1"
+
+
 async def test_validation_problem_names_each_field(db_url: str) -> None:
     async with testing.running(demo_app(db_url)) as c:
         r = await c.post(

@@ -157,3 +157,34 @@ def test_findings_said_in_both_languages() -> None:
 
     with i18n.use("zh"):
         assert "超许可排放量" in f.message()
+
+
+def test_owed_periods_stop_at_the_validity_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The years walked stop at the permit's last valid day: asked for a day
+    far ahead (9999-12-30), the walk went on to that year for every permit,
+    skipping every period, 8,000 years of them each."""
+    years: list[int] = []
+    periods_of = rules.periods_of
+
+    def counted(frequency: rules.Frequency, year: int) -> list[Period]:
+        years.append(year)
+        return periods_of(frequency, year)
+
+    monkeypatch.setattr(rules, "periods_of", counted)
+    owed = rules.owed_periods("simplified", D(2025, 5, 10), D(2030, 5, 9), D(9999, 12, 30))
+    assert [p.code for p in owed] == ["2025", "2026", "2027", "2028", "2029", "2030"]
+    assert max(years) == 2030
+
+
+def test_the_missed_list_is_judged_at_most_a_year_ahead() -> None:
+    today = D(2026, 3, 10)
+    assert rules.as_of_refusal(D(2027, 3, 10), today) is None
+    assert rules.as_of_refusal(D(2020, 1, 1), today) is None
+    refusal = rules.as_of_refusal(D(2027, 3, 11), today)
+    assert refusal == (
+        "must be at most 1 year after today (2027-03-10 at the latest; it is 2027-03-11)"
+    )
+    with i18n.use("zh"):
+        assert rules.as_of_refusal(D(9999, 12, 30), today) == (
+            "不得晚于今天起 1 年（最晚 2027-03-10；给出的是 9999-12-30）"
+        )

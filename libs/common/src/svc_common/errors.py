@@ -7,14 +7,14 @@ with a problem too, never a stack trace.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 from pydantic import BaseModel, ValidationError
@@ -347,8 +347,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if is_unique_violation(exc):
             return _concurrent_write(request, exc)
         if not is_transient(exc):
-            return unexpected_response(request, exc)
-        return unavailable_response(request, exc)
+            return unexpected(request, exc)
+        return _unavailable(request, exc)
 
     def _concurrent_write(request: Request, exc: Exception) -> JSONResponse:
         # A route checks before it writes; a concurrent request that wrote the
@@ -381,15 +381,15 @@ def install_error_handlers(app: FastAPI) -> None:
     ):
         app.add_exception_handler(cls, _infrastructure)
 
-    # Answered by `UnexpectedErrors` inside the request's context; this is
-    # for an app without it (Starlette's ServerErrorMiddleware calls it).
+    # The last resort of Starlette's ServerErrorMiddleware, outside every
+    # middleware: only an exception raised outside `UnexpectedErrors` (in the
+    # request-context middleware itself) still reaches it.
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return unexpected_response(request, exc)
+        return unexpected(request, exc)
 
 
-def unavailable_response(request: Request, exc: Exception) -> JSONResponse:
-    """A 503 with Retry-After: a dependency (the database, the broker) failed."""
+def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("request failed: dependency unavailable", path=request.url.path, error=repr(exc))
     p = Unavailable(
         i18n.msg(
@@ -400,17 +400,18 @@ def unavailable_response(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(p, request)  # with Retry-After
 
 
-def unexpected_response(request: Request, exc: Exception) -> JSONResponse:
-    """The answer to an exception no handler names: logged with its
-    traceback, a 500 problem saying only that (a 503 when the cause is a
-    lost connection)."""
+def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to an exception no handler names: a 500 problem, logged
+    ("unhandled error") with its traceback; a 503 where a lost connection
+    caused it. Called where the exception is being handled (the traceback
+    is the one being handled)."""
     if is_transient(exc):
         # An error no handler names, raised while a lost connection was
         # being handled: the cause is still the database.
-        return unavailable_response(request, exc)
+        return _unavailable(request, exc)
     log.exception("unhandled error", path=request.url.path)
-    # On the request's span as the tracing middleware, outside, recorded it
-    # when the exception reached it.
+    # On the request's span, as the tracing middleware outside would have
+    # recorded it had the exception reached it.
     span = trace.get_current_span()
     span.record_exception(exc)
     span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
@@ -422,18 +423,22 @@ def unexpected_response(request: Request, exc: Exception) -> JSONResponse:
 
 
 class UnexpectedErrors:
-    """An exception no handler answers, answered inside the request's
-    context (svc_common.observability.RequestContextMiddleware, outside
-    this): its 500 carries the `request_id` and `X-Request-ID` its log line
-    `unhandled error` carries, and its language, and it ends the request.
-    Left to Starlette's ServerErrorMiddleware, outside every middleware, the
-    500 had no request id, was always in Chinese, and the exception went on
-    to the server (uvicorn closed the connection; a client in the same
-    process, the embedded console, got the exception instead of the answer).
-    An answer already begun is left as it is (the exception passes on)."""
+    """Answers an exception no handler names inside the request's context:
+    Starlette would answer it from its ServerErrorMiddleware, outside every
+    middleware, so the 500 (or 503) and its "unhandled error" line, the one
+    with the traceback, carried neither the request id (X-Request-ID,
+    `request_id`) nor the request's language. A service adds it just inside
+    RequestContextMiddleware, which then counts and logs the request with its
+    status; the console innermost, with its own page as `answer`. An answer
+    already begun is left as it is: the exception passes on."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, answer: Callable[[Request, Exception], Response] | None = None
+    ) -> None:
         self.app = app
+        #: Logs the exception with its traceback and answers it (`unexpected`
+        #: by default: a problem).
+        self.answer = answer or unexpected
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -452,5 +457,4 @@ class UnexpectedErrors:
         except Exception as exc:
             if started:
                 raise
-            response = unexpected_response(Request(scope, receive), exc)
-            await response(scope, receive, send)
+            await self.answer(Request(scope, receive), exc)(scope, receive, send)

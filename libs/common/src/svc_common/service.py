@@ -318,8 +318,8 @@ def create_app(
         max_upload_bytes=settings.max_upload_bytes,
         single_params=openapi.single_query_params(app),
     )
-    # An exception no handler answers is a 500 inside the request's context
-    # (its ids, its language), the request ended there.
+    # An exception no handler names is answered here, inside the request's
+    # context (its ids, its language), not by Starlette's ServerErrorMiddleware.
     app.add_middleware(UnexpectedErrors)
     # Outermost: a request the guard refuses still gets its ids, its log line
     # and its count.
