@@ -31,6 +31,18 @@ def test_periods_and_their_due_dates(
     assert (p.first_day, p.last_day, p.due_date) == (first, last, due)
 
 
+@pytest.mark.parametrize("code", ["9999", "9999-Q4", "9999-12"])
+def test_the_last_period_of_the_calendar_ends_on_its_last_day(code: str) -> None:
+    """Its end was counted from the day after it, in year 10000 (a 500 for
+    a report filed for 9999); its due date is past the calendar, but a
+    period that has not ended is refused before that is read."""
+    p = rules.parse_period(code)
+    assert p is not None and p.last_day == D(9999, 12, 31)
+    if p.frequency != "monthly":  # owed by key management
+        refusal = rules.period_refusal(p, "key", D(2024, 1, 1), None, D(9999, 12, 30))
+        assert refusal is not None and "ends on 9999-12-31" in refusal
+
+
 @pytest.mark.parametrize(
     "code", ["25", "2025-Q5", "2025-Q0", "2025-13", "2025-00", "0000", "0999-Q1", "2025-1"]
 )

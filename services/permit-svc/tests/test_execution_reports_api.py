@@ -156,6 +156,10 @@ async def test_refusals_name_the_field(svc: Service) -> None:
     assert "no monthly reports" in await refused(key, "2025-07", "period")
     assert "is not a period" in await refused(key, "2025-Q5", "period")
     assert "is not a period" in await refused(key, "0000", "period")
+    # The last year the calendar holds: its last period ends on its last
+    # day (counted without the day after it, year 10000: a 500).
+    for period in ("9999", "9999-Q4"):
+        assert "ends on 9999-12-31" in await refused(key, period, "period")
     await refused(key, "2025", "emissions.0.pollutant", CO2="1")
     assert "sets no permitted amount for NOx" in await refused(
         key, "2025", "emissions.1.pollutant", VOCs="1", NOx="1"

@@ -15,6 +15,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -408,6 +410,11 @@ def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # being handled: the cause is still the database.
         return _unavailable(request, exc)
     log.exception("unhandled error", path=request.url.path)
+    # On the request's span, as the tracing middleware outside would have
+    # recorded it had the exception reached it.
+    span = trace.get_current_span()
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
     p = Problem(
         i18n.msg("an unexpected error occurred; it has been logged", "发生意外错误，已记录")
     )

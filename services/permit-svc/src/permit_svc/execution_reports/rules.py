@@ -9,6 +9,7 @@ are Beijing days (svc_common.calendar, read from the one clock)."""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -75,7 +76,10 @@ class Period:
 
     @property
     def last_day(self) -> dt.date:
-        return _first_of_next_month(self._last_month) - dt.timedelta(days=1)
+        # Within its month, never from the day after it: the last period of
+        # the calendar (9999-12-31) has no day after it.
+        month = self._last_month
+        return month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
     @property
     def due_date(self) -> dt.date:
