@@ -64,6 +64,10 @@ def test_token_names_a_filers_enterprise() -> None:
     for args, why in (
         (["--role", "filer", "--uscc", wrong], "校验码错误"),
         (["--role", "filer", "--uscc", code[:10]], "必须是 18 个字符"),
+        # Empty (an unset variable: `--uscc "$USCC"`) is a code given, and
+        # wrong, as the services read it: not a filer's token naming none.
+        (["--role", "filer", "--uscc", ""], "必须是 18 个字符，实际为 0 个"),
+        (["--role", "admin", "--uscc", ""], "only a filer's token names an enterprise"),
         (["--role", "admin", "--uscc", code], "only a filer's token names an enterprise"),
     ):
         r = runner.invoke(app, ["token", *args], env={"COLUMNS": "400"})

@@ -121,11 +121,11 @@ def token(
     sub: Annotated[str, typer.Option(help="subject; defaults to a name of the role")] = "",
     hours: Annotated[int, typer.Option(help="validity in hours (1 to 720)")] = 12,
     uscc: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="filer only: the unified social credit code of the enterprise it acts for"
         ),
-    ] = "",
+    ] = None,
 ) -> None:
     """Print a development JWT signed with the embedded default's secret."""
     import datetime as dt
@@ -163,9 +163,11 @@ def token(
             "an officer acts in named districts: give --district",
             param_hint="--district",
         )
-    if uscc:
+    if uscc is not None:
         # The services' own check (svc_common.uscc): a code they would answer
-        # 401 for is not printed, nor one on a token that cannot use it.
+        # 401 for is not printed, nor one on a token that cannot use it. An
+        # empty one (an unset variable) is such a code, not "no enterprise":
+        # a filer's token naming none is refused wherever it files.
         from svc_common.i18n import use
         from svc_common.uscc import uscc_problem
 
@@ -191,7 +193,7 @@ def token(
             role=role,
             districts=districts,
             ttl=dt.timedelta(hours=hours),
-            uscc=uscc or None,
+            uscc=uscc,
         )
     )
 

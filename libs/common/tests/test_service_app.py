@@ -273,10 +273,12 @@ def _carries_security_headers(r: httpx.Response) -> None:
 
 
 async def test_a_500_and_a_503_carry_the_security_headers_too(tmp_path: Path) -> None:
-    """The answer to an unexpected exception is sent by Starlette's
+    """The answer to an unexpected exception was sent by Starlette's
     ServerErrorMiddleware, outside every middleware an app adds: it went out
     without the headers every other answer carries. So did the 503 sent
-    there for an error no handler names caused by a lost connection."""
+    there for an error no handler names caused by a lost connection. (Both
+    are answered inside the request's context now, `errors.UnexpectedErrors`;
+    an answer already begun still fails there.)"""
     exporter = InMemorySpanExporter()
     for traced in (False, True):
         with contextlib.ExitStack() as stack:
@@ -297,7 +299,118 @@ async def test_a_500_and_a_503_carry_the_security_headers_too(tmp_path: Path) ->
                 assert r.status_code == 503, r.text
                 _carries_security_headers(r)
 
-    assert any(s.name.startswith("GET /demo/bug") for s in exporter.get_finished_spans())
+    (bug,) = [
+        s
+        for s in exporter.get_finished_spans()
+        if s.name.startswith("GET /demo/bug") and s.kind == trace.SpanKind.SERVER
+    ]
+    # The exception is on the request's span, answered inside it.
+    assert [e.attributes["exception.type"] for e in bug.events if e.name == "exception"] == [
+        "RuntimeError"
+    ]
+    assert bug.status.status_code == trace.StatusCode.ERROR
+
+
+async def test_a_500_carries_the_request_id_of_its_log_line_and_ends_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception no handler answers was answered by Starlette's
+    ServerErrorMiddleware, outside the request's context: the 500 had no
+    `request_id` nor `X-Request-ID` (nothing to match its log line
+    `unhandled error` by, which had none either), was in Chinese when
+    English was asked for, and the exception went on to the server (uvicorn
+    closed the connection; the embedded console, calling in process, got
+    the exception instead of the answer and showed its own 500 page). It is
+    answered inside the request's context and ends there."""
+    import structlog
+    from svc_common import errors
+
+    logged: list[tuple[str, Any]] = []
+
+    class Log:
+        def exception(self, event: str, **kw: Any) -> None:
+            logged.append((event, structlog.contextvars.get_contextvars().get("request_id")))
+
+    monkeypatch.setattr(errors, "log", Log())
+    app = demo_app(f"sqlite+aiosqlite:///{tmp_path}/ids.db")
+    async with testing.running(app):
+        # The exceptions an app raises are raised to the client here: none is.
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo") as raw:
+            r = await raw.get(
+                "/demo/bug",
+                headers=testing.auth(
+                    "officer", **{"X-Request-ID": "req-500", "Accept-Language": "en"}
+                ),
+            )
+    assert r.status_code == 500 and r.headers["content-type"] == "application/problem+json"
+    assert r.headers["x-request-id"] == "req-500" and r.json()["request_id"] == "req-500"
+    assert r.headers["content-language"] == "en"
+    assert r.json()["detail"] == "an unexpected error occurred; it has been logged"
+    assert "a bug" not in r.text
+    _carries_security_headers(r)
+    assert logged == [("unhandled error", "req-500")]
+
+
+async def test_a_500_and_a_503_answered_last_carry_the_request_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception no handler names was answered by the last handler from
+    Starlette's ServerErrorMiddleware, outside the request-context
+    middleware: the 500 (and the 503 of a lost connection seen there) went
+    out without X-Request-ID or `request_id`, in zh-CN whatever was asked,
+    and its "unhandled error" line, the one with the traceback, carried no
+    request id to find it by. They are answered inside the request's
+    context now, as every other problem is."""
+    import sys
+
+    import structlog
+    from svc_common import errors
+
+    logged: list[tuple[str, dict[str, Any], BaseException | None, Any]] = []
+
+    class Log:
+        def _line(self, event: str, **kw: Any) -> None:
+            ids = structlog.contextvars.get_contextvars().get("request_id")
+            logged.append((event, kw, sys.exc_info()[1], ids))
+
+        exception = warning = _line
+
+    monkeypatch.setattr(errors, "log", Log())
+    app = demo_app(f"sqlite+aiosqlite:///{tmp_path}/ids.db")
+    async with testing.running(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo") as raw:
+            headers = {**testing.auth("officer"), "X-Request-ID": "req-bug-1"}
+            r = await raw.get("/demo/bug", headers={**headers, "Accept-Language": "en"})
+            assert r.status_code == 500, r.text
+            assert r.headers["content-type"] == "application/problem+json"
+            assert r.headers.get("x-request-id") == "req-bug-1"
+            body = r.json()
+            assert body["request_id"] == "req-bug-1" and body["instance"] == "/demo/bug"
+            assert body["detail"] == "an unexpected error occurred; it has been logged"
+            assert "a bug" not in r.text and "Traceback" not in r.text
+            ((event, kw, exc, request_id),) = logged
+            assert event == "unhandled error" and kw == {"path": "/demo/bug"}
+            assert isinstance(exc, RuntimeError) and request_id == "req-bug-1"
+
+            logged.clear()
+            headers["X-Request-ID"] = "req-reset-1"
+            r = await raw.get("/demo/odd-after-reset", headers=headers)
+            assert r.status_code == 503, r.text
+            assert r.headers.get("retry-after")
+            assert r.headers.get("x-request-id") == "req-reset-1"
+            assert r.json()["request_id"] == "req-reset-1"
+            assert r.json()["detail"] == "本次请求所需的服务暂不可用，请稍后重试"
+            ((event, _kw, _exc, request_id),) = logged
+            assert event == "request failed: dependency unavailable"
+            assert request_id == "req-reset-1"
+
+            # A 503 for a database the handlers name was in the context already.
+            headers["X-Request-ID"] = "req-lost-1"
+            r = await raw.get("/demo/driver-lost", headers=headers)
+            assert r.status_code == 503 and r.json()["request_id"] == "req-lost-1"
+            assert r.headers.get("x-request-id") == "req-lost-1"
 
 
 async def test_validation_problem_names_each_field(db_url: str) -> None:

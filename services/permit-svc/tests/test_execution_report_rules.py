@@ -31,6 +31,18 @@ def test_periods_and_their_due_dates(
     assert (p.first_day, p.last_day, p.due_date) == (first, last, due)
 
 
+@pytest.mark.parametrize("code", ["9999", "9999-Q4", "9999-12"])
+def test_the_last_period_of_the_calendar_ends_on_its_last_day(code: str) -> None:
+    """Its end was counted from the day after it, in year 10000 (a 500 for
+    a report filed for 9999); its due date is past the calendar, but a
+    period that has not ended is refused before that is read."""
+    p = rules.parse_period(code)
+    assert p is not None and p.last_day == D(9999, 12, 31)
+    if p.frequency != "monthly":  # owed by key management
+        refusal = rules.period_refusal(p, "key", D(2024, 1, 1), None, D(9999, 12, 30))
+        assert refusal is not None and "ends on 9999-12-31" in refusal
+
+
 @pytest.mark.parametrize(
     "code", ["25", "2025-Q5", "2025-Q0", "2025-13", "2025-00", "0000", "0999-Q1", "2025-1"]
 )
@@ -145,3 +157,34 @@ def test_findings_said_in_both_languages() -> None:
 
     with i18n.use("zh"):
         assert "超许可排放量" in f.message()
+
+
+def test_owed_periods_stop_at_the_validity_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The years walked stop at the permit's last valid day: asked for a day
+    far ahead (9999-12-30), the walk went on to that year for every permit,
+    skipping every period, 8,000 years of them each."""
+    years: list[int] = []
+    periods_of = rules.periods_of
+
+    def counted(frequency: rules.Frequency, year: int) -> list[Period]:
+        years.append(year)
+        return periods_of(frequency, year)
+
+    monkeypatch.setattr(rules, "periods_of", counted)
+    owed = rules.owed_periods("simplified", D(2025, 5, 10), D(2030, 5, 9), D(9999, 12, 30))
+    assert [p.code for p in owed] == ["2025", "2026", "2027", "2028", "2029", "2030"]
+    assert max(years) == 2030
+
+
+def test_the_missed_list_is_judged_at_most_a_year_ahead() -> None:
+    today = D(2026, 3, 10)
+    assert rules.as_of_refusal(D(2027, 3, 10), today) is None
+    assert rules.as_of_refusal(D(2020, 1, 1), today) is None
+    refusal = rules.as_of_refusal(D(2027, 3, 11), today)
+    assert refusal == (
+        "must be at most 1 year after today (2027-03-10 at the latest; it is 2027-03-11)"
+    )
+    with i18n.use("zh"):
+        assert rules.as_of_refusal(D(9999, 12, 30), today) == (
+            "不得晚于今天起 1 年（最晚 2027-03-10；给出的是 9999-12-30）"
+        )

@@ -8,12 +8,14 @@ import asyncio
 import datetime as dt
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from permit_svc.app import create
 from permit_svc.settings import Settings
 from svc_common import clock, testing
+from svc_common.events.schemas.eia import FilingApproved
 from svc_common.uscc import make_uscc
 
 from .conftest import BAODI, JIZHOU, Service
@@ -154,6 +156,10 @@ async def test_refusals_name_the_field(svc: Service) -> None:
     assert "no monthly reports" in await refused(key, "2025-07", "period")
     assert "is not a period" in await refused(key, "2025-Q5", "period")
     assert "is not a period" in await refused(key, "0000", "period")
+    # The last year the calendar holds: its last period ends on its last
+    # day (counted without the day after it, year 10000: a 500).
+    for period in ("9999", "9999-Q4"):
+        assert "ends on 9999-12-31" in await refused(key, period, "period")
     await refused(key, "2025", "emissions.0.pollutant", CO2="1")
     assert "sets no permitted amount for NOx" in await refused(
         key, "2025", "emissions.1.pollutant", VOCs="1", NOx="1"
@@ -237,6 +243,32 @@ async def test_missed_reports_by_district_paged(svc: Service) -> None:
     assert {x["permit_id"] for x in page["items"]} == {key}
 
 
+async def test_the_missed_list_is_judged_at_most_a_year_ahead(svc: Service) -> None:
+    """`as_of` far ahead (9999-12-30) made the list walk every period of
+    every permit up to that day, 500 permits at a time: a cheap request
+    costing the service much. More than a year after today (by the
+    service's clock) is a 422 at `as_of`; a year ahead is still judged."""
+    key = await _permit(svc, 8113)
+    path = "/permit/execution-reports/missed"
+    for as_of, lang, said in (
+        ("9999-12-30", "zh-CN", "不得晚于今天起 1 年（最晚 2027-03-10；给出的是 9999-12-30）"),
+        ("2027-03-11", "en", "must be at most 1 year after today (2027-03-10 at the latest"),
+    ):
+        r = await svc.http.get(
+            path, params={"as_of": as_of}, headers={**OFFICER, "Accept-Language": lang}
+        )
+        assert r.status_code == 422, r.text
+        (error,) = r.json()["errors"]
+        assert error["field"] == "as_of" and said in error["message"], error
+        assert r.json()["detail"].startswith("as_of: "), r.text
+    r = await svc.http.get(path, params={"as_of": "2027-03-10", "limit": 50}, headers=OFFICER)
+    assert r.status_code == 200, r.text
+    owed = sorted(x["period"] for x in r.json()["items"] if x["permit_id"] == key)
+    assert owed == ["2025", "2025-Q2", "2025-Q3", "2025-Q4", "2026"] + [
+        f"2026-Q{q}" for q in range(1, 5)
+    ]
+
+
 async def test_filings_of_one_period_at_once_are_numbered_in_turn(svc: Service) -> None:
     permit_id = await _permit(svc, 8112)
     answers = await asyncio.gather(
@@ -274,6 +306,89 @@ async def test_periods_before_the_register_followed_them_are_not_missed(db_url: 
         "2025",
         "2025-Q4",
     ]
+
+
+async def test_an_application_drafted_from_an_event_follows_the_app_s_owed_from(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The precheck stamped on an application drafted from an approved EIA
+    (an event handler, which gets no request) counts missed reports from
+    the app's EXECUTION_REPORTS_OWED_FROM: it read the setting from the
+    environment instead, so an app built with another setting was not
+    followed. So does a parked filing re-driven by an administrator."""
+    monkeypatch.delenv("EXECUTION_REPORTS_OWED_FROM", raising=False)
+    settings = Settings(
+        database_url=db_url,
+        log_json=False,
+        log_level="WARNING",
+        execution_reports_owed_from=dt.date(2025, 10, 1),
+    )
+    app = create(settings)
+
+    def approved(serial: int, code: str) -> FilingApproved:
+        return FilingApproved(
+            filing_id=f"EIA-2026-{serial}",
+            project_ref=f"P-{serial}",
+            project_name="扩建项目",
+            uscc=make_uscc(BAODI, serial),
+            enterprise_name=f"企业{serial}",
+            district=BAODI,
+            industry_code=code,
+            category="report",
+            vocs_increment_t=Decimal("1"),
+        )
+
+    async def missed_check(uscc: str) -> str:
+        r = await http.get("/permit/permits", params={"uscc": uscc}, headers=OFFICER)
+        (drafted,) = [p for p in r.json()["items"] if p["status"] == "applied"]
+        (check,) = [c for c in drafted["prechecks"] if c["code"] == "missed_execution_reports"]
+        message: str = check["message"]
+        return message
+
+    async with testing.running(app) as http:
+        svc = Service(app, http)
+        # Valid from 10 May 2025: Q2 and Q3 ended before the day, 2025 and Q4 after.
+        await _permit(svc, 8125)
+        await testing.deliver(app, approved(8125, "C2641"))
+        assert "2 overdue" in await missed_check(make_uscc(BAODI, 8125))
+        # An approval of an enterprise not known, of a code not classified:
+        # parked; re-driven once the enterprise and its permit are entered.
+        await testing.deliver(app, approved(8126, "C2631"))
+        await _permit(svc, 8126)
+        r = await http.post(
+            "/permit/parked-filings/EIA-2026-8126/redrive", headers=testing.auth("admin")
+        )
+        assert r.status_code == 200 and r.json()["state"] == "drafted", r.text
+        assert "2 overdue" in await missed_check(make_uscc(BAODI, 8126))
+
+
+async def test_a_filer_is_not_shown_which_officer_filed_a_report(svc: Service) -> None:
+    """`filed_by` is the filer's login (`sub`): an officer's is the
+    bureau's own business, not the enterprise's. A filer reading its
+    permit's reports sees `filed_by` of the versions it filed itself (its
+    exact `sub`) and null for the others (an officer's, another system's);
+    every other reader sees every `filed_by`."""
+    own = await _permit(svc, 8132)
+    officer = testing.auth("officer", [BAODI], sub="wang.officer")
+    assert (await _file(svc, own, "2025", headers=officer, VOCs="1")).status_code == 201
+    filer = testing.auth("filer", sub="erp.8132", uscc=make_uscc(BAODI, 8132))
+    r = await _file(svc, own, "2025", headers=filer, VOCs="2")  # a correction of the officer's
+    assert r.status_code == 201 and r.json()["filed_by"] == "erp.8132", r.text
+    other = testing.auth("filer", sub="erp2.8132", uscc=make_uscc(BAODI, 8132))
+    assert (await _file(svc, own, "2025-Q3", headers=other, VOCs="1")).status_code == 201
+    path = f"/permit/permits/{own}/execution-reports"
+    params = {"superseded": "true"}
+
+    async def shown(headers: dict[str, str]) -> list[tuple[str, int, str | None]]:
+        r = await svc.http.get(path, params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        return [(x["period"], x["version"], x["filed_by"]) for x in r.json()["items"]]
+
+    assert await shown(filer) == [("2025", 1, None), ("2025", 2, "erp.8132"), ("2025-Q3", 1, None)]
+    assert "wang.officer" not in (await svc.http.get(path, params=params, headers=filer)).text
+    everyone = [("2025", 1, "wang.officer"), ("2025", 2, "erp.8132"), ("2025-Q3", 1, "erp2.8132")]
+    for reader in (OFFICER, testing.auth("auditor"), testing.auth("admin")):
+        assert await shown(reader) == everyone
 
 
 async def test_a_filer_files_and_reads_for_its_own_enterprise_only(svc: Service) -> None:

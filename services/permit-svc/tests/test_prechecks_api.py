@@ -62,6 +62,28 @@ async def _import(svc: Service, uscc: str, vocs: str = "3") -> str:
     return str(r.json()["results"][0]["id"])
 
 
+async def test_a_permit_with_no_checks_kept_is_not_listed_as_one_whose_checks_found_nothing(
+    svc: Service,
+) -> None:
+    """`attention=false` lists the permits whose kept checks found nothing:
+    an imported permit (or one applied for before checks were kept) has
+    none (`prechecks` null, `attention` 0), and was listed with them, as if
+    checked and clean; it is in neither list."""
+    imported = await _import(svc, await svc.enterprise(6705))
+    checked = await svc.enterprise(6706)
+    r = await svc.http.post("/permit/permits", json=_body(checked, NOx="1"), headers=OFFICER)
+    assert r.status_code == 201 and r.json()["attention"] == 0, r.text
+    r = await svc.http.get(f"/permit/permits/{imported}", headers=OFFICER)
+    assert r.json()["prechecks"] is None and r.json()["attention"] == 0, r.text
+    r = await svc.http.get("/permit/permits?attention=false", headers=OFFICER)
+    assert [p["uscc"] for p in r.json()["items"]] == [checked], r.text
+    r = await svc.http.get("/permit/permits?attention=true", headers=OFFICER)
+    assert r.json()["items"] == [], r.text
+    # Unfiltered, it is listed as ever.
+    r = await svc.http.get("/permit/permits", headers=OFFICER)
+    assert imported in [p["id"] for p in r.json()["items"]]
+
+
 async def test_an_application_keeps_the_checks_judged_when_accepted(svc: Service) -> None:
     uscc = await svc.enterprise(6701)
     r = await svc.http.post(

@@ -7,18 +7,20 @@ with a problem too, never a stack trace.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svc_common import context, i18n
 from svc_common.failures import TransientFailure, is_transient, is_unique_violation
@@ -345,7 +347,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if is_unique_violation(exc):
             return _concurrent_write(request, exc)
         if not is_transient(exc):
-            return await _unexpected(request, exc)
+            return unexpected(request, exc)
         return _unavailable(request, exc)
 
     def _concurrent_write(request: Request, exc: Exception) -> JSONResponse:
@@ -363,18 +365,6 @@ def install_error_handlers(app: FastAPI) -> None:
             request,
         )
 
-    def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.warning(
-            "request failed: dependency unavailable", path=request.url.path, error=repr(exc)
-        )
-        p = Unavailable(
-            i18n.msg(
-                "a service this request needs is unavailable; retry shortly",
-                "本次请求所需的服务暂不可用，请稍后重试",
-            )
-        )
-        return problem_response(p, request)  # with Retry-After
-
     # Infrastructure failures (database down or restarting, connection reset,
     # serialization failure…) are a 503 with Retry-After, never a 500.
     # asyncpg's own errors reach here from the statements run on the driver
@@ -391,15 +381,80 @@ def install_error_handlers(app: FastAPI) -> None:
     ):
         app.add_exception_handler(cls, _infrastructure)
 
+    # The last resort of Starlette's ServerErrorMiddleware, outside every
+    # middleware: only an exception raised outside `UnexpectedErrors` (in the
+    # request-context middleware itself) still reaches it.
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if is_transient(exc):
-            # An error no handler names, raised while a lost connection was
-            # being handled: the cause is still the database.
-            return _unavailable(request, exc)
-        log.exception("unhandled error", path=request.url.path)
-        p = Problem(
-            i18n.msg("an unexpected error occurred; it has been logged", "发生意外错误，已记录")
+        return unexpected(request, exc)
+
+
+def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("request failed: dependency unavailable", path=request.url.path, error=repr(exc))
+    p = Unavailable(
+        i18n.msg(
+            "a service this request needs is unavailable; retry shortly",
+            "本次请求所需的服务暂不可用，请稍后重试",
         )
-        p.status, p.code, p.title = 500, "internal", "Internal error"
-        return problem_response(p, request)
+    )
+    return problem_response(p, request)  # with Retry-After
+
+
+def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to an exception no handler names: a 500 problem, logged
+    ("unhandled error") with its traceback; a 503 where a lost connection
+    caused it. Called where the exception is being handled (the traceback
+    is the one being handled)."""
+    if is_transient(exc):
+        # An error no handler names, raised while a lost connection was
+        # being handled: the cause is still the database.
+        return _unavailable(request, exc)
+    log.exception("unhandled error", path=request.url.path)
+    # On the request's span, as the tracing middleware outside would have
+    # recorded it had the exception reached it.
+    span = trace.get_current_span()
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+    p = Problem(
+        i18n.msg("an unexpected error occurred; it has been logged", "发生意外错误，已记录")
+    )
+    p.status, p.code, p.title = 500, "internal", "Internal error"
+    return problem_response(p, request)
+
+
+class UnexpectedErrors:
+    """Answers an exception no handler names inside the request's context:
+    Starlette would answer it from its ServerErrorMiddleware, outside every
+    middleware, so the 500 (or 503) and its "unhandled error" line, the one
+    with the traceback, carried neither the request id (X-Request-ID,
+    `request_id`) nor the request's language. A service adds it just inside
+    RequestContextMiddleware, which then counts and logs the request with its
+    status; the console innermost, with its own page as `answer`. An answer
+    already begun is left as it is: the exception passes on."""
+
+    def __init__(
+        self, app: ASGIApp, answer: Callable[[Request, Exception], Response] | None = None
+    ) -> None:
+        self.app = app
+        #: Logs the exception with its traceback and answers it (`unexpected`
+        #: by default: a problem).
+        self.answer = answer or unexpected
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:
+                raise
+            await self.answer(Request(scope, receive), exc)(scope, receive, send)

@@ -39,7 +39,7 @@ from svc_common.audit_router import AuditScope, audit_router
 from svc_common.auth import TokenVerifier
 from svc_common.clock_admin import clock_router
 from svc_common.db import Database
-from svc_common.errors import install_error_handlers
+from svc_common.errors import UnexpectedErrors, install_error_handlers
 from svc_common.events.registry import load_all
 from svc_common.graceful import is_draining
 from svc_common.guard import InputGuardMiddleware
@@ -318,6 +318,9 @@ def create_app(
         max_upload_bytes=settings.max_upload_bytes,
         single_params=openapi.single_query_params(app),
     )
+    # An exception no handler names is answered here, inside the request's
+    # context (its ids, its language), not by Starlette's ServerErrorMiddleware.
+    app.add_middleware(UnexpectedErrors)
     # Outermost: a request the guard refuses still gets its ids, its log line
     # and its count.
     app.add_middleware(RequestContextMiddleware, service=spec.name, prefix=spec.prefix)

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from svc_common import security_headers
 from svc_common.auth import role_name
+from svc_common.errors import UnexpectedErrors
 from svc_common.graceful import is_draining
 from svc_common.head_requests import HeadAsGet
 from svc_common.i18n import msg
@@ -54,7 +55,7 @@ from console.web import (
     LanguageMiddleware,
     NoStore,
     RelativeRedirects,
-    UnexpectedErrorPage,
+    answer_unexpected,
     is_htmx,
     problem_page,
     render,
@@ -121,8 +122,8 @@ def create(
         app.include_router(router)
     _install_handlers(app)
     # Innermost: an exception no handler answers is the console's 500 page,
-    # in the user's language, with the request's id (web.UnexpectedErrorPage).
-    app.add_middleware(UnexpectedErrorPage)
+    # in the user's language, with the request's id (web.answer_unexpected).
+    app.add_middleware(UnexpectedErrors, answer=answer_unexpected)
     app.add_middleware(
         SessionCookies,
         secret=settings.session_secret,

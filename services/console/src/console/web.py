@@ -409,40 +409,16 @@ def unexpected_page(request: Request) -> Response:
     )
 
 
-class UnexpectedErrorPage:
-    """An exception no handler of the console answers: logged with its
-    traceback and the request's ids (`unhandled error`, as the services log
-    theirs), and answered with the console's own 500 page
-    (`unexpected_page`) instead of Starlette's plain-text "Internal Server
-    Error". Inside the session and language middleware (the page in the
-    user's language, for the user signed in) and the request's context (its
-    ids, its log line). A service out is not this: the console's API calls
-    raise `ApiError`, its 503 page. An answer already begun is left as it
-    is (the exception passes on)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watch)
-        except Exception:
-            log.exception("unhandled error", path=scope.get("path"))
-            if started:
-                raise
-            response = unexpected_page(Request(scope, receive))
-            await response(scope, receive, send)
+def answer_unexpected(request: Request, exc: Exception) -> Response:
+    """An exception no handler of the console answers (the `answer` of
+    svc_common's UnexpectedErrors, innermost: the page in the user's
+    language, for the user signed in): logged with its traceback and the
+    request's ids (`unhandled error`, as the services log theirs), and
+    answered with the console's own 500 page instead of Starlette's
+    plain-text "Internal Server Error". A service out is not this: the
+    console's API calls raise `ApiError`, its 503 page."""
+    log.exception("unhandled error", path=request.url.path)
+    return unexpected_page(request)
 
 
 class LanguageMiddleware:

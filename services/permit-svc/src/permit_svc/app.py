@@ -14,7 +14,7 @@ from svc_common.types import utcnow
 from permit_svc.audits.router import router as audits_router
 from permit_svc.enterprises.router import router as enterprises_router
 from permit_svc.enterprises.service import load_shipped_table_if_empty
-from permit_svc.events import handlers
+from permit_svc.events import build_handlers
 from permit_svc.execution_reports.router import router as execution_reports_router
 from permit_svc.metrics import FAMILIES, parked_figures
 from permit_svc.parked.router import router as parked_router
@@ -49,7 +49,8 @@ async def expire_due(rt: Runtime) -> None:
 
 
 def spec(settings: Settings | None = None) -> ServiceSpec:
-    sweep = (settings or Settings()).expiry_sweep_seconds
+    settings = settings or Settings()
+    sweep = settings.expiry_sweep_seconds
     return ServiceSpec(
         name="permit-svc",
         prefix=PREFIX,
@@ -66,7 +67,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
             reports_router,
             parked_router,
         ],
-        handlers=handlers,
+        handlers=build_handlers(settings),
         periodic=[(sweep, expire_due)],
         on_startup=[load_classification_table],
         gauges=[parked_figures],

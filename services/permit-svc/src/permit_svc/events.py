@@ -4,6 +4,8 @@ Every handler is idempotent by its own business key as well as by the inbox."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,15 +23,14 @@ from permit_svc.parked.service import lock_parked, park, settle_parked
 from permit_svc.permits.models import Permit
 from permit_svc.permits.service import status_step
 from permit_svc.quota_backing.service import record_allocation
+from permit_svc.settings import Settings
 from permit_svc.trades import amend_for_trade, record_trade_backing
 
 log = structlog.get_logger(__name__)
-handlers = EventHandlers()
 
 
-@handlers.on(FilingApproved)
 async def draft_application_for_approved_filing(
-    s: AsyncSession, payload: FilingApproved, env: Envelope
+    s: AsyncSession, payload: FilingApproved, env: Envelope, owed_from: dt.date | None
 ) -> None:
     """An approved EIA becomes a permit application (申请) carrying the
     project's approved VOCs increment; one per filing. One that cannot be
@@ -42,7 +43,7 @@ async def draft_application_for_approved_filing(
     # parked row of a filing parked before (this approval sent again) comes
     # before what drafting writes, as a re-drive of it takes them.
     parked_row = await lock_parked(s, f.filing_id)
-    outcome = await draft_application(s, f, SYSTEM, now, env.type)
+    outcome = await draft_application(s, f, SYSTEM, now, env.type, owed_from)
     if outcome.parked is None:
         settle_parked(s, parked_row, outcome.permit_id, now, env.type)
         return
@@ -54,12 +55,11 @@ async def draft_application_for_approved_filing(
     # codes: take its turn and look again, so that this filing is not parked
     # just after the table gained its code, left waiting for nothing.
     await hold_industry_table(s)
-    outcome = await draft_application(s, f, SYSTEM, now, env.type)
+    outcome = await draft_application(s, f, SYSTEM, now, env.type, owed_from)
     if outcome.parked is not None:
         await park(s, f, outcome.parked, now)
 
 
-@handlers.on(QuotaAllocated)
 async def learn_allocation(s: AsyncSession, payload: QuotaAllocated, env: Envelope) -> None:
     """Remember allocated quota: it backs VOCs on this enterprise's permits."""
     if await record_allocation(s, payload, env):
@@ -73,7 +73,6 @@ async def learn_allocation(s: AsyncSession, payload: QuotaAllocated, env: Envelo
         )
 
 
-@handlers.on(PermitSuspensionDecided)
 async def suspend_for_enforcement_case(
     s: AsyncSession, payload: PermitSuspensionDecided, env: Envelope
 ) -> None:
@@ -102,7 +101,6 @@ async def suspend_for_enforcement_case(
     status_step(s, SYSTEM, p, "suspend", "suspended", reason, utcnow(), **detail)
 
 
-@handlers.on(QuotaTradeSettled)
 async def amend_permits_for_trade(
     s: AsyncSession, payload: QuotaTradeSettled, env: Envelope
 ) -> None:
@@ -128,3 +126,21 @@ async def amend_permits_for_trade(
         tonnes_to_kg(payload.buyer_rights_t),
         payload,
     )
+
+
+def build_handlers(settings: Settings) -> EventHandlers:
+    """The handlers of one app, given what they need of its settings as
+    quota-svc's are (`quota_svc.events.build_handlers`): a handler gets no
+    request to read them from, and the environment is not the app's
+    settings (a test's app, the embedded runner's)."""
+    owed_from = settings.execution_reports_owed_from
+    handlers = EventHandlers()
+
+    async def on_approved(s: AsyncSession, payload: FilingApproved, env: Envelope) -> None:
+        await draft_application_for_approved_filing(s, payload, env, owed_from)
+
+    handlers.on(FilingApproved)(on_approved)
+    handlers.on(QuotaAllocated)(learn_allocation)
+    handlers.on(PermitSuspensionDecided)(suspend_for_enforcement_case)
+    handlers.on(QuotaTradeSettled)(amend_permits_for_trade)
+    return handlers

@@ -25,6 +25,7 @@ from permit_svc.enterprises.schemas import (
 )
 from permit_svc.missing import no_enterprise
 from permit_svc.scope import visible_districts
+from permit_svc.settings import Settings, get_settings
 
 router = APIRouter(prefix="/permit", tags=["enterprises"])
 READERS = ("officer", "admin", "auditor", "investment")
@@ -53,13 +54,16 @@ async def import_industries(
     request: Request,
     principal: Principal = Depends(require_citywide("admin")),
     db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
 ) -> Response:
     """Replace the classification table (CSV: industry_code,name,category), all
     or nothing; each line `created` (a new industry), `updated` (changed) or
     `replayed` (as it was). Enterprises' categories follow at once."""
     text = csv_text(request.headers.get("content-type", ""), await request.body())
     table = service.parse_industry_table(text)
-    report = await service.replace_industries(db, principal, table)
+    report = await service.replace_industries(
+        db, principal, table, settings.execution_reports_owed_from
+    )
     return report.response()
 
 

@@ -126,9 +126,11 @@ async def hold_industry_table(s: AsyncSession) -> None:
 
 
 async def replace_industries(
-    db: Database, principal: Principal, table: list[IndustryClass]
+    db: Database, principal: Principal, table: list[IndustryClass], owed_from: dt.date | None
 ) -> BulkReportBuilder:
-    """Replace the classification table and re-derive every enterprise's category."""
+    """Replace the classification table and re-derive every enterprise's
+    category; parked filings of its codes are drafted (`owed_from`: the
+    app's EXECUTION_REPORTS_OWED_FROM, for their prechecks)."""
     async with db.transaction() as s:
         # Two replacements at once take turns: the second replaces the first.
         await hold_industry_table(s)
@@ -166,7 +168,7 @@ async def replace_industries(
         from permit_svc.parked.service import draft_waiting
 
         drafted = await draft_waiting(
-            s, principal, {r.code for r in table}, utcnow(), "industries.import"
+            s, principal, {r.code for r in table}, utcnow(), "industries.import", owed_from
         )
         record_audit(
             s,

@@ -7,12 +7,13 @@ from fastapi import APIRouter, Depends, Query
 from svc_common.auth import Principal, require
 from svc_common.db import Database
 from svc_common.districts import DistrictCode
+from svc_common.errors import field_error
 from svc_common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page
 from svc_common.service import get_db
 from svc_common.types import Day, ResourceId, utcnow
 
 from permit_svc.calendar import local_today
-from permit_svc.execution_reports import service
+from permit_svc.execution_reports import rules, service
 from permit_svc.execution_reports.schemas import (
     ExecutionReportIn,
     ExecutionReportOut,
@@ -65,7 +66,10 @@ async def list_execution_reports(
 @router.get("/execution-reports/missed", response_model=Page[MissedReportOut])
 async def list_missed_execution_reports(
     district: DistrictCode | None = None,
-    as_of: Day | None = Query(None, description="the day overdue is judged on; default today"),
+    as_of: Day | None = Query(
+        None,
+        description="the day overdue is judged on; default today; at most one year after today",
+    ),
     cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(require(*MISSED_READERS)),
@@ -74,7 +78,10 @@ async def list_missed_execution_reports(
 ) -> Page[MissedReportOut]:
     """The missed-report list (逾期未报): for each permit in force, the
     periods it owes whose due date has passed with no report filed."""
-    today = as_of or local_today(utcnow())
+    today = local_today(utcnow())
+    if as_of is not None and (refusal := rules.as_of_refusal(as_of, today)):
+        raise field_error("as_of", refusal, "less_than_equal")
+    today = as_of or today
     return await service.list_missed(
         db,
         visible_districts(principal, district),

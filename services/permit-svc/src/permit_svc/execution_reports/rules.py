@@ -9,6 +9,7 @@ are Beijing days (svc_common.calendar, read from the one clock)."""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Literal
 from svc_common.i18n import msg
 from svc_common.types import kg_to_tonnes
 
+from permit_svc.calendar import add_years
 from permit_svc.enterprises.rules import CATEGORY_ZH
 
 Frequency = Literal["annual", "quarterly", "monthly"]
@@ -74,7 +76,10 @@ class Period:
 
     @property
     def last_day(self) -> dt.date:
-        return _first_of_next_month(self._last_month) - dt.timedelta(days=1)
+        # Within its month, never from the day after it: the last period of
+        # the calendar (9999-12-31) has no day after it.
+        month = self._last_month
+        return month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
     @property
     def due_date(self) -> dt.date:
@@ -120,10 +125,12 @@ def owed_periods(
     """The periods a permit owes reports for that have ended by `today`:
     those of its category's frequencies holding a day of its validity (from
     `validity_start`, the first day of its unbroken validity, to
-    `validity_end`), ordered by code."""
+    `validity_end`), ordered by code. The years walked stop at the
+    validity's end: no period after it is owed, whatever day is asked."""
     owed: list[Period] = []
+    last_year = today.year if validity_end is None else min(today.year, validity_end.year)
     for frequency in FREQUENCIES.get(category, ()):
-        for year in range(validity_start.year, today.year + 1):
+        for year in range(validity_start.year, last_year + 1):
             for p in periods_of(frequency, year):
                 if p.last_day < validity_start or p.last_day >= today:
                     continue
@@ -151,6 +158,26 @@ def missed_periods(
         and p.code not in filed
         and (owed_from is None or p.last_day >= owed_from)
     ]
+
+
+#: How far ahead of today the missed-report list may be judged (`as_of`):
+#: a day further is a typing error, and one such as 9999-12-30 made the list
+#: walk every period of every permit up to it.
+AS_OF_YEARS_AHEAD = 1
+
+
+def as_of_refusal(as_of: dt.date, today: dt.date) -> str | None:
+    """Why the missed-report list cannot be judged on `as_of`, or None: more
+    than AS_OF_YEARS_AHEAD years after `today`."""
+    latest = add_years(today, AS_OF_YEARS_AHEAD)
+    if as_of <= latest:
+        return None
+    return msg(
+        f"must be at most {AS_OF_YEARS_AHEAD} year after today ({latest.isoformat()} at the "
+        f"latest; it is {as_of.isoformat()})",
+        f"不得晚于今天起 {AS_OF_YEARS_AHEAD} 年（最晚 {latest.isoformat()}；"
+        f"给出的是 {as_of.isoformat()}）",
+    )
 
 
 def is_late(period: Period, filed_on: dt.date) -> bool:

@@ -72,7 +72,11 @@ class ExecutionReportOut(BaseModel):
     findings: list[FindingOut]
     late: bool
     note: str | None
-    filed_by: str
+    filed_by: str | None = Field(
+        description="the login (`sub`) of who filed this version; for a filer (an "
+        "enterprise's own system) null unless it filed it itself: an officer's login "
+        "is not the enterprise's to see"
+    )
     filed_at: dt.datetime
 
 

@@ -41,7 +41,18 @@ def _finding(f: dict[str, Any]) -> rules.Finding:
     return rules.Finding(f["code"], f["pollutant"], f["reported_kg"], f["permitted_kg"])
 
 
-def to_out(r: ExecutionReport) -> ExecutionReportOut:
+def filed_by_shown(filed_by: str, reader: Principal) -> str | None:
+    """Who filed a report, as `reader` is shown it: a filer (an
+    enterprise's own system) sees its own `sub` only, null for a report
+    filed by anyone else, an officer's login above all, which is the
+    bureau's business, not the enterprise's; the exact `sub`, as every
+    right of whoever made a record is granted. Every other reader sees it."""
+    if reader.role != "filer" or filed_by == reader.sub:
+        return filed_by
+    return None
+
+
+def to_out(r: ExecutionReport, reader: Principal) -> ExecutionReportOut:
     found = [_finding(f) for f in r.findings]
     return ExecutionReportOut(
         id=r.id,
@@ -69,7 +80,7 @@ def to_out(r: ExecutionReport) -> ExecutionReportOut:
         ],
         late=r.late,
         note=r.note,
-        filed_by=r.filed_by,
+        filed_by=filed_by_shown(r.filed_by, reader),
         filed_at=r.filed_at,
     )
 
@@ -232,7 +243,7 @@ async def file(
                 late=row.late,
             ),
         )
-        return to_out(row)
+        return to_out(row, principal)
 
 
 async def list_reports(
@@ -259,7 +270,7 @@ async def list_reports(
     async with db.session() as s:
         principal.found_of_enterprise(await s.get(Permit, permit_id), no_permit(permit_id))
         rows = list((await s.scalars(q)).all())
-    return keyset_page(rows, limit, lambda r: [r.period, r.version], to_out)
+    return keyset_page(rows, limit, lambda r: [r.period, r.version], lambda r: to_out(r, principal))
 
 
 async def list_missed(

@@ -25,7 +25,6 @@ from permit_svc.permits.models import Permit
 from permit_svc.permits.rules import IN_FORCE, VOCS
 from permit_svc.permits.service import new_permit
 from permit_svc.prechecks import service as prechecks
-from permit_svc.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -67,13 +66,19 @@ class Drafted:
 
 
 async def draft_application(
-    s: AsyncSession, f: ApprovedFiling, actor: Principal, now: dt.datetime, via: str
+    s: AsyncSession,
+    f: ApprovedFiling,
+    actor: Principal,
+    now: dt.datetime,
+    via: str,
+    owed_from: dt.date | None,
 ) -> Drafted:
     """The filing's application (申请) carrying the project's approved VOCs
     increment, one per filing: a change application (变更申请) of the
     enterprise's permit in force if it holds one; an enterprise permit-svc does not know is
     created from the filing. `via` names what caused it (the event's type,
-    the table's upload, a re-drive), for the audit trail."""
+    the table's upload, a re-drive), for the audit trail; `owed_from` is the
+    app's EXECUTION_REPORTS_OWED_FROM, for the application's prechecks."""
     existing = await s.scalar(select(Permit.id).where(Permit.source_filing_id == f.filing_id))
     if existing is not None:
         return Drafted(permit_id=existing)
@@ -115,9 +120,7 @@ async def draft_application(
         source_filing_id=f.filing_id,
         changes_permit_id=in_force,
     )
-    await prechecks.stamp(
-        s, p, e, list(p.pollutants.items()), now, Settings().execution_reports_owed_from
-    )
+    await prechecks.stamp(s, p, e, list(p.pollutants.items()), now, owed_from)
     s.add(p)
     record_audit(
         s,

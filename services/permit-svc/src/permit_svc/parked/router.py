@@ -16,6 +16,7 @@ from permit_svc.parked import service
 from permit_svc.parked.rules import ParkedState
 from permit_svc.parked.schemas import ParkedFilingOut
 from permit_svc.scope import visible_districts
+from permit_svc.settings import Settings, get_settings
 
 router = APIRouter(prefix="/permit", tags=["parked filings"])
 
@@ -46,9 +47,12 @@ async def redrive_parked_filing(
     filing_id: ResourceId,
     principal: Principal = Depends(require("admin")),
     db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
 ) -> ParkedFilingOut:
     """Draft a waiting filing's application now, by the same path as the
     event (重新推动): after the classification table has been given its
     code, or its enterprise registered. 409 with the reason when it still
     cannot be drafted, or is drafted already; safe to repeat."""
-    return await service.redrive(db, principal, filing_id, utcnow())
+    return await service.redrive(
+        db, principal, filing_id, utcnow(), settings.execution_reports_owed_from
+    )

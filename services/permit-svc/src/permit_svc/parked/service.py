@@ -67,11 +67,16 @@ def _filing(row: ParkedFiling) -> ApprovedFiling:
 
 
 async def draft_parked(
-    s: AsyncSession, row: ParkedFiling, actor: Principal, now: dt.datetime, via: str
+    s: AsyncSession,
+    row: ParkedFiling,
+    actor: Principal,
+    now: dt.datetime,
+    via: str,
+    owed_from: dt.date | None,
 ) -> Drafted:
     """Draft a waiting filing by the handler's code path; when that is done,
     it is marked drafted, audited."""
-    outcome = await draft_application(s, _filing(row), actor, now, via)
+    outcome = await draft_application(s, _filing(row), actor, now, via, owed_from)
     if outcome.parked is None:
         _mark_drafted(s, row, outcome.permit_id, actor, now, via)
     return outcome
@@ -127,7 +132,12 @@ def settle_parked(
 
 
 async def draft_waiting(
-    s: AsyncSession, actor: Principal, codes: set[str], now: dt.datetime, via: str
+    s: AsyncSession,
+    actor: Principal,
+    codes: set[str],
+    now: dt.datetime,
+    via: str,
+    owed_from: dt.date | None,
 ) -> int:
     """Draft the waiting filings of `codes` (the codes a replaced
     classification table holds), in the caller's transaction; how many."""
@@ -141,7 +151,7 @@ async def draft_waiting(
     ).all()
     drafted = 0
     for row in rows:
-        if (await draft_parked(s, row, actor, now, via)).parked is None:
+        if (await draft_parked(s, row, actor, now, via, owed_from)).parked is None:
             drafted += 1
     return drafted
 
@@ -193,7 +203,11 @@ async def list_parked(
 
 
 async def redrive(
-    db: Database, principal: Principal, filing_id: str, now: dt.datetime
+    db: Database,
+    principal: Principal,
+    filing_id: str,
+    now: dt.datetime,
+    owed_from: dt.date | None,
 ) -> ParkedFilingOut:
     """Draft a waiting filing now (after its cause was fixed): 409 with the
     reason when it still cannot be drafted, or when it is drafted already."""
@@ -211,7 +225,7 @@ async def redrive(
                 state=row.state,
                 permit_id=row.permit_id,
             )
-        outcome = await draft_parked(s, row, principal, now, "parked_filing.redrive")
+        outcome = await draft_parked(s, row, principal, now, "parked_filing.redrive", owed_from)
         if outcome.parked is not None:
             raise Conflict(
                 rules.redrive_refusal(row.state, outcome.parked, row.industry_code) or "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Select, select
+from sqlalchemy import JSON, Select, and_, select
 from sqlalchemy.orm import aliased
 from svc_common.db import Database
 from svc_common.errors import NotFound
@@ -70,7 +70,20 @@ async def list_permits(
     if permit_no is not None:
         q = q.where(Permit.permit_no == permit_no)
     if attention is not None:
-        q = q.where(Permit.attention > 0 if attention else Permit.attention == 0)
+        # Of the permits that kept their checks: one imported, or applied for
+        # before checks were kept, has none (and `attention` 0), which is not
+        # checks that found nothing. None is written as JSON null (the ORM
+        # writes an unset JSON attribute so), or is SQL NULL (the migration's
+        # rows): neither is a list of checks.
+        q = q.where(
+            Permit.attention > 0
+            if attention
+            else and_(
+                Permit.attention == 0,
+                Permit.prechecks.is_not(None),
+                Permit.prechecks != JSON.NULL,
+            )
+        )
     if expiring_within_days is not None:
         # The renewal reminder list (延续提醒): in force and ending soon.
         q = q.where(

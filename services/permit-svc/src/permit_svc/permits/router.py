@@ -195,7 +195,8 @@ async def list_permits(
     attention: bool | None = Query(
         None,
         description="true: those whose pre-acceptance checks kept found something "
-        "needing attention; false: those that found nothing",
+        "needing attention; false: those whose kept checks found nothing (a permit that "
+        "kept none, imported or applied for before, is in neither)",
     ),
     cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
