@@ -342,6 +342,22 @@ def test_a_5xx_is_reported_with_the_exception_its_server_logged(tmp_path: Path) 
     assert "cause" not in errors[1] and "cause" not in errors[2]
 
 
+def test_the_register_compares_only_permits_ever_issued() -> None:
+    """supervision-svc learns of no application: undecided, refused, or
+    merged into the permit it changed (变更申请), none is compared."""
+    from bureau.chaos.checks import ever_issued
+
+    rows = [
+        {"id": p, "status": p}
+        for p in ("applied", "rejected", "merged", "issued", "suspended", "cancelled")
+    ]
+    assert ever_issued(rows) == {
+        "issued": "issued",
+        "suspended": "suspended",
+        "cancelled": "cancelled",
+    }
+
+
 def test_settings_profiles_and_overrides() -> None:
     full = ChaosSettings.from_env({})
     assert (full.profile, full.broker_down_seconds, full.kills) == ("full", 60.0, 4)

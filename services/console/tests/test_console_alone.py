@@ -6520,3 +6520,92 @@ async def test_an_officer_issues_or_refuses_a_permit_application(
     assert r.status_code in (303, 403)
     posted = [c.url.path for c in stub.calls if c.method == "POST"]
     assert posted.count("/permit/permits/a1/issue") == 1
+
+
+async def test_a_change_application_is_approved_as_a_change_of_the_permit_it_changes(
+    client: httpx.AsyncClient, stub: Stub
+) -> None:
+    """An expansion's application drafted for an enterprise holding a permit
+    in force is a change application (permit-svc's `kind` change): its row
+    says 变更申请 · 许可证 X, linking the enterprise's page, its issue
+    button reads 核准变更, and issuing it says 已并入许可证 X (the
+    application merged into that permit). An application of its own keeps
+    核发."""
+    held = "91120119000000001C001P"
+    change = _application(
+        id="c1", kind="change", changes_permit_no=held, source_filing_id="f9", project_ref="P-9"
+    )
+    plain = _application(id="a1", kind="new", changes_permit_no=None)
+    applied = [change, plain]
+    _applications_stub(stub, applied)
+    sent: list[str] = []
+
+    def issue(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        applied.remove(change)
+        return httpx.Response(200, json={**change, "status": "merged", "allowed_actions": []})
+
+    stub.on("POST", "/permit/permits/c1/issue", issue)
+    token = await sign_in(client, "officer-jizhou")
+    r = await client.get("/console/workbench/")
+    row = _row(r.text, "application", "c1")
+    assert (
+        '变更申请 · <a href="/console/enterprise/91120119000000001C">许可证 '
+        f'<span class="code">{held}</span></a>'
+    ) in row, row
+    assert 'data-op="permit-issue"' in row and "核准变更" in row
+    assert ">核发<" not in row and "核发</button>" not in row
+    other = _row(r.text, "application", "a1")
+    assert "变更申请" not in other and "核准变更" not in other and "核发" in other
+
+    hx = {"HX-Request": "true"}
+    form = {"csrf_token": token, "idem": "c" * 20, "row": "application"}
+    r = await client.post(
+        "/console/workbench/act", data={**form, "op": "permit-issue", "id": "c1"}, headers=hx
+    )
+    assert r.status_code == 200, r.text
+    assert sent == ["/permit/permits/c1/issue"]
+    assert f"已办理 — 已并入许可证 {held}" in r.text, r.text
+    applied.append(change)
+    r = await client.get("/console/workbench/", params={"lang": "en"})
+    row = _row(r.text, "application", "c1")
+    assert "Change application" in row and "Approve change" in row
+
+
+def test_the_enterprise_history_words_a_merged_change_application() -> None:
+    """A change application issued (核准变更) reads as merged into the permit
+    it changed, named as the change application of that permit."""
+    from console.pages.enterprise.history import timeline
+    from svc_common.i18n import use
+
+    held = "91120119000000001C001P"
+    application = {
+        "id": "c1",
+        "permit_no": None,
+        "kind": "change",
+        "changes_permit_no": held,
+        "status": "merged",
+        "last_action": "merge",
+        "created_at": "2026-11-02T02:00:00+00:00",
+        "updated_at": "2026-11-03T02:00:00+00:00",
+    }
+    trail = [
+        {"action": "permit.apply", "at": "2026-11-02T02:00:00+00:00", "detail": {}},
+        {
+            "action": "permit.merge",
+            "at": "2026-11-03T02:00:00+00:00",
+            "detail": {"from": "applied", "to": "merged", "permit_no": held},
+        },
+    ]
+    with use("zh"):
+        events = timeline([application], [], [], [], [], steps={"c1": trail})
+        assert [(e["what"], e["ref"]) for e in events] == [
+            (f"核准变更：并入许可证 {held}", f"许可证 {held} 的变更申请"),
+            ("申请排污许可证", f"许可证 {held} 的变更申请"),
+        ]
+        # Its trail not read: its last step, from its status.
+        events = timeline([application], [], [], [], [])
+        assert events[0]["what"] == "核准变更"
+    with use("en"):
+        events = timeline([application], [], [], [], [], steps={"c1": trail})
+        assert events[0]["what"] == f"change approved: merged into permit {held}"

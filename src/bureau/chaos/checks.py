@@ -242,11 +242,7 @@ async def gather(stack: Stack, admin: dict[str, str], marks: dict[TopicPartition
     st.permit_enterprises = {
         r["uscc"] for r in await fetch(urls["permit"], "SELECT uscc FROM enterprises")
     }
-    st.permit_statuses = {
-        r["id"]: r["status"]
-        for r in await fetch(urls["permit"], "SELECT id, status FROM permits")
-        if r["status"] != "applied"
-    }
+    st.permit_statuses = ever_issued(await fetch(urls["permit"], "SELECT id, status FROM permits"))
     if "supervision" in stack.services:
         st.supervised_enterprises = {
             r["uscc"] for r in await fetch(urls["supervision"], "SELECT uscc FROM enterprises")
@@ -477,6 +473,19 @@ def _ledger(out: Findings, st: State, world: World) -> None:
     out.figures["pools_t"] = {
         p["id"]: [p["credited_kg"] / 1000, p["reserved_kg"] / 1000, p["allocated_kg"] / 1000]
         for p in st.pools
+    }
+
+
+#: permit-svc's statuses of a permit never issued (its rules.NEVER_ISSUED): an
+#: application undecided, refused, or merged into the permit it changed;
+#: supervision-svc learns of none of them.
+PERMITS_NEVER_ISSUED = ("applied", "rejected", "merged")
+
+
+def ever_issued(permits: list[Row]) -> dict[str, str]:
+    """The status of each of permit-svc's permits ever issued, by id."""
+    return {
+        str(r["id"]): str(r["status"]) for r in permits if r["status"] not in PERMITS_NEVER_ISSUED
     }
 
 

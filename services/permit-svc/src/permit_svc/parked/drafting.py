@@ -22,7 +22,7 @@ from permit_svc.enterprises.rules import needs_permit
 from permit_svc.enterprises.service import industry_categories, snapshot
 from permit_svc.parked import rules
 from permit_svc.permits.models import Permit
-from permit_svc.permits.rules import VOCS
+from permit_svc.permits.rules import IN_FORCE, VOCS
 from permit_svc.permits.service import new_permit
 from permit_svc.prechecks import service as prechecks
 
@@ -74,7 +74,8 @@ async def draft_application(
     owed_from: dt.date | None,
 ) -> Drafted:
     """The filing's application (申请) carrying the project's approved VOCs
-    increment, one per filing; an enterprise permit-svc does not know is
+    increment, one per filing: a change application (变更申请) of the
+    enterprise's permit in force if it holds one; an enterprise permit-svc does not know is
     created from the filing. `via` names what caused it (the event's type,
     the table's upload, a re-drive), for the audit trail; `owed_from` is the
     app's EXECUTION_REPORTS_OWED_FROM, for the application's prechecks."""
@@ -103,12 +104,21 @@ async def draft_application(
         outbox.emit(s, EnterpriseRegistered(**snapshot(e)))
     if not needs_permit(e.category):
         return Drafted()  # registration management: the enterprise files a registration itself
+    # An enterprise holding a permit in force expands (改扩建): the draft is a
+    # change application (变更申请) of that permit, carrying the increment.
+    in_force = await s.scalar(
+        select(Permit.id)
+        .where(Permit.uscc == e.uscc, Permit.status.in_(IN_FORCE))
+        .order_by(Permit.created_at, Permit.id)
+        .limit(1)
+    )
     p = new_permit(
         e,
         {VOCS: f.vocs_kg} if f.vocs_kg else {},
         now,
         project_ref=f.project_ref,
         source_filing_id=f.filing_id,
+        changes_permit_id=in_force,
     )
     await prechecks.stamp(s, p, e, list(p.pollutants.items()), now, owed_from)
     s.add(p)
@@ -118,7 +128,12 @@ async def draft_application(
         "permit.apply",
         "permit",
         p.id,
-        {"filing_id": f.filing_id, "project_ref": f.project_ref, "vocs_kg": f.vocs_kg},
+        {
+            "filing_id": f.filing_id,
+            "project_ref": f.project_ref,
+            "vocs_kg": f.vocs_kg,
+            **({"changes_permit_id": in_force} if in_force else {}),
+        },
     )
     if e.district != f.district:
         # The draft is the enterprise's, in its district; the project's quota

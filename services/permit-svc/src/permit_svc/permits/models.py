@@ -41,6 +41,11 @@ class Permit(Base):
     in_force_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     status_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     cancel_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    #: An application drafted as a change (变更申请) of the enterprise's permit
+    #: in force: that permit's id; its `pollutants` are the increments it
+    #: carries. Issuing it merges it into that permit (`merged`), which it
+    #: names then too, however it was drafted. None for any other permit.
+    changes_permit_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     #: The pre-acceptance checks (受理时校验) judged when it was applied for:
     #: each {code, passed, field, …its message's parameters} (prechecks.rules.Check);
     #: None for a permit applied for before they were kept, or imported.
@@ -53,8 +58,8 @@ class Permit(Base):
 
     __table_args__ = (
         CheckConstraint(
-            "status IN ('applied', 'rejected', 'issued', 'suspended', 'revoked', 'cancelled',"
-            " 'expired')",
+            "status IN ('applied', 'rejected', 'merged', 'issued', 'suspended', 'revoked',"
+            " 'cancelled', 'expired')",
             name="ck_permits_status",
         ),
         CheckConstraint("category IN ('key', 'simplified')", name="ck_permits_category"),

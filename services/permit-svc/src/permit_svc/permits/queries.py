@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, and_, select
+from sqlalchemy import JSON, Select, and_, select
+from sqlalchemy.orm import aliased
 from svc_common.db import Database
 from svc_common.errors import NotFound
 from svc_common.pagination import Page, decode_cursor, keyset_page
@@ -17,19 +18,26 @@ from permit_svc.permits.schemas import PermitOut
 from permit_svc.permits.service import to_out
 from permit_svc.settings import Settings
 
+#: The permit a change application changes: its number is read with it.
+Changed = aliased(Permit)
+
+
+def _with_names() -> Select[Permit, str, str | None]:
+    """Permits with their enterprise's name and the number of the permit each
+    change application changes."""
+    return (
+        select(Permit, Enterprise.name, Changed.permit_no)
+        .join(Enterprise, Enterprise.uscc == Permit.uscc)
+        .outerjoin(Changed, Changed.id == Permit.changes_permit_id)
+    )
+
 
 async def get(db: Database, permit_id: str, settings: Settings) -> PermitOut:
     async with db.session() as s:
-        row = (
-            await s.execute(
-                select(Permit, Enterprise.name)
-                .join(Enterprise, Enterprise.uscc == Permit.uscc)
-                .where(Permit.id == permit_id)
-            )
-        ).one_or_none()
+        row = (await s.execute(_with_names().where(Permit.id == permit_id))).one_or_none()
     if row is None:
         raise NotFound(no_permit(permit_id))
-    return to_out(row[0], row[1], settings.renewal_lead_days)
+    return to_out(row[0], row[1], settings.renewal_lead_days, row[2])
 
 
 async def list_permits(
@@ -49,8 +57,7 @@ async def list_permits(
     """Ordered by valid-to date (soonest first, applications last), then id."""
     after = decode_cursor(cursor, "date?", "str")
     q = (
-        select(Permit, Enterprise.name)
-        .join(Enterprise, Enterprise.uscc == Permit.uscc)
+        _with_names()
         .order_by(Permit.valid_to.is_(None), Permit.valid_to, Permit.id)
         .limit(limit + 1)
     )
@@ -99,5 +106,5 @@ async def list_permits(
         rows,
         limit,
         lambda r: [r[0].valid_to.isoformat() if r[0].valid_to else None, r[0].id],
-        lambda r: to_out(r[0], r[1], settings.renewal_lead_days),
+        lambda r: to_out(r[0], r[1], settings.renewal_lead_days, r[2]),
     )

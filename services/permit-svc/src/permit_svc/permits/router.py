@@ -76,7 +76,10 @@ async def issue(
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ) -> PermitOut:
-    """Issue an applied-for permit (核发): it comes into force."""
+    """Issue an applied-for permit (核发): it comes into force. A change
+    application (`kind: change`, 变更申请) is approved as a change of the
+    permit it changes (核准变更): that permit takes its increments, and it
+    ends `merged`, answered naming the permit (`changes_permit_no`)."""
     return await service.issue(db, principal, permit_id, settings, utcnow())
 
 

@@ -14,18 +14,33 @@ from svc_common.uscc import PERMIT_SUFFIX, REGISTRATION_SUFFIX
 from permit_svc.calendar import add_years, validity_end
 
 PermitStatus = Literal[
-    "applied", "rejected", "issued", "suspended", "revoked", "cancelled", "expired"
+    "applied", "rejected", "merged", "issued", "suspended", "revoked", "cancelled", "expired"
 ]
 Action = Literal[
-    "issue", "reject", "change", "renew", "suspend", "reinstate", "revoke", "cancel", "expire"
+    "issue",
+    "reject",
+    "merge",
+    "change",
+    "renew",
+    "suspend",
+    "reinstate",
+    "revoke",
+    "cancel",
+    "expire",
 ]
+#: What an application is: for a permit of its own (`new`), or a change
+#: (变更申请) of the enterprise's permit in force, carrying the increments.
+ApplicationKind = Literal["new", "change"]
 
 #: status → {action: next status}. `issued` is "in force": a change (变更) or a
 #: renewal (延续) keeps it in force, and `last_action` records which it was.
 TRANSITIONS: dict[str, dict[str, str]] = {
-    # An application is decided: issued, or refused (不予许可) with its reason.
-    "applied": {"issue": "issued", "reject": "rejected"},
+    # An application is decided: issued, or refused (不予许可) with its reason;
+    # a change application (变更申请) is merged into the permit it changes
+    # (核准变更) when it is issued: the permit takes its increments.
+    "applied": {"issue": "issued", "reject": "rejected", "merge": "merged"},
     "rejected": {},
+    "merged": {},
     "issued": {
         "change": "issued",
         "renew": "issued",
@@ -48,10 +63,13 @@ TRANSITIONS: dict[str, dict[str, str]] = {
 }
 #: Actions only the statutory clock takes, never a caller.
 CLOCK_ACTIONS = frozenset({"expire"})
+#: Actions no caller names: issuing a change application merges it.
+IMPLIED_ACTIONS = CLOCK_ACTIONS | {"merge"}
 #: States and actions in Chinese, for a refused step's message (the console's words).
 LABELS_ZH = {
     "applied": "申请中",
     "rejected": "不予许可",
+    "merged": "已并入变更",
     "issued": "已核发",
     "suspended": "已暂停",
     "revoked": "已撤销",
@@ -59,6 +77,7 @@ LABELS_ZH = {
     "expired": "已过期",
     "issue": "核发",
     "reject": "不予许可",
+    "merge": "核准变更",
     "change": "变更",
     "renew": "延续",
     "suspend": "暂停",
@@ -69,8 +88,9 @@ LABELS_ZH = {
 }
 #: Statuses in which a permit authorises discharging (or may again, if suspended).
 IN_FORCE = ("issued", "suspended")
-#: Statuses of a permit never issued: an application undecided or refused.
-NEVER_ISSUED = ("applied", "rejected")
+#: Statuses of a permit never issued: an application undecided, refused, or
+#: merged into the permit it changed.
+NEVER_ISSUED = ("applied", "rejected", "merged")
 
 #: Pollutant codes a permit may list (VOCs first: the total-quantity-controlled one).
 POLLUTANTS = ("VOCs", "NOx", "SO2", "PM", "COD", "NH3-N", "TN", "TP")
@@ -85,7 +105,7 @@ def in_order(amounts: dict[str, int]) -> list[tuple[str, int]]:
 
 def allowed_actions(status: str) -> list[str]:
     """What a caller may do to a permit in `status`, for 409 answers."""
-    return [a for a in TRANSITIONS.get(status, {}) if a not in CLOCK_ACTIONS]
+    return [a for a in TRANSITIONS.get(status, {}) if a not in IMPLIED_ACTIONS]
 
 
 def next_status(status: str, action: str) -> str:
@@ -179,3 +199,36 @@ def quota_missing_kg(increase_kg: int, allocated_kg: int, drawn_kg: int) -> int:
     if increase_kg <= 0:
         return 0
     return max(0, increase_kg - max(0, allocated_kg - drawn_kg))
+
+
+def application_kind(changes_permit_id: str | None) -> ApplicationKind:
+    return "new" if changes_permit_id is None else "change"
+
+
+def merged_amounts(current: dict[str, int], increments: dict[str, int]) -> dict[str, int]:
+    """A permit's amounts once a change application is merged into it (核准变更):
+    its current amounts plus the application's increments, pollutant by pollutant."""
+    merged = dict(current)
+    for pollutant, kg in increments.items():
+        merged[pollutant] = merged.get(pollutant, 0) + kg
+    return merged
+
+
+def merge_refusal(permit_no: str, status: str) -> str | None:
+    """Why a change application cannot be merged into permit `permit_no`
+    (in `status`) now, or None: it must be in force and changeable."""
+    if status not in IN_FORCE:
+        label = LABELS_ZH.get(status, status)
+        return msg(
+            f"permit {permit_no}, which this application changes, is no longer in force "
+            f"({status}): the change cannot be approved; refuse the application",
+            f"本申请变更的许可证 {permit_no} 已不在有效状态（{label}），不能核准变更：请不予许可",
+        )
+    if "change" not in TRANSITIONS.get(status, {}):
+        label = LABELS_ZH.get(status, status)
+        return msg(
+            f"permit {permit_no}, which this application changes, is {status}: it cannot be "
+            "changed until it is reinstated",
+            f"本申请变更的许可证 {permit_no} {label}，恢复前不能变更",
+        )
+    return None

@@ -38,6 +38,7 @@ from svc_common.uscc import (
 from permit_svc.permits.rules import (
     POLLUTANTS,
     STATUTORY_TERM_YEARS,
+    ApplicationKind,
     PermitStatus,
     in_order,
     longest_valid_to,
@@ -215,6 +216,15 @@ class PermitOut(BaseModel):
     quota_drawn_t: Tonnes
     project_ref: str | None
     source_filing_id: str | None
+    kind: ApplicationKind = Field(
+        description="`change`: an application for a change (变更申请) of the enterprise's "
+        "permit in force, `changes_permit_no`, carrying the increments in `pollutants`; "
+        "issuing it merges them into that permit (核准变更) and ends it `merged`. "
+        "`new`: any other permit"
+    )
+    changes_permit_no: str | None = Field(
+        description="the permit a change application changes (or, merged, went into)"
+    )
     valid_from: dt.date | None
     valid_to: dt.date | None
     renewal_due: dt.date | None

@@ -49,7 +49,11 @@ from permit_svc.registrations.service import active_numbers
 from permit_svc.settings import Settings
 
 
-def to_out(p: Permit, enterprise_name: str, lead_days: int = 60) -> PermitOut:
+def to_out(
+    p: Permit, enterprise_name: str, lead_days: int = 60, changes_permit_no: str | None = None
+) -> PermitOut:
+    """`changes_permit_no`: the number of the permit `p` changes (its
+    `changes_permit_id`'s), read by the caller."""
     return PermitOut(
         id=p.id,
         permit_no=p.permit_no,
@@ -66,6 +70,8 @@ def to_out(p: Permit, enterprise_name: str, lead_days: int = 60) -> PermitOut:
         quota_drawn_t=kg_to_tonnes(p.quota_drawn_kg),
         project_ref=p.project_ref,
         source_filing_id=p.source_filing_id,
+        kind=rules.application_kind(p.changes_permit_id),
+        changes_permit_no=changes_permit_no,
         valid_from=p.valid_from,
         valid_to=p.valid_to,
         renewal_due=rules.renewal_due(p.valid_to, lead_days) if p.valid_to else None,
@@ -162,16 +168,32 @@ async def _locked(
 ) -> tuple[Permit, Enterprise, str]:
     """The permit and its enterprise, locked for this transaction (on SQLite the
     writer lock already serialises), and the status `action` leads to."""
+    p = await _lock_permit(s, principal, permit_id)
+    after = rules.next_status(p.status, action)
+    return p, await _lock_enterprise(s, p.uscc), after
+
+
+async def _lock_permit(s: AsyncSession, principal: Principal, permit_id: str) -> Permit:
+    """Locks in one order: the permits a step writes first, then their
+    enterprise (`_lock_enterprise`)."""
     p = (
         await s.scalars(select(Permit).where(Permit.id == permit_id).with_for_update())
     ).one_or_none()
-    p = principal.found(p, no_permit(permit_id))
-    after = rules.next_status(p.status, action)
+    return principal.found(p, no_permit(permit_id))
+
+
+async def _lock_enterprise(s: AsyncSession, uscc: str) -> Enterprise:
     # Locking the enterprise serialises every quota draw of one enterprise.
-    e = (
-        await s.scalars(select(Enterprise).where(Enterprise.uscc == p.uscc).with_for_update())
+    return (
+        await s.scalars(select(Enterprise).where(Enterprise.uscc == uscc).with_for_update())
     ).one()
-    return p, e, after
+
+
+async def changes_permit_no(s: AsyncSession, p: Permit) -> str | None:
+    """The number of the permit application `p` changes, if it is a change."""
+    if p.changes_permit_id is None:
+        return None
+    return await s.scalar(select(Permit.permit_no).where(Permit.id == p.changes_permit_id))
 
 
 def step(
@@ -191,10 +213,13 @@ def step(
     )
 
 
-async def _require_backing(s: AsyncSession, p: Permit, increase_kg: int) -> dict[str, Any]:
-    """Draw `increase_kg` of VOCs on the enterprise's allocated quota, or
-    409; what the audit entry of the draw records (allocations it claimed)."""
-    allocated, drawn, claimed = await backing_kg(s, p.uscc, p.district, p.project_ref, increase_kg)
+async def _require_backing(
+    s: AsyncSession, p: Permit, increase_kg: int, project_ref: str | None
+) -> dict[str, Any]:
+    """Draw `increase_kg` of VOCs for permit `p` on the enterprise's
+    allocated quota (its project `project_ref`'s among it), or 409; what
+    the audit entry of the draw records (allocations it claimed)."""
+    allocated, drawn, claimed = await backing_kg(s, p.uscc, p.district, project_ref, increase_kg)
     missing = rules.quota_missing_kg(increase_kg, allocated, drawn)
     if missing:
         raise Conflict(
@@ -222,8 +247,15 @@ async def next_sequence(s: AsyncSession, column: Any, uscc_column: Any, uscc: st
 async def issue(
     db: Database, principal: Principal, permit_id: str, settings: Settings, now: dt.datetime
 ) -> PermitOut:
+    """Issue an application (核发); a change application (变更申请) is merged
+    into the permit it changes instead (核准变更, `merge`)."""
     async with db.transaction() as s:
-        p, e, after = await _locked(s, principal, permit_id, "issue")
+        p = await _lock_permit(s, principal, permit_id)
+        target = await _change_target(s, p)
+        if target is not None:
+            return await merge(s, principal, p, target, settings, now)
+        after = rules.next_status(p.status, "issue")
+        e = await _lock_enterprise(s, p.uscc)
         refuse_if_closed(e)
         await refuse_if_registered(s, e)
         other = await s.scalar(
@@ -240,7 +272,7 @@ async def issue(
                 ),
                 permit_no=other,
             )
-        drew = await _require_backing(s, p, p.vocs_kg)
+        drew = await _require_backing(s, p, p.vocs_kg, p.project_ref)
         p.permit_no = rules.permit_number(
             p.uscc, await next_sequence(s, Permit.permit_no, Permit.uscc, p.uscc)
         )
@@ -249,6 +281,93 @@ async def issue(
         step(s, principal, p, "issue", after, now, {"permit_no": p.permit_no, **drew})
         outbox.emit(s, issued_event(p, e))
     return to_out(p, e.name, settings.renewal_lead_days)
+
+
+async def _change_target(s: AsyncSession, p: Permit) -> Permit | None:
+    """The permit application `p` (locked) is issued as a change of, locked
+    after it: the one it was drafted to change; or, drafted as new from an
+    approved filing, the permit the enterprise has come to hold in force
+    since (two filings of a new enterprise approved one after the other).
+    None: `p` is issued as a permit of its own (an application made directly
+    carries full amounts, not increments: it keeps its 409 when the
+    enterprise holds a permit already)."""
+    if p.status != "applied":
+        return None
+    if p.changes_permit_id is not None:
+        q = select(Permit).where(Permit.id == p.changes_permit_id)
+    elif p.source_filing_id is not None:
+        q = (
+            select(Permit)
+            .where(Permit.uscc == p.uscc, Permit.status.in_(rules.IN_FORCE), Permit.id != p.id)
+            .order_by(Permit.created_at, Permit.id)
+            .limit(1)
+        )
+    else:
+        return None
+    return (await s.scalars(q.with_for_update())).first()
+
+
+async def merge(
+    s: AsyncSession,
+    principal: Principal,
+    a: Permit,
+    x: Permit,
+    settings: Settings,
+    now: dt.datetime,
+) -> PermitOut:
+    """Approve change application `a` (核准变更) into permit `x`, both locked:
+    `x` takes its amounts plus `a`'s increments, drawing the VOCs increase
+    on the quota of `a`'s project as a change draws it, audited and
+    announced as a change (permit.changed); `a` ends `merged`, naming `x`."""
+    after = rules.next_status(a.status, "merge")
+    e = await _lock_enterprise(s, a.uscc)
+    refuse_if_closed(e)
+    assert x.permit_no
+    if refusal := rules.merge_refusal(x.permit_no, x.status):
+        raise Conflict(refusal, permit_no=x.permit_no, state=x.status)
+    new = rules.merged_amounts(x.pollutants, a.pollutants)
+    changes = rules.amount_changes(x.pollutants, new)
+    vocs_delta = new.get(rules.VOCS, 0) - x.vocs_kg
+    drew = await _require_backing(s, x, vocs_delta, a.project_ref) if vocs_delta > 0 else {}
+    a.changes_permit_id = x.id
+    if changes:
+        reason = f"核准变更：并入许可申请 {a.id}（建设项目 {a.project_ref}）"
+        x.pollutants, x.vocs_kg, x.status_reason = new, new.get(rules.VOCS, 0), reason
+        detail = {"vocs_delta_kg": vocs_delta, "application_id": a.id, **drew}
+        step(s, principal, x, "change", rules.next_status(x.status, "change"), now, detail)
+        outbox.emit(s, changed_event(x, e, changes, vocs_delta, reason, principal.sub))
+    step(s, principal, a, "merge", after, now, {"permit_no": x.permit_no, "permit_id": x.id})
+    return to_out(a, e.name, settings.renewal_lead_days, x.permit_no)
+
+
+def changed_event(
+    p: Permit,
+    e: Enterprise,
+    changes: list[rules.AmountChange],
+    vocs_delta_kg: int,
+    reason: str | None,
+    actor: str,
+) -> ev.PermitChanged:
+    assert p.permit_no
+    return ev.PermitChanged(
+        permit_id=p.id,
+        permit_no=p.permit_no,
+        uscc=p.uscc,
+        enterprise_name=e.name,
+        district=p.district,
+        pollutant_changes=[
+            PollutantChange(
+                pollutant=c.pollutant,
+                before_t=kg_to_tonnes(c.before_kg),
+                after_t=kg_to_tonnes(c.after_kg),
+                delta_t=kg_to_tonnes(c.delta_kg),
+            )
+            for c in changes
+        ],
+        vocs_delta_t=kg_to_tonnes(vocs_delta_kg),
+        reason=reason,
+        actor=actor,
+    )
 
 
 def issued_event(p: Permit, e: Enterprise) -> ev.PermitIssued:
@@ -289,32 +408,10 @@ async def change(
                 ),
             )
         vocs_delta = new.get(rules.VOCS, 0) - p.vocs_kg
-        drew = await _require_backing(s, p, vocs_delta) if vocs_delta > 0 else {}
+        drew = await _require_backing(s, p, vocs_delta, p.project_ref) if vocs_delta > 0 else {}
         p.pollutants, p.vocs_kg, p.status_reason = new, new.get(rules.VOCS, 0), body.reason
         step(s, principal, p, "change", after, now, {"vocs_delta_kg": vocs_delta, **drew})
-        assert p.permit_no
-        outbox.emit(
-            s,
-            ev.PermitChanged(
-                permit_id=p.id,
-                permit_no=p.permit_no,
-                uscc=p.uscc,
-                enterprise_name=e.name,
-                district=p.district,
-                pollutant_changes=[
-                    PollutantChange(
-                        pollutant=c.pollutant,
-                        before_t=kg_to_tonnes(c.before_kg),
-                        after_t=kg_to_tonnes(c.after_kg),
-                        delta_t=kg_to_tonnes(c.delta_kg),
-                    )
-                    for c in changes
-                ],
-                vocs_delta_t=kg_to_tonnes(vocs_delta),
-                reason=body.reason,
-                actor=principal.sub,
-            ),
-        )
+        outbox.emit(s, changed_event(p, e, changes, vocs_delta, body.reason, principal.sub))
     return to_out(p, e.name, settings.renewal_lead_days)
 
 
@@ -367,7 +464,8 @@ async def reject(
         p, e, after = await _locked(s, principal, permit_id, "reject")
         p.status_reason = reason
         step(s, principal, p, "reject", after, now, {"reason": reason})
-    return to_out(p, e.name, settings.renewal_lead_days)
+        changes_no = await changes_permit_no(s, p)
+    return to_out(p, e.name, settings.renewal_lead_days, changes_no)
 
 
 async def suspend_reinstate_revoke(

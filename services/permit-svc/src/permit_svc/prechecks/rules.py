@@ -93,7 +93,9 @@ class Facts:
     permits in force hold; `allocated_kg`/`drawn_kg`: the quota that would
     back it on issue (as `quota_backing.service.backing_kg` counts it,
     the project's unclaimed allocations included) and what its permits drew;
-    `project_known`: an allocation of `project_ref` is known for it."""
+    `project_known`: an allocation of `project_ref` is known for it;
+    `changes_permit_no`: the permit in force a change application (变更申请)
+    is merged into when issued (its `pollutants` are then increments)."""
 
     pollutants: list[tuple[str, int]]
     project_ref: str | None
@@ -106,6 +108,7 @@ class Facts:
     open_findings: int = 0
     earliest_deadline: dt.date | None = None
     missed_reports: int = 0
+    changes_permit_no: str | None = None
 
     @property
     def vocs_kg(self) -> int:
@@ -120,9 +123,10 @@ def vocs_field(pollutants: list[tuple[str, int]]) -> str:
 
 
 def quota_backing(f: Facts) -> Check:
-    """The VOCs applied for above what the permits in force hold must be
-    backed by quota allocated to the enterprise (issuing draws it, or 409)."""
-    increase = f.vocs_kg - f.in_force_vocs_kg
+    """The VOCs applied for above what the permits in force hold (a change
+    application's: all it carries, an increment) must be backed by quota
+    allocated to the enterprise (issuing draws it, or 409)."""
+    increase = f.vocs_kg if f.changes_permit_no else f.vocs_kg - f.in_force_vocs_kg
     missing = quota_missing_kg(increase, f.allocated_kg, f.drawn_kg)
     if not missing:
         return Check("vocs_quota_backing", True, vocs_field(f.pollutants))
@@ -139,6 +143,10 @@ def quota_backing(f: Facts) -> Check:
 
 
 def permit_in_force(f: Facts) -> Check:
+    """One permit per enterprise: an application of an enterprise holding a
+    permit in force passes only as a change application of it."""
+    if f.changes_permit_no is not None:
+        return Check("permit_in_force", True, None, {"changes_permit_no": f.changes_permit_no})
     if f.in_force_permit_no is None:
         return Check("permit_in_force", True)
     return Check("permit_in_force", False, None, {"permit_no": f.in_force_permit_no})
@@ -284,6 +292,13 @@ def _quota(passed: bool, p: dict[str, Any]) -> str:
 
 
 def _in_force(passed: bool, p: dict[str, Any]) -> str:
+    if passed and p.get("changes_permit_no"):
+        no = p["changes_permit_no"]
+        return msg(
+            f"a change application: issuing it approves the change of permit {no} in force "
+            "(核准变更), adding the amounts applied for to it",
+            f"变更申请：核发即核准有效许可证 {no} 的变更，申请的许可量并入该许可证",
+        )
     if passed:
         return msg("the enterprise holds no permit in force", "企业没有有效的排污许可证")
     return msg(

@@ -39,9 +39,14 @@ async def facts(
     today: dt.date,
     owed_from: dt.date | None,
     application_id: str | None = None,
+    changes_permit_id: str | None = None,
+    drafted: bool = False,
 ) -> rules.Facts:
     """The facts of an application of enterprise `e` (`application_id`: the
-    application itself, left out of the enterprise's pending ones)."""
+    application itself, left out of the enterprise's pending ones). It is a
+    change application of the permit `changes_permit_id` while that is in
+    force, or, `drafted` from an approved filing, of the permit in force the
+    enterprise holds (as `permits.service.issue` takes it)."""
     permits = list(
         (
             await s.scalars(
@@ -50,6 +55,14 @@ async def facts(
         ).all()
     )
     in_force = [p for p in permits if p.status in IN_FORCE]
+    changes = next(
+        (
+            p
+            for p in in_force
+            if p.id == changes_permit_id or (changes_permit_id is None and drafted)
+        ),
+        None,
+    )
     pending = [p.id for p in permits if p.status == "applied" and p.id != application_id]
     allocated, drawn, known = await backing_preview(s, e.uscc, e.district, project_ref)
     open_findings, earliest = (
@@ -72,6 +85,7 @@ async def facts(
         open_findings=int(open_findings or 0),
         earliest_deadline=earliest,
         missed_reports=await _missed(s, permits, today, owed_from),
+        changes_permit_no=changes.permit_no if changes else None,
     )
 
 
@@ -109,7 +123,15 @@ async def stamp(
 ) -> None:
     """Keep on application `p` (not yet added to the session) its advisory
     checks as of its acceptance; `pollutants` in the order it listed them."""
-    found = await facts(s, e, pollutants, p.project_ref, local_today(now), owed_from)
+    found = await facts(
+        s,
+        e,
+        pollutants,
+        p.project_ref,
+        local_today(now),
+        owed_from,
+        changes_permit_id=p.changes_permit_id,
+    )
     checks = rules.advisory(found)
     p.prechecks = [c.stored() for c in checks]
     p.attention = rules.attention(checks)
@@ -136,7 +158,15 @@ async def live(
             )
         e = (await s.scalars(select(Enterprise).where(Enterprise.uscc == p.uscc))).one()
         found = await facts(
-            s, e, in_order(p.pollutants), p.project_ref, local_today(now), owed_from, p.id
+            s,
+            e,
+            in_order(p.pollutants),
+            p.project_ref,
+            local_today(now),
+            owed_from,
+            p.id,
+            p.changes_permit_id,
+            drafted=p.source_filing_id is not None,
         )
     return report(rules.advisory(found), refused=False)
 

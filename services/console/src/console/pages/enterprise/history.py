@@ -202,6 +202,16 @@ def not_numbered() -> str:
     return msg("(not numbered yet)", "（尚未编号）")
 
 
+def application_ref(p: Mapping[str, Any]) -> str:
+    """How an application with no number of its own is named: a change
+    application (变更申请) by the permit it changes, any other as not
+    numbered yet."""
+    changes = p.get("changes_permit_no")
+    if p.get("kind") == "change" and changes:
+        return msg(f"change application of permit {changes}", f"许可证 {changes} 的变更申请")
+    return not_numbered()
+
+
 def _signed_tonnes(kg: Any) -> str:
     try:
         t = Decimal(int(kg)) / 1000
@@ -226,6 +236,12 @@ def permit_step(action: str, detail: Mapping[str, Any] | None = None) -> str | N
         return msg("permit issued", "核发许可证")
     if action == "reject":
         return msg("permit refused", "不予许可") + said
+    if action == "merge":
+        # A change application (变更申请) issued: merged into the permit it changed.
+        no = str(d.get("permit_no") or "")
+        return msg("change approved", "核准变更") + (
+            msg(f": merged into permit {no}", f"：并入许可证 {no}") if no else ""
+        )
     if action == "change":
         if d.get("trade_id"):
             delta = _signed_tonnes(d.get("delta_kg"))
@@ -294,7 +310,7 @@ def timeline(
 
     permit_nos = {p.get("id"): p.get("permit_no") or "" for p in permits}
     for p in permits:
-        ref = p.get("permit_no") or not_numbered()
+        ref = p.get("permit_no") or application_ref(p)
         trail = (steps or {}).get(str(p.get("id")))
         if trail is not None:
             actions = [str(e.get("action", "")).removeprefix("permit.") for e in trail]

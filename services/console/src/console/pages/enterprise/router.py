@@ -113,7 +113,7 @@ async def _permit_steps(
 
 
 #: A permit never issued owes no execution report: its list is not read.
-NEVER_ISSUED = ("applied", "rejected")
+NEVER_ISSUED = ("applied", "rejected", "merged")
 
 
 async def _execution_reports(
@@ -230,6 +230,7 @@ async def enterprise(
         notes=sorted(set(notes)),
         status_label=status_label,
         not_numbered=history.not_numbered,
+        application_ref=history.application_ref,
         quota_label=quota_label,
         channel_label=channel_label,
         # Nothing to show only when every list was read and is empty: a list

@@ -180,6 +180,7 @@ def status_label(status: str) -> str:
         "cancelled": msg("cancelled", "已注销"),
         "expired": msg("expired", "已过期"),
         "applied": msg("applied", "申请中"),
+        "merged": msg("merged into a change", "已并入变更"),
         "pending": msg("pending", "待确认"),
         "confirmed": msg("confirmed", "已确认"),
         "secured": msg("quota secured", "总量已落实"),
@@ -468,15 +469,34 @@ def permit_category_label(category: str | None) -> str:
 
 def application_said(permit: Mapping[str, Any]) -> str:
     """Where a permit application stands, in the decision's words: issued
-    with its number (已核发，许可证编号 …), refused (已不予许可), else its
-    status in words."""
+    with its number (已核发，许可证编号 …), a change application merged
+    into the permit it changes (已并入许可证 …), refused (已不予许可),
+    else its status in words."""
     status = str(permit.get("status") or "")
     if status == "issued" and permit.get("permit_no"):
         no = permit["permit_no"]
         return msg(f"issued, permit number {no}", f"已核发，许可证编号 {no}")
+    if status == "merged" and permit.get("changes_permit_no"):
+        no = permit["changes_permit_no"]
+        return msg(f"merged into permit {no}", f"已并入许可证 {no}")
     if status == "rejected":
         return msg("refused", "已不予许可")
     return status_label(status)
+
+
+def changes_permit(permit: Mapping[str, Any]) -> str | None:
+    """The number of the permit in force a change application (变更申请,
+    permit-svc's `kind` change) changes; None for any other application."""
+    no = permit.get("changes_permit_no")
+    return str(no) if permit.get("kind") == "change" and no else None
+
+
+def issue_label(permit: Mapping[str, Any]) -> str:
+    """The issue button of an application: a change application's approves
+    the change (核准变更), any other's issues a permit (核发)."""
+    if changes_permit(permit):
+        return msg("Approve change", "核准变更")
+    return msg("Issue", "核发")
 
 
 def by_waiting(permits: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -314,9 +314,11 @@ OPS: dict[str, Op] = {
         queue="permit",
         verb="renew",
     ),
-    # A permit application decided: 核发 or 不予许可. issue's 409 (the VOCs
+    # A permit application decided: 核发 (a change application's: 核准变更,
+    # merged into the permit it changes) or 不予许可. issue's 409 (the VOCs
     # increase not backed by allocated quota, the enterprise holding a
-    # permit already) is said beside the row in permit-svc's words.
+    # permit already, the permit to change no longer in force) is said
+    # beside the row in permit-svc's words.
     "permit-issue": Op(
         "permit",
         "/permit/permits/{id}/issue",
