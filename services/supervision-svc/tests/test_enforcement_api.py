@@ -905,10 +905,13 @@ async def test_a_period_of_a_district_is_drawn_once(svc: Service) -> None:
     assert r.status_code == 201, r.text
     plan = r.json()
     for headers, words in (
-        ({**ADMIN, "Accept-Language": "zh-CN"}, f"区 120117 已有 2026-Q3 的抽查计划 {plan['id']}"),
+        (
+            {**ADMIN, "Accept-Language": "zh-CN"},
+            f"宁河区（120117）已有 2026-Q3 的抽查计划 {plan['id']}",
+        ),
         (
             {**officer(NINGHE), "Accept-Language": "en"},
-            f"district 120117 already has inspection plan {plan['id']} for 2026-Q3",
+            f"district 宁河区 (120117) already has inspection plan {plan['id']} for 2026-Q3",
         ),
     ):
         r = await svc.http.post(
@@ -953,7 +956,8 @@ async def test_a_period_overlapping_a_plans_is_not_drawn(svc: Service) -> None:
         assert problem["errors"] == [
             {
                 "field": "period",
-                "message": f"overlaps 2026-Q3, already drawn for district {NINGHE}: plan {q3}",
+                "message": "overlaps 2026-Q3, already drawn for district "
+                f"宁河区 ({NINGHE}): plan {q3}",
             }
         ]
     r = await svc.http.post(
@@ -962,7 +966,7 @@ async def test_a_period_overlapping_a_plans_is_not_drawn(svc: Service) -> None:
         headers={**ADMIN, "Accept-Language": "zh-CN"},
     )
     assert r.status_code == 409
-    assert f"区 {NINGHE} 已有 2026-Q3 的抽查计划 {q3}" in r.json()["detail"]
+    assert f"宁河区（{NINGHE}）已有 2026-Q3 的抽查计划 {q3}" in r.json()["detail"]
     assert "与 2026 重叠" in r.json()["detail"]
     for period in ("2026-Q2", "2026-10", "2027"):
         r = await svc.http.post(
