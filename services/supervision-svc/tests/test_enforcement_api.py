@@ -453,6 +453,28 @@ def test_a_plan_says_what_a_period_is_and_wants_two_inspectors() -> None:
     assert "检查人员库至少需要 2 人" in str(one.value)
     ok = PlanIn.model_validate({**base, "period": "2026-Q4", "inspector_pool": ["张三", "李四"]})
     assert ok.inspector_pool == ["张三", "李四"]
+
+
+def test_a_period_typed_in_full_width_is_read_as_ascii() -> None:
+    """A period typed with a Chinese IME in full-width mode ("２０３１",
+    "２０２６－Ｑ３") got the format message; it is the period it reads as,
+    stored in ASCII, as permit-svc reads an execution report's period. One
+    that is no period in either width is still refused so."""
+    import pytest
+    from pydantic import ValidationError
+    from supervision_svc.inspections.schemas import PlanIn
+    from svc_common.i18n import use
+
+    base = {"district": NINGHE, "count": 3}
+    for typed, period in (
+        ("２０３１", "2031"),
+        ("２０２６－Ｑ３", "2026-Q3"),
+        ("2026－H2", "2026-H2"),
+    ):
+        assert PlanIn.model_validate({**base, "period": typed}).period == period
+    with use("zh"), pytest.raises(ValidationError) as bad:
+        PlanIn.model_validate({**base, "period": "２０２６－Ｑ５"})
+    assert "格式应如 2026、2026-06、2026-Q3 或 2026-H2" in str(bad.value)
     assert PlanIn.model_validate({**base, "period": "2026"}).inspector_pool == []
     pattern = PlanIn.model_json_schema()["properties"]["period"]["pattern"]
     # Still in the document (the years as every date's: 2000–2099).
