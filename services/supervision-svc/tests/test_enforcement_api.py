@@ -572,12 +572,14 @@ async def test_a_warning_with_a_rectification_deadline_is_refused(svc: Service) 
 
 def test_a_plans_period_is_of_a_year_from_2000_to_2099() -> None:
     """0000 and 9999-H2 were taken as periods; every date of the product is
-    within 2000–2099, and a period's digits are ASCII ones."""
+    within 2000–2099, and a period's digits are ASCII ones (full-width
+    ones are read as ASCII: test_a_period_typed_in_full_width_is_read_as_ascii;
+    other scripts' digits are refused)."""
     import pytest
     from pydantic import ValidationError
     from supervision_svc.inspections.schemas import PlanIn
 
-    for period in ("0000", "9999-H2", "1999-Q4", "2100", "２０２６", "٢٠٢٦-06"):
+    for period in ("0000", "9999-H2", "1999-Q4", "2100", "٢٠٢٦-06", "２１００"):
         with pytest.raises(ValidationError) as refused:
             PlanIn(district=NINGHE, period=period, count=1)
         assert refused.value.errors()[0]["loc"] == ("period",), period
