@@ -104,8 +104,21 @@ async def test_an_application_keeps_the_checks_judged_when_accepted(svc: Service
     failed = _failed(checks)
     assert set(failed) == {"vocs_quota_backing", "no_project_eia"}
     assert r.json()["attention"] == 2
-    # The field is the request's: VOCs was listed second.
-    assert failed["vocs_quota_backing"]["field"] == "pollutants.1.amount_t"
+    # The field indexes the permit's pollutants as it shows them (VOCs
+    # first), whatever order the request listed them in: judged again, the
+    # same field. A dry run's indexes the body it was given (VOCs second).
+    assert [x["pollutant"] for x in r.json()["pollutants"]] == ["VOCs", "NOx"]
+    assert failed["vocs_quota_backing"]["field"] == "pollutants.0.amount_t"
+    live = await svc.http.get(f"/permit/permits/{pid}/prechecks", headers=OFFICER)
+    assert _failed(live.json()["prechecks"])["vocs_quota_backing"]["field"] == (
+        "pollutants.0.amount_t"
+    )
+    dry = await svc.http.post(
+        "/permit/prechecks", json=_body(uscc, "P-6701", NOx="1", VOCs="5"), headers=OFFICER
+    )
+    assert _failed(dry.json()["prechecks"])["vocs_quota_backing"]["field"] == (
+        "pollutants.1.amount_t"
+    )
     assert "5.000 t/a is missing" in failed["vocs_quota_backing"]["message"]
     assert failed["no_project_eia"]["field"] == "project_ref"
     # Kept, and said in the reader's language when read.

@@ -113,28 +113,43 @@ async def _missed(
     return count
 
 
+async def judge(
+    s: AsyncSession, p: Permit, e: Enterprise, today: dt.date, owed_from: dt.date | None
+) -> list[rules.Check]:
+    """The advisory checks of application `p` of enterprise `e` judged as of
+    `today`. Its `pollutants.N` fields index the permit's pollutants as
+    `PermitOut` lists them (`in_order`), whatever order it was applied for
+    in: the checks kept on it and those judged again name the same field."""
+    found = await facts(
+        s,
+        e,
+        in_order(p.pollutants),
+        p.project_ref,
+        today,
+        owed_from,
+        p.id,
+        p.changes_permit_id,
+        drafted=p.source_filing_id is not None,
+    )
+    return rules.advisory(found)
+
+
+def keep(p: Permit, checks: list[rules.Check]) -> None:
+    """Keep `checks` on application `p`, and how many did not pass."""
+    p.prechecks = [c.stored() for c in checks]
+    p.attention = rules.attention(checks)
+
+
 async def stamp(
     s: AsyncSession,
     p: Permit,
     e: Enterprise,
-    pollutants: list[tuple[str, int]],
     now: dt.datetime,
     owed_from: dt.date | None,
 ) -> None:
     """Keep on application `p` (not yet added to the session) its advisory
-    checks as of its acceptance; `pollutants` in the order it listed them."""
-    found = await facts(
-        s,
-        e,
-        pollutants,
-        p.project_ref,
-        local_today(now),
-        owed_from,
-        changes_permit_id=p.changes_permit_id,
-    )
-    checks = rules.advisory(found)
-    p.prechecks = [c.stored() for c in checks]
-    p.attention = rules.attention(checks)
+    checks as of its acceptance."""
+    keep(p, await judge(s, p, e, local_today(now), owed_from))
 
 
 async def live(
@@ -157,18 +172,8 @@ async def live(
                 state=p.status,
             )
         e = (await s.scalars(select(Enterprise).where(Enterprise.uscc == p.uscc))).one()
-        found = await facts(
-            s,
-            e,
-            in_order(p.pollutants),
-            p.project_ref,
-            local_today(now),
-            owed_from,
-            p.id,
-            p.changes_permit_id,
-            drafted=p.source_filing_id is not None,
-        )
-    return report(rules.advisory(found), refused=False)
+        checks = await judge(s, p, e, local_today(now), owed_from)
+    return report(checks, refused=False)
 
 
 async def dry_run(
