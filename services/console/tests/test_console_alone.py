@@ -162,6 +162,56 @@ async def test_htmx_actions_show_refusals_with_their_status(
     assert r.status_code == 403 and "登录已失效，请重新登录" in r.text and "<html" not in r.text
 
 
+async def test_a_refused_id_is_said_with_its_field(client: httpx.AsyncClient, stub: Stub) -> None:
+    """An id the service refuses (over its 64 characters) came back to the
+    workbench as "最多 64 个字符", naming no field: it is said by the
+    field's name, as the other forms' refusals are."""
+    long_id = "p" * 65
+    stub.on(
+        "POST",
+        f"/permit/permits/{long_id}/issue",
+        lambda _: httpx.Response(
+            422,
+            json={
+                "title": "请求内容无效",
+                "detail": "permit_id: 最多 64 个字符",
+                "errors": [{"field": "permit_id", "message": "最多 64 个字符"}],
+            },
+        ),
+    )
+    token = await sign_in(client, "officer-jizhou")
+    form = {"csrf_token": token, "op": "permit-issue", "id": long_id, "idem": "k" * 20}
+    r = await client.post("/console/workbench/act", data=form, headers={"HX-Request": "true"})
+    assert r.status_code == 422 and "许可证编号：最多 64 个字符" in r.text, r.text
+    assert "permit_id" not in r.text
+
+
+def test_a_forms_described_by_is_escaped() -> None:
+    """The reason's `aria-describedby` was built from the row's id and
+    marked safe: an id with a quote or a tag in it wrote itself into the
+    page as markup. It is escaped as every other attribute is."""
+    from types import SimpleNamespace
+
+    from console.pages.workbench import queues
+    from console.web import templates
+
+    id = 'a"><script>x</script>'
+    fid = f"check-revoke-{id}"
+    draft = SimpleNamespace(form=fid, field="reason", typed={"reason": ""}, problem="请填写原因")
+    html = templates.env.get_template("workbench/_form.html").render(
+        op="check-revoke",
+        id=id,
+        reason=True,
+        label="撤销",
+        draft=draft,
+        csrf="t",
+        new_key=lambda: "k",
+        queues=queues,
+    )
+    assert "<script>" not in html, html
+    assert 'aria-describedby="r-check-revoke-a&#34;&gt;&lt;script&gt;' in html, html
+
+
 def _most(model: Any, field: str) -> int:
     """The `VisibleText` maximum of a service schema's field."""
     from svc_common.types import VisibleText

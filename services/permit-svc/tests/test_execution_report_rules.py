@@ -188,3 +188,28 @@ def test_the_missed_list_is_judged_at_most_a_year_ahead() -> None:
         assert rules.as_of_refusal(D(9999, 12, 30), today) == (
             "不得晚于今天起 1 年（最晚 2027-03-10；给出的是 9999-12-30）"
         )
+
+
+def test_a_period_typed_in_full_width_is_read_as_ascii() -> None:
+    """A period typed with a Chinese IME in full-width mode ("２０２５",
+    "２０２５－Ｑ３") was refused as no period; it is the period it reads as,
+    as supervision-svc reads a plan's period. One that is no period in
+    either width is still refused, saying what a period is."""
+    from permit_svc.execution_reports.schemas import ExecutionReportIn
+    from pydantic import ValidationError
+
+    emissions = [{"pollutant": "VOCs", "amount_t": "1"}]
+    for typed, period in (
+        ("２０２５", "2025"),
+        ("２０２５－Ｑ３", "2025-Q3"),
+        ("2025－07", "2025-07"),
+    ):
+        report = ExecutionReportIn.model_validate({"period": typed, "emissions": emissions})
+        assert report.period == period
+        assert rules.parse_period(report.period) is not None
+    with pytest.raises(ValidationError) as bad:
+        ExecutionReportIn.model_validate({"period": "２０２５－Ｑ５", "emissions": emissions})
+    assert [e["loc"] for e in bad.value.errors()] == [("period",)]
+    assert i18n.pydantic_message(
+        bad.value.errors()[0]["type"], bad.value.errors()[0].get("ctx"), "x"
+    ).startswith("is not a period")

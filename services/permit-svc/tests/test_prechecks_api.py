@@ -104,8 +104,21 @@ async def test_an_application_keeps_the_checks_judged_when_accepted(svc: Service
     failed = _failed(checks)
     assert set(failed) == {"vocs_quota_backing", "no_project_eia"}
     assert r.json()["attention"] == 2
-    # The field is the request's: VOCs was listed second.
-    assert failed["vocs_quota_backing"]["field"] == "pollutants.1.amount_t"
+    # The field indexes the permit's pollutants as it shows them (VOCs
+    # first), whatever order the request listed them in: judged again, the
+    # same field. A dry run's indexes the body it was given (VOCs second).
+    assert [x["pollutant"] for x in r.json()["pollutants"]] == ["VOCs", "NOx"]
+    assert failed["vocs_quota_backing"]["field"] == "pollutants.0.amount_t"
+    live = await svc.http.get(f"/permit/permits/{pid}/prechecks", headers=OFFICER)
+    assert _failed(live.json()["prechecks"])["vocs_quota_backing"]["field"] == (
+        "pollutants.0.amount_t"
+    )
+    dry = await svc.http.post(
+        "/permit/prechecks", json=_body(uscc, "P-6701", NOx="1", VOCs="5"), headers=OFFICER
+    )
+    assert _failed(dry.json()["prechecks"])["vocs_quota_backing"]["field"] == (
+        "pollutants.1.amount_t"
+    )
     assert "5.000 t/a is missing" in failed["vocs_quota_backing"]["message"]
     assert failed["no_project_eia"]["field"] == "project_ref"
     # Kept, and said in the reader's language when read.
@@ -127,9 +140,11 @@ async def test_an_application_keeps_the_checks_judged_when_accepted(svc: Service
     r = await svc.http.get(f"/permit/permits/{pid}/prechecks", headers=OFFICER)
     assert r.status_code == 200, r.text
     assert r.json()["attention"] == 0 and r.json()["accepted"] is True
-    # What was kept at acceptance stays as it was.
+    # The kept checks were judged again when the allocation was learned.
     r = await svc.http.get(f"/permit/permits/{pid}", headers=OFFICER)
-    assert r.json()["attention"] == 2
+    assert r.json()["attention"] == 0 and _failed(r.json()["prechecks"]) == {}
+    r = await svc.http.get("/permit/permits?attention=true", headers=OFFICER)
+    assert r.json()["items"] == []
     # Only an application is judged again; another district's is not found.
     r = await svc.http.post(f"/permit/permits/{pid}/issue", headers=OFFICER)
     assert r.status_code == 200, r.text
@@ -280,3 +295,48 @@ async def test_a_drafted_application_keeps_its_checks(svc: Service) -> None:
     assert set(failed) == {"vocs_quota_backing", "no_project_eia"}, failed
     assert failed["no_project_eia"]["field"] == "project_ref"
     assert "P-6708" in failed["no_project_eia"]["message"]
+
+
+async def test_a_draft_s_kept_checks_are_judged_again_when_its_quota_is_learned(
+    svc: Service,
+) -> None:
+    """Drafted from an approved filing before quota-svc's allocation
+    arrives, an application keeps "not backed"; each allocation learned for
+    the enterprise judges its kept checks again, in the handler's
+    transaction, so the list of those needing attention follows."""
+    uscc = make_uscc(BAODI, 6709)
+    approved = FilingApproved(
+        filing_id="EIA-2026-6709",
+        project_ref="P-6709",
+        project_name="扩建项目",
+        uscc=uscc,
+        enterprise_name="企业6709",
+        district=BAODI,
+        industry_code="2641",
+        category="report_form",
+        vocs_increment_t=Decimal("2.5"),
+    )
+    await testing.deliver(svc.app, approved)
+    r = await svc.http.get("/permit/permits?attention=true", headers=OFFICER)
+    (draft,) = r.json()["items"]
+    assert set(_failed(draft["prechecks"])) == {"vocs_quota_backing", "no_project_eia"}
+    # Another enterprise's application, of another project, is left alone.
+    other = await svc.enterprise(6710)
+    r = await svc.http.post("/permit/permits", json=_body(other, VOCs="1"), headers=OFFICER)
+    assert r.status_code == 201 and r.json()["attention"] == 2, r.text
+
+    # Part of the quota: the project is known now, 1.5 t/a still missing.
+    env = await testing.deliver(svc.app, allocation("res-6709-1", "P-6709", uscc, "1"))
+    await testing.redeliver(svc.app, env, "quota.events")
+    r = await svc.http.get(f"/permit/permits/{draft['id']}", headers=OFFICER)
+    failed = _failed(r.json()["prechecks"])
+    assert set(failed) == {"vocs_quota_backing"} and r.json()["attention"] == 1
+    assert "1.500 t/a is missing" in failed["vocs_quota_backing"]["message"]
+    # All of it, allocated naming no enterprise: the project's applications.
+    await testing.deliver(svc.app, allocation("res-6709-2", "P-6709", None, "1.5"))
+    r = await svc.http.get(f"/permit/permits/{draft['id']}", headers=OFFICER)
+    assert r.json()["attention"] == 0 and _failed(r.json()["prechecks"]) == {}
+    r = await svc.http.get("/permit/permits?attention=true", headers=OFFICER)
+    assert [p["uscc"] for p in r.json()["items"]] == [other]
+    r = await svc.http.get("/permit/permits?attention=false", headers=OFFICER)
+    assert [p["id"] for p in r.json()["items"]] == [draft["id"]]

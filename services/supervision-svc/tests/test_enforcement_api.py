@@ -453,6 +453,28 @@ def test_a_plan_says_what_a_period_is_and_wants_two_inspectors() -> None:
     assert "检查人员库至少需要 2 人" in str(one.value)
     ok = PlanIn.model_validate({**base, "period": "2026-Q4", "inspector_pool": ["张三", "李四"]})
     assert ok.inspector_pool == ["张三", "李四"]
+
+
+def test_a_period_typed_in_full_width_is_read_as_ascii() -> None:
+    """A period typed with a Chinese IME in full-width mode ("２０３１",
+    "２０２６－Ｑ３") got the format message; it is the period it reads as,
+    stored in ASCII, as permit-svc reads an execution report's period. One
+    that is no period in either width is still refused so."""
+    import pytest
+    from pydantic import ValidationError
+    from supervision_svc.inspections.schemas import PlanIn
+    from svc_common.i18n import use
+
+    base = {"district": NINGHE, "count": 3}
+    for typed, period in (
+        ("２０３１", "2031"),
+        ("２０２６－Ｑ３", "2026-Q3"),
+        ("2026－H2", "2026-H2"),
+    ):
+        assert PlanIn.model_validate({**base, "period": typed}).period == period
+    with use("zh"), pytest.raises(ValidationError) as bad:
+        PlanIn.model_validate({**base, "period": "２０２６－Ｑ５"})
+    assert "格式应如 2026、2026-06、2026-Q3 或 2026-H2" in str(bad.value)
     assert PlanIn.model_validate({**base, "period": "2026"}).inspector_pool == []
     pattern = PlanIn.model_json_schema()["properties"]["period"]["pattern"]
     # Still in the document (the years as every date's: 2000–2099).
@@ -550,12 +572,14 @@ async def test_a_warning_with_a_rectification_deadline_is_refused(svc: Service) 
 
 def test_a_plans_period_is_of_a_year_from_2000_to_2099() -> None:
     """0000 and 9999-H2 were taken as periods; every date of the product is
-    within 2000–2099, and a period's digits are ASCII ones."""
+    within 2000–2099, and a period's digits are ASCII ones (full-width
+    ones are read as ASCII: test_a_period_typed_in_full_width_is_read_as_ascii;
+    other scripts' digits are refused)."""
     import pytest
     from pydantic import ValidationError
     from supervision_svc.inspections.schemas import PlanIn
 
-    for period in ("0000", "9999-H2", "1999-Q4", "2100", "２０２６", "٢٠٢٦-06"):
+    for period in ("0000", "9999-H2", "1999-Q4", "2100", "٢٠٢٦-06", "２１００"):
         with pytest.raises(ValidationError) as refused:
             PlanIn(district=NINGHE, period=period, count=1)
         assert refused.value.errors()[0]["loc"] == ("period",), period
@@ -905,10 +929,13 @@ async def test_a_period_of_a_district_is_drawn_once(svc: Service) -> None:
     assert r.status_code == 201, r.text
     plan = r.json()
     for headers, words in (
-        ({**ADMIN, "Accept-Language": "zh-CN"}, f"区 120117 已有 2026-Q3 的抽查计划 {plan['id']}"),
+        (
+            {**ADMIN, "Accept-Language": "zh-CN"},
+            f"宁河区（120117）已有 2026-Q3 的抽查计划 {plan['id']}",
+        ),
         (
             {**officer(NINGHE), "Accept-Language": "en"},
-            f"district 120117 already has inspection plan {plan['id']} for 2026-Q3",
+            f"district 宁河区 (120117) already has inspection plan {plan['id']} for 2026-Q3",
         ),
     ):
         r = await svc.http.post(
@@ -953,7 +980,8 @@ async def test_a_period_overlapping_a_plans_is_not_drawn(svc: Service) -> None:
         assert problem["errors"] == [
             {
                 "field": "period",
-                "message": f"overlaps 2026-Q3, already drawn for district {NINGHE}: plan {q3}",
+                "message": "overlaps 2026-Q3, already drawn for district "
+                f"宁河区 ({NINGHE}): plan {q3}",
             }
         ]
     r = await svc.http.post(
@@ -962,7 +990,7 @@ async def test_a_period_overlapping_a_plans_is_not_drawn(svc: Service) -> None:
         headers={**ADMIN, "Accept-Language": "zh-CN"},
     )
     assert r.status_code == 409
-    assert f"区 {NINGHE} 已有 2026-Q3 的抽查计划 {q3}" in r.json()["detail"]
+    assert f"宁河区（{NINGHE}）已有 2026-Q3 的抽查计划 {q3}" in r.json()["detail"]
     assert "与 2026 重叠" in r.json()["detail"]
     for period in ("2026-Q2", "2026-10", "2027"):
         r = await svc.http.post(

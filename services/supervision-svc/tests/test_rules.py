@@ -255,6 +255,28 @@ def test_a_draw_overlapping_a_plan_is_refused_naming_the_earliest() -> None:
     )
 
 
+def test_a_refused_draw_names_the_district_as_people_call_it() -> None:
+    """The 409 named the district by its code alone ("区 120116"), while a
+    403 says "滨海新区（120116）": it names it so, in Chinese and English,
+    in the detail and in the field's message."""
+    from svc_common.errors import Conflict
+
+    at = dt.datetime(2026, 3, 2, 1, 30, tzinfo=dt.UTC)
+    for period, drawn in (("2026", "2026"), ("2026", "2026-Q3")):
+        plans = [inspections.DrawnPlan("p-1", drawn, "li.hua", at)]
+        with i18n.use("zh"), pytest.raises(Conflict) as refused:
+            inspections.refuse_second_draw("120116", period, plans)
+        said = str(refused.value.detail)
+        assert said.startswith(f"滨海新区（120116）已有 {drawn} 的抽查计划 p-1"), said
+        assert "滨海新区（120116）" in refused.value.errors[0].message
+        assert "区 120116" not in said
+        with i18n.use("en"), pytest.raises(Conflict) as refused:
+            inspections.refuse_second_draw("120116", period, plans)
+        said = str(refused.value.detail)
+        assert said.startswith("district 滨海新区 (120116) already has inspection plan p-1"), said
+        assert "滨海新区 (120116)" in refused.value.errors[0].message
+
+
 TABLE = grading.policy_table(grading.default_rules())
 
 

@@ -186,6 +186,15 @@ FIELD_WORDS = {
     "measure.kind": ("measure", "减排措施"),
     "measure.percent": ("reduction (%)", "限产比例"),
     "measure.processes": ("processes stopped", "停产工序"),
+    # The ids in the addresses the workbench's actions post to: a refused
+    # one (over the 64 characters the services take) is named, not said as
+    # a bare "最多 64 个字符".
+    "filing_id": ("filing id", "文件编号"),
+    "reclaim_id": ("reclaim candidate id", "收回候选编号"),
+    "rid": ("registration form filing id", "登记表备案编号"),
+    "permit_id": ("permit id", "许可证编号"),
+    "audit_id": ("audit id", "审核编号"),
+    "finding_id": ("audit finding id", "审核问题编号"),
 }
 
 

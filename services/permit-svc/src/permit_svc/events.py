@@ -22,6 +22,7 @@ from permit_svc.parked.drafting import ApprovedFiling, draft_application
 from permit_svc.parked.service import lock_parked, park, settle_parked
 from permit_svc.permits.models import Permit
 from permit_svc.permits.service import status_step
+from permit_svc.prechecks import service as prechecks
 from permit_svc.quota_backing.service import record_allocation
 from permit_svc.settings import Settings
 from permit_svc.trades import amend_for_trade, record_trade_backing
@@ -60,9 +61,16 @@ async def draft_application_for_approved_filing(
         await park(s, f, outcome.parked, now)
 
 
-async def learn_allocation(s: AsyncSession, payload: QuotaAllocated, env: Envelope) -> None:
-    """Remember allocated quota: it backs VOCs on this enterprise's permits."""
+async def learn_allocation(
+    s: AsyncSession, payload: QuotaAllocated, env: Envelope, owed_from: dt.date | None
+) -> None:
+    """Remember allocated quota: it backs VOCs on this enterprise's permits.
+    The applications it may back keep their checks judged again with it,
+    in this transaction (`owed_from`: as for the checks of a draft)."""
     if await record_allocation(s, payload, env):
+        await prechecks.judge_again_for_allocation(
+            s, payload.uscc, payload.project_ref, utcnow(), owed_from
+        )
         record_audit(
             s,
             SYSTEM,
@@ -139,8 +147,11 @@ def build_handlers(settings: Settings) -> EventHandlers:
     async def on_approved(s: AsyncSession, payload: FilingApproved, env: Envelope) -> None:
         await draft_application_for_approved_filing(s, payload, env, owed_from)
 
+    async def on_allocated(s: AsyncSession, payload: QuotaAllocated, env: Envelope) -> None:
+        await learn_allocation(s, payload, env, owed_from)
+
     handlers.on(FilingApproved)(on_approved)
-    handlers.on(QuotaAllocated)(learn_allocation)
+    handlers.on(QuotaAllocated)(on_allocated)
     handlers.on(PermitSuspensionDecided)(suspend_for_enforcement_case)
     handlers.on(QuotaTradeSettled)(amend_permits_for_trade)
     return handlers

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from svc_common.guard import fold_width
 from svc_common.i18n import said_as
 from svc_common.types import Tonnes, VisibleText
 
@@ -14,16 +15,24 @@ from permit_svc.permits.rules import POLLUTANTS
 from permit_svc.permits.schemas import PollutantAmountIn, PollutantLimit, unique_pollutants
 
 #: A period code as the API takes it; a refusal says what it should be.
+#: Typed in full-width forms ("２０２５－Ｑ３", a Chinese IME in full-width
+#: mode), it is read as ASCII (guard.fold_width) before the pattern is
+#: checked, as supervision-svc reads a plan's period. The pattern, checked
+#: after the folding, is no longer the string's own: the document is given it.
 PeriodCode = Annotated[
     str,
+    AfterValidator(fold_width),
     Field(
         pattern=said_as(
             PERIOD_PATTERN,
             "is not a period: a year (2025), a quarter (2025-Q3) or a month (2025-07)",
             "不是报告期：应为年度（2025）、季度（2025-Q3）或月度（2025-07）",
         ),
-        description="a year (`2025`), a quarter (`2025-Q3`) or a month (`2025-07`)",
+        description="a year (`2025`), a quarter (`2025-Q3`) or a month (`2025-07`); "
+        "full-width digits, letters and dash (as a Chinese input method types them) are "
+        "read as ASCII",
         examples=["2025", "2025-Q3"],
+        json_schema_extra={"pattern": PERIOD_PATTERN},
     ),
 ]
 

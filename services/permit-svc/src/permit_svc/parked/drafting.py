@@ -120,7 +120,7 @@ async def draft_application(
         source_filing_id=f.filing_id,
         changes_permit_id=in_force,
     )
-    await prechecks.stamp(s, p, e, list(p.pollutants.items()), now, owed_from)
+    await prechecks.stamp(s, p, e, now, owed_from)
     s.add(p)
     record_audit(
         s,

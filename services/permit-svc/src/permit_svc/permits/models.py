@@ -46,7 +46,8 @@ class Permit(Base):
     #: carries. Issuing it merges it into that permit (`merged`), which it
     #: names then too, however it was drafted. None for any other permit.
     changes_permit_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    #: The pre-acceptance checks (受理时校验) judged when it was applied for:
+    #: The pre-acceptance checks (受理时校验) judged when it was applied for, and
+    #: again when quota is learned for it while `applied` (prechecks.service):
     #: each {code, passed, field, …its message's parameters} (prechecks.rules.Check);
     #: None for a permit applied for before they were kept, or imported.
     prechecks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)

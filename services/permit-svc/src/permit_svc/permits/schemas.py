@@ -232,7 +232,8 @@ class PermitOut(BaseModel):
     cancel_reason: str | None
     prechecks: list[PrecheckOut] | None = Field(
         description="the pre-acceptance checks judged when it was applied for "
-        "(受理时校验结果), said in the caller's language; null for a permit applied for "
+        "(受理时校验结果), and again when quota was learned for it while an application; "
+        "said in the caller's language; null for a permit applied for "
         "before they were kept, or imported"
     )
     attention: int = Field(description="how many of `prechecks` did not pass")

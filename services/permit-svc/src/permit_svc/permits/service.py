@@ -157,7 +157,7 @@ async def apply(
         await refuse_if_registered(s, e)
         amounts = limits_to_kg(body.pollutants)
         p = new_permit(e, amounts, now, project_ref=body.project_ref)
-        await prechecks.stamp(s, p, e, list(amounts.items()), now, owed_from)
+        await prechecks.stamp(s, p, e, now, owed_from)
         s.add(p)
         record_audit(s, principal, "permit.apply", "permit", p.id, body.model_dump(mode="json"))
     return to_out(p, e.name)

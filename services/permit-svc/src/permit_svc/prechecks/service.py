@@ -1,6 +1,8 @@
 """Reading the facts the pre-acceptance checks judge an application by, and
-the checks: kept on an application when it is accepted (`stamp`), judged
-again for one (`live`), and judged for a body not submitted (`dry_run`)."""
+the checks: kept on an application when it is accepted (`stamp`) and
+judged again when quota is learned for it (`judge_again_for_allocation`),
+judged again for one on request (`live`), and judged for a body not
+submitted (`dry_run`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common.auth import Principal
 from svc_common.db import Database
 from svc_common.errors import Conflict
+from svc_common.guard import fold_width
 from svc_common.i18n import msg
 
 from permit_svc.audits.models import AuditFinding, PermitAudit
@@ -113,28 +116,82 @@ async def _missed(
     return count
 
 
+async def judge(
+    s: AsyncSession, p: Permit, e: Enterprise, today: dt.date, owed_from: dt.date | None
+) -> list[rules.Check]:
+    """The advisory checks of application `p` of enterprise `e` judged as of
+    `today`. Its `pollutants.N` fields index the permit's pollutants as
+    `PermitOut` lists them (`in_order`), whatever order it was applied for
+    in: the checks kept on it and those judged again name the same field."""
+    found = await facts(
+        s,
+        e,
+        in_order(p.pollutants),
+        p.project_ref,
+        today,
+        owed_from,
+        p.id,
+        p.changes_permit_id,
+        drafted=p.source_filing_id is not None,
+    )
+    return rules.advisory(found)
+
+
+def keep(p: Permit, checks: list[rules.Check]) -> None:
+    """Keep `checks` on application `p`, and how many did not pass."""
+    p.prechecks = [c.stored() for c in checks]
+    p.attention = rules.attention(checks)
+
+
 async def stamp(
     s: AsyncSession,
     p: Permit,
     e: Enterprise,
-    pollutants: list[tuple[str, int]],
     now: dt.datetime,
     owed_from: dt.date | None,
 ) -> None:
     """Keep on application `p` (not yet added to the session) its advisory
-    checks as of its acceptance; `pollutants` in the order it listed them."""
-    found = await facts(
-        s,
-        e,
-        pollutants,
-        p.project_ref,
-        local_today(now),
-        owed_from,
-        changes_permit_id=p.changes_permit_id,
+    checks as of its acceptance."""
+    keep(p, await judge(s, p, e, local_today(now), owed_from))
+
+
+async def judge_again_for_allocation(
+    s: AsyncSession, uscc: str | None, project_ref: str, now: dt.datetime, owed_from: dt.date | None
+) -> None:
+    """Quota allocated (`quota.allocated`, learned in this transaction) to
+    enterprise `uscc`, or, naming none, to the project `project_ref`: the
+    applications it may back, still `applied`, keep their checks judged
+    again now (`judge`, as on request), so that one accepted or drafted
+    before its quota was allocated no longer says it is not backed. Those
+    of the enterprise it names; naming none, those citing the project (an
+    allocation counts for them so, `quota_backing.service.backing_preview`).
+    An application that kept no checks (applied for before checks were
+    kept) keeps none."""
+    which = (
+        Permit.uscc == uscc if uscc is not None else Permit.project_ref == fold_width(project_ref)
     )
-    checks = rules.advisory(found)
-    p.prechecks = [c.stored() for c in checks]
-    p.attention = rules.attention(checks)
+    # Locks: the applications' rows, in id order, and nothing after them (not
+    # their enterprise): the order issuing and drafting take (permit rows
+    # before the enterprise). Held, an application issued, refused or
+    # withdrawn meanwhile drops out (its row read again once free, no longer
+    # `applied`: it keeps the checks of its acceptance), and two allocations
+    # learned at once for one enterprise judge one after the other, the
+    # second reading the first's (each statement reads what was committed
+    # before it). On SQLite the writer lock serialises already.
+    applications = (
+        await s.scalars(
+            select(Permit)
+            .where(which, Permit.status == "applied")
+            .order_by(Permit.id)
+            .with_for_update()
+        )
+    ).all()
+    today = local_today(now)
+    for p in applications:
+        if p.prechecks is None:
+            continue
+        e = (await s.scalars(select(Enterprise).where(Enterprise.uscc == p.uscc))).one()
+        keep(p, await judge(s, p, e, today, owed_from))
 
 
 async def live(
@@ -157,18 +214,8 @@ async def live(
                 state=p.status,
             )
         e = (await s.scalars(select(Enterprise).where(Enterprise.uscc == p.uscc))).one()
-        found = await facts(
-            s,
-            e,
-            in_order(p.pollutants),
-            p.project_ref,
-            local_today(now),
-            owed_from,
-            p.id,
-            p.changes_permit_id,
-            drafted=p.source_filing_id is not None,
-        )
-    return report(rules.advisory(found), refused=False)
+        checks = await judge(s, p, e, local_today(now), owed_from)
+    return report(checks, refused=False)
 
 
 async def dry_run(

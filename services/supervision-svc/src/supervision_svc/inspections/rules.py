@@ -25,6 +25,7 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Literal
 
 from svc_common.calendar import CHINA_STANDARD_TIME
+from svc_common.districts import district_named
 from svc_common.errors import Conflict, FieldError
 from svc_common.guard import name_key
 from svc_common.i18n import msg
@@ -260,31 +261,33 @@ def refuse_second_draw(district: str, period: str, drawn: Sequence[DrawnPlan]) -
     if first is None:
         return
     at = first.created_at.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M")
+    # By the name people use (滨海新区), its code beside, as a 403 names it.
+    place_en, place_zh = district_named(district)
     if first.period == period:
         detail = msg(
-            f"district {district} already has inspection plan {first.id} for {period}, "
+            f"district {place_en} already has inspection plan {first.id} for {period}, "
             f"drawn by {first.created_by} at {at} (Beijing time): a period is drawn once; "
             "inspect the enterprises that plan drew",
-            f"区 {district} 已有 {period} 的抽查计划 {first.id}（{first.created_by} 于北京时间 "
+            f"{place_zh}已有 {period} 的抽查计划 {first.id}（{first.created_by} 于北京时间 "
             f"{at} 抽取）：每个期间只抽取一次，请按该计划抽中的企业检查",
         )
         field = msg(
-            f"already drawn for district {district}: plan {first.id}",
-            f"区 {district} 该期间已抽取：抽查计划 {first.id}",
+            f"already drawn for district {place_en}: plan {first.id}",
+            f"{place_zh}该期间已抽取：抽查计划 {first.id}",
         )
     else:
         detail = msg(
-            f"district {district} already has inspection plan {first.id} for {first.period}, "
+            f"district {place_en} already has inspection plan {first.id} for {first.period}, "
             f"which overlaps {period}, drawn by {first.created_by} at {at} (Beijing time): "
             "a day of a district is drawn once; inspect the enterprises that plan drew, "
             "or draw a period it does not cover",
-            f"区 {district} 已有 {first.period} 的抽查计划 {first.id}（{first.created_by} "
+            f"{place_zh}已有 {first.period} 的抽查计划 {first.id}（{first.created_by} "
             f"于北京时间 {at} 抽取），与 {period} 重叠：同一区的同一时段只抽取一次，"
             "请按该计划抽中的企业检查，或抽取该计划未覆盖的期间",
         )
         field = msg(
-            f"overlaps {first.period}, already drawn for district {district}: plan {first.id}",
-            f"与区 {district} 已抽取的 {first.period} 重叠：抽查计划 {first.id}",
+            f"overlaps {first.period}, already drawn for district {place_en}: plan {first.id}",
+            f"与{place_zh}已抽取的 {first.period} 重叠：抽查计划 {first.id}",
         )
     raise Conflict(
         detail,

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from svc_common.districts import DistrictCode
 from svc_common.errors import FieldValueError
-from svc_common.guard import visible_text_problem
+from svc_common.guard import fold_width, visible_text_problem
 from svc_common.i18n import msg
 from svc_common.types import DecimalText, RecordRef, RecordTime, VisibleText, empty, nonempty, when
 
@@ -21,7 +21,9 @@ Item = Literal[
     "performance_grade", "ledger", "treatment_facilities", "online_monitoring", "permit_compliance"
 ]
 #: A plan's period: a year of 2000–2099 (as every date of the product; ASCII
-#: digits), a month, a quarter or a half of it.
+#: digits), a month, a quarter or a half of it. Typed in full-width forms
+#: ("２０２６－Ｑ３", a Chinese IME in full-width mode), it is read as ASCII
+#: (guard.fold_width), as permit-svc reads an execution report's period.
 PERIOD = re.compile(r"^20[0-9]{2}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$")
 #: An inspector's name: the shared rule of a person's name (no character a
 #: reader cannot see anywhere), its pattern the check's.
@@ -78,7 +80,8 @@ class PlanIn(BaseModel):
     # period looks like (Field(pattern=…) answered with the regex itself).
     period: str = Field(
         max_length=10,
-        description="2026, 2026-06, 2026-Q3 or 2026-H2",
+        description="2026, 2026-06, 2026-Q3 or 2026-H2 (full-width digits, letters and "
+        "dash, as a Chinese input method types them, are read as ASCII)",
         json_schema_extra={"pattern": PERIOD.pattern},
     )
     count: int | None = Field(None, ge=1, le=100_000)
@@ -98,6 +101,7 @@ class PlanIn(BaseModel):
     @field_validator("period")
     @classmethod
     def _period(cls, v: str) -> str:
+        v = fold_width(v)
         if not PERIOD.match(v):
             raise ValueError(
                 msg(
