@@ -6577,7 +6577,8 @@ async def test_a_change_application_is_approved_as_a_change_of_the_permit_it_cha
 ) -> None:
     """An expansion's application drafted for an enterprise holding a permit
     in force is a change application (permit-svc's `kind` change): its row
-    says 变更申请 · 许可证 X, linking the enterprise's page, its issue
+    says 变更申请 · 许可证 X, linking the enterprise's page, its amounts
+    read as increases (增加 +x), its issue
     button reads 核准变更, and issuing it says 已并入许可证 X (the
     application merged into that permit). An application of its own keeps
     核发."""
@@ -6605,8 +6606,11 @@ async def test_a_change_application_is_approved_as_a_change_of_the_permit_it_cha
     ) in row, row
     assert 'data-op="permit-issue"' in row and "核准变更" in row
     assert ">核发<" not in row and "核发</button>" not in row
+    # Its amounts are the increments the permit's go up by.
+    assert '增加 <span class="n">+' in row, row
     other = _row(r.text, "application", "a1")
     assert "变更申请" not in other and "核准变更" not in other and "核发" in other
+    assert "增加" not in other and '<span class="n">+' not in other
 
     hx = {"HX-Request": "true"}
     form = {"csrf_token": token, "idem": "c" * 20, "row": "application"}
