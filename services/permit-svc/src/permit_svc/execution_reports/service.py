@@ -9,6 +9,7 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from svc_common import outbox
 from svc_common.audit import record_audit
 from svc_common.auth import Principal
@@ -306,28 +307,40 @@ async def list_missed(
             if not permits:
                 break
             last_permit = permits[-1].id
-            filed: dict[str, set[str]] = defaultdict(set)
-            rows = await s.execute(
-                select(ExecutionReport.permit_id, ExecutionReport.period).where(
-                    ExecutionReport.permit_id.in_([p.id for p in permits]),
-                    ExecutionReport.is_current.is_(True),
-                )
-            )
-            for permit_id, code in rows:
-                filed[permit_id].add(code)
-            for p in permits:
-                valid = validity(p)
-                if valid is None:
+            for p, period in await overdue_periods(s, permits, today, owed_from):
+                if after is not None and (p.id, period.code) <= after:
                     continue
-                for period in rules.missed_periods(
-                    p.category, *valid, today, filed[p.id], owed_from
-                ):
-                    if after is not None and (p.id, period.code) <= after:
-                        continue
-                    found.append(_missed(p, period, today))
+                found.append(_missed(p, period, today))
             if len(permits) < MISSED_SCAN:
                 break
     return keyset_page(found, limit, lambda m: [m.permit_id, m.period], lambda m: m)
+
+
+async def overdue_periods(
+    s: AsyncSession, permits: list[Permit], today: dt.date, owed_from: dt.date | None
+) -> list[tuple[Permit, rules.Period]]:
+    """Each period of `permits` whose report is overdue on `today`
+    (逾期未报), permit by permit in the order given, then by period: of the
+    permits owing reports, the periods owed less those filed."""
+    owing = [p for p in permits if p.status in rules.OWING and p.valid_from is not None]
+    if not owing:
+        return []
+    filed: dict[str, set[str]] = defaultdict(set)
+    rows = await s.execute(
+        select(ExecutionReport.permit_id, ExecutionReport.period).where(
+            ExecutionReport.permit_id.in_([p.id for p in owing]),
+            ExecutionReport.is_current.is_(True),
+        )
+    )
+    for permit_id, code in rows:
+        filed[permit_id].add(code)
+    overdue: list[tuple[Permit, rules.Period]] = []
+    for p in owing:
+        valid = validity(p)
+        if valid is not None:
+            periods = rules.missed_periods(p.category, *valid, today, filed[p.id], owed_from)
+            overdue += [(p, period) for period in periods]
+    return overdue
 
 
 def _missed(p: Permit, period: rules.Period, today: dt.date) -> MissedReportOut:

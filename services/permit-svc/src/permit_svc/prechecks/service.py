@@ -7,7 +7,6 @@ submitted (`dry_run`)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,9 +20,7 @@ from permit_svc.audits.models import AuditFinding, PermitAudit
 from permit_svc.calendar import local_today
 from permit_svc.enterprises.models import Enterprise
 from permit_svc.enterprises.rules import needs_permit
-from permit_svc.execution_reports import rules as reports
-from permit_svc.execution_reports.models import ExecutionReport
-from permit_svc.execution_reports.service import validity
+from permit_svc.execution_reports.service import overdue_periods
 from permit_svc.missing import no_permit
 from permit_svc.permits.models import Permit
 from permit_svc.permits.rules import IN_FORCE, in_order
@@ -87,33 +84,9 @@ async def facts(
         pending_ids=pending,
         open_findings=int(open_findings or 0),
         earliest_deadline=earliest,
-        missed_reports=await _missed(s, permits, today, owed_from),
+        missed_reports=len(await overdue_periods(s, permits, today, owed_from)),
         changes_permit_no=changes.permit_no if changes else None,
     )
-
-
-async def _missed(
-    s: AsyncSession, permits: list[Permit], today: dt.date, owed_from: dt.date | None
-) -> int:
-    """Overdue execution reports of `permits`, as the missed-report list counts them."""
-    owing = [p for p in permits if p.status in reports.OWING and p.valid_from is not None]
-    if not owing:
-        return 0
-    filed: dict[str, set[str]] = defaultdict(set)
-    rows = await s.execute(
-        select(ExecutionReport.permit_id, ExecutionReport.period).where(
-            ExecutionReport.permit_id.in_([p.id for p in owing]),
-            ExecutionReport.is_current.is_(True),
-        )
-    )
-    for permit_id, code in rows:
-        filed[permit_id].add(code)
-    count = 0
-    for p in owing:
-        valid = validity(p)
-        if valid is not None:
-            count += len(reports.missed_periods(p.category, *valid, today, filed[p.id], owed_from))
-    return count
 
 
 async def judge(
